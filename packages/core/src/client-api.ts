@@ -1,0 +1,73 @@
+/**
+ * The portable API user code calls: every operation names its key by URI (or KeyRef), the
+ * provider is chosen by the URI's scheme. `Keyport` (client.ts) implements it by routing to a
+ * registered provider through the call policy (retries, deadline, abort, capability check, audit).
+ */
+import type { Capabilities } from './capabilities.js';
+import type {
+  CallOptions,
+  CreateKeyRequest,
+  DataKeyRequest,
+  DataKeyResult,
+  DecryptResult,
+  EncryptionContext,
+  EncryptResult,
+  Grant,
+  GrantRequest,
+  ImportKeyMaterialRequest,
+  ImportParameters,
+  ImportParametersRequest,
+  KeyInfo,
+  KeyLike,
+  MacResult,
+  RotationPolicy,
+  ScheduleDeletionRequest,
+  SigningAlgorithm,
+  SignRequest,
+  SignResult,
+} from './types.js';
+
+export interface ContextOptions extends CallOptions {
+  readonly context?: EncryptionContext;
+}
+
+export interface KeyOperations {
+  /** Capabilities of the provider serving `scheme` (or the URI's scheme). */
+  capabilities(schemeOrUri: string): Capabilities;
+
+  /** `scheme` picks the provider: 'local', 'aws-kms', ... */
+  createKey(scheme: string, req: CreateKeyRequest, o?: CallOptions): Promise<KeyInfo>;
+  describeKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo>;
+  listKeys(scheme: string, o?: CallOptions & { pageSize?: number }): AsyncIterable<KeyInfo>;
+  rotateKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo>;
+  setRotationPolicy(key: KeyLike, policy: RotationPolicy, o?: CallOptions): Promise<KeyInfo>;
+  enableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo>;
+  disableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo>;
+  scheduleKeyDeletion(key: KeyLike, req?: ScheduleDeletionRequest, o?: CallOptions): Promise<KeyInfo>;
+  cancelKeyDeletion(key: KeyLike, o?: CallOptions): Promise<KeyInfo>;
+  destroyKeyVersion(key: KeyLike, o?: CallOptions): Promise<KeyInfo>;
+
+  encrypt(key: KeyLike, plaintext: Uint8Array, o?: ContextOptions): Promise<EncryptResult>;
+  decrypt(key: KeyLike, ciphertext: Uint8Array, o?: ContextOptions): Promise<DecryptResult>;
+  generateDataKey(key: KeyLike, o?: ContextOptions & Omit<DataKeyRequest, 'context'>): Promise<DataKeyResult>;
+  sign(key: KeyLike, message: Uint8Array, o?: CallOptions & SignRequest): Promise<SignResult>;
+  verify(
+    key: KeyLike,
+    message: Uint8Array,
+    signature: Uint8Array,
+    o: CallOptions & SignRequest & { algorithm: SigningAlgorithm },
+  ): Promise<boolean>;
+  mac(key: KeyLike, message: Uint8Array, o?: CallOptions): Promise<MacResult>;
+  verifyMac(key: KeyLike, message: Uint8Array, mac: Uint8Array, o?: CallOptions): Promise<boolean>;
+
+  createGrant(key: KeyLike, req: GrantRequest, o?: CallOptions): Promise<Grant>;
+  listGrants(key: KeyLike, o?: CallOptions): AsyncIterable<Grant>;
+  revokeGrant(key: KeyLike, grantId: string, o?: CallOptions): Promise<void>;
+
+  getImportParameters(
+    key: KeyLike,
+    req?: ImportParametersRequest,
+    o?: CallOptions,
+  ): Promise<ImportParameters>;
+  importKeyMaterial(key: KeyLike, req: ImportKeyMaterialRequest, o?: CallOptions): Promise<KeyInfo>;
+}

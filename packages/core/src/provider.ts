@@ -1,0 +1,104 @@
+/**
+ * The provider contract: what an adapter implements. An adapter is a translation layer —
+ * neutral request in, SDK call, neutral result or raw error out. It does not retry, audit or
+ * check capabilities: `Keyport` (client.ts) wraps every provider with one call policy that does.
+ *
+ * Every method receives a `signal` that combines the caller's AbortSignal with the call
+ * policy's deadline; adapters pass it to the SDK call.
+ */
+import type { Capabilities } from './capabilities.js';
+import type { KeyportError } from './errors.js';
+import type {
+  CreateKeyRequest,
+  DataKeyRequest,
+  DataKeyResult,
+  DecryptResult,
+  EncryptRequest,
+  EncryptResult,
+  Grant,
+  GrantRequest,
+  ImportKeyMaterialRequest,
+  ImportParameters,
+  ImportParametersRequest,
+  KeyInfo,
+  KeyRef,
+  MacResult,
+  RotationPolicy,
+  ScheduleDeletionRequest,
+  SigningAlgorithm,
+  SignRequest,
+  SignResult,
+} from './types.js';
+
+/** What every provider method receives from core. */
+export interface ProviderCallOptions {
+  readonly signal: AbortSignal;
+}
+
+export interface ListOptions extends ProviderCallOptions {
+  /** Page size hint for providers that page. */
+  readonly pageSize?: number;
+}
+
+export interface KmsProvider {
+  /** URI scheme this provider serves: 'aws-kms', 'gcp-kms', 'local', ... */
+  readonly scheme: string;
+  /** A short, stable provider name for audit and errors (often the scheme). */
+  readonly name: string;
+  readonly capabilities: Capabilities;
+
+  createKey(req: CreateKeyRequest, o: ProviderCallOptions): Promise<KeyInfo>;
+  describeKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo>;
+  listKeys(o: ListOptions): AsyncIterable<KeyInfo>;
+  rotateKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo>;
+  setRotationPolicy(ref: KeyRef, policy: RotationPolicy, o: ProviderCallOptions): Promise<KeyInfo>;
+  enableKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo>;
+  disableKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo>;
+  scheduleKeyDeletion(ref: KeyRef, req: ScheduleDeletionRequest, o: ProviderCallOptions): Promise<KeyInfo>;
+  cancelKeyDeletion(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo>;
+  /** `ref.version` is required. */
+  destroyKeyVersion(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo>;
+
+  encrypt(
+    ref: KeyRef,
+    plaintext: Uint8Array,
+    req: EncryptRequest,
+    o: ProviderCallOptions,
+  ): Promise<EncryptResult>;
+  decrypt(
+    ref: KeyRef,
+    ciphertext: Uint8Array,
+    req: EncryptRequest,
+    o: ProviderCallOptions,
+  ): Promise<DecryptResult>;
+  generateDataKey(ref: KeyRef, req: DataKeyRequest, o: ProviderCallOptions): Promise<DataKeyResult>;
+  sign(ref: KeyRef, message: Uint8Array, req: SignRequest, o: ProviderCallOptions): Promise<SignResult>;
+  verify(
+    ref: KeyRef,
+    message: Uint8Array,
+    signature: Uint8Array,
+    req: SignRequest & { algorithm: SigningAlgorithm },
+    o: ProviderCallOptions,
+  ): Promise<boolean>;
+  mac(ref: KeyRef, message: Uint8Array, o: ProviderCallOptions): Promise<MacResult>;
+  verifyMac(ref: KeyRef, message: Uint8Array, mac: Uint8Array, o: ProviderCallOptions): Promise<boolean>;
+
+  createGrant(ref: KeyRef, req: GrantRequest, o: ProviderCallOptions): Promise<Grant>;
+  listGrants(ref: KeyRef, o: ListOptions): AsyncIterable<Grant>;
+  revokeGrant(ref: KeyRef, grantId: string, o: ProviderCallOptions): Promise<void>;
+
+  getImportParameters(
+    ref: KeyRef,
+    req: ImportParametersRequest,
+    o: ProviderCallOptions,
+  ): Promise<ImportParameters>;
+  importKeyMaterial(ref: KeyRef, req: ImportKeyMaterialRequest, o: ProviderCallOptions): Promise<KeyInfo>;
+
+  /**
+   * Turns a raw error thrown by this provider's SDK into a KeyportError (code, request id,
+   * retryable). Core calls it once per failure; KeyportErrors thrown directly pass through.
+   */
+  mapError?(error: unknown): KeyportError | undefined;
+  /** Releases sessions, sockets and handles. */
+  close?(): Promise<void>;
+}
