@@ -1,0 +1,2 @@
+export * from './azure/index.js';
+export * from './gcp/index.js';
