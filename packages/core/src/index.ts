@@ -1,7 +1,10 @@
+export * from './audit.js';
 export * from './capabilities.js';
+export * from './client.js';
 export type * from './client-api.js';
 export * from './context.js';
 export * from './errors.js';
+export * from './policy.js';
 export type * from './provider.js';
 export * from './types.js';
 export * from './uri.js';

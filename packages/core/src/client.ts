@@ -1,0 +1,433 @@
+/**
+ * `Keyport`: the one entry point user code holds. It routes each call by the key URI's scheme
+ * to a registered provider and runs it under one policy: capability check before any network
+ * call, retries with backoff and jitter on retryable codes, deadline and abort, error mapping
+ * (the adapter's mapError, once), and exactly one audit event per operation.
+ */
+import type { AuditEvent, AuditSink } from './audit.js';
+import { assertCapability, type Capabilities, type Operation } from './capabilities.js';
+import type { ContextOptions, KeyOperations } from './client-api.js';
+import { contextDigest, contextKeys } from './context.js';
+import { KeyportError, toKeyportError } from './errors.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy, runWithPolicy } from './policy.js';
+import type { KmsProvider, ProviderCallOptions } from './provider.js';
+import type {
+  CallOptions,
+  CreateKeyRequest,
+  DataKeyRequest,
+  DataKeyResult,
+  DecryptResult,
+  EncryptionContext,
+  EncryptResult,
+  Grant,
+  GrantRequest,
+  ImportKeyMaterialRequest,
+  ImportParameters,
+  ImportParametersRequest,
+  KeyInfo,
+  KeyLike,
+  KeyRef,
+  MacResult,
+  RotationPolicy,
+  ScheduleDeletionRequest,
+  SigningAlgorithm,
+  SignRequest,
+  SignResult,
+} from './types.js';
+import { keyUriScheme, keyUriVersion, parseKeyUri } from './uri.js';
+
+export interface KeyportOptions {
+  readonly providers: readonly KmsProvider[];
+  readonly retry?: Partial<RetryPolicy>;
+  readonly audit?: readonly AuditSink[];
+  /** Key for audit context digests (HMAC); without it digests are plain SHA-256. */
+  readonly auditDigestKey?: Uint8Array;
+  /** Jitter source, for tests. */
+  readonly random?: () => number;
+  /** Called when a sink fails; audit failures never fail the operation. Defaults to a console warning. */
+  readonly onAuditError?: (error: unknown) => void;
+}
+
+interface CallSpec<T> {
+  readonly op: Operation;
+  readonly provider: KmsProvider;
+  readonly keyUri: string | undefined;
+  readonly context?: EncryptionContext | undefined;
+  readonly options: CallOptions | undefined;
+  readonly run: (o: ProviderCallOptions) => Promise<T>;
+  /** The key version the result names, for audit. */
+  readonly versionOf?: (result: T) => string | undefined;
+}
+
+const keyVersionOf = (r: { keyVersion: string | undefined }): string | undefined => r.keyVersion;
+
+export class Keyport implements KeyOperations {
+  private readonly providers = new Map<string, KmsProvider>();
+  private readonly policy: RetryPolicy;
+  private readonly sinks: AuditSink[];
+  private closed = false;
+
+  constructor(private readonly options: KeyportOptions) {
+    for (const p of options.providers) this.register(p);
+    this.policy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.sinks = [...(options.audit ?? [])];
+  }
+
+  /** Adds a provider; a second provider for the same scheme is refused, never silently shadowed. */
+  register(provider: KmsProvider): void {
+    if (this.providers.has(provider.scheme)) {
+      throw new KeyportError(
+        'AlreadyExists',
+        `a provider for scheme "${provider.scheme}" is already registered`,
+      );
+    }
+    this.providers.set(provider.scheme, provider);
+  }
+
+  addAuditSink(sink: AuditSink): void {
+    this.sinks.push(sink);
+  }
+
+  /** The provider serving a scheme or a URI's scheme. */
+  provider(schemeOrUri: string): KmsProvider {
+    const scheme = schemeOrUri.includes(':') ? keyUriScheme(schemeOrUri) : schemeOrUri;
+    const p = this.providers.get(scheme);
+    if (p === undefined) {
+      const known = [...this.providers.keys()].join(', ') || 'none';
+      throw new KeyportError(
+        'InvalidArgument',
+        `no provider registered for scheme "${scheme}" (registered: ${known})`,
+      );
+    }
+    return p;
+  }
+
+  capabilities(schemeOrUri: string): Capabilities {
+    return this.provider(schemeOrUri).capabilities;
+  }
+
+  /** Resolves a KeyLike into a validated ref: the URI parses, and a pinned version is not contradicted. */
+  private ref(key: KeyLike): { ref: KeyRef; provider: KmsProvider } {
+    const given: KeyRef = typeof key === 'string' ? { uri: key } : key;
+    const parsed = parseKeyUri(given.uri);
+    const inUri = keyUriVersion(parsed);
+    if (inUri !== undefined && given.version !== undefined && inUri !== given.version) {
+      throw new KeyportError('InvalidArgument', 'the key URI and the ref name different versions', {
+        keyUri: given.uri,
+      });
+    }
+    const version = given.version ?? inUri;
+    const ref: KeyRef = version === undefined ? { uri: given.uri } : { uri: given.uri, version };
+    return { ref, provider: this.provider(parsed.scheme) };
+  }
+
+  private async call<T>(spec: CallSpec<T>): Promise<T> {
+    if (this.closed) throw new KeyportError('InvalidArgument', 'this Keyport client is closed');
+    const started = performance.now();
+    const { provider, op, keyUri } = spec;
+    let attempts = 0;
+    try {
+      assertCapability(provider.capabilities, op, provider.name, keyUri);
+      const outcome = await runWithPolicy(
+        (signal) => {
+          attempts++;
+          return spec.run({ signal });
+        },
+        this.policy,
+        { signal: spec.options?.signal, timeoutMs: spec.options?.timeoutMs },
+        {
+          ...(this.options.random ? { random: this.options.random } : {}),
+          mapError: (e) => this.mapError(provider, e, keyUri),
+        },
+      );
+      this.emit(spec, started, outcome.attempts, 'success', spec.versionOf?.(outcome.value), undefined);
+      return outcome.value;
+    } catch (e) {
+      const error = this.mapError(provider, e, keyUri);
+      this.emit(spec, started, attempts, 'failure', undefined, error);
+      throw error;
+    }
+  }
+
+  private mapError(provider: KmsProvider, e: unknown, keyUri: string | undefined): KeyportError {
+    const details = { provider: provider.name, ...(keyUri !== undefined ? { keyUri } : {}) };
+    if (e instanceof KeyportError) return e.withDetails(details);
+    const mapped = provider.mapError?.(e);
+    return (mapped ?? toKeyportError(e)).withDetails(details);
+  }
+
+  private emit<T>(
+    spec: CallSpec<T>,
+    started: number,
+    attempts: number,
+    outcome: 'success' | 'failure',
+    keyVersion: string | undefined,
+    error: KeyportError | undefined,
+  ): void {
+    if (this.sinks.length === 0) return;
+    let digest: string | undefined;
+    try {
+      digest =
+        spec.context === undefined ? undefined : contextDigest(spec.context, this.options.auditDigestKey);
+    } catch {
+      digest = undefined; // an invalid context is reported by the operation itself
+    }
+    const event: AuditEvent = {
+      ts: new Date().toISOString(),
+      op: spec.op,
+      provider: spec.provider.name,
+      keyUri: spec.keyUri,
+      keyVersion,
+      outcome,
+      errorCode: error?.code,
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      attempts,
+      requestId: error?.requestId,
+      contextKeys: spec.context === undefined ? [] : contextKeys(spec.context),
+      contextDigest: digest,
+    };
+    const onError =
+      this.options.onAuditError ?? ((e: unknown) => console.warn('keyport: audit sink failed', e));
+    for (const sink of this.sinks) {
+      try {
+        const pending = sink.write(event);
+        if (pending instanceof Promise) pending.catch(onError);
+      } catch (e) {
+        onError(e);
+      }
+    }
+  }
+
+  private keyCall<T>(
+    op: Operation,
+    key: KeyLike,
+    options: CallOptions | undefined,
+    run: (p: KmsProvider, ref: KeyRef, o: ProviderCallOptions) => Promise<T>,
+    extra: { context?: EncryptionContext | undefined; versionOf?: (r: T) => string | undefined } = {},
+  ): Promise<T> {
+    let resolved: { ref: KeyRef; provider: KmsProvider };
+    try {
+      resolved = this.ref(key);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const { ref, provider } = resolved;
+    return this.call({
+      op,
+      provider,
+      keyUri: ref.uri,
+      context: extra.context,
+      options,
+      run: (o) => run(provider, ref, o),
+      ...(extra.versionOf ? { versionOf: extra.versionOf } : {}),
+    });
+  }
+
+  createKey(scheme: string, req: CreateKeyRequest, o?: CallOptions): Promise<KeyInfo> {
+    const provider = this.provider(scheme);
+    return this.call({
+      op: 'createKey',
+      provider,
+      keyUri: undefined,
+      options: o,
+      run: (po) => provider.createKey(req, po),
+      versionOf: (k) => k.primaryVersion,
+    });
+  }
+
+  describeKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('describeKey', key, o, (p, ref, po) => p.describeKey(ref, po));
+  }
+
+  /** Pages lazily; each page fetch runs under the call policy, the whole listing emits one audit event. */
+  async *listKeys(scheme: string, o?: CallOptions & { pageSize?: number }): AsyncIterable<KeyInfo> {
+    const provider = this.provider(scheme);
+    yield* this.listCall('listKeys', provider, undefined, o, (po) =>
+      provider.listKeys(o?.pageSize === undefined ? po : { ...po, pageSize: o.pageSize }),
+    );
+  }
+
+  rotateKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('rotateKey', key, o, (p, ref, po) => p.rotateKey(ref, po), {
+      versionOf: (k) => k.primaryVersion,
+    });
+  }
+
+  setRotationPolicy(key: KeyLike, policy: RotationPolicy, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('setRotationPolicy', key, o, (p, ref, po) => p.setRotationPolicy(ref, policy, po));
+  }
+
+  enableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('enableKey', key, o, (p, ref, po) => p.enableKey(ref, po));
+  }
+
+  disableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('disableKey', key, o, (p, ref, po) => p.disableKey(ref, po));
+  }
+
+  scheduleKeyDeletion(key: KeyLike, req: ScheduleDeletionRequest = {}, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('scheduleKeyDeletion', key, o, (p, ref, po) => p.scheduleKeyDeletion(ref, req, po));
+  }
+
+  cancelKeyDeletion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('cancelKeyDeletion', key, o, (p, ref, po) => p.cancelKeyDeletion(ref, po));
+  }
+
+  destroyKeyVersion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('destroyKeyVersion', key, o, (p, ref, po) => {
+      if (ref.version === undefined) {
+        throw new KeyportError(
+          'InvalidArgument',
+          'destroyKeyVersion needs a key version (in the URI or the ref)',
+        );
+      }
+      return p.destroyKeyVersion(ref, po);
+    });
+  }
+
+  encrypt(key: KeyLike, plaintext: Uint8Array, o?: ContextOptions): Promise<EncryptResult> {
+    const req = contextRequest(o);
+    return this.keyCall('encrypt', key, o, (p, ref, po) => p.encrypt(ref, plaintext, req, po), {
+      context: o?.context,
+      versionOf: keyVersionOf,
+    });
+  }
+
+  decrypt(key: KeyLike, ciphertext: Uint8Array, o?: ContextOptions): Promise<DecryptResult> {
+    const req = contextRequest(o);
+    return this.keyCall('decrypt', key, o, (p, ref, po) => p.decrypt(ref, ciphertext, req, po), {
+      context: o?.context,
+      versionOf: keyVersionOf,
+    });
+  }
+
+  generateDataKey(
+    key: KeyLike,
+    o?: ContextOptions & Omit<DataKeyRequest, 'context'>,
+  ): Promise<DataKeyResult> {
+    const req: DataKeyRequest = {
+      ...(o?.bytes !== undefined ? { bytes: o.bytes } : {}),
+      ...(o?.context !== undefined ? { context: o.context } : {}),
+    };
+    if (req.bytes !== undefined && (!Number.isInteger(req.bytes) || req.bytes < 16 || req.bytes > 1024)) {
+      return Promise.reject(new KeyportError('InvalidArgument', 'data key length must be 16..1024 bytes'));
+    }
+    return this.keyCall('generateDataKey', key, o, (p, ref, po) => p.generateDataKey(ref, req, po), {
+      context: o?.context,
+      versionOf: keyVersionOf,
+    });
+  }
+
+  sign(key: KeyLike, message: Uint8Array, o?: CallOptions & SignRequest): Promise<SignResult> {
+    const req = signRequest(o);
+    return this.keyCall('sign', key, o, (p, ref, po) => p.sign(ref, message, req, po), {
+      versionOf: keyVersionOf,
+    });
+  }
+
+  verify(
+    key: KeyLike,
+    message: Uint8Array,
+    signature: Uint8Array,
+    o: CallOptions & SignRequest & { algorithm: SigningAlgorithm },
+  ): Promise<boolean> {
+    const req = { ...signRequest(o), algorithm: o.algorithm };
+    return this.keyCall('verify', key, o, (p, ref, po) => p.verify(ref, message, signature, req, po));
+  }
+
+  mac(key: KeyLike, message: Uint8Array, o?: CallOptions): Promise<MacResult> {
+    return this.keyCall('mac', key, o, (p, ref, po) => p.mac(ref, message, po), { versionOf: keyVersionOf });
+  }
+
+  verifyMac(key: KeyLike, message: Uint8Array, mac: Uint8Array, o?: CallOptions): Promise<boolean> {
+    return this.keyCall('verifyMac', key, o, (p, ref, po) => p.verifyMac(ref, message, mac, po));
+  }
+
+  createGrant(key: KeyLike, req: GrantRequest, o?: CallOptions): Promise<Grant> {
+    return this.keyCall('createGrant', key, o, (p, ref, po) => p.createGrant(ref, req, po));
+  }
+
+  async *listGrants(key: KeyLike, o?: CallOptions): AsyncIterable<Grant> {
+    const { ref, provider } = this.ref(key);
+    yield* this.listCall('listGrants', provider, ref.uri, o, (po) => provider.listGrants(ref, po));
+  }
+
+  revokeGrant(key: KeyLike, grantId: string, o?: CallOptions): Promise<void> {
+    return this.keyCall('revokeGrant', key, o, (p, ref, po) => p.revokeGrant(ref, grantId, po));
+  }
+
+  getImportParameters(
+    key: KeyLike,
+    req: ImportParametersRequest = {},
+    o?: CallOptions,
+  ): Promise<ImportParameters> {
+    return this.keyCall('getImportParameters', key, o, (p, ref, po) => p.getImportParameters(ref, req, po));
+  }
+
+  importKeyMaterial(key: KeyLike, req: ImportKeyMaterialRequest, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('importKeyMaterial', key, o, (p, ref, po) => p.importKeyMaterial(ref, req, po), {
+      versionOf: (k) => k.primaryVersion,
+    });
+  }
+
+  /**
+   * Runs a provider listing: each `next()` is one attempt under the policy's retries; the
+   * listing as a whole emits one audit event when it ends or fails.
+   */
+  private async *listCall<T>(
+    op: Operation,
+    provider: KmsProvider,
+    keyUri: string | undefined,
+    o: CallOptions | undefined,
+    open: (po: ProviderCallOptions) => AsyncIterable<T>,
+  ): AsyncIterable<T> {
+    const started = performance.now();
+    const spec: CallSpec<unknown> = { op, provider, keyUri, options: o, run: () => Promise.resolve() };
+    const controller = new AbortController();
+    const signal = o?.signal ? AbortSignal.any([o.signal, controller.signal]) : controller.signal;
+    let pages = 0;
+    try {
+      assertCapability(provider.capabilities, op, provider.name, keyUri);
+      const iterator = open({ signal })[Symbol.asyncIterator]();
+      for (;;) {
+        const { value: step } = await runWithPolicy(
+          () => {
+            pages++;
+            return iterator.next();
+          },
+          { ...this.policy, maxAttempts: 1 },
+          { signal: o?.signal, timeoutMs: o?.timeoutMs },
+          { mapError: (e) => this.mapError(provider, e, keyUri) },
+        );
+        if (step.done) break;
+        yield step.value;
+      }
+      this.emit(spec, started, pages, 'success', undefined, undefined);
+    } catch (e) {
+      const error = this.mapError(provider, e, keyUri);
+      this.emit(spec, started, pages, 'failure', undefined, error);
+      throw error;
+    } finally {
+      controller.abort();
+    }
+  }
+
+  /** Closes every provider and audit sink. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.providers.values()].map((p) => p.close?.()));
+    await Promise.all(this.sinks.map((s) => s.close?.()));
+  }
+}
+
+function contextRequest(o: ContextOptions | undefined): { context?: EncryptionContext } {
+  return o?.context === undefined ? {} : { context: o.context };
+}
+
+function signRequest(o: SignRequest | undefined): SignRequest {
+  return {
+    ...(o?.algorithm !== undefined ? { algorithm: o.algorithm } : {}),
+    ...(o?.messageType !== undefined ? { messageType: o.messageType } : {}),
+  };
+}

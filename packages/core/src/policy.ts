@@ -1,0 +1,173 @@
+/**
+ * The call policy: how core runs every provider operation. Retries use exponential backoff
+ * with full jitter, on retryable codes only, bounded by attempts and by an overall deadline;
+ * each attempt gets its own timeout; the caller's AbortSignal is honoured at every await,
+ * including backoff sleeps.
+ *
+ * Adapters turn their SDK's own retries down (maxAttempts: 1 or equivalent) so attempts do not
+ * multiply: with SDK retries at N and core at M a throttled call would be tried N×M times.
+ */
+import { KeyportError, toKeyportError } from './errors.js';
+
+export interface RetryPolicy {
+  /** Total attempts including the first; 1 disables retries. */
+  readonly maxAttempts: number;
+  /** Backoff cap for attempt n is min(maxDelayMs, baseDelayMs * 2^(n-1)); the delay is uniform in [0, cap]. */
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  /** Per-attempt timeout; undefined leaves attempts bounded only by the overall deadline. */
+  readonly attemptTimeoutMs?: number;
+  /** Overall deadline for all attempts when the call gives no timeoutMs. */
+  readonly deadlineMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  maxAttempts: 4,
+  baseDelayMs: 100,
+  maxDelayMs: 5_000,
+  attemptTimeoutMs: 30_000,
+  deadlineMs: 60_000,
+};
+
+export interface PolicyHooks {
+  /** Source of jitter in [0, 1); injectable for tests. */
+  readonly random?: () => number;
+  /** Turns a raw provider error into a KeyportError (the adapter's mapError). */
+  readonly mapError?: (error: unknown) => KeyportError;
+}
+
+/** Resolves after `ms`, or rejects with Aborted as soon as `signal` fires. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortError(signal));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(signal as AbortSignal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+const TIMEOUT_REASON = Symbol('keyport.timeout');
+
+class DeadlineReason extends Error {
+  readonly [TIMEOUT_REASON] = true;
+  constructor(readonly scope: 'attempt' | 'deadline') {
+    super(`keyport ${scope} timeout`);
+  }
+}
+
+/** Aborted when the caller aborted, Timeout when one of our own deadlines fired. */
+function abortError(signal: AbortSignal): KeyportError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof DeadlineReason) {
+    return new KeyportError(
+      'Timeout',
+      `the ${reason.scope === 'attempt' ? 'attempt' : 'operation'} timed out`,
+      {
+        retryable: reason.scope === 'attempt',
+      },
+    );
+  }
+  return new KeyportError('Aborted', 'the operation was aborted', { retryable: false });
+}
+
+/** A signal that fires after `ms` with a DeadlineReason; `dispose` clears the timer. */
+function deadlineSignal(
+  ms: number,
+  scope: 'attempt' | 'deadline',
+): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DeadlineReason(scope)), ms);
+  return { signal: controller.signal, dispose: () => clearTimeout(timer) };
+}
+
+/** Like AbortSignal.any, keeping the first reason. */
+function anySignal(signals: ReadonlyArray<AbortSignal | undefined>): AbortSignal {
+  const present = signals.filter((s): s is AbortSignal => s !== undefined);
+  return AbortSignal.any(present);
+}
+
+/** The backoff cap for a 1-based attempt number (the delay after it is uniform in [0, cap]). */
+export function backoffCap(policy: RetryPolicy, attempt: number): number {
+  return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+}
+
+export interface CallOutcome<T> {
+  readonly value: T;
+  readonly attempts: number;
+}
+
+/**
+ * Runs `attempt` under the policy. `attempt` receives the combined signal (caller + deadline +
+ * per-attempt timeout) and must pass it to the SDK. Errors leave as KeyportErrors.
+ */
+export async function runWithPolicy<T>(
+  attempt: (signal: AbortSignal) => Promise<T>,
+  policy: RetryPolicy,
+  options: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined },
+  hooks: PolicyHooks = {},
+): Promise<CallOutcome<T>> {
+  const random = hooks.random ?? Math.random;
+  const mapError = hooks.mapError ?? ((e: unknown) => toKeyportError(e));
+  const deadline = deadlineSignal(options.timeoutMs ?? policy.deadlineMs, 'deadline');
+  const overall = anySignal([options.signal, deadline.signal]);
+  try {
+    for (let n = 1; ; n++) {
+      if (overall.aborted) throw abortError(overall);
+      const perAttempt =
+        policy.attemptTimeoutMs === undefined
+          ? undefined
+          : deadlineSignal(policy.attemptTimeoutMs, 'attempt');
+      const signal = perAttempt === undefined ? overall : anySignal([overall, perAttempt.signal]);
+      let error: KeyportError;
+      try {
+        const value = await raceAbort(attempt(signal), signal);
+        return { value, attempts: n };
+      } catch (e) {
+        // A deadline or abort wins over whatever the SDK threw when it was cut off.
+        error = signal.aborted ? abortError(signal) : mapError(e);
+        if (overall.aborted) throw abortError(overall);
+      } finally {
+        perAttempt?.dispose();
+      }
+      if (!error.retryable || n >= policy.maxAttempts) throw error;
+      const delay = Math.max(error.retryAfterMs ?? 0, Math.floor(random() * backoffCap(policy, n)));
+      await sleep(delay, overall);
+    }
+  } finally {
+    deadline.dispose();
+  }
+}
+
+/** Settles with the promise, or rejects as soon as the signal fires (SDKs that ignore signals). */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(abortError(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      promise.catch(() => {});
+      reject(abortError(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,178 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type Capabilities,
+  Keyport,
+  KeyportError,
+  type KmsProvider,
+  MemoryAuditSink,
+  UnsupportedError,
+} from '../src/index.js';
+
+const caps: Capabilities = {
+  keySpecs: { AES_256: ['encrypt_decrypt'] },
+  context: 'native',
+  dataKeys: 'native',
+  listKeys: true,
+  rotation: 'none',
+  autoRotation: false,
+  enableDisable: false,
+  scheduledDeletion: 'none',
+  destroyVersion: false,
+  grants: 'none',
+  grantExpiry: 'none',
+  grantConstraints: false,
+  import: [],
+  signingAlgorithms: [],
+};
+
+/** A provider whose every method fails unless overridden: it proves core never calls it. */
+function provider(overrides: Partial<KmsProvider>): KmsProvider {
+  const never = (): never => {
+    throw new Error('core should not have called the provider');
+  };
+  const base = { scheme: 'local', name: 'local', capabilities: caps } as KmsProvider;
+  return new Proxy(base, {
+    get: (target, prop) =>
+      (overrides as Record<string | symbol, unknown>)[prop] ??
+      (target as unknown as Record<string | symbol, unknown>)[prop] ??
+      never,
+  });
+}
+
+const uri = 'local://k.kp#a';
+
+describe('Keyport client', () => {
+  it('refuses an undeclared capability before calling the provider', async () => {
+    const kp = new Keyport({ providers: [provider({})] });
+    await expect(kp.rotateKey(uri)).rejects.toBeInstanceOf(UnsupportedError);
+    await expect(kp.createGrant(uri, { grantee: 'x', operations: ['decrypt'] })).rejects.toMatchObject({
+      code: 'Unsupported',
+      capability: 'grants',
+      keyUri: uri,
+    });
+    await expect(kp.sign(uri, new Uint8Array(1))).rejects.toMatchObject({ capability: 'sign' });
+  });
+
+  it('routes by scheme and refuses unknown schemes and duplicate registration', async () => {
+    const kp = new Keyport({ providers: [provider({})] });
+    await expect(kp.encrypt('hcvault://h:1/transit/keys/k', new Uint8Array(1))).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+    expect(() => kp.register(provider({}))).toThrow(/already registered/);
+  });
+
+  it('maps raw errors once, retries retryable ones and audits one event per operation', async () => {
+    let calls = 0;
+    const audit = new MemoryAuditSink();
+    const kp = new Keyport({
+      retry: { baseDelayMs: 1, maxDelayMs: 1 },
+      audit: [audit],
+      providers: [
+        provider({
+          encrypt: async () => {
+            calls++;
+            if (calls < 3) throw Object.assign(new Error('busy'), { status: 429 });
+            return { ciphertext: new Uint8Array([1]), keyVersion: '2' };
+          },
+          mapError: (e) =>
+            (e as { status?: number }).status === 429
+              ? new KeyportError('Throttled', 'throttled', { requestId: 'req-1', cause: e })
+              : undefined,
+        }),
+      ],
+    });
+    const r = await kp.encrypt(uri, new Uint8Array([9]), { context: { tenant: 'acme' } });
+    expect(r.keyVersion).toBe('2');
+    expect(calls).toBe(3);
+    expect(audit.events).toHaveLength(1);
+    expect(audit.events[0]).toMatchObject({
+      op: 'encrypt',
+      outcome: 'success',
+      attempts: 3,
+      keyVersion: '2',
+      contextKeys: ['tenant'],
+    });
+    expect(JSON.stringify(audit.events)).not.toContain('acme');
+  });
+
+  it('fills provider and key into errors and audits failures with their code', async () => {
+    const audit = new MemoryAuditSink();
+    const kp = new Keyport({
+      audit: [audit],
+      providers: [
+        provider({
+          decrypt: async () => {
+            throw new KeyportError('InvalidCiphertext', 'bad', { requestId: 'r-9' });
+          },
+        }),
+      ],
+    });
+    const err = await kp.decrypt(uri, new Uint8Array(3)).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'InvalidCiphertext',
+      provider: 'local',
+      keyUri: uri,
+      requestId: 'r-9',
+    });
+    expect(audit.events[0]).toMatchObject({
+      outcome: 'failure',
+      errorCode: 'InvalidCiphertext',
+      requestId: 'r-9',
+    });
+  });
+
+  it('lists through an async iterable and audits the listing once', async () => {
+    const audit = new MemoryAuditSink();
+    const kp = new Keyport({
+      audit: [audit],
+      providers: [
+        provider({
+          listKeys: async function* () {
+            yield {
+              uri: 'local://k.kp#a',
+              spec: 'AES_256',
+              usage: 'encrypt_decrypt',
+              state: 'enabled',
+              labels: {},
+            };
+            yield {
+              uri: 'local://k.kp#b',
+              spec: 'AES_256',
+              usage: 'encrypt_decrypt',
+              state: 'enabled',
+              labels: {},
+            };
+          },
+        }),
+      ],
+    });
+    const uris: string[] = [];
+    for await (const k of kp.listKeys('local')) uris.push(k.uri);
+    expect(uris).toEqual(['local://k.kp#a', 'local://k.kp#b']);
+    expect(audit.events.map((e) => e.op)).toEqual(['listKeys']);
+  });
+
+  it('rejects a ref whose version contradicts its URI', async () => {
+    const kp = new Keyport({ providers: [provider({})] });
+    await expect(kp.describeKey({ uri: 'local://k.kp?version=2#a', version: '3' })).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+  });
+
+  it('a failing audit sink never fails the operation', async () => {
+    const errors: unknown[] = [];
+    const kp = new Keyport({
+      audit: [
+        {
+          write: () => {
+            throw new Error('disk full');
+          },
+        },
+      ],
+      onAuditError: (e) => errors.push(e),
+      providers: [provider({ encrypt: async () => ({ ciphertext: new Uint8Array(1), keyVersion: '1' }) })],
+    });
+    await expect(kp.encrypt(uri, new Uint8Array(1))).resolves.toBeDefined();
+    expect(errors).toHaveLength(1);
+  });
+});

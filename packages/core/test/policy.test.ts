@@ -1,0 +1,146 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { backoffCap, DEFAULT_RETRY_POLICY, KeyportError, runWithPolicy, sleep } from '../src/index.js';
+
+const policy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1_000, deadlineMs: 10_000 };
+
+describe('call policy', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('backs off exponentially with full jitter, within the cap', async () => {
+    const delays: number[] = [];
+    let last = Date.now();
+    const attempt = vi.fn(async () => {
+      const now = Date.now();
+      delays.push(now - last);
+      last = now;
+      throw new KeyportError('Throttled', 'slow down');
+    });
+    const run = runWithPolicy(attempt, policy, {}, { random: () => 0.999 });
+    const settled = expect(run).rejects.toMatchObject({ code: 'Throttled' });
+    await vi.runAllTimersAsync();
+    await settled;
+    expect(attempt).toHaveBeenCalledTimes(4);
+    // delays before attempts 2..4: jitter 0.999 of caps 100, 200, 400
+    expect(delays.slice(1)).toEqual([99, 199, 399]);
+    expect(backoffCap(policy, 10)).toBe(1_000);
+  });
+
+  it('uses no delay with zero jitter and honours Retry-After', async () => {
+    let calls = 0;
+    const run = runWithPolicy(
+      async () => {
+        calls++;
+        if (calls === 1) throw new KeyportError('Throttled', 'x', { retryAfterMs: 700 });
+        return 'ok';
+      },
+      policy,
+      {},
+      { random: () => 0 },
+    );
+    await vi.advanceTimersByTimeAsync(699);
+    expect(calls).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await expect(run).resolves.toEqual({ value: 'ok', attempts: 2 });
+  });
+
+  it('does not retry non-retryable codes', async () => {
+    for (const code of [
+      'NotFound',
+      'AccessDenied',
+      'InvalidCiphertext',
+      'KeyStateConflict',
+      'InvalidArgument',
+    ] as const) {
+      const attempt = vi.fn(async () => {
+        throw new KeyportError(code, 'no');
+      });
+      await expect(runWithPolicy(attempt, policy, {})).rejects.toMatchObject({ code });
+      expect(attempt).toHaveBeenCalledTimes(1);
+    }
+  });
+
+  it('stops at the overall deadline with Timeout', async () => {
+    const attempt = vi.fn(async () => {
+      throw new KeyportError('Unavailable', 'down');
+    });
+    const run = runWithPolicy(
+      attempt,
+      { ...policy, maxAttempts: 100 },
+      { timeoutMs: 1_500 },
+      { random: () => 0.999 },
+    );
+    const settled = expect(run).rejects.toMatchObject({ code: 'Timeout' });
+    await vi.advanceTimersByTimeAsync(1_500);
+    await settled;
+    expect(attempt.mock.calls.length).toBeLessThan(100);
+  });
+
+  it('times out a hung attempt and retries it', async () => {
+    let calls = 0;
+    const run = runWithPolicy(
+      (signal) => {
+        calls++;
+        if (calls === 1) return new Promise<string>(() => {}); // never settles, ignores the signal
+        return Promise.resolve(signal.aborted ? 'aborted' : 'second');
+      },
+      { ...policy, attemptTimeoutMs: 200 },
+      {},
+      { random: () => 0 },
+    );
+    await vi.advanceTimersByTimeAsync(250);
+    await expect(run).resolves.toEqual({ value: 'second', attempts: 2 });
+  });
+
+  it('aborts mid-backoff with Aborted and makes no further attempt', async () => {
+    const controller = new AbortController();
+    const attempt = vi.fn(async () => {
+      throw new KeyportError('Throttled', 'x');
+    });
+    const run = runWithPolicy(attempt, policy, { signal: controller.signal }, { random: () => 0.999 });
+    const settled = expect(run).rejects.toMatchObject({ code: 'Aborted', retryable: false });
+    await vi.advanceTimersByTimeAsync(50);
+    controller.abort();
+    await settled;
+    await vi.runAllTimersAsync();
+    expect(attempt).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses to start when already aborted', async () => {
+    const attempt = vi.fn(async () => 1);
+    await expect(runWithPolicy(attempt, policy, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: 'Aborted',
+    });
+    expect(attempt).not.toHaveBeenCalled();
+  });
+
+  it('passes a signal that fires when the caller aborts', async () => {
+    const controller = new AbortController();
+    let seen: AbortSignal | undefined;
+    const run = runWithPolicy(
+      (signal) => {
+        seen = signal;
+        return new Promise((_, reject) =>
+          signal.addEventListener('abort', () => reject(new Error('sdk abort'))),
+        );
+      },
+      policy,
+      { signal: controller.signal },
+    );
+    controller.abort();
+    await expect(run).rejects.toMatchObject({ code: 'Aborted' });
+    expect(seen?.aborted).toBe(true);
+  });
+
+  it('sleep rejects on abort', async () => {
+    const c = new AbortController();
+    const p = sleep(1_000, c.signal);
+    c.abort();
+    await expect(p).rejects.toMatchObject({ code: 'Aborted' });
+    expect(DEFAULT_RETRY_POLICY.maxAttempts).toBeGreaterThan(1);
+  });
+});

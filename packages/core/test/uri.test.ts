@@ -1,0 +1,167 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  formatKeyUri,
+  isKeyportError,
+  type ParsedKeyUri,
+  parseKeyUri,
+  withKeyVersion,
+} from '../src/index.js';
+
+const name = fc.stringMatching(/^[A-Za-z0-9_.-]{1,20}$/);
+const gid = fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/);
+const version = fc.integer({ min: 1, max: 10_000 }).map(String);
+const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
+const host = fc.oneof(
+  fc.stringMatching(/^[a-z0-9]{1,10}$/).map((v) => `${v}.vault.azure.net`),
+  fc.integer({ min: 1, max: 65535 }).map((p) => `127.0.0.1:${p}`),
+);
+/** Drops undefined fields, as the parser never sets them. */
+const strip = (o: object): ParsedKeyUri =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as unknown as ParsedKeyUri;
+
+const parsed: fc.Arbitrary<ParsedKeyUri> = fc.oneof(
+  fc
+    .record({
+      keyId: fc.oneof(
+        fc.uuid().map((u) => `arn:aws:kms:us-east-1:111122223333:key/${u}`),
+        gid.map((a) => `alias/${a}`),
+        fc.uuid(),
+      ),
+      endpoint: opt(fc.integer({ min: 1, max: 65535 }).map((p) => `http://127.0.0.1:${p}`)),
+    })
+    .map(({ keyId, endpoint }) =>
+      strip({
+        scheme: 'aws-kms' as const,
+        keyId,
+        region: keyId.startsWith('arn:') ? 'us-east-1' : undefined,
+        endpoint,
+      }),
+    ),
+  fc
+    .record({
+      vaultHost: host,
+      name: fc.stringMatching(/^[A-Za-z0-9-]{1,30}$/),
+      version: opt(fc.stringMatching(/^[0-9a-f]{32}$/)),
+    })
+    .map((r) => strip({ scheme: 'azurekeyvault' as const, ...r })),
+  fc
+    .record({ project: gid, location: gid, keyRing: gid, cryptoKey: gid, version: opt(version) })
+    .map((r) => strip({ scheme: 'gcp-kms' as const, ...r })),
+  fc
+    .record({
+      address: host,
+      mount: fc
+        .array(
+          name.filter((n) => n !== 'keys'),
+          { minLength: 1, maxLength: 3 },
+        )
+        .map((a) => a.join('/')),
+      name,
+      version: opt(version),
+    })
+    .map((r) => strip({ scheme: 'hcvault' as const, ...r })),
+  fc
+    .record({
+      token: fc.string({ minLength: 1, maxLength: 12 }),
+      object: fc.string({ minLength: 1, maxLength: 12 }),
+      id: opt(fc.uint8Array({ minLength: 1, maxLength: 8 })),
+      modulePath: opt(fc.constant('/usr/lib/softhsm/libsofthsm2.so')),
+      version: opt(version),
+    })
+    .map((r) =>
+      strip({
+        scheme: 'pkcs11' as const,
+        attributes: [
+          ['token', r.token],
+          ['object', r.object],
+        ] as Array<[string, string]>,
+        id: r.id,
+        query: r.modulePath === undefined ? [] : ([['module-path', r.modulePath]] as Array<[string, string]>),
+        version: r.version,
+      }),
+    ),
+  fc
+    .record({ path: fc.string({ minLength: 1, maxLength: 30 }), name, version: opt(version) })
+    .filter((r) => !/[\ud800-\udfff]/.test(r.path))
+    .map((r) => strip({ scheme: 'local' as const, ...r })),
+);
+
+describe('key URIs', () => {
+  it('round-trip exactly: parse(format(x)) = x and format(parse(s)) = s', () => {
+    fc.assert(
+      fc.property(parsed, (k) => {
+        const s = formatKeyUri(k);
+        expect(parseKeyUri(s)).toEqual(k);
+        expect(formatKeyUri(parseKeyUri(s))).toBe(s);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it.each([
+    'aws-kms://arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    'aws-kms://alias/payments?region=eu-west-1',
+    'aws-kms://alias/payments?region=us-east-1&endpoint=http://127.0.0.1:4566',
+    'azurekeyvault://myvault.vault.azure.net/keys/payments',
+    'azurekeyvault://myvault.vault.azure.net/keys/payments/0123456789abcdef0123456789abcdef',
+    'gcp-kms://projects/p/locations/global/keyRings/r/cryptoKeys/k',
+    'gcp-kms://projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/3',
+    'hcvault://127.0.0.1:8200/transit/keys/orders',
+    'hcvault://vault.example.com:8200/team-a/transit/keys/orders?version=2',
+    'pkcs11:token=keyport;object=root%20key;id=%01?module-path=/usr/lib/softhsm/libsofthsm2.so',
+    'local:///var/lib/keyport/keys.kp#orders',
+    'local://./keys.kp?version=2#orders',
+  ])('keeps %s as it is', (uri) => {
+    expect(formatKeyUri(parseKeyUri(uri))).toBe(uri);
+  });
+
+  it.each([
+    ['gcs://bucket/key', 'scheme'],
+    ['aws-kms://', 'key'],
+    ['aws-kms://arn:aws:kms:us-east-1:111122223333:key/abc?region=eu-west-1', 'region'],
+    ['aws-kms://arn:aws:kms:nowhere', 'key'],
+    ['aws-kms://alias/a?region=us-east-1&region=us-east-1', 'query'],
+    ['aws-kms://alias/a?colour=blue', 'query'],
+    ['azurekeyvault://myvault.vault.azure.net/secrets/x', 'path'],
+    ['azurekeyvault://myvault.vault.azure.net/keys/bad_name', 'name'],
+    ['gcp-kms://projects/p/locations/l/keyRings/r', 'path'],
+    ['gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/0', 'version'],
+    ['hcvault://127.0.0.1:8200/keys/orders', 'path'],
+    ['hcvault://127.0.0.1:8200/keys/x/keys/orders', 'mount'],
+    ['hcvault://127.0.0.1:8200/transit/keys/orders?version=latest', 'version'],
+    ['pkcs11:token=a;token=b;object=x', 'token'],
+    ['pkcs11:token=a', 'object'],
+    ['pkcs11:token=a;object=x?pin-value=1234', 'pin-value'],
+    ['local://keys.kp', 'name'],
+    ['local://#orders', 'path'],
+    ['local://keys kp#orders', 'uri'],
+  ])('refuses %s, naming the %s part', (uri, part) => {
+    try {
+      parseKeyUri(uri);
+      expect.unreachable();
+    } catch (e) {
+      expect(isKeyportError(e, 'InvalidArgument')).toBe(true);
+      expect((e as Error).message).toContain(part);
+    }
+  });
+
+  it('never echoes a PIN', () => {
+    try {
+      parseKeyUri('pkcs11:token=a;object=x?pin-value=s3cret');
+    } catch (e) {
+      expect(JSON.stringify(e)).not.toContain('s3cret');
+      expect((e as Error).message).not.toContain('s3cret');
+    }
+  });
+
+  it('pins and unpins versions', () => {
+    const base = 'gcp-kms://projects/p/locations/global/keyRings/r/cryptoKeys/k';
+    expect(withKeyVersion(base, '4')).toBe(`${base}/cryptoKeyVersions/4`);
+    expect(withKeyVersion(`${base}/cryptoKeyVersions/4`, undefined)).toBe(base);
+    expect(withKeyVersion('hcvault://h:1/transit/keys/k', '2')).toBe(
+      'hcvault://h:1/transit/keys/k?version=2',
+    );
+    expect(() => withKeyVersion('aws-kms://alias/a', '1')).toThrow(/no addressable versions/);
+  });
+});
