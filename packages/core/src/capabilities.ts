@@ -52,6 +52,7 @@ export const OPERATIONS = [
   'verify',
   'mac',
   'verifyMac',
+  'getPublicKey',
   'createGrant',
   'listGrants',
   'revokeGrant',

@@ -60,6 +60,9 @@ export interface KeyOperations {
   mac(key: KeyLike, message: Uint8Array, o?: CallOptions): Promise<MacResult>;
   verifyMac(key: KeyLike, message: Uint8Array, mac: Uint8Array, o?: CallOptions): Promise<boolean>;
 
+  /** SPKI DER public key of an asymmetric key (the pinned or primary version). */
+  getPublicKey(key: KeyLike, o?: CallOptions): Promise<Uint8Array>;
+
   createGrant(key: KeyLike, req: GrantRequest, o?: CallOptions): Promise<Grant>;
   listGrants(key: KeyLike, o?: CallOptions): AsyncIterable<Grant>;
   revokeGrant(key: KeyLike, grantId: string, o?: CallOptions): Promise<void>;

@@ -8,7 +8,7 @@ import type { AuditEvent, AuditSink } from './audit.js';
 import { assertCapability, type Capabilities, type Operation } from './capabilities.js';
 import type { ContextOptions, KeyOperations } from './client-api.js';
 import { contextDigest, contextKeys } from './context.js';
-import { KeyportError, toKeyportError } from './errors.js';
+import { KeyportError, toKeyportError, UnsupportedError } from './errors.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, runWithPolicy } from './policy.js';
 import type { KmsProvider, ProviderCallOptions } from './provider.js';
 import type {
@@ -341,6 +341,15 @@ export class Keyport implements KeyOperations {
 
   verifyMac(key: KeyLike, message: Uint8Array, mac: Uint8Array, o?: CallOptions): Promise<boolean> {
     return this.keyCall('verifyMac', key, o, (p, ref, po) => p.verifyMac(ref, message, mac, po));
+  }
+
+  getPublicKey(key: KeyLike, o?: CallOptions): Promise<Uint8Array> {
+    return this.keyCall('getPublicKey', key, o, (p, ref, po) => {
+      if (p.getPublicKey === undefined) {
+        throw new UnsupportedError('getPublicKey', `${p.name} does not expose public keys`);
+      }
+      return p.getPublicKey(ref, po);
+    });
   }
 
   createGrant(key: KeyLike, req: GrantRequest, o?: CallOptions): Promise<Grant> {

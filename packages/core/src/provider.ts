@@ -87,6 +87,9 @@ export interface KmsProvider {
   listGrants(ref: KeyRef, o: ListOptions): AsyncIterable<Grant>;
   revokeGrant(ref: KeyRef, grantId: string, o: ProviderCallOptions): Promise<void>;
 
+  /** The public key of an asymmetric key version, SPKI DER; optional (Unsupported when absent). */
+  getPublicKey?(ref: KeyRef, o: ProviderCallOptions): Promise<Uint8Array>;
+
   getImportParameters(
     ref: KeyRef,
     req: ImportParametersRequest,
