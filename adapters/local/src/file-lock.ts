@@ -1,0 +1,166 @@
+/**
+ * An inter-process lock beside the keystore: `<keystore>.lock`, created with O_EXCL
+ * (`open(..., 'wx')`) and holding `{ pid, host, nonce, createdAt }`.
+ *
+ * - Acquire: create the lock file; if it exists, wait (bounded, with jittered polling) and
+ *   honour the AbortSignal while waiting.
+ * - Stale lock: one written on this host by a pid that no longer runs (or unreadable and
+ *   older than a few seconds) is broken. Breaking is itself guarded by `<keystore>.lock.break`
+ *   (also O_EXCL) and re-checks the nonce, so two waiters cannot both break it and then
+ *   delete each other's fresh lock. Locks from another host are never broken automatically.
+ * - Release: delete the lock file only if it still carries our nonce.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { localError } from './errors.js';
+
+export interface LockOptions {
+  readonly signal?: AbortSignal | undefined;
+  /** Give up after this long; default 10 s. */
+  readonly timeoutMs?: number | undefined;
+}
+
+interface LockContent {
+  pid: number;
+  host: string;
+  nonce: string;
+  createdAt: string;
+}
+
+/** A lock file whose content cannot be read is considered stale after this age. */
+const UNREADABLE_STALE_MS = 5_000;
+/** A break marker left by a crashed breaker is removed after this age. */
+const BREAK_STALE_MS = 10_000;
+
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
+function isErrno(error: unknown, code: string): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return !isErrno(error, 'ESRCH');
+  }
+}
+
+async function readLock(path: string): Promise<LockContent | undefined> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
+    if (typeof parsed === 'object' && parsed !== null && typeof (parsed as LockContent).nonce === 'string') {
+      return parsed as LockContent;
+    }
+  } catch {
+    // unreadable: handled by the caller
+  }
+  return undefined;
+}
+
+async function createExclusive(path: string, content: string): Promise<boolean> {
+  try {
+    const handle = await open(path, 'wx', 0o600);
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return true;
+  } catch (error) {
+    if (isErrno(error, 'EEXIST')) return false;
+    throw localError(
+      'Unavailable',
+      'cannot create the keystore lock file (does the directory exist?)',
+      undefined,
+      error,
+    );
+  }
+}
+
+async function ageMs(path: string): Promise<number | undefined> {
+  try {
+    return Date.now() - (await stat(path)).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes the lock at `path` if it is stale; true when the caller should retry at once. */
+async function breakIfStale(path: string): Promise<boolean> {
+  const seen = await readLock(path);
+  const here = hostname();
+  const stale =
+    seen === undefined
+      ? ((await ageMs(path)) ?? 0) > UNREADABLE_STALE_MS
+      : seen.host === here && !processAlive(seen.pid);
+  if (!stale) return false;
+  const breaker = `${path}.break`;
+  if (!(await createExclusive(breaker, String(process.pid)))) {
+    if (((await ageMs(breaker)) ?? 0) > BREAK_STALE_MS) await unlink(breaker).catch(() => undefined);
+    return false;
+  }
+  try {
+    const again = await readLock(path);
+    // Only delete the very lock we judged stale, not one created since.
+    if (again?.nonce === seen?.nonce) await unlink(path).catch(() => undefined);
+  } finally {
+    await unlink(breaker).catch(() => undefined);
+  }
+  return true;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(localError('Aborted', 'aborted while waiting for the keystore lock'));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export async function acquireLock(keystorePath: string, options: LockOptions = {}): Promise<HeldLock> {
+  const path = `${keystorePath}.lock`;
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const deadline = Date.now() + timeoutMs;
+  const mine: LockContent = {
+    pid: process.pid,
+    host: hostname(),
+    nonce: randomBytes(16).toString('hex'),
+    createdAt: new Date().toISOString(),
+  };
+  let delay = 5;
+  for (;;) {
+    if (options.signal?.aborted) throw localError('Aborted', 'aborted while waiting for the keystore lock');
+    if (await createExclusive(path, JSON.stringify(mine))) break;
+    if (await breakIfStale(path)) continue;
+    if (Date.now() >= deadline) {
+      throw localError(
+        'Timeout',
+        `keystore lock not acquired within ${timeoutMs} ms (held by another writer)`,
+      );
+    }
+    await sleep(
+      Math.min(delay, Math.max(1, deadline - Date.now())) * (0.5 + Math.random() / 2),
+      options.signal,
+    );
+    delay = Math.min(delay * 2, 100);
+  }
+  return {
+    async release() {
+      const current = await readLock(path);
+      if (current?.nonce === mine.nonce) await unlink(path).catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,115 @@
+/** Validation of createKey requests and rotation policies, and the stored form of a new key. */
+import {
+  type CreateKeyRequest,
+  KEY_SPECS,
+  type KeySpec,
+  type RotationPolicy,
+  UnsupportedError,
+  USAGES_BY_SPEC,
+} from '@keyport/core';
+import { ROTATION_PERIOD_DAYS } from './capabilities.js';
+import { localError, PROVIDER_NAME } from './errors.js';
+import type { ResolvedRef } from './key-access.js';
+import { IMPORTABLE_SPECS } from './key-material.js';
+import { addDays } from './key-state.js';
+import type { StoredKey } from './model.js';
+
+const MAX_LABELS = 64;
+const MAX_TEXT = 4096;
+
+function checkLabels(labels: unknown, uri: string): Record<string, string> {
+  if (labels === undefined) return {};
+  const bad = (why: string): never => {
+    throw localError('InvalidArgument', `invalid labels: ${why}`, uri);
+  };
+  if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) bad('not an object');
+  const entries = Object.entries(labels as Record<string, unknown>);
+  if (entries.length > MAX_LABELS) bad(`more than ${MAX_LABELS}`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of entries) {
+    if (k.length === 0 || k.length > 128 || typeof v !== 'string' || v.length > 256) {
+      bad('keys are 1-128 characters, values strings of at most 256');
+    }
+    Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/** The rotation fields a policy sets: none when `periodDays` is absent (auto-rotation off). */
+export function rotationSchedule(
+  policy: RotationPolicy,
+  origin: StoredKey['origin'],
+  now: Date,
+  uri: string,
+): Pick<StoredKey, 'rotationPeriodDays' | 'nextRotationAt'> {
+  if (policy.periodDays === undefined) return {};
+  if (origin === 'external') {
+    throw new UnsupportedError('autoRotation', 'keys with imported material cannot rotate automatically', {
+      provider: PROVIDER_NAME,
+      keyUri: uri,
+    });
+  }
+  const days = policy.periodDays;
+  if (!Number.isInteger(days) || days < ROTATION_PERIOD_DAYS.min || days > ROTATION_PERIOD_DAYS.max) {
+    throw localError(
+      'InvalidArgument',
+      `rotation period must be ${ROTATION_PERIOD_DAYS.min}-${ROTATION_PERIOD_DAYS.max} whole days`,
+      uri,
+    );
+  }
+  const next = policy.nextRotationAt ?? addDays(now, days);
+  if (!(next instanceof Date) || Number.isNaN(next.getTime()) || next <= now) {
+    throw localError('InvalidArgument', 'nextRotationAt must be a date in the future', uri);
+  }
+  return { rotationPeriodDays: days, nextRotationAt: next.toISOString() };
+}
+
+/** The stored form of a new key, without material (the caller adds the first version). */
+export function newKey(req: CreateKeyRequest, ref: ResolvedRef, now: Date): StoredKey {
+  const uri = ref.uri;
+  if (!KEY_SPECS.includes(req.spec as KeySpec)) throw localError('InvalidArgument', 'unknown key spec', uri);
+  const usages = USAGES_BY_SPEC[req.spec];
+  const usage = req.usage ?? usages[0];
+  if (usage === undefined || !usages.includes(usage)) {
+    throw localError('InvalidArgument', `a ${req.spec} key cannot have usage ${String(req.usage)}`, uri);
+  }
+  if (
+    req.description !== undefined &&
+    (typeof req.description !== 'string' || req.description.length > MAX_TEXT)
+  ) {
+    throw localError(
+      'InvalidArgument',
+      `description must be a string of at most ${MAX_TEXT} characters`,
+      uri,
+    );
+  }
+  const external = req.external === true;
+  if (external && !IMPORTABLE_SPECS.includes(req.spec)) {
+    throw new UnsupportedError(
+      'import',
+      `${req.spec} material cannot be imported (${IMPORTABLE_SPECS.join(', ')} can)`,
+      {
+        provider: PROVIDER_NAME,
+        keyUri: uri,
+      },
+    );
+  }
+  const schedule =
+    req.rotation === undefined
+      ? {}
+      : rotationSchedule(req.rotation, external ? 'external' : 'provider', now, uri);
+  return {
+    name: ref.name,
+    spec: req.spec,
+    usage,
+    state: external ? 'pending_import' : 'enabled',
+    origin: external ? 'external' : 'provider',
+    createdAt: now.toISOString(),
+    labels: checkLabels(req.labels, uri),
+    ...(req.description !== undefined ? { description: req.description } : {}),
+    primaryVersion: 0,
+    versions: external ? [{ version: 1, state: 'pending_import', createdAt: now.toISOString() }] : [],
+    ...schedule,
+    grants: [],
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * Reads and writes one keystore file. Reads take no lock (writes are atomic renames, so a
+ * reader sees a whole file); every mutation is: lock, re-read, apply, seal, write, unlock.
+ * Mutations from one process are also queued in memory, so they do not poll the file lock
+ * against each other.
+ */
+import { open } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic-write.js';
+import { localError } from './errors.js';
+import { acquireLock } from './file-lock.js';
+import { emptyBody, type KeystoreBody, validateBody } from './model.js';
+import {
+  type DerivedKeys,
+  deriveKeys,
+  newSalt,
+  readHeader,
+  type ScryptParams,
+  type SealedHeader,
+  seal,
+  unseal,
+  wipeKeys,
+} from './sealed-file.js';
+
+export interface KeystoreFileOptions {
+  readonly path: string;
+  readonly passphrase: Uint8Array;
+  readonly lockTimeoutMs?: number | undefined;
+}
+
+function isErrno(error: unknown, code: string): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
+}
+
+function sameKdf(keys: DerivedKeys, header: SealedHeader): boolean {
+  const a = keys.params;
+  const b = header.params;
+  return keys.salt.equals(header.salt) && a.log2N === b.log2N && a.r === b.r && a.p === b.p;
+}
+
+export class KeystoreFile {
+  readonly path: string;
+  readonly #passphrase: Buffer;
+  readonly #lockTimeoutMs: number | undefined;
+  #keys: DerivedKeys | undefined;
+  #cache: { stamp: string; body: KeystoreBody } | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(options: KeystoreFileOptions) {
+    this.path = options.path;
+    // A private copy, wiped by close(): the caller may reuse or wipe its own.
+    this.#passphrase = Buffer.from(options.passphrase);
+    this.#lockTimeoutMs = options.lockTimeoutMs;
+  }
+
+  /**
+   * Writes a new, empty keystore unless the file exists. Returns false when it existed (the
+   * caller then opens it as usual).
+   */
+  async createIfMissing(
+    owner: string,
+    params: ScryptParams,
+    now: Date,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const lock = await acquireLock(this.path, { signal, timeoutMs: this.#lockTimeoutMs });
+    try {
+      try {
+        (await open(this.path, 'r')).close();
+        return false;
+      } catch (error) {
+        if (!isErrno(error, 'ENOENT')) throw error;
+      }
+      this.#keys = await deriveKeys(this.#passphrase, params, newSalt());
+      await this.#write(emptyBody(owner, now));
+      return true;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** The current body. Callers must not modify it. */
+  async read(signal?: AbortSignal): Promise<KeystoreBody> {
+    this.#assertOpen();
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(this.path, 'r');
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) throw localError('NotFound', 'keystore file does not exist');
+      throw localError('Unavailable', 'keystore file cannot be read', undefined, error);
+    }
+    try {
+      const st = await handle.stat({ bigint: true });
+      const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+      if (this.#cache?.stamp === stamp) return this.#cache.body;
+      const bytes = await handle.readFile();
+      const body = await this.#open(bytes, signal);
+      this.#cache = { stamp, body };
+      return body;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Runs `apply` on a private copy of the freshest body under the lock, then persists it. */
+  mutate<T>(signal: AbortSignal | undefined, apply: (body: KeystoreBody) => T): Promise<T> {
+    const run = this.#queue.then(() => this.#mutateLocked(signal, apply));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #mutateLocked<T>(signal: AbortSignal | undefined, apply: (body: KeystoreBody) => T): Promise<T> {
+    this.#assertOpen();
+    if (signal?.aborted) throw localError('Aborted', 'the operation was aborted');
+    const lock = await acquireLock(this.path, { signal, timeoutMs: this.#lockTimeoutMs });
+    try {
+      const body = structuredClone(await this.read(signal));
+      const result = apply(body);
+      if (signal?.aborted) throw localError('Aborted', 'the operation was aborted');
+      await this.#write(body);
+      return result;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async #write(body: KeystoreBody): Promise<void> {
+    const keys = this.#keys;
+    if (keys === undefined) throw localError('Internal', 'keystore written before it was opened');
+    const json = Buffer.from(JSON.stringify(body), 'utf8');
+    try {
+      await writeFileAtomic(this.path, seal(json, keys));
+    } catch (error) {
+      throw localError('Unavailable', 'keystore file cannot be written', undefined, error);
+    } finally {
+      json.fill(0);
+    }
+    // Only this writer holds the lock, so the file now on disk is the one just written.
+    const handle = await open(this.path, 'r');
+    try {
+      const st = await handle.stat({ bigint: true });
+      this.#cache = { stamp: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, body };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async #open(bytes: Buffer, signal: AbortSignal | undefined): Promise<KeystoreBody> {
+    try {
+      const header = readHeader(bytes);
+      const cached = this.#keys;
+      if (cached !== undefined && sameKdf(cached, header)) return this.#parse(unseal(bytes, cached));
+      if (signal?.aborted) throw localError('Aborted', 'the operation was aborted');
+      const keys = await deriveKeys(this.#passphrase, header.params, header.salt);
+      const plain = unseal(bytes, keys); // throws before the keys are kept if they are wrong
+      if (cached !== undefined) wipeKeys(cached);
+      this.#keys = keys;
+      return this.#parse(plain);
+    } finally {
+      bytes.fill(0);
+    }
+  }
+
+  #parse(plain: Buffer): KeystoreBody {
+    try {
+      let value: unknown;
+      try {
+        value = JSON.parse(plain.toString('utf8'));
+      } catch {
+        throw localError('Integrity', 'keystore body is not valid JSON');
+      }
+      return validateBody(value);
+    } finally {
+      plain.fill(0);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw localError('InvalidArgument', 'the keystore has been closed');
+  }
+
+  /** Wipes the passphrase and derived keys; the object cannot be used afterwards. */
+  close(): void {
+    this.#closed = true;
+    this.#passphrase.fill(0);
+    if (this.#keys !== undefined) wipeKeys(this.#keys);
+    this.#keys = undefined;
+    this.#cache = undefined;
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The keystore body: the JSON document sealed inside the keystore file. Dates are ISO-8601
+ * strings, key material is base64 (raw bytes for AES/HMAC, PKCS#8 DER for RSA/EC).
+ */
+import {
+  GRANT_OPERATIONS,
+  type GrantOperation,
+  KEY_SPECS,
+  KEY_STATES,
+  KEY_USAGES,
+  KEY_VERSION_STATES,
+  type KeySpec,
+  type KeyState,
+  type KeyUsage,
+  type KeyVersionState,
+} from '@keyport/core';
+import { localError } from './errors.js';
+
+export const BODY_FORMAT = 1;
+
+export interface StoredVersion {
+  version: number;
+  state: KeyVersionState;
+  createdAt: string;
+  /** Absent while pending import and after destruction. */
+  material?: string;
+  destroyedAt?: string;
+}
+
+export interface StoredGrant {
+  id: string;
+  grantee: string;
+  operations: GrantOperation[];
+  contextEquals?: Record<string, string>;
+  contextSubset?: Record<string, string>;
+  expiresAt?: string;
+  name?: string;
+  createdAt: string;
+}
+
+export interface StoredImportJob {
+  /** base64 of the random import token. */
+  token: string;
+  /** base64 PKCS#8 DER of the RSA wrapping private key. */
+  wrappingKey: string;
+  expiresAt: string;
+}
+
+export interface StoredKey {
+  name: string;
+  spec: KeySpec;
+  usage: KeyUsage;
+  state: KeyState;
+  origin: 'provider' | 'external';
+  createdAt: string;
+  labels: Record<string, string>;
+  description?: string;
+  /** 0 while no version holds material (pending import). */
+  primaryVersion: number;
+  versions: StoredVersion[];
+  rotationPeriodDays?: number;
+  nextRotationAt?: string;
+  deletionDate?: string;
+  grants: StoredGrant[];
+  importJob?: StoredImportJob;
+}
+
+export interface KeystoreBody {
+  format: number;
+  /** The principal that may manage keys and grants. */
+  owner: string;
+  createdAt: string;
+  keys: StoredKey[];
+}
+
+export function emptyBody(owner: string, now: Date): KeystoreBody {
+  return { format: BODY_FORMAT, owner, createdAt: now.toISOString(), keys: [] };
+}
+
+export function findKey(body: KeystoreBody, name: string): StoredKey | undefined {
+  return body.keys.find((k) => k.name === name);
+}
+
+// ------------------------------------------------------------------ validation on load
+
+function corrupt(what: string): never {
+  throw localError('Integrity', `keystore body is malformed (${what})`);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isStringMap(v: unknown): v is Record<string, string> {
+  return isRecord(v) && Object.values(v).every((x) => typeof x === 'string');
+}
+
+function isDate(v: unknown): v is string {
+  return typeof v === 'string' && !Number.isNaN(Date.parse(v));
+}
+
+function optional(v: unknown, check: (x: unknown) => boolean): boolean {
+  return v === undefined || check(v);
+}
+
+const isStr = (v: unknown): boolean => typeof v === 'string';
+const isPosInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
+
+function checkVersion(v: unknown, where: string): void {
+  if (
+    !isRecord(v) ||
+    !isPosInt(v.version) ||
+    !KEY_VERSION_STATES.includes(v.state as KeyVersionState) ||
+    !isDate(v.createdAt) ||
+    !optional(v.material, isStr) ||
+    !optional(v.destroyedAt, isDate)
+  ) {
+    corrupt(`${where} version`);
+  }
+}
+
+function checkGrant(g: unknown, where: string): void {
+  if (
+    !isRecord(g) ||
+    !isStr(g.id) ||
+    !isStr(g.grantee) ||
+    !Array.isArray(g.operations) ||
+    !g.operations.every((op) => GRANT_OPERATIONS.includes(op as GrantOperation)) ||
+    !optional(g.contextEquals, isStringMap) ||
+    !optional(g.contextSubset, isStringMap) ||
+    !optional(g.expiresAt, isDate) ||
+    !optional(g.name, isStr) ||
+    !isDate(g.createdAt)
+  ) {
+    corrupt(`${where} grant`);
+  }
+}
+
+function checkKey(k: unknown, index: number): void {
+  const where = `key #${index}`;
+  if (
+    !isRecord(k) ||
+    !isStr(k.name) ||
+    !KEY_SPECS.includes(k.spec as KeySpec) ||
+    !KEY_USAGES.includes(k.usage as KeyUsage) ||
+    !KEY_STATES.includes(k.state as KeyState) ||
+    (k.origin !== 'provider' && k.origin !== 'external') ||
+    !isDate(k.createdAt) ||
+    !isStringMap(k.labels) ||
+    !optional(k.description, isStr) ||
+    !Number.isInteger(k.primaryVersion) ||
+    !Array.isArray(k.versions) ||
+    !Array.isArray(k.grants) ||
+    !optional(k.rotationPeriodDays, isPosInt) ||
+    !optional(k.nextRotationAt, isDate) ||
+    !optional(k.deletionDate, isDate)
+  ) {
+    corrupt(where);
+  }
+  for (const v of k.versions) checkVersion(v, where);
+  for (const g of k.grants) checkGrant(g, where);
+  const job = k.importJob;
+  if (
+    job !== undefined &&
+    (!isRecord(job) || !isStr(job.token) || !isStr(job.wrappingKey) || !isDate(job.expiresAt))
+  ) {
+    corrupt(`${where} import job`);
+  }
+}
+
+/** Checks the shape of a decrypted body; anything unexpected is an Integrity error. */
+export function validateBody(value: unknown): KeystoreBody {
+  if (!isRecord(value) || value.format !== BODY_FORMAT || !isStr(value.owner) || !isDate(value.createdAt)) {
+    corrupt('header fields');
+  }
+  if (!Array.isArray(value.keys)) corrupt('keys');
+  value.keys.forEach(checkKey);
+  const names = new Set(value.keys.map((k: StoredKey) => k.name));
+  if (names.size !== value.keys.length) corrupt('duplicate key names');
+  return value as unknown as KeystoreBody;
+}

@@ -1,0 +1,407 @@
+/**
+ * `LocalProvider`: the KmsProvider over one keystore file, acting as one principal.
+ * Key and grant management is the owner's; other principals use keys through grants.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  type Capabilities,
+  type CreateKeyRequest,
+  type DataKeyRequest,
+  type DataKeyResult,
+  type DecryptResult,
+  type EncryptRequest,
+  type EncryptResult,
+  type Grant,
+  type GrantRequest,
+  type ImportKeyMaterialRequest,
+  type ImportParameters,
+  type ImportParametersRequest,
+  type KeyInfo,
+  type KeyRef,
+  type KmsProvider,
+  type ListOptions,
+  type MacResult,
+  type ProviderCallOptions,
+  type RotationPolicy,
+  type ScheduleDeletionRequest,
+  type SigningAlgorithm,
+  type SignRequest,
+  type SignResult,
+  UnsupportedError,
+} from '@keyport/core';
+import { DELETION_DAYS, IMPORT_PARAMETERS_TTL_MS, LOCAL_CAPABILITIES } from './capabilities.js';
+import * as calls from './crypto-calls.js';
+import { localError, PROVIDER_NAME, throwIfAborted } from './errors.js';
+import { newStoredGrant, toGrant } from './grants.js';
+import type { KeystoreAccess, ResolvedRef } from './key-access.js';
+import { newKey, rotationSchedule } from './key-creation.js';
+import {
+  checkImportAlgorithm,
+  newImportJob,
+  requireAwaitingImport,
+  unwrapMaterial,
+  wrappingPublicKey,
+} from './key-import.js';
+import { checkImportedMaterial, generateMaterial } from './key-material.js';
+import { addDays, addPrimaryVersion, destroyVersion, requireState, toKeyInfo } from './key-state.js';
+import type { StoredKey } from './model.js';
+
+export class LocalProvider implements KmsProvider {
+  readonly scheme = 'local';
+  readonly name = PROVIDER_NAME;
+  readonly capabilities: Capabilities = LOCAL_CAPABILITIES;
+  readonly #access: KeystoreAccess;
+
+  constructor(access: KeystoreAccess) {
+    this.#access = access;
+  }
+
+  /** The principal this provider acts as. */
+  get principal(): string {
+    return this.#access.principal;
+  }
+
+  /** The URI of the key `name` in this keystore. */
+  keyUri(name: string, version?: string): string {
+    return this.#access.uriOf(name, version === undefined ? undefined : Number(version));
+  }
+
+  #info(key: StoredKey, now: Date): KeyInfo {
+    return toKeyInfo(key, this.#access.uriOf(key.name), now);
+  }
+
+  // ------------------------------------------------------------------ keys and lifecycle
+
+  async createKey(req: CreateKeyRequest, o: ProviderCallOptions): Promise<KeyInfo> {
+    const uri = req.name.includes('://') ? req.name : this.#access.uriOf(req.name);
+    const ref = this.#access.resolve({ uri });
+    if (ref.version !== undefined)
+      throw localError('InvalidArgument', 'a new key cannot name a version', uri);
+    const body = await this.#access.readAsOwner(o.signal, 'create keys', ref.uri);
+    const draft = newKey(req, ref, this.#access.now());
+    if (body.keys.some((k) => k.name === ref.name)) {
+      throw localError('AlreadyExists', `a key named ${ref.name} already exists`, ref.uri);
+    }
+    const material = draft.origin === 'provider' ? await generateMaterial(draft.spec) : undefined;
+    try {
+      return await this.#access.mutate(
+        o.signal,
+        'create keys',
+        (b, now) => {
+          if (b.keys.some((k) => k.name === ref.name)) {
+            throw localError('AlreadyExists', `a key named ${ref.name} already exists`, ref.uri);
+          }
+          const key: StoredKey = { ...draft, createdAt: now.toISOString() };
+          if (material !== undefined) addPrimaryVersion(key, material.toString('base64'), now);
+          b.keys.push(key);
+          return this.#info(key, now);
+        },
+        ref.uri,
+      );
+    } finally {
+      material?.fill(0);
+    }
+  }
+
+  async describeKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    const use = await this.#access.useKey(ref, o.signal, 'describe');
+    return this.#info(use.key, use.now);
+  }
+
+  /** The owner sees every key; another principal sees the keys it holds a live `describe` grant on. */
+  async *listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
+    throwIfAborted(o.signal);
+    const body = await this.#access.file.read(o.signal);
+    const now = this.#access.now();
+    const me = this.#access.principal;
+    for (const key of body.keys) {
+      throwIfAborted(o.signal);
+      const visible =
+        me === body.owner ||
+        key.grants.some(
+          (g) =>
+            g.grantee === me &&
+            g.operations.includes('describe') &&
+            (g.expiresAt === undefined || now < new Date(g.expiresAt)),
+        );
+      if (visible) yield this.#info(key, now);
+    }
+  }
+
+  async #change(
+    keyRef: KeyRef,
+    o: ProviderCallOptions,
+    what: string,
+    change: (key: StoredKey, now: Date, ref: ResolvedRef) => void,
+  ): Promise<KeyInfo> {
+    const ref = this.#access.resolve(keyRef);
+    return this.#access.mutateKey(ref, o.signal, what, (key, now) => {
+      change(key, now, ref);
+      return this.#info(key, now);
+    });
+  }
+
+  async rotateKey(keyRef: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    const ref = this.#access.resolve(keyRef);
+    const body = await this.#access.readAsOwner(o.signal, 'rotate keys', ref.uri);
+    const seen = body.keys.find((k) => k.name === ref.name);
+    if (seen === undefined)
+      throw localError('NotFound', `no key named ${ref.name} in this keystore`, ref.uri);
+    if (seen.origin === 'external') {
+      throw new UnsupportedError(
+        'rotation',
+        'keys with imported material are rotated by importing into a new key',
+        {
+          provider: PROVIDER_NAME,
+          keyUri: ref.uri,
+        },
+      );
+    }
+    requireState(seen, this.#access.now(), ['enabled'], ref.uri, 'rotateKey');
+    const material = await generateMaterial(seen.spec);
+    try {
+      return await this.#change(keyRef, o, 'rotate keys', (key, now) => {
+        requireState(key, now, ['enabled'], ref.uri, 'rotateKey');
+        addPrimaryVersion(key, material.toString('base64'), now);
+      });
+    } finally {
+      material.fill(0);
+    }
+  }
+
+  async setRotationPolicy(keyRef: KeyRef, policy: RotationPolicy, o: ProviderCallOptions): Promise<KeyInfo> {
+    return this.#change(keyRef, o, 'set rotation policies', (key, now, ref) => {
+      requireState(key, now, ['enabled', 'disabled'], ref.uri, 'setRotationPolicy');
+      const schedule = rotationSchedule(policy, key.origin, now, ref.uri);
+      delete key.rotationPeriodDays;
+      delete key.nextRotationAt;
+      Object.assign(key, schedule);
+    });
+  }
+
+  async enableKey(keyRef: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    return this.#change(keyRef, o, 'enable keys', (key, now, ref) => {
+      requireState(key, now, ['enabled', 'disabled'], ref.uri, 'enableKey');
+      key.state = 'enabled';
+    });
+  }
+
+  async disableKey(keyRef: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    return this.#change(keyRef, o, 'disable keys', (key, now, ref) => {
+      requireState(key, now, ['enabled', 'disabled'], ref.uri, 'disableKey');
+      key.state = 'disabled';
+    });
+  }
+
+  async scheduleKeyDeletion(
+    keyRef: KeyRef,
+    req: ScheduleDeletionRequest,
+    o: ProviderCallOptions,
+  ): Promise<KeyInfo> {
+    const days = req.days ?? DELETION_DAYS.default;
+    if (!Number.isInteger(days) || days < DELETION_DAYS.min || days > DELETION_DAYS.max) {
+      throw localError(
+        'InvalidArgument',
+        `deletion waiting period must be ${DELETION_DAYS.min}-${DELETION_DAYS.max} whole days`,
+        keyRef.uri,
+      );
+    }
+    return this.#change(keyRef, o, 'schedule key deletion', (key, now, ref) => {
+      requireState(key, now, ['enabled', 'disabled', 'pending_import'], ref.uri, 'scheduleKeyDeletion');
+      key.state = 'pending_deletion';
+      key.deletionDate = addDays(now, days).toISOString();
+    });
+  }
+
+  /** As AWS KMS does, a cancelled deletion leaves the key disabled: enable it deliberately. */
+  async cancelKeyDeletion(keyRef: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    return this.#change(keyRef, o, 'cancel key deletion', (key, now, ref) => {
+      requireState(key, now, ['pending_deletion'], ref.uri, 'cancelKeyDeletion');
+      key.state = key.primaryVersion === 0 ? 'pending_import' : 'disabled';
+      delete key.deletionDate;
+    });
+  }
+
+  async destroyKeyVersion(keyRef: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    return this.#change(keyRef, o, 'destroy key versions', (key, now, ref) => {
+      if (ref.version === undefined)
+        throw localError('InvalidArgument', 'destroyKeyVersion needs a version', ref.uri);
+      requireState(key, now, ['enabled', 'disabled'], ref.uri, 'destroyKeyVersion');
+      const version = key.versions.find((v) => v.version === ref.version);
+      if (version === undefined)
+        throw localError('NotFound', `key version ${ref.version} does not exist`, ref.uri);
+      if (version.version === key.primaryVersion) {
+        throw localError(
+          'KeyStateConflict',
+          'the primary version cannot be destroyed; rotate first',
+          ref.uri,
+        );
+      }
+      if (version.state === 'destroyed') {
+        throw localError('KeyStateConflict', `key version ${ref.version} is already destroyed`, ref.uri);
+      }
+      destroyVersion(version, now);
+    });
+  }
+
+  // ------------------------------------------------------------------ cryptography
+
+  async encrypt(
+    ref: KeyRef,
+    plaintext: Uint8Array,
+    req: EncryptRequest,
+    o: ProviderCallOptions,
+  ): Promise<EncryptResult> {
+    return calls.encrypt(this.#access, ref, plaintext, req, o.signal);
+  }
+
+  async decrypt(
+    ref: KeyRef,
+    ciphertext: Uint8Array,
+    req: EncryptRequest,
+    o: ProviderCallOptions,
+  ): Promise<DecryptResult> {
+    return calls.decrypt(this.#access, ref, ciphertext, req, o.signal);
+  }
+
+  async generateDataKey(ref: KeyRef, req: DataKeyRequest, o: ProviderCallOptions): Promise<DataKeyResult> {
+    return calls.generateDataKey(this.#access, ref, req, o.signal);
+  }
+
+  async sign(
+    ref: KeyRef,
+    message: Uint8Array,
+    req: SignRequest,
+    o: ProviderCallOptions,
+  ): Promise<SignResult> {
+    return calls.sign(this.#access, ref, message, req, o.signal);
+  }
+
+  async verify(
+    ref: KeyRef,
+    message: Uint8Array,
+    signature: Uint8Array,
+    req: SignRequest & { algorithm: SigningAlgorithm },
+    o: ProviderCallOptions,
+  ): Promise<boolean> {
+    return calls.verify(this.#access, ref, message, signature, req, o.signal);
+  }
+
+  async mac(ref: KeyRef, message: Uint8Array, o: ProviderCallOptions): Promise<MacResult> {
+    return calls.mac(this.#access, ref, message, o.signal);
+  }
+
+  async verifyMac(
+    ref: KeyRef,
+    message: Uint8Array,
+    mac: Uint8Array,
+    o: ProviderCallOptions,
+  ): Promise<boolean> {
+    return calls.verifyMac(this.#access, ref, message, mac, o.signal);
+  }
+
+  /** Not part of KmsProvider: the SPKI DER public key of an RSA or EC key version. */
+  async getPublicKey(ref: KeyRef, o: ProviderCallOptions): Promise<Uint8Array> {
+    return calls.getPublicKey(this.#access, ref, o.signal);
+  }
+
+  // ------------------------------------------------------------------ grants
+
+  async createGrant(keyRef: KeyRef, req: GrantRequest, o: ProviderCallOptions): Promise<Grant> {
+    const ref = this.#access.resolve(keyRef);
+    return this.#access.mutateKey(ref, o.signal, 'create grants', (key, now) => {
+      requireState(key, now, ['enabled', 'disabled', 'pending_import'], ref.uri, 'createGrant');
+      const grant = newStoredGrant(key, req, randomBytes(16).toString('hex'), now, ref.uri);
+      key.grants.push(grant);
+      return toGrant(grant, ref.uri);
+    });
+  }
+
+  /** Live grants only: expired grants no longer exist (they are dropped on the next write). */
+  async *listGrants(keyRef: KeyRef, o: ListOptions): AsyncIterable<Grant> {
+    const ref = this.#access.resolve(keyRef);
+    const body = await this.#access.readAsOwner(o.signal, 'list grants', ref.uri);
+    const key = body.keys.find((k) => k.name === ref.name);
+    if (key === undefined) throw localError('NotFound', `no key named ${ref.name} in this keystore`, ref.uri);
+    const now = this.#access.now();
+    for (const g of key.grants) {
+      throwIfAborted(o.signal, ref.uri);
+      if (g.expiresAt === undefined || now < new Date(g.expiresAt)) yield toGrant(g, ref.uri);
+    }
+  }
+
+  async revokeGrant(keyRef: KeyRef, grantId: string, o: ProviderCallOptions): Promise<void> {
+    const ref = this.#access.resolve(keyRef);
+    await this.#access.mutateKey(ref, o.signal, 'revoke grants', (key) => {
+      const before = key.grants.length;
+      key.grants = key.grants.filter((g) => g.id !== grantId);
+      if (key.grants.length === before) throw localError('NotFound', 'no such grant on this key', ref.uri);
+    });
+  }
+
+  // ------------------------------------------------------------------ import (BYOK)
+
+  async getImportParameters(
+    keyRef: KeyRef,
+    req: ImportParametersRequest,
+    o: ProviderCallOptions,
+  ): Promise<ImportParameters> {
+    const algorithm = req.algorithm ?? 'RSAES_OAEP_SHA_256';
+    checkImportAlgorithm(algorithm, keyRef.uri);
+    const ref = this.#access.resolve(keyRef);
+    await this.#access.readAsOwner(o.signal, 'import key material', ref.uri);
+    const job = await newImportJob(addDays(this.#access.now(), IMPORT_PARAMETERS_TTL_MS / 86_400_000));
+    return this.#access.mutateKey(ref, o.signal, 'import key material', (key, now) => {
+      requireAwaitingImport(key, now, ref.uri);
+      key.importJob = job;
+      return {
+        keyUri: ref.uri,
+        algorithm,
+        wrappingPublicKey: wrappingPublicKey(job),
+        importToken: Buffer.from(job.token, 'base64'),
+        expiresAt: new Date(job.expiresAt),
+      };
+    });
+  }
+
+  async importKeyMaterial(
+    keyRef: KeyRef,
+    req: ImportKeyMaterialRequest,
+    o: ProviderCallOptions,
+  ): Promise<KeyInfo> {
+    checkImportAlgorithm(req.algorithm, keyRef.uri);
+    if (req.expiresAt !== undefined) {
+      throw new UnsupportedError('importExpiry', 'imported material cannot expire in the local keystore', {
+        provider: PROVIDER_NAME,
+        keyUri: keyRef.uri,
+      });
+    }
+    return this.#change(keyRef, o, 'import key material', (key, now, ref) => {
+      requireAwaitingImport(key, now, ref.uri);
+      if (key.importJob === undefined) {
+        throw localError(
+          'KeyStateConflict',
+          'no import parameters issued; call getImportParameters first',
+          ref.uri,
+        );
+      }
+      const material = unwrapMaterial(key.importJob, req.wrappedMaterial, req.importToken, now, ref.uri);
+      try {
+        checkImportedMaterial(key.spec, material, ref.uri);
+        const version = key.versions.find((v) => v.state === 'pending_import');
+        if (version === undefined) throw localError('Internal', 'pending import version missing', ref.uri);
+        version.material = material.toString('base64');
+        version.state = 'enabled';
+        key.primaryVersion = version.version;
+        key.state = 'enabled';
+        delete key.importJob;
+      } finally {
+        material.fill(0);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#access.file.close();
+  }
+}

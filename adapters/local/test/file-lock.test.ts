@@ -1,0 +1,99 @@
+import { spawn } from 'node:child_process';
+import { readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { acquireLock } from '../src/file-lock.js';
+import { expectCode, newKeystore, o, tempKeystorePath } from './helpers.js';
+
+/** The pid of a process that has exited (so no process runs under it for now). */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  const pid = child.pid as number;
+  await new Promise((resolve) => child.on('exit', resolve));
+  return pid;
+}
+
+const lockContent = (pid: number, host = hostname()) =>
+  JSON.stringify({ pid, host, nonce: `n${pid}`, createdAt: new Date().toISOString() });
+
+describe('inter-process lock', () => {
+  it('is exclusive: a second acquirer waits until the first releases', async () => {
+    const path = await tempKeystorePath();
+    const first = await acquireLock(path);
+    const order: string[] = [];
+    const second = acquireLock(path).then((lock) => {
+      order.push('second acquired');
+      return lock;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    order.push('first releasing');
+    await first.release();
+    await (await second).release();
+    expect(order).toEqual(['first releasing', 'second acquired']);
+    await expect(stat(`${path}.lock`)).rejects.toThrow();
+  });
+
+  it('times out with Timeout when the holder is alive', async () => {
+    const path = await tempKeystorePath();
+    await writeFile(`${path}.lock`, lockContent(process.pid));
+    await expectCode(acquireLock(path, { timeoutMs: 80 }), 'Timeout');
+  });
+
+  it('honours an AbortSignal while waiting', async () => {
+    const path = await tempKeystorePath();
+    await writeFile(`${path}.lock`, lockContent(process.pid));
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 30);
+    await expectCode(acquireLock(path, { signal: controller.signal, timeoutMs: 5_000 }), 'Aborted');
+  });
+
+  it('breaks a stale lock left by a dead process on this host', async () => {
+    const path = await tempKeystorePath();
+    await writeFile(`${path}.lock`, lockContent(await deadPid()));
+    const lock = await acquireLock(path, { timeoutMs: 2_000 });
+    const held = JSON.parse(await readFile(`${path}.lock`, 'utf8')) as { pid: number };
+    expect(held.pid).toBe(process.pid);
+    await lock.release();
+  });
+
+  it('never breaks a lock written on another host', async () => {
+    const path = await tempKeystorePath();
+    await writeFile(`${path}.lock`, lockContent(await deadPid(), 'some-other-host.example'));
+    await expectCode(acquireLock(path, { timeoutMs: 80 }), 'Timeout');
+  });
+
+  it('breaks an unreadable lock only once it is old', async () => {
+    const path = await tempKeystorePath();
+    await writeFile(`${path}.lock`, '');
+    await expectCode(acquireLock(path, { timeoutMs: 80 }), 'Timeout');
+    const old = new Date(Date.now() - 60_000);
+    await utimes(`${path}.lock`, old, old);
+    await (await acquireLock(path, { timeoutMs: 1_000 })).release();
+  });
+
+  it('a keystore write waits for the lock and gives up with Timeout, writing nothing', async () => {
+    const { kp, path } = await newKeystore({ lockTimeoutMs: 100 });
+    const before = await readFile(path);
+    await writeFile(`${path}.lock`, lockContent(process.pid));
+    await expectCode(kp.createKey({ name: 'k', spec: 'AES_256' }, o), 'Timeout');
+    expect((await readFile(path)).equals(before)).toBe(true);
+  });
+
+  it('a keystore write waiting for the lock stops when aborted', async () => {
+    const { kp, path } = await newKeystore();
+    await writeFile(`${path}.lock`, lockContent(process.pid));
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 30);
+    await expectCode(kp.createKey({ name: 'k', spec: 'AES_256' }, { signal: controller.signal }), 'Aborted');
+  });
+
+  it('concurrent writes from one process all land', async () => {
+    const { kp } = await newKeystore();
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) => kp.createKey({ name: `k${i}`, spec: 'HMAC_256' }, o)),
+    );
+    const names: string[] = [];
+    for await (const k of kp.listKeys(o)) names.push(k.uri.split('#')[1] as string);
+    expect(names.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}`).sort());
+  });
+});
