@@ -12,7 +12,7 @@ const dirs = [
 
 // Tests import workspace packages from source (the "source" export condition), so no build is
 // needed before `vitest run`.
-const conditions = ['source', 'node', 'import', 'module', 'default'];
+const conditions = ['source', 'node', 'import', 'default'];
 
 export default defineConfig({
   resolve: { conditions },
@@ -20,7 +20,7 @@ export default defineConfig({
   test: {
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
     globalSetup: existsSync('conformance/harness/global-setup.ts')
-      ? ['conformance/harness/global-setup.ts']
+      ? [join(process.cwd(), 'conformance/harness/global-setup.ts')]
       : [],
     testTimeout: 30_000,
     hookTimeout: 120_000,

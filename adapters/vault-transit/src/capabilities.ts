@@ -1,0 +1,27 @@
+/** What the transit adapter can honestly offer (see the README's capability table). */
+import type { Capabilities } from '@keyport/core';
+import { USAGES } from './key-types.js';
+
+export function transitCapabilities(flavor: 'vault' | 'openbao'): Capabilities {
+  return {
+    keySpecs: USAGES,
+    context: 'native',
+    dataKeys: 'native',
+    listKeys: true,
+    rotation: 'versioned',
+    autoRotation: true,
+    // OpenBao's transit soft-delete blocks every use and is undone by soft-delete-restore;
+    // HashiCorp Vault has no such switch (min_decryption_version is not a disable: it
+    // keeps encryption working and cannot be lowered to re-admit later versions only).
+    enableDisable: flavor === 'openbao',
+    // Transit deletes at once (deletion_allowed + DELETE); there is no waiting period.
+    scheduledDeletion: 'none',
+    // trim: only a prefix of versions, and only below min_decryption/encryption_version.
+    destroyVersion: true,
+    grants: 'native',
+    grantExpiry: 'native',
+    grantConstraints: true,
+    import: ['RSA_AES_KEY_WRAP_SHA_256'],
+    signingAlgorithms: ['RSASSA_PSS_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_256', 'ECDSA_SHA_256', 'ECDSA_SHA_384'],
+  };
+}

@@ -1,0 +1,11 @@
+export type { VaultAuth } from './auth.js';
+export type { BatchItem, BatchOutcome } from './batch.js';
+export { wrapForImport } from './byok.js';
+export { transitCapabilities } from './capabilities.js';
+export { ERROR_RULES, type ErrorRule, mapVaultError } from './errors.js';
+export { grantPolicy } from './grants.js';
+export { TRANSIT_KEY_TYPES, type TransitKeyData, type TransitKeyType } from './key-types.js';
+export { TransitKmsProvider } from './kms-provider.js';
+export { type ExtraCallOptions, VaultTransitProvider } from './provider.js';
+export type { VaultTransitOptions } from './session.js';
+export type { VaultTlsOptions } from './transport.js';

@@ -1,0 +1,76 @@
+// The shared conformance suite on the transit adapter against a real OpenBao dev server, in a
+// transit mount of its own (so listing does not walk every other test's keys), with key
+// metadata kept in the dev server's KV v2 mount `secret`.
+import { createDecipheriv, createPublicKey } from 'node:crypto';
+import { describeProviderConformance, type Proof, uniqueKeyNames } from '@keyport/conformance';
+import { type EncryptionContext, encodeContext, type KeyRef } from '@keyport/core';
+import { transitCapabilities, VaultTransitProvider } from '../src/index.js';
+import { openbao, rootClient } from './helpers.js';
+
+const mount = `conf-${Date.now().toString(36)}`;
+const openBao: Proof = { kind: 'third-party-emulator', name: 'OpenBao 2.7.2 (bao server -dev)' };
+// The suite's grantee fixture needs a principal that exists before the grant and is then
+// granted to. A Vault grant is the other way round: it mints the grantee's credential (an
+// orphan token with the grant's policy and TTL, returned as Grant.token), so the fixture cannot
+// act as the grantee. test/grants.test.ts proves all three against the same OpenBao.
+const grantsElsewhere: Proof = {
+  kind: 'not-emulated',
+  reason:
+    'Vault grants mint the grantee token (Grant.token) instead of granting to an existing principal; proven against OpenBao by test/grants.test.ts',
+};
+
+let admin: VaultTransitProvider | undefined;
+async function open(): Promise<VaultTransitProvider> {
+  const env = openbao();
+  await rootClient().write(`sys/mounts/${mount}`, { type: 'transit' });
+  await rootClient().write(`${mount}/config/keys`, { disable_upsert: true });
+  admin = new VaultTransitProvider({
+    endpoint: env.addr,
+    auth: env.token,
+    mount,
+    flavor: 'openbao',
+    metadataStore: { kvMount: 'secret', prefix: `keyport-conformance/${mount}` },
+  });
+  return admin;
+}
+
+/** Opens transit's aes256-gcm96 format with only the key bytes: vault:vN:base64(nonce12 || ct || tag16). */
+function openWithImportedMaterial(
+  material: Uint8Array,
+  ciphertext: Uint8Array,
+  context?: EncryptionContext,
+): Uint8Array {
+  const raw = Buffer.from(Buffer.from(ciphertext).toString('utf8').split(':')[2] ?? '', 'base64');
+  const decipher = createDecipheriv('aes-256-gcm', material, raw.subarray(0, 12));
+  decipher.setAAD(encodeContext(context));
+  decipher.setAuthTag(raw.subarray(raw.length - 16));
+  return new Uint8Array(
+    Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]),
+  );
+}
+
+async function publicKey(ref: KeyRef): Promise<Uint8Array> {
+  if (admin === undefined) throw new Error('provider not open');
+  const data = await admin.readTransitKey(ref);
+  const entry = data.keys?.[ref.version ?? String(data.latest_version)];
+  if (typeof entry !== 'object' || entry.public_key === undefined)
+    throw new Error('no public key for this version');
+  return new Uint8Array(createPublicKey(entry.public_key).export({ type: 'spki', format: 'der' }));
+}
+
+describeProviderConformance({
+  name: 'hcvault (OpenBao 2.7.2)',
+  provider: { capabilities: transitCapabilities('openbao'), open },
+  fixtures: {
+    keyName: uniqueKeyNames('conf'),
+    missingKeyUri: () => `hcvault://${new URL(openbao().addr).host}/${mount}/keys/missing-${Date.now()}`,
+    proofs: {
+      default: openBao,
+      grants: grantsElsewhere,
+      grantExpiry: grantsElsewhere,
+      grantConstraints: grantsElsewhere,
+    },
+    publicKey,
+    openWithImportedMaterial,
+  },
+});

@@ -1,0 +1,99 @@
+import { KeyportError } from '@keyport/core';
+import { describe, expect, it } from 'vitest';
+import { ruleFor } from '../src/errors.js';
+import { ERROR_RULES, mapVaultError, VaultTransitProvider } from '../src/index.js';
+import { bytes, call, keyName, openbao, provider, rejection } from './helpers.js';
+
+/** The shape node-vault rejects with for a non-2xx answer. */
+function apiError(statusCode: number, message: string, requestId?: string): Error {
+  return Object.assign(new Error(message), {
+    response: { statusCode, body: { errors: [message], ...(requestId ? { request_id: requestId } : {}) } },
+  });
+}
+
+describe('Vault error mapping table', () => {
+  // Messages as OpenBao 2.7 / Vault answer them.
+  const cases: Array<[number, string, string]> = [
+    [400, 'encryption key not found', 'NotFound'],
+    [400, 'cipher: message authentication failed', 'InvalidCiphertext'],
+    [400, 'invalid ciphertext: no prefix', 'InvalidCiphertext'],
+    [400, 'invalid ciphertext length', 'InvalidCiphertext'],
+    [400, 'refusing to use soft-deleted key', 'KeyStateConflict'],
+    [400, 'ciphertext or signature version is disallowed by policy (too old)', 'KeyStateConflict'],
+    [400, 'error deleting policy k: deletion is not allowed for this key', 'KeyStateConflict'],
+    [400, "'[0].associated_data' provided for non-AEAD cipher suite rsa-2048", 'InvalidArgument'],
+    [400, 'key type aes256-gcm96 does not support signing', 'InvalidArgument'],
+    [400, 'something else entirely', 'InvalidArgument'],
+    [400, 'child policies must be subset of parent', 'AccessDenied'],
+    [400, 'invalid role or secret ID', 'AccessDenied'],
+    [403, 'permission denied', 'AccessDenied'],
+    [401, 'unauthorized', 'AccessDenied'],
+    [404, '', 'NotFound'],
+    [405, 'unsupported operation', 'Unsupported'],
+    [412, 'required index state not present', 'Unavailable'],
+    [429, 'request path "transit/encrypt/k": rate limit quota exceeded', 'Throttled'],
+    [500, '1 error occurred:\n\t* crypto/rsa: decryption error\n\n', 'InvalidCiphertext'],
+    [
+      500,
+      '1 error occurred:\n\t* the import path cannot be used with an existing key; use import-version',
+      'AlreadyExists',
+    ],
+    [
+      500,
+      '1 error occurred:\n\t* the import_version endpoint can only be used with an imported key',
+      'InvalidArgument',
+    ],
+    [500, 'internal error', 'Unavailable'],
+    [503, 'Vault is sealed', 'Unavailable'],
+    [503, 'local node not active but active cluster node not found', 'Unavailable'],
+    [502, '', 'Unavailable'],
+  ];
+  it.each(cases)('HTTP %i "%s" -> %s', (status, message, code) => {
+    const mapped = mapVaultError(apiError(status, message, 'req-1'), 'hcvault://h:1/transit/keys/k');
+    expect(mapped?.code).toBe(code);
+    expect(mapped?.requestId).toBe('req-1');
+    expect(mapped?.provider).toBe('hcvault');
+    expect(mapped?.retryable).toBe(['Throttled', 'Unavailable', 'Timeout'].includes(code));
+  });
+
+  it('every rule in the README table is reachable', () => {
+    const reached = new Set(cases.map(([status, message]) => ruleFor(status, message)));
+    expect(reached.size).toBe(ERROR_RULES.length);
+  });
+
+  it('maps network failures, aborts and passes KeyportErrors through; unknown errors stay unmapped', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    expect(mapVaultError(refused)?.code).toBe('Unavailable');
+    expect(mapVaultError(Object.assign(new Error('t'), { code: 'ETIMEDOUT' }))?.code).toBe('Timeout');
+    const abort = Object.assign(new Error('aborted'), { name: 'AbortError' });
+    expect(mapVaultError(abort)?.code).toBe('Aborted');
+    const own = new KeyportError('Integrity', 'x');
+    expect(mapVaultError(own)).toBe(own);
+    expect(mapVaultError(new Error('???'))).toBeUndefined();
+  });
+
+  it('never copies the server message (which could echo input) into the KeyportError message', () => {
+    const mapped = mapVaultError(apiError(400, 'bad input: secret-value-123'));
+    expect(mapped?.message).not.toContain('secret-value-123');
+  });
+});
+
+describe('Vault error mapping against OpenBao', () => {
+  it('answers a bad token with AccessDenied and an unreachable server with Unavailable', async () => {
+    const p = provider();
+    const uri = (await p.createKey({ name: keyName('err'), spec: 'AES_256' }, call())).uri;
+    const bad = provider({ auth: { method: 'token', token: 'not-a-token', renew: false } });
+    expect((await rejection(bad, bad.encrypt({ uri }, bytes('x'), {}, call()))).code).toBe('AccessDenied');
+    const down = new VaultTransitProvider({ endpoint: 'http://127.0.0.1:9', auth: openbao().token });
+    const err = await rejection(
+      down,
+      down.describeKey({ uri: 'hcvault://127.0.0.1:9/transit/keys/k' }, call()),
+    );
+    expect(err.code).toBe('Unavailable');
+    expect(err.retryable).toBe(true);
+    expect(
+      (await rejection(p, p.describeKey({ uri: 'hcvault://other:1/transit/keys/k' }, call()))).code,
+    ).toBe('InvalidArgument');
+    await Promise.all([p.close(), bad.close(), down.close()]);
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * What every test needs: the OpenBao target's variables (fail, never skip, when missing), a
+ * provider on it, unique key names, and a root node-vault client for setting up the server.
+ */
+import { isKeyportError, type KeyportError, toKeyportError } from '@keyport/core';
+import NodeVault from 'node-vault';
+import { type VaultTransitOptions, VaultTransitProvider } from '../src/index.js';
+
+export interface OpenBaoEnv {
+  readonly addr: string;
+  readonly token: string;
+}
+
+export function openbao(): OpenBaoEnv {
+  const addr = process.env.KEYPORT_OPENBAO_ADDR;
+  const token = process.env.KEYPORT_OPENBAO_TOKEN;
+  if (!addr || !token) throw new Error('target openbao is not running: run "pnpm emulators up openbao"');
+  return { addr, token };
+}
+
+/** A node-vault client with the root token, for arranging the server (not the code under test). */
+export function rootClient(): NodeVault.client {
+  const env = openbao();
+  return NodeVault({ endpoint: env.addr, token: env.token });
+}
+
+/** Encrypting to a missing key must not create it: the setting every deployment should use. */
+export async function disableUpsert(): Promise<void> {
+  await rootClient().write('transit/config/keys', { disable_upsert: true });
+}
+
+export function provider(overrides: Partial<VaultTransitOptions> = {}): VaultTransitProvider {
+  const env = openbao();
+  return new VaultTransitProvider({ endpoint: env.addr, auth: env.token, flavor: 'openbao', ...overrides });
+}
+
+const run = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+let counter = 0;
+export function keyName(hint: string): string {
+  counter++;
+  return `vt-${run}-${counter}-${hint}`;
+}
+
+/** What core passes every provider call. */
+export function call(): { signal: AbortSignal } {
+  return { signal: AbortSignal.timeout(20_000) };
+}
+
+export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/**
+ * The error a call ends with after core's mapping step (provider.mapError, else
+ * toKeyportError) — what users of `Keyport` see.
+ */
+export async function rejection(p: VaultTransitProvider, pending: Promise<unknown>): Promise<KeyportError> {
+  const error = await pending.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (error === undefined) throw new Error('expected the call to fail');
+  const mapped = isKeyportError(error) ? error : (p.mapError(error) ?? toKeyportError(error));
+  return mapped;
+}

@@ -1,0 +1,128 @@
+// Idempotent installs into the cache (`~/.cache/keyport`). Each target has a stamp file
+// holding the pinned spec it was installed with; a matching stamp plus the binary on disk
+// means "installed", so a warm `up` costs no network and no resolver run.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cacheDir, goBin, stampDir, venvBin, venvDir } from './paths.mjs';
+import { HarnessError, run } from './process.mjs';
+import { localKmsModule, pythonRequirements, softhsmModule, softhsmPackage } from './versions.mjs';
+
+const INSTALL_TIMEOUT_MS = 15 * 60_000;
+
+function stampMatches(name, spec, artifact) {
+  const file = join(stampDir, name);
+  return existsSync(file) && readFileSync(file, 'utf8') === spec && existsSync(artifact);
+}
+
+function writeStamp(name, spec) {
+  mkdirSync(stampDir, { recursive: true });
+  writeFileSync(join(stampDir, name), spec);
+}
+
+/** The executable that proves a Python target's packages are installed. */
+const pythonArtifact = {
+  moto: join(venvBin, 'moto_server'),
+  openbao: join(venvBin, 'bao'),
+  drongo: join(venvBin, 'drongo'),
+  'azure-keyvault': join(venvDir, 'lib'),
+  'gcp-kms': join(venvDir, 'lib'),
+};
+
+/**
+ * Installs the Python packages of every target in `names` that is not installed yet, in one
+ * pip call (one resolver run is much faster than several), serialised with other pip users by
+ * `flock /tmp/keyport-pip.lock`. Returns ms spent per target installed (0 when warm).
+ */
+export async function ensurePython(names) {
+  const missing = names.filter(
+    (n) =>
+      pythonRequirements[n] && !stampMatches(`py-${n}`, pythonRequirements[n].join(' '), pythonArtifact[n]),
+  );
+  const spent = Object.fromEntries(names.map((n) => [n, 0]));
+  if (missing.length === 0) return spent;
+  const requirements = missing.flatMap((n) => pythonRequirements[n]);
+  const python = process.env.KEYPORT_PYTHON_BOOTSTRAP ?? 'python3';
+  const started = Date.now();
+  mkdirSync(cacheDir, { recursive: true });
+  const pipArgs = ['install', '--quiet', '--disable-pip-version-check', ...requirements];
+  const reproduce = `${python} -m venv ${venvDir} && flock /tmp/keyport-pip.lock ${venvBin}/pip ${pipArgs.map(shellQuote).join(' ')}`;
+  try {
+    if (!existsSync(join(venvBin, 'pip'))) {
+      await run(python, ['-m', 'venv', venvDir], { timeoutMs: 120_000 });
+    }
+    await run('flock', ['/tmp/keyport-pip.lock', join(venvBin, 'pip'), ...pipArgs], {
+      timeoutMs: INSTALL_TIMEOUT_MS,
+    });
+  } catch (err) {
+    throw new HarnessError(missing.join(', '), 'install', `pip install failed: ${err.message}`, {
+      reproduce,
+    });
+  }
+  const ms = Date.now() - started;
+  for (const n of missing) {
+    writeStamp(`py-${n}`, pythonRequirements[n].join(' '));
+    spent[n] = ms;
+  }
+  return spent;
+}
+
+/** `go install` of local-kms into `<cache>/bin`. Returns ms spent (0 when warm). */
+export async function ensureLocalKms() {
+  const binary = join(goBin, 'local-kms');
+  if (stampMatches('local-kms', localKmsModule, binary)) return 0;
+  const started = Date.now();
+  const reproduce = `GOBIN=${goBin} go install ${localKmsModule}`;
+  try {
+    await run('flock', [join(cacheDir, '.go-install.lock'), 'go', 'install', localKmsModule], {
+      env: { ...process.env, GOBIN: goBin },
+      timeoutMs: INSTALL_TIMEOUT_MS,
+    });
+  } catch (err) {
+    throw new HarnessError('local-kms', 'install', `go install failed: ${err.message}`, { reproduce });
+  }
+  writeStamp('local-kms', localKmsModule);
+  return Date.now() - started;
+}
+
+/**
+ * `apt-get install softhsm2`, only when the module is missing (the system package manager is
+ * the only source of SoftHSM here). Needs root. Returns ms spent (0 when present).
+ */
+export async function ensureSoftHsm() {
+  if (existsSync(softhsmModule) && existsSync('/usr/bin/softhsm2-util')) return 0;
+  const reproduce = `apt-get update && apt-get install -y ${softhsmPackage}`;
+  if (process.getuid?.() !== 0) {
+    throw new HarnessError('softhsm', 'install', `${softhsmModule} is missing and installing it needs root`, {
+      reproduce: `sudo sh -c '${reproduce}'`,
+    });
+  }
+  const started = Date.now();
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  try {
+    await run('flock', ['/tmp/keyport-apt.lock', 'apt-get', 'update', '-qq'], {
+      env,
+      timeoutMs: INSTALL_TIMEOUT_MS,
+    });
+    await run('flock', ['/tmp/keyport-apt.lock', 'apt-get', 'install', '-y', '-qq', softhsmPackage], {
+      env,
+      timeoutMs: INSTALL_TIMEOUT_MS,
+    });
+  } catch (err) {
+    throw new HarnessError('softhsm', 'install', `apt-get failed: ${err.message}`, { reproduce });
+  }
+  if (!existsSync(softhsmModule)) {
+    throw new HarnessError(
+      'softhsm',
+      'install',
+      `${softhsmPackage} installed but ${softhsmModule} is absent`,
+      {
+        reproduce: `dpkg -L libsofthsm2 | grep '\\.so'`,
+      },
+    );
+  }
+  return Date.now() - started;
+}
+
+function shellQuote(s) {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,104 @@
+// The harness's record of what it started (`.emulators/state.json`), the env file the tests
+// read (`.emulators/env`), and a lock so concurrent `up`/`down` calls (several vitest runs at
+// once) never start a target twice or stop one another run still uses.
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { envFile, stateDir, stateFile } from './paths.mjs';
+import { isAlive, processStartTime } from './process.mjs';
+
+/** Variables every target's tests get, whatever is running. */
+export const alwaysEnv = {
+  AWS_ACCESS_KEY_ID: 'testing',
+  AWS_SECRET_ACCESS_KEY: 'testing',
+  AWS_REGION: 'us-east-1',
+};
+
+const lockDir = () => `${stateDir}/lock`;
+
+/**
+ * Runs `fn` holding the state lock. The lock is a directory (atomic create) holding the
+ * owner's pid; a lock whose owner died is taken over. Waits up to `timeoutMs` — long enough
+ * for another caller's cold install.
+ */
+export async function withStateLock(fn, timeoutMs = 20 * 60_000) {
+  mkdirSync(stateDir, { recursive: true });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(lockDir());
+      writeFileSync(`${lockDir()}/owner`, `${process.pid} ${processStartTime(process.pid)}`);
+      break;
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+      if (lockOwnerDead()) {
+        rmSync(lockDir(), { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for the harness lock ${lockDir()} (held by another up/down)`);
+      }
+      await sleep(250);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lockDir(), { recursive: true, force: true });
+  }
+}
+
+function lockOwnerDead() {
+  try {
+    const [pid, start] = readFileSync(`${lockDir()}/owner`, 'utf8').split(' ');
+    return !isAlive(Number(pid), start);
+  } catch {
+    // Created but the owner file not yet written: give its creator a moment.
+    return false;
+  }
+}
+
+/**
+ * @typedef {object} TargetRecord
+ * @property {number | null} pid         process group leader, null for SoftHSM (a library)
+ * @property {string | undefined} startTime
+ * @property {Record<string, string>} env
+ * @property {'cli' | 'lease'} owner     cli: stays until `down`; lease: the last lease holder stops it
+ * @property {number[]} leases           pids of vitest runs using it
+ * @property {string} log
+ * @property {string} version
+ * @property {number} installMs
+ * @property {number} startMs
+ * @property {string} startedAt
+ * @property {string[]} [files]          files whose presence proves a pid-less target is up
+ */
+
+/** @returns {{ targets: Record<string, TargetRecord> }} */
+export function readState() {
+  try {
+    return JSON.parse(readFileSync(stateFile, 'utf8'));
+  } catch {
+    return { targets: {} };
+  }
+}
+
+export function writeState(state) {
+  mkdirSync(stateDir, { recursive: true });
+  writeAtomic(stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  writeEnvFile(state);
+}
+
+/** The env file holds the variables of every target that is up, plus the AWS basics. */
+export function writeEnvFile(state) {
+  const vars = { ...alwaysEnv };
+  for (const record of Object.values(state.targets)) Object.assign(vars, record.env);
+  const body = Object.entries(vars)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n');
+  writeAtomic(envFile, `${body}\n`);
+}
+
+function writeAtomic(path, text) {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, path);
+}

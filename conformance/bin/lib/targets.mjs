@@ -1,0 +1,285 @@
+// The targets: how each is installed, started, probed with a real request, and initialised.
+// The commands are the ones DESIGN.md records as working on this machine kind.
+import { randomBytes, randomInt } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureLocalKms, ensurePython, ensureSoftHsm } from './install.mjs';
+import { goBin, logFile, repoRoot, stateDir, venvBin } from './paths.mjs';
+import { probeAwsKms, probeDrongo, probeGrpc, probeHttps, probeOpenBao } from './probes.mjs';
+import { freePort, HarnessError, isAlive, run, spawnDetached, stopGroup, waitFor } from './process.mjs';
+import { localKmsModule, pythonRequirements, softhsmModule } from './versions.mjs';
+
+export const READY_TIMEOUT_MS = Number(process.env.KEYPORT_READY_TIMEOUT_MS ?? 60_000);
+
+/** Each start gets a fresh log; the previous one is kept beside it as `<name>.previous.log`. */
+function startLog(log, command) {
+  if (existsSync(log)) renameSync(log, log.replace(/\.log$/, '.previous.log'));
+  writeFileSync(log, `# ${new Date().toISOString()} ${command}\n`);
+}
+
+/**
+ * Starts a long-running target process and waits until `probe(port)` succeeds. On failure the
+ * process group is stopped and the error carries the command and the log.
+ */
+async function startProcess(name, { command, args, env = {}, probe, port, timeoutMs = READY_TIMEOUT_MS }) {
+  const log = logFile(name);
+  const envText = Object.entries(env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  const reproduce = `${envText ? `${envText} ` : ''}${command} ${args.join(' ')}`;
+  startLog(log, reproduce);
+  let proc;
+  try {
+    proc = await spawnDetached(command, args, { env: { ...process.env, ...env }, cwd: stateDir, log });
+  } catch (err) {
+    throw new HarnessError(name, 'start', err.message, { reproduce, log });
+  }
+  try {
+    await waitFor(() => probe(port), {
+      timeoutMs,
+      alive: () => isAlive(proc.pid, proc.startTime),
+      what: `${name} to answer on 127.0.0.1:${port}`,
+    });
+  } catch (err) {
+    await stopGroup(proc.pid, proc.startTime);
+    throw new HarnessError(name, 'ready', err.message, { reproduce, log });
+  }
+  return proc;
+}
+
+/** moto and local-kms take the same probe: a signed-looking KMS ListKeys. */
+const moto = {
+  name: 'moto',
+  version: pythonRequirements.moto[0],
+  install: async () => (await ensurePython(['moto'])).moto,
+  async start() {
+    const port = await freePort();
+    const proc = await startProcess('moto', {
+      command: join(venvBin, 'moto_server'),
+      args: ['-H', '127.0.0.1', '-p', String(port)],
+      probe: probeAwsKms,
+      port,
+    });
+    return { ...proc, env: { KEYPORT_MOTO_ENDPOINT: `http://127.0.0.1:${port}` } };
+  },
+};
+
+const localKms = {
+  name: 'local-kms',
+  version: localKmsModule.split('@')[1],
+  install: ensureLocalKms,
+  async start() {
+    const port = await freePort();
+    const dataDir = join(stateDir, 'local-kms-data');
+    rmSync(dataDir, { recursive: true, force: true });
+    mkdirSync(dataDir, { recursive: true });
+    // local-kms has no bind-address option: it listens on all interfaces. Only the loopback
+    // address is ever written to the env file, and the data is throwaway test keys.
+    const proc = await startProcess('local-kms', {
+      command: join(goBin, 'local-kms'),
+      args: [],
+      env: {
+        PORT: String(port),
+        KMS_REGION: 'us-east-1',
+        KMS_ACCOUNT_ID: '111122223333',
+        KMS_DATA_PATH: dataDir,
+      },
+      probe: probeAwsKms,
+      port,
+    });
+    return { ...proc, env: { KEYPORT_LOCALKMS_ENDPOINT: `http://127.0.0.1:${port}` } };
+  },
+};
+
+const openbao = {
+  name: 'openbao',
+  version: pythonRequirements.openbao[0],
+  install: async () => (await ensurePython(['openbao'])).openbao,
+  async start() {
+    const port = await freePort();
+    const token = `keyport-${randomBytes(12).toString('hex')}`;
+    const addr = `http://127.0.0.1:${port}`;
+    // Its own HOME: `bao server -dev` writes the root token to ~/.vault-token.
+    const home = join(stateDir, 'openbao-home');
+    mkdirSync(home, { recursive: true });
+    const proc = await startProcess('openbao', {
+      command: join(venvBin, 'bao'),
+      args: ['server', '-dev', `-dev-root-token-id=${token}`, `-dev-listen-address=127.0.0.1:${port}`],
+      env: { HOME: home, BAO_ADDR: addr },
+      probe: probeOpenBao,
+      port,
+    });
+    const response = await fetch(`${addr}/v1/sys/mounts/transit`, {
+      method: 'POST',
+      headers: { 'X-Vault-Token': token, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ type: 'transit' }),
+      signal: AbortSignal.timeout(10_000),
+    }).catch((err) => err);
+    if (!(response instanceof Response) || !response.ok) {
+      await stopGroup(proc.pid, proc.startTime);
+      const why =
+        response instanceof Response ? `HTTP ${response.status} ${await response.text()}` : String(response);
+      throw new HarnessError('openbao', 'init', `mounting transit failed: ${why}`, {
+        reproduce: `BAO_ADDR=${addr} BAO_TOKEN=<root token> ${join(venvBin, 'bao')} secrets enable transit`,
+        log: logFile('openbao'),
+      });
+    }
+    return { ...proc, env: { KEYPORT_OPENBAO_ADDR: addr, KEYPORT_OPENBAO_TOKEN: token } };
+  },
+};
+
+const drongo = {
+  name: 'drongo',
+  version: pythonRequirements.drongo.join(' '),
+  install: async () => (await ensurePython(['drongo'])).drongo,
+  async start() {
+    const port = await freePort();
+    const proc = await startProcess('drongo', {
+      command: join(venvBin, 'drongo'),
+      args: ['server', '--host', '127.0.0.1', '--port', String(port)],
+      probe: probeDrongo,
+      port,
+    });
+    return { ...proc, env: { KEYPORT_DRONGO_ENDPOINT: `http://127.0.0.1:${port}` } };
+  },
+};
+
+/** SoftHSM is a library, not a server: "up" means a token initialised in our own token dir. */
+const softhsm = {
+  name: 'softhsm',
+  version: 'softhsm2 (Debian)',
+  install: ensureSoftHsm,
+  async start() {
+    const dir = join(stateDir, 'softhsm');
+    const tokens = join(dir, 'tokens');
+    const conf = join(dir, 'softhsm2.conf');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(tokens, { recursive: true });
+    writeFileSync(
+      conf,
+      `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`,
+    );
+    const pin = String(randomInt(10 ** 7, 10 ** 8));
+    const soPin = String(randomInt(10 ** 7, 10 ** 8));
+    const env = { ...process.env, SOFTHSM2_CONF: conf };
+    const log = logFile('softhsm');
+    startLog(
+      log,
+      `SOFTHSM2_CONF=${conf} softhsm2-util --init-token --free --label keyport --so-pin <so-pin> --pin <pin>`,
+    );
+    try {
+      await run(
+        'softhsm2-util',
+        ['--init-token', '--free', '--label', 'keyport', '--so-pin', soPin, '--pin', pin],
+        {
+          env,
+          timeoutMs: 30_000,
+        },
+      );
+      const slots = await run('softhsm2-util', ['--show-slots'], { env, timeoutMs: 30_000 });
+      if (!/Label:\s+keyport\b/.test(slots))
+        throw new Error('the token "keyport" is not listed by --show-slots');
+    } catch (err) {
+      throw new HarnessError(
+        'softhsm',
+        'init',
+        err.message.replaceAll(pin, '<pin>').replaceAll(soPin, '<so-pin>'),
+        {
+          reproduce: `SOFTHSM2_CONF=${conf} softhsm2-util --init-token --free --label keyport --so-pin <so-pin> --pin <pin>`,
+          log,
+        },
+      );
+    }
+    writeFileSync(join(dir, 'so-pin'), soPin, { mode: 0o600 });
+    const version = (await run('softhsm2-util', ['--version'], { timeoutMs: 10_000 })).trim();
+    return {
+      pid: null,
+      startTime: undefined,
+      files: [conf, tokens],
+      version: `softhsm2 ${version}`,
+      env: {
+        KEYPORT_SOFTHSM_MODULE: softhsmModule,
+        SOFTHSM2_CONF: conf,
+        KEYPORT_SOFTHSM_TOKEN: 'keyport',
+        KEYPORT_SOFTHSM_PIN: pin,
+        KEYPORT_SOFTHSM_SO_PIN: soPin,
+      },
+    };
+  },
+};
+
+/** keyport's own test servers (TypeScript), started by `test-server.mjs` through vite's runner. */
+export const testServerSources = {
+  'azure-keyvault': { file: 'conformance/servers/src/azure/index.ts', start: 'startAzureKeyVaultServer' },
+  'gcp-kms': { file: 'conformance/servers/src/gcp/index.ts', start: 'startCloudKmsServer' },
+};
+
+function keyportServer(name, toEnv, probe) {
+  const source = testServerSources[name];
+  return {
+    name,
+    version: 'keyport (workspace)',
+    // Only the Python clients that check the server against a second SDK need installing.
+    install: async () => (await ensurePython([name]))[name],
+    async start() {
+      const sourcePath = join(repoRoot, source.file);
+      if (!existsSync(sourcePath) || !readFileSync(sourcePath, 'utf8').includes(source.start)) {
+        throw new HarnessError(
+          name,
+          'start',
+          `keyport's test server is not built yet: ${source.file} does not export ${source.start}`,
+          {
+            reproduce: `ls ${source.file}`,
+          },
+        );
+      }
+      const readyFile = join(stateDir, `${name}.ready.json`);
+      rmSync(readyFile, { force: true });
+      const log = logFile(name);
+      const runner = join(repoRoot, 'conformance/bin/test-server.mjs');
+      const args = [runner, name, readyFile, join(stateDir, name)];
+      const reproduce = `node ${args.join(' ')}`;
+      startLog(log, reproduce);
+      const proc = await spawnDetached(process.execPath, args, { env: process.env, cwd: repoRoot, log });
+      try {
+        const ready = await waitFor(
+          () => existsSync(readyFile) && JSON.parse(readFileSync(readyFile, 'utf8')),
+          {
+            timeoutMs: READY_TIMEOUT_MS,
+            alive: () => isAlive(proc.pid, proc.startTime),
+            what: `${name} to write ${readyFile}`,
+          },
+        );
+        await waitFor(() => probe(ready), { timeoutMs: 15_000, what: `${name} to answer a request` });
+        return { ...proc, env: toEnv(ready) };
+      } catch (err) {
+        await stopGroup(proc.pid, proc.startTime);
+        throw new HarnessError(name, 'ready', err.message, { reproduce, log });
+      }
+    },
+  };
+}
+
+const python = join(venvBin, 'python');
+
+const azureKeyVault = keyportServer(
+  'azure-keyvault',
+  (ready) => ({
+    KEYPORT_AZUREKV_URL: ready.url,
+    KEYPORT_AZUREKV_CA: ready.caFile,
+    KEYPORT_AZUREKV_TOKEN: ready.token,
+    KEYPORT_PYTHON: python,
+  }),
+  (ready) => probeHttps(ready.url, ready.caFile),
+);
+
+const gcpKms = keyportServer(
+  'gcp-kms',
+  (ready) => ({ KEYPORT_GCPKMS_GRPC: `127.0.0.1:${ready.port}`, KEYPORT_PYTHON: python }),
+  (ready) => probeGrpc(ready.port),
+);
+
+/** In start order: cheap ones first so a broken install fails before the slow ones run. */
+export const targets = [moto, localKms, openbao, drongo, softhsm, azureKeyVault, gcpKms];
+export const targetNames = targets.map((t) => t.name);
+export const targetByName = Object.fromEntries(targets.map((t) => [t.name, t]));

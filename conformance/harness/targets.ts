@@ -1,0 +1,49 @@
+// Which targets exist, which variables each one sets, and which vitest project needs which.
+// The harness owns this map (/work/briefs/emulators.md); the CLI (`conformance/bin/`) knows how
+// to install and start each name listed here.
+
+export const targetNames = [
+  'moto',
+  'local-kms',
+  'openbao',
+  'drongo',
+  'softhsm',
+  'azure-keyvault',
+  'gcp-kms',
+] as const;
+
+export type TargetName = (typeof targetNames)[number];
+
+/** The variables each target writes to `.emulators/env` (besides the AWS basics). */
+export const targetVariables = {
+  moto: ['KEYPORT_MOTO_ENDPOINT'],
+  'local-kms': ['KEYPORT_LOCALKMS_ENDPOINT'],
+  openbao: ['KEYPORT_OPENBAO_ADDR', 'KEYPORT_OPENBAO_TOKEN'],
+  drongo: ['KEYPORT_DRONGO_ENDPOINT'],
+  softhsm: ['KEYPORT_SOFTHSM_MODULE', 'SOFTHSM2_CONF', 'KEYPORT_SOFTHSM_TOKEN', 'KEYPORT_SOFTHSM_PIN'],
+  // The token is the one the server grants every permission (beyond the brief's contract).
+  'azure-keyvault': ['KEYPORT_AZUREKV_URL', 'KEYPORT_AZUREKV_CA', 'KEYPORT_AZUREKV_TOKEN'],
+  'gcp-kms': ['KEYPORT_GCPKMS_GRPC'],
+} as const satisfies Record<TargetName, readonly string[]>;
+
+/** Set whatever is running: the AWS SDK reads them, and the emulators ignore their values. */
+export const alwaysVariables = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION'] as const;
+
+/** vitest project name (the package folder) → targets its tests call. Others need none. */
+export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
+  'aws-kms': ['moto', 'local-kms'],
+  'vault-transit': ['openbao'],
+  pkcs11: ['softhsm'],
+  'gcp-kms': ['drongo', 'gcp-kms'],
+  'azure-keyvault': ['azure-keyvault'],
+  conformance: targetNames,
+};
+
+/** The union of the targets the given projects need, in the harness's start order. */
+export function targetsForProjects(projects: Iterable<string>): TargetName[] {
+  const needed = new Set<TargetName>();
+  for (const project of projects) {
+    for (const target of projectTargets[project] ?? []) needed.add(target);
+  }
+  return targetNames.filter((name) => needed.has(name));
+}

@@ -1,0 +1,148 @@
+// Key management routes: create, import, get, update, list, versions and soft delete.
+// Reference pages: https://learn.microsoft.com/rest/api/keyvault/keys/<operation>/<operation>
+import {
+  deletedKeyBundle,
+  deletedKeyItem,
+  keyBundle,
+  keyId,
+  keyItem,
+  latestVersion,
+  type VaultContext,
+} from './bundle.js';
+import { badParameter } from './errors.js';
+import { generateMaterial, importMaterial, type KeyMaterial } from './material.js';
+import { type KeyVersion, newVersionId } from './store.js';
+import { applyAttributes, attributesUpdate, type Body, checkName, keyOps, tags } from './validate.js';
+
+function rejectReleasePolicy(body: Body): void {
+  if (body.release_policy !== undefined && body.release_policy !== null) {
+    throw badParameter('Secure key release is not supported by this vault.');
+  }
+}
+
+function newVersion(ctx: VaultContext, material: KeyMaterial, body: Body, ops: unknown): KeyVersion {
+  const now = ctx.clock.nowSeconds();
+  const attributes = { enabled: true, created: now, updated: now };
+  applyAttributes(attributes, attributesUpdate(body.attributes));
+  return {
+    version: newVersionId(),
+    material,
+    keyOps: keyOps(ops, material.family),
+    attributes,
+    tags: tags(body.tags) ?? {},
+  };
+}
+
+export async function createKey(ctx: VaultContext, name: string, body: Body) {
+  checkName(name);
+  rejectReleasePolicy(body);
+  if (body.kty === undefined) throw badParameter("Property 'kty' is required.");
+  // Validate everything cheap before paying for key generation.
+  attributesUpdate(body.attributes);
+  tags(body.tags);
+  const material = await generateMaterial(ctx.mode, { ...body, kty: body.kty });
+  const version = newVersion(ctx, material, body, body.key_ops);
+  const record = ctx.store.addVersion(name, version);
+  return keyBundle(ctx, record, version);
+}
+
+export function importKey(ctx: VaultContext, name: string, body: Body) {
+  checkName(name);
+  rejectReleasePolicy(body);
+  const jwk = body.key;
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) {
+    throw badParameter("Property 'key' is required.");
+  }
+  if (body.Hsm !== undefined && typeof body.Hsm !== 'boolean') throw badParameter('Hsm must be a boolean.');
+  const material = importMaterial(ctx.mode, jwk as Record<string, unknown>, body.Hsm === true);
+  const version = newVersion(ctx, material, body, (jwk as Record<string, unknown>).key_ops);
+  const record = ctx.store.addVersion(name, version);
+  return keyBundle(ctx, record, version);
+}
+
+export function getKey(ctx: VaultContext, name: string, version: string | undefined) {
+  const record = ctx.store.record(name);
+  return keyBundle(ctx, record, ctx.store.version(name, version));
+}
+
+export function updateKey(ctx: VaultContext, name: string, version: string | undefined, body: Body) {
+  rejectReleasePolicy(body);
+  const record = ctx.store.record(name);
+  const v = ctx.store.version(name, version);
+  const update = attributesUpdate(body.attributes);
+  const ops = body.key_ops === undefined ? undefined : keyOps(body.key_ops, v.material.family);
+  const newTags = tags(body.tags);
+  applyAttributes(v.attributes, update);
+  if (ops) v.keyOps = ops;
+  if (newTags) v.tags = newTags;
+  v.attributes.updated = ctx.clock.nowSeconds();
+  return keyBundle(ctx, record, v);
+}
+
+/** One page of a listing, with `nextLink` carrying an opaque `$skiptoken` (the offset). */
+function page<T>(
+  ctx: VaultContext,
+  path: string,
+  query: URLSearchParams,
+  items: readonly T[],
+): { value: T[]; nextLink: string | null } {
+  const raw = query.get('maxresults');
+  const max = raw === null ? 25 : Number(raw);
+  if (!Number.isInteger(max) || max < 1 || max > 25) {
+    throw badParameter('maxresults must be an integer between 1 and 25.');
+  }
+  const token = query.get('$skiptoken');
+  const start = token === null ? 0 : Number(Buffer.from(token, 'base64url').toString());
+  if (!Number.isInteger(start) || start < 0) throw badParameter('Invalid $skiptoken.');
+  const value = items.slice(start, start + max);
+  if (start + max >= items.length) return { value, nextLink: null };
+  const next = new URLSearchParams();
+  next.set('api-version', query.get('api-version') ?? '');
+  next.set('$skiptoken', Buffer.from(String(start + max)).toString('base64url'));
+  next.set('maxresults', String(max));
+  return { value, nextLink: `${ctx.vaultUrl}${path}?${next.toString()}` };
+}
+
+const byName = <T extends { name: string }>(a: T, b: T) =>
+  a.name.toLowerCase() < b.name.toLowerCase() ? -1 : 1;
+
+export function listKeys(ctx: VaultContext, query: URLSearchParams) {
+  const records = [...ctx.store.live.values()].sort(byName);
+  const items = records.map((r) => keyItem(ctx, r, latestVersion(r), false));
+  return page(ctx, '/keys', query, items);
+}
+
+export function listVersions(ctx: VaultContext, name: string, query: URLSearchParams) {
+  const r = ctx.store.record(name);
+  const items = r.versions.map((v) => keyItem(ctx, r, v, true));
+  return page(ctx, `/keys/${r.name}/versions`, query, items);
+}
+
+export function deleteKey(ctx: VaultContext, name: string) {
+  return deletedKeyBundle(ctx, ctx.store.softDelete(name));
+}
+
+export function getDeletedKey(ctx: VaultContext, name: string) {
+  return deletedKeyBundle(ctx, ctx.store.deletedRecord(name));
+}
+
+export function listDeletedKeys(ctx: VaultContext, query: URLSearchParams) {
+  const records = [...ctx.store.deleted.values()].sort((a, b) => byName(a.record, b.record));
+  return page(
+    ctx,
+    '/deletedkeys',
+    query,
+    records.map((d) => deletedKeyItem(ctx, d)),
+  );
+}
+
+export function recoverDeletedKey(ctx: VaultContext, name: string) {
+  const record = ctx.store.recover(name);
+  return keyBundle(ctx, record, latestVersion(record));
+}
+
+export function purgeDeletedKey(ctx: VaultContext, name: string): void {
+  ctx.store.purge(name);
+}
+
+export { keyId };

@@ -1,0 +1,227 @@
+// The HTTPS front of the Key Vault test server: TLS with a certificate made at start, fault
+// injection, api-version, challenge authentication, access policy, then the routes.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AccessPolicies, challengeHeader, type PrincipalAccess } from './auth.js';
+import type { VaultContext } from './bundle.js';
+import { makeLoopbackCertificate } from './cert.js';
+import { TestClock } from './clock.js';
+import { badParameter, KeyVaultError } from './errors.js';
+import { type FaultSettings, Faults } from './faults.js';
+import type { ServerMode } from './material.js';
+import { autoRotate } from './rotation.js';
+import { route } from './router.js';
+import { KeyStore } from './store.js';
+import type { Body } from './validate.js';
+
+/** The api-versions the SDKs send: @azure/keyvault-keys 4.10 sends 2025-07-01. */
+export const SUPPORTED_API_VERSIONS = [
+  '7.0',
+  '7.1',
+  '7.2',
+  '7.3',
+  '7.4',
+  '7.5',
+  '7.6-preview.2',
+  '7.6',
+  '2025-07-01',
+];
+
+/** The token a server started without `principals` accepts, with every permission. */
+export const DEFAULT_AZURE_TOKEN = 'keyport-test-admin';
+
+export interface AzureKeyVaultServerOptions {
+  /** `vault` (RSA and EC) or `hsm` (a Managed HSM: adds oct-HSM and the -HSM key types). */
+  mode?: ServerMode;
+  /** Port; 0 (the default) picks a free one. */
+  port?: number;
+  /** Loopback address to listen on: 127.0.0.1 (the default) or localhost. */
+  host?: '127.0.0.1' | 'localhost';
+  /** Bearer token -> the access-policy key permissions of that principal, or 'all'. */
+  principals?: Readonly<Record<string, PrincipalAccess>>;
+  /** Tenant named in the 401 challenge. */
+  tenantId?: string;
+  /** Soft-delete retention, 7 to 90 days (default 90). */
+  softDeleteRetentionDays?: number;
+  /** 32 bytes sealing backup blobs; servers sharing it can restore each other's backups. */
+  backupSecret?: Uint8Array;
+  faults?: FaultSettings;
+}
+
+export interface AzureKeyVaultServer {
+  /** https://127.0.0.1:<port> — the vault URL to give KeyClient. */
+  readonly url: string;
+  /** PEM file of the certificate to trust (for the test process only). */
+  readonly caFile: string;
+  readonly mode: ServerMode;
+  readonly clock: TestClock;
+  readonly faults: Faults;
+  stop(): Promise<void>;
+}
+
+const MAX_BODY = 1 << 20;
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) reject(badParameter('The request body is too large.'));
+      else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function parseBody(raw: Buffer): Body {
+  if (raw.length === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw badParameter('The request body is not valid JSON.');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw badParameter('The request body must be a JSON object.');
+  }
+  return parsed as Body;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  const payload = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'x-ms-request-id': randomUUID(),
+    'x-ms-keyvault-service-version': '1.9.0.0',
+    'cache-control': 'no-cache',
+    'content-length': Buffer.byteLength(payload),
+    ...headers,
+  });
+  res.end(payload);
+}
+
+export async function startAzureKeyVaultServer(
+  opts: AzureKeyVaultServerOptions = {},
+): Promise<AzureKeyVaultServer> {
+  const mode = opts.mode ?? 'vault';
+  if (opts.host !== undefined && opts.host !== '127.0.0.1' && opts.host !== 'localhost') {
+    throw new RangeError('host: the test server listens on loopback only (127.0.0.1 or localhost)');
+  }
+  const days = opts.softDeleteRetentionDays ?? 90;
+  if (!Number.isInteger(days) || days < 7 || days > 90)
+    throw new RangeError('softDeleteRetentionDays: 7 to 90');
+  if (opts.backupSecret && opts.backupSecret.length !== 32) throw new RangeError('backupSecret: 32 bytes');
+  const policies = new AccessPolicies(opts.principals ?? { [DEFAULT_AZURE_TOKEN]: 'all' });
+  const tenantId = opts.tenantId ?? '72f988bf-0000-4000-8000-00000000beef';
+  const clock = new TestClock();
+  const faults = new Faults(opts.faults);
+  const cert = await makeLoopbackCertificate();
+
+  let ctx: VaultContext | undefined;
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'https://127.0.0.1');
+    const raw = await readBody(req);
+    if (url.pathname.startsWith('/_keyport/')) return admin(url.pathname, raw, res);
+    if (!ctx) throw new Error('server not ready');
+    const fault = faults.next();
+    if (faults.latencyMs > 0) await sleep(faults.latencyMs);
+    if (fault.kind === 'drop') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault.kind === 'throttle') {
+      const err = new KeyVaultError(
+        429,
+        'Throttled',
+        'Request was not processed because too many requests were received.',
+      );
+      return send(res, 429, err.toBody(), { 'retry-after': String(fault.retryAfterSeconds) });
+    }
+    const apiVersion = url.searchParams.get('api-version');
+    if (!apiVersion) throw badParameter('The api-version query parameter is missing.');
+    if (!SUPPORTED_API_VERSIONS.includes(apiVersion)) {
+      throw badParameter(
+        `The specified version (${apiVersion}) is not recognized. Consider using the latest supported version (2025-07-01).`,
+      );
+    }
+    let principal: ReturnType<AccessPolicies['authenticate']>;
+    try {
+      principal = policies.authenticate(req.headers.authorization);
+    } catch (e) {
+      if (!(e instanceof KeyVaultError)) throw e;
+      // A Managed HSM answers the challenge with an empty body.
+      const body = mode === 'hsm' ? undefined : e.toBody();
+      return send(res, e.status, body, { 'www-authenticate': challengeHeader(mode, tenantId) });
+    }
+    const segments = url.pathname
+      .split('/')
+      .slice(1)
+      .map((s) => decodeURIComponent(s));
+    const r = route(ctx, req.method ?? 'GET', segments, url.searchParams, parseBody(raw));
+    AccessPolicies.authorize(principal, r.permission, 'keyport-test');
+    ctx.store.sweep();
+    await autoRotate(ctx);
+    const result = await r.run();
+    send(res, r.status ?? 200, r.status === 204 ? undefined : result);
+  };
+
+  const admin = (path: string, raw: Buffer, res: ServerResponse): void => {
+    const body = raw.length > 0 ? (JSON.parse(raw.toString('utf8')) as Record<string, unknown>) : {};
+    if (path === '/_keyport/faults') {
+      faults.set(body as FaultSettings);
+      send(res, 204, undefined);
+    } else if (path === '/_keyport/clock') {
+      if (typeof body.advanceSeconds === 'number') clock.advance(body.advanceSeconds);
+      send(res, 200, { now: clock.nowSeconds() });
+    } else {
+      send(res, 404, badParameter('Unknown admin route.').toBody());
+    }
+  };
+
+  const server: Server = createServer({ cert: cert.cert, key: cert.key }, (req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      if (res.headersSent || res.destroyed) return;
+      if (e instanceof KeyVaultError) return send(res, e.status, e.toBody());
+      if (e instanceof URIError)
+        return send(res, 400, badParameter('The request URI is malformed.').toBody());
+      if (e instanceof RangeError || e instanceof SyntaxError) {
+        return send(res, 400, badParameter('Invalid admin request.').toBody());
+      }
+      send(res, 500, { error: { code: 'InternalServerError', message: 'The test server failed.' } });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const vaultUrl = `https://${opts.host ?? '127.0.0.1'}:${port}`;
+  ctx = {
+    mode,
+    vaultUrl,
+    clock,
+    store: new KeyStore(clock, days),
+    backupKey: Buffer.from(opts.backupSecret ?? randomBytes(32)),
+  };
+
+  let stopped: Promise<void> | undefined;
+  return {
+    url: vaultUrl,
+    caFile: cert.caFile,
+    mode,
+    clock,
+    faults,
+    stop: () => {
+      stopped ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }).then(() => cert.remove());
+      return stopped;
+    },
+  };
+}

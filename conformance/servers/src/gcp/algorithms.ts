@@ -1,0 +1,81 @@
+// The CryptoKeyVersionAlgorithm values this server can generate, import and use, with the
+// purpose each belongs to and the primitive behind it (see the "Key purposes and algorithms"
+// reference page). Anything else in the enum answers UNIMPLEMENTED, never a fake success.
+export type Purpose = 'ENCRYPT_DECRYPT' | 'ASYMMETRIC_SIGN' | 'ASYMMETRIC_DECRYPT' | 'MAC';
+export type Hash = 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
+
+export type AlgorithmSpec =
+  | { purpose: 'ENCRYPT_DECRYPT'; kind: 'aes-256-gcm' }
+  | { purpose: 'ASYMMETRIC_SIGN'; kind: 'rsa-pss' | 'rsa-pkcs1'; bits: number; hash: Hash }
+  | { purpose: 'ASYMMETRIC_SIGN'; kind: 'rsa-raw-pkcs1'; bits: number }
+  | { purpose: 'ASYMMETRIC_SIGN'; kind: 'ecdsa'; curve: 'prime256v1' | 'secp384r1' | 'secp256k1'; hash: Hash }
+  | { purpose: 'ASYMMETRIC_SIGN'; kind: 'ed25519' }
+  | { purpose: 'ASYMMETRIC_DECRYPT'; kind: 'rsa-oaep'; bits: number; hash: Hash }
+  | { purpose: 'MAC'; kind: 'hmac'; hash: Hash; keyBytes: number };
+
+const table: Record<string, AlgorithmSpec> = {
+  GOOGLE_SYMMETRIC_ENCRYPTION: { purpose: 'ENCRYPT_DECRYPT', kind: 'aes-256-gcm' },
+  EC_SIGN_P256_SHA256: { purpose: 'ASYMMETRIC_SIGN', kind: 'ecdsa', curve: 'prime256v1', hash: 'sha256' },
+  EC_SIGN_P384_SHA384: { purpose: 'ASYMMETRIC_SIGN', kind: 'ecdsa', curve: 'secp384r1', hash: 'sha384' },
+  EC_SIGN_SECP256K1_SHA256: { purpose: 'ASYMMETRIC_SIGN', kind: 'ecdsa', curve: 'secp256k1', hash: 'sha256' },
+  EC_SIGN_ED25519: { purpose: 'ASYMMETRIC_SIGN', kind: 'ed25519' },
+  HMAC_SHA1: { purpose: 'MAC', kind: 'hmac', hash: 'sha1', keyBytes: 20 },
+  HMAC_SHA224: { purpose: 'MAC', kind: 'hmac', hash: 'sha224', keyBytes: 28 },
+  HMAC_SHA256: { purpose: 'MAC', kind: 'hmac', hash: 'sha256', keyBytes: 32 },
+  HMAC_SHA384: { purpose: 'MAC', kind: 'hmac', hash: 'sha384', keyBytes: 48 },
+  HMAC_SHA512: { purpose: 'MAC', kind: 'hmac', hash: 'sha512', keyBytes: 64 },
+};
+for (const bits of [2048, 3072, 4096]) {
+  table[`RSA_SIGN_PSS_${bits}_SHA256`] = {
+    purpose: 'ASYMMETRIC_SIGN',
+    kind: 'rsa-pss',
+    bits,
+    hash: 'sha256',
+  };
+  table[`RSA_SIGN_PKCS1_${bits}_SHA256`] = {
+    purpose: 'ASYMMETRIC_SIGN',
+    kind: 'rsa-pkcs1',
+    bits,
+    hash: 'sha256',
+  };
+  table[`RSA_SIGN_RAW_PKCS1_${bits}`] = { purpose: 'ASYMMETRIC_SIGN', kind: 'rsa-raw-pkcs1', bits };
+  table[`RSA_DECRYPT_OAEP_${bits}_SHA256`] = {
+    purpose: 'ASYMMETRIC_DECRYPT',
+    kind: 'rsa-oaep',
+    bits,
+    hash: 'sha256',
+  };
+  table[`RSA_DECRYPT_OAEP_${bits}_SHA1`] = {
+    purpose: 'ASYMMETRIC_DECRYPT',
+    kind: 'rsa-oaep',
+    bits,
+    hash: 'sha1',
+  };
+}
+table.RSA_SIGN_PSS_4096_SHA512 = { purpose: 'ASYMMETRIC_SIGN', kind: 'rsa-pss', bits: 4096, hash: 'sha512' };
+table.RSA_SIGN_PKCS1_4096_SHA512 = {
+  purpose: 'ASYMMETRIC_SIGN',
+  kind: 'rsa-pkcs1',
+  bits: 4096,
+  hash: 'sha512',
+};
+table.RSA_DECRYPT_OAEP_4096_SHA512 = {
+  purpose: 'ASYMMETRIC_DECRYPT',
+  kind: 'rsa-oaep',
+  bits: 4096,
+  hash: 'sha512',
+};
+
+export function algorithmSpec(algorithm: string): AlgorithmSpec | undefined {
+  return Object.hasOwn(table, algorithm) ? table[algorithm] : undefined;
+}
+
+export const PURPOSES: readonly Purpose[] = [
+  'ENCRYPT_DECRYPT',
+  'ASYMMETRIC_SIGN',
+  'ASYMMETRIC_DECRYPT',
+  'MAC',
+];
+
+/** Algorithms that the real service offers only at protection level HSM. */
+export const HSM_ONLY: ReadonlySet<string> = new Set(['EC_SIGN_SECP256K1_SHA256']);

@@ -1,0 +1,80 @@
+import { invalid } from './rpc-error.js';
+
+// Resource names as the API reference spells them. A malformed name is INVALID_ARGUMENT; a
+// well-formed name that names nothing is NOT_FOUND (decided by the caller).
+const SEGMENT = '[^/]+';
+const ID = /^[a-zA-Z0-9_-]{1,63}$/;
+const LOCATION_RE = new RegExp(`^projects/(${SEGMENT})/locations/(${SEGMENT})$`);
+const KEY_RING_RE = new RegExp(`^projects/${SEGMENT}/locations/${SEGMENT}/keyRings/(${SEGMENT})$`);
+const CRYPTO_KEY_RE = new RegExp(
+  `^(projects/${SEGMENT}/locations/${SEGMENT}/keyRings/${SEGMENT})/cryptoKeys/(${SEGMENT})$`,
+);
+const VERSION_RE = new RegExp(
+  `^(projects/${SEGMENT}/locations/${SEGMENT}/keyRings/${SEGMENT}/cryptoKeys/${SEGMENT})/cryptoKeyVersions/(${SEGMENT})$`,
+);
+const IMPORT_JOB_RE = new RegExp(
+  `^(projects/${SEGMENT}/locations/${SEGMENT}/keyRings/${SEGMENT})/importJobs/(${SEGMENT})$`,
+);
+
+export function checkId(field: string, id: string | undefined): string {
+  if (id === undefined || !ID.test(id)) {
+    throw invalid(`${field} must match the regular expression [a-zA-Z0-9_-]{1,63}.`);
+  }
+  return id;
+}
+
+export function parseLocation(field: string, name: string | undefined): string {
+  if (name === undefined || !LOCATION_RE.test(name)) {
+    throw invalid(`${field} must be of the form projects/*/locations/*.`);
+  }
+  return name;
+}
+
+export function parseKeyRing(field: string, name: string | undefined): string {
+  if (name === undefined || !KEY_RING_RE.test(name)) {
+    throw invalid(`${field} must be of the form projects/*/locations/*/keyRings/*.`);
+  }
+  return name;
+}
+
+export function parseCryptoKey(field: string, name: string | undefined): { keyRing: string; key: string } {
+  const m = name === undefined ? null : CRYPTO_KEY_RE.exec(name);
+  if (!m) throw invalid(`${field} must be of the form projects/*/locations/*/keyRings/*/cryptoKeys/*.`);
+  return { keyRing: m[1]!, key: name! };
+}
+
+export function parseVersion(field: string, name: string | undefined): { key: string; versionId: string } {
+  const m = name === undefined ? null : VERSION_RE.exec(name);
+  if (!m) {
+    throw invalid(
+      `${field} must be of the form projects/*/locations/*/keyRings/*/cryptoKeys/*/cryptoKeyVersions/*.`,
+    );
+  }
+  return { key: m[1]!, versionId: m[2]! };
+}
+
+export function parseImportJob(field: string, name: string | undefined): { keyRing: string; job: string } {
+  const m = name === undefined ? null : IMPORT_JOB_RE.exec(name);
+  if (!m) throw invalid(`${field} must be of the form projects/*/locations/*/keyRings/*/importJobs/*.`);
+  return { keyRing: m[1]!, job: name! };
+}
+
+/** Encrypt takes a CryptoKey or a CryptoKeyVersion name. */
+export function parseKeyOrVersion(
+  field: string,
+  name: string | undefined,
+): { key: string; versionId: string | undefined } {
+  if (name !== undefined && VERSION_RE.test(name)) return parseVersion(field, name);
+  const { key } = parseCryptoKey(field, name);
+  return { key, versionId: undefined };
+}
+
+/** The key ring that holds a key, version or import job name (for IAM inheritance). */
+export function keyRingOf(name: string): string | undefined {
+  const m = /^(projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+)(\/|$)/.exec(name);
+  return m?.[1];
+}
+
+export function projectOf(name: string): string | undefined {
+  return /^projects\/([^/]+)/.exec(name)?.[1];
+}

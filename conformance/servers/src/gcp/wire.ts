@@ -1,0 +1,107 @@
+import { crc32c } from './crc32c.js';
+import type { CryptoKeyRecord, ImportJobRecord, KeyRingRecord, VersionRecord } from './model.js';
+import { invalid } from './rpc-error.js';
+
+// Conversions between records and the plain objects @grpc/proto-loader reads and writes
+// (camelCase fields, enums as names, int64 as numbers, bytes as Buffers).
+export interface Timestamp {
+  seconds?: number | string;
+  nanos?: number;
+}
+export interface Int64Value {
+  value?: number | string;
+}
+
+export const timestamp = (d: Date): Timestamp => ({
+  seconds: Math.floor(d.getTime() / 1000),
+  nanos: (d.getTime() % 1000) * 1e6,
+});
+
+export function fromTimestamp(field: string, t: Timestamp): Date {
+  const seconds = Number(t.seconds ?? 0);
+  const nanos = t.nanos ?? 0;
+  if (!Number.isFinite(seconds) || nanos < 0 || nanos >= 1e9)
+    throw invalid(`${field} is not a valid timestamp.`);
+  return new Date(seconds * 1000 + Math.floor(nanos / 1e6));
+}
+
+/** Duration in seconds (fractions kept). */
+export function fromDuration(field: string, d: Timestamp): number {
+  const seconds = Number(d.seconds ?? 0);
+  const nanos = d.nanos ?? 0;
+  if (!Number.isFinite(seconds)) throw invalid(`${field} is not a valid duration.`);
+  return seconds + nanos / 1e9;
+}
+
+export const duration = (seconds: number): Timestamp => ({
+  seconds: Math.floor(seconds),
+  nanos: Math.round((seconds % 1) * 1e9),
+});
+
+export const checksum = (data: Uint8Array): Int64Value => ({ value: crc32c(data) });
+
+/**
+ * Verifies an optional request checksum. Returns whether one was given (the `verified_*`
+ * response flag); a mismatch is INVALID_ARGUMENT, as the data-integrity guidelines say.
+ */
+export function verifyChecksum(
+  field: string,
+  dataField: string,
+  data: Uint8Array,
+  sum: Int64Value | null | undefined,
+): boolean {
+  if (sum === undefined || sum === null) return false;
+  if (Number(sum.value ?? 0) !== crc32c(data)) {
+    throw invalid(`The checksum in field ${field} did not match the data in field ${dataField}.`);
+  }
+  return true;
+}
+
+export const keyRingToProto = (r: KeyRingRecord) => ({ name: r.name, createTime: timestamp(r.createTime) });
+
+export function versionToProto(v: VersionRecord) {
+  return {
+    name: v.name,
+    state: v.state,
+    protectionLevel: v.protectionLevel,
+    algorithm: v.algorithm,
+    createTime: timestamp(v.createTime),
+    ...(v.generateTime && { generateTime: timestamp(v.generateTime) }),
+    ...(v.destroyTime && { destroyTime: timestamp(v.destroyTime) }),
+    ...(v.destroyEventTime && { destroyEventTime: timestamp(v.destroyEventTime) }),
+    ...(v.importJob !== undefined && { importJob: v.importJob }),
+    ...(v.importTime && { importTime: timestamp(v.importTime) }),
+    ...(v.importJob !== undefined && { reimportEligible: true }),
+  };
+}
+
+export function cryptoKeyToProto(k: CryptoKeyRecord) {
+  const primary = k.primaryId === undefined ? undefined : k.versions.get(k.primaryId);
+  return {
+    name: k.name,
+    purpose: k.purpose,
+    createTime: timestamp(k.createTime),
+    labels: k.labels,
+    versionTemplate: { algorithm: k.algorithm, protectionLevel: k.protectionLevel },
+    importOnly: k.importOnly,
+    destroyScheduledDuration: duration(k.destroyScheduledDurationSeconds),
+    ...(primary && { primary: versionToProto(primary) }),
+    ...(k.rotationPeriodSeconds !== undefined && { rotationPeriod: duration(k.rotationPeriodSeconds) }),
+    ...(k.nextRotationTime && { nextRotationTime: timestamp(k.nextRotationTime) }),
+  };
+}
+
+export function importJobToProto(j: ImportJobRecord) {
+  return {
+    name: j.name,
+    importMethod: j.importMethod,
+    protectionLevel: j.protectionLevel,
+    createTime: timestamp(j.createTime),
+    expireTime: timestamp(j.expireTime),
+    state: j.state,
+    ...(j.generateTime && { generateTime: timestamp(j.generateTime) }),
+    ...(j.expireEventTime && { expireEventTime: timestamp(j.expireEventTime) }),
+    ...(j.publicKeyPem !== undefined && { publicKey: { pem: j.publicKeyPem } }),
+    ...(j.publicKeyPem !== undefined && { publicKeyFormat: 'PEM' }),
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * @keyport/conformance: the suite every keyport provider must pass. A provider's test file calls
+ * `describeProviderConformance({ name, provider, fixtures })`; the README's capability matrix is
+ * rendered by `renderCapabilityMatrix` from the same capabilities and proofs.
+ */
+export {
+  algorithmsForSpec,
+  CONFORMANCE_CAPABILITIES,
+  type ConformanceCapability,
+  type ConformancePlan,
+  declaredValue,
+  planConformance,
+} from './capability-plan.js';
+export {
+  type ClockFixture,
+  type ConformanceFixtures,
+  describeProof,
+  type GranteeFixture,
+  type Proof,
+  type ProofTable,
+  proofFor,
+  uniqueKeyNames,
+} from './fixtures.js';
+export { type InstrumentedProvider, instrumentProvider } from './instrumented-provider.js';
+export { formatProofSummary, type MatrixEntry, renderCapabilityMatrix } from './matrix.js';
+export { describeProviderConformance, type ProviderConformanceOptions } from './suite.js';
+export type { ProviderSource } from './suite-state.js';
+export { wrapForImport } from './topics/import.js';

@@ -1,0 +1,65 @@
+/**
+ * AES-256-GCM as the message body and header use it (data-format/message-body-aad.md):
+ * the frame IV is the sequence number padded to 12 bytes, and the AAD is
+ * `message id || content string || u32 sequence number || u64 content length`.
+ */
+import { createCipheriv, createDecipheriv, type KeyObject } from 'node:crypto';
+import { KeyportError } from '@keyport/core';
+
+export const FRAME_STRING = 'AWSKMSEncryptionClient Frame';
+export const FINAL_FRAME_STRING = 'AWSKMSEncryptionClient Final Frame';
+export const SINGLE_BLOCK_STRING = 'AWSKMSEncryptionClient Single Block';
+
+export function bodyAad(messageId: Uint8Array, contentString: string, seq: number, length: number): Buffer {
+  const s = Buffer.byteLength(contentString);
+  const aad = Buffer.allocUnsafe(messageId.length + s + 12);
+  aad.set(messageId, 0);
+  aad.write(contentString, messageId.length, 'latin1');
+  let at = messageId.length + s;
+  aad.writeUInt32BE(seq, at);
+  at += 4;
+  aad.writeUInt32BE(Math.floor(length / 0x1_0000_0000), at);
+  aad.writeUInt32BE(length >>> 0, at + 4);
+  return aad;
+}
+
+export function sequenceIv(seq: number): Buffer {
+  const iv = Buffer.alloc(12);
+  iv.writeUInt32BE(seq, 8);
+  return iv;
+}
+
+export interface Sealed {
+  readonly ciphertext: Buffer;
+  readonly tag: Buffer;
+}
+
+export function gcmSeal(key: KeyObject, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Sealed {
+  const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+  c.setAAD(aad);
+  const ciphertext = plaintext.length === 0 ? Buffer.alloc(0) : c.update(plaintext);
+  c.final();
+  return { ciphertext, tag: c.getAuthTag() };
+}
+
+/** Decrypts and verifies; the plaintext is returned only when the tag verifies. */
+export function gcmOpen(
+  key: KeyObject,
+  iv: Uint8Array,
+  aad: Uint8Array,
+  ciphertext: Uint8Array,
+  tag: Uint8Array,
+  what: string,
+): Buffer {
+  const d = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+  d.setAAD(aad);
+  d.setAuthTag(tag);
+  const out = ciphertext.length === 0 ? Buffer.alloc(0) : d.update(ciphertext);
+  try {
+    d.final();
+  } catch (cause) {
+    out.fill(0);
+    throw new KeyportError('Integrity', `${what} failed authentication`, { cause });
+  }
+  return out;
+}

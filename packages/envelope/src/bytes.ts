@@ -1,0 +1,150 @@
+/**
+ * Big-endian byte reading and writing for the ESDK message format. The reader throws
+ * `NeedMoreBytes` when it runs off the end, so a streaming parser can wait for more input
+ * while a buffer parser turns it into InvalidCiphertext (a truncated message).
+ */
+import { KeyportError } from '@keyport/core';
+
+export class NeedMoreBytes extends Error {
+  override readonly name = 'NeedMoreBytes';
+}
+
+export function invalidCiphertext(message: string, cause?: unknown): KeyportError {
+  return new KeyportError('InvalidCiphertext', message, cause === undefined ? {} : { cause });
+}
+
+export class ByteReader {
+  private at = 0;
+  private readonly view: DataView;
+
+  constructor(private readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  get offset(): number {
+    return this.at;
+  }
+
+  get remaining(): number {
+    return this.bytes.length - this.at;
+  }
+
+  private need(n: number): void {
+    if (this.at + n > this.bytes.length) throw new NeedMoreBytes();
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.view.getUint8(this.at++);
+  }
+
+  u16(): number {
+    this.need(2);
+    const v = this.view.getUint16(this.at);
+    this.at += 2;
+    return v;
+  }
+
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.at);
+    this.at += 4;
+    return v;
+  }
+
+  /** A uint64 that must fit in a safe integer (content lengths). */
+  u64(): number {
+    this.need(8);
+    const hi = this.view.getUint32(this.at);
+    const lo = this.view.getUint32(this.at + 4);
+    this.at += 8;
+    if (hi > 0x1fffff) throw invalidCiphertext('content length does not fit in a safe integer');
+    return hi * 0x1_0000_0000 + lo;
+  }
+
+  /** A view of bytes already read, from `start` to `end`. */
+  span(start: number, end: number): Uint8Array {
+    return this.bytes.subarray(start, end);
+  }
+
+  /** A view (not a copy) of the next `n` bytes. */
+  take(n: number): Uint8Array {
+    this.need(n);
+    const out = this.bytes.subarray(this.at, this.at + n);
+    this.at += n;
+    return out;
+  }
+}
+
+/** Appends big-endian fields into a growing list of chunks, then joins once. */
+export class ByteWriter {
+  private readonly parts: Uint8Array[] = [];
+  private size = 0;
+
+  private push(b: Uint8Array): this {
+    this.parts.push(b);
+    this.size += b.length;
+    return this;
+  }
+
+  u8(v: number): this {
+    return this.push(Uint8Array.of(v));
+  }
+
+  u16(v: number): this {
+    const b = new Uint8Array(2);
+    new DataView(b.buffer).setUint16(0, v);
+    return this.push(b);
+  }
+
+  u32(v: number): this {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v);
+    return this.push(b);
+  }
+
+  bytes(b: Uint8Array): this {
+    return this.push(b);
+  }
+
+  /** u16 length prefix, then the bytes. */
+  short(b: Uint8Array): this {
+    if (b.length > 0xffff) {
+      throw new KeyportError('InvalidArgument', 'a length-prefixed field is longer than 65535 bytes');
+    }
+    return this.u16(b.length).push(b);
+  }
+
+  finish(): Uint8Array {
+    return concatBytes(this.parts, this.size);
+  }
+}
+
+export function concatBytes(parts: readonly Uint8Array[], size?: number): Uint8Array {
+  const total = size ?? parts.reduce((n, p) => n + p.length, 0);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= (a[i] as number) ^ (b[i] as number);
+  return d === 0;
+}
+
+export const utf8Encode = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+export function utf8Decode(b: Uint8Array): string {
+  try {
+    return strictUtf8.decode(b);
+  } catch (cause) {
+    throw invalidCiphertext('a text field is not valid UTF-8', cause);
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * A data-key cache for seal and open, shared by both (keys are namespaced).
+ *
+ * - Each entry is used for at most `maxMessages` messages, `maxBytes` plaintext bytes and
+ *   `maxAgeMs` milliseconds; the cache holds at most `maxEntries` entries (least recently
+ *   used evicted first).
+ * - Fills are single-flight: concurrent misses on one key wait for one provider call.
+ * - An entry's data key is zeroed when it is evicted. Callers use the materials inside a
+ *   synchronous callback, so an eviction can never zero a key that is being used.
+ */
+import { KeyportError } from '@keyport/core';
+
+export interface DataKeyCacheOptions {
+  /** How long one data key may be reused, in milliseconds. */
+  readonly maxAgeMs: number;
+  /** Messages per data key (default 2^32). */
+  readonly maxMessages?: number;
+  /** Plaintext bytes per data key (default 2^53 - 1). */
+  readonly maxBytes?: number;
+  /** Entries held at once (default 1000). */
+  readonly maxEntries?: number;
+}
+
+export interface CacheStats {
+  /** Fills started: provider round trips made on behalf of the cache. */
+  readonly fills: number;
+  readonly hits: number;
+  readonly evictions: number;
+}
+
+interface Entry {
+  readonly value: { readonly dataKey: Uint8Array };
+  readonly createdAt: number;
+  messages: number;
+  bytes: number;
+}
+
+function positive(name: string, v: number | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (!(typeof v === 'number' && v > 0 && Number.isFinite(v))) {
+    throw new KeyportError('InvalidArgument', `${name} must be a positive number`);
+  }
+  return v;
+}
+
+export class DataKeyCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly maxAgeMs: number;
+  private readonly maxMessages: number;
+  private readonly maxBytes: number;
+  private readonly maxEntries: number;
+  private counters = { fills: 0, hits: 0, evictions: 0 };
+
+  constructor(options: DataKeyCacheOptions) {
+    this.maxAgeMs = positive('maxAgeMs', options.maxAgeMs ?? -1, 0);
+    this.maxMessages = positive('maxMessages', options.maxMessages, 2 ** 32);
+    this.maxBytes = positive('maxBytes', options.maxBytes, Number.MAX_SAFE_INTEGER);
+    this.maxEntries = positive('maxEntries', options.maxEntries, 1000);
+  }
+
+  get stats(): CacheStats {
+    return { ...this.counters };
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * Runs `use` on cached materials for `key`, charging one message and `cost` bytes; fills the
+   * entry with `fill` (once, however many callers wait) when it is missing or used up.
+   */
+  async acquire<M extends { readonly dataKey: Uint8Array }, T>(
+    key: string,
+    cost: number,
+    fill: () => Promise<M>,
+    use: (materials: M) => T,
+  ): Promise<T> {
+    if (cost > this.maxBytes) {
+      // Larger than one entry may ever carry: bypass the cache.
+      const m = await fill();
+      try {
+        return use(m);
+      } finally {
+        m.dataKey.fill(0);
+      }
+    }
+    for (;;) {
+      const e = this.entries.get(key);
+      if (e !== undefined) {
+        if (this.usable(e, cost)) {
+          e.messages++;
+          e.bytes += cost;
+          this.counters.hits++;
+          this.entries.delete(key);
+          this.entries.set(key, e); // most recently used last
+          return use(e.value as M);
+        }
+        this.evict(key);
+      }
+      const pending = this.inflight.get(key);
+      if (pending !== undefined) {
+        await pending;
+        continue;
+      }
+      this.counters.fills++;
+      const p = fill().then((value) => this.insert(key, value));
+      this.inflight.set(key, p);
+      try {
+        await p;
+      } finally {
+        this.inflight.delete(key);
+      }
+    }
+  }
+
+  private usable(e: Entry, cost: number): boolean {
+    return (
+      Date.now() - e.createdAt < this.maxAgeMs &&
+      e.messages < this.maxMessages &&
+      e.bytes + cost <= this.maxBytes
+    );
+  }
+
+  private insert(key: string, value: { readonly dataKey: Uint8Array }): void {
+    this.evict(key);
+    this.entries.set(key, { value, createdAt: Date.now(), messages: 0, bytes: 0 });
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value as string;
+      this.evict(oldest);
+    }
+  }
+
+  private evict(key: string): void {
+    const e = this.entries.get(key);
+    if (e === undefined) return;
+    e.value.dataKey.fill(0);
+    this.entries.delete(key);
+    this.counters.evictions++;
+  }
+
+  /** Drops (and zeroes) every entry. */
+  clear(): void {
+    for (const key of [...this.entries.keys()]) this.evict(key);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Input bytes waiting to be parsed, kept as the chunks they arrived in. A contiguous view is
+ * made only when a field spans chunks, so a whole-buffer open copies nothing here and a
+ * streaming open copies each frame at most once.
+ */
+import { concatBytes, invalidCiphertext } from './bytes.js';
+
+export class ChunkQueue {
+  private chunks: Uint8Array[] = [];
+  private total = 0;
+  private done = false;
+  private readonly it: AsyncIterator<Uint8Array>;
+
+  constructor(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+    this.it =
+      Symbol.asyncIterator in source
+        ? (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
+        : toAsync((source as Iterable<Uint8Array>)[Symbol.iterator]());
+  }
+
+  get length(): number {
+    return this.total;
+  }
+
+  /** Reads one more chunk; false when the source has ended. */
+  async pull(): Promise<boolean> {
+    if (this.done) return false;
+    for (;;) {
+      const r = await this.it.next();
+      if (r.done) {
+        this.done = true;
+        return false;
+      }
+      const chunk = r.value;
+      if (!(chunk instanceof Uint8Array)) throw invalidCiphertext('message chunks must be bytes');
+      if (chunk.length === 0) continue;
+      this.chunks.push(chunk);
+      this.total += chunk.length;
+      return true;
+    }
+  }
+
+  /** Waits until `n` bytes are buffered; throws InvalidCiphertext if the message ends first. */
+  async need(n: number): Promise<void> {
+    while (this.total < n) {
+      if (!(await this.pull())) throw invalidCiphertext('the message is truncated');
+    }
+  }
+
+  /** The first `n` buffered bytes as one view (`n` <= length). */
+  view(n: number): Uint8Array {
+    const first = this.chunks[0];
+    if (first !== undefined && first.length >= n) return first.subarray(0, n);
+    let merged = 0;
+    let count = 0;
+    while (merged < n) merged += (this.chunks[count++] as Uint8Array).length;
+    const joined = concatBytes(this.chunks.slice(0, count), merged);
+    this.chunks.splice(0, count, joined);
+    return joined.subarray(0, n);
+  }
+
+  /** Everything buffered, as one view. */
+  all(): Uint8Array {
+    return this.view(this.total);
+  }
+
+  consume(n: number): void {
+    this.total -= n;
+    while (n > 0) {
+      const first = this.chunks[0] as Uint8Array;
+      if (first.length <= n) {
+        n -= first.length;
+        this.chunks.shift();
+      } else {
+        this.chunks[0] = first.subarray(n);
+        n = 0;
+      }
+    }
+  }
+
+  /** True when the source has no more bytes at all. */
+  async atEnd(): Promise<boolean> {
+    return this.total === 0 && !(await this.pull());
+  }
+
+  async close(): Promise<void> {
+    if (!this.done) {
+      this.done = true;
+      await this.it.return?.();
+    }
+  }
+}
+
+async function* toAsyncGen(it: Iterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for (let r = it.next(); !r.done; r = it.next()) yield r.value;
+}
+
+function toAsync(it: Iterator<Uint8Array>): AsyncIterator<Uint8Array> {
+  return toAsyncGen(it);
+}

@@ -1,0 +1,76 @@
+/**
+ * Framed body encryption (data-format/message-body.md). A regular frame is
+ * `u32 seq || IV || content (frame length) || tag`; the final frame is
+ * `0xFFFFFFFF || u32 seq || IV || u32 content length || content || tag`.
+ * When the plaintext is an exact multiple of the frame length the final frame is full
+ * (the spec's SHOULD); an empty plaintext is one empty final frame.
+ */
+import type { KeyObject } from 'node:crypto';
+import { KeyportError } from '@keyport/core';
+import { bodyAad, FINAL_FRAME_STRING, FRAME_STRING, gcmSeal, sequenceIv } from './aead.js';
+
+export const SEQUENCE_END = 0xffff_ffff;
+export const MAX_FRAMES = 0xffff_fffe;
+
+export function regularFrameSize(frameLength: number): number {
+  return 4 + 12 + frameLength + 16;
+}
+
+export function finalFrameSize(contentLength: number): number {
+  return 4 + 4 + 12 + 4 + contentLength + 16;
+}
+
+/** Size of the framed body for a plaintext of `length` bytes. */
+export function bodySize(length: number, frameLength: number): number {
+  const frames = Math.max(1, Math.ceil(length / frameLength));
+  return (frames - 1) * regularFrameSize(frameLength) + finalFrameSize(length - (frames - 1) * frameLength);
+}
+
+export class FrameSealer {
+  private seq = 1;
+
+  constructor(
+    private readonly key: KeyObject,
+    private readonly messageId: Uint8Array,
+    readonly frameLength: number,
+  ) {}
+
+  private next(): number {
+    if (this.seq > MAX_FRAMES)
+      throw new KeyportError('InvalidArgument', 'the plaintext needs more frames than the format allows');
+    return this.seq++;
+  }
+
+  /** Writes one frame into `out` at `at` and returns the offset after it. */
+  writeFrame(out: Buffer, at: number, plaintext: Uint8Array, final: boolean): number {
+    const seq = this.next();
+    const iv = sequenceIv(seq);
+    const aad = bodyAad(this.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, plaintext.length);
+    const { ciphertext, tag } = gcmSeal(this.key, iv, aad, plaintext);
+    let p = at;
+    if (final) {
+      out.writeUInt32BE(SEQUENCE_END, p);
+      p += 4;
+    }
+    out.writeUInt32BE(seq, p);
+    out.set(iv, p + 4);
+    p += 16;
+    if (final) {
+      out.writeUInt32BE(plaintext.length, p);
+      p += 4;
+    }
+    out.set(ciphertext, p);
+    p += ciphertext.length;
+    out.set(tag, p);
+    return p + 16;
+  }
+
+  /** One frame as its own buffer (streaming). */
+  frame(plaintext: Uint8Array, final: boolean): Buffer {
+    const out = Buffer.allocUnsafe(
+      final ? finalFrameSize(plaintext.length) : regularFrameSize(plaintext.length),
+    );
+    this.writeFrame(out, 0, plaintext, final);
+    return out;
+  }
+}

@@ -1,0 +1,26 @@
+export { type CacheStats, DataKeyCache, type DataKeyCacheOptions } from './cache.js';
+export type { EncryptedDataKey } from './header.js';
+export { DEFAULT_LIMITS, type OpenLimits } from './limits.js';
+export {
+  type DataKeySource,
+  DataKeyUnavailableError,
+  type RecipientLike,
+  type TrustEntry,
+  type UnwrapAttempt,
+} from './materials.js';
+export {
+  type MessageInfo,
+  type OpenOptions,
+  type OpenResult,
+  openEnvelope,
+  openStream,
+  type StreamOpenOptions,
+} from './open.js';
+export { AWS_KMS_PROVIDER_ID, anyKeyOf, kmsRecipient } from './recipients/kms.js';
+export { type RawAesRecipientOptions, rawAesRecipient } from './recipients/raw-aes.js';
+export { type RawRsaRecipientOptions, type RsaPadding, rawRsaRecipient } from './recipients/raw-rsa.js';
+export type { GeneratedDataKey, Recipient, RecipientEnv } from './recipients/recipient.js';
+export { type RewrapOptions, rewrapEnvelope, rewrapStream } from './rewrap.js';
+export { DEFAULT_FRAME_LENGTH, type SealOptions, sealEnvelope } from './seal.js';
+export { createOpenStream, createSealStream, sealStream } from './stream.js';
+export { DEFAULT_SUITE, PUBLIC_KEY_CONTEXT_KEY, type SealSuiteId, type SuiteId } from './suites.js';

@@ -1,0 +1,150 @@
+/**
+ * Getting the data key: on seal from the recipients (the first generates, the rest wrap in
+ * parallel), on open from the first trusted recipient that can unwrap one of the message's
+ * EDKs, in a deterministic order (trust order, then EDK order), collecting every failure.
+ */
+import { randomBytes } from 'node:crypto';
+import { type EncryptionContext, type ErrorCode, KeyportError, toKeyportError } from '@keyport/core';
+import type { EncryptedDataKey } from './header.js';
+import { anyKeyOf, kmsRecipient } from './recipients/kms.js';
+import { isRecipient, type Recipient, type RecipientEnv } from './recipients/recipient.js';
+import { generateSigningKey, type SigningKey } from './signing.js';
+import { type AlgorithmSuite, PUBLIC_KEY_CONTEXT_KEY } from './suites.js';
+
+/** A recipient object, or a key URI string for a KMS recipient. */
+export type RecipientLike = Recipient | string;
+/** What `open` may use: recipients, key URIs, or `{ anyKeyOf: scheme }` (opt-in discovery). */
+export type TrustEntry = RecipientLike | { readonly anyKeyOf: string };
+
+export function toRecipient(r: RecipientLike): Recipient {
+  if (typeof r === 'string') return kmsRecipient(r);
+  if (isRecipient(r)) return r;
+  throw new KeyportError('InvalidArgument', 'a recipient is a key URI or a recipient object');
+}
+
+export function toTrusted(t: TrustEntry): Recipient {
+  if (typeof t === 'object' && t !== null && 'anyKeyOf' in t && typeof t.anyKeyOf === 'string') {
+    return anyKeyOf(t.anyKeyOf);
+  }
+  return toRecipient(t as RecipientLike);
+}
+
+export interface EncryptionMaterials {
+  readonly dataKey: Uint8Array;
+  readonly encryptedDataKeys: readonly EncryptedDataKey[];
+  /** The full context written to the header (with the public key for signed suites). */
+  readonly context: EncryptionContext;
+  readonly signingKey: SigningKey | undefined;
+}
+
+export type DataKeySource = 'first-recipient' | 'local';
+
+export function checkCallerContext(context: EncryptionContext | undefined): EncryptionContext {
+  const ctx = context ?? {};
+  for (const k of Object.keys(ctx)) {
+    if (k.startsWith('aws-crypto-')) {
+      throw new KeyportError(
+        'InvalidArgument',
+        'encryption context keys starting with "aws-crypto-" are reserved',
+      );
+    }
+  }
+  return ctx;
+}
+
+export async function getEncryptionMaterials(
+  suite: AlgorithmSuite,
+  recipients: readonly Recipient[],
+  callerContext: EncryptionContext,
+  env: RecipientEnv,
+  source: DataKeySource = 'first-recipient',
+): Promise<EncryptionMaterials> {
+  if (recipients.length === 0) throw new KeyportError('InvalidArgument', 'seal needs at least one recipient');
+  const signingKey = suite.signed ? generateSigningKey() : undefined;
+  const context: EncryptionContext =
+    signingKey === undefined
+      ? callerContext
+      : { ...callerContext, [PUBLIC_KEY_CONTEXT_KEY]: signingKey.publicKeyBase64 };
+  const [first, ...rest] = recipients as [Recipient, ...Recipient[]];
+  let dataKey: Uint8Array;
+  const edks: EncryptedDataKey[] = [];
+  if (source === 'first-recipient' && first.generate !== undefined) {
+    const g = await first.generate(suite.keyLength, context, env);
+    dataKey = g.dataKey;
+    edks.push(g.edk);
+  } else {
+    dataKey = randomBytes(suite.keyLength);
+    rest.unshift(first);
+  }
+  try {
+    // Every other recipient wraps the same data key at the same time.
+    edks.push(...(await Promise.all(rest.map((r) => r.wrap(dataKey, context, env)))));
+  } catch (e) {
+    dataKey.fill(0);
+    throw e;
+  }
+  return { dataKey, encryptedDataKeys: edks, context, signingKey };
+}
+
+export interface UnwrapAttempt {
+  readonly recipient: string;
+  readonly providerId: string;
+  readonly code: ErrorCode;
+}
+
+/** Open found no EDK it could unwrap; `attempts` lists each failure (never key material). */
+export class DataKeyUnavailableError extends KeyportError {
+  override readonly name = 'DataKeyUnavailableError';
+  readonly attempts: readonly UnwrapAttempt[];
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    attempts: readonly UnwrapAttempt[],
+    errors: readonly unknown[],
+  ) {
+    super(code, message, { cause: new AggregateError(errors, 'every unwrap attempt failed') });
+    this.attempts = attempts;
+  }
+}
+
+export async function decryptDataKey(
+  edks: readonly EncryptedDataKey[],
+  trusted: readonly Recipient[],
+  context: EncryptionContext,
+  env: RecipientEnv,
+): Promise<Uint8Array> {
+  const attempts: UnwrapAttempt[] = [];
+  const errors: unknown[] = [];
+  for (const recipient of trusted) {
+    for (const edk of edks) {
+      if (!recipient.matches(edk)) continue;
+      try {
+        return await recipient.unwrap(edk, context, env);
+      } catch (e) {
+        const err = toKeyportError(e);
+        if (err.code === 'Aborted') throw err;
+        attempts.push({ recipient: recipient.id, providerId: edk.providerId, code: err.code });
+        errors.push(err);
+      }
+    }
+  }
+  if (attempts.length === 0) {
+    const named = [...new Set(edks.map((e) => e.providerId))].join(', ');
+    throw new DataKeyUnavailableError(
+      'InvalidCiphertext',
+      `no encrypted data key matches a trusted recipient (the message names providers: ${named})`,
+      [],
+      [],
+    );
+  }
+  const codes = new Set(attempts.map((a) => a.code));
+  const code: ErrorCode = codes.size === 1 ? (attempts[0] as UnwrapAttempt).code : 'InvalidCiphertext';
+  const list = attempts.map((a) => `${a.recipient} -> ${a.code}`).join('; ');
+  throw new DataKeyUnavailableError(
+    code,
+    `no encrypted data key could be unwrapped: ${list}`,
+    attempts,
+    errors,
+  );
+}

@@ -1,0 +1,111 @@
+/**
+ * Reading and verifying a header: parse within limits, check the required context, get the
+ * data key from a trusted recipient (through the cache when given), derive, check the key
+ * commitment and the header authentication tag. Shared by open and rewrap.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import { contextContains, type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
+import { gcmOpen } from './aead.js';
+import { invalidCiphertext } from './bytes.js';
+import type { DataKeyCache } from './cache.js';
+import type { ChunkQueue } from './chunk-queue.js';
+import { type ParsedHeader, parseHeader } from './header.js';
+import { deriveKeys, verifyCommitment } from './kdf.js';
+import { type OpenLimits, type ResolvedLimits, resolveLimits } from './limits.js';
+import { decryptDataKey, type TrustEntry, toTrusted } from './materials.js';
+import type { Recipient } from './recipients/recipient.js';
+
+export interface OpenOptions extends OpenLimits {
+  /** Recipients, key URIs or `{ anyKeyOf: scheme }` entries open may use, tried in this order. */
+  readonly trust: readonly TrustEntry[];
+  /** Pairs that must be present with equal values in the message's context. */
+  readonly requiredContext?: EncryptionContext;
+  readonly keys?: KeyOperations;
+  readonly cache?: DataKeyCache;
+  readonly signal?: AbortSignal;
+  /** Refuse v1 (non-committing) messages. Default false: v1 is read for migration. */
+  readonly requireCommitment?: boolean;
+}
+
+export interface VerifiedHeader {
+  readonly header: ParsedHeader;
+  /** The exact header bytes (authentication included). */
+  readonly bytes: Uint8Array;
+  readonly key: KeyObject;
+  /** The plaintext data key, only when asked for (rewrap); the caller zeroes it. */
+  readonly dataKey: Uint8Array | undefined;
+  readonly limits: ResolvedLimits;
+  readonly trusted: readonly Recipient[];
+}
+
+export async function readHeader(queue: ChunkQueue, limits: ResolvedLimits): Promise<ParsedHeader> {
+  for (;;) {
+    const parsed = queue.length === 0 ? undefined : parseHeader(queue.all(), limits);
+    if (parsed !== undefined) return parsed;
+    if (!(await queue.pull())) throw invalidCiphertext('the message is truncated in its header');
+  }
+}
+
+function openCacheKey(header: ParsedHeader, trusted: readonly Recipient[]): string {
+  const h = createHash('sha512').update(`open\0${header.suite.id}\0`);
+  for (const r of trusted) h.update(`${r.id}\0`);
+  for (const e of header.encryptedDataKeys) {
+    h.update(`${e.providerId}\0`).update(e.providerInfo).update(e.ciphertext);
+  }
+  return h.update(header.contextBytes).digest('base64');
+}
+
+export async function readVerifiedHeader(
+  queue: ChunkQueue,
+  options: OpenOptions,
+  keepDataKey = false,
+): Promise<VerifiedHeader> {
+  if (!Array.isArray(options.trust) || options.trust.length === 0) {
+    throw new KeyportError('InvalidArgument', 'open needs `trust`: the recipients or key URIs it may use');
+  }
+  const trusted = options.trust.map(toTrusted);
+  const limits = resolveLimits(options);
+  const header = await readHeader(queue, limits);
+  if (options.requireCommitment === true && !header.suite.commitment) {
+    throw invalidCiphertext('the message uses a non-committing algorithm suite');
+  }
+  if (options.requiredContext !== undefined && !contextContains(header.context, options.requiredContext)) {
+    throw invalidCiphertext('the message context does not contain the required pairs');
+  }
+  const env = { keys: options.keys, signal: options.signal };
+  const fill = async () => ({
+    dataKey: await decryptDataKey(header.encryptedDataKeys, trusted, header.context, env),
+  });
+  const use = (m: { dataKey: Uint8Array }) => ({
+    derived: deriveKeys(header.suite, m.dataKey, header.messageId),
+    dataKey: keepDataKey ? Uint8Array.from(m.dataKey) : undefined,
+  });
+  let got: ReturnType<typeof use>;
+  if (options.cache === undefined) {
+    const m = await fill();
+    try {
+      got = use(m);
+    } finally {
+      m.dataKey.fill(0);
+    }
+  } else {
+    got = await options.cache.acquire(openCacheKey(header, trusted), 0, fill, use);
+  }
+  const { derived, dataKey } = got;
+  verifyCommitment(header.suite, derived, header.suiteData);
+  try {
+    gcmOpen(
+      derived.key,
+      header.headerIv,
+      header.bodyBytes,
+      new Uint8Array(0),
+      header.headerTag,
+      'the header',
+    );
+  } catch (e) {
+    dataKey?.fill(0);
+    throw e;
+  }
+  const bytes = queue.view(header.length);
+  return { header, bytes, key: derived.key, dataKey, limits, trusted };
+}

@@ -1,0 +1,141 @@
+/**
+ * Recipients served by a KMS through `KeyOperations`.
+ *
+ * - `aws-kms://` keys are encoded exactly as the ESDK AWS KMS keyring does: provider id
+ *   `aws-kms`, provider info = the key ARN, ciphertext = the KMS ciphertext blob, and the
+ *   message's encryption context as the KMS encryption context.
+ * - Every other scheme: provider id `keyport:<scheme>`, provider info = the full key URI
+ *   pinned to the key version that wrapped (core's `withKeyVersion`), so open calls the
+ *   exact version even after rotation.
+ */
+import {
+  type EncryptionContext,
+  type KeyOperations,
+  KeyportError,
+  keyUriScheme,
+  parseKeyUri,
+  withKeyVersion,
+} from '@keyport/core';
+import { utf8Decode, utf8Encode } from '../bytes.js';
+import type { EncryptedDataKey } from '../header.js';
+import type { GeneratedDataKey, Recipient, RecipientEnv } from './recipient.js';
+
+export const AWS_KMS_PROVIDER_ID = 'aws-kms';
+const KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/[A-Za-z0-9-]+$/;
+
+function needKeys(env: RecipientEnv): KeyOperations {
+  if (env.keys === undefined) {
+    throw new KeyportError('InvalidArgument', 'KMS recipients need `keys` (a KeyOperations, e.g. Keyport)');
+  }
+  return env.keys;
+}
+
+function callOptions(context: EncryptionContext, env: RecipientEnv) {
+  return env.signal === undefined ? { context } : { context, signal: env.signal };
+}
+
+function checkDataKey(plaintext: Uint8Array, uri: string): Uint8Array {
+  if (plaintext.length !== 32) {
+    throw new KeyportError('InvalidCiphertext', 'the KMS returned a data key of the wrong length', {
+      keyUri: uri,
+    });
+  }
+  return plaintext;
+}
+
+/** Versionless form used to compare a trusted URI with the one in an EDK. */
+function unpinned(uri: string): string {
+  return withKeyVersion(uri, undefined);
+}
+
+/** A recipient for one key URI. Matches EDKs of that key (any version unless the URI pins one). */
+export function kmsRecipient(uri: string): Recipient {
+  const parsed = parseKeyUri(uri);
+  const scheme = parsed.scheme;
+  const aws = scheme === 'aws-kms';
+  const arn = aws && KEY_ARN.test(parsed.keyId) ? parsed.keyId : undefined;
+  const providerId = aws ? AWS_KMS_PROVIDER_ID : `keyport:${scheme}`;
+  const pinned = !aws && 'version' in parsed && parsed.version !== undefined;
+  const base = aws ? uri : unpinned(uri);
+
+  const edkFor = (wrapped: Uint8Array, keyVersion: string | undefined): EncryptedDataKey => {
+    if (aws) {
+      if (arn === undefined) {
+        throw new KeyportError(
+          'InvalidArgument',
+          'aws-kms recipients need a key ARN (the ESDK records the ARN in the EDK)',
+          { keyUri: uri },
+        );
+      }
+      return { providerId, providerInfo: utf8Encode(arn), ciphertext: wrapped };
+    }
+    const info = keyVersion === undefined ? uri : withKeyVersion(uri, keyVersion);
+    return { providerId, providerInfo: utf8Encode(info), ciphertext: wrapped };
+  };
+
+  return {
+    id: `${providerId}:${aws ? (arn ?? uri) : uri}`,
+    async generate(length, context, env): Promise<GeneratedDataKey> {
+      if (aws && arn === undefined) edkFor(new Uint8Array(0), undefined);
+      const r = await needKeys(env).generateDataKey(uri, { ...callOptions(context, env), bytes: length });
+      return { dataKey: checkDataKey(r.plaintext, uri), edk: edkFor(r.wrapped, r.keyVersion) };
+    },
+    async wrap(dataKey, context, env): Promise<EncryptedDataKey> {
+      if (aws && arn === undefined) edkFor(new Uint8Array(0), undefined);
+      const r = await needKeys(env).encrypt(uri, dataKey, callOptions(context, env));
+      return edkFor(r.ciphertext, r.keyVersion);
+    },
+    matches(edk): boolean {
+      if (edk.providerId !== providerId) return false;
+      let info: string;
+      try {
+        info = utf8Decode(edk.providerInfo);
+      } catch {
+        return false;
+      }
+      if (aws) return arn !== undefined && info === arn;
+      try {
+        if (keyUriScheme(info) !== scheme) return false;
+        return pinned ? info === uri : unpinned(info) === base;
+      } catch {
+        return false;
+      }
+    },
+    async unwrap(edk, context, env): Promise<Uint8Array> {
+      // aws-kms: call the trusted URI (it may carry ?endpoint=); others: the exact version.
+      const target = aws ? uri : utf8Decode(edk.providerInfo);
+      const r = await needKeys(env).decrypt(target, edk.ciphertext, callOptions(context, env));
+      return checkDataKey(r.plaintext, target);
+    },
+  };
+}
+
+/**
+ * Trusts every key of one scheme that a message names (like the ESDK discovery keyring).
+ * Opt-in only: `open` never trusts keys just because the message names them.
+ */
+export function anyKeyOf(scheme: string): Recipient {
+  const providerId = scheme === 'aws-kms' ? AWS_KMS_PROVIDER_ID : `keyport:${scheme}`;
+  const uriOf = (edk: EncryptedDataKey): string => {
+    const info = utf8Decode(edk.providerInfo);
+    return scheme === 'aws-kms' ? `aws-kms://${info}` : info;
+  };
+  return {
+    id: `any:${scheme}`,
+    async wrap(): Promise<EncryptedDataKey> {
+      throw new KeyportError('InvalidArgument', 'anyKeyOf() is for open only; seal needs key URIs');
+    },
+    matches(edk): boolean {
+      if (edk.providerId !== providerId) return false;
+      try {
+        const uri = uriOf(edk);
+        return keyUriScheme(uri) === scheme && parseKeyUri(uri).scheme === scheme;
+      } catch {
+        return false;
+      }
+    },
+    async unwrap(edk, context, env): Promise<Uint8Array> {
+      return kmsRecipient(uriOf(edk)).unwrap(edk, context, env);
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * A recipient byte-compatible with the ESDK raw AES keyring (framework/raw-aes-keyring.md):
+ * AES-GCM (128/192/256-bit wrapping key), random 12-byte IV, 16-byte tag, AAD = the serialized
+ * encryption context; provider id = namespace; provider info = name || u32 tag bits (128) ||
+ * u32 IV length (12) || IV; ciphertext = encrypted data key || tag.
+ */
+import { createCipheriv, createDecipheriv, type KeyObject, randomBytes } from 'node:crypto';
+import { type EncryptionContext, KeyportError } from '@keyport/core';
+import { bytesEqual, utf8Encode } from '../bytes.js';
+import { serializeContext } from '../context-codec.js';
+import type { EncryptedDataKey } from '../header.js';
+import { checkRawNamespace, type Recipient } from './recipient.js';
+
+export interface RawAesRecipientOptions {
+  /** ESDK key namespace (the EDK provider id). */
+  readonly namespace: string;
+  /** ESDK key name (starts the EDK provider info). */
+  readonly name: string;
+  /** A 16-, 24- or 32-byte AES key, as bytes or a secret KeyObject. */
+  readonly key: Uint8Array | KeyObject;
+}
+
+const IV_LENGTH = 12;
+const TAG_LENGTH = 16;
+
+export function rawAesRecipient(options: RawAesRecipientOptions): Recipient {
+  checkRawNamespace(options.namespace, options.name);
+  const keyBytes = options.key instanceof Uint8Array ? Buffer.from(options.key) : options.key.export();
+  const cipher = { 16: 'aes-128-gcm', 24: 'aes-192-gcm', 32: 'aes-256-gcm' }[keyBytes.length] as
+    | 'aes-128-gcm'
+    | 'aes-192-gcm'
+    | 'aes-256-gcm'
+    | undefined;
+  if (cipher === undefined) {
+    throw new KeyportError('InvalidArgument', 'raw AES wrapping keys are 16, 24 or 32 bytes');
+  }
+  const { namespace, name } = options;
+  const nameBytes = utf8Encode(name);
+  const infoLength = nameBytes.length + 8 + IV_LENGTH;
+
+  return {
+    id: `raw-aes:${namespace}/${name}`,
+    async wrap(dataKey: Uint8Array, context: EncryptionContext): Promise<EncryptedDataKey> {
+      const iv = randomBytes(IV_LENGTH);
+      const c = createCipheriv(cipher, keyBytes, iv, { authTagLength: TAG_LENGTH });
+      c.setAAD(serializeContext(context));
+      const ct = Buffer.concat([c.update(dataKey), c.final(), c.getAuthTag()]);
+      const info = Buffer.alloc(infoLength);
+      info.set(nameBytes, 0);
+      info.writeUInt32BE(TAG_LENGTH * 8, nameBytes.length);
+      info.writeUInt32BE(IV_LENGTH, nameBytes.length + 4);
+      info.set(iv, nameBytes.length + 8);
+      return { providerId: namespace, providerInfo: info, ciphertext: ct };
+    },
+    matches(edk: EncryptedDataKey): boolean {
+      if (edk.providerId !== namespace || edk.providerInfo.length !== infoLength) return false;
+      const info = Buffer.from(edk.providerInfo.buffer, edk.providerInfo.byteOffset, edk.providerInfo.length);
+      return (
+        bytesEqual(info.subarray(0, nameBytes.length), nameBytes) &&
+        info.readUInt32BE(nameBytes.length) === TAG_LENGTH * 8 &&
+        info.readUInt32BE(nameBytes.length + 4) === IV_LENGTH
+      );
+    },
+    async unwrap(edk: EncryptedDataKey, context: EncryptionContext): Promise<Uint8Array> {
+      const iv = edk.providerInfo.subarray(nameBytes.length + 8);
+      if (edk.ciphertext.length <= TAG_LENGTH) {
+        throw new KeyportError('InvalidCiphertext', 'raw AES encrypted data key is too short');
+      }
+      const body = edk.ciphertext.subarray(0, edk.ciphertext.length - TAG_LENGTH);
+      const d = createDecipheriv(cipher, keyBytes, iv, { authTagLength: TAG_LENGTH });
+      d.setAAD(serializeContext(context));
+      d.setAuthTag(edk.ciphertext.subarray(edk.ciphertext.length - TAG_LENGTH));
+      const out = d.update(body);
+      try {
+        d.final();
+      } catch (cause) {
+        out.fill(0);
+        throw new KeyportError('InvalidCiphertext', 'raw AES encrypted data key did not authenticate', {
+          cause,
+        });
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * A recipient wraps the message's data key into one encrypted data key (EDK) and, on open,
+ * recognises and unwraps the EDKs it made. Raw AES and raw RSA recipients hold their key
+ * material; KMS recipients call a `KeyOperations` (core's Keyport client or a provider).
+ */
+import { type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
+import type { EncryptedDataKey } from '../header.js';
+
+export interface RecipientEnv {
+  readonly keys?: KeyOperations | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface GeneratedDataKey {
+  readonly dataKey: Uint8Array;
+  readonly edk: EncryptedDataKey;
+}
+
+export interface Recipient {
+  /** Stable, non-secret identity used in cache keys and error reports. */
+  readonly id: string;
+  /** Providers that create the data key themselves (KMS generateDataKey). */
+  generate?(length: number, context: EncryptionContext, env: RecipientEnv): Promise<GeneratedDataKey>;
+  wrap(dataKey: Uint8Array, context: EncryptionContext, env: RecipientEnv): Promise<EncryptedDataKey>;
+  /** True when this recipient can try to unwrap `edk` (cheap, no I/O). */
+  matches(edk: EncryptedDataKey): boolean;
+  unwrap(edk: EncryptedDataKey, context: EncryptionContext, env: RecipientEnv): Promise<Uint8Array>;
+}
+
+export function isRecipient(value: unknown): value is Recipient {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Recipient).wrap === 'function' &&
+    typeof (value as Recipient).matches === 'function'
+  );
+}
+
+/** Namespaces the ESDK reserves for its KMS keyrings; raw keyrings must not use them. */
+export function checkRawNamespace(namespace: string, name: string): void {
+  if (
+    typeof namespace !== 'string' ||
+    namespace.length === 0 ||
+    typeof name !== 'string' ||
+    name.length === 0
+  ) {
+    throw new KeyportError('InvalidArgument', 'raw keyrings need a non-empty namespace and name');
+  }
+  if (namespace === 'aws-kms' || namespace.startsWith('keyport:')) {
+    throw new KeyportError(
+      'InvalidArgument',
+      'raw keyring namespaces must not be "aws-kms" or start with "keyport:"',
+    );
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * Rewrap: add and/or remove recipients without touching the body. One trusted EDK is
+ * unwrapped, the new recipients wrap the same data key, the header is written again with a
+ * new authentication tag (it covers the EDKs), and the body bytes are copied as they are.
+ *
+ * Signed suites (0x0578): the original signing key is gone after seal, so rewrap makes a new
+ * signing key. Its public key is part of the encryption context, which every EDK's wrap is
+ * bound to, so every kept EDK is wrapped again too (KMS EDKs through `keys`, raw ones by a
+ * matching recipient in `trust` or `add`), the old signature is verified while the body is
+ * copied, and the new footer signs the new header and the unchanged body.
+ */
+import { KeyportError } from '@keyport/core';
+import { gcmSeal } from './aead.js';
+import { invalidCiphertext, utf8Decode } from './bytes.js';
+import { ChunkQueue } from './chunk-queue.js';
+import { serializeContext } from './context-codec.js';
+import { SEQUENCE_END } from './frames.js';
+import { CONTENT_FRAMED, type EncryptedDataKey, type ParsedHeader, serializeHeaderBody } from './header.js';
+import { type RecipientLike, type TrustEntry, toRecipient, toTrusted } from './materials.js';
+import { type OpenOptions, readVerifiedHeader } from './open-header.js';
+import { AWS_KMS_PROVIDER_ID, kmsRecipient } from './recipients/kms.js';
+import type { Recipient } from './recipients/recipient.js';
+import { generateSigningKey, newSigner, newVerifier, verificationKeyFromContext } from './signing.js';
+import { PUBLIC_KEY_CONTEXT_KEY } from './suites.js';
+
+export interface RewrapOptions extends OpenOptions {
+  /** Recipients to add (wrapping the same data key). */
+  readonly add?: readonly RecipientLike[];
+  /** EDKs matching any of these are dropped. */
+  readonly remove?: readonly TrustEntry[];
+}
+
+/** Copies the body's frames as they are, checking only their structure. */
+async function* bodyBytes(queue: ChunkQueue, header: ParsedHeader): AsyncGenerator<Uint8Array> {
+  if (header.contentType !== CONTENT_FRAMED) {
+    await queue.need(20);
+    const v = queue.view(20);
+    const dv = new DataView(v.buffer, v.byteOffset, 20);
+    const size = 20 + dv.getUint32(12) * 0x1_0000_0000 + dv.getUint32(16) + 16;
+    await queue.need(size);
+    yield Uint8Array.from(queue.view(size));
+    queue.consume(size);
+    return;
+  }
+  for (let expected = 1; ; expected++) {
+    await queue.need(4);
+    const v4 = queue.view(4);
+    const final = new DataView(v4.buffer, v4.byteOffset, 4).getUint32(0) === SEQUENCE_END;
+    const prefix = final ? 24 : 16;
+    await queue.need(prefix);
+    const head = queue.view(prefix);
+    const dv = new DataView(head.buffer, head.byteOffset, prefix);
+    if ((final ? dv.getUint32(4) : dv.getUint32(0)) !== expected)
+      throw invalidCiphertext('frame out of sequence');
+    const length = final ? dv.getUint32(20) : header.frameLength;
+    if (length > header.frameLength) throw invalidCiphertext('final frame is longer than the frame length');
+    const size = prefix + length + 16;
+    await queue.need(size);
+    yield Uint8Array.from(queue.view(size));
+    queue.consume(size);
+    if (final) return;
+  }
+}
+
+/** The recipient that can wrap again for a kept EDK of a signed message. */
+function rewrapperFor(edk: EncryptedDataKey, candidates: readonly Recipient[]): Recipient {
+  const found = candidates.find((r) => r.matches(edk) && !r.id.startsWith('any:'));
+  if (found !== undefined) return found;
+  if (edk.providerId === AWS_KMS_PROVIDER_ID)
+    return kmsRecipient(`aws-kms://${utf8Decode(edk.providerInfo)}`);
+  if (edk.providerId.startsWith('keyport:')) return kmsRecipient(utf8Decode(edk.providerInfo));
+  throw new KeyportError(
+    'InvalidArgument',
+    `rewrapping a signed message re-wraps every kept key; pass a recipient for "${edk.providerId}" in trust`,
+  );
+}
+
+/** Rewraps a message arriving as chunks; yields the new message. */
+export async function* rewrapStream(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: RewrapOptions,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const queue = new ChunkQueue(source);
+  try {
+    const v = await readVerifiedHeader(queue, options, true);
+    const dataKey = v.dataKey as Uint8Array;
+    const h = v.header;
+    try {
+      if (h.suite.messageFormat !== 2) {
+        throw new KeyportError(
+          'InvalidArgument',
+          'rewrap writes format 2.0 only; migrate v1 messages by open and seal',
+        );
+      }
+      const env = { keys: options.keys, signal: options.signal };
+      const removers = (options.remove ?? []).map(toTrusted);
+      const adders = (options.add ?? []).map(toRecipient);
+      const kept = h.encryptedDataKeys.filter((e) => !removers.some((r) => r.matches(e)));
+      const signingKey = h.suite.signed ? generateSigningKey() : undefined;
+      const context =
+        signingKey === undefined
+          ? h.context
+          : { ...h.context, [PUBLIC_KEY_CONTEXT_KEY]: signingKey.publicKeyBase64 };
+      const keptEdks =
+        signingKey === undefined
+          ? kept
+          : await Promise.all(
+              kept.map((e) => rewrapperFor(e, [...v.trusted, ...adders]).wrap(dataKey, context, env)),
+            );
+      const added = await Promise.all(adders.map((r) => r.wrap(dataKey, context, env)));
+      const edks = [...keptEdks, ...added];
+      if (edks.length === 0)
+        throw new KeyportError('InvalidArgument', 'rewrap would leave the message with no recipient');
+      const body = serializeHeaderBody({
+        ...h,
+        contextBytes: signingKey === undefined ? h.contextBytes : serializeContext(context),
+        encryptedDataKeys: edks,
+      });
+      const header = Buffer.concat([body, gcmSeal(v.key, new Uint8Array(12), body, new Uint8Array(0)).tag]);
+      const oldVerifier = h.suite.signed ? newVerifier() : undefined;
+      oldVerifier?.update(v.bytes);
+      queue.consume(h.length);
+      const signer = signingKey === undefined ? undefined : newSigner();
+      signer?.update(header);
+      dataKey.fill(0);
+      yield header;
+      for await (const frame of bodyBytes(queue, h)) {
+        oldVerifier?.update(frame);
+        signer?.update(frame);
+        yield frame;
+      }
+      if (oldVerifier !== undefined && signer !== undefined && signingKey !== undefined) {
+        await queue.need(2);
+        const l = queue.view(2);
+        const sigLength = (l[0] as number) * 256 + (l[1] as number);
+        await queue.need(2 + sigLength);
+        const oldSig = queue.view(2 + sigLength).subarray(2);
+        const pub = verificationKeyFromContext(h.context[PUBLIC_KEY_CONTEXT_KEY]);
+        if (!oldVerifier.verify({ key: pub, dsaEncoding: 'der' }, oldSig)) {
+          throw invalidCiphertext('the message signature does not verify');
+        }
+        queue.consume(2 + sigLength);
+        const sig = signer.sign({ key: signingKey.privateKey, dsaEncoding: 'der' });
+        const foot = Buffer.allocUnsafe(2 + sig.length);
+        foot.writeUInt16BE(sig.length, 0);
+        foot.set(sig, 2);
+        yield foot;
+      }
+      if (!(await queue.atEnd())) throw invalidCiphertext('trailing bytes after the end of the message');
+    } finally {
+      dataKey.fill(0);
+    }
+  } finally {
+    await queue.close();
+  }
+}
+
+/** Rewraps a whole message. */
+export async function rewrapEnvelope(message: Uint8Array, options: RewrapOptions): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const p of rewrapStream([message], options)) parts.push(p);
+  return Buffer.concat(parts);
+}

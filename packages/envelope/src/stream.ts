@@ -1,0 +1,63 @@
+/**
+ * Streaming seal, and Node stream adapters for seal and open. Seal holds at most one frame
+ * of plaintext plus one incoming chunk; open holds at most one frame of ciphertext.
+ */
+import { Duplex } from 'node:stream';
+import { KeyportError } from '@keyport/core';
+import { concatBytes } from './bytes.js';
+import { openStream, type StreamOpenOptions } from './open.js';
+import { footer, prepareSeal, type SealOptions, type SealSession } from './seal.js';
+
+/** Cuts the input into frames; a frame is sealed as regular only once more input is known. */
+export async function* sealFrames(
+  session: SealSession,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const f = session.sealer.frameLength;
+  const sign = (b: Uint8Array): Uint8Array => {
+    session.signer?.update(b);
+    return b;
+  };
+  yield session.header;
+  let pending: Uint8Array[] = [];
+  let pendingLength = 0;
+  for await (const chunk of source) {
+    if (!(chunk instanceof Uint8Array))
+      throw new KeyportError('InvalidArgument', 'plaintext chunks must be bytes');
+    if (chunk.length === 0) continue;
+    pending.push(chunk);
+    pendingLength += chunk.length;
+    if (pendingLength <= f) continue;
+    let buf = concatBytes(pending, pendingLength);
+    let at = 0;
+    while (pendingLength - at > f) {
+      yield sign(session.sealer.frame(buf.subarray(at, at + f), false));
+      at += f;
+    }
+    buf = buf.subarray(at);
+    pending = [buf];
+    pendingLength = buf.length;
+  }
+  yield sign(session.sealer.frame(concatBytes(pending, pendingLength), true));
+  const foot = footer(session);
+  if (foot.length > 0) yield foot;
+}
+
+/** Seals chunks as they come (an async iterable or a Node Readable). */
+export async function* sealStream(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: SealOptions,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const session = await prepareSeal(options, options.plaintextLength);
+  yield* sealFrames(session, source);
+}
+
+/** A Node Duplex: write plaintext, read the sealed message. */
+export function createSealStream(options: SealOptions): Duplex {
+  return Duplex.from((source: AsyncIterable<Uint8Array>) => sealStream(source, options));
+}
+
+/** A Node Duplex: write a sealed message, read verified plaintext. */
+export function createOpenStream(options: StreamOpenOptions): Duplex {
+  return Duplex.from((source: AsyncIterable<Uint8Array>) => openStream(source, options));
+}

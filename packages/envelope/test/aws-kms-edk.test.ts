@@ -1,0 +1,76 @@
+/**
+ * aws-kms EDKs are encoded exactly as the ESDK AWS KMS keyring encodes them: provider id
+ * `aws-kms`, provider info = key ARN, ciphertext = the KMS blob, KMS encryption context =
+ * the message context (with the public key for signed suites). Both sides call the same
+ * stand-in KMS (helpers/fake-aws-kms.cjs); the ESDK side runs its real KmsKeyringNode.
+ */
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { type KeyOperations, KeyportError } from '@keyport/core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseHeader } from '../src/header.js';
+import { openEnvelope, sealEnvelope } from '../src/index.js';
+import { resolveLimits } from '../src/limits.js';
+import { esdkDecrypt, esdkEncrypt, stopEsdk } from './helpers/esdk.js';
+
+afterAll(stopEsdk);
+
+interface FakeKms {
+  seal(keyId: string, plaintext: Uint8Array, context: Record<string, string>): Uint8Array;
+  open(blob: Uint8Array, context: Record<string, string>): { keyId: string; plaintext: Uint8Array };
+}
+const { makeFakeKms } = createRequire(import.meta.url)('./helpers/fake-aws-kms.cjs') as {
+  makeFakeKms: (secret: string) => FakeKms;
+};
+
+const ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const URI = `aws-kms://${ARN}`;
+const secret = randomBytes(32).toString('base64');
+const fake = makeFakeKms(secret);
+const keyIdOf = (uri: string) => uri.slice('aws-kms://'.length);
+
+/** The three KeyOperations calls a KMS recipient makes, served by the stand-in KMS. */
+const keys = {
+  async generateDataKey(key: string, o: { context?: Record<string, string>; bytes?: number }) {
+    const plaintext = randomBytes(o.bytes ?? 32);
+    return { plaintext, wrapped: fake.seal(keyIdOf(key), plaintext, o.context ?? {}), keyVersion: undefined };
+  },
+  async encrypt(key: string, plaintext: Uint8Array, o: { context?: Record<string, string> }) {
+    return { ciphertext: fake.seal(keyIdOf(key), plaintext, o.context ?? {}), keyVersion: undefined };
+  },
+  async decrypt(key: string, ciphertext: Uint8Array, o: { context?: Record<string, string> }) {
+    try {
+      const r = fake.open(ciphertext, o.context ?? {});
+      if (r.keyId !== keyIdOf(key)) throw new Error('wrong key');
+      return { plaintext: r.plaintext, keyVersion: undefined };
+    } catch (cause) {
+      throw new KeyportError('InvalidCiphertext', 'stand-in KMS refused the blob', { cause });
+    }
+  },
+} as unknown as KeyOperations;
+
+describe('aws-kms EDKs match the ESDK KMS keyring', () => {
+  for (const suite of [0x0478, 0x0578] as const) {
+    it(`both directions, suite 0x0${suite.toString(16)}`, async () => {
+      const pt = randomBytes(700);
+      const context = { dept: 'finance' };
+      const ours = await sealEnvelope(pt, { recipients: [URI], keys, suite, context, frameLength: 256 });
+      const edk = parseHeader(ours, resolveLimits())?.encryptedDataKeys[0];
+      expect(edk?.providerId).toBe('aws-kms');
+      expect(Buffer.from(edk?.providerInfo ?? []).toString()).toBe(ARN);
+      expect((await esdkDecrypt([{ type: 'kms', arn: ARN, secret }], ours)).plaintext.equals(pt)).toBe(true);
+
+      const theirs = await esdkEncrypt([{ type: 'kms', arn: ARN, secret }], pt, { suiteId: suite, context });
+      const out = await openEnvelope(theirs, { trust: [URI], keys, requiredContext: context });
+      expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
+    });
+  }
+
+  it('aws-kms recipients need a key ARN', async () => {
+    await expect(
+      sealEnvelope(randomBytes(1), { recipients: ['aws-kms://alias/app?region=us-east-1'], keys }),
+    ).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+  });
+});

@@ -1,0 +1,122 @@
+/** Data-key cache: single-flight fills, per-key limits, bounded size, zeroing on eviction. */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseHeader } from '../src/header.js';
+import { DataKeyCache, openEnvelope, sealEnvelope, sealStream } from '../src/index.js';
+import { resolveLimits } from '../src/limits.js';
+import { counting } from './helpers/counting.js';
+import { aes, collect } from './helpers/keys.js';
+import { type LocalKms, localKms } from './helpers/local-kms.js';
+
+let kms: LocalKms;
+beforeAll(async () => {
+  kms = await localKms(2);
+});
+afterAll(async () => {
+  await kms?.close();
+});
+
+const edksOf = (m: Uint8Array) =>
+  Buffer.from(parseHeader(m, resolveLimits())?.encryptedDataKeys[0]?.ciphertext ?? []);
+
+describe('data-key cache', () => {
+  it('64 concurrent seals with an empty cache make one provider call', async () => {
+    const { keys, calls } = counting(kms.keys);
+    const cache = new DataKeyCache({ maxAgeMs: 60_000 });
+    const uri = kms.uris[0] as string;
+    const msgs = await Promise.all(
+      Array.from({ length: 64 }, () =>
+        sealEnvelope(randomBytes(1024), { recipients: [uri], keys, cache, context: { t: '1' } }),
+      ),
+    );
+    expect(calls.generateDataKey).toBe(1);
+    expect(cache.stats.fills).toBe(1);
+    expect(new Set(msgs.map((m) => edksOf(m).toString('hex'))).size).toBe(1);
+    // Different contexts are different entries.
+    await sealEnvelope(randomBytes(1), { recipients: [uri], keys, cache, context: { t: '2' } });
+    expect(calls.generateDataKey).toBe(2);
+    for (const m of msgs.slice(0, 3)) await openEnvelope(m, { trust: [uri], keys: kms.keys });
+  });
+
+  it('maxMessages bounds the uses of one data key; each window is one provider call', async () => {
+    const { keys, calls } = counting(kms.keys);
+    const cache = new DataKeyCache({ maxAgeMs: 60_000, maxMessages: 10 });
+    await Promise.all(
+      Array.from({ length: 95 }, () =>
+        sealEnvelope(randomBytes(8), { recipients: [kms.uris[1] as string], keys, cache }),
+      ),
+    );
+    expect(calls.generateDataKey).toBe(10);
+  });
+
+  it('maxBytes and maxAgeMs end an entry; messages larger than maxBytes bypass it', async () => {
+    const cache = new DataKeyCache({ maxAgeMs: 60_000, maxBytes: 100 });
+    await sealEnvelope(randomBytes(60), { recipients: [aes], cache });
+    await sealEnvelope(randomBytes(40), { recipients: [aes], cache });
+    expect(cache.stats.fills).toBe(1);
+    await sealEnvelope(randomBytes(1), { recipients: [aes], cache });
+    expect(cache.stats.fills).toBe(2);
+    await sealEnvelope(randomBytes(101), { recipients: [aes], cache });
+    expect(cache.stats.fills).toBe(2); // bypassed, not cached
+    const short = new DataKeyCache({ maxAgeMs: 5 });
+    await sealEnvelope(randomBytes(1), { recipients: [aes], cache: short });
+    await new Promise((r) => setTimeout(r, 20));
+    await sealEnvelope(randomBytes(1), { recipients: [aes], cache: short });
+    expect(short.stats.fills).toBe(2);
+  });
+
+  it('holds at most maxEntries and zeroes evicted data keys', async () => {
+    const cache = new DataKeyCache({ maxAgeMs: 60_000, maxEntries: 2 });
+    const keys: Uint8Array[] = [];
+    for (const t of ['a', 'b', 'c']) {
+      await cache.acquire(
+        t,
+        0,
+        async () => ({ dataKey: randomBytes(32) }),
+        (m) => keys.push(m.dataKey),
+      );
+    }
+    expect(cache.size).toBe(2);
+    expect(keys[0]?.every((b) => b === 0)).toBe(true);
+    expect(keys[2]?.some((b) => b !== 0)).toBe(true);
+    cache.clear();
+    expect(keys[2]?.every((b) => b === 0)).toBe(true);
+  });
+
+  it('a failed fill reaches every waiter, and the next call tries again', async () => {
+    const cache = new DataKeyCache({ maxAgeMs: 60_000 });
+    let n = 0;
+    const fill = async () => {
+      n++;
+      throw new Error('provider down');
+    };
+    const results = await Promise.allSettled(
+      Array.from({ length: 5 }, () => cache.acquire('k', 0, fill, () => 1)),
+    );
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    expect(n).toBe(1);
+    await expect(cache.acquire('k', 0, fill, () => 1)).rejects.toThrow();
+    expect(n).toBe(2);
+  });
+
+  it('caches data keys on open too (trust is part of the cache key)', async () => {
+    const { keys, calls } = counting(kms.keys);
+    const uri = kms.uris[0] as string;
+    const msg = await sealEnvelope(randomBytes(10), { recipients: [uri], keys });
+    const cache = new DataKeyCache({ maxAgeMs: 60_000 });
+    await Promise.all(Array.from({ length: 8 }, () => openEnvelope(msg, { trust: [uri], keys, cache })));
+    expect(calls.decrypt).toBe(1);
+    await openEnvelope(msg, { trust: [{ anyKeyOf: 'local' }], keys, cache });
+    expect(calls.decrypt).toBe(2);
+  });
+
+  it('streaming seal uses the cache when the plaintext length is given', async () => {
+    const cache = new DataKeyCache({ maxAgeMs: 60_000 });
+    for (let i = 0; i < 3; i++) {
+      const pt = randomBytes(100);
+      const msg = await collect(sealStream([pt], { recipients: [aes], cache, plaintextLength: 100 }));
+      expect(Buffer.from((await openEnvelope(msg, { trust: [aes] })).plaintext).equals(pt)).toBe(true);
+    }
+    expect(cache.stats.fills).toBe(1);
+  });
+});

@@ -1,0 +1,104 @@
+/** KMS recipients through core's Keyport client and the real @keyport/local provider. */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseHeader } from '../src/header.js';
+import { DataKeyUnavailableError, openEnvelope, sealEnvelope } from '../src/index.js';
+import { resolveLimits } from '../src/limits.js';
+import { aes, aesOther } from './helpers/keys.js';
+import { type LocalKms, localKms } from './helpers/local-kms.js';
+
+let kms: LocalKms;
+beforeAll(async () => {
+  kms = await localKms(3);
+});
+afterAll(async () => {
+  await kms?.close();
+});
+
+function edksOf(msg: Uint8Array) {
+  const h = parseHeader(msg, resolveLimits());
+  if (h === undefined) throw new Error('no header');
+  return h.encryptedDataKeys.map((e) => ({
+    id: e.providerId,
+    info: Buffer.from(e.providerInfo).toString('utf8'),
+  }));
+}
+
+describe('KMS recipients (local provider via Keyport)', () => {
+  it('seals to three keys; each one alone opens it', async () => {
+    const pt = randomBytes(3000);
+    const [a, b, c] = kms.uris as [string, string, string];
+    const msg = await sealEnvelope(pt, { recipients: [a, b, c], keys: kms.keys, context: { app: 'x' } });
+    const edks = edksOf(msg);
+    expect(edks.map((e) => e.id)).toEqual(['keyport:local', 'keyport:local', 'keyport:local']);
+    // Provider info is the full key URI pinned to the version that wrapped.
+    for (const [i, e] of edks.entries()) expect(e.info).toMatch(new RegExp(`#k${i}$`));
+    for (const e of edks) expect(e.info).toContain('?version=');
+    for (const uri of [a, b, c]) {
+      const out = await openEnvelope(msg, { trust: [uri], keys: kms.keys, requiredContext: { app: 'x' } });
+      expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
+    }
+  });
+
+  it('mixes KMS and raw recipients', async () => {
+    const pt = randomBytes(100);
+    const msg = await sealEnvelope(pt, {
+      recipients: [aes, kms.uris[0] as string],
+      keys: kms.keys,
+      dataKeySource: 'local',
+    });
+    expect(edksOf(msg).map((e) => e.id)).toEqual(['keyport-test', 'keyport:local']);
+    const out = await openEnvelope(msg, { trust: [kms.uris[0] as string], keys: kms.keys });
+    expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
+  });
+
+  it('never uses a key only because the message names it', async () => {
+    const msg = await sealEnvelope(randomBytes(10), { recipients: [kms.uris[0] as string], keys: kms.keys });
+    const err = await openEnvelope(msg, { trust: [kms.uris[1] as string, aes], keys: kms.keys }).catch(
+      (e) => e,
+    );
+    expect(err).toBeInstanceOf(DataKeyUnavailableError);
+    expect(err.code).toBe('InvalidCiphertext');
+    expect(err.attempts).toEqual([]);
+    // ...unless the caller opts in to every key of a scheme.
+    const out = await openEnvelope(msg, { trust: [{ anyKeyOf: 'local' }], keys: kms.keys });
+    expect(out.plaintext.length).toBe(10);
+  });
+
+  it('falls back in trust order and lists every failed attempt', async () => {
+    const pt = randomBytes(50);
+    const msg = await sealEnvelope(pt, { recipients: [aes, kms.uris[2] as string], keys: kms.keys });
+    // A wrong raw AES key with the same name fails; the KMS key then succeeds.
+    const impostor = { ...aesOther, id: 'raw-aes:keyport-test/aes-1', matches: aes.matches };
+    const out = await openEnvelope(msg, { trust: [impostor, kms.uris[2] as string], keys: kms.keys });
+    expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
+    const err = await openEnvelope(msg, { trust: [impostor], keys: kms.keys }).catch((e) => e);
+    expect(err).toBeInstanceOf(DataKeyUnavailableError);
+    expect(err.attempts).toEqual([
+      { recipient: 'raw-aes:keyport-test/aes-1', providerId: 'keyport-test', code: 'InvalidCiphertext' },
+    ]);
+    expect(err.message).toContain('raw-aes:keyport-test/aes-1 -> InvalidCiphertext');
+  });
+
+  it('a message survives rotation: the EDK names the version that wrapped', async () => {
+    const uri = kms.uris[1] as string;
+    const pt = randomBytes(64);
+    const msg = await sealEnvelope(pt, { recipients: [uri], keys: kms.keys });
+    await kms.keys.rotateKey(uri);
+    const msg2 = await sealEnvelope(pt, { recipients: [uri], keys: kms.keys });
+    expect(edksOf(msg)[0]?.info).not.toEqual(edksOf(msg2)[0]?.info);
+    for (const m of [msg, msg2]) {
+      expect(
+        Buffer.from((await openEnvelope(m, { trust: [uri], keys: kms.keys })).plaintext).equals(pt),
+      ).toBe(true);
+    }
+  });
+
+  it('a KMS recipient without keys is an InvalidArgument', async () => {
+    await expect(sealEnvelope(randomBytes(1), { recipients: [kms.uris[0] as string] })).rejects.toMatchObject(
+      {
+        code: 'InvalidArgument',
+      },
+    );
+  });
+});
