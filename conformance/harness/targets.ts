@@ -37,6 +37,9 @@ export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
   'gcp-kms': ['drongo', 'gcp-kms'],
   'azure-keyvault': ['azure-keyvault'],
   conformance: targetNames,
+  // The Python second-opinion scenarios need the venv the harness installs.
+  'conformance/servers': ['azure-keyvault', 'gcp-kms'],
+  cli: ['moto', 'openbao'],
 };
 
 /** The union of the targets the given projects need, in the harness's start order. */

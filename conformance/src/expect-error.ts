@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /** Assertions on KeyportErrors and bytes, written so a failure says what was expected and what came. */
 import { ERROR_CODES, type ErrorCode, type KeyportError } from '@keyport/core';
 
@@ -70,4 +71,15 @@ export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const item of items) out.push(item);
   return out;
+}
+
+/**
+ * Random bytes standing in for a ciphertext the key never made. The first byte stays below 0xFA:
+ * local-kms (the AWS emulator) crashes on a leading byte of 0xFA-0xFF instead of answering
+ * InvalidCiphertextException, and a test of keyport must not fail on an emulator's crash.
+ */
+export function garbageCiphertext(length: number): Uint8Array {
+  const bytes = randomBytes(length);
+  bytes[0] = (bytes[0] as number) % 0xfa;
+  return bytes;
 }

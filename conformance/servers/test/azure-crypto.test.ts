@@ -145,7 +145,7 @@ describe('sign / verify over a digest', () => {
 
   it('a 4096-bit RSA key (imported: generating one is slow) encrypts and signs', async () => {
     const jwk = JSON.parse(
-      readFileSync(new URL('./fixtures/rsa-4096.jwk.json', import.meta.url), 'utf8'),
+      readFileSync(new URL('./fixtures/azure-rsa-4096.jwk.json', import.meta.url), 'utf8'),
     ) as Record<string, string>;
     const b = (name: string) => Buffer.from(jwk[name] ?? '', 'base64url');
     const key = await keyClient(server, ADMIN).importKey('rsa-4096', {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { KeySpec } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { specsFor } from '../capability-plan.js';
-import { bytesEqual, expectError, expectNoLeak, flipBit } from '../expect-error.js';
+import { bytesEqual, expectError, expectNoLeak, flipBit, garbageCiphertext } from '../expect-error.js';
 import { SYMMETRIC_SPEC, type Topic } from './registrar.js';
 
 /** RSA-OAEP-SHA-256 under a 2048-bit key fits 190 bytes; stay well inside every spec's limit. */
@@ -79,7 +79,7 @@ export function registerEncryptionTests(t: Topic): void {
             'InvalidCiphertext',
           );
           await expectError(
-            s.client.decrypt(key.uri, randomBytes(ciphertext.length), options),
+            s.client.decrypt(key.uri, garbageCiphertext(ciphertext.length), options),
             'InvalidCiphertext',
           );
         },

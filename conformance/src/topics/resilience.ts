@@ -1,7 +1,7 @@
 /** Error codes for each failure, AbortSignal and timeout, and parallel calls. */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { expectError } from '../expect-error.js';
+import { expectError, garbageCiphertext } from '../expect-error.js';
 import { lifecycleProbe, lifecycleSpec, type Topic } from './registrar.js';
 
 export function registerResilienceTests(t: Topic): void {
@@ -61,7 +61,10 @@ export function registerResilienceTests(t: Topic): void {
         async () => {
           const s = t.state();
           const key = await s.sharedKey(chosen.spec, chosen.usage);
-          const error = await expectError(s.client.decrypt(key.uri, randomBytes(96)), 'InvalidCiphertext');
+          const error = await expectError(
+            s.client.decrypt(key.uri, garbageCiphertext(96)),
+            'InvalidCiphertext',
+          );
           expect(error.retryable).toBe(false);
         },
         timeoutMs,

@@ -39,7 +39,11 @@ function recipientFor(d: KeyDescription) {
   if (k === undefined) throw new Error(`key ${d.key} missing from the fixture`);
   const material = Array.isArray(k.material) ? k.material.join(k['line-separator'] ?? '') : k.material;
   if (d['encryption-algorithm'] === 'aes') {
-    return rawAesRecipient({ namespace: d['provider-id'], name: d.key, key: Buffer.from(material, 'base64') });
+    return rawAesRecipient({
+      namespace: d['provider-id'],
+      name: d.key,
+      key: Buffer.from(material, 'base64'),
+    });
   }
   // The vector framework names RSA wrapping keys without the -private / -public suffix.
   return rawRsaRecipient({

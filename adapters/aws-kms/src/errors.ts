@@ -1,0 +1,176 @@
+/**
+ * AWS KMS errors -> KeyportError codes, as one lookup table (the README prints the same table and
+ * `test/errors.test.ts` checks every row). Messages are written here from the exception name only:
+ * AWS messages can echo request values, so they stay in `cause`, never in our message.
+ */
+import { type ErrorCode, KeyportError } from '@keyport/core';
+
+export const PROVIDER_NAME = 'aws-kms';
+
+interface Mapping {
+  readonly code: ErrorCode;
+  /** Overrides the code's default retryability. */
+  readonly retryable?: boolean;
+}
+
+/** Every exception name the KMS API (and the AWS protocol layer in front of it) can answer with. */
+export const AWS_ERROR_TABLE: Readonly<Record<string, Mapping>> = {
+  // keys and names
+  NotFoundException: { code: 'NotFound' },
+  AlreadyExistsException: { code: 'AlreadyExists' },
+  // key state
+  DisabledException: { code: 'KeyStateConflict' },
+  KMSInvalidStateException: { code: 'KeyStateConflict' },
+  ConflictException: { code: 'KeyStateConflict' },
+  KeyUnavailableException: { code: 'Unavailable' },
+  // ciphertexts, signatures, MACs
+  InvalidCiphertextException: { code: 'InvalidCiphertext' },
+  IncorrectKeyException: { code: 'InvalidCiphertext' },
+  KMSInvalidSignatureException: { code: 'Integrity' },
+  KMSInvalidMacException: { code: 'Integrity' },
+  // authorisation and credentials
+  AccessDeniedException: { code: 'AccessDenied' },
+  UnrecognizedClientException: { code: 'AccessDenied' },
+  InvalidSignatureException: { code: 'AccessDenied' },
+  IncompleteSignature: { code: 'AccessDenied' },
+  InvalidClientTokenId: { code: 'AccessDenied' },
+  MissingAuthenticationToken: { code: 'AccessDenied' },
+  ExpiredTokenException: { code: 'AccessDenied' },
+  // request shape
+  ValidationException: { code: 'InvalidArgument' },
+  SerializationException: { code: 'InvalidArgument' },
+  MissingParameterException: { code: 'InvalidArgument' },
+  InvalidParameterValue: { code: 'InvalidArgument' },
+  InvalidParameterCombination: { code: 'InvalidArgument' },
+  InvalidKeyUsageException: { code: 'InvalidArgument' },
+  InvalidArnException: { code: 'InvalidArgument' },
+  InvalidAliasNameException: { code: 'InvalidArgument' },
+  InvalidMarkerException: { code: 'InvalidArgument' },
+  InvalidGrantIdException: { code: 'InvalidArgument' },
+  InvalidGrantTokenException: { code: 'InvalidArgument' },
+  InvalidImportTokenException: { code: 'InvalidArgument' },
+  ExpiredImportTokenException: { code: 'InvalidArgument' },
+  IncorrectKeyMaterialException: { code: 'InvalidArgument' },
+  IncorrectTrustAnchorException: { code: 'InvalidArgument' },
+  MalformedPolicyDocumentException: { code: 'InvalidArgument' },
+  TagException: { code: 'InvalidArgument' },
+  // keyport never sends DryRun, so this answer means something is wrong on our side
+  DryRunOperationException: { code: 'Internal' },
+  // "not valid for this operation" (e.g. importing into a key with AWS-made material): a request
+  // problem, not a missing capability — 'Unsupported' is kept for operations an endpoint lacks
+  UnsupportedOperationException: { code: 'InvalidArgument' },
+  // load and availability
+  ThrottlingException: { code: 'Throttled' },
+  // KMS also uses LimitExceeded for quotas; core's bounded retries keep that from looping
+  LimitExceededException: { code: 'Throttled' },
+  TooManyRequestsException: { code: 'Throttled' },
+  RequestLimitExceeded: { code: 'Throttled' },
+  DependencyTimeoutException: { code: 'Unavailable' },
+  KMSInternalException: { code: 'Unavailable' },
+  InternalFailure: { code: 'Unavailable' },
+  InternalFailureException: { code: 'Unavailable' },
+  ServiceUnavailable: { code: 'Unavailable' },
+  ServiceUnavailableException: { code: 'Unavailable' },
+  // custom key stores (CloudHSM and external key stores)
+  CustomKeyStoreNotFoundException: { code: 'NotFound' },
+  CustomKeyStoreInvalidStateException: { code: 'KeyStateConflict' },
+  CustomKeyStoreHasCMKsException: { code: 'KeyStateConflict' },
+  CustomKeyStoreNameInUseException: { code: 'AlreadyExists' },
+  CloudHsmClusterNotFoundException: { code: 'NotFound' },
+  CloudHsmClusterNotActiveException: { code: 'KeyStateConflict' },
+  CloudHsmClusterInUseException: { code: 'KeyStateConflict' },
+  CloudHsmClusterInvalidConfigurationException: { code: 'InvalidArgument' },
+  CloudHsmClusterNotRelatedException: { code: 'InvalidArgument' },
+  XksKeyNotFoundException: { code: 'NotFound' },
+  XksKeyAlreadyInUseException: { code: 'AlreadyExists' },
+  XksKeyInvalidConfigurationException: { code: 'InvalidArgument' },
+  XksProxyIncorrectAuthenticationCredentialException: { code: 'AccessDenied' },
+  XksProxyInvalidConfigurationException: { code: 'InvalidArgument' },
+  XksProxyInvalidResponseException: { code: 'Unavailable' },
+  XksProxyUriEndpointInUseException: { code: 'AlreadyExists' },
+  XksProxyUriInUseException: { code: 'AlreadyExists' },
+  XksProxyUriUnreachableException: { code: 'Unavailable' },
+  XksProxyVpcEndpointServiceInUseException: { code: 'AlreadyExists' },
+  XksProxyVpcEndpointServiceInvalidConfigurationException: { code: 'InvalidArgument' },
+  XksProxyVpcEndpointServiceNotFoundException: { code: 'NotFound' },
+  // raised by the SDK itself
+  TimeoutError: { code: 'Timeout' },
+  AbortError: { code: 'Aborted', retryable: false },
+};
+
+/** Socket-level failures: the endpoint could not be reached or dropped the connection. */
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+]);
+
+interface SdkErrorShape {
+  name?: unknown;
+  code?: unknown;
+  $metadata?: { requestId?: unknown; httpStatusCode?: unknown };
+  $retryable?: { throttling?: unknown };
+}
+
+function shape(error: unknown): SdkErrorShape | undefined {
+  return typeof error === 'object' && error !== null ? (error as SdkErrorShape) : undefined;
+}
+
+/** The request id AWS (or moto) attached to a response, when there was one. */
+export function requestIdOf(error: unknown): string | undefined {
+  const id = shape(error)?.$metadata?.requestId;
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
+/**
+ * Maps anything a KMS call can throw. KeyportErrors pass through; unknown non-SDK values return
+ * undefined so core's default (Internal) applies.
+ */
+export function mapAwsError(error: unknown): KeyportError | undefined {
+  if (error instanceof KeyportError) return error;
+  const e = shape(error);
+  if (e === undefined) return undefined;
+  const name = typeof e.name === 'string' ? e.name : '';
+  const requestId = requestIdOf(error);
+  const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : undefined;
+  const base = { provider: PROVIDER_NAME, requestId, cause: error };
+
+  // first: the SDK names a dropped connection TimeoutError ("socket hang up") though nothing timed out
+  if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code)) {
+    return new KeyportError('Unavailable', `AWS KMS endpoint unreachable (${e.code})`, base);
+  }
+  const mapping = AWS_ERROR_TABLE[name];
+  if (mapping !== undefined) {
+    return new KeyportError(mapping.code, `AWS KMS answered ${name}`, {
+      ...base,
+      ...(mapping.retryable !== undefined ? { retryable: mapping.retryable } : {}),
+    });
+  }
+  // A body that is not KMS JSON: 501 is "operation not implemented" (emulators answer so for
+  // APIs they lack); other server errors are transient as far as we can tell.
+  if (status === 501) {
+    return new KeyportError('Unsupported', 'the AWS KMS endpoint does not implement this operation', base);
+  }
+  if (status !== undefined && status >= 500) {
+    return new KeyportError('Unavailable', `AWS KMS answered HTTP ${status}`, base);
+  }
+  if (e.$retryable?.throttling === true) {
+    return new KeyportError('Throttled', 'AWS KMS throttled the request', base);
+  }
+  if (status !== undefined) {
+    return new KeyportError('Internal', `unexpected AWS KMS answer ${name || `HTTP ${status}`}`, base);
+  }
+  return undefined;
+}
+
+/** A field AWS must have answered with; its absence is a protocol failure, not the caller's. */
+export function answered<T>(value: T | undefined, what: string): T {
+  if (value === undefined) {
+    throw new KeyportError('Internal', `AWS KMS answered without ${what}`, { provider: PROVIDER_NAME });
+  }
+  return value;
+}

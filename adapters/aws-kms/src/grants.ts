@@ -1,0 +1,211 @@
+/**
+ * Grants. AWS grants have no expiry, so keyport writes the expiry into the grant's name
+ * (`<name>__keyport-exp-<unix seconds>`) and `sweepExpiredGrants` revokes grants past it. Until a
+ * sweep runs, AWS still honours an expired grant: the capability is declared `swept`, not `native`.
+ */
+import {
+  CreateGrantCommand,
+  type GrantConstraints,
+  type GrantListEntry,
+  ListGrantsCommand,
+  RetireGrantCommand,
+  RevokeGrantCommand,
+} from '@aws-sdk/client-kms';
+import { type Grant, type GrantRequest, type KeyRef, needs, type ProviderCallOptions } from '@keyport/core';
+import { answered } from './errors.js';
+import { keyUriFor } from './key-info.js';
+import type { KmsRuntime } from './runtime.js';
+import { awsGrantOperations, keyportGrantOperations } from './specs.js';
+
+const EXPIRY_MARK = '__keyport-exp-';
+const EXPIRY_NAME = /^(.*)__keyport-exp-([0-9]{1,12})$/;
+/** AWS grant names: 1-256 of these characters. */
+const GRANT_NAME = /^[a-zA-Z0-9:/_-]+$/;
+const DEFAULT_NAME = 'keyport-grant';
+
+/** The AWS grant name carrying keyport's name and expiry. */
+export function encodeGrantName(name: string | undefined, expiresAt: Date | undefined): string | undefined {
+  if (name !== undefined) {
+    needs(GRANT_NAME.test(name), 'AWS grant names are letters, digits and ":", "/", "_", "-"');
+    needs(
+      !EXPIRY_NAME.test(name),
+      `grant names must not contain "${EXPIRY_MARK}<digits>" (keyport's expiry mark)`,
+    );
+  }
+  if (expiresAt === undefined) return name;
+  const seconds = Math.ceil(expiresAt.getTime() / 1000);
+  needs(Number.isFinite(seconds) && seconds > 0, 'grant expiry must be a valid date');
+  const encoded = `${name ?? DEFAULT_NAME}${EXPIRY_MARK}${seconds}`;
+  needs(encoded.length <= 256, 'grant name too long for AWS (256 characters with the expiry mark)');
+  return encoded;
+}
+
+export function decodeGrantName(awsName: string | undefined): { name?: string; expiresAt?: Date } {
+  if (awsName === undefined || awsName === '') return {};
+  const m = EXPIRY_NAME.exec(awsName);
+  if (!m) return { name: awsName };
+  return { name: m[1] as string, expiresAt: new Date(Number(m[2]) * 1000) };
+}
+
+function constraintsFor(req: GrantRequest): GrantConstraints | undefined {
+  const c = req.constraints;
+  if (c === undefined) return undefined;
+  needs(
+    c.contextEquals === undefined || c.contextSubset === undefined,
+    'AWS grants take contextEquals or contextSubset, not both',
+  );
+  if (c.contextEquals !== undefined) return { EncryptionContextEquals: { ...c.contextEquals } };
+  if (c.contextSubset !== undefined) return { EncryptionContextSubset: { ...c.contextSubset } };
+  return undefined;
+}
+
+export async function createGrant(
+  rt: KmsRuntime,
+  ref: KeyRef,
+  req: GrantRequest,
+  o: ProviderCallOptions,
+): Promise<Grant> {
+  needs(req.operations.length > 0, 'a grant needs at least one operation');
+  needs(req.expiresAt === undefined || req.expiresAt.getTime() > Date.now(), 'grant expiry is in the past');
+  const key = await rt.clients.resolve(ref);
+  const name = encodeGrantName(req.name, req.expiresAt);
+  const constraints = constraintsFor(req);
+  const out = await key.client.send(
+    new CreateGrantCommand({
+      KeyId: await rt.keyIdOrArn(key, o.signal),
+      GranteePrincipal: req.grantee,
+      Operations: awsGrantOperations(req.operations),
+      ...(constraints !== undefined ? { Constraints: constraints } : {}),
+      ...(name !== undefined ? { Name: name } : {}),
+      ...rt.tokens(),
+    }),
+    { abortSignal: o.signal },
+  );
+  return {
+    id: answered(out.GrantId, 'a grant id'),
+    keyUri: key.uri,
+    grantee: req.grantee,
+    operations: [...req.operations],
+    ...(req.constraints !== undefined ? { constraints: req.constraints } : {}),
+    ...(req.expiresAt !== undefined ? { expiresAt: req.expiresAt } : {}),
+    ...(req.name !== undefined ? { name: req.name } : {}),
+    ...(out.GrantToken !== undefined ? { token: out.GrantToken } : {}),
+  };
+}
+
+function toGrant(entry: GrantListEntry, keyUri: string): Grant {
+  const c = entry.Constraints;
+  const constraints = {
+    ...(c?.EncryptionContextEquals !== undefined ? { contextEquals: c.EncryptionContextEquals } : {}),
+    ...(c?.EncryptionContextSubset !== undefined ? { contextSubset: c.EncryptionContextSubset } : {}),
+  };
+  const { name, expiresAt } = decodeGrantName(entry.Name);
+  return {
+    id: entry.GrantId ?? '',
+    keyUri,
+    grantee: entry.GranteePrincipal ?? '',
+    operations: keyportGrantOperations(entry.Operations ?? []),
+    ...(Object.keys(constraints).length > 0 ? { constraints } : {}),
+    ...(name !== undefined ? { name } : {}),
+    ...(expiresAt !== undefined ? { expiresAt } : {}),
+    ...(entry.CreationDate !== undefined ? { createdAt: entry.CreationDate } : {}),
+  };
+}
+
+export async function* listGrants(
+  rt: KmsRuntime,
+  ref: KeyRef,
+  o: ProviderCallOptions & { pageSize?: number },
+): AsyncIterable<Grant> {
+  const key = await rt.clients.resolve(ref);
+  const limit = Math.min(Math.max(o.pageSize ?? 100, 1), 100);
+  const keyId = await rt.keyIdOrArn(key, o.signal);
+  let marker: string | undefined;
+  do {
+    const out = await key.client.send(
+      new ListGrantsCommand({
+        KeyId: keyId,
+        Limit: limit,
+        ...(marker !== undefined ? { Marker: marker } : {}),
+      }),
+      { abortSignal: o.signal },
+    );
+    for (const entry of out.Grants ?? []) {
+      yield toGrant(entry, entry.KeyId?.startsWith('arn:') ? keyUriFor(entry.KeyId, key.parsed) : key.uri);
+    }
+    marker = out.Truncated === true ? out.NextMarker : undefined;
+  } while (marker !== undefined);
+}
+
+export async function revokeGrant(
+  rt: KmsRuntime,
+  ref: KeyRef,
+  grantId: string,
+  o: ProviderCallOptions,
+): Promise<void> {
+  const key = await rt.clients.resolve(ref);
+  await key.client.send(
+    new RevokeGrantCommand({ KeyId: await rt.keyIdOrArn(key, o.signal), GrantId: grantId }),
+    {
+      abortSignal: o.signal,
+    },
+  );
+}
+
+/** Retiring is done by the grantee or retiring principal: by token, or by key and grant id. */
+export type RetireGrantTarget =
+  | { readonly token: string; readonly key?: KeyRef }
+  | { readonly key: KeyRef; readonly grantId: string };
+
+export async function retireGrant(
+  rt: KmsRuntime,
+  target: RetireGrantTarget,
+  o: ProviderCallOptions,
+): Promise<void> {
+  if ('grantId' in target) {
+    const key = await rt.clients.resolve(target.key);
+    await key.client.send(
+      new RetireGrantCommand({ KeyId: await rt.keyIdOrArn(key, o.signal), GrantId: target.grantId }),
+      {
+        abortSignal: o.signal,
+      },
+    );
+    return;
+  }
+  const client =
+    target.key !== undefined ? (await rt.clients.resolve(target.key)).client : rt.clients.primary;
+  await client.send(new RetireGrantCommand({ GrantToken: target.token }), { abortSignal: o.signal });
+}
+
+export interface SweptGrant {
+  readonly keyUri: string;
+  readonly grantId: string;
+  readonly name?: string;
+  readonly expiresAt: Date;
+}
+
+/** Revokes every grant on `keys` whose keyport expiry is at or before `now`. */
+export async function sweepExpiredGrants(
+  rt: KmsRuntime,
+  keys: readonly KeyRef[],
+  now: Date,
+  o: ProviderCallOptions,
+): Promise<SweptGrant[]> {
+  const swept: SweptGrant[] = [];
+  for (const ref of keys) {
+    const expired: Grant[] = [];
+    for await (const grant of listGrants(rt, ref, o)) {
+      if (grant.expiresAt !== undefined && grant.expiresAt.getTime() <= now.getTime()) expired.push(grant);
+    }
+    for (const grant of expired) {
+      await revokeGrant(rt, ref, grant.id, o);
+      swept.push({
+        keyUri: grant.keyUri,
+        grantId: grant.id,
+        expiresAt: grant.expiresAt as Date,
+        ...(grant.name !== undefined ? { name: grant.name } : {}),
+      });
+    }
+  }
+  return swept;
+}

@@ -1,0 +1,117 @@
+/**
+ * Vocabulary translation between keyport and AWS KMS: key specs, usages, states, algorithms and
+ * grant operations. Pure data, so both directions are checked by tests without a network.
+ */
+import type {
+  GrantOperation as AwsGrantOperation,
+  KeySpec as AwsKeySpec,
+  KeyState as AwsKeyState,
+  EncryptionAlgorithmSpec,
+  KeyUsageType,
+  SigningAlgorithmSpec,
+} from '@aws-sdk/client-kms';
+import type { GrantOperation, KeySpec, KeyState, KeyUsage, SigningAlgorithm } from '@keyport/core';
+
+export const AWS_KEY_SPEC: Readonly<Record<KeySpec, AwsKeySpec>> = {
+  AES_256: 'SYMMETRIC_DEFAULT',
+  RSA_2048: 'RSA_2048',
+  RSA_3072: 'RSA_3072',
+  RSA_4096: 'RSA_4096',
+  EC_P256: 'ECC_NIST_P256',
+  EC_P384: 'ECC_NIST_P384',
+  HMAC_256: 'HMAC_256',
+};
+
+export const AWS_KEY_USAGE: Readonly<Record<KeyUsage, KeyUsageType>> = {
+  encrypt_decrypt: 'ENCRYPT_DECRYPT',
+  sign_verify: 'SIGN_VERIFY',
+  mac: 'GENERATE_VERIFY_MAC',
+};
+
+function invert<K extends string, V extends string>(table: Readonly<Record<K, V>>): ReadonlyMap<string, K> {
+  return new Map(Object.entries(table).map(([k, v]) => [v as string, k as K]));
+}
+
+const KEYPORT_KEY_SPEC = invert(AWS_KEY_SPEC);
+const KEYPORT_KEY_USAGE = invert(AWS_KEY_USAGE);
+
+/** undefined for AWS specs keyport does not model (ECC_SECG_P256K1, SM2, HMAC_384, ...). */
+export function keyportKeySpec(spec: string | undefined): KeySpec | undefined {
+  return spec === undefined ? undefined : KEYPORT_KEY_SPEC.get(spec);
+}
+
+export function keyportKeyUsage(usage: string | undefined): KeyUsage | undefined {
+  return usage === undefined ? undefined : KEYPORT_KEY_USAGE.get(usage);
+}
+
+/**
+ * AWS has more states than keyport. `Creating`/`Unavailable` (custom key stores) cannot be used,
+ * so they read as disabled; replica deletion is a deletion.
+ */
+export const KEYPORT_KEY_STATE: Readonly<Record<AwsKeyState, KeyState>> = {
+  Enabled: 'enabled',
+  Updating: 'enabled',
+  Disabled: 'disabled',
+  Creating: 'disabled',
+  Unavailable: 'disabled',
+  PendingDeletion: 'pending_deletion',
+  PendingReplicaDeletion: 'pending_deletion',
+  PendingImport: 'pending_import',
+};
+
+export function isSymmetric(spec: KeySpec): boolean {
+  return spec === 'AES_256';
+}
+
+export function isRsa(spec: KeySpec): boolean {
+  return spec === 'RSA_2048' || spec === 'RSA_3072' || spec === 'RSA_4096';
+}
+
+/** The one asymmetric encryption scheme keyport uses with RSA keys (OAEP with SHA-256). */
+export function encryptionAlgorithmFor(spec: KeySpec): EncryptionAlgorithmSpec {
+  return isRsa(spec) ? 'RSAES_OAEP_SHA_256' : 'SYMMETRIC_DEFAULT';
+}
+
+/** Signing algorithms keyport exposes, by key spec; the first is the default. */
+export const SIGNING_ALGORITHMS_BY_SPEC: Partial<Readonly<Record<KeySpec, readonly SigningAlgorithm[]>>> = {
+  RSA_2048: ['RSASSA_PSS_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_256'],
+  RSA_3072: ['RSASSA_PSS_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_256'],
+  RSA_4096: ['RSASSA_PSS_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_256'],
+  EC_P256: ['ECDSA_SHA_256'],
+  EC_P384: ['ECDSA_SHA_384'],
+};
+
+/** keyport's signing algorithm names are AWS's names. */
+export function awsSigningAlgorithm(algorithm: SigningAlgorithm): SigningAlgorithmSpec {
+  return algorithm;
+}
+
+/** One keyport grant operation may need several AWS operations (ReEncryptFrom + ReEncryptTo). */
+export const AWS_GRANT_OPERATIONS: Readonly<Record<GrantOperation, readonly AwsGrantOperation[]>> = {
+  encrypt: ['Encrypt'],
+  decrypt: ['Decrypt'],
+  generate_data_key: ['GenerateDataKey', 'GenerateDataKeyWithoutPlaintext'],
+  re_encrypt: ['ReEncryptFrom', 'ReEncryptTo'],
+  sign: ['Sign'],
+  verify: ['Verify'],
+  mac: ['GenerateMac'],
+  verify_mac: ['VerifyMac'],
+  describe: ['DescribeKey'],
+};
+
+export function awsGrantOperations(ops: readonly GrantOperation[]): AwsGrantOperation[] {
+  return [...new Set(ops.flatMap((op) => AWS_GRANT_OPERATIONS[op]))];
+}
+
+/**
+ * The keyport operations a grant's AWS operations allow: the first AWS operation of each entry is
+ * the one keyport calls (re-encryption needs both halves). AWS operations keyport does not model
+ * (CreateGrant, RetireGrant, ...) are not listed.
+ */
+export function keyportGrantOperations(awsOps: readonly string[]): GrantOperation[] {
+  const have = new Set(awsOps);
+  return (Object.keys(AWS_GRANT_OPERATIONS) as GrantOperation[]).filter((op) => {
+    const needed = AWS_GRANT_OPERATIONS[op];
+    return op === 're_encrypt' ? needed.every((a) => have.has(a)) : have.has(needed[0] as string);
+  });
+}

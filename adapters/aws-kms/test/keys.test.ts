@@ -1,0 +1,108 @@
+/** Keys against both emulators: specs and usages, aliases, labels as tags, describe, list. */
+import { DescribeKeyCommand } from '@aws-sdk/client-kms';
+import type { KeySpec } from '@keyport/core';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { AwsKmsProvider } from '../src/index.js';
+import { call, providerFor, sdkClientFor, TARGET_NAMES, target, uniqueName } from './support/targets.js';
+
+const SPECS: ReadonlyArray<[KeySpec, string, string]> = [
+  ['AES_256', 'SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT'],
+  ['RSA_2048', 'RSA_2048', 'ENCRYPT_DECRYPT'],
+  ['RSA_3072', 'RSA_3072', 'SIGN_VERIFY'],
+  ['RSA_4096', 'RSA_4096', 'ENCRYPT_DECRYPT'],
+  ['EC_P256', 'ECC_NIST_P256', 'SIGN_VERIFY'],
+  ['EC_P384', 'ECC_NIST_P384', 'SIGN_VERIFY'],
+  ['HMAC_256', 'HMAC_256', 'GENERATE_VERIFY_MAC'],
+];
+
+describe.each(TARGET_NAMES)('keys on %s', (name) => {
+  let provider: AwsKmsProvider | undefined;
+  const p = (): AwsKmsProvider => {
+    provider ??= providerFor(target(name));
+    return provider;
+  };
+  afterAll(async () => provider?.close());
+
+  it.each(SPECS)('creates %s keys with the matching AWS spec and usage', async (spec, awsSpec, awsUsage) => {
+    const usage =
+      awsUsage === 'SIGN_VERIFY' ? 'sign_verify' : awsUsage === 'ENCRYPT_DECRYPT' ? 'encrypt_decrypt' : 'mac';
+    const info = await p().createKey({ name: uniqueName(spec.toLowerCase()), spec, usage }, call());
+    expect(info).toMatchObject({ spec, usage, state: 'enabled', origin: 'provider' });
+    expect(info.uri).toMatch(
+      new RegExp(`^aws-kms://arn:aws:kms:us-east-1:${target(name).account}:key/[0-9a-f-]{36}$`),
+    );
+    const sdk = sdkClientFor(target(name));
+    const meta = (await sdk.send(new DescribeKeyCommand({ KeyId: info.uri.slice('aws-kms://'.length) })))
+      .KeyMetadata;
+    expect([meta?.KeySpec, meta?.KeyUsage]).toEqual([awsSpec, awsUsage]);
+  });
+
+  it('names a key by an alias that resolves to it, and labels it with tags', async () => {
+    const alias = uniqueName('alias');
+    const created = await p().createKey(
+      { name: alias, spec: 'AES_256', labels: { team: 'payments', tier: '1' }, description: 'for tests' },
+      call(),
+    );
+    const viaAlias = await p().describeKey({ uri: `aws-kms://alias/${alias}` }, call());
+    expect(viaAlias.uri).toBe(created.uri);
+    expect(viaAlias.labels).toEqual({ team: 'payments', tier: '1' });
+    expect(viaAlias.description).toBe('for tests');
+    // the alias exists in KMS itself, pointing at the new key
+    const behind = await sdkClientFor(target(name)).send(new DescribeKeyCommand({ KeyId: `alias/${alias}` }));
+    expect(`aws-kms://${behind.KeyMetadata?.Arn}`).toBe(created.uri);
+  });
+
+  it('accepts an aws-kms://alias/<name> URI as the new key name', async () => {
+    const alias = uniqueName('uri-name');
+    const created = await p().createKey(
+      { name: `aws-kms://alias/${alias}?region=us-east-1`, spec: 'AES_256' },
+      call(),
+    );
+    expect((await p().describeKey({ uri: `aws-kms://alias/${alias}?region=us-east-1` }, call())).uri).toBe(
+      created.uri,
+    );
+  });
+
+  it('refuses a second key under an existing alias with AlreadyExists', async () => {
+    const alias = uniqueName('dup');
+    await p().createKey({ name: alias, spec: 'AES_256' }, call());
+    const error = await p()
+      .createKey({ name: alias, spec: 'AES_256' }, call())
+      .catch((e: unknown) => e);
+    expect(p().mapError(error)?.code).toBe('AlreadyExists');
+  });
+
+  it('refuses impossible usages and bad names before calling AWS', async () => {
+    await expect(
+      p().createKey({ name: uniqueName('bad'), spec: 'EC_P256', usage: 'encrypt_decrypt' }, call()),
+    ).rejects.toMatchObject({ code: 'InvalidArgument' });
+    await expect(p().createKey({ name: 'bad name!', spec: 'AES_256' }, call())).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+  });
+
+  it('lists keys page by page as an async iterable, described', async () => {
+    const a = await p().createKey(
+      { name: uniqueName('list-a'), spec: 'AES_256', labels: { l: 'a' } },
+      call(),
+    );
+    const b = await p().createKey({ name: uniqueName('list-b'), spec: 'HMAC_256' }, call());
+    const seen = new Map<string, { spec: string; labels: Record<string, string> }>();
+    for await (const info of p().listKeys({ ...call(), pageSize: 2 })) seen.set(info.uri, info as never);
+    expect(seen.get(a.uri)).toMatchObject({ spec: 'AES_256', labels: { l: 'a' } });
+    expect(seen.get(b.uri)).toMatchObject({ spec: 'HMAC_256' });
+    expect(seen.size).toBeGreaterThan(2);
+  });
+
+  it('answers NotFound for keys and aliases that do not exist', async () => {
+    for (const uri of [
+      'aws-kms://alias/kp-nope-nope',
+      'aws-kms://arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000',
+    ]) {
+      const error = await p()
+        .describeKey({ uri }, call())
+        .catch((e: unknown) => e);
+      expect(p().mapError(error)?.code).toBe('NotFound');
+    }
+  });
+});

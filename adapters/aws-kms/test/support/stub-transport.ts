@@ -1,0 +1,95 @@
+/**
+ * A stubbed HTTP transport for what no emulator can show: the exact request the adapter builds.
+ * It is the SDK's own `requestHandler` extension point; the SDK still serialises, signs and parses.
+ */
+import type { KMSClientConfig } from '@aws-sdk/client-kms';
+
+export interface CapturedRequest {
+  /** The KMS operation, from the X-Amz-Target header (e.g. "Encrypt"). */
+  readonly operation: string;
+  readonly body: Record<string, unknown>;
+  readonly aborted: boolean;
+}
+
+export type StubAnswer =
+  | { readonly status?: number; readonly json: Record<string, unknown> }
+  | { readonly status: number; readonly raw: string };
+
+interface StubRequest {
+  headers: Record<string, string>;
+  body?: unknown;
+}
+
+function bodyText(body: unknown): string {
+  if (typeof body === 'string') return body;
+  if (body instanceof Uint8Array) return new TextDecoder().decode(body);
+  throw new Error(`stub transport: unexpected request body type ${typeof body}`);
+}
+
+/** Options for `new AwsKmsProvider({ clientConfig: stub.clientConfig, ... })`. */
+export function stubTransport(
+  answer: (operation: string, body: Record<string, unknown>) => StubAnswer | 'hang',
+) {
+  const requests: CapturedRequest[] = [];
+  const requestHandler = {
+    metadata: { handlerProtocol: 'h1' },
+    destroy(): void {},
+    updateHttpClientConfig(): void {},
+    httpHandlerConfigs: () => ({}),
+    async handle(request: StubRequest, options?: { abortSignal?: AbortSignal }) {
+      const target = request.headers['x-amz-target'] ?? request.headers['X-Amz-Target'] ?? '';
+      const operation = target.replace(/^TrentService\./, '');
+      const body = JSON.parse(bodyText(request.body)) as Record<string, unknown>;
+      const signal = options?.abortSignal;
+      const reply = answer(operation, body);
+      if (reply === 'hang') {
+        await new Promise<void>((_resolve, reject) => {
+          const fail = () => {
+            requests.push({ operation, body, aborted: true });
+            const error = new Error('Request aborted');
+            error.name = 'AbortError';
+            reject(error);
+          };
+          if (signal?.aborted) fail();
+          else signal?.addEventListener('abort', fail, { once: true });
+        });
+      }
+      requests.push({ operation, body, aborted: false });
+      const ok = reply !== 'hang' ? reply : { json: {} };
+      const payload = 'json' in ok ? JSON.stringify(ok.json) : ok.raw;
+      const status = ok.status ?? 200;
+      return {
+        response: {
+          statusCode: status,
+          reason: '',
+          headers: {
+            'content-type': 'application/x-amz-json-1.1',
+            'x-amzn-requestid': `stub-${requests.length}`,
+          },
+          body: new TextEncoder().encode(payload),
+        },
+      };
+    },
+  };
+  const clientConfig = { requestHandler } as unknown as KMSClientConfig;
+  return { requests, clientConfig };
+}
+
+/** A minimal DescribeKey answer for a key of `spec`. */
+export function keyMetadata(
+  spec: string,
+  usage = 'ENCRYPT_DECRYPT',
+  id = '1234abcd-12ab-34cd-56ef-1234567890ab',
+) {
+  return {
+    KeyMetadata: {
+      KeyId: id,
+      Arn: `arn:aws:kms:us-east-1:111122223333:key/${id}`,
+      KeySpec: spec,
+      KeyUsage: usage,
+      KeyState: 'Enabled',
+      Enabled: true,
+      Origin: 'AWS_KMS',
+    },
+  };
+}

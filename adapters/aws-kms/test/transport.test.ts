@@ -1,0 +1,165 @@
+/**
+ * Request translation that neither emulator can show, checked with a stubbed transport (the SDK's
+ * `requestHandler`): the SDK still serialises and parses, only the network is replaced.
+ * - one attempt per call (core retries, the SDK must not multiply attempts)
+ * - the AbortSignal reaches the transport
+ * - grant tokens ride on every call that accepts them
+ * - import expiry is whole seconds with an explicit expiration model
+ * - an RSA_4096 wrapping key spec is passed through (local-kms offers only RSA_2048)
+ */
+import { describe, expect, it } from 'vitest';
+import { AwsKmsProvider } from '../src/index.js';
+import { keyMetadata, stubTransport } from './support/stub-transport.js';
+import { call, TEST_CREDENTIALS, utf8 } from './support/targets.js';
+
+const KEY = 'aws-kms://arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+function stubbed(answer: Parameters<typeof stubTransport>[0], grantTokens?: string[]) {
+  const stub = stubTransport(answer);
+  const provider = new AwsKmsProvider({
+    region: 'us-east-1',
+    credentials: TEST_CREDENTIALS,
+    clientConfig: stub.clientConfig,
+    ...(grantTokens !== undefined ? { grantTokens } : {}),
+  });
+  return { provider, requests: stub.requests };
+}
+
+describe('stubbed transport: request translation', () => {
+  it('makes exactly one attempt when AWS throttles (core owns retries)', async () => {
+    const { provider, requests } = stubbed(() => ({
+      status: 400,
+      json: { __type: 'ThrottlingException', message: 'Rate exceeded' },
+    }));
+    const error = await provider.mac({ uri: KEY }, utf8('m'), call()).catch((e: unknown) => e);
+    expect(requests.map((r) => r.operation)).toEqual(['GenerateMac']);
+    const mapped = provider.mapError(error);
+    expect(mapped?.code).toBe('Throttled');
+    expect(mapped?.retryable).toBe(true);
+    expect(mapped?.requestId).toBe('stub-1');
+  });
+
+  it('passes the AbortSignal to the transport', async () => {
+    const { provider, requests } = stubbed(() => 'hang');
+    const controller = new AbortController();
+    const pending = provider.mac({ uri: KEY }, utf8('m'), { signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    const error = await pending.catch((e: unknown) => e);
+    expect(requests).toHaveLength(1);
+    expect(requests[0]?.aborted).toBe(true);
+    expect(provider.mapError(error)?.code).toBe('Aborted');
+  });
+
+  it('sends grant tokens on data-plane calls, and withGrantTokens replaces them', async () => {
+    const { provider, requests } = stubbed(
+      (op) => {
+        if (op === 'DescribeKey') return { json: keyMetadata('SYMMETRIC_DEFAULT') };
+        if (op === 'Encrypt') return { json: { CiphertextBlob: 'AAEC', KeyId: ARN } };
+        if (op === 'GenerateDataKey')
+          return { json: { CiphertextBlob: 'AAEC', Plaintext: 'AAEC', KeyId: ARN } };
+        return { json: {} };
+      },
+      ['token-a'],
+    );
+    await provider.encrypt({ uri: KEY }, utf8('x'), {}, call());
+    await provider.withGrantTokens(['token-b', 'token-c']).generateDataKey({ uri: KEY }, {}, call());
+    expect(requests.map((r) => [r.operation, r.body.GrantTokens])).toEqual([
+      ['DescribeKey', ['token-a']],
+      ['Encrypt', ['token-a']],
+      ['GenerateDataKey', ['token-b', 'token-c']],
+    ]);
+  });
+
+  it('looks a key spec up once, then encrypts and decrypts with one call each', async () => {
+    const { provider, requests } = stubbed((op) => {
+      if (op === 'DescribeKey') return { json: keyMetadata('RSA_3072') };
+      if (op === 'Encrypt') return { json: { CiphertextBlob: 'AAEC', KeyId: ARN } };
+      return { json: { Plaintext: 'AAEC', KeyId: ARN } };
+    });
+    await provider.encrypt({ uri: KEY }, utf8('x'), {}, call());
+    await provider.encrypt({ uri: KEY }, utf8('y'), {}, call());
+    await provider.decrypt({ uri: KEY }, utf8('z'), {}, call());
+    expect(requests.map((r) => r.operation)).toEqual(['DescribeKey', 'Encrypt', 'Encrypt', 'Decrypt']);
+    expect(requests.slice(1).map((r) => r.body.EncryptionAlgorithm)).toEqual([
+      'RSAES_OAEP_SHA_256',
+      'RSAES_OAEP_SHA_256',
+      'RSAES_OAEP_SHA_256',
+    ]);
+    expect(requests[3]?.body.KeyId).toBe(ARN);
+  });
+
+  it('imports with whole-second expiry and an explicit expiration model', async () => {
+    const { provider, requests } = stubbed((op) =>
+      op === 'DescribeKey' ? { json: keyMetadata('SYMMETRIC_DEFAULT') } : { json: {} },
+    );
+    const expiresAt = new Date(Date.now() + 3_600_500);
+    await provider.importKeyMaterial(
+      { uri: KEY },
+      { wrappedMaterial: utf8('w'), algorithm: 'RSAES_OAEP_SHA_256', importToken: utf8('t'), expiresAt },
+      call(),
+    );
+    await provider.importKeyMaterial(
+      { uri: KEY },
+      { wrappedMaterial: utf8('w'), algorithm: 'RSAES_OAEP_SHA_256', importToken: utf8('t') },
+      call(),
+    );
+    const imports = requests.filter((r) => r.operation === 'ImportKeyMaterial').map((r) => r.body);
+    expect(imports[0]?.ExpirationModel).toBe('KEY_MATERIAL_EXPIRES');
+    expect(imports[0]?.ValidTo).toBe(Math.floor(expiresAt.getTime() / 1000));
+    expect(imports[1]?.ExpirationModel).toBe('KEY_MATERIAL_DOES_NOT_EXPIRE');
+    expect(imports[1]?.ValidTo).toBeUndefined();
+  });
+
+  it('passes the wrapping algorithm and an RSA_4096 wrapping key spec through', async () => {
+    const { provider, requests } = stubbed(() => ({
+      json: { KeyId: ARN, ImportToken: 'AAEC', PublicKey: 'AAEC', ParametersValidTo: 1_900_000_000 },
+    }));
+    const params = await provider.getImportParameters(
+      { uri: KEY },
+      { algorithm: 'RSAES_OAEP_SHA_1', wrappingKeySpec: 'RSA_4096' },
+      call(),
+    );
+    expect(requests[0]?.body).toMatchObject({
+      WrappingAlgorithm: 'RSAES_OAEP_SHA_1',
+      WrappingKeySpec: 'RSA_4096',
+    });
+    expect(params.algorithm).toBe('RSAES_OAEP_SHA_1');
+    expect(params.keyUri).toBe(KEY);
+    expect(params.expiresAt?.getTime()).toBe(1_900_000_000_000);
+  });
+
+  it('resolves an alias to the key ARN for grant and import calls (AWS takes no alias there)', async () => {
+    const { provider, requests } = stubbed((op) => {
+      if (op === 'DescribeKey') return { json: keyMetadata('SYMMETRIC_DEFAULT') };
+      if (op === 'CreateGrant') return { json: { GrantId: 'g-1', GrantToken: 't-1' } };
+      if (op === 'GetParametersForImport')
+        return {
+          json: { KeyId: ARN, ImportToken: 'AAEC', PublicKey: 'AAEC', ParametersValidTo: 1_900_000_000 },
+        };
+      return { json: {} };
+    });
+    const alias = { uri: 'aws-kms://alias/shared' };
+    await provider.createGrant(
+      alias,
+      { grantee: 'arn:aws:iam::111122223333:role/r', operations: ['decrypt'] },
+      call(),
+    );
+    await provider.revokeGrant(alias, 'g-1', call());
+    await provider.getImportParameters(alias, {}, call());
+    expect(requests.map((r) => [r.operation, r.body.KeyId])).toEqual([
+      ['DescribeKey', 'alias/shared'],
+      ['CreateGrant', ARN],
+      ['DescribeKey', 'alias/shared'],
+      ['RevokeGrant', ARN],
+      ['DescribeKey', 'alias/shared'],
+      ['GetParametersForImport', ARN],
+    ]);
+  });
+
+  it('maps an HTML answer with HTTP 501 (an operation the endpoint lacks) to Unsupported', async () => {
+    const { provider } = stubbed(() => ({ status: 501, raw: 'Passed X-Amz-Target is not implemented' }));
+    const error = await provider.rotateKey({ uri: KEY }, call()).catch((e: unknown) => e);
+    expect(provider.mapError(error)?.code).toBe('Unsupported');
+  });
+});
