@@ -43,13 +43,33 @@ export async function* sealFrames(
   if (foot.length > 0) yield foot;
 }
 
+/** Fails when the plaintext is not exactly the declared length (the cache was charged for it). */
+async function* exactly(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  length: number,
+): AsyncGenerator<Uint8Array> {
+  let seen = 0;
+  for await (const chunk of source) {
+    seen += chunk.length;
+    if (seen > length) break;
+    yield chunk;
+  }
+  if (seen !== length) {
+    throw new KeyportError('InvalidArgument', 'the plaintext length differs from plaintextLength');
+  }
+}
+
 /** Seals chunks as they come (an async iterable or a Node Readable). */
 export async function* sealStream(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: SealOptions,
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const session = await prepareSeal(options, options.plaintextLength);
-  yield* sealFrames(session, source);
+  const length = options.plaintextLength;
+  if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
+    throw new KeyportError('InvalidArgument', 'plaintextLength must be a non-negative integer');
+  }
+  const session = await prepareSeal(options, length);
+  yield* sealFrames(session, length === undefined ? source : exactly(source, length));
 }
 
 /** A Node Duplex: write plaintext, read the sealed message. */
