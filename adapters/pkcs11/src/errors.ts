@@ -1,0 +1,166 @@
+/**
+ * CKR_* return values → KeyportError codes. One table, printed in the README and tested entry by
+ * entry. Messages are keyport's own: the CKR name and the PKCS#11 function, never key bytes, PINs,
+ * plaintext or context values (pkcs11js errors carry none of those either; they stay as `cause`).
+ */
+import { type ErrorCode, KeyportError, UnsupportedError } from '@keyport/core';
+import { P } from './p11.js';
+
+/** Every CKR the adapter can meet, with the code it becomes. Anything else is `Internal`. */
+export const CKR_TABLE: Readonly<Record<string, ErrorCode>> = {
+  // who you are
+  CKR_PIN_INCORRECT: 'AccessDenied',
+  CKR_PIN_INVALID: 'AccessDenied',
+  CKR_PIN_LEN_RANGE: 'AccessDenied',
+  CKR_PIN_EXPIRED: 'AccessDenied',
+  CKR_PIN_LOCKED: 'AccessDenied',
+  CKR_USER_NOT_LOGGED_IN: 'AccessDenied',
+  CKR_USER_PIN_NOT_INITIALIZED: 'AccessDenied',
+  CKR_USER_TYPE_INVALID: 'AccessDenied',
+  CKR_ATTRIBUTE_SENSITIVE: 'AccessDenied',
+  CKR_TOKEN_WRITE_PROTECTED: 'AccessDenied',
+  CKR_SESSION_READ_ONLY: 'AccessDenied',
+  // which object
+  CKR_KEY_HANDLE_INVALID: 'NotFound',
+  CKR_OBJECT_HANDLE_INVALID: 'NotFound',
+  CKR_WRAPPING_KEY_HANDLE_INVALID: 'NotFound',
+  CKR_UNWRAPPING_KEY_HANDLE_INVALID: 'NotFound',
+  // bad input bytes
+  CKR_ENCRYPTED_DATA_INVALID: 'InvalidCiphertext',
+  CKR_ENCRYPTED_DATA_LEN_RANGE: 'InvalidCiphertext',
+  CKR_SIGNATURE_INVALID: 'InvalidCiphertext',
+  CKR_SIGNATURE_LEN_RANGE: 'InvalidCiphertext',
+  CKR_WRAPPED_KEY_INVALID: 'InvalidCiphertext',
+  CKR_WRAPPED_KEY_LEN_RANGE: 'InvalidCiphertext',
+  CKR_AEAD_DECRYPT_FAILED: 'InvalidCiphertext',
+  // the key may not do this (disabled keys have CKA_ENCRYPT/CKA_SIGN... false)
+  CKR_KEY_FUNCTION_NOT_PERMITTED: 'KeyStateConflict',
+  CKR_KEY_NOT_WRAPPABLE: 'KeyStateConflict',
+  CKR_KEY_UNEXTRACTABLE: 'KeyStateConflict',
+  CKR_ACTION_PROHIBITED: 'KeyStateConflict',
+  CKR_ATTRIBUTE_READ_ONLY: 'KeyStateConflict',
+  // what the module cannot do
+  CKR_MECHANISM_INVALID: 'Unsupported',
+  CKR_MECHANISM_PARAM_INVALID: 'Unsupported',
+  CKR_FUNCTION_NOT_SUPPORTED: 'Unsupported',
+  CKR_ATTRIBUTE_TYPE_INVALID: 'Unsupported',
+  CKR_RANDOM_NO_RNG: 'Unsupported',
+  CKR_KEY_TYPE_INCONSISTENT: 'InvalidArgument',
+  // what we asked for is malformed
+  CKR_ARGUMENTS_BAD: 'InvalidArgument',
+  CKR_DATA_INVALID: 'InvalidArgument',
+  CKR_DATA_LEN_RANGE: 'InvalidArgument',
+  CKR_ATTRIBUTE_VALUE_INVALID: 'InvalidArgument',
+  CKR_TEMPLATE_INCOMPLETE: 'InvalidArgument',
+  CKR_TEMPLATE_INCONSISTENT: 'InvalidArgument',
+  CKR_KEY_SIZE_RANGE: 'InvalidArgument',
+  CKR_DOMAIN_PARAMS_INVALID: 'InvalidArgument',
+  CKR_CURVE_NOT_SUPPORTED: 'Unsupported',
+  // the device or the session is gone or busy: worth another attempt on a fresh session
+  CKR_DEVICE_ERROR: 'Unavailable',
+  CKR_DEVICE_MEMORY: 'Unavailable',
+  CKR_DEVICE_REMOVED: 'Unavailable',
+  CKR_TOKEN_NOT_PRESENT: 'Unavailable',
+  CKR_TOKEN_NOT_RECOGNIZED: 'Unavailable',
+  CKR_SLOT_ID_INVALID: 'Unavailable',
+  CKR_SESSION_HANDLE_INVALID: 'Unavailable',
+  CKR_SESSION_CLOSED: 'Unavailable',
+  CKR_SESSION_COUNT: 'Unavailable',
+  CKR_OPERATION_ACTIVE: 'Unavailable',
+  CKR_OPERATION_NOT_INITIALIZED: 'Unavailable',
+  CKR_HOST_MEMORY: 'Unavailable',
+  CKR_FUNCTION_FAILED: 'Unavailable',
+  CKR_CRYPTOKI_NOT_INITIALIZED: 'Unavailable',
+  CKR_FUNCTION_CANCELED: 'Aborted',
+  CKR_CANCEL: 'Aborted',
+  // a bug here or in the module
+  CKR_GENERAL_ERROR: 'Internal',
+  CKR_BUFFER_TOO_SMALL: 'Internal',
+  CKR_CRYPTOKI_ALREADY_INITIALIZED: 'Internal',
+};
+
+/** CKR values newer than pkcs11js 2.1.7's constants (PKCS#11 v2.40 errata and v3.0). */
+const EXTRA_CKR: Readonly<Record<string, number>> = {
+  CKR_ACTION_PROHIBITED: 0x1b,
+  CKR_AEAD_DECRYPT_FAILED: 0x35,
+  CKR_CURVE_NOT_SUPPORTED: 0x140,
+};
+
+const NAMES_BY_VALUE = new Map<number, string>();
+for (const [name, value] of [...Object.entries(P), ...Object.entries(EXTRA_CKR)]) {
+  if (name.startsWith('CKR_') && typeof value === 'number' && !NAMES_BY_VALUE.has(value)) {
+    NAMES_BY_VALUE.set(value, name);
+  }
+}
+
+/** `CKR_PIN_INCORRECT` for 0xA0, `CKR_0x…` for values pkcs11js does not name. */
+export function ckrName(code: number): string {
+  return NAMES_BY_VALUE.get(code) ?? `CKR_0x${code.toString(16).padStart(8, '0')}`;
+}
+
+/** The CKR value of a table name, when pkcs11js knows it. */
+export function ckrValue(name: string): number | undefined {
+  const value = (P as unknown as Record<string, unknown>)[name] ?? EXTRA_CKR[name];
+  return typeof value === 'number' ? value : undefined;
+}
+
+export const PROVIDER_NAME = 'pkcs11';
+
+/** A pkcs11js error (Pkcs11Error with a CKR, or NativeError) → KeyportError; undefined for anything else. */
+export function mapPkcs11Error(error: unknown): KeyportError | undefined {
+  if (!(error instanceof P.NativeError)) return undefined;
+  const method = (error as { method?: unknown }).method;
+  const where = typeof method === 'string' && method !== '' ? ` in ${method}` : '';
+  if (!(error instanceof P.Pkcs11Error)) {
+    return new KeyportError('Internal', `pkcs11js native failure${where}`, {
+      provider: PROVIDER_NAME,
+      cause: error,
+    });
+  }
+  const name = ckrName(error.code);
+  const code = CKR_TABLE[name] ?? 'Internal';
+  const message = `PKCS#11 ${name}${where}`;
+  if (code === 'Unsupported') {
+    return new UnsupportedError('mechanism', `the PKCS#11 module refused: ${name}${where}`, {
+      provider: PROVIDER_NAME,
+      cause: error,
+    });
+  }
+  return new KeyportError(code, message, { provider: PROVIDER_NAME, cause: error });
+}
+
+/** CKRs that mean "the bytes you gave do not open" during a decrypt or unwrap step. */
+const DECRYPT_FAILURES = new Set(
+  [
+    'CKR_ENCRYPTED_DATA_INVALID',
+    'CKR_ENCRYPTED_DATA_LEN_RANGE',
+    'CKR_WRAPPED_KEY_INVALID',
+    'CKR_WRAPPED_KEY_LEN_RANGE',
+    'CKR_AEAD_DECRYPT_FAILED',
+    // SoftHSM2 2.6 reports a failed GCM tag check and a failed OAEP decoding as CKR_GENERAL_ERROR.
+    // Only inside a decrypt/unwrap step is it read as "invalid ciphertext" (README: SoftHSM-only).
+    'CKR_GENERAL_ERROR',
+  ].flatMap((n) => {
+    const v = ckrValue(n);
+    return v === undefined ? [] : [v];
+  }),
+);
+
+/** Inside C_Decrypt/C_UnwrapKey: the module's refusal of the input becomes InvalidCiphertext. */
+export function asDecryptFailure(error: unknown, keyUri: string): unknown {
+  if (error instanceof P.Pkcs11Error && DECRYPT_FAILURES.has(error.code)) {
+    return new KeyportError('InvalidCiphertext', 'the ciphertext does not open under this key', {
+      provider: PROVIDER_NAME,
+      keyUri,
+      cause: error,
+    });
+  }
+  return error;
+}
+
+export function invalidCiphertext(keyUri: string, why: string): KeyportError {
+  return new KeyportError('InvalidCiphertext', `invalid ciphertext: ${why}`, {
+    provider: PROVIDER_NAME,
+    keyUri,
+  });
+}

@@ -1,0 +1,90 @@
+/** What lifecycle.ts and byok.ts need from the provider, and picking the version a call uses. */
+
+import type { Capabilities, KeyRef } from '@keyport/core';
+import { KeyportError, type KeyUsage } from '@keyport/core';
+import type { OaepHash } from './capabilities.js';
+import { primaryVersion, type ResolvedKey, type VersionObjects } from './key-store.js';
+import type { Handle, Pkcs11 } from './p11.js';
+import type { SessionPool } from './session-pool.js';
+
+/** A parsed key reference: the key's label, its unpinned URI, and the pinned version if any. */
+export interface Target {
+  readonly name: string;
+  readonly uri: string;
+  readonly version?: number;
+}
+
+export interface KeyAccess {
+  readonly name: string;
+  readonly p11: Pkcs11;
+  readonly pool: SessionPool;
+  readonly capabilities: Capabilities;
+  readonly oaepHashes: readonly OaepHash[];
+  uriFor(name: string, version?: number): string;
+  target(ref: KeyRef): Target;
+  withKey<T>(
+    ref: KeyRef,
+    signal: AbortSignal,
+    fn: (session: Handle, key: ResolvedKey, target: Target) => Promise<T>,
+    fresh?: boolean,
+  ): Promise<T>;
+  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * The version a call uses — the pinned one or the primary — and its objects. A key waiting for
+ * import material, or a destroyed version, is a KeyStateConflict; a version that never existed
+ * is NotFound, or InvalidCiphertext when it came from a ciphertext (`fromCiphertext`).
+ */
+export function usableVersion(
+  key: ResolvedKey,
+  target: Target,
+  usage: KeyUsage,
+  provider: string,
+  fromCiphertext = false,
+): { version: number; objects: VersionObjects } {
+  const keyUri = target.uri;
+  if (key.meta.usage !== usage) {
+    throw new KeyportError('InvalidArgument', `this key is for ${key.meta.usage}, not ${usage}`, {
+      provider,
+      keyUri,
+    });
+  }
+  if (key.meta.pendingImport === true) {
+    throw new KeyportError('KeyStateConflict', 'the key is waiting for imported material', {
+      provider,
+      keyUri,
+      retryable: false,
+    });
+  }
+  const version = target.version ?? primaryVersion(key);
+  if (version === undefined) {
+    throw new KeyportError('KeyStateConflict', 'every version of the key was destroyed', {
+      provider,
+      keyUri,
+      retryable: false,
+    });
+  }
+  if (key.meta.versions[String(version)]?.destroyed === true) {
+    throw new KeyportError('KeyStateConflict', `version ${version} was destroyed`, {
+      provider,
+      keyUri,
+      retryable: false,
+    });
+  }
+  const objects = key.versions.get(version);
+  if (objects === undefined) {
+    if (fromCiphertext) {
+      throw new KeyportError('InvalidCiphertext', 'the ciphertext names a version this key does not have', {
+        provider,
+        keyUri,
+      });
+    }
+    throw new KeyportError('NotFound', `the key has no version ${version}`, {
+      provider,
+      keyUri,
+      retryable: false,
+    });
+  }
+  return { version, objects };
+}

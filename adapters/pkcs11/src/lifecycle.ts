@@ -1,0 +1,272 @@
+/** Creating, describing, listing, rotating, enabling/disabling keys and destroying versions. */
+import {
+  type KeyInfo,
+  KeyportError,
+  type KeyRef,
+  type KeyUsage,
+  UnsupportedError,
+  USAGES_BY_SPEC,
+} from '@keyport/core';
+import { createImportKey } from './byok.js';
+import type { KeyAccess } from './key-access.js';
+import { keyInfo, keyState } from './key-info.js';
+import { labelInUse, listKeyNames, type ResolvedKey, resolveKey, writeMetadata } from './key-store.js';
+import { destroyAll, generateVersion, usageAttributes, versionId } from './objects.js';
+import { type Handle, P, type Pkcs11 } from './p11.js';
+import type { Pkcs11CreateKeyRequest } from './provider.js';
+import { checkSignal } from './session-pool.js';
+
+/** A key name from a plain name or a pkcs11: URI's object= attribute. */
+function nameOf(p: KeyAccess, raw: string): string {
+  const name = raw.startsWith('pkcs11:') ? p.target({ uri: raw }).name : raw;
+  if (name === '' || name.length > 128 || [...name].some((c) => c.charCodeAt(0) < 0x20)) {
+    throw new KeyportError('InvalidArgument', 'key names are 1-128 printable characters', {
+      provider: p.name,
+    });
+  }
+  return name;
+}
+
+export async function createKey(
+  p: KeyAccess,
+  req: Pkcs11CreateKeyRequest,
+  signal: AbortSignal,
+): Promise<KeyInfo> {
+  const { spec } = req;
+  const declared = p.capabilities.keySpecs[spec];
+  if (declared === undefined)
+    throw new UnsupportedError('keys', `this module cannot make ${spec} keys`, { provider: p.name });
+  const usage: KeyUsage = req.usage ?? (USAGES_BY_SPEC[spec][0] as KeyUsage);
+  if (!USAGES_BY_SPEC[spec].includes(usage)) {
+    throw new KeyportError('InvalidArgument', `a ${spec} key cannot be used for ${usage}`, {
+      provider: p.name,
+    });
+  }
+  if (!declared.includes(usage)) {
+    throw new UnsupportedError('keys', `this module offers ${spec} only for ${declared.join(', ')}`, {
+      provider: p.name,
+    });
+  }
+  if (req.rotation?.periodDays !== undefined) {
+    throw new UnsupportedError('autoRotation', 'PKCS#11 tokens do not rotate keys on a schedule', {
+      provider: p.name,
+    });
+  }
+  if (req.external === true && (spec !== 'AES_256' || p.capabilities.import.length === 0)) {
+    throw new UnsupportedError('import', 'only AES_256 keys can be imported', { provider: p.name });
+  }
+  const name = nameOf(p, req.name);
+  const uri = p.uriFor(name);
+  return p.exclusive(name, () =>
+    p.pool.run(signal, async (session) => {
+      if (labelInUse(p.p11, session, name)) {
+        throw new KeyportError('AlreadyExists', 'an object with this label already exists on the token', {
+          provider: p.name,
+          keyUri: uri,
+          retryable: false,
+        });
+      }
+      const now = new Date().toISOString();
+      const made =
+        req.external === true
+          ? await createImportKey(p.p11, session, name)
+          : await generateVersion(p.p11, session, {
+              label: name,
+              id: versionId(1),
+              spec,
+              usage,
+              ...(req.exportable === true ? { exportable: true } : {}),
+            });
+      try {
+        writeMetadata(p.p11, session, name, {
+          spec,
+          usage,
+          labels: { ...(req.labels ?? {}) },
+          ...(req.description !== undefined ? { description: req.description } : {}),
+          createdAt: now,
+          origin: req.external === true ? 'external' : 'provider',
+          ...(req.external === true ? { pendingImport: true } : {}),
+          ...(req.exportable === true ? { exportable: true } : {}),
+          versions: req.external === true ? {} : { '1': { createdAt: now } },
+        });
+      } catch (e) {
+        destroyAll(p.p11, session, [made.secret, made.privateKey, made.publicKey]);
+        throw e;
+      }
+      return keyInfo(p.p11, session, resolveKey(p.p11, session, name, uri), uri);
+    }),
+  );
+}
+
+export function describeKey(p: KeyAccess, ref: KeyRef, signal: AbortSignal): Promise<KeyInfo> {
+  return p.withKey(
+    ref,
+    signal,
+    async (session, key, target) => keyInfo(p.p11, session, key, target.uri),
+    true,
+  );
+}
+
+export async function* listKeys(p: KeyAccess, signal: AbortSignal): AsyncIterable<KeyInfo> {
+  const names = await p.pool.run(signal, (session) => listKeyNames(p.p11, session));
+  for (const name of names) {
+    checkSignal(signal);
+    const uri = p.uriFor(name);
+    const info = await p.pool.run(signal, (session) => {
+      try {
+        return keyInfo(p.p11, session, resolveKey(p.p11, session, name, uri), uri);
+      } catch (e) {
+        // Deleted between the listing and now: not listed.
+        if (e instanceof KeyportError && e.code === 'NotFound') return undefined;
+        throw e;
+      }
+    });
+    if (info !== undefined) yield info;
+  }
+}
+
+/** Runs a writer under the key's lock on a freshly resolved key, and returns the new KeyInfo. */
+function mutate(
+  p: KeyAccess,
+  ref: KeyRef,
+  signal: AbortSignal,
+  fn: (session: Handle, key: ResolvedKey) => Promise<void> | void,
+): Promise<KeyInfo> {
+  const target = p.target(ref);
+  return p.exclusive(target.name, () =>
+    p.withKey(
+      { uri: target.uri },
+      signal,
+      async (session, key) => {
+        await fn(session, key);
+        return keyInfo(p.p11, session, resolveKey(p.p11, session, target.name, target.uri), target.uri);
+      },
+      true,
+    ),
+  );
+}
+
+function setUsage(p11: Pkcs11, session: Handle, key: ResolvedKey, enabled: boolean): void {
+  for (const version of key.versions.values()) {
+    const pairs: Array<[Handle | undefined, number]> = [
+      [version.secret, P.CKO_SECRET_KEY],
+      [version.privateKey, P.CKO_PRIVATE_KEY],
+      [version.publicKey, P.CKO_PUBLIC_KEY],
+    ];
+    for (const [handle, cls] of pairs) {
+      if (handle !== undefined)
+        p11.C_SetAttributeValue(session, handle, usageAttributes(key.meta.usage, cls, enabled));
+    }
+  }
+}
+
+function notPendingImport(p: KeyAccess, key: ResolvedKey, uri: string): void {
+  if (key.meta.pendingImport === true) {
+    throw new KeyportError('KeyStateConflict', 'the key is waiting for imported material', {
+      provider: p.name,
+      keyUri: uri,
+      retryable: false,
+    });
+  }
+}
+
+export function rotateKey(p: KeyAccess, ref: KeyRef, signal: AbortSignal): Promise<KeyInfo> {
+  const uri = p.target(ref).uri;
+  return mutate(p, ref, signal, async (session, key) => {
+    notPendingImport(p, key, uri);
+    const enabled = keyState(p.p11, session, key) !== 'disabled';
+    const known = [...Object.keys(key.meta.versions).map(Number), ...key.versions.keys()];
+    const next = Math.max(0, ...known) + 1;
+    checkSignal(signal);
+    const made = await generateVersion(p.p11, session, {
+      label: key.name,
+      id: versionId(next),
+      spec: key.meta.spec,
+      usage: key.meta.usage,
+      ...(key.meta.exportable === true ? { exportable: true } : {}),
+    });
+    try {
+      // A disabled key stays disabled across rotation.
+      if (!enabled) setUsage(p.p11, session, { ...key, versions: new Map([[next, made]]) }, false);
+      writeMetadata(
+        p.p11,
+        session,
+        key.name,
+        {
+          ...key.meta,
+          versions: { ...key.meta.versions, [String(next)]: { createdAt: new Date().toISOString() } },
+        },
+        { meta: key.meta, handle: key.metaHandle },
+      );
+    } catch (e) {
+      destroyAll(p.p11, session, [made.secret, made.privateKey, made.publicKey]);
+      throw e;
+    }
+  });
+}
+
+/** Disabling clears the usage attributes (CKA_ENCRYPT/DECRYPT/SIGN/VERIFY) of every version: the token enforces it. */
+export function setEnabled(
+  p: KeyAccess,
+  ref: KeyRef,
+  enabled: boolean,
+  signal: AbortSignal,
+): Promise<KeyInfo> {
+  const uri = p.target(ref).uri;
+  return mutate(p, ref, signal, (session, key) => {
+    notPendingImport(p, key, uri);
+    setUsage(p.p11, session, key, enabled);
+  });
+}
+
+export function destroyKeyVersion(p: KeyAccess, ref: KeyRef, signal: AbortSignal): Promise<KeyInfo> {
+  const target = p.target(ref);
+  if (target.version === undefined) {
+    throw new KeyportError('InvalidArgument', 'destroyKeyVersion needs a version', {
+      provider: p.name,
+      keyUri: ref.uri,
+    });
+  }
+  const version = target.version;
+  return mutate(p, { uri: target.uri }, signal, (session, key) => {
+    const meta = key.meta.versions[String(version)];
+    const objects = key.versions.get(version);
+    if (meta === undefined && objects === undefined) {
+      throw new KeyportError('NotFound', `the key has no version ${version}`, {
+        provider: p.name,
+        keyUri: target.uri,
+        retryable: false,
+      });
+    }
+    if (objects === undefined || meta?.destroyed === true) {
+      throw new KeyportError('KeyStateConflict', `version ${version} is already destroyed`, {
+        provider: p.name,
+        keyUri: target.uri,
+        retryable: false,
+      });
+    }
+    if (key.versions.size === 1) {
+      throw new KeyportError('KeyStateConflict', 'the last live version cannot be destroyed', {
+        provider: p.name,
+        keyUri: target.uri,
+        retryable: false,
+      });
+    }
+    // Record first: a crash between the two steps leaves a version marked destroyed but present
+    // (refused by keyport), never a missing version that still looks alive.
+    writeMetadata(
+      p.p11,
+      session,
+      key.name,
+      {
+        ...key.meta,
+        versions: {
+          ...key.meta.versions,
+          [String(version)]: { createdAt: meta?.createdAt ?? new Date().toISOString(), destroyed: true },
+        },
+      },
+      { meta: key.meta, handle: key.metaHandle },
+    );
+    destroyAll(p.p11, session, [objects.secret, objects.privateKey, objects.publicKey]);
+  });
+}

@@ -1,0 +1,66 @@
+/**
+ * One loaded module and one C_Initialize per module path per process. PKCS#11 allows a single
+ * initialisation per application: a second C_Initialize answers CKR_CRYPTOKI_ALREADY_INITIALIZED,
+ * and a C_Finalize by one provider would pull the module from under every other. So providers
+ * share a reference-counted handle; the last one to close finalises — unless someone outside this
+ * registry initialised the module first, in which case it is theirs to finalise.
+ */
+import { ckrOf, P, type Pkcs11 } from './p11.js';
+
+export interface LoadedModule {
+  readonly p11: Pkcs11;
+  readonly path: string;
+  /** False when the module was already initialised by code outside this registry. */
+  readonly ownsInitialize: boolean;
+}
+
+interface Entry {
+  module: LoadedModule;
+  refs: number;
+}
+
+const loaded = new Map<string, Entry>();
+
+export function acquireModule(path: string): LoadedModule {
+  const entry = loaded.get(path);
+  if (entry !== undefined) {
+    entry.refs++;
+    return entry.module;
+  }
+  const p11 = new P.PKCS11();
+  p11.load(path);
+  let ownsInitialize = true;
+  try {
+    // OS locking: pkcs11js runs the *Async calls on libuv worker threads.
+    p11.C_Initialize({ flags: P.CKF_OS_LOCKING_OK });
+  } catch (e) {
+    if (ckrOf(e) !== P.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+      p11.close();
+      throw e;
+    }
+    ownsInitialize = false;
+  }
+  const module: LoadedModule = { p11, path, ownsInitialize };
+  loaded.set(path, { module, refs: 1 });
+  return module;
+}
+
+export function releaseModule(module: LoadedModule): void {
+  const entry = loaded.get(module.path);
+  if (entry === undefined || entry.module !== module) return;
+  entry.refs--;
+  if (entry.refs > 0) return;
+  loaded.delete(module.path);
+  if (module.ownsInitialize) {
+    try {
+      module.p11.C_Finalize();
+    } finally {
+      module.p11.close();
+    }
+  }
+}
+
+/** How many providers share the module at `path` (for tests and diagnostics). */
+export function moduleRefs(path: string): number {
+  return loaded.get(path)?.refs ?? 0;
+}

@@ -1,0 +1,186 @@
+/**
+ * How keyport keys live in a token.
+ *
+ * - A key is named by CKA_LABEL. Every version of it is a separate object (a secret key, or a
+ *   private/public key pair) carrying the SAME label and the version in CKA_ID:
+ *   `"kpv1"` (4 ASCII bytes) followed by the version as u32be — 8 bytes, e.g. version 3 is
+ *   6b70763100000003. A pair's two halves share the CKA_ID, as PKCS#11 tools expect.
+ * - Keyport's own metadata (spec, usage, labels, description, version dates, destroyed versions,
+ *   import state) sits in a CKO_DATA object with the same CKA_LABEL and CKA_APPLICATION "keyport".
+ * - Keys are generated in the token: CKA_TOKEN, CKA_PRIVATE and CKA_SENSITIVE true, CKA_EXTRACTABLE
+ *   false — unless created `exportable` for BYOK (then extractable, still sensitive: the material
+ *   leaves only wrapped by C_WrapKey, never in the clear).
+ */
+import type { KeySpec, KeyUsage } from '@keyport/core';
+import { CURVES } from './der.js';
+import { type Handle, P, type Pkcs11, type Template } from './p11.js';
+
+const ID_PREFIX = Buffer.from('kpv1', 'ascii');
+/** CKA_ID of the import (BYOK) wrapping key pair of a key that waits for material. */
+export const IMPORT_KEY_ID = Buffer.from('kpimport', 'ascii');
+export const APPLICATION = 'keyport';
+
+export function versionId(version: number): Buffer {
+  const id = Buffer.alloc(8);
+  ID_PREFIX.copy(id);
+  id.writeUInt32BE(version, 4);
+  return id;
+}
+
+/** The version a CKA_ID carries, or undefined when the object is not a keyport key version. */
+export function versionOfId(id: Uint8Array): number | undefined {
+  if (id.length !== 8 || !Buffer.from(id.subarray(0, 4)).equals(ID_PREFIX)) return undefined;
+  const v = Buffer.from(id).readUInt32BE(4);
+  return v > 0 ? v : undefined;
+}
+
+/** The attributes that let a key of this usage work; cleared to disable, set to enable. */
+export function usageAttributes(usage: KeyUsage, cls: number, enabled: boolean): Template {
+  const secret = cls === P.CKO_SECRET_KEY;
+  const pub = cls === P.CKO_PUBLIC_KEY;
+  switch (usage) {
+    case 'encrypt_decrypt':
+      return secret
+        ? [
+            { type: P.CKA_ENCRYPT, value: enabled },
+            { type: P.CKA_DECRYPT, value: enabled },
+          ]
+        : [{ type: pub ? P.CKA_ENCRYPT : P.CKA_DECRYPT, value: enabled }];
+    case 'sign_verify':
+      return [{ type: pub ? P.CKA_VERIFY : P.CKA_SIGN, value: enabled }];
+    case 'mac':
+      return [
+        { type: P.CKA_SIGN, value: enabled },
+        { type: P.CKA_VERIFY, value: enabled },
+      ];
+  }
+}
+
+export interface GenerateOptions {
+  readonly label: string;
+  readonly id: Buffer;
+  readonly spec: KeySpec;
+  readonly usage: KeyUsage;
+  /** Extractable (still sensitive) so C_WrapKey can export it for BYOK. */
+  readonly exportable?: boolean;
+}
+
+export interface GeneratedVersion {
+  readonly secret?: Handle;
+  readonly privateKey?: Handle;
+  readonly publicKey?: Handle;
+}
+
+function common(o: GenerateOptions): Template {
+  return [
+    { type: P.CKA_TOKEN, value: true },
+    { type: P.CKA_LABEL, value: o.label },
+    { type: P.CKA_ID, value: o.id },
+  ];
+}
+
+function secretTemplate(o: GenerateOptions, keyType: number): Template {
+  return [
+    ...common(o),
+    { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+    { type: P.CKA_KEY_TYPE, value: keyType },
+    { type: P.CKA_VALUE_LEN, value: 32 },
+    { type: P.CKA_PRIVATE, value: true },
+    { type: P.CKA_SENSITIVE, value: true },
+    { type: P.CKA_EXTRACTABLE, value: o.exportable === true },
+    { type: P.CKA_MODIFIABLE, value: true },
+    ...usageAttributes(o.usage, P.CKO_SECRET_KEY, true),
+  ];
+}
+
+function privateTemplate(o: GenerateOptions): Template {
+  return [
+    ...common(o),
+    { type: P.CKA_PRIVATE, value: true },
+    { type: P.CKA_SENSITIVE, value: true },
+    { type: P.CKA_EXTRACTABLE, value: o.exportable === true },
+    { type: P.CKA_MODIFIABLE, value: true },
+    ...usageAttributes(o.usage, P.CKO_PRIVATE_KEY, true),
+  ];
+}
+
+function publicTemplate(o: GenerateOptions, extra: Template): Template {
+  return [
+    ...common(o),
+    { type: P.CKA_PRIVATE, value: false },
+    { type: P.CKA_MODIFIABLE, value: true },
+    ...usageAttributes(o.usage, P.CKO_PUBLIC_KEY, true),
+    ...extra,
+  ];
+}
+
+/** Generates one key version in the token (C_GenerateKey[Pair], off the event loop). */
+export async function generateVersion(
+  p11: Pkcs11,
+  session: Handle,
+  o: GenerateOptions,
+): Promise<GeneratedVersion> {
+  switch (o.spec) {
+    case 'AES_256':
+      return {
+        secret: await p11.C_GenerateKeyAsync(
+          session,
+          { mechanism: P.CKM_AES_KEY_GEN },
+          secretTemplate(o, P.CKK_AES),
+        ),
+      };
+    case 'HMAC_256':
+      return {
+        secret: await p11.C_GenerateKeyAsync(
+          session,
+          { mechanism: P.CKM_GENERIC_SECRET_KEY_GEN },
+          secretTemplate(o, P.CKK_GENERIC_SECRET),
+        ),
+      };
+    case 'RSA_2048':
+    case 'RSA_3072':
+    case 'RSA_4096': {
+      const bits = Number(o.spec.slice(4));
+      const pair = await p11.C_GenerateKeyPairAsync(
+        session,
+        { mechanism: P.CKM_RSA_PKCS_KEY_PAIR_GEN },
+        publicTemplate(o, [
+          { type: P.CKA_MODULUS_BITS, value: bits },
+          { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+        ]),
+        privateTemplate(o),
+      );
+      return { privateKey: pair.privateKey, publicKey: pair.publicKey };
+    }
+    case 'EC_P256':
+    case 'EC_P384': {
+      const pair = await p11.C_GenerateKeyPairAsync(
+        session,
+        { mechanism: P.CKM_EC_KEY_PAIR_GEN },
+        publicTemplate(o, [{ type: P.CKA_EC_PARAMS, value: CURVES[o.spec].oid }]),
+        privateTemplate(o),
+      );
+      return { privateKey: pair.privateKey, publicKey: pair.publicKey };
+    }
+  }
+}
+
+/** All objects matching `template` (C_FindObjects in pages of 64). */
+export function findObjects(p11: Pkcs11, session: Handle, template: Template): Handle[] {
+  p11.C_FindObjectsInit(session, template);
+  const out: Handle[] = [];
+  try {
+    for (;;) {
+      const page = p11.C_FindObjects(session, 64);
+      out.push(...page);
+      if (page.length < 64) break;
+    }
+  } finally {
+    p11.C_FindObjectsFinal(session);
+  }
+  return out;
+}
+
+export function destroyAll(p11: Pkcs11, session: Handle, handles: readonly (Handle | undefined)[]): void {
+  for (const h of handles) if (h !== undefined) p11.C_DestroyObject(session, h);
+}

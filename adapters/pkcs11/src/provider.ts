@@ -1,0 +1,367 @@
+/**
+ * `Pkcs11Provider`: keyport's KmsProvider over any PKCS#11 v2.40 module through pkcs11js.
+ * Construction is synchronous (module load, C_Initialize, token lookup, mechanism discovery) so
+ * capabilities are known up front; the PIN is read at the first login. Key lifecycle is in
+ * lifecycle.ts, cryptography in crypto-calls.ts, BYOK in byok.ts; this file routes calls,
+ * resolves key URIs and caches keys.
+ */
+import {
+  type Capabilities,
+  type CreateKeyRequest,
+  type DataKeyRequest,
+  type DataKeyResult,
+  type DecryptResult,
+  type EncryptRequest,
+  type EncryptResult,
+  formatKeyUri,
+  type Grant,
+  type ImportKeyMaterialRequest,
+  type ImportParameters,
+  type ImportParametersRequest,
+  type KeyInfo,
+  KeyportError,
+  type KeyRef,
+  type KmsProvider,
+  type ListOptions,
+  type MacResult,
+  type ProviderCallOptions,
+  parseKeyUri,
+  pkcs11Attribute,
+  type SigningAlgorithm,
+  type SignRequest,
+  type SignResult,
+  UnsupportedError,
+} from '@keyport/core';
+import * as byok from './byok.js';
+import { computeCapabilities, type OaepHash, probeOaepHashes } from './capabilities.js';
+import * as calls from './crypto-calls.js';
+import { mapPkcs11Error, PROVIDER_NAME } from './errors.js';
+import type { KeyAccess, Target } from './key-access.js';
+import { type ResolvedKey, resolveKey } from './key-store.js';
+import * as lifecycle from './lifecycle.js';
+import { acquireModule, type LoadedModule, releaseModule } from './module-registry.js';
+import { versionOfId } from './objects.js';
+import type { Pkcs11ProviderOptions } from './options.js';
+import type { Handle, Pkcs11 } from './p11.js';
+import { ckrOf, P } from './p11.js';
+import { checkSignal, SessionPool } from './session-pool.js';
+
+export type Pkcs11CreateKeyRequest = CreateKeyRequest & {
+  /** Create the key CKA_EXTRACTABLE (still CKA_SENSITIVE) so `wrapKeyForExport` can wrap it out. */
+  readonly exportable?: boolean;
+};
+
+const HANDLE_GONE = new Set([P.CKR_OBJECT_HANDLE_INVALID, P.CKR_KEY_HANDLE_INVALID]);
+
+function findSlot(p11: Pkcs11, token: Pkcs11ProviderOptions['token']): { slot: Handle; label: string } {
+  if (token.label === undefined && token.serial === undefined) {
+    throw new KeyportError('InvalidArgument', 'choose the token by label or serial', {
+      provider: PROVIDER_NAME,
+    });
+  }
+  for (const slot of p11.C_GetSlotList(true)) {
+    const info = p11.C_GetTokenInfo(slot);
+    const label = info.label.trimEnd();
+    if (token.label !== undefined && label !== token.label) continue;
+    if (token.serial !== undefined && info.serialNumber.trimEnd() !== token.serial) continue;
+    return { slot, label };
+  }
+  throw new KeyportError('Unavailable', 'no slot holds the configured token', {
+    provider: PROVIDER_NAME,
+    retryable: false,
+  });
+}
+
+export class Pkcs11Provider implements KmsProvider, KeyAccess {
+  readonly scheme = 'pkcs11';
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  /** The token's label, as written in key URIs. */
+  readonly tokenLabel: string;
+  /** The OAEP hash RSA encryption uses (SHA-256 where the module accepts it). */
+  readonly oaepHash: OaepHash | undefined;
+  readonly oaepHashes: readonly OaepHash[];
+  readonly pool: SessionPool;
+  private readonly module: LoadedModule;
+  private readonly keyCacheMs: number;
+  private readonly cache = new Map<string, { at: number; key: ResolvedKey }>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private closing: Promise<void> | undefined;
+
+  constructor(options: Pkcs11ProviderOptions) {
+    this.name = options.name ?? PROVIDER_NAME;
+    this.keyCacheMs = options.keyCacheMs ?? 1000;
+    this.module = acquireModule(options.modulePath);
+    try {
+      const { slot, label } = findSlot(this.p11, options.token);
+      this.tokenLabel = label;
+      const mechanisms = new Set(this.p11.C_GetMechanismList(slot));
+      this.oaepHashes = options.oaepHashes ?? probeOaepHashes(this.p11, slot, mechanisms);
+      this.oaepHash = this.oaepHashes.includes('sha256') ? 'sha256' : this.oaepHashes[0];
+      this.capabilities = computeCapabilities(this.p11, slot, mechanisms, this.oaepHashes);
+      this.pool = new SessionPool(this.p11, slot, options.pin, options.maxSessions ?? 4);
+    } catch (e) {
+      releaseModule(this.module);
+      throw mapPkcs11Error(e) ?? e;
+    }
+  }
+
+  /** Constructs and logs in once, so a wrong PIN fails here rather than at the first call. */
+  static async open(options: Pkcs11ProviderOptions, signal?: AbortSignal): Promise<Pkcs11Provider> {
+    const provider = new Pkcs11Provider(options);
+    try {
+      await provider.pool.run(signal, () => undefined);
+    } catch (e) {
+      await provider.close();
+      throw mapPkcs11Error(e) ?? e;
+    }
+    return provider;
+  }
+
+  get p11(): Pkcs11 {
+    return this.module.p11;
+  }
+
+  mapError(error: unknown): KeyportError | undefined {
+    return mapPkcs11Error(error);
+  }
+
+  // ------------------------------------------------------------------ URIs and key access
+
+  uriFor(name: string, version?: number): string {
+    return formatKeyUri({
+      scheme: 'pkcs11',
+      attributes: [
+        ['token', this.tokenLabel],
+        ['object', name],
+      ],
+      query: [],
+      ...(version !== undefined ? { version: String(version) } : {}),
+    });
+  }
+
+  /** Parsed key references, by URI and version (URI parsing is the costliest step of a cached call). */
+  private readonly targets = new Map<string, Target>();
+
+  target(ref: KeyRef): Target {
+    const cacheKey = `${ref.version ?? ''}\u0000${ref.uri}`;
+    const known = this.targets.get(cacheKey);
+    if (known !== undefined) return known;
+    const parsed = this.parseTarget(ref);
+    if (this.targets.size >= 1024) this.targets.clear();
+    this.targets.set(cacheKey, parsed);
+    return parsed;
+  }
+
+  private parseTarget(ref: KeyRef): Target {
+    const parsed = parseKeyUri(ref.uri);
+    const bad = (why: string) =>
+      new KeyportError('InvalidArgument', why, { provider: this.name, keyUri: ref.uri });
+    if (parsed.scheme !== 'pkcs11') throw bad('not a pkcs11: key URI');
+    const token = pkcs11Attribute(parsed, 'token');
+    if (token !== undefined && token !== this.tokenLabel)
+      throw bad('the URI names another token than this provider serves');
+    const name = pkcs11Attribute(parsed, 'object');
+    if (name === undefined || name === '') throw bad('keyport addresses PKCS#11 keys by object= (CKA_LABEL)');
+    const fromId = parsed.id === undefined ? undefined : versionOfId(parsed.id);
+    if (parsed.id !== undefined && fromId === undefined)
+      throw bad('id= is not a keyport version id (see README)');
+    const raw = ref.version ?? parsed.version ?? (fromId === undefined ? undefined : String(fromId));
+    if (raw !== undefined && !/^[1-9][0-9]{0,9}$/.test(raw)) throw bad('versions are positive integers');
+    return { name, uri: this.uriFor(name), ...(raw !== undefined ? { version: Number(raw) } : {}) };
+  }
+
+  /** Runs `fn` with a session and the resolved key, reusing a recently resolved key when allowed. */
+  async withKey<T>(
+    ref: KeyRef,
+    signal: AbortSignal,
+    fn: (session: Handle, key: ResolvedKey, target: Target) => Promise<T>,
+    fresh = false,
+  ): Promise<T> {
+    const target = this.target(ref);
+    return this.pool.run(signal, async (session) => {
+      const cached = fresh ? undefined : this.cache.get(target.name);
+      if (cached !== undefined && Date.now() - cached.at <= this.keyCacheMs) {
+        try {
+          return await fn(session, cached.key, target);
+        } catch (e) {
+          const code = ckrOf(e);
+          if (code === undefined || !HANDLE_GONE.has(code)) throw e;
+          this.cache.delete(target.name); // the token changed under the cache (a failed Init leaves no operation)
+        }
+      }
+      const key = resolveKey(this.p11, session, target.name, target.uri);
+      if (this.keyCacheMs > 0) this.cache.set(target.name, { at: Date.now(), key });
+      checkSignal(signal); // between the lookup and the operation
+      return fn(session, key, target);
+    });
+  }
+
+  invalidate(name: string): void {
+    this.cache.delete(name);
+  }
+
+  /** Serialises writers of one key in this process (metadata is replaced, not updated in place). */
+  async exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.locks.get(name) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(name, settled);
+    try {
+      return await run;
+    } finally {
+      this.invalidate(name);
+      if (this.locks.get(name) === settled) this.locks.delete(name);
+    }
+  }
+
+  // ------------------------------------------------------------------ keys and lifecycle
+
+  createKey(req: Pkcs11CreateKeyRequest, o: ProviderCallOptions): Promise<KeyInfo> {
+    return lifecycle.createKey(this, req, o.signal);
+  }
+  describeKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    return lifecycle.describeKey(this, ref, o.signal);
+  }
+  listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
+    return lifecycle.listKeys(this, o.signal);
+  }
+  rotateKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    return lifecycle.rotateKey(this, ref, o.signal);
+  }
+  enableKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    return lifecycle.setEnabled(this, ref, true, o.signal);
+  }
+  disableKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    return lifecycle.setEnabled(this, ref, false, o.signal);
+  }
+  destroyKeyVersion(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    return lifecycle.destroyKeyVersion(this, ref, o.signal);
+  }
+  async setRotationPolicy(): Promise<KeyInfo> {
+    throw new UnsupportedError('autoRotation', 'PKCS#11 tokens do not rotate keys on a schedule', {
+      provider: this.name,
+    });
+  }
+  async scheduleKeyDeletion(): Promise<KeyInfo> {
+    throw new UnsupportedError(
+      'scheduledDeletion',
+      'PKCS#11 has no deletion window (C_DestroyObject is immediate)',
+      {
+        provider: this.name,
+      },
+    );
+  }
+  async cancelKeyDeletion(): Promise<KeyInfo> {
+    return this.scheduleKeyDeletion();
+  }
+
+  // ------------------------------------------------------------------ cryptography (crypto-calls.ts)
+
+  encrypt(
+    ref: KeyRef,
+    plaintext: Uint8Array,
+    req: EncryptRequest,
+    o: ProviderCallOptions,
+  ): Promise<EncryptResult> {
+    return calls.encrypt(this, ref, plaintext, req, o);
+  }
+  decrypt(
+    ref: KeyRef,
+    ciphertext: Uint8Array,
+    req: EncryptRequest,
+    o: ProviderCallOptions,
+  ): Promise<DecryptResult> {
+    return calls.decrypt(this, ref, ciphertext, req, o);
+  }
+  generateDataKey(ref: KeyRef, req: DataKeyRequest, o: ProviderCallOptions): Promise<DataKeyResult> {
+    return calls.generateDataKey(this, ref, req, o);
+  }
+  sign(ref: KeyRef, message: Uint8Array, req: SignRequest, o: ProviderCallOptions): Promise<SignResult> {
+    return calls.sign(this, ref, message, req, o);
+  }
+  verify(
+    ref: KeyRef,
+    message: Uint8Array,
+    signature: Uint8Array,
+    req: SignRequest & { algorithm: SigningAlgorithm },
+    o: ProviderCallOptions,
+  ): Promise<boolean> {
+    return calls.verify(this, ref, message, signature, req, o);
+  }
+  mac(ref: KeyRef, message: Uint8Array, o: ProviderCallOptions): Promise<MacResult> {
+    return calls.mac(this, ref, message, o);
+  }
+  verifyMac(ref: KeyRef, message: Uint8Array, mac: Uint8Array, o: ProviderCallOptions): Promise<boolean> {
+    return calls.verifyMac(this, ref, message, mac, o);
+  }
+
+  // ------------------------------------------------------------------ grants and BYOK
+
+  async createGrant(): Promise<Grant> {
+    throw new UnsupportedError('grants', 'PKCS#11 has no grants', { provider: this.name });
+  }
+  listGrants(): AsyncIterable<Grant> {
+    const name = this.name;
+    return {
+      [Symbol.asyncIterator]() {
+        return {
+          next: () =>
+            Promise.reject(new UnsupportedError('grants', 'PKCS#11 has no grants', { provider: name })),
+        };
+      },
+    };
+  }
+  async revokeGrant(): Promise<void> {
+    throw new UnsupportedError('grants', 'PKCS#11 has no grants', { provider: this.name });
+  }
+
+  getImportParameters(
+    ref: KeyRef,
+    req: ImportParametersRequest,
+    o: ProviderCallOptions,
+  ): Promise<ImportParameters> {
+    return byok.getImportParameters(this, ref, req, o.signal);
+  }
+  importKeyMaterial(ref: KeyRef, req: ImportKeyMaterialRequest, o: ProviderCallOptions): Promise<KeyInfo> {
+    return byok.importKeyMaterial(this, ref, req, o.signal);
+  }
+
+  /** Wraps an `exportable` key for import elsewhere (BYOK out of the HSM); see byok.ts. */
+  async wrapKeyForExport(
+    ref: KeyRef,
+    options: byok.WrapForExportOptions,
+    o?: Partial<ProviderCallOptions>,
+  ): Promise<Uint8Array> {
+    // Called directly, not through Keyport: map pkcs11js errors here.
+    try {
+      return await byok.wrapKeyForExport(this, ref, options, o?.signal);
+    } catch (e) {
+      throw mapPkcs11Error(e)?.withDetails({ keyUri: ref.uri }) ?? e;
+    }
+  }
+
+  /** The SPKI DER public key of an RSA or EC key version. */
+  async getPublicKey(ref: KeyRef, o?: Partial<ProviderCallOptions>): Promise<Uint8Array> {
+    try {
+      return await byok.publicKeyOf(this, ref, o?.signal);
+    } catch (e) {
+      throw mapPkcs11Error(e)?.withDetails({ keyUri: ref.uri }) ?? e;
+    }
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  /** Closes the sessions (waiting for borrowed ones) and finalises the module if this was its last user. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.pool.close();
+      await this.pool.drained();
+      releaseModule(this.module);
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * A bounded pool of logged-in read/write sessions. A PKCS#11 session holds at most one active
+ * operation and is not safe for concurrent use, so each call borrows one session for its whole
+ * duration. Login state belongs to the application per token (not per session): one C_Login
+ * covers every session, and CKR_USER_ALREADY_LOGGED_IN is success. A call that meets
+ * CKR_USER_NOT_LOGGED_IN (the token logged us out, e.g. after a device reset) logs in again and
+ * is retried once. A session that saw any PKCS#11 error is closed rather than reused: after an
+ * error it may still hold an active operation (CKR_OPERATION_ACTIVE on its next *Init).
+ */
+import { KeyportError } from '@keyport/core';
+import { PROVIDER_NAME } from './errors.js';
+import { type PinSource, resolvePin } from './options.js';
+import { ckrOf, type Handle, P, type Pkcs11 } from './p11.js';
+
+/** CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS, CKS_RW_SO_FUNCTIONS (pkcs11js does not export CKS_*). */
+const LOGGED_IN_STATES = new Set([1, 3, 4]);
+
+interface Waiter {
+  resolve(session: Handle): void;
+  reject(error: unknown): void;
+}
+
+export function abortedError(): KeyportError {
+  return new KeyportError('Aborted', 'the operation was aborted', {
+    provider: PROVIDER_NAME,
+    retryable: false,
+  });
+}
+
+/** Throws Aborted when the signal fired: called between PKCS#11 steps, never inside one. */
+export function checkSignal(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortedError();
+}
+
+export class SessionPool {
+  private readonly idle: Handle[] = [];
+  private readonly waiters: Waiter[] = [];
+  private open = 0;
+  private login: Promise<void> | undefined;
+  /** The current login promise has settled successfully (saves an await per call). */
+  private loginDone = false;
+  private closed = false;
+  private readonly drainers: Array<() => void> = [];
+
+  constructor(
+    private readonly p11: Pkcs11,
+    private readonly slot: Handle,
+    private readonly pin: PinSource,
+    readonly maxSessions: number,
+  ) {}
+
+  /** Runs `fn` on a borrowed, logged-in session; re-logs in once after CKR_USER_NOT_LOGGED_IN. */
+  async run<T>(signal: AbortSignal | undefined, fn: (session: Handle) => Promise<T> | T): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const session = await this.acquire(signal);
+      let healthy = true;
+      try {
+        return await fn(session);
+      } catch (e) {
+        if (ckrOf(e) !== undefined) healthy = false;
+        // Logged out under us: CKR_USER_NOT_LOGGED_IN, or (SoftHSM2) private objects that turned
+        // invisible / CKR_OBJECT_HANDLE_INVALID while the session shows a public state.
+        if (attempt === 1 && (ckrOf(e) === P.CKR_USER_NOT_LOGGED_IN || !this.stillLoggedIn(session))) {
+          this.login = undefined;
+          continue;
+        }
+        throw e;
+      } finally {
+        this.release(session, healthy);
+      }
+    }
+  }
+
+  private async acquire(signal: AbortSignal | undefined): Promise<Handle> {
+    checkSignal(signal);
+    if (this.closed)
+      throw new KeyportError('Unavailable', 'the PKCS#11 provider is closed', {
+        provider: PROVIDER_NAME,
+        retryable: false,
+      });
+    const ready = this.idle.pop();
+    const session = ready ?? (this.open < this.maxSessions ? this.openSession() : await this.wait(signal));
+    try {
+      // Closing an application's last session logs it out (PKCS#11 §5.6), and another provider
+      // sharing the module may have done so: a session that reports a public state needs a login.
+      if (ready === undefined && this.login !== undefined && !this.loggedIn(session)) this.login = undefined;
+      if (!this.loginDone || this.login === undefined) await this.ensureLogin(session);
+    } catch (e) {
+      this.release(session, false);
+      throw e;
+    }
+    return session;
+  }
+
+  private openSession(): Handle {
+    this.open++;
+    try {
+      return this.p11.C_OpenSession(this.slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
+    } catch (e) {
+      this.open--;
+      throw e;
+    }
+  }
+
+  private wait(signal: AbortSignal | undefined): Promise<Handle> {
+    return new Promise<Handle>((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(abortedError());
+      };
+      const waiter: Waiter = {
+        resolve: (s) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(s);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  private stillLoggedIn(session: Handle): boolean {
+    try {
+      return this.loggedIn(session);
+    } catch {
+      return true; // the session itself is gone: not a login problem
+    }
+  }
+
+  private loggedIn(session: Handle): boolean {
+    const { state } = this.p11.C_GetSessionInfo(session);
+    return LOGGED_IN_STATES.has(state);
+  }
+
+  /** One C_Login for the token, shared by concurrent callers; the PIN is read only here. */
+  private ensureLogin(session: Handle): Promise<void> {
+    if (this.login === undefined) {
+      const attempt = (async () => {
+        const pin = await resolvePin(this.pin);
+        try {
+          this.p11.C_Login(session, P.CKU_USER, pin);
+        } catch (e) {
+          if (ckrOf(e) !== P.CKR_USER_ALREADY_LOGGED_IN) throw e;
+        }
+      })();
+      this.login = attempt;
+      this.loginDone = false;
+      attempt.then(
+        () => {
+          if (this.login === attempt) this.loginDone = true;
+        },
+        () => {
+          if (this.login === attempt) this.login = undefined;
+        },
+      );
+    }
+    return this.login;
+  }
+
+  private release(session: Handle, healthy: boolean): void {
+    if (!healthy || this.closed) {
+      this.open--;
+      try {
+        this.p11.C_CloseSession(session);
+      } catch {
+        // already gone: nothing to release
+      }
+      const next = this.closed ? undefined : this.waiters.shift();
+      if (next === undefined && this.open === 0) for (const d of this.drainers.splice(0)) d();
+      if (next !== undefined) {
+        try {
+          next.resolve(this.openSession());
+        } catch (e) {
+          next.reject(e);
+        }
+      }
+      return;
+    }
+    const next = this.waiters.shift();
+    if (next !== undefined) next.resolve(session);
+    else this.idle.push(session);
+  }
+
+  /** Closes idle sessions now and busy ones as they come back; pending waiters fail. */
+  close(): void {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) {
+      w.reject(
+        new KeyportError('Unavailable', 'the PKCS#11 provider was closed', {
+          provider: PROVIDER_NAME,
+          retryable: false,
+        }),
+      );
+    }
+    for (const s of this.idle.splice(0)) {
+      this.open--;
+      try {
+        this.p11.C_CloseSession(s);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  /** Resolves when every borrowed session has come back and been closed. */
+  drained(): Promise<void> {
+    if (this.open === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainers.push(resolve));
+  }
+
+  /** Sessions currently open (idle + borrowed). */
+  get size(): number {
+    return this.open;
+  }
+}
