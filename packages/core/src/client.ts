@@ -34,7 +34,7 @@ import type {
   SignRequest,
   SignResult,
 } from './types.js';
-import { keyUriScheme, keyUriVersion, parseKeyUri } from './uri.js';
+import { keyUriScheme, keyUriVersion, type ParsedKeyUri, parseKeyUri } from './uri.js';
 
 export interface KeyportOptions {
   readonly providers: readonly KmsProvider[];
@@ -65,6 +65,8 @@ export class Keyport implements KeyOperations {
   private readonly providers = new Map<string, KmsProvider>();
   private readonly policy: RetryPolicy;
   private readonly sinks: AuditSink[];
+  /** Parsed URIs by string: hot paths call with the same few keys, and parsing is not free. */
+  private readonly parsed = new Map<string, ParsedKeyUri>();
   private closed = false;
 
   constructor(private readonly options: KeyportOptions) {
@@ -109,7 +111,7 @@ export class Keyport implements KeyOperations {
   /** Resolves a KeyLike into a validated ref: the URI parses, and a pinned version is not contradicted. */
   private ref(key: KeyLike): { ref: KeyRef; provider: KmsProvider } {
     const given: KeyRef = typeof key === 'string' ? { uri: key } : key;
-    const parsed = parseKeyUri(given.uri);
+    const parsed = this.parse(given.uri);
     const inUri = keyUriVersion(parsed);
     if (inUri !== undefined && given.version !== undefined && inUri !== given.version) {
       throw new KeyportError('InvalidArgument', 'the key URI and the ref name different versions', {
@@ -119,6 +121,16 @@ export class Keyport implements KeyOperations {
     const version = given.version ?? inUri;
     const ref: KeyRef = version === undefined ? { uri: given.uri } : { uri: given.uri, version };
     return { ref, provider: this.provider(parsed.scheme) };
+  }
+
+  private parse(uri: string): ParsedKeyUri {
+    let parsed = this.parsed.get(uri);
+    if (parsed === undefined) {
+      parsed = parseKeyUri(uri);
+      if (this.parsed.size >= 1024) this.parsed.clear();
+      this.parsed.set(uri, parsed);
+    }
+    return parsed;
   }
 
   private async call<T>(spec: CallSpec<T>): Promise<T> {

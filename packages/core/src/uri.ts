@@ -315,6 +315,8 @@ const PKCS11_QUERY_ATTRS = ['pin-source', 'module-name', 'module-path'];
 const PK11_PATH_SAFE = /[A-Za-z0-9\-._~:[\]@!$'()*+,=&]/;
 const PK11_QUERY_SAFE = /[A-Za-z0-9\-._~:[\]@!$'()*+,=/?|;]/;
 
+const UTF8 = new TextEncoder();
+
 function pctDecodeBytes(uri: string, part: string, s: string): Uint8Array {
   const out: number[] = [];
   for (let i = 0; i < s.length; i++) {
@@ -325,7 +327,7 @@ function pctDecodeBytes(uri: string, part: string, s: string): Uint8Array {
       out.push(Number.parseInt(hex, 16));
       i += 2;
     } else {
-      out.push(...new TextEncoder().encode(ch));
+      out.push(...UTF8.encode(ch));
     }
   }
   return Uint8Array.from(out);
@@ -395,11 +397,10 @@ function parsePkcs11(uri: string, rest: string): Pkcs11KeyUri {
 }
 
 function formatPkcs11(k: Pkcs11KeyUri): string {
-  const enc = new TextEncoder();
-  const path = k.attributes.map(([n, v]) => `${n}=${pctEncode(enc.encode(v), PK11_PATH_SAFE, false)}`);
+  const path = k.attributes.map(([n, v]) => `${n}=${pctEncode(UTF8.encode(v), PK11_PATH_SAFE, false)}`);
   if (k.id !== undefined) path.push(`id=${pctEncode(k.id, PK11_PATH_SAFE, true)}`);
   if (k.version !== undefined) path.push(`x-version=${k.version}`);
-  const query = k.query.map(([n, v]) => `${n}=${pctEncode(enc.encode(v), PK11_QUERY_SAFE, false)}`);
+  const query = k.query.map(([n, v]) => `${n}=${pctEncode(UTF8.encode(v), PK11_QUERY_SAFE, false)}`);
   return `pkcs11:${path.join(';')}${query.length > 0 ? `?${query.join('&')}` : ''}`;
 }
 
