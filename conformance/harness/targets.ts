@@ -40,6 +40,8 @@ export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
   // The Python second-opinion scenarios need the venv the harness installs.
   'conformance/servers': ['azure-keyvault', 'gcp-kms'],
   cli: ['moto', 'openbao'],
+  byok: ['softhsm', 'local-kms', 'openbao'],
+  'byok-hsm-and-cloud': ['softhsm', 'local-kms', 'openbao'],
 };
 
 /** The union of the targets the given projects need, in the harness's start order. */

@@ -8,6 +8,7 @@ import { describeProviderConformance, uniqueKeyNames } from '@keyport/conformanc
 import { type EncryptionContext, encodeContext } from '@keyport/core';
 import { afterAll } from 'vitest';
 import { Pkcs11Provider } from '../src/index.js';
+import { SOFTHSM_PROOFS } from './proofs.js';
 import { providerOptions } from './support.js';
 
 const provider = new Pkcs11Provider(providerOptions());
@@ -23,8 +24,6 @@ function openAesGcm(material: Uint8Array, ciphertext: Uint8Array, context: Encry
   return Buffer.concat([decipher.update(bytes.subarray(17, bytes.length - 16)), decipher.final()]);
 }
 
-const softhsm = { kind: 'third-party-emulator', name: 'SoftHSM2 2.6.1' } as const;
-
 describeProviderConformance({
   name: 'pkcs11 (SoftHSM2 2.6.1)',
   provider,
@@ -35,7 +34,7 @@ describeProviderConformance({
     // RSA_3072/RSA_4096 take the RSA_2048 code path and cost seconds per key pair in SoftHSM2;
     // test/keys.test.ts creates one RSA_3072 key.
     keySpecs: ['AES_256', 'RSA_2048', 'EC_P256', 'EC_P384', 'HMAC_256'],
-    proofs: { default: softhsm },
+    proofs: SOFTHSM_PROOFS,
     publicKey: (ref) => provider.getPublicKey(ref),
     openWithImportedMaterial: openAesGcm,
     concurrency: 16,

@@ -2,23 +2,13 @@
 // transit mount of its own (so listing does not walk every other test's keys), with key
 // metadata kept in the dev server's KV v2 mount `secret`.
 import { createDecipheriv, createPublicKey } from 'node:crypto';
-import { describeProviderConformance, type Proof, uniqueKeyNames } from '@keyport/conformance';
+import { describeProviderConformance, uniqueKeyNames } from '@keyport/conformance';
 import { type EncryptionContext, encodeContext, type KeyRef } from '@keyport/core';
 import { transitCapabilities, VaultTransitProvider } from '../src/index.js';
 import { openbao, rootClient } from './helpers.js';
+import { OPENBAO_PROOFS } from './proofs.js';
 
 const mount = `conf-${Date.now().toString(36)}`;
-const openBao: Proof = { kind: 'third-party-emulator', name: 'OpenBao 2.7.2 (bao server -dev)' };
-// The suite's grantee fixture needs a principal that exists before the grant and is then
-// granted to. A Vault grant is the other way round: it mints the grantee's credential (an
-// orphan token with the grant's policy and TTL, returned as Grant.token), so the fixture cannot
-// act as the grantee. test/grants.test.ts proves all three against the same OpenBao.
-const grantsElsewhere: Proof = {
-  kind: 'not-emulated',
-  reason:
-    'Vault grants mint the grantee token (Grant.token) instead of granting to an existing principal; proven against OpenBao by test/grants.test.ts',
-};
-
 let admin: VaultTransitProvider | undefined;
 async function open(): Promise<VaultTransitProvider> {
   const env = openbao();
@@ -64,12 +54,7 @@ describeProviderConformance({
   fixtures: {
     keyName: uniqueKeyNames('conf'),
     missingKeyUri: () => `hcvault://${new URL(openbao().addr).host}/${mount}/keys/missing-${Date.now()}`,
-    proofs: {
-      default: openBao,
-      grants: grantsElsewhere,
-      grantExpiry: grantsElsewhere,
-      grantConstraints: grantsElsewhere,
-    },
+    proofs: OPENBAO_PROOFS,
     publicKey,
     openWithImportedMaterial,
   },
