@@ -92,7 +92,7 @@ for (const who of ['adapter', 'keyport']) {
   }
 }
 
-const outDir = fileURLToPath(new URL('../bench-results/', import.meta.url));
+const outDir = fileURLToPath(new URL('../../../bench-results/', import.meta.url));
 mkdirSync(outDir, { recursive: true });
 writeFileSync(`${outDir}aws-kms.json`, `${JSON.stringify(results, null, 2)}\n`);
 console.table(results);

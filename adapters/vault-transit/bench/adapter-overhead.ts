@@ -111,7 +111,7 @@ it('measures adapter encrypt/decrypt against bare node-vault', async () => {
       row('decrypt', 'keyport', dec),
       row('decrypt', 'provider', dec),
     ];
-    const dir = join(new URL('..', import.meta.url).pathname, 'bench-results');
+    const dir = join(new URL('../../..', import.meta.url).pathname, 'bench-results');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'vault-transit.json'), `${JSON.stringify(results, null, 2)}\n`);
     console.table(results);
