@@ -28,6 +28,7 @@ export function requireTarget<T extends TargetName>(
   return result as TargetEnv<T>;
 }
 
+export { isolateSofthsmToken } from './softhsm.js';
 export {
   projectTargets,
   type TargetName,

@@ -20,7 +20,13 @@ export const targetVariables = {
   'local-kms': ['KEYPORT_LOCALKMS_ENDPOINT'],
   openbao: ['KEYPORT_OPENBAO_ADDR', 'KEYPORT_OPENBAO_TOKEN'],
   drongo: ['KEYPORT_DRONGO_ENDPOINT'],
-  softhsm: ['KEYPORT_SOFTHSM_MODULE', 'SOFTHSM2_CONF', 'KEYPORT_SOFTHSM_TOKEN', 'KEYPORT_SOFTHSM_PIN'],
+  softhsm: [
+    'KEYPORT_SOFTHSM_MODULE',
+    'SOFTHSM2_CONF',
+    'KEYPORT_SOFTHSM_TOKEN',
+    'KEYPORT_SOFTHSM_PIN',
+    'KEYPORT_SOFTHSM_SO_PIN',
+  ],
   // The token is the one the server grants every permission (beyond the brief's contract).
   'azure-keyvault': ['KEYPORT_AZUREKV_URL', 'KEYPORT_AZUREKV_CA', 'KEYPORT_AZUREKV_TOKEN'],
   'gcp-kms': ['KEYPORT_GCPKMS_GRPC'],

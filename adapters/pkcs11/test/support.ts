@@ -2,11 +2,13 @@
  * Test helpers: the SoftHSM2 target the harness started (a missing one FAILS, naming the
  * command), and providers on its token.
  */
-import { requireTarget } from '@keyport/conformance/harness';
+import { isolateSofthsmToken, requireTarget } from '@keyport/conformance/harness';
 import type { Pkcs11ProviderOptions } from '../src/index.js';
 import { Pkcs11Provider } from '../src/index.js';
 
+/** The SoftHSM target, with a token of this process's own (see isolateSofthsmToken). */
 export function softhsm() {
+  isolateSofthsmToken();
   return requireTarget('softhsm');
 }
 

@@ -1,0 +1,108 @@
+/** What `importHsmKey` takes and what it records. */
+import type { ImportParameters, ImportWrappingAlgorithm, KeyOperations, KeyRef, KeyUri } from '@keyport/core';
+
+/** OAEP hashes a PKCS#11 module can wrap with (`@keyport/pkcs11` probes them at start). */
+export type OaepHash = 'sha1' | 'sha256';
+
+/**
+ * The HSM side, structurally: `@keyport/pkcs11`'s `Pkcs11Provider` satisfies it. Wrapping runs
+ * inside the token (C_WrapKey): the caller only ever receives wrapped bytes.
+ */
+export interface HsmKeyExporter {
+  /** URI scheme of the HSM keys ('pkcs11'); the same provider must be registered in `keyport`. */
+  readonly scheme: string;
+  readonly oaepHashes: readonly OaepHash[];
+  wrapKeyForExport(
+    ref: KeyRef,
+    options: { readonly wrappingPublicKeySpki: Uint8Array; readonly algorithm: ImportWrappingAlgorithm },
+    o?: { readonly signal?: AbortSignal },
+  ): Promise<Uint8Array>;
+}
+
+/** Generate a new AES-256 key in the HSM (CKA_EXTRACTABLE and CKA_SENSITIVE true). */
+export interface NewHsmKey {
+  readonly create: {
+    readonly name: string;
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly description?: string;
+  };
+}
+
+/** Take an existing AES-256 HSM key (it must have been created exportable). */
+export interface ExistingHsmKey {
+  readonly uri: KeyUri;
+}
+
+/**
+ * Reaching Vault/OpenBao transit directly, for the import only. Needed when the HSM cannot wrap
+ * with OAEP SHA-256 (SoftHSM2 2.6.1): transit's import takes `hash_function`, but
+ * `@keyport/vault-transit` sends SHA-256 only (see README, "Vault/OpenBao and OAEP SHA-1").
+ */
+export interface TransitDirectOptions {
+  /** `http(s)://host:port`, the server the key URI names. */
+  readonly endpoint: string;
+  /** A token allowed `read` on `<mount>/wrapping_key` and `<mount>/keys/<name>`, `update` on `.../import`. */
+  readonly token: string;
+  readonly namespace?: string;
+}
+
+export interface ImportTarget {
+  /**
+   * The key to import into. aws-kms / local: a key created with `external: true`
+   * (`pending_import`). hcvault: with `transit`, a key name that does not exist yet (transit
+   * creates keys by importing); without it, a key pending in the Keyport provider.
+   */
+  readonly uri: KeyUri;
+  readonly transit?: TransitDirectOptions;
+}
+
+export interface ImportHsmKeyOptions {
+  /** Keyport with the HSM provider and the target's provider registered. */
+  readonly keyport: KeyOperations;
+  /** The HSM provider instance (the one registered in `keyport`). */
+  readonly hsm: HsmKeyExporter;
+  readonly hsmKey: NewHsmKey | ExistingHsmKey;
+  readonly target: ImportTarget;
+  /** The JSON manifest that records the pairing; created when missing, replaced atomically. */
+  readonly manifestPath: string;
+  /**
+   * Import parameters fetched earlier (e.g. approved out of band). Fetched through `keyport`
+   * when absent. Their algorithm must be the one keyport chooses (see `planImport`).
+   */
+  readonly importParameters?: ImportParameters;
+  /** Time source for the parameters' expiry check; `new Date()` by default. */
+  readonly clock?: () => Date;
+  readonly signal?: AbortSignal;
+}
+
+/** How the material travels to the target. */
+export type ImportRoute = 'keyport' | 'transit-direct';
+
+/** One line of the manifest: which HSM object is which target key version. */
+export interface ByokPairing {
+  readonly hsm: {
+    readonly uri: KeyUri;
+    /** CKA_LABEL of the key object. */
+    readonly label: string;
+    /** CKA_ID of the key version object, hex. */
+    readonly id: string;
+    readonly version: string;
+  };
+  readonly target: {
+    readonly uri: KeyUri;
+    /** The target's key version holding the material, where the target names versions. */
+    readonly version?: string;
+    readonly scheme: string;
+    readonly spec: 'AES_256';
+    /** The algorithm the material was wrapped with for the import. */
+    readonly wrappingAlgorithm: ImportWrappingAlgorithm;
+    readonly route: ImportRoute;
+  };
+  /** ISO 8601. */
+  readonly importedAt: string;
+}
+
+export interface ByokManifest {
+  readonly format: 'keyport-byok-manifest/1';
+  readonly pairings: readonly ByokPairing[];
+}

@@ -1,0 +1,164 @@
+/**
+ * Refusals: each is a typed KeyportError, and nothing is imported half-way — the target key
+ * stays pending_import (or, in transit, does not exist) and the manifest is unchanged.
+ */
+import { join } from 'node:path';
+import type { AwsKmsProvider } from '@keyport/aws-kms';
+import { Keyport } from '@keyport/core';
+import { openLocalKeystore } from '@keyport/local';
+import type { Pkcs11Provider } from '@keyport/pkcs11';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ImportHsmKeyOptions, importHsmKey, readManifest } from '../src/index.js';
+import { localKms, openbao, openHsm, tempDir, transitProvider, transitUri, uniqueName } from './support.js';
+
+describe('importHsmKey refusals', () => {
+  let hsm: Pkcs11Provider;
+  let aws: AwsKmsProvider;
+  let keyport: Keyport;
+  let dir: string;
+  let manifestPath: string;
+  beforeAll(async () => {
+    dir = await tempDir();
+    hsm = await openHsm();
+    aws = localKms();
+    const local = await openLocalKeystore({
+      path: join(dir, 'local.kp'),
+      passphrase: 'byok test passphrase',
+      create: true,
+    });
+    keyport = new Keyport({ providers: [hsm, aws, local, transitProvider()], retry: { maxAttempts: 1 } });
+    manifestPath = join(dir, 'manifest.json');
+  });
+  afterAll(() => keyport?.close());
+
+  const pendingAwsKey = async () =>
+    (await keyport.createKey('aws-kms', { name: uniqueName('aws'), spec: 'AES_256', external: true })).uri;
+  const exportableHsmKey = async () =>
+    (
+      await keyport.createKey('pkcs11', {
+        name: uniqueName('hsm'),
+        spec: 'AES_256',
+        exportable: true,
+      } as never)
+    ).uri;
+
+  async function refused(options: Omit<ImportHsmKeyOptions, 'keyport' | 'hsm' | 'manifestPath'>) {
+    const error = await importHsmKey({ keyport, hsm, manifestPath, ...options }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeDefined();
+    expect((await readManifest(manifestPath)).pairings).toEqual([]);
+    return error;
+  }
+
+  async function expectPending(uri: string) {
+    expect((await keyport.describeKey(uri)).state).toBe('pending_import');
+  }
+
+  it("a wrong import token (from another key's parameters) is refused by AWS; the key stays pending", async () => {
+    const uri = await pendingAwsKey();
+    const other = await pendingAwsKey();
+    const mine = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const theirs = await keyport.getImportParameters(other, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const error = await refused({
+      hsmKey: { uri: await exportableHsmKey() },
+      target: { uri },
+      importParameters: { ...mine, importToken: theirs.importToken as Uint8Array },
+    });
+    expect(error).toMatchObject({
+      code: 'InvalidArgument',
+      provider: 'aws-kms',
+      message: expect.stringContaining('InvalidImportTokenException'),
+    });
+    await expectPending(uri);
+  });
+
+  it('expired import parameters are refused before the HSM wraps anything (clock 25 h ahead)', async () => {
+    const uri = await pendingAwsKey();
+    const error = await refused({
+      hsmKey: { uri: await exportableHsmKey() },
+      target: { uri },
+      clock: () => new Date(Date.now() + 25 * 3600_000),
+    });
+    expect(error).toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('expired') });
+    await expectPending(uri);
+  });
+
+  it('parameters tampered to another algorithm or a past expiry are refused', async () => {
+    const uri = await pendingAwsKey();
+    const params = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const hsmKey = { uri: await exportableHsmKey() };
+    await refused({
+      hsmKey,
+      target: { uri },
+      importParameters: { ...params, expiresAt: new Date(Date.now() - 1000) },
+    }).then((e) => expect(e).toMatchObject({ code: 'InvalidArgument' }));
+    await refused({
+      hsmKey,
+      target: { uri },
+      importParameters: { ...params, algorithm: 'RSAES_OAEP_SHA_256' },
+    }).then((e) => expect(e).toMatchObject({ code: 'InvalidArgument' }));
+    await expectPending(uri);
+  });
+
+  it('a non-extractable HSM key is refused with KeyStateConflict; the target stays pending', async () => {
+    const uri = await pendingAwsKey();
+    const locked = await keyport.createKey('pkcs11', { name: uniqueName('locked'), spec: 'AES_256' });
+    const error = await refused({ hsmKey: { uri: locked.uri }, target: { uri } });
+    expect(error).toMatchObject({ code: 'KeyStateConflict', message: expect.stringContaining('exportable') });
+    await expectPending(uri);
+  });
+
+  it('an HSM key that is not AES_256 is refused (Unsupported)', async () => {
+    const uri = await pendingAwsKey();
+    const ec = await keyport.createKey('pkcs11', { name: uniqueName('ec'), spec: 'EC_P256' });
+    expect(await refused({ hsmKey: { uri: ec.uri }, target: { uri } })).toMatchObject({
+      code: 'Unsupported',
+    });
+    await expectPending(uri);
+  });
+
+  it('a target that already has material is refused (KeyStateConflict)', async () => {
+    const live = await keyport.createKey('aws-kms', { name: uniqueName('live'), spec: 'AES_256' });
+    expect(
+      await refused({ hsmKey: { create: { name: uniqueName('x') } }, target: { uri: live.uri } }),
+    ).toMatchObject({ code: 'KeyStateConflict' });
+  });
+
+  it('the local keystore refuses what SoftHSM2 can wrap (it takes RSAES_OAEP_SHA_256 only): Unsupported', async () => {
+    const pending = await keyport.createKey('local', {
+      name: uniqueName('local'),
+      spec: 'AES_256',
+      external: true,
+    });
+    const error = await refused({
+      hsmKey: { create: { name: uniqueName('never') } },
+      target: { uri: pending.uri },
+    });
+    expect(error).toMatchObject({
+      code: 'Unsupported',
+      message: expect.stringContaining('RSAES_OAEP_SHA_256'),
+    });
+    await expectPending(pending.uri);
+  });
+
+  it('a transit key that already exists is refused (AlreadyExists) and keeps its one version', async () => {
+    const uri = transitUri(uniqueName('exists'));
+    await keyport.createKey('hcvault', { name: uri, spec: 'AES_256' });
+    const error = await refused({
+      hsmKey: { create: { name: uniqueName('y') } },
+      target: { uri, transit: openbao() },
+    });
+    expect(error).toMatchObject({ code: 'AlreadyExists' });
+    expect((await keyport.describeKey(uri)).primaryVersion).toBe('1');
+  });
+
+  it('a non-extractable HSM key never creates the transit key', async () => {
+    const uri = transitUri(uniqueName('never'));
+    const locked = await keyport.createKey('pkcs11', { name: uniqueName('locked'), spec: 'AES_256' });
+    const error = await refused({ hsmKey: { uri: locked.uri }, target: { uri, transit: openbao() } });
+    expect(error).toMatchObject({ code: 'KeyStateConflict' });
+    await expect(keyport.describeKey(uri)).rejects.toMatchObject({ code: 'NotFound' });
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * HSM -> OpenBao transit, and the proof that both hold the same key: data encrypted by transit
+ * with the imported key decrypts inside the HSM (the `vault:vN:` body is nonce | ct | tag,
+ * AES-GCM, AAD = the associated data), and HSM ciphertexts decrypt in transit.
+ *
+ * SoftHSM2 2.6.1 wraps with OAEP SHA-1 only, so the ephemeral AES key goes to transit under
+ * OAEP SHA-1 with `hash_function: SHA1` (route `transit-direct`; see the README).
+ */
+import { join } from 'node:path';
+import { Keyport } from '@keyport/core';
+import type { Pkcs11Provider } from '@keyport/pkcs11';
+import type { VaultTransitProvider } from '@keyport/vault-transit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hsmToTransitCiphertext, importHsmKey, readManifest, transitToHsmCiphertext } from '../src/index.js';
+import { openbao, openHsm, tempDir, text, transitProvider, transitUri, uniqueName, utf8 } from './support.js';
+
+describe('importHsmKey into OpenBao transit', () => {
+  let hsm: Pkcs11Provider;
+  let transit: VaultTransitProvider;
+  let keyport: Keyport;
+  let dir: string;
+  beforeAll(async () => {
+    hsm = await openHsm();
+    transit = transitProvider();
+    keyport = new Keyport({ providers: [hsm, transit] });
+    dir = await tempDir();
+  });
+  afterAll(() => keyport?.close());
+
+  it('imports through transit-direct (OAEP SHA-1 + AES-KWP) and both sides decrypt each other', async () => {
+    const uri = transitUri(uniqueName('bao'));
+    const manifestPath = join(dir, 'transit.json');
+    const pairing = await importHsmKey({
+      keyport,
+      hsm,
+      hsmKey: { create: { name: uniqueName('root') } },
+      target: { uri, transit: openbao() },
+      manifestPath,
+    });
+    expect(pairing.target).toMatchObject({
+      uri,
+      version: '1',
+      scheme: 'hcvault',
+      wrappingAlgorithm: 'RSA_AES_KEY_WRAP_SHA_1',
+      route: 'transit-direct',
+    });
+    expect((await readManifest(manifestPath)).pairings).toEqual([pairing]);
+    const info = await keyport.describeKey(uri);
+    expect(info).toMatchObject({ state: 'enabled', spec: 'AES_256' });
+
+    const context = { tenant: 'acme', table: 'orders' };
+    // transit -> HSM
+    const fromTransit = await keyport.encrypt(uri, utf8('sealed by OpenBao'), { context });
+    const vaultText = text(fromTransit.ciphertext);
+    expect(vaultText).toMatch(/^vault:v1:/);
+    const inHsm = transitToHsmCiphertext(vaultText, Number(pairing.hsm.version));
+    const opened = await keyport.decrypt(pairing.hsm.uri, inHsm, { context });
+    expect(text(opened.plaintext)).toBe('sealed by OpenBao');
+    // The associated data is bound: another context fails inside the HSM.
+    await expect(
+      keyport.decrypt(pairing.hsm.uri, inHsm, { context: { ...context, tenant: 'evil' } }),
+    ).rejects.toMatchObject({ code: 'InvalidCiphertext' });
+
+    // HSM -> transit
+    const fromHsm = await keyport.encrypt(pairing.hsm.uri, utf8('sealed in the HSM'), { context });
+    const asVault = hsmToTransitCiphertext(fromHsm.ciphertext, Number(pairing.target.version));
+    const back = await keyport.decrypt(uri, utf8(asVault), { context });
+    expect(text(back.plaintext)).toBe('sealed in the HSM');
+    await expect(keyport.decrypt(uri, utf8(asVault), { context: { tenant: 'evil' } })).rejects.toMatchObject({
+      code: 'InvalidCiphertext',
+    });
+  });
+
+  it('without target.transit the import is refused before anything happens (the adapter sends SHA-256 only)', async () => {
+    const uri = transitUri(uniqueName('bao-no-direct'));
+    const manifestPath = join(dir, 'refused.json');
+    await expect(
+      importHsmKey({
+        keyport,
+        hsm,
+        hsmKey: { create: { name: uniqueName('never') } },
+        target: { uri },
+        manifestPath,
+      }),
+    ).rejects.toMatchObject({ code: 'Unsupported', message: expect.stringContaining('hash_function SHA1') });
+    expect((await readManifest(manifestPath)).pairings).toEqual([]);
+    await expect(keyport.describeKey(uri)).rejects.toMatchObject({ code: 'NotFound' });
+  });
+});

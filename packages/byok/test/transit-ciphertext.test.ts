@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { hsmToTransitCiphertext, transitCiphertextVersion, transitToHsmCiphertext } from '../src/index.js';
+
+describe('transit <-> HSM ciphertext framing', () => {
+  const body = Buffer.from(Array.from({ length: 40 }, (_, i) => i));
+  const vault = `vault:v3:${body.toString('base64')}`;
+
+  it('moves nonce | ct | tag unchanged behind the HSM header (format 0x01, version u32be)', () => {
+    const hsm = Buffer.from(transitToHsmCiphertext(vault, 7));
+    expect(hsm.subarray(0, 5).toString('hex')).toBe('0100000007');
+    expect(hsm.subarray(5).equals(body)).toBe(true);
+    expect(hsmToTransitCiphertext(hsm, 3)).toBe(vault);
+    expect(transitCiphertextVersion(vault)).toBe(3);
+  });
+
+  it('refuses what is not a transit AES-GCM ciphertext or an HSM AES-GCM ciphertext', () => {
+    expect(() => transitToHsmCiphertext('vault:v1:AAAA', 1)).toThrow(/too short/);
+    expect(() => transitToHsmCiphertext('vault:v0:AAAA', 1)).toThrow(/not a transit/);
+    expect(() => transitToHsmCiphertext('hello', 1)).toThrow(/not a transit/);
+    const rsa = Buffer.concat([Buffer.from('0200000001', 'hex'), body]);
+    expect(() => hsmToTransitCiphertext(rsa, 1)).toThrow(/not an AES-GCM/);
+  });
+});
