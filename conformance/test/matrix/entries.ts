@@ -9,6 +9,11 @@
 import { LOCAL_CAPABILITIES } from '@keyport/local';
 import { AWS_KMS_CAPABILITIES } from '../../../adapters/aws-kms/src/index.js';
 import { LOCAL_KMS_PROOFS, MOTO_PROOFS } from '../../../adapters/aws-kms/test/proofs.js';
+import {
+  PROOFS as AZURE_PROOFS,
+  KEY_VAULT_CAPABILITIES,
+  MANAGED_HSM_CAPABILITIES,
+} from '../../../adapters/azure-keyvault/test/proofs.js';
 import { Pkcs11Provider } from '../../../adapters/pkcs11/src/index.js';
 import { SOFTHSM_PROOFS } from '../../../adapters/pkcs11/test/proofs.js';
 import { providerOptions } from '../../../adapters/pkcs11/test/support.js';
@@ -37,5 +42,7 @@ export async function matrixEntries(): Promise<MatrixEntry[]> {
     { provider: 'aws-kms (local-kms)', capabilities: AWS_KMS_CAPABILITIES, proofs: LOCAL_KMS_PROOFS },
     { provider: 'hcvault (OpenBao)', capabilities: transitCapabilities('openbao'), proofs: OPENBAO_PROOFS },
     { provider: 'pkcs11 (SoftHSM2)', capabilities: await softhsmCapabilities(), proofs: SOFTHSM_PROOFS },
+    { provider: 'azurekeyvault (vault)', capabilities: KEY_VAULT_CAPABILITIES, proofs: AZURE_PROOFS },
+    { provider: 'azurekeyvault (managed HSM)', capabilities: MANAGED_HSM_CAPABILITIES, proofs: AZURE_PROOFS },
   ];
 }
