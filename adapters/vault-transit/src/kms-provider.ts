@@ -41,6 +41,9 @@ import { type ResolvedKey, resolveKey } from './locate.js';
 import { MetadataStore } from './metadata.js';
 import { VaultSession, type VaultTransitOptions } from './session.js';
 
+/** Key names a `hcvault://` URI can carry (core's URI grammar). */
+const URI_NAME = /^[A-Za-z0-9_.-]+$/;
+
 /** The portable contract (KmsProvider); `VaultTransitProvider` adds the transit-only extras. */
 export class TransitKmsProvider implements KmsProvider {
   readonly scheme = 'hcvault';
@@ -181,9 +184,14 @@ export class TransitKmsProvider implements KmsProvider {
     return this.describe(key, o.signal);
   }
 
-  /** Keys of the default mount whose type core can name (chacha20 / ed25519 keys are skipped). */
+  /**
+   * Keys of the default mount whose type core can name (chacha20 / ed25519 keys are skipped) and
+   * whose name a key URI can carry.
+   */
   async *listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
     for await (const name of life.listKeyNames(this.session, this.defaultMount, o.signal)) {
+      // Transit accepts names a key URI cannot carry; such keys exist but keyport cannot address them.
+      if (!URI_NAME.test(name)) continue;
       const key = this.keyForName(name);
       const data = await life.tryReadKey(this.session, key, o.signal);
       if (data === undefined) continue; // deleted while listing
@@ -328,7 +336,7 @@ export class TransitKmsProvider implements KmsProvider {
     if (req.algorithm !== undefined && !this.capabilities.import.includes(req.algorithm)) {
       throw new UnsupportedError(
         'import',
-        `transit imports with RSA_AES_KEY_WRAP_SHA_256 only (not ${req.algorithm})`,
+        `transit imports with ${this.capabilities.import.join(' or ')} only (not ${req.algorithm})`,
         {
           provider: PROVIDER_NAME,
           keyUri: key.uri,
@@ -349,7 +357,7 @@ export class TransitKmsProvider implements KmsProvider {
         );
       }
     }
-    return byok.getImportParameters(this.session, key, o.signal);
+    return byok.getImportParameters(this.session, key, o.signal, req.algorithm);
   }
 
   async importKeyMaterial(

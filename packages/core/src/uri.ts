@@ -269,8 +269,9 @@ function parseVault(uri: string, rest: string): VaultTransitKeyUri {
   const segments = path.split('/');
   const address = segments.shift();
   if (!address || !HOST_PORT.test(address)) invalid(uri, 'address', 'expected host:port of the Vault server');
-  const keysAt = segments.lastIndexOf('keys');
-  if (keysAt < 1 || keysAt !== segments.length - 2) invalid(uri, 'path', 'expected /<mount>/keys/<name>');
+  // The name is the last segment and "keys" the one before it; a key may itself be named "keys".
+  const keysAt = segments.length - 2;
+  if (keysAt < 1 || segments[keysAt] !== 'keys') invalid(uri, 'path', 'expected /<mount>/keys/<name>');
   if (segments.indexOf('keys') !== keysAt) invalid(uri, 'mount', 'a mount containing "keys" is ambiguous');
   const mountSegments = segments.slice(0, keysAt);
   if (!mountSegments.every((m) => MOUNT_SEGMENT.test(m))) invalid(uri, 'mount', 'malformed mount path');

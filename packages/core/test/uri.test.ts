@@ -109,6 +109,7 @@ describe('key URIs', () => {
     'gcp-kms://projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/3',
     'hcvault://127.0.0.1:8200/transit/keys/orders',
     'hcvault://vault.example.com:8200/team-a/transit/keys/orders?version=2',
+    'hcvault://127.0.0.1:8200/transit/keys/keys',
     'pkcs11:token=keyport;object=root%20key;id=%01?module-path=/usr/lib/softhsm/libsofthsm2.so',
     'local:///var/lib/keyport/keys.kp#orders',
     'local://./keys.kp?version=2#orders',
