@@ -37,7 +37,7 @@ describe('renderCapabilityMatrix', () => {
   });
 
   it('shows declared values with a numbered proof, — for unavailable, and marks not emulated', () => {
-    expect(lines).toContain('| import | RSAES_OAEP_SHA_256 [1] | — |');
+    expect(lines).toContain('| import | RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1 [1] | — |');
     expect(lines).toContain('| grants | native [1] | emulated (not emulated) [3] |');
     expect(lines).toContain('[1] real provider: @keyport/local');
     expect(lines).toContain('[2] emulator: moto 5.2.5');

@@ -14,7 +14,8 @@ export const LOCAL_CAPABILITIES: Capabilities = Object.freeze({
   grants: 'native',
   grantExpiry: 'native',
   grantConstraints: true,
-  import: ['RSAES_OAEP_SHA_256'],
+  // SHA-1 too: HSMs such as SoftHSM2 2.6.1 wrap with OAEP SHA-1 only (see key-import.ts).
+  import: ['RSAES_OAEP_SHA_256', 'RSAES_OAEP_SHA_1'],
   signingAlgorithms: ['RSASSA_PSS_SHA_256', 'ECDSA_SHA_256', 'ECDSA_SHA_384'],
 } as const);
 

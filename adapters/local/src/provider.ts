@@ -350,7 +350,10 @@ export class LocalProvider implements KmsProvider {
     checkImportAlgorithm(algorithm, keyRef.uri);
     const ref = this.#access.resolve(keyRef);
     await this.#access.readAsOwner(o.signal, 'import key material', ref.uri);
-    const job = await newImportJob(addDays(this.#access.now(), IMPORT_PARAMETERS_TTL_MS / 86_400_000));
+    const job = await newImportJob(
+      addDays(this.#access.now(), IMPORT_PARAMETERS_TTL_MS / 86_400_000),
+      algorithm,
+    );
     return this.#access.mutateKey(ref, o.signal, 'import key material', (key, now) => {
       requireAwaitingImport(key, now, ref.uri);
       key.importJob = job;
@@ -385,7 +388,14 @@ export class LocalProvider implements KmsProvider {
           ref.uri,
         );
       }
-      const material = unwrapMaterial(key.importJob, req.wrappedMaterial, req.importToken, now, ref.uri);
+      const material = unwrapMaterial(
+        key.importJob,
+        req.algorithm,
+        req.wrappedMaterial,
+        req.importToken,
+        now,
+        ref.uri,
+      );
       try {
         checkImportedMaterial(key.spec, material, ref.uri);
         const version = key.versions.find((v) => v.state === 'pending_import');

@@ -18,7 +18,7 @@ describe('capabilities', () => {
       grants: 'native',
       grantExpiry: 'native',
       grantConstraints: true,
-      import: ['RSAES_OAEP_SHA_256'],
+      import: ['RSAES_OAEP_SHA_256', 'RSAES_OAEP_SHA_1'],
       signingAlgorithms: ['RSASSA_PSS_SHA_256', 'ECDSA_SHA_256', 'ECDSA_SHA_384'],
     });
     expect(Object.keys(LOCAL_CAPABILITIES.keySpecs).sort()).toEqual([...KEY_SPECS].sort());

@@ -10,11 +10,11 @@ import {
 } from 'node:crypto';
 import { encodeContext } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
-import { bytes, expectCode, FakeClock, newKeystore, o, text } from './helpers.js';
+import { bytes, expectCode, FakeClock, newKeystore, o, open, text } from './helpers.js';
 
-function wrap(spki: Uint8Array, material: Uint8Array): Uint8Array {
+function wrap(spki: Uint8Array, material: Uint8Array, oaepHash: 'sha256' | 'sha1' = 'sha256'): Uint8Array {
   const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-  return publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, material);
+  return publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, material);
 }
 
 async function externalKey(spec: 'AES_256' | 'HMAC_256' | 'EC_P256' = 'AES_256') {
@@ -124,8 +124,13 @@ describe('import (BYOK)', () => {
       kp.importKeyMaterial(ref, req(wrap(p1.wrappingPublicKey, randomBytes(16)), token1), o),
       'InvalidArgument',
     );
+    // parameters issued for SHA-256 do not take material declared as SHA-1
     await expectCode(
       kp.importKeyMaterial(ref, { ...req(good, token1), algorithm: 'RSAES_OAEP_SHA_1' }, o),
+      'InvalidArgument',
+    );
+    await expectCode(
+      kp.importKeyMaterial(ref, { ...req(good, token1), algorithm: 'RSA_AES_KEY_WRAP_SHA_1' }, o),
       'Unsupported',
     );
     await expectCode(
@@ -163,5 +168,90 @@ describe('import (BYOK)', () => {
       kp.createKey({ name: 'rot', spec: 'AES_256', external: true, rotation: { periodDays: 5 } }, o),
       'Unsupported',
     );
+  });
+});
+
+describe('import with RSAES_OAEP_SHA_1 (what SoftHSM2 2.6.1 can wrap with)', () => {
+  it('parameters issued for SHA-1 take material wrapped with OAEP-SHA1; the key is that material', async () => {
+    const { kp, ref } = await externalKey();
+    const params = await kp.getImportParameters(ref, { algorithm: 'RSAES_OAEP_SHA_1' }, o);
+    expect(params.algorithm).toBe('RSAES_OAEP_SHA_1');
+    const material = randomBytes(32);
+    const info = await kp.importKeyMaterial(
+      ref,
+      {
+        wrappedMaterial: wrap(params.wrappingPublicKey, material, 'sha1'),
+        algorithm: 'RSAES_OAEP_SHA_1',
+        importToken: params.importToken as Uint8Array,
+      },
+      o,
+    );
+    expect(info).toMatchObject({ state: 'enabled', primaryVersion: '1', origin: 'external' });
+
+    // node:crypto -> provider and provider -> node:crypto, AAD = encodeContext(context)
+    const context = { tenant: 'acme' };
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', material, iv);
+    cipher.setAAD(encodeContext(context));
+    const body = Buffer.concat([cipher.update('sealed outside'), cipher.final()]);
+    const framed = Buffer.concat([Buffer.from([1, 0, 0, 0, 1]), iv, body, cipher.getAuthTag()]);
+    expect(text((await kp.decrypt(ref, framed, { context }, o)).plaintext)).toBe('sealed outside');
+    const ct = Buffer.from((await kp.encrypt(ref, bytes('sealed inside'), { context }, o)).ciphertext);
+    const decipher = createDecipheriv('aes-256-gcm', material, ct.subarray(5, 17));
+    decipher.setAAD(encodeContext(context));
+    decipher.setAuthTag(ct.subarray(ct.length - 16));
+    expect(
+      Buffer.concat([decipher.update(ct.subarray(17, ct.length - 16)), decipher.final()]).toString(),
+    ).toBe('sealed inside');
+  });
+
+  it('the algorithm is part of the stored import job: a mismatch is refused, also after reopening', async () => {
+    const clock = new FakeClock();
+    const { kp, path } = await newKeystore({ clock: clock.now });
+    const key = await kp.createKey({ name: 'byok', spec: 'AES_256', external: true }, o);
+    const ref = { uri: key.uri };
+    const params = await kp.getImportParameters(ref, { algorithm: 'RSAES_OAEP_SHA_1' }, o);
+    const token = params.importToken as Uint8Array;
+    await kp.close();
+
+    const reopened = await open({ path, clock: clock.now });
+    const material = randomBytes(32);
+    // SHA-1 parameters, material declared SHA-256 (whatever its wrap): refused before unwrapping
+    await expectCode(
+      reopened.importKeyMaterial(
+        ref,
+        {
+          wrappedMaterial: wrap(params.wrappingPublicKey, material),
+          algorithm: 'RSAES_OAEP_SHA_256',
+          importToken: token,
+        },
+        o,
+      ),
+      'InvalidArgument',
+    );
+    // declared SHA-1 but wrapped with OAEP-SHA256: does not unwrap
+    await expectCode(
+      reopened.importKeyMaterial(
+        ref,
+        {
+          wrappedMaterial: wrap(params.wrappingPublicKey, material, 'sha256'),
+          algorithm: 'RSAES_OAEP_SHA_1',
+          importToken: token,
+        },
+        o,
+      ),
+      'InvalidCiphertext',
+    );
+    expect((await reopened.describeKey(ref, o)).state).toBe('pending_import');
+    const info = await reopened.importKeyMaterial(
+      ref,
+      {
+        wrappedMaterial: wrap(params.wrappingPublicKey, material, 'sha1'),
+        algorithm: 'RSAES_OAEP_SHA_1',
+        importToken: token,
+      },
+      o,
+    );
+    expect(info.state).toBe('enabled');
   });
 });

@@ -21,7 +21,9 @@ export function transitCapabilities(flavor: 'vault' | 'openbao'): Capabilities {
     grants: 'native',
     grantExpiry: 'native',
     grantConstraints: true,
-    import: ['RSA_AES_KEY_WRAP_SHA_256'],
+    // The OAEP step of transit's import takes hash_function SHA256 or SHA1 (Vault and OpenBao
+    // both; SHA1 is what HSMs such as SoftHSM2 2.6.1 can wrap with).
+    import: ['RSA_AES_KEY_WRAP_SHA_256', 'RSA_AES_KEY_WRAP_SHA_1'],
     signingAlgorithms: ['RSASSA_PSS_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_256', 'ECDSA_SHA_256', 'ECDSA_SHA_384'],
   };
 }

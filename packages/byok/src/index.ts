@@ -1,4 +1,5 @@
 export { importHsmKey } from './import-hsm-key.js';
+export { hsmToLocalCiphertext, localToHsmCiphertext } from './local-ciphertext.js';
 export { MANIFEST_FORMAT, pairingsOf, readManifest, recordPairing } from './manifest.js';
 export { type ImportPlan, PREFERENCE as WRAPPING_PREFERENCE, planImport } from './plan.js';
 export {
@@ -12,9 +13,7 @@ export type {
   ExistingHsmKey,
   HsmKeyExporter,
   ImportHsmKeyOptions,
-  ImportRoute,
   ImportTarget,
   NewHsmKey,
   OaepHash,
-  TransitDirectOptions,
 } from './types.js';

@@ -33,27 +33,13 @@ export interface ExistingHsmKey {
   readonly uri: KeyUri;
 }
 
-/**
- * Reaching Vault/OpenBao transit directly, for the import only. Needed when the HSM cannot wrap
- * with OAEP SHA-256 (SoftHSM2 2.6.1): transit's import takes `hash_function`, but
- * `@keyport/vault-transit` sends SHA-256 only (see README, "Vault/OpenBao and OAEP SHA-1").
- */
-export interface TransitDirectOptions {
-  /** `http(s)://host:port`, the server the key URI names. */
-  readonly endpoint: string;
-  /** A token allowed `read` on `<mount>/wrapping_key` and `<mount>/keys/<name>`, `update` on `.../import`. */
-  readonly token: string;
-  readonly namespace?: string;
-}
-
 export interface ImportTarget {
   /**
-   * The key to import into. aws-kms / local: a key created with `external: true`
-   * (`pending_import`). hcvault: with `transit`, a key name that does not exist yet (transit
-   * creates keys by importing); without it, a key pending in the Keyport provider.
+   * The key to import into, created with `external: true` through the same `keyport`
+   * (`pending_import`). For hcvault the pending key lives in that provider instance until the
+   * import creates it on the server (transit has no key without material).
    */
   readonly uri: KeyUri;
-  readonly transit?: TransitDirectOptions;
 }
 
 export interface ImportHsmKeyOptions {
@@ -75,9 +61,6 @@ export interface ImportHsmKeyOptions {
   readonly signal?: AbortSignal;
 }
 
-/** How the material travels to the target. */
-export type ImportRoute = 'keyport' | 'transit-direct';
-
 /** One line of the manifest: which HSM object is which target key version. */
 export interface ByokPairing {
   readonly hsm: {
@@ -96,7 +79,6 @@ export interface ByokPairing {
     readonly spec: 'AES_256';
     /** The algorithm the material was wrapped with for the import. */
     readonly wrappingAlgorithm: ImportWrappingAlgorithm;
-    readonly route: ImportRoute;
   };
   /** ISO 8601. */
   readonly importedAt: string;

@@ -5,11 +5,10 @@
 import { join } from 'node:path';
 import type { AwsKmsProvider } from '@keyport/aws-kms';
 import { Keyport } from '@keyport/core';
-import { openLocalKeystore } from '@keyport/local';
 import type { Pkcs11Provider } from '@keyport/pkcs11';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ImportHsmKeyOptions, importHsmKey, readManifest } from '../src/index.js';
-import { localKms, openbao, openHsm, tempDir, transitProvider, transitUri, uniqueName } from './support.js';
+import { localKms, openHsm, openLocal, tempDir, transitProvider, transitUri, uniqueName } from './support.js';
 
 describe('importHsmKey refusals', () => {
   let hsm: Pkcs11Provider;
@@ -21,11 +20,7 @@ describe('importHsmKey refusals', () => {
     dir = await tempDir();
     hsm = await openHsm();
     aws = localKms();
-    const local = await openLocalKeystore({
-      path: join(dir, 'local.kp'),
-      passphrase: 'byok test passphrase',
-      create: true,
-    });
+    const local = await openLocal(dir);
     keyport = new Keyport({ providers: [hsm, aws, local, transitProvider()], retry: { maxAttempts: 1 } });
     manifestPath = join(dir, 'manifest.json');
   });
@@ -126,39 +121,58 @@ describe('importHsmKey refusals', () => {
     ).toMatchObject({ code: 'KeyStateConflict' });
   });
 
-  it('the local keystore refuses what SoftHSM2 can wrap (it takes RSAES_OAEP_SHA_256 only): Unsupported', async () => {
-    const pending = await keyport.createKey('local', {
-      name: uniqueName('local'),
-      spec: 'AES_256',
-      external: true,
+  it('the local keystore refuses a token of other parameters, and parameters for SHA-256; the key stays pending', async () => {
+    const pendingLocal = async () =>
+      (await keyport.createKey('local', { name: uniqueName('local'), spec: 'AES_256', external: true })).uri;
+    const uri = await pendingLocal();
+    const other = await pendingLocal();
+    const hsmKey = { uri: await exportableHsmKey() };
+    // The keystore records each key's current parameters; a token of another key's is refused.
+    const theirs = await keyport.getImportParameters(other, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const mine = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
+    expect(
+      await refused({
+        hsmKey,
+        target: { uri },
+        importParameters: { ...mine, importToken: theirs.importToken as Uint8Array },
+      }),
+    ).toMatchObject({
+      code: 'InvalidArgument',
+      provider: 'local',
+      message: expect.stringContaining('token'),
     });
-    const error = await refused({
-      hsmKey: { create: { name: uniqueName('never') } },
-      target: { uri: pending.uri },
-    });
-    expect(error).toMatchObject({
-      code: 'Unsupported',
+    await expectPending(uri);
+    // Parameters issued for OAEP SHA-256, which SoftHSM2 cannot wrap with: refused before the wrap.
+    const sha256 = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_256' });
+    expect(await refused({ hsmKey, target: { uri }, importParameters: sha256 })).toMatchObject({
+      code: 'InvalidArgument',
+      provider: 'byok',
       message: expect.stringContaining('RSAES_OAEP_SHA_256'),
     });
-    await expectPending(pending.uri);
+    await expectPending(uri);
   });
 
-  it('a transit key that already exists is refused (AlreadyExists) and keeps its one version', async () => {
+  it('a transit key that already holds material is refused (KeyStateConflict) and keeps its one version', async () => {
     const uri = transitUri(uniqueName('exists'));
     await keyport.createKey('hcvault', { name: uri, spec: 'AES_256' });
-    const error = await refused({
-      hsmKey: { create: { name: uniqueName('y') } },
-      target: { uri, transit: openbao() },
-    });
-    expect(error).toMatchObject({ code: 'AlreadyExists' });
+    const error = await refused({ hsmKey: { create: { name: uniqueName('y') } }, target: { uri } });
+    expect(error).toMatchObject({ code: 'KeyStateConflict' });
     expect((await keyport.describeKey(uri)).primaryVersion).toBe('1');
   });
 
   it('a non-extractable HSM key never creates the transit key', async () => {
     const uri = transitUri(uniqueName('never'));
+    await keyport.createKey('hcvault', { name: uri, spec: 'AES_256', external: true });
     const locked = await keyport.createKey('pkcs11', { name: uniqueName('locked'), spec: 'AES_256' });
-    const error = await refused({ hsmKey: { uri: locked.uri }, target: { uri, transit: openbao() } });
+    const error = await refused({ hsmKey: { uri: locked.uri }, target: { uri } });
     expect(error).toMatchObject({ code: 'KeyStateConflict' });
-    await expect(keyport.describeKey(uri)).rejects.toMatchObject({ code: 'NotFound' });
+    await expectPending(uri);
+    // Nothing reached the server: a provider without the pending entry does not find the key.
+    const fresh = new Keyport({ providers: [transitProvider()] });
+    try {
+      await expect(fresh.describeKey(uri)).rejects.toMatchObject({ code: 'NotFound' });
+    } finally {
+      await fresh.close();
+    }
   });
 });

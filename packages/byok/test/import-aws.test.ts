@@ -45,7 +45,6 @@ describe('importHsmKey into AWS KMS (local-kms)', () => {
       uri: target.uri,
       scheme: 'aws-kms',
       wrappingAlgorithm: 'RSAES_OAEP_SHA_1',
-      route: 'keyport',
     });
     expect(pairing.hsm).toMatchObject({ version: '1', id: '6b70763100000001' });
     expect(pairing.hsm.uri).toContain(`object=${pairing.hsm.label}`);

@@ -11,7 +11,6 @@ const pairing = (n: number): ByokPairing => ({
     scheme: 'aws-kms',
     spec: 'AES_256',
     wrappingAlgorithm: 'RSAES_OAEP_SHA_1',
-    route: 'keyport',
   },
   importedAt: new Date(0).toISOString(),
 });

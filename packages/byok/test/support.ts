@@ -1,12 +1,14 @@
 /**
  * Test fixtures: the targets the harness started (SoftHSM2, local-kms, OpenBao) — a missing one
- * FAILS, naming the command — providers on them, and unique names (the emulators outlive a run).
+ * FAILS, naming the command — providers on them (and on a local keystore in a temp dir), and
+ * unique names (the emulators outlive a run).
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AwsKmsProvider } from '@keyport/aws-kms';
 import { isolateSofthsmToken } from '@keyport/conformance/harness';
+import { type LocalProvider, openLocalKeystore } from '@keyport/local';
 import { Pkcs11Provider } from '@keyport/pkcs11';
 import { VaultTransitProvider } from '@keyport/vault-transit';
 
@@ -57,6 +59,16 @@ export function openbao(): { endpoint: string; token: string } {
 export function transitProvider(): VaultTransitProvider {
   const { endpoint, token } = openbao();
   return new VaultTransitProvider({ endpoint, auth: token, flavor: 'openbao' });
+}
+
+/** A new local keystore in `dir`, with the cheapest KDF cost it accepts (tests open several). */
+export function openLocal(dir: string): Promise<LocalProvider> {
+  return openLocalKeystore({
+    path: join(dir, `${uniqueName('local')}.kp`),
+    passphrase: 'byok test passphrase',
+    create: true,
+    kdf: { log2N: 10, r: 8, p: 1 },
+  });
 }
 
 /** hcvault:// URI of a transit key on the test server's `transit` mount. */
