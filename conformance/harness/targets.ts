@@ -45,8 +45,8 @@ export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
   conformance: targetNames,
   // The Python second-opinion scenarios need the venv the harness installs.
   'conformance/servers': ['azure-keyvault', 'gcp-kms'],
-  cli: ['moto', 'local-kms', 'openbao', 'softhsm', 'gcp-kms'],
-  'migrate-aws-to-gcp': ['local-kms', 'gcp-kms'],
+  cli: ['moto', 'local-kms', 'openbao', 'softhsm'],
+  'migrate-aws-to-gcp': ['local-kms'],
   byok: ['softhsm', 'local-kms', 'openbao'],
   'byok-hsm-and-cloud': ['softhsm', 'local-kms', 'openbao'],
 };

@@ -12,7 +12,14 @@ import {
   type Operation,
   type SigningAlgorithm,
 } from '@keyport/core';
-import { type ConformanceFixtures, type Proof, proofFor } from './fixtures.js';
+import {
+  type ConformanceFixtures,
+  GRANT_CONSTRAINT_KINDS,
+  type GrantConstraintKind,
+  isCredentialGrantee,
+  type Proof,
+  proofFor,
+} from './fixtures.js';
 
 /** The rows of the capability matrix; each names one group of suite tests. */
 export const CONFORMANCE_CAPABILITIES = [
@@ -131,6 +138,13 @@ export interface ConformancePlan {
   readonly undeclaredSigningAlgorithms: ReadonlyArray<{ spec: KeySpec; algorithm: SigningAlgorithm }>;
   /** Wrapping algorithms not declared while import is: getImportParameters must throw UnsupportedError. */
   readonly undeclaredImportAlgorithms: readonly ImportWrappingAlgorithm[];
+  /**
+   * How grant tests act as the grantee: `principal` (grant to a principal that exists first) or
+   * `credential` (the grant mints the grantee's credential); undefined without the fixture.
+   */
+  readonly granteeForm: 'principal' | 'credential' | undefined;
+  /** Constraint kinds tested to allow what they say; the others must throw UnsupportedError. */
+  readonly grantConstraintKinds: readonly GrantConstraintKind[];
   /** A capability is declared and claimed proven, but a fixture it needs is absent (a failure). */
   readonly missingFixtures: ReadonlyArray<{ capability: ConformanceCapability; fixture: string }>;
   /** Every capability with the value declared and the proof behind it, for the summary. */
@@ -143,7 +157,7 @@ export interface ConformancePlan {
 
 export function planConformance(
   caps: Capabilities,
-  fixtures: Pick<ConformanceFixtures, 'keySpecs' | 'proofs' | 'grantee'>,
+  fixtures: Pick<ConformanceFixtures, 'keySpecs' | 'proofs' | 'grantee' | 'grantConstraintKinds'>,
 ): ConformancePlan {
   const declaredSpecs = KEY_SPECS.filter((s) => caps.keySpecs[s] !== undefined);
   const wanted = fixtures.keySpecs ?? declaredSpecs;
@@ -167,6 +181,13 @@ export function planConformance(
   const missingFixtures: Array<{ capability: ConformanceCapability; fixture: string }> = [];
   if (exercised.has('grants') && fixtures.grantee === undefined) {
     missingFixtures.push({ capability: 'grants', fixture: 'grantee' });
+  }
+  const grantConstraintKinds = GRANT_CONSTRAINT_KINDS.filter(
+    (k) => fixtures.grantConstraintKinds?.includes(k) ?? true,
+  );
+  if (exercised.has('grantConstraints') && grantConstraintKinds.length === 0) {
+    // Declaring grantConstraints while enforcing no kind of constraint is a contradiction.
+    missingFixtures.push({ capability: 'grantConstraints', fixture: 'grantConstraintKinds (at least one)' });
   }
 
   const undeclaredSigningAlgorithms = specs
@@ -195,6 +216,13 @@ export function planConformance(
     undeclaredSigningAlgorithms,
     undeclaredImportAlgorithms:
       caps.import.length === 0 ? [] : IMPORT_WRAPPING_ALGORITHMS.filter((a) => !caps.import.includes(a)),
+    granteeForm:
+      fixtures.grantee === undefined
+        ? undefined
+        : isCredentialGrantee(fixtures.grantee)
+          ? 'credential'
+          : 'principal',
+    grantConstraintKinds,
     missingFixtures,
     rows,
   };

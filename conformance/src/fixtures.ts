@@ -3,7 +3,7 @@
  * name keys, which specs to exercise, how to act as another principal, how to move time, and —
  * for every capability — which target proves it.
  */
-import type { EncryptionContext, KeyRef, KeySpec, KmsProvider } from '@keyport/core';
+import type { EncryptionContext, Grant, KeyRef, KeySpec, KmsProvider } from '@keyport/core';
 import type { ConformanceCapability } from './capability-plan.js';
 
 /**
@@ -25,13 +25,42 @@ export type ProofTable = { readonly default: Proof } & Partial<
   Readonly<Record<ConformanceCapability, Proof>>
 >;
 
-/** Acting as another principal, for grant tests. */
-export interface GranteeFixture {
+/**
+ * Acting as another principal that exists before the grant (an IAM role, a keystore principal,
+ * an IAM member): the suite names a principal, grants to it, and calls as it.
+ */
+export interface PrincipalGranteeFixture {
+  /** Optional tag; a grantee fixture without `kind` is this form. */
+  readonly kind?: 'principal';
   /** A fresh principal name in the provider's vocabulary (IAM ARN, keystore principal, ...). */
   newPrincipal(hint: string): string;
   /** A provider for the same keys, authenticated as `principal`. The suite closes it. */
   providerFor(principal: string): Promise<KmsProvider>;
 }
+
+/**
+ * The grant itself mints the grantee's credential (Vault/OpenBao: an orphan token with the
+ * grant's policy and TTL, returned as `Grant.token`): there is no principal before the grant,
+ * so the suite grants first and then calls with what the grant carries.
+ */
+export interface CredentialGranteeFixture {
+  readonly kind: 'credential';
+  /** The `grantee` recorded in the request (a label here, not an identity); default `conformance-<hint>-<random>`. */
+  newGrantee?(hint: string): string;
+  /** A provider for the same keys, authenticated with the credential `grant` carries. The suite closes it. */
+  providerForGrant(grant: Grant): Promise<KmsProvider>;
+}
+
+/** How the grant tests act as the grantee; see the two forms. */
+export type GranteeFixture = PrincipalGranteeFixture | CredentialGranteeFixture;
+
+export function isCredentialGrantee(grantee: GranteeFixture): grantee is CredentialGranteeFixture {
+  return grantee.kind === 'credential';
+}
+
+/** The kinds of context constraint a grant can carry. */
+export type GrantConstraintKind = 'contextEquals' | 'contextSubset';
+export const GRANT_CONSTRAINT_KINDS: readonly GrantConstraintKind[] = ['contextEquals', 'contextSubset'];
 
 /** Control over the provider's clock, for grant expiry. Without it the suite waits in real time. */
 export interface ClockFixture {
@@ -50,8 +79,19 @@ export interface ConformanceFixtures {
   readonly proofs: ProofTable;
   /** Without it, grant tests and the AccessDenied check are not exercised (the summary says so). */
   readonly grantee?: GranteeFixture;
+  /**
+   * The constraint kinds the provider enforces when it declares `grantConstraints`; default
+   * both. Core's capabilities have one flag for both, and a provider that can only pin an exact
+   * context (Vault policies) names `['contextEquals']`: the suite then checks that a
+   * `contextSubset` grant throws UnsupportedError instead of testing it.
+   */
+  readonly grantConstraintKinds?: readonly GrantConstraintKind[];
   readonly clock?: ClockFixture;
-  /** How long a real-time grant expiry waits when there is no clock (ms); default 1500. */
+  /**
+   * The lifetime of the grant the expiry test makes when there is no clock (ms); default 1500.
+   * The suite waits in real time until that expiry has passed. Providers whose expiry has
+   * whole-second resolution (token TTLs) should give whole seconds.
+   */
   readonly grantExpiryMs?: number;
   /**
    * The public key of an asymmetric key version as SPKI DER, where the provider exposes it, so

@@ -14,8 +14,13 @@ export {
 export {
   type ClockFixture,
   type ConformanceFixtures,
+  type CredentialGranteeFixture,
   describeProof,
+  GRANT_CONSTRAINT_KINDS,
+  type GrantConstraintKind,
   type GranteeFixture,
+  isCredentialGrantee,
+  type PrincipalGranteeFixture,
   type Proof,
   type ProofTable,
   proofFor,

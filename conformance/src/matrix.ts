@@ -4,7 +4,7 @@
  */
 import type { Capabilities } from '@keyport/core';
 import { CONFORMANCE_CAPABILITIES, type ConformancePlan, declaredValue } from './capability-plan.js';
-import { describeProof, type Proof, type ProofTable, proofFor } from './fixtures.js';
+import { describeProof, GRANT_CONSTRAINT_KINDS, type Proof, type ProofTable, proofFor } from './fixtures.js';
 
 export interface MatrixEntry {
   readonly provider: string;
@@ -62,6 +62,14 @@ export function renderCapabilityMatrix(entries: readonly MatrixEntry[]): string 
     .replace(/\n{3,}/g, '\n\n');
 }
 
+/** Which constraint kinds a `grantConstraints: yes` stands for, when not all of them. */
+function constraintNote(plan: ConformancePlan, capability: string): string {
+  if (capability !== 'grantConstraints' || !plan.exercised.has('grantConstraints')) return '';
+  const refused = GRANT_CONSTRAINT_KINDS.filter((k) => !plan.grantConstraintKinds.includes(k));
+  if (refused.length === 0) return '';
+  return ` (${plan.grantConstraintKinds.join(', ')} only; ${refused.join(', ')} refused with UnsupportedError)`;
+}
+
 /** The text the suite prints after a run: what was proven against whose implementation. */
 export function formatProofSummary(name: string, plan: ConformancePlan): string {
   const lines = [`keyport conformance — ${name}`];
@@ -74,7 +82,7 @@ export function formatProofSummary(name: string, plan: ConformancePlan): string 
           ? ' — NOT EXERCISED, '
           : ' — proven by ';
     const proof = row.declared === undefined ? '' : describeProof(row.proof);
-    lines.push(`  ${row.capability.padEnd(18)} ${what}${by}${proof}`);
+    lines.push(`  ${row.capability.padEnd(18)} ${what}${constraintNote(plan, row.capability)}${by}${proof}`);
   }
   lines.push(`  key specs exercised: ${plan.specs.map((s) => s.spec).join(', ') || 'none'}`);
   return lines.join('\n');

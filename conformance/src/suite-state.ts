@@ -4,6 +4,8 @@
  */
 import {
   type Capabilities,
+  type Grant,
+  type GrantOperation,
   type KeyInfo,
   Keyport,
   type KeySpec,
@@ -11,7 +13,12 @@ import {
   type KmsProvider,
 } from '@keyport/core';
 import type { ConformancePlan } from './capability-plan.js';
-import type { ConformanceFixtures } from './fixtures.js';
+import {
+  type ConformanceFixtures,
+  type CredentialGranteeFixture,
+  type GranteeFixture,
+  isCredentialGrantee,
+} from './fixtures.js';
 import { type InstrumentedProvider, instrumentProvider } from './instrumented-provider.js';
 
 /**
@@ -35,6 +42,24 @@ export interface NewKeyOptions {
   readonly labels?: Readonly<Record<string, string>>;
   readonly description?: string;
   readonly external?: boolean;
+}
+
+/** A grantee of the grant tests: the name granted to, and how to call as it under a grant. */
+export interface GranteeHandle {
+  readonly name: string;
+  /** Principal grantees: the same client whatever the grant; credential grantees: one per grant. */
+  clientFor(grant: Grant): Promise<Keyport>;
+}
+
+/** The data operations a grant on a key of each usage can allow. */
+const OPERATIONS_BY_USAGE: Readonly<Record<KeyUsage, readonly GrantOperation[]>> = {
+  encrypt_decrypt: ['encrypt', 'decrypt'],
+  sign_verify: ['sign', 'verify'],
+  mac: ['mac', 'verify_mac'],
+};
+
+function credentialGranteeName(grantee: CredentialGranteeFixture, hint: string): string {
+  return grantee.newGrantee?.(hint) ?? `conformance-${hint}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
 export class SuiteState {
@@ -101,17 +126,63 @@ export class SuiteState {
     return key;
   }
 
-  /** A client acting as a fresh principal (needs the grantee fixture). */
-  async asGrantee(hint: string): Promise<{ principal: string; client: Keyport }> {
+  /** The grantee fixture; the grant tests only run with one. */
+  private granteeFixture(): GranteeFixture {
     const grantee = this.fixtures.grantee;
     if (grantee === undefined) throw new Error('conformance: this test needs fixtures.grantee');
-    const principal = grantee.newPrincipal(hint);
-    const client = new Keyport({
-      providers: [await grantee.providerFor(principal)],
-      retry: { maxAttempts: 1 },
+    return grantee;
+  }
+
+  /** A fresh `grantee` for a grant request, opening nothing (for requests that must be refused). */
+  granteeName(hint: string): string {
+    const grantee = this.fixtures.grantee;
+    if (grantee === undefined) return `conformance-${hint}`;
+    return isCredentialGrantee(grantee) ? credentialGranteeName(grantee, hint) : grantee.newPrincipal(hint);
+  }
+
+  /**
+   * A fresh grantee: the name to grant to, and the client acting as it under a grant. A principal
+   * grantee is opened at once (it exists before any grant); a credential grantee only has a
+   * client once a grant has minted its credential.
+   */
+  async grantee(hint: string): Promise<GranteeHandle> {
+    const grantee = this.granteeFixture();
+    if (isCredentialGrantee(grantee)) {
+      return {
+        name: credentialGranteeName(grantee, hint),
+        clientFor: async (grant) => this.track(await grantee.providerForGrant(grant)),
+      };
+    }
+    const name = grantee.newPrincipal(hint);
+    const client = this.track(await grantee.providerFor(name));
+    return { name, clientFor: () => Promise.resolve(client) };
+  }
+
+  /**
+   * A client with no rights on `like`: a fresh principal nobody granted anything, or — where a
+   * credential exists only through a grant — the credential of a grant on another key of the
+   * same spec and usage, so it is refused by key, not merely for lacking any credential.
+   */
+  async stranger(hint: string, like: KeyInfo): Promise<Keyport> {
+    const grantee = this.granteeFixture();
+    if (!isCredentialGrantee(grantee))
+      return this.track(await grantee.providerFor(grantee.newPrincipal(hint)));
+    const decoy = await this.createKey(like.spec, { usage: like.usage, hint: `${hint}-decoy` });
+    const handle = await this.grantee(hint);
+    const grant = await this.client.createGrant(decoy.uri, {
+      grantee: handle.name,
+      operations: [...OPERATIONS_BY_USAGE[like.usage], 'describe'],
     });
+    const client = await handle.clientFor(grant);
+    // A live credential, so a refusal on `like` is about the key and not a credential that works nowhere.
+    await client.describeKey(decoy.uri);
+    return client;
+  }
+
+  private track(provider: KmsProvider): Keyport {
+    const client = new Keyport({ providers: [provider], retry: { maxAttempts: 1 } });
     this.grantees.push(client);
-    return { principal, client };
+    return client;
   }
 
   async close(): Promise<void> {

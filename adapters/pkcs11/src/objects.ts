@@ -114,12 +114,26 @@ function publicTemplate(o: GenerateOptions, extra: Template): Template {
   ];
 }
 
+/**
+ * Token-object generation, one at a time per module. SoftHSM2 2.6.1 answered CKR_GENERAL_ERROR
+ * now and then when several worker threads generated token objects at once (seen with five
+ * concurrent createKey calls), OS locking notwithstanding; generation is rare enough that
+ * serialising it costs nothing that matters, and other modules lose nothing by it.
+ */
+const generationQueues = new WeakMap<Pkcs11, Promise<unknown>>();
+
 /** Generates one key version in the token (C_GenerateKey[Pair], off the event loop). */
-export async function generateVersion(
-  p11: Pkcs11,
-  session: Handle,
-  o: GenerateOptions,
-): Promise<GeneratedVersion> {
+export function generateVersion(p11: Pkcs11, session: Handle, o: GenerateOptions): Promise<GeneratedVersion> {
+  const previous = generationQueues.get(p11) ?? Promise.resolve();
+  const next = previous.then(
+    () => generateNow(p11, session, o),
+    () => generateNow(p11, session, o),
+  );
+  generationQueues.set(p11, next);
+  return next;
+}
+
+async function generateNow(p11: Pkcs11, session: Handle, o: GenerateOptions): Promise<GeneratedVersion> {
   switch (o.spec) {
     case 'AES_256':
       return {

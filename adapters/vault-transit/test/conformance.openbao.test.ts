@@ -1,9 +1,11 @@
 // The shared conformance suite on the transit adapter against a real OpenBao dev server, in a
 // transit mount of its own (so listing does not walk every other test's keys), with key
-// metadata kept in the dev server's KV v2 mount `secret`.
+// metadata kept in the dev server's KV v2 mount `secret`. Grants use the suite's credential
+// grantee: a Vault grant mints the grantee's token (Grant.token), and the grantee is a second
+// provider on the same server holding only that token.
 import { createDecipheriv, createPublicKey } from 'node:crypto';
 import { describeProviderConformance, uniqueKeyNames } from '@keyport/conformance';
-import { type EncryptionContext, encodeContext, type KeyRef } from '@keyport/core';
+import { type EncryptionContext, encodeContext, type Grant, type KeyRef } from '@keyport/core';
 import { transitCapabilities, VaultTransitProvider } from '../src/index.js';
 import { openbao, rootClient } from './helpers.js';
 import { OPENBAO_PROOFS } from './proofs.js';
@@ -22,6 +24,17 @@ async function open(): Promise<VaultTransitProvider> {
     metadataStore: { kvMount: 'secret', prefix: `keyport-conformance/${mount}` },
   });
   return admin;
+}
+
+/** The grantee of a grant: a provider holding only the token the grant minted (never renewed). */
+async function providerForGrant(grant: Grant): Promise<VaultTransitProvider> {
+  if (grant.token === undefined) throw new Error('a Vault grant returns the grantee token (Grant.token)');
+  return new VaultTransitProvider({
+    endpoint: openbao().addr,
+    auth: { method: 'token', token: grant.token, renew: false },
+    mount,
+    flavor: 'openbao',
+  });
 }
 
 /** Opens transit's aes256-gcm96 format with only the key bytes: vault:vN:base64(nonce12 || ct || tag16). */
@@ -55,6 +68,11 @@ describeProviderConformance({
     keyName: uniqueKeyNames('conf'),
     missingKeyUri: () => `hcvault://${new URL(openbao().addr).host}/${mount}/keys/missing-${Date.now()}`,
     proofs: OPENBAO_PROOFS,
+    grantee: { kind: 'credential', providerForGrant },
+    // A policy pins exact parameter values: contextSubset cannot be expressed (UnsupportedError).
+    grantConstraintKinds: ['contextEquals'],
+    // Token TTLs are whole seconds, and no clock here can be moved: the expiry test waits ~2.5 s.
+    grantExpiryMs: 2_000,
     publicKey,
     openWithImportedMaterial,
   },

@@ -34,7 +34,7 @@ export function registerResilienceTests(t: Topic): void {
         async () => {
           const s = t.state();
           const key = await s.sharedKey(chosen.spec, chosen.usage);
-          const { client } = await s.asGrantee('stranger');
+          const client = await s.stranger('stranger', key);
           await expectError(client.describeKey(key.uri), 'AccessDenied');
         },
         timeoutMs,

@@ -116,7 +116,7 @@ export function registerUnsupportedTests(t: Topic): void {
         async () => {
           const s = t.state();
           const key = await s.sharedKey(encryptSpecs[0] ?? SYMMETRIC_SPEC, 'encrypt_decrypt');
-          const grantee = s.fixtures.grantee?.newPrincipal('expiry') ?? 'someone';
+          const grantee = s.granteeName('expiry');
           const expiresAt = new Date(Date.now() + 3_600_000);
           await expectError(
             s.client.createGrant(key.uri, { grantee, operations: ['encrypt'], expiresAt }),
@@ -132,7 +132,7 @@ export function registerUnsupportedTests(t: Topic): void {
         async () => {
           const s = t.state();
           const key = await s.sharedKey(encryptSpecs[0] ?? SYMMETRIC_SPEC, 'encrypt_decrypt');
-          const grantee = s.fixtures.grantee?.newPrincipal('constraints') ?? 'someone';
+          const grantee = s.granteeName('constraints');
           const constraints = { contextEquals: { tenant: 'acme' } };
           await expectError(
             s.client.createGrant(key.uri, { grantee, operations: ['decrypt'], constraints }),

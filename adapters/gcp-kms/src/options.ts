@@ -1,0 +1,76 @@
+/**
+ * Building the KeyManagementServiceClient: from an already-built client, from explicit options
+ * (endpoint, port, TLS, credentials), or from Application Default Credentials when nothing is
+ * given. gRPC by default; `transport: 'rest'` selects the client's HTTP/JSON fallback.
+ */
+import { KeyManagementServiceClient } from '@google-cloud/kms';
+import { KeyportError } from '@keyport/core';
+import type { CapabilityOptions } from './capabilities.js';
+
+export type KmsClientOptions = NonNullable<ConstructorParameters<typeof KeyManagementServiceClient>[0]>;
+
+export interface GcpKmsProviderOptions extends CapabilityOptions {
+  /** An already-built client; every other connection option is then ignored. The caller closes it. */
+  readonly client?: KeyManagementServiceClient;
+  /** `grpc` (default) or `rest` (the client's `fallback` mode, HTTP/1.1 + JSON). */
+  readonly transport?: 'grpc' | 'rest';
+  /** Host name of the endpoint (default `cloudkms.googleapis.com`). */
+  readonly apiEndpoint?: string;
+  readonly port?: number;
+  /** REST only: `http` for a plain-HTTP endpoint such as a local mock (default `https`). */
+  readonly protocol?: 'http' | 'https';
+  /** gRPC only: channel credentials, e.g. `grpc.credentials.createInsecure()` for a local server. */
+  readonly sslCreds?: KmsClientOptions['sslCreds'];
+  /** A google-auth-library client (OAuth2Client, GoogleAuth, ...). Without it: ADC. */
+  readonly authClient?: KmsClientOptions['authClient'];
+  /** Service-account credentials (`client_email`, `private_key`). */
+  readonly credentials?: KmsClientOptions['credentials'];
+  readonly keyFilename?: string;
+  readonly projectId?: string;
+  /** Anything else the client accepts, passed through unchanged (explicit fields above win). */
+  readonly clientOptions?: KmsClientOptions;
+  /**
+   * The key ring `createKey` puts keys named by a bare id into, and `listKeys` lists:
+   * `projects/<p>/locations/<l>/keyRings/<r>`. Created on first use when it does not exist.
+   */
+  readonly keyRing?: string;
+  /** Protection level of keys keyport creates (default SOFTWARE). */
+  readonly protectionLevel?: 'SOFTWARE' | 'HSM';
+  /** Import job key size (default 3072): RSA_OAEP_3072_SHA256_AES_256 or RSA_OAEP_4096_SHA256_AES_256. */
+  readonly importJobKeyBits?: 3072 | 4096;
+  /** Extra request metadata sent on every call (e.g. `x-goog-user-project`). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Name shown in audit events and errors (default `gcp-kms`). */
+  readonly name?: string;
+}
+
+const KEY_RING = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[A-Za-z0-9_-]{1,63}$/;
+
+export function checkKeyRing(keyRing: string | undefined): string | undefined {
+  if (keyRing !== undefined && !KEY_RING.test(keyRing)) {
+    throw new KeyportError('InvalidArgument', 'keyRing must be projects/<p>/locations/<l>/keyRings/<r>');
+  }
+  return keyRing;
+}
+
+/** The client the options describe; `owned` says whether the provider must close it. */
+export function buildClient(options: GcpKmsProviderOptions): {
+  client: KeyManagementServiceClient;
+  owned: boolean;
+} {
+  if (options.client !== undefined) return { client: options.client, owned: false };
+  const rest = options.transport === 'rest';
+  const opts: KmsClientOptions = {
+    ...options.clientOptions,
+    ...(rest ? { fallback: true } : {}),
+    ...(options.apiEndpoint !== undefined ? { apiEndpoint: options.apiEndpoint } : {}),
+    ...(options.port !== undefined ? { port: options.port } : {}),
+    ...(rest && options.protocol !== undefined ? { protocol: options.protocol } : {}),
+    ...(!rest && options.sslCreds !== undefined ? { sslCreds: options.sslCreds } : {}),
+    ...(options.authClient !== undefined ? { authClient: options.authClient } : {}),
+    ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
+    ...(options.keyFilename !== undefined ? { keyFilename: options.keyFilename } : {}),
+    ...(options.projectId !== undefined ? { projectId: options.projectId } : {}),
+  };
+  return { client: new KeyManagementServiceClient(opts), owned: true };
+}

@@ -1,0 +1,50 @@
+/** CRC32C against published vectors, and the version prefix keyport puts on ciphertexts. */
+import { describe, expect, it } from 'vitest';
+import { crc32c, int64Value, own, toBytes } from '../src/crc32c.js';
+import { frame, unframe } from '../src/frame.js';
+
+const ascii = (s: string) => new TextEncoder().encode(s);
+
+describe('crc32c', () => {
+  it('matches the CRC-32C check value and RFC 3720 vectors', () => {
+    expect(crc32c(ascii('123456789'))).toBe(0xe3069283);
+    expect(crc32c(new Uint8Array(32))).toBe(0x8a9136aa); // 32 bytes of zeros
+    expect(crc32c(new Uint8Array(32).fill(0xff))).toBe(0x62a8ab43); // 32 bytes of ones
+    expect(crc32c(Uint8Array.from({ length: 32 }, (_, i) => i))).toBe(0x46dd794e); // incrementing
+    expect(crc32c(new Uint8Array(0))).toBe(0);
+  });
+
+  it('reads Int64Value fields as numbers, strings or Long-like objects', () => {
+    expect(int64Value({ value: 42 })).toBe(42);
+    expect(int64Value({ value: '3808858755' })).toBe(3808858755);
+    expect(int64Value({ value: { toString: () => '7' } })).toBe(7);
+    expect(int64Value(null)).toBeUndefined();
+  });
+
+  it('decodes base64 bytes fields and copies views before they are sent', () => {
+    expect(Array.from(toBytes('AQID'))).toEqual([1, 2, 3]);
+    const big = Uint8Array.from([9, 8, 7, 6]);
+    const view = big.subarray(1, 3);
+    const owned = own(view);
+    expect(owned.byteOffset).toBe(0);
+    expect(owned.buffer.byteLength).toBe(2);
+    expect(own(big)).toBe(big);
+  });
+});
+
+describe('ciphertext version prefix', () => {
+  it('round-trips kind, version and body', () => {
+    const body = Uint8Array.from([1, 2, 3, 4]);
+    const framed = frame(1, '17', body);
+    expect(unframe(framed)).toEqual({ kind: 1, version: '17', body });
+    expect(unframe(frame(2, undefined, body))?.version).toBeUndefined();
+  });
+
+  it('treats anything without the prefix as a bare Cloud KMS ciphertext', () => {
+    const framed = frame(1, '1', Uint8Array.from([5, 6]));
+    framed[0] = (framed[0] as number) ^ 1;
+    expect(unframe(framed)).toBeUndefined();
+    expect(unframe(Uint8Array.from([0x6b, 0x70, 0x67, 3, 0, 0, 0, 1, 9]))).toBeUndefined();
+    expect(unframe(Uint8Array.from([0x6b, 0x70, 0x67]))).toBeUndefined();
+  });
+});

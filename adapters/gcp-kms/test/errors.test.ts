@@ -1,0 +1,109 @@
+/** The error mapping table (README "Error mapping"), row by row, plus the operation refinements. */
+import { KeyportError, UnsupportedError } from '@keyport/core';
+import { describe, expect, it } from 'vitest';
+import { GRPC, GRPC_CODE_MAP, HTTP_CODE_MAP, mapGcpError } from '../src/errors.js';
+
+/** The shape the client raises: a GoogleError with a gRPC code (and, over REST, the HTTP status). */
+function googleError(code: number, message = 'service message', extra: Record<string, unknown> = {}) {
+  return Object.assign(new Error(message), { code, details: message, ...extra });
+}
+
+describe('gRPC status → keyport code', () => {
+  const rows: Array<[keyof typeof GRPC, string, boolean]> = [
+    ['NOT_FOUND', 'NotFound', false],
+    ['ALREADY_EXISTS', 'AlreadyExists', false],
+    ['PERMISSION_DENIED', 'AccessDenied', false],
+    ['UNAUTHENTICATED', 'AccessDenied', false],
+    ['FAILED_PRECONDITION', 'KeyStateConflict', false],
+    ['INVALID_ARGUMENT', 'InvalidArgument', false],
+    ['OUT_OF_RANGE', 'InvalidArgument', false],
+    ['RESOURCE_EXHAUSTED', 'Throttled', true],
+    ['UNAVAILABLE', 'Unavailable', true],
+    ['INTERNAL', 'Unavailable', true],
+    ['ABORTED', 'Unavailable', true],
+    ['DEADLINE_EXCEEDED', 'Timeout', true],
+    ['CANCELLED', 'Aborted', false],
+    ['UNIMPLEMENTED', 'Unsupported', false],
+    ['DATA_LOSS', 'Integrity', false],
+    ['UNKNOWN', 'Internal', false],
+  ];
+  for (const [name, code, retryable] of rows) {
+    it(`${name} → ${code}${retryable ? ' (retryable)' : ''}`, () => {
+      const mapped = mapGcpError(googleError(GRPC[name]), 'other', {
+        keyUri: 'gcp-kms://x',
+        provider: 'gcp-kms',
+      });
+      expect(mapped).toBeInstanceOf(KeyportError);
+      expect(mapped?.code).toBe(code);
+      expect(mapped?.retryable).toBe(retryable);
+      expect(mapped?.keyUri).toBe('gcp-kms://x');
+      expect(mapped?.provider).toBe('gcp-kms');
+    });
+  }
+
+  it('covers every gRPC status code but OK', () => {
+    expect(
+      Object.keys(GRPC_CODE_MAP)
+        .map(Number)
+        .sort((a, b) => a - b),
+    ).toEqual(Object.values(GRPC).sort((a, b) => a - b));
+  });
+});
+
+describe('HTTP status (REST) → keyport code', () => {
+  const rows: Array<[number, string]> = [
+    [404, 'NotFound'],
+    [409, 'AlreadyExists'],
+    [403, 'AccessDenied'],
+    [401, 'AccessDenied'],
+    [400, 'InvalidArgument'],
+    [429, 'Throttled'],
+    [503, 'Unavailable'],
+    [504, 'Timeout'],
+    [501, 'Unsupported'],
+  ];
+  for (const [status, code] of rows) {
+    it(`${status} → ${code}`, () => {
+      expect(mapGcpError(googleError(status))?.code).toBe(code);
+      expect(HTTP_CODE_MAP[status]).toBe(code);
+    });
+  }
+});
+
+describe('refinements', () => {
+  it('INVALID_ARGUMENT from Decrypt (bad ciphertext or AAD) is InvalidCiphertext', () => {
+    const e = googleError(GRPC.INVALID_ARGUMENT, 'Decryption failed: the ciphertext is invalid.');
+    expect(mapGcpError(e, 'decrypt')?.code).toBe('InvalidCiphertext');
+    expect(mapGcpError(e, 'other')?.code).toBe('InvalidArgument');
+    expect(mapGcpError(googleError(400), 'decrypt')?.code).toBe('InvalidCiphertext');
+  });
+
+  it('a checksum the service refused is an Integrity error, whatever the operation', () => {
+    const e = googleError(GRPC.INVALID_ARGUMENT, 'plaintext_crc32c did not match the data.');
+    expect(mapGcpError(e, 'decrypt')?.code).toBe('Integrity');
+    expect(mapGcpError(e, 'other')?.code).toBe('Integrity');
+  });
+
+  it('UNIMPLEMENTED is an UnsupportedError', () => {
+    expect(mapGcpError(googleError(GRPC.UNIMPLEMENTED))).toBeInstanceOf(UnsupportedError);
+  });
+
+  it('keeps the original error as cause and writes its own message', () => {
+    const original = googleError(GRPC.NOT_FOUND, 'CryptoKey projects/p/.../cryptoKeys/k not found.');
+    const mapped = mapGcpError(original);
+    expect(mapped?.cause).toBe(original);
+    expect(mapped?.message).not.toContain('projects/p');
+  });
+
+  it('keeps a request id the service sent in metadata', () => {
+    const metadata = { get: (k: string) => (k === 'x-request-id' ? ['req-123'] : []) };
+    expect(mapGcpError(googleError(GRPC.UNAVAILABLE, 'x', { metadata }))?.requestId).toBe('req-123');
+  });
+
+  it('leaves what is not a Google API error alone, and KeyportErrors as they are', () => {
+    expect(mapGcpError(new Error('boom'))).toBeUndefined();
+    expect(mapGcpError('text')).toBeUndefined();
+    const k = new KeyportError('NotFound', 'x');
+    expect(mapGcpError(k)).toBe(k);
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * `keyport doctor`: for each configured provider, can it be built (adapter, credentials),
+ * does it answer (a listing or a describe), what the given keys allow (a round trip with a
+ * random value), and how far its clock is from ours where it reports a Date header.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { type KeyOperations, toKeyportError } from '@keyport/core';
+import type { Command } from 'commander';
+import { collect } from '../args.js';
+import { nextStep } from '../errors.js';
+import { EXIT, exitCodeFor } from '../exit-codes.js';
+import type { Act } from '../program.js';
+import { configuredSchemes, providerClockUrl } from '../providers.js';
+import type { Session } from '../session.js';
+
+interface Check {
+  readonly provider: string;
+  readonly check: string;
+  readonly ok: boolean;
+  readonly detail: string;
+  readonly code?: string;
+  readonly next?: string;
+}
+
+const CHECK_TIMEOUT_MS = 5000;
+
+async function attempt(provider: string, check: string, fn: () => Promise<string>): Promise<Check> {
+  try {
+    return { provider, check, ok: true, detail: await fn() };
+  } catch (e) {
+    const err = toKeyportError(e);
+    return { provider, check, ok: false, detail: err.message, code: err.code, next: nextStep(err.code) };
+  }
+}
+
+/** Skew from the Date header, against the midpoint of the request (1 s resolution). */
+async function clockSkew(url: string): Promise<string> {
+  const before = Date.now();
+  const res = await fetch(url, { method: 'GET', signal: AbortSignal.timeout(CHECK_TIMEOUT_MS) });
+  const after = Date.now();
+  await res.body?.cancel();
+  const date = res.headers.get('date');
+  if (date === null) return 'no Date header: skew unknown';
+  const skew = (Date.parse(date) - (before + after) / 2) / 1000;
+  const rounded = Math.round(skew);
+  if (Math.abs(skew) > 60) throw toKeyportError(new Error(`clock skew ${rounded}s`));
+  return `clock skew ${rounded >= 0 ? '+' : ''}${rounded}s (within ±60s)`;
+}
+
+async function keyChecks(kp: KeyOperations, scheme: string, uri: string, s: Session): Promise<Check[]> {
+  const checks: Check[] = [];
+  const o = { ...s.callOptions, timeoutMs: s.callOptions.timeoutMs ?? CHECK_TIMEOUT_MS };
+  let usage: string | undefined;
+  checks.push(
+    await attempt(scheme, `key ${uri}`, async () => {
+      const k = await kp.describeKey(uri, o);
+      usage = k.usage;
+      return `${k.spec} ${k.usage} ${k.state}${k.primaryVersion !== undefined ? ` v${k.primaryVersion}` : ''}`;
+    }),
+  );
+  if (usage === 'encrypt_decrypt') {
+    checks.push(
+      await attempt(scheme, `encrypt+decrypt ${uri}`, async () => {
+        const probe = randomBytes(32);
+        const context = { purpose: 'keyport-doctor' };
+        const { ciphertext } = await kp.encrypt(uri, probe, { ...o, context });
+        const { plaintext } = await kp.decrypt(uri, ciphertext, { ...o, context });
+        if (plaintext.length !== probe.length || !timingSafeEqual(plaintext, probe))
+          throw new Error('round trip mismatch');
+        return 'allowed';
+      }),
+    );
+  }
+  return checks;
+}
+
+export function registerDoctorCommand(program: Command, act: Act): void {
+  program
+    .command('doctor')
+    .description('check every configured provider: reachable, credentials, what keys allow, clock skew')
+    .option('-k, --key <uri>', 'also check what this key allows (repeatable)', collect, [])
+    .action(
+      act(async (s, cmd) => {
+        const { key: keyUris } = cmd.opts<{ key: string[] }>();
+        const { config } = await s.config();
+        const { keys, failures } = await s.allKeys();
+        const checks: Check[] = [];
+        for (const scheme of configuredSchemes(config)) {
+          const failed = failures.get(scheme);
+          if (failed !== undefined) {
+            checks.push(await attempt(scheme, 'configure', () => Promise.reject(failed)));
+            continue;
+          }
+          checks.push({
+            provider: scheme,
+            check: 'configure',
+            ok: true,
+            detail: 'adapter loaded, credentials read',
+          });
+          const caps = keys.capabilities(scheme);
+          if (caps.listKeys) {
+            checks.push(
+              await attempt(scheme, 'reachable', async () => {
+                let n = 0;
+                for await (const _ of keys.listKeys(scheme, {
+                  ...s.callOptions,
+                  timeoutMs: CHECK_TIMEOUT_MS,
+                  pageSize: 1,
+                })) {
+                  n++;
+                  break;
+                }
+                return n === 0 ? 'answered (no keys)' : 'answered, credentials accepted';
+              }),
+            );
+          }
+          const url = providerClockUrl(config, scheme, s.io.env);
+          if (url !== undefined) checks.push(await attempt(scheme, 'clock', () => clockSkew(url)));
+          for (const uri of keyUris.filter((u) => u.startsWith(`${scheme}:`))) {
+            checks.push(...(await keyChecks(keys, scheme, uri, s)));
+          }
+        }
+        const firstFailure = checks.find((c) => !c.ok);
+        const lines = checks.map(
+          (c) =>
+            `${c.ok ? s.out.paint('green', 'ok  ') : s.out.paint('red', 'FAIL')} ${c.provider.padEnd(8)} ${c.check}: ${c.detail}` +
+            (c.ok ? '' : `\n       next: ${c.next}`),
+        );
+        await s.out.result({ ok: firstFailure === undefined, checks }, lines);
+        if (firstFailure === undefined) return EXIT.ok;
+        return firstFailure.code === undefined
+          ? EXIT.failed
+          : exitCodeFor(firstFailure.code as Parameters<typeof exitCodeFor>[0]);
+      }),
+    );
+}

@@ -1,0 +1,109 @@
+/**
+ * `keyport import`: bring your own key. An AES-256 key born in (or already in) a PKCS#11 HSM is
+ * wrapped inside the HSM for the target's import key and imported into AWS KMS, Vault/OpenBao
+ * transit or the local keystore; the pairing (HSM object <-> target key and version) is recorded
+ * in a manifest. The key material never leaves the HSM in the clear (see @keyport/byok).
+ */
+import { type ByokPairing, type HsmKeyExporter, importHsmKey } from '@keyport/byok';
+import { type KeyOperations, keyUriScheme, UnsupportedError } from '@keyport/core';
+import type { Command } from 'commander';
+import { usageError } from '../errors.js';
+import type { Act } from '../program.js';
+import { vaultDirectOptions } from '../providers.js';
+import type { Session } from '../session.js';
+
+export const DEFAULT_MANIFEST = 'keyport-byok.json';
+
+function asHsmExporter(keys: KeyOperations & { provider(s: string): unknown }): HsmKeyExporter {
+  const hsm = keys.provider('pkcs11') as Partial<HsmKeyExporter>;
+  if (typeof hsm.wrapKeyForExport !== 'function' || !Array.isArray(hsm.oaepHashes)) {
+    throw new UnsupportedError('import', 'the pkcs11 provider cannot wrap keys for export', {
+      provider: 'pkcs11',
+    });
+  }
+  return hsm as HsmKeyExporter;
+}
+
+/** The target URI: given, or a new pending key (`--create-target`) in `--provider`. */
+async function targetUri(
+  s: Session,
+  keys: KeyOperations,
+  target: string,
+  o: { createTarget: boolean; provider?: string },
+): Promise<string> {
+  const isUri = target.includes('://');
+  const scheme = isUri ? keyUriScheme(target) : o.provider;
+  if (!o.createTarget) {
+    if (!isUri)
+      throw usageError('import: give the target key URI, or a name with --create-target --provider');
+    // Transit has no key without material: the adapter records a pending key in this process
+    // (nothing is sent to the server) and creates it with the import itself.
+    if (scheme !== 'hcvault') return target;
+  }
+  if (scheme === undefined)
+    throw usageError('import --create-target needs --provider <aws-kms|hcvault|local>');
+  const created = await keys.createKey(
+    scheme,
+    { name: target, spec: 'AES_256', external: true },
+    s.callOptions,
+  );
+  return created.uri;
+}
+
+function pairingLines(p: ByokPairing): string[] {
+  return [
+    `imported ${p.hsm.uri} (HSM version ${p.hsm.version})`,
+    `  into     ${p.target.uri}${p.target.version !== undefined ? ` (version ${p.target.version})` : ''}`,
+    `  wrapped  ${p.target.wrappingAlgorithm} inside the HSM`,
+  ];
+}
+
+export function registerImportCommand(program: Command, act: Act): void {
+  program
+    .command('import')
+    .description('BYOK: import an AES-256 key from the PKCS#11 HSM into AWS KMS, Vault/OpenBao or local')
+    .argument(
+      '<target>',
+      'target key URI (AWS/local: created --external; transit: a key that does not exist yet)',
+    )
+    .option('--hsm-key <uri>', 'an existing exportable AES-256 HSM key (pkcs11:...)')
+    .option('--new-hsm-key <name>', 'generate a new AES-256 key in the HSM (extractable only wrapped)')
+    .option('--create-target', 'create the target as a pending (external) key named <target> first', false)
+    .option('-p, --provider <scheme>', 'provider for --create-target')
+    .option('--manifest <file>', `pairing manifest (default ${DEFAULT_MANIFEST})`, DEFAULT_MANIFEST)
+    .action(
+      act(async (s, cmd) => {
+        const o = cmd.opts<{
+          hsmKey?: string;
+          newHsmKey?: string;
+          createTarget: boolean;
+          provider?: string;
+          manifest: string;
+        }>();
+        if ((o.hsmKey === undefined) === (o.newHsmKey === undefined)) {
+          throw usageError('import needs exactly one of --hsm-key <uri> or --new-hsm-key <name>');
+        }
+        const target = cmd.args[0] as string;
+        const scheme = target.includes('://') ? keyUriScheme(target) : o.provider;
+        if (scheme === undefined) throw usageError('import: name the target provider with --provider');
+        const keys = await s.keys(['pkcs11', scheme]);
+        const hsm = asHsmExporter(keys);
+        const uri = await targetUri(s, keys, target, o);
+        const { config, dir } = await s.config();
+        const transit =
+          scheme === 'hcvault'
+            ? await vaultDirectOptions(config, { env: s.io.env, configDir: dir })
+            : undefined;
+        const pairing = await importHsmKey({
+          keyport: keys,
+          hsm,
+          hsmKey: o.hsmKey !== undefined ? { uri: o.hsmKey } : { create: { name: o.newHsmKey as string } },
+          target: { uri, ...(transit !== undefined ? { transit } : {}) },
+          manifestPath: s.path(o.manifest),
+          ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
+        });
+        await s.out.result({ ok: true, manifest: s.path(o.manifest), ...pairing }, pairingLines(pairing));
+        return undefined;
+      }),
+    );
+}

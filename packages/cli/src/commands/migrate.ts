@@ -1,0 +1,78 @@
+/** `keyport migrate --from <uri> --to <uri> <dir|glob|manifest>`: resumable rewrap of envelope files. */
+import type { Command } from 'commander';
+import { positiveInt } from '../args.js';
+import { EXIT } from '../exit-codes.js';
+import { DEFAULT_JOURNAL, migrateFiles } from '../migrate/files.js';
+import { progressReporter } from '../migrate/progress.js';
+import type { Act } from '../program.js';
+
+export function registerMigrateCommand(program: Command, act: Act): void {
+  program
+    .command('migrate')
+    .description('move envelope files from one key to another: rewrap headers, verify, replace; resumable')
+    .argument('<target>', 'a directory, a glob ("data/**/*.enc"), a manifest (one path per line) or one file')
+    .requiredOption('--from <uri>', 'the key the files are sealed for now')
+    .requiredOption('--to <uri>', 'the key to add')
+    .option('--remove-source', 'also remove the --from recipient', false)
+    .option('--dry-run', 'report what would change, change nothing', false)
+    .option('-j, --jobs <n>', 'files in flight at once (default 8)')
+    .option('--journal <file>', `journal file (default ${DEFAULT_JOURNAL} in the working directory)`)
+    .option('--progress-every <ms>', 'progress line interval when stderr is not a terminal', '5000')
+    .option('--no-progress', 'no progress output')
+    .option(
+      '--no-batch',
+      "one call per data key even where the provider has a batch API (Vault's batch_input)",
+    )
+    .action(
+      act(async (s, cmd) => {
+        const o = cmd.opts<{
+          from: string;
+          to: string;
+          removeSource: boolean;
+          dryRun: boolean;
+          jobs?: string;
+          journal?: string;
+          progressEvery: string;
+          progress: boolean;
+          batch: boolean;
+        }>();
+        const jobs = o.jobs !== undefined ? positiveInt(o.jobs, '--jobs') : ((await s.defaults()).jobs ?? 8);
+        const keys = await s.keys([o.from, o.to]);
+        const progress = o.progress
+          ? progressReporter(s.io.stderr, s.io.stderrIsTTY, positiveInt(o.progressEvery, '--progress-every'))
+          : undefined;
+        const summary = await migrateFiles({
+          keys,
+          from: o.from,
+          to: o.to,
+          target: cmd.args[0] as string,
+          cwd: s.io.cwd,
+          ...(o.journal !== undefined ? { journal: s.path(o.journal) } : {}),
+          removeSource: o.removeSource,
+          dryRun: o.dryRun,
+          jobs,
+          batch: o.batch,
+          audit: s.auditSinks,
+          ...(s.callOptions.timeoutMs !== undefined ? { timeoutMs: s.callOptions.timeoutMs } : {}),
+          ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
+          ...(progress !== undefined ? { onProgress: progress.update } : {}),
+        });
+        progress?.finish();
+        const lines = [
+          o.dryRun
+            ? `dry run: ${summary.wouldMigrate} of ${summary.total} files would be migrated`
+            : `migrated ${summary.migrated} of ${summary.total} files in ${(summary.durationMs / 1000).toFixed(1)}s (${summary.filesPerSecond}/s)`,
+          `  already done: ${summary.alreadyDone}, skipped: ${summary.skipped}, failed: ${summary.failed}`,
+          `  provider calls per migrated file: ${summary.calls.perFile} (wrapping under --to: ${summary.calls.wrapPerFile})`,
+          ...summary.skippedFiles.slice(0, 20).map((f) => `  skipped ${f.file}: ${f.reason}`),
+          ...summary.failures
+            .slice(0, 20)
+            .map((f) => `  ${s.out.paint('red', 'failed')} ${f.file}: ${f.code} ${f.message}`),
+        ];
+        if (summary.journal !== undefined && summary.failed > 0)
+          lines.push(`  run the same command again to retry (journal ${summary.journal})`);
+        await s.out.result({ ok: summary.failed === 0, ...summary }, lines);
+        return summary.failed === 0 ? EXIT.ok : EXIT.failed;
+      }),
+    );
+}

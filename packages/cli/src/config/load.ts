@@ -1,0 +1,103 @@
+/**
+ * Finding, parsing and validating the config file. Every problem names the file and the path
+ * of the bad field (`providers.hcvault.address: must be an http(s):// URL ...`).
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { KeyportError } from '@keyport/core';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, FORBIDDEN_SECRET_FIELDS, type KeyportConfig } from './schema.js';
+
+export const CONFIG_NAMES = ['keyport.config.json', 'keyport.config.yaml', 'keyport.config.yml'] as const;
+
+export interface LoadedConfig {
+  readonly path: string;
+  readonly dir: string;
+  readonly config: KeyportConfig;
+}
+
+function configError(path: string, detail: string): KeyportError {
+  return new KeyportError('InvalidArgument', `config ${path}: ${detail}`);
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out === '' ? '(top level)' : out;
+}
+
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((i) => {
+      const keys = i.code === 'unrecognized_keys' ? ` (${i.keys.join(', ')})` : '';
+      return `${formatPath(i.path)}: ${i.message}${keys}`;
+    })
+    .join('; ');
+}
+
+/** Literal secrets anywhere in the file are refused, naming where they belong instead. */
+function findLiteralSecret(value: unknown, path: PropertyKey[]): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const where = FORBIDDEN_SECRET_FIELDS[k];
+    // pkcs11.token is the token's label, not a secret.
+    const isTokenLabel = k === 'token' && path.at(-1) === 'pkcs11';
+    if (where !== undefined && !isTokenLabel) {
+      return `${formatPath([...path, k])}: secrets never go in the config file; use ${where}`;
+    }
+    const inner = findLiteralSecret(v, [...path, k]);
+    if (inner !== undefined) return inner;
+  }
+  return undefined;
+}
+
+export function parseConfigText(text: string, path: string): KeyportConfig {
+  let raw: unknown;
+  try {
+    raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    const what = e instanceof Error ? e.message.split('\n')[0] : 'unreadable';
+    throw configError(path, `not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${what}`);
+  }
+  const secret = findLiteralSecret(raw, []);
+  if (secret !== undefined) throw configError(path, secret);
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw configError(path, formatIssues(parsed.error.issues));
+  return parsed.data;
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw configError(path, `cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+/**
+ * `--config`, else KEYPORT_CONFIG, else the first of CONFIG_NAMES in the working directory.
+ * Returns undefined when no file is named and none is found.
+ */
+export async function loadConfig(
+  explicit: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+): Promise<LoadedConfig | undefined> {
+  const named = explicit ?? env.KEYPORT_CONFIG;
+  const candidates = named !== undefined ? [named] : CONFIG_NAMES.map((n) => n as string);
+  for (const candidate of candidates) {
+    const path = isAbsolute(candidate) ? candidate : resolve(cwd, candidate);
+    const text = await readIfExists(path);
+    if (text === undefined) {
+      if (named !== undefined) throw configError(path, 'the file does not exist');
+      continue;
+    }
+    return { path, dir: dirname(path), config: parseConfigText(text, path) };
+  }
+  return undefined;
+}

@@ -1,0 +1,108 @@
+/**
+ * The config file (`keyport.config.json`, `.yaml` or `.yml`): which providers exist and how to
+ * reach them. Secrets are never in it: each secret names a file (`…File`) or an environment
+ * variable (`…Env`, with a documented default), and a literal secret field is refused.
+ */
+import { z } from 'zod';
+
+const nonEmpty = z.string().min(1, 'must not be empty');
+const httpUrl = z
+  .string()
+  .refine((s) => /^https?:\/\/[^/\s]+/.test(s), 'must be an http(s):// URL such as http://127.0.0.1:8200');
+
+export const localConfig = z.strictObject({
+  /** The keystore file; relative paths are relative to the config file. */
+  keystore: nonEmpty,
+  passphraseFile: nonEmpty.optional(),
+  /** Default KEYPORT_LOCAL_PASSPHRASE. */
+  passphraseEnv: nonEmpty.optional(),
+  principal: nonEmpty.optional(),
+  /** Create the keystore on first use. */
+  create: z.boolean().optional(),
+});
+
+export const awsKmsConfig = z.strictObject({
+  region: nonEmpty.optional(),
+  endpoint: httpUrl.optional(),
+});
+
+export const vaultConfig = z.strictObject({
+  address: httpUrl,
+  tokenFile: nonEmpty.optional(),
+  /** Default KEYPORT_VAULT_TOKEN, then VAULT_TOKEN. */
+  tokenEnv: nonEmpty.optional(),
+  mount: nonEmpty.optional(),
+  namespace: nonEmpty.optional(),
+  flavor: z.enum(['vault', 'openbao']).optional(),
+});
+
+export const pkcs11Config = z.strictObject({
+  module: nonEmpty,
+  token: nonEmpty,
+  pinFile: nonEmpty.optional(),
+  /** Default KEYPORT_PKCS11_PIN. */
+  pinEnv: nonEmpty.optional(),
+});
+
+export const gcpKmsConfig = z.strictObject({
+  transport: z.enum(['grpc', 'rest']).optional(),
+  apiEndpoint: nonEmpty.optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  /** Plain-text gRPC / http:// (local test servers only). */
+  insecure: z.boolean().optional(),
+  keyRing: nonEmpty.optional(),
+  projectId: nonEmpty.optional(),
+  keyFilename: nonEmpty.optional(),
+  /** A static OAuth access token from this variable instead of Application Default Credentials. */
+  accessTokenEnv: nonEmpty.optional(),
+});
+
+export const PROVIDER_SCHEMES = ['local', 'aws-kms', 'hcvault', 'pkcs11', 'gcp-kms'] as const;
+export type ProviderScheme = (typeof PROVIDER_SCHEMES)[number];
+
+export const configSchema = z.strictObject({
+  $schema: z.string().optional(),
+  providers: z
+    .strictObject({
+      local: localConfig.optional(),
+      'aws-kms': awsKmsConfig.optional(),
+      hcvault: vaultConfig.optional(),
+      pkcs11: pkcs11Config.optional(),
+      'gcp-kms': gcpKmsConfig.optional(),
+    })
+    .refine((p) => Object.keys(p).length > 0, 'configure at least one provider'),
+  audit: z
+    .strictObject({
+      /** JSONL audit log every operation is appended to (hash-chained, HMAC checkpoints). */
+      log: nonEmpty,
+      /** File holding the HMAC key (hex, base64 or raw, at least 32 bytes). */
+      keyFile: nonEmpty,
+      checkpointEvery: z.number().int().positive().optional(),
+    })
+    .optional(),
+  defaults: z
+    .strictObject({
+      /** Recipients for `encrypt` when no --recipient is given. */
+      recipients: z.array(nonEmpty).min(1).optional(),
+      timeoutMs: z.number().int().positive().optional(),
+      jobs: z.number().int().min(1).max(256).optional(),
+    })
+    .optional(),
+});
+
+export type KeyportConfig = z.infer<typeof configSchema>;
+export type LocalConfig = z.infer<typeof localConfig>;
+export type AwsKmsConfig = z.infer<typeof awsKmsConfig>;
+export type VaultConfig = z.infer<typeof vaultConfig>;
+export type Pkcs11Config = z.infer<typeof pkcs11Config>;
+export type GcpKmsConfig = z.infer<typeof gcpKmsConfig>;
+
+/** Field names that would hold a secret in clear, with where the secret belongs instead. */
+export const FORBIDDEN_SECRET_FIELDS: Readonly<Record<string, string>> = {
+  passphrase: 'passphraseFile or the KEYPORT_LOCAL_PASSPHRASE environment variable',
+  token: 'tokenFile or the KEYPORT_VAULT_TOKEN environment variable',
+  pin: 'pinFile or the KEYPORT_PKCS11_PIN environment variable',
+  password: 'a …File field or an environment variable',
+  secretAccessKey: 'the AWS credential chain (environment, profile, role)',
+  accessToken: 'accessTokenEnv',
+};

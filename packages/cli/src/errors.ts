@@ -1,0 +1,94 @@
+/**
+ * How a failure is shown: its code, the key URI, what to do next, and (with --verbose) the
+ * chain of causes. Messages come from keyport's own errors, which never carry plaintext, key
+ * bytes or context values; causes from SDKs are shown by name and message only, cut short.
+ */
+import { type ErrorCode, KeyportError, toKeyportError } from '@keyport/core';
+import { exitCodeFor } from './exit-codes.js';
+
+/** A usage or configuration problem found by the CLI itself (exit 2). */
+export function usageError(message: string): KeyportError {
+  return new KeyportError('InvalidArgument', message);
+}
+
+const NEXT_STEP: Readonly<Record<ErrorCode, string>> = {
+  NotFound:
+    'check the key URI ("keyport keys list <provider>") and that the config names the right keystore or endpoint',
+  AlreadyExists: 'pick another name, or "keyport keys describe" the existing key',
+  AccessDenied:
+    'check the credentials (KEYPORT_LOCAL_PASSPHRASE or passphraseFile, the Vault token, the PKCS#11 PIN, cloud credentials) and the grants on the key',
+  InvalidArgument: 'see "keyport <command> --help" and the config file reference in the README',
+  InvalidCiphertext:
+    'the input is not a keyport/ESDK message for these keys, was modified, or its context does not match',
+  KeyStateConflict:
+    'the key is disabled, pending deletion or the version destroyed: "keyport keys describe <uri>"',
+  Unsupported: 'this provider cannot do that: "keyport capabilities"',
+  Throttled: 'the provider is rate limiting: retry later or lower --jobs',
+  Unavailable: 'is the provider reachable? run "keyport doctor"',
+  Timeout: 'the provider did not answer in time: run "keyport doctor" or raise --timeout',
+  Aborted: 'the operation was interrupted; run it again (migrations resume from their journal)',
+  Integrity: 'the data failed verification: do not trust it; restore from a known-good copy',
+  Internal: 'run again with --verbose and report the cause',
+};
+
+export function nextStep(code: ErrorCode): string {
+  return NEXT_STEP[code];
+}
+
+function causeChain(error: unknown): string[] {
+  const lines: string[] = [];
+  let current: unknown = error instanceof Error ? error.cause : undefined;
+  for (let depth = 0; current !== undefined && depth < 5; depth++) {
+    if (current instanceof AggregateError) {
+      for (const inner of current.errors) lines.push(...describeOne(inner));
+      break;
+    }
+    lines.push(...describeOne(current));
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return lines;
+}
+
+function describeOne(e: unknown): string[] {
+  if (e instanceof Error) {
+    const code = e instanceof KeyportError ? ` [${e.code}]` : '';
+    return [`${e.name}${code}: ${e.message.slice(0, 300)}`];
+  }
+  return [String(e).slice(0, 300)];
+}
+
+export interface ErrorReport {
+  readonly code: ErrorCode;
+  readonly exitCode: number;
+  readonly message: string;
+  readonly keyUri?: string;
+  readonly provider?: string;
+  readonly requestId?: string;
+  readonly next: string;
+  readonly causes?: readonly string[];
+}
+
+export function errorReport(error: unknown, verbose: boolean): ErrorReport {
+  const e = toKeyportError(error);
+  return {
+    code: e.code,
+    exitCode: exitCodeFor(e.code),
+    message: e.message,
+    ...(e.keyUri !== undefined ? { keyUri: e.keyUri } : {}),
+    ...(e.provider !== undefined ? { provider: e.provider } : {}),
+    ...(e.requestId !== undefined ? { requestId: e.requestId } : {}),
+    next: nextStep(e.code),
+    ...(verbose ? { causes: causeChain(e) } : {}),
+  };
+}
+
+export function formatErrorReport(r: ErrorReport, paint: (s: string) => string): string {
+  const lines = [`${paint(`error ${r.code}`)}: ${r.message}`];
+  if (r.keyUri !== undefined) lines.push(`  key:        ${r.keyUri}`);
+  if (r.provider !== undefined) lines.push(`  provider:   ${r.provider}`);
+  if (r.requestId !== undefined) lines.push(`  request id: ${r.requestId}`);
+  lines.push(`  next:       ${r.next}`);
+  for (const c of r.causes ?? []) lines.push(`  cause:      ${c}`);
+  if (r.causes === undefined) lines.push('  (run with --verbose for the cause)');
+  return `${lines.join('\n')}\n`;
+}

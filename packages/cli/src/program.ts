@@ -1,0 +1,122 @@
+/**
+ * `run(argv, io)`: the whole CLI as a function. Builds the commander program, runs the chosen
+ * command, prints errors (code, key URI, next step; causes with --verbose) and returns the
+ * exit code. It never calls process.exit, so tests run it in-process.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { registerAuditCommands } from './commands/audit.js';
+import { registerCapabilitiesCommand } from './commands/capabilities.js';
+import { registerCryptoCommands } from './commands/crypto.js';
+import { registerDoctorCommand } from './commands/doctor.js';
+import { registerGrantCommands } from './commands/grants.js';
+import { registerImportCommand } from './commands/import.js';
+import { registerKeyCommands } from './commands/keys.js';
+import { registerMigrateCommand } from './commands/migrate.js';
+import { errorReport, formatErrorReport } from './errors.js';
+import { EXIT } from './exit-codes.js';
+import { type CliIo, writeText } from './io.js';
+import { Output } from './output.js';
+import { type GlobalOptions, Session } from './session.js';
+
+export const VERSION = '0.1.0';
+
+/** A command body: returns its exit code (0 when it returns nothing). */
+export type Handler = (session: Session, cmd: Command) => Promise<number | undefined>;
+export type Act = (handler: Handler) => (...args: unknown[]) => Promise<void>;
+
+function parseTimeout(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('a positive number of milliseconds');
+  return n;
+}
+
+export function buildProgram(io: CliIo, act: Act): Command {
+  const program = new Command('keyport')
+    .description(
+      'keys, envelope encryption and migrations across AWS KMS, GCP KMS, Vault/OpenBao, PKCS#11 and local keystores',
+    )
+    .version(VERSION, '-V, --version')
+    .option('-c, --config <file>', 'config file (default: keyport.config.json|yaml here, or KEYPORT_CONFIG)')
+    .option('--json', 'print one JSON document on stdout (errors too)', false)
+    .option('-v, --verbose', 'show error causes', false)
+    .option('--no-color', 'never colour the output')
+    .addOption(new Option('--timeout <ms>', 'deadline for each provider operation').argParser(parseTimeout))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 ok, 1 operation failed, 2 usage/config error, 3 not found,
+4 access denied/authentication, 5 provider unavailable/timeout, 6 integrity/invalid ciphertext.
+Secrets come from the environment or files named in the config, never from flags.`,
+    );
+  registerKeyCommands(program, act);
+  registerCryptoCommands(program, act);
+  registerGrantCommands(program, act);
+  registerAuditCommands(program, act);
+  registerCapabilitiesCommand(program, act);
+  registerDoctorCommand(program, act);
+  registerMigrateCommand(program, act);
+  registerImportCommand(program, act);
+  return program;
+}
+
+function globalsOf(cmd: Command): GlobalOptions {
+  const o = cmd.optsWithGlobals<{
+    config?: string;
+    json?: boolean;
+    verbose?: boolean;
+    color?: boolean;
+    timeout?: number;
+  }>();
+  return {
+    json: o.json === true,
+    verbose: o.verbose === true,
+    color: o.color !== false,
+    ...(o.config !== undefined ? { config: o.config } : {}),
+    ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
+  };
+}
+
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  let session: Session | undefined;
+  let code: number = EXIT.ok;
+  const act: Act =
+    (handler) =>
+    async (...args) => {
+      const cmd = args.at(-1) as Command;
+      session = new Session(io, globalsOf(cmd));
+      code = (await handler(session, cmd)) ?? EXIT.ok;
+    };
+  const program = buildProgram(io, act);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        error.code === 'commander.help'
+      ) {
+        return EXIT.ok;
+      }
+      if (error.code === 'commander.executeSubCommandAsync') return EXIT.ok;
+      // Commander has already printed its message; a bad option or argument is a usage error.
+      return EXIT.usage;
+    }
+    const json = session?.options.json ?? argv.includes('--json');
+    const verbose = session?.options.verbose ?? (argv.includes('--verbose') || argv.includes('-v'));
+    const out = session?.out ?? new Output(io, json, !argv.includes('--no-color'));
+    const report = errorReport(error, verbose);
+    if (json) await writeText(io.stdout, `${JSON.stringify({ ok: false, error: report }, null, 2)}\n`);
+    else await writeText(io.stderr, `keyport: ${formatErrorReport(report, (s) => out.paint('red', s))}`);
+    return report.exitCode;
+  } finally {
+    await session?.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * One CLI invocation's state: global options, the config (loaded when first needed), and a
+ * `Keyport` client whose providers are built on demand — a command touching only `local`
+ * never imports the AWS SDK or pkcs11js. Closed once at the end of `run`.
+ */
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { type AuditSink, JsonlAuditSink, Keyport, KeyportError, keyUriScheme } from '@keyport/core';
+import { type LoadedConfig, loadConfig } from './config/load.js';
+import { usageError } from './errors.js';
+import type { CliIo } from './io.js';
+import { Output } from './output.js';
+import { buildProvider, configuredSchemes } from './providers.js';
+
+export interface GlobalOptions {
+  readonly config?: string;
+  readonly json: boolean;
+  readonly verbose: boolean;
+  readonly color: boolean;
+  readonly timeout?: number;
+}
+
+export class Session {
+  readonly out: Output;
+  private loaded: Promise<LoadedConfig | undefined> | undefined;
+  private client: Keyport | undefined;
+  private readonly building = new Map<string, Promise<void>>();
+
+  constructor(
+    readonly io: CliIo,
+    readonly options: GlobalOptions,
+  ) {
+    this.out = new Output(io, options.json, options.color);
+  }
+
+  path(p: string): string {
+    return isAbsolute(p) ? p : resolve(this.io.cwd, p);
+  }
+
+  optionalConfig(): Promise<LoadedConfig | undefined> {
+    this.loaded ??= loadConfig(this.options.config, this.io.env, this.io.cwd);
+    return this.loaded;
+  }
+
+  async config(): Promise<LoadedConfig> {
+    const c = await this.optionalConfig();
+    if (c === undefined) {
+      throw usageError(
+        'no config file: create keyport.config.json (or .yaml) here, or pass --config / set KEYPORT_CONFIG',
+      );
+    }
+    return c;
+  }
+
+  /** Call options every operation gets: the interrupt signal and the --timeout deadline. */
+  get callOptions(): { signal?: AbortSignal; timeoutMs?: number } {
+    const timeoutMs = this.options.timeout ?? this.loadedDefaults?.timeoutMs;
+    return {
+      ...(this.io.signal !== undefined ? { signal: this.io.signal } : {}),
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    };
+  }
+
+  /** The audit sinks of the config (empty until the client is built). */
+  auditSinks: readonly AuditSink[] = [];
+
+  private loadedDefaults: { timeoutMs?: number | undefined; jobs?: number | undefined } | undefined;
+
+  private async keyport(): Promise<Keyport> {
+    if (this.client !== undefined) return this.client;
+    const { config, dir } = await this.config();
+    this.loadedDefaults = config.defaults;
+    const audit: AuditSink[] = [];
+    if (config.audit !== undefined) {
+      const keyFile = isAbsolute(config.audit.keyFile)
+        ? config.audit.keyFile
+        : resolve(dir, config.audit.keyFile);
+      const log = isAbsolute(config.audit.log) ? config.audit.log : resolve(dir, config.audit.log);
+      audit.push(
+        await JsonlAuditSink.open(log, {
+          hmacKey: await readHmacKey(keyFile),
+          ...(config.audit.checkpointEvery !== undefined
+            ? { checkpointEvery: config.audit.checkpointEvery }
+            : {}),
+        }),
+      );
+    }
+    this.auditSinks = audit;
+    this.client ??= new Keyport({ providers: [], audit });
+    return this.client;
+  }
+
+  /** The client with providers for every scheme these URIs (or scheme names) use. */
+  async keys(urisOrSchemes: readonly string[]): Promise<Keyport> {
+    const kp = await this.keyport();
+    const schemes = new Set(urisOrSchemes.map((u) => (u.includes(':') ? keyUriScheme(u) : u)));
+    await Promise.all([...schemes].map((s) => this.ensure(kp, s)));
+    return kp;
+  }
+
+  /** The client with every configured provider; providers that fail to build are reported, not fatal. */
+  async allKeys(): Promise<{ keys: Keyport; failures: Map<string, unknown> }> {
+    const kp = await this.keyport();
+    const { config } = await this.config();
+    const failures = new Map<string, unknown>();
+    await Promise.all(
+      configuredSchemes(config).map((s) => this.ensure(kp, s).catch((e: unknown) => failures.set(s, e))),
+    );
+    return { keys: kp, failures };
+  }
+
+  private ensure(kp: Keyport, scheme: string): Promise<void> {
+    let pending = this.building.get(scheme);
+    if (pending === undefined) {
+      pending = (async () => {
+        const { config, dir } = await this.config();
+        const provider = await buildProvider(config, scheme, { env: this.io.env, configDir: dir });
+        kp.register(provider);
+      })();
+      this.building.set(scheme, pending);
+    }
+    return pending;
+  }
+
+  async defaults(): Promise<{ recipients?: string[] | undefined; jobs?: number | undefined }> {
+    const c = await this.optionalConfig();
+    return c?.config.defaults ?? {};
+  }
+
+  async close(): Promise<void> {
+    await this.client?.close();
+  }
+}
+
+/** An HMAC key file: hex (64+ digits), base64, or raw bytes; at least 32 bytes either way. */
+export async function readHmacKey(path: string): Promise<Uint8Array> {
+  let raw: Buffer;
+  try {
+    raw = await readFile(path);
+  } catch (e) {
+    throw new KeyportError(
+      'NotFound',
+      `the key file ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  const text = raw.toString('utf8').trim();
+  let key: Uint8Array = raw;
+  if (/^([0-9a-fA-F]{2}){32,}$/.test(text)) key = Buffer.from(text, 'hex');
+  else if (/^[A-Za-z0-9+/]{43,}={0,2}$/.test(text)) key = Buffer.from(text, 'base64');
+  if (key.length < 32) throw usageError(`the key file ${path} holds fewer than 32 bytes`);
+  return key;
+}

@@ -1,0 +1,125 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseConfigText } from '../src/index.js';
+import { localWorkspace, PASSPHRASE, runCli } from './support/cli.js';
+
+async function dirWith(name: string, text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'keyport-cfg-'));
+  await writeFile(join(dir, name), text);
+  return dir;
+}
+
+describe('config file', () => {
+  it('accepts YAML and JSON with every provider kind', () => {
+    const yaml = `
+providers:
+  local: { keystore: ./k.kp, passphraseFile: ./pass }
+  aws-kms: { region: us-east-1, endpoint: "http://127.0.0.1:5000" }
+  hcvault: { address: "http://127.0.0.1:8200", flavor: openbao }
+  pkcs11: { module: /usr/lib/softhsm/libsofthsm2.so, token: keyport }
+  gcp-kms: { apiEndpoint: 127.0.0.1, port: 9000, insecure: true }
+defaults: { recipients: ["local://k.kp#a"], jobs: 4 }
+`;
+    const c = parseConfigText(yaml, 'keyport.config.yaml');
+    expect(Object.keys(c.providers)).toEqual(['local', 'aws-kms', 'hcvault', 'pkcs11', 'gcp-kms']);
+    expect(
+      parseConfigText('{"providers":{"local":{"keystore":"k"}}}', 'x.json').providers.local?.keystore,
+    ).toBe('k');
+  });
+
+  it('names the path of a bad field', () => {
+    expect(() => parseConfigText('providers:\n  hcvault:\n    address: nope\n', 'c.yaml')).toThrow(
+      /c\.yaml: providers\.hcvault\.address: must be an http\(s\):\/\/ URL/,
+    );
+    expect(() => parseConfigText('providers:\n  local: {}\n', 'c.yaml')).toThrow(
+      /providers\.local\.keystore/,
+    );
+    expect(() => parseConfigText('providers:\n  local: { keystore: k, colour: red }\n', 'c.yaml')).toThrow(
+      /providers\.local: .*colour/,
+    );
+    expect(() =>
+      parseConfigText('defaults: { jobs: 0 }\nproviders: { local: { keystore: k } }', 'c.yaml'),
+    ).toThrow(/defaults\.jobs/);
+    expect(() => parseConfigText('providers: {}', 'c.yaml')).toThrow(
+      /providers: configure at least one provider/,
+    );
+  });
+
+  it('refuses literal secrets and says where they belong', () => {
+    expect(() =>
+      parseConfigText('providers:\n  local: { keystore: k, passphrase: hunter2 }\n', 'c.yaml'),
+    ).toThrow(
+      /providers\.local\.passphrase: secrets never go in the config file; use passphraseFile or the KEYPORT_LOCAL_PASSPHRASE/,
+    );
+    try {
+      parseConfigText('providers:\n  hcvault: { address: "http://x:1", token: s3cr3t-value }\n', 'c.yaml');
+    } catch (e) {
+      expect(String(e)).not.toContain('s3cr3t-value');
+    }
+  });
+
+  it('a broken config file exits 2 with the file and field named', async () => {
+    const dir = await dirWith('keyport.config.yaml', 'providers:\n  hcvault:\n    address: 12\n');
+    const r = await runCli(['keys', 'list'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('keyport.config.yaml: providers.hcvault.address');
+    expect(r.stderr).toContain('next:');
+    const bad = await dirWith('keyport.config.json', '{ "providers": ');
+    const j = await runCli(['--json', 'keys', 'list'], { cwd: bad });
+    expect(j.code).toBe(2);
+    expect(JSON.parse(j.stdout).error).toMatchObject({ code: 'InvalidArgument', exitCode: 2 });
+    expect(JSON.parse(j.stdout).error.message).toMatch(/not valid JSON/);
+  });
+
+  it('no config file, or a missing --config, is a usage error', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'keyport-none-'));
+    const r = await runCli(['keys', 'list'], { cwd: empty });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no config file/);
+    const m = await runCli(['--config', 'nope.yaml', 'keys', 'list'], { cwd: empty });
+    expect(m.code).toBe(2);
+    expect(m.stderr).toMatch(/nope\.yaml: the file does not exist/);
+  });
+
+  it('the passphrase comes from the environment or a file, and a wrong one is access denied', async () => {
+    const ws = await localWorkspace();
+    const missing = await runCli(['keys', 'list', 'local'], {
+      cwd: ws.dir,
+      env: { KEYPORT_LOCAL_PASSPHRASE: undefined },
+    });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/passphrase is not set: export KEYPORT_LOCAL_PASSPHRASE/);
+
+    const wrong = await runCli(['keys', 'list', 'local'], {
+      cwd: ws.dir,
+      env: { KEYPORT_LOCAL_PASSPHRASE: 'wrong' },
+    });
+    expect(wrong.code).toBe(4);
+    expect(wrong.stderr).toMatch(/error AccessDenied/);
+    expect(wrong.stderr).not.toContain('wrong\n');
+
+    await writeFile(join(ws.dir, 'pass.txt'), `${PASSPHRASE}\n`);
+    await writeFile(
+      join(ws.dir, 'keyport.config.json'),
+      JSON.stringify({ providers: { local: { keystore: 'keys.kp', passphraseFile: 'pass.txt' } } }),
+    );
+    const viaFile = await runCli(['keys', 'list', 'local'], {
+      cwd: ws.dir,
+      env: { KEYPORT_LOCAL_PASSPHRASE: undefined },
+    });
+    expect(viaFile.code).toBe(0);
+  });
+
+  it('bad flags are usage errors (exit 2); --help and --version exit 0', async () => {
+    const ws = await localWorkspace();
+    expect((await runCli(['keys', 'create'], { cwd: ws.dir })).code).toBe(2);
+    expect((await runCli(['no-such-command'], { cwd: ws.dir })).code).toBe(2);
+    expect((await runCli(['--timeout', 'soon', 'keys', 'list'], { cwd: ws.dir })).code).toBe(2);
+    const help = await runCli(['--help'], { cwd: ws.dir });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Exit codes: 0 ok, 1 operation failed, 2 usage\/config error/);
+    expect((await runCli(['--version'], { cwd: ws.dir })).stdout.trim()).toBe('0.1.0');
+  });
+});

@@ -1,0 +1,139 @@
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { kmsRecipient, openEnvelope } from '@keyport/envelope';
+import { describe, expect, it } from 'vitest';
+import { migrateCiphertexts, migrateFiles } from '../src/index.js';
+import { peekMessage } from '../src/migrate/header-peek.js';
+import { localWorkspace, runCli } from './support/cli.js';
+import { localKeys, sealFiles, sha256 } from './support/seal.js';
+
+async function setup(count: number) {
+  const ws = await localWorkspace();
+  for (const n of ['a', 'b']) await runCli(['keys', 'create', n], { cwd: ws.dir });
+  const keys = await localKeys(ws.keystore);
+  const digests = await sealFiles(keys, ws.uri('a'), join(ws.dir, 'data'), count);
+  return { ws, keys, digests, a: ws.uri('a'), b: ws.uri('b') };
+}
+
+describe('migrate', () => {
+  it('dry run changes nothing; a run migrates, verifies and is idempotent', async () => {
+    const { ws, keys, digests, a, b } = await setup(12);
+    const before = await readFile([...digests.keys()][0] as string);
+    const dry = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data', '--dry-run'], {
+      cwd: ws.dir,
+    });
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, wouldMigrate: 12, migrated: 0 });
+    expect(await readFile([...digests.keys()][0] as string)).toEqual(before);
+
+    const run = await runCli(
+      ['--json', 'migrate', '--from', a, '--to', b, 'data', '--remove-source', '--jobs', '3'],
+      { cwd: ws.dir },
+    );
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ total: 12, migrated: 12, failed: 0, skipped: 0 });
+    for (const [file, digest] of digests) {
+      const opened = await openEnvelope(await readFile(file), { trust: [b], keys });
+      expect(sha256(opened.plaintext)).toBe(digest);
+      const peeked = await peekMessage(file);
+      expect(peeked.kind === 'envelope' && peeked.edks.every((e) => !kmsRecipient(a).matches(e))).toBe(true);
+    }
+    const again = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data', '--remove-source'], {
+      cwd: ws.dir,
+    });
+    expect(JSON.parse(again.stdout)).toMatchObject({ migrated: 0, alreadyDone: 12 });
+    // A fresh journal still finds nothing to do: the files themselves say they are migrated.
+    const fresh = await runCli(
+      ['--json', 'migrate', '--from', a, '--to', b, 'data', '--remove-source', '--journal', 'other.journal'],
+      { cwd: ws.dir },
+    );
+    expect(JSON.parse(fresh.stdout)).toMatchObject({ migrated: 0, alreadyDone: 12 });
+    const journalMismatch = await runCli(['migrate', '--from', a, '--to', b, 'data'], { cwd: ws.dir });
+    expect(journalMismatch.code).toBe(2);
+    expect(journalMismatch.stderr).toMatch(/belongs to another migration/);
+  });
+
+  it('keeps the source recipient without --remove-source; globs, manifests; skips non-envelopes', async () => {
+    const { ws, keys, digests, a, b } = await setup(6);
+    await writeFile(join(ws.dir, 'data', 'even', 'notes.txt'), 'plain text, not an envelope');
+    const summary = await migrateFiles({
+      keys,
+      from: a,
+      to: b,
+      target: 'data/**/*.enc',
+      cwd: ws.dir,
+      jobs: 2,
+    });
+    expect(summary).toMatchObject({ total: 6, migrated: 6, failed: 0 });
+    for (const [file, digest] of digests) {
+      const viaA = await openEnvelope(await readFile(file), { trust: [a], keys });
+      expect(sha256(viaA.plaintext)).toBe(digest);
+    }
+    const files = [...digests.keys()];
+    await writeFile(join(ws.dir, 'list.txt'), `# two files\n${files[0]}\n${files[1]}\n`);
+    const manifest = await migrateFiles({
+      keys,
+      from: a,
+      to: b,
+      target: 'list.txt',
+      cwd: ws.dir,
+      removeSource: true,
+      journal: 'm.journal',
+    });
+    expect(manifest).toMatchObject({ total: 2, migrated: 2 });
+    const dir = await migrateFiles({
+      keys,
+      from: a,
+      to: b,
+      target: 'data',
+      cwd: ws.dir,
+      journal: 'd.journal',
+    });
+    expect(dir.skippedFiles).toEqual([
+      { file: join(ws.dir, 'data', 'even', 'notes.txt'), reason: 'not an envelope message' },
+    ]);
+    expect(dir.alreadyDone).toBe(6);
+    expect((await readdir(join(ws.dir, 'data', 'even'))).some((f) => f.endsWith('.tmp'))).toBe(false);
+  });
+
+  it('a file whose key is missing fails, the others migrate, and the exit code is 1', async () => {
+    const { ws, a, b, keys } = await setup(3);
+    const otherKey = await runCli(['--json', 'keys', 'create', 'c'], { cwd: ws.dir });
+    expect(otherKey.code).toBe(0);
+    await sealFiles(keys, ws.uri('c'), join(ws.dir, 'data', 'c'), 1);
+    await runCli(['keys', 'disable', a], { cwd: ws.dir });
+    const r = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data'], { cwd: ws.dir });
+    expect(r.code).toBe(1);
+    const s = JSON.parse(r.stdout);
+    expect(s).toMatchObject({ failed: 3, skipped: 1 });
+    expect(s.failures[0].code).toBe('KeyStateConflict');
+    await runCli(['keys', 'enable', a], { cwd: ws.dir });
+    const retry = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data'], { cwd: ws.dir });
+    expect(JSON.parse(retry.stdout)).toMatchObject({ migrated: 3, failed: 0 });
+  });
+
+  it('migrateCiphertexts re-encrypts provider ciphertexts in order, verified, with their new versions', async () => {
+    const { keys, a, b } = await setup(0);
+    const rows = await Promise.all(
+      ['one', 'two', 'three', 'four', 'five'].map(async (v, i) => ({
+        id: `row-${i}`,
+        context: { row: String(i) },
+        ciphertext: (await keys.encrypt(a, Buffer.from(v), { context: { row: String(i) } })).ciphertext,
+      })),
+    );
+    await keys.rotateKey(b);
+    const out = [];
+    for await (const m of migrateCiphertexts(rows, a, b, { keys, jobs: 2 })) out.push(m);
+    expect(out.map((m) => m.id)).toEqual(rows.map((r) => r.id));
+    expect(out.every((m) => m.keyVersion === '2' && m.previousKeyVersion === '1')).toBe(true);
+    const back = await keys.decrypt(b, out[2]?.ciphertext as Uint8Array, { context: { row: '2' } });
+    expect(Buffer.from(back.plaintext).toString()).toBe('three');
+    const wrongContext = migrateCiphertexts(
+      [{ ...(rows[0] as (typeof rows)[0]), context: { row: 'x' } }],
+      a,
+      b,
+      { keys },
+    );
+    await expect(wrongContext.next()).rejects.toMatchObject({ code: 'InvalidCiphertext' });
+  });
+});

@@ -1,0 +1,130 @@
+/**
+ * Test drivers: `runCli` runs the CLI in-process through `run(argv, io)`; `spawnCli` runs the
+ * real bin (`bin/keyport.mjs`) from source in a child process with the TypeScript hooks.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import {
+  isolateSofthsmToken,
+  requireTarget,
+  type TargetEnv,
+  type TargetName,
+} from '@keyport/conformance/harness';
+import { openLocalKeystore } from '@keyport/local';
+import { run } from '../../src/index.js';
+
+export const PASSPHRASE = 'test passphrase, not a secret';
+const cliRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const BIN = join(cliRoot, 'bin/keyport.mjs');
+export const HOOKS = join(cliRoot, 'test/support/register-ts.mjs');
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stdoutBytes: Buffer;
+  readonly stderr: string;
+}
+
+export interface RunOptions {
+  readonly cwd: string;
+  readonly env?: Record<string, string | undefined>;
+  readonly stdin?: Uint8Array | string;
+  readonly tty?: boolean;
+}
+
+function collector(): { stream: PassThrough; done: () => Buffer } {
+  const stream = new PassThrough();
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  return { stream, done: () => Buffer.concat(chunks) };
+}
+
+export async function runCli(argv: readonly string[], o: RunOptions): Promise<CliResult> {
+  const out = collector();
+  const err = collector();
+  const code = await run(argv, {
+    stdin: Readable.from(o.stdin === undefined ? [] : [Buffer.from(o.stdin)]),
+    stdout: out.stream,
+    stderr: err.stream,
+    env: { KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE, ...o.env },
+    cwd: o.cwd,
+    stdoutIsTTY: o.tty === true,
+    stderrIsTTY: false,
+  });
+  const stdoutBytes = out.done();
+  return { code, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr: err.done().toString('utf8') };
+}
+
+export function spawnCli(
+  argv: readonly string[],
+  o: RunOptions & { timeoutMs?: number },
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', HOOKS, BIN, ...argv], {
+      cwd: o.cwd,
+      env: {
+        PATH: process.env.PATH,
+        KEYPORT_CLI_FROM_SOURCE: '1',
+        KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE,
+        ...o.env,
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 30_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      const stdoutBytes = Buffer.concat(out);
+      resolve({
+        code: code ?? -1,
+        stdout: stdoutBytes.toString('utf8'),
+        stdoutBytes,
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
+    });
+    child.stdin.end(o.stdin === undefined ? undefined : Buffer.from(o.stdin));
+  });
+}
+
+/** A temp dir holding keyport.config.json for a cheap-to-open local keystore (scrypt 2^10). */
+export async function localWorkspace(
+  extraProviders: Record<string, unknown> = {},
+  extra: Record<string, unknown> = {},
+): Promise<{
+  dir: string;
+  keystore: string;
+  uri: (name: string) => string;
+}> {
+  const dir = await mkdtemp(join(tmpdir(), 'keyport-cli-'));
+  const keystore = join(dir, 'keys.kp');
+  const p = await openLocalKeystore({
+    path: keystore,
+    passphrase: PASSPHRASE,
+    create: true,
+    kdf: { log2N: 10 },
+  });
+  await p.close?.();
+  await writeFile(
+    join(dir, 'keyport.config.json'),
+    JSON.stringify({ providers: { local: { keystore: './keys.kp' }, ...extraProviders }, ...extra }, null, 2),
+  );
+  return { dir, keystore, uri: (name) => `local://${keystore}#${name}` };
+}
+
+/**
+ * The harness's variables for a target (the vitest global setup started it and loaded
+ * `.emulators/env` into process.env); fails, never skips, when the target is not running.
+ * SoftHSM gets a token of this process's own first: tokens are not safe across processes.
+ */
+export function requireEmulator<T extends TargetName>(target: T): TargetEnv<T> {
+  if (target === 'softhsm') isolateSofthsmToken();
+  return requireTarget(target);
+}
