@@ -120,7 +120,7 @@ it('measures adapter encrypt/decrypt against the bare Cloud KMS client', async (
       row('decrypt', 'keyport', dec),
       row('decrypt', 'provider', dec),
     ];
-    const dir = join(new URL('..', import.meta.url).pathname, 'bench-results');
+    const dir = join(new URL('../../..', import.meta.url).pathname, 'bench-results');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'gcp-kms.json'), `${JSON.stringify(results, null, 2)}\n`);
     console.table(results);
