@@ -11,8 +11,10 @@
  * - Release: delete the lock file only if it still carries our nonce.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { link, open, readFile, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { basename } from 'node:path';
+import { processAlive, tempName } from './atomic-write.js';
 import { localError } from './errors.js';
 
 export interface LockOptions {
@@ -41,16 +43,6 @@ function isErrno(error: unknown, code: string): boolean {
   return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return !isErrno(error, 'ESRCH');
-  }
-}
-
 async function readLock(path: string): Promise<LockContent | undefined> {
   try {
     const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
@@ -63,24 +55,51 @@ async function readLock(path: string): Promise<LockContent | undefined> {
   return undefined;
 }
 
+/**
+ * Creates `path` holding `content`, or returns false if it exists. The content is written to
+ * a temp file first and hard-linked into place (link fails with EEXIST like O_EXCL), so the
+ * file never exists empty: with open('wx') then write, a writer killed in between left an
+ * empty lock that every other writer had to wait out (5 s) before it counted as stale.
+ * File systems without hard links fall back to open('wx').
+ */
 async function createExclusive(path: string, content: string): Promise<boolean> {
+  const temp = tempName(path, basename(path));
   try {
-    const handle = await open(path, 'wx', 0o600);
+    await writeSynced(temp, content);
     try {
-      await handle.writeFile(content);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      await link(temp, path);
+      return true;
+    } catch (error) {
+      if (isErrno(error, 'EEXIST')) return false;
+      if (!isErrno(error, 'EPERM') && !isErrno(error, 'ENOTSUP') && !isErrno(error, 'EOPNOTSUPP'))
+        throw error;
     }
-    return true;
+    try {
+      await writeSynced(path, content);
+      return true;
+    } catch (error) {
+      if (isErrno(error, 'EEXIST')) return false;
+      throw error;
+    }
   } catch (error) {
-    if (isErrno(error, 'EEXIST')) return false;
     throw localError(
       'Unavailable',
       'cannot create the keystore lock file (does the directory exist?)',
       undefined,
       error,
     );
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+}
+
+async function writeSynced(path: string, content: string): Promise<void> {
+  const handle = await open(path, 'wx', 0o600);
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 
@@ -90,6 +109,10 @@ async function ageMs(path: string): Promise<number | undefined> {
   } catch {
     return undefined;
   }
+}
+
+function lockIdentity(): Omit<LockContent, 'createdAt'> {
+  return { pid: process.pid, host: hostname(), nonce: randomBytes(16).toString('hex') };
 }
 
 /** Removes the lock at `path` if it is stale; true when the caller should retry at once. */
@@ -102,8 +125,16 @@ async function breakIfStale(path: string): Promise<boolean> {
       : seen.host === here && !processAlive(seen.pid);
   if (!stale) return false;
   const breaker = `${path}.break`;
-  if (!(await createExclusive(breaker, String(process.pid)))) {
-    if (((await ageMs(breaker)) ?? 0) > BREAK_STALE_MS) await unlink(breaker).catch(() => undefined);
+  const marker: LockContent = { ...lockIdentity(), createdAt: new Date().toISOString() };
+  if (!(await createExclusive(breaker, JSON.stringify(marker)))) {
+    // A breaker killed while holding the marker: drop it at once if its pid is gone (it
+    // used to block every waiter for 10 s), else once it is old.
+    const other = await readLock(breaker);
+    const dead = other !== undefined && other.host === here && !processAlive(other.pid);
+    if (dead || ((await ageMs(breaker)) ?? 0) > BREAK_STALE_MS) {
+      if ((await readLock(breaker))?.nonce === other?.nonce) await unlink(breaker).catch(() => undefined);
+      return dead;
+    }
     return false;
   }
   try {

@@ -5,7 +5,7 @@
  * against each other.
  */
 import { open } from 'node:fs/promises';
-import { writeFileAtomic } from './atomic-write.js';
+import { removeOrphanedTemps, writeFileAtomic } from './atomic-write.js';
 import { localError } from './errors.js';
 import { acquireLock } from './file-lock.js';
 import { emptyBody, type KeystoreBody, validateBody } from './model.js';
@@ -93,7 +93,10 @@ export class KeystoreFile {
       const st = await handle.stat({ bigint: true });
       const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
       if (this.#cache?.stamp === stamp) return this.#cache.body;
-      const bytes = await handle.readFile();
+      // A path that is a directory opens but cannot be read (EISDIR): keep that a KeyportError.
+      const bytes = await handle.readFile().catch((error: unknown) => {
+        throw localError('Unavailable', 'keystore file cannot be read', undefined, error);
+      });
       const body = await this.#open(bytes, signal);
       this.#cache = { stamp, body };
       return body;
@@ -118,6 +121,9 @@ export class KeystoreFile {
       const result = apply(body);
       if (signal?.aborted) throw localError('Aborted', 'the operation was aborted');
       await this.#write(body);
+      // Under the lock no live writer of this host has a temp file open: sweep what killed
+      // writers left (after our own write, so a failure here can never lose the change).
+      await removeOrphanedTemps(this.path);
       return result;
     } finally {
       await lock.release();

@@ -106,18 +106,36 @@ function optional(v: unknown, check: (x: unknown) => boolean): boolean {
 const isStr = (v: unknown): boolean => typeof v === 'string';
 const isPosInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
 
-function checkVersion(v: unknown, where: string): void {
+/**
+ * Material is canonical base64 of a plausible size for the spec. Without this a sealed body
+ * with, say, a 3-byte AES key loaded fine and the first encrypt threw node:crypto's RangeError
+ * instead of a KeyportError (RSA/EC DER is parsed when used, and a bad one is reported there).
+ */
+function materialFits(material: unknown, spec: KeySpec): boolean {
+  if (material === undefined) return true;
+  if (typeof material !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(material)) return false;
+  const bytes = Buffer.from(material, 'base64');
+  if (bytes.toString('base64') !== material) return false;
+  if (spec === 'AES_256') return bytes.length === 32;
+  if (spec === 'HMAC_256') return bytes.length >= 32 && bytes.length <= 64;
+  return bytes.length > 0 && bytes.length <= 16 * 1024;
+}
+
+function checkVersion(v: unknown, where: string, spec: KeySpec): void {
   if (
     !isRecord(v) ||
     !isPosInt(v.version) ||
     !KEY_VERSION_STATES.includes(v.state as KeyVersionState) ||
     !isDate(v.createdAt) ||
-    !optional(v.material, isStr) ||
+    !materialFits(v.material, spec) ||
     !optional(v.destroyedAt, isDate)
   ) {
     corrupt(`${where} version`);
   }
 }
+
+/** The documented rotation period range (whole days); larger values overflow Date. */
+const isRotationDays = (v: unknown): boolean => isPosInt(v) && (v as number) <= 36_500;
 
 function checkGrant(g: unknown, where: string): void {
   if (
@@ -151,13 +169,18 @@ function checkKey(k: unknown, index: number): void {
     !Number.isInteger(k.primaryVersion) ||
     !Array.isArray(k.versions) ||
     !Array.isArray(k.grants) ||
-    !optional(k.rotationPeriodDays, isPosInt) ||
+    !optional(k.rotationPeriodDays, isRotationDays) ||
     !optional(k.nextRotationAt, isDate) ||
     !optional(k.deletionDate, isDate)
   ) {
     corrupt(where);
   }
-  for (const v of k.versions) checkVersion(v, where);
+  for (const v of k.versions) checkVersion(v, where, k.spec as KeySpec);
+  // Version numbers are unique, and the primary one (0 while pending import) exists.
+  const numbers = k.versions.map((v: StoredVersion) => v.version);
+  if (new Set(numbers).size !== numbers.length) corrupt(`${where} duplicate versions`);
+  if (k.primaryVersion !== 0 && !numbers.includes(k.primaryVersion as number))
+    corrupt(`${where} primary version`);
   for (const g of k.grants) checkGrant(g, where);
   const job = k.importJob;
   if (

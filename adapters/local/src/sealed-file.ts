@@ -56,10 +56,28 @@ export const DEFAULT_SCRYPT: ScryptParams = { log2N: 15, r: 8, p: 1 };
 /** Accepted on read and on create; below 2^10 scrypt protects nothing. */
 export const SCRYPT_LIMITS = { log2N: [10, 22], r: [1, 32], p: [1, 16] } as const;
 
+/**
+ * Bounds on the combined cost. Each parameter alone in range still allowed N = 2^22, r = 32,
+ * p = 16: 16 GiB of memory and 2^31 block mixes, and the parameters come from the file's
+ * unauthenticated header, so a hostile (or bit-rotted, digest recomputed) file made open
+ * hang for hours. Memory 128·N·r is capped at 1 GiB and work N·r·p at 2^24 (64 times the
+ * default's 2^18).
+ */
+export const SCRYPT_MAX_N_R = 2 ** 23;
+export const SCRYPT_MAX_WORK = 2 ** 24;
+
 export function validScrypt(p: ScryptParams): boolean {
   const within = (v: number, [lo, hi]: readonly [number, number]) =>
     Number.isInteger(v) && v >= lo && v <= hi;
-  return within(p.log2N, SCRYPT_LIMITS.log2N) && within(p.r, SCRYPT_LIMITS.r) && within(p.p, SCRYPT_LIMITS.p);
+  if (
+    !within(p.log2N, SCRYPT_LIMITS.log2N) ||
+    !within(p.r, SCRYPT_LIMITS.r) ||
+    !within(p.p, SCRYPT_LIMITS.p)
+  ) {
+    return false;
+  }
+  const nr = 2 ** p.log2N * p.r;
+  return nr <= SCRYPT_MAX_N_R && nr * p.p <= SCRYPT_MAX_WORK;
 }
 
 /** Keys derived from the passphrase for one salt and parameter set. */

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
-import { readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempName } from '../src/atomic-write.js';
 import { acquireLock } from '../src/file-lock.js';
 import { expectCode, newKeystore, o, tempKeystorePath } from './helpers.js';
 
@@ -95,5 +97,40 @@ describe('inter-process lock', () => {
     const names: string[] = [];
     for await (const k of kp.listKeys(o)) names.push(k.uri.split('#')[1] as string);
     expect(names.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}`).sort());
+  });
+});
+
+describe('what killed writers leave behind', () => {
+  it('a break marker left by a dead breaker does not block waiters', async () => {
+    const path = await tempKeystorePath();
+    await writeFile(`${path}.lock`, lockContent(await deadPid()));
+    // Before: any marker younger than 10 s made every waiter wait it out (Timeout here).
+    await writeFile(`${path}.lock.break`, lockContent(await deadPid()));
+    const lock = await acquireLock(path, { timeoutMs: 1_000 });
+    await lock.release();
+    expect(await readdir(dirname(path))).toEqual([]);
+  });
+
+  it('a break marker of a live breaker is respected', async () => {
+    const path = await tempKeystorePath();
+    await writeFile(`${path}.lock`, lockContent(await deadPid()));
+    await writeFile(`${path}.lock.break`, lockContent(process.ppid));
+    await expectCode(acquireLock(path, { timeoutMs: 100 }), 'Timeout');
+  });
+
+  it('temp files of dead writers on this host are removed by the next write; live ones are kept', async () => {
+    const { kp, path } = await newKeystore();
+    const dead = await deadPid();
+    const named = (prefix: string, pid: number) =>
+      basename(tempName(path, prefix)).replace(`.${process.pid}.`, `.${pid}.`);
+    const orphans = [named(`.${basename(path)}`, dead), named(`${basename(path)}.lock`, dead)];
+    const live = named(`.${basename(path)}`, process.ppid);
+    const foreign = `.${basename(path)}.0badc0de.${dead}.00aa11bb22cc.tmp`; // another host
+    for (const f of [...orphans, live, foreign]) await writeFile(join(dirname(path), f), 'x');
+    await kp.createKey({ name: 'k', spec: 'AES_256' }, o);
+    const left = await readdir(dirname(path));
+    for (const f of orphans) expect(left).not.toContain(f);
+    expect(left).toContain(live);
+    expect(left).toContain(foreign);
   });
 });

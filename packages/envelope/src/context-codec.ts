@@ -15,6 +15,26 @@ export function serializeContext(context: EncryptionContext | undefined): Uint8A
   return w.finish();
 }
 
+/**
+ * The context as ESDK-JS's raw AES keyring serializes it by default (`utf8Sorting` unset,
+ * still the default in 5.0.2, kept for its old messages; aws-encryption-sdk-javascript#428):
+ * pairs sorted by `String.prototype.localeCompare` of the keys instead of their UTF-8 bytes.
+ * The orders differ as soon as keys mix cases (`Tenant` and `app`) or use non-ASCII letters,
+ * and then the wrapped data key's AAD differs. Returns undefined when both orders agree.
+ */
+export function serializeContextEsdkJsLegacy(context: EncryptionContext | undefined): Uint8Array | undefined {
+  const entries = contextEntries(context);
+  if (entries.length < 2) return undefined;
+  const decoder = new TextDecoder();
+  const legacy = entries
+    .map(([k, v]) => ({ key: decoder.decode(k), k, v }))
+    .sort((a, b) => a.key.localeCompare(b.key));
+  if (legacy.every((e, i) => e.k === entries[i]?.[0])) return undefined;
+  const w = new ByteWriter().u16(legacy.length);
+  for (const { k, v } of legacy) w.short(k).short(v);
+  return w.finish();
+}
+
 /** Parses a serialized context exactly; duplicates, empty counts and trailing bytes are refused. */
 export function parseContext(bytes: Uint8Array): Record<string, string> {
   const out: Record<string, string> = {};

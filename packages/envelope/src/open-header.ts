@@ -38,11 +38,25 @@ export interface VerifiedHeader {
   readonly trusted: readonly Recipient[];
 }
 
+/**
+ * Buffers and parses the header. The parser starts over on every attempt and `queue.all()`
+ * joins the buffered chunks, so trying again after every chunk costs O(n²) for an n-byte
+ * header: a 1 MiB header trickled in 16-byte chunks (an attacker controls how a network
+ * stream is cut) kept one core busy for minutes. A new attempt is made only once the buffer
+ * has doubled since the last one (or the limit is passed, or the source ended), so parsing
+ * and joining cost O(n) in total; a header may wait for at most as many bytes again to arrive.
+ */
 export async function readHeader(queue: ChunkQueue, limits: ResolvedLimits): Promise<ParsedHeader> {
+  let nextAttempt = 1;
+  let ended = false;
   for (;;) {
-    const parsed = queue.length === 0 ? undefined : parseHeader(queue.all(), limits);
-    if (parsed !== undefined) return parsed;
-    if (!(await queue.pull())) throw invalidCiphertext('the message is truncated in its header');
+    if (queue.length >= nextAttempt || queue.length > limits.maxHeaderBytes || (ended && queue.length > 0)) {
+      const parsed = parseHeader(queue.all(), limits);
+      if (parsed !== undefined) return parsed;
+      nextAttempt = 2 * queue.length;
+    }
+    if (ended) throw invalidCiphertext('the message is truncated in its header');
+    ended = !(await queue.pull());
   }
 }
 

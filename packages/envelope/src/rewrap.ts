@@ -16,6 +16,7 @@ import { ChunkQueue } from './chunk-queue.js';
 import { serializeContext } from './context-codec.js';
 import { SEQUENCE_END } from './frames.js';
 import { CONTENT_FRAMED, type EncryptedDataKey, type ParsedHeader, serializeHeaderBody } from './header.js';
+import type { ResolvedLimits } from './limits.js';
 import { type RecipientLike, type TrustEntry, toRecipient, toTrusted } from './materials.js';
 import { type OpenOptions, readVerifiedHeader } from './open-header.js';
 import { AWS_KMS_PROVIDER_ID, kmsRecipient } from './recipients/kms.js';
@@ -30,19 +31,34 @@ export interface RewrapOptions extends OpenOptions {
   readonly remove?: readonly TrustEntry[];
 }
 
-/** Copies the body's frames as they are, checking only their structure. */
-async function* bodyBytes(queue: ChunkQueue, header: ParsedHeader): AsyncGenerator<Uint8Array> {
+/**
+ * Copies the body's frames as they are, checking only their structure and the open limits:
+ * each piece is buffered whole before it is passed on, so a non-framed body claiming a huge
+ * length must be refused before it is buffered (without the check a stream kept every byte
+ * it was sent), and the frame count is bounded as on open.
+ */
+async function* bodyBytes(
+  queue: ChunkQueue,
+  header: ParsedHeader,
+  limits: ResolvedLimits,
+): AsyncGenerator<Uint8Array> {
   if (header.contentType !== CONTENT_FRAMED) {
     await queue.need(20);
     const v = queue.view(20);
     const dv = new DataView(v.buffer, v.byteOffset, 20);
-    const size = 20 + dv.getUint32(12) * 0x1_0000_0000 + dv.getUint32(16) + 16;
+    const length = dv.getUint32(12) * 0x1_0000_0000 + dv.getUint32(16);
+    if (length > limits.maxNonFramedBytes) {
+      throw invalidCiphertext(`non-framed body is larger than ${limits.maxNonFramedBytes} bytes`);
+    }
+    const size = 20 + length + 16;
     await queue.need(size);
     yield Uint8Array.from(queue.view(size));
     queue.consume(size);
     return;
   }
   for (let expected = 1; ; expected++) {
+    if (expected > limits.maxFrames)
+      throw invalidCiphertext(`the message has more than ${limits.maxFrames} frames`);
     await queue.need(4);
     const v4 = queue.view(4);
     const final = new DataView(v4.buffer, v4.byteOffset, 4).getUint32(0) === SEQUENCE_END;
@@ -124,7 +140,7 @@ export async function* rewrapStream(
       signer?.update(header);
       dataKey.fill(0);
       yield header;
-      for await (const frame of bodyBytes(queue, h)) {
+      for await (const frame of bodyBytes(queue, h, v.limits)) {
         oldVerifier?.update(frame);
         signer?.update(frame);
         yield frame;

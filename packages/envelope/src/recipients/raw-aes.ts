@@ -7,7 +7,7 @@
 import { createCipheriv, createDecipheriv, type KeyObject, randomBytes } from 'node:crypto';
 import { type EncryptionContext, KeyportError } from '@keyport/core';
 import { bytesEqual, utf8Encode } from '../bytes.js';
-import { serializeContext } from '../context-codec.js';
+import { serializeContext, serializeContextEsdkJsLegacy } from '../context-codec.js';
 import type { EncryptedDataKey } from '../header.js';
 import { checkRawNamespace, type Recipient } from './recipient.js';
 
@@ -34,6 +34,7 @@ export function rawAesRecipient(options: RawAesRecipientOptions): Recipient {
   if (cipher === undefined) {
     throw new KeyportError('InvalidArgument', 'raw AES wrapping keys are 16, 24 or 32 bytes');
   }
+  const gcm = cipher; // narrowed, for the helper below
   const { namespace, name } = options;
   const nameBytes = utf8Encode(name);
   const infoLength = nameBytes.length + 8 + IV_LENGTH;
@@ -62,24 +63,40 @@ export function rawAesRecipient(options: RawAesRecipientOptions): Recipient {
       );
     },
     async unwrap(edk: EncryptedDataKey, context: EncryptionContext): Promise<Uint8Array> {
-      const iv = edk.providerInfo.subarray(nameBytes.length + 8);
       if (edk.ciphertext.length <= TAG_LENGTH) {
         throw new KeyportError('InvalidCiphertext', 'raw AES encrypted data key is too short');
       }
-      const body = edk.ciphertext.subarray(0, edk.ciphertext.length - TAG_LENGTH);
-      const d = createDecipheriv(cipher, keyBytes, iv, { authTagLength: TAG_LENGTH });
-      d.setAAD(serializeContext(context));
-      d.setAuthTag(edk.ciphertext.subarray(edk.ciphertext.length - TAG_LENGTH));
-      const out = d.update(body);
-      try {
-        d.final();
-      } catch (cause) {
-        out.fill(0);
-        throw new KeyportError('InvalidCiphertext', 'raw AES encrypted data key did not authenticate', {
-          cause,
-        });
+      // The spec's AAD first; then the order ESDK-JS's raw AES keyring uses by default, so its
+      // messages open here even when the context keys sort differently under localeCompare.
+      const aads = [serializeContext(context), serializeContextEsdkJsLegacy(context)];
+      let failure: unknown;
+      for (const aad of aads) {
+        if (aad === undefined) continue;
+        try {
+          return decryptWith(edk, aad);
+        } catch (cause) {
+          failure = cause;
+        }
       }
-      return out;
+      throw new KeyportError('InvalidCiphertext', 'raw AES encrypted data key did not authenticate', {
+        cause: failure,
+      });
     },
   };
+
+  function decryptWith(edk: EncryptedDataKey, aad: Uint8Array): Buffer {
+    const iv = edk.providerInfo.subarray(nameBytes.length + 8);
+    const body = edk.ciphertext.subarray(0, edk.ciphertext.length - TAG_LENGTH);
+    const d = createDecipheriv(gcm, keyBytes, iv, { authTagLength: TAG_LENGTH });
+    d.setAAD(aad);
+    d.setAuthTag(edk.ciphertext.subarray(edk.ciphertext.length - TAG_LENGTH));
+    const out = d.update(body);
+    try {
+      d.final();
+    } catch (cause) {
+      out.fill(0);
+      throw cause;
+    }
+    return out;
+  }
 }

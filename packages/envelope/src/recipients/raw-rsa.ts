@@ -84,7 +84,14 @@ export function rawRsaRecipient(options: RawRsaRecipientOptions): Recipient {
           edk.ciphertext,
         );
       } catch (cause) {
-        throw new KeyportError('InvalidCiphertext', 'raw RSA encrypted data key did not decrypt', { cause });
+        // The EDK does not record its padding, so a PKCS#1 v1.5 EDK from another ESDK only
+        // fails here. Say so without probing further: telling padding errors apart would be
+        // a Bleichenbacher oracle.
+        throw new KeyportError(
+          'InvalidCiphertext',
+          `raw RSA encrypted data key did not decrypt with OAEP-${oaepHash.toUpperCase()} (wrong key, another OAEP hash, or PKCS#1 v1.5 padding, which keyport does not support)`,
+          { cause },
+        );
       }
     },
   };

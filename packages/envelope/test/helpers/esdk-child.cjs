@@ -22,6 +22,8 @@ function keyring(k) {
       keyNamespace: k.namespace,
       unencryptedMasterKey: new Uint8Array(Buffer.from(k.key, 'base64')),
       wrappingSuite: esdk.RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
+      // undefined: ESDK-JS's default, the legacy localeCompare order of the context keys
+      ...(k.utf8Sorting === undefined ? {} : { utf8Sorting: k.utf8Sorting }),
     });
   }
   return new esdk.RawRsaKeyringNode({

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export type EsdkKeyring =
-  | { type: 'aes'; namespace: string; name: string; key: string }
+  | { type: 'aes'; namespace: string; name: string; key: string; utf8Sorting?: boolean }
   | { type: 'rsa'; namespace: string; name: string; privateKey: string; publicKey: string }
   | { type: 'kms'; arn: string; secret: string };
 
