@@ -82,12 +82,16 @@ async function* bodyBytes(
 function rewrapperFor(edk: EncryptedDataKey, candidates: readonly Recipient[]): Recipient {
   const found = candidates.find((r) => r.matches(edk) && !r.id.startsWith('any:'));
   if (found !== undefined) return found;
-  if (edk.providerId === AWS_KMS_PROVIDER_ID)
+  // A key the message merely names is used only when the caller opted into discovery for its
+  // scheme (`anyKeyOf`): otherwise whoever sealed the message would choose which key, and which
+  // endpoint, this rewrap calls.
+  const discovered = candidates.some((r) => r.id.startsWith('any:') && r.matches(edk));
+  if (discovered && edk.providerId === AWS_KMS_PROVIDER_ID)
     return kmsRecipient(`aws-kms://${utf8Decode(edk.providerInfo)}`);
-  if (edk.providerId.startsWith('keyport:')) return kmsRecipient(utf8Decode(edk.providerInfo));
+  if (discovered && edk.providerId.startsWith('keyport:')) return kmsRecipient(utf8Decode(edk.providerInfo));
   throw new KeyportError(
     'InvalidArgument',
-    `rewrapping a signed message re-wraps every kept key; pass a recipient for "${edk.providerId}" in trust`,
+    `rewrapping a signed message re-wraps every kept key; trust a recipient for "${edk.providerId}" (its key, or anyKeyOf its scheme)`,
   );
 }
 

@@ -63,7 +63,16 @@ describe('rewrap', () => {
       frameLength: 512,
       keys: kms.keys,
     });
-    const out = await rewrapEnvelope(msg, { trust: [aes], add: [rsa], keys: kms.keys });
+    // Every kept key is wrapped again, so each must be trusted: a key the message merely names
+    // is never called (the sealer would otherwise choose what this rewrap calls).
+    await expect(rewrapEnvelope(msg, { trust: [aes], add: [rsa], keys: kms.keys })).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+    const out = await rewrapEnvelope(msg, {
+      trust: [aes, kms.uris[1] as string],
+      add: [rsa],
+      keys: kms.keys,
+    });
     const before = split(msg);
     const after = split(out);
     expect(after.header.context['aws-crypto-public-key']).not.toEqual(
