@@ -79,22 +79,6 @@ function abortError(signal: AbortSignal): KeyportError {
   return new KeyportError('Aborted', 'the operation was aborted', { retryable: false });
 }
 
-/** A signal that fires after `ms` with a DeadlineReason; `dispose` clears the timer. */
-function deadlineSignal(
-  ms: number,
-  scope: 'attempt' | 'deadline',
-): { signal: AbortSignal; dispose: () => void } {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new DeadlineReason(scope)), ms);
-  return { signal: controller.signal, dispose: () => clearTimeout(timer) };
-}
-
-/** Like AbortSignal.any, keeping the first reason. */
-function anySignal(signals: ReadonlyArray<AbortSignal | undefined>): AbortSignal {
-  const present = signals.filter((s): s is AbortSignal => s !== undefined);
-  return AbortSignal.any(present);
-}
-
 /** The backoff cap for a 1-based attempt number (the delay after it is uniform in [0, cap]). */
 export function backoffCap(policy: RetryPolicy, attempt: number): number {
   return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
@@ -106,8 +90,12 @@ export interface CallOutcome<T> {
 }
 
 /**
- * Runs `attempt` under the policy. `attempt` receives the combined signal (caller + deadline +
- * per-attempt timeout) and must pass it to the SDK. Errors leave as KeyportErrors.
+ * Runs `attempt` under the policy. `attempt` receives one signal per attempt that fires on the
+ * caller's abort, the overall deadline or the per-attempt timeout, and must pass it to the SDK.
+ * Errors leave as KeyportErrors.
+ *
+ * Each attempt costs one AbortController and one timer (set to whichever of the attempt timeout
+ * and the remaining deadline comes first) — no AbortSignal.any, which is slow on hot paths.
  */
 export async function runWithPolicy<T>(
   attempt: (signal: AbortSignal) => Promise<T>,
@@ -117,33 +105,36 @@ export async function runWithPolicy<T>(
 ): Promise<CallOutcome<T>> {
   const random = hooks.random ?? Math.random;
   const mapError = hooks.mapError ?? ((e: unknown) => toKeyportError(e));
-  const deadline = deadlineSignal(options.timeoutMs ?? policy.deadlineMs, 'deadline');
-  const overall = anySignal([options.signal, deadline.signal]);
-  try {
-    for (let n = 1; ; n++) {
-      if (overall.aborted) throw abortError(overall);
-      const perAttempt =
-        policy.attemptTimeoutMs === undefined
-          ? undefined
-          : deadlineSignal(policy.attemptTimeoutMs, 'attempt');
-      const signal = perAttempt === undefined ? overall : anySignal([overall, perAttempt.signal]);
-      let error: KeyportError;
-      try {
-        const value = await raceAbort(attempt(signal), signal);
-        return { value, attempts: n };
-      } catch (e) {
-        // A deadline or abort wins over whatever the SDK threw when it was cut off.
-        error = signal.aborted ? abortError(signal) : mapError(e);
-        if (overall.aborted) throw abortError(overall);
-      } finally {
-        perAttempt?.dispose();
-      }
-      if (!error.retryable || n >= policy.maxAttempts) throw error;
-      const delay = Math.max(error.retryAfterMs ?? 0, Math.floor(random() * backoffCap(policy, n)));
-      await sleep(delay, overall);
+  const caller = options.signal;
+  const deadlineAt = Date.now() + (options.timeoutMs ?? policy.deadlineMs);
+  for (let n = 1; ; n++) {
+    if (caller?.aborted) throw abortError(caller);
+    const remaining = deadlineAt - Date.now();
+    if (remaining <= 0) throw abortError(AbortSignal.abort(new DeadlineReason('deadline')));
+    const controller = new AbortController();
+    const limit = policy.attemptTimeoutMs;
+    const byAttempt = limit !== undefined && limit < remaining;
+    const timer = setTimeout(
+      () => controller.abort(new DeadlineReason(byAttempt ? 'attempt' : 'deadline')),
+      byAttempt ? limit : remaining,
+    );
+    const onCallerAbort = (): void => controller.abort(caller?.reason);
+    caller?.addEventListener('abort', onCallerAbort, { once: true });
+    let error: KeyportError;
+    try {
+      const value = await raceAbort(attempt(controller.signal), controller.signal);
+      return { value, attempts: n };
+    } catch (e) {
+      // A deadline or abort wins over whatever the SDK threw when it was cut off.
+      error = controller.signal.aborted ? abortError(controller.signal) : mapError(e);
+    } finally {
+      clearTimeout(timer);
+      caller?.removeEventListener('abort', onCallerAbort);
     }
-  } finally {
-    deadline.dispose();
+    if (!error.retryable || n >= policy.maxAttempts) throw error;
+    const delay = Math.max(error.retryAfterMs ?? 0, Math.floor(random() * backoffCap(policy, n)));
+    // The sleep never outlasts the deadline; the loop's check then reports Timeout.
+    await sleep(Math.min(delay, Math.max(0, deadlineAt - Date.now())), caller);
   }
 }
 
