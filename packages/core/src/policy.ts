@@ -95,7 +95,7 @@ export interface CallOutcome<T> {
  * Errors leave as KeyportErrors.
  *
  * Each attempt costs one AbortController and one timer (set to whichever of the attempt timeout
- * and the remaining deadline comes first) — no AbortSignal.any, which is slow on hot paths.
+ * and the remaining deadline comes first), plus one AbortSignal.any when the caller gave a signal.
  */
 export async function runWithPolicy<T>(
   attempt: (signal: AbortSignal) => Promise<T>,
@@ -118,23 +118,24 @@ export async function runWithPolicy<T>(
       () => controller.abort(new DeadlineReason(byAttempt ? 'attempt' : 'deadline')),
       byAttempt ? limit : remaining,
     );
-    const onCallerAbort = (): void => controller.abort(caller?.reason);
-    caller?.addEventListener('abort', onCallerAbort, { once: true });
+    // AbortSignal.any only when there is a caller's signal to follow: one listener per attempt
+    // on a signal shared by many concurrent calls would trip Node's MaxListeners warning.
+    const signal = caller === undefined ? controller.signal : AbortSignal.any([caller, controller.signal]);
     let error: KeyportError;
     try {
-      const value = await raceAbort(attempt(controller.signal), controller.signal);
+      const value = await raceAbort(attempt(signal), signal);
       return { value, attempts: n };
     } catch (e) {
       // A deadline or abort wins over whatever the SDK threw when it was cut off.
-      error = controller.signal.aborted ? abortError(controller.signal) : mapError(e);
+      error = signal.aborted ? abortError(signal) : mapError(e);
     } finally {
       clearTimeout(timer);
-      caller?.removeEventListener('abort', onCallerAbort);
     }
     if (!error.retryable || n >= policy.maxAttempts) throw error;
     const delay = Math.max(error.retryAfterMs ?? 0, Math.floor(random() * backoffCap(policy, n)));
     // The sleep never outlasts the deadline; the loop's check then reports Timeout.
-    await sleep(Math.min(delay, Math.max(0, deadlineAt - Date.now())), caller);
+    // A derived signal, not the caller's own: see the MaxListeners note above.
+    await sleep(Math.min(delay, Math.max(0, deadlineAt - Date.now())), caller && AbortSignal.any([caller]));
   }
 }
 

@@ -143,4 +143,36 @@ describe('call policy', () => {
     await expect(p).rejects.toMatchObject({ code: 'Aborted' });
     expect(DEFAULT_RETRY_POLICY.maxAttempts).toBeGreaterThan(1);
   });
+
+  it('lets many concurrent calls share one caller signal without a MaxListeners warning', async () => {
+    vi.useRealTimers();
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    try {
+      const shared = new AbortController().signal;
+      let calls = 0;
+      await Promise.all(
+        Array.from({ length: 64 }, () =>
+          runWithPolicy(
+            async () => {
+              calls++;
+              if (calls <= 64) throw new KeyportError('Throttled', 'x', { retryAfterMs: 1 });
+              await new Promise((r) => setTimeout(r, 5));
+              return 1;
+            },
+            policy,
+            { signal: shared },
+            { random: () => 0 },
+          ),
+        ),
+      );
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
