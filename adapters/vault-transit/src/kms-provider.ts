@@ -7,7 +7,9 @@ import {
   type CreateKeyRequest,
   type DataKeyRequest,
   type DataKeyResult,
+  type DecryptBatchItem,
   type DecryptResult,
+  type EncryptBatchItem,
   type EncryptRequest,
   type EncryptResult,
   type Grant,
@@ -30,6 +32,7 @@ import {
   type SignResult,
   UnsupportedError,
 } from '@keyport/core';
+import { type BatchItem, type BatchOutcome, decryptBatch, encryptBatch } from './batch.js';
 import * as byok from './byok.js';
 import { transitCapabilities } from './capabilities.js';
 import * as crypto from './crypto.js';
@@ -40,6 +43,20 @@ import * as life from './lifecycle.js';
 import { type ResolvedKey, resolveKey } from './locate.js';
 import { MetadataStore } from './metadata.js';
 import { VaultSession, type VaultTransitOptions } from './session.js';
+
+/** Options of the batch methods: core always passes a signal; direct callers may omit it. */
+export interface BatchCallOptions {
+  readonly signal?: AbortSignal;
+}
+
+const never = (): AbortSignal => new AbortController().signal;
+
+/** Core names batch items `{ plaintext }` / `{ ciphertext }`; this adapter has always taken `{ data }`. */
+function asBatchItem(item: EncryptBatchItem | DecryptBatchItem | BatchItem): BatchItem {
+  if ('data' in item) return item;
+  const data = 'plaintext' in item ? item.plaintext : item.ciphertext;
+  return item.context === undefined ? { data } : { data, context: item.context };
+}
 
 /** Key names a `hcvault://` URI can carry (core's URI grammar). */
 const URI_NAME = /^[A-Za-z0-9_.-]+$/;
@@ -283,6 +300,31 @@ export class TransitKmsProvider implements KmsProvider {
     o: ProviderCallOptions,
   ): Promise<DecryptResult> {
     return crypto.decrypt(this.session, this.facts, this.usable(ref), ciphertext, req.context, o.signal);
+  }
+
+  /**
+   * Many encryptions in one `batch_input` request; one outcome per item, in order. Through
+   * `Keyport.encryptBatch` it runs under core's call policy; called directly it maps its own errors.
+   */
+  async encryptBatch(
+    ref: KeyRef,
+    items: readonly (EncryptBatchItem | BatchItem)[],
+    o: BatchCallOptions = {},
+  ): Promise<Array<BatchOutcome<{ ciphertext: Uint8Array; keyVersion: string }>>> {
+    const key = this.usable(ref);
+    const batch = items.map(asBatchItem);
+    return this.mapped(key, () => encryptBatch(this.session, this.facts, key, batch, o.signal ?? never()));
+  }
+
+  /** Many decryptions in one request; a bad item (wrong context, foreign ciphertext) fails alone. */
+  async decryptBatch(
+    ref: KeyRef,
+    items: readonly (DecryptBatchItem | BatchItem)[],
+    o: BatchCallOptions = {},
+  ): Promise<Array<BatchOutcome<{ plaintext: Uint8Array; keyVersion: string }>>> {
+    const key = this.usable(ref);
+    const batch = items.map(asBatchItem);
+    return this.mapped(key, () => decryptBatch(this.session, this.facts, key, batch, o.signal ?? never()));
   }
 
   generateDataKey(ref: KeyRef, req: DataKeyRequest, o: ProviderCallOptions): Promise<DataKeyResult> {

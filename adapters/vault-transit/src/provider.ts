@@ -1,11 +1,12 @@
 /**
  * `VaultTransitProvider`: the portable provider plus what only transit offers — keys of any
- * transit type, raw key reads, immediate deletion, version policies, batch encryption and a
- * rewrap that never drops the context. These run outside core's call policy, so each maps its
- * own errors and takes an optional signal.
+ * transit type, raw key reads, immediate deletion, version policies and a rewrap that never
+ * drops the context. These run outside core's call policy, so each maps its own errors and takes
+ * an optional signal. (Batch encryption is portable: `encryptBatch` / `decryptBatch` live on
+ * `TransitKmsProvider`, behind `Keyport.encryptBatch`.)
  */
 import type { EncryptionContext, KeyInfo, KeyRef } from '@keyport/core';
-import { type BatchItem, type BatchOutcome, decryptBatch, encryptBatch, rewrap } from './batch.js';
+import { rewrap } from './batch.js';
 import * as crypto from './crypto.js';
 import type { TransitKeyData, TransitKeyType } from './key-types.js';
 import { TransitKmsProvider } from './kms-provider.js';
@@ -74,22 +75,6 @@ export class VaultTransitProvider extends TransitKmsProvider {
       );
       return this.describe(key, signal);
     });
-  }
-
-  /** Many encryptions in one request (`batch_input`); one outcome per item, in order. */
-  encryptBatch(ref: KeyRef, items: readonly BatchItem[], o: ExtraCallOptions = {}) {
-    const key = this.key(ref);
-    return this.mapped(key, () => encryptBatch(this.session, this.facts, key, items, o.signal ?? never()));
-  }
-
-  /** Many decryptions in one request; a bad item fails alone. */
-  decryptBatch(
-    ref: KeyRef,
-    items: readonly BatchItem[],
-    o: ExtraCallOptions = {},
-  ): Promise<Array<BatchOutcome<{ plaintext: Uint8Array; keyVersion: string }>>> {
-    const key = this.key(ref);
-    return this.mapped(key, () => decryptBatch(this.session, this.facts, key, items, o.signal ?? never()));
   }
 
   /** Re-encrypts under the newest version, never dropping the context (see batch.ts). */

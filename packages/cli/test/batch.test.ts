@@ -58,6 +58,30 @@ describe('transit batch_input', () => {
     await keys.close();
   });
 
+  it('runs through a given Keyport client (its audit sinks), and an abort rejects the waiting wraps', async () => {
+    const { keys, baoUri } = await awsToOpenbaoWorkspace('client');
+    const audit = new MemoryAuditSink();
+    keys.addAuditSink(audit);
+    const batcher = new TransitBatchRecipient({ uri: baoUri, keys });
+    const dataKeys = Array.from({ length: 20 }, () => randomBytes(32));
+    const edks = await Promise.all(dataKeys.map((k, i) => batcher.wrap(k, { row: String(i) })));
+    expect(batcher.stats.encryptRequests).toBeLessThan(20);
+    expect(audit.events.filter((e) => e.op === 'encrypt' && e.outcome === 'success')).toHaveLength(20);
+    const back = await Promise.all(edks.map((edk, i) => batcher.unwrap(edk, { row: String(i) })));
+    expect(back.every((k, i) => Buffer.from(k).equals(dataKeys[i] as Buffer))).toBe(true);
+
+    const controller = new AbortController();
+    controller.abort();
+    const aborted = new TransitBatchRecipient({ uri: baoUri, keys, signal: controller.signal });
+    const settled = await Promise.allSettled(dataKeys.slice(0, 3).map((k) => aborted.wrap(k, {})));
+    expect(settled.map((r) => r.status === 'rejected' && (r.reason as { code: string }).code)).toEqual([
+      'Aborted',
+      'Aborted',
+      'Aborted',
+    ]);
+    await keys.close();
+  });
+
   it('batch on wraps under OpenBao in fewer calls than files; batch off makes one call per file', async () => {
     const { ws, keys, awsUri, baoUri } = await awsToOpenbaoWorkspace('onoff');
     const on = await sealFiles(keys, awsUri, join(ws.dir, 'on'), 24);

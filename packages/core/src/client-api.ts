@@ -4,6 +4,7 @@
  * registered provider through the call policy (retries, deadline, abort, capability check, audit).
  */
 import type { Capabilities } from './capabilities.js';
+import type { BatchResult, DecryptBatchItem, EncryptBatchItem } from './provider.js';
 import type {
   CallOptions,
   CreateKeyRequest,
@@ -49,6 +50,22 @@ export interface KeyOperations {
 
   encrypt(key: KeyLike, plaintext: Uint8Array, o?: ContextOptions): Promise<EncryptResult>;
   decrypt(key: KeyLike, ciphertext: Uint8Array, o?: ContextOptions): Promise<DecryptResult>;
+  /**
+   * Encrypts many items under one key: one provider request where the provider batches (else one
+   * call per item, at most 16 at a time), one result and one audit event per item. Rejects only
+   * when the request as a whole fails (after its retries) or is aborted.
+   */
+  encryptBatch(
+    key: KeyLike,
+    items: readonly EncryptBatchItem[],
+    o?: CallOptions,
+  ): Promise<BatchResult<EncryptResult>[]>;
+  /** Decrypts many items under one key, as `encryptBatch`. */
+  decryptBatch(
+    key: KeyLike,
+    items: readonly DecryptBatchItem[],
+    o?: CallOptions,
+  ): Promise<BatchResult<DecryptResult>[]>;
   generateDataKey(key: KeyLike, o?: ContextOptions & Omit<DataKeyRequest, 'context'>): Promise<DataKeyResult>;
   sign(key: KeyLike, message: Uint8Array, o?: CallOptions & SignRequest): Promise<SignResult>;
   verify(

@@ -10,7 +10,13 @@ import type { ContextOptions, KeyOperations } from './client-api.js';
 import { contextDigest, contextKeys } from './context.js';
 import { KeyportError, toKeyportError, UnsupportedError } from './errors.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, runWithPolicy } from './policy.js';
-import type { KmsProvider, ProviderCallOptions } from './provider.js';
+import type {
+  BatchResult,
+  DecryptBatchItem,
+  EncryptBatchItem,
+  KmsProvider,
+  ProviderCallOptions,
+} from './provider.js';
 import type {
   CallOptions,
   CreateKeyRequest,
@@ -60,6 +66,15 @@ interface CallSpec<T> {
 }
 
 const keyVersionOf = (r: { keyVersion: string | undefined }): string | undefined => r.keyVersion;
+
+/** Items in flight at once when a provider has no batch method and core calls it per item. */
+export const BATCH_FALLBACK_CONCURRENCY = 16;
+
+type BatchMethod<I, R> = (
+  ref: KeyRef,
+  items: readonly I[],
+  o: ProviderCallOptions,
+) => Promise<BatchResult<R>[]>;
 
 export class Keyport implements KeyOperations {
   private readonly providers = new Map<string, KmsProvider>();
@@ -311,6 +326,152 @@ export class Keyport implements KeyOperations {
       context: o?.context,
       versionOf: keyVersionOf,
     });
+  }
+
+  encryptBatch(
+    key: KeyLike,
+    items: readonly EncryptBatchItem[],
+    o?: CallOptions,
+  ): Promise<BatchResult<EncryptResult>[]> {
+    return this.batchCall(
+      'encrypt',
+      key,
+      items,
+      o,
+      (p) => {
+        const method = p.encryptBatch;
+        return method === undefined ? undefined : (ref, batch, po) => method.call(p, ref, batch, po);
+      },
+      (ref, item, io) => this.encrypt(ref, item.plaintext, io),
+    );
+  }
+
+  decryptBatch(
+    key: KeyLike,
+    items: readonly DecryptBatchItem[],
+    o?: CallOptions,
+  ): Promise<BatchResult<DecryptResult>[]> {
+    return this.batchCall(
+      'decrypt',
+      key,
+      items,
+      o,
+      (p) => {
+        const method = p.decryptBatch;
+        return method === undefined ? undefined : (ref, batch, po) => method.call(p, ref, batch, po);
+      },
+      (ref, item, io) => this.decrypt(ref, item.ciphertext, io),
+    );
+  }
+
+  /**
+   * A batch: one capability check; with a provider batch method, the whole request runs under
+   * the call policy (retried only when the request as a whole fails retryably) and each item's
+   * result is mapped and audited on its own; without one, per-item calls (each its own policy
+   * run and audit event), at most BATCH_FALLBACK_CONCURRENCY at a time. A whole-request failure
+   * or an abort rejects, after every item has been audited as failed.
+   */
+  private async batchCall<
+    I extends { readonly context?: EncryptionContext },
+    R extends { readonly keyVersion: string | undefined },
+  >(
+    op: 'encrypt' | 'decrypt',
+    key: KeyLike,
+    items: readonly I[],
+    o: CallOptions | undefined,
+    batchOf: (p: KmsProvider) => BatchMethod<I, R> | undefined,
+    single: (ref: KeyRef, item: I, o: ContextOptions) => Promise<R>,
+  ): Promise<BatchResult<R>[]> {
+    if (this.closed) throw new KeyportError('InvalidArgument', 'this Keyport client is closed');
+    const { ref, provider } = this.ref(key);
+    if (items.length === 0) return [];
+    const started = performance.now();
+    let attempts = 0;
+    const audit = (item: I, r: BatchResult<R>): void =>
+      this.emit(
+        { op, provider, keyUri: ref.uri, context: item.context, options: o, run: () => Promise.resolve() },
+        started,
+        attempts,
+        r.ok ? 'success' : 'failure',
+        r.ok ? r.value.keyVersion : undefined,
+        r.ok ? undefined : r.error,
+      );
+    let results: BatchResult<R>[];
+    let perItem = false;
+    try {
+      assertCapability(provider.capabilities, op, provider.name, ref.uri);
+      const batch = batchOf(provider);
+      perItem = batch === undefined;
+      if (batch === undefined) return await this.eachItem(items, o, (item, io) => single(ref, item, io));
+      const outcome = await runWithPolicy(
+        (signal) => {
+          attempts++;
+          return batch(ref, items, { signal });
+        },
+        this.policy,
+        { signal: o?.signal, timeoutMs: o?.timeoutMs },
+        {
+          ...(this.options.random ? { random: this.options.random } : {}),
+          mapError: (e) => this.mapError(provider, e, ref.uri),
+        },
+      );
+      results = items.map((_, i) => this.itemResult(provider, ref.uri, outcome.value[i]));
+    } catch (e) {
+      const error = this.mapError(provider, e, ref.uri);
+      // Per-item calls audited themselves; otherwise the request failed as a whole.
+      if (!perItem) for (const item of items) audit(item, { ok: false, error });
+      throw error;
+    }
+    for (const [i, item] of items.entries()) audit(item, results[i] as BatchResult<R>);
+    return results;
+  }
+
+  /** An item's result as the caller sees it: errors mapped by the provider, a missing result an error. */
+  private itemResult<R>(
+    provider: KmsProvider,
+    keyUri: string,
+    r: BatchResult<R> | undefined,
+  ): BatchResult<R> {
+    if (r === undefined) {
+      return {
+        ok: false,
+        error: new KeyportError('Internal', 'the provider returned fewer batch results than items', {
+          provider: provider.name,
+          keyUri,
+        }),
+      };
+    }
+    return r.ok ? r : { ok: false, error: this.mapError(provider, r.error, keyUri) };
+  }
+
+  /** The fallback: per-item calls with bounded concurrency; an abort still rejects the whole batch. */
+  private async eachItem<I extends { readonly context?: EncryptionContext }, R>(
+    items: readonly I[],
+    o: CallOptions | undefined,
+    run: (item: I, o: ContextOptions) => Promise<R>,
+  ): Promise<BatchResult<R>[]> {
+    const results: BatchResult<R>[] = new Array(items.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < items.length) {
+        const i = next++;
+        const item = items[i] as I;
+        const io: ContextOptions = {
+          ...(o?.signal !== undefined ? { signal: o.signal } : {}),
+          ...(o?.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+          ...(item.context !== undefined ? { context: item.context } : {}),
+        };
+        try {
+          results[i] = { ok: true, value: await run(item, io) };
+        } catch (e) {
+          results[i] = { ok: false, error: toKeyportError(e) };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BATCH_FALLBACK_CONCURRENCY, items.length) }, worker));
+    if (o?.signal?.aborted)
+      throw new KeyportError('Aborted', 'the operation was aborted', { retryable: false });
+    return results;
   }
 
   generateDataKey(

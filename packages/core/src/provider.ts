@@ -13,6 +13,7 @@ import type {
   DataKeyRequest,
   DataKeyResult,
   DecryptResult,
+  EncryptionContext,
   EncryptRequest,
   EncryptResult,
   Grant,
@@ -38,6 +39,21 @@ export interface ProviderCallOptions {
 export interface ListOptions extends ProviderCallOptions {
   /** Page size hint for providers that page. */
   readonly pageSize?: number;
+}
+
+/** One item's outcome in a batch: a failed item fails alone, the others keep their results. */
+export type BatchResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: KeyportError };
+
+export interface EncryptBatchItem {
+  readonly plaintext: Uint8Array;
+  readonly context?: EncryptionContext;
+}
+
+export interface DecryptBatchItem {
+  readonly ciphertext: Uint8Array;
+  readonly context?: EncryptionContext;
 }
 
 export interface KmsProvider {
@@ -71,6 +87,22 @@ export interface KmsProvider {
     req: EncryptRequest,
     o: ProviderCallOptions,
   ): Promise<DecryptResult>;
+  /**
+   * Many encryptions under one key in one request (optional): one result per item, in order.
+   * Throws only when the request as a whole fails (core retries that); an item's own failure is
+   * its result. Without it core falls back to one `encrypt` per item.
+   */
+  encryptBatch?(
+    ref: KeyRef,
+    items: readonly EncryptBatchItem[],
+    o: ProviderCallOptions,
+  ): Promise<BatchResult<EncryptResult>[]>;
+  /** Many decryptions in one request (optional), as `encryptBatch`. */
+  decryptBatch?(
+    ref: KeyRef,
+    items: readonly DecryptBatchItem[],
+    o: ProviderCallOptions,
+  ): Promise<BatchResult<DecryptResult>[]>;
   generateDataKey(ref: KeyRef, req: DataKeyRequest, o: ProviderCallOptions): Promise<DataKeyResult>;
   sign(ref: KeyRef, message: Uint8Array, req: SignRequest, o: ProviderCallOptions): Promise<SignResult>;
   verify(

@@ -52,7 +52,6 @@ export function registerMigrateCommand(program: Command, act: Act): void {
           dryRun: o.dryRun,
           jobs,
           batch: o.batch,
-          audit: s.auditSinks,
           ...(s.callOptions.timeoutMs !== undefined ? { timeoutMs: s.callOptions.timeoutMs } : {}),
           ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
           ...(progress !== undefined ? { onProgress: progress.update } : {}),

@@ -8,7 +8,6 @@ import { createReadStream } from 'node:fs';
 import { access, open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import {
-  type AuditSink,
   type ErrorCode,
   type KeyOperations,
   KeyportError,
@@ -51,8 +50,6 @@ export interface MigrateFilesOptions {
    * Default true; needs `keys` to be core's `Keyport` (to reach the provider).
    */
   readonly batch?: boolean;
-  /** Sinks for the batched calls' audit events (one per item); give the client's own sinks. */
-  readonly audit?: readonly AuditSink[];
 }
 
 /** Provider calls the run made: by role (`from`, `to`) and operation, and per migrated file. */
@@ -299,11 +296,11 @@ function batchRecipientFor(o: MigrateFilesOptions): TransitBatchRecipient | unde
     return undefined;
   }
   if (!isBatchingProvider(provider)) return undefined;
+  // Through the client: its retry policy and audit sinks apply to the batched calls too.
   return new TransitBatchRecipient({
     uri: o.to,
-    provider,
+    keys: o.keys,
     ...(o.signal !== undefined ? { signal: o.signal } : {}),
     ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
-    ...(o.audit !== undefined ? { audit: o.audit } : {}),
   });
 }
