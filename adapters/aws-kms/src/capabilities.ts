@@ -2,18 +2,11 @@
  * What the AWS KMS adapter declares. Every entry is what the real service offers through this
  * adapter; which emulator proves which entry is in the README's capability table.
  */
-import type { Capabilities } from '@keyport/core';
+import { type Capabilities, USAGES_BY_SPEC } from '@keyport/core';
 
 export const AWS_KMS_CAPABILITIES: Capabilities = {
-  keySpecs: {
-    AES_256: ['encrypt_decrypt'],
-    RSA_2048: ['encrypt_decrypt', 'sign_verify'],
-    RSA_3072: ['encrypt_decrypt', 'sign_verify'],
-    RSA_4096: ['encrypt_decrypt', 'sign_verify'],
-    EC_P256: ['sign_verify'],
-    EC_P384: ['sign_verify'],
-    HMAC_256: ['mac'],
-  },
+  // every spec with every usage it allows (core's USAGES_BY_SPEC)
+  keySpecs: USAGES_BY_SPEC,
   // EncryptionContext on symmetric keys; RSA keys refuse a non-empty context (see crypto.ts)
   context: 'native',
   dataKeys: 'native',

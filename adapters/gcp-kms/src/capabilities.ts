@@ -2,7 +2,7 @@
  * What the Cloud KMS adapter can do, as data. Every "none" and every emulated item has its reason
  * next to it; the README's capability table is generated from this and the test proofs.
  */
-import type { Capabilities } from '@keyport/core';
+import { type Capabilities, USAGES_BY_SPEC } from '@keyport/core';
 
 export interface CapabilityOptions {
   /**
@@ -15,15 +15,8 @@ export interface CapabilityOptions {
 }
 
 export const GCP_KMS_CAPABILITIES: Capabilities = {
-  keySpecs: {
-    AES_256: ['encrypt_decrypt'],
-    RSA_2048: ['encrypt_decrypt', 'sign_verify'],
-    RSA_3072: ['encrypt_decrypt', 'sign_verify'],
-    RSA_4096: ['encrypt_decrypt', 'sign_verify'],
-    EC_P256: ['sign_verify'],
-    EC_P384: ['sign_verify'],
-    HMAC_256: ['mac'],
-  },
+  // every spec with every usage it allows (core's USAGES_BY_SPEC)
+  keySpecs: USAGES_BY_SPEC,
   // additionalAuthenticatedData on Encrypt/Decrypt (symmetric keys) carries core's encodeContext.
   context: 'native',
   // Cloud KMS has no GenerateDataKey. Opt-in emulation (`dataKeys: 'emulated'`): see gcpKmsCapabilities.

@@ -5,7 +5,14 @@
  * `createTransitKey` and are usable for encrypt/decrypt (chacha20) through the portable API,
  * but `describeKey` refuses them with Unsupported rather than report a spec that is not true.
  */
-import { formatKeyUri, type KeyInfo, type KeySpec, type KeyUsage, type KeyVersionInfo } from '@keyport/core';
+import {
+  formatKeyUri,
+  type KeyInfo,
+  type KeySpec,
+  type KeyUsage,
+  type KeyVersionInfo,
+  USAGES_BY_SPEC,
+} from '@keyport/core';
 
 export const TRANSIT_KEY_TYPES = [
   'aes256-gcm96',
@@ -30,16 +37,8 @@ export const TYPE_BY_SPEC: Readonly<Record<KeySpec, TransitKeyType>> = {
   HMAC_256: 'hmac',
 };
 
-/** Usages per spec: transit RSA keys both encrypt (OAEP) and sign. */
-export const USAGES: Readonly<Record<KeySpec, readonly KeyUsage[]>> = {
-  AES_256: ['encrypt_decrypt'],
-  RSA_2048: ['encrypt_decrypt', 'sign_verify'],
-  RSA_3072: ['encrypt_decrypt', 'sign_verify'],
-  RSA_4096: ['encrypt_decrypt', 'sign_verify'],
-  EC_P256: ['sign_verify'],
-  EC_P384: ['sign_verify'],
-  HMAC_256: ['mac'],
-};
+/** Usages per spec: exactly core's (transit RSA keys both encrypt with OAEP and sign). */
+export const USAGES = USAGES_BY_SPEC;
 
 export function specOfType(type: string): KeySpec | undefined {
   for (const [spec, t] of Object.entries(TYPE_BY_SPEC)) if (t === type) return spec as KeySpec;
