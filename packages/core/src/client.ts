@@ -17,6 +17,7 @@ import type {
   KmsProvider,
   ProviderCallOptions,
 } from './provider.js';
+import { type DriverInstance, DriverRegistry, type ProviderInstances } from './registry.js';
 import type {
   CallOptions,
   CreateKeyRequest,
@@ -40,10 +41,16 @@ import type {
   SignRequest,
   SignResult,
 } from './types.js';
-import { keyUriScheme, keyUriVersion, type ParsedKeyUri, parseKeyUri } from './uri.js';
+import { parseKeyRef } from './uri.js';
 
 export interface KeyportOptions {
-  readonly providers: readonly KmsProvider[];
+  /**
+   * Driver instances under names of your choosing (`{ prod: awsKms(a), dr: awsKms(b) }`, URIs
+   * `aws-kms+dr://…` address one), or a list, each instance named after its scheme.
+   */
+  readonly providers: ProviderInstances;
+  /** scheme → instance name: which instance plain `<scheme>://` URIs address when several serve it. */
+  readonly defaults?: Readonly<Record<string, string>>;
   readonly retry?: Partial<RetryPolicy>;
   readonly audit?: readonly AuditSink[];
   /** Key for audit context digests (HMAC); without it digests are plain SHA-256. */
@@ -76,76 +83,95 @@ type BatchMethod<I, R> = (
   o: ProviderCallOptions,
 ) => Promise<BatchResult<R>[]>;
 
+/** A key resolved to its driver instance: `ref` is what the driver sees, `uri` what the caller wrote. */
+interface ResolvedKey {
+  readonly ref: KeyRef;
+  readonly uri: string;
+  readonly instance: DriverInstance;
+}
+
 export class Keyport implements KeyOperations {
-  private readonly providers = new Map<string, KmsProvider>();
+  private readonly registry: DriverRegistry;
   private readonly policy: RetryPolicy;
   private readonly sinks: AuditSink[];
-  /** Parsed URIs by string: hot paths call with the same few keys, and parsing is not free. */
-  private readonly parsed = new Map<string, ParsedKeyUri>();
+  /** Resolved URIs by string: hot paths call with the same few keys, and parsing is not free. */
+  private readonly parsed = new Map<string, { ref: KeyRef; instance: DriverInstance }>();
   private closed = false;
 
   constructor(private readonly options: KeyportOptions) {
-    for (const p of options.providers) this.register(p);
+    this.registry = new DriverRegistry(options.providers, options.defaults);
     this.policy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.sinks = [...(options.audit ?? [])];
   }
 
-  /** Adds a provider; a second provider for the same scheme is refused, never silently shadowed. */
-  register(provider: KmsProvider): void {
-    if (this.providers.has(provider.scheme)) {
-      throw new KeyportError(
-        'AlreadyExists',
-        `a provider for scheme "${provider.scheme}" is already registered`,
-      );
-    }
-    this.providers.set(provider.scheme, provider);
+  /**
+   * Adds a driver instance under `name` (default: its scheme); a second instance under the same
+   * name is refused, never silently shadowed.
+   */
+  register(provider: KmsProvider, name: string = provider.scheme): void {
+    this.registry.add(name, provider);
+    this.parsed.clear();
+  }
+
+  /** The configured instances, by name. */
+  instances(): readonly DriverInstance[] {
+    return this.registry.instances();
   }
 
   addAuditSink(sink: AuditSink): void {
     this.sinks.push(sink);
   }
 
-  /** The provider serving a scheme or a URI's scheme. */
-  provider(schemeOrUri: string): KmsProvider {
-    const scheme = schemeOrUri.includes(':') ? keyUriScheme(schemeOrUri) : schemeOrUri;
-    const p = this.providers.get(scheme);
-    if (p === undefined) {
-      const known = [...this.providers.keys()].join(', ') || 'none';
-      throw new KeyportError(
-        'InvalidArgument',
-        `no provider registered for scheme "${scheme}" (registered: ${known})`,
-      );
-    }
-    return p;
+  /** The driver an instance name, a scheme (its default instance) or a key URI addresses. */
+  provider(nameSchemeOrUri: string): KmsProvider {
+    return this.registry.resolve(nameSchemeOrUri).driver;
   }
 
-  capabilities(schemeOrUri: string): Capabilities {
-    return this.provider(schemeOrUri).capabilities;
+  capabilities(nameSchemeOrUri: string): Capabilities {
+    return this.provider(nameSchemeOrUri).capabilities;
   }
 
-  /** Resolves a KeyLike into a validated ref: the URI parses, and a pinned version is not contradicted. */
-  private ref(key: KeyLike): { ref: KeyRef; provider: KmsProvider } {
+  /**
+   * Resolves a KeyLike: the instance it addresses, and a validated driver-level ref (the URI
+   * parses by the driver's grammar, and a pinned version is not contradicted).
+   */
+  private ref(key: KeyLike): ResolvedKey {
     const given: KeyRef = typeof key === 'string' ? { uri: key } : key;
-    const parsed = this.parse(given.uri);
-    const inUri = keyUriVersion(parsed);
-    if (inUri !== undefined && given.version !== undefined && inUri !== given.version) {
+    if (given === null || typeof given !== 'object' || typeof given.uri !== 'string') {
+      throw new KeyportError('InvalidArgument', 'a key is a URI string or { uri, version? }');
+    }
+    const { ref: inUri, instance } = this.parse(given.uri);
+    if (inUri.version !== undefined && given.version !== undefined && inUri.version !== given.version) {
       throw new KeyportError('InvalidArgument', 'the key URI and the ref name different versions', {
         keyUri: given.uri,
       });
     }
-    const version = given.version ?? inUri;
-    const ref: KeyRef = version === undefined ? { uri: given.uri } : { uri: given.uri, version };
-    return { ref, provider: this.provider(parsed.scheme) };
+    const version = given.version ?? inUri.version;
+    const ref: KeyRef = version === undefined ? { uri: inUri.uri } : { uri: inUri.uri, version };
+    return { ref, uri: given.uri, instance };
   }
 
-  private parse(uri: string): ParsedKeyUri {
+  private parse(uri: string): { ref: KeyRef; instance: DriverInstance } {
     let parsed = this.parsed.get(uri);
     if (parsed === undefined) {
-      parsed = parseKeyUri(uri);
+      const { driverUri, ...instance } = this.registry.resolveUri(uri);
+      const driver = instance.driver;
+      const ref = driver.parseUri !== undefined ? driver.parseUri(driverUri) : parseKeyRef(driverUri);
+      parsed = { ref: { ...ref, uri: driverUri }, instance };
       if (this.parsed.size >= 1024) this.parsed.clear();
       this.parsed.set(uri, parsed);
     }
     return parsed;
+  }
+
+  /** A result as the caller sees it: URIs the driver wrote carry the instance selector. */
+  private outward<T>(instance: DriverInstance, value: T): T {
+    if (instance.name === instance.driver.scheme || value === null || typeof value !== 'object') return value;
+    const v = value as { uri?: unknown; keyUri?: unknown };
+    if (typeof v.uri === 'string') return { ...value, uri: this.registry.publicUri(instance, v.uri) };
+    if (typeof v.keyUri === 'string')
+      return { ...value, keyUri: this.registry.publicUri(instance, v.keyUri) };
+    return value;
   }
 
   private async call<T>(spec: CallSpec<T>): Promise<T> {
@@ -232,32 +258,40 @@ export class Keyport implements KeyOperations {
     run: (p: KmsProvider, ref: KeyRef, o: ProviderCallOptions) => Promise<T>,
     extra: { context?: EncryptionContext | undefined; versionOf?: (r: T) => string | undefined } = {},
   ): Promise<T> {
-    let resolved: { ref: KeyRef; provider: KmsProvider };
+    let resolved: ResolvedKey;
     try {
       resolved = this.ref(key);
     } catch (e) {
       return Promise.reject(e);
     }
-    const { ref, provider } = resolved;
+    const { ref, uri, instance } = resolved;
+    const provider = instance.driver;
     return this.call({
       op,
       provider,
-      keyUri: ref.uri,
+      keyUri: uri,
       context: extra.context,
       options,
-      run: (o) => run(provider, ref, o),
+      run: async (o) => this.outward(instance, await run(provider, ref, o)),
       ...(extra.versionOf ? { versionOf: extra.versionOf } : {}),
     });
   }
 
-  createKey(scheme: string, req: CreateKeyRequest, o?: CallOptions): Promise<KeyInfo> {
-    const provider = this.provider(scheme);
+  /** `instance`: an instance name, or a scheme for its default instance. */
+  createKey(instance: string, req: CreateKeyRequest, o?: CallOptions): Promise<KeyInfo> {
+    let target: DriverInstance;
+    try {
+      target = this.registry.resolve(instance);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const provider = target.driver;
     return this.call({
       op: 'createKey',
       provider,
       keyUri: undefined,
       options: o,
-      run: (po) => provider.createKey(req, po),
+      run: async (po) => this.outward(target, await provider.createKey(req, po)),
       versionOf: (k) => k.primaryVersion,
     });
   }
@@ -267,11 +301,14 @@ export class Keyport implements KeyOperations {
   }
 
   /** Pages lazily; each page fetch runs under the call policy, the whole listing emits one audit event. */
-  async *listKeys(scheme: string, o?: CallOptions & { pageSize?: number }): AsyncIterable<KeyInfo> {
-    const provider = this.provider(scheme);
-    yield* this.listCall('listKeys', provider, undefined, o, (po) =>
+  async *listKeys(instance: string, o?: CallOptions & { pageSize?: number }): AsyncIterable<KeyInfo> {
+    const target = this.registry.resolve(instance);
+    const provider = target.driver;
+    for await (const key of this.listCall('listKeys', provider, undefined, o, (po) =>
       provider.listKeys(o?.pageSize === undefined ? po : { ...po, pageSize: o.pageSize }),
-    );
+    )) {
+      yield this.outward(target, key);
+    }
   }
 
   rotateKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
@@ -380,16 +417,17 @@ export class Keyport implements KeyOperations {
     items: readonly I[],
     o: CallOptions | undefined,
     batchOf: (p: KmsProvider) => BatchMethod<I, R> | undefined,
-    single: (ref: KeyRef, item: I, o: ContextOptions) => Promise<R>,
+    single: (key: KeyLike, item: I, o: ContextOptions) => Promise<R>,
   ): Promise<BatchResult<R>[]> {
     if (this.closed) throw new KeyportError('InvalidArgument', 'this Keyport client is closed');
-    const { ref, provider } = this.ref(key);
+    const { ref, uri, instance } = this.ref(key);
+    const provider = instance.driver;
     if (items.length === 0) return [];
     const started = performance.now();
     let attempts = 0;
     const audit = (item: I, r: BatchResult<R>): void =>
       this.emit(
-        { op, provider, keyUri: ref.uri, context: item.context, options: o, run: () => Promise.resolve() },
+        { op, provider, keyUri: uri, context: item.context, options: o, run: () => Promise.resolve() },
         started,
         attempts,
         r.ok ? 'success' : 'failure',
@@ -399,10 +437,10 @@ export class Keyport implements KeyOperations {
     let results: BatchResult<R>[];
     let perItem = false;
     try {
-      assertCapability(provider.capabilities, op, provider.name, ref.uri);
+      assertCapability(provider.capabilities, op, provider.name, uri);
       const batch = batchOf(provider);
       perItem = batch === undefined;
-      if (batch === undefined) return await this.eachItem(items, o, (item, io) => single(ref, item, io));
+      if (batch === undefined) return await this.eachItem(items, o, (item, io) => single(key, item, io));
       const outcome = await runWithPolicy(
         (signal) => {
           attempts++;
@@ -412,12 +450,12 @@ export class Keyport implements KeyOperations {
         { signal: o?.signal, timeoutMs: o?.timeoutMs },
         {
           ...(this.options.random ? { random: this.options.random } : {}),
-          mapError: (e) => this.mapError(provider, e, ref.uri),
+          mapError: (e) => this.mapError(provider, e, uri),
         },
       );
-      results = items.map((_, i) => this.itemResult(provider, ref.uri, outcome.value[i]));
+      results = items.map((_, i) => this.itemResult(provider, uri, outcome.value[i]));
     } catch (e) {
-      const error = this.mapError(provider, e, ref.uri);
+      const error = this.mapError(provider, e, uri);
       // Per-item calls audited themselves; otherwise the request failed as a whole.
       if (!perItem) for (const item of items) audit(item, { ok: false, error });
       throw error;
@@ -530,8 +568,13 @@ export class Keyport implements KeyOperations {
   }
 
   async *listGrants(key: KeyLike, o?: CallOptions): AsyncIterable<Grant> {
-    const { ref, provider } = this.ref(key);
-    yield* this.listCall('listGrants', provider, ref.uri, o, (po) => provider.listGrants(ref, po));
+    const { ref, uri, instance } = this.ref(key);
+    const provider = instance.driver;
+    for await (const grant of this.listCall('listGrants', provider, uri, o, (po) =>
+      provider.listGrants(ref, po),
+    )) {
+      yield this.outward(instance, grant);
+    }
   }
 
   revokeGrant(key: KeyLike, grantId: string, o?: CallOptions): Promise<void> {
@@ -598,7 +641,7 @@ export class Keyport implements KeyOperations {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([...this.providers.values()].map((p) => p.close?.()));
+    await this.registry.closeAll();
     await Promise.all(this.sinks.map((s) => s.close?.()));
   }
 }

@@ -63,6 +63,14 @@ export interface KmsProvider {
   readonly name: string;
   readonly capabilities: Capabilities;
 
+  /**
+   * Validates a URI of this driver's scheme (never with an instance selector: core strips it);
+   * `version` is the version it pins. Without it core uses its built-in grammar for the scheme.
+   */
+  parseUri?(uri: string): KeyRef;
+  /** The canonical URI of `ref.uri`'s key pinned to `ref.version` (unpinned when undefined). */
+  formatUri?(ref: KeyRef): string;
+
   createKey(req: CreateKeyRequest, o: ProviderCallOptions): Promise<KeyInfo>;
   describeKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo>;
   listKeys(o: ListOptions): AsyncIterable<KeyInfo>;

@@ -1,14 +1,30 @@
 /**
  * Key URIs: one string names a key (and optionally a version) at any provider.
  *
- * Every parser here accepts only the canonical form its formatter writes (apart from
- * RFC 7512 percent-encoding, which is normalised), so `formatKeyUri(parseKeyUri(s)) === s`
- * for every URI keyport prints. Anything ambiguous is refused with InvalidArgument naming
- * the part that is wrong. Credentials never belong in a URI: PKCS#11 `pin-value` is refused.
+ * `<scheme>[+<instance>]:<rest>`: the scheme names a driver (`aws-kms`, `hcvault`, `acme`...),
+ * the optional instance selector names one of several configured instances of it (two AWS
+ * accounts, two Vault clusters); `<rest>` is the driver's own grammar. Core splits the selector
+ * off and hands drivers the plain `<scheme>:<rest>` form, so a driver never sees instance names
+ * and every URI written before instances existed still resolves (to the scheme's default
+ * instance). See packages/core/README.md.
+ *
+ * This module also holds the grammars of the built-in schemes (envelope, CLI and BYOK name keys
+ * without a driver at hand). Every parser here accepts only the canonical form its formatter
+ * writes (apart from RFC 7512 percent-encoding, which is normalised), so
+ * `formatKeyUri(parseKeyUri(s)) === s` for every URI keyport prints. Anything ambiguous is
+ * refused with InvalidArgument naming the part that is wrong. Credentials never belong in a
+ * URI: PKCS#11 `pin-value` is refused.
  */
 import { KeyportError } from './errors.js';
+import type { KeyRef } from './types.js';
 
-export interface AwsKmsKeyUri {
+/** Present on every parsed URI: the instance selector, when the URI names one. */
+interface InstanceSelector {
+  /** `prod` in `aws-kms+prod://…`; absent means the scheme's default instance. */
+  readonly instance?: string;
+}
+
+export interface AwsKmsKeyUri extends InstanceSelector {
   readonly scheme: 'aws-kms';
   /** A key ARN, an alias ARN, `alias/<name>` or a bare key id. */
   readonly keyId: string;
@@ -18,7 +34,7 @@ export interface AwsKmsKeyUri {
   readonly endpoint?: string;
 }
 
-export interface AzureKeyVaultKeyUri {
+export interface AzureKeyVaultKeyUri extends InstanceSelector {
   readonly scheme: 'azurekeyvault';
   /** `<vault>.vault.azure.net`, `<hsm>.managedhsm.azure.net`, or host:port of a test server. */
   readonly vaultHost: string;
@@ -26,7 +42,7 @@ export interface AzureKeyVaultKeyUri {
   readonly version?: string;
 }
 
-export interface GcpKmsKeyUri {
+export interface GcpKmsKeyUri extends InstanceSelector {
   readonly scheme: 'gcp-kms';
   readonly project: string;
   readonly location: string;
@@ -35,7 +51,7 @@ export interface GcpKmsKeyUri {
   readonly version?: string;
 }
 
-export interface VaultTransitKeyUri {
+export interface VaultTransitKeyUri extends InstanceSelector {
   readonly scheme: 'hcvault';
   /** host:port of the Vault / OpenBao server. */
   readonly address: string;
@@ -45,7 +61,7 @@ export interface VaultTransitKeyUri {
   readonly version?: string;
 }
 
-export interface Pkcs11KeyUri {
+export interface Pkcs11KeyUri extends InstanceSelector {
   readonly scheme: 'pkcs11';
   /** RFC 7512 path attributes in their original order (decoded), without `id` and `x-version`. */
   readonly attributes: ReadonlyArray<readonly [string, string]>;
@@ -56,7 +72,7 @@ export interface Pkcs11KeyUri {
   readonly version?: string;
 }
 
-export interface LocalKeyUri {
+export interface LocalKeyUri extends InstanceSelector {
   readonly scheme: 'local';
   /** Keystore file path. */
   readonly path: string;
@@ -440,21 +456,94 @@ function formatLocal(k: LocalKeyUri): string {
   return `local://${encodeLocalPath(k.path)}${formatQuery([['version', k.version]])}#${k.name}`;
 }
 
-// ---------------------------------------------------------------- dispatch
+// ---------------------------------------------------------------- instance selector
 
-/** The scheme of a URI string, lower-case, without parsing the rest. */
-export function keyUriScheme(uri: string): string {
-  if (typeof uri !== 'string') throw new KeyportError('InvalidArgument', 'a key URI must be a string');
-  if (uri.startsWith('pkcs11:')) return 'pkcs11';
-  const m = /^([a-z][a-z0-9+.-]*):\/\//.exec(uri);
-  if (!m) invalid(uri, 'scheme', 'expected <scheme>://...');
-  return m[1] as string;
+/** Instance names: what a user may call a configured driver instance. */
+export const INSTANCE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const PREFIX = /^([a-z][a-z0-9.-]*)(?:\+([^:/?#]*))?:/;
+
+/** A key URI cut into its scheme, instance selector and the driver-level URI (selector removed). */
+export interface SplitKeyUri {
+  readonly scheme: string;
+  readonly instance?: string;
+  /** `<scheme>:<rest>`: what the driver parses. */
+  readonly driverUri: string;
 }
 
+export function splitKeyUri(uri: string): SplitKeyUri {
+  if (typeof uri !== 'string') throw new KeyportError('InvalidArgument', 'a key URI must be a string');
+  const m = PREFIX.exec(uri);
+  if (!m) invalid(uri, 'scheme', 'expected <scheme>://... or <scheme>+<instance>://...');
+  const scheme = m[1] as string;
+  const instance = m[2];
+  if (instance === undefined) return { scheme, driverUri: uri };
+  if (!INSTANCE_NAME.test(instance))
+    invalid(uri, 'instance', 'instance names are a lower-case letter, then letters, digits or "-"');
+  return { scheme, instance, driverUri: `${scheme}:${uri.slice(m[0].length)}` };
+}
+
+/** `driverUri` with the instance selector put in (or left out when undefined). */
+export function qualifyKeyUri(driverUri: string, instance: string | undefined): string {
+  const { scheme, instance: had, driverUri: plain } = splitKeyUri(driverUri);
+  if (had !== undefined && instance !== undefined && had !== instance)
+    invalid(driverUri, 'instance', `already names instance "${had}"`);
+  return instance === undefined ? plain : `${scheme}+${instance}:${plain.slice(scheme.length + 1)}`;
+}
+
+/** The instance selector of a URI, if it has one. */
+export function keyUriInstance(uri: string): string | undefined {
+  return splitKeyUri(uri).instance;
+}
+
+// ---------------------------------------------------------------- third-party grammars
+
+/** A scheme's grammar as a driver provides it (every driver is one). */
+export interface KeyUriGrammar {
+  readonly scheme: string;
+  /** Validates a driver-level URI; `version` is the version it pins, if any. */
+  parseUri(uri: string): KeyRef;
+  /** The canonical URI of `ref.uri`'s key pinned to `ref.version` (unpinned when undefined). */
+  formatUri(ref: KeyRef): string;
+}
+
+/**
+ * Grammars of schemes keyport does not ship, learnt from the drivers `Keyport` registers, so the
+ * URI helpers below (used by envelopes and journals) work for them too. Only syntax lives here,
+ * never a client: the first grammar for a scheme wins, built-in schemes cannot be replaced.
+ */
+const thirdPartyGrammars = new Map<string, KeyUriGrammar>();
+
+export function registerKeyUriGrammar(grammar: KeyUriGrammar): void {
+  if ((KEY_URI_SCHEMES as readonly string[]).includes(grammar.scheme)) return;
+  if (!thirdPartyGrammars.has(grammar.scheme)) thirdPartyGrammars.set(grammar.scheme, grammar);
+}
+
+function isBuiltIn(scheme: string): scheme is KeyUriScheme {
+  return (KEY_URI_SCHEMES as readonly string[]).includes(scheme);
+}
+
+// ---------------------------------------------------------------- dispatch
+
+/** The scheme of a URI string, lower-case, without the instance selector or parsing the rest. */
+export function keyUriScheme(uri: string): string {
+  return splitKeyUri(uri).scheme;
+}
+
+/** Parses a URI of a built-in scheme (third-party schemes: `parseKeyRef`). */
 export function parseKeyUri(uri: string): ParsedKeyUri {
-  const scheme = keyUriScheme(uri);
+  const { scheme, instance, driverUri } = splitKeyUri(uri);
   if (/\s/.test(uri)) invalid(uri, 'uri', 'whitespace is not allowed');
-  const rest = scheme === 'pkcs11' ? uri.slice('pkcs11:'.length) : uri.slice(scheme.length + 3);
+  const parsed = parseBuiltIn(uri, scheme, driverUri);
+  return instance === undefined ? parsed : { ...parsed, instance };
+}
+
+function parseBuiltIn(uri: string, scheme: string, driverUri: string): ParsedKeyUri {
+  let rest: string;
+  if (scheme === 'pkcs11') rest = driverUri.slice('pkcs11:'.length);
+  else {
+    if (!driverUri.startsWith(`${scheme}://`)) invalid(uri, 'scheme', 'expected <scheme>://...');
+    rest = driverUri.slice(scheme.length + 3);
+  }
   switch (scheme) {
     case 'aws-kms':
       return parseAws(uri, rest);
@@ -469,11 +558,19 @@ export function parseKeyUri(uri: string): ParsedKeyUri {
     case 'local':
       return parseLocal(uri, rest);
     default:
-      return invalid(uri, 'scheme', `unknown scheme "${scheme}" (known: ${KEY_URI_SCHEMES.join(', ')})`);
+      return invalid(uri, 'scheme', `unknown scheme "${scheme}" (known: ${knownSchemes().join(', ')})`);
   }
 }
 
+function knownSchemes(): string[] {
+  return [...KEY_URI_SCHEMES, ...thirdPartyGrammars.keys()];
+}
+
 export function formatKeyUri(k: ParsedKeyUri): string {
+  return qualifyKeyUri(formatBuiltIn(k), k.instance);
+}
+
+function formatBuiltIn(k: ParsedKeyUri): string {
   switch (k.scheme) {
     case 'aws-kms':
       return formatAws(k);
@@ -495,8 +592,36 @@ export function keyUriVersion(k: ParsedKeyUri): string | undefined {
   return k.scheme === 'aws-kms' ? undefined : k.version;
 }
 
-/** The same URI pinned to `version` (or unpinned when undefined). */
+/**
+ * Any scheme, built-in or learnt from a registered driver: the URI validated, with the version
+ * it pins. The instance selector stays in `uri`.
+ */
+export function parseKeyRef(uri: string): KeyRef {
+  const { scheme, instance, driverUri } = splitKeyUri(uri);
+  if (isBuiltIn(scheme)) {
+    const version = keyUriVersion(parseKeyUri(uri));
+    return version === undefined ? { uri } : { uri, version };
+  }
+  const grammar = thirdPartyGrammars.get(scheme);
+  if (grammar === undefined)
+    invalid(uri, 'scheme', `unknown scheme "${scheme}" (known: ${knownSchemes().join(', ')})`);
+  const ref = grammar.parseUri(driverUri);
+  const qualified = qualifyKeyUri(ref.uri, instance);
+  return ref.version === undefined ? { uri: qualified } : { uri: qualified, version: ref.version };
+}
+
+/** The same URI pinned to `version` (or unpinned when undefined); the instance selector is kept. */
 export function withKeyVersion(uri: string, version: string | undefined): string {
+  const { scheme, instance, driverUri } = splitKeyUri(uri);
+  if (!isBuiltIn(scheme)) {
+    const grammar = thirdPartyGrammars.get(scheme);
+    if (grammar === undefined)
+      invalid(uri, 'scheme', `unknown scheme "${scheme}" (known: ${knownSchemes().join(', ')})`);
+    const formatted = grammar.formatUri(
+      version === undefined ? { uri: driverUri } : { uri: driverUri, version },
+    );
+    return qualifyKeyUri(formatted, instance);
+  }
   const k = parseKeyUri(uri);
   if (k.scheme === 'aws-kms') {
     if (version !== undefined) invalid(uri, 'version', 'AWS KMS keys have no addressable versions');

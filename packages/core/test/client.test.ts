@@ -5,7 +5,9 @@ import {
   KeyportError,
   type KmsProvider,
   MemoryAuditSink,
+  parseKeyRef,
   UnsupportedError,
+  withKeyVersion,
 } from '../src/index.js';
 
 const caps: Capabilities = {
@@ -30,7 +32,13 @@ function provider(overrides: Partial<KmsProvider>): KmsProvider {
   const never = (): never => {
     throw new Error('core should not have called the provider');
   };
-  const base = { scheme: 'local', name: 'local', capabilities: caps } as KmsProvider;
+  const base = {
+    scheme: 'local',
+    name: 'local',
+    capabilities: caps,
+    parseUri: parseKeyRef,
+    formatUri: (ref) => withKeyVersion(ref.uri, ref.version),
+  } as KmsProvider;
   return new Proxy(base, {
     get: (target, prop) =>
       (overrides as Record<string | symbol, unknown>)[prop] ??
