@@ -6,6 +6,7 @@ export const targetNames = [
   'moto',
   'local-kms',
   'openbao',
+  'openbao-dr',
   'drongo',
   'softhsm',
   'azure-keyvault',
@@ -19,6 +20,8 @@ export const targetVariables = {
   moto: ['KEYPORT_MOTO_ENDPOINT'],
   'local-kms': ['KEYPORT_LOCALKMS_ENDPOINT'],
   openbao: ['KEYPORT_OPENBAO_ADDR', 'KEYPORT_OPENBAO_TOKEN'],
+  // A second, independent OpenBao: two Vault clusters in one client.
+  'openbao-dr': ['KEYPORT_OPENBAO_DR_ADDR', 'KEYPORT_OPENBAO_DR_TOKEN'],
   drongo: ['KEYPORT_DRONGO_ENDPOINT'],
   softhsm: [
     'KEYPORT_SOFTHSM_MODULE',
@@ -38,11 +41,11 @@ export const alwaysVariables = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'A
 /** vitest project name (the package folder) → targets its tests call. Others need none. */
 export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
   'aws-kms': ['moto', 'local-kms'],
-  'vault-transit': ['openbao'],
+  'vault-transit': ['openbao', 'openbao-dr'],
   pkcs11: ['softhsm'],
   'gcp-kms': ['drongo', 'gcp-kms'],
   'azure-keyvault': ['azure-keyvault'],
-  conformance: targetNames,
+  conformance: targetNames.filter((t) => t !== 'openbao-dr'),
   // The Python second-opinion scenarios need the venv the harness installs.
   'conformance/servers': ['azure-keyvault', 'gcp-kms'],
   cli: ['moto', 'local-kms', 'openbao', 'softhsm'],

@@ -25,6 +25,7 @@ import {
   type ListOptions,
   type MacResult,
   type ProviderCallOptions,
+  parseKeyUri,
   type RotationPolicy,
   type ScheduleDeletionRequest,
   type SigningAlgorithm,
@@ -87,6 +88,16 @@ export class TransitKmsProvider implements KmsProvider {
       options.metadataStore === undefined
         ? undefined
         : new MetadataStore(this.session, options.metadataStore);
+  }
+
+  /** A plain hcvault:// URI is this instance's when it names this instance's server. */
+  claimsUri(uri: string): boolean {
+    try {
+      const parsed = parseKeyUri(uri);
+      return parsed.scheme === 'hcvault' && parsed.address === this.session.address;
+    } catch {
+      return false;
+    }
   }
 
   protected key(ref: KeyRef): ResolvedKey {

@@ -91,8 +91,12 @@ const localKms = {
   },
 };
 
-const openbao = {
-  name: 'openbao',
+/**
+ * An OpenBao dev server. `openbao-dr` is a second, independent one (its own port, token and
+ * storage), so a test can address two Vault clusters from one client.
+ */
+const openbaoTarget = (name, variablePrefix) => ({
+  name,
   version: pythonRequirements.openbao[0],
   install: async () => (await ensurePython(['openbao'])).openbao,
   async start() {
@@ -100,9 +104,9 @@ const openbao = {
     const token = `keyport-${randomBytes(12).toString('hex')}`;
     const addr = `http://127.0.0.1:${port}`;
     // Its own HOME: `bao server -dev` writes the root token to ~/.vault-token.
-    const home = join(stateDir, 'openbao-home');
+    const home = join(stateDir, `${name}-home`);
     mkdirSync(home, { recursive: true });
-    const proc = await startProcess('openbao', {
+    const proc = await startProcess(name, {
       command: join(venvBin, 'bao'),
       args: ['server', '-dev', `-dev-root-token-id=${token}`, `-dev-listen-address=127.0.0.1:${port}`],
       env: { HOME: home, BAO_ADDR: addr },
@@ -119,14 +123,20 @@ const openbao = {
       await stopGroup(proc.pid, proc.startTime);
       const why =
         response instanceof Response ? `HTTP ${response.status} ${await response.text()}` : String(response);
-      throw new HarnessError('openbao', 'init', `mounting transit failed: ${why}`, {
+      throw new HarnessError(name, 'init', `mounting transit failed: ${why}`, {
         reproduce: `BAO_ADDR=${addr} BAO_TOKEN=<root token> ${join(venvBin, 'bao')} secrets enable transit`,
-        log: logFile('openbao'),
+        log: logFile(name),
       });
     }
-    return { ...proc, env: { KEYPORT_OPENBAO_ADDR: addr, KEYPORT_OPENBAO_TOKEN: token } };
+    return {
+      ...proc,
+      env: { [`${variablePrefix}_ADDR`]: addr, [`${variablePrefix}_TOKEN`]: token },
+    };
   },
-};
+});
+
+const openbao = openbaoTarget('openbao', 'KEYPORT_OPENBAO');
+const openbaoDr = openbaoTarget('openbao-dr', 'KEYPORT_OPENBAO_DR');
 
 const drongo = {
   name: 'drongo',
@@ -280,6 +290,6 @@ const gcpKms = keyportServer(
 );
 
 /** In start order: cheap ones first so a broken install fails before the slow ones run. */
-export const targets = [moto, localKms, openbao, drongo, softhsm, azureKeyVault, gcpKms];
+export const targets = [moto, localKms, openbao, openbaoDr, drongo, softhsm, azureKeyVault, gcpKms];
 export const targetNames = targets.map((t) => t.name);
 export const targetByName = Object.fromEntries(targets.map((t) => [t.name, t]));

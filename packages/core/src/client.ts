@@ -656,3 +656,8 @@ function signRequest(o: SignRequest | undefined): SignRequest {
     ...(o?.messageType !== undefined ? { messageType: o.messageType } : {}),
   };
 }
+
+/** `createKeyport({ providers: { prod: awsKms(a), dr: awsKms(b) } })`: the same as `new Keyport(…)`. */
+export function createKeyport(options: KeyportOptions): Keyport {
+  return new Keyport(options);
+}

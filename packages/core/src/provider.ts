@@ -70,6 +70,12 @@ export interface KmsProvider {
   parseUri?(uri: string): KeyRef;
   /** The canonical URI of `ref.uri`'s key pinned to `ref.version` (unpinned when undefined). */
   formatUri?(ref: KeyRef): string;
+  /**
+   * Whether a plain URI of this scheme (no instance selector) names a key this instance serves,
+   * when the URI says so itself (a Vault URI names its server). Lets URIs written before a second
+   * instance was configured keep reaching the right one; without it the scheme's default applies.
+   */
+  claimsUri?(uri: string): boolean;
 
   createKey(req: CreateKeyRequest, o: ProviderCallOptions): Promise<KeyInfo>;
   describeKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo>;

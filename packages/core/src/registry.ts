@@ -5,9 +5,10 @@
  *
  * Resolution of a URI `<scheme>[+<instance>]:<rest>`:
  * - with a selector: the instance of that name, which must serve that scheme;
- * - without: the scheme's default instance — the instance named after the scheme, else the only
- *   instance of the scheme, else the one `defaults` names. Several instances and no default is
- *   an InvalidArgument naming the instances, never a guess.
+ * - without: the one instance whose driver claims the URI (`claimsUri`: a Vault URI names its
+ *   server), else the scheme's default instance — the one `defaults` names, else the instance
+ *   named after the scheme, else the only instance of the scheme. Several instances and no
+ *   default is an InvalidArgument naming the instances, never a guess.
  */
 import { KeyportError } from './errors.js';
 import type { KmsProvider } from './provider.js';
@@ -95,7 +96,7 @@ export class DriverRegistry {
   /** The instance a URI addresses. */
   resolveUri(uri: string): ResolvedUri {
     const { scheme, instance, driverUri } = splitKeyUri(uri);
-    const name = instance ?? this.defaultName(scheme);
+    const name = instance ?? this.claimant(scheme, driverUri) ?? this.defaultName(scheme);
     const driver = this.byName.get(name);
     if (driver === undefined) {
       throw new KeyportError('InvalidArgument', `no driver instance named "${name}" (${this.known()})`, {
@@ -152,6 +153,14 @@ export class DriverRegistry {
       `scheme "${scheme}" has several instances (${serving.join(', ')}) and no default: ` +
         `name one in the URI (${scheme}+${serving[0]}:...) or set defaults`,
     );
+  }
+
+  /** The single instance of several that claims a plain URI, if exactly one does. */
+  private claimant(scheme: string, driverUri: string): string | undefined {
+    const serving = this.namesServing(scheme);
+    if (serving.length < 2) return undefined;
+    const claiming = serving.filter((n) => this.byName.get(n)?.claimsUri?.(driverUri) === true);
+    return claiming.length === 1 ? claiming[0] : undefined;
   }
 
   private namesServing(scheme: string): string[] {
