@@ -9,7 +9,7 @@ import {
   KEY_SPECS,
   type KeySpec,
   type KeyUsage,
-  type Operation,
+  type NeutralOperation as Operation,
   type SigningAlgorithm,
 } from '@keyport/core';
 import {

@@ -4,7 +4,12 @@
  * and can hold one call open until its signal fires (so timeout and abort are tested without
  * relying on a slow network).
  */
-import { type Capabilities, type KmsProvider, OPERATIONS, type Operation } from '@keyport/core';
+import {
+  type Capabilities,
+  type KmsProvider,
+  OPERATIONS,
+  type NeutralOperation as Operation,
+} from '@keyport/core';
 
 export interface InstrumentedProvider {
   readonly provider: KmsProvider;

@@ -1,5 +1,5 @@
 import { constants, createDecipheriv, generateKeyPairSync, privateDecrypt, randomBytes } from 'node:crypto';
-import { KeyportError, type KmsProvider } from '@keyport/core';
+import { type KeyManagement, KeyportError, type KmsProvider } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { expectError, flipBit } from '../src/expect-error.js';
 import { instrumentProvider, uniqueKeyNames, wrapForImport } from '../src/index.js';
@@ -42,11 +42,12 @@ describe('instrumentProvider', () => {
     name: 'fake',
     capabilities: { grants: 'native' },
     describeKey: async (ref: { uri: string }) => ({ uri: ref.uri }),
-  } as unknown as KmsProvider;
+  } as unknown as KmsProvider & KeyManagement;
+  const describe_ = (p: KmsProvider) => (p as KmsProvider & KeyManagement).describeKey.bind(p);
 
   it('records provider calls and overrides capabilities without touching the provider', async () => {
     const wrapped = instrumentProvider(fake, { ...fake.capabilities, grants: 'none' });
-    await wrapped.provider.describeKey({ uri: 'fake://k' }, { signal: new AbortController().signal });
+    await describe_(wrapped.provider)({ uri: 'fake://k' }, { signal: new AbortController().signal });
     expect(wrapped.calls).toEqual(['describeKey']);
     expect(wrapped.provider.capabilities.grants).toBe('none');
     expect(fake.capabilities.grants).toBe('native');
@@ -56,13 +57,13 @@ describe('instrumentProvider', () => {
     const wrapped = instrumentProvider(fake);
     const held = wrapped.holdNext('describeKey');
     const controller = new AbortController();
-    const call = wrapped.provider.describeKey({ uri: 'fake://k' }, { signal: controller.signal });
+    const call = describe_(wrapped.provider)({ uri: 'fake://k' }, { signal: controller.signal });
     controller.abort(new Error('stop'));
     await expect(call).rejects.toThrow('stop');
     expect((await held).aborted).toBe(true);
     // Only the next call is held.
     await expect(
-      wrapped.provider.describeKey({ uri: 'fake://k' }, { signal: controller.signal }),
+      describe_(wrapped.provider)({ uri: 'fake://k' }, { signal: controller.signal }),
     ).resolves.toEqual({
       uri: 'fake://k',
     });

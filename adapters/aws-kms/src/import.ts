@@ -16,10 +16,8 @@ import {
   type KeyRef,
   needs,
   type ProviderCallOptions,
-  UnsupportedError,
 } from '@keyport/core';
-import { AWS_KMS_CAPABILITIES } from './capabilities.js';
-import { answered, PROVIDER_NAME } from './errors.js';
+import { answered } from './errors.js';
 import { keyUriFor } from './key-info.js';
 import type { KmsRuntime } from './runtime.js';
 
@@ -35,16 +33,6 @@ export async function getImportParameters(
   o: ProviderCallOptions,
 ): Promise<ImportParameters> {
   const algorithm = req.algorithm ?? 'RSAES_OAEP_SHA_256';
-  if (!AWS_KMS_CAPABILITIES.import.includes(algorithm)) {
-    throw new UnsupportedError(
-      'import',
-      `keyport's AWS KMS adapter does not offer the ${algorithm} wrapping`,
-      {
-        provider: PROVIDER_NAME,
-        keyUri: ref.uri,
-      },
-    );
-  }
   const key = await rt.clients.resolve(ref);
   const out = await key.client.send(
     new GetParametersForImportCommand({

@@ -301,14 +301,3 @@ export function cancelKeyDeletion(rt: KmsRuntime, ref: KeyRef, o: ProviderCallOp
     client.send(new CancelKeyDeletionCommand({ KeyId }), { abortSignal: o.signal }),
   );
 }
-
-export function noVersionDestruction(ref: KeyRef): never {
-  throw new UnsupportedError(
-    'destroyVersion',
-    'AWS KMS key material versions cannot be destroyed one by one',
-    {
-      provider: PROVIDER_NAME,
-      keyUri: ref.uri,
-    },
-  );
-}

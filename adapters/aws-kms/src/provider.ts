@@ -4,27 +4,29 @@
  * capability checks are core's. AWS-only operations (ReEncrypt, GenerateDataKeyWithoutPlaintext,
  * RetireGrant, DeleteImportedKeyMaterial, the grant sweep) are extra methods here.
  */
-import type {
-  Capabilities,
-  CreateKeyRequest,
-  DataKeyRequest,
-  EncryptRequest,
-  Grant,
-  GrantRequest,
-  ImportKeyMaterialRequest,
-  ImportParameters,
-  KeyInfo,
-  KeyportError,
-  KeyRef,
-  KmsProvider,
-  ListOptions,
-  MacResult,
-  ProviderCallOptions,
-  RotationPolicy,
-  ScheduleDeletionRequest,
-  SigningAlgorithm,
-  SignRequest,
-  SignResult,
+import {
+  type Capabilities,
+  type CreateKeyRequest,
+  type DataKeyRequest,
+  type EncryptRequest,
+  formatBuiltInUri,
+  type Grant,
+  type GrantRequest,
+  type ImportKeyMaterialRequest,
+  type ImportParameters,
+  type KeyInfo,
+  type KeyportError,
+  type KeyRef,
+  type KmsProvider,
+  type ListOptions,
+  type MacResult,
+  type ProviderCallOptions,
+  parseBuiltInUri,
+  type RotationPolicy,
+  type ScheduleDeletionRequest,
+  type SigningAlgorithm,
+  type SignRequest,
+  type SignResult,
 } from '@keyport/core';
 import { AWS_KMS_CAPABILITIES } from './capabilities.js';
 import { type AwsKmsProviderOptions, KmsClients } from './clients.js';
@@ -45,6 +47,13 @@ export class AwsKmsProvider implements KmsProvider {
   readonly name = PROVIDER_NAME;
   readonly capabilities: Capabilities = AWS_KMS_CAPABILITIES;
   private readonly rt: KmsRuntime;
+
+  parseUri(uri: string): KeyRef {
+    return parseBuiltInUri('aws-kms', uri);
+  }
+  formatUri(ref: KeyRef): string {
+    return formatBuiltInUri(ref);
+  }
 
   constructor(options: AwsKmsProviderOptions = {}, runtime?: KmsRuntime) {
     this.rt = runtime ?? new KmsRuntime(new KmsClients(options), options.grantTokens);
@@ -81,9 +90,6 @@ export class AwsKmsProvider implements KmsProvider {
   }
   cancelKeyDeletion(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
     return keys.cancelKeyDeletion(this.rt, ref, o);
-  }
-  async destroyKeyVersion(ref: KeyRef, _o: ProviderCallOptions): Promise<KeyInfo> {
-    return keys.noVersionDestruction(ref);
   }
 
   encrypt(ref: KeyRef, plaintext: Uint8Array, req: EncryptRequest, o: ProviderCallOptions) {

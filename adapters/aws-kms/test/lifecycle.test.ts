@@ -3,6 +3,7 @@
  * keeps encrypting, so enforcement is proven on local-kms and moto checks the recorded state.
  * local-kms lacks RotateKeyOnDemand (answers 501): on-demand rotation is proven on moto.
  */
+import { createKeyport } from '@keyport/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AwsKmsProvider } from '../src/index.js';
 import { keyMetadata, stubTransport } from './support/stub-transport.js';
@@ -89,8 +90,10 @@ describe.each(TARGET_NAMES)('lifecycle on %s', (name) => {
     }
   });
 
-  it('declares version destruction unsupported', async () => {
-    await expect(p().destroyKeyVersion({ uri: await newKey() }, call())).rejects.toMatchObject({
+  it('has no version destruction: the driver lacks the method and core answers Unsupported', async () => {
+    expect('destroyKeyVersion' in p()).toBe(false);
+    const keys = createKeyport({ providers: [p()] });
+    await expect(keys.destroyKeyVersion({ uri: await newKey(), version: '1' })).rejects.toMatchObject({
       code: 'Unsupported',
       capability: 'destroyVersion',
     });

@@ -12,6 +12,7 @@ import {
   type DecryptResult,
   type EncryptRequest,
   type EncryptResult,
+  formatBuiltInUri,
   type Grant,
   type ImportParameters,
   type KeyInfo,
@@ -21,6 +22,7 @@ import {
   type ListOptions,
   type MacResult,
   type ProviderCallOptions,
+  parseBuiltInUri,
   type RotationPolicy,
   type ScheduleDeletionRequest,
   type SigningAlgorithm,
@@ -59,6 +61,13 @@ const NO_GRANTS =
 
 export class AzureKeyVaultProvider implements KmsProvider {
   readonly scheme = 'azurekeyvault';
+
+  parseUri(uri: string): KeyRef {
+    return parseBuiltInUri('azurekeyvault', uri);
+  }
+  formatUri(ref: KeyRef): string {
+    return formatBuiltInUri(ref);
+  }
   readonly name = PROVIDER_NAME;
   readonly capabilities: Capabilities;
   readonly vaultKind: VaultKind;

@@ -11,6 +11,7 @@ import {
   type DecryptResult,
   type EncryptRequest,
   type EncryptResult,
+  formatBuiltInUri,
   type Grant,
   type GrantRequest,
   type ImportKeyMaterialRequest,
@@ -23,6 +24,7 @@ import {
   type ListOptions,
   type MacResult,
   type ProviderCallOptions,
+  parseBuiltInUri,
   type RotationPolicy,
   type ScheduleDeletionRequest,
   type SigningAlgorithm,
@@ -45,6 +47,13 @@ const NO_DELETION = 'Cloud KMS keys cannot be deleted: destroy their versions (d
 
 export class GcpKmsProvider implements KmsProvider {
   readonly scheme = 'gcp-kms';
+
+  parseUri(uri: string): KeyRef {
+    return parseBuiltInUri('gcp-kms', uri);
+  }
+  formatUri(ref: KeyRef): string {
+    return formatBuiltInUri(ref);
+  }
   readonly name: string;
   readonly capabilities: Capabilities;
   /** The underlying client, for calls keyport does not wrap. */

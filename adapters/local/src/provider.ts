@@ -11,17 +11,20 @@ import {
   type DecryptResult,
   type EncryptRequest,
   type EncryptResult,
+  formatBuiltInUri,
   type Grant,
   type GrantRequest,
   type ImportKeyMaterialRequest,
   type ImportParameters,
   type ImportParametersRequest,
   type KeyInfo,
+  type KeyportError,
   type KeyRef,
   type KmsProvider,
   type ListOptions,
   type MacResult,
   type ProviderCallOptions,
+  parseBuiltInUri,
   type RotationPolicy,
   type ScheduleDeletionRequest,
   type SigningAlgorithm,
@@ -48,6 +51,13 @@ import type { StoredKey } from './model.js';
 
 export class LocalProvider implements KmsProvider {
   readonly scheme = 'local';
+
+  parseUri(uri: string): KeyRef {
+    return parseBuiltInUri('local', uri);
+  }
+  formatUri(ref: KeyRef): string {
+    return formatBuiltInUri(ref);
+  }
   readonly name = PROVIDER_NAME;
   readonly capabilities: Capabilities = LOCAL_CAPABILITIES;
   readonly #access: KeystoreAccess;
@@ -409,6 +419,14 @@ export class LocalProvider implements KmsProvider {
         material.fill(0);
       }
     });
+  }
+
+  /**
+   * The local provider throws KeyportErrors itself; anything else (a file-system surprise) is
+   * left to core's classification.
+   */
+  mapError(_error: unknown): KeyportError | undefined {
+    return undefined;
   }
 
   async close(): Promise<void> {

@@ -13,6 +13,7 @@ import {
   type DecryptResult,
   type EncryptRequest,
   type EncryptResult,
+  formatBuiltInUri,
   formatKeyUri,
   type Grant,
   type ImportKeyMaterialRequest,
@@ -25,6 +26,7 @@ import {
   type ListOptions,
   type MacResult,
   type ProviderCallOptions,
+  parseBuiltInUri,
   parseKeyUri,
   pkcs11Attribute,
   type SigningAlgorithm,
@@ -74,6 +76,13 @@ function findSlot(p11: Pkcs11, token: Pkcs11ProviderOptions['token']): { slot: H
 
 export class Pkcs11Provider implements KmsProvider, KeyAccess {
   readonly scheme = 'pkcs11';
+
+  parseUri(uri: string): KeyRef {
+    return parseBuiltInUri('pkcs11', uri);
+  }
+  formatUri(ref: KeyRef): string {
+    return formatBuiltInUri(ref);
+  }
   readonly name: string;
   readonly capabilities: Capabilities;
   /** The token's label, as written in key URIs. */

@@ -12,6 +12,7 @@ import {
   type EncryptBatchItem,
   type EncryptRequest,
   type EncryptResult,
+  formatBuiltInUri,
   type Grant,
   type GrantRequest,
   type ImportKeyMaterialRequest,
@@ -25,6 +26,7 @@ import {
   type ListOptions,
   type MacResult,
   type ProviderCallOptions,
+  parseBuiltInUri,
   parseKeyUri,
   type RotationPolicy,
   type ScheduleDeletionRequest,
@@ -65,6 +67,13 @@ const URI_NAME = /^[A-Za-z0-9_.-]+$/;
 /** The portable contract (KmsProvider); `VaultTransitProvider` adds the transit-only extras. */
 export class TransitKmsProvider implements KmsProvider {
   readonly scheme = 'hcvault';
+
+  parseUri(uri: string): KeyRef {
+    return parseBuiltInUri('hcvault', uri);
+  }
+  formatUri(ref: KeyRef): string {
+    return formatBuiltInUri(ref);
+  }
   readonly name = PROVIDER_NAME;
   readonly capabilities: Capabilities;
   readonly session: VaultSession;
@@ -148,6 +157,10 @@ export class TransitKmsProvider implements KmsProvider {
       this.extras(key, signal),
     ]);
     return this.info(key, data, extras);
+  }
+
+  async close(): Promise<void> {
+    this.session.close();
   }
 
   mapError(error: unknown): KeyportError | undefined {

@@ -89,8 +89,4 @@ export class VaultTransitProvider extends TransitKmsProvider {
       rewrap(this.session, this.facts, key, ciphertext, req.context, o.signal ?? never()),
     );
   }
-
-  async close(): Promise<void> {
-    this.session.close();
-  }
 }

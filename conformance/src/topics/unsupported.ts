@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import {
   KEY_USAGES,
   type KeyOperations,
-  type Operation,
+  type NeutralOperation as Operation,
   type UnsupportedError,
   USAGES_BY_SPEC,
 } from '@keyport/core';

@@ -2,19 +2,23 @@
  * Two deliberately broken providers (the local provider with one defect each). Run only by
  * sabotage.test.ts, which checks that the suite FAILS them at the right tests.
  */
-import type { KeyRef, KmsProvider, ProviderCallOptions } from '@keyport/core';
+import type { DriverCapabilities, KeyRef, KmsProvider, ProviderCallOptions } from '@keyport/core';
+
+/** The local provider implements every capability interface the defects touch. */
+type FullDriver = KmsProvider & DriverCapabilities;
+
 import { LOCAL_CAPABILITIES } from '@keyport/local';
 import { afterAll } from 'vitest';
 import { describeProviderConformance, uniqueKeyNames } from '../../src/index.js';
 import { tempKeystore } from '../support/local-keystore.js';
 
-type Defect = Partial<Record<keyof KmsProvider, (target: KmsProvider, ...args: never[]) => unknown>>;
+type Defect = Partial<Record<keyof FullDriver, (target: FullDriver, ...args: never[]) => unknown>>;
 
 function broken(provider: KmsProvider, defect: Defect): KmsProvider {
   return new Proxy(provider, {
     get(target, prop, receiver) {
-      const replacement = defect[prop as keyof KmsProvider];
-      if (replacement !== undefined) return (...args: never[]) => replacement(target, ...args);
+      const replacement = defect[prop as keyof FullDriver];
+      if (replacement !== undefined) return (...args: never[]) => replacement(target as FullDriver, ...args);
       const value: unknown = Reflect.get(target, prop, receiver);
       return typeof value === 'function' ? value.bind(target) : value;
     },

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import {
   type Grant,
   type GrantRequest,
+  type Grants,
   type KeyRef,
   type KmsProvider,
   type ListOptions,
@@ -15,7 +16,7 @@ import {
   UnsupportedError,
 } from '@keyport/core';
 
-export function mintingGrants(provider: KmsProvider): KmsProvider {
+export function mintingGrants(provider: KmsProvider & Grants): KmsProvider {
   const labels = new Map<string, string>(); // minted principal → requested grantee
   const relabel = (grant: Grant): Grant => ({
     ...grant,

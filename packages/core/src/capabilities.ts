@@ -59,7 +59,15 @@ export const OPERATIONS = [
   'getImportParameters',
   'importKeyMaterial',
 ] as const;
-export type Operation = (typeof OPERATIONS)[number];
+/** An operation of the neutral API. */
+export type NeutralOperation = (typeof OPERATIONS)[number];
+/**
+ * An operation only one driver offers (`aws-kms:reEncrypt`, `hcvault:deleteKey`), run through
+ * the same call path as the neutral ones (`Keyport.driverCall`): named `<scheme>:<name>`.
+ */
+export type DriverOperation = `${string}:${string}`;
+/** What audit events and capability checks name. */
+export type Operation = NeutralOperation | DriverOperation;
 
 function anySpecWith(caps: Capabilities, usage: KeyUsage): boolean {
   return Object.values(caps.keySpecs).some((usages) => usages?.includes(usage));
@@ -122,4 +130,83 @@ export function assertCapability(caps: Capabilities, op: Operation, provider: st
 export function supportsSpec(caps: Capabilities, spec: KeySpec, usage?: KeyUsage): boolean {
   const usages = caps.keySpecs[spec];
   return usages !== undefined && (usage === undefined || usages.includes(usage));
+}
+
+/** The capability name an optional driver method stands for (what UnsupportedError names). */
+const CAPABILITY_OF_METHOD: Readonly<Record<string, string>> = {
+  createKey: 'keys',
+  describeKey: 'keys',
+  listKeys: 'listKeys',
+  rotateKey: 'rotation',
+  setRotationPolicy: 'autoRotation',
+  enableKey: 'enableDisable',
+  disableKey: 'enableDisable',
+  scheduleKeyDeletion: 'scheduledDeletion',
+  cancelKeyDeletion: 'scheduledDeletion',
+  destroyKeyVersion: 'destroyVersion',
+  generateDataKey: 'dataKeys',
+  sign: 'sign',
+  verify: 'sign',
+  getPublicKey: 'getPublicKey',
+  mac: 'mac',
+  verifyMac: 'mac',
+  createGrant: 'grants',
+  listGrants: 'grants',
+  revokeGrant: 'grants',
+  getImportParameters: 'import',
+  importKeyMaterial: 'import',
+};
+
+export function capabilityOfMethod(method: string): string {
+  return CAPABILITY_OF_METHOD[method] ?? method;
+}
+
+/** Structural view of a driver, enough to see which optional methods it has. */
+interface DriverShape {
+  readonly capabilities: Capabilities;
+}
+
+const cache = new WeakMap<object, Capabilities>();
+
+/**
+ * A driver's capabilities as core serves them: what it declares, less what it does not
+ * implement (a capability is found by presence of its methods). Data keys stay available
+ * when declared `emulated`: core draws and wraps them itself.
+ */
+export function effectiveCapabilities(driver: DriverShape): Capabilities {
+  const known = cache.get(driver);
+  if (known !== undefined) return known;
+  const has = (m: string): boolean => typeof (driver as unknown as Record<string, unknown>)[m] === 'function';
+  const c = driver.capabilities;
+  const usages = (list: readonly KeyUsage[]): KeyUsage[] =>
+    list.filter((u) =>
+      u === 'sign_verify'
+        ? has('sign') && has('verify')
+        : u === 'mac'
+          ? has('mac') && has('verifyMac')
+          : true,
+    );
+  const keySpecs: Partial<Record<KeySpec, readonly KeyUsage[]>> = {};
+  for (const [spec, list] of Object.entries(c.keySpecs) as [KeySpec, readonly KeyUsage[]][]) {
+    const kept = usages(list);
+    if (kept.length > 0) keySpecs[spec] = kept;
+  }
+  const grants = has('createGrant') && has('listGrants') && has('revokeGrant');
+  const out: Capabilities = {
+    ...c,
+    keySpecs,
+    dataKeys: has('generateDataKey') || c.dataKeys === 'emulated' ? c.dataKeys : 'none',
+    listKeys: c.listKeys && has('listKeys'),
+    rotation: has('rotateKey') ? c.rotation : 'none',
+    autoRotation: c.autoRotation && has('setRotationPolicy'),
+    enableDisable: c.enableDisable && has('enableKey') && has('disableKey'),
+    scheduledDeletion: has('scheduleKeyDeletion') && has('cancelKeyDeletion') ? c.scheduledDeletion : 'none',
+    destroyVersion: c.destroyVersion && has('destroyKeyVersion'),
+    grants: grants ? c.grants : 'none',
+    grantExpiry: grants ? c.grantExpiry : 'none',
+    grantConstraints: grants && c.grantConstraints,
+    import: has('getImportParameters') && has('importKeyMaterial') ? c.import : [],
+  };
+  cache.set(driver, out);
+  return out;
 }

@@ -1,21 +1,34 @@
 /**
- * `Keyport`: the one entry point user code holds. It routes each call by the key URI's scheme
- * to a registered provider and runs it under one policy: capability check before any network
- * call, retries with backoff and jitter on retryable codes, deadline and abort, error mapping
- * (the adapter's mapError, once), and exactly one audit event per operation.
+ * `Keyport`: the one entry point user code holds. It resolves each key URI to a configured
+ * driver instance (registry.ts) and runs every call through one path (driver-call.ts): capability
+ * check before any network call, retries, deadline and abort, error mapping, one audit event.
+ * What a driver does not implement, core answers with UnsupportedError — or, for data keys,
+ * emulates (emulated-data-keys.ts). Batches and listings have their own modules.
  */
-import type { AuditEvent, AuditSink } from './audit.js';
-import { assertCapability, type Capabilities, type Operation } from './capabilities.js';
+import type { AuditSink } from './audit.js';
+import { type BatchMethod, runBatch } from './batch.js';
+import {
+  type Capabilities,
+  capabilityOfMethod,
+  effectiveCapabilities,
+  type Operation,
+} from './capabilities.js';
 import type { ContextOptions, KeyOperations } from './client-api.js';
-import { contextDigest, contextKeys } from './context.js';
-import { KeyportError, toKeyportError, UnsupportedError } from './errors.js';
-import { DEFAULT_RETRY_POLICY, type RetryPolicy, runWithPolicy } from './policy.js';
-import type {
-  BatchResult,
-  DecryptBatchItem,
-  EncryptBatchItem,
-  KmsProvider,
-  ProviderCallOptions,
+import { type CallSpec, DriverCalls } from './driver-call.js';
+import { dataKeyLength, emulatedDataKey } from './emulated-data-keys.js';
+import { KeyportError, UnsupportedError } from './errors.js';
+import { runListing } from './list.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './policy.js';
+import {
+  type BatchResult,
+  type DecryptBatchItem,
+  type DriverCapabilities,
+  driverName,
+  type EncryptBatchItem,
+  implementsMethod,
+  type KmsProvider,
+  type OptionalMethod,
+  type ProviderCallOptions,
 } from './provider.js';
 import { type DriverInstance, DriverRegistry, type ProviderInstances } from './registry.js';
 import type {
@@ -41,7 +54,6 @@ import type {
   SignRequest,
   SignResult,
 } from './types.js';
-import { parseKeyRef } from './uri.js';
 
 export interface KeyportOptions {
   /**
@@ -61,27 +73,9 @@ export interface KeyportOptions {
   readonly onAuditError?: (error: unknown) => void;
 }
 
-interface CallSpec<T> {
-  readonly op: Operation;
-  readonly provider: KmsProvider;
-  readonly keyUri: string | undefined;
-  readonly context?: EncryptionContext | undefined;
-  readonly options: CallOptions | undefined;
-  readonly run: (o: ProviderCallOptions) => Promise<T>;
-  /** The key version the result names, for audit. */
-  readonly versionOf?: (result: T) => string | undefined;
-}
-
 const keyVersionOf = (r: { keyVersion: string | undefined }): string | undefined => r.keyVersion;
 
-/** Items in flight at once when a provider has no batch method and core calls it per item. */
-export const BATCH_FALLBACK_CONCURRENCY = 16;
-
-type BatchMethod<I, R> = (
-  ref: KeyRef,
-  items: readonly I[],
-  o: ProviderCallOptions,
-) => Promise<BatchResult<R>[]>;
+export { BATCH_FALLBACK_CONCURRENCY } from './batch.js';
 
 /** A key resolved to its driver instance: `ref` is what the driver sees, `uri` what the caller wrote. */
 interface ResolvedKey {
@@ -92,16 +86,22 @@ interface ResolvedKey {
 
 export class Keyport implements KeyOperations {
   private readonly registry: DriverRegistry;
-  private readonly policy: RetryPolicy;
   private readonly sinks: AuditSink[];
+  private readonly calls: DriverCalls;
   /** Resolved URIs by string: hot paths call with the same few keys, and parsing is not free. */
   private readonly parsed = new Map<string, { ref: KeyRef; instance: DriverInstance }>();
   private closed = false;
 
-  constructor(private readonly options: KeyportOptions) {
+  constructor(options: KeyportOptions) {
     this.registry = new DriverRegistry(options.providers, options.defaults);
-    this.policy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.sinks = [...(options.audit ?? [])];
+    this.calls = new DriverCalls({
+      policy: { ...DEFAULT_RETRY_POLICY, ...options.retry },
+      sinks: this.sinks,
+      auditDigestKey: options.auditDigestKey,
+      random: options.random,
+      onAuditError: options.onAuditError,
+    });
   }
 
   /**
@@ -127,8 +127,9 @@ export class Keyport implements KeyOperations {
     return this.registry.resolve(nameSchemeOrUri).driver;
   }
 
+  /** What the instance can do: its declared capabilities, less what its driver does not implement. */
   capabilities(nameSchemeOrUri: string): Capabilities {
-    return this.provider(nameSchemeOrUri).capabilities;
+    return effectiveCapabilities(this.provider(nameSchemeOrUri));
   }
 
   /**
@@ -156,7 +157,7 @@ export class Keyport implements KeyOperations {
     if (parsed === undefined) {
       const { driverUri, ...instance } = this.registry.resolveUri(uri);
       const driver = instance.driver;
-      const ref = driver.parseUri !== undefined ? driver.parseUri(driverUri) : parseKeyRef(driverUri);
+      const ref = driver.parseUri(driverUri);
       parsed = { ref: { ...ref, uri: driverUri }, instance };
       if (this.parsed.size >= 1024) this.parsed.clear();
       this.parsed.set(uri, parsed);
@@ -174,81 +175,10 @@ export class Keyport implements KeyOperations {
     return value;
   }
 
-  private async call<T>(spec: CallSpec<T>): Promise<T> {
-    if (this.closed) throw new KeyportError('InvalidArgument', 'this Keyport client is closed');
-    const started = performance.now();
-    const { provider, op, keyUri } = spec;
-    let attempts = 0;
-    try {
-      assertCapability(provider.capabilities, op, provider.name, keyUri);
-      const outcome = await runWithPolicy(
-        (signal) => {
-          attempts++;
-          return spec.run({ signal });
-        },
-        this.policy,
-        { signal: spec.options?.signal, timeoutMs: spec.options?.timeoutMs },
-        {
-          ...(this.options.random ? { random: this.options.random } : {}),
-          mapError: (e) => this.mapError(provider, e, keyUri),
-        },
-      );
-      this.emit(spec, started, outcome.attempts, 'success', spec.versionOf?.(outcome.value), undefined);
-      return outcome.value;
-    } catch (e) {
-      const error = this.mapError(provider, e, keyUri);
-      this.emit(spec, started, attempts, 'failure', undefined, error);
-      throw error;
-    }
-  }
-
-  private mapError(provider: KmsProvider, e: unknown, keyUri: string | undefined): KeyportError {
-    const details = { provider: provider.name, ...(keyUri !== undefined ? { keyUri } : {}) };
-    if (e instanceof KeyportError) return e.withDetails(details);
-    const mapped = provider.mapError?.(e);
-    return (mapped ?? toKeyportError(e)).withDetails(details);
-  }
-
-  private emit<T>(
-    spec: CallSpec<T>,
-    started: number,
-    attempts: number,
-    outcome: 'success' | 'failure',
-    keyVersion: string | undefined,
-    error: KeyportError | undefined,
-  ): void {
-    if (this.sinks.length === 0) return;
-    let digest: string | undefined;
-    try {
-      digest =
-        spec.context === undefined ? undefined : contextDigest(spec.context, this.options.auditDigestKey);
-    } catch {
-      digest = undefined; // an invalid context is reported by the operation itself
-    }
-    const event: AuditEvent = {
-      ts: new Date().toISOString(),
-      op: spec.op,
-      provider: spec.provider.name,
-      keyUri: spec.keyUri,
-      keyVersion,
-      outcome,
-      errorCode: error?.code,
-      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-      attempts,
-      requestId: error?.requestId,
-      contextKeys: spec.context === undefined ? [] : contextKeys(spec.context),
-      contextDigest: digest,
-    };
-    const onError =
-      this.options.onAuditError ?? ((e: unknown) => console.warn('keyport: audit sink failed', e));
-    for (const sink of this.sinks) {
-      try {
-        const pending = sink.write(event);
-        if (pending instanceof Promise) pending.catch(onError);
-      } catch (e) {
-        onError(e);
-      }
-    }
+  private call<T>(spec: CallSpec<T>): Promise<T> {
+    if (this.closed)
+      return Promise.reject(new KeyportError('InvalidArgument', 'this Keyport client is closed'));
+    return this.calls.run(spec);
   }
 
   private keyCall<T>(
@@ -291,50 +221,54 @@ export class Keyport implements KeyOperations {
       provider,
       keyUri: undefined,
       options: o,
-      run: async (po) => this.outward(target, await provider.createKey(req, po)),
+      run: async (po) => this.outward(target, await need(provider, 'createKey')(req, po)),
       versionOf: (k) => k.primaryVersion,
     });
   }
 
   describeKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('describeKey', key, o, (p, ref, po) => p.describeKey(ref, po));
+    return this.keyCall('describeKey', key, o, (p, ref, po) => need(p, 'describeKey')(ref, po));
   }
 
   /** Pages lazily; each page fetch runs under the call policy, the whole listing emits one audit event. */
   async *listKeys(instance: string, o?: CallOptions & { pageSize?: number }): AsyncIterable<KeyInfo> {
     const target = this.registry.resolve(instance);
     const provider = target.driver;
-    for await (const key of this.listCall('listKeys', provider, undefined, o, (po) =>
-      provider.listKeys(o?.pageSize === undefined ? po : { ...po, pageSize: o.pageSize }),
+    for await (const key of runListing(this.calls, 'listKeys', provider, undefined, o, (po) =>
+      need(provider, 'listKeys')(o?.pageSize === undefined ? po : { ...po, pageSize: o.pageSize }),
     )) {
       yield this.outward(target, key);
     }
   }
 
   rotateKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('rotateKey', key, o, (p, ref, po) => p.rotateKey(ref, po), {
+    return this.keyCall('rotateKey', key, o, (p, ref, po) => need(p, 'rotateKey')(ref, po), {
       versionOf: (k) => k.primaryVersion,
     });
   }
 
   setRotationPolicy(key: KeyLike, policy: RotationPolicy, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('setRotationPolicy', key, o, (p, ref, po) => p.setRotationPolicy(ref, policy, po));
+    return this.keyCall('setRotationPolicy', key, o, (p, ref, po) =>
+      need(p, 'setRotationPolicy')(ref, policy, po),
+    );
   }
 
   enableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('enableKey', key, o, (p, ref, po) => p.enableKey(ref, po));
+    return this.keyCall('enableKey', key, o, (p, ref, po) => need(p, 'enableKey')(ref, po));
   }
 
   disableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('disableKey', key, o, (p, ref, po) => p.disableKey(ref, po));
+    return this.keyCall('disableKey', key, o, (p, ref, po) => need(p, 'disableKey')(ref, po));
   }
 
   scheduleKeyDeletion(key: KeyLike, req: ScheduleDeletionRequest = {}, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('scheduleKeyDeletion', key, o, (p, ref, po) => p.scheduleKeyDeletion(ref, req, po));
+    return this.keyCall('scheduleKeyDeletion', key, o, (p, ref, po) =>
+      need(p, 'scheduleKeyDeletion')(ref, req, po),
+    );
   }
 
   cancelKeyDeletion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('cancelKeyDeletion', key, o, (p, ref, po) => p.cancelKeyDeletion(ref, po));
+    return this.keyCall('cancelKeyDeletion', key, o, (p, ref, po) => need(p, 'cancelKeyDeletion')(ref, po));
   }
 
   destroyKeyVersion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
@@ -345,7 +279,7 @@ export class Keyport implements KeyOperations {
           'destroyKeyVersion needs a key version (in the URI or the ref)',
         );
       }
-      return p.destroyKeyVersion(ref, po);
+      return need(p, 'destroyKeyVersion')(ref, po);
     });
   }
 
@@ -401,13 +335,7 @@ export class Keyport implements KeyOperations {
     );
   }
 
-  /**
-   * A batch: one capability check; with a provider batch method, the whole request runs under
-   * the call policy (retried only when the request as a whole fails retryably) and each item's
-   * result is mapped and audited on its own; without one, per-item calls (each its own policy
-   * run and audit event), at most BATCH_FALLBACK_CONCURRENCY at a time. A whole-request failure
-   * or an abort rejects, after every item has been audited as failed.
-   */
+  /** A batch under one key: the driver's batch method when it has one (see batch.ts). */
   private async batchCall<
     I extends { readonly context?: EncryptionContext },
     R extends { readonly keyVersion: string | undefined },
@@ -422,94 +350,9 @@ export class Keyport implements KeyOperations {
     if (this.closed) throw new KeyportError('InvalidArgument', 'this Keyport client is closed');
     const { ref, uri, instance } = this.ref(key);
     const provider = instance.driver;
-    if (items.length === 0) return [];
-    const started = performance.now();
-    let attempts = 0;
-    const audit = (item: I, r: BatchResult<R>): void =>
-      this.emit(
-        { op, provider, keyUri: uri, context: item.context, options: o, run: () => Promise.resolve() },
-        started,
-        attempts,
-        r.ok ? 'success' : 'failure',
-        r.ok ? r.value.keyVersion : undefined,
-        r.ok ? undefined : r.error,
-      );
-    let results: BatchResult<R>[];
-    let perItem = false;
-    try {
-      assertCapability(provider.capabilities, op, provider.name, uri);
-      const batch = batchOf(provider);
-      perItem = batch === undefined;
-      if (batch === undefined) return await this.eachItem(items, o, (item, io) => single(key, item, io));
-      const outcome = await runWithPolicy(
-        (signal) => {
-          attempts++;
-          return batch(ref, items, { signal });
-        },
-        this.policy,
-        { signal: o?.signal, timeoutMs: o?.timeoutMs },
-        {
-          ...(this.options.random ? { random: this.options.random } : {}),
-          mapError: (e) => this.mapError(provider, e, uri),
-        },
-      );
-      results = items.map((_, i) => this.itemResult(provider, uri, outcome.value[i]));
-    } catch (e) {
-      const error = this.mapError(provider, e, uri);
-      // Per-item calls audited themselves; otherwise the request failed as a whole.
-      if (!perItem) for (const item of items) audit(item, { ok: false, error });
-      throw error;
-    }
-    for (const [i, item] of items.entries()) audit(item, results[i] as BatchResult<R>);
-    return results;
-  }
-
-  /** An item's result as the caller sees it: errors mapped by the provider, a missing result an error. */
-  private itemResult<R>(
-    provider: KmsProvider,
-    keyUri: string,
-    r: BatchResult<R> | undefined,
-  ): BatchResult<R> {
-    if (r === undefined) {
-      return {
-        ok: false,
-        error: new KeyportError('Internal', 'the provider returned fewer batch results than items', {
-          provider: provider.name,
-          keyUri,
-        }),
-      };
-    }
-    return r.ok ? r : { ok: false, error: this.mapError(provider, r.error, keyUri) };
-  }
-
-  /** The fallback: per-item calls with bounded concurrency; an abort still rejects the whole batch. */
-  private async eachItem<I extends { readonly context?: EncryptionContext }, R>(
-    items: readonly I[],
-    o: CallOptions | undefined,
-    run: (item: I, o: ContextOptions) => Promise<R>,
-  ): Promise<BatchResult<R>[]> {
-    const results: BatchResult<R>[] = new Array(items.length);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < items.length) {
-        const i = next++;
-        const item = items[i] as I;
-        const io: ContextOptions = {
-          ...(o?.signal !== undefined ? { signal: o.signal } : {}),
-          ...(o?.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
-          ...(item.context !== undefined ? { context: item.context } : {}),
-        };
-        try {
-          results[i] = { ok: true, value: await run(item, io) };
-        } catch (e) {
-          results[i] = { ok: false, error: toKeyportError(e) };
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(BATCH_FALLBACK_CONCURRENCY, items.length) }, worker));
-    if (o?.signal?.aborted)
-      throw new KeyportError('Aborted', 'the operation was aborted', { retryable: false });
-    return results;
+    return runBatch(this.calls, op, { ref, uri, provider }, items, o, batchOf(provider), (item, io) =>
+      single(key, item, io),
+    );
   }
 
   generateDataKey(
@@ -520,18 +363,29 @@ export class Keyport implements KeyOperations {
       ...(o?.bytes !== undefined ? { bytes: o.bytes } : {}),
       ...(o?.context !== undefined ? { context: o.context } : {}),
     };
-    if (req.bytes !== undefined && (!Number.isInteger(req.bytes) || req.bytes < 16 || req.bytes > 1024)) {
-      return Promise.reject(new KeyportError('InvalidArgument', 'data key length must be 16..1024 bytes'));
+    try {
+      dataKeyLength(req.bytes);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return this.keyCall('generateDataKey', key, o, (p, ref, po) => p.generateDataKey(ref, req, po), {
-      context: o?.context,
-      versionOf: keyVersionOf,
-    });
+    return this.keyCall(
+      'generateDataKey',
+      key,
+      o,
+      (p, ref, po) =>
+        !implementsMethod(p, 'generateDataKey') && p.capabilities.dataKeys === 'emulated'
+          ? emulatedDataKey(p, ref, req, po)
+          : need(p, 'generateDataKey')(ref, req, po),
+      {
+        context: o?.context,
+        versionOf: keyVersionOf,
+      },
+    );
   }
 
   sign(key: KeyLike, message: Uint8Array, o?: CallOptions & SignRequest): Promise<SignResult> {
     const req = signRequest(o);
-    return this.keyCall('sign', key, o, (p, ref, po) => p.sign(ref, message, req, po), {
+    return this.keyCall('sign', key, o, (p, ref, po) => need(p, 'sign')(ref, message, req, po), {
       versionOf: keyVersionOf,
     });
   }
@@ -543,42 +397,43 @@ export class Keyport implements KeyOperations {
     o: CallOptions & SignRequest & { algorithm: SigningAlgorithm },
   ): Promise<boolean> {
     const req = { ...signRequest(o), algorithm: o.algorithm };
-    return this.keyCall('verify', key, o, (p, ref, po) => p.verify(ref, message, signature, req, po));
+    return this.keyCall('verify', key, o, (p, ref, po) =>
+      need(p, 'verify')(ref, message, signature, req, po),
+    );
   }
 
   mac(key: KeyLike, message: Uint8Array, o?: CallOptions): Promise<MacResult> {
-    return this.keyCall('mac', key, o, (p, ref, po) => p.mac(ref, message, po), { versionOf: keyVersionOf });
+    return this.keyCall('mac', key, o, (p, ref, po) => need(p, 'mac')(ref, message, po), {
+      versionOf: keyVersionOf,
+    });
   }
 
   verifyMac(key: KeyLike, message: Uint8Array, mac: Uint8Array, o?: CallOptions): Promise<boolean> {
-    return this.keyCall('verifyMac', key, o, (p, ref, po) => p.verifyMac(ref, message, mac, po));
+    return this.keyCall('verifyMac', key, o, (p, ref, po) => need(p, 'verifyMac')(ref, message, mac, po));
   }
 
   getPublicKey(key: KeyLike, o?: CallOptions): Promise<Uint8Array> {
     return this.keyCall('getPublicKey', key, o, (p, ref, po) => {
-      if (p.getPublicKey === undefined) {
-        throw new UnsupportedError('getPublicKey', `${p.name} does not expose public keys`);
-      }
-      return p.getPublicKey(ref, po);
+      return need(p, 'getPublicKey')(ref, po);
     });
   }
 
   createGrant(key: KeyLike, req: GrantRequest, o?: CallOptions): Promise<Grant> {
-    return this.keyCall('createGrant', key, o, (p, ref, po) => p.createGrant(ref, req, po));
+    return this.keyCall('createGrant', key, o, (p, ref, po) => need(p, 'createGrant')(ref, req, po));
   }
 
   async *listGrants(key: KeyLike, o?: CallOptions): AsyncIterable<Grant> {
     const { ref, uri, instance } = this.ref(key);
     const provider = instance.driver;
-    for await (const grant of this.listCall('listGrants', provider, uri, o, (po) =>
-      provider.listGrants(ref, po),
+    for await (const grant of runListing(this.calls, 'listGrants', provider, uri, o, (po) =>
+      need(provider, 'listGrants')(ref, po),
     )) {
       yield this.outward(instance, grant);
     }
   }
 
   revokeGrant(key: KeyLike, grantId: string, o?: CallOptions): Promise<void> {
-    return this.keyCall('revokeGrant', key, o, (p, ref, po) => p.revokeGrant(ref, grantId, po));
+    return this.keyCall('revokeGrant', key, o, (p, ref, po) => need(p, 'revokeGrant')(ref, grantId, po));
   }
 
   getImportParameters(
@@ -586,55 +441,25 @@ export class Keyport implements KeyOperations {
     req: ImportParametersRequest = {},
     o?: CallOptions,
   ): Promise<ImportParameters> {
-    return this.keyCall('getImportParameters', key, o, (p, ref, po) => p.getImportParameters(ref, req, po));
-  }
-
-  importKeyMaterial(key: KeyLike, req: ImportKeyMaterialRequest, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('importKeyMaterial', key, o, (p, ref, po) => p.importKeyMaterial(ref, req, po), {
-      versionOf: (k) => k.primaryVersion,
+    return this.keyCall('getImportParameters', key, o, (p, ref, po) => {
+      const offered = effectiveCapabilities(p).import;
+      if (req.algorithm !== undefined && !offered.includes(req.algorithm)) {
+        throw new UnsupportedError('import', `${driverName(p)} does not wrap imports with ${req.algorithm}`);
+      }
+      return need(p, 'getImportParameters')(ref, req, po);
     });
   }
 
-  /**
-   * Runs a provider listing: each `next()` is one attempt under the policy's retries; the
-   * listing as a whole emits one audit event when it ends or fails.
-   */
-  private async *listCall<T>(
-    op: Operation,
-    provider: KmsProvider,
-    keyUri: string | undefined,
-    o: CallOptions | undefined,
-    open: (po: ProviderCallOptions) => AsyncIterable<T>,
-  ): AsyncIterable<T> {
-    const started = performance.now();
-    const spec: CallSpec<unknown> = { op, provider, keyUri, options: o, run: () => Promise.resolve() };
-    const controller = new AbortController();
-    const signal = o?.signal ? AbortSignal.any([o.signal, controller.signal]) : controller.signal;
-    let pages = 0;
-    try {
-      assertCapability(provider.capabilities, op, provider.name, keyUri);
-      const iterator = open({ signal })[Symbol.asyncIterator]();
-      for (;;) {
-        const { value: step } = await runWithPolicy(
-          () => {
-            pages++;
-            return iterator.next();
-          },
-          { ...this.policy, maxAttempts: 1 },
-          { signal: o?.signal, timeoutMs: o?.timeoutMs },
-          { mapError: (e) => this.mapError(provider, e, keyUri) },
-        );
-        if (step.done) break;
-        yield step.value;
-      }
-      this.emit(spec, started, pages, 'success', undefined, undefined);
-    } catch (e) {
-      const error = this.mapError(provider, e, keyUri);
-      this.emit(spec, started, pages, 'failure', undefined, error);
-      throw error;
-    } finally {
-      controller.abort();
-    }
+  importKeyMaterial(key: KeyLike, req: ImportKeyMaterialRequest, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall(
+      'importKeyMaterial',
+      key,
+      o,
+      (p, ref, po) => need(p, 'importKeyMaterial')(ref, req, po),
+      {
+        versionOf: (k) => k.primaryVersion,
+      },
+    );
   }
 
   /** Closes every provider and audit sink. */
@@ -660,4 +485,19 @@ function signRequest(o: SignRequest | undefined): SignRequest {
 /** `createKeyport({ providers: { prod: awsKms(a), dr: awsKms(b) } })`: the same as `new Keyport(…)`. */
 export function createKeyport(options: KeyportOptions): Keyport {
   return new Keyport(options);
+}
+
+/** The driver's method, bound; UnsupportedError naming the capability when it does not implement it. */
+function need<K extends OptionalMethod>(p: KmsProvider, method: K): DriverCapabilities[K] {
+  if (!implementsMethod(p, method)) {
+    const capability = capabilityOfMethod(method);
+    throw new UnsupportedError(
+      capability,
+      `${driverName(p)} does not support ${capability} (needed by ${method})`,
+      {
+        provider: driverName(p),
+      },
+    );
+  }
+  return (p[method] as (...args: unknown[]) => unknown).bind(p) as DriverCapabilities[K];
 }

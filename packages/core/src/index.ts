@@ -5,7 +5,7 @@ export type * from './client-api.js';
 export * from './context.js';
 export * from './errors.js';
 export * from './policy.js';
-export type * from './provider.js';
+export * from './provider.js';
 export * from './registry.js';
 export * from './types.js';
 export * from './uri.js';

@@ -59,13 +59,14 @@ export class DriverRegistry {
       throw new KeyportError('AlreadyExists', `a driver instance named "${name}" is already registered`);
     }
     this.byName.set(name, driver);
-    if (driver.parseUri !== undefined && driver.formatUri !== undefined) {
-      registerKeyUriGrammar({
-        scheme: driver.scheme,
-        parseUri: driver.parseUri.bind(driver),
-        formatUri: driver.formatUri.bind(driver),
-      });
+    if (typeof driver.parseUri !== 'function' || typeof driver.formatUri !== 'function') {
+      throw new KeyportError('InvalidArgument', `instance "${name}" is not a driver (no parseUri/formatUri)`);
     }
+    registerKeyUriGrammar({
+      scheme: driver.scheme,
+      parseUri: driver.parseUri.bind(driver),
+      formatUri: driver.formatUri.bind(driver),
+    });
   }
 
   /** Makes `name` the instance that URIs of `scheme` without a selector address. */
@@ -135,7 +136,7 @@ export class DriverRegistry {
   }
 
   async closeAll(): Promise<void> {
-    await Promise.all([...new Set(this.byName.values())].map((d) => d.close?.()));
+    await Promise.all([...new Set(this.byName.values())].map((d) => d.close()));
   }
 
   private defaultName(scheme: string): string {

@@ -630,3 +630,20 @@ export function withKeyVersion(uri: string, version: string | undefined): string
   const { version: _old, ...rest } = k;
   return formatKeyUri((version === undefined ? rest : { ...rest, version }) as ParsedKeyUri);
 }
+
+/**
+ * `parseUri` for a driver of a built-in scheme: the URI must be of `scheme` and carry no
+ * instance selector (core strips selectors before drivers see URIs).
+ */
+export function parseBuiltInUri(scheme: KeyUriScheme, uri: string): KeyRef {
+  const split = splitKeyUri(uri);
+  if (split.scheme !== scheme) invalid(uri, 'scheme', `expected a ${scheme} key URI`);
+  if (split.instance !== undefined)
+    invalid(uri, 'instance', 'drivers take URIs without an instance selector');
+  return parseKeyRef(uri);
+}
+
+/** `formatUri` for a driver of a built-in scheme. */
+export function formatBuiltInUri(ref: KeyRef): string {
+  return withKeyVersion(ref.uri, ref.version);
+}

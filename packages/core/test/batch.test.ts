@@ -11,9 +11,12 @@ import {
   type EncryptResult,
   Keyport,
   KeyportError,
+  type KeyRef,
   type KmsProvider,
   MemoryAuditSink,
   type ProviderCallOptions,
+  parseKeyRef,
+  withKeyVersion,
 } from '../src/index.js';
 
 const caps: Capabilities = {
@@ -79,6 +82,10 @@ function fakeProvider(
     scheme: 'local',
     name: 'fake',
     capabilities: caps,
+    parseUri: parseKeyRef,
+    formatUri: (ref: KeyRef) => withKeyVersion(ref.uri, ref.version),
+    mapError: () => undefined,
+    close: async () => {},
     encrypt: (_ref: unknown, plaintext: Uint8Array) => single(() => unwrap(seal(plaintext))),
     decrypt: (_ref: unknown, ciphertext: Uint8Array) => single(() => unwrap(open(ciphertext))),
     ...(withBatch

@@ -37,8 +37,10 @@ function provider(overrides: Partial<KmsProvider>): KmsProvider {
     name: 'local',
     capabilities: caps,
     parseUri: parseKeyRef,
-    formatUri: (ref) => withKeyVersion(ref.uri, ref.version),
-  } as KmsProvider;
+    formatUri: (ref: { uri: string; version?: string }) => withKeyVersion(ref.uri, ref.version),
+    mapError: () => undefined,
+    close: async () => {},
+  } as unknown as KmsProvider;
   return new Proxy(base, {
     get: (target, prop) =>
       (overrides as Record<string | symbol, unknown>)[prop] ??

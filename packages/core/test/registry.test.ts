@@ -43,6 +43,8 @@ function tagDriver(label: string, scheme = 'tag') {
     scheme,
     name: scheme,
     capabilities: caps,
+    mapError: () => undefined,
+    close: async () => {},
     parseUri(uri: string): KeyRef {
       const m = grammar.exec(uri);
       if (!m || m[1] !== scheme) throw new KeyportError('InvalidArgument', 'not a tag URI');
