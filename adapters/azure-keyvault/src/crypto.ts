@@ -6,8 +6,6 @@
 import { createCipheriv, createDecipheriv, createHash, createPublicKey, randomBytes } from 'node:crypto';
 import type { KeyVaultKey, SignatureAlgorithm } from '@azure/keyvault-keys';
 import {
-  type DataKeyRequest,
-  type DataKeyResult,
   type DecryptResult,
   type EncryptRequest,
   type EncryptResult,
@@ -216,30 +214,6 @@ function openHybrid(contentKey: Buffer, parsed: ParsedCiphertext, aad: Uint8Arra
   } catch {
     throw badCiphertext();
   }
-}
-
-/** A data key drawn by keyport (node:crypto) and encrypted under the key like any plaintext. */
-export async function generateDataKey(
-  rt: CryptoRuntime,
-  key: ResolvedKey,
-  req: DataKeyRequest,
-  o: ProviderCallOptions,
-): Promise<DataKeyResult> {
-  const bytes = req.bytes ?? 32;
-  if (!Number.isInteger(bytes) || bytes < 1 || bytes > 1024) {
-    throw new KeyportError('InvalidArgument', 'data key length must be 1..1024 bytes', {
-      provider: PROVIDER_NAME,
-    });
-  }
-  const plaintext = new Uint8Array(randomBytes(bytes));
-  const sealed = await encrypt(
-    rt,
-    key,
-    plaintext,
-    req.context === undefined ? {} : { context: req.context },
-    o,
-  );
-  return { plaintext, wrapped: sealed.ciphertext, keyVersion: sealed.keyVersion };
 }
 
 const AZURE_ALGORITHMS: Record<SigningAlgorithm, { alg: SignatureAlgorithm; hash: 'sha256' | 'sha384' }> = {

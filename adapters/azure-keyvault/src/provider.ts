@@ -7,20 +7,15 @@
 import {
   type Capabilities,
   type CreateKeyRequest,
-  type DataKeyRequest,
-  type DataKeyResult,
   type DecryptResult,
   type EncryptRequest,
   type EncryptResult,
   formatBuiltInUri,
-  type Grant,
-  type ImportParameters,
   type KeyInfo,
   type KeyportError,
   type KeyRef,
   type KmsProvider,
   type ListOptions,
-  type MacResult,
   type ProviderCallOptions,
   parseBuiltInUri,
   type RotationPolicy,
@@ -28,7 +23,6 @@ import {
   type SigningAlgorithm,
   type SignRequest,
   type SignResult,
-  UnsupportedError,
 } from '@keyport/core';
 import type { VaultKind } from './capabilities.js';
 import * as crypto from './crypto.js';
@@ -51,13 +45,6 @@ async function mapped<T>(run: Promise<T>): Promise<T> {
     throw mapAzureError(e) ?? e;
   }
 }
-
-function unsupported(capability: string, why: string): never {
-  throw new UnsupportedError(capability, why, { provider: PROVIDER_NAME });
-}
-
-const NO_GRANTS =
-  'Key Vault has no grants: access is Azure RBAC role assignments or vault access policies, managed outside the key data plane';
 
 export class AzureKeyVaultProvider implements KmsProvider {
   readonly scheme = 'azurekeyvault';
@@ -106,9 +93,6 @@ export class AzureKeyVaultProvider implements KmsProvider {
   cancelKeyDeletion(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
     return keys.cancelKeyDeletion(this.rt, ref, o);
   }
-  async destroyKeyVersion(_ref: KeyRef, _o: ProviderCallOptions): Promise<KeyInfo> {
-    return unsupported('destroyVersion', 'Key Vault deletes whole keys, never a single version');
-  }
 
   encrypt(
     ref: KeyRef,
@@ -126,9 +110,6 @@ export class AzureKeyVaultProvider implements KmsProvider {
   ): Promise<DecryptResult> {
     return crypto.decrypt(this.rt, this.rt.vaults.resolve(ref), ciphertext, req, o);
   }
-  generateDataKey(ref: KeyRef, req: DataKeyRequest, o: ProviderCallOptions): Promise<DataKeyResult> {
-    return crypto.generateDataKey(this.rt, this.rt.vaults.resolve(ref), req, o);
-  }
   sign(ref: KeyRef, message: Uint8Array, req: SignRequest, o: ProviderCallOptions): Promise<SignResult> {
     return crypto.sign(this.rt, this.rt.vaults.resolve(ref), message, req, o);
   }
@@ -141,13 +122,6 @@ export class AzureKeyVaultProvider implements KmsProvider {
   ): Promise<boolean> {
     return crypto.verify(this.rt, this.rt.vaults.resolve(ref), message, signature, req, o);
   }
-  async mac(_ref: KeyRef, _message: Uint8Array, _o: ProviderCallOptions): Promise<MacResult> {
-    return unsupported('mac', 'keyport does not offer HMAC keys on Key Vault');
-  }
-  async verifyMac(_ref: KeyRef, _m: Uint8Array, _t: Uint8Array, _o: ProviderCallOptions): Promise<boolean> {
-    return unsupported('mac', 'keyport does not offer HMAC keys on Key Vault');
-  }
-
   async getPublicKey(ref: KeyRef, o: ProviderCallOptions): Promise<Uint8Array> {
     const key = this.rt.vaults.resolve(ref);
     const found = await key.vault.keys.getKey(key.name, {
@@ -155,30 +129,6 @@ export class AzureKeyVaultProvider implements KmsProvider {
       ...(key.version !== undefined ? { version: key.version } : {}),
     });
     return crypto.publicKeyDer(found);
-  }
-
-  async createGrant(): Promise<Grant> {
-    return unsupported('grants', NO_GRANTS);
-  }
-  // biome-ignore lint/correctness/useYield: refuses before the first item, as the contract asks
-  async *listGrants(): AsyncIterable<Grant> {
-    unsupported('grants', NO_GRANTS);
-  }
-  async revokeGrant(): Promise<void> {
-    unsupported('grants', NO_GRANTS);
-  }
-
-  async getImportParameters(): Promise<ImportParameters> {
-    return unsupported(
-      'import',
-      'Key Vault BYOK needs a key-exchange key and an HSM vendor tool; import JWK material with importJwk',
-    );
-  }
-  async importKeyMaterial(): Promise<KeyInfo> {
-    return unsupported(
-      'import',
-      'Key Vault BYOK needs a key-exchange key and an HSM vendor tool; import JWK material with importJwk',
-    );
   }
 
   mapError(error: unknown): KeyportError | undefined {

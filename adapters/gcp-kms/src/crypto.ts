@@ -4,10 +4,8 @@
  * RSA keys encrypt locally under the version's public key (Cloud KMS has no asymmetric Encrypt)
  * and decrypt with AsymmetricDecrypt. Results name the version (see frame.ts).
  */
-import { constants, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants, publicEncrypt } from 'node:crypto';
 import {
-  type DataKeyRequest,
-  type DataKeyResult,
   type DecryptResult,
   type EncryptRequest,
   type EncryptResult,
@@ -71,22 +69,6 @@ export class CryptoService {
       if (await this.isAsymmetric(e, t, o)) return this.decryptAsymmetric(t, ciphertext, req, o);
       throw e;
     }
-  }
-
-  /** Cloud KMS has no data-key call: a fresh key from node:crypto, wrapped by encrypt. */
-  async generateDataKey(ref: KeyRef, req: DataKeyRequest, o: ProviderCallOptions): Promise<DataKeyResult> {
-    const bytes = req.bytes ?? 32;
-    if (!Number.isInteger(bytes) || bytes < 16 || bytes > 1024) {
-      throw new KeyportError('InvalidArgument', 'data key length must be 16..1024 bytes');
-    }
-    const plaintext = new Uint8Array(randomBytes(bytes));
-    const { ciphertext, keyVersion } = await this.encrypt(
-      ref,
-      plaintext,
-      req.context === undefined ? {} : { context: req.context },
-      o,
-    );
-    return { plaintext, wrapped: ciphertext, keyVersion };
   }
 
   /** After a FAILED_PRECONDITION: is the key an RSA decryption key (learnt once, then remembered)? */

@@ -6,8 +6,6 @@ import type { KeyManagementServiceClient } from '@google-cloud/kms';
 import {
   type Capabilities,
   type CreateKeyRequest,
-  type DataKeyRequest,
-  type DataKeyResult,
   type DecryptResult,
   type EncryptRequest,
   type EncryptResult,
@@ -26,11 +24,9 @@ import {
   type ProviderCallOptions,
   parseBuiltInUri,
   type RotationPolicy,
-  type ScheduleDeletionRequest,
   type SigningAlgorithm,
   type SignRequest,
   type SignResult,
-  UnsupportedError,
 } from '@keyport/core';
 import { gcpKmsCapabilities } from './capabilities.js';
 import { CryptoService } from './crypto.js';
@@ -42,8 +38,6 @@ import { buildClient, checkKeyRing, type GcpKmsProviderOptions } from './options
 import { VersionCache } from './public-keys.js';
 import { Rpc } from './rpc.js';
 import { SigningService } from './signing.js';
-
-const NO_DELETION = 'Cloud KMS keys cannot be deleted: destroy their versions (destroyKeyVersion) instead';
 
 export class GcpKmsProvider implements KmsProvider {
   readonly scheme = 'gcp-kms';
@@ -105,12 +99,6 @@ export class GcpKmsProvider implements KmsProvider {
   disableKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
     return this.keys.setVersionState(ref, 'DISABLED', o);
   }
-  scheduleKeyDeletion(ref: KeyRef, _req: ScheduleDeletionRequest, _o: ProviderCallOptions): Promise<KeyInfo> {
-    return Promise.reject(new UnsupportedError('scheduledDeletion', NO_DELETION, { keyUri: ref.uri }));
-  }
-  cancelKeyDeletion(ref: KeyRef, _o: ProviderCallOptions): Promise<KeyInfo> {
-    return Promise.reject(new UnsupportedError('scheduledDeletion', NO_DELETION, { keyUri: ref.uri }));
-  }
   /** DestroyCryptoKeyVersion: DESTROY_SCHEDULED for the key's destroy_scheduled_duration, then DESTROYED. */
   destroyKeyVersion(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
     return this.keys.destroyVersion(ref, o);
@@ -135,21 +123,6 @@ export class GcpKmsProvider implements KmsProvider {
     o: ProviderCallOptions,
   ): Promise<DecryptResult> {
     return this.crypto.decrypt(ref, ciphertext, req, o);
-  }
-  /** Only with `dataKeys: 'emulated'`: a node:crypto key wrapped by encrypt. */
-  generateDataKey(ref: KeyRef, req: DataKeyRequest, o: ProviderCallOptions): Promise<DataKeyResult> {
-    if (this.capabilities.dataKeys === 'none') {
-      return Promise.reject(
-        new UnsupportedError(
-          'dataKeys',
-          "Cloud KMS has no data-key call; build the provider with dataKeys: 'emulated'",
-          {
-            keyUri: ref.uri,
-          },
-        ),
-      );
-    }
-    return this.crypto.generateDataKey(ref, req, o);
   }
   sign(ref: KeyRef, message: Uint8Array, req: SignRequest, o: ProviderCallOptions): Promise<SignResult> {
     return this.signing.sign(ref, message, req, o);

@@ -15,7 +15,6 @@ import {
   type EncryptResult,
   formatBuiltInUri,
   formatKeyUri,
-  type Grant,
   type ImportKeyMaterialRequest,
   type ImportParameters,
   type ImportParametersRequest,
@@ -32,7 +31,6 @@ import {
   type SigningAlgorithm,
   type SignRequest,
   type SignResult,
-  UnsupportedError,
 } from '@keyport/core';
 import * as byok from './byok.js';
 import { computeCapabilities, type OaepHash, probeOaepHashes } from './capabilities.js';
@@ -250,24 +248,6 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
   destroyKeyVersion(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
     return lifecycle.destroyKeyVersion(this, ref, o.signal);
   }
-  async setRotationPolicy(): Promise<KeyInfo> {
-    throw new UnsupportedError('autoRotation', 'PKCS#11 tokens do not rotate keys on a schedule', {
-      provider: this.name,
-    });
-  }
-  async scheduleKeyDeletion(): Promise<KeyInfo> {
-    throw new UnsupportedError(
-      'scheduledDeletion',
-      'PKCS#11 has no deletion window (C_DestroyObject is immediate)',
-      {
-        provider: this.name,
-      },
-    );
-  }
-  async cancelKeyDeletion(): Promise<KeyInfo> {
-    return this.scheduleKeyDeletion();
-  }
-
   // ------------------------------------------------------------------ cryptography (crypto-calls.ts)
 
   encrypt(
@@ -309,24 +289,6 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
   }
 
   // ------------------------------------------------------------------ grants and BYOK
-
-  async createGrant(): Promise<Grant> {
-    throw new UnsupportedError('grants', 'PKCS#11 has no grants', { provider: this.name });
-  }
-  listGrants(): AsyncIterable<Grant> {
-    const name = this.name;
-    return {
-      [Symbol.asyncIterator]() {
-        return {
-          next: () =>
-            Promise.reject(new UnsupportedError('grants', 'PKCS#11 has no grants', { provider: name })),
-        };
-      },
-    };
-  }
-  async revokeGrant(): Promise<void> {
-    throw new UnsupportedError('grants', 'PKCS#11 has no grants', { provider: this.name });
-  }
 
   getImportParameters(
     ref: KeyRef,
