@@ -10,6 +10,14 @@ export type {
 export { AWS_ERROR_TABLE, mapAwsError } from './errors.js';
 export { decodeGrantName, encodeGrantName, type RetireGrantTarget, type SweptGrant } from './grants.js';
 export type { AwsImportParametersRequest } from './import.js';
+export {
+  deleteImportedKeyMaterial,
+  generateDataKeyWithoutPlaintext,
+  type KeyportReEncryptRequest,
+  reEncrypt,
+  retireGrant,
+  sweepExpiredGrants,
+} from './operations.js';
 export { AwsKmsProvider } from './provider.js';
 
 import type { AwsKmsProviderOptions } from './clients.js';

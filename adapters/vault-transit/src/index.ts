@@ -6,6 +6,7 @@ export { ERROR_RULES, type ErrorRule, mapVaultError } from './errors.js';
 export { grantPolicy } from './grants.js';
 export { TRANSIT_KEY_TYPES, type TransitKeyData, type TransitKeyType } from './key-types.js';
 export { TransitKmsProvider } from './kms-provider.js';
+export { deleteKey, rewrap } from './operations.js';
 export { type ExtraCallOptions, VaultTransitProvider } from './provider.js';
 export type { VaultTransitOptions } from './session.js';
 export type { VaultTlsOptions } from './transport.js';

@@ -4,10 +4,10 @@
  * `hcvault+<instance>://…`; a plain hcvault:// URI (as written before instances existed) reaches
  * the instance whose server it names.
  */
-import { createKeyport, type Keyport } from '@keyport/core';
+import { createKeyport, type Keyport, MemoryAuditSink } from '@keyport/core';
 import { openEnvelope, rewrapEnvelope, sealEnvelope } from '@keyport/envelope';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VaultTransitProvider } from '../src/index.js';
+import { deleteKey, rewrap, VaultTransitProvider } from '../src/index.js';
 import { bytes, keyName, openbao } from './helpers.js';
 
 function openbaoDr(): { addr: string; token: string } {
@@ -22,6 +22,7 @@ const spec = { spec: 'AES_256', usage: 'encrypt_decrypt' } as const;
 const message = bytes('moved from one cluster to the other');
 
 describe('vault-transit: two OpenBao clusters as named instances of one client', () => {
+  const audit = new MemoryAuditSink();
   let keys: Keyport;
   let east: string;
   let west: string;
@@ -30,6 +31,7 @@ describe('vault-transit: two OpenBao clusters as named instances of one client',
     const a = openbao();
     const b = openbaoDr();
     keys = createKeyport({
+      audit: [audit],
       providers: {
         east: new VaultTransitProvider({ endpoint: a.addr, auth: a.token, flavor: 'openbao' }),
         west: new VaultTransitProvider({ endpoint: b.addr, auth: b.token, flavor: 'openbao' }),
@@ -77,5 +79,27 @@ describe('vault-transit: two OpenBao clusters as named instances of one client',
     expect(text).not.toContain(east);
     const opened = await openEnvelope(moved, { trust: [west], keys });
     expect(Buffer.from(opened.plaintext)).toEqual(Buffer.from(message));
+  });
+
+  it('transit-only operations run on the core call path of the instance the URI names', async () => {
+    const sealed = await keys.encrypt(west, message, { context: { app: 'r' } });
+    await keys.rotateKey(west);
+    const moved = await rewrap(keys, west, sealed.ciphertext, { context: { app: 'r' } });
+    expect(moved.keyVersion).toBe('3');
+    expect(audit.events.at(-1)).toMatchObject({ op: 'hcvault:rewrap', keyUri: west, outcome: 'success' });
+    const doomed = (await keys.createKey('east', { ...spec, name: keyName('doomed') })).uri;
+    await deleteKey(keys, doomed);
+    expect(audit.events.at(-1)).toMatchObject({
+      op: 'hcvault:deleteKey',
+      keyUri: doomed,
+      outcome: 'success',
+    });
+    await expect(keys.describeKey(doomed)).rejects.toMatchObject({ code: 'NotFound' });
+    await expect(deleteKey(keys, doomed)).rejects.toMatchObject({ code: 'NotFound', keyUri: doomed });
+    expect(audit.events.at(-1)).toMatchObject({
+      op: 'hcvault:deleteKey',
+      outcome: 'failure',
+      errorCode: 'NotFound',
+    });
   });
 });

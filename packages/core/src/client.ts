@@ -462,6 +462,75 @@ export class Keyport implements KeyOperations {
     );
   }
 
+  /**
+   * Runs an operation only one driver offers (AWS ReEncrypt, Vault key deletion...) on the same
+   * path as the neutral ones: the key resolved to its instance, deadline, retries on retryable
+   * codes, abort, the driver's error mapping, and one audit event named `<scheme>:<name>`.
+   * `run` receives the driver (narrow it with the adapter's guard) and the driver-level ref.
+   */
+  driverCall<T>(
+    key: KeyLike,
+    name: string,
+    run: (driver: KmsProvider, ref: KeyRef, o: ProviderCallOptions) => Promise<T>,
+    o?: ContextOptions,
+  ): Promise<T> {
+    let resolved: ResolvedKey;
+    let op: Operation;
+    try {
+      resolved = this.ref(key);
+      op = driverOperation(resolved.instance.driver, name);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const { ref, uri, instance } = resolved;
+    return this.call({
+      op,
+      provider: instance.driver,
+      keyUri: uri,
+      context: o?.context,
+      options: o,
+      run: async (po) => this.outward(instance, await run(instance.driver, ref, po)),
+    });
+  }
+
+  /**
+   * `driverCall` for operations that name no single key (a grant sweep over many keys, retiring
+   * a grant by token, a ReEncrypt between two keys): `instance` is an instance name, a scheme or
+   * a key URI of the instance; `refOf` turns a caller's key
+   * into the driver-level ref, refusing keys of another instance.
+   */
+  instanceCall<T>(
+    instance: string,
+    name: string,
+    run: (driver: KmsProvider, o: ProviderCallOptions, refOf: (key: KeyLike) => KeyRef) => Promise<T>,
+    o?: CallOptions,
+  ): Promise<T> {
+    let target: DriverInstance;
+    let op: Operation;
+    try {
+      target = this.registry.resolve(instance);
+      op = driverOperation(target.driver, name);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const refOf = (key: KeyLike): KeyRef => {
+      const r = this.ref(key);
+      if (r.instance.name !== target.name) {
+        throw new KeyportError('InvalidArgument', `key is not served by instance "${target.name}"`, {
+          keyUri: r.uri,
+        });
+      }
+      return r.ref;
+    };
+    return this.call({
+      op,
+      provider: target.driver,
+      keyUri: instance.includes(':') ? instance : undefined,
+      options: o,
+      run: (po) => run(target.driver, po, refOf),
+    });
+  }
+
   /** Closes every provider and audit sink. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -500,4 +569,11 @@ function need<K extends OptionalMethod>(p: KmsProvider, method: K): DriverCapabi
     );
   }
   return (p[method] as (...args: unknown[]) => unknown).bind(p) as DriverCapabilities[K];
+}
+
+function driverOperation(driver: KmsProvider, name: string): Operation {
+  if (!/^[A-Za-z][A-Za-z0-9]*$/.test(name)) {
+    throw new KeyportError('InvalidArgument', 'a driver operation name is letters and digits');
+  }
+  return `${driver.scheme}:${name}`;
 }

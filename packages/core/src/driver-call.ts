@@ -11,6 +11,7 @@ import { KeyportError, toKeyportError } from './errors.js';
 import { type RetryPolicy, runWithPolicy } from './policy.js';
 import { driverName, type KmsProvider, type ProviderCallOptions } from './provider.js';
 import type { CallOptions, EncryptionContext } from './types.js';
+import { qualifyKeyUri, splitKeyUri } from './uri.js';
 
 export interface CallSpec<T> {
   readonly op: Operation;
@@ -67,9 +68,8 @@ export class DriverCalls {
 
   mapError(provider: KmsProvider, e: unknown, keyUri: string | undefined): KeyportError {
     const details = { provider: driverName(provider), ...(keyUri !== undefined ? { keyUri } : {}) };
-    if (e instanceof KeyportError) return e.withDetails(details);
-    const mapped = provider.mapError(e);
-    return (mapped ?? toKeyportError(e)).withDetails(details);
+    const error = e instanceof KeyportError ? e : (provider.mapError(e) ?? toKeyportError(e));
+    return withInstance(error, keyUri).withDetails(details);
   }
 
   emit<T>(
@@ -114,4 +114,27 @@ export class DriverCalls {
       }
     }
   }
+}
+
+/**
+ * Drivers name keys without the instance selector; an error a driver raised about a key of the
+ * instance the caller addressed names it the way the caller does.
+ */
+function withInstance(error: KeyportError, callerUri: string | undefined): KeyportError {
+  if (callerUri === undefined || error.keyUri === undefined || error.keyUri === callerUri) return error;
+  let caller: ReturnType<typeof splitKeyUri>;
+  let named: ReturnType<typeof splitKeyUri>;
+  try {
+    caller = splitKeyUri(callerUri);
+    named = splitKeyUri(error.keyUri);
+  } catch {
+    return error;
+  }
+  if (caller.instance === undefined || named.instance !== undefined || named.scheme !== caller.scheme)
+    return error;
+  const relabelled = Object.create(Object.getPrototypeOf(error)) as KeyportError;
+  return Object.defineProperties(relabelled, {
+    ...Object.getOwnPropertyDescriptors(error),
+    keyUri: { value: qualifyKeyUri(error.keyUri, caller.instance), enumerable: true },
+  });
 }
