@@ -1,5 +1,6 @@
 /** Error codes for each failure, AbortSignal and timeout, and parallel calls. */
 import { randomBytes } from 'node:crypto';
+import { driverName } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { expectError, garbageCiphertext } from '../expect-error.js';
 import { lifecycleProbe, lifecycleSpec, type Topic } from './registrar.js';
@@ -22,7 +23,7 @@ export function registerResilienceTests(t: Topic): void {
           'NotFound',
         );
         expect(error.keyUri).toBe(uri);
-        expect(error.provider).toBe(s.instrumented.provider.name);
+        expect(error.provider).toBe(driverName(s.instrumented.provider));
         expect(error.retryable).toBe(false);
       },
       timeoutMs,

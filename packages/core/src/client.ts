@@ -54,6 +54,7 @@ import type {
   SignRequest,
   SignResult,
 } from './types.js';
+import { KEY_SPECS, USAGES_BY_SPEC } from './types.js';
 
 export interface KeyportOptions {
   /**
@@ -221,7 +222,10 @@ export class Keyport implements KeyOperations {
       provider,
       keyUri: undefined,
       options: o,
-      run: async (po) => this.outward(target, await need(provider, 'createKey')(req, po)),
+      run: async (po) => {
+        assertKeySpec(effectiveCapabilities(provider), req, driverName(provider));
+        return this.outward(target, await need(provider, 'createKey')(req, po));
+      },
       versionOf: (k) => k.primaryVersion,
     });
   }
@@ -385,9 +389,18 @@ export class Keyport implements KeyOperations {
 
   sign(key: KeyLike, message: Uint8Array, o?: CallOptions & SignRequest): Promise<SignResult> {
     const req = signRequest(o);
-    return this.keyCall('sign', key, o, (p, ref, po) => need(p, 'sign')(ref, message, req, po), {
-      versionOf: keyVersionOf,
-    });
+    return this.keyCall(
+      'sign',
+      key,
+      o,
+      (p, ref, po) => {
+        assertSigningAlgorithm(p, req.algorithm);
+        return need(p, 'sign')(ref, message, req, po);
+      },
+      {
+        versionOf: keyVersionOf,
+      },
+    );
   }
 
   verify(
@@ -576,4 +589,32 @@ function driverOperation(driver: KmsProvider, name: string): Operation {
     throw new KeyportError('InvalidArgument', 'a driver operation name is letters and digits');
   }
   return `${driver.scheme}:${name}`;
+}
+
+/**
+ * The neutral key-spec rule, before any call: an unknown spec or a usage the spec cannot have is
+ * InvalidArgument; a spec or usage the driver does not declare is UnsupportedError.
+ */
+function assertKeySpec(caps: Capabilities, req: CreateKeyRequest, provider: string): void {
+  if (req === null || typeof req !== 'object' || !(KEY_SPECS as readonly unknown[]).includes(req.spec)) {
+    throw new KeyportError('InvalidArgument', `unknown key spec (known: ${KEY_SPECS.join(', ')})`);
+  }
+  if (req.usage !== undefined && !USAGES_BY_SPEC[req.spec].includes(req.usage)) {
+    throw new KeyportError('InvalidArgument', `${req.spec} keys cannot be used for ${String(req.usage)}`);
+  }
+  const offered = caps.keySpecs[req.spec];
+  if (offered === undefined || (req.usage !== undefined && !offered.includes(req.usage))) {
+    const what = req.usage === undefined ? req.spec : `${req.spec} for ${req.usage}`;
+    throw new UnsupportedError('keySpecs', `${provider} does not offer ${what} keys`, { provider });
+  }
+}
+
+/** A signing algorithm the driver does not declare is UnsupportedError, before any call. */
+function assertSigningAlgorithm(p: KmsProvider, algorithm: SigningAlgorithm | undefined): void {
+  if (algorithm !== undefined && !p.capabilities.signingAlgorithms.includes(algorithm)) {
+    throw new UnsupportedError(
+      'signingAlgorithms',
+      `${driverName(p)} does not sign with ${String(algorithm)}`,
+    );
+  }
 }

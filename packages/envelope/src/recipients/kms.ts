@@ -13,6 +13,7 @@ import {
   type KeyOperations,
   KeyportError,
   keyUriScheme,
+  parseKeyRef,
   parseKeyUri,
   withKeyVersion,
 } from '@keyport/core';
@@ -50,12 +51,15 @@ function unpinned(uri: string): string {
 
 /** A recipient for one key URI. Matches EDKs of that key (any version unless the URI pins one). */
 export function kmsRecipient(uri: string): Recipient {
-  const parsed = parseKeyUri(uri);
-  const scheme = parsed.scheme;
+  // Any scheme: built in, or learnt from a driver a Keyport registered (third-party drivers).
+  const parsed = parseKeyRef(uri);
+  const scheme = keyUriScheme(uri);
   const aws = scheme === 'aws-kms';
-  const arn = aws && KEY_ARN.test(parsed.keyId) ? parsed.keyId : undefined;
+  const awsKey = aws ? parseKeyUri(uri) : undefined;
+  const keyId = awsKey?.scheme === 'aws-kms' ? awsKey.keyId : '';
+  const arn = aws && KEY_ARN.test(keyId) ? keyId : undefined;
   const providerId = aws ? AWS_KMS_PROVIDER_ID : `keyport:${scheme}`;
-  const pinned = !aws && 'version' in parsed && parsed.version !== undefined;
+  const pinned = !aws && parsed.version !== undefined;
   const base = aws ? uri : unpinned(uri);
 
   const edkFor = (wrapped: Uint8Array, keyVersion: string | undefined): EncryptedDataKey => {
@@ -129,7 +133,7 @@ export function anyKeyOf(scheme: string): Recipient {
       if (edk.providerId !== providerId) return false;
       try {
         const uri = uriOf(edk);
-        return keyUriScheme(uri) === scheme && parseKeyUri(uri).scheme === scheme;
+        return keyUriScheme(uri) === scheme && parseKeyRef(uri) !== undefined;
       } catch {
         return false;
       }
