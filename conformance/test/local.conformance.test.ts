@@ -3,7 +3,13 @@
  * temporary directory, an owner, grantees opened on the same file, and a clock the suite moves.
  */
 import { createDecipheriv } from 'node:crypto';
-import { type EncryptionContext, encodeContext } from '@keyport/core';
+import {
+  type EncryptionContext,
+  encodeContext,
+  FRAME_MECHANISMS,
+  readFrame,
+  splitGcmBody,
+} from '@keyport/core';
 import { LOCAL_CAPABILITIES } from '@keyport/local';
 import { afterAll } from 'vitest';
 import { describeProviderConformance, uniqueKeyNames } from '../src/index.js';
@@ -12,18 +18,19 @@ import { tempKeystore } from './support/local-keystore.js';
 const keystore = tempKeystore('local');
 afterAll(() => keystore.remove());
 
-/** Opens a local AES-GCM ciphertext (0x01 | version u32be | IV 12 | ciphertext | tag 16) with the raw material. */
+/** Opens a local AES-GCM ciphertext (core's keyport frame | IV 12 | ciphertext | tag 16) with the raw material. */
 function openLocalAesGcm(
   material: Uint8Array,
   ciphertext: Uint8Array,
   context: EncryptionContext,
 ): Uint8Array {
-  const bytes = Buffer.from(ciphertext);
-  if (bytes[0] !== 0x01) throw new Error('not a local AES-GCM ciphertext');
-  const decipher = createDecipheriv('aes-256-gcm', material, bytes.subarray(5, 17));
+  const frame = readFrame(ciphertext);
+  if (frame.mechanism !== FRAME_MECHANISMS.AES_256_GCM) throw new Error('not a local AES-GCM ciphertext');
+  const gcm = splitGcmBody(frame.body);
+  const decipher = createDecipheriv('aes-256-gcm', material, gcm.iv);
   decipher.setAAD(encodeContext(context));
-  decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-  return Buffer.concat([decipher.update(bytes.subarray(17, bytes.length - 16)), decipher.final()]);
+  decipher.setAuthTag(gcm.tag);
+  return Buffer.concat([decipher.update(gcm.ciphertext), decipher.final()]);
 }
 
 describeProviderConformance({

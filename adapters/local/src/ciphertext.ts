@@ -1,46 +1,53 @@
 /**
- * Ciphertexts name the key version that made them, so decrypt needs no version:
+ * Ciphertexts name the key version that made them, so decrypt needs no version. They are core's
+ * keyport frame (ciphertext-frame.ts):
  *
  * ```
- * AES-256-GCM : 0x01 | version u32be | IV (12) | ciphertext | tag (16)
+ * AES-256-GCM : frame(AES_256_GCM, version) | IV (12) | ciphertext | tag (16)
  *               AAD = encodeContext(context) (core's canonical encoding; empty for none)
- * RSA-OAEP    : 0x02 | version u32be | RSAES-OAEP-SHA-256 ciphertext (modulus length)
+ * RSA-OAEP    : frame(RSA_OAEP_SHA_256, version) | RSAES-OAEP-SHA-256 ciphertext (modulus length)
  *               OAEP label = encodeContext(context) (omitted when empty)
  * ```
+ *
+ * Ciphertexts written before the frame (`0x01` AES-GCM / `0x02` RSA-OAEP-SHA-256 | u32 version)
+ * are still read, in the local dialect (test/fixtures/format-v1 proves it).
  */
+import { FRAME_MECHANISMS, type FrameMechanism, KeyportError, readAnyFrame, writeFrame } from '@keyport/core';
 import { localError } from './errors.js';
 
+/** The legacy prefix bytes, kept for readers of old data. */
 export const FORMAT_AES_GCM = 0x01;
 export const FORMAT_RSA_OAEP = 0x02;
-export const IV_LEN = 12;
-export const TAG_LEN = 16;
-const PREFIX_LEN = 5;
 
 export interface ParsedCiphertext {
-  readonly format: number;
+  readonly mechanism: FrameMechanism;
   readonly version: number;
-  /** Everything after the 5-byte prefix. */
+  /** The mechanism's bytes. */
   readonly payload: Buffer;
 }
 
-export function ciphertextPrefix(format: number, version: number): Buffer {
-  const prefix = Buffer.alloc(PREFIX_LEN);
-  prefix[0] = format;
-  prefix.writeUInt32BE(version, 1);
-  return prefix;
+export function frameCiphertext(mechanism: FrameMechanism, version: number, ...body: Uint8Array[]): Buffer {
+  const framed = writeFrame(mechanism, String(version), ...body);
+  return Buffer.from(framed.buffer, framed.byteOffset, framed.byteLength);
 }
 
 export function parseCiphertext(bytes: Uint8Array, keyUri: string): ParsedCiphertext {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bad = (why: string): never => {
     throw localError('InvalidCiphertext', `ciphertext is not valid for this key (${why})`, keyUri);
   };
-  if (buf.length < PREFIX_LEN) bad('too short');
-  const format = buf[0] as number;
-  if (format !== FORMAT_AES_GCM && format !== FORMAT_RSA_OAEP) bad('unknown format');
-  const version = buf.readUInt32BE(1);
-  if (version === 0) bad('no key version');
-  const payload = buf.subarray(PREFIX_LEN);
-  if (format === FORMAT_AES_GCM && payload.length < IV_LEN + TAG_LEN) bad('too short');
-  return { format, version, payload };
+  let frame: ReturnType<typeof readAnyFrame>;
+  try {
+    frame = readAnyFrame(bytes, 'local');
+  } catch (e) {
+    return bad(e instanceof KeyportError ? e.message : 'malformed');
+  }
+  if (frame.mechanism === FRAME_MECHANISMS.RSA_OAEP_SHA_1) bad('unknown format');
+  if (!/^[1-9][0-9]{0,9}$/.test(frame.keyVersion) || Number(frame.keyVersion) > 0xffff_ffff)
+    bad('key version');
+  const body = frame.body;
+  return {
+    mechanism: frame.mechanism,
+    version: Number(frame.keyVersion),
+    payload: Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+  };
 }

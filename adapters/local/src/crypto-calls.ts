@@ -10,6 +10,7 @@ import {
   type EncryptRequest,
   type EncryptResult,
   encodeContext,
+  FRAME_MECHANISMS,
   type KeyRef,
   type KeyUsage,
   type MacResult,
@@ -19,7 +20,7 @@ import {
   UnsupportedError,
 } from '@keyport/core';
 import { DATA_KEY_BYTES, LOCAL_CAPABILITIES } from './capabilities.js';
-import { FORMAT_AES_GCM, FORMAT_RSA_OAEP, parseCiphertext } from './ciphertext.js';
+import { parseCiphertext } from './ciphertext.js';
 import {
   aesGcmDecrypt,
   aesGcmEncrypt,
@@ -93,16 +94,17 @@ export async function decrypt(
   requireUsage(use, 'encrypt_decrypt', 'decrypt');
   requireState(use.key, use.now, ['enabled'], use.ref.uri, 'decrypt');
   const parsed = parseCiphertext(ciphertext, use.ref.uri);
-  const expected = use.key.spec === 'AES_256' ? FORMAT_AES_GCM : FORMAT_RSA_OAEP;
+  const expected =
+    use.key.spec === 'AES_256' ? FRAME_MECHANISMS.AES_256_GCM : FRAME_MECHANISMS.RSA_OAEP_SHA_256;
   const notOurs = (why: string) =>
     localError('InvalidCiphertext', `ciphertext is not valid for this key (${why})`, use.ref.uri);
-  if (parsed.format !== expected) throw notOurs('made by another key type');
+  if (parsed.mechanism !== expected) throw notOurs('made by another key type');
   if (use.ref.version !== undefined && use.ref.version !== parsed.version)
     throw notOurs('made by another version');
   if (!use.key.versions.some((v) => v.version === parsed.version)) throw notOurs('names an unknown version');
   const version = usableVersion(use.key, parsed.version, use.ref.uri);
   const plaintext = withMaterial(version, (m) =>
-    parsed.format === FORMAT_AES_GCM
+    parsed.mechanism === FRAME_MECHANISMS.AES_256_GCM
       ? aesGcmDecrypt(m, parsed, aad, use.ref.uri)
       : rsaDecrypt(m, parsed, aad, use.ref.uri),
   );

@@ -16,15 +16,14 @@ import {
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
-import type { KeySpec, SigningAlgorithm } from '@keyport/core';
 import {
-  ciphertextPrefix,
-  FORMAT_AES_GCM,
-  FORMAT_RSA_OAEP,
-  IV_LEN,
-  type ParsedCiphertext,
-  TAG_LEN,
-} from './ciphertext.js';
+  FRAME_MECHANISMS,
+  GCM_IV_BYTES as IV_LEN,
+  type KeySpec,
+  type SigningAlgorithm,
+  GCM_TAG_BYTES as TAG_LEN,
+} from '@keyport/core';
+import { frameCiphertext, type ParsedCiphertext } from './ciphertext.js';
 import { localError } from './errors.js';
 import { privateKeyFrom } from './key-material.js';
 
@@ -41,7 +40,7 @@ export function aesGcmEncrypt(key: Buffer, version: number, plaintext: Uint8Arra
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(aad);
   const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([ciphertextPrefix(FORMAT_AES_GCM, version), iv, ct, cipher.getAuthTag()]);
+  return frameCiphertext(FRAME_MECHANISMS.AES_256_GCM, version, iv, ct, cipher.getAuthTag());
 }
 
 export function aesGcmDecrypt(
@@ -92,7 +91,7 @@ export function rsaEncrypt(
     );
   }
   const ct = publicEncrypt({ key: publicKey, ...oaep(label) }, plaintext);
-  return Buffer.concat([ciphertextPrefix(FORMAT_RSA_OAEP, version), ct]);
+  return frameCiphertext(FRAME_MECHANISMS.RSA_OAEP_SHA_256, version, ct);
 }
 
 export function rsaDecrypt(

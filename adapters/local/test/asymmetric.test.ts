@@ -1,5 +1,5 @@
 import { constants, createPublicKey, verify as nodeVerify, publicEncrypt } from 'node:crypto';
-import { encodeContext, type KeySpec } from '@keyport/core';
+import { encodeContext, FRAME_MECHANISMS, type KeySpec, readFrame } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { bytes, expectCode, newKeystore, o, text } from './helpers.js';
 
@@ -23,8 +23,8 @@ describe('RSA-OAEP-SHA256 encrypt/decrypt and RSA-PSS-SHA256 sign', () => {
           o,
         );
         expect(keyVersion).toBe('1');
-        expect(ciphertext[0]).toBe(0x02);
-        expect(ciphertext.length).toBe(5 + bits / 8);
+        expect(readFrame(ciphertext).mechanism).toBe(FRAME_MECHANISMS.RSA_OAEP_SHA_256);
+        expect(ciphertext.length).toBe(6 + bits / 8);
         expect(text((await kp.decrypt(ref, ciphertext, { context: { a: 'b' } }, o)).plaintext)).toBe(
           'wrap me',
         );

@@ -8,7 +8,7 @@ import {
   publicEncrypt,
   randomBytes,
 } from 'node:crypto';
-import { encodeContext } from '@keyport/core';
+import { encodeContext, FRAME_MECHANISMS, readFrame, splitGcmBody } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { bytes, expectCode, FakeClock, newKeystore, o, open, text } from './helpers.js';
 
@@ -61,17 +61,18 @@ describe('import (BYOK)', () => {
     );
     expect(info).toMatchObject({ state: 'enabled', primaryVersion: '1', origin: 'external' });
 
-    // provider -> node:crypto: 0x01 | u32 version | iv | ct | tag, AAD = encodeContext(context)
+    // provider -> node:crypto: keyport frame (AES_256_GCM, version 1) | iv | ct | tag, AAD = encodeContext(context)
     const context = { purpose: 'byok-test' };
     const { ciphertext } = await kp.encrypt(ref, bytes('sealed by keyport'), { context }, o);
-    const ct = Buffer.from(ciphertext);
-    expect([ct[0], ct.readUInt32BE(1)]).toEqual([1, 1]);
-    const decipher = createDecipheriv('aes-256-gcm', material, ct.subarray(5, 17));
+    const frame = readFrame(ciphertext);
+    expect([frame.mechanism, frame.keyVersion]).toEqual([FRAME_MECHANISMS.AES_256_GCM, '1']);
+    const gcm = splitGcmBody(frame.body);
+    const decipher = createDecipheriv('aes-256-gcm', material, gcm.iv);
     decipher.setAAD(encodeContext(context));
-    decipher.setAuthTag(ct.subarray(ct.length - 16));
-    expect(
-      Buffer.concat([decipher.update(ct.subarray(17, ct.length - 16)), decipher.final()]).toString(),
-    ).toBe('sealed by keyport');
+    decipher.setAuthTag(gcm.tag);
+    expect(Buffer.concat([decipher.update(gcm.ciphertext), decipher.final()]).toString()).toBe(
+      'sealed by keyport',
+    );
 
     // node:crypto -> provider
     const iv = randomBytes(12);
@@ -196,13 +197,15 @@ describe('import with RSAES_OAEP_SHA_1 (what SoftHSM2 2.6.1 can wrap with)', () 
     const body = Buffer.concat([cipher.update('sealed outside'), cipher.final()]);
     const framed = Buffer.concat([Buffer.from([1, 0, 0, 0, 1]), iv, body, cipher.getAuthTag()]);
     expect(text((await kp.decrypt(ref, framed, { context }, o)).plaintext)).toBe('sealed outside');
-    const ct = Buffer.from((await kp.encrypt(ref, bytes('sealed inside'), { context }, o)).ciphertext);
-    const decipher = createDecipheriv('aes-256-gcm', material, ct.subarray(5, 17));
+    const gcm = splitGcmBody(
+      readFrame((await kp.encrypt(ref, bytes('sealed inside'), { context }, o)).ciphertext).body,
+    );
+    const decipher = createDecipheriv('aes-256-gcm', material, gcm.iv);
     decipher.setAAD(encodeContext(context));
-    decipher.setAuthTag(ct.subarray(ct.length - 16));
-    expect(
-      Buffer.concat([decipher.update(ct.subarray(17, ct.length - 16)), decipher.final()]).toString(),
-    ).toBe('sealed inside');
+    decipher.setAuthTag(gcm.tag);
+    expect(Buffer.concat([decipher.update(gcm.ciphertext), decipher.final()]).toString()).toBe(
+      'sealed inside',
+    );
   });
 
   it('the algorithm is part of the stored import job: a mismatch is refused, also after reopening', async () => {

@@ -1,3 +1,4 @@
+import { FRAME_MECHANISMS, readFrame } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { bytes, expectCode, newKeystore, o, text } from './helpers.js';
 
@@ -13,9 +14,8 @@ describe('AES-256-GCM encrypt/decrypt', () => {
     const context = { tenant: 'acme', purpose: 'invoices' };
     const { ciphertext, keyVersion } = await kp.encrypt(ref, bytes('secret payload'), { context }, o);
     expect(keyVersion).toBe('1');
-    expect(ciphertext[0]).toBe(0x01);
-    expect(Buffer.from(ciphertext).readUInt32BE(1)).toBe(1);
-    expect(ciphertext.length).toBe(5 + 12 + 'secret payload'.length + 16);
+    expect(readFrame(ciphertext)).toMatchObject({ mechanism: FRAME_MECHANISMS.AES_256_GCM, keyVersion: '1' });
+    expect(ciphertext.length).toBe(6 + 12 + 'secret payload'.length + 16);
     const out = await kp.decrypt(ref, ciphertext, { context: { purpose: 'invoices', tenant: 'acme' } }, o);
     expect(text(out.plaintext)).toBe('secret payload');
     expect(out.keyVersion).toBe('1');
@@ -84,10 +84,10 @@ describe('AES-256-GCM encrypt/decrypt', () => {
     await expectCode(kp.decrypt(ref, ciphertext.subarray(0, 20), {}, o), 'InvalidCiphertext');
     await expectCode(kp.decrypt(ref, new Uint8Array(0), {}, o), 'InvalidCiphertext');
     const otherFormat = Uint8Array.from(ciphertext);
-    otherFormat[0] = 0x02;
+    otherFormat[3] = FRAME_MECHANISMS.RSA_OAEP_SHA_256;
     await expectCode(kp.decrypt(ref, otherFormat, {}, o), 'InvalidCiphertext');
     const unknownVersion = Uint8Array.from(ciphertext);
-    unknownVersion[4] = 9;
+    unknownVersion[5] = '9'.charCodeAt(0);
     await expectCode(kp.decrypt(ref, unknownVersion, {}, o), 'InvalidCiphertext');
   });
 

@@ -1,19 +1,25 @@
 /**
- * The self-describing ciphertext: which mechanism, which key version, then the mechanism's bytes.
+ * The self-describing ciphertext: core's keyport frame (ciphertext-frame.ts) — which mechanism,
+ * which key version, then the mechanism's bytes.
  *
- *   AES-GCM:  0x01 | version u32be | IV (12) | ciphertext | tag (16)     AAD = encodeContext(context)
- *   RSA-OAEP: 0x02 (SHA-1) or 0x03 (SHA-256) | version u32be | OAEP block
+ *   AES-GCM:  frame(AES_256_GCM, version) | IV (12) | ciphertext | tag (16)   AAD = encodeContext(context)
+ *   RSA-OAEP: frame(RSA_OAEP_SHA_1 or RSA_OAEP_SHA_256, version) | OAEP block
  *
- * The AES-GCM layout is byte for byte the one @keyport/local writes, so tools that open one open
- * the other given the key material. The header is not in the AAD: a changed version selects
- * another key and fails the tag check; a changed tag byte is refused before any PKCS#11 call.
+ * The local keystore writes the same frame, so tools that open one open the other given the key
+ * material. The header is not in the AAD: a changed version selects another key and fails the
+ * tag check. Ciphertexts written before the frame (`0x01` AES-GCM, `0x02` RSA-OAEP-SHA-1,
+ * `0x03` RSA-OAEP-SHA-256 | u32 version) are still read, in the pkcs11 dialect.
  */
-export const FORMAT = { AES_GCM: 0x01, RSA_OAEP_SHA1: 0x02, RSA_OAEP_SHA256: 0x03 } as const;
+import { FRAME_MECHANISMS, readAnyFrame, writeFrame } from '@keyport/core';
+
+export const FORMAT = {
+  AES_GCM: FRAME_MECHANISMS.AES_256_GCM,
+  RSA_OAEP_SHA1: FRAME_MECHANISMS.RSA_OAEP_SHA_1,
+  RSA_OAEP_SHA256: FRAME_MECHANISMS.RSA_OAEP_SHA_256,
+} as const;
 export type Format = (typeof FORMAT)[keyof typeof FORMAT];
 
-export const HEADER_BYTES = 5;
-export const GCM_IV_BYTES = 12;
-export const GCM_TAG_BYTES = 16;
+export { GCM_IV_BYTES, GCM_TAG_BYTES } from '@keyport/core';
 
 export interface ParsedCiphertext {
   readonly format: Format;
@@ -22,23 +28,18 @@ export interface ParsedCiphertext {
 }
 
 export function writeCiphertext(format: Format, version: number, ...parts: Uint8Array[]): Uint8Array {
-  const header = Buffer.alloc(HEADER_BYTES);
-  header[0] = format;
-  header.writeUInt32BE(version, 1);
-  return Buffer.concat([header, ...parts]);
+  return writeFrame(format, String(version), ...parts);
 }
 
-/** Undefined when the bytes are not a keyport PKCS#11 ciphertext. */
+/** Undefined when the bytes are not a keyport PKCS#11 ciphertext (framed or of the first format). */
 export function readCiphertext(bytes: Uint8Array): ParsedCiphertext | undefined {
-  if (bytes.length < HEADER_BYTES + 1) return undefined;
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const format = buf[0];
-  if (format !== FORMAT.AES_GCM && format !== FORMAT.RSA_OAEP_SHA1 && format !== FORMAT.RSA_OAEP_SHA256) {
+  let frame: ReturnType<typeof readAnyFrame>;
+  try {
+    frame = readAnyFrame(bytes, 'pkcs11');
+  } catch {
     return undefined;
   }
-  const version = buf.readUInt32BE(1);
-  if (version === 0) return undefined;
-  const body = buf.subarray(HEADER_BYTES);
-  if (format === FORMAT.AES_GCM && body.length < GCM_IV_BYTES + GCM_TAG_BYTES) return undefined;
-  return { format, version, body };
+  if (!/^[1-9][0-9]{0,9}$/.test(frame.keyVersion) || Number(frame.keyVersion) > 0xffff_ffff) return undefined;
+  const body = Buffer.from(frame.body.buffer, frame.body.byteOffset, frame.body.byteLength);
+  return { format: frame.mechanism, version: Number(frame.keyVersion), body };
 }

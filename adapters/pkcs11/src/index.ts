@@ -1,6 +1,6 @@
 export type { WrapForExportOptions } from './byok.js';
 export { computeCapabilities, type OaepHash } from './capabilities.js';
-export { FORMAT as CIPHERTEXT_FORMAT, readCiphertext } from './ciphertext.js';
+export { readCiphertext } from './ciphertext.js';
 export { ecdsaDerToRaw, ecdsaRawToDer } from './der.js';
 export { CKR_TABLE, ckrName, ckrValue, mapPkcs11Error } from './errors.js';
 export { moduleRefs } from './module-registry.js';

@@ -11,7 +11,7 @@ import {
   privateDecrypt,
   randomBytes,
 } from 'node:crypto';
-import { encodeContext } from '@keyport/core';
+import { encodeContext, FRAME_MECHANISMS, readFrame, splitGcmBody } from '@keyport/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pkcs11Provider } from '../src/index.js';
 import { openProvider, signal, uniqueName } from './support.js';
@@ -19,11 +19,13 @@ import { openProvider, signal, uniqueName } from './support.js';
 const KWP_IV = Buffer.from('a65959a6', 'hex');
 
 function openWith(material: Buffer, ciphertext: Uint8Array, context: Record<string, string>): Buffer {
-  const bytes = Buffer.from(ciphertext);
-  const decipher = createDecipheriv('aes-256-gcm', material, bytes.subarray(5, 17));
+  const frame = readFrame(ciphertext);
+  if (frame.mechanism !== FRAME_MECHANISMS.AES_256_GCM) throw new Error('not an AES-GCM ciphertext');
+  const gcm = splitGcmBody(frame.body);
+  const decipher = createDecipheriv('aes-256-gcm', material, gcm.iv);
   decipher.setAAD(encodeContext(context));
-  decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-  return Buffer.concat([decipher.update(bytes.subarray(17, bytes.length - 16)), decipher.final()]);
+  decipher.setAuthTag(gcm.tag);
+  return Buffer.concat([decipher.update(gcm.ciphertext), decipher.final()]);
 }
 
 describe('wrapKeyForExport', () => {

@@ -5,7 +5,13 @@
  */
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { describeProviderConformance, uniqueKeyNames } from '@keyport/conformance';
-import { type EncryptionContext, encodeContext } from '@keyport/core';
+import {
+  type EncryptionContext,
+  encodeContext,
+  FRAME_MECHANISMS,
+  readFrame,
+  splitGcmBody,
+} from '@keyport/core';
 import { afterAll } from 'vitest';
 import { Pkcs11Provider } from '../src/index.js';
 import { SOFTHSM_PROOFS } from './proofs.js';
@@ -14,14 +20,15 @@ import { providerOptions } from './support.js';
 const provider = new Pkcs11Provider(providerOptions());
 afterAll(() => provider.close());
 
-/** Opens a keyport PKCS#11 AES-GCM ciphertext (0x01 | version | IV | ct | tag) with the raw material. */
+/** Opens a keyport PKCS#11 AES-GCM ciphertext (core's keyport frame) with the raw material. */
 function openAesGcm(material: Uint8Array, ciphertext: Uint8Array, context: EncryptionContext): Uint8Array {
-  const bytes = Buffer.from(ciphertext);
-  if (bytes[0] !== 0x01) throw new Error('not an AES-GCM ciphertext');
-  const decipher = createDecipheriv('aes-256-gcm', material, bytes.subarray(5, 17));
+  const frame = readFrame(ciphertext);
+  if (frame.mechanism !== FRAME_MECHANISMS.AES_256_GCM) throw new Error('not an AES-GCM ciphertext');
+  const gcm = splitGcmBody(frame.body);
+  const decipher = createDecipheriv('aes-256-gcm', material, gcm.iv);
   decipher.setAAD(encodeContext(context));
-  decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-  return Buffer.concat([decipher.update(bytes.subarray(17, bytes.length - 16)), decipher.final()]);
+  decipher.setAuthTag(gcm.tag);
+  return Buffer.concat([decipher.update(gcm.ciphertext), decipher.final()]);
 }
 
 describeProviderConformance({

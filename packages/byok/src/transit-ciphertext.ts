@@ -1,18 +1,17 @@
 /**
  * One AES-GCM ciphertext, two framings. Transit's aes256-gcm96 ciphertext is
  * `vault:v<N>:` + base64(nonce (12) | ciphertext | tag (16)) with the request's
- * `associated_data` as AAD; @keyport/pkcs11's is `0x01 | version u32be | IV (12) | ciphertext |
- * tag (16)` with core's `encodeContext(context)` as AAD — and @keyport/vault-transit sends
+ * `associated_data` as AAD; @keyport/pkcs11's is core's keyport frame (`frame(AES_256_GCM,
+ * version) | IV (12) | ciphertext | tag (16)`) with core's `encodeContext(context)` as AAD — and @keyport/vault-transit sends
  * exactly those context bytes as `associated_data`. So, for a key imported from the HSM, a
  * transit ciphertext re-framed here decrypts inside the HSM (C_Decrypt, CKM_AES_GCM) with the
  * same context, and the other way round. Only the framing changes; nothing is decrypted here.
  */
-import { KeyportError } from '@keyport/core';
-import { CIPHERTEXT_FORMAT } from '@keyport/pkcs11';
+import { FRAME_MECHANISMS, KeyportError, writeFrame } from '@keyport/core';
+import { aesGcmFrame, integerVersion } from './local-ciphertext.js';
 
 const TRANSIT = /^vault:v([1-9][0-9]*):([A-Za-z0-9+/]*={0,2})$/;
 const NONCE_AND_TAG = 12 + 16;
-const HEADER = 5;
 
 const invalid = (why: string) => new KeyportError('InvalidCiphertext', why, { provider: 'byok' });
 
@@ -22,19 +21,13 @@ export function transitToHsmCiphertext(transit: string, hsmVersion: number): Uin
   if (m === null) throw invalid('not a transit ciphertext (vault:v<N>:<base64>)');
   const body = Buffer.from(m[2] as string, 'base64');
   if (body.length < NONCE_AND_TAG) throw invalid('the transit ciphertext is too short for AES-GCM');
-  const header = Buffer.alloc(HEADER);
-  header[0] = CIPHERTEXT_FORMAT.AES_GCM;
-  header.writeUInt32BE(hsmVersion, 1);
-  return new Uint8Array(Buffer.concat([header, body]));
+  return writeFrame(FRAME_MECHANISMS.AES_256_GCM, integerVersion(hsmVersion), body);
 }
 
 /** An HSM AES-GCM ciphertext as `vault:v<transitVersion>:...`. */
 export function hsmToTransitCiphertext(ciphertext: Uint8Array, transitVersion: number): string {
-  const bytes = Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength);
-  if (bytes.length < HEADER + NONCE_AND_TAG || bytes[0] !== CIPHERTEXT_FORMAT.AES_GCM) {
-    throw invalid('not an AES-GCM ciphertext of @keyport/pkcs11');
-  }
-  return `vault:v${transitVersion}:${bytes.subarray(HEADER).toString('base64')}`;
+  const { body } = aesGcmFrame(ciphertext, 'pkcs11', '@keyport/pkcs11');
+  return `vault:v${transitVersion}:${Buffer.from(body).toString('base64')}`;
 }
 
 /** The transit key version a `vault:vN:` ciphertext names. */

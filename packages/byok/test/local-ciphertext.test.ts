@@ -1,3 +1,4 @@
+import { FRAME_MECHANISMS, readFrame, writeFrame } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { hsmToLocalCiphertext, localToHsmCiphertext } from '../src/index.js';
 
@@ -5,12 +6,21 @@ describe('local <-> HSM ciphertext framing', () => {
   const body = Buffer.from(Array.from({ length: 40 }, (_, i) => i));
   const local = new Uint8Array(Buffer.concat([Buffer.from('0100000001', 'hex'), body]));
 
-  it('rewrites only the key version in the header and leaves the input untouched', () => {
-    const hsm = Buffer.from(localToHsmCiphertext(local, 0x01020304));
-    expect(hsm.subarray(0, 5).toString('hex')).toBe('0101020304');
-    expect(hsm.subarray(5).equals(body)).toBe(true);
+  it('re-frames under the other key version, body untouched; first-format input comes out framed', () => {
+    const hsm = localToHsmCiphertext(local, 0x01020304);
+    const frame = readFrame(hsm);
+    expect([frame.mechanism, frame.keyVersion]).toEqual([FRAME_MECHANISMS.AES_256_GCM, String(0x01020304)]);
+    expect(Buffer.from(frame.body).equals(body)).toBe(true);
     expect(Buffer.from(local.subarray(0, 5)).toString('hex')).toBe('0100000001');
-    expect(Buffer.from(hsmToLocalCiphertext(hsm, 1)).equals(Buffer.from(local))).toBe(true);
+    const back = hsmToLocalCiphertext(hsm, 1);
+    expect(Buffer.from(back).equals(Buffer.from(writeFrame(FRAME_MECHANISMS.AES_256_GCM, '1', body)))).toBe(
+      true,
+    );
+    expect(
+      Buffer.from(localToHsmCiphertext(back, 2)).equals(
+        Buffer.from(writeFrame(FRAME_MECHANISMS.AES_256_GCM, '2', body)),
+      ),
+    ).toBe(true);
   });
 
   it('refuses what is not an AES-GCM ciphertext, and impossible versions', () => {

@@ -1,3 +1,4 @@
+import { FRAME_MECHANISMS, readFrame } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { hsmToTransitCiphertext, transitCiphertextVersion, transitToHsmCiphertext } from '../src/index.js';
 
@@ -5,11 +6,14 @@ describe('transit <-> HSM ciphertext framing', () => {
   const body = Buffer.from(Array.from({ length: 40 }, (_, i) => i));
   const vault = `vault:v3:${body.toString('base64')}`;
 
-  it('moves nonce | ct | tag unchanged behind the HSM header (format 0x01, version u32be)', () => {
-    const hsm = Buffer.from(transitToHsmCiphertext(vault, 7));
-    expect(hsm.subarray(0, 5).toString('hex')).toBe('0100000007');
-    expect(hsm.subarray(5).equals(body)).toBe(true);
+  it('moves nonce | ct | tag unchanged behind the HSM frame (AES_256_GCM, the HSM version)', () => {
+    const hsm = transitToHsmCiphertext(vault, 7);
+    const frame = readFrame(hsm);
+    expect([frame.mechanism, frame.keyVersion]).toEqual([FRAME_MECHANISMS.AES_256_GCM, '7']);
+    expect(Buffer.from(frame.body).equals(body)).toBe(true);
     expect(hsmToTransitCiphertext(hsm, 3)).toBe(vault);
+    // A ciphertext of the HSM's first format still converts.
+    expect(hsmToTransitCiphertext(Buffer.concat([Buffer.from('0100000007', 'hex'), body]), 3)).toBe(vault);
     expect(transitCiphertextVersion(vault)).toBe(3);
   });
 

@@ -1,5 +1,6 @@
 export * from './audit.js';
 export * from './capabilities.js';
+export * from './ciphertext-frame.js';
 export * from './client.js';
 export type * from './client-api.js';
 export * from './context.js';
