@@ -1,19 +1,27 @@
 /**
- * keyport's Key Vault ciphertext: self-describing, so decrypt needs no version and a context
- * mismatch fails exactly as on providers with native AAD. All integers are big-endian.
+ * keyport's Key Vault ciphertext: core's keyport frame, self-describing, so decrypt needs no
+ * version and a context mismatch fails exactly as on providers with native AAD.
  *
  * ```
- * 0x4B 0x56           magic "KV"
- * mode (1 byte)       0x01 RSA-OAEP-256 hybrid | 0x02 AES-256-GCM at the Managed HSM
- * n (1 byte), n bytes key version (ASCII letters and digits, 1..64)
- * mode 0x01:  u16 w, w bytes   the content key wrapped by the vault (wrapKey RSA-OAEP-256)
- *             12 bytes IV | ciphertext | 16 bytes tag   AES-256-GCM by keyport,
- *                                                        AAD = encodeContext(context)
- * mode 0x02:  12 bytes IV | ciphertext | 16 bytes tag   A256GCM by the HSM,
- *                                                        AAD = encodeContext(context) (omitted when empty)
+ * RSA keys:  frame(WRAPPED_KEY_AES_256_GCM, version) | u16 w | content key wrapped by the vault
+ *            (wrapKey RSA-OAEP-256) | IV (12) | ciphertext | tag (16)   AES-256-GCM by keyport,
+ *            AAD = encodeContext(context) — core's emulated-context.ts
+ * HSM AES:   frame(AES_256_GCM, version) | IV (12) | ciphertext | tag (16)   A256GCM by the HSM,
+ *            AAD = encodeContext(context) (omitted when empty)
  * ```
+ *
+ * The first format (before the frame) is still read: `"KV" | mode (0x01 hybrid, 0x02 HSM GCM) |
+ * n | version | the same body` (test/fixtures/format-v1.json).
  */
-import { KeyportError } from '@keyport/core';
+import {
+  FRAME_MECHANISMS,
+  isKeyportFrame,
+  KeyportError,
+  parseBoundBody,
+  readFrame,
+  splitGcmBody,
+  writeFrame,
+} from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
 
 export const MODE_RSA_HYBRID = 0x01;
@@ -28,6 +36,8 @@ export const TAG_BYTES = 16;
 export interface ParsedCiphertext {
   readonly mode: CiphertextMode;
   readonly version: string;
+  /** Everything after the version: what `iv`, `ciphertext`, `tag` (and `wrappedKey`) are cut from. */
+  readonly body?: Uint8Array;
   /** Mode 0x01 only. */
   readonly wrappedKey?: Uint8Array;
   readonly iv: Uint8Array;
@@ -43,19 +53,51 @@ function invalid(why: string): never {
 
 export function formatCiphertext(c: ParsedCiphertext): Uint8Array {
   if (!VERSION.test(c.version)) throw new Error('key version is not a Key Vault version id');
-  const version = Buffer.from(c.version, 'ascii');
-  const parts: Uint8Array[] = [Uint8Array.from([...MAGIC, c.mode, version.length]), version];
-  if (c.mode === MODE_RSA_HYBRID) {
-    const wrapped = c.wrappedKey ?? new Uint8Array(0);
-    const len = Buffer.alloc(2);
-    len.writeUInt16BE(wrapped.length);
-    parts.push(len, wrapped);
-  }
-  parts.push(c.iv, c.ciphertext, c.tag);
-  return new Uint8Array(Buffer.concat(parts));
+  if (c.mode === MODE_HSM_GCM)
+    return writeFrame(FRAME_MECHANISMS.AES_256_GCM, c.version, c.iv, c.ciphertext, c.tag);
+  const wrapped = c.wrappedKey ?? new Uint8Array(0);
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(wrapped.length);
+  return writeFrame(
+    FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM,
+    c.version,
+    len,
+    wrapped,
+    c.iv,
+    c.ciphertext,
+    c.tag,
+  );
 }
 
+/** A framed ciphertext, or one of the first format ("KV"). */
 export function parseCiphertext(bytes: Uint8Array): ParsedCiphertext {
+  if (!isKeyportFrame(bytes)) return parseFirstFormat(bytes);
+  let frame: ReturnType<typeof readFrame>;
+  try {
+    frame = readFrame(bytes);
+  } catch {
+    return invalid('frame');
+  }
+  if (!VERSION.test(frame.keyVersion)) invalid('version');
+  try {
+    if (frame.mechanism === FRAME_MECHANISMS.AES_256_GCM) {
+      return { mode: MODE_HSM_GCM, version: frame.keyVersion, body: frame.body, ...splitGcmBody(frame.body) };
+    }
+    if (frame.mechanism === FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM) {
+      return {
+        mode: MODE_RSA_HYBRID,
+        version: frame.keyVersion,
+        body: frame.body,
+        ...parseBoundBody(frame.body),
+      };
+    }
+  } catch {
+    return invalid('length');
+  }
+  return invalid('mechanism');
+}
+
+function parseFirstFormat(bytes: Uint8Array): ParsedCiphertext {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (b.length < 4 || b[0] !== MAGIC[0] || b[1] !== MAGIC[1]) invalid('magic');
   const mode = b[2];
@@ -65,6 +107,7 @@ export function parseCiphertext(bytes: Uint8Array): ParsedCiphertext {
   if (b.length < at) invalid('length');
   const version = b.subarray(4, at).toString('latin1');
   if (!VERSION.test(version)) invalid('version');
+  const body = b.subarray(at);
   let wrappedKey: Uint8Array | undefined;
   if (mode === MODE_RSA_HYBRID) {
     if (b.length < at + 2) invalid('length');
@@ -79,6 +122,6 @@ export function parseCiphertext(bytes: Uint8Array): ParsedCiphertext {
   const ciphertext = b.subarray(at + IV_BYTES, b.length - TAG_BYTES);
   const tag = b.subarray(b.length - TAG_BYTES);
   return wrappedKey === undefined
-    ? { mode, version, iv, ciphertext, tag }
-    : { mode, version, wrappedKey, iv, ciphertext, tag };
+    ? { mode, version, body, iv, ciphertext, tag }
+    : { mode, version, body, wrappedKey, iv, ciphertext, tag };
 }

@@ -3,30 +3,26 @@
  * done by the vault (see Vaults.crypto), except the AES-256-GCM layer that binds the context to
  * RSA ciphertexts, which keyport does with a fresh content key the vault wraps (ciphertext.ts).
  */
-import { createCipheriv, createDecipheriv, createHash, createPublicKey, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import type { KeyVaultKey, SignatureAlgorithm } from '@azure/keyvault-keys';
 import {
   type DecryptResult,
   type EncryptRequest,
   type EncryptResult,
   encodeContext,
+  FRAME_MECHANISMS,
   KeyportError,
   type KeySpec,
+  openBoundToContext,
   type ProviderCallOptions,
   type SigningAlgorithm,
   type SignRequest,
   type SignResult,
+  sealBoundToContext,
   UnsupportedError,
+  writeFrame,
 } from '@keyport/core';
-import {
-  formatCiphertext,
-  IV_BYTES,
-  MODE_HSM_GCM,
-  MODE_RSA_HYBRID,
-  type ParsedCiphertext,
-  parseCiphertext,
-  TAG_BYTES,
-} from './ciphertext.js';
+import { formatCiphertext, IV_BYTES, MODE_HSM_GCM, parseCiphertext, TAG_BYTES } from './ciphertext.js';
 import { derToRaw, rawToDer } from './ecdsa-signature.js';
 import { PROVIDER_NAME, requestIdOf, statusOf } from './errors.js';
 import { specOf } from './specs.js';
@@ -141,28 +137,17 @@ export async function encrypt(
   if (!spec.startsWith('RSA_')) {
     throw new KeyportError('InvalidArgument', `${spec} keys do not encrypt`, { provider: PROVIDER_NAME });
   }
-  const contentKey = randomBytes(32);
-  try {
+  const body = await sealBoundToContext(plaintext, req.context, async (contentKey) => {
     const wrapped = await guarded(rt, key, false, o, () =>
       client.wrapKey('RSA-OAEP-256', contentKey, { abortSignal: o.signal, onResponse: kid.onResponse }),
     );
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', contentKey, iv);
-    cipher.setAAD(aad);
-    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    const version = answeredVersion(key, kid.version());
-    const ciphertext = formatCiphertext({
-      mode: MODE_RSA_HYBRID,
-      version,
-      wrappedKey: wrapped.result,
-      iv,
-      ciphertext: body,
-      tag: cipher.getAuthTag(),
-    });
-    return { ciphertext, keyVersion: version };
-  } finally {
-    contentKey.fill(0);
-  }
+    return wrapped.result;
+  });
+  const version = answeredVersion(key, kid.version());
+  return {
+    ciphertext: writeFrame(FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM, version, body),
+    keyVersion: version,
+  };
 }
 
 export async function decrypt(
@@ -193,27 +178,20 @@ export async function decrypt(
     );
     return { plaintext: new Uint8Array(out.result), keyVersion: parsed.version };
   }
-  const unwrapped = await guarded(rt, at, true, o, () =>
-    client.unwrapKey('RSA-OAEP-256', parsed.wrappedKey ?? new Uint8Array(0), { abortSignal: o.signal }),
-  );
-  const contentKey = Buffer.from(unwrapped.result);
-  try {
-    if (contentKey.length !== 32) throw badCiphertext();
-    return { plaintext: openHybrid(contentKey, parsed, aad), keyVersion: parsed.version };
-  } finally {
-    contentKey.fill(0);
-  }
-}
-
-function openHybrid(contentKey: Buffer, parsed: ParsedCiphertext, aad: Uint8Array): Uint8Array {
-  const decipher = createDecipheriv('aes-256-gcm', contentKey, parsed.iv);
-  decipher.setAAD(aad);
-  decipher.setAuthTag(parsed.tag);
-  try {
-    return new Uint8Array(Buffer.concat([decipher.update(parsed.ciphertext), decipher.final()]));
-  } catch {
-    throw badCiphertext();
-  }
+  // The first format's hybrid body is the bound body of core's emulated-context.ts.
+  const plaintext = await openBoundToContext(
+    parsed.body ?? new Uint8Array(0),
+    req.context,
+    async (wrappedKey) => {
+      const unwrapped = await guarded(rt, at, true, o, () =>
+        client.unwrapKey('RSA-OAEP-256', wrappedKey, { abortSignal: o.signal }),
+      );
+      return unwrapped.result;
+    },
+  ).catch((e: unknown) => {
+    throw e instanceof KeyportError && e.code === 'InvalidCiphertext' ? badCiphertext() : e;
+  });
+  return { plaintext, keyVersion: parsed.version };
 }
 
 const AZURE_ALGORITHMS: Record<SigningAlgorithm, { alg: SignatureAlgorithm; hash: 'sha256' | 'sha384' }> = {

@@ -40,6 +40,7 @@ export function readCiphertext(bytes: Uint8Array): ParsedCiphertext | undefined 
     return undefined;
   }
   if (!/^[1-9][0-9]{0,9}$/.test(frame.keyVersion) || Number(frame.keyVersion) > 0xffff_ffff) return undefined;
+  if (frame.mechanism === FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM) return undefined;
   const body = Buffer.from(frame.body.buffer, frame.body.byteOffset, frame.body.byteLength);
   return { format: frame.mechanism, version: Number(frame.keyVersion), body };
 }

@@ -28,6 +28,11 @@ export const FRAME_MECHANISMS = {
   RSA_OAEP_SHA_256: 0x02,
   /** One RSAES-OAEP-SHA-1 block. */
   RSA_OAEP_SHA_1: 0x03,
+  /**
+   * Context bound by keyport for a key without AAD (emulated-context.ts): u16 w | content key
+   * wrapped by the provider (w bytes) | IV (12) | ciphertext | tag (16), AES-256-GCM by keyport.
+   */
+  WRAPPED_KEY_AES_256_GCM: 0x04,
 } as const;
 export type FrameMechanism = (typeof FRAME_MECHANISMS)[keyof typeof FRAME_MECHANISMS];
 

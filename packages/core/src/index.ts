@@ -4,6 +4,8 @@ export * from './ciphertext-frame.js';
 export * from './client.js';
 export type * from './client-api.js';
 export * from './context.js';
+export * from './emulated-context.js';
+export * from './emulated-data-keys.js';
 export * from './errors.js';
 export * from './policy.js';
 export * from './provider.js';
