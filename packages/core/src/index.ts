@@ -1,14 +1,161 @@
-export * from './audit.js';
-export * from './capabilities.js';
-export * from './ciphertext-frame.js';
-export * from './client.js';
-export type * from './client-api.js';
-export * from './context.js';
-export * from './emulated-context.js';
-export * from './emulated-data-keys.js';
-export * from './errors.js';
-export * from './policy.js';
-export * from './provider.js';
-export * from './registry.js';
-export * from './types.js';
-export * from './uri.js';
+// The public surface of @keyport/core, by name. Internals (the call runner, batch and listing
+// runners, the registry class, the grammar table) stay inside the package.
+
+export {
+  type AuditEvent,
+  type AuditProblem,
+  type AuditSink,
+  type AuditVerification,
+  JsonlAuditSink,
+  type JsonlAuditSinkOptions,
+  MemoryAuditSink,
+  verifyAuditLog,
+  verifyAuditText,
+} from './audit.js';
+export {
+  type Capabilities,
+  type DriverOperation,
+  effectiveCapabilities,
+  missingCapability,
+  type NeutralOperation,
+  OPERATIONS,
+  type Operation,
+  type Support,
+  supportsSpec,
+} from './capabilities.js';
+export {
+  type CiphertextFrame,
+  FRAME_MECHANISMS,
+  type FrameMechanism,
+  GCM_IV_BYTES,
+  GCM_TAG_BYTES,
+  isKeyportFrame,
+  type LegacyDialect,
+  readAnyFrame,
+  readFrame,
+  readLegacyFrame,
+  reframe,
+  splitGcmBody,
+  writeFrame,
+} from './ciphertext-frame.js';
+export { BATCH_FALLBACK_CONCURRENCY, createKeyport, Keyport, type KeyportOptions } from './client.js';
+export type { ContextOptions, KeyOperations } from './client-api.js';
+export {
+  contextContains,
+  contextDigest,
+  contextEntries,
+  contextEquals,
+  contextKeys,
+  decodeContext,
+  encodeContext,
+} from './context.js';
+export { openBoundToContext, parseBoundBody, sealBoundToContext } from './emulated-context.js';
+export { DATA_KEY_BYTES, dataKeyLength } from './emulated-data-keys.js';
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  isKeyportError,
+  KeyportError,
+  type KeyportErrorOptions,
+  keyportError,
+  needs,
+  toKeyportError,
+  UnsupportedError,
+} from './errors.js';
+export { backoffCap, DEFAULT_RETRY_POLICY, type RetryPolicy, sleep } from './policy.js';
+export {
+  type Batch,
+  type BatchResult,
+  type DataKeys,
+  type DecryptBatchItem,
+  type Driver,
+  type DriverCapabilities,
+  driverName,
+  type EncryptBatchItem,
+  type Grants,
+  implementsMethod,
+  type KeyImport,
+  type KeyManagement,
+  type KeyRotation,
+  type KeyStates,
+  type KmsProvider,
+  type ListOptions,
+  type Macs,
+  type NamedDriver,
+  type OptionalMethod,
+  type ProviderCallOptions,
+  type PublicKeys,
+  type RotationPolicies,
+  type ScheduledDeletion,
+  type Signing,
+  type UriClaims,
+  type VersionDestruction,
+} from './provider.js';
+export type { DriverInstance, ProviderInstances } from './registry.js';
+export {
+  type CallOptions,
+  type CreateKeyRequest,
+  type DataKeyRequest,
+  type DataKeyResult,
+  type DecryptResult,
+  type EncryptionContext,
+  type EncryptRequest,
+  type EncryptResult,
+  GRANT_OPERATIONS,
+  type Grant,
+  type GrantConstraint,
+  type GrantOperation,
+  type GrantRequest,
+  IMPORT_WRAPPING_ALGORITHMS,
+  type ImportKeyMaterialRequest,
+  type ImportParameters,
+  type ImportParametersRequest,
+  type ImportWrappingAlgorithm,
+  KEY_SPECS,
+  KEY_STATES,
+  KEY_USAGES,
+  KEY_VERSION_STATES,
+  type KeyInfo,
+  type KeyLike,
+  type KeyRef,
+  type KeySpec,
+  type KeyState,
+  type KeyUri,
+  type KeyUsage,
+  type KeyVersionInfo,
+  type MacResult,
+  type RotationPolicy,
+  type ScheduleDeletionRequest,
+  SIGNING_ALGORITHMS,
+  type SigningAlgorithm,
+  type SignRequest,
+  type SignResult,
+  toKeyRef,
+  USAGES_BY_SPEC,
+} from './types.js';
+export {
+  type AwsKmsKeyUri,
+  type AzureKeyVaultKeyUri,
+  formatBuiltInUri,
+  formatKeyUri,
+  type GcpKmsKeyUri,
+  gcpResourceName,
+  KEY_URI_SCHEMES,
+  type KeyUriGrammar,
+  type KeyUriScheme,
+  keyUriInstance,
+  keyUriScheme,
+  keyUriVersion,
+  type LocalKeyUri,
+  type ParsedKeyUri,
+  type Pkcs11KeyUri,
+  parseBuiltInUri,
+  parseKeyRef,
+  parseKeyUri,
+  pkcs11Attribute,
+  qualifyKeyUri,
+  type SplitKeyUri,
+  splitKeyUri,
+  type VaultTransitKeyUri,
+  withKeyVersion,
+} from './uri.js';

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { backoffCap, DEFAULT_RETRY_POLICY, KeyportError, runWithPolicy, sleep } from '../src/index.js';
+import { backoffCap, DEFAULT_RETRY_POLICY, KeyportError, sleep } from '../src/index.js';
+import { runWithPolicy } from '../src/policy.js';
 
 const policy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1_000, deadlineMs: 10_000 };
 
