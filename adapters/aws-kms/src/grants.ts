@@ -176,36 +176,3 @@ export async function retireGrant(
     target.key !== undefined ? (await rt.clients.resolve(target.key)).client : rt.clients.primary;
   await client.send(new RetireGrantCommand({ GrantToken: target.token }), { abortSignal: o.signal });
 }
-
-export interface SweptGrant {
-  readonly keyUri: string;
-  readonly grantId: string;
-  readonly name?: string;
-  readonly expiresAt: Date;
-}
-
-/** Revokes every grant on `keys` whose keyport expiry is at or before `now`. */
-export async function sweepExpiredGrants(
-  rt: KmsRuntime,
-  keys: readonly KeyRef[],
-  now: Date,
-  o: ProviderCallOptions,
-): Promise<SweptGrant[]> {
-  const swept: SweptGrant[] = [];
-  for (const ref of keys) {
-    const expired: Grant[] = [];
-    for await (const grant of listGrants(rt, ref, o)) {
-      if (grant.expiresAt !== undefined && grant.expiresAt.getTime() <= now.getTime()) expired.push(grant);
-    }
-    for (const grant of expired) {
-      await revokeGrant(rt, ref, grant.id, o);
-      swept.push({
-        keyUri: grant.keyUri,
-        grantId: grant.id,
-        expiresAt: grant.expiresAt as Date,
-        ...(grant.name !== undefined ? { name: grant.name } : {}),
-      });
-    }
-  }
-  return swept;
-}

@@ -8,7 +8,7 @@ export type {
   ReEncryptResult,
 } from './crypto.js';
 export { AWS_ERROR_TABLE, mapAwsError } from './errors.js';
-export { decodeGrantName, encodeGrantName, type RetireGrantTarget, type SweptGrant } from './grants.js';
+export { decodeGrantName, encodeGrantName, type RetireGrantTarget } from './grants.js';
 export type { AwsImportParametersRequest } from './import.js';
 export {
   deleteImportedKeyMaterial,
@@ -16,7 +16,6 @@ export {
   type KeyportReEncryptRequest,
   reEncrypt,
   retireGrant,
-  sweepExpiredGrants,
 } from './operations.js';
 export { AwsKmsProvider } from './provider.js';
 

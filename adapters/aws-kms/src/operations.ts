@@ -16,7 +16,6 @@ import {
   toKeyRef,
 } from '@keyport/core';
 import type { ReEncryptRequest, ReEncryptResult } from './crypto.js';
-import type { SweptGrant } from './grants.js';
 import { AwsKmsProvider } from './provider.js';
 
 function aws(driver: KmsProvider): AwsKmsProvider {
@@ -83,22 +82,6 @@ export function retireGrant(
           : { token: target.token, ...(target.key !== undefined ? { key: refOf(target.key) } : {}) },
         po,
       ),
-    o,
-  );
-}
-
-/** Revokes the grants on `keys` (all of `instance`) whose keyport expiry has passed. */
-export function sweepExpiredGrants(
-  keys: Keyport,
-  instance: string,
-  grantKeys: readonly KeyLike[],
-  o?: CallOptions & { now?: Date },
-): Promise<SweptGrant[]> {
-  return keys.instanceCall(
-    instance,
-    'sweepExpiredGrants',
-    (d, po, refOf) =>
-      aws(d).sweepExpiredGrants(grantKeys.map(refOf), { ...po, ...(o?.now ? { now: o.now } : {}) }),
     o,
   );
 }

@@ -2,7 +2,8 @@
  * `AwsKmsProvider`: core's KmsProvider over `@aws-sdk/client-kms`. The class only wires the
  * contract to the operation modules (keys, crypto, grants, import); retries, deadlines, audit and
  * capability checks are core's. AWS-only operations (ReEncrypt, GenerateDataKeyWithoutPlaintext,
- * RetireGrant, DeleteImportedKeyMaterial, the grant sweep) are extra methods here.
+ * RetireGrant, DeleteImportedKeyMaterial) are extra methods here; expired grants are swept by core
+ * (`Keyport.sweepExpiredGrants`, AWS declares `grantExpiry: 'swept'`).
  */
 import {
   type Capabilities,
@@ -175,16 +176,6 @@ export class AwsKmsProvider implements KmsProvider {
   /** RetireGrant, as the grantee or retiring principal: by grant token, or by key and grant id. */
   retireGrant(target: grants.RetireGrantTarget, o?: Partial<ProviderCallOptions>): Promise<void> {
     return grants.retireGrant(this.rt, target, opts(o));
-  }
-  /**
-   * Revokes the grants on `keys` whose keyport expiry has passed (AWS grants never expire on their
-   * own). Run it on a schedule; returns what it revoked.
-   */
-  sweepExpiredGrants(
-    keys: readonly KeyRef[],
-    o?: Partial<ProviderCallOptions> & { now?: Date },
-  ): Promise<grants.SweptGrant[]> {
-    return grants.sweepExpiredGrants(this.rt, keys, o?.now ?? new Date(), opts(o));
   }
   /** Removes imported material: the key becomes pending import until material is imported again. */
   async deleteImportedKeyMaterial(ref: KeyRef, o?: Partial<ProviderCallOptions>): Promise<KeyInfo> {

@@ -4,6 +4,7 @@
  * here is the translation (operations, constraints, names carrying expiry) and the sweep.
  */
 import { ListGrantsCommand } from '@aws-sdk/client-kms';
+import { createKeyport } from '@keyport/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AwsKmsProvider, decodeGrantName, encodeGrantName } from '../src/index.js';
 import { call, providerFor, sdkClientFor, target, uniqueName } from './support/targets.js';
@@ -113,8 +114,9 @@ describe('grants on moto', () => {
       { grantee: GRANTEE, operations: ['decrypt'], name: 'forever' },
       call(),
     );
-    expect(await p().sweepExpiredGrants([{ uri }])).toEqual([]);
-    const swept = await p().sweepExpiredGrants([{ uri }], { now: new Date(Date.now() + 3_600_000) });
+    const keys = createKeyport({ providers: [p()] });
+    expect(await keys.sweepExpiredGrants([uri])).toEqual([]);
+    const swept = await keys.sweepExpiredGrants([uri], { now: new Date(Date.now() + 3_600_000) });
     expect(swept.map((s) => s.grantId)).toEqual([soon.id]);
     expect(swept[0]?.name).toBe('keyport-grant');
     expect((await list(uri)).map((g) => g.id).sort()).toEqual([later.id, forever.id].sort());

@@ -4,7 +4,7 @@
  */
 import { createKeyport, type Keyport, MemoryAuditSink } from '@keyport/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateDataKeyWithoutPlaintext, reEncrypt, sweepExpiredGrants } from '../src/index.js';
+import { generateDataKeyWithoutPlaintext, reEncrypt } from '../src/index.js';
 import { providerFor, target, uniqueName } from './support/targets.js';
 
 const spec = { spec: 'AES_256', usage: 'encrypt_decrypt' } as const;
@@ -79,17 +79,19 @@ describe('aws-kms operations on the core call path', () => {
     });
   });
 
-  it('sweeps expired grants of one instance through the policy', async () => {
+  it("core sweeps AWS grants past their keyport expiry (grantExpiry: 'swept'), each call audited", async () => {
     const soon = await keys.createGrant(grantKey, {
       grantee: 'arn:aws:iam::123456789012:role/sweeper',
       operations: ['encrypt'],
       expiresAt: new Date(Date.now() + 60_000),
     });
-    const swept = await sweepExpiredGrants(keys, 'grants', [grantKey], {
-      now: new Date(Date.now() + 3_600_000),
-    });
-    expect(swept.map((s) => s.grantId)).toEqual([soon.id]);
-    expect(audit.events.at(-1)).toMatchObject({ op: 'aws-kms:sweepExpiredGrants', outcome: 'success' });
-    await expect(sweepExpiredGrants(keys, 'grants', [a])).rejects.toMatchObject({ code: 'InvalidArgument' });
+    const before = audit.events.length;
+    expect(await keys.sweepExpiredGrants([grantKey])).toEqual([]);
+    const swept = await keys.sweepExpiredGrants([grantKey], { now: new Date(Date.now() + 3_600_000) });
+    expect(swept).toEqual([expect.objectContaining({ grantId: soon.id, keyUri: grantKey })]);
+    expect(audit.events.slice(before).map((e) => e.op)).toEqual(['listGrants', 'listGrants', 'revokeGrant']);
+    const left = [];
+    for await (const g of keys.listGrants(grantKey)) left.push(g.id);
+    expect(left).not.toContain(soon.id);
   });
 });

@@ -17,6 +17,7 @@ import type { ContextOptions, KeyOperations } from './client-api.js';
 import { type CallSpec, DriverCalls } from './driver-call.js';
 import { dataKeyLength, emulatedDataKey } from './emulated-data-keys.js';
 import { KeyportError, UnsupportedError } from './errors.js';
+import { type SweptGrant, sweepExpiredGrants as sweepGrants } from './grant-sweep.js';
 import { runListing } from './list.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './policy.js';
 import {
@@ -542,6 +543,32 @@ export class Keyport implements KeyOperations {
       options: o,
       run: (po) => run(target.driver, po, refOf),
     });
+  }
+
+  /**
+   * Revokes the grants on `keys` whose expiry has passed, for drivers that declare
+   * `grantExpiry: 'swept'` (their provider never expires grants itself). Every listing and
+   * revocation runs under the call policy and is audited. `now` is for tests and clock skew.
+   */
+  async sweepExpiredGrants(
+    keys: readonly KeyLike[],
+    o?: CallOptions & { now?: Date },
+  ): Promise<SweptGrant[]> {
+    for (const key of keys) {
+      const { instance, uri } = this.ref(key);
+      const expiry = effectiveCapabilities(instance.driver).grantExpiry;
+      if (expiry !== 'swept') {
+        throw new UnsupportedError(
+          'grantExpiry',
+          `${driverName(instance.driver)} grants expire ${expiry === 'native' ? 'on their own' : 'never'}; nothing to sweep`,
+          {
+            provider: driverName(instance.driver),
+            keyUri: uri,
+          },
+        );
+      }
+    }
+    return sweepGrants(this, keys, o?.now ?? new Date(), o?.signal);
   }
 
   /** Closes every provider and audit sink. */

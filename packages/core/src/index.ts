@@ -62,6 +62,7 @@ export {
   toKeyportError,
   UnsupportedError,
 } from './errors.js';
+export type { SweptGrant } from './grant-sweep.js';
 export { backoffCap, DEFAULT_RETRY_POLICY, type RetryPolicy, sleep } from './policy.js';
 export {
   type Batch,
@@ -123,6 +124,7 @@ export {
   type KeyUri,
   type KeyUsage,
   type KeyVersionInfo,
+  type KeyVersionState,
   type MacResult,
   type RotationPolicy,
   type ScheduleDeletionRequest,
