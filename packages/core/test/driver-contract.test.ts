@@ -115,7 +115,10 @@ describe('the small driver contract', () => {
       for await (const _ of kp.listKeys('mini')) break;
     };
     await expect(listed()).rejects.toMatchObject({ capability: 'listKeys' });
-    await expect(kp.sweepExpiredGrants([k])).rejects.toMatchObject({ code: 'Unsupported', capability: 'grantExpiry' });
+    await expect(kp.sweepExpiredGrants([k])).rejects.toMatchObject({
+      code: 'Unsupported',
+      capability: 'grantExpiry',
+    });
   });
 
   it('capabilities are the declared ones less what is not implemented', () => {
