@@ -29,6 +29,28 @@ export function sequenceIv(seq: number): Buffer {
   return iv;
 }
 
+/**
+ * Bytes per `update` call on the bulk path. One large `update` makes OpenSSL's output go to a
+ * fresh allocation the size of the input, which falls out of cache; slices this size stay in
+ * L1/L2 (chosen by `bench/envelope.bench.mjs`, which measures several sizes).
+ */
+export const GCM_SLICE = 16 * 1024;
+
+/**
+ * Runs `cipher` over `input` in `GCM_SLICE` slices, writing the output into `out` at `at`.
+ * GCM is a stream mode: each `update` returns exactly as many bytes as it was given.
+ */
+export function updateInto(
+  cipher: { update(data: Uint8Array): Buffer },
+  input: Uint8Array,
+  out: Uint8Array,
+  at: number,
+): void {
+  for (let i = 0; i < input.length; i += GCM_SLICE) {
+    out.set(cipher.update(input.subarray(i, Math.min(input.length, i + GCM_SLICE))), at + i);
+  }
+}
+
 export interface Sealed {
   readonly ciphertext: Buffer;
   readonly tag: Buffer;

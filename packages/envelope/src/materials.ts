@@ -5,7 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type EncryptionContext, type ErrorCode, KeyportError, toKeyportError } from '@keyport/core';
+import { bytesEqual } from './bytes.js';
 import type { EncryptedDataKey } from './header.js';
+import { quoted, reducedError } from './quote.js';
 import { anyKeyOf, kmsRecipient } from './recipients/kms.js';
 import { isRecipient, type Recipient, type RecipientEnv } from './recipients/recipient.js';
 import { generateSigningKey, type SigningKey } from './signing.js';
@@ -45,7 +47,7 @@ export function checkCallerContext(context: EncryptionContext | undefined): Encr
     if (k.startsWith('aws-crypto-')) {
       throw new KeyportError(
         'InvalidArgument',
-        'encryption context keys starting with "aws-crypto-" are reserved',
+        `encryption context keys starting with "aws-crypto-" are reserved (got ${quoted(k)})`,
       );
     }
   }
@@ -69,7 +71,7 @@ export async function getEncryptionMaterials(
   let dataKey: Uint8Array;
   const edks: EncryptedDataKey[] = [];
   if (source === 'first-recipient' && first.generate !== undefined) {
-    const g = await first.generate(suite.keyLength, context, env);
+    const g = await first.generate(suite.keyLength, context, env).catch(rethrowReduced);
     dataKey = g.dataKey;
     edks.push(g.edk);
   } else {
@@ -81,9 +83,14 @@ export async function getEncryptionMaterials(
     edks.push(...(await Promise.all(rest.map((r) => r.wrap(dataKey, context, env)))));
   } catch (e) {
     dataKey.fill(0);
-    throw e;
+    rethrowReduced(e);
   }
   return { dataKey, encryptedDataKeys: edks, context, signingKey };
+}
+
+/** Provider errors leave the envelope with their `cause` reduced (code, message, request id). */
+function rethrowReduced(e: unknown): never {
+  throw e instanceof KeyportError ? reducedError(e) : e;
 }
 
 export interface UnwrapAttempt {
@@ -108,21 +115,45 @@ export class DataKeyUnavailableError extends KeyportError {
   }
 }
 
+function sameEdk(a: EncryptedDataKey, b: EncryptedDataKey): boolean {
+  return (
+    a.providerId === b.providerId &&
+    bytesEqual(a.providerInfo, b.providerInfo) &&
+    bytesEqual(a.ciphertext, b.ciphertext)
+  );
+}
+
+/**
+ * Tries trusted recipients in order, each on the EDKs it matches in header order, skipping
+ * EDKs identical to one already tried and at most `maxAttemptsPerRecipient` tries each, so the
+ * work is bounded by the trust list, not by what the message repeats: a hostile header can
+ * repeat a corrupted EDK for a trusted RSA-4096 key thousands of times, each try costing
+ * milliseconds of CPU (or a KMS call).
+ */
 export async function decryptDataKey(
   edks: readonly EncryptedDataKey[],
   trusted: readonly Recipient[],
   context: EncryptionContext,
   env: RecipientEnv,
+  maxAttemptsPerRecipient: number,
 ): Promise<Uint8Array> {
   const attempts: UnwrapAttempt[] = [];
   const errors: unknown[] = [];
+  let skipped = 0;
   for (const recipient of trusted) {
+    const tried: EncryptedDataKey[] = [];
     for (const edk of edks) {
       if (!recipient.matches(edk)) continue;
+      if (tried.some((t) => sameEdk(t, edk))) continue;
+      if (tried.length >= maxAttemptsPerRecipient) {
+        skipped++;
+        continue;
+      }
+      tried.push(edk);
       try {
         return await recipient.unwrap(edk, context, env);
       } catch (e) {
-        const err = toKeyportError(e);
+        const err = reducedError(toKeyportError(e));
         if (err.code === 'Aborted') throw err;
         attempts.push({ recipient: recipient.id, providerId: edk.providerId, code: err.code });
         errors.push(err);
@@ -130,20 +161,33 @@ export async function decryptDataKey(
     }
   }
   if (attempts.length === 0) {
-    const named = [...new Set(edks.map((e) => e.providerId))].join(', ');
+    const ids = [...new Set(edks.map((e) => e.providerId))];
+    const named = ids
+      .slice(0, 8)
+      .map((id) => quoted(id))
+      .join(', ');
+    const more = ids.length > 8 ? ` and ${ids.length - 8} more` : '';
     throw new DataKeyUnavailableError(
       'InvalidCiphertext',
-      `no encrypted data key matches a trusted recipient (the message names providers: ${named})`,
+      `no encrypted data key matches a trusted recipient (the message names providers: ${named}${more})`,
       [],
       [],
     );
   }
   const codes = new Set(attempts.map((a) => a.code));
   const code: ErrorCode = codes.size === 1 ? (attempts[0] as UnwrapAttempt).code : 'InvalidCiphertext';
-  const list = attempts.map((a) => `${a.recipient} -> ${a.code}`).join('; ');
+  const list = attempts
+    .slice(0, 8)
+    .map((a) => `${quoted(a.recipient)} -> ${a.code}`)
+    .join('; ');
+  const more = attempts.length > 8 ? `; and ${attempts.length - 8} more` : '';
+  const notTried =
+    skipped > 0
+      ? ` (${skipped} more matching EDKs not tried: at most ${maxAttemptsPerRecipient} per recipient)`
+      : '';
   throw new DataKeyUnavailableError(
     code,
-    `no encrypted data key could be unwrapped: ${list}`,
+    `no encrypted data key could be unwrapped: ${list}${more}${notTried}`,
     attempts,
     errors,
   );

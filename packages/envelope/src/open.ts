@@ -2,21 +2,23 @@
  * Opening: verify the header, then decrypt the body frame by frame. Each frame's plaintext is
  * released only after its tag verifies; sequence numbers must run 1, 2, ... and end with
  * exactly one final frame, so reordered, replayed, dropped or truncated frames fail. For
- * signed suites the footer signature is checked at the end: the streaming API has already
+ * signed suites a missing or invalid verification key is refused with the header; the footer
+ * signature is checked at the end: the streaming API has already
  * released the verified frames by then (as the ESDK's streaming decrypt does); the buffer
  * API returns nothing unless the signature verifies.
  */
-import type { KeyObject, Verify } from 'node:crypto';
-import type { EncryptionContext } from '@keyport/core';
-import { bodyAad, FINAL_FRAME_STRING, FRAME_STRING, gcmOpen, SINGLE_BLOCK_STRING } from './aead.js';
+import { createDecipheriv, type KeyObject, type Verify } from 'node:crypto';
+import { type EncryptionContext, KeyportError } from '@keyport/core';
+import { bodyAad, FINAL_FRAME_STRING, FRAME_STRING, SINGLE_BLOCK_STRING, updateInto } from './aead.js';
 import { invalidCiphertext } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { SEQUENCE_END } from './frames.js';
 import { CONTENT_FRAMED, type ParsedHeader } from './header.js';
 import type { ResolvedLimits } from './limits.js';
 import { type OpenOptions, readVerifiedHeader } from './open-header.js';
-import { newVerifier, verificationKeyFromContext } from './signing.js';
-import { PUBLIC_KEY_CONTEXT_KEY, type SuiteId } from './suites.js';
+import { reduceCause } from './quote.js';
+import { newVerifier } from './signing.js';
+import type { SuiteId } from './suites.js';
 
 export type { OpenOptions } from './open-header.js';
 
@@ -55,80 +57,119 @@ interface BodyState {
   readonly limits: ResolvedLimits;
   readonly verifier: Verify | undefined;
   readonly signal: AbortSignal | undefined;
+  /**
+   * The buffer path: plaintext is written here, frame after frame, and views of it are
+   * yielded. Absent when streaming: each frame gets its own buffer, handed to the consumer.
+   */
+  readonly into: Buffer | undefined;
+  written: number;
+}
+
+/** A buffer for one frame's plaintext: a view of `into` on the buffer path, else a new one. */
+function plaintextBuffer(s: BodyState, length: number): Buffer {
+  if (s.into !== undefined) return s.into.subarray(s.written, s.written + length);
+  // Fresh memory, never shared with the pool: it is handed to the consumer as it is.
+  return Buffer.allocUnsafeSlow(length);
+}
+
+/**
+ * Decrypts `length` bytes of content followed by a 16-byte tag as they arrive, chunk by chunk,
+ * into one plaintext buffer, and returns it once the tag verifies (zeroed otherwise). The
+ * ciphertext is never gathered: memory is one frame of plaintext plus the chunks in flight,
+ * whatever the sender's chunking, and a frame of junk costs no more than a real one.
+ */
+async function decryptContent(
+  s: BodyState,
+  iv: Uint8Array,
+  aad: Uint8Array,
+  length: number,
+  what: string,
+): Promise<Buffer> {
+  const { queue, verifier } = s;
+  const d = createDecipheriv('aes-256-gcm', s.key, iv, { authTagLength: 16 });
+  d.setAAD(aad);
+  const out = plaintextBuffer(s, length);
+  let done = 0;
+  try {
+    while (done < length) {
+      s.signal?.throwIfAborted();
+      const piece = await queue.peekSome(length - done);
+      updateInto(d, piece, out, done);
+      verifier?.update(piece);
+      queue.consume(piece.length);
+      done += piece.length;
+    }
+    await queue.need(16);
+    const tag = queue.view(16);
+    d.setAuthTag(tag);
+    verifier?.update(tag);
+    queue.consume(16);
+    try {
+      d.final();
+    } catch (cause) {
+      throw new KeyportError('Integrity', `${what} failed authentication`, { cause: reduceCause(cause) });
+    }
+  } catch (e) {
+    out.fill(0, 0, done);
+    throw e;
+  }
+  if (s.into !== undefined) s.written += length;
+  return out;
 }
 
 async function* framedBody(s: BodyState): AsyncGenerator<Uint8Array> {
-  const { queue, header, key, verifier } = s;
+  const { queue, header, verifier } = s;
   const f = header.frameLength;
   for (let expected = 1; ; expected++) {
     s.signal?.throwIfAborted();
     if (expected > s.limits.maxFrames)
       throw invalidCiphertext(`the message has more than ${s.limits.maxFrames} frames`);
     await queue.need(4);
-    const first = new DataView(queue.view(4).buffer, queue.view(4).byteOffset, 4).getUint32(0);
+    const firstBytes = queue.view(4);
+    const first = new DataView(firstBytes.buffer, firstBytes.byteOffset, 4).getUint32(0);
     const final = first === SEQUENCE_END;
     const prefix = final ? 24 : 16;
     await queue.need(prefix);
-    const head = queue.view(prefix);
-    const hv = new DataView(head.buffer, head.byteOffset, prefix);
+    // A copy: the queue's chunks are consumed (and may be reused by the source) before use.
+    const head = Uint8Array.from(queue.view(prefix));
+    const hv = new DataView(head.buffer, 0, prefix);
     const seq = final ? hv.getUint32(4) : first;
     if (seq !== expected) throw invalidCiphertext('frame out of sequence');
     const length = final ? hv.getUint32(20) : f;
     if (length > f) throw invalidCiphertext('final frame is longer than the frame length');
-    const size = prefix + length + 16;
-    await queue.need(size);
-    const frame = queue.view(size);
-    const iv = frame.subarray(prefix - (final ? 16 : 12), prefix - (final ? 4 : 0));
+    verifier?.update(head);
+    queue.consume(prefix);
+    const iv = head.subarray(prefix - (final ? 16 : 12), prefix - (final ? 4 : 0));
     const aad = bodyAad(header.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
-    const plaintext = gcmOpen(
-      key,
-      iv,
-      aad,
-      frame.subarray(prefix, prefix + length),
-      frame.subarray(prefix + length),
-      `frame ${seq}`,
-    );
-    verifier?.update(frame);
-    queue.consume(size);
+    const plaintext = await decryptContent(s, iv, aad, length, `frame ${seq}`);
     if (plaintext.length > 0) yield plaintext;
     if (final) return;
   }
 }
 
 async function* nonFramedBody(s: BodyState): AsyncGenerator<Uint8Array> {
-  const { queue, header, key, verifier } = s;
+  const { queue, header, verifier } = s;
   await queue.need(20);
-  const head = queue.view(20);
-  const hv = new DataView(head.buffer, head.byteOffset, 20);
+  const head = Uint8Array.from(queue.view(20));
+  const hv = new DataView(head.buffer, 0, 20);
   const hi = hv.getUint32(12);
   const length = hi * 0x1_0000_0000 + hv.getUint32(16);
   if (length > s.limits.maxNonFramedBytes) {
     throw invalidCiphertext(`non-framed body is larger than ${s.limits.maxNonFramedBytes} bytes`);
   }
-  const size = 20 + length + 16;
-  await queue.need(size);
-  const body = queue.view(size);
+  verifier?.update(head);
+  queue.consume(20);
   const aad = bodyAad(header.messageId, SINGLE_BLOCK_STRING, 1, length);
-  const plaintext = gcmOpen(
-    key,
-    body.subarray(0, 12),
-    aad,
-    body.subarray(20, 20 + length),
-    body.subarray(20 + length),
-    'the body',
-  );
-  verifier?.update(body);
-  queue.consume(size);
+  const plaintext = await decryptContent(s, head.subarray(0, 12), aad, length, 'the body');
   if (plaintext.length > 0) yield plaintext;
 }
 
-async function verifyFooter(queue: ChunkQueue, header: ParsedHeader, verifier: Verify): Promise<void> {
+async function verifyFooter(queue: ChunkQueue, key: KeyObject, verifier: Verify): Promise<void> {
   await queue.need(2);
   const lenBytes = queue.view(2);
   const sigLength = (lenBytes[0] as number) * 256 + (lenBytes[1] as number);
   await queue.need(2 + sigLength);
   const sig = queue.view(2 + sigLength).subarray(2);
-  const key = verificationKeyFromContext(header.context[PUBLIC_KEY_CONTEXT_KEY]);
   let ok = false;
   try {
     ok = verifier.verify({ key, dsaEncoding: 'der' }, sig);
@@ -139,10 +180,11 @@ async function verifyFooter(queue: ChunkQueue, header: ParsedHeader, verifier: V
   if (!ok) throw invalidCiphertext('the message signature does not verify');
 }
 
-/** Opens a message arriving as chunks; yields verified plaintext frame by frame. */
-export async function* openStream(
+/** The body of `openStream`; `into` is the buffer path's output. */
+async function* openChunks(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: StreamOpenOptions,
+  into: Buffer | undefined,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const queue = new ChunkQueue(source);
   try {
@@ -158,13 +200,23 @@ export async function* openStream(
       limits: v.limits,
       verifier,
       signal: options.signal,
+      into,
+      written: 0,
     };
     yield* v.header.contentType === CONTENT_FRAMED ? framedBody(state) : nonFramedBody(state);
-    if (verifier !== undefined) await verifyFooter(queue, v.header, verifier);
+    if (verifier !== undefined) await verifyFooter(queue, v.verificationKey as KeyObject, verifier);
     if (!(await queue.atEnd())) throw invalidCiphertext('trailing bytes after the end of the message');
   } finally {
     await queue.close();
   }
+}
+
+/** Opens a message arriving as chunks; yields verified plaintext frame by frame. */
+export function openStream(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: StreamOpenOptions,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  return openChunks(source, options, undefined);
 }
 
 export interface OpenResult extends MessageInfo {
@@ -175,17 +227,16 @@ export interface OpenResult extends MessageInfo {
 export async function openEnvelope(message: Uint8Array, options: OpenOptions): Promise<OpenResult> {
   if (!(message instanceof Uint8Array)) throw invalidCiphertext('the message must be a Uint8Array');
   let info: MessageInfo | undefined;
-  // The plaintext is never longer than the message: one allocation, each frame copied in as it
-  // verifies, so frame buffers are released at once instead of piling up until a final concat.
-  const out = Buffer.allocUnsafe(message.length);
+  // The plaintext is never longer than the message: one allocation, each frame decrypted in
+  // place (no per-frame buffer, no final concat); zeroed if anything fails later.
+  const out = Buffer.allocUnsafeSlow(message.length);
   let total = 0;
   try {
-    for await (const p of openStream([message], { ...options, onHeader: (i) => (info = i) })) {
-      out.set(p, total);
+    for await (const p of openChunks([message], { ...options, onHeader: (i) => (info = i) }, out)) {
       total += p.length;
     }
   } catch (e) {
-    out.fill(0, 0, total);
+    out.fill(0);
     throw e;
   }
   return { ...(info as MessageInfo), plaintext: out.subarray(0, total) };

@@ -77,7 +77,7 @@ describe('KMS recipients (local provider via Keyport)', () => {
     expect(err.attempts).toEqual([
       { recipient: 'raw-aes:keyport-test/aes-1', providerId: 'keyport-test', code: 'InvalidCiphertext' },
     ]);
-    expect(err.message).toContain('raw-aes:keyport-test/aes-1 -> InvalidCiphertext');
+    expect(err.message).toContain('"raw-aes:keyport-test/aes-1" -> InvalidCiphertext');
   });
 
   it('a message survives rotation: the EDK names the version that wrapped', async () => {
