@@ -1,11 +1,15 @@
 // Envelope benchmarks. Run with `pnpm bench` (builds dist first). Writes
 // <repo>/bench-results/envelope.json as [{ name, unit, value, baseline, baselineValue, ratio }]
 // and prints a table. Ratios are measured in one run, each pair interleaved to share noise.
+
+import { spawnSync as spawnSyncChild } from 'node:child_process';
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { Keyport } from '@keyport/core';
 import { openLocalKeystore } from '@keyport/local';
@@ -15,6 +19,7 @@ import {
   openEnvelope,
   openStream,
   rawAesRecipient,
+  rawRsaRecipient,
   sealEnvelope,
   sealStream,
 } from '../dist/index.js';
@@ -31,7 +36,7 @@ const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 // Without --only, every section runs in its own child process: a fresh heap and a clean RSS
 // baseline for each, so one section's garbage or loaded SDKs do not tax the next.
-const SECTIONS = ['stream', '64mib', 'cached', 'kms'];
+const SECTIONS = ['memory', 'flood', 'stream', '64mib', 'cached', 'kms'];
 if (only === undefined) {
   const { spawnSync } = await import('node:child_process');
   for (const name of SECTIONS) {
@@ -54,6 +59,13 @@ function record(name, unit, value, baseline, baselineValue, higherIsBetter = tru
     baselineValue: round(baselineValue),
     ratio: round(ratio, 3),
   });
+}
+/** (max − min) / min of a list of timings: how much the runs disagreed. */
+const spread = (xs) => round((Math.max(...xs) - Math.min(...xs)) / Math.min(...xs), 3);
+async function collect(it) {
+  const parts = [];
+  for await (const p of it) parts.push(p);
+  return parts;
 }
 const round = (v, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -111,6 +123,150 @@ const esdkAes = () =>
     unencryptedMasterKey: new Uint8Array(wrappingKey),
     wrappingSuite: esdk().RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
   });
+
+/** Peak-RSS growth of opening `file` in a fresh child process (VmHWM, read from the OS). */
+function openInChild(file, key, maxFrameLength) {
+  const child = fileURLToPath(new URL('./open-memory-child.mjs', import.meta.url));
+  const r = spawnSyncChild(
+    process.execPath,
+    ['--expose-gc', child, file, key.toString('hex'), String(maxFrameLength)],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  if (r.status !== 0) throw new Error('memory child failed');
+  return JSON.parse(r.stdout.trim().split('\n').at(-1));
+}
+
+// ---------------------------------------------------------------- streaming open: peak RSS by frame length
+// Each case: a message of `total` bytes sealed to a file at frame length F, then opened from the
+// file in 64 KiB chunks in a fresh child; the peak RSS growth (VmHWM − RSS before the open) is
+// compared with the frame length (target: at most ~2× the frame plus a constant).
+if (section('memory')) {
+  const dir = mkdtempSync(join(tmpdir(), 'keyport-bench-mem-'));
+  const total = quick ? 8 * MiB : 256 * MiB;
+  const frames = quick ? [1, 4] : [1, 4, 16, 64];
+  const chunk = randomBytes(64 * 1024);
+  try {
+    for (const fMiB of frames) {
+      const F = fMiB * MiB;
+      const file = join(dir, `m-${fMiB}.bin`);
+      async function* source() {
+        for (let sent = 0; sent < total; sent += chunk.length) yield chunk;
+      }
+      await pipeline(
+        Readable.from(sealStream(source(), { recipients: [aes], frameLength: F })),
+        createWriteStream(file),
+      );
+      const r = openInChild(file, wrappingKey, 64 * MiB);
+      rmSync(file);
+      if (r.error !== undefined || r.bytes !== total) throw new Error(`memory child: ${r.error ?? r.bytes}`);
+      record(
+        `streaming open ${total / MiB} MiB from a file in 64 KiB chunks, ${fMiB} MiB frames: peak RSS growth (VmHWM, child process)`,
+        'MiB',
+        (r.hwm - r.rssStart) / MiB,
+        'frame length',
+        fMiB,
+        false,
+      );
+      Object.assign(results.at(-1), {
+        suite: '0x0478',
+        frameLength: F,
+        concurrency: 1,
+        node: process.version,
+      });
+    }
+    // A header declaring 64 MiB frames (within the default limit) followed by 64 MiB of junk.
+    const F = (quick ? 4 : 64) * MiB;
+    const file = join(dir, 'junk.bin');
+    const real = Buffer.concat(
+      await collect(sealStream([Buffer.alloc(10)], { recipients: [aes], frameLength: F })),
+    );
+    const headerLength = real.length - (4 + 4 + 12 + 4 + 10 + 16);
+    await pipeline(
+      Readable.from(
+        (function* () {
+          yield real.subarray(0, headerLength);
+          // A plausible first frame: sequence number 1 and an IV, then junk where content and
+          // tag should be, so the whole frame is read and fails only at its tag.
+          yield Buffer.concat([Buffer.of(0, 0, 0, 1), randomBytes(12)]);
+          for (let sent = 0; sent < F + 64; sent += chunk.length) yield chunk;
+        })(),
+      ),
+      createWriteStream(file),
+    );
+    const r = openInChild(file, wrappingKey, 64 * MiB);
+    rmSync(file);
+    if (r.error === undefined) throw new Error('junk opened');
+    record(
+      `streaming open: header declaring ${F / MiB} MiB frames, then junk: peak RSS growth (VmHWM, child process)`,
+      'MiB',
+      (r.hwm - r.rssStart) / MiB,
+      'frame length',
+      F / MiB,
+      false,
+    );
+    Object.assign(results.at(-1), { suite: '0x0478', frameLength: F, concurrency: 1, node: process.version });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------- EDK flood: CPU cost of refusing it
+// A 1 MiB header repeating one corrupted EDK of a trusted RSA-4096 key (~1,900 copies), opened
+// at the defaults (refused at the EDK count) and with the EDK limit raised (identical EDKs tried
+// once; distinct ones at most maxUnwrapAttempts per recipient). Target: 50 ms of CPU.
+if (section('flood')) {
+  const { generateKeyPairSync } = await import('node:crypto');
+  const pair4096 = generateKeyPairSync('rsa', { modulusLength: 4096 });
+  const rsa = rawRsaRecipient({ namespace: 'bench', name: 'rsa-4096', privateKey: pair4096.privateKey });
+  const msg = Buffer.from(await sealEnvelope(Buffer.from('x'), { recipients: [rsa], frameLength: 4096 }));
+  // Empty context: the EDK count is at 37 (1 version + 2 suite + 32 message id + 2 context length).
+  const edkStart = 39;
+  let at = edkStart;
+  for (let i = 0; i < 3; i++) at += 2 + msg.readUInt16BE(at);
+  const edk = msg.subarray(edkStart, at);
+  const flood = (distinct) => {
+    const count = Math.floor((1024 * 1024 - 200) / edk.length);
+    const copies = Array.from({ length: count }, (_, i) => {
+      const c = Buffer.from(edk);
+      c[c.length - 1 - (distinct ? i % 300 : 0)] ^= 1 + (distinct ? i >> 8 : 0);
+      return c;
+    });
+    const countBytes = Buffer.alloc(2);
+    countBytes.writeUInt16BE(count);
+    return Buffer.concat([msg.subarray(0, 37), countBytes, ...copies, msg.subarray(at)]);
+  };
+  const runs = quick ? 1 : 5;
+  for (const [name, m, opts] of [
+    ['defaults', flood(false), {}],
+    ['maxEncryptedDataKeys 65535, one EDK repeated', flood(false), { maxEncryptedDataKeys: 0xffff }],
+    ['maxEncryptedDataKeys 65535, distinct corrupted EDKs', flood(true), { maxEncryptedDataKeys: 0xffff }],
+  ]) {
+    const times = [];
+    for (let i = 0; i < runs; i++) {
+      times.push(
+        await cpuTime(async () => {
+          const ok = await openEnvelope(m, { trust: [rsa], ...opts }).then(
+            () => true,
+            () => false,
+          );
+          if (ok) throw new Error('flood opened');
+        }),
+      );
+    }
+    record(
+      `open: EDK flood (1 MiB header, corrupted RSA-4096 EDK), ${name}: CPU`,
+      'ms',
+      Math.min(...times),
+      'target',
+      50,
+      false,
+    );
+    Object.assign(results.at(-1), { spread: spread(times), runs, node: process.version, concurrency: 1 });
+  }
+}
 
 // ---------------------------------------------------------------- streaming 1 GiB, RSS growth
 // First, before any large buffer exists, so the baseline RSS is the process at rest.

@@ -9,7 +9,7 @@
  */
 import { createDecipheriv, type KeyObject, type Verify } from 'node:crypto';
 import { type EncryptionContext, KeyportError } from '@keyport/core';
-import { bodyAad, FINAL_FRAME_STRING, FRAME_STRING, SINGLE_BLOCK_STRING, updateInto } from './aead.js';
+import { bodyAad, FINAL_FRAME_STRING, FRAME_STRING, GCM_SLICE, SINGLE_BLOCK_STRING } from './aead.js';
 import { invalidCiphertext } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { SEQUENCE_END } from './frames.js';
@@ -65,18 +65,13 @@ interface BodyState {
   written: number;
 }
 
-/** A buffer for one frame's plaintext: a view of `into` on the buffer path, else a new one. */
-function plaintextBuffer(s: BodyState, length: number): Buffer {
-  if (s.into !== undefined) return s.into.subarray(s.written, s.written + length);
-  // Fresh memory, never shared with the pool: it is handed to the consumer as it is.
-  return Buffer.allocUnsafeSlow(length);
-}
-
 /**
  * Decrypts `length` bytes of content followed by a 16-byte tag as they arrive, chunk by chunk,
- * into one plaintext buffer, and returns it once the tag verifies (zeroed otherwise). The
- * ciphertext is never gathered: memory is one frame of plaintext plus the chunks in flight,
- * whatever the sender's chunking, and a frame of junk costs no more than a real one.
+ * and returns the plaintext once the tag verifies (zeroed otherwise). The ciphertext is never
+ * gathered: memory is one frame of plaintext plus the chunks in flight, whatever the sender's
+ * chunking, and a frame of junk costs no more than a real one. On the buffer path the
+ * plaintext is written into `into`; when streaming it is the pieces `update` returned (no
+ * frame-sized buffer and no copy), handed to the consumer as they are.
  */
 async function decryptContent(
   s: BodyState,
@@ -84,17 +79,20 @@ async function decryptContent(
   aad: Uint8Array,
   length: number,
   what: string,
-): Promise<Buffer> {
-  const { queue, verifier } = s;
+): Promise<Uint8Array[]> {
+  const { queue, verifier, into } = s;
   const d = createDecipheriv('aes-256-gcm', s.key, iv, { authTagLength: 16 });
   d.setAAD(aad);
-  const out = plaintextBuffer(s, length);
+  const pieces: Buffer[] = [];
+  const base = s.written;
   let done = 0;
   try {
     while (done < length) {
       s.signal?.throwIfAborted();
-      const piece = await queue.peekSome(length - done);
-      updateInto(d, piece, out, done);
+      const piece = await queue.peekSome(Math.min(length - done, GCM_SLICE));
+      const out = d.update(piece);
+      if (into === undefined) pieces.push(out);
+      else into.set(out, base + done);
       verifier?.update(piece);
       queue.consume(piece.length);
       done += piece.length;
@@ -110,11 +108,13 @@ async function decryptContent(
       throw new KeyportError('Integrity', `${what} failed authentication`, { cause: reduceCause(cause) });
     }
   } catch (e) {
-    out.fill(0, 0, done);
+    for (const p of pieces) p.fill(0);
+    into?.fill(0, base, base + done);
     throw e;
   }
-  if (s.into !== undefined) s.written += length;
-  return out;
+  if (into === undefined) return pieces;
+  s.written += length;
+  return length === 0 ? [] : [into.subarray(base, base + length)];
 }
 
 async function* framedBody(s: BodyState): AsyncGenerator<Uint8Array> {
@@ -141,8 +141,7 @@ async function* framedBody(s: BodyState): AsyncGenerator<Uint8Array> {
     queue.consume(prefix);
     const iv = head.subarray(prefix - (final ? 16 : 12), prefix - (final ? 4 : 0));
     const aad = bodyAad(header.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
-    const plaintext = await decryptContent(s, iv, aad, length, `frame ${seq}`);
-    if (plaintext.length > 0) yield plaintext;
+    yield* await decryptContent(s, iv, aad, length, `frame ${seq}`);
     if (final) return;
   }
 }
@@ -160,8 +159,7 @@ async function* nonFramedBody(s: BodyState): AsyncGenerator<Uint8Array> {
   verifier?.update(head);
   queue.consume(20);
   const aad = bodyAad(header.messageId, SINGLE_BLOCK_STRING, 1, length);
-  const plaintext = await decryptContent(s, head.subarray(0, 12), aad, length, 'the body');
-  if (plaintext.length > 0) yield plaintext;
+  yield* await decryptContent(s, head.subarray(0, 12), aad, length, 'the body');
 }
 
 async function verifyFooter(queue: ChunkQueue, key: KeyObject, verifier: Verify): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * Streaming seal, and Node stream adapters for seal and open. Seal holds at most one frame
- * of plaintext plus one incoming chunk; open holds at most one frame of ciphertext.
+ * of plaintext plus one incoming chunk; open holds one frame of plaintext until its tag verifies.
  */
 import { Duplex } from 'node:stream';
 import { KeyportError } from '@keyport/core';
