@@ -39,7 +39,13 @@ export interface EncryptionMaterials {
   readonly signingKey: SigningKey | undefined;
 }
 
-export type DataKeySource = 'first-recipient' | 'local';
+/**
+ * `auto` (default): one recipient that can generate (a KMS) generates; with several recipients
+ * keyport draws the data key and all wrap at once (one round trip, not generate-then-wrap).
+ * `first-recipient`: the first recipient generates when it can, then the others wrap.
+ * `local`: keyport always draws the data key.
+ */
+export type DataKeySource = 'auto' | 'first-recipient' | 'local';
 
 export function checkCallerContext(context: EncryptionContext | undefined): EncryptionContext {
   const ctx = context ?? {};
@@ -59,7 +65,7 @@ export async function getEncryptionMaterials(
   recipients: readonly Recipient[],
   callerContext: EncryptionContext,
   env: RecipientEnv,
-  source: DataKeySource = 'first-recipient',
+  source: DataKeySource = 'auto',
 ): Promise<EncryptionMaterials> {
   if (recipients.length === 0) throw new KeyportError('InvalidArgument', 'seal needs at least one recipient');
   const signingKey = suite.signed ? generateSigningKey() : undefined;
@@ -70,7 +76,10 @@ export async function getEncryptionMaterials(
   const [first, ...rest] = recipients as [Recipient, ...Recipient[]];
   let dataKey: Uint8Array;
   const edks: EncryptedDataKey[] = [];
-  if (source === 'first-recipient' && first.generate !== undefined) {
+  const generateFirst =
+    first.generate !== undefined &&
+    (source === 'first-recipient' || (source === 'auto' && recipients.length === 1));
+  if (generateFirst && first.generate !== undefined) {
     const g = await first.generate(suite.keyLength, context, env).catch(rethrowReduced);
     dataKey = g.dataKey;
     edks.push(g.edk);

@@ -46,9 +46,10 @@ export interface SealOptions {
   readonly cache?: DataKeyCache;
   readonly signal?: AbortSignal;
   /**
-   * `first-recipient` (default): a KMS first recipient generates the data key, the others
-   * then wrap it in parallel. `local`: keyport draws the data key and every recipient wraps
-   * it in parallel (one round trip instead of two).
+   * `auto` (default): a single KMS recipient generates the data key (one call); with several
+   * recipients keyport draws it (CSPRNG) and every recipient wraps it at once, so the seal
+   * waits for one round trip, the slowest wrap. `first-recipient`: the first generates, then the
+   * others wrap (two round trips). `local`: keyport always draws the data key.
    */
   readonly dataKeySource?: DataKeySource;
   /** Streaming with a cache: the plaintext length, so the cache's byte limit can be charged. */
@@ -97,7 +98,10 @@ export async function prepareSeal(
   const callerContext = checkCallerContext(options.context);
   const recipients = (options.recipients ?? []).map(toRecipient);
   const env = { keys: options.keys, signal: options.signal };
-  const source = options.dataKeySource ?? 'first-recipient';
+  const source = options.dataKeySource ?? 'auto';
+  if (source !== 'auto' && source !== 'first-recipient' && source !== 'local') {
+    throw new KeyportError('InvalidArgument', "dataKeySource must be 'auto', 'first-recipient' or 'local'");
+  }
   const fill = () => getEncryptionMaterials(suite, recipients, callerContext, env, source);
   const messageId = randomBytes(suite.messageIdLength);
 
