@@ -34,7 +34,7 @@ export function sequenceIv(seq: number): Buffer {
  * fresh allocation the size of the input, which falls out of cache; slices this size stay in
  * L1/L2 (chosen by `bench/envelope.bench.mjs`, which measures several sizes).
  */
-export const GCM_SLICE = 16 * 1024;
+export const GCM_SLICE = 64 * 1024;
 
 /**
  * Runs `cipher` over `input` in `GCM_SLICE` slices, writing the output into `out` at `at`.

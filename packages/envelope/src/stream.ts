@@ -4,22 +4,40 @@
  */
 import { Duplex } from 'node:stream';
 import { KeyportError } from '@keyport/core';
-import { concatBytes } from './bytes.js';
 import { openStream, type StreamOpenOptions } from './open.js';
 import { footer, prepareSeal, type SealOptions, type SealSession } from './seal.js';
 
-/** Cuts the input into frames; a frame is sealed as regular only once more input is known. */
+/** Takes `n` bytes off the front of `pending` as views (no copy). */
+function takeFront(pending: Uint8Array[], n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  while (n > 0) {
+    const first = pending[0] as Uint8Array;
+    if (first.length <= n) {
+      out.push(first);
+      pending.shift();
+      n -= first.length;
+    } else {
+      out.push(first.subarray(0, n));
+      pending[0] = first.subarray(n);
+      n = 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * Cuts the input into frames; a frame is sealed as regular only once more input is known.
+ * Input chunks are kept as they came (views, never joined) and each frame is emitted as the
+ * pieces the cipher returned, so the plaintext is read once and the ciphertext never copied.
+ */
 export async function* sealFrames(
   session: SealSession,
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const f = session.sealer.frameLength;
-  const sign = (b: Uint8Array): Uint8Array => {
-    session.signer?.update(b);
-    return b;
-  };
+  const signer = session.signer;
   yield session.header;
-  let pending: Uint8Array[] = [];
+  const pending: Uint8Array[] = [];
   let pendingLength = 0;
   for await (const chunk of source) {
     if (!(chunk instanceof Uint8Array))
@@ -27,18 +45,19 @@ export async function* sealFrames(
     if (chunk.length === 0) continue;
     pending.push(chunk);
     pendingLength += chunk.length;
-    if (pendingLength <= f) continue;
-    let buf = concatBytes(pending, pendingLength);
-    let at = 0;
-    while (pendingLength - at > f) {
-      yield sign(session.sealer.frame(buf.subarray(at, at + f), false));
-      at += f;
+    while (pendingLength > f) {
+      const pieces = session.sealer.framePieces(takeFront(pending, f), f, false);
+      pendingLength -= f;
+      for (const p of pieces) {
+        signer?.update(p);
+        yield p;
+      }
     }
-    buf = buf.subarray(at);
-    pending = [buf];
-    pendingLength = buf.length;
   }
-  yield sign(session.sealer.frame(concatBytes(pending, pendingLength), true));
+  for (const p of session.sealer.framePieces(pending, pendingLength, true)) {
+    signer?.update(p);
+    yield p;
+  }
   const foot = footer(session);
   if (foot.length > 0) yield foot;
 }
