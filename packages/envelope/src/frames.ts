@@ -30,8 +30,8 @@ export class FrameSealer {
   private seq = 1;
 
   constructor(
-    private readonly key: KeyObject,
-    private readonly messageId: Uint8Array,
+    readonly key: KeyObject,
+    readonly messageId: Uint8Array,
     readonly frameLength: number,
   ) {}
 

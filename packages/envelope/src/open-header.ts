@@ -27,6 +27,12 @@ export interface OpenOptions extends OpenLimits {
   readonly signal?: AbortSignal;
   /** Refuse v1 (non-committing) messages. Default false: v1 is read for migration. */
   readonly requireCommitment?: boolean;
+  /**
+   * `openEnvelope`: frames decrypted at once (default: the available cores, at most 8). Framed
+   * messages of 4 MiB and at least 4 frames are opened with frames in flight on the thread pool;
+   * plaintext is still returned only when every tag (and the signature) verifies.
+   */
+  readonly concurrency?: number;
 }
 
 export interface VerifiedHeader {

@@ -16,6 +16,7 @@ import { SEQUENCE_END } from './frames.js';
 import { CONTENT_FRAMED, type ParsedHeader } from './header.js';
 import type { ResolvedLimits } from './limits.js';
 import { type OpenOptions, readVerifiedHeader } from './open-header.js';
+import { openFramesParallel, PARALLEL_MIN_BYTES, resolveConcurrency, worthParallel } from './parallel.js';
 import { reduceCause } from './quote.js';
 import { newVerifier } from './signing.js';
 import type { SuiteId } from './suites.js';
@@ -221,9 +222,59 @@ export interface OpenResult extends MessageInfo {
   readonly plaintext: Uint8Array;
 }
 
+/**
+ * The buffer path with frames decrypted in parallel (see parallel.ts), or undefined when the
+ * message is not worth it (small, few frames, non-framed), decided once the header is known.
+ */
+async function openWholeParallel(
+  message: Uint8Array,
+  options: OpenOptions,
+  concurrency: number,
+): Promise<OpenResult | undefined> {
+  const queue = new ChunkQueue([message]);
+  const v = await readVerifiedHeader(queue, options);
+  const h = v.header;
+  if (
+    h.contentType !== CONTENT_FRAMED ||
+    !worthParallel(concurrency, message.length - h.length, h.frameLength)
+  ) {
+    return undefined;
+  }
+  const out = Buffer.allocUnsafeSlow(message.length);
+  try {
+    const { end, length } = await openFramesParallel(
+      v.key,
+      h.messageId,
+      h.frameLength,
+      v.limits.maxFrames,
+      message,
+      h.length,
+      out,
+      concurrency,
+    );
+    const rest = new ChunkQueue([message.subarray(end)]);
+    if (h.suite.signed) {
+      const verifier = newVerifier();
+      verifier.update(v.bytes);
+      verifier.update(message.subarray(h.length, end));
+      await verifyFooter(rest, v.verificationKey as KeyObject, verifier);
+    }
+    if (!(await rest.atEnd())) throw invalidCiphertext('trailing bytes after the end of the message');
+    return { ...messageInfo(h), plaintext: out.subarray(0, length) };
+  } catch (e) {
+    out.fill(0);
+    throw e;
+  }
+}
+
 /** Opens a whole message; returns nothing unless every tag (and the signature) verifies. */
 export async function openEnvelope(message: Uint8Array, options: OpenOptions): Promise<OpenResult> {
   if (!(message instanceof Uint8Array)) throw invalidCiphertext('the message must be a Uint8Array');
+  const concurrency = resolveConcurrency(options.concurrency);
+  if (concurrency > 1 && message.length >= PARALLEL_MIN_BYTES) {
+    const r = await openWholeParallel(message, options, concurrency);
+    if (r !== undefined) return r;
+  }
   let info: MessageInfo | undefined;
   // The plaintext is never longer than the message: one allocation, each frame decrypted in
   // place (no per-frame buffer, no final concat); zeroed if anything fails later.
