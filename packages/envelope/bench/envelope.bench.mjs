@@ -36,7 +36,7 @@ const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 // Without --only, every section runs in its own child process: a fresh heap and a clean RSS
 // baseline for each, so one section's garbage or loaded SDKs do not tax the next.
-const SECTIONS = ['memory', 'flood', 'stream', '64mib', 'cached', 'kms'];
+const SECTIONS = ['memory', 'flood', 'stream', '64mib', 'parallel', 'cached', 'kms'];
 if (only === undefined) {
   const { spawnSync } = await import('node:child_process');
   for (const name of SECTIONS) {
@@ -492,6 +492,54 @@ if (section('64mib')) {
       mbps(eOpen.ms),
     );
     meta({ suite: hex, frameLength: F, concurrency: 1, spread: eOpen.spread, runs: esdkRuns });
+  }
+}
+
+// ---------------------------------------------------------------- every core: concurrency
+// Wall time (the point is to use more than one core), best of N with spread, concurrency 1
+// against the default (the available cores, at most 8) and 4. On a machine shared with other
+// jobs the figures move with the neighbours' load; the load average is recorded with each row.
+if (section('parallel')) {
+  const { availableParallelism, loadavg } = await import('node:os');
+  const size = (quick ? 8 : 64) * MiB;
+  const pt = randomBytes(size);
+  const runs = quick ? 2 : 9;
+  const mbps = (ms) => size / MiB / (ms / 1000);
+  const wallBest = async (fn) => {
+    await fn();
+    const times = [];
+    for (let i = 0; i < runs; i++) {
+      globalThis.gc?.();
+      times.push(await wallTime(fn));
+    }
+    return { ms: Math.min(...times), spread: spread(times) };
+  };
+  const cores = availableParallelism();
+  const msg = await sealEnvelope(pt, { recipients: [aes] });
+  for (const [op, fn] of [
+    ['seal', (c) => sealEnvelope(pt, { recipients: [aes], concurrency: c })],
+    ['open', (c) => openEnvelope(msg, { trust: [aes], concurrency: c })],
+  ]) {
+    const one = await wallBest(() => fn(1));
+    for (const c of [...new Set([Math.min(8, cores), 4])]) {
+      const many = await wallBest(() => fn(c));
+      record(
+        `${op} ${size / MiB} MiB, concurrency ${c} vs 1 (wall time, ${cores} cores)`,
+        'MiB/s',
+        mbps(many.ms),
+        `${op} concurrency 1`,
+        mbps(one.ms),
+      );
+      Object.assign(results.at(-1), {
+        concurrency: c,
+        spread: many.spread,
+        baselineSpread: one.spread,
+        runs,
+        cores,
+        loadavg1: round(loadavg()[0]),
+        timing: 'wall, best of N',
+      });
+    }
   }
 }
 

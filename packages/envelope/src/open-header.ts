@@ -28,9 +28,11 @@ export interface OpenOptions extends OpenLimits {
   /** Refuse v1 (non-committing) messages. Default false: v1 is read for migration. */
   readonly requireCommitment?: boolean;
   /**
-   * `openEnvelope`: frames decrypted at once (default: the available cores, at most 8). Framed
-   * messages of 4 MiB and at least 4 frames are opened with frames in flight on the thread pool;
-   * plaintext is still returned only when every tag (and the signature) verifies.
+   * Frames decrypted at once (default: the available cores, at most 8). `openEnvelope`: framed
+   * messages of 4 MiB and at least 4 frames are opened with frames in flight on the thread pool,
+   * and plaintext is still returned only when every tag (and the signature) verifies. Streams:
+   * 2 × concurrency frames in flight when the frame length is 64 KiB to 1 MiB (each released
+   * in order, only after its own tag verifies), one at a time otherwise.
    */
   readonly concurrency?: number;
 }

@@ -215,3 +215,53 @@ export async function openFramesParallel(
   const last = spots.at(-1) as FrameSpot;
   return { end: p, length: (spots.length - 1) * frameLength + last.length };
 }
+
+/**
+ * Streams use frames in flight only up to this frame length: each frame in flight holds its
+ * ciphertext and plaintext, so the memory bound becomes (frames in flight × frame length), kept
+ * a constant here; larger frames stay on the sequential path (about two frames in memory).
+ */
+export const STREAM_PARALLEL_MAX_FRAME = 1024 * 1024;
+
+/** Frames in flight for a stream at this concurrency (0: sequential). */
+export function streamWindow(concurrency: number, frameLength: number): number {
+  if (concurrency <= 1 || frameLength > STREAM_PARALLEL_MAX_FRAME || frameLength < 64 * 1024) return 0;
+  return concurrency * IN_FLIGHT_PER_WORKER;
+}
+
+/** AES-GCM of one frame on the thread pool: ciphertext || tag. */
+export async function webSeal(
+  webKey: webcrypto.CryptoKey,
+  iv: Uint8Array,
+  aad: Uint8Array,
+  content: Uint8Array,
+): Promise<Uint8Array> {
+  return new Uint8Array(
+    await webcrypto.subtle.encrypt(
+      { name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 },
+      webKey,
+      content,
+    ),
+  );
+}
+
+/** Decrypts one frame (content || tag) on the thread pool; Integrity when the tag fails. */
+export async function webOpen(
+  webKey: webcrypto.CryptoKey,
+  iv: Uint8Array,
+  aad: Uint8Array,
+  contentAndTag: Uint8Array,
+  what: string,
+): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(
+      await webcrypto.subtle.decrypt(
+        { name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 },
+        webKey,
+        contentAndTag,
+      ),
+    );
+  } catch {
+    throw new KeyportError('Integrity', `${what} failed authentication`);
+  }
+}

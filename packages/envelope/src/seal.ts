@@ -57,8 +57,9 @@ export interface SealOptions {
   readonly plaintextLength?: number;
   /**
    * Frames sealed at once (default: the available cores, at most 8). Buffers of 4 MiB and at
-   * least 4 frames are sealed with frames in flight on the thread pool; smaller ones, and
-   * streams, stay on the calling thread. The output is the same bytes either way.
+   * least 4 frames are sealed with frames in flight on the thread pool; smaller ones stay on
+   * the calling thread. Streams keep 2 × concurrency frames in flight when the frame length is
+   * 64 KiB to 1 MiB, one at a time otherwise. The message format is the same either way.
    */
   readonly concurrency?: number;
 }
