@@ -5,9 +5,9 @@
  * When the plaintext is an exact multiple of the frame length the final frame is full
  * (the spec's SHOULD); an empty plaintext is one empty final frame.
  */
-import { createCipheriv, type KeyObject } from 'node:crypto';
+import { createCipheriv } from 'node:crypto';
 import { KeyportError } from '@keyport/core';
-import { bodyAad, FINAL_FRAME_STRING, FRAME_STRING, GCM_SLICE, updateInto } from './aead.js';
+import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING, GCM_SLICE, updateInto } from './aead.js';
 
 export const SEQUENCE_END = 0xffff_ffff;
 export const MAX_FRAMES = 0xffff_fffe;
@@ -30,7 +30,7 @@ export class FrameSealer {
   private seq = 1;
 
   constructor(
-    readonly key: KeyObject,
+    readonly key: AeadKey,
     readonly messageId: Uint8Array,
     readonly frameLength: number,
   ) {}

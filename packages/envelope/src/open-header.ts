@@ -5,7 +5,7 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { contextContains, type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
-import { gcmOpen } from './aead.js';
+import { type AeadKey, gcmOpen } from './aead.js';
 import { invalidCiphertext } from './bytes.js';
 import type { DataKeyCache } from './cache.js';
 import type { ChunkQueue } from './chunk-queue.js';
@@ -41,7 +41,7 @@ export interface VerifiedHeader {
   readonly header: ParsedHeader;
   /** The exact header bytes (authentication included). */
   readonly bytes: Uint8Array;
-  readonly key: KeyObject;
+  readonly key: AeadKey;
   /** The plaintext data key, only when asked for (rewrap); the caller zeroes it. */
   readonly dataKey: Uint8Array | undefined;
   readonly limits: ResolvedLimits;

@@ -9,7 +9,14 @@
  */
 import { createDecipheriv, type KeyObject, type Verify } from 'node:crypto';
 import { type EncryptionContext, KeyportError } from '@keyport/core';
-import { bodyAad, FINAL_FRAME_STRING, FRAME_STRING, GCM_SLICE, SINGLE_BLOCK_STRING } from './aead.js';
+import {
+  type AeadKey,
+  bodyAad,
+  FINAL_FRAME_STRING,
+  FRAME_STRING,
+  GCM_SLICE,
+  SINGLE_BLOCK_STRING,
+} from './aead.js';
 import { invalidCiphertext } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { SEQUENCE_END } from './frames.js';
@@ -62,7 +69,7 @@ export function messageInfo(h: ParsedHeader): MessageInfo {
 interface BodyState {
   readonly queue: ChunkQueue;
   readonly header: ParsedHeader;
-  readonly key: KeyObject;
+  readonly key: AeadKey;
   readonly limits: ResolvedLimits;
   readonly verifier: Verify | undefined;
   readonly signal: AbortSignal | undefined;

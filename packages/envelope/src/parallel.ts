@@ -11,10 +11,10 @@
  * synchronous path is faster than any hand-off.
  */
 
-import { type KeyObject, webcrypto } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { KeyportError } from '@keyport/core';
-import { bodyAad, FINAL_FRAME_STRING, FRAME_STRING } from './aead.js';
+import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING } from './aead.js';
 import { invalidCiphertext } from './bytes.js';
 import { SEQUENCE_END } from './frames.js';
 
@@ -40,7 +40,9 @@ export function worthParallel(concurrency: number, bytes: number, frameLength: n
 }
 
 /** The derived AES key as a WebCrypto key (the exported bytes are zeroed at once). */
-export async function toWebKey(key: KeyObject, usage: 'encrypt' | 'decrypt'): Promise<webcrypto.CryptoKey> {
+export async function toWebKey(key: AeadKey, usage: 'encrypt' | 'decrypt'): Promise<webcrypto.CryptoKey> {
+  if (key instanceof Uint8Array)
+    return webcrypto.subtle.importKey('raw', key, { name: 'AES-GCM' }, false, [usage]);
   const raw = key.export();
   try {
     return await webcrypto.subtle.importKey('raw', raw, { name: 'AES-GCM' }, false, [usage]);
@@ -80,7 +82,7 @@ function frameIv(seq: number): Uint8Array {
  * synchronous path). Returns the offset after the body.
  */
 export async function sealFramesParallel(
-  key: KeyObject,
+  key: AeadKey,
   messageId: Uint8Array,
   frameLength: number,
   plaintext: Uint8Array,
@@ -139,7 +141,7 @@ interface FrameSpot {
  * path would report. Returns the body's end offset and the plaintext length.
  */
 export async function openFramesParallel(
-  key: KeyObject,
+  key: AeadKey,
   messageId: Uint8Array,
   frameLength: number,
   maxFrames: number,

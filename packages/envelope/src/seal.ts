@@ -11,7 +11,7 @@ import { gcmSeal } from './aead.js';
 import type { DataKeyCache } from './cache.js';
 import { serializeContext } from './context-codec.js';
 import { bodySize, FrameSealer } from './frames.js';
-import { CONTENT_FRAMED, serializeHeaderBody } from './header.js';
+import { CONTENT_FRAMED, serializeContextAndEdks, writeHeaderBody } from './header.js';
 import { deriveKeys } from './kdf.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import {
@@ -74,6 +74,20 @@ export interface SealSession {
   readonly context: EncryptionContext;
 }
 
+const ZERO_IV = new Uint8Array(12);
+const EMPTY = new Uint8Array(0);
+
+/** The header's context-and-EDKs bytes, made once per materials (a cached data key reuses them). */
+const middles = new WeakMap<EncryptionMaterials, Uint8Array>();
+function middleOf(m: EncryptionMaterials): Uint8Array {
+  let middle = middles.get(m);
+  if (middle === undefined) {
+    middle = serializeContextAndEdks(serializeContext(m.context), m.encryptedDataKeys);
+    middles.set(m, middle);
+  }
+  return middle;
+}
+
 function checkFrameLength(frameLength: number | undefined): number {
   const f = frameLength ?? DEFAULT_FRAME_LENGTH;
   if (!Number.isSafeInteger(f) || f < 1 || f > DEFAULT_LIMITS.maxFrameLength) {
@@ -116,17 +130,18 @@ export async function prepareSeal(
   const build = (m: EncryptionMaterials): SealSession => {
     // Runs synchronously on acquisition, so a cache eviction cannot zero the key midway.
     const derived = deriveKeys(suite, m.dataKey, messageId);
-    const body = serializeHeaderBody({
+    const header = writeHeaderBody(
       suite,
       messageId,
-      contextBytes: serializeContext(m.context),
-      encryptedDataKeys: m.encryptedDataKeys,
-      contentType: CONTENT_FRAMED,
+      middleOf(m),
+      CONTENT_FRAMED,
       frameLength,
-      suiteData: derived.commitKey,
-    });
-    const { tag } = gcmSeal(derived.key, new Uint8Array(suite.ivLength), body, new Uint8Array(0));
-    const header = Buffer.concat([body, tag]);
+      derived.commitKey,
+      suite.tagLength,
+    );
+    const bodyLength = header.length - suite.tagLength;
+    const { tag } = gcmSeal(derived.key, ZERO_IV, header.subarray(0, bodyLength), EMPTY);
+    header.set(tag, bodyLength);
     let signer: Sign | undefined;
     if (m.signingKey !== undefined) {
       signer = newSigner();
