@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { type EncryptionContext, type ErrorCode, KeyportError, toKeyportError } from '@keyport/core';
 import { bytesEqual } from './bytes.js';
 import type { EncryptedDataKey } from './header.js';
-import { quoted, reducedError } from './quote.js';
+import { quoted, reducedError, rethrowReduced } from './quote.js';
 import { anyKeyOf, kmsRecipient } from './recipients/kms.js';
 import { isRecipient, type Recipient, type RecipientEnv } from './recipients/recipient.js';
 import { generateSigningKey, type SigningKey } from './signing.js';
@@ -95,11 +95,6 @@ export async function getEncryptionMaterials(
     rethrowReduced(e);
   }
   return { dataKey, encryptedDataKeys: edks, context, signingKey };
-}
-
-/** Provider errors leave the envelope with their `cause` reduced (code, message, request id). */
-function rethrowReduced(e: unknown): never {
-  throw e instanceof KeyportError ? reducedError(e) : e;
 }
 
 export interface UnwrapAttempt {

@@ -101,6 +101,11 @@ export function reducedError(e: KeyportError): KeyportError {
   return out;
 }
 
+/** Provider errors leave the envelope with their `cause` reduced (code, message, request id). */
+export function rethrowReduced(e: unknown): never {
+  throw e instanceof KeyportError ? reducedError(e) : e;
+}
+
 function isReduced(v: unknown): boolean {
   if (typeof v !== 'object' || v === null || v instanceof Error) return false;
   const keys = Object.keys(v);

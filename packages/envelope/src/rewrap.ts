@@ -19,6 +19,7 @@ import { CONTENT_FRAMED, type EncryptedDataKey, type ParsedHeader, serializeHead
 import type { ResolvedLimits } from './limits.js';
 import { type RecipientLike, type TrustEntry, toRecipient, toTrusted } from './materials.js';
 import { type OpenOptions, readVerifiedHeader } from './open-header.js';
+import { quoted, rethrowReduced } from './quote.js';
 import { AWS_KMS_PROVIDER_ID, kmsRecipient } from './recipients/kms.js';
 import type { Recipient } from './recipients/recipient.js';
 import { generateSigningKey, newSigner, newVerifier, verificationKeyFromContext } from './signing.js';
@@ -91,7 +92,7 @@ function rewrapperFor(edk: EncryptedDataKey, candidates: readonly Recipient[]): 
   if (discovered && edk.providerId.startsWith('keyport:')) return kmsRecipient(utf8Decode(edk.providerInfo));
   throw new KeyportError(
     'InvalidArgument',
-    `rewrapping a signed message re-wraps every kept key; trust a recipient for "${edk.providerId}" (its key, or anyKeyOf its scheme)`,
+    `rewrapping a signed message re-wraps every kept key; trust a recipient for ${quoted(edk.providerId)} (its key, or anyKeyOf its scheme)`,
   );
 }
 
@@ -126,8 +127,8 @@ export async function* rewrapStream(
           ? kept
           : await Promise.all(
               kept.map((e) => rewrapperFor(e, [...v.trusted, ...adders]).wrap(dataKey, context, env)),
-            );
-      const added = await Promise.all(adders.map((r) => r.wrap(dataKey, context, env)));
+            ).catch(rethrowReduced);
+      const added = await Promise.all(adders.map((r) => r.wrap(dataKey, context, env))).catch(rethrowReduced);
       const edks = [...keptEdks, ...added];
       if (edks.length === 0)
         throw new KeyportError('InvalidArgument', 'rewrap would leave the message with no recipient');

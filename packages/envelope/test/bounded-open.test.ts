@@ -18,11 +18,13 @@ import {
   type Recipient,
   rawAesRecipient,
   rawRsaRecipient,
+  rewrapEnvelope,
   sealEnvelope,
 } from '../src/index.js';
 import { deriveKeys } from '../src/kdf.js';
 import { resolveLimits } from '../src/limits.js';
 import { quoted } from '../src/quote.js';
+import { generateSigningKey } from '../src/signing.js';
 import { SUITES } from '../src/suites.js';
 import { aes } from './helpers/keys.js';
 
@@ -160,7 +162,11 @@ function rsaOptions() {
 }
 
 /** A well-formed 0x0578 message (header tag and frames valid) whose context is `context`. */
-async function signedSuiteMessage(context: Record<string, string>, plaintext: Uint8Array): Promise<Buffer> {
+async function signedSuiteMessage(
+  context: Record<string, string>,
+  plaintext: Uint8Array,
+  extraEdks: EncryptedDataKey[] = [],
+): Promise<Buffer> {
   const suite = SUITES.get(0x0578);
   if (suite === undefined) throw new Error('no suite');
   const dataKey = randomBytes(32);
@@ -171,7 +177,7 @@ async function signedSuiteMessage(context: Record<string, string>, plaintext: Ui
     suite,
     messageId,
     contextBytes: serializeContext(context),
-    encryptedDataKeys: [edk],
+    encryptedDataKeys: [edk, ...extraEdks],
     contentType: CONTENT_FRAMED,
     frameLength: 16,
     suiteData: derived.commitKey,
@@ -284,6 +290,22 @@ describe('clean error messages', () => {
     expect(err).toBeInstanceOf(DataKeyUnavailableError);
     assertClean((err as Error).message);
     expect((err as Error).message).toContain('\\u001b[1m');
+  });
+
+  it('rewrap names an untrusted provider id quoted', async () => {
+    const key = generateSigningKey();
+    const hostile = {
+      providerId: 'x\n\u001b[2Jevil',
+      providerInfo: Buffer.from('i'),
+      ciphertext: Buffer.from('c'),
+    };
+    const msg = await signedSuiteMessage({ 'aws-crypto-public-key': key.publicKeyBase64 }, randomBytes(20), [
+      hostile,
+    ]);
+    const err = await rewrapEnvelope(msg, { trust: [aes] }).catch((e: unknown) => e);
+    expect((err as KeyportError).code).toBe('InvalidArgument');
+    assertClean((err as Error).message);
+    expect((err as Error).message).toContain('\\u001b[2J');
   });
 
   it('reserved context keys are named quoted', async () => {
