@@ -27,6 +27,7 @@ import {
   openFramesParallel,
   PARALLEL_MIN_BYTES,
   resolveConcurrency,
+  streamConcurrency,
   streamWindow,
   toWebKey,
   webOpen,
@@ -267,7 +268,7 @@ async function* openChunks(
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const queue = new ChunkQueue(source);
   try {
-    const concurrency = resolveConcurrency(options.concurrency);
+    const concurrency = streamConcurrency(options.concurrency);
     const v = await readVerifiedHeader(queue, options);
     const verifier = v.header.suite.signed ? newVerifier() : undefined;
     verifier?.update(v.bytes);

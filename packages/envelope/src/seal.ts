@@ -56,10 +56,11 @@ export interface SealOptions {
   /** Streaming with a cache: the plaintext length, so the cache's byte limit can be charged. */
   readonly plaintextLength?: number;
   /**
-   * Frames sealed at once (default: the available cores, at most 8). Buffers of 4 MiB and at
-   * least 4 frames are sealed with frames in flight on the thread pool; smaller ones stay on
-   * the calling thread. Streams keep 2 × concurrency frames in flight when the frame length is
-   * 64 KiB to 1 MiB, one at a time otherwise. The message format is the same either way.
+   * Frames sealed at once. `sealEnvelope` (default: the available cores, at most 8): buffers of
+   * 4 MiB and at least 4 frames are sealed with frames in flight on the thread pool; smaller
+   * ones stay on the calling thread. Streams (default 1, one frame at a time): when given,
+   * 2 × concurrency frames in flight for frame lengths of 64 KiB to 1 MiB. The message format
+   * is the same either way.
    */
   readonly concurrency?: number;
 }
