@@ -89,6 +89,11 @@ export class IamPolicies {
     return this.get(resource, 3);
   }
 
+  /** Drops the policy of a deleted resource (a later resource of that name starts afresh). */
+  forget(resource: string): void {
+    this.policies.delete(resource);
+  }
+
   /** The permissions from `asked` that `principal` holds on `resource` at `now`. */
   held(principal: string, resource: string, asked: readonly string[], now: Date): string[] {
     const chain = [this.policies.get(resource), this.policies.get(keyRingOf(resource) ?? ''), this.project];

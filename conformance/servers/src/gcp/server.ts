@@ -20,6 +20,7 @@ import { RpcError, unimplemented } from './rpc-error.js';
 import { iamHandlers } from './rpc-iam.js';
 import { importHandlers } from './rpc-import.js';
 import { keyHandlers, rotateSymmetric } from './rpc-keys.js';
+import { operationHandlers } from './rpc-operations.js';
 
 export interface CloudKmsServerOptions {
   /** Interface to listen on; loopback by default. */
@@ -63,6 +64,31 @@ function principalOf(
   return principal;
 }
 
+/** What a request whose bytes do not decode as its message becomes (answered INVALID_ARGUMENT). */
+const UNDECODABLE = Object.freeze({ undecodable: true });
+
+/** gRPC's default limit; Cloud KMS's own data limits (64 KiB) are far below it. */
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
+// grpc-js answers INTERNAL when a request fails to deserialize; the service answers
+// INVALID_ARGUMENT. Deserializers that catch the failure let the handler wrapper decide.
+function tolerantDefinition(def: ServiceDefinition): ServiceDefinition {
+  const out: Record<string, ServiceDefinition[string]> = {};
+  for (const [name, method] of Object.entries(def)) {
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch {
+          return UNDECODABLE;
+        }
+      },
+    };
+  }
+  return out as ServiceDefinition;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function startCloudKmsServer(options: CloudKmsServerOptions = {}): Promise<CloudKmsServer> {
@@ -88,6 +114,9 @@ export async function startCloudKmsServer(options: CloudKmsServerOptions = {}): 
       const fault = faults.decide(method);
       if (fault.kind === 'drop') return dropConnections();
       if (fault.kind === 'throttle') throw fault.error;
+      if (call.request === UNDECODABLE) {
+        throw new RpcError(status.INVALID_ARGUMENT, 'Invalid request: the message could not be decoded.');
+      }
       const principal = principalOf(call.metadata, options.principals);
       const now = clock.now();
       state.settle(now, rotateSymmetric);
@@ -109,6 +138,7 @@ export async function startCloudKmsServer(options: CloudKmsServerOptions = {}): 
     def: ServiceDefinition,
     handlers: Record<string, Handler>,
   ): UntypedServiceImplementation => {
+    // (`def` is the tolerant definition below: an undecodable body arrives as UNDECODABLE.)
     const impl: UntypedServiceImplementation = {};
     for (const method of Object.keys(def)) {
       const handler: Handler =
@@ -123,12 +153,15 @@ export async function startCloudKmsServer(options: CloudKmsServerOptions = {}): 
     return impl;
   };
 
-  const grpcServer = new Server();
-  grpcServer.addService(
-    defs.kms,
-    implement(defs.kms, { ...keyHandlers, ...cryptoHandlers, ...importHandlers }),
-  );
-  grpcServer.addService(defs.iam, implement(defs.iam, iamHandlers));
+  const grpcServer = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
+  for (const [def, handlers] of [
+    [defs.kms, { ...keyHandlers, ...cryptoHandlers, ...importHandlers }],
+    [defs.iam, iamHandlers],
+    [defs.operations, operationHandlers],
+  ] as const) {
+    const tolerant = tolerantDefinition(def);
+    grpcServer.addService(tolerant, implement(tolerant, handlers));
+  }
   const innerPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) =>
       err ? reject(err) : resolve(port),
