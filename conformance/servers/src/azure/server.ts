@@ -17,18 +17,31 @@ import { route } from './router.js';
 import { KeyStore } from './store.js';
 import type { Body } from './validate.js';
 
-/** The api-versions the SDKs send: @azure/keyvault-keys 4.10 sends 2025-07-01. */
+/**
+ * Every api-version of the keys data plane that a published official client can send: the
+ * `ApiVersion` enums of azure-keyvault-keys 4.12.0b3 (PyPI; its default is 2026-01-01-preview)
+ * and 4.11.3 (2025-07-01), @azure/keyvault-keys 4.10.2 (npm; 2025-07-01), and the previews the
+ * earlier clients defaulted to. Anything else gets the service's 400 BadParameter.
+ */
 export const SUPPORTED_API_VERSIONS = [
+  '2016-10-01',
   '7.0',
   '7.1',
+  '7.2-preview',
   '7.2',
+  '7.3-preview',
   '7.3',
+  '7.4-preview.1',
   '7.4',
+  '7.5-preview.1',
   '7.5',
+  '7.6-preview.1',
   '7.6-preview.2',
   '7.6',
   '2025-07-01',
+  '2026-01-01-preview',
 ];
+const LATEST_STABLE_API_VERSION = '2025-07-01';
 
 /** The token a server started without `principals` accepts, with every permission. */
 export const DEFAULT_AZURE_TOKEN = 'keyport-test-admin';
@@ -143,10 +156,14 @@ export async function startAzureKeyVaultServer(
       return send(res, 429, err.toBody(), { 'retry-after': String(fault.retryAfterSeconds) });
     }
     const apiVersion = url.searchParams.get('api-version');
-    if (!apiVersion) throw badParameter('The api-version query parameter is missing.');
+    if (!apiVersion) {
+      throw badParameter('The api-version query parameter (?api-version=) is required for all requests.');
+    }
     if (!SUPPORTED_API_VERSIONS.includes(apiVersion)) {
+      // The service's own answer; the version is quoted back only when short.
+      const shown = apiVersion.length <= 32 ? apiVersion : `${apiVersion.slice(0, 32)}…`;
       throw badParameter(
-        `The specified version (${apiVersion}) is not recognized. Consider using the latest supported version (2025-07-01).`,
+        `The specified version (${shown}) is not recognized. Consider using the latest supported version (${LATEST_STABLE_API_VERSION}).`,
       );
     }
     let principal: ReturnType<AccessPolicies['authenticate']>;
