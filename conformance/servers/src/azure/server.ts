@@ -1,17 +1,20 @@
 // The HTTPS front of the Key Vault test server: TLS with a certificate made at start, fault
 // injection, api-version, challenge authentication, access policy, then the routes.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type LoopbackCertificate, makeLoopbackCertificate } from '../shared/cert.js';
+import { readState, writeState } from '../shared/state-file.js';
 import { AccessPolicies, challengeHeader, type PrincipalAccess } from './auth.js';
 import type { VaultContext } from './bundle.js';
-import { makeLoopbackCertificate } from './cert.js';
 import { TestClock } from './clock.js';
 import { badParameter, KeyVaultError } from './errors.js';
 import { type FaultSettings, Faults } from './faults.js';
 import type { ServerMode } from './material.js';
+import { loadVault, type SavedVault, saveVault } from './persist.js';
 import { autoRotate } from './rotation.js';
 import { route } from './router.js';
 import { KeyStore } from './store.js';
@@ -62,6 +65,13 @@ export interface AzureKeyVaultServerOptions {
   /** 32 bytes sealing backup blobs; servers sharing it can restore each other's backups. */
   backupSecret?: Uint8Array;
   faults?: FaultSettings;
+  /**
+   * A JSON file holding the vault's keys: read at start when it exists, replaced after every
+   * change. Holds private key material in the clear (0600): for tests only.
+   */
+  stateFile?: string;
+  /** PEM certificate and key to serve instead of the generated loopback certificate. */
+  tls?: { certFile: string; keyFile: string };
 }
 
 export interface AzureKeyVaultServer {
@@ -76,6 +86,16 @@ export interface AzureKeyVaultServer {
 }
 
 const MAX_BODY = 1 << 20;
+
+function userCertificate(tls: { certFile: string; keyFile: string }): LoopbackCertificate {
+  return {
+    dir: '',
+    caFile: tls.certFile,
+    cert: readFileSync(tls.certFile),
+    key: readFileSync(tls.keyFile),
+    remove: async () => {},
+  };
+}
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -133,7 +153,12 @@ export async function startAzureKeyVaultServer(
   const tenantId = opts.tenantId ?? '72f988bf-0000-4000-8000-00000000beef';
   const clock = new TestClock();
   const faults = new Faults(opts.faults);
-  const cert = await makeLoopbackCertificate();
+  const store = new KeyStore(clock, days);
+  if (opts.stateFile) {
+    const saved = readState<SavedVault>(opts.stateFile);
+    if (saved) loadVault(mode, store, saved);
+  }
+  const cert = opts.tls ? userCertificate(opts.tls) : await makeLoopbackCertificate();
 
   let ctx: VaultContext | undefined;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -184,6 +209,7 @@ export async function startAzureKeyVaultServer(
     ctx.store.sweep();
     await autoRotate(ctx);
     const result = await r.run();
+    if (opts.stateFile && req.method !== 'GET') writeState(opts.stateFile, saveVault(mode, ctx.store));
     send(res, r.status ?? 200, r.status === 204 ? undefined : result);
   };
 
@@ -222,7 +248,7 @@ export async function startAzureKeyVaultServer(
     mode,
     vaultUrl,
     clock,
-    store: new KeyStore(clock, days),
+    store,
     backupKey: Buffer.from(opts.backupSecret ?? randomBytes(32)),
   };
 
