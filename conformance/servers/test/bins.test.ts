@@ -104,6 +104,8 @@ describe('keyport-azure-keyvault', () => {
     const first = await launch(AZURE_BIN, ['--state', state]);
     expect(first.ready.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(first.env.KEYPORT_AZUREKV_URL).toBe(first.ready.url);
+    expect(first.env.IDENTITY_ENDPOINT).toBe(`${first.ready.url}/_keyport/identity/token`);
+    expect(first.env.IDENTITY_HEADER).toMatch(/^[0-9a-f]{32}$/);
     const ca = await readFile(first.ready.ca!);
     const client = new KeyClient(first.ready.url!, staticToken(first.ready.token!), {
       disableChallengeResourceVerification: true,

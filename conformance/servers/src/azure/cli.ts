@@ -24,7 +24,8 @@ options:
   --soft-delete-days N    soft-delete retention, 7-90 (default 90)
   -h, --help              this text
 
-Prints KEYPORT_AZUREKV_URL=, KEYPORT_AZUREKV_CA= (and KEYPORT_AZUREKV_TOKEN=) lines, then
+Prints KEYPORT_AZUREKV_URL=, KEYPORT_AZUREKV_CA= (and KEYPORT_AZUREKV_TOKEN=) lines, the
+IDENTITY_ENDPOINT= and IDENTITY_HEADER= that DefaultAzureCredential reads, then
 "keyport-azure-keyvault ready url=<url> ca=<pem> token=<token>". SIGTERM or SIGINT stops it.`;
 
 export function parseAzureCliArgs(argv: readonly string[]): AzureKeyVaultServerOptions {
@@ -73,6 +74,9 @@ export async function startAzureFromArgs(argv: string[]): Promise<Started> {
   const token = opts.principals ? '(see --principals)' : DEFAULT_AZURE_TOKEN;
   const env: Record<string, string> = { KEYPORT_AZUREKV_URL: server.url, KEYPORT_AZUREKV_CA: server.caFile };
   if (!opts.principals) env.KEYPORT_AZUREKV_TOKEN = DEFAULT_AZURE_TOKEN;
+  // What DefaultAzureCredential / ManagedIdentityCredential read (README-azure.md, "Credentials").
+  env.IDENTITY_ENDPOINT = server.identity.endpoint;
+  env.IDENTITY_HEADER = server.identity.header;
   return {
     env,
     ready: `keyport-azure-keyvault ready url=${server.url} ca=${server.caFile} token=${token}`,

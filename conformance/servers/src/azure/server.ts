@@ -70,6 +70,11 @@ export interface AzureKeyVaultServerOptions {
    * change. Holds private key material in the clear (0600): for tests only.
    */
   stateFile?: string;
+  /**
+   * The bearer token the managed-identity endpoint hands out (default DEFAULT_AZURE_TOKEN, the
+   * token with every permission when `principals` is not given).
+   */
+  identityToken?: string;
   /** PEM certificate and key to serve instead of the generated loopback certificate. */
   tls?: { certFile: string; keyFile: string };
 }
@@ -80,12 +85,20 @@ export interface AzureKeyVaultServer {
   /** PEM file of the certificate to trust (for the test process only). */
   readonly caFile: string;
   readonly mode: ServerMode;
+  /**
+   * What to set as IDENTITY_ENDPOINT and IDENTITY_HEADER so DefaultAzureCredential /
+   * ManagedIdentityCredential get a token from this server (README-azure.md, "Credentials").
+   */
+  readonly identity: { readonly endpoint: string; readonly header: string };
   readonly clock: TestClock;
   readonly faults: Faults;
   stop(): Promise<void>;
 }
 
 const MAX_BODY = 1 << 20;
+
+/** Where the managed-identity token endpoint is served. */
+const IDENTITY_PATH = '/_keyport/identity/token';
 
 function userCertificate(tls: { certFile: string; keyFile: string }): LoopbackCertificate {
   return {
@@ -164,6 +177,7 @@ export async function startAzureKeyVaultServer(
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     const raw = await readBody(req);
+    if (url.pathname === IDENTITY_PATH) return identityToken(req, url, res);
     if (url.pathname.startsWith('/_keyport/')) return admin(url.pathname, raw, res);
     if (!ctx) throw new Error('server not ready');
     const fault = faults.next();
@@ -213,6 +227,35 @@ export async function startAzureKeyVaultServer(
     send(res, r.status ?? 200, r.status === 204 ? undefined : result);
   };
 
+  // The App Service managed-identity protocol (api-version 2019-08-01), which
+  // DefaultAzureCredential / ManagedIdentityCredential of every official SDK speaks when
+  // IDENTITY_ENDPOINT and IDENTITY_HEADER are set: unmodified credential code gets a token for
+  // this server without any network beyond loopback.
+  const identitySecret = randomBytes(16).toString('hex');
+  const identityToken = (req: IncomingMessage, url: URL, res: ServerResponse): void => {
+    if (req.headers['x-identity-header'] !== identitySecret) {
+      return send(res, 401, {
+        error: 'unauthorized',
+        error_description: 'X-IDENTITY-HEADER is missing or wrong.',
+      });
+    }
+    const resource = url.searchParams.get('resource') ?? '';
+    if (!/^https:\/\/(vault|managedhsm)\.azure\.net\/?$/.test(resource)) {
+      return send(res, 400, {
+        error: 'invalid_resource',
+        error_description: 'resource must be https://vault.azure.net or https://managedhsm.azure.net.',
+      });
+    }
+    const expiresOn = Math.floor(Date.now() / 1000) + 3600;
+    send(res, 200, {
+      access_token: opts.identityToken ?? DEFAULT_AZURE_TOKEN,
+      expires_on: String(expiresOn),
+      resource,
+      token_type: 'Bearer',
+      client_id: '00000000-0000-4000-8000-00000000beef',
+    });
+  };
+
   const admin = (path: string, raw: Buffer, res: ServerResponse): void => {
     const body = raw.length > 0 ? (JSON.parse(raw.toString('utf8')) as Record<string, unknown>) : {};
     if (path === '/_keyport/faults') {
@@ -257,6 +300,7 @@ export async function startAzureKeyVaultServer(
     url: vaultUrl,
     caFile: cert.caFile,
     mode,
+    identity: { endpoint: `${vaultUrl}${IDENTITY_PATH}`, header: identitySecret },
     clock,
     faults,
     stop: () => {
