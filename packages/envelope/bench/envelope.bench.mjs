@@ -4,7 +4,7 @@
 
 import { spawnSync as spawnSyncChild } from 'node:child_process';
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,12 +31,14 @@ const esdk = () => {
   return esdkModule;
 };
 const MiB = 1024 * 1024;
+// What `concurrency` defaults to (the available cores, at most 8): named on rows run at defaults.
+const DEFAULT_CONCURRENCY_GUESS = Math.max(1, Math.min(8, (await import('node:os')).availableParallelism()));
 const results = [];
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 // Without --only, every section runs in its own child process: a fresh heap and a clean RSS
 // baseline for each, so one section's garbage or loaded SDKs do not tax the next.
-const SECTIONS = ['memory', 'flood', 'stream', '64mib', 'cached', 'kms'];
+const SECTIONS = ['memory', 'flood', 'stream', '64mib', 'parallel', 'cached', 'kms'];
 if (only === undefined) {
   const { spawnSync } = await import('node:child_process');
   for (const name of SECTIONS) {
@@ -281,29 +283,29 @@ if (section('stream')) {
   async function* source() {
     for (let sent = 0; sent < total; sent += chunk.length) yield chunk;
   }
+  // Peak RSS as the kernel counts it (this section runs in its own process): VmHWM at the end
+  // against the resident size before the run.
+  const status = (field) =>
+    Number(readFileSync('/proc/self/status', 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1]) *
+    1024;
   globalThis.gc?.();
-  const before = process.memoryUsage().rss;
-  let peak = before;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }, 20);
+  const before = status('VmRSS');
   let received = 0;
   const ms = await wallTime(async () => {
     for await (const p of openStream(sealStream(source(), { recipients: [aes] }), { trust: [aes] })) {
       received += p.length;
-      peak = Math.max(peak, process.memoryUsage().rss);
     }
   });
-  clearInterval(timer);
   if (received !== total) throw new Error('streaming lost bytes');
   record(
-    `streaming seal+open ${total / MiB} MiB: peak RSS growth`,
+    `streaming seal+open ${total / MiB} MiB, 1 MiB frames: peak RSS growth (VmHWM)`,
     'MiB',
-    (peak - before) / MiB,
+    (status('VmHWM') - before) / MiB,
     'target',
     64,
     false,
   );
+  Object.assign(results.at(-1), { concurrency: DEFAULT_CONCURRENCY_GUESS });
   record(`streaming seal+open ${total / MiB} MiB: throughput`, 'MiB/s', total / MiB / (ms / 1000), 'none', 0);
   results.at(-1).ratio = null;
 }
@@ -492,6 +494,78 @@ if (section('64mib')) {
       mbps(eOpen.ms),
     );
     meta({ suite: hex, frameLength: F, concurrency: 1, spread: eOpen.spread, runs: esdkRuns });
+  }
+
+  // The default frame length, by measurement: seal and open at several frame lengths, one core.
+  for (const frameLength of [64 * 1024, 256 * 1024, MiB, 4 * MiB]) {
+    const opts = { recipients: [aes], frameLength, concurrency: 1 };
+    const seal = await best(() => sealEnvelope(pt, opts), runs);
+    const msg = await sealEnvelope(pt, opts);
+    const open = await best(() => openEnvelope(msg, { trust: [aes], concurrency: 1 }), runs);
+    record(
+      `seal ${label} at frame length ${frameLength / 1024} KiB (0x0478, one core)`,
+      'MiB/s',
+      mbps(seal.ms),
+      floorName,
+      mbps(floor.ms),
+    );
+    meta({ suite: '0x0478', frameLength, concurrency: 1, spread: seal.spread, runs });
+    record(
+      `open ${label} at frame length ${frameLength / 1024} KiB (0x0478, one core)`,
+      'MiB/s',
+      mbps(open.ms),
+      `${floorName}, decrypt`,
+      mbps(rawOpen.ms),
+    );
+    meta({ suite: '0x0478', frameLength, concurrency: 1, spread: open.spread, runs });
+  }
+}
+
+// ---------------------------------------------------------------- every core: concurrency
+// Wall time (the point is to use more than one core), best of N with spread, concurrency 1
+// against the default (the available cores, at most 8) and 4. On a machine shared with other
+// jobs the figures move with the neighbours' load; the load average is recorded with each row.
+if (section('parallel')) {
+  const { availableParallelism, loadavg } = await import('node:os');
+  const size = (quick ? 8 : 64) * MiB;
+  const pt = randomBytes(size);
+  const runs = quick ? 2 : 9;
+  const mbps = (ms) => size / MiB / (ms / 1000);
+  const wallBest = async (fn) => {
+    await fn();
+    const times = [];
+    for (let i = 0; i < runs; i++) {
+      globalThis.gc?.();
+      times.push(await wallTime(fn));
+    }
+    return { ms: Math.min(...times), spread: spread(times) };
+  };
+  const cores = availableParallelism();
+  const msg = await sealEnvelope(pt, { recipients: [aes] });
+  for (const [op, fn] of [
+    ['seal', (c) => sealEnvelope(pt, { recipients: [aes], concurrency: c })],
+    ['open', (c) => openEnvelope(msg, { trust: [aes], concurrency: c })],
+  ]) {
+    const one = await wallBest(() => fn(1));
+    for (const c of [...new Set([Math.min(8, cores), 4])]) {
+      const many = await wallBest(() => fn(c));
+      record(
+        `${op} ${size / MiB} MiB, concurrency ${c} vs 1 (wall time, ${cores} cores)`,
+        'MiB/s',
+        mbps(many.ms),
+        `${op} concurrency 1`,
+        mbps(one.ms),
+      );
+      Object.assign(results.at(-1), {
+        concurrency: c,
+        spread: many.spread,
+        baselineSpread: one.spread,
+        runs,
+        cores,
+        loadavg1: round(loadavg()[0]),
+        timing: 'wall, best of N',
+      });
+    }
   }
 }
 

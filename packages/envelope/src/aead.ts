@@ -6,6 +6,12 @@
 import { createCipheriv, createDecipheriv, type KeyObject } from 'node:crypto';
 import { KeyportError } from '@keyport/core';
 
+/**
+ * An AES-256 key as the body and header use it: the derived key's bytes (a KeyObject costs more
+ * to make than the cipher that uses it, per message) or a KeyObject.
+ */
+export type AeadKey = KeyObject | Uint8Array;
+
 export const FRAME_STRING = 'AWSKMSEncryptionClient Frame';
 export const FINAL_FRAME_STRING = 'AWSKMSEncryptionClient Final Frame';
 export const SINGLE_BLOCK_STRING = 'AWSKMSEncryptionClient Single Block';
@@ -56,7 +62,7 @@ export interface Sealed {
   readonly tag: Buffer;
 }
 
-export function gcmSeal(key: KeyObject, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Sealed {
+export function gcmSeal(key: AeadKey, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Sealed {
   const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
   c.setAAD(aad);
   const ciphertext = plaintext.length === 0 ? Buffer.alloc(0) : c.update(plaintext);
@@ -66,7 +72,7 @@ export function gcmSeal(key: KeyObject, iv: Uint8Array, aad: Uint8Array, plainte
 
 /** Decrypts and verifies; the plaintext is returned only when the tag verifies. */
 export function gcmOpen(
-  key: KeyObject,
+  key: AeadKey,
   iv: Uint8Array,
   aad: Uint8Array,
   ciphertext: Uint8Array,

@@ -5,9 +5,9 @@
  * When the plaintext is an exact multiple of the frame length the final frame is full
  * (the spec's SHOULD); an empty plaintext is one empty final frame.
  */
-import { createCipheriv, type KeyObject } from 'node:crypto';
+import { createCipheriv } from 'node:crypto';
 import { KeyportError } from '@keyport/core';
-import { bodyAad, FINAL_FRAME_STRING, FRAME_STRING, GCM_SLICE, updateInto } from './aead.js';
+import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING, GCM_SLICE, updateInto } from './aead.js';
 
 export const SEQUENCE_END = 0xffff_ffff;
 export const MAX_FRAMES = 0xffff_fffe;
@@ -30,7 +30,7 @@ export class FrameSealer {
   private seq = 1;
 
   constructor(
-    readonly key: KeyObject,
+    readonly key: AeadKey,
     readonly messageId: Uint8Array,
     readonly frameLength: number,
   ) {}
@@ -74,19 +74,9 @@ export class FrameSealer {
    * are, so no frame-sized buffer is allocated and no ciphertext byte is copied.
    */
   framePieces(parts: readonly Uint8Array[], length: number, final: boolean): Buffer[] {
-    const seq = this.next();
-    const prefix = Buffer.alloc(final ? 24 : 16);
-    let p = 0;
-    if (final) {
-      prefix.writeUInt32BE(SEQUENCE_END, 0);
-      p = 4;
-    }
-    prefix.writeUInt32BE(seq, p);
-    prefix.writeUInt32BE(seq, p + 12);
-    const iv = prefix.subarray(p + 4, p + 16);
-    if (final) prefix.writeUInt32BE(length, p + 16);
+    const { prefix, iv, aad } = this.nextFrameHeader(length, final);
     const c = createCipheriv('aes-256-gcm', this.key, iv, { authTagLength: 16 });
-    c.setAAD(bodyAad(this.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length));
+    c.setAAD(aad);
     const out: Buffer[] = [prefix];
     for (const part of parts) {
       for (let i = 0; i < part.length; i += GCM_SLICE) {
@@ -96,6 +86,22 @@ export class FrameSealer {
     c.final();
     out.push(c.getAuthTag());
     return out;
+  }
+
+  /** Takes the next sequence number: the frame's prefix bytes, its IV (a view) and its AAD. */
+  nextFrameHeader(length: number, final: boolean): { prefix: Buffer; iv: Uint8Array; aad: Buffer } {
+    const seq = this.next();
+    const prefix = Buffer.alloc(final ? 24 : 16);
+    let p = 0;
+    if (final) {
+      prefix.writeUInt32BE(SEQUENCE_END, 0);
+      p = 4;
+    }
+    prefix.writeUInt32BE(seq, p);
+    prefix.writeUInt32BE(seq, p + 12);
+    if (final) prefix.writeUInt32BE(length, p + 16);
+    const aad = bodyAad(this.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
+    return { prefix, iv: prefix.subarray(p + 4, p + 16), aad };
   }
 
   /** One frame as its own buffer. */

@@ -5,7 +5,7 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { contextContains, type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
-import { gcmOpen } from './aead.js';
+import { type AeadKey, gcmOpen } from './aead.js';
 import { invalidCiphertext } from './bytes.js';
 import type { DataKeyCache } from './cache.js';
 import type { ChunkQueue } from './chunk-queue.js';
@@ -28,9 +28,11 @@ export interface OpenOptions extends OpenLimits {
   /** Refuse v1 (non-committing) messages. Default false: v1 is read for migration. */
   readonly requireCommitment?: boolean;
   /**
-   * `openEnvelope`: frames decrypted at once (default: the available cores, at most 8). Framed
-   * messages of 4 MiB and at least 4 frames are opened with frames in flight on the thread pool;
-   * plaintext is still returned only when every tag (and the signature) verifies.
+   * Frames decrypted at once (default: the available cores, at most 8). `openEnvelope`: framed
+   * messages of 4 MiB and at least 4 frames are opened with frames in flight on the thread pool,
+   * and plaintext is still returned only when every tag (and the signature) verifies. Streams:
+   * 2 × concurrency frames in flight when the frame length is 64 KiB to 1 MiB (each released
+   * in order, only after its own tag verifies), one at a time otherwise.
    */
   readonly concurrency?: number;
 }
@@ -39,7 +41,7 @@ export interface VerifiedHeader {
   readonly header: ParsedHeader;
   /** The exact header bytes (authentication included). */
   readonly bytes: Uint8Array;
-  readonly key: KeyObject;
+  readonly key: AeadKey;
   /** The plaintext data key, only when asked for (rewrap); the caller zeroes it. */
   readonly dataKey: Uint8Array | undefined;
   readonly limits: ResolvedLimits;

@@ -9,14 +9,29 @@
  */
 import { createDecipheriv, type KeyObject, type Verify } from 'node:crypto';
 import { type EncryptionContext, KeyportError } from '@keyport/core';
-import { bodyAad, FINAL_FRAME_STRING, FRAME_STRING, GCM_SLICE, SINGLE_BLOCK_STRING } from './aead.js';
+import {
+  type AeadKey,
+  bodyAad,
+  FINAL_FRAME_STRING,
+  FRAME_STRING,
+  GCM_SLICE,
+  SINGLE_BLOCK_STRING,
+} from './aead.js';
 import { invalidCiphertext } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { SEQUENCE_END } from './frames.js';
 import { CONTENT_FRAMED, type ParsedHeader } from './header.js';
 import type { ResolvedLimits } from './limits.js';
 import { type OpenOptions, readVerifiedHeader } from './open-header.js';
-import { openFramesParallel, PARALLEL_MIN_BYTES, resolveConcurrency, worthParallel } from './parallel.js';
+import {
+  openFramesParallel,
+  PARALLEL_MIN_BYTES,
+  resolveConcurrency,
+  streamWindow,
+  toWebKey,
+  webOpen,
+  worthParallel,
+} from './parallel.js';
 import { reduceCause } from './quote.js';
 import { newVerifier } from './signing.js';
 import type { SuiteId } from './suites.js';
@@ -54,7 +69,7 @@ export function messageInfo(h: ParsedHeader): MessageInfo {
 interface BodyState {
   readonly queue: ChunkQueue;
   readonly header: ParsedHeader;
-  readonly key: KeyObject;
+  readonly key: AeadKey;
   readonly limits: ResolvedLimits;
   readonly verifier: Verify | undefined;
   readonly signal: AbortSignal | undefined;
@@ -64,6 +79,8 @@ interface BodyState {
    */
   readonly into: Buffer | undefined;
   written: number;
+  /** Streaming with frames in flight: how many (0: one at a time). */
+  readonly window: number;
 }
 
 /**
@@ -118,32 +135,95 @@ async function decryptContent(
   return length === 0 ? [] : [into.subarray(base, base + length)];
 }
 
-async function* framedBody(s: BodyState): AsyncGenerator<Uint8Array> {
+/** The next frame's prefix, checked: sequence number, final flag, IV, content length. */
+async function readFramePrefix(
+  s: BodyState,
+  expected: number,
+): Promise<{ seq: number; final: boolean; iv: Uint8Array; length: number }> {
   const { queue, header, verifier } = s;
   const f = header.frameLength;
+  if (expected > s.limits.maxFrames)
+    throw invalidCiphertext(`the message has more than ${s.limits.maxFrames} frames`);
+  await queue.need(4);
+  const firstBytes = queue.view(4);
+  const first = new DataView(firstBytes.buffer, firstBytes.byteOffset, 4).getUint32(0);
+  const final = first === SEQUENCE_END;
+  const prefix = final ? 24 : 16;
+  await queue.need(prefix);
+  // A copy: the queue's chunks are consumed (and may be reused by the source) before use.
+  const head = Uint8Array.from(queue.view(prefix));
+  const hv = new DataView(head.buffer, 0, prefix);
+  const seq = final ? hv.getUint32(4) : first;
+  if (seq !== expected) throw invalidCiphertext('frame out of sequence');
+  const length = final ? hv.getUint32(20) : f;
+  if (length > f) throw invalidCiphertext('final frame is longer than the frame length');
+  verifier?.update(head);
+  queue.consume(prefix);
+  const iv = head.subarray(prefix - (final ? 16 : 12), prefix - (final ? 4 : 0));
+  return { seq, final, iv, length };
+}
+
+async function* framedBody(s: BodyState): AsyncGenerator<Uint8Array> {
+  if (s.window > 0) {
+    yield* framedBodyInFlight(s);
+    return;
+  }
   for (let expected = 1; ; expected++) {
     s.signal?.throwIfAborted();
-    if (expected > s.limits.maxFrames)
-      throw invalidCiphertext(`the message has more than ${s.limits.maxFrames} frames`);
-    await queue.need(4);
-    const firstBytes = queue.view(4);
-    const first = new DataView(firstBytes.buffer, firstBytes.byteOffset, 4).getUint32(0);
-    const final = first === SEQUENCE_END;
-    const prefix = final ? 24 : 16;
-    await queue.need(prefix);
-    // A copy: the queue's chunks are consumed (and may be reused by the source) before use.
-    const head = Uint8Array.from(queue.view(prefix));
-    const hv = new DataView(head.buffer, 0, prefix);
-    const seq = final ? hv.getUint32(4) : first;
-    if (seq !== expected) throw invalidCiphertext('frame out of sequence');
-    const length = final ? hv.getUint32(20) : f;
-    if (length > f) throw invalidCiphertext('final frame is longer than the frame length');
-    verifier?.update(head);
-    queue.consume(prefix);
-    const iv = head.subarray(prefix - (final ? 16 : 12), prefix - (final ? 4 : 0));
-    const aad = bodyAad(header.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
+    const { seq, final, iv, length } = await readFramePrefix(s, expected);
+    const aad = bodyAad(s.header.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
     yield* await decryptContent(s, iv, aad, length, `frame ${seq}`);
     if (final) return;
+  }
+}
+
+/**
+ * Streaming open with up to `window` frames decrypting on the thread pool while the next ones
+ * are read. Frames are released in order, each only after its own tag verified; a structural
+ * error found while reading ahead is thrown after the frames before it, as on the sequential
+ * path. Memory: `window` frames of ciphertext and plaintext.
+ */
+async function* framedBodyInFlight(s: BodyState): AsyncGenerator<Uint8Array> {
+  const { queue, header, verifier } = s;
+  const webKey = await toWebKey(s.key, 'decrypt');
+  const inFlight: Promise<Uint8Array>[] = [];
+  // Settled-but-unawaited rejections must not surface as unhandled while earlier frames drain.
+  const track = (p: Promise<Uint8Array>): Promise<Uint8Array> => {
+    p.catch(() => undefined);
+    return p;
+  };
+  /** Reads and checks the next frame and starts its decryption; false after the final frame. */
+  const readNext = async (expected: number): Promise<boolean> => {
+    s.signal?.throwIfAborted();
+    const { seq, final, iv, length } = await readFramePrefix(s, expected);
+    await queue.need(length + 16);
+    const contentAndTag = queue.view(length + 16);
+    verifier?.update(contentAndTag);
+    queue.consume(length + 16);
+    const aad = bodyAad(header.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
+    inFlight.push(track(webOpen(webKey, iv, aad, contentAndTag, `frame ${seq}`)));
+    return !final;
+  };
+  let more = true;
+  for (let expected = 1; more || inFlight.length > 0; expected++) {
+    if (more) {
+      try {
+        more = await readNext(expected);
+      } catch (readError) {
+        // Release the frames read before the broken one, in order, each only if it verified
+        // (an earlier frame's Integrity error wins), then report the structural error.
+        while (inFlight.length > 0) {
+          const plain = await (inFlight.shift() as Promise<Uint8Array>);
+          if (plain.length > 0) yield plain;
+        }
+        throw readError;
+      }
+    }
+    while (inFlight.length >= s.window || (!more && inFlight.length > 0)) {
+      // A failed tag throws here, before any later frame is released.
+      const plain = await (inFlight.shift() as Promise<Uint8Array>);
+      if (plain.length > 0) yield plain;
+    }
   }
 }
 
@@ -187,6 +267,7 @@ async function* openChunks(
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const queue = new ChunkQueue(source);
   try {
+    const concurrency = resolveConcurrency(options.concurrency);
     const v = await readVerifiedHeader(queue, options);
     const verifier = v.header.suite.signed ? newVerifier() : undefined;
     verifier?.update(v.bytes);
@@ -201,6 +282,7 @@ async function* openChunks(
       signal: options.signal,
       into,
       written: 0,
+      window: into === undefined ? streamWindow(concurrency, v.header.frameLength) : 0,
     };
     yield* v.header.contentType === CONTENT_FRAMED ? framedBody(state) : nonFramedBody(state);
     if (verifier !== undefined) await verifyFooter(queue, v.verificationKey as KeyObject, verifier);

@@ -11,10 +11,10 @@
  * synchronous path is faster than any hand-off.
  */
 
-import { type KeyObject, webcrypto } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { KeyportError } from '@keyport/core';
-import { bodyAad, FINAL_FRAME_STRING, FRAME_STRING } from './aead.js';
+import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING } from './aead.js';
 import { invalidCiphertext } from './bytes.js';
 import { SEQUENCE_END } from './frames.js';
 
@@ -40,7 +40,9 @@ export function worthParallel(concurrency: number, bytes: number, frameLength: n
 }
 
 /** The derived AES key as a WebCrypto key (the exported bytes are zeroed at once). */
-export async function toWebKey(key: KeyObject, usage: 'encrypt' | 'decrypt'): Promise<webcrypto.CryptoKey> {
+export async function toWebKey(key: AeadKey, usage: 'encrypt' | 'decrypt'): Promise<webcrypto.CryptoKey> {
+  if (key instanceof Uint8Array)
+    return webcrypto.subtle.importKey('raw', key, { name: 'AES-GCM' }, false, [usage]);
   const raw = key.export();
   try {
     return await webcrypto.subtle.importKey('raw', raw, { name: 'AES-GCM' }, false, [usage]);
@@ -80,7 +82,7 @@ function frameIv(seq: number): Uint8Array {
  * synchronous path). Returns the offset after the body.
  */
 export async function sealFramesParallel(
-  key: KeyObject,
+  key: AeadKey,
   messageId: Uint8Array,
   frameLength: number,
   plaintext: Uint8Array,
@@ -139,7 +141,7 @@ interface FrameSpot {
  * path would report. Returns the body's end offset and the plaintext length.
  */
 export async function openFramesParallel(
-  key: KeyObject,
+  key: AeadKey,
   messageId: Uint8Array,
   frameLength: number,
   maxFrames: number,
@@ -214,4 +216,54 @@ export async function openFramesParallel(
   }
   const last = spots.at(-1) as FrameSpot;
   return { end: p, length: (spots.length - 1) * frameLength + last.length };
+}
+
+/**
+ * Streams use frames in flight only up to this frame length: each frame in flight holds its
+ * ciphertext and plaintext, so the memory bound becomes (frames in flight × frame length), kept
+ * a constant here; larger frames stay on the sequential path (about two frames in memory).
+ */
+export const STREAM_PARALLEL_MAX_FRAME = 1024 * 1024;
+
+/** Frames in flight for a stream at this concurrency (0: sequential). */
+export function streamWindow(concurrency: number, frameLength: number): number {
+  if (concurrency <= 1 || frameLength > STREAM_PARALLEL_MAX_FRAME || frameLength < 64 * 1024) return 0;
+  return concurrency * IN_FLIGHT_PER_WORKER;
+}
+
+/** AES-GCM of one frame on the thread pool: ciphertext || tag. */
+export async function webSeal(
+  webKey: webcrypto.CryptoKey,
+  iv: Uint8Array,
+  aad: Uint8Array,
+  content: Uint8Array,
+): Promise<Uint8Array> {
+  return new Uint8Array(
+    await webcrypto.subtle.encrypt(
+      { name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 },
+      webKey,
+      content,
+    ),
+  );
+}
+
+/** Decrypts one frame (content || tag) on the thread pool; Integrity when the tag fails. */
+export async function webOpen(
+  webKey: webcrypto.CryptoKey,
+  iv: Uint8Array,
+  aad: Uint8Array,
+  contentAndTag: Uint8Array,
+  what: string,
+): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(
+      await webcrypto.subtle.decrypt(
+        { name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 },
+        webKey,
+        contentAndTag,
+      ),
+    );
+  } catch {
+    throw new KeyportError('Integrity', `${what} failed authentication`);
+  }
 }

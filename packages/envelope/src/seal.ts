@@ -11,7 +11,7 @@ import { gcmSeal } from './aead.js';
 import type { DataKeyCache } from './cache.js';
 import { serializeContext } from './context-codec.js';
 import { bodySize, FrameSealer } from './frames.js';
-import { CONTENT_FRAMED, serializeHeaderBody } from './header.js';
+import { CONTENT_FRAMED, serializeContextAndEdks, writeHeaderBody } from './header.js';
 import { deriveKeys } from './kdf.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import {
@@ -57,8 +57,9 @@ export interface SealOptions {
   readonly plaintextLength?: number;
   /**
    * Frames sealed at once (default: the available cores, at most 8). Buffers of 4 MiB and at
-   * least 4 frames are sealed with frames in flight on the thread pool; smaller ones, and
-   * streams, stay on the calling thread. The output is the same bytes either way.
+   * least 4 frames are sealed with frames in flight on the thread pool; smaller ones stay on
+   * the calling thread. Streams keep 2 × concurrency frames in flight when the frame length is
+   * 64 KiB to 1 MiB, one at a time otherwise. The message format is the same either way.
    */
   readonly concurrency?: number;
 }
@@ -71,6 +72,20 @@ export interface SealSession {
   readonly signer: Sign | undefined;
   readonly signingKey: SigningKey | undefined;
   readonly context: EncryptionContext;
+}
+
+const ZERO_IV = new Uint8Array(12);
+const EMPTY = new Uint8Array(0);
+
+/** The header's context-and-EDKs bytes, made once per materials (a cached data key reuses them). */
+const middles = new WeakMap<EncryptionMaterials, Uint8Array>();
+function middleOf(m: EncryptionMaterials): Uint8Array {
+  let middle = middles.get(m);
+  if (middle === undefined) {
+    middle = serializeContextAndEdks(serializeContext(m.context), m.encryptedDataKeys);
+    middles.set(m, middle);
+  }
+  return middle;
 }
 
 function checkFrameLength(frameLength: number | undefined): number {
@@ -115,17 +130,18 @@ export async function prepareSeal(
   const build = (m: EncryptionMaterials): SealSession => {
     // Runs synchronously on acquisition, so a cache eviction cannot zero the key midway.
     const derived = deriveKeys(suite, m.dataKey, messageId);
-    const body = serializeHeaderBody({
+    const header = writeHeaderBody(
       suite,
       messageId,
-      contextBytes: serializeContext(m.context),
-      encryptedDataKeys: m.encryptedDataKeys,
-      contentType: CONTENT_FRAMED,
+      middleOf(m),
+      CONTENT_FRAMED,
       frameLength,
-      suiteData: derived.commitKey,
-    });
-    const { tag } = gcmSeal(derived.key, new Uint8Array(suite.ivLength), body, new Uint8Array(0));
-    const header = Buffer.concat([body, tag]);
+      derived.commitKey,
+      suite.tagLength,
+    );
+    const bodyLength = header.length - suite.tagLength;
+    const { tag } = gcmSeal(derived.key, ZERO_IV, header.subarray(0, bodyLength), EMPTY);
+    header.set(tag, bodyLength);
     let signer: Sign | undefined;
     if (m.signingKey !== undefined) {
       signer = newSigner();

@@ -4,7 +4,9 @@
  */
 import { Duplex } from 'node:stream';
 import { KeyportError } from '@keyport/core';
+import { concatBytes } from './bytes.js';
 import { openStream, type StreamOpenOptions } from './open.js';
+import { resolveConcurrency, streamWindow, toWebKey, webSeal } from './parallel.js';
 import { footer, prepareSeal, type SealOptions, type SealSession } from './seal.js';
 
 /** Takes `n` bytes off the front of `pending` as views (no copy). */
@@ -33,10 +35,16 @@ function takeFront(pending: Uint8Array[], n: number): Uint8Array[] {
 export async function* sealFrames(
   session: SealSession,
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  concurrency = 1,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const f = session.sealer.frameLength;
   const signer = session.signer;
   yield session.header;
+  const window = streamWindow(concurrency, f);
+  if (window > 0) {
+    yield* sealFramesInFlight(session, source, window);
+    return;
+  }
   const pending: Uint8Array[] = [];
   let pendingLength = 0;
   for await (const chunk of source) {
@@ -58,6 +66,56 @@ export async function* sealFrames(
     signer?.update(p);
     yield p;
   }
+  const foot = footer(session);
+  if (foot.length > 0) yield foot;
+}
+
+/**
+ * Streaming seal with up to `window` frames encrypting on the thread pool while more input is
+ * read; frames are emitted in order. Memory: `window` frames of plaintext and ciphertext.
+ */
+async function* sealFramesInFlight(
+  session: SealSession,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  window: number,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const { sealer, signer } = session;
+  const f = sealer.frameLength;
+  const webKey = await toWebKey(sealer.key, 'encrypt');
+  const inFlight: Array<{ prefix: Buffer; sealed: Promise<Uint8Array> }> = [];
+  const start = (parts: Uint8Array[], length: number, final: boolean): void => {
+    const { prefix, iv, aad } = sealer.nextFrameHeader(length, final);
+    const content = parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(parts, length);
+    const sealed = webSeal(webKey, iv, aad, content);
+    sealed.catch(() => undefined);
+    inFlight.push({ prefix, sealed });
+  };
+  async function* emit(until: number): AsyncGenerator<Uint8Array> {
+    while (inFlight.length > until) {
+      const { prefix, sealed } = inFlight.shift() as { prefix: Buffer; sealed: Promise<Uint8Array> };
+      const body = await sealed;
+      signer?.update(prefix);
+      signer?.update(body);
+      yield prefix;
+      yield body;
+    }
+  }
+  const pending: Uint8Array[] = [];
+  let pendingLength = 0;
+  for await (const chunk of source) {
+    if (!(chunk instanceof Uint8Array))
+      throw new KeyportError('InvalidArgument', 'plaintext chunks must be bytes');
+    if (chunk.length === 0) continue;
+    pending.push(chunk);
+    pendingLength += chunk.length;
+    while (pendingLength > f) {
+      start(takeFront(pending, f), f, false);
+      pendingLength -= f;
+      yield* emit(window - 1);
+    }
+  }
+  start(pending, pendingLength, true);
+  yield* emit(0);
   const foot = footer(session);
   if (foot.length > 0) yield foot;
 }
@@ -87,8 +145,9 @@ export async function* sealStream(
   if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
     throw new KeyportError('InvalidArgument', 'plaintextLength must be a non-negative integer');
   }
+  const concurrency = resolveConcurrency(options.concurrency);
   const session = await prepareSeal(options, length);
-  yield* sealFrames(session, length === undefined ? source : exactly(source, length));
+  yield* sealFrames(session, length === undefined ? source : exactly(source, length), concurrency);
 }
 
 /** A Node Duplex: write plaintext, read the sealed message. */

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseHeader } from '../src/header.js';
-import { openEnvelope, sealEnvelope } from '../src/index.js';
+import { openEnvelope, openStream, sealEnvelope, sealStream } from '../src/index.js';
 import { resolveLimits } from '../src/limits.js';
 import { PARALLEL_MIN_BYTES } from '../src/parallel.js';
 import { type EsdkKeyring, esdkDecrypt, esdkEncrypt, stopEsdk } from './helpers/esdk.js';
@@ -125,3 +125,71 @@ function flipAt(b: Buffer, at: number): void {
 function truncatedLate(msg: Buffer): Buffer {
   return msg.subarray(0, msg.length - 20);
 }
+
+describe('streams with frames in flight', () => {
+  const G = 64 * 1024;
+  async function* cut(data: Uint8Array, sizes: number[]): AsyncGenerator<Uint8Array> {
+    let at = 0;
+    for (let i = 0; at < data.length; i++) {
+      const n = sizes[i % sizes.length] as number;
+      yield data.subarray(at, at + n);
+      at += n;
+    }
+  }
+  const collectAll = async (it: AsyncIterable<Uint8Array>): Promise<Buffer> => {
+    const parts: Uint8Array[] = [];
+    for await (const p of it) parts.push(Buffer.from(p));
+    return Buffer.concat(parts);
+  };
+
+  for (const suite of [0x0478, 0x0578] as const) {
+    for (const size of [0, 1, G, 20 * G, 20 * G + 7]) {
+      it(`sealStream/openStream, suite ${suite.toString(16)}, ${size} bytes: in flight = sequential, ESDK-JS opens it`, async () => {
+        const pt = randomBytes(size);
+        const msg = await collectAll(
+          sealStream(cut(pt, [1000, 70_000, 3]), {
+            recipients: [aes],
+            suite,
+            frameLength: G,
+            concurrency: 3,
+          }),
+        );
+        expect((await esdkDecrypt([esdkAes], msg)).plaintext.equals(pt)).toBe(true);
+        for (const concurrency of [1, 3]) {
+          const out = await collectAll(openStream(cut(msg, [5000, 100_000]), { trust: [aes], concurrency }));
+          expect(out.equals(pt)).toBe(true);
+        }
+      }, 60_000);
+    }
+  }
+
+  it('a bad frame: only the frames before it are released; structure errors after the verified frames', async () => {
+    const pt = randomBytes(30 * G + 11);
+    const msg = Buffer.from(await sealEnvelope(pt, { recipients: [aes], frameLength: G, concurrency: 1 }));
+    const h = parseHeader(msg, resolveLimits());
+    if (h === undefined) throw new Error('no header');
+    const frame = 4 + 12 + G + 16;
+    for (const k of [0, 5, 17]) {
+      const bad = Buffer.from(msg);
+      flipAt(bad, h.length + k * frame + 40);
+      const released: Buffer[] = [];
+      const err = await (async () => {
+        for await (const p of openStream(cut(bad, [9000]), { trust: [aes], concurrency: 4 }))
+          released.push(Buffer.from(p));
+      })().catch((e: { code?: string }) => e);
+      expect((err as { code?: string }).code).toBe('Integrity');
+      expect(Buffer.concat(released).equals(pt.subarray(0, k * G))).toBe(true);
+    }
+    const dropped = Buffer.concat([
+      msg.subarray(0, h.length + 9 * frame),
+      msg.subarray(h.length + 10 * frame),
+    ]);
+    const released: Buffer[] = [];
+    const err = await (async () => {
+      for await (const p of openStream(cut(dropped, [9000]), { trust: [aes], concurrency: 4 }))
+        released.push(Buffer.from(p));
+    })().catch((e: { code?: string }) => e);
+    expect((err as { code?: string }).code).toBe('InvalidCiphertext');
+    expect(Buffer.concat(released).equals(pt.subarray(0, 9 * G))).toBe(true);
+  }, 60_000);
+});

@@ -234,17 +234,16 @@ export async function startAzureKeyVaultServer(
   const identitySecret = randomBytes(16).toString('hex');
   const identityToken = (req: IncomingMessage, url: URL, res: ServerResponse): void => {
     if (req.headers['x-identity-header'] !== identitySecret) {
-      return send(res, 401, {
-        error: 'unauthorized',
-        error_description: 'X-IDENTITY-HEADER is missing or wrong.',
-      });
+      send(res, 401, { error: 'unauthorized', error_description: 'X-IDENTITY-HEADER is missing or wrong.' });
+      return;
     }
     const resource = url.searchParams.get('resource') ?? '';
     if (!/^https:\/\/(vault|managedhsm)\.azure\.net\/?$/.test(resource)) {
-      return send(res, 400, {
+      send(res, 400, {
         error: 'invalid_resource',
         error_description: 'resource must be https://vault.azure.net or https://managedhsm.azure.net.',
       });
+      return;
     }
     const expiresOn = Math.floor(Date.now() / 1000) + 3600;
     send(res, 200, {
