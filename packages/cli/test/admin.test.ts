@@ -50,7 +50,7 @@ describe('grants, audit, capabilities, doctor', () => {
     const key = randomBytes(32).toString('hex');
     const ws = await localWorkspace(
       {},
-      { audit: { log: 'audit.jsonl', keyFile: 'audit.key', checkpointEvery: 2 } },
+      { audit: { log: 'audit.jsonl', keyFile: 'audit.key' } },
     );
     const cwd = ws.dir;
     await writeFile(join(cwd, 'audit.key'), key);
