@@ -102,8 +102,12 @@ export function notRegular(path: string): KeyportError {
   );
 }
 
-/** Replaces `path` with `text` atomically and durably: temp file, fsync, rename, directory fsync. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
+/**
+ * Replaces `path` with `text` atomically: temp file, fsync, rename. The directory is fsynced
+ * only with `syncDir`: for the anchor, a rename lost to a power cut leaves the previous anchor,
+ * and the records after it are re-anchored on the next open (the log itself was fsynced first).
+ */
+export async function writeFileAtomic(path: string, text: string, o: { syncDir?: boolean } = {}): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
   const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
@@ -118,7 +122,7 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
     await unlink(temp).catch(() => undefined);
     throw e;
   }
-  await syncDirectory(dirname(path));
+  if (o.syncDir === true) await syncDirectory(dirname(path));
 }
 
 export async function syncDirectory(dir: string): Promise<void> {

@@ -235,7 +235,7 @@ export class JsonlAuditSink implements AuditSink {
       if (size !== 0) throw tampered('has no anchor file (removed, or written by an older keyport)');
       const fresh: AuditAnchor = { count: 0, size: 0, head: GENESIS_MAC };
       const text = formatAnchor(this.keys.anchor, fresh);
-      await writeFileAtomic(this.anchorPath, text);
+      await writeFileAtomic(this.anchorPath, text, { syncDir: true });
       this.lastAnchorText = text;
       return { anchor: fresh, notices: [] };
     }
