@@ -1,12 +1,22 @@
 /**
  * Fuzzing `verifyAuditText` over random mutations of a valid log and its anchor: it never
- * throws, always answers with a typed verdict, and never calls a changed log intact.
+ * throws, always answers with a typed verdict, and never calls a changed log intact. And the
+ * sink opening a mutated log either refuses it with a typed error, or keeps every byte up to
+ * its anchored head and repairs only a crash-shaped tail — the change, if any, still caught by
+ * verify.
  * Run count: KEYPORT_FUZZ_RUNS (default 200; `pnpm fuzz` runs any size).
  */
+import { readFile, writeFile } from 'node:fs/promises';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type AuditProblemKind, verifyAuditText } from '../src/index.js';
-import { KEY, type WrittenLog, writeLog } from './support/audit.js';
+import {
+  type AuditProblemKind,
+  isKeyportError,
+  JsonlAuditSink,
+  verifyAuditLog,
+  verifyAuditText,
+} from '../src/index.js';
+import { event, KEY, tempLog, type WrittenLog, writeLog } from './support/audit.js';
 
 const RUNS = Number(process.env.KEYPORT_FUZZ_RUNS ?? 200);
 const KINDS: readonly AuditProblemKind[] = [
@@ -134,6 +144,43 @@ describe('audit verify fuzz', () => {
         expect(Number.isInteger(v.problem?.line)).toBe(true);
       }),
       { numRuns: RUNS },
+    );
+  });
+});
+
+describe('audit sink open fuzz', () => {
+  let log: WrittenLog;
+  beforeAll(async () => {
+    log = await writeLog(6);
+  });
+
+  const runs = Math.max(1, Math.floor(RUNS / 4)); // each run writes files
+
+  it(`refuses a mutated log with a typed error or repairs it without losing a record (${runs} runs)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(base, { minLength: 1, maxLength: 3 }), async (mutations) => {
+        const text = mutations.reduce(apply, log.text);
+        const path = await tempLog();
+        await writeFile(path, text);
+        await writeFile(`${path}.anchor`, log.anchor);
+        let sink: JsonlAuditSink;
+        try {
+          sink = await JsonlAuditSink.open(path, { hmacKey: KEY });
+        } catch (e) {
+          expect(isKeyportError(e, 'Integrity'), String(e)).toBe(true);
+          return;
+        }
+        await sink.write(event(99));
+        await sink.close();
+        // Opening checks the head, not every record (verify does): what it accepted it kept
+        // byte for byte up to the anchored size, and verify flags any change before the head.
+        const after = await readFile(path);
+        const anchored = Buffer.byteLength(log.text);
+        const kept = Buffer.from(text).subarray(0, anchored);
+        expect(after.subarray(0, anchored).equals(kept)).toBe(true);
+        expect((await verifyAuditLog(path, KEY)).ok).toBe(kept.equals(Buffer.from(log.text)));
+      }),
+      { numRuns: runs },
     );
   });
 });
