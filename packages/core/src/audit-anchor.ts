@@ -107,7 +107,11 @@ export function notRegular(path: string): KeyportError {
  * only with `syncDir`: for the anchor, a rename lost to a power cut leaves the previous anchor,
  * and the records after it are re-anchored on the next open (the log itself was fsynced first).
  */
-export async function writeFileAtomic(path: string, text: string, o: { syncDir?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  text: string,
+  o: { syncDir?: boolean } = {},
+): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
   const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {

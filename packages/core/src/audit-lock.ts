@@ -28,6 +28,9 @@ interface Owner {
   readonly nonce: string;
 }
 
+/** An empty or unreadable lock older than this lost its owner between create and write. */
+const OWNERLESS_STALE_MS = 2_000;
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function pidAlive(pid: number): boolean {
@@ -59,9 +62,13 @@ async function isStale(path: string, staleMs: number): Promise<{ stale: boolean;
     return { stale: false }; // gone already: just retry
   }
   const owner = await readOwner(path);
-  if (Date.now() - mtimeMs > staleMs) return owner ? { stale: true, owner } : { stale: true };
-  // A lock just created may not have its owner written yet: not stale until it ages.
-  if (owner !== undefined && owner.host === hostname() && !pidAlive(owner.pid)) return { stale: true, owner };
+  const age = Date.now() - mtimeMs;
+  if (owner === undefined) {
+    // The owner writes itself right after creating the lock: one that stays empty died in between.
+    return { stale: age > Math.min(staleMs, OWNERLESS_STALE_MS) };
+  }
+  if (age > staleMs) return { stale: true, owner };
+  if (owner.host === hostname() && !pidAlive(owner.pid)) return { stale: true, owner };
   return { stale: false };
 }
 
@@ -74,7 +81,7 @@ async function breakLock(path: string, judged: Owner | undefined): Promise<void>
     return; // someone else broke it first
   }
   const taken = await readOwner(aside);
-  if (judged !== undefined && taken?.nonce !== judged.nonce) {
+  if (taken !== undefined && taken.nonce !== judged?.nonce) {
     // We moved a lock that replaced the abandoned one in between: put it back if its place is free.
     await link(aside, path).catch(() => undefined);
   }

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
-import { mkdir, readFile, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -214,8 +215,7 @@ describe('failed appends', () => {
       JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), nonce: 'x' }),
     );
     await expect(sink.write(event(1))).rejects.toMatchObject({ code: 'Unavailable', retryable: false });
-    await writeFile(`${path}.lock`, '');
-    await (await import('node:fs/promises')).unlink(`${path}.lock`);
+    await unlink(`${path}.lock`);
     await sink.write(event(2));
     await sink.close();
     const v = await verifyAuditLog(path, KEY);
@@ -250,5 +250,38 @@ describe('readLog fixture', () => {
   it('round-trips', async () => {
     const log = await writeLog(1);
     expect((await readLog(log.path)).lines).toHaveLength(1);
+  });
+});
+
+describe('the inter-process lock', () => {
+  it('a lock left by a process that died is broken at once', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid as number;
+    const path = await tempLog();
+    await writeFile(`${path}.lock`, JSON.stringify({ pid: dead, host: hostname(), nonce: 'gone' }));
+    const sink = await JsonlAuditSink.open(path, { hmacKey: KEY, lock: { timeoutMs: 1000 } });
+    await sink.write(event(0));
+    await sink.close();
+    expect((await verifyAuditLog(path, KEY)).ok).toBe(true);
+    await expect(stat(`${path}.lock`)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('an empty lock (owner died between create and write) is broken once it is 2 s old', async () => {
+    const path = await tempLog();
+    await writeFile(`${path}.lock`, '');
+    const old = new Date(Date.now() - 5_000);
+    await utimes(`${path}.lock`, old, old);
+    const sink = await JsonlAuditSink.open(path, { hmacKey: KEY, lock: { timeoutMs: 1000 } });
+    await sink.close();
+  });
+
+  it('a live holder is waited for, then the wait fails with Unavailable', async () => {
+    const path = await tempLog();
+    await writeFile(`${path}.lock`, JSON.stringify({ pid: process.pid, host: hostname(), nonce: 'me' }));
+    await expect(JsonlAuditSink.open(path, { hmacKey: KEY, lock: { timeoutMs: 100 } })).rejects.toMatchObject(
+      {
+        code: 'Unavailable',
+      },
+    );
   });
 });
