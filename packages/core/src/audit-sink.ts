@@ -12,8 +12,8 @@
  * forged anchor — is tampering, and the sink refuses to write (`Integrity`).
  */
 import { constants } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { type FileHandle, open, readdir, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { AuditEvent, AuditSink } from './audit.js';
 import {
   type AuditAnchor,
@@ -108,6 +108,7 @@ export class JsonlAuditSink implements AuditSink {
     const sink = new JsonlAuditSink(path, handle, keys, options.lock ?? {});
     try {
       await sink.locked(async () => {
+        await removeLeftovers(path);
         const notices = await sink.appendLocked([]);
         sink.recovered.push(...notices);
       });
@@ -348,4 +349,19 @@ export class JsonlAuditSink implements AuditSink {
     while (this.draining !== undefined) await this.draining;
     await this.handle.close();
   }
+}
+
+/**
+ * Under the lock, no anchor is being replaced and no lock being broken: temp anchors and
+ * moved-aside locks still there were left by a process killed half-way, and are removed.
+ */
+async function removeLeftovers(log: string): Promise<void> {
+  const name = basename(log);
+  const prefixes = [`.${name}.anchor.tmp-`, `${name}.lock.break.`];
+  const names = await readdir(dirname(log)).catch(() => [] as string[]);
+  await Promise.all(
+    names
+      .filter((n) => prefixes.some((p) => n.startsWith(p)))
+      .map((n) => unlink(join(dirname(log), n)).catch(() => undefined)),
+  );
 }
