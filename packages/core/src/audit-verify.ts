@@ -186,7 +186,11 @@ export function verifyAuditText(
     const line = i + 1;
     const c = check(i);
     if (i >= anchoredCount) {
-      return fail('after-head', line, `record ${i} comes after the anchored head (${anchoredCount} records)`);
+      return fail(
+        'after-head',
+        line,
+        `record ${i} comes after the anchored head (${anchoredCount} records): appended without the anchor — by someone else, or by a writer that crashed first (the next open re-anchors complete records of a crash)`,
+      );
     }
     if (!c.shape) return fail('malformed', line, 'not an audit record line');
     if (!c.macOk) {

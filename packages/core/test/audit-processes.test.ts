@@ -3,6 +3,8 @@
  * make one valid chain, with every writer's events present and none reordered.
  */
 import { spawn } from 'node:child_process';
+import { readdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { JsonlAuditSink, verifyAuditLog } from '../src/index.js';
@@ -13,9 +15,9 @@ const WRITER = fileURLToPath(new URL('./support/audit-writer.mjs', import.meta.u
 const WRITERS = 4;
 const EACH = 150;
 
-function runWriter(log: string, id: number): Promise<{ code: number | null; stderr: string }> {
+function runWriter(log: string, id: number, start: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', HOOKS, WRITER, log, String(id), String(EACH)], {
+    const child = spawn(process.execPath, ['--import', HOOKS, WRITER, log, String(id), String(EACH), start], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -30,9 +32,14 @@ function runWriter(log: string, id: number): Promise<{ code: number | null; stde
 describe('audit log shared by processes', () => {
   it(`${WRITERS} processes appending concurrently build one chain that verifies`, async () => {
     const log = await tempLog();
-    // The parent writes too, while the children run.
+    const start = `${log}.start`;
+    // The parent writes too, while the children run; all start once every child is ready.
     const sink = await JsonlAuditSink.open(log, { hmacKey: KEY });
-    const children = Array.from({ length: WRITERS }, (_, id) => runWriter(log, id));
+    const children = Array.from({ length: WRITERS }, (_, id) => runWriter(log, id, start));
+    const ready = async () => (await readdir(dirname(log))).filter((n) => n.includes('.start.ready-')).length;
+    const deadline = Date.now() + 60_000;
+    while ((await ready()) < WRITERS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await writeFile(start, '');
     for (let i = 0; i < 50; i++) await sink.write(event(i));
     const results = await Promise.all(children);
     await sink.close();
