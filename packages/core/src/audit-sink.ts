@@ -33,8 +33,7 @@ import {
   deriveAuditKeys,
   formatRecord,
   GENESIS_MAC,
-  parseBody,
-  recordBody,
+  isWritableEvent,
 } from './audit-record.js';
 import { KeyportError } from './errors.js';
 
@@ -126,7 +125,7 @@ export class JsonlAuditSink implements AuditSink {
         new KeyportError('Unavailable', 'the audit sink is closed', { retryable: false }),
       );
     }
-    if (parseBody(recordBody({ seq: 0, prev: GENESIS_MAC, event })) === undefined) {
+    if (!isWritableEvent(event)) {
       return Promise.reject(
         new KeyportError('InvalidArgument', 'the audit event has a field of the wrong type or range'),
       );
@@ -139,11 +138,14 @@ export class JsonlAuditSink implements AuditSink {
 
   private kick(): void {
     if (this.draining !== undefined) return;
-    this.draining = this.drain().finally(() => {
-      this.draining = undefined;
-      // A write that arrived while the last round was settling starts the next one.
-      if (this.pending.length > 0) this.kick();
-    });
+    // Started a tick later, so events written in one synchronous burst share one append.
+    this.draining = new Promise<void>((r) => setImmediate(r))
+      .then(() => this.drain())
+      .finally(() => {
+        this.draining = undefined;
+        // A write that arrived while the last round was settling starts the next one.
+        if (this.pending.length > 0) this.kick();
+      });
   }
 
   private async drain(): Promise<void> {
@@ -192,7 +194,12 @@ export class JsonlAuditSink implements AuditSink {
     let prev = anchor.head;
     let text = '';
     for (const b of bodies) {
-      const { line, mac } = formatRecord(this.keys.record, { seq, prev, ...b } as AuditRecordBody);
+      // Events were checked by write(); notices are built here.
+      const { line, mac } = formatRecord(
+        this.keys.record,
+        { seq, prev, ...b } as AuditRecordBody,
+        'event' in b,
+      );
       text += `${line}\n`;
       prev = mac;
       seq++;

@@ -19,6 +19,8 @@ import {
 import { event, KEY, tempLog, type WrittenLog, writeLog } from './support/audit.js';
 
 const RUNS = Number(process.env.KEYPORT_FUZZ_RUNS ?? 200);
+/** A deadline that grows with the run count (a run takes well under 1 ms here). */
+const TIMEOUT_MS = Math.max(30_000, RUNS * 2);
 const KINDS: readonly AuditProblemKind[] = [
   'malformed',
   'edited',
@@ -124,28 +126,32 @@ describe('audit verify fuzz', () => {
     log = await writeLog(12);
   });
 
-  it(`never throws and never accepts a mutated log or anchor (${RUNS} runs)`, () => {
-    fc.assert(
-      fc.property(fc.array(mutation, { minLength: 1, maxLength: 4 }), (mutations) => {
-        let text = log.text;
-        let anchor = log.anchor;
-        for (const m of mutations) {
-          if (m.kind === 'anchor') anchor = apply(anchor, m.inner);
-          else text = apply(text, m);
-        }
-        const v = verifyAuditText(text, KEY, anchor);
-        expect(typeof v.ok).toBe('boolean');
-        if (text === log.text && anchor === log.anchor) {
-          expect(v.ok).toBe(true);
-          return;
-        }
-        expect(v.ok).toBe(false);
-        expect(KINDS).toContain(v.problem?.kind);
-        expect(Number.isInteger(v.problem?.line)).toBe(true);
-      }),
-      { numRuns: RUNS },
-    );
-  });
+  it(
+    `never throws and never accepts a mutated log or anchor (${RUNS} runs)`,
+    () => {
+      fc.assert(
+        fc.property(fc.array(mutation, { minLength: 1, maxLength: 4 }), (mutations) => {
+          let text = log.text;
+          let anchor = log.anchor;
+          for (const m of mutations) {
+            if (m.kind === 'anchor') anchor = apply(anchor, m.inner);
+            else text = apply(text, m);
+          }
+          const v = verifyAuditText(text, KEY, anchor);
+          expect(typeof v.ok).toBe('boolean');
+          if (text === log.text && anchor === log.anchor) {
+            expect(v.ok).toBe(true);
+            return;
+          }
+          expect(v.ok).toBe(false);
+          expect(KINDS).toContain(v.problem?.kind);
+          expect(Number.isInteger(v.problem?.line)).toBe(true);
+        }),
+        { numRuns: RUNS },
+      );
+    },
+    TIMEOUT_MS,
+  );
 });
 
 describe('audit sink open fuzz', () => {
@@ -156,31 +162,35 @@ describe('audit sink open fuzz', () => {
 
   const runs = Math.max(1, Math.floor(RUNS / 4)); // each run writes files
 
-  it(`refuses a mutated log with a typed error or repairs it without losing a record (${runs} runs)`, async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(base, { minLength: 1, maxLength: 3 }), async (mutations) => {
-        const text = mutations.reduce(apply, log.text);
-        const path = await tempLog();
-        await writeFile(path, text);
-        await writeFile(`${path}.anchor`, log.anchor);
-        let sink: JsonlAuditSink;
-        try {
-          sink = await JsonlAuditSink.open(path, { hmacKey: KEY });
-        } catch (e) {
-          expect(isKeyportError(e, 'Integrity'), String(e)).toBe(true);
-          return;
-        }
-        await sink.write(event(99));
-        await sink.close();
-        // Opening checks the head, not every record (verify does): what it accepted it kept
-        // byte for byte up to the anchored size, and verify flags any change before the head.
-        const after = await readFile(path);
-        const anchored = Buffer.byteLength(log.text);
-        const kept = Buffer.from(text).subarray(0, anchored);
-        expect(after.subarray(0, anchored).equals(kept)).toBe(true);
-        expect((await verifyAuditLog(path, KEY)).ok).toBe(kept.equals(Buffer.from(log.text)));
-      }),
-      { numRuns: runs },
-    );
-  });
+  it(
+    `refuses a mutated log with a typed error or repairs it without losing a record (${runs} runs)`,
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(base, { minLength: 1, maxLength: 3 }), async (mutations) => {
+          const text = mutations.reduce(apply, log.text);
+          const path = await tempLog();
+          await writeFile(path, text);
+          await writeFile(`${path}.anchor`, log.anchor);
+          let sink: JsonlAuditSink;
+          try {
+            sink = await JsonlAuditSink.open(path, { hmacKey: KEY });
+          } catch (e) {
+            expect(isKeyportError(e, 'Integrity'), String(e)).toBe(true);
+            return;
+          }
+          await sink.write(event(99));
+          await sink.close();
+          // Opening checks the head, not every record (verify does): what it accepted it kept
+          // byte for byte up to the anchored size, and verify flags any change before the head.
+          const after = await readFile(path);
+          const anchored = Buffer.byteLength(log.text);
+          const kept = Buffer.from(text).subarray(0, anchored);
+          expect(after.subarray(0, anchored).equals(kept)).toBe(true);
+          expect((await verifyAuditLog(path, KEY)).ok).toBe(kept.equals(Buffer.from(log.text)));
+        }),
+        { numRuns: runs },
+      );
+    },
+    TIMEOUT_MS * 20,
+  );
 });
