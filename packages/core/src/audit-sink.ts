@@ -130,8 +130,10 @@ export class JsonlAuditSink implements AuditSink {
         new KeyportError('InvalidArgument', 'the audit event has a field of the wrong type or range'),
       );
     }
+    // A copy: the caller may reuse its object before the append happens.
+    const copy: AuditEvent = { ...event, contextKeys: [...event.contextKeys] };
     return new Promise((resolve, reject) => {
-      this.pending.push({ event, resolve, reject });
+      this.pending.push({ event: copy, resolve, reject });
       this.kick();
     });
   }
