@@ -4,6 +4,7 @@
  * call, retries with backoff and jitter on retryable codes, deadline and abort, error mapping
  * (the adapter's mapError, once), and exactly one audit event per operation.
  */
+import { randomBytes } from 'node:crypto';
 import type { AuditEvent, AuditSink } from './audit.js';
 import { assertCapability, type Capabilities, type Operation } from './capabilities.js';
 import type { ContextOptions, KeyOperations } from './client-api.js';
@@ -46,12 +47,32 @@ export interface KeyportOptions {
   readonly providers: readonly KmsProvider[];
   readonly retry?: Partial<RetryPolicy>;
   readonly audit?: readonly AuditSink[];
-  /** Key for audit context digests (HMAC); without it digests are plain SHA-256. */
-  readonly auditDigestKey?: Uint8Array;
+  /**
+   * Key for audit context digests (HMAC-SHA256). Default: the key a sink offers (the JSONL
+   * sink derives one from its audit key), else a random key for this client's lifetime.
+   * `'unkeyed'` opts out into bare SHA-256, which a dictionary of likely values can reverse.
+   */
+  readonly auditDigestKey?: Uint8Array | 'unkeyed';
+  /**
+   * What an operation does when a sink cannot record its event: `'fail'` (default) rejects it
+   * with an `AuditFailure` error (after the provider call, which may have had effects);
+   * `'warn'` returns the result and reports the failure to `onAuditError`.
+   */
+  readonly onAuditFailure?: 'fail' | 'warn';
   /** Jitter source, for tests. */
   readonly random?: () => number;
-  /** Called when a sink fails; audit failures never fail the operation. Defaults to a console warning. */
+  /** Told of every sink failure (in both modes). Defaults to a console warning in `'warn'` mode. */
   readonly onAuditError?: (error: unknown) => void;
+}
+
+/**
+ * An operation whose audit event could not be recorded (fail-closed audit). `code` is
+ * `Unavailable` when the sink could not write, `Integrity` when it refused a tampered log;
+ * `operationError` is the operation's own error when it had failed too.
+ */
+export class AuditFailure extends KeyportError {
+  override readonly name: string = 'AuditFailure';
+  operationError: KeyportError | undefined;
 }
 
 interface CallSpec<T> {
@@ -83,6 +104,7 @@ export class Keyport implements KeyOperations {
   /** Parsed URIs by string: hot paths call with the same few keys, and parsing is not free. */
   private readonly parsed = new Map<string, ParsedKeyUri>();
   private closed = false;
+  private ownDigestKey: Uint8Array | undefined;
 
   constructor(private readonly options: KeyportOptions) {
     for (const p of options.providers) this.register(p);
@@ -167,11 +189,21 @@ export class Keyport implements KeyOperations {
           mapError: (e) => this.mapError(provider, e, keyUri),
         },
       );
-      this.emit(spec, started, outcome.attempts, 'success', spec.versionOf?.(outcome.value), undefined);
+      const recorded = this.emit(
+        spec,
+        started,
+        outcome.attempts,
+        'success',
+        spec.versionOf?.(outcome.value),
+        undefined,
+      );
+      if (recorded !== undefined) await recorded;
       return outcome.value;
     } catch (e) {
+      if (e instanceof AuditFailure) throw e;
       const error = this.mapError(provider, e, keyUri);
-      this.emit(spec, started, attempts, 'failure', undefined, error);
+      const recorded = this.emit(spec, started, attempts, 'failure', undefined, error);
+      if (recorded !== undefined) await recorded;
       throw error;
     }
   }
@@ -190,12 +222,11 @@ export class Keyport implements KeyOperations {
     outcome: 'success' | 'failure',
     keyVersion: string | undefined,
     error: KeyportError | undefined,
-  ): void {
-    if (this.sinks.length === 0) return;
+  ): Promise<void> | undefined {
+    if (this.sinks.length === 0) return undefined;
     let digest: string | undefined;
     try {
-      digest =
-        spec.context === undefined ? undefined : contextDigest(spec.context, this.options.auditDigestKey);
+      digest = spec.context === undefined ? undefined : contextDigest(spec.context, this.digestKey());
     } catch {
       digest = undefined; // an invalid context is reported by the operation itself
     }
@@ -213,16 +244,47 @@ export class Keyport implements KeyOperations {
       contextKeys: spec.context === undefined ? [] : contextKeys(spec.context),
       contextDigest: digest,
     };
+    return this.record(event, error);
+  }
+
+  /** The digest key: explicit, else a sink's, else one random key for this client. */
+  private digestKey(): Uint8Array | undefined {
+    const option = this.options.auditDigestKey;
+    if (option === 'unkeyed') return undefined;
+    if (option !== undefined) return option;
+    this.ownDigestKey ??=
+      this.sinks.find((s) => s.contextDigestKey !== undefined)?.contextDigestKey ?? randomBytes(32);
+    return this.ownDigestKey;
+  }
+
+  /**
+   * Writes the event to every sink. Fail-closed (the default): resolves once every sink has
+   * it and rejects with AuditFailure when one cannot; 'warn': reports and never rejects.
+   */
+  private async record(event: AuditEvent, operationError: KeyportError | undefined): Promise<void> {
+    const failClosed = this.options.onAuditFailure !== 'warn';
     const onError =
-      this.options.onAuditError ?? ((e: unknown) => console.warn('keyport: audit sink failed', e));
-    for (const sink of this.sinks) {
-      try {
-        const pending = sink.write(event);
-        if (pending instanceof Promise) pending.catch(onError);
-      } catch (e) {
-        onError(e);
-      }
-    }
+      this.options.onAuditError ??
+      (failClosed ? () => undefined : (e: unknown) => console.warn('keyport: audit sink failed', e));
+    const results = await Promise.allSettled(this.sinks.map(async (sink) => sink.write(event)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed === undefined) return;
+    for (const r of results) if (r.status === 'rejected') onError(r.reason);
+    if (!failClosed) return;
+    const reason = failed.reason;
+    const code = reason instanceof KeyportError && reason.code === 'Integrity' ? 'Integrity' : 'Unavailable';
+    const failure = new AuditFailure(
+      code,
+      `the ${event.op} operation could not be audited${operationError ? ` (it failed too: ${operationError.code})` : ''}; nothing is returned without an audit record`,
+      {
+        provider: event.provider,
+        keyUri: event.keyUri,
+        retryable: false,
+        cause: reason,
+      },
+    );
+    failure.operationError = operationError;
+    throw failure;
   }
 
   private keyCall<T>(
@@ -387,8 +449,9 @@ export class Keyport implements KeyOperations {
     if (items.length === 0) return [];
     const started = performance.now();
     let attempts = 0;
-    const audit = (item: I, r: BatchResult<R>): void =>
-      this.emit(
+    const recorded: Promise<void>[] = [];
+    const audit = (item: I, r: BatchResult<R>): void => {
+      const pending = this.emit(
         { op, provider, keyUri: ref.uri, context: item.context, options: o, run: () => Promise.resolve() },
         started,
         attempts,
@@ -396,6 +459,8 @@ export class Keyport implements KeyOperations {
         r.ok ? r.value.keyVersion : undefined,
         r.ok ? undefined : r.error,
       );
+      if (pending !== undefined) recorded.push(pending);
+    };
     let results: BatchResult<R>[];
     let perItem = false;
     try {
@@ -420,9 +485,11 @@ export class Keyport implements KeyOperations {
       const error = this.mapError(provider, e, ref.uri);
       // Per-item calls audited themselves; otherwise the request failed as a whole.
       if (!perItem) for (const item of items) audit(item, { ok: false, error });
+      await allRecorded(recorded);
       throw error;
     }
     for (const [i, item] of items.entries()) audit(item, results[i] as BatchResult<R>);
+    await allRecorded(recorded);
     return results;
   }
 
@@ -584,10 +651,13 @@ export class Keyport implements KeyOperations {
         if (step.done) break;
         yield step.value;
       }
-      this.emit(spec, started, pages, 'success', undefined, undefined);
+      const recorded = this.emit(spec, started, pages, 'success', undefined, undefined);
+      if (recorded !== undefined) await recorded;
     } catch (e) {
+      if (e instanceof AuditFailure) throw e;
       const error = this.mapError(provider, e, keyUri);
-      this.emit(spec, started, pages, 'failure', undefined, error);
+      const recorded = this.emit(spec, started, pages, 'failure', undefined, error);
+      if (recorded !== undefined) await recorded;
       throw error;
     } finally {
       controller.abort();
@@ -601,6 +671,12 @@ export class Keyport implements KeyOperations {
     await Promise.all([...this.providers.values()].map((p) => p.close?.()));
     await Promise.all(this.sinks.map((s) => s.close?.()));
   }
+}
+
+/** Waits for every audit write; the first AuditFailure, if any, is thrown once all settled. */
+async function allRecorded(recorded: readonly Promise<void>[]): Promise<void> {
+  const failed = (await Promise.allSettled(recorded)).find((r) => r.status === 'rejected');
+  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
 }
 
 function contextRequest(o: ContextOptions | undefined): { context?: EncryptionContext } {
