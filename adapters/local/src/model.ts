@@ -13,6 +13,8 @@ import {
   type KeyState,
   type KeyUsage,
   type KeyVersionState,
+  MAX_DATE_MS,
+  MIN_DATE_MS,
 } from '@keyport/core';
 import { localError } from './errors.js';
 
@@ -95,8 +97,11 @@ function isStringMap(v: unknown): v is Record<string, string> {
   return isRecord(v) && Object.values(v).every((x) => typeof x === 'string');
 }
 
+/** An ISO date within core's range (1970..9999): a date at the start of time is not a schedule. */
 function isDate(v: unknown): v is string {
-  return typeof v === 'string' && !Number.isNaN(Date.parse(v));
+  if (typeof v !== 'string' || v.length > 40) return false;
+  const t = Date.parse(v);
+  return t >= MIN_DATE_MS && t <= MAX_DATE_MS;
 }
 
 function optional(v: unknown, check: (x: unknown) => boolean): boolean {

@@ -1,7 +1,8 @@
 /**
- * One error type for every provider. `code` is stable and append-only; `cause` keeps the
- * provider's original error reachable for debugging. Messages are written by keyport, never
- * copied from inputs: no plaintext, key bytes or context values may ever appear in them.
+ * One error type for every provider. `code` is stable and append-only; `cause` keeps a reduced
+ * copy of the provider's original error (its class, code, message and request id, never the
+ * request, response or headers it carried). Messages are written by keyport: no plaintext, key
+ * bytes or context values may ever appear in them, and any name taken from input is `quote`d.
  */
 export const ERROR_CODES = [
   'NotFound',
@@ -20,6 +21,63 @@ export const ERROR_CODES = [
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Longest quoted input in a message; longer strings are cut with an ellipsis. */
+export const MAX_QUOTED_CHARS = 80;
+/** Longest message, key URI or request id an error carries. */
+const MAX_FIELD_CHARS = 2048;
+
+/**
+ * Escapes what a terminal or a log line would act on: C0 and C1 control characters, DEL,
+ * line and paragraph separators, bidi overrides and lone surrogates become `\uXXXX`.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]|\p{Cs}/gu,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/**
+ * An input string as it may appear in an error message: in double quotes, control characters
+ * escaped, at most `max` characters (then `…` and the full length). Non-strings are described
+ * by their type, never printed.
+ */
+export function quote(value: unknown, max: number = MAX_QUOTED_CHARS): string {
+  if (typeof value !== 'string') return `(${describeType(value)})`;
+  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
+  const escaped = escapeControl(cut).replace(/["\\]/g, (c) => `\\${c}`);
+  return value.length > max ? `"${escaped}" (${value.length} chars)` : `"${escaped}"`;
+}
+
+/** A short, safe description of a value's type: `number NaN`, `Map`, `array`, `symbol`... */
+export function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  switch (typeof value) {
+    case 'number':
+      return Number.isFinite(value) ? 'number' : `number ${String(value)}`;
+    case 'object': {
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto === null || proto === Object.prototype) return 'object';
+      const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
+      return typeof name === 'string' && /^[A-Za-z_$][\w$]{0,40}$/.test(name) ? name : 'object';
+    }
+    default:
+      return typeof value;
+  }
+}
+
+/** A message, key URI or request id made safe to print: control characters escaped, length capped. */
+function clean(text: string): string {
+  const capped = text.length > MAX_FIELD_CHARS ? `${text.slice(0, MAX_FIELD_CHARS)}…` : text;
+  return escapeControl(capped);
+}
+
+function cleanOptional(text: string | undefined): string | undefined {
+  return typeof text === 'string' ? clean(text) : undefined;
+}
 
 /** Codes worth another attempt by default: the provider may answer differently soon. */
 const RETRYABLE_BY_DEFAULT: ReadonlySet<ErrorCode> = new Set(['Throttled', 'Unavailable', 'Timeout']);
@@ -44,11 +102,11 @@ export class KeyportError extends Error {
   readonly retryAfterMs: number | undefined;
 
   constructor(code: ErrorCode, message: string, options: KeyportErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(clean(String(message)), options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    this.provider = options.provider;
-    this.keyUri = options.keyUri;
-    this.requestId = options.requestId;
+    this.provider = cleanOptional(options.provider);
+    this.keyUri = cleanOptional(options.keyUri);
+    this.requestId = cleanOptional(options.requestId);
     this.retryable = options.retryable ?? RETRYABLE_BY_DEFAULT.has(code);
     this.retryAfterMs = options.retryAfterMs;
   }
