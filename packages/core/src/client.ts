@@ -274,7 +274,7 @@ export class Keyport implements KeyOperations {
 
   async createKey(scheme: string, req: CreateKeyRequest, o?: CallOptions): Promise<KeyInfo> {
     const provider = this.provider(scheme);
-    const checked = checkCreateKeyRequest(req);
+    const checked = checkCreateKeyRequest(req, 'req', 'extensions');
     const { call } = checkCallOptions(o);
     return this.call({
       op: 'createKey',
@@ -327,7 +327,7 @@ export class Keyport implements KeyOperations {
     req: ScheduleDeletionRequest = {},
     o?: CallOptions,
   ): Promise<KeyInfo> {
-    const checked = checkScheduleDeletion(req);
+    const checked = checkScheduleDeletion(req, 'req', 'extensions');
     return this.keyCall('scheduleKeyDeletion', key, checkCallOptions(o).call, (p, ref, po) =>
       p.scheduleKeyDeletion(ref, checked, po),
     );
@@ -583,7 +583,7 @@ export class Keyport implements KeyOperations {
   }
 
   async createGrant(key: KeyLike, req: GrantRequest, o?: CallOptions): Promise<Grant> {
-    const checked = checkGrantRequest(req);
+    const checked = checkGrantRequest(req, 'req', 'extensions');
     return this.keyCall('createGrant', key, checkCallOptions(o).call, (p, ref, po) =>
       p.createGrant(ref, checked, po),
     );
@@ -607,14 +607,14 @@ export class Keyport implements KeyOperations {
     req: ImportParametersRequest = {},
     o?: CallOptions,
   ): Promise<ImportParameters> {
-    const checked = checkImportParametersRequest(req);
+    const checked = checkImportParametersRequest(req, 'req', 'extensions');
     return this.keyCall('getImportParameters', key, checkCallOptions(o).call, (p, ref, po) =>
       p.getImportParameters(ref, checked, po),
     );
   }
 
   async importKeyMaterial(key: KeyLike, req: ImportKeyMaterialRequest, o?: CallOptions): Promise<KeyInfo> {
-    const checked = checkImportKeyMaterialRequest(req);
+    const checked = checkImportKeyMaterialRequest(req, 'req', 'extensions');
     return this.keyCall(
       'importKeyMaterial',
       key,

@@ -92,16 +92,23 @@ function ownEntries(value: Record<string, unknown>, option: string): Array<[stri
 /**
  * An options object: undefined (→ empty) or a plain object whose keys are all in `allowed`.
  * Returns a prototype-free copy of the defined entries, so later reads see no inherited value.
+ * With `extensions`, keys outside `allowed` are collected there instead of refused: request
+ * objects may carry a provider's own fields (`exportable` for PKCS#11), which that provider checks.
  */
 export function checkOptions(
   value: unknown,
   option: string,
   allowed: Readonly<Record<string, true>>,
+  extensions?: Record<string, unknown>,
 ): Record<string, unknown> {
   const out: Record<string, unknown> = Object.create(null);
   if (value === undefined) return out;
   if (!isPlainObject(value)) throw invalidArgument(option, `expected an object, got ${describeType(value)}`);
   for (const [key, v] of ownEntries(value, option)) {
+    if (extensions !== undefined && !Object.hasOwn(allowed, key)) {
+      extensions[key] = v;
+      continue;
+    }
     if (!Object.hasOwn(allowed, key)) {
       throw invalidArgument(
         option,
@@ -301,6 +308,17 @@ const ROTATION_POLICY = { periodDays: true, nextRotationAt: true } as const sati
   keyof RotationPolicy,
   true
 >;
+/**
+ * How a request checker treats fields it does not know: `strict` refuses them (a provider's own
+ * boundary), `extensions` passes them through untouched for the provider to check (core's
+ * boundary, which serves every provider).
+ */
+export type UnknownFields = 'strict' | 'extensions';
+
+function extensionsFor(mode: UnknownFields): Record<string, unknown> | undefined {
+  return mode === 'extensions' ? Object.create(null) : undefined;
+}
+
 /** Rotation periods and deletion waits: whole days, at most 100 years (the provider may narrow). */
 export const MAX_DAYS = 36_500;
 
@@ -334,10 +352,16 @@ const CREATE_KEY = {
   external: true,
 } as const satisfies Record<keyof CreateKeyRequest, true>;
 
-export function checkCreateKeyRequest(value: unknown, option = 'req'): CreateKeyRequest {
+export function checkCreateKeyRequest(
+  value: unknown,
+  option = 'req',
+  unknown: UnknownFields = 'strict',
+): CreateKeyRequest {
   if (value === undefined) throw invalidArgument(option, 'expected { name, spec, ... }');
-  const o = checkOptions(value, option, CREATE_KEY);
+  const extra = extensionsFor(unknown);
+  const o = checkOptions(value, option, CREATE_KEY, extra);
   return {
+    ...extra,
     name: checkString(o.name, `${option}.name`, { min: 1, max: 2048 }),
     spec: checkEnum(o.spec, `${option}.spec`, KEY_SPECS),
     ...(o.usage !== undefined ? { usage: checkEnum(o.usage, `${option}.usage`, KEY_USAGES) } : {}),
@@ -352,9 +376,17 @@ export function checkCreateKeyRequest(value: unknown, option = 'req'): CreateKey
 
 const SCHEDULE_DELETION = { days: true } as const satisfies Record<keyof ScheduleDeletionRequest, true>;
 
-export function checkScheduleDeletion(value: unknown, option = 'req'): ScheduleDeletionRequest {
-  const o = checkOptions(value, option, SCHEDULE_DELETION);
-  return o.days === undefined ? {} : { days: checkInteger(o.days, `${option}.days`, 1, MAX_DAYS) };
+export function checkScheduleDeletion(
+  value: unknown,
+  option = 'req',
+  unknown: UnknownFields = 'strict',
+): ScheduleDeletionRequest {
+  const extra = extensionsFor(unknown);
+  const o = checkOptions(value, option, SCHEDULE_DELETION, extra);
+  return {
+    ...extra,
+    ...(o.days === undefined ? {} : { days: checkInteger(o.days, `${option}.days`, 1, MAX_DAYS) }),
+  };
 }
 
 const GRANT_CONSTRAINT = { contextEquals: true, contextSubset: true } as const satisfies Record<
@@ -370,9 +402,14 @@ const GRANT_REQUEST = {
 } as const satisfies Record<keyof GrantRequest, true>;
 
 /** A grant request; constraint contexts follow the context rules (Maps converted, prototype-free). */
-export function checkGrantRequest(value: unknown, option = 'req'): GrantRequest {
+export function checkGrantRequest(
+  value: unknown,
+  option = 'req',
+  unknown: UnknownFields = 'strict',
+): GrantRequest {
   if (value === undefined) throw invalidArgument(option, 'expected { grantee, operations, ... }');
-  const o = checkOptions(value, option, GRANT_REQUEST);
+  const extra = extensionsFor(unknown);
+  const o = checkOptions(value, option, GRANT_REQUEST, extra);
   if (!Array.isArray(o.operations)) {
     throw invalidArgument(`${option}.operations`, `expected an array, got ${describeType(o.operations)}`);
   }
@@ -395,6 +432,7 @@ export function checkGrantRequest(value: unknown, option = 'req'): GrantRequest 
     };
   }
   return {
+    ...extra,
     grantee: checkString(o.grantee, `${option}.grantee`, { min: 1, max: 2048 }),
     operations,
     ...(constraints !== undefined ? { constraints } : {}),
@@ -405,11 +443,19 @@ export function checkGrantRequest(value: unknown, option = 'req'): GrantRequest 
 
 const IMPORT_PARAMETERS = { algorithm: true } as const satisfies Record<keyof ImportParametersRequest, true>;
 
-export function checkImportParametersRequest(value: unknown, option = 'req'): ImportParametersRequest {
-  const o = checkOptions(value, option, IMPORT_PARAMETERS);
-  return o.algorithm === undefined
-    ? {}
-    : { algorithm: checkEnum(o.algorithm, `${option}.algorithm`, IMPORT_WRAPPING_ALGORITHMS) };
+export function checkImportParametersRequest(
+  value: unknown,
+  option = 'req',
+  unknown: UnknownFields = 'strict',
+): ImportParametersRequest {
+  const extra = extensionsFor(unknown);
+  const o = checkOptions(value, option, IMPORT_PARAMETERS, extra);
+  return {
+    ...extra,
+    ...(o.algorithm === undefined
+      ? {}
+      : { algorithm: checkEnum(o.algorithm, `${option}.algorithm`, IMPORT_WRAPPING_ALGORITHMS) }),
+  };
 }
 
 const IMPORT_MATERIAL = {
@@ -419,10 +465,16 @@ const IMPORT_MATERIAL = {
   expiresAt: true,
 } as const satisfies Record<keyof ImportKeyMaterialRequest, true>;
 
-export function checkImportKeyMaterialRequest(value: unknown, option = 'req'): ImportKeyMaterialRequest {
+export function checkImportKeyMaterialRequest(
+  value: unknown,
+  option = 'req',
+  unknown: UnknownFields = 'strict',
+): ImportKeyMaterialRequest {
   if (value === undefined) throw invalidArgument(option, 'expected { wrappedMaterial, algorithm, ... }');
-  const o = checkOptions(value, option, IMPORT_MATERIAL);
+  const extra = extensionsFor(unknown);
+  const o = checkOptions(value, option, IMPORT_MATERIAL, extra);
   return {
+    ...extra,
     wrappedMaterial: checkBytes(o.wrappedMaterial, `${option}.wrappedMaterial`),
     algorithm: checkEnum(o.algorithm, `${option}.algorithm`, IMPORT_WRAPPING_ALGORITHMS),
     ...(o.importToken !== undefined
