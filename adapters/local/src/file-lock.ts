@@ -225,7 +225,10 @@ export async function sweepLeftovers(keystorePath: string): Promise<void> {
   try {
     await removeOrphanedTemps(keystorePath);
     const lock = `${keystorePath}.lock`;
-    if ((await ageMs(lock)) !== undefined) await breakIfStale(lock);
+    // A break marker left by a dead breaker is cleared on the first pass, the lock on the next.
+    for (let pass = 0; pass < 3 && (await ageMs(lock)) !== undefined; pass++) {
+      if (!(await breakIfStale(lock))) break;
+    }
     const breaker = `${lock}.break`;
     const age = await ageMs(breaker);
     if (age !== undefined) {

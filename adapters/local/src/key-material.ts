@@ -82,6 +82,33 @@ function matchesSpec(key: KeyObject, spec: KeySpec): boolean {
 }
 
 /**
+ * Does stored material have the structure its spec declares? AES_256 32 raw bytes, HMAC_256
+ * 32–64, RSA a PKCS#8 RSA key of the spec's modulus, EC a PKCS#8 EC key on the spec's curve.
+ * Checked when a keystore body is opened: a length check alone let an EC key hold RSA
+ * material and sign "ECDSA" with it.
+ */
+export function materialMatchesSpec(spec: KeySpec, material: Buffer): boolean {
+  if (spec === 'AES_256') return material.length === 32;
+  if (spec === 'HMAC_256') return material.length >= 32 && material.length <= 64;
+  if (material.length === 0 || material.length > 16 * 1024) return false;
+  try {
+    return matchesSpec(privateKeyFrom(material), spec);
+  } catch {
+    return false;
+  }
+}
+
+/** Is this a PKCS#8 RSA private key of `bits`? (import wrapping keys) */
+export function isRsaPkcs8(material: Buffer, bits: number): boolean {
+  try {
+    const key = privateKeyFrom(material);
+    return key.asymmetricKeyType === 'rsa' && key.asymmetricKeyDetails?.modulusLength === bits;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Checks imported material against the key's spec: AES_256 exactly 32 bytes, HMAC_256
  * 32–64 bytes, EC a PKCS#8 DER private key on the right curve. Throws InvalidArgument.
  */
