@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import type { AuditEvent, AuditSink } from './audit.js';
 import { assertCapability, type Capabilities, type Operation } from './capabilities.js';
-import type { ContextOptions, KeyOperations } from './client-api.js';
+import type { ContextOptions, DecryptBatchInput, EncryptBatchInput, KeyOperations } from './client-api.js';
 import { contextDigest, contextKeys } from './context.js';
-import { KeyportError, toKeyportError, UnsupportedError } from './errors.js';
+import { KeyportError, quote, toKeyportError, UnsupportedError } from './errors.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, runWithPolicy } from './policy.js';
 import type {
   BatchResult,
@@ -42,6 +42,24 @@ import type {
   SignResult,
 } from './types.js';
 import { keyUriScheme, keyUriVersion, type ParsedKeyUri, parseKeyUri } from './uri.js';
+import {
+  checkBatchItems,
+  checkBytes,
+  checkCallOptions,
+  checkCreateKeyRequest,
+  checkGrantRequest,
+  checkImportKeyMaterialRequest,
+  checkImportParametersRequest,
+  checkInteger,
+  checkKeyLike,
+  checkKeyportOptions,
+  checkRotationPolicy,
+  checkScheduleDeletion,
+  checkString,
+  contextCallOptions,
+  SIGN_OPTIONS,
+  signRequestFrom,
+} from './validate.js';
 
 export interface KeyportOptions {
   readonly providers: readonly KmsProvider[];
@@ -106,10 +124,13 @@ export class Keyport implements KeyOperations {
   private closed = false;
   private ownDigestKey: Uint8Array | undefined;
 
-  constructor(private readonly options: KeyportOptions) {
-    for (const p of options.providers) this.register(p);
-    this.policy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
-    this.sinks = [...(options.audit ?? [])];
+  private readonly options: KeyportOptions;
+
+  constructor(options: KeyportOptions) {
+    this.options = checkKeyportOptions(options);
+    for (const p of this.options.providers) this.register(p);
+    this.policy = { ...DEFAULT_RETRY_POLICY, ...this.options.retry };
+    this.sinks = [...(this.options.audit ?? [])];
   }
 
   /** Adds a provider; a second provider for the same scheme is refused, never silently shadowed. */
@@ -117,7 +138,7 @@ export class Keyport implements KeyOperations {
     if (this.providers.has(provider.scheme)) {
       throw new KeyportError(
         'AlreadyExists',
-        `a provider for scheme "${provider.scheme}" is already registered`,
+        `a provider for scheme ${quote(provider.scheme)} is already registered`,
       );
     }
     this.providers.set(provider.scheme, provider);
@@ -129,13 +150,14 @@ export class Keyport implements KeyOperations {
 
   /** The provider serving a scheme or a URI's scheme. */
   provider(schemeOrUri: string): KmsProvider {
+    checkString(schemeOrUri, 'scheme', { min: 1, max: 4096 });
     const scheme = schemeOrUri.includes(':') ? keyUriScheme(schemeOrUri) : schemeOrUri;
     const p = this.providers.get(scheme);
     if (p === undefined) {
       const known = [...this.providers.keys()].join(', ') || 'none';
       throw new KeyportError(
         'InvalidArgument',
-        `no provider registered for scheme "${scheme}" (registered: ${known})`,
+        `no provider registered for scheme ${quote(scheme)} (registered: ${known})`,
       );
     }
     return p;
@@ -147,7 +169,7 @@ export class Keyport implements KeyOperations {
 
   /** Resolves a KeyLike into a validated ref: the URI parses, and a pinned version is not contradicted. */
   private ref(key: KeyLike): { ref: KeyRef; provider: KmsProvider } {
-    const given: KeyRef = typeof key === 'string' ? { uri: key } : key;
+    const given: KeyRef = checkKeyLike(key);
     const parsed = this.parse(given.uri);
     const inUri = keyUriVersion(parsed);
     if (inUri !== undefined && given.version !== undefined && inUri !== given.version) {
@@ -312,58 +334,75 @@ export class Keyport implements KeyOperations {
     });
   }
 
-  createKey(scheme: string, req: CreateKeyRequest, o?: CallOptions): Promise<KeyInfo> {
+  async createKey(scheme: string, req: CreateKeyRequest, o?: CallOptions): Promise<KeyInfo> {
     const provider = this.provider(scheme);
+    const checked = checkCreateKeyRequest(req, 'req', 'extensions');
+    const { call } = checkCallOptions(o);
     return this.call({
       op: 'createKey',
       provider,
       keyUri: undefined,
-      options: o,
-      run: (po) => provider.createKey(req, po),
+      options: call,
+      run: (po) => provider.createKey(checked, po),
       versionOf: (k) => k.primaryVersion,
     });
   }
 
-  describeKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('describeKey', key, o, (p, ref, po) => p.describeKey(ref, po));
+  async describeKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('describeKey', key, checkCallOptions(o).call, (p, ref, po) => p.describeKey(ref, po));
   }
 
   /** Pages lazily; each page fetch runs under the call policy, the whole listing emits one audit event. */
   async *listKeys(scheme: string, o?: CallOptions & { pageSize?: number }): AsyncIterable<KeyInfo> {
     const provider = this.provider(scheme);
-    yield* this.listCall('listKeys', provider, undefined, o, (po) =>
-      provider.listKeys(o?.pageSize === undefined ? po : { ...po, pageSize: o.pageSize }),
+    const { call, rest } = checkCallOptions(o, 'options', { pageSize: true });
+    const pageSize =
+      rest.pageSize === undefined ? undefined : checkInteger(rest.pageSize, 'options.pageSize', 1, 10_000);
+    yield* this.listCall('listKeys', provider, undefined, call, (po) =>
+      provider.listKeys(pageSize === undefined ? po : { ...po, pageSize }),
     );
   }
 
-  rotateKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('rotateKey', key, o, (p, ref, po) => p.rotateKey(ref, po), {
+  async rotateKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('rotateKey', key, checkCallOptions(o).call, (p, ref, po) => p.rotateKey(ref, po), {
       versionOf: (k) => k.primaryVersion,
     });
   }
 
-  setRotationPolicy(key: KeyLike, policy: RotationPolicy, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('setRotationPolicy', key, o, (p, ref, po) => p.setRotationPolicy(ref, policy, po));
+  async setRotationPolicy(key: KeyLike, policy: RotationPolicy, o?: CallOptions): Promise<KeyInfo> {
+    const checked = checkRotationPolicy(policy);
+    return this.keyCall('setRotationPolicy', key, checkCallOptions(o).call, (p, ref, po) =>
+      p.setRotationPolicy(ref, checked, po),
+    );
   }
 
-  enableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('enableKey', key, o, (p, ref, po) => p.enableKey(ref, po));
+  async enableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('enableKey', key, checkCallOptions(o).call, (p, ref, po) => p.enableKey(ref, po));
   }
 
-  disableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('disableKey', key, o, (p, ref, po) => p.disableKey(ref, po));
+  async disableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('disableKey', key, checkCallOptions(o).call, (p, ref, po) => p.disableKey(ref, po));
   }
 
-  scheduleKeyDeletion(key: KeyLike, req: ScheduleDeletionRequest = {}, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('scheduleKeyDeletion', key, o, (p, ref, po) => p.scheduleKeyDeletion(ref, req, po));
+  async scheduleKeyDeletion(
+    key: KeyLike,
+    req: ScheduleDeletionRequest = {},
+    o?: CallOptions,
+  ): Promise<KeyInfo> {
+    const checked = checkScheduleDeletion(req, 'req', 'extensions');
+    return this.keyCall('scheduleKeyDeletion', key, checkCallOptions(o).call, (p, ref, po) =>
+      p.scheduleKeyDeletion(ref, checked, po),
+    );
   }
 
-  cancelKeyDeletion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('cancelKeyDeletion', key, o, (p, ref, po) => p.cancelKeyDeletion(ref, po));
+  async cancelKeyDeletion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('cancelKeyDeletion', key, checkCallOptions(o).call, (p, ref, po) =>
+      p.cancelKeyDeletion(ref, po),
+    );
   }
 
-  destroyKeyVersion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('destroyKeyVersion', key, o, (p, ref, po) => {
+  async destroyKeyVersion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('destroyKeyVersion', key, checkCallOptions(o).call, (p, ref, po) => {
       if (ref.version === undefined) {
         throw new KeyportError(
           'InvalidArgument',
@@ -374,32 +413,36 @@ export class Keyport implements KeyOperations {
     });
   }
 
-  encrypt(key: KeyLike, plaintext: Uint8Array, o?: ContextOptions): Promise<EncryptResult> {
-    const req = contextRequest(o);
-    return this.keyCall('encrypt', key, o, (p, ref, po) => p.encrypt(ref, plaintext, req, po), {
-      context: o?.context,
+  async encrypt(key: KeyLike, plaintext: Uint8Array, o?: ContextOptions): Promise<EncryptResult> {
+    checkBytes(plaintext, 'plaintext');
+    const { call, context } = contextCallOptions(o);
+    const req = context === undefined ? {} : { context };
+    return this.keyCall('encrypt', key, call, (p, ref, po) => p.encrypt(ref, plaintext, req, po), {
+      context,
       versionOf: keyVersionOf,
     });
   }
 
-  decrypt(key: KeyLike, ciphertext: Uint8Array, o?: ContextOptions): Promise<DecryptResult> {
-    const req = contextRequest(o);
-    return this.keyCall('decrypt', key, o, (p, ref, po) => p.decrypt(ref, ciphertext, req, po), {
-      context: o?.context,
+  async decrypt(key: KeyLike, ciphertext: Uint8Array, o?: ContextOptions): Promise<DecryptResult> {
+    checkBytes(ciphertext, 'ciphertext');
+    const { call, context } = contextCallOptions(o);
+    const req = context === undefined ? {} : { context };
+    return this.keyCall('decrypt', key, call, (p, ref, po) => p.decrypt(ref, ciphertext, req, po), {
+      context,
       versionOf: keyVersionOf,
     });
   }
 
-  encryptBatch(
+  async encryptBatch(
     key: KeyLike,
-    items: readonly EncryptBatchItem[],
+    items: readonly EncryptBatchInput[],
     o?: CallOptions,
   ): Promise<BatchResult<EncryptResult>[]> {
     return this.batchCall(
       'encrypt',
       key,
-      items,
-      o,
+      checkBatchItems(items, 'plaintext') as unknown as EncryptBatchItem[],
+      checkCallOptions(o).call,
       (p) => {
         const method = p.encryptBatch;
         return method === undefined ? undefined : (ref, batch, po) => method.call(p, ref, batch, po);
@@ -408,16 +451,16 @@ export class Keyport implements KeyOperations {
     );
   }
 
-  decryptBatch(
+  async decryptBatch(
     key: KeyLike,
-    items: readonly DecryptBatchItem[],
+    items: readonly DecryptBatchInput[],
     o?: CallOptions,
   ): Promise<BatchResult<DecryptResult>[]> {
     return this.batchCall(
       'decrypt',
       key,
-      items,
-      o,
+      checkBatchItems(items, 'ciphertext') as unknown as DecryptBatchItem[],
+      checkCallOptions(o).call,
       (p) => {
         const method = p.decryptBatch;
         return method === undefined ? undefined : (ref, batch, po) => method.call(p, ref, batch, po);
@@ -541,50 +584,64 @@ export class Keyport implements KeyOperations {
     return results;
   }
 
-  generateDataKey(
+  async generateDataKey(
     key: KeyLike,
     o?: ContextOptions & Omit<DataKeyRequest, 'context'>,
   ): Promise<DataKeyResult> {
+    const { call, context, rest } = contextCallOptions(o, { bytes: true });
+    const bytes = rest.bytes === undefined ? undefined : checkInteger(rest.bytes, 'options.bytes', 16, 1024);
     const req: DataKeyRequest = {
-      ...(o?.bytes !== undefined ? { bytes: o.bytes } : {}),
-      ...(o?.context !== undefined ? { context: o.context } : {}),
+      ...(bytes !== undefined ? { bytes } : {}),
+      ...(context !== undefined ? { context } : {}),
     };
-    if (req.bytes !== undefined && (!Number.isInteger(req.bytes) || req.bytes < 16 || req.bytes > 1024)) {
-      return Promise.reject(new KeyportError('InvalidArgument', 'data key length must be 16..1024 bytes'));
-    }
-    return this.keyCall('generateDataKey', key, o, (p, ref, po) => p.generateDataKey(ref, req, po), {
-      context: o?.context,
+    return this.keyCall('generateDataKey', key, call, (p, ref, po) => p.generateDataKey(ref, req, po), {
+      context,
       versionOf: keyVersionOf,
     });
   }
 
-  sign(key: KeyLike, message: Uint8Array, o?: CallOptions & SignRequest): Promise<SignResult> {
-    const req = signRequest(o);
-    return this.keyCall('sign', key, o, (p, ref, po) => p.sign(ref, message, req, po), {
+  async sign(key: KeyLike, message: Uint8Array, o?: CallOptions & SignRequest): Promise<SignResult> {
+    checkBytes(message, 'message');
+    const { call, rest } = checkCallOptions(o, 'options', SIGN_OPTIONS);
+    const req = signRequestFrom(rest);
+    return this.keyCall('sign', key, call, (p, ref, po) => p.sign(ref, message, req, po), {
       versionOf: keyVersionOf,
     });
   }
 
-  verify(
+  async verify(
     key: KeyLike,
     message: Uint8Array,
     signature: Uint8Array,
     o: CallOptions & SignRequest & { algorithm: SigningAlgorithm },
   ): Promise<boolean> {
-    const req = { ...signRequest(o), algorithm: o.algorithm };
-    return this.keyCall('verify', key, o, (p, ref, po) => p.verify(ref, message, signature, req, po));
+    checkBytes(message, 'message');
+    checkBytes(signature, 'signature');
+    const { call, rest } = checkCallOptions(o, 'options', SIGN_OPTIONS);
+    const sr = signRequestFrom(rest);
+    if (sr.algorithm === undefined)
+      throw new KeyportError('InvalidArgument', 'options.algorithm: verify needs the signing algorithm');
+    const req = { ...sr, algorithm: sr.algorithm };
+    return this.keyCall('verify', key, call, (p, ref, po) => p.verify(ref, message, signature, req, po));
   }
 
-  mac(key: KeyLike, message: Uint8Array, o?: CallOptions): Promise<MacResult> {
-    return this.keyCall('mac', key, o, (p, ref, po) => p.mac(ref, message, po), { versionOf: keyVersionOf });
+  async mac(key: KeyLike, message: Uint8Array, o?: CallOptions): Promise<MacResult> {
+    checkBytes(message, 'message');
+    return this.keyCall('mac', key, checkCallOptions(o).call, (p, ref, po) => p.mac(ref, message, po), {
+      versionOf: keyVersionOf,
+    });
   }
 
-  verifyMac(key: KeyLike, message: Uint8Array, mac: Uint8Array, o?: CallOptions): Promise<boolean> {
-    return this.keyCall('verifyMac', key, o, (p, ref, po) => p.verifyMac(ref, message, mac, po));
+  async verifyMac(key: KeyLike, message: Uint8Array, mac: Uint8Array, o?: CallOptions): Promise<boolean> {
+    checkBytes(message, 'message');
+    checkBytes(mac, 'mac');
+    return this.keyCall('verifyMac', key, checkCallOptions(o).call, (p, ref, po) =>
+      p.verifyMac(ref, message, mac, po),
+    );
   }
 
-  getPublicKey(key: KeyLike, o?: CallOptions): Promise<Uint8Array> {
-    return this.keyCall('getPublicKey', key, o, (p, ref, po) => {
+  async getPublicKey(key: KeyLike, o?: CallOptions): Promise<Uint8Array> {
+    return this.keyCall('getPublicKey', key, checkCallOptions(o).call, (p, ref, po) => {
       if (p.getPublicKey === undefined) {
         throw new UnsupportedError('getPublicKey', `${p.name} does not expose public keys`);
       }
@@ -592,31 +649,48 @@ export class Keyport implements KeyOperations {
     });
   }
 
-  createGrant(key: KeyLike, req: GrantRequest, o?: CallOptions): Promise<Grant> {
-    return this.keyCall('createGrant', key, o, (p, ref, po) => p.createGrant(ref, req, po));
+  async createGrant(key: KeyLike, req: GrantRequest, o?: CallOptions): Promise<Grant> {
+    const checked = checkGrantRequest(req, 'req', 'extensions');
+    return this.keyCall('createGrant', key, checkCallOptions(o).call, (p, ref, po) =>
+      p.createGrant(ref, checked, po),
+    );
   }
 
   async *listGrants(key: KeyLike, o?: CallOptions): AsyncIterable<Grant> {
+    const { call } = checkCallOptions(o);
     const { ref, provider } = this.ref(key);
-    yield* this.listCall('listGrants', provider, ref.uri, o, (po) => provider.listGrants(ref, po));
+    yield* this.listCall('listGrants', provider, ref.uri, call, (po) => provider.listGrants(ref, po));
   }
 
-  revokeGrant(key: KeyLike, grantId: string, o?: CallOptions): Promise<void> {
-    return this.keyCall('revokeGrant', key, o, (p, ref, po) => p.revokeGrant(ref, grantId, po));
+  async revokeGrant(key: KeyLike, grantId: string, o?: CallOptions): Promise<void> {
+    checkString(grantId, 'grantId', { min: 1, max: 1024 });
+    return this.keyCall('revokeGrant', key, checkCallOptions(o).call, (p, ref, po) =>
+      p.revokeGrant(ref, grantId, po),
+    );
   }
 
-  getImportParameters(
+  async getImportParameters(
     key: KeyLike,
     req: ImportParametersRequest = {},
     o?: CallOptions,
   ): Promise<ImportParameters> {
-    return this.keyCall('getImportParameters', key, o, (p, ref, po) => p.getImportParameters(ref, req, po));
+    const checked = checkImportParametersRequest(req, 'req', 'extensions');
+    return this.keyCall('getImportParameters', key, checkCallOptions(o).call, (p, ref, po) =>
+      p.getImportParameters(ref, checked, po),
+    );
   }
 
-  importKeyMaterial(key: KeyLike, req: ImportKeyMaterialRequest, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('importKeyMaterial', key, o, (p, ref, po) => p.importKeyMaterial(ref, req, po), {
-      versionOf: (k) => k.primaryVersion,
-    });
+  async importKeyMaterial(key: KeyLike, req: ImportKeyMaterialRequest, o?: CallOptions): Promise<KeyInfo> {
+    const checked = checkImportKeyMaterialRequest(req, 'req', 'extensions');
+    return this.keyCall(
+      'importKeyMaterial',
+      key,
+      checkCallOptions(o).call,
+      (p, ref, po) => p.importKeyMaterial(ref, checked, po),
+      {
+        versionOf: (k) => k.primaryVersion,
+      },
+    );
   }
 
   /**
@@ -677,15 +751,4 @@ export class Keyport implements KeyOperations {
 async function allRecorded(recorded: readonly Promise<void>[]): Promise<void> {
   const failed = (await Promise.allSettled(recorded)).find((r) => r.status === 'rejected');
   if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-}
-
-function contextRequest(o: ContextOptions | undefined): { context?: EncryptionContext } {
-  return o?.context === undefined ? {} : { context: o.context };
-}
-
-function signRequest(o: SignRequest | undefined): SignRequest {
-  return {
-    ...(o?.algorithm !== undefined ? { algorithm: o.algorithm } : {}),
-    ...(o?.messageType !== undefined ? { messageType: o.messageType } : {}),
-  };
 }

@@ -31,3 +31,4 @@ export * from './policy.js';
 export type * from './provider.js';
 export * from './types.js';
 export * from './uri.js';
+export * from './validate.js';
