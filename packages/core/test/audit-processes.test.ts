@@ -1,6 +1,7 @@
 /**
  * Several real processes appending to one log at once: the lock and the head re-read under it
- * make one valid chain, with every writer's events present and none reordered.
+ * make one valid chain, with every writer's events present and none reordered; a verifier
+ * running meanwhile never sees log and anchor disagree.
  */
 import { spawn } from 'node:child_process';
 import { readdir, writeFile } from 'node:fs/promises';
@@ -40,8 +41,18 @@ describe('audit log shared by processes', () => {
     const deadline = Date.now() + 60_000;
     while ((await ready()) < WRITERS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await writeFile(start, '');
+    // Verifying while they append: under the writers' lock, log and anchor always agree.
+    let verifying = true;
+    const verdicts: boolean[] = [];
+    const verifier = (async () => {
+      while (verifying) verdicts.push((await verifyAuditLog(log, KEY)).ok);
+    })();
     for (let i = 0; i < 50; i++) await sink.write(event(i));
     const results = await Promise.all(children);
+    verifying = false;
+    await verifier;
+    expect(verdicts.length).toBeGreaterThan(0);
+    expect(verdicts.every(Boolean)).toBe(true);
     await sink.close();
     for (const r of results) expect(r, r.stderr).toMatchObject({ code: 0 });
 
