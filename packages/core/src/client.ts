@@ -4,11 +4,12 @@
  * call, retries with backoff and jitter on retryable codes, deadline and abort, error mapping
  * (the adapter's mapError, once), and exactly one audit event per operation.
  */
+import { randomBytes } from 'node:crypto';
 import type { AuditEvent, AuditSink } from './audit.js';
 import { assertCapability, type Capabilities, type Operation } from './capabilities.js';
-import type { ContextOptions, KeyOperations } from './client-api.js';
+import type { ContextOptions, DecryptBatchInput, EncryptBatchInput, KeyOperations } from './client-api.js';
 import { contextDigest, contextKeys } from './context.js';
-import { KeyportError, toKeyportError, UnsupportedError } from './errors.js';
+import { KeyportError, quote, toKeyportError, UnsupportedError } from './errors.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, runWithPolicy } from './policy.js';
 import type {
   BatchResult,
@@ -41,17 +42,55 @@ import type {
   SignResult,
 } from './types.js';
 import { keyUriScheme, keyUriVersion, type ParsedKeyUri, parseKeyUri } from './uri.js';
+import {
+  checkBatchItems,
+  checkBytes,
+  checkCallOptions,
+  checkCreateKeyRequest,
+  checkGrantRequest,
+  checkImportKeyMaterialRequest,
+  checkImportParametersRequest,
+  checkInteger,
+  checkKeyLike,
+  checkKeyportOptions,
+  checkRotationPolicy,
+  checkScheduleDeletion,
+  checkString,
+  contextCallOptions,
+  SIGN_OPTIONS,
+  signRequestFrom,
+} from './validate.js';
 
 export interface KeyportOptions {
   readonly providers: readonly KmsProvider[];
   readonly retry?: Partial<RetryPolicy>;
   readonly audit?: readonly AuditSink[];
-  /** Key for audit context digests (HMAC); without it digests are plain SHA-256. */
-  readonly auditDigestKey?: Uint8Array;
+  /**
+   * Key for audit context digests (HMAC-SHA256). Default: the key a sink offers (the JSONL
+   * sink derives one from its audit key), else a random key for this client's lifetime.
+   * `'unkeyed'` opts out into bare SHA-256, which a dictionary of likely values can reverse.
+   */
+  readonly auditDigestKey?: Uint8Array | 'unkeyed';
+  /**
+   * What an operation does when a sink cannot record its event: `'fail'` (default) rejects it
+   * with an `AuditFailure` error (after the provider call, which may have had effects);
+   * `'warn'` returns the result and reports the failure to `onAuditError`.
+   */
+  readonly onAuditFailure?: 'fail' | 'warn';
   /** Jitter source, for tests. */
   readonly random?: () => number;
-  /** Called when a sink fails; audit failures never fail the operation. Defaults to a console warning. */
+  /** Told of every sink failure (in both modes). Defaults to a console warning in `'warn'` mode. */
   readonly onAuditError?: (error: unknown) => void;
+}
+
+/**
+ * An operation whose audit event could not be recorded (fail-closed audit). `code` is
+ * `Unavailable` when the sink could not write, `Integrity` when it refused a tampered log;
+ * `operationError` is the operation's own error when it had failed too.
+ */
+export class AuditFailure extends KeyportError {
+  override readonly name: string = 'AuditFailure';
+  operationError: KeyportError | undefined;
 }
 
 interface CallSpec<T> {
@@ -83,11 +122,15 @@ export class Keyport implements KeyOperations {
   /** Parsed URIs by string: hot paths call with the same few keys, and parsing is not free. */
   private readonly parsed = new Map<string, ParsedKeyUri>();
   private closed = false;
+  private ownDigestKey: Uint8Array | undefined;
 
-  constructor(private readonly options: KeyportOptions) {
-    for (const p of options.providers) this.register(p);
-    this.policy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
-    this.sinks = [...(options.audit ?? [])];
+  private readonly options: KeyportOptions;
+
+  constructor(options: KeyportOptions) {
+    this.options = checkKeyportOptions(options);
+    for (const p of this.options.providers) this.register(p);
+    this.policy = { ...DEFAULT_RETRY_POLICY, ...this.options.retry };
+    this.sinks = [...(this.options.audit ?? [])];
   }
 
   /** Adds a provider; a second provider for the same scheme is refused, never silently shadowed. */
@@ -95,7 +138,7 @@ export class Keyport implements KeyOperations {
     if (this.providers.has(provider.scheme)) {
       throw new KeyportError(
         'AlreadyExists',
-        `a provider for scheme "${provider.scheme}" is already registered`,
+        `a provider for scheme ${quote(provider.scheme)} is already registered`,
       );
     }
     this.providers.set(provider.scheme, provider);
@@ -107,13 +150,14 @@ export class Keyport implements KeyOperations {
 
   /** The provider serving a scheme or a URI's scheme. */
   provider(schemeOrUri: string): KmsProvider {
+    checkString(schemeOrUri, 'scheme', { min: 1, max: 4096 });
     const scheme = schemeOrUri.includes(':') ? keyUriScheme(schemeOrUri) : schemeOrUri;
     const p = this.providers.get(scheme);
     if (p === undefined) {
       const known = [...this.providers.keys()].join(', ') || 'none';
       throw new KeyportError(
         'InvalidArgument',
-        `no provider registered for scheme "${scheme}" (registered: ${known})`,
+        `no provider registered for scheme ${quote(scheme)} (registered: ${known})`,
       );
     }
     return p;
@@ -125,7 +169,7 @@ export class Keyport implements KeyOperations {
 
   /** Resolves a KeyLike into a validated ref: the URI parses, and a pinned version is not contradicted. */
   private ref(key: KeyLike): { ref: KeyRef; provider: KmsProvider } {
-    const given: KeyRef = typeof key === 'string' ? { uri: key } : key;
+    const given: KeyRef = checkKeyLike(key);
     const parsed = this.parse(given.uri);
     const inUri = keyUriVersion(parsed);
     if (inUri !== undefined && given.version !== undefined && inUri !== given.version) {
@@ -167,11 +211,21 @@ export class Keyport implements KeyOperations {
           mapError: (e) => this.mapError(provider, e, keyUri),
         },
       );
-      this.emit(spec, started, outcome.attempts, 'success', spec.versionOf?.(outcome.value), undefined);
+      const recorded = this.emit(
+        spec,
+        started,
+        outcome.attempts,
+        'success',
+        spec.versionOf?.(outcome.value),
+        undefined,
+      );
+      if (recorded !== undefined) await recorded;
       return outcome.value;
     } catch (e) {
+      if (e instanceof AuditFailure) throw e;
       const error = this.mapError(provider, e, keyUri);
-      this.emit(spec, started, attempts, 'failure', undefined, error);
+      const recorded = this.emit(spec, started, attempts, 'failure', undefined, error);
+      if (recorded !== undefined) await recorded;
       throw error;
     }
   }
@@ -190,12 +244,11 @@ export class Keyport implements KeyOperations {
     outcome: 'success' | 'failure',
     keyVersion: string | undefined,
     error: KeyportError | undefined,
-  ): void {
-    if (this.sinks.length === 0) return;
+  ): Promise<void> | undefined {
+    if (this.sinks.length === 0) return undefined;
     let digest: string | undefined;
     try {
-      digest =
-        spec.context === undefined ? undefined : contextDigest(spec.context, this.options.auditDigestKey);
+      digest = spec.context === undefined ? undefined : contextDigest(spec.context, this.digestKey());
     } catch {
       digest = undefined; // an invalid context is reported by the operation itself
     }
@@ -213,16 +266,47 @@ export class Keyport implements KeyOperations {
       contextKeys: spec.context === undefined ? [] : contextKeys(spec.context),
       contextDigest: digest,
     };
+    return this.record(event, error);
+  }
+
+  /** The digest key: explicit, else a sink's, else one random key for this client. */
+  private digestKey(): Uint8Array | undefined {
+    const option = this.options.auditDigestKey;
+    if (option === 'unkeyed') return undefined;
+    if (option !== undefined) return option;
+    this.ownDigestKey ??=
+      this.sinks.find((s) => s.contextDigestKey !== undefined)?.contextDigestKey ?? randomBytes(32);
+    return this.ownDigestKey;
+  }
+
+  /**
+   * Writes the event to every sink. Fail-closed (the default): resolves once every sink has
+   * it and rejects with AuditFailure when one cannot; 'warn': reports and never rejects.
+   */
+  private async record(event: AuditEvent, operationError: KeyportError | undefined): Promise<void> {
+    const failClosed = this.options.onAuditFailure !== 'warn';
     const onError =
-      this.options.onAuditError ?? ((e: unknown) => console.warn('keyport: audit sink failed', e));
-    for (const sink of this.sinks) {
-      try {
-        const pending = sink.write(event);
-        if (pending instanceof Promise) pending.catch(onError);
-      } catch (e) {
-        onError(e);
-      }
-    }
+      this.options.onAuditError ??
+      (failClosed ? () => undefined : (e: unknown) => console.warn('keyport: audit sink failed', e));
+    const results = await Promise.allSettled(this.sinks.map(async (sink) => sink.write(event)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed === undefined) return;
+    for (const r of results) if (r.status === 'rejected') onError(r.reason);
+    if (!failClosed) return;
+    const reason = failed.reason;
+    const code = reason instanceof KeyportError && reason.code === 'Integrity' ? 'Integrity' : 'Unavailable';
+    const failure = new AuditFailure(
+      code,
+      `the ${event.op} operation could not be audited${operationError ? ` (it failed too: ${operationError.code})` : ''}; nothing is returned without an audit record`,
+      {
+        provider: event.provider,
+        keyUri: event.keyUri,
+        retryable: false,
+        cause: reason,
+      },
+    );
+    failure.operationError = operationError;
+    throw failure;
   }
 
   private keyCall<T>(
@@ -250,58 +334,75 @@ export class Keyport implements KeyOperations {
     });
   }
 
-  createKey(scheme: string, req: CreateKeyRequest, o?: CallOptions): Promise<KeyInfo> {
+  async createKey(scheme: string, req: CreateKeyRequest, o?: CallOptions): Promise<KeyInfo> {
     const provider = this.provider(scheme);
+    const checked = checkCreateKeyRequest(req, 'req', 'extensions');
+    const { call } = checkCallOptions(o);
     return this.call({
       op: 'createKey',
       provider,
       keyUri: undefined,
-      options: o,
-      run: (po) => provider.createKey(req, po),
+      options: call,
+      run: (po) => provider.createKey(checked, po),
       versionOf: (k) => k.primaryVersion,
     });
   }
 
-  describeKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('describeKey', key, o, (p, ref, po) => p.describeKey(ref, po));
+  async describeKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('describeKey', key, checkCallOptions(o).call, (p, ref, po) => p.describeKey(ref, po));
   }
 
   /** Pages lazily; each page fetch runs under the call policy, the whole listing emits one audit event. */
   async *listKeys(scheme: string, o?: CallOptions & { pageSize?: number }): AsyncIterable<KeyInfo> {
     const provider = this.provider(scheme);
-    yield* this.listCall('listKeys', provider, undefined, o, (po) =>
-      provider.listKeys(o?.pageSize === undefined ? po : { ...po, pageSize: o.pageSize }),
+    const { call, rest } = checkCallOptions(o, 'options', { pageSize: true });
+    const pageSize =
+      rest.pageSize === undefined ? undefined : checkInteger(rest.pageSize, 'options.pageSize', 1, 10_000);
+    yield* this.listCall('listKeys', provider, undefined, call, (po) =>
+      provider.listKeys(pageSize === undefined ? po : { ...po, pageSize }),
     );
   }
 
-  rotateKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('rotateKey', key, o, (p, ref, po) => p.rotateKey(ref, po), {
+  async rotateKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('rotateKey', key, checkCallOptions(o).call, (p, ref, po) => p.rotateKey(ref, po), {
       versionOf: (k) => k.primaryVersion,
     });
   }
 
-  setRotationPolicy(key: KeyLike, policy: RotationPolicy, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('setRotationPolicy', key, o, (p, ref, po) => p.setRotationPolicy(ref, policy, po));
+  async setRotationPolicy(key: KeyLike, policy: RotationPolicy, o?: CallOptions): Promise<KeyInfo> {
+    const checked = checkRotationPolicy(policy);
+    return this.keyCall('setRotationPolicy', key, checkCallOptions(o).call, (p, ref, po) =>
+      p.setRotationPolicy(ref, checked, po),
+    );
   }
 
-  enableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('enableKey', key, o, (p, ref, po) => p.enableKey(ref, po));
+  async enableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('enableKey', key, checkCallOptions(o).call, (p, ref, po) => p.enableKey(ref, po));
   }
 
-  disableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('disableKey', key, o, (p, ref, po) => p.disableKey(ref, po));
+  async disableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('disableKey', key, checkCallOptions(o).call, (p, ref, po) => p.disableKey(ref, po));
   }
 
-  scheduleKeyDeletion(key: KeyLike, req: ScheduleDeletionRequest = {}, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('scheduleKeyDeletion', key, o, (p, ref, po) => p.scheduleKeyDeletion(ref, req, po));
+  async scheduleKeyDeletion(
+    key: KeyLike,
+    req: ScheduleDeletionRequest = {},
+    o?: CallOptions,
+  ): Promise<KeyInfo> {
+    const checked = checkScheduleDeletion(req, 'req', 'extensions');
+    return this.keyCall('scheduleKeyDeletion', key, checkCallOptions(o).call, (p, ref, po) =>
+      p.scheduleKeyDeletion(ref, checked, po),
+    );
   }
 
-  cancelKeyDeletion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('cancelKeyDeletion', key, o, (p, ref, po) => p.cancelKeyDeletion(ref, po));
+  async cancelKeyDeletion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('cancelKeyDeletion', key, checkCallOptions(o).call, (p, ref, po) =>
+      p.cancelKeyDeletion(ref, po),
+    );
   }
 
-  destroyKeyVersion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('destroyKeyVersion', key, o, (p, ref, po) => {
+  async destroyKeyVersion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('destroyKeyVersion', key, checkCallOptions(o).call, (p, ref, po) => {
       if (ref.version === undefined) {
         throw new KeyportError(
           'InvalidArgument',
@@ -312,32 +413,36 @@ export class Keyport implements KeyOperations {
     });
   }
 
-  encrypt(key: KeyLike, plaintext: Uint8Array, o?: ContextOptions): Promise<EncryptResult> {
-    const req = contextRequest(o);
-    return this.keyCall('encrypt', key, o, (p, ref, po) => p.encrypt(ref, plaintext, req, po), {
-      context: o?.context,
+  async encrypt(key: KeyLike, plaintext: Uint8Array, o?: ContextOptions): Promise<EncryptResult> {
+    checkBytes(plaintext, 'plaintext');
+    const { call, context } = contextCallOptions(o);
+    const req = context === undefined ? {} : { context };
+    return this.keyCall('encrypt', key, call, (p, ref, po) => p.encrypt(ref, plaintext, req, po), {
+      context,
       versionOf: keyVersionOf,
     });
   }
 
-  decrypt(key: KeyLike, ciphertext: Uint8Array, o?: ContextOptions): Promise<DecryptResult> {
-    const req = contextRequest(o);
-    return this.keyCall('decrypt', key, o, (p, ref, po) => p.decrypt(ref, ciphertext, req, po), {
-      context: o?.context,
+  async decrypt(key: KeyLike, ciphertext: Uint8Array, o?: ContextOptions): Promise<DecryptResult> {
+    checkBytes(ciphertext, 'ciphertext');
+    const { call, context } = contextCallOptions(o);
+    const req = context === undefined ? {} : { context };
+    return this.keyCall('decrypt', key, call, (p, ref, po) => p.decrypt(ref, ciphertext, req, po), {
+      context,
       versionOf: keyVersionOf,
     });
   }
 
-  encryptBatch(
+  async encryptBatch(
     key: KeyLike,
-    items: readonly EncryptBatchItem[],
+    items: readonly EncryptBatchInput[],
     o?: CallOptions,
   ): Promise<BatchResult<EncryptResult>[]> {
     return this.batchCall(
       'encrypt',
       key,
-      items,
-      o,
+      checkBatchItems(items, 'plaintext') as unknown as EncryptBatchItem[],
+      checkCallOptions(o).call,
       (p) => {
         const method = p.encryptBatch;
         return method === undefined ? undefined : (ref, batch, po) => method.call(p, ref, batch, po);
@@ -346,16 +451,16 @@ export class Keyport implements KeyOperations {
     );
   }
 
-  decryptBatch(
+  async decryptBatch(
     key: KeyLike,
-    items: readonly DecryptBatchItem[],
+    items: readonly DecryptBatchInput[],
     o?: CallOptions,
   ): Promise<BatchResult<DecryptResult>[]> {
     return this.batchCall(
       'decrypt',
       key,
-      items,
-      o,
+      checkBatchItems(items, 'ciphertext') as unknown as DecryptBatchItem[],
+      checkCallOptions(o).call,
       (p) => {
         const method = p.decryptBatch;
         return method === undefined ? undefined : (ref, batch, po) => method.call(p, ref, batch, po);
@@ -387,8 +492,9 @@ export class Keyport implements KeyOperations {
     if (items.length === 0) return [];
     const started = performance.now();
     let attempts = 0;
-    const audit = (item: I, r: BatchResult<R>): void =>
-      this.emit(
+    const recorded: Promise<void>[] = [];
+    const audit = (item: I, r: BatchResult<R>): void => {
+      const pending = this.emit(
         { op, provider, keyUri: ref.uri, context: item.context, options: o, run: () => Promise.resolve() },
         started,
         attempts,
@@ -396,6 +502,8 @@ export class Keyport implements KeyOperations {
         r.ok ? r.value.keyVersion : undefined,
         r.ok ? undefined : r.error,
       );
+      if (pending !== undefined) recorded.push(pending);
+    };
     let results: BatchResult<R>[];
     let perItem = false;
     try {
@@ -420,9 +528,11 @@ export class Keyport implements KeyOperations {
       const error = this.mapError(provider, e, ref.uri);
       // Per-item calls audited themselves; otherwise the request failed as a whole.
       if (!perItem) for (const item of items) audit(item, { ok: false, error });
+      await allRecorded(recorded);
       throw error;
     }
     for (const [i, item] of items.entries()) audit(item, results[i] as BatchResult<R>);
+    await allRecorded(recorded);
     return results;
   }
 
@@ -474,50 +584,64 @@ export class Keyport implements KeyOperations {
     return results;
   }
 
-  generateDataKey(
+  async generateDataKey(
     key: KeyLike,
     o?: ContextOptions & Omit<DataKeyRequest, 'context'>,
   ): Promise<DataKeyResult> {
+    const { call, context, rest } = contextCallOptions(o, { bytes: true });
+    const bytes = rest.bytes === undefined ? undefined : checkInteger(rest.bytes, 'options.bytes', 16, 1024);
     const req: DataKeyRequest = {
-      ...(o?.bytes !== undefined ? { bytes: o.bytes } : {}),
-      ...(o?.context !== undefined ? { context: o.context } : {}),
+      ...(bytes !== undefined ? { bytes } : {}),
+      ...(context !== undefined ? { context } : {}),
     };
-    if (req.bytes !== undefined && (!Number.isInteger(req.bytes) || req.bytes < 16 || req.bytes > 1024)) {
-      return Promise.reject(new KeyportError('InvalidArgument', 'data key length must be 16..1024 bytes'));
-    }
-    return this.keyCall('generateDataKey', key, o, (p, ref, po) => p.generateDataKey(ref, req, po), {
-      context: o?.context,
+    return this.keyCall('generateDataKey', key, call, (p, ref, po) => p.generateDataKey(ref, req, po), {
+      context,
       versionOf: keyVersionOf,
     });
   }
 
-  sign(key: KeyLike, message: Uint8Array, o?: CallOptions & SignRequest): Promise<SignResult> {
-    const req = signRequest(o);
-    return this.keyCall('sign', key, o, (p, ref, po) => p.sign(ref, message, req, po), {
+  async sign(key: KeyLike, message: Uint8Array, o?: CallOptions & SignRequest): Promise<SignResult> {
+    checkBytes(message, 'message');
+    const { call, rest } = checkCallOptions(o, 'options', SIGN_OPTIONS);
+    const req = signRequestFrom(rest);
+    return this.keyCall('sign', key, call, (p, ref, po) => p.sign(ref, message, req, po), {
       versionOf: keyVersionOf,
     });
   }
 
-  verify(
+  async verify(
     key: KeyLike,
     message: Uint8Array,
     signature: Uint8Array,
     o: CallOptions & SignRequest & { algorithm: SigningAlgorithm },
   ): Promise<boolean> {
-    const req = { ...signRequest(o), algorithm: o.algorithm };
-    return this.keyCall('verify', key, o, (p, ref, po) => p.verify(ref, message, signature, req, po));
+    checkBytes(message, 'message');
+    checkBytes(signature, 'signature');
+    const { call, rest } = checkCallOptions(o, 'options', SIGN_OPTIONS);
+    const sr = signRequestFrom(rest);
+    if (sr.algorithm === undefined)
+      throw new KeyportError('InvalidArgument', 'options.algorithm: verify needs the signing algorithm');
+    const req = { ...sr, algorithm: sr.algorithm };
+    return this.keyCall('verify', key, call, (p, ref, po) => p.verify(ref, message, signature, req, po));
   }
 
-  mac(key: KeyLike, message: Uint8Array, o?: CallOptions): Promise<MacResult> {
-    return this.keyCall('mac', key, o, (p, ref, po) => p.mac(ref, message, po), { versionOf: keyVersionOf });
+  async mac(key: KeyLike, message: Uint8Array, o?: CallOptions): Promise<MacResult> {
+    checkBytes(message, 'message');
+    return this.keyCall('mac', key, checkCallOptions(o).call, (p, ref, po) => p.mac(ref, message, po), {
+      versionOf: keyVersionOf,
+    });
   }
 
-  verifyMac(key: KeyLike, message: Uint8Array, mac: Uint8Array, o?: CallOptions): Promise<boolean> {
-    return this.keyCall('verifyMac', key, o, (p, ref, po) => p.verifyMac(ref, message, mac, po));
+  async verifyMac(key: KeyLike, message: Uint8Array, mac: Uint8Array, o?: CallOptions): Promise<boolean> {
+    checkBytes(message, 'message');
+    checkBytes(mac, 'mac');
+    return this.keyCall('verifyMac', key, checkCallOptions(o).call, (p, ref, po) =>
+      p.verifyMac(ref, message, mac, po),
+    );
   }
 
-  getPublicKey(key: KeyLike, o?: CallOptions): Promise<Uint8Array> {
-    return this.keyCall('getPublicKey', key, o, (p, ref, po) => {
+  async getPublicKey(key: KeyLike, o?: CallOptions): Promise<Uint8Array> {
+    return this.keyCall('getPublicKey', key, checkCallOptions(o).call, (p, ref, po) => {
       if (p.getPublicKey === undefined) {
         throw new UnsupportedError('getPublicKey', `${p.name} does not expose public keys`);
       }
@@ -525,31 +649,48 @@ export class Keyport implements KeyOperations {
     });
   }
 
-  createGrant(key: KeyLike, req: GrantRequest, o?: CallOptions): Promise<Grant> {
-    return this.keyCall('createGrant', key, o, (p, ref, po) => p.createGrant(ref, req, po));
+  async createGrant(key: KeyLike, req: GrantRequest, o?: CallOptions): Promise<Grant> {
+    const checked = checkGrantRequest(req, 'req', 'extensions');
+    return this.keyCall('createGrant', key, checkCallOptions(o).call, (p, ref, po) =>
+      p.createGrant(ref, checked, po),
+    );
   }
 
   async *listGrants(key: KeyLike, o?: CallOptions): AsyncIterable<Grant> {
+    const { call } = checkCallOptions(o);
     const { ref, provider } = this.ref(key);
-    yield* this.listCall('listGrants', provider, ref.uri, o, (po) => provider.listGrants(ref, po));
+    yield* this.listCall('listGrants', provider, ref.uri, call, (po) => provider.listGrants(ref, po));
   }
 
-  revokeGrant(key: KeyLike, grantId: string, o?: CallOptions): Promise<void> {
-    return this.keyCall('revokeGrant', key, o, (p, ref, po) => p.revokeGrant(ref, grantId, po));
+  async revokeGrant(key: KeyLike, grantId: string, o?: CallOptions): Promise<void> {
+    checkString(grantId, 'grantId', { min: 1, max: 1024 });
+    return this.keyCall('revokeGrant', key, checkCallOptions(o).call, (p, ref, po) =>
+      p.revokeGrant(ref, grantId, po),
+    );
   }
 
-  getImportParameters(
+  async getImportParameters(
     key: KeyLike,
     req: ImportParametersRequest = {},
     o?: CallOptions,
   ): Promise<ImportParameters> {
-    return this.keyCall('getImportParameters', key, o, (p, ref, po) => p.getImportParameters(ref, req, po));
+    const checked = checkImportParametersRequest(req, 'req', 'extensions');
+    return this.keyCall('getImportParameters', key, checkCallOptions(o).call, (p, ref, po) =>
+      p.getImportParameters(ref, checked, po),
+    );
   }
 
-  importKeyMaterial(key: KeyLike, req: ImportKeyMaterialRequest, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('importKeyMaterial', key, o, (p, ref, po) => p.importKeyMaterial(ref, req, po), {
-      versionOf: (k) => k.primaryVersion,
-    });
+  async importKeyMaterial(key: KeyLike, req: ImportKeyMaterialRequest, o?: CallOptions): Promise<KeyInfo> {
+    const checked = checkImportKeyMaterialRequest(req, 'req', 'extensions');
+    return this.keyCall(
+      'importKeyMaterial',
+      key,
+      checkCallOptions(o).call,
+      (p, ref, po) => p.importKeyMaterial(ref, checked, po),
+      {
+        versionOf: (k) => k.primaryVersion,
+      },
+    );
   }
 
   /**
@@ -584,10 +725,13 @@ export class Keyport implements KeyOperations {
         if (step.done) break;
         yield step.value;
       }
-      this.emit(spec, started, pages, 'success', undefined, undefined);
+      const recorded = this.emit(spec, started, pages, 'success', undefined, undefined);
+      if (recorded !== undefined) await recorded;
     } catch (e) {
+      if (e instanceof AuditFailure) throw e;
       const error = this.mapError(provider, e, keyUri);
-      this.emit(spec, started, pages, 'failure', undefined, error);
+      const recorded = this.emit(spec, started, pages, 'failure', undefined, error);
+      if (recorded !== undefined) await recorded;
       throw error;
     } finally {
       controller.abort();
@@ -603,13 +747,8 @@ export class Keyport implements KeyOperations {
   }
 }
 
-function contextRequest(o: ContextOptions | undefined): { context?: EncryptionContext } {
-  return o?.context === undefined ? {} : { context: o.context };
-}
-
-function signRequest(o: SignRequest | undefined): SignRequest {
-  return {
-    ...(o?.algorithm !== undefined ? { algorithm: o.algorithm } : {}),
-    ...(o?.messageType !== undefined ? { messageType: o.messageType } : {}),
-  };
+/** Waits for every audit write; the first AuditFailure, if any, is thrown once all settled. */
+async function allRecorded(recorded: readonly Promise<void>[]): Promise<void> {
+  const failed = (await Promise.allSettled(recorded)).find((r) => r.status === 'rejected');
+  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
 }

@@ -8,6 +8,12 @@ export type Body = Record<string, unknown>;
 
 const NAME = /^[0-9a-zA-Z-]{1,127}$/;
 
+/**
+ * The latest instant the service can store (it keeps times as .NET DateTime, whose range ends at
+ * 9999-12-31T23:59:59Z): `exp`, `nbf` and every time a rotation policy computes stay below it.
+ */
+export const MAX_UNIX_SECONDS = 253_402_300_799;
+
 export function checkName(name: string): string {
   if (!NAME.test(name)) throw badParameter(`The request URI contains an invalid name: ${name}`);
   return name;
@@ -88,8 +94,10 @@ export function attributesUpdate(value: unknown): AttributeUpdate {
   for (const f of ['nbf', 'exp'] as const) {
     const v = a[f];
     if (v === undefined) continue;
-    if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) {
-      throw badParameter(`attributes.${f} must be a Unix time in seconds.`);
+    if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_UNIX_SECONDS)) {
+      throw badParameter(
+        `attributes.${f} must be a Unix time in seconds between 0 and ${MAX_UNIX_SECONDS} (9999-12-31T23:59:59Z).`,
+      );
     }
     out[f] = v === null ? undefined : v;
   }

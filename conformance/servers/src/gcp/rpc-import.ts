@@ -118,9 +118,9 @@ export const importHandlers: Record<string, Handler> = {
     ctx.state.keyRing(parent);
     const jobs = [...ctx.state.importJobs.values()].filter((j) => j.name.startsWith(`${parent}/importJobs/`));
     jobs.sort((a, b) => (a.name < b.name ? -1 : 1));
-    const p = page(parent, jobs, req);
+    const p = page(parent, 'google.cloud.kms.v1.ImportJob', jobs.map(importJobToProto), req);
     return {
-      importJobs: p.items.map(importJobToProto),
+      importJobs: p.items,
       nextPageToken: p.nextPageToken,
       totalSize: p.totalSize,
     };
