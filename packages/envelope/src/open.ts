@@ -32,7 +32,6 @@ import {
   webOpen,
   worthParallel,
 } from './parallel.js';
-import { reduceCause } from './quote.js';
 import { newVerifier } from './signing.js';
 import type { SuiteId } from './suites.js';
 
@@ -123,7 +122,7 @@ async function decryptContent(
     try {
       d.final();
     } catch (cause) {
-      throw new KeyportError('Integrity', `${what} failed authentication`, { cause: reduceCause(cause) });
+      throw new KeyportError('Integrity', `${what} failed authentication`, { cause });
     }
   } catch (e) {
     for (const p of pieces) p.fill(0);

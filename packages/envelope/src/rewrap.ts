@@ -9,7 +9,7 @@
  * matching recipient in `trust` or `add`), the old signature is verified while the body is
  * copied, and the new footer signs the new header and the unchanged body.
  */
-import { KeyportError } from '@keyport/core';
+import { KeyportError, quote } from '@keyport/core';
 import { gcmSeal } from './aead.js';
 import { invalidCiphertext, utf8Decode } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
@@ -19,7 +19,6 @@ import { CONTENT_FRAMED, type EncryptedDataKey, type ParsedHeader, serializeHead
 import type { ResolvedLimits } from './limits.js';
 import { type RecipientLike, type TrustEntry, toRecipient, toTrusted } from './materials.js';
 import { type OpenOptions, readVerifiedHeader } from './open-header.js';
-import { quoted, rethrowReduced } from './quote.js';
 import { AWS_KMS_PROVIDER_ID, kmsRecipient } from './recipients/kms.js';
 import type { Recipient } from './recipients/recipient.js';
 import { generateSigningKey, newSigner, newVerifier, verificationKeyFromContext } from './signing.js';
@@ -92,7 +91,7 @@ function rewrapperFor(edk: EncryptedDataKey, candidates: readonly Recipient[]): 
   if (discovered && edk.providerId.startsWith('keyport:')) return kmsRecipient(utf8Decode(edk.providerInfo));
   throw new KeyportError(
     'InvalidArgument',
-    `rewrapping a signed message re-wraps every kept key; trust a recipient for ${quoted(edk.providerId)} (its key, or anyKeyOf its scheme)`,
+    `rewrapping a signed message re-wraps every kept key; trust a recipient for ${quote(edk.providerId)} (its key, or anyKeyOf its scheme)`,
   );
 }
 
@@ -127,8 +126,8 @@ export async function* rewrapStream(
           ? kept
           : await Promise.all(
               kept.map((e) => rewrapperFor(e, [...v.trusted, ...adders]).wrap(dataKey, context, env)),
-            ).catch(rethrowReduced);
-      const added = await Promise.all(adders.map((r) => r.wrap(dataKey, context, env))).catch(rethrowReduced);
+            );
+      const added = await Promise.all(adders.map((r) => r.wrap(dataKey, context, env)));
       const edks = [...keptEdks, ...added];
       if (edks.length === 0)
         throw new KeyportError('InvalidArgument', 'rewrap would leave the message with no recipient');
