@@ -68,6 +68,8 @@ export interface ImportJobRecord {
   state: 'PENDING_GENERATION' | 'ACTIVE' | 'EXPIRED';
   privateKey?: KeyObject;
   publicKeyPem?: string;
+  /** HSM jobs, once ACTIVE. */
+  attestation?: Attestation;
 }
 
 export interface RetiredRecord {
