@@ -423,7 +423,6 @@ export async function startRestServer(opts: {
       if (err instanceof RpcError) {
         sendJson(res, HTTP_STATUS[err.code] ?? 500, errorBody(err.code, err.message));
       } else {
-        process.env.KEYPORT_DEBUG_REST && process.stderr.write(`${(err as Error)?.stack}\n`);
         sendJson(
           res,
           500,

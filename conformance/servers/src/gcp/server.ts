@@ -180,20 +180,18 @@ export async function startCloudKmsServer(options: CloudKmsServerOptions = {}): 
       throw new RpcError(status.INVALID_ARGUMENT, 'Invalid request: the message could not be decoded.');
     }
     const principal = principalOf(header, options.principals);
-    {
-      const now = clock.now();
-      state.settle(now, rotateSymmetric);
-      const ctx: CallContext = {
-        state,
-        iam,
-        now,
-        principal,
-        authorize: (resource, permission) => iam.authorize(principal, resource, permission, now),
-      };
-      const result = await handler(request, ctx);
-      if (options.stateFile && !READ_ONLY.test(method)) writeState(options.stateFile, saveKms(state, iam));
-      return result;
-    }
+    const now = clock.now();
+    state.settle(now, rotateSymmetric);
+    const ctx: CallContext = {
+      state,
+      iam,
+      now,
+      principal,
+      authorize: (resource, permission) => iam.authorize(principal, resource, permission, now),
+    };
+    const result = await handler(request, ctx);
+    if (options.stateFile && !READ_ONLY.test(method)) writeState(options.stateFile, saveKms(state, iam));
+    return result;
   }
 
   async function run(
