@@ -256,4 +256,15 @@ describe('Cloud KMS over REST with plain fetch', () => {
     // Still serving.
     expect((await rest(`/v1/${LOC}/keyRings/plain`)).status).toBe(200);
   });
+
+  it('injected faults apply over REST too: throttling is 429 RESOURCE_EXHAUSTED, a drop closes the connection', async () => {
+    server.faults.set({ throttleNext: 1 });
+    const throttled = await rest(`/v1/${LOC}/keyRings/plain`);
+    expect(throttled.status).toBe(429);
+    expect(await throttled.json()).toMatchObject({ error: { code: 429, status: 'RESOURCE_EXHAUSTED' } });
+    server.faults.set({ dropNext: 1 });
+    await expect(rest(`/v1/${LOC}/keyRings/plain`)).rejects.toThrow();
+    server.faults.clear();
+    expect((await rest(`/v1/${LOC}/keyRings/plain`)).status).toBe(200);
+  });
 });
