@@ -26,6 +26,7 @@ const offline: Record<string, readonly string[]> = {
   ],
   quickstart: ['test/**/*.test.ts'],
   'test-servers-in-your-tests': ['test/**/*.test.ts'],
+  opentelemetry: ['test/**/*.test.ts'],
 };
 const folder = (name: string): string =>
   name === 'conformance'

@@ -17,6 +17,7 @@ import type {
   KmsProvider,
   ProviderCallOptions,
 } from './provider.js';
+import { recordProviderCall } from './telemetry.js';
 import type {
   CallOptions,
   CreateKeyRequest,
@@ -191,6 +192,7 @@ export class Keyport implements KeyOperations {
     keyVersion: string | undefined,
     error: KeyportError | undefined,
   ): void {
+    recordProviderCall(spec, { keyVersion, outcome, errorCode: error?.code, attempts, started });
     if (this.sinks.length === 0) return;
     let digest: string | undefined;
     try {
