@@ -48,7 +48,7 @@ interface Meter {
   ): Histogram;
 }
 interface OtelApi {
-  trace: { getTracer(name: string, version?: string): Tracer };
+  trace: { getTracerProvider(): { getTracer(name: string, version?: string): Tracer } };
   metrics: { getMeterProvider(): { getMeter(name: string, version?: string): Meter } };
   SpanKind: { INTERNAL: number; CLIENT: number };
   SpanStatusCode: { OK: number; ERROR: number };
@@ -68,6 +68,15 @@ function otel(): OtelApi | null {
     }
   }
   return api;
+}
+
+let tracerCache: { readonly provider: unknown; readonly tracer: Tracer } | undefined;
+
+/** keyport's tracer from the current global tracer provider (looked up again when it changes). */
+function tracer(o: OtelApi): Tracer {
+  const provider = o.trace.getTracerProvider();
+  if (tracerCache?.provider !== provider) tracerCache = { provider, tracer: provider.getTracer(SCOPE) };
+  return tracerCache.tracer;
 }
 
 interface Instruments {
@@ -165,7 +174,7 @@ export function recordProviderCall(spec: ProviderCallSpec, result: ProviderCallO
   m.duration.record(elapsedMs / 1000, attributes);
 
   const now = Date.now();
-  const span = o.trace.getTracer(SCOPE).startSpan(`keyport ${call.op}`, {
+  const span = tracer(o).startSpan(`keyport ${call.op}`, {
     kind: o.SpanKind.CLIENT,
     startTime: now - elapsedMs,
     attributes: {
@@ -199,9 +208,10 @@ export async function withKeyportSpan<T>(
 ): Promise<T> {
   const o = otel();
   if (o === null) return fn();
-  return o.trace
-    .getTracer(SCOPE)
-    .startActiveSpan(name, { kind: o.SpanKind.INTERNAL, attributes: { ...attributes } }, async (span) => {
+  return tracer(o).startActiveSpan(
+    name,
+    { kind: o.SpanKind.INTERNAL, attributes: { ...attributes } },
+    async (span) => {
       try {
         const value = await fn();
         span.setStatus({ code: o.SpanStatusCode.OK });
@@ -214,7 +224,8 @@ export async function withKeyportSpan<T>(
       } finally {
         span.end();
       }
-    });
+    },
+  );
 }
 
 /** An error's code or class name only: messages may quote input. */
