@@ -9,19 +9,23 @@
 //   1. KEYPORT_NODEDIR (an explicit choice);
 //   2. the running Node's own prefix (official nodejs.org builds ship include/node);
 //   3. the prefix of every `node` on PATH, then /usr/local and /usr (distribution packages).
+//   4. failing all of those, the `node-api-headers` package (a workspace devDependency, so
+//      already installed): its Node-API headers and a minimal common.gypi.
 // The npm registry's `node` package (`npx -y node@24`) ships no headers; running under it still
-// finds the system Node's. When no headers exist the script says exactly what to install.
+// finds the system Node's, or falls back to 4.
 //
-// Usage: node scripts/build-native.mjs [--force]
+// Usage: node scripts/build-native.mjs [--force] [--node-api-headers]
+//   --node-api-headers skips 1-3 (to check that the fallback builds a working addon).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findNodeDir } from './node-headers.mjs';
+import { findNodeDir, nodeDirFromNodeApiHeaders } from './node-headers.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const force = process.argv.includes('--force');
+const onlyNodeApiHeaders = process.argv.includes('--node-api-headers');
 
 /** The folder holding pkcs11js, as the PKCS#11 adapter resolves it; undefined when not installed. */
 function pkcs11jsDir() {
@@ -67,7 +71,7 @@ if (!force && addonLoads(dir)) {
   process.exit(0);
 }
 
-const nodedir = findNodeDir();
+const nodedir = (onlyNodeApiHeaders ? undefined : findNodeDir()) ?? nodeDirFromNodeApiHeaders(repoRoot);
 if (nodedir === undefined) {
   console.error(
     [
