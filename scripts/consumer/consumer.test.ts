@@ -10,7 +10,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 // @ts-expect-error: a plain .mjs helper shared with scripts/build-native.mjs, without types.
-import { findNodeDir } from '../node-headers.mjs';
+import { findNodeDir, nodeDirFromNodeApiHeaders } from '../node-headers.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const fixture = join(dirname(fileURLToPath(import.meta.url)), 'fixture');
@@ -62,7 +62,7 @@ const packages = publicPackages();
 let work = '';
 const tarballs = new Map<string, string>();
 // pkcs11js is a native addon: the scratch installs build it with headers found offline.
-const nodedir: string | undefined = findNodeDir();
+const nodedir: string | undefined = findNodeDir() ?? nodeDirFromNodeApiHeaders(repoRoot);
 const installEnv: NodeJS.ProcessEnv = nodedir === undefined ? {} : { npm_config_nodedir: nodedir };
 
 beforeAll(() => {
