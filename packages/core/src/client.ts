@@ -18,6 +18,7 @@ import type {
   KmsProvider,
   ProviderCallOptions,
 } from './provider.js';
+import { recordProviderCall } from './telemetry.js';
 import type {
   CallOptions,
   CreateKeyRequest,
@@ -245,6 +246,7 @@ export class Keyport implements KeyOperations {
     keyVersion: string | undefined,
     error: KeyportError | undefined,
   ): Promise<void> | undefined {
+    recordProviderCall(spec, { keyVersion, outcome, errorCode: error?.code, attempts, started });
     if (this.sinks.length === 0) return undefined;
     let digest: string | undefined;
     try {
