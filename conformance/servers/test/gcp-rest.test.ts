@@ -1,4 +1,5 @@
 import { createHash, createPublicKey, createVerify } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { KeyManagementServiceClient } from '@google-cloud/kms';
 import { OAuth2Client } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -266,5 +267,25 @@ describe('Cloud KMS over REST with plain fetch', () => {
     await expect(rest(`/v1/${LOC}/keyRings/plain`)).rejects.toThrow();
     server.faults.clear();
     expect((await rest(`/v1/${LOC}/keyRings/plain`)).status).toBe(200);
+  });
+
+  it('serves REST over TLS with the printed CA when started with tls', async () => {
+    const tlsServer = await startCloudKmsServer({ tls: true });
+    try {
+      expect(tlsServer.restUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const { request } = await import('node:https');
+      const ca = await readFile(tlsServer.caFile!);
+      const status = await new Promise<number>((resolve, reject) => {
+        request(`${tlsServer.restUrl}/v1/${LOC}/keyRings?keyRingId=tls`, { method: 'POST', ca }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+          .on('error', reject)
+          .end('{}');
+      });
+      expect(status).toBe(200);
+    } finally {
+      await tlsServer.stop();
+    }
   });
 });
