@@ -49,6 +49,8 @@ writeFileSync(
     url: server.url,
     caFile: server.caFile,
     address: server.address,
+    // The Cloud KMS server's REST (HTTP/JSON) surface.
+    restUrl: server.restUrl,
     port,
     // The bearer token the Key Vault server grants every permission when started without principals.
     token: module.DEFAULT_AZURE_TOKEN,

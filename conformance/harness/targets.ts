@@ -32,7 +32,7 @@ export const targetVariables = {
   ],
   // The token is the one the server grants every permission (beyond the brief's contract).
   'azure-keyvault': ['KEYPORT_AZUREKV_URL', 'KEYPORT_AZUREKV_CA', 'KEYPORT_AZUREKV_TOKEN'],
-  'gcp-kms': ['KEYPORT_GCPKMS_GRPC'],
+  'gcp-kms': ['KEYPORT_GCPKMS_GRPC', 'KEYPORT_GCPKMS_REST'],
 } as const satisfies Record<TargetName, readonly string[]>;
 
 /** Set whatever is running: the AWS SDK reads them, and the emulators ignore their values. */

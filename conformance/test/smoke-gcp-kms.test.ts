@@ -45,4 +45,16 @@ describe('smoke: keyport Cloud KMS gRPC test server', () => {
       await kms.close();
     }
   });
+
+  it('answers over REST (HTTP/JSON) at KEYPORT_GCPKMS_REST', async () => {
+    const env = requireTarget('gcp-kms');
+    const parent = 'projects/keyport-smoke/locations/global';
+    const ringId = `rest-${Date.now()}`;
+    const res = await fetch(`${env.KEYPORT_GCPKMS_REST}/v1/${parent}/keyRings?keyRingId=${ringId}`, {
+      method: 'POST',
+      body: '{}',
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { name: string }).name).toBe(`${parent}/keyRings/${ringId}`);
+  });
 });

@@ -54,7 +54,9 @@ describe('AWS exceptions on the wire -> KeyportError', () => {
     expect(mapped).toBeInstanceOf(KeyportError);
     expect(mapped).toMatchObject({ code, retryable, requestId: 'stub-1', provider: 'aws-kms' });
     expect(mapped?.message).not.toContain('secret-ish');
-    expect(mapped?.cause).toBe(raw);
+    // core keeps a reduced copy of the SDK error (class, code, message, request id), not the original
+    expect(mapped?.cause).toMatchObject({ name: (raw as Error).name, message: (raw as Error).message });
+    expect(mapped?.cause).not.toHaveProperty('$response');
   });
 
   it('maps an unreachable endpoint to Unavailable', async () => {

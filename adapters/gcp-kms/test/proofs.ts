@@ -16,6 +16,17 @@ const GRPC_SERVER = {
  */
 export const GRPC_PROOFS: ProofTable = { default: GRPC_SERVER };
 
+/**
+ * Over REST (the client's fallback mode) against the same server's HTTP/JSON surface, transcoded
+ * from the protos' google.api.http rules: every declared capability, as over gRPC.
+ */
+export const REST_PROOFS: ProofTable = {
+  default: {
+    kind: 'keyport-test-server',
+    name: 'Cloud KMS REST (HTTP/JSON) test server (@keyport/test-servers)',
+  },
+};
+
 const DRONGO = { kind: 'third-party-emulator', name: 'drongo 0.8.0 (REST)' } as const;
 const notInDrongo = (what: string) =>
   ({ kind: 'not-emulated', reason: `drongo 0.8.0 has no ${what}` }) as const;

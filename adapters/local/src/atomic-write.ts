@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { open, readdir, rename, unlink } from 'node:fs/promises';
+import { closeSync, constants, fsyncSync, openSync, renameSync, statSync } from 'node:fs';
+import { open, readdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
@@ -11,12 +12,89 @@ export function tempName(path: string, prefix: string): string {
   return join(dirname(path), `${prefix}.${HOST_TAG}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
+/** Flags for opening a file that must be regular: never blocks on a FIFO or a terminal. */
+const NONBLOCKING_READ = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
+
+export type FileKind =
+  | 'regular file'
+  | 'directory'
+  | 'FIFO'
+  | 'socket'
+  | 'character device'
+  | 'block device'
+  | 'special file';
+
+export function kindOf(st: {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+}): FileKind {
+  if (st.isFile()) return 'regular file';
+  if (st.isDirectory()) return 'directory';
+  if (st.isFIFO()) return 'FIFO';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'character device';
+  if (st.isBlockDevice()) return 'block device';
+  return 'special file';
+}
+
+/** Thrown by openRegular for a path that exists but is not a regular file. */
+export class NotRegularFile extends Error {
+  constructor(readonly kind: FileKind) {
+    super(`not a regular file: a ${kind}`);
+  }
+}
+
+/**
+ * Opens `path` for reading only if it is a regular file: the open itself cannot block (a FIFO
+ * with no writer used to hang the keystore forever) and the kind is checked on the open
+ * handle, so a path swapped after a check cannot slip through. A socket is ENXIO on open.
+ */
+export async function openRegular(path: string): Promise<Awaited<ReturnType<typeof open>>> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(path, NONBLOCKING_READ);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENXIO') throw new NotRegularFile('socket');
+    throw error;
+  }
+  const st = await handle.stat();
+  if (!st.isFile()) {
+    await handle.close();
+    throw new NotRegularFile(kindOf(st));
+  }
+  return handle;
+}
+
+/** The bytes of a small regular file (lock files); anything else or larger throws. */
+export async function readRegularFile(path: string, maxBytes: number): Promise<Buffer> {
+  const handle = await openRegular(path);
+  try {
+    if ((await handle.stat()).size > maxBytes) throw new Error('file too large');
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Replaces `path` with `data` so that readers see either the old or the new file, never a
  * mix, even after a crash: write a temp file in the same directory, fsync it, rename it over
  * the target, then fsync the directory so the rename itself is durable.
+ *
+ * The commit is synchronous: `beforeCommit` (a deadline check) runs, then the rename, the
+ * directory fsync and `afterCommit` (releasing the lock), with no await in between, so a
+ * deadline timer either fires before the check (nothing is written) or after the result is on
+ * its way (the caller is told it succeeded). A write that outlived its deadline never lands.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array,
+  hooks: { beforeCommit?: () => void; afterCommit?: () => void } = {},
+): Promise<void> {
   const dir = dirname(path);
   const temp = tempName(path, `.${basename(path)}`);
   const handle = await open(temp, 'wx', 0o600);
@@ -27,12 +105,20 @@ export async function writeFileAtomic(path: string, data: Uint8Array): Promise<v
     } finally {
       await handle.close();
     }
-    await rename(temp, path);
+    hooks.beforeCommit?.();
+    renameSync(temp, path);
   } catch (error) {
     await unlink(temp).catch(() => undefined);
     throw error;
   }
-  await syncDirectory(dir);
+  syncDirectorySync(dir);
+  hooks.afterCommit?.();
+}
+
+/** A change stamp of a file (device, inode, size, times), read without yielding. */
+export function stampSync(path: string): string {
+  const st = statSync(path, { bigint: true });
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
 /** True unless `pid` is known not to run here (EPERM: it runs, as another user). */
@@ -54,7 +140,7 @@ export function processAlive(pid: number): boolean {
 export async function removeOrphanedTemps(path: string): Promise<void> {
   const name = basename(path);
   const pattern = new RegExp(
-    `^(?:\\.${escapeRegExp(name)}|${escapeRegExp(name)}\\.lock)\\.${HOST_TAG}\\.(\\d+)\\.[0-9a-f]+\\.tmp$`,
+    `^(?:\\.${escapeRegExp(name)}|${escapeRegExp(name)}\\.lock(?:\\.break)?)\\.${HOST_TAG}\\.(\\d+)\\.[0-9a-f]+\\.tmp$`,
   );
   let entries: string[];
   try {
@@ -74,15 +160,15 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-async function syncDirectory(dir: string): Promise<void> {
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
+function syncDirectorySync(dir: string): void {
+  let fd: number | undefined;
   try {
-    handle = await open(dir, 'r');
-    await handle.sync();
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
   } catch {
     // Some platforms (Windows) and file systems cannot fsync a directory; the rename is
     // still atomic there, only its durability across power loss is weaker.
   } finally {
-    await handle?.close();
+    if (fd !== undefined) closeSync(fd);
   }
 }

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  checkBytes,
   type DataKeyRequest,
   type DataKeyResult,
   type DecryptResult,
@@ -19,6 +20,7 @@ import {
   type SignResult,
   UnsupportedError,
 } from '@keyport/core';
+import { contextArg, keyRefArg, signArg } from './arguments.js';
 import { DATA_KEY_BYTES, LOCAL_CAPABILITIES } from './capabilities.js';
 import { parseCiphertext } from './ciphertext.js';
 import {
@@ -37,6 +39,10 @@ import type { KeyInUse, KeystoreAccess } from './key-access.js';
 import { publicKeyDer } from './key-material.js';
 import { requireState, usableVersion } from './key-state.js';
 import type { StoredVersion } from './model.js';
+
+function checkBytesArg(value: unknown, option: string, ref: KeyRef): void {
+  labelled(ref.uri, () => checkBytes(value, option));
+}
 
 function requireUsage(use: KeyInUse, usage: KeyUsage, op: string): void {
   if (use.key.usage !== usage) {
@@ -71,26 +77,32 @@ function encryptWith(use: KeyInUse, plaintext: Uint8Array, aad: Uint8Array): Enc
 
 export async function encrypt(
   access: KeystoreAccess,
-  ref: KeyRef,
+  givenRef: KeyRef,
   plaintext: Uint8Array,
   req: EncryptRequest,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<EncryptResult> {
-  const aad = labelled(ref.uri, () => encodeContext(req.context));
-  const use = await access.useKey(ref, signal, 'encrypt', req.context);
+  const ref = keyRefArg(givenRef);
+  checkBytesArg(plaintext, 'plaintext', ref);
+  const context = contextArg(req, ref.uri);
+  const aad = labelled(ref.uri, () => encodeContext(context));
+  const use = await access.useKey(ref, signal, 'encrypt', context);
   requireUsage(use, 'encrypt_decrypt', 'encrypt');
   return encryptWith(use, plaintext, aad);
 }
 
 export async function decrypt(
   access: KeystoreAccess,
-  ref: KeyRef,
+  givenRef: KeyRef,
   ciphertext: Uint8Array,
   req: EncryptRequest,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<DecryptResult> {
-  const aad = labelled(ref.uri, () => encodeContext(req.context));
-  const use = await access.useKey(ref, signal, 'decrypt', req.context);
+  const ref = keyRefArg(givenRef);
+  checkBytesArg(ciphertext, 'ciphertext', ref);
+  const context = contextArg(req, ref.uri);
+  const aad = labelled(ref.uri, () => encodeContext(context));
+  const use = await access.useKey(ref, signal, 'decrypt', context);
   requireUsage(use, 'encrypt_decrypt', 'decrypt');
   requireState(use.key, use.now, ['enabled'], use.ref.uri, 'decrypt');
   const parsed = parseCiphertext(ciphertext, use.ref.uri);
@@ -113,10 +125,12 @@ export async function decrypt(
 
 export async function generateDataKey(
   access: KeystoreAccess,
-  ref: KeyRef,
+  givenRef: KeyRef,
   req: DataKeyRequest,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<DataKeyResult> {
+  const ref = keyRefArg(givenRef);
+  const context = contextArg(req, ref.uri);
   const bytes = req.bytes ?? DATA_KEY_BYTES.default;
   if (!Number.isInteger(bytes) || bytes < DATA_KEY_BYTES.min || bytes > DATA_KEY_BYTES.max) {
     throw localError(
@@ -125,8 +139,8 @@ export async function generateDataKey(
       ref.uri,
     );
   }
-  const aad = labelled(ref.uri, () => encodeContext(req.context));
-  const use = await access.useKey(ref, signal, 'generate_data_key', req.context);
+  const aad = labelled(ref.uri, () => encodeContext(context));
+  const use = await access.useKey(ref, signal, 'generate_data_key', context);
   requireUsage(use, 'encrypt_decrypt', 'generateDataKey');
   const plaintext = randomBytes(bytes);
   try {
@@ -172,11 +186,14 @@ function checkMessageType(req: SignRequest, uri: string): void {
 
 export async function sign(
   access: KeystoreAccess,
-  ref: KeyRef,
+  givenRef: KeyRef,
   message: Uint8Array,
-  req: SignRequest,
-  signal: AbortSignal,
+  given: SignRequest,
+  signal: AbortSignal | undefined,
 ): Promise<SignResult> {
+  const ref = keyRefArg(givenRef);
+  checkBytesArg(message, 'message', ref);
+  const req = signArg(given, ref.uri);
   const use = await access.useKey(ref, signal, 'sign');
   requireUsage(use, 'sign_verify', 'sign');
   checkMessageType(req, use.ref.uri);
@@ -190,12 +207,18 @@ export async function sign(
 /** Verifies with the pinned version, or the primary one when none is pinned. */
 export async function verify(
   access: KeystoreAccess,
-  ref: KeyRef,
+  givenRef: KeyRef,
   message: Uint8Array,
   signature: Uint8Array,
-  req: SignRequest & { algorithm: SigningAlgorithm },
-  signal: AbortSignal,
+  given: SignRequest & { algorithm: SigningAlgorithm },
+  signal: AbortSignal | undefined,
 ): Promise<boolean> {
+  const ref = keyRefArg(givenRef);
+  checkBytesArg(message, 'message', ref);
+  const req = signArg(given, ref.uri);
+  if (req.algorithm === undefined)
+    throw localError('InvalidArgument', 'req.algorithm: verify needs the signing algorithm', ref.uri);
+  checkBytesArg(signature, 'signature', ref);
   const use = await access.useKey(ref, signal, 'verify');
   requireUsage(use, 'sign_verify', 'verify');
   checkMessageType(req, use.ref.uri);
@@ -208,9 +231,10 @@ export async function verify(
 /** The SPKI DER public key of a signing or RSA encryption key version (owner or a `verify` grant). */
 export async function getPublicKey(
   access: KeystoreAccess,
-  ref: KeyRef,
-  signal: AbortSignal,
+  givenRef: KeyRef,
+  signal: AbortSignal | undefined,
 ): Promise<Uint8Array> {
+  const ref = keyRefArg(givenRef);
   const use = await access.useKey(ref, signal, 'verify');
   if (use.key.spec === 'AES_256' || use.key.spec === 'HMAC_256') {
     throw localError('InvalidArgument', `a ${use.key.spec} key has no public key`, use.ref.uri);
@@ -222,10 +246,12 @@ export async function getPublicKey(
 
 export async function mac(
   access: KeystoreAccess,
-  ref: KeyRef,
+  givenRef: KeyRef,
   message: Uint8Array,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<MacResult> {
+  const ref = keyRefArg(givenRef);
+  checkBytesArg(message, 'message', ref);
   const use = await access.useKey(ref, signal, 'mac');
   requireUsage(use, 'mac', 'mac');
   requireState(use.key, use.now, ['enabled'], use.ref.uri, 'mac');
@@ -236,11 +262,14 @@ export async function mac(
 /** Verifies with the pinned version, or the primary one when none is pinned. */
 export async function verifyMac(
   access: KeystoreAccess,
-  ref: KeyRef,
+  givenRef: KeyRef,
   message: Uint8Array,
   tag: Uint8Array,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<boolean> {
+  const ref = keyRefArg(givenRef);
+  checkBytesArg(message, 'message', ref);
+  checkBytesArg(tag, 'mac', ref);
   const use = await access.useKey(ref, signal, 'verify_mac');
   requireUsage(use, 'mac', 'verifyMac');
   requireState(use.key, use.now, ['enabled'], use.ref.uri, 'verifyMac');

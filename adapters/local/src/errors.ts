@@ -15,9 +15,27 @@ export function localError(code: ErrorCode, message: string, keyUri?: string, ca
   });
 }
 
-/** Throws `Aborted` when the caller's signal has fired. */
+/**
+ * The error for a fired signal: `Timeout` when it fired for a deadline (`AbortSignal.timeout`,
+ * core's call policy reports its own), `Aborted` when the caller aborted.
+ */
+export function abortError(
+  signal: AbortSignal | undefined,
+  keyUri?: string,
+  what = 'the operation',
+): KeyportError {
+  const reason: unknown = signal?.reason;
+  if (reason instanceof KeyportError)
+    return reason.withDetails({ provider: PROVIDER_NAME, ...(keyUri ? { keyUri } : {}) });
+  if (reason instanceof Error && reason.name === 'TimeoutError') {
+    return localError('Timeout', `${what} did not finish before its deadline`, keyUri);
+  }
+  return localError('Aborted', `${what} was aborted`, keyUri);
+}
+
+/** Throws `Aborted` (or `Timeout`, see abortError) when the signal has fired. */
 export function throwIfAborted(signal: AbortSignal | undefined, keyUri?: string): void {
-  if (signal?.aborted) throw localError('Aborted', 'the operation was aborted', keyUri);
+  if (signal?.aborted) throw abortError(signal, keyUri);
 }
 
 /** Runs a core helper (URI parsing, context encoding) and labels its errors with this provider. */

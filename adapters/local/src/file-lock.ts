@@ -11,11 +11,12 @@
  * - Release: delete the lock file only if it still carries our nonce.
  */
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, stat, unlink } from 'node:fs/promises';
+import { readFileSync, unlinkSync } from 'node:fs';
+import { link, open, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
-import { processAlive, tempName } from './atomic-write.js';
-import { localError } from './errors.js';
+import { processAlive, readRegularFile, removeOrphanedTemps, tempName } from './atomic-write.js';
+import { abortError, localError } from './errors.js';
 
 export interface LockOptions {
   readonly signal?: AbortSignal | undefined;
@@ -37,6 +38,11 @@ const BREAK_STALE_MS = 10_000;
 
 export interface HeldLock {
   release(): Promise<void>;
+  /**
+   * Releases without yielding to the event loop: used right after a commit, so no timer (a
+   * caller's deadline) can fire between the write and the result reaching the caller.
+   */
+  releaseSync(): void;
 }
 
 function isErrno(error: unknown, code: string): boolean {
@@ -45,7 +51,8 @@ function isErrno(error: unknown, code: string): boolean {
 
 async function readLock(path: string): Promise<LockContent | undefined> {
   try {
-    const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
+    // Never a blocking open: a FIFO planted as the lock file must not hang the writer.
+    const parsed: unknown = JSON.parse((await readRegularFile(path, 64 * 1024)).toString('utf8'));
     if (typeof parsed === 'object' && parsed !== null && typeof (parsed as LockContent).nonce === 'string') {
       return parsed as LockContent;
     }
@@ -149,9 +156,13 @@ async function breakIfStale(path: string): Promise<boolean> {
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortError(signal, undefined, 'waiting for the keystore lock'));
+      return;
+    }
     const onAbort = () => {
       clearTimeout(timer);
-      reject(localError('Aborted', 'aborted while waiting for the keystore lock'));
+      reject(abortError(signal, undefined, 'waiting for the keystore lock'));
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
@@ -173,7 +184,7 @@ export async function acquireLock(keystorePath: string, options: LockOptions = {
   };
   let delay = 5;
   for (;;) {
-    if (options.signal?.aborted) throw localError('Aborted', 'aborted while waiting for the keystore lock');
+    if (options.signal?.aborted) throw abortError(options.signal, undefined, 'waiting for the keystore lock');
     if (await createExclusive(path, JSON.stringify(mine))) break;
     if (await breakIfStale(path)) continue;
     if (Date.now() >= deadline) {
@@ -193,5 +204,41 @@ export async function acquireLock(keystorePath: string, options: LockOptions = {
       const current = await readLock(path);
       if (current?.nonce === mine.nonce) await unlink(path).catch(() => undefined);
     },
+    releaseSync() {
+      try {
+        const current = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockContent>;
+        if (current.nonce === mine.nonce) unlinkSync(path);
+      } catch {
+        // gone or replaced: not ours to remove
+      }
+    },
   };
+}
+
+/**
+ * Removes what killed processes of this host left beside a keystore: temp files, a lock whose
+ * holder is dead, a break marker whose breaker is dead or that is old. Run on open, so leftovers
+ * do not wait for the next write (a temp is a full sealed copy of an old state, with key
+ * material destroyed since). Best effort: a failure here never fails the open.
+ */
+export async function sweepLeftovers(keystorePath: string): Promise<void> {
+  try {
+    await removeOrphanedTemps(keystorePath);
+    const lock = `${keystorePath}.lock`;
+    // A break marker left by a dead breaker is cleared on the first pass, the lock on the next.
+    for (let pass = 0; pass < 3 && (await ageMs(lock)) !== undefined; pass++) {
+      if (!(await breakIfStale(lock))) break;
+    }
+    const breaker = `${lock}.break`;
+    const age = await ageMs(breaker);
+    if (age !== undefined) {
+      const other = await readLock(breaker);
+      const dead = other !== undefined && other.host === hostname() && !processAlive(other.pid);
+      if (dead || age > BREAK_STALE_MS) {
+        if ((await readLock(breaker))?.nonce === other?.nonce) await unlink(breaker).catch(() => undefined);
+      }
+    }
+  } catch {
+    // leftovers are removed again on the next open or write
+  }
 }

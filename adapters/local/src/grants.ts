@@ -3,8 +3,8 @@
  * constraints and until when. Enforced here on every call of a non-owner principal.
  */
 import {
+  checkDate,
   contextContains,
-  contextEntries,
   contextEquals,
   type EncryptionContext,
   GRANT_OPERATIONS,
@@ -12,6 +12,7 @@ import {
   type GrantOperation,
   type GrantRequest,
   type KeyUsage,
+  optionalContext,
 } from '@keyport/core';
 import { labelled, localError } from './errors.js';
 import type { StoredGrant, StoredKey } from './model.js';
@@ -56,20 +57,20 @@ export function newStoredGrant(
     if (!GRANT_OPERATIONS.includes(op)) invalid('unknown operation');
     if (!allowed.includes(op)) invalid(`operation ${op} does not apply to a ${key.usage} key`);
   }
-  const { contextEquals: equals, contextSubset: subset } = req.constraints ?? {};
+  const constraints = req.constraints ?? {};
+  // Plain string maps, prototype-free: `__proto__=x` is a constraint like any other, never dropped.
+  const equals = labelled(uri, () => optionalContext(constraints.contextEquals, 'constraints.contextEquals'));
+  const subset = labelled(uri, () => optionalContext(constraints.contextSubset, 'constraints.contextSubset'));
   if (equals !== undefined && subset !== undefined) invalid('use contextEquals or contextSubset, not both');
   const constrained = equals ?? subset;
   if (constrained !== undefined) {
-    labelled(uri, () => contextEntries(constrained)); // validates, never echoes values
     if (req.operations.some((op) => !CONTEXT_OPERATIONS.includes(op))) {
       invalid(`context constraints only apply to ${CONTEXT_OPERATIONS.join(', ')}`);
     }
   }
-  if (req.expiresAt !== undefined) {
-    if (!(req.expiresAt instanceof Date) || Number.isNaN(req.expiresAt.getTime()))
-      invalid('expiresAt is not a date');
-    if (req.expiresAt <= now) invalid('expiresAt is in the past');
-  }
+  const expiresAt =
+    req.expiresAt === undefined ? undefined : labelled(uri, () => checkDate(req.expiresAt, 'req.expiresAt'));
+  if (expiresAt !== undefined && expiresAt <= now) invalid('expiresAt is in the past');
   if (req.name !== undefined && (typeof req.name !== 'string' || req.name.length > 256)) {
     invalid('name must be a string of at most 256 characters');
   }
@@ -79,7 +80,7 @@ export function newStoredGrant(
     operations: [...new Set(req.operations)],
     ...(equals !== undefined ? { contextEquals: { ...equals } } : {}),
     ...(subset !== undefined ? { contextSubset: { ...subset } } : {}),
-    ...(req.expiresAt !== undefined ? { expiresAt: req.expiresAt.toISOString() } : {}),
+    ...(expiresAt !== undefined ? { expiresAt: expiresAt.toISOString() } : {}),
     ...(req.name !== undefined ? { name: req.name } : {}),
     createdAt: now.toISOString(),
   };

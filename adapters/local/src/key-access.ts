@@ -9,14 +9,22 @@ import {
   formatKeyUri,
   type GrantOperation,
   type KeyRef,
+  MAX_DATE_MS,
+  MIN_DATE_MS,
   parseKeyUri,
+  quote,
 } from '@keyport/core';
+import { keyRefArg } from './arguments.js';
 import { labelled, localError, throwIfAborted } from './errors.js';
 import { authorize, requireOwner } from './grants.js';
 import { generateMaterial } from './key-material.js';
 import { addPrimaryVersion, advanceRotation, applyDeletion, deletionDue, rotationDue } from './key-state.js';
 import type { KeystoreFile } from './keystore-file.js';
 import { findKey, type KeystoreBody, type StoredKey } from './model.js';
+
+/** The largest key version: the ciphertext format stores it as an unsigned 32-bit integer. */
+export const MAX_VERSION = 2 ** 32 - 1;
+const KEY_NAME = /^[A-Za-z0-9_.-]{1,256}$/;
 
 export interface ResolvedRef {
   readonly name: string;
@@ -46,11 +54,31 @@ export class KeystoreAccess {
     this.#clock = clock;
   }
 
+  /** The injected clock's time, checked: a clock answering garbage is InvalidArgument, not a crash later. */
   now(): Date {
-    return new Date(this.#clock().getTime());
+    const t: unknown = this.#clock();
+    const ms = t instanceof Date ? t.getTime() : Number.NaN;
+    if (!(ms >= MIN_DATE_MS && ms <= MAX_DATE_MS)) {
+      throw localError('InvalidArgument', 'clock: expected it to return a valid Date between 1970 and 9999');
+    }
+    return new Date(ms);
+  }
+
+  /** A key version as a number: a decimal integer from 1 to 2^32−1 (ciphertexts carry it as u32). */
+  versionNumber(version: unknown, uri?: string): number {
+    if (typeof version !== 'string' || !/^[1-9][0-9]{0,9}$/.test(version) || Number(version) > MAX_VERSION) {
+      throw localError('InvalidArgument', `key versions are integers from 1 to ${MAX_VERSION}`, uri);
+    }
+    return Number(version);
   }
 
   uriOf(name: string, version?: number): string {
+    if (typeof name !== 'string' || !KEY_NAME.test(name)) {
+      throw localError(
+        'InvalidArgument',
+        `key names are 1-256 letters, digits, "_", "-" or "."; got ${quote(name)}`,
+      );
+    }
     return formatKeyUri({
       scheme: 'local',
       path: this.#uriPath,
@@ -60,7 +88,8 @@ export class KeystoreAccess {
   }
 
   /** Parses a key URI of this keystore; a URI of another keystore file is NotFound. */
-  resolve(ref: KeyRef): ResolvedRef {
+  resolve(given: KeyRef): ResolvedRef {
+    const ref = keyRefArg(given);
     const parsed = labelled(ref.uri, () => parseKeyUri(ref.uri));
     if (parsed.scheme !== 'local') {
       throw localError('InvalidArgument', `not a local key URI (scheme ${parsed.scheme})`, ref.uri);
@@ -68,9 +97,8 @@ export class KeystoreAccess {
     if (resolvePath(parsed.path) !== resolvePath(this.#uriPath)) {
       throw localError('NotFound', 'the key URI names a different keystore file', ref.uri);
     }
-    if (ref.version !== undefined && !/^[1-9][0-9]{0,9}$/.test(ref.version)) {
-      throw localError('InvalidArgument', 'key versions are positive integers', ref.uri);
-    }
+    if (ref.version !== undefined) this.versionNumber(ref.version, ref.uri);
+    if (parsed.version !== undefined) this.versionNumber(parsed.version, ref.uri);
     if (ref.version !== undefined && parsed.version !== undefined && ref.version !== parsed.version) {
       throw localError('InvalidArgument', 'the ref and its URI pin different versions', ref.uri);
     }
@@ -105,7 +133,7 @@ export class KeystoreAccess {
   /** Rotates or deletes a key whose time has come, under the lock. */
   async #applyDue(ref: ResolvedRef, seen: StoredKey, signal: AbortSignal | undefined): Promise<StoredKey> {
     // Generated before locking: an RSA key pair can take seconds, other writers should not wait.
-    const material = rotationDue(seen, this.now()) ? await generateMaterial(seen.spec) : undefined;
+    const material = rotationDue(seen, this.now()) ? await generateMaterial(seen.spec, signal) : undefined;
     try {
       return await this.file.mutate(signal, (body) => {
         const now = this.now();

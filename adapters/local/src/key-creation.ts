@@ -1,14 +1,16 @@
 /** Validation of createKey requests and rotation policies, and the stored form of a new key. */
 import {
   type CreateKeyRequest,
+  checkDate,
   KEY_SPECS,
   type KeySpec,
   type RotationPolicy,
+  toEncryptionContext,
   UnsupportedError,
   USAGES_BY_SPEC,
 } from '@keyport/core';
 import { ROTATION_PERIOD_DAYS } from './capabilities.js';
-import { localError, PROVIDER_NAME } from './errors.js';
+import { labelled, localError, PROVIDER_NAME } from './errors.js';
 import type { ResolvedRef } from './key-access.js';
 import { IMPORTABLE_SPECS } from './key-material.js';
 import { addDays } from './key-state.js';
@@ -17,22 +19,18 @@ import type { StoredKey } from './model.js';
 const MAX_LABELS = 64;
 const MAX_TEXT = 4096;
 
+/** Labels follow the context rules (plain object or Map of strings, prototype-free) plus size limits. */
 function checkLabels(labels: unknown, uri: string): Record<string, string> {
   if (labels === undefined) return {};
-  const bad = (why: string): never => {
-    throw localError('InvalidArgument', `invalid labels: ${why}`, uri);
-  };
-  if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) bad('not an object');
-  const entries = Object.entries(labels as Record<string, unknown>);
-  if (entries.length > MAX_LABELS) bad(`more than ${MAX_LABELS}`);
-  const out: Record<string, string> = {};
+  const checked = labelled(uri, () => toEncryptionContext(labels, 'labels'));
+  const entries = Object.entries(checked);
+  if (entries.length > MAX_LABELS) throw localError('InvalidArgument', `labels: at most ${MAX_LABELS}`, uri);
   for (const [k, v] of entries) {
-    if (k.length === 0 || k.length > 128 || typeof v !== 'string' || v.length > 256) {
-      bad('keys are 1-128 characters, values strings of at most 256');
+    if (k.length > 128 || v.length > 256) {
+      throw localError('InvalidArgument', 'labels: keys are 1-128 characters, values at most 256', uri);
     }
-    Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
   }
-  return out;
+  return { ...checked };
 }
 
 /** The rotation fields a policy sets: none when `periodDays` is absent (auto-rotation off). */
@@ -57,10 +55,11 @@ export function rotationSchedule(
       uri,
     );
   }
-  const next = policy.nextRotationAt ?? addDays(now, days);
-  if (!(next instanceof Date) || Number.isNaN(next.getTime()) || next <= now) {
-    throw localError('InvalidArgument', 'nextRotationAt must be a date in the future', uri);
-  }
+  const next =
+    policy.nextRotationAt === undefined
+      ? addDays(now, days)
+      : labelled(uri, () => checkDate(policy.nextRotationAt, 'policy.nextRotationAt'));
+  if (next <= now) throw localError('InvalidArgument', 'policy.nextRotationAt must be in the future', uri);
   return { rotationPeriodDays: days, nextRotationAt: next.toISOString() };
 }
 

@@ -4,7 +4,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject, randomBytes } from 'node:crypto';
 import type { KeySpec } from '@keyport/core';
-import { localError } from './errors.js';
+import { abortError, localError, throwIfAborted } from './errors.js';
 
 const RSA_BITS: Partial<Record<KeySpec, number>> = { RSA_2048: 2048, RSA_3072: 3072, RSA_4096: 4096 };
 const EC_CURVE: Partial<Record<KeySpec, string>> = { EC_P256: 'prime256v1', EC_P384: 'secp384r1' };
@@ -27,12 +27,41 @@ function generatePkcs8(
   });
 }
 
-/** Fresh material for a new key version. */
-export async function generateMaterial(spec: KeySpec): Promise<Buffer> {
+/**
+ * Fresh material for a new key version. RSA generation can take seconds: an abort or deadline
+ * rejects at once (the pair still being generated is wiped when it arrives), so nothing is
+ * written for a call whose caller has already been told it failed.
+ */
+export async function generateMaterial(spec: KeySpec, signal?: AbortSignal): Promise<Buffer> {
+  throwIfAborted(signal);
   if (isSymmetric(spec)) return randomBytes(32);
   const bits = RSA_BITS[spec];
-  if (bits !== undefined) return generatePkcs8('rsa', { modulusLength: bits });
-  return generatePkcs8('ec', { namedCurve: NODE_CURVE[spec] as string });
+  const pending =
+    bits !== undefined
+      ? generatePkcs8('rsa', { modulusLength: bits })
+      : generatePkcs8('ec', { namedCurve: NODE_CURVE[spec] as string });
+  if (signal === undefined) return pending;
+  return new Promise<Buffer>((resolve, reject) => {
+    const onAbort = (): void => {
+      pending.then(
+        (late) => late.fill(0),
+        () => undefined,
+      );
+      reject(abortError(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (material) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) material.fill(0);
+        else resolve(material);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 export function privateKeyFrom(material: Buffer): KeyObject {
@@ -50,6 +79,33 @@ function matchesSpec(key: KeyObject, spec: KeySpec): boolean {
   if (bits !== undefined) return key.asymmetricKeyType === 'rsa' && details?.modulusLength === bits;
   const curve = EC_CURVE[spec];
   return curve !== undefined && key.asymmetricKeyType === 'ec' && details?.namedCurve === curve;
+}
+
+/**
+ * Does stored material have the structure its spec declares? AES_256 32 raw bytes, HMAC_256
+ * 32–64, RSA a PKCS#8 RSA key of the spec's modulus, EC a PKCS#8 EC key on the spec's curve.
+ * Checked when a keystore body is opened: a length check alone let an EC key hold RSA
+ * material and sign "ECDSA" with it.
+ */
+export function materialMatchesSpec(spec: KeySpec, material: Buffer): boolean {
+  if (spec === 'AES_256') return material.length === 32;
+  if (spec === 'HMAC_256') return material.length >= 32 && material.length <= 64;
+  if (material.length === 0 || material.length > 16 * 1024) return false;
+  try {
+    return matchesSpec(privateKeyFrom(material), spec);
+  } catch {
+    return false;
+  }
+}
+
+/** Is this a PKCS#8 RSA private key of `bits`? (import wrapping keys) */
+export function isRsaPkcs8(material: Buffer, bits: number): boolean {
+  try {
+    const key = privateKeyFrom(material);
+    return key.asymmetricKeyType === 'rsa' && key.asymmetricKeyDetails?.modulusLength === bits;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -56,12 +56,17 @@ export function addPrimaryVersion(key: StoredKey, material: string, now: Date): 
   return version;
 }
 
-/** Moves the next automatic rotation past `now`, one period at a time from the last due date. */
+/**
+ * Moves the next automatic rotation past `now`, to the first due date of the schedule after it:
+ * computed in O(1) (a loop of one period per step took 15 s from a date at the start of time).
+ */
 export function advanceRotation(key: StoredKey, now: Date): void {
   if (key.rotationPeriodDays === undefined || key.nextRotationAt === undefined) return;
-  let next = new Date(key.nextRotationAt);
-  while (next <= now) next = addDays(next, key.rotationPeriodDays);
-  key.nextRotationAt = next.toISOString();
+  const period = key.rotationPeriodDays * DAY_MS;
+  const due = new Date(key.nextRotationAt).getTime();
+  if (due > now.getTime()) return;
+  const periods = Math.floor((now.getTime() - due) / period) + 1;
+  key.nextRotationAt = new Date(due + periods * period).toISOString();
 }
 
 /** Throws KeyStateConflict unless the key is in one of `allowed` (as of `now`). */

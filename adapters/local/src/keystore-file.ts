@@ -4,9 +4,16 @@
  * Mutations from one process are also queued in memory, so they do not poll the file lock
  * against each other.
  */
-import { open } from 'node:fs/promises';
-import { removeOrphanedTemps, writeFileAtomic } from './atomic-write.js';
-import { localError } from './errors.js';
+
+import { KeyportError } from '@keyport/core';
+import {
+  NotRegularFile,
+  openRegular,
+  removeOrphanedTemps,
+  stampSync,
+  writeFileAtomic,
+} from './atomic-write.js';
+import { abortError, localError } from './errors.js';
 import { acquireLock } from './file-lock.js';
 import { emptyBody, type KeystoreBody, validateBody } from './model.js';
 import {
@@ -20,6 +27,29 @@ import {
   unseal,
   wipeKeys,
 } from './sealed-file.js';
+
+/**
+ * The largest keystore file opened. The body is JSON of every key's versions; at ~3 KiB per
+ * RSA-4096 version this holds some 20,000 of them. Anything larger is not a keystore, and
+ * reading it whole would only cost memory.
+ */
+export const MAX_KEYSTORE_BYTES = 64 * 1024 * 1024;
+
+/** Opens the keystore path for reading: a regular file, or a typed error (never a hang). */
+async function openKeystore(path: string): Promise<Awaited<ReturnType<typeof openRegular>>> {
+  try {
+    return await openRegular(path);
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) throw localError('NotFound', 'keystore file does not exist');
+    if (error instanceof NotRegularFile) {
+      throw localError(
+        'InvalidArgument',
+        `options.path: the keystore path is a ${error.kind}; it must be a regular file or absent`,
+      );
+    }
+    throw localError('Unavailable', 'keystore file cannot be read', undefined, error);
+  }
+}
 
 export interface KeystoreFileOptions {
   readonly path: string;
@@ -64,35 +94,39 @@ export class KeystoreFile {
     signal?: AbortSignal,
   ): Promise<boolean> {
     const lock = await acquireLock(this.path, { signal, timeoutMs: this.#lockTimeoutMs });
+    let released = false;
     try {
       try {
-        (await open(this.path, 'r')).close();
+        await (await openKeystore(this.path)).close();
         return false;
       } catch (error) {
-        if (!isErrno(error, 'ENOENT')) throw error;
+        if (!(error instanceof KeyportError && error.code === 'NotFound')) throw error;
       }
-      this.#keys = await deriveKeys(this.#passphrase, params, newSalt());
-      await this.#write(emptyBody(owner, now));
+      this.#keys = await deriveKeys(this.#passphrase, params, newSalt(), signal);
+      await this.#write(emptyBody(owner, now), signal, () => {
+        lock.releaseSync();
+        released = true;
+      });
       return true;
     } finally {
-      await lock.release();
+      if (!released) await lock.release();
     }
   }
 
   /** The current body. Callers must not modify it. */
   async read(signal?: AbortSignal): Promise<KeystoreBody> {
     this.#assertOpen();
-    let handle: Awaited<ReturnType<typeof open>>;
-    try {
-      handle = await open(this.path, 'r');
-    } catch (error) {
-      if (isErrno(error, 'ENOENT')) throw localError('NotFound', 'keystore file does not exist');
-      throw localError('Unavailable', 'keystore file cannot be read', undefined, error);
-    }
+    const handle = await openKeystore(this.path);
     try {
       const st = await handle.stat({ bigint: true });
       const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
       if (this.#cache?.stamp === stamp) return this.#cache.body;
+      if (st.size > BigInt(MAX_KEYSTORE_BYTES)) {
+        throw localError(
+          'Integrity',
+          `keystore file is larger than ${MAX_KEYSTORE_BYTES} bytes: not a keystore`,
+        );
+      }
       // A path that is a directory opens but cannot be read (EISDIR): keep that a KeyportError.
       const bytes = await handle.readFile().catch((error: unknown) => {
         throw localError('Unavailable', 'keystore file cannot be read', undefined, error);
@@ -114,70 +148,71 @@ export class KeystoreFile {
 
   async #mutateLocked<T>(signal: AbortSignal | undefined, apply: (body: KeystoreBody) => T): Promise<T> {
     this.#assertOpen();
-    if (signal?.aborted) throw localError('Aborted', 'the operation was aborted');
+    if (signal?.aborted) throw abortError(signal);
     const lock = await acquireLock(this.path, { signal, timeoutMs: this.#lockTimeoutMs });
+    let released = false;
     try {
       const body = structuredClone(await this.read(signal));
       const result = apply(body);
-      if (signal?.aborted) throw localError('Aborted', 'the operation was aborted');
-      await this.#write(body);
       // Under the lock no live writer of this host has a temp file open: sweep what killed
-      // writers left (after our own write, so a failure here can never lose the change).
-      await removeOrphanedTemps(this.path);
+      // writers left (best effort, before our write so nothing awaits after the commit).
+      await removeOrphanedTemps(this.path).catch(() => undefined);
+      await this.#write(body, signal, () => {
+        lock.releaseSync();
+        released = true;
+      });
       return result;
     } finally {
-      await lock.release();
+      if (!released) await lock.release();
     }
   }
 
-  async #write(body: KeystoreBody): Promise<void> {
+  /**
+   * Seals and writes `body`. Nothing lands once `signal` has fired: it is checked in the same
+   * synchronous step as the rename (see writeFileAtomic), and `afterCommit` runs in that step too.
+   */
+  async #write(body: KeystoreBody, signal: AbortSignal | undefined, afterCommit: () => void): Promise<void> {
     const keys = this.#keys;
     if (keys === undefined) throw localError('Internal', 'keystore written before it was opened');
     const json = Buffer.from(JSON.stringify(body), 'utf8');
+    let stamp: string | undefined;
     try {
-      await writeFileAtomic(this.path, seal(json, keys));
+      await writeFileAtomic(this.path, seal(json, keys), {
+        beforeCommit: () => {
+          if (signal?.aborted) throw abortError(signal);
+        },
+        afterCommit: () => {
+          // Only this writer holds the lock, so the file now on disk is the one just written.
+          try {
+            stamp = stampSync(this.path);
+          } catch {
+            stamp = undefined;
+          }
+          afterCommit();
+        },
+      });
     } catch (error) {
+      if (error instanceof KeyportError) throw error;
       throw localError('Unavailable', 'keystore file cannot be written', undefined, error);
     } finally {
       json.fill(0);
     }
-    // Only this writer holds the lock, so the file now on disk is the one just written.
-    const handle = await open(this.path, 'r');
-    try {
-      const st = await handle.stat({ bigint: true });
-      this.#cache = { stamp: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, body };
-    } finally {
-      await handle.close();
-    }
+    this.#cache = stamp === undefined ? undefined : { stamp, body };
   }
 
   async #open(bytes: Buffer, signal: AbortSignal | undefined): Promise<KeystoreBody> {
     try {
       const header = readHeader(bytes);
       const cached = this.#keys;
-      if (cached !== undefined && sameKdf(cached, header)) return this.#parse(unseal(bytes, cached));
-      if (signal?.aborted) throw localError('Aborted', 'the operation was aborted');
-      const keys = await deriveKeys(this.#passphrase, header.params, header.salt);
+      if (cached !== undefined && sameKdf(cached, header)) return parseSealedBody(bytes, cached);
+      if (signal?.aborted) throw abortError(signal);
+      const keys = await deriveKeys(this.#passphrase, header.params, header.salt, signal);
       const plain = unseal(bytes, keys); // throws before the keys are kept if they are wrong
       if (cached !== undefined) wipeKeys(cached);
       this.#keys = keys;
-      return this.#parse(plain);
+      return parseBody(plain);
     } finally {
       bytes.fill(0);
-    }
-  }
-
-  #parse(plain: Buffer): KeystoreBody {
-    try {
-      let value: unknown;
-      try {
-        value = JSON.parse(plain.toString('utf8'));
-      } catch {
-        throw localError('Integrity', 'keystore body is not valid JSON');
-      }
-      return validateBody(value);
-    } finally {
-      plain.fill(0);
     }
   }
 
@@ -192,5 +227,29 @@ export class KeystoreFile {
     if (this.#keys !== undefined) wipeKeys(this.#keys);
     this.#keys = undefined;
     this.#cache = undefined;
+  }
+}
+
+/**
+ * The body of a sealed keystore file, given the keys derived for its header: passphrase
+ * check, authenticated decryption, JSON, then the body's structure (see validateBody). Every
+ * failure is a KeyportError (AccessDenied, Integrity). Synchronous: the fuzz tests drive it.
+ */
+export function parseSealedBody(file: Uint8Array, keys: DerivedKeys): KeystoreBody {
+  return parseBody(unseal(file, keys));
+}
+
+/** Parses and validates decrypted body bytes, then wipes them. */
+export function parseBody(plain: Buffer): KeystoreBody {
+  try {
+    let value: unknown;
+    try {
+      value = JSON.parse(plain.toString('utf8'));
+    } catch {
+      throw localError('Integrity', 'keystore body is not valid JSON');
+    }
+    return validateBody(value);
+  } finally {
+    plain.fill(0);
   }
 }

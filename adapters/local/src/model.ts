@@ -2,6 +2,7 @@
  * The keystore body: the JSON document sealed inside the keystore file. Dates are ISO-8601
  * strings, key material is base64 (raw bytes for AES/HMAC, PKCS#8 DER for RSA/EC).
  */
+import { createHash } from 'node:crypto';
 import {
   GRANT_OPERATIONS,
   type GrantOperation,
@@ -13,8 +14,12 @@ import {
   type KeyState,
   type KeyUsage,
   type KeyVersionState,
+  MAX_DATE_MS,
+  MIN_DATE_MS,
 } from '@keyport/core';
 import { localError } from './errors.js';
+import { WRAPPING_KEY_BITS } from './key-import.js';
+import { isRsaPkcs8, materialMatchesSpec } from './key-material.js';
 
 export const BODY_FORMAT = 1;
 
@@ -95,8 +100,11 @@ function isStringMap(v: unknown): v is Record<string, string> {
   return isRecord(v) && Object.values(v).every((x) => typeof x === 'string');
 }
 
+/** An ISO date within core's range (1970..9999): a date at the start of time is not a schedule. */
 function isDate(v: unknown): v is string {
-  return typeof v === 'string' && !Number.isNaN(Date.parse(v));
+  if (typeof v !== 'string' || v.length > 40) return false;
+  const t = Date.parse(v);
+  return t >= MIN_DATE_MS && t <= MAX_DATE_MS;
 }
 
 function optional(v: unknown, check: (x: unknown) => boolean): boolean {
@@ -107,18 +115,61 @@ const isStr = (v: unknown): boolean => typeof v === 'string';
 const isPosInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
 
 /**
- * Material is canonical base64 of a plausible size for the spec. Without this a sealed body
- * with, say, a 3-byte AES key loaded fine and the first encrypt threw node:crypto's RangeError
- * instead of a KeyportError (RSA/EC DER is parsed when used, and a bad one is reported there).
+ * Material is canonical base64 whose bytes have the structure of the spec (see
+ * materialMatchesSpec). Without this a sealed body with a 3-byte AES key loaded fine and the
+ * first encrypt threw node:crypto's RangeError, and an EC key holding RSA material signed.
  */
 function materialFits(material: unknown, spec: KeySpec): boolean {
   if (material === undefined) return true;
-  if (typeof material !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(material)) return false;
-  const bytes = Buffer.from(material, 'base64');
-  if (bytes.toString('base64') !== material) return false;
-  if (spec === 'AES_256') return bytes.length === 32;
-  if (spec === 'HMAC_256') return bytes.length >= 32 && bytes.length <= 64;
-  return bytes.length > 0 && bytes.length <= 16 * 1024;
+  if (typeof material !== 'string') return false;
+  // Every read re-validates the body; parsing each RSA key again would dominate. The verdict
+  // depends only on (spec, material), so recent ones are remembered by a digest of both.
+  const memo = createHash('sha256').update(spec).update('\0').update(material).digest('base64');
+  const known = MATERIAL_VERDICTS.get(memo);
+  if (known !== undefined) return known;
+  const bytes = canonicalBase64(material);
+  let fits = false;
+  if (bytes !== undefined) {
+    try {
+      fits = materialMatchesSpec(spec, bytes);
+    } finally {
+      bytes.fill(0);
+    }
+  }
+  if (MATERIAL_VERDICTS.size >= 4096) MATERIAL_VERDICTS.clear();
+  MATERIAL_VERDICTS.set(memo, fits);
+  return fits;
+}
+
+const MATERIAL_VERDICTS = new Map<string, boolean>();
+
+/** The bytes of canonical base64 (what the keystore writes), or undefined. */
+function canonicalBase64(value: unknown): Buffer | undefined {
+  if (typeof value !== 'string' || value.length > 64 * 1024 || !/^[A-Za-z0-9+/]*={0,2}$/.test(value))
+    return undefined;
+  const bytes = Buffer.from(value, 'base64');
+  if (bytes.toString('base64') !== value) {
+    bytes.fill(0);
+    return undefined;
+  }
+  return bytes;
+}
+
+/** An import job's wrapping key is an RSA-3072 PKCS#8 key and its token 32 random bytes, canonical base64. */
+function importJobFits(job: Record<string, unknown>): boolean {
+  const token = canonicalBase64(job.token);
+  const key = canonicalBase64(job.wrappingKey);
+  try {
+    return (
+      token !== undefined &&
+      token.length > 0 &&
+      token.length <= 256 &&
+      key !== undefined &&
+      isRsaPkcs8(key, WRAPPING_KEY_BITS)
+    );
+  } finally {
+    key?.fill(0);
+  }
 }
 
 function checkVersion(v: unknown, where: string, spec: KeySpec): void {
@@ -183,10 +234,7 @@ function checkKey(k: unknown, index: number): void {
     corrupt(`${where} primary version`);
   for (const g of k.grants) checkGrant(g, where);
   const job = k.importJob;
-  if (
-    job !== undefined &&
-    (!isRecord(job) || !isStr(job.token) || !isStr(job.wrappingKey) || !isDate(job.expiresAt))
-  ) {
+  if (job !== undefined && (!isRecord(job) || !isDate(job.expiresAt) || !importJobFits(job))) {
     corrupt(`${where} import job`);
   }
 }

@@ -1,11 +1,23 @@
 /** Opening (and creating) a keystore: the entry point of this package. */
 
-import { localError, throwIfAborted } from './errors.js';
+import {
+  checkBoolean,
+  checkDeadlineMs,
+  checkFunction,
+  checkInteger,
+  checkOptions,
+  checkSignal,
+  checkString,
+  describeType,
+  invalidArgument,
+} from '@keyport/core';
+import { labelled, localError, throwIfAborted } from './errors.js';
+import { sweepLeftovers } from './file-lock.js';
 import { checkPrincipal } from './grants.js';
 import { KeystoreAccess } from './key-access.js';
 import { KeystoreFile } from './keystore-file.js';
 import { LocalProvider } from './provider.js';
-import { DEFAULT_SCRYPT, type ScryptParams, validScrypt } from './sealed-file.js';
+import { DEFAULT_SCRYPT, SCRYPT_LIMITS, type ScryptParams, validScrypt } from './sealed-file.js';
 
 export interface OpenLocalKeystoreOptions {
   /** The keystore file. Key URIs carry this path exactly as given (`local://<path>#<name>`). */
@@ -25,34 +37,102 @@ export interface OpenLocalKeystoreOptions {
   readonly clock?: () => Date;
   /** How long a write waits for another writer's lock; 10 s by default. */
   readonly lockTimeoutMs?: number;
+  /** A deadline for opening (reading, deriving the key, creating); none by default. */
+  readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
 }
 
-export async function openLocalKeystore(options: OpenLocalKeystoreOptions): Promise<LocalProvider> {
-  throwIfAborted(options.signal);
-  if (typeof options.path !== 'string' || options.path.length === 0) {
-    throw localError('InvalidArgument', 'path is required');
+const OPEN_OPTIONS = {
+  path: true,
+  passphrase: true,
+  principal: true,
+  create: true,
+  kdf: true,
+  clock: true,
+  lockTimeoutMs: true,
+  timeoutMs: true,
+  signal: true,
+} as const satisfies Record<keyof OpenLocalKeystoreOptions, true>;
+const KDF_OPTIONS = { log2N: true, r: true, p: true } as const satisfies Record<keyof ScryptParams, true>;
+/** Longest passphrase, in bytes: scrypt reads all of it, and nobody types more. */
+const MAX_PASSPHRASE_BYTES = 64 * 1024;
+
+/** Every option checked before anything touches the file system. */
+function checkOpenOptions(given: unknown): OpenLocalKeystoreOptions & { kdf: Partial<ScryptParams> } {
+  if (given === undefined) throw invalidArgument('options', 'expected { path, passphrase, ... }');
+  const o = checkOptions(given, 'options', OPEN_OPTIONS);
+  const path = checkString(o.path, 'options.path', { min: 1, max: 4096 });
+  if (path.includes('\0')) throw invalidArgument('options.path', 'must not contain NUL characters');
+  const passphrase = o.passphrase;
+  if (typeof passphrase !== 'string' && !(passphrase instanceof Uint8Array)) {
+    throw invalidArgument(
+      'options.passphrase',
+      `expected a string or a Uint8Array, got ${describeType(passphrase)}`,
+    );
   }
+  if (typeof passphrase === 'string')
+    checkString(passphrase, 'options.passphrase', { max: MAX_PASSPHRASE_BYTES });
+  if (passphrase.length === 0) throw invalidArgument('options.passphrase', 'must not be empty');
+  if (passphrase.length > MAX_PASSPHRASE_BYTES) {
+    throw invalidArgument('options.passphrase', `at most ${MAX_PASSPHRASE_BYTES} bytes`);
+  }
+  const kdf = checkOptions(o.kdf, 'options.kdf', KDF_OPTIONS);
+  for (const [name, [lo, hi]] of Object.entries(SCRYPT_LIMITS)) {
+    if (kdf[name] !== undefined) checkInteger(kdf[name], `options.kdf.${name}`, lo, hi);
+  }
+  return {
+    path,
+    passphrase,
+    kdf: kdf as Partial<ScryptParams>,
+    ...(o.principal !== undefined ? { principal: o.principal as string } : {}),
+    ...(o.create !== undefined ? { create: checkBoolean(o.create, 'options.create') } : {}),
+    ...(o.clock !== undefined ? { clock: checkFunction(o.clock, 'options.clock') as () => Date } : {}),
+    ...(o.lockTimeoutMs !== undefined
+      ? { lockTimeoutMs: checkDeadlineMs(o.lockTimeoutMs, 'options.lockTimeoutMs') }
+      : {}),
+    ...(o.timeoutMs !== undefined ? { timeoutMs: checkDeadlineMs(o.timeoutMs, 'options.timeoutMs') } : {}),
+    ...(o.signal !== undefined ? { signal: checkSignal(o.signal, 'options.signal') } : {}),
+  };
+}
+
+export async function openLocalKeystore(given: OpenLocalKeystoreOptions): Promise<LocalProvider> {
+  const options = labelled(undefined, () => checkOpenOptions(given));
+  throwIfAborted(options.signal);
   if (options.principal !== undefined) checkPrincipal(options.principal, 'principal');
+  const params: ScryptParams = { ...DEFAULT_SCRYPT, ...options.kdf };
+  if (!validScrypt(params)) {
+    throw localError('InvalidArgument', 'options.kdf: combined scrypt cost out of range (see SCRYPT_LIMITS)');
+  }
   const passphrase =
     typeof options.passphrase === 'string'
       ? Buffer.from(options.passphrase, 'utf8')
-      : Buffer.from(options.passphrase ?? []);
-  if (passphrase.length === 0) throw localError('InvalidArgument', 'passphrase must not be empty');
-  const params: ScryptParams = { ...DEFAULT_SCRYPT, ...options.kdf };
-  if (!validScrypt(params)) throw localError('InvalidArgument', 'scrypt parameters out of range');
+      : Buffer.from(options.passphrase);
   const clock = options.clock ?? (() => new Date());
   const file = new KeystoreFile({ path: options.path, passphrase, lockTimeoutMs: options.lockTimeoutMs });
   passphrase.fill(0);
+  const signal = withDeadline(options.signal, options.timeoutMs);
   try {
+    // What killed writers left beside the file (temps, a dead holder's lock) goes first.
+    await sweepLeftovers(options.path);
+    const access = new KeystoreAccess(file, options.principal ?? 'owner', options.path, clock);
     if (options.create === true) {
-      await file.createIfMissing(options.principal ?? 'owner', params, clock(), options.signal);
+      await file.createIfMissing(options.principal ?? 'owner', params, access.now(), signal);
     }
-    const body = await file.read(options.signal); // checks the passphrase and the file
-    const access = new KeystoreAccess(file, options.principal ?? body.owner, options.path, clock);
-    return new LocalProvider(access);
+    const body = await file.read(signal); // checks the passphrase and the file
+    const opened = new KeystoreAccess(file, options.principal ?? body.owner, options.path, clock);
+    return new LocalProvider(opened);
   } catch (error) {
     file.close();
     throw error;
   }
+}
+
+/** The caller's signal, combined with a deadline when one is given (Timeout, not Aborted, when it fires). */
+function withDeadline(
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+): AbortSignal | undefined {
+  if (timeoutMs === undefined) return signal;
+  const deadline = AbortSignal.timeout(timeoutMs);
+  return signal === undefined ? deadline : AbortSignal.any([signal, deadline]);
 }

@@ -32,6 +32,16 @@ import {
   type SignResult,
   UnsupportedError,
 } from '@keyport/core';
+import {
+  createKeyArg,
+  grantArg,
+  importMaterialArg,
+  importParametersArg,
+  keyRefArg,
+  rotationPolicyArg,
+  scheduleDeletionArg,
+  signalOf,
+} from './arguments.js';
 import { DELETION_DAYS, IMPORT_PARAMETERS_TTL_MS, LOCAL_CAPABILITIES } from './capabilities.js';
 import * as calls from './crypto-calls.js';
 import { localError, PROVIDER_NAME, throwIfAborted } from './errors.js';
@@ -73,7 +83,7 @@ export class LocalProvider implements KmsProvider {
 
   /** The URI of the key `name` in this keystore. */
   keyUri(name: string, version?: string): string {
-    return this.#access.uriOf(name, version === undefined ? undefined : Number(version));
+    return this.#access.uriOf(name, version === undefined ? undefined : this.#access.versionNumber(version));
   }
 
   #info(key: StoredKey, now: Date): KeyInfo {
@@ -82,20 +92,22 @@ export class LocalProvider implements KmsProvider {
 
   // ------------------------------------------------------------------ keys and lifecycle
 
-  async createKey(req: CreateKeyRequest, o: ProviderCallOptions): Promise<KeyInfo> {
+  async createKey(request: CreateKeyRequest, o: ProviderCallOptions): Promise<KeyInfo> {
+    const req = createKeyArg(request);
     const uri = req.name.includes('://') ? req.name : this.#access.uriOf(req.name);
     const ref = this.#access.resolve({ uri });
     if (ref.version !== undefined)
       throw localError('InvalidArgument', 'a new key cannot name a version', uri);
-    const body = await this.#access.readAsOwner(o.signal, 'create keys', ref.uri);
+    const body = await this.#access.readAsOwner(signalOf(o), 'create keys', ref.uri);
     const draft = newKey(req, ref, this.#access.now());
     if (body.keys.some((k) => k.name === ref.name)) {
       throw localError('AlreadyExists', `a key named ${ref.name} already exists`, ref.uri);
     }
-    const material = draft.origin === 'provider' ? await generateMaterial(draft.spec) : undefined;
+    const material =
+      draft.origin === 'provider' ? await generateMaterial(draft.spec, signalOf(o)) : undefined;
     try {
       return await this.#access.mutate(
-        o.signal,
+        signalOf(o),
         'create keys',
         (b, now) => {
           if (b.keys.some((k) => k.name === ref.name)) {
@@ -114,18 +126,18 @@ export class LocalProvider implements KmsProvider {
   }
 
   async describeKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    const use = await this.#access.useKey(ref, o.signal, 'describe');
+    const use = await this.#access.useKey(ref, signalOf(o), 'describe');
     return this.#info(use.key, use.now);
   }
 
   /** The owner sees every key; another principal sees the keys it holds a live `describe` grant on. */
   async *listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
-    throwIfAborted(o.signal);
-    const body = await this.#access.file.read(o.signal);
+    throwIfAborted(signalOf(o));
+    const body = await this.#access.file.read(signalOf(o));
     const now = this.#access.now();
     const me = this.#access.principal;
     for (const key of body.keys) {
-      throwIfAborted(o.signal);
+      throwIfAborted(signalOf(o));
       const visible =
         me === body.owner ||
         key.grants.some(
@@ -145,7 +157,7 @@ export class LocalProvider implements KmsProvider {
     change: (key: StoredKey, now: Date, ref: ResolvedRef) => void,
   ): Promise<KeyInfo> {
     const ref = this.#access.resolve(keyRef);
-    return this.#access.mutateKey(ref, o.signal, what, (key, now) => {
+    return this.#access.mutateKey(ref, signalOf(o), what, (key, now) => {
       change(key, now, ref);
       return this.#info(key, now);
     });
@@ -153,7 +165,7 @@ export class LocalProvider implements KmsProvider {
 
   async rotateKey(keyRef: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
     const ref = this.#access.resolve(keyRef);
-    const body = await this.#access.readAsOwner(o.signal, 'rotate keys', ref.uri);
+    const body = await this.#access.readAsOwner(signalOf(o), 'rotate keys', ref.uri);
     const seen = body.keys.find((k) => k.name === ref.name);
     if (seen === undefined)
       throw localError('NotFound', `no key named ${ref.name} in this keystore`, ref.uri);
@@ -168,7 +180,7 @@ export class LocalProvider implements KmsProvider {
       );
     }
     requireState(seen, this.#access.now(), ['enabled'], ref.uri, 'rotateKey');
-    const material = await generateMaterial(seen.spec);
+    const material = await generateMaterial(seen.spec, signalOf(o));
     try {
       return await this.#change(keyRef, o, 'rotate keys', (key, now) => {
         requireState(key, now, ['enabled'], ref.uri, 'rotateKey');
@@ -179,7 +191,8 @@ export class LocalProvider implements KmsProvider {
     }
   }
 
-  async setRotationPolicy(keyRef: KeyRef, policy: RotationPolicy, o: ProviderCallOptions): Promise<KeyInfo> {
+  async setRotationPolicy(keyRef: KeyRef, given: RotationPolicy, o: ProviderCallOptions): Promise<KeyInfo> {
+    const policy = rotationPolicyArg(given, keyRefArg(keyRef).uri);
     return this.#change(keyRef, o, 'set rotation policies', (key, now, ref) => {
       requireState(key, now, ['enabled', 'disabled'], ref.uri, 'setRotationPolicy');
       const schedule = rotationSchedule(policy, key.origin, now, ref.uri);
@@ -205,15 +218,16 @@ export class LocalProvider implements KmsProvider {
 
   async scheduleKeyDeletion(
     keyRef: KeyRef,
-    req: ScheduleDeletionRequest,
+    given: ScheduleDeletionRequest,
     o: ProviderCallOptions,
   ): Promise<KeyInfo> {
+    const req = scheduleDeletionArg(given, keyRefArg(keyRef).uri);
     const days = req.days ?? DELETION_DAYS.default;
     if (!Number.isInteger(days) || days < DELETION_DAYS.min || days > DELETION_DAYS.max) {
       throw localError(
         'InvalidArgument',
         `deletion waiting period must be ${DELETION_DAYS.min}-${DELETION_DAYS.max} whole days`,
-        keyRef.uri,
+        keyRefArg(keyRef).uri,
       );
     }
     return this.#change(keyRef, o, 'schedule key deletion', (key, now, ref) => {
@@ -262,7 +276,7 @@ export class LocalProvider implements KmsProvider {
     req: EncryptRequest,
     o: ProviderCallOptions,
   ): Promise<EncryptResult> {
-    return calls.encrypt(this.#access, ref, plaintext, req, o.signal);
+    return calls.encrypt(this.#access, ref, plaintext, req, signalOf(o));
   }
 
   async decrypt(
@@ -271,11 +285,11 @@ export class LocalProvider implements KmsProvider {
     req: EncryptRequest,
     o: ProviderCallOptions,
   ): Promise<DecryptResult> {
-    return calls.decrypt(this.#access, ref, ciphertext, req, o.signal);
+    return calls.decrypt(this.#access, ref, ciphertext, req, signalOf(o));
   }
 
   async generateDataKey(ref: KeyRef, req: DataKeyRequest, o: ProviderCallOptions): Promise<DataKeyResult> {
-    return calls.generateDataKey(this.#access, ref, req, o.signal);
+    return calls.generateDataKey(this.#access, ref, req, signalOf(o));
   }
 
   async sign(
@@ -284,7 +298,7 @@ export class LocalProvider implements KmsProvider {
     req: SignRequest,
     o: ProviderCallOptions,
   ): Promise<SignResult> {
-    return calls.sign(this.#access, ref, message, req, o.signal);
+    return calls.sign(this.#access, ref, message, req, signalOf(o));
   }
 
   async verify(
@@ -294,11 +308,11 @@ export class LocalProvider implements KmsProvider {
     req: SignRequest & { algorithm: SigningAlgorithm },
     o: ProviderCallOptions,
   ): Promise<boolean> {
-    return calls.verify(this.#access, ref, message, signature, req, o.signal);
+    return calls.verify(this.#access, ref, message, signature, req, signalOf(o));
   }
 
   async mac(ref: KeyRef, message: Uint8Array, o: ProviderCallOptions): Promise<MacResult> {
-    return calls.mac(this.#access, ref, message, o.signal);
+    return calls.mac(this.#access, ref, message, signalOf(o));
   }
 
   async verifyMac(
@@ -307,19 +321,20 @@ export class LocalProvider implements KmsProvider {
     mac: Uint8Array,
     o: ProviderCallOptions,
   ): Promise<boolean> {
-    return calls.verifyMac(this.#access, ref, message, mac, o.signal);
+    return calls.verifyMac(this.#access, ref, message, mac, signalOf(o));
   }
 
   /** Not part of KmsProvider: the SPKI DER public key of an RSA or EC key version. */
   async getPublicKey(ref: KeyRef, o: ProviderCallOptions): Promise<Uint8Array> {
-    return calls.getPublicKey(this.#access, ref, o.signal);
+    return calls.getPublicKey(this.#access, ref, signalOf(o));
   }
 
   // ------------------------------------------------------------------ grants
 
-  async createGrant(keyRef: KeyRef, req: GrantRequest, o: ProviderCallOptions): Promise<Grant> {
+  async createGrant(keyRef: KeyRef, given: GrantRequest, o: ProviderCallOptions): Promise<Grant> {
     const ref = this.#access.resolve(keyRef);
-    return this.#access.mutateKey(ref, o.signal, 'create grants', (key, now) => {
+    const req = grantArg(given, ref.uri);
+    return this.#access.mutateKey(ref, signalOf(o), 'create grants', (key, now) => {
       requireState(key, now, ['enabled', 'disabled', 'pending_import'], ref.uri, 'createGrant');
       const grant = newStoredGrant(key, req, randomBytes(16).toString('hex'), now, ref.uri);
       key.grants.push(grant);
@@ -330,19 +345,22 @@ export class LocalProvider implements KmsProvider {
   /** Live grants only: expired grants no longer exist (they are dropped on the next write). */
   async *listGrants(keyRef: KeyRef, o: ListOptions): AsyncIterable<Grant> {
     const ref = this.#access.resolve(keyRef);
-    const body = await this.#access.readAsOwner(o.signal, 'list grants', ref.uri);
+    const body = await this.#access.readAsOwner(signalOf(o), 'list grants', ref.uri);
     const key = body.keys.find((k) => k.name === ref.name);
     if (key === undefined) throw localError('NotFound', `no key named ${ref.name} in this keystore`, ref.uri);
     const now = this.#access.now();
     for (const g of key.grants) {
-      throwIfAborted(o.signal, ref.uri);
+      throwIfAborted(signalOf(o), ref.uri);
       if (g.expiresAt === undefined || now < new Date(g.expiresAt)) yield toGrant(g, ref.uri);
     }
   }
 
   async revokeGrant(keyRef: KeyRef, grantId: string, o: ProviderCallOptions): Promise<void> {
     const ref = this.#access.resolve(keyRef);
-    await this.#access.mutateKey(ref, o.signal, 'revoke grants', (key) => {
+    if (typeof grantId !== 'string' || grantId.length === 0 || grantId.length > 1024) {
+      throw localError('InvalidArgument', 'grantId: expected a grant id string', ref.uri);
+    }
+    await this.#access.mutateKey(ref, signalOf(o), 'revoke grants', (key) => {
       const before = key.grants.length;
       key.grants = key.grants.filter((g) => g.id !== grantId);
       if (key.grants.length === before) throw localError('NotFound', 'no such grant on this key', ref.uri);
@@ -353,18 +371,19 @@ export class LocalProvider implements KmsProvider {
 
   async getImportParameters(
     keyRef: KeyRef,
-    req: ImportParametersRequest,
+    given: ImportParametersRequest,
     o: ProviderCallOptions,
   ): Promise<ImportParameters> {
+    const req = importParametersArg(given, keyRefArg(keyRef).uri);
     const algorithm = req.algorithm ?? 'RSAES_OAEP_SHA_256';
-    checkImportAlgorithm(algorithm, keyRef.uri);
+    checkImportAlgorithm(algorithm, keyRefArg(keyRef).uri);
     const ref = this.#access.resolve(keyRef);
-    await this.#access.readAsOwner(o.signal, 'import key material', ref.uri);
+    await this.#access.readAsOwner(signalOf(o), 'import key material', ref.uri);
     const job = await newImportJob(
       addDays(this.#access.now(), IMPORT_PARAMETERS_TTL_MS / 86_400_000),
       algorithm,
     );
-    return this.#access.mutateKey(ref, o.signal, 'import key material', (key, now) => {
+    return this.#access.mutateKey(ref, signalOf(o), 'import key material', (key, now) => {
       requireAwaitingImport(key, now, ref.uri);
       key.importJob = job;
       return {
@@ -379,14 +398,15 @@ export class LocalProvider implements KmsProvider {
 
   async importKeyMaterial(
     keyRef: KeyRef,
-    req: ImportKeyMaterialRequest,
+    given: ImportKeyMaterialRequest,
     o: ProviderCallOptions,
   ): Promise<KeyInfo> {
-    checkImportAlgorithm(req.algorithm, keyRef.uri);
+    const req = importMaterialArg(given, keyRefArg(keyRef).uri);
+    checkImportAlgorithm(req.algorithm, keyRefArg(keyRef).uri);
     if (req.expiresAt !== undefined) {
       throw new UnsupportedError('importExpiry', 'imported material cannot expire in the local keystore', {
         provider: PROVIDER_NAME,
-        keyUri: keyRef.uri,
+        keyUri: keyRefArg(keyRef).uri,
       });
     }
     return this.#change(keyRef, o, 'import key material', (key, now, ref) => {

@@ -57,10 +57,11 @@ describe('hostile keystore files', () => {
     );
   });
 
-  it('a keystore path that is a directory is Unavailable, not a raw EISDIR', async () => {
+  it('a keystore path that is a directory is InvalidArgument, not a raw EISDIR', async () => {
     const { path } = await newKeystore();
     await mkdir(`${path}.d`);
-    await expectCode(open({ path: `${path}.d` }), 'Unavailable');
+    await expectCode(open({ path: `${path}.d` }), 'InvalidArgument');
+    await expectCode(open({ path: `${path}.d`, create: true }), 'InvalidArgument');
   });
 
   const edits: Record<string, (b: Body) => void> = {

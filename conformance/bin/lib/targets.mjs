@@ -285,7 +285,11 @@ const azureKeyVault = keyportServer(
 
 const gcpKms = keyportServer(
   'gcp-kms',
-  (ready) => ({ KEYPORT_GCPKMS_GRPC: `127.0.0.1:${ready.port}`, KEYPORT_PYTHON: python }),
+  (ready) => ({
+    KEYPORT_GCPKMS_GRPC: `127.0.0.1:${ready.port}`,
+    KEYPORT_GCPKMS_REST: ready.restUrl,
+    KEYPORT_PYTHON: python,
+  }),
   (ready) => probeGrpc(ready.port),
 );
 

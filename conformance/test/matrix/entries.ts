@@ -15,7 +15,7 @@ import {
   MANAGED_HSM_CAPABILITIES,
 } from '../../../adapters/azure-keyvault/test/proofs.js';
 import { GCP_KMS_CAPABILITIES } from '../../../adapters/gcp-kms/src/index.js';
-import { DRONGO_PROOFS, GRPC_PROOFS } from '../../../adapters/gcp-kms/test/proofs.js';
+import { DRONGO_PROOFS, GRPC_PROOFS, REST_PROOFS } from '../../../adapters/gcp-kms/test/proofs.js';
 import { Pkcs11Provider } from '../../../adapters/pkcs11/src/index.js';
 import { SOFTHSM_PROOFS } from '../../../adapters/pkcs11/test/proofs.js';
 import { providerOptions } from '../../../adapters/pkcs11/test/support.js';
@@ -45,6 +45,7 @@ export async function matrixEntries(): Promise<MatrixEntry[]> {
     { provider: 'hcvault (OpenBao)', capabilities: transitCapabilities('openbao'), proofs: OPENBAO_PROOFS },
     { provider: 'pkcs11 (SoftHSM2)', capabilities: await softhsmCapabilities(), proofs: SOFTHSM_PROOFS },
     { provider: 'gcp-kms (gRPC)', capabilities: GCP_KMS_CAPABILITIES, proofs: GRPC_PROOFS },
+    { provider: 'gcp-kms (REST)', capabilities: GCP_KMS_CAPABILITIES, proofs: REST_PROOFS },
     { provider: 'gcp-kms (REST, drongo)', capabilities: GCP_KMS_CAPABILITIES, proofs: DRONGO_PROOFS },
     { provider: 'azurekeyvault (vault)', capabilities: KEY_VAULT_CAPABILITIES, proofs: AZURE_PROOFS },
     { provider: 'azurekeyvault (managed HSM)', capabilities: MANAGED_HSM_CAPABILITIES, proofs: AZURE_PROOFS },

@@ -37,7 +37,7 @@ export async function quickstart(dir: string): Promise<void> {
   const trail = new MemoryAuditSink();
   const kp = new Keyport({
     providers: [await openLocalKeystore({ path: keystorePath, passphrase, create: true })],
-    audit: [trail, await JsonlAuditSink.open(auditPath, { hmacKey: auditKey, checkpointEvery: 5 })],
+    audit: [trail, await JsonlAuditSink.open(auditPath, { hmacKey: auditKey })],
   });
 
   say(`1. keystore ${keystorePath}`);
@@ -85,7 +85,7 @@ export async function quickstart(dir: string): Promise<void> {
   const verified = await verifyAuditLog(auditPath, auditKey);
   if (!verified.ok) throw new Error(`audit log failed verification: ${JSON.stringify(verified.problem)}`);
   say(
-    `8. ${auditPath}: ${verified.records} chained records, ${verified.checkpoints} HMAC checkpoints, verified`,
+    `8. ${auditPath}: ${verified.records} chained records, each HMACed, anchored at ${verified.head.count}, verified`,
   );
 }
 

@@ -5,10 +5,17 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { type AuditSink, JsonlAuditSink, Keyport, KeyportError, keyUriScheme } from '@keyport/core';
+import {
+  type AuditSink,
+  JsonlAuditSink,
+  Keyport,
+  KeyportError,
+  keyUriScheme,
+  loadOrCreateAuditKey,
+} from '@keyport/core';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { usageError } from './errors.js';
-import type { CliIo } from './io.js';
+import { type CliIo, writeText } from './io.js';
 import { Output } from './output.js';
 import { buildProvider, configuredSchemes } from './providers.js';
 
@@ -71,23 +78,51 @@ export class Session {
     const { config, dir } = await this.config();
     this.loadedDefaults = config.defaults;
     const audit: AuditSink[] = [];
-    if (config.audit !== undefined) {
-      const keyFile = isAbsolute(config.audit.keyFile)
-        ? config.audit.keyFile
-        : resolve(dir, config.audit.keyFile);
-      const log = isAbsolute(config.audit.log) ? config.audit.log : resolve(dir, config.audit.log);
-      audit.push(
-        await JsonlAuditSink.open(log, {
-          hmacKey: await readHmacKey(keyFile),
-          ...(config.audit.checkpointEvery !== undefined
-            ? { checkpointEvery: config.audit.checkpointEvery }
-            : {}),
-        }),
-      );
+    const onAuditFailure = config.audit?.onFailure ?? 'fail';
+    if (config.audit !== undefined && !this.unaudited) {
+      const { log, keyFile } = auditPaths(config.audit, dir);
+      try {
+        const hmacKey = await auditKey(keyFile, log);
+        const sink = await JsonlAuditSink.open(log, { hmacKey });
+        for (const r of sink.recovered) {
+          if (r.type === 'audit.recovered') {
+            await this.warn(
+              `audit log repaired after a crash: ${r.tornBytes} bytes of a torn line cut, ${r.adoptedRecords} records re-anchored (recorded as audit.recovered)`,
+            );
+          }
+        }
+        audit.push(sink);
+      } catch (e) {
+        // Fail closed: no command runs without its audit log, unless the config opted out.
+        if (onAuditFailure === 'fail') throw e;
+        await this.warn(`audit log not written (${(e as Error).message})`);
+      }
     }
     this.auditSinks = audit;
-    this.client ??= new Keyport({ providers: [], audit });
+    this.client ??= new Keyport({
+      providers: [],
+      audit,
+      onAuditFailure,
+      ...(onAuditFailure === 'warn'
+        ? {
+            onAuditError: (e: unknown) => void this.warn(`audit event not written (${(e as Error).message})`),
+          }
+        : {}),
+    });
     return this.client;
+  }
+
+  /** A warning on stderr, with --json too: losing audit events must never pass unseen. */
+  private async warn(text: string): Promise<void> {
+    await writeText(this.io.stderr, `keyport: warning: ${text}\n`);
+  }
+
+  /** Builds the client without the configured audit sink: for the commands that examine that log. */
+  private unaudited = false;
+
+  async keysUnaudited(urisOrSchemes: readonly string[]): Promise<Keyport> {
+    if (this.client === undefined) this.unaudited = true;
+    return this.keys(urisOrSchemes);
   }
 
   /** The client with providers for every scheme these URIs (or scheme names) use. */
@@ -130,6 +165,21 @@ export class Session {
   async close(): Promise<void> {
     await this.client?.close();
   }
+}
+
+/** The audit log and key file of the config, resolved against the config's directory. */
+export function auditPaths(
+  audit: { log: string; keyFile?: string | undefined },
+  dir: string,
+): { log: string; keyFile: string | undefined } {
+  const at = (p: string): string => (isAbsolute(p) ? p : resolve(dir, p));
+  return { log: at(audit.log), keyFile: audit.keyFile === undefined ? undefined : at(audit.keyFile) };
+}
+
+/** The audit key: from the configured file, or `<log>.key`, generated (0600) on first use. */
+export async function auditKey(keyFile: string | undefined, log: string): Promise<Uint8Array> {
+  if (keyFile !== undefined) return readHmacKey(keyFile);
+  return (await loadOrCreateAuditKey(`${log}.key`)).key;
 }
 
 /** An HMAC key file: hex (64+ digits), base64, or raw bytes; at least 32 bytes either way. */

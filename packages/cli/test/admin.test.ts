@@ -48,10 +48,7 @@ describe('grants, audit, capabilities, doctor', () => {
 
   it('writes an audit log through the config, verifies it, and fails on a tampered one (exit 6)', async () => {
     const key = randomBytes(32).toString('hex');
-    const ws = await localWorkspace(
-      {},
-      { audit: { log: 'audit.jsonl', keyFile: 'audit.key', checkpointEvery: 2 } },
-    );
+    const ws = await localWorkspace({}, { audit: { log: 'audit.jsonl', keyFile: 'audit.key' } });
     const cwd = ws.dir;
     await writeFile(join(cwd, 'audit.key'), key);
     await runCli(['keys', 'create', 'k'], { cwd });

@@ -7,7 +7,7 @@
  */
 import { assertCapability } from './capabilities.js';
 import type { ContextOptions } from './client-api.js';
-import type { DriverCalls } from './driver-call.js';
+import { allRecorded, type DriverCalls } from './driver-call.js';
 import { KeyportError, toKeyportError } from './errors.js';
 import { runWithPolicy } from './policy.js';
 import { type BatchResult, driverName, type KmsProvider, type ProviderCallOptions } from './provider.js';
@@ -45,8 +45,9 @@ export async function runBatch<
   if (items.length === 0) return [];
   const started = performance.now();
   let attempts = 0;
-  const audit = (item: I, r: BatchResult<R>): void =>
-    calls.emit(
+  const recorded: Promise<void>[] = [];
+  const audit = (item: I, r: BatchResult<R>): void => {
+    const pending = calls.emit(
       { op, provider, keyUri: uri, context: item.context },
       started,
       attempts,
@@ -54,6 +55,8 @@ export async function runBatch<
       r.ok ? r.value.keyVersion : undefined,
       r.ok ? undefined : r.error,
     );
+    if (pending !== undefined) recorded.push(pending);
+  };
   let results: BatchResult<R>[];
   let perItem = false;
   try {
@@ -77,9 +80,11 @@ export async function runBatch<
     const error = calls.mapError(provider, e, uri);
     // Per-item calls audited themselves; otherwise the request failed as a whole.
     if (!perItem) for (const item of items) audit(item, { ok: false, error });
+    await allRecorded(recorded);
     throw error;
   }
   for (const [i, item] of items.entries()) audit(item, results[i] as BatchResult<R>);
+  await allRecorded(recorded);
   return results;
 }
 

@@ -11,7 +11,6 @@ import type {
   DataKeyRequest,
   DataKeyResult,
   DecryptResult,
-  EncryptionContext,
   EncryptResult,
   Grant,
   GrantRequest,
@@ -27,9 +26,21 @@ import type {
   SignRequest,
   SignResult,
 } from './types.js';
+import type { ContextInput } from './validate.js';
 
 export interface ContextOptions extends CallOptions {
-  readonly context?: EncryptionContext;
+  /** A plain object or a Map of strings; `__proto__` and friends are ordinary keys. */
+  readonly context?: ContextInput;
+}
+
+/** An item of `encryptBatch`: the context may be a plain object or a Map of strings. */
+export interface EncryptBatchInput extends Omit<EncryptBatchItem, 'context'> {
+  readonly context?: ContextInput;
+}
+
+/** An item of `decryptBatch`, as `EncryptBatchInput`. */
+export interface DecryptBatchInput extends Omit<DecryptBatchItem, 'context'> {
+  readonly context?: ContextInput;
 }
 
 export interface KeyOperations {
@@ -57,13 +68,13 @@ export interface KeyOperations {
    */
   encryptBatch(
     key: KeyLike,
-    items: readonly EncryptBatchItem[],
+    items: readonly EncryptBatchInput[],
     o?: CallOptions,
   ): Promise<BatchResult<EncryptResult>[]>;
   /** Decrypts many items under one key, as `encryptBatch`. */
   decryptBatch(
     key: KeyLike,
-    items: readonly DecryptBatchItem[],
+    items: readonly DecryptBatchInput[],
     o?: CallOptions,
   ): Promise<BatchResult<DecryptResult>[]>;
   generateDataKey(key: KeyLike, o?: ContextOptions & Omit<DataKeyRequest, 'context'>): Promise<DataKeyResult>;

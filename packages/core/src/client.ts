@@ -13,9 +13,9 @@ import {
   effectiveCapabilities,
   type Operation,
 } from './capabilities.js';
-import type { ContextOptions, KeyOperations } from './client-api.js';
+import type { ContextOptions, DecryptBatchInput, EncryptBatchInput, KeyOperations } from './client-api.js';
 import { type CallSpec, DriverCalls } from './driver-call.js';
-import { dataKeyLength, emulatedDataKey } from './emulated-data-keys.js';
+import { DATA_KEY_BYTES, emulatedDataKey } from './emulated-data-keys.js';
 import { KeyportError, UnsupportedError } from './errors.js';
 import { type SweptGrant, sweepExpiredGrants as sweepGrants } from './grant-sweep.js';
 import { runListing } from './list.js';
@@ -31,7 +31,7 @@ import {
   type OptionalMethod,
   type ProviderCallOptions,
 } from './provider.js';
-import { type DriverInstance, DriverRegistry, type ProviderInstances } from './registry.js';
+import { type DriverInstance, DriverRegistry, grammarOf, type ProviderInstances } from './registry.js';
 import type {
   CallOptions,
   CreateKeyRequest,
@@ -56,6 +56,26 @@ import type {
   SignResult,
 } from './types.js';
 import { KEY_SPECS, USAGES_BY_SPEC } from './types.js';
+import {
+  checkBatchItems,
+  checkBytes,
+  checkCallOptions,
+  checkCreateKeyRequest,
+  checkGrantRequest,
+  checkImportKeyMaterialRequest,
+  checkImportParametersRequest,
+  checkInteger,
+  checkKeyLike,
+  checkKeyportOptions,
+  checkRotationPolicy,
+  checkScheduleDeletion,
+  checkString,
+  contextCallOptions,
+  SIGN_OPTIONS,
+  signRequestFrom,
+} from './validate.js';
+
+export { AuditFailure } from './driver-call.js';
 
 export interface KeyportOptions {
   /**
@@ -67,11 +87,21 @@ export interface KeyportOptions {
   readonly defaults?: Readonly<Record<string, string>>;
   readonly retry?: Partial<RetryPolicy>;
   readonly audit?: readonly AuditSink[];
-  /** Key for audit context digests (HMAC); without it digests are plain SHA-256. */
-  readonly auditDigestKey?: Uint8Array;
+  /**
+   * Key for audit context digests (HMAC-SHA256). Default: the key a sink offers (the JSONL
+   * sink derives one from its audit key), else a random key for this client's lifetime.
+   * `'unkeyed'` opts out into bare SHA-256, which a dictionary of likely values can reverse.
+   */
+  readonly auditDigestKey?: Uint8Array | 'unkeyed';
+  /**
+   * What an operation does when a sink cannot record its event: `'fail'` (default) rejects it
+   * with an `AuditFailure` error (after the provider call, which may have had effects);
+   * `'warn'` returns the result and reports the failure to `onAuditError`.
+   */
+  readonly onAuditFailure?: 'fail' | 'warn';
   /** Jitter source, for tests. */
   readonly random?: () => number;
-  /** Called when a sink fails; audit failures never fail the operation. Defaults to a console warning. */
+  /** Told of every sink failure (in both modes). Defaults to a console warning in `'warn'` mode. */
   readonly onAuditError?: (error: unknown) => void;
 }
 
@@ -94,13 +124,15 @@ export class Keyport implements KeyOperations {
   private readonly parsed = new Map<string, { ref: KeyRef; instance: DriverInstance }>();
   private closed = false;
 
-  constructor(options: KeyportOptions) {
+  constructor(given: KeyportOptions) {
+    const options = checkKeyportOptions(given);
     this.registry = new DriverRegistry(options.providers, options.defaults);
     this.sinks = [...(options.audit ?? [])];
     this.calls = new DriverCalls({
       policy: { ...DEFAULT_RETRY_POLICY, ...options.retry },
       sinks: this.sinks,
       auditDigestKey: options.auditDigestKey,
+      onAuditFailure: options.onAuditFailure,
       random: options.random,
       onAuditError: options.onAuditError,
     });
@@ -126,6 +158,7 @@ export class Keyport implements KeyOperations {
 
   /** The driver an instance name, a scheme (its default instance) or a key URI addresses. */
   provider(nameSchemeOrUri: string): KmsProvider {
+    checkString(nameSchemeOrUri, 'scheme', { min: 1, max: 4096 });
     return this.registry.resolve(nameSchemeOrUri).driver;
   }
 
@@ -139,10 +172,7 @@ export class Keyport implements KeyOperations {
    * parses by the driver's grammar, and a pinned version is not contradicted).
    */
   private ref(key: KeyLike): ResolvedKey {
-    const given: KeyRef = typeof key === 'string' ? { uri: key } : key;
-    if (given === null || typeof given !== 'object' || typeof given.uri !== 'string') {
-      throw new KeyportError('InvalidArgument', 'a key is a URI string or { uri, version? }');
-    }
+    const given: KeyRef = checkKeyLike(key);
     const { ref: inUri, instance } = this.parse(given.uri);
     if (inUri.version !== undefined && given.version !== undefined && inUri.version !== given.version) {
       throw new KeyportError('InvalidArgument', 'the key URI and the ref name different versions', {
@@ -159,7 +189,7 @@ export class Keyport implements KeyOperations {
     if (parsed === undefined) {
       const { driverUri, ...instance } = this.registry.resolveUri(uri);
       const driver = instance.driver;
-      const ref = driver.parseUri(driverUri);
+      const ref = grammarOf(driver, instance.name).parseUri(driverUri);
       parsed = { ref: { ...ref, uri: driverUri }, instance };
       if (this.parsed.size >= 1024) this.parsed.clear();
       this.parsed.set(uri, parsed);
@@ -210,74 +240,96 @@ export class Keyport implements KeyOperations {
   }
 
   /** `instance`: an instance name, or a scheme for its default instance. */
-  createKey(instance: string, req: CreateKeyRequest, o?: CallOptions): Promise<KeyInfo> {
-    let target: DriverInstance;
-    try {
-      target = this.registry.resolve(instance);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async createKey(instance: string, req: CreateKeyRequest, o?: CallOptions): Promise<KeyInfo> {
+    checkString(instance, 'scheme', { min: 1, max: 4096 });
+    const target = this.registry.resolve(instance);
     const provider = target.driver;
+    const checked = checkCreateKeyRequest(req, 'req', 'extensions');
+    const { call } = checkCallOptions(o);
     return this.call({
       op: 'createKey',
       provider,
       keyUri: undefined,
-      options: o,
+      options: call,
       run: async (po) => {
-        assertKeySpec(effectiveCapabilities(provider), req, driverName(provider));
-        return this.outward(target, await need(provider, 'createKey')(req, po));
+        assertKeySpec(effectiveCapabilities(provider), checked, driverName(provider));
+        return this.outward(target, await need(provider, 'createKey')(checked, po));
       },
       versionOf: (k) => k.primaryVersion,
     });
   }
 
-  describeKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('describeKey', key, o, (p, ref, po) => need(p, 'describeKey')(ref, po));
+  async describeKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('describeKey', key, checkCallOptions(o).call, (p, ref, po) =>
+      need(p, 'describeKey')(ref, po),
+    );
   }
 
   /** Pages lazily; each page fetch runs under the call policy, the whole listing emits one audit event. */
   async *listKeys(instance: string, o?: CallOptions & { pageSize?: number }): AsyncIterable<KeyInfo> {
+    checkString(instance, 'scheme', { min: 1, max: 4096 });
     const target = this.registry.resolve(instance);
     const provider = target.driver;
-    for await (const key of runListing(this.calls, 'listKeys', provider, undefined, o, (po) =>
-      need(provider, 'listKeys')(o?.pageSize === undefined ? po : { ...po, pageSize: o.pageSize }),
+    const { call, rest } = checkCallOptions(o, 'options', { pageSize: true });
+    const pageSize =
+      rest.pageSize === undefined ? undefined : checkInteger(rest.pageSize, 'options.pageSize', 1, 10_000);
+    for await (const key of runListing(this.calls, 'listKeys', provider, undefined, call, (po) =>
+      need(provider, 'listKeys')(pageSize === undefined ? po : { ...po, pageSize }),
     )) {
       yield this.outward(target, key);
     }
   }
 
-  rotateKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('rotateKey', key, o, (p, ref, po) => need(p, 'rotateKey')(ref, po), {
-      versionOf: (k) => k.primaryVersion,
-    });
-  }
-
-  setRotationPolicy(key: KeyLike, policy: RotationPolicy, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('setRotationPolicy', key, o, (p, ref, po) =>
-      need(p, 'setRotationPolicy')(ref, policy, po),
+  async rotateKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall(
+      'rotateKey',
+      key,
+      checkCallOptions(o).call,
+      (p, ref, po) => need(p, 'rotateKey')(ref, po),
+      {
+        versionOf: (k) => k.primaryVersion,
+      },
     );
   }
 
-  enableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('enableKey', key, o, (p, ref, po) => need(p, 'enableKey')(ref, po));
-  }
-
-  disableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('disableKey', key, o, (p, ref, po) => need(p, 'disableKey')(ref, po));
-  }
-
-  scheduleKeyDeletion(key: KeyLike, req: ScheduleDeletionRequest = {}, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('scheduleKeyDeletion', key, o, (p, ref, po) =>
-      need(p, 'scheduleKeyDeletion')(ref, req, po),
+  async setRotationPolicy(key: KeyLike, policy: RotationPolicy, o?: CallOptions): Promise<KeyInfo> {
+    const checked = checkRotationPolicy(policy);
+    return this.keyCall('setRotationPolicy', key, checkCallOptions(o).call, (p, ref, po) =>
+      need(p, 'setRotationPolicy')(ref, checked, po),
     );
   }
 
-  cancelKeyDeletion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('cancelKeyDeletion', key, o, (p, ref, po) => need(p, 'cancelKeyDeletion')(ref, po));
+  async enableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('enableKey', key, checkCallOptions(o).call, (p, ref, po) =>
+      need(p, 'enableKey')(ref, po),
+    );
   }
 
-  destroyKeyVersion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('destroyKeyVersion', key, o, (p, ref, po) => {
+  async disableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('disableKey', key, checkCallOptions(o).call, (p, ref, po) =>
+      need(p, 'disableKey')(ref, po),
+    );
+  }
+
+  async scheduleKeyDeletion(
+    key: KeyLike,
+    req: ScheduleDeletionRequest = {},
+    o?: CallOptions,
+  ): Promise<KeyInfo> {
+    const checked = checkScheduleDeletion(req, 'req', 'extensions');
+    return this.keyCall('scheduleKeyDeletion', key, checkCallOptions(o).call, (p, ref, po) =>
+      need(p, 'scheduleKeyDeletion')(ref, checked, po),
+    );
+  }
+
+  async cancelKeyDeletion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('cancelKeyDeletion', key, checkCallOptions(o).call, (p, ref, po) =>
+      need(p, 'cancelKeyDeletion')(ref, po),
+    );
+  }
+
+  async destroyKeyVersion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
+    return this.keyCall('destroyKeyVersion', key, checkCallOptions(o).call, (p, ref, po) => {
       if (ref.version === undefined) {
         throw new KeyportError(
           'InvalidArgument',
@@ -288,55 +340,53 @@ export class Keyport implements KeyOperations {
     });
   }
 
-  encrypt(key: KeyLike, plaintext: Uint8Array, o?: ContextOptions): Promise<EncryptResult> {
-    const req = contextRequest(o);
-    return this.keyCall('encrypt', key, o, (p, ref, po) => p.encrypt(ref, plaintext, req, po), {
-      context: o?.context,
+  async encrypt(key: KeyLike, plaintext: Uint8Array, o?: ContextOptions): Promise<EncryptResult> {
+    checkBytes(plaintext, 'plaintext');
+    const { call, context } = contextCallOptions(o);
+    const req = context === undefined ? {} : { context };
+    return this.keyCall('encrypt', key, call, (p, ref, po) => p.encrypt(ref, plaintext, req, po), {
+      context,
       versionOf: keyVersionOf,
     });
   }
 
-  decrypt(key: KeyLike, ciphertext: Uint8Array, o?: ContextOptions): Promise<DecryptResult> {
-    const req = contextRequest(o);
-    return this.keyCall('decrypt', key, o, (p, ref, po) => p.decrypt(ref, ciphertext, req, po), {
-      context: o?.context,
+  async decrypt(key: KeyLike, ciphertext: Uint8Array, o?: ContextOptions): Promise<DecryptResult> {
+    checkBytes(ciphertext, 'ciphertext');
+    const { call, context } = contextCallOptions(o);
+    const req = context === undefined ? {} : { context };
+    return this.keyCall('decrypt', key, call, (p, ref, po) => p.decrypt(ref, ciphertext, req, po), {
+      context,
       versionOf: keyVersionOf,
     });
   }
 
-  encryptBatch(
+  async encryptBatch(
     key: KeyLike,
-    items: readonly EncryptBatchItem[],
+    items: readonly EncryptBatchInput[],
     o?: CallOptions,
   ): Promise<BatchResult<EncryptResult>[]> {
     return this.batchCall(
       'encrypt',
       key,
-      items,
-      o,
-      (p) => {
-        const method = p.encryptBatch;
-        return method === undefined ? undefined : (ref, batch, po) => method.call(p, ref, batch, po);
-      },
-      (ref, item, io) => this.encrypt(ref, item.plaintext, io),
+      checkBatchItems(items, 'plaintext') as unknown as EncryptBatchItem[],
+      checkCallOptions(o).call,
+      (p) => (implementsMethod(p, 'encryptBatch') ? p.encryptBatch.bind(p) : undefined),
+      (k, item, io) => this.encrypt(k, item.plaintext, io),
     );
   }
 
-  decryptBatch(
+  async decryptBatch(
     key: KeyLike,
-    items: readonly DecryptBatchItem[],
+    items: readonly DecryptBatchInput[],
     o?: CallOptions,
   ): Promise<BatchResult<DecryptResult>[]> {
     return this.batchCall(
       'decrypt',
       key,
-      items,
-      o,
-      (p) => {
-        const method = p.decryptBatch;
-        return method === undefined ? undefined : (ref, batch, po) => method.call(p, ref, batch, po);
-      },
-      (ref, item, io) => this.decrypt(ref, item.ciphertext, io),
+      checkBatchItems(items, 'ciphertext') as unknown as DecryptBatchItem[],
+      checkCallOptions(o).call,
+      (p) => (implementsMethod(p, 'decryptBatch') ? p.decryptBatch.bind(p) : undefined),
+      (k, item, io) => this.decrypt(k, item.ciphertext, io),
     );
   }
 
@@ -360,119 +410,144 @@ export class Keyport implements KeyOperations {
     );
   }
 
-  generateDataKey(
+  async generateDataKey(
     key: KeyLike,
     o?: ContextOptions & Omit<DataKeyRequest, 'context'>,
   ): Promise<DataKeyResult> {
+    const { call, context, rest } = contextCallOptions(o, { bytes: true });
+    const bytes =
+      rest.bytes === undefined
+        ? undefined
+        : checkInteger(rest.bytes, 'options.bytes', DATA_KEY_BYTES.min, DATA_KEY_BYTES.max);
     const req: DataKeyRequest = {
-      ...(o?.bytes !== undefined ? { bytes: o.bytes } : {}),
-      ...(o?.context !== undefined ? { context: o.context } : {}),
+      ...(bytes !== undefined ? { bytes } : {}),
+      ...(context !== undefined ? { context } : {}),
     };
-    try {
-      dataKeyLength(req.bytes);
-    } catch (e) {
-      return Promise.reject(e);
-    }
     return this.keyCall(
       'generateDataKey',
       key,
-      o,
+      call,
       (p, ref, po) =>
         !implementsMethod(p, 'generateDataKey') && p.capabilities.dataKeys === 'emulated'
           ? emulatedDataKey(p, ref, req, po)
           : need(p, 'generateDataKey')(ref, req, po),
-      {
-        context: o?.context,
-        versionOf: keyVersionOf,
-      },
+      { context, versionOf: keyVersionOf },
     );
   }
 
-  sign(key: KeyLike, message: Uint8Array, o?: CallOptions & SignRequest): Promise<SignResult> {
-    const req = signRequest(o);
+  async sign(key: KeyLike, message: Uint8Array, o?: CallOptions & SignRequest): Promise<SignResult> {
+    checkBytes(message, 'message');
+    const { call, rest } = checkCallOptions(o, 'options', SIGN_OPTIONS);
+    const req = signRequestFrom(rest);
     return this.keyCall(
       'sign',
       key,
-      o,
+      call,
       (p, ref, po) => {
         assertSigningAlgorithm(p, req.algorithm);
         return need(p, 'sign')(ref, message, req, po);
       },
-      {
-        versionOf: keyVersionOf,
-      },
+      { versionOf: keyVersionOf },
     );
   }
 
-  verify(
+  async verify(
     key: KeyLike,
     message: Uint8Array,
     signature: Uint8Array,
     o: CallOptions & SignRequest & { algorithm: SigningAlgorithm },
   ): Promise<boolean> {
-    const req = { ...signRequest(o), algorithm: o.algorithm };
-    return this.keyCall('verify', key, o, (p, ref, po) =>
-      need(p, 'verify')(ref, message, signature, req, po),
+    checkBytes(message, 'message');
+    checkBytes(signature, 'signature');
+    const { call, rest } = checkCallOptions(o, 'options', SIGN_OPTIONS);
+    const sr = signRequestFrom(rest);
+    if (sr.algorithm === undefined)
+      throw new KeyportError('InvalidArgument', 'options.algorithm: verify needs the signing algorithm');
+    const req = { ...sr, algorithm: sr.algorithm };
+    return this.keyCall('verify', key, call, (p, ref, po) => {
+      assertSigningAlgorithm(p, req.algorithm);
+      return need(p, 'verify')(ref, message, signature, req, po);
+    });
+  }
+
+  async mac(key: KeyLike, message: Uint8Array, o?: CallOptions): Promise<MacResult> {
+    checkBytes(message, 'message');
+    return this.keyCall(
+      'mac',
+      key,
+      checkCallOptions(o).call,
+      (p, ref, po) => need(p, 'mac')(ref, message, po),
+      {
+        versionOf: keyVersionOf,
+      },
     );
   }
 
-  mac(key: KeyLike, message: Uint8Array, o?: CallOptions): Promise<MacResult> {
-    return this.keyCall('mac', key, o, (p, ref, po) => need(p, 'mac')(ref, message, po), {
-      versionOf: keyVersionOf,
-    });
+  async verifyMac(key: KeyLike, message: Uint8Array, mac: Uint8Array, o?: CallOptions): Promise<boolean> {
+    checkBytes(message, 'message');
+    checkBytes(mac, 'mac');
+    return this.keyCall('verifyMac', key, checkCallOptions(o).call, (p, ref, po) =>
+      need(p, 'verifyMac')(ref, message, mac, po),
+    );
   }
 
-  verifyMac(key: KeyLike, message: Uint8Array, mac: Uint8Array, o?: CallOptions): Promise<boolean> {
-    return this.keyCall('verifyMac', key, o, (p, ref, po) => need(p, 'verifyMac')(ref, message, mac, po));
+  async getPublicKey(key: KeyLike, o?: CallOptions): Promise<Uint8Array> {
+    return this.keyCall('getPublicKey', key, checkCallOptions(o).call, (p, ref, po) =>
+      need(p, 'getPublicKey')(ref, po),
+    );
   }
 
-  getPublicKey(key: KeyLike, o?: CallOptions): Promise<Uint8Array> {
-    return this.keyCall('getPublicKey', key, o, (p, ref, po) => {
-      return need(p, 'getPublicKey')(ref, po);
-    });
-  }
-
-  createGrant(key: KeyLike, req: GrantRequest, o?: CallOptions): Promise<Grant> {
-    return this.keyCall('createGrant', key, o, (p, ref, po) => need(p, 'createGrant')(ref, req, po));
+  async createGrant(key: KeyLike, req: GrantRequest, o?: CallOptions): Promise<Grant> {
+    const checked = checkGrantRequest(req, 'req', 'extensions');
+    return this.keyCall('createGrant', key, checkCallOptions(o).call, (p, ref, po) =>
+      need(p, 'createGrant')(ref, checked, po),
+    );
   }
 
   async *listGrants(key: KeyLike, o?: CallOptions): AsyncIterable<Grant> {
+    const { call } = checkCallOptions(o);
     const { ref, uri, instance } = this.ref(key);
     const provider = instance.driver;
-    for await (const grant of runListing(this.calls, 'listGrants', provider, uri, o, (po) =>
+    for await (const grant of runListing(this.calls, 'listGrants', provider, uri, call, (po) =>
       need(provider, 'listGrants')(ref, po),
     )) {
       yield this.outward(instance, grant);
     }
   }
 
-  revokeGrant(key: KeyLike, grantId: string, o?: CallOptions): Promise<void> {
-    return this.keyCall('revokeGrant', key, o, (p, ref, po) => need(p, 'revokeGrant')(ref, grantId, po));
+  async revokeGrant(key: KeyLike, grantId: string, o?: CallOptions): Promise<void> {
+    checkString(grantId, 'grantId', { min: 1, max: 1024 });
+    return this.keyCall('revokeGrant', key, checkCallOptions(o).call, (p, ref, po) =>
+      need(p, 'revokeGrant')(ref, grantId, po),
+    );
   }
 
-  getImportParameters(
+  async getImportParameters(
     key: KeyLike,
     req: ImportParametersRequest = {},
     o?: CallOptions,
   ): Promise<ImportParameters> {
-    return this.keyCall('getImportParameters', key, o, (p, ref, po) => {
+    const checked = checkImportParametersRequest(req, 'req', 'extensions');
+    return this.keyCall('getImportParameters', key, checkCallOptions(o).call, (p, ref, po) => {
       const offered = effectiveCapabilities(p).import;
-      if (req.algorithm !== undefined && !offered.includes(req.algorithm)) {
-        throw new UnsupportedError('import', `${driverName(p)} does not wrap imports with ${req.algorithm}`);
+      if (checked.algorithm !== undefined && !offered.includes(checked.algorithm)) {
+        throw new UnsupportedError(
+          'import',
+          `${driverName(p)} does not wrap imports with ${checked.algorithm}`,
+        );
       }
-      return need(p, 'getImportParameters')(ref, req, po);
+      return need(p, 'getImportParameters')(ref, checked, po);
     });
   }
 
-  importKeyMaterial(key: KeyLike, req: ImportKeyMaterialRequest, o?: CallOptions): Promise<KeyInfo> {
+  async importKeyMaterial(key: KeyLike, req: ImportKeyMaterialRequest, o?: CallOptions): Promise<KeyInfo> {
+    const checked = checkImportKeyMaterialRequest(req, 'req', 'extensions');
     return this.keyCall(
       'importKeyMaterial',
       key,
-      o,
-      (p, ref, po) => need(p, 'importKeyMaterial')(ref, req, po),
-      {
-        versionOf: (k) => k.primaryVersion,
-      },
+      checkCallOptions(o).call,
+      (p, ref, po) => need(p, 'importKeyMaterial')(ref, checked, po),
+      { versionOf: (k) => k.primaryVersion },
     );
   }
 
@@ -490,7 +565,9 @@ export class Keyport implements KeyOperations {
   ): Promise<T> {
     let resolved: ResolvedKey;
     let op: Operation;
+    let checked: ReturnType<typeof contextCallOptions>;
     try {
+      checked = contextCallOptions(o);
       resolved = this.ref(key);
       op = driverOperation(resolved.instance.driver, name);
     } catch (e) {
@@ -501,8 +578,8 @@ export class Keyport implements KeyOperations {
       op,
       provider: instance.driver,
       keyUri: uri,
-      context: o?.context,
-      options: o,
+      context: checked.context,
+      options: checked.call,
       run: async (po) => this.outward(instance, await run(instance.driver, ref, po)),
     });
   }
@@ -578,17 +655,6 @@ export class Keyport implements KeyOperations {
     await this.registry.closeAll();
     await Promise.all(this.sinks.map((s) => s.close?.()));
   }
-}
-
-function contextRequest(o: ContextOptions | undefined): { context?: EncryptionContext } {
-  return o?.context === undefined ? {} : { context: o.context };
-}
-
-function signRequest(o: SignRequest | undefined): SignRequest {
-  return {
-    ...(o?.algorithm !== undefined ? { algorithm: o.algorithm } : {}),
-    ...(o?.messageType !== undefined ? { messageType: o.messageType } : {}),
-  };
 }
 
 /** `createKeyport({ providers: { prod: awsKms(a), dr: awsKms(b) } })`: the same as `new Keyport(…)`. */

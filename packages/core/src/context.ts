@@ -1,23 +1,8 @@
 import { createHash, createHmac } from 'node:crypto';
 import { KeyportError } from './errors.js';
-import type { EncryptionContext } from './types.js';
+import { type ContextInput, toEncryptionContext } from './validate.js';
 
 const utf8 = new TextEncoder();
-
-/** Lone surrogates cannot be encoded as UTF-8 and would make two contexts encode alike. */
-function isWellFormed(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const next = s.charCodeAt(i + 1);
-      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
-      i++;
-    } else if (c >= 0xdc00 && c <= 0xdfff) {
-      return false;
-    }
-  }
-  return true;
-}
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
@@ -29,30 +14,14 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 }
 
 /**
- * Checks a context and returns its pairs as UTF-8 bytes sorted by key bytes.
- * Errors name the offending key's position, never a value.
+ * Checks a context (plain object or Map of strings, see `toEncryptionContext`) and returns its
+ * pairs as UTF-8 bytes sorted by key bytes. Errors name the offending pair's position, never a value.
  */
-export function contextEntries(context: EncryptionContext | undefined): Array<[Uint8Array, Uint8Array]> {
+export function contextEntries(context: ContextInput | undefined): Array<[Uint8Array, Uint8Array]> {
   if (context === undefined) return [];
-  if (context === null || typeof context !== 'object' || Array.isArray(context)) {
-    throw new KeyportError('InvalidArgument', 'encryption context must be an object of string pairs');
-  }
   const entries: Array<[Uint8Array, Uint8Array]> = [];
-  let index = 0;
-  for (const [key, value] of Object.entries(context)) {
-    if (key.length === 0)
-      throw new KeyportError('InvalidArgument', 'encryption context keys must not be empty');
-    if (typeof value !== 'string') {
-      throw new KeyportError('InvalidArgument', `encryption context value #${index} is not a string`);
-    }
-    if (!isWellFormed(key) || !isWellFormed(value)) {
-      throw new KeyportError(
-        'InvalidArgument',
-        `encryption context pair #${index} is not well-formed Unicode`,
-      );
-    }
+  for (const [key, value] of Object.entries(toEncryptionContext(context))) {
     entries.push([utf8.encode(key), utf8.encode(value)]);
-    index++;
   }
   return entries.sort((a, b) => compareBytes(a[0], b[0]));
 }
@@ -65,7 +34,7 @@ export function contextEntries(context: EncryptionContext | undefined): Array<[U
  * u32be valueLen, value`. Length prefixes make the encoding injective: no two different
  * contexts share an encoding, so a context cannot be forged by moving bytes between pairs.
  */
-export function encodeContext(context: EncryptionContext | undefined): Uint8Array {
+export function encodeContext(context: ContextInput | undefined): Uint8Array {
   const entries = contextEntries(context);
   if (entries.length === 0) return new Uint8Array(0);
   let size = 4;
@@ -87,7 +56,7 @@ export function encodeContext(context: EncryptionContext | undefined): Uint8Arra
 
 /** Inverse of encodeContext; rejects anything that is not exactly a canonical encoding. */
 export function decodeContext(bytes: Uint8Array): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   if (bytes.length === 0) return out;
   const bad = (): never => {
     throw new KeyportError('InvalidArgument', 'not a canonical encryption context encoding');
@@ -129,33 +98,31 @@ export function decodeContext(bytes: Uint8Array): Record<string, string> {
 }
 
 /** The context's keys, sorted: what audit records may show. */
-export function contextKeys(context: EncryptionContext | undefined): string[] {
-  return context === undefined ? [] : Object.keys(context).sort();
+export function contextKeys(context: ContextInput | undefined): string[] {
+  return context === undefined ? [] : Object.keys(toEncryptionContext(context)).sort();
 }
 
 /**
  * A digest of the whole context for audit, so two events can be compared without storing
  * values. With a secret `key` it is an HMAC, which resists guessing low-entropy values.
  */
-export function contextDigest(context: EncryptionContext | undefined, key?: Uint8Array): string {
+export function contextDigest(context: ContextInput | undefined, key?: Uint8Array): string {
   const encoded = encodeContext(context);
   const h = key === undefined ? createHash('sha256') : createHmac('sha256', key);
   return h.update(encoded).digest('hex');
 }
 
 /** True when `context` carries every pair of `required` with equal values. */
-export function contextContains(
-  context: EncryptionContext | undefined,
-  required: EncryptionContext,
-): boolean {
-  for (const [k, v] of Object.entries(required)) {
-    if (context === undefined || !Object.hasOwn(context, k) || context[k] !== v) return false;
+export function contextContains(context: ContextInput | undefined, required: ContextInput): boolean {
+  const have = context === undefined ? undefined : toEncryptionContext(context);
+  for (const [k, v] of Object.entries(toEncryptionContext(required, 'required'))) {
+    if (have === undefined || !Object.hasOwn(have, k) || have[k] !== v) return false;
   }
   return true;
 }
 
 /** True when both contexts hold exactly the same pairs. */
-export function contextEquals(a: EncryptionContext | undefined, b: EncryptionContext | undefined): boolean {
+export function contextEquals(a: ContextInput | undefined, b: ContextInput | undefined): boolean {
   const ka = contextKeys(a);
   const kb = contextKeys(b);
   return ka.length === kb.length && contextContains(a, b ?? {});

@@ -4,12 +4,14 @@
  * mapping (the driver's mapError, once), and exactly one audit event. Neutral operations,
  * batches, listings and driver-only operations (`Keyport.driverCall`) all run through it.
  */
+import { randomBytes } from 'node:crypto';
 import type { AuditEvent, AuditSink } from './audit.js';
 import { assertCapability, type Operation } from './capabilities.js';
 import { contextDigest, contextKeys } from './context.js';
 import { KeyportError, toKeyportError } from './errors.js';
 import { type RetryPolicy, runWithPolicy } from './policy.js';
 import { driverName, type KmsProvider, type ProviderCallOptions } from './provider.js';
+import { recordProviderCall } from './telemetry.js';
 import type { CallOptions, EncryptionContext } from './types.js';
 import { qualifyKeyUri, splitKeyUri } from './uri.js';
 
@@ -28,15 +30,29 @@ export interface CallSpec<T> {
 export interface CallSettings {
   readonly policy: RetryPolicy;
   readonly sinks: readonly AuditSink[];
-  /** Key for audit context digests (HMAC); without it digests are plain SHA-256. */
-  readonly auditDigestKey?: Uint8Array | undefined;
+  /** See KeyportOptions.auditDigestKey. */
+  readonly auditDigestKey?: Uint8Array | 'unkeyed' | undefined;
+  /** See KeyportOptions.onAuditFailure. */
+  readonly onAuditFailure?: 'fail' | 'warn' | undefined;
   /** Jitter source, for tests. */
   readonly random?: (() => number) | undefined;
   readonly onAuditError?: ((error: unknown) => void) | undefined;
 }
 
+/**
+ * An operation whose audit event could not be recorded (fail-closed audit). `code` is
+ * `Unavailable` when the sink could not write, `Integrity` when it refused a tampered log;
+ * `operationError` is the operation's own error when it had failed too.
+ */
+export class AuditFailure extends KeyportError {
+  override readonly name: string = 'AuditFailure';
+  operationError: KeyportError | undefined;
+}
+
 /** Runs driver calls under one policy and audits them; one per `Keyport`. */
 export class DriverCalls {
+  private ownDigestKey: Uint8Array | undefined;
+
   constructor(readonly settings: CallSettings) {}
 
   async run<T>(spec: CallSpec<T>): Promise<T> {
@@ -57,21 +73,36 @@ export class DriverCalls {
           mapError: (e) => this.mapError(provider, e, keyUri),
         },
       );
-      this.emit(spec, started, outcome.attempts, 'success', spec.versionOf?.(outcome.value), undefined);
+      const recorded = this.emit(
+        spec,
+        started,
+        outcome.attempts,
+        'success',
+        spec.versionOf?.(outcome.value),
+        undefined,
+      );
+      if (recorded !== undefined) await recorded;
       return outcome.value;
     } catch (e) {
+      if (e instanceof AuditFailure) throw e;
       const error = this.mapError(provider, e, keyUri);
-      this.emit(spec, started, attempts, 'failure', undefined, error);
+      const recorded = this.emit(spec, started, attempts, 'failure', undefined, error);
+      if (recorded !== undefined) await recorded;
       throw error;
     }
   }
 
   mapError(provider: KmsProvider, e: unknown, keyUri: string | undefined): KeyportError {
     const details = { provider: driverName(provider), ...(keyUri !== undefined ? { keyUri } : {}) };
-    const error = e instanceof KeyportError ? e : (provider.mapError(e) ?? toKeyportError(e));
+    // mapError is required of drivers; one written against the older contract may lack it.
+    const error = e instanceof KeyportError ? e : (provider.mapError?.(e) ?? toKeyportError(e));
     return withInstance(error, keyUri).withDetails(details);
   }
 
+  /**
+   * Reports one finished call to telemetry and its audit event to every sink. Returns the
+   * pending audit write (undefined without sinks): fail-closed, it rejects with AuditFailure.
+   */
   emit<T>(
     spec: Pick<CallSpec<T>, 'op' | 'provider' | 'keyUri' | 'context'>,
     started: number,
@@ -79,20 +110,23 @@ export class DriverCalls {
     outcome: 'success' | 'failure',
     keyVersion: string | undefined,
     error: KeyportError | undefined,
-  ): void {
-    const { sinks } = this.settings;
-    if (sinks.length === 0) return;
+  ): Promise<void> | undefined {
+    const provider = driverName(spec.provider);
+    recordProviderCall(
+      { op: spec.op, provider: { name: provider }, keyUri: spec.keyUri },
+      { keyVersion, outcome, errorCode: error?.code, attempts, started },
+    );
+    if (this.settings.sinks.length === 0) return undefined;
     let digest: string | undefined;
     try {
-      digest =
-        spec.context === undefined ? undefined : contextDigest(spec.context, this.settings.auditDigestKey);
+      digest = spec.context === undefined ? undefined : contextDigest(spec.context, this.digestKey());
     } catch {
       digest = undefined; // an invalid context is reported by the operation itself
     }
     const event: AuditEvent = {
       ts: new Date().toISOString(),
       op: spec.op,
-      provider: driverName(spec.provider),
+      provider,
       keyUri: spec.keyUri,
       keyVersion,
       outcome,
@@ -103,17 +137,54 @@ export class DriverCalls {
       contextKeys: spec.context === undefined ? [] : contextKeys(spec.context),
       contextDigest: digest,
     };
-    const onError =
-      this.settings.onAuditError ?? ((e: unknown) => console.warn('keyport: audit sink failed', e));
-    for (const sink of sinks) {
-      try {
-        const pending = sink.write(event);
-        if (pending instanceof Promise) pending.catch(onError);
-      } catch (e) {
-        onError(e);
-      }
-    }
+    return this.record(event, error);
   }
+
+  /** The digest key: explicit, else a sink's, else one random key for this client. */
+  private digestKey(): Uint8Array | undefined {
+    const option = this.settings.auditDigestKey;
+    if (option === 'unkeyed') return undefined;
+    if (option !== undefined) return option;
+    this.ownDigestKey ??=
+      this.settings.sinks.find((s) => s.contextDigestKey !== undefined)?.contextDigestKey ?? randomBytes(32);
+    return this.ownDigestKey;
+  }
+
+  /**
+   * Writes the event to every sink. Fail-closed (the default): resolves once every sink has
+   * it and rejects with AuditFailure when one cannot; 'warn': reports and never rejects.
+   */
+  private async record(event: AuditEvent, operationError: KeyportError | undefined): Promise<void> {
+    const failClosed = this.settings.onAuditFailure !== 'warn';
+    const onError =
+      this.settings.onAuditError ??
+      (failClosed ? () => undefined : (e: unknown) => console.warn('keyport: audit sink failed', e));
+    const results = await Promise.allSettled(this.settings.sinks.map(async (sink) => sink.write(event)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed === undefined) return;
+    for (const r of results) if (r.status === 'rejected') onError(r.reason);
+    if (!failClosed) return;
+    const reason = failed.reason;
+    const code = reason instanceof KeyportError && reason.code === 'Integrity' ? 'Integrity' : 'Unavailable';
+    const failure = new AuditFailure(
+      code,
+      `the ${event.op} operation could not be audited${operationError ? ` (it failed too: ${operationError.code})` : ''}; nothing is returned without an audit record`,
+      {
+        provider: event.provider,
+        keyUri: event.keyUri,
+        retryable: false,
+        cause: reason,
+      },
+    );
+    failure.operationError = operationError;
+    throw failure;
+  }
+}
+
+/** Waits for every audit write; the first AuditFailure, if any, is thrown once all settled. */
+export async function allRecorded(recorded: readonly Promise<void>[]): Promise<void> {
+  const failed = (await Promise.allSettled(recorded)).find((r) => r.status === 'rejected');
+  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
 }
 
 /**

@@ -1,18 +1,40 @@
 // The public surface of @keyport/core, by name. Internals (the call runner, batch and listing
 // runners, the registry class, the grammar table) stay inside the package.
 
+export { type AuditEvent, type AuditSink, MemoryAuditSink } from './audit.js';
 export {
-  type AuditEvent,
+  type AuditAnchor,
+  type AuditHead,
+  anchorPathFor,
+  auditAnchorStatement,
+  parseSignedAuditAnchor,
+  type SignedAuditAnchor,
+  signAuditAnchor,
+  verifySignedAuditAnchor,
+} from './audit-anchor.js';
+export { loadOrCreateAuditKey } from './audit-key.js';
+export type { AuditLockOptions } from './audit-lock.js';
+export {
+  AUDIT_FORMAT_VERSION,
+  type AuditKeys,
+  type AuditNotice,
+  type AuditRecordBody,
+  deriveAuditKeys,
+  GENESIS_MAC,
+  MIN_AUDIT_KEY_BYTES,
+} from './audit-record.js';
+export { JsonlAuditSink, type JsonlAuditSinkOptions } from './audit-sink.js';
+export {
   type AuditProblem,
-  type AuditSink,
+  type AuditProblemKind,
   type AuditVerification,
-  JsonlAuditSink,
-  type JsonlAuditSinkOptions,
-  MemoryAuditSink,
+  readAuditAnchor,
+  type VerifyAuditOptions,
   verifyAuditLog,
   verifyAuditText,
-} from './audit.js';
+} from './audit-verify.js';
 export {
+  assertCapability,
   type Capabilities,
   type DriverOperation,
   effectiveCapabilities,
@@ -38,8 +60,14 @@ export {
   splitGcmBody,
   writeFrame,
 } from './ciphertext-frame.js';
-export { BATCH_FALLBACK_CONCURRENCY, createKeyport, Keyport, type KeyportOptions } from './client.js';
-export type { ContextOptions, KeyOperations } from './client-api.js';
+export {
+  AuditFailure,
+  BATCH_FALLBACK_CONCURRENCY,
+  createKeyport,
+  Keyport,
+  type KeyportOptions,
+} from './client.js';
+export type { ContextOptions, DecryptBatchInput, EncryptBatchInput, KeyOperations } from './client-api.js';
 export {
   contextContains,
   contextDigest,
@@ -52,18 +80,32 @@ export {
 export { openBoundToContext, parseBoundBody, sealBoundToContext } from './emulated-context.js';
 export { DATA_KEY_BYTES, dataKeyLength } from './emulated-data-keys.js';
 export {
+  describeType,
   ERROR_CODES,
   type ErrorCode,
+  escapeControl,
   isKeyportError,
   KeyportError,
   type KeyportErrorOptions,
   keyportError,
+  MAX_QUOTED_CHARS,
   needs,
+  quote,
+  redactSecrets,
+  reduceCause,
   toKeyportError,
   UnsupportedError,
 } from './errors.js';
 export type { SweptGrant } from './grant-sweep.js';
-export { backoffCap, DEFAULT_RETRY_POLICY, type RetryPolicy, sleep } from './policy.js';
+export {
+  backoffCap,
+  type CallOutcome,
+  DEFAULT_RETRY_POLICY,
+  type PolicyHooks,
+  type RetryPolicy,
+  runWithPolicy,
+  sleep,
+} from './policy.js';
 export {
   type Batch,
   type BatchResult,
@@ -93,6 +135,14 @@ export {
   type VersionDestruction,
 } from './provider.js';
 export type { DriverInstance, ProviderInstances } from './registry.js';
+export {
+  type KeyportSpanAttributes,
+  type ProviderCallOutcome,
+  type ProviderCallSpec,
+  recordProviderCall,
+  redactKeyUri,
+  withKeyportSpan,
+} from './telemetry.js';
 export {
   type CallOptions,
   type CreateKeyRequest,
@@ -161,3 +211,42 @@ export {
   type VaultTransitKeyUri,
   withKeyVersion,
 } from './uri.js';
+export {
+  type ContextInput,
+  checkBatchItems,
+  checkBoolean,
+  checkBytes,
+  checkCallOptions,
+  checkCreateKeyRequest,
+  checkDate,
+  checkDeadlineMs,
+  checkEnum,
+  checkFunction,
+  checkGrantRequest,
+  checkImportKeyMaterialRequest,
+  checkImportParametersRequest,
+  checkInteger,
+  checkKeyLike,
+  checkKeyportOptions,
+  checkOptions,
+  checkRetryPolicy,
+  checkRotationPolicy,
+  checkScheduleDeletion,
+  checkSignal,
+  checkString,
+  contextCallOptions,
+  invalidArgument,
+  isWellFormedString,
+  MAX_ATTEMPTS,
+  MAX_CONTEXT_PAIRS,
+  MAX_CONTEXT_STRING,
+  MAX_DATE_MS,
+  MAX_DAYS,
+  MAX_TIMER_MS,
+  MIN_DATE_MS,
+  optionalContext,
+  SIGN_OPTIONS,
+  signRequestFrom,
+  toEncryptionContext,
+  type UnknownFields,
+} from './validate.js';

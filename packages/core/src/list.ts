@@ -4,7 +4,7 @@
  * fails. Leaving the loop early aborts the driver's iterator.
  */
 import { assertCapability, type Operation } from './capabilities.js';
-import type { DriverCalls } from './driver-call.js';
+import { AuditFailure, type DriverCalls } from './driver-call.js';
 import { runWithPolicy } from './policy.js';
 import { driverName, type KmsProvider, type ProviderCallOptions } from './provider.js';
 import type { CallOptions } from './types.js';
@@ -38,10 +38,13 @@ export async function* runListing<T>(
       if (step.done) break;
       yield step.value;
     }
-    calls.emit(spec, started, pages, 'success', undefined, undefined);
+    const recorded = calls.emit(spec, started, pages, 'success', undefined, undefined);
+    if (recorded !== undefined) await recorded;
   } catch (e) {
+    if (e instanceof AuditFailure) throw e;
     const error = calls.mapError(provider, e, keyUri);
-    calls.emit(spec, started, pages, 'failure', undefined, error);
+    const recorded = calls.emit(spec, started, pages, 'failure', undefined, error);
+    if (recorded !== undefined) await recorded;
     throw error;
   } finally {
     controller.abort();

@@ -8,6 +8,7 @@
  * multiply: with SDK retries at N and core at M a throttled call would be tried N×M times.
  */
 import { KeyportError, toKeyportError } from './errors.js';
+import { checkDeadlineMs, checkInteger, checkSignal, MAX_ATTEMPTS, MAX_TIMER_MS } from './validate.js';
 
 export interface RetryPolicy {
   /** Total attempts including the first; 1 disables retries. */
@@ -39,6 +40,8 @@ export interface PolicyHooks {
 /** Resolves after `ms`, or rejects with Aborted as soon as `signal` fires. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
+    checkInteger(ms, 'ms', 0, MAX_TIMER_MS);
+    if (signal !== undefined) checkSignal(signal, 'signal');
     if (signal?.aborted) {
       reject(abortError(signal));
       return;
@@ -103,10 +106,15 @@ export async function runWithPolicy<T>(
   options: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined },
   hooks: PolicyHooks = {},
 ): Promise<CallOutcome<T>> {
+  assertPolicy(policy);
+  const caller = options.signal === undefined ? undefined : checkSignal(options.signal, 'options.signal');
+  const timeoutMs =
+    options.timeoutMs === undefined
+      ? policy.deadlineMs
+      : checkDeadlineMs(options.timeoutMs, 'options.timeoutMs');
   const random = hooks.random ?? Math.random;
   const mapError = hooks.mapError ?? ((e: unknown) => toKeyportError(e));
-  const caller = options.signal;
-  const deadlineAt = Date.now() + (options.timeoutMs ?? policy.deadlineMs);
+  const deadlineAt = Date.now() + timeoutMs;
   for (let n = 1; ; n++) {
     if (caller?.aborted) throw abortError(caller);
     const remaining = deadlineAt - Date.now();
@@ -132,11 +140,26 @@ export async function runWithPolicy<T>(
       clearTimeout(timer);
     }
     if (!error.retryable || n >= policy.maxAttempts) throw error;
-    const delay = Math.max(error.retryAfterMs ?? 0, Math.floor(random() * backoffCap(policy, n)));
+    const jitter = random();
+    const fraction = Number.isFinite(jitter) ? Math.min(Math.max(jitter, 0), 1) : 0;
+    const suggested = error.retryAfterMs;
+    const serverDelay =
+      typeof suggested === 'number' && Number.isFinite(suggested) ? Math.max(0, suggested) : 0;
+    const delay = Math.max(serverDelay, Math.floor(fraction * backoffCap(policy, n)));
     // The sleep never outlasts the deadline; the loop's check then reports Timeout.
     // A derived signal, not the caller's own: see the MaxListeners note above.
     await sleep(Math.min(delay, Math.max(0, deadlineAt - Date.now())), caller && AbortSignal.any([caller]));
   }
+}
+
+/** Every field of a full policy in range (validated again here: runWithPolicy is public). */
+function assertPolicy(policy: RetryPolicy): void {
+  checkInteger(policy.maxAttempts, 'retry.maxAttempts', 1, MAX_ATTEMPTS);
+  checkInteger(policy.baseDelayMs, 'retry.baseDelayMs', 0, MAX_TIMER_MS);
+  checkInteger(policy.maxDelayMs, 'retry.maxDelayMs', 0, MAX_TIMER_MS);
+  if (policy.attemptTimeoutMs !== undefined)
+    checkDeadlineMs(policy.attemptTimeoutMs, 'retry.attemptTimeoutMs');
+  checkDeadlineMs(policy.deadlineMs, 'retry.deadlineMs');
 }
 
 /** Settles with the promise, or rejects as soon as the signal fires (SDKs that ignore signals). */

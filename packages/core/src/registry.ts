@@ -10,9 +10,19 @@
  *   named after the scheme, else the only instance of the scheme. Several instances and no
  *   default is an InvalidArgument naming the instances, never a guess.
  */
-import { KeyportError } from './errors.js';
+import { KeyportError, quote } from './errors.js';
 import type { KmsProvider } from './provider.js';
-import { INSTANCE_NAME, qualifyKeyUri, registerKeyUriGrammar, splitKeyUri } from './uri.js';
+import {
+  formatBuiltInUri,
+  INSTANCE_NAME,
+  KEY_URI_SCHEMES,
+  type KeyUriGrammar,
+  type KeyUriScheme,
+  parseBuiltInUri,
+  qualifyKeyUri,
+  registerKeyUriGrammar,
+  splitKeyUri,
+} from './uri.js';
 
 /** Driver instances under the user's names, or a list (each named after its scheme). */
 export type ProviderInstances = Readonly<Record<string, KmsProvider>> | readonly KmsProvider[];
@@ -49,24 +59,17 @@ export class DriverRegistry {
     if (!INSTANCE_NAME.test(name)) {
       throw new KeyportError(
         'InvalidArgument',
-        `invalid instance name ${JSON.stringify(name)}: a lower-case letter, then letters, digits or "-"`,
+        `invalid instance name ${quote(name)}: a lower-case letter, then letters, digits or "-"`,
       );
     }
     if (typeof driver?.scheme !== 'string' || !/^[a-z][a-z0-9.-]*$/.test(driver.scheme)) {
-      throw new KeyportError('InvalidArgument', `instance "${name}" is not a driver (no valid scheme)`);
+      throw new KeyportError('InvalidArgument', `instance ${quote(name)} is not a driver (no valid scheme)`);
     }
     if (this.byName.has(name)) {
-      throw new KeyportError('AlreadyExists', `a driver instance named "${name}" is already registered`);
+      throw new KeyportError('AlreadyExists', `a driver instance named ${quote(name)} is already registered`);
     }
     this.byName.set(name, driver);
-    if (typeof driver.parseUri !== 'function' || typeof driver.formatUri !== 'function') {
-      throw new KeyportError('InvalidArgument', `instance "${name}" is not a driver (no parseUri/formatUri)`);
-    }
-    registerKeyUriGrammar({
-      scheme: driver.scheme,
-      parseUri: driver.parseUri.bind(driver),
-      formatUri: driver.formatUri.bind(driver),
-    });
+    registerKeyUriGrammar(grammarOf(driver, name));
   }
 
   /** Makes `name` the instance that URIs of `scheme` without a selector address. */
@@ -75,7 +78,7 @@ export class DriverRegistry {
     if (driver === undefined || driver.scheme !== scheme) {
       throw new KeyportError(
         'InvalidArgument',
-        `default for "${scheme}": no instance "${name}" serving that scheme`,
+        `default for ${quote(scheme)}: no instance ${quote(name)} serving that scheme`,
       );
     }
     this.chosenDefaults.set(scheme, name);
@@ -100,14 +103,14 @@ export class DriverRegistry {
     const name = instance ?? this.claimant(scheme, driverUri) ?? this.defaultName(scheme);
     const driver = this.byName.get(name);
     if (driver === undefined) {
-      throw new KeyportError('InvalidArgument', `no driver instance named "${name}" (${this.known()})`, {
+      throw new KeyportError('InvalidArgument', `no driver instance named ${quote(name)} (${this.known()})`, {
         keyUri: uri,
       });
     }
     if (driver.scheme !== scheme) {
       throw new KeyportError(
         'InvalidArgument',
-        `instance "${name}" serves scheme "${driver.scheme}", not "${scheme}"`,
+        `instance ${quote(name)} serves scheme ${quote(driver.scheme)}, not ${quote(scheme)}`,
         { keyUri: uri },
       );
     }
@@ -136,7 +139,7 @@ export class DriverRegistry {
   }
 
   async closeAll(): Promise<void> {
-    await Promise.all([...new Set(this.byName.values())].map((d) => d.close()));
+    await Promise.all([...new Set(this.byName.values())].map((d) => d.close?.()));
   }
 
   private defaultName(scheme: string): string {
@@ -146,12 +149,12 @@ export class DriverRegistry {
     if (serving.length === 0) {
       throw new KeyportError(
         'InvalidArgument',
-        `no driver registered for scheme "${scheme}" (${this.known()})`,
+        `no driver registered for scheme ${quote(scheme)} (${this.known()})`,
       );
     }
     throw new KeyportError(
       'InvalidArgument',
-      `scheme "${scheme}" has several instances (${serving.join(', ')}) and no default: ` +
+      `scheme ${quote(scheme)} has several instances (${serving.join(', ')}) and no default: ` +
         `name one in the URI (${scheme}+${serving[0]}:...) or set defaults`,
     );
   }
@@ -172,4 +175,27 @@ export class DriverRegistry {
     const list = [...this.byName].map(([n, d]) => (n === d.scheme ? n : `${n} (${d.scheme})`));
     return `registered: ${list.join(', ') || 'none'}`;
   }
+}
+
+/**
+ * The driver's URI grammar. A driver of a built-in scheme written against the older contract
+ * (no `parseUri`/`formatUri`) gets core's grammar for its scheme; any other driver must bring
+ * its own.
+ */
+export function grammarOf(driver: KmsProvider, name = driver.scheme): KeyUriGrammar {
+  if (typeof driver.parseUri === 'function' && typeof driver.formatUri === 'function') {
+    return {
+      scheme: driver.scheme,
+      parseUri: driver.parseUri.bind(driver),
+      formatUri: driver.formatUri.bind(driver),
+    };
+  }
+  if ((KEY_URI_SCHEMES as readonly string[]).includes(driver.scheme)) {
+    const scheme = driver.scheme as KeyUriScheme;
+    return { scheme, parseUri: (uri) => parseBuiltInUri(scheme, uri), formatUri: formatBuiltInUri };
+  }
+  throw new KeyportError(
+    'InvalidArgument',
+    `instance ${quote(name)} is not a driver (no parseUri/formatUri)`,
+  );
 }

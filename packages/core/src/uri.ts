@@ -15,7 +15,7 @@
  * refused with InvalidArgument naming the part that is wrong. Credentials never belong in a
  * URI: PKCS#11 `pin-value` is refused.
  */
-import { KeyportError } from './errors.js';
+import { KeyportError, quote } from './errors.js';
 import type { KeyRef } from './types.js';
 
 /** Present on every parsed URI: the instance selector, when the URI names one. */
@@ -102,7 +102,9 @@ export const KEY_URI_SCHEMES: readonly KeyUriScheme[] = [
 function invalid(uri: string, part: string, why: string): never {
   // The URI names a key, not a secret, so it may appear in the message (pin-value is refused
   // before this point and never echoed).
-  throw new KeyportError('InvalidArgument', `invalid key URI (${part}): ${why}`, { keyUri: redact(uri) });
+  // `part` may be an attribute name taken from the URI: plain words as they are, anything else quoted.
+  const label = /^[A-Za-z0-9-]{1,32}$/.test(part) ? part : quote(part, 32);
+  throw new KeyportError('InvalidArgument', `invalid key URI (${label}): ${why}`, { keyUri: redact(uri) });
 }
 
 /** Cuts anything that looks like a PIN value out of a URI before it appears in an error. */
@@ -125,17 +127,17 @@ function parseQuery(uri: string, query: string | undefined, allowed: readonly st
     const name = part.slice(0, eq);
     const raw = part.slice(eq + 1);
     if (!allowed.includes(name))
-      invalid(uri, 'query', `unknown parameter "${name}" (allowed: ${allowed.join(', ')})`);
-    if (out.has(name)) invalid(uri, 'query', `parameter "${name}" given twice`);
+      invalid(uri, 'query', `unknown parameter ${quote(name)} (allowed: ${allowed.join(', ')})`);
+    if (out.has(name)) invalid(uri, 'query', `parameter ${quote(name)} given twice`);
     let value: string;
     try {
       value = decodeURIComponent(raw);
     } catch {
-      invalid(uri, 'query', `parameter "${name}" is not valid percent-encoding`);
+      invalid(uri, 'query', `parameter ${quote(name)} is not valid percent-encoding`);
     }
-    if (value === '') invalid(uri, 'query', `parameter "${name}" is empty`);
+    if (value === '') invalid(uri, 'query', `parameter ${quote(name)} is empty`);
     if (encodeQueryValue(value) !== raw)
-      invalid(uri, 'query', `parameter "${name}" is not in canonical encoding`);
+      invalid(uri, 'query', `parameter ${quote(name)} is not in canonical encoding`);
     out.set(name, value);
   }
   return out;
@@ -558,7 +560,7 @@ function parseBuiltIn(uri: string, scheme: string, driverUri: string): ParsedKey
     case 'local':
       return parseLocal(uri, rest);
     default:
-      return invalid(uri, 'scheme', `unknown scheme "${scheme}" (known: ${knownSchemes().join(', ')})`);
+      return invalid(uri, 'scheme', `unknown scheme ${quote(scheme)} (known: ${knownSchemes().join(', ')})`);
   }
 }
 
@@ -567,6 +569,9 @@ function knownSchemes(): string[] {
 }
 
 export function formatKeyUri(k: ParsedKeyUri): string {
+  if (typeof k !== 'object' || k === null) {
+    throw new KeyportError('InvalidArgument', 'formatKeyUri: expected a parsed key URI object');
+  }
   return qualifyKeyUri(formatBuiltIn(k), k.instance);
 }
 
@@ -584,6 +589,11 @@ function formatBuiltIn(k: ParsedKeyUri): string {
       return formatPkcs11(k);
     case 'local':
       return formatLocal(k);
+    default:
+      throw new KeyportError(
+        'InvalidArgument',
+        `formatKeyUri: unknown scheme ${quote((k as { scheme?: unknown }).scheme)}`,
+      );
   }
 }
 
@@ -604,7 +614,7 @@ export function parseKeyRef(uri: string): KeyRef {
   }
   const grammar = thirdPartyGrammars.get(scheme);
   if (grammar === undefined)
-    invalid(uri, 'scheme', `unknown scheme "${scheme}" (known: ${knownSchemes().join(', ')})`);
+    invalid(uri, 'scheme', `unknown scheme ${quote(scheme)} (known: ${knownSchemes().join(', ')})`);
   const ref = grammar.parseUri(driverUri);
   const qualified = qualifyKeyUri(ref.uri, instance);
   return ref.version === undefined ? { uri: qualified } : { uri: qualified, version: ref.version };
@@ -616,13 +626,16 @@ export function withKeyVersion(uri: string, version: string | undefined): string
   if (!isBuiltIn(scheme)) {
     const grammar = thirdPartyGrammars.get(scheme);
     if (grammar === undefined)
-      invalid(uri, 'scheme', `unknown scheme "${scheme}" (known: ${knownSchemes().join(', ')})`);
+      invalid(uri, 'scheme', `unknown scheme ${quote(scheme)} (known: ${knownSchemes().join(', ')})`);
     const formatted = grammar.formatUri(
       version === undefined ? { uri: driverUri } : { uri: driverUri, version },
     );
     return qualifyKeyUri(formatted, instance);
   }
   const k = parseKeyUri(uri);
+  if (version !== undefined && (typeof version !== 'string' || !/^[A-Za-z0-9]{1,64}$/.test(version))) {
+    invalid(uri, 'version', 'expected a version string of letters and digits');
+  }
   if (k.scheme === 'aws-kms') {
     if (version !== undefined) invalid(uri, 'version', 'AWS KMS keys have no addressable versions');
     return uri;

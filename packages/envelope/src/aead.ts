@@ -6,6 +6,12 @@
 import { createCipheriv, createDecipheriv, type KeyObject } from 'node:crypto';
 import { KeyportError } from '@keyport/core';
 
+/**
+ * An AES-256 key as the body and header use it: the derived key's bytes (a KeyObject costs more
+ * to make than the cipher that uses it, per message) or a KeyObject.
+ */
+export type AeadKey = KeyObject | Uint8Array;
+
 export const FRAME_STRING = 'AWSKMSEncryptionClient Frame';
 export const FINAL_FRAME_STRING = 'AWSKMSEncryptionClient Final Frame';
 export const SINGLE_BLOCK_STRING = 'AWSKMSEncryptionClient Single Block';
@@ -29,12 +35,34 @@ export function sequenceIv(seq: number): Buffer {
   return iv;
 }
 
+/**
+ * Bytes per `update` call on the bulk path. One large `update` makes OpenSSL's output go to a
+ * fresh allocation the size of the input, which falls out of cache; slices this size stay in
+ * L1/L2 (chosen by `bench/envelope.bench.mjs`, which measures several sizes).
+ */
+export const GCM_SLICE = 64 * 1024;
+
+/**
+ * Runs `cipher` over `input` in `GCM_SLICE` slices, writing the output into `out` at `at`.
+ * GCM is a stream mode: each `update` returns exactly as many bytes as it was given.
+ */
+export function updateInto(
+  cipher: { update(data: Uint8Array): Buffer },
+  input: Uint8Array,
+  out: Uint8Array,
+  at: number,
+): void {
+  for (let i = 0; i < input.length; i += GCM_SLICE) {
+    out.set(cipher.update(input.subarray(i, Math.min(input.length, i + GCM_SLICE))), at + i);
+  }
+}
+
 export interface Sealed {
   readonly ciphertext: Buffer;
   readonly tag: Buffer;
 }
 
-export function gcmSeal(key: KeyObject, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Sealed {
+export function gcmSeal(key: AeadKey, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Sealed {
   const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
   c.setAAD(aad);
   const ciphertext = plaintext.length === 0 ? Buffer.alloc(0) : c.update(plaintext);
@@ -44,7 +72,7 @@ export function gcmSeal(key: KeyObject, iv: Uint8Array, aad: Uint8Array, plainte
 
 /** Decrypts and verifies; the plaintext is returned only when the tag verifies. */
 export function gcmOpen(
-  key: KeyObject,
+  key: AeadKey,
   iv: Uint8Array,
   aad: Uint8Array,
   ciphertext: Uint8Array,

@@ -1,9 +1,10 @@
 /**
  * Input bytes waiting to be parsed, kept as the chunks they arrived in. A contiguous view is
- * made only when a field spans chunks, so a whole-buffer open copies nothing here and a
- * streaming open copies each frame at most once.
+ * made only when a field spans chunks, and then only of that field's bytes, so a whole-buffer
+ * open copies nothing here and a streaming open copies only small fields (frame bodies are
+ * read chunk by chunk with `take`).
  */
-import { concatBytes, invalidCiphertext } from './bytes.js';
+import { invalidCiphertext } from './bytes.js';
 
 export class ChunkQueue {
   private chunks: Uint8Array[] = [];
@@ -47,16 +48,35 @@ export class ChunkQueue {
     }
   }
 
-  /** The first `n` buffered bytes as one view (`n` <= length). */
+  /** The first `n` buffered bytes as one view (`n` <= length); copies only those `n` bytes. */
   view(n: number): Uint8Array {
     const first = this.chunks[0];
     if (first !== undefined && first.length >= n) return first.subarray(0, n);
-    let merged = 0;
+    const joined = new Uint8Array(n);
+    let at = 0;
     let count = 0;
-    while (merged < n) merged += (this.chunks[count++] as Uint8Array).length;
-    const joined = concatBytes(this.chunks.slice(0, count), merged);
-    this.chunks.splice(0, count, joined);
-    return joined.subarray(0, n);
+    let tail: Uint8Array | undefined;
+    while (at < n) {
+      const c = this.chunks[count++] as Uint8Array;
+      const take = Math.min(c.length, n - at);
+      joined.set(take === c.length ? c : c.subarray(0, take), at);
+      at += take;
+      if (take < c.length) tail = c.subarray(take);
+    }
+    // The joined chunks are replaced by the joined bytes plus what is left of the last one.
+    if (tail === undefined) this.chunks.splice(0, count, joined);
+    else this.chunks.splice(0, count, joined, tail);
+    return joined;
+  }
+
+  /**
+   * Up to `max` bytes from the front of the buffer as a view into one chunk (never a copy);
+   * waits for a chunk when none is buffered. The bytes stay buffered until `consume`.
+   */
+  async peekSome(max: number): Promise<Uint8Array> {
+    if (this.total === 0 && !(await this.pull())) throw invalidCiphertext('the message is truncated');
+    const first = this.chunks[0] as Uint8Array;
+    return first.length <= max ? first : first.subarray(0, max);
   }
 
   /** Everything buffered, as one view. */

@@ -5,9 +5,9 @@
  * When the plaintext is an exact multiple of the frame length the final frame is full
  * (the spec's SHOULD); an empty plaintext is one empty final frame.
  */
-import type { KeyObject } from 'node:crypto';
+import { createCipheriv } from 'node:crypto';
 import { KeyportError } from '@keyport/core';
-import { bodyAad, FINAL_FRAME_STRING, FRAME_STRING, gcmSeal, sequenceIv } from './aead.js';
+import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING, GCM_SLICE, updateInto } from './aead.js';
 
 export const SEQUENCE_END = 0xffff_ffff;
 export const MAX_FRAMES = 0xffff_fffe;
@@ -30,8 +30,8 @@ export class FrameSealer {
   private seq = 1;
 
   constructor(
-    private readonly key: KeyObject,
-    private readonly messageId: Uint8Array,
+    readonly key: AeadKey,
+    readonly messageId: Uint8Array,
     readonly frameLength: number,
   ) {}
 
@@ -44,28 +44,67 @@ export class FrameSealer {
   /** Writes one frame into `out` at `at` and returns the offset after it. */
   writeFrame(out: Buffer, at: number, plaintext: Uint8Array, final: boolean): number {
     const seq = this.next();
-    const iv = sequenceIv(seq);
-    const aad = bodyAad(this.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, plaintext.length);
-    const { ciphertext, tag } = gcmSeal(this.key, iv, aad, plaintext);
     let p = at;
     if (final) {
       out.writeUInt32BE(SEQUENCE_END, p);
       p += 4;
     }
     out.writeUInt32BE(seq, p);
-    out.set(iv, p + 4);
+    // IV = the sequence number, big-endian, in 12 bytes; written in place and used from there.
+    out.fill(0, p + 4, p + 12);
+    out.writeUInt32BE(seq, p + 12);
+    const iv = out.subarray(p + 4, p + 16);
     p += 16;
     if (final) {
       out.writeUInt32BE(plaintext.length, p);
       p += 4;
     }
-    out.set(ciphertext, p);
-    p += ciphertext.length;
-    out.set(tag, p);
+    const c = createCipheriv('aes-256-gcm', this.key, iv, { authTagLength: 16 });
+    c.setAAD(bodyAad(this.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, plaintext.length));
+    updateInto(c, plaintext, out, p);
+    c.final();
+    p += plaintext.length;
+    out.set(c.getAuthTag(), p);
     return p + 16;
   }
 
-  /** One frame as its own buffer (streaming). */
+  /**
+   * One frame over the concatenation of `parts` (views, never joined), as the pieces to emit:
+   * the frame prefix, what each `update` returned, the tag. Streaming seal sends these as they
+   * are, so no frame-sized buffer is allocated and no ciphertext byte is copied.
+   */
+  framePieces(parts: readonly Uint8Array[], length: number, final: boolean): Buffer[] {
+    const { prefix, iv, aad } = this.nextFrameHeader(length, final);
+    const c = createCipheriv('aes-256-gcm', this.key, iv, { authTagLength: 16 });
+    c.setAAD(aad);
+    const out: Buffer[] = [prefix];
+    for (const part of parts) {
+      for (let i = 0; i < part.length; i += GCM_SLICE) {
+        out.push(c.update(part.subarray(i, Math.min(part.length, i + GCM_SLICE))));
+      }
+    }
+    c.final();
+    out.push(c.getAuthTag());
+    return out;
+  }
+
+  /** Takes the next sequence number: the frame's prefix bytes, its IV (a view) and its AAD. */
+  nextFrameHeader(length: number, final: boolean): { prefix: Buffer; iv: Uint8Array; aad: Buffer } {
+    const seq = this.next();
+    const prefix = Buffer.alloc(final ? 24 : 16);
+    let p = 0;
+    if (final) {
+      prefix.writeUInt32BE(SEQUENCE_END, 0);
+      p = 4;
+    }
+    prefix.writeUInt32BE(seq, p);
+    prefix.writeUInt32BE(seq, p + 12);
+    if (final) prefix.writeUInt32BE(length, p + 16);
+    const aad = bodyAad(this.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
+    return { prefix, iv: prefix.subarray(p + 4, p + 16), aad };
+  }
+
+  /** One frame as its own buffer. */
   frame(plaintext: Uint8Array, final: boolean): Buffer {
     const out = Buffer.allocUnsafe(
       final ? finalFrameSize(plaintext.length) : regularFrameSize(plaintext.length),

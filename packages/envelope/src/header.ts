@@ -51,12 +51,49 @@ function writeEdks(w: ByteWriter, edks: readonly EncryptedDataKey[]): void {
   for (const edk of edks) w.short(utf8Encode(edk.providerId)).short(edk.providerInfo).short(edk.ciphertext);
 }
 
+/** The part of a v2 header body that depends only on the materials: context and EDKs. */
+export function serializeContextAndEdks(
+  contextBytes: Uint8Array,
+  edks: readonly EncryptedDataKey[],
+): Uint8Array {
+  const w = new ByteWriter().short(contextBytes);
+  writeEdks(w, edks);
+  return w.finish();
+}
+
+/**
+ * The v2 header body (everything the header authentication tag covers) written into one buffer
+ * with `room` spare bytes at the end (for the tag), from the materials' serialized middle part,
+ * which a cached data key reuses from message to message.
+ */
+export function writeHeaderBody(
+  suite: HeaderFields['suite'],
+  messageId: Uint8Array,
+  middle: Uint8Array,
+  contentType: 1 | 2,
+  frameLength: number,
+  suiteData: Uint8Array,
+  room: number,
+): Buffer {
+  if (suite.messageFormat !== 2) throw new KeyportError('InvalidArgument', 'only format 2.0 is written');
+  const size = 3 + messageId.length + middle.length + 5 + suiteData.length;
+  const out = Buffer.allocUnsafe(size + room);
+  out[0] = 2;
+  out.writeUInt16BE(suite.id, 1);
+  out.set(messageId, 3);
+  let at = 3 + messageId.length;
+  out.set(middle, at);
+  at += middle.length;
+  out[at] = contentType;
+  out.writeUInt32BE(frameLength, at + 1);
+  out.set(suiteData, at + 5);
+  return out;
+}
+
 /** The v2 header body (everything the header authentication tag covers). */
 export function serializeHeaderBody(h: HeaderFields): Uint8Array {
-  if (h.suite.messageFormat !== 2) throw new KeyportError('InvalidArgument', 'only format 2.0 is written');
-  const w = new ByteWriter().u8(2).u16(h.suite.id).bytes(h.messageId).short(h.contextBytes);
-  writeEdks(w, h.encryptedDataKeys);
-  return w.u8(h.contentType).u32(h.frameLength).bytes(h.suiteData).finish();
+  const middle = serializeContextAndEdks(h.contextBytes, h.encryptedDataKeys);
+  return writeHeaderBody(h.suite, h.messageId, middle, h.contentType, h.frameLength, h.suiteData, 0);
 }
 
 function readEdks(r: ByteReader, limits: ResolvedLimits): EncryptedDataKey[] {

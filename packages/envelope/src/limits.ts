@@ -6,14 +6,24 @@ import { KeyportError } from '@keyport/core';
 
 export interface OpenLimits {
   /**
-   * Most encrypted data keys a header may carry. The ESDK's default is "no limit" (only the
-   * format's u16 bound, 65535); keyport keeps that default and bounds the work per EDK by
-   * trying only EDKs that match a trusted recipient.
+   * Most encrypted data keys a header may carry (default 16; the format allows 65535). The
+   * ESDK has no limit by default and recommends setting one: a message with more EDKs is
+   * refused before any of them is tried.
    */
   readonly maxEncryptedDataKeys?: number;
+  /**
+   * Most unwrap attempts per trusted recipient (default 3). EDKs identical to one already
+   * tried are skipped; a matching EDK beyond the bound is not tried. A legitimate message holds
+   * one EDK per recipient, so this only bounds what a hostile header repeats.
+   */
+  readonly maxUnwrapAttempts?: number;
   /** Largest header accepted, in bytes (default 1 MiB). */
   readonly maxHeaderBytes?: number;
-  /** Largest frame length accepted (default 64 MiB): a frame is buffered until its tag verifies. */
+  /**
+   * Largest frame length accepted (default 64 MiB; up to 2^32 − 1, the format's bound): one
+   * frame's plaintext is held until its tag verifies. Raise it to open messages sealed elsewhere
+   * with larger frames.
+   */
   readonly maxFrameLength?: number;
   /** Most frames accepted (default 2^32 - 1, the format's bound). */
   readonly maxFrames?: number;
@@ -23,6 +33,7 @@ export interface OpenLimits {
 
 export interface ResolvedLimits {
   readonly maxEncryptedDataKeys: number;
+  readonly maxUnwrapAttempts: number;
   readonly maxHeaderBytes: number;
   readonly maxFrameLength: number;
   readonly maxFrames: number;
@@ -30,11 +41,19 @@ export interface ResolvedLimits {
 }
 
 export const DEFAULT_LIMITS: ResolvedLimits = {
-  maxEncryptedDataKeys: 0xffff,
+  maxEncryptedDataKeys: 16,
+  maxUnwrapAttempts: 3,
   maxHeaderBytes: 1024 * 1024,
   maxFrameLength: 64 * 1024 * 1024,
   maxFrames: 0xffff_ffff,
   maxNonFramedBytes: 64 * 1024 * 1024,
+};
+
+/** The format's own bounds (u16 EDK count, u32 frame length and sequence number). */
+const CEILING: Partial<Record<keyof ResolvedLimits, number>> = {
+  maxEncryptedDataKeys: 0xffff,
+  maxFrameLength: 0xffff_ffff,
+  maxFrames: 0xffff_ffff,
 };
 
 export function resolveLimits(given: OpenLimits = {}): ResolvedLimits {
@@ -42,8 +61,9 @@ export function resolveLimits(given: OpenLimits = {}): ResolvedLimits {
   for (const name of Object.keys(DEFAULT_LIMITS) as Array<keyof ResolvedLimits>) {
     const v = given[name];
     if (v === undefined) continue;
-    if (!Number.isSafeInteger(v) || v < 1) {
-      throw new KeyportError('InvalidArgument', `${name} must be a positive integer`);
+    const ceiling = CEILING[name] ?? Number.MAX_SAFE_INTEGER;
+    if (!Number.isSafeInteger(v) || v < 1 || v > ceiling) {
+      throw new KeyportError('InvalidArgument', `${name} must be an integer from 1 to ${ceiling}`);
     }
     out[name] = v;
   }

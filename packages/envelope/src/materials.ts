@@ -4,7 +4,8 @@
  * EDKs, in a deterministic order (trust order, then EDK order), collecting every failure.
  */
 import { randomBytes } from 'node:crypto';
-import { type EncryptionContext, type ErrorCode, KeyportError, toKeyportError } from '@keyport/core';
+import { type EncryptionContext, type ErrorCode, KeyportError, quote, toKeyportError } from '@keyport/core';
+import { bytesEqual } from './bytes.js';
 import type { EncryptedDataKey } from './header.js';
 import { anyKeyOf, kmsRecipient } from './recipients/kms.js';
 import { isRecipient, type Recipient, type RecipientEnv } from './recipients/recipient.js';
@@ -37,7 +38,13 @@ export interface EncryptionMaterials {
   readonly signingKey: SigningKey | undefined;
 }
 
-export type DataKeySource = 'first-recipient' | 'local';
+/**
+ * `auto` (default): one recipient that can generate (a KMS) generates; with several recipients
+ * keyport draws the data key and all wrap at once (one round trip, not generate-then-wrap).
+ * `first-recipient`: the first recipient generates when it can, then the others wrap.
+ * `local`: keyport always draws the data key.
+ */
+export type DataKeySource = 'auto' | 'first-recipient' | 'local';
 
 export function checkCallerContext(context: EncryptionContext | undefined): EncryptionContext {
   const ctx = context ?? {};
@@ -45,7 +52,7 @@ export function checkCallerContext(context: EncryptionContext | undefined): Encr
     if (k.startsWith('aws-crypto-')) {
       throw new KeyportError(
         'InvalidArgument',
-        'encryption context keys starting with "aws-crypto-" are reserved',
+        `encryption context keys starting with "aws-crypto-" are reserved (got ${quote(k)})`,
       );
     }
   }
@@ -57,7 +64,7 @@ export async function getEncryptionMaterials(
   recipients: readonly Recipient[],
   callerContext: EncryptionContext,
   env: RecipientEnv,
-  source: DataKeySource = 'first-recipient',
+  source: DataKeySource = 'auto',
 ): Promise<EncryptionMaterials> {
   if (recipients.length === 0) throw new KeyportError('InvalidArgument', 'seal needs at least one recipient');
   const signingKey = suite.signed ? generateSigningKey() : undefined;
@@ -68,7 +75,10 @@ export async function getEncryptionMaterials(
   const [first, ...rest] = recipients as [Recipient, ...Recipient[]];
   let dataKey: Uint8Array;
   const edks: EncryptedDataKey[] = [];
-  if (source === 'first-recipient' && first.generate !== undefined) {
+  const generateFirst =
+    first.generate !== undefined &&
+    (source === 'first-recipient' || (source === 'auto' && recipients.length === 1));
+  if (generateFirst && first.generate !== undefined) {
     const g = await first.generate(suite.keyLength, context, env);
     dataKey = g.dataKey;
     edks.push(g.edk);
@@ -108,17 +118,41 @@ export class DataKeyUnavailableError extends KeyportError {
   }
 }
 
+function sameEdk(a: EncryptedDataKey, b: EncryptedDataKey): boolean {
+  return (
+    a.providerId === b.providerId &&
+    bytesEqual(a.providerInfo, b.providerInfo) &&
+    bytesEqual(a.ciphertext, b.ciphertext)
+  );
+}
+
+/**
+ * Tries trusted recipients in order, each on the EDKs it matches in header order, skipping
+ * EDKs identical to one already tried and at most `maxAttemptsPerRecipient` tries each, so the
+ * work is bounded by the trust list, not by what the message repeats: a hostile header can
+ * repeat a corrupted EDK for a trusted RSA-4096 key thousands of times, each try costing
+ * milliseconds of CPU (or a KMS call).
+ */
 export async function decryptDataKey(
   edks: readonly EncryptedDataKey[],
   trusted: readonly Recipient[],
   context: EncryptionContext,
   env: RecipientEnv,
+  maxAttemptsPerRecipient: number,
 ): Promise<Uint8Array> {
   const attempts: UnwrapAttempt[] = [];
   const errors: unknown[] = [];
+  let skipped = 0;
   for (const recipient of trusted) {
+    const tried: EncryptedDataKey[] = [];
     for (const edk of edks) {
       if (!recipient.matches(edk)) continue;
+      if (tried.some((t) => sameEdk(t, edk))) continue;
+      if (tried.length >= maxAttemptsPerRecipient) {
+        skipped++;
+        continue;
+      }
+      tried.push(edk);
       try {
         return await recipient.unwrap(edk, context, env);
       } catch (e) {
@@ -130,20 +164,33 @@ export async function decryptDataKey(
     }
   }
   if (attempts.length === 0) {
-    const named = [...new Set(edks.map((e) => e.providerId))].join(', ');
+    const ids = [...new Set(edks.map((e) => e.providerId))];
+    const named = ids
+      .slice(0, 8)
+      .map((id) => quote(id))
+      .join(', ');
+    const more = ids.length > 8 ? ` and ${ids.length - 8} more` : '';
     throw new DataKeyUnavailableError(
       'InvalidCiphertext',
-      `no encrypted data key matches a trusted recipient (the message names providers: ${named})`,
+      `no encrypted data key matches a trusted recipient (the message names providers: ${named}${more})`,
       [],
       [],
     );
   }
   const codes = new Set(attempts.map((a) => a.code));
   const code: ErrorCode = codes.size === 1 ? (attempts[0] as UnwrapAttempt).code : 'InvalidCiphertext';
-  const list = attempts.map((a) => `${a.recipient} -> ${a.code}`).join('; ');
+  const list = attempts
+    .slice(0, 8)
+    .map((a) => `${quote(a.recipient)} -> ${a.code}`)
+    .join('; ');
+  const more = attempts.length > 8 ? `; and ${attempts.length - 8} more` : '';
+  const notTried =
+    skipped > 0
+      ? ` (${skipped} more matching EDKs not tried: at most ${maxAttemptsPerRecipient} per recipient)`
+      : '';
   throw new DataKeyUnavailableError(
     code,
-    `no encrypted data key could be unwrapped: ${list}`,
+    `no encrypted data key could be unwrapped: ${list}${more}${notTried}`,
     attempts,
     errors,
   );

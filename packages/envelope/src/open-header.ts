@@ -5,7 +5,7 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { contextContains, type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
-import { gcmOpen } from './aead.js';
+import { type AeadKey, gcmOpen } from './aead.js';
 import { invalidCiphertext } from './bytes.js';
 import type { DataKeyCache } from './cache.js';
 import type { ChunkQueue } from './chunk-queue.js';
@@ -14,6 +14,8 @@ import { deriveKeys, verifyCommitment } from './kdf.js';
 import { type OpenLimits, type ResolvedLimits, resolveLimits } from './limits.js';
 import { decryptDataKey, type TrustEntry, toTrusted } from './materials.js';
 import type { Recipient } from './recipients/recipient.js';
+import { verificationKeyFromContext } from './signing.js';
+import { PUBLIC_KEY_CONTEXT_KEY } from './suites.js';
 
 export interface OpenOptions extends OpenLimits {
   /** Recipients, key URIs or `{ anyKeyOf: scheme }` entries open may use, tried in this order. */
@@ -25,22 +27,32 @@ export interface OpenOptions extends OpenLimits {
   readonly signal?: AbortSignal;
   /** Refuse v1 (non-committing) messages. Default false: v1 is read for migration. */
   readonly requireCommitment?: boolean;
+  /**
+   * Frames decrypted at once. `openEnvelope` (default: the available cores, at most 8): framed
+   * messages of 4 MiB and at least 4 frames are opened with frames in flight on the thread pool,
+   * and plaintext is still returned only when every tag (and the signature) verifies. Streams
+   * (default 1, one frame at a time): when given, 2 × concurrency frames in flight for frame
+   * lengths of 64 KiB to 1 MiB, each released in order and only after its own tag verifies.
+   */
+  readonly concurrency?: number;
 }
 
 export interface VerifiedHeader {
   readonly header: ParsedHeader;
   /** The exact header bytes (authentication included). */
   readonly bytes: Uint8Array;
-  readonly key: KeyObject;
+  readonly key: AeadKey;
   /** The plaintext data key, only when asked for (rewrap); the caller zeroes it. */
   readonly dataKey: Uint8Array | undefined;
   readonly limits: ResolvedLimits;
   readonly trusted: readonly Recipient[];
+  /** Signed suites: the footer's verification key, from the context. */
+  readonly verificationKey: KeyObject | undefined;
 }
 
 /**
- * Buffers and parses the header. The parser starts over on every attempt and `queue.all()`
- * joins the buffered chunks, so trying again after every chunk costs O(n²) for an n-byte
+ * Buffers and parses the header. The parser starts over on every attempt and the queue joins
+ * the buffered chunks, so trying again after every chunk costs O(n²) for an n-byte
  * header: a 1 MiB header trickled in 16-byte chunks (an attacker controls how a network
  * stream is cut) kept one core busy for minutes. A new attempt is made only once the buffer
  * has doubled since the last one (or the limit is passed, or the source ended), so parsing
@@ -51,7 +63,8 @@ export async function readHeader(queue: ChunkQueue, limits: ResolvedLimits): Pro
   let ended = false;
   for (;;) {
     if (queue.length >= nextAttempt || queue.length > limits.maxHeaderBytes || (ended && queue.length > 0)) {
-      const parsed = parseHeader(queue.all(), limits);
+      // At most one byte past the limit is joined: a huge chunk after a small one is not copied.
+      const parsed = parseHeader(queue.view(Math.min(queue.length, limits.maxHeaderBytes + 1)), limits);
       if (parsed !== undefined) return parsed;
       nextAttempt = 2 * queue.length;
     }
@@ -86,9 +99,20 @@ export async function readVerifiedHeader(
   if (options.requiredContext !== undefined && !contextContains(header.context, options.requiredContext)) {
     throw invalidCiphertext('the message context does not contain the required pairs');
   }
+  // A signed message whose context has no valid verification key can never verify: refuse it
+  // here, before any provider call and before any plaintext is released.
+  const verificationKey = header.suite.signed
+    ? verificationKeyFromContext(header.context[PUBLIC_KEY_CONTEXT_KEY])
+    : undefined;
   const env = { keys: options.keys, signal: options.signal };
   const fill = async () => ({
-    dataKey: await decryptDataKey(header.encryptedDataKeys, trusted, header.context, env),
+    dataKey: await decryptDataKey(
+      header.encryptedDataKeys,
+      trusted,
+      header.context,
+      env,
+      limits.maxUnwrapAttempts,
+    ),
   });
   const use = (m: { dataKey: Uint8Array }) => ({
     derived: deriveKeys(header.suite, m.dataKey, header.messageId),
@@ -121,5 +145,5 @@ export async function readVerifiedHeader(
     throw e;
   }
   const bytes = queue.view(header.length);
-  return { header, bytes, key: derived.key, dataKey, limits, trusted };
+  return { header, bytes, key: derived.key, dataKey, limits, trusted, verificationKey };
 }

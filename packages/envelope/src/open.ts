@@ -2,21 +2,38 @@
  * Opening: verify the header, then decrypt the body frame by frame. Each frame's plaintext is
  * released only after its tag verifies; sequence numbers must run 1, 2, ... and end with
  * exactly one final frame, so reordered, replayed, dropped or truncated frames fail. For
- * signed suites the footer signature is checked at the end: the streaming API has already
+ * signed suites a missing or invalid verification key is refused with the header; the footer
+ * signature is checked at the end: the streaming API has already
  * released the verified frames by then (as the ESDK's streaming decrypt does); the buffer
  * API returns nothing unless the signature verifies.
  */
-import type { KeyObject, Verify } from 'node:crypto';
-import type { EncryptionContext } from '@keyport/core';
-import { bodyAad, FINAL_FRAME_STRING, FRAME_STRING, gcmOpen, SINGLE_BLOCK_STRING } from './aead.js';
+import { createDecipheriv, type KeyObject, type Verify } from 'node:crypto';
+import { type EncryptionContext, KeyportError } from '@keyport/core';
+import {
+  type AeadKey,
+  bodyAad,
+  FINAL_FRAME_STRING,
+  FRAME_STRING,
+  GCM_SLICE,
+  SINGLE_BLOCK_STRING,
+} from './aead.js';
 import { invalidCiphertext } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { SEQUENCE_END } from './frames.js';
 import { CONTENT_FRAMED, type ParsedHeader } from './header.js';
 import type { ResolvedLimits } from './limits.js';
-import { type OpenOptions, readVerifiedHeader } from './open-header.js';
-import { newVerifier, verificationKeyFromContext } from './signing.js';
-import { PUBLIC_KEY_CONTEXT_KEY, type SuiteId } from './suites.js';
+import { type OpenOptions, readVerifiedHeader, type VerifiedHeader } from './open-header.js';
+import {
+  openFramesParallel,
+  resolveConcurrency,
+  streamConcurrency,
+  streamWindow,
+  toWebKey,
+  webOpen,
+  worthParallel,
+} from './parallel.js';
+import { newVerifier } from './signing.js';
+import type { SuiteId } from './suites.js';
 
 export type { OpenOptions } from './open-header.js';
 
@@ -51,84 +68,186 @@ export function messageInfo(h: ParsedHeader): MessageInfo {
 interface BodyState {
   readonly queue: ChunkQueue;
   readonly header: ParsedHeader;
-  readonly key: KeyObject;
+  readonly key: AeadKey;
   readonly limits: ResolvedLimits;
   readonly verifier: Verify | undefined;
   readonly signal: AbortSignal | undefined;
+  /**
+   * The buffer path: plaintext is written here, frame after frame, and views of it are
+   * yielded. Absent when streaming: each frame gets its own buffer, handed to the consumer.
+   */
+  readonly into: Buffer | undefined;
+  written: number;
+  /** Streaming with frames in flight: how many (0: one at a time). */
+  readonly window: number;
+}
+
+/**
+ * Decrypts `length` bytes of content followed by a 16-byte tag as they arrive, chunk by chunk,
+ * and returns the plaintext once the tag verifies (zeroed otherwise). The ciphertext is never
+ * gathered: memory is one frame of plaintext plus the chunks in flight, whatever the sender's
+ * chunking, and a frame of junk costs no more than a real one. On the buffer path the
+ * plaintext is written into `into`; when streaming it is the pieces `update` returned (no
+ * frame-sized buffer and no copy), handed to the consumer as they are.
+ */
+async function decryptContent(
+  s: BodyState,
+  iv: Uint8Array,
+  aad: Uint8Array,
+  length: number,
+  what: string,
+): Promise<Uint8Array[]> {
+  const { queue, verifier, into } = s;
+  const d = createDecipheriv('aes-256-gcm', s.key, iv, { authTagLength: 16 });
+  d.setAAD(aad);
+  const pieces: Buffer[] = [];
+  const base = s.written;
+  let done = 0;
+  try {
+    while (done < length) {
+      s.signal?.throwIfAborted();
+      const piece = await queue.peekSome(Math.min(length - done, GCM_SLICE));
+      const out = d.update(piece);
+      if (into === undefined) pieces.push(out);
+      else into.set(out, base + done);
+      verifier?.update(piece);
+      queue.consume(piece.length);
+      done += piece.length;
+    }
+    await queue.need(16);
+    const tag = queue.view(16);
+    d.setAuthTag(tag);
+    verifier?.update(tag);
+    queue.consume(16);
+    try {
+      d.final();
+    } catch (cause) {
+      throw new KeyportError('Integrity', `${what} failed authentication`, { cause });
+    }
+  } catch (e) {
+    for (const p of pieces) p.fill(0);
+    into?.fill(0, base, base + done);
+    throw e;
+  }
+  if (into === undefined) return pieces;
+  s.written += length;
+  return length === 0 ? [] : [into.subarray(base, base + length)];
+}
+
+/** The next frame's prefix, checked: sequence number, final flag, IV, content length. */
+async function readFramePrefix(
+  s: BodyState,
+  expected: number,
+): Promise<{ seq: number; final: boolean; iv: Uint8Array; length: number }> {
+  const { queue, header, verifier } = s;
+  const f = header.frameLength;
+  if (expected > s.limits.maxFrames)
+    throw invalidCiphertext(`the message has more than ${s.limits.maxFrames} frames`);
+  await queue.need(4);
+  const firstBytes = queue.view(4);
+  const first = new DataView(firstBytes.buffer, firstBytes.byteOffset, 4).getUint32(0);
+  const final = first === SEQUENCE_END;
+  const prefix = final ? 24 : 16;
+  await queue.need(prefix);
+  // A copy: the queue's chunks are consumed (and may be reused by the source) before use.
+  const head = Uint8Array.from(queue.view(prefix));
+  const hv = new DataView(head.buffer, 0, prefix);
+  const seq = final ? hv.getUint32(4) : first;
+  if (seq !== expected) throw invalidCiphertext('frame out of sequence');
+  const length = final ? hv.getUint32(20) : f;
+  if (length > f) throw invalidCiphertext('final frame is longer than the frame length');
+  verifier?.update(head);
+  queue.consume(prefix);
+  const iv = head.subarray(prefix - (final ? 16 : 12), prefix - (final ? 4 : 0));
+  return { seq, final, iv, length };
 }
 
 async function* framedBody(s: BodyState): AsyncGenerator<Uint8Array> {
-  const { queue, header, key, verifier } = s;
-  const f = header.frameLength;
+  if (s.window > 0) {
+    yield* framedBodyInFlight(s);
+    return;
+  }
   for (let expected = 1; ; expected++) {
     s.signal?.throwIfAborted();
-    if (expected > s.limits.maxFrames)
-      throw invalidCiphertext(`the message has more than ${s.limits.maxFrames} frames`);
-    await queue.need(4);
-    const first = new DataView(queue.view(4).buffer, queue.view(4).byteOffset, 4).getUint32(0);
-    const final = first === SEQUENCE_END;
-    const prefix = final ? 24 : 16;
-    await queue.need(prefix);
-    const head = queue.view(prefix);
-    const hv = new DataView(head.buffer, head.byteOffset, prefix);
-    const seq = final ? hv.getUint32(4) : first;
-    if (seq !== expected) throw invalidCiphertext('frame out of sequence');
-    const length = final ? hv.getUint32(20) : f;
-    if (length > f) throw invalidCiphertext('final frame is longer than the frame length');
-    const size = prefix + length + 16;
-    await queue.need(size);
-    const frame = queue.view(size);
-    const iv = frame.subarray(prefix - (final ? 16 : 12), prefix - (final ? 4 : 0));
-    const aad = bodyAad(header.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
-    const plaintext = gcmOpen(
-      key,
-      iv,
-      aad,
-      frame.subarray(prefix, prefix + length),
-      frame.subarray(prefix + length),
-      `frame ${seq}`,
-    );
-    verifier?.update(frame);
-    queue.consume(size);
-    if (plaintext.length > 0) yield plaintext;
+    const { seq, final, iv, length } = await readFramePrefix(s, expected);
+    const aad = bodyAad(s.header.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
+    yield* await decryptContent(s, iv, aad, length, `frame ${seq}`);
     if (final) return;
   }
 }
 
+/**
+ * Streaming open with up to `window` frames decrypting on the thread pool while the next ones
+ * are read. Frames are released in order, each only after its own tag verified; a structural
+ * error found while reading ahead is thrown after the frames before it, as on the sequential
+ * path. Memory: `window` frames of ciphertext and plaintext.
+ */
+async function* framedBodyInFlight(s: BodyState): AsyncGenerator<Uint8Array> {
+  const { queue, header, verifier } = s;
+  const webKey = await toWebKey(s.key, 'decrypt');
+  const inFlight: Promise<Uint8Array>[] = [];
+  // Settled-but-unawaited rejections must not surface as unhandled while earlier frames drain.
+  const track = (p: Promise<Uint8Array>): Promise<Uint8Array> => {
+    p.catch(() => undefined);
+    return p;
+  };
+  /** Reads and checks the next frame and starts its decryption; false after the final frame. */
+  const readNext = async (expected: number): Promise<boolean> => {
+    s.signal?.throwIfAborted();
+    const { seq, final, iv, length } = await readFramePrefix(s, expected);
+    await queue.need(length + 16);
+    const contentAndTag = queue.view(length + 16);
+    verifier?.update(contentAndTag);
+    queue.consume(length + 16);
+    const aad = bodyAad(header.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
+    inFlight.push(track(webOpen(webKey, iv, aad, contentAndTag, `frame ${seq}`)));
+    return !final;
+  };
+  let more = true;
+  for (let expected = 1; more || inFlight.length > 0; expected++) {
+    if (more) {
+      try {
+        more = await readNext(expected);
+      } catch (readError) {
+        // Release the frames read before the broken one, in order, each only if it verified
+        // (an earlier frame's Integrity error wins), then report the structural error.
+        while (inFlight.length > 0) {
+          const plain = await (inFlight.shift() as Promise<Uint8Array>);
+          if (plain.length > 0) yield plain;
+        }
+        throw readError;
+      }
+    }
+    while (inFlight.length >= s.window || (!more && inFlight.length > 0)) {
+      // A failed tag throws here, before any later frame is released.
+      const plain = await (inFlight.shift() as Promise<Uint8Array>);
+      if (plain.length > 0) yield plain;
+    }
+  }
+}
+
 async function* nonFramedBody(s: BodyState): AsyncGenerator<Uint8Array> {
-  const { queue, header, key, verifier } = s;
+  const { queue, header, verifier } = s;
   await queue.need(20);
-  const head = queue.view(20);
-  const hv = new DataView(head.buffer, head.byteOffset, 20);
+  const head = Uint8Array.from(queue.view(20));
+  const hv = new DataView(head.buffer, 0, 20);
   const hi = hv.getUint32(12);
   const length = hi * 0x1_0000_0000 + hv.getUint32(16);
   if (length > s.limits.maxNonFramedBytes) {
     throw invalidCiphertext(`non-framed body is larger than ${s.limits.maxNonFramedBytes} bytes`);
   }
-  const size = 20 + length + 16;
-  await queue.need(size);
-  const body = queue.view(size);
+  verifier?.update(head);
+  queue.consume(20);
   const aad = bodyAad(header.messageId, SINGLE_BLOCK_STRING, 1, length);
-  const plaintext = gcmOpen(
-    key,
-    body.subarray(0, 12),
-    aad,
-    body.subarray(20, 20 + length),
-    body.subarray(20 + length),
-    'the body',
-  );
-  verifier?.update(body);
-  queue.consume(size);
-  if (plaintext.length > 0) yield plaintext;
+  yield* await decryptContent(s, head.subarray(0, 12), aad, length, 'the body');
 }
 
-async function verifyFooter(queue: ChunkQueue, header: ParsedHeader, verifier: Verify): Promise<void> {
+async function verifyFooter(queue: ChunkQueue, key: KeyObject, verifier: Verify): Promise<void> {
   await queue.need(2);
   const lenBytes = queue.view(2);
   const sigLength = (lenBytes[0] as number) * 256 + (lenBytes[1] as number);
   await queue.need(2 + sigLength);
   const sig = queue.view(2 + sigLength).subarray(2);
-  const key = verificationKeyFromContext(header.context[PUBLIC_KEY_CONTEXT_KEY]);
   let ok = false;
   try {
     ok = verifier.verify({ key, dsaEncoding: 'der' }, sig);
@@ -139,54 +258,121 @@ async function verifyFooter(queue: ChunkQueue, header: ParsedHeader, verifier: V
   if (!ok) throw invalidCiphertext('the message signature does not verify');
 }
 
-/** Opens a message arriving as chunks; yields verified plaintext frame by frame. */
-export async function* openStream(
+/**
+ * Everything after the verified header: the body (sequential, or `window` frames in flight
+ * when streaming), the footer signature, and the check that nothing follows.
+ */
+async function* openBody(
+  queue: ChunkQueue,
+  v: VerifiedHeader,
+  options: { readonly signal?: AbortSignal | undefined; readonly onHeader?: StreamOpenOptions['onHeader'] },
+  into: Buffer | undefined,
+  window: number,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const verifier = v.header.suite.signed ? newVerifier() : undefined;
+  verifier?.update(v.bytes);
+  queue.consume(v.header.length);
+  options.onHeader?.(messageInfo(v.header));
+  const state: BodyState = {
+    queue,
+    header: v.header,
+    key: v.key,
+    limits: v.limits,
+    verifier,
+    signal: options.signal,
+    into,
+    written: 0,
+    window,
+  };
+  yield* v.header.contentType === CONTENT_FRAMED ? framedBody(state) : nonFramedBody(state);
+  if (verifier !== undefined) await verifyFooter(queue, v.verificationKey as KeyObject, verifier);
+  if (!(await queue.atEnd())) throw invalidCiphertext('trailing bytes after the end of the message');
+}
+
+/** The body of `openStream`. */
+async function* openChunks(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: StreamOpenOptions,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const queue = new ChunkQueue(source);
   try {
+    const concurrency = streamConcurrency(options.concurrency);
     const v = await readVerifiedHeader(queue, options);
-    const verifier = v.header.suite.signed ? newVerifier() : undefined;
-    verifier?.update(v.bytes);
-    queue.consume(v.header.length);
-    options.onHeader?.(messageInfo(v.header));
-    const state: BodyState = {
-      queue,
-      header: v.header,
-      key: v.key,
-      limits: v.limits,
-      verifier,
-      signal: options.signal,
-    };
-    yield* v.header.contentType === CONTENT_FRAMED ? framedBody(state) : nonFramedBody(state);
-    if (verifier !== undefined) await verifyFooter(queue, v.header, verifier);
-    if (!(await queue.atEnd())) throw invalidCiphertext('trailing bytes after the end of the message');
+    yield* openBody(queue, v, options, undefined, streamWindow(concurrency, v.header.frameLength));
   } finally {
     await queue.close();
   }
+}
+
+/** Opens a message arriving as chunks; yields verified plaintext frame by frame. */
+export function openStream(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: StreamOpenOptions,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  return openChunks(source, options);
 }
 
 export interface OpenResult extends MessageInfo {
   readonly plaintext: Uint8Array;
 }
 
+/** The buffer path with frames decrypted in parallel (see parallel.ts), after the header. */
+async function openFramedInParallel(
+  message: Uint8Array,
+  v: VerifiedHeader,
+  concurrency: number,
+): Promise<OpenResult> {
+  const h = v.header;
+  const out = Buffer.allocUnsafeSlow(message.length);
+  try {
+    const { end, length } = await openFramesParallel(
+      v.key,
+      h.messageId,
+      h.frameLength,
+      v.limits.maxFrames,
+      message,
+      h.length,
+      out,
+      concurrency,
+    );
+    const rest = new ChunkQueue([message.subarray(end)]);
+    if (h.suite.signed) {
+      const verifier = newVerifier();
+      verifier.update(v.bytes);
+      verifier.update(message.subarray(h.length, end));
+      await verifyFooter(rest, v.verificationKey as KeyObject, verifier);
+    }
+    if (!(await rest.atEnd())) throw invalidCiphertext('trailing bytes after the end of the message');
+    return { ...messageInfo(h), plaintext: out.subarray(0, length) };
+  } catch (e) {
+    out.fill(0);
+    throw e;
+  }
+}
+
 /** Opens a whole message; returns nothing unless every tag (and the signature) verifies. */
 export async function openEnvelope(message: Uint8Array, options: OpenOptions): Promise<OpenResult> {
   if (!(message instanceof Uint8Array)) throw invalidCiphertext('the message must be a Uint8Array');
-  let info: MessageInfo | undefined;
-  // The plaintext is never longer than the message: one allocation, each frame copied in as it
-  // verifies, so frame buffers are released at once instead of piling up until a final concat.
-  const out = Buffer.allocUnsafe(message.length);
+  const concurrency = resolveConcurrency(options.concurrency);
+  const queue = new ChunkQueue([message]);
+  const v = await readVerifiedHeader(queue, options);
+  const h = v.header;
+  // Decided once the header is known, so the data key is fetched once whichever path runs.
+  if (
+    h.contentType === CONTENT_FRAMED &&
+    worthParallel(concurrency, message.length - h.length, h.frameLength)
+  ) {
+    return openFramedInParallel(message, v, concurrency);
+  }
+  // The plaintext is never longer than the message: one allocation, each frame decrypted in
+  // place (no per-frame buffer, no final concat); zeroed if anything fails later.
+  const out = Buffer.allocUnsafeSlow(message.length);
   let total = 0;
   try {
-    for await (const p of openStream([message], { ...options, onHeader: (i) => (info = i) })) {
-      out.set(p, total);
-      total += p.length;
-    }
+    for await (const p of openBody(queue, v, { signal: options.signal }, out, 0)) total += p.length;
   } catch (e) {
-    out.fill(0, 0, total);
+    out.fill(0);
     throw e;
   }
-  return { ...(info as MessageInfo), plaintext: out.subarray(0, total) };
+  return { ...messageInfo(h), plaintext: out.subarray(0, total) };
 }

@@ -33,8 +33,16 @@ export function generateSigningKey(): SigningKey {
 
 export function verificationKeyFromContext(base64: string | undefined): KeyObject {
   if (base64 === undefined) throw invalidCiphertext('signed message without a public key in its context');
+  const compressed = Buffer.from(base64, 'base64');
+  // Canonical base64 of a 49-byte SEC 1 compressed point, nothing looser.
+  if (
+    compressed.length !== 49 ||
+    (compressed[0] !== 2 && compressed[0] !== 3) ||
+    compressed.toString('base64') !== base64
+  ) {
+    throw invalidCiphertext('the public key in the context is not a compressed P-384 point');
+  }
   try {
-    const compressed = Buffer.from(base64, 'base64');
     const raw = ECDH.convertKey(compressed, 'secp384r1', undefined, undefined, 'uncompressed') as Buffer;
     return createPublicKey({
       key: {

@@ -1,25 +1,51 @@
 /**
  * Streaming seal, and Node stream adapters for seal and open. Seal holds at most one frame
- * of plaintext plus one incoming chunk; open holds at most one frame of ciphertext.
+ * of plaintext plus one incoming chunk; open holds one frame of plaintext until its tag verifies.
  */
 import { Duplex } from 'node:stream';
 import { KeyportError } from '@keyport/core';
 import { concatBytes } from './bytes.js';
 import { openStream, type StreamOpenOptions } from './open.js';
+import { streamConcurrency, streamWindow, toWebKey, webSeal } from './parallel.js';
 import { footer, prepareSeal, type SealOptions, type SealSession } from './seal.js';
 
-/** Cuts the input into frames; a frame is sealed as regular only once more input is known. */
+/** Takes `n` bytes off the front of `pending` as views (no copy). */
+function takeFront(pending: Uint8Array[], n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  while (n > 0) {
+    const first = pending[0] as Uint8Array;
+    if (first.length <= n) {
+      out.push(first);
+      pending.shift();
+      n -= first.length;
+    } else {
+      out.push(first.subarray(0, n));
+      pending[0] = first.subarray(n);
+      n = 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * Cuts the input into frames; a frame is sealed as regular only once more input is known.
+ * Input chunks are kept as they came (views, never joined) and each frame is emitted as the
+ * pieces the cipher returned, so the plaintext is read once and the ciphertext never copied.
+ */
 export async function* sealFrames(
   session: SealSession,
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  concurrency = 1,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const f = session.sealer.frameLength;
-  const sign = (b: Uint8Array): Uint8Array => {
-    session.signer?.update(b);
-    return b;
-  };
+  const signer = session.signer;
   yield session.header;
-  let pending: Uint8Array[] = [];
+  const window = streamWindow(concurrency, f);
+  if (window > 0) {
+    yield* sealFramesInFlight(session, source, window);
+    return;
+  }
+  const pending: Uint8Array[] = [];
   let pendingLength = 0;
   for await (const chunk of source) {
     if (!(chunk instanceof Uint8Array))
@@ -27,18 +53,69 @@ export async function* sealFrames(
     if (chunk.length === 0) continue;
     pending.push(chunk);
     pendingLength += chunk.length;
-    if (pendingLength <= f) continue;
-    let buf = concatBytes(pending, pendingLength);
-    let at = 0;
-    while (pendingLength - at > f) {
-      yield sign(session.sealer.frame(buf.subarray(at, at + f), false));
-      at += f;
+    while (pendingLength > f) {
+      const pieces = session.sealer.framePieces(takeFront(pending, f), f, false);
+      pendingLength -= f;
+      for (const p of pieces) {
+        signer?.update(p);
+        yield p;
+      }
     }
-    buf = buf.subarray(at);
-    pending = [buf];
-    pendingLength = buf.length;
   }
-  yield sign(session.sealer.frame(concatBytes(pending, pendingLength), true));
+  for (const p of session.sealer.framePieces(pending, pendingLength, true)) {
+    signer?.update(p);
+    yield p;
+  }
+  const foot = footer(session);
+  if (foot.length > 0) yield foot;
+}
+
+/**
+ * Streaming seal with up to `window` frames encrypting on the thread pool while more input is
+ * read; frames are emitted in order. Memory: `window` frames of plaintext and ciphertext.
+ */
+async function* sealFramesInFlight(
+  session: SealSession,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  window: number,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const { sealer, signer } = session;
+  const f = sealer.frameLength;
+  const webKey = await toWebKey(sealer.key, 'encrypt');
+  const inFlight: Array<{ prefix: Buffer; sealed: Promise<Uint8Array> }> = [];
+  const start = (parts: Uint8Array[], length: number, final: boolean): void => {
+    const { prefix, iv, aad } = sealer.nextFrameHeader(length, final);
+    const content = parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(parts, length);
+    const sealed = webSeal(webKey, iv, aad, content);
+    sealed.catch(() => undefined);
+    inFlight.push({ prefix, sealed });
+  };
+  async function* emit(until: number): AsyncGenerator<Uint8Array> {
+    while (inFlight.length > until) {
+      const { prefix, sealed } = inFlight.shift() as { prefix: Buffer; sealed: Promise<Uint8Array> };
+      const body = await sealed;
+      signer?.update(prefix);
+      signer?.update(body);
+      yield prefix;
+      yield body;
+    }
+  }
+  const pending: Uint8Array[] = [];
+  let pendingLength = 0;
+  for await (const chunk of source) {
+    if (!(chunk instanceof Uint8Array))
+      throw new KeyportError('InvalidArgument', 'plaintext chunks must be bytes');
+    if (chunk.length === 0) continue;
+    pending.push(chunk);
+    pendingLength += chunk.length;
+    while (pendingLength > f) {
+      start(takeFront(pending, f), f, false);
+      pendingLength -= f;
+      yield* emit(window - 1);
+    }
+  }
+  start(pending, pendingLength, true);
+  yield* emit(0);
   const foot = footer(session);
   if (foot.length > 0) yield foot;
 }
@@ -68,8 +145,9 @@ export async function* sealStream(
   if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
     throw new KeyportError('InvalidArgument', 'plaintextLength must be a non-negative integer');
   }
+  const concurrency = streamConcurrency(options.concurrency);
   const session = await prepareSeal(options, length);
-  yield* sealFrames(session, length === undefined ? source : exactly(source, length));
+  yield* sealFrames(session, length === undefined ? source : exactly(source, length), concurrency);
 }
 
 /** A Node Duplex: write plaintext, read the sealed message. */

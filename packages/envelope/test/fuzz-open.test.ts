@@ -17,6 +17,13 @@ import { aes, aesKey, aesOther, chunked, rsa } from './helpers/keys.js';
 import { type Layout, layoutOf, plaintextBefore, withField } from './helpers/layout.js';
 
 const F = 32;
+/**
+ * Runs per property: small in CI, any size through `pnpm fuzz` (KEYPORT_FUZZ_RUNS=1000000).
+ * The timeout grows with the run count so a long fuzz run is not cut off by vitest's default.
+ */
+const fromEnv = Number(process.env.KEYPORT_FUZZ_RUNS ?? 300);
+const RUNS = Number.isSafeInteger(fromEnv) && fromEnv > 0 ? fromEnv : 300;
+const TIMEOUT = 30_000 + RUNS * 20;
 /** Sentinels: none of these may ever appear in an error (message, cause, attempts, stack). */
 const CONTEXT_VALUE = 'ctx-VALUE-s3ntinel-äöü-租户';
 const PLAINTEXT_MARK = 'PLAINTEXT-s3ntinel';
@@ -180,91 +187,103 @@ const sampleIndex = fc.nat({ max: 9 });
 const trust = [aes, rsa];
 
 describe('fuzzed hostile messages', () => {
-  it('openEnvelope: original plaintext for untouched input, a clean KeyportError otherwise', async () => {
-    await fc.assert(
-      fc.asyncProperty(sampleIndex, mutations, async (index, m) => {
-        const s = samples[index]!;
-        const bad = m.apply(s, index);
-        const result = await openEnvelope(bad, { trust }).then(
-          (r) => ({ ok: true as const, plaintext: r.plaintext }),
-          (e: unknown) => ({ ok: false as const, error: e }),
-        );
-        if (bad.equals(s.msg)) {
-          expect(result.ok, m.name).toBe(true);
-          if (result.ok) expect(Buffer.from(result.plaintext).equals(s.pt)).toBe(true);
-        } else if (result.ok) {
-          throw new Error(`${m.name}: a modified message opened`);
-        } else {
-          expectCleanError(result.error, m.name);
-        }
-      }),
-      { numRuns: 1000 },
-    );
-  });
+  it(
+    'openEnvelope: original plaintext for untouched input, a clean KeyportError otherwise',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(sampleIndex, mutations, async (index, m) => {
+          const s = samples[index]!;
+          const bad = m.apply(s, index);
+          const result = await openEnvelope(bad, { trust }).then(
+            (r) => ({ ok: true as const, plaintext: r.plaintext }),
+            (e: unknown) => ({ ok: false as const, error: e }),
+          );
+          if (bad.equals(s.msg)) {
+            expect(result.ok, m.name).toBe(true);
+            if (result.ok) expect(Buffer.from(result.plaintext).equals(s.pt)).toBe(true);
+          } else if (result.ok) {
+            throw new Error(`${m.name}: a modified message opened`);
+          } else {
+            expectCleanError(result.error, m.name);
+          }
+        }),
+        { numRuns: RUNS },
+      );
+    },
+    TIMEOUT,
+  );
 
-  it('openStream: emits only frames that verified before the first changed byte', async () => {
-    await fc.assert(
-      fc.asyncProperty(sampleIndex, mutations, fc.integer({ min: 1, max: 50 }), async (index, m, chunk) => {
-        const s = samples[index]!;
-        const bad = m.apply(s, index);
-        const emitted: Uint8Array[] = [];
-        const error = await (async () => {
-          for await (const p of openStream(chunked(bad, chunk), { trust })) emitted.push(Buffer.from(p));
-        })().then(
-          () => undefined,
-          (e: unknown) => e ?? new Error('undefined thrown'),
-        );
-        const out = Buffer.concat(emitted);
-        // Whatever came out is a prefix of the plaintext, made only of frames lying wholly
-        // before the first byte the mutation changed.
-        expect(s.pt.subarray(0, out.length).equals(out), `${m.name}: emitted foreign plaintext`).toBe(true);
-        if (bad.equals(s.msg)) {
-          expect(error, m.name).toBeUndefined();
-          expect(out.equals(s.pt)).toBe(true);
-          return;
-        }
-        expect(error, `${m.name}: a modified message streamed to the end`).toBeDefined();
-        expectCleanError(error, m.name);
-        expect(out.length, `${m.name}: released a frame at or after the change`).toBeLessThanOrEqual(
-          plaintextBefore(s.layout, firstDifference(s.msg, bad)),
-        );
-      }),
-      { numRuns: 600 },
-    );
-  });
+  it(
+    'openStream: emits only frames that verified before the first changed byte',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(sampleIndex, mutations, fc.integer({ min: 1, max: 50 }), async (index, m, chunk) => {
+          const s = samples[index]!;
+          const bad = m.apply(s, index);
+          const emitted: Uint8Array[] = [];
+          const error = await (async () => {
+            for await (const p of openStream(chunked(bad, chunk), { trust })) emitted.push(Buffer.from(p));
+          })().then(
+            () => undefined,
+            (e: unknown) => e ?? new Error('undefined thrown'),
+          );
+          const out = Buffer.concat(emitted);
+          // Whatever came out is a prefix of the plaintext, made only of frames lying wholly
+          // before the first byte the mutation changed.
+          expect(s.pt.subarray(0, out.length).equals(out), `${m.name}: emitted foreign plaintext`).toBe(true);
+          if (bad.equals(s.msg)) {
+            expect(error, m.name).toBeUndefined();
+            expect(out.equals(s.pt)).toBe(true);
+            return;
+          }
+          expect(error, `${m.name}: a modified message streamed to the end`).toBeDefined();
+          expectCleanError(error, m.name);
+          expect(out.length, `${m.name}: released a frame at or after the change`).toBeLessThanOrEqual(
+            plaintextBefore(s.layout, firstDifference(s.msg, bad)),
+          );
+        }),
+        { numRuns: RUNS },
+      );
+    },
+    TIMEOUT,
+  );
 
-  it('rewrapEnvelope: a clean KeyportError, or a message that still refuses to open', async () => {
-    await fc.assert(
-      fc.asyncProperty(sampleIndex, mutations, async (index, m) => {
-        const s = samples[index]!;
-        const bad = m.apply(s, index);
-        const rewrapped = await rewrapEnvelope(bad, { trust, add: [aesOther], remove: [rsa] }).then(
-          (r) => ({ ok: true as const, msg: r }),
-          (e: unknown) => ({ ok: false as const, error: e }),
-        );
-        if (!rewrapped.ok) {
-          expect(bad.equals(s.msg), `${m.name}: untouched input failed`).toBe(false);
-          expectCleanError(rewrapped.error, `rewrap: ${m.name}`);
-          return;
-        }
-        // rewrap copies frames without decrypting them (unsigned suites); the damage must
-        // then surface when the result is opened, never turn into a message that opens.
-        const opened = await openEnvelope(rewrapped.msg, { trust: [aesOther] }).then(
-          (r) => ({ ok: true as const, plaintext: r.plaintext }),
-          (e: unknown) => ({ ok: false as const, error: e }),
-        );
-        if (bad.equals(s.msg)) {
-          expect(opened.ok, m.name).toBe(true);
-          if (opened.ok) expect(Buffer.from(opened.plaintext).equals(s.pt)).toBe(true);
-        } else if (opened.ok) {
-          throw new Error(`${m.name}: rewrap turned a modified message into one that opens`);
-        } else {
-          expectCleanError(opened.error, `open after rewrap: ${m.name}`);
-        }
-      }),
-      { numRuns: 600 },
-    );
-  });
+  it(
+    'rewrapEnvelope: a clean KeyportError, or a message that still refuses to open',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(sampleIndex, mutations, async (index, m) => {
+          const s = samples[index]!;
+          const bad = m.apply(s, index);
+          const rewrapped = await rewrapEnvelope(bad, { trust, add: [aesOther], remove: [rsa] }).then(
+            (r) => ({ ok: true as const, msg: r }),
+            (e: unknown) => ({ ok: false as const, error: e }),
+          );
+          if (!rewrapped.ok) {
+            expect(bad.equals(s.msg), `${m.name}: untouched input failed`).toBe(false);
+            expectCleanError(rewrapped.error, `rewrap: ${m.name}`);
+            return;
+          }
+          // rewrap copies frames without decrypting them (unsigned suites); the damage must
+          // then surface when the result is opened, never turn into a message that opens.
+          const opened = await openEnvelope(rewrapped.msg, { trust: [aesOther] }).then(
+            (r) => ({ ok: true as const, plaintext: r.plaintext }),
+            (e: unknown) => ({ ok: false as const, error: e }),
+          );
+          if (bad.equals(s.msg)) {
+            expect(opened.ok, m.name).toBe(true);
+            if (opened.ok) expect(Buffer.from(opened.plaintext).equals(s.pt)).toBe(true);
+          } else if (opened.ok) {
+            throw new Error(`${m.name}: rewrap turned a modified message into one that opens`);
+          } else {
+            expectCleanError(opened.error, `open after rewrap: ${m.name}`);
+          }
+        }),
+        { numRuns: RUNS },
+      );
+    },
+    TIMEOUT,
+  );
 
   it('every truncation and every single-byte flip of small messages is refused by the stream too', async () => {
     for (const s of samples.filter((x) => x.pt.length <= 1)) {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHeader } from '../src/header.js';
 import { DataKeyUnavailableError, openEnvelope, sealEnvelope } from '../src/index.js';
 import { resolveLimits } from '../src/limits.js';
+import { counting } from './helpers/counting.js';
 import { aes, aesOther } from './helpers/keys.js';
 import { type LocalKms, localKms } from './helpers/local-kms.js';
 
@@ -38,6 +39,28 @@ describe('KMS recipients (local provider via Keyport)', () => {
       const out = await openEnvelope(msg, { trust: [uri], keys: kms.keys, requiredContext: { app: 'x' } });
       expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
     }
+  });
+
+  it('data key source: one recipient generates; several wrap a local key at once (auto)', async () => {
+    const [a, b, c] = kms.uris as [string, string, string];
+    const pt = randomBytes(10);
+    const one = counting(kms.keys);
+    await sealEnvelope(pt, { recipients: [a], keys: one.keys });
+    expect(one.calls).toEqual({ generateDataKey: 1 });
+    const three = counting(kms.keys);
+    const msg = await sealEnvelope(pt, { recipients: [a, b, c], keys: three.keys });
+    expect(three.calls).toEqual({ encrypt: 3 });
+    for (const [i, e] of edksOf(msg).entries()) expect(e.info).toMatch(new RegExp(`#k${i}$`));
+    const firstGenerates = counting(kms.keys);
+    await sealEnvelope(pt, {
+      recipients: [a, b, c],
+      keys: firstGenerates.keys,
+      dataKeySource: 'first-recipient',
+    });
+    expect(firstGenerates.calls).toEqual({ generateDataKey: 1, encrypt: 2 });
+    await expect(
+      sealEnvelope(pt, { recipients: [a], keys: kms.keys, dataKeySource: 'remote' as never }),
+    ).rejects.toMatchObject({ code: 'InvalidArgument' });
   });
 
   it('mixes KMS and raw recipients', async () => {
@@ -77,7 +100,7 @@ describe('KMS recipients (local provider via Keyport)', () => {
     expect(err.attempts).toEqual([
       { recipient: 'raw-aes:keyport-test/aes-1', providerId: 'keyport-test', code: 'InvalidCiphertext' },
     ]);
-    expect(err.message).toContain('raw-aes:keyport-test/aes-1 -> InvalidCiphertext');
+    expect(err.message).toContain('"raw-aes:keyport-test/aes-1" -> InvalidCiphertext');
   });
 
   it('a message survives rotation: the EDK names the version that wrapped', async () => {

@@ -35,6 +35,25 @@ export function grpcProvider(
   });
 }
 
+/** The adapter's REST path (the client's fallback mode) against the test server's HTTP/JSON surface. */
+export function restProvider(
+  server: CloudKmsServer,
+  extra: Partial<GcpKmsProviderOptions> & { principal?: string } = {},
+): GcpKmsProvider {
+  const { principal, ...rest } = extra;
+  if (server.restUrl === undefined) throw new Error('the Cloud KMS test server was started without REST');
+  const url = new URL(server.restUrl);
+  return new GcpKmsProvider({
+    transport: 'rest',
+    protocol: 'http',
+    apiEndpoint: url.hostname,
+    port: Number(url.port),
+    authClient: staticAuth(),
+    ...(principal !== undefined ? { headers: { [CLOUD_KMS_PRINCIPAL_HEADER]: principal } } : {}),
+    ...rest,
+  });
+}
+
 /** drongo as the harness started it (fails, never skips, when it is not running). */
 export function drongoProvider(extra: Partial<GcpKmsProviderOptions> = {}): GcpKmsProvider {
   const endpoint = new URL(requireTarget('drongo').KEYPORT_DRONGO_ENDPOINT);

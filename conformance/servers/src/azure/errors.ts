@@ -35,4 +35,6 @@ export const deletedKeyNotFound = (name: string): KeyVaultError =>
 export const forbidden = (message: string, innerCode: string): KeyVaultError =>
   new KeyVaultError(403, 'Forbidden', message, innerCode);
 
-export const conflict = (message: string): KeyVaultError => new KeyVaultError(409, 'Conflict', message);
+/** 409; `innerCode` (e.g. ObjectIsDeletedButRecoverable) is what clients branch on to recover or purge. */
+export const conflict = (message: string, innerCode?: string): KeyVaultError =>
+  new KeyVaultError(409, 'Conflict', message, innerCode);

@@ -6,25 +6,38 @@ import { keyBundle, keyId, latestVersion, type VaultContext } from './bundle.js'
 import { badParameter } from './errors.js';
 import { generateMaterial } from './material.js';
 import { type KeyRecord, type LifetimeAction, newVersionId, type RotationPolicy } from './store.js';
-import type { Body } from './validate.js';
+import { type Body, MAX_UNIX_SECONDS } from './validate.js';
 
 const DAY = 86_400;
 
-/** ISO 8601 duration to seconds (years as 365 days, months as 30). */
+/**
+ * ISO 8601 duration to seconds (years as 365 days, months as 30). Each component has at most
+ * 9 digits and the total must keep a time computed from now representable (see MAX_UNIX_SECONDS),
+ * so no duration is stored that the service could not apply.
+ */
 export function durationSeconds(value: unknown, field: string): number {
   const m =
-    typeof value === 'string'
-      ? /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/.exec(value)
+    typeof value === 'string' && value.length <= 64
+      ? /^P(?:(\d{1,9})Y)?(?:(\d{1,9})M)?(?:(\d{1,9})W)?(?:(\d{1,9})D)?(?:T(?:(\d{1,9})H)?(?:(\d{1,9})M)?(?:(\d{1,9})S)?)?$/.exec(
+          value,
+        )
       : null;
-  if (!m || value === 'P' || value === 'PT') throw badParameter(`${field} must be an ISO 8601 duration.`);
+  if (!m || value === 'P' || /T$/.test(value as string))
+    throw badParameter(`${field} must be an ISO 8601 duration.`);
   const [y, mo, w, d, h, mi, s] = m.slice(1).map((x) => Number(x ?? 0)) as number[];
-  return (
+  const total =
     ((y ?? 0) * 365 + (mo ?? 0) * 30 + (w ?? 0) * 7 + (d ?? 0)) * DAY +
     (h ?? 0) * 3600 +
     (mi ?? 0) * 60 +
-    (s ?? 0)
-  );
+    (s ?? 0);
+  if (total > MAX_DURATION_SECONDS) {
+    throw badParameter(`${field} is too long: times it yields must end before 9999-12-31T23:59:59Z.`);
+  }
+  return total;
 }
+
+/** From the Unix epoch to the service's last representable instant: no longer duration can apply. */
+const MAX_DURATION_SECONDS = MAX_UNIX_SECONDS;
 
 function policyJson(ctx: VaultContext, r: KeyRecord) {
   const id = `${keyId(ctx, r.name)}/rotationpolicy`;
@@ -92,6 +105,9 @@ export function setRotationPolicy(ctx: VaultContext, name: string, body: Body) {
   if (expiryTime !== undefined && expiryTime !== null) {
     const seconds = durationSeconds(expiryTime, 'expiryTime');
     if (seconds < 28 * DAY) throw badParameter('expiryTime must be at least 28 days.');
+    if (ctx.clock.nowSeconds() + seconds > MAX_UNIX_SECONDS) {
+      throw badParameter('expiryTime is too long: key versions would expire after 9999-12-31T23:59:59Z.');
+    }
     for (const a of actions) {
       if (a.trigger.timeBeforeExpiry && durationSeconds(a.trigger.timeBeforeExpiry, '') >= seconds) {
         throw badParameter('timeBeforeExpiry must be shorter than expiryTime.');

@@ -87,6 +87,8 @@ export function route(
     if (method === 'GET') return r('get', () => keys.getKey(ctx, name, undefined));
     if (method === 'PUT') return r('import', () => keys.importKey(ctx, name, body));
     if (method === 'DELETE') return r('delete', () => keys.deleteKey(ctx, name));
+    // PATCH /keys/{name} (no version segment at all) updates the latest version, as the service does.
+    if (method === 'PATCH') return r('update', () => keys.updateKey(ctx, name, undefined, body));
     return fail();
   }
   if (segments.length === 3) {

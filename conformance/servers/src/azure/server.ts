@@ -1,34 +1,50 @@
 // The HTTPS front of the Key Vault test server: TLS with a certificate made at start, fault
 // injection, api-version, challenge authentication, access policy, then the routes.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type LoopbackCertificate, makeLoopbackCertificate } from '../shared/cert.js';
+import { readState, writeState } from '../shared/state-file.js';
 import { AccessPolicies, challengeHeader, type PrincipalAccess } from './auth.js';
 import type { VaultContext } from './bundle.js';
-import { makeLoopbackCertificate } from './cert.js';
 import { TestClock } from './clock.js';
 import { badParameter, KeyVaultError } from './errors.js';
 import { type FaultSettings, Faults } from './faults.js';
 import type { ServerMode } from './material.js';
+import { loadVault, type SavedVault, saveVault } from './persist.js';
 import { autoRotate } from './rotation.js';
 import { route } from './router.js';
 import { KeyStore } from './store.js';
 import type { Body } from './validate.js';
 
-/** The api-versions the SDKs send: @azure/keyvault-keys 4.10 sends 2025-07-01. */
+/**
+ * Every api-version of the keys data plane that a published official client can send: the
+ * `ApiVersion` enums of azure-keyvault-keys 4.12.0b3 (PyPI; its default is 2026-01-01-preview)
+ * and 4.11.3 (2025-07-01), @azure/keyvault-keys 4.10.2 (npm; 2025-07-01), and the previews the
+ * earlier clients defaulted to. Anything else gets the service's 400 BadParameter.
+ */
 export const SUPPORTED_API_VERSIONS = [
+  '2016-10-01',
   '7.0',
   '7.1',
+  '7.2-preview',
   '7.2',
+  '7.3-preview',
   '7.3',
+  '7.4-preview.1',
   '7.4',
+  '7.5-preview.1',
   '7.5',
+  '7.6-preview.1',
   '7.6-preview.2',
   '7.6',
   '2025-07-01',
+  '2026-01-01-preview',
 ];
+const LATEST_STABLE_API_VERSION = '2025-07-01';
 
 /** The token a server started without `principals` accepts, with every permission. */
 export const DEFAULT_AZURE_TOKEN = 'keyport-test-admin';
@@ -49,6 +65,18 @@ export interface AzureKeyVaultServerOptions {
   /** 32 bytes sealing backup blobs; servers sharing it can restore each other's backups. */
   backupSecret?: Uint8Array;
   faults?: FaultSettings;
+  /**
+   * A JSON file holding the vault's keys: read at start when it exists, replaced after every
+   * change. Holds private key material in the clear (0600): for tests only.
+   */
+  stateFile?: string;
+  /**
+   * The bearer token the managed-identity endpoint hands out (default DEFAULT_AZURE_TOKEN, the
+   * token with every permission when `principals` is not given).
+   */
+  identityToken?: string;
+  /** PEM certificate and key to serve instead of the generated loopback certificate. */
+  tls?: { certFile: string; keyFile: string };
 }
 
 export interface AzureKeyVaultServer {
@@ -57,12 +85,30 @@ export interface AzureKeyVaultServer {
   /** PEM file of the certificate to trust (for the test process only). */
   readonly caFile: string;
   readonly mode: ServerMode;
+  /**
+   * What to set as IDENTITY_ENDPOINT and IDENTITY_HEADER so DefaultAzureCredential /
+   * ManagedIdentityCredential get a token from this server (README-azure.md, "Credentials").
+   */
+  readonly identity: { readonly endpoint: string; readonly header: string };
   readonly clock: TestClock;
   readonly faults: Faults;
   stop(): Promise<void>;
 }
 
 const MAX_BODY = 1 << 20;
+
+/** Where the managed-identity token endpoint is served. */
+const IDENTITY_PATH = '/_keyport/identity/token';
+
+function userCertificate(tls: { certFile: string; keyFile: string }): LoopbackCertificate {
+  return {
+    dir: '',
+    caFile: tls.certFile,
+    cert: readFileSync(tls.certFile),
+    key: readFileSync(tls.keyFile),
+    remove: async () => {},
+  };
+}
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -120,12 +166,18 @@ export async function startAzureKeyVaultServer(
   const tenantId = opts.tenantId ?? '72f988bf-0000-4000-8000-00000000beef';
   const clock = new TestClock();
   const faults = new Faults(opts.faults);
-  const cert = await makeLoopbackCertificate();
+  const store = new KeyStore(clock, days);
+  if (opts.stateFile) {
+    const saved = readState<SavedVault>(opts.stateFile);
+    if (saved) loadVault(mode, store, saved);
+  }
+  const cert = opts.tls ? userCertificate(opts.tls) : await makeLoopbackCertificate();
 
   let ctx: VaultContext | undefined;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     const raw = await readBody(req);
+    if (url.pathname === IDENTITY_PATH) return identityToken(req, url, res);
     if (url.pathname.startsWith('/_keyport/')) return admin(url.pathname, raw, res);
     if (!ctx) throw new Error('server not ready');
     const fault = faults.next();
@@ -143,10 +195,14 @@ export async function startAzureKeyVaultServer(
       return send(res, 429, err.toBody(), { 'retry-after': String(fault.retryAfterSeconds) });
     }
     const apiVersion = url.searchParams.get('api-version');
-    if (!apiVersion) throw badParameter('The api-version query parameter is missing.');
+    if (!apiVersion) {
+      throw badParameter('The api-version query parameter (?api-version=) is required for all requests.');
+    }
     if (!SUPPORTED_API_VERSIONS.includes(apiVersion)) {
+      // The service's own answer; the version is quoted back only when short.
+      const shown = apiVersion.length <= 32 ? apiVersion : `${apiVersion.slice(0, 32)}…`;
       throw badParameter(
-        `The specified version (${apiVersion}) is not recognized. Consider using the latest supported version (2025-07-01).`,
+        `The specified version (${shown}) is not recognized. Consider using the latest supported version (${LATEST_STABLE_API_VERSION}).`,
       );
     }
     let principal: ReturnType<AccessPolicies['authenticate']>;
@@ -167,7 +223,36 @@ export async function startAzureKeyVaultServer(
     ctx.store.sweep();
     await autoRotate(ctx);
     const result = await r.run();
+    if (opts.stateFile && req.method !== 'GET') writeState(opts.stateFile, saveVault(mode, ctx.store));
     send(res, r.status ?? 200, r.status === 204 ? undefined : result);
+  };
+
+  // The App Service managed-identity protocol (api-version 2019-08-01), which
+  // DefaultAzureCredential / ManagedIdentityCredential of every official SDK speaks when
+  // IDENTITY_ENDPOINT and IDENTITY_HEADER are set: unmodified credential code gets a token for
+  // this server without any network beyond loopback.
+  const identitySecret = randomBytes(16).toString('hex');
+  const identityToken = (req: IncomingMessage, url: URL, res: ServerResponse): void => {
+    if (req.headers['x-identity-header'] !== identitySecret) {
+      send(res, 401, { error: 'unauthorized', error_description: 'X-IDENTITY-HEADER is missing or wrong.' });
+      return;
+    }
+    const resource = url.searchParams.get('resource') ?? '';
+    if (!/^https:\/\/(vault|managedhsm)\.azure\.net\/?$/.test(resource)) {
+      send(res, 400, {
+        error: 'invalid_resource',
+        error_description: 'resource must be https://vault.azure.net or https://managedhsm.azure.net.',
+      });
+      return;
+    }
+    const expiresOn = Math.floor(Date.now() / 1000) + 3600;
+    send(res, 200, {
+      access_token: opts.identityToken ?? DEFAULT_AZURE_TOKEN,
+      expires_on: String(expiresOn),
+      resource,
+      token_type: 'Bearer',
+      client_id: '00000000-0000-4000-8000-00000000beef',
+    });
   };
 
   const admin = (path: string, raw: Buffer, res: ServerResponse): void => {
@@ -205,7 +290,7 @@ export async function startAzureKeyVaultServer(
     mode,
     vaultUrl,
     clock,
-    store: new KeyStore(clock, days),
+    store,
     backupKey: Buffer.from(opts.backupSecret ?? randomBytes(32)),
   };
 
@@ -214,6 +299,7 @@ export async function startAzureKeyVaultServer(
     url: vaultUrl,
     caFile: cert.caFile,
     mode,
+    identity: { endpoint: `${vaultUrl}${IDENTITY_PATH}`, header: identitySecret },
     clock,
     faults,
     stop: () => {

@@ -81,6 +81,7 @@ export class KeyStore {
     if (this.deleted.has(id)) {
       throw conflict(
         `Key ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the key can only be recovered or purged.`,
+        'ObjectIsDeletedButRecoverable',
       );
     }
     let r = this.live.get(id);

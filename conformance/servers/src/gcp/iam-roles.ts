@@ -25,6 +25,8 @@ const READ = [
   'cloudkms.importJobs.getIamPolicy',
   'cloudkms.locations.get',
   'cloudkms.locations.list',
+  'cloudkms.retiredResources.get',
+  'cloudkms.retiredResources.list',
 ];
 const MANAGE = [
   ...READ,
@@ -37,6 +39,8 @@ const MANAGE = [
   'cloudkms.cryptoKeyVersions.update',
   'cloudkms.cryptoKeyVersions.destroy',
   'cloudkms.cryptoKeyVersions.restore',
+  'cloudkms.cryptoKeys.delete',
+  'cloudkms.cryptoKeyVersions.delete',
   'cloudkms.importJobs.create',
   'cloudkms.importJobs.setIamPolicy',
 ];

@@ -19,7 +19,7 @@ export interface Policy {
   bindings?: Binding[];
   etag?: Buffer;
 }
-interface StoredPolicy {
+export interface StoredPolicy {
   version: number;
   bindings: Array<Binding & { test?: ReturnType<typeof compileCondition> }>;
   etag: Buffer;
@@ -87,6 +87,26 @@ export class IamPolicies {
     const stored: StoredPolicy = { version: version === 0 ? 1 : version, bindings, etag: randomBytes(8) };
     this.policies.set(resource, stored);
     return this.get(resource, 3);
+  }
+
+  /** The stored policies, for a state file (compiled conditions are dropped by the codec). */
+  snapshot(): ReadonlyMap<string, StoredPolicy> {
+    return this.policies;
+  }
+
+  /** Loads policies saved by `snapshot`, compiling their conditions again. */
+  restore(saved: ReadonlyMap<string, StoredPolicy>): void {
+    for (const [resource, p] of saved) {
+      const bindings = p.bindings.map((b) =>
+        b.condition ? { ...b, test: compileCondition(b.condition.expression ?? '') } : b,
+      );
+      this.policies.set(resource, { ...p, bindings });
+    }
+  }
+
+  /** Drops the policy of a deleted resource (a later resource of that name starts afresh). */
+  forget(resource: string): void {
+    this.policies.delete(resource);
   }
 
   /** The permissions from `asked` that `principal` holds on `resource` at `now`. */

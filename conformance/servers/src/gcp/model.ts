@@ -1,6 +1,8 @@
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, randomUUID } from 'node:crypto';
 import type { Purpose } from './algorithms.js';
+import type { Attestation } from './attestation.js';
 import type { KeyMaterial } from './key-material.js';
+import { packAny } from './proto.js';
 import { notFound } from './rpc-error.js';
 
 // In-memory state of one server: key rings, crypto keys with their versions, import jobs and
@@ -32,6 +34,8 @@ export interface VersionRecord {
   destroyEventTime?: Date;
   importJob?: string;
   importTime?: Date;
+  /** HSM versions only. */
+  attestation?: Attestation;
   /** Deleted when the version reaches DESTROYED. */
   material?: KeyMaterial;
 }
@@ -64,12 +68,64 @@ export interface ImportJobRecord {
   state: 'PENDING_GENERATION' | 'ACTIVE' | 'EXPIRED';
   privateKey?: KeyObject;
   publicKeyPem?: string;
+  /** HSM jobs, once ACTIVE. */
+  attestation?: Attestation;
 }
+
+export interface RetiredRecord {
+  name: string;
+  originalResource: string;
+  resourceType: string;
+  deleteTime: Date;
+}
+
+/** A google.longrunning.Operation as handlers return it (plain object, Any fields packed). */
+export interface OperationRecord {
+  name: string;
+  done: true;
+  metadata: ReturnType<typeof packAny>;
+  response: ReturnType<typeof packAny>;
+}
+
+/** Operations kept for GetOperation; the oldest are forgotten beyond this many. */
+const MAX_OPERATIONS = 10_000;
 
 export class KmsState {
   readonly keyRings = new Map<string, KeyRingRecord>();
   readonly cryptoKeys = new Map<string, CryptoKeyRecord>();
   readonly importJobs = new Map<string, ImportJobRecord>();
+  /** RetiredResources by their name, and the CryptoKey names they retire (never reused). */
+  readonly retired = new Map<string, RetiredRecord>();
+  readonly retiredNames = new Set<string>();
+  readonly operations = new Map<string, OperationRecord>();
+
+  retiredResource(name: string): RetiredRecord {
+    const r = this.retired.get(name);
+    if (!r) throw notFound(`RetiredResource ${name}`);
+    return r;
+  }
+
+  /** Records a finished operation under `location` whose result is google.protobuf.Empty. */
+  finishOperation(location: string, metadataType: string, metadata: object): OperationRecord {
+    const op: OperationRecord = {
+      name: `${location}/operations/${randomUUID()}`,
+      done: true,
+      metadata: packAny(metadataType, metadata),
+      response: packAny('google.protobuf.Empty', {}),
+    };
+    this.operations.set(op.name, op);
+    if (this.operations.size > MAX_OPERATIONS) {
+      const oldest = this.operations.keys().next().value;
+      if (oldest !== undefined) this.operations.delete(oldest);
+    }
+    return op;
+  }
+
+  operation(name: string): OperationRecord {
+    const op = this.operations.get(name);
+    if (!op) throw notFound(`Operation ${name}`);
+    return op;
+  }
 
   keyRing(name: string): KeyRingRecord {
     const ring = this.keyRings.get(name);

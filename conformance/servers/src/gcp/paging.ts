@@ -1,7 +1,12 @@
-import { invalid, unimplemented } from './rpc-error.js';
+import { createHash } from 'node:crypto';
+import { type Json, toJson } from './json.js';
+import { parseFilter, parseOrderBy } from './list-query.js';
+import { kmsRoot } from './proto.js';
+import { invalid } from './rpc-error.js';
 
-// List paging: the token is an opaque, tamper-evident offset into the listing of one parent,
-// so a token from another parent or a forged one is INVALID_ARGUMENT.
+// List paging (AIP-158) with the filter and order_by of AIP-160/AIP-132 (see list-query.ts). The
+// token is an opaque, tamper-evident offset into one listing: a token from another parent, or
+// reused with a different filter or order, or forged, is INVALID_ARGUMENT.
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1000;
 
@@ -12,25 +17,42 @@ export interface ListRequest {
   orderBy?: string;
 }
 
-export function page<T>(
+/**
+ * One page of `items` (plain objects of message `typeName`, already in the default order),
+ * filtered and ordered as the request asks.
+ */
+export function page<T extends object>(
   parent: string,
+  typeName: string,
   items: readonly T[],
   req: ListRequest,
 ): { items: T[]; nextPageToken: string; totalSize: number } {
-  if (req.filter) throw unimplemented('Filtering list results');
-  if (req.orderBy) throw unimplemented('Ordering list results');
   const size = req.pageSize ?? 0;
-  if (size < 0) throw invalid('page_size must not be negative.');
+  if (!Number.isInteger(size) || size < 0) throw invalid('page_size must not be negative.');
   const limit = size === 0 ? DEFAULT_PAGE_SIZE : Math.min(size, MAX_PAGE_SIZE);
+  let selected: readonly T[] = items;
+  if (req.filter || req.orderBy) {
+    const type = kmsRoot().lookupType(typeName);
+    const match = req.filter ? parseFilter(type, req.filter) : () => true;
+    const order = req.orderBy ? parseOrderBy(type, req.orderBy) : undefined;
+    let rows = items.map((item) => ({ item, json: toJson(type, item) as Json }));
+    rows = rows.filter((r) => match(r.json));
+    if (order) rows = rows.map((r, i) => ({ ...r, i })).sort((a, b) => order(a.json, b.json) || a.i - b.i);
+    selected = rows.map((r) => r.item);
+  }
+  const scope = createHash('sha256')
+    .update(`${parent}\n${req.filter ?? ''}\n${req.orderBy ?? ''}`)
+    .digest('base64url')
+    .slice(0, 16);
   let offset = 0;
   if (req.pageToken) {
     const decoded = Buffer.from(req.pageToken, 'base64url').toString('utf8');
-    const m = /^(\d+)\|(.*)$/s.exec(decoded);
-    if (!m || m[2] !== parent) throw invalid('Invalid page_token.');
+    const m = /^(\d{1,9})\|(.*)$/s.exec(decoded);
+    if (!m || m[2] !== scope) throw invalid('Invalid page_token.');
     offset = Number(m[1]);
   }
-  const slice = items.slice(offset, offset + limit);
+  const slice = selected.slice(offset, offset + limit);
   const next =
-    offset + limit < items.length ? Buffer.from(`${offset + limit}|${parent}`).toString('base64url') : '';
-  return { items: slice, nextPageToken: next, totalSize: items.length };
+    offset + limit < selected.length ? Buffer.from(`${offset + limit}|${scope}`).toString('base64url') : '';
+  return { items: slice, nextPageToken: next, totalSize: selected.length };
 }

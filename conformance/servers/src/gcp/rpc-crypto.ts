@@ -171,7 +171,8 @@ export const cryptoHandlers: Record<string, Handler> = {
     }
     const { version: v } = usable(ctx, key, version, record.purpose);
     const format = req.publicKeyFormat ?? 'PUBLIC_KEY_FORMAT_UNSPECIFIED';
-    const base = { name: `${v.name}/publicKey`, algorithm: v.algorithm, protectionLevel: v.protectionLevel };
+    // The API returns the version's own resource name here (clients compare it with the request).
+    const base = { name: v.name, algorithm: v.algorithm, protectionLevel: v.protectionLevel };
     const pem = publicKeyPem(v.material!);
     if (format === 'PUBLIC_KEY_FORMAT_UNSPECIFIED') {
       return { ...base, pem, pemCrc32c: checksum(Buffer.from(pem)) };

@@ -1,6 +1,7 @@
 import { constants, createDecipheriv, generateKeyPair, privateDecrypt } from 'node:crypto';
 import { promisify } from 'node:util';
 import { algorithmSpec } from './algorithms.js';
+import { attest } from './attestation.js';
 import type { Handler } from './context.js';
 import { PERMISSION } from './iam-roles.js';
 import { importMaterial } from './key-material.js';
@@ -100,6 +101,15 @@ export const importHandlers: Record<string, Handler> = {
       job.privateKey = privateKey;
       job.publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
       job.generateTime = new Date(Date.now() + clockAtStart);
+      // The service attests the wrapping key of an HSM import job (ImportJob.attestation).
+      if (job.protectionLevel === 'HSM') {
+        job.attestation = attest(
+          job.name,
+          job.importMethod,
+          { kind: 'pair', privateKey, publicKey },
+          job.generateTime,
+        );
+      }
       job.state = 'ACTIVE';
     });
     return importJobToProto(job);
@@ -118,9 +128,9 @@ export const importHandlers: Record<string, Handler> = {
     ctx.state.keyRing(parent);
     const jobs = [...ctx.state.importJobs.values()].filter((j) => j.name.startsWith(`${parent}/importJobs/`));
     jobs.sort((a, b) => (a.name < b.name ? -1 : 1));
-    const p = page(parent, jobs, req);
+    const p = page(parent, 'google.cloud.kms.v1.ImportJob', jobs.map(importJobToProto), req);
     return {
-      importJobs: p.items.map(importJobToProto),
+      importJobs: p.items,
       nextPageToken: p.nextPageToken,
       totalSize: p.totalSize,
     };

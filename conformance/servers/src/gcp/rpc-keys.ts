@@ -1,16 +1,26 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { algorithmSpec, HSM_ONLY, PURPOSES, type Purpose } from './algorithms.js';
+import { attest } from './attestation.js';
 import type { CallContext, Handler } from './context.js';
 import { generateMaterial } from './key-material.js';
 import type { CryptoKeyRecord, VersionRecord } from './model.js';
-import { checkId, parseCryptoKey, parseKeyRing, parseLocation, parseVersion } from './names.js';
+import {
+  checkId,
+  parseCryptoKey,
+  parseKeyRing,
+  parseLocation,
+  parseRetiredResource,
+  parseVersion,
+} from './names.js';
 import { type ListRequest, page } from './paging.js';
+import { kmsRoot } from './proto.js';
 import { alreadyExists, invalid, precondition, unimplemented } from './rpc-error.js';
 import {
   cryptoKeyToProto,
   fromDuration,
   fromTimestamp,
   keyRingToProto,
+  retiredToProto,
   type Timestamp,
   timestamp,
   versionToProto,
@@ -21,6 +31,15 @@ import {
 const DAY = 86_400;
 const DEFAULT_DESTROY_SECONDS = 30 * DAY;
 const PROTECTION_LEVELS = new Set(['SOFTWARE', 'HSM']);
+const KNOWN_PURPOSES = new Set(
+  Object.keys(kmsRoot().lookupEnum('google.cloud.kms.v1.CryptoKey.CryptoKeyPurpose').values),
+);
+const KNOWN_ALGORITHMS = new Set(
+  Object.keys(kmsRoot().lookupEnum('google.cloud.kms.v1.CryptoKeyVersion.CryptoKeyVersionAlgorithm').values),
+);
+const KNOWN_PROTECTION_LEVELS = new Set(
+  Object.keys(kmsRoot().lookupEnum('google.cloud.kms.v1.ProtectionLevel').values),
+);
 const LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
 const LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
 
@@ -88,6 +107,8 @@ function checkTemplate(
     !input?.protectionLevel || input.protectionLevel === 'PROTECTION_LEVEL_UNSPECIFIED'
       ? 'SOFTWARE'
       : input.protectionLevel;
+  if (typeof protectionLevel !== 'string' || !KNOWN_PROTECTION_LEVELS.has(protectionLevel))
+    throw invalid(`Invalid value for version_template.protection_level: ${JSON.stringify(protectionLevel)}.`);
   if (!PROTECTION_LEVELS.has(protectionLevel)) throw unimplemented(`Protection level ${protectionLevel}`);
   let algorithm = input?.algorithm;
   if (!algorithm || algorithm === 'CRYPTO_KEY_VERSION_ALGORITHM_UNSPECIFIED') {
@@ -96,6 +117,8 @@ function checkTemplate(
       throw invalid('version_template.algorithm must be specified for this purpose.');
     algorithm = 'GOOGLE_SYMMETRIC_ENCRYPTION';
   }
+  if (typeof algorithm !== 'string' || !KNOWN_ALGORITHMS.has(algorithm))
+    throw invalid(`Invalid value for version_template.algorithm: ${JSON.stringify(algorithm)}.`);
   const spec = algorithmSpec(String(algorithm));
   if (!spec) throw unimplemented(`Algorithm ${algorithm}`);
   if (spec.purpose !== purpose)
@@ -143,6 +166,9 @@ export function storeVersion(key: CryptoKeyRecord, now: Date, fields: Partial<Ve
     createTime: now,
     ...fields,
   };
+  if (version.protectionLevel === 'HSM' && version.material) {
+    version.attestation = attest(version.name, version.algorithm, version.material, now);
+  }
   key.versions.set(id, version);
   return version;
 }
@@ -191,8 +217,8 @@ export const keyHandlers: Record<string, Handler> = {
     const rings = [...ctx.state.keyRings.values()]
       .filter((r) => r.name.startsWith(`${parent}/`))
       .sort(byName);
-    const p = page(parent, rings, req);
-    return { keyRings: p.items.map(keyRingToProto), nextPageToken: p.nextPageToken, totalSize: p.totalSize };
+    const p = page(parent, 'google.cloud.kms.v1.KeyRing', rings.map(keyRingToProto), req);
+    return { keyRings: p.items, nextPageToken: p.nextPageToken, totalSize: p.totalSize };
   },
 
   async CreateCryptoKey(request, ctx) {
@@ -208,7 +234,15 @@ export const keyHandlers: Record<string, Handler> = {
     const purpose = input.purpose as Purpose;
     if (!input.purpose || input.purpose === 'CRYPTO_KEY_PURPOSE_UNSPECIFIED')
       throw invalid('crypto_key.purpose must be specified.');
+    // A number here is a value the enum does not define (the decoder keeps unknown values as
+    // numbers): the service answers INVALID_ARGUMENT. Defined purposes this server lacks are
+    // UNIMPLEMENTED.
+    if (typeof input.purpose !== 'string' || !KNOWN_PURPOSES.has(input.purpose))
+      throw invalid(`Invalid value for crypto_key.purpose: ${JSON.stringify(input.purpose)}.`);
     if (!PURPOSES.includes(purpose)) throw unimplemented(`Purpose ${input.purpose}`);
+    if (ctx.state.retiredNames.has(name)) {
+      throw alreadyExists(`CryptoKey ${name} (deleted; the name is retired)`);
+    }
     if (input.cryptoKeyBackend) throw unimplemented('crypto_key_backend');
     const template = checkTemplate(purpose, input.versionTemplate);
     const rotation = checkRotation(purpose, input, ctx.now);
@@ -260,9 +294,14 @@ export const keyHandlers: Record<string, Handler> = {
     ctx.authorize(parent, 'cloudkms.cryptoKeys.list');
     ctx.state.keyRing(parent);
     const keys = [...ctx.state.cryptoKeys.values()].filter((k) => k.keyRing === parent).sort(byName);
-    const p = page(parent, keys, req);
+    // The primary's attestation is only in the FULL view (CryptoKeyVersionView).
+    const full = (req as { versionView?: string }).versionView === 'FULL';
+    const protos = keys
+      .map(cryptoKeyToProto)
+      .map((k) => (full || !k.primary ? k : { ...k, primary: withoutAttestation(k.primary) }));
+    const p = page(parent, 'google.cloud.kms.v1.CryptoKey', protos, req);
     return {
-      cryptoKeys: p.items.map(cryptoKeyToProto),
+      cryptoKeys: p.items,
       nextPageToken: p.nextPageToken,
       totalSize: p.totalSize,
     };
@@ -364,9 +403,13 @@ export const keyHandlers: Record<string, Handler> = {
     const { key: name } = parseCryptoKey('parent', req.parent);
     ctx.authorize(name, 'cloudkms.cryptoKeyVersions.list');
     const key = ctx.state.cryptoKey(name);
-    const p = page(name, [...key.versions.values()], req);
+    const full = (req as { view?: string }).view === 'FULL';
+    const versions = [...key.versions.values()]
+      .map(versionToProto)
+      .map((v) => (full ? v : withoutAttestation(v)));
+    const p = page(name, 'google.cloud.kms.v1.CryptoKeyVersion', versions, req);
     return {
-      cryptoKeyVersions: p.items.map(versionToProto),
+      cryptoKeyVersions: p.items,
       nextPageToken: p.nextPageToken,
       totalSize: p.totalSize,
     };
@@ -427,6 +470,73 @@ export const keyHandlers: Record<string, Handler> = {
     return versionToProto(version);
   },
 
+  // DeleteCryptoKey / DeleteCryptoKeyVersion are long-running operations; the server finishes
+  // them before answering, so the Operation comes back `done` (GetOperation returns it again).
+  DeleteCryptoKey(request, ctx) {
+    const { key: name } = parseCryptoKey('name', (request as NameRequest).name);
+    ctx.authorize(name, 'cloudkms.cryptoKeys.delete');
+    const key = ctx.state.cryptoKey(name);
+    if (key.versions.size > 0) {
+      throw precondition(
+        `CryptoKey ${name} still has ${key.versions.size} CryptoKeyVersion(s); delete every version first.`,
+      );
+    }
+    const location = name.replace(/\/keyRings\/.*$/, '');
+    const retired = {
+      name: `${location}/retiredResources/${randomUUID()}`,
+      originalResource: name,
+      resourceType: 'cloudkms.googleapis.com/CryptoKey',
+      deleteTime: ctx.now,
+    };
+    ctx.state.cryptoKeys.delete(name);
+    ctx.iam.forget(name);
+    ctx.state.retired.set(retired.name, retired);
+    ctx.state.retiredNames.add(name);
+    return ctx.state.finishOperation(location, 'google.cloud.kms.v1.DeleteCryptoKeyMetadata', {
+      retiredResource: retired.name,
+    });
+  },
+
+  DeleteCryptoKeyVersion(request, ctx) {
+    const { key: name, versionId } = parseVersion('name', (request as NameRequest).name);
+    ctx.authorize(name, 'cloudkms.cryptoKeyVersions.delete');
+    const { key, version } = ctx.state.version(name, versionId);
+    if (version.importJob !== undefined && version.state !== 'IMPORT_FAILED') {
+      throw precondition(
+        `CryptoKeyVersion ${version.name} was imported; imported versions cannot be deleted.`,
+      );
+    }
+    if (version.state !== 'DESTROYED' && version.state !== 'IMPORT_FAILED') {
+      throw precondition(
+        `CryptoKeyVersion ${version.name} is in state ${version.state}; only DESTROYED, IMPORT_FAILED or GENERATION_FAILED versions can be deleted.`,
+      );
+    }
+    key.versions.delete(version.id);
+    if (key.primaryId === version.id) delete key.primaryId;
+    const location = name.replace(/\/keyRings\/.*$/, '');
+    return ctx.state.finishOperation(location, 'google.cloud.kms.v1.DeleteCryptoKeyVersionMetadata', {});
+  },
+
+  ListRetiredResources(request, ctx) {
+    const req = request as ListRequest & { parent?: string };
+    const parent = parseLocation('parent', req.parent);
+    ctx.authorize(parent, 'cloudkms.retiredResources.list');
+    const rows = [...ctx.state.retired.values()].filter((r) => r.name.startsWith(`${parent}/`)).sort(byName);
+    // This request has no filter or order_by fields; the page is the listing in name order.
+    const p = page(parent, 'google.cloud.kms.v1.RetiredResource', rows.map(retiredToProto), {
+      ...(req.pageSize !== undefined && { pageSize: req.pageSize }),
+      ...(req.pageToken !== undefined && { pageToken: req.pageToken }),
+    });
+    return { retiredResources: p.items, nextPageToken: p.nextPageToken, totalSize: p.totalSize };
+  },
+
+  GetRetiredResource(request, ctx) {
+    const name = (request as NameRequest).name;
+    const { location } = parseRetiredResource('name', name);
+    ctx.authorize(location, 'cloudkms.retiredResources.get');
+    return retiredToProto(ctx.state.retiredResource(name!));
+  },
+
   RestoreCryptoKeyVersion(request, ctx) {
     const { key: name, versionId } = parseVersion('name', (request as NameRequest).name);
     ctx.authorize(name, 'cloudkms.cryptoKeyVersions.restore');
@@ -441,6 +551,12 @@ export const keyHandlers: Record<string, Handler> = {
     return versionToProto(version);
   },
 };
+
+/** A version as the BASIC view (the lists' default) shows it: without the attestation. */
+function withoutAttestation<T extends { attestation?: unknown }>(v: T): Omit<T, 'attestation'> {
+  const { attestation: _attestation, ...rest } = v;
+  return rest;
+}
 
 const byName = (a: { name: string }, b: { name: string }): number =>
   a.name < b.name ? -1 : a.name > b.name ? 1 : 0;

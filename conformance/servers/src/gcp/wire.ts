@@ -1,5 +1,11 @@
 import { crc32c } from './crc32c.js';
-import type { CryptoKeyRecord, ImportJobRecord, KeyRingRecord, VersionRecord } from './model.js';
+import type {
+  CryptoKeyRecord,
+  ImportJobRecord,
+  KeyRingRecord,
+  RetiredRecord,
+  VersionRecord,
+} from './model.js';
 import { invalid } from './rpc-error.js';
 
 // Conversions between records and the plain objects @grpc/proto-loader reads and writes
@@ -72,6 +78,7 @@ export function versionToProto(v: VersionRecord) {
     ...(v.importJob !== undefined && { importJob: v.importJob }),
     ...(v.importTime && { importTime: timestamp(v.importTime) }),
     ...(v.importJob !== undefined && { reimportEligible: true }),
+    ...(v.attestation && v.state !== 'DESTROYED' && { attestation: v.attestation }),
   };
 }
 
@@ -103,5 +110,13 @@ export function importJobToProto(j: ImportJobRecord) {
     ...(j.expireEventTime && { expireEventTime: timestamp(j.expireEventTime) }),
     ...(j.publicKeyPem !== undefined && { publicKey: { pem: j.publicKeyPem } }),
     ...(j.publicKeyPem !== undefined && { publicKeyFormat: 'PEM' }),
+    ...(j.attestation && j.state === 'ACTIVE' && { attestation: j.attestation }),
   };
 }
+
+export const retiredToProto = (r: RetiredRecord) => ({
+  name: r.name,
+  originalResource: r.originalResource,
+  resourceType: r.resourceType,
+  deleteTime: timestamp(r.deleteTime),
+});

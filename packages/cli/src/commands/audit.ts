@@ -1,36 +1,168 @@
-/** `keyport audit verify <log> --key-file <f>`: checks a hash-chained JSONL audit log. */
-import { verifyAuditLog } from '@keyport/core';
-import type { Command } from 'commander';
+/**
+ * `keyport audit verify [log]`: checks a JSONL audit log — every record's MAC, the chain, the
+ * anchor of the head — and optionally a signed head (`--anchor-signature`).
+ * `keyport audit anchor [log] --key <uri>`: has a KMS signing key sign the verified head, so the
+ * evidence does not rest on files the log's writer can also edit.
+ *
+ * Both default to the config's `audit` section (log, key file, anchor key) and never write to
+ * the log they examine: their own KMS calls (sign, verify) go through a client without it.
+ */
+import { readFile } from 'node:fs/promises';
+import {
+  type AuditHead,
+  type AuditVerification,
+  parseSignedAuditAnchor,
+  SIGNING_ALGORITHMS,
+  type SigningAlgorithm,
+  signAuditAnchor,
+  verifyAuditLog,
+  verifySignedAuditAnchor,
+} from '@keyport/core';
+import { type Command, Option } from 'commander';
+import { writeFileAtomic } from '../atomic-file.js';
+import { usageError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
+import { writeText } from '../io.js';
 import type { Act } from '../program.js';
-import { readHmacKey } from '../session.js';
+import { auditPaths, readHmacKey, type Session } from '../session.js';
+
+interface AuditTarget {
+  readonly log: string;
+  readonly key: Uint8Array;
+  readonly anchorKey: string | undefined;
+}
+
+/** The log, its key and the anchor signing key: from flags, else from the config. */
+async function target(
+  s: Session,
+  logArg: string | undefined,
+  keyFileFlag: string | undefined,
+): Promise<AuditTarget> {
+  const loaded = await s.optionalConfig();
+  const configured = loaded?.config.audit;
+  const paths =
+    configured === undefined || loaded === undefined ? undefined : auditPaths(configured, loaded.dir);
+  const log = logArg !== undefined ? s.path(logArg) : paths?.log;
+  if (log === undefined) {
+    throw usageError('name the audit log (`keyport audit verify <log>`) or configure `audit.log`');
+  }
+  // Verifying never generates a key: the log's own (configured, or <log>.key) must exist.
+  const keyFile =
+    keyFileFlag !== undefined
+      ? s.path(keyFileFlag)
+      : ((log === paths?.log ? paths.keyFile : undefined) ?? `${log}.key`);
+  return { log, key: await readHmacKey(keyFile), anchorKey: configured?.anchorKey };
+}
+
+function describe(s: Session, v: AuditVerification): string[] {
+  if (!v.ok) {
+    return [
+      `${s.out.paint('red', 'FAILED')}: ${v.problem?.kind} at line ${v.problem?.line}: ${v.problem?.detail}`,
+    ];
+  }
+  const lines = [
+    `${s.out.paint('green', 'ok')}: ${v.records} records (${v.events} events), head ${v.head.head.slice(0, 16)}… anchored`,
+  ];
+  if (v.signed !== undefined)
+    lines.push(`  signed head at record ${v.signed.count} verifies and the log extends it`);
+  for (const n of v.notices) {
+    lines.push(
+      n.type === 'audit.recovered'
+        ? `  note: line ${n.line}: recovered after a crash at ${n.ts} (${n.tornBytes} torn bytes cut, ${n.adoptedRecords} records re-anchored)`
+        : `  note: line ${n.line}: ${n.events} events could not be written at ${n.ts} (their operations failed or warned)`,
+    );
+  }
+  return lines;
+}
 
 export function registerAuditCommands(program: Command, act: Act): void {
-  const audit = program.command('audit').description('audit logs');
+  const audit = program.command('audit').description('audit logs: verify them, sign their head');
   audit
     .command('verify')
-    .description('verify a JSONL audit log: hash chain and HMAC checkpoints (exit 6 when it fails)')
-    .argument('<log>', 'the audit log file')
-    .requiredOption('--key-file <file>', 'file holding the HMAC checkpoint key (hex, base64 or raw)')
+    .description(
+      'verify a JSONL audit log: record MACs, chain, anchored head, and a signed head with --anchor-signature (exit 6 when it fails)',
+    )
+    .argument('[log]', 'the audit log file (default: the config’s audit.log)')
+    .option('--key-file <file>', 'the audit key file (default: the config’s audit.keyFile, else <log>.key)')
+    .option(
+      '--anchor-signature <file>',
+      'a signed head written by `keyport audit anchor`: the log must extend it',
+    )
+    .option('--signing-key <uri>', 'the key that must have signed it (default: the config’s audit.anchorKey)')
     .action(
       act(async (s, cmd) => {
-        const log = s.path(cmd.args[0] as string);
-        const { keyFile } = cmd.opts<{ keyFile: string }>();
-        const key = await readHmacKey(s.path(keyFile));
-        let result: Awaited<ReturnType<typeof verifyAuditLog>>;
+        const o = cmd.opts<{ keyFile?: string; anchorSignature?: string; signingKey?: string }>();
+        const t = await target(s, cmd.args[0], o.keyFile);
+        let signed: AuditHead | undefined;
         try {
-          result = await verifyAuditLog(log, key);
+          if (o.anchorSignature !== undefined) {
+            const expected = o.signingKey ?? t.anchorKey;
+            if (expected === undefined) {
+              throw usageError(
+                'say which key must have signed the anchor: --signing-key <uri> or audit.anchorKey',
+              );
+            }
+            const document = parseSignedAuditAnchor(await readFile(s.path(o.anchorSignature), 'utf8'));
+            const keys = await s.keysUnaudited([expected]);
+            signed = await verifySignedAuditAnchor(keys, document, expected, s.callOptions);
+          }
+          const result = await verifyAuditLog(t.log, t.key, signed === undefined ? {} : { signed });
+          await s.out.result({ log: t.log, ...result }, describe(s, result));
+          return result.ok ? EXIT.ok : EXIT.integrity;
         } finally {
-          key.fill(0);
+          t.key.fill(0);
         }
-        const human = result.ok
-          ? `${s.out.paint('green', 'ok')}: ${result.records} records, ${result.checkpoints} checkpoints` +
-            (result.uncheckpointed > 0
-              ? `, ${result.uncheckpointed} after the last checkpoint (hash chain only)`
-              : '')
-          : `${s.out.paint('red', 'FAILED')}: ${result.problem?.kind} at line ${result.problem?.line}: ${result.problem?.detail}`;
-        await s.out.result({ log, ...result }, human);
-        return result.ok ? EXIT.ok : EXIT.integrity;
+      }),
+    );
+
+  audit
+    .command('anchor')
+    .description('sign the verified head of an audit log (count + head MAC) with a KMS signing key')
+    .argument('[log]', 'the audit log file (default: the config’s audit.log)')
+    .option('--key-file <file>', 'the audit key file (default: the config’s audit.keyFile, else <log>.key)')
+    .option('-k, --key <uri>', 'the signing key (default: the config’s audit.anchorKey)')
+    .addOption(
+      new Option('--algorithm <alg>', 'signing algorithm (default: the key’s)').choices(SIGNING_ALGORITHMS),
+    )
+    .option(
+      '-o, --out <file>',
+      'write the signed head here (default: stdout); keep it where the log’s writer cannot',
+    )
+    .action(
+      act(async (s, cmd) => {
+        const o = cmd.opts<{ keyFile?: string; key?: string; algorithm?: SigningAlgorithm; out?: string }>();
+        const t = await target(s, cmd.args[0], o.keyFile);
+        const keyUri = o.key ?? t.anchorKey;
+        if (keyUri === undefined) throw usageError('say which key signs: --key <uri> or audit.anchorKey');
+        let verified: AuditVerification;
+        try {
+          verified = await verifyAuditLog(t.log, t.key);
+        } finally {
+          t.key.fill(0);
+        }
+        if (!verified.ok) {
+          await s.out.result({ log: t.log, ...verified }, [
+            ...describe(s, verified),
+            'refusing to sign the head of a log that does not verify',
+          ]);
+          return EXIT.integrity;
+        }
+        const keys = await s.keysUnaudited([keyUri]);
+        const signed = await signAuditAnchor(keys, keyUri, verified.head, {
+          ...s.callOptions,
+          ...(o.algorithm !== undefined ? { algorithm: o.algorithm } : {}),
+        });
+        const document = `${JSON.stringify(signed, null, 2)}\n`;
+        if (o.out === undefined) {
+          await writeText(s.io.stdout, document);
+          return EXIT.ok;
+        }
+        await writeFileAtomic(s.path(o.out), [Buffer.from(document)], 0o644);
+        await s.out.result(
+          { log: t.log, out: s.path(o.out), ...signed },
+          `${s.out.paint('green', 'signed')} head at record ${signed.count} with ${keyUri} -> ${o.out}`,
+        );
+        return EXIT.ok;
       }),
     );
 }

@@ -73,11 +73,17 @@ export const configSchema = z.strictObject({
     .refine((p) => Object.keys(p).length > 0, 'configure at least one provider'),
   audit: z
     .strictObject({
-      /** JSONL audit log every operation is appended to (hash-chained, HMAC checkpoints). */
+      /** JSONL audit log every operation is appended to (MACed, chained, anchored records). */
       log: nonEmpty,
-      /** File holding the HMAC key (hex, base64 or raw, at least 32 bytes). */
-      keyFile: nonEmpty,
-      checkpointEvery: z.number().int().positive().optional(),
+      /**
+       * File holding the audit key (hex, base64 or raw, at least 32 bytes). Default:
+       * `<log>.key`, generated (32 random bytes, mode 0600) on first use.
+       */
+      keyFile: nonEmpty.optional(),
+      /** `fail` (default): an operation that cannot be audited fails; `warn`: it goes on, with a warning. */
+      onFailure: z.enum(['fail', 'warn']).optional(),
+      /** Key URI of the signing key `keyport audit anchor` signs with and `audit verify` expects. */
+      anchorKey: nonEmpty.optional(),
     })
     .optional(),
   defaults: z

@@ -17,7 +17,7 @@ export interface LoopbackCertificate {
 }
 
 export async function makeLoopbackCertificate(): Promise<LoopbackCertificate> {
-  const dir = await mkdtemp(join(tmpdir(), 'keyport-azurekv-'));
+  const dir = await mkdtemp(join(tmpdir(), 'keyport-test-server-'));
   const caFile = join(dir, 'ca.pem');
   const keyFile = join(dir, 'key.pem');
   try {
@@ -36,7 +36,7 @@ export async function makeLoopbackCertificate(): Promise<LoopbackCertificate> {
       '-days',
       '30',
       '-subj',
-      '/CN=keyport Key Vault test server',
+      '/CN=keyport test server (loopback)',
       '-addext',
       'subjectAltName=IP:127.0.0.1,DNS:localhost',
       '-addext',

@@ -1,0 +1,474 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { status } from '@grpc/grpc-js';
+import { fromProto3JSON } from 'proto3-json-serializer';
+import type protobuf from 'protobufjs';
+import type { Handler } from './context.js';
+import { toJson } from './json.js';
+import { OBJECT_OPTIONS } from './proto.js';
+import { RpcError } from './rpc-error.js';
+
+// Cloud KMS over HTTP/JSON, transcoded from the same service definitions the gRPC server
+// serves: every route comes from a method's `google.api.http` annotation in the .proto files
+// (plus the HTTP rules the KMS service configuration gives the IAMPolicy and Operations mixins),
+// requests are proto3 JSON turned into the same plain objects the gRPC decoder produces, the same
+// handlers run, and responses and errors are written back in proto3 JSON and Google's error
+// shape (https://google.aip.dev/127, https://cloud.google.com/apis/design/errors).
+
+/** The mixins' HTTP rules in the KMS service configuration (kms_v1.yaml), which the clients ship too. */
+const MIXIN_RULES: Record<string, HttpRule[]> = {
+  'google.iam.v1.IAMPolicy.GetIamPolicy': [
+    'keyRings/*',
+    'keyRings/*/cryptoKeys/*',
+    'keyRings/*/importJobs/*',
+  ].map((r) => ({ method: 'GET', template: `/v1/{resource=projects/*/locations/*/${r}}:getIamPolicy` })),
+  'google.iam.v1.IAMPolicy.SetIamPolicy': [
+    'keyRings/*',
+    'keyRings/*/cryptoKeys/*',
+    'keyRings/*/importJobs/*',
+  ].map((r) => ({
+    method: 'POST',
+    template: `/v1/{resource=projects/*/locations/*/${r}}:setIamPolicy`,
+    body: '*',
+  })),
+  'google.iam.v1.IAMPolicy.TestIamPermissions': [
+    'keyRings/*',
+    'keyRings/*/cryptoKeys/*',
+    'keyRings/*/importJobs/*',
+  ].map((r) => ({
+    method: 'POST',
+    template: `/v1/{resource=projects/*/locations/*/${r}}:testIamPermissions`,
+    body: '*',
+  })),
+  'google.cloud.location.Locations.GetLocation': [
+    { method: 'GET', template: '/v1/{name=projects/*/locations/*}' },
+  ],
+  'google.cloud.location.Locations.ListLocations': [
+    { method: 'GET', template: '/v1/{name=projects/*}/locations' },
+  ],
+  'google.longrunning.Operations.GetOperation': [
+    { method: 'GET', template: '/v1/{name=projects/*/locations/*/operations/*}' },
+  ],
+};
+
+/** Largest request body read; Cloud KMS's own data limits (64 KiB) are far below it. */
+export const MAX_REST_BODY = 1024 * 1024;
+
+interface HttpRule {
+  method: string;
+  template: string;
+  body?: string;
+}
+
+interface Route {
+  rpc: string;
+  httpMethod: string;
+  regex: RegExp;
+  vars: string[][];
+  body: string | undefined;
+  requestType: protobuf.Type;
+  responseType: protobuf.Type;
+  handler: Handler;
+}
+
+export type Invoke = (
+  method: string,
+  handler: Handler,
+  request: unknown,
+  header: (name: string) => string | undefined,
+) => Promise<unknown>;
+
+const HTTP_STATUS: Partial<Record<status, number>> = {
+  [status.CANCELLED]: 499,
+  [status.INVALID_ARGUMENT]: 400,
+  [status.DEADLINE_EXCEEDED]: 504,
+  [status.NOT_FOUND]: 404,
+  [status.ALREADY_EXISTS]: 409,
+  [status.PERMISSION_DENIED]: 403,
+  [status.UNAUTHENTICATED]: 401,
+  [status.RESOURCE_EXHAUSTED]: 429,
+  [status.FAILED_PRECONDITION]: 400,
+  [status.ABORTED]: 409,
+  [status.OUT_OF_RANGE]: 400,
+  [status.UNIMPLEMENTED]: 501,
+  [status.UNAVAILABLE]: 503,
+};
+
+const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** `/v1/{name=projects/*}/keyRings:verb` → an anchored regex with one group per variable. */
+export function compileTemplate(template: string): { regex: RegExp; vars: string[][] } {
+  const vars: string[][] = [];
+  let re = '';
+  const parts = template.split(/(\{[^}]*\})/);
+  for (const part of parts) {
+    if (part.startsWith('{')) {
+      const [field = '', pattern = '*'] = part.slice(1, -1).split('=');
+      vars.push(field.split('.').map(camel));
+      const segs = pattern
+        .split('/')
+        .map((seg) => (seg === '**' ? '.+' : seg === '*' ? '[^/]+' : escapeRe(seg)));
+      re += `(${segs.join('/')})`;
+    } else {
+      re += escapeRe(part);
+    }
+  }
+  return { regex: new RegExp(`^${re}$`), vars };
+}
+
+function rulesOf(method: protobuf.Method): HttpRule[] {
+  const out: HttpRule[] = [];
+  const add = (rule: Record<string, unknown>) => {
+    for (const verb of ['get', 'post', 'put', 'patch', 'delete'] as const) {
+      const template = rule[verb];
+      if (typeof template === 'string') {
+        out.push({
+          method: verb.toUpperCase(),
+          template,
+          ...(typeof rule.body === 'string' && rule.body !== '' && { body: rule.body }),
+        });
+      }
+    }
+    const more = rule.additional_bindings ?? rule.additionalBindings;
+    for (const b of Array.isArray(more) ? more : more ? [more] : []) add(b as Record<string, unknown>);
+  };
+  for (const opt of method.parsedOptions ?? []) {
+    const rule = (opt as Record<string, unknown>)['(google.api.http)'];
+    if (rule && typeof rule === 'object') add(rule as Record<string, unknown>);
+  }
+  return out;
+}
+
+export function buildRoutes(
+  root: protobuf.Root,
+  services: ReadonlyArray<readonly [string, Record<string, Handler>]>,
+): Route[] {
+  const routes: Route[] = [];
+  for (const [serviceName, handlers] of services) {
+    const service = root.lookupService(serviceName);
+    for (const method of Object.values(service.methods)) {
+      const handler = handlers[method.name];
+      if (!handler) continue; // not implemented: no route, so the URL is unknown (404)
+      const selector = `${serviceName}.${method.name}`;
+      // The service configuration's rules for the mixins first, then the protos' own.
+      const rules = [...(MIXIN_RULES[selector] ?? []), ...rulesOf(method)];
+      for (const rule of rules) {
+        const { regex, vars } = compileTemplate(rule.template);
+        routes.push({
+          rpc: method.name,
+          httpMethod: rule.method,
+          regex,
+          vars,
+          body: rule.body,
+          requestType: (method.resolve() as protobuf.Method).resolvedRequestType as protobuf.Type,
+          responseType: (method.resolve() as protobuf.Method).resolvedResponseType as protobuf.Type,
+          handler,
+        });
+      }
+    }
+  }
+  // A custom verb (`…}:encrypt`) is matched before a plain template, so `…/cryptoKeys/k:getIamPolicy`
+  // never reaches GetCryptoKey with the name `k:getIamPolicy` (the sort is stable).
+  const hasVerb = (r: Route) => /:[a-zA-Z]+\$$/.test(r.regex.source);
+  return routes.sort((a, b) => Number(hasVerb(b)) - Number(hasVerb(a)));
+}
+
+const invalid = (message: string) => new RpcError(status.INVALID_ARGUMENT, message);
+
+/**
+ * Renames original (snake_case) field names to their JSON names and refuses names the message
+ * does not have, as the service does ("Invalid JSON payload received. Unknown name …").
+ */
+function normalize(type: protobuf.Type, json: unknown, depth = 0): unknown {
+  if (depth > 32) throw invalid('Invalid JSON payload received. Nested too deeply.');
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return json;
+  if (type.fullName.startsWith('.google.protobuf.')) return json; // well-known types have their own JSON
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(json)) {
+    const name = camel(key);
+    const field = Object.hasOwn(type.fields, name) ? type.fields[name] : undefined;
+    if (!field)
+      throw invalid(
+        `Invalid JSON payload received. Unknown name ${JSON.stringify(key.slice(0, 64))}: Cannot find field.`,
+      );
+    const resolved = field.resolve().resolvedType;
+    const sub = resolved && 'fields' in resolved ? (resolved as protobuf.Type) : undefined;
+    if (sub && !field.map && Array.isArray(value) && field.repeated) {
+      out[name] = value.map((v) => normalize(sub, v, depth + 1));
+    } else if (sub && !field.map) {
+      out[name] = normalize(sub, value, depth + 1);
+    } else {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+const SYSTEM_PARAMETERS = new Set([
+  'alt',
+  'key',
+  'access_token',
+  'prettyPrint',
+  'fields',
+  'callback',
+  'quotaUser',
+  'upload_protocol',
+  'uploadType',
+]);
+
+/** Sets a query parameter on the request JSON, typed by the request message's field. */
+function setQuery(type: protobuf.Type, json: Record<string, unknown>, key: string, value: string): void {
+  const path = key.split('.');
+  let t: protobuf.Type | undefined = type;
+  let target = json;
+  for (let i = 0; i < path.length; i++) {
+    const name = camel(path[i] ?? '');
+    const field: protobuf.Field | undefined = t && Object.hasOwn(t.fields, name) ? t.fields[name] : undefined;
+    if (!field)
+      throw invalid(`Invalid query parameter ${JSON.stringify(key.slice(0, 64))}: Cannot find field.`);
+    const resolved: protobuf.Type | protobuf.Enum | null = field.resolve().resolvedType;
+    const isMessage =
+      resolved !== null && 'fields' in resolved && !resolved.fullName.startsWith('.google.protobuf.');
+    if (i < path.length - 1) {
+      if (!isMessage || field.repeated)
+        throw invalid(`Invalid query parameter ${JSON.stringify(key.slice(0, 64))}.`);
+      target = child(target, name);
+      t = resolved as protobuf.Type;
+      continue;
+    }
+    if (isMessage) throw invalid(`Query parameter ${JSON.stringify(key.slice(0, 64))} names a message.`);
+    let typed: unknown = value;
+    if (/^(u?int32|s?fixed32|sint32|float|double)$/.test(field.type)) typed = Number(value);
+    else if (field.type === 'bool') typed = value === 'true' ? true : value === 'false' ? false : value;
+    else if (resolved && !('fields' in resolved) && /^-?\d+$/.test(value)) typed = Number(value);
+    if (field.repeated) {
+      if (target[name] === undefined) target[name] = [];
+      const list = target[name];
+      if (!Array.isArray(list)) throw invalid(`Invalid query parameter ${JSON.stringify(key.slice(0, 64))}.`);
+      list.push(typed);
+    } else {
+      target[name] = typed;
+    }
+  }
+}
+
+/** The object under `key`, made when missing. */
+function child(target: Record<string, unknown>, key: string): Record<string, unknown> {
+  const next = target[key];
+  if (next !== null && typeof next === 'object' && !Array.isArray(next))
+    return next as Record<string, unknown>;
+  const made: Record<string, unknown> = {};
+  target[key] = made;
+  return made;
+}
+
+function setPath(json: Record<string, unknown>, path: string[], value: string): void {
+  let target = json;
+  for (const seg of path.slice(0, -1)) {
+    target = child(target, seg);
+  }
+  target[path[path.length - 1] ?? ''] = value;
+}
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_REST_BODY) return reject(new BodyTooLarge());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_REST_BODY) {
+        req.pause();
+        reject(new BodyTooLarge());
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res: ServerResponse, httpStatus: number, body: unknown, close = false): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(httpStatus, {
+    'content-type': 'application/json; charset=UTF-8',
+    'content-length': Buffer.byteLength(payload),
+    ...(close && { connection: 'close' }),
+  });
+  res.end(payload);
+}
+
+export function errorBody(
+  code: status,
+  message: string,
+): { error: { code: number; message: string; status: string } } {
+  return { error: { code: HTTP_STATUS[code] ?? 500, message, status: status[code] ?? 'UNKNOWN' } };
+}
+
+export interface RestServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startRestServer(opts: {
+  routes: Route[];
+  invoke: Invoke;
+  dropped: symbol;
+  host: string;
+  port: number;
+  tls?: { cert: Buffer; key: Buffer };
+  sockets: Set<Socket>;
+}): Promise<RestServer> {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    let raw: Buffer;
+    try {
+      raw = await readBody(req);
+    } catch (e) {
+      if (e instanceof BodyTooLarge) {
+        sendJson(
+          res,
+          413,
+          errorBody(status.INVALID_ARGUMENT, 'Request payload size exceeds the limit.'),
+          true,
+        );
+        req.socket.end();
+        return;
+      }
+      throw e;
+    }
+    const method = (req.method ?? 'GET').toUpperCase();
+    const path = url.pathname;
+    let match: { route: Route; groups: string[] } | undefined;
+    for (const route of opts.routes) {
+      if (route.httpMethod !== method) continue;
+      const m = route.regex.exec(path);
+      if (m) {
+        match = { route, groups: m.slice(1) };
+        break;
+      }
+    }
+    if (!match) {
+      sendJson(
+        res,
+        404,
+        errorBody(
+          status.NOT_FOUND,
+          `The requested URL ${JSON.stringify(path.slice(0, 200))} was not found on this server.`,
+        ),
+      );
+      return;
+    }
+    const { route, groups } = match;
+    const numericEnums = /enum-encoding=int/.test(url.searchParams.get('$alt') ?? '');
+    try {
+      let json: Record<string, unknown> = {};
+      if (route.body !== undefined && raw.length > 0) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(raw.toString('utf8'));
+        } catch {
+          throw invalid('Invalid JSON payload received. The body is not JSON.');
+        }
+        if (route.body === '*') {
+          if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+            throw invalid('Invalid JSON payload received. The body must be a JSON object.');
+          json = parsed as Record<string, unknown>;
+        } else {
+          json = { [camel(route.body)]: parsed };
+        }
+      }
+      json = normalize(route.requestType, json) as Record<string, unknown>;
+      route.vars.forEach((fieldPath, i) => {
+        let value: string;
+        try {
+          value = decodeURIComponent(groups[i] ?? '');
+        } catch {
+          throw invalid('The request URL is malformed.');
+        }
+        setPath(json, fieldPath, value);
+      });
+      if (route.body !== '*') {
+        for (const [k, v] of url.searchParams) {
+          if (k.startsWith('$') || SYSTEM_PARAMETERS.has(k)) continue;
+          setQuery(route.requestType, json, k, v);
+        }
+      }
+      let request: unknown;
+      try {
+        const message = fromProto3JSON(route.requestType, json as Parameters<typeof fromProto3JSON>[1]);
+        if (message === null) throw new Error('null message');
+        const problem = route.requestType.verify(message);
+        if (problem) throw new Error(problem);
+        request = route.requestType.toObject(message, OBJECT_OPTIONS);
+      } catch (e) {
+        if (e instanceof RpcError) throw e;
+        throw invalid(
+          `Invalid JSON payload received. ${(e instanceof Error ? e.message : '').slice(0, 200)}`,
+        );
+      }
+      const result = await opts.invoke(route.rpc, route.handler, request, (name) => {
+        const v = req.headers[name];
+        return Array.isArray(v) ? v[0] : v;
+      });
+      if (result === opts.dropped) return;
+      sendJson(res, 200, toJson(route.responseType, result as object, numericEnums));
+    } catch (err) {
+      if (err instanceof RpcError) {
+        sendJson(res, HTTP_STATUS[err.code] ?? 500, errorBody(err.code, err.message));
+      } else {
+        sendJson(
+          res,
+          500,
+          errorBody(status.INTERNAL, 'Internal error in the keyport Cloud KMS test server.'),
+        );
+      }
+    }
+  };
+
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent && !res.destroyed)
+        sendJson(
+          res,
+          500,
+          errorBody(status.INTERNAL, 'Internal error in the keyport Cloud KMS test server.'),
+        );
+    });
+  };
+  const server: Server = opts.tls
+    ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, listener)
+    : createHttpServer(listener);
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 60_000;
+  server.on('connection', (s: Socket) => {
+    s.setNoDelay(true);
+    opts.sockets.add(s);
+    s.on('close', () => opts.sockets.delete(s));
+  });
+  server.on('secureConnection', (s: Socket) => {
+    opts.sockets.add(s);
+    s.on('close', () => opts.sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const hostInUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  return {
+    url: `${opts.tls ? 'https' : 'http'}://${hostInUrl}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,376 @@
+/**
+ * `JsonlAuditSink`: appends MACed, chained records (see audit-record.ts) to a JSONL file that
+ * several processes may share. Each append takes the file's lock, re-reads the chain head from
+ * the anchor, appends, fsyncs, and replaces the anchor atomically — so concurrent writers
+ * extend one chain, and the anchor always names the last record.
+ *
+ * Crash recovery happens under the lock, on open and before every append: bytes after the
+ * anchored head that form complete records continuing the chain (a crash between the append
+ * and the anchor update) are adopted; a torn last line (a crash mid-append) is cut. Either way
+ * an `audit.recovered` record says so. Anything else — a log shorter than its anchor, a head
+ * that does not match, records after the head that do not continue the chain, a missing or
+ * forged anchor — is tampering, and the sink refuses to write (`Integrity`).
+ */
+import { constants } from 'node:fs';
+import { type FileHandle, open, readdir, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { AuditEvent, AuditSink } from './audit.js';
+import {
+  type AuditAnchor,
+  anchorPathFor,
+  formatAnchor,
+  notRegular,
+  parseAnchor,
+  readRegularFile,
+  writeFileAtomic,
+} from './audit-anchor.js';
+import { type AuditLockOptions, acquireAuditLock } from './audit-lock.js';
+import {
+  type AuditKeys,
+  type AuditNotice,
+  type AuditRecordBody,
+  checkLine,
+  deriveAuditKeys,
+  formatRecord,
+  GENESIS_MAC,
+  isWritableEvent,
+} from './audit-record.js';
+import { KeyportError } from './errors.js';
+
+export interface JsonlAuditSinkOptions {
+  /** The audit key (at least 32 bytes): MACs records and the anchor, keys context digests. */
+  readonly hmacKey: Uint8Array;
+  /** The inter-process lock's wait and staleness limits. */
+  readonly lock?: AuditLockOptions;
+}
+
+/** Most events written under one lock hold; the rest wait for the next round. */
+const MAX_EVENTS_PER_APPEND = 1000;
+/** Records are small; a "line" longer than this is not one of ours. */
+const MAX_LINE_BYTES = 16 * 1024 * 1024;
+/** Unanchored bytes a crash can leave are at most one append; more is not a crash. */
+const MAX_UNANCHORED_BYTES = 64 * 1024 * 1024;
+
+interface Pending {
+  readonly event: AuditEvent;
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
+}
+
+export class JsonlAuditSink implements AuditSink {
+  /** Derived from the audit key; the Keyport client uses it for context digests. */
+  readonly contextDigestKey: Uint8Array;
+  /** What opening the log had to repair (empty when it was intact). */
+  readonly recovered: AuditNotice[] = [];
+  private readonly anchorPath: string;
+  private readonly lockPath: string;
+  /** The anchor text this sink last wrote: when it is still there, nobody else appended. */
+  private lastAnchorText: string | undefined;
+  private pending: Pending[] = [];
+  private draining: Promise<void> | undefined;
+  /** Events whose append failed; the next append records how many, so no gap is silent. */
+  private lost = 0;
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+    private readonly keys: AuditKeys,
+    private readonly lockOptions: AuditLockOptions,
+  ) {
+    this.contextDigestKey = keys.contextDigest;
+    this.anchorPath = anchorPathFor(path);
+    this.lockPath = `${path}.lock`;
+  }
+
+  /** Opens (or creates) a log, repairing a crash's leftovers; `Integrity` when it was tampered with. */
+  static async open(path: string, options: JsonlAuditSinkOptions): Promise<JsonlAuditSink> {
+    const keys = deriveAuditKeys(options.hmacKey);
+    let handle: FileHandle;
+    try {
+      handle = await open(
+        path,
+        constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+        0o600,
+      );
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw notRegular(path);
+      throw new KeyportError('Unavailable', `the audit log ${basename(path)} cannot be opened`, {
+        retryable: false,
+        cause: e,
+      });
+    }
+    if (!(await handle.stat()).isFile()) {
+      await handle.close();
+      throw notRegular(path);
+    }
+    const sink = new JsonlAuditSink(path, handle, keys, options.lock ?? {});
+    try {
+      await sink.locked(async () => {
+        await removeLeftovers(path);
+        const notices = await sink.appendLocked([]);
+        sink.recovered.push(...notices);
+      });
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+    return sink;
+  }
+
+  /** Resolves once the event is in the log and the anchor names it; rejects when it cannot be. */
+  write(event: AuditEvent): Promise<void> {
+    if (this.closed) {
+      return Promise.reject(
+        new KeyportError('Unavailable', 'the audit sink is closed', { retryable: false }),
+      );
+    }
+    if (!isWritableEvent(event)) {
+      return Promise.reject(
+        new KeyportError('InvalidArgument', 'the audit event has a field of the wrong type or range'),
+      );
+    }
+    // A copy: the caller may reuse its object before the append happens.
+    const copy: AuditEvent = { ...event, contextKeys: [...event.contextKeys] };
+    return new Promise((resolve, reject) => {
+      this.pending.push({ event: copy, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.draining !== undefined) return;
+    // Started a tick later, so events written in one synchronous burst share one append.
+    this.draining = new Promise<void>((r) => setImmediate(r))
+      .then(() => this.drain())
+      .finally(() => {
+        this.draining = undefined;
+        // A write that arrived while the last round was settling starts the next one.
+        if (this.pending.length > 0) this.kick();
+      });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, MAX_EVENTS_PER_APPEND);
+      try {
+        await this.locked(() => this.appendLocked(batch.map((p) => p.event)));
+        for (const p of batch) p.resolve();
+      } catch (e) {
+        this.lost += batch.length;
+        const error =
+          e instanceof KeyportError
+            ? e
+            : new KeyportError('Unavailable', `the audit log ${basename(this.path)} cannot be written`, {
+                retryable: false,
+                cause: e,
+              });
+        for (const p of batch) p.reject(error);
+      }
+    }
+  }
+
+  private async locked<T>(run: () => Promise<T>): Promise<T> {
+    const lock = await acquireAuditLock(this.lockPath, this.lockOptions);
+    try {
+      return await run();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
+   * Under the lock: reads the head, repairs a crash's leftovers, appends the notices and
+   * events, fsyncs, and replaces the anchor. Returns the notices it wrote.
+   */
+  private async appendLocked(events: readonly AuditEvent[]): Promise<AuditNotice[]> {
+    const { anchor, notices } = await this.currentHead();
+    const lost = this.lost;
+    if (lost > 0) notices.push({ type: 'audit.lost', ts: new Date().toISOString(), events: lost });
+    const bodies: Array<{ notice: AuditNotice } | { event: AuditEvent }> = [
+      ...notices.map((notice) => ({ notice })),
+      ...events.map((event) => ({ event })),
+    ];
+    if (bodies.length === 0) return notices;
+    let seq = anchor.count;
+    let prev = anchor.head;
+    let text = '';
+    for (const b of bodies) {
+      // Events were checked by write(); notices are built here.
+      const { line, mac } = formatRecord(
+        this.keys.record,
+        { seq, prev, ...b } as AuditRecordBody,
+        'event' in b,
+      );
+      text += `${line}\n`;
+      prev = mac;
+      seq++;
+    }
+    const data = Buffer.from(text, 'utf8');
+    try {
+      let written = 0;
+      while (written < data.length) {
+        const { bytesWritten } = await this.handle.write(
+          data,
+          written,
+          data.length - written,
+          anchor.size + written,
+        );
+        written += bytesWritten;
+      }
+      await this.handle.sync();
+      const next: AuditAnchor = { count: seq, size: anchor.size + data.length, head: prev };
+      const anchorText = formatAnchor(this.keys.anchor, next);
+      await writeFileAtomic(this.anchorPath, anchorText);
+      this.lastAnchorText = anchorText;
+    } catch (e) {
+      // Keep the log equal to its anchor: what this append wrote is cut, and reported as lost.
+      await this.handle.truncate(anchor.size).catch(() => undefined);
+      throw e;
+    }
+    this.lost -= lost;
+    return notices;
+  }
+
+  /** The anchored head, after adopting or cutting what a crash left behind it. */
+  private async currentHead(): Promise<{ anchor: AuditAnchor; notices: AuditNotice[] }> {
+    const name = basename(this.path);
+    const tampered = (why: string): KeyportError =>
+      new KeyportError('Integrity', `the audit log ${name} ${why}; run \`keyport audit verify\``, {
+        retryable: false,
+      });
+    const anchorText = await readRegularFile(this.anchorPath, 4096);
+    const size = (await this.handle.stat()).size;
+    if (anchorText === undefined) {
+      if (size !== 0) throw tampered('has no anchor file (removed, or written by an older keyport)');
+      const fresh: AuditAnchor = { count: 0, size: 0, head: GENESIS_MAC };
+      const text = formatAnchor(this.keys.anchor, fresh);
+      await writeFileAtomic(this.anchorPath, text, { syncDir: true });
+      this.lastAnchorText = text;
+      return { anchor: fresh, notices: [] };
+    }
+    const parsed = parseAnchor(this.keys.anchor, anchorText);
+    if (!parsed.ok) {
+      throw tampered(
+        parsed.reason === 'bad-mac'
+          ? 'has an anchor whose MAC does not verify (edited, or another audit key)'
+          : 'has a malformed anchor',
+      );
+    }
+    const anchor = parsed.anchor;
+    if (anchorText === this.lastAnchorText && size === anchor.size) return { anchor, notices: [] };
+    if (size < anchor.size)
+      throw tampered(`is ${anchor.size - size} bytes shorter than its anchor (truncated)`);
+    await this.checkHead(anchor, tampered);
+    if (size === anchor.size) return { anchor, notices: [] };
+    return this.recoverTail(anchor, size, tampered);
+  }
+
+  /** The record ending at the anchored size is the anchored head. */
+  private async checkHead(anchor: AuditAnchor, tampered: (why: string) => KeyportError): Promise<void> {
+    if (anchor.count === 0) {
+      if (anchor.size !== 0) throw tampered('has an anchor that does not match it');
+      return;
+    }
+    const line = await this.lastLineBefore(anchor.size);
+    const c = line === undefined ? undefined : checkLine(this.keys.record, line);
+    if (
+      c === undefined ||
+      !c.shape ||
+      !c.macOk ||
+      c.record === undefined ||
+      c.record.seq !== anchor.count - 1 ||
+      c.mac !== anchor.head
+    ) {
+      throw tampered('does not end in the record its anchor names (rewritten or rolled back)');
+    }
+  }
+
+  private async recoverTail(
+    anchor: AuditAnchor,
+    size: number,
+    tampered: (why: string) => KeyportError,
+  ): Promise<{ anchor: AuditAnchor; notices: AuditNotice[] }> {
+    const length = size - anchor.size;
+    if (length > MAX_UNANCHORED_BYTES) throw tampered(`has ${length} bytes after its anchored head`);
+    const extra = Buffer.alloc(length);
+    await this.handle.read(extra, 0, length, anchor.size);
+    let seq = anchor.count;
+    let prev = anchor.head;
+    let at = 0;
+    for (let nl = extra.indexOf(0x0a); nl !== -1; nl = extra.indexOf(0x0a, at)) {
+      const c = checkLine(this.keys.record, extra.subarray(at, nl).toString('utf8'));
+      if (!c.shape || !c.macOk || c.record?.seq !== seq || c.record.prev !== prev) {
+        throw tampered('has records after its anchored head that do not continue the chain');
+      }
+      prev = c.mac;
+      seq++;
+      at = nl + 1;
+    }
+    const tornBytes = length - at;
+    if (tornBytes > 0) {
+      await this.handle.truncate(anchor.size + at);
+      await this.handle.sync();
+    }
+    return {
+      anchor: { count: seq, size: anchor.size + at, head: prev },
+      notices: [
+        {
+          type: 'audit.recovered',
+          ts: new Date().toISOString(),
+          tornBytes,
+          adoptedRecords: seq - anchor.count,
+        },
+      ],
+    };
+  }
+
+  /** The line that ends with the newline just before `end`, read backwards in chunks. */
+  private async lastLineBefore(end: number): Promise<string | undefined> {
+    const chunk = 64 * 1024;
+    const parts: Buffer[] = [];
+    let pos = end;
+    let total = 0;
+    for (;;) {
+      const from = Math.max(0, pos - chunk);
+      const buf = Buffer.alloc(pos - from);
+      await this.handle.read(buf, 0, buf.length, from);
+      const scanned = total === 0 ? buf.subarray(0, buf.length - 1) : buf;
+      if (total === 0 && buf[buf.length - 1] !== 0x0a) return undefined;
+      const nl = scanned.lastIndexOf(0x0a);
+      if (nl !== -1) {
+        parts.unshift(scanned.subarray(nl + 1));
+        break;
+      }
+      parts.unshift(scanned);
+      total += buf.length;
+      if (from === 0) break;
+      if (total > MAX_LINE_BYTES) return undefined;
+      pos = from;
+    }
+    return Buffer.concat(parts).toString('utf8');
+  }
+
+  /** Waits for pending appends, then closes the file; later writes are refused. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.draining !== undefined) await this.draining;
+    await this.handle.close();
+  }
+}
+
+/**
+ * Under the lock, no anchor is being replaced and no lock being broken: temp anchors and
+ * moved-aside locks still there were left by a process killed half-way, and are removed.
+ */
+async function removeLeftovers(log: string): Promise<void> {
+  const name = basename(log);
+  const prefixes = [`.${name}.anchor.tmp-`, `${name}.lock.break.`];
+  const names = await readdir(dirname(log)).catch(() => [] as string[]);
+  await Promise.all(
+    names
+      .filter((n) => prefixes.some((p) => n.startsWith(p)))
+      .map((n) => unlink(join(dirname(log), n)).catch(() => undefined)),
+  );
+}

@@ -1,0 +1,612 @@
+/**
+ * Argument checks at the boundary of every public function. Each failure is one
+ * `InvalidArgument` naming the option (`options.timeoutMs`, `req.rotation.nextRotationAt`...),
+ * so a wrong type, NaN, an infinity, an out-of-range number, an unknown option or a malformed
+ * context never reaches a provider to come back as `Internal` or a raw `TypeError`.
+ *
+ * Values are never echoed: a message says what was expected and what type was given.
+ */
+import type { AuditSink } from './audit.js';
+import type { KeyportOptions } from './client.js';
+import { describeType, KeyportError, quote } from './errors.js';
+import type { RetryPolicy } from './policy.js';
+import type { KmsProvider } from './provider.js';
+import {
+  type CallOptions,
+  type CreateKeyRequest,
+  type EncryptionContext,
+  GRANT_OPERATIONS,
+  type GrantConstraint,
+  type GrantRequest,
+  IMPORT_WRAPPING_ALGORITHMS,
+  type ImportKeyMaterialRequest,
+  type ImportParametersRequest,
+  KEY_SPECS,
+  KEY_USAGES,
+  type KeyRef,
+  type RotationPolicy,
+  type ScheduleDeletionRequest,
+  SIGNING_ALGORITHMS,
+  type SignRequest,
+} from './types.js';
+
+/** The longest delay a Node timer honours (larger values fire at once). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Bounds on `retry.maxAttempts`. */
+export const MAX_ATTEMPTS = 100;
+/**
+ * Dates keyport accepts anywhere (rotation, expiry, import): 1970-01-01 to 9999-12-31. Far
+ * enough for any key's life, and every date in range has a 4-digit ISO year that providers parse.
+ */
+export const MIN_DATE_MS = 0;
+export const MAX_DATE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+/** Longest context key or value, in UTF-16 code units, and most pairs per context. */
+export const MAX_CONTEXT_STRING = 8192;
+export const MAX_CONTEXT_PAIRS = 1024;
+
+/** A context as callers may give it: a plain object or a Map of strings. */
+export type ContextInput = EncryptionContext | ReadonlyMap<string, string>;
+
+export function invalidArgument(option: string, why: string): KeyportError {
+  return new KeyportError('InvalidArgument', `${option}: ${why}`, { retryable: false });
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Lone surrogates cannot be encoded as UTF-8: two contexts would encode alike. */
+export function isWellFormedString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = s.charCodeAt(i + 1);
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
+      i++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Own data properties of a plain object, refusing symbol keys and accessors (a getter would
+ * run caller code while we read, and could answer differently each time).
+ */
+function ownEntries(value: Record<string, unknown>, option: string): Array<[string, unknown]> {
+  if (Object.getOwnPropertySymbols(value).length > 0)
+    throw invalidArgument(option, 'symbol keys are not allowed');
+  const out: Array<[string, unknown]> = [];
+  for (const key of Object.getOwnPropertyNames(value)) {
+    const d = Object.getOwnPropertyDescriptor(value, key) as PropertyDescriptor;
+    if (!('value' in d)) throw invalidArgument(`${option}.${key}`, 'accessor properties are not allowed');
+    if (!d.enumerable) throw invalidArgument(`${option}.${key}`, 'non-enumerable properties are not allowed');
+    out.push([key, d.value]);
+  }
+  return out;
+}
+
+/**
+ * An options object: undefined (→ empty) or a plain object whose keys are all in `allowed`.
+ * Returns a prototype-free copy of the defined entries, so later reads see no inherited value.
+ * With `extensions`, keys outside `allowed` are collected there instead of refused: request
+ * objects may carry a provider's own fields (`exportable` for PKCS#11), which that provider checks.
+ */
+export function checkOptions(
+  value: unknown,
+  option: string,
+  allowed: Readonly<Record<string, true>>,
+  extensions?: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null);
+  if (value === undefined) return out;
+  if (!isPlainObject(value)) throw invalidArgument(option, `expected an object, got ${describeType(value)}`);
+  for (const [key, v] of ownEntries(value, option)) {
+    if (extensions !== undefined && !Object.hasOwn(allowed, key)) {
+      extensions[key] = v;
+      continue;
+    }
+    if (!Object.hasOwn(allowed, key)) {
+      throw invalidArgument(
+        option,
+        `unknown option ${quote(key)} (known: ${Object.keys(allowed).join(', ') || 'none'})`,
+      );
+    }
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
+}
+
+export function checkInteger(value: unknown, option: string, min: number, max: number): number {
+  if (typeof value !== 'number')
+    throw invalidArgument(option, `expected an integer, got ${describeType(value)}`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalidArgument(option, `expected an integer from ${min} to ${max}, got ${describeNumber(value)}`);
+  }
+  return value;
+}
+
+function describeNumber(n: number): string {
+  return Number.isFinite(n) ? String(n).slice(0, 32) : String(n);
+}
+
+/** A deadline in milliseconds: an integer from 1 to 2^31−1 (what a Node timer can wait). */
+export function checkDeadlineMs(value: unknown, option: string): number {
+  return checkInteger(value, option, 1, MAX_TIMER_MS);
+}
+
+export function checkBoolean(value: unknown, option: string): boolean {
+  if (typeof value !== 'boolean')
+    throw invalidArgument(option, `expected a boolean, got ${describeType(value)}`);
+  return value;
+}
+
+export function checkString(
+  value: unknown,
+  option: string,
+  limits: { readonly min?: number; readonly max?: number } = {},
+): string {
+  if (typeof value !== 'string')
+    throw invalidArgument(option, `expected a string, got ${describeType(value)}`);
+  const min = limits.min ?? 0;
+  const max = limits.max ?? 4096;
+  if (value.length < min || value.length > max) {
+    throw invalidArgument(option, `expected ${min}-${max} characters, got ${value.length}`);
+  }
+  if (!isWellFormedString(value)) throw invalidArgument(option, 'not well-formed Unicode (lone surrogate)');
+  return value;
+}
+
+export function checkEnum<T extends string>(value: unknown, option: string, values: readonly T[]): T {
+  if (typeof value !== 'string' || !values.includes(value as T)) {
+    const got = typeof value === 'string' ? quote(value) : describeType(value);
+    throw invalidArgument(option, `expected one of ${values.join(', ')}, got ${got}`);
+  }
+  return value as T;
+}
+
+export function checkBytes(value: unknown, option: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw invalidArgument(option, `expected a Uint8Array, got ${describeType(value)}`);
+  }
+  return value;
+}
+
+export function checkFunction(value: unknown, option: string): (...args: never[]) => unknown {
+  if (typeof value !== 'function')
+    throw invalidArgument(option, `expected a function, got ${describeType(value)}`);
+  return value as (...args: never[]) => unknown;
+}
+
+/** A Date within 1970..9999, checked in O(1). */
+export function checkDate(value: unknown, option: string): Date {
+  if (!(value instanceof Date)) throw invalidArgument(option, `expected a Date, got ${describeType(value)}`);
+  const t = value.getTime();
+  if (Number.isNaN(t)) throw invalidArgument(option, 'an invalid Date');
+  if (t < MIN_DATE_MS || t > MAX_DATE_MS) {
+    throw invalidArgument(option, 'dates must lie between 1970-01-01 and 9999-12-31');
+  }
+  return new Date(t);
+}
+
+export function checkSignal(value: unknown, option: string): AbortSignal {
+  if (!(value instanceof AbortSignal)) {
+    throw invalidArgument(option, `expected an AbortSignal, got ${describeType(value)}`);
+  }
+  return value;
+}
+
+function checkContextString(value: unknown, option: string, what: 'key' | 'value'): string {
+  if (typeof value !== 'string')
+    throw invalidArgument(option, `context ${what}s must be strings, got ${describeType(value)}`);
+  if (what === 'key' && value.length === 0) throw invalidArgument(option, 'context keys must not be empty');
+  if (value.length > MAX_CONTEXT_STRING) {
+    throw invalidArgument(option, `context ${what}s are at most ${MAX_CONTEXT_STRING} characters`);
+  }
+  if (!isWellFormedString(value)) {
+    throw invalidArgument(option, `a context ${what} is not well-formed Unicode (lone surrogate)`);
+  }
+  return value;
+}
+
+/**
+ * An encryption context as keyport holds it: a prototype-free object of string pairs. Accepts
+ * a plain object or a Map; refuses everything else (arrays, class instances, symbol keys,
+ * accessors, non-string values, empty keys, lone surrogates). `__proto__`, `constructor` and
+ * `toString` are ordinary keys. Messages name a pair by position, never by its value.
+ */
+export function toEncryptionContext(value: unknown, option = 'context'): EncryptionContext {
+  const out: Record<string, string> = Object.create(null);
+  let pairs: Iterable<[unknown, unknown]>;
+  if (value instanceof Map) {
+    pairs = value.entries();
+  } else if (isPlainObject(value)) {
+    pairs = ownEntries(value, option);
+  } else {
+    throw invalidArgument(option, `expected a plain object or a Map of strings, got ${describeType(value)}`);
+  }
+  let index = 0;
+  for (const [k, v] of pairs) {
+    if (index >= MAX_CONTEXT_PAIRS) throw invalidArgument(option, `at most ${MAX_CONTEXT_PAIRS} pairs`);
+    const key = checkContextString(k, `${option} pair #${index}`, 'key');
+    out[key] = checkContextString(v, `${option} pair #${index}`, 'value');
+    index++;
+  }
+  return out;
+}
+
+/** As `toEncryptionContext`, with undefined passing through. */
+export function optionalContext(value: unknown, option = 'context'): EncryptionContext | undefined {
+  return value === undefined ? undefined : toEncryptionContext(value, option);
+}
+
+// ------------------------------------------------------------------ request shapes
+
+/** The keys of each options type: `satisfies` makes the compiler list every key, so none is missed. */
+const CALL_OPTIONS = { signal: true, timeoutMs: true } as const satisfies Record<keyof CallOptions, true>;
+
+function callOptionsFrom(o: Record<string, unknown>, option: string): CallOptions {
+  return {
+    ...(o.signal !== undefined ? { signal: checkSignal(o.signal, `${option}.signal`) } : {}),
+    ...(o.timeoutMs !== undefined ? { timeoutMs: checkDeadlineMs(o.timeoutMs, `${option}.timeoutMs`) } : {}),
+  };
+}
+
+/** Call options plus the named extras; returns the validated call options and the raw extras. */
+export function checkCallOptions(
+  value: unknown,
+  option = 'options',
+  extra: Readonly<Record<string, true>> = {},
+): { call: CallOptions; rest: Record<string, unknown> } {
+  const o = checkOptions(value, option, { ...CALL_OPTIONS, ...extra });
+  const rest: Record<string, unknown> = Object.create(null);
+  for (const key of Object.keys(extra)) if (o[key] !== undefined) rest[key] = o[key];
+  return { call: callOptionsFrom(o, option), rest };
+}
+
+const KEY_REF = { uri: true, version: true } as const satisfies Record<keyof KeyRef, true>;
+
+/** A key URI string or `{ uri, version? }`; the URI itself is parsed by the caller. */
+export function checkKeyLike(value: unknown, option = 'key'): KeyRef {
+  if (typeof value === 'string') return { uri: checkString(value, option, { min: 1, max: 4096 }) };
+  const o = checkOptions(value, option, KEY_REF);
+  if (value === undefined) throw invalidArgument(option, 'expected a key URI or { uri, version }');
+  const uri = checkString(o.uri, `${option}.uri`, { min: 1, max: 4096 });
+  if (o.version === undefined) return { uri };
+  const version = checkString(o.version, `${option}.version`, { min: 1, max: 256 });
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters
+  if (/[\u0000-\u0020\u007f]/.test(version))
+    throw invalidArgument(`${option}.version`, 'no spaces or control characters');
+  return { uri, version };
+}
+
+const RETRY_POLICY = {
+  maxAttempts: true,
+  baseDelayMs: true,
+  maxDelayMs: true,
+  attemptTimeoutMs: true,
+  deadlineMs: true,
+} as const satisfies Record<keyof RetryPolicy, true>;
+
+export function checkRetryPolicy(value: unknown, option = 'retry'): Partial<RetryPolicy> {
+  const o = checkOptions(value, option, RETRY_POLICY);
+  const int = (key: string, min: number, max: number) =>
+    o[key] === undefined ? {} : { [key]: checkInteger(o[key], `${option}.${key}`, min, max) };
+  return {
+    ...int('maxAttempts', 1, MAX_ATTEMPTS),
+    ...int('baseDelayMs', 0, MAX_TIMER_MS),
+    ...int('maxDelayMs', 0, MAX_TIMER_MS),
+    ...int('attemptTimeoutMs', 1, MAX_TIMER_MS),
+    ...int('deadlineMs', 1, MAX_TIMER_MS),
+  };
+}
+
+const ROTATION_POLICY = { periodDays: true, nextRotationAt: true } as const satisfies Record<
+  keyof RotationPolicy,
+  true
+>;
+/**
+ * How a request checker treats fields it does not know: `strict` refuses them (a provider's own
+ * boundary), `extensions` passes them through untouched for the provider to check (core's
+ * boundary, which serves every provider).
+ */
+export type UnknownFields = 'strict' | 'extensions';
+
+function extensionsFor(mode: UnknownFields): Record<string, unknown> | undefined {
+  return mode === 'extensions' ? Object.create(null) : undefined;
+}
+
+/** Rotation periods and deletion waits: whole days, at most 100 years (the provider may narrow). */
+export const MAX_DAYS = 36_500;
+
+export function checkRotationPolicy(value: unknown, option = 'policy'): RotationPolicy {
+  if (value === undefined) throw invalidArgument(option, 'expected a rotation policy object');
+  const o = checkOptions(value, option, ROTATION_POLICY);
+  return {
+    ...(o.periodDays !== undefined
+      ? { periodDays: checkInteger(o.periodDays, `${option}.periodDays`, 1, MAX_DAYS) }
+      : {}),
+    ...(o.nextRotationAt !== undefined
+      ? { nextRotationAt: checkDate(o.nextRotationAt, `${option}.nextRotationAt`) }
+      : {}),
+  };
+}
+
+/** A string map of labels (same rules as a context, smaller limits). */
+function checkLabels(value: unknown, option: string): Readonly<Record<string, string>> {
+  const labels = toEncryptionContext(value, option);
+  if (Object.keys(labels).length > 64) throw invalidArgument(option, 'at most 64 labels');
+  return labels;
+}
+
+const CREATE_KEY = {
+  name: true,
+  spec: true,
+  usage: true,
+  labels: true,
+  description: true,
+  rotation: true,
+  external: true,
+} as const satisfies Record<keyof CreateKeyRequest, true>;
+
+export function checkCreateKeyRequest(
+  value: unknown,
+  option = 'req',
+  unknown: UnknownFields = 'strict',
+): CreateKeyRequest {
+  if (value === undefined) throw invalidArgument(option, 'expected { name, spec, ... }');
+  const extra = extensionsFor(unknown);
+  const o = checkOptions(value, option, CREATE_KEY, extra);
+  return {
+    ...extra,
+    name: checkString(o.name, `${option}.name`, { min: 1, max: 2048 }),
+    spec: checkEnum(o.spec, `${option}.spec`, KEY_SPECS),
+    ...(o.usage !== undefined ? { usage: checkEnum(o.usage, `${option}.usage`, KEY_USAGES) } : {}),
+    ...(o.labels !== undefined ? { labels: checkLabels(o.labels, `${option}.labels`) } : {}),
+    ...(o.description !== undefined
+      ? { description: checkString(o.description, `${option}.description`, { max: 8192 }) }
+      : {}),
+    ...(o.rotation !== undefined ? { rotation: checkRotationPolicy(o.rotation, `${option}.rotation`) } : {}),
+    ...(o.external !== undefined ? { external: checkBoolean(o.external, `${option}.external`) } : {}),
+  };
+}
+
+const SCHEDULE_DELETION = { days: true } as const satisfies Record<keyof ScheduleDeletionRequest, true>;
+
+export function checkScheduleDeletion(
+  value: unknown,
+  option = 'req',
+  unknown: UnknownFields = 'strict',
+): ScheduleDeletionRequest {
+  const extra = extensionsFor(unknown);
+  const o = checkOptions(value, option, SCHEDULE_DELETION, extra);
+  return {
+    ...extra,
+    ...(o.days === undefined ? {} : { days: checkInteger(o.days, `${option}.days`, 1, MAX_DAYS) }),
+  };
+}
+
+const GRANT_CONSTRAINT = { contextEquals: true, contextSubset: true } as const satisfies Record<
+  keyof GrantConstraint,
+  true
+>;
+const GRANT_REQUEST = {
+  grantee: true,
+  operations: true,
+  constraints: true,
+  expiresAt: true,
+  name: true,
+} as const satisfies Record<keyof GrantRequest, true>;
+
+/** A grant request; constraint contexts follow the context rules (Maps converted, prototype-free). */
+export function checkGrantRequest(
+  value: unknown,
+  option = 'req',
+  unknown: UnknownFields = 'strict',
+): GrantRequest {
+  if (value === undefined) throw invalidArgument(option, 'expected { grantee, operations, ... }');
+  const extra = extensionsFor(unknown);
+  const o = checkOptions(value, option, GRANT_REQUEST, extra);
+  if (!Array.isArray(o.operations)) {
+    throw invalidArgument(`${option}.operations`, `expected an array, got ${describeType(o.operations)}`);
+  }
+  if (o.operations.length === 0 || o.operations.length > GRANT_OPERATIONS.length * 4) {
+    throw invalidArgument(`${option}.operations`, `expected 1 to ${GRANT_OPERATIONS.length} operations`);
+  }
+  const operations = o.operations.map((op, i) =>
+    checkEnum(op, `${option}.operations[${i}]`, GRANT_OPERATIONS),
+  );
+  let constraints: GrantConstraint | undefined;
+  if (o.constraints !== undefined) {
+    const c = checkOptions(o.constraints, `${option}.constraints`, GRANT_CONSTRAINT);
+    constraints = {
+      ...(c.contextEquals !== undefined
+        ? { contextEquals: toEncryptionContext(c.contextEquals, `${option}.constraints.contextEquals`) }
+        : {}),
+      ...(c.contextSubset !== undefined
+        ? { contextSubset: toEncryptionContext(c.contextSubset, `${option}.constraints.contextSubset`) }
+        : {}),
+    };
+  }
+  return {
+    ...extra,
+    grantee: checkString(o.grantee, `${option}.grantee`, { min: 1, max: 2048 }),
+    operations,
+    ...(constraints !== undefined ? { constraints } : {}),
+    ...(o.expiresAt !== undefined ? { expiresAt: checkDate(o.expiresAt, `${option}.expiresAt`) } : {}),
+    ...(o.name !== undefined ? { name: checkString(o.name, `${option}.name`, { min: 1, max: 256 }) } : {}),
+  };
+}
+
+const IMPORT_PARAMETERS = { algorithm: true } as const satisfies Record<keyof ImportParametersRequest, true>;
+
+export function checkImportParametersRequest(
+  value: unknown,
+  option = 'req',
+  unknown: UnknownFields = 'strict',
+): ImportParametersRequest {
+  const extra = extensionsFor(unknown);
+  const o = checkOptions(value, option, IMPORT_PARAMETERS, extra);
+  return {
+    ...extra,
+    ...(o.algorithm === undefined
+      ? {}
+      : { algorithm: checkEnum(o.algorithm, `${option}.algorithm`, IMPORT_WRAPPING_ALGORITHMS) }),
+  };
+}
+
+const IMPORT_MATERIAL = {
+  wrappedMaterial: true,
+  algorithm: true,
+  importToken: true,
+  expiresAt: true,
+} as const satisfies Record<keyof ImportKeyMaterialRequest, true>;
+
+export function checkImportKeyMaterialRequest(
+  value: unknown,
+  option = 'req',
+  unknown: UnknownFields = 'strict',
+): ImportKeyMaterialRequest {
+  if (value === undefined) throw invalidArgument(option, 'expected { wrappedMaterial, algorithm, ... }');
+  const extra = extensionsFor(unknown);
+  const o = checkOptions(value, option, IMPORT_MATERIAL, extra);
+  return {
+    ...extra,
+    wrappedMaterial: checkBytes(o.wrappedMaterial, `${option}.wrappedMaterial`),
+    algorithm: checkEnum(o.algorithm, `${option}.algorithm`, IMPORT_WRAPPING_ALGORITHMS),
+    ...(o.importToken !== undefined
+      ? { importToken: checkBytes(o.importToken, `${option}.importToken`) }
+      : {}),
+    ...(o.expiresAt !== undefined ? { expiresAt: checkDate(o.expiresAt, `${option}.expiresAt`) } : {}),
+  };
+}
+
+/** The sign/verify extras of call options. */
+export const SIGN_OPTIONS = { algorithm: true, messageType: true } as const satisfies Record<
+  keyof SignRequest,
+  true
+>;
+
+export function signRequestFrom(rest: Record<string, unknown>, option = 'options'): SignRequest {
+  return {
+    ...(rest.algorithm !== undefined
+      ? { algorithm: checkEnum(rest.algorithm, `${option}.algorithm`, SIGNING_ALGORITHMS) }
+      : {}),
+    ...(rest.messageType !== undefined
+      ? { messageType: checkEnum(rest.messageType, `${option}.messageType`, ['message', 'digest'] as const) }
+      : {}),
+  };
+}
+
+// ------------------------------------------------------------------ Keyport client
+
+/** Every option of `KeyportOptions` (the compiler keeps this list complete); others are refused. */
+const KEYPORT_OPTIONS = {
+  providers: true,
+  defaults: true,
+  retry: true,
+  audit: true,
+  auditDigestKey: true,
+  random: true,
+  onAuditFailure: true,
+  onAuditError: true,
+} as const satisfies Record<keyof KeyportOptions, true>;
+
+/** The client's construction options: every provider and sink an object with the right methods. */
+export function checkKeyportOptions(value: unknown): KeyportOptions {
+  if (value === undefined) throw invalidArgument('options', 'expected { providers: [...] }');
+  const o = checkOptions(value, 'options', KEYPORT_OPTIONS);
+  // A list (each instance named after its scheme) or named instances; the registry checks names.
+  const named = !Array.isArray(o.providers);
+  if (named && (typeof o.providers !== 'object' || o.providers === null)) {
+    throw invalidArgument(
+      'options.providers',
+      `expected an array or { name: driver }, got ${describeType(o.providers)}`,
+    );
+  }
+  const entries: [string, unknown][] = named
+    ? Object.entries(o.providers as Record<string, unknown>).map(([k, v]) => [`.${k}`, v])
+    : (o.providers as unknown[]).map((v, i) => [`[${i}]`, v]);
+  for (const [at, p] of entries) {
+    const where = `options.providers${at}`;
+    if (typeof p !== 'object' || p === null)
+      throw invalidArgument(where, `expected a driver, got ${describeType(p)}`);
+    const provider = p as Partial<KmsProvider>;
+    checkString(provider.scheme, `${where}.scheme`, { min: 1, max: 64 });
+    if (!/^[a-z][a-z0-9.-]*$/.test(provider.scheme as string)) {
+      throw invalidArgument(`${where}.scheme`, 'a URI scheme: lower-case letters, digits, "-", "."');
+    }
+    if (provider.name !== undefined) checkString(provider.name, `${where}.name`, { min: 1, max: 128 });
+    if (typeof provider.capabilities !== 'object' || provider.capabilities === null) {
+      throw invalidArgument(`${where}.capabilities`, 'expected a capabilities object');
+    }
+  }
+  if (o.defaults !== undefined && (typeof o.defaults !== 'object' || o.defaults === null)) {
+    throw invalidArgument(
+      'options.defaults',
+      `expected { scheme: instance name }, got ${describeType(o.defaults)}`,
+    );
+  }
+  if (o.audit !== undefined) {
+    if (!Array.isArray(o.audit))
+      throw invalidArgument('options.audit', `expected an array, got ${describeType(o.audit)}`);
+    o.audit.forEach((sink: unknown, i) => {
+      if (typeof (sink as Partial<AuditSink> | null)?.write !== 'function') {
+        throw invalidArgument(`options.audit[${i}]`, 'expected an audit sink with a write method');
+      }
+    });
+  }
+  return {
+    ...o,
+    providers: o.providers as KeyportOptions['providers'],
+    ...(o.retry !== undefined ? { retry: checkRetryPolicy(o.retry, 'options.retry') } : {}),
+    ...(o.auditDigestKey !== undefined
+      ? {
+          auditDigestKey:
+            o.auditDigestKey === 'unkeyed'
+              ? 'unkeyed'
+              : checkBytes(o.auditDigestKey, 'options.auditDigestKey'),
+        }
+      : {}),
+    ...(o.onAuditFailure !== undefined
+      ? { onAuditFailure: checkEnum(o.onAuditFailure, 'options.onAuditFailure', ['fail', 'warn'] as const) }
+      : {}),
+    ...(o.random !== undefined ? { random: checkFunction(o.random, 'options.random') as () => number } : {}),
+    ...(o.onAuditError !== undefined
+      ? { onAuditError: checkFunction(o.onAuditError, 'options.onAuditError') as (e: unknown) => void }
+      : {}),
+  } as KeyportOptions;
+}
+
+/** Call options carrying a context (and the named extras): the context comes back prototype-free. */
+export function contextCallOptions(
+  value: unknown,
+  extra: Readonly<Record<string, true>> = {},
+): { call: CallOptions; context: EncryptionContext | undefined; rest: Record<string, unknown> } {
+  const { call, rest } = checkCallOptions(value, 'options', { context: true, ...extra });
+  return { call, context: optionalContext(rest.context, 'options.context'), rest };
+}
+
+const BATCH_ITEM_LIMIT = 100_000;
+
+/** Batch items: each `{ <bytes field>, context? }`, contexts converted; at most 100,000 items. */
+export function checkBatchItems(
+  value: unknown,
+  field: 'plaintext' | 'ciphertext',
+): Array<Record<string, unknown> & { context?: EncryptionContext }> {
+  if (!Array.isArray(value)) throw invalidArgument('items', `expected an array, got ${describeType(value)}`);
+  if (value.length > BATCH_ITEM_LIMIT) throw invalidArgument('items', `at most ${BATCH_ITEM_LIMIT} items`);
+  const allowed = { [field]: true, context: true } as Record<string, true>;
+  return value.map((item: unknown, i) => {
+    const o = checkOptions(item, `items[${i}]`, allowed);
+    if (item === undefined) throw invalidArgument(`items[${i}]`, `expected { ${field}, context? }`);
+    const context = optionalContext(o.context, `items[${i}].context`);
+    return {
+      [field]: checkBytes(o[field], `items[${i}].${field}`),
+      ...(context !== undefined ? { context } : {}),
+    };
+  });
+}

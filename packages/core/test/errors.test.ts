@@ -1,0 +1,157 @@
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import {
+  type Capabilities,
+  escapeControl,
+  Keyport,
+  KeyportError,
+  type KmsProvider,
+  quote,
+  reduceCause,
+  toKeyportError,
+} from '../src/index.js';
+
+/** A fake AWS SDK v3 service exception, shaped as the real one: request, response, headers. */
+class FakeServiceException extends Error {
+  override name = 'AccessDeniedException';
+  readonly $fault = 'client';
+  readonly $metadata = { httpStatusCode: 400, requestId: 'req-4711', attempts: 1 };
+  readonly $response = {
+    statusCode: 400,
+    headers: {
+      authorization: 'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/kms/aws4_request',
+      'x-amz-security-token': 'FwoGZXIvYXdzEXAMPLESESSIONTOKEN',
+      'x-amzn-requestid': 'req-4711',
+    },
+    body: '{"__type":"AccessDeniedException","message":"User arn:aws:iam::111122223333:user/alice is not authorized"}',
+  };
+  readonly config = {
+    credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG' },
+  };
+  constructor() {
+    super(
+      'User is not authorized to perform kms:Decrypt\u001b[2J (Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.secret)',
+    );
+  }
+}
+
+const SECRETS = [
+  'AKIAIOSFODNN7EXAMPLE',
+  'wJalrXUtnFEMI',
+  'FwoGZXIvYXdzEXAMPLESESSIONTOKEN',
+  'eyJhbGciOiJIUzI1NiJ9',
+  '$response',
+  'headers',
+  'secretAccessKey',
+  '\u001b',
+];
+
+describe('clean messages', () => {
+  it('quote escapes control characters, bidi overrides and lone surrogates, and caps the length', () => {
+    expect(quote('a\nb\u001b[31mc')).toBe('"a\\u000ab\\u001b[31mc"');
+    expect(quote('\u202eevil\ud800')).toBe('"\\u202eevil\\ud800"');
+    expect(quote('say "hi"')).toBe('"say \\"hi\\""');
+    const long = quote('x'.repeat(500));
+    expect(long.length).toBeLessThan(120);
+    expect(long).toContain('(500 chars)');
+    expect(quote(42)).toBe('(number)');
+    expect(quote(new Map())).toBe('(Map)');
+    expect(escapeControl('ok 😀')).toBe('ok 😀');
+  });
+
+  it('a KeyportError escapes control characters in its message, key URI and request id', () => {
+    const e = new KeyportError('NotFound', 'no key\nFAKE LOG LINE', {
+      keyUri: 'local://k#a\u001b[2J',
+      requestId: 'id\r\n',
+    });
+    expect(e.message).toBe('no key\\u000aFAKE LOG LINE');
+    expect(e.keyUri).toBe('local://k#a\\u001b[2J');
+    expect(e.requestId).toBe('id\\u000d\\u000a');
+  });
+
+  it('an SDK error kept as cause is reduced to its class, code, message and request id', () => {
+    const raw = Object.assign(new FakeServiceException(), { code: 'AccessDeniedException' });
+    const mapped = new KeyportError('AccessDenied', 'access denied by AWS KMS', {
+      cause: raw,
+      requestId: 'req-4711',
+    });
+    const cause = mapped.cause as Error & { code?: string; requestId?: string };
+    expect(cause).not.toBe(raw);
+    expect(cause).toBeInstanceOf(FakeServiceException);
+    expect(cause.name).toBe('AccessDeniedException');
+    expect(cause.code).toBe('AccessDeniedException');
+    expect(cause.requestId).toBe('req-4711');
+    expect(cause.message).toContain('not authorized to perform kms:Decrypt');
+    for (const view of [
+      inspect(mapped, { depth: 20, showHidden: true }),
+      inspect(mapped, { depth: 20 }),
+      JSON.stringify(mapped),
+      JSON.stringify(cause),
+      String(cause.stack),
+    ]) {
+      for (const secret of SECRETS) expect(view, `${secret} leaked`).not.toContain(secret);
+    }
+    expect(inspect(mapped, { depth: 20 })).toContain('req-4711');
+  });
+
+  it('the request id is found in response headers when the SDK keeps it only there', () => {
+    const raw = Object.assign(new Error('boom'), {
+      response: { headers: new Headers({ 'x-ms-request-id': 'ms-1', authorization: 'Bearer abcdefghijkl' }) },
+    });
+    const cause = reduceCause(raw) as Error & { requestId?: string };
+    expect(cause.requestId).toBe('ms-1');
+    expect(inspect(cause, { depth: 20, showHidden: true })).not.toContain('abcdefghijkl');
+  });
+
+  it('nested causes and aggregates are reduced too; DOMException-like prototypes do not break inspect', () => {
+    const inner = Object.assign(new Error('connect ECONNREFUSED'), {
+      code: 'ECONNREFUSED',
+      config: { headers: { authorization: 'Basic dXNlcjpwYXNzd29yZA==' } },
+    });
+    const outer = new Error('request failed', { cause: inner });
+    const agg = new AggregateError([outer, new DOMException('aborted', 'AbortError')], 'all failed');
+    const e = new KeyportError('Unavailable', 'no provider answered', { cause: agg });
+    const text = inspect(e, { depth: 20, showHidden: true });
+    expect(text).toContain('ECONNREFUSED');
+    expect(text).toContain('AbortError');
+    expect(text).not.toContain('dXNlcjpwYXNzd29yZA');
+    expect(((e.cause as AggregateError).errors[0] as Error).cause).toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('through Keyport: an unmapped SDK error becomes Internal with a reduced cause', async () => {
+    const caps = {
+      keySpecs: { AES_256: ['encrypt_decrypt'] },
+      context: 'native',
+      dataKeys: 'native',
+      listKeys: true,
+      rotation: 'none',
+      autoRotation: false,
+      enableDisable: false,
+      scheduledDeletion: 'none',
+      destroyVersion: false,
+      grants: 'none',
+      grantExpiry: 'none',
+      grantConstraints: false,
+      import: [],
+      signingAlgorithms: [],
+    } as Capabilities;
+    const kp = new Keyport({
+      retry: { maxAttempts: 1 },
+      providers: [
+        {
+          scheme: 'local',
+          name: 'local',
+          capabilities: caps,
+          encrypt: async () => {
+            throw new FakeServiceException();
+          },
+        } as unknown as KmsProvider,
+      ],
+    });
+    const error = await kp.encrypt('local://k.kp#a', new Uint8Array(1)).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'Internal' });
+    const text = inspect(error, { depth: 20, showHidden: true });
+    for (const secret of SECRETS) expect(text, `${secret} leaked`).not.toContain(secret);
+    expect(toKeyportError(new FakeServiceException()).cause).toBeInstanceOf(FakeServiceException);
+  });
+});

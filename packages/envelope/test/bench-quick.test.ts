@@ -1,0 +1,63 @@
+/**
+ * Keeps the benchmark working: runs `bench/envelope.bench.mjs --quick` (every section at a small
+ * size, each in its own child process) and checks the shape of what it writes. No timing is
+ * asserted: figures from a quick run on a shared machine mean nothing.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const pkg = fileURLToPath(new URL('..', import.meta.url));
+const root = join(pkg, '..', '..');
+const dir = mkdtempSync(join(tmpdir(), 'keyport-bench-quick-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function build(project: string): void {
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, project)], {
+    stdio: 'inherit',
+  });
+}
+
+describe('pnpm bench --quick', () => {
+  it('runs every section and writes { name, unit, value, baseline, baselineValue, ratio } rows', () => {
+    // The bench runs the built package (and its workspace dependencies), as `pnpm bench` does.
+    for (const p of ['packages/core', 'adapters/local', 'packages/envelope'])
+      build(`${p}/tsconfig.build.json`);
+    const out = join(dir, 'envelope.json');
+    execFileSync(
+      process.execPath,
+      ['--expose-gc', join(pkg, 'bench/envelope.bench.mjs'), '--quick', `--out=${out}`],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    const rows = JSON.parse(readFileSync(out, 'utf8')) as Array<Record<string, unknown>>;
+    expect(rows.length).toBeGreaterThan(20);
+    for (const r of rows) {
+      expect(typeof r.name).toBe('string');
+      expect(typeof r.unit).toBe('string');
+      expect(Number.isFinite(r.value)).toBe(true);
+      expect(typeof r.baseline).toBe('string');
+      expect(typeof r.baselineValue).toBe('number');
+      expect(r.ratio === null || typeof r.ratio === 'number').toBe(true);
+    }
+    const names = rows.map((r) => r.name as string).join('\n');
+    for (const part of [
+      'EDK flood',
+      'peak RSS growth (VmHWM',
+      'openssl speed',
+      'ESDK-JS 5.0.2, both 0x0478',
+      'ESDK-JS 5.0.2, both 0x0578',
+      'seal to 3 recipients',
+    ]) {
+      expect(names).toContain(part);
+    }
+    for (const r of rows.filter((x) => /MiB\/s/.test(x.unit as string))) {
+      expect(r.node).toBe(process.version);
+      expect(r.concurrency).toBeDefined();
+    }
+  }, 300_000);
+});
