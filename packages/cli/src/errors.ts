@@ -4,6 +4,7 @@
  * bytes or context values; causes from SDKs are shown by name and message only, cut short.
  */
 import { type ErrorCode, KeyportError, toKeyportError } from '@keyport/core';
+import { type CliError, type CliErrorCode, findCliError } from './cli-errors.js';
 import { exitCodeFor } from './exit-codes.js';
 
 /** A usage or configuration problem found by the CLI itself (exit 2). */
@@ -58,17 +59,20 @@ function describeOne(e: unknown): string[] {
 }
 
 export interface ErrorReport {
-  readonly code: ErrorCode;
+  readonly code: ErrorCode | CliErrorCode;
   readonly exitCode: number;
   readonly message: string;
   readonly keyUri?: string;
   readonly provider?: string;
   readonly requestId?: string;
+  readonly path?: string;
   readonly next: string;
   readonly causes?: readonly string[];
 }
 
 export function errorReport(error: unknown, verbose: boolean): ErrorReport {
+  const cli = findCliError(error);
+  if (cli !== undefined) return cliReport(cli, verbose);
   const e = toKeyportError(error);
   return {
     code: e.code,
@@ -82,9 +86,21 @@ export function errorReport(error: unknown, verbose: boolean): ErrorReport {
   };
 }
 
+function cliReport(e: CliError, verbose: boolean): ErrorReport {
+  return {
+    code: e.code,
+    exitCode: e.exitCode,
+    message: e.message,
+    ...(e.path !== undefined ? { path: e.path } : {}),
+    next: e.next,
+    ...(verbose ? { causes: causeChain(e) } : {}),
+  };
+}
+
 export function formatErrorReport(r: ErrorReport, paint: (s: string) => string): string {
   const lines = [`${paint(`error ${r.code}`)}: ${r.message}`];
   if (r.keyUri !== undefined) lines.push(`  key:        ${r.keyUri}`);
+  if (r.path !== undefined) lines.push(`  path:       ${JSON.stringify(r.path)}`);
   if (r.provider !== undefined) lines.push(`  provider:   ${r.provider}`);
   if (r.requestId !== undefined) lines.push(`  request id: ${r.requestId}`);
   lines.push(`  next:       ${r.next}`);

@@ -1,11 +1,38 @@
-/** Process entry of the `keyport` bin: real streams, signals, exit code. */
+/**
+ * Process entry of the `keyport` bin: real streams, signals, exit code.
+ *
+ * SIGINT / SIGTERM abort the running command through `io.signal`: streams stop, temp files are
+ * removed by the code that made them, the migration journal is flushed, and `run` returns 130 /
+ * 143. A second signal, or a command still running a second after the first (an SDK call that
+ * does not honour the abort), exits at once after removing every live temp file; the journal
+ * stays consistent because every record is fsynced before the step it describes.
+ */
+import { CliError } from './cli-errors.js';
+import { EXIT } from './exit-codes.js';
+import { removeLiveTempsSync } from './files/temps.js';
 import { run } from './program.js';
+
+const GRACE_MS = 900;
 
 export async function main(argv: readonly string[]): Promise<void> {
   const controller = new AbortController();
-  const interrupt = (): void => controller.abort(new Error('interrupted'));
-  process.once('SIGINT', interrupt);
-  process.once('SIGTERM', interrupt);
+  let firstCode: number | undefined;
+  const hardExit = (code: number, why: string): never => {
+    removeLiveTempsSync();
+    process.stderr.write(`\nkeyport: ${why}\n`);
+    process.exit(code);
+  };
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
+    const code = signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated;
+    if (firstCode !== undefined) hardExit(firstCode, `${signal} again: stopped at once`);
+    firstCode = code;
+    controller.abort(
+      new CliError(signal === 'SIGINT' ? 'Interrupted' : 'Terminated', `stopped by ${signal}`),
+    );
+    setTimeout(() => hardExit(code, `still busy ${GRACE_MS} ms after ${signal}: stopped`), GRACE_MS).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const code = await run(argv, {
     stdin: process.stdin,
     stdout: process.stdout,

@@ -15,6 +15,7 @@ import type {
   VaultConfig,
 } from './config/schema.js';
 import { readSecret } from './config/secrets.js';
+import { canonicalKeystorePath } from './key-uris.js';
 
 export interface FactoryContext {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -69,7 +70,7 @@ const local: Factory<LocalConfig> = {
       throw adapterMissing('@keyport/local', 'local', e);
     });
     return openLocalKeystore({
-      path: pathFrom(ctx.configDir, c.keystore),
+      path: canonicalKeystorePath(c.keystore, ctx.configDir),
       passphrase,
       ...(c.principal !== undefined ? { principal: c.principal } : {}),
       ...(c.create !== undefined ? { create: c.create } : {}),

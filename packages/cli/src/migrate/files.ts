@@ -15,7 +15,7 @@ import {
   toKeyportError,
 } from '@keyport/core';
 import { kmsRecipient, openStream, type Recipient, rewrapStream } from '@keyport/envelope';
-import { syncDir } from '../atomic-file.js';
+import { syncDir } from '../files/sync-dir.js';
 import { isBatchingProvider, TransitBatchRecipient } from './batch-recipient.js';
 import { CallCounter } from './call-counter.js';
 import { peekMessage } from './header-peek.js';

@@ -61,11 +61,13 @@ export async function runCli(argv: readonly string[], o: RunOptions): Promise<Cl
 
 export function spawnCli(
   argv: readonly string[],
-  o: RunOptions & { timeoutMs?: number },
+  o: RunOptions & { timeoutMs?: number; uid?: number; gid?: number },
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', HOOKS, BIN, ...argv], {
       cwd: o.cwd,
+      ...(o.uid !== undefined ? { uid: o.uid } : {}),
+      ...(o.gid !== undefined ? { gid: o.gid } : {}),
       env: {
         PATH: process.env.PATH,
         KEYPORT_CLI_FROM_SOURCE: '1',
