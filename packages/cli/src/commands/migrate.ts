@@ -20,6 +20,12 @@ export function registerMigrateCommand(program: Command, act: Act): void {
     .option('--progress-every <ms>', 'progress line interval when stderr is not a terminal', '5000')
     .option('--no-progress', 'no progress output')
     .option(
+      '--follow-symlinks',
+      'migrate the targets of symbolic links (default: report them as skipped)',
+      false,
+    )
+    .option('--break-lock', "take over the journal's lock even if its holder may still run", false)
+    .option(
       '--no-batch',
       "one call per data key even where the provider has a batch API (Vault's batch_input)",
     )
@@ -35,16 +41,22 @@ export function registerMigrateCommand(program: Command, act: Act): void {
           progressEvery: string;
           progress: boolean;
           batch: boolean;
+          followSymlinks: boolean;
+          breakLock: boolean;
         }>();
+        const [from, to] = (await s.uris([o.from, o.to])) as [string, string];
         const jobs = o.jobs !== undefined ? positiveInt(o.jobs, '--jobs') : ((await s.defaults()).jobs ?? 8);
-        const keys = await s.keys([o.from, o.to]);
+        const keys = await s.keys([from, to]);
         const progress = o.progress
           ? progressReporter(s.io.stderr, s.io.stderrIsTTY, positiveInt(o.progressEvery, '--progress-every'))
           : undefined;
         const summary = await migrateFiles({
           keys,
-          from: o.from,
-          to: o.to,
+          from,
+          to,
+          followSymlinks: o.followSymlinks,
+          breakLock: o.breakLock,
+          onNote: (text) => void s.io.stderr.write(`${text}\n`),
           target: cmd.args[0] as string,
           cwd: s.io.cwd,
           ...(o.journal !== undefined ? { journal: s.path(o.journal) } : {}),
@@ -58,12 +70,14 @@ export function registerMigrateCommand(program: Command, act: Act): void {
         });
         progress?.finish();
         const lines = [
-          o.dryRun
-            ? `dry run: ${summary.wouldMigrate} of ${summary.total} files would be migrated`
-            : `migrated ${summary.migrated} of ${summary.total} files in ${(summary.durationMs / 1000).toFixed(1)}s (${summary.filesPerSecond}/s)`,
+          summary.interrupted
+            ? `interrupted after ${summary.done} of ${summary.total} files: run the same command again to continue`
+            : o.dryRun
+              ? `dry run: ${summary.wouldMigrate} of ${summary.total} files would be migrated`
+              : `migrated ${summary.migrated} of ${summary.total} files in ${(summary.durationMs / 1000).toFixed(1)}s (${summary.filesPerSecond}/s)`,
           `  already done: ${summary.alreadyDone}, skipped: ${summary.skipped}, failed: ${summary.failed}`,
           `  provider calls per migrated file: ${summary.calls.perFile} (wrapping under --to: ${summary.calls.wrapPerFile})`,
-          ...summary.skippedFiles.slice(0, 20).map((f) => `  skipped ${f.file}: ${f.reason}`),
+          ...summary.skippedFiles.map((f) => `  skipped ${JSON.stringify(f.file)}: ${f.reason}`),
           ...summary.failures
             .slice(0, 20)
             .map((f) => `  ${s.out.paint('red', 'failed')} ${f.file}: ${f.code} ${f.message}`),
