@@ -4,8 +4,10 @@
  * SIGINT / SIGTERM abort the running command through `io.signal`: streams stop, temp files are
  * removed by the code that made them, the migration journal is flushed, and `run` returns 130 /
  * 143. A second signal, or a command still running a second after the first (an SDK call that
- * does not honour the abort), exits at once after removing every live temp file; the journal
- * stays consistent because every record is fsynced before the step it describes.
+ * does not honour the abort), ends the process at once after removing every live temp file: it
+ * dies by the signal itself (a shell reports 130 / 143), since process.exit() would wait for
+ * work in libuv's thread pool (a keystore's scrypt) to finish. The journal stays consistent
+ * because every record is fsynced before the step it describes.
  */
 import { CliError } from './cli-errors.js';
 import { EXIT } from './exit-codes.js';
@@ -16,20 +18,26 @@ const GRACE_MS = 900;
 
 export async function main(argv: readonly string[]): Promise<void> {
   const controller = new AbortController();
-  let firstCode: number | undefined;
-  const hardExit = (code: number, why: string): never => {
+  let first: 'SIGINT' | 'SIGTERM' | undefined;
+  const hardExit = (signal: 'SIGINT' | 'SIGTERM', why: string): void => {
     removeLiveTempsSync();
     process.stderr.write(`\nkeyport: ${why}\n`);
-    process.exit(code);
+    process.removeAllListeners('SIGINT');
+    process.removeAllListeners('SIGTERM');
+    process.kill(process.pid, signal);
+    process.exit(signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated);
   };
   const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
+    if (first !== undefined) return hardExit(first, `${signal} again: stopped at once`);
+    first = signal;
     const code = signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated;
-    if (firstCode !== undefined) hardExit(firstCode, `${signal} again: stopped at once`);
-    firstCode = code;
     controller.abort(
       new CliError(signal === 'SIGINT' ? 'Interrupted' : 'Terminated', `stopped by ${signal}`),
     );
-    setTimeout(() => hardExit(code, `still busy ${GRACE_MS} ms after ${signal}: stopped`), GRACE_MS).unref();
+    setTimeout(
+      () => hardExit(signal, `still busy ${GRACE_MS} ms after ${signal} (exit ${code}): stopped`),
+      GRACE_MS,
+    ).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { collect, parsePairs, positiveInt } from '../args.js';
 import { usageError } from '../errors.js';
+import { abortable } from '../files/abortable.js';
 import { type OpenedInput, openInputFile, stdinInput } from '../files/input-file.js';
 import { checkOutput, writeOutputFile } from '../files/output-file.js';
 import { writeChunk, writeText } from '../io.js';
@@ -59,7 +60,8 @@ async function withOutput(
       ...(input.stat !== undefined ? { input: input.stat } : {}),
     };
     if (outPath !== undefined) await checkOutput(outPath, fileOptions);
-    const data = produce(input);
+    const signal = s.io.signal;
+    const data = abortable(produce({ ...input, data: abortable(input.data, signal) }), signal);
     if (outPath !== undefined) return await writeOutputFile(outPath, data, fileOptions);
     let bytes = 0;
     for await (const chunk of data) {

@@ -29,6 +29,7 @@ import {
 } from '@keyport/core';
 import { kmsRecipient, openStream, type Recipient, rewrapStream } from '@keyport/envelope';
 import { findCliError, isErrno } from '../cli-errors.js';
+import { abortable } from '../files/abortable.js';
 import { writeAll } from '../files/output-file.js';
 import { syncDir } from '../files/sync-dir.js';
 import { trackTemp, untrackTemp } from '../files/temps.js';
@@ -258,7 +259,7 @@ export async function migrateFiles(options: MigrateFilesOptions): Promise<Migrat
     const verify = async (tmp: string): Promise<void> => {
       const h = await open(tmp, 'r');
       try {
-        for await (const _ of openStream(readFrom(h), { trust: [toRecipient], ...env })) {
+        for await (const _ of openStream(abortable(readFrom(h), signal), { trust: [toRecipient], ...env })) {
           // frames are verified as they are read; nothing is kept
         }
       } finally {
@@ -330,7 +331,7 @@ export async function migrateFiles(options: MigrateFilesOptions): Promise<Migrat
         tmpMade = true;
         trackTemp(tmp);
         try {
-          const rewrapped = rewrapStream(readFrom(h), {
+          const rewrapped = rewrapStream(abortable(readFrom(h), signal), {
             trust: [options.from],
             keys,
             add: hasTo ? [] : [toRecipient],
