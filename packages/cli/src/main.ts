@@ -28,7 +28,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.exit(signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated);
   };
   const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
-    if (first !== undefined) return hardExit(first, `${signal} again: stopped at once`);
+    if (first !== undefined) {
+      hardExit(first, `${signal} again: stopped at once`);
+      return;
+    }
     first = signal;
     const code = signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated;
     controller.abort(
