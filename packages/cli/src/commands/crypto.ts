@@ -15,6 +15,7 @@ import { type OpenedInput, openInputFile, stdinInput } from '../files/input-file
 import { checkOutput, writeOutputFile } from '../files/output-file.js';
 import { writeChunk, writeText } from '../io.js';
 import type { Act } from '../program.js';
+import { counted, startProgress } from '../progress.js';
 import type { Session } from '../session.js';
 
 const isStd = (p: string | undefined): boolean => p === undefined || p === '-';
@@ -23,6 +24,7 @@ interface OutputFlags {
   readonly output?: string;
   readonly force: boolean;
   readonly inPlace: boolean;
+  readonly progress: boolean;
 }
 
 /** Where the bytes go: undefined for stdout, else the file path (the input's with --in-place). */
@@ -46,6 +48,7 @@ async function openInput(s: Session, path: string | undefined): Promise<OpenedIn
 
 /** Checks the output before any provider work, then runs `produce` and writes its bytes. */
 async function withOutput(
+  command: string,
   s: Session,
   inPath: string | undefined,
   outPath: string | undefined,
@@ -61,14 +64,25 @@ async function withOutput(
     };
     if (outPath !== undefined) await checkOutput(outPath, fileOptions);
     const signal = s.io.signal;
-    const data = abortable(produce({ ...input, data: abortable(input.data, signal) }), signal);
-    if (outPath !== undefined) return await writeOutputFile(outPath, data, fileOptions);
-    let bytes = 0;
-    for await (const chunk of data) {
-      await writeChunk(s.io.stdout, chunk);
-      bytes += chunk.length;
+    const progress = await startProgress(s, {
+      command,
+      unit: 'bytes',
+      total: input.size,
+      enabled: o.progress,
+    });
+    const read = counted(abortable(input.data, signal), progress);
+    const data = abortable(produce({ ...input, data: read }), signal);
+    try {
+      if (outPath !== undefined) return await writeOutputFile(outPath, data, fileOptions);
+      let bytes = 0;
+      for await (const chunk of data) {
+        await writeChunk(s.io.stdout, chunk);
+        bytes += chunk.length;
+      }
+      return bytes;
+    } finally {
+      progress.finish();
     }
-    return bytes;
   } finally {
     await input.close();
   }
@@ -78,7 +92,8 @@ function addOutputOptions(cmd: Command, what: string): Command {
   return cmd
     .option('-o, --output <file>', `where ${what} goes ("-" or none: stdout)`)
     .option('-f, --force', 'replace the output file if it exists (a regular file only)', false)
-    .option('--in-place', 'replace the input file (its mode is kept)', false);
+    .option('--in-place', 'replace the input file (its mode is kept)', false)
+    .option('--no-progress', 'no progress display (a bar on a terminal, events with --json)');
 }
 
 function refuseBinaryOnTerminal(s: Session, path: string | undefined, what: string): void {
@@ -91,11 +106,11 @@ function refuseBinaryOnTerminal(s: Session, path: string | undefined, what: stri
 async function summary(
   s: Session,
   outPath: string | undefined,
-  value: unknown,
+  value: Readonly<Record<string, unknown>>,
   human: string,
 ): Promise<void> {
   if (outPath === undefined) {
-    if (s.out.json) await writeText(s.io.stderr, `${JSON.stringify(value)}\n`);
+    if (s.out.json) await writeText(s.io.stderr, `${JSON.stringify({ result: value })}\n`);
     return;
   }
   await s.out.result(value, human);
@@ -183,7 +198,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
         const frameLength =
           o.frameLength !== undefined ? positiveInt(o.frameLength, '--frame-length') : undefined;
         const keys = await s.keys(recipients);
-        const bytes = await withOutput(s, inPath, outPath, o, (input) =>
+        const bytes = await withOutput(cmd.name(), s, inPath, outPath, o, (input) =>
           sealStream(input.data, {
             recipients,
             context,
@@ -239,7 +254,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
         const { trust, keys } = await trustAndKeys(s, await s.uris(o.key), o.trustConfigured, 'decrypt');
         let info: MessageInfo | undefined;
         const check = o.requireContext ? exactContextCheck(required) : undefined;
-        const bytes = await withOutput(s, inPath, outPath, o, (input) =>
+        const bytes = await withOutput(cmd.name(), s, inPath, outPath, o, (input) =>
           openStream(input.data, {
             trust,
             keys,
@@ -297,7 +312,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
         const remove = await s.uris(o.remove);
         const { trust, keys } = await trustAndKeys(s, await s.uris(o.key), o.trustConfigured, 'rewrap');
         await s.keys([...add, ...remove]);
-        const bytes = await withOutput(s, inPath, outPath, o, (input) =>
+        const bytes = await withOutput(cmd.name(), s, inPath, outPath, o, (input) =>
           rewrapStream(input.data, {
             trust,
             keys,

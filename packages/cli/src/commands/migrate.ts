@@ -2,9 +2,11 @@
 import type { Command } from 'commander';
 import { positiveInt } from '../args.js';
 import { EXIT } from '../exit-codes.js';
+import type { MigrateProgress } from '../migrate/files.js';
 import { DEFAULT_JOURNAL, migrateFiles } from '../migrate/files.js';
-import { progressReporter } from '../migrate/progress.js';
+import { progressLines } from '../migrate/progress.js';
 import type { Act } from '../program.js';
+import { type Progress, startProgress } from '../progress.js';
 
 export function registerMigrateCommand(program: Command, act: Act): void {
   program
@@ -47,16 +49,32 @@ export function registerMigrateCommand(program: Command, act: Act): void {
         const [from, to] = (await s.uris([o.from, o.to])) as [string, string];
         const jobs = o.jobs !== undefined ? positiveInt(o.jobs, '--jobs') : ((await s.defaults()).jobs ?? 8);
         const keys = await s.keys([from, to]);
-        const progress = o.progress
-          ? progressReporter(s.io.stderr, s.io.stderrIsTTY, positiveInt(o.progressEvery, '--progress-every'))
-          : undefined;
+        // A bar on a terminal, events with --json (started at the first update, when the total
+        // is known), else a line every --progress-every ms.
+        let display: Progress | undefined;
+        let starting: Promise<Progress> | undefined;
+        const everyMs = positiveInt(o.progressEvery, '--progress-every');
+        const logLine = s.out.json || s.io.stderrIsTTY ? undefined : progressLines(s.io.stderr, everyMs);
+        const onProgress = (p: MigrateProgress): void => {
+          if (logLine !== undefined) return logLine(p);
+          starting ??= startProgress(s, {
+            command: 'migrate',
+            unit: 'files',
+            total: p.total,
+            enabled: true,
+          }).then((d) => {
+            display = d;
+            return d;
+          });
+          display?.update(p.done, { ...p });
+        };
         const summary = await migrateFiles({
           keys,
           from,
           to,
           followSymlinks: o.followSymlinks,
           breakLock: o.breakLock,
-          onNote: (text) => void s.io.stderr.write(`${text}\n`),
+          onNote: (text) => void s.out.note(text),
           target: cmd.args[0] as string,
           cwd: s.io.cwd,
           ...(o.journal !== undefined ? { journal: s.path(o.journal) } : {}),
@@ -66,9 +84,9 @@ export function registerMigrateCommand(program: Command, act: Act): void {
           batch: o.batch,
           ...(s.callOptions.timeoutMs !== undefined ? { timeoutMs: s.callOptions.timeoutMs } : {}),
           ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
-          ...(progress !== undefined ? { onProgress: progress.update } : {}),
+          ...(o.progress ? { onProgress } : {}),
         });
-        progress?.finish();
+        (await starting)?.finish();
         const lines = [
           summary.interrupted
             ? `interrupted after ${summary.done} of ${summary.total} files: run the same command again to continue`

@@ -34,6 +34,8 @@ export interface RunOptions {
   readonly env?: Record<string, string | undefined>;
   readonly stdin?: Uint8Array | string;
   readonly tty?: boolean;
+  /** stderr is a terminal (a stream that says isTTY, 120 columns): progress bars are drawn. */
+  readonly stderrTty?: boolean;
 }
 
 function collector(): { stream: PassThrough; done: () => Buffer } {
@@ -46,6 +48,7 @@ function collector(): { stream: PassThrough; done: () => Buffer } {
 export async function runCli(argv: readonly string[], o: RunOptions): Promise<CliResult> {
   const out = collector();
   const err = collector();
+  if (o.stderrTty === true) Object.assign(err.stream, { isTTY: true, columns: 120 });
   const code = await run(argv, {
     stdin: Readable.from(o.stdin === undefined ? [] : [Buffer.from(o.stdin)]),
     stdout: out.stream,
@@ -53,7 +56,7 @@ export async function runCli(argv: readonly string[], o: RunOptions): Promise<Cl
     env: { KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE, ...o.env },
     cwd: o.cwd,
     stdoutIsTTY: o.tty === true,
-    stderrIsTTY: false,
+    stderrIsTTY: o.stderrTty === true,
   });
   const stdoutBytes = out.done();
   return { code, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr: err.done().toString('utf8') };
