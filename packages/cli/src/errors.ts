@@ -5,6 +5,7 @@
  */
 import { type ErrorCode, KeyportError, toKeyportError } from '@keyport/core';
 import { type CliError, type CliErrorCode, findCliError } from './cli-errors.js';
+import { credentialProblem, redact } from './credentials.js';
 import { exitCodeFor } from './exit-codes.js';
 
 /** A usage or configuration problem found by the CLI itself (exit 2). */
@@ -36,7 +37,11 @@ export function nextStep(code: ErrorCode): string {
   return NEXT_STEP[code];
 }
 
-function causeChain(error: unknown): string[] {
+function causeChain(error: unknown, secrets: readonly string[] = []): string[] {
+  return rawCauseChain(error).map((line) => redact(line, secrets));
+}
+
+function rawCauseChain(error: unknown): string[] {
   const lines: string[] = [];
   let current: unknown = error instanceof Error ? error.cause : undefined;
   for (let depth = 0; current !== undefined && depth < 5; depth++) {
@@ -70,10 +75,30 @@ export interface ErrorReport {
   readonly causes?: readonly string[];
 }
 
-export function errorReport(error: unknown, verbose: boolean): ErrorReport {
+/**
+ * What to show for a failure. `secrets` (values from the environment, see credentials.ts) are
+ * removed from every cause shown with --verbose, as are tokens and other secret-looking text.
+ */
+export function errorReport(error: unknown, verbose: boolean, secrets: readonly string[] = []): ErrorReport {
   const cli = findCliError(error);
-  if (cli !== undefined) return cliReport(cli, verbose);
+  if (cli !== undefined) return cliReport(cli, verbose, secrets);
   const e = toKeyportError(error);
+  // Missing or expired cloud credentials are an authentication failure, whatever the adapter said.
+  const creds =
+    e.code === 'AccessDenied' || e.code === 'Internal' || e.code === 'Unavailable'
+      ? credentialProblem(e)
+      : undefined;
+  if (creds !== undefined) {
+    return {
+      code: 'AccessDenied',
+      exitCode: exitCodeFor('AccessDenied'),
+      message: `the ${creds.sdk} SDK has no usable credentials (${redact(creds.detail, secrets)})`,
+      ...(e.keyUri !== undefined ? { keyUri: e.keyUri } : {}),
+      ...(e.provider !== undefined ? { provider: e.provider } : {}),
+      next: creds.hint,
+      ...(verbose ? { causes: causeChain(e, secrets) } : {}),
+    };
+  }
   return {
     code: e.code,
     exitCode: exitCodeFor(e.code),
@@ -82,18 +107,18 @@ export function errorReport(error: unknown, verbose: boolean): ErrorReport {
     ...(e.provider !== undefined ? { provider: e.provider } : {}),
     ...(e.requestId !== undefined ? { requestId: e.requestId } : {}),
     next: nextStep(e.code),
-    ...(verbose ? { causes: causeChain(e) } : {}),
+    ...(verbose ? { causes: causeChain(e, secrets) } : {}),
   };
 }
 
-function cliReport(e: CliError, verbose: boolean): ErrorReport {
+function cliReport(e: CliError, verbose: boolean, secrets: readonly string[]): ErrorReport {
   return {
     code: e.code,
     exitCode: e.exitCode,
     message: e.message,
     ...(e.path !== undefined ? { path: e.path } : {}),
     next: e.next,
-    ...(verbose ? { causes: causeChain(e) } : {}),
+    ...(verbose ? { causes: causeChain(e, secrets) } : {}),
   };
 }
 

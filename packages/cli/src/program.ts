@@ -15,6 +15,7 @@ import { registerGrantCommands } from './commands/grants.js';
 import { registerImportCommand } from './commands/import.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
+import { secretValues } from './credentials.js';
 import { errorReport, formatErrorReport } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { type CliIo, writeText } from './io.js';
@@ -42,7 +43,7 @@ export function wantsJson(argv: readonly string[]): boolean {
 export function buildProgram(io: CliIo, act: Act, json = false): Command {
   const program = new Command('keyport')
     .description(
-      'keys, envelope encryption and migrations across AWS KMS, GCP KMS, Vault/OpenBao, PKCS#11 and local keystores',
+      'keys, envelope encryption and migrations across AWS KMS, Azure Key Vault, GCP KMS, Vault/OpenBao, PKCS#11 and local keystores',
     )
     .version(VERSION, '-V, --version')
     .option('-c, --config <file>', 'config file (default: keyport.config.json|yaml here, or KEYPORT_CONFIG)')
@@ -105,7 +106,7 @@ async function reportFailure(
   const json = session?.options.json ?? wantsJson(argv);
   const verbose = session?.options.verbose ?? (argv.includes('--verbose') || argv.includes('-v'));
   const out = session?.out ?? new Output(io, json, !argv.includes('--no-color'));
-  const report = errorReport(error, verbose);
+  const report = errorReport(error, verbose, secretValues(io.env));
   if (json) await writeText(io.stderr, `${JSON.stringify({ error: report })}\n`);
   else await writeText(io.stderr, `keyport: ${formatErrorReport(report, (s) => out.paint('red', s))}`);
   return report.exitCode;
