@@ -56,7 +56,10 @@ export function registerMigrateCommand(program: Command, act: Act): void {
         const everyMs = positiveInt(o.progressEvery, '--progress-every');
         const logLine = s.out.json || s.io.stderrIsTTY ? undefined : progressLines(s.io.stderr, everyMs);
         const onProgress = (p: MigrateProgress): void => {
-          if (logLine !== undefined) return logLine(p);
+          if (logLine !== undefined) {
+            logLine(p);
+            return;
+          }
           starting ??= startProgress(s, {
             command: 'migrate',
             unit: 'files',
