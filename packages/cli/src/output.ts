@@ -42,7 +42,7 @@ export class Output {
 
   /** A note on stderr: a line of text, or `{"note": text}` with --json. */
   async note(text: string): Promise<void> {
-    await writeText(this.io.stderr, this.json ? `${JSON.stringify({ note: text })}\n` : `${text}\n`);
+    await writeText(this.io.stderr, this.json ? `${JSON.stringify({ note: text })}\n` : `keyport: ${text}\n`);
   }
 
   /** One NDJSON event on stderr (--json only): `{"<kind>": payload}`. */

@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parsePairs } from '../src/args.js';
-import { BIN, HOOKS, localWorkspace, PASSPHRASE, runCli } from './support/cli.js';
+import { BIN, HOOKS, jsonError, localWorkspace, PASSPHRASE, runCli } from './support/cli.js';
 
 describe('parsePairs', () => {
   it('builds a prototype-free map where __proto__, constructor and toString are ordinary keys', () => {
@@ -148,7 +148,7 @@ describe('two tenants and a grant constrained on __proto__', () => {
     expect(grant.code, grant.stderr).toBe(0);
     expect(JSON.parse(grant.stdout).contextSubsetKeys).toEqual(['__proto__']);
     const listed = JSON.parse((await runCli(['--json', 'grants', 'list', key], owner)).stdout);
-    expect(listed[0].contextSubsetKeys).toEqual(['__proto__']);
+    expect(listed.grants[0].contextSubsetKeys).toEqual(['__proto__']);
 
     await writeFile(join(ws.dir, 'a.txt'), 'data of tenant A');
     await writeFile(join(ws.dir, 'b.txt'), 'data of tenant B');
@@ -173,7 +173,7 @@ describe('two tenants and a grant constrained on __proto__', () => {
     expect(own.stdout).toBe('data of tenant A');
     const other = await asA(['--json', 'decrypt', 'b.enc', '-k', key]);
     expect(other.code, other.stderr).toBe(4);
-    expect(JSON.parse(other.stderr).error.code).toBe('AccessDenied');
+    expect(jsonError(other.stderr).code).toBe('AccessDenied');
     expect(other.stdout).toBe('');
     // Claiming A's value for B's message does not help: the context is authenticated.
     const forged = await asA(['decrypt', 'b.enc', '-k', key, '--context', '__proto__=x']);

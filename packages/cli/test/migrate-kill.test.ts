@@ -98,7 +98,7 @@ describe('migrate AWS KMS (local-kms) -> OpenBao under SIGKILL', () => {
     const final = await spawnCli(['--json', ...args], { cwd: ws.dir, env, timeoutMs: 60_000 });
     // The last killed run's lock is taken over, with a note; nothing else on stderr.
     expect(final.stderr).toMatch(
-      /^(keyport: took over the journal lock of pid \d+ .*, which is no longer running\n)?$/,
+      /^(\{"note":"took over the journal lock of pid \d+ .*, which is no longer running"\}\n)?$/,
     );
     expect(final.code).toBe(0);
     const summary = JSON.parse(final.stdout);

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { kmsRecipient } from '@keyport/envelope';
 import { describe, expect, it } from 'vitest';
 import { peekMessage } from '../src/migrate/header-peek.js';
-import { localWorkspace, runCli, spawnCli } from './support/cli.js';
+import { localWorkspace, ndjson, runCli, spawnCli } from './support/cli.js';
 import { localKeys, sealFiles } from './support/seal.js';
 
 async function setup(count: number) {
@@ -70,7 +70,9 @@ describe('one migration per journal', () => {
     );
     const r = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data'], { cwd: ws.dir });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`took over the journal lock of pid ${pid}`);
+    expect(ndjson(r.stderr).find((e) => 'note' in e)?.note).toContain(
+      `took over the journal lock of pid ${pid}`,
+    );
     expect(JSON.parse(r.stdout)).toMatchObject({ migrated: 4 });
     expect(await readdir(ws.dir)).not.toContain('.keyport-migrate.journal.lock');
   });
@@ -88,7 +90,9 @@ describe('one migration per journal', () => {
       cwd: ws.dir,
     });
     expect(broken.code, broken.stderr).toBe(0);
-    expect(broken.stderr).toMatch(/broke the journal lock of pid 1 on host "elsewhere"/);
+    expect(ndjson(broken.stderr).find((e) => 'note' in e)?.note).toMatch(
+      /broke the journal lock of pid 1 on host "elsewhere"/,
+    );
   });
 });
 

@@ -26,8 +26,11 @@ async function temps(dir: string): Promise<string[]> {
 
 const encrypt = (args: string[], cwd = ws.dir) => runCli(['--json', 'encrypt', '-r', key, ...args], { cwd });
 
+/** The one error object among the NDJSON lines on stderr (progress events may come first). */
 function errorOf(stderr: string): { code: string; message: string; exitCode: number; path?: string } {
-  return JSON.parse(stderr).error;
+  const lines = stderr.split('\n').filter((l) => l.startsWith('{"error"'));
+  expect(lines, stderr).toHaveLength(1);
+  return JSON.parse(lines[0] as string).error;
 }
 
 describe('output targets', () => {

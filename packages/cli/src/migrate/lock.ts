@@ -178,10 +178,10 @@ export async function acquireJournalLock(journal: string, o: LockOptions = {}): 
     if (await takeOver(path, holder)) {
       o.onNote?.(
         holder === undefined
-          ? `keyport: removed an unreadable journal lock ${quotePath(path)} (--break-lock)`
+          ? `removed an unreadable journal lock ${quotePath(path)} (--break-lock)`
           : stale
-            ? `keyport: took over the journal lock of ${describe(holder)}, which is no longer running`
-            : `keyport: broke the journal lock of ${describe(holder)} (--break-lock)`,
+            ? `took over the journal lock of ${describe(holder)}, which is no longer running`
+            : `broke the journal lock of ${describe(holder)} (--break-lock)`,
       );
     }
   }

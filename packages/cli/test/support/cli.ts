@@ -133,3 +133,18 @@ export function requireEmulator<T extends TargetName>(target: T): TargetEnv<T> {
   if (target === 'softhsm') isolateSofthsmToken();
   return requireTarget(target);
 }
+
+/** The NDJSON objects a --json run wrote on stderr (progress, note, result, error). */
+export function ndjson(stderr: string): Array<Record<string, unknown>> {
+  return stderr
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** The `error` object of a failed --json run. */
+export function jsonError(stderr: string): Record<string, unknown> & { code: string; message: string } {
+  const found = ndjson(stderr).find((e) => 'error' in e);
+  if (found === undefined) throw new Error(`no error object on stderr: ${stderr}`);
+  return found.error as Record<string, unknown> & { code: string; message: string };
+}
