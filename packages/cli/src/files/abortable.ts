@@ -26,7 +26,6 @@ export async function* abortable<T>(
       yield next.value;
     }
   } finally {
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
     // Close the source (a file handle, stdin) without waiting on a read that may never end.
     void it.return?.()?.catch(() => undefined);
   }
