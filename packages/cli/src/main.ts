@@ -9,6 +9,7 @@
  * work in libuv's thread pool (a keystore's scrypt) to finish. The journal stays consistent
  * because every record is fsynced before the step it describes.
  */
+import { setMaxListeners } from 'node:events';
 import { CliError } from './cli-errors.js';
 import { EXIT } from './exit-codes.js';
 import { removeLiveTempsSync } from './files/temps.js';
@@ -18,6 +19,9 @@ const GRACE_MS = 900;
 
 export async function main(argv: readonly string[]): Promise<void> {
   const controller = new AbortController();
+  // One signal for the whole run, followed by every operation in flight (migrate --jobs 256
+  // keeps hundreds): many listeners are expected here, not a leak.
+  setMaxListeners(0, controller.signal);
   let first: 'SIGINT' | 'SIGTERM' | undefined;
   const hardExit = (signal: 'SIGINT' | 'SIGTERM', why: string): void => {
     removeLiveTempsSync();
