@@ -115,9 +115,22 @@ export function fileError(error: unknown, path: string, doing: string): CliError
  * file-system error it is instead of a provider's "Internal".
  */
 export function findCliError(error: unknown): CliError | undefined {
+  // A provider that classified its failure (a keystore NotFound, AccessDenied...) keeps its code;
+  // a raw file-system error is looked for only under an unclassified one (Internal, Aborted).
+  const classified = (e: unknown): boolean =>
+    e instanceof Error &&
+    e.name === 'KeyportError' &&
+    !['Internal', 'Aborted'].includes((e as { code?: string }).code ?? '');
   let current: unknown = error;
   for (let depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
     if (current instanceof CliError) return current;
+    if (classified(current)) {
+      // Only a CliError further down (ours, e.g. a read error inside a stream) still counts.
+      for (let inner: unknown = (current as Error).cause; inner instanceof Error; inner = inner.cause) {
+        if (inner instanceof CliError) return inner;
+      }
+      return undefined;
+    }
     if (isErrno(current) && typeof current.path === 'string' && ERRNO_KIND[current.code as string]) {
       return fileError(current, current.path, current.syscall === 'write' ? 'cannot write' : 'cannot use');
     }

@@ -3,6 +3,8 @@
  * provider and usage rows 0-6. The file-system rows 8-15 are in outputs.test.ts, 7 (migration
  * locked) in migrate-lock.test.ts, 130 and 143 (signals) in signals.test.ts.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { localWorkspace, runCli } from './support/cli.js';
 
@@ -35,9 +37,16 @@ describe('exit codes 0-6', () => {
     });
   });
 
-  it('3: not found (a key)', async () => {
+  it('3: not found (a key; a keystore file, which stays NotFound rather than a file error)', async () => {
     const ws = await localWorkspace();
     expect((await runCli(['keys', 'describe', ws.uri('missing')], { cwd: ws.dir })).code).toBe(3);
+    await writeFile(
+      join(ws.dir, 'other.json'),
+      JSON.stringify({ providers: { local: { keystore: './nope.kp' } } }),
+    );
+    const r = await runCli(['--json', '--config', 'other.json', 'keys', 'list'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(3);
+    expect(JSON.parse(r.stderr).error.code).toBe('NotFound');
   });
 
   it('4: access denied (a wrong keystore passphrase)', async () => {
