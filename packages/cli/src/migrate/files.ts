@@ -17,7 +17,7 @@
  * - Symlinks are not followed unless `followSymlinks`; every skipped file is reported with why.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, realpath, rename, unlink } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import {
@@ -302,9 +302,12 @@ export async function migrateFiles(options: MigrateFilesOptions): Promise<Migrat
       if (!lst.isFile()) throw new Skip('not a regular file');
       let h: FileHandle;
       try {
-        h = await open(file, 'r');
+        // O_NOFOLLOW and O_NONBLOCK: a file swapped for a symlink or a FIFO since the lstat
+        // above is neither followed nor waited on; the fstat below then refuses it.
+        h = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       } catch (e) {
         const code = isErrno(e) ? e.code : undefined;
+        if (code === 'ELOOP') throw new Skip('symbolic link (not followed; pass --follow-symlinks)');
         throw new Skip(
           code === 'EACCES' || code === 'EPERM'
             ? 'unreadable: permission denied'
@@ -315,6 +318,7 @@ export async function migrateFiles(options: MigrateFilesOptions): Promise<Migrat
       let tmpMade = false;
       try {
         const original = await h.stat();
+        if (!original.isFile()) throw new Skip('not a regular file');
         const peeked = await peekHandle(h);
         if (peeked.kind !== 'envelope') throw new Skip('not an envelope message');
         if (peeked.version !== 2) throw new Skip('format v1 message: rewrap writes v2 only; reseal it');
