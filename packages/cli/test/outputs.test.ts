@@ -4,12 +4,13 @@
  * needs --in-place (mode kept); "-o -" is stdout; and every file-system failure has its own
  * code and exit code, names the path and leaves no temp file (exit codes 8-15).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localWorkspace, runCli, spawnCli } from './support/cli.js';
+import { BIN, HOOKS, localWorkspace, PASSPHRASE, runCli, spawnCli } from './support/cli.js';
 
 let ws: Awaited<ReturnType<typeof localWorkspace>>;
 let key: string;
@@ -107,6 +108,28 @@ describe('output targets', () => {
     expect(await readFile(p, 'utf8')).toBe('the same file');
     expect((await stat(p)).mode & 0o777).toBe(0o640);
     expect(await temps(ws.dir)).toEqual([]);
+  });
+
+  it('stdin redirected from the output file is the input too (exit 12), in a real process', async () => {
+    const p = join(ws.dir, 'redirected.txt');
+    await writeFile(p, 'redirected');
+    const fd = openSync(p, 'r');
+    try {
+      const r = spawnSync(
+        process.execPath,
+        ['--import', HOOKS, BIN, '--json', 'encrypt', '-o', 'redirected.txt', '--force', '-r', key],
+        {
+          cwd: ws.dir,
+          stdio: [fd, 'pipe', 'pipe'],
+          env: { PATH: process.env.PATH, KEYPORT_CLI_FROM_SOURCE: '1', KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE },
+        },
+      );
+      expect(r.status, r.stderr.toString()).toBe(12);
+      expect(errorOf(r.stderr.toString()).message).toMatch(/input file/);
+    } finally {
+      closeSync(fd);
+    }
+    expect(await readFile(p, 'utf8')).toBe('redirected');
   });
 
   it('"-o -" writes to stdout', async () => {
