@@ -21,6 +21,7 @@
  * | 14 | read-only file system |
  * | 15 | another input/output error |
  * | 130 | interrupted (SIGINT) |
+ * | 141 | stdout was closed by its reader (broken pipe, as a tool killed by SIGPIPE) |
  * | 143 | terminated (SIGTERM) |
  */
 import type { ErrorCode } from '@keyport/core';
@@ -43,6 +44,7 @@ export const EXIT = {
   readOnlyFileSystem: 14,
   fileIO: 15,
   interrupted: 130,
+  brokenPipe: 141,
   terminated: 143,
 } as const;
 

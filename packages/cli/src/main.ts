@@ -46,6 +46,14 @@ export async function main(argv: readonly string[]): Promise<void> {
       GRACE_MS,
     ).unref();
   };
+  // The reader of stdout went away (`keyport decrypt m.enc | head -c 10`): stop at once, like a
+  // tool killed by SIGPIPE, instead of an unhandled 'error' event.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    removeLiveTempsSync();
+    process.exit(EXIT.brokenPipe);
+  });
+  process.stderr.on('error', () => undefined);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const code = await run(argv, {

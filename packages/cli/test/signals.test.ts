@@ -4,7 +4,7 @@
  * journal stays whole and the next run finishes; a second SIGINT exits at once, even while
  * something that cannot be aborted (a slow keystore unlock) is running.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,6 +148,27 @@ describe('a signal stops a command mid-way: exit 130 / 143, no temp, no output',
     expect(JSON.parse(again.stdout)).toMatchObject({ total: 300, failed: 0 });
     expect(JSON.parse(again.stdout).migrated).toBeGreaterThan(0);
     expect(JSON.parse(again.stdout).migrated + JSON.parse(again.stdout).alreadyDone).toBe(300);
+  });
+});
+
+describe('a reader that closes stdout early', () => {
+  it('decrypt | head: exits 141 (broken pipe) quietly, without a stack', async () => {
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        `set -o pipefail; "${process.execPath}" --import "${HOOKS}" "${BIN}" decrypt big.enc -k "$1" | head -c 10 > /dev/null; echo "status \${PIPESTATUS[0]}" >&2`,
+        'sh',
+        key,
+      ],
+      {
+        cwd: ws.dir,
+        env: { PATH: process.env.PATH, KEYPORT_CLI_FROM_SOURCE: '1', KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE },
+      },
+    );
+    const stderr = r.stderr.toString();
+    expect(stderr).toMatch(/status 141/);
+    expect(stderr).not.toMatch(/EPIPE|Unhandled/);
   });
 });
 
