@@ -105,7 +105,7 @@ export function registerMigrateCommand(program: Command, act: Act): void {
         ];
         if (summary.journal !== undefined && summary.failed > 0)
           lines.push(`  run the same command again to retry (journal ${summary.journal})`);
-        await s.out.result({ ok: summary.failed === 0, ...summary }, lines);
+        await s.out.result({ ok: summary.failed === 0 && !summary.interrupted, ...summary }, lines);
         return summary.failed === 0 ? EXIT.ok : EXIT.failed;
       }),
     );
