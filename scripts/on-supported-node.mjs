@@ -25,11 +25,15 @@ if (!supported) {
       stdio: ['ignore', 'pipe', 'inherit'],
     }).trim();
   } catch {
-    console.error(`Node ${process.version} is older than keyport's >=22.12 and node@24 could not be fetched from npm`);
+    console.error(
+      `Node ${process.version} is older than keyport's >=22.12 and node@24 could not be fetched from npm`,
+    );
     process.exit(1);
   }
   const version = execFileSync(node24, ['--version'], { encoding: 'utf8' }).trim();
-  console.error(`[keyport] Node ${process.version} is older than keyport's >=22.12: running on Node ${version} from npm`);
+  console.error(
+    `[keyport] Node ${process.version} is older than keyport's >=22.12: running on Node ${version} from npm`,
+  );
   path = `${dirname(node24)}${delimiter}${path}`;
 }
 

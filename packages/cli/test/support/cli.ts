@@ -34,6 +34,8 @@ export interface RunOptions {
   readonly env?: Record<string, string | undefined>;
   readonly stdin?: Uint8Array | string;
   readonly tty?: boolean;
+  /** stderr is a terminal (a stream that says isTTY, 120 columns): progress bars are drawn. */
+  readonly stderrTty?: boolean;
 }
 
 function collector(): { stream: PassThrough; done: () => Buffer } {
@@ -46,6 +48,7 @@ function collector(): { stream: PassThrough; done: () => Buffer } {
 export async function runCli(argv: readonly string[], o: RunOptions): Promise<CliResult> {
   const out = collector();
   const err = collector();
+  if (o.stderrTty === true) Object.assign(err.stream, { isTTY: true, columns: 120 });
   const code = await run(argv, {
     stdin: Readable.from(o.stdin === undefined ? [] : [Buffer.from(o.stdin)]),
     stdout: out.stream,
@@ -53,7 +56,7 @@ export async function runCli(argv: readonly string[], o: RunOptions): Promise<Cl
     env: { KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE, ...o.env },
     cwd: o.cwd,
     stdoutIsTTY: o.tty === true,
-    stderrIsTTY: false,
+    stderrIsTTY: o.stderrTty === true,
   });
   const stdoutBytes = out.done();
   return { code, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr: err.done().toString('utf8') };
@@ -61,11 +64,13 @@ export async function runCli(argv: readonly string[], o: RunOptions): Promise<Cl
 
 export function spawnCli(
   argv: readonly string[],
-  o: RunOptions & { timeoutMs?: number },
+  o: RunOptions & { timeoutMs?: number; uid?: number; gid?: number },
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', HOOKS, BIN, ...argv], {
       cwd: o.cwd,
+      ...(o.uid !== undefined ? { uid: o.uid } : {}),
+      ...(o.gid !== undefined ? { gid: o.gid } : {}),
       env: {
         PATH: process.env.PATH,
         KEYPORT_CLI_FROM_SOURCE: '1',
@@ -127,4 +132,19 @@ export async function localWorkspace(
 export function requireEmulator<T extends TargetName>(target: T): TargetEnv<T> {
   if (target === 'softhsm') isolateSofthsmToken();
   return requireTarget(target);
+}
+
+/** The NDJSON objects a --json run wrote on stderr (progress, note, result, error). */
+export function ndjson(stderr: string): Array<Record<string, unknown>> {
+  return stderr
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** The `error` object of a failed --json run. */
+export function jsonError(stderr: string): Record<string, unknown> & { code: string; message: string } {
+  const found = ndjson(stderr).find((e) => 'error' in e);
+  if (found === undefined) throw new Error(`no error object on stderr: ${stderr}`);
+  return found.error as Record<string, unknown> & { code: string; message: string };
 }
