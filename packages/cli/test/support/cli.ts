@@ -3,9 +3,10 @@
  * real bin (`bin/keyport.mjs`) from source in a child process with the TypeScript hooks.
  */
 import { spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
@@ -62,12 +63,43 @@ export async function runCli(argv: readonly string[], o: RunOptions): Promise<Cl
   return { code, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr: err.done().toString('utf8') };
 }
 
+/** Whether every directory above `path` and the file itself are open to other users. */
+function openToOthers(path: string): boolean {
+  for (let p = path; ; p = dirname(p)) {
+    if ((statSync(p).mode & 0o001) === 0) return false;
+    if (dirname(p) === p) return true;
+  }
+}
+
+/**
+ * A Node binary another user can run: this one, or a copy of it in the temp dir when it lives
+ * under a private directory (e.g. Node from `npx -y node@24` sits in root's ~/.npm).
+ */
+function nodeForOtherUsers(): string {
+  if (openToOthers(process.execPath)) return process.execPath;
+  const dir = join(tmpdir(), `keyport-test-node-${process.version}`);
+  const copy = join(dir, 'node');
+  try {
+    if (statSync(copy).size === statSync(process.execPath).size) return copy;
+  } catch {
+    // not copied yet
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  chmodSync(dir, 0o755);
+  const tmp = `${copy}.${process.pid}`;
+  copyFileSync(process.execPath, tmp);
+  chmodSync(tmp, 0o755);
+  renameSync(tmp, copy);
+  return copy;
+}
+
 export function spawnCli(
   argv: readonly string[],
   o: RunOptions & { timeoutMs?: number; uid?: number; gid?: number },
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', HOOKS, BIN, ...argv], {
+    const node = o.uid !== undefined ? nodeForOtherUsers() : process.execPath;
+    const child = spawn(node, ['--import', HOOKS, BIN, ...argv], {
       cwd: o.cwd,
       ...(o.uid !== undefined ? { uid: o.uid } : {}),
       ...(o.gid !== undefined ? { gid: o.gid } : {}),
