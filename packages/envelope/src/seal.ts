@@ -5,11 +5,12 @@
  */
 
 import type { Sign } from 'node:crypto';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
 import { gcmSeal } from './aead.js';
 import type { DataKeyCache } from './cache.js';
 import { serializeContext } from './context-codec.js';
+import { sha512Base64 } from './digest.js';
 import { bodySize, FrameSealer } from './frames.js';
 import { CONTENT_FRAMED, serializeContextAndEdks, writeHeaderBody } from './header.js';
 import { deriveKeys } from './kdf.js';
@@ -106,9 +107,8 @@ function sealCacheKey(
   context: EncryptionContext,
   source: string,
 ): string {
-  const h = createHash('sha512').update(`seal\0${suite.id}\0${source}\0`);
-  for (const id of ids) h.update(`${id}\0`);
-  return h.update(serializeContext(context)).digest('base64');
+  const text = Buffer.from(`seal\0${suite.id}\0${source}\0${ids.map((id) => `${id}\0`).join('')}`);
+  return sha512Base64(Buffer.concat([text, serializeContext(context)]));
 }
 
 /** Builds the materials, message id, derived key and header of one message. */
