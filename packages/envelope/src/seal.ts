@@ -6,7 +6,13 @@
 
 import type { Sign } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
-import { type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
+import {
+  type EncryptionContext,
+  type KeyOperations,
+  KeyportError,
+  keyportTracingActive,
+  withKeyportSpan,
+} from '@keyport/core';
 import { gcmSeal } from './aead.js';
 import type { DataKeyCache } from './cache.js';
 import { serializeContext } from './context-codec.js';
@@ -234,10 +240,17 @@ async function sealAllParallel(
   return out.subarray(0, at + foot.length);
 }
 
-/** Seals a whole buffer. */
+/** Seals a whole buffer (inside a `keyport envelope.seal` span when tracing is on). */
 export async function sealEnvelope(plaintext: Uint8Array, options: SealOptions): Promise<Uint8Array> {
   if (!(plaintext instanceof Uint8Array))
     throw new KeyportError('InvalidArgument', 'plaintext must be a Uint8Array');
+  if (!keyportTracingActive()) return sealWhole(plaintext, options);
+  return withKeyportSpan('keyport envelope.seal', { 'keyport.envelope.bytes': plaintext.length }, () =>
+    sealWhole(plaintext, options),
+  );
+}
+
+async function sealWhole(plaintext: Uint8Array, options: SealOptions): Promise<Uint8Array> {
   const concurrency = resolveConcurrency(options.concurrency);
   const session = await prepareSeal(options, plaintext.length);
   if (worthParallel(concurrency, plaintext.length, session.sealer.frameLength)) {
