@@ -19,6 +19,11 @@ import { type DerivedKeys, deriveKeys, readHeader, seal, unseal } from '../src/s
 import { newKeystore, o, PASSPHRASE } from './helpers.js';
 
 const RUNS = Number(process.env.KEYPORT_FUZZ_RUNS ?? 150);
+/** KEYPORT_FUZZ_SEED replays a reported failure (fast-check prints the seed). */
+const PARAMS = {
+  numRuns: RUNS,
+  ...(process.env.KEYPORT_FUZZ_SEED === undefined ? {} : { seed: Number(process.env.KEYPORT_FUZZ_SEED) }),
+};
 /** Generous per-input bound: a parse that takes this long is a hang for our purposes. */
 const SLOW_MS = 2_000;
 const TIMEOUT = Math.max(60_000, RUNS * 10);
@@ -197,7 +202,9 @@ function applyStructural(source: Json, edits: readonly StructuralEdit[]): Json {
     const [container, key] = all[e.slot % all.length] as [Record<string | number, Json>, string | number];
     switch (e.action) {
       case 'replace':
-        container[key] = e.value;
+        // A copy: fast-check may hand the same value to several edits, and placing one object
+        // twice and then inside itself would make the harness (not the parser) recurse forever.
+        container[key] = structuredClone(e.value);
         break;
       case 'delete':
         if (Array.isArray(container)) container.splice(key as number, 1);
@@ -211,7 +218,8 @@ function applyStructural(source: Json, edits: readonly StructuralEdit[]): Json {
         // Material of one version moved to another key's version: right encoding, wrong type.
         const materials = all.filter(([, k]) => k === 'material');
         const [from, fromKey] = materials[e.other % Math.max(1, materials.length)] ?? [];
-        if (from !== undefined) container[key] = (from as Record<string | number, Json>)[fromKey as string];
+        if (from !== undefined)
+          container[key] = structuredClone((from as Record<string | number, Json>)[fromKey as string]);
         break;
       }
     }
@@ -257,7 +265,7 @@ describe('fuzz: keystore file parse', () => {
         fc.property(fc.array(byteEdit, { minLength: 1, maxLength: 6 }), (edits) =>
           check(applyBytes(file, edits)),
         ),
-        { numRuns: RUNS },
+        PARAMS,
       );
     },
     TIMEOUT,
@@ -270,7 +278,7 @@ describe('fuzz: keystore file parse', () => {
         fc.property(fc.array(byteEdit, { minLength: 1, maxLength: 6 }), (edits) =>
           check(withDigest(applyBytes(file, edits))),
         ),
-        { numRuns: RUNS },
+        PARAMS,
       );
     },
     TIMEOUT,
@@ -289,7 +297,7 @@ describe('fuzz: keystore file parse', () => {
           }
           check(seal(Buffer.from(t, 'utf8'), keys));
         }),
-        { numRuns: RUNS },
+        PARAMS,
       );
     },
     TIMEOUT,
@@ -302,7 +310,7 @@ describe('fuzz: keystore file parse', () => {
         fc.property(fc.array(structuralEdit, { minLength: 1, maxLength: 4 }), (edits) => {
           check(seal(Buffer.from(JSON.stringify(applyStructural(body, edits)), 'utf8'), keys));
         }),
-        { numRuns: RUNS },
+        PARAMS,
       );
     },
     TIMEOUT,

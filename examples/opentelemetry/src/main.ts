@@ -16,6 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Keyport, withKeyportSpan } from '@keyport/core';
+import { openEnvelope, sealEnvelope } from '@keyport/envelope';
 import { openLocalKeystore } from '@keyport/local';
 import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -57,6 +58,13 @@ export async function tracedSession(dir: string): Promise<void> {
       await kp.decrypt(key.uri, ciphertext, { context: context_ });
     }
   });
+  // Envelopes: `keyport envelope.seal` / `keyport envelope.open` spans around their provider calls.
+  const message = await sealEnvelope(new TextEncoder().encode('order #3'), {
+    recipients: [key.uri],
+    context: context_,
+    keys: kp,
+  });
+  await openEnvelope(message, { trust: [key.uri], requiredContext: context_, keys: kp });
   // A refused call: its span has status ERROR and error.type InvalidCiphertext.
   const { ciphertext } = await kp.encrypt(key.uri, new TextEncoder().encode('x'), { context: context_ });
   await kp.decrypt(key.uri, ciphertext, { context: { tenant: 'someone else' } }).catch(() => undefined);

@@ -21,7 +21,14 @@ describe('examples/opentelemetry', () => {
       await rm(dir, { recursive: true, force: true });
     }
     const text = printed.join('\n');
-    for (const name of ['keyport createKey', 'keyport encrypt', 'keyport decrypt', 'keyport orders.reseal']) {
+    for (const name of [
+      'keyport createKey',
+      'keyport encrypt',
+      'keyport decrypt',
+      'keyport orders.reseal',
+      'keyport envelope.seal',
+      'keyport envelope.open',
+    ]) {
       expect(text).toContain(name);
     }
     expect(text).toContain('keyport.client.calls');
@@ -30,5 +37,6 @@ describe('examples/opentelemetry', () => {
     expect(text).not.toContain('acme');
     expect(text).not.toContain('someone else');
     expect(text).not.toContain('order #1');
+    expect(text).not.toContain('order #3');
   });
 });

@@ -137,6 +137,7 @@ export {
 export type { DriverInstance, ProviderInstances } from './registry.js';
 export {
   type KeyportSpanAttributes,
+  keyportTracingActive,
   type ProviderCallOutcome,
   type ProviderCallSpec,
   recordProviderCall,

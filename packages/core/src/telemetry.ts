@@ -47,8 +47,14 @@ interface Meter {
     options?: { description?: string; unit?: string; advice?: { explicitBucketBoundaries?: number[] } },
   ): Histogram;
 }
+interface TracerProvider {
+  getTracer(name: string, version?: string): Tracer;
+  /** On the API's global proxy: the registered provider, or the API's no-op one. */
+  getDelegate?(): unknown;
+}
 interface OtelApi {
-  trace: { getTracerProvider(): { getTracer(name: string, version?: string): Tracer } };
+  trace: { getTracerProvider(): TracerProvider };
+  ProxyTracerProvider: new () => { getDelegate(): unknown };
   metrics: { getMeterProvider(): { getMeter(name: string, version?: string): Meter } };
   SpanKind: { INTERNAL: number; CLIENT: number };
   SpanStatusCode: { OK: number; ERROR: number };
@@ -190,6 +196,22 @@ export function recordProviderCall(spec: ProviderCallSpec, result: ProviderCallO
       : { code: o.SpanStatusCode.ERROR, message: call.errorCode ?? 'failure' },
   );
   span.end(now);
+}
+
+let noopDelegate: unknown;
+
+/**
+ * Whether a span started now would be recorded: the API is installed and an application has
+ * registered a tracer provider. Hot paths (a 1 KiB seal) check this before building a span, so
+ * an application with the API but no SDK pays one comparison, not a no-op span.
+ */
+export function keyportTracingActive(): boolean {
+  const o = otel();
+  if (o === null) return false;
+  const provider = o.trace.getTracerProvider();
+  if (typeof provider.getDelegate !== 'function') return true;
+  noopDelegate ??= new o.ProxyTracerProvider().getDelegate();
+  return provider.getDelegate() !== noopDelegate;
 }
 
 /** Attributes a caller may put on a `withKeyportSpan` span: names and counts, never secrets. */

@@ -40,9 +40,12 @@ export const MAX_ATTEMPTS = 100;
  */
 export const MIN_DATE_MS = 0;
 export const MAX_DATE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
-/** Longest context key or value, in UTF-16 code units, and most pairs per context. */
-export const MAX_CONTEXT_STRING = 8192;
-export const MAX_CONTEXT_PAIRS = 1024;
+/**
+ * Longest context key or value, in UTF-16 code units, and most pairs per context: the limits of
+ * the AWS Encryption SDK's header (u16 lengths and count), so any ESDK message's context fits.
+ */
+export const MAX_CONTEXT_STRING = 65_535;
+export const MAX_CONTEXT_PAIRS = 65_535;
 
 /** A context as callers may give it: a plain object or a Map of strings. */
 export type ContextInput = EncryptionContext | ReadonlyMap<string, string>;

@@ -8,7 +8,7 @@
  * API returns nothing unless the signature verifies.
  */
 import { createDecipheriv, type KeyObject, type Verify } from 'node:crypto';
-import { type EncryptionContext, KeyportError } from '@keyport/core';
+import { type EncryptionContext, KeyportError, keyportTracingActive, withKeyportSpan } from '@keyport/core';
 import {
   type AeadKey,
   bodyAad,
@@ -353,6 +353,13 @@ async function openFramedInParallel(
 /** Opens a whole message; returns nothing unless every tag (and the signature) verifies. */
 export async function openEnvelope(message: Uint8Array, options: OpenOptions): Promise<OpenResult> {
   if (!(message instanceof Uint8Array)) throw invalidCiphertext('the message must be a Uint8Array');
+  if (!keyportTracingActive()) return openWhole(message, options);
+  return withKeyportSpan('keyport envelope.open', { 'keyport.envelope.bytes': message.length }, () =>
+    openWhole(message, options),
+  );
+}
+
+async function openWhole(message: Uint8Array, options: OpenOptions): Promise<OpenResult> {
   const concurrency = resolveConcurrency(options.concurrency);
   const queue = new ChunkQueue([message]);
   const v = await readVerifiedHeader(queue, options);
