@@ -44,6 +44,7 @@ import type {
 } from './types.js';
 import { keyUriScheme, keyUriVersion, type ParsedKeyUri, parseKeyUri } from './uri.js';
 import {
+  checkAuditSink,
   checkBatchItems,
   checkBytes,
   checkCallOptions,
@@ -54,6 +55,7 @@ import {
   checkInteger,
   checkKeyLike,
   checkKeyportOptions,
+  checkProvider,
   checkRotationPolicy,
   checkScheduleDeletion,
   checkString,
@@ -136,6 +138,7 @@ export class Keyport implements KeyOperations {
 
   /** Adds a provider; a second provider for the same scheme is refused, never silently shadowed. */
   register(provider: KmsProvider): void {
+    checkProvider(provider);
     if (this.providers.has(provider.scheme)) {
       throw new KeyportError(
         'AlreadyExists',
@@ -146,7 +149,7 @@ export class Keyport implements KeyOperations {
   }
 
   addAuditSink(sink: AuditSink): void {
-    this.sinks.push(sink);
+    this.sinks.push(checkAuditSink(sink));
   }
 
   /** The provider serving a scheme or a URI's scheme. */
