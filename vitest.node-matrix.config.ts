@@ -11,11 +11,17 @@ const offline: Record<string, readonly string[]> = {
   local: ['test/**/*.test.ts'],
   cli: [
     'test/admin.test.ts',
+    'test/audit.test.ts',
     'test/bin.test.ts',
     'test/config.test.ts',
+    'test/context-flags.test.ts',
     'test/crypto.test.ts',
+    'test/exit-codes.test.ts',
+    'test/json-contract.test.ts',
     'test/keys.test.ts',
+    'test/lazy-loading.test.ts',
     'test/migrate.test.ts',
+    'test/progress.test.ts',
   ],
   conformance: [
     'test/local.conformance.test.ts',

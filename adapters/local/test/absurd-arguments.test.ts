@@ -162,6 +162,15 @@ const cases: Record<string, Case> = {
   'onAuditError as a string': { call: ctor({ providers: [], onAuditError: 'log' }), names: 'onAuditError' },
   'client options as a Map': { call: ctor(new Map([['providers', []]])), names: 'options' },
   'client options with a symbol key': { call: ctor({ providers: [], [Symbol('x')]: 1 }), names: 'symbol' },
+  'register(null)': { call: () => new Keyport({ providers: [] }).register(null as Any), names: 'provider' },
+  'register a provider without a scheme': {
+    call: () => new Keyport({ providers: [] }).register({ name: 'x', capabilities: {} } as Any),
+    names: 'scheme',
+  },
+  "addAuditSink('log')": {
+    call: () => new Keyport({ providers: [] }).addAuditSink('log' as Any),
+    names: 'sink',
+  },
 
   // ------------------------------------------------------------ call options
   "timeoutMs '200' (a string)": { call: enc({ timeoutMs: '200' }), names: 'timeoutMs' },

@@ -57,6 +57,7 @@ import type {
 } from './types.js';
 import { KEY_SPECS, USAGES_BY_SPEC } from './types.js';
 import {
+  checkAuditSink,
   checkBatchItems,
   checkBytes,
   checkCallOptions,
@@ -67,6 +68,7 @@ import {
   checkInteger,
   checkKeyLike,
   checkKeyportOptions,
+  checkProvider,
   checkRotationPolicy,
   checkScheduleDeletion,
   checkString,
@@ -142,7 +144,8 @@ export class Keyport implements KeyOperations {
    * Adds a driver instance under `name` (default: its scheme); a second instance under the same
    * name is refused, never silently shadowed.
    */
-  register(provider: KmsProvider, name: string = provider.scheme): void {
+  register(provider: KmsProvider, name: string = provider?.scheme): void {
+    checkProvider(provider);
     this.registry.add(name, provider);
     this.parsed.clear();
   }
@@ -153,7 +156,7 @@ export class Keyport implements KeyOperations {
   }
 
   addAuditSink(sink: AuditSink): void {
-    this.sinks.push(sink);
+    this.sinks.push(checkAuditSink(sink));
   }
 
   /** The driver an instance name, a scheme (its default instance) or a key URI addresses. */

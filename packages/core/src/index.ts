@@ -230,6 +230,7 @@ export {
   checkKeyLike,
   checkKeyportOptions,
   checkOptions,
+  checkProvider,
   checkRetryPolicy,
   checkRotationPolicy,
   checkScheduleDeletion,

@@ -518,6 +518,30 @@ const KEYPORT_OPTIONS = {
   onAuditError: true,
 } as const satisfies Record<keyof KeyportOptions, true>;
 
+/** A provider as the client registers it: a scheme, a name and capabilities (methods are found by use). */
+export function checkProvider(p: unknown, where = 'provider'): KmsProvider {
+  if (typeof p !== 'object' || p === null)
+    throw invalidArgument(where, `expected a driver, got ${describeType(p)}`);
+  const provider = p as Partial<KmsProvider>;
+  checkString(provider.scheme, `${where}.scheme`, { min: 1, max: 64 });
+  // No "+": it separates the scheme from an instance name in key URIs (registry.ts).
+  if (!/^[a-z][a-z0-9.-]*$/.test(provider.scheme as string)) {
+    throw invalidArgument(`${where}.scheme`, 'a URI scheme: lower-case letters, digits, "-", "."');
+  }
+  if (provider.name !== undefined) checkString(provider.name, `${where}.name`, { min: 1, max: 128 });
+  if (typeof provider.capabilities !== 'object' || provider.capabilities === null) {
+    throw invalidArgument(`${where}.capabilities`, 'expected a capabilities object');
+  }
+  return p as KmsProvider;
+}
+
+export function checkAuditSink(sink: unknown, where = 'sink'): AuditSink {
+  if (typeof (sink as Partial<AuditSink> | null)?.write !== 'function') {
+    throw invalidArgument(where, 'expected an audit sink with a write method');
+  }
+  return sink as AuditSink;
+}
+
 /** The client's construction options: every provider and sink an object with the right methods. */
 export function checkKeyportOptions(value: unknown): KeyportOptions {
   if (value === undefined) throw invalidArgument('options', 'expected { providers: [...] }');
@@ -533,20 +557,7 @@ export function checkKeyportOptions(value: unknown): KeyportOptions {
   const entries: [string, unknown][] = named
     ? Object.entries(o.providers as Record<string, unknown>).map(([k, v]) => [`.${k}`, v])
     : (o.providers as unknown[]).map((v, i) => [`[${i}]`, v]);
-  for (const [at, p] of entries) {
-    const where = `options.providers${at}`;
-    if (typeof p !== 'object' || p === null)
-      throw invalidArgument(where, `expected a driver, got ${describeType(p)}`);
-    const provider = p as Partial<KmsProvider>;
-    checkString(provider.scheme, `${where}.scheme`, { min: 1, max: 64 });
-    if (!/^[a-z][a-z0-9.-]*$/.test(provider.scheme as string)) {
-      throw invalidArgument(`${where}.scheme`, 'a URI scheme: lower-case letters, digits, "-", "."');
-    }
-    if (provider.name !== undefined) checkString(provider.name, `${where}.name`, { min: 1, max: 128 });
-    if (typeof provider.capabilities !== 'object' || provider.capabilities === null) {
-      throw invalidArgument(`${where}.capabilities`, 'expected a capabilities object');
-    }
-  }
+  for (const [at, p] of entries) checkProvider(p, `options.providers${at}`);
   if (o.defaults !== undefined && (typeof o.defaults !== 'object' || o.defaults === null)) {
     throw invalidArgument(
       'options.defaults',
@@ -556,11 +567,7 @@ export function checkKeyportOptions(value: unknown): KeyportOptions {
   if (o.audit !== undefined) {
     if (!Array.isArray(o.audit))
       throw invalidArgument('options.audit', `expected an array, got ${describeType(o.audit)}`);
-    o.audit.forEach((sink: unknown, i) => {
-      if (typeof (sink as Partial<AuditSink> | null)?.write !== 'function') {
-        throw invalidArgument(`options.audit[${i}]`, 'expected an audit sink with a write method');
-      }
-    });
+    for (const [i, sink] of o.audit.entries()) checkAuditSink(sink, `options.audit[${i}]`);
   }
   return {
     ...o,
