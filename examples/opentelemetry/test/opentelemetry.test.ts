@@ -21,7 +21,14 @@ describe('examples/opentelemetry', () => {
       await rm(dir, { recursive: true, force: true });
     }
     const text = printed.join('\n');
-    for (const name of ['keyport createKey', 'keyport encrypt', 'keyport decrypt', 'keyport orders.reseal', 'keyport envelope.seal', 'keyport envelope.open']) {
+    for (const name of [
+      'keyport createKey',
+      'keyport encrypt',
+      'keyport decrypt',
+      'keyport orders.reseal',
+      'keyport envelope.seal',
+      'keyport envelope.open',
+    ]) {
       expect(text).toContain(name);
     }
     expect(text).toContain('keyport.client.calls');
