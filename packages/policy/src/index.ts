@@ -1,5 +1,13 @@
 export { type AuditLastUse, type AuditLogSource, readAuditLastUse } from './audit-last-use.js';
 export {
+  type CheckOptions,
+  type CheckResult,
+  type CheckSummary,
+  checkPolicy,
+  type Finding,
+  ruleDoc,
+} from './check.js';
+export {
   collectInventory,
   type InventoryClient,
   type InventoryItem,
@@ -7,4 +15,15 @@ export {
   streamInventory,
 } from './inventory.js';
 export * from './inventory-types.js';
+export {
+  jsonPointerToPath,
+  MAX_POLICY_BYTES,
+  PolicyError,
+  parsePolicyText,
+  policySchema,
+  readPolicyFile,
+  validatePolicy,
+} from './policy-file.js';
+export * from './policy-types.js';
 export { familyOf, keyBitsOf, protectionOf } from './protection.js';
+export { RULE_CATALOGUE, type RuleDoc } from './rule-catalogue.js';
