@@ -1,4 +1,5 @@
 export { type AuditLastUse, type AuditLogSource, readAuditLastUse } from './audit-last-use.js';
+export { type Chart, MAX_CHART_KEYS, reportCharts } from './charts.js';
 export {
   type CheckOptions,
   type CheckResult,
@@ -26,4 +27,7 @@ export {
 } from './policy-file.js';
 export * from './policy-types.js';
 export { familyOf, keyBitsOf, protectionOf } from './protection.js';
+export { escapeHtml, type HtmlReportOptions, toHtml } from './report-html.js';
+export { SARIF_SCHEMA_URI, type SarifOptions, toSarif } from './report-sarif.js';
+export { findingsTable, formatTable, inventoryTable } from './report-table.js';
 export { RULE_CATALOGUE, type RuleDoc } from './rule-catalogue.js';
