@@ -9,6 +9,15 @@ export {
   ruleDoc,
 } from './check.js';
 export {
+  applyFixes,
+  describeFix,
+  type Fix,
+  type FixAction,
+  type FixClient,
+  type FixOutcome,
+  planFixes,
+} from './fix.js';
+export {
   collectInventory,
   type InventoryClient,
   type InventoryItem,
