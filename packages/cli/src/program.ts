@@ -12,6 +12,7 @@ import { registerGrantCommands } from './commands/grants.js';
 import { registerImportCommand } from './commands/import.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
+import { registerPolicyCommands } from './commands/policy.js';
 import { errorReport, formatErrorReport } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { type CliIo, writeText } from './io.js';
@@ -62,6 +63,7 @@ Secrets come from the environment or files named in the config, never from flags
   registerDoctorCommand(program, act);
   registerMigrateCommand(program, act);
   registerImportCommand(program, act);
+  registerPolicyCommands(program, act);
   return program;
 }
 

@@ -1,0 +1,210 @@
+/**
+ * `keyport keys inventory`, `keyport policy check` and `keyport policy fix`: the inventory of
+ * every configured provider, checked against a policy file (table, JSON, SARIF or HTML), and the
+ * safe fixes. The work is @keyport/policy's; this file only maps flags, output and exit codes.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import { KeyportError } from '@keyport/core';
+import {
+  applyFixes,
+  type CheckResult,
+  checkPolicy,
+  collectInventory,
+  describeFix,
+  findingsTable,
+  type Inventory,
+  inventoryTable,
+  planFixes,
+  readPolicyFile,
+  SEVERITIES,
+  type Severity,
+  severityRank,
+  toHtml,
+  toSarif,
+} from '@keyport/policy';
+import { type Command, Option } from 'commander';
+import { writeFileAtomic } from '../atomic-file.js';
+import { EXIT } from '../exit-codes.js';
+import { writeText } from '../io.js';
+import type { Act } from '../program.js';
+import { auditKey, auditPaths, type Session } from '../session.js';
+
+const FORMATS = ['table', 'json', 'sarif', 'html'] as const;
+type Format = (typeof FORMATS)[number];
+
+async function inventoryOf(s: Session, providers: readonly string[], withAudit: boolean): Promise<Inventory> {
+  const { keys, failures } = await s.allKeys();
+  const { config, dir } = await s.config();
+  const configured = Object.keys(config.providers);
+  for (const p of providers) {
+    if (!configured.includes(p))
+      throw new KeyportError('InvalidArgument', `provider ${JSON.stringify(p)} is not configured`);
+  }
+  const sources = (providers.length > 0 ? providers : configured).filter((p) => !failures.has(p));
+  const failed = [...failures.keys()].filter((p) => providers.length === 0 || providers.includes(p));
+  for (const p of failed)
+    await s.out.note(
+      `keyport: warning: provider ${p} could not be built: ${(failures.get(p) as Error).message}`,
+    );
+  let auditLog: { path: string; key: Uint8Array } | undefined;
+  if (withAudit && config.audit !== undefined) {
+    const { log, keyFile } = auditPaths(config.audit, dir);
+    auditLog = { path: log, key: await auditKey(keyFile, log) };
+  }
+  const inv = await collectInventory(keys, {
+    sources,
+    ...s.callOptions,
+    ...(auditLog !== undefined ? { auditLog } : {}),
+  });
+  // Providers that could not be built are sources whose listing failed: never silently absent.
+  return {
+    ...inv,
+    sources: [
+      ...inv.sources,
+      ...failed.map((p) => ({
+        source: p,
+        keys: 0,
+        error: { field: 'provider', code: 'Unavailable', message: (failures.get(p) as Error).message },
+      })),
+    ],
+  };
+}
+
+async function emit(s: Session, text: string, output: string | undefined): Promise<void> {
+  if (output === undefined) {
+    await writeText(s.io.stdout, text);
+    return;
+  }
+  const path = isAbsolute(output) ? output : resolve(s.io.cwd, output);
+  await writeFileAtomic(path, [new TextEncoder().encode(text)], 0o644);
+  await s.out.note(`wrote ${output}`);
+}
+
+function failing(result: CheckResult, failOn: Severity | 'none', countUnknown: boolean): number {
+  if (failOn === 'none') return 0;
+  return result.findings.filter(
+    (f) => severityRank(f.severity) >= severityRank(failOn) && (f.status === 'violation' || countUnknown),
+  ).length;
+}
+
+/** `keyport keys inventory`, added to the existing `keys` command. */
+function registerInventory(program: Command, act: Act): void {
+  const keys = program.commands.find((c) => c.name() === 'keys') ?? program.command('keys');
+  keys
+    .command('inventory')
+    .description('every key of every configured provider: algorithm, protection, rotation, grants, last use')
+    .option(
+      '-p, --provider <name>',
+      'only this provider (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [],
+    )
+    .option('--no-audit', 'do not read last use from the configured audit log')
+    .action(
+      act(async (s, cmd) => {
+        const o = cmd.opts<{ provider: string[]; audit: boolean }>();
+        const inv = await inventoryOf(s, o.provider, o.audit);
+        await s.out.result(inv, inventoryTable(inv));
+        return inv.sources.some((x) => x.error !== undefined) ? EXIT.unavailable : undefined;
+      }),
+    );
+}
+
+export function registerPolicyCommands(program: Command, act: Act): void {
+  registerInventory(program, act);
+  const policy = program
+    .command('policy')
+    .description('check every key against a policy file, and apply safe fixes');
+  policy
+    .command('check')
+    .description(
+      'evaluate a policy (YAML or JSON) over the inventory; exit 1 on findings at or above --fail-on',
+    )
+    .requiredOption('--policy <file>', 'the policy file')
+    .addOption(new Option('--format <format>', 'report format').choices([...FORMATS]).default('table'))
+    .option('-o, --output <file>', 'write the report to a file (atomically) instead of stdout')
+    .addOption(
+      new Option('--fail-on <severity>', 'exit 1 on findings of this severity or worse')
+        .choices([...SEVERITIES, 'none'])
+        .default('low'),
+    )
+    .option('--allow-unknown', 'do not fail on "unknown" findings (fields a provider cannot report)', false)
+    .option(
+      '-p, --provider <name>',
+      'only this provider (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [],
+    )
+    .option('--no-audit', 'do not read last use from the configured audit log')
+    .action(
+      act(async (s, cmd) => {
+        const o = cmd.opts<{
+          policy: string;
+          format: Format;
+          output?: string;
+          failOn: Severity | 'none';
+          allowUnknown: boolean;
+          provider: string[];
+          audit: boolean;
+        }>();
+        const pol = await readPolicyFile(s.path(o.policy));
+        const inv = await inventoryOf(s, o.provider, o.audit);
+        const result = checkPolicy(inv, pol);
+        const format: Format = s.out.json ? 'json' : o.format;
+        const text =
+          format === 'table'
+            ? findingsTable(result)
+            : format === 'json'
+              ? `${JSON.stringify({ inventory: inv, result }, null, 2)}\n`
+              : format === 'sarif'
+                ? `${JSON.stringify(toSarif(result, pol, { policyUri: o.policy }), null, 2)}\n`
+                : await toHtml(inv, pol, result);
+        await emit(s, text, o.output);
+        return failing(result, o.failOn, !o.allowUnknown) > 0 ? EXIT.failed : undefined;
+      }),
+    );
+  policy
+    .command('fix')
+    .description(
+      'apply the safe fixes providers support (enable rotation, set its period); never deletes or disables',
+    )
+    .requiredOption('--policy <file>', 'the policy file')
+    .option('--dry-run', 'print the fixes without applying them', false)
+    .option(
+      '-p, --provider <name>',
+      'only this provider (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [],
+    )
+    .action(
+      act(async (s, cmd) => {
+        const o = cmd.opts<{ policy: string; dryRun: boolean; provider: string[] }>();
+        const pol = await readPolicyFile(s.path(o.policy));
+        const inv = await inventoryOf(s, o.provider, false);
+        const result = checkPolicy(inv, pol);
+        const { keys } = await s.allKeys();
+        const fixes = planFixes(inv, pol, result, keys);
+        if (o.dryRun) {
+          await s.out.result(
+            { dryRun: true, fixes },
+            fixes.length === 0 ? 'nothing to fix' : fixes.map((f) => `would ${describeFix(f)}`),
+          );
+          return undefined;
+        }
+        const outcomes = await applyFixes(keys, fixes, s.callOptions);
+        await s.out.result(
+          { dryRun: false, fixes: outcomes },
+          outcomes.length === 0
+            ? 'nothing to fix'
+            : outcomes.map((f) =>
+                f.applied
+                  ? `fixed ${describeFix(f)}`
+                  : f.error !== undefined
+                    ? `failed ${describeFix(f)}: ${f.error.code}: ${f.error.message}`
+                    : `skipped ${describeFix(f)}`,
+              ),
+        );
+        return outcomes.some((f) => f.error !== undefined) ? EXIT.failed : undefined;
+      }),
+    );
+}
