@@ -42,6 +42,7 @@ async function keyAgeChart(inv: Inventory, policy: Policy): Promise<Chart> {
   const limits = policy.rules.flatMap((r) => (r.type === 'max-rotation-period' ? [r.maxDays] : []));
   const limit = limits.length > 0 ? Math.min(...limits) : undefined;
   const known = inv.keys.filter((k) => k.lastRotatedAt !== 'unknown' || k.createdAt !== 'unknown');
+  const fromCreation = known.filter((k) => k.lastRotatedAt === 'unknown').length;
   const rows = known
     .map((k) => {
       const from = k.lastRotatedAt !== 'unknown' ? k.lastRotatedAt : (k.createdAt as string);
@@ -49,8 +50,6 @@ async function keyAgeChart(inv: Inventory, policy: Policy): Promise<Chart> {
       return {
         key: `${shortName(k.uri)} (${k.provider})`,
         age,
-        basis:
-          k.lastRotatedAt !== 'unknown' ? 'since last rotation' : 'since creation (rotation not reported)',
         over: limit !== undefined && age > limit ? 'over the limit' : 'within the limit',
       };
     })
@@ -73,12 +72,6 @@ async function keyAgeChart(inv: Inventory, policy: Policy): Promise<Chart> {
             scale: { domain: ['within the limit', 'over the limit'], range: ['#4c78a8', '#e45756'] },
             legend: { title: null, orient: 'bottom' },
           },
-          opacity: {
-            field: 'basis',
-            type: 'nominal',
-            scale: { range: [1, 0.55] },
-            legend: { title: null, orient: 'bottom' },
-          },
         },
       },
       ...(limit !== undefined
@@ -95,7 +88,7 @@ async function keyAgeChart(inv: Inventory, policy: Policy): Promise<Chart> {
   const left = inv.keys.length - known.length;
   return {
     title: 'Key age against the rotation limit',
-    caption: `${rows.length} oldest of ${inv.keys.length} keys${limit !== undefined ? `; dashed line: ${limit} days` : '; no rotation rule in the policy'}${left > 0 ? `; ${left} keys with unknown age are not drawn` : ''}.`,
+    caption: `${rows.length} oldest of ${inv.keys.length} keys${limit !== undefined ? `; dashed line: ${limit} days` : '; no rotation rule in the policy'}${fromCreation > 0 ? `; ${fromCreation} keys whose rotation date is not reported are measured from creation` : ''}${left > 0 ? `; ${left} keys with unknown age are not drawn` : ''}.`,
     svg: rows.length > 0 ? await render(layers) : '',
   };
 }

@@ -45,6 +45,11 @@ export interface InventoryOptions extends CallOptions {
   readonly auditLog?: AuditLogSource;
   /** Protection a source's keys have where the provider cannot say (e.g. `{ 'gcp-kms': 'hsm' }`). */
   readonly protection?: Readonly<Record<string, Protection>>;
+  /**
+   * Keeps only the listed keys it accepts, before any per-key call (describe, grants): an
+   * inventory of one team's keys in a shared account costs one listing, not a read of every key.
+   */
+  readonly filter?: (key: KeyInfo) => boolean;
   /** Clock for `generatedAt`. */
   readonly now?: () => Date;
 }
@@ -72,6 +77,9 @@ function checkOptions(o: InventoryOptions): { concurrency: number } {
   }
   if (new Set(o.sources).size !== o.sources.length) {
     throw new KeyportError('InvalidArgument', 'an inventory source is listed twice');
+  }
+  if (o.filter !== undefined && typeof o.filter !== 'function') {
+    throw new KeyportError('InvalidArgument', 'the inventory filter must be a function');
   }
   const concurrency = o.concurrency ?? 8;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
@@ -228,7 +236,9 @@ async function* inventorySource(
       ...call,
       ...(o.pageSize !== undefined ? { pageSize: o.pageSize } : {}),
     });
-    for await (const key of mapBounded(listing, concurrency, (k) => inventoryKey(ctx, k))) {
+    const filter = o.filter;
+    const kept = filter === undefined ? listing : keep(listing, filter);
+    for await (const key of mapBounded(kept, concurrency, (k) => inventoryKey(ctx, k))) {
       keys++;
       yield { kind: 'key', key };
     }
@@ -237,6 +247,13 @@ async function* inventorySource(
     if (o.signal?.aborted) throw e;
     yield { kind: 'source', source: { source, keys, error: fieldError('listKeys', e) } };
   }
+}
+
+async function* keep(
+  listing: AsyncIterable<KeyInfo>,
+  filter: (key: KeyInfo) => boolean,
+): AsyncIterable<KeyInfo> {
+  for await (const k of listing) if (filter(k)) yield k;
 }
 
 /**
