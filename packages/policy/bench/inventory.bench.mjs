@@ -6,7 +6,7 @@
 // is reported with the spread (min/max). Writes <repo>/bench-results/policy.json.
 //   node bench/inventory.bench.mjs [--keys=N] [--only=local|moto]
 // moto's endpoint comes from KEYPORT_MOTO_ENDPOINT (`pnpm bench` starts the emulators).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -166,4 +166,14 @@ console.table(
   })),
 );
 mkdirSync(join(root, 'bench-results'), { recursive: true });
-writeFileSync(join(root, 'bench-results/policy.json'), `${JSON.stringify(results, null, 2)}\n`);
+// --only runs replace their own rows and keep the others'.
+const file = join(root, 'bench-results/policy.json');
+let previous = [];
+try {
+  previous = JSON.parse(readFileSync(file, 'utf8'));
+} catch {}
+const fresh = new Set(results.map((r) => r.name));
+writeFileSync(
+  file,
+  `${JSON.stringify([...previous.filter((r) => !fresh.has(r.name)), ...results], null, 2)}\n`,
+);
