@@ -39,6 +39,7 @@ export interface CheckResult {
 }
 
 const DAY_MS = 86_400_000;
+const schemeOf = (uri: string): string => uri.slice(0, Math.max(uri.indexOf(':'), 0));
 const daysBetween = (from: string, to: number): number => (to - Date.parse(from)) / DAY_MS;
 const fmtDays = (d: number): string => `${Math.floor(d)} days`;
 
@@ -180,17 +181,25 @@ function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): O
     case 'max-unused-days': {
       if (!isKnown(key.lastUsedAt))
         return [{ status: 'unknown', message: 'no audit log was read, last use unknown' }];
+      const scheme = schemeOf(key.uri);
+      const aliases = (inv.auditUnmatched ?? []).filter((u) => schemeOf(u) === scheme);
+      const maybeAlias: Outcome = {
+        status: 'unknown',
+        message: `the audit log shows ${aliases.length} ${scheme} key name(s) not in the inventory (aliases?) that may be this key`,
+      };
       if (key.lastUsedAt !== null) {
         const idle = daysBetween(key.lastUsedAt, now);
-        return idle > rule.maxDays
-          ? [{ status: 'violation', message: `last used ${fmtDays(idle)} ago (limit ${rule.maxDays})` }]
-          : [];
+        if (idle <= rule.maxDays) return [];
+        return aliases.length > 0
+          ? [maybeAlias]
+          : [{ status: 'violation', message: `last used ${fmtDays(idle)} ago (limit ${rule.maxDays})` }];
       }
       // Never used in the log: that proves idleness only over what the log covers.
       const since = inv.auditLogSince;
       const covered = isKnown(since) && since !== null ? daysBetween(since, now) : 0;
       if (isKnown(key.createdAt) && daysBetween(key.createdAt, now) <= rule.maxDays) return [];
       if (covered >= rule.maxDays && isKnown(key.createdAt)) {
+        if (aliases.length > 0) return [maybeAlias];
         return [
           {
             status: 'violation',

@@ -85,5 +85,11 @@ export interface Inventory {
   readonly sources: readonly InventorySource[];
   /** First event time of the audit log read for last use (its coverage), when one was read. */
   readonly auditLogSince: Known<string | null>;
+  /**
+   * Key URIs the audit log shows in use that match no key of the inventory (an alias, a
+   * relative keystore path, a key outside the filter): any of them might be a listed key under
+   * another name, so the unused-keys rule answers unknown rather than accuse a key of the scheme.
+   */
+  readonly auditUnmatched?: readonly string[];
   readonly keys: readonly InventoryKey[];
 }

@@ -282,10 +282,14 @@ export async function collectInventory(client: InventoryClient, o: InventoryOpti
   }
   keys.sort((a, b) => (a.provider === b.provider ? cmp(a.uri, b.uri) : cmp(a.provider, b.provider)));
   sources.sort((a, b) => cmp(a.source, b.source));
+  const listed = new Set(keys.map((k) => k.uri));
+  const auditUnmatched =
+    audit === undefined ? [] : [...audit.lastUse.keys()].filter((u) => !listed.has(u)).sort();
   return {
     generatedAt: now.toISOString(),
     sources,
     auditLogSince: audit === undefined ? UNKNOWN : audit.since,
+    ...(audit !== undefined ? { auditUnmatched } : {}),
     keys,
   };
 }

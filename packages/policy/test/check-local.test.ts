@@ -153,6 +153,17 @@ describe('checkPolicy on seeded local keys', () => {
       'max-unused-days old violation',
       'max-unused-days used violation',
     ]);
+    // A key used under a name the inventory does not list (here: filtered out; in life an alias
+    // or another spelling of the path) might be any key of that scheme: unknown, not a violation.
+    const partial = await collectInventory(kp, {
+      sources: ['local'],
+      auditLog: { path: logPath, key },
+      filter: (k) => !k.uri.endsWith('#used'),
+    });
+    expect(partial.auditUnmatched).toEqual([used.uri]);
+    const hedged = checkPolicy(partial, policy, { now: new Date(Date.now() + 100 * 86_400_000) });
+    expect(outcomes(hedged)).toEqual(['max-unused-days fresh unknown', 'max-unused-days old unknown']);
+    expect(hedged.findings[0]?.message).toMatch(/not in the inventory/);
     // without a log, last use is unknown for every key: never a pass
     const blind = checkPolicy(await collectInventory(kp, { sources: ['local'] }), policy);
     expect(outcomes(blind)).toEqual([
