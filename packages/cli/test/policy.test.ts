@@ -81,6 +81,22 @@ describe('keyport keys inventory / policy check / policy fix', () => {
     expect(after).toMatchObject({ state: 'enabled', rotation: { periodDays: 180 } });
   });
 
+  it('takes last use from the configured audit log', async () => {
+    const ws = await localWorkspace({}, { audit: { log: 'audit.jsonl' } });
+    const cwd = ws.dir;
+    expect((await runCli(['keys', 'create', 'used'], { cwd })).code).toBe(0);
+    expect((await runCli(['keys', 'create', 'idle'], { cwd })).code).toBe(0);
+    const enc = await runCli(['encrypt', '-r', ws.uri('used'), '-o', 'ct.bin'], { cwd, stdin: 'hello' });
+    expect(enc.code).toBe(0);
+    const inv = JSON.parse((await runCli(['--json', 'keys', 'inventory'], { cwd })).stdout);
+    const byName = (n: string) => inv.keys.find((k: { uri: string }) => k.uri === ws.uri(n));
+    expect(typeof byName('used').lastUsedAt).toBe('string');
+    expect(byName('used').lastUsedAt).not.toBe('unknown');
+    expect(byName('idle').lastUsedAt).toBeNull();
+    const blind = JSON.parse((await runCli(['--json', 'keys', 'inventory', '--no-audit'], { cwd })).stdout);
+    expect(blind.keys.every((k: { lastUsedAt: unknown }) => k.lastUsedAt === 'unknown')).toBe(true);
+  });
+
   it('a bad policy file is a usage error naming the field', async () => {
     const ws = await localWorkspace();
     await writeFile(
