@@ -32,6 +32,7 @@ export {
   parsePolicyText,
   policySchema,
   readPolicyFile,
+  ruleLine,
   validatePolicy,
 } from './policy-file.js';
 export * from './policy-types.js';

@@ -7,7 +7,7 @@ import { constants, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { KeyportError, quote } from '@keyport/core';
 import { Ajv, type ErrorObject } from 'ajv';
-import { parseDocument } from 'yaml';
+import { isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Policy, Rule } from './policy-types.js';
 
 /** A policy file larger than this is refused before parsing (a policy is a page of rules). */
@@ -110,7 +110,8 @@ export function parsePolicyText(text: string): Policy {
   if (Buffer.byteLength(text, 'utf8') > MAX_POLICY_BYTES) {
     throw new PolicyError('', `the policy is larger than ${MAX_POLICY_BYTES} bytes`);
   }
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, strict: true });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, strict: true, lineCounter });
   const first = doc.errors[0];
   if (first !== undefined) {
     const pos = first.linePos?.[0];
@@ -126,7 +127,24 @@ export function parsePolicyText(text: string): Policy {
   } catch (e) {
     throw new PolicyError('', `cannot be read: ${(e as Error).message}`);
   }
-  return validatePolicy(data);
+  const policy = validatePolicy(data);
+  const rules = doc.get('rules');
+  if (isSeq(rules)) {
+    const lines = rules.items.map((item) => {
+      const offset = (item as { range?: [number, number, number] }).range?.[0];
+      return offset === undefined ? 1 : lineCounter.linePos(offset).line;
+    });
+    RULE_LINES.set(policy, lines);
+  }
+  return policy;
+}
+
+/** Where each rule starts in the text it was parsed from (1-based lines), for SARIF locations. */
+const RULE_LINES = new WeakMap<Policy, readonly number[]>();
+
+/** The 1-based line the rule at `index` starts on, when the policy was parsed from text. */
+export function ruleLine(policy: Policy, index: number): number | undefined {
+  return RULE_LINES.get(policy)?.[index];
 }
 
 /** Validates an already-parsed policy object. */

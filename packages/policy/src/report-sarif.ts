@@ -2,10 +2,12 @@
  * SARIF 2.1.0 for code-scanning dashboards. A violation is a `fail` result at a level from its
  * severity; an unknown is a `review` result (level `none`, as SARIF requires for non-failures),
  * so dashboards show it without counting it as a pass. Keys are logical locations; the policy
- * file is the physical location, since that is the artifact a dashboard can open.
+ * file is the physical location (the line of the rule, when the policy was parsed from text),
+ * since that is the artifact a dashboard can open.
  */
 import { createHash } from 'node:crypto';
 import { type CheckResult, ruleDoc } from './check.js';
+import { ruleLine } from './policy-file.js';
 import type { Policy, Severity } from './policy-types.js';
 import { RULE_CATALOGUE } from './rule-catalogue.js';
 
@@ -58,7 +60,10 @@ export function toSarif(result: CheckResult, policy: Policy, o: SarifOptions = {
       message: { text: `${subject}: ${f.message}` },
       locations: [
         {
-          physicalLocation: { artifactLocation: { uri: artifact }, region: { startLine: 1 } },
+          physicalLocation: {
+            artifactLocation: { uri: artifact },
+            region: { startLine: ruleLine(policy, index.get(f.ruleId) ?? 0) ?? 1 },
+          },
           logicalLocations: [{ fullyQualifiedName: subject, kind: 'resource' }],
         },
       ],

@@ -86,6 +86,14 @@ describe('SARIF', () => {
     expect(run?.results).toHaveLength(result.findings.length);
     expect(result.summary.violations).toBeGreaterThan(0);
     expect(result.summary.unknown).toBeGreaterThan(0); // no audit log: unused keys are unknown
+    // each result points at its rule's line in the policy text (rules start on lines 5-9)
+    const lines = (
+      sarif.runs as {
+        results: { ruleId: string; locations: { physicalLocation: { region: { startLine: number } } }[] }[];
+      }[]
+    )[0]?.results.map((r) => [r.ruleId, r.locations[0]?.physicalLocation.region.startLine]);
+    expect(new Map(lines as [string, number][]).get('rotation')).toBe(5);
+    expect(new Map(lines as [string, number][]).get('unused')).toBe(9);
     for (const r of run?.results ?? []) {
       expect(r.kind === 'fail' ? r.level !== 'none' : r.level === 'none').toBe(true);
     }
