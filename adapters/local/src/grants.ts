@@ -13,6 +13,7 @@ import {
   type GrantRequest,
   type KeyUsage,
   optionalContext,
+  quote,
 } from '@keyport/core';
 import { labelled, localError } from './errors.js';
 import type { StoredGrant, StoredKey } from './model.js';
@@ -129,12 +130,20 @@ export function authorize(
 ): void {
   if (principal === owner) return;
   if (key.grants.some((g) => grantAllows(g, principal, op, context, now))) return;
-  throw localError('AccessDenied', `principal ${principal} holds no grant allowing ${op} on this key`, uri);
+  throw localError(
+    'AccessDenied',
+    `principal ${quote(principal)} holds no grant allowing ${op} on this key`,
+    uri,
+  );
 }
 
 /** Throws AccessDenied unless `principal` owns the keystore (key and grant management). */
 export function requireOwner(owner: string, principal: string, what: string, uri?: string): void {
   if (principal !== owner) {
-    throw localError('AccessDenied', `only the keystore owner may ${what} (caller: ${principal})`, uri);
+    throw localError(
+      'AccessDenied',
+      `only the keystore owner may ${what} (caller: ${quote(principal)})`,
+      uri,
+    );
   }
 }

@@ -121,7 +121,8 @@ export class KeystoreAccess {
     const ref = this.resolve(keyRef);
     const body = await this.file.read(signal);
     const key = findKey(body, ref.name);
-    if (key === undefined) throw localError('NotFound', `no key named ${ref.name} in this keystore`, ref.uri);
+    if (key === undefined)
+      throw localError('NotFound', `no key named ${quote(ref.name)} in this keystore`, ref.uri);
     const now = this.now();
     authorize(body.owner, key, this.principal, op, context, now, ref.uri);
     if (deletionDue(key, now) || rotationDue(key, now)) {
@@ -188,7 +189,8 @@ export class KeystoreAccess {
 
   #keyIn(body: KeystoreBody, ref: ResolvedRef): StoredKey {
     const key = findKey(body, ref.name);
-    if (key === undefined) throw localError('NotFound', `no key named ${ref.name} in this keystore`, ref.uri);
+    if (key === undefined)
+      throw localError('NotFound', `no key named ${quote(ref.name)} in this keystore`, ref.uri);
     return key;
   }
 }

@@ -204,29 +204,15 @@ export class KeystoreFile {
     try {
       const header = readHeader(bytes);
       const cached = this.#keys;
-      if (cached !== undefined && sameKdf(cached, header)) return this.#parse(unseal(bytes, cached));
+      if (cached !== undefined && sameKdf(cached, header)) return parseSealedBody(bytes, cached);
       if (signal?.aborted) throw abortError(signal);
       const keys = await deriveKeys(this.#passphrase, header.params, header.salt, signal);
       const plain = unseal(bytes, keys); // throws before the keys are kept if they are wrong
       if (cached !== undefined) wipeKeys(cached);
       this.#keys = keys;
-      return this.#parse(plain);
+      return parseBody(plain);
     } finally {
       bytes.fill(0);
-    }
-  }
-
-  #parse(plain: Buffer): KeystoreBody {
-    try {
-      let value: unknown;
-      try {
-        value = JSON.parse(plain.toString('utf8'));
-      } catch {
-        throw localError('Integrity', 'keystore body is not valid JSON');
-      }
-      return validateBody(value);
-    } finally {
-      plain.fill(0);
     }
   }
 
@@ -241,5 +227,29 @@ export class KeystoreFile {
     if (this.#keys !== undefined) wipeKeys(this.#keys);
     this.#keys = undefined;
     this.#cache = undefined;
+  }
+}
+
+/**
+ * The body of a sealed keystore file, given the keys derived for its header: passphrase
+ * check, authenticated decryption, JSON, then the body's structure (see validateBody). Every
+ * failure is a KeyportError (AccessDenied, Integrity). Synchronous: the fuzz tests drive it.
+ */
+export function parseSealedBody(file: Uint8Array, keys: DerivedKeys): KeystoreBody {
+  return parseBody(unseal(file, keys));
+}
+
+/** Parses and validates decrypted body bytes, then wipes them. */
+export function parseBody(plain: Buffer): KeystoreBody {
+  try {
+    let value: unknown;
+    try {
+      value = JSON.parse(plain.toString('utf8'));
+    } catch {
+      throw localError('Integrity', 'keystore body is not valid JSON');
+    }
+    return validateBody(value);
+  } finally {
+    plain.fill(0);
   }
 }

@@ -2,6 +2,7 @@
  * The keystore body: the JSON document sealed inside the keystore file. Dates are ISO-8601
  * strings, key material is base64 (raw bytes for AES/HMAC, PKCS#8 DER for RSA/EC).
  */
+import { createHash } from 'node:crypto';
 import {
   GRANT_OPERATIONS,
   type GrantOperation,
@@ -120,14 +121,27 @@ const isPosInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) >
  */
 function materialFits(material: unknown, spec: KeySpec): boolean {
   if (material === undefined) return true;
+  if (typeof material !== 'string') return false;
+  // Every read re-validates the body; parsing each RSA key again would dominate. The verdict
+  // depends only on (spec, material), so recent ones are remembered by a digest of both.
+  const memo = createHash('sha256').update(spec).update('\0').update(material).digest('base64');
+  const known = MATERIAL_VERDICTS.get(memo);
+  if (known !== undefined) return known;
   const bytes = canonicalBase64(material);
-  if (bytes === undefined) return false;
-  try {
-    return materialMatchesSpec(spec, bytes);
-  } finally {
-    bytes.fill(0);
+  let fits = false;
+  if (bytes !== undefined) {
+    try {
+      fits = materialMatchesSpec(spec, bytes);
+    } finally {
+      bytes.fill(0);
+    }
   }
+  if (MATERIAL_VERDICTS.size >= 4096) MATERIAL_VERDICTS.clear();
+  MATERIAL_VERDICTS.set(memo, fits);
+  return fits;
 }
+
+const MATERIAL_VERDICTS = new Map<string, boolean>();
 
 /** The bytes of canonical base64 (what the keystore writes), or undefined. */
 function canonicalBase64(value: unknown): Buffer | undefined {

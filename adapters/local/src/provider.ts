@@ -22,6 +22,7 @@ import {
   type ListOptions,
   type MacResult,
   type ProviderCallOptions,
+  quote,
   type RotationPolicy,
   type ScheduleDeletionRequest,
   type SigningAlgorithm,
@@ -91,7 +92,7 @@ export class LocalProvider implements KmsProvider {
     const body = await this.#access.readAsOwner(signalOf(o), 'create keys', ref.uri);
     const draft = newKey(req, ref, this.#access.now());
     if (body.keys.some((k) => k.name === ref.name)) {
-      throw localError('AlreadyExists', `a key named ${ref.name} already exists`, ref.uri);
+      throw localError('AlreadyExists', `a key named ${quote(ref.name)} already exists`, ref.uri);
     }
     const material =
       draft.origin === 'provider' ? await generateMaterial(draft.spec, signalOf(o)) : undefined;
@@ -101,7 +102,7 @@ export class LocalProvider implements KmsProvider {
         'create keys',
         (b, now) => {
           if (b.keys.some((k) => k.name === ref.name)) {
-            throw localError('AlreadyExists', `a key named ${ref.name} already exists`, ref.uri);
+            throw localError('AlreadyExists', `a key named ${quote(ref.name)} already exists`, ref.uri);
           }
           const key: StoredKey = { ...draft, createdAt: now.toISOString() };
           if (material !== undefined) addPrimaryVersion(key, material.toString('base64'), now);
@@ -158,7 +159,7 @@ export class LocalProvider implements KmsProvider {
     const body = await this.#access.readAsOwner(signalOf(o), 'rotate keys', ref.uri);
     const seen = body.keys.find((k) => k.name === ref.name);
     if (seen === undefined)
-      throw localError('NotFound', `no key named ${ref.name} in this keystore`, ref.uri);
+      throw localError('NotFound', `no key named ${quote(ref.name)} in this keystore`, ref.uri);
     if (seen.origin === 'external') {
       throw new UnsupportedError(
         'rotation',
@@ -337,7 +338,8 @@ export class LocalProvider implements KmsProvider {
     const ref = this.#access.resolve(keyRef);
     const body = await this.#access.readAsOwner(signalOf(o), 'list grants', ref.uri);
     const key = body.keys.find((k) => k.name === ref.name);
-    if (key === undefined) throw localError('NotFound', `no key named ${ref.name} in this keystore`, ref.uri);
+    if (key === undefined)
+      throw localError('NotFound', `no key named ${quote(ref.name)} in this keystore`, ref.uri);
     const now = this.#access.now();
     for (const g of key.grants) {
       throwIfAborted(signalOf(o), ref.uri);

@@ -162,6 +162,15 @@ const cases: Record<string, Case> = {
   'onAuditError as a string': { call: ctor({ providers: [], onAuditError: 'log' }), names: 'onAuditError' },
   'client options as a Map': { call: ctor(new Map([['providers', []]])), names: 'options' },
   'client options with a symbol key': { call: ctor({ providers: [], [Symbol('x')]: 1 }), names: 'symbol' },
+  'register(null)': { call: () => new Keyport({ providers: [] }).register(null as Any), names: 'provider' },
+  'register a provider without a scheme': {
+    call: () => new Keyport({ providers: [] }).register({ name: 'x', capabilities: {} } as Any),
+    names: 'scheme',
+  },
+  "addAuditSink('log')": {
+    call: () => new Keyport({ providers: [] }).addAuditSink('log' as Any),
+    names: 'sink',
+  },
 
   // ------------------------------------------------------------ call options
   "timeoutMs '200' (a string)": { call: enc({ timeoutMs: '200' }), names: 'timeoutMs' },
@@ -207,9 +216,9 @@ const cases: Record<string, Case> = {
   'context a class instance': { call: ctx(new Ctx()), names: 'context' },
   'context with an inherited prototype': { call: ctx(Object.create({ a: 'x' })), names: 'context' },
   'context with a getter': { call: ctx(getter()), names: 'context' },
-  'context value over 8192 characters': { call: ctx({ a: 'x'.repeat(9000) }), names: 'context' },
-  'context of 2000 pairs': {
-    call: ctx(Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${i}`, 'v']))),
+  'context value over 65535 characters': { call: ctx({ a: 'x'.repeat(70_000) }), names: 'context' },
+  'context of 70000 pairs': {
+    call: ctx(Object.fromEntries(Array.from({ length: 70_000 }, (_, i) => [`k${i}`, 'v']))),
     names: 'context',
   },
 

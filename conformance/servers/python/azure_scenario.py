@@ -99,6 +99,9 @@ def vault_scenario():
 
     # create / get / versions
     rsa_key = admin.create_rsa_key("py-rsa", size=2048, raw_request_hook=lambda r: sent.append(r.http_request.url))
+    from importlib.metadata import version as installed_version
+    from azure.keyvault.keys._shared.client_base import DEFAULT_VERSION
+    print(f"azure-keyvault-keys {installed_version('azure-keyvault-keys')} default api-version: {DEFAULT_VERSION.value}")
     print(f"api-version sent by azure-keyvault-keys: {sent[-1].split('api-version=')[1].split('&')[0]}")
     check("default api-version served", rsa_key.name == "py-rsa")
     check("RSA kty", rsa_key.key_type == "RSA")

@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { KeyClient } from '@azure/keyvault-keys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { start as startAzure } from '../src/azure-keyvault.js';
@@ -136,6 +137,23 @@ describe('keyport-azure-keyvault', () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+describe('installable one at a time', () => {
+  it('the Key Vault entry point runs with every Cloud KMS dependency unresolvable', () => {
+    const out = execFileSync(
+      process.execPath,
+      [
+        join(PKG, 'test', 'fixtures', 'azure-alone.mjs'),
+        pathToFileURL(join(PKG, 'dist', 'azure-keyvault.js')).href,
+        pathToFileURL(join(PKG, 'dist', 'cloud-kms.js')).href,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(out).toMatch(/started https:\/\/127\.0\.0\.1:\d+/);
+    // The blocker is effective: the Cloud KMS entry point does need those packages.
+    expect(out).toContain('cloud-kms entry blocked: true');
   });
 });
 

@@ -228,13 +228,33 @@ describe('Cloud KMS REST decoder fuzz', () => {
           fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('latin1')),
         ),
         fc.string({ maxLength: 80 }),
-        async (path, body, filter) => {
+        fc.array(
+          fc.tuple(
+            fc.constantFrom(
+              'pageSize',
+              'page_size',
+              'pageToken',
+              'view',
+              'versionView',
+              'options.requestedPolicyVersion',
+              'a.b.c',
+              '$alt',
+              'x',
+            ),
+            fc.string({ maxLength: 20 }),
+          ),
+          { maxLength: 4 },
+        ),
+        async (path, body, filter, params) => {
           const res = await fetch(`${kms.restUrl}${path}`, { method: 'POST', body });
           expect(res.status, `${path} ${body}`).not.toBe(500);
           const list = await fetch(
             `${kms.restUrl}/v1/${RING}/cryptoKeys?filter=${encodeURIComponent(filter)}&orderBy=${encodeURIComponent(filter)}`,
           );
           expect(list.status, filter).not.toBe(500);
+          const query = params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+          const versions = await fetch(`${kms.restUrl}/v1/${RING}/cryptoKeys/sym/cryptoKeyVersions?${query}`);
+          expect(versions.status, query).not.toBe(500);
         },
       ),
       { numRuns: RUNS },

@@ -202,6 +202,35 @@ describe('Cloud KMS server: divergences from the service, fixed', () => {
       cryptoKey: { purpose: 'ENCRYPT_DECRYPT' },
     });
     expect(soft.primary?.attestation ?? null).toBeNull();
+    // Lists show it only in the FULL view, as CryptoKeyVersionView says.
+    const [basic] = await h.client.listCryptoKeyVersions({ parent: key.name! }, { autoPaginate: false });
+    expect(basic[0]?.attestation ?? null).toBeNull();
+    const [full] = await h.client.listCryptoKeyVersions(
+      { parent: key.name!, view: 'FULL' },
+      { autoPaginate: false },
+    );
+    expect(full[0]?.attestation?.format).toBe('CAVIUM_V2_COMPRESSED');
+    const [keys] = await h.client.listCryptoKeys(
+      { parent: ring, filter: 'name:hsm-attested', versionView: 'FULL' },
+      { autoPaginate: false },
+    );
+    expect(keys[0]?.primary?.attestation ?? null).toBeNull(); // asymmetric keys have no primary
+    // An HSM import job's wrapping key is attested too, once ACTIVE.
+    const [job] = await h.client.createImportJob({
+      parent: ring,
+      importJobId: 'hsm-job',
+      importJob: { importMethod: 'RSA_OAEP_3072_SHA256_AES_256', protectionLevel: 'HSM' },
+    });
+    let active = job;
+    for (let i = 0; i < 100 && active.state !== 'ACTIVE'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      [active] = await h.client.getImportJob({ name: job.name! });
+    }
+    const jobRaw = gunzipSync(bytes(active.attestation?.content));
+    const jobBody = jobRaw.subarray(0, jobRaw.length - 256);
+    expect(jobBody.toString()).toContain(job.name!);
+    const jobSpki = createPublicKey(active.publicKey!.pem!).export({ type: 'spki', format: 'der' });
+    expect(jobBody.toString()).toContain(createHash('sha256').update(jobSpki).digest('hex'));
   });
 
   it('an unknown purpose, algorithm or protection level is INVALID_ARGUMENT; a known one not emulated is UNIMPLEMENTED', async () => {

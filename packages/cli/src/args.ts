@@ -4,17 +4,44 @@ import { usageError } from './errors.js';
 
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
-/** `k=v` pairs (repeated flag) into a context; the value may contain '='. Values are never echoed. */
+/**
+ * `k=v` pairs (repeated flag) into a context or constraint: a prototype-free map, so
+ * `__proto__`, `constructor` and `toString` are ordinary keys (never dropped, never a
+ * prototype). The value may contain '='. Refused: an entry without "=", an empty key, a key
+ * given twice, and text that is not valid UTF-8 (the terminal's bytes decode to U+FFFD) or not
+ * well-formed Unicode. Errors name the key (escaped), never a value.
+ */
 export function parsePairs(values: readonly string[] | undefined, flag: string): EncryptionContext {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const v of values ?? []) {
     const eq = v.indexOf('=');
-    if (eq <= 0) throw usageError(`${flag} takes key=value (got an entry without "=" or without a key)`);
+    if (eq < 0) throw usageError(`${flag} takes key=value (an entry has no "=")`);
+    if (eq === 0) throw usageError(`${flag} takes key=value (an entry has an empty key)`);
     const key = v.slice(0, eq);
-    if (Object.hasOwn(out, key)) throw usageError(`${flag} names the key "${key}" twice`);
-    out[key] = v.slice(eq + 1);
+    const value = v.slice(eq + 1);
+    if (!wellFormedText(key) || !wellFormedText(value)) {
+      throw usageError(
+        `${flag}: the pair for key ${wellFormedText(key) ? JSON.stringify(key) : '#' + String(Object.keys(out).length + 1)} is not valid UTF-8`,
+      );
+    }
+    if (Object.hasOwn(out, key)) throw usageError(`${flag} names the key ${JSON.stringify(key)} twice`);
+    out[key] = value;
   }
   return out;
+}
+
+/** Valid UTF-8 from the command line: no U+FFFD (what undecodable bytes become), no lone surrogate. */
+export function wellFormedText(s: string): boolean {
+  if (s.includes('\uFFFD')) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = s.charCodeAt(i + 1);
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
+      i++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) return false;
+  }
+  return true;
 }
 
 const UNITS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

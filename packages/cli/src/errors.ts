@@ -4,6 +4,8 @@
  * bytes or context values; causes from SDKs are shown by name and message only, cut short.
  */
 import { type ErrorCode, KeyportError, toKeyportError } from '@keyport/core';
+import { type CliError, type CliErrorCode, findCliError } from './cli-errors.js';
+import { credentialProblem, redact } from './credentials.js';
 import { exitCodeFor } from './exit-codes.js';
 
 /** A usage or configuration problem found by the CLI itself (exit 2). */
@@ -35,7 +37,11 @@ export function nextStep(code: ErrorCode): string {
   return NEXT_STEP[code];
 }
 
-function causeChain(error: unknown): string[] {
+function causeChain(error: unknown, secrets: readonly string[] = []): string[] {
+  return rawCauseChain(error).map((line) => redact(line, secrets));
+}
+
+function rawCauseChain(error: unknown): string[] {
   const lines: string[] = [];
   let current: unknown = error instanceof Error ? error.cause : undefined;
   for (let depth = 0; current !== undefined && depth < 5; depth++) {
@@ -58,18 +64,41 @@ function describeOne(e: unknown): string[] {
 }
 
 export interface ErrorReport {
-  readonly code: ErrorCode;
+  readonly code: ErrorCode | CliErrorCode;
   readonly exitCode: number;
   readonly message: string;
   readonly keyUri?: string;
   readonly provider?: string;
   readonly requestId?: string;
+  readonly path?: string;
   readonly next: string;
   readonly causes?: readonly string[];
 }
 
-export function errorReport(error: unknown, verbose: boolean): ErrorReport {
+/**
+ * What to show for a failure. `secrets` (values from the environment, see credentials.ts) are
+ * removed from every cause shown with --verbose, as are tokens and other secret-looking text.
+ */
+export function errorReport(error: unknown, verbose: boolean, secrets: readonly string[] = []): ErrorReport {
+  const cli = findCliError(error);
+  if (cli !== undefined) return cliReport(cli, verbose, secrets);
   const e = toKeyportError(error);
+  // Missing or expired cloud credentials are an authentication failure, whatever the adapter said.
+  const creds =
+    e.code === 'AccessDenied' || e.code === 'Internal' || e.code === 'Unavailable'
+      ? credentialProblem(e)
+      : undefined;
+  if (creds !== undefined) {
+    return {
+      code: 'AccessDenied',
+      exitCode: exitCodeFor('AccessDenied'),
+      message: `the ${creds.sdk} SDK has no usable credentials (${redact(creds.detail, secrets)})`,
+      ...(e.keyUri !== undefined ? { keyUri: e.keyUri } : {}),
+      ...(e.provider !== undefined ? { provider: e.provider } : {}),
+      next: creds.hint,
+      ...(verbose ? { causes: causeChain(e, secrets) } : {}),
+    };
+  }
   return {
     code: e.code,
     exitCode: exitCodeFor(e.code),
@@ -78,13 +107,25 @@ export function errorReport(error: unknown, verbose: boolean): ErrorReport {
     ...(e.provider !== undefined ? { provider: e.provider } : {}),
     ...(e.requestId !== undefined ? { requestId: e.requestId } : {}),
     next: nextStep(e.code),
-    ...(verbose ? { causes: causeChain(e) } : {}),
+    ...(verbose ? { causes: causeChain(e, secrets) } : {}),
+  };
+}
+
+function cliReport(e: CliError, verbose: boolean, secrets: readonly string[]): ErrorReport {
+  return {
+    code: e.code,
+    exitCode: e.exitCode,
+    message: e.message,
+    ...(e.path !== undefined ? { path: e.path } : {}),
+    next: e.next,
+    ...(verbose ? { causes: causeChain(e, secrets) } : {}),
   };
 }
 
 export function formatErrorReport(r: ErrorReport, paint: (s: string) => string): string {
   const lines = [`${paint(`error ${r.code}`)}: ${r.message}`];
   if (r.keyUri !== undefined) lines.push(`  key:        ${r.keyUri}`);
+  if (r.path !== undefined) lines.push(`  path:       ${JSON.stringify(r.path)}`);
   if (r.provider !== undefined) lines.push(`  provider:   ${r.provider}`);
   if (r.requestId !== undefined) lines.push(`  request id: ${r.requestId}`);
   lines.push(`  next:       ${r.next}`);

@@ -1,3 +1,4 @@
+export { CLI_ERROR_EXITS, CliError, type CliErrorCode } from './cli-errors.js';
 export { DEFAULT_MANIFEST } from './commands/import.js';
 export { type LoadedConfig, loadConfig, parseConfigText } from './config/load.js';
 export { configSchema, type KeyportConfig, PROVIDER_SCHEMES } from './config/schema.js';

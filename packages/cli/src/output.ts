@@ -1,7 +1,14 @@
 /**
- * Output for humans and for scripts. `--json` prints one JSON document per command on stdout
- * (errors too); otherwise text, coloured only when stdout is a terminal and NO_COLOR is unset.
- * Diagnostics and progress go to stderr so stdout stays clean for data and JSON.
+ * Output for humans and for scripts; otherwise text, coloured only when stdout is a terminal
+ * and NO_COLOR is unset. Diagnostics and progress go to stderr so stdout stays clean.
+ *
+ * The `--json` contract (README "JSON output"), the same for every command:
+ * - stdout: the result, one JSON object with `"ok"`; nothing else. When the command's data
+ *   goes to stdout (encrypt/decrypt/rewrap without -o), the result goes to stderr instead, as
+ *   `{"result": {...}}`.
+ * - stderr: NDJSON, one object per line with one key: `{"progress": {...}}` events of long
+ *   commands, `{"note": "..."}`, `{"result": {...}}` (above), and on failure exactly one
+ *   `{"error": {"code", "message", "exitCode", ...}}`.
  */
 import { type CliIo, writeText } from './io.js';
 
@@ -23,19 +30,24 @@ export class Output {
     return this.colour ? `\u001b[${ANSI[colour]}m${text}\u001b[0m` : text;
   }
 
-  /** The command's result: `value` as JSON with --json, else `human` (lines of text). */
-  async result(value: unknown, human: string | readonly string[]): Promise<void> {
+  /** The command's result: `value` as JSON with --json (`ok: true` unless it says), else `human`. */
+  async result(value: Readonly<Record<string, unknown>>, human: string | readonly string[]): Promise<void> {
     if (this.json) {
-      await writeText(this.io.stdout, `${JSON.stringify(value, jsonReplacer, 2)}\n`);
+      await writeText(this.io.stdout, `${JSON.stringify({ ok: true, ...value }, jsonReplacer, 2)}\n`);
       return;
     }
     const text = typeof human === 'string' ? human : human.join('\n');
     if (text !== '') await writeText(this.io.stdout, text.endsWith('\n') ? text : `${text}\n`);
   }
 
-  /** A line for humans on stderr (notes, warnings); silent with --json. */
+  /** A note on stderr: a line of text, or `{"note": text}` with --json. */
   async note(text: string): Promise<void> {
-    if (!this.json) await writeText(this.io.stderr, `${text}\n`);
+    await writeText(this.io.stderr, this.json ? `${JSON.stringify({ note: text })}\n` : `keyport: ${text}\n`);
+  }
+
+  /** One NDJSON event on stderr (--json only): `{"<kind>": payload}`. */
+  event(kind: 'progress' | 'result', payload: Readonly<Record<string, unknown>>): void {
+    if (this.json) this.io.stderr.write(`${JSON.stringify({ [kind]: payload }, jsonReplacer)}\n`);
   }
 }
 

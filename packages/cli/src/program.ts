@@ -3,7 +3,10 @@
  * command, prints errors (code, key URI, next step; causes with --verbose) and returns the
  * exit code. It never calls process.exit, so tests run it in-process.
  */
+
+import { KeyportError } from '@keyport/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { findCliError } from './cli-errors.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerCapabilitiesCommand } from './commands/capabilities.js';
 import { registerCryptoCommands } from './commands/crypto.js';
@@ -13,6 +16,7 @@ import { registerImportCommand } from './commands/import.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerPolicyCommands } from './commands/policy.js';
+import { secretValues } from './credentials.js';
 import { errorReport, formatErrorReport } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { type CliIo, writeText } from './io.js';
@@ -31,14 +35,20 @@ function parseTimeout(value: string): number {
   return n;
 }
 
-export function buildProgram(io: CliIo, act: Act): Command {
+/** `--json` given before any `--` (known before commander has parsed anything). */
+export function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+export function buildProgram(io: CliIo, act: Act, json = false): Command {
   const program = new Command('keyport')
     .description(
-      'keys, envelope encryption and migrations across AWS KMS, GCP KMS, Vault/OpenBao, PKCS#11 and local keystores',
+      'keys, envelope encryption and migrations across AWS KMS, Azure Key Vault, GCP KMS, Vault/OpenBao, PKCS#11 and local keystores',
     )
     .version(VERSION, '-V, --version')
     .option('-c, --config <file>', 'config file (default: keyport.config.json|yaml here, or KEYPORT_CONFIG)')
-    .option('--json', 'print one JSON document on stdout (errors too)', false)
+    .option('--json', 'one JSON result on stdout; errors as one JSON object on stderr', false)
     .option('-v, --verbose', 'show error causes', false)
     .option('--no-color', 'never colour the output')
     .addOption(new Option('--timeout <ms>', 'deadline for each provider operation').argParser(parseTimeout))
@@ -46,13 +56,17 @@ export function buildProgram(io: CliIo, act: Act): Command {
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
-      writeErr: (s) => io.stderr.write(s),
+      // With --json a usage error is reported as one JSON object by run(), not as text.
+      writeErr: (s) => (json ? true : io.stderr.write(s)),
     })
     .addHelpText(
       'after',
       `
 Exit codes: 0 ok, 1 operation failed, 2 usage/config error, 3 not found,
-4 access denied/authentication, 5 provider unavailable/timeout, 6 integrity/invalid ciphertext.
+4 access denied/authentication, 5 provider unavailable/timeout, 6 integrity/invalid ciphertext,
+7 migration locked, 8 file not found, 9 permission denied, 10 is a directory,
+11 not a regular file, 12 output exists / is the input, 13 disk full, 14 read-only file system,
+15 I/O error, 130 SIGINT, 143 SIGTERM.
 Secrets come from the environment or files named in the config, never from flags.`,
     );
   registerKeyCommands(program, act);
@@ -84,6 +98,27 @@ function globalsOf(cmd: Command): GlobalOptions {
   };
 }
 
+/** Prints one failure (text, or one JSON object with --json) on stderr; returns its exit code. */
+async function reportFailure(
+  io: CliIo,
+  argv: readonly string[],
+  session: Session | undefined,
+  error: unknown,
+): Promise<number> {
+  const json = session?.options.json ?? wantsJson(argv);
+  const verbose = session?.options.verbose ?? (argv.includes('--verbose') || argv.includes('-v'));
+  const out = session?.out ?? new Output(io, json, !argv.includes('--no-color'));
+  const report = errorReport(error, verbose, secretValues(io.env));
+  if (json) await writeText(io.stderr, `${JSON.stringify({ error: report })}\n`);
+  else await writeText(io.stderr, `keyport: ${formatErrorReport(report, (s) => out.paint('red', s))}`);
+  return report.exitCode;
+}
+
+/** Commander's own message, without its "error: " prefix, as a usage error. */
+function usageFailure(error: CommanderError): KeyportError {
+  return new KeyportError('InvalidArgument', error.message.replace(/^error: /, ''));
+}
+
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   let session: Session | undefined;
   let code: number = EXIT.ok;
@@ -94,9 +129,12 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       session = new Session(io, globalsOf(cmd));
       code = (await handler(session, cmd)) ?? EXIT.ok;
     };
-  const program = buildProgram(io, act);
+  const json = wantsJson(argv);
+  const program = buildProgram(io, act, json);
   try {
     await program.parseAsync([...argv], { from: 'user' });
+    // A command that stopped early on a signal still ends with the signal's exit code.
+    if (io.signal?.aborted === true) return await reportFailure(io, argv, session, io.signal.reason);
     return code;
   } catch (error) {
     if (error instanceof CommanderError) {
@@ -108,16 +146,12 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         return EXIT.ok;
       }
       if (error.code === 'commander.executeSubCommandAsync') return EXIT.ok;
-      // Commander has already printed its message; a bad option or argument is a usage error.
-      return EXIT.usage;
+      // Without --json commander has already printed its message; a bad option is a usage error.
+      if (!json) return EXIT.usage;
+      return reportFailure(io, argv, session, usageFailure(error));
     }
-    const json = session?.options.json ?? argv.includes('--json');
-    const verbose = session?.options.verbose ?? (argv.includes('--verbose') || argv.includes('-v'));
-    const out = session?.out ?? new Output(io, json, !argv.includes('--no-color'));
-    const report = errorReport(error, verbose);
-    if (json) await writeText(io.stdout, `${JSON.stringify({ ok: false, error: report }, null, 2)}\n`);
-    else await writeText(io.stderr, `keyport: ${formatErrorReport(report, (s) => out.paint('red', s))}`);
-    return report.exitCode;
+    const cause = io.signal?.aborted === true && findCliError(io.signal.reason) ? io.signal.reason : error;
+    return reportFailure(io, argv, session, cause);
   } finally {
     await session?.close().catch(() => undefined);
   }

@@ -7,6 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { type Capabilities, KeyportError, type KmsProvider } from '@keyport/core';
 import type {
   AwsKmsConfig,
+  AzureKeyVaultConfig,
   GcpKmsConfig,
   KeyportConfig,
   LocalConfig,
@@ -15,6 +16,7 @@ import type {
   VaultConfig,
 } from './config/schema.js';
 import { readSecret } from './config/secrets.js';
+import { canonicalKeystorePath } from './key-uris.js';
 
 export interface FactoryContext {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -69,7 +71,7 @@ const local: Factory<LocalConfig> = {
       throw adapterMissing('@keyport/local', 'local', e);
     });
     return openLocalKeystore({
-      path: pathFrom(ctx.configDir, c.keystore),
+      path: canonicalKeystorePath(c.keystore, ctx.configDir),
       passphrase,
       ...(c.principal !== undefined ? { principal: c.principal } : {}),
       ...(c.create !== undefined ? { create: c.create } : {}),
@@ -234,12 +236,50 @@ const gcpKms: Factory<GcpKmsConfig> = {
         : undefined,
 };
 
+const azureKeyVault: Factory<AzureKeyVaultConfig> = {
+  async build(c, ctx) {
+    const mod = await importAdapter('@keyport/azure-keyvault', 'azurekeyvault');
+    const clientOptions: Record<string, unknown> = {};
+    if (c.caFile !== undefined) {
+      const { Agent } = await import('node:https');
+      const { readFile } = await import('node:fs/promises');
+      const path = pathFrom(ctx.configDir, c.caFile);
+      const ca = await readFile(path).catch((e: unknown) => {
+        throw new KeyportError(
+          'InvalidArgument',
+          `providers.azurekeyvault.caFile: ${JSON.stringify(path)} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+        );
+      });
+      clientOptions.agent = new Agent({ ca, keepAlive: true });
+    }
+    if (c.disableChallengeResourceVerification === true)
+      clientOptions.disableChallengeResourceVerification = true;
+    const options: Record<string, unknown> = { vaultUrl: c.vaultUrl, clientOptions };
+    if (c.accessTokenEnv !== undefined) {
+      const token = await readSecret(
+        { what: 'the Azure access token', envNames: [c.accessTokenEnv] },
+        ctx.env,
+        ctx.configDir,
+      );
+      options.credential = {
+        getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3_600_000 }),
+      };
+    }
+    return construct(mod, '@keyport/azure-keyvault', [], ['AzureKeyVaultProvider'], options);
+  },
+  async capabilities() {
+    return undefined;
+  },
+  clockUrl: (c) => `${([c.vaultUrl].flat()[0] as string).replace(/\/$/, '')}/healthstatus`,
+};
+
 const FACTORIES = {
   local,
   'aws-kms': awsKms,
   hcvault: vault,
   pkcs11,
   'gcp-kms': gcpKms,
+  azurekeyvault: azureKeyVault,
 } as const;
 
 export function configuredSchemes(config: KeyportConfig): ProviderScheme[] {

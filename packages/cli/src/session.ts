@@ -16,6 +16,7 @@ import {
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { usageError } from './errors.js';
 import { type CliIo, writeText } from './io.js';
+import { canonicalKeyUri } from './key-uris.js';
 import { Output } from './output.js';
 import { buildProvider, configuredSchemes } from './providers.js';
 
@@ -42,6 +43,19 @@ export class Session {
 
   path(p: string): string {
     return isAbsolute(p) ? p : resolve(this.io.cwd, p);
+  }
+
+  /**
+   * Canonical key URIs (see key-uris.ts): relative `local://` paths resolved against the working
+   * directory (`cwd`: URIs from flags) or the config file's directory (`config`: its defaults).
+   */
+  async uris(list: readonly string[], base: 'cwd' | 'config' = 'cwd'): Promise<string[]> {
+    const dir = base === 'config' ? ((await this.optionalConfig())?.dir ?? this.io.cwd) : this.io.cwd;
+    return list.map((u) => canonicalKeyUri(u, dir));
+  }
+
+  async uri(uri: string): Promise<string> {
+    return canonicalKeyUri(uri, this.io.cwd);
   }
 
   optionalConfig(): Promise<LoadedConfig | undefined> {

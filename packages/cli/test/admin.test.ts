@@ -36,11 +36,13 @@ describe('grants, audit, capabilities, doctor', () => {
     });
     expect(g.stdout).not.toContain('hidden-value');
     const list = await runCli(['--json', 'grants', 'list', ws.uri('k')], { cwd });
-    expect(JSON.parse(list.stdout).map((x: { id: string }) => x.id)).toEqual([grant.id]);
+    expect(JSON.parse(list.stdout).grants.map((x: { id: string }) => x.id)).toEqual([grant.id]);
     const sweep = await runCli(['--json', 'grants', 'sweep', ws.uri('k')], { cwd });
     expect(JSON.parse(sweep.stdout).revoked).toEqual([]);
     expect((await runCli(['grants', 'revoke', ws.uri('k'), grant.id], { cwd })).code).toBe(0);
-    expect(JSON.parse((await runCli(['--json', 'grants', 'list', ws.uri('k')], { cwd })).stdout)).toEqual([]);
+    expect(
+      JSON.parse((await runCli(['--json', 'grants', 'list', ws.uri('k')], { cwd })).stdout).grants,
+    ).toEqual([]);
     expect(
       (await runCli(['grants', 'create', ws.uri('k'), '--grantee', 'x', '--op', 'fly'], { cwd })).code,
     ).toBe(2);
@@ -81,7 +83,7 @@ describe('grants, audit, capabilities, doctor', () => {
     const ws = await localWorkspace({ hcvault: { address: 'http://127.0.0.1:1', flavor: 'openbao' } });
     const r = await runCli(['--json', 'capabilities'], { cwd: ws.dir });
     expect(r.code).toBe(0);
-    const caps = JSON.parse(r.stdout);
+    const caps = JSON.parse(r.stdout).providers;
     expect(caps.local).toMatchObject({ grants: 'native', rotation: 'versioned' });
     expect(caps.hcvault.context).toBeDefined();
     const human = await runCli(['capabilities'], { cwd: ws.dir });

@@ -69,8 +69,8 @@ defaults: { recipients: ["local://k.kp#a"], jobs: 4 }
     const bad = await dirWith('keyport.config.json', '{ "providers": ');
     const j = await runCli(['--json', 'keys', 'list'], { cwd: bad });
     expect(j.code).toBe(2);
-    expect(JSON.parse(j.stdout).error).toMatchObject({ code: 'InvalidArgument', exitCode: 2 });
-    expect(JSON.parse(j.stdout).error.message).toMatch(/not valid JSON/);
+    expect(JSON.parse(j.stderr).error).toMatchObject({ code: 'InvalidArgument', exitCode: 2 });
+    expect(JSON.parse(j.stderr).error.message).toMatch(/not valid JSON/);
   });
 
   it('no config file, or a missing --config, is a usage error', async () => {

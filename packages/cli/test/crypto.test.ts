@@ -145,7 +145,18 @@ describe('encrypt / decrypt / rewrap', () => {
     await runCli(['encrypt', 'p', '-o', 'm.enc', '-r', ws.uri('a')], { cwd });
     const before = await readFile(join(cwd, 'm.enc'));
     const rw = await runCli(
-      ['--json', 'rewrap', 'm.enc', '-k', ws.uri('a'), '--add', ws.uri('b'), '--remove', ws.uri('a')],
+      [
+        '--json',
+        'rewrap',
+        'm.enc',
+        '--in-place',
+        '-k',
+        ws.uri('a'),
+        '--add',
+        ws.uri('b'),
+        '--remove',
+        ws.uri('a'),
+      ],
       { cwd },
     );
     expect(rw.code).toBe(0);

@@ -115,7 +115,9 @@ describe('CLI against moto and OpenBao', () => {
       .split('\n')
       .map((l) => JSON.parse(l).event)
       .filter((e) => e !== undefined && e.keyUri === baoUri);
-    expect(events.filter((e) => e.op === 'encrypt' && e.outcome === 'success')).toHaveLength(20);
+    // 20 files plus the probe wrap that checks --to before the first file (the probe's unwrap,
+    // like the verifications, names the version that wrapped and is counted below).
+    expect(events.filter((e) => e.op === 'encrypt' && e.outcome === 'success')).toHaveLength(21);
     expect(events.filter((e) => e.op === 'decrypt' && e.outcome === 'success')).toHaveLength(20);
     const verified = await runCli(['audit', 'verify', 'audit.jsonl', '--key-file', 'audit.key'], {
       cwd,

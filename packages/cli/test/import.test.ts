@@ -91,7 +91,7 @@ describe('keyport import (BYOK)', () => {
     const transitUri = `hcvault://${baoHost}/transit/keys/cli-byok-${run}`;
     const refused = await runCli(['--json', 'import', transitUri, '--hsm-key', plainHsmKey], { cwd, env });
     expect(refused.code, refused.stdout).toBe(1);
-    expect(JSON.parse(refused.stdout).error.code).toBe('KeyStateConflict');
+    expect(JSON.parse(refused.stderr).error.code).toBe('KeyStateConflict');
     expect((await runCli(['keys', 'describe', transitUri], { cwd, env })).code).toBe(3);
 
     const r = await runCli(['--json', 'import', transitUri, '--new-hsm-key', `cli-root2-${run}`], {

@@ -24,7 +24,7 @@ describe('keys', () => {
     const list = await runCli(['--json', 'keys', 'list', 'local'], { cwd });
     expect(
       JSON.parse(list.stdout)
-        .map((k: { uri: string }) => k.uri)
+        .keys.map((k: { uri: string }) => k.uri)
         .sort(),
     ).toEqual([ws.uri('orders'), ws.uri('signer')]);
     const human = await runCli(['keys', 'list'], { cwd });

@@ -18,6 +18,7 @@ import type {
   KmsProvider,
   ProviderCallOptions,
 } from './provider.js';
+import { recordProviderCall } from './telemetry.js';
 import type {
   CallOptions,
   CreateKeyRequest,
@@ -43,6 +44,7 @@ import type {
 } from './types.js';
 import { keyUriScheme, keyUriVersion, type ParsedKeyUri, parseKeyUri } from './uri.js';
 import {
+  checkAuditSink,
   checkBatchItems,
   checkBytes,
   checkCallOptions,
@@ -53,6 +55,7 @@ import {
   checkInteger,
   checkKeyLike,
   checkKeyportOptions,
+  checkProvider,
   checkRotationPolicy,
   checkScheduleDeletion,
   checkString,
@@ -135,6 +138,7 @@ export class Keyport implements KeyOperations {
 
   /** Adds a provider; a second provider for the same scheme is refused, never silently shadowed. */
   register(provider: KmsProvider): void {
+    checkProvider(provider);
     if (this.providers.has(provider.scheme)) {
       throw new KeyportError(
         'AlreadyExists',
@@ -145,7 +149,7 @@ export class Keyport implements KeyOperations {
   }
 
   addAuditSink(sink: AuditSink): void {
-    this.sinks.push(sink);
+    this.sinks.push(checkAuditSink(sink));
   }
 
   /** The provider serving a scheme or a URI's scheme. */
@@ -245,6 +249,7 @@ export class Keyport implements KeyOperations {
     keyVersion: string | undefined,
     error: KeyportError | undefined,
   ): Promise<void> | undefined {
+    recordProviderCall(spec, { keyVersion, outcome, errorCode: error?.code, attempts, started });
     if (this.sinks.length === 0) return undefined;
     let digest: string | undefined;
     try {

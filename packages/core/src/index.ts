@@ -29,6 +29,7 @@ export * from './context.js';
 export * from './errors.js';
 export * from './policy.js';
 export type * from './provider.js';
+export * from './telemetry.js';
 export * from './types.js';
 export * from './uri.js';
 export * from './validate.js';

@@ -40,9 +40,12 @@ export const MAX_ATTEMPTS = 100;
  */
 export const MIN_DATE_MS = 0;
 export const MAX_DATE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
-/** Longest context key or value, in UTF-16 code units, and most pairs per context. */
-export const MAX_CONTEXT_STRING = 8192;
-export const MAX_CONTEXT_PAIRS = 1024;
+/**
+ * Longest context key or value, in UTF-16 code units, and most pairs per context: the limits of
+ * the AWS Encryption SDK's header (u16 lengths and count), so any ESDK message's context fits.
+ */
+export const MAX_CONTEXT_STRING = 65_535;
+export const MAX_CONTEXT_PAIRS = 65_535;
 
 /** A context as callers may give it: a plain object or a Map of strings. */
 export type ContextInput = EncryptionContext | ReadonlyMap<string, string>;
@@ -514,6 +517,29 @@ const KEYPORT_OPTIONS = {
   onAuditError: true,
 } as const satisfies Record<keyof KeyportOptions, true>;
 
+/** A provider as the client registers it: a scheme, a name and capabilities (methods are found by use). */
+export function checkProvider(p: unknown, where = 'provider'): KmsProvider {
+  if (typeof p !== 'object' || p === null)
+    throw invalidArgument(where, `expected a provider, got ${describeType(p)}`);
+  const provider = p as Partial<KmsProvider>;
+  checkString(provider.scheme, `${where}.scheme`, { min: 1, max: 64 });
+  if (!/^[a-z][a-z0-9+.-]*$/.test(provider.scheme as string)) {
+    throw invalidArgument(`${where}.scheme`, 'a URI scheme: lower-case letters, digits, "+", "-", "."');
+  }
+  checkString(provider.name, `${where}.name`, { min: 1, max: 128 });
+  if (typeof provider.capabilities !== 'object' || provider.capabilities === null) {
+    throw invalidArgument(`${where}.capabilities`, 'expected a capabilities object');
+  }
+  return p as KmsProvider;
+}
+
+export function checkAuditSink(sink: unknown, where = 'sink'): AuditSink {
+  if (typeof (sink as Partial<AuditSink> | null)?.write !== 'function') {
+    throw invalidArgument(where, 'expected an audit sink with a write method');
+  }
+  return sink as AuditSink;
+}
+
 /** The client's construction options: every provider and sink an object with the right methods. */
 export function checkKeyportOptions(value: unknown): KeyportOptions {
   if (value === undefined) throw invalidArgument('options', 'expected { providers: [...] }');
@@ -521,28 +547,11 @@ export function checkKeyportOptions(value: unknown): KeyportOptions {
   if (!Array.isArray(o.providers)) {
     throw invalidArgument('options.providers', `expected an array, got ${describeType(o.providers)}`);
   }
-  o.providers.forEach((p: unknown, i) => {
-    const where = `options.providers[${i}]`;
-    if (typeof p !== 'object' || p === null)
-      throw invalidArgument(where, `expected a provider, got ${describeType(p)}`);
-    const provider = p as Partial<KmsProvider>;
-    checkString(provider.scheme, `${where}.scheme`, { min: 1, max: 64 });
-    if (!/^[a-z][a-z0-9+.-]*$/.test(provider.scheme as string)) {
-      throw invalidArgument(`${where}.scheme`, 'a URI scheme: lower-case letters, digits, "+", "-", "."');
-    }
-    checkString(provider.name, `${where}.name`, { min: 1, max: 128 });
-    if (typeof provider.capabilities !== 'object' || provider.capabilities === null) {
-      throw invalidArgument(`${where}.capabilities`, 'expected a capabilities object');
-    }
-  });
+  for (const [i, p] of o.providers.entries()) checkProvider(p, `options.providers[${i}]`);
   if (o.audit !== undefined) {
     if (!Array.isArray(o.audit))
       throw invalidArgument('options.audit', `expected an array, got ${describeType(o.audit)}`);
-    o.audit.forEach((sink: unknown, i) => {
-      if (typeof (sink as Partial<AuditSink> | null)?.write !== 'function') {
-        throw invalidArgument(`options.audit[${i}]`, 'expected an audit sink with a write method');
-      }
-    });
+    for (const [i, sink] of o.audit.entries()) checkAuditSink(sink, `options.audit[${i}]`);
   }
   return {
     ...o,

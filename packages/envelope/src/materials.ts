@@ -4,10 +4,9 @@
  * EDKs, in a deterministic order (trust order, then EDK order), collecting every failure.
  */
 import { randomBytes } from 'node:crypto';
-import { type EncryptionContext, type ErrorCode, KeyportError, toKeyportError } from '@keyport/core';
+import { type EncryptionContext, type ErrorCode, KeyportError, quote, toKeyportError } from '@keyport/core';
 import { bytesEqual } from './bytes.js';
 import type { EncryptedDataKey } from './header.js';
-import { quoted, reducedError } from './quote.js';
 import { anyKeyOf, kmsRecipient } from './recipients/kms.js';
 import { isRecipient, type Recipient, type RecipientEnv } from './recipients/recipient.js';
 import { generateSigningKey, type SigningKey } from './signing.js';
@@ -53,7 +52,7 @@ export function checkCallerContext(context: EncryptionContext | undefined): Encr
     if (k.startsWith('aws-crypto-')) {
       throw new KeyportError(
         'InvalidArgument',
-        `encryption context keys starting with "aws-crypto-" are reserved (got ${quoted(k)})`,
+        `encryption context keys starting with "aws-crypto-" are reserved (got ${quote(k)})`,
       );
     }
   }
@@ -80,7 +79,7 @@ export async function getEncryptionMaterials(
     first.generate !== undefined &&
     (source === 'first-recipient' || (source === 'auto' && recipients.length === 1));
   if (generateFirst && first.generate !== undefined) {
-    const g = await first.generate(suite.keyLength, context, env).catch(rethrowReduced);
+    const g = await first.generate(suite.keyLength, context, env);
     dataKey = g.dataKey;
     edks.push(g.edk);
   } else {
@@ -92,14 +91,9 @@ export async function getEncryptionMaterials(
     edks.push(...(await Promise.all(rest.map((r) => r.wrap(dataKey, context, env)))));
   } catch (e) {
     dataKey.fill(0);
-    rethrowReduced(e);
+    throw e;
   }
   return { dataKey, encryptedDataKeys: edks, context, signingKey };
-}
-
-/** Provider errors leave the envelope with their `cause` reduced (code, message, request id). */
-function rethrowReduced(e: unknown): never {
-  throw e instanceof KeyportError ? reducedError(e) : e;
 }
 
 export interface UnwrapAttempt {
@@ -162,7 +156,7 @@ export async function decryptDataKey(
       try {
         return await recipient.unwrap(edk, context, env);
       } catch (e) {
-        const err = reducedError(toKeyportError(e));
+        const err = toKeyportError(e);
         if (err.code === 'Aborted') throw err;
         attempts.push({ recipient: recipient.id, providerId: edk.providerId, code: err.code });
         errors.push(err);
@@ -173,7 +167,7 @@ export async function decryptDataKey(
     const ids = [...new Set(edks.map((e) => e.providerId))];
     const named = ids
       .slice(0, 8)
-      .map((id) => quoted(id))
+      .map((id) => quote(id))
       .join(', ');
     const more = ids.length > 8 ? ` and ${ids.length - 8} more` : '';
     throw new DataKeyUnavailableError(
@@ -187,7 +181,7 @@ export async function decryptDataKey(
   const code: ErrorCode = codes.size === 1 ? (attempts[0] as UnwrapAttempt).code : 'InvalidCiphertext';
   const list = attempts
     .slice(0, 8)
-    .map((a) => `${quoted(a.recipient)} -> ${a.code}`)
+    .map((a) => `${quote(a.recipient)} -> ${a.code}`)
     .join('; ');
   const more = attempts.length > 8 ? `; and ${attempts.length - 8} more` : '';
   const notTried =

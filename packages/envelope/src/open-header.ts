@@ -28,11 +28,11 @@ export interface OpenOptions extends OpenLimits {
   /** Refuse v1 (non-committing) messages. Default false: v1 is read for migration. */
   readonly requireCommitment?: boolean;
   /**
-   * Frames decrypted at once (default: the available cores, at most 8). `openEnvelope`: framed
+   * Frames decrypted at once. `openEnvelope` (default: the available cores, at most 8): framed
    * messages of 4 MiB and at least 4 frames are opened with frames in flight on the thread pool,
-   * and plaintext is still returned only when every tag (and the signature) verifies. Streams:
-   * 2 × concurrency frames in flight when the frame length is 64 KiB to 1 MiB (each released
-   * in order, only after its own tag verifies), one at a time otherwise.
+   * and plaintext is still returned only when every tag (and the signature) verifies. Streams
+   * (default 1, one frame at a time): when given, 2 × concurrency frames in flight for frame
+   * lengths of 64 KiB to 1 MiB, each released in order and only after its own tag verifies.
    */
   readonly concurrency?: number;
 }

@@ -8,7 +8,7 @@
  * API returns nothing unless the signature verifies.
  */
 import { createDecipheriv, type KeyObject, type Verify } from 'node:crypto';
-import { type EncryptionContext, KeyportError } from '@keyport/core';
+import { type EncryptionContext, KeyportError, keyportTracingActive, withKeyportSpan } from '@keyport/core';
 import {
   type AeadKey,
   bodyAad,
@@ -22,17 +22,16 @@ import { ChunkQueue } from './chunk-queue.js';
 import { SEQUENCE_END } from './frames.js';
 import { CONTENT_FRAMED, type ParsedHeader } from './header.js';
 import type { ResolvedLimits } from './limits.js';
-import { type OpenOptions, readVerifiedHeader } from './open-header.js';
+import { type OpenOptions, readVerifiedHeader, type VerifiedHeader } from './open-header.js';
 import {
   openFramesParallel,
-  PARALLEL_MIN_BYTES,
   resolveConcurrency,
+  streamConcurrency,
   streamWindow,
   toWebKey,
   webOpen,
   worthParallel,
 } from './parallel.js';
-import { reduceCause } from './quote.js';
 import { newVerifier } from './signing.js';
 import type { SuiteId } from './suites.js';
 
@@ -123,7 +122,7 @@ async function decryptContent(
     try {
       d.final();
     } catch (cause) {
-      throw new KeyportError('Integrity', `${what} failed authentication`, { cause: reduceCause(cause) });
+      throw new KeyportError('Integrity', `${what} failed authentication`, { cause });
     }
   } catch (e) {
     for (const p of pieces) p.fill(0);
@@ -259,34 +258,47 @@ async function verifyFooter(queue: ChunkQueue, key: KeyObject, verifier: Verify)
   if (!ok) throw invalidCiphertext('the message signature does not verify');
 }
 
-/** The body of `openStream`; `into` is the buffer path's output. */
+/**
+ * Everything after the verified header: the body (sequential, or `window` frames in flight
+ * when streaming), the footer signature, and the check that nothing follows.
+ */
+async function* openBody(
+  queue: ChunkQueue,
+  v: VerifiedHeader,
+  options: { readonly signal?: AbortSignal | undefined; readonly onHeader?: StreamOpenOptions['onHeader'] },
+  into: Buffer | undefined,
+  window: number,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const verifier = v.header.suite.signed ? newVerifier() : undefined;
+  verifier?.update(v.bytes);
+  queue.consume(v.header.length);
+  options.onHeader?.(messageInfo(v.header));
+  const state: BodyState = {
+    queue,
+    header: v.header,
+    key: v.key,
+    limits: v.limits,
+    verifier,
+    signal: options.signal,
+    into,
+    written: 0,
+    window,
+  };
+  yield* v.header.contentType === CONTENT_FRAMED ? framedBody(state) : nonFramedBody(state);
+  if (verifier !== undefined) await verifyFooter(queue, v.verificationKey as KeyObject, verifier);
+  if (!(await queue.atEnd())) throw invalidCiphertext('trailing bytes after the end of the message');
+}
+
+/** The body of `openStream`. */
 async function* openChunks(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: StreamOpenOptions,
-  into: Buffer | undefined,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const queue = new ChunkQueue(source);
   try {
-    const concurrency = resolveConcurrency(options.concurrency);
+    const concurrency = streamConcurrency(options.concurrency);
     const v = await readVerifiedHeader(queue, options);
-    const verifier = v.header.suite.signed ? newVerifier() : undefined;
-    verifier?.update(v.bytes);
-    queue.consume(v.header.length);
-    options.onHeader?.(messageInfo(v.header));
-    const state: BodyState = {
-      queue,
-      header: v.header,
-      key: v.key,
-      limits: v.limits,
-      verifier,
-      signal: options.signal,
-      into,
-      written: 0,
-      window: into === undefined ? streamWindow(concurrency, v.header.frameLength) : 0,
-    };
-    yield* v.header.contentType === CONTENT_FRAMED ? framedBody(state) : nonFramedBody(state);
-    if (verifier !== undefined) await verifyFooter(queue, v.verificationKey as KeyObject, verifier);
-    if (!(await queue.atEnd())) throw invalidCiphertext('trailing bytes after the end of the message');
+    yield* openBody(queue, v, options, undefined, streamWindow(concurrency, v.header.frameLength));
   } finally {
     await queue.close();
   }
@@ -297,31 +309,20 @@ export function openStream(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: StreamOpenOptions,
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  return openChunks(source, options, undefined);
+  return openChunks(source, options);
 }
 
 export interface OpenResult extends MessageInfo {
   readonly plaintext: Uint8Array;
 }
 
-/**
- * The buffer path with frames decrypted in parallel (see parallel.ts), or undefined when the
- * message is not worth it (small, few frames, non-framed), decided once the header is known.
- */
-async function openWholeParallel(
+/** The buffer path with frames decrypted in parallel (see parallel.ts), after the header. */
+async function openFramedInParallel(
   message: Uint8Array,
-  options: OpenOptions,
+  v: VerifiedHeader,
   concurrency: number,
-): Promise<OpenResult | undefined> {
-  const queue = new ChunkQueue([message]);
-  const v = await readVerifiedHeader(queue, options);
+): Promise<OpenResult> {
   const h = v.header;
-  if (
-    h.contentType !== CONTENT_FRAMED ||
-    !worthParallel(concurrency, message.length - h.length, h.frameLength)
-  ) {
-    return undefined;
-  }
   const out = Buffer.allocUnsafeSlow(message.length);
   try {
     const { end, length } = await openFramesParallel(
@@ -352,23 +353,33 @@ async function openWholeParallel(
 /** Opens a whole message; returns nothing unless every tag (and the signature) verifies. */
 export async function openEnvelope(message: Uint8Array, options: OpenOptions): Promise<OpenResult> {
   if (!(message instanceof Uint8Array)) throw invalidCiphertext('the message must be a Uint8Array');
+  if (!keyportTracingActive()) return openWhole(message, options);
+  return withKeyportSpan('keyport envelope.open', { 'keyport.envelope.bytes': message.length }, () =>
+    openWhole(message, options),
+  );
+}
+
+async function openWhole(message: Uint8Array, options: OpenOptions): Promise<OpenResult> {
   const concurrency = resolveConcurrency(options.concurrency);
-  if (concurrency > 1 && message.length >= PARALLEL_MIN_BYTES) {
-    const r = await openWholeParallel(message, options, concurrency);
-    if (r !== undefined) return r;
+  const queue = new ChunkQueue([message]);
+  const v = await readVerifiedHeader(queue, options);
+  const h = v.header;
+  // Decided once the header is known, so the data key is fetched once whichever path runs.
+  if (
+    h.contentType === CONTENT_FRAMED &&
+    worthParallel(concurrency, message.length - h.length, h.frameLength)
+  ) {
+    return openFramedInParallel(message, v, concurrency);
   }
-  let info: MessageInfo | undefined;
   // The plaintext is never longer than the message: one allocation, each frame decrypted in
   // place (no per-frame buffer, no final concat); zeroed if anything fails later.
   const out = Buffer.allocUnsafeSlow(message.length);
   let total = 0;
   try {
-    for await (const p of openChunks([message], { ...options, onHeader: (i) => (info = i) }, out)) {
-      total += p.length;
-    }
+    for await (const p of openBody(queue, v, { signal: options.signal }, out, 0)) total += p.length;
   } catch (e) {
     out.fill(0);
     throw e;
   }
-  return { ...(info as MessageInfo), plaintext: out.subarray(0, total) };
+  return { ...messageInfo(h), plaintext: out.subarray(0, total) };
 }

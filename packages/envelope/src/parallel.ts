@@ -225,6 +225,16 @@ export async function openFramesParallel(
  */
 export const STREAM_PARALLEL_MAX_FRAME = 1024 * 1024;
 
+/**
+ * Streams use frames in flight only when `concurrency` is given: measured on the 2-core machine,
+ * a stream's frames must be gathered from the chunks they arrive in and copied in and out of
+ * WebCrypto on the main thread, which cost about as much CPU as the AES they move off it, so
+ * by default a stream stays on the zero-copy sequential path.
+ */
+export function streamConcurrency(value: unknown): number {
+  return value === undefined ? 1 : resolveConcurrency(value);
+}
+
 /** Frames in flight for a stream at this concurrency (0: sequential). */
 export function streamWindow(concurrency: number, frameLength: number): number {
   if (concurrency <= 1 || frameLength > STREAM_PARALLEL_MAX_FRAME || frameLength < 64 * 1024) return 0;

@@ -9,7 +9,7 @@
  * matching recipient in `trust` or `add`), the old signature is verified while the body is
  * copied, and the new footer signs the new header and the unchanged body.
  */
-import { KeyportError } from '@keyport/core';
+import { KeyportError, quote } from '@keyport/core';
 import { gcmSeal } from './aead.js';
 import { invalidCiphertext, utf8Decode } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
@@ -91,7 +91,7 @@ function rewrapperFor(edk: EncryptedDataKey, candidates: readonly Recipient[]): 
   if (discovered && edk.providerId.startsWith('keyport:')) return kmsRecipient(utf8Decode(edk.providerInfo));
   throw new KeyportError(
     'InvalidArgument',
-    `rewrapping a signed message re-wraps every kept key; trust a recipient for "${edk.providerId}" (its key, or anyKeyOf its scheme)`,
+    `rewrapping a signed message re-wraps every kept key; trust a recipient for ${quote(edk.providerId)} (its key, or anyKeyOf its scheme)`,
   );
 }
 

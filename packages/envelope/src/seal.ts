@@ -5,11 +5,18 @@
  */
 
 import type { Sign } from 'node:crypto';
-import { createHash, randomBytes } from 'node:crypto';
-import { type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
+import { randomBytes } from 'node:crypto';
+import {
+  type EncryptionContext,
+  type KeyOperations,
+  KeyportError,
+  keyportTracingActive,
+  withKeyportSpan,
+} from '@keyport/core';
 import { gcmSeal } from './aead.js';
 import type { DataKeyCache } from './cache.js';
 import { serializeContext } from './context-codec.js';
+import { sha512Base64 } from './digest.js';
 import { bodySize, FrameSealer } from './frames.js';
 import { CONTENT_FRAMED, serializeContextAndEdks, writeHeaderBody } from './header.js';
 import { deriveKeys } from './kdf.js';
@@ -56,10 +63,11 @@ export interface SealOptions {
   /** Streaming with a cache: the plaintext length, so the cache's byte limit can be charged. */
   readonly plaintextLength?: number;
   /**
-   * Frames sealed at once (default: the available cores, at most 8). Buffers of 4 MiB and at
-   * least 4 frames are sealed with frames in flight on the thread pool; smaller ones stay on
-   * the calling thread. Streams keep 2 × concurrency frames in flight when the frame length is
-   * 64 KiB to 1 MiB, one at a time otherwise. The message format is the same either way.
+   * Frames sealed at once. `sealEnvelope` (default: the available cores, at most 8): buffers of
+   * 4 MiB and at least 4 frames are sealed with frames in flight on the thread pool; smaller
+   * ones stay on the calling thread. Streams (default 1, one frame at a time): when given,
+   * 2 × concurrency frames in flight for frame lengths of 64 KiB to 1 MiB. The message format
+   * is the same either way.
    */
   readonly concurrency?: number;
 }
@@ -105,9 +113,8 @@ function sealCacheKey(
   context: EncryptionContext,
   source: string,
 ): string {
-  const h = createHash('sha512').update(`seal\0${suite.id}\0${source}\0`);
-  for (const id of ids) h.update(`${id}\0`);
-  return h.update(serializeContext(context)).digest('base64');
+  const text = Buffer.from(`seal\0${suite.id}\0${source}\0${ids.map((id) => `${id}\0`).join('')}`);
+  return sha512Base64(Buffer.concat([text, serializeContext(context)]));
 }
 
 /** Builds the materials, message id, derived key and header of one message. */
@@ -233,10 +240,17 @@ async function sealAllParallel(
   return out.subarray(0, at + foot.length);
 }
 
-/** Seals a whole buffer. */
+/** Seals a whole buffer (inside a `keyport envelope.seal` span when tracing is on). */
 export async function sealEnvelope(plaintext: Uint8Array, options: SealOptions): Promise<Uint8Array> {
   if (!(plaintext instanceof Uint8Array))
     throw new KeyportError('InvalidArgument', 'plaintext must be a Uint8Array');
+  if (!keyportTracingActive()) return sealWhole(plaintext, options);
+  return withKeyportSpan('keyport envelope.seal', { 'keyport.envelope.bytes': plaintext.length }, () =>
+    sealWhole(plaintext, options),
+  );
+}
+
+async function sealWhole(plaintext: Uint8Array, options: SealOptions): Promise<Uint8Array> {
   const concurrency = resolveConcurrency(options.concurrency);
   const session = await prepareSeal(options, plaintext.length);
   if (worthParallel(concurrency, plaintext.length, session.sealer.frameLength)) {

@@ -6,7 +6,7 @@ import { Duplex } from 'node:stream';
 import { KeyportError } from '@keyport/core';
 import { concatBytes } from './bytes.js';
 import { openStream, type StreamOpenOptions } from './open.js';
-import { resolveConcurrency, streamWindow, toWebKey, webSeal } from './parallel.js';
+import { streamConcurrency, streamWindow, toWebKey, webSeal } from './parallel.js';
 import { footer, prepareSeal, type SealOptions, type SealSession } from './seal.js';
 
 /** Takes `n` bytes off the front of `pending` as views (no copy). */
@@ -145,7 +145,7 @@ export async function* sealStream(
   if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
     throw new KeyportError('InvalidArgument', 'plaintextLength must be a non-negative integer');
   }
-  const concurrency = resolveConcurrency(options.concurrency);
+  const concurrency = streamConcurrency(options.concurrency);
   const session = await prepareSeal(options, length);
   yield* sealFrames(session, length === undefined ? source : exactly(source, length), concurrency);
 }

@@ -7,22 +7,24 @@ import { createOpenStream, createSealStream, openEnvelope, sealStream } from '..
 import { aes, collect, flip } from './helpers/keys.js';
 
 describe('Node streams', () => {
-  it('seal and open through a pipeline', async () => {
-    const pt = randomBytes(300_000);
-    const parts: Buffer[] = [];
-    await pipeline(
-      Readable.from([pt.subarray(0, 1000), pt.subarray(1000, 250_000), pt.subarray(250_000)]),
-      createSealStream({ recipients: [aes], frameLength: 65536, suite: 0x0578 }),
-      createOpenStream({ trust: [aes] }),
-      new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          parts.push(chunk);
-          cb();
-        },
-      }),
-    );
-    expect(Buffer.concat(parts).equals(pt)).toBe(true);
-  });
+  for (const concurrency of [1, 3]) {
+    it(`seal and open through a pipeline (concurrency ${concurrency})`, async () => {
+      const pt = randomBytes(300_000);
+      const parts: Buffer[] = [];
+      await pipeline(
+        Readable.from([pt.subarray(0, 1000), pt.subarray(1000, 250_000), pt.subarray(250_000)]),
+        createSealStream({ recipients: [aes], frameLength: 65536, suite: 0x0578, concurrency }),
+        createOpenStream({ trust: [aes], concurrency }),
+        new Writable({
+          write(chunk: Buffer, _enc, cb) {
+            parts.push(chunk);
+            cb();
+          },
+        }),
+      );
+      expect(Buffer.concat(parts).equals(pt)).toBe(true);
+    });
+  }
 
   it('a Node Readable is a valid source, and a broken message errors the pipeline', async () => {
     const pt = randomBytes(5000);

@@ -106,6 +106,25 @@ describe('parallel seal and open', () => {
     }
   }, 60_000);
 
+  it('the data key is unwrapped once, whichever path the size and frame count choose', async () => {
+    let unwraps = 0;
+    const counted = {
+      ...aes,
+      unwrap: (...a: Parameters<typeof aes.unwrap>) => {
+        unwraps++;
+        return aes.unwrap(...a);
+      },
+    };
+    for (const frameLength of [F, 4 * 1024 * 1024]) {
+      const pt = randomBytes(PARALLEL_MIN_BYTES + 10);
+      const msg = await sealEnvelope(pt, { recipients: [aes], frameLength });
+      unwraps = 0;
+      const out = await openEnvelope(msg, { trust: [counted], concurrency: 4 });
+      expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
+      expect(unwraps).toBe(1);
+    }
+  });
+
   it('concurrency must be an integer from 1 to 64', async () => {
     const msg = await sealEnvelope(Buffer.from('x'), { recipients: [aes] });
     for (const concurrency of [0, -1, 1.5, Number.NaN, 65, '2' as unknown as number]) {

@@ -11,8 +11,12 @@ const NAME = /^[0-9a-zA-Z-]{1,127}$/;
 /**
  * The latest instant the service can store (it keeps times as .NET DateTime, whose range ends at
  * 9999-12-31T23:59:59Z): `exp`, `nbf` and every time a rotation policy computes stay below it.
+ * (Times before 1970 are negative and stored: the JS client sends dates after 2038 as negative
+ * numbers, truncating seconds to 32 bits, and the service keeps what it is sent.)
  */
 export const MAX_UNIX_SECONDS = 253_402_300_799;
+/** The first instant of that range (0001-01-01T00:00:00Z). */
+export const MIN_UNIX_SECONDS = -62_135_596_800;
 
 export function checkName(name: string): string {
   if (!NAME.test(name)) throw badParameter(`The request URI contains an invalid name: ${name}`);
@@ -94,9 +98,12 @@ export function attributesUpdate(value: unknown): AttributeUpdate {
   for (const f of ['nbf', 'exp'] as const) {
     const v = a[f];
     if (v === undefined) continue;
-    if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_UNIX_SECONDS)) {
+    if (
+      v !== null &&
+      (typeof v !== 'number' || !Number.isInteger(v) || v < MIN_UNIX_SECONDS || v > MAX_UNIX_SECONDS)
+    ) {
       throw badParameter(
-        `attributes.${f} must be a Unix time in seconds between 0 and ${MAX_UNIX_SECONDS} (9999-12-31T23:59:59Z).`,
+        `attributes.${f} must be a Unix time in seconds between ${MIN_UNIX_SECONDS} (0001-01-01T00:00:00Z) and ${MAX_UNIX_SECONDS} (9999-12-31T23:59:59Z).`,
       );
     }
     out[f] = v === null ? undefined : v;

@@ -68,6 +68,8 @@ export interface ImportJobRecord {
   state: 'PENDING_GENERATION' | 'ACTIVE' | 'EXPIRED';
   privateKey?: KeyObject;
   publicKeyPem?: string;
+  /** HSM jobs, once ACTIVE. */
+  attestation?: Attestation;
 }
 
 export interface RetiredRecord {
@@ -81,8 +83,8 @@ export interface RetiredRecord {
 export interface OperationRecord {
   name: string;
   done: true;
-  metadata: { typeUrl: string; value: Buffer };
-  response: { typeUrl: string; value: Buffer };
+  metadata: ReturnType<typeof packAny>;
+  response: ReturnType<typeof packAny>;
 }
 
 /** Operations kept for GetOperation; the oldest are forgotten beyond this many. */

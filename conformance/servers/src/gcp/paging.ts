@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { toProto3JSON } from 'proto3-json-serializer';
+import { type Json, toJson } from './json.js';
 import { parseFilter, parseOrderBy } from './list-query.js';
 import { kmsRoot } from './proto.js';
 import { invalid } from './rpc-error.js';
@@ -16,8 +16,6 @@ export interface ListRequest {
   filter?: string;
   orderBy?: string;
 }
-
-type Json = Parameters<ReturnType<typeof parseFilter>>[0];
 
 /**
  * One page of `items` (plain objects of message `typeName`, already in the default order),
@@ -37,7 +35,7 @@ export function page<T extends object>(
     const type = kmsRoot().lookupType(typeName);
     const match = req.filter ? parseFilter(type, req.filter) : () => true;
     const order = req.orderBy ? parseOrderBy(type, req.orderBy) : undefined;
-    let rows = items.map((item) => ({ item, json: toProto3JSON(type.fromObject(item)) as Json }));
+    let rows = items.map((item) => ({ item, json: toJson(type, item) as Json }));
     rows = rows.filter((r) => match(r.json));
     if (order) rows = rows.map((r, i) => ({ ...r, i })).sort((a, b) => order(a.json, b.json) || a.i - b.i);
     selected = rows.map((r) => r.item);

@@ -14,6 +14,7 @@ const PROTO_FILES = [
   'google/cloud/kms/v1/service.proto',
   'google/iam/v1/iam_policy.proto',
   'google/longrunning/operations.proto',
+  'google/cloud/location/locations.proto',
 ];
 
 function protoDirs(): string[] {
@@ -38,12 +39,14 @@ export function loadKmsDefinitions(): {
   kms: ServiceDefinition;
   iam: ServiceDefinition;
   operations: ServiceDefinition;
+  locations: ServiceDefinition;
 } {
   cached ??= loadSync(PROTO_FILES, { includeDirs: protoDirs(), keepCase: false, ...OBJECT_OPTIONS });
   return {
     kms: cached['google.cloud.kms.v1.KeyManagementService'] as ServiceDefinition,
     iam: cached['google.iam.v1.IAMPolicy'] as ServiceDefinition,
     operations: cached['google.longrunning.Operations'] as ServiceDefinition,
+    locations: cached['google.cloud.location.Locations'] as ServiceDefinition,
   };
 }
 
@@ -67,9 +70,17 @@ export function kmsRoot(): protobuf.Root {
   return root;
 }
 
-/** Packs `value` (a plain object of message `typeName`) into a google.protobuf.Any. */
-export function packAny(typeName: string, value: object): { typeUrl: string; value: Buffer } {
+/**
+ * Packs `value` (a plain object of message `typeName`) into a google.protobuf.Any. The type URL is
+ * given under both names: @grpc/proto-loader reads `typeUrl`, while protobufjs's bundled Any
+ * (which the REST surface's Root uses) keeps the proto name `type_url`.
+ */
+export function packAny(
+  typeName: string,
+  value: object,
+): { typeUrl: string; type_url: string; value: Buffer } {
   const type = kmsRoot().lookupType(typeName);
   const bytes = type.encode(type.fromObject(value)).finish();
-  return { typeUrl: `type.googleapis.com/${typeName}`, value: Buffer.from(bytes) };
+  const url = `type.googleapis.com/${typeName}`;
+  return { typeUrl: url, type_url: url, value: Buffer.from(bytes) };
 }

@@ -3,9 +3,10 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { status } from '@grpc/grpc-js';
-import { fromProto3JSON, toProto3JSON } from 'proto3-json-serializer';
+import { fromProto3JSON } from 'proto3-json-serializer';
 import type protobuf from 'protobufjs';
 import type { Handler } from './context.js';
+import { toJson } from './json.js';
 import { OBJECT_OPTIONS } from './proto.js';
 import { RpcError } from './rpc-error.js';
 
@@ -41,6 +42,12 @@ const MIXIN_RULES: Record<string, HttpRule[]> = {
     template: `/v1/{resource=projects/*/locations/*/${r}}:testIamPermissions`,
     body: '*',
   })),
+  'google.cloud.location.Locations.GetLocation': [
+    { method: 'GET', template: '/v1/{name=projects/*/locations/*}' },
+  ],
+  'google.cloud.location.Locations.ListLocations': [
+    { method: 'GET', template: '/v1/{name=projects/*}/locations' },
+  ],
   'google.longrunning.Operations.GetOperation': [
     { method: 'GET', template: '/v1/{name=projects/*/locations/*/operations/*}' },
   ],
@@ -266,64 +273,6 @@ function setPath(json: Record<string, unknown>, path: string[], value: string): 
   target[path[path.length - 1] ?? ''] = value;
 }
 
-const INT64 = /^(u?int64|s?fixed64|sint64)$/;
-
-/** proto3 JSON writes 64-bit integers (and Int64Value/UInt64Value) as strings, as the service does. */
-function int64AsStrings(type: protobuf.Type, json: unknown, depth = 0): unknown {
-  if (json === null || typeof json !== 'object' || Array.isArray(json) || depth > 32) return json;
-  const out: Record<string, unknown> = { ...(json as Record<string, unknown>) };
-  for (const [key, value] of Object.entries(out)) {
-    const field = Object.hasOwn(type.fields, key) ? type.fields[key] : undefined;
-    if (!field) continue;
-    const resolved = field.resolve().resolvedType;
-    const wrapper =
-      resolved?.fullName === '.google.protobuf.Int64Value' ||
-      resolved?.fullName === '.google.protobuf.UInt64Value';
-    const convert = (v: unknown): unknown =>
-      (INT64.test(field.type) || wrapper) && typeof v === 'number'
-        ? String(v)
-        : resolved && 'fields' in resolved && !field.map
-          ? int64AsStrings(resolved as protobuf.Type, v, depth + 1)
-          : v;
-    out[key] = Array.isArray(value) ? value.map(convert) : convert(value);
-  }
-  return out;
-}
-
-interface PackedAny {
-  typeUrl: string;
-  value: Buffer;
-}
-
-/** An Any in proto3 JSON: the packed message's JSON with an "@type" member. */
-function anyToJson(root: protobuf.Root, any: PackedAny, numericEnums: boolean): Record<string, unknown> {
-  const type = root.lookupType(any.typeUrl.replace(/^.*\//, ''));
-  const inner = toJson(type, type.toObject(type.decode(any.value), OBJECT_OPTIONS), numericEnums);
-  return { '@type': any.typeUrl, ...inner };
-}
-
-/**
- * A handler's plain object as proto3 JSON. google.longrunning.Operation is written here because
- * its Any fields need the packed type, which the serializer looks up under snake_case names.
- */
-function toJson(
-  type: protobuf.Type,
-  value: Record<string, unknown>,
-  numericEnums: boolean,
-): Record<string, unknown> {
-  if (type.fullName === '.google.longrunning.Operation') {
-    const op = value as { name: string; done?: boolean; metadata?: PackedAny; response?: PackedAny };
-    return {
-      name: op.name,
-      ...(op.metadata && { metadata: anyToJson(type.root, op.metadata, numericEnums) }),
-      done: op.done === true,
-      ...(op.response && { response: anyToJson(type.root, op.response, numericEnums) }),
-    };
-  }
-  const message = type.fromObject(value);
-  return int64AsStrings(type, toProto3JSON(message, { numericEnums })) as Record<string, unknown>;
-}
-
 class BodyTooLarge extends Error {}
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -469,12 +418,11 @@ export async function startRestServer(opts: {
         return Array.isArray(v) ? v[0] : v;
       });
       if (result === opts.dropped) return;
-      sendJson(res, 200, toJson(route.responseType, result as Record<string, unknown>, numericEnums));
+      sendJson(res, 200, toJson(route.responseType, result as object, numericEnums));
     } catch (err) {
       if (err instanceof RpcError) {
         sendJson(res, HTTP_STATUS[err.code] ?? 500, errorBody(err.code, err.message));
       } else {
-        process.env.KEYPORT_DEBUG_REST && process.stderr.write(`${(err as Error)?.stack}\n`);
         sendJson(
           res,
           500,

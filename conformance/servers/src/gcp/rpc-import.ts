@@ -1,6 +1,7 @@
 import { constants, createDecipheriv, generateKeyPair, privateDecrypt } from 'node:crypto';
 import { promisify } from 'node:util';
 import { algorithmSpec } from './algorithms.js';
+import { attest } from './attestation.js';
 import type { Handler } from './context.js';
 import { PERMISSION } from './iam-roles.js';
 import { importMaterial } from './key-material.js';
@@ -100,6 +101,15 @@ export const importHandlers: Record<string, Handler> = {
       job.privateKey = privateKey;
       job.publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
       job.generateTime = new Date(Date.now() + clockAtStart);
+      // The service attests the wrapping key of an HSM import job (ImportJob.attestation).
+      if (job.protectionLevel === 'HSM') {
+        job.attestation = attest(
+          job.name,
+          job.importMethod,
+          { kind: 'pair', privateKey, publicKey },
+          job.generateTime,
+        );
+      }
       job.state = 'ACTIVE';
     });
     return importJobToProto(job);

@@ -294,7 +294,12 @@ export const keyHandlers: Record<string, Handler> = {
     ctx.authorize(parent, 'cloudkms.cryptoKeys.list');
     ctx.state.keyRing(parent);
     const keys = [...ctx.state.cryptoKeys.values()].filter((k) => k.keyRing === parent).sort(byName);
-    const p = page(parent, 'google.cloud.kms.v1.CryptoKey', keys.map(cryptoKeyToProto), req);
+    // The primary's attestation is only in the FULL view (CryptoKeyVersionView).
+    const full = (req as { versionView?: string }).versionView === 'FULL';
+    const protos = keys
+      .map(cryptoKeyToProto)
+      .map((k) => (full || !k.primary ? k : { ...k, primary: withoutAttestation(k.primary) }));
+    const p = page(parent, 'google.cloud.kms.v1.CryptoKey', protos, req);
     return {
       cryptoKeys: p.items,
       nextPageToken: p.nextPageToken,
@@ -398,7 +403,10 @@ export const keyHandlers: Record<string, Handler> = {
     const { key: name } = parseCryptoKey('parent', req.parent);
     ctx.authorize(name, 'cloudkms.cryptoKeyVersions.list');
     const key = ctx.state.cryptoKey(name);
-    const versions = [...key.versions.values()].map(versionToProto);
+    const full = (req as { view?: string }).view === 'FULL';
+    const versions = [...key.versions.values()]
+      .map(versionToProto)
+      .map((v) => (full ? v : withoutAttestation(v)));
     const p = page(name, 'google.cloud.kms.v1.CryptoKeyVersion', versions, req);
     return {
       cryptoKeyVersions: p.items,
@@ -543,6 +551,12 @@ export const keyHandlers: Record<string, Handler> = {
     return versionToProto(version);
   },
 };
+
+/** A version as the BASIC view (the lists' default) shows it: without the attestation. */
+function withoutAttestation<T extends { attestation?: unknown }>(v: T): Omit<T, 'attestation'> {
+  const { attestation: _attestation, ...rest } = v;
+  return rest;
+}
 
 const byName = (a: { name: string }, b: { name: string }): number =>
   a.name < b.name ? -1 : a.name > b.name ? 1 : 0;

@@ -25,6 +25,7 @@ import { RpcError, unimplemented } from './rpc-error.js';
 import { iamHandlers } from './rpc-iam.js';
 import { importHandlers } from './rpc-import.js';
 import { keyHandlers, rotateSymmetric } from './rpc-keys.js';
+import { locationHandlers } from './rpc-locations.js';
 import { operationHandlers } from './rpc-operations.js';
 
 export interface CloudKmsServerOptions {
@@ -179,20 +180,18 @@ export async function startCloudKmsServer(options: CloudKmsServerOptions = {}): 
       throw new RpcError(status.INVALID_ARGUMENT, 'Invalid request: the message could not be decoded.');
     }
     const principal = principalOf(header, options.principals);
-    {
-      const now = clock.now();
-      state.settle(now, rotateSymmetric);
-      const ctx: CallContext = {
-        state,
-        iam,
-        now,
-        principal,
-        authorize: (resource, permission) => iam.authorize(principal, resource, permission, now),
-      };
-      const result = await handler(request, ctx);
-      if (options.stateFile && !READ_ONLY.test(method)) writeState(options.stateFile, saveKms(state, iam));
-      return result;
-    }
+    const now = clock.now();
+    state.settle(now, rotateSymmetric);
+    const ctx: CallContext = {
+      state,
+      iam,
+      now,
+      principal,
+      authorize: (resource, permission) => iam.authorize(principal, resource, permission, now),
+    };
+    const result = await handler(request, ctx);
+    if (options.stateFile && !READ_ONLY.test(method)) writeState(options.stateFile, saveKms(state, iam));
+    return result;
   }
 
   async function run(
@@ -233,6 +232,7 @@ export async function startCloudKmsServer(options: CloudKmsServerOptions = {}): 
     [defs.kms, { ...keyHandlers, ...cryptoHandlers, ...importHandlers }],
     [defs.iam, iamHandlers],
     [defs.operations, operationHandlers],
+    [defs.locations, locationHandlers],
   ] as const;
   const grpcServer = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
   for (const [def, handlers] of services) {
@@ -284,6 +284,7 @@ export async function startCloudKmsServer(options: CloudKmsServerOptions = {}): 
             ['google.cloud.kms.v1.KeyManagementService', services[0][1]],
             ['google.iam.v1.IAMPolicy', iamHandlers],
             ['google.longrunning.Operations', operationHandlers],
+            ['google.cloud.location.Locations', locationHandlers],
           ]),
           invoke,
           dropped: DROPPED,

@@ -110,6 +110,7 @@ export function importJobToProto(j: ImportJobRecord) {
     ...(j.expireEventTime && { expireEventTime: timestamp(j.expireEventTime) }),
     ...(j.publicKeyPem !== undefined && { publicKey: { pem: j.publicKeyPem } }),
     ...(j.publicKeyPem !== undefined && { publicKeyFormat: 'PEM' }),
+    ...(j.attestation && j.state === 'ACTIVE' && { attestation: j.attestation }),
   };
 }
 

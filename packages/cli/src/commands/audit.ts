@@ -19,9 +19,9 @@ import {
   verifySignedAuditAnchor,
 } from '@keyport/core';
 import { type Command, Option } from 'commander';
-import { writeFileAtomic } from '../atomic-file.js';
 import { usageError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
+import { writeOutputFile } from '../files/output-file.js';
 import { writeText } from '../io.js';
 import type { Act } from '../program.js';
 import { auditPaths, readHmacKey, type Session } from '../session.js';
@@ -128,9 +128,16 @@ export function registerAuditCommands(program: Command, act: Act): void {
       '-o, --out <file>',
       'write the signed head here (default: stdout); keep it where the log’s writer cannot',
     )
+    .option('-f, --force', 'replace the output file if it exists (a regular file only)', false)
     .action(
       act(async (s, cmd) => {
-        const o = cmd.opts<{ keyFile?: string; key?: string; algorithm?: SigningAlgorithm; out?: string }>();
+        const o = cmd.opts<{
+          keyFile?: string;
+          key?: string;
+          algorithm?: SigningAlgorithm;
+          out?: string;
+          force: boolean;
+        }>();
         const t = await target(s, cmd.args[0], o.keyFile);
         const keyUri = o.key ?? t.anchorKey;
         if (keyUri === undefined) throw usageError('say which key signs: --key <uri> or audit.anchorKey');
@@ -157,7 +164,13 @@ export function registerAuditCommands(program: Command, act: Act): void {
           await writeText(s.io.stdout, document);
           return EXIT.ok;
         }
-        await writeFileAtomic(s.path(o.out), [Buffer.from(document)], 0o644);
+        await writeOutputFile(
+          s.path(o.out),
+          (async function* () {
+            yield Buffer.from(document);
+          })(),
+          { force: o.force, mode: 0o644 },
+        );
         await s.out.result(
           { log: t.log, out: s.path(o.out), ...signed },
           `${s.out.paint('green', 'signed')} head at record ${signed.count} with ${keyUri} -> ${o.out}`,

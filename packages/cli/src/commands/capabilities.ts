@@ -55,7 +55,7 @@ export function registerCapabilitiesCommand(program: Command, act: Act): void {
             }),
           ]);
         }
-        await s.out.result(result, table(rows));
+        await s.out.result({ providers: result }, table(rows));
         return undefined;
       }),
     );

@@ -4,43 +4,100 @@
  * written to a temp file, fsynced and renamed: a failure leaves no partial file. On stdout,
  * decrypt releases each frame once its tag verifies; a failure mid-way exits non-zero.
  */
-import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
 import { contextKeys, type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
 import { type MessageInfo, openStream, rewrapStream, sealStream, type TrustEntry } from '@keyport/envelope';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { collect, parsePairs, positiveInt } from '../args.js';
-import { writeFileAtomic } from '../atomic-file.js';
 import { usageError } from '../errors.js';
+import { abortable } from '../files/abortable.js';
+import { type OpenedInput, openInputFile, stdinInput } from '../files/input-file.js';
+import { checkOutput, writeOutputFile } from '../files/output-file.js';
 import { writeChunk, writeText } from '../io.js';
 import type { Act } from '../program.js';
+import { counted, startProgress } from '../progress.js';
 import type { Session } from '../session.js';
 
 const isStd = (p: string | undefined): boolean => p === undefined || p === '-';
 
-function input(s: Session, path: string | undefined): AsyncIterable<Uint8Array> {
-  const stream: Readable = isStd(path) ? s.io.stdin : createReadStream(s.path(path as string));
-  return stream as AsyncIterable<Uint8Array>;
+interface OutputFlags {
+  readonly output?: string;
+  readonly force: boolean;
+  readonly inPlace: boolean;
+  readonly progress: boolean;
 }
 
-/** Sends the produced bytes to a file (atomically) or stdout; returns the byte count. */
-async function output(
+/** Where the bytes go: undefined for stdout, else the file path (the input's with --in-place). */
+function outputPath(
   s: Session,
-  path: string | undefined,
-  data: AsyncIterable<Uint8Array>,
-): Promise<number> {
-  if (!isStd(path)) return writeFileAtomic(s.path(path as string), data);
-  let bytes = 0;
-  for await (const chunk of data) {
-    await writeChunk(s.io.stdout, chunk);
-    bytes += chunk.length;
+  inPath: string | undefined,
+  o: OutputFlags,
+  command: string,
+): string | undefined {
+  if (o.inPlace) {
+    if (isStd(inPath)) throw usageError(`${command} --in-place needs an input file, not stdin`);
+    if (o.output !== undefined) throw usageError(`${command}: give either -o or --in-place, not both`);
+    return s.path(inPath as string);
   }
-  return bytes;
+  return isStd(o.output) ? undefined : s.path(o.output as string);
+}
+
+async function openInput(s: Session, path: string | undefined): Promise<OpenedInput> {
+  return isStd(path) ? stdinInput(s.io.stdin) : openInputFile(s.path(path as string));
+}
+
+/** Checks the output before any provider work, then runs `produce` and writes its bytes. */
+async function withOutput(
+  command: string,
+  s: Session,
+  inPath: string | undefined,
+  outPath: string | undefined,
+  o: OutputFlags,
+  produce: (input: OpenedInput) => AsyncIterable<Uint8Array>,
+): Promise<number> {
+  const input = await openInput(s, inPath);
+  try {
+    const fileOptions = {
+      force: o.force,
+      inPlace: o.inPlace,
+      ...(input.stat !== undefined ? { input: input.stat } : {}),
+    };
+    if (outPath !== undefined) await checkOutput(outPath, fileOptions);
+    const signal = s.io.signal;
+    const progress = await startProgress(s, {
+      command,
+      unit: 'bytes',
+      total: input.size,
+      enabled: o.progress,
+    });
+    const read = counted(abortable(input.data, signal), progress);
+    const data = abortable(produce({ ...input, data: read }), signal);
+    try {
+      if (outPath !== undefined) return await writeOutputFile(outPath, data, fileOptions);
+      let bytes = 0;
+      for await (const chunk of data) {
+        await writeChunk(s.io.stdout, chunk);
+        bytes += chunk.length;
+      }
+      return bytes;
+    } finally {
+      progress.finish();
+    }
+  } finally {
+    await input.close();
+  }
+}
+
+function addOutputOptions(cmd: Command, what: string): Command {
+  return cmd
+    .option('-o, --output <file>', `where ${what} goes ("-" or none: stdout)`)
+    .option('-f, --force', 'replace the output file if it exists (a regular file only)', false)
+    .option('--in-place', 'replace the input file (its mode is kept)', false)
+    .option('--no-progress', 'no progress display (a bar on a terminal, events with --json)');
 }
 
 function refuseBinaryOnTerminal(s: Session, path: string | undefined, what: string): void {
-  if (isStd(path) && s.io.stdoutIsTTY) {
+  if (path === undefined && s.io.stdoutIsTTY) {
     throw usageError(`refusing to write ${what} to a terminal: use -o <file> or a pipe`);
   }
 }
@@ -49,11 +106,11 @@ function refuseBinaryOnTerminal(s: Session, path: string | undefined, what: stri
 async function summary(
   s: Session,
   outPath: string | undefined,
-  value: unknown,
+  value: Readonly<Record<string, unknown>>,
   human: string,
 ): Promise<void> {
-  if (isStd(outPath)) {
-    if (s.out.json) await writeText(s.io.stderr, `${JSON.stringify(value)}\n`);
+  if (outPath === undefined) {
+    if (s.out.json) await writeText(s.io.stderr, `${JSON.stringify({ result: value })}\n`);
     return;
   }
   await s.out.result(value, human);
@@ -105,11 +162,13 @@ function exactContextCheck(required: EncryptionContext): (info: MessageInfo) => 
 }
 
 export function registerCryptoCommands(program: Command, act: Act): void {
-  program
-    .command('encrypt')
-    .description('seal a file or stdin into an envelope message for one or more recipients')
-    .argument('[input]', 'file to encrypt (default: stdin)')
-    .option('-o, --output <file>', 'where the message goes (default: stdout)')
+  addOutputOptions(
+    program
+      .command('encrypt')
+      .description('seal a file or stdin into an envelope message for one or more recipients')
+      .argument('[input]', 'file to encrypt (default: stdin)'),
+    'the message',
+  )
     .option(
       '-r, --recipient <uri>',
       'key URI of a recipient (repeatable; default: defaults.recipients)',
@@ -121,44 +180,51 @@ export function registerCryptoCommands(program: Command, act: Act): void {
     .option('--frame-length <bytes>', 'frame length')
     .action(
       act(async (s, cmd) => {
-        const o = cmd.opts<{
-          output?: string;
-          recipient: string[];
-          context: string[];
-          suite: string;
-          frameLength?: string;
-        }>();
-        const recipients = o.recipient.length > 0 ? o.recipient : ((await s.defaults()).recipients ?? []);
-        if (recipients.length === 0) throw usageError('encrypt needs at least one --recipient <uri>');
-        refuseBinaryOnTerminal(s, o.output, 'ciphertext');
+        const o = cmd.opts<
+          OutputFlags & {
+            recipient: string[];
+            context: string[];
+            suite: string;
+            frameLength?: string;
+          }
+        >();
+        const given = o.recipient.length > 0 ? o.recipient : ((await s.defaults()).recipients ?? []);
+        if (given.length === 0) throw usageError('encrypt needs at least one --recipient <uri>');
+        const recipients = await s.uris(given, o.recipient.length > 0 ? 'cwd' : 'config');
+        const inPath = cmd.args[0];
+        const outPath = outputPath(s, inPath, o, 'encrypt');
+        refuseBinaryOnTerminal(s, outPath, 'ciphertext');
         const context = parsePairs(o.context, '--context');
+        const frameLength =
+          o.frameLength !== undefined ? positiveInt(o.frameLength, '--frame-length') : undefined;
         const keys = await s.keys(recipients);
-        const sealed = sealStream(input(s, cmd.args[0]), {
-          recipients,
-          context,
-          keys,
-          suite: o.suite === '0x0578' ? 0x0578 : 0x0478,
-          ...(o.frameLength !== undefined
-            ? { frameLength: positiveInt(o.frameLength, '--frame-length') }
-            : {}),
-          ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
-        });
-        const bytes = await output(s, o.output, sealed);
+        const bytes = await withOutput(cmd.name(), s, inPath, outPath, o, (input) =>
+          sealStream(input.data, {
+            recipients,
+            context,
+            keys,
+            suite: o.suite === '0x0578' ? 0x0578 : 0x0478,
+            ...(frameLength !== undefined ? { frameLength } : {}),
+            ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
+          }),
+        );
         await summary(
           s,
-          o.output,
-          { ok: true, output: o.output ?? '-', bytes, recipients, contextKeys: contextKeys(context) },
-          `encrypted -> ${o.output} (${bytes} bytes, ${recipients.length} recipient${recipients.length > 1 ? 's' : ''})`,
+          outPath,
+          { ok: true, output: outPath ?? '-', bytes, recipients, contextKeys: contextKeys(context) },
+          `encrypted -> ${outPath} (${bytes} bytes, ${recipients.length} recipient${recipients.length > 1 ? 's' : ''})`,
         );
         return undefined;
       }),
     );
 
-  program
-    .command('decrypt')
-    .description('open an envelope message (file or stdin)')
-    .argument('[input]', 'message file (default: stdin)')
-    .option('-o, --output <file>', 'where the plaintext goes (default: stdout)')
+  addOutputOptions(
+    program
+      .command('decrypt')
+      .description('open an envelope message (file or stdin)')
+      .argument('[input]', 'message file (default: stdin)'),
+    'the plaintext',
+  )
     .option(
       '-k, --key <uri>',
       'a key you trust to open the message (repeatable; tried in order)',
@@ -170,89 +236,96 @@ export function registerCryptoCommands(program: Command, act: Act): void {
     .option('--require-context', 'the message context must be exactly the --context pairs', false)
     .action(
       act(async (s, cmd) => {
-        const o = cmd.opts<{
-          output?: string;
-          key: string[];
-          trustConfigured: boolean;
-          context: string[];
-          requireContext: boolean;
-        }>();
-        refuseBinaryOnTerminal(s, o.output, 'plaintext');
+        const o = cmd.opts<
+          OutputFlags & {
+            key: string[];
+            trustConfigured: boolean;
+            context: string[];
+            requireContext: boolean;
+          }
+        >();
+        const inPath = cmd.args[0];
+        const outPath = outputPath(s, inPath, o, 'decrypt');
+        refuseBinaryOnTerminal(s, outPath, 'plaintext');
         const required = parsePairs(o.context, '--context');
         if (o.requireContext && Object.keys(required).length === 0) {
           throw usageError('--require-context needs the expected pairs as --context k=v');
         }
-        const { trust, keys } = await trustAndKeys(s, o.key, o.trustConfigured, 'decrypt');
+        const { trust, keys } = await trustAndKeys(s, await s.uris(o.key), o.trustConfigured, 'decrypt');
         let info: MessageInfo | undefined;
         const check = o.requireContext ? exactContextCheck(required) : undefined;
-        const plain = openStream(input(s, cmd.args[0]), {
-          trust,
-          keys,
-          requiredContext: required,
-          onHeader: (i) => {
-            check?.(i);
-            info = i;
-          },
-          ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
-        });
-        const bytes = await output(s, o.output, plain);
+        const bytes = await withOutput(cmd.name(), s, inPath, outPath, o, (input) =>
+          openStream(input.data, {
+            trust,
+            keys,
+            requiredContext: required,
+            onHeader: (i) => {
+              check?.(i);
+              info = i;
+            },
+            ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
+          }),
+        );
         await summary(
           s,
-          o.output,
+          outPath,
           {
             ok: true,
-            output: o.output ?? '-',
+            output: outPath ?? '-',
             bytes,
             contextKeys: contextKeys(info?.context),
             recipients: info?.providerIds ?? [],
           },
-          `decrypted -> ${o.output} (${bytes} bytes)`,
+          `decrypted -> ${outPath} (${bytes} bytes)`,
         );
         return undefined;
       }),
     );
 
-  program
-    .command('rewrap')
-    .description('add and/or remove recipients of a message without touching its body')
-    .argument('<input>', 'message file ("-" for stdin)')
-    .option(
-      '-o, --output <file>',
-      'where the new message goes (default: replace the input file; stdout for stdin)',
-    )
+  addOutputOptions(
+    program
+      .command('rewrap')
+      .description('add and/or remove recipients of a message without touching its body')
+      .argument('<input>', 'message file ("-" for stdin)'),
+    'the new message',
+  )
     .option('--add <uri>', 'recipient to add (repeatable)', collect, [])
     .option('--remove <uri>', 'recipient to remove (repeatable)', collect, [])
     .option('-k, --key <uri>', 'a key you trust to unwrap the data key (repeatable)', collect, [])
     .option('--trust-configured', TRUST_CONFIGURED_HELP, false)
     .action(
       act(async (s, cmd) => {
-        const o = cmd.opts<{
-          output?: string;
-          add: string[];
-          remove: string[];
-          key: string[];
-          trustConfigured: boolean;
-        }>();
+        const o = cmd.opts<
+          OutputFlags & {
+            add: string[];
+            remove: string[];
+            key: string[];
+            trustConfigured: boolean;
+          }
+        >();
         if (o.add.length === 0 && o.remove.length === 0)
           throw usageError('rewrap needs --add <uri> and/or --remove <uri>');
         const inPath = cmd.args[0] as string;
-        const outPath = o.output ?? (isStd(inPath) ? undefined : inPath);
+        const outPath = outputPath(s, inPath, o, 'rewrap');
         refuseBinaryOnTerminal(s, outPath, 'ciphertext');
-        const { trust, keys } = await trustAndKeys(s, o.key, o.trustConfigured, 'rewrap');
-        await s.keys([...o.add, ...o.remove]);
-        const rewrapped = rewrapStream(input(s, inPath), {
-          trust,
-          keys,
-          add: o.add,
-          remove: o.remove,
-          ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
-        });
-        const bytes = await output(s, outPath, rewrapped);
+        const add = await s.uris(o.add);
+        const remove = await s.uris(o.remove);
+        const { trust, keys } = await trustAndKeys(s, await s.uris(o.key), o.trustConfigured, 'rewrap');
+        await s.keys([...add, ...remove]);
+        const bytes = await withOutput(cmd.name(), s, inPath, outPath, o, (input) =>
+          rewrapStream(input.data, {
+            trust,
+            keys,
+            add,
+            remove,
+            ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
+          }),
+        );
         await summary(
           s,
           outPath,
-          { ok: true, output: outPath ?? '-', bytes, added: o.add, removed: o.remove },
-          `rewrapped -> ${outPath} (+${o.add.length} -${o.remove.length} recipients, body unchanged)`,
+          { ok: true, output: outPath ?? '-', bytes, added: add, removed: remove },
+          `rewrapped -> ${outPath} (+${add.length} -${remove.length} recipients, body unchanged)`,
         );
         return undefined;
       }),

@@ -7,7 +7,9 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type KeyOperations, toKeyportError } from '@keyport/core';
 import type { Command } from 'commander';
 import { collect } from '../args.js';
-import { nextStep } from '../errors.js';
+import { CLI_ERROR_EXITS } from '../cli-errors.js';
+import { secretValues } from '../credentials.js';
+import { errorReport } from '../errors.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import type { Act } from '../program.js';
 import { configuredSchemes, providerClockUrl } from '../providers.js';
@@ -20,16 +22,30 @@ interface Check {
   readonly detail: string;
   readonly code?: string;
   readonly next?: string;
+  /** With --verbose: the provider's cause chain, secrets redacted. */
+  readonly causes?: readonly string[];
 }
 
 const CHECK_TIMEOUT_MS = 5000;
+const CLI_CODES: ReadonlySet<string> = new Set(Object.keys(CLI_ERROR_EXITS));
+
+/** How failures are described: --verbose and the secrets to redact from causes. */
+let reporting: { verbose: boolean; secrets: readonly string[] } = { verbose: false, secrets: [] };
 
 async function attempt(provider: string, check: string, fn: () => Promise<string>): Promise<Check> {
   try {
     return { provider, check, ok: true, detail: await fn() };
   } catch (e) {
-    const err = toKeyportError(e);
-    return { provider, check, ok: false, detail: err.message, code: err.code, next: nextStep(err.code) };
+    const r = errorReport(e, reporting.verbose, reporting.secrets);
+    return {
+      provider,
+      check,
+      ok: false,
+      detail: r.message,
+      code: r.code,
+      next: r.next,
+      ...(r.causes !== undefined ? { causes: r.causes } : {}),
+    };
   }
 }
 
@@ -81,7 +97,9 @@ export function registerDoctorCommand(program: Command, act: Act): void {
     .option('-k, --key <uri>', 'also check what this key allows (repeatable)', collect, [])
     .action(
       act(async (s, cmd) => {
-        const { key: keyUris } = cmd.opts<{ key: string[] }>();
+        const { key: given } = cmd.opts<{ key: string[] }>();
+        const keyUris = await s.uris(given);
+        reporting = { verbose: s.options.verbose, secrets: secretValues(s.io.env) };
         const { config } = await s.config();
         const { keys, failures } = await s.allKeys();
         const checks: Check[] = [];
@@ -124,11 +142,13 @@ export function registerDoctorCommand(program: Command, act: Act): void {
         const lines = checks.map(
           (c) =>
             `${c.ok ? s.out.paint('green', 'ok  ') : s.out.paint('red', 'FAIL')} ${c.provider.padEnd(8)} ${c.check}: ${c.detail}` +
-            (c.ok ? '' : `\n       next: ${c.next}`),
+            (c.ok ? '' : `\n       next: ${c.next}`) +
+            (c.causes ?? []).map((cause) => `\n       cause: ${cause}`).join(''),
         );
         await s.out.result({ ok: firstFailure === undefined, checks }, lines);
         if (firstFailure === undefined) return EXIT.ok;
-        return firstFailure.code === undefined
+        if (firstFailure.code === undefined) return EXIT.failed;
+        return CLI_CODES.has(firstFailure.code)
           ? EXIT.failed
           : exitCodeFor(firstFailure.code as Parameters<typeof exitCodeFor>[0]);
       }),

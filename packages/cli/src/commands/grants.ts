@@ -86,7 +86,7 @@ export function registerGrantCommands(program: Command, act: Act): void {
         const all: Grant[] = [];
         for await (const g of kp.listGrants(uri, s.callOptions)) all.push(g);
         await s.out.result(
-          all.map(grantJson),
+          { grants: all.map(grantJson) },
           all.length === 0
             ? 'no grants'
             : table([

@@ -4,7 +4,9 @@
  * transit or the local keystore; the pairing (HSM object <-> target key and version) is recorded
  * in a manifest. The key material never leaves the HSM in the clear (see @keyport/byok).
  */
-import { type ByokPairing, type HsmKeyExporter, importHsmKey } from '@keyport/byok';
+// Types only: @keyport/byok (and through it pkcs11js, a native module) is loaded when `import`
+// runs, so `keyport --help` and every other command work without it.
+import type { ByokPairing, HsmKeyExporter } from '@keyport/byok';
 import { type KeyOperations, keyUriScheme, UnsupportedError } from '@keyport/core';
 import type { Command } from 'commander';
 import { usageError } from '../errors.js';
@@ -94,6 +96,7 @@ export function registerImportCommand(program: Command, act: Act): void {
           scheme === 'hcvault'
             ? await vaultDirectOptions(config, { env: s.io.env, configDir: dir })
             : undefined;
+        const { importHsmKey } = await import('@keyport/byok');
         const pairing = await importHsmKey({
           keyport: keys,
           hsm,

@@ -140,7 +140,7 @@ export function registerKeyCommands(program: Command, act: Act): void {
           for await (const k of kp.listKeys(scheme, s.callOptions)) all.push(k);
         }
         await s.out.result(
-          all.map(keyJson),
+          { keys: all.map(keyJson) },
           all.length === 0
             ? 'no keys'
             : table([

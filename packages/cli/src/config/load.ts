@@ -3,9 +3,9 @@
  * of the bad field (`providers.hcvault.address: must be an http(s):// URL ...`).
  */
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { KeyportError } from '@keyport/core';
-import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, FORBIDDEN_SECRET_FIELDS, type KeyportConfig } from './schema.js';
 
@@ -53,6 +53,12 @@ function findLiteralSecret(value: unknown, path: PropertyKey[]): string | undefi
     if (inner !== undefined) return inner;
   }
   return undefined;
+}
+
+/** The YAML parser, loaded only when a YAML config is read (a JSON config never loads it). */
+function parseYaml(text: string): unknown {
+  const yaml = createRequire(import.meta.url)('yaml') as { parse(text: string): unknown };
+  return yaml.parse(text);
 }
 
 export function parseConfigText(text: string, path: string): KeyportConfig {

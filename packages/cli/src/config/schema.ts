@@ -57,7 +57,35 @@ export const gcpKmsConfig = z.strictObject({
   accessTokenEnv: nonEmpty.optional(),
 });
 
-export const PROVIDER_SCHEMES = ['local', 'aws-kms', 'hcvault', 'pkcs11', 'gcp-kms'] as const;
+const httpsUrl = z
+  .string()
+  .refine(
+    (s) => /^https:\/\/[^/\s]+/.test(s),
+    'must be an https:// URL such as https://my-vault.vault.azure.net',
+  );
+
+export const azureKeyVaultConfig = z.strictObject({
+  /** The vault (or Managed HSM) URL, or several: bare key names go to the first. */
+  vaultUrl: z.union([httpsUrl, z.array(httpsUrl).min(1)]),
+  /**
+   * A static bearer token from this variable instead of DefaultAzureCredential (the Azure
+   * SDK's chain: environment, workload identity, managed identity, Azure CLI, ...).
+   */
+  accessTokenEnv: nonEmpty.optional(),
+  /** A PEM file of an extra CA to trust (a private endpoint; keyport's test server). TLS stays verified. */
+  caFile: nonEmpty.optional(),
+  /** Accept a challenge for another resource than vault.azure.net (sovereign clouds, test servers). */
+  disableChallengeResourceVerification: z.boolean().optional(),
+});
+
+export const PROVIDER_SCHEMES = [
+  'local',
+  'aws-kms',
+  'hcvault',
+  'pkcs11',
+  'gcp-kms',
+  'azurekeyvault',
+] as const;
 export type ProviderScheme = (typeof PROVIDER_SCHEMES)[number];
 
 export const configSchema = z.strictObject({
@@ -69,6 +97,7 @@ export const configSchema = z.strictObject({
       hcvault: vaultConfig.optional(),
       pkcs11: pkcs11Config.optional(),
       'gcp-kms': gcpKmsConfig.optional(),
+      azurekeyvault: azureKeyVaultConfig.optional(),
     })
     .refine((p) => Object.keys(p).length > 0, 'configure at least one provider'),
   audit: z
@@ -102,6 +131,7 @@ export type AwsKmsConfig = z.infer<typeof awsKmsConfig>;
 export type VaultConfig = z.infer<typeof vaultConfig>;
 export type Pkcs11Config = z.infer<typeof pkcs11Config>;
 export type GcpKmsConfig = z.infer<typeof gcpKmsConfig>;
+export type AzureKeyVaultConfig = z.infer<typeof azureKeyVaultConfig>;
 
 /** Field names that would hold a secret in clear, with where the secret belongs instead. */
 export const FORBIDDEN_SECRET_FIELDS: Readonly<Record<string, string>> = {

@@ -4,7 +4,7 @@
  * to the EDK list are read (AWS Encryption SDK message format v1 and v2); everything after is
  * left to the envelope, which verifies it.
  */
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import type { EncryptedDataKey } from '@keyport/envelope';
 
 export type Peeked =
@@ -69,6 +69,15 @@ function parseEdks(buf: Buffer): Peeked | undefined {
 export async function peekMessage(path: string): Promise<Peeked> {
   const h = await open(path, 'r');
   try {
+    return await peekHandle(h);
+  } finally {
+    await h.close();
+  }
+}
+
+/** The header of the file open as `h`, read from offset 0 (the handle's position is not used). */
+export async function peekHandle(h: FileHandle): Promise<Peeked> {
+  {
     let size = 16 * 1024;
     for (;;) {
       const buf = Buffer.alloc(size);
@@ -78,7 +87,5 @@ export async function peekMessage(path: string): Promise<Peeked> {
       if (bytesRead < size || size >= MAX_HEADER_BYTES) return { kind: 'other' };
       size *= 4;
     }
-  } finally {
-    await h.close();
   }
 }

@@ -1,15 +1,20 @@
 /**
  * The migration journal: one JSON line per state change of one file, fsynced before the next
- * step starts, so a run killed at any instant can be resumed and finishes each file exactly
- * once. States, in order: pending -> rewrapped (temp written and synced) -> verified (temp
- * opens with --to alone) -> replaced (renamed over the original). `skipped` and `failed` end
- * a file's run; failed files are retried by the next run.
+ * step starts. States, in order: pending (with the run's temp file name) -> rewrapped (temp
+ * written and synced) -> verified (temp opens with --to alone) -> replaced (renamed over the
+ * original). `skipped` and `failed` end a file's run.
+ *
+ * The journal is progress and reporting, not the truth: whether a file is migrated is read
+ * from its header each run (see files.ts). What a resumed run takes from it is the temp files
+ * a killed run left, to remove them. Only the run holding the journal's lock writes it.
  *
  * Writes are group-committed: lines queued while a sync runs go out in the next write, with
  * one fsync, so --jobs workers do not wait on each other's syncs one by one.
  */
 import { type FileHandle, open, readFile, truncate } from 'node:fs/promises';
 import { KeyportError } from '@keyport/core';
+import { fileError, isErrno } from '../cli-errors.js';
+import { writeAll } from '../files/output-file.js';
 
 export type FileState = 'pending' | 'rewrapped' | 'verified' | 'replaced' | 'skipped' | 'failed';
 
@@ -24,6 +29,8 @@ interface Entry {
   readonly f: string;
   readonly s: FileState;
   readonly why?: string;
+  /** The temp file of the run that wrote `pending`. */
+  readonly tmp?: string;
 }
 
 export class Journal {
@@ -42,22 +49,27 @@ export class Journal {
     try {
       text = await readFile(path, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      if (!(isErrno(e) && e.code === 'ENOENT')) throw fileError(e, path, 'cannot read the journal');
     }
     // A line cut short by a crash is dropped (its step is simply redone).
     const complete = text.lastIndexOf('\n') + 1;
-    if (complete < text.length) await truncate(path, Buffer.byteLength(text.slice(0, complete)));
+    let handle: FileHandle;
+    try {
+      if (complete < text.length) await truncate(path, Buffer.byteLength(text.slice(0, complete)));
+      handle = await open(path, 'a', 0o600);
+    } catch (e) {
+      throw fileError(e, path, 'cannot write the journal');
+    }
     const lines = text
       .slice(0, complete)
       .split('\n')
       .filter((l) => l !== '');
-    const handle = await open(path, 'a', 0o600);
     const journal = new Journal(path, handle);
     if (lines.length === 0) {
       await journal.append(JSON.stringify(header));
       return journal;
     }
-    const first = JSON.parse(lines[0] as string) as Partial<JournalHeader>;
+    const first = parseLine<Partial<JournalHeader>>(lines[0] as string) ?? {};
     if (
       first.journal !== header.journal ||
       first.from !== header.from ||
@@ -71,10 +83,26 @@ export class Journal {
       );
     }
     for (const line of lines.slice(1)) {
-      const entry = JSON.parse(line) as Entry;
-      journal.states.set(entry.f, entry);
+      const entry = parseLine<Entry>(line);
+      if (entry === undefined || typeof entry.f !== 'string') continue; // damaged: progress only
+      const before = journal.states.get(entry.f);
+      // Keep the temp name of the file's last unfinished attempt.
+      const tmp = entry.tmp ?? (entry.s === 'replaced' || entry.s === 'pending' ? undefined : before?.tmp);
+      journal.states.set(
+        entry.f,
+        tmp === undefined ? { f: entry.f, s: entry.s } : { f: entry.f, s: entry.s, tmp },
+      );
     }
     return journal;
+  }
+
+  /** Temp files of attempts a killed run left unfinished (to be removed before this run starts). */
+  leftoverTemps(): string[] {
+    const out: string[] = [];
+    for (const e of this.states.values()) {
+      if (e.tmp !== undefined && e.s !== 'replaced') out.push(e.tmp);
+    }
+    return out;
   }
 
   state(file: string): Entry | undefined {
@@ -82,8 +110,8 @@ export class Journal {
   }
 
   /** Records a state change durably (returns after the fsync). */
-  record(file: string, state: FileState, why?: string): Promise<void> {
-    const entry: Entry = why === undefined ? { f: file, s: state } : { f: file, s: state, why };
+  record(file: string, state: FileState, extra: { why?: string; tmp?: string } = {}): Promise<void> {
+    const entry: Entry = { f: file, s: state, ...extra };
     this.states.set(file, entry);
     return this.append(JSON.stringify({ ...entry, t: new Date().toISOString() }));
   }
@@ -106,11 +134,12 @@ export class Journal {
         this.queue = [];
         this.waiters = [];
         try {
-          await this.handle.write(lines);
+          await writeAll(this.handle, Buffer.from(lines, 'utf8'));
           await this.handle.datasync();
           for (const w of waiters) w.resolve();
         } catch (e) {
-          for (const w of waiters) w.reject(e);
+          const error = fileError(e, this.path, 'cannot write the journal');
+          for (const w of waiters) w.reject(error);
         }
       }
     } finally {
@@ -120,5 +149,13 @@ export class Journal {
 
   async close(): Promise<void> {
     await this.handle.close();
+  }
+}
+
+function parseLine<T>(line: string): T | undefined {
+  try {
+    return JSON.parse(line) as T;
+  } catch {
+    return undefined;
   }
 }

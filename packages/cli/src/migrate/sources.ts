@@ -1,12 +1,32 @@
 /**
  * What `migrate` works on: a directory (walked recursively), a glob (`data/**\/*.enc`), a
  * manifest (a text file with one path per line, relative to the manifest), or one message.
+ *
+ * Only regular files are candidates. What the walk meets and cannot use is reported, with the
+ * reason, never dropped silently: symbolic links (unless `followSymlinks`: then their targets,
+ * each real file once, directory cycles cut), FIFOs, sockets, devices, unreadable directories.
  */
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { KeyportError } from '@keyport/core';
+import { fileError } from '../cli-errors.js';
 
 const GLOB_CHARS = /[*?[]/;
+
+export interface SkippedFile {
+  readonly file: string;
+  readonly reason: string;
+}
+
+export interface Sources {
+  readonly files: string[];
+  readonly skipped: SkippedFile[];
+}
+
+export interface SourceOptions {
+  readonly exclude: (path: string) => boolean;
+  readonly followSymlinks?: boolean;
+}
 
 export function globToRegExp(pattern: string): RegExp {
   let re = '';
@@ -23,12 +43,71 @@ export function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-async function walk(dir: string, out: string[]): Promise<void> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  for (const e of entries) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) await walk(p, out);
-    else if (e.isFile()) out.push(p);
+function kindOf(e: Dirent | import('node:fs').Stats): string {
+  if (e.isFIFO()) return 'a FIFO';
+  if (e.isSocket()) return 'a socket';
+  if (e.isCharacterDevice() || e.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+const reasonOf = (e: unknown): string => {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') return 'unreadable: permission denied';
+  if (code === 'ENOENT') return 'does not exist';
+  return `unreadable (${code ?? 'error'})`;
+};
+
+class Walker {
+  readonly files: string[] = [];
+  readonly skipped: SkippedFile[] = [];
+  private readonly seenDirs = new Set<string>();
+
+  constructor(
+    private readonly o: SourceOptions,
+    private readonly keep: (path: string) => boolean = () => true,
+  ) {}
+
+  async dir(dir: string): Promise<void> {
+    const real = await realpath(dir).catch(() => dir);
+    if (this.seenDirs.has(real)) return; // a symlink cycle
+    this.seenDirs.add(real);
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (e) {
+      this.skipped.push({ file: dir, reason: `directory ${reasonOf(e)}` });
+      return;
+    }
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (this.o.exclude(p)) continue;
+      if (e.isDirectory()) await this.dir(p);
+      else if (e.isFile()) {
+        if (this.keep(p)) this.files.push(p);
+      } else if (e.isSymbolicLink()) await this.link(p);
+      else if (this.keep(p)) this.skipped.push({ file: p, reason: kindOf(e) });
+    }
+  }
+
+  private async link(p: string): Promise<void> {
+    if (this.o.followSymlinks !== true) {
+      if (this.keep(p))
+        this.skipped.push({ file: p, reason: 'symbolic link (not followed; pass --follow-symlinks)' });
+      return;
+    }
+    let target: string;
+    let st: import('node:fs').Stats;
+    try {
+      target = await realpath(p);
+      st = await stat(target);
+    } catch (e) {
+      if (this.keep(p)) this.skipped.push({ file: p, reason: `symbolic link ${reasonOf(e)}` });
+      return;
+    }
+    if (st.isDirectory()) await this.dir(p);
+    else if (!this.keep(p)) return;
+    else if (st.isFile()) this.files.push(target);
+    else this.skipped.push({ file: p, reason: `symbolic link to ${kindOf(st)}` });
   }
 }
 
@@ -43,31 +122,34 @@ async function firstByte(path: string): Promise<number | undefined> {
   }
 }
 
-/** Absolute paths of the files `target` names, sorted, without `exclude`d ones. */
-export async function expandTarget(
-  target: string,
-  cwd: string,
-  exclude: (path: string) => boolean,
-): Promise<string[]> {
+/** Absolute paths of the files `target` names (sorted, each once), and what was skipped. */
+export async function expandTarget(target: string, cwd: string, o: SourceOptions): Promise<Sources> {
   const abs = isAbsolute(target) ? target : resolve(cwd, target);
   let files: string[] = [];
+  let skipped: SkippedFile[] = [];
   if (GLOB_CHARS.test(target)) {
     const parts = abs.split(sep);
     const firstGlob = parts.findIndex((p) => GLOB_CHARS.test(p));
     const base = parts.slice(0, firstGlob).join(sep) || sep;
     const re = globToRegExp(parts.slice(firstGlob).join('/'));
-    const all: string[] = [];
-    await walk(base, all).catch((e: unknown) => {
-      throw new KeyportError('NotFound', `the glob's directory ${base} cannot be read`, { cause: e });
+    await stat(base).catch((e: unknown) => {
+      throw fileError(e, base, "cannot read the glob's directory");
     });
-    files = all.filter((p) => re.test(relative(base, p).split(sep).join('/')));
+    const w = new Walker(o, (p) => re.test(relative(base, p).split(sep).join('/')));
+    await w.dir(base);
+    ({ files, skipped } = w);
   } else {
     const st = await stat(abs).catch((e: unknown) => {
-      throw new KeyportError('NotFound', `${abs} does not exist`, { cause: e });
+      throw fileError(e, abs, 'cannot read the migration target');
     });
-    if (st.isDirectory()) await walk(abs, files);
-    else {
-      const b = await firstByte(abs);
+    if (st.isDirectory()) {
+      const w = new Walker(o);
+      await w.dir(abs);
+      ({ files, skipped } = w);
+    } else {
+      const b = await firstByte(abs).catch((e: unknown) => {
+        throw fileError(e, abs, 'cannot read the migration target');
+      });
       if (b === 0x01 || b === 0x02) files = [abs];
       else {
         const text = await readFile(abs, 'utf8');
@@ -79,5 +161,5 @@ export async function expandTarget(
       }
     }
   }
-  return [...new Set(files)].filter((f) => !exclude(f)).sort();
+  return { files: [...new Set(files)].filter((f) => !o.exclude(f)).sort(), skipped };
 }

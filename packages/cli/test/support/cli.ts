@@ -3,9 +3,10 @@
  * real bin (`bin/keyport.mjs`) from source in a child process with the TypeScript hooks.
  */
 import { spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
@@ -34,6 +35,8 @@ export interface RunOptions {
   readonly env?: Record<string, string | undefined>;
   readonly stdin?: Uint8Array | string;
   readonly tty?: boolean;
+  /** stderr is a terminal (a stream that says isTTY, 120 columns): progress bars are drawn. */
+  readonly stderrTty?: boolean;
 }
 
 function collector(): { stream: PassThrough; done: () => Buffer } {
@@ -46,6 +49,7 @@ function collector(): { stream: PassThrough; done: () => Buffer } {
 export async function runCli(argv: readonly string[], o: RunOptions): Promise<CliResult> {
   const out = collector();
   const err = collector();
+  if (o.stderrTty === true) Object.assign(err.stream, { isTTY: true, columns: 120 });
   const code = await run(argv, {
     stdin: Readable.from(o.stdin === undefined ? [] : [Buffer.from(o.stdin)]),
     stdout: out.stream,
@@ -53,19 +57,52 @@ export async function runCli(argv: readonly string[], o: RunOptions): Promise<Cl
     env: { KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE, ...o.env },
     cwd: o.cwd,
     stdoutIsTTY: o.tty === true,
-    stderrIsTTY: false,
+    stderrIsTTY: o.stderrTty === true,
   });
   const stdoutBytes = out.done();
   return { code, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr: err.done().toString('utf8') };
 }
 
+/** Whether every directory above `path` and the file itself are open to other users. */
+function openToOthers(path: string): boolean {
+  for (let p = path; ; p = dirname(p)) {
+    if ((statSync(p).mode & 0o001) === 0) return false;
+    if (dirname(p) === p) return true;
+  }
+}
+
+/**
+ * A Node binary another user can run: this one, or a copy of it in the temp dir when it lives
+ * under a private directory (e.g. Node from `npx -y node@24` sits in root's ~/.npm).
+ */
+function nodeForOtherUsers(): string {
+  if (openToOthers(process.execPath)) return process.execPath;
+  const dir = join(tmpdir(), `keyport-test-node-${process.version}`);
+  const copy = join(dir, 'node');
+  try {
+    if (statSync(copy).size === statSync(process.execPath).size) return copy;
+  } catch {
+    // not copied yet
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  chmodSync(dir, 0o755);
+  const tmp = `${copy}.${process.pid}`;
+  copyFileSync(process.execPath, tmp);
+  chmodSync(tmp, 0o755);
+  renameSync(tmp, copy);
+  return copy;
+}
+
 export function spawnCli(
   argv: readonly string[],
-  o: RunOptions & { timeoutMs?: number },
+  o: RunOptions & { timeoutMs?: number; uid?: number; gid?: number },
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', HOOKS, BIN, ...argv], {
+    const node = o.uid !== undefined ? nodeForOtherUsers() : process.execPath;
+    const child = spawn(node, ['--import', HOOKS, BIN, ...argv], {
       cwd: o.cwd,
+      ...(o.uid !== undefined ? { uid: o.uid } : {}),
+      ...(o.gid !== undefined ? { gid: o.gid } : {}),
       env: {
         PATH: process.env.PATH,
         KEYPORT_CLI_FROM_SOURCE: '1',
@@ -127,4 +164,19 @@ export async function localWorkspace(
 export function requireEmulator<T extends TargetName>(target: T): TargetEnv<T> {
   if (target === 'softhsm') isolateSofthsmToken();
   return requireTarget(target);
+}
+
+/** The NDJSON objects a --json run wrote on stderr (progress, note, result, error). */
+export function ndjson(stderr: string): Array<Record<string, unknown>> {
+  return stderr
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** The `error` object of a failed --json run. */
+export function jsonError(stderr: string): Record<string, unknown> & { code: string; message: string } {
+  const found = ndjson(stderr).find((e) => 'error' in e);
+  if (found === undefined) throw new Error(`no error object on stderr: ${stderr}`);
+  return found.error as Record<string, unknown> & { code: string; message: string };
 }

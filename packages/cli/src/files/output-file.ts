@@ -1,0 +1,203 @@
+/**
+ * Writing a command's output file so that nothing is ever replaced by accident and a failure
+ * never leaves a partial file:
+ *
+ * - The target must be absent, or a regular file the caller agreed to replace (`force`), or
+ *   the input itself with `inPlace` (its mode kept). A device, FIFO, socket, directory or
+ *   symlink is refused, before anything is written and again right before the rename.
+ * - Bytes go to a temp file in the target's directory (created O_EXCL), fsynced, then put in
+ *   place: hard-linked when nothing may be replaced (so a file that appeared meanwhile is not
+ *   clobbered either), renamed otherwise; then the directory is fsynced.
+ * - Every failure removes the temp; the error names the path (see cli-errors.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import { type FileHandle, link, lstat, open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { CliError, fileError, isErrno, quotePath } from '../cli-errors.js';
+import { syncDir } from './sync-dir.js';
+import { trackTemp, untrackTemp } from './temps.js';
+
+export interface OutputOptions {
+  /** Replace an existing regular file. */
+  readonly force?: boolean;
+  /** The output is the input: replace it, keeping its mode. */
+  readonly inPlace?: boolean;
+  /** The input file's identity, to refuse writing over it without `inPlace`. */
+  readonly input?: Pick<Stats, 'dev' | 'ino'>;
+  /** Mode of a new file (default 0o600). */
+  readonly mode?: number;
+}
+
+export const TEMP_MARK = '.keyport.tmp';
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (e) {
+    if (isErrno(e) && e.code === 'ENOENT') return undefined;
+    throw fileError(e, path, 'cannot inspect');
+  }
+}
+
+function describeKind(st: Stats): string {
+  if (st.isSymbolicLink()) return 'a symbolic link (keyport does not write through links)';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
+/** Refuses what may never be replaced; returns whether `st` is an existing regular file. */
+export function refuseSpecial(path: string, st: Stats | undefined): void {
+  if (st === undefined || st.isFile()) return;
+  if (st.isDirectory())
+    throw new CliError('IsADirectory', `refusing to write ${quotePath(path)}: it is a directory`, { path });
+  throw new CliError('NotARegularFile', `refusing to write ${quotePath(path)}: it is ${describeKind(st)}`, {
+    path,
+  });
+}
+
+const sameFile = (a: Pick<Stats, 'dev' | 'ino'>, b: Pick<Stats, 'dev' | 'ino'>): boolean =>
+  a.dev === b.dev && a.ino === b.ino;
+
+/** Checks the target before any work is done; returns its current state. */
+export async function checkOutput(path: string, o: OutputOptions): Promise<Stats | undefined> {
+  const st = await lstatOrUndefined(path);
+  refuseSpecial(path, st);
+  if (st === undefined) return undefined;
+  const isInput = o.input !== undefined && sameFile(st, o.input);
+  if (isInput && o.inPlace !== true) {
+    throw new CliError(
+      'FileExists',
+      `refusing to write ${quotePath(path)}: it is the input file (pass --in-place to replace it)`,
+      { path },
+    );
+  }
+  if (!isInput && o.inPlace === true) {
+    throw new CliError('FileExists', `--in-place writes the input file, not ${quotePath(path)}`, { path });
+  }
+  if (!isInput && o.force !== true) {
+    throw new CliError('FileExists', `refusing to replace ${quotePath(path)}: it exists (pass --force)`, {
+      path,
+    });
+  }
+  return st;
+}
+
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}${TEMP_MARK}`);
+}
+
+/** Writes every chunk of `source` to `path` durably, or leaves `path` as it was. Returns the byte count. */
+export async function writeOutputFile(
+  path: string,
+  source: AsyncIterable<Uint8Array>,
+  o: OutputOptions = {},
+): Promise<number> {
+  const before = await checkOutput(path, o);
+  const replacing = before !== undefined;
+  const mode = replacing ? before.mode & 0o7777 : (o.mode ?? 0o600);
+  const tmp = tempPathFor(path);
+  let h: FileHandle;
+  try {
+    h = await open(tmp, 'wx', 0o600);
+  } catch (e) {
+    throw fileError(e, dirname(path), 'cannot create a file in');
+  }
+  trackTemp(tmp);
+  let bytes = 0;
+  try {
+    try {
+      for await (const chunk of source) {
+        try {
+          await writeAll(h, chunk);
+        } catch (e) {
+          throw fileError(e, path, 'cannot write');
+        }
+        bytes += chunk.length;
+      }
+      try {
+        await h.chmod(mode);
+        await h.sync();
+      } catch (e) {
+        throw fileError(e, path, 'cannot write');
+      }
+    } finally {
+      await h.close().catch(() => undefined);
+    }
+    // The target may have changed while we wrote: check again right before it is replaced.
+    const now = await lstatOrUndefined(path);
+    refuseSpecial(path, now);
+    if (!replacing) {
+      await publishNew(tmp, path);
+    } else {
+      if (now === undefined || !sameFile(now, before)) {
+        throw new CliError(
+          'FileExists',
+          `${quotePath(path)} changed while it was being written; not replaced`,
+          {
+            path,
+          },
+        );
+      }
+      await rename(tmp, path).catch((e: unknown) => {
+        throw fileError(e, path, 'cannot replace');
+      });
+    }
+  } catch (error) {
+    await unlink(tmp).catch(() => undefined);
+    untrackTemp(tmp);
+    throw error;
+  }
+  untrackTemp(tmp);
+  await syncDir(dirname(path));
+  return bytes;
+}
+
+/**
+ * write(2) may take fewer bytes than given (a disk filling up does that before it says ENOSPC):
+ * loop until every byte is written.
+ */
+export async function writeAll(h: FileHandle, chunk: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.length) {
+    const { bytesWritten } = await h.write(chunk, offset, chunk.length - offset);
+    if (bytesWritten === 0) {
+      throw Object.assign(new Error('no bytes written'), { code: 'EIO' });
+    }
+    offset += bytesWritten;
+  }
+}
+
+/** Puts `tmp` at `path` only if `path` does not exist (link is atomic and never replaces). */
+async function publishNew(tmp: string, path: string): Promise<void> {
+  try {
+    await link(tmp, path);
+  } catch (e) {
+    if (isErrno(e) && e.code === 'EEXIST') {
+      throw new CliError(
+        'FileExists',
+        `refusing to replace ${quotePath(path)}: it appeared while writing (pass --force)`,
+        {
+          path,
+        },
+      );
+    }
+    // File systems without hard links: fall back to a rename after one more check.
+    if (isErrno(e) && (e.code === 'EPERM' || e.code === 'ENOTSUP' || e.code === 'EOPNOTSUPP')) {
+      if ((await lstatOrUndefined(path)) !== undefined) {
+        throw new CliError('FileExists', `refusing to replace ${quotePath(path)}: it exists (pass --force)`, {
+          path,
+        });
+      }
+      await rename(tmp, path).catch((err: unknown) => {
+        throw fileError(err, path, 'cannot write');
+      });
+      return;
+    }
+    throw fileError(e, path, 'cannot write');
+  }
+  await unlink(tmp);
+}

@@ -1,0 +1,183 @@
+/**
+ * --context, --context-subset and --context-equals are plain string maps: `__proto__`,
+ * `constructor` and `toString` are ordinary keys; empty keys, duplicate keys and invalid UTF-8
+ * are refused (exit 2). Two tenants share a key: a grant constrained on `__proto__=x` lets
+ * tenant A open A's data and denies it B's.
+ */
+import { spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parsePairs } from '../src/args.js';
+import { BIN, HOOKS, jsonError, localWorkspace, PASSPHRASE, runCli } from './support/cli.js';
+
+describe('parsePairs', () => {
+  it('builds a prototype-free map where __proto__, constructor and toString are ordinary keys', () => {
+    const m = parsePairs(['__proto__=x', 'constructor=y', 'toString=z', 'a=b=c'], '--context');
+    expect(Object.getPrototypeOf(m)).toBeNull();
+    expect(Object.keys(m)).toEqual(['__proto__', 'constructor', 'toString', 'a']);
+    expect(Object.getOwnPropertyDescriptor(m, '__proto__')?.value).toBe('x');
+    expect(m.a).toBe('b=c');
+    expect(JSON.stringify(m)).toBe('{"__proto__":"x","constructor":"y","toString":"z","a":"b=c"}');
+  });
+
+  it('refuses empty keys, missing "=", duplicates (also __proto__), and text that is not valid UTF-8', () => {
+    for (const bad of [
+      ['=v'],
+      ['novalue'],
+      ['k=1', 'k=2'],
+      ['__proto__=1', '__proto__=2'],
+      ['k=\uFFFD'],
+      ['\uD800=v'],
+      ['k=\uDC00'],
+    ]) {
+      expect(() => parsePairs(bad, '--context'), bad.join(' ')).toThrow(
+        expect.objectContaining({ code: 'InvalidArgument' }),
+      );
+    }
+    expect(() => parsePairs(['k=secret-1', 'k=secret-2'], '--context')).toThrow(/"k" twice/);
+    try {
+      parsePairs(['k=secret-1', 'k=secret-2'], '--context');
+    } catch (e) {
+      expect(String(e)).not.toContain('secret');
+    }
+  });
+});
+
+describe('context flags on the command line', () => {
+  it('__proto__ is kept in the envelope context and checked on decrypt', async () => {
+    const ws = await localWorkspace();
+    await runCli(['keys', 'create', 'k'], { cwd: ws.dir });
+    await writeFile(join(ws.dir, 'p'), 'tenant data');
+    const enc = await runCli(
+      [
+        '--json',
+        'encrypt',
+        'p',
+        '-o',
+        'p.enc',
+        '-r',
+        ws.uri('k'),
+        '--context',
+        '__proto__=x',
+        '--context',
+        'constructor=c',
+      ],
+      { cwd: ws.dir },
+    );
+    expect(enc.code, enc.stderr).toBe(0);
+    expect(JSON.parse(enc.stdout).contextKeys).toEqual(['__proto__', 'constructor']);
+    const wrong = await runCli(['decrypt', 'p.enc', '-k', ws.uri('k'), '--context', '__proto__=y'], {
+      cwd: ws.dir,
+    });
+    expect(wrong.code).toBe(6);
+    const exact = await runCli(
+      [
+        'decrypt',
+        'p.enc',
+        '-k',
+        ws.uri('k'),
+        '--context',
+        '__proto__=x',
+        '--context',
+        'constructor=c',
+        '--require-context',
+      ],
+      { cwd: ws.dir },
+    );
+    expect(exact.code, exact.stderr).toBe(0);
+    expect(exact.stdout).toBe('tenant data');
+  });
+
+  it('refuses an empty key, a duplicate key and invalid UTF-8 bytes from the terminal (exit 2)', async () => {
+    const ws = await localWorkspace();
+    await runCli(['keys', 'create', 'k'], { cwd: ws.dir });
+    for (const ctx of [['=v'], ['a=1', 'a=2']]) {
+      const r = await runCli(
+        ['--json', 'encrypt', '-r', ws.uri('k'), ...ctx.flatMap((c) => ['--context', c])],
+        {
+          cwd: ws.dir,
+          stdin: 'x',
+        },
+      );
+      expect(r.code).toBe(2);
+      expect(JSON.parse(r.stderr).error.code).toBe('InvalidArgument');
+    }
+    // Raw bytes 0xff 0xfe in argv (not UTF-8), passed by a shell as a terminal would.
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        `"${process.execPath}" --import "${HOOKS}" "${BIN}" --json encrypt -r "$1" --context "k=$(printf '\\xff\\xfe')"`,
+        'sh',
+        ws.uri('k'),
+      ],
+      {
+        cwd: ws.dir,
+        input: 'x',
+        env: { PATH: process.env.PATH, KEYPORT_CLI_FROM_SOURCE: '1', KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE },
+      },
+    );
+    expect(r.status, r.stderr.toString()).toBe(2);
+    const last = r.stderr.toString().trimEnd().split('\n').at(-1) as string;
+    expect(JSON.parse(last).error.message, r.stderr.toString()).toMatch(/not valid UTF-8/);
+  });
+});
+
+describe('two tenants and a grant constrained on __proto__', () => {
+  it("tenant A opens its own data and is denied tenant B's", async () => {
+    const ws = await localWorkspace();
+    const owner = { cwd: ws.dir };
+    await runCli(['keys', 'create', 'shared'], owner);
+    const key = ws.uri('shared');
+    const grant = await runCli(
+      [
+        '--json',
+        'grants',
+        'create',
+        key,
+        '--grantee',
+        'tenant-a',
+        '--op',
+        'decrypt',
+        '--context-subset',
+        '__proto__=x',
+      ],
+      owner,
+    );
+    expect(grant.code, grant.stderr).toBe(0);
+    expect(JSON.parse(grant.stdout).contextSubsetKeys).toEqual(['__proto__']);
+    const listed = JSON.parse((await runCli(['--json', 'grants', 'list', key], owner)).stdout);
+    expect(listed.grants[0].contextSubsetKeys).toEqual(['__proto__']);
+
+    await writeFile(join(ws.dir, 'a.txt'), 'data of tenant A');
+    await writeFile(join(ws.dir, 'b.txt'), 'data of tenant B');
+    for (const [t, v] of [
+      ['a', 'x'],
+      ['b', 'y'],
+    ]) {
+      const r = await runCli(
+        ['encrypt', `${t}.txt`, '-o', `${t}.enc`, '-r', key, '--context', `__proto__=${v}`],
+        owner,
+      );
+      expect(r.code, r.stderr).toBe(0);
+    }
+    // Tenant A: the same keystore, acting as principal "tenant-a".
+    await writeFile(
+      join(ws.dir, 'tenant-a.json'),
+      JSON.stringify({ providers: { local: { keystore: './keys.kp', principal: 'tenant-a' } } }),
+    );
+    const asA = (args: string[]) => runCli(['--config', 'tenant-a.json', ...args], owner);
+    const own = await asA(['decrypt', 'a.enc', '-k', key, '--context', '__proto__=x']);
+    expect(own.code, own.stderr).toBe(0);
+    expect(own.stdout).toBe('data of tenant A');
+    const other = await asA(['--json', 'decrypt', 'b.enc', '-k', key]);
+    expect(other.code, other.stderr).toBe(4);
+    expect(jsonError(other.stderr).code).toBe('AccessDenied');
+    expect(other.stdout).toBe('');
+    // Claiming A's value for B's message does not help: the context is authenticated.
+    const forged = await asA(['decrypt', 'b.enc', '-k', key, '--context', '__proto__=x']);
+    expect(forged.code).not.toBe(0);
+    expect(forged.stdout).toBe('');
+  });
+});

@@ -1,0 +1,109 @@
+/**
+ * Providers are loaded on first use: `keyport --help` and an encrypt with the local provider
+ * load no cloud SDK, no other adapter and no native module (every module the bin resolves is
+ * traced), and both work when pkcs11js cannot be loaded at all.
+ */
+import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BIN, HOOKS, localWorkspace, PASSPHRASE, runCli } from './support/cli.js';
+
+const TRACE = fileURLToPath(new URL('./support/trace.mjs', import.meta.url));
+const HEAVY = [
+  /@aws-sdk\//,
+  /@azure\//,
+  /@google-cloud\//,
+  /google-auth-library/,
+  /@grpc\//,
+  /node-vault/,
+  /pkcs11js/,
+  /\/adapters\/(aws-kms|azure-keyvault|gcp-kms|vault-transit|pkcs11)\//,
+  /@keyport\/(aws-kms|azure-keyvault|gcp-kms|vault-transit|pkcs11|byok)\b/,
+  /\/packages\/byok\//,
+];
+
+function traced(
+  cwd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; modules: string[] }> {
+  const file = join(cwd, `trace-${Date.now()}-${Math.random().toString(36).slice(2)}.txt`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', HOOKS, '--import', TRACE, BIN, ...args], {
+      cwd,
+      env: {
+        PATH: process.env.PATH,
+        KEYPORT_CLI_FROM_SOURCE: '1',
+        KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE,
+        KEYPORT_TRACE_FILE: file,
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.once('error', reject);
+    child.once('close', async (code) => {
+      const modules = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
+      resolve({
+        code,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+        modules,
+      });
+    });
+  });
+}
+
+const heavy = (modules: string[]): string[] => modules.filter((m) => HEAVY.some((re) => re.test(m)));
+
+let ws: Awaited<ReturnType<typeof localWorkspace>>;
+
+beforeAll(async () => {
+  // Every provider configured: configuring one must not load it.
+  ws = await localWorkspace({
+    'aws-kms': { region: 'us-east-1' },
+    hcvault: { address: 'http://127.0.0.1:8200' },
+    pkcs11: { module: '/usr/lib/softhsm/libsofthsm2.so', token: 'keyport' },
+    'gcp-kms': { keyRing: 'projects/p/locations/global/keyRings/r' },
+    azurekeyvault: { vaultUrl: 'https://example.vault.azure.net' },
+  });
+  expect((await runCli(['keys', 'create', ws.uri('k')], { cwd: ws.dir })).code).toBe(0);
+  await writeFile(join(ws.dir, 'kib'), Buffer.alloc(1024, 1));
+});
+
+describe('lazy loading', () => {
+  it('--help loads no cloud SDK, adapter or native module', async () => {
+    const r = await traced(ws.dir, ['--help']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Usage: keyport/);
+    expect(r.modules.length).toBeGreaterThan(10);
+    expect(heavy(r.modules)).toEqual([]);
+  });
+
+  it('a local-provider encrypt loads none either (nor the progress bar or YAML parser)', async () => {
+    const r = await traced(ws.dir, ['encrypt', 'kib', '-o', 'kib.enc', '-r', ws.uri('k')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.modules.some((m) => m.includes('/adapters/local/'))).toBe(true);
+    expect(heavy(r.modules)).toEqual([]);
+    expect(r.modules.filter((m) => /cli-progress|\/yaml\//.test(m))).toEqual([]);
+  });
+
+  it('works when pkcs11js cannot be loaded; only a PKCS#11 command fails, naming the adapter', async () => {
+    const broken = { KEYPORT_TRACE_BREAK: 'pkcs11js' };
+    const help = await traced(ws.dir, ['--help'], broken);
+    expect(help.code, help.stderr).toBe(0);
+    const enc = await traced(ws.dir, ['encrypt', 'kib', '-o', 'kib2.enc', '-r', ws.uri('k')], broken);
+    expect(enc.code, enc.stderr).toBe(0);
+    const hsm = await traced(ws.dir, ['--json', 'keys', 'list', 'pkcs11'], {
+      ...broken,
+      KEYPORT_PKCS11_PIN: '1234',
+    });
+    expect(hsm.code).toBe(5);
+    expect(JSON.parse(hsm.stderr).error.message).toMatch(/@keyport\/pkcs11 failed to import/);
+  });
+});

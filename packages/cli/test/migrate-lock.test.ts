@@ -1,0 +1,243 @@
+/**
+ * Migration safety: one run per journal (exit 7, nothing touched), stale locks of dead processes
+ * taken over with a message, --break-lock; the file header is the truth (a restored file is
+ * migrated again); --to and --from are checked before the first file; skipped files are
+ * reported with their reason; symlinks are followed only with --follow-symlinks; relative
+ * local:// URIs are canonical.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  chmod,
+  chown,
+  copyFile,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { kmsRecipient } from '@keyport/envelope';
+import { describe, expect, it } from 'vitest';
+import { peekMessage } from '../src/migrate/header-peek.js';
+import { localWorkspace, ndjson, runCli, spawnCli } from './support/cli.js';
+import { localKeys, sealFiles } from './support/seal.js';
+
+async function setup(count: number) {
+  const ws = await localWorkspace();
+  for (const n of ['a', 'b']) await runCli(['keys', 'create', n], { cwd: ws.dir });
+  const keys = await localKeys(ws.keystore);
+  const digests = await sealFiles(keys, ws.uri('a'), join(ws.dir, 'data'), count);
+  return { ws, keys, digests, a: ws.uri('a'), b: ws.uri('b') };
+}
+
+async function snapshot(files: Iterable<string>): Promise<Map<string, string>> {
+  const m = new Map<string, string>();
+  for (const f of files) m.set(f, (await readFile(f)).toString('hex'));
+  return m;
+}
+
+const lockFile = (dir: string) => join(dir, '.keyport-migrate.journal.lock');
+
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+  return Number(r.stdout.toString());
+}
+
+describe('one migration per journal', () => {
+  it('a lock held by a live process: exit 7, MigrationLocked, nothing touched', async () => {
+    const { ws, digests, a, b } = await setup(4);
+    const before = await snapshot(digests.keys());
+    const holder = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), nonce: 'n1' };
+    await writeFile(lockFile(ws.dir), JSON.stringify(holder));
+    const r = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data'], { cwd: ws.dir });
+    expect(r.code).toBe(7);
+    expect(JSON.parse(r.stderr).error).toMatchObject({ code: 'MigrationLocked', exitCode: 7 });
+    expect(JSON.parse(r.stderr).error.message).toContain(`pid ${process.pid}`);
+    expect(await snapshot(digests.keys())).toEqual(before);
+    expect(await readdir(ws.dir)).not.toContain('.keyport-migrate.journal');
+    expect(JSON.parse(await readFile(lockFile(ws.dir), 'utf8')).nonce).toBe('n1');
+  });
+
+  it('a lock left by a dead process on this host is taken over with a message', async () => {
+    const { ws, a, b } = await setup(4);
+    const pid = deadPid();
+    await writeFile(
+      lockFile(ws.dir),
+      JSON.stringify({ pid, host: hostname(), startedAt: new Date().toISOString(), nonce: 'gone' }),
+    );
+    const r = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(ndjson(r.stderr).find((e) => 'note' in e)?.note).toContain(
+      `took over the journal lock of pid ${pid}`,
+    );
+    expect(JSON.parse(r.stdout)).toMatchObject({ migrated: 4 });
+    expect(await readdir(ws.dir)).not.toContain('.keyport-migrate.journal.lock');
+  });
+
+  it('a lock from another host is never taken silently; --break-lock takes it with a message', async () => {
+    const { ws, a, b } = await setup(2);
+    await writeFile(
+      lockFile(ws.dir),
+      JSON.stringify({ pid: 1, host: 'elsewhere', startedAt: new Date().toISOString(), nonce: 'x' }),
+    );
+    const locked = await runCli(['migrate', '--from', a, '--to', b, 'data'], { cwd: ws.dir });
+    expect(locked.code).toBe(7);
+    expect(locked.stderr).toMatch(/--break-lock/);
+    const broken = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data', '--break-lock'], {
+      cwd: ws.dir,
+    });
+    expect(broken.code, broken.stderr).toBe(0);
+    expect(ndjson(broken.stderr).find((e) => 'note' in e)?.note).toMatch(
+      /broke the journal lock of pid 1 on host "elsewhere"/,
+    );
+  });
+});
+
+describe('the file is the truth', () => {
+  it('a file restored from a backup (sealed for --from again) is migrated again', async () => {
+    const { ws, digests, a, b } = await setup(3);
+    const file = [...digests.keys()][0] as string;
+    const backup = join(ws.dir, 'backup.enc');
+    await copyFile(file, backup);
+    const args = ['--json', 'migrate', '--from', a, '--to', b, '--remove-source', 'data'];
+    expect(JSON.parse((await runCli(args, { cwd: ws.dir })).stdout)).toMatchObject({ migrated: 3 });
+    await copyFile(backup, file);
+    const again = JSON.parse((await runCli(args, { cwd: ws.dir })).stdout);
+    expect(again).toMatchObject({ migrated: 1, alreadyDone: 2, failed: 0 });
+    const peeked = await peekMessage(file);
+    expect(
+      peeked.kind === 'envelope' &&
+        peeked.edks.length === 1 &&
+        kmsRecipient(b).matches(peeked.edks[0] as never),
+    ).toBe(true);
+  });
+});
+
+describe('checked before touching', () => {
+  it('a --to that does not exist or is disabled stops the run before the first file', async () => {
+    const { ws, digests, a, b } = await setup(3);
+    const before = await snapshot(digests.keys());
+    const missing = await runCli(['--json', 'migrate', '--from', a, '--to', ws.uri('nope'), 'data'], {
+      cwd: ws.dir,
+    });
+    expect(missing.code).toBe(3);
+    expect(JSON.parse(missing.stderr).error.message).toMatch(/--to cannot be used/);
+    await runCli(['keys', 'disable', b], { cwd: ws.dir });
+    const disabled = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data'], { cwd: ws.dir });
+    expect(disabled.code).toBe(1);
+    expect(JSON.parse(disabled.stderr).error.code).toBe('KeyStateConflict');
+    const noFrom = await runCli(['--json', 'migrate', '--from', ws.uri('gone'), '--to', a, 'data'], {
+      cwd: ws.dir,
+    });
+    expect(noFrom.code).toBe(3);
+    expect(JSON.parse(noFrom.stderr).error.message).toMatch(/--from cannot be reached/);
+    expect(await snapshot(digests.keys())).toEqual(before);
+    const names = (await readdir(join(ws.dir, 'data', 'even'))).concat(await readdir(ws.dir));
+    expect(names.filter((n) => n.includes('.tmp') || n.includes('journal'))).toEqual([]);
+  });
+});
+
+describe('skipped files and symlinks', () => {
+  it('reports every skipped file with its reason and counts it; follows symlinks only when asked', async () => {
+    const { ws, digests, a, b } = await setup(2);
+    const data = join(ws.dir, 'data');
+    const [first] = [...digests.keys()] as [string];
+    await writeFile(join(data, 'notes.txt'), 'not an envelope');
+    execFileSync('mkfifo', [join(data, 'pipe')]);
+    const outside = join(ws.dir, 'outside');
+    await mkdir(outside);
+    await sealFiles(await localKeys(ws.keystore), a, outside, 1);
+    const outsideFile = join(outside, 'even', 'f0000.enc');
+    await symlink(outsideFile, join(data, 'link.enc'));
+    await symlink(first, join(data, 'dup.enc'));
+    const r = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s).toMatchObject({ migrated: 2, skipped: 4, total: 6 });
+    const reasons = Object.fromEntries(
+      (s.skippedFiles as Array<{ file: string; reason: string }>).map((f) => [
+        f.file.slice(data.length + 1),
+        f.reason,
+      ]),
+    );
+    expect(reasons).toEqual({
+      'notes.txt': 'not an envelope message',
+      pipe: 'a FIFO',
+      'link.enc': 'symbolic link (not followed; pass --follow-symlinks)',
+      'dup.enc': 'symbolic link (not followed; pass --follow-symlinks)',
+    });
+    const human = await runCli(['migrate', '--from', a, '--to', b, 'data', '--journal', 'h.journal'], {
+      cwd: ws.dir,
+    });
+    expect(human.stdout).toMatch(/skipped ".*pipe": a FIFO/);
+    expect((await peekMessage(outsideFile)).kind === 'envelope').toBe(true);
+    const outsideBefore = await readFile(outsideFile);
+
+    const follow = await runCli(
+      ['--json', 'migrate', '--from', a, '--to', b, 'data', '--follow-symlinks', '--journal', 'f.journal'],
+      { cwd: ws.dir },
+    );
+    expect(follow.code, follow.stderr).toBe(0);
+    // The link's target is migrated (once, though two links lead to files); the links stay links.
+    expect(JSON.parse(follow.stdout)).toMatchObject({ migrated: 1, alreadyDone: 2 });
+    expect((await lstat(join(data, 'link.enc'))).isSymbolicLink()).toBe(true);
+    expect(await readFile(outsideFile)).not.toEqual(outsideBefore);
+  });
+
+  it('an unreadable file is skipped with the reason (run as an unprivileged user)', async () => {
+    const { ws, digests, a, b } = await setup(2);
+    const [first] = [...digests.keys()] as [string];
+    execFileSync('chown', ['-R', '65534:65534', ws.dir]);
+    await chown(first, 0, 0);
+    await chmod(first, 0o600);
+    await writeFile(join(ws.dir, 'pass'), '');
+    const r = await spawnCli(['--json', 'migrate', '--from', a, '--to', b, 'data'], {
+      cwd: ws.dir,
+      uid: 65534,
+      gid: 65534,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).skippedFiles).toEqual([
+      { file: first, reason: 'unreadable: permission denied' },
+    ]);
+  });
+});
+
+describe('canonical key URIs', () => {
+  it('a relative local:// keystore path is resolved; envelopes record the absolute URI', async () => {
+    const ws = await localWorkspace();
+    await runCli(['keys', 'create', 'a'], { cwd: ws.dir });
+    await runCli(['keys', 'create', 'b'], { cwd: ws.dir });
+    await writeFile(join(ws.dir, 'p.txt'), 'relative');
+    const enc = await runCli(['--json', 'encrypt', 'p.txt', '-o', 'p.enc', '-r', 'local://keys.kp#a'], {
+      cwd: ws.dir,
+    });
+    expect(enc.code, enc.stderr).toBe(0);
+    expect(JSON.parse(enc.stdout).recipients).toEqual([ws.uri('a')]);
+    const peeked = await peekMessage(join(ws.dir, 'p.enc'));
+    expect(
+      peeked.kind === 'envelope' && Buffer.from(peeked.edks[0]?.providerInfo ?? []).toString(),
+    ).toContain(ws.keystore);
+    // From another directory, with the path relative to there.
+    await mkdir(join(ws.dir, 'sub'));
+    const m = await runCli(
+      [
+        '--json',
+        '--config',
+        '../keyport.config.json',
+        'migrate',
+        '--from',
+        'local://../keys.kp#a',
+        '--to',
+        'local://../keys.kp#b',
+        '../p.enc',
+      ],
+      { cwd: join(ws.dir, 'sub') },
+    );
+    expect(m.code, m.stderr).toBe(0);
+    expect(JSON.parse(m.stdout)).toMatchObject({ migrated: 1, skipped: 0 });
+  });
+});
