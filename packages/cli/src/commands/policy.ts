@@ -2,26 +2,12 @@
  * `keyport keys inventory`, `keyport policy check` and `keyport policy fix`: the inventory of
  * every configured provider, checked against a policy file (table, JSON, SARIF or HTML), and the
  * safe fixes. The work is @keyport/policy's; this file only maps flags, output and exit codes.
+ * @keyport/policy (with its YAML parser, JSON Schema validator and chart renderer) is loaded only
+ * when one of these commands runs, so every other command starts without it.
  */
 import { isAbsolute, resolve } from 'node:path';
 import { KeyportError } from '@keyport/core';
-import {
-  applyFixes,
-  type CheckResult,
-  checkPolicy,
-  collectInventory,
-  describeFix,
-  findingsTable,
-  type Inventory,
-  inventoryTable,
-  planFixes,
-  readPolicyFile,
-  SEVERITIES,
-  type Severity,
-  severityRank,
-  toHtml,
-  toSarif,
-} from '@keyport/policy';
+import type { CheckResult, Inventory, Severity } from '@keyport/policy';
 import { type Command, Option } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import { writeOutputFile } from '../files/output-file.js';
@@ -30,6 +16,9 @@ import type { Act } from '../program.js';
 import { auditKey, auditPaths, type Session } from '../session.js';
 
 const FORMATS = ['table', 'json', 'sarif', 'html'] as const;
+const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const satisfies readonly Severity[];
+const severityRank = (s: Severity): number => SEVERITIES.indexOf(s);
+const policyLib = () => import('@keyport/policy');
 type Format = (typeof FORMATS)[number];
 
 async function inventoryOf(s: Session, providers: readonly string[], withAudit: boolean): Promise<Inventory> {
@@ -51,6 +40,7 @@ async function inventoryOf(s: Session, providers: readonly string[], withAudit: 
     const { log, keyFile } = auditPaths(config.audit, dir);
     auditLog = { path: log, key: await auditKey(keyFile, log) };
   }
+  const { collectInventory } = await policyLib();
   const inv = await collectInventory(keys, {
     sources,
     ...s.callOptions,
@@ -108,6 +98,7 @@ function registerInventory(program: Command, act: Act): void {
     .action(
       act(async (s, cmd) => {
         const o = cmd.opts<{ provider: string[]; audit: boolean }>();
+        const { inventoryTable } = await policyLib();
         const inv = await inventoryOf(s, o.provider, o.audit);
         await s.out.result({ ...inv }, inventoryTable(inv));
         return inv.sources.some((x) => x.error !== undefined) ? EXIT.unavailable : undefined;
@@ -152,6 +143,7 @@ export function registerPolicyCommands(program: Command, act: Act): void {
           provider: string[];
           audit: boolean;
         }>();
+        const { readPolicyFile, checkPolicy, findingsTable, toSarif, toHtml } = await policyLib();
         const pol = await readPolicyFile(s.path(o.policy));
         const inv = await inventoryOf(s, o.provider, o.audit);
         const result = checkPolicy(inv, pol);
@@ -184,6 +176,7 @@ export function registerPolicyCommands(program: Command, act: Act): void {
     .action(
       act(async (s, cmd) => {
         const o = cmd.opts<{ policy: string; dryRun: boolean; provider: string[] }>();
+        const { readPolicyFile, checkPolicy, planFixes, applyFixes, describeFix } = await policyLib();
         const pol = await readPolicyFile(s.path(o.policy));
         const inv = await inventoryOf(s, o.provider, false);
         const result = checkPolicy(inv, pol);
