@@ -49,6 +49,7 @@ export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
   // The Python second-opinion scenarios need the venv the harness installs.
   'conformance/servers': ['azure-keyvault', 'gcp-kms'],
   cli: ['moto', 'local-kms', 'openbao', 'softhsm'],
+  policy: ['moto', 'openbao'],
   'migrate-aws-to-gcp': ['local-kms'],
   byok: ['softhsm', 'local-kms', 'openbao'],
   'byok-hsm-and-cloud': ['softhsm', 'local-kms', 'openbao'],

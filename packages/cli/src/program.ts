@@ -15,6 +15,7 @@ import { registerGrantCommands } from './commands/grants.js';
 import { registerImportCommand } from './commands/import.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
+import { registerPolicyCommands } from './commands/policy.js';
 import { secretValues } from './credentials.js';
 import { errorReport, formatErrorReport } from './errors.js';
 import { EXIT } from './exit-codes.js';
@@ -76,6 +77,7 @@ Secrets come from the environment or files named in the config, never from flags
   registerDoctorCommand(program, act);
   registerMigrateCommand(program, act);
   registerImportCommand(program, act);
+  registerPolicyCommands(program, act);
   return program;
 }
 

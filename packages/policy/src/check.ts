@@ -1,0 +1,284 @@
+/**
+ * `checkPolicy`: every rule against every key it matches. A rule reading a field the provider
+ * could not report yields an `unknown` finding, never a pass; a source whose listing failed
+ * yields one unknown finding per rule, so an outage cannot make an inventory look compliant.
+ */
+import { type Inventory, type InventoryKey, isKnown } from './inventory-types.js';
+import type { Policy, Rule, RuleType, Severity } from './policy-types.js';
+import { familyOf } from './protection.js';
+import { RULE_CATALOGUE } from './rule-catalogue.js';
+
+export interface Finding {
+  readonly ruleId: string;
+  readonly ruleType: RuleType;
+  readonly severity: Severity;
+  /** `violation`: the key breaks the rule; `unknown`: the provider could not say whether it does. */
+  readonly status: 'violation' | 'unknown';
+  readonly provider: string;
+  /** Absent when the finding is about a whole source (its listing failed). */
+  readonly keyUri?: string;
+  /** The grant the finding is about, for grant rules. */
+  readonly grantId?: string;
+  readonly message: string;
+}
+
+export interface CheckSummary {
+  readonly keys: number;
+  readonly rules: number;
+  /** Rule × key pairs evaluated (grant rules count once per key). */
+  readonly evaluated: number;
+  readonly passed: number;
+  readonly violations: number;
+  readonly unknown: number;
+}
+
+export interface CheckResult {
+  readonly checkedAt: string;
+  readonly findings: readonly Finding[];
+  readonly summary: CheckSummary;
+}
+
+const DAY_MS = 86_400_000;
+const schemeOf = (uri: string): string => uri.slice(0, Math.max(uri.indexOf(':'), 0));
+const daysBetween = (from: string, to: number): number => (to - Date.parse(from)) / DAY_MS;
+const fmtDays = (d: number): string => `${Math.floor(d)} days`;
+
+type Outcome = { status: 'violation' | 'unknown'; message: string; grantId?: string };
+
+function matches(rule: Rule, key: InventoryKey): boolean {
+  const m = rule.match;
+  if (m === undefined) return true;
+  if (m.providers !== undefined && !m.providers.includes(key.provider)) return false;
+  if (m.algorithms !== undefined && !m.algorithms.includes(key.algorithm)) return false;
+  if (m.purposes !== undefined && !m.purposes.includes(key.purpose)) return false;
+  if (m.labels !== undefined) {
+    for (const [name, value] of Object.entries(m.labels)) {
+      if (!Object.hasOwn(key.labels, name) || key.labels[name] !== value) return false;
+    }
+  }
+  return true;
+}
+
+/** Which keys a rule looks at, by state: destroyed keys are gone; pending ones only for deletion. */
+function inScope(rule: Rule, key: InventoryKey): boolean {
+  if (rule.type === 'min-pending-deletion-window') return key.state === 'pending_deletion';
+  return key.state !== 'destroyed' && key.state !== 'pending_deletion';
+}
+
+function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): Outcome[] {
+  switch (rule.type) {
+    case 'max-rotation-period': {
+      const age = isKnown(key.lastRotatedAt) ? daysBetween(key.lastRotatedAt, now) : undefined;
+      if (age !== undefined && age > rule.maxDays) {
+        return [
+          { status: 'violation', message: `key material is ${fmtDays(age)} old (limit ${rule.maxDays})` },
+        ];
+      }
+      const { enabled, periodDays } = key.rotation;
+      if (enabled === true && isKnown(periodDays) && periodDays !== null) {
+        return periodDays <= rule.maxDays
+          ? []
+          : [{ status: 'violation', message: `rotates every ${periodDays} days (limit ${rule.maxDays})` }];
+      }
+      if (enabled === false) {
+        return [{ status: 'violation', message: `automatic rotation is off (limit ${rule.maxDays} days)` }];
+      }
+      return [{ status: 'unknown', message: 'the provider did not report the rotation schedule' }];
+    }
+    case 'required-protection':
+      if (!isKnown(key.protection)) {
+        return [
+          {
+            status: 'unknown',
+            message: `protection level not reported (required: ${rule.protection.join(' or ')})`,
+          },
+        ];
+      }
+      return rule.protection.includes(key.protection)
+        ? []
+        : [
+            {
+              status: 'violation',
+              message: `protected by ${key.protection}, required: ${rule.protection.join(' or ')}`,
+            },
+          ];
+    case 'forbidden-algorithms':
+      return rule.algorithms.includes(key.algorithm)
+        ? [{ status: 'violation', message: `uses forbidden algorithm ${key.algorithm}` }]
+        : [];
+    case 'min-key-size': {
+      const family = familyOf(key.algorithm);
+      const min = Object.hasOwn(rule.minBits, family) ? rule.minBits[family] : undefined;
+      return min !== undefined && key.keyBits < min
+        ? [{ status: 'violation', message: `${family} key of ${key.keyBits} bits (minimum ${min})` }]
+        : [];
+    }
+    case 'max-grant-lifetime': {
+      const items = key.grants.items;
+      if (!isKnown(items)) return [{ status: 'unknown', message: 'grants cannot be listed for this key' }];
+      const out: Outcome[] = [];
+      for (const g of items) {
+        if (g.expiresAt === null) {
+          out.push({
+            status: 'violation',
+            grantId: g.id,
+            message: `grant ${g.id} to ${g.grantee} never expires`,
+          });
+          continue;
+        }
+        const expires = Date.parse(g.expiresAt);
+        if (isKnown(g.createdAt)) {
+          const life = (expires - Date.parse(g.createdAt)) / DAY_MS;
+          if (life > rule.maxDays) {
+            out.push({
+              status: 'violation',
+              grantId: g.id,
+              message: `grant ${g.id} to ${g.grantee} lives ${fmtDays(life)} (limit ${rule.maxDays})`,
+            });
+          }
+        } else if ((expires - now) / DAY_MS > rule.maxDays) {
+          // Even counted from now it outlives the limit.
+          out.push({
+            status: 'violation',
+            grantId: g.id,
+            message: `grant ${g.id} to ${g.grantee} still has more than ${rule.maxDays} days to live`,
+          });
+        } else {
+          out.push({
+            status: 'unknown',
+            grantId: g.id,
+            message: `grant ${g.id}: creation time not reported, lifetime unknown`,
+          });
+        }
+      }
+      return out;
+    }
+    case 'grant-context-constraint': {
+      const items = key.grants.items;
+      if (!isKnown(items)) return [{ status: 'unknown', message: 'grants cannot be listed for this key' }];
+      return items
+        .filter((g) => !g.constrained)
+        .map((g) => ({
+          status: 'violation' as const,
+          grantId: g.id,
+          message: `grant ${g.id} to ${g.grantee} has no encryption-context constraint`,
+        }));
+    }
+    case 'min-pending-deletion-window': {
+      if (!isKnown(key.pendingDeletionAt) || key.pendingDeletionAt === null) {
+        return [{ status: 'unknown', message: 'pending deletion, but the deletion date is not reported' }];
+      }
+      const left = (Date.parse(key.pendingDeletionAt) - now) / DAY_MS;
+      return left < rule.minDays
+        ? [
+            {
+              status: 'violation',
+              message: `deleted in ${fmtDays(Math.max(left, 0))} (minimum window ${rule.minDays})`,
+            },
+          ]
+        : [];
+    }
+    case 'max-unused-days': {
+      if (!isKnown(key.lastUsedAt))
+        return [{ status: 'unknown', message: 'no audit log was read, last use unknown' }];
+      const scheme = schemeOf(key.uri);
+      const aliases = (inv.auditUnmatched ?? []).filter((u) => schemeOf(u) === scheme);
+      const maybeAlias: Outcome = {
+        status: 'unknown',
+        message: `the audit log shows ${aliases.length} ${scheme} key name(s) not in the inventory (aliases?) that may be this key`,
+      };
+      if (key.lastUsedAt !== null) {
+        const idle = daysBetween(key.lastUsedAt, now);
+        if (idle <= rule.maxDays) return [];
+        return aliases.length > 0
+          ? [maybeAlias]
+          : [{ status: 'violation', message: `last used ${fmtDays(idle)} ago (limit ${rule.maxDays})` }];
+      }
+      // Never used in the log: that proves idleness only over what the log covers.
+      const since = inv.auditLogSince;
+      const covered = isKnown(since) && since !== null ? daysBetween(since, now) : 0;
+      if (isKnown(key.createdAt) && daysBetween(key.createdAt, now) <= rule.maxDays) return [];
+      if (covered >= rule.maxDays && isKnown(key.createdAt)) {
+        if (aliases.length > 0) return [maybeAlias];
+        return [
+          {
+            status: 'violation',
+            message: `not used in the ${fmtDays(covered)} the audit log covers (limit ${rule.maxDays})`,
+          },
+        ];
+      }
+      return [
+        { status: 'unknown', message: `not used in the audit log, which covers only ${fmtDays(covered)}` },
+      ];
+    }
+    case 'owner-label': {
+      const label = rule.label ?? 'owner';
+      const value = Object.hasOwn(key.labels, label) ? key.labels[label] : undefined;
+      return value === undefined || value.trim() === ''
+        ? [{ status: 'violation', message: `has no ${JSON.stringify(label)} label` }]
+        : [];
+    }
+  }
+}
+
+export interface CheckOptions {
+  /** The time rules measure against; default the inventory's `generatedAt`. */
+  readonly now?: Date;
+}
+
+export function checkPolicy(inventory: Inventory, policy: Policy, o: CheckOptions = {}): CheckResult {
+  const now = (o.now ?? new Date(inventory.generatedAt)).getTime();
+  const findings: Finding[] = [];
+  let evaluated = 0;
+  let passed = 0;
+  for (const rule of policy.rules) {
+    for (const source of inventory.sources) {
+      if (source.error === undefined) continue;
+      if (rule.match?.providers !== undefined && !rule.match.providers.includes(source.source)) continue;
+      findings.push({
+        ruleId: rule.id,
+        ruleType: rule.type,
+        severity: rule.severity,
+        status: 'unknown',
+        provider: source.source,
+        message: `keys of ${source.source} could not be listed (${source.error.code}): not checked`,
+      });
+    }
+    for (const key of inventory.keys) {
+      if (!inScope(rule, key) || !matches(rule, key)) continue;
+      evaluated++;
+      const outcomes = evaluate(rule, key, inventory, now);
+      if (outcomes.length === 0) passed++;
+      for (const out of outcomes) {
+        findings.push({
+          ruleId: rule.id,
+          ruleType: rule.type,
+          severity: rule.severity,
+          status: out.status,
+          provider: key.provider,
+          keyUri: key.uri,
+          ...(out.grantId !== undefined ? { grantId: out.grantId } : {}),
+          message: out.message,
+        });
+      }
+    }
+  }
+  return {
+    checkedAt: new Date(now).toISOString(),
+    findings,
+    summary: {
+      keys: inventory.keys.length,
+      rules: policy.rules.length,
+      evaluated,
+      passed,
+      violations: findings.filter((f) => f.status === 'violation').length,
+      unknown: findings.filter((f) => f.status === 'unknown').length,
+    },
+  };
+}
+
+/** The rationale and controls of a rule: its own, else the catalogue's. */
+export function ruleDoc(rule: Rule): { title: string; rationale: string; controls: readonly string[] } {
+  const d = RULE_CATALOGUE[rule.type];
+  return { title: d.title, rationale: rule.rationale ?? d.rationale, controls: rule.controls ?? d.controls };
+}

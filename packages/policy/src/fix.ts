@@ -1,0 +1,117 @@
+/**
+ * Safe remediation: the fixes a provider supports that only add protection — turn automatic
+ * rotation on, shorten a rotation period to the policy's limit. Nothing is ever deleted,
+ * disabled or revoked. Each fix is applied through the Keyport client (`setRotationPolicy`), so
+ * it runs under the call policy and is audited like any other operation. Findings without a
+ * safe automatic fix (an owner label, when the client offers no call to set labels) are listed
+ * as manual, with the reason.
+ */
+import type { CallOptions, KeyOperations, KeyportError } from '@keyport/core';
+import { toKeyportError } from '@keyport/core';
+import type { CheckResult } from './check.js';
+import type { Inventory } from './inventory-types.js';
+import type { Policy } from './policy-types.js';
+
+export type FixAction =
+  | { readonly kind: 'set-rotation-period'; readonly periodDays: number }
+  | { readonly kind: 'manual'; readonly reason: string };
+
+export interface Fix {
+  readonly keyUri: string;
+  readonly provider: string;
+  readonly ruleId: string;
+  readonly action: FixAction;
+}
+
+export interface FixOutcome extends Fix {
+  readonly applied: boolean;
+  readonly error?: { readonly code: string; readonly message: string };
+}
+
+export type FixClient = Pick<KeyOperations, 'capabilities' | 'setRotationPolicy'>;
+
+/** The fixes for a check's violations (unknown findings get none: nothing is known to fix). */
+export function planFixes(inv: Inventory, policy: Policy, result: CheckResult, client: FixClient): Fix[] {
+  const rules = new Map(policy.rules.map((r) => [r.id, r]));
+  const keys = new Map(inv.keys.map((k) => [k.uri, k]));
+  const fixes: Fix[] = [];
+  const planned = new Map<string, number>(); // key → shortest period already planned
+  for (const f of result.findings) {
+    if (f.status !== 'violation' || f.keyUri === undefined) continue;
+    const rule = rules.get(f.ruleId);
+    const key = keys.get(f.keyUri);
+    if (rule === undefined || key === undefined) continue;
+    const base = { keyUri: key.uri, provider: key.provider, ruleId: rule.id };
+    if (rule.type === 'max-rotation-period') {
+      let autoRotation = false;
+      try {
+        autoRotation = client.capabilities(key.provider).autoRotation;
+      } catch {
+        autoRotation = false;
+      }
+      if (!autoRotation) {
+        fixes.push({
+          ...base,
+          action: {
+            kind: 'manual',
+            reason: `${key.provider} has no automatic rotation: rotate the key by hand (keyport keys rotate)`,
+          },
+        });
+      } else if (key.algorithm !== 'AES_256' && key.provider === 'aws-kms') {
+        fixes.push({
+          ...base,
+          action: {
+            kind: 'manual',
+            reason: 'AWS KMS rotates only symmetric keys automatically: create a new key and move to it',
+          },
+        });
+      } else {
+        const seen = planned.get(key.uri);
+        if (seen !== undefined && seen <= rule.maxDays) continue;
+        planned.set(key.uri, rule.maxDays);
+        const i = fixes.findIndex((x) => x.keyUri === key.uri && x.action.kind === 'set-rotation-period');
+        if (i >= 0) fixes.splice(i, 1);
+        fixes.push({ ...base, action: { kind: 'set-rotation-period', periodDays: rule.maxDays } });
+      }
+    } else if (rule.type === 'owner-label') {
+      fixes.push({
+        ...base,
+        action: {
+          kind: 'manual',
+          reason: `add the ${JSON.stringify(rule.label ?? 'owner')} label in the provider: keyport has no call that sets labels on an existing key`,
+        },
+      });
+    }
+  }
+  return fixes;
+}
+
+/** Applies the automatic fixes one by one; a failure is reported for its key and the rest go on. */
+export async function applyFixes(
+  client: FixClient,
+  fixes: readonly Fix[],
+  o: CallOptions = {},
+): Promise<FixOutcome[]> {
+  const out: FixOutcome[] = [];
+  for (const fix of fixes) {
+    if (fix.action.kind !== 'set-rotation-period') {
+      out.push({ ...fix, applied: false });
+      continue;
+    }
+    try {
+      await client.setRotationPolicy(fix.keyUri, { periodDays: fix.action.periodDays }, o);
+      out.push({ ...fix, applied: true });
+    } catch (e) {
+      if (o.signal?.aborted) throw e;
+      const k: KeyportError = toKeyportError(e);
+      out.push({ ...fix, applied: false, error: { code: k.code, message: k.message } });
+    }
+  }
+  return out;
+}
+
+export function describeFix(f: Fix): string {
+  return f.action.kind === 'set-rotation-period'
+    ? `${f.keyUri}: set automatic rotation every ${f.action.periodDays} days (rule ${f.ruleId})`
+    : `${f.keyUri}: manual (rule ${f.ruleId}): ${f.action.reason}`;
+}

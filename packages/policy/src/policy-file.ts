@@ -1,0 +1,198 @@
+/**
+ * Reading a policy file: YAML or JSON text, checked strictly against the published JSON Schema
+ * (the same file editors use for completion), then turned into prototype-free plain data. Every
+ * error is a `PolicyError` naming the path of the offending field (`rules[2].maxDays`).
+ */
+import { constants, readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { KeyportError, quote } from '@keyport/core';
+import { Ajv, type ErrorObject } from 'ajv';
+import { isSeq, LineCounter, parseDocument } from 'yaml';
+import type { Policy, Rule } from './policy-types.js';
+
+/** A policy file larger than this is refused before parsing (a policy is a page of rules). */
+export const MAX_POLICY_BYTES = 1024 * 1024;
+
+export class PolicyError extends KeyportError {
+  override readonly name: string = 'PolicyError';
+  /** Where in the document: `rules[2].maxDays`, or '' for the document itself. */
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('InvalidArgument', path === '' ? `policy: ${message}` : `policy ${path}: ${message}`);
+    this.path = path;
+  }
+}
+
+/** The policy JSON Schema, as shipped in the package (`@keyport/policy/policy.schema.json`). */
+export const policySchema: Readonly<Record<string, unknown>> = JSON.parse(
+  readFileSync(new URL('../schema/policy.schema.json', import.meta.url), 'utf8'),
+) as Record<string, unknown>;
+
+let validator: ReturnType<Ajv['compile']> | undefined;
+function validate(doc: unknown): readonly ErrorObject[] {
+  validator ??= new Ajv({
+    allErrors: false,
+    discriminator: true,
+    strict: true,
+    strictRequired: false,
+  }).compile(policySchema);
+  return validator(doc) ? [] : (validator.errors ?? []);
+}
+
+const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/** `/rules/2/match/labels/a~1b` → `rules[2].match.labels["a/b"]`. */
+export function jsonPointerToPath(pointer: string, extra?: string): string {
+  const parts =
+    pointer === ''
+      ? []
+      : pointer
+          .slice(1)
+          .split('/')
+          .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (extra !== undefined) parts.push(extra);
+  let out = '';
+  for (const p of parts) {
+    if (/^(0|[1-9]\d*)$/.test(p)) out += `[${p}]`;
+    else if (IDENT.test(p)) out += out === '' ? p : `.${p}`;
+    else out += `[${quote(p)}]`;
+  }
+  return out;
+}
+
+function describe(e: ErrorObject): PolicyError {
+  const params = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return new PolicyError(
+        jsonPointerToPath(e.instancePath, String(params.additionalProperty)),
+        'is not a field this policy format knows',
+      );
+    case 'required':
+      return new PolicyError(
+        jsonPointerToPath(e.instancePath, String(params.missingProperty)),
+        'is required',
+      );
+    case 'discriminator':
+      return new PolicyError(
+        jsonPointerToPath(e.instancePath, 'type'),
+        params.error === 'mapping' ? 'is not a known rule type' : 'is required and must be a rule type',
+      );
+    case 'enum':
+      return new PolicyError(
+        jsonPointerToPath(e.instancePath),
+        `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+      );
+    case 'const':
+      return new PolicyError(
+        jsonPointerToPath(e.instancePath),
+        `must be ${JSON.stringify(params.allowedValue)}`,
+      );
+    default:
+      return new PolicyError(jsonPointerToPath(e.instancePath), e.message ?? 'is not valid');
+  }
+}
+
+/** Deep copy into prototype-free objects, so no key of the file can reach a prototype. */
+function plain(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(plain);
+  if (typeof v === 'object' && v !== null) {
+    const out = Object.create(null) as Record<string, unknown>;
+    for (const [k, x] of Object.entries(v)) out[k] = plain(x);
+    return out;
+  }
+  return v;
+}
+
+/** Parses JSON or YAML text (JSON is YAML; duplicate keys are refused in both). */
+export function parsePolicyText(text: string): Policy {
+  if (typeof text !== 'string') throw new PolicyError('', 'the policy text must be a string');
+  if (Buffer.byteLength(text, 'utf8') > MAX_POLICY_BYTES) {
+    throw new PolicyError('', `the policy is larger than ${MAX_POLICY_BYTES} bytes`);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, strict: true, lineCounter });
+  const first = doc.errors[0];
+  if (first !== undefined) {
+    const pos = first.linePos?.[0];
+    throw new PolicyError(
+      '',
+      `not valid YAML or JSON${pos !== undefined ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${first.code}`,
+    );
+  }
+  let data: unknown;
+  try {
+    // maxAliasCount bounds alias expansion (a "billion laughs" document).
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new PolicyError('', `cannot be read: ${(e as Error).message}`);
+  }
+  const policy = validatePolicy(data);
+  const rules = doc.get('rules');
+  if (isSeq(rules)) {
+    const lines = rules.items.map((item) => {
+      const offset = (item as { range?: [number, number, number] }).range?.[0];
+      return offset === undefined ? 1 : lineCounter.linePos(offset).line;
+    });
+    RULE_LINES.set(policy, lines);
+  }
+  return policy;
+}
+
+/** Where each rule starts in the text it was parsed from (1-based lines), for SARIF locations. */
+const RULE_LINES = new WeakMap<Policy, readonly number[]>();
+
+/** The 1-based line the rule at `index` starts on, when the policy was parsed from text. */
+export function ruleLine(policy: Policy, index: number): number | undefined {
+  return RULE_LINES.get(policy)?.[index];
+}
+
+/** Validates an already-parsed policy object. */
+export function validatePolicy(data: unknown): Policy {
+  const errors = validate(data);
+  const first = errors[0];
+  if (first !== undefined) throw describe(first);
+  const policy = plain(data) as Policy & { rules: (Rule & { id?: string })[] };
+  const seen = new Set<string>();
+  const rules = policy.rules.map((r, i) => {
+    const id = r.id ?? r.type;
+    if (seen.has(id)) {
+      throw new PolicyError(
+        `rules[${i}]${r.id !== undefined ? '.id' : ''}`,
+        `rule id ${quote(id)} is used twice (give each rule its own id)`,
+      );
+    }
+    seen.add(id);
+    return Object.assign(Object.create(null) as object, r, { id }) as Rule;
+  });
+  return Object.assign(Object.create(null) as object, policy, { rules }) as Policy;
+}
+
+/** Reads a policy file: a regular file (not a FIFO, device or directory), at most 1 MiB. */
+export async function readPolicyFile(path: string): Promise<Policy> {
+  // O_NONBLOCK: opening a FIFO must not hang waiting for a writer (it is then refused below).
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch(
+    (e: NodeJS.ErrnoException) => {
+      throw new PolicyError('', `cannot read ${quote(path)}: ${e.code ?? e.message}`);
+    },
+  );
+  try {
+    const s = await handle.stat();
+    if (!s.isFile()) throw new PolicyError('', `${quote(path)} is not a regular file`);
+    if (s.size > MAX_POLICY_BYTES)
+      throw new PolicyError('', `the policy is larger than ${MAX_POLICY_BYTES} bytes`);
+    const buf = Buffer.alloc(Math.min(s.size, MAX_POLICY_BYTES) + 1);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    if (bytesRead > MAX_POLICY_BYTES)
+      throw new PolicyError('', `the policy is larger than ${MAX_POLICY_BYTES} bytes`);
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(0, bytesRead));
+    } catch {
+      throw new PolicyError('', `${quote(path)} is not UTF-8 text`);
+    }
+    return parsePolicyText(text);
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * SARIF 2.1.0 for code-scanning dashboards. A violation is a `fail` result at a level from its
+ * severity; an unknown is a `review` result (level `none`, as SARIF requires for non-failures),
+ * so dashboards show it without counting it as a pass. Keys are logical locations; the policy
+ * file is the physical location (the line of the rule, when the policy was parsed from text),
+ * since that is the artifact a dashboard can open.
+ */
+import { createHash } from 'node:crypto';
+import { type CheckResult, ruleDoc } from './check.js';
+import { ruleLine } from './policy-file.js';
+import type { Policy, Severity } from './policy-types.js';
+import { RULE_CATALOGUE } from './rule-catalogue.js';
+
+export const SARIF_SCHEMA_URI =
+  'https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json';
+
+const LEVEL: Readonly<Record<Severity, 'error' | 'warning' | 'note'>> = {
+  critical: 'error',
+  high: 'error',
+  medium: 'warning',
+  low: 'note',
+};
+/** GitHub's `security-severity` scale (0-10). */
+const SCORE: Readonly<Record<Severity, string>> = { critical: '9.5', high: '8.0', medium: '5.5', low: '3.0' };
+
+export interface SarifOptions {
+  /** The policy file as the dashboard knows it (a path relative to the repository root). */
+  readonly policyUri?: string;
+  readonly toolVersion?: string;
+}
+
+export function toSarif(result: CheckResult, policy: Policy, o: SarifOptions = {}): Record<string, unknown> {
+  const rules = policy.rules.map((r) => {
+    const doc = ruleDoc(r);
+    return {
+      id: r.id,
+      name: RULE_CATALOGUE[r.type].title.replace(/[^A-Za-z0-9]+/g, ''),
+      shortDescription: { text: doc.title },
+      fullDescription: { text: doc.rationale },
+      help: { text: `${doc.rationale}\nControls: ${doc.controls.join('; ')}` },
+      defaultConfiguration: { level: LEVEL[r.severity] },
+      properties: {
+        tags: ['security', 'key-management', ...doc.controls],
+        'security-severity': SCORE[r.severity],
+      },
+    };
+  });
+  const index = new Map(policy.rules.map((r, i) => [r.id, i]));
+  const artifact = o.policyUri ?? 'keyport-policy.yaml';
+  const results = result.findings.map((f) => {
+    const subject = f.keyUri ?? `${f.provider}:*`;
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify([f.ruleId, subject, f.grantId ?? null, f.status]))
+      .digest('hex');
+    return {
+      ruleId: f.ruleId,
+      ruleIndex: index.get(f.ruleId) ?? 0,
+      kind: f.status === 'violation' ? 'fail' : 'review',
+      level: f.status === 'violation' ? LEVEL[f.severity] : 'none',
+      message: { text: `${subject}: ${f.message}` },
+      locations: [
+        {
+          physicalLocation: {
+            artifactLocation: { uri: artifact },
+            region: { startLine: ruleLine(policy, index.get(f.ruleId) ?? 0) ?? 1 },
+          },
+          logicalLocations: [{ fullyQualifiedName: subject, kind: 'resource' }],
+        },
+      ],
+      partialFingerprints: { 'keyportFinding/v1': fingerprint },
+      properties: {
+        provider: f.provider,
+        status: f.status,
+        severity: f.severity,
+        ...(f.grantId !== undefined ? { grantId: f.grantId } : {}),
+      },
+    };
+  });
+  return {
+    $schema: SARIF_SCHEMA_URI,
+    version: '2.1.0',
+    runs: [
+      {
+        tool: {
+          driver: {
+            name: 'keyport-policy',
+            informationUri: 'https://github.com/keyport/keyport/tree/main/packages/policy',
+            ...(o.toolVersion !== undefined ? { semanticVersion: o.toolVersion } : {}),
+            rules,
+          },
+        },
+        invocations: [{ executionSuccessful: true, endTimeUtc: result.checkedAt }],
+        results,
+      },
+    ],
+  };
+}

@@ -1,0 +1,159 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PolicyError, parsePolicyText, readPolicyFile, validatePolicy } from '../src/index.js';
+
+const ok = {
+  version: 1,
+  rules: [
+    { type: 'max-rotation-period', severity: 'high', maxDays: 365 },
+    {
+      id: 'pci-hsm',
+      type: 'required-protection',
+      severity: 'critical',
+      protection: ['hsm'],
+      match: { labels: { classification: 'pci' } },
+    },
+  ],
+};
+
+function errorOf(f: () => unknown): PolicyError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(PolicyError);
+    expect((e as PolicyError).code).toBe('InvalidArgument');
+    return e as PolicyError;
+  }
+  throw new Error('no error');
+}
+
+describe('policy files', () => {
+  it('reads the same policy from JSON and YAML, ids defaulting to the rule type', () => {
+    const fromJson = parsePolicyText(JSON.stringify(ok));
+    const yaml = `version: 1
+rules:
+  - type: max-rotation-period
+    severity: high
+    maxDays: 365
+  - id: pci-hsm
+    type: required-protection
+    severity: critical
+    protection: [hsm]
+    match:
+      labels: { classification: pci }
+`;
+    const fromYaml = parsePolicyText(yaml);
+    expect(JSON.parse(JSON.stringify(fromYaml))).toEqual(JSON.parse(JSON.stringify(fromJson)));
+    expect(fromJson.rules.map((r) => r.id)).toEqual(['max-rotation-period', 'pci-hsm']);
+  });
+
+  it.each([
+    [{ ...ok, version: 2 }, 'version'],
+    [{ version: 1 }, 'rules'],
+    [{ ...ok, extra: true }, 'extra'],
+    [
+      { version: 1, rules: [{ type: 'max-rotation-period', severity: 'high', maxDays: '365' }] },
+      'rules[0].maxDays',
+    ],
+    [
+      { version: 1, rules: [{ type: 'max-rotation-period', severity: 'high', maxDays: Number.NaN }] },
+      'rules[0].maxDays',
+    ],
+    [
+      { version: 1, rules: [{ type: 'max-rotation-period', severity: 'high', maxDays: 1.5 }] },
+      'rules[0].maxDays',
+    ],
+    [
+      { version: 1, rules: [{ type: 'max-rotation-period', severity: 'high', maxDays: 0 }] },
+      'rules[0].maxDays',
+    ],
+    [{ version: 1, rules: [{ type: 'max-rotation-period', severity: 'high' }] }, 'rules[0].maxDays'],
+    [
+      { version: 1, rules: [{ type: 'max-rotation-period', severity: 'urgent', maxDays: 3 }] },
+      'rules[0].severity',
+    ],
+    [{ version: 1, rules: [{ type: 'no-such-rule', severity: 'high' }] }, 'rules[0].type'],
+    [{ version: 1, rules: [{ severity: 'high' }] }, 'rules[0].type'],
+    [
+      { version: 1, rules: [{ type: 'forbidden-algorithms', severity: 'low', algorithms: ['DES'] }] },
+      'rules[0].algorithms[0]',
+    ],
+    [
+      { version: 1, rules: [{ type: 'owner-label', severity: 'low', match: { labels: { team: 3 } } }] },
+      'rules[0].match.labels.team',
+    ],
+    [
+      { version: 1, rules: [{ type: 'owner-label', severity: 'low', match: { colour: 'red' } }] },
+      'rules[0].match.colour',
+    ],
+    [
+      {
+        version: 1,
+        rules: [
+          { type: 'owner-label', severity: 'low' },
+          { type: 'owner-label', severity: 'high' },
+        ],
+      },
+      'rules[1]',
+    ],
+    [{ version: 1, rules: [{ type: 'owner-label', severity: 'low', id: 'Bad Id' }] }, 'rules[0].id'],
+  ])('refuses %j naming %s', (doc, path) => {
+    expect(errorOf(() => validatePolicy(doc)).path).toBe(path);
+  });
+
+  it('a __proto__ field is refused as unknown, and as a label name it is an ordinary label', () => {
+    const e = errorOf(() =>
+      parsePolicyText(
+        '{"version":1,"rules":[{"type":"owner-label","severity":"low","__proto__":{"polluted":true}}]}',
+      ),
+    );
+    expect(e.path).toBe('rules[0].__proto__');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const p = parsePolicyText(
+      'version: 1\nrules:\n  - type: owner-label\n    severity: low\n    match: { labels: { __proto__: x, constructor: y } }\n',
+    );
+    const labels = p.rules[0]?.match?.labels ?? {};
+    expect(Object.getPrototypeOf(labels)).toBeNull();
+    expect(Object.keys(labels).sort()).toEqual(['__proto__', 'constructor']);
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+
+  it('refuses duplicate keys, bad YAML, alias bombs and oversized text', () => {
+    expect(errorOf(() => parsePolicyText('{"version":1,"version":1,"rules":[]}')).path).toBe('');
+    expect(errorOf(() => parsePolicyText('version: [1')).message).toMatch(/YAML or JSON/);
+    const bomb = [
+      'a: &a [x,x,x,x,x,x,x,x,x,x]',
+      ...Array.from(
+        { length: 9 },
+        (_, i) =>
+          `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`,
+      ),
+    ].join('\n');
+    expect(() => parsePolicyText(bomb)).toThrow(PolicyError);
+    expect(errorOf(() => parsePolicyText(`# ${'x'.repeat(1024 * 1024)}`)).message).toMatch(/larger/);
+    // biome-ignore lint/suspicious/noExplicitAny: hostile input on purpose
+    expect(() => parsePolicyText(42 as any)).toThrow(PolicyError);
+  });
+
+  it('reads files, and refuses a FIFO, a directory and a missing file without hanging', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'keyport-policy-file-'));
+    try {
+      const f = join(dir, 'policy.yaml');
+      await writeFile(f, JSON.stringify(ok));
+      expect((await readPolicyFile(f)).rules).toHaveLength(2);
+      await symlink(f, join(dir, 'link.yaml'));
+      expect((await readPolicyFile(join(dir, 'link.yaml'))).rules).toHaveLength(2);
+      execFileSync('mkfifo', [join(dir, 'fifo')]);
+      await expect(readPolicyFile(join(dir, 'fifo'))).rejects.toBeInstanceOf(PolicyError);
+      await expect(readPolicyFile(dir)).rejects.toBeInstanceOf(PolicyError);
+      await expect(readPolicyFile(join(dir, 'missing'))).rejects.toBeInstanceOf(PolicyError);
+      await writeFile(join(dir, 'latin1'), Buffer.from([0x76, 0xe9, 0xff]));
+      await expect(readPolicyFile(join(dir, 'latin1'))).rejects.toBeInstanceOf(PolicyError);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

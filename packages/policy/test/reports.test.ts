@@ -1,0 +1,179 @@
+/**
+ * The outputs: SARIF validated against the SARIF 2.1.0 JSON Schema (as Microsoft's SARIF SDK
+ * ships it), the HTML report loaded in a real headless Chromium (no console error, no request,
+ * the SVG charts drawn), the table and JSON forms.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Ajv as AjvCore } from 'ajv';
+import { chromium } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureChromium } from '../scripts/ensure-chromium.mjs';
+import {
+  type CheckResult,
+  checkPolicy,
+  collectInventory,
+  findingsTable,
+  type Inventory,
+  inventoryTable,
+  type Policy,
+  parsePolicyText,
+  toHtml,
+  toSarif,
+} from '../src/index.js';
+import { client, FakeClock, localProvider } from './support/targets.js';
+
+const POLICY = parsePolicyText(`
+version: 1
+name: Seeded report
+rules:
+  - { id: rotation, type: max-rotation-period, severity: high, maxDays: 365 }
+  - { id: owner, type: owner-label, severity: low }
+  - { id: no-rsa2048, type: forbidden-algorithms, severity: critical, algorithms: [RSA_2048] }
+  - { id: grants-expire, type: max-grant-lifetime, severity: medium, maxDays: 90 }
+  - { id: unused, type: max-unused-days, severity: low, maxDays: 180 }
+`);
+
+let inv: Inventory;
+let result: CheckResult;
+
+async function seeded(): Promise<{ inv: Inventory; result: CheckResult; policy: Policy }> {
+  const clock = new FakeClock('2030-01-01T00:00:00.000Z');
+  const kp = client({ providers: [await localProvider(clock)] });
+  const old = await kp.createKey('local', {
+    name: 'legacy',
+    spec: 'AES_256',
+    labels: { owner: '<script>alert(1)</script>' },
+  });
+  await kp.createKey('local', { name: 'signing', spec: 'RSA_2048', usage: 'sign_verify' });
+  clock.advanceDays(500);
+  const fresh = await kp.createKey('local', {
+    name: 'fresh',
+    spec: 'AES_256',
+    labels: { owner: 'team' },
+    rotation: { periodDays: 90 },
+  });
+  await kp.createGrant(fresh.uri, {
+    grantee: 'app',
+    operations: ['encrypt'],
+    expiresAt: new Date('2031-06-01T00:00:00Z'),
+  });
+  await kp.createGrant(old.uri, { grantee: 'batch', operations: ['decrypt'] });
+  const i = await collectInventory(kp, { sources: ['local'], now: clock.now });
+  return { inv: i, result: checkPolicy(i, POLICY), policy: POLICY };
+}
+
+beforeAll(async () => {
+  ({ inv, result } = await seeded());
+});
+
+describe('SARIF', () => {
+  it('validates against the SARIF 2.1.0 schema, one result per finding', () => {
+    const require = createRequire(import.meta.url);
+    const pkg = dirname(require.resolve('@microsoft/jest-sarif/package.json'));
+    const schema = JSON.parse(readFileSync(join(pkg, 'lib/schemas/sarif-2.1.0-rtm.5.json'), 'utf8'));
+    // The schema is draft-04 (as the SARIF SDK ships it), with one pattern that is valid only without
+    // the regex "u" flag: Ajv's draft-04 class, non-unicode patterns, reads it as written.
+    const Ajv04 = require('ajv-draft-04') as typeof AjvCore; // same API as Ajv 8; CommonJS: the class is module.exports
+    const ajv = new Ajv04({ strict: false, allErrors: true, validateFormats: false, unicodeRegExp: false });
+    const validate = ajv.compile(schema);
+    const sarif = toSarif(result, POLICY, { policyUri: 'policy.yaml', toolVersion: '0.1.0' });
+    const valid = validate(sarif);
+    expect(validate.errors ?? []).toEqual([]);
+    expect(valid).toBe(true);
+    const run = (sarif.runs as { results: { kind: string; level: string; ruleId: string }[] }[])[0];
+    expect(run?.results).toHaveLength(result.findings.length);
+    expect(result.summary.violations).toBeGreaterThan(0);
+    expect(result.summary.unknown).toBeGreaterThan(0); // no audit log: unused keys are unknown
+    // each result points at its rule's line in the policy text (rules start on lines 5-9)
+    const lines = (
+      sarif.runs as {
+        results: { ruleId: string; locations: { physicalLocation: { region: { startLine: number } } }[] }[];
+      }[]
+    )[0]?.results.map((r) => [r.ruleId, r.locations[0]?.physicalLocation.region.startLine]);
+    expect(new Map(lines as [string, number][]).get('rotation')).toBe(5);
+    expect(new Map(lines as [string, number][]).get('unused')).toBe(9);
+    for (const r of run?.results ?? []) {
+      expect(r.kind === 'fail' ? r.level !== 'none' : r.level === 'none').toBe(true);
+    }
+    // the schema check can fail: a result without a message does not validate
+    const broken = structuredClone(sarif) as { runs: { results: Record<string, unknown>[] }[] };
+    delete broken.runs[0]?.results[0]?.message;
+    expect(validate(broken)).toBe(false);
+  });
+});
+
+describe('table and JSON', () => {
+  it('the table lists each finding and a summary; the inventory table each key', () => {
+    const text = findingsTable(result);
+    expect(text.split('\n').filter((l) => / violation /.test(l))).toHaveLength(result.summary.violations);
+    expect(text).toMatch(/3 keys, 5 rules, \d+ checks: \d+ passed, \d+ violations \(1 critical/);
+    expect(
+      inventoryTable(inv)
+        .split('\n')
+        .filter((l) => l.startsWith('local ')),
+    ).toHaveLength(3);
+    expect(JSON.parse(JSON.stringify({ inventory: inv, result })).result.findings).toHaveLength(
+      result.findings.length,
+    );
+  });
+});
+
+describe('HTML report in headless Chromium', () => {
+  it('loads with no console error and no request, and the three charts draw', {
+    timeout: 120_000,
+  }, async () => {
+    const html = await toHtml(inv, POLICY, result);
+    expect(html).not.toContain('<script>alert(1)</script>');
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+    // Installs Debian's chromium when missing (idempotent); without it this fails, never skips.
+    const executablePath = ensureChromium();
+    const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] }).catch((e: Error) => {
+      throw new Error(
+        `Chromium is needed for this test (apt-get install chromium, or set KEYPORT_CHROMIUM): ${e.message}`,
+      );
+    });
+    try {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
+      });
+      page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+      const requests: string[] = [];
+      page.on('request', (r) => {
+        if (!r.url().startsWith('data:') && r.url() !== 'about:blank') requests.push(r.url());
+      });
+      await page.setContent(html, { waitUntil: 'load' });
+      expect(problems).toEqual([]);
+      expect(requests).toEqual([]);
+      const charts = await page.$$eval('figure', (figs) =>
+        figs.map((f) => {
+          const svg = f.querySelector('svg');
+          const box = svg?.getBoundingClientRect();
+          return {
+            title: f.querySelector('h3')?.textContent ?? '',
+            width: box?.width ?? 0,
+            height: box?.height ?? 0,
+            marks: svg?.querySelectorAll('path, rect, line, circle').length ?? 0,
+          };
+        }),
+      );
+      expect(charts.map((c) => c.title)).toEqual([
+        'Key age against the rotation limit',
+        'Protection levels per provider',
+        'Grant expiry timeline',
+      ]);
+      for (const c of charts) {
+        expect(c.width).toBeGreaterThan(100);
+        expect(c.height).toBeGreaterThan(20);
+        expect(c.marks).toBeGreaterThan(3);
+      }
+      // the hostile label is text, not markup
+      expect(await page.locator('td', { hasText: 'owner=<script>alert(1)</script>' }).count()).toBe(1);
+    } finally {
+      await browser.close();
+    }
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * Providers for the tests: a fresh local keystore with a settable clock, and AWS KMS on moto
+ * (the vitest global setup starts it; a missing endpoint fails the test, never skips it).
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AwsKmsProvider } from '@keyport/aws-kms';
+import { Keyport, type KeyportOptions } from '@keyport/core';
+import { type LocalProvider, openLocalKeystore } from '@keyport/local';
+import { afterEach } from 'vitest';
+
+export const PASSPHRASE = 'policy tests passphrase';
+const FAST_KDF = { log2N: 10, r: 8, p: 1 } as const;
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+export class FakeClock {
+  current: Date;
+  constructor(start = '2030-01-01T00:00:00.000Z') {
+    this.current = new Date(start);
+  }
+  readonly now = (): Date => this.current;
+  advanceDays(days: number): void {
+    this.current = new Date(this.current.getTime() + days * 86_400_000);
+  }
+}
+
+export async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'keyport-policy-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export async function localProvider(clock?: FakeClock, principal?: string): Promise<LocalProvider> {
+  const path = join(await tempDir(), 'keys.keystore');
+  const kp = await openLocalKeystore({
+    path,
+    passphrase: PASSPHRASE,
+    kdf: FAST_KDF,
+    create: true,
+    ...(clock !== undefined ? { clock: clock.now } : {}),
+    ...(principal !== undefined ? { principal } : {}),
+  });
+  cleanups.push(() => kp.close());
+  return kp;
+}
+
+export function motoEndpoint(): string {
+  const endpoint = process.env.KEYPORT_MOTO_ENDPOINT;
+  if (endpoint === undefined || endpoint === '') {
+    throw new Error('moto is not running: run "pnpm emulators up moto" (KEYPORT_MOTO_ENDPOINT is not set)');
+  }
+  return endpoint;
+}
+
+export function motoProvider(endpoint = motoEndpoint()): AwsKmsProvider {
+  return new AwsKmsProvider({
+    region: 'us-east-1',
+    endpoint,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
+}
+
+export function client(options: KeyportOptions): Keyport {
+  const kp = new Keyport(options);
+  cleanups.push(() => kp.close());
+  return kp;
+}
+
+export const unique = (hint: string): string => `kp-pol-${hint}-${randomUUID().slice(0, 8)}`;
