@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The `keyport` command. Runs the bundle built by `pnpm build` (dist/keyport.mjs: the CLI in one
-// file, so a start reads and compiles one module instead of a hundred); the repository's tests set
+// The `keyport` command. Runs the bundle built by `pnpm build` (dist/bin/, see rolldown.config.mjs:
+// a few files instead of a hundred modules to resolve and compile); the repository's tests set
 // KEYPORT_CLI_FROM_SOURCE=1 and a TypeScript loader to run src/ directly.
 import { existsSync } from 'node:fs';
 import module from 'node:module';
@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 const fromSource = process.env.KEYPORT_CLI_FROM_SOURCE === '1';
-const entry = new URL(fromSource ? '../src/main.ts' : '../dist/keyport.mjs', import.meta.url);
+const entry = new URL(fromSource ? '../src/main.ts' : '../dist/bin/keyport.mjs', import.meta.url);
 if (!fromSource && !existsSync(entry)) {
   process.stderr.write('keyport: the CLI is not built; run "pnpm --filter @keyport/cli build"\n');
   process.exit(2);
