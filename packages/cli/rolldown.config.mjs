@@ -11,6 +11,7 @@
  *   time from the CLI's own dependencies; they are reached only through the lazily loaded chunks
  *   or lazy imports, so `--help` and a local encrypt load none of them.
  */
+import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'rolldown';
 
@@ -24,7 +25,7 @@ const NOT_ADAPTERS = new Set(['cli', 'core', 'envelope']);
 export default defineConfig({
   input: { keyport: fileURLToPath(new URL('./src/main.ts', import.meta.url)) },
   platform: 'node',
-  external: (id) => !id.startsWith('.') && !id.startsWith('/') && !BUNDLED.test(id),
+  external: (id) => !id.startsWith('.') && !isAbsolute(id) && !BUNDLED.test(id),
   // The workspace packages from their TypeScript sources (no build of them needed first), the
   // libraries from their ESM builds.
   resolve: { conditionNames: ['source', 'node', 'import', 'default'] },
