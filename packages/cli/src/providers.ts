@@ -40,10 +40,22 @@ function adapterMissing(pkg: string, scheme: string, error: unknown): KeyportErr
   );
 }
 
-/** Imports an adapter by name; a string specifier keeps adapters out of each other's type graph. */
+/**
+ * The adapters imported through `importAdapter`, each by a literal `import()`: the bin's bundler
+ * (rolldown.config.mjs) then puts each in a chunk of its own, loaded on first use and sharing the
+ * bundle's one copy of @keyport/core (whose `instanceof KeyportError` a second copy would break).
+ */
+const ADAPTER_IMPORTS: Readonly<Record<string, () => Promise<unknown>>> = {
+  '@keyport/pkcs11': () => import('@keyport/pkcs11'),
+  '@keyport/gcp-kms': () => import('@keyport/gcp-kms'),
+  '@keyport/azure-keyvault': () => import('@keyport/azure-keyvault'),
+};
+
+/** Imports an adapter (or an SDK the CLI configures itself) by name, as an untyped module. */
 async function importAdapter(pkg: string, scheme: string): Promise<Record<string, unknown>> {
   try {
-    return (await import(pkg)) as Record<string, unknown>;
+    const load = Object.hasOwn(ADAPTER_IMPORTS, pkg) ? ADAPTER_IMPORTS[pkg] : undefined;
+    return (await (load !== undefined ? load() : import(pkg))) as Record<string, unknown>;
   } catch (error) {
     throw adapterMissing(pkg, scheme, error);
   }

@@ -1,9 +1,11 @@
 /**
  * Providers are loaded on first use: `keyport --help` and an encrypt with the local provider
  * load no cloud SDK, no other adapter and no native module (every module the bin resolves is
- * traced), and both work when pkcs11js cannot be loaded at all.
+ * traced), and both work when pkcs11js cannot be loaded at all. Both ways the bin runs: from
+ * source (as the other tests run it) and the bundle `pnpm build` makes (dist/bin/, as installed),
+ * which is built here first with the package's own rolldown config.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN, HOOKS, localWorkspace, PASSPHRASE, runCli } from './support/cli.js';
 
 const TRACE = fileURLToPath(new URL('./support/trace.mjs', import.meta.url));
+const CLI_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HEAVY = [
   /@aws-sdk\//,
   /@azure\//,
@@ -22,20 +25,29 @@ const HEAVY = [
   /\/adapters\/(aws-kms|azure-keyvault|gcp-kms|vault-transit|pkcs11)\//,
   /@keyport\/(aws-kms|azure-keyvault|gcp-kms|vault-transit|pkcs11|byok)\b/,
   /\/packages\/byok\//,
+  // The bundle's chunks of the other adapters (and byok).
+  /\/dist\/bin\/adapter-(?!local-)/,
 ];
 
+/** How the bin runs: from source with the TypeScript hooks, or the built bundle. */
+type Mode = 'source' | 'bundle';
+
 function traced(
+  mode: Mode,
   cwd: string,
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string; modules: string[] }> {
   const file = join(cwd, `trace-${Date.now()}-${Math.random().toString(36).slice(2)}.txt`);
+  const node = mode === 'source' ? ['--import', HOOKS, '--import', TRACE] : ['--import', TRACE];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', HOOKS, '--import', TRACE, BIN, ...args], {
+    const child = spawn(process.execPath, [...node, BIN, ...args], {
       cwd,
       env: {
         PATH: process.env.PATH,
-        KEYPORT_CLI_FROM_SOURCE: '1',
+        ...(mode === 'source'
+          ? { KEYPORT_CLI_FROM_SOURCE: '1' }
+          : { NODE_COMPILE_CACHE: join(cwd, 'compile-cache') }),
         KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE,
         KEYPORT_TRACE_FILE: file,
         ...env,
@@ -74,32 +86,48 @@ beforeAll(async () => {
   });
   expect((await runCli(['keys', 'create', ws.uri('k')], { cwd: ws.dir })).code).toBe(0);
   await writeFile(join(ws.dir, 'kib'), Buffer.alloc(1024, 1));
-});
+  // The bundle, as `pnpm build` makes it (from the workspace packages' sources: no build of them).
+  const rolldown = join(CLI_ROOT, 'node_modules/rolldown/bin/cli.mjs');
+  execFileSync(process.execPath, [rolldown, '--config', 'rolldown.config.mjs'], {
+    cwd: CLI_ROOT,
+    stdio: 'pipe',
+  });
+}, 120_000);
 
-describe('lazy loading', () => {
+describe.each(['source', 'bundle'] as const)('lazy loading (bin from %s)', (mode) => {
   it('--help loads no cloud SDK, adapter or native module', async () => {
-    const r = await traced(ws.dir, ['--help']);
+    const r = await traced(mode, ws.dir, ['--help']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Usage: keyport/);
+    if (mode === 'bundle') {
+      expect(r.modules.some((m) => m.endsWith('/packages/cli/dist/bin/keyport.mjs'))).toBe(true);
+      expect(r.modules.filter((m) => /\/(packages|adapters)\/[a-z0-9-]+\/src\//.test(m))).toEqual([]);
+    }
     expect(r.modules.length).toBeGreaterThan(10);
     expect(heavy(r.modules)).toEqual([]);
   });
 
   it('a local-provider encrypt loads none either (nor the progress bar or YAML parser)', async () => {
-    const r = await traced(ws.dir, ['encrypt', 'kib', '-o', 'kib.enc', '-r', ws.uri('k')]);
+    const r = await traced(mode, ws.dir, ['encrypt', 'kib', '-o', `kib-${mode}.enc`, '-r', ws.uri('k')]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.modules.some((m) => m.includes('/adapters/local/'))).toBe(true);
+    const local = mode === 'source' ? '/adapters/local/' : '/dist/bin/adapter-local-';
+    expect(r.modules.some((m) => m.includes(local))).toBe(true);
     expect(heavy(r.modules)).toEqual([]);
     expect(r.modules.filter((m) => /cli-progress|\/yaml\//.test(m))).toEqual([]);
   });
 
   it('works when pkcs11js cannot be loaded; only a PKCS#11 command fails, naming the adapter', async () => {
     const broken = { KEYPORT_TRACE_BREAK: 'pkcs11js' };
-    const help = await traced(ws.dir, ['--help'], broken);
+    const help = await traced(mode, ws.dir, ['--help'], broken);
     expect(help.code, help.stderr).toBe(0);
-    const enc = await traced(ws.dir, ['encrypt', 'kib', '-o', 'kib2.enc', '-r', ws.uri('k')], broken);
+    const enc = await traced(
+      mode,
+      ws.dir,
+      ['encrypt', 'kib', '-o', `kib2-${mode}.enc`, '-r', ws.uri('k')],
+      broken,
+    );
     expect(enc.code, enc.stderr).toBe(0);
-    const hsm = await traced(ws.dir, ['--json', 'keys', 'list', 'pkcs11'], {
+    const hsm = await traced(mode, ws.dir, ['--json', 'keys', 'list', 'pkcs11'], {
       ...broken,
       KEYPORT_PKCS11_PIN: '1234',
     });
