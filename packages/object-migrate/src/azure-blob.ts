@@ -132,8 +132,13 @@ export function azureBlobStore(options: AzureBlobStoreOptions): ObjectStore {
             ? { ifMatch: condition.ifVersion }
             : { ifNoneMatch: '*' };
       try {
-        const stream = body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : Readable.from(body);
-        const out = await target.uploadStream(stream, blockSize, 1, {
+        const stream =
+          body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : Readable.from(asBuffers(body));
+        // The SDK's scheduler does not reject when its source fails (it waits forever), so a
+        // failing source (a bad message, an aborted read) ends the upload from here.
+        const sourceFailed = new Promise<never>((_, reject) => stream.once('error', reject));
+        sourceFailed.catch(() => undefined);
+        const upload = target.uploadStream(stream, blockSize, 1, {
           conditions,
           blobHTTPHeaders: {
             ...(a?.contentType !== undefined ? { blobContentType: a.contentType } : {}),
@@ -146,6 +151,8 @@ export function azureBlobStore(options: AzureBlobStoreOptions): ObjectStore {
           ...(a !== undefined && Object.keys(a.tags).length > 0 ? { tags: { ...a.tags } } : {}),
           ...(put.signal !== undefined ? { abortSignal: put.signal } : {}),
         });
+        upload.catch(() => undefined);
+        const out = await Promise.race([upload, sourceFailed]);
         return { version: out.etag ?? '' };
       } catch (e) {
         mapError(e, key, 'put');
@@ -161,4 +168,10 @@ export function azureBlobStore(options: AzureBlobStoreOptions): ObjectStore {
       }
     },
   };
+}
+
+/** The SDK's block scheduler calls Buffer methods on each chunk; envelope chunks may be plain Uint8Arrays. */
+async function* asBuffers(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  for await (const c of source)
+    yield Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
 }
