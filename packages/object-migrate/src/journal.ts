@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { KeyportError } from '@keyport/core';
 import type { Shard } from './shard.js';
 import { ObjectChangedError, type ObjectStore } from './store.js';
-import type { ProviderCalls } from './throttle.js';
+import { backoffMs, type ProviderCalls, sleep } from './throttle.js';
 
 export const JOURNAL_FORMAT = 'keyport-object-migrate/1';
 
@@ -48,6 +48,8 @@ export interface JournalState {
   conflicts: { key: string; versionRead: string }[];
   /** How many times this shard has been started (restarts after a kill included). */
   runs: number;
+  /** A random id of the run writing this journal: tells its own earlier write from another worker's. */
+  readonly writer: string;
 }
 
 export const MAX_LISTED_FAILURES = 100;
@@ -103,15 +105,28 @@ export function objectJournal(store: ObjectStore, prefix: string, shard: Shard):
     },
     async write(state) {
       const body = Buffer.from(JSON.stringify(state));
-      try {
-        const out = await store.put(key, body, {
-          condition: version === undefined ? { ifAbsent: true } : { ifVersion: version },
-          attributes: { contentType: 'application/json', metadata: {}, tags: {} },
-        });
-        version = out.version;
-      } catch (e) {
-        if (e instanceof ObjectChangedError) throw new JournalTakenError(where);
-        throw e;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const out = await store.put(key, body, {
+            condition: version === undefined ? { ifAbsent: true } : { ifVersion: version },
+            attributes: { contentType: 'application/json', metadata: {}, tags: {} },
+          });
+          version = out.version;
+          return;
+        } catch (e) {
+          if (attempt >= 5) throw e instanceof ObjectChangedError ? new JournalTakenError(where) : e;
+          if (e instanceof ObjectChangedError) {
+            // An earlier write of ours may have landed although its answer was lost (a reset
+            // connection): then the journal is still ours, at a version we did not see.
+            const now = await store.get(key);
+            const current = parseState(await readBody(now.body));
+            if (current?.writer !== state.writer) throw new JournalTakenError(where);
+            version = now.version;
+            continue;
+          }
+          if (!(e instanceof KeyportError) || !(e.code === 'Unavailable' || e.code === 'Throttled')) throw e;
+          await sleep(backoffMs(attempt));
+        }
       }
     },
     async release() {},

@@ -4,6 +4,7 @@
  * A worker killed at any point and started again lists again and lets each object's header
  * decide: nothing is lost, nothing is wrapped twice.
  */
+import { randomUUID } from 'node:crypto';
 import { type KeyOperations, KeyportError, toKeyportError } from '@keyport/core';
 import {
   fileJournal,
@@ -153,6 +154,7 @@ export async function runShard(options: RunShardOptions): Promise<ShardReport> {
     failures: [],
     conflicts: [],
     runs: (previous?.runs ?? 0) + 1,
+    writer: randomUUID(),
   };
   let writing: Promise<void> = Promise.resolve();
   let journalError: unknown;

@@ -14,7 +14,7 @@ import { parseObjectLocation } from '../src/location.js';
 import { parseShard, shardFromEnv, shardOf } from '../src/shard.js';
 import { mergeJournals } from '../src/status.js';
 import { TokenBucket } from '../src/throttle.js';
-import { endpointsFor, freshBucket } from './helpers/stores.js';
+import { EMULATORS, endpointsFor, freshBucket } from './helpers/stores.js';
 
 function state(index: number, count: number, over: Partial<JournalState> = {}): JournalState {
   return {
@@ -42,6 +42,7 @@ function state(index: number, count: number, over: Partial<JournalState> = {}): 
     failures: [],
     conflicts: [],
     runs: 1,
+    writer: 'w1',
     ...over,
   };
 }
@@ -90,20 +91,25 @@ describe('shards', () => {
 });
 
 describe('journals', () => {
-  it('a second writer of the same shard journal in a bucket is refused', async () => {
-    const { store } = parseObjectLocation(await freshBucket('moto'), endpointsFor('moto'));
-    const a = objectJournal(store, 'j/', { index: 0, count: 2 });
-    const b = objectJournal(store, 'j/', { index: 0, count: 2 });
-    await a.acquire();
-    await b.acquire();
-    await a.write(state(0, 2));
-    await expect(b.write(state(0, 2))).rejects.toBeInstanceOf(JournalTakenError);
-    await a.write(state(0, 2, { runs: 2 }));
-    // A restarted worker (after a kill) reads the current version and carries on.
-    const c = objectJournal(store, 'j/', { index: 0, count: 2 });
-    expect((await c.acquire())?.runs).toBe(2);
-    await c.write(state(0, 2, { runs: 3 }));
-  });
+  it.each(EMULATORS)(
+    'a second writer of the same shard journal in a bucket is refused (%s)',
+    async (emulator) => {
+      const { store } = parseObjectLocation(await freshBucket(emulator), endpointsFor(emulator));
+      const a = objectJournal(store, 'j/', { index: 0, count: 2 });
+      const b = objectJournal(store, 'j/', { index: 0, count: 2 });
+      await a.acquire();
+      await b.acquire();
+      await a.write(state(0, 2));
+      await expect(b.write(state(0, 2, { writer: 'w2' }))).rejects.toBeInstanceOf(JournalTakenError);
+      await a.write(state(0, 2, { runs: 2 }));
+      // A restarted worker (after a kill) reads the current version and carries on.
+      const c = objectJournal(store, 'j/', { index: 0, count: 2 });
+      expect((await c.acquire())?.runs).toBe(2);
+      await c.write(state(0, 2, { runs: 3 }));
+      await c.write(state(0, 2, { runs: 4 }));
+      await c.write(state(0, 2, { runs: 5 }));
+    },
+  );
 
   it('a journal file is locked; a lock left by a dead process is taken over', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'objmig-j-'));
