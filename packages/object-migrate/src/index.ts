@@ -1,4 +1,12 @@
 export { type AzureBlobStoreOptions, azureBlobStore } from './azure-blob.js';
+export {
+  type CommandOutcome,
+  isObjectLocation,
+  type MigrateObjectsOptions,
+  migrateObjectsCommand,
+  migrateObjectsStatusCommand,
+  parseVerify,
+} from './command.js';
 export { type GcsStoreOptions, gcsStore } from './gcs.js';
 export { type HeaderPeek, parseHeaderEdks, peekHeader } from './header.js';
 export {

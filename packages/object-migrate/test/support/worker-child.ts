@@ -16,14 +16,8 @@ try {
   const report = await runShard({ ...o.run, keys });
   process.stdout.write(`${JSON.stringify(report)}\n`);
 } catch (e) {
-  process.stderr.write(
-    `${(e as Error).name}: ${(e as Error).message} cause: ${String((e as { cause?: unknown }).cause)} ${JSON.stringify(Object.getOwnPropertyNames((e as { cause?: object }).cause ?? {}).map((n) => [n, String(((e as { cause?: Record<string, unknown> }).cause ?? {})[n]).slice(0, 300)]))} ${(e as Error).stack}\n`,
-  );
-  if (process.env.KEYPORT_OBJMIG_CHILD_ERRORS !== undefined)
-    (await import('node:fs')).writeFileSync(
-      `${process.env.KEYPORT_OBJMIG_CHILD_ERRORS}-${process.pid}`,
-      `${String((e as Error).stack)}\n${String((e as { cause?: unknown }).cause)}\n${JSON.stringify((e as { cause?: unknown }).cause)}`,
-    );
+  const cause = (e as { cause?: unknown }).cause;
+  process.stderr.write(`${String((e as Error).stack)}\ncaused by: ${String(cause)}\n`);
   process.exitCode = e instanceof JournalTakenError ? 3 : 1;
 } finally {
   await provider.close();
