@@ -127,7 +127,7 @@ describe.each(EMULATORS)('sharded workers on %s', (emulator) => {
       });
     }
     for (let at = 0; at < jobs.length; at += 16) await Promise.all(jobs.slice(at, at + 16).map((j) => j()));
-  }, 600_000);
+  }, Math.max(600_000, OBJECTS * 100));
 
   it(`${WORKERS} workers, ${KILLS} random SIGKILLs with restarts, concurrent overwrites: 0 lost, 0 double-wrapped`, async () => {
     const kills: string[] = [];
@@ -225,5 +225,5 @@ describe.each(EMULATORS)('sharded workers on %s', (emulator) => {
     });
     expect(status.already + status.migrated).toBe(headers.target);
     expect(status.skipped).toBe(headers.other);
-  }, 900_000);
+  }, Math.max(900_000, OBJECTS * 200));
 });
