@@ -99,131 +99,142 @@ describe.each(EMULATORS)('sharded workers on %s', (emulator) => {
   const endpoints = () => endpointsFor(emulator);
   const expected = new Map<string, { digest: string; envelope: boolean; metadata: Record<string, string> }>();
 
-  beforeAll(async () => {
-    uri = `${await freshBucket(emulator)}/data/`;
-    store = parseObjectLocation(uri, endpoints()).store;
-    const jobs: (() => Promise<void>)[] = [];
-    for (let i = 0; i < OBJECTS; i++) {
-      jobs.push(async () => {
-        const key = `data/obj-${String(i).padStart(5, '0')}`;
-        const pt = randomBytes(sizeFor(i));
-        const envelope = i % 40 !== 7;
-        const metadata = { index: String(i), owner: 'team-a' };
-        const body = envelope
-          ? await sealEnvelope(pt, { recipients: [k.from], keys: k.keys, frameLength: 64 * 1024 })
-          : pt;
-        await store.put(key, body, {
-          attributes: { contentType: 'application/x-keyport', metadata, tags: { i: String(i % 3) } },
+  beforeAll(
+    async () => {
+      uri = `${await freshBucket(emulator)}/data/`;
+      store = parseObjectLocation(uri, endpoints()).store;
+      const jobs: (() => Promise<void>)[] = [];
+      for (let i = 0; i < OBJECTS; i++) {
+        jobs.push(async () => {
+          const key = `data/obj-${String(i).padStart(5, '0')}`;
+          const pt = randomBytes(sizeFor(i));
+          const envelope = i % 40 !== 7;
+          const metadata = { index: String(i), owner: 'team-a' };
+          const body = envelope
+            ? await sealEnvelope(pt, { recipients: [k.from], keys: k.keys, frameLength: 64 * 1024 })
+            : pt;
+          await store.put(key, body, {
+            attributes: { contentType: 'application/x-keyport', metadata, tags: { i: String(i % 3) } },
+          });
+          expected.set(key, { digest: sha(pt), envelope, metadata });
         });
-        expected.set(key, { digest: sha(pt), envelope, metadata });
-      });
-    }
-    if (BIG_MIB > 0) {
-      jobs.push(async () => {
-        const pt = randomBytes(BIG_MIB * 1024 * 1024);
-        const body = await sealEnvelope(pt, { recipients: [k.from], keys: k.keys, frameLength: 1024 * 1024 });
-        await store.put('data/big', body, { attributes: { metadata: { big: 'yes' }, tags: {} } });
-        expected.set('data/big', { digest: sha(pt), envelope: true, metadata: { big: 'yes' } });
-      });
-    }
-    for (let at = 0; at < jobs.length; at += 16) await Promise.all(jobs.slice(at, at + 16).map((j) => j()));
-  }, Math.max(600_000, OBJECTS * 100));
+      }
+      if (BIG_MIB > 0) {
+        jobs.push(async () => {
+          const pt = randomBytes(BIG_MIB * 1024 * 1024);
+          const body = await sealEnvelope(pt, {
+            recipients: [k.from],
+            keys: k.keys,
+            frameLength: 1024 * 1024,
+          });
+          await store.put('data/big', body, { attributes: { metadata: { big: 'yes' }, tags: {} } });
+          expected.set('data/big', { digest: sha(pt), envelope: true, metadata: { big: 'yes' } });
+        });
+      }
+      for (let at = 0; at < jobs.length; at += 16) await Promise.all(jobs.slice(at, at + 16).map((j) => j()));
+    },
+    Math.max(600_000, OBJECTS * 100),
+  );
 
-  it(`${WORKERS} workers, ${KILLS} random SIGKILLs with restarts, concurrent overwrites: 0 lost, 0 double-wrapped`, async () => {
-    const kills: string[] = [];
-    const failures: string[] = [];
-    const overwritten = new Map<string, string>();
-    const live = new Map<number, ReturnType<typeof runWorker>>();
-    const finished = new Set<number>();
-    const start = (i: number) => {
-      const w = runWorker(uri, endpoints(), { index: i, count: WORKERS });
-      live.set(i, w);
-      w.done.then((r) => {
-        if (live.get(i) !== w) return;
-        if (r.signal === 'SIGKILL') return;
-        if (r.code !== 0) failures.push(`worker ${i} exited ${r.code}: ${r.stderr.slice(0, 500)}`);
-        finished.add(i);
+  it(
+    `${WORKERS} workers, ${KILLS} random SIGKILLs with restarts, concurrent overwrites: 0 lost, 0 double-wrapped`,
+    async () => {
+      const kills: string[] = [];
+      const failures: string[] = [];
+      const overwritten = new Map<string, string>();
+      const live = new Map<number, ReturnType<typeof runWorker>>();
+      const finished = new Set<number>();
+      const start = (i: number) => {
+        const w = runWorker(uri, endpoints(), { index: i, count: WORKERS });
+        live.set(i, w);
+        w.done.then((r) => {
+          if (live.get(i) !== w) return;
+          if (r.signal === 'SIGKILL') return;
+          if (r.code !== 0) failures.push(`worker ${i} exited ${r.code}: ${r.stderr.slice(0, 500)}`);
+          finished.add(i);
+          live.delete(i);
+        });
+      };
+      for (let i = 0; i < WORKERS; i++) start(i);
+      // Another writer overwrites a few envelope objects while the workers run.
+      const writer = (async () => {
+        const keys = [...expected.entries()]
+          .filter(([key, e]) => e.envelope && key !== 'data/big')
+          .map(([key]) => key);
+        for (let n = 0; n < OVERWRITES; n++) {
+          await new Promise((r) => setTimeout(r, randomInt(100, 600)));
+          const key = keys[randomInt(keys.length)] as string;
+          const pt = randomBytes(randomInt(10, 5000));
+          const old = expected.get(key) as { metadata: Record<string, string> };
+          await store.put(key, await sealEnvelope(pt, { recipients: [k.from], keys: k.keys }), {
+            attributes: { contentType: 'application/x-keyport', metadata: old.metadata, tags: {} },
+          });
+          overwritten.set(key, sha(pt));
+        }
+      })();
+      for (let n = 0; n < KILLS; n++) {
+        await new Promise((r) => setTimeout(r, randomInt(300, 1500)));
+        const running = [...live.keys()];
+        if (running.length === 0) break;
+        const i = running[randomInt(running.length)] as number;
+        const w = live.get(i) as ReturnType<typeof runWorker>;
         live.delete(i);
-      });
-    };
-    for (let i = 0; i < WORKERS; i++) start(i);
-    // Another writer overwrites a few envelope objects while the workers run.
-    const writer = (async () => {
-      const keys = [...expected.entries()]
-        .filter(([key, e]) => e.envelope && key !== 'data/big')
-        .map(([key]) => key);
-      for (let n = 0; n < OVERWRITES; n++) {
-        await new Promise((r) => setTimeout(r, randomInt(100, 600)));
-        const key = keys[randomInt(keys.length)] as string;
-        const pt = randomBytes(randomInt(10, 5000));
-        const old = expected.get(key) as { metadata: Record<string, string> };
-        await store.put(key, await sealEnvelope(pt, { recipients: [k.from], keys: k.keys }), {
-          attributes: { contentType: 'application/x-keyport', metadata: old.metadata, tags: {} },
+        w.kill();
+        await w.done;
+        kills.push(`worker ${i}`);
+        start(i);
+      }
+      await writer;
+      while (finished.size < WORKERS && failures.length === 0) await new Promise((r) => setTimeout(r, 100));
+      expect(failures).toEqual([]);
+      expect(kills.length).toBeGreaterThan(0);
+      // Overwrites that landed after an object was migrated are under the source key again, as
+      // their writer made them: a second pass (a re-run of the same job) migrates them.
+      for (const [key, digest] of overwritten)
+        expected.set(key, {
+          ...(expected.get(key) as { envelope: boolean; metadata: Record<string, string> }),
+          digest,
         });
-        overwritten.set(key, sha(pt));
+      const rerun = [...Array(WORKERS).keys()].map(
+        (i) => runWorker(uri, endpoints(), { index: i, count: WORKERS }).done,
+      );
+      for (const r of await Promise.all(rerun)) expect(r.code, r.stderr).toBe(0);
+
+      // Every object: present, opens with the target alone, one EDK, expected plaintext and metadata.
+      const listed: string[] = [];
+      for await (const e of store.list('data/'))
+        if (!e.key.startsWith('data/.keyport-migrate/')) listed.push(e.key);
+      expect(listed.sort()).toEqual([...expected.keys()].sort());
+      for (const [key, want] of expected) {
+        const got = await store.get(key);
+        const bytes = await readAll(got.body);
+        expect({ ...got.metadata }, key).toEqual(want.metadata);
+        if (!want.envelope) {
+          expect(sha(bytes), key).toBe(want.digest);
+          continue;
+        }
+        const h = parseHeaderEdks(bytes);
+        expect(h?.kind === 'envelope' ? h.edks.length : -1, `${key} has exactly one EDK`).toBe(1);
+        const opened = await openEnvelope(bytes, { trust: [k.to], keys: k.keys });
+        expect(sha(opened.plaintext), key).toBe(want.digest);
       }
-    })();
-    for (let n = 0; n < KILLS; n++) {
-      await new Promise((r) => setTimeout(r, randomInt(300, 1500)));
-      const running = [...live.keys()];
-      if (running.length === 0) break;
-      const i = running[randomInt(running.length)] as number;
-      const w = live.get(i) as ReturnType<typeof runWorker>;
-      live.delete(i);
-      w.kill();
-      await w.done;
-      kills.push(`worker ${i}`);
-      start(i);
-    }
-    await writer;
-    while (finished.size < WORKERS && failures.length === 0) await new Promise((r) => setTimeout(r, 100));
-    expect(failures).toEqual([]);
-    expect(kills.length).toBeGreaterThan(0);
-    // Overwrites that landed after an object was migrated are under the source key again, as
-    // their writer made them: a second pass (a re-run of the same job) migrates them.
-    for (const [key, digest] of overwritten)
-      expected.set(key, {
-        ...(expected.get(key) as { envelope: boolean; metadata: Record<string, string> }),
-        digest,
+
+      // status agrees with the headers.
+      const loc = parseObjectLocation(uri, endpoints());
+      const status = await migrationStatus(loc);
+      const headers = await countHeaders(loc.store, loc.prefix, k.from, k.to);
+      const envelopes = [...expected.values()].filter((e) => e.envelope).length;
+      expect(headers).toEqual({ target: envelopes, source: 0, both: 0, other: expected.size - envelopes });
+      expect(status).toMatchObject({
+        total: expected.size,
+        done: expected.size,
+        left: 0,
+        failed: 0,
+        totalKnown: true,
       });
-    const rerun = [...Array(WORKERS).keys()].map(
-      (i) => runWorker(uri, endpoints(), { index: i, count: WORKERS }).done,
-    );
-    for (const r of await Promise.all(rerun)) expect(r.code, r.stderr).toBe(0);
-
-    // Every object: present, opens with the target alone, one EDK, expected plaintext and metadata.
-    const listed: string[] = [];
-    for await (const e of store.list('data/'))
-      if (!e.key.startsWith('data/.keyport-migrate/')) listed.push(e.key);
-    expect(listed.sort()).toEqual([...expected.keys()].sort());
-    for (const [key, want] of expected) {
-      const got = await store.get(key);
-      const bytes = await readAll(got.body);
-      expect({ ...got.metadata }, key).toEqual(want.metadata);
-      if (!want.envelope) {
-        expect(sha(bytes), key).toBe(want.digest);
-        continue;
-      }
-      const h = parseHeaderEdks(bytes);
-      expect(h?.kind === 'envelope' ? h.edks.length : -1, `${key} has exactly one EDK`).toBe(1);
-      const opened = await openEnvelope(bytes, { trust: [k.to], keys: k.keys });
-      expect(sha(opened.plaintext), key).toBe(want.digest);
-    }
-
-    // status agrees with the headers.
-    const loc = parseObjectLocation(uri, endpoints());
-    const status = await migrationStatus(loc);
-    const headers = await countHeaders(loc.store, loc.prefix, k.from, k.to);
-    const envelopes = [...expected.values()].filter((e) => e.envelope).length;
-    expect(headers).toEqual({ target: envelopes, source: 0, both: 0, other: expected.size - envelopes });
-    expect(status).toMatchObject({
-      total: expected.size,
-      done: expected.size,
-      left: 0,
-      failed: 0,
-      totalKnown: true,
-    });
-    expect(status.already + status.migrated).toBe(headers.target);
-    expect(status.skipped).toBe(headers.other);
-  }, Math.max(900_000, OBJECTS * 200));
+      expect(status.already + status.migrated).toBe(headers.target);
+      expect(status.skipped).toBe(headers.other);
+    },
+    Math.max(900_000, OBJECTS * 200),
+  );
 });
