@@ -5,6 +5,8 @@
 export const targetNames = [
   'moto',
   'local-kms',
+  'azurite',
+  'fake-gcs-server',
   'openbao',
   'openbao-dr',
   'drongo',
@@ -19,6 +21,8 @@ export type TargetName = (typeof targetNames)[number];
 export const targetVariables = {
   moto: ['KEYPORT_MOTO_ENDPOINT'],
   'local-kms': ['KEYPORT_LOCALKMS_ENDPOINT'],
+  azurite: ['KEYPORT_AZURITE_BLOB_ENDPOINT', 'KEYPORT_AZURITE_CONNECTION_STRING'],
+  'fake-gcs-server': ['KEYPORT_FAKEGCS_ENDPOINT'],
   openbao: ['KEYPORT_OPENBAO_ADDR', 'KEYPORT_OPENBAO_TOKEN'],
   // A second, independent OpenBao: two Vault clusters in one client.
   'openbao-dr': ['KEYPORT_OPENBAO_DR_ADDR', 'KEYPORT_OPENBAO_DR_TOKEN'],
@@ -52,6 +56,7 @@ export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
   policy: ['moto', 'openbao'],
   'migrate-aws-to-gcp': ['local-kms'],
   byok: ['softhsm', 'local-kms', 'openbao'],
+  'object-migrate': ['moto', 'azurite', 'fake-gcs-server'],
   'byok-hsm-and-cloud': ['softhsm', 'local-kms', 'openbao'],
 };
 

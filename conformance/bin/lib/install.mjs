@@ -3,9 +3,16 @@
 // means "installed", so a warm `up` costs no network and no resolver run.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cacheDir, goBin, stampDir, venvBin, venvDir } from './paths.mjs';
+import { azuriteDir, cacheDir, goBin, stampDir, venvBin, venvDir } from './paths.mjs';
 import { HarnessError, run } from './process.mjs';
-import { localKmsModule, pythonRequirements, softhsmModule, softhsmPackage } from './versions.mjs';
+import {
+  azuritePackage,
+  fakeGcsModule,
+  localKmsModule,
+  pythonRequirements,
+  softhsmModule,
+  softhsmPackage,
+} from './versions.mjs';
 
 const INSTALL_TIMEOUT_MS = 15 * 60_000;
 
@@ -66,21 +73,44 @@ export async function ensurePython(names) {
   return spent;
 }
 
-/** `go install` of local-kms into `<cache>/bin`. Returns ms spent (0 when warm). */
-export async function ensureLocalKms() {
-  const binary = join(goBin, 'local-kms');
-  if (stampMatches('local-kms', localKmsModule, binary)) return 0;
+/** `go install` of a pinned Go program into `<cache>/bin`. Returns ms spent (0 when warm). */
+async function ensureGoProgram(name, module, binaryName) {
+  const binary = join(goBin, binaryName);
+  if (stampMatches(name, module, binary)) return 0;
   const started = Date.now();
-  const reproduce = `GOBIN=${goBin} go install ${localKmsModule}`;
+  const reproduce = `GOBIN=${goBin} go install ${module}`;
   try {
-    await run('flock', [join(cacheDir, '.go-install.lock'), 'go', 'install', localKmsModule], {
+    await run('flock', [join(cacheDir, '.go-install.lock'), 'go', 'install', module], {
       env: { ...process.env, GOBIN: goBin },
       timeoutMs: INSTALL_TIMEOUT_MS,
     });
   } catch (err) {
-    throw new HarnessError('local-kms', 'install', `go install failed: ${err.message}`, { reproduce });
+    throw new HarnessError(name, 'install', `go install failed: ${err.message}`, { reproduce });
   }
-  writeStamp('local-kms', localKmsModule);
+  writeStamp(name, module);
+  return Date.now() - started;
+}
+
+export const ensureLocalKms = () => ensureGoProgram('local-kms', localKmsModule, 'local-kms');
+export const ensureFakeGcs = () => ensureGoProgram('fake-gcs-server', fakeGcsModule, 'fake-gcs-server');
+
+/** `npm install` of the pinned Azurite into `<cache>/azurite`. Returns ms spent (0 when warm). */
+export async function ensureAzurite() {
+  const binary = join(azuriteDir, 'node_modules', '.bin', 'azurite-blob');
+  if (stampMatches('azurite', azuritePackage, binary)) return 0;
+  const started = Date.now();
+  mkdirSync(azuriteDir, { recursive: true });
+  const args = ['install', '--no-audit', '--no-fund', '--prefix', azuriteDir, azuritePackage];
+  try {
+    await run('flock', [join(cacheDir, '.npm-install.lock'), 'npm', ...args], {
+      timeoutMs: INSTALL_TIMEOUT_MS,
+    });
+  } catch (err) {
+    throw new HarnessError('azurite', 'install', `npm install failed: ${err.message}`, {
+      reproduce: `npm ${args.join(' ')}`,
+    });
+  }
+  writeStamp('azurite', azuritePackage);
   return Date.now() - started;
 }
 

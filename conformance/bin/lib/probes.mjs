@@ -97,3 +97,21 @@ export function probeGrpc(port) {
     stream.end(Buffer.alloc(5));
   });
 }
+
+/** Azure Blob List Containers without credentials: Azurite answers with its own error XML and request id. */
+export async function probeAzurite(port) {
+  const response = await fetch(`http://127.0.0.1:${port}/devstoreaccount1?comp=list`, {
+    signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+  });
+  await response.text();
+  return response.headers.get('x-ms-request-id') !== null;
+}
+
+/** Cloud Storage JSON API bucket list. */
+export async function probeFakeGcs(port) {
+  const response = await fetch(`http://127.0.0.1:${port}/storage/v1/b?project=keyport-probe`, {
+    signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+  });
+  const body = await response.text();
+  return response.ok && body.includes('"kind"');
+}

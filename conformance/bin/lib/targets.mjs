@@ -3,11 +3,25 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureLocalKms, ensurePython, ensureSoftHsm } from './install.mjs';
-import { goBin, logFile, repoRoot, stateDir, venvBin } from './paths.mjs';
-import { probeAwsKms, probeDrongo, probeGrpc, probeHttps, probeOpenBao } from './probes.mjs';
+import { ensureAzurite, ensureFakeGcs, ensureLocalKms, ensurePython, ensureSoftHsm } from './install.mjs';
+import { azuriteDir, goBin, logFile, repoRoot, stateDir, venvBin } from './paths.mjs';
+import {
+  probeAwsKms,
+  probeAzurite,
+  probeDrongo,
+  probeFakeGcs,
+  probeGrpc,
+  probeHttps,
+  probeOpenBao,
+} from './probes.mjs';
 import { freePort, HarnessError, isAlive, run, spawnDetached, stopGroup, waitFor } from './process.mjs';
-import { localKmsModule, pythonRequirements, softhsmModule } from './versions.mjs';
+import {
+  azuritePackage,
+  fakeGcsModule,
+  localKmsModule,
+  pythonRequirements,
+  softhsmModule,
+} from './versions.mjs';
 
 export const READY_TIMEOUT_MS = Number(process.env.KEYPORT_READY_TIMEOUT_MS ?? 60_000);
 
@@ -88,6 +102,78 @@ const localKms = {
       port,
     });
     return { ...proc, env: { KEYPORT_LOCALKMS_ENDPOINT: `http://127.0.0.1:${port}` } };
+  },
+};
+
+/** The well-known Azurite development account (public in Azure's docs; not a secret). */
+const AZURITE_ACCOUNT = 'devstoreaccount1';
+const AZURITE_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+const azurite = {
+  name: 'azurite',
+  version: azuritePackage.split('@')[1],
+  install: ensureAzurite,
+  async start() {
+    const port = await freePort();
+    const dataDir = join(stateDir, 'azurite-data');
+    rmSync(dataDir, { recursive: true, force: true });
+    mkdirSync(dataDir, { recursive: true });
+    const proc = await startProcess('azurite', {
+      command: join(azuriteDir, 'node_modules', '.bin', 'azurite-blob'),
+      args: [
+        '--blobHost',
+        '127.0.0.1',
+        '--blobPort',
+        String(port),
+        '--location',
+        dataDir,
+        '--skipApiVersionCheck',
+        '--loose',
+      ],
+      probe: probeAzurite,
+      port,
+    });
+    const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+    return {
+      ...proc,
+      env: {
+        KEYPORT_AZURITE_BLOB_ENDPOINT: endpoint,
+        KEYPORT_AZURITE_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`,
+      },
+    };
+  },
+};
+
+const fakeGcs = {
+  name: 'fake-gcs-server',
+  version: fakeGcsModule.split('@')[1],
+  install: ensureFakeGcs,
+  async start() {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const proc = await startProcess('fake-gcs-server', {
+      command: join(goBin, 'fake-gcs-server'),
+      args: [
+        '-scheme',
+        'http',
+        '-host',
+        '127.0.0.1',
+        '-port',
+        String(port),
+        '-backend',
+        'memory',
+        '-external-url',
+        url,
+        '-public-host',
+        `127.0.0.1:${port}`,
+        '-log-level',
+        'warn',
+      ],
+      probe: probeFakeGcs,
+      port,
+    });
+    return { ...proc, env: { KEYPORT_FAKEGCS_ENDPOINT: url } };
   },
 };
 
@@ -294,6 +380,17 @@ const gcpKms = keyportServer(
 );
 
 /** In start order: cheap ones first so a broken install fails before the slow ones run. */
-export const targets = [moto, localKms, openbao, openbaoDr, drongo, softhsm, azureKeyVault, gcpKms];
+export const targets = [
+  moto,
+  localKms,
+  azurite,
+  fakeGcs,
+  openbao,
+  openbaoDr,
+  drongo,
+  softhsm,
+  azureKeyVault,
+  gcpKms,
+];
 export const targetNames = targets.map((t) => t.name);
 export const targetByName = Object.fromEntries(targets.map((t) => [t.name, t]));

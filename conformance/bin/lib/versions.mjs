@@ -14,6 +14,12 @@ export const pythonRequirements = {
   'gcp-kms': ['google-cloud-kms==3.18.0'],
 };
 
+/** fake-gcs-server (Cloud Storage emulator), a Go program like local-kms. */
+export const fakeGcsModule = 'github.com/fsouza/fake-gcs-server@v1.56.1';
+
+/** Azurite (Azure Storage emulator) from npm, installed into its own prefix in the cache. */
+export const azuritePackage = 'azurite@3.37.0';
+
 export const localKmsModule = 'github.com/nsmithuk/local-kms@v0.0.0-20260228092603-2a5e92d09ab6';
 
 /** Debian package and the file that proves it is installed. */

@@ -1,0 +1,177 @@
+/**
+ * Azure Blob Storage through `@azure/storage-blob`, imported on first use. Credentials: a
+ * connection string (`AZURE_STORAGE_CONNECTION_STRING`, also how Azurite is reached), or the
+ * account URL with `DefaultAzureCredential` from `@azure/identity` (environment, workload
+ * identity, managed identity, Azure CLI, ...). Writes are block uploads committed with
+ * `If-Match` on the ETag read, or `If-None-Match: *` for create-only.
+ */
+
+import { Readable } from 'node:stream';
+import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
+import { KeyportError } from '@keyport/core';
+import {
+  DEFAULT_PART_SIZE,
+  ObjectChangedError,
+  type ObjectRead,
+  type ObjectStore,
+  type PutOptions,
+  stringMap,
+} from './store.js';
+import { providerError } from './throttle.js';
+
+export interface AzureBlobStoreOptions {
+  /** The storage account name (as in `azblob://account/container`). */
+  readonly account: string;
+  readonly container: string;
+  /** Takes precedence over `accountUrl` + the default credential chain. */
+  readonly connectionString?: string;
+  /** Default `https://<account>.blob.core.windows.net`. */
+  readonly accountUrl?: string;
+  readonly blockSize?: number;
+  readonly pageSize?: number;
+}
+
+type BlobModule = typeof import('@azure/storage-blob');
+
+function mapError(e: unknown, key: string, what: string): never {
+  if (e instanceof KeyportError) throw e;
+  const status = (e as { statusCode?: number })?.statusCode;
+  const code = (e as { code?: string })?.code;
+  if (status === 412 || code === 'ConditionNotMet' || code === 'BlobAlreadyExists')
+    throw new ObjectChangedError(key, { provider: 'azblob', cause: e });
+  if (status === 404 || code === 'BlobNotFound')
+    throw new KeyportError('NotFound', `azblob ${what}: blob not found`, { provider: 'azblob', cause: e });
+  throw providerError('azblob', what, status, code, e);
+}
+
+/** Listings give the ETag bare, downloads quoted; versions compare as the quoted form. */
+const quoted = (etag: string): string => (etag.startsWith('"') ? etag : `"${etag}"`);
+
+export function azureBlobStore(options: AzureBlobStoreOptions): ObjectStore {
+  let container: Promise<ContainerClient> | undefined;
+  const connect = () => {
+    container ??= (async () => {
+      const m: BlobModule = await import('@azure/storage-blob');
+      const connectionString = options.connectionString ?? process.env.AZURE_STORAGE_CONNECTION_STRING;
+      if (connectionString !== undefined && connectionString !== '') {
+        return m.BlobServiceClient.fromConnectionString(connectionString).getContainerClient(
+          options.container,
+        );
+      }
+      const { DefaultAzureCredential } = await import('@azure/identity');
+      const url = options.accountUrl ?? `https://${options.account}.blob.core.windows.net`;
+      return new m.BlobServiceClient(url, new DefaultAzureCredential()).getContainerClient(options.container);
+    })();
+    return container;
+  };
+  const blockSize = options.blockSize ?? DEFAULT_PART_SIZE;
+
+  return {
+    provider: 'azblob',
+    location: `azblob://${options.account}/${options.container}`,
+
+    async *list(prefix, signal) {
+      const c = await connect();
+      try {
+        const pages = c
+          .listBlobsFlat({ prefix, ...(signal !== undefined ? { abortSignal: signal } : {}) })
+          .byPage({ maxPageSize: options.pageSize ?? 1000 });
+        for await (const page of pages) {
+          for (const b of page.segment.blobItems) {
+            yield { key: b.name, size: b.properties.contentLength ?? 0, version: quoted(b.properties.etag) };
+          }
+        }
+      } catch (e) {
+        mapError(e, prefix, 'list');
+      }
+    },
+
+    async get(key, signal): Promise<ObjectRead> {
+      const c = await connect();
+      const blob = c.getBlobClient(key);
+      try {
+        const out = await blob.download(0, undefined, signal !== undefined ? { abortSignal: signal } : {});
+        const version = out.etag;
+        if (version === undefined) throw new KeyportError('Internal', 'azblob get: no ETag in the response');
+        // Tags of exactly the version read: Get Blob Tags takes If-Match.
+        const tagged = await blob.getTags({
+          conditions: { ifMatch: version },
+          ...(signal !== undefined ? { abortSignal: signal } : {}),
+        });
+        const stream = out.readableStreamBody as
+          | (NodeJS.ReadableStream & { destroy?: () => void })
+          | undefined;
+        return {
+          key,
+          version,
+          size: out.contentLength ?? 0,
+          contentType: out.contentType,
+          contentEncoding: out.contentEncoding,
+          contentDisposition: out.contentDisposition,
+          contentLanguage: out.contentLanguage,
+          cacheControl: out.cacheControl,
+          metadata: stringMap(out.metadata),
+          tags: stringMap(tagged.tags),
+          body: (stream as AsyncIterable<Uint8Array> | undefined) ?? (async function* () {})(),
+          cancel: () => stream?.destroy?.(),
+        };
+      } catch (e) {
+        mapError(e, key, 'get');
+      }
+    },
+
+    async put(key, body, put: PutOptions = {}) {
+      const c = await connect();
+      const target: BlockBlobClient = c.getBlockBlobClient(key);
+      const a = put.attributes;
+      const condition = put.condition;
+      const conditions =
+        condition === undefined
+          ? {}
+          : 'ifVersion' in condition
+            ? { ifMatch: condition.ifVersion }
+            : { ifNoneMatch: '*' };
+      try {
+        const stream =
+          body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : Readable.from(asBuffers(body));
+        // The SDK's scheduler does not reject when its source fails (it waits forever), so a
+        // failing source (a bad message, an aborted read) ends the upload from here.
+        const sourceFailed = new Promise<never>((_, reject) => stream.once('error', reject));
+        sourceFailed.catch(() => undefined);
+        const upload = target.uploadStream(stream, blockSize, 1, {
+          conditions,
+          blobHTTPHeaders: {
+            ...(a?.contentType !== undefined ? { blobContentType: a.contentType } : {}),
+            ...(a?.contentEncoding !== undefined ? { blobContentEncoding: a.contentEncoding } : {}),
+            ...(a?.contentDisposition !== undefined ? { blobContentDisposition: a.contentDisposition } : {}),
+            ...(a?.contentLanguage !== undefined ? { blobContentLanguage: a.contentLanguage } : {}),
+            ...(a?.cacheControl !== undefined ? { blobCacheControl: a.cacheControl } : {}),
+          },
+          ...(a !== undefined ? { metadata: { ...a.metadata } } : {}),
+          ...(a !== undefined && Object.keys(a.tags).length > 0 ? { tags: { ...a.tags } } : {}),
+          ...(put.signal !== undefined ? { abortSignal: put.signal } : {}),
+        });
+        upload.catch(() => undefined);
+        const out = await Promise.race([upload, sourceFailed]);
+        return { version: out.etag ?? '' };
+      } catch (e) {
+        mapError(e, key, 'put');
+      }
+    },
+
+    async delete(key, signal) {
+      const c = await connect();
+      try {
+        await c.getBlobClient(key).delete(signal !== undefined ? { abortSignal: signal } : {});
+      } catch (e) {
+        mapError(e, key, 'delete');
+      }
+    },
+  };
+}
+
+/** The SDK's block scheduler calls Buffer methods on each chunk; envelope chunks may be plain Uint8Arrays. */
+async function* asBuffers(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  for await (const c of source)
+    yield Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+}

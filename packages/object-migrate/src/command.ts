@@ -1,0 +1,133 @@
+/**
+ * Command handlers for `keyport migrate <s3://…|azblob://…|gs://…> --from <uri> --to <uri>`
+ * and `keyport migrate status <location>`. They take the option strings as typed and return
+ * the exit code, a JSON result and the human lines, so a CLI plugs them into its own output
+ * and error handling.
+ */
+import { type KeyOperations, KeyportError, quote } from '@keyport/core';
+import { parseObjectLocation } from './location.js';
+import { parseShard, shardFromEnv } from './shard.js';
+import { countHeaders, migrationStatus } from './status.js';
+import { runShard } from './worker.js';
+
+/** True for the locations this command handles (the local-file migrate handles the rest). */
+export function isObjectLocation(target: string): boolean {
+  return /^(s3|azblob|gs):\/\//.test(target);
+}
+
+export interface MigrateObjectsOptions {
+  readonly from: string;
+  readonly to: string;
+  /** `i/n`; default from JOB_COMPLETION_INDEX / AWS_BATCH_JOB_ARRAY_INDEX, else 0/1. */
+  readonly shard?: string;
+  readonly maxRps?: string;
+  readonly jobs?: string;
+  /** `none`, `all` or `sample:N`. */
+  readonly verify?: string;
+  readonly keepSource?: boolean;
+  /** Journal objects under this prefix in the bucket. */
+  readonly journalPrefix?: string;
+  /** Or journal files in this directory. */
+  readonly journalDir?: string;
+  /** Emulator / S3-compatible endpoints (e.g. from KEYPORT_S3_ENDPOINT, KEYPORT_GCS_ENDPOINT). */
+  readonly s3Endpoint?: string;
+  readonly gcsEndpoint?: string;
+}
+
+export interface CommandOutcome {
+  readonly exitCode: number;
+  readonly result: Record<string, unknown>;
+  readonly lines: readonly string[];
+}
+
+function positive(text: string | undefined, flag: string, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[1-9][0-9]*(\.[0-9]+)?$/.test(text) || !(Number(text) <= max))
+    throw new KeyportError(
+      'InvalidArgument',
+      `${flag} takes a positive number up to ${max}, got ${quote(text)}`,
+    );
+  return Number(text);
+}
+
+export function parseVerify(text: string | undefined): 'none' | 'all' | { sample: number } {
+  if (text === undefined || text === 'none') return 'none';
+  if (text === 'all') return 'all';
+  const m = /^sample:([1-9][0-9]{0,6})$/.exec(text);
+  if (m === null)
+    throw new KeyportError('InvalidArgument', `--verify takes none, all or sample:N, got ${quote(text)}`);
+  return { sample: Number(m[1]) };
+}
+
+const endpointsOf = (o: Pick<MigrateObjectsOptions, 's3Endpoint' | 'gcsEndpoint'>) => ({
+  ...(o.s3Endpoint !== undefined ? { s3Endpoint: o.s3Endpoint } : {}),
+  ...(o.gcsEndpoint !== undefined ? { gcsEndpoint: o.gcsEndpoint } : {}),
+});
+
+/** Runs this worker's shard. Exit 0 when nothing failed, 1 otherwise. */
+export async function migrateObjectsCommand(
+  location: string,
+  o: MigrateObjectsOptions,
+  ctx: { readonly keys: KeyOperations; readonly signal?: AbortSignal },
+): Promise<CommandOutcome> {
+  const shard = o.shard !== undefined ? parseShard(o.shard) : shardFromEnv();
+  const maxRps = positive(o.maxRps, '--max-rps', 1_000_000);
+  const jobs = positive(o.jobs, '--jobs', 64);
+  const report = await runShard({
+    location,
+    endpoints: endpointsOf(o),
+    from: o.from,
+    to: o.to,
+    keys: ctx.keys,
+    shard,
+    verify: parseVerify(o.verify),
+    keepSource: o.keepSource === true,
+    ...(maxRps !== undefined ? { maxRps } : {}),
+    ...(jobs !== undefined ? { concurrency: Math.floor(jobs) } : {}),
+    ...(o.journalPrefix !== undefined ? { journalPrefix: o.journalPrefix } : {}),
+    ...(o.journalDir !== undefined ? { journalDir: o.journalDir } : {}),
+    ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
+  });
+  const c = report.counts;
+  const lines = [
+    `shard ${shard.index}/${shard.count}: migrated ${c.migrated} of ${c.listed} objects (${report.rate}/s)`,
+    `  already done: ${c.already}, skipped: ${c.skipped}, failed: ${c.failed}, conflicts: ${c.conflicts}, verified: ${c.verified}`,
+    ...Object.entries(report.calls).map(
+      ([p, s]) => `  ${p}: ${s.calls} calls, ${s.throttled} throttled, ${s.rate} calls/s`,
+    ),
+    ...report.conflicts
+      .slice(0, 20)
+      .map((x) => `  changed by another writer while migrating (kept): ${x.key}`),
+    ...report.failures.slice(0, 20).map((f) => `  failed ${f.key}: ${f.code} ${f.message}`),
+  ];
+  return { exitCode: c.failed === 0 ? 0 : 1, result: { ok: c.failed === 0, ...report }, lines };
+}
+
+/** Merges every shard's journal; `--headers` also counts what the objects' headers say. */
+export async function migrateObjectsStatusCommand(
+  location: string,
+  o: Pick<MigrateObjectsOptions, 'journalPrefix' | 'journalDir' | 's3Endpoint' | 'gcsEndpoint'> & {
+    readonly headers?: { readonly from: string; readonly to: string };
+  },
+): Promise<CommandOutcome> {
+  const loc = parseObjectLocation(location, endpointsOf(o));
+  const status = await migrationStatus(loc, {
+    ...(o.journalPrefix !== undefined ? { journalPrefix: o.journalPrefix } : {}),
+    ...(o.journalDir !== undefined ? { journalDir: o.journalDir } : {}),
+  });
+  const headers =
+    o.headers === undefined
+      ? undefined
+      : await countHeaders(loc.store, loc.prefix, o.headers.from, o.headers.to);
+  const eta = status.etaSeconds === undefined ? '-' : `${Math.round(status.etaSeconds / 60)} min`;
+  const lines = [
+    `${status.done} done, ${status.left} left, ${status.failed} failed of ${status.total}${status.totalKnown ? '' : ' listed so far'}; ${status.rate}/s, ETA ${eta}`,
+    `  shards: ${status.shards.reporting}/${status.shards.expected} reporting, ${status.shards.finished} finished${status.shards.missing.length > 0 ? `, missing ${status.shards.missing.join(',')}` : ''}`,
+    ...(headers !== undefined
+      ? [
+          `  headers: ${headers.target} target, ${headers.source} source, ${headers.both} both, ${headers.other} other`,
+        ]
+      : []),
+  ];
+  return { exitCode: 0, result: { ...status, ...(headers !== undefined ? { headers } : {}) }, lines };
+}

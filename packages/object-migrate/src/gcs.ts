@@ -1,0 +1,170 @@
+/**
+ * Google Cloud Storage through `@google-cloud/storage`, imported on first use, with
+ * Application Default Credentials. `apiEndpoint` points it at an emulator (no auth is sent
+ * to a custom endpoint). The version is the object's generation; the object is read at that
+ * generation and written with `ifGenerationMatch` (0 for create-only). Objects past the part
+ * size go up as resumable uploads.
+ */
+
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Bucket } from '@google-cloud/storage';
+import { KeyportError } from '@keyport/core';
+import {
+  DEFAULT_PART_SIZE,
+  ObjectChangedError,
+  type ObjectRead,
+  type ObjectStore,
+  type PutOptions,
+  stringMap,
+} from './store.js';
+import { providerError } from './throttle.js';
+
+export interface GcsStoreOptions {
+  readonly bucket: string;
+  readonly projectId?: string;
+  /** An emulator endpoint such as `http://127.0.0.1:4443`. */
+  readonly apiEndpoint?: string;
+  /** Objects larger than this are uploaded resumably, in chunks of this size. */
+  readonly partSize?: number;
+  readonly pageSize?: number;
+}
+
+function mapError(e: unknown, key: string, what: string): never {
+  if (e instanceof KeyportError) throw e;
+  const status = (e as { code?: unknown })?.code;
+  const n = typeof status === 'number' ? status : undefined;
+  const reason = (e as { errors?: { reason?: string }[] })?.errors?.[0]?.reason;
+  if (n === 412 || reason === 'conditionNotMet')
+    throw new ObjectChangedError(key, { provider: 'gs', cause: e });
+  if (n === 404)
+    throw new KeyportError('NotFound', `gs ${what}: object not found`, { provider: 'gs', cause: e });
+  throw providerError('gs', what, n, reason, e);
+}
+
+export function gcsStore(options: GcsStoreOptions): ObjectStore {
+  let bucket: Promise<Bucket> | undefined;
+  const connect = () => {
+    bucket ??= import('@google-cloud/storage').then((m) =>
+      new m.Storage({
+        ...(options.projectId !== undefined ? { projectId: options.projectId } : {}),
+        ...(options.apiEndpoint !== undefined ? { apiEndpoint: options.apiEndpoint } : {}),
+      }).bucket(options.bucket),
+    );
+    return bucket;
+  };
+  const partSize = options.partSize ?? DEFAULT_PART_SIZE;
+
+  return {
+    provider: 'gs',
+    location: `gs://${options.bucket}`,
+
+    async *list(prefix, signal) {
+      const b = await connect();
+      let pageToken: string | undefined;
+      do {
+        signal?.throwIfAborted();
+        let files: import('@google-cloud/storage').File[];
+        let next: { pageToken?: string } | null | undefined;
+        try {
+          [files, next] = (await b.getFiles({
+            prefix,
+            autoPaginate: false,
+            maxResults: options.pageSize ?? 1000,
+            ...(pageToken !== undefined ? { pageToken } : {}),
+          })) as unknown as [import('@google-cloud/storage').File[], { pageToken?: string } | null];
+        } catch (e) {
+          mapError(e, prefix, 'list');
+        }
+        for (const f of files) {
+          yield {
+            key: f.name,
+            size: Number(f.metadata.size ?? 0),
+            version: String(f.metadata.generation ?? ''),
+          };
+        }
+        pageToken = next?.pageToken ?? undefined;
+      } while (pageToken !== undefined);
+    },
+
+    async get(key, signal): Promise<ObjectRead> {
+      const b = await connect();
+      try {
+        signal?.throwIfAborted();
+        const [md] = await b.file(key).getMetadata();
+        const generation = String(md.generation ?? '');
+        if (generation === '') throw new KeyportError('Internal', 'gs get: no generation in the metadata');
+        // Read exactly the generation whose metadata was taken.
+        const stream = b.file(key, { generation }).createReadStream({ validation: false });
+        const onAbort = () => stream.destroy(new KeyportError('Aborted', 'gs get: aborted'));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        stream.once('close', () => signal?.removeEventListener('abort', onAbort));
+        return {
+          key,
+          version: generation,
+          size: Number(md.size ?? 0),
+          contentType: md.contentType,
+          contentEncoding: md.contentEncoding,
+          contentDisposition: md.contentDisposition,
+          contentLanguage: md.contentLanguage,
+          cacheControl: md.cacheControl,
+          metadata: stringMap(md.metadata),
+          tags: Object.create(null),
+          body: mapStream(stream, key),
+          cancel: () => stream.destroy(),
+        };
+      } catch (e) {
+        mapError(e, key, 'get');
+      }
+    },
+
+    async put(key, body, put: PutOptions = {}) {
+      const b = await connect();
+      const a = put.attributes;
+      const condition = put.condition;
+      const size = body instanceof Uint8Array ? body.length : undefined;
+      const ifGenerationMatch =
+        condition === undefined ? undefined : 'ifVersion' in condition ? Number(condition.ifVersion) : 0;
+      const file = b.file(key);
+      const w = file.createWriteStream({
+        resumable: size === undefined || size > partSize,
+        chunkSize: partSize,
+        validation: 'crc32c',
+        metadata: {
+          ...(a?.contentType !== undefined ? { contentType: a.contentType } : {}),
+          ...(a?.contentEncoding !== undefined ? { contentEncoding: a.contentEncoding } : {}),
+          ...(a?.contentDisposition !== undefined ? { contentDisposition: a.contentDisposition } : {}),
+          ...(a?.contentLanguage !== undefined ? { contentLanguage: a.contentLanguage } : {}),
+          ...(a?.cacheControl !== undefined ? { cacheControl: a.cacheControl } : {}),
+          ...(a !== undefined ? { metadata: { ...a.metadata } } : {}),
+        },
+        ...(ifGenerationMatch !== undefined ? { preconditionOpts: { ifGenerationMatch } } : {}),
+      });
+      try {
+        const source = body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : Readable.from(body);
+        await pipeline(source, w, ...(put.signal !== undefined ? [{ signal: put.signal }] : []));
+        return { version: String(file.metadata.generation ?? '') };
+      } catch (e) {
+        mapError(e, key, 'put');
+      }
+    },
+
+    async delete(key, signal) {
+      const b = await connect();
+      signal?.throwIfAborted();
+      try {
+        await b.file(key).delete();
+      } catch (e) {
+        mapError(e, key, 'delete');
+      }
+    },
+  };
+}
+
+async function* mapStream(stream: AsyncIterable<Uint8Array>, key: string): AsyncGenerator<Uint8Array> {
+  try {
+    yield* stream;
+  } catch (e) {
+    mapError(e, key, 'get');
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Per-shard journals: progress, speed and failures for `status`, never the truth about an
+ * object (its header is). One writer per journal: in a bucket every write is conditioned on
+ * the version this worker last wrote (a second worker on the same shard loses its first
+ * write and stops); on a path an exclusive lock file holds the writer's pid and host, and a
+ * lock left by a dead process on this host is taken over.
+ */
+
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { KeyportError } from '@keyport/core';
+import type { Shard } from './shard.js';
+import { ObjectChangedError, type ObjectStore } from './store.js';
+import { backoffMs, type ProviderCalls, sleep } from './throttle.js';
+
+export const JOURNAL_FORMAT = 'keyport-object-migrate/1';
+
+export interface ShardCounts {
+  /** Objects of this shard listed by this run. */
+  listed: number;
+  /** migrated + already + skipped. */
+  done: number;
+  migrated: number;
+  already: number;
+  skipped: number;
+  failed: number;
+  conflicts: number;
+  verified: number;
+}
+
+export interface JournalState {
+  readonly format: typeof JOURNAL_FORMAT;
+  readonly location: string;
+  readonly from: string;
+  readonly to: string;
+  readonly shard: Shard;
+  readonly startedAt: string;
+  updatedAt: string;
+  /** True once the listing is complete (so `listed` is the shard's total). */
+  listingDone: boolean;
+  finished: boolean;
+  counts: ShardCounts;
+  /** Objects per second done by this run. */
+  rate: number;
+  calls: Record<string, ProviderCalls>;
+  failures: { key: string; code: string; message: string }[];
+  conflicts: { key: string; versionRead: string }[];
+  /** How many times this shard has been started (restarts after a kill included). */
+  runs: number;
+  /** A random id of the run writing this journal: tells its own earlier write from another worker's. */
+  readonly writer: string;
+}
+
+export const MAX_LISTED_FAILURES = 100;
+
+export interface JournalSink {
+  readonly where: string;
+  /** Takes the journal for this worker; returns the state a previous run left, if any. */
+  acquire(): Promise<JournalState | undefined>;
+  write(state: JournalState): Promise<void>;
+  release(): Promise<void>;
+}
+
+export const journalName = (shard: Shard): string => `shard-${shard.index}-of-${shard.count}.json`;
+
+function parseState(text: string): JournalState | undefined {
+  try {
+    const v = JSON.parse(text) as JournalState;
+    return v !== null && typeof v === 'object' && v.format === JOURNAL_FORMAT ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readBody(body: AsyncIterable<Uint8Array>): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const p of body) parts.push(Buffer.from(p));
+  return Buffer.concat(parts).toString('utf8');
+}
+
+export class JournalTakenError extends KeyportError {
+  override readonly name = 'JournalTakenError';
+  constructor(where: string) {
+    super('KeyStateConflict', `another worker is writing the journal ${where}: one writer per shard`);
+  }
+}
+
+/** A journal object in the bucket, `<prefix>shard-<i>-of-<n>.json`. */
+export function objectJournal(store: ObjectStore, prefix: string, shard: Shard): JournalSink {
+  const key = `${prefix}${journalName(shard)}`;
+  let version: string | undefined;
+  const where = `${store.location}/${key}`;
+  return {
+    where,
+    async acquire() {
+      try {
+        const read = await store.get(key);
+        version = read.version;
+        return parseState(await readBody(read.body));
+      } catch (e) {
+        if (e instanceof KeyportError && e.code === 'NotFound') return undefined;
+        throw e;
+      }
+    },
+    async write(state) {
+      const body = Buffer.from(JSON.stringify(state));
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const out = await store.put(key, body, {
+            condition: version === undefined ? { ifAbsent: true } : { ifVersion: version },
+            attributes: { contentType: 'application/json', metadata: {}, tags: {} },
+          });
+          version = out.version;
+          return;
+        } catch (e) {
+          if (attempt >= 5) throw e instanceof ObjectChangedError ? new JournalTakenError(where) : e;
+          if (e instanceof ObjectChangedError) {
+            // An earlier write of ours may have landed although its answer was lost (a reset
+            // connection): then the journal is still ours, at a version we did not see.
+            const now = await store.get(key);
+            const current = parseState(await readBody(now.body));
+            if (current?.writer !== state.writer) throw new JournalTakenError(where);
+            version = now.version;
+            continue;
+          }
+          if (!(e instanceof KeyportError) || !(e.code === 'Unavailable' || e.code === 'Throttled')) throw e;
+          await sleep(backoffMs(attempt));
+        }
+      }
+    },
+    async release() {},
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A journal file in `dir`, written by temp + rename, guarded by `<file>.lock`. */
+export function fileJournal(dir: string, shard: Shard): JournalSink {
+  const path = join(dir, journalName(shard));
+  const lock = `${path}.lock`;
+  let held = false;
+  const take = async (): Promise<void> => {
+    const h = await open(lock, 'wx', 0o600);
+    await h.writeFile(
+      JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() }),
+    );
+    await h.close();
+    held = true;
+  };
+  return {
+    where: path,
+    async acquire() {
+      await mkdir(dir, { recursive: true });
+      try {
+        await take();
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        const owner = JSON.parse(await readFile(lock, 'utf8').catch(() => '{}')) as {
+          pid?: number;
+          host?: string;
+        };
+        const stale = owner.host === hostname() && typeof owner.pid === 'number' && !alive(owner.pid);
+        if (!stale) throw new JournalTakenError(path);
+        await unlink(lock);
+        await take();
+      }
+      return parseState(await readFile(path, 'utf8').catch(() => ''));
+    },
+    async write(state) {
+      const tmp = `${path}.${process.pid}.tmp`;
+      const h = await open(tmp, 'w', 0o600);
+      try {
+        await h.writeFile(JSON.stringify(state));
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+      await rename(tmp, path);
+    },
+    async release() {
+      if (held) await unlink(lock).catch(() => undefined);
+      held = false;
+    },
+  };
+}
+
+/** Every shard journal under a bucket prefix. */
+export async function readObjectJournals(store: ObjectStore, prefix: string): Promise<JournalState[]> {
+  const out: JournalState[] = [];
+  for await (const e of store.list(prefix)) {
+    if (!/shard-\d+-of-\d+\.json$/.test(e.key)) continue;
+    const read = await store.get(e.key);
+    const s = parseState(await readBody(read.body));
+    if (s !== undefined) out.push(s);
+  }
+  return out;
+}
+
+/** Every shard journal in a directory. */
+export async function readFileJournals(dir: string): Promise<JournalState[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const out: JournalState[] = [];
+  for (const n of names) {
+    if (!/^shard-\d+-of-\d+\.json$/.test(n)) continue;
+    const s = parseState(await readFile(join(dir, n), 'utf8').catch(() => ''));
+    if (s !== undefined) out.push(s);
+  }
+  return out;
+}

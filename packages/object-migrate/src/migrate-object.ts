@@ -1,0 +1,191 @@
+/**
+ * One object, from the source key to the target key. The object's own header decides what it
+ * needs: a header naming the target (and no longer the source) is done, whatever any journal
+ * says. Otherwise the object is streamed through `rewrapStream` (header rewritten, body bytes
+ * copied as they are, memory bounded by the part size) and written back on the condition
+ * that it is still the version read. When a concurrent writer got there first, the write
+ * fails, nothing of theirs is overwritten, and the fresh version is read and judged again.
+ */
+import { createHash } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import { type KeyOperations, KeyportError, toKeyportError } from '@keyport/core';
+import { kmsRecipient, openStream, type Recipient, rewrapStream } from '@keyport/envelope';
+import { peekHeader } from './header.js';
+import { ObjectChangedError, type ObjectRead, type ObjectStore } from './store.js';
+import { backoffMs, sleep } from './throttle.js';
+
+export type ObjectOutcome =
+  | {
+      readonly key: string;
+      readonly outcome: 'migrated';
+      readonly conflicts: number;
+      readonly verified: boolean;
+    }
+  | { readonly key: string; readonly outcome: 'already'; readonly conflicts: number }
+  | {
+      readonly key: string;
+      readonly outcome: 'skipped';
+      readonly conflicts: number;
+      readonly reason: string;
+    };
+
+export interface MigrateObjectOptions {
+  readonly from: string;
+  readonly to: string;
+  readonly keys?: KeyOperations | undefined;
+  /** Keep the source key's EDK next to the target's. Default false: the object opens with the target only. */
+  readonly keepSource?: boolean;
+  /** Open the written object with the target key alone and compare its plaintext digest. */
+  readonly verify?: boolean;
+  /** Attempts per object for conflicts and throttling together. Default 6. */
+  readonly maxAttempts?: number;
+  readonly signal?: AbortSignal | undefined;
+  /** Called when a conditional write lost to a concurrent writer (then the fresh version is read). */
+  readonly onConflict?: (key: string, versionRead: string) => void;
+  /** Called on throttling before the backoff sleep. */
+  readonly onThrottle?: (key: string, error: KeyportError) => void;
+  /** Test seam: runs after the read and before the conditional write. */
+  readonly beforeWrite?: (key: string, read: ObjectRead) => Promise<void>;
+}
+
+/** The digest verification compares: SHA-256 of the plaintext. */
+async function plaintextDigest(
+  message: AsyncIterable<Uint8Array>,
+  trust: Recipient | string,
+  keys: KeyOperations | undefined,
+  signal: AbortSignal | undefined,
+): Promise<string> {
+  const h = createHash('sha256');
+  for await (const p of openStream(message, {
+    trust: [trust],
+    ...(keys !== undefined ? { keys } : {}),
+    ...(signal !== undefined ? { signal } : {}),
+  }))
+    h.update(p);
+  return h.digest('hex');
+}
+
+/**
+ * Passes `source` through and feeds a copy to `copy`'s reader, waiting on its backpressure,
+ * so both consumers see the same bytes with at most one high-water mark buffered between them.
+ */
+function tee(
+  source: AsyncIterable<Uint8Array>,
+  copy: PassThrough,
+  copyDone: Promise<unknown>,
+): AsyncGenerator<Uint8Array> {
+  return (async function* () {
+    try {
+      for await (const chunk of source) {
+        if (!copy.write(chunk)) await new Promise<void>((r) => copy.once('drain', r));
+        yield chunk;
+      }
+      copy.end();
+      // The upload cannot complete before the source has opened in full under the source
+      // key: a message whose frames do not verify is never written back.
+      await copyDone;
+    } catch (e) {
+      copy.destroy(e as Error);
+      throw e;
+    }
+  })();
+}
+
+export async function migrateObject(
+  store: ObjectStore,
+  key: string,
+  options: MigrateObjectOptions,
+): Promise<ObjectOutcome> {
+  const from = kmsRecipient(options.from);
+  const to = kmsRecipient(options.to);
+  if (from.id === to.id) throw new KeyportError('InvalidArgument', 'the source and target name the same key');
+  const { keys, signal } = options;
+  const env = { ...(keys !== undefined ? { keys } : {}), ...(signal !== undefined ? { signal } : {}) };
+  const maxAttempts = options.maxAttempts ?? 6;
+  let conflicts = 0;
+  for (let attempt = 0; ; attempt++) {
+    signal?.throwIfAborted();
+    let read: ObjectRead | undefined;
+    try {
+      read = await store.get(key, signal);
+      const peeked = await peekHeader(read.body);
+      const h = peeked.header;
+      if (h.kind !== 'envelope') {
+        read.cancel();
+        return { key, outcome: 'skipped', conflicts, reason: 'not an envelope message' };
+      }
+      const hasFrom = h.edks.some((e) => from.matches(e));
+      const hasTo = h.edks.some((e) => to.matches(e));
+      if (hasTo && (!hasFrom || options.keepSource === true)) {
+        read.cancel();
+        return { key, outcome: 'already', conflicts };
+      }
+      if (!hasFrom) {
+        read.cancel();
+        return { key, outcome: 'skipped', conflicts, reason: 'not sealed for the source key' };
+      }
+      if (h.version !== 2) {
+        read.cancel();
+        return {
+          key,
+          outcome: 'skipped',
+          conflicts,
+          reason: 'format v1 message: rewrap writes v2 only; reseal it',
+        };
+      }
+      let source = peeked.body;
+      let before: Promise<string> | undefined;
+      if (options.verify === true) {
+        const copy = new PassThrough({ highWaterMark: 1024 * 1024 });
+        before = plaintextDigest(copy, options.from, keys, signal);
+        before.catch(() => undefined);
+        source = tee(source, copy, before);
+      }
+      const rewrapped = rewrapStream(source, {
+        trust: [options.from],
+        add: hasTo ? [] : [options.to],
+        remove: options.keepSource === true ? [] : [options.from],
+        ...env,
+      });
+      await options.beforeWrite?.(key, read);
+      const written = await store.put(key, rewrapped, {
+        condition: { ifVersion: read.version },
+        attributes: read,
+        signal,
+      });
+      let verified = false;
+      if (before !== undefined) {
+        const digestBefore = await before;
+        const now = await store.get(key, signal);
+        if (written.version !== '' && now.version !== written.version) {
+          // Someone wrote after us: what is there now is theirs; there is nothing of ours to check.
+          now.cancel();
+        } else {
+          const after = await plaintextDigest(now.body, options.to, keys, signal);
+          if (after !== digestBefore)
+            throw new KeyportError(
+              'Integrity',
+              'the migrated object does not decrypt to the original plaintext',
+            );
+          verified = true;
+        }
+      }
+      return { key, outcome: 'migrated', conflicts, verified };
+    } catch (e) {
+      read?.cancel();
+      if (e instanceof ObjectChangedError) {
+        conflicts++;
+        options.onConflict?.(key, read?.version ?? '');
+        if (attempt + 1 >= maxAttempts) throw e;
+        continue;
+      }
+      const err = toKeyportError(e);
+      if ((err.code === 'Throttled' || err.code === 'Unavailable') && attempt + 1 < maxAttempts) {
+        if (err.code === 'Throttled') options.onThrottle?.(key, err);
+        await sleep(err.retryAfterMs ?? backoffMs(attempt), signal);
+        continue;
+      }
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * Amazon S3 through `@aws-sdk/client-s3`, imported on first use. Credentials, region and
+ * retries come from the SDK's own chain (environment, profile, SSO, IMDS, ...); `endpoint`
+ * points it at an emulator (path-style addressing then). Conditional writes use `If-Match`
+ * on PutObject and CompleteMultipartUpload and `If-None-Match: *` for create-only.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { KeyportError } from '@keyport/core';
+import {
+  DEFAULT_PART_SIZE,
+  ObjectChangedError,
+  type ObjectEntry,
+  type ObjectRead,
+  type ObjectStore,
+  type PutOptions,
+  partsOf,
+  stringMap,
+} from './store.js';
+import { providerError } from './throttle.js';
+
+export interface S3StoreOptions {
+  readonly bucket: string;
+  readonly region?: string;
+  /** An emulator or S3-compatible endpoint; path-style addressing is used with it. */
+  readonly endpoint?: string;
+  readonly partSize?: number;
+  /** Page size of ListObjectsV2 (at most 1000). */
+  readonly pageSize?: number;
+}
+
+type S3Module = typeof import('@aws-sdk/client-s3');
+let sdk: Promise<S3Module> | undefined;
+const loadSdk = (): Promise<S3Module> => {
+  sdk ??= import('@aws-sdk/client-s3');
+  return sdk;
+};
+
+const status = (e: unknown): number | undefined =>
+  (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+
+function mapError(e: unknown, key: string, what: string): never {
+  if (e instanceof KeyportError) throw e;
+  const code = status(e);
+  const name = (e as { name?: string })?.name;
+  if (
+    code === 412 ||
+    name === 'PreconditionFailed' ||
+    (code === 409 && name === 'ConditionalRequestConflict')
+  )
+    throw new ObjectChangedError(key, { provider: 's3', cause: e });
+  if (code === 404 || name === 'NoSuchKey' || name === 'NotFound')
+    throw new KeyportError('NotFound', `s3 ${what}: object not found`, { provider: 's3', cause: e });
+  throw providerError('s3', what, code, name, e);
+}
+
+export function s3Store(options: S3StoreOptions): ObjectStore {
+  const bucket = options.bucket;
+  const partSize = options.partSize ?? DEFAULT_PART_SIZE;
+  let client: Promise<{ s3: S3Client; m: S3Module }> | undefined;
+  const connect = () => {
+    client ??= loadSdk().then((m) => ({
+      m,
+      s3: new m.S3Client({
+        ...(options.region !== undefined ? { region: options.region } : {}),
+        ...(options.endpoint !== undefined ? { endpoint: options.endpoint, forcePathStyle: true } : {}),
+      }),
+    }));
+    return client;
+  };
+  const opts = (signal: AbortSignal | undefined) => (signal !== undefined ? { abortSignal: signal } : {});
+
+  return {
+    provider: 's3',
+    location: `s3://${bucket}`,
+
+    async *list(prefix, signal) {
+      const { s3, m } = await connect();
+      let token: string | undefined;
+      do {
+        let page: import('@aws-sdk/client-s3').ListObjectsV2CommandOutput;
+        try {
+          page = await s3.send(
+            new m.ListObjectsV2Command({
+              Bucket: bucket,
+              Prefix: prefix,
+              MaxKeys: options.pageSize ?? 1000,
+              ...(token !== undefined ? { ContinuationToken: token } : {}),
+            }),
+            opts(signal),
+          );
+        } catch (e) {
+          mapError(e, prefix, 'list');
+        }
+        for (const o of page.Contents ?? []) {
+          if (o.Key === undefined || o.ETag === undefined) continue;
+          yield { key: o.Key, size: o.Size ?? 0, version: o.ETag } satisfies ObjectEntry;
+        }
+        token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+      } while (token !== undefined);
+    },
+
+    async get(key, signal): Promise<ObjectRead> {
+      const { s3, m } = await connect();
+      try {
+        const out = await s3.send(new m.GetObjectCommand({ Bucket: bucket, Key: key }), opts(signal));
+        const version = out.ETag;
+        if (version === undefined) throw new KeyportError('Internal', 's3 get: no ETag in the response');
+        // Tags of the version read: If-Match is not available on GetObjectTagging, so tags
+        // are read right after; a write conditioned on the ETag still catches any change.
+        const tagging = await s3.send(
+          new m.GetObjectTaggingCommand({ Bucket: bucket, Key: key }),
+          opts(signal),
+        );
+        const tags: Record<string, string> = Object.create(null);
+        for (const t of tagging.TagSet ?? [])
+          if (t.Key !== undefined && t.Value !== undefined) tags[t.Key] = t.Value;
+        const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+        return {
+          key,
+          version,
+          size: out.ContentLength ?? 0,
+          contentType: out.ContentType,
+          contentEncoding: out.ContentEncoding,
+          contentDisposition: out.ContentDisposition,
+          contentLanguage: out.ContentLanguage,
+          cacheControl: out.CacheControl,
+          metadata: stringMap(out.Metadata),
+          tags,
+          body: body ?? (async function* () {})(),
+          cancel: () => body?.destroy?.(),
+        };
+      } catch (e) {
+        mapError(e, key, 'get');
+      }
+    },
+
+    async put(key, body, put: PutOptions = {}) {
+      const { s3, m } = await connect();
+      const a = put.attributes;
+      const condition = put.condition;
+      const cond =
+        condition === undefined
+          ? {}
+          : 'ifVersion' in condition
+            ? { IfMatch: condition.ifVersion }
+            : { IfNoneMatch: '*' };
+      const tagging =
+        a !== undefined && Object.keys(a.tags).length > 0
+          ? new URLSearchParams(Object.entries(a.tags)).toString()
+          : undefined;
+      const attrs = {
+        ...(a?.contentType !== undefined ? { ContentType: a.contentType } : {}),
+        ...(a?.contentEncoding !== undefined ? { ContentEncoding: a.contentEncoding } : {}),
+        ...(a?.contentDisposition !== undefined ? { ContentDisposition: a.contentDisposition } : {}),
+        ...(a?.contentLanguage !== undefined ? { ContentLanguage: a.contentLanguage } : {}),
+        ...(a?.cacheControl !== undefined ? { CacheControl: a.cacheControl } : {}),
+        ...(a !== undefined ? { Metadata: { ...a.metadata } } : {}),
+        ...(tagging !== undefined ? { Tagging: tagging } : {}),
+      };
+      const parts = partsOf(body, partSize)[Symbol.asyncIterator]();
+      const first = await parts.next();
+      const second = first.done === true ? first : await parts.next();
+      if (second.done === true) {
+        try {
+          const out = await s3.send(
+            new m.PutObjectCommand({
+              Bucket: bucket,
+              Key: key,
+              Body: first.value ?? Buffer.alloc(0),
+              ...attrs,
+              ...cond,
+            }),
+            opts(put.signal),
+          );
+          return { version: out.ETag ?? '' };
+        } catch (e) {
+          mapError(e, key, 'put');
+        }
+      }
+      let uploadId: string | undefined;
+      try {
+        const created = await s3.send(
+          new m.CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...attrs }),
+          opts(put.signal),
+        );
+        uploadId = created.UploadId;
+        const done: { ETag: string; PartNumber: number }[] = [];
+        let n = 0;
+        const send = async (part: Buffer) => {
+          n++;
+          const out = await s3.send(
+            new m.UploadPartCommand({
+              Bucket: bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: n,
+              Body: part,
+            }),
+            opts(put.signal),
+          );
+          done.push({ ETag: out.ETag ?? '', PartNumber: n });
+        };
+        await send(first.value as Buffer);
+        await send(second.value as Buffer);
+        for (let p = await parts.next(); p.done !== true; p = await parts.next()) await send(p.value);
+        // The same condition checked once more just before completing: S3 enforces If-Match on
+        // CompleteMultipartUpload itself, some S3-compatible stores (moto 5.2) do not, and
+        // there this narrows the window to one round trip.
+        if (condition !== undefined) {
+          const now = await s3
+            .send(new m.HeadObjectCommand({ Bucket: bucket, Key: key }), opts(put.signal))
+            .then(
+              (h) => h.ETag,
+              (e: unknown) => {
+                if (status(e) === 404) return undefined;
+                throw e;
+              },
+            );
+          if ('ifAbsent' in condition ? now !== undefined : now !== condition.ifVersion)
+            throw new ObjectChangedError(key, { provider: 's3' });
+        }
+        const out = await s3.send(
+          new m.CompleteMultipartUploadCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: done },
+            ...cond,
+          }),
+          opts(put.signal),
+        );
+        uploadId = undefined;
+        return { version: out.ETag ?? '' };
+      } catch (e) {
+        mapError(e, key, 'put');
+      } finally {
+        if (uploadId !== undefined) {
+          await s3
+            .send(new m.AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
+            .catch(() => undefined);
+        }
+      }
+    },
+
+    async delete(key, signal) {
+      const { s3, m } = await connect();
+      try {
+        await s3.send(new m.DeleteObjectCommand({ Bucket: bucket, Key: key }), opts(signal));
+      } catch (e) {
+        mapError(e, key, 'delete');
+      }
+    },
+  };
+}

@@ -1,0 +1,133 @@
+/**
+ * `status`: every shard's journal merged into one view, and, when asked, the objects' own
+ * headers counted, which is what "done" really means.
+ */
+import { kmsRecipient } from '@keyport/envelope';
+import { peekHeader } from './header.js';
+import { type JournalState, readFileJournals, readObjectJournals } from './journal.js';
+import type { ObjectLocation } from './location.js';
+import type { ObjectStore } from './store.js';
+import { DEFAULT_JOURNAL_DIR } from './worker.js';
+
+export interface MigrationStatus {
+  readonly shards: {
+    readonly expected: number;
+    readonly reporting: number;
+    readonly finished: number;
+    readonly missing: number[];
+  };
+  readonly total: number;
+  readonly done: number;
+  readonly left: number;
+  readonly failed: number;
+  readonly migrated: number;
+  readonly already: number;
+  readonly skipped: number;
+  readonly conflicts: number;
+  /** Objects per second, summed over the shards still running. */
+  readonly rate: number;
+  /** Seconds to go at that rate; undefined when nothing is running or nothing is left. */
+  readonly etaSeconds: number | undefined;
+  /** True when every shard's listing is complete, so `total` is the real total. */
+  readonly totalKnown: boolean;
+  readonly failures: JournalState['failures'];
+  readonly conflictsSeen: JournalState['conflicts'];
+}
+
+/** Merges shard journals; with several shard counts present, the newest count wins. */
+export function mergeJournals(journals: readonly JournalState[]): MigrationStatus {
+  const newest = [...journals].sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))[0];
+  const count = newest?.shard.count ?? 0;
+  const byIndex = new Map<number, JournalState>();
+  for (const j of journals) {
+    if (j.shard.count !== count) continue;
+    const seen = byIndex.get(j.shard.index);
+    if (seen === undefined || seen.updatedAt < j.updatedAt) byIndex.set(j.shard.index, j);
+  }
+  const list = [...byIndex.values()];
+  const sum = (f: (j: JournalState) => number) => list.reduce((a, j) => a + f(j), 0);
+  const total = sum((j) => j.counts.listed);
+  const done = sum((j) => j.counts.done);
+  const failed = sum((j) => j.counts.failed);
+  const left = Math.max(0, total - done - failed);
+  const rate = Math.round(sum((j) => (j.finished ? 0 : j.rate)) * 100) / 100;
+  const missing: number[] = [];
+  for (let i = 0; i < count; i++) if (!byIndex.has(i)) missing.push(i);
+  return {
+    shards: {
+      expected: count,
+      reporting: list.length,
+      finished: list.filter((j) => j.finished).length,
+      missing,
+    },
+    total,
+    done,
+    left,
+    failed,
+    migrated: sum((j) => j.counts.migrated),
+    already: sum((j) => j.counts.already),
+    skipped: sum((j) => j.counts.skipped),
+    conflicts: sum((j) => j.counts.conflicts),
+    rate,
+    etaSeconds: rate > 0 && left > 0 ? Math.ceil(left / rate) : undefined,
+    totalKnown: missing.length === 0 && list.every((j) => j.listingDone),
+    failures: list.flatMap((j) => j.failures),
+    conflictsSeen: list.flatMap((j) => j.conflicts),
+  };
+}
+
+export async function migrationStatus(
+  location: ObjectLocation,
+  options: { journalPrefix?: string; journalDir?: string } = {},
+): Promise<MigrationStatus> {
+  const journals =
+    options.journalDir !== undefined
+      ? await readFileJournals(options.journalDir)
+      : await readObjectJournals(
+          location.store,
+          options.journalPrefix ?? `${location.prefix}${DEFAULT_JOURNAL_DIR}`,
+        );
+  return mergeJournals(journals);
+}
+
+export interface HeaderCounts {
+  /** Names the target and not the source. */
+  target: number;
+  /** Still names the source (and not the target). */
+  source: number;
+  /** Names both. */
+  both: number;
+  /** Not an envelope, or sealed for neither key. */
+  other: number;
+}
+
+/** Reads each object's header (a streamed read, cancelled after the header) and counts by key. */
+export async function countHeaders(
+  store: ObjectStore,
+  prefix: string,
+  from: string,
+  to: string,
+  options: { exclude?: string; signal?: AbortSignal } = {},
+): Promise<HeaderCounts> {
+  const f = kmsRecipient(from);
+  const t = kmsRecipient(to);
+  const exclude = options.exclude ?? `${prefix}${DEFAULT_JOURNAL_DIR}`;
+  const counts: HeaderCounts = { target: 0, source: 0, both: 0, other: 0 };
+  for await (const e of store.list(prefix, options.signal)) {
+    if (e.key.startsWith(exclude)) continue;
+    const read = await store.get(e.key, options.signal);
+    const { header } = await peekHeader(read.body);
+    read.cancel();
+    if (header.kind !== 'envelope') {
+      counts.other++;
+      continue;
+    }
+    const hasFrom = header.edks.some((x) => f.matches(x));
+    const hasTo = header.edks.some((x) => t.matches(x));
+    if (hasFrom && hasTo) counts.both++;
+    else if (hasTo) counts.target++;
+    else if (hasFrom) counts.source++;
+    else counts.other++;
+  }
+  return counts;
+}

@@ -1,0 +1,122 @@
+/**
+ * The object-store surface migration needs, the same for S3, Azure Blob Storage and Cloud
+ * Storage: a paged listing, a streaming read that returns the version it read, and a write
+ * that succeeds only if the object is still at that version (or still absent). Provider
+ * details live in the three implementations; nothing here names an SDK.
+ */
+import { KeyportError, type KeyportErrorOptions } from '@keyport/core';
+
+export type StoreProvider = 's3' | 'azblob' | 'gs';
+
+/** One listed object. `version` is the S3/Blob ETag or the GCS generation, as a string. */
+export interface ObjectEntry {
+  readonly key: string;
+  readonly size: number;
+  readonly version: string;
+}
+
+/** What is kept across a rewrite: content type, the standard headers, user metadata, tags. */
+export interface ObjectAttributes {
+  readonly contentType?: string | undefined;
+  readonly contentEncoding?: string | undefined;
+  readonly contentDisposition?: string | undefined;
+  readonly contentLanguage?: string | undefined;
+  readonly cacheControl?: string | undefined;
+  /** User metadata (`x-amz-meta-*`, Blob metadata, GCS custom metadata). */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** S3 object tags and Blob index tags; Cloud Storage has none (always empty there). */
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface ObjectRead extends ObjectAttributes {
+  readonly key: string;
+  readonly version: string;
+  readonly size: number;
+  /** The body, streamed; a consumer that stops early must call `cancel`. */
+  readonly body: AsyncIterable<Uint8Array>;
+  cancel(): void;
+}
+
+/** The write condition: the version read, or "absent" (create only). */
+export type WriteCondition = { readonly ifVersion: string } | { readonly ifAbsent: true } | undefined;
+
+export interface PutOptions {
+  readonly condition?: WriteCondition;
+  readonly attributes?: ObjectAttributes;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface ObjectStore {
+  readonly provider: StoreProvider;
+  /** `s3://bucket`, `azblob://account/container`, `gs://bucket`: where the keys live. */
+  readonly location: string;
+  /** Objects whose key starts with `prefix`, page by page as the provider returns them. */
+  list(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectEntry>;
+  /** Throws `KeyportError('NotFound')` when absent. */
+  get(key: string, signal?: AbortSignal): Promise<ObjectRead>;
+  /**
+   * Writes `body` (streamed; multipart / block upload past the part size, so memory stays
+   * bounded). A failed condition throws `ObjectChangedError`; nothing is written then.
+   */
+  put(
+    key: string,
+    body: AsyncIterable<Uint8Array> | Uint8Array,
+    options?: PutOptions,
+  ): Promise<{ version: string }>;
+  delete(key: string, signal?: AbortSignal): Promise<void>;
+}
+
+/** The object is not at the version the write was conditioned on: someone else wrote it. */
+export class ObjectChangedError extends KeyportError {
+  override readonly name = 'ObjectChangedError';
+  constructor(
+    readonly key: string,
+    options: KeyportErrorOptions = {},
+  ) {
+    super('AlreadyExists', `object ${JSON.stringify(key).slice(0, 200)} changed since it was read`, options);
+  }
+}
+
+/** Default part / block size: 8 MiB, which also bounds the memory one upload holds. */
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+
+/** Reads up to `size` bytes from an async iterator into parts: each part is exactly `size` except the last. */
+export async function* partsOf(
+  source: AsyncIterable<Uint8Array> | Uint8Array,
+  size: number,
+): AsyncGenerator<Buffer> {
+  if (source instanceof Uint8Array) {
+    for (let at = 0; at < source.length || at === 0; at += size) {
+      yield Buffer.from(source.buffer, source.byteOffset + at, Math.min(size, source.length - at));
+      if (source.length === 0) return;
+    }
+    return;
+  }
+  let pending: Buffer[] = [];
+  let have = 0;
+  for await (const chunk of source) {
+    let c = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    while (have + c.length >= size) {
+      const take = size - have;
+      pending.push(c.subarray(0, take));
+      yield Buffer.concat(pending, size);
+      pending = [];
+      have = 0;
+      c = c.subarray(take);
+    }
+    if (c.length > 0) {
+      // Copy: the producer may reuse its buffer once we ask for the next chunk.
+      pending.push(Buffer.from(c));
+      have += c.length;
+    }
+  }
+  if (have > 0 || pending.length === 0) yield Buffer.concat(pending, have);
+}
+
+/** Keeps only own string entries, prototype-free (provider responses are plain JSON-ish maps). */
+export function stringMap(input: unknown): Record<string, string> {
+  const out: Record<string, string> = Object.create(null);
+  if (input === null || typeof input !== 'object') return out;
+  for (const [k, v] of Object.entries(input)) if (typeof v === 'string') out[k] = v;
+  return out;
+}

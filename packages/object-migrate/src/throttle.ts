@@ -1,0 +1,151 @@
+/**
+ * Quotas: a token bucket per worker (`maxRps` storage calls per second), the classification
+ * of each provider's throttling answers, backoff with full jitter, and the counts the report
+ * shows (calls, throttled, achieved rate) per provider.
+ */
+import { KeyportError } from '@keyport/core';
+
+/** HTTP answers each provider documents as "slow down": S3 503 SlowDown, Blob 503 ServerBusy, GCS 429. */
+const THROTTLE_NAMES = new Set([
+  'SlowDown',
+  'ThrottlingException',
+  'Throttling',
+  'RequestLimitExceeded',
+  'TooManyRequests',
+  'ServerBusy',
+  'rateLimitExceeded',
+]);
+
+export function isThrottle(status: number | undefined, name: string | undefined): boolean {
+  return status === 429 || status === 503 || (name !== undefined && THROTTLE_NAMES.has(name));
+}
+
+/** A provider failure as a KeyportError, throttling marked retryable. */
+export function providerError(
+  provider: string,
+  what: string,
+  status: number | undefined,
+  name: string | undefined,
+  cause: unknown,
+): KeyportError {
+  if ((cause as { name?: string })?.name === 'AbortError')
+    return new KeyportError('Aborted', `${provider} ${what}: aborted`, { provider, cause });
+  if (isThrottle(status, name))
+    return new KeyportError('Throttled', `${provider} ${what}: throttled (${status ?? name})`, {
+      provider,
+      cause,
+    });
+  if (status === 401 || status === 403)
+    return new KeyportError('AccessDenied', `${provider} ${what}: access denied (${status})`, {
+      provider,
+      cause,
+    });
+  if (status !== undefined && status >= 500)
+    return new KeyportError('Unavailable', `${provider} ${what}: server error ${status}`, {
+      provider,
+      cause,
+    });
+  if (status === 400 || status === 409)
+    return new KeyportError('InvalidArgument', `${provider} ${what}: refused (${status} ${name ?? ''})`, {
+      provider,
+      cause,
+    });
+  return new KeyportError(
+    'Unavailable',
+    `${provider} ${what} failed${name !== undefined ? ` (${name})` : ''}`,
+    {
+      provider,
+      cause,
+    },
+  );
+}
+
+/** Storage calls per second, with a burst of one second's worth. `Infinity` disables it. */
+export class TokenBucket {
+  private tokens: number;
+  private last = performance.now();
+  private queue: Promise<void> = Promise.resolve();
+  constructor(readonly ratePerSecond: number) {
+    if (!(ratePerSecond > 0)) throw new KeyportError('InvalidArgument', 'maxRps must be a positive number');
+    this.tokens = Number.isFinite(ratePerSecond) ? Math.max(1, ratePerSecond) : 0;
+  }
+
+  /** Resolves when a call may go; callers are served in arrival order. */
+  take(signal?: AbortSignal): Promise<void> {
+    if (!Number.isFinite(this.ratePerSecond)) return Promise.resolve();
+    const turn = this.queue.then(async () => {
+      const burst = Math.max(1, this.ratePerSecond);
+      for (;;) {
+        const now = performance.now();
+        this.tokens = Math.min(burst, this.tokens + ((now - this.last) / 1000) * this.ratePerSecond);
+        this.last = now;
+        if (this.tokens >= 1) {
+          this.tokens -= 1;
+          return;
+        }
+        signal?.throwIfAborted();
+        await sleep(((1 - this.tokens) / this.ratePerSecond) * 1000, signal);
+      }
+    });
+    this.queue = turn.catch(() => undefined);
+    return turn;
+  }
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Full-jitter exponential backoff: attempt 0 → up to `base`, capped at `cap` ms. */
+export function backoffMs(attempt: number, base = 100, cap = 10_000): number {
+  return Math.random() * Math.min(cap, base * 2 ** attempt);
+}
+
+export interface ProviderCalls {
+  calls: number;
+  throttled: number;
+  /** Calls per second over the worker's run. */
+  rate: number;
+}
+
+/** Per-provider call and throttle counts (storage and KMS alike). */
+export class CallStats {
+  private readonly started = performance.now();
+  private readonly byProvider = new Map<string, { calls: number; throttled: number }>();
+
+  call(provider: string): void {
+    this.entry(provider).calls++;
+  }
+  throttled(provider: string): void {
+    this.entry(provider).throttled++;
+  }
+  private entry(provider: string) {
+    let e = this.byProvider.get(provider);
+    if (e === undefined) {
+      e = { calls: 0, throttled: 0 };
+      this.byProvider.set(provider, e);
+    }
+    return e;
+  }
+  report(): Record<string, ProviderCalls> {
+    const seconds = Math.max(0.001, (performance.now() - this.started) / 1000);
+    const out: Record<string, ProviderCalls> = Object.create(null);
+    for (const [p, e] of this.byProvider)
+      out[p] = { ...e, rate: Math.round((e.calls / seconds) * 100) / 100 };
+    return out;
+  }
+}

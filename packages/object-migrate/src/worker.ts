@@ -1,0 +1,241 @@
+/**
+ * One shard's worker: list the prefix, keep the objects this shard owns, migrate each (a few
+ * at a time, at most `maxRps` storage calls a second), and keep the shard's journal current.
+ * A worker killed at any point and started again lists again and lets each object's header
+ * decide: nothing is lost, nothing is wrapped twice.
+ */
+import { randomUUID } from 'node:crypto';
+import { type KeyOperations, KeyportError, toKeyportError } from '@keyport/core';
+import {
+  fileJournal,
+  JOURNAL_FORMAT,
+  type JournalSink,
+  type JournalState,
+  JournalTakenError,
+  MAX_LISTED_FAILURES,
+  objectJournal,
+} from './journal.js';
+import { type ObjectLocation, parseObjectLocation, type StoreEndpoints } from './location.js';
+import { type MigrateObjectOptions, migrateObject } from './migrate-object.js';
+import { type Shard, shardOf } from './shard.js';
+import type { ObjectEntry, ObjectStore } from './store.js';
+import { CallStats, TokenBucket } from './throttle.js';
+
+export type VerifyMode = 'none' | 'all' | { readonly sample: number };
+
+export interface RunShardOptions {
+  /** `s3://bucket/prefix`, `azblob://account/container/prefix` or `gs://bucket/prefix`, or a parsed location. */
+  readonly location: string | ObjectLocation;
+  readonly endpoints?: StoreEndpoints;
+  readonly from: string;
+  readonly to: string;
+  readonly keys?: KeyOperations;
+  readonly shard?: Shard;
+  /** Journal objects under this prefix in the same bucket (default `<prefix>.keyport-migrate/`). */
+  readonly journalPrefix?: string;
+  /** Or journal files in this directory instead. */
+  readonly journalDir?: string;
+  /** Storage calls per second for this worker (token bucket). Default unlimited. */
+  readonly maxRps?: number;
+  /** Objects in flight at once. Default 8. */
+  readonly concurrency?: number;
+  readonly verify?: VerifyMode;
+  readonly keepSource?: boolean;
+  /** How often the journal is written while running, ms. Default 1000. */
+  readonly journalEveryMs?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (state: Readonly<JournalState>) => void;
+  /** Test seam passed to each object's migration. */
+  readonly beforeWrite?: MigrateObjectOptions['beforeWrite'];
+}
+
+export type ShardReport = JournalState;
+
+export const DEFAULT_JOURNAL_DIR = '.keyport-migrate/';
+
+/** A store whose calls wait for the token bucket and are counted per provider. */
+function metered(store: ObjectStore, bucket: TokenBucket, stats: CallStats): ObjectStore {
+  const p = store.provider;
+  return {
+    provider: p,
+    location: store.location,
+    async *list(prefix, signal) {
+      let n = 0;
+      await bucket.take(signal);
+      stats.call(p);
+      for await (const e of store.list(prefix, signal)) {
+        // One call per page of (at most) 1000 entries.
+        if (++n % 1000 === 0) {
+          await bucket.take(signal);
+          stats.call(p);
+        }
+        yield e;
+      }
+    },
+    async get(key, signal) {
+      await bucket.take(signal);
+      stats.call(p);
+      return store.get(key, signal);
+    },
+    async put(key, body, options) {
+      await bucket.take(options?.signal);
+      stats.call(p);
+      return store.put(key, body, options);
+    },
+    async delete(key, signal) {
+      await bucket.take(signal);
+      stats.call(p);
+      return store.delete(key, signal);
+    },
+  };
+}
+
+/** Key operations counted per key scheme (`aws-kms`, `local`, ...), throttling included. */
+function countedKeys(
+  keys: KeyOperations | undefined,
+  stats: CallStats,
+  scheme: (uri: unknown) => string,
+): KeyOperations | undefined {
+  if (keys === undefined) return undefined;
+  return new Proxy(keys, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        const provider = `kms:${scheme(args[0])}`;
+        stats.call(provider);
+        const out = (v as (...a: unknown[]) => unknown).apply(target, args);
+        if (out instanceof Promise) {
+          return out.catch((e: unknown) => {
+            if (e instanceof KeyportError && e.code === 'Throttled') stats.throttled(provider);
+            throw e;
+          });
+        }
+        return out;
+      };
+    },
+  });
+}
+
+const schemeOf = (uri: unknown): string =>
+  typeof uri === 'string' && /^[a-z][a-z0-9+.-]*:\/\//.test(uri) ? (uri.split(':')[0] as string) : 'key';
+
+export async function runShard(options: RunShardOptions): Promise<ShardReport> {
+  const shard = options.shard ?? { index: 0, count: 1 };
+  const loc =
+    typeof options.location === 'string'
+      ? parseObjectLocation(options.location, options.endpoints)
+      : options.location;
+  const stats = new CallStats();
+  const bucket = new TokenBucket(options.maxRps ?? Number.POSITIVE_INFINITY);
+  const store = metered(loc.store, bucket, stats);
+  const journalPrefix = options.journalPrefix ?? `${loc.prefix}${DEFAULT_JOURNAL_DIR}`;
+  const sink: JournalSink =
+    options.journalDir !== undefined
+      ? fileJournal(options.journalDir, shard)
+      : objectJournal(loc.store, journalPrefix, shard);
+  const keys = countedKeys(options.keys, stats, schemeOf);
+  const signal = options.signal;
+  const previous = await sink.acquire();
+  const started = performance.now();
+  const state: JournalState = {
+    format: JOURNAL_FORMAT,
+    location: `${loc.store.location}/${loc.prefix}`,
+    from: options.from,
+    to: options.to,
+    shard,
+    startedAt: new Date().toISOString(),
+    updatedAt: new Date().toISOString(),
+    listingDone: false,
+    finished: false,
+    counts: { listed: 0, done: 0, migrated: 0, already: 0, skipped: 0, failed: 0, conflicts: 0, verified: 0 },
+    rate: 0,
+    calls: {},
+    failures: [],
+    conflicts: [],
+    runs: (previous?.runs ?? 0) + 1,
+    writer: randomUUID(),
+  };
+  let writing: Promise<void> = Promise.resolve();
+  let journalError: unknown;
+  const flush = (): Promise<void> => {
+    state.updatedAt = new Date().toISOString();
+    state.rate =
+      Math.round((state.counts.done / Math.max(0.001, (performance.now() - started) / 1000)) * 100) / 100;
+    state.calls = stats.report();
+    const snapshot = JSON.parse(JSON.stringify(state)) as JournalState;
+    writing = writing
+      .then(() => sink.write(snapshot))
+      .catch((e: unknown) => {
+        journalError ??= e;
+      });
+    options.onProgress?.(snapshot);
+    return writing;
+  };
+  await flush();
+  if (journalError !== undefined) throw journalError;
+  const timer = setInterval(() => void flush(), options.journalEveryMs ?? 1000);
+  const abort = new AbortController();
+  const stop = signal === undefined ? abort.signal : AbortSignal.any([signal, abort.signal]);
+  try {
+    const mine: ObjectEntry[] = [];
+    for await (const e of store.list(loc.prefix, stop)) {
+      if (e.key.startsWith(journalPrefix)) continue;
+      if (shardOf(e.key, shard.count) !== shard.index) continue;
+      mine.push(e);
+      state.counts.listed++;
+    }
+    state.listingDone = true;
+    const verify = options.verify ?? 'none';
+    const sampled = new Set<number>();
+    if (typeof verify === 'object') {
+      // A uniform random sample of this shard's objects.
+      const n = Math.min(verify.sample, mine.length);
+      while (sampled.size < n) sampled.add(Math.floor(Math.random() * mine.length));
+    }
+    let next = 0;
+    const one = async (i: number): Promise<void> => {
+      const entry = mine[i] as ObjectEntry;
+      try {
+        const out = await migrateObject(store, entry.key, {
+          from: options.from,
+          to: options.to,
+          keys,
+          keepSource: options.keepSource === true,
+          verify: verify === 'all' || sampled.has(i),
+          signal: stop,
+          onConflict: (key, versionRead) => {
+            state.counts.conflicts++;
+            if (state.conflicts.length < MAX_LISTED_FAILURES) state.conflicts.push({ key, versionRead });
+          },
+          onThrottle: () => stats.throttled(store.provider),
+          ...(options.beforeWrite !== undefined ? { beforeWrite: options.beforeWrite } : {}),
+        });
+        state.counts[out.outcome]++;
+        if (out.outcome === 'migrated' && out.verified) state.counts.verified++;
+        state.counts.done++;
+      } catch (e) {
+        const err = toKeyportError(e);
+        if (stop.aborted) throw err;
+        state.counts.failed++;
+        if (state.failures.length < MAX_LISTED_FAILURES)
+          state.failures.push({ key: entry.key, code: err.code, message: err.message });
+      }
+      if (journalError !== undefined) {
+        abort.abort(journalError);
+        throw journalError;
+      }
+    };
+    const lanes = Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 8, 64)) }, async () => {
+      while (next < mine.length) await one(next++);
+    });
+    await Promise.all(lanes);
+    state.finished = true;
+  } finally {
+    clearInterval(timer);
+    if (!((journalError as unknown) instanceof JournalTakenError)) await flush();
+    await sink.release();
+  }
+  if (journalError !== undefined) throw journalError;
+  return state;
+}

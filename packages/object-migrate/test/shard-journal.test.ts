@@ -1,0 +1,181 @@
+/** Shard assignment, job-runner defaults, one writer per journal, status merging. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  fileJournal,
+  JOURNAL_FORMAT,
+  type JournalState,
+  JournalTakenError,
+  objectJournal,
+} from '../src/journal.js';
+import { parseObjectLocation } from '../src/location.js';
+import { parseShard, shardFromEnv, shardOf } from '../src/shard.js';
+import { mergeJournals } from '../src/status.js';
+import { TokenBucket } from '../src/throttle.js';
+import { EMULATORS, endpointsFor, freshBucket } from './helpers/stores.js';
+
+function state(index: number, count: number, over: Partial<JournalState> = {}): JournalState {
+  return {
+    format: JOURNAL_FORMAT,
+    location: 's3://b/p',
+    from: 'local://a',
+    to: 'local://b',
+    shard: { index, count },
+    startedAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:10.000Z',
+    listingDone: true,
+    finished: false,
+    counts: {
+      listed: 100,
+      done: 40,
+      migrated: 30,
+      already: 5,
+      skipped: 5,
+      failed: 2,
+      conflicts: 1,
+      verified: 0,
+    },
+    rate: 4,
+    calls: {},
+    failures: [],
+    conflicts: [],
+    runs: 1,
+    writer: 'w1',
+    ...over,
+  };
+}
+
+describe('shards', () => {
+  it('parses i/n strictly', () => {
+    expect(parseShard('2/4')).toEqual({ index: 2, count: 4 });
+    for (const bad of [
+      '4/4',
+      '-1/4',
+      '1/0',
+      '1.5/4',
+      ' 1/4',
+      '1/4/5',
+      'a/b',
+      '01/4',
+      '__proto__/2',
+      'NaN/2',
+      '1/99999999',
+    ])
+      expect(() => parseShard(bad), bad).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
+  });
+
+  it('reads Kubernetes Indexed Jobs and AWS Batch array jobs', () => {
+    expect(shardFromEnv({ JOB_COMPLETION_INDEX: '3', JOB_COMPLETIONS: '8' })).toEqual({ index: 3, count: 8 });
+    expect(shardFromEnv({ AWS_BATCH_JOB_ARRAY_INDEX: '1', KEYPORT_SHARD_COUNT: '2' })).toEqual({
+      index: 1,
+      count: 2,
+    });
+    expect(shardFromEnv({})).toEqual({ index: 0, count: 1 });
+    expect(() => shardFromEnv({ JOB_COMPLETION_INDEX: '3' })).toThrow(/KEYPORT_SHARD_COUNT/);
+    expect(() => shardFromEnv({ AWS_BATCH_JOB_ARRAY_INDEX: '5', KEYPORT_SHARD_COUNT: '5' })).toThrow(
+      /0\.\.4/,
+    );
+  });
+
+  it('splits keys deterministically and about evenly, every key in exactly one shard', () => {
+    const per = [0, 0, 0, 0];
+    for (let i = 0; i < 8000; i++) {
+      const s = shardOf(`k/${i}`, 4);
+      expect(shardOf(`k/${i}`, 4)).toBe(s);
+      per[s] = (per[s] as number) + 1;
+    }
+    for (const n of per) expect(Math.abs(n - 2000)).toBeLessThan(200);
+  });
+});
+
+describe('journals', () => {
+  it.each(EMULATORS)(
+    'a second writer of the same shard journal in a bucket is refused (%s)',
+    async (emulator) => {
+      const { store } = parseObjectLocation(await freshBucket(emulator), endpointsFor(emulator));
+      const a = objectJournal(store, 'j/', { index: 0, count: 2 });
+      const b = objectJournal(store, 'j/', { index: 0, count: 2 });
+      await a.acquire();
+      await b.acquire();
+      await a.write(state(0, 2));
+      await expect(b.write(state(0, 2, { writer: 'w2' }))).rejects.toBeInstanceOf(JournalTakenError);
+      await a.write(state(0, 2, { runs: 2 }));
+      // A restarted worker (after a kill) reads the current version and carries on.
+      const c = objectJournal(store, 'j/', { index: 0, count: 2 });
+      expect((await c.acquire())?.runs).toBe(2);
+      await c.write(state(0, 2, { runs: 3 }));
+      await c.write(state(0, 2, { runs: 4 }));
+      await c.write(state(0, 2, { runs: 5 }));
+    },
+  );
+
+  it('a journal file is locked; a lock left by a dead process is taken over', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'objmig-j-'));
+    try {
+      const a = fileJournal(dir, { index: 1, count: 2 });
+      await a.acquire();
+      await expect(fileJournal(dir, { index: 1, count: 2 }).acquire()).rejects.toBeInstanceOf(
+        JournalTakenError,
+      );
+      await a.write(state(1, 2));
+      await a.release();
+      const { writeFile } = await import('node:fs/promises');
+      const { hostname } = await import('node:os');
+      await writeFile(
+        join(dir, 'shard-1-of-2.json.lock'),
+        JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname() }),
+      );
+      const b = fileJournal(dir, { index: 1, count: 2 });
+      expect((await b.acquire())?.shard).toEqual({ index: 1, count: 2 });
+      await b.release();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('status merges shards: done, left, failed, rate, ETA, missing shards', () => {
+    const s = mergeJournals([
+      state(0, 3),
+      state(1, 3, {
+        finished: true,
+        rate: 9,
+        counts: {
+          listed: 50,
+          done: 50,
+          migrated: 50,
+          already: 0,
+          skipped: 0,
+          failed: 0,
+          conflicts: 0,
+          verified: 0,
+        },
+      }),
+    ]);
+    expect(s).toMatchObject({
+      total: 150,
+      done: 90,
+      failed: 2,
+      left: 58,
+      rate: 4,
+      etaSeconds: 15,
+      totalKnown: false,
+    });
+    expect(s.shards).toEqual({ expected: 3, reporting: 2, finished: 1, missing: [2] });
+  });
+});
+
+describe('token bucket', () => {
+  it('holds a worker to maxRps', async () => {
+    const b = new TokenBucket(50);
+    const t0 = performance.now();
+    for (let i = 0; i < 100; i++) await b.take();
+    const seconds = (performance.now() - t0) / 1000;
+    // 50 burst + 50 at 50/s: about one second.
+    expect(seconds).toBeGreaterThan(0.8);
+    expect(seconds).toBeLessThan(2.5);
+    expect(() => new TokenBucket(Number.NaN)).toThrow();
+    expect(() => new TokenBucket(0)).toThrow();
+  });
+});
