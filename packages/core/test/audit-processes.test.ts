@@ -31,7 +31,8 @@ function runWriter(log: string, id: number, start: string): Promise<{ code: numb
 }
 
 describe('audit log shared by processes', () => {
-  it(`${WRITERS} processes appending concurrently build one chain that verifies`, async () => {
+  /** One round: every check on the chain; returns how often the log switches writer. */
+  async function round(): Promise<number> {
     const log = await tempLog();
     const start = `${log}.start`;
     // The parent writes too, while the children run; all start once every child is ready.
@@ -65,7 +66,15 @@ describe('audit log shared by processes', () => {
     }
     // The writers really interleaved: the log is not four blocks one after another.
     const owners = lines.map((l) => /"provider":"([^"]+)"/.exec(l)?.[1]);
-    const switches = owners.filter((o, i) => i > 0 && o !== owners[i - 1]).length;
+    return owners.filter((o, i) => i > 0 && o !== owners[i - 1]).length;
+  }
+
+  it(`${WRITERS} processes appending concurrently build one chain that verifies`, async () => {
+    // The writers must really interleave (the log is not five blocks one after another), or the
+    // round proved nothing about the lock. On a loaded machine one writer may finish before the
+    // others are scheduled: such a round still passes every chain check, and another is run.
+    let switches = 0;
+    for (let attempt = 0; attempt < 4 && switches <= WRITERS; attempt++) switches = await round();
     expect(switches).toBeGreaterThan(WRITERS);
-  }, 120_000);
+  }, 240_000);
 });
