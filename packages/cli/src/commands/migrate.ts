@@ -1,20 +1,94 @@
-/** `keyport migrate --from <uri> --to <uri> <dir|glob|manifest>`: resumable rewrap of envelope files. */
+/**
+ * `keyport migrate --from <uri> --to <uri> <dir|glob|manifest>`: resumable rewrap of envelope
+ * files; `keyport migrate … <s3://…|azblob://…|gs://…>` the same over object storage, sharded
+ * (`@keyport/object-migrate`, loaded only then); `keyport migrate status <location>` merges the
+ * shards' journals.
+ */
 import type { Command } from 'commander';
 import { positiveInt } from '../args.js';
+import { usageError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import type { MigrateProgress } from '../migrate/files.js';
 import { DEFAULT_JOURNAL, migrateFiles } from '../migrate/files.js';
 import { progressLines } from '../migrate/progress.js';
 import type { Act } from '../program.js';
 import { type Progress, startProgress } from '../progress.js';
+import type { Session } from '../session.js';
+
+/** Object-store locations (kept here, not imported: the package loads only when one is given). */
+const OBJECT_LOCATION = /^(s3|azblob|gs):\/\//;
+
+interface ObjectFlags {
+  shard?: string;
+  maxRps?: string;
+  verify?: string;
+  journalPrefix?: string;
+  journalDir?: string;
+  removeSource: boolean;
+  jobs?: string;
+}
+
+/** Emulator or S3-compatible endpoints, from the environment (credentials stay with each SDK's chain). */
+function objectEndpoints(s: Session): { s3Endpoint?: string; gcsEndpoint?: string } {
+  const { KEYPORT_S3_ENDPOINT: s3, KEYPORT_GCS_ENDPOINT: gcs } = s.io.env;
+  return {
+    ...(s3 !== undefined ? { s3Endpoint: s3 } : {}),
+    ...(gcs !== undefined ? { gcsEndpoint: gcs } : {}),
+  };
+}
+
+async function migrateObjects(s: Session, location: string, o: ObjectFlags & { from: string; to: string }) {
+  const { migrateObjectsCommand } = await import('@keyport/object-migrate');
+  const [from, to] = (await s.uris([o.from, o.to])) as [string, string];
+  const outcome = await migrateObjectsCommand(
+    location,
+    {
+      from,
+      to,
+      keepSource: !o.removeSource,
+      ...objectEndpoints(s),
+      ...(o.shard !== undefined ? { shard: o.shard } : {}),
+      ...(o.maxRps !== undefined ? { maxRps: o.maxRps } : {}),
+      ...(o.jobs !== undefined ? { jobs: o.jobs } : {}),
+      ...(o.verify !== undefined ? { verify: o.verify } : {}),
+      ...(o.journalPrefix !== undefined ? { journalPrefix: o.journalPrefix } : {}),
+      ...(o.journalDir !== undefined ? { journalDir: s.path(o.journalDir) } : {}),
+    },
+    { keys: await s.keys([from, to]), ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}) },
+  );
+  await s.out.result(outcome.result, [...outcome.lines]);
+  return outcome.exitCode;
+}
+
+async function objectStatus(s: Session, location: string, o: ObjectFlags & { from?: string; to?: string }) {
+  if (!OBJECT_LOCATION.test(location))
+    throw usageError('migrate status takes an object-store location (s3://, azblob://, gs://)');
+  const { migrateObjectsStatusCommand } = await import('@keyport/object-migrate');
+  const headers =
+    o.from !== undefined && o.to !== undefined
+      ? { headers: { from: await s.uri(o.from), to: await s.uri(o.to) } }
+      : {};
+  const outcome = await migrateObjectsStatusCommand(location, {
+    ...objectEndpoints(s),
+    ...headers,
+    ...(o.journalPrefix !== undefined ? { journalPrefix: o.journalPrefix } : {}),
+    ...(o.journalDir !== undefined ? { journalDir: s.path(o.journalDir) } : {}),
+  });
+  await s.out.result(outcome.result, [...outcome.lines]);
+  return outcome.exitCode;
+}
 
 export function registerMigrateCommand(program: Command, act: Act): void {
   program
     .command('migrate')
     .description('move envelope files from one key to another: rewrap headers, verify, replace; resumable')
-    .argument('<target>', 'a directory, a glob ("data/**/*.enc"), a manifest (one path per line) or one file')
-    .requiredOption('--from <uri>', 'the key the files are sealed for now')
-    .requiredOption('--to <uri>', 'the key to add')
+    .argument(
+      '<target>',
+      'a directory, a glob ("data/**/*.enc"), a manifest (one path per line), one file, an object-store location (s3://bucket/prefix, azblob://account/container/prefix, gs://bucket/prefix), or "status"',
+    )
+    .argument('[location]', 'with "status": the object-store location whose shards to report')
+    .option('--from <uri>', 'the key the files are sealed for now')
+    .option('--to <uri>', 'the key to add')
     .option('--remove-source', 'also remove the --from recipient', false)
     .option('--dry-run', 'report what would change, change nothing', false)
     .option('-j, --jobs <n>', 'files in flight at once (default 8)')
@@ -28,15 +102,28 @@ export function registerMigrateCommand(program: Command, act: Act): void {
     )
     .option('--break-lock', "take over the journal's lock even if its holder may still run", false)
     .option(
+      '--shard <i/n>',
+      "object stores: this worker's shard (default from JOB_COMPLETION_INDEX / AWS_BATCH_JOB_ARRAY_INDEX)",
+    )
+    .option('--max-rps <n>', 'object stores: provider calls per second for this worker')
+    .option('--verify <mode>', 'object stores: none, all or sample:N (open with the target key alone)')
+    .option('--journal-prefix <prefix>', 'object stores: journal objects under this prefix in the bucket')
+    .option('--journal-dir <dir>', 'object stores: journal files in this directory instead')
+    .option(
       '--no-batch',
       "one call per data key even where the provider has a batch API (Vault's batch_input)",
     )
     .action(
       act(async (s, cmd) => {
         const o = cmd.opts<{
-          from: string;
-          to: string;
+          from?: string;
+          to?: string;
           removeSource: boolean;
+          shard?: string;
+          maxRps?: string;
+          verify?: string;
+          journalPrefix?: string;
+          journalDir?: string;
           dryRun: boolean;
           jobs?: string;
           journal?: string;
@@ -46,6 +133,12 @@ export function registerMigrateCommand(program: Command, act: Act): void {
           followSymlinks: boolean;
           breakLock: boolean;
         }>();
+        const target = cmd.args[0] as string;
+        if (target === 'status') return objectStatus(s, (cmd.args[1] as string | undefined) ?? '', o);
+        if (cmd.args[1] !== undefined) throw usageError(`unexpected argument ${JSON.stringify(cmd.args[1])}`);
+        if (o.from === undefined || o.to === undefined)
+          throw usageError('migrate needs --from <uri> and --to <uri>');
+        if (OBJECT_LOCATION.test(target)) return migrateObjects(s, target, { ...o, from: o.from, to: o.to });
         const [from, to] = (await s.uris([o.from, o.to])) as [string, string];
         const jobs = o.jobs !== undefined ? positiveInt(o.jobs, '--jobs') : ((await s.defaults()).jobs ?? 8);
         const keys = await s.keys([from, to]);
@@ -78,7 +171,7 @@ export function registerMigrateCommand(program: Command, act: Act): void {
           followSymlinks: o.followSymlinks,
           breakLock: o.breakLock,
           onNote: (text) => void s.out.note(text),
-          target: cmd.args[0] as string,
+          target,
           cwd: s.io.cwd,
           ...(o.journal !== undefined ? { journal: s.path(o.journal) } : {}),
           removeSource: o.removeSource,
