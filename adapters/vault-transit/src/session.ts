@@ -9,7 +9,7 @@ import type NodeVault from 'node-vault';
 import { TokenManager, type VaultAuth } from './auth.js';
 import type { MetadataStoreOptions } from './metadata.js';
 import { loadNodeVault } from './sdk.js';
-import { createTransport, type VaultTlsOptions } from './transport.js';
+import type { createTransport, VaultTlsOptions } from './transport.js';
 
 export interface VaultTransitOptions {
   /** `http(s)://host:port` of the server. Key URIs name the same host:port. */
@@ -82,13 +82,13 @@ export class VaultSession {
   /** host:port as it appears in key URIs. */
   readonly address: string;
   private readonly url: URL;
-  private readonly ownsTransport: ReturnType<typeof createTransport> | undefined;
+  /** The adapter's own transport (no `client` given), made with the client on first use. */
+  private ownsTransport: ReturnType<typeof createTransport> | undefined;
   private built: Promise<NodeVault.client> | undefined;
 
   constructor(readonly options: VaultTransitOptions) {
     this.url = new URL(options.endpoint);
     this.address = this.url.host;
-    this.ownsTransport = options.client === undefined ? createTransport(options.tls) : undefined;
   }
 
   /**
@@ -109,7 +109,8 @@ export class VaultSession {
     if (options.client !== undefined) {
       client = options.client;
     } else {
-      const nodeVault = await loadNodeVault();
+      const [nodeVault, { createTransport }] = await Promise.all([loadNodeVault(), import('./transport.js')]);
+      this.ownsTransport ??= createTransport(options.tls);
       client = nodeVault({
         endpoint: `${this.url.protocol}//${this.url.host}`,
         ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
@@ -141,7 +142,7 @@ export class VaultSession {
     if (this.tokens !== undefined) await raceAbort(this.tokens.ensure(signal), signal);
     const pending = fn({ signal }, vault);
     try {
-      return this.ownsTransport !== undefined ? await pending : await raceAbort(pending, signal);
+      return this.options.client === undefined ? await pending : await raceAbort(pending, signal);
     } catch (error) {
       if (signal.aborted) throw abortError(signal);
       throw error;
