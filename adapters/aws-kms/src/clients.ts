@@ -3,10 +3,14 @@
  * or one built from the options / default credential chain); a key URI naming another region or
  * endpoint (`?region=`, `?endpoint=`, or an ARN's region) gets its own client with the same
  * credentials. SDK retries are turned down to one attempt because core's call policy retries.
+ * Clients are built on first use, after `@aws-sdk/client-kms` is loaded (not at import): every
+ * client leaves through `primary()` or `forLocation()`, which load the SDK first, so code holding
+ * a client may use `kmsSdk()` for the command classes.
  */
-import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
+import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
 import { type AwsKmsKeyUri, KeyportError, type KeyRef, parseKeyUri } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
+import { loadKmsSdk } from './sdk.js';
 
 export interface AwsKmsProviderOptions {
   /**
@@ -37,18 +41,23 @@ export interface ResolvedKey {
 }
 
 export class KmsClients {
-  readonly primary: KMSClient;
+  private primaryClient: KMSClient | undefined;
   private readonly owned: KMSClient[] = [];
   private readonly derived = new Map<string, KMSClient>();
   private primaryRegion: Promise<string | undefined> | undefined;
 
   constructor(private readonly options: AwsKmsProviderOptions) {
-    if (options.client !== undefined) {
-      this.primary = options.client;
-    } else {
-      this.primary = new KMSClient(this.config(options.region, options.endpoint));
-      this.owned.push(this.primary);
+    this.primaryClient = options.client;
+  }
+
+  /** The user's client, used as it is, or the one built from the options (on first use). */
+  async primary(): Promise<KMSClient> {
+    const { KMSClient } = await loadKmsSdk(); // also for a given client: callers use the commands
+    if (this.primaryClient === undefined) {
+      this.primaryClient = new KMSClient(this.config(this.options.region, this.options.endpoint));
+      this.owned.push(this.primaryClient);
     }
+    return this.primaryClient;
   }
 
   /** Parses an `aws-kms://` URI and picks its client. */
@@ -79,12 +88,14 @@ export class KmsClients {
   async forLocation(region: string | undefined, endpoint: string | undefined): Promise<KMSClient> {
     const wantEndpoint = endpoint ?? this.options.endpoint;
     const sameEndpoint = endpoint === undefined || endpoint === this.options.endpoint;
-    if (sameEndpoint && (region === undefined || region === (await this.defaultRegion()))) {
-      return this.primary;
+    const primary = await this.primary();
+    if (sameEndpoint && (region === undefined || region === (await this.defaultRegion(primary)))) {
+      return primary;
     }
     const key = `${region ?? ''}|${wantEndpoint ?? ''}`;
     let client = this.derived.get(key);
     if (client === undefined) {
+      const { KMSClient } = await loadKmsSdk();
       client = new KMSClient(this.config(region ?? this.options.region, wantEndpoint));
       this.derived.set(key, client);
       this.owned.push(client);
@@ -92,11 +103,11 @@ export class KmsClients {
     return client;
   }
 
-  private defaultRegion(): Promise<string | undefined> {
+  private defaultRegion(primary: KMSClient): Promise<string | undefined> {
     this.primaryRegion ??=
       this.options.region !== undefined
         ? Promise.resolve(this.options.region)
-        : this.primary.config.region().then(
+        : primary.config.region().then(
             (r) => r,
             () => undefined,
           );

@@ -5,18 +5,6 @@
  * (local-kms, for one, ignores it).
  */
 import {
-  DecryptCommand,
-  EncryptCommand,
-  GenerateDataKeyCommand,
-  GenerateDataKeyWithoutPlaintextCommand,
-  GenerateMacCommand,
-  GetPublicKeyCommand,
-  ReEncryptCommand,
-  SignCommand,
-  VerifyCommand,
-  VerifyMacCommand,
-} from '@aws-sdk/client-kms';
-import {
   type DataKeyRequest,
   type DataKeyResult,
   type DecryptResult,
@@ -36,6 +24,7 @@ import {
 import type { ResolvedKey } from './clients.js';
 import { answered, PROVIDER_NAME } from './errors.js';
 import type { KmsRuntime } from './runtime.js';
+import { kmsSdk } from './sdk.js';
 import { encryptionAlgorithmFor, isSymmetric, SIGNING_ALGORITHMS_BY_SPEC } from './specs.js';
 
 /** Results carry the key ARN AWS answered with: ESDK-compatible EDKs record it as provider info. */
@@ -106,7 +95,7 @@ export async function encrypt(
   const key = await rt.clients.resolve(ref);
   return withSpec(rt, key, o.signal, async (spec) => {
     const out = await key.client.send(
-      new EncryptCommand({
+      new (kmsSdk().EncryptCommand)({
         KeyId: key.keyId,
         Plaintext: plaintext,
         ...encryptionParams(key, spec, req.context),
@@ -133,7 +122,7 @@ export async function decrypt(
   return withSpec(rt, key, o.signal, async (spec) => {
     // KeyId is always sent: AWS then refuses a ciphertext made under any other key
     const out = await key.client.send(
-      new DecryptCommand({
+      new (kmsSdk().DecryptCommand)({
         KeyId: key.keyId,
         CiphertextBlob: ciphertext,
         ...encryptionParams(key, spec, req.context),
@@ -164,7 +153,7 @@ export async function generateDataKey(
   const key = await rt.clients.resolve(ref);
   const context = nonEmpty(req.context);
   const out = await key.client.send(
-    new GenerateDataKeyCommand({
+    new (kmsSdk().GenerateDataKeyCommand)({
       KeyId: key.keyId,
       NumberOfBytes: dataKeyBytes(req),
       ...(context !== undefined ? { EncryptionContext: { ...context } } : {}),
@@ -190,7 +179,7 @@ export async function generateDataKeyWithoutPlaintext(
   const key = await rt.clients.resolve(ref);
   const context = nonEmpty(req.context);
   const out = await key.client.send(
-    new GenerateDataKeyWithoutPlaintextCommand({
+    new (kmsSdk().GenerateDataKeyWithoutPlaintextCommand)({
       KeyId: key.keyId,
       NumberOfBytes: dataKeyBytes(req),
       ...(context !== undefined ? { EncryptionContext: { ...context } } : {}),
@@ -219,7 +208,7 @@ export async function reEncrypt(
   const src = encryptionParams(from, fromSpec, req.sourceContext);
   const dst = encryptionParams(to, toSpec, req.destinationContext);
   const out = await from.client.send(
-    new ReEncryptCommand({
+    new (kmsSdk().ReEncryptCommand)({
       CiphertextBlob: ciphertext,
       SourceKeyId: from.keyId,
       SourceEncryptionAlgorithm: src.EncryptionAlgorithm,
@@ -266,7 +255,7 @@ export async function sign(
   const key = await rt.clients.resolve(ref);
   const algorithm = await signingAlgorithm(rt, key, req.algorithm, o.signal);
   const out = await key.client.send(
-    new SignCommand({
+    new (kmsSdk().SignCommand)({
       KeyId: key.keyId,
       Message: message,
       MessageType: req.messageType === 'digest' ? 'DIGEST' : 'RAW',
@@ -290,7 +279,7 @@ export async function verify(
   const key = await rt.clients.resolve(ref);
   try {
     const out = await key.client.send(
-      new VerifyCommand({
+      new (kmsSdk().VerifyCommand)({
         KeyId: key.keyId,
         Message: message,
         MessageType: req.messageType === 'digest' ? 'DIGEST' : 'RAW',
@@ -315,7 +304,7 @@ export async function mac(
 ): Promise<MacResult> {
   const key = await rt.clients.resolve(ref);
   const out = await key.client.send(
-    new GenerateMacCommand({
+    new (kmsSdk().GenerateMacCommand)({
       KeyId: key.keyId,
       Message: message,
       MacAlgorithm: 'HMAC_SHA_256',
@@ -337,7 +326,7 @@ export async function verifyMac(
   const key = await rt.clients.resolve(ref);
   try {
     const out = await key.client.send(
-      new VerifyMacCommand({
+      new (kmsSdk().VerifyMacCommand)({
         KeyId: key.keyId,
         Message: message,
         Mac: tag,
@@ -356,8 +345,11 @@ export async function verifyMac(
 /** The public half of an asymmetric key, SPKI DER (GetPublicKey); symmetric keys have none. */
 export async function getPublicKey(rt: KmsRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<Uint8Array> {
   const key = await rt.clients.resolve(ref);
-  const out = await key.client.send(new GetPublicKeyCommand({ KeyId: key.keyId, ...rt.tokens() }), {
-    abortSignal: o.signal,
-  });
+  const out = await key.client.send(
+    new (kmsSdk().GetPublicKeyCommand)({ KeyId: key.keyId, ...rt.tokens() }),
+    {
+      abortSignal: o.signal,
+    },
+  );
   return answered(out.PublicKey, 'a public key');
 }

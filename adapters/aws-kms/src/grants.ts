@@ -3,18 +3,12 @@
  * (`<name>__keyport-exp-<unix seconds>`) and `sweepExpiredGrants` revokes grants past it. Until a
  * sweep runs, AWS still honours an expired grant: the capability is declared `swept`, not `native`.
  */
-import {
-  CreateGrantCommand,
-  type GrantConstraints,
-  type GrantListEntry,
-  ListGrantsCommand,
-  RetireGrantCommand,
-  RevokeGrantCommand,
-} from '@aws-sdk/client-kms';
+import type { GrantConstraints, GrantListEntry } from '@aws-sdk/client-kms';
 import { type Grant, type GrantRequest, type KeyRef, needs, type ProviderCallOptions } from '@keyport/core';
 import { answered } from './errors.js';
 import { keyUriFor } from './key-info.js';
 import type { KmsRuntime } from './runtime.js';
+import { kmsSdk } from './sdk.js';
 import { awsGrantOperations, keyportGrantOperations } from './specs.js';
 
 const EXPIRY_MARK = '__keyport-exp-';
@@ -71,7 +65,7 @@ export async function createGrant(
   const name = encodeGrantName(req.name, req.expiresAt);
   const constraints = constraintsFor(req);
   const out = await key.client.send(
-    new CreateGrantCommand({
+    new (kmsSdk().CreateGrantCommand)({
       KeyId: await rt.keyIdOrArn(key, o.signal),
       GranteePrincipal: req.grantee,
       Operations: awsGrantOperations(req.operations),
@@ -123,7 +117,7 @@ export async function* listGrants(
   let marker: string | undefined;
   do {
     const out = await key.client.send(
-      new ListGrantsCommand({
+      new (kmsSdk().ListGrantsCommand)({
         KeyId: keyId,
         Limit: limit,
         ...(marker !== undefined ? { Marker: marker } : {}),
@@ -145,7 +139,7 @@ export async function revokeGrant(
 ): Promise<void> {
   const key = await rt.clients.resolve(ref);
   await key.client.send(
-    new RevokeGrantCommand({ KeyId: await rt.keyIdOrArn(key, o.signal), GrantId: grantId }),
+    new (kmsSdk().RevokeGrantCommand)({ KeyId: await rt.keyIdOrArn(key, o.signal), GrantId: grantId }),
     {
       abortSignal: o.signal,
     },
@@ -165,7 +159,10 @@ export async function retireGrant(
   if ('grantId' in target) {
     const key = await rt.clients.resolve(target.key);
     await key.client.send(
-      new RetireGrantCommand({ KeyId: await rt.keyIdOrArn(key, o.signal), GrantId: target.grantId }),
+      new (kmsSdk().RetireGrantCommand)({
+        KeyId: await rt.keyIdOrArn(key, o.signal),
+        GrantId: target.grantId,
+      }),
       {
         abortSignal: o.signal,
       },
@@ -173,6 +170,8 @@ export async function retireGrant(
     return;
   }
   const client =
-    target.key !== undefined ? (await rt.clients.resolve(target.key)).client : rt.clients.primary;
-  await client.send(new RetireGrantCommand({ GrantToken: target.token }), { abortSignal: o.signal });
+    target.key !== undefined ? (await rt.clients.resolve(target.key)).client : await rt.clients.primary();
+  await client.send(new (kmsSdk().RetireGrantCommand)({ GrantToken: target.token }), {
+    abortSignal: o.signal,
+  });
 }

@@ -3,12 +3,7 @@
  * material under the returned public key (keyport's CLI or the caller's HSM does that); the adapter
  * only moves bytes and translates the expiry model.
  */
-import {
-  DeleteImportedKeyMaterialCommand,
-  GetParametersForImportCommand,
-  ImportKeyMaterialCommand,
-  type WrappingKeySpec,
-} from '@aws-sdk/client-kms';
+import type { WrappingKeySpec } from '@aws-sdk/client-kms';
 import {
   type ImportKeyMaterialRequest,
   type ImportParameters,
@@ -20,6 +15,7 @@ import {
 import { answered } from './errors.js';
 import { keyUriFor } from './key-info.js';
 import type { KmsRuntime } from './runtime.js';
+import { kmsSdk } from './sdk.js';
 
 export interface AwsImportParametersRequest extends ImportParametersRequest {
   /** Size of the RSA wrapping key; RSA_2048 by default (the size every emulator offers). */
@@ -35,7 +31,7 @@ export async function getImportParameters(
   const algorithm = req.algorithm ?? 'RSAES_OAEP_SHA_256';
   const key = await rt.clients.resolve(ref);
   const out = await key.client.send(
-    new GetParametersForImportCommand({
+    new (kmsSdk().GetParametersForImportCommand)({
       KeyId: await rt.keyIdOrArn(key, o.signal),
       WrappingAlgorithm: algorithm,
       WrappingKeySpec: req.wrappingKeySpec ?? 'RSA_2048',
@@ -68,7 +64,7 @@ export async function importKeyMaterial(
   }
   const key = await rt.clients.resolve(ref);
   await key.client.send(
-    new ImportKeyMaterialCommand({
+    new (kmsSdk().ImportKeyMaterialCommand)({
       KeyId: await rt.keyIdOrArn(key, o.signal),
       ImportToken: req.importToken,
       EncryptedKeyMaterial: req.wrappedMaterial,
@@ -86,7 +82,10 @@ export async function deleteImportedKeyMaterial(
   o: ProviderCallOptions,
 ): Promise<void> {
   const key = await rt.clients.resolve(ref);
-  await key.client.send(new DeleteImportedKeyMaterialCommand({ KeyId: await rt.keyIdOrArn(key, o.signal) }), {
-    abortSignal: o.signal,
-  });
+  await key.client.send(
+    new (kmsSdk().DeleteImportedKeyMaterialCommand)({ KeyId: await rt.keyIdOrArn(key, o.signal) }),
+    {
+      abortSignal: o.signal,
+    },
+  );
 }

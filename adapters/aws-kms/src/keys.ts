@@ -3,23 +3,7 @@
  * after the key; labels are tags; rotation status is read with GetKeyRotationStatus. AWS answers
  * most lifecycle calls with nothing, so those re-describe the key to return its new state.
  */
-import {
-  CancelKeyDeletionCommand,
-  CreateAliasCommand,
-  CreateKeyCommand,
-  DescribeKeyCommand,
-  DisableKeyCommand,
-  DisableKeyRotationCommand,
-  EnableKeyCommand,
-  EnableKeyRotationCommand,
-  GetKeyRotationStatusCommand,
-  type KeyMetadata,
-  ListKeysCommand,
-  ListResourceTagsCommand,
-  RotateKeyOnDemandCommand,
-  ScheduleKeyDeletionCommand,
-  type Tag,
-} from '@aws-sdk/client-kms';
+import type { KeyMetadata, Tag } from '@aws-sdk/client-kms';
 import {
   type CreateKeyRequest,
   isKeyportError,
@@ -40,6 +24,7 @@ import type { ResolvedKey } from './clients.js';
 import { answered, mapAwsError, PROVIDER_NAME } from './errors.js';
 import { labelsFromTags, tagsFromLabels, toKeyInfo } from './key-info.js';
 import type { KmsRuntime } from './runtime.js';
+import { kmsSdk } from './sdk.js';
 import { AWS_KEY_SPEC, AWS_KEY_USAGE, keyportKeySpec } from './specs.js';
 
 const ALIAS = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
@@ -55,7 +40,12 @@ async function aliasTarget(rt: KmsRuntime, name: string): Promise<ResolvedKey> {
   const alias = `alias/${name}`;
   needs(ALIAS.test(alias), 'AWS alias names are letters, digits, "/", "_" and "-"');
   const uri = `aws-kms://${alias}`;
-  return { client: rt.clients.primary, uri, keyId: alias, parsed: parseKeyUri(uri) as ResolvedKey['parsed'] };
+  return {
+    client: await rt.clients.primary(),
+    uri,
+    keyId: alias,
+    parsed: parseKeyUri(uri) as ResolvedKey['parsed'],
+  };
 }
 
 function checkRotationPeriod(days: number): void {
@@ -82,7 +72,7 @@ export async function createKey(
   const send = { abortSignal: o.signal };
   const tags = tagsFromLabels(req.labels);
   const created = await target.client.send(
-    new CreateKeyCommand({
+    new (kmsSdk().CreateKeyCommand)({
       KeySpec: AWS_KEY_SPEC[req.spec],
       KeyUsage: AWS_KEY_USAGE[usage],
       ...(req.external === true ? { Origin: 'EXTERNAL' } : {}),
@@ -94,17 +84,23 @@ export async function createKey(
   const meta = answered(created.KeyMetadata, 'key metadata');
   const keyId = answered(meta.KeyId, 'a key id');
   try {
-    await target.client.send(new CreateAliasCommand({ AliasName: target.keyId, TargetKeyId: keyId }), send);
+    await target.client.send(
+      new (kmsSdk().CreateAliasCommand)({ AliasName: target.keyId, TargetKeyId: keyId }),
+      send,
+    );
     if (req.rotation?.periodDays !== undefined) {
       await target.client.send(
-        new EnableKeyRotationCommand({ KeyId: keyId, RotationPeriodInDays: req.rotation.periodDays }),
+        new (kmsSdk().EnableKeyRotationCommand)({
+          KeyId: keyId,
+          RotationPeriodInDays: req.rotation.periodDays,
+        }),
         send,
       );
     }
   } catch (e) {
     // the key is useless without its name: schedule it away (best effort) and report the failure
     await target.client
-      .send(new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: 7 }))
+      .send(new (kmsSdk().ScheduleKeyDeletionCommand)({ KeyId: keyId, PendingWindowInDays: 7 }))
       .catch(() => undefined);
     throw e;
   }
@@ -123,7 +119,10 @@ async function tagsOf(key: ResolvedKey, keyId: string, signal: AbortSignal): Pro
   let marker: string | undefined;
   do {
     const out = await key.client.send(
-      new ListResourceTagsCommand({ KeyId: keyId, ...(marker !== undefined ? { Marker: marker } : {}) }),
+      new (kmsSdk().ListResourceTagsCommand)({
+        KeyId: keyId,
+        ...(marker !== undefined ? { Marker: marker } : {}),
+      }),
       { abortSignal: signal },
     );
     tags.push(...(out.Tags ?? []));
@@ -140,7 +139,7 @@ async function rotationOf(
 ): Promise<RotationPolicy | undefined> {
   if (keyportKeySpec(meta.KeySpec) !== 'AES_256' || meta.Origin !== 'AWS_KMS') return undefined;
   try {
-    const out = await key.client.send(new GetKeyRotationStatusCommand({ KeyId: meta.KeyId }), {
+    const out = await key.client.send(new (kmsSdk().GetKeyRotationStatusCommand)({ KeyId: meta.KeyId }), {
       abortSignal: signal,
     });
     if (out.KeyRotationEnabled !== true) return {};
@@ -161,7 +160,7 @@ async function describeResolved(
   signal: AbortSignal,
   withRotation: boolean,
 ): Promise<KeyInfo> {
-  const out = await key.client.send(new DescribeKeyCommand({ KeyId: key.keyId, ...rt.tokens() }), {
+  const out = await key.client.send(new (kmsSdk().DescribeKeyCommand)({ KeyId: key.keyId, ...rt.tokens() }), {
     abortSignal: signal,
   });
   const meta = answered(out.KeyMetadata, 'key metadata');
@@ -188,12 +187,12 @@ export async function describeKey(rt: KmsRuntime, ref: KeyRef, o: ProviderCallOp
  * Keys whose spec keyport does not model (SM2, ECC_SECG_P256K1, HMAC_384...) are left out.
  */
 export async function* listKeys(rt: KmsRuntime, o: ListOptions): AsyncIterable<KeyInfo> {
-  const client = rt.clients.primary;
+  const client = await rt.clients.primary();
   const limit = Math.min(Math.max(o.pageSize ?? 100, 1), 1000);
   let marker: string | undefined;
   do {
     const page = await client.send(
-      new ListKeysCommand({ Limit: limit, ...(marker !== undefined ? { Marker: marker } : {}) }),
+      new (kmsSdk().ListKeysCommand)({ Limit: limit, ...(marker !== undefined ? { Marker: marker } : {}) }),
       { abortSignal: o.signal },
     );
     const arns = (page.Keys ?? []).map((k) => k.KeyArn).filter((a): a is string => a !== undefined);
@@ -245,7 +244,7 @@ async function thenDescribe(
 
 export function rotateKey(rt: KmsRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
   return thenDescribe(rt, ref, o, (client, KeyId) =>
-    client.send(new RotateKeyOnDemandCommand({ KeyId }), { abortSignal: o.signal }),
+    client.send(new (kmsSdk().RotateKeyOnDemandCommand)({ KeyId }), { abortSignal: o.signal }),
   );
 }
 
@@ -260,8 +259,8 @@ export async function setRotationPolicy(
   return thenDescribe(rt, ref, o, (client, KeyId) =>
     client.send(
       days === undefined
-        ? new DisableKeyRotationCommand({ KeyId })
-        : new EnableKeyRotationCommand({ KeyId, RotationPeriodInDays: days }),
+        ? new (kmsSdk().DisableKeyRotationCommand)({ KeyId })
+        : new (kmsSdk().EnableKeyRotationCommand)({ KeyId, RotationPeriodInDays: days }),
       { abortSignal: o.signal },
     ),
   );
@@ -269,13 +268,13 @@ export async function setRotationPolicy(
 
 export function enableKey(rt: KmsRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
   return thenDescribe(rt, ref, o, (client, KeyId) =>
-    client.send(new EnableKeyCommand({ KeyId }), { abortSignal: o.signal }),
+    client.send(new (kmsSdk().EnableKeyCommand)({ KeyId }), { abortSignal: o.signal }),
   );
 }
 
 export function disableKey(rt: KmsRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
   return thenDescribe(rt, ref, o, (client, KeyId) =>
-    client.send(new DisableKeyCommand({ KeyId }), { abortSignal: o.signal }),
+    client.send(new (kmsSdk().DisableKeyCommand)({ KeyId }), { abortSignal: o.signal }),
   );
 }
 
@@ -289,7 +288,7 @@ export async function scheduleKeyDeletion(
   const days = req.days ?? 30;
   needs(Number.isInteger(days) && days >= 7 && days <= 30, 'AWS KMS deletion waits 7 to 30 days');
   return thenDescribe(rt, ref, o, (client, KeyId) =>
-    client.send(new ScheduleKeyDeletionCommand({ KeyId, PendingWindowInDays: days }), {
+    client.send(new (kmsSdk().ScheduleKeyDeletionCommand)({ KeyId, PendingWindowInDays: days }), {
       abortSignal: o.signal,
     }),
   );
@@ -298,6 +297,6 @@ export async function scheduleKeyDeletion(
 /** AWS leaves a key whose deletion was cancelled disabled; the returned state says so. */
 export function cancelKeyDeletion(rt: KmsRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
   return thenDescribe(rt, ref, o, (client, KeyId) =>
-    client.send(new CancelKeyDeletionCommand({ KeyId }), { abortSignal: o.signal }),
+    client.send(new (kmsSdk().CancelKeyDeletionCommand)({ KeyId }), { abortSignal: o.signal }),
   );
 }

@@ -3,11 +3,11 @@
  * specs. Encrypt and decrypt must know whether a key is symmetric or RSA (the request differs), and
  * a key's spec never changes, so it is looked up once per URI rather than on every call.
  */
-import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { type KeySpec, parseKeyUri } from '@keyport/core';
 import type { KmsClients, ResolvedKey } from './clients.js';
 import { answered } from './errors.js';
 import { toKeyInfo } from './key-info.js';
+import { kmsSdk } from './sdk.js';
 
 const SPEC_CACHE_LIMIT = 4096;
 
@@ -32,9 +32,12 @@ export class KmsRuntime {
     const cacheKey = cacheKeyOf(key);
     const known = this.specs.get(cacheKey);
     if (known !== undefined) return known;
-    const out = await key.client.send(new DescribeKeyCommand({ KeyId: key.keyId, ...this.tokens() }), {
-      abortSignal: signal,
-    });
+    const out = await key.client.send(
+      new (kmsSdk().DescribeKeyCommand)({ KeyId: key.keyId, ...this.tokens() }),
+      {
+        abortSignal: signal,
+      },
+    );
     const spec = toKeyInfo(out.KeyMetadata, { via: key.parsed }).spec;
     this.remember(key.uri, spec);
     return spec;
@@ -46,9 +49,12 @@ export class KmsRuntime {
    */
   async keyIdOrArn(key: ResolvedKey, signal: AbortSignal): Promise<string> {
     if (!isAlias(key.keyId)) return key.keyId;
-    const out = await key.client.send(new DescribeKeyCommand({ KeyId: key.keyId, ...this.tokens() }), {
-      abortSignal: signal,
-    });
+    const out = await key.client.send(
+      new (kmsSdk().DescribeKeyCommand)({ KeyId: key.keyId, ...this.tokens() }),
+      {
+        abortSignal: signal,
+      },
+    );
     return answered(out.KeyMetadata?.Arn, 'a key ARN');
   }
 

@@ -106,7 +106,7 @@ export async function encrypt(
 ): Promise<EncryptResult> {
   const aad = encodeContext(req.context);
   const spec = await rt.specOf(key, o);
-  const client = rt.vaults.crypto(key);
+  const client = await rt.vaults.crypto(key);
   const kid = kidCapture();
   if (spec === 'AES_256') {
     const out = await guarded(rt, key, false, o, () =>
@@ -162,7 +162,7 @@ export async function decrypt(
   // The ciphertext names its version; a ref pinned to another version cannot have made it.
   if (key.version !== undefined && key.version !== parsed.version) throw badCiphertext();
   const at: ResolvedKey = { ...key, version: parsed.version };
-  const client = rt.vaults.crypto(at);
+  const client = await rt.vaults.crypto(at);
   if (parsed.mode === MODE_HSM_GCM) {
     const out = await guarded(rt, at, true, o, () =>
       client.decrypt(
@@ -257,8 +257,8 @@ export async function sign(
   const { alg, hash } = AZURE_ALGORITHMS[algorithm];
   const digest = digestOf(message, req, hash);
   const kid = kidCapture();
-  const out = await guarded(rt, key, false, o, () =>
-    rt.vaults.crypto(key).sign(alg, digest, { abortSignal: o.signal, onResponse: kid.onResponse }),
+  const out = await guarded(rt, key, false, o, async () =>
+    (await rt.vaults.crypto(key)).sign(alg, digest, { abortSignal: o.signal, onResponse: kid.onResponse }),
   );
   const signature = spec.startsWith('EC_') ? rawToDer(out.result) : new Uint8Array(out.result);
   return { signature, algorithm, keyVersion: answeredVersion(key, kid.version()) };
@@ -280,8 +280,8 @@ export async function verify(
   if (wire === undefined || wire.length === 0) return false; // not a signature at all
   const body = wire;
   try {
-    const out = await guarded(rt, key, false, o, () =>
-      rt.vaults.crypto(key).verify(alg, digest, body, { abortSignal: o.signal }),
+    const out = await guarded(rt, key, false, o, async () =>
+      (await rt.vaults.crypto(key)).verify(alg, digest, body, { abortSignal: o.signal }),
     );
     return out.result;
   } catch (e) {

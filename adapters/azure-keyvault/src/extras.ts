@@ -75,7 +75,7 @@ export async function importJwk(
   const { vault, name } = rt.vaults.forNewKey(nameOrUri);
   if (options.asNewVersion !== true) {
     try {
-      await vault.keys.getKey(name, { abortSignal: o.signal });
+      await (await vault.keys()).getKey(name, { abortSignal: o.signal });
       throw new KeyportError(
         'AlreadyExists',
         'a key with this name exists (pass asNewVersion to add a version)',
@@ -88,18 +88,22 @@ export async function importJwk(
     }
   }
   rt.forgetSpec(vault, name);
-  const imported = await vault.keys.importKey(name, toAzureJwk(jwk, opsFor(jwk.kty, options.usage)), {
-    ...(options.labels !== undefined ? { tags: { ...options.labels } } : {}),
-    ...(options.hardwareProtected !== undefined ? { hardwareProtected: options.hardwareProtected } : {}),
-    abortSignal: o.signal,
-  });
+  const imported = await (await vault.keys()).importKey(
+    name,
+    toAzureJwk(jwk, opsFor(jwk.kty, options.usage)),
+    {
+      ...(options.labels !== undefined ? { tags: { ...options.labels } } : {}),
+      ...(options.hardwareProtected !== undefined ? { hardwareProtected: options.hardwareProtected } : {}),
+      abortSignal: o.signal,
+    },
+  );
   return keyInfoOf(rt, vault, imported);
 }
 
 /** The key's backup blob (every version and its policy), opaque and only restorable into the same geography. */
 export async function backupKey(rt: AzureRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<Uint8Array> {
   const key = rt.vaults.resolve(ref);
-  const blob = await key.vault.keys.backupKey(key.name, { abortSignal: o.signal });
+  const blob = await (await key.vault.keys()).backupKey(key.name, { abortSignal: o.signal });
   if (blob === undefined) {
     throw new KeyportError('Internal', 'the vault answered a backup without a blob', {
       provider: PROVIDER_NAME,
@@ -120,7 +124,7 @@ export async function restoreKey(
       ? rt.vaults.defaultVault
       : rt.vaults.resolve({ uri: `azurekeyvault://${vaultHost.replace(/^azurekeyvault:\/\//, '')}/keys/x` })
           .vault;
-  const restored = await vault.keys.restoreKeyBackup(backup, { abortSignal: o.signal });
+  const restored = await (await vault.keys()).restoreKeyBackup(backup, { abortSignal: o.signal });
   rt.forgetSpec(vault, restored.name);
   return describeKey(rt, { uri: rt.vaults.uriOf(vault, restored.name) }, o);
 }
@@ -141,8 +145,9 @@ export async function setValidity(
 ): Promise<KeyInfo> {
   const key = rt.vaults.resolve(ref);
   const version =
-    key.version ?? (await key.vault.keys.getKey(key.name, { abortSignal: o.signal })).properties.version;
-  await key.vault.keys.updateKeyProperties(key.name, version ?? '', {
+    key.version ??
+    (await (await key.vault.keys()).getKey(key.name, { abortSignal: o.signal })).properties.version;
+  await (await key.vault.keys()).updateKeyProperties(key.name, version ?? '', {
     ...(validity.notBefore !== undefined ? { notBefore: validity.notBefore } : {}),
     ...(validity.expiresOn !== undefined ? { expiresOn: validity.expiresOn } : {}),
     abortSignal: o.signal,

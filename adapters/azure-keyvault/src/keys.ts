@@ -77,7 +77,7 @@ export function periodDaysOf(actions: readonly KeyRotationLifetimeAction[] | und
 
 async function rotationOf(vault: Vault, name: string, latest: KeyVaultKey, o: ProviderCallOptions) {
   try {
-    const policy = await vault.keys.getKeyRotationPolicy(name, { abortSignal: o.signal });
+    const policy = await (await vault.keys()).getKeyRotationPolicy(name, { abortSignal: o.signal });
     const periodDays = periodDaysOf(policy.lifetimeActions);
     if (periodDays === undefined) return undefined;
     const created = latest.properties.createdOn;
@@ -93,7 +93,8 @@ async function rotationOf(vault: Vault, name: string, latest: KeyVaultKey, o: Pr
 
 async function versionsOf(vault: Vault, name: string, o: ProviderCallOptions): Promise<KeyProperties[]> {
   const out: KeyProperties[] = [];
-  for await (const p of vault.keys.listPropertiesOfKeyVersions(name, { abortSignal: o.signal })) out.push(p);
+  for await (const p of (await vault.keys()).listPropertiesOfKeyVersions(name, { abortSignal: o.signal }))
+    out.push(p);
   return out;
 }
 
@@ -126,7 +127,7 @@ export async function createKey(
   checkPeriod(req.rotation?.periodDays);
   // Key Vault answers "create" on an existing name with a new version; keyport's createKey refuses.
   try {
-    await vault.keys.getKey(name, { abortSignal: o.signal });
+    await (await vault.keys()).getKey(name, { abortSignal: o.signal });
     throw new KeyportError('AlreadyExists', 'a key with this name exists (rotateKey adds a version)', {
       provider: PROVIDER_NAME,
       keyUri: rt.vaults.uriOf(vault, name),
@@ -139,7 +140,7 @@ export async function createKey(
     ...(req.description !== undefined ? { [DESCRIPTION_TAG]: req.description } : {}),
   };
   rt.forgetSpec(vault, name);
-  const created = await vault.keys.createKey(name, shape.kty, {
+  const created = await (await vault.keys()).createKey(name, shape.kty, {
     keyOps: shape.keyOps,
     ...(shape.keySize !== undefined ? { keySize: shape.keySize } : {}),
     ...(shape.curve !== undefined ? { curve: shape.curve } : {}),
@@ -162,7 +163,7 @@ export async function describeKey(rt: AzureRuntime, ref: KeyRef, o: ProviderCall
   const { vault, name } = key;
   let latest: KeyVaultKey;
   try {
-    latest = await vault.keys.getKey(name, { abortSignal: o.signal });
+    latest = await (await vault.keys()).getKey(name, { abortSignal: o.signal });
   } catch (e) {
     if (statusOf(e) !== 404) throw e;
     const deleted = await deletedKey(vault, name, o);
@@ -188,7 +189,7 @@ async function deletedKey(
   o: ProviderCallOptions,
 ): Promise<DeletedKey | undefined> {
   try {
-    return await vault.keys.getDeletedKey(name, { abortSignal: o.signal });
+    return await (await vault.keys()).getDeletedKey(name, { abortSignal: o.signal });
   } catch (e) {
     if (statusOf(e) === 404) return undefined;
     throw e;
@@ -207,12 +208,14 @@ function pendingDeletion(d: DeletedKey): { deletionDate: Date } {
 export async function* listKeys(rt: AzureRuntime, o: ListOptions): AsyncIterable<KeyInfo> {
   const maxPageSize = Math.min(25, Math.max(1, o.pageSize ?? 25));
   for (const vault of rt.vaults.all()) {
-    const pages = vault.keys.listPropertiesOfKeys({ abortSignal: o.signal }).byPage({ maxPageSize });
+    const pages = (await vault.keys())
+      .listPropertiesOfKeys({ abortSignal: o.signal })
+      .byPage({ maxPageSize });
     for await (const page of pages) {
       const infos = await Promise.all(
         page.map(async (p) => {
           try {
-            return keyInfoOf(rt, vault, await vault.keys.getKey(p.name, { abortSignal: o.signal }));
+            return keyInfoOf(rt, vault, await (await vault.keys()).getKey(p.name, { abortSignal: o.signal }));
           } catch (e) {
             if (e instanceof UnsupportedError || statusOf(e) === 404) return undefined; // unrepresentable, or deleted meanwhile
             throw e;
@@ -226,7 +229,9 @@ export async function* listKeys(rt: AzureRuntime, o: ListOptions): AsyncIterable
 
 export async function rotateKey(rt: AzureRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
   const key = rt.vaults.resolve(ref);
-  await onKey(rt, key, o, () => key.vault.keys.rotateKey(key.name, { abortSignal: o.signal }));
+  await onKey(rt, key, o, async () =>
+    (await key.vault.keys()).rotateKey(key.name, { abortSignal: o.signal }),
+  );
   return describeKey(rt, { uri: rt.vaults.uriOf(key.vault, key.name) }, o);
 }
 
@@ -243,11 +248,11 @@ async function writeRotationPolicy(
   periodDays: number | undefined,
   o: ProviderCallOptions,
 ) {
-  const current = await vault.keys.getKeyRotationPolicy(name, { abortSignal: o.signal });
+  const current = await (await vault.keys()).getKeyRotationPolicy(name, { abortSignal: o.signal });
   const kept = (current.lifetimeActions ?? []).filter((a) => a.action.toLowerCase() !== 'rotate');
   const rotate: KeyRotationLifetimeAction[] =
     periodDays === undefined ? [] : [{ action: 'Rotate', timeAfterCreate: `P${periodDays}D` }];
-  await vault.keys.updateKeyRotationPolicy(
+  await (await vault.keys()).updateKeyRotationPolicy(
     name,
     {
       lifetimeActions: [...rotate, ...kept],
@@ -279,8 +284,11 @@ export async function setEnabled(
   const key = rt.vaults.resolve(ref);
   const versions = await onKey(rt, key, o, () => versionsOf(key.vault, key.name, o));
   await Promise.all(
-    versions.map((v) =>
-      key.vault.keys.updateKeyProperties(key.name, v.version ?? '', { enabled, abortSignal: o.signal }),
+    versions.map(async (v) =>
+      (await key.vault.keys()).updateKeyProperties(key.name, v.version ?? '', {
+        enabled,
+        abortSignal: o.signal,
+      }),
     ),
   );
   return describeKey(rt, { uri: rt.vaults.uriOf(key.vault, key.name) }, o);
@@ -301,8 +309,8 @@ export async function scheduleKeyDeletion(
     throw invalid('Key Vault keeps deleted keys 7 to 90 days (the vault retention setting)');
   }
   const key = rt.vaults.resolve(ref);
-  const poller = await onKey(rt, key, o, () =>
-    key.vault.keys.beginDeleteKey(key.name, { abortSignal: o.signal, ...rt.pollOptions }),
+  const poller = await onKey(rt, key, o, async () =>
+    (await key.vault.keys()).beginDeleteKey(key.name, { abortSignal: o.signal, ...rt.pollOptions }),
   );
   const deleted = await poller.pollUntilDone({ abortSignal: o.signal });
   return keyInfoOf(rt, key.vault, deleted, pendingDeletion(deleted));
@@ -320,12 +328,12 @@ export async function cancelKeyDeletion(
   const key = rt.vaults.resolve(ref);
   if ((await deletedKey(key.vault, key.name, o)) === undefined) {
     // Not deleted: a live key is a state conflict, a missing one NotFound (the getKey 404).
-    await key.vault.keys.getKey(key.name, { abortSignal: o.signal });
+    await (await key.vault.keys()).getKey(key.name, { abortSignal: o.signal });
     throw new KeyportError('KeyStateConflict', 'the key is not pending deletion', {
       provider: PROVIDER_NAME,
     });
   }
-  const poller = await key.vault.keys.beginRecoverDeletedKey(key.name, {
+  const poller = await (await key.vault.keys()).beginRecoverDeletedKey(key.name, {
     abortSignal: o.signal,
     ...rt.pollOptions,
   });
@@ -336,6 +344,6 @@ export async function cancelKeyDeletion(
 /** Purges a soft-deleted key now: irreversible. */
 export async function purgeDeletedKey(rt: AzureRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<void> {
   const key = rt.vaults.resolve(ref);
-  await key.vault.keys.purgeDeletedKey(key.name, { abortSignal: o.signal });
+  await (await key.vault.keys()).purgeDeletedKey(key.name, { abortSignal: o.signal });
   rt.forgetSpec(key.vault, key.name);
 }

@@ -124,7 +124,7 @@ export class AzureKeyVaultProvider implements KmsProvider {
   }
   async getPublicKey(ref: KeyRef, o: ProviderCallOptions): Promise<Uint8Array> {
     const key = this.rt.vaults.resolve(ref);
-    const found = await key.vault.keys.getKey(key.name, {
+    const found = await (await key.vault.keys()).getKey(key.name, {
       abortSignal: o.signal,
       ...(key.version !== undefined ? { version: key.version } : {}),
     });

@@ -40,7 +40,7 @@ export class AzureRuntime implements CryptoRuntime {
     const cached = this.specs.get(this.cacheId(key.vault, key.name));
     if (cached !== undefined) return cached;
     try {
-      const found = await key.vault.keys.getKey(key.name, { abortSignal: o.signal });
+      const found = await (await key.vault.keys()).getKey(key.name, { abortSignal: o.signal });
       const spec = specOf(found.key);
       this.rememberSpec(key.vault, key.name, spec);
       return spec;
@@ -63,14 +63,21 @@ export class AzureRuntime implements CryptoRuntime {
     o: ProviderCallOptions,
   ): Promise<never> {
     const base = { provider: PROVIDER_NAME, requestId: requestIdOf(error), cause: error };
-    if (await this.exists(() => key.vault.keys.getDeletedKey(key.name, { abortSignal: o.signal }))) {
+    if (
+      await this.exists(async () =>
+        (await key.vault.keys()).getDeletedKey(key.name, { abortSignal: o.signal }),
+      )
+    ) {
       throw new KeyportError(
         'KeyStateConflict',
         'the key is soft-deleted (pending deletion): recover it first',
         base,
       );
     }
-    if (decrypting && (await this.exists(() => key.vault.keys.getKey(key.name, { abortSignal: o.signal })))) {
+    if (
+      decrypting &&
+      (await this.exists(async () => (await key.vault.keys()).getKey(key.name, { abortSignal: o.signal })))
+    ) {
       throw new KeyportError('InvalidCiphertext', 'the ciphertext was not made by this key', base);
     }
     throw mapAzureError(error) ?? new KeyportError('NotFound', 'the key was not found', base);

@@ -3,17 +3,19 @@
  * kind (Key Vault or Managed HSM) and only the vaults it was given: a key URI naming another host
  * is refused, so a credential's token never goes to a host the caller did not configure.
  */
-import { DefaultAzureCredential } from '@azure/identity';
-import {
+
+import type * as KeysSdk from '@azure/keyvault-keys';
+import type {
   CryptographyClient,
-  type CryptographyClientOptions,
+  CryptographyClientOptions,
   KeyClient,
-  type KeyClientOptions,
-  type KeyVaultKey,
+  KeyClientOptions,
+  KeyVaultKey,
 } from '@azure/keyvault-keys';
 import { KeyportError, type KeyRef, parseKeyUri } from '@keyport/core';
 import type { VaultKind } from './capabilities.js';
 import { PROVIDER_NAME } from './errors.js';
+import { identitySdk, keysSdk } from './sdk.js';
 
 type TokenCredential = ConstructorParameters<typeof KeyClient>[1];
 
@@ -49,7 +51,8 @@ export interface Vault {
   readonly url: string;
   /** `host[:port]`, as the key URI names it. */
   readonly host: string;
-  readonly keys: KeyClient;
+  /** The vault's KeyClient: the one the caller gave, or one built (SDK loaded) on first use. */
+  keys(): Promise<KeyClient>;
 }
 
 const HSM_HOST = /\.managedhsm\.(azure\.net|azure\.cn|usgovcloudapi\.net|microsoftazure\.de)$/i;
@@ -62,7 +65,7 @@ function invalid(message: string, keyUri?: string): KeyportError {
   return new KeyportError('InvalidArgument', message, { provider: PROVIDER_NAME, keyUri });
 }
 
-function vaultOf(url: string, keys: KeyClient): Vault {
+function vaultOf(url: string, keys: () => Promise<KeyClient>): Vault {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -79,23 +82,38 @@ export class Vaults {
   readonly pollIntervalMs: number | undefined;
   private readonly byHost = new Map<string, Vault>();
   private readonly first: Vault;
-  private readonly credential: TokenCredential;
+  private readonly givenCredential: TokenCredential | undefined;
+  private defaultCredential: Promise<TokenCredential> | undefined;
   private readonly cryptoOptions: CryptographyClientOptions;
-  private readonly cryptoClients = new Map<string, CryptographyClient>();
+  private readonly cryptoClients = new Map<string, Promise<CryptographyClient>>();
   private readonly maxCryptoClients: number;
 
   constructor(options: AzureKeyVaultProviderOptions) {
-    this.credential = options.credential ?? new DefaultAzureCredential();
+    this.givenCredential = options.credential;
     this.cryptoOptions = {
       ...options.clientOptions,
       retryOptions: { maxRetries: 0, ...options.clientOptions?.retryOptions },
     };
     const vaults: Vault[] = [];
     const urls = options.vaultUrl === undefined ? [] : [options.vaultUrl].flat();
-    for (const url of urls)
-      vaults.push(vaultOf(url, new KeyClient(url, this.credential, { ...this.cryptoOptions })));
+    for (const url of urls) {
+      let built: Promise<KeyClient> | undefined;
+      const keys = (): Promise<KeyClient> => {
+        built ??= this.built(
+          (sdk, credential) => new sdk.KeyClient(url, credential, { ...this.cryptoOptions }),
+        );
+        built.catch(() => {
+          built = undefined;
+        });
+        return built;
+      };
+      vaults.push(vaultOf(url, keys));
+    }
     const given = options.keyClient === undefined ? [] : [options.keyClient].flat();
-    for (const client of given) vaults.push(vaultOf(client.vaultUrl, client));
+    for (const client of given) {
+      const ready = Promise.resolve(client);
+      vaults.push(vaultOf(client.vaultUrl, () => ready));
+    }
     const first = vaults[0];
     if (first === undefined)
       throw invalid('give vaultUrl or keyClient: the provider needs at least one vault');
@@ -111,6 +129,25 @@ export class Vaults {
     }
     this.pollIntervalMs = options.pollIntervalMs;
     this.maxCryptoClients = options.maxCryptographyClients ?? 256;
+  }
+
+  /** The caller's credential, else a `DefaultAzureCredential` (and `@azure/identity`) made once. */
+  private credential(): Promise<TokenCredential> {
+    if (this.givenCredential !== undefined) return Promise.resolve(this.givenCredential);
+    this.defaultCredential ??= identitySdk().then(
+      (identity) => new identity.DefaultAzureCredential(),
+      (e: unknown) => {
+        this.defaultCredential = undefined;
+        throw e;
+      },
+    );
+    return this.defaultCredential;
+  }
+
+  /** Runs `make` with the SDK and the credential; a failure is not kept, so the next call retries. */
+  private async built<T>(make: (sdk: typeof KeysSdk, credential: TokenCredential) => T): Promise<T> {
+    const [sdk, credential] = await Promise.all([keysSdk(), this.credential()]);
+    return make(sdk, credential);
   }
 
   all(): Vault[] {
@@ -155,7 +192,7 @@ export class Vaults {
    * every operation reaches the vault, which enforces key state, validity dates and permissions.
    * Without a version it addresses the latest one (the answer's `kid` names which).
    */
-  crypto(key: ResolvedKey): CryptographyClient {
+  crypto(key: ResolvedKey): Promise<CryptographyClient> {
     const id = `${key.vault.url}/keys/${key.name}${key.version === undefined ? '' : `/${key.version}`}`;
     const cached = this.cryptoClients.get(id);
     if (cached !== undefined) {
@@ -174,7 +211,13 @@ export class Vaults {
         ...(key.version ? { version: key.version } : {}),
       },
     };
-    const client = new CryptographyClient(remoteOnly, this.credential, { ...this.cryptoOptions });
+    const client = this.built(
+      (sdk, credential) => new sdk.CryptographyClient(remoteOnly, credential, { ...this.cryptoOptions }),
+    );
+    // A failed build (SDK missing) is dropped from the cache so the next call tries again.
+    client.catch(() => {
+      if (this.cryptoClients.get(id) === client) this.cryptoClients.delete(id);
+    });
     this.cryptoClients.set(id, client);
     if (this.cryptoClients.size > this.maxCryptoClients) {
       const oldest = this.cryptoClients.keys().next().value;

@@ -68,7 +68,7 @@ it('measures adapter encrypt/decrypt against the bare Cloud KMS client', async (
     keyRing: 'projects/bench/locations/global/keyRings/bench',
   });
   const keyport = new Keyport({ providers: [provider] });
-  const bare = provider.client;
+  const bare = await provider.client();
   try {
     const { uri } = await keyport.createKey('gcp-kms', { name: 'bench', spec: 'AES_256' });
     const name = uri.slice('gcp-kms://'.length);

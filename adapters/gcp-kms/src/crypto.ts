@@ -100,7 +100,7 @@ export class CryptoService {
         ? { additionalAuthenticatedData: aad, additionalAuthenticatedDataCrc32c: checksum(aad) }
         : {}),
     };
-    const res = await this.rpc.call(o, (co) => this.rpc.client.encrypt(request, co), { keyUri: t.uri });
+    const res = await this.rpc.call(o, (co, kms) => kms.encrypt(request, co), { keyUri: t.uri });
     const ciphertext = toBytes(res.ciphertext);
     if (res.verifiedPlaintextCrc32c !== true)
       throw integrityError('Cloud KMS did not verify the plaintext checksum');
@@ -128,7 +128,7 @@ export class CryptoService {
         ? { additionalAuthenticatedData: aad, additionalAuthenticatedDataCrc32c: checksum(aad) }
         : {}),
     };
-    const res = await this.rpc.call(o, (co) => this.rpc.client.decrypt(request, co), {
+    const res = await this.rpc.call(o, (co, kms) => kms.decrypt(request, co), {
       keyUri: t.uri,
       op: 'decrypt',
     });
@@ -176,7 +176,7 @@ export class CryptoService {
       ciphertext: own(body),
       ciphertextCrc32c: checksum(body),
     };
-    const res = await this.rpc.call(o, (co) => this.rpc.client.asymmetricDecrypt(request, co), {
+    const res = await this.rpc.call(o, (co, kms) => kms.asymmetricDecrypt(request, co), {
       keyUri: t.uri,
       op: 'decrypt',
     });

@@ -76,7 +76,7 @@ export class GrantService {
 
   private getPolicy(t: KeyTarget, o: ProviderCallOptions): Promise<Policy> {
     const request = { resource: t.keyName, options: { requestedPolicyVersion: 3 } };
-    return this.rpc.call(o, (co) => this.rpc.client.getIamPolicy(request as GetPolicyRequest, co), {
+    return this.rpc.call(o, (co, kms) => kms.getIamPolicy(request as GetPolicyRequest, co), {
       keyUri: t.uri,
     }) as Promise<Policy>;
   }
@@ -92,13 +92,9 @@ export class GrantService {
       const bindings = change([...(policy.bindings ?? [])]);
       const request = { resource: t.keyName, policy: { version: 3, bindings, etag: policy.etag ?? null } };
       try {
-        await this.rpc.call(
-          o,
-          (co) => this.rpc.client.setIamPolicy(request as unknown as SetPolicyRequest, co),
-          {
-            keyUri: t.uri,
-          },
-        );
+        await this.rpc.call(o, (co, kms) => kms.setIamPolicy(request as unknown as SetPolicyRequest, co), {
+          keyUri: t.uri,
+        });
         return;
       } catch (e) {
         const cause = e instanceof KeyportError ? (e.cause as { code?: unknown } | undefined) : undefined;

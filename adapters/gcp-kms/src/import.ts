@@ -68,7 +68,7 @@ export class ImportService {
         protectionLevel: key.versionTemplate?.protectionLevel ?? 'SOFTWARE',
       },
     };
-    let job = await this.rpc.call(o, (co) => this.rpc.client.createImportJob(request, co), { keyUri: t.uri });
+    let job = await this.rpc.call(o, (co, kms) => kms.createImportJob(request, co), { keyUri: t.uri });
     // The wrapping key is generated asynchronously: the job is PENDING_GENERATION until it is ACTIVE.
     while (job.state !== 'ACTIVE' && job.state !== 2) {
       if (job.state === 'EXPIRED' || job.state === 3) {
@@ -76,7 +76,7 @@ export class ImportService {
       }
       await sleep(POLL_MS, o.signal);
       const name = job.name ?? '';
-      job = await this.rpc.call(o, (co) => this.rpc.client.getImportJob({ name }, co), { keyUri: t.uri });
+      job = await this.rpc.call(o, (co, kms) => kms.getImportJob({ name }, co), { keyUri: t.uri });
     }
     const pem = job.publicKey?.pem ?? '';
     const spki = createPublicKey(pem).export({ type: 'spki', format: 'der' });
@@ -114,14 +114,14 @@ export class ImportService {
       importJob,
       wrappedKey: own(req.wrappedMaterial),
     };
-    let version = await this.rpc.call(o, (co) => this.rpc.client.importCryptoKeyVersion(request, co), {
+    let version = await this.rpc.call(o, (co, kms) => kms.importCryptoKeyVersion(request, co), {
       keyUri: t.uri,
       op: 'import',
     });
     while (enumName(version.state, VERSION_STATE_NAMES) === 'PENDING_IMPORT') {
       await sleep(POLL_MS, o.signal);
       const name = version.name ?? '';
-      version = await this.rpc.call(o, (co) => this.rpc.client.getCryptoKeyVersion({ name }, co), {
+      version = await this.rpc.call(o, (co, kms) => kms.getCryptoKeyVersion({ name }, co), {
         keyUri: t.uri,
       });
     }

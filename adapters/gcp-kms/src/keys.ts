@@ -46,10 +46,6 @@ export class KeyService {
     private readonly settings: KeySettings,
   ) {}
 
-  private get kms() {
-    return this.rpc.client;
-  }
-
   /** Where a new key goes: a full gcp-kms:// URI, or a bare id inside the configured key ring. */
   private newKeyTarget(name: string): { keyRing: string; id: string } {
     if (name.startsWith('gcp-kms://')) {
@@ -98,12 +94,12 @@ export class KeyService {
     const keyUri = `gcp-kms://${keyRing}/cryptoKeys/${id}`;
     let created: CryptoKey;
     try {
-      created = await this.rpc.call(o, (co) => this.kms.createCryptoKey(request, co), { keyUri });
+      created = await this.rpc.call(o, (co, kms) => kms.createCryptoKey(request, co), { keyUri });
     } catch (e) {
       // The key ring does not exist yet: create it (key rings cannot be deleted, so this is one-off).
       if (!(e instanceof KeyportError && e.code === 'NotFound')) throw e;
       await this.ensureKeyRing(keyRing, o);
-      created = await this.rpc.call(o, (co) => this.kms.createCryptoKey(request, co), { keyUri });
+      created = await this.rpc.call(o, (co, kms) => kms.createCryptoKey(request, co), { keyUri });
     }
     if (purpose === 'ENCRYPT_DECRYPT') return toKeyInfo(created);
     return toKeyInfo(created, await this.versions(created.name ?? '', o, keyUri));
@@ -117,14 +113,14 @@ export class KeyService {
       keyRing: {},
     };
     try {
-      await this.rpc.call(o, (co) => this.kms.createKeyRing(request, co));
+      await this.rpc.call(o, (co, kms) => kms.createKeyRing(request, co));
     } catch (e) {
       if (!(e instanceof KeyportError && e.code === 'AlreadyExists')) throw e;
     }
   }
 
   async getKey(t: KeyTarget, o: ProviderCallOptions): Promise<CryptoKey> {
-    return this.rpc.call(o, (co) => this.kms.getCryptoKey({ name: t.keyName }, co), { keyUri: t.uri });
+    return this.rpc.call(o, (co, kms) => kms.getCryptoKey({ name: t.keyName }, co), { keyUri: t.uri });
   }
 
   async versions(keyName: string, o: ProviderCallOptions, keyUri?: string): Promise<CryptoKeyVersion[]> {
@@ -132,7 +128,7 @@ export class KeyService {
     const pages = this.rpc.pages<CryptoKeyVersion, ListVersionsRequest>(
       o,
       { parent: keyName, pageSize: 1000 },
-      (req, co) => this.kms.listCryptoKeyVersions(req, co),
+      (req, co, kms) => kms.listCryptoKeyVersions(req, co),
       keyUri,
     );
     for await (const v of pages) out.push(v);
@@ -159,7 +155,7 @@ export class KeyService {
     const pages = this.rpc.pages<CryptoKey, ListKeysRequest>(
       o,
       { parent: keyRing, pageSize: o.pageSize ?? 100 },
-      (req, co) => this.kms.listCryptoKeys(req, co),
+      (req, co, kms) => kms.listCryptoKeys(req, co),
     );
     for await (const key of pages) {
       // Only ENCRYPT_DECRYPT keys embed their leading version; others need their versions listed.
@@ -186,7 +182,7 @@ export class KeyService {
     const t = targetOf(ref);
     const created = await this.rpc.call(
       o,
-      (co) => this.kms.createCryptoKeyVersion({ parent: t.keyName, cryptoKeyVersion: {} }, co),
+      (co, kms) => kms.createCryptoKeyVersion({ parent: t.keyName, cryptoKeyVersion: {} }, co),
       { keyUri: t.uri },
     );
     const id = versionIdOf(created.name);
@@ -200,7 +196,7 @@ export class KeyService {
   async setPrimary(t: KeyTarget, id: string, o: ProviderCallOptions): Promise<void> {
     await this.rpc.call(
       o,
-      (co) => this.kms.updateCryptoKeyPrimaryVersion({ name: t.keyName, cryptoKeyVersionId: id }, co),
+      (co, kms) => kms.updateCryptoKeyPrimaryVersion({ name: t.keyName, cryptoKeyVersionId: id }, co),
       { keyUri: t.uri },
     );
   }
@@ -210,8 +206,8 @@ export class KeyService {
     const fields = policy.periodDays === undefined ? {} : rotationFields(policy);
     await this.rpc.call(
       o,
-      (co) =>
-        this.kms.updateCryptoKey(
+      (co, kms) =>
+        kms.updateCryptoKey(
           {
             cryptoKey: { name: t.keyName, ...fields },
             updateMask: { paths: ['rotation_period', 'next_rotation_time'] },
@@ -232,8 +228,8 @@ export class KeyService {
     const id = await this.resolveVersion(t, o);
     await this.rpc.call(
       o,
-      (co) =>
-        this.kms.updateCryptoKeyVersion(
+      (co, kms) =>
+        kms.updateCryptoKeyVersion(
           { cryptoKeyVersion: { name: versionName(t.keyName, id), state }, updateMask: { paths: ['state'] } },
           co,
         ),
@@ -247,7 +243,7 @@ export class KeyService {
     if (t.version === undefined)
       throw new KeyportError('InvalidArgument', 'destroyKeyVersion needs a key version');
     const name = versionName(t.keyName, t.version);
-    await this.rpc.call(o, (co) => this.kms.destroyCryptoKeyVersion({ name }, co), { keyUri: t.uri });
+    await this.rpc.call(o, (co, kms) => kms.destroyCryptoKeyVersion({ name }, co), { keyUri: t.uri });
     return this.describeKey({ uri: t.uri }, o);
   }
 
@@ -257,7 +253,7 @@ export class KeyService {
     if (t.version === undefined)
       throw new KeyportError('InvalidArgument', 'restoreKeyVersion needs a key version');
     const name = versionName(t.keyName, t.version);
-    await this.rpc.call(o, (co) => this.kms.restoreCryptoKeyVersion({ name }, co), { keyUri: t.uri });
+    await this.rpc.call(o, (co, kms) => kms.restoreCryptoKeyVersion({ name }, co), { keyUri: t.uri });
     return this.describeKey({ uri: t.uri }, o);
   }
 }

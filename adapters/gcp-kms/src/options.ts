@@ -3,9 +3,10 @@
  * (endpoint, port, TLS, credentials), or from Application Default Credentials when nothing is
  * given. gRPC by default; `transport: 'rest'` selects the client's HTTP/JSON fallback.
  */
-import { KeyManagementServiceClient } from '@google-cloud/kms';
+import type { KeyManagementServiceClient } from '@google-cloud/kms';
 import { KeyportError } from '@keyport/core';
 import type { CapabilityOptions } from './capabilities.js';
+import { kmsSdk } from './sdk.js';
 
 export type KmsClientOptions = NonNullable<ConstructorParameters<typeof KeyManagementServiceClient>[0]>;
 
@@ -53,12 +54,11 @@ export function checkKeyRing(keyRing: string | undefined): string | undefined {
   return keyRing;
 }
 
-/** The client the options describe; `owned` says whether the provider must close it. */
-export function buildClient(options: GcpKmsProviderOptions): {
-  client: KeyManagementServiceClient;
-  owned: boolean;
-} {
-  if (options.client !== undefined) return { client: options.client, owned: false };
+/**
+ * Builds the client the options describe (no `client` given), loading `@google-cloud/kms` first.
+ * The provider owns, and closes, the client built here.
+ */
+export async function buildClient(options: GcpKmsProviderOptions): Promise<KeyManagementServiceClient> {
   const rest = options.transport === 'rest';
   const opts: KmsClientOptions = {
     ...options.clientOptions,
@@ -72,5 +72,6 @@ export function buildClient(options: GcpKmsProviderOptions): {
     ...(options.keyFilename !== undefined ? { keyFilename: options.keyFilename } : {}),
     ...(options.projectId !== undefined ? { projectId: options.projectId } : {}),
   };
-  return { client: new KeyManagementServiceClient(opts), owned: true };
+  const { KeyManagementServiceClient: Client } = await kmsSdk();
+  return new Client(opts);
 }

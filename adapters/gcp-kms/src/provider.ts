@@ -16,7 +16,7 @@ import {
   type ImportParameters,
   type ImportParametersRequest,
   type KeyInfo,
-  type KeyportError,
+  KeyportError,
   type KeyRef,
   type KmsProvider,
   type ListOptions,
@@ -50,9 +50,9 @@ export class GcpKmsProvider implements KmsProvider {
   }
   readonly name: string;
   readonly capabilities: Capabilities;
-  /** The underlying client, for calls keyport does not wrap. */
-  readonly client: KeyManagementServiceClient;
-  private readonly owned: boolean;
+  private readonly given: KeyManagementServiceClient | undefined;
+  private readonly options: GcpKmsProviderOptions;
+  private built: Promise<KeyManagementServiceClient> | undefined;
   private readonly keys: KeyService;
   private readonly crypto: CryptoService;
   private readonly signing: SigningService;
@@ -63,10 +63,9 @@ export class GcpKmsProvider implements KmsProvider {
     this.name = options.name ?? 'gcp-kms';
     this.capabilities = gcpKmsCapabilities(options);
     const keyRing = checkKeyRing(options.keyRing);
-    const { client, owned } = buildClient(options);
-    this.client = client;
-    this.owned = owned;
-    const rpc = new Rpc(client, options.headers ?? {}, this.name);
+    this.given = options.client;
+    this.options = options;
+    const rpc = new Rpc(() => this.client(), options.headers ?? {}, this.name);
     this.keys = new KeyService(rpc, { keyRing, protectionLevel: options.protectionLevel ?? 'SOFTWARE' });
     const versions = new VersionCache(rpc, this.keys);
     this.crypto = new CryptoService(rpc, this.keys, versions);
@@ -172,7 +171,25 @@ export class GcpKmsProvider implements KmsProvider {
     return mapGcpError(error, 'other', { provider: this.name });
   }
 
+  /**
+   * The underlying client, for calls keyport does not wrap: the one given in the options, used as
+   * it is, or the one built from them on first use (loading `@google-cloud/kms` then).
+   */
+  client(): Promise<KeyManagementServiceClient> {
+    if (this.given !== undefined) return Promise.resolve(this.given);
+    this.built ??= buildClient(this.options).catch((e: unknown) => {
+      this.built = undefined; // not kept: a later call (after installing the package) tries again
+      throw e instanceof KeyportError ? e.withDetails({ provider: this.name }) : e;
+    });
+    return this.built;
+  }
+
+  /** Closes the client the provider built (a given client is the caller's to close). */
   async close(): Promise<void> {
-    if (this.owned) await this.client.close();
+    const built = this.built;
+    if (built === undefined) return;
+    this.built = undefined;
+    const client = await built.catch(() => undefined);
+    await client?.close();
   }
 }

@@ -42,7 +42,7 @@ export class VersionCache {
       const name = versionName(t.keyName, t.version);
       const cached = this.algorithms.get(name);
       if (cached !== undefined) return { id: t.version, algorithm: cached };
-      const v = await this.rpc.call(o, (co) => this.rpc.client.getCryptoKeyVersion({ name }, co), {
+      const v = await this.rpc.call(o, (co, kms) => kms.getCryptoKeyVersion({ name }, co), {
         keyUri: t.uri,
       });
       return {
@@ -65,7 +65,7 @@ export class VersionCache {
     const name = versionName(t.keyName, id);
     const cached = this.publicKeys.get(name);
     if (cached !== undefined) return cached;
-    const res = await this.rpc.call(o, (co) => this.rpc.client.getPublicKey({ name }, co), { keyUri: t.uri });
+    const res = await this.rpc.call(o, (co, kms) => kms.getPublicKey({ name }, co), { keyUri: t.uri });
     const pem = res.pem ?? '';
     const expected = int64Value(res.pemCrc32c);
     if (expected !== undefined && expected !== crc32c(Buffer.from(pem, 'utf8'))) {

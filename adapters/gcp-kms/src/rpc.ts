@@ -17,7 +17,8 @@ export interface KmsCallOptions {
 
 export class Rpc {
   constructor(
-    readonly client: KeyManagementServiceClient,
+    /** The client, built (SDK loaded) on first use; a load failure is already a KeyportError. */
+    readonly client: () => Promise<KeyManagementServiceClient>,
     private readonly headers: Readonly<Record<string, string>>,
     readonly providerName: string,
   ) {}
@@ -29,11 +30,12 @@ export class Rpc {
   /** Runs one client call and returns the response (the first element of gax's tuple). */
   async call<T>(
     o: ProviderCallOptions,
-    fn: (options: KmsCallOptions) => Promise<readonly [T, ...unknown[]]>,
+    fn: (options: KmsCallOptions, kms: KeyManagementServiceClient) => Promise<readonly [T, ...unknown[]]>,
     context: { op?: GcpOperation; keyUri?: string } = {},
   ): Promise<T> {
+    const kms = await this.client();
     try {
-      const [response] = await fn(this.options(o));
+      const [response] = await fn(this.options(o), kms);
       return response;
     } catch (e) {
       throw this.mapError(e, context.op ?? 'other', context.keyUri);
@@ -53,14 +55,19 @@ export class Rpc {
   async *pages<T, Req extends object>(
     o: ProviderCallOptions,
     first: Req,
-    fn: (req: Req, options: KmsCallOptions) => Promise<readonly [T[], Req | null | undefined, ...unknown[]]>,
+    fn: (
+      req: Req,
+      options: KmsCallOptions,
+      kms: KeyManagementServiceClient,
+    ) => Promise<readonly [T[], Req | null | undefined, ...unknown[]]>,
     keyUri?: string,
   ): AsyncGenerator<T> {
+    const kms = await this.client();
     let request: Req | null | undefined = first;
     while (request !== null && request !== undefined) {
       let page: readonly [T[], Req | null | undefined, ...unknown[]];
       try {
-        page = await fn(request, { ...this.options(o), autoPaginate: false });
+        page = await fn(request, { ...this.options(o), autoPaginate: false }, kms);
       } catch (e) {
         throw this.mapError(e, 'other', keyUri);
       }

@@ -77,7 +77,7 @@ export class SigningService {
     }
     const name = versionName(t.keyName, id);
     const request = { name, digest: { [info.hash]: own(digest) }, digestCrc32c: checksum(digest) };
-    const res = await this.rpc.call(o, (co) => this.rpc.client.asymmetricSign(request, co), {
+    const res = await this.rpc.call(o, (co, kms) => kms.asymmetricSign(request, co), {
       keyUri: t.uri,
     });
     const signature = toBytes(res.signature);
@@ -134,7 +134,7 @@ export class SigningService {
     const t = targetOf(ref);
     const { id } = await this.versions.resolve(t, o);
     const request = { name: versionName(t.keyName, id), data: own(message), dataCrc32c: checksum(message) };
-    const res = await this.rpc.call(o, (co) => this.rpc.client.macSign(request, co), { keyUri: t.uri });
+    const res = await this.rpc.call(o, (co, kms) => kms.macSign(request, co), { keyUri: t.uri });
     const mac = toBytes(res.mac);
     if (res.verifiedDataCrc32c !== true) throw integrityError('Cloud KMS did not verify the data checksum');
     if (int64Value(res.macCrc32c) !== crc32c(mac)) throw integrityError('MAC');
@@ -156,7 +156,7 @@ export class SigningService {
       mac: own(mac),
       macCrc32c: checksum(mac),
     };
-    const res = await this.rpc.call(o, (co) => this.rpc.client.macVerify(request, co), { keyUri: t.uri });
+    const res = await this.rpc.call(o, (co, kms) => kms.macVerify(request, co), { keyUri: t.uri });
     if (res.verifiedDataCrc32c !== true || res.verifiedMacCrc32c !== true) {
       throw integrityError('Cloud KMS did not verify the request checksums');
     }

@@ -89,11 +89,9 @@ describe('integrity (CRC32C)', () => {
   it('a ciphertext corrupted on the way back fails the ciphertext_crc32c check', async () => {
     // A real client whose Encrypt answers are altered in flight, as a faulty network would.
     const tampering = grpcProvider(server, { keyRing: KEY_RING });
-    const real = tampering.client.encrypt.bind(tampering.client) as unknown as Unary<
-      EncryptRequest,
-      EncryptResponse
-    >;
-    Object.assign(tampering.client, {
+    const kms = await tampering.client();
+    const real = kms.encrypt.bind(kms) as unknown as Unary<EncryptRequest, EncryptResponse>;
+    Object.assign(kms, {
       encrypt: async (request: EncryptRequest, options: object) => {
         const result = await real(request, options);
         const ciphertext = result[0].ciphertext;
@@ -110,11 +108,9 @@ describe('integrity (CRC32C)', () => {
     const kp = new Keyport({ providers: [provider], retry: { maxAttempts: 1 } });
     const { ciphertext } = await kp.encrypt(keyUri, randomBytes(16));
     const tampering = grpcProvider(server, { keyRing: KEY_RING });
-    const real = tampering.client.decrypt.bind(tampering.client) as unknown as Unary<
-      DecryptRequest,
-      DecryptResponse
-    >;
-    Object.assign(tampering.client, {
+    const kms = await tampering.client();
+    const real = kms.decrypt.bind(kms) as unknown as Unary<DecryptRequest, DecryptResponse>;
+    Object.assign(kms, {
       decrypt: async (request: DecryptRequest, options: object) => {
         const result = await real(request, options);
         const plaintext = result[0].plaintext;

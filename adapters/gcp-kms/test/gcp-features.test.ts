@@ -34,7 +34,7 @@ describe('keys and key rings', () => {
     const uri = 'gcp-kms://projects/keyport-features/locations/global/keyRings/fresh-ring/cryptoKeys/first';
     const key = await kp.createKey('gcp-kms', { name: uri, spec: 'AES_256', labels: { team: 'a' } });
     expect(key).toMatchObject({ uri, state: 'enabled', primaryVersion: '1', labels: { team: 'a' } });
-    const [ring] = await provider.client.getKeyRing({
+    const [ring] = await (await provider.client()).getKeyRing({
       name: 'projects/keyport-features/locations/global/keyRings/fresh-ring',
     });
     expect(ring.name).toContain('fresh-ring');
@@ -45,7 +45,7 @@ describe('keys and key rings', () => {
   it('creates keys at the configured protection level', async () => {
     const hsm = grpcProvider(server, { keyRing: RING, protectionLevel: 'HSM' });
     const key = await hsm.createKey({ name: name('hsm'), spec: 'EC_P256' }, signal());
-    const [raw] = await hsm.client.getCryptoKey({ name: key.uri.slice('gcp-kms://'.length) });
+    const [raw] = await (await hsm.client()).getCryptoKey({ name: key.uri.slice('gcp-kms://'.length) });
     expect(raw.versionTemplate?.protectionLevel).toBe('HSM');
     await hsm.close();
   });
@@ -165,7 +165,7 @@ describe('grants are IAM bindings', () => {
       name: 'app',
     });
     const resource = key.uri.slice('gcp-kms://'.length);
-    const [policy] = await provider.client.getIamPolicy({
+    const [policy] = await (await provider.client()).getIamPolicy({
       resource,
       options: { requestedPolicyVersion: 3 },
     } as never);
@@ -183,7 +183,7 @@ describe('grants are IAM bindings', () => {
       expect.objectContaining({ id: grant.id, name: 'app', operations: ['encrypt', 'decrypt'], expiresAt }),
     ]);
     await kp.revokeGrant(key.uri, grant.id);
-    const [after] = await provider.client.getIamPolicy({
+    const [after] = await (await provider.client()).getIamPolicy({
       resource,
       options: { requestedPolicyVersion: 3 },
     } as never);
@@ -231,7 +231,7 @@ describe('import jobs', () => {
     const key = await ik.createKey('gcp-kms', { name: name('byok'), spec: 'AES_256', external: true });
     const params = await ik.getImportParameters(key.uri, { algorithm: 'RSA_AES_KEY_WRAP_SHA_256' });
     const token = new TextDecoder().decode(params.importToken);
-    const [job] = await importer.client.getImportJob({ name: token });
+    const [job] = await (await importer.client()).getImportJob({ name: token });
     expect(job.importMethod).toBe('RSA_OAEP_4096_SHA256_AES_256');
     const wrapped = wrapForImport('RSA_AES_KEY_WRAP_SHA_256', params.wrappingPublicKey, randomBytes(32));
     const imported = await ik.importKeyMaterial(key.uri, {

@@ -34,7 +34,7 @@ async function sendBatch(
   signal: AbortSignal,
 ): Promise<BatchResult[]> {
   try {
-    const r = (await session.call(signal, (o) => session.client.write(path, { batch_input: items }, o))) as {
+    const r = (await session.call(signal, (o, vault) => vault.write(path, { batch_input: items }, o))) as {
       data: { batch_results: BatchResult[] };
     };
     return r.data.batch_results;
@@ -155,8 +155,8 @@ export async function rewrap(
   const text = ciphertextText(ciphertext);
   if (associatedData(context) === undefined && !facts.derived.has(`${key.mount}/${key.name}`)) {
     try {
-      const r = (await session.call(signal, (o) =>
-        session.client.write(opPath(key, 'rewrap'), { ciphertext: text }, o),
+      const r = (await session.call(signal, (o, vault) =>
+        vault.write(opPath(key, 'rewrap'), { ciphertext: text }, o),
       )) as {
         data: { ciphertext: string };
       };

@@ -68,7 +68,7 @@ export async function getImportParameters(
       },
     );
   }
-  const r = (await session.call(signal, (o) => session.client.read(`${key.mount}/wrapping_key`, o))) as {
+  const r = (await session.call(signal, (o, vault) => vault.read(`${key.mount}/wrapping_key`, o))) as {
     data: { public_key: string };
   };
   const der = createPublicKey(r.data.public_key).export({ type: 'spki', format: 'der' });
@@ -123,8 +123,8 @@ export async function importKeyMaterial(
   const ciphertext = b64(req.wrappedMaterial);
   const hashFunction = TRANSIT_IMPORT_HASH[req.algorithm].hashFunction;
   if (pendingSpec !== undefined) {
-    await session.call(signal, (o) =>
-      session.client.write(
+    await session.call(signal, (o, vault) =>
+      vault.write(
         keyPath(key, '/import'),
         {
           ciphertext,
@@ -140,7 +140,7 @@ export async function importKeyMaterial(
     );
     return;
   }
-  await session.call(signal, (o) =>
-    session.client.write(keyPath(key, '/import_version'), { ciphertext, hash_function: hashFunction }, o),
+  await session.call(signal, (o, vault) =>
+    vault.write(keyPath(key, '/import_version'), { ciphertext, hash_function: hashFunction }, o),
   );
 }

@@ -67,8 +67,8 @@ export async function readKey(
   key: ResolvedKey,
   signal: AbortSignal,
 ): Promise<TransitKeyData> {
-  const r = (await session.call(signal, (o) =>
-    session.client.read(keyPath(key), o),
+  const r = (await session.call(signal, (o, vault) =>
+    vault.read(keyPath(key), o),
   )) as DataResponse<TransitKeyData>;
   return r.data;
 }
@@ -104,8 +104,8 @@ async function writeWithContext<T>(
   signal: AbortSignal,
 ): Promise<T> {
   const send = (): Promise<T> =>
-    session.call(signal, (o) =>
-      session.client.write(path, body(contextFields(facts, key, context)), o),
+    session.call(signal, (o, vault) =>
+      vault.write(path, body(contextFields(facts, key, context)), o),
     ) as Promise<T>;
   try {
     return await send();
@@ -263,8 +263,8 @@ export async function sign(
   signal: AbortSignal,
 ): Promise<SignResult> {
   const params = signParams(await facts.typeOf(session, key, signal), req.algorithm, key.uri);
-  const r = (await session.call(signal, (o) =>
-    session.client.write(
+  const r = (await session.call(signal, (o, vault) =>
+    vault.write(
       opPath(key, 'sign'),
       { input: b64(message), prehashed: req.messageType === 'digest', ...params.body, ...versionOpt(key) },
       o,
@@ -299,8 +299,8 @@ async function verifyAny(
   if (items.length === 0) return false;
   let response: DataResponse<{ batch_results?: Array<{ valid?: boolean }> }>;
   try {
-    response = (await session.call(signal, (o) =>
-      session.client.write(opPath(key, 'verify'), { ...body, batch_input: items }, o),
+    response = (await session.call(signal, (o, vault) =>
+      vault.write(opPath(key, 'verify'), { ...body, batch_input: items }, o),
     )) as typeof response;
   } catch (error) {
     // A batch where every item is malformed answers 400 with the per-item results.
@@ -350,12 +350,8 @@ export async function mac(
   signal: AbortSignal,
 ): Promise<MacResult> {
   await requireHmacKey(session, facts, key, signal);
-  const r = (await session.call(signal, (o) =>
-    session.client.write(
-      opPath(key, 'hmac'),
-      { input: b64(message), algorithm: 'sha2-256', ...versionOpt(key) },
-      o,
-    ),
+  const r = (await session.call(signal, (o, vault) =>
+    vault.write(opPath(key, 'hmac'), { input: b64(message), algorithm: 'sha2-256', ...versionOpt(key) }, o),
   )) as DataResponse<{ hmac: string }>;
   const raw = rawFromPrefixed(r.data.hmac, 'HMAC');
   return { mac: raw.bytes, keyVersion: raw.version };

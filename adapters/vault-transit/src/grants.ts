@@ -161,8 +161,8 @@ export async function createGrant(
   const policyName = `${policyPrefix(key)}${id}`;
   // The token first (it may name a policy that does not exist yet), so the policy can carry
   // the token's accessor for revocation.
-  const created = (await session.call(signal, (o) =>
-    session.client.write(
+  const created = (await session.call(signal, (o, vault) =>
+    vault.write(
       'auth/token/create-orphan',
       {
         policies: [policyName],
@@ -187,14 +187,14 @@ export async function createGrant(
     accessor: created.auth.accessor,
   };
   try {
-    await session.call(signal, (o) =>
-      session.client.write(`sys/policy/${policyName}`, { policy: grantPolicy(key, meta) }, o),
+    await session.call(signal, (o, vault) =>
+      vault.write(`sys/policy/${policyName}`, { policy: grantPolicy(key, meta) }, o),
     );
   } catch (error) {
     // No policy, no grant: take the token back so nothing half-made is left.
     await session
-      .call(AbortSignal.timeout(5_000), (o) =>
-        session.client.write('auth/token/revoke-accessor', { accessor: created.auth.accessor }, o),
+      .call(AbortSignal.timeout(5_000), (o, vault) =>
+        vault.write('auth/token/revoke-accessor', { accessor: created.auth.accessor }, o),
       )
       .catch(() => undefined);
     throw error;
@@ -207,7 +207,7 @@ async function readGrantPolicy(
   name: string,
   signal: AbortSignal,
 ): Promise<GrantMeta | undefined> {
-  const r = (await session.call(signal, (o) => session.client.read(`sys/policy/${name}`, o))) as {
+  const r = (await session.call(signal, (o, vault) => vault.read(`sys/policy/${name}`, o))) as {
     rules?: string;
     data?: { rules?: string };
   };
@@ -219,7 +219,7 @@ export async function* listGrants(
   key: ResolvedKey,
   signal: AbortSignal,
 ): AsyncIterable<Grant> {
-  const r = (await session.call(signal, (o) => session.client.read('sys/policy', o))) as {
+  const r = (await session.call(signal, (o, vault) => vault.read('sys/policy', o))) as {
     policies?: string[];
     data?: { policies?: string[] };
   };
@@ -230,9 +230,7 @@ export async function* listGrants(
     if (meta === undefined) continue;
     if (meta.expiresAt !== undefined && Date.parse(meta.expiresAt) <= Date.now()) {
       // Vault already revoked the token; drop the leftover policy.
-      await session
-        .call(signal, (o) => session.client.delete(`sys/policy/${name}`, o))
-        .catch(() => undefined);
+      await session.call(signal, (o, vault) => vault.delete(`sys/policy/${name}`, o)).catch(() => undefined);
       continue;
     }
     yield toGrant(meta);
@@ -260,13 +258,13 @@ export async function revokeGrant(
   if (meta === undefined)
     throw new KeyportError('NotFound', 'no such grant', { provider: 'hcvault', keyUri: key.uri });
   try {
-    await session.call(signal, (o) =>
-      session.client.write('auth/token/revoke-accessor', { accessor: meta.accessor }, o),
+    await session.call(signal, (o, vault) =>
+      vault.write('auth/token/revoke-accessor', { accessor: meta.accessor }, o),
     );
   } catch (error) {
     // An expired token is already gone; anything else must surface.
     const status = (error as { response?: { statusCode?: number } }).response?.statusCode;
     if (status !== 400 && status !== 404) throw error;
   }
-  await session.call(signal, (o) => session.client.delete(`sys/policy/${name}`, o));
+  await session.call(signal, (o, vault) => vault.delete(`sys/policy/${name}`, o));
 }

@@ -63,7 +63,7 @@ export async function createTransitKey(
     ...(opts.derived === true ? { derived: true } : {}),
     ...(opts.autoRotatePeriodSeconds ? { auto_rotate_period: `${opts.autoRotatePeriodSeconds}s` } : {}),
   };
-  await session.call(signal, (o) => session.client.write(keyPath(key), body, o));
+  await session.call(signal, (o, vault) => vault.write(keyPath(key), body, o));
   return readKey(session, key, signal);
 }
 
@@ -82,11 +82,11 @@ export async function configure(
   body: Record<string, unknown>,
   signal: AbortSignal,
 ): Promise<void> {
-  await session.call(signal, (o) => session.client.write(keyPath(key, '/config'), body, o));
+  await session.call(signal, (o, vault) => vault.write(keyPath(key, '/config'), body, o));
 }
 
 export async function rotate(session: VaultSession, key: ResolvedKey, signal: AbortSignal): Promise<void> {
-  await session.call(signal, (o) => session.client.write(keyPath(key, '/rotate'), {}, o));
+  await session.call(signal, (o, vault) => vault.write(keyPath(key, '/rotate'), {}, o));
 }
 
 /** OpenBao soft-delete (disable) and soft-delete-restore (enable). */
@@ -96,10 +96,10 @@ export async function setSoftDeleted(
   deleted: boolean,
   signal: AbortSignal,
 ): Promise<void> {
-  await session.call(signal, (o) =>
+  await session.call(signal, (o, vault) =>
     deleted
-      ? session.client.delete(keyPath(key, '/soft-delete'), o)
-      : session.client.write(keyPath(key, '/soft-delete-restore'), {}, o),
+      ? vault.delete(keyPath(key, '/soft-delete'), o)
+      : vault.write(keyPath(key, '/soft-delete-restore'), {}, o),
   );
 }
 
@@ -144,8 +144,8 @@ export async function destroyVersion(
     },
     signal,
   );
-  await session.call(signal, (o) =>
-    session.client.write(keyPath(key, '/trim'), { min_available_version: v + 1 }, o),
+  await session.call(signal, (o, vault) =>
+    vault.write(keyPath(key, '/trim'), { min_available_version: v + 1 }, o),
   );
 }
 
@@ -157,7 +157,7 @@ export async function deleteKey(
   signal: AbortSignal,
 ): Promise<void> {
   await configure(session, key, { deletion_allowed: true }, signal);
-  await session.call(signal, (o) => session.client.delete(keyPath(key), o));
+  await session.call(signal, (o, vault) => vault.delete(keyPath(key), o));
   facts.forget(key);
 }
 
@@ -168,7 +168,7 @@ export async function* listKeyNames(
 ): AsyncIterable<string> {
   let names: string[];
   try {
-    const r = (await session.call(signal, (o) => session.client.list(`${mount}/keys`, o))) as {
+    const r = (await session.call(signal, (o, vault) => vault.list(`${mount}/keys`, o))) as {
       data?: { keys?: string[] };
     };
     names = r.data?.keys ?? [];

@@ -33,9 +33,7 @@ export class MetadataStore {
 
   async read(key: KeyLocation, signal: AbortSignal): Promise<KeyMetadata | undefined> {
     try {
-      const r = (await this.session.call(signal, (o) =>
-        this.session.client.read(this.path('data', key), o),
-      )) as {
+      const r = (await this.session.call(signal, (o, vault) => vault.read(this.path('data', key), o))) as {
         data?: { data?: KeyMetadata };
       };
       return r.data?.data;
@@ -46,13 +44,11 @@ export class MetadataStore {
   }
 
   async write(key: KeyLocation, meta: KeyMetadata, signal: AbortSignal): Promise<void> {
-    await this.session.call(signal, (o) =>
-      this.session.client.write(this.path('data', key), { data: meta }, o),
-    );
+    await this.session.call(signal, (o, vault) => vault.write(this.path('data', key), { data: meta }, o));
   }
 
   /** Removes every version of the key's metadata (after the key itself is deleted). */
   async remove(key: KeyLocation, signal: AbortSignal): Promise<void> {
-    await this.session.call(signal, (o) => this.session.client.delete(this.path('metadata', key), o));
+    await this.session.call(signal, (o, vault) => vault.delete(this.path('metadata', key), o));
   }
 }

@@ -1,12 +1,15 @@
 /**
  * One connection to one Vault / OpenBao server: the node-vault client, the token manager,
  * and `call`, through which every request goes (token freshness, abort, no retries).
+ * node-vault is loaded and the client built on the first call, not at import: loading it costs
+ * more than an app should pay at start-up for a provider it may not call.
  */
 import { KeyportError } from '@keyport/core';
-import NodeVault from 'node-vault';
+import type NodeVault from 'node-vault';
 import { TokenManager, type VaultAuth } from './auth.js';
 import type { MetadataStoreOptions } from './metadata.js';
-import { createTransport, type VaultTlsOptions } from './transport.js';
+import { loadNodeVault } from './sdk.js';
+import type { createTransport, VaultTlsOptions } from './transport.js';
 
 export interface VaultTransitOptions {
   /** `http(s)://host:port` of the server. Key URIs name the same host:port. */
@@ -74,49 +77,72 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 export class VaultSession {
-  readonly client: NodeVault.client;
-  readonly tokens: TokenManager | undefined;
+  /** The token manager, once the client exists (none when no `auth` is configured). */
+  tokens: TokenManager | undefined;
   /** host:port as it appears in key URIs. */
   readonly address: string;
-  private readonly ownsTransport: { close(): void } | undefined;
+  private readonly url: URL;
+  /** The adapter's own transport (no `client` given), made with the client on first use. */
+  private ownsTransport: ReturnType<typeof createTransport> | undefined;
+  private built: Promise<NodeVault.client> | undefined;
 
   constructor(readonly options: VaultTransitOptions) {
-    const url = new URL(options.endpoint);
-    this.address = url.host;
+    this.url = new URL(options.endpoint);
+    this.address = this.url.host;
+  }
+
+  /**
+   * The node-vault client: the one given in the options, used as it is, or one built on first
+   * use (loading node-vault then). A failed load is not kept: the next call tries again.
+   */
+  client(): Promise<NodeVault.client> {
+    this.built ??= this.build().catch((e: unknown) => {
+      this.built = undefined;
+      throw e;
+    });
+    return this.built;
+  }
+
+  private async build(): Promise<NodeVault.client> {
+    const options = this.options;
+    let client: NodeVault.client;
     if (options.client !== undefined) {
-      this.client = options.client;
-      this.ownsTransport = undefined;
+      client = options.client;
     } else {
-      const transport = createTransport(options.tls);
-      this.ownsTransport = transport;
-      this.client = NodeVault({
-        endpoint: `${url.protocol}//${url.host}`,
+      const [nodeVault, { createTransport }] = await Promise.all([loadNodeVault(), import('./transport.js')]);
+      this.ownsTransport ??= createTransport(options.tls);
+      client = nodeVault({
+        endpoint: `${this.url.protocol}//${this.url.host}`,
         ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
-        'request-promise': transport,
+        'request-promise': this.ownsTransport,
       });
       // node-vault falls back to VAULT_TOKEN, VAULT_PREFIX and VAULT_NAMESPACE from the
       // environment when options are absent; explicit configuration wins here, always.
-      const mutable = this.client as unknown as { token: string; pathPrefix: string; namespace?: string };
+      const mutable = client as unknown as { token: string; pathPrefix: string; namespace?: string };
       mutable.token = '';
       mutable.pathPrefix = '';
       if (options.namespace === undefined) delete mutable.namespace;
     }
     const auth =
       typeof options.auth === 'string' ? { method: 'token' as const, token: options.auth } : options.auth;
-    this.tokens =
-      auth === undefined ? undefined : new TokenManager(this.client, auth, options.renewAfterFraction);
+    this.tokens = auth === undefined ? undefined : new TokenManager(client, auth, options.renewAfterFraction);
+    return client;
   }
 
   /**
-   * Runs one request. `fn` gets request options carrying the signal; with the adapter's own
+   * Runs one request. `fn` gets the client and request options carrying the signal; with the adapter's own
    * transport the signal aborts the socket, with a user-supplied client the wait is raced.
    */
-  async call<T>(signal: AbortSignal, fn: (o: RequestOptions) => Promise<T>): Promise<T> {
+  async call<T>(
+    signal: AbortSignal,
+    fn: (o: RequestOptions, vault: NodeVault.client) => Promise<T>,
+  ): Promise<T> {
     if (signal.aborted) throw abortError(signal);
+    const vault = await raceAbort(this.client(), signal);
     if (this.tokens !== undefined) await raceAbort(this.tokens.ensure(signal), signal);
-    const pending = fn({ signal });
+    const pending = fn({ signal }, vault);
     try {
-      return this.ownsTransport !== undefined ? await pending : await raceAbort(pending, signal);
+      return this.options.client === undefined ? await pending : await raceAbort(pending, signal);
     } catch (error) {
       if (signal.aborted) throw abortError(signal);
       throw error;

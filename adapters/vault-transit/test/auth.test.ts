@@ -70,7 +70,7 @@ describe('authentication and cancellation', () => {
       await app.encrypt({ uri: keyUri }, bytes('3'), {}, call());
       expect(app.session.tokens?.stats).toEqual({ logins: 1, renewals: 2 });
       // Revoke the token behind the adapter's back: the next renewal fails, a fresh login follows.
-      await root.write('auth/token/revoke', { token: app.session.client.token });
+      await root.write('auth/token/revoke', { token: (await app.session.client()).token });
       await sleep(2_100);
       await app.encrypt({ uri: keyUri }, bytes('4'), {}, call());
       expect(app.session.tokens?.stats.logins).toBe(2);

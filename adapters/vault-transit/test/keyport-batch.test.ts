@@ -18,8 +18,9 @@ describe('Keyport batches through transit batch_input', () => {
   it('seals and opens many items in one request each, a wrong context failing alone', async () => {
     const { uri } = await kp.createKey('hcvault', { name: keyName('batch'), spec: 'AES_256' });
     const sent: string[] = [];
-    const write = p.session.client.write.bind(p.session.client);
-    p.session.client.write = (path: string, data: unknown, o?: unknown) => {
+    const client = await p.session.client();
+    const write = client.write.bind(client);
+    client.write = (path: string, data: unknown, o?: unknown) => {
       sent.push(path);
       return write(path, data as never, o as never);
     };
