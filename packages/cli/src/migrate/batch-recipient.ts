@@ -20,7 +20,9 @@ import {
   KeyportError,
   type KeyRef,
   type KmsProvider,
+  keyportTracingActive,
   toKeyportError,
+  withKeyportSpan,
   withKeyVersion,
 } from '@keyport/core';
 import { type EncryptedDataKey, kmsRecipient, type Recipient } from '@keyport/envelope';
@@ -159,13 +161,27 @@ export class TransitBatchRecipient implements Recipient {
   private async encrypt(items: readonly BatchItem[]): Promise<BatchResult<Wrapped>[]> {
     this.stats.encryptRequests++;
     const batch = items.map((it) => ({ plaintext: it.data, context: it.context }));
-    return this.keys.encryptBatch(this.encryptRef, batch, this.callOptions());
+    const call = () => this.keys.encryptBatch(this.encryptRef, batch, this.callOptions());
+    return keyportTracingActive()
+      ? withKeyportSpan(
+          'keyport migrate.batch',
+          { 'keyport.batch.operation': 'encrypt', 'keyport.batch.size': batch.length },
+          call,
+        )
+      : call();
   }
 
   private async decrypt(items: readonly BatchItem[]): Promise<BatchResult<Uint8Array>[]> {
     this.stats.decryptRequests++;
     const batch = items.map((it) => ({ ciphertext: it.data, context: it.context }));
-    const results = await this.keys.decryptBatch(this.decryptRef, batch, this.callOptions());
+    const call = () => this.keys.decryptBatch(this.decryptRef, batch, this.callOptions());
+    const results = keyportTracingActive()
+      ? await withKeyportSpan(
+          'keyport migrate.batch',
+          { 'keyport.batch.operation': 'decrypt', 'keyport.batch.size': batch.length },
+          call,
+        )
+      : await call();
     return results.map((r) => (r.ok ? { ok: true, value: r.value.plaintext } : r));
   }
 
