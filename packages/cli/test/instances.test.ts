@@ -91,6 +91,22 @@ describe('named provider instances in the CLI config', () => {
     const plain = uri.replace('aws-kms+dr://', 'aws-kms://');
     const dec2 = await runCli(['decrypt', 'm', '-k', plain], { cwd, env });
     expect(dec2.code, dec2.stderr).toBe(0);
+    // keys create/list address an instance by its config key or its name alone.
+    const suffix = Date.now().toString(36);
+    for (const provider of ['aws-kms+dr', 'dr']) {
+      const created = await runCli(
+        ['--json', 'keys', 'create', `k${provider.length}-${suffix}`, '--provider', provider],
+        {
+          cwd,
+          env,
+        },
+      );
+      expect(created.code, created.stderr).toBe(0);
+      expect(JSON.parse(created.stdout).uri).toMatch(/^aws-kms\+dr:\/\/arn:aws:kms:/);
+    }
+    const listed = await runCli(['--json', 'keys', 'list', 'aws-kms+dr'], { cwd, env });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(uri);
     // An instance the config lacks is named in the error.
     const missing = await runCli(['decrypt', 'm', '-k', uri.replace('+dr', '+eu')], { cwd, env });
     expect(missing.code).not.toBe(0);
