@@ -334,7 +334,9 @@ export function instancesFor(config: KeyportConfig, uriOrName: string): string[]
   return serving.length > 0 ? serving : [scheme];
 }
 
-function factoryConfig(config: KeyportConfig, key: string): { factory: Factory<never>; cfg: never } {
+function factoryConfig(config: KeyportConfig, given: string): { factory: Factory<never>; cfg: never } {
+  // An instance name alone (`dr`) stands for its config key (`aws-kms+dr`).
+  const key = configuredSchemes(config).find((k) => k.includes('+') && instanceName(k) === given) ?? given;
   const cfg = Object.hasOwn(config.providers, key)
     ? (config.providers as Record<string, unknown>)[key]
     : undefined;

@@ -107,6 +107,11 @@ describe('named provider instances in the CLI config', () => {
     const listed = await runCli(['--json', 'keys', 'list', 'aws-kms+dr'], { cwd, env });
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stdout).toContain(uri);
+    for (const provider of ['aws-kms+dr', 'dr']) {
+      const caps = await runCli(['--json', 'capabilities', provider], { cwd, env });
+      expect(caps.code, caps.stderr).toBe(0);
+      expect(JSON.parse(caps.stdout).providers[provider]).toHaveProperty('keySpecs');
+    }
     // An instance the config lacks is named in the error.
     const missing = await runCli(['decrypt', 'm', '-k', uri.replace('+dr', '+eu')], { cwd, env });
     expect(missing.code).not.toBe(0);
