@@ -4,7 +4,7 @@
  * commands that use that provider, with a message naming it.
  */
 import { isAbsolute, resolve } from 'node:path';
-import { type Capabilities, KeyportError, type KmsProvider } from '@keyport/core';
+import { type Capabilities, KeyportError, type KmsProvider, splitKeyUri } from '@keyport/core';
 import type {
   AwsKmsConfig,
   AzureKeyVaultConfig,
@@ -12,9 +12,9 @@ import type {
   KeyportConfig,
   LocalConfig,
   Pkcs11Config,
-  ProviderScheme,
   VaultConfig,
 } from './config/schema.js';
+import { parseInstanceKey } from './config/schema.js';
 import { readSecret } from './config/secrets.js';
 import { canonicalKeystorePath } from './key-uris.js';
 
@@ -294,18 +294,59 @@ const FACTORIES = {
   azurekeyvault: azureKeyVault,
 } as const;
 
-export function configuredSchemes(config: KeyportConfig): ProviderScheme[] {
-  return (Object.keys(config.providers) as ProviderScheme[]).filter((s) => config.providers[s] !== undefined);
+/**
+ * The configured provider instances, by config key: `aws-kms` (the scheme's default instance) and
+ * `aws-kms+dr` (instance `dr`), in config order.
+ */
+export function configuredSchemes(config: KeyportConfig): string[] {
+  const providers = config.providers as Record<string, unknown>;
+  return Object.keys(providers).filter(
+    (k) => providers[k] !== undefined && parseInstanceKey(k) !== undefined,
+  );
 }
 
-function factoryConfig(config: KeyportConfig, scheme: string): { factory: Factory<never>; cfg: never } {
-  const cfg = (config.providers as Record<string, unknown>)[scheme];
-  const factory = (FACTORIES as Record<string, Factory<never> | undefined>)[scheme];
+/** The `Keyport` instance name of a config key: `aws-kms` → `aws-kms`, `aws-kms+dr` → `dr`. */
+export function instanceName(configKey: string): string {
+  return parseInstanceKey(configKey)?.name ?? configKey;
+}
+
+/**
+ * The config keys of the instances a key URI, an instance name, a config key or a scheme needs:
+ * a URI's selector names one; a plain URI or scheme needs the scheme's default instance, or, when
+ * the config has no plain entry for it, every instance of the scheme (core then picks the only
+ * one, or the one that claims the URI, or reports the ambiguity).
+ */
+export function instancesFor(config: KeyportConfig, uriOrName: string): string[] {
+  const configured = configuredSchemes(config);
+  let scheme: string;
+  if (uriOrName.includes(':')) {
+    const split = splitKeyUri(uriOrName);
+    if (split.instance !== undefined) return [`${split.scheme}+${split.instance}`];
+    scheme = split.scheme;
+  } else {
+    if (configured.includes(uriOrName)) return [uriOrName];
+    const named = configured.find((k) => k.includes('+') && instanceName(k) === uriOrName);
+    if (named !== undefined) return [named];
+    scheme = uriOrName;
+  }
+  if (configured.includes(scheme)) return [scheme];
+  const serving = configured.filter((k) => parseInstanceKey(k)?.scheme === scheme);
+  return serving.length > 0 ? serving : [scheme];
+}
+
+function factoryConfig(config: KeyportConfig, given: string): { factory: Factory<never>; cfg: never } {
+  // An instance name alone (`dr`) stands for its config key (`aws-kms+dr`).
+  const key = configuredSchemes(config).find((k) => k.includes('+') && instanceName(k) === given) ?? given;
+  const cfg = Object.hasOwn(config.providers, key)
+    ? (config.providers as Record<string, unknown>)[key]
+    : undefined;
+  const scheme = parseInstanceKey(key)?.scheme;
+  const factory = scheme === undefined ? undefined : (FACTORIES as Record<string, Factory<never>>)[scheme];
   if (cfg === undefined || factory === undefined) {
     const known = configuredSchemes(config).join(', ') || 'none';
     throw new KeyportError(
       'InvalidArgument',
-      `no "${scheme}" provider in the config (configured: ${known}); add providers.${scheme}`,
+      `no "${key}" provider in the config (configured: ${known}); add providers.${key}`,
     );
   }
   return { factory, cfg: cfg as never };

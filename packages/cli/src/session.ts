@@ -5,20 +5,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import {
-  type AuditSink,
-  JsonlAuditSink,
-  Keyport,
-  KeyportError,
-  keyUriScheme,
-  loadOrCreateAuditKey,
-} from '@keyport/core';
+import { type AuditSink, JsonlAuditSink, Keyport, KeyportError, loadOrCreateAuditKey } from '@keyport/core';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { usageError } from './errors.js';
 import { type CliIo, writeText } from './io.js';
 import { canonicalKeyUri } from './key-uris.js';
 import { Output } from './output.js';
-import { buildProvider, configuredSchemes } from './providers.js';
+import { buildProvider, configuredSchemes, instanceName, instancesFor } from './providers.js';
 
 export interface GlobalOptions {
   readonly config?: string;
@@ -139,11 +132,15 @@ export class Session {
     return this.keys(urisOrSchemes);
   }
 
-  /** The client with providers for every scheme these URIs (or scheme names) use. */
+  /**
+   * The client with the provider instances these URIs (or instance names, config keys, schemes)
+   * address: `aws-kms+dr://…` builds only `providers["aws-kms+dr"]`.
+   */
   async keys(urisOrSchemes: readonly string[]): Promise<Keyport> {
     const kp = await this.keyport();
-    const schemes = new Set(urisOrSchemes.map((u) => (u.includes(':') ? keyUriScheme(u) : u)));
-    await Promise.all([...schemes].map((s) => this.ensure(kp, s)));
+    const { config } = await this.config();
+    const wanted = new Set(urisOrSchemes.flatMap((u) => instancesFor(config, u)));
+    await Promise.all([...wanted].map((k) => this.ensure(kp, k)));
     return kp;
   }
 
@@ -158,15 +155,16 @@ export class Session {
     return { keys: kp, failures };
   }
 
-  private ensure(kp: Keyport, scheme: string): Promise<void> {
-    let pending = this.building.get(scheme);
+  /** Builds and registers the instance of one config key (`aws-kms`, `aws-kms+dr`), once. */
+  private ensure(kp: Keyport, key: string): Promise<void> {
+    let pending = this.building.get(key);
     if (pending === undefined) {
       pending = (async () => {
         const { config, dir } = await this.config();
-        const provider = await buildProvider(config, scheme, { env: this.io.env, configDir: dir });
-        kp.register(provider);
+        const provider = await buildProvider(config, key, { env: this.io.env, configDir: dir });
+        kp.register(provider, instanceName(key));
       })();
-      this.building.set(scheme, pending);
+      this.building.set(key, pending);
     }
     return pending;
   }

@@ -3,7 +3,7 @@ import type { Capabilities } from '@keyport/core';
 import type { Command } from 'commander';
 import { table } from '../output.js';
 import type { Act } from '../program.js';
-import { configuredSchemes, providerCapabilities } from '../providers.js';
+import { configuredSchemes, instanceName, providerCapabilities } from '../providers.js';
 
 function cells(c: Capabilities): Record<string, string> {
   return {
@@ -37,7 +37,7 @@ export function registerCapabilitiesCommand(program: Command, act: Act): void {
         for (const scheme of schemes) {
           try {
             const caps = await providerCapabilities(config, scheme);
-            result[scheme] = caps ?? (await s.keys([scheme])).capabilities(scheme);
+            result[scheme] = caps ?? (await s.keys([scheme])).capabilities(instanceName(scheme));
           } catch (e) {
             result[scheme] = { error: e instanceof Error ? e.message : String(e) };
           }

@@ -12,7 +12,7 @@ import { secretValues } from '../credentials.js';
 import { errorReport } from '../errors.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import type { Act } from '../program.js';
-import { configuredSchemes, providerClockUrl } from '../providers.js';
+import { configuredSchemes, instanceName, providerClockUrl } from '../providers.js';
 import type { Session } from '../session.js';
 
 interface Check {
@@ -115,12 +115,12 @@ export function registerDoctorCommand(program: Command, act: Act): void {
             ok: true,
             detail: 'adapter loaded, credentials read',
           });
-          const caps = keys.capabilities(scheme);
+          const caps = keys.capabilities(instanceName(scheme));
           if (caps.listKeys) {
             checks.push(
               await attempt(scheme, 'reachable', async () => {
                 let n = 0;
-                for await (const _ of keys.listKeys(scheme, {
+                for await (const _ of keys.listKeys(instanceName(scheme), {
                   ...s.callOptions,
                   timeoutMs: CHECK_TIMEOUT_MS,
                   pageSize: 1,

@@ -1,19 +1,12 @@
 /** `keyport keys ...`: create, list, describe and the lifecycle of keys. */
 
-import {
-  KEY_SPECS,
-  KEY_USAGES,
-  type KeyInfo,
-  type KeySpec,
-  type KeyUsage,
-  keyUriScheme,
-} from '@keyport/core';
+import { KEY_SPECS, KEY_USAGES, type KeyInfo, type KeySpec, type KeyUsage, splitKeyUri } from '@keyport/core';
 import { type Command, Option } from 'commander';
 import { collect, parsePairs, positiveInt } from '../args.js';
 import { usageError } from '../errors.js';
 import { table } from '../output.js';
 import type { Act } from '../program.js';
-import { configuredSchemes } from '../providers.js';
+import { configuredSchemes, instanceName } from '../providers.js';
 import type { Session } from '../session.js';
 
 /** KeyInfo as JSON: dates as ISO strings (labels are metadata, not context, and are shown). */
@@ -42,7 +35,10 @@ export function describeLines(k: KeyInfo): string[] {
 
 async function schemeFor(s: Session, nameOrUri: string, provider: string | undefined): Promise<string> {
   if (provider !== undefined) return provider;
-  if (nameOrUri.includes('://') || nameOrUri.startsWith('pkcs11:')) return keyUriScheme(nameOrUri);
+  if (nameOrUri.includes('://') || /^pkcs11(\+[a-z][a-z0-9-]*)?:/.test(nameOrUri)) {
+    const { scheme, instance } = splitKeyUri(nameOrUri);
+    return instance === undefined ? scheme : `${scheme}+${instance}`;
+  }
   const schemes = configuredSchemes((await s.config()).config);
   if (schemes.length === 1) return schemes[0] as string;
   throw usageError(
@@ -108,7 +104,7 @@ export function registerKeyCommands(program: Command, act: Act): void {
         const kp = await s.keys([scheme]);
         const labels = parsePairs(o.label, '--label');
         const info = await kp.createKey(
-          scheme,
+          instanceName(scheme),
           {
             name,
             spec: o.spec,
@@ -137,7 +133,7 @@ export function registerKeyCommands(program: Command, act: Act): void {
         const kp = await s.keys(schemes);
         const all: KeyInfo[] = [];
         for (const scheme of schemes) {
-          for await (const k of kp.listKeys(scheme, s.callOptions)) all.push(k);
+          for await (const k of kp.listKeys(instanceName(scheme), s.callOptions)) all.push(k);
         }
         await s.out.result(
           { keys: all.map(keyJson) },

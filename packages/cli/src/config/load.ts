@@ -7,7 +7,13 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { KeyportError } from '@keyport/core';
 import type { z } from 'zod';
-import { configSchema, FORBIDDEN_SECRET_FIELDS, type KeyportConfig } from './schema.js';
+import {
+  configSchema,
+  FORBIDDEN_SECRET_FIELDS,
+  type KeyportConfig,
+  NOT_A_PROVIDER,
+  parseInstanceKey,
+} from './schema.js';
 
 export const CONFIG_NAMES = ['keyport.config.json', 'keyport.config.yaml', 'keyport.config.yml'] as const;
 
@@ -43,9 +49,10 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
 function findLiteralSecret(value: unknown, path: PropertyKey[]): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   for (const [k, v] of Object.entries(value)) {
-    const where = FORBIDDEN_SECRET_FIELDS[k];
+    const where = Object.hasOwn(FORBIDDEN_SECRET_FIELDS, k) ? FORBIDDEN_SECRET_FIELDS[k] : undefined;
     // pkcs11.token is the token's label, not a secret.
-    const isTokenLabel = k === 'token' && path.at(-1) === 'pkcs11';
+    const parent = String(path.at(-1) ?? '');
+    const isTokenLabel = k === 'token' && (parent === 'pkcs11' || parent.startsWith('pkcs11+'));
     if (where !== undefined && !isTokenLabel) {
       return `${formatPath([...path, k])}: secrets never go in the config file; use ${where}`;
     }
@@ -53,6 +60,18 @@ function findLiteralSecret(value: unknown, path: PropertyKey[]): string | undefi
     if (inner !== undefined) return inner;
   }
   return undefined;
+}
+
+/**
+ * A `providers` key that names no provider instance. Checked on the raw object too, because the
+ * schema never sees an own `__proto__` key that JSON.parse and YAML can produce.
+ */
+function unknownProviderKey(raw: unknown): string | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const providers = (raw as Record<string, unknown>).providers;
+  if (typeof providers !== 'object' || providers === null || Array.isArray(providers)) return undefined;
+  const bad = Object.keys(providers).find((k) => parseInstanceKey(k) === undefined);
+  return bad === undefined ? undefined : `providers.${bad}: ${NOT_A_PROVIDER}`;
 }
 
 /** The YAML parser, loaded only when a YAML config is read (a JSON config never loads it). */
@@ -71,6 +90,8 @@ export function parseConfigText(text: string, path: string): KeyportConfig {
   }
   const secret = findLiteralSecret(raw, []);
   if (secret !== undefined) throw configError(path, secret);
+  const unknown = unknownProviderKey(raw);
+  if (unknown !== undefined) throw configError(path, unknown);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw configError(path, formatIssues(parsed.error.issues));
   return parsed.data;

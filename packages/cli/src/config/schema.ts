@@ -88,18 +88,90 @@ export const PROVIDER_SCHEMES = [
 ] as const;
 export type ProviderScheme = (typeof PROVIDER_SCHEMES)[number];
 
+/** The config schema of each provider scheme. */
+const PROVIDER_CONFIGS = {
+  local: localConfig,
+  'aws-kms': awsKmsConfig,
+  hcvault: vaultConfig,
+  pkcs11: pkcs11Config,
+  'gcp-kms': gcpKmsConfig,
+  azurekeyvault: azureKeyVaultConfig,
+} as const satisfies Record<ProviderScheme, z.ZodType>;
+
+/**
+ * A further instance of a scheme: `<scheme>+<name>`, exactly the prefix of the key URIs that
+ * address it (`aws-kms+dr` serves `aws-kms+dr://…`). The name follows core's instance-name rule.
+ */
+const NAMED_INSTANCE = /^([a-z][a-z0-9-]*)\+([a-z][a-z0-9-]{0,62})$/;
+
+/** The scheme and instance name of a `providers` key (`aws-kms` → aws-kms/aws-kms; `aws-kms+dr` → aws-kms/dr). */
+export function parseInstanceKey(key: string): { scheme: ProviderScheme; name: string } | undefined {
+  if ((PROVIDER_SCHEMES as readonly string[]).includes(key))
+    return { scheme: key as ProviderScheme, name: key };
+  const m = NAMED_INSTANCE.exec(key);
+  if (m === null || !(PROVIDER_SCHEMES as readonly string[]).includes(m[1] as string)) return undefined;
+  return { scheme: m[1] as ProviderScheme, name: m[2] as string };
+}
+
+export const NOT_A_PROVIDER = `not a provider: use one of ${PROVIDER_SCHEMES.join(', ')}, or <scheme>+<name> for a further instance (a lower-case letter, then letters, digits or "-"), e.g. aws-kms+dr`;
+
+const providersSchema = z
+  .object({
+    local: localConfig.optional(),
+    'aws-kms': awsKmsConfig.optional(),
+    hcvault: vaultConfig.optional(),
+    pkcs11: pkcs11Config.optional(),
+    'gcp-kms': gcpKmsConfig.optional(),
+    azurekeyvault: azureKeyVaultConfig.optional(),
+  })
+  .catchall(z.unknown())
+  .superRefine((providers, ctx) => {
+    const owners = new Map<string, string>();
+    for (const [key, value] of Object.entries(providers)) {
+      const parsed = parseInstanceKey(key);
+      if (parsed === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: NOT_A_PROVIDER,
+        });
+        continue;
+      }
+      if (key === parsed.scheme) continue; // validated by the shape above
+      if ((PROVIDER_SCHEMES as readonly string[]).includes(parsed.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `the instance name "${parsed.name}" is a provider scheme; choose another name`,
+        });
+        continue;
+      }
+      const other = owners.get(parsed.name);
+      if (other !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `the instance name "${parsed.name}" is already used by ${other}: instance names are unique across providers`,
+        });
+        continue;
+      }
+      owners.set(parsed.name, key);
+      const inner = PROVIDER_CONFIGS[parsed.scheme].safeParse(value);
+      if (!inner.success) {
+        for (const issue of inner.error.issues)
+          ctx.addIssue({ ...issue, path: [key, ...issue.path] } as never);
+      }
+    }
+  })
+  .refine((p) => Object.keys(p).length > 0, 'configure at least one provider');
+
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
-  providers: z
-    .strictObject({
-      local: localConfig.optional(),
-      'aws-kms': awsKmsConfig.optional(),
-      hcvault: vaultConfig.optional(),
-      pkcs11: pkcs11Config.optional(),
-      'gcp-kms': gcpKmsConfig.optional(),
-      azurekeyvault: azureKeyVaultConfig.optional(),
-    })
-    .refine((p) => Object.keys(p).length > 0, 'configure at least one provider'),
+  /**
+   * Provider instances: `<scheme>` for the scheme's default instance, `<scheme>+<name>` for a
+   * further one (the key URIs `<scheme>+<name>://…` address it).
+   */
+  providers: providersSchema,
   audit: z
     .strictObject({
       /** JSONL audit log every operation is appended to (MACed, chained, anchored records). */
