@@ -111,11 +111,13 @@ describe.each(packages.map((p) => p.name))('%s as packed', (name) => {
       .filter(Boolean)
       .map((f) => f.replace(/^package\//, './'));
     const manifest = JSON.parse(run('tar', ['-xzOf', tarballs.get(name)!, 'package/package.json'], work)) as {
-      exports: Record<string, Record<string, string>>;
+      exports: Record<string, string | Record<string, string>>;
       files: string[];
     };
+    // An export is a path (`"./policy.schema.json": "./schema/…"`) or a map of conditions.
     for (const conditions of Object.values(manifest.exports)) {
-      for (const target of Object.values(conditions)) expect(listing).toContain(target);
+      const targets = typeof conditions === 'string' ? [conditions] : Object.values(conditions);
+      for (const target of targets) expect(listing).toContain(target);
     }
     expect(listing).toContain('./LICENSE');
     expect(listing).toContain('./README.md');
