@@ -25,7 +25,8 @@ const KILLS = Number(process.env.KEYPORT_OBJMIG_KILLS ?? 6);
 const BIG_MIB = Number(process.env.KEYPORT_OBJMIG_BIG_MIB ?? 64);
 const OVERWRITES = 5;
 const here = fileURLToPath(new URL('.', import.meta.url));
-const HOOKS = join(here, 'support/register-ts.mjs');
+// The CLI's test hooks run TypeScript sources in child processes (as core's process tests use them).
+const HOOKS = fileURLToPath(new URL('../../cli/test/support/register-ts.mjs', import.meta.url));
 const CHILD = join(here, 'support/worker-child.ts');
 
 let k: TestKeys;

@@ -1,5 +1,5 @@
 /**
- * A migration worker as its own process, for the kill tests: `node --import register-ts.mjs
+ * A migration worker as its own process, for the kill tests: `node --import ../../cli/test/support/register-ts.mjs
  * worker-child.ts '<json options>'`. Opens the shared local keystore, runs its shard, prints
  * the shard report as one JSON line, exits 0 (or 3 when the journal has another writer).
  */
