@@ -72,6 +72,20 @@ function openToOthers(path: string): boolean {
 }
 
 /**
+ * Lets other users traverse (o+x, no listing) every directory above `path`: a clone under a
+ * private directory (`mktemp -d` makes 0700 ones) would otherwise hide the CLI's sources from the
+ * unprivileged child. Only the search bit is added, never read; nothing is removed again, so
+ * test files running in parallel cannot race on it.
+ */
+function traversableByOthers(path: string): void {
+  for (let p = dirname(path); ; p = dirname(p)) {
+    const mode = statSync(p).mode;
+    if ((mode & 0o001) === 0) chmodSync(p, (mode & 0o7777) | 0o001);
+    if (dirname(p) === p) return;
+  }
+}
+
+/**
  * A Node binary another user can run: this one, or a copy of it in the temp dir when it lives
  * under a private directory (e.g. Node from `npx -y node@24` sits in root's ~/.npm).
  */
@@ -98,6 +112,10 @@ export function spawnCli(
   o: RunOptions & { timeoutMs?: number; uid?: number; gid?: number },
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
+    if (o.uid !== undefined) {
+      traversableByOthers(BIN);
+      traversableByOthers(join(o.cwd, '.'));
+    }
     const node = o.uid !== undefined ? nodeForOtherUsers() : process.execPath;
     const child = spawn(node, ['--import', HOOKS, BIN, ...argv], {
       cwd: o.cwd,
