@@ -104,6 +104,8 @@ export interface KeyportErrorOptions {
   /** Server-suggested delay before the next attempt (e.g. Retry-After), in ms. */
   retryAfterMs?: number | undefined;
   cause?: unknown;
+  /** For code 'Unsupported': the capability refused (see UnsupportedError); ignored otherwise. */
+  capability?: string | undefined;
 }
 
 export class KeyportError extends Error {
@@ -187,8 +189,19 @@ export function isKeyportError(value: unknown, code?: ErrorCode): value is Keypo
   return value instanceof KeyportError && (code === undefined || value.code === code);
 }
 
-/** Shorthand used by adapters and core alike. */
-export function keyportError(code: ErrorCode, message: string, options?: KeyportErrorOptions): KeyportError {
+/**
+ * The one way a driver makes an error from a code (its error table, or a refusal it only sees at
+ * call time, such as a key of a spec keyport does not model): code 'Unsupported' gives an
+ * UnsupportedError naming `options.capability` (default 'operation'), so callers and the
+ * conformance suite tell refusals apart the same way whichever driver made them.
+ */
+export function keyportError(
+  code: ErrorCode,
+  message: string,
+  options: KeyportErrorOptions = {},
+): KeyportError {
+  if (code === 'Unsupported')
+    return new UnsupportedError(options.capability ?? 'operation', message, options);
   return new KeyportError(code, message, options);
 }
 

@@ -80,6 +80,13 @@ export {
 export { openBoundToContext, parseBoundBody, sealBoundToContext } from './emulated-context.js';
 export { DATA_KEY_BYTES, dataKeyLength } from './emulated-data-keys.js';
 export {
+  type ErrorMapping,
+  type ErrorTable,
+  errorFromTable,
+  errorMapping,
+  networkErrorCode,
+} from './error-table.js';
+export {
   describeType,
   ERROR_CODES,
   type ErrorCode,
@@ -97,6 +104,14 @@ export {
   UnsupportedError,
 } from './errors.js';
 export type { SweptGrant } from './grant-sweep.js';
+export {
+  assertContextBindable,
+  assertSpecServes,
+  isSymmetricSpec,
+  SIGNING_ALGORITHMS_BY_SPEC,
+  signingAlgorithmFor,
+  unmodeledKeyError,
+} from './key-rules.js';
 export {
   backoffCap,
   type CallOutcome,

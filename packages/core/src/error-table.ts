@@ -1,0 +1,72 @@
+/**
+ * The one shape every driver's error mapping takes: a table from what the provider answers (an
+ * exception name, a gRPC status, a CKR_ constant, an HTTP status...) to a neutral code, read by
+ * `errorFromTable`. The table is data, so each adapter's README can print it and a test can walk
+ * every row; the key comes from the network, so lookups see only the table's own rows
+ * (`__proto__` or `constructor` from a hostile server is just an unknown answer).
+ */
+import { type ErrorCode, type KeyportError, type KeyportErrorOptions, keyportError } from './errors.js';
+
+export interface ErrorMapping {
+  readonly code: ErrorCode;
+  /** Overrides the code's default retryability. */
+  readonly retryable?: boolean;
+  /** For 'Unsupported' rows: the capability the answer refuses (default 'operation'). */
+  readonly capability?: string;
+}
+
+export type ErrorTable = Readonly<Record<string, ErrorMapping>>;
+
+/** The table's row for `key`, or undefined (inherited properties are never rows). */
+export function errorMapping(table: ErrorTable, key: string | number | undefined): ErrorMapping | undefined {
+  if (key === undefined) return undefined;
+  const k = String(key);
+  return Object.hasOwn(table, k) ? table[k] : undefined;
+}
+
+/**
+ * The KeyportError for the provider's answer `key`, or undefined when the table has no row for
+ * it. `message` is written by the driver (never the provider's own text, which may echo inputs).
+ */
+export function errorFromTable(
+  table: ErrorTable,
+  key: string | number | undefined,
+  message: string,
+  options: KeyportErrorOptions = {},
+): KeyportError | undefined {
+  const row = errorMapping(table, key);
+  if (row === undefined) return undefined;
+  return keyportError(row.code, message, {
+    ...options,
+    ...(row.retryable !== undefined ? { retryable: row.retryable } : {}),
+    ...(row.capability !== undefined ? { capability: row.capability } : {}),
+  });
+}
+
+/** Socket-level failures: the endpoint could not be reached or dropped the connection. */
+const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
+ * The socket error code of a failure to reach an endpoint (on the error or its cause, as Node's
+ * fetch wraps it), or undefined. Every network driver maps it to Unavailable.
+ */
+export function networkErrorCode(error: unknown): string | undefined {
+  let e: unknown = error;
+  for (let depth = 0; depth < 3 && typeof e === 'object' && e !== null; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

@@ -1,0 +1,87 @@
+/**
+ * Provider-neutral rules about what a key of a given spec can do. Core applies them before a call
+ * where the request says enough (client.ts); a driver applies them at call time once it has
+ * learnt the key's spec from its provider (an encrypt with a context on a key that turns out to
+ * be RSA). Written once here, so every driver refuses the same things with the same error.
+ */
+import type { Support } from './capabilities.js';
+import { type KeyportError, type KeyportErrorOptions, keyportError } from './errors.js';
+import type { EncryptionContext, KeySpec, KeyUsage, SigningAlgorithm } from './types.js';
+import { USAGES_BY_SPEC } from './types.js';
+
+type Details = Pick<KeyportErrorOptions, 'provider' | 'keyUri'>;
+
+/** AES and HMAC keys; the others are key pairs. */
+export function isSymmetricSpec(spec: KeySpec): boolean {
+  return spec === 'AES_256' || spec === 'HMAC_256';
+}
+
+/** The signing algorithms a key pair of each spec can use, whichever provider holds it. */
+export const SIGNING_ALGORITHMS_BY_SPEC: Partial<Readonly<Record<KeySpec, readonly SigningAlgorithm[]>>> = {
+  RSA_2048: ['RSASSA_PSS_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_256'],
+  RSA_3072: ['RSASSA_PSS_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_256'],
+  RSA_4096: ['RSASSA_PSS_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_256'],
+  EC_P256: ['ECDSA_SHA_256'],
+  EC_P384: ['ECDSA_SHA_384'],
+};
+
+function hasEntries(context: EncryptionContext | undefined): boolean {
+  return context !== undefined && Object.keys(context).length > 0;
+}
+
+/**
+ * An encryption context on an asymmetric key: RSA-OAEP as the providers offer it takes no label,
+ * so the context is refused (never dropped) unless the driver binds it itself (`asymmetric:
+ * 'emulated'`, core's emulated-context layer).
+ */
+export function assertContextBindable(
+  spec: KeySpec,
+  context: EncryptionContext | undefined,
+  asymmetric: Support,
+  details: Details = {},
+): void {
+  if (hasEntries(context) && !isSymmetricSpec(spec) && asymmetric === 'none') {
+    throw keyportError('Unsupported', `an encryption context cannot be bound to ${spec} ciphertexts here`, {
+      ...details,
+      capability: 'context',
+    });
+  }
+}
+
+/** A key found to be of `spec` used for `usage` the spec cannot serve. */
+export function assertSpecServes(spec: KeySpec, usage: KeyUsage, details: Details = {}): void {
+  if (!USAGES_BY_SPEC[spec].includes(usage)) {
+    throw keyportError('Unsupported', `${spec} keys cannot be used for ${usage}`, {
+      ...details,
+      capability: usage === 'sign_verify' ? 'sign' : usage === 'mac' ? 'mac' : 'encrypt',
+    });
+  }
+}
+
+/**
+ * The signing algorithm for a key of `spec`: the requested one when the spec can use it, else
+ * the spec's first. A spec that cannot sign, or an algorithm of another key family, is refused.
+ */
+export function signingAlgorithmFor(
+  spec: KeySpec,
+  requested: SigningAlgorithm | undefined,
+  details: Details = {},
+): SigningAlgorithm {
+  const algorithms = SIGNING_ALGORITHMS_BY_SPEC[spec];
+  const chosen = requested ?? algorithms?.[0];
+  if (algorithms === undefined || chosen === undefined || !algorithms.includes(chosen)) {
+    throw keyportError('Unsupported', `${spec} keys cannot sign with ${String(chosen ?? 'any algorithm')}`, {
+      ...details,
+      capability: 'signingAlgorithms',
+    });
+  }
+  return chosen;
+}
+
+/** A provider's key keyport has no neutral spec for (listing skips these; a call refuses them). */
+export function unmodeledKeyError(what: string, details: Details = {}): KeyportError {
+  return keyportError('Unsupported', `keyport has no key spec for ${what}`, {
+    ...details,
+    capability: 'keySpec',
+  });
+}
