@@ -112,6 +112,7 @@ export {
   signingAlgorithmFor,
   unmodeledKeyError,
 } from './key-rules.js';
+export { type LazyPeer, lazyPeer } from './lazy-peer.js';
 export {
   backoffCap,
   type CallOutcome,

@@ -7,6 +7,7 @@ import {
   errorMapping,
   KeyportError,
   keyportError,
+  lazyPeer,
   networkErrorCode,
   signingAlgorithmFor,
   UnsupportedError,
@@ -91,5 +92,33 @@ describe('key rules', () => {
     expect(e).toBeInstanceOf(UnsupportedError);
     expect((e as UnsupportedError).capability).toBe('keySpec');
     expect(e.provider).toBe('aws-kms');
+  });
+});
+
+describe('lazyPeer', () => {
+  it('loads once, names a missing package, and retries after a failed load', async () => {
+    let calls = 0;
+    let fail = true;
+    const peer = lazyPeer('@acme/sdk', 'acme', async () => {
+      calls++;
+      if (fail)
+        throw Object.assign(new Error("Cannot find package '@acme/sdk'"), { code: 'ERR_MODULE_NOT_FOUND' });
+      return { version: 1 };
+    });
+    expect(() => peer.get()).toThrow(/used before it was loaded/);
+    await expect(peer.load()).rejects.toThrow(/needs the peer dependency @acme\/sdk/);
+    fail = false;
+    const [a, b] = await Promise.all([peer.load(), peer.load()]);
+    expect(a).toBe(b);
+    expect(peer.get()).toBe(a);
+    expect(calls).toBe(2);
+  });
+
+  it('passes other load failures through unchanged', async () => {
+    const boom = new SyntaxError('bad module');
+    const peer = lazyPeer('@acme/sdk', 'acme', async () => {
+      throw boom;
+    });
+    await expect(peer.load()).rejects.toBe(boom);
   });
 });
