@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 import {
   AuditFailure,
   type AuditSink,
-  type Capabilities,
   encodeContext,
   JsonlAuditSink,
   Keyport,
@@ -17,23 +16,9 @@ import {
   verifyAuditLog,
 } from '../src/index.js';
 import { KEY, tempLog } from './support/audit.js';
+import { AES_ONLY_CAPABILITIES } from './support/capabilities.js';
 
-const caps: Capabilities = {
-  keySpecs: { AES_256: ['encrypt_decrypt'] },
-  context: 'native',
-  dataKeys: 'native',
-  listKeys: true,
-  rotation: 'none',
-  autoRotation: false,
-  enableDisable: false,
-  scheduledDeletion: 'none',
-  destroyVersion: false,
-  grants: 'none',
-  grantExpiry: 'none',
-  grantConstraints: false,
-  import: [],
-  signingAlgorithms: [],
-};
+const caps = AES_ONLY_CAPABILITIES;
 
 const uri = 'local://k.kp#a';
 const provider = (overrides: Partial<KmsProvider> = {}): KmsProvider =>

@@ -6,7 +6,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   type BatchResult,
-  type Capabilities,
   type EncryptBatchItem,
   type EncryptResult,
   Keyport,
@@ -18,23 +17,9 @@ import {
   parseKeyRef,
   withKeyVersion,
 } from '../src/index.js';
+import { AES_ONLY_CAPABILITIES } from './support/capabilities.js';
 
-const caps: Capabilities = {
-  keySpecs: { AES_256: ['encrypt_decrypt'] },
-  context: 'native',
-  dataKeys: 'native',
-  listKeys: true,
-  rotation: 'none',
-  autoRotation: false,
-  enableDisable: false,
-  scheduledDeletion: 'none',
-  destroyVersion: false,
-  grants: 'none',
-  grantExpiry: 'none',
-  grantConstraints: false,
-  import: [],
-  signingAlgorithms: [],
-};
+const caps = AES_ONLY_CAPABILITIES;
 
 const uri = 'local://k.kp#a';
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);

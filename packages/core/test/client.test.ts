@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type Capabilities,
   Keyport,
   KeyportError,
   type KmsProvider,
@@ -9,23 +8,9 @@ import {
   UnsupportedError,
   withKeyVersion,
 } from '../src/index.js';
+import { AES_ONLY_CAPABILITIES } from './support/capabilities.js';
 
-const caps: Capabilities = {
-  keySpecs: { AES_256: ['encrypt_decrypt'] },
-  context: 'native',
-  dataKeys: 'native',
-  listKeys: true,
-  rotation: 'none',
-  autoRotation: false,
-  enableDisable: false,
-  scheduledDeletion: 'none',
-  destroyVersion: false,
-  grants: 'none',
-  grantExpiry: 'none',
-  grantConstraints: false,
-  import: [],
-  signingAlgorithms: [],
-};
+const caps = AES_ONLY_CAPABILITIES;
 
 /** A provider whose every method fails unless overridden: it proves core never calls it. */
 function provider(overrides: Partial<KmsProvider>): KmsProvider {

@@ -1,7 +1,6 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
-  type Capabilities,
   escapeControl,
   Keyport,
   KeyportError,
@@ -10,6 +9,7 @@ import {
   reduceCause,
   toKeyportError,
 } from '../src/index.js';
+import { AES_ONLY_CAPABILITIES } from './support/capabilities.js';
 
 /** A fake AWS SDK v3 service exception, shaped as the real one: request, response, headers. */
 class FakeServiceException extends Error {
@@ -119,22 +119,7 @@ describe('clean messages', () => {
   });
 
   it('through Keyport: an unmapped SDK error becomes Internal with a reduced cause', async () => {
-    const caps = {
-      keySpecs: { AES_256: ['encrypt_decrypt'] },
-      context: 'native',
-      dataKeys: 'native',
-      listKeys: true,
-      rotation: 'none',
-      autoRotation: false,
-      enableDisable: false,
-      scheduledDeletion: 'none',
-      destroyVersion: false,
-      grants: 'none',
-      grantExpiry: 'none',
-      grantConstraints: false,
-      import: [],
-      signingAlgorithms: [],
-    } as Capabilities;
+    const caps = AES_ONLY_CAPABILITIES;
     const kp = new Keyport({
       retry: { maxAttempts: 1 },
       providers: [

@@ -14,23 +14,9 @@ import {
   splitKeyUri,
   withKeyVersion,
 } from '../src/index.js';
+import { AES_ONLY_CAPABILITIES } from './support/capabilities.js';
 
-const caps: Capabilities = {
-  keySpecs: { AES_256: ['encrypt_decrypt'] },
-  context: 'native',
-  dataKeys: 'none',
-  listKeys: true,
-  rotation: 'versioned',
-  autoRotation: false,
-  enableDisable: false,
-  scheduledDeletion: 'none',
-  destroyVersion: false,
-  grants: 'none',
-  grantExpiry: 'none',
-  grantConstraints: false,
-  import: [],
-  signingAlgorithms: [],
-};
+const caps: Capabilities = { ...AES_ONLY_CAPABILITIES, dataKeys: 'none', rotation: 'versioned' };
 
 /**
  * A driver of an invented scheme, `tag://<name>[?v=<n>]`, that records the refs it was called

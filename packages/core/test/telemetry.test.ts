@@ -14,31 +14,10 @@ import {
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  type Capabilities,
-  Keyport,
-  KeyportError,
-  type KmsProvider,
-  redactKeyUri,
-  withKeyportSpan,
-} from '../src/index.js';
+import { Keyport, KeyportError, type KmsProvider, redactKeyUri, withKeyportSpan } from '../src/index.js';
+import { AES_ONLY_CAPABILITIES } from './support/capabilities.js';
 
-const caps: Capabilities = {
-  keySpecs: { AES_256: ['encrypt_decrypt'] },
-  context: 'native',
-  dataKeys: 'native',
-  listKeys: true,
-  rotation: 'none',
-  autoRotation: false,
-  enableDisable: false,
-  scheduledDeletion: 'none',
-  destroyVersion: false,
-  grants: 'none',
-  grantExpiry: 'none',
-  grantConstraints: false,
-  import: [],
-  signingAlgorithms: [],
-};
+const caps = AES_ONLY_CAPABILITIES;
 
 // Values that must never reach telemetry.
 const CONTEXT_VALUE = 'ctx-value-7f3a9c';

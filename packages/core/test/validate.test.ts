@@ -12,23 +12,9 @@ import {
   MAX_TIMER_MS,
   toEncryptionContext,
 } from '../src/index.js';
+import { AES_ONLY_CAPABILITIES } from './support/capabilities.js';
 
-const caps: Capabilities = {
-  keySpecs: { AES_256: ['encrypt_decrypt'] },
-  context: 'native',
-  dataKeys: 'native',
-  listKeys: true,
-  rotation: 'none',
-  autoRotation: false,
-  enableDisable: false,
-  scheduledDeletion: 'none',
-  destroyVersion: false,
-  grants: 'native',
-  grantExpiry: 'none',
-  grantConstraints: true,
-  import: [],
-  signingAlgorithms: [],
-};
+const caps: Capabilities = { ...AES_ONLY_CAPABILITIES, grants: 'native', grantConstraints: true };
 
 const uri = 'local://k.kp#a';
 
