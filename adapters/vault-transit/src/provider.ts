@@ -1,53 +1,433 @@
 /**
- * `VaultTransitProvider`: the portable provider plus what only transit offers — keys of any
- * transit type, raw key reads, immediate deletion, version policies and a rewrap that never
- * drops the context. These run outside core's call policy, so each maps its own errors and takes
- * an optional signal. (Batch encryption is portable: `encryptBatch` / `decryptBatch` live on
- * `TransitKmsProvider`, behind `Keyport.encryptBatch`.)
+ * The Vault / OpenBao Transit driver: keyport's KmsProvider over node-vault, plus what only
+ * transit offers (keys of any transit type, raw key reads, immediate deletion, version policies,
+ * a rewrap that keeps the context, batch calls with `{ data }` items). One instance talks to one
+ * server (`endpoint`) and any number of transit mounts (named by each key URI).
+ *
+ * The extras run outside core's call policy when called on the driver, so each maps its own
+ * errors and takes an optional signal; `operations.ts` runs them through core instead.
  */
-import type { EncryptionContext, KeyInfo, KeyRef } from '@keyport/core';
-import { rewrap } from './batch.js';
+import {
+  type Capabilities,
+  type CreateKeyRequest,
+  type DataKeyRequest,
+  type DataKeyResult,
+  type DecryptBatchItem,
+  type DecryptResult,
+  type EncryptBatchItem,
+  type EncryptionContext,
+  type EncryptRequest,
+  type EncryptResult,
+  type Grant,
+  type GrantRequest,
+  type ImportKeyMaterialRequest,
+  type ImportParameters,
+  type ImportParametersRequest,
+  type KeyInfo,
+  KeyportError,
+  type KeyRef,
+  type KeySpec,
+  type KmsProvider,
+  keyportError,
+  type ListOptions,
+  type MacResult,
+  type ProviderCallOptions,
+  parseKeyUri,
+  type RotationPolicy,
+  type SigningAlgorithm,
+  type SignRequest,
+  type SignResult,
+  USAGES_BY_SPEC,
+  unmodeledKeyError,
+} from '@keyport/core';
+import { transitCapabilities } from './capabilities.js';
 import * as crypto from './crypto.js';
-import type { TransitKeyData, TransitKeyType } from './key-types.js';
-import { TransitKmsProvider } from './kms-provider.js';
-import * as life from './lifecycle.js';
+import { mapVaultError, PROVIDER_NAME } from './errors.js';
+import * as grants from './grants.js';
+import * as byok from './import.js';
+import * as keys from './keys.js';
+import { checkOptions, type VaultTransitOptions } from './options.js';
+import { VaultSession } from './rpc.js';
+import {
+  type KeyInfoExtras,
+  type TransitKeyData,
+  type TransitKeyType,
+  TYPE_BY_SPEC,
+  toKeyInfo,
+} from './specs.js';
+import {
+  formatUri,
+  keyId,
+  keyPath,
+  keyUriOf,
+  parseUri,
+  type ResolvedKey,
+  resolveKey,
+  URI_NAME,
+} from './uri.js';
 
+/** Options of the driver-only methods: core always passes a signal; direct callers may omit it. */
 export interface ExtraCallOptions {
   readonly signal?: AbortSignal;
 }
 
-const never = (): AbortSignal => new AbortController().signal;
+const signalOf = (o: ExtraCallOptions): AbortSignal => o.signal ?? new AbortController().signal;
 
-export class VaultTransitProvider extends TransitKmsProvider {
+/** Core names batch items `{ plaintext }` / `{ ciphertext }`; direct callers may pass `{ data }`. */
+function asBatchItem(item: EncryptBatchItem | DecryptBatchItem | crypto.BatchItem): crypto.BatchItem {
+  if ('data' in item) return item;
+  const data = 'plaintext' in item ? item.plaintext : item.ciphertext;
+  return item.context === undefined ? { data } : { data, context: item.context };
+}
+
+export class VaultTransitProvider implements KmsProvider {
+  readonly scheme = 'hcvault';
+  readonly name = PROVIDER_NAME;
+  readonly capabilities: Capabilities;
+  readonly session: VaultSession;
+  private readonly facts = new crypto.KeyFacts();
+  /** Keys announced with createKey({ external: true }) and not imported yet (this process only). */
+  private readonly pending = new Map<string, KeySpec>();
+  /**
+   * Labels, description and usage given at creation, as this process last saw them. With a
+   * metadata store the store is authoritative; without one only the usage is kept (transit RSA
+   * keys serve both usages; keyport reports the one asked for).
+   */
+  private readonly extrasSeen = new Map<string, KeyInfoExtras>();
+  private readonly defaultMount: string;
+  private readonly store: keys.MetadataStore | undefined;
+
+  constructor(options: VaultTransitOptions) {
+    this.session = new VaultSession(options, checkOptions(options));
+    this.capabilities = transitCapabilities(options.flavor ?? 'vault');
+    this.defaultMount = options.mount ?? 'transit';
+    this.store = options.metadataStore && new keys.MetadataStore(this.session, options.metadataStore);
+  }
+
+  parseUri(uri: string): KeyRef {
+    return parseUri(uri);
+  }
+  formatUri(ref: KeyRef): string {
+    return formatUri(ref);
+  }
+
+  /** A plain hcvault:// URI is this instance's when it names this instance's server. */
+  claimsUri(uri: string): boolean {
+    try {
+      const parsed = parseKeyUri(uri);
+      return parsed.scheme === 'hcvault' && parsed.address === this.session.address;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.session.close();
+  }
+
+  mapError(error: unknown): KeyportError | undefined {
+    return mapVaultError(error);
+  }
+
+  private key(ref: KeyRef): ResolvedKey {
+    return resolveKey(ref, this.session.address);
+  }
+
+  /** A key for a cryptographic call: a key still waiting for its material cannot be used. */
+  private target(ref: KeyRef): crypto.Target {
+    const key = this.key(ref);
+    if (this.pending.has(keyId(key))) {
+      throw new KeyportError('KeyStateConflict', 'the key is waiting for imported material', {
+        provider: PROVIDER_NAME,
+        keyUri: key.uri,
+      });
+    }
+    return { s: this.session, facts: this.facts, key };
+  }
+
+  /** A create request's `name` may be a bare name (default mount) or a full key URI. */
+  private keyForName(name: string): ResolvedKey {
+    const address = this.session.address;
+    return this.key({
+      uri: name.startsWith('hcvault://') ? name : keyUriOf({ address, mount: this.defaultMount, name }),
+    });
+  }
+
+  private async extras(key: ResolvedKey, signal: AbortSignal): Promise<KeyInfoExtras> {
+    if (this.store === undefined) return this.extrasSeen.get(keyId(key)) ?? {};
+    return (await this.store.read(key, signal)) ?? {};
+  }
+
+  private async describe(key: ResolvedKey, signal: AbortSignal): Promise<KeyInfo> {
+    const [data, extras] = await Promise.all([
+      keys.readKey(this.session, key, signal),
+      this.extras(key, signal),
+    ]);
+    const info = toKeyInfo(key, this.facts.remember(key, data), extras);
+    if (info === undefined)
+      throw unmodeledKeyError(`transit ${data.type} keys`, { provider: PROVIDER_NAME, keyUri: key.uri });
+    return info;
+  }
+
+  /** Runs a driver-only call (outside core's call policy) with this driver's error mapping. */
+  private async mapped<T>(key: ResolvedKey, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw mapVaultError(error, key.uri) ?? error;
+    }
+  }
+
+  // ---------------------------------------------------------------- keys
+
+  async createKey(req: CreateKeyRequest, o: ProviderCallOptions): Promise<KeyInfo> {
+    if (
+      this.store === undefined &&
+      (Object.keys(req.labels ?? {}).length > 0 || req.description !== undefined)
+    ) {
+      // Transit keys carry no user metadata; dropping labels silently would lose data.
+      throw new KeyportError(
+        'InvalidArgument',
+        'transit keys cannot carry labels or a description: configure metadataStore to keep them',
+      );
+    }
+    const key = this.keyForName(req.name);
+    const extras: KeyInfoExtras = {
+      usage: req.usage ?? USAGES_BY_SPEC[req.spec][0],
+      ...(req.labels !== undefined ? { labels: req.labels } : {}),
+      ...(req.description !== undefined ? { description: req.description } : {}),
+    };
+    if (req.external === true) {
+      if (
+        this.pending.has(keyId(key)) ||
+        (await keys.tryReadKey(this.session, key, o.signal)) !== undefined
+      ) {
+        throw keys.alreadyExists(key);
+      }
+      this.pending.set(keyId(key), req.spec);
+    } else {
+      const autoRotatePeriodSeconds = keys.rotationSeconds(req.rotation);
+      await keys.createTransitKey(
+        this.session,
+        key,
+        TYPE_BY_SPEC[req.spec],
+        { autoRotatePeriodSeconds },
+        o.signal,
+      );
+    }
+    this.extrasSeen.set(keyId(key), extras);
+    await this.store?.write(key, extras, o.signal);
+    return req.external === true ? this.pendingInfo(key, req.spec, extras) : this.describe(key, o.signal);
+  }
+
+  private pendingInfo(key: ResolvedKey, spec: KeySpec, extras: KeyInfoExtras): KeyInfo {
+    return {
+      uri: keyUriOf(key),
+      spec,
+      usage: extras.usage ?? 'encrypt_decrypt',
+      state: 'pending_import',
+      labels: { ...extras.labels },
+      ...(extras.description !== undefined ? { description: extras.description } : {}),
+      origin: 'external',
+    };
+  }
+
+  async describeKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    const key = this.key(ref);
+    const spec = this.pending.get(keyId(key));
+    if (spec !== undefined) return this.pendingInfo(key, spec, await this.extras(key, o.signal));
+    return this.describe(key, o.signal);
+  }
+
+  /** Keys of the default mount whose type core can name and whose name a key URI can carry. */
+  async *listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
+    for (const name of await keys.listKeyNames(this.session, this.defaultMount, o.signal)) {
+      if (!URI_NAME.test(name)) continue; // transit accepts names keyport cannot address
+      const key = this.keyForName(name);
+      const data = await keys.tryReadKey(this.session, key, o.signal);
+      if (data === undefined) continue; // deleted while listing
+      const info = toKeyInfo(key, data, await this.extras(key, o.signal));
+      if (info !== undefined) yield info;
+    }
+  }
+
+  async rotateKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    const key = this.key(ref);
+    await this.session.write(o.signal, keyPath(key, '/rotate'));
+    return this.describe(key, o.signal);
+  }
+
+  async setRotationPolicy(ref: KeyRef, policy: RotationPolicy, o: ProviderCallOptions): Promise<KeyInfo> {
+    const key = this.key(ref);
+    await keys.configure(
+      this.session,
+      key,
+      { auto_rotate_period: `${keys.rotationSeconds(policy)}s` },
+      o.signal,
+    );
+    return this.describe(key, o.signal);
+  }
+
+  /** OpenBao soft-delete; HashiCorp Vault's transit has no disable (a fact of the server flavor). */
+  private async setEnabled(ref: KeyRef, enabled: boolean, o: ProviderCallOptions): Promise<KeyInfo> {
+    const key = this.key(ref);
+    if (!this.capabilities.enableDisable) {
+      throw keyportError('Unsupported', 'HashiCorp Vault transit has no disable (OpenBao soft-delete only)', {
+        provider: PROVIDER_NAME,
+        keyUri: key.uri,
+        capability: 'enableDisable',
+      });
+    }
+    await keys.setSoftDeleted(this.session, key, !enabled, o.signal);
+    return this.describe(key, o.signal);
+  }
+  enableKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    return this.setEnabled(ref, true, o);
+  }
+  disableKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    return this.setEnabled(ref, false, o);
+  }
+
+  async destroyKeyVersion(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    const key = this.key(ref);
+    await keys.destroyVersion(this.session, key, o.signal);
+    return this.describe({ ...key, version: undefined }, o.signal);
+  }
+
+  // ---------------------------------------------------------------- cryptography
+
+  encrypt(
+    ref: KeyRef,
+    plaintext: Uint8Array,
+    req: EncryptRequest,
+    o: ProviderCallOptions,
+  ): Promise<EncryptResult> {
+    return crypto.encrypt(this.target(ref), plaintext, req.context, o.signal);
+  }
+  decrypt(
+    ref: KeyRef,
+    ciphertext: Uint8Array,
+    req: EncryptRequest,
+    o: ProviderCallOptions,
+  ): Promise<DecryptResult> {
+    return crypto.decrypt(this.target(ref), ciphertext, req.context, o.signal);
+  }
+  generateDataKey(ref: KeyRef, req: DataKeyRequest, o: ProviderCallOptions): Promise<DataKeyResult> {
+    return crypto.generateDataKey(this.target(ref), req, o.signal);
+  }
+  sign(ref: KeyRef, message: Uint8Array, req: SignRequest, o: ProviderCallOptions): Promise<SignResult> {
+    return crypto.sign(this.target(ref), message, req, o.signal);
+  }
+  verify(
+    ref: KeyRef,
+    message: Uint8Array,
+    signature: Uint8Array,
+    req: SignRequest & { algorithm: SigningAlgorithm },
+    o: ProviderCallOptions,
+  ): Promise<boolean> {
+    return crypto.verify(this.target(ref), message, signature, req, o.signal);
+  }
+  mac(ref: KeyRef, message: Uint8Array, o: ProviderCallOptions): Promise<MacResult> {
+    return crypto.mac(this.target(ref), message, o.signal);
+  }
+  verifyMac(ref: KeyRef, message: Uint8Array, tag: Uint8Array, o: ProviderCallOptions): Promise<boolean> {
+    return crypto.verifyMac(this.target(ref), message, tag, o.signal);
+  }
+
+  /** Many encryptions in one `batch_input` request; one outcome per item, in order. */
+  encryptBatch(
+    ref: KeyRef,
+    items: readonly (EncryptBatchItem | crypto.BatchItem)[],
+    o: ExtraCallOptions = {},
+  ) {
+    const t = this.target(ref);
+    return this.mapped(t.key, () => crypto.encryptBatch(t, items.map(asBatchItem), signalOf(o)));
+  }
+  /** Many decryptions in one request; a bad item (wrong context, foreign ciphertext) fails alone. */
+  decryptBatch(
+    ref: KeyRef,
+    items: readonly (DecryptBatchItem | crypto.BatchItem)[],
+    o: ExtraCallOptions = {},
+  ) {
+    const t = this.target(ref);
+    return this.mapped(t.key, () => crypto.decryptBatch(t, items.map(asBatchItem), signalOf(o)));
+  }
+
+  // ---------------------------------------------------------------- grants and import
+
+  createGrant(ref: KeyRef, req: GrantRequest, o: ProviderCallOptions): Promise<Grant> {
+    return grants.createGrant(this.session, this.key(ref), req, o.signal);
+  }
+  listGrants(ref: KeyRef, o: ListOptions): AsyncIterable<Grant> {
+    return grants.listGrants(this.session, this.key(ref), o.signal);
+  }
+  revokeGrant(ref: KeyRef, grantId: string, o: ProviderCallOptions): Promise<void> {
+    return grants.revokeGrant(this.session, this.key(ref), grantId, o.signal);
+  }
+
+  async getImportParameters(
+    ref: KeyRef,
+    req: ImportParametersRequest,
+    o: ProviderCallOptions,
+  ): Promise<ImportParameters> {
+    const key = this.key(ref);
+    // Only an imported key takes more material (as a new version); generated keys never do.
+    if (
+      !this.pending.has(keyId(key)) &&
+      (await keys.readKey(this.session, key, o.signal)).imported_key !== true
+    ) {
+      throw new KeyportError(
+        'KeyStateConflict',
+        'the key holds provider-generated material and takes no import',
+        {
+          provider: PROVIDER_NAME,
+          keyUri: key.uri,
+        },
+      );
+    }
+    return byok.getImportParameters(this.session, key, o.signal, req.algorithm);
+  }
+
+  async importKeyMaterial(
+    ref: KeyRef,
+    req: ImportKeyMaterialRequest,
+    o: ProviderCallOptions,
+  ): Promise<KeyInfo> {
+    const key = this.key(ref);
+    await byok.importKeyMaterial(this.session, key, req, this.pending.get(keyId(key)), o.signal);
+    this.pending.delete(keyId(key));
+    return this.describe(key, o.signal);
+  }
+
+  // ---------------------------------------------------------------- transit-only
+
   /** Creates a key of any transit type (including chacha20-poly1305 and ed25519). */
   createTransitKey(
     name: string,
     type: TransitKeyType,
-    opts: life.TransitKeyOptions = {},
+    opts: keys.TransitKeyOptions = {},
     o: ExtraCallOptions = {},
   ): Promise<TransitKeyData> {
     const key = this.keyForName(name);
-    return this.mapped(key, async () => {
-      const data = await life.createTransitKey(this.session, key, type, opts, o.signal ?? never());
-      this.facts.remember(key, data);
-      return data;
-    });
+    return this.mapped(key, async () =>
+      this.facts.remember(key, await keys.createTransitKey(this.session, key, type, opts, signalOf(o))),
+    );
   }
 
   /** The raw transit key data (any type). */
   readTransitKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<TransitKeyData> {
     const key = this.key(ref);
-    return this.mapped(key, () => crypto.readKey(this.session, key, o.signal ?? never()));
+    return this.mapped(key, () => keys.readKey(this.session, key, signalOf(o)));
   }
 
   /** Deletes a key immediately and irreversibly (deletion_allowed, then DELETE). */
   deleteKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<void> {
     const key = this.key(ref);
     return this.mapped(key, async () => {
-      const signal = o.signal ?? never();
-      await life.deleteKey(this.session, this.facts, key, signal);
-      this.extrasSeen.delete(`${key.mount}/${key.name}`);
-      await this.store?.remove(key, signal);
+      await keys.deleteKey(this.session, key, signalOf(o));
+      this.facts.forget(key);
+      this.extrasSeen.delete(keyId(key));
+      await this.store?.remove(key, signalOf(o));
     });
   }
 
@@ -58,35 +438,37 @@ export class VaultTransitProvider extends TransitKmsProvider {
     o: ExtraCallOptions = {},
   ): Promise<KeyInfo> {
     const key = this.key(ref);
+    const body = {
+      ...(policy.minDecryptionVersion !== undefined
+        ? { min_decryption_version: policy.minDecryptionVersion }
+        : {}),
+      ...(policy.minEncryptionVersion !== undefined
+        ? { min_encryption_version: policy.minEncryptionVersion }
+        : {}),
+    };
     return this.mapped(key, async () => {
-      const signal = o.signal ?? never();
-      await life.configure(
-        this.session,
-        key,
-        {
-          ...(policy.minDecryptionVersion !== undefined
-            ? { min_decryption_version: policy.minDecryptionVersion }
-            : {}),
-          ...(policy.minEncryptionVersion !== undefined
-            ? { min_encryption_version: policy.minEncryptionVersion }
-            : {}),
-        },
-        signal,
-      );
-      return this.describe(key, signal);
+      await keys.configure(this.session, key, body, signalOf(o));
+      return this.describe(key, signalOf(o));
     });
   }
 
-  /** Re-encrypts under the newest version, never dropping the context (see batch.ts). */
+  /** Re-encrypts under the newest version, never dropping the context (see crypto.ts). */
   rewrap(
     ref: KeyRef,
     ciphertext: Uint8Array,
     req: { context?: EncryptionContext } = {},
     o: ExtraCallOptions = {},
   ) {
-    const key = this.key(ref);
-    return this.mapped(key, () =>
-      rewrap(this.session, this.facts, key, ciphertext, req.context, o.signal ?? never()),
-    );
+    const t = { s: this.session, facts: this.facts, key: this.key(ref) };
+    return this.mapped(t.key, () => crypto.rewrap(t, ciphertext, req.context, signalOf(o)));
   }
 }
+
+/** `createKeyport({ providers: { vault: vaultTransit({ endpoint, auth }) } })` */
+export function vaultTransit(options: VaultTransitOptions): VaultTransitProvider {
+  return new VaultTransitProvider(options);
+}
+
+/** The portable half was once a class of its own; both names are this one driver now. */
+export const TransitKmsProvider = VaultTransitProvider;
+export type TransitKmsProvider = VaultTransitProvider;
