@@ -5,9 +5,7 @@
 import {
   type DataKeyRequest,
   type DataKeyResult,
-  type DecryptResult,
   type EncryptionContext,
-  type EncryptResult,
   KeyportError,
   keyportError,
   type MacResult,
@@ -65,16 +63,10 @@ export interface Target {
 }
 
 /** The body fields binding a context: associated_data, plus `context` for derived keys. */
-function contextFields(
-  t: Target,
-  context: EncryptionContext | undefined,
-  strict = true,
-): Record<string, string> {
+function contextFields(t: Target, context: Context, strict = true): Record<string, string> {
   const aad = associatedData(context);
   if (aad === undefined && strict && t.facts.derived.has(keyId(t.key))) {
-    throw new KeyportError('InvalidArgument', 'derived transit keys need a non-empty encryption context', {
-      keyUri: t.key.uri,
-    });
+    throw refuse(t, 'derived transit keys need a non-empty encryption context');
   }
   if (aad === undefined) return {};
   return t.facts.derived.has(keyId(t.key))
@@ -84,72 +76,56 @@ function contextFields(
 
 const DERIVED_HINT = /missing 'context' for key derivation/;
 
-/** Writes, learning once that a key is derived and retrying that one request with `context`. */
+/** Writes to `<mount>/<op>/<name>`, learning once that a key is derived and retrying with `context`. */
 async function writeWithContext<T>(
   t: Target,
   op: string,
-  body: Record<string, unknown>,
-  context: EncryptionContext | undefined,
+  body: object,
+  context: Context,
   signal: AbortSignal,
-): Promise<{ data: T }> {
-  const send = () => t.s.write<{ data: T }>(signal, op, { ...body, ...contextFields(t, context) });
+) {
+  const send = () =>
+    t.s.write<{ data: T }>(signal, opPath(t.key, op), { ...body, ...contextFields(t, context) });
   try {
-    return await send();
+    return (await send()).data;
   } catch (error) {
     const id = keyId(t.key);
     if (t.facts.derived.has(id) || !DERIVED_HINT.test(String((error as Error | null)?.message))) throw error;
     t.facts.derived.add(id);
-    return send();
+    return (await send()).data;
   }
 }
 
+type Context = EncryptionContext | undefined;
 const pinned = (key: ResolvedKey) => (key.version === undefined ? {} : { key_version: Number(key.version) });
+const sealed = (text: string) => ({
+  ciphertext: ciphertextBytes(text),
+  keyVersion: parsePrefixed(text).version,
+});
+const refuse = (t: Target, why: string) => new KeyportError('InvalidArgument', why, { keyUri: t.key.uri });
 
-export async function encrypt(
-  t: Target,
-  plaintext: Uint8Array,
-  context: EncryptionContext | undefined,
-  signal: AbortSignal,
-): Promise<EncryptResult> {
+export async function encrypt(t: Target, plaintext: Uint8Array, context: Context, signal: AbortSignal) {
   const body = { plaintext: b64(plaintext), ...pinned(t.key) };
-  const r = await writeWithContext<{ ciphertext: string }>(
-    t,
-    opPath(t.key, 'encrypt'),
-    body,
-    context,
-    signal,
+  return sealed(
+    (await writeWithContext<{ ciphertext: string }>(t, 'encrypt', body, context, signal)).ciphertext,
   );
-  return {
-    ciphertext: ciphertextBytes(r.data.ciphertext),
-    keyVersion: parsePrefixed(r.data.ciphertext).version,
-  };
 }
 
-export async function decrypt(
-  t: Target,
-  ciphertext: Uint8Array,
-  context: EncryptionContext | undefined,
-  signal: AbortSignal,
-): Promise<DecryptResult> {
+export async function decrypt(t: Target, ciphertext: Uint8Array, context: Context, signal: AbortSignal) {
   const text = ciphertextText(ciphertext);
   const { version } = parsePrefixed(text);
   if (t.key.version !== undefined && t.key.version !== version) {
-    throw new KeyportError(
-      'InvalidCiphertext',
-      'ciphertext was made by another version than the one pinned',
-      {
-        keyUri: t.key.uri,
-      },
-    );
+    const why = 'ciphertext was made by another version than the one pinned';
+    throw new KeyportError('InvalidCiphertext', why, { keyUri: t.key.uri });
   }
   const r = await writeWithContext<{ plaintext: string }>(
     t,
-    opPath(t.key, 'decrypt'),
+    'decrypt',
     { ciphertext: text },
     context,
     signal,
   );
-  return { plaintext: unb64(r.data.plaintext), keyVersion: version };
+  return { plaintext: unb64(r.plaintext), keyVersion: version };
 }
 
 const DATAKEY_BITS: Readonly<Record<number, number>> = { 16: 128, 32: 256, 64: 512 };
@@ -160,24 +136,17 @@ export async function generateDataKey(
   signal: AbortSignal,
 ): Promise<DataKeyResult> {
   const bits = DATAKEY_BITS[req.bytes ?? 32];
-  if (bits === undefined) {
-    throw new KeyportError('InvalidArgument', 'transit data keys are 16, 32 or 64 bytes', {
-      keyUri: t.key.uri,
-    });
-  }
-  const path = `${t.key.mount}/datakey/plaintext/${t.key.name}`;
+  if (bits === undefined) throw refuse(t, 'transit data keys are 16, 32 or 64 bytes');
+  const body = { bits, ...pinned(t.key) };
   const r = await writeWithContext<{ ciphertext: string; plaintext: string }>(
     t,
-    path,
-    { bits, ...pinned(t.key) },
+    'datakey/plaintext',
+    body,
     req.context,
     signal,
   );
-  return {
-    plaintext: unb64(r.data.plaintext),
-    wrapped: ciphertextBytes(r.data.ciphertext),
-    keyVersion: parsePrefixed(r.data.ciphertext).version,
-  };
+  const { ciphertext: wrapped, keyVersion } = sealed(r.ciphertext);
+  return { plaintext: unb64(r.plaintext), wrapped, keyVersion };
 }
 
 /** The algorithm and transit parameters for signing with a key of `type`; refuses mismatches. */
@@ -272,8 +241,7 @@ export async function verify(
 /** Transit would HMAC with any key's side HMAC key; keyport keeps MACs to MAC keys. */
 async function requireHmacKey(t: Target, signal: AbortSignal): Promise<void> {
   const type = await t.facts.typeOf(t.s, t.key, signal);
-  if (type !== 'hmac')
-    throw new KeyportError('InvalidArgument', `${type} keys are not MAC keys`, { keyUri: t.key.uri });
+  if (type !== 'hmac') throw refuse(t, `${type} keys are not MAC keys`);
 }
 
 export async function mac(t: Target, message: Uint8Array, signal: AbortSignal): Promise<MacResult> {
@@ -355,13 +323,7 @@ export async function encryptBatch(
   return (await sendBatch(t, 'encrypt', input, signal)).map((r, i) =>
     r.error || r.ciphertext === undefined
       ? { ok: false, error: itemError(t, i, r.error ?? '') }
-      : {
-          ok: true,
-          value: {
-            ciphertext: ciphertextBytes(r.ciphertext),
-            keyVersion: parsePrefixed(r.ciphertext).version,
-          },
-        },
+      : { ok: true, value: sealed(r.ciphertext) },
   );
 }
 
@@ -402,7 +364,7 @@ export async function decryptBatch(
 export async function rewrap(
   t: Target,
   ciphertext: Uint8Array,
-  context: EncryptionContext | undefined,
+  context: Context,
   signal: AbortSignal,
 ): Promise<{ ciphertext: Uint8Array; keyVersion: string; serverSide: boolean }> {
   const text = ciphertextText(ciphertext);
@@ -410,17 +372,12 @@ export async function rewrap(
     const r = await t.s.write<{ data: { ciphertext: string } }>(signal, opPath(t.key, 'rewrap'), {
       ciphertext: text,
     });
-    return {
-      ciphertext: ciphertextBytes(r.data.ciphertext),
-      keyVersion: parsePrefixed(r.data.ciphertext).version,
-      serverSide: true,
-    };
+    return { ...sealed(r.data.ciphertext), serverSide: true };
   }
   const unpinned = { ...t, key: { ...t.key, version: undefined } };
   const opened = await decrypt(unpinned, ciphertext, context, signal);
   try {
-    const sealed = await encrypt(unpinned, opened.plaintext, context, signal);
-    return { ciphertext: sealed.ciphertext, keyVersion: sealed.keyVersion ?? '', serverSide: false };
+    return { ...(await encrypt(unpinned, opened.plaintext, context, signal)), serverSide: false };
   } finally {
     opened.plaintext.fill(0);
   }

@@ -10,16 +10,11 @@
 import {
   type Capabilities,
   type CreateKeyRequest,
-  type DataKeyRequest,
-  type DataKeyResult,
   type DecryptBatchItem,
-  type DecryptResult,
+  type Driver,
+  type DriverCapabilities,
   type EncryptBatchItem,
   type EncryptionContext,
-  type EncryptRequest,
-  type EncryptResult,
-  type Grant,
-  type GrantRequest,
   type ImportKeyMaterialRequest,
   type ImportParameters,
   type ImportParametersRequest,
@@ -30,13 +25,8 @@ import {
   type KmsProvider,
   keyportError,
   type ListOptions,
-  type MacResult,
   type ProviderCallOptions,
   parseKeyUri,
-  type RotationPolicy,
-  type SigningAlgorithm,
-  type SignRequest,
-  type SignResult,
   USAGES_BY_SPEC,
   unmodeledKeyError,
 } from '@keyport/core';
@@ -80,6 +70,9 @@ function asBatchItem(item: EncryptBatchItem | DecryptBatchItem | crypto.BatchIte
   return item.context === undefined ? { data } : { data, context: item.context };
 }
 
+/** The contract's methods, to type the driver's by name. */
+type Contract = Driver & DriverCapabilities;
+
 export class VaultTransitProvider implements KmsProvider {
   readonly scheme = 'hcvault';
   readonly name = PROVIDER_NAME;
@@ -104,12 +97,8 @@ export class VaultTransitProvider implements KmsProvider {
     this.store = options.metadataStore && new keys.MetadataStore(this.session, options.metadataStore);
   }
 
-  parseUri(uri: string): KeyRef {
-    return parseUri(uri);
-  }
-  formatUri(ref: KeyRef): string {
-    return formatUri(ref);
-  }
+  readonly parseUri = parseUri;
+  readonly formatUri = formatUri;
 
   /** A plain hcvault:// URI is this instance's when it names this instance's server. */
   claimsUri(uri: string): boolean {
@@ -125,9 +114,7 @@ export class VaultTransitProvider implements KmsProvider {
     this.session.close();
   }
 
-  mapError(error: unknown): KeyportError | undefined {
-    return mapVaultError(error);
-  }
+  readonly mapError: Contract['mapError'] = (error) => mapVaultError(error);
 
   private key(ref: KeyRef): ResolvedKey {
     return resolveKey(ref, this.session.address);
@@ -251,88 +238,59 @@ export class VaultTransitProvider implements KmsProvider {
     }
   }
 
-  async rotateKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+  /** Runs `act` on the key, then describes it as it now is. */
+  private async changed(ref: KeyRef, signal: AbortSignal, act: (key: ResolvedKey) => Promise<unknown>) {
     const key = this.key(ref);
-    await this.session.write(o.signal, keyPath(key, '/rotate'));
-    return this.describe(key, o.signal);
+    await act(key);
+    return this.describe({ ...key, version: undefined }, signal);
   }
 
-  async setRotationPolicy(ref: KeyRef, policy: RotationPolicy, o: ProviderCallOptions): Promise<KeyInfo> {
-    const key = this.key(ref);
-    await keys.configure(
-      this.session,
-      key,
-      { auto_rotate_period: `${keys.rotationSeconds(policy)}s` },
-      o.signal,
-    );
-    return this.describe(key, o.signal);
-  }
+  readonly rotateKey: Contract['rotateKey'] = (ref, o) =>
+    this.changed(ref, o.signal, (key) => this.session.write(o.signal, keyPath(key, '/rotate')));
+  readonly setRotationPolicy: Contract['setRotationPolicy'] = (ref, policy, o) =>
+    this.changed(ref, o.signal, (key) => {
+      const body = { auto_rotate_period: `${keys.rotationSeconds(policy)}s` };
+      return keys.configure(this.session, key, body, o.signal);
+    });
+  readonly destroyKeyVersion: Contract['destroyKeyVersion'] = (ref, o) =>
+    this.changed(ref, o.signal, (key) => keys.destroyVersion(this.session, key, o.signal));
+  readonly enableKey: Contract['enableKey'] = (ref, o) => this.setEnabled(ref, true, o.signal);
+  readonly disableKey: Contract['disableKey'] = (ref, o) => this.setEnabled(ref, false, o.signal);
 
   /** OpenBao soft-delete; HashiCorp Vault's transit has no disable (a fact of the server flavor). */
-  private async setEnabled(ref: KeyRef, enabled: boolean, o: ProviderCallOptions): Promise<KeyInfo> {
-    const key = this.key(ref);
-    if (!this.capabilities.enableDisable) {
-      throw keyportError('Unsupported', 'HashiCorp Vault transit has no disable (OpenBao soft-delete only)', {
+  private setEnabled(ref: KeyRef, enabled: boolean, signal: AbortSignal): Promise<KeyInfo> {
+    return this.changed(ref, signal, (key) => {
+      if (this.capabilities.enableDisable) return keys.setSoftDeleted(this.session, key, !enabled, signal);
+      const why = 'HashiCorp Vault transit has no disable (OpenBao soft-delete only)';
+      throw keyportError('Unsupported', why, {
         provider: PROVIDER_NAME,
         keyUri: key.uri,
         capability: 'enableDisable',
       });
-    }
-    await keys.setSoftDeleted(this.session, key, !enabled, o.signal);
-    return this.describe(key, o.signal);
-  }
-  enableKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    return this.setEnabled(ref, true, o);
-  }
-  disableKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    return this.setEnabled(ref, false, o);
+    });
   }
 
-  async destroyKeyVersion(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    const key = this.key(ref);
-    await keys.destroyVersion(this.session, key, o.signal);
-    return this.describe({ ...key, version: undefined }, o.signal);
-  }
+  // ---------------------------------------------------------------- cryptography and grants
 
-  // ---------------------------------------------------------------- cryptography
-
-  encrypt(
-    ref: KeyRef,
-    plaintext: Uint8Array,
-    req: EncryptRequest,
-    o: ProviderCallOptions,
-  ): Promise<EncryptResult> {
-    return crypto.encrypt(this.target(ref), plaintext, req.context, o.signal);
-  }
-  decrypt(
-    ref: KeyRef,
-    ciphertext: Uint8Array,
-    req: EncryptRequest,
-    o: ProviderCallOptions,
-  ): Promise<DecryptResult> {
-    return crypto.decrypt(this.target(ref), ciphertext, req.context, o.signal);
-  }
-  generateDataKey(ref: KeyRef, req: DataKeyRequest, o: ProviderCallOptions): Promise<DataKeyResult> {
-    return crypto.generateDataKey(this.target(ref), req, o.signal);
-  }
-  sign(ref: KeyRef, message: Uint8Array, req: SignRequest, o: ProviderCallOptions): Promise<SignResult> {
-    return crypto.sign(this.target(ref), message, req, o.signal);
-  }
-  verify(
-    ref: KeyRef,
-    message: Uint8Array,
-    signature: Uint8Array,
-    req: SignRequest & { algorithm: SigningAlgorithm },
-    o: ProviderCallOptions,
-  ): Promise<boolean> {
-    return crypto.verify(this.target(ref), message, signature, req, o.signal);
-  }
-  mac(ref: KeyRef, message: Uint8Array, o: ProviderCallOptions): Promise<MacResult> {
-    return crypto.mac(this.target(ref), message, o.signal);
-  }
-  verifyMac(ref: KeyRef, message: Uint8Array, tag: Uint8Array, o: ProviderCallOptions): Promise<boolean> {
-    return crypto.verifyMac(this.target(ref), message, tag, o.signal);
-  }
+  readonly encrypt: Contract['encrypt'] = (ref, plaintext, req, o) =>
+    crypto.encrypt(this.target(ref), plaintext, req.context, o.signal);
+  readonly decrypt: Contract['decrypt'] = (ref, ciphertext, req, o) =>
+    crypto.decrypt(this.target(ref), ciphertext, req.context, o.signal);
+  readonly generateDataKey: Contract['generateDataKey'] = (ref, req, o) =>
+    crypto.generateDataKey(this.target(ref), req, o.signal);
+  readonly sign: Contract['sign'] = (ref, message, req, o) =>
+    crypto.sign(this.target(ref), message, req, o.signal);
+  readonly verify: Contract['verify'] = (ref, message, signature, req, o) =>
+    crypto.verify(this.target(ref), message, signature, req, o.signal);
+  readonly mac: Contract['mac'] = (ref, message, o) => crypto.mac(this.target(ref), message, o.signal);
+  readonly verifyMac: Contract['verifyMac'] = (ref, message, tag, o) =>
+    crypto.verifyMac(this.target(ref), message, tag, o.signal);
+  readonly createGrant: Contract['createGrant'] = (ref, req, o) =>
+    grants.createGrant(this.session, this.key(ref), req, o.signal);
+  readonly listGrants: Contract['listGrants'] = (ref, o) =>
+    grants.listGrants(this.session, this.key(ref), o.signal);
+  readonly revokeGrant: Contract['revokeGrant'] = (ref, id, o) =>
+    grants.revokeGrant(this.session, this.key(ref), id, o.signal);
 
   /** Many encryptions in one `batch_input` request; one outcome per item, in order. */
   encryptBatch(
@@ -353,17 +311,7 @@ export class VaultTransitProvider implements KmsProvider {
     return this.mapped(t.key, () => crypto.decryptBatch(t, items.map(asBatchItem), signalOf(o)));
   }
 
-  // ---------------------------------------------------------------- grants and import
-
-  createGrant(ref: KeyRef, req: GrantRequest, o: ProviderCallOptions): Promise<Grant> {
-    return grants.createGrant(this.session, this.key(ref), req, o.signal);
-  }
-  listGrants(ref: KeyRef, o: ListOptions): AsyncIterable<Grant> {
-    return grants.listGrants(this.session, this.key(ref), o.signal);
-  }
-  revokeGrant(ref: KeyRef, grantId: string, o: ProviderCallOptions): Promise<void> {
-    return grants.revokeGrant(this.session, this.key(ref), grantId, o.signal);
-  }
+  // ---------------------------------------------------------------- import
 
   async getImportParameters(
     ref: KeyRef,
@@ -437,19 +385,15 @@ export class VaultTransitProvider implements KmsProvider {
     policy: { minDecryptionVersion?: number; minEncryptionVersion?: number },
     o: ExtraCallOptions = {},
   ): Promise<KeyInfo> {
-    const key = this.key(ref);
+    // Unset fields are left out of the JSON body, so Vault keeps their values.
     const body = {
-      ...(policy.minDecryptionVersion !== undefined
-        ? { min_decryption_version: policy.minDecryptionVersion }
-        : {}),
-      ...(policy.minEncryptionVersion !== undefined
-        ? { min_encryption_version: policy.minEncryptionVersion }
-        : {}),
+      min_decryption_version: policy.minDecryptionVersion,
+      min_encryption_version: policy.minEncryptionVersion,
     };
-    return this.mapped(key, async () => {
-      await keys.configure(this.session, key, body, signalOf(o));
-      return this.describe(key, signalOf(o));
-    });
+    const signal = signalOf(o);
+    return this.mapped(this.key(ref), () =>
+      this.changed(ref, signal, (key) => keys.configure(this.session, key, body, signal)),
+    );
   }
 
   /** Re-encrypts under the newest version, never dropping the context (see crypto.ts). */
