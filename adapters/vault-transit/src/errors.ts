@@ -56,9 +56,11 @@ export const VAULT_ERROR_TABLE: ErrorTable = {
 
 /** The table row an answer falls under: the first kind with a row for the status, else the status. */
 export function vaultErrorKey(status: number, message: string): string | undefined {
+  // Only the head is matched: a hostile server's megabyte message must not cost regex time.
+  const head = message.slice(0, 2048);
   for (const [kind, pattern] of VAULT_MESSAGE_KINDS) {
     const key = `${status} ${kind}`;
-    if (Object.hasOwn(VAULT_ERROR_TABLE, key) && pattern.test(message)) return key;
+    if (Object.hasOwn(VAULT_ERROR_TABLE, key) && pattern.test(head)) return key;
   }
   return Object.hasOwn(VAULT_ERROR_TABLE, String(status)) ? String(status) : undefined;
 }

@@ -81,6 +81,13 @@ describe('Vault error mapping table', () => {
     expect(mapVaultError(new Error('???'))).toBeUndefined();
   });
 
+  it('matches only the head of a hostile megabyte message (whose full scan would take minutes)', () => {
+    // Unbounded, /ciphertext.*too short/ would rescan the rest of the message from every one
+    // of the 100k starts; the text past the head (here, "key not found") is never read.
+    const hostile = `${'ciphertext'.repeat(100_000)} key not found`;
+    expect(mapVaultError(apiError(400, hostile))?.code).toBe('InvalidArgument');
+  });
+
   it('never copies the server message (which could echo input) into the KeyportError message', () => {
     const mapped = mapVaultError(apiError(400, 'bad input: secret-value-123'));
     expect(mapped?.message).not.toContain('secret-value-123');
