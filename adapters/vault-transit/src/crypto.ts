@@ -15,7 +15,7 @@ import {
   type SignResult,
 } from '@keyport/core';
 import { PROVIDER_NAME, VAULT_ERROR_TABLE, vaultErrorKey } from './errors.js';
-import { readKey } from './keys.js';
+import { type KeyFacts, readKey } from './keys.js';
 import { batchResultsOf, type VaultSession } from './rpc.js';
 import {
   associatedData,
@@ -27,33 +27,9 @@ import {
   rawFromPrefixed,
   SIGN_PARAMS,
   specOfType,
-  type TransitKeyData,
   unb64,
 } from './specs.js';
 import { keyId, opPath, type ResolvedKey } from './uri.js';
-
-/**
- * What never changes for a key name on a server: its type, and whether it is derived (derived
- * keys need `context` besides `associated_data`). Forgotten when the key is deleted.
- */
-export class KeyFacts {
-  private readonly types = new Map<string, string>();
-  readonly derived = new Set<string>();
-
-  async typeOf(s: VaultSession, key: ResolvedKey, signal: AbortSignal): Promise<string> {
-    const known = this.types.get(keyId(key));
-    return known ?? this.remember(key, await readKey(s, key, signal)).type;
-  }
-  remember(key: ResolvedKey, data: TransitKeyData): TransitKeyData {
-    this.types.set(keyId(key), data.type);
-    if (data.derived === true) this.derived.add(keyId(key));
-    return data;
-  }
-  forget(key: ResolvedKey): void {
-    this.types.delete(keyId(key));
-    this.derived.delete(keyId(key));
-  }
-}
 
 /** One key's crypto calls need the server, the facts learnt about it, and the key. */
 export interface Target {

@@ -16,13 +16,14 @@ import {
   type ImportKeyMaterialRequest,
   type ImportParameters,
   type ImportWrappingAlgorithm,
+  type KeyInfo,
   KeyportError,
-  type KeySpec,
   keyportError,
 } from '@keyport/core';
-import type { VaultSession } from './rpc.js';
+import { PROVIDER_NAME } from './errors.js';
+import { describe, readKey, type Transit } from './keys.js';
 import { b64, TYPE_BY_SPEC } from './specs.js';
-import { keyPath, type ResolvedKey } from './uri.js';
+import { keyId, keyPath, type ResolvedKey } from './uri.js';
 
 const KWP_IV = Buffer.from('a65959a6', 'hex');
 
@@ -51,15 +52,28 @@ function hashesFor(
   });
 }
 
-/** The mount's wrapping key (the same for both algorithms: only the OAEP hash differs). */
+/**
+ * The mount's wrapping key (the same for both algorithms: only the OAEP hash differs). Only a
+ * pending key or one that was imported takes material (as a new version); generated keys never do.
+ */
 export async function getImportParameters(
-  s: VaultSession,
+  t: Transit,
   key: ResolvedKey,
   signal: AbortSignal,
   algorithm: ImportWrappingAlgorithm = 'RSA_AES_KEY_WRAP_SHA_256',
 ): Promise<ImportParameters> {
   hashesFor(algorithm, key.uri, 'Unsupported');
-  const r = await s.read<{ data: { public_key: string } }>(signal, `${key.mount}/wrapping_key`);
+  if (!t.pending.has(keyId(key)) && (await readKey(t.s, key, signal)).imported_key !== true) {
+    throw new KeyportError(
+      'KeyStateConflict',
+      'the key holds provider-generated material and takes no import',
+      {
+        provider: PROVIDER_NAME,
+        keyUri: key.uri,
+      },
+    );
+  }
+  const r = await t.s.read<{ data: { public_key: string } }>(signal, `${key.mount}/wrapping_key`);
   const der = createPublicKey(r.data.public_key).export({ type: 'spki', format: 'der' });
   return { keyUri: key.uri, algorithm, wrappingPublicKey: new Uint8Array(der) };
 }
@@ -88,29 +102,31 @@ export function wrapForImport(
   }
 }
 
-/** Creates the pending key from the material (`pendingSpec`), or adds a version to an imported key. */
+/** Creates the pending key from the material, or adds a version to an imported key. */
 export async function importKeyMaterial(
-  s: VaultSession,
+  t: Transit,
   key: ResolvedKey,
   req: ImportKeyMaterialRequest,
-  pendingSpec: KeySpec | undefined,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<KeyInfo> {
   const hash_function = hashesFor(req.algorithm, key.uri, 'InvalidArgument').hashFunction;
   if (req.expiresAt !== undefined) {
     throw new KeyportError('InvalidArgument', 'transit imported material cannot expire', { keyUri: key.uri });
   }
   const ciphertext = b64(req.wrappedMaterial);
-  if (pendingSpec === undefined) {
-    await s.write(signal, keyPath(key, '/import_version'), { ciphertext, hash_function });
-    return;
+  const spec = t.pending.get(keyId(key));
+  if (spec === undefined) {
+    await t.s.write(signal, keyPath(key, '/import_version'), { ciphertext, hash_function });
+  } else {
+    await t.s.write(signal, keyPath(key, '/import'), {
+      ciphertext,
+      hash_function,
+      type: TYPE_BY_SPEC[spec],
+      exportable: false,
+      allow_plaintext_backup: false,
+      allow_rotation: false, // later material arrives as new versions through import_version
+    });
+    t.pending.delete(keyId(key));
   }
-  await s.write(signal, keyPath(key, '/import'), {
-    ciphertext,
-    hash_function,
-    type: TYPE_BY_SPEC[pendingSpec],
-    exportable: false,
-    allow_plaintext_backup: false,
-    allow_rotation: false, // later material arrives as new versions through import_version
-  });
+  return describe(t, key, signal);
 }

@@ -1,12 +1,143 @@
 /**
- * Transit key management: create, read, list, rotate, policies, soft-delete, trim, delete, and
- * the KV v2 store for what transit keys cannot carry (labels, description, usage).
+ * Transit key management: create, describe, list, rotate, policies, soft-delete, trim, delete,
+ * and what a driver instance remembers about keys between calls: facts that never change (type,
+ * derivation), keys waiting for imported material, and the labels, description and usage transit
+ * cannot carry (in a KV v2 store when configured, else only as this process saw them).
  */
-import { KeyportError, type RotationPolicy } from '@keyport/core';
+import {
+  type CreateKeyRequest,
+  type KeyInfo,
+  KeyportError,
+  type KeySpec,
+  type RotationPolicy,
+  USAGES_BY_SPEC,
+  unmodeledKeyError,
+} from '@keyport/core';
+import { PROVIDER_NAME } from './errors.js';
 import type { MetadataStoreOptions } from './options.js';
 import type { VaultSession } from './rpc.js';
-import type { KeyInfoExtras, TransitKeyData, TransitKeyType } from './specs.js';
-import { type KeyLocation, keyPath, type ResolvedKey } from './uri.js';
+import {
+  type KeyInfoExtras,
+  type TransitKeyData,
+  type TransitKeyType,
+  TYPE_BY_SPEC,
+  toKeyInfo,
+} from './specs.js';
+import { type KeyLocation, keyId, keyPath, keyUriOf, type ResolvedKey, resolveKey, URI_NAME } from './uri.js';
+
+/**
+ * What never changes for a key name on a server: its type, and whether it is derived (derived
+ * keys need `context` besides `associated_data`). Forgotten when the key is deleted.
+ */
+export class KeyFacts {
+  private readonly types = new Map<string, string>();
+  readonly derived = new Set<string>();
+
+  async typeOf(s: VaultSession, key: ResolvedKey, signal: AbortSignal): Promise<string> {
+    return this.types.get(keyId(key)) ?? this.remember(key, await readKey(s, key, signal)).type;
+  }
+  remember(key: ResolvedKey, data: TransitKeyData): TransitKeyData {
+    this.types.set(keyId(key), data.type);
+    if (data.derived === true) this.derived.add(keyId(key));
+    return data;
+  }
+  forget(key: ResolvedKey): void {
+    this.types.delete(keyId(key));
+    this.derived.delete(keyId(key));
+  }
+}
+
+/** One driver instance's server and memories, shared by the key, crypto and import calls. */
+export interface Transit {
+  readonly s: VaultSession;
+  readonly facts: KeyFacts;
+  /** The mount keys created by bare name, and listed, live in. */
+  readonly defaultMount: string;
+  readonly store: MetadataStore | undefined;
+  /** Keys announced with createKey({ external: true }) and not imported yet (this process only). */
+  readonly pending: Map<string, KeySpec>;
+  /** Without a store: the extras given at creation, as this process saw them. */
+  readonly extrasSeen: Map<string, KeyInfoExtras>;
+}
+
+/** A create request's `name` may be a bare name (default mount) or a full key URI. */
+export function keyForName(t: Transit, name: string): ResolvedKey {
+  const address = t.s.address;
+  const uri = name.startsWith('hcvault://') ? name : keyUriOf({ address, mount: t.defaultMount, name });
+  return resolveKey({ uri }, address);
+}
+
+async function extras(t: Transit, key: ResolvedKey, signal: AbortSignal): Promise<KeyInfoExtras> {
+  return (t.store === undefined ? t.extrasSeen.get(keyId(key)) : await t.store.read(key, signal)) ?? {};
+}
+
+/** The key as it is now; a transit type keyport has no spec for is refused. */
+export async function describe(t: Transit, key: ResolvedKey, signal: AbortSignal): Promise<KeyInfo> {
+  const [data, extra] = await Promise.all([readKey(t.s, key, signal), extras(t, key, signal)]);
+  const info = toKeyInfo(key, t.facts.remember(key, data), extra);
+  if (info !== undefined) return info;
+  throw unmodeledKeyError(`transit ${data.type} keys`, { provider: PROVIDER_NAME, keyUri: key.uri });
+}
+
+function pendingInfo(key: ResolvedKey, spec: KeySpec, extra: KeyInfoExtras): KeyInfo {
+  return {
+    uri: keyUriOf(key),
+    spec,
+    usage: extra.usage ?? 'encrypt_decrypt',
+    state: 'pending_import',
+    labels: { ...extra.labels },
+    ...(extra.description !== undefined ? { description: extra.description } : {}),
+    origin: 'external',
+  };
+}
+
+export async function describeKey(t: Transit, key: ResolvedKey, signal: AbortSignal): Promise<KeyInfo> {
+  const spec = t.pending.get(keyId(key));
+  return spec === undefined ? describe(t, key, signal) : pendingInfo(key, spec, await extras(t, key, signal));
+}
+
+/**
+ * Creates a key of a keyport spec; an external one exists only in this process (transit has no
+ * key without material) until its material is imported.
+ */
+export async function createKey(t: Transit, req: CreateKeyRequest, signal: AbortSignal): Promise<KeyInfo> {
+  if (t.store === undefined && (Object.keys(req.labels ?? {}).length > 0 || req.description !== undefined)) {
+    // Transit keys carry no user metadata; dropping labels silently would lose data.
+    const why = 'transit keys cannot carry labels or a description: configure metadataStore to keep them';
+    throw new KeyportError('InvalidArgument', why);
+  }
+  const key = keyForName(t, req.name);
+  const extra: KeyInfoExtras = {
+    usage: req.usage ?? USAGES_BY_SPEC[req.spec][0],
+    ...(req.labels !== undefined ? { labels: req.labels } : {}),
+    ...(req.description !== undefined ? { description: req.description } : {}),
+  };
+  if (req.external !== true) {
+    const autoRotatePeriodSeconds = rotationSeconds(req.rotation);
+    await createTransitKey(t.s, key, TYPE_BY_SPEC[req.spec], { autoRotatePeriodSeconds }, signal);
+  } else if (t.pending.has(keyId(key)) || (await tryReadKey(t.s, key, signal)) !== undefined) {
+    throw alreadyExists(key);
+  } else {
+    t.pending.set(keyId(key), req.spec);
+  }
+  t.extrasSeen.set(keyId(key), extra);
+  await t.store?.write(key, extra, signal);
+  return req.external === true ? pendingInfo(key, req.spec, extra) : describe(t, key, signal);
+}
+
+/** Keys of the default mount whose type core can name and whose name a key URI can carry. */
+export async function* listKeys(t: Transit, signal: AbortSignal): AsyncIterable<KeyInfo> {
+  // LIST on an empty mount answers 404.
+  const names = await t.s.tryRead<{ data?: { keys?: string[] } }>(signal, `${t.defaultMount}/keys`, 'list');
+  for (const name of names?.data?.keys ?? []) {
+    if (!URI_NAME.test(name)) continue; // transit accepts names keyport cannot address
+    const key = keyForName(t, name);
+    const data = await tryReadKey(t.s, key, signal);
+    if (data === undefined) continue; // deleted while listing
+    const info = toKeyInfo(key, data, await extras(t, key, signal));
+    if (info !== undefined) yield info;
+  }
+}
 
 export async function readKey(
   s: VaultSession,
@@ -116,14 +247,12 @@ export async function destroyVersion(s: VaultSession, key: ResolvedKey, signal: 
 }
 
 /** Deletes a key at once (transit has no waiting period): sets deletion_allowed, then DELETE. */
-export async function deleteKey(s: VaultSession, key: KeyLocation, signal: AbortSignal): Promise<void> {
-  await configure(s, key, { deletion_allowed: true }, signal);
-  await s.remove(signal, keyPath(key));
-}
-
-/** The key names of a mount (LIST on an empty mount answers 404). */
-export async function listKeyNames(s: VaultSession, mount: string, signal: AbortSignal): Promise<string[]> {
-  return (await s.tryRead<{ data?: { keys?: string[] } }>(signal, `${mount}/keys`, 'list'))?.data?.keys ?? [];
+export async function deleteKey(t: Transit, key: ResolvedKey, signal: AbortSignal): Promise<void> {
+  await configure(t.s, key, { deletion_allowed: true }, signal);
+  await t.s.remove(signal, keyPath(key));
+  t.facts.forget(key);
+  t.extrasSeen.delete(keyId(key));
+  await t.store?.remove(key, signal);
 }
 
 /** Key metadata kept in a KV v2 mount at `<kvMount>/data/<prefix>/<transit mount>/<key name>`. */

@@ -35,4 +35,33 @@ describe('vaultTransit(options)', () => {
     expect(make).toThrow(KeyportError);
     expect(make).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
   });
+
+  it('answers a key of another server with a rejected promise from every call, never a synchronous throw', async () => {
+    const driver = vaultTransit({ endpoint: 'http://127.0.0.1:8200' });
+    const ref = { uri: 'hcvault://other:1/transit/keys/k' };
+    const o = { signal: AbortSignal.timeout(5_000) };
+    const bytes = new Uint8Array(1);
+    const calls: Array<() => Promise<unknown>> = [
+      () => driver.describeKey(ref, o),
+      () => driver.rotateKey(ref, o),
+      () => driver.encrypt(ref, bytes, {}, o),
+      () => driver.decrypt(ref, bytes, {}, o),
+      () => driver.sign(ref, bytes, {}, o),
+      () => driver.mac(ref, bytes, o),
+      () => driver.createGrant(ref, { grantee: 'g', operations: ['encrypt'] }, o),
+      () => driver.listGrants(ref, o)[Symbol.asyncIterator]().next(),
+      () => driver.getImportParameters(ref, {}, o),
+      () => driver.encryptBatch(ref, [{ data: bytes }]),
+      () => driver.deleteKey(ref),
+      () => driver.rewrap(ref, bytes),
+    ];
+    for (const call of calls) {
+      let pending: Promise<unknown> | undefined;
+      expect(() => {
+        pending = call();
+      }).not.toThrow();
+      await expect(pending).rejects.toMatchObject({ code: 'InvalidArgument' });
+    }
+    await driver.close();
+  });
 });
