@@ -1,10 +1,10 @@
-/** What the transit adapter can honestly offer (see the README's capability table). */
-import type { Capabilities } from '@keyport/core';
-import { USAGES } from './key-types.js';
+/** What the transit driver can honestly offer (see the README's capability table). */
+import { type Capabilities, USAGES_BY_SPEC } from '@keyport/core';
 
 export function transitCapabilities(flavor: 'vault' | 'openbao'): Capabilities {
   return {
-    keySpecs: USAGES,
+    // Exactly core's usages: transit RSA keys both encrypt with OAEP and sign.
+    keySpecs: USAGES_BY_SPEC,
     context: 'native',
     dataKeys: 'native',
     listKeys: true,

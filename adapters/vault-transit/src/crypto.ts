@@ -1,19 +1,22 @@
 /**
- * Transit cryptography: encrypt / decrypt (with the context as associated_data), data keys,
- * sign / verify, HMAC / verify, rewrap. Every function is one request or a small fixed number.
+ * Transit cryptography: encrypt / decrypt (the context as associated_data), data keys, sign /
+ * verify, HMAC, bulk encrypt / decrypt through `batch_input`, and rewrap.
  */
 import {
   type DataKeyRequest,
   type DataKeyResult,
-  type DecryptResult,
   type EncryptionContext,
-  type EncryptResult,
   KeyportError,
+  keyportError,
   type MacResult,
+  SIGNING_ALGORITHMS_BY_SPEC,
   type SigningAlgorithm,
   type SignRequest,
   type SignResult,
 } from '@keyport/core';
+import { PROVIDER_NAME, VAULT_ERROR_TABLE, vaultErrorKey } from './errors.js';
+import { type KeyFacts, readKey } from './keys.js';
+import { batchResultsOf, type VaultSession } from './rpc.js';
 import {
   associatedData,
   b64,
@@ -22,354 +25,336 @@ import {
   parsePrefixed,
   prefixed,
   rawFromPrefixed,
+  SIGN_PARAMS,
+  specOfType,
   unb64,
-} from './codec.js';
-import type { TransitKeyData } from './key-types.js';
-import { keyPath, opPath, type ResolvedKey } from './locate.js';
-import type { VaultSession } from './session.js';
+} from './specs.js';
+import { keyId, opPath, type ResolvedKey } from './uri.js';
 
-interface DataResponse<T> {
-  readonly data: T;
+/** One key's crypto calls need the server, the facts learnt about it, and the key. */
+export interface Target {
+  readonly s: VaultSession;
+  readonly facts: KeyFacts;
+  readonly key: ResolvedKey;
+}
+
+/** The body fields binding a context: associated_data, plus `context` for derived keys. */
+function contextFields(t: Target, context: Context, strict = true): Record<string, string> {
+  const aad = associatedData(context);
+  if (aad === undefined && strict && t.facts.derived.has(keyId(t.key))) {
+    throw refuse(t, 'derived transit keys need a non-empty encryption context');
+  }
+  if (aad === undefined) return {};
+  return t.facts.derived.has(keyId(t.key))
+    ? { associated_data: aad, context: aad }
+    : { associated_data: aad };
 }
 
 const DERIVED_HINT = /missing 'context' for key derivation/;
 
-/**
- * Per-provider memory of facts that never change for a key name: its type, and whether it
- * is derived (derived keys need `context` besides `associated_data`). Forgotten on delete.
- */
-export class KeyFacts {
-  private readonly types = new Map<string, string>();
-  readonly derived = new Set<string>();
-
-  async typeOf(session: VaultSession, key: ResolvedKey, signal: AbortSignal): Promise<string> {
-    const id = `${key.mount}/${key.name}`;
-    const known = this.types.get(id);
-    if (known !== undefined) return known;
-    const data = await readKey(session, key, signal);
-    this.types.set(id, data.type);
-    return data.type;
-  }
-
-  remember(key: ResolvedKey, data: TransitKeyData): void {
-    this.types.set(`${key.mount}/${key.name}`, data.type);
-    if (data.derived === true) this.derived.add(`${key.mount}/${key.name}`);
-  }
-
-  forget(key: ResolvedKey): void {
-    this.types.delete(`${key.mount}/${key.name}`);
-    this.derived.delete(`${key.mount}/${key.name}`);
-  }
-}
-
-export async function readKey(
-  session: VaultSession,
-  key: ResolvedKey,
-  signal: AbortSignal,
-): Promise<TransitKeyData> {
-  const r = (await session.call(signal, (o, vault) =>
-    vault.read(keyPath(key), o),
-  )) as DataResponse<TransitKeyData>;
-  return r.data;
-}
-
-/** The body fields binding a context: associated_data, plus `context` for derived keys. */
-function contextFields(
-  facts: KeyFacts,
-  key: ResolvedKey,
-  context: EncryptionContext | undefined,
-): Record<string, string> {
-  const aad = associatedData(context);
-  const fields: Record<string, string> = {};
-  if (aad !== undefined) fields.associated_data = aad;
-  if (facts.derived.has(`${key.mount}/${key.name}`)) {
-    if (aad === undefined) {
-      throw new KeyportError('InvalidArgument', 'derived transit keys need a non-empty encryption context', {
-        keyUri: key.uri,
-      });
-    }
-    fields.context = aad;
-  }
-  return fields;
-}
-
-/** Writes, learning once that a key is derived and retrying that one request with `context`. */
+/** Writes to `<mount>/<op>/<name>`, learning once that a key is derived and retrying with `context`. */
 async function writeWithContext<T>(
-  session: VaultSession,
-  facts: KeyFacts,
-  key: ResolvedKey,
-  path: string,
-  body: (ctx: Record<string, string>) => Record<string, unknown>,
-  context: EncryptionContext | undefined,
+  t: Target,
+  op: string,
+  body: object,
+  context: Context,
   signal: AbortSignal,
-): Promise<T> {
-  const send = (): Promise<T> =>
-    session.call(signal, (o, vault) =>
-      vault.write(path, body(contextFields(facts, key, context)), o),
-    ) as Promise<T>;
+) {
+  const send = () =>
+    t.s.write<{ data: T }>(signal, opPath(t.key, op), { ...body, ...contextFields(t, context) });
   try {
-    return await send();
+    return (await send()).data;
   } catch (error) {
-    const message = String((error as { message?: unknown }).message ?? '');
-    const id = `${key.mount}/${key.name}`;
-    if (!facts.derived.has(id) && DERIVED_HINT.test(message)) {
-      facts.derived.add(id);
-      return send();
-    }
-    throw error;
+    const id = keyId(t.key);
+    if (t.facts.derived.has(id) || !DERIVED_HINT.test(String((error as Error | null)?.message))) throw error;
+    t.facts.derived.add(id);
+    return (await send()).data;
   }
 }
 
-function versionOpt(key: ResolvedKey): Record<string, number> {
-  return key.version === undefined ? {} : { key_version: Number(key.version) };
-}
+type Context = EncryptionContext | undefined;
+const pinned = (key: ResolvedKey) => (key.version === undefined ? {} : { key_version: Number(key.version) });
+const sealed = (text: string) => ({
+  ciphertext: ciphertextBytes(text),
+  keyVersion: parsePrefixed(text).version,
+});
+const refuse = (t: Target, why: string) => new KeyportError('InvalidArgument', why, { keyUri: t.key.uri });
 
-export async function encrypt(
-  session: VaultSession,
-  facts: KeyFacts,
-  key: ResolvedKey,
-  plaintext: Uint8Array,
-  context: EncryptionContext | undefined,
-  signal: AbortSignal,
-): Promise<EncryptResult> {
-  const r = await writeWithContext<DataResponse<{ ciphertext: string }>>(
-    session,
-    facts,
-    key,
-    opPath(key, 'encrypt'),
-    (ctx) => ({ plaintext: b64(plaintext), ...ctx, ...versionOpt(key) }),
-    context,
-    signal,
+export async function encrypt(t: Target, plaintext: Uint8Array, context: Context, signal: AbortSignal) {
+  const body = { plaintext: b64(plaintext), ...pinned(t.key) };
+  return sealed(
+    (await writeWithContext<{ ciphertext: string }>(t, 'encrypt', body, context, signal)).ciphertext,
   );
-  return {
-    ciphertext: ciphertextBytes(r.data.ciphertext),
-    keyVersion: parsePrefixed(r.data.ciphertext).version,
-  };
 }
 
-export async function decrypt(
-  session: VaultSession,
-  facts: KeyFacts,
-  key: ResolvedKey,
-  ciphertext: Uint8Array,
-  context: EncryptionContext | undefined,
-  signal: AbortSignal,
-): Promise<DecryptResult> {
+export async function decrypt(t: Target, ciphertext: Uint8Array, context: Context, signal: AbortSignal) {
   const text = ciphertextText(ciphertext);
   const { version } = parsePrefixed(text);
-  if (key.version !== undefined && key.version !== version) {
-    throw new KeyportError(
-      'InvalidCiphertext',
-      'ciphertext was made by another version than the one pinned',
-      {
-        keyUri: key.uri,
-      },
-    );
+  if (t.key.version !== undefined && t.key.version !== version) {
+    const why = 'ciphertext was made by another version than the one pinned';
+    throw new KeyportError('InvalidCiphertext', why, { keyUri: t.key.uri });
   }
-  const r = await writeWithContext<DataResponse<{ plaintext: string }>>(
-    session,
-    facts,
-    key,
-    opPath(key, 'decrypt'),
-    (ctx) => ({ ciphertext: text, ...ctx }),
+  const r = await writeWithContext<{ plaintext: string }>(
+    t,
+    'decrypt',
+    { ciphertext: text },
     context,
     signal,
   );
-  return { plaintext: unb64(r.data.plaintext), keyVersion: version };
+  return { plaintext: unb64(r.plaintext), keyVersion: version };
 }
 
 const DATAKEY_BITS: Readonly<Record<number, number>> = { 16: 128, 32: 256, 64: 512 };
 
 export async function generateDataKey(
-  session: VaultSession,
-  facts: KeyFacts,
-  key: ResolvedKey,
+  t: Target,
   req: DataKeyRequest,
   signal: AbortSignal,
 ): Promise<DataKeyResult> {
-  const bytes = req.bytes ?? 32;
-  const bits = DATAKEY_BITS[bytes];
-  if (bits === undefined) {
-    throw new KeyportError('InvalidArgument', 'transit data keys are 16, 32 or 64 bytes', {
-      keyUri: key.uri,
-    });
-  }
-  const r = await writeWithContext<DataResponse<{ ciphertext: string; plaintext: string }>>(
-    session,
-    facts,
-    key,
-    `${key.mount}/datakey/plaintext/${key.name}`,
-    (ctx) => ({ bits, ...ctx, ...versionOpt(key) }),
+  const bits = DATAKEY_BITS[req.bytes ?? 32];
+  if (bits === undefined) throw refuse(t, 'transit data keys are 16, 32 or 64 bytes');
+  const body = { bits, ...pinned(t.key) };
+  const r = await writeWithContext<{ ciphertext: string; plaintext: string }>(
+    t,
+    'datakey/plaintext',
+    body,
     req.context,
     signal,
   );
-  return {
-    plaintext: unb64(r.data.plaintext),
-    wrapped: ciphertextBytes(r.data.ciphertext),
-    keyVersion: parsePrefixed(r.data.ciphertext).version,
-  };
+  const { ciphertext: wrapped, keyVersion } = sealed(r.ciphertext);
+  return { plaintext: unb64(r.plaintext), wrapped, keyVersion };
 }
 
-interface SignParams {
-  readonly algorithm: SigningAlgorithm;
-  readonly body: Record<string, unknown>;
-}
-
-/** Transit parameters for a signing algorithm on a key type; refuses mismatches. */
+/** The algorithm and transit parameters for signing with a key of `type`; refuses mismatches. */
 export function signParams(
   type: string,
   requested: SigningAlgorithm | undefined,
   keyUri: string,
-): SignParams {
-  const fail = (why: string): never => {
-    throw new KeyportError('InvalidArgument', why, { keyUri });
-  };
-  if (type.startsWith('rsa-')) {
-    const algorithm = requested ?? 'RSASSA_PSS_SHA_256';
-    // PSS with salt length = hash length is what every other KMS and verifier expects.
-    if (algorithm === 'RSASSA_PSS_SHA_256') {
-      return {
-        algorithm,
-        body: { hash_algorithm: 'sha2-256', signature_algorithm: 'pss', salt_length: 'hash' },
-      };
-    }
-    if (algorithm === 'RSASSA_PKCS1_V1_5_SHA_256') {
-      return { algorithm, body: { hash_algorithm: 'sha2-256', signature_algorithm: 'pkcs1v15' } };
-    }
-    return fail(`${algorithm} cannot be used with an RSA key`);
+): { algorithm: SigningAlgorithm; body: Record<string, string> } {
+  const spec = specOfType(type);
+  const algorithms = spec === undefined ? undefined : SIGNING_ALGORITHMS_BY_SPEC[spec];
+  if (algorithms === undefined) {
+    throw keyportError('Unsupported', `keyport has no portable signing algorithm for ${type} keys`, {
+      keyUri,
+      capability: 'signingAlgorithms',
+    });
   }
-  const curves: Record<string, SigningAlgorithm> = {
-    'ecdsa-p256': 'ECDSA_SHA_256',
-    'ecdsa-p384': 'ECDSA_SHA_384',
-  };
-  const curveAlgorithm = curves[type];
-  if (curveAlgorithm !== undefined) {
-    if (requested !== undefined && requested !== curveAlgorithm)
-      fail(`${requested} cannot be used with ${type}`);
-    const hash = curveAlgorithm === 'ECDSA_SHA_256' ? 'sha2-256' : 'sha2-384';
-    return { algorithm: curveAlgorithm, body: { hash_algorithm: hash, marshaling_algorithm: 'asn1' } };
+  const algorithm = requested ?? (algorithms[0] as SigningAlgorithm);
+  const body = SIGN_PARAMS[algorithm];
+  if (!algorithms.includes(algorithm) || body === undefined) {
+    throw new KeyportError('InvalidArgument', `${algorithm} cannot be used with ${type} keys`, { keyUri });
   }
-  throw new KeyportError('Unsupported', `keyport has no portable signing algorithm for ${type} keys`, {
-    keyUri,
-  });
+  return { algorithm, body };
 }
 
 export async function sign(
-  session: VaultSession,
-  facts: KeyFacts,
-  key: ResolvedKey,
+  t: Target,
   message: Uint8Array,
   req: SignRequest,
   signal: AbortSignal,
 ): Promise<SignResult> {
-  const params = signParams(await facts.typeOf(session, key, signal), req.algorithm, key.uri);
-  const r = (await session.call(signal, (o, vault) =>
-    vault.write(
-      opPath(key, 'sign'),
-      { input: b64(message), prehashed: req.messageType === 'digest', ...params.body, ...versionOpt(key) },
-      o,
-    ),
-  )) as DataResponse<{ signature: string }>;
+  const params = signParams(await t.facts.typeOf(t.s, t.key, signal), req.algorithm, t.key.uri);
+  const body = {
+    input: b64(message),
+    prehashed: req.messageType === 'digest',
+    ...params.body,
+    ...pinned(t.key),
+  };
+  const r = await t.s.write<{ data: { signature: string } }>(signal, opPath(t.key, 'sign'), body);
   const raw = rawFromPrefixed(r.data.signature, 'signature');
   return { signature: raw.bytes, algorithm: params.algorithm, keyVersion: raw.version };
 }
 
-/** Versions a signature or MAC without a version prefix may come from: newest first. */
-async function candidateVersions(
-  session: VaultSession,
-  key: ResolvedKey,
-  signal: AbortSignal,
-): Promise<number[]> {
-  if (key.version !== undefined) return [Number(key.version)];
-  const data = await readKey(session, key, signal);
-  const low = Math.max(data.min_decryption_version, data.min_available_version, 1);
-  const out: number[] = [];
-  for (let v = data.latest_version; v >= low; v--) out.push(v);
-  return out;
-}
-
-/** One batched verify over every candidate version: valid when any version verifies. */
+/**
+ * One batched verify over every version the unprefixed signature or MAC may come from (the
+ * pinned one, else every live one): valid when any version verifies.
+ */
 async function verifyAny(
-  session: VaultSession,
-  key: ResolvedKey,
-  items: Array<Record<string, unknown>>,
+  t: Target,
+  field: 'signature' | 'hmac',
+  input: Uint8Array,
+  tag: Uint8Array,
   body: Record<string, unknown>,
   signal: AbortSignal,
 ): Promise<boolean> {
-  if (items.length === 0) return false;
-  let response: DataResponse<{ batch_results?: Array<{ valid?: boolean }> }>;
+  const versions: number[] = [];
+  if (t.key.version !== undefined) versions.push(Number(t.key.version));
+  else {
+    const data = await readKey(t.s, t.key, signal);
+    const low = Math.max(data.min_decryption_version, data.min_available_version, 1);
+    for (let v = data.latest_version; v >= low; v--) versions.push(v);
+  }
+  if (versions.length === 0) return false;
+  const batch_input = versions.map((v) => ({ input: b64(input), [field]: prefixed(v, tag) }));
+  let results: unknown[];
   try {
-    response = (await session.call(signal, (o, vault) =>
-      vault.write(opPath(key, 'verify'), { ...body, batch_input: items }, o),
-    )) as typeof response;
+    const r = await t.s.write<{ data: { batch_results?: unknown[] } }>(signal, opPath(t.key, 'verify'), {
+      ...body,
+      batch_input,
+    });
+    results = r.data.batch_results ?? [];
   } catch (error) {
     // A batch where every item is malformed answers 400 with the per-item results.
-    const results = (error as { response?: { body?: { data?: { batch_results?: unknown } } } }).response?.body
-      ?.data?.batch_results;
-    if (Array.isArray(results)) return results.some((r) => (r as { valid?: boolean }).valid === true);
-    throw error;
+    const partial = batchResultsOf(error);
+    if (partial === undefined) throw error;
+    results = partial;
   }
-  return (response.data.batch_results ?? []).some((r) => r.valid === true);
+  return results.some((r) => (r as { valid?: unknown }).valid === true);
 }
 
 export async function verify(
-  session: VaultSession,
-  facts: KeyFacts,
-  key: ResolvedKey,
+  t: Target,
   message: Uint8Array,
   signature: Uint8Array,
   req: SignRequest & { algorithm: SigningAlgorithm },
   signal: AbortSignal,
 ): Promise<boolean> {
-  const params = signParams(await facts.typeOf(session, key, signal), req.algorithm, key.uri);
-  const input = b64(message);
-  const items = (await candidateVersions(session, key, signal)).map((v) => ({
-    input,
-    signature: prefixed(v, signature),
-  }));
-  return verifyAny(session, key, items, { prehashed: req.messageType === 'digest', ...params.body }, signal);
+  const params = signParams(await t.facts.typeOf(t.s, t.key, signal), req.algorithm, t.key.uri);
+  const body = { prehashed: req.messageType === 'digest', ...params.body };
+  return verifyAny(t, 'signature', message, signature, body, signal);
 }
 
-async function requireHmacKey(
-  session: VaultSession,
-  facts: KeyFacts,
-  key: ResolvedKey,
-  signal: AbortSignal,
-): Promise<void> {
-  const type = await facts.typeOf(session, key, signal);
-  // Transit would HMAC with any key's side HMAC key; keyport keeps MACs to MAC keys.
-  if (type !== 'hmac')
-    throw new KeyportError('InvalidArgument', `${type} keys are not MAC keys`, { keyUri: key.uri });
+/** Transit would HMAC with any key's side HMAC key; keyport keeps MACs to MAC keys. */
+async function requireHmacKey(t: Target, signal: AbortSignal): Promise<void> {
+  const type = await t.facts.typeOf(t.s, t.key, signal);
+  if (type !== 'hmac') throw refuse(t, `${type} keys are not MAC keys`);
 }
 
-export async function mac(
-  session: VaultSession,
-  facts: KeyFacts,
-  key: ResolvedKey,
-  message: Uint8Array,
-  signal: AbortSignal,
-): Promise<MacResult> {
-  await requireHmacKey(session, facts, key, signal);
-  const r = (await session.call(signal, (o, vault) =>
-    vault.write(opPath(key, 'hmac'), { input: b64(message), algorithm: 'sha2-256', ...versionOpt(key) }, o),
-  )) as DataResponse<{ hmac: string }>;
+export async function mac(t: Target, message: Uint8Array, signal: AbortSignal): Promise<MacResult> {
+  await requireHmacKey(t, signal);
+  const body = { input: b64(message), algorithm: 'sha2-256', ...pinned(t.key) };
+  const r = await t.s.write<{ data: { hmac: string } }>(signal, opPath(t.key, 'hmac'), body);
   const raw = rawFromPrefixed(r.data.hmac, 'HMAC');
   return { mac: raw.bytes, keyVersion: raw.version };
 }
 
 export async function verifyMac(
-  session: VaultSession,
-  facts: KeyFacts,
-  key: ResolvedKey,
+  t: Target,
   message: Uint8Array,
   tag: Uint8Array,
   signal: AbortSignal,
 ): Promise<boolean> {
-  await requireHmacKey(session, facts, key, signal);
-  const input = b64(message);
-  const items = (await candidateVersions(session, key, signal)).map((v) => ({
-    input,
-    hmac: prefixed(v, tag),
+  await requireHmacKey(t, signal);
+  return verifyAny(t, 'hmac', message, tag, { algorithm: 'sha2-256' }, signal);
+}
+
+// ---------------------------------------------------------------- batch and rewrap
+
+export interface BatchItem {
+  readonly data: Uint8Array;
+  readonly context?: EncryptionContext;
+}
+
+export type BatchOutcome<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: KeyportError };
+
+interface BatchResult {
+  readonly ciphertext?: string;
+  readonly plaintext?: string;
+  readonly error?: string;
+}
+
+/** Transit answers 400 when items fail but still lists every item's result. */
+async function sendBatch(
+  t: Target,
+  op: string,
+  items: object[],
+  signal: AbortSignal,
+): Promise<BatchResult[]> {
+  try {
+    return (
+      await t.s.write<{ data: { batch_results: BatchResult[] } }>(signal, opPath(t.key, op), {
+        batch_input: items,
+      })
+    ).data.batch_results;
+  } catch (error) {
+    const results = batchResultsOf(error);
+    if (results?.length === items.length) return results as BatchResult[];
+    throw error;
+  }
+}
+
+function itemError(t: Target, index: number, message: string): KeyportError {
+  const key = vaultErrorKey(400, message) ?? '400';
+  const code = VAULT_ERROR_TABLE[key]?.code ?? 'InvalidArgument';
+  return keyportError(code, `batch item #${index}: Vault answered ${key}`, {
+    provider: PROVIDER_NAME,
+    keyUri: t.key.uri,
+  });
+}
+
+/** Many encryptions in one request; one outcome per item, in order. */
+export async function encryptBatch(
+  t: Target,
+  items: readonly BatchItem[],
+  signal: AbortSignal,
+): Promise<Array<BatchOutcome<{ ciphertext: Uint8Array; keyVersion: string }>>> {
+  if (items.length === 0) return [];
+  const input = items.map((it) => ({
+    plaintext: b64(it.data),
+    ...contextFields(t, it.context, false),
+    ...pinned(t.key),
   }));
-  return verifyAny(session, key, items, { algorithm: 'sha2-256' }, signal);
+  return (await sendBatch(t, 'encrypt', input, signal)).map((r, i) =>
+    r.error || r.ciphertext === undefined
+      ? { ok: false, error: itemError(t, i, r.error ?? '') }
+      : { ok: true, value: sealed(r.ciphertext) },
+  );
+}
+
+/** Many decryptions in one request; a bad item (wrong context, foreign ciphertext) fails alone. */
+export async function decryptBatch(
+  t: Target,
+  items: readonly BatchItem[],
+  signal: AbortSignal,
+): Promise<Array<BatchOutcome<{ plaintext: Uint8Array; keyVersion: string }>>> {
+  // Malformed ciphertexts are refused here, per item, without sending them.
+  const texts = items.map((it) => {
+    try {
+      return ciphertextText(it.data);
+    } catch (error) {
+      return error as KeyportError;
+    }
+  });
+  const sendable = items.flatMap((it, i) => {
+    const text = texts[i];
+    return typeof text === 'string' ? [{ ciphertext: text, ...contextFields(t, it.context, false) }] : [];
+  });
+  const results = sendable.length > 0 ? await sendBatch(t, 'decrypt', sendable, signal) : [];
+  let next = 0;
+  return texts.map((text, i) => {
+    if (typeof text !== 'string') return { ok: false, error: text };
+    const r = results[next++];
+    if (r === undefined || r.error || r.plaintext === undefined)
+      return { ok: false, error: itemError(t, i, r?.error ?? '') };
+    return { ok: true, value: { plaintext: unb64(r.plaintext), keyVersion: parsePrefixed(text).version } };
+  });
+}
+
+/**
+ * Re-encrypts under the key's newest version. Transit's `rewrap` takes no associated_data, so it
+ * cannot open a ciphertext bound to a context: with a context keyport decrypts and encrypts again
+ * (the plaintext passes through this process); without one the plaintext never leaves Vault.
+ */
+export async function rewrap(
+  t: Target,
+  ciphertext: Uint8Array,
+  context: Context,
+  signal: AbortSignal,
+): Promise<{ ciphertext: Uint8Array; keyVersion: string; serverSide: boolean }> {
+  const text = ciphertextText(ciphertext);
+  if (associatedData(context) === undefined && !t.facts.derived.has(keyId(t.key))) {
+    const r = await t.s.write<{ data: { ciphertext: string } }>(signal, opPath(t.key, 'rewrap'), {
+      ciphertext: text,
+    });
+    return { ...sealed(r.data.ciphertext), serverSide: true };
+  }
+  const unpinned = { ...t, key: { ...t.key, version: undefined } };
+  const opened = await decrypt(unpinned, ciphertext, context, signal);
+  try {
+    return { ...(await encrypt(unpinned, opened.plaintext, context, signal)), serverSide: false };
+  } finally {
+    opened.plaintext.fill(0);
+  }
 }

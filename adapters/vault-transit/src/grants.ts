@@ -1,14 +1,12 @@
 /**
- * Grants as Vault policies + tokens.
- *
- * A grant is an ACL policy `keyport-grant-<key hash>-<id>` allowing exactly the transit paths
- * of the granted operations on one key, plus an orphan token carrying only that policy (and
- * `default`), with the grant's TTL: expiry is Vault's own. `contextEquals` is pinned with
- * `required_parameters` + `allowed_parameters` on `associated_data` (base64 of the canonical
- * context encoding — one exact string per context), and `batch_input` is denied because
- * parameters inside batch items escape policy checks. `contextSubset` cannot be expressed as
- * an exact parameter value and is refused. The grant's metadata rides in a comment line at
- * the top of the policy, so listing needs nothing but the policies.
+ * Grants as Vault policies + tokens. A grant is an ACL policy `keyport-grant-<key hash>-<id>`
+ * allowing exactly the transit paths of the granted operations on one key, and an orphan token
+ * carrying only that policy (and `default`) with the grant's TTL: expiry is Vault's own.
+ * `contextEquals` is pinned with `required_parameters` + `allowed_parameters` on
+ * `associated_data` (one exact string per context), and `batch_input` is denied because
+ * parameters inside batch items escape policy checks. `contextSubset` cannot be expressed as an
+ * exact parameter value and is refused. The grant's metadata rides in a comment line at the top
+ * of the policy, so listing needs nothing but the policies.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -17,11 +15,12 @@ import {
   type GrantOperation,
   type GrantRequest,
   KeyportError,
-  UnsupportedError,
+  keyportError,
 } from '@keyport/core';
-import { associatedData } from './codec.js';
-import type { ResolvedKey } from './locate.js';
-import type { VaultSession } from './session.js';
+import { PROVIDER_NAME } from './errors.js';
+import { statusOf, type VaultSession } from './rpc.js';
+import { associatedData } from './specs.js';
+import type { ResolvedKey } from './uri.js';
 
 const HEADER = '# keyport-grant v1 ';
 
@@ -37,35 +36,21 @@ interface GrantMeta {
   readonly accessor: string;
 }
 
-/** Path suffixes (after `<mount>/`) each operation needs, and whether the context applies. */
-function pathsFor(op: GrantOperation, name: string): Array<{ path: string; caps: string; context: boolean }> {
-  const u = (path: string, context = false): { path: string; caps: string; context: boolean } => ({
-    path,
-    caps: 'update',
-    context,
-  });
-  const readKey = { path: `keys/${name}`, caps: 'read', context: false };
-  switch (op) {
-    case 'encrypt':
-      return [u(`encrypt/${name}`, true)];
-    case 'decrypt':
-      return [u(`decrypt/${name}`, true)];
-    case 'generate_data_key':
-      return [u(`datakey/plaintext/${name}`, true), u(`datakey/wrapped/${name}`, true)];
-    case 're_encrypt':
-      return [u(`rewrap/${name}`)];
-    // keyport reads the key type before signing and the live versions before verifying.
-    case 'sign':
-      return [u(`sign/${name}`), u(`sign/${name}/*`), readKey];
-    case 'verify':
-    case 'verify_mac':
-      return [u(`verify/${name}`), u(`verify/${name}/*`), readKey];
-    case 'mac':
-      return [u(`hmac/${name}`), u(`hmac/${name}/*`), readKey];
-    case 'describe':
-      return [readKey];
-  }
-}
+/**
+ * The transit paths (after `<mount>/`, `*` for the key name) each operation needs; `ctx` marks
+ * the paths whose context a grant pins. keyport reads the key before signing and verifying.
+ */
+const GRANT_PATHS: Readonly<Record<GrantOperation, readonly string[]>> = {
+  encrypt: ['ctx encrypt/*'],
+  decrypt: ['ctx decrypt/*'],
+  generate_data_key: ['ctx datakey/plaintext/*', 'ctx datakey/wrapped/*'],
+  re_encrypt: ['rewrap/*'],
+  sign: ['sign/*', 'sign/*/*', 'read keys/*'],
+  verify: ['verify/*', 'verify/*/*', 'read keys/*'],
+  verify_mac: ['verify/*', 'verify/*/*', 'read keys/*'],
+  mac: ['hmac/*', 'hmac/*/*', 'read keys/*'],
+  describe: ['read keys/*'],
+};
 
 function contextRules(contextEquals: EncryptionContext | undefined): string {
   if (contextEquals === undefined) return '';
@@ -83,15 +68,17 @@ function contextRules(contextEquals: EncryptionContext | undefined): string {
 /** The HCL policy for a grant (exported for tests and for the README example). */
 export function grantPolicy(key: ResolvedKey, meta: GrantMeta): string {
   const header = `${HEADER}${Buffer.from(JSON.stringify(meta)).toString('base64url')}\n`;
-  const seen = new Map<string, { caps: string; context: boolean }>();
+  const paths = new Map<string, string>();
   for (const op of meta.operations) {
-    for (const p of pathsFor(op, key.name)) {
-      if (!seen.has(p.path)) seen.set(p.path, { caps: p.caps, context: p.context });
+    for (const entry of GRANT_PATHS[op]) {
+      const [kind, path] = entry.includes(' ') ? (entry.split(' ') as [string, string]) : ['update', entry];
+      const full = `${key.mount}/${path.replace('*', () => key.name)}`;
+      if (!paths.has(full)) paths.set(full, kind);
     }
   }
-  const blocks = [...seen].map(
-    ([path, { caps, context }]) =>
-      `path "${key.mount}/${path}" {\n  capabilities = ["${caps}"]\n${context ? contextRules(meta.contextEquals) : ''}}\n`,
+  const blocks = [...paths].map(
+    ([path, kind]) =>
+      `path "${path}" {\n  capabilities = ["${kind === 'read' ? 'read' : 'update'}"]\n${kind === 'ctx' ? contextRules(meta.contextEquals) : ''}}\n`,
   );
   return header + blocks.join('');
 }
@@ -107,8 +94,7 @@ function parseMeta(rules: string): GrantMeta | undefined {
 }
 
 function policyPrefix(key: ResolvedKey): string {
-  const h = createHash('sha256').update(`${key.mount}/${key.name}`).digest('hex').slice(0, 16);
-  return `keyport-grant-${h}-`;
+  return `keyport-grant-${createHash('sha256').update(`${key.mount}/${key.name}`).digest('hex').slice(0, 16)}-`;
 }
 
 function toGrant(meta: GrantMeta, token?: string): Grant {
@@ -126,55 +112,47 @@ function toGrant(meta: GrantMeta, token?: string): Grant {
 }
 
 export async function createGrant(
-  session: VaultSession,
+  s: VaultSession,
   key: ResolvedKey,
   req: GrantRequest,
   signal: AbortSignal,
 ): Promise<Grant> {
+  const refuse = (why: string) => new KeyportError('InvalidArgument', why, { keyUri: key.uri });
   if (req.constraints?.contextSubset !== undefined) {
-    throw new UnsupportedError(
-      'grantConstraints.contextSubset',
+    throw keyportError(
+      'Unsupported',
       'Vault policies pin exact parameter values: only contextEquals can be enforced',
-      { provider: 'hcvault', keyUri: key.uri },
+      {
+        provider: PROVIDER_NAME,
+        keyUri: key.uri,
+        capability: 'grantConstraints.contextSubset',
+      },
     );
   }
-  if (req.operations.length === 0)
-    throw new KeyportError('InvalidArgument', 'a grant needs at least one operation');
+  if (req.operations.length === 0) throw refuse('a grant needs at least one operation');
   const contextEquals = req.constraints?.contextEquals;
-  if (
-    contextEquals !== undefined &&
-    associatedData(contextEquals) !== undefined &&
-    req.operations.includes('re_encrypt')
-  ) {
-    throw new KeyportError(
-      'InvalidArgument',
-      'transit rewrap cannot check a context: grant decrypt and encrypt instead of re_encrypt',
-      { keyUri: key.uri },
-    );
+  if (associatedData(contextEquals) !== undefined && req.operations.includes('re_encrypt')) {
+    throw refuse('transit rewrap cannot check a context: grant decrypt and encrypt instead of re_encrypt');
   }
-  let ttlSeconds: number | undefined;
-  if (req.expiresAt !== undefined) {
-    ttlSeconds = Math.ceil((req.expiresAt.getTime() - Date.now()) / 1000);
-    if (ttlSeconds <= 0) throw new KeyportError('InvalidArgument', 'grant expiry is in the past');
-  }
+  const ttl =
+    req.expiresAt === undefined ? undefined : Math.ceil((req.expiresAt.getTime() - Date.now()) / 1000);
+  if (ttl !== undefined && ttl <= 0) throw refuse('grant expiry is in the past');
   const id = randomBytes(8).toString('hex');
   const policyName = `${policyPrefix(key)}${id}`;
   // The token first (it may name a policy that does not exist yet), so the policy can carry
   // the token's accessor for revocation.
-  const created = (await session.call(signal, (o, vault) =>
-    vault.write(
-      'auth/token/create-orphan',
-      {
-        policies: [policyName],
-        display_name: 'keyport-grant',
-        meta: { keyport_grant: id },
-        ...(ttlSeconds !== undefined
-          ? { ttl: `${ttlSeconds}s`, explicit_max_ttl: `${ttlSeconds}s`, renewable: false }
-          : { renewable: true }),
-      },
-      o,
-    ),
-  )) as { auth: { client_token: string; accessor: string } };
+  const created = await s.write<{ auth: { client_token: string; accessor: string } }>(
+    signal,
+    'auth/token/create-orphan',
+    {
+      policies: [policyName],
+      display_name: 'keyport-grant',
+      meta: { keyport_grant: id },
+      ...(ttl !== undefined
+        ? { ttl: `${ttl}s`, explicit_max_ttl: `${ttl}s`, renewable: false }
+        : { renewable: true }),
+    },
+  );
   const meta: GrantMeta = {
     id,
     keyUri: key.uri,
@@ -187,15 +165,11 @@ export async function createGrant(
     accessor: created.auth.accessor,
   };
   try {
-    await session.call(signal, (o, vault) =>
-      vault.write(`sys/policy/${policyName}`, { policy: grantPolicy(key, meta) }, o),
-    );
+    await s.write(signal, `sys/policy/${policyName}`, { policy: grantPolicy(key, meta) });
   } catch (error) {
     // No policy, no grant: take the token back so nothing half-made is left.
-    await session
-      .call(AbortSignal.timeout(5_000), (o, vault) =>
-        vault.write('auth/token/revoke-accessor', { accessor: created.auth.accessor }, o),
-      )
+    await s
+      .write(AbortSignal.timeout(5_000), 'auth/token/revoke-accessor', { accessor: created.auth.accessor })
       .catch(() => undefined);
     throw error;
   }
@@ -203,34 +177,28 @@ export async function createGrant(
 }
 
 async function readGrantPolicy(
-  session: VaultSession,
+  s: VaultSession,
   name: string,
   signal: AbortSignal,
 ): Promise<GrantMeta | undefined> {
-  const r = (await session.call(signal, (o, vault) => vault.read(`sys/policy/${name}`, o))) as {
-    rules?: string;
-    data?: { rules?: string };
-  };
+  const r = await s.read<{ rules?: string; data?: { rules?: string } }>(signal, `sys/policy/${name}`);
   return parseMeta(r.data?.rules ?? r.rules ?? '');
 }
 
 export async function* listGrants(
-  session: VaultSession,
+  s: VaultSession,
   key: ResolvedKey,
   signal: AbortSignal,
 ): AsyncIterable<Grant> {
-  const r = (await session.call(signal, (o, vault) => vault.read('sys/policy', o))) as {
-    policies?: string[];
-    data?: { policies?: string[] };
-  };
+  const r = await s.read<{ policies?: string[]; data?: { policies?: string[] } }>(signal, 'sys/policy');
   const prefix = policyPrefix(key);
   for (const name of r.data?.policies ?? r.policies ?? []) {
     if (!name.startsWith(prefix)) continue;
-    const meta = await readGrantPolicy(session, name, signal);
+    const meta = await readGrantPolicy(s, name, signal);
     if (meta === undefined) continue;
     if (meta.expiresAt !== undefined && Date.parse(meta.expiresAt) <= Date.now()) {
       // Vault already revoked the token; drop the leftover policy.
-      await session.call(signal, (o, vault) => vault.delete(`sys/policy/${name}`, o)).catch(() => undefined);
+      await s.remove(signal, `sys/policy/${name}`).catch(() => undefined);
       continue;
     }
     yield toGrant(meta);
@@ -238,33 +206,24 @@ export async function* listGrants(
 }
 
 export async function revokeGrant(
-  session: VaultSession,
+  s: VaultSession,
   key: ResolvedKey,
   grantId: string,
   signal: AbortSignal,
 ): Promise<void> {
-  if (!/^[0-9a-f]{16}$/.test(grantId))
-    throw new KeyportError('NotFound', 'no such grant', { keyUri: key.uri });
+  const missing = () =>
+    new KeyportError('NotFound', 'no such grant', { provider: PROVIDER_NAME, keyUri: key.uri });
+  if (!/^[0-9a-f]{16}$/.test(grantId)) throw missing();
   const name = `${policyPrefix(key)}${grantId}`;
-  let meta: GrantMeta | undefined;
+  const meta = await readGrantPolicy(s, name, signal).catch((error: unknown) => {
+    throw statusOf(error) === 404 ? missing() : error;
+  });
+  if (meta === undefined) throw missing();
   try {
-    meta = await readGrantPolicy(session, name, signal);
-  } catch (error) {
-    if ((error as { response?: { statusCode?: number } }).response?.statusCode === 404) {
-      throw new KeyportError('NotFound', 'no such grant', { provider: 'hcvault', keyUri: key.uri });
-    }
-    throw error;
-  }
-  if (meta === undefined)
-    throw new KeyportError('NotFound', 'no such grant', { provider: 'hcvault', keyUri: key.uri });
-  try {
-    await session.call(signal, (o, vault) =>
-      vault.write('auth/token/revoke-accessor', { accessor: meta.accessor }, o),
-    );
+    await s.write(signal, 'auth/token/revoke-accessor', { accessor: meta.accessor });
   } catch (error) {
     // An expired token is already gone; anything else must surface.
-    const status = (error as { response?: { statusCode?: number } }).response?.statusCode;
-    if (status !== 400 && status !== 404) throw error;
+    if (statusOf(error) !== 400 && statusOf(error) !== 404) throw error;
   }
-  await session.call(signal, (o, vault) => vault.delete(`sys/policy/${name}`, o));
+  await s.remove(signal, `sys/policy/${name}`);
 }

@@ -1,8 +1,8 @@
 /**
  * Transit-only operations through a `Keyport`: each runs on core's one call path (`driverCall`),
  * so it gets the same instance resolution, deadline, retries, abort, error mapping and audit
- * event (`hcvault:<name>`) as the neutral operations. The methods of the same names on
- * `VaultTransitProvider` are the raw driver calls these wrap.
+ * event (`hcvault:<name>`) as the neutral operations. The driver methods of the same names are
+ * the raw calls these wrap.
  */
 import {
   type CallOptions,

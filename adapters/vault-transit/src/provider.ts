@@ -1,92 +1,263 @@
 /**
- * `VaultTransitProvider`: the portable provider plus what only transit offers — keys of any
- * transit type, raw key reads, immediate deletion, version policies and a rewrap that never
- * drops the context. These run outside core's call policy, so each maps its own errors and takes
- * an optional signal. (Batch encryption is portable: `encryptBatch` / `decryptBatch` live on
- * `TransitKmsProvider`, behind `Keyport.encryptBatch`.)
+ * The Vault / OpenBao Transit driver: keyport's KmsProvider over node-vault, plus what only
+ * transit offers (keys of any transit type, raw key reads, immediate deletion, version policies,
+ * a rewrap that keeps the context, batch calls with `{ data }` items). One instance talks to one
+ * server (`endpoint`) and any number of transit mounts (named by each key URI). This class only
+ * wires the contract to the modules; retries, deadlines, audit and capability checks are core's.
+ *
+ * The extras run outside core's call policy when called on the driver, so each maps its own
+ * errors and takes an optional signal; `operations.ts` runs them through core instead.
  */
-import type { EncryptionContext, KeyInfo, KeyRef } from '@keyport/core';
-import { rewrap } from './batch.js';
+import {
+  type Capabilities,
+  type DecryptBatchItem,
+  type Driver,
+  type DriverCapabilities,
+  type EncryptBatchItem,
+  type EncryptionContext,
+  type Grant,
+  type KeyInfo,
+  KeyportError,
+  type KeyRef,
+  type KmsProvider,
+  keyportError,
+  type ListOptions,
+  parseKeyUri,
+} from '@keyport/core';
+import { transitCapabilities } from './capabilities.js';
 import * as crypto from './crypto.js';
-import type { TransitKeyData, TransitKeyType } from './key-types.js';
-import { TransitKmsProvider } from './kms-provider.js';
-import * as life from './lifecycle.js';
+import { mapVaultError, PROVIDER_NAME } from './errors.js';
+import * as grants from './grants.js';
+import * as byok from './import.js';
+import * as keys from './keys.js';
+import { checkOptions, type VaultTransitOptions } from './options.js';
+import { VaultSession } from './rpc.js';
+import type { TransitKeyData, TransitKeyType } from './specs.js';
+import { formatUri, keyId, keyPath, parseUri, type ResolvedKey, resolveKey } from './uri.js';
 
+/** Options of the driver-only methods: core always passes a signal; direct callers may omit it. */
 export interface ExtraCallOptions {
   readonly signal?: AbortSignal;
 }
 
-const never = (): AbortSignal => new AbortController().signal;
+const signalOf = (o: ExtraCallOptions): AbortSignal => o.signal ?? new AbortController().signal;
 
-export class VaultTransitProvider extends TransitKmsProvider {
+/** Core names batch items `{ plaintext }` / `{ ciphertext }`; direct callers may pass `{ data }`. */
+function asBatchItem(item: EncryptBatchItem | DecryptBatchItem | crypto.BatchItem): crypto.BatchItem {
+  if ('data' in item) return item;
+  const data = 'plaintext' in item ? item.plaintext : item.ciphertext;
+  return item.context === undefined ? { data } : { data, context: item.context };
+}
+
+/** The contract's methods, to type the driver's by name. */
+type Contract = Driver & DriverCapabilities;
+
+export class VaultTransitProvider implements KmsProvider {
+  readonly scheme = 'hcvault';
+  readonly name = PROVIDER_NAME;
+  readonly capabilities: Capabilities;
+  readonly session: VaultSession;
+  private readonly t: keys.Transit;
+
+  constructor(options: VaultTransitOptions) {
+    this.session = new VaultSession(options, checkOptions(options));
+    this.capabilities = transitCapabilities(options.flavor ?? 'vault');
+    this.t = {
+      s: this.session,
+      facts: new keys.KeyFacts(),
+      defaultMount: options.mount ?? 'transit',
+      store: options.metadataStore && new keys.MetadataStore(this.session, options.metadataStore),
+      pending: new Map(),
+      extrasSeen: new Map(),
+    };
+  }
+
+  readonly parseUri = parseUri;
+  readonly formatUri = formatUri;
+  readonly mapError: Contract['mapError'] = (error) => mapVaultError(error);
+
+  /** A plain hcvault:// URI is this instance's when it names this instance's server. */
+  claimsUri(uri: string): boolean {
+    try {
+      const parsed = parseKeyUri(uri);
+      return parsed.scheme === 'hcvault' && parsed.address === this.session.address;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.session.close();
+  }
+
+  private key(ref: KeyRef): ResolvedKey {
+    return resolveKey(ref, this.session.address);
+  }
+
+  /** A key for a cryptographic call: a key still waiting for its material cannot be used. */
+  private target(ref: KeyRef): crypto.Target {
+    const key = this.key(ref);
+    if (this.t.pending.has(keyId(key))) {
+      const why = 'the key is waiting for imported material';
+      throw new KeyportError('KeyStateConflict', why, { provider: PROVIDER_NAME, keyUri: key.uri });
+    }
+    return { ...this.t, key };
+  }
+
+  /** Runs `act` on the key, then describes it as it now is. */
+  private async changed(ref: KeyRef, signal: AbortSignal, act: (key: ResolvedKey) => Promise<unknown>) {
+    const key = this.key(ref);
+    await act(key);
+    return keys.describe(this.t, { ...key, version: undefined }, signal);
+  }
+
+  /** Runs a driver-only call (outside core's call policy) with this driver's error mapping. */
+  private async mapped<T>(key: ResolvedKey, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw mapVaultError(error, key.uri) ?? error;
+    }
+  }
+
+  // ---------------------------------------------------------------- keys
+
+  readonly createKey: Contract['createKey'] = async (req, o) => keys.createKey(this.t, req, o.signal);
+  readonly describeKey: Contract['describeKey'] = async (ref, o) =>
+    keys.describeKey(this.t, this.key(ref), o.signal);
+  readonly listKeys: Contract['listKeys'] = (o) => keys.listKeys(this.t, o.signal);
+  readonly rotateKey: Contract['rotateKey'] = async (ref, o) =>
+    this.changed(ref, o.signal, (key) => this.session.write(o.signal, keyPath(key, '/rotate')));
+  readonly setRotationPolicy: Contract['setRotationPolicy'] = async (ref, policy, o) =>
+    this.changed(ref, o.signal, (key) => {
+      const body = { auto_rotate_period: `${keys.rotationSeconds(policy)}s` };
+      return keys.configure(this.session, key, body, o.signal);
+    });
+  readonly destroyKeyVersion: Contract['destroyKeyVersion'] = async (ref, o) =>
+    this.changed(ref, o.signal, (key) => keys.destroyVersion(this.session, key, o.signal));
+  readonly enableKey: Contract['enableKey'] = async (ref, o) => this.setEnabled(ref, true, o.signal);
+  readonly disableKey: Contract['disableKey'] = async (ref, o) => this.setEnabled(ref, false, o.signal);
+
+  /** OpenBao soft-delete; HashiCorp Vault's transit has no disable (a fact of the server flavor). */
+  private setEnabled(ref: KeyRef, enabled: boolean, signal: AbortSignal): Promise<KeyInfo> {
+    return this.changed(ref, signal, (key) => {
+      if (this.capabilities.enableDisable) return keys.setSoftDeleted(this.session, key, !enabled, signal);
+      const why = 'HashiCorp Vault transit has no disable (OpenBao soft-delete only)';
+      throw keyportError('Unsupported', why, {
+        provider: PROVIDER_NAME,
+        keyUri: key.uri,
+        capability: 'enableDisable',
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- cryptography, grants, import
+
+  readonly encrypt: Contract['encrypt'] = async (ref, plaintext, req, o) =>
+    crypto.encrypt(this.target(ref), plaintext, req.context, o.signal);
+  readonly decrypt: Contract['decrypt'] = async (ref, ciphertext, req, o) =>
+    crypto.decrypt(this.target(ref), ciphertext, req.context, o.signal);
+  readonly generateDataKey: Contract['generateDataKey'] = async (ref, req, o) =>
+    crypto.generateDataKey(this.target(ref), req, o.signal);
+  readonly sign: Contract['sign'] = async (ref, message, req, o) =>
+    crypto.sign(this.target(ref), message, req, o.signal);
+  readonly verify: Contract['verify'] = async (ref, message, signature, req, o) =>
+    crypto.verify(this.target(ref), message, signature, req, o.signal);
+  readonly mac: Contract['mac'] = async (ref, message, o) => crypto.mac(this.target(ref), message, o.signal);
+  readonly verifyMac: Contract['verifyMac'] = async (ref, message, tag, o) =>
+    crypto.verifyMac(this.target(ref), message, tag, o.signal);
+  readonly createGrant: Contract['createGrant'] = async (ref, req, o) =>
+    grants.createGrant(this.session, this.key(ref), req, o.signal);
+  async *listGrants(ref: KeyRef, o: ListOptions): AsyncIterable<Grant> {
+    yield* grants.listGrants(this.session, this.key(ref), o.signal);
+  }
+  readonly revokeGrant: Contract['revokeGrant'] = async (ref, id, o) =>
+    grants.revokeGrant(this.session, this.key(ref), id, o.signal);
+  readonly getImportParameters: Contract['getImportParameters'] = async (ref, req, o) =>
+    byok.getImportParameters(this.t, this.key(ref), o.signal, req.algorithm);
+  readonly importKeyMaterial: Contract['importKeyMaterial'] = async (ref, req, o) =>
+    byok.importKeyMaterial(this.t, this.key(ref), req, o.signal);
+
+  /** Many encryptions in one `batch_input` request; one outcome per item, in order. */
+  async encryptBatch(
+    ref: KeyRef,
+    items: readonly (EncryptBatchItem | crypto.BatchItem)[],
+    o: ExtraCallOptions = {},
+  ) {
+    const t = this.target(ref);
+    return this.mapped(t.key, () => crypto.encryptBatch(t, items.map(asBatchItem), signalOf(o)));
+  }
+  /** Many decryptions in one request; a bad item (wrong context, foreign ciphertext) fails alone. */
+  async decryptBatch(
+    ref: KeyRef,
+    items: readonly (DecryptBatchItem | crypto.BatchItem)[],
+    o: ExtraCallOptions = {},
+  ) {
+    const t = this.target(ref);
+    return this.mapped(t.key, () => crypto.decryptBatch(t, items.map(asBatchItem), signalOf(o)));
+  }
+
+  // ---------------------------------------------------------------- transit-only
+
   /** Creates a key of any transit type (including chacha20-poly1305 and ed25519). */
-  createTransitKey(
+  async createTransitKey(
     name: string,
     type: TransitKeyType,
-    opts: life.TransitKeyOptions = {},
+    opts: keys.TransitKeyOptions = {},
     o: ExtraCallOptions = {},
   ): Promise<TransitKeyData> {
-    const key = this.keyForName(name);
-    return this.mapped(key, async () => {
-      const data = await life.createTransitKey(this.session, key, type, opts, o.signal ?? never());
-      this.facts.remember(key, data);
-      return data;
-    });
+    const key = keys.keyForName(this.t, name);
+    return this.mapped(key, async () =>
+      this.t.facts.remember(key, await keys.createTransitKey(this.session, key, type, opts, signalOf(o))),
+    );
   }
 
   /** The raw transit key data (any type). */
-  readTransitKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<TransitKeyData> {
+  async readTransitKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<TransitKeyData> {
     const key = this.key(ref);
-    return this.mapped(key, () => crypto.readKey(this.session, key, o.signal ?? never()));
+    return this.mapped(key, () => keys.readKey(this.session, key, signalOf(o)));
   }
 
   /** Deletes a key immediately and irreversibly (deletion_allowed, then DELETE). */
-  deleteKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<void> {
+  async deleteKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<void> {
     const key = this.key(ref);
-    return this.mapped(key, async () => {
-      const signal = o.signal ?? never();
-      await life.deleteKey(this.session, this.facts, key, signal);
-      this.extrasSeen.delete(`${key.mount}/${key.name}`);
-      await this.store?.remove(key, signal);
-    });
+    return this.mapped(key, () => keys.deleteKey(this.t, key, signalOf(o)));
   }
 
   /** min_decryption_version / min_encryption_version (0 = latest for encryption). */
-  setVersionPolicy(
+  async setVersionPolicy(
     ref: KeyRef,
     policy: { minDecryptionVersion?: number; minEncryptionVersion?: number },
     o: ExtraCallOptions = {},
   ): Promise<KeyInfo> {
-    const key = this.key(ref);
-    return this.mapped(key, async () => {
-      const signal = o.signal ?? never();
-      await life.configure(
-        this.session,
-        key,
-        {
-          ...(policy.minDecryptionVersion !== undefined
-            ? { min_decryption_version: policy.minDecryptionVersion }
-            : {}),
-          ...(policy.minEncryptionVersion !== undefined
-            ? { min_encryption_version: policy.minEncryptionVersion }
-            : {}),
-        },
-        signal,
-      );
-      return this.describe(key, signal);
-    });
+    // Unset fields are left out of the JSON body, so Vault keeps their values.
+    const body = {
+      min_decryption_version: policy.minDecryptionVersion,
+      min_encryption_version: policy.minEncryptionVersion,
+    };
+    const signal = signalOf(o);
+    return this.mapped(this.key(ref), () =>
+      this.changed(ref, signal, (key) => keys.configure(this.session, key, body, signal)),
+    );
   }
 
-  /** Re-encrypts under the newest version, never dropping the context (see batch.ts). */
-  rewrap(
+  /** Re-encrypts under the newest version, never dropping the context (see crypto.ts). */
+  async rewrap(
     ref: KeyRef,
     ciphertext: Uint8Array,
     req: { context?: EncryptionContext } = {},
     o: ExtraCallOptions = {},
   ) {
-    const key = this.key(ref);
-    return this.mapped(key, () =>
-      rewrap(this.session, this.facts, key, ciphertext, req.context, o.signal ?? never()),
-    );
+    const t = { ...this.t, key: this.key(ref) };
+    return this.mapped(t.key, () => crypto.rewrap(t, ciphertext, req.context, signalOf(o)));
   }
 }
+
+/** `new Keyport({ providers: [vaultTransit({ endpoint, auth })] })` */
+export function vaultTransit(options: VaultTransitOptions): VaultTransitProvider {
+  return new VaultTransitProvider(options);
+}
+
+/** The portable half was once a class of its own; both names are this one driver now. */
+export const TransitKmsProvider = VaultTransitProvider;
+export type TransitKmsProvider = VaultTransitProvider;

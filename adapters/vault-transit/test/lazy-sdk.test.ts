@@ -3,9 +3,8 @@
  * provider loads nothing, the first call loads it once, a given client is used as it is, and a
  * package that is not installed is a typed KeyportError naming it.
  */
-import { KeyportError } from '@keyport/core';
+import { KeyportError, lazyPeer } from '@keyport/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { lazy } from '../src/sdk.js';
 import { bytes, call, keyName, openbao, rootClient, text } from './helpers.js';
 
 afterEach(() => {
@@ -59,7 +58,7 @@ describe('lazy SDK loading', () => {
   it('a package that is not installed is a typed KeyportError naming it; a later call tries again', async () => {
     const pkg = 'keyport-not-installed-vault-client';
     let attempts = 0;
-    const load = lazy(pkg, () => {
+    const { load } = lazyPeer(pkg, 'hcvault', () => {
       attempts++;
       return import(pkg);
     });
@@ -73,7 +72,7 @@ describe('lazy SDK loading', () => {
   });
 
   it('other load failures are not disguised as a missing package', async () => {
-    const load = lazy('node-vault', () => Promise.reject(new TypeError('boom')));
+    const { load } = lazyPeer('node-vault', 'hcvault', () => Promise.reject(new TypeError('boom')));
     await expect(load()).rejects.toThrow(TypeError);
   });
 });

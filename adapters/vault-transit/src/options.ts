@@ -1,0 +1,93 @@
+/** What `vaultTransit(options)` takes, and the checks made before anything is sent. */
+import { KeyportError } from '@keyport/core';
+import type NodeVault from 'node-vault';
+
+export type VaultAuth =
+  | {
+      readonly method: 'token';
+      readonly token: string;
+      /** Renew the token before it expires (it must be renewable). Default true. */
+      readonly renew?: boolean;
+    }
+  | {
+      readonly method: 'approle';
+      readonly roleId: string;
+      readonly secretId?: string;
+      /** Auth mount path; default `approle`. */
+      readonly mount?: string;
+    }
+  | {
+      readonly method: 'kubernetes';
+      readonly role: string;
+      /** The service account JWT; read from `jwtPath` when absent. */
+      readonly jwt?: string;
+      /** Default `/var/run/secrets/kubernetes.io/serviceaccount/token`. */
+      readonly jwtPath?: string;
+      /** Auth mount path; default `kubernetes`. */
+      readonly mount?: string;
+    };
+
+/** TLS settings for talking to Vault over HTTPS. */
+export interface VaultTlsOptions {
+  /** PEM CA bundle to trust instead of the system roots. */
+  readonly ca?: string | Uint8Array;
+  /** Client certificate and key (cert auth, mTLS listeners). */
+  readonly cert?: string | Uint8Array;
+  readonly key?: string | Uint8Array;
+  /** Defaults to true; turning it off is for throwaway test servers only. */
+  readonly rejectUnauthorized?: boolean;
+}
+
+/**
+ * A KV v2 mount where keyport keeps the labels, description and usage of transit keys (transit
+ * has no place for them), at `<kvMount>/data/<prefix>/<transit mount>/<key name>`.
+ */
+export interface MetadataStoreOptions {
+  /** A KV v2 mount, e.g. `secret`. */
+  readonly kvMount: string;
+  /** Path under the mount; default `keyport/keys`. */
+  readonly prefix?: string;
+}
+
+export interface VaultTransitOptions {
+  /** `http(s)://host:port` of the server. Key URIs name the same host:port. */
+  readonly endpoint: string;
+  /** How to authenticate. A bare string is a token. */
+  readonly auth?: VaultAuth | string;
+  /** Vault Enterprise namespace (sent as X-Vault-Namespace). */
+  readonly namespace?: string;
+  /** Transit mount used when a key is created by name; default `transit`. */
+  readonly mount?: string;
+  /**
+   * `openbao` unlocks OpenBao-only features: disable/enable through transit soft-delete.
+   * Default `vault` (the common subset).
+   */
+  readonly flavor?: 'vault' | 'openbao';
+  readonly tls?: VaultTlsOptions;
+  /**
+   * An already-built node-vault client. It must already hold a token (or pass `auth`).
+   * Its transport cannot take an AbortSignal, so an aborted call stops waiting at once but the
+   * HTTP request itself runs to completion; build from options to get real cancellation.
+   */
+  readonly client?: NodeVault.client;
+  /** Without it, creating a key with labels or a description is refused. */
+  readonly metadataStore?: MetadataStoreOptions;
+  /** Renew the token once this fraction of its lease has passed; default 2/3. */
+  readonly renewAfterFraction?: number;
+}
+
+/** The endpoint as a URL; a malformed option is refused at construction, not on the first call. */
+export function checkOptions(options: VaultTransitOptions): URL {
+  const bad = (why: string): never => {
+    throw new KeyportError('InvalidArgument', `vaultTransit: ${why}`, { provider: 'hcvault' });
+  };
+  if (typeof options !== 'object' || options === null) bad('options are required');
+  const url = URL.canParse(options.endpoint) ? new URL(options.endpoint) : bad('endpoint is not a URL');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') bad('endpoint must be http(s)://host:port');
+  const fraction = options.renewAfterFraction;
+  if (fraction !== undefined && !(fraction > 0 && fraction <= 1)) bad('renewAfterFraction must be in (0, 1]');
+  if (options.flavor !== undefined && options.flavor !== 'vault' && options.flavor !== 'openbao') {
+    bad("flavor must be 'vault' or 'openbao'");
+  }
+  return url;
+}

@@ -1,0 +1,312 @@
+/**
+ * The one send path to one Vault / OpenBao server: the node-vault client (built on the first
+ * call), the token it carries (logged in and renewed before a call that needs it), and `send`,
+ * through which every request goes with its AbortSignal. No retries: core's call policy retries.
+ *
+ * Cancellation: node-vault 0.12 forwards only method, uri, headers, body, timeout and agents to
+ * axios, dropping an AbortSignal. Its documented replacement point is the `request-promise`
+ * option (`defaults()` returning `request(options) -> Promise<{ statusCode, body }>`); this
+ * module passes one written over node:http(s), which take the signal natively, so an abort
+ * destroys the socket. node-vault still builds paths, headers, login bodies and error objects.
+ * A client given in the options keeps its transport: the wait is raced against the signal.
+ */
+import { readFile } from 'node:fs/promises';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { KeyportError } from '@keyport/core';
+import type NodeVault from 'node-vault';
+import type { VaultAuth, VaultTlsOptions, VaultTransitOptions } from './options.js';
+import { nodeVault } from './sdk.js';
+
+type Method = 'read' | 'write' | 'list' | 'delete';
+
+/** The HTTP status of a node-vault error, if the server answered. */
+export function statusOf(error: unknown): number | undefined {
+  return (error as { response?: { statusCode?: number } } | null)?.response?.statusCode;
+}
+
+/** Transit answers 400 for a batch with failed items but still lists every item's result. */
+export function batchResultsOf(error: unknown): unknown[] | undefined {
+  const results = (error as { response?: { body?: { data?: { batch_results?: unknown } } } } | null)?.response
+    ?.body?.data?.batch_results;
+  return Array.isArray(results) ? results : undefined;
+}
+
+function abortError(signal: AbortSignal): KeyportError {
+  const timedOut = signal.reason instanceof Error && signal.reason.name === 'TimeoutError';
+  return new KeyportError(
+    timedOut ? 'Timeout' : 'Aborted',
+    `the Vault call ${timedOut ? 'timed out' : 'was aborted'}`,
+    {
+      provider: 'hcvault',
+    },
+  );
+}
+
+/** Resolves like `promise` but rejects as soon as `signal` aborts. */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+interface TransportRequest {
+  readonly method?: string;
+  readonly uri?: string;
+  readonly headers?: Record<string, string>;
+  readonly json?: unknown;
+  readonly signal?: AbortSignal;
+  readonly timeout?: number;
+}
+
+/** node-vault's `request-promise` replacement over node:http(s), keep-alive, never retrying. */
+function createTransport(tls: VaultTlsOptions = {}) {
+  const http = new HttpAgent({ keepAlive: true });
+  const https = new HttpsAgent({
+    keepAlive: true,
+    ...(tls.ca !== undefined ? { ca: Buffer.from(tls.ca) } : {}),
+    ...(tls.cert !== undefined ? { cert: Buffer.from(tls.cert) } : {}),
+    ...(tls.key !== undefined ? { key: Buffer.from(tls.key) } : {}),
+    rejectUnauthorized: tls.rejectUnauthorized ?? true,
+  });
+  const send = (o: TransportRequest) =>
+    new Promise<{ statusCode: number; body: unknown; request: { path: string } }>((resolve, reject) => {
+      const url = new URL(o.uri ?? '');
+      const secure = url.protocol === 'https:';
+      const headers: Record<string, string> = { ...o.headers };
+      let payload: Buffer | undefined;
+      if (typeof o.json === 'object' && o.json !== null) {
+        payload = Buffer.from(JSON.stringify(o.json));
+        headers['content-type'] ??= 'application/json';
+        headers['content-length'] = String(payload.length);
+      }
+      const options = {
+        method: o.method ?? 'GET',
+        headers,
+        agent: secure ? https : http,
+        ...(o.signal !== undefined ? { signal: o.signal } : {}),
+        ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
+      };
+      const req = (secure ? httpsRequest : httpRequest)(url, options, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown = text.length === 0 ? undefined : text;
+          try {
+            body = text.length === 0 ? undefined : JSON.parse(text);
+          } catch {
+            // Proxies and load balancers answer HTML; keep it so the status code still maps.
+          }
+          resolve({ statusCode: res.statusCode ?? 0, body, request: { path: url.pathname } });
+        });
+      });
+      req.on('timeout', () =>
+        req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })),
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  return {
+    defaults: () => send,
+    close() {
+      http.destroy();
+      https.destroy();
+    },
+  };
+}
+
+const K8S_JWT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+
+function leaseOf(response: unknown): { ttl: number; renewable: boolean } {
+  const auth = (response as { auth?: { lease_duration?: unknown; renewable?: unknown } } | undefined)?.auth;
+  return { ttl: num(auth?.lease_duration), renewable: auth?.renewable === true };
+}
+
+/**
+ * A given token, or an AppRole / Kubernetes login. Before a call, a token past
+ * `renewAfterFraction` of its lease is renewed (renew-self); one that cannot be renewed any more
+ * is replaced by a fresh login. On demand rather than on a timer: no timers keep the process
+ * alive and no call starts with a token about to lapse. Concurrent calls share one refresh.
+ */
+export class TokenManager {
+  readonly stats = { logins: 0, renewals: 0 };
+  private lease: { at: number; ttl: number; renewable: boolean } | undefined;
+  private inflight: Promise<void> | undefined;
+
+  constructor(
+    private readonly client: NodeVault.client,
+    private readonly auth: VaultAuth,
+    private readonly renewAfterFraction = 2 / 3,
+  ) {
+    if (auth.method === 'token') client.token = auth.token;
+  }
+
+  /** Makes sure the client holds a token that will outlive the next call. */
+  ensure(signal: AbortSignal): Promise<void> {
+    const lease = this.lease;
+    const due =
+      lease === undefined
+        ? this.auth.method !== 'token' || this.auth.renew !== false
+        : lease.ttl > 0 && Date.now() - lease.at >= lease.ttl * 1000 * this.renewAfterFraction;
+    if (!due) return Promise.resolve();
+    this.inflight ??= this.refresh(signal).finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async refresh(signal: AbortSignal): Promise<void> {
+    const lease = this.lease;
+    if (lease?.renewable && Date.now() - lease.at < lease.ttl * 1000) {
+      try {
+        const { ttl, renewable } = leaseOf(await this.client.write('auth/token/renew-self', {}, { signal }));
+        this.stats.renewals++;
+        // A renewal capped by the max TTL returns less than asked; at zero the next refresh logs in.
+        this.lease = { at: Date.now(), ttl, renewable: renewable && ttl > 0 };
+        return;
+      } catch (error) {
+        if (this.auth.method === 'token') throw error;
+        // Past max TTL or revoked: log in again.
+      }
+    }
+    await this.login(signal);
+  }
+
+  private async login(signal: AbortSignal): Promise<void> {
+    const auth = this.auth;
+    if (auth.method === 'token') {
+      let r: { data?: { ttl?: unknown; renewable?: unknown } };
+      try {
+        r = (await this.client.read('auth/token/lookup-self', { signal })) as typeof r;
+      } catch (error) {
+        // A token without the `default` policy may not look itself up: use it as it is, unrenewed.
+        if (statusOf(error) !== 403) throw error;
+        r = {};
+      }
+      this.lease = { at: Date.now(), ttl: num(r.data?.ttl), renewable: r.data?.renewable === true };
+      return;
+    }
+    // node-vault's generated login commands render paths with mustache, which bundlers that prefer
+    // mustache's ESM build break; `write` is the same request.
+    const [path, body] =
+      auth.method === 'approle'
+        ? [
+            `auth/${auth.mount ?? 'approle'}/login`,
+            { role_id: auth.roleId, ...(auth.secretId !== undefined ? { secret_id: auth.secretId } : {}) },
+          ]
+        : [
+            `auth/${auth.mount ?? 'kubernetes'}/login`,
+            {
+              role: auth.role,
+              jwt: auth.jwt ?? (await readFile(auth.jwtPath ?? K8S_JWT_PATH, 'utf8')).trim(),
+            },
+          ];
+    const response: unknown = await this.client.write(path, body, { signal });
+    const token = (response as { auth?: { client_token?: unknown } }).auth?.client_token;
+    if (typeof token !== 'string' || token === '') {
+      throw new KeyportError('AccessDenied', `Vault ${auth.method} login returned no token`, {
+        provider: 'hcvault',
+      });
+    }
+    this.client.token = token;
+    this.stats.logins++;
+    this.lease = { at: Date.now(), ...leaseOf(response) };
+  }
+}
+
+export class VaultSession {
+  /** The token manager, once the client exists (none when no `auth` is configured). */
+  tokens: TokenManager | undefined;
+  /** host:port as it appears in key URIs. */
+  readonly address: string;
+  private transport: ReturnType<typeof createTransport> | undefined;
+  private built: Promise<NodeVault.client> | undefined;
+
+  constructor(
+    private readonly options: VaultTransitOptions,
+    private readonly url: URL,
+  ) {
+    this.address = url.host;
+  }
+
+  /** The client given in the options, or one built on first use; a failed build is retried next call. */
+  client(): Promise<NodeVault.client> {
+    this.built ??= this.build().catch((e: unknown) => {
+      this.built = undefined;
+      throw e;
+    });
+    return this.built;
+  }
+
+  private async build(): Promise<NodeVault.client> {
+    const o = this.options;
+    let client = o.client;
+    if (client === undefined) {
+      const make = await nodeVault.load();
+      this.transport ??= createTransport(o.tls);
+      client = make({
+        endpoint: `${this.url.protocol}//${this.url.host}`,
+        ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
+        'request-promise': this.transport,
+      });
+      // node-vault falls back to VAULT_TOKEN, VAULT_PREFIX and VAULT_NAMESPACE from the
+      // environment when options are absent; explicit configuration wins, always.
+      const mutable = client as unknown as { token: string; pathPrefix: string; namespace?: string };
+      mutable.token = '';
+      mutable.pathPrefix = '';
+      if (o.namespace === undefined) delete mutable.namespace;
+    }
+    const auth = typeof o.auth === 'string' ? { method: 'token' as const, token: o.auth } : o.auth;
+    this.tokens = auth === undefined ? undefined : new TokenManager(client, auth, o.renewAfterFraction);
+    return client;
+  }
+
+  /** One request: `body` for writes only. Resolves with the parsed response body. */
+  async send<T>(signal: AbortSignal, method: Method, path: string, body?: object): Promise<T> {
+    if (signal.aborted) throw abortError(signal);
+    const vault = await raceAbort(this.client(), signal);
+    if (this.tokens !== undefined) await raceAbort(this.tokens.ensure(signal), signal);
+    const o = { signal };
+    const pending = (
+      method === 'write' ? vault.write(path, body ?? {}, o) : vault[method](path, o)
+    ) as Promise<T>;
+    try {
+      return this.options.client === undefined ? await pending : await raceAbort(pending, signal);
+    } catch (error) {
+      throw signal.aborted ? abortError(signal) : error;
+    }
+  }
+
+  read<T>(signal: AbortSignal, path: string): Promise<T> {
+    return this.send<T>(signal, 'read', path);
+  }
+  write<T = unknown>(signal: AbortSignal, path: string, body: object = {}): Promise<T> {
+    return this.send<T>(signal, 'write', path, body);
+  }
+  /** A read that answers undefined for 404 (missing key, empty mount, missing metadata). */
+  async tryRead<T>(
+    signal: AbortSignal,
+    path: string,
+    method: 'read' | 'list' = 'read',
+  ): Promise<T | undefined> {
+    try {
+      return await this.send<T>(signal, method, path);
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+  async remove(signal: AbortSignal, path: string): Promise<void> {
+    await this.send(signal, 'delete', path);
+  }
+
+  close(): void {
+    this.transport?.close();
+  }
+}

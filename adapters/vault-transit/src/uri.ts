@@ -1,0 +1,55 @@
+/** hcvault:// key URIs -> where the key lives on this server, and the transit API paths. */
+import {
+  formatBuiltInUri,
+  formatKeyUri,
+  KeyportError,
+  type KeyRef,
+  parseBuiltInUri,
+  parseKeyUri,
+} from '@keyport/core';
+
+export const parseUri = (uri: string): KeyRef => parseBuiltInUri('hcvault', uri);
+export const formatUri = (ref: KeyRef): string => formatBuiltInUri(ref);
+
+/** Key names a `hcvault://` URI can carry (core's URI grammar); transit accepts more. */
+export const URI_NAME = /^[A-Za-z0-9_.-]+$/;
+
+export interface KeyLocation {
+  readonly address: string;
+  readonly mount: string;
+  readonly name: string;
+}
+
+export interface ResolvedKey extends KeyLocation {
+  readonly uri: string;
+  /** Version pinned by the ref (or the URI's `?version=`). */
+  readonly version: string | undefined;
+}
+
+export function resolveKey(ref: KeyRef, address: string): ResolvedKey {
+  const parsed = parseKeyUri(ref.uri);
+  if (parsed.scheme !== 'hcvault' || parsed.address !== address) {
+    const why =
+      parsed.scheme !== 'hcvault'
+        ? `not an hcvault:// key URI (${parsed.scheme})`
+        : `key URI names server ${parsed.address} but this provider talks to ${address}`;
+    throw new KeyportError('InvalidArgument', why, { keyUri: ref.uri });
+  }
+  return {
+    uri: ref.uri,
+    address,
+    mount: parsed.mount,
+    name: parsed.name,
+    version: ref.version ?? parsed.version,
+  };
+}
+
+export function keyUriOf(loc: KeyLocation): string {
+  return formatKeyUri({ scheme: 'hcvault', address: loc.address, mount: loc.mount, name: loc.name });
+}
+
+/** `<mount>/<op>/<name>` */
+export const opPath = (key: KeyLocation, op: string): string => `${key.mount}/${op}/${key.name}`;
+export const keyPath = (key: KeyLocation, suffix = ''): string => `${key.mount}/keys/${key.name}${suffix}`;
+/** The identity of a key on this server, for the per-key memories. */
+export const keyId = (key: KeyLocation): string => `${key.mount}/${key.name}`;
