@@ -502,9 +502,16 @@ export class Keyport implements KeyOperations {
 
   async createGrant(key: KeyLike, req: GrantRequest, o?: CallOptions): Promise<Grant> {
     const checked = checkGrantRequest(req, 'req', 'extensions');
-    return this.keyCall('createGrant', key, checkCallOptions(o).call, (p, ref, po) =>
-      need(p, 'createGrant')(ref, checked, po),
-    );
+    return this.keyCall('createGrant', key, checkCallOptions(o).call, (p, ref, po) => {
+      const constrained = checked.constraints !== undefined && Object.keys(checked.constraints).length > 0;
+      if (constrained && !effectiveCapabilities(p).grantConstraints) {
+        // Refused, never granted without its constraint: that grant would allow more than asked.
+        throw new UnsupportedError('grantConstraints', `${driverName(p)} grants take no constraints`, {
+          provider: driverName(p),
+        });
+      }
+      return need(p, 'createGrant')(ref, checked, po);
+    });
   }
 
   async *listGrants(key: KeyLike, o?: CallOptions): AsyncIterable<Grant> {

@@ -59,8 +59,9 @@ export function assertSpecServes(spec: KeySpec, usage: KeyUsage, details: Detail
 }
 
 /**
- * The signing algorithm for a key of `spec`: the requested one when the spec can use it, else
- * the spec's first. A spec that cannot sign, or an algorithm of another key family, is refused.
+ * The signing algorithm for a key of `spec`: the requested one, else the spec's first. A spec
+ * that cannot sign is Unsupported (capability 'sign'); an algorithm of another key family is the
+ * caller's mistake for this key, InvalidArgument — as the providers answer it.
  */
 export function signingAlgorithmFor(
   spec: KeySpec,
@@ -68,14 +69,14 @@ export function signingAlgorithmFor(
   details: Details = {},
 ): SigningAlgorithm {
   const algorithms = SIGNING_ALGORITHMS_BY_SPEC[spec];
-  const chosen = requested ?? algorithms?.[0];
-  if (algorithms === undefined || chosen === undefined || !algorithms.includes(chosen)) {
-    throw keyportError('Unsupported', `${spec} keys cannot sign with ${String(chosen ?? 'any algorithm')}`, {
-      ...details,
-      capability: 'signingAlgorithms',
-    });
+  if (algorithms === undefined || algorithms.length === 0) {
+    throw keyportError('Unsupported', `${spec} keys cannot sign`, { ...details, capability: 'sign' });
   }
-  return chosen;
+  if (requested === undefined) return algorithms[0] as SigningAlgorithm;
+  if (!algorithms.includes(requested)) {
+    throw keyportError('InvalidArgument', `${spec} keys do not sign with ${requested}`, details);
+  }
+  return requested;
 }
 
 /** A provider's key keyport has no neutral spec for (listing skips these; a call refuses them). */

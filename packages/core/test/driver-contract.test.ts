@@ -10,6 +10,7 @@ import {
   type Capabilities,
   createKeyport,
   type Driver,
+  type GrantRequest,
   implementsMethod,
   KeyportError,
   type KeyRef,
@@ -119,6 +120,30 @@ describe('the small driver contract', () => {
       code: 'Unsupported',
       capability: 'grantExpiry',
     });
+  });
+
+  it('a constrained grant on a driver without grant constraints is refused before any call', async () => {
+    const created: unknown[] = [];
+    const driver = Object.assign(minimalDriver(), {
+      capabilities: { ...declared, grants: 'native', grantConstraints: false } as Capabilities,
+      createGrant: async (_ref: unknown, req: GrantRequest) => {
+        created.push(req);
+        return { ...req, id: 'g1', keyUri: 'mini://k' };
+      },
+      listGrants: async function* () {},
+      revokeGrant: async () => {},
+    });
+    const kp = createKeyport({ providers: [driver] });
+    await expect(
+      kp.createGrant('mini://k', {
+        grantee: 'g',
+        operations: ['decrypt'],
+        constraints: { contextEquals: { tenant: 'a' } },
+      }),
+    ).rejects.toMatchObject({ code: 'Unsupported', capability: 'grantConstraints', keyUri: 'mini://k' });
+    expect(created).toHaveLength(0);
+    await kp.createGrant('mini://k', { grantee: 'g', operations: ['decrypt'] });
+    expect(created).toHaveLength(1);
   });
 
   it('capabilities are the declared ones less what is not implemented', () => {

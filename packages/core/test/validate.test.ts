@@ -108,6 +108,8 @@ describe('Keyport boundary', () => {
             constraints = req.constraints;
             return { ...req, id: 'g', keyUri: uri };
           },
+          listGrants: async function* () {},
+          revokeGrant: async () => {},
         }),
       ],
     });
