@@ -131,3 +131,40 @@ rules:
     ).toEqual([expect.stringMatching(/key material is 4\d\d days old/)]);
   });
 });
+
+describe('inventory on a Cloud KMS endpoint without version listing (drongo, REST)', () => {
+  it('versions and last rotation are unknown, not guessed; what the endpoint cannot answer is in errors', {
+    timeout: 60_000,
+  }, async () => {
+    const endpoint = new URL(requireTarget('drongo').KEYPORT_DRONGO_ENDPOINT);
+    const auth = new OAuth2Client();
+    auth.setCredentials({ access_token: 'keyport-test', expiry_date: Date.now() + 3_600_000 });
+    const kp = client({
+      providers: [
+        new GcpKmsProvider({
+          transport: 'rest',
+          protocol: 'http',
+          apiEndpoint: endpoint.hostname,
+          port: Number(endpoint.port),
+          authClient: auth,
+          keyRing: `projects/p/locations/global/keyRings/policy-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
+        }),
+      ],
+    });
+    const key = await kp.createKey('gcp-kms', { name: 'k', spec: 'AES_256', labels: { owner: 'team' } });
+    const inv = await collectInventory(kp, { sources: ['gcp-kms'] });
+    expect(inv.sources).toEqual([{ source: 'gcp-kms', keys: 1 }]);
+    const k = inv.keys[0] as InventoryKey;
+    expect(k.uri).toBe(key.uri);
+    expect(k).toMatchObject({ versions: UNKNOWN, lastRotatedAt: UNKNOWN, protection: UNKNOWN });
+    const policy = parsePolicyText(`
+version: 1
+rules:
+  - { id: owner, type: owner-label, severity: low }
+  - { id: grant-life, type: max-grant-lifetime, severity: high, maxDays: 90 }
+`);
+    // drongo has no IAM: the grant listing fails, so the grant rule is unknown, never a pass
+    expect(k.errors.map((e) => e.field)).toContain('grants');
+    expect(outcomesOf(checkPolicy(inv, policy).findings, { k: key.uri })).toEqual(['grant-life k unknown']);
+  });
+});
