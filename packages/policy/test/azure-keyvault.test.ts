@@ -7,7 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
+import { join } from 'node:path';
 import { AzureKeyVaultProvider } from '@keyport/azure-keyvault';
+import { JsonlAuditSink, loadOrCreateAuditKey } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import {
   applyFixes,
@@ -18,7 +20,7 @@ import {
   planFixes,
   UNKNOWN,
 } from '../src/index.js';
-import { client, outcomesOf, unique } from './support/targets.js';
+import { client, outcomesOf, tempDir, unique } from './support/targets.js';
 
 function provider(): AzureKeyVaultProvider {
   const url = process.env.KEYPORT_AZUREKV_URL;
@@ -54,7 +56,11 @@ describe('inventory and policy on Azure Key Vault (keyport test server)', () => 
   it('versions, rotation policy and tags as Key Vault reports them; each rule broken and satisfied', {
     timeout: 180_000,
   }, async () => {
-    const kp = client({ providers: [provider()] });
+    const dir = await tempDir();
+    const logPath = join(dir, 'audit.jsonl');
+    const { key: auditKey } = await loadOrCreateAuditKey(join(dir, 'audit.key'));
+    const sink = await JsonlAuditSink.open(logPath, { hmacKey: auditKey });
+    const kp = client({ providers: [provider()], audit: [sink] });
     const pci = await kp.createKey('azurekeyvault', {
       name: unique('pci'),
       spec: 'RSA_3072',
@@ -102,7 +108,15 @@ describe('inventory and policy on Azure Key Vault (keyport test server)', () => 
     };
     const ours = new Set(Object.values(names));
     // The server is shared by the whole run: only this test's keys are read in detail.
-    const inv = await collectInventory(kp, { sources: ['azurekeyvault'], filter: (k) => ours.has(k.uri) });
+    await kp.encrypt(pci.uri, new Uint8Array(16), { context: { app: 'policy' } });
+    const inv = await collectInventory(kp, {
+      sources: ['azurekeyvault'],
+      filter: (k) => ours.has(k.uri),
+      auditLog: { path: logPath, key: auditKey },
+    });
+    // last use from the audit log, matched to the URIs the listing reports: no used key is left unmatched
+    expect(inv.keys.filter((k) => k.lastUsedAt !== null).map((k) => k.uri)).toEqual([pci.uri]);
+    expect(inv.auditUnmatched).toEqual([]);
     // Key Vault lists live keys only: a soft-deleted key is under /deletedkeys, not in the listing.
     expect(inv.sources).toEqual([{ source: 'azurekeyvault', keys: 5 }]);
     expect(inv.keys.map((k) => k.uri)).not.toContain(deleted.uri);

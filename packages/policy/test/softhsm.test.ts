@@ -5,7 +5,9 @@
  * rotation, no deletion window and no grants, so the rotation rule can only be met by hand and
  * the grant rules answer unknown.
  */
+import { join } from 'node:path';
 import { isolateSofthsmToken, requireTarget } from '@keyport/conformance/harness';
+import { JsonlAuditSink, loadOrCreateAuditKey } from '@keyport/core';
 import { Pkcs11Provider } from '@keyport/pkcs11';
 import { describe, expect, it } from 'vitest';
 import {
@@ -17,7 +19,7 @@ import {
   planFixes,
   UNKNOWN,
 } from '../src/index.js';
-import { client, outcomesOf, unique } from './support/targets.js';
+import { client, outcomesOf, tempDir, unique } from './support/targets.js';
 
 async function provider(): Promise<Pkcs11Provider> {
   isolateSofthsmToken();
@@ -44,7 +46,11 @@ describe('inventory and policy on PKCS#11 (SoftHSM2)', () => {
   it('versions, dates and labels from the token; HSM protection; each rule broken and satisfied', {
     timeout: 180_000,
   }, async () => {
-    const kp = client({ providers: [await provider()] });
+    const dir = await tempDir();
+    const logPath = join(dir, 'audit.jsonl');
+    const { key: auditKey } = await loadOrCreateAuditKey(join(dir, 'audit.key'));
+    const sink = await JsonlAuditSink.open(logPath, { hmacKey: auditKey });
+    const kp = client({ providers: [await provider()], audit: [sink] });
     const aes = await kp.createKey('pkcs11', {
       name: unique('aes'),
       spec: 'AES_256',
@@ -67,7 +73,14 @@ describe('inventory and policy on PKCS#11 (SoftHSM2)', () => {
     });
     const names = { aes: aes.uri, small: small.uri, p256: p256.uri, p384: p384.uri };
 
-    const inv = await collectInventory(kp, { sources: ['pkcs11'] });
+    await kp.encrypt(aes.uri, new Uint8Array(16), { context: { app: 'policy' } });
+    const inv = await collectInventory(kp, {
+      sources: ['pkcs11'],
+      auditLog: { path: logPath, key: auditKey },
+    });
+    // last use from the audit log, matched to the URIs the listing reports
+    expect(inv.auditUnmatched).toEqual([]);
+    expect(inv.keys.filter((k) => k.lastUsedAt !== null).map((k) => k.uri)).toEqual([aes.uri]);
     // the token is this process's own: exactly the seeded keys
     expect(inv.sources).toEqual([{ source: 'pkcs11', keys: 4 }]);
     expect(inv.keys.map((k) => k.uri).sort()).toEqual(Object.values(names).sort());
@@ -121,7 +134,10 @@ describe('inventory and policy on PKCS#11 (SoftHSM2)', () => {
     ]);
     const outcomes = await applyFixes(kp, fixes);
     expect(outcomes.every((o) => !o.applied && o.error === undefined)).toBe(true);
-    const again = await collectInventory(kp, { sources: ['pkcs11'] });
+    const again = await collectInventory(kp, {
+      sources: ['pkcs11'],
+      auditLog: { path: logPath, key: auditKey },
+    });
     expect(again.keys).toEqual(inv.keys);
   });
 });
