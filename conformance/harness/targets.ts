@@ -53,7 +53,7 @@ export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
   // The Python second-opinion scenarios need the venv the harness installs.
   'conformance/servers': ['azure-keyvault', 'gcp-kms'],
   cli: ['moto', 'local-kms', 'openbao', 'softhsm'],
-  policy: ['moto', 'openbao'],
+  policy: ['moto', 'local-kms', 'openbao', 'drongo', 'softhsm', 'azure-keyvault', 'gcp-kms'],
   'migrate-aws-to-gcp': ['local-kms'],
   byok: ['softhsm', 'local-kms', 'openbao'],
   'object-migrate': ['moto', 'azurite', 'fake-gcs-server'],

@@ -1,8 +1,9 @@
 /**
- * One shard's worker: list the prefix, keep the objects this shard owns, migrate each (a few
- * at a time, at most `maxRps` storage calls a second), and keep the shard's journal current.
- * A worker killed at any point and started again lists again and lets each object's header
- * decide: nothing is lost, nothing is wrapped twice.
+ * One shard's worker: stream the prefix's listing, keep the objects this shard owns, migrate
+ * each as it is listed (a few at a time, at most `maxRps` storage calls a second), and keep the
+ * shard's journal current. Memory is bounded by the listing's page and the objects in flight,
+ * whatever the shard's size. A worker killed at any point and started again lists again and lets
+ * each object's header decide: nothing is lost, nothing is wrapped twice.
  */
 import { randomUUID } from 'node:crypto';
 import { type KeyOperations, KeyportError, toKeyportError } from '@keyport/core';
@@ -120,6 +121,46 @@ function countedKeys(
 const schemeOf = (uri: unknown): string =>
   typeof uri === 'string' && /^[a-z][a-z0-9+.-]*:\/\//.test(uri) ? (uri.split(':')[0] as string) : 'key';
 
+/**
+ * This shard's object count, from a listing of its own (keys are counted, not kept): what a
+ * uniform sample of N objects needs before the first object is migrated. It costs one listing
+ * call per 1,000 objects, against several calls per object for the migration itself.
+ */
+async function countShard(
+  store: ObjectStore,
+  prefix: string,
+  inShard: (e: ObjectEntry) => boolean,
+  signal: AbortSignal,
+): Promise<number> {
+  let n = 0;
+  for await (const e of store.list(prefix, signal)) if (inShard(e)) n++;
+  return n;
+}
+
+/**
+ * Selection sampling (Knuth's algorithm S): called once per object in order, answers true for
+ * `wanted` of `total` objects, each subset equally likely, holding two counters. Objects that
+ * appear after the count are taken while the sample is short, so it is never larger than asked.
+ */
+export function selectionSample(
+  wanted: number,
+  total: number,
+  random: () => number = Math.random,
+): () => boolean {
+  let seen = 0;
+  let chosen = 0;
+  return () => {
+    const left = total - seen;
+    seen++;
+    if (chosen >= wanted) return false;
+    if (left <= wanted - chosen || random() * left < wanted - chosen) {
+      chosen++;
+      return true;
+    }
+    return false;
+  };
+}
+
 export async function runShard(options: RunShardOptions): Promise<ShardReport> {
   const shard = options.shard ?? { index: 0, count: 1 };
   const loc =
@@ -178,31 +219,31 @@ export async function runShard(options: RunShardOptions): Promise<ShardReport> {
   const abort = new AbortController();
   const stop = signal === undefined ? abort.signal : AbortSignal.any([signal, abort.signal]);
   try {
-    const mine: ObjectEntry[] = [];
-    for await (const e of store.list(loc.prefix, stop)) {
-      if (e.key.startsWith(journalPrefix)) continue;
-      if (shardOf(e.key, shard.count) !== shard.index) continue;
-      mine.push(e);
-      state.counts.listed++;
-    }
-    state.listingDone = true;
+    const inShard = (e: ObjectEntry): boolean =>
+      !e.key.startsWith(journalPrefix) && shardOf(e.key, shard.count) === shard.index;
     const verify = options.verify ?? 'none';
-    const sampled = new Set<number>();
-    if (typeof verify === 'object') {
-      // A uniform random sample of this shard's objects.
-      const n = Math.min(verify.sample, mine.length);
-      while (sampled.size < n) sampled.add(Math.floor(Math.random() * mine.length));
-    }
-    let next = 0;
-    const one = async (i: number): Promise<void> => {
-      const entry = mine[i] as ObjectEntry;
+    const pick =
+      typeof verify === 'object'
+        ? selectionSample(verify.sample, await countShard(store, loc.prefix, inShard, stop))
+        : () => verify === 'all';
+    // One listing shared by every lane: each lane pulls the next object when it is free, so the
+    // listing runs at the pace of the migration and at most a page is held ahead of it.
+    const listing = (async function* (): AsyncGenerator<ObjectEntry> {
+      for await (const e of store.list(loc.prefix, stop)) {
+        if (!inShard(e)) continue;
+        state.counts.listed++;
+        yield e;
+      }
+      state.listingDone = true;
+    })();
+    const one = async (entry: ObjectEntry, verifyIt: boolean): Promise<void> => {
       try {
         const out = await migrateObject(store, entry.key, {
           from: options.from,
           to: options.to,
           keys,
           keepSource: options.keepSource === true,
-          verify: verify === 'all' || sampled.has(i),
+          verify: verifyIt,
           signal: stop,
           onConflict: (key, versionRead) => {
             state.counts.conflicts++;
@@ -226,10 +267,33 @@ export async function runShard(options: RunShardOptions): Promise<ShardReport> {
         throw journalError;
       }
     };
-    const lanes = Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 8, 64)) }, async () => {
-      while (next < mine.length) await one(next++);
-    });
-    await Promise.all(lanes);
+    // The first error ends the run. A failed listing lets the objects in flight finish (their
+    // writes are conditional and complete); an abort or a lost journal stops them.
+    let failure: { error: unknown } | undefined;
+    const lane = async (): Promise<void> => {
+      while (failure === undefined) {
+        let next: IteratorResult<ObjectEntry>;
+        try {
+          next = await listing.next();
+        } catch (e) {
+          failure ??= { error: stop.aborted ? toKeyportError(e) : e };
+          return;
+        }
+        if (next.done) return;
+        try {
+          await one(next.value, pick());
+        } catch (e) {
+          failure ??= { error: e };
+          abort.abort(e);
+          return;
+        }
+      }
+    };
+    const lanes = Math.max(1, Math.min(options.concurrency ?? 8, 64));
+    await Promise.all(Array.from({ length: lanes }, lane));
+    // Lanes stopped early leave the listing suspended: close it (and the provider's pager).
+    await listing.return(undefined).catch(() => undefined);
+    if (failure !== undefined) throw failure.error;
     state.finished = true;
   } finally {
     clearInterval(timer);

@@ -3,8 +3,9 @@
  * rotation on, shorten a rotation period to the policy's limit. Nothing is ever deleted,
  * disabled or revoked. Each fix is applied through the Keyport client (`setRotationPolicy`), so
  * it runs under the call policy and is audited like any other operation. Findings without a
- * safe automatic fix (an owner label, when the client offers no call to set labels) are listed
- * as manual, with the reason.
+ * safe automatic fix (an owner label: the neutral API cannot change an existing key's labels)
+ * are listed as manual, not auto-fixable, with the reason; applying them changes nothing and is
+ * not a failure.
  */
 import type { CallOptions, KeyOperations, KeyportError } from '@keyport/core';
 import { toKeyportError } from '@keyport/core';
@@ -78,7 +79,7 @@ export function planFixes(inv: Inventory, policy: Policy, result: CheckResult, c
         ...base,
         action: {
           kind: 'manual',
-          reason: `add the ${JSON.stringify(rule.label ?? 'owner')} label in the provider: keyport has no call that sets labels on an existing key`,
+          reason: `add the ${JSON.stringify(rule.label ?? 'owner')} label in the provider: keyport's neutral API sets labels only when a key is created, it has no call that changes them`,
         },
       });
     }
@@ -113,5 +114,5 @@ export async function applyFixes(
 export function describeFix(f: Fix): string {
   return f.action.kind === 'set-rotation-period'
     ? `${f.keyUri}: set automatic rotation every ${f.action.periodDays} days (rule ${f.ruleId})`
-    : `${f.keyUri}: manual (rule ${f.ruleId}): ${f.action.reason}`;
+    : `${f.keyUri}: manual (rule ${f.ruleId}), not auto-fixable: ${f.action.reason}`;
 }

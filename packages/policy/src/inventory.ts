@@ -167,13 +167,18 @@ async function inventoryKey(ctx: SourceContext, listed: KeyInfo): Promise<Invent
   const errors: InventoryFieldError[] = [];
   let info = listed;
   let described = false;
-  // Listings may leave out what a describe reports (AWS leaves rotation status to DescribeKey).
-  if (listed.rotation === undefined && ctx.caps.autoRotation) {
+  // Listings may leave out what a describe reports: AWS leaves the rotation status to
+  // DescribeKey, Cloud KMS lists a symmetric key with its primary version but not the others.
+  const missing = [
+    ...(listed.rotation === undefined && ctx.caps.autoRotation ? ['rotation'] : []),
+    ...(listed.versions === undefined && ctx.caps.rotation === 'versioned' ? ['versions'] : []),
+  ];
+  if (missing.length > 0) {
     try {
       info = await ctx.client.describeKey(listed.uri, ctx.call);
       described = true;
     } catch (e) {
-      errors.push(fieldError('rotation', e));
+      for (const field of missing) errors.push(fieldError(field, e));
     }
   }
   let grants: InventoryGrants = UNKNOWN_GRANTS;

@@ -1,6 +1,14 @@
 import { MemoryAuditSink } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
-import { applyFixes, checkPolicy, collectInventory, parsePolicyText, planFixes } from '../src/index.js';
+import {
+  applyFixes,
+  checkPolicy,
+  collectInventory,
+  describeFix,
+  type Fix,
+  parsePolicyText,
+  planFixes,
+} from '../src/index.js';
 import { client, FakeClock, localProvider, motoProvider, unique } from './support/targets.js';
 
 const POLICY = parsePolicyText(`
@@ -43,6 +51,13 @@ describe('policy fix', () => {
     audit.events.length = 0;
     const outcomes = await applyFixes(kp, fixes);
     expect(outcomes.filter((o) => o.applied)).toHaveLength(2);
+    // The owner label cannot be set through the neutral API: reported as not auto-fixable, not as a failure.
+    const label = outcomes.find((o) => o.ruleId === 'owner');
+    expect(label).toMatchObject({ applied: false, action: { kind: 'manual' } });
+    expect(label?.error).toBeUndefined();
+    expect(describeFix(label as Fix)).toMatch(
+      /#nobody: manual \(rule owner\), not auto-fixable: add the "owner" label in the provider: keyport's neutral API sets labels only when a key is created/,
+    );
     expect(audit.events.map((e) => `${e.op} ${e.outcome}`)).toEqual([
       'setRotationPolicy success',
       'setRotationPolicy success',

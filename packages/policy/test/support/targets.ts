@@ -73,3 +73,26 @@ export function client(options: KeyportOptions): Keyport {
 }
 
 export const unique = (hint: string): string => `kp-pol-${hint}-${randomUUID().slice(0, 8)}`;
+
+/** AWS KMS on local-kms (account 111122223333), the harness's second AWS emulator. */
+export function localKmsProvider(): AwsKmsProvider {
+  const endpoint = process.env.KEYPORT_LOCALKMS_ENDPOINT;
+  if (endpoint === undefined || endpoint === '') {
+    throw new Error(
+      'target local-kms is not running: run "pnpm emulators up local-kms" (KEYPORT_LOCALKMS_ENDPOINT is not set)',
+    );
+  }
+  return motoProvider(endpoint);
+}
+
+/**
+ * A check's findings as sorted `rule key status` lines, keys shown by the test's own names,
+ * so an assertion lists exactly the expected violations and unknowns — no more, no less.
+ */
+export function outcomesOf(
+  findings: readonly { ruleId: string; keyUri?: string; status: string }[],
+  names: Readonly<Record<string, string>>,
+): string[] {
+  const byUri = new Map(Object.entries(names).map(([name, uri]) => [uri, name]));
+  return findings.map((f) => `${f.ruleId} ${byUri.get(f.keyUri ?? '') ?? f.keyUri} ${f.status}`).sort();
+}
