@@ -10,10 +10,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CryptographyClient } from '@azure/keyvault-keys';
-import { encodeContext } from '@keyport/core';
+import { encodeContext, parseBoundBody, splitGcmBody } from '@keyport/core';
 import { startAzureKeyVaultServer } from '@keyport/test-servers';
 import { expect, it } from 'vitest';
-import { AzureKeyVaultProvider, parseCiphertext } from '../src/index.js';
+import { AzureKeyVaultProvider, readCiphertextFrame } from '../src/index.js';
 import { clientOptions, staticToken } from '../test/support/server.js';
 
 const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
@@ -67,9 +67,11 @@ async function benchMode(mode: 'vault' | 'hsm'): Promise<Result[]> {
     const ref = { uri: key.uri };
     const keyId = `${server.url}/keys/bench-${mode}`;
     const sealed = await provider.encrypt(ref, plaintext, { context }, { signal });
-    const parsed = parseCiphertext(sealed.ciphertext);
+    const frame = readCiphertextFrame(sealed.ciphertext);
+    const parsed =
+      mode === 'hsm' ? { ...splitGcmBody(frame.body), wrappedKey: undefined } : parseBoundBody(frame.body);
     const bareLatest = new CryptographyClient(keyId, credential, options);
-    const bareVersion = new CryptographyClient(`${keyId}/${parsed.version}`, credential, options);
+    const bareVersion = new CryptographyClient(`${keyId}/${frame.keyVersion}`, credential, options);
     const bare: Record<'encrypt' | 'decrypt', Case> =
       mode === 'hsm'
         ? {

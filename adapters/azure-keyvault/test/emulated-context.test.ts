@@ -6,10 +6,10 @@
  */
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { CryptographyClient } from '@azure/keyvault-keys';
-import { encodeContext, Keyport } from '@keyport/core';
+import { encodeContext, FRAME_MECHANISMS, Keyport, parseBoundBody, readFrame } from '@keyport/core';
 import type { AzureKeyVaultServer } from '@keyport/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AzureKeyVaultProvider, MODE_HSM_GCM, MODE_RSA_HYBRID, parseCiphertext } from '../src/index.js';
+import type { AzureKeyVaultProvider } from '../src/index.js';
 import {
   clientOptions,
   providerFor,
@@ -85,11 +85,13 @@ describe('emulated context on RSA keys (vault)', () => {
     const key = await keyport.createKey('azurekeyvault', { name: uniqueName('fmt'), spec: 'RSA_2048' });
     const plaintext = randomBytes(100);
     const { ciphertext, keyVersion } = await keyport.encrypt(key.uri, plaintext, { context });
-    const parsed = parseCiphertext(ciphertext);
-    expect(parsed).toMatchObject({ mode: MODE_RSA_HYBRID, version: keyVersion });
-    const kid = `${server.url}/keys/${key.uri.split('/keys/')[1]}/${parsed.version}`;
+    // Core's keyport frame (readFrame), whose body is core's context-bound body (parseBoundBody).
+    const frame = readFrame(ciphertext);
+    expect(frame).toMatchObject({ mechanism: FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM, keyVersion });
+    const parsed = parseBoundBody(frame.body);
+    const kid = `${server.url}/keys/${key.uri.split('/keys/')[1]}/${frame.keyVersion}`;
     const sdk = new CryptographyClient(kid, staticToken(TOKENS.admin), clientOptions(server.caFile));
-    const contentKey = (await sdk.unwrapKey('RSA-OAEP-256', parsed.wrappedKey ?? new Uint8Array())).result;
+    const contentKey = (await sdk.unwrapKey('RSA-OAEP-256', parsed.wrappedKey)).result;
     const decipher = createDecipheriv('aes-256-gcm', contentKey, parsed.iv);
     decipher.setAAD(encodeContext(context));
     decipher.setAuthTag(parsed.tag);
@@ -116,7 +118,7 @@ describe('native context on oct-HSM keys (Managed HSM)', () => {
     try {
       const key = await hsmKeyport.createKey('azurekeyvault', { name: uniqueName('aes'), spec: 'AES_256' });
       const { ciphertext } = await hsmKeyport.encrypt(key.uri, randomBytes(24), { context });
-      expect(parseCiphertext(ciphertext).mode).toBe(MODE_HSM_GCM);
+      expect(readFrame(ciphertext).mechanism).toBe(FRAME_MECHANISMS.AES_256_GCM);
       await expect(
         hsmKeyport.decrypt(key.uri, ciphertext, { context: { tenant: 'acme' } }),
       ).rejects.toMatchObject({
@@ -128,7 +130,7 @@ describe('native context on oct-HSM keys (Managed HSM)', () => {
         spec: 'RSA_2048',
       });
       const sealed = await hsmKeyport.encrypt(rsa.uri, randomBytes(24), { context });
-      expect(parseCiphertext(sealed.ciphertext).mode).toBe(MODE_RSA_HYBRID);
+      expect(readFrame(sealed.ciphertext).mechanism).toBe(FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM);
       await expect(hsmKeyport.decrypt(rsa.uri, sealed.ciphertext, { context: {} })).rejects.toMatchObject({
         code: 'InvalidCiphertext',
       });

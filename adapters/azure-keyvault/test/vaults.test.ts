@@ -1,6 +1,6 @@
 /** Provider configuration: which vaults, which kind, and which hosts a key URI may name. */
 import { describe, expect, it } from 'vitest';
-import { derToRaw, rawToDer } from '../src/ecdsa-signature.js';
+import { derToRaw, rawToDer } from '../src/crypto.js';
 import { AzureKeyVaultProvider } from '../src/index.js';
 import { staticToken } from './support/server.js';
 
