@@ -11,6 +11,8 @@ import { type KeyRef, type KeySpec, type ProviderCallOptions, parseKeyUri } from
 import { type CheckedOptions, invalid, type TokenCredential, type Vault } from './options.js';
 import { identitySdk, keysSdk } from './sdk.js';
 
+const KEY_NAME = /^[A-Za-z0-9-]{1,127}$/;
+
 export interface ResolvedKey {
   readonly vault: Vault;
   readonly name: string;
@@ -82,7 +84,12 @@ export class Rpc {
     const vault = this.byHost.get(parsed.vaultHost.toLowerCase());
     if (vault === undefined)
       throw invalid('the key URI names a vault this provider is not configured for', ref.uri);
-    return { vault, name: parsed.name, version: ref.version ?? parsed.version };
+    const version = ref.version ?? parsed.version;
+    // Name and version become URL path segments: nothing but Key Vault's own alphabet gets there.
+    if (!KEY_NAME.test(parsed.name) || (version !== undefined && !/^[A-Za-z0-9]{1,64}$/.test(version))) {
+      throw invalid('not a Key Vault key name or version', ref.uri);
+    }
+    return { vault, name: parsed.name, version };
   }
 
   /** The vault a new key's name or URI points to, and the bare name. */
@@ -92,8 +99,7 @@ export class Rpc {
       if (r.version !== undefined) throw invalid('a new key URI names no version', nameOrUri);
       return r;
     }
-    if (!/^[A-Za-z0-9-]{1,127}$/.test(nameOrUri))
-      throw invalid('Key Vault key names are 1-127 letters, digits or dashes');
+    if (!KEY_NAME.test(nameOrUri)) throw invalid('Key Vault key names are 1-127 letters, digits or dashes');
     return { vault: this.defaultVault, name: nameOrUri };
   }
 
