@@ -6,6 +6,7 @@
  * HSM AES keys `AES_256_GCM` (A256GCM at the HSM, AAD = encodeContext(context)).
  */
 import { createHash, createPublicKey } from 'node:crypto';
+import type { CryptographyClient } from '@azure/keyvault-keys';
 import {
   assertSpecServes,
   type ProviderCallOptions as Call,
@@ -28,7 +29,7 @@ import {
 } from '@keyport/core';
 import { PROVIDER_NAME, requestIdOf, statusOf } from './errors.js';
 import { getKey, keySpec, onKey } from './keys.js';
-import type { ResolvedKey, Rpc } from './rpc.js';
+import type { ResolvedKey, Rpc, SdkOptions } from './rpc.js';
 import { SIGNING, specOf } from './specs.js';
 
 const details = { provider: PROVIDER_NAME };
@@ -46,14 +47,21 @@ const notAuthentic = (cause?: unknown) =>
     cause,
   });
 
-/** Runs a decrypt-side call: a 404 is explained, and a 400 means the vault could not open the bytes. */
-async function opening<T>(rpc: Rpc, key: ResolvedKey, o: Call, run: () => Promise<T>): Promise<T> {
+/** A256GCM's AAD at the HSM: the encoded context, omitted when empty. */
+function aadOf(context: EncryptRequest['context']) {
+  const aad = encodeContext(context);
+  return aad.length > 0 ? { additionalAuthenticatedData: aad } : {};
+}
+
+/** One key operation at the vault: a 404 is explained, and on decrypt a 400 means the bytes do not open. */
+async function keyOp<T>(rpc: Rpc, key: ResolvedKey, o: Call, request: KeyRequest<T>, decrypting = false) {
   try {
-    return await onKey(rpc, key, o, run, true);
+    return await onKey(rpc, key, o, () => rpc.sendCrypto(key, o, request), decrypting);
   } catch (e) {
-    throw statusOf(e) === 400 ? notAuthentic(e) : e;
+    throw decrypting && statusOf(e) === 400 ? notAuthentic(e) : e;
   }
 }
+type KeyRequest<T> = (crypto: CryptographyClient, options: SdkOptions) => Promise<T>;
 
 export async function encrypt(
   rpc: Rpc,
@@ -65,15 +73,8 @@ export async function encrypt(
   const spec = await keySpec(rpc, key, o);
   assertSpecServes(spec, 'encrypt_decrypt', details);
   if (spec === 'AES_256') {
-    const aad = encodeContext(req.context);
-    const gcm = {
-      algorithm: 'A256GCM' as const,
-      plaintext,
-      ...(aad.length > 0 ? { additionalAuthenticatedData: aad } : {}),
-    };
-    const { result, version } = await onKey(rpc, key, o, () =>
-      rpc.sendCrypto(key, o, (c, so) => c.encrypt(gcm, so)),
-    );
+    const gcm = { algorithm: 'A256GCM' as const, plaintext, ...aadOf(req.context) };
+    const { result, version } = await keyOp(rpc, key, o, (c, so) => c.encrypt(gcm, so));
     const { iv, authenticationTag: tag } = result;
     if (iv?.length !== GCM_IV_BYTES || tag?.length !== GCM_TAG_BYTES) {
       throw new KeyportError(
@@ -90,8 +91,8 @@ export async function encrypt(
   }
   let keyVersion = '';
   const body = await sealBoundToContext(plaintext, req.context, async (contentKey) => {
-    const { result, version } = await onKey(rpc, key, o, () =>
-      rpc.sendCrypto(key, o, (c, so) => c.wrapKey('RSA-OAEP-256', contentKey, so)),
+    const { result, version } = await keyOp(rpc, key, o, (c, so) =>
+      c.wrapKey('RSA-OAEP-256', contentKey, so),
     );
     keyVersion = named(version);
     return result.result;
@@ -105,20 +106,14 @@ export async function decrypt(rpc: Rpc, key: ResolvedKey, bytes: Uint8Array, req
   if (key.version !== undefined && key.version !== keyVersion) throw notAuthentic();
   const at: ResolvedKey = { ...key, version: keyVersion };
   if (mechanism === FRAME_MECHANISMS.AES_256_GCM) {
-    const aad = encodeContext(req.context);
     const { iv, ciphertext, tag: authenticationTag } = splitGcmBody(body);
-    const gcm = { algorithm: 'A256GCM' as const, ciphertext, iv, authenticationTag };
-    const aadField = aad.length > 0 ? { additionalAuthenticatedData: aad } : {};
-    const { result } = await opening(rpc, at, o, () =>
-      rpc.sendCrypto(at, o, (c, so) => c.decrypt({ ...gcm, ...aadField }, so)),
-    );
+    const gcm = { algorithm: 'A256GCM' as const, ciphertext, iv, authenticationTag, ...aadOf(req.context) };
+    const { result } = await keyOp(rpc, at, o, (c, so) => c.decrypt(gcm, so), true);
     return { plaintext: new Uint8Array(result.result), keyVersion };
   }
   if (mechanism !== FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM) throw notAuthentic();
   const plaintext = await openBoundToContext(body, req.context, async (wrappedKey) => {
-    const unwrapped = await opening(rpc, at, o, () =>
-      rpc.sendCrypto(at, o, (c, so) => c.unwrapKey('RSA-OAEP-256', wrappedKey, so)),
-    );
+    const unwrapped = await keyOp(rpc, at, o, (c, so) => c.unwrapKey('RSA-OAEP-256', wrappedKey, so), true);
     return unwrapped.result.result;
   }).catch((e: unknown) => {
     // Core's context layer names no provider: its failures are this driver's.
@@ -170,9 +165,7 @@ async function signing(rpc: Rpc, key: ResolvedKey, message: Uint8Array, req: Sig
 
 export async function sign(rpc: Rpc, key: ResolvedKey, message: Uint8Array, req: SignRequest, o: Call) {
   const { algorithm, alg, digest, ecBytes } = await signing(rpc, key, message, req, o);
-  const { result, version } = await onKey(rpc, key, o, () =>
-    rpc.sendCrypto(key, o, (c, so) => c.sign(alg, digest, so)),
-  );
+  const { result, version } = await keyOp(rpc, key, o, (c, so) => c.sign(alg, digest, so));
   const signature = ecBytes === undefined ? new Uint8Array(result.result) : rawToDer(result.result);
   return { signature, algorithm, keyVersion: named(version) };
 }
@@ -189,9 +182,7 @@ export async function verify(
   const wire = ecBytes === undefined ? signature : derToRaw(signature, ecBytes);
   if (wire === undefined || wire.length === 0) return false; // not a signature at all
   try {
-    const { result } = await onKey(rpc, key, o, () =>
-      rpc.sendCrypto(key, o, (c, so) => c.verify(alg, digest, wire, so)),
-    );
+    const { result } = await keyOp(rpc, key, o, (c, so) => c.verify(alg, digest, wire, so));
     return result.result;
   } catch (e) {
     // The vault refuses a signature of the wrong size with 400: it does not verify.

@@ -19,7 +19,7 @@ export interface ResolvedKey {
   readonly version: string | undefined;
 }
 
-interface SdkOptions {
+export interface SdkOptions {
   abortSignal: AbortSignal;
   onResponse?: (raw: { parsedBody?: unknown }) => void;
 }
