@@ -99,6 +99,25 @@ describe('emulated context on RSA keys (vault)', () => {
     expect(opened.equals(plaintext)).toBe(true);
   });
 
+  it('a ciphertext in the first format ("KV" | mode | version | body) still decrypts through the driver', async () => {
+    const key = await keyport.createKey('azurekeyvault', { name: uniqueName('kv1'), spec: 'RSA_2048' });
+    const plaintext = randomBytes(48);
+    const { ciphertext } = await keyport.encrypt(key.uri, plaintext, { context });
+    const frame = readFrame(ciphertext);
+    const version = Buffer.from(frame.keyVersion, 'latin1');
+    const first = Buffer.concat([Buffer.from([0x4b, 0x56, 0x01, version.length]), version, frame.body]);
+    const opened = await keyport.decrypt(key.uri, first, { context });
+    expect(Buffer.from(opened.plaintext).equals(plaintext)).toBe(true);
+    await expect(keyport.decrypt(key.uri, first, { context: {} })).rejects.toMatchObject({
+      code: 'InvalidCiphertext',
+    });
+    // A version that is not a Key Vault version id never reaches a request path.
+    const hostile = Buffer.concat([Buffer.from([0x4b, 0x56, 0x01, 2]), Buffer.from('..'), frame.body]);
+    await expect(keyport.decrypt(key.uri, hostile, { context })).rejects.toMatchObject({
+      code: 'InvalidCiphertext',
+    });
+  });
+
   it('a ciphertext pinned to another version of the same key is refused (InvalidCiphertext)', async () => {
     const key = await keyport.createKey('azurekeyvault', { name: uniqueName('pin'), spec: 'RSA_2048' });
     const { ciphertext } = await keyport.encrypt(key.uri, randomBytes(16));
