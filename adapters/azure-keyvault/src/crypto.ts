@@ -1,289 +1,189 @@
 /**
- * Encrypt, decrypt, data keys, sign, verify and public keys. Every cryptographic operation is
- * done by the vault (see Vaults.crypto), except the AES-256-GCM layer that binds the context to
- * RSA ciphertexts, which keyport does with a fresh content key the vault wraps (ciphertext.ts).
+ * Encrypt, decrypt, sign, verify and public keys. Every cryptographic operation is done by the
+ * vault (rpc.ts builds remote-only CryptographyClients), except the AES-256-GCM layer core's
+ * emulated-context.ts adds to RSA ciphertexts to bind the context. Ciphertexts are core's keyport
+ * frame: RSA keys `WRAPPED_KEY_AES_256_GCM` (the content key wrapped with RSA-OAEP-256), Managed
+ * HSM AES keys `AES_256_GCM` (A256GCM at the HSM, AAD = encodeContext(context)).
  */
 import { createHash, createPublicKey } from 'node:crypto';
-import type { KeyVaultKey, SignatureAlgorithm } from '@azure/keyvault-keys';
+import type { CryptographyClient } from '@azure/keyvault-keys';
 import {
-  type DecryptResult,
+  assertSpecServes,
+  type ProviderCallOptions as Call,
+  type CiphertextFrame,
   type EncryptRequest,
-  type EncryptResult,
   encodeContext,
   FRAME_MECHANISMS,
+  type FrameMechanism,
+  GCM_IV_BYTES,
+  GCM_TAG_BYTES,
+  isKeyportFrame,
   KeyportError,
-  type KeySpec,
   openBoundToContext,
-  type ProviderCallOptions,
-  type SigningAlgorithm,
+  readFrame,
   type SignRequest,
-  type SignResult,
   sealBoundToContext,
-  UnsupportedError,
+  signingAlgorithmFor,
+  splitGcmBody,
   writeFrame,
 } from '@keyport/core';
-import { formatCiphertext, IV_BYTES, MODE_HSM_GCM, parseCiphertext, TAG_BYTES } from './ciphertext.js';
-import { derToRaw, rawToDer } from './ecdsa-signature.js';
 import { PROVIDER_NAME, requestIdOf, statusOf } from './errors.js';
-import { specOf } from './specs.js';
-import { type ResolvedKey, type Vaults, versionOfKid } from './vaults.js';
+import { getKey, keySpec, onKey } from './keys.js';
+import type { ResolvedKey, Rpc, SdkOptions } from './rpc.js';
+import { SIGNING, specOf } from './specs.js';
 
-/** What the crypto operations need: the vaults, and how to explain a 404 (keys.ts). */
-export interface CryptoRuntime {
-  readonly vaults: Vaults;
-  /** The key's spec (cached per key name: rotation keeps type and size). */
-  specOf(key: ResolvedKey, o: ProviderCallOptions): Promise<KeySpec>;
-  /** Turns a 404 from a key operation into NotFound, KeyStateConflict (soft-deleted) or InvalidCiphertext. */
-  explainMissing(
-    key: ResolvedKey,
-    error: unknown,
-    decrypting: boolean,
-    o: ProviderCallOptions,
-  ): Promise<never>;
-}
+const details = { provider: PROVIDER_NAME };
 
-/** Captures the `kid` the vault answered with: it names the version a versionless call used. */
-function kidCapture(): {
-  onResponse: (raw: { parsedBody?: unknown }) => void;
-  version: () => string | undefined;
-} {
-  let kid: string | undefined;
-  return {
-    onResponse: (raw) => {
-      const body = raw.parsedBody as { kid?: unknown } | undefined;
-      if (typeof body?.kid === 'string') kid = body.kid;
-    },
-    version: () => versionOfKid(kid),
-  };
-}
-
-function answeredVersion(key: ResolvedKey, captured: string | undefined): string {
-  const version = key.version ?? captured;
-  if (version === undefined) {
-    throw new KeyportError('Internal', 'the vault answered without naming the key version', {
-      provider: PROVIDER_NAME,
-    });
-  }
+/** The version an answer names (encrypt and sign results must name one). */
+function named(version: string | undefined): string {
+  if (version === undefined)
+    throw new KeyportError('Internal', 'the vault answered without naming the key version', details);
   return version;
 }
+const notAuthentic = (cause?: unknown) =>
+  new KeyportError('InvalidCiphertext', 'the ciphertext or its encryption context is not authentic', {
+    ...details,
+    requestId: requestIdOf(cause),
+    cause,
+  });
 
-/** Runs a key operation; a 404 is explained, anything else is left to mapError. */
-async function guarded<T>(
-  rt: CryptoRuntime,
-  key: ResolvedKey,
-  decrypting: boolean,
-  o: ProviderCallOptions,
-  run: () => Promise<T>,
-): Promise<T> {
+/** A256GCM's AAD at the HSM: the encoded context, omitted when empty. */
+function aadOf(context: EncryptRequest['context']) {
+  const aad = encodeContext(context);
+  return aad.length > 0 ? { additionalAuthenticatedData: aad } : {};
+}
+
+/** One key operation at the vault: a 404 is explained, and on decrypt a 400 means the bytes do not open. */
+async function keyOp<T>(rpc: Rpc, key: ResolvedKey, o: Call, request: KeyRequest<T>, decrypting = false) {
   try {
-    return await run();
+    return await onKey(rpc, key, o, () => rpc.sendCrypto(key, o, request), decrypting);
   } catch (e) {
-    if (statusOf(e) === 404) return rt.explainMissing(key, e, decrypting, o);
-    // A ciphertext the vault cannot decrypt (bad padding, tag, size) is answered 400 BadParameter.
-    if (decrypting && statusOf(e) === 400) {
-      throw new KeyportError('InvalidCiphertext', 'the vault could not decrypt the ciphertext', {
-        provider: PROVIDER_NAME,
-        requestId: requestIdOf(e),
-        cause: e,
-      });
-    }
-    throw e;
+    throw decrypting && statusOf(e) === 400 ? notAuthentic(e) : e;
   }
 }
-
-function badCiphertext(): KeyportError {
-  return new KeyportError('InvalidCiphertext', 'the ciphertext or its encryption context is not authentic', {
-    provider: PROVIDER_NAME,
-  });
-}
+type KeyRequest<T> = (crypto: CryptographyClient, options: SdkOptions) => Promise<T>;
 
 export async function encrypt(
-  rt: CryptoRuntime,
+  rpc: Rpc,
   key: ResolvedKey,
   plaintext: Uint8Array,
   req: EncryptRequest,
-  o: ProviderCallOptions,
-): Promise<EncryptResult> {
-  const aad = encodeContext(req.context);
-  const spec = await rt.specOf(key, o);
-  const client = await rt.vaults.crypto(key);
-  const kid = kidCapture();
+  o: Call,
+) {
+  const spec = await keySpec(rpc, key, o);
+  assertSpecServes(spec, 'encrypt_decrypt', details);
   if (spec === 'AES_256') {
-    const out = await guarded(rt, key, false, o, () =>
-      client.encrypt(
-        {
-          algorithm: 'A256GCM',
-          plaintext,
-          ...(aad.length > 0 ? { additionalAuthenticatedData: aad } : {}),
-        },
-        { abortSignal: o.signal, onResponse: kid.onResponse },
-      ),
-    );
-    if (out.iv?.length !== IV_BYTES || out.authenticationTag?.length !== TAG_BYTES) {
-      throw new KeyportError('Internal', 'the HSM answered A256GCM without a 12-byte IV and 16-byte tag', {
-        provider: PROVIDER_NAME,
-      });
-    }
-    const version = answeredVersion(key, kid.version());
-    const ciphertext = formatCiphertext({
-      mode: MODE_HSM_GCM,
-      version,
-      iv: out.iv,
-      ciphertext: out.result,
-      tag: out.authenticationTag,
-    });
-    return { ciphertext, keyVersion: version };
-  }
-  if (!spec.startsWith('RSA_')) {
-    throw new KeyportError('InvalidArgument', `${spec} keys do not encrypt`, { provider: PROVIDER_NAME });
-  }
-  const body = await sealBoundToContext(plaintext, req.context, async (contentKey) => {
-    const wrapped = await guarded(rt, key, false, o, () =>
-      client.wrapKey('RSA-OAEP-256', contentKey, { abortSignal: o.signal, onResponse: kid.onResponse }),
-    );
-    return wrapped.result;
-  });
-  const version = answeredVersion(key, kid.version());
-  return {
-    ciphertext: writeFrame(FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM, version, body),
-    keyVersion: version,
-  };
-}
-
-export async function decrypt(
-  rt: CryptoRuntime,
-  key: ResolvedKey,
-  bytes: Uint8Array,
-  req: EncryptRequest,
-  o: ProviderCallOptions,
-): Promise<DecryptResult> {
-  const aad = encodeContext(req.context);
-  const parsed = parseCiphertext(bytes);
-  // The ciphertext names its version; a ref pinned to another version cannot have made it.
-  if (key.version !== undefined && key.version !== parsed.version) throw badCiphertext();
-  const at: ResolvedKey = { ...key, version: parsed.version };
-  const client = await rt.vaults.crypto(at);
-  if (parsed.mode === MODE_HSM_GCM) {
-    const out = await guarded(rt, at, true, o, () =>
-      client.decrypt(
-        {
-          algorithm: 'A256GCM',
-          ciphertext: parsed.ciphertext,
-          iv: parsed.iv,
-          authenticationTag: parsed.tag,
-          ...(aad.length > 0 ? { additionalAuthenticatedData: aad } : {}),
-        },
-        { abortSignal: o.signal },
-      ),
-    );
-    return { plaintext: new Uint8Array(out.result), keyVersion: parsed.version };
-  }
-  // The first format's hybrid body is the bound body of core's emulated-context.ts.
-  const plaintext = await openBoundToContext(
-    parsed.body ?? new Uint8Array(0),
-    req.context,
-    async (wrappedKey) => {
-      const unwrapped = await guarded(rt, at, true, o, () =>
-        client.unwrapKey('RSA-OAEP-256', wrappedKey, { abortSignal: o.signal }),
+    const gcm = { algorithm: 'A256GCM' as const, plaintext, ...aadOf(req.context) };
+    const { result, version } = await keyOp(rpc, key, o, (c, so) => c.encrypt(gcm, so));
+    const { iv, authenticationTag: tag } = result;
+    if (iv?.length !== GCM_IV_BYTES || tag?.length !== GCM_TAG_BYTES) {
+      throw new KeyportError(
+        'Internal',
+        'the HSM answered A256GCM without a 12-byte IV and 16-byte tag',
+        details,
       );
-      return unwrapped.result;
-    },
-  ).catch((e: unknown) => {
-    throw e instanceof KeyportError && e.code === 'InvalidCiphertext' ? badCiphertext() : e;
-  });
-  return { plaintext, keyVersion: parsed.version };
-}
-
-const AZURE_ALGORITHMS: Record<SigningAlgorithm, { alg: SignatureAlgorithm; hash: 'sha256' | 'sha384' }> = {
-  RSASSA_PSS_SHA_256: { alg: 'PS256', hash: 'sha256' },
-  RSASSA_PKCS1_V1_5_SHA_256: { alg: 'RS256', hash: 'sha256' },
-  ECDSA_SHA_256: { alg: 'ES256', hash: 'sha256' },
-  ECDSA_SHA_384: { alg: 'ES384', hash: 'sha384' },
-};
-
-const FITS: Record<SigningAlgorithm, (spec: KeySpec) => boolean> = {
-  RSASSA_PSS_SHA_256: (s) => s.startsWith('RSA_'),
-  RSASSA_PKCS1_V1_5_SHA_256: (s) => s.startsWith('RSA_'),
-  ECDSA_SHA_256: (s) => s === 'EC_P256',
-  ECDSA_SHA_384: (s) => s === 'EC_P384',
-};
-
-/** The algorithm to use: the requested one (checked against the key) or the spec's default. */
-async function algorithmFor(
-  rt: CryptoRuntime,
-  key: ResolvedKey,
-  requested: SigningAlgorithm | undefined,
-  o: ProviderCallOptions,
-): Promise<{ algorithm: SigningAlgorithm; spec: KeySpec }> {
-  const spec = await rt.specOf(key, o);
-  const algorithm =
-    requested ??
-    (spec === 'EC_P256' ? 'ECDSA_SHA_256' : spec === 'EC_P384' ? 'ECDSA_SHA_384' : 'RSASSA_PSS_SHA_256');
-  if (AZURE_ALGORITHMS[algorithm] === undefined) {
-    throw new UnsupportedError('signingAlgorithms', `${algorithm} is not a Key Vault signing algorithm`, {
-      provider: PROVIDER_NAME,
-    });
-  }
-  if (!FITS[algorithm](spec)) {
-    throw new KeyportError('InvalidArgument', `${algorithm} does not fit a ${spec} key`, {
-      provider: PROVIDER_NAME,
-    });
-  }
-  return { algorithm, spec };
-}
-
-/** Key Vault signs digests: keyport hashes messages itself, and checks a given digest's length. */
-function digestOf(message: Uint8Array, req: SignRequest, hash: 'sha256' | 'sha384'): Uint8Array {
-  if (req.messageType === 'digest') {
-    const expected = hash === 'sha256' ? 32 : 48;
-    if (message.length !== expected) {
-      throw new KeyportError('InvalidArgument', `a ${hash} digest is ${expected} bytes`, {
-        provider: PROVIDER_NAME,
-      });
     }
-    return message;
+    const keyVersion = named(version);
+    return {
+      ciphertext: writeFrame(FRAME_MECHANISMS.AES_256_GCM, keyVersion, iv, result.result, tag),
+      keyVersion,
+    };
   }
-  return createHash(hash).update(message).digest();
+  let keyVersion = '';
+  const body = await sealBoundToContext(plaintext, req.context, async (contentKey) => {
+    const { result, version } = await keyOp(rpc, key, o, (c, so) =>
+      c.wrapKey('RSA-OAEP-256', contentKey, so),
+    );
+    keyVersion = named(version);
+    return result.result;
+  });
+  return { ciphertext: writeFrame(FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM, keyVersion, body), keyVersion };
 }
 
-export async function sign(
-  rt: CryptoRuntime,
-  key: ResolvedKey,
-  message: Uint8Array,
-  req: SignRequest,
-  o: ProviderCallOptions,
-): Promise<SignResult> {
-  const { algorithm, spec } = await algorithmFor(rt, key, req.algorithm, o);
-  const { alg, hash } = AZURE_ALGORITHMS[algorithm];
-  const digest = digestOf(message, req, hash);
-  const kid = kidCapture();
-  const out = await guarded(rt, key, false, o, async () =>
-    (await rt.vaults.crypto(key)).sign(alg, digest, { abortSignal: o.signal, onResponse: kid.onResponse }),
-  );
-  const signature = spec.startsWith('EC_') ? rawToDer(out.result) : new Uint8Array(out.result);
-  return { signature, algorithm, keyVersion: answeredVersion(key, kid.version()) };
+export async function decrypt(rpc: Rpc, key: ResolvedKey, bytes: Uint8Array, req: EncryptRequest, o: Call) {
+  const { mechanism, keyVersion, body } = readCiphertextFrame(bytes);
+  // The ciphertext names its version; a ref pinned to another version cannot have made it.
+  if (key.version !== undefined && key.version !== keyVersion) throw notAuthentic();
+  const at: ResolvedKey = { ...key, version: keyVersion };
+  if (mechanism === FRAME_MECHANISMS.AES_256_GCM) {
+    const { iv, ciphertext, tag: authenticationTag } = splitGcmBody(body);
+    const gcm = { algorithm: 'A256GCM' as const, ciphertext, iv, authenticationTag, ...aadOf(req.context) };
+    const { result } = await keyOp(rpc, at, o, (c, so) => c.decrypt(gcm, so), true);
+    return { plaintext: new Uint8Array(result.result), keyVersion };
+  }
+  if (mechanism !== FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM) throw notAuthentic();
+  const plaintext = await openBoundToContext(body, req.context, async (wrappedKey) => {
+    const unwrapped = await keyOp(rpc, at, o, (c, so) => c.unwrapKey('RSA-OAEP-256', wrappedKey, so), true);
+    return unwrapped.result.result;
+  }).catch((e: unknown) => {
+    // Core's context layer names no provider: its failures are this driver's.
+    throw e instanceof KeyportError && e.code === 'InvalidCiphertext' && e.provider === undefined
+      ? notAuthentic()
+      : e;
+  });
+  return { plaintext, keyVersion };
+}
+
+const VERSION = /^[A-Za-z0-9]{1,64}$/;
+/** The adapter's first format, before core's frame: `"KV" | mode | n | version (n bytes) | body`. */
+const FIRST_FORMAT: Readonly<Record<number, FrameMechanism>> = {
+  1: FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM,
+  2: FRAME_MECHANISMS.AES_256_GCM,
+};
+
+/**
+ * A Key Vault ciphertext: core's keyport frame, or the first format (still read forever,
+ * test/fixtures/format-v1.json). Its version must be a Key Vault version id: it goes into a URL.
+ */
+export function readCiphertextFrame(bytes: Uint8Array): CiphertextFrame {
+  let frame: CiphertextFrame | undefined;
+  if (isKeyportFrame(bytes)) frame = readFrame(bytes);
+  else if (bytes[0] === 0x4b && bytes[1] === 0x56 && bytes.length > 4) {
+    const n = bytes[3] as number;
+    const mechanism = FIRST_FORMAT[bytes[2] as number];
+    const body = bytes.subarray(4 + n);
+    const keyVersion = Buffer.from(bytes.subarray(4, 4 + n)).toString('latin1');
+    if (mechanism !== undefined && body.length > 0) frame = { mechanism, keyVersion, body };
+  }
+  if (frame === undefined || !VERSION.test(frame.keyVersion)) {
+    throw new KeyportError('InvalidCiphertext', 'not a keyport Key Vault ciphertext', details);
+  }
+  return frame;
+}
+
+/** The algorithm and the digest Key Vault signs (keyport hashes; a given digest's length is checked). */
+async function signing(rpc: Rpc, key: ResolvedKey, message: Uint8Array, req: SignRequest, o: Call) {
+  const spec = await keySpec(rpc, key, o);
+  const algorithm = signingAlgorithmFor(spec, req.algorithm, details);
+  const { alg, hash, bytes } = SIGNING[algorithm];
+  if (req.messageType === 'digest' && message.length !== bytes) {
+    throw new KeyportError('InvalidArgument', `a ${hash} digest is ${bytes} bytes`, details);
+  }
+  const digest = req.messageType === 'digest' ? message : createHash(hash).update(message).digest();
+  return { algorithm, alg, digest, ecBytes: spec.startsWith('EC_') ? bytes : undefined };
+}
+
+export async function sign(rpc: Rpc, key: ResolvedKey, message: Uint8Array, req: SignRequest, o: Call) {
+  const { algorithm, alg, digest, ecBytes } = await signing(rpc, key, message, req, o);
+  const { result, version } = await keyOp(rpc, key, o, (c, so) => c.sign(alg, digest, so));
+  const signature = ecBytes === undefined ? new Uint8Array(result.result) : rawToDer(result.result);
+  return { signature, algorithm, keyVersion: named(version) };
 }
 
 export async function verify(
-  rt: CryptoRuntime,
+  rpc: Rpc,
   key: ResolvedKey,
   message: Uint8Array,
   signature: Uint8Array,
-  req: SignRequest & { algorithm: SigningAlgorithm },
-  o: ProviderCallOptions,
-): Promise<boolean> {
-  const { algorithm, spec } = await algorithmFor(rt, key, req.algorithm, o);
-  const { alg, hash } = AZURE_ALGORITHMS[algorithm];
-  const digest = digestOf(message, req, hash);
-  let wire: Uint8Array | undefined = signature;
-  if (spec.startsWith('EC_')) wire = derToRaw(signature, spec === 'EC_P256' ? 32 : 48);
+  req: SignRequest,
+  o: Call,
+) {
+  const { alg, digest, ecBytes } = await signing(rpc, key, message, req, o);
+  const wire = ecBytes === undefined ? signature : derToRaw(signature, ecBytes);
   if (wire === undefined || wire.length === 0) return false; // not a signature at all
-  const body = wire;
   try {
-    const out = await guarded(rt, key, false, o, async () =>
-      (await rt.vaults.crypto(key)).verify(alg, digest, body, { abortSignal: o.signal }),
-    );
-    return out.result;
+    const { result } = await keyOp(rpc, key, o, (c, so) => c.verify(alg, digest, wire, so));
+    return result.result;
   } catch (e) {
     // The vault refuses a signature of the wrong size with 400: it does not verify.
     if (statusOf(e) === 400) return false;
@@ -292,18 +192,57 @@ export async function verify(
 }
 
 /** SPKI DER of an RSA or EC key version, from the public JWK the vault returns. */
-export function publicKeyDer(key: KeyVaultKey): Uint8Array {
-  const jwk = key.key;
+export async function getPublicKey(rpc: Rpc, key: ResolvedKey, o: Call): Promise<Uint8Array> {
+  const jwk = (await onKey(rpc, key, o, () => getKey(rpc, key, o))).key;
   const spec = specOf(jwk);
   if (spec === 'AES_256' || jwk === undefined) {
-    throw new KeyportError('InvalidArgument', 'a symmetric key has no public key', {
-      provider: PROVIDER_NAME,
-    });
+    throw new KeyportError('InvalidArgument', 'a symmetric key has no public key', details);
   }
-  const b64 = (v: Uint8Array | undefined): string =>
-    Buffer.from(v ?? new Uint8Array(0)).toString('base64url');
+  const b64 = (v: Uint8Array | undefined): string => Buffer.from(v ?? []).toString('base64url');
   const pub = spec.startsWith('RSA_')
     ? { kty: 'RSA', n: b64(jwk.n), e: b64(jwk.e) }
     : { kty: 'EC', crv: jwk.crv ?? '', x: b64(jwk.x), y: b64(jwk.y) };
   return new Uint8Array(createPublicKey({ key: pub, format: 'jwk' }).export({ type: 'spki', format: 'der' }));
+}
+
+// ECDSA: Key Vault signs and verifies raw `r || s` (JWS); keyport's contract, node:crypto,
+// OpenSSL and the ESDK use DER `SEQUENCE { INTEGER r, INTEGER s }`.
+
+/** Raw r||s -> DER. */
+export function rawToDer(raw: Uint8Array): Uint8Array {
+  const integer = (bytes: Uint8Array): Buffer => {
+    let i = 0;
+    while (i < bytes.length - 1 && bytes[i] === 0) i++;
+    const v = Buffer.from(bytes.subarray(i));
+    const body = (v[0] as number) & 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v;
+    return Buffer.concat([Buffer.from([0x02, body.length]), body]);
+  };
+  const half = raw.length / 2;
+  const body = Buffer.concat([integer(raw.subarray(0, half)), integer(raw.subarray(half))]);
+  const len = body.length < 0x80 ? [body.length] : [0x81, body.length];
+  return new Uint8Array(Buffer.concat([Buffer.from([0x30, ...len]), body]));
+}
+
+/** DER -> raw r||s with `size`-byte halves; undefined when the input is not a well-formed signature. */
+export function derToRaw(der: Uint8Array, size: number): Uint8Array | undefined {
+  const b = Buffer.from(der.buffer, der.byteOffset, der.byteLength);
+  let at = 0;
+  if (b[at++] !== 0x30) return undefined;
+  let len = b[at++];
+  if (len === 0x81) len = b[at++];
+  if (len === undefined || len !== b.length - at) return undefined;
+  const out = Buffer.alloc(size * 2);
+  for (const half of [0, 1]) {
+    if (b[at++] !== 0x02) return undefined;
+    const n = b[at++];
+    if (n === undefined || n === 0 || at + n > b.length) return undefined;
+    let v = b.subarray(at, at + n);
+    at += n;
+    if (v.length > 1 && v[0] === 0 && !((v[1] as number) & 0x80)) return undefined; // non-minimal
+    if ((v[0] as number) & 0x80) return undefined; // negative
+    if (v[0] === 0) v = v.subarray(1);
+    if (v.length > size) return undefined;
+    v.copy(out, half * size + (size - v.length));
+  }
+  return at === b.length ? new Uint8Array(out) : undefined;
 }

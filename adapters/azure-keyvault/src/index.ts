@@ -4,8 +4,17 @@ export {
   MANAGED_HSM_CAPABILITIES,
   type VaultKind,
 } from './capabilities.js';
-export { MODE_HSM_GCM, MODE_RSA_HYBRID, type ParsedCiphertext, parseCiphertext } from './ciphertext.js';
-export { classify as classifyAzureError, mapAzureError, PROVIDER_NAME } from './errors.js';
-export type { ImportJwkOptions, PortableJwk, Validity } from './extras.js';
-export { AzureKeyVaultProvider } from './provider.js';
-export type { AzureKeyVaultProviderOptions } from './vaults.js';
+export { readCiphertextFrame } from './crypto.js';
+export { AZURE_ERROR_TABLE, mapAzureError, PROVIDER_NAME } from './errors.js';
+export {
+  backupKey,
+  type ImportJwkOptions,
+  importJwk,
+  type PortableJwk,
+  purgeDeletedKey,
+  restoreKey,
+  setValidity,
+  type Validity,
+} from './operations.js';
+export type { AzureKeyVaultOptions, AzureKeyVaultProviderOptions } from './options.js';
+export { AzureKeyVaultProvider, azureKeyVault } from './provider.js';

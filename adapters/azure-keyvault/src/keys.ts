@@ -1,223 +1,236 @@
 /**
- * Keys and their lifecycle on Key Vault: create (refusing an existing name, which Key Vault
- * would turn into a new version), describe, list, rotate and the rotation policy, enable/disable
- * (every version), soft delete as scheduled deletion and recovery as its cancellation.
+ * Keys and their lifecycle on Key Vault: create (refusing an existing name, which Key Vault would
+ * turn into a new version), describe, list, rotate and the rotation policy, enable/disable (every
+ * version), soft delete as scheduled deletion and recovery as its cancellation.
  */
 import type { DeletedKey, KeyProperties, KeyRotationLifetimeAction, KeyVaultKey } from '@azure/keyvault-keys';
 import {
+  type ProviderCallOptions as Call,
   type CreateKeyRequest,
   type KeyInfo,
   KeyportError,
-  type KeyRef,
+  type KeySpec,
   type KeyVersionInfo,
+  keyportError,
   type ListOptions,
-  type ProviderCallOptions,
   type RotationPolicy,
   type ScheduleDeletionRequest,
-  UnsupportedError,
 } from '@keyport/core';
-import { PROVIDER_NAME, statusOf } from './errors.js';
-import type { AzureRuntime } from './runtime.js';
+import { PROVIDER_NAME, requestIdOf, statusOf } from './errors.js';
+import { invalid, type Vault } from './options.js';
+import type { ResolvedKey, Rpc } from './rpc.js';
 import { shapeFor, specOf, usageOf } from './specs.js';
-import type { ResolvedKey, Vault } from './vaults.js';
 
 /** Key Vault has no key description: keyport keeps it in this tag (and hides it from labels). */
 export const DESCRIPTION_TAG = 'keyport-description';
 
-const invalid = (message: string): KeyportError =>
-  new KeyportError('InvalidArgument', message, { provider: PROVIDER_NAME });
+type Failure = 'KeyStateConflict' | 'InvalidCiphertext' | 'NotFound' | 'AlreadyExists' | 'Internal';
+export const failure = (code: Failure, message: string, cause?: unknown) =>
+  new KeyportError(code, message, { provider: PROVIDER_NAME, requestId: requestIdOf(cause), cause });
 
-function labelsOf(tags: Readonly<Record<string, string>> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(tags ?? {})) if (k !== DESCRIPTION_TAG) out[k] = v;
-  return out;
-}
+const specId = (vault: Vault, name: string) => `${vault.url}|${name.toLowerCase()}`;
 
-function versionInfo(p: KeyProperties): KeyVersionInfo {
-  return {
-    version: p.version ?? '',
-    state: p.enabled === false ? 'disabled' : 'enabled',
-    ...(p.createdOn !== undefined ? { createdAt: p.createdOn } : {}),
-  };
-}
-
-export function keyInfoOf(
-  rt: AzureRuntime,
-  vault: Vault,
-  key: KeyVaultKey | DeletedKey,
-  extra: { versions?: KeyVersionInfo[]; rotation?: RotationPolicy; deletionDate?: Date } = {},
-): KeyInfo {
-  const spec = specOf(key.key);
-  rt.rememberSpec(vault, key.name, spec);
-  const p = key.properties;
-  const description = p.tags?.[DESCRIPTION_TAG];
-  const state =
-    extra.deletionDate !== undefined ? 'pending_deletion' : p.enabled === false ? 'disabled' : 'enabled';
-  return {
-    uri: rt.vaults.uriOf(vault, key.name),
-    spec,
-    usage: usageOf(spec, key.keyOperations),
-    state,
-    labels: labelsOf(p.tags),
-    ...(p.createdOn !== undefined ? { createdAt: p.createdOn } : {}),
-    ...(p.version !== undefined ? { primaryVersion: p.version } : {}),
-    ...(extra.versions !== undefined ? { versions: extra.versions } : {}),
-    ...(extra.rotation !== undefined ? { rotation: extra.rotation } : {}),
-    ...(extra.deletionDate !== undefined ? { deletionDate: extra.deletionDate } : {}),
-    ...(description !== undefined ? { description } : {}),
-  };
-}
-
-/** Rotation period from a policy's Rotate action (`timeAfterCreate: P<n>D`). */
-export function periodDaysOf(actions: readonly KeyRotationLifetimeAction[] | undefined): number | undefined {
-  const rotate = actions?.find((a) => a.action.toLowerCase() === 'rotate' && a.timeAfterCreate !== undefined);
-  const m = rotate?.timeAfterCreate === undefined ? null : /^P(\d+)D$/i.exec(rotate.timeAfterCreate);
-  return m?.[1] === undefined ? undefined : Number(m[1]);
-}
-
-async function rotationOf(vault: Vault, name: string, latest: KeyVaultKey, o: ProviderCallOptions) {
+/** The answer of a look-up, or undefined when the vault answers 404. */
+export async function unless404<T>(lookup: Promise<T>): Promise<T | undefined> {
   try {
-    const policy = await (await vault.keys()).getKeyRotationPolicy(name, { abortSignal: o.signal });
-    const periodDays = periodDaysOf(policy.lifetimeActions);
-    if (periodDays === undefined) return undefined;
-    const created = latest.properties.createdOn;
-    return created === undefined
-      ? { periodDays }
-      : { periodDays, nextRotationAt: new Date(created.getTime() + periodDays * 86_400_000) };
-  } catch (e) {
-    // Reading the policy needs its own permission (getrotationpolicy); without it the rest still describes the key.
-    if (statusOf(e) === 403) return undefined;
-    throw e;
-  }
-}
-
-async function versionsOf(vault: Vault, name: string, o: ProviderCallOptions): Promise<KeyProperties[]> {
-  const out: KeyProperties[] = [];
-  for await (const p of (await vault.keys()).listPropertiesOfKeyVersions(name, { abortSignal: o.signal }))
-    out.push(p);
-  return out;
-}
-
-/** Runs a management call; a 404 is explained (soft-deleted -> KeyStateConflict, else NotFound). */
-async function onKey<T>(rt: AzureRuntime, key: ResolvedKey, o: ProviderCallOptions, run: () => Promise<T>) {
-  try {
-    return await run();
-  } catch (e) {
-    if (statusOf(e) === 404) return rt.explainMissing(key, e, false, o);
-    throw e;
-  }
-}
-
-export async function createKey(
-  rt: AzureRuntime,
-  req: CreateKeyRequest,
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
-  if (req.external === true) {
-    throw new UnsupportedError(
-      'import',
-      'Key Vault BYOK (key-exchange key) is not supported; use importJwk',
-      {
-        provider: PROVIDER_NAME,
-      },
-    );
-  }
-  const { vault, name } = rt.vaults.forNewKey(req.name);
-  const { shape } = shapeFor(rt.capabilities, rt.vaults.kind, req.spec, req.usage);
-  checkPeriod(req.rotation?.periodDays);
-  // Key Vault answers "create" on an existing name with a new version; keyport's createKey refuses.
-  try {
-    await (await vault.keys()).getKey(name, { abortSignal: o.signal });
-    throw new KeyportError('AlreadyExists', 'a key with this name exists (rotateKey adds a version)', {
-      provider: PROVIDER_NAME,
-      keyUri: rt.vaults.uriOf(vault, name),
-    });
-  } catch (e) {
-    if (statusOf(e) !== 404) throw e;
-  }
-  const tags = {
-    ...req.labels,
-    ...(req.description !== undefined ? { [DESCRIPTION_TAG]: req.description } : {}),
-  };
-  rt.forgetSpec(vault, name);
-  const created = await (await vault.keys()).createKey(name, shape.kty, {
-    keyOps: shape.keyOps,
-    ...(shape.keySize !== undefined ? { keySize: shape.keySize } : {}),
-    ...(shape.curve !== undefined ? { curve: shape.curve } : {}),
-    ...(Object.keys(tags).length > 0 ? { tags } : {}),
-    abortSignal: o.signal,
-  });
-  let rotation: RotationPolicy | undefined;
-  if (req.rotation?.periodDays !== undefined) {
-    await writeRotationPolicy(vault, name, req.rotation.periodDays, o);
-    rotation = { periodDays: req.rotation.periodDays };
-  }
-  return keyInfoOf(rt, vault, created, {
-    versions: [versionInfo(created.properties)],
-    ...(rotation !== undefined ? { rotation } : {}),
-  });
-}
-
-export async function describeKey(rt: AzureRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-  const key = rt.vaults.resolve(ref);
-  const { vault, name } = key;
-  let latest: KeyVaultKey;
-  try {
-    latest = await (await vault.keys()).getKey(name, { abortSignal: o.signal });
-  } catch (e) {
-    if (statusOf(e) !== 404) throw e;
-    const deleted = await deletedKey(vault, name, o);
-    if (deleted === undefined) return rt.explainMissing(key, e, false, o);
-    return keyInfoOf(rt, vault, deleted, pendingDeletion(deleted));
-  }
-  const [versions, rotation] = await Promise.all([
-    versionsOf(vault, name, o),
-    rotationOf(vault, name, latest, o),
-  ]);
-  if (key.version !== undefined && !versions.some((v) => v.version === key.version)) {
-    throw new KeyportError('NotFound', 'the key has no such version', { provider: PROVIDER_NAME });
-  }
-  return keyInfoOf(rt, vault, latest, {
-    versions: versions.map(versionInfo),
-    ...(rotation !== undefined ? { rotation } : {}),
-  });
-}
-
-async function deletedKey(
-  vault: Vault,
-  name: string,
-  o: ProviderCallOptions,
-): Promise<DeletedKey | undefined> {
-  try {
-    return await (await vault.keys()).getDeletedKey(name, { abortSignal: o.signal });
+    return await lookup;
   } catch (e) {
     if (statusOf(e) === 404) return undefined;
     throw e;
   }
 }
 
-function pendingDeletion(d: DeletedKey): { deletionDate: Date } {
-  return { deletionDate: d.properties.scheduledPurgeDate ?? d.properties.deletedOn ?? new Date() };
+export const getKey = (rpc: Rpc, key: ResolvedKey, o: Call) =>
+  rpc.send(key.vault, o, (kc, so) =>
+    kc.getKey(key.name, { ...so, ...(key.version ? { version: key.version } : {}) }),
+  );
+const getDeletedKey = (rpc: Rpc, key: ResolvedKey, o: Call) =>
+  rpc.send(key.vault, o, (kc, so) => kc.getDeletedKey(key.name, so));
+
+export function keyInfoOf(
+  rpc: Rpc,
+  vault: Vault,
+  key: KeyVaultKey | DeletedKey,
+  extra: Partial<KeyInfo> = {},
+) {
+  const spec = specOf(key.key);
+  rpc.specs.set(specId(vault, key.name), spec);
+  const p = key.properties;
+  const { [DESCRIPTION_TAG]: description, ...labels } = p.tags ?? {};
+  const info: KeyInfo = {
+    uri: rpc.uriOf(vault, key.name),
+    spec,
+    usage: usageOf(spec, key.keyOperations),
+    state:
+      extra.deletionDate !== undefined ? 'pending_deletion' : p.enabled === false ? 'disabled' : 'enabled',
+    labels,
+    ...(p.createdOn !== undefined ? { createdAt: p.createdOn } : {}),
+    ...(p.version !== undefined ? { primaryVersion: p.version } : {}),
+    ...extra,
+    ...(description !== undefined ? { description } : {}),
+  };
+  return info;
+}
+
+function versionInfo(p: KeyProperties): KeyVersionInfo {
+  const state = p.enabled === false ? 'disabled' : 'enabled';
+  return {
+    version: p.version ?? '',
+    state,
+    ...(p.createdOn !== undefined ? { createdAt: p.createdOn } : {}),
+  };
+}
+
+/** The key's spec, looked up once per key name (rotation keeps type and size). */
+export async function keySpec(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeySpec> {
+  const cached = rpc.specs.get(specId(key.vault, key.name));
+  if (cached !== undefined) return cached;
+  const latest = { ...key, version: undefined };
+  const spec = specOf((await onKey(rpc, latest, o, () => getKey(rpc, latest, o))).key);
+  rpc.specs.set(specId(key.vault, key.name), spec);
+  return spec;
+}
+
+/** A key written anew (created, imported, restored, purged): its cached spec is stale. */
+export const forgetSpec = (rpc: Rpc, vault: Vault, name: string) => rpc.specs.delete(specId(vault, name));
+
+/**
+ * Runs a call on a key, explaining a 404: the key is soft-deleted (pending deletion:
+ * KeyStateConflict, as on other providers), a ciphertext names a version this key does not have
+ * (decrypting under the wrong key: InvalidCiphertext), or the key does not exist (NotFound). The
+ * look-ups are best effort: when they fail, the answer stays the 404's.
+ */
+export async function onKey<T>(
+  rpc: Rpc,
+  key: ResolvedKey,
+  o: Call,
+  run: () => Promise<T>,
+  decrypting = false,
+) {
+  try {
+    return await run();
+  } catch (e) {
+    if (statusOf(e) !== 404) throw e;
+    const latest = { ...key, version: undefined };
+    const found = (lookup: Promise<unknown>) => lookup.then(Boolean, () => false);
+    if (await found(getDeletedKey(rpc, key, o))) {
+      throw failure('KeyStateConflict', 'the key is soft-deleted (pending deletion): recover it first', e);
+    }
+    if (decrypting && (await found(getKey(rpc, latest, o)))) {
+      throw failure('InvalidCiphertext', 'the ciphertext was not made by this key', e);
+    }
+    throw e;
+  }
+}
+
+/** Refuses a name a live key holds: Key Vault would add a version to it. */
+export async function assertNameFree(rpc: Rpc, key: ResolvedKey, o: Call, hint: string): Promise<void> {
+  if ((await unless404(getKey(rpc, key, o))) !== undefined) {
+    const keyUri = rpc.uriOf(key.vault, key.name);
+    throw new KeyportError('AlreadyExists', `a key with this name exists (${hint})`, {
+      provider: PROVIDER_NAME,
+      keyUri,
+    });
+  }
+}
+
+export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promise<KeyInfo> {
+  if (req.external === true) {
+    const message = 'Key Vault BYOK (key-exchange key) is not offered; use importJwk';
+    throw keyportError('Unsupported', message, { provider: PROVIDER_NAME, capability: 'import' });
+  }
+  const key = { ...rpc.forNewKey(req.name), version: undefined };
+  const usage = req.usage ?? (req.spec.startsWith('EC_') ? 'sign_verify' : 'encrypt_decrypt');
+  const { kty, keyOps, keySize, curve } = shapeFor(req.spec, usage, rpc.config.kind);
+  const periodDays = checkPeriod(req.rotation?.periodDays);
+  await assertNameFree(rpc, key, o, 'rotateKey adds a version');
+  const description = req.description !== undefined ? { [DESCRIPTION_TAG]: req.description } : {};
+  const tags = { ...req.labels, ...description };
+  forgetSpec(rpc, key.vault, key.name);
+  const created = await rpc.send(key.vault, o, (kc, so) =>
+    kc.createKey(key.name, kty, {
+      keyOps,
+      ...(keySize !== undefined ? { keySize } : {}),
+      ...(curve !== undefined ? { curve } : {}),
+      ...(Object.keys(tags).length > 0 ? { tags } : {}),
+      ...so,
+    }),
+  );
+  if (periodDays !== undefined) await writeRotationPolicy(rpc, key, periodDays, o);
+  const rotation = periodDays !== undefined ? { rotation: { periodDays } } : {};
+  return keyInfoOf(rpc, key.vault, created, { versions: [versionInfo(created.properties)], ...rotation });
+}
+
+export async function describeKey(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeyInfo> {
+  const latest = { ...key, version: undefined };
+  let found: KeyVaultKey;
+  try {
+    found = await getKey(rpc, latest, o);
+  } catch (e) {
+    const deleted = statusOf(e) === 404 ? await unless404(getDeletedKey(rpc, key, o)) : undefined;
+    if (deleted === undefined) throw e;
+    const p = deleted.properties;
+    return keyInfoOf(rpc, key.vault, deleted, {
+      deletionDate: p.scheduledPurgeDate ?? p.deletedOn ?? new Date(),
+    });
+  }
+  const [versions, rotation] = await Promise.all([versionsOf(rpc, key, o), rotationOf(rpc, key, found, o)]);
+  if (key.version !== undefined && !versions.some((v) => v.version === key.version)) {
+    throw failure('NotFound', 'the key has no such version');
+  }
+  return keyInfoOf(rpc, key.vault, found, { versions: versions.map(versionInfo), ...rotation });
+}
+
+async function versionsOf(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeyProperties[]> {
+  const out: KeyProperties[] = [];
+  const pages = await rpc.send(key.vault, o, async (kc, so) => kc.listPropertiesOfKeyVersions(key.name, so));
+  for await (const p of pages) out.push(p);
+  return out;
+}
+
+/** Rotation period from a policy's Rotate action (`timeAfterCreate: P<n>D`). */
+export function periodDaysOf(actions: readonly KeyRotationLifetimeAction[] | undefined): number | undefined {
+  const rotate = actions?.find((a) => a.action.toLowerCase() === 'rotate' && a.timeAfterCreate !== undefined);
+  const m = /^P(\d+)D$/i.exec(rotate?.timeAfterCreate ?? '');
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
+async function rotationOf(rpc: Rpc, key: ResolvedKey, latest: KeyVaultKey, o: Call) {
+  try {
+    const policy = await rpc.send(key.vault, o, (kc, so) => kc.getKeyRotationPolicy(key.name, so));
+    const periodDays = periodDaysOf(policy.lifetimeActions);
+    const created = latest.properties.createdOn;
+    if (periodDays === undefined) return {};
+    if (created === undefined) return { rotation: { periodDays } };
+    return {
+      rotation: { periodDays, nextRotationAt: new Date(created.getTime() + periodDays * 86_400_000) },
+    };
+  } catch (e) {
+    // Reading the policy needs its own permission (getrotationpolicy); without it the rest still describes the key.
+    if (statusOf(e) === 403) return {};
+    throw e;
+  }
 }
 
 /**
  * Every key of every configured vault. Key Vault lists names and attributes only, so each key is
  * fetched for its type (in parallel per page). Keys with no keyport spec (EC P-521, P-256K, RSA of
- * other sizes) are left out of the listing.
+ * other sizes) are left out of the listing, as are keys deleted meanwhile.
  */
-export async function* listKeys(rt: AzureRuntime, o: ListOptions): AsyncIterable<KeyInfo> {
+export async function* listKeys(rpc: Rpc, o: ListOptions): AsyncIterable<KeyInfo> {
   const maxPageSize = Math.min(25, Math.max(1, o.pageSize ?? 25));
-  for (const vault of rt.vaults.all()) {
-    const pages = (await vault.keys())
-      .listPropertiesOfKeys({ abortSignal: o.signal })
-      .byPage({ maxPageSize });
+  for (const vault of rpc.config.vaults) {
+    const pages = await rpc.send(vault, o, async (kc, so) =>
+      kc.listPropertiesOfKeys(so).byPage({ maxPageSize }),
+    );
     for await (const page of pages) {
       const infos = await Promise.all(
         page.map(async (p) => {
+          const found = await unless404(getKey(rpc, { vault, name: p.name, version: undefined }, o));
           try {
-            return keyInfoOf(rt, vault, await (await vault.keys()).getKey(p.name, { abortSignal: o.signal }));
+            return found && keyInfoOf(rpc, vault, found);
           } catch (e) {
-            if (e instanceof UnsupportedError || statusOf(e) === 404) return undefined; // unrepresentable, or deleted meanwhile
+            if (e instanceof KeyportError && e.code === 'Unsupported') return undefined;
             throw e;
           }
         }),
@@ -227,71 +240,47 @@ export async function* listKeys(rt: AzureRuntime, o: ListOptions): AsyncIterable
   }
 }
 
-export async function rotateKey(rt: AzureRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-  const key = rt.vaults.resolve(ref);
-  await onKey(rt, key, o, async () =>
-    (await key.vault.keys()).rotateKey(key.name, { abortSignal: o.signal }),
-  );
-  return describeKey(rt, { uri: rt.vaults.uriOf(key.vault, key.name) }, o);
+/** Runs a management call on a key (a 404 explained), then describes the key. */
+export async function changeKey(rpc: Rpc, key: ResolvedKey, o: Call, run: () => Promise<unknown>) {
+  await onKey(rpc, key, o, run);
+  return describeKey(rpc, { ...key, version: undefined }, o);
 }
 
-function checkPeriod(days: number | undefined): void {
+export function rotateKey(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeyInfo> {
+  return changeKey(rpc, key, o, () => rpc.send(key.vault, o, (kc, so) => kc.rotateKey(key.name, so)));
+}
+
+function checkPeriod(days: number | undefined): number | undefined {
   if (days !== undefined && (!Number.isInteger(days) || days < 1)) {
     throw invalid('rotation periodDays must be a whole number of days >= 1 (Key Vault needs >= 7)');
   }
+  return days;
 }
 
 /** Replaces the policy's Rotate action, keeping its Notify actions and expiry. */
-async function writeRotationPolicy(
-  vault: Vault,
-  name: string,
-  periodDays: number | undefined,
-  o: ProviderCallOptions,
-) {
-  const current = await (await vault.keys()).getKeyRotationPolicy(name, { abortSignal: o.signal });
+async function writeRotationPolicy(rpc: Rpc, key: ResolvedKey, periodDays: number | undefined, o: Call) {
+  const current = await rpc.send(key.vault, o, (kc, so) => kc.getKeyRotationPolicy(key.name, so));
   const kept = (current.lifetimeActions ?? []).filter((a) => a.action.toLowerCase() !== 'rotate');
-  const rotate: KeyRotationLifetimeAction[] =
-    periodDays === undefined ? [] : [{ action: 'Rotate', timeAfterCreate: `P${periodDays}D` }];
-  await (await vault.keys()).updateKeyRotationPolicy(
-    name,
-    {
-      lifetimeActions: [...rotate, ...kept],
-      ...(current.expiresIn !== undefined ? { expiresIn: current.expiresIn } : {}),
-    },
-    { abortSignal: o.signal },
-  );
+  const rotate =
+    periodDays === undefined ? [] : [{ action: 'Rotate' as const, timeAfterCreate: `P${periodDays}D` }];
+  const expiry = current.expiresIn !== undefined ? { expiresIn: current.expiresIn } : {};
+  const policy = { lifetimeActions: [...rotate, ...kept], ...expiry };
+  await rpc.send(key.vault, o, (kc, so) => kc.updateKeyRotationPolicy(key.name, policy, so));
 }
 
-export async function setRotationPolicy(
-  rt: AzureRuntime,
-  ref: KeyRef,
-  policy: RotationPolicy,
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
-  checkPeriod(policy.periodDays);
-  const key = rt.vaults.resolve(ref);
-  await onKey(rt, key, o, () => writeRotationPolicy(key.vault, key.name, policy.periodDays, o));
-  return describeKey(rt, { uri: rt.vaults.uriOf(key.vault, key.name) }, o);
+export function setRotationPolicy(rpc: Rpc, key: ResolvedKey, policy: RotationPolicy, o: Call) {
+  const periodDays = checkPeriod(policy.periodDays);
+  return changeKey(rpc, key, o, () => writeRotationPolicy(rpc, key, periodDays, o));
 }
 
 /** Enabled is a per-version attribute: keyport's key state covers the whole key, so every version changes. */
-export async function setEnabled(
-  rt: AzureRuntime,
-  ref: KeyRef,
-  enabled: boolean,
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
-  const key = rt.vaults.resolve(ref);
-  const versions = await onKey(rt, key, o, () => versionsOf(key.vault, key.name, o));
-  await Promise.all(
-    versions.map(async (v) =>
-      (await key.vault.keys()).updateKeyProperties(key.name, v.version ?? '', {
-        enabled,
-        abortSignal: o.signal,
-      }),
-    ),
-  );
-  return describeKey(rt, { uri: rt.vaults.uriOf(key.vault, key.name) }, o);
+export function setEnabled(rpc: Rpc, key: ResolvedKey, enabled: boolean, o: Call): Promise<KeyInfo> {
+  return changeKey(rpc, key, o, async () => {
+    const versions = await versionsOf(rpc, key, o);
+    const update = (version = '') =>
+      rpc.send(key.vault, o, (kc, so) => kc.updateKeyProperties(key.name, version, { enabled, ...so }));
+    await Promise.all(versions.map((v) => update(v.version)));
+  });
 }
 
 /**
@@ -299,51 +288,33 @@ export async function setEnabled(
  * setting): `days` must lie in that range but cannot change it; the answer's deletionDate is the
  * vault's scheduled purge date.
  */
-export async function scheduleKeyDeletion(
-  rt: AzureRuntime,
-  ref: KeyRef,
-  req: ScheduleDeletionRequest,
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
+export async function scheduleKeyDeletion(rpc: Rpc, key: ResolvedKey, req: ScheduleDeletionRequest, o: Call) {
   if (req.days !== undefined && (!Number.isInteger(req.days) || req.days < 7 || req.days > 90)) {
     throw invalid('Key Vault keeps deleted keys 7 to 90 days (the vault retention setting)');
   }
-  const key = rt.vaults.resolve(ref);
-  const poller = await onKey(rt, key, o, async () =>
-    (await key.vault.keys()).beginDeleteKey(key.name, { abortSignal: o.signal, ...rt.pollOptions }),
+  const poller = await onKey(rpc, key, o, () =>
+    rpc.send(key.vault, o, (kc, so) => kc.beginDeleteKey(key.name, { ...so, ...rpc.pollOptions })),
   );
   const deleted = await poller.pollUntilDone({ abortSignal: o.signal });
-  return keyInfoOf(rt, key.vault, deleted, pendingDeletion(deleted));
+  const p = deleted.properties;
+  return keyInfoOf(rpc, key.vault, deleted, {
+    deletionDate: p.scheduledPurgeDate ?? p.deletedOn ?? new Date(),
+  });
 }
 
 /**
  * Recovers a soft-deleted key (all versions, as they were). The SDK's recover poller counts a live
  * key as recovered, so keyport first checks that the key is deleted.
  */
-export async function cancelKeyDeletion(
-  rt: AzureRuntime,
-  ref: KeyRef,
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
-  const key = rt.vaults.resolve(ref);
-  if ((await deletedKey(key.vault, key.name, o)) === undefined) {
+export async function cancelKeyDeletion(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeyInfo> {
+  if ((await unless404(getDeletedKey(rpc, key, o))) === undefined) {
     // Not deleted: a live key is a state conflict, a missing one NotFound (the getKey 404).
-    await (await key.vault.keys()).getKey(key.name, { abortSignal: o.signal });
-    throw new KeyportError('KeyStateConflict', 'the key is not pending deletion', {
-      provider: PROVIDER_NAME,
-    });
+    await getKey(rpc, { ...key, version: undefined }, o);
+    throw failure('KeyStateConflict', 'the key is not pending deletion');
   }
-  const poller = await (await key.vault.keys()).beginRecoverDeletedKey(key.name, {
-    abortSignal: o.signal,
-    ...rt.pollOptions,
-  });
+  const poller = await rpc.send(key.vault, o, (kc, so) =>
+    kc.beginRecoverDeletedKey(key.name, { ...so, ...rpc.pollOptions }),
+  );
   await poller.pollUntilDone({ abortSignal: o.signal });
-  return describeKey(rt, { uri: rt.vaults.uriOf(key.vault, key.name) }, o);
-}
-
-/** Purges a soft-deleted key now: irreversible. */
-export async function purgeDeletedKey(rt: AzureRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<void> {
-  const key = rt.vaults.resolve(ref);
-  await (await key.vault.keys()).purgeDeletedKey(key.name, { abortSignal: o.signal });
-  rt.forgetSpec(key.vault, key.name);
+  return describeKey(rpc, { ...key, version: undefined }, o);
 }

@@ -1,17 +1,15 @@
 /**
- * `AzureKeyVaultProvider`: core's KmsProvider over `@azure/keyvault-keys`, for one vault kind (a
- * Key Vault or a Managed HSM). The class wires the contract to the operation modules; retries,
- * deadlines, audit and capability checks are core's. Key Vault-only operations (purge,
- * backup/restore, JWK import, validity dates) are extra methods.
+ * `azureKeyVault(options)`: core's driver over `@azure/keyvault-keys` for one vault kind (Key
+ * Vaults or Managed HSMs; the kind decides the declared capabilities, so core refuses what the
+ * kind lacks). The class wires the contract to the modules; retries, deadlines, audit and
+ * capability checks are core's. Key Vault-only operations are methods here, run through core's
+ * call path by operations.ts.
  */
 import {
   type Capabilities,
   type CreateKeyRequest,
-  type DecryptResult,
   type EncryptRequest,
-  type EncryptResult,
   formatBuiltInUri,
-  type KeyInfo,
   type KeyportError,
   type KeyRef,
   type KmsProvider,
@@ -22,25 +20,27 @@ import {
   type ScheduleDeletionRequest,
   type SigningAlgorithm,
   type SignRequest,
-  type SignResult,
 } from '@keyport/core';
-import type { VaultKind } from './capabilities.js';
+import { capabilitiesFor, type VaultKind } from './capabilities.js';
 import * as crypto from './crypto.js';
 import { mapAzureError, PROVIDER_NAME } from './errors.js';
-import * as extras from './extras.js';
 import * as keys from './keys.js';
-import { AzureRuntime } from './runtime.js';
-import type { AzureKeyVaultProviderOptions } from './vaults.js';
+import * as ops from './operations.js';
+import { type AzureKeyVaultOptions, checkOptions } from './options.js';
+import { Rpc } from './rpc.js';
 
-/** Calls outside core's policy (extra methods) may omit the signal. */
-function opts(o: Partial<ProviderCallOptions> | undefined): ProviderCallOptions {
-  return { signal: o?.signal ?? new AbortController().signal };
+/** `createKeyport({ providers: { azurekeyvault: azureKeyVault({ vaultUrl }) } })` */
+export function azureKeyVault(options: AzureKeyVaultOptions): AzureKeyVaultProvider {
+  return new AzureKeyVaultProvider(options);
 }
 
-/** Extra methods run outside core's policy, so they map SDK errors to KeyportErrors themselves. */
-async function mapped<T>(run: Promise<T>): Promise<T> {
+/** Methods called directly (not through a Keyport) may omit the signal, and get KeyportErrors. */
+async function direct<T>(
+  o: Partial<ProviderCallOptions> | undefined,
+  run: (o: ProviderCallOptions) => Promise<T>,
+) {
   try {
-    return await run;
+    return await run({ signal: o?.signal ?? new AbortController().signal });
   } catch (e) {
     throw mapAzureError(e) ?? e;
   }
@@ -48,6 +48,16 @@ async function mapped<T>(run: Promise<T>): Promise<T> {
 
 export class AzureKeyVaultProvider implements KmsProvider {
   readonly scheme = 'azurekeyvault';
+  readonly name = PROVIDER_NAME;
+  readonly capabilities: Capabilities;
+  readonly vaultKind: VaultKind;
+  private readonly rpc: Rpc;
+
+  constructor(options: AzureKeyVaultOptions) {
+    this.rpc = new Rpc(checkOptions(options));
+    this.vaultKind = this.rpc.config.kind;
+    this.capabilities = capabilitiesFor(this.vaultKind);
+  }
 
   parseUri(uri: string): KeyRef {
     return parseBuiltInUri('azurekeyvault', uri);
@@ -55,115 +65,88 @@ export class AzureKeyVaultProvider implements KmsProvider {
   formatUri(ref: KeyRef): string {
     return formatBuiltInUri(ref);
   }
-  readonly name = PROVIDER_NAME;
-  readonly capabilities: Capabilities;
-  readonly vaultKind: VaultKind;
-  private readonly rt: AzureRuntime;
-
-  constructor(options: AzureKeyVaultProviderOptions) {
-    this.rt = new AzureRuntime(options);
-    this.capabilities = this.rt.capabilities;
-    this.vaultKind = this.rt.vaults.kind;
+  mapError(error: unknown): KeyportError | undefined {
+    return mapAzureError(error);
+  }
+  async close(): Promise<void> {
+    this.rpc.close();
   }
 
-  createKey(req: CreateKeyRequest, o: ProviderCallOptions): Promise<KeyInfo> {
-    return keys.createKey(this.rt, req, o);
+  async createKey(req: CreateKeyRequest, o: ProviderCallOptions) {
+    return keys.createKey(this.rpc, req, o);
   }
-  describeKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    return keys.describeKey(this.rt, ref, o);
+  async describeKey(ref: KeyRef, o: ProviderCallOptions) {
+    return keys.describeKey(this.rpc, this.rpc.resolve(ref), o);
   }
-  listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
-    return keys.listKeys(this.rt, o);
+  listKeys(o: ListOptions) {
+    return keys.listKeys(this.rpc, o);
   }
-  rotateKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    return keys.rotateKey(this.rt, ref, o);
+  async rotateKey(ref: KeyRef, o: ProviderCallOptions) {
+    return keys.rotateKey(this.rpc, this.rpc.resolve(ref), o);
   }
-  setRotationPolicy(ref: KeyRef, policy: RotationPolicy, o: ProviderCallOptions): Promise<KeyInfo> {
-    return keys.setRotationPolicy(this.rt, ref, policy, o);
+  async setRotationPolicy(ref: KeyRef, policy: RotationPolicy, o: ProviderCallOptions) {
+    return keys.setRotationPolicy(this.rpc, this.rpc.resolve(ref), policy, o);
   }
-  enableKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    return keys.setEnabled(this.rt, ref, true, o);
+  async enableKey(ref: KeyRef, o: ProviderCallOptions) {
+    return keys.setEnabled(this.rpc, this.rpc.resolve(ref), true, o);
   }
-  disableKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    return keys.setEnabled(this.rt, ref, false, o);
+  async disableKey(ref: KeyRef, o: ProviderCallOptions) {
+    return keys.setEnabled(this.rpc, this.rpc.resolve(ref), false, o);
   }
-  scheduleKeyDeletion(ref: KeyRef, req: ScheduleDeletionRequest, o: ProviderCallOptions): Promise<KeyInfo> {
-    return keys.scheduleKeyDeletion(this.rt, ref, req, o);
+  async scheduleKeyDeletion(ref: KeyRef, req: ScheduleDeletionRequest, o: ProviderCallOptions) {
+    return keys.scheduleKeyDeletion(this.rpc, this.rpc.resolve(ref), req, o);
   }
-  cancelKeyDeletion(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    return keys.cancelKeyDeletion(this.rt, ref, o);
+  async cancelKeyDeletion(ref: KeyRef, o: ProviderCallOptions) {
+    return keys.cancelKeyDeletion(this.rpc, this.rpc.resolve(ref), o);
   }
 
-  encrypt(
-    ref: KeyRef,
-    plaintext: Uint8Array,
-    req: EncryptRequest,
-    o: ProviderCallOptions,
-  ): Promise<EncryptResult> {
-    return crypto.encrypt(this.rt, this.rt.vaults.resolve(ref), plaintext, req, o);
+  async encrypt(ref: KeyRef, plaintext: Uint8Array, req: EncryptRequest, o: ProviderCallOptions) {
+    return crypto.encrypt(this.rpc, this.rpc.resolve(ref), plaintext, req, o);
   }
-  decrypt(
-    ref: KeyRef,
-    ciphertext: Uint8Array,
-    req: EncryptRequest,
-    o: ProviderCallOptions,
-  ): Promise<DecryptResult> {
-    return crypto.decrypt(this.rt, this.rt.vaults.resolve(ref), ciphertext, req, o);
+  async decrypt(ref: KeyRef, ciphertext: Uint8Array, req: EncryptRequest, o: ProviderCallOptions) {
+    return crypto.decrypt(this.rpc, this.rpc.resolve(ref), ciphertext, req, o);
   }
-  sign(ref: KeyRef, message: Uint8Array, req: SignRequest, o: ProviderCallOptions): Promise<SignResult> {
-    return crypto.sign(this.rt, this.rt.vaults.resolve(ref), message, req, o);
+  async sign(ref: KeyRef, message: Uint8Array, req: SignRequest, o: ProviderCallOptions) {
+    return crypto.sign(this.rpc, this.rpc.resolve(ref), message, req, o);
   }
-  verify(
+  async verify(
     ref: KeyRef,
     message: Uint8Array,
     signature: Uint8Array,
     req: SignRequest & { algorithm: SigningAlgorithm },
     o: ProviderCallOptions,
-  ): Promise<boolean> {
-    return crypto.verify(this.rt, this.rt.vaults.resolve(ref), message, signature, req, o);
+  ) {
+    return crypto.verify(this.rpc, this.rpc.resolve(ref), message, signature, req, o);
   }
-  async getPublicKey(ref: KeyRef, o: ProviderCallOptions): Promise<Uint8Array> {
-    const key = this.rt.vaults.resolve(ref);
-    const found = await (await key.vault.keys()).getKey(key.name, {
-      abortSignal: o.signal,
-      ...(key.version !== undefined ? { version: key.version } : {}),
-    });
-    return crypto.publicKeyDer(found);
+  async getPublicKey(ref: KeyRef, o: ProviderCallOptions) {
+    return crypto.getPublicKey(this.rpc, this.rpc.resolve(ref), o);
   }
 
-  mapError(error: unknown): KeyportError | undefined {
-    return mapAzureError(error);
-  }
-
-  async close(): Promise<void> {
-    this.rt.vaults.close();
-  }
-
-  // ------------------------------------------------ Key Vault-only operations (not in the contract)
+  // Key Vault-only operations: through a Keyport with operations.ts, or called directly.
 
   /** Purges a soft-deleted key now (irreversible; needs the `purge` permission). */
-  purgeDeletedKey(ref: KeyRef, o?: Partial<ProviderCallOptions>): Promise<void> {
-    return mapped(keys.purgeDeletedKey(this.rt, ref, opts(o)));
+  async purgeDeletedKey(ref: KeyRef, o?: Partial<ProviderCallOptions>): Promise<void> {
+    return direct(o, (po) => ops.purge(this.rpc, this.rpc.resolve(ref), po));
   }
   /** The key's backup blob: every version and its rotation policy, sealed by the service. */
-  backupKey(ref: KeyRef, o?: Partial<ProviderCallOptions>): Promise<Uint8Array> {
-    return mapped(extras.backupKey(this.rt, ref, opts(o)));
+  async backupKey(ref: KeyRef, o?: Partial<ProviderCallOptions>) {
+    return direct(o, (po) => ops.backup(this.rpc, this.rpc.resolve(ref), po));
   }
   /** Restores a backup into `vaultHost` (default: the first vault); the name must be free (not even soft-deleted). */
-  restoreKey(backup: Uint8Array, vaultHost?: string, o?: Partial<ProviderCallOptions>): Promise<KeyInfo> {
-    return mapped(extras.restoreKey(this.rt, backup, vaultHost, opts(o)));
+  async restoreKey(backup: Uint8Array, vaultHost?: string, o?: Partial<ProviderCallOptions>) {
+    return direct(o, (po) => ops.restore(this.rpc, backup, vaultHost, po));
   }
   /** Imports a private key given as a JWK (RSA, EC; oct on a Managed HSM). */
-  importJwk(
+  async importJwk(
     nameOrUri: string,
-    jwk: extras.PortableJwk,
-    options: extras.ImportJwkOptions = {},
+    jwk: ops.PortableJwk,
+    options: ops.ImportJwkOptions = {},
     o?: Partial<ProviderCallOptions>,
-  ): Promise<KeyInfo> {
-    return mapped(extras.importJwk(this.rt, nameOrUri, jwk, options, opts(o)));
+  ) {
+    return direct(o, (po) => ops.importKey(this.rpc, nameOrUri, jwk, options, po));
   }
   /** Sets notBefore/expiresOn of one version (the ref's, else the latest). */
-  setValidity(ref: KeyRef, validity: extras.Validity, o?: Partial<ProviderCallOptions>): Promise<KeyInfo> {
-    return mapped(extras.setValidity(this.rt, ref, validity, opts(o)));
+  async setValidity(ref: KeyRef, validity: ops.Validity, o?: Partial<ProviderCallOptions>) {
+    return direct(o, (po) => ops.validity(this.rpc, this.rpc.resolve(ref), validity, po));
   }
 }

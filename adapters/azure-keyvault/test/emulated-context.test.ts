@@ -6,10 +6,10 @@
  */
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { CryptographyClient } from '@azure/keyvault-keys';
-import { encodeContext, Keyport } from '@keyport/core';
+import { encodeContext, FRAME_MECHANISMS, Keyport, parseBoundBody, readFrame } from '@keyport/core';
 import type { AzureKeyVaultServer } from '@keyport/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AzureKeyVaultProvider, MODE_HSM_GCM, MODE_RSA_HYBRID, parseCiphertext } from '../src/index.js';
+import type { AzureKeyVaultProvider } from '../src/index.js';
 import {
   clientOptions,
   providerFor,
@@ -85,16 +85,37 @@ describe('emulated context on RSA keys (vault)', () => {
     const key = await keyport.createKey('azurekeyvault', { name: uniqueName('fmt'), spec: 'RSA_2048' });
     const plaintext = randomBytes(100);
     const { ciphertext, keyVersion } = await keyport.encrypt(key.uri, plaintext, { context });
-    const parsed = parseCiphertext(ciphertext);
-    expect(parsed).toMatchObject({ mode: MODE_RSA_HYBRID, version: keyVersion });
-    const kid = `${server.url}/keys/${key.uri.split('/keys/')[1]}/${parsed.version}`;
+    // Core's keyport frame (readFrame), whose body is core's context-bound body (parseBoundBody).
+    const frame = readFrame(ciphertext);
+    expect(frame).toMatchObject({ mechanism: FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM, keyVersion });
+    const parsed = parseBoundBody(frame.body);
+    const kid = `${server.url}/keys/${key.uri.split('/keys/')[1]}/${frame.keyVersion}`;
     const sdk = new CryptographyClient(kid, staticToken(TOKENS.admin), clientOptions(server.caFile));
-    const contentKey = (await sdk.unwrapKey('RSA-OAEP-256', parsed.wrappedKey ?? new Uint8Array())).result;
+    const contentKey = (await sdk.unwrapKey('RSA-OAEP-256', parsed.wrappedKey)).result;
     const decipher = createDecipheriv('aes-256-gcm', contentKey, parsed.iv);
     decipher.setAAD(encodeContext(context));
     decipher.setAuthTag(parsed.tag);
     const opened = Buffer.concat([decipher.update(parsed.ciphertext), decipher.final()]);
     expect(opened.equals(plaintext)).toBe(true);
+  });
+
+  it('a ciphertext in the first format ("KV" | mode | version | body) still decrypts through the driver', async () => {
+    const key = await keyport.createKey('azurekeyvault', { name: uniqueName('kv1'), spec: 'RSA_2048' });
+    const plaintext = randomBytes(48);
+    const { ciphertext } = await keyport.encrypt(key.uri, plaintext, { context });
+    const frame = readFrame(ciphertext);
+    const version = Buffer.from(frame.keyVersion, 'latin1');
+    const first = Buffer.concat([Buffer.from([0x4b, 0x56, 0x01, version.length]), version, frame.body]);
+    const opened = await keyport.decrypt(key.uri, first, { context });
+    expect(Buffer.from(opened.plaintext).equals(plaintext)).toBe(true);
+    await expect(keyport.decrypt(key.uri, first, { context: {} })).rejects.toMatchObject({
+      code: 'InvalidCiphertext',
+    });
+    // A version that is not a Key Vault version id never reaches a request path.
+    const hostile = Buffer.concat([Buffer.from([0x4b, 0x56, 0x01, 2]), Buffer.from('..'), frame.body]);
+    await expect(keyport.decrypt(key.uri, hostile, { context })).rejects.toMatchObject({
+      code: 'InvalidCiphertext',
+    });
   });
 
   it('a ciphertext pinned to another version of the same key is refused (InvalidCiphertext)', async () => {
@@ -116,7 +137,7 @@ describe('native context on oct-HSM keys (Managed HSM)', () => {
     try {
       const key = await hsmKeyport.createKey('azurekeyvault', { name: uniqueName('aes'), spec: 'AES_256' });
       const { ciphertext } = await hsmKeyport.encrypt(key.uri, randomBytes(24), { context });
-      expect(parseCiphertext(ciphertext).mode).toBe(MODE_HSM_GCM);
+      expect(readFrame(ciphertext).mechanism).toBe(FRAME_MECHANISMS.AES_256_GCM);
       await expect(
         hsmKeyport.decrypt(key.uri, ciphertext, { context: { tenant: 'acme' } }),
       ).rejects.toMatchObject({
@@ -128,7 +149,7 @@ describe('native context on oct-HSM keys (Managed HSM)', () => {
         spec: 'RSA_2048',
       });
       const sealed = await hsmKeyport.encrypt(rsa.uri, randomBytes(24), { context });
-      expect(parseCiphertext(sealed.ciphertext).mode).toBe(MODE_RSA_HYBRID);
+      expect(readFrame(sealed.ciphertext).mechanism).toBe(FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM);
       await expect(hsmKeyport.decrypt(rsa.uri, sealed.ciphertext, { context: {} })).rejects.toMatchObject({
         code: 'InvalidCiphertext',
       });

@@ -1,13 +1,14 @@
 /**
  * The error table (README) row by row: real answers from keyport's Key Vault server where it can
- * produce them, and `classify` for the rows it cannot (5xx).
+ * produce them, and every row of AZURE_ERROR_TABLE from the error shape the SDK throws for it.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { type AuditEvent, Keyport } from '@keyport/core';
 import type { AzureKeyVaultServer } from '@keyport/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { retryAfterMsOf } from '../src/errors.js';
-import { classifyAzureError, mapAzureError } from '../src/index.js';
+import { AZURE_ERROR_TABLE, mapAzureError } from '../src/index.js';
 import { hostOf, providerFor, sdkClient, startServer, TOKENS, uniqueName } from './support/server.js';
 
 let server: AzureKeyVaultServer;
@@ -128,24 +129,55 @@ describe('error mapping against the server', () => {
   });
 });
 
-describe('error table (classify)', () => {
+/** The error the SDK (or Node, or @azure/identity) throws for a table row. */
+function thrownFor(row: string): unknown {
+  if (row === 'network') return Object.assign(new Error('connect'), { code: 'ECONNREFUSED' });
+  if (/Error$/.test(row)) return { name: row, message: 'x' };
+  const [status = '', inner] = row.split('/');
+  const statusCode = status === '5xx' ? 502 : status === 'other' ? 418 : Number(status);
+  return {
+    name: 'RestError',
+    statusCode,
+    code: 'Forbidden',
+    details: inner === undefined ? {} : { error: { code: 'Forbidden', innerError: { code: inner } } },
+  };
+}
+
+describe('error table (AZURE_ERROR_TABLE)', () => {
+  it.each(Object.entries(AZURE_ERROR_TABLE))('%s -> %o', (row, mapping) => {
+    const error = mapAzureError(thrownFor(row));
+    expect(error).toMatchObject({ code: mapping.code, provider: 'azurekeyvault' });
+    if (mapping.retryable !== undefined) expect(error?.retryable).toBe(mapping.retryable);
+  });
+
   it.each([
-    [400, 'BadParameter', undefined, 'InvalidArgument'],
-    [401, 'Unauthorized', undefined, 'AccessDenied'],
-    [403, 'Forbidden', 'ForbiddenByPolicy', 'AccessDenied'],
-    [403, 'Forbidden', 'ForbiddenByRbac', 'AccessDenied'],
-    [403, 'Forbidden', 'KeyDisabled', 'KeyStateConflict'],
-    [403, 'Forbidden', 'KeyExpired', 'KeyStateConflict'],
-    [403, 'Forbidden', 'KeyNotYetValid', 'KeyStateConflict'],
-    [403, 'Forbidden', 'KeyOperationForbidden', 'InvalidArgument'],
-    [404, 'KeyNotFound', undefined, 'NotFound'],
-    [409, 'Conflict', undefined, 'AlreadyExists'],
-    [429, 'Throttled', undefined, 'Throttled'],
-    [500, 'InternalServerError', undefined, 'Unavailable'],
-    [503, 'ServiceUnavailable', undefined, 'Unavailable'],
-    [418, undefined, undefined, 'Internal'],
-  ] as const)('%i %s (%s) -> %s', (status, code, inner, expected) => {
-    expect(classifyAzureError(status, code, inner).code).toBe(expected);
+    [403, 'ForbiddenByPolicy', 'AccessDenied'],
+    [403, 'ForbiddenByRbac', 'AccessDenied'],
+    [403, '__proto__', 'AccessDenied'],
+    [403, 'constructor', 'AccessDenied'],
+    [503, undefined, 'Unavailable'],
+  ] as const)(
+    '%i with inner code %s -> %s (unknown inner codes fall back to the status row)',
+    (statusCode, inner, code) => {
+      const error = { name: 'RestError', statusCode, details: { error: { innerError: { code: inner } } } };
+      expect(mapAzureError(error)).toMatchObject({ code });
+    },
+  );
+
+  it('the README prints every row of the table with its code', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    for (const [row, mapping] of Object.entries(AZURE_ERROR_TABLE)) {
+      expect(readme).toMatch(new RegExp(`^\\| \`${row}\` \\|[^\\n]*\\| \`${mapping.code}\``, 'm'));
+    }
+  });
+
+  it('a 403 naming a disabled key only in its documented message -> KeyStateConflict', () => {
+    const error = {
+      name: 'RestError',
+      statusCode: 403,
+      message: 'Operation encrypt is not allowed on a disabled key.',
+    };
+    expect(mapAzureError(error)).toMatchObject({ code: 'KeyStateConflict' });
   });
 
   it('a 503 with Retry-After as an HTTP date gives the delay until then', () => {

@@ -10,9 +10,9 @@ import { constants, createDecipheriv, createPrivateKey, type JsonWebKey, private
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeContext } from '@keyport/core';
+import { encodeContext, FRAME_MECHANISMS, parseBoundBody } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
-import { MODE_RSA_HYBRID, parseCiphertext } from '../src/index.js';
+import { readCiphertextFrame } from '../src/index.js';
 
 const fixture = JSON.parse(
   readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'fixtures/format-v1.json'), 'utf8'),
@@ -24,15 +24,16 @@ const fixture = JSON.parse(
 };
 
 function open(bytes: Uint8Array, context: Record<string, string> | undefined): string {
-  const parsed = parseCiphertext(bytes);
-  expect(parsed.mode).toBe(MODE_RSA_HYBRID);
+  const frame = readCiphertextFrame(bytes);
+  expect(frame.mechanism).toBe(FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM);
+  const parsed = parseBoundBody(frame.body);
   const contentKey = privateDecrypt(
     {
       key: createPrivateKey({ key: fixture.privateJwk, format: 'jwk' }),
       padding: constants.RSA_PKCS1_OAEP_PADDING,
       oaepHash: 'sha256',
     },
-    Buffer.from(parsed.wrappedKey as Uint8Array),
+    Buffer.from(parsed.wrappedKey),
   );
   const decipher = createDecipheriv('aes-256-gcm', contentKey, parsed.iv);
   decipher.setAAD(encodeContext(context));
@@ -44,7 +45,7 @@ describe('azure-keyvault ciphertexts of the first format', () => {
   it('every fixture parses and opens to its plaintext; a changed context does not', () => {
     for (const c of fixture.ciphertexts) {
       const bytes = Buffer.from(c.hex, 'hex');
-      expect(bytes.subarray(0, 3)).toEqual(Buffer.from([0x4b, 0x56, MODE_RSA_HYBRID]));
+      expect(bytes.subarray(0, 3)).toEqual(Buffer.from([0x4b, 0x56, 0x01]));
       expect(open(bytes, c.context ? fixture.context : undefined)).toBe(fixture.plaintext);
       expect(() => open(bytes, { tenant: 'other' })).toThrow();
     }

@@ -4,10 +4,10 @@
  * when no credential was given, and a package that is not installed is a typed KeyportError.
  */
 import { randomBytes } from 'node:crypto';
-import { KeyportError } from '@keyport/core';
+import { KeyportError, lazyPeer } from '@keyport/core';
 import type { AzureKeyVaultServer } from '@keyport/test-servers';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { lazy } from '../src/sdk.js';
+import { PROVIDER_NAME } from '../src/index.js';
 import { clientOptions, startServer, staticToken, TOKENS } from './support/server.js';
 
 let server: AzureKeyVaultServer;
@@ -69,12 +69,12 @@ describe('lazy SDK loading', () => {
   it('a package that is not installed is a typed KeyportError naming it; a later call tries again', async () => {
     const pkg = '@azure/keyport-not-installed';
     let attempts = 0;
-    const load = lazy(pkg, () => {
+    const peer = lazyPeer(pkg, PROVIDER_NAME, () => {
       attempts++;
       return import(pkg);
     });
     for (let i = 0; i < 2; i++) {
-      const error = await load().catch((e: unknown) => e);
+      const error = await peer.load().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(KeyportError);
       expect(error).toMatchObject({ code: 'Unsupported', provider: 'azurekeyvault', retryable: false });
       expect((error as Error).message).toContain(pkg);
@@ -83,7 +83,7 @@ describe('lazy SDK loading', () => {
   });
 
   it('other load failures are not disguised as a missing package', async () => {
-    const load = lazy('@azure/keyvault-keys', () => Promise.reject(new TypeError('boom')));
-    await expect(load()).rejects.toThrow(TypeError);
+    const peer = lazyPeer('@azure/keyvault-keys', PROVIDER_NAME, () => Promise.reject(new TypeError('boom')));
+    await expect(peer.load()).rejects.toThrow(TypeError);
   });
 });

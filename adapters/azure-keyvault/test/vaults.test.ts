@@ -1,6 +1,6 @@
 /** Provider configuration: which vaults, which kind, and which hosts a key URI may name. */
 import { describe, expect, it } from 'vitest';
-import { derToRaw, rawToDer } from '../src/ecdsa-signature.js';
+import { derToRaw, rawToDer } from '../src/crypto.js';
 import { AzureKeyVaultProvider } from '../src/index.js';
 import { staticToken } from './support/server.js';
 
@@ -41,6 +41,12 @@ describe('vault configuration', () => {
     await expect(p.createKey({ name: 'bad name!', spec: 'RSA_2048' }, call)).rejects.toMatchObject({
       code: 'InvalidArgument',
     });
+    // A version given beside the URI reaches the request path only if it is a Key Vault version id.
+    for (const version of ['..', '../../keys/other', 'a/b', 'v?x=1']) {
+      await expect(
+        p.encrypt({ uri: 'azurekeyvault://kp.vault.azure.net/keys/k', version }, new Uint8Array(1), {}, call),
+      ).rejects.toMatchObject({ code: 'InvalidArgument' });
+    }
   });
 });
 

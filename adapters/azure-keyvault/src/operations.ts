@@ -1,0 +1,163 @@
+/**
+ * Key Vault-only operations: purge, backup/restore, JWK import and the notBefore/expiresOn
+ * validity window. The functions taking a `Keyport` run them on core's one call path
+ * (`driverCall` / `instanceCall`): instance resolution, deadline, retries, abort, error mapping
+ * and an audit event (`azurekeyvault:<name>`), as for the neutral operations. The methods of the
+ * same names on `AzureKeyVaultProvider` are the raw driver calls they wrap.
+ */
+import type { JsonWebKey as AzureJsonWebKey } from '@azure/keyvault-keys';
+import {
+  type ProviderCallOptions as Call,
+  type CallOptions,
+  type KeyInfo,
+  type KeyLike,
+  type Keyport,
+  KeyportError,
+  type KeyUsage,
+  type KmsProvider,
+} from '@keyport/core';
+import { assertNameFree, changeKey, describeKey, failure, forgetSpec, getKey, keyInfoOf } from './keys.js';
+import { invalid } from './options.js';
+import { AzureKeyVaultProvider } from './provider.js';
+import type { ResolvedKey, Rpc } from './rpc.js';
+import { familyOf, opsFor } from './specs.js';
+
+/** A JWK as node:crypto exports it (`key.export({ format: 'jwk' })`): base64url strings. */
+export type PortableJwk = { readonly kty: string; readonly crv?: string } & {
+  readonly [field in (typeof JWK_FIELDS)[number]]?: string;
+};
+const JWK_FIELDS = ['n', 'e', 'd', 'p', 'q', 'dp', 'dq', 'qi', 'x', 'y', 'k'] as const;
+
+export interface ImportJwkOptions {
+  readonly usage?: KeyUsage;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Store it as an HSM-protected key (-HSM type); on a Managed HSM every key is. */
+  readonly hardwareProtected?: boolean;
+  /** Key Vault imports over an existing name as a new version; keyport refuses unless this is set. */
+  readonly asNewVersion?: boolean;
+}
+
+/** Outside the window the vault refuses encrypt, wrap and sign; decrypt, unwrap and verify still work. */
+export interface Validity {
+  readonly notBefore?: Date;
+  readonly expiresOn?: Date;
+}
+
+/** Purges a soft-deleted key now: irreversible. */
+export async function purge(rpc: Rpc, key: ResolvedKey, o: Call): Promise<void> {
+  await rpc.send(key.vault, o, (kc, so) => kc.purgeDeletedKey(key.name, so));
+  forgetSpec(rpc, key.vault, key.name);
+}
+
+/** The key's backup blob (every version and its policy), only restorable into the same geography. */
+export async function backup(rpc: Rpc, key: ResolvedKey, o: Call): Promise<Uint8Array> {
+  const blob = await rpc.send(key.vault, o, (kc, so) => kc.backupKey(key.name, so));
+  if (blob === undefined) throw failure('Internal', 'the vault answered a backup without a blob');
+  return blob;
+}
+
+/** Restores a backup into `vaultHost` (a host or an `azurekeyvault://host` URI; default: the first vault). */
+export async function restore(rpc: Rpc, blob: Uint8Array, vaultHost: string | undefined, o: Call) {
+  const host = vaultHost?.replace(/^azurekeyvault:\/\//, '');
+  const vault =
+    host === undefined ? rpc.defaultVault : rpc.resolve({ uri: `azurekeyvault://${host}/keys/x` }).vault;
+  const restored = await rpc.send(vault, o, (kc, so) => kc.restoreKeyBackup(blob, so));
+  forgetSpec(rpc, vault, restored.name);
+  return describeKey(rpc, { vault, name: restored.name, version: undefined }, o);
+}
+
+/** Imports private key material given as a JWK (the key's first version, or a new one). */
+export async function importKey(
+  rpc: Rpc,
+  nameOrUri: string,
+  jwk: PortableJwk,
+  options: ImportJwkOptions,
+  o: Call,
+) {
+  const key = { ...rpc.forNewKey(nameOrUri), version: undefined };
+  if (familyOf(jwk?.kty) === undefined) throw invalid('only RSA, EC and oct JWKs can be imported');
+  const azureJwk: Record<string, unknown> = { kty: jwk.kty, keyOps: opsFor(jwk.kty, options.usage) };
+  if (jwk.crv !== undefined) azureJwk.crv = jwk.crv;
+  for (const f of JWK_FIELDS) {
+    const v = jwk[f];
+    if (v !== undefined) azureJwk[f] = new Uint8Array(Buffer.from(v, 'base64url'));
+  }
+  if (options.asNewVersion !== true) await assertNameFree(rpc, key, o, 'pass asNewVersion to add a version');
+  forgetSpec(rpc, key.vault, key.name);
+  const imported = await rpc.send(key.vault, o, (kc, so) =>
+    kc.importKey(key.name, azureJwk as AzureJsonWebKey, {
+      ...(options.labels !== undefined ? { tags: { ...options.labels } } : {}),
+      ...(options.hardwareProtected !== undefined ? { hardwareProtected: options.hardwareProtected } : {}),
+      ...so,
+    }),
+  );
+  return keyInfoOf(rpc, key.vault, imported);
+}
+
+/** Sets the validity window of one version (the key's, else the latest). */
+export function validity(rpc: Rpc, key: ResolvedKey, window: Validity, o: Call): Promise<KeyInfo> {
+  return changeKey(rpc, key, o, async () => {
+    const version = key.version ?? (await getKey(rpc, key, o)).properties.version ?? '';
+    const dates = {
+      ...(window.notBefore !== undefined ? { notBefore: window.notBefore } : {}),
+      ...(window.expiresOn !== undefined ? { expiresOn: window.expiresOn } : {}),
+    };
+    await rpc.send(key.vault, o, (kc, so) => kc.updateKeyProperties(key.name, version, { ...dates, ...so }));
+  });
+}
+
+// ------------------------------------------------------------------ through a Keyport
+
+function azure(driver: KmsProvider): AzureKeyVaultProvider {
+  if (!(driver instanceof AzureKeyVaultProvider)) {
+    throw new KeyportError(
+      'InvalidArgument',
+      `the key's instance is a ${driver.scheme} driver, not azurekeyvault`,
+    );
+  }
+  return driver;
+}
+
+export function purgeDeletedKey(keys: Keyport, key: KeyLike, o?: CallOptions): Promise<void> {
+  return keys.driverCall(key, 'purgeDeletedKey', (d, ref, po) => azure(d).purgeDeletedKey(ref, po), o);
+}
+
+export function backupKey(keys: Keyport, key: KeyLike, o?: CallOptions): Promise<Uint8Array> {
+  return keys.driverCall(key, 'backupKey', (d, ref, po) => azure(d).backupKey(ref, po), o);
+}
+
+/** On `instance` (an instance name, scheme or key URI), into `vaultHost` or its first vault. */
+export function restoreKey(
+  keys: Keyport,
+  instance: string,
+  blob: Uint8Array,
+  vaultHost?: string,
+  o?: CallOptions,
+) {
+  return keys.instanceCall(instance, 'restoreKey', (d, po) => azure(d).restoreKey(blob, vaultHost, po), o);
+}
+
+export function importJwk(
+  keys: Keyport,
+  instance: string,
+  nameOrUri: string,
+  jwk: PortableJwk,
+  options: ImportJwkOptions = {},
+  o?: CallOptions,
+): Promise<KeyInfo> {
+  return keys.instanceCall(
+    instance,
+    'importJwk',
+    (d, po) => azure(d).importJwk(nameOrUri, jwk, options, po),
+    o,
+  );
+}
+
+export function setValidity(
+  keys: Keyport,
+  key: KeyLike,
+  window: Validity,
+  o?: CallOptions,
+): Promise<KeyInfo> {
+  return keys.driverCall(key, 'setValidity', (d, ref, po) => azure(d).setValidity(ref, window, po), o);
+}

@@ -1,0 +1,186 @@
+/**
+ * The one send path to the vaults: every request goes through `send` (KeyClient) or `sendCrypto`
+ * (CryptographyClient) with the caller's AbortSignal, and nothing is mapped or retried here (core
+ * maps with mapError and retries; the SDK's own retries are off). Only configured vaults are
+ * reachable: a key URI naming another host is refused before any request, so a credential's
+ * token never goes to a host the caller did not configure.
+ */
+import type * as KeysSdk from '@azure/keyvault-keys';
+import type { CryptographyClient, KeyClient, KeyVaultKey } from '@azure/keyvault-keys';
+import { type KeyRef, type KeySpec, type ProviderCallOptions, parseKeyUri } from '@keyport/core';
+import { type CheckedOptions, invalid, type TokenCredential, type Vault } from './options.js';
+import { identitySdk, keysSdk } from './sdk.js';
+
+const KEY_NAME = /^[A-Za-z0-9-]{1,127}$/;
+
+export interface ResolvedKey {
+  readonly vault: Vault;
+  readonly name: string;
+  readonly version: string | undefined;
+}
+
+export interface SdkOptions {
+  abortSignal: AbortSignal;
+  onResponse?: (raw: { parsedBody?: unknown }) => void;
+}
+
+/** The version segment of a key id (`https://vault/keys/name/version`). */
+function versionOfKid(kid: unknown): string | undefined {
+  return typeof kid === 'string' ? /\/keys\/[^/]+\/([A-Za-z0-9]+)\/?$/.exec(kid)?.[1] : undefined;
+}
+
+export class Rpc {
+  /** Key specs per vault and key name: rotation keeps a key's type and size, so one lookup serves. */
+  readonly specs = new Map<string, KeySpec>();
+  private readonly byHost: ReadonlyMap<string, Vault>;
+  private readonly keyClients = new Map<Vault, Promise<KeyClient>>();
+  private readonly cryptoClients = new Map<string, Promise<CryptographyClient>>();
+  private defaultCredential: Promise<TokenCredential> | undefined;
+
+  constructor(readonly config: CheckedOptions) {
+    this.byHost = new Map(config.vaults.map((v) => [v.host.toLowerCase(), v]));
+  }
+
+  /** One request to a vault's KeyClient. */
+  async send<T>(
+    vault: Vault,
+    o: ProviderCallOptions,
+    request: (keys: KeyClient, options: SdkOptions) => Promise<T>,
+  ) {
+    return request(await this.keyClient(vault), { abortSignal: o.signal });
+  }
+
+  /**
+   * One request to a key's CryptographyClient, and the key version that served it: the ref's, else
+   * the one the vault's answer names in `kid` (a versionless call uses the latest).
+   */
+  async sendCrypto<T>(
+    key: ResolvedKey,
+    o: ProviderCallOptions,
+    request: (crypto: CryptographyClient, options: SdkOptions) => Promise<T>,
+  ): Promise<{ result: T; version: string | undefined }> {
+    let kid: unknown;
+    const onResponse = (raw: { parsedBody?: unknown }) => {
+      kid = (raw.parsedBody as { kid?: unknown } | undefined)?.kid;
+    };
+    const result = await request(await this.cryptoClient(key), { abortSignal: o.signal, onResponse });
+    return { result, version: key.version ?? versionOfKid(kid) };
+  }
+
+  get pollOptions(): { intervalInMs?: number } {
+    const ms = this.config.pollIntervalMs;
+    return ms === undefined ? {} : { intervalInMs: ms };
+  }
+
+  /** Where bare key names go: the first configured vault. */
+  get defaultVault(): Vault {
+    return this.config.vaults[0] as Vault;
+  }
+
+  /** The vault, key name and version a ref names (the ref's version wins over none in the URI). */
+  resolve(ref: KeyRef): ResolvedKey {
+    const parsed = parseKeyUri(ref.uri);
+    if (parsed.scheme !== 'azurekeyvault') throw invalid('not an azurekeyvault:// key URI', ref.uri);
+    const vault = this.byHost.get(parsed.vaultHost.toLowerCase());
+    if (vault === undefined)
+      throw invalid('the key URI names a vault this provider is not configured for', ref.uri);
+    const version = ref.version ?? parsed.version;
+    // Name and version become URL path segments: nothing but Key Vault's own alphabet gets there.
+    if (!KEY_NAME.test(parsed.name) || (version !== undefined && !/^[A-Za-z0-9]{1,64}$/.test(version))) {
+      throw invalid('not a Key Vault key name or version', ref.uri);
+    }
+    return { vault, name: parsed.name, version };
+  }
+
+  /** The vault a new key's name or URI points to, and the bare name. */
+  forNewKey(nameOrUri: string): { vault: Vault; name: string } {
+    if (nameOrUri.startsWith('azurekeyvault://')) {
+      const r = this.resolve({ uri: nameOrUri });
+      if (r.version !== undefined) throw invalid('a new key URI names no version', nameOrUri);
+      return r;
+    }
+    if (!KEY_NAME.test(nameOrUri)) throw invalid('Key Vault key names are 1-127 letters, digits or dashes');
+    return { vault: this.defaultVault, name: nameOrUri };
+  }
+
+  /** `azurekeyvault://host/keys/name[/version]`. */
+  uriOf(vault: Vault, name: string, version?: string): string {
+    return `azurekeyvault://${vault.host}/keys/${name}${version === undefined ? '' : `/${version}`}`;
+  }
+
+  close(): void {
+    this.cryptoClients.clear();
+  }
+
+  /** The caller's credential, else a `DefaultAzureCredential` (and `@azure/identity`) made once. */
+  private credential(): Promise<TokenCredential> {
+    if (this.config.credential !== undefined) return Promise.resolve(this.config.credential);
+    this.defaultCredential ??= identitySdk.load().then((identity) => new identity.DefaultAzureCredential());
+    this.defaultCredential.catch(() => {
+      this.defaultCredential = undefined;
+    });
+    return this.defaultCredential;
+  }
+
+  /** Builds a client once the SDK and credential are there; a failed build is forgotten by `cache`. */
+  private async built<T>(make: (sdk: typeof KeysSdk, credential: TokenCredential) => T): Promise<T> {
+    const [sdk, credential] = await Promise.all([keysSdk.load(), this.credential()]);
+    return make(sdk, credential);
+  }
+
+  private keyClient(vault: Vault): Promise<KeyClient> {
+    if (vault.client !== undefined) return Promise.resolve(vault.client);
+    let client = this.keyClients.get(vault);
+    if (client === undefined) {
+      client = this.built(
+        (sdk, credential) => new sdk.KeyClient(vault.url, credential, { ...this.config.clientOptions }),
+      );
+      this.remember(this.keyClients, vault, client);
+    }
+    return client;
+  }
+
+  /**
+   * A CryptographyClient that always calls the vault. It is built from a KeyVaultKey without key
+   * material, so the SDK neither fetches the key nor runs anything locally with the public key:
+   * every operation reaches the vault, which enforces key state, validity dates and permissions.
+   */
+  private cryptoClient(key: ResolvedKey): Promise<CryptographyClient> {
+    const id = `${key.vault.url}/keys/${key.name}${key.version === undefined ? '' : `/${key.version}`}`;
+    let client = this.cryptoClients.get(id);
+    if (client !== undefined) {
+      // Map order is insertion order: re-inserting keeps recently used clients at the end.
+      this.cryptoClients.delete(id);
+      this.cryptoClients.set(id, client);
+      return client;
+    }
+    const remoteOnly: KeyVaultKey = {
+      name: key.name,
+      id,
+      properties: {
+        id,
+        name: key.name,
+        vaultUrl: key.vault.url,
+        ...(key.version ? { version: key.version } : {}),
+      },
+    };
+    client = this.built(
+      (sdk, credential) =>
+        new sdk.CryptographyClient(remoteOnly, credential, { ...this.config.clientOptions }),
+    );
+    this.remember(this.cryptoClients, id, client);
+    if (this.cryptoClients.size > this.config.maxCryptographyClients) {
+      const oldest = this.cryptoClients.keys().next().value;
+      if (oldest !== undefined) this.cryptoClients.delete(oldest);
+    }
+    return client;
+  }
+
+  /** Caches a client being built; a failed build (SDK missing) is dropped so the next call retries. */
+  private remember<K, T>(cache: Map<K, Promise<T>>, key: K, client: Promise<T>): void {
+    cache.set(key, client);
+    client.catch(() => {
+      if (cache.get(key) === client) cache.delete(key);
+    });
+  }
+}
