@@ -58,8 +58,27 @@ export function writeFrame(mechanism: FrameMechanism, keyVersion: string, ...bod
   if (!KEY_VERSION.test(keyVersion)) {
     throw new KeyportError('InvalidArgument', 'a framed key version is 1..64 of [A-Za-z0-9._-]');
   }
-  const header = Buffer.from([...MAGIC, FRAME_VERSION, mechanism, keyVersion.length]);
-  return new Uint8Array(Buffer.concat([header, Buffer.from(keyVersion, 'ascii'), ...body]));
+  return concatBytes([
+    Uint8Array.from([...MAGIC, FRAME_VERSION, mechanism, keyVersion.length]),
+    Buffer.from(keyVersion, 'ascii'),
+    ...body,
+  ]);
+}
+
+/**
+ * The parts in one fresh Uint8Array, copied once. Not `Buffer.concat`: small Buffers are slices
+ * of a shared pool, whose `.buffer` would hand a caller other data of the process.
+ */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** Does `bytes` start like a keyport frame (magic and frame version)? */

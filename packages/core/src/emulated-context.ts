@@ -8,7 +8,7 @@
  *   u16 w | wrapped content key (w bytes) | IV (12) | ciphertext | tag (16)
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { GCM_IV_BYTES, GCM_TAG_BYTES } from './ciphertext-frame.js';
+import { concatBytes, GCM_IV_BYTES, GCM_TAG_BYTES } from './ciphertext-frame.js';
 import { encodeContext } from './context.js';
 import { KeyportError } from './errors.js';
 import type { EncryptionContext } from './types.js';
@@ -32,10 +32,8 @@ export async function sealBoundToContext(
       throw new KeyportError('Internal', 'the wrapped content key has an impossible length');
     const iv = randomBytes(GCM_IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', contentKey, iv).setAAD(aad);
-    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    const w = Buffer.alloc(2);
-    w.writeUInt16BE(wrapped.length);
-    return new Uint8Array(Buffer.concat([w, wrapped, iv, body, cipher.getAuthTag()]));
+    const length = Uint8Array.of(wrapped.length >> 8, wrapped.length & 0xff);
+    return concatBytes([length, wrapped, iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
   } finally {
     contentKey.fill(0);
   }
