@@ -49,26 +49,70 @@ export class SessionPool {
     readonly maxSessions: number,
   ) {}
 
-  /** Runs `fn` on a borrowed, logged-in session; re-logs in once after CKR_USER_NOT_LOGGED_IN. */
-  async run<T>(signal: AbortSignal | undefined, fn: (session: Handle) => Promise<T> | T): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      const session = await this.acquire(signal);
-      let healthy = true;
-      try {
-        return await fn(session);
-      } catch (e) {
-        if (ckrOf(e) !== undefined) healthy = false;
-        // Logged out under us: CKR_USER_NOT_LOGGED_IN, or (SoftHSM2) private objects that turned
-        // invisible / CKR_OBJECT_HANDLE_INVALID while the session shows a public state.
-        if (attempt === 1 && (ckrOf(e) === P.CKR_USER_NOT_LOGGED_IN || !this.stillLoggedIn(session))) {
-          this.login = undefined;
-          continue;
-        }
-        throw e;
-      } finally {
-        this.release(session, healthy);
-      }
+  /**
+   * Runs `fn` on a borrowed, logged-in session; re-logs in once after CKR_USER_NOT_LOGGED_IN.
+   * The common case — an idle session, logged in — takes no await before `fn` and settles in one
+   * step after it: this is every call's path, so it stays as short as bare pkcs11js's.
+   */
+  run<T>(signal: AbortSignal | undefined, fn: (session: Handle) => Promise<T> | T): Promise<T> {
+    if (signal?.aborted || this.closed || !this.loginDone || this.idle.length === 0)
+      return this.runSlowly(signal, fn, 1);
+    const session = this.idle.pop() as Handle;
+    let result: Promise<T> | T;
+    try {
+      result = fn(session);
+    } catch (e) {
+      return this.failed(session, e, signal, fn, 1);
     }
+    if (!(result instanceof Promise)) {
+      this.release(session, true);
+      return Promise.resolve(result);
+    }
+    return result.then(
+      (value) => {
+        this.release(session, true);
+        return value;
+      },
+      (e: unknown) => this.failed(session, e, signal, fn, 1),
+    );
+  }
+
+  private async runSlowly<T>(
+    signal: AbortSignal | undefined,
+    fn: (session: Handle) => Promise<T> | T,
+    attempt: number,
+  ): Promise<T> {
+    const session = await this.acquire(signal);
+    let value: T;
+    try {
+      value = await fn(session);
+    } catch (e) {
+      return this.failed(session, e, signal, fn, attempt);
+    }
+    this.release(session, true);
+    return value;
+  }
+
+  /**
+   * After `fn` failed on `session`: the session is closed if PKCS#11 reported the failure (it may
+   * still hold an active operation); a logout under us (CKR_USER_NOT_LOGGED_IN, or — SoftHSM2 —
+   * private objects that turned invisible while the session shows a public state) logs in again
+   * and runs `fn` once more.
+   */
+  private failed<T>(
+    session: Handle,
+    error: unknown,
+    signal: AbortSignal | undefined,
+    fn: (session: Handle) => Promise<T> | T,
+    attempt: number,
+  ): Promise<T> {
+    const fromModule = ckrOf(error) !== undefined;
+    const loggedOut =
+      attempt === 1 && (ckrOf(error) === P.CKR_USER_NOT_LOGGED_IN || !this.stillLoggedIn(session));
+    this.release(session, !fromModule);
+    if (!loggedOut) return Promise.reject(error);
+    this.forgetLogin();
+    return this.runSlowly(signal, fn, attempt + 1);
   }
 
   private async acquire(signal: AbortSignal | undefined): Promise<Handle> {
@@ -78,12 +122,14 @@ export class SessionPool {
         provider: PROVIDER_NAME,
         retryable: false,
       });
-    const ready = this.idle.pop();
-    const session = ready ?? (this.open < this.maxSessions ? this.openSession() : await this.wait(signal));
+    const idle = this.idle.pop();
+    const opened = idle === undefined && this.open < this.maxSessions ? this.openSession() : undefined;
+    const session = idle ?? opened ?? (await this.wait(signal));
     try {
       // Closing an application's last session logs it out (PKCS#11 §5.6), and another provider
-      // sharing the module may have done so: a session that reports a public state needs a login.
-      if (ready === undefined && this.login !== undefined && !this.loggedIn(session)) this.login = undefined;
+      // sharing the module may have done so: a NEW session that reports a public state needs a
+      // login. (A session handed over by another caller was logged in a moment ago.)
+      if (opened !== undefined && this.login !== undefined && !this.loggedIn(session)) this.forgetLogin();
       if (!this.loginDone || this.login === undefined) await this.ensureLogin(session);
     } catch (e) {
       this.release(session, false);
@@ -137,6 +183,11 @@ export class SessionPool {
     return LOGGED_IN_STATES.has(state);
   }
 
+  private forgetLogin(): void {
+    this.login = undefined;
+    this.loginDone = false;
+  }
+
   /** One C_Login for the token, shared by concurrent callers; the PIN is read only here. */
   private ensureLogin(session: Handle): Promise<void> {
     if (this.login === undefined) {
@@ -155,7 +206,7 @@ export class SessionPool {
           if (this.login === attempt) this.loginDone = true;
         },
         () => {
-          if (this.login === attempt) this.login = undefined;
+          if (this.login === attempt) this.forgetLogin();
         },
       );
     }
@@ -170,6 +221,8 @@ export class SessionPool {
       } catch {
         // already gone: nothing to release
       }
+      // Closing the application's last session logged it out (PKCS#11 §5.6).
+      if (this.open === 0) this.forgetLogin();
       const next = this.closed ? undefined : this.waiters.shift();
       if (next === undefined && this.open === 0) for (const d of this.drainers.splice(0)) d();
       if (next !== undefined) {

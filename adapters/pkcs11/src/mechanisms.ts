@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { KeyportError, type KeySpec, type SigningAlgorithm } from '@keyport/core';
 import type { GcmParams, RsaPSS } from 'pkcs11js';
 import { type OaepHash, oaepMechanism } from './capabilities.js';
-import { FORMAT, GCM_IV_BYTES, type ParsedCiphertext, writeCiphertext } from './ciphertext.js';
+import { FORMAT, GCM_IV_BYTES, GCM_TAG_BYTES, type ParsedCiphertext, writeCiphertext } from './ciphertext.js';
 import { CURVES, ecdsaDerToRaw, ecdsaRawToDer, SHA256_DIGEST_INFO } from './der.js';
 import { asDecryptFailure, invalidCiphertext, PROVIDER_NAME } from './errors.js';
 import { ckrOf, type Handle, type Mechanism, P, type Pkcs11 } from './p11.js';
@@ -18,12 +18,17 @@ function gcm(iv: Buffer, aad: Uint8Array): Mechanism {
   return { mechanism: P.CKM_AES_GCM, parameter };
 }
 
-/** A fresh 96-bit IV from the token's RNG. */
+/** `bytes` from the token's RNG (a fresh 96-bit IV, a data key). */
 export function tokenRandom(p11: Pkcs11, session: Handle, bytes: number): Buffer {
-  return Buffer.from(p11.C_GenerateRandom(session, Buffer.alloc(bytes)));
+  return p11.C_GenerateRandom(session, Buffer.alloc(bytes));
 }
 
-export async function encryptAesGcm(
+/** A Buffer over the same memory (pkcs11js takes Buffers; copying key material leaves copies behind). */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export function encryptAesGcm(
   p11: Pkcs11,
   session: Handle,
   key: Handle,
@@ -33,15 +38,12 @@ export async function encryptAesGcm(
 ): Promise<Uint8Array> {
   const iv = tokenRandom(p11, session, GCM_IV_BYTES);
   p11.C_EncryptInit(session, gcm(iv, aad), key);
-  const sealed = await p11.C_EncryptAsync(
-    session,
-    Buffer.from(plaintext),
-    Buffer.alloc(plaintext.length + 16),
-  );
-  return writeCiphertext(FORMAT.AES_GCM, version, iv, sealed);
+  return p11
+    .C_EncryptAsync(session, asBuffer(plaintext), Buffer.alloc(plaintext.length + GCM_TAG_BYTES))
+    .then((sealed) => writeCiphertext(FORMAT.AES_GCM, version, iv, sealed));
 }
 
-export async function decryptAesGcm(
+export function decryptAesGcm(
   p11: Pkcs11,
   session: Handle,
   key: Handle,
@@ -51,14 +53,13 @@ export async function decryptAesGcm(
 ): Promise<Uint8Array> {
   const iv = parsed.body.subarray(0, GCM_IV_BYTES);
   const sealed = parsed.body.subarray(GCM_IV_BYTES);
-  p11.C_DecryptInit(session, gcm(Buffer.from(iv), aad), key);
-  try {
-    return new Uint8Array(
-      await p11.C_DecryptAsync(session, Buffer.from(sealed), Buffer.alloc(sealed.length)),
-    );
-  } catch (e) {
-    throw asDecryptFailure(e, keyUri);
-  }
+  p11.C_DecryptInit(session, gcm(iv, aad), key);
+  return p11.C_DecryptAsync(session, sealed, Buffer.alloc(sealed.length)).then(
+    (plaintext) => new Uint8Array(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength),
+    (e: unknown) => {
+      throw asDecryptFailure(e, keyUri);
+    },
+  );
 }
 
 export async function encryptRsaOaep(
