@@ -21,6 +21,7 @@ import {
   type KeyportError,
   type KeyRef,
   type KmsProvider,
+  keyportError,
   type ListOptions,
   type MacResult,
   type ProviderCallOptions,
@@ -31,7 +32,6 @@ import {
   type SigningAlgorithm,
   type SignRequest,
   type SignResult,
-  UnsupportedError,
 } from '@keyport/core';
 import {
   createKeyArg,
@@ -44,18 +44,18 @@ import {
   signalOf,
 } from './arguments.js';
 import { DELETION_DAYS, IMPORT_PARAMETERS_TTL_MS, LOCAL_CAPABILITIES } from './capabilities.js';
-import * as calls from './crypto-calls.js';
+import * as calls from './crypto.js';
 import { localError, PROVIDER_NAME, throwIfAborted } from './errors.js';
 import { newStoredGrant, toGrant } from './grants.js';
 import type { KeystoreAccess, ResolvedRef } from './key-access.js';
-import { newKey, rotationSchedule } from './key-creation.js';
+import { newKey, rotationSchedule } from './keys.js';
 import {
   checkImportAlgorithm,
   newImportJob,
   requireAwaitingImport,
   unwrapMaterial,
   wrappingPublicKey,
-} from './key-import.js';
+} from './import.js';
 import { checkImportedMaterial, generateMaterial } from './key-material.js';
 import { addDays, addPrimaryVersion, destroyVersion, requireState, toKeyInfo } from './key-state.js';
 import type { StoredKey } from './model.js';
@@ -171,12 +171,13 @@ export class LocalProvider implements KmsProvider {
     if (seen === undefined)
       throw localError('NotFound', `no key named ${quote(ref.name)} in this keystore`, ref.uri);
     if (seen.origin === 'external') {
-      throw new UnsupportedError(
-        'rotation',
+      throw keyportError(
+        'Unsupported',
         'keys with imported material are rotated by importing into a new key',
         {
           provider: PROVIDER_NAME,
           keyUri: ref.uri,
+          capability: 'rotation',
         },
       );
     }
@@ -406,9 +407,10 @@ export class LocalProvider implements KmsProvider {
     const req = importMaterialArg(given, keyRefArg(keyRef).uri);
     checkImportAlgorithm(req.algorithm, keyRefArg(keyRef).uri);
     if (req.expiresAt !== undefined) {
-      throw new UnsupportedError('importExpiry', 'imported material cannot expire in the local keystore', {
+      throw keyportError('Unsupported', 'imported material cannot expire in the local keystore', {
         provider: PROVIDER_NAME,
         keyUri: keyRefArg(keyRef).uri,
+        capability: 'importExpiry',
       });
     }
     return this.#change(keyRef, o, 'import key material', (key, now, ref) => {

@@ -107,14 +107,6 @@ export function rsaDecrypt(
   }
 }
 
-/** The one algorithm each signing spec offers here. */
-export function signingAlgorithmFor(spec: KeySpec): SigningAlgorithm | undefined {
-  if (spec.startsWith('RSA_')) return 'RSASSA_PSS_SHA_256';
-  if (spec === 'EC_P256') return 'ECDSA_SHA_256';
-  if (spec === 'EC_P384') return 'ECDSA_SHA_384';
-  return undefined;
-}
-
 function signParams(algorithm: SigningAlgorithm): { hash: string; pss: boolean } {
   return {
     hash: algorithm === 'ECDSA_SHA_384' ? 'sha384' : 'sha256',
