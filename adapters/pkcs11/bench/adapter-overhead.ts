@@ -14,7 +14,7 @@
  * ratio = adapter cost / bare cost (time per op, or bare ops/s over adapter ops/s).
  *
  * Size: KEYPORT_BENCH_ROUNDS (default 7) rounds of KEYPORT_BENCH_OPS (default 400) operations;
- * `--quick` sizes (ROUNDS=2, OPS=50) keep it working in CI without asserting any timing.
+ * a small size (ROUNDS=2, OPS=50) keeps it working in CI; no timing is asserted.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -59,17 +59,12 @@ export function encrypt(
   return p.withKey(ref, o.signal, (session, key, target) => {
     const aad = encodeContext(req.context);
     const { version, objects } = usableVersion(key, target, 'encrypt_decrypt', p.name);
-    const keyVersion = String(version);
-    if (key.meta.spec === 'AES_256' && objects.secret !== undefined) {
-      return encryptAesGcm(p.p11, session, objects.secret, version, plaintext, aad).then((ciphertext) => ({
-        ciphertext,
-        keyVersion,
-      }));
-    }
+    if (key.meta.spec === 'AES_256' && objects.secret !== undefined)
+      return encryptAesGcm(p.p11, session, objects.secret, version, plaintext, aad);
     assertContextBindable(key.meta.spec, req.context, 'none', { provider: p.name, keyUri: ref.uri });
     if (objects.publicKey === undefined || p.oaepHash === undefined) throw invalidUse(p.name, ref.uri);
     return encryptRsaOaep(p.p11, session, objects.publicKey, version, p.oaepHash, plaintext).then(
-      (ciphertext) => ({ ciphertext, keyVersion }),
+      (ciphertext) => ({ ciphertext, keyVersion: String(version) }),
     );
   });
 }
@@ -95,11 +90,10 @@ export function decrypt(
       p.name,
       true,
     );
-    const keyVersion = String(parsed.version);
-    const opening = aes
-      ? decryptAesGcm(p.p11, session, objects.secret as Handle, parsed, aad, ref.uri)
-      : decryptRsaOaep(p.p11, session, objects.privateKey as Handle, parsed, ref.uri, p.oaepHashes);
-    return opening.then((plaintext) => ({ plaintext, keyVersion }));
+    if (aes) return decryptAesGcm(p.p11, session, objects.secret as Handle, parsed, aad, ref.uri);
+    return decryptRsaOaep(p.p11, session, objects.privateKey as Handle, parsed, ref.uri, p.oaepHashes).then(
+      (plaintext) => ({ plaintext, keyVersion: String(parsed.version) }),
+    );
   });
 }
 
@@ -126,8 +120,8 @@ export function generateDataKey(
     }
     const { version, objects } = usableVersion(key, target, 'encrypt_decrypt', p.name);
     const plaintext = new Uint8Array(tokenRandom(p.p11, session, bytes));
-    const wrapped = await encryptAesGcm(p.p11, session, objects.secret as Handle, version, plaintext, aad);
-    return { plaintext, wrapped, keyVersion: String(version) };
+    const sealed = await encryptAesGcm(p.p11, session, objects.secret as Handle, version, plaintext, aad);
+    return { plaintext, wrapped: sealed.ciphertext, keyVersion: sealed.keyVersion };
   });
 }
 

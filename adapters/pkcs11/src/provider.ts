@@ -147,11 +147,11 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     });
   }
 
-  /** Parsed key references, by URI and version (URI parsing is the costliest step of a cached call). */
+  /** Parsed key references, by URI and by version + URI (URI parsing is the costliest step of a cached call). */
   private readonly targets = new Map<string, Target>();
 
   target(ref: KeyRef): Target {
-    const cacheKey = `${ref.version ?? ''}\u0000${ref.uri}`;
+    const cacheKey = ref.version === undefined ? ref.uri : `${ref.version}\u0000${ref.uri}`;
     const known = this.targets.get(cacheKey);
     if (known !== undefined) return known;
     const parsed = this.parseTarget(ref);
@@ -181,8 +181,9 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
   /**
    * Runs `fn` with a session and the resolved key, reusing a recently resolved key (its version
    * objects' handles) unless `fresh`. A cached key that turns out stale — a handle the token no
-   * longer knows, or a version it did not list (another process rotated or destroyed) — is
-   * resolved again and `fn` runs once more, on the same session.
+   * longer knows, or a newer version than it listed (another process rotated) — is resolved again
+   * and `fn` runs once more, on the same session. `fn` does its checks and C_*Init synchronously,
+   * before its first await, so staleness is seen there.
    */
   withKey<T>(
     ref: KeyRef,
@@ -200,19 +201,16 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
       const cached = fresh ? undefined : this.cache.get(target.name);
       if (cached === undefined || Date.now() - cached.at > this.keyCacheMs)
         return this.resolveAndRun(session, target, signal, fn);
-      let running: Promise<T>;
       try {
-        running = fn(session, cached.key, target);
+        // Staleness shows in the synchronous steps (version choice, C_*Init on the handle), so
+        // only those are retried: the asynchronous part runs without an extra promise step.
+        return fn(session, cached.key, target);
       } catch (e) {
-        running = Promise.reject(e);
-      }
-      return running.catch((e: unknown) => {
         const code = ckrOf(e);
-        const stale = code !== undefined ? HANDLE_GONE.has(code) : staleKeySuspect(e);
-        if (!stale) throw e;
+        if (code !== undefined ? !HANDLE_GONE.has(code) : !staleKeySuspect(e)) throw e;
         this.cache.delete(target.name);
         return this.resolveAndRun(session, target, signal, fn);
-      });
+      }
     });
   }
 

@@ -51,18 +51,31 @@ export class SessionPool {
 
   /**
    * Runs `fn` on a borrowed, logged-in session; re-logs in once after CKR_USER_NOT_LOGGED_IN.
-   * The common case — an idle session, logged in — takes no await before `fn` and settles in one
-   * step after it: this is every call's path, so it stays as short as bare pkcs11js's.
+   * Every call takes this path, so it stays as short as a bare pkcs11js program's: an idle
+   * session runs `fn` with no await before it, a session handed over by the previous caller
+   * runs it in the step that hands it over, and the result settles in one step after `fn`.
    */
   run<T>(signal: AbortSignal | undefined, fn: (session: Handle) => Promise<T> | T): Promise<T> {
-    if (signal?.aborted || this.closed || !this.loginDone || this.idle.length === 0)
-      return this.runSlowly(signal, fn, 1);
-    const session = this.idle.pop() as Handle;
+    if (signal?.aborted || this.closed || !this.loginDone) return this.runSlowly(signal, fn, 1);
+    const idle = this.idle.pop();
+    if (idle !== undefined) return this.runOn(idle, signal, fn, 1);
+    if (this.open < this.maxSessions) return this.runSlowly(signal, fn, 1);
+    return this.wait(signal).then((session) =>
+      this.loginDone ? this.runOn(session, signal, fn, 1) : this.loginThenRun(session, signal, fn, 1),
+    );
+  }
+
+  private runOn<T>(
+    session: Handle,
+    signal: AbortSignal | undefined,
+    fn: (session: Handle) => Promise<T> | T,
+    attempt: number,
+  ): Promise<T> {
     let result: Promise<T> | T;
     try {
       result = fn(session);
     } catch (e) {
-      return this.failed(session, e, signal, fn, 1);
+      return this.failed(session, e, signal, fn, attempt);
     }
     if (!(result instanceof Promise)) {
       this.release(session, true);
@@ -73,8 +86,23 @@ export class SessionPool {
         this.release(session, true);
         return value;
       },
-      (e: unknown) => this.failed(session, e, signal, fn, 1),
+      (e: unknown) => this.failed(session, e, signal, fn, attempt),
     );
+  }
+
+  private async loginThenRun<T>(
+    session: Handle,
+    signal: AbortSignal | undefined,
+    fn: (session: Handle) => Promise<T> | T,
+    attempt: number,
+  ): Promise<T> {
+    try {
+      await this.ensureLogin(session);
+    } catch (e) {
+      this.release(session, false);
+      throw e;
+    }
+    return this.runOn(session, signal, fn, attempt);
   }
 
   private async runSlowly<T>(
@@ -82,22 +110,14 @@ export class SessionPool {
     fn: (session: Handle) => Promise<T> | T,
     attempt: number,
   ): Promise<T> {
-    const session = await this.acquire(signal);
-    let value: T;
-    try {
-      value = await fn(session);
-    } catch (e) {
-      return this.failed(session, e, signal, fn, attempt);
-    }
-    this.release(session, true);
-    return value;
+    return this.runOn(await this.acquire(signal), signal, fn, attempt);
   }
 
   /**
    * After `fn` failed on `session`: the session is closed if PKCS#11 reported the failure (it may
    * still hold an active operation); a logout under us (CKR_USER_NOT_LOGGED_IN, or — SoftHSM2 —
-   * private objects that turned invisible while the session shows a public state) logs in again
-   * and runs `fn` once more.
+   * private objects that turned invisible, NotFound, while the session shows a public state) logs
+   * in again and runs `fn` once more.
    */
   private failed<T>(
     session: Handle,
@@ -106,10 +126,11 @@ export class SessionPool {
     fn: (session: Handle) => Promise<T> | T,
     attempt: number,
   ): Promise<T> {
-    const fromModule = ckrOf(error) !== undefined;
+    const ckr = ckrOf(error);
+    const mayBeLoggedOut = ckr !== undefined || (error instanceof KeyportError && error.code === 'NotFound');
     const loggedOut =
-      attempt === 1 && (ckrOf(error) === P.CKR_USER_NOT_LOGGED_IN || !this.stillLoggedIn(session));
-    this.release(session, !fromModule);
+      attempt === 1 && mayBeLoggedOut && (ckr === P.CKR_USER_NOT_LOGGED_IN || !this.stillLoggedIn(session));
+    this.release(session, ckr === undefined);
     if (!loggedOut) return Promise.reject(error);
     this.forgetLogin();
     return this.runSlowly(signal, fn, attempt + 1);
