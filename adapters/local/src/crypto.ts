@@ -24,6 +24,11 @@ import {
 } from '@keyport/core';
 import { contextArg, keyRefArg, signArg } from './arguments.js';
 import { parseCiphertext } from './ciphertext.js';
+import { labelled, localError, PROVIDER_NAME } from './errors.js';
+import type { KeyInUse, KeystoreAccess } from './key-access.js';
+import { publicKeyDer } from './key-material.js';
+import { requireState, usableVersion } from './key-state.js';
+import type { StoredVersion } from './model.js';
 import {
   aesGcmDecrypt,
   aesGcmEncrypt,
@@ -34,11 +39,6 @@ import {
   signMessage,
   verifyMessage,
 } from './primitives.js';
-import { labelled, localError, PROVIDER_NAME } from './errors.js';
-import type { KeyInUse, KeystoreAccess } from './key-access.js';
-import { publicKeyDer } from './key-material.js';
-import { requireState, usableVersion } from './key-state.js';
-import type { StoredVersion } from './model.js';
 
 function checkBytesArg(value: unknown, option: string, ref: KeyRef): void {
   labelled(ref.uri, () => checkBytes(value, option));

@@ -19,7 +19,6 @@ import {
 import {
   FRAME_MECHANISMS,
   GCM_IV_BYTES as IV_LEN,
-  type KeySpec,
   type SigningAlgorithm,
   GCM_TAG_BYTES as TAG_LEN,
 } from '@keyport/core';
