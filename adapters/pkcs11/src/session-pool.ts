@@ -8,7 +8,7 @@
  * error it may still hold an active operation (CKR_OPERATION_ACTIVE on its next *Init).
  */
 import { KeyportError } from '@keyport/core';
-import { PROVIDER_NAME } from './errors.js';
+import { mapPkcs11Error, PROVIDER_NAME } from './errors.js';
 import { type PinSource, resolvePin } from './options.js';
 import { ckrOf, type Handle, P, type Pkcs11 } from './p11.js';
 
@@ -217,7 +217,9 @@ export class SessionPool {
         try {
           this.p11.C_Login(session, P.CKU_USER, pin);
         } catch (e) {
-          if (ckrOf(e) !== P.CKR_USER_ALREADY_LOGGED_IN) throw e;
+          // Mapped here (AccessDenied for a wrong or locked PIN): the first call may be one a
+          // caller makes on the driver directly, not through core.
+          if (ckrOf(e) !== P.CKR_USER_ALREADY_LOGGED_IN) throw mapPkcs11Error(e) ?? e;
         }
       })();
       this.login = attempt;
