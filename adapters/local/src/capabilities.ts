@@ -14,7 +14,7 @@ export const LOCAL_CAPABILITIES: Capabilities = Object.freeze({
   grants: 'native',
   grantExpiry: 'native',
   grantConstraints: true,
-  // SHA-1 too: HSMs such as SoftHSM2 2.6.1 wrap with OAEP SHA-1 only (see key-import.ts).
+  // SHA-1 too: HSMs such as SoftHSM2 2.6.1 wrap with OAEP SHA-1 only (see import.ts).
   import: ['RSAES_OAEP_SHA_256', 'RSAES_OAEP_SHA_1'],
   signingAlgorithms: ['RSASSA_PSS_SHA_256', 'ECDSA_SHA_256', 'ECDSA_SHA_384'],
 } as const);
@@ -25,5 +25,5 @@ export const DELETION_DAYS = { min: 1, max: 365, default: 30 } as const;
 export const ROTATION_PERIOD_DAYS = { min: 1, max: 36_500 } as const;
 /** How long import parameters (wrapping key + token) stay valid. */
 export const IMPORT_PARAMETERS_TTL_MS = 24 * 60 * 60 * 1000;
-/** Data key sizes generateDataKey accepts, in bytes. */
-export const DATA_KEY_BYTES = { min: 1, max: 1024, default: 32 } as const;
+/** Data key sizes generateDataKey accepts, in bytes: core's one rule. */
+export { DATA_KEY_BYTES } from '@keyport/core';

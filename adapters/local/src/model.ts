@@ -18,7 +18,7 @@ import {
   MIN_DATE_MS,
 } from '@keyport/core';
 import { localError } from './errors.js';
-import { WRAPPING_KEY_BITS } from './key-import.js';
+import { WRAPPING_KEY_BITS } from './import.js';
 import { isRsaPkcs8, materialMatchesSpec } from './key-material.js';
 
 export const BODY_FORMAT = 1;

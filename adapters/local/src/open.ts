@@ -95,9 +95,17 @@ function checkOpenOptions(given: unknown): OpenLocalKeystoreOptions & { kdf: Par
   };
 }
 
-export async function openLocalKeystore(given: OpenLocalKeystoreOptions): Promise<LocalProvider> {
+/** A checked keystore opening: everything but the file system work. */
+interface Opening {
+  readonly options: ReturnType<typeof checkOpenOptions>;
+  readonly params: ScryptParams;
+  readonly file: KeystoreFile;
+  readonly clock: () => Date;
+}
+
+/** Checks every option and holds the passphrase in the (not yet read) keystore file. */
+function prepare(given: OpenLocalKeystoreOptions): Opening {
   const options = labelled(undefined, () => checkOpenOptions(given));
-  throwIfAborted(options.signal);
   if (options.principal !== undefined) checkPrincipal(options.principal, 'principal');
   const params: ScryptParams = { ...DEFAULT_SCRYPT, ...options.kdf };
   if (!validScrypt(params)) {
@@ -107,24 +115,60 @@ export async function openLocalKeystore(given: OpenLocalKeystoreOptions): Promis
     typeof options.passphrase === 'string'
       ? Buffer.from(options.passphrase, 'utf8')
       : Buffer.from(options.passphrase);
-  const clock = options.clock ?? (() => new Date());
   const file = new KeystoreFile({ path: options.path, passphrase, lockTimeoutMs: options.lockTimeoutMs });
   passphrase.fill(0);
-  const signal = withDeadline(options.signal, options.timeoutMs);
+  return { options, params, file, clock: options.clock ?? (() => new Date()) };
+}
+
+/** Reads (or creates) the keystore: checks the passphrase and the file, learns the owner. */
+async function openAccess(
+  { options, params, file, clock }: Opening,
+  callSignal?: AbortSignal,
+): Promise<KeystoreAccess> {
+  const given = withDeadline(options.signal, options.timeoutMs);
+  const signal =
+    given === undefined || callSignal === undefined
+      ? (given ?? callSignal)
+      : AbortSignal.any([given, callSignal]);
+  throwIfAborted(signal);
+  // What killed writers left beside the file (temps, a dead holder's lock) goes first.
+  await sweepLeftovers(options.path);
+  const access = new KeystoreAccess(file, options.principal ?? 'owner', options.path, clock);
+  if (options.create === true) {
+    await file.createIfMissing(options.principal ?? 'owner', params, access.now(), signal);
+  }
+  const body = await file.read(signal); // checks the passphrase and the file
+  return new KeystoreAccess(file, options.principal ?? body.owner, options.path, clock);
+}
+
+/** Opens (or creates) a keystore now: a wrong passphrase or a damaged file fails here. */
+export async function openLocalKeystore(given: OpenLocalKeystoreOptions): Promise<LocalProvider> {
+  const opening = prepare(given);
   try {
-    // What killed writers left beside the file (temps, a dead holder's lock) goes first.
-    await sweepLeftovers(options.path);
-    const access = new KeystoreAccess(file, options.principal ?? 'owner', options.path, clock);
-    if (options.create === true) {
-      await file.createIfMissing(options.principal ?? 'owner', params, access.now(), signal);
-    }
-    const body = await file.read(signal); // checks the passphrase and the file
-    const opened = new KeystoreAccess(file, options.principal ?? body.owner, options.path, clock);
-    return new LocalProvider(opened);
+    return new LocalProvider(await openAccess(opening));
   } catch (error) {
-    file.close();
+    opening.file.close();
     throw error;
   }
+}
+
+/**
+ * The local keystore driver, built synchronously (options are checked now): the file is read,
+ * and the passphrase checked, at the first call — a wrong passphrase fails that call, and the
+ * next call tries again. `openLocalKeystore` opens up front instead.
+ */
+export function localKeystore(given: OpenLocalKeystoreOptions): LocalProvider {
+  const opening = prepare(given);
+  const uris = new KeystoreAccess(
+    opening.file,
+    opening.options.principal ?? 'owner',
+    opening.options.path,
+    opening.clock,
+  );
+  return new LocalProvider(uris, {
+    open: (signal) => openAccess(opening, signal),
+    principal: opening.options.principal,
+  });
 }
 
 /** The caller's signal, combined with a deadline when one is given (Timeout, not Aborted, when it fires). */

@@ -21,6 +21,7 @@ import {
   type KeyportError,
   type KeyRef,
   type KmsProvider,
+  keyportError,
   type ListOptions,
   type MacResult,
   type ProviderCallOptions,
@@ -31,7 +32,6 @@ import {
   type SigningAlgorithm,
   type SignRequest,
   type SignResult,
-  UnsupportedError,
 } from '@keyport/core';
 import {
   createKeyArg,
@@ -44,20 +44,20 @@ import {
   signalOf,
 } from './arguments.js';
 import { DELETION_DAYS, IMPORT_PARAMETERS_TTL_MS, LOCAL_CAPABILITIES } from './capabilities.js';
-import * as calls from './crypto-calls.js';
+import * as calls from './crypto.js';
 import { localError, PROVIDER_NAME, throwIfAborted } from './errors.js';
 import { newStoredGrant, toGrant } from './grants.js';
-import type { KeystoreAccess, ResolvedRef } from './key-access.js';
-import { newKey, rotationSchedule } from './key-creation.js';
 import {
   checkImportAlgorithm,
   newImportJob,
   requireAwaitingImport,
   unwrapMaterial,
   wrappingPublicKey,
-} from './key-import.js';
+} from './import.js';
+import type { KeystoreAccess, ResolvedRef } from './key-access.js';
 import { checkImportedMaterial, generateMaterial } from './key-material.js';
 import { addDays, addPrimaryVersion, destroyVersion, requireState, toKeyInfo } from './key-state.js';
+import { newKey, rotationSchedule } from './keys.js';
 import type { StoredKey } from './model.js';
 
 export class LocalProvider implements KmsProvider {
@@ -71,20 +71,80 @@ export class LocalProvider implements KmsProvider {
   }
   readonly name = PROVIDER_NAME;
   readonly capabilities: Capabilities = LOCAL_CAPABILITIES;
-  readonly #access: KeystoreAccess;
+  /** The opened keystore; until then (`localKeystore`), only URIs can be made (`#uris`). */
+  #opened: KeystoreAccess | undefined;
+  readonly #uris: KeystoreAccess;
+  readonly #open: ((signal: AbortSignal | undefined) => Promise<KeystoreAccess>) | undefined;
+  /** The `principal` option of `localKeystore`, when given. */
+  readonly #principalOption: string | undefined;
+  #opening: Promise<KeystoreAccess> | undefined;
+  #closed = false;
 
-  constructor(access: KeystoreAccess) {
-    this.#access = access;
+  /**
+   * An opened keystore (`openLocalKeystore`), or — with `lazy` — one opened at the first call
+   * (`localKeystore`): `access` then only makes URIs.
+   */
+  constructor(
+    access: KeystoreAccess,
+    lazy?: {
+      readonly open: (signal: AbortSignal | undefined) => Promise<KeystoreAccess>;
+      readonly principal?: string | undefined;
+    },
+  ) {
+    this.#uris = access;
+    this.#open = lazy?.open;
+    this.#principalOption = lazy?.principal;
+    if (lazy === undefined) this.#opened = access;
   }
 
-  /** The principal this provider acts as. */
+  get #access(): KeystoreAccess {
+    if (this.#opened === undefined) throw localError('Internal', 'the keystore is not open yet');
+    return this.#opened;
+  }
+
+  /**
+   * Opens the keystore once, at the first call (shared by concurrent first calls). A failed open
+   * (wrong passphrase, lock timeout) is not remembered: the next call tries again.
+   */
+  async #ready(o: { signal?: AbortSignal } | undefined): Promise<void> {
+    if (this.#opened !== undefined) return;
+    if (this.#closed) throw localError('Unavailable', 'the local keystore provider is closed');
+    const open = this.#open;
+    if (open === undefined) return;
+    this.#opening ??= open(o?.signal).then(
+      (access) => {
+        if (this.#closed) {
+          access.file.close();
+          throw localError('Unavailable', 'the local keystore provider is closed');
+        }
+        this.#opened = access;
+        return access;
+      },
+      (error: unknown) => {
+        this.#opening = undefined;
+        throw error;
+      },
+    );
+    await this.#opening;
+  }
+
+  /**
+   * The principal this provider acts as. With `localKeystore` and no `principal` option it is
+   * the keystore's owner, known once the first call has opened the file.
+   */
   get principal(): string {
-    return this.#access.principal;
+    const principal = this.#opened?.principal ?? this.#principalOption;
+    if (principal === undefined)
+      throw localError(
+        'KeyStateConflict',
+        'the principal (the keystore owner) is known after the first call',
+      );
+    return principal;
   }
 
   /** The URI of the key `name` in this keystore. */
   keyUri(name: string, version?: string): string {
-    return this.#access.uriOf(name, version === undefined ? undefined : this.#access.versionNumber(version));
+    return this.#uris.uriOf(name, version === undefined ? undefined : this.#uris.versionNumber(version));
   }
 
   #info(key: StoredKey, now: Date): KeyInfo {
@@ -94,6 +154,7 @@ export class LocalProvider implements KmsProvider {
   // ------------------------------------------------------------------ keys and lifecycle
 
   async createKey(request: CreateKeyRequest, o: ProviderCallOptions): Promise<KeyInfo> {
+    await this.#ready(o);
     const req = createKeyArg(request);
     const uri = req.name.includes('://') ? req.name : this.#access.uriOf(req.name);
     const ref = this.#access.resolve({ uri });
@@ -127,12 +188,14 @@ export class LocalProvider implements KmsProvider {
   }
 
   async describeKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    await this.#ready(o);
     const use = await this.#access.useKey(ref, signalOf(o), 'describe');
     return this.#info(use.key, use.now);
   }
 
   /** The owner sees every key; another principal sees the keys it holds a live `describe` grant on. */
   async *listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
+    await this.#ready(o);
     throwIfAborted(signalOf(o));
     const body = await this.#access.file.read(signalOf(o));
     const now = this.#access.now();
@@ -157,6 +220,7 @@ export class LocalProvider implements KmsProvider {
     what: string,
     change: (key: StoredKey, now: Date, ref: ResolvedRef) => void,
   ): Promise<KeyInfo> {
+    await this.#ready(o);
     const ref = this.#access.resolve(keyRef);
     return this.#access.mutateKey(ref, signalOf(o), what, (key, now) => {
       change(key, now, ref);
@@ -165,18 +229,20 @@ export class LocalProvider implements KmsProvider {
   }
 
   async rotateKey(keyRef: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    await this.#ready(o);
     const ref = this.#access.resolve(keyRef);
     const body = await this.#access.readAsOwner(signalOf(o), 'rotate keys', ref.uri);
     const seen = body.keys.find((k) => k.name === ref.name);
     if (seen === undefined)
       throw localError('NotFound', `no key named ${quote(ref.name)} in this keystore`, ref.uri);
     if (seen.origin === 'external') {
-      throw new UnsupportedError(
-        'rotation',
+      throw keyportError(
+        'Unsupported',
         'keys with imported material are rotated by importing into a new key',
         {
           provider: PROVIDER_NAME,
           keyUri: ref.uri,
+          capability: 'rotation',
         },
       );
     }
@@ -193,6 +259,7 @@ export class LocalProvider implements KmsProvider {
   }
 
   async setRotationPolicy(keyRef: KeyRef, given: RotationPolicy, o: ProviderCallOptions): Promise<KeyInfo> {
+    await this.#ready(o);
     const policy = rotationPolicyArg(given, keyRefArg(keyRef).uri);
     return this.#change(keyRef, o, 'set rotation policies', (key, now, ref) => {
       requireState(key, now, ['enabled', 'disabled'], ref.uri, 'setRotationPolicy');
@@ -204,6 +271,7 @@ export class LocalProvider implements KmsProvider {
   }
 
   async enableKey(keyRef: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    await this.#ready(o);
     return this.#change(keyRef, o, 'enable keys', (key, now, ref) => {
       requireState(key, now, ['enabled', 'disabled'], ref.uri, 'enableKey');
       key.state = 'enabled';
@@ -211,6 +279,7 @@ export class LocalProvider implements KmsProvider {
   }
 
   async disableKey(keyRef: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    await this.#ready(o);
     return this.#change(keyRef, o, 'disable keys', (key, now, ref) => {
       requireState(key, now, ['enabled', 'disabled'], ref.uri, 'disableKey');
       key.state = 'disabled';
@@ -222,6 +291,7 @@ export class LocalProvider implements KmsProvider {
     given: ScheduleDeletionRequest,
     o: ProviderCallOptions,
   ): Promise<KeyInfo> {
+    await this.#ready(o);
     const req = scheduleDeletionArg(given, keyRefArg(keyRef).uri);
     const days = req.days ?? DELETION_DAYS.default;
     if (!Number.isInteger(days) || days < DELETION_DAYS.min || days > DELETION_DAYS.max) {
@@ -240,6 +310,7 @@ export class LocalProvider implements KmsProvider {
 
   /** As AWS KMS does, a cancelled deletion leaves the key disabled: enable it deliberately. */
   async cancelKeyDeletion(keyRef: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    await this.#ready(o);
     return this.#change(keyRef, o, 'cancel key deletion', (key, now, ref) => {
       requireState(key, now, ['pending_deletion'], ref.uri, 'cancelKeyDeletion');
       key.state = key.primaryVersion === 0 ? 'pending_import' : 'disabled';
@@ -248,6 +319,7 @@ export class LocalProvider implements KmsProvider {
   }
 
   async destroyKeyVersion(keyRef: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+    await this.#ready(o);
     return this.#change(keyRef, o, 'destroy key versions', (key, now, ref) => {
       if (ref.version === undefined)
         throw localError('InvalidArgument', 'destroyKeyVersion needs a version', ref.uri);
@@ -277,6 +349,7 @@ export class LocalProvider implements KmsProvider {
     req: EncryptRequest,
     o: ProviderCallOptions,
   ): Promise<EncryptResult> {
+    await this.#ready(o);
     return calls.encrypt(this.#access, ref, plaintext, req, signalOf(o));
   }
 
@@ -286,10 +359,12 @@ export class LocalProvider implements KmsProvider {
     req: EncryptRequest,
     o: ProviderCallOptions,
   ): Promise<DecryptResult> {
+    await this.#ready(o);
     return calls.decrypt(this.#access, ref, ciphertext, req, signalOf(o));
   }
 
   async generateDataKey(ref: KeyRef, req: DataKeyRequest, o: ProviderCallOptions): Promise<DataKeyResult> {
+    await this.#ready(o);
     return calls.generateDataKey(this.#access, ref, req, signalOf(o));
   }
 
@@ -299,6 +374,7 @@ export class LocalProvider implements KmsProvider {
     req: SignRequest,
     o: ProviderCallOptions,
   ): Promise<SignResult> {
+    await this.#ready(o);
     return calls.sign(this.#access, ref, message, req, signalOf(o));
   }
 
@@ -309,10 +385,12 @@ export class LocalProvider implements KmsProvider {
     req: SignRequest & { algorithm: SigningAlgorithm },
     o: ProviderCallOptions,
   ): Promise<boolean> {
+    await this.#ready(o);
     return calls.verify(this.#access, ref, message, signature, req, signalOf(o));
   }
 
   async mac(ref: KeyRef, message: Uint8Array, o: ProviderCallOptions): Promise<MacResult> {
+    await this.#ready(o);
     return calls.mac(this.#access, ref, message, signalOf(o));
   }
 
@@ -322,17 +400,20 @@ export class LocalProvider implements KmsProvider {
     mac: Uint8Array,
     o: ProviderCallOptions,
   ): Promise<boolean> {
+    await this.#ready(o);
     return calls.verifyMac(this.#access, ref, message, mac, signalOf(o));
   }
 
   /** Not part of KmsProvider: the SPKI DER public key of an RSA or EC key version. */
   async getPublicKey(ref: KeyRef, o: ProviderCallOptions): Promise<Uint8Array> {
+    await this.#ready(o);
     return calls.getPublicKey(this.#access, ref, signalOf(o));
   }
 
   // ------------------------------------------------------------------ grants
 
   async createGrant(keyRef: KeyRef, given: GrantRequest, o: ProviderCallOptions): Promise<Grant> {
+    await this.#ready(o);
     const ref = this.#access.resolve(keyRef);
     const req = grantArg(given, ref.uri);
     return this.#access.mutateKey(ref, signalOf(o), 'create grants', (key, now) => {
@@ -345,6 +426,7 @@ export class LocalProvider implements KmsProvider {
 
   /** Live grants only: expired grants no longer exist (they are dropped on the next write). */
   async *listGrants(keyRef: KeyRef, o: ListOptions): AsyncIterable<Grant> {
+    await this.#ready(o);
     const ref = this.#access.resolve(keyRef);
     const body = await this.#access.readAsOwner(signalOf(o), 'list grants', ref.uri);
     const key = body.keys.find((k) => k.name === ref.name);
@@ -358,6 +440,7 @@ export class LocalProvider implements KmsProvider {
   }
 
   async revokeGrant(keyRef: KeyRef, grantId: string, o: ProviderCallOptions): Promise<void> {
+    await this.#ready(o);
     const ref = this.#access.resolve(keyRef);
     if (typeof grantId !== 'string' || grantId.length === 0 || grantId.length > 1024) {
       throw localError('InvalidArgument', 'grantId: expected a grant id string', ref.uri);
@@ -376,6 +459,7 @@ export class LocalProvider implements KmsProvider {
     given: ImportParametersRequest,
     o: ProviderCallOptions,
   ): Promise<ImportParameters> {
+    await this.#ready(o);
     const req = importParametersArg(given, keyRefArg(keyRef).uri);
     const algorithm = req.algorithm ?? 'RSAES_OAEP_SHA_256';
     checkImportAlgorithm(algorithm, keyRefArg(keyRef).uri);
@@ -403,12 +487,14 @@ export class LocalProvider implements KmsProvider {
     given: ImportKeyMaterialRequest,
     o: ProviderCallOptions,
   ): Promise<KeyInfo> {
+    await this.#ready(o);
     const req = importMaterialArg(given, keyRefArg(keyRef).uri);
     checkImportAlgorithm(req.algorithm, keyRefArg(keyRef).uri);
     if (req.expiresAt !== undefined) {
-      throw new UnsupportedError('importExpiry', 'imported material cannot expire in the local keystore', {
+      throw keyportError('Unsupported', 'imported material cannot expire in the local keystore', {
         provider: PROVIDER_NAME,
         keyUri: keyRefArg(keyRef).uri,
+        capability: 'importExpiry',
       });
     }
     return this.#change(keyRef, o, 'import key material', (key, now, ref) => {
@@ -452,6 +538,7 @@ export class LocalProvider implements KmsProvider {
   }
 
   async close(): Promise<void> {
-    this.#access.file.close();
+    this.#closed = true;
+    this.#uris.file.close(); // the same file object as the opened access's
   }
 }

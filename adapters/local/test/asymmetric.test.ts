@@ -1,5 +1,5 @@
 import { constants, createPublicKey, verify as nodeVerify, publicEncrypt } from 'node:crypto';
-import { encodeContext, FRAME_MECHANISMS, type KeySpec, readFrame } from '@keyport/core';
+import { encodeContext, FRAME_MECHANISMS, Keyport, type KeySpec, readFrame } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { bytes, expectCode, newKeystore, o, text } from './helpers.js';
 
@@ -80,7 +80,8 @@ describe('RSA-OAEP-SHA256 encrypt/decrypt and RSA-PSS-SHA256 sign', () => {
         );
         expect(ok).toBe(true);
         await expectCode(kp.encrypt(sref, message, {}, o), 'InvalidArgument');
-        await expectCode(kp.sign(sref, message, { algorithm: 'ECDSA_SHA_256' }, o), 'InvalidArgument');
+        // An algorithm of another key family: core's neutral rule (signingAlgorithmFor).
+        await expectCode(kp.sign(sref, message, { algorithm: 'ECDSA_SHA_256' }, o), 'Unsupported');
       });
     }
   }
@@ -88,10 +89,11 @@ describe('RSA-OAEP-SHA256 encrypt/decrypt and RSA-PSS-SHA256 sign', () => {
   it('refuses PKCS#1 v1.5 signing (not offered) and digest signing with Unsupported', async () => {
     const { kp } = await newKeystore();
     const key = await kp.createKey({ name: 'sig', spec: 'RSA_2048', usage: 'sign_verify' }, o);
-    await expectCode(
-      kp.sign({ uri: key.uri }, bytes('m'), { algorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }, o),
-      'Unsupported',
-    );
+    // Undeclared algorithms are refused by core before the driver is called.
+    const keyport = new Keyport({ providers: [kp] });
+    await expect(
+      keyport.sign(key.uri, bytes('m'), { algorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }),
+    ).rejects.toMatchObject({ code: 'Unsupported', capability: 'signingAlgorithms' });
     await expectCode(
       kp.sign({ uri: key.uri }, new Uint8Array(32), { messageType: 'digest' }, o),
       'Unsupported',
@@ -125,7 +127,7 @@ describe('ECDSA', () => {
       expect(await kp.verify(ref, message, bad, { algorithm }, o)).toBe(false);
       expect(await kp.verify(ref, message, bytes('not DER'), { algorithm }, o)).toBe(false);
       const wrong = algorithm === 'ECDSA_SHA_256' ? 'ECDSA_SHA_384' : 'ECDSA_SHA_256';
-      await expectCode(kp.sign(ref, message, { algorithm: wrong }, o), 'InvalidArgument');
+      await expectCode(kp.sign(ref, message, { algorithm: wrong }, o), 'Unsupported');
       await expectCode(kp.encrypt(ref, message, {}, o), 'InvalidArgument');
     });
   }

@@ -62,7 +62,17 @@ export async function compileWorkerBuild(): Promise<{ entry: string; dispose(): 
     '{"name":"@keyport/core","type":"module","exports":"./index.js"}',
   );
   // Only the core modules this package uses: the rest of core may be mid-edit in a workspace.
-  const coreModules = ['errors', 'types', 'uri', 'context', 'capabilities', 'validate', 'ciphertext-frame'];
+  const coreModules = [
+    'errors',
+    'types',
+    'uri',
+    'context',
+    'capabilities',
+    'validate',
+    'ciphertext-frame',
+    'key-rules',
+    'emulated-data-keys',
+  ];
   await writeFile(
     join(shim, 'index.js'),
     coreModules.map((m) => `export * from '../../../packages/core/src/${m}.js';\n`).join(''),

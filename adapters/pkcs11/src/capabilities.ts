@@ -63,17 +63,30 @@ export function probeOaepHashes(p11: Pkcs11, slot: Handle, mechanisms: ReadonlyS
   }
 }
 
-function rsaSizeAllowed(p11: Pkcs11, slot: Handle, bits: number): boolean {
-  const info = p11.C_GetMechanismInfo(slot, P.CKM_RSA_PKCS_KEY_PAIR_GEN);
-  return info.minKeySize <= bits && info.maxKeySize >= bits;
+/** What the module offers, as read once when the driver is built. */
+export interface ModuleOffer {
+  readonly mechanisms: ReadonlySet<number>;
+  /** Whether CKM_RSA_PKCS_KEY_PAIR_GEN makes keys of this modulus size. */
+  rsaBits(bits: number): boolean;
+  /** The OAEP hashes C_EncryptInit accepts (see probeOaepHashes). */
+  readonly oaepHashes: readonly OaepHash[];
 }
 
-export function computeCapabilities(
-  p11: Pkcs11,
-  slot: Handle,
-  mechanisms: ReadonlySet<number>,
-  oaepHashes: readonly OaepHash[],
-): Capabilities {
+/** Reads the module's offer from the slot (C_GetMechanismList, C_GetMechanismInfo). */
+export function readModuleOffer(p11: Pkcs11, slot: Handle, oaepHashes?: readonly OaepHash[]): ModuleOffer {
+  const mechanisms = new Set(p11.C_GetMechanismList(slot));
+  const rsa = mechanisms.has(P.CKM_RSA_PKCS_KEY_PAIR_GEN)
+    ? p11.C_GetMechanismInfo(slot, P.CKM_RSA_PKCS_KEY_PAIR_GEN)
+    : undefined;
+  return {
+    mechanisms,
+    rsaBits: (bits) => rsa !== undefined && rsa.minKeySize <= bits && rsa.maxKeySize >= bits,
+    oaepHashes: oaepHashes ?? probeOaepHashes(p11, slot, mechanisms),
+  };
+}
+
+/** The capabilities a module with this offer gives keyport: pure data from the offer. */
+export function computeCapabilities({ mechanisms, rsaBits, oaepHashes }: ModuleOffer): Capabilities {
   const has = (...m: number[]) => m.every((x) => mechanisms.has(x));
   const signing: SigningAlgorithm[] = [];
   if (has(P.CKM_SHA256_RSA_PKCS_PSS, P.CKM_RSA_PKCS_PSS)) signing.push('RSASSA_PSS_SHA_256');
@@ -86,7 +99,7 @@ export function computeCapabilities(
   if (has(P.CKM_RSA_PKCS_KEY_PAIR_GEN)) {
     const rsaSigning = signing.some((a) => a.startsWith('RSASSA'));
     for (const spec of ['RSA_2048', 'RSA_3072', 'RSA_4096'] as const) {
-      if (!rsaSizeAllowed(p11, slot, Number(spec.slice(4)))) continue;
+      if (!rsaBits(Number(spec.slice(4)))) continue;
       const usages: KeyUsage[] = [];
       if (oaepHashes.length > 0) usages.push('encrypt_decrypt');
       if (rsaSigning) usages.push('sign_verify');
@@ -109,7 +122,7 @@ export function computeCapabilities(
     }
   }
 
-  return {
+  return Object.freeze({
     keySpecs,
     context: 'native',
     dataKeys: keySpecs.AES_256 !== undefined ? 'native' : 'none',
@@ -126,5 +139,33 @@ export function computeCapabilities(
     grantConstraints: false,
     import: imports,
     signingAlgorithms: signing,
-  };
+  });
 }
+
+/** Every mechanism the adapter can use (the module's list narrows this). */
+const ALL_MECHANISMS: ReadonlySet<number> = new Set([
+  P.CKM_AES_KEY_GEN,
+  P.CKM_AES_GCM,
+  P.CKM_AES_KEY_WRAP_PAD,
+  P.CKM_RSA_PKCS_KEY_PAIR_GEN,
+  P.CKM_RSA_PKCS_OAEP,
+  P.CKM_RSA_PKCS,
+  P.CKM_SHA256_RSA_PKCS,
+  P.CKM_RSA_PKCS_PSS,
+  P.CKM_SHA256_RSA_PKCS_PSS,
+  P.CKM_EC_KEY_PAIR_GEN,
+  P.CKM_ECDSA,
+  P.CKM_GENERIC_SECRET_KEY_GEN,
+  P.CKM_SHA256_HMAC,
+]);
+
+/**
+ * The most any module lets this adapter declare, known without a token (for tools that plan
+ * before connecting). A driver instance declares what its module actually offers
+ * (`provider.capabilities`), which is this or less.
+ */
+export const PKCS11_CAPABILITIES: Capabilities = computeCapabilities({
+  mechanisms: ALL_MECHANISMS,
+  rsaBits: () => true,
+  oaepHashes: ['sha256', 'sha1'],
+});

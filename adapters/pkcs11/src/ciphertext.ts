@@ -27,8 +27,33 @@ export interface ParsedCiphertext {
   readonly body: Buffer;
 }
 
+/** Frame headers by mechanism and version: core writes each once, every call reuses it. */
+const headers = new Map<number, Uint8Array>();
+
+export function frameHeader(format: Format, version: number): Uint8Array {
+  const id = version * 256 + format;
+  let header = headers.get(id);
+  if (header === undefined) {
+    header = writeFrame(format, String(version));
+    if (headers.size >= 4096) headers.clear();
+    headers.set(id, header);
+  }
+  return header;
+}
+
 export function writeCiphertext(format: Format, version: number, ...parts: Uint8Array[]): Uint8Array {
-  return writeFrame(format, String(version), ...parts);
+  const header = frameHeader(format, version);
+  let size = header.length;
+  for (const part of parts) size += part.length;
+  // Its own memory (not a view of Node's shared Buffer pool), as core's writeFrame returns.
+  const out = new Uint8Array(size);
+  out.set(header);
+  let at = header.length;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /** Undefined when the bytes are not a keyport PKCS#11 ciphertext (framed or of the first format). */

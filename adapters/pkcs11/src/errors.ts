@@ -3,80 +3,84 @@
  * entry. Messages are keyport's own: the CKR name and the PKCS#11 function, never key bytes, PINs,
  * plaintext or context values (pkcs11js errors carry none of those either; they stay as `cause`).
  */
-import { type ErrorCode, KeyportError, UnsupportedError } from '@keyport/core';
+import { type ErrorTable, errorFromTable, KeyportError } from '@keyport/core';
 import { P } from './p11.js';
 
-/** Every CKR the adapter can meet, with the code it becomes. Anything else is `Internal`. */
-export const CKR_TABLE: Readonly<Record<string, ErrorCode>> = {
+/**
+ * Every CKR the adapter can meet, keyed by its name, with the code it becomes. Anything else is
+ * `Internal`. What the module cannot do (a mechanism, a parameter, a curve) is an Unsupported error
+ * for the capability `mechanism`: the module decides it, only at call time.
+ */
+export const PKCS11_ERROR_TABLE: ErrorTable = {
   // who you are
-  CKR_PIN_INCORRECT: 'AccessDenied',
-  CKR_PIN_INVALID: 'AccessDenied',
-  CKR_PIN_LEN_RANGE: 'AccessDenied',
-  CKR_PIN_EXPIRED: 'AccessDenied',
-  CKR_PIN_LOCKED: 'AccessDenied',
-  CKR_USER_NOT_LOGGED_IN: 'AccessDenied',
-  CKR_USER_PIN_NOT_INITIALIZED: 'AccessDenied',
-  CKR_USER_TYPE_INVALID: 'AccessDenied',
-  CKR_ATTRIBUTE_SENSITIVE: 'AccessDenied',
-  CKR_TOKEN_WRITE_PROTECTED: 'AccessDenied',
-  CKR_SESSION_READ_ONLY: 'AccessDenied',
+  CKR_PIN_INCORRECT: { code: 'AccessDenied' },
+  CKR_PIN_INVALID: { code: 'AccessDenied' },
+  CKR_PIN_LEN_RANGE: { code: 'AccessDenied' },
+  CKR_PIN_EXPIRED: { code: 'AccessDenied' },
+  CKR_PIN_LOCKED: { code: 'AccessDenied' },
+  CKR_USER_NOT_LOGGED_IN: { code: 'AccessDenied' },
+  CKR_USER_PIN_NOT_INITIALIZED: { code: 'AccessDenied' },
+  CKR_USER_TYPE_INVALID: { code: 'AccessDenied' },
+  CKR_ATTRIBUTE_SENSITIVE: { code: 'AccessDenied' },
+  CKR_TOKEN_WRITE_PROTECTED: { code: 'AccessDenied' },
+  CKR_SESSION_READ_ONLY: { code: 'AccessDenied' },
   // which object
-  CKR_KEY_HANDLE_INVALID: 'NotFound',
-  CKR_OBJECT_HANDLE_INVALID: 'NotFound',
-  CKR_WRAPPING_KEY_HANDLE_INVALID: 'NotFound',
-  CKR_UNWRAPPING_KEY_HANDLE_INVALID: 'NotFound',
+  CKR_KEY_HANDLE_INVALID: { code: 'NotFound' },
+  CKR_OBJECT_HANDLE_INVALID: { code: 'NotFound' },
+  CKR_WRAPPING_KEY_HANDLE_INVALID: { code: 'NotFound' },
+  CKR_UNWRAPPING_KEY_HANDLE_INVALID: { code: 'NotFound' },
   // bad input bytes
-  CKR_ENCRYPTED_DATA_INVALID: 'InvalidCiphertext',
-  CKR_ENCRYPTED_DATA_LEN_RANGE: 'InvalidCiphertext',
-  CKR_SIGNATURE_INVALID: 'InvalidCiphertext',
-  CKR_SIGNATURE_LEN_RANGE: 'InvalidCiphertext',
-  CKR_WRAPPED_KEY_INVALID: 'InvalidCiphertext',
-  CKR_WRAPPED_KEY_LEN_RANGE: 'InvalidCiphertext',
-  CKR_AEAD_DECRYPT_FAILED: 'InvalidCiphertext',
+  CKR_ENCRYPTED_DATA_INVALID: { code: 'InvalidCiphertext' },
+  CKR_ENCRYPTED_DATA_LEN_RANGE: { code: 'InvalidCiphertext' },
+  CKR_SIGNATURE_INVALID: { code: 'InvalidCiphertext' },
+  CKR_SIGNATURE_LEN_RANGE: { code: 'InvalidCiphertext' },
+  CKR_WRAPPED_KEY_INVALID: { code: 'InvalidCiphertext' },
+  CKR_WRAPPED_KEY_LEN_RANGE: { code: 'InvalidCiphertext' },
+  CKR_AEAD_DECRYPT_FAILED: { code: 'InvalidCiphertext' },
   // the key may not do this (disabled keys have CKA_ENCRYPT/CKA_SIGN... false)
-  CKR_KEY_FUNCTION_NOT_PERMITTED: 'KeyStateConflict',
-  CKR_KEY_NOT_WRAPPABLE: 'KeyStateConflict',
-  CKR_KEY_UNEXTRACTABLE: 'KeyStateConflict',
-  CKR_ACTION_PROHIBITED: 'KeyStateConflict',
-  CKR_ATTRIBUTE_READ_ONLY: 'KeyStateConflict',
+  CKR_KEY_FUNCTION_NOT_PERMITTED: { code: 'KeyStateConflict' },
+  CKR_KEY_NOT_WRAPPABLE: { code: 'KeyStateConflict' },
+  CKR_KEY_UNEXTRACTABLE: { code: 'KeyStateConflict' },
+  CKR_ACTION_PROHIBITED: { code: 'KeyStateConflict' },
+  CKR_ATTRIBUTE_READ_ONLY: { code: 'KeyStateConflict' },
   // what the module cannot do
-  CKR_MECHANISM_INVALID: 'Unsupported',
-  CKR_MECHANISM_PARAM_INVALID: 'Unsupported',
-  CKR_FUNCTION_NOT_SUPPORTED: 'Unsupported',
-  CKR_ATTRIBUTE_TYPE_INVALID: 'Unsupported',
-  CKR_RANDOM_NO_RNG: 'Unsupported',
-  CKR_KEY_TYPE_INCONSISTENT: 'InvalidArgument',
+  CKR_MECHANISM_INVALID: { code: 'Unsupported', capability: 'mechanism' },
+  CKR_MECHANISM_PARAM_INVALID: { code: 'Unsupported', capability: 'mechanism' },
+  CKR_FUNCTION_NOT_SUPPORTED: { code: 'Unsupported', capability: 'mechanism' },
+  CKR_ATTRIBUTE_TYPE_INVALID: { code: 'Unsupported', capability: 'mechanism' },
+  CKR_RANDOM_NO_RNG: { code: 'Unsupported', capability: 'mechanism' },
+  CKR_KEY_TYPE_INCONSISTENT: { code: 'InvalidArgument' },
   // what we asked for is malformed
-  CKR_ARGUMENTS_BAD: 'InvalidArgument',
-  CKR_DATA_INVALID: 'InvalidArgument',
-  CKR_DATA_LEN_RANGE: 'InvalidArgument',
-  CKR_ATTRIBUTE_VALUE_INVALID: 'InvalidArgument',
-  CKR_TEMPLATE_INCOMPLETE: 'InvalidArgument',
-  CKR_TEMPLATE_INCONSISTENT: 'InvalidArgument',
-  CKR_KEY_SIZE_RANGE: 'InvalidArgument',
-  CKR_DOMAIN_PARAMS_INVALID: 'InvalidArgument',
-  CKR_CURVE_NOT_SUPPORTED: 'Unsupported',
+  CKR_ARGUMENTS_BAD: { code: 'InvalidArgument' },
+  CKR_DATA_INVALID: { code: 'InvalidArgument' },
+  CKR_DATA_LEN_RANGE: { code: 'InvalidArgument' },
+  CKR_ATTRIBUTE_VALUE_INVALID: { code: 'InvalidArgument' },
+  CKR_TEMPLATE_INCOMPLETE: { code: 'InvalidArgument' },
+  CKR_TEMPLATE_INCONSISTENT: { code: 'InvalidArgument' },
+  CKR_KEY_SIZE_RANGE: { code: 'InvalidArgument' },
+  CKR_DOMAIN_PARAMS_INVALID: { code: 'InvalidArgument' },
+  CKR_CURVE_NOT_SUPPORTED: { code: 'Unsupported', capability: 'mechanism' },
   // the device or the session is gone or busy: worth another attempt on a fresh session
-  CKR_DEVICE_ERROR: 'Unavailable',
-  CKR_DEVICE_MEMORY: 'Unavailable',
-  CKR_DEVICE_REMOVED: 'Unavailable',
-  CKR_TOKEN_NOT_PRESENT: 'Unavailable',
-  CKR_TOKEN_NOT_RECOGNIZED: 'Unavailable',
-  CKR_SLOT_ID_INVALID: 'Unavailable',
-  CKR_SESSION_HANDLE_INVALID: 'Unavailable',
-  CKR_SESSION_CLOSED: 'Unavailable',
-  CKR_SESSION_COUNT: 'Unavailable',
-  CKR_OPERATION_ACTIVE: 'Unavailable',
-  CKR_OPERATION_NOT_INITIALIZED: 'Unavailable',
-  CKR_HOST_MEMORY: 'Unavailable',
-  CKR_FUNCTION_FAILED: 'Unavailable',
-  CKR_CRYPTOKI_NOT_INITIALIZED: 'Unavailable',
-  CKR_FUNCTION_CANCELED: 'Aborted',
-  CKR_CANCEL: 'Aborted',
+  CKR_DEVICE_ERROR: { code: 'Unavailable' },
+  CKR_DEVICE_MEMORY: { code: 'Unavailable' },
+  CKR_DEVICE_REMOVED: { code: 'Unavailable' },
+  CKR_TOKEN_NOT_PRESENT: { code: 'Unavailable' },
+  CKR_TOKEN_NOT_RECOGNIZED: { code: 'Unavailable' },
+  CKR_SLOT_ID_INVALID: { code: 'Unavailable' },
+  CKR_SESSION_HANDLE_INVALID: { code: 'Unavailable' },
+  CKR_SESSION_CLOSED: { code: 'Unavailable' },
+  CKR_SESSION_COUNT: { code: 'Unavailable' },
+  CKR_OPERATION_ACTIVE: { code: 'Unavailable' },
+  CKR_OPERATION_NOT_INITIALIZED: { code: 'Unavailable' },
+  CKR_HOST_MEMORY: { code: 'Unavailable' },
+  CKR_FUNCTION_FAILED: { code: 'Unavailable' },
+  CKR_CRYPTOKI_NOT_INITIALIZED: { code: 'Unavailable' },
+  CKR_FUNCTION_CANCELED: { code: 'Aborted' },
+  CKR_CANCEL: { code: 'Aborted' },
   // a bug here or in the module
-  CKR_GENERAL_ERROR: 'Internal',
-  CKR_BUFFER_TOO_SMALL: 'Internal',
-  CKR_CRYPTOKI_ALREADY_INITIALIZED: 'Internal',
+  CKR_GENERAL_ERROR: { code: 'Internal' },
+  CKR_BUFFER_TOO_SMALL: { code: 'Internal' },
+  CKR_CRYPTOKI_ALREADY_INITIALIZED: { code: 'Internal' },
 };
 
 /** CKR values newer than pkcs11js 2.1.7's constants (PKCS#11 v2.40 errata and v3.0). */
@@ -98,6 +102,9 @@ export function ckrName(code: number): string {
   return NAMES_BY_VALUE.get(code) ?? `CKR_0x${code.toString(16).padStart(8, '0')}`;
 }
 
+/** The same table under its historical name. */
+export const CKR_TABLE: ErrorTable = PKCS11_ERROR_TABLE;
+
 /** The CKR value of a table name, when pkcs11js knows it. */
 export function ckrValue(name: string): number | undefined {
   const value = (P as unknown as Record<string, unknown>)[name] ?? EXTRA_CKR[name];
@@ -118,15 +125,12 @@ export function mapPkcs11Error(error: unknown): KeyportError | undefined {
     });
   }
   const name = ckrName(error.code);
-  const code = CKR_TABLE[name] ?? 'Internal';
+  const options = { provider: PROVIDER_NAME, cause: error };
   const message = `PKCS#11 ${name}${where}`;
-  if (code === 'Unsupported') {
-    return new UnsupportedError('mechanism', `the PKCS#11 module refused: ${name}${where}`, {
-      provider: PROVIDER_NAME,
-      cause: error,
-    });
-  }
-  return new KeyportError(code, message, { provider: PROVIDER_NAME, cause: error });
+  return (
+    errorFromTable(PKCS11_ERROR_TABLE, name, message, options) ??
+    new KeyportError('Internal', message, options)
+  );
 }
 
 /** CKRs that mean "the bytes you gave do not open" during a decrypt or unwrap step. */

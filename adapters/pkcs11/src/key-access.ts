@@ -1,4 +1,4 @@
-/** What lifecycle.ts and byok.ts need from the provider, and picking the version a call uses. */
+/** What keys.ts, crypto.ts and import.ts need from the provider, and picking the version a call uses. */
 
 import type { Capabilities, KeyRef } from '@keyport/core';
 import { KeyportError, type KeyUsage } from '@keyport/core';
@@ -29,6 +29,19 @@ export interface KeyAccess {
     fresh?: boolean,
   ): Promise<T>;
   exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
+}
+
+/** Errors about a version that a stale cached copy of the key could have caused. */
+const versionErrors = new WeakSet<object>();
+
+/** Whether `error` came from a version check that a fresh read of the key might pass. */
+export function staleKeySuspect(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && versionErrors.has(error);
+}
+
+function versionError(error: KeyportError): KeyportError {
+  versionErrors.add(error);
+  return error;
 }
 
 /**
@@ -74,17 +87,19 @@ export function usableVersion(
   }
   const objects = key.versions.get(version);
   if (objects === undefined) {
-    if (fromCiphertext) {
-      throw new KeyportError('InvalidCiphertext', 'the ciphertext names a version this key does not have', {
-        provider,
-        keyUri,
-      });
-    }
-    throw new KeyportError('NotFound', `the key has no version ${version}`, {
-      provider,
-      keyUri,
-      retryable: false,
-    });
+    // A version above the highest known may have been made since the key was read; lower ones
+    // that are missing were destroyed and stay so.
+    const error = fromCiphertext
+      ? new KeyportError('InvalidCiphertext', 'the ciphertext names a version this key does not have', {
+          provider,
+          keyUri,
+        })
+      : new KeyportError('NotFound', `the key has no version ${version}`, {
+          provider,
+          keyUri,
+          retryable: false,
+        });
+    throw version > (primaryVersion(key) ?? 0) ? versionError(error) : error;
   }
   return { version, objects };
 }

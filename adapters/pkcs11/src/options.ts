@@ -32,6 +32,9 @@ export interface Pkcs11ProviderOptions {
   readonly name?: string;
 }
 
+/** The options of `pkcs11(options)`. */
+export type Pkcs11Options = Pkcs11ProviderOptions;
+
 function pinError(why: string): KeyportError {
   return new KeyportError('AccessDenied', `the PKCS#11 user PIN is not available: ${why}`, {
     provider: PROVIDER_NAME,

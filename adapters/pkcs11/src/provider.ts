@@ -1,9 +1,9 @@
 /**
- * `Pkcs11Provider`: keyport's KmsProvider over any PKCS#11 v2.40 module through pkcs11js.
- * Construction is synchronous (module load, C_Initialize, token lookup, mechanism discovery) so
- * capabilities are known up front; the PIN is read at the first login. Key lifecycle is in
- * lifecycle.ts, cryptography in crypto-calls.ts, BYOK in byok.ts; this file routes calls,
- * resolves key URIs and caches keys.
+ * The PKCS#11 driver: `pkcs11(options)` over any PKCS#11 v2.40 module through pkcs11js. Building
+ * it is synchronous (module load, C_Initialize, token lookup, mechanism discovery) so capabilities
+ * are known up front; the PIN is read and C_Login runs at the first call (once, shared by every
+ * session). Key lifecycle is in keys.ts, cryptography in crypto.ts, BYOK in import.ts; this file
+ * routes calls, resolves key URIs and caches keys.
  */
 import {
   type Capabilities,
@@ -32,16 +32,16 @@ import {
   type SignRequest,
   type SignResult,
 } from '@keyport/core';
-import * as byok from './byok.js';
-import { computeCapabilities, type OaepHash, probeOaepHashes } from './capabilities.js';
-import * as calls from './crypto-calls.js';
+import { computeCapabilities, type OaepHash, readModuleOffer } from './capabilities.js';
+import * as calls from './crypto.js';
 import { mapPkcs11Error, PROVIDER_NAME } from './errors.js';
-import type { KeyAccess, Target } from './key-access.js';
+import * as byok from './import.js';
+import { type KeyAccess, staleKeySuspect, type Target } from './key-access.js';
 import { type ResolvedKey, resolveKey } from './key-store.js';
-import * as lifecycle from './lifecycle.js';
+import * as lifecycle from './keys.js';
 import { acquireModule, type LoadedModule, releaseModule } from './module-registry.js';
 import { versionOfId } from './objects.js';
-import type { Pkcs11ProviderOptions } from './options.js';
+import type { Pkcs11Options, Pkcs11ProviderOptions } from './options.js';
 import type { Handle, Pkcs11 } from './p11.js';
 import { ckrOf, P } from './p11.js';
 import { checkSignal, SessionPool } from './session-pool.js';
@@ -102,10 +102,10 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     try {
       const { slot, label } = findSlot(this.p11, options.token);
       this.tokenLabel = label;
-      const mechanisms = new Set(this.p11.C_GetMechanismList(slot));
-      this.oaepHashes = options.oaepHashes ?? probeOaepHashes(this.p11, slot, mechanisms);
+      const offer = readModuleOffer(this.p11, slot, options.oaepHashes);
+      this.oaepHashes = offer.oaepHashes;
       this.oaepHash = this.oaepHashes.includes('sha256') ? 'sha256' : this.oaepHashes[0];
-      this.capabilities = computeCapabilities(this.p11, slot, mechanisms, this.oaepHashes);
+      this.capabilities = computeCapabilities(offer);
       this.pool = new SessionPool(this.p11, slot, options.pin, options.maxSessions ?? 4);
     } catch (e) {
       releaseModule(this.module);
@@ -147,11 +147,11 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     });
   }
 
-  /** Parsed key references, by URI and version (URI parsing is the costliest step of a cached call). */
+  /** Parsed key references, by URI and by version + URI (URI parsing is the costliest step of a cached call). */
   private readonly targets = new Map<string, Target>();
 
   target(ref: KeyRef): Target {
-    const cacheKey = `${ref.version ?? ''}\u0000${ref.uri}`;
+    const cacheKey = ref.version === undefined ? ref.uri : `${ref.version}\u0000${ref.uri}`;
     const known = this.targets.get(cacheKey);
     if (known !== undefined) return known;
     const parsed = this.parseTarget(ref);
@@ -178,30 +178,52 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     return { name, uri: this.uriFor(name), ...(raw !== undefined ? { version: Number(raw) } : {}) };
   }
 
-  /** Runs `fn` with a session and the resolved key, reusing a recently resolved key when allowed. */
-  async withKey<T>(
+  /**
+   * Runs `fn` with a session and the resolved key, reusing a recently resolved key (its version
+   * objects' handles) unless `fresh`. A cached key that turns out stale — a handle the token no
+   * longer knows, or a newer version than it listed (another process rotated) — is resolved again
+   * and `fn` runs once more, on the same session. `fn` does its checks and C_*Init synchronously,
+   * before its first await, so staleness is seen there.
+   */
+  withKey<T>(
     ref: KeyRef,
     signal: AbortSignal,
     fn: (session: Handle, key: ResolvedKey, target: Target) => Promise<T>,
     fresh = false,
   ): Promise<T> {
-    const target = this.target(ref);
-    return this.pool.run(signal, async (session) => {
+    let target: Target;
+    try {
+      target = this.target(ref);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.pool.run(signal, (session) => {
       const cached = fresh ? undefined : this.cache.get(target.name);
-      if (cached !== undefined && Date.now() - cached.at <= this.keyCacheMs) {
-        try {
-          return await fn(session, cached.key, target);
-        } catch (e) {
-          const code = ckrOf(e);
-          if (code === undefined || !HANDLE_GONE.has(code)) throw e;
-          this.cache.delete(target.name); // the token changed under the cache (a failed Init leaves no operation)
-        }
+      if (cached === undefined || Date.now() - cached.at > this.keyCacheMs)
+        return this.resolveAndRun(session, target, signal, fn);
+      try {
+        // Staleness shows in the synchronous steps (version choice, C_*Init on the handle), so
+        // only those are retried: the asynchronous part runs without an extra promise step.
+        return fn(session, cached.key, target);
+      } catch (e) {
+        const code = ckrOf(e);
+        if (code !== undefined ? !HANDLE_GONE.has(code) : !staleKeySuspect(e)) throw e;
+        this.cache.delete(target.name);
+        return this.resolveAndRun(session, target, signal, fn);
       }
-      const key = resolveKey(this.p11, session, target.name, target.uri);
-      if (this.keyCacheMs > 0) this.cache.set(target.name, { at: Date.now(), key });
-      checkSignal(signal); // between the lookup and the operation
-      return fn(session, key, target);
     });
+  }
+
+  private resolveAndRun<T>(
+    session: Handle,
+    target: Target,
+    signal: AbortSignal,
+    fn: (session: Handle, key: ResolvedKey, target: Target) => Promise<T>,
+  ): Promise<T> {
+    const key = resolveKey(this.p11, session, target.name, target.uri);
+    if (this.keyCacheMs > 0) this.cache.set(target.name, { at: Date.now(), key });
+    checkSignal(signal); // between the lookup and the operation
+    return fn(session, key, target);
   }
 
   invalidate(name: string): void {
@@ -248,7 +270,7 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
   destroyKeyVersion(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
     return lifecycle.destroyKeyVersion(this, ref, o.signal);
   }
-  // ------------------------------------------------------------------ cryptography (crypto-calls.ts)
+  // ------------------------------------------------------------------ cryptography (crypto.ts)
 
   encrypt(
     ref: KeyRef,
@@ -301,7 +323,7 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     return byok.importKeyMaterial(this, ref, req, o.signal);
   }
 
-  /** Wraps an `exportable` key for import elsewhere (BYOK out of the HSM); see byok.ts. */
+  /** Wraps an `exportable` key for import elsewhere (BYOK out of the HSM); see import.ts. */
   async wrapKeyForExport(
     ref: KeyRef,
     options: byok.WrapForExportOptions,
@@ -335,4 +357,13 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     })();
     return this.closing;
   }
+}
+
+/**
+ * The driver for one token of one PKCS#11 module. Synchronous: the module is loaded and its
+ * mechanisms read now; the PIN is read and the user logged in at the first call. Use
+ * `Pkcs11Provider.open` to log in up front (a wrong PIN then fails there).
+ */
+export function pkcs11(options: Pkcs11Options): Pkcs11Provider {
+  return new Pkcs11Provider(options);
 }

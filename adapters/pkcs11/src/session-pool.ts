@@ -8,7 +8,7 @@
  * error it may still hold an active operation (CKR_OPERATION_ACTIVE on its next *Init).
  */
 import { KeyportError } from '@keyport/core';
-import { PROVIDER_NAME } from './errors.js';
+import { mapPkcs11Error, PROVIDER_NAME } from './errors.js';
 import { type PinSource, resolvePin } from './options.js';
 import { ckrOf, type Handle, P, type Pkcs11 } from './p11.js';
 
@@ -49,26 +49,91 @@ export class SessionPool {
     readonly maxSessions: number,
   ) {}
 
-  /** Runs `fn` on a borrowed, logged-in session; re-logs in once after CKR_USER_NOT_LOGGED_IN. */
-  async run<T>(signal: AbortSignal | undefined, fn: (session: Handle) => Promise<T> | T): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      const session = await this.acquire(signal);
-      let healthy = true;
-      try {
-        return await fn(session);
-      } catch (e) {
-        if (ckrOf(e) !== undefined) healthy = false;
-        // Logged out under us: CKR_USER_NOT_LOGGED_IN, or (SoftHSM2) private objects that turned
-        // invisible / CKR_OBJECT_HANDLE_INVALID while the session shows a public state.
-        if (attempt === 1 && (ckrOf(e) === P.CKR_USER_NOT_LOGGED_IN || !this.stillLoggedIn(session))) {
-          this.login = undefined;
-          continue;
-        }
-        throw e;
-      } finally {
-        this.release(session, healthy);
-      }
+  /**
+   * Runs `fn` on a borrowed, logged-in session; re-logs in once after CKR_USER_NOT_LOGGED_IN.
+   * Every call takes this path, so it stays as short as a bare pkcs11js program's: an idle
+   * session runs `fn` with no await before it, a session handed over by the previous caller
+   * runs it in the step that hands it over, and the result settles in one step after `fn`.
+   */
+  run<T>(signal: AbortSignal | undefined, fn: (session: Handle) => Promise<T> | T): Promise<T> {
+    if (signal?.aborted || this.closed || !this.loginDone) return this.runSlowly(signal, fn, 1);
+    const idle = this.idle.pop();
+    if (idle !== undefined) return this.runOn(idle, signal, fn, 1);
+    if (this.open < this.maxSessions) return this.runSlowly(signal, fn, 1);
+    return this.wait(signal).then((session) =>
+      this.loginDone ? this.runOn(session, signal, fn, 1) : this.loginThenRun(session, signal, fn, 1),
+    );
+  }
+
+  private runOn<T>(
+    session: Handle,
+    signal: AbortSignal | undefined,
+    fn: (session: Handle) => Promise<T> | T,
+    attempt: number,
+  ): Promise<T> {
+    let result: Promise<T> | T;
+    try {
+      result = fn(session);
+    } catch (e) {
+      return this.failed(session, e, signal, fn, attempt);
     }
+    if (!(result instanceof Promise)) {
+      this.release(session, true);
+      return Promise.resolve(result);
+    }
+    return result.then(
+      (value) => {
+        this.release(session, true);
+        return value;
+      },
+      (e: unknown) => this.failed(session, e, signal, fn, attempt),
+    );
+  }
+
+  private async loginThenRun<T>(
+    session: Handle,
+    signal: AbortSignal | undefined,
+    fn: (session: Handle) => Promise<T> | T,
+    attempt: number,
+  ): Promise<T> {
+    try {
+      await this.ensureLogin(session);
+    } catch (e) {
+      this.release(session, false);
+      throw e;
+    }
+    return this.runOn(session, signal, fn, attempt);
+  }
+
+  private async runSlowly<T>(
+    signal: AbortSignal | undefined,
+    fn: (session: Handle) => Promise<T> | T,
+    attempt: number,
+  ): Promise<T> {
+    return this.runOn(await this.acquire(signal), signal, fn, attempt);
+  }
+
+  /**
+   * After `fn` failed on `session`: the session is closed if PKCS#11 reported the failure (it may
+   * still hold an active operation); a logout under us (CKR_USER_NOT_LOGGED_IN, or — SoftHSM2 —
+   * private objects that turned invisible, NotFound, while the session shows a public state) logs
+   * in again and runs `fn` once more.
+   */
+  private failed<T>(
+    session: Handle,
+    error: unknown,
+    signal: AbortSignal | undefined,
+    fn: (session: Handle) => Promise<T> | T,
+    attempt: number,
+  ): Promise<T> {
+    const ckr = ckrOf(error);
+    const mayBeLoggedOut = ckr !== undefined || (error instanceof KeyportError && error.code === 'NotFound');
+    const loggedOut =
+      attempt === 1 && mayBeLoggedOut && (ckr === P.CKR_USER_NOT_LOGGED_IN || !this.stillLoggedIn(session));
+    this.release(session, ckr === undefined);
+    if (!loggedOut) return Promise.reject(error);
+    this.forgetLogin();
+    return this.runSlowly(signal, fn, attempt + 1);
   }
 
   private async acquire(signal: AbortSignal | undefined): Promise<Handle> {
@@ -78,12 +143,14 @@ export class SessionPool {
         provider: PROVIDER_NAME,
         retryable: false,
       });
-    const ready = this.idle.pop();
-    const session = ready ?? (this.open < this.maxSessions ? this.openSession() : await this.wait(signal));
+    const idle = this.idle.pop();
+    const opened = idle === undefined && this.open < this.maxSessions ? this.openSession() : undefined;
+    const session = idle ?? opened ?? (await this.wait(signal));
     try {
       // Closing an application's last session logs it out (PKCS#11 §5.6), and another provider
-      // sharing the module may have done so: a session that reports a public state needs a login.
-      if (ready === undefined && this.login !== undefined && !this.loggedIn(session)) this.login = undefined;
+      // sharing the module may have done so: a NEW session that reports a public state needs a
+      // login. (A session handed over by another caller was logged in a moment ago.)
+      if (opened !== undefined && this.login !== undefined && !this.loggedIn(session)) this.forgetLogin();
       if (!this.loginDone || this.login === undefined) await this.ensureLogin(session);
     } catch (e) {
       this.release(session, false);
@@ -137,6 +204,11 @@ export class SessionPool {
     return LOGGED_IN_STATES.has(state);
   }
 
+  private forgetLogin(): void {
+    this.login = undefined;
+    this.loginDone = false;
+  }
+
   /** One C_Login for the token, shared by concurrent callers; the PIN is read only here. */
   private ensureLogin(session: Handle): Promise<void> {
     if (this.login === undefined) {
@@ -145,7 +217,9 @@ export class SessionPool {
         try {
           this.p11.C_Login(session, P.CKU_USER, pin);
         } catch (e) {
-          if (ckrOf(e) !== P.CKR_USER_ALREADY_LOGGED_IN) throw e;
+          // Mapped here (AccessDenied for a wrong or locked PIN): the first call may be one a
+          // caller makes on the driver directly, not through core.
+          if (ckrOf(e) !== P.CKR_USER_ALREADY_LOGGED_IN) throw mapPkcs11Error(e) ?? e;
         }
       })();
       this.login = attempt;
@@ -155,7 +229,7 @@ export class SessionPool {
           if (this.login === attempt) this.loginDone = true;
         },
         () => {
-          if (this.login === attempt) this.login = undefined;
+          if (this.login === attempt) this.forgetLogin();
         },
       );
     }
@@ -170,6 +244,8 @@ export class SessionPool {
       } catch {
         // already gone: nothing to release
       }
+      // Closing the application's last session logged it out (PKCS#11 §5.6).
+      if (this.open === 0) this.forgetLogin();
       const next = this.closed ? undefined : this.waiters.shift();
       if (next === undefined && this.open === 0) for (const d of this.drainers.splice(0)) d();
       if (next !== undefined) {

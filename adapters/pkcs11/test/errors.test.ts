@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { KeyportError, UnsupportedError } from '@keyport/core';
 import pkcs11js from 'pkcs11js';
 import { describe, expect, it } from 'vitest';
-import { CKR_TABLE, ckrName, ckrValue, mapPkcs11Error } from '../src/index.js';
+import { CKR_TABLE, ckrName, ckrValue, mapPkcs11Error, PKCS11_ERROR_TABLE } from '../src/index.js';
 
 const pkcs11Error = (name: string): Error => {
   const code = ckrValue(name);
@@ -11,16 +11,26 @@ const pkcs11Error = (name: string): Error => {
 };
 
 describe('mapPkcs11Error: the CKR table', () => {
-  for (const [name, code] of Object.entries(CKR_TABLE)) {
+  for (const [name, { code, capability }] of Object.entries(PKCS11_ERROR_TABLE)) {
     it(`${name} → ${code}`, () => {
       const mapped = mapPkcs11Error(pkcs11Error(name));
       expect(mapped).toBeInstanceOf(KeyportError);
       expect(mapped?.code).toBe(code);
       expect(mapped?.message).toContain(name);
       expect(mapped?.cause).toBeInstanceOf(pkcs11js.Pkcs11Error);
-      if (code === 'Unsupported') expect(mapped).toBeInstanceOf(UnsupportedError);
+      if (code === 'Unsupported') {
+        expect(mapped).toBeInstanceOf(UnsupportedError);
+        expect(capability).toBe('mechanism');
+        expect((mapped as UnsupportedError).capability).toBe('mechanism');
+      } else expect(capability).toBeUndefined();
     });
   }
+
+  it('CKR_TABLE is the same table; inherited names are not rows', () => {
+    expect(CKR_TABLE).toBe(PKCS11_ERROR_TABLE);
+    for (const name of ['__proto__', 'constructor', 'toString'])
+      expect(Object.hasOwn(PKCS11_ERROR_TABLE, name), name).toBe(false);
+  });
 
   it('the issue’s required rows map as specified', () => {
     const expected: Record<string, string> = {
@@ -59,7 +69,7 @@ describe('mapPkcs11Error: the CKR table', () => {
 
   it('every row of the table is in the README', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    for (const [name, code] of Object.entries(CKR_TABLE)) {
+    for (const [name, { code }] of Object.entries(PKCS11_ERROR_TABLE)) {
       expect(readme, name).toMatch(new RegExp(`\\| \`${name}\` \\| ${code} \\|`));
     }
   });

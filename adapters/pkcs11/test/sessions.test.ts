@@ -1,8 +1,31 @@
 /** One C_Initialize per process, the bounded session pool, re-login, abort between steps. */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { moduleRefs, type Pkcs11Provider } from '../src/index.js';
-import { openProvider, signal, softhsm, uniqueName } from './support.js';
+import { moduleRefs, PKCS11_CAPABILITIES, type Pkcs11Provider, pkcs11 } from '../src/index.js';
+import { openProvider, providerOptions, signal, softhsm, uniqueName } from './support.js';
+
+/** Counts calls of the named pkcs11js functions on the provider's (shared) module while `fn` runs. */
+async function counting(
+  provider: Pkcs11Provider,
+  names: readonly string[],
+  fn: () => Promise<unknown>,
+): Promise<Record<string, number>> {
+  const p11 = provider.p11 as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const counts: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  const originals = names.map((n) => [n, p11[n]] as const);
+  for (const [name, original] of originals) {
+    p11[name] = function (this: unknown, ...args: unknown[]) {
+      counts[name] = (counts[name] ?? 0) + 1;
+      return original?.apply(this, args);
+    };
+  }
+  try {
+    await fn();
+  } finally {
+    for (const [name] of originals) delete p11[name]; // back to the prototype's method
+  }
+  return counts;
+}
 
 describe('sessions against SoftHSM2', () => {
   let provider: Pkcs11Provider;
@@ -69,6 +92,80 @@ describe('sessions against SoftHSM2', () => {
     expect(info.state).toBe('enabled');
     const sealed = await provider.encrypt({ uri: keyUri }, randomBytes(8), {}, { signal: signal() });
     expect(sealed.keyVersion).toBe('1');
+  });
+
+  it('a session handed from one caller to the next costs no PKCS#11 call of its own; a cached key is not searched for', async () => {
+    await provider.encrypt({ uri: keyUri }, randomBytes(8), {}, { signal: signal() }); // cache the key
+    const counts = await counting(
+      provider,
+      ['C_GetSessionInfo', 'C_FindObjectsInit', 'C_EncryptInit', 'C_OpenSession'],
+      () =>
+        Promise.all(
+          Array.from({ length: 24 }, () =>
+            provider.encrypt({ uri: keyUri }, randomBytes(32), { context: { n: '1' } }, { signal: signal() }),
+          ),
+        ),
+    );
+    expect(counts.C_EncryptInit).toBe(24);
+    expect(counts.C_GetSessionInfo).toBe(0);
+    expect(counts.C_OpenSession).toBe(0);
+    // At most one refresh of the cached key (keyCacheMs may run out mid-test): 4 searches.
+    expect(counts.C_FindObjectsInit).toBeLessThanOrEqual(4);
+  });
+
+  it('a ciphertext under a version another provider made opens without waiting for the key cache', async () => {
+    const name = uniqueName('stale-cache');
+    const created = await provider.createKey({ name, spec: 'AES_256' }, { signal: signal() });
+    const ref = { uri: created.uri };
+    await provider.encrypt(ref, randomBytes(8), {}, { signal: signal() }); // caches version 1 only
+    const other = await openProvider({ keyCacheMs: 0 });
+    try {
+      await other.rotateKey(ref, { signal: signal() });
+      const sealed = await other.encrypt(ref, randomBytes(16), {}, { signal: signal() });
+      expect(sealed.keyVersion).toBe('2');
+      const opened = await provider.decrypt(ref, sealed.ciphertext, {}, { signal: signal() });
+      expect(opened.keyVersion).toBe('2');
+      // A version that never existed is still refused, after one fresh read.
+      const forged = Buffer.from(sealed.ciphertext);
+      forged[5] = '9'.charCodeAt(0);
+      await expect(provider.decrypt(ref, forged, {}, { signal: signal() })).rejects.toMatchObject({
+        code: 'InvalidCiphertext',
+      });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('pkcs11(options) builds the driver synchronously and reads the PIN at the first call only', async () => {
+    let reads = 0;
+    const pin = process.env.KEYPORT_SOFTHSM_PIN ?? '';
+    const driver = pkcs11(
+      providerOptions({
+        pin: {
+          callback: () => {
+            reads++;
+            return pin;
+          },
+        },
+      }),
+    );
+    try {
+      expect(reads).toBe(0);
+      expect(driver.capabilities).toEqual(provider.capabilities);
+      for (const [spec, usages] of Object.entries(driver.capabilities.keySpecs))
+        for (const usage of usages ?? [])
+          expect(PKCS11_CAPABILITIES.keySpecs[spec as keyof typeof PKCS11_CAPABILITIES.keySpecs]).toContain(
+            usage,
+          );
+      for (const a of driver.capabilities.signingAlgorithms)
+        expect(PKCS11_CAPABILITIES.signingAlgorithms).toContain(a);
+      for (const a of driver.capabilities.import) expect(PKCS11_CAPABILITIES.import).toContain(a);
+      await driver.describeKey({ uri: keyUri }, { signal: signal() });
+      await driver.describeKey({ uri: keyUri }, { signal: signal() });
+      expect(reads).toBe(1);
+    } finally {
+      await driver.close();
+    }
   });
 
   it('a closed provider refuses calls (Unavailable, not retryable)', async () => {

@@ -179,7 +179,8 @@ const pkcs11: Factory<Pkcs11Config> = {
     return construct(
       mod,
       '@keyport/pkcs11',
-      ['pkcs11', 'openPkcs11', 'createPkcs11Provider'],
+      // Pkcs11Provider.open, not the lazy pkcs11() factory: a wrong PIN must fail before any other provider is called.
+      ['openPkcs11', 'createPkcs11Provider'],
       ['Pkcs11Provider'],
       {
         modulePath: pathFrom(ctx.configDir, c.module),

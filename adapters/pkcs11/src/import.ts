@@ -20,7 +20,7 @@ import {
   type KeyInfo,
   KeyportError,
   type KeyRef,
-  UnsupportedError,
+  keyportError,
 } from '@keyport/core';
 import { type OaepHash, oaepMechanism } from './capabilities.js';
 import { ecSpki, rsaSpki } from './der.js';
@@ -62,14 +62,16 @@ export async function createImportKey(p11: Pkcs11, session: Handle, name: string
   return { privateKey: pair.privateKey, publicKey: pair.publicKey };
 }
 
+/** The wrapping algorithm: the requested one or the first this module offers (read from its mechanisms). */
 function checkAlgorithm(
   p: KeyAccess,
   algorithm: ImportWrappingAlgorithm | undefined,
 ): ImportWrappingAlgorithm {
   const chosen = algorithm ?? p.capabilities.import[0];
   if (chosen === undefined || !p.capabilities.import.includes(chosen)) {
-    throw new UnsupportedError('import', `this module cannot unwrap ${chosen ?? 'imported material'}`, {
+    throw keyportError('Unsupported', `this module cannot unwrap ${chosen ?? 'imported material'}`, {
       provider: p.name,
+      capability: 'import',
     });
   }
   return chosen;
@@ -235,9 +237,10 @@ export function wrapKeyForExport(
 ): Promise<Uint8Array> {
   const hash = hashOf(options.algorithm);
   if (!p.oaepHashes.includes(hash)) {
-    throw new UnsupportedError('export', `this module cannot wrap with OAEP ${hash}`, {
+    throw keyportError('Unsupported', `this module cannot wrap with OAEP ${hash}`, {
       provider: p.name,
       keyUri: ref.uri,
+      capability: 'export',
     });
   }
   let jwk: { n?: string; e?: string; kty?: string };
@@ -263,9 +266,10 @@ export function wrapKeyForExport(
   return p.withKey(ref, signal, async (session, key, target) => {
     const { objects } = usableVersion(key, target, key.meta.usage, p.name);
     if (objects.secret === undefined || key.meta.spec !== 'AES_256') {
-      throw new UnsupportedError('export', 'only AES_256 keys are exported', {
+      throw keyportError('Unsupported', 'only AES_256 keys are exported', {
         provider: p.name,
         keyUri: target.uri,
+        capability: 'export',
       });
     }
     const wrappingKey = p11.C_CreateObject(session, [

@@ -19,7 +19,6 @@ import {
 import {
   FRAME_MECHANISMS,
   GCM_IV_BYTES as IV_LEN,
-  type KeySpec,
   type SigningAlgorithm,
   GCM_TAG_BYTES as TAG_LEN,
 } from '@keyport/core';
@@ -105,14 +104,6 @@ export function rsaDecrypt(
   } catch {
     return openFailed(keyUri);
   }
-}
-
-/** The one algorithm each signing spec offers here. */
-export function signingAlgorithmFor(spec: KeySpec): SigningAlgorithm | undefined {
-  if (spec.startsWith('RSA_')) return 'RSASSA_PSS_SHA_256';
-  if (spec === 'EC_P256') return 'ECDSA_SHA_256';
-  if (spec === 'EC_P384') return 'ECDSA_SHA_384';
-  return undefined;
 }
 
 function signParams(algorithm: SigningAlgorithm): { hash: string; pss: boolean } {

@@ -1,25 +1,32 @@
 /**
  * The cryptographic operations of the provider: pick the key version, then run the PKCS#11 steps
- * in crypto-ops.ts on the borrowed session.
+ * in mechanisms.ts on the borrowed session.
  */
 import {
+  assertContextBindable,
   type DataKeyRequest,
   type DataKeyResult,
   type DecryptResult,
+  dataKeyLength,
   type EncryptRequest,
   type EncryptResult,
   encodeContext,
   KeyportError,
   type KeyRef,
+  keyportError,
   type MacResult,
   type ProviderCallOptions,
+  SIGNING_ALGORITHMS_BY_SPEC,
   type SigningAlgorithm,
   type SignRequest,
   type SignResult,
-  UnsupportedError,
+  signingAlgorithmFor,
 } from '@keyport/core';
 import type { OaepHash } from './capabilities.js';
 import { FORMAT, readCiphertext } from './ciphertext.js';
+import { invalidCiphertext } from './errors.js';
+import { type KeyAccess, usableVersion } from './key-access.js';
+import type { ResolvedKey } from './key-store.js';
 import {
   decryptAesGcm,
   decryptRsaOaep,
@@ -30,10 +37,7 @@ import {
   tokenRandom,
   verifyHmac,
   verifyWith,
-} from './crypto-ops.js';
-import { invalidCiphertext } from './errors.js';
-import { type KeyAccess, usableVersion } from './key-access.js';
-import type { ResolvedKey } from './key-store.js';
+} from './mechanisms.js';
 import type { Handle } from './p11.js';
 
 export interface CryptoAccess extends KeyAccess {
@@ -52,29 +56,16 @@ export function encrypt(
   req: EncryptRequest,
   o: ProviderCallOptions,
 ): Promise<EncryptResult> {
-  const aad = encodeContext(req.context);
-  return p.withKey(ref, o.signal, async (session, key, target) => {
+  return p.withKey(ref, o.signal, (session, key, target) => {
+    const aad = encodeContext(req.context);
     const { version, objects } = usableVersion(key, target, 'encrypt_decrypt', p.name);
-    if (key.meta.spec === 'AES_256' && objects.secret !== undefined) {
-      const ciphertext = await encryptAesGcm(p.p11, session, objects.secret, version, plaintext, aad);
-      return { ciphertext, keyVersion: String(version) };
-    }
-    if (aad.length > 0) {
-      throw new UnsupportedError('context', 'RSA-OAEP ciphertexts cannot bind an encryption context', {
-        provider: p.name,
-        keyUri: ref.uri,
-      });
-    }
+    if (key.meta.spec === 'AES_256' && objects.secret !== undefined)
+      return encryptAesGcm(p.p11, session, objects.secret, version, plaintext, aad);
+    assertContextBindable(key.meta.spec, req.context, 'none', { provider: p.name, keyUri: ref.uri });
     if (objects.publicKey === undefined || p.oaepHash === undefined) throw invalidUse(p.name, ref.uri);
-    const ciphertext = await encryptRsaOaep(
-      p.p11,
-      session,
-      objects.publicKey,
-      version,
-      p.oaepHash,
-      plaintext,
+    return encryptRsaOaep(p.p11, session, objects.publicKey, version, p.oaepHash, plaintext).then(
+      (ciphertext) => ({ ciphertext, keyVersion: String(version) }),
     );
-    return { ciphertext, keyVersion: String(version) };
   });
 }
 
@@ -85,9 +76,9 @@ export function decrypt(
   req: EncryptRequest,
   o: ProviderCallOptions,
 ): Promise<DecryptResult> {
-  const aad = encodeContext(req.context);
   const parsed = readCiphertext(ciphertext);
-  return p.withKey(ref, o.signal, async (session, key, target) => {
+  return p.withKey(ref, o.signal, (session, key, target) => {
+    const aad = encodeContext(req.context);
     if (parsed === undefined) throw invalidCiphertext(ref.uri, 'not a keyport PKCS#11 ciphertext');
     const aes = key.meta.spec === 'AES_256';
     if (aes !== (parsed.format === FORMAT.AES_GCM))
@@ -99,10 +90,10 @@ export function decrypt(
       p.name,
       true,
     );
-    const plaintext = aes
-      ? await decryptAesGcm(p.p11, session, objects.secret as Handle, parsed, aad, ref.uri)
-      : await decryptRsaOaep(p.p11, session, objects.privateKey as Handle, parsed, ref.uri, p.oaepHashes);
-    return { plaintext, keyVersion: String(parsed.version) };
+    if (aes) return decryptAesGcm(p.p11, session, objects.secret as Handle, parsed, aad, ref.uri);
+    return decryptRsaOaep(p.p11, session, objects.privateKey as Handle, parsed, ref.uri, p.oaepHashes).then(
+      (plaintext) => ({ plaintext, keyVersion: String(parsed.version) }),
+    );
   });
 }
 
@@ -117,52 +108,41 @@ export function generateDataKey(
   req: DataKeyRequest,
   o: ProviderCallOptions,
 ): Promise<DataKeyResult> {
-  const bytes = req.bytes ?? 32;
-  if (!Number.isInteger(bytes) || bytes < 1 || bytes > 1024) {
-    throw new KeyportError('InvalidArgument', 'data keys are 1 to 1024 bytes', {
-      provider: p.name,
-      keyUri: ref.uri,
-    });
-  }
-  const aad = encodeContext(req.context);
   return p.withKey(ref, o.signal, async (session, key, target) => {
+    const bytes = dataKeyLength(req.bytes);
+    const aad = encodeContext(req.context);
     if (key.meta.spec !== 'AES_256') {
-      throw new UnsupportedError('dataKeys', 'data keys need an AES_256 key', {
+      throw keyportError('Unsupported', 'data keys need an AES_256 key', {
         provider: p.name,
         keyUri: ref.uri,
+        capability: 'dataKeys',
       });
     }
     const { version, objects } = usableVersion(key, target, 'encrypt_decrypt', p.name);
     const plaintext = new Uint8Array(tokenRandom(p.p11, session, bytes));
-    const wrapped = await encryptAesGcm(p.p11, session, objects.secret as Handle, version, plaintext, aad);
-    return { plaintext, wrapped, keyVersion: String(version) };
+    const sealed = await encryptAesGcm(p.p11, session, objects.secret as Handle, version, plaintext, aad);
+    return { plaintext, wrapped: sealed.ciphertext, keyVersion: sealed.keyVersion };
   });
 }
 
+/**
+ * The neutral rule picks the algorithm for the key's spec (the first one this module offers when
+ * none is asked for); whether the module offers it is this token's fact.
+ */
 function algorithmFor(
   p: CryptoAccess,
   spec: ResolvedKey['meta']['spec'],
   requested: SigningAlgorithm | undefined,
-  uri: string,
-) {
-  const fitting: readonly SigningAlgorithm[] = spec.startsWith('RSA_')
-    ? ['RSASSA_PSS_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_256']
-    : spec === 'EC_P256'
-      ? ['ECDSA_SHA_256']
-      : spec === 'EC_P384'
-        ? ['ECDSA_SHA_384']
-        : [];
-  const algorithm = requested ?? fitting.find((a) => p.capabilities.signingAlgorithms.includes(a));
-  if (algorithm === undefined || !fitting.includes(algorithm)) {
-    throw new KeyportError('InvalidArgument', `${requested ?? 'no algorithm'} does not fit a ${spec} key`, {
+  keyUri: string,
+): SigningAlgorithm {
+  const offered = p.capabilities.signingAlgorithms;
+  const preferred = requested ?? SIGNING_ALGORITHMS_BY_SPEC[spec]?.find((a) => offered.includes(a));
+  const algorithm = signingAlgorithmFor(spec, preferred, { provider: p.name, keyUri });
+  if (!offered.includes(algorithm)) {
+    throw keyportError('Unsupported', `this module does not offer ${algorithm}`, {
       provider: p.name,
-      keyUri: uri,
-    });
-  }
-  if (!p.capabilities.signingAlgorithms.includes(algorithm)) {
-    throw new UnsupportedError('sign', `the module does not offer ${algorithm}`, {
-      provider: p.name,
-      keyUri: uri,
+      keyUri,
+      capability: 'signingAlgorithms',
     });
   }
   return algorithm;

@@ -4,9 +4,9 @@ import {
   checkDate,
   KEY_SPECS,
   type KeySpec,
+  keyportError,
   type RotationPolicy,
   toEncryptionContext,
-  UnsupportedError,
   USAGES_BY_SPEC,
 } from '@keyport/core';
 import { ROTATION_PERIOD_DAYS } from './capabilities.js';
@@ -42,9 +42,10 @@ export function rotationSchedule(
 ): Pick<StoredKey, 'rotationPeriodDays' | 'nextRotationAt'> {
   if (policy.periodDays === undefined) return {};
   if (origin === 'external') {
-    throw new UnsupportedError('autoRotation', 'keys with imported material cannot rotate automatically', {
+    throw keyportError('Unsupported', 'keys with imported material cannot rotate automatically', {
       provider: PROVIDER_NAME,
       keyUri: uri,
+      capability: 'autoRotation',
     });
   }
   const days = policy.periodDays;
@@ -84,12 +85,13 @@ export function newKey(req: CreateKeyRequest, ref: ResolvedRef, now: Date): Stor
   }
   const external = req.external === true;
   if (external && !IMPORTABLE_SPECS.includes(req.spec)) {
-    throw new UnsupportedError(
-      'import',
+    throw keyportError(
+      'Unsupported',
       `${req.spec} material cannot be imported (${IMPORTABLE_SPECS.join(', ')} can)`,
       {
         provider: PROVIDER_NAME,
         keyUri: uri,
+        capability: 'import',
       },
     );
   }

@@ -8,21 +8,27 @@ import {
   type DataKeyRequest,
   type DataKeyResult,
   type DecryptResult,
+  dataKeyLength,
   type EncryptRequest,
   type EncryptResult,
   encodeContext,
   FRAME_MECHANISMS,
   type KeyRef,
   type KeyUsage,
+  keyportError,
   type MacResult,
   type SigningAlgorithm,
   type SignRequest,
   type SignResult,
-  UnsupportedError,
+  signingAlgorithmFor,
 } from '@keyport/core';
 import { contextArg, keyRefArg, signArg } from './arguments.js';
-import { DATA_KEY_BYTES, LOCAL_CAPABILITIES } from './capabilities.js';
 import { parseCiphertext } from './ciphertext.js';
+import { labelled, localError, PROVIDER_NAME } from './errors.js';
+import type { KeyInUse, KeystoreAccess } from './key-access.js';
+import { publicKeyDer } from './key-material.js';
+import { requireState, usableVersion } from './key-state.js';
+import type { StoredVersion } from './model.js';
 import {
   aesGcmDecrypt,
   aesGcmEncrypt,
@@ -30,15 +36,9 @@ import {
   hmacSha256,
   rsaDecrypt,
   rsaEncrypt,
-  signingAlgorithmFor,
   signMessage,
   verifyMessage,
-} from './crypto-ops.js';
-import { labelled, localError, PROVIDER_NAME } from './errors.js';
-import type { KeyInUse, KeystoreAccess } from './key-access.js';
-import { publicKeyDer } from './key-material.js';
-import { requireState, usableVersion } from './key-state.js';
-import type { StoredVersion } from './model.js';
+} from './primitives.js';
 
 function checkBytesArg(value: unknown, option: string, ref: KeyRef): void {
   labelled(ref.uri, () => checkBytes(value, option));
@@ -131,14 +131,7 @@ export async function generateDataKey(
 ): Promise<DataKeyResult> {
   const ref = keyRefArg(givenRef);
   const context = contextArg(req, ref.uri);
-  const bytes = req.bytes ?? DATA_KEY_BYTES.default;
-  if (!Number.isInteger(bytes) || bytes < DATA_KEY_BYTES.min || bytes > DATA_KEY_BYTES.max) {
-    throw localError(
-      'InvalidArgument',
-      `data keys are ${DATA_KEY_BYTES.min}-${DATA_KEY_BYTES.max} bytes`,
-      ref.uri,
-    );
-  }
+  const bytes = labelled(ref.uri, () => dataKeyLength(req.bytes));
   const aad = labelled(ref.uri, () => encodeContext(context));
   const use = await access.useKey(ref, signal, 'generate_data_key', context);
   requireUsage(use, 'encrypt_decrypt', 'generateDataKey');
@@ -152,34 +145,18 @@ export async function generateDataKey(
   }
 }
 
+/** The neutral rule (core) picks the algorithm for the key's spec; core refused undeclared ones. */
 function signingAlgorithm(use: KeyInUse, requested: SigningAlgorithm | undefined): SigningAlgorithm {
-  const native = signingAlgorithmFor(use.key.spec);
-  const algorithm = requested ?? native;
-  if (algorithm === undefined || native === undefined) {
-    throw localError('InvalidArgument', `a ${use.key.spec} key cannot sign`, use.ref.uri);
-  }
-  if (!LOCAL_CAPABILITIES.signingAlgorithms.includes(algorithm)) {
-    throw new UnsupportedError('signingAlgorithms', `the local provider does not offer ${algorithm}`, {
-      provider: PROVIDER_NAME,
-      keyUri: use.ref.uri,
-    });
-  }
-  if (algorithm !== native) {
-    throw localError(
-      'InvalidArgument',
-      `${algorithm} does not match a ${use.key.spec} key (use ${native})`,
-      use.ref.uri,
-    );
-  }
-  return algorithm;
+  return signingAlgorithmFor(use.key.spec, requested, { provider: PROVIDER_NAME, keyUri: use.ref.uri });
 }
 
 function checkMessageType(req: SignRequest, uri: string): void {
   if (req.messageType === 'digest') {
     // node:crypto has no prehashed RSA-PSS/ECDSA signing; refusing beats hashing twice.
-    throw new UnsupportedError('signDigest', 'the local provider signs messages, not precomputed digests', {
+    throw keyportError('Unsupported', 'the local provider signs messages, not precomputed digests', {
       provider: PROVIDER_NAME,
       keyUri: uri,
+      capability: 'signDigest',
     });
   }
 }

@@ -7,7 +7,14 @@ import { createHash } from 'node:crypto';
 import { KeyportError, type KeySpec, type SigningAlgorithm } from '@keyport/core';
 import type { GcmParams, RsaPSS } from 'pkcs11js';
 import { type OaepHash, oaepMechanism } from './capabilities.js';
-import { FORMAT, GCM_IV_BYTES, type ParsedCiphertext, writeCiphertext } from './ciphertext.js';
+import {
+  FORMAT,
+  frameHeader,
+  GCM_IV_BYTES,
+  GCM_TAG_BYTES,
+  type ParsedCiphertext,
+  writeCiphertext,
+} from './ciphertext.js';
 import { CURVES, ecdsaDerToRaw, ecdsaRawToDer, SHA256_DIGEST_INFO } from './der.js';
 import { asDecryptFailure, invalidCiphertext, PROVIDER_NAME } from './errors.js';
 import { ckrOf, type Handle, type Mechanism, P, type Pkcs11 } from './p11.js';
@@ -18,47 +25,66 @@ function gcm(iv: Buffer, aad: Uint8Array): Mechanism {
   return { mechanism: P.CKM_AES_GCM, parameter };
 }
 
-/** A fresh 96-bit IV from the token's RNG. */
+/** `bytes` from the token's RNG (a fresh 96-bit IV, a data key). */
 export function tokenRandom(p11: Pkcs11, session: Handle, bytes: number): Buffer {
-  return Buffer.from(p11.C_GenerateRandom(session, Buffer.alloc(bytes)));
+  return p11.C_GenerateRandom(session, Buffer.alloc(bytes));
 }
 
-export async function encryptAesGcm(
+/** A Buffer over the same memory (pkcs11js takes Buffers; copying key material leaves copies behind). */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Seals under `key` with a fresh token IV. The frame is one allocation: the token writes the IV
+ * and the sealed bytes into it in place (no copies, as few allocations as a bare call's).
+ */
+export function encryptAesGcm(
   p11: Pkcs11,
   session: Handle,
   key: Handle,
   version: number,
   plaintext: Uint8Array,
   aad: Uint8Array,
-): Promise<Uint8Array> {
-  const iv = tokenRandom(p11, session, GCM_IV_BYTES);
+): Promise<{ ciphertext: Uint8Array; keyVersion: string }> {
+  const header = frameHeader(FORMAT.AES_GCM, version);
+  const sealedAt = header.length + GCM_IV_BYTES;
+  const frame = Buffer.alloc(sealedAt + plaintext.length + GCM_TAG_BYTES);
+  frame.set(header);
+  const iv = p11.C_GenerateRandom(session, frame.subarray(header.length, sealedAt));
   p11.C_EncryptInit(session, gcm(iv, aad), key);
-  const sealed = await p11.C_EncryptAsync(
-    session,
-    Buffer.from(plaintext),
-    Buffer.alloc(plaintext.length + 16),
-  );
-  return writeCiphertext(FORMAT.AES_GCM, version, iv, sealed);
+  return p11.C_EncryptAsync(session, asBuffer(plaintext), frame.subarray(sealedAt)).then((sealed) => {
+    if (sealed.length !== plaintext.length + GCM_TAG_BYTES)
+      throw new KeyportError('Internal', 'the module returned an AES-GCM result of the wrong length', {
+        provider: PROVIDER_NAME,
+      });
+    return {
+      ciphertext: new Uint8Array(frame.buffer, frame.byteOffset, frame.length),
+      keyVersion: String(version),
+    };
+  });
 }
 
-export async function decryptAesGcm(
+export function decryptAesGcm(
   p11: Pkcs11,
   session: Handle,
   key: Handle,
   parsed: ParsedCiphertext,
   aad: Uint8Array,
   keyUri: string,
-): Promise<Uint8Array> {
+): Promise<{ plaintext: Uint8Array; keyVersion: string }> {
   const iv = parsed.body.subarray(0, GCM_IV_BYTES);
   const sealed = parsed.body.subarray(GCM_IV_BYTES);
-  p11.C_DecryptInit(session, gcm(Buffer.from(iv), aad), key);
-  try {
-    return new Uint8Array(
-      await p11.C_DecryptAsync(session, Buffer.from(sealed), Buffer.alloc(sealed.length)),
-    );
-  } catch (e) {
-    throw asDecryptFailure(e, keyUri);
-  }
+  p11.C_DecryptInit(session, gcm(iv, aad), key);
+  return p11.C_DecryptAsync(session, sealed, Buffer.alloc(sealed.length)).then(
+    (plaintext) => ({
+      plaintext: new Uint8Array(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength),
+      keyVersion: String(parsed.version),
+    }),
+    (e: unknown) => {
+      throw asDecryptFailure(e, keyUri);
+    },
+  );
 }
 
 export async function encryptRsaOaep(

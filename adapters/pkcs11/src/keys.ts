@@ -4,10 +4,10 @@ import {
   KeyportError,
   type KeyRef,
   type KeyUsage,
-  UnsupportedError,
+  keyportError,
   USAGES_BY_SPEC,
 } from '@keyport/core';
-import { createImportKey } from './byok.js';
+import { createImportKey } from './import.js';
 import type { KeyAccess } from './key-access.js';
 import { keyInfo, keyState } from './key-info.js';
 import { labelInUse, listKeyNames, type ResolvedKey, resolveKey, writeMetadata } from './key-store.js';
@@ -32,29 +32,17 @@ export async function createKey(
   req: Pkcs11CreateKeyRequest,
   signal: AbortSignal,
 ): Promise<KeyInfo> {
+  // Core has checked the spec, and the usage when one is given, against the declared capabilities.
   const { spec } = req;
-  const declared = p.capabilities.keySpecs[spec];
-  if (declared === undefined)
-    throw new UnsupportedError('keys', `this module cannot make ${spec} keys`, { provider: p.name });
   const usage: KeyUsage = req.usage ?? (USAGES_BY_SPEC[spec][0] as KeyUsage);
-  if (!USAGES_BY_SPEC[spec].includes(usage)) {
-    throw new KeyportError('InvalidArgument', `a ${spec} key cannot be used for ${usage}`, {
-      provider: p.name,
-    });
-  }
-  if (!declared.includes(usage)) {
-    throw new UnsupportedError('keys', `this module offers ${spec} only for ${declared.join(', ')}`, {
-      provider: p.name,
-    });
-  }
-  if (req.rotation?.periodDays !== undefined) {
-    throw new UnsupportedError('autoRotation', 'PKCS#11 tokens do not rotate keys on a schedule', {
-      provider: p.name,
-    });
-  }
-  if (req.external === true && (spec !== 'AES_256' || p.capabilities.import.length === 0)) {
-    throw new UnsupportedError('import', 'only AES_256 keys can be imported', { provider: p.name });
-  }
+  const refuse = (capability: string, why: string) =>
+    keyportError('Unsupported', why, { provider: p.name, capability });
+  if (p.capabilities.keySpecs[spec]?.includes(usage) !== true)
+    throw refuse('keySpecs', `this module does not offer ${spec} for ${usage} (choose a usage)`);
+  if (req.rotation?.periodDays !== undefined)
+    throw refuse('autoRotation', 'PKCS#11 tokens do not rotate keys on a schedule');
+  if (req.external === true && (spec !== 'AES_256' || p.capabilities.import.length === 0))
+    throw refuse('import', 'only AES_256 keys can be imported');
   const name = nameOf(p, req.name);
   const uri = p.uriFor(name);
   return p.exclusive(name, () =>

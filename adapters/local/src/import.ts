@@ -18,7 +18,7 @@ import {
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
-import { type ImportWrappingAlgorithm, UnsupportedError } from '@keyport/core';
+import { type ImportWrappingAlgorithm, keyportError } from '@keyport/core';
 import { LOCAL_CAPABILITIES } from './capabilities.js';
 import { localError, PROVIDER_NAME } from './errors.js';
 import { requireState } from './key-state.js';
@@ -140,10 +140,10 @@ export function checkImportAlgorithm(
   uri: string,
 ): asserts algorithm is LocalImportAlgorithm {
   if (!isLocalImportAlgorithm(algorithm) || !LOCAL_CAPABILITIES.import.includes(algorithm)) {
-    throw new UnsupportedError(
-      'import',
+    throw keyportError(
+      'Unsupported',
       `the local provider wraps imports with ${LOCAL_CAPABILITIES.import.join(' or ')} only`,
-      { provider: PROVIDER_NAME, keyUri: uri },
+      { provider: PROVIDER_NAME, keyUri: uri, capability: 'import' },
     );
   }
 }
