@@ -48,35 +48,35 @@ export function assertContextBindable(
   }
 }
 
-/** A key found to be of `spec` used for `usage` the spec cannot serve. */
+/**
+ * A key found to be of `spec` used for `usage` the spec cannot serve: the caller's mistake for
+ * this key (InvalidArgument, as the providers answer a key-usage mismatch), not a missing
+ * capability of the driver.
+ */
 export function assertSpecServes(spec: KeySpec, usage: KeyUsage, details: Details = {}): void {
   if (!USAGES_BY_SPEC[spec].includes(usage)) {
-    throw keyportError('Unsupported', `${spec} keys cannot be used for ${usage}`, {
-      ...details,
-      capability: usage === 'sign_verify' ? 'sign' : usage === 'mac' ? 'mac' : 'encrypt',
-    });
+    throw keyportError('InvalidArgument', `${spec} keys cannot be used for ${usage}`, details);
   }
 }
 
 /**
- * The signing algorithm for a key of `spec`: the requested one, else the spec's first. A spec
- * that cannot sign is Unsupported (capability 'sign'); an algorithm of another key family is the
- * caller's mistake for this key, InvalidArgument — as the providers answer it.
+ * The signing algorithm for a key of `spec`: the requested one, else the spec's first. A key
+ * that cannot sign, or an algorithm of another key family, is the caller's mistake for this key
+ * (InvalidArgument); an algorithm the driver does not offer at all is refused by core before
+ * the call (Unsupported, from the declared `signingAlgorithms`).
  */
 export function signingAlgorithmFor(
   spec: KeySpec,
   requested: SigningAlgorithm | undefined,
   details: Details = {},
 ): SigningAlgorithm {
-  const algorithms = SIGNING_ALGORITHMS_BY_SPEC[spec];
-  if (algorithms === undefined || algorithms.length === 0) {
-    throw keyportError('Unsupported', `${spec} keys cannot sign`, { ...details, capability: 'sign' });
+  const algorithms = SIGNING_ALGORITHMS_BY_SPEC[spec] ?? [];
+  const chosen = requested ?? algorithms[0];
+  if (chosen === undefined) throw keyportError('InvalidArgument', `${spec} keys cannot sign`, details);
+  if (!algorithms.includes(chosen)) {
+    throw keyportError('InvalidArgument', `${spec} keys do not sign with ${chosen}`, details);
   }
-  if (requested === undefined) return algorithms[0] as SigningAlgorithm;
-  if (!algorithms.includes(requested)) {
-    throw keyportError('InvalidArgument', `${spec} keys do not sign with ${requested}`, details);
-  }
-  return requested;
+  return chosen;
 }
 
 /** A provider's key keyport has no neutral spec for (listing skips these; a call refuses them). */
