@@ -217,7 +217,12 @@ export const disableKey = (rpc: KmsRpc, ref: KeyRef, o: ProviderCallOptions) =>
 export const cancelKeyDeletion = (rpc: KmsRpc, ref: KeyRef, o: ProviderCallOptions) =>
   thenDescribe(rpc, ref, o, 'CancelKeyDeletion');
 
-export async function setRotationPolicy(rpc: KmsRpc, ref: KeyRef, policy: RotationPolicy, o: ProviderCallOptions) {
+export async function setRotationPolicy(
+  rpc: KmsRpc,
+  ref: KeyRef,
+  policy: RotationPolicy,
+  o: ProviderCallOptions,
+) {
   const days = policy.periodDays;
   checkRotationPeriod(days);
   return days === undefined
