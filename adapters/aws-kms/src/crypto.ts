@@ -24,7 +24,7 @@ import {
   signingAlgorithmFor,
 } from '@keyport/core';
 import { answered, PROVIDER_NAME } from './errors.js';
-import type { KmsRpc, ResolvedKey } from './rpc.js';
+import type { InputOf, KmsRpc, ResolvedKey } from './rpc.js';
 import { encryptionAlgorithmFor } from './specs.js';
 
 /** Results carry the key ARN AWS answered with: ESDK-compatible EDKs record it as provider info. */
@@ -62,20 +62,28 @@ function encryptionParams(key: ResolvedKey, spec: KeySpec, context: EncryptionCo
   return { EncryptionAlgorithm: encryptionAlgorithmFor(spec), ...contextOf(context) };
 }
 
-/** Runs a call that depended on a cached spec; a usage error means an alias moved, so forget it. */
-async function withSpec<T>(
+/**
+ * Encrypt or Decrypt, whose requests depend on the key's (cached) spec. KeyId is always sent, so
+ * AWS refuses a ciphertext made under any other key; a usage error means an alias was moved to a
+ * key of another spec, so the cached spec is forgotten.
+ */
+async function crypt<Op extends 'Encrypt' | 'Decrypt'>(
   rpc: KmsRpc,
-  key: ResolvedKey,
+  ref: KeyRef,
+  op: Op,
+  data: Omit<InputOf<Op>, 'KeyId'>,
+  context: EncryptionContext | undefined,
   signal: AbortSignal,
-  run: (spec: KeySpec) => Promise<T>,
 ) {
-  const spec = await rpc.specOf(key, signal);
-  try {
-    return await run(spec);
-  } catch (e) {
-    if ((e as { name?: unknown }).name === 'InvalidKeyUsageException') rpc.forget(key);
-    throw e;
-  }
+  const key = await rpc.resolve(ref);
+  const params = encryptionParams(key, await rpc.specOf(key, signal), context);
+  const out = await rpc
+    .send(key, op, { ...data, KeyId: key.keyId, ...params } as InputOf<Op>, signal)
+    .catch((e) => {
+      if ((e as { name?: unknown }).name === 'InvalidKeyUsageException') rpc.forget(key);
+      throw e;
+    });
+  return { out, keyArn: answered(out.KeyId, 'a key id') };
 }
 
 export async function encrypt(
@@ -85,20 +93,8 @@ export async function encrypt(
   req: EncryptRequest,
   o: ProviderCallOptions,
 ): Promise<AwsEncryptResult> {
-  const key = await rpc.resolve(ref);
-  const out = await withSpec(rpc, key, o.signal, (spec) =>
-    rpc.send(
-      key,
-      'Encrypt',
-      { KeyId: key.keyId, Plaintext: plaintext, ...encryptionParams(key, spec, req.context) },
-      o.signal,
-    ),
-  );
-  return {
-    ciphertext: answered(out.CiphertextBlob, 'a ciphertext'),
-    keyVersion: undefined,
-    keyArn: answered(out.KeyId, 'a key id'),
-  };
+  const { out, keyArn } = await crypt(rpc, ref, 'Encrypt', { Plaintext: plaintext }, req.context, o.signal);
+  return { ciphertext: answered(out.CiphertextBlob, 'a ciphertext'), keyVersion: undefined, keyArn };
 }
 
 export async function decrypt(
@@ -108,21 +104,14 @@ export async function decrypt(
   req: EncryptRequest,
   o: ProviderCallOptions,
 ): Promise<AwsDecryptResult> {
-  const key = await rpc.resolve(ref);
-  // KeyId is always sent: AWS then refuses a ciphertext made under any other key
-  const out = await withSpec(rpc, key, o.signal, (spec) =>
-    rpc.send(
-      key,
-      'Decrypt',
-      { KeyId: key.keyId, CiphertextBlob: ciphertext, ...encryptionParams(key, spec, req.context) },
-      o.signal,
-    ),
-  );
-  return {
-    plaintext: answered(out.Plaintext, 'a plaintext'),
-    keyVersion: undefined,
-    keyArn: answered(out.KeyId, 'a key id'),
-  };
+  const data = { CiphertextBlob: ciphertext };
+  const { out, keyArn } = await crypt(rpc, ref, 'Decrypt', data, req.context, o.signal);
+  return { plaintext: answered(out.Plaintext, 'a plaintext'), keyVersion: undefined, keyArn };
+}
+
+/** Data-key lengths follow core's rule (16 to 1024 bytes); AWS allows 1 to 1024. */
+function dataKeyInput(key: ResolvedKey, req: DataKeyRequest) {
+  return { KeyId: key.keyId, NumberOfBytes: dataKeyLength(req.bytes), ...contextOf(req.context) };
 }
 
 export async function generateDataKey(
@@ -132,8 +121,7 @@ export async function generateDataKey(
   o: ProviderCallOptions,
 ): Promise<AwsDataKeyResult> {
   const key = await rpc.resolve(ref);
-  const input = { KeyId: key.keyId, NumberOfBytes: dataKeyLength(req.bytes), ...contextOf(req.context) };
-  const out = await rpc.send(key, 'GenerateDataKey', input, o.signal);
+  const out = await rpc.send(key, 'GenerateDataKey', dataKeyInput(key, req), o.signal);
   return {
     plaintext: answered(out.Plaintext, 'a data key'),
     wrapped: answered(out.CiphertextBlob, 'a wrapped data key'),
@@ -150,8 +138,7 @@ export async function generateDataKeyWithoutPlaintext(
   o: ProviderCallOptions,
 ): Promise<{ wrapped: Uint8Array; keyArn: string }> {
   const key = await rpc.resolve(ref);
-  const input = { KeyId: key.keyId, NumberOfBytes: dataKeyLength(req.bytes), ...contextOf(req.context) };
-  const out = await rpc.send(key, 'GenerateDataKeyWithoutPlaintext', input, o.signal);
+  const out = await rpc.send(key, 'GenerateDataKeyWithoutPlaintext', dataKeyInput(key, req), o.signal);
   return {
     wrapped: answered(out.CiphertextBlob, 'a wrapped data key'),
     keyArn: answered(out.KeyId, 'a key id'),
@@ -202,12 +189,8 @@ export async function sign(
 ): Promise<SignResult> {
   const key = await rpc.resolve(ref);
   // core has checked a requested algorithm against the declared ones; AWS checks it fits the key
-  const algorithm =
-    req.algorithm ??
-    signingAlgorithmFor(await rpc.specOf(key, o.signal), undefined, {
-      provider: PROVIDER_NAME,
-      keyUri: key.uri,
-    });
+  const details = { provider: PROVIDER_NAME, keyUri: key.uri };
+  const algorithm = req.algorithm ?? signingAlgorithmFor(await rpc.specOf(key, o.signal), undefined, details);
   const MessageType = req.messageType === 'digest' ? 'DIGEST' : 'RAW';
   const input = { KeyId: key.keyId, Message: message, MessageType, SigningAlgorithm: algorithm } as const;
   const out = await rpc.send(key, 'Sign', input, o.signal);
@@ -255,12 +238,8 @@ export async function mac(
   o: ProviderCallOptions,
 ): Promise<MacResult> {
   const key = await rpc.resolve(ref);
-  const out = await rpc.send(
-    key,
-    'GenerateMac',
-    { KeyId: key.keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256' },
-    o.signal,
-  );
+  const input = { KeyId: key.keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256' } as const;
+  const out = await rpc.send(key, 'GenerateMac', input, o.signal);
   return { mac: answered(out.Mac, 'a MAC'), keyVersion: undefined };
 }
 
