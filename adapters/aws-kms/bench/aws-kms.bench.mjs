@@ -9,6 +9,9 @@
 // Both sides do the same work: the same key ARN, plaintext, ciphertext and encryption context;
 // the bare client is built as the adapter builds its own (`maxAttempts: 1`, default handler).
 // Each row gives the median of the per-round ratios and their spread (min..max over rounds).
+// A third target, `stubbed transport`, gives both sides the same in-process request handler
+// that answers at once (the SDK still builds, signs and parses every request): it isolates the
+// CPU the Keyport path adds from emulator and network noise, which on a busy machine hides 5%.
 //
 // Writes bench-results/aws-kms.json as [{ name, unit, value, baseline, baselineValue, ratio,
 // spread, rounds, target, concurrency, node }]. Needs moto and local-kms
@@ -29,9 +32,40 @@ const SERIAL_CALLS = arg('--serial-calls', quick ? 10 : 60);
 const PARALLEL_CALLS = arg('--parallel-calls', quick ? 32 : 320);
 const CALLERS = 16;
 const TARGETS = [
-  { name: 'moto', variable: 'KEYPORT_MOTO_ENDPOINT' },
-  { name: 'local-kms', variable: 'KEYPORT_LOCALKMS_ENDPOINT' },
+  { name: 'moto', variable: 'KEYPORT_MOTO_ENDPOINT', scale: 1 },
+  { name: 'local-kms', variable: 'KEYPORT_LOCALKMS_ENDPOINT', scale: 1 },
+  { name: 'stubbed transport', scale: 10 },
 ];
+const STUB_ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+/** The SDK's requestHandler answering KMS JSON at once: DescribeKey, Encrypt and Decrypt. */
+function stubHandler() {
+  const b64 = (n) => Buffer.alloc(n, 7).toString('base64');
+  const answers = {
+    DescribeKey: {
+      KeyMetadata: {
+        ...{ Arn: STUB_ARN, KeyId: STUB_ARN, KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'ENCRYPT_DECRYPT' },
+        ...{ KeyState: 'Enabled', Enabled: true, Origin: 'AWS_KMS' },
+      },
+    },
+    Encrypt: { CiphertextBlob: b64(184), KeyId: STUB_ARN, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' },
+    Decrypt: { Plaintext: b64(32), KeyId: STUB_ARN, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' },
+  };
+  const bodies = Object.fromEntries(
+    Object.entries(answers).map(([op, json]) => [op, new TextEncoder().encode(JSON.stringify(json))]),
+  );
+  const headers = { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'stub' };
+  return {
+    metadata: { handlerProtocol: 'h1' },
+    destroy() {},
+    updateHttpClientConfig() {},
+    httpHandlerConfigs: () => ({}),
+    async handle(request) {
+      const op = String(request.headers['x-amz-target']).replace('TrentService.', '');
+      return { response: { statusCode: 200, reason: '', headers: { ...headers }, body: bodies[op] } };
+    },
+  };
+}
 
 function endpointOf({ name, variable }) {
   if (process.env[variable]) return process.env[variable];
@@ -54,10 +88,10 @@ const median = (xs) => {
 const round = (v, d = 3) => Math.round(v * 10 ** d) / 10 ** d;
 
 /** Median single-call latency of each side, calls alternating (ABBA) so both share the noise. */
-async function serialRound(bare, ours) {
+async function serialRound(bare, ours, calls) {
   const a = [];
   const b = [];
-  for (let i = 0; i < SERIAL_CALLS; i++) {
+  for (let i = 0; i < calls; i++) {
     const order = i % 2 === 0 ? [bare, ours] : [ours, bare];
     for (const fn of order) {
       const t = now();
@@ -68,9 +102,9 @@ async function serialRound(bare, ours) {
   return { bare: median(a), ours: median(b) };
 }
 
-/** Wall time of PARALLEL_CALLS calls made by CALLERS loops at once. */
-async function parallel(fn) {
-  let left = PARALLEL_CALLS;
+/** Wall time of `calls` calls made by CALLERS loops at once. */
+async function parallel(fn, calls) {
+  let left = calls;
   const t = now();
   await Promise.all(
     Array.from({ length: CALLERS }, async () => {
@@ -80,26 +114,27 @@ async function parallel(fn) {
   return now() - t;
 }
 
-async function parallelRound(bare, ours, r) {
+async function parallelRound(bare, ours, r, calls) {
   if (r % 2 === 0) {
-    const x = await parallel(bare);
-    return { bare: x, ours: await parallel(ours) };
+    const x = await parallel(bare, calls);
+    return { bare: x, ours: await parallel(ours, calls) };
   }
-  const y = await parallel(ours);
-  return { bare: await parallel(bare), ours: y };
+  const y = await parallel(ours, calls);
+  return { bare: await parallel(bare, calls), ours: y };
 }
 
 const results = [];
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 for (const target of TARGETS) {
-  const endpoint = endpointOf(target);
-  const provider = awsKms({ region: 'us-east-1', endpoint, credentials });
+  const stubbed = target.variable === undefined;
+  const endpoint = stubbed ? 'http://127.0.0.1:9' : endpointOf(target);
+  const clientConfig = stubbed ? { requestHandler: stubHandler() } : {};
+  const provider = awsKms({ region: 'us-east-1', endpoint, credentials, clientConfig });
   const keyport = createKeyport({ providers: [provider] });
-  const bare = new KMSClient({ region: 'us-east-1', endpoint, credentials, maxAttempts: 1 });
-  const key = await keyport.createKey('aws-kms', {
-    name: `bench-${Date.now().toString(36)}`,
-    spec: 'AES_256',
-  });
+  const bare = new KMSClient({ region: 'us-east-1', endpoint, credentials, maxAttempts: 1, ...clientConfig });
+  const key = stubbed
+    ? { uri: `aws-kms://${STUB_ARN}` }
+    : await keyport.createKey('aws-kms', { name: `bench-${Date.now().toString(36)}`, spec: 'AES_256' });
   const KeyId = key.uri.slice('aws-kms://'.length);
   const plaintext = new TextEncoder().encode('x'.repeat(32));
   const context = { purpose: 'bench', tenant: 't-1' };
@@ -125,15 +160,16 @@ for (const target of TARGETS) {
   for (const [op, fns] of Object.entries(ops)) {
     for (const concurrency of [1, CALLERS]) {
       const rounds = [];
+      const calls = (concurrency === 1 ? SERIAL_CALLS : PARALLEL_CALLS) * target.scale;
       for (let r = 0; r < ROUNDS; r++) {
         rounds.push(
           concurrency === 1
-            ? await serialRound(fns.bare, fns.ours)
-            : await parallelRound(fns.bare, fns.ours, r),
+            ? await serialRound(fns.bare, fns.ours, calls)
+            : await parallelRound(fns.bare, fns.ours, r, calls),
         );
       }
       const ratios = rounds.map((x) => x.ours / x.bare);
-      const perCall = (ms) => (concurrency === 1 ? ms : (PARALLEL_CALLS * 1000) / ms);
+      const perCall = (ms) => (concurrency === 1 ? ms : (calls * 1000) / ms);
       results.push({
         name: `keyport ${op}, ${concurrency} caller${concurrency === 1 ? '' : 's'} (${target.name})`,
         unit: concurrency === 1 ? 'ms/call (median)' : 'calls/s',
@@ -144,7 +180,7 @@ for (const target of TARGETS) {
         ratio: round(median(ratios)),
         spread: [round(Math.min(...ratios)), round(Math.max(...ratios))],
         rounds: ROUNDS,
-        calls: concurrency === 1 ? SERIAL_CALLS : PARALLEL_CALLS,
+        calls,
         target: target.name,
         concurrency,
         node: process.version,

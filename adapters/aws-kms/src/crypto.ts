@@ -11,32 +11,22 @@ import {
   type DecryptResult,
   dataKeyLength,
   type EncryptionContext,
-  type EncryptRequest,
   type EncryptResult,
   type KeyRef,
   type KeySpec,
-  type MacResult,
   needs,
   type ProviderCallOptions,
-  type SigningAlgorithm,
   type SignRequest,
-  type SignResult,
   signingAlgorithmFor,
 } from '@keyport/core';
 import { answered, PROVIDER_NAME } from './errors.js';
-import type { InputOf, KmsRpc, ResolvedKey } from './rpc.js';
+import type { DriverOp, InputOf, KmsRpc, ResolvedKey } from './rpc.js';
 import { encryptionAlgorithmFor } from './specs.js';
 
 /** Results carry the key ARN AWS answered with: ESDK-compatible EDKs record it as provider info. */
-export interface AwsEncryptResult extends EncryptResult {
-  readonly keyArn: string;
-}
-export interface AwsDecryptResult extends DecryptResult {
-  readonly keyArn: string;
-}
-export interface AwsDataKeyResult extends DataKeyResult {
-  readonly keyArn: string;
-}
+export type AwsEncryptResult = EncryptResult & { readonly keyArn: string };
+export type AwsDecryptResult = DecryptResult & { readonly keyArn: string };
+export type AwsDataKeyResult = DataKeyResult & { readonly keyArn: string };
 
 export interface ReEncryptRequest {
   readonly sourceContext?: EncryptionContext;
@@ -77,49 +67,48 @@ async function crypt<Op extends 'Encrypt' | 'Decrypt'>(
 ) {
   const key = await rpc.resolve(ref);
   const params = encryptionParams(key, await rpc.specOf(key, signal), context);
-  const out = await rpc
-    .send(key, op, { ...data, KeyId: key.keyId, ...params } as InputOf<Op>, signal)
-    .catch((e) => {
-      if ((e as { name?: unknown }).name === 'InvalidKeyUsageException') rpc.forget(key);
-      throw e;
-    });
+  const input = { ...data, KeyId: key.keyId, ...params } as InputOf<Op>;
+  const out = await rpc.send(key, op, input, signal).catch((e) => {
+    if ((e as { name?: unknown }).name === 'InvalidKeyUsageException') rpc.forget(key);
+    throw e;
+  });
   return { out, keyArn: answered(out.KeyId, 'a key id') };
 }
 
-export async function encrypt(
-  rpc: KmsRpc,
-  ref: KeyRef,
-  plaintext: Uint8Array,
-  req: EncryptRequest,
-  o: ProviderCallOptions,
-): Promise<AwsEncryptResult> {
+export const encrypt: DriverOp<'encrypt', Promise<AwsEncryptResult>> = async (
+  rpc,
+  ref,
+  plaintext,
+  req,
+  o,
+) => {
   const { out, keyArn } = await crypt(rpc, ref, 'Encrypt', { Plaintext: plaintext }, req.context, o.signal);
   return { ciphertext: answered(out.CiphertextBlob, 'a ciphertext'), keyVersion: undefined, keyArn };
-}
+};
 
-export async function decrypt(
-  rpc: KmsRpc,
-  ref: KeyRef,
-  ciphertext: Uint8Array,
-  req: EncryptRequest,
-  o: ProviderCallOptions,
-): Promise<AwsDecryptResult> {
+export const decrypt: DriverOp<'decrypt', Promise<AwsDecryptResult>> = async (
+  rpc,
+  ref,
+  ciphertext,
+  req,
+  o,
+) => {
   const data = { CiphertextBlob: ciphertext };
   const { out, keyArn } = await crypt(rpc, ref, 'Decrypt', data, req.context, o.signal);
   return { plaintext: answered(out.Plaintext, 'a plaintext'), keyVersion: undefined, keyArn };
-}
+};
 
 /** Data-key lengths follow core's rule (16 to 1024 bytes); AWS allows 1 to 1024. */
 function dataKeyInput(key: ResolvedKey, req: DataKeyRequest) {
   return { KeyId: key.keyId, NumberOfBytes: dataKeyLength(req.bytes), ...contextOf(req.context) };
 }
 
-export async function generateDataKey(
-  rpc: KmsRpc,
-  ref: KeyRef,
-  req: DataKeyRequest,
-  o: ProviderCallOptions,
-): Promise<AwsDataKeyResult> {
+export const generateDataKey: DriverOp<'generateDataKey', Promise<AwsDataKeyResult>> = async (
+  rpc,
+  ref,
+  req,
+  o,
+) => {
   const key = await rpc.resolve(ref);
   const out = await rpc.send(key, 'GenerateDataKey', dataKeyInput(key, req), o.signal);
   return {
@@ -128,7 +117,7 @@ export async function generateDataKey(
     keyVersion: undefined,
     keyArn: answered(out.KeyId, 'a key id'),
   };
-}
+};
 
 /** A wrapped data key only, for a party that will hold it until someone else unwraps it. */
 export async function generateDataKeyWithoutPlaintext(
@@ -159,20 +148,16 @@ export async function reEncrypt(
   const [fromSpec, toSpec] = await Promise.all([rpc.specOf(from, o.signal), rpc.specOf(to, o.signal)]);
   const src = encryptionParams(from, fromSpec, req.sourceContext);
   const dst = encryptionParams(to, toSpec, req.destinationContext);
-  const out = await rpc.send(
-    from,
-    'ReEncrypt',
-    {
-      CiphertextBlob: ciphertext,
-      SourceKeyId: from.keyId,
-      SourceEncryptionAlgorithm: src.EncryptionAlgorithm,
-      SourceEncryptionContext: src.EncryptionContext,
-      DestinationKeyId: to.keyId,
-      DestinationEncryptionAlgorithm: dst.EncryptionAlgorithm,
-      DestinationEncryptionContext: dst.EncryptionContext,
-    },
-    o.signal,
-  );
+  const input = {
+    CiphertextBlob: ciphertext,
+    SourceKeyId: from.keyId,
+    SourceEncryptionAlgorithm: src.EncryptionAlgorithm,
+    SourceEncryptionContext: src.EncryptionContext,
+    DestinationKeyId: to.keyId,
+    DestinationEncryptionAlgorithm: dst.EncryptionAlgorithm,
+    DestinationEncryptionContext: dst.EncryptionContext,
+  };
+  const out = await rpc.send(from, 'ReEncrypt', input, o.signal);
   return {
     ciphertext: answered(out.CiphertextBlob, 'a ciphertext'),
     keyArn: answered(out.KeyId, 'a key id'),
@@ -180,30 +165,30 @@ export async function reEncrypt(
   };
 }
 
-export async function sign(
-  rpc: KmsRpc,
-  ref: KeyRef,
-  message: Uint8Array,
-  req: SignRequest,
-  o: ProviderCallOptions,
-): Promise<SignResult> {
+const messageType = (req: SignRequest): 'DIGEST' | 'RAW' => (req.messageType === 'digest' ? 'DIGEST' : 'RAW');
+
+export const sign: DriverOp<'sign'> = async (rpc, ref, message, req, o) => {
   const key = await rpc.resolve(ref);
   // core has checked a requested algorithm against the declared ones; AWS checks it fits the key
   const details = { provider: PROVIDER_NAME, keyUri: key.uri };
   const algorithm = req.algorithm ?? signingAlgorithmFor(await rpc.specOf(key, o.signal), undefined, details);
-  const MessageType = req.messageType === 'digest' ? 'DIGEST' : 'RAW';
-  const input = { KeyId: key.keyId, Message: message, MessageType, SigningAlgorithm: algorithm } as const;
+  const input = {
+    KeyId: key.keyId,
+    Message: message,
+    MessageType: messageType(req),
+    SigningAlgorithm: algorithm,
+  };
   const out = await rpc.send(key, 'Sign', input, o.signal);
   return { signature: answered(out.Signature, 'a signature'), algorithm, keyVersion: undefined };
-}
+};
 
 /** AWS answers an invalid signature or MAC with an exception (emulators with a false flag). */
 async function validity(
-  call: Promise<{ SignatureValid?: boolean | undefined; MacValid?: boolean | undefined }>,
+  answer: Promise<{ SignatureValid?: boolean | undefined; MacValid?: boolean | undefined }>,
   invalid: string,
 ) {
   try {
-    const out = await call;
+    const out = await answer;
     return out.SignatureValid === true || out.MacValid === true;
   } catch (e) {
     if ((e as { name?: unknown }).name === invalid) return false;
@@ -211,55 +196,38 @@ async function validity(
   }
 }
 
-export async function verify(
-  rpc: KmsRpc,
-  ref: KeyRef,
-  message: Uint8Array,
-  signature: Uint8Array,
-  req: SignRequest & { algorithm: SigningAlgorithm },
-  o: ProviderCallOptions,
-): Promise<boolean> {
+export const verify: DriverOp<'verify'> = async (rpc, ref, message, signature, req, o) => {
   const key = await rpc.resolve(ref);
-  const MessageType = req.messageType === 'digest' ? 'DIGEST' : 'RAW';
   const input = {
     KeyId: key.keyId,
     Message: message,
-    MessageType,
+    MessageType: messageType(req),
     Signature: signature,
     SigningAlgorithm: req.algorithm,
-  } as const;
+  };
   return validity(rpc.send(key, 'Verify', input, o.signal), 'KMSInvalidSignatureException');
-}
+};
 
-export async function mac(
-  rpc: KmsRpc,
-  ref: KeyRef,
-  message: Uint8Array,
-  o: ProviderCallOptions,
-): Promise<MacResult> {
+export const mac: DriverOp<'mac'> = async (rpc, ref, message, o) => {
   const key = await rpc.resolve(ref);
   const input = { KeyId: key.keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256' } as const;
-  const out = await rpc.send(key, 'GenerateMac', input, o.signal);
-  return { mac: answered(out.Mac, 'a MAC'), keyVersion: undefined };
-}
+  return {
+    mac: answered((await rpc.send(key, 'GenerateMac', input, o.signal)).Mac, 'a MAC'),
+    keyVersion: undefined,
+  };
+};
 
-export async function verifyMac(
-  rpc: KmsRpc,
-  ref: KeyRef,
-  message: Uint8Array,
-  tag: Uint8Array,
-  o: ProviderCallOptions,
-): Promise<boolean> {
+export const verifyMac: DriverOp<'verifyMac'> = async (rpc, ref, message, tag, o) => {
   const key = await rpc.resolve(ref);
   const input = { KeyId: key.keyId, Message: message, Mac: tag, MacAlgorithm: 'HMAC_SHA_256' } as const;
   return validity(rpc.send(key, 'VerifyMac', input, o.signal), 'KMSInvalidMacException');
-}
+};
 
 /** The public half of an asymmetric key, SPKI DER (GetPublicKey); symmetric keys have none. */
-export async function getPublicKey(rpc: KmsRpc, ref: KeyRef, o: ProviderCallOptions): Promise<Uint8Array> {
+export const getPublicKey: DriverOp<'getPublicKey'> = async (rpc, ref, o) => {
   const key = await rpc.resolve(ref);
   return answered(
     (await rpc.send(key, 'GetPublicKey', { KeyId: key.keyId }, o.signal)).PublicKey,
     'a public key',
   );
-}
+};

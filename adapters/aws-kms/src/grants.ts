@@ -6,7 +6,7 @@
 import type { GrantConstraints, GrantListEntry } from '@aws-sdk/client-kms';
 import { type Grant, type GrantRequest, type KeyRef, needs, type ProviderCallOptions } from '@keyport/core';
 import { answered } from './errors.js';
-import type { KmsRpc } from './rpc.js';
+import type { DriverOp, KmsRpc } from './rpc.js';
 import { awsGrantOperations, keyportGrantOperations } from './specs.js';
 import { keyUriFor } from './uri.js';
 
@@ -52,12 +52,7 @@ function constraintsFor(req: GrantRequest): GrantConstraints | undefined {
   return undefined;
 }
 
-export async function createGrant(
-  rpc: KmsRpc,
-  ref: KeyRef,
-  req: GrantRequest,
-  o: ProviderCallOptions,
-): Promise<Grant> {
+export const createGrant: DriverOp<'createGrant'> = async (rpc, ref, req, o) => {
   needs(req.operations.length > 0, 'a grant needs at least one operation');
   needs(req.expiresAt === undefined || req.expiresAt.getTime() > Date.now(), 'grant expiry is in the past');
   const key = await rpc.resolve(ref);
@@ -79,7 +74,7 @@ export async function createGrant(
     ...(req.name !== undefined ? { name: req.name } : {}),
     ...(out.GrantToken !== undefined ? { token: out.GrantToken } : {}),
   };
-}
+};
 
 function toGrant(entry: GrantListEntry, keyUri: string): Grant {
   const c = entry.Constraints;
@@ -118,12 +113,7 @@ export async function* listGrants(
   } while (marker !== undefined);
 }
 
-export async function revokeGrant(
-  rpc: KmsRpc,
-  ref: KeyRef,
-  grantId: string,
-  o: ProviderCallOptions,
-): Promise<void> {
+export const revokeGrant: DriverOp<'revokeGrant'> = async (rpc, ref, grantId, o) => {
   const key = await rpc.resolve(ref);
   await rpc.send(
     key,
@@ -131,7 +121,7 @@ export async function revokeGrant(
     { KeyId: await rpc.keyIdOrArn(key, o.signal), GrantId: grantId },
     o.signal,
   );
-}
+};
 
 /** Retiring is done by the grantee or retiring principal: by token, or by key and grant id. */
 export type RetireGrantTarget =

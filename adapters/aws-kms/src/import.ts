@@ -5,7 +5,6 @@
  */
 import type { WrappingKeySpec } from '@aws-sdk/client-kms';
 import {
-  type ImportKeyMaterialRequest,
   type ImportParameters,
   type ImportParametersRequest,
   type KeyInfo,
@@ -15,7 +14,7 @@ import {
 } from '@keyport/core';
 import { answered } from './errors.js';
 import { describeKey } from './keys.js';
-import type { KmsRpc } from './rpc.js';
+import type { DriverOp, KmsRpc } from './rpc.js';
 import { keyUriFor } from './uri.js';
 
 export interface AwsImportParametersRequest extends ImportParametersRequest {
@@ -49,12 +48,7 @@ export async function getImportParameters(
 }
 
 /** Imports wrapped material. The wrapping algorithm is bound to the import token, so it is not sent. */
-export async function importKeyMaterial(
-  rpc: KmsRpc,
-  ref: KeyRef,
-  req: ImportKeyMaterialRequest,
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
+export const importKeyMaterial: DriverOp<'importKeyMaterial'> = async (rpc, ref, req, o) => {
   needs(req.importToken !== undefined, 'AWS KMS needs the import token from getImportParameters');
   needs(req.wrappedMaterial.length > 0, 'wrapped key material is empty');
   // AWS keeps whole seconds (and local-kms cannot read fractional ones)
@@ -71,7 +65,7 @@ export async function importKeyMaterial(
   } as const;
   await rpc.send(key, 'ImportKeyMaterial', input, o.signal);
   return describeKey(rpc, ref, o);
-}
+};
 
 /** Removes imported material: the key becomes pending import until material is imported again. */
 export async function deleteImportedKeyMaterial(

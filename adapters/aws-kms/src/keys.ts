@@ -5,7 +5,6 @@
  */
 import type { KeyMetadata, Tag } from '@aws-sdk/client-kms';
 import {
-  type CreateKeyRequest,
   isKeyportError,
   type KeyInfo,
   type KeyRef,
@@ -14,11 +13,10 @@ import {
   needs,
   type ProviderCallOptions,
   type RotationPolicy,
-  type ScheduleDeletionRequest,
   USAGES_BY_SPEC,
 } from '@keyport/core';
 import { answered, mapAwsError } from './errors.js';
-import type { InputOf, KmsOperation, KmsRpc, ResolvedKey } from './rpc.js';
+import type { DriverOp, InputOf, KmsRpc, ResolvedKey } from './rpc.js';
 import { AWS_KEY_SPEC, AWS_KEY_USAGE, KEYPORT_KEY_STATE, keyportSpecOf } from './specs.js';
 import { bareKeyId, keyUriFor, parseAwsUri } from './uri.js';
 
@@ -67,11 +65,7 @@ function checkRotationPeriod(days: number | undefined): void {
 }
 
 /** Core has checked the spec and usage against the declared capabilities. */
-export async function createKey(
-  rpc: KmsRpc,
-  req: CreateKeyRequest,
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
+export const createKey: DriverOp<'createKey'> = async (rpc, req, o) => {
   const usage = req.usage ?? (USAGES_BY_SPEC[req.spec][0] as KeyUsage);
   const days = req.rotation?.periodDays;
   checkRotationPeriod(days);
@@ -111,18 +105,20 @@ export async function createKey(
   rpc.remember(parseAwsUri(info.uri), info.spec);
   rpc.remember(target.parsed, info.spec);
   return info;
-}
+};
 
+/** Tags as labels; own properties only, so a tag named `__proto__` is a label like any other. */
 async function labelsOf(rpc: KmsRpc, key: ResolvedKey, KeyId: string, signal: AbortSignal) {
-  const labels: Record<string, string> = {};
+  const tags: Tag[] = [];
   let Marker: string | undefined;
   do {
     const out = await rpc.send(key, 'ListResourceTags', { KeyId, Marker }, signal);
-    for (const t of out.Tags ?? ([] as Tag[]))
-      if (t.TagKey !== undefined) labels[t.TagKey] = t.TagValue ?? '';
+    tags.push(...(out.Tags ?? []));
     Marker = out.Truncated === true ? out.NextMarker : undefined;
   } while (Marker !== undefined);
-  return labels;
+  return Object.fromEntries(
+    tags.flatMap((t) => (t.TagKey !== undefined ? [[t.TagKey, t.TagValue ?? '']] : [])),
+  );
 }
 
 /** Rotation applies to symmetric keys with AWS-generated material; other keys have none to report. */
@@ -156,9 +152,8 @@ async function describeResolved(rpc: KmsRpc, key: ResolvedKey, signal: AbortSign
   return info;
 }
 
-export async function describeKey(rpc: KmsRpc, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-  return describeResolved(rpc, await rpc.resolve(ref), o.signal, true);
-}
+export const describeKey: DriverOp<'describeKey'> = async (rpc, ref, o) =>
+  describeResolved(rpc, await rpc.resolve(ref), o.signal, true);
 
 /**
  * Every key the credentials can list, described (tags included, rotation left to describeKey).
@@ -188,17 +183,25 @@ export async function* listKeys(rpc: KmsRpc, o: ListOptions): AsyncIterable<KeyI
   } while (Marker !== undefined);
 }
 
-type KeyIdOp = 'RotateKeyOnDemand' | 'EnableKeyRotation' | 'DisableKeyRotation' | 'EnableKey' | 'DisableKey';
+/** The management calls AWS answers with nothing. */
+type ManagementOp =
+  | 'RotateKeyOnDemand'
+  | 'EnableKeyRotation'
+  | 'DisableKeyRotation'
+  | 'EnableKey'
+  | 'DisableKey'
+  | 'ScheduleKeyDeletion'
+  | 'CancelKeyDeletion';
 
 /**
- * Runs a management call AWS answers with nothing, then describes the key. AWS refuses aliases
+ * Runs a management call, then describes the key to return its new state. AWS refuses aliases
  * there, so an alias is resolved first and a key ARN is cut to its key id.
  */
-async function thenDescribe<Op extends KeyIdOp | 'ScheduleKeyDeletion' | 'CancelKeyDeletion'>(
+async function thenDescribe<Op extends ManagementOp>(
   rpc: KmsRpc,
   ref: KeyRef,
   o: ProviderCallOptions,
-  op: Op & KmsOperation,
+  op: Op,
   input?: Omit<InputOf<Op>, 'KeyId'>,
 ): Promise<KeyInfo> {
   const key = await rpc.resolve(ref);
@@ -207,37 +210,25 @@ async function thenDescribe<Op extends KeyIdOp | 'ScheduleKeyDeletion' | 'Cancel
   return describeResolved(rpc, key, o.signal, true);
 }
 
-export const rotateKey = (rpc: KmsRpc, ref: KeyRef, o: ProviderCallOptions) =>
+export const rotateKey: DriverOp<'rotateKey'> = (rpc, ref, o) =>
   thenDescribe(rpc, ref, o, 'RotateKeyOnDemand');
-export const enableKey = (rpc: KmsRpc, ref: KeyRef, o: ProviderCallOptions) =>
-  thenDescribe(rpc, ref, o, 'EnableKey');
-export const disableKey = (rpc: KmsRpc, ref: KeyRef, o: ProviderCallOptions) =>
-  thenDescribe(rpc, ref, o, 'DisableKey');
+export const enableKey: DriverOp<'enableKey'> = (rpc, ref, o) => thenDescribe(rpc, ref, o, 'EnableKey');
+export const disableKey: DriverOp<'disableKey'> = (rpc, ref, o) => thenDescribe(rpc, ref, o, 'DisableKey');
 /** AWS leaves a key whose deletion was cancelled disabled; the returned state says so. */
-export const cancelKeyDeletion = (rpc: KmsRpc, ref: KeyRef, o: ProviderCallOptions) =>
+export const cancelKeyDeletion: DriverOp<'cancelKeyDeletion'> = (rpc, ref, o) =>
   thenDescribe(rpc, ref, o, 'CancelKeyDeletion');
 
-export async function setRotationPolicy(
-  rpc: KmsRpc,
-  ref: KeyRef,
-  policy: RotationPolicy,
-  o: ProviderCallOptions,
-) {
+export const setRotationPolicy: DriverOp<'setRotationPolicy'> = async (rpc, ref, policy, o) => {
   const days = policy.periodDays;
   checkRotationPeriod(days);
   return days === undefined
     ? thenDescribe(rpc, ref, o, 'DisableKeyRotation')
     : thenDescribe(rpc, ref, o, 'EnableKeyRotation', { RotationPeriodInDays: days });
-}
+};
 
 /** AWS waits 7 to 30 days (30 when not given); checked here because not every endpoint checks. */
-export async function scheduleKeyDeletion(
-  rpc: KmsRpc,
-  ref: KeyRef,
-  req: ScheduleDeletionRequest,
-  o: ProviderCallOptions,
-) {
+export const scheduleKeyDeletion: DriverOp<'scheduleKeyDeletion'> = async (rpc, ref, req, o) => {
   const days = req.days ?? 30;
   needs(Number.isInteger(days) && days >= 7 && days <= 30, 'AWS KMS deletion waits 7 to 30 days');
   return thenDescribe(rpc, ref, o, 'ScheduleKeyDeletion', { PendingWindowInDays: days });
-}
+};

@@ -10,7 +10,7 @@
  */
 import type * as Sdk from '@aws-sdk/client-kms';
 import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
-import type { AwsKmsKeyUri, KeyRef, KeySpec } from '@keyport/core';
+import type { AwsKmsKeyUri, Driver, DriverCapabilities, KeyRef, KeySpec } from '@keyport/core';
 import { answered } from './errors.js';
 import type { AwsKmsProviderOptions } from './options.js';
 import { kmsSdk } from './sdk.js';
@@ -25,6 +25,14 @@ export type InputOf<Op extends KmsOperation> = ConstructorParameters<CommandOf<O
 export type OutputOf<Op extends KmsOperation> = Awaited<
   ReturnType<ReturnType<InstanceType<CommandOf<Op>>['resolveMiddleware']>>
 >['output'];
+
+type Contract = Driver & DriverCapabilities;
+type Method<M extends keyof Contract> = Extract<Contract[M], (...args: never[]) => unknown>;
+/** An operation module's implementation of the contract method `M` (the driver passes its rpc first). */
+export type DriverOp<M extends keyof Contract, R = ReturnType<Method<M>>> = (
+  rpc: KmsRpc,
+  ...args: Parameters<Method<M>>
+) => R;
 
 /** The operations whose requests carry GrantTokens. */
 const TAKES_GRANT_TOKENS: ReadonlySet<string> = new Set<KmsOperation>([
@@ -41,7 +49,7 @@ const TAKES_GRANT_TOKENS: ReadonlySet<string> = new Set<KmsOperation>([
   'DescribeKey',
   'CreateGrant',
 ]);
-const SPEC_CACHE_LIMIT = 4096;
+const CACHE_LIMIT = 4096;
 
 /** A key as one KMS call needs it: the client for its region/endpoint and the KeyId to send. */
 export interface ResolvedKey {
@@ -120,15 +128,17 @@ export class KmsRpc {
     private readonly pool: ClientPool,
     private readonly grantTokens: readonly string[] | undefined,
     private readonly specs: Map<string, KeySpec>,
+    /** URI -> its parse and client: parsing a URI costs more CPU than the rest of the driver's call. */
+    private readonly resolved: Map<string, ResolvedKey>,
   ) {}
 
   static create(options: AwsKmsProviderOptions): KmsRpc {
-    return new KmsRpc(new ClientPool(options), options.grantTokens, new Map());
+    return new KmsRpc(new ClientPool(options), options.grantTokens, new Map(), new Map());
   }
 
   /** The same clients and caches, sending other grant tokens. */
   withGrantTokens(tokens: readonly string[]): KmsRpc {
-    return new KmsRpc(this.pool, tokens.length === 0 ? undefined : tokens, this.specs);
+    return new KmsRpc(this.pool, tokens.length === 0 ? undefined : tokens, this.specs, this.resolved);
   }
 
   primary(): Promise<KMSClient> {
@@ -137,9 +147,19 @@ export class KmsRpc {
 
   /** Parses an `aws-kms://` URI and picks its client. */
   async resolve(ref: KeyRef | string): Promise<ResolvedKey> {
+    const uri = typeof ref === 'string' ? ref : ref.uri;
+    const known = this.resolved.get(uri);
+    if (known !== undefined && (typeof ref === 'string' || ref.version === undefined)) return known;
     const parsed = parseAwsUri(ref);
-    const client = await this.pool.forLocation(parsed.region, parsed.endpoint);
-    return { client, uri: typeof ref === 'string' ? ref : ref.uri, keyId: parsed.keyId, parsed };
+    const key = {
+      client: await this.pool.forLocation(parsed.region, parsed.endpoint),
+      uri,
+      keyId: parsed.keyId,
+      parsed,
+    };
+    if (this.resolved.size >= CACHE_LIMIT) this.resolved.clear();
+    this.resolved.set(uri, key);
+    return key;
   }
 
   send<Op extends KmsOperation>(
@@ -168,7 +188,7 @@ export class KmsRpc {
 
   /** Records the spec of the key a URI names (as the caller wrote it or as keyport printed it). */
   remember(parsed: AwsKmsKeyUri, spec: KeySpec): void {
-    if (this.specs.size >= SPEC_CACHE_LIMIT) this.specs.clear();
+    if (this.specs.size >= CACHE_LIMIT) this.specs.clear();
     this.specs.set(cacheKeyOf(parsed), spec);
   }
 
@@ -189,6 +209,7 @@ export class KmsRpc {
 
   close(): void {
     this.pool.close();
+    this.resolved.clear();
   }
 }
 
