@@ -127,7 +127,8 @@ async function parallelRound(bare, ours, r, calls) {
 
 const results = [];
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
-for (const target of TARGETS) {
+const only = process.argv.indexOf('--target');
+for (const target of only === -1 ? TARGETS : TARGETS.filter((t) => t.name === process.argv[only + 1])) {
   const stubbed = target.variable === undefined;
   const endpoint = stubbed ? 'http://127.0.0.1:9' : endpointOf(target);
   const clientConfig = stubbed ? { requestHandler: stubHandler() } : {};

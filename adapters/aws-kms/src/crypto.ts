@@ -68,11 +68,13 @@ async function crypt<Op extends 'Encrypt' | 'Decrypt'>(
   const key = await rpc.resolve(ref);
   const params = encryptionParams(key, await rpc.specOf(key, signal), context);
   const input = { ...data, KeyId: key.keyId, ...params } as InputOf<Op>;
-  const out = await rpc.send(key, op, input, signal).catch((e) => {
+  try {
+    const out = await rpc.send(key, op, input, signal);
+    return { out, keyArn: answered(out.KeyId, 'a key id') };
+  } catch (e) {
     if ((e as { name?: unknown }).name === 'InvalidKeyUsageException') rpc.forget(key);
     throw e;
-  });
-  return { out, keyArn: answered(out.KeyId, 'a key id') };
+  }
 }
 
 export const encrypt: DriverOp<'encrypt', Promise<AwsEncryptResult>> = async (

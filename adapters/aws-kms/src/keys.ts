@@ -16,7 +16,7 @@ import {
   USAGES_BY_SPEC,
 } from '@keyport/core';
 import { answered, mapAwsError } from './errors.js';
-import type { DriverOp, InputOf, KmsRpc, ResolvedKey } from './rpc.js';
+import { type DriverOp, type InputOf, type KmsRpc, type ResolvedKey, resolvedKey } from './rpc.js';
 import { AWS_KEY_SPEC, AWS_KEY_USAGE, KEYPORT_KEY_STATE, keyportSpecOf } from './specs.js';
 import { bareKeyId, keyUriFor, parseAwsUri } from './uri.js';
 
@@ -170,7 +170,7 @@ export async function* listKeys(rpc: KmsRpc, o: ListOptions): AsyncIterable<KeyI
       const batch = await Promise.all(
         arns.slice(i, i + LIST_CONCURRENCY).map((arn) => {
           const uri = `aws-kms://${arn}`;
-          const key = { client, uri, keyId: arn, parsed: parseAwsUri(uri) };
+          const key = resolvedKey(client, uri, parseAwsUri(uri));
           return describeResolved(rpc, key, o.signal, false).catch((e: unknown) => {
             if (isKeyportError(e, 'Unsupported')) return undefined; // a spec keyport does not model
             throw e;

@@ -59,6 +59,12 @@ export interface ResolvedKey {
   /** Key ARN, alias ARN, `alias/<name>` or key id, exactly as the URI names it. */
   readonly keyId: string;
   readonly parsed: AwsKmsKeyUri;
+  /** Where its spec is cached: region, endpoint and key id. */
+  readonly specKey: string;
+}
+
+export function resolvedKey(client: KMSClient, uri: string, parsed: AwsKmsKeyUri): ResolvedKey {
+  return { client, uri, keyId: parsed.keyId, parsed, specKey: cacheKeyOf(parsed) };
 }
 
 class ClientPool {
@@ -145,21 +151,18 @@ export class KmsRpc {
     return this.pool.primary();
   }
 
-  /** Parses an `aws-kms://` URI and picks its client. */
-  async resolve(ref: KeyRef | string): Promise<ResolvedKey> {
+  /** Parses an `aws-kms://` URI and picks its client (no promise once the URI is known). */
+  resolve(ref: KeyRef | string): ResolvedKey | Promise<ResolvedKey> {
     const uri = typeof ref === 'string' ? ref : ref.uri;
     const known = this.resolved.get(uri);
     if (known !== undefined && (typeof ref === 'string' || ref.version === undefined)) return known;
     const parsed = parseAwsUri(ref);
-    const key = {
-      client: await this.pool.forLocation(parsed.region, parsed.endpoint),
-      uri,
-      keyId: parsed.keyId,
-      parsed,
-    };
-    if (this.resolved.size >= CACHE_LIMIT) this.resolved.clear();
-    this.resolved.set(uri, key);
-    return key;
+    return this.pool.forLocation(parsed.region, parsed.endpoint).then((client) => {
+      const key = resolvedKey(client, uri, parsed);
+      if (this.resolved.size >= CACHE_LIMIT) this.resolved.clear();
+      this.resolved.set(uri, key);
+      return key;
+    });
   }
 
   send<Op extends KmsOperation>(
@@ -174,14 +177,13 @@ export class KmsRpc {
     return to.client.send(new Command(request), { abortSignal: signal }) as Promise<OutputOf<Op>>;
   }
 
-  async specOf(key: ResolvedKey, signal: AbortSignal): Promise<KeySpec> {
-    const known = this.specs.get(cacheKeyOf(key.parsed));
-    if (known !== undefined) return known;
-    const meta = answered(
-      (await this.send(key, 'DescribeKey', { KeyId: key.keyId }, signal)).KeyMetadata,
-      'key metadata',
-    );
-    const { spec } = keyportSpecOf(meta, key.uri);
+  specOf(key: ResolvedKey, signal: AbortSignal): KeySpec | Promise<KeySpec> {
+    return this.specs.get(key.specKey) ?? this.describeSpec(key, signal);
+  }
+
+  private async describeSpec(key: ResolvedKey, signal: AbortSignal): Promise<KeySpec> {
+    const out = await this.send(key, 'DescribeKey', { KeyId: key.keyId }, signal);
+    const { spec } = keyportSpecOf(answered(out.KeyMetadata, 'key metadata'), key.uri);
     this.remember(key.parsed, spec);
     return spec;
   }
@@ -194,7 +196,7 @@ export class KmsRpc {
 
   /** An alias may be pointed at another key: forget what we knew when AWS says the usage is wrong. */
   forget(key: ResolvedKey): void {
-    this.specs.delete(cacheKeyOf(key.parsed));
+    this.specs.delete(key.specKey);
   }
 
   /**
