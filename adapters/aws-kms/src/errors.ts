@@ -3,7 +3,14 @@
  * `test/errors.test.ts` checks every row). Messages are written here from the exception name only:
  * AWS messages can echo request values, so they stay in `cause`, never in our message.
  */
-import { type ErrorTable, errorFromTable, KeyportError, keyportError, networkErrorCode } from '@keyport/core';
+import {
+  type ErrorTable,
+  errorFromTable,
+  KeyportError,
+  keyportError,
+  networkErrorCode,
+  quote,
+} from '@keyport/core';
 
 export const PROVIDER_NAME = 'aws-kms';
 
@@ -129,7 +136,11 @@ export function mapAwsError(error: unknown): KeyportError | undefined {
   if (e.$retryable?.throttling === true)
     return keyportError('Throttled', 'AWS KMS throttled the request', base);
   if (typeof status === 'number')
-    return keyportError('Internal', `unexpected AWS KMS answer ${name || `HTTP ${status}`}`, base);
+    return keyportError(
+      'Internal',
+      `unexpected AWS KMS answer ${name ? quote(name) : `HTTP ${status}`}`,
+      base,
+    );
   return undefined;
 }
 

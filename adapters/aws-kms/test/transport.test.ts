@@ -189,6 +189,14 @@ describe('stubbed transport: request translation', () => {
       const error = await provider.mac({ uri: KEY }, utf8('m'), call()).catch((e: unknown) => e);
       expect(provider.mapError(error)).toMatchObject({ code: 'Internal', requestId: 'stub-1' });
     }
+    const { provider } = stubbed(() => ({
+      status: 400,
+      json: { __type: `Evil\u001b[31m${'x'.repeat(500)}` },
+    }));
+    const error = await provider.mac({ uri: KEY }, utf8('m'), call()).catch((e: unknown) => e);
+    const message = provider.mapError(error)?.message ?? '';
+    expect(message).not.toContain('\u001b');
+    expect(message.length).toBeLessThan(400);
   });
 });
 
