@@ -99,12 +99,6 @@ export const AWS_ERROR_TABLE: ErrorTable = {
   AbortError: { code: 'Aborted', retryable: false },
 };
 
-interface SdkErrorShape {
-  name?: unknown;
-  $metadata?: { requestId?: unknown; httpStatusCode?: unknown };
-  $retryable?: { throttling?: unknown };
-}
-
 /**
  * Maps anything a KMS call can throw. KeyportErrors pass through; unknown non-SDK values return
  * undefined so core's default (Internal) applies.
@@ -112,10 +106,13 @@ interface SdkErrorShape {
 export function mapAwsError(error: unknown): KeyportError | undefined {
   if (error instanceof KeyportError) return error;
   if (typeof error !== 'object' || error === null) return undefined;
-  const e = error as SdkErrorShape;
+  const e = error as {
+    name?: unknown;
+    $metadata?: Record<string, unknown>;
+    $retryable?: { throttling?: unknown };
+  };
   const name = typeof e.name === 'string' ? e.name : '';
-  const id = e.$metadata?.requestId;
-  const status = e.$metadata?.httpStatusCode;
+  const { requestId: id, httpStatusCode: status } = e.$metadata ?? {};
   const base = {
     provider: PROVIDER_NAME,
     requestId: typeof id === 'string' && id !== '' ? id : undefined,

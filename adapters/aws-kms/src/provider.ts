@@ -72,17 +72,9 @@ export class AwsKmsProvider implements KmsProvider {
   readonly getImportParameters = this.on(byok.getImportParameters);
   readonly importKeyMaterial = this.on(byok.importKeyMaterial);
 
-  parseUri(uri: string): KeyRef {
-    return parseBuiltInUri('aws-kms', uri);
-  }
-
-  formatUri(ref: KeyRef): string {
-    return formatBuiltInUri(ref);
-  }
-
-  mapError(error: unknown): KeyportError | undefined {
-    return mapAwsError(error);
-  }
+  readonly parseUri = (uri: string): KeyRef => parseBuiltInUri('aws-kms', uri);
+  readonly formatUri = formatBuiltInUri;
+  readonly mapError: (error: unknown) => KeyportError | undefined = mapAwsError;
 
   async close(): Promise<void> {
     this.rpc.close();
