@@ -13,7 +13,7 @@
 // that answers at once (the SDK still builds, signs and parses every request): it isolates the
 // CPU the Keyport path adds from emulator and network noise, which on a busy machine hides 5%;
 // there the driver alone (AwsKmsProvider called directly) is measured too, to split its share
-// from core's.
+// from core's, and the bare SDK given an AbortSignal (which every driver call passes).
 //
 // Writes bench-results/aws-kms.json as [{ name, unit, value, baseline, baselineValue, ratio,
 // spread, rounds, target, concurrency, node }]. Needs moto and local-kms
@@ -150,16 +150,25 @@ for (const target of only === -1 ? TARGETS : TARGETS.filter((t) => t.name === pr
       bare: () => bare.send(new EncryptCommand({ KeyId, Plaintext: plaintext, EncryptionContext: context })),
       keyport: () => keyport.encrypt(key.uri, plaintext, { context }),
       driver: () => provider.encrypt({ uri: key.uri }, plaintext, { context }, { signal }),
+      'bare+signal': () =>
+        bare.send(new EncryptCommand({ KeyId, Plaintext: plaintext, EncryptionContext: context }), {
+          abortSignal: signal,
+        }),
     },
     decrypt: {
       bare: () =>
         bare.send(new DecryptCommand({ KeyId, CiphertextBlob: sealed, EncryptionContext: context })),
       keyport: () => keyport.decrypt(key.uri, sealed, { context }),
       driver: () => provider.decrypt({ uri: key.uri }, sealed, { context }, { signal }),
+      'bare+signal': () =>
+        bare.send(new DecryptCommand({ KeyId, CiphertextBlob: sealed, EncryptionContext: context }), {
+          abortSignal: signal,
+        }),
     },
   };
-  // the driver alone (no core) only where the transport adds no noise to hide it in
-  const paths = stubbed ? ['keyport', 'driver'] : ['keyport'];
+  // the driver alone (no core), and the bare SDK given the AbortSignal every driver call passes,
+  // only where the transport adds no noise to hide them in
+  const paths = stubbed ? ['keyport', 'driver', 'bare+signal'] : ['keyport'];
   // warm-up: sockets (16 of them), JIT, the driver's spec cache
   for (const op of Object.values(ops)) {
     for (let i = 0; i < 20; i++) await Promise.all([op.bare(), op.keyport(), op.driver()]);
