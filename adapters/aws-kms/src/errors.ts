@@ -3,18 +3,19 @@
  * `test/errors.test.ts` checks every row). Messages are written here from the exception name only:
  * AWS messages can echo request values, so they stay in `cause`, never in our message.
  */
-import { type ErrorCode, KeyportError } from '@keyport/core';
+import {
+  type ErrorTable,
+  errorFromTable,
+  KeyportError,
+  keyportError,
+  networkErrorCode,
+  quote,
+} from '@keyport/core';
 
 export const PROVIDER_NAME = 'aws-kms';
 
-interface Mapping {
-  readonly code: ErrorCode;
-  /** Overrides the code's default retryability. */
-  readonly retryable?: boolean;
-}
-
 /** Every exception name the KMS API (and the AWS protocol layer in front of it) can answer with. */
-export const AWS_ERROR_TABLE: Readonly<Record<string, Mapping>> = {
+export const AWS_ERROR_TABLE: ErrorTable = {
   // keys and names
   NotFoundException: { code: 'NotFound' },
   AlreadyExistsException: { code: 'AlreadyExists' },
@@ -98,79 +99,51 @@ export const AWS_ERROR_TABLE: Readonly<Record<string, Mapping>> = {
   AbortError: { code: 'Aborted', retryable: false },
 };
 
-/** Socket-level failures: the endpoint could not be reached or dropped the connection. */
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-]);
-
-interface SdkErrorShape {
-  name?: unknown;
-  code?: unknown;
-  $metadata?: { requestId?: unknown; httpStatusCode?: unknown };
-  $retryable?: { throttling?: unknown };
-}
-
-function shape(error: unknown): SdkErrorShape | undefined {
-  return typeof error === 'object' && error !== null ? (error as SdkErrorShape) : undefined;
-}
-
-/** The request id AWS (or moto) attached to a response, when there was one. */
-export function requestIdOf(error: unknown): string | undefined {
-  const id = shape(error)?.$metadata?.requestId;
-  return typeof id === 'string' && id !== '' ? id : undefined;
-}
-
 /**
  * Maps anything a KMS call can throw. KeyportErrors pass through; unknown non-SDK values return
  * undefined so core's default (Internal) applies.
  */
 export function mapAwsError(error: unknown): KeyportError | undefined {
   if (error instanceof KeyportError) return error;
-  const e = shape(error);
-  if (e === undefined) return undefined;
+  if (typeof error !== 'object' || error === null) return undefined;
+  const e = error as {
+    name?: unknown;
+    $metadata?: Record<string, unknown>;
+    $retryable?: { throttling?: unknown };
+  };
   const name = typeof e.name === 'string' ? e.name : '';
-  const requestId = requestIdOf(error);
-  const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : undefined;
-  const base = { provider: PROVIDER_NAME, requestId, cause: error };
-
+  const { requestId: id, httpStatusCode: status } = e.$metadata ?? {};
+  const base = {
+    provider: PROVIDER_NAME,
+    requestId: typeof id === 'string' && id !== '' ? id : undefined,
+    cause: error,
+  };
   // first: the SDK names a dropped connection TimeoutError ("socket hang up") though nothing timed out
-  if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code)) {
-    return new KeyportError('Unavailable', `AWS KMS endpoint unreachable (${e.code})`, base);
-  }
-  const mapping = AWS_ERROR_TABLE[name];
-  if (mapping !== undefined) {
-    return new KeyportError(mapping.code, `AWS KMS answered ${name}`, {
-      ...base,
-      ...(mapping.retryable !== undefined ? { retryable: mapping.retryable } : {}),
-    });
-  }
+  const network = networkErrorCode(error);
+  if (network !== undefined)
+    return keyportError('Unavailable', `AWS KMS endpoint unreachable (${network})`, base);
+  const mapped = errorFromTable(AWS_ERROR_TABLE, name, `AWS KMS answered ${name}`, base);
+  if (mapped !== undefined) return mapped;
   // A body that is not KMS JSON: 501 is "operation not implemented" (emulators answer so for
   // APIs they lack); other server errors are transient as far as we can tell.
-  if (status === 501) {
-    return new KeyportError('Unsupported', 'the AWS KMS endpoint does not implement this operation', base);
-  }
-  if (status !== undefined && status >= 500) {
-    return new KeyportError('Unavailable', `AWS KMS answered HTTP ${status}`, base);
-  }
-  if (e.$retryable?.throttling === true) {
-    return new KeyportError('Throttled', 'AWS KMS throttled the request', base);
-  }
-  if (status !== undefined) {
-    return new KeyportError('Internal', `unexpected AWS KMS answer ${name || `HTTP ${status}`}`, base);
-  }
+  if (status === 501)
+    return keyportError('Unsupported', 'the AWS KMS endpoint does not implement this operation', base);
+  if (typeof status === 'number' && status >= 500)
+    return keyportError('Unavailable', `AWS KMS answered HTTP ${status}`, base);
+  if (e.$retryable?.throttling === true)
+    return keyportError('Throttled', 'AWS KMS throttled the request', base);
+  if (typeof status === 'number')
+    return keyportError(
+      'Internal',
+      `unexpected AWS KMS answer ${name ? quote(name) : `HTTP ${status}`}`,
+      base,
+    );
   return undefined;
 }
 
 /** A field AWS must have answered with; its absence is a protocol failure, not the caller's. */
 export function answered<T>(value: T | undefined, what: string): T {
-  if (value === undefined) {
-    throw new KeyportError('Internal', `AWS KMS answered without ${what}`, { provider: PROVIDER_NAME });
-  }
+  if (value === undefined)
+    throw keyportError('Internal', `AWS KMS answered without ${what}`, { provider: PROVIDER_NAME });
   return value;
 }

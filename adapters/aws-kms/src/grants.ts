@@ -6,10 +6,9 @@
 import type { GrantConstraints, GrantListEntry } from '@aws-sdk/client-kms';
 import { type Grant, type GrantRequest, type KeyRef, needs, type ProviderCallOptions } from '@keyport/core';
 import { answered } from './errors.js';
-import { keyUriFor } from './key-info.js';
-import type { KmsRuntime } from './runtime.js';
-import { kmsSdk } from './sdk.js';
+import type { DriverOp, KmsRpc } from './rpc.js';
 import { awsGrantOperations, keyportGrantOperations } from './specs.js';
+import { keyUriFor } from './uri.js';
 
 const EXPIRY_MARK = '__keyport-exp-';
 const EXPIRY_NAME = /^(.*)__keyport-exp-([0-9]{1,12})$/;
@@ -53,28 +52,18 @@ function constraintsFor(req: GrantRequest): GrantConstraints | undefined {
   return undefined;
 }
 
-export async function createGrant(
-  rt: KmsRuntime,
-  ref: KeyRef,
-  req: GrantRequest,
-  o: ProviderCallOptions,
-): Promise<Grant> {
+export const createGrant: DriverOp<'createGrant'> = async (rpc, ref, req, o) => {
   needs(req.operations.length > 0, 'a grant needs at least one operation');
   needs(req.expiresAt === undefined || req.expiresAt.getTime() > Date.now(), 'grant expiry is in the past');
-  const key = await rt.clients.resolve(ref);
-  const name = encodeGrantName(req.name, req.expiresAt);
-  const constraints = constraintsFor(req);
-  const out = await key.client.send(
-    new (kmsSdk().CreateGrantCommand)({
-      KeyId: await rt.keyIdOrArn(key, o.signal),
-      GranteePrincipal: req.grantee,
-      Operations: awsGrantOperations(req.operations),
-      ...(constraints !== undefined ? { Constraints: constraints } : {}),
-      ...(name !== undefined ? { Name: name } : {}),
-      ...rt.tokens(),
-    }),
-    { abortSignal: o.signal },
-  );
+  const key = await rpc.resolve(ref);
+  const input = {
+    KeyId: await rpc.keyIdOrArn(key, o.signal),
+    GranteePrincipal: req.grantee,
+    Operations: awsGrantOperations(req.operations),
+    Constraints: constraintsFor(req),
+    Name: encodeGrantName(req.name, req.expiresAt),
+  };
+  const out = await rpc.send(key, 'CreateGrant', input, o.signal);
   return {
     id: answered(out.GrantId, 'a grant id'),
     keyUri: key.uri,
@@ -85,7 +74,7 @@ export async function createGrant(
     ...(req.name !== undefined ? { name: req.name } : {}),
     ...(out.GrantToken !== undefined ? { token: out.GrantToken } : {}),
   };
-}
+};
 
 function toGrant(entry: GrantListEntry, keyUri: string): Grant {
   const c = entry.Constraints;
@@ -107,23 +96,16 @@ function toGrant(entry: GrantListEntry, keyUri: string): Grant {
 }
 
 export async function* listGrants(
-  rt: KmsRuntime,
+  rpc: KmsRpc,
   ref: KeyRef,
   o: ProviderCallOptions & { pageSize?: number },
 ): AsyncIterable<Grant> {
-  const key = await rt.clients.resolve(ref);
+  const key = await rpc.resolve(ref);
   const limit = Math.min(Math.max(o.pageSize ?? 100, 1), 100);
-  const keyId = await rt.keyIdOrArn(key, o.signal);
+  const keyId = await rpc.keyIdOrArn(key, o.signal);
   let marker: string | undefined;
   do {
-    const out = await key.client.send(
-      new (kmsSdk().ListGrantsCommand)({
-        KeyId: keyId,
-        Limit: limit,
-        ...(marker !== undefined ? { Marker: marker } : {}),
-      }),
-      { abortSignal: o.signal },
-    );
+    const out = await rpc.send(key, 'ListGrants', { KeyId: keyId, Limit: limit, Marker: marker }, o.signal);
     for (const entry of out.Grants ?? []) {
       yield toGrant(entry, entry.KeyId?.startsWith('arn:') ? keyUriFor(entry.KeyId, key.parsed) : key.uri);
     }
@@ -131,20 +113,15 @@ export async function* listGrants(
   } while (marker !== undefined);
 }
 
-export async function revokeGrant(
-  rt: KmsRuntime,
-  ref: KeyRef,
-  grantId: string,
-  o: ProviderCallOptions,
-): Promise<void> {
-  const key = await rt.clients.resolve(ref);
-  await key.client.send(
-    new (kmsSdk().RevokeGrantCommand)({ KeyId: await rt.keyIdOrArn(key, o.signal), GrantId: grantId }),
-    {
-      abortSignal: o.signal,
-    },
+export const revokeGrant: DriverOp<'revokeGrant'> = async (rpc, ref, grantId, o) => {
+  const key = await rpc.resolve(ref);
+  await rpc.send(
+    key,
+    'RevokeGrant',
+    { KeyId: await rpc.keyIdOrArn(key, o.signal), GrantId: grantId },
+    o.signal,
   );
-}
+};
 
 /** Retiring is done by the grantee or retiring principal: by token, or by key and grant id. */
 export type RetireGrantTarget =
@@ -152,26 +129,16 @@ export type RetireGrantTarget =
   | { readonly key: KeyRef; readonly grantId: string };
 
 export async function retireGrant(
-  rt: KmsRuntime,
+  rpc: KmsRpc,
   target: RetireGrantTarget,
   o: ProviderCallOptions,
 ): Promise<void> {
   if ('grantId' in target) {
-    const key = await rt.clients.resolve(target.key);
-    await key.client.send(
-      new (kmsSdk().RetireGrantCommand)({
-        KeyId: await rt.keyIdOrArn(key, o.signal),
-        GrantId: target.grantId,
-      }),
-      {
-        abortSignal: o.signal,
-      },
-    );
+    const key = await rpc.resolve(target.key);
+    const input = { KeyId: await rpc.keyIdOrArn(key, o.signal), GrantId: target.grantId };
+    await rpc.send(key, 'RetireGrant', input, o.signal);
     return;
   }
-  const client =
-    target.key !== undefined ? (await rt.clients.resolve(target.key)).client : await rt.clients.primary();
-  await client.send(new (kmsSdk().RetireGrantCommand)({ GrantToken: target.token }), {
-    abortSignal: o.signal,
-  });
+  const to = target.key !== undefined ? await rpc.resolve(target.key) : { client: await rpc.primary() };
+  await rpc.send(to, 'RetireGrant', { GrantToken: target.token }, o.signal);
 }

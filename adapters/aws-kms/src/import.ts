@@ -5,17 +5,17 @@
  */
 import type { WrappingKeySpec } from '@aws-sdk/client-kms';
 import {
-  type ImportKeyMaterialRequest,
   type ImportParameters,
   type ImportParametersRequest,
+  type KeyInfo,
   type KeyRef,
   needs,
   type ProviderCallOptions,
 } from '@keyport/core';
 import { answered } from './errors.js';
-import { keyUriFor } from './key-info.js';
-import type { KmsRuntime } from './runtime.js';
-import { kmsSdk } from './sdk.js';
+import { describeKey } from './keys.js';
+import type { DriverOp, KmsRpc } from './rpc.js';
+import { keyUriFor } from './uri.js';
 
 export interface AwsImportParametersRequest extends ImportParametersRequest {
   /** Size of the RSA wrapping key; RSA_2048 by default (the size every emulator offers). */
@@ -23,20 +23,20 @@ export interface AwsImportParametersRequest extends ImportParametersRequest {
 }
 
 export async function getImportParameters(
-  rt: KmsRuntime,
+  rpc: KmsRpc,
   ref: KeyRef,
   req: AwsImportParametersRequest,
   o: ProviderCallOptions,
 ): Promise<ImportParameters> {
   const algorithm = req.algorithm ?? 'RSAES_OAEP_SHA_256';
-  const key = await rt.clients.resolve(ref);
-  const out = await key.client.send(
-    new (kmsSdk().GetParametersForImportCommand)({
-      KeyId: await rt.keyIdOrArn(key, o.signal),
-      WrappingAlgorithm: algorithm,
-      WrappingKeySpec: req.wrappingKeySpec ?? 'RSA_2048',
-    }),
-    { abortSignal: o.signal },
+  const key = await rpc.resolve(ref);
+  const KeyId = await rpc.keyIdOrArn(key, o.signal);
+  const WrappingKeySpec = req.wrappingKeySpec ?? 'RSA_2048';
+  const out = await rpc.send(
+    key,
+    'GetParametersForImport',
+    { KeyId, WrappingAlgorithm: algorithm, WrappingKeySpec },
+    o.signal,
   );
   return {
     keyUri: out.KeyId?.startsWith('arn:') ? keyUriFor(out.KeyId, key.parsed) : key.uri,
@@ -48,44 +48,32 @@ export async function getImportParameters(
 }
 
 /** Imports wrapped material. The wrapping algorithm is bound to the import token, so it is not sent. */
-export async function importKeyMaterial(
-  rt: KmsRuntime,
-  ref: KeyRef,
-  req: ImportKeyMaterialRequest,
-  o: ProviderCallOptions,
-): Promise<void> {
+export const importKeyMaterial: DriverOp<'importKeyMaterial'> = async (rpc, ref, req, o) => {
   needs(req.importToken !== undefined, 'AWS KMS needs the import token from getImportParameters');
   needs(req.wrappedMaterial.length > 0, 'wrapped key material is empty');
-  let validTo: Date | undefined;
-  if (req.expiresAt !== undefined) {
-    // AWS keeps whole seconds (and local-kms cannot read fractional ones)
-    validTo = new Date(Math.floor(req.expiresAt.getTime() / 1000) * 1000);
-    needs(validTo.getTime() > Date.now(), 'key material expiry is in the past');
-  }
-  const key = await rt.clients.resolve(ref);
-  await key.client.send(
-    new (kmsSdk().ImportKeyMaterialCommand)({
-      KeyId: await rt.keyIdOrArn(key, o.signal),
-      ImportToken: req.importToken,
-      EncryptedKeyMaterial: req.wrappedMaterial,
-      // always explicit: an absent model is "expires" on some endpoints and a crash on others
-      ExpirationModel: validTo !== undefined ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE',
-      ...(validTo !== undefined ? { ValidTo: validTo } : {}),
-    }),
-    { abortSignal: o.signal },
-  );
-}
+  // AWS keeps whole seconds (and local-kms cannot read fractional ones)
+  const validTo = req.expiresAt && new Date(Math.floor(req.expiresAt.getTime() / 1000) * 1000);
+  needs(validTo === undefined || validTo.getTime() > Date.now(), 'key material expiry is in the past');
+  const key = await rpc.resolve(ref);
+  const input = {
+    KeyId: await rpc.keyIdOrArn(key, o.signal),
+    ImportToken: req.importToken,
+    EncryptedKeyMaterial: req.wrappedMaterial,
+    // always explicit: an absent model is "expires" on some endpoints and a crash on others
+    ExpirationModel: validTo !== undefined ? 'KEY_MATERIAL_EXPIRES' : 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+    ValidTo: validTo,
+  } as const;
+  await rpc.send(key, 'ImportKeyMaterial', input, o.signal);
+  return describeKey(rpc, ref, o);
+};
 
+/** Removes imported material: the key becomes pending import until material is imported again. */
 export async function deleteImportedKeyMaterial(
-  rt: KmsRuntime,
+  rpc: KmsRpc,
   ref: KeyRef,
   o: ProviderCallOptions,
-): Promise<void> {
-  const key = await rt.clients.resolve(ref);
-  await key.client.send(
-    new (kmsSdk().DeleteImportedKeyMaterialCommand)({ KeyId: await rt.keyIdOrArn(key, o.signal) }),
-    {
-      abortSignal: o.signal,
-    },
-  );
+): Promise<KeyInfo> {
+  const key = await rpc.resolve(ref);
+  await rpc.send(key, 'DeleteImportedKeyMaterial', { KeyId: await rpc.keyIdOrArn(key, o.signal) }, o.signal);
+  return describeKey(rpc, ref, o);
 }

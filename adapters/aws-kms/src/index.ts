@@ -1,5 +1,4 @@
 export { AWS_KMS_CAPABILITIES } from './capabilities.js';
-export type { AwsKmsProviderOptions } from './clients.js';
 export type {
   AwsDataKeyResult,
   AwsDecryptResult,
@@ -17,12 +16,5 @@ export {
   reEncrypt,
   retireGrant,
 } from './operations.js';
-export { AwsKmsProvider } from './provider.js';
-
-import type { AwsKmsProviderOptions } from './clients.js';
-import { AwsKmsProvider } from './provider.js';
-
-/** `new Keyport({ providers: [awsKms({ region: 'eu-west-1' })] })` */
-export function awsKms(options: AwsKmsProviderOptions = {}): AwsKmsProvider {
-  return new AwsKmsProvider(options);
-}
+export type { AwsKmsProviderOptions } from './options.js';
+export { AwsKmsProvider, awsKms } from './provider.js';

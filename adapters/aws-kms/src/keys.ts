@@ -5,143 +5,127 @@
  */
 import type { KeyMetadata, Tag } from '@aws-sdk/client-kms';
 import {
-  type CreateKeyRequest,
   isKeyportError,
   type KeyInfo,
   type KeyRef,
+  type KeyUsage,
   type ListOptions,
   needs,
   type ProviderCallOptions,
-  parseKeyUri,
   type RotationPolicy,
-  type ScheduleDeletionRequest,
-  supportsSpec,
-  UnsupportedError,
   USAGES_BY_SPEC,
 } from '@keyport/core';
-import { AWS_KMS_CAPABILITIES } from './capabilities.js';
-import type { ResolvedKey } from './clients.js';
-import { answered, mapAwsError, PROVIDER_NAME } from './errors.js';
-import { labelsFromTags, tagsFromLabels, toKeyInfo } from './key-info.js';
-import type { KmsRuntime } from './runtime.js';
-import { kmsSdk } from './sdk.js';
-import { AWS_KEY_SPEC, AWS_KEY_USAGE, keyportKeySpec } from './specs.js';
+import { answered, mapAwsError } from './errors.js';
+import { type DriverOp, type InputOf, type KmsRpc, type ResolvedKey, resolvedKey } from './rpc.js';
+import { AWS_KEY_SPEC, AWS_KEY_USAGE, KEYPORT_KEY_STATE, keyportSpecOf } from './specs.js';
+import { bareKeyId, keyUriFor, parseAwsUri } from './uri.js';
 
 const ALIAS = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
 const LIST_CONCURRENCY = 8;
 
-/** `name` is a bare alias name or an `aws-kms://alias/<name>[?region=&endpoint=]` URI. */
-async function aliasTarget(rt: KmsRuntime, name: string): Promise<ResolvedKey> {
-  if (name.startsWith('aws-kms://')) {
-    const key = await rt.clients.resolve(name);
-    needs(ALIAS.test(key.keyId), 'a new key is named by an alias: aws-kms://alias/<name>');
-    return key;
-  }
-  const alias = `alias/${name}`;
-  needs(ALIAS.test(alias), 'AWS alias names are letters, digits, "/", "_" and "-"');
-  const uri = `aws-kms://${alias}`;
+interface KeyInfoExtras {
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly rotation?: RotationPolicy;
+  readonly via?: ResolvedKey['parsed'];
+}
+
+function toKeyInfo(meta: KeyMetadata, extras: KeyInfoExtras = {}): KeyInfo {
+  const uri = keyUriFor(answered(meta.Arn, 'a key ARN'), extras.via);
+  const { spec, usage } = keyportSpecOf(meta, uri);
+  const state = meta.KeyState !== undefined ? KEYPORT_KEY_STATE[meta.KeyState] : undefined;
   return {
-    client: await rt.clients.primary(),
     uri,
-    keyId: alias,
-    parsed: parseKeyUri(uri) as ResolvedKey['parsed'],
+    spec,
+    usage,
+    state: state ?? (meta.Enabled === true ? 'enabled' : 'disabled'),
+    labels: extras.labels ?? {},
+    origin: meta.Origin === 'EXTERNAL' ? 'external' : 'provider',
+    ...(meta.CreationDate !== undefined ? { createdAt: meta.CreationDate } : {}),
+    ...(meta.DeletionDate !== undefined ? { deletionDate: meta.DeletionDate } : {}),
+    ...(meta.Description !== undefined && meta.Description !== '' ? { description: meta.Description } : {}),
+    ...(extras.rotation !== undefined ? { rotation: extras.rotation } : {}),
   };
 }
 
-function checkRotationPeriod(days: number): void {
+/** `name` is a bare alias name or an `aws-kms://alias/<name>[?region=&endpoint=]` URI. */
+async function aliasTarget(rpc: KmsRpc, name: string): Promise<ResolvedKey> {
+  const uri = name.startsWith('aws-kms://') ? name : `aws-kms://alias/${name}`;
+  needs(
+    name.startsWith('aws-kms://') || ALIAS.test(`alias/${name}`),
+    'AWS alias names are letters, digits, "/", "_" and "-"',
+  );
+  const key = await rpc.resolve(uri);
+  needs(ALIAS.test(key.keyId), 'a new key is named by an alias: aws-kms://alias/<name>');
+  return key;
+}
+
+function checkRotationPeriod(days: number | undefined): void {
+  if (days === undefined) return;
   needs(Number.isInteger(days) && days >= 90 && days <= 2560, 'AWS rotation periods are 90 to 2560 days');
 }
 
-export async function createKey(
-  rt: KmsRuntime,
-  req: CreateKeyRequest,
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
-  const usage = req.usage ?? AWS_KMS_CAPABILITIES.keySpecs[req.spec]?.[0];
-  needs(
-    usage === undefined || USAGES_BY_SPEC[req.spec]?.includes(usage) === true,
-    `${req.spec} keys cannot be used for ${String(usage)}`,
-  );
-  if (usage === undefined || !supportsSpec(AWS_KMS_CAPABILITIES, req.spec, usage)) {
-    throw new UnsupportedError('keySpec', `AWS KMS does not offer ${req.spec} keys for ${String(usage)}`, {
-      provider: PROVIDER_NAME,
-    });
-  }
-  if (req.rotation?.periodDays !== undefined) checkRotationPeriod(req.rotation.periodDays);
-  const target = await aliasTarget(rt, req.name);
-  const send = { abortSignal: o.signal };
-  const tags = tagsFromLabels(req.labels);
-  const created = await target.client.send(
-    new (kmsSdk().CreateKeyCommand)({
+/** Core has checked the spec and usage against the declared capabilities. */
+export const createKey: DriverOp<'createKey'> = async (rpc, req, o) => {
+  const usage = req.usage ?? (USAGES_BY_SPEC[req.spec][0] as KeyUsage);
+  const days = req.rotation?.periodDays;
+  checkRotationPeriod(days);
+  const target = await aliasTarget(rpc, req.name);
+  const tags = Object.entries(req.labels ?? {}).map(([TagKey, TagValue]) => ({ TagKey, TagValue }));
+  const created = await rpc.send(
+    target,
+    'CreateKey',
+    {
       KeySpec: AWS_KEY_SPEC[req.spec],
       KeyUsage: AWS_KEY_USAGE[usage],
       ...(req.external === true ? { Origin: 'EXTERNAL' } : {}),
       ...(req.description !== undefined ? { Description: req.description } : {}),
-      ...(tags !== undefined ? { Tags: tags } : {}),
-    }),
-    send,
+      ...(tags.length > 0 ? { Tags: tags } : {}),
+    },
+    o.signal,
   );
   const meta = answered(created.KeyMetadata, 'key metadata');
-  const keyId = answered(meta.KeyId, 'a key id');
+  const KeyId = answered(meta.KeyId, 'a key id');
   try {
-    await target.client.send(
-      new (kmsSdk().CreateAliasCommand)({ AliasName: target.keyId, TargetKeyId: keyId }),
-      send,
-    );
-    if (req.rotation?.periodDays !== undefined) {
-      await target.client.send(
-        new (kmsSdk().EnableKeyRotationCommand)({
-          KeyId: keyId,
-          RotationPeriodInDays: req.rotation.periodDays,
-        }),
-        send,
-      );
-    }
+    await rpc.send(target, 'CreateAlias', { AliasName: target.keyId, TargetKeyId: KeyId }, o.signal);
+    if (days !== undefined)
+      await rpc.send(target, 'EnableKeyRotation', { KeyId, RotationPeriodInDays: days }, o.signal);
   } catch (e) {
     // the key is useless without its name: schedule it away (best effort) and report the failure
-    await target.client
-      .send(new (kmsSdk().ScheduleKeyDeletionCommand)({ KeyId: keyId, PendingWindowInDays: 7 }))
+    const never = new AbortController().signal;
+    await rpc
+      .send(target, 'ScheduleKeyDeletion', { KeyId, PendingWindowInDays: 7 }, never)
       .catch(() => undefined);
     throw e;
   }
   const info = toKeyInfo(meta, {
     labels: { ...req.labels },
     via: target.parsed,
-    ...(req.rotation?.periodDays !== undefined ? { rotation: { periodDays: req.rotation.periodDays } } : {}),
+    ...(days !== undefined ? { rotation: { periodDays: days } } : {}),
   });
-  rt.remember(info.uri, info.spec);
-  rt.remember(target.uri, info.spec);
+  rpc.remember(parseAwsUri(info.uri), info.spec);
+  rpc.remember(target.parsed, info.spec);
   return info;
-}
+};
 
-async function tagsOf(key: ResolvedKey, keyId: string, signal: AbortSignal): Promise<Tag[]> {
+/** Tags as labels; own properties only, so a tag named `__proto__` is a label like any other. */
+async function labelsOf(rpc: KmsRpc, key: ResolvedKey, KeyId: string, signal: AbortSignal) {
   const tags: Tag[] = [];
-  let marker: string | undefined;
+  let Marker: string | undefined;
   do {
-    const out = await key.client.send(
-      new (kmsSdk().ListResourceTagsCommand)({
-        KeyId: keyId,
-        ...(marker !== undefined ? { Marker: marker } : {}),
-      }),
-      { abortSignal: signal },
-    );
+    const out = await rpc.send(key, 'ListResourceTags', { KeyId, Marker }, signal);
     tags.push(...(out.Tags ?? []));
-    marker = out.Truncated === true ? out.NextMarker : undefined;
-  } while (marker !== undefined);
-  return tags;
+    Marker = out.Truncated === true ? out.NextMarker : undefined;
+  } while (Marker !== undefined);
+  return Object.fromEntries(
+    tags.flatMap((t) => (t.TagKey !== undefined ? [[t.TagKey, t.TagValue ?? '']] : [])),
+  );
 }
 
 /** Rotation applies to symmetric keys with AWS-generated material; other keys have none to report. */
-async function rotationOf(
-  key: ResolvedKey,
-  meta: KeyMetadata,
-  signal: AbortSignal,
-): Promise<RotationPolicy | undefined> {
-  if (keyportKeySpec(meta.KeySpec) !== 'AES_256' || meta.Origin !== 'AWS_KMS') return undefined;
+async function rotationOf(rpc: KmsRpc, key: ResolvedKey, meta: KeyMetadata, signal: AbortSignal) {
+  if (meta.KeySpec !== 'SYMMETRIC_DEFAULT' || meta.Origin !== 'AWS_KMS') return undefined;
   try {
-    const out = await key.client.send(new (kmsSdk().GetKeyRotationStatusCommand)({ KeyId: meta.KeyId }), {
-      abortSignal: signal,
-    });
+    const out = await rpc.send(key, 'GetKeyRotationStatus', { KeyId: meta.KeyId }, signal);
     if (out.KeyRotationEnabled !== true) return {};
     return {
       periodDays: out.RotationPeriodInDays ?? 365,
@@ -154,149 +138,97 @@ async function rotationOf(
   }
 }
 
-async function describeResolved(
-  rt: KmsRuntime,
-  key: ResolvedKey,
-  signal: AbortSignal,
-  withRotation: boolean,
-): Promise<KeyInfo> {
-  const out = await key.client.send(new (kmsSdk().DescribeKeyCommand)({ KeyId: key.keyId, ...rt.tokens() }), {
-    abortSignal: signal,
-  });
-  const meta = answered(out.KeyMetadata, 'key metadata');
-  const keyId = answered(meta.KeyId, 'a key id');
-  const [tags, rotation] = await Promise.all([
-    tagsOf(key, keyId, signal),
-    withRotation ? rotationOf(key, meta, signal) : Promise.resolve(undefined),
+async function describeResolved(rpc: KmsRpc, key: ResolvedKey, signal: AbortSignal, withRotation: boolean) {
+  const meta = answered(
+    (await rpc.send(key, 'DescribeKey', { KeyId: key.keyId }, signal)).KeyMetadata,
+    'key metadata',
+  );
+  const [labels, rotation] = await Promise.all([
+    labelsOf(rpc, key, answered(meta.KeyId, 'a key id'), signal),
+    withRotation ? rotationOf(rpc, key, meta, signal) : undefined,
   ]);
-  const info = toKeyInfo(meta, {
-    labels: labelsFromTags(tags),
-    via: key.parsed,
-    ...(rotation !== undefined ? { rotation } : {}),
-  });
-  rt.remember(key.uri, info.spec);
+  const info = toKeyInfo(meta, { labels, via: key.parsed, ...(rotation !== undefined ? { rotation } : {}) });
+  rpc.remember(key.parsed, info.spec);
   return info;
 }
 
-export async function describeKey(rt: KmsRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-  return describeResolved(rt, await rt.clients.resolve(ref), o.signal, true);
-}
+export const describeKey: DriverOp<'describeKey'> = async (rpc, ref, o) =>
+  describeResolved(rpc, await rpc.resolve(ref), o.signal, true);
 
 /**
  * Every key the credentials can list, described (tags included, rotation left to describeKey).
  * Keys whose spec keyport does not model (SM2, ECC_SECG_P256K1, HMAC_384...) are left out.
  */
-export async function* listKeys(rt: KmsRuntime, o: ListOptions): AsyncIterable<KeyInfo> {
-  const client = await rt.clients.primary();
-  const limit = Math.min(Math.max(o.pageSize ?? 100, 1), 1000);
-  let marker: string | undefined;
+export async function* listKeys(rpc: KmsRpc, o: ListOptions): AsyncIterable<KeyInfo> {
+  const client = await rpc.primary();
+  const Limit = Math.min(Math.max(o.pageSize ?? 100, 1), 1000);
+  let Marker: string | undefined;
   do {
-    const page = await client.send(
-      new (kmsSdk().ListKeysCommand)({ Limit: limit, ...(marker !== undefined ? { Marker: marker } : {}) }),
-      { abortSignal: o.signal },
-    );
-    const arns = (page.Keys ?? []).map((k) => k.KeyArn).filter((a): a is string => a !== undefined);
+    const page = await rpc.send({ client }, 'ListKeys', { Limit, Marker }, o.signal);
+    const arns = (page.Keys ?? []).flatMap((k) => (k.KeyArn !== undefined ? [k.KeyArn] : []));
     for (let i = 0; i < arns.length; i += LIST_CONCURRENCY) {
       const batch = await Promise.all(
-        arns.slice(i, i + LIST_CONCURRENCY).map(async (arn) => {
+        arns.slice(i, i + LIST_CONCURRENCY).map((arn) => {
           const uri = `aws-kms://${arn}`;
-          const key: ResolvedKey = {
-            client,
-            uri,
-            keyId: arn,
-            parsed: parseKeyUri(uri) as ResolvedKey['parsed'],
-          };
-          try {
-            return await describeResolved(rt, key, o.signal, false);
-          } catch (e) {
-            if (e instanceof UnsupportedError && e.capability === 'keySpec') return undefined;
+          const key = resolvedKey(client, uri, parseAwsUri(uri));
+          return describeResolved(rpc, key, o.signal, false).catch((e: unknown) => {
+            if (isKeyportError(e, 'Unsupported')) return undefined; // a spec keyport does not model
             throw e;
-          }
+          });
         }),
       );
       for (const info of batch) if (info !== undefined) yield info;
     }
-    marker = page.Truncated === true ? page.NextMarker : undefined;
-  } while (marker !== undefined);
+    Marker = page.Truncated === true ? page.NextMarker : undefined;
+  } while (Marker !== undefined);
 }
+
+/** The management calls AWS answers with nothing. */
+type ManagementOp =
+  | 'RotateKeyOnDemand'
+  | 'EnableKeyRotation'
+  | 'DisableKeyRotation'
+  | 'EnableKey'
+  | 'DisableKey'
+  | 'ScheduleKeyDeletion'
+  | 'CancelKeyDeletion';
 
 /**
- * The KeyId for key-management calls. AWS refuses aliases there (they work only for crypto and
- * DescribeKey), so an alias is resolved first; a key ARN is cut to its key id, which is equivalent
- * because management calls cannot cross accounts (and moto accepts only the bare id).
+ * Runs a management call, then describes the key to return its new state. AWS refuses aliases
+ * there, so an alias is resolved first and a key ARN is cut to its key id.
  */
-async function managedKeyId(rt: KmsRuntime, key: ResolvedKey, signal: AbortSignal): Promise<string> {
-  const id = await rt.keyIdOrArn(key, signal);
-  return /^arn:[^:]+:kms:[^:]+:[0-9]{12}:key\/(.+)$/.exec(id)?.[1] ?? id;
-}
-
-/** Runs a management call AWS answers with nothing, then describes the key. */
-async function thenDescribe(
-  rt: KmsRuntime,
+async function thenDescribe<Op extends ManagementOp>(
+  rpc: KmsRpc,
   ref: KeyRef,
   o: ProviderCallOptions,
-  call: (client: ResolvedKey['client'], keyId: string) => Promise<unknown>,
+  op: Op,
+  input?: Omit<InputOf<Op>, 'KeyId'>,
 ): Promise<KeyInfo> {
-  const key = await rt.clients.resolve(ref);
-  await call(key.client, await managedKeyId(rt, key, o.signal));
-  return describeResolved(rt, key, o.signal, true);
+  const key = await rpc.resolve(ref);
+  const KeyId = bareKeyId(await rpc.keyIdOrArn(key, o.signal));
+  await rpc.send(key, op, { ...input, KeyId } as InputOf<Op>, o.signal);
+  return describeResolved(rpc, key, o.signal, true);
 }
 
-export function rotateKey(rt: KmsRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-  return thenDescribe(rt, ref, o, (client, KeyId) =>
-    client.send(new (kmsSdk().RotateKeyOnDemandCommand)({ KeyId }), { abortSignal: o.signal }),
-  );
-}
+export const rotateKey: DriverOp<'rotateKey'> = (rpc, ref, o) =>
+  thenDescribe(rpc, ref, o, 'RotateKeyOnDemand');
+export const enableKey: DriverOp<'enableKey'> = (rpc, ref, o) => thenDescribe(rpc, ref, o, 'EnableKey');
+export const disableKey: DriverOp<'disableKey'> = (rpc, ref, o) => thenDescribe(rpc, ref, o, 'DisableKey');
+/** AWS leaves a key whose deletion was cancelled disabled; the returned state says so. */
+export const cancelKeyDeletion: DriverOp<'cancelKeyDeletion'> = (rpc, ref, o) =>
+  thenDescribe(rpc, ref, o, 'CancelKeyDeletion');
 
-export async function setRotationPolicy(
-  rt: KmsRuntime,
-  ref: KeyRef,
-  policy: RotationPolicy,
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
+export const setRotationPolicy: DriverOp<'setRotationPolicy'> = async (rpc, ref, policy, o) => {
   const days = policy.periodDays;
-  if (days !== undefined) checkRotationPeriod(days);
-  return thenDescribe(rt, ref, o, (client, KeyId) =>
-    client.send(
-      days === undefined
-        ? new (kmsSdk().DisableKeyRotationCommand)({ KeyId })
-        : new (kmsSdk().EnableKeyRotationCommand)({ KeyId, RotationPeriodInDays: days }),
-      { abortSignal: o.signal },
-    ),
-  );
-}
-
-export function enableKey(rt: KmsRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-  return thenDescribe(rt, ref, o, (client, KeyId) =>
-    client.send(new (kmsSdk().EnableKeyCommand)({ KeyId }), { abortSignal: o.signal }),
-  );
-}
-
-export function disableKey(rt: KmsRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-  return thenDescribe(rt, ref, o, (client, KeyId) =>
-    client.send(new (kmsSdk().DisableKeyCommand)({ KeyId }), { abortSignal: o.signal }),
-  );
-}
+  checkRotationPeriod(days);
+  return days === undefined
+    ? thenDescribe(rpc, ref, o, 'DisableKeyRotation')
+    : thenDescribe(rpc, ref, o, 'EnableKeyRotation', { RotationPeriodInDays: days });
+};
 
 /** AWS waits 7 to 30 days (30 when not given); checked here because not every endpoint checks. */
-export async function scheduleKeyDeletion(
-  rt: KmsRuntime,
-  ref: KeyRef,
-  req: ScheduleDeletionRequest,
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
+export const scheduleKeyDeletion: DriverOp<'scheduleKeyDeletion'> = async (rpc, ref, req, o) => {
   const days = req.days ?? 30;
   needs(Number.isInteger(days) && days >= 7 && days <= 30, 'AWS KMS deletion waits 7 to 30 days');
-  return thenDescribe(rt, ref, o, (client, KeyId) =>
-    client.send(new (kmsSdk().ScheduleKeyDeletionCommand)({ KeyId, PendingWindowInDays: days }), {
-      abortSignal: o.signal,
-    }),
-  );
-}
-
-/** AWS leaves a key whose deletion was cancelled disabled; the returned state says so. */
-export function cancelKeyDeletion(rt: KmsRuntime, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-  return thenDescribe(rt, ref, o, (client, KeyId) =>
-    client.send(new (kmsSdk().CancelKeyDeletionCommand)({ KeyId }), { abortSignal: o.signal }),
-  );
-}
+  return thenDescribe(rpc, ref, o, 'ScheduleKeyDeletion', { PendingWindowInDays: days });
+};

@@ -7,10 +7,17 @@ import type {
   KeySpec as AwsKeySpec,
   KeyState as AwsKeyState,
   EncryptionAlgorithmSpec,
+  KeyMetadata,
   KeyUsageType,
-  SigningAlgorithmSpec,
 } from '@aws-sdk/client-kms';
-import type { GrantOperation, KeySpec, KeyState, KeyUsage, SigningAlgorithm } from '@keyport/core';
+import {
+  type GrantOperation,
+  type KeySpec,
+  type KeyState,
+  type KeyUsage,
+  unmodeledKeyError,
+} from '@keyport/core';
+import { PROVIDER_NAME } from './errors.js';
 
 export const AWS_KEY_SPEC: Readonly<Record<KeySpec, AwsKeySpec>> = {
   AES_256: 'SYMMETRIC_DEFAULT',
@@ -35,13 +42,17 @@ function invert<K extends string, V extends string>(table: Readonly<Record<K, V>
 const KEYPORT_KEY_SPEC = invert(AWS_KEY_SPEC);
 const KEYPORT_KEY_USAGE = invert(AWS_KEY_USAGE);
 
-/** undefined for AWS specs keyport does not model (ECC_SECG_P256K1, SM2, HMAC_384, ...). */
-export function keyportKeySpec(spec: string | undefined): KeySpec | undefined {
-  return spec === undefined ? undefined : KEYPORT_KEY_SPEC.get(spec);
-}
-
-export function keyportKeyUsage(usage: string | undefined): KeyUsage | undefined {
-  return usage === undefined ? undefined : KEYPORT_KEY_USAGE.get(usage);
+/** keyport's spec and usage of an AWS key; specs keyport does not model (SM2, HMAC_384, ...) are refused. */
+export function keyportSpecOf(meta: KeyMetadata, keyUri?: string): { spec: KeySpec; usage: KeyUsage } {
+  const spec = KEYPORT_KEY_SPEC.get(String(meta.KeySpec));
+  const usage = KEYPORT_KEY_USAGE.get(String(meta.KeyUsage));
+  if (spec === undefined || usage === undefined) {
+    throw unmodeledKeyError(`AWS key spec ${String(meta.KeySpec)} (${String(meta.KeyUsage)})`, {
+      provider: PROVIDER_NAME,
+      ...(keyUri !== undefined ? { keyUri } : {}),
+    });
+  }
+  return { spec, usage };
 }
 
 /**
@@ -59,31 +70,9 @@ export const KEYPORT_KEY_STATE: Readonly<Record<AwsKeyState, KeyState>> = {
   PendingImport: 'pending_import',
 };
 
-export function isSymmetric(spec: KeySpec): boolean {
-  return spec === 'AES_256';
-}
-
-export function isRsa(spec: KeySpec): boolean {
-  return spec === 'RSA_2048' || spec === 'RSA_3072' || spec === 'RSA_4096';
-}
-
 /** The one asymmetric encryption scheme keyport uses with RSA keys (OAEP with SHA-256). */
 export function encryptionAlgorithmFor(spec: KeySpec): EncryptionAlgorithmSpec {
-  return isRsa(spec) ? 'RSAES_OAEP_SHA_256' : 'SYMMETRIC_DEFAULT';
-}
-
-/** Signing algorithms keyport exposes, by key spec; the first is the default. */
-export const SIGNING_ALGORITHMS_BY_SPEC: Partial<Readonly<Record<KeySpec, readonly SigningAlgorithm[]>>> = {
-  RSA_2048: ['RSASSA_PSS_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_256'],
-  RSA_3072: ['RSASSA_PSS_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_256'],
-  RSA_4096: ['RSASSA_PSS_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_256'],
-  EC_P256: ['ECDSA_SHA_256'],
-  EC_P384: ['ECDSA_SHA_384'],
-};
-
-/** keyport's signing algorithm names are AWS's names. */
-export function awsSigningAlgorithm(algorithm: SigningAlgorithm): SigningAlgorithmSpec {
-  return algorithm;
+  return spec.startsWith('RSA_') ? 'RSAES_OAEP_SHA_256' : 'SYMMETRIC_DEFAULT';
 }
 
 /** One keyport grant operation may need several AWS operations (ReEncryptFrom + ReEncryptTo). */

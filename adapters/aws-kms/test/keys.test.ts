@@ -1,6 +1,6 @@
 /** Keys against both emulators: specs and usages, aliases, labels as tags, describe, list. */
 import { DescribeKeyCommand } from '@aws-sdk/client-kms';
-import type { KeySpec } from '@keyport/core';
+import { createKeyport, type KeySpec } from '@keyport/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AwsKmsProvider } from '../src/index.js';
 import { call, providerFor, sdkClientFor, TARGET_NAMES, target, uniqueName } from './support/targets.js';
@@ -72,9 +72,10 @@ describe.each(TARGET_NAMES)('keys on %s', (name) => {
     expect(p().mapError(error)?.code).toBe('AlreadyExists');
   });
 
-  it('refuses impossible usages and bad names before calling AWS', async () => {
+  it('refuses impossible usages (core, before the driver) and bad names (the driver) before calling AWS', async () => {
+    const keyport = createKeyport({ providers: [p()] });
     await expect(
-      p().createKey({ name: uniqueName('bad'), spec: 'EC_P256', usage: 'encrypt_decrypt' }, call()),
+      keyport.createKey('aws-kms', { name: uniqueName('bad'), spec: 'EC_P256', usage: 'encrypt_decrypt' }),
     ).rejects.toMatchObject({ code: 'InvalidArgument' });
     await expect(p().createKey({ name: 'bad name!', spec: 'AES_256' }, call())).rejects.toMatchObject({
       code: 'InvalidArgument',

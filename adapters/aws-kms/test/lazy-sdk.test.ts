@@ -3,9 +3,8 @@
  * constructing the provider loads nothing, the first call loads it once, a given client is used
  * as it is, and a package that is not installed is a typed KeyportError naming it.
  */
-import { KeyportError } from '@keyport/core';
+import { KeyportError, lazyPeer } from '@keyport/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { lazy } from '../src/sdk.js';
 import { call, sdkClientFor, TEST_CREDENTIALS, target, uniqueName, utf8 } from './support/targets.js';
 
 afterEach(() => {
@@ -64,7 +63,7 @@ describe('lazy SDK loading', () => {
   it('a package that is not installed is a typed KeyportError naming it; a later call tries again', async () => {
     const pkg = '@aws-sdk/keyport-not-installed';
     let attempts = 0;
-    const load = lazy(pkg, () => {
+    const { load } = lazyPeer(pkg, 'aws-kms', () => {
       attempts++;
       return import(pkg);
     });
@@ -78,7 +77,7 @@ describe('lazy SDK loading', () => {
   });
 
   it('other load failures are not disguised as a missing package', async () => {
-    const load = lazy('@aws-sdk/client-kms', () => Promise.reject(new TypeError('boom')));
+    const { load } = lazyPeer('@aws-sdk/client-kms', 'aws-kms', () => Promise.reject(new TypeError('boom')));
     await expect(load()).rejects.toThrow(TypeError);
   });
 });

@@ -162,4 +162,63 @@ describe('stubbed transport: request translation', () => {
     const error = await provider.rotateKey({ uri: KEY }, call()).catch((e: unknown) => e);
     expect(provider.mapError(error)?.code).toBe('Unsupported');
   });
+
+  it('reads a tag named __proto__ as a label, never as the prototype of the labels', async () => {
+    const { provider } = stubbed((op) => {
+      if (op === 'DescribeKey') return { json: keyMetadata('SYMMETRIC_DEFAULT') };
+      if (op === 'ListResourceTags')
+        return {
+          json: {
+            Tags: [
+              { TagKey: '__proto__', TagValue: 'x' },
+              { TagKey: 'team', TagValue: 'a' },
+            ],
+          },
+        };
+      return { json: { KeyRotationEnabled: false } };
+    });
+    const info = await provider.describeKey({ uri: KEY }, call());
+    expect(Object.getPrototypeOf(info.labels)).toBe(Object.prototype);
+    expect(Object.keys(info.labels).sort()).toEqual(['__proto__', 'team']);
+    expect(info.labels.team).toBe('a');
+  });
+
+  it('maps an exception named __proto__ or constructor as an unknown answer, not a table row', async () => {
+    for (const name of ['__proto__', 'constructor', 'toString']) {
+      const { provider } = stubbed(() => ({ status: 400, json: { __type: name } }));
+      const error = await provider.mac({ uri: KEY }, utf8('m'), call()).catch((e: unknown) => e);
+      expect(provider.mapError(error)).toMatchObject({ code: 'Internal', requestId: 'stub-1' });
+    }
+    const { provider } = stubbed(() => ({
+      status: 400,
+      json: { __type: `Evil\u001b[31m${'x'.repeat(500)}` },
+    }));
+    const error = await provider.mac({ uri: KEY }, utf8('m'), call()).catch((e: unknown) => e);
+    const message = provider.mapError(error)?.message ?? '';
+    expect(message).not.toContain('\u001b');
+    expect(message.length).toBeLessThan(400);
+  });
+});
+
+describe('options', () => {
+  it('refuses unknown or mistyped options and grant tokens with InvalidArgument', () => {
+    const bad: unknown[] = [
+      { regoin: 'us-east-1' },
+      { region: 42 },
+      { region: '' },
+      { endpoint: ['http://x'] },
+      { grantTokens: 'token' },
+      { grantTokens: Array.from({ length: 11 }, () => 't') },
+      'us-east-1',
+    ];
+    for (const options of bad) {
+      expect(() => new AwsKmsProvider(options as never)).toThrow(
+        expect.objectContaining({ code: 'InvalidArgument' }),
+      );
+    }
+    const ok = new AwsKmsProvider({ region: 'us-east-1', credentials: TEST_CREDENTIALS });
+    expect(() => ok.withGrantTokens(['a', 7] as never)).toThrow(
+      expect.objectContaining({ code: 'InvalidArgument' }),
+    );
+  });
 });

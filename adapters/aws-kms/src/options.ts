@@ -1,0 +1,44 @@
+/** What `awsKms()` takes, checked once at construction (unknown or mistyped options are refused). */
+import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
+import { checkOptions, checkString, invalidArgument } from '@keyport/core';
+
+export interface AwsKmsProviderOptions {
+  /**
+   * An already-built client, used for every key whose URI names no other region or endpoint.
+   * It keeps its own retry settings: build it with `maxAttempts: 1` so attempts are not multiplied.
+   */
+  readonly client?: KMSClient;
+  /** Default region; the SDK's chain (AWS_REGION, profile) applies when omitted. */
+  readonly region?: string;
+  /** Default endpoint (VPC endpoint, FIPS endpoint, an emulator). */
+  readonly endpoint?: string;
+  /** Static credentials or a provider; the SDK's default credential chain applies when omitted. */
+  readonly credentials?: KMSClientConfig['credentials'];
+  /** Further client settings (e.g. a `requestHandler` carrying TLS options or a proxy). */
+  readonly clientConfig?: Omit<KMSClientConfig, 'region' | 'endpoint' | 'credentials' | 'maxAttempts'>;
+  /** Grant tokens sent on every call that accepts them (see `withGrantTokens`). */
+  readonly grantTokens?: readonly string[];
+}
+
+const KNOWN = {
+  client: true,
+  region: true,
+  endpoint: true,
+  credentials: true,
+  clientConfig: true,
+  grantTokens: true,
+} as const;
+
+/** AWS accepts at most 10 grant tokens per request. */
+export function checkGrantTokens(tokens: unknown, option = 'grantTokens'): readonly string[] {
+  if (!Array.isArray(tokens) || tokens.length > 10) throw invalidArgument(option, 'expected 0 to 10 strings');
+  return tokens.map((t, i) => checkString(t, `${option}[${i}]`, { min: 1, max: 8192 }));
+}
+
+export function checkAwsKmsOptions(options: unknown): AwsKmsProviderOptions {
+  const o = checkOptions(options, 'awsKms options', KNOWN);
+  if (o.region !== undefined) checkString(o.region, 'region', { min: 1, max: 64 });
+  if (o.endpoint !== undefined) checkString(o.endpoint, 'endpoint', { min: 1 });
+  if (o.grantTokens !== undefined) o.grantTokens = checkGrantTokens(o.grantTokens);
+  return o as AwsKmsProviderOptions;
+}

@@ -1,0 +1,37 @@
+/**
+ * `aws-kms://` URIs as this driver reads and writes them (the grammar itself is core's): a key
+ * ref names a key ARN, alias ARN, `alias/<name>` or key id, never a version (AWS keys have none
+ * to address); a key's canonical URI is its key ARN plus the `?endpoint=` it was reached through.
+ */
+import { type AwsKmsKeyUri, formatKeyUri, type KeyRef, needs, parseKeyUri } from '@keyport/core';
+import { PROVIDER_NAME } from './errors.js';
+
+export function parseAwsUri(ref: KeyRef | string): AwsKmsKeyUri {
+  const uri = typeof ref === 'string' ? ref : ref.uri;
+  const parsed = parseKeyUri(uri);
+  const details = { provider: PROVIDER_NAME, keyUri: uri };
+  needs(parsed.scheme === 'aws-kms', `the aws-kms provider cannot serve "${parsed.scheme}" keys`, details);
+  needs(
+    typeof ref === 'string' || ref.version === undefined,
+    'AWS KMS keys have no addressable versions',
+    details,
+  );
+  return parsed;
+}
+
+export function keyUriFor(arn: string, via: AwsKmsKeyUri | undefined): string {
+  return formatKeyUri({
+    scheme: 'aws-kms',
+    keyId: arn,
+    ...(via?.endpoint !== undefined ? { endpoint: via.endpoint } : {}),
+  });
+}
+
+export function isAlias(keyId: string): boolean {
+  return keyId.startsWith('alias/') || /^arn:[^:]+:kms:[^:]+:[0-9]{12}:alias\//.test(keyId);
+}
+
+/** A key ARN cut to its key id (management calls cannot cross accounts, and moto takes only the id). */
+export function bareKeyId(keyIdOrArn: string): string {
+  return /^arn:[^:]+:kms:[^:]+:[0-9]{12}:key\/(.+)$/.exec(keyIdOrArn)?.[1] ?? keyIdOrArn;
+}
