@@ -18,8 +18,8 @@ import { encodeContext, Keyport } from '@keyport/core';
 import { startCloudKmsServer } from '@keyport/test-servers';
 import { OAuth2Client } from 'google-auth-library';
 import { expect, it } from 'vitest';
-import { crc32c } from '../src/crc32c.js';
 import { GcpKmsProvider } from '../src/index.js';
+import { crc32c } from '../src/rpc.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const OPS = Number(process.env.BENCH_OPS ?? 40);

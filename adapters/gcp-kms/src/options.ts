@@ -4,7 +4,7 @@
  * given. gRPC by default; `transport: 'rest'` selects the client's HTTP/JSON fallback.
  */
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
-import { KeyportError } from '@keyport/core';
+import { checkEnum, KeyportError } from '@keyport/core';
 import type { CapabilityOptions } from './capabilities.js';
 import { kmsSdk } from './sdk.js';
 
@@ -47,11 +47,19 @@ export interface GcpKmsProviderOptions extends CapabilityOptions {
 
 const KEY_RING = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[A-Za-z0-9_-]{1,63}$/;
 
-export function checkKeyRing(keyRing: string | undefined): string | undefined {
-  if (keyRing !== undefined && !KEY_RING.test(keyRing)) {
+/** The options a careless caller can get wrong, checked when the provider is built (not on first call). */
+export function checkOptions(options: GcpKmsProviderOptions): void {
+  const { keyRing, transport, protectionLevel, importJobKeyBits, dataKeys } = options;
+  if (keyRing !== undefined && (typeof keyRing !== 'string' || !KEY_RING.test(keyRing))) {
     throw new KeyportError('InvalidArgument', 'keyRing must be projects/<p>/locations/<l>/keyRings/<r>');
   }
-  return keyRing;
+  if (transport !== undefined) checkEnum(transport, 'options.transport', ['grpc', 'rest']);
+  if (protectionLevel !== undefined)
+    checkEnum(protectionLevel, 'options.protectionLevel', ['SOFTWARE', 'HSM']);
+  if (dataKeys !== undefined) checkEnum(dataKeys, 'options.dataKeys', ['emulated', 'none']);
+  if (importJobKeyBits !== undefined && importJobKeyBits !== 3072 && importJobKeyBits !== 4096) {
+    throw new KeyportError('InvalidArgument', 'importJobKeyBits is 3072 or 4096');
+  }
 }
 
 /**
@@ -72,6 +80,6 @@ export async function buildClient(options: GcpKmsProviderOptions): Promise<KeyMa
     ...(options.keyFilename !== undefined ? { keyFilename: options.keyFilename } : {}),
     ...(options.projectId !== undefined ? { projectId: options.projectId } : {}),
   };
-  const { KeyManagementServiceClient: Client } = await kmsSdk();
+  const { KeyManagementServiceClient: Client } = await kmsSdk.load();
   return new Client(opts);
 }

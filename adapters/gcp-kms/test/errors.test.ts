@@ -1,7 +1,12 @@
 /** The error mapping table (README "Error mapping"), row by row, plus the operation refinements. */
 import { KeyportError, UnsupportedError } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
-import { GRPC, GRPC_CODE_MAP, HTTP_CODE_MAP, mapGcpError } from '../src/errors.js';
+import { GCP_KMS_ERROR_TABLE, GRPC_STATUS_NAMES, mapGcpError } from '../src/errors.js';
+
+const GRPC = Object.fromEntries(GRPC_STATUS_NAMES.map((name, code) => [name, code])) as Record<
+  (typeof GRPC_STATUS_NAMES)[number],
+  number
+>;
 
 /** The shape the client raises: a GoogleError with a gRPC code (and, over REST, the HTTP status). */
 function googleError(code: number, message = 'service message', extra: Record<string, unknown> = {}) {
@@ -42,11 +47,35 @@ describe('gRPC status → keyport code', () => {
   }
 
   it('covers every gRPC status code but OK', () => {
-    expect(
-      Object.keys(GRPC_CODE_MAP)
-        .map(Number)
-        .sort((a, b) => a - b),
-    ).toEqual(Object.values(GRPC).sort((a, b) => a - b));
+    for (const name of GRPC_STATUS_NAMES.slice(1))
+      expect(Object.hasOwn(GCP_KMS_ERROR_TABLE, name)).toBe(true);
+  });
+
+  it('every row of the table is what mapGcpError answers for it', () => {
+    const keys = Object.keys(GCP_KMS_ERROR_TABLE);
+    expect(keys.length).toBeGreaterThan(25);
+    for (const key of keys) {
+      const row = GCP_KMS_ERROR_TABLE[key];
+      const [status, refinement] = key.split(' ', 2) as [string, string | undefined];
+      let error: Error;
+      let op: 'decrypt' | 'other' = 'other';
+      if (key === 'socket error') error = Object.assign(new Error('socket'), { code: 'ECONNRESET' });
+      else {
+        const code = /^\d+$/.test(status) ? Number(status) : GRPC[status as keyof typeof GRPC];
+        error = googleError(code, refinement === 'naming' ? 'bad crc32c' : 'service message');
+        if (refinement === 'from') op = 'decrypt';
+      }
+      const mapped = mapGcpError(error, op);
+      expect(mapped?.code, key).toBe(row?.code);
+      if (row?.code === 'Unsupported') expect(mapped, key).toBeInstanceOf(UnsupportedError);
+    }
+  });
+
+  it('a hostile status is an unknown answer, not a row', () => {
+    expect(mapGcpError(googleError(0))).toBeUndefined();
+    expect(mapGcpError(Object.assign(new Error('x'), { code: '__proto__' }))).toBeUndefined();
+    expect(mapGcpError(Object.assign(new Error('x'), { code: 'constructor' }))).toBeUndefined();
+    expect(mapGcpError(googleError(99))).toBeUndefined();
   });
 });
 
@@ -65,7 +94,7 @@ describe('HTTP status (REST) → keyport code', () => {
   for (const [status, code] of rows) {
     it(`${status} → ${code}`, () => {
       expect(mapGcpError(googleError(status))?.code).toBe(code);
-      expect(HTTP_CODE_MAP[status]).toBe(code);
+      expect(GCP_KMS_ERROR_TABLE[status]?.code).toBe(code);
     });
   }
 });
