@@ -6,22 +6,19 @@
  * sends a digest; verification is local under the version's public key (no asymmetric Verify).
  */
 import { constants, createHash, createPublicKey, verify as nodeVerify, publicEncrypt } from 'node:crypto';
-import {
-  type DecryptResult,
-  type EncryptionContext,
-  type EncryptRequest,
-  type EncryptResult,
-  encodeContext,
-  KeyportError,
-  type KeyRef,
-  keyportError,
-  type MacResult,
-  type ProviderCallOptions,
-  type SigningAlgorithm,
-  type SignRequest,
-  type SignResult,
-  signingAlgorithmFor,
+import type {
+  DecryptResult,
+  EncryptionContext,
+  EncryptRequest,
+  EncryptResult,
+  KeyRef,
+  MacResult,
+  ProviderCallOptions as Opts,
+  SigningAlgorithm,
+  SignRequest,
+  SignResult,
 } from '@keyport/core';
+import { encodeContext, KeyportError, keyportError, signingAlgorithmFor } from '@keyport/core';
 import { getKey, purposeOf, resolveVersion } from './keys.js';
 import {
   checked,
@@ -83,40 +80,29 @@ export function unframe(bytes: Uint8Array): { kind: 1 | 2; version?: string; bod
 
 /** The AAD fields of a request: none for an empty context. */
 function aadFields(context: EncryptionContext | undefined) {
-  if (context === undefined) return {};
-  const aad = encodeContext(context);
-  return aad.length === 0
-    ? {}
-    : { additionalAuthenticatedData: aad, additionalAuthenticatedDataCrc32c: checksum(aad) };
+  const aad = context === undefined ? undefined : encodeContext(context);
+  if (aad === undefined || aad.length === 0) return {};
+  return { additionalAuthenticatedData: aad, additionalAuthenticatedDataCrc32c: checksum(aad) };
 }
 
 /** RSA-OAEP in Cloud KMS takes no label, so a context could not be bound: refuse it, never drop it. */
 function refuseContext(req: EncryptRequest, t: KeyTarget): void {
   if (req.context !== undefined && Object.keys(req.context).length > 0) {
-    throw keyportError('Unsupported', 'Cloud KMS RSA decryption keys cannot bind an encryption context', {
-      keyUri: t.uri,
-      capability: 'context',
-    });
+    const why = 'Cloud KMS RSA decryption keys cannot bind an encryption context';
+    throw keyportError('Unsupported', why, { keyUri: t.uri, capability: 'context' });
   }
 }
 
 /** After a FAILED_PRECONDITION: is the key an RSA decryption key (learnt once, then remembered)? */
-async function isAsymmetric(rt: Runtime, e: unknown, t: KeyTarget, o: ProviderCallOptions): Promise<boolean> {
+async function isAsymmetric(rt: Runtime, e: unknown, t: KeyTarget, o: Opts): Promise<boolean> {
   if (!(e instanceof KeyportError && e.code === 'KeyStateConflict')) return false;
   const key = await getKey(rt, t, o).catch(() => undefined); // the original error says more
   if (key === undefined || purposeOf(key) !== 'ASYMMETRIC_DECRYPT') return false;
-  if (rt.asymmetricKeys.size >= 1000) rt.asymmetricKeys.clear();
-  rt.asymmetricKeys.add(t.keyName);
+  remember(rt.asymmetricKeys, t.keyName, true);
   return true;
 }
 
-export async function encrypt(
-  rt: Runtime,
-  ref: KeyRef,
-  plaintext: Uint8Array,
-  req: EncryptRequest,
-  o: ProviderCallOptions,
-): Promise<EncryptResult> {
+export async function encrypt(rt: Runtime, ref: KeyRef, plaintext: Uint8Array, req: EncryptRequest, o: Opts) {
   const t = targetOf(ref);
   if (rt.asymmetricKeys.has(t.keyName)) return encryptAsymmetric(rt, t, plaintext, req, o);
   const aad = aadFields(req.context);
@@ -150,19 +136,15 @@ export async function decrypt(
   ref: KeyRef,
   ciphertext: Uint8Array,
   req: EncryptRequest,
-  o: ProviderCallOptions,
+  o: Opts,
 ): Promise<DecryptResult> {
   const t = targetOf(ref);
   const framed = unframe(ciphertext);
   if (framed?.kind === RSA || rt.asymmetricKeys.has(t.keyName))
     return decryptAsymmetric(rt, t, ciphertext, req, o);
   const body = framed?.body ?? ciphertext;
-  const request = {
-    name: t.keyName,
-    ciphertext: own(body),
-    ciphertextCrc32c: checksum(body),
-    ...aadFields(req.context),
-  };
+  const aad = aadFields(req.context);
+  const request = { name: t.keyName, ciphertext: own(body), ciphertextCrc32c: checksum(body), ...aad };
   try {
     const res = await rt.rpc.call(o, (co, kms) => kms.decrypt(request, co), t.uri, 'decrypt');
     return {
@@ -175,29 +157,20 @@ export async function decrypt(
   }
 }
 
-async function encryptAsymmetric(
-  rt: Runtime,
-  t: KeyTarget,
-  plaintext: Uint8Array,
-  req: EncryptRequest,
-  o: ProviderCallOptions,
-): Promise<EncryptResult> {
+async function encryptAsymmetric(rt: Runtime, t: KeyTarget, data: Uint8Array, req: EncryptRequest, o: Opts) {
   refuseContext(req, t);
   const { id } = await resolveVersion(rt, t, o);
   const pub = await publicKey(rt, t, id, o);
   const oaepHash = describeAlgorithm(pub.algorithm, t.uri).hash ?? 'sha256';
   let ciphertext: Buffer;
   try {
-    ciphertext = publicEncrypt(
-      { key: pub.key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash },
-      plaintext,
-    );
+    ciphertext = publicEncrypt({ key: pub.key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, data);
   } catch {
     throw new KeyportError('InvalidArgument', 'the plaintext is too long for this RSA key', {
       keyUri: t.uri,
     });
   }
-  return { ciphertext: frame(RSA, id, ciphertext), keyVersion: id };
+  return { ciphertext: frame(RSA, id, ciphertext), keyVersion: id } satisfies EncryptResult;
 }
 
 async function decryptAsymmetric(
@@ -205,8 +178,8 @@ async function decryptAsymmetric(
   t: KeyTarget,
   ciphertext: Uint8Array,
   req: EncryptRequest,
-  o: ProviderCallOptions,
-): Promise<DecryptResult> {
+  o: Opts,
+) {
   refuseContext(req, t);
   const framed = unframe(ciphertext);
   const body = framed?.kind === RSA ? framed.body : ciphertext;
@@ -224,12 +197,7 @@ async function decryptAsymmetric(
 // ------------------------------------------------------------------ public keys, sign, verify, MAC
 
 /** GetPublicKey with its pem_crc32c checked, once per version (it never changes). */
-async function publicKey(
-  rt: Runtime,
-  t: KeyTarget,
-  id: string,
-  o: ProviderCallOptions,
-): Promise<VersionPublicKey> {
+async function publicKey(rt: Runtime, t: KeyTarget, id: string, o: Opts): Promise<VersionPublicKey> {
   const name = versionName(t.keyName, id);
   const cached = rt.publicKeys.get(name);
   if (cached !== undefined) return cached;
@@ -245,7 +213,7 @@ async function publicKey(
 }
 
 /** SPKI DER of a version's public key (the pinned version, or the current one). */
-export async function getPublicKey(rt: Runtime, ref: KeyRef, o: ProviderCallOptions): Promise<Uint8Array> {
+export async function getPublicKey(rt: Runtime, ref: KeyRef, o: Opts): Promise<Uint8Array> {
   const t = targetOf(ref);
   return (await publicKey(rt, t, (await resolveVersion(rt, t, o)).id, o)).spki;
 }
@@ -257,48 +225,34 @@ const DIGEST_LENGTH: Readonly<Record<Hash, number>> = { sha256: 32, sha384: 48, 
  * algorithm of the right family but another padding is refused as an argument the key cannot take.
  */
 function signingOf(t: KeyTarget, algorithm: string, requested: SigningAlgorithm | undefined) {
-  const info = describeAlgorithm(algorithm, t.uri);
-  if (info.signing === undefined || info.hash === undefined) {
+  const { spec, signing, hash } = describeAlgorithm(algorithm, t.uri);
+  if (signing === undefined || hash === undefined) {
     throw new KeyportError('InvalidArgument', 'the key is not a signing key', { keyUri: t.uri });
   }
-  if (
-    requested !== undefined &&
-    signingAlgorithmFor(info.spec, requested, { keyUri: t.uri }) !== info.signing
-  ) {
-    throw new KeyportError(
-      'InvalidArgument',
-      `the key version signs with ${info.signing}, not ${requested}`,
-      {
-        keyUri: t.uri,
-      },
-    );
+  if (requested !== undefined && signingAlgorithmFor(spec, requested, { keyUri: t.uri }) !== signing) {
+    const why = `the key version signs with ${signing}, not ${requested}`;
+    throw new KeyportError('InvalidArgument', why, { keyUri: t.uri });
   }
-  return { signing: info.signing, hash: info.hash };
+  return { signing, hash };
 }
 
-export async function sign(
-  rt: Runtime,
-  ref: KeyRef,
-  message: Uint8Array,
-  req: SignRequest,
-  o: ProviderCallOptions,
-): Promise<SignResult> {
+export async function sign(rt: Runtime, ref: KeyRef, message: Uint8Array, req: SignRequest, o: Opts) {
   const t = targetOf(ref);
   const { id, algorithm } = await resolveVersion(rt, t, o);
   const { signing, hash } = signingOf(t, algorithm, req.algorithm);
-  if (req.messageType === 'digest' && message.length !== DIGEST_LENGTH[hash]) {
-    throw new KeyportError('InvalidArgument', `a ${hash} digest is ${DIGEST_LENGTH[hash]} bytes`, {
-      keyUri: t.uri,
-    });
+  const prehashed = req.messageType === 'digest';
+  if (prehashed && message.length !== DIGEST_LENGTH[hash]) {
+    const why = `a ${hash} digest is ${DIGEST_LENGTH[hash]} bytes`;
+    throw new KeyportError('InvalidArgument', why, { keyUri: t.uri });
   }
-  const digest = req.messageType === 'digest' ? message : createHash(hash).update(message).digest();
+  const digest = prehashed ? message : createHash(hash).update(message).digest();
   const name = versionName(t.keyName, id);
   const request = { name, digest: { [hash]: own(digest) }, digestCrc32c: checksum(digest) };
   const res = await rt.rpc.call(o, (co, kms) => kms.asymmetricSign(request, co), t.uri);
   verified(res.verifiedDigestCrc32c, 'digest');
   const signature = checked(res.signature, res.signatureCrc32c, 'signature');
   if (res.name && res.name !== name) throw integrityError('the signature came from another key version');
-  return { signature, algorithm: signing, keyVersion: id };
+  return { signature, algorithm: signing, keyVersion: id } satisfies SignResult;
 }
 
 export async function verify(
@@ -307,18 +261,12 @@ export async function verify(
   message: Uint8Array,
   signature: Uint8Array,
   req: SignRequest & { algorithm: SigningAlgorithm },
-  o: ProviderCallOptions,
+  o: Opts,
 ): Promise<boolean> {
   const t = targetOf(ref);
   if (req.messageType === 'digest') {
-    throw keyportError(
-      'Unsupported',
-      'keyport verifies Cloud KMS signatures over the message, not a digest',
-      {
-        keyUri: t.uri,
-        capability: 'verifyDigest',
-      },
-    );
+    const why = 'keyport verifies Cloud KMS signatures over the message, not a digest';
+    throw keyportError('Unsupported', why, { keyUri: t.uri, capability: 'verifyDigest' });
   }
   const pub = await publicKey(rt, t, (await resolveVersion(rt, t, o)).id, o);
   const { signing, hash } = signingOf(t, pub.algorithm, req.algorithm);
@@ -331,12 +279,7 @@ export async function verify(
   }
 }
 
-export async function mac(
-  rt: Runtime,
-  ref: KeyRef,
-  message: Uint8Array,
-  o: ProviderCallOptions,
-): Promise<MacResult> {
+export async function mac(rt: Runtime, ref: KeyRef, message: Uint8Array, o: Opts): Promise<MacResult> {
   const t = targetOf(ref);
   const { id } = await resolveVersion(rt, t, o);
   const request = { name: versionName(t.keyName, id), data: own(message), dataCrc32c: checksum(message) };
@@ -345,17 +288,12 @@ export async function mac(
   return { mac: checked(res.mac, res.macCrc32c, 'MAC'), keyVersion: versionIdOf(res.name) ?? id };
 }
 
-export async function verifyMac(
-  rt: Runtime,
-  ref: KeyRef,
-  message: Uint8Array,
-  tag: Uint8Array,
-  o: ProviderCallOptions,
-): Promise<boolean> {
+export async function verifyMac(rt: Runtime, ref: KeyRef, message: Uint8Array, tag: Uint8Array, o: Opts) {
   const t = targetOf(ref);
   const { id } = await resolveVersion(rt, t, o);
+  const name = versionName(t.keyName, id);
   const request = {
-    name: versionName(t.keyName, id),
+    name,
     data: own(message),
     dataCrc32c: checksum(message),
     mac: own(tag),

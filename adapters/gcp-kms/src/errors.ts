@@ -5,35 +5,14 @@
  * fallback decodes a body, and a socket failure is Unavailable. The table is the README's
  * "Error mapping" section.
  */
-import {
-  type ErrorCode,
-  type ErrorTable,
-  errorFromTable,
-  errorMapping,
-  KeyportError,
-  networkErrorCode,
-} from '@keyport/core';
+import type { ErrorCode, ErrorTable } from '@keyport/core';
+import { errorFromTable, errorMapping, KeyportError, networkErrorCode } from '@keyport/core';
 
 /** google.rpc.Code names by number (0 = OK). */
-export const GRPC_STATUS_NAMES = [
-  'OK',
-  'CANCELLED',
-  'UNKNOWN',
-  'INVALID_ARGUMENT',
-  'DEADLINE_EXCEEDED',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED',
-  'FAILED_PRECONDITION',
-  'ABORTED',
-  'OUT_OF_RANGE',
-  'UNIMPLEMENTED',
-  'INTERNAL',
-  'UNAVAILABLE',
-  'DATA_LOSS',
-  'UNAUTHENTICATED',
-] as const;
+export const GRPC_STATUS_NAMES: readonly string[] = (
+  'OK CANCELLED UNKNOWN INVALID_ARGUMENT DEADLINE_EXCEEDED NOT_FOUND ALREADY_EXISTS PERMISSION_DENIED ' +
+  'RESOURCE_EXHAUSTED FAILED_PRECONDITION ABORTED OUT_OF_RANGE UNIMPLEMENTED INTERNAL UNAVAILABLE DATA_LOSS UNAUTHENTICATED'
+).split(' ');
 
 /** A concurrent IAM policy write (etag mismatch): grants.ts re-reads the policy. */
 export const ABORTED = GRPC_STATUS_NAMES.indexOf('ABORTED');

@@ -14,10 +14,10 @@ import {
   KeyportError,
   type KeyRef,
   keyportError,
-  type ProviderCallOptions,
+  type ProviderCallOptions as Opts,
 } from '@keyport/core';
 import { ABORTED } from './errors.js';
-import type { Runtime } from './rpc.js';
+import { defined, type Runtime } from './rpc.js';
 import { type KeyTarget, targetOf } from './uri.js';
 
 // The client types IAM requests as protobuf classes; plain objects are what it actually takes.
@@ -48,45 +48,26 @@ interface Binding {
   members?: string[] | null;
   condition?: { title?: string | null; description?: string | null; expression?: string | null } | null;
 }
-interface Policy {
-  version?: number | null;
-  bindings?: Binding[] | null;
-  etag?: Uint8Array | string | null;
-}
-interface GrantRecord {
-  k: string;
-  n?: string;
-  o: GrantOperation[];
-  e?: string;
-  c?: string;
-}
+type Policy = { bindings?: Binding[] | null; etag?: Uint8Array | string | null };
+/** What a binding's condition description records: mark, name, operations, expiry, creation. */
+type GrantRecord = { k: string; n?: string; o: GrantOperation[]; e?: string; c?: string };
 
 function parseRecord(description: string | null | undefined): GrantRecord | undefined {
-  if (!description) return undefined;
   try {
-    const r = JSON.parse(description) as GrantRecord;
-    return r.k === GRANT_MARK && Array.isArray(r.o) ? r : undefined;
+    const r = JSON.parse(description ?? '') as GrantRecord;
+    return r?.k === GRANT_MARK && Array.isArray(r.o) ? r : undefined;
   } catch {
     return undefined;
   }
 }
 
-function getPolicy(rt: Runtime, t: KeyTarget, o: ProviderCallOptions): Promise<Policy> {
-  const request = { resource: t.keyName, options: { requestedPolicyVersion: 3 } };
-  return rt.rpc.call(
-    o,
-    (co, kms) => kms.getIamPolicy(request as GetPolicyRequest, co),
-    t.uri,
-  ) as Promise<Policy>;
+async function getPolicy(rt: Runtime, t: KeyTarget, o: Opts): Promise<Policy> {
+  const request = { resource: t.keyName, options: { requestedPolicyVersion: 3 } } as GetPolicyRequest;
+  return rt.rpc.call(o, (co, kms) => kms.getIamPolicy(request, co), t.uri);
 }
 
 /** Read-modify-write of the key's policy; a concurrent writer (ABORTED on the etag) means read again. */
-async function updatePolicy(
-  rt: Runtime,
-  t: KeyTarget,
-  o: ProviderCallOptions,
-  change: (bindings: Binding[]) => Binding[],
-): Promise<void> {
+async function updatePolicy(rt: Runtime, t: KeyTarget, o: Opts, change: (b: Binding[]) => Binding[]) {
   for (let attempt = 1; ; attempt++) {
     const policy = await getPolicy(rt, t, o);
     const bindings = change([...(policy.bindings ?? [])]);
@@ -101,19 +82,12 @@ async function updatePolicy(
   }
 }
 
-export async function createGrant(
-  rt: Runtime,
-  ref: KeyRef,
-  req: GrantRequest,
-  o: ProviderCallOptions,
-): Promise<Grant> {
+export async function createGrant(rt: Runtime, ref: KeyRef, req: GrantRequest, o: Opts): Promise<Grant> {
   const t = targetOf(ref);
   const c = req.constraints;
-  if (c !== undefined && (c.contextEquals !== undefined || c.contextSubset !== undefined)) {
-    throw keyportError('Unsupported', 'IAM conditions cannot constrain the encryption context', {
-      keyUri: t.uri,
-      capability: 'grantConstraints',
-    });
+  if (c?.contextEquals !== undefined || c?.contextSubset !== undefined) {
+    const why = 'IAM conditions cannot constrain the encryption context';
+    throw keyportError('Unsupported', why, { keyUri: t.uri, capability: 'grantConstraints' });
   }
   if (!/^[A-Za-z]+:.+$|^allUsers$|^allAuthenticatedUsers$/.test(req.grantee)) {
     throw new KeyportError(
@@ -121,75 +95,60 @@ export async function createGrant(
       'a Cloud KMS grantee is an IAM member such as user:alice@example.com',
     );
   }
-  if (req.operations.length === 0)
-    throw new KeyportError('InvalidArgument', 'a grant needs at least one operation');
-  if (req.name !== undefined && req.name.length > 64)
+  if (req.name !== undefined && req.name.length > 64) {
     throw new KeyportError('InvalidArgument', 'grant names are at most 64 characters');
+  }
   const roles = [...new Set(req.operations.flatMap((op) => ROLES_BY_OPERATION[op] ?? []))];
   const id = `${ID_PREFIX}${randomBytes(8).toString('hex')}`;
   const createdAt = new Date();
+  const expiry = req.expiresAt?.toISOString();
   const record: GrantRecord = {
     k: GRANT_MARK,
     o: [...req.operations],
     c: createdAt.toISOString(),
-    ...(req.name !== undefined ? { n: req.name } : {}),
-    ...(req.expiresAt !== undefined ? { e: req.expiresAt.toISOString() } : {}),
+    ...defined({ n: req.name, e: expiry }),
   };
   const scope = `resource.name.startsWith(${JSON.stringify(t.keyName)})`;
-  const expression =
-    req.expiresAt === undefined
-      ? scope
-      : `${scope} && request.time < timestamp("${req.expiresAt.toISOString()}")`;
+  const expression = expiry === undefined ? scope : `${scope} && request.time < timestamp("${expiry}")`;
   const condition = { title: id, description: JSON.stringify(record), expression };
   await updatePolicy(rt, t, o, (bindings) => [
     ...bindings,
     ...roles.map((role) => ({ role, members: [req.grantee], condition })),
   ]);
+  const { grantee, operations, name, expiresAt } = req;
   return {
     id,
     keyUri: t.uri,
-    grantee: req.grantee,
-    operations: [...req.operations],
+    grantee,
+    operations: [...operations],
     createdAt,
-    ...(req.name !== undefined ? { name: req.name } : {}),
-    ...(req.expiresAt !== undefined ? { expiresAt: req.expiresAt } : {}),
+    ...defined({ name, expiresAt }),
   };
 }
 
 /** The grants keyport made on this key (bindings whose condition is a keyport grant record). */
-export async function* listGrants(rt: Runtime, ref: KeyRef, o: ProviderCallOptions): AsyncIterable<Grant> {
+export async function* listGrants(rt: Runtime, ref: KeyRef, o: Opts): AsyncIterable<Grant> {
   const t = targetOf(ref);
-  const policy = await getPolicy(rt, t, o);
   const seen = new Set<string>();
-  for (const b of policy.bindings ?? []) {
+  for (const b of (await getPolicy(rt, t, o)).bindings ?? []) {
     const id = b.condition?.title ?? '';
     const record = parseRecord(b.condition?.description);
     const grantee = b.members?.[0];
     if (record === undefined || !id.startsWith(ID_PREFIX) || seen.has(id) || grantee === undefined) continue;
     seen.add(id);
-    yield {
-      id,
-      keyUri: t.uri,
-      grantee,
-      operations: record.o,
-      ...(record.n !== undefined ? { name: record.n } : {}),
-      ...(record.e !== undefined ? { expiresAt: new Date(record.e) } : {}),
-      ...(record.c !== undefined ? { createdAt: new Date(record.c) } : {}),
-    };
+    const date = (iso: string | undefined) => (iso === undefined ? undefined : new Date(iso));
+    const dates = defined({ name: record.n, expiresAt: date(record.e), createdAt: date(record.c) });
+    yield { id, keyUri: t.uri, grantee, operations: record.o, ...dates };
   }
 }
 
-export async function revokeGrant(
-  rt: Runtime,
-  ref: KeyRef,
-  grantId: string,
-  o: ProviderCallOptions,
-): Promise<void> {
+export async function revokeGrant(rt: Runtime, ref: KeyRef, grantId: string, o: Opts): Promise<void> {
   const t = targetOf(ref);
   await updatePolicy(rt, t, o, (bindings) => {
     const kept = bindings.filter((b) => b.condition?.title !== grantId);
-    if (kept.length === bindings.length)
+    if (kept.length === bindings.length) {
       throw new KeyportError('NotFound', 'no grant with this id on the key', { keyUri: t.uri });
+    }
     return kept;
   });
 }

@@ -10,46 +10,32 @@ import {
   type ImportKeyMaterialRequest,
   type ImportParameters,
   type ImportParametersRequest,
-  type KeyInfo,
   KeyportError,
   type KeyRef,
   keyportError,
-  type ProviderCallOptions,
+  type ProviderCallOptions as Opts,
   sleep,
 } from '@keyport/core';
 import { type AlgorithmField, describeKey, getKey, purposeOf, setPrimary, toDate } from './keys.js';
-import { own, type Runtime } from './rpc.js';
+import { defined, own, type Runtime } from './rpc.js';
 import { algorithmName, versionStateName } from './specs.js';
 import { targetOf, versionIdOf } from './uri.js';
 
 type ImportMethodField = NonNullable<protos.google.cloud.kms.v1.IImportJob['importMethod']>;
 const POLL_MS = 150;
 
-export async function getImportParameters(
-  rt: Runtime,
-  ref: KeyRef,
-  req: ImportParametersRequest,
-  o: ProviderCallOptions,
-): Promise<ImportParameters> {
+export async function getImportParameters(rt: Runtime, ref: KeyRef, req: ImportParametersRequest, o: Opts) {
   const t = targetOf(ref);
-  // core has refused the wrapping algorithms not declared in the capabilities
-  const algorithm = req.algorithm ?? 'RSA_AES_KEY_WRAP_SHA_256';
   const key = await getKey(rt, t, o);
   if (key.importOnly !== true) {
-    throw new KeyportError(
-      'KeyStateConflict',
-      'the key holds Cloud KMS-generated material; create it with external: true to import',
-      { keyUri: t.uri },
-    );
+    const why = 'the key holds Cloud KMS-generated material; create it with external: true to import';
+    throw new KeyportError('KeyStateConflict', why, { keyUri: t.uri });
   }
-  const request = {
-    parent: t.keyRing,
-    importJobId: `kpi-${randomBytes(8).toString('hex')}`,
-    importJob: {
-      importMethod: `RSA_OAEP_${rt.importJobKeyBits}_SHA256_AES_256` as ImportMethodField,
-      protectionLevel: key.versionTemplate?.protectionLevel ?? 'SOFTWARE',
-    },
+  const importJob = {
+    importMethod: `RSA_OAEP_${rt.importJobKeyBits}_SHA256_AES_256` as ImportMethodField,
+    protectionLevel: key.versionTemplate?.protectionLevel ?? 'SOFTWARE',
   };
+  const request = { parent: t.keyRing, importJobId: `kpi-${randomBytes(8).toString('hex')}`, importJob };
   let job = await rt.rpc.call(o, (co, kms) => kms.createImportJob(request, co), t.uri);
   // The wrapping key is generated asynchronously: the job is PENDING_GENERATION until it is ACTIVE.
   while (job.state !== 'ACTIVE' && job.state !== 2) {
@@ -60,40 +46,27 @@ export async function getImportParameters(
     const name = job.name ?? '';
     job = await rt.rpc.call(o, (co, kms) => kms.getImportJob({ name }, co), t.uri);
   }
-  const pem = job.publicKey?.pem ?? '';
-  const spki = createPublicKey(pem).export({ type: 'spki', format: 'der' });
-  const expiresAt = toDate(job.expireTime);
+  const spki = createPublicKey(job.publicKey?.pem ?? '').export({ type: 'spki', format: 'der' });
   return {
     keyUri: t.uri,
-    algorithm,
+    // core has refused the wrapping algorithms the capabilities do not declare
+    algorithm: req.algorithm ?? 'RSA_AES_KEY_WRAP_SHA_256',
     wrappingPublicKey: new Uint8Array(spki),
     importToken: new TextEncoder().encode(job.name ?? ''),
-    ...(expiresAt !== undefined ? { expiresAt } : {}),
-  };
+    ...defined({ expiresAt: toDate(job.expireTime) }),
+  } satisfies ImportParameters;
 }
 
-export async function importKeyMaterial(
-  rt: Runtime,
-  ref: KeyRef,
-  req: ImportKeyMaterialRequest,
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
+export async function importKeyMaterial(rt: Runtime, ref: KeyRef, req: ImportKeyMaterialRequest, o: Opts) {
   const t = targetOf(ref);
   if (req.algorithm !== 'RSA_AES_KEY_WRAP_SHA_256') {
-    throw keyportError('Unsupported', `Cloud KMS import jobs do not wrap with ${req.algorithm}`, {
-      keyUri: t.uri,
-      capability: 'import',
-    });
+    const why = `Cloud KMS import jobs do not wrap with ${req.algorithm}`;
+    throw keyportError('Unsupported', why, { keyUri: t.uri, capability: 'import' });
   }
-  if (req.importToken === undefined) {
-    throw new KeyportError(
-      'InvalidArgument',
-      'importKeyMaterial needs the importToken from getImportParameters',
-    );
-  }
-  const importJob = new TextDecoder().decode(req.importToken);
+  const importJob = req.importToken === undefined ? '' : new TextDecoder().decode(req.importToken);
   if (!importJob.startsWith(`${t.keyRing}/importJobs/`)) {
-    throw new KeyportError('InvalidArgument', 'the import token names an import job outside this key ring');
+    const why = 'importKeyMaterial needs the importToken getImportParameters gave for this key ring';
+    throw new KeyportError('InvalidArgument', why, { keyUri: t.uri });
   }
   const key = await getKey(rt, t, o);
   const request = {
@@ -110,11 +83,8 @@ export async function importKeyMaterial(
   }
   const state = versionStateName(version.state);
   if (state !== 'ENABLED') {
-    throw new KeyportError(
-      'InvalidArgument',
-      `Cloud KMS did not accept the material (version state ${state})`,
-      { keyUri: t.uri },
-    );
+    const why = `Cloud KMS did not accept the material (version state ${state})`;
+    throw new KeyportError('InvalidArgument', why, { keyUri: t.uri });
   }
   const id = versionIdOf(version.name);
   if (id !== undefined && purposeOf(key) === 'ENCRYPT_DECRYPT' && !key.primary)

@@ -4,95 +4,66 @@
  * enable/disable/destroy/restore of one version, and CryptoKey messages → KeyInfo.
  */
 import type { protos } from '@google-cloud/kms';
-import {
-  type CreateKeyRequest,
-  type KeyInfo,
-  KeyportError,
-  type KeyRef,
-  type KeyState,
-  type KeyVersionInfo,
-  type ListOptions,
-  type ProviderCallOptions,
-  type RotationPolicy,
-  USAGES_BY_SPEC,
-} from '@keyport/core';
-import { type Runtime, remember } from './rpc.js';
+import type { CreateKeyRequest, KeyInfo, KeyRef, KeyState, ListOptions, RotationPolicy } from '@keyport/core';
+import { KeyportError, type ProviderCallOptions as Opts, USAGES_BY_SPEC } from '@keyport/core';
+import { defined, type Runtime, remember } from './rpc.js';
 import {
   algorithmName,
   describeAlgorithm,
   KEY_STATE_BY_VERSION,
-  NEW_KEY,
+  newKeyAlgorithm,
   purposeName,
   versionState,
 } from './specs.js';
 import { type KeyTarget, keyUriOf, targetOf, versionIdOf, versionName } from './uri.js';
 
 export type CryptoKey = protos.google.cloud.kms.v1.ICryptoKey;
-export type CryptoKeyVersion = protos.google.cloud.kms.v1.ICryptoKeyVersion;
-/** The algorithm enum as the client's request types spell it. */
+type CryptoKeyVersion = protos.google.cloud.kms.v1.ICryptoKeyVersion;
 type ListVersions = protos.google.cloud.kms.v1.IListCryptoKeyVersionsRequest;
 type ListKeys = protos.google.cloud.kms.v1.IListCryptoKeysRequest;
+/** The algorithm enum as the client's request types spell it. */
 export type AlgorithmField = NonNullable<CryptoKeyVersion['algorithm']>;
 
 const KEY_ID = /^[A-Za-z0-9_-]{1,63}$/;
 const DAY_SECONDS = 86_400;
+const LIVE_STATES: readonly string[] = ['enabled', 'disabled', 'pending_import'];
 
-interface TimestampLike {
-  seconds?: number | string | { toString(): string } | null;
-  nanos?: number | null;
-}
-
-export function toDate(t: TimestampLike | null | undefined): Date | undefined {
+/** A protobuf Timestamp (seconds as number, string or Long) → Date. */
+export function toDate(t: { seconds?: unknown; nanos?: number | null } | null | undefined): Date | undefined {
   if (t?.seconds === null || t?.seconds === undefined) return undefined;
   return new Date(Number(String(t.seconds)) * 1000 + Math.floor((t.nanos ?? 0) / 1e6));
 }
 
 export const purposeOf = (key: CryptoKey): string => purposeName(key.purpose);
 
-function toVersionInfo(v: CryptoKeyVersion): KeyVersionInfo {
-  const createdAt = toDate(v.createTime);
-  const destroyAt = toDate(v.destroyTime);
-  return {
-    version: versionIdOf(v.name) ?? '',
-    state: versionState(v.state),
-    ...(createdAt !== undefined ? { createdAt } : {}),
-    ...(destroyAt !== undefined ? { destroyAt } : {}),
-  };
-}
-
 /**
  * The version keyport uses for a key without a pinned version. ENCRYPT_DECRYPT keys have a
  * primary; other purposes have none in Cloud KMS, so keyport takes the newest version that is
  * not destroyed (or scheduled for destruction) — rotateKey makes a new one, which then leads.
  */
-export function currentVersion(versions: readonly CryptoKeyVersion[]): CryptoKeyVersion | undefined {
+function currentVersion(versions: readonly CryptoKeyVersion[]): CryptoKeyVersion | undefined {
   const newest = [...versions].sort(
     (a, b) => Number(versionIdOf(b.name) ?? 0) - Number(versionIdOf(a.name) ?? 0),
   );
-  const live = newest.find((v) => ['enabled', 'disabled', 'pending_import'].includes(versionState(v.state)));
-  return live ?? newest[0];
+  return newest.find((v) => LIVE_STATES.includes(versionState(v.state))) ?? newest[0];
 }
 
 /** KeyInfo for a key; `versions` (when listed) fills the version list and non-symmetric state. */
 function toKeyInfo(key: CryptoKey, versions?: readonly CryptoKeyVersion[]): KeyInfo {
-  const symmetric = purposeOf(key) === 'ENCRYPT_DECRYPT';
-  const algorithm = algorithmName(key.primary?.algorithm ?? key.versionTemplate?.algorithm);
   const uri = keyUriOf(key.name ?? '');
+  const algorithm = algorithmName(key.primary?.algorithm ?? key.versionTemplate?.algorithm);
   const { spec, usage } = describeAlgorithm(algorithm, uri);
-  const leading = symmetric ? (key.primary ?? undefined) : versions && currentVersion(versions);
+  const leading = purposeOf(key) === 'ENCRYPT_DECRYPT' ? key.primary : versions && currentVersion(versions);
   const state: KeyState = leading
     ? KEY_STATE_BY_VERSION[versionState(leading.state)]
     : key.importOnly
       ? 'pending_import'
       : 'disabled';
   const periodSeconds = key.rotationPeriod?.seconds;
-  const nextRotationAt = toDate(key.nextRotationTime);
-  const createdAt = toDate(key.createTime);
-  const primaryVersion = versionIdOf(leading?.name);
-  const rotation = {
-    ...(periodSeconds != null ? { periodDays: Number(String(periodSeconds)) / DAY_SECONDS } : {}),
-    ...(nextRotationAt !== undefined ? { nextRotationAt } : {}),
-  };
+  const rotation = defined({
+    periodDays: periodSeconds == null ? undefined : Number(String(periodSeconds)) / DAY_SECONDS,
+    nextRotationAt: toDate(key.nextRotationTime),
+  });
   return {
     uri,
     spec,
@@ -100,10 +71,16 @@ function toKeyInfo(key: CryptoKey, versions?: readonly CryptoKeyVersion[]): KeyI
     state,
     labels: { ...(key.labels ?? {}) },
     origin: key.importOnly ? 'external' : 'provider',
-    ...(createdAt !== undefined ? { createdAt } : {}),
-    ...(primaryVersion !== undefined ? { primaryVersion } : {}),
-    ...(versions !== undefined ? { versions: versions.map(toVersionInfo) } : {}),
-    ...(Object.keys(rotation).length > 0 ? { rotation } : {}),
+    ...defined({
+      createdAt: toDate(key.createTime),
+      primaryVersion: versionIdOf(leading?.name),
+      versions: versions?.map((v) => ({
+        version: versionIdOf(v.name) ?? '',
+        state: versionState(v.state),
+        ...defined({ createdAt: toDate(v.createTime), destroyAt: toDate(v.destroyTime) }),
+      })),
+      rotation: Object.keys(rotation).length > 0 ? rotation : undefined,
+    }),
   };
 }
 
@@ -115,94 +92,82 @@ function newKeyTarget(rt: Runtime, name: string): { keyRing: string; id: string 
     return { keyRing: t.keyRing, id: t.keyName.slice(t.keyRing.length + '/cryptoKeys/'.length) };
   }
   if (rt.keyRing === undefined) {
-    throw new KeyportError(
-      'InvalidArgument',
-      'createKey with a bare name needs the keyRing option (or pass a gcp-kms:// URI)',
-    );
+    const why = 'createKey with a bare name needs the keyRing option (or pass a gcp-kms:// URI)';
+    throw new KeyportError('InvalidArgument', why);
   }
-  if (!KEY_ID.test(name))
+  if (!KEY_ID.test(name)) {
     throw new KeyportError('InvalidArgument', 'Cloud KMS key ids are 1-63 letters, digits, _ or -');
+  }
   return { keyRing: rt.keyRing, id: name };
 }
 
-export async function createKey(
-  rt: Runtime,
-  req: CreateKeyRequest,
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
-  // core has checked the spec and usage against the capabilities; a direct caller gets the same answer.
+export async function createKey(rt: Runtime, req: CreateKeyRequest, o: Opts): Promise<KeyInfo> {
+  // core has checked spec and usage against the capabilities; a direct caller gets InvalidArgument.
   const usage = req.usage ?? USAGES_BY_SPEC[req.spec]?.[0];
-  const made = Object.hasOwn(NEW_KEY, `${req.spec}/${usage}`) ? NEW_KEY[`${req.spec}/${usage}`] : undefined;
+  const made = usage === undefined ? undefined : newKeyAlgorithm(req.spec, usage);
   if (made === undefined)
     throw new KeyportError('InvalidArgument', `no Cloud KMS key for ${req.spec}/${usage}`);
   const [purpose, algorithm] = made;
   const { keyRing, id } = newKeyTarget(rt, req.name);
+  const external = req.external === true;
   const cryptoKey: CryptoKey = {
     purpose,
     versionTemplate: { algorithm: algorithm as AlgorithmField, protectionLevel: rt.protectionLevel },
     labels: { ...(req.labels ?? {}) },
     ...(req.rotation?.periodDays === undefined ? {} : rotationFields(req.rotation)),
-    ...(req.external === true ? { importOnly: true } : {}),
+    ...(external ? { importOnly: true } : {}),
   };
   const request = {
     parent: keyRing,
     cryptoKeyId: id,
     cryptoKey,
-    ...(req.external === true ? { skipInitialVersionCreation: true } : {}),
+    ...(external ? { skipInitialVersionCreation: true } : {}),
   };
   const keyUri = `gcp-kms://${keyRing}/cryptoKeys/${id}`;
   const create = () => rt.rpc.call(o, (co, kms) => kms.createCryptoKey(request, co), keyUri);
-  let created: CryptoKey;
-  try {
-    created = await create();
-  } catch (e) {
+  const created = await create().catch(async (e: unknown) => {
     // The key ring does not exist yet: create it (key rings cannot be deleted, so this is one-off).
     if (!(e instanceof KeyportError && e.code === 'NotFound')) throw e;
-    await ensureKeyRing(rt, keyRing, o);
-    created = await create();
-  }
+    const at = keyRing.indexOf('/keyRings/');
+    const ring = {
+      parent: keyRing.slice(0, at),
+      keyRingId: keyRing.slice(at + '/keyRings/'.length),
+      keyRing: {},
+    };
+    await rt.rpc
+      .call(o, (co, kms) => kms.createKeyRing(ring, co))
+      .catch((e2: unknown) => {
+        if (!(e2 instanceof KeyportError && e2.code === 'AlreadyExists')) throw e2;
+      });
+    return create();
+  });
   if (purpose === 'ENCRYPT_DECRYPT') return toKeyInfo(created);
   return toKeyInfo(created, await listVersions(rt, created.name ?? '', o, keyUri));
 }
 
-async function ensureKeyRing(rt: Runtime, keyRing: string, o: ProviderCallOptions): Promise<void> {
-  const at = keyRing.indexOf('/keyRings/');
-  const request = {
-    parent: keyRing.slice(0, at),
-    keyRingId: keyRing.slice(at + '/keyRings/'.length),
-    keyRing: {},
-  };
-  try {
-    await rt.rpc.call(o, (co, kms) => kms.createKeyRing(request, co));
-  } catch (e) {
-    if (!(e instanceof KeyportError && e.code === 'AlreadyExists')) throw e;
-  }
-}
-
-export function getKey(rt: Runtime, t: KeyTarget, o: ProviderCallOptions): Promise<CryptoKey> {
+export function getKey(rt: Runtime, t: KeyTarget, o: Opts): Promise<CryptoKey> {
   return rt.rpc.call(o, (co, kms) => kms.getCryptoKey({ name: t.keyName }, co), t.uri);
 }
 
 async function listVersions(
   rt: Runtime,
   keyName: string,
-  o: ProviderCallOptions,
+  o: Opts,
   keyUri?: string,
 ): Promise<CryptoKeyVersion[]> {
   const out: CryptoKeyVersion[] = [];
   const first = { parent: keyName, pageSize: 1000 };
-  for await (const v of rt.rpc.pages<CryptoKeyVersion, ListVersions>(
+  const pages = rt.rpc.pages<CryptoKeyVersion, ListVersions>(
     o,
     first,
     (r, co, kms) => kms.listCryptoKeyVersions(r, co),
     keyUri,
-  )) {
-    out.push(v);
-  }
+  );
+  for await (const v of pages) out.push(v);
   return out;
 }
 
-export async function describeKey(rt: Runtime, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+export async function describeKey(rt: Runtime, ref: KeyRef, o: Opts): Promise<KeyInfo> {
   const t = targetOf(ref);
   const key = await getKey(rt, t, o);
   try {
@@ -230,13 +195,13 @@ export async function* listKeys(rt: Runtime, o: ListOptions): AsyncIterable<KeyI
 }
 
 /**
- * The version a call means, with its algorithm: the pinned one, else the primary (for
- * `preferPrimary`, ENCRYPT_DECRYPT keys) or the newest live version. Algorithms are cached.
+ * The version a call means, with its algorithm: the pinned one, else the primary (with
+ * `preferPrimary`, for ENCRYPT_DECRYPT keys) or the newest live version. Algorithms are cached.
  */
 export async function resolveVersion(
   rt: Runtime,
   t: KeyTarget,
-  o: ProviderCallOptions,
+  o: Opts,
   preferPrimary = false,
 ): Promise<{ id: string; algorithm: string }> {
   if (t.version !== undefined) {
@@ -255,11 +220,13 @@ export async function resolveVersion(
   if (!leading || id === undefined) {
     throw new KeyportError('KeyStateConflict', 'the key has no usable version', { keyUri: t.uri });
   }
-  const algorithm = algorithmName(leading.algorithm);
-  return { id, algorithm: remember(rt.algorithms, versionName(t.keyName, id), algorithm) };
+  return {
+    id,
+    algorithm: remember(rt.algorithms, versionName(t.keyName, id), algorithmName(leading.algorithm)),
+  };
 }
 
-export async function rotateKey(rt: Runtime, ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
+export async function rotateKey(rt: Runtime, ref: KeyRef, o: Opts): Promise<KeyInfo> {
   const t = targetOf(ref);
   const request = { parent: t.keyName, cryptoKeyVersion: {} };
   const created = await rt.rpc.call(o, (co, kms) => kms.createCryptoKeyVersion(request, co), t.uri);
@@ -271,22 +238,12 @@ export async function rotateKey(rt: Runtime, ref: KeyRef, o: ProviderCallOptions
   return describeKey(rt, { uri: t.uri }, o);
 }
 
-export async function setPrimary(
-  rt: Runtime,
-  t: KeyTarget,
-  id: string,
-  o: ProviderCallOptions,
-): Promise<void> {
+export async function setPrimary(rt: Runtime, t: KeyTarget, id: string, o: Opts): Promise<void> {
   const request = { name: t.keyName, cryptoKeyVersionId: id };
   await rt.rpc.call(o, (co, kms) => kms.updateCryptoKeyPrimaryVersion(request, co), t.uri);
 }
 
-export async function setRotationPolicy(
-  rt: Runtime,
-  ref: KeyRef,
-  policy: RotationPolicy,
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
+export async function setRotationPolicy(rt: Runtime, ref: KeyRef, policy: RotationPolicy, o: Opts) {
   const t = targetOf(ref);
   const request = {
     cryptoKey: { name: t.keyName, ...(policy.periodDays === undefined ? {} : rotationFields(policy)) },
@@ -297,12 +254,7 @@ export async function setRotationPolicy(
 }
 
 /** Enables or disables the pinned version, or the primary (newest live version for keys without one). */
-export async function setVersionState(
-  rt: Runtime,
-  ref: KeyRef,
-  state: 'ENABLED' | 'DISABLED',
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
+export async function setVersionState(rt: Runtime, ref: KeyRef, state: 'ENABLED' | 'DISABLED', o: Opts) {
   const t = targetOf(ref);
   const { id } = await resolveVersion(rt, t, o, true);
   const request = {
@@ -317,12 +269,7 @@ export async function setVersionState(
  * DestroyCryptoKeyVersion (DESTROY_SCHEDULED for the key's destroy_scheduled_duration, then
  * DESTROYED) or, Cloud KMS only, RestoreCryptoKeyVersion (the version comes back DISABLED).
  */
-export async function destroyOrRestore(
-  rt: Runtime,
-  ref: KeyRef,
-  action: 'destroy' | 'restore',
-  o: ProviderCallOptions,
-): Promise<KeyInfo> {
+export async function destroyOrRestore(rt: Runtime, ref: KeyRef, action: 'destroy' | 'restore', o: Opts) {
   const t = targetOf(ref);
   if (t.version === undefined)
     throw new KeyportError('InvalidArgument', `${action}KeyVersion needs a key version`);

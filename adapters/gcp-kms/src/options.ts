@@ -6,6 +6,7 @@
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
 import { checkEnum, KeyportError } from '@keyport/core';
 import type { CapabilityOptions } from './capabilities.js';
+import { defined } from './rpc.js';
 import { kmsSdk } from './sdk.js';
 
 export type KmsClientOptions = NonNullable<ConstructorParameters<typeof KeyManagementServiceClient>[0]>;
@@ -68,17 +69,11 @@ export function checkOptions(options: GcpKmsProviderOptions): void {
  */
 export async function buildClient(options: GcpKmsProviderOptions): Promise<KeyManagementServiceClient> {
   const rest = options.transport === 'rest';
+  const { apiEndpoint, port, authClient, credentials, keyFilename, projectId, protocol, sslCreds } = options;
   const opts: KmsClientOptions = {
     ...options.clientOptions,
-    ...(rest ? { fallback: true } : {}),
-    ...(options.apiEndpoint !== undefined ? { apiEndpoint: options.apiEndpoint } : {}),
-    ...(options.port !== undefined ? { port: options.port } : {}),
-    ...(rest && options.protocol !== undefined ? { protocol: options.protocol } : {}),
-    ...(!rest && options.sslCreds !== undefined ? { sslCreds: options.sslCreds } : {}),
-    ...(options.authClient !== undefined ? { authClient: options.authClient } : {}),
-    ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
-    ...(options.keyFilename !== undefined ? { keyFilename: options.keyFilename } : {}),
-    ...(options.projectId !== undefined ? { projectId: options.projectId } : {}),
+    ...defined({ apiEndpoint, port, authClient, credentials, keyFilename, projectId }),
+    ...(rest ? { fallback: true, ...defined({ protocol }) } : defined({ sslCreds })),
   };
   const { KeyManagementServiceClient: Client } = await kmsSdk.load();
   return new Client(opts);

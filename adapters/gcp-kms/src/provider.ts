@@ -7,19 +7,10 @@
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
 import {
   type Capabilities,
-  type CreateKeyRequest,
-  type EncryptRequest,
-  type GrantRequest,
-  type ImportKeyMaterialRequest,
-  type ImportParametersRequest,
   KeyportError,
   type KeyRef,
   type KmsProvider,
-  type ListOptions,
   type ProviderCallOptions,
-  type RotationPolicy,
-  type SigningAlgorithm,
-  type SignRequest,
 } from '@keyport/core';
 import { gcpKmsCapabilities } from './capabilities.js';
 import * as crypto from './crypto.js';
@@ -31,7 +22,8 @@ import { buildClient, checkOptions, type GcpKmsProviderOptions } from './options
 import { Rpc, type Runtime } from './rpc.js';
 import { formatUri, parseUri } from './uri.js';
 
-type Sign = SignRequest & { algorithm: SigningAlgorithm };
+/** The contract's type for each method: the arrow functions below are typed by core's interfaces. */
+type Op<K extends keyof Required<KmsProvider>> = Required<KmsProvider>[K];
 
 export class GcpKmsProvider implements KmsProvider {
   readonly scheme = 'gcp-kms';
@@ -51,82 +43,47 @@ export class GcpKmsProvider implements KmsProvider {
       importJobKeyBits: options.importJobKeyBits ?? 3072,
       algorithms: new Map(),
       publicKeys: new Map(),
-      asymmetricKeys: new Set(),
+      asymmetricKeys: new Map(),
     };
   }
 
-  parseUri = parseUri;
-  formatUri = formatUri;
+  readonly parseUri: Op<'parseUri'> = parseUri;
+  readonly formatUri: Op<'formatUri'> = formatUri;
 
-  createKey(req: CreateKeyRequest, o: ProviderCallOptions) {
-    return keys.createKey(this.rt, req, o);
-  }
-  describeKey(ref: KeyRef, o: ProviderCallOptions) {
-    return keys.describeKey(this.rt, ref, o);
-  }
-  listKeys(o: ListOptions) {
-    return keys.listKeys(this.rt, o);
-  }
+  readonly createKey: Op<'createKey'> = (req, o) => keys.createKey(this.rt, req, o);
+  readonly describeKey: Op<'describeKey'> = (ref, o) => keys.describeKey(this.rt, ref, o);
+  readonly listKeys: Op<'listKeys'> = (o) => keys.listKeys(this.rt, o);
   /** Creates a version; for ENCRYPT_DECRYPT keys it also becomes the primary. */
-  rotateKey(ref: KeyRef, o: ProviderCallOptions) {
-    return keys.rotateKey(this.rt, ref, o);
-  }
-  setRotationPolicy(ref: KeyRef, policy: RotationPolicy, o: ProviderCallOptions) {
-    return keys.setRotationPolicy(this.rt, ref, policy, o);
-  }
-  /** Enables the pinned version, or the primary (newest live version for keys without one). */
-  enableKey(ref: KeyRef, o: ProviderCallOptions) {
-    return keys.setVersionState(this.rt, ref, 'ENABLED', o);
-  }
-  disableKey(ref: KeyRef, o: ProviderCallOptions) {
-    return keys.setVersionState(this.rt, ref, 'DISABLED', o);
-  }
-  destroyKeyVersion(ref: KeyRef, o: ProviderCallOptions) {
-    return keys.destroyOrRestore(this.rt, ref, 'destroy', o);
-  }
+  readonly rotateKey: Op<'rotateKey'> = (ref, o) => keys.rotateKey(this.rt, ref, o);
+  readonly setRotationPolicy: Op<'setRotationPolicy'> = (ref, p, o) =>
+    keys.setRotationPolicy(this.rt, ref, p, o);
+  /** Enable/disable act on the pinned version, or the primary (newest live version for keys without one). */
+  readonly enableKey: Op<'enableKey'> = (ref, o) => keys.setVersionState(this.rt, ref, 'ENABLED', o);
+  readonly disableKey: Op<'disableKey'> = (ref, o) => keys.setVersionState(this.rt, ref, 'DISABLED', o);
+  readonly destroyKeyVersion: Op<'destroyKeyVersion'> = (ref, o) =>
+    keys.destroyOrRestore(this.rt, ref, 'destroy', o);
+
+  readonly encrypt: Op<'encrypt'> = (ref, data, req, o) => crypto.encrypt(this.rt, ref, data, req, o);
+  readonly decrypt: Op<'decrypt'> = (ref, data, req, o) => crypto.decrypt(this.rt, ref, data, req, o);
+  readonly sign: Op<'sign'> = (ref, message, req, o) => crypto.sign(this.rt, ref, message, req, o);
+  readonly verify: Op<'verify'> = (ref, m, s, req, o) => crypto.verify(this.rt, ref, m, s, req, o);
+  /** SPKI DER of an asymmetric key version's public key (GetPublicKey, checksum verified). */
+  readonly getPublicKey: Op<'getPublicKey'> = (ref, o) => crypto.getPublicKey(this.rt, ref, o);
+  readonly mac: Op<'mac'> = (ref, message, o) => crypto.mac(this.rt, ref, message, o);
+  readonly verifyMac: Op<'verifyMac'> = (ref, m, tag, o) => crypto.verifyMac(this.rt, ref, m, tag, o);
+
+  readonly createGrant: Op<'createGrant'> = (ref, req, o) => grants.createGrant(this.rt, ref, req, o);
+  readonly listGrants: Op<'listGrants'> = (ref, o) => grants.listGrants(this.rt, ref, o);
+  readonly revokeGrant: Op<'revokeGrant'> = (ref, id, o) => grants.revokeGrant(this.rt, ref, id, o);
+
+  readonly getImportParameters: Op<'getImportParameters'> = (ref, req, o) =>
+    byok.getImportParameters(this.rt, ref, req, o);
+  readonly importKeyMaterial: Op<'importKeyMaterial'> = (ref, req, o) =>
+    byok.importKeyMaterial(this.rt, ref, req, o);
+
   /** Cloud KMS only: RestoreCryptoKeyVersion (a DESTROY_SCHEDULED version comes back DISABLED). */
   restoreKeyVersion(ref: KeyRef, o: ProviderCallOptions) {
     return keys.destroyOrRestore(this.rt, ref, 'restore', o);
-  }
-
-  encrypt(ref: KeyRef, plaintext: Uint8Array, req: EncryptRequest, o: ProviderCallOptions) {
-    return crypto.encrypt(this.rt, ref, plaintext, req, o);
-  }
-  decrypt(ref: KeyRef, ciphertext: Uint8Array, req: EncryptRequest, o: ProviderCallOptions) {
-    return crypto.decrypt(this.rt, ref, ciphertext, req, o);
-  }
-  sign(ref: KeyRef, message: Uint8Array, req: SignRequest, o: ProviderCallOptions) {
-    return crypto.sign(this.rt, ref, message, req, o);
-  }
-  verify(ref: KeyRef, message: Uint8Array, signature: Uint8Array, req: Sign, o: ProviderCallOptions) {
-    return crypto.verify(this.rt, ref, message, signature, req, o);
-  }
-  /** SPKI DER of an asymmetric key version's public key (GetPublicKey, checksum verified). */
-  getPublicKey(ref: KeyRef, o: ProviderCallOptions) {
-    return crypto.getPublicKey(this.rt, ref, o);
-  }
-  mac(ref: KeyRef, message: Uint8Array, o: ProviderCallOptions) {
-    return crypto.mac(this.rt, ref, message, o);
-  }
-  verifyMac(ref: KeyRef, message: Uint8Array, tag: Uint8Array, o: ProviderCallOptions) {
-    return crypto.verifyMac(this.rt, ref, message, tag, o);
-  }
-
-  createGrant(ref: KeyRef, req: GrantRequest, o: ProviderCallOptions) {
-    return grants.createGrant(this.rt, ref, req, o);
-  }
-  listGrants(ref: KeyRef, o: ListOptions) {
-    return grants.listGrants(this.rt, ref, o);
-  }
-  revokeGrant(ref: KeyRef, grantId: string, o: ProviderCallOptions) {
-    return grants.revokeGrant(this.rt, ref, grantId, o);
-  }
-
-  getImportParameters(ref: KeyRef, req: ImportParametersRequest, o: ProviderCallOptions) {
-    return byok.getImportParameters(this.rt, ref, req, o);
-  }
-  importKeyMaterial(ref: KeyRef, req: ImportKeyMaterialRequest, o: ProviderCallOptions) {
-    return byok.importKeyMaterial(this.rt, ref, req, o);
   }
 
   mapError(error: unknown): KeyportError | undefined {

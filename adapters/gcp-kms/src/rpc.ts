@@ -27,17 +27,14 @@ export class Rpc {
     readonly providerName: string,
   ) {}
 
-  private options(o: ProviderCallOptions, autoPaginate?: false): KmsCallOptions {
-    const headers = { ...this.headers };
-    return autoPaginate === false
-      ? { retry: null, signal: o.signal, otherArgs: { headers }, autoPaginate }
-      : { retry: null, signal: o.signal, otherArgs: { headers } };
+  private options(o: ProviderCallOptions, paging?: { autoPaginate: false }): KmsCallOptions {
+    return { retry: null, signal: o.signal, otherArgs: { headers: { ...this.headers } }, ...paging };
   }
 
   /** Runs one client call and returns the response (the first element of gax's tuple). */
   async call<T>(
     o: ProviderCallOptions,
-    fn: (options: KmsCallOptions, kms: Kms) => Promise<readonly [T, ...unknown[]]>,
+    fn: Call<T>,
     keyUri?: string,
     op: GcpOperation = 'other',
   ): Promise<T> {
@@ -45,36 +42,31 @@ export class Rpc {
     try {
       return (await fn(this.options(o), kms))[0];
     } catch (e) {
-      throw (
-        mapGcpError(e, op, { provider: this.providerName, ...(keyUri !== undefined ? { keyUri } : {}) }) ?? e
-      );
+      throw mapGcpError(e, op, defined({ provider: this.providerName, keyUri })) ?? e;
     }
   }
 
   /** Pages through a list call one request at a time (autoPaginate off), yielding items. */
-  async *pages<T, Req extends object>(
-    o: ProviderCallOptions,
-    first: Req,
-    fn: (
-      req: Req,
-      options: KmsCallOptions,
-      kms: Kms,
-    ) => Promise<readonly [T[], Req | null | undefined, ...unknown[]]>,
-    keyUri?: string,
-  ): AsyncGenerator<T> {
+  async *pages<T, Req extends object>(o: ProviderCallOptions, first: Req, fn: Page<T, Req>, keyUri?: string) {
     let request: Req | null | undefined = first;
     while (request) {
       const req: Req = request;
-      const [items, next] = await this.call(
-        o,
-        async (_, kms) => [await fn(req, this.options(o, false), kms)],
-        keyUri,
-      );
+      const call: Call<Awaited<ReturnType<Page<T, Req>>>> = async (_, kms) => [
+        await fn(req, this.options(o, { autoPaginate: false }), kms),
+      ];
+      const [items, next] = await this.call(o, call, keyUri);
       yield* items;
       request = (next as { pageToken?: string | null } | null | undefined)?.pageToken ? next : undefined;
     }
   }
 }
+
+type Call<T> = (options: KmsCallOptions, kms: Kms) => Promise<readonly [T, ...unknown[]]>;
+type Page<T, Req> = (
+  req: Req,
+  options: KmsCallOptions,
+  kms: Kms,
+) => Promise<readonly [T[], Req | null | undefined, ...unknown[]]>;
 
 /** Facts that never change once a version exists (its algorithm, its public key), learnt once. */
 export interface VersionPublicKey {
@@ -94,7 +86,7 @@ export interface Runtime {
   readonly algorithms: Map<string, string>;
   readonly publicKeys: Map<string, VersionPublicKey>;
   /** Keys known to be ASYMMETRIC_DECRYPT (a purpose never changes), learnt on first use. */
-  readonly asymmetricKeys: Set<string>;
+  readonly asymmetricKeys: Map<string, true>;
 }
 
 const MAX_CACHED = 1000;
@@ -174,4 +166,15 @@ export function checked(
 /** The service's `verified_*` flag: it checked the checksum keyport sent. */
 export function verified(flag: boolean | null | undefined, what: string): void {
   if (flag !== true) throw integrityError(`Cloud KMS did not verify the ${what} checksum`);
+}
+
+type Defined<T> = { [K in keyof T as undefined extends T[K] ? never : K]: T[K] } & {
+  [K in keyof T as undefined extends T[K] ? K : never]?: Exclude<T[K], undefined>;
+};
+
+/** The object without its undefined fields (results leave optional fields out rather than undefined). */
+export function defined<T extends object>(fields: T): Defined<T> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
+  return out as Defined<T>;
 }

@@ -21,70 +21,72 @@ export interface AlgorithmInfo {
   readonly id: number;
   readonly spec: KeySpec;
   readonly usage: KeyUsage;
-  /** keyport's name of a signing algorithm. */
-  readonly signing?: SigningAlgorithm;
   /** The hash of RSA-OAEP (encryption) or of the signed digest. */
   readonly hash?: Hash;
+  /** keyport's name of a signing algorithm. */
+  readonly signing?: SigningAlgorithm;
+  /** Whether keyport creates keys of this spec and usage with this algorithm. */
+  readonly created: boolean;
 }
 
-const oaep = (id: number, spec: KeySpec, hash: Hash): AlgorithmInfo => ({
+const oaep = (id: number, spec: KeySpec, hash: Hash, created = false): AlgorithmInfo => ({
   id,
   spec,
   usage: 'encrypt_decrypt',
   hash,
+  created,
 });
-const sign = (
-  id: number,
-  spec: KeySpec,
-  signing: SigningAlgorithm,
-  hash: Hash = 'sha256',
-): AlgorithmInfo => ({
+const sign = (id: number, spec: KeySpec, signing: SigningAlgorithm, created = false): AlgorithmInfo => ({
   id,
   spec,
   usage: 'sign_verify',
   signing,
-  hash,
+  hash: spec === 'EC_P384' ? 'sha384' : 'sha256',
+  created,
 });
+const PSS = 'RSASSA_PSS_SHA_256';
+const PKCS1 = 'RSASSA_PKCS1_V1_5_SHA_256';
 
+/** Every Cloud KMS algorithm keyport can describe (keys made elsewhere may use any of these). */
 export const ALGORITHMS: Readonly<Record<string, AlgorithmInfo>> = {
-  GOOGLE_SYMMETRIC_ENCRYPTION: { id: 1, spec: 'AES_256', usage: 'encrypt_decrypt' },
-  RSA_SIGN_PSS_2048_SHA256: sign(2, 'RSA_2048', 'RSASSA_PSS_SHA_256'),
-  RSA_SIGN_PSS_3072_SHA256: sign(3, 'RSA_3072', 'RSASSA_PSS_SHA_256'),
-  RSA_SIGN_PSS_4096_SHA256: sign(4, 'RSA_4096', 'RSASSA_PSS_SHA_256'),
-  RSA_SIGN_PKCS1_2048_SHA256: sign(5, 'RSA_2048', 'RSASSA_PKCS1_V1_5_SHA_256'),
-  RSA_SIGN_PKCS1_3072_SHA256: sign(6, 'RSA_3072', 'RSASSA_PKCS1_V1_5_SHA_256'),
-  RSA_SIGN_PKCS1_4096_SHA256: sign(7, 'RSA_4096', 'RSASSA_PKCS1_V1_5_SHA_256'),
-  RSA_DECRYPT_OAEP_2048_SHA256: oaep(8, 'RSA_2048', 'sha256'),
-  RSA_DECRYPT_OAEP_3072_SHA256: oaep(9, 'RSA_3072', 'sha256'),
-  RSA_DECRYPT_OAEP_4096_SHA256: oaep(10, 'RSA_4096', 'sha256'),
-  EC_SIGN_P256_SHA256: sign(12, 'EC_P256', 'ECDSA_SHA_256'),
-  EC_SIGN_P384_SHA384: sign(13, 'EC_P384', 'ECDSA_SHA_384', 'sha384'),
+  GOOGLE_SYMMETRIC_ENCRYPTION: { id: 1, spec: 'AES_256', usage: 'encrypt_decrypt', created: true },
+  RSA_SIGN_PSS_2048_SHA256: sign(2, 'RSA_2048', PSS, true),
+  RSA_SIGN_PSS_3072_SHA256: sign(3, 'RSA_3072', PSS, true),
+  RSA_SIGN_PSS_4096_SHA256: sign(4, 'RSA_4096', PSS, true),
+  RSA_SIGN_PKCS1_2048_SHA256: sign(5, 'RSA_2048', PKCS1),
+  RSA_SIGN_PKCS1_3072_SHA256: sign(6, 'RSA_3072', PKCS1),
+  RSA_SIGN_PKCS1_4096_SHA256: sign(7, 'RSA_4096', PKCS1),
+  RSA_DECRYPT_OAEP_2048_SHA256: oaep(8, 'RSA_2048', 'sha256', true),
+  RSA_DECRYPT_OAEP_3072_SHA256: oaep(9, 'RSA_3072', 'sha256', true),
+  RSA_DECRYPT_OAEP_4096_SHA256: oaep(10, 'RSA_4096', 'sha256', true),
+  EC_SIGN_P256_SHA256: sign(12, 'EC_P256', 'ECDSA_SHA_256', true),
+  EC_SIGN_P384_SHA384: sign(13, 'EC_P384', 'ECDSA_SHA_384', true),
   RSA_DECRYPT_OAEP_4096_SHA512: oaep(17, 'RSA_4096', 'sha512'),
-  HMAC_SHA256: { id: 32, spec: 'HMAC_256', usage: 'mac' },
+  HMAC_SHA256: { id: 32, spec: 'HMAC_256', usage: 'mac', created: true },
   RSA_DECRYPT_OAEP_2048_SHA1: oaep(37, 'RSA_2048', 'sha1'),
   RSA_DECRYPT_OAEP_3072_SHA1: oaep(38, 'RSA_3072', 'sha1'),
   RSA_DECRYPT_OAEP_4096_SHA1: oaep(39, 'RSA_4096', 'sha1'),
 };
 
-/** Purpose and algorithm of the keys keyport creates, by `spec/usage`. */
-export const NEW_KEY: Readonly<Record<string, readonly [Purpose, string]>> = {
-  'AES_256/encrypt_decrypt': ['ENCRYPT_DECRYPT', 'GOOGLE_SYMMETRIC_ENCRYPTION'],
-  'RSA_2048/encrypt_decrypt': ['ASYMMETRIC_DECRYPT', 'RSA_DECRYPT_OAEP_2048_SHA256'],
-  'RSA_3072/encrypt_decrypt': ['ASYMMETRIC_DECRYPT', 'RSA_DECRYPT_OAEP_3072_SHA256'],
-  'RSA_4096/encrypt_decrypt': ['ASYMMETRIC_DECRYPT', 'RSA_DECRYPT_OAEP_4096_SHA256'],
-  'RSA_2048/sign_verify': ['ASYMMETRIC_SIGN', 'RSA_SIGN_PSS_2048_SHA256'],
-  'RSA_3072/sign_verify': ['ASYMMETRIC_SIGN', 'RSA_SIGN_PSS_3072_SHA256'],
-  'RSA_4096/sign_verify': ['ASYMMETRIC_SIGN', 'RSA_SIGN_PSS_4096_SHA256'],
-  'EC_P256/sign_verify': ['ASYMMETRIC_SIGN', 'EC_SIGN_P256_SHA256'],
-  'EC_P384/sign_verify': ['ASYMMETRIC_SIGN', 'EC_SIGN_P384_SHA384'],
-  'HMAC_256/mac': ['MAC', 'HMAC_SHA256'],
+const PURPOSE_BY_USAGE: Readonly<Record<KeyUsage, Purpose>> = {
+  encrypt_decrypt: 'ASYMMETRIC_DECRYPT',
+  sign_verify: 'ASYMMETRIC_SIGN',
+  mac: 'MAC',
 };
 
-const ALGORITHM_NAMES: readonly string[] = Object.keys(ALGORITHMS).reduce<string[]>((names, name) => {
-  names[(ALGORITHMS[name] as AlgorithmInfo).id] = name;
-  return names;
-}, []);
+/** The purpose and algorithm of a new key of `spec` for `usage`, if keyport makes such keys. */
+export function newKeyAlgorithm(spec: KeySpec, usage: KeyUsage): [Purpose, string] | undefined {
+  const name = Object.keys(ALGORITHMS).find((n) => {
+    const a = ALGORITHMS[n] as AlgorithmInfo;
+    return a.created && a.spec === spec && a.usage === usage;
+  });
+  if (name === undefined) return undefined;
+  return [spec === 'AES_256' ? 'ENCRYPT_DECRYPT' : PURPOSE_BY_USAGE[usage], name];
+}
 
+const ALGORITHM_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(ALGORITHMS).map(([name, a]) => [a.id, name]),
+);
 const PURPOSE_NAMES: Readonly<Record<number, string>> = {
   1: 'ENCRYPT_DECRYPT',
   5: 'ASYMMETRIC_SIGN',
@@ -92,20 +94,10 @@ const PURPOSE_NAMES: Readonly<Record<number, string>> = {
   7: 'RAW_ENCRYPT_DECRYPT',
   9: 'MAC',
 };
-
-const VERSION_STATE_NAMES: readonly string[] = [
-  'CRYPTO_KEY_VERSION_STATE_UNSPECIFIED',
-  'ENABLED',
-  'DISABLED',
-  'DESTROYED',
-  'DESTROY_SCHEDULED',
-  'PENDING_GENERATION',
-  'PENDING_IMPORT',
-  'IMPORT_FAILED',
-  'GENERATION_FAILED',
-  'PENDING_EXTERNAL_DESTRUCTION',
-  'EXTERNAL_DESTRUCTION_FAILED',
-];
+const VERSION_STATE_NAMES: readonly string[] = (
+  'CRYPTO_KEY_VERSION_STATE_UNSPECIFIED ENABLED DISABLED DESTROYED DESTROY_SCHEDULED PENDING_GENERATION ' +
+  'PENDING_IMPORT IMPORT_FAILED GENERATION_FAILED PENDING_EXTERNAL_DESTRUCTION EXTERNAL_DESTRUCTION_FAILED'
+).split(' ');
 
 /** Cloud KMS version states → keyport's (states keyport has no finer name for take the nearest). */
 const VERSION_STATES: Readonly<Record<string, KeyVersionState>> = {
