@@ -23,13 +23,11 @@ import { getKey, purposeOf, resolveVersion } from './keys.js';
 import {
   checked,
   checksum,
-  crc32c,
   int64Value,
   integrityError,
   own,
   type Runtime,
   remember,
-  toBytes,
   type VersionPublicKey,
   verified,
 } from './rpc.js';
@@ -53,8 +51,7 @@ import { type KeyTarget, targetOf, versionIdOf, versionName } from './uri.js';
  */
 const MAGIC = [0x6b, 0x70, 0x67] as const;
 const HEADER = 8;
-const SYMMETRIC = 1;
-const RSA = 2;
+const [SYMMETRIC, RSA] = [1, 2] as const;
 
 export function frame(kind: 1 | 2, version: string | undefined, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(HEADER + body.length);
@@ -66,10 +63,8 @@ export function frame(kind: 1 | 2, version: string | undefined, body: Uint8Array
 }
 
 export function unframe(bytes: Uint8Array): { kind: 1 | 2; version?: string; body: Uint8Array } | undefined {
-  if (bytes.length <= HEADER || bytes[0] !== MAGIC[0] || bytes[1] !== MAGIC[1] || bytes[2] !== MAGIC[2]) {
-    return undefined;
-  }
   const kind = bytes[3];
+  if (bytes.length <= HEADER || !MAGIC.every((byte, i) => bytes[i] === byte)) return undefined;
   if (kind !== SYMMETRIC && kind !== RSA) return undefined;
   const id = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4);
   // A copy, not a view: the REST transport serialises a view's whole underlying buffer.
@@ -106,12 +101,8 @@ export async function encrypt(rt: Runtime, ref: KeyRef, plaintext: Uint8Array, r
   const t = targetOf(ref);
   if (rt.asymmetricKeys.has(t.keyName)) return encryptAsymmetric(rt, t, plaintext, req, o);
   const aad = aadFields(req.context);
-  const request = {
-    name: t.version === undefined ? t.keyName : versionName(t.keyName, t.version),
-    plaintext: own(plaintext),
-    plaintextCrc32c: checksum(plaintext),
-    ...aad,
-  };
+  const name = t.version === undefined ? t.keyName : versionName(t.keyName, t.version);
+  const request = { name, plaintext: own(plaintext), plaintextCrc32c: checksum(plaintext), ...aad };
   const res = await rt.rpc
     .call(o, (co, kms) => kms.encrypt(request, co), t.uri)
     .catch(async (e: unknown) => {
@@ -120,39 +111,25 @@ export async function encrypt(rt: Runtime, ref: KeyRef, plaintext: Uint8Array, r
     });
   if (res === undefined) return encryptAsymmetric(rt, t, plaintext, req, o);
   verified(res.verifiedPlaintextCrc32c, 'plaintext');
-  if (aad.additionalAuthenticatedData !== undefined)
-    verified(res.verifiedAdditionalAuthenticatedDataCrc32c, 'AAD');
-  // A view, not a copy: frame() copies it once.
-  const raw = res.ciphertext;
-  const ciphertext =
-    raw instanceof Uint8Array ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : toBytes(raw);
-  if (int64Value(res.ciphertextCrc32c) !== crc32c(ciphertext)) throw integrityError('ciphertext');
+  if ('additionalAuthenticatedData' in aad) verified(res.verifiedAdditionalAuthenticatedDataCrc32c, 'AAD');
+  const ciphertext = checked(res.ciphertext, res.ciphertextCrc32c, 'ciphertext', true); // frame() copies it
   const keyVersion = versionIdOf(res.name);
   return { ciphertext: frame(SYMMETRIC, keyVersion, ciphertext), keyVersion };
 }
 
-export async function decrypt(
-  rt: Runtime,
-  ref: KeyRef,
-  ciphertext: Uint8Array,
-  req: EncryptRequest,
-  o: Opts,
-): Promise<DecryptResult> {
+export async function decrypt(rt: Runtime, ref: KeyRef, data: Uint8Array, req: EncryptRequest, o: Opts) {
   const t = targetOf(ref);
-  const framed = unframe(ciphertext);
-  if (framed?.kind === RSA || rt.asymmetricKeys.has(t.keyName))
-    return decryptAsymmetric(rt, t, ciphertext, req, o);
-  const body = framed?.body ?? ciphertext;
+  const framed = unframe(data);
+  if (framed?.kind === RSA || rt.asymmetricKeys.has(t.keyName)) return decryptAsymmetric(rt, t, data, req, o);
+  const body = framed?.body ?? data;
   const aad = aadFields(req.context);
   const request = { name: t.keyName, ciphertext: own(body), ciphertextCrc32c: checksum(body), ...aad };
   try {
     const res = await rt.rpc.call(o, (co, kms) => kms.decrypt(request, co), t.uri, 'decrypt');
-    return {
-      plaintext: checked(res.plaintext, res.plaintextCrc32c, 'plaintext'),
-      keyVersion: framed?.version,
-    };
+    const plaintext = checked(res.plaintext, res.plaintextCrc32c, 'plaintext');
+    return { plaintext, keyVersion: framed?.version };
   } catch (e) {
-    if (await isAsymmetric(rt, e, t, o)) return decryptAsymmetric(rt, t, ciphertext, req, o);
+    if (await isAsymmetric(rt, e, t, o)) return decryptAsymmetric(rt, t, data, req, o);
     throw e;
   }
 }
@@ -166,32 +143,25 @@ async function encryptAsymmetric(rt: Runtime, t: KeyTarget, data: Uint8Array, re
   try {
     ciphertext = publicEncrypt({ key: pub.key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, data);
   } catch {
-    throw new KeyportError('InvalidArgument', 'the plaintext is too long for this RSA key', {
-      keyUri: t.uri,
-    });
+    const why = 'the plaintext is too long for this RSA key';
+    throw new KeyportError('InvalidArgument', why, { keyUri: t.uri });
   }
   return { ciphertext: frame(RSA, id, ciphertext), keyVersion: id } satisfies EncryptResult;
 }
 
-async function decryptAsymmetric(
-  rt: Runtime,
-  t: KeyTarget,
-  ciphertext: Uint8Array,
-  req: EncryptRequest,
-  o: Opts,
-) {
+async function decryptAsymmetric(rt: Runtime, t: KeyTarget, data: Uint8Array, req: EncryptRequest, o: Opts) {
   refuseContext(req, t);
-  const framed = unframe(ciphertext);
-  const body = framed?.kind === RSA ? framed.body : ciphertext;
+  const framed = unframe(data);
+  const body = framed?.kind === RSA ? framed.body : data;
   const id = (framed?.kind === RSA ? framed.version : undefined) ?? (await resolveVersion(rt, t, o)).id;
-  const request = {
-    name: versionName(t.keyName, id),
-    ciphertext: own(body),
-    ciphertextCrc32c: checksum(body),
-  };
+  const name = versionName(t.keyName, id);
+  const request = { name, ciphertext: own(body), ciphertextCrc32c: checksum(body) };
   const res = await rt.rpc.call(o, (co, kms) => kms.asymmetricDecrypt(request, co), t.uri, 'decrypt');
   verified(res.verifiedCiphertextCrc32c, 'ciphertext');
-  return { plaintext: checked(res.plaintext, res.plaintextCrc32c, 'plaintext'), keyVersion: id };
+  return {
+    plaintext: checked(res.plaintext, res.plaintextCrc32c, 'plaintext'),
+    keyVersion: id,
+  } as DecryptResult;
 }
 
 // ------------------------------------------------------------------ public keys, sign, verify, MAC
@@ -203,9 +173,8 @@ async function publicKey(rt: Runtime, t: KeyTarget, id: string, o: Opts): Promis
   if (cached !== undefined) return cached;
   const res = await rt.rpc.call(o, (co, kms) => kms.getPublicKey({ name }, co), t.uri);
   const pem = res.pem ?? '';
-  const expected = int64Value(res.pemCrc32c);
-  if (expected !== undefined && expected !== crc32c(Buffer.from(pem, 'utf8')))
-    throw integrityError('public key PEM');
+  if (int64Value(res.pemCrc32c) !== undefined)
+    checked(Buffer.from(pem, 'utf8'), res.pemCrc32c, 'public key PEM');
   const key = createPublicKey(pem);
   const spki = new Uint8Array(key.export({ type: 'spki', format: 'der' }));
   const algorithm = remember(rt.algorithms, name, algorithmName(res.algorithm));
@@ -255,14 +224,8 @@ export async function sign(rt: Runtime, ref: KeyRef, message: Uint8Array, req: S
   return { signature, algorithm: signing, keyVersion: id } satisfies SignResult;
 }
 
-export async function verify(
-  rt: Runtime,
-  ref: KeyRef,
-  message: Uint8Array,
-  signature: Uint8Array,
-  req: SignRequest & { algorithm: SigningAlgorithm },
-  o: Opts,
-): Promise<boolean> {
+type Verify = SignRequest & { algorithm: SigningAlgorithm };
+export async function verify(rt: Runtime, ref: KeyRef, m: Uint8Array, s: Uint8Array, req: Verify, o: Opts) {
   const t = targetOf(ref);
   if (req.messageType === 'digest') {
     const why = 'keyport verifies Cloud KMS signatures over the message, not a digest';
@@ -273,7 +236,7 @@ export async function verify(
   // Cloud KMS signs RSA-PSS with a salt as long as the digest.
   const pss = { key: pub.key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: DIGEST_LENGTH[hash] };
   try {
-    return nodeVerify(hash, message, signing === 'RSASSA_PSS_SHA_256' ? pss : pub.key, signature);
+    return nodeVerify(hash, m, signing === 'RSASSA_PSS_SHA_256' ? pss : pub.key, s);
   } catch {
     return false; // a malformed signature is a signature that does not verify
   }

@@ -5,7 +5,7 @@
  * fallback decodes a body, and a socket failure is Unavailable. The table is the README's
  * "Error mapping" section.
  */
-import type { ErrorCode, ErrorTable } from '@keyport/core';
+import type { ErrorTable } from '@keyport/core';
 import { errorFromTable, errorMapping, KeyportError, networkErrorCode } from '@keyport/core';
 
 /** google.rpc.Code names by number (0 = OK). */
@@ -57,28 +57,13 @@ export const GCP_KMS_ERROR_TABLE: ErrorTable = {
 /** What the failed call was doing, so an ambiguous status can be named precisely. */
 export type GcpOperation = 'decrypt' | 'other';
 
-const MESSAGES: Readonly<Record<ErrorCode, string>> = {
-  NotFound: 'the Cloud KMS resource does not exist',
-  AlreadyExists: 'the Cloud KMS resource already exists',
-  AccessDenied: 'Cloud KMS refused the caller (permission denied or unauthenticated)',
-  InvalidArgument: 'Cloud KMS rejected the request as invalid',
-  InvalidCiphertext: 'the ciphertext does not open under this key and context',
-  KeyStateConflict: 'the key version is not in a state that allows this operation',
-  Unsupported: 'Cloud KMS (or this endpoint) does not implement the operation',
-  Throttled: 'Cloud KMS quota exceeded',
-  Unavailable: 'Cloud KMS is unavailable',
-  Timeout: 'the Cloud KMS call exceeded its deadline',
-  Aborted: 'the Cloud KMS call was cancelled',
-  Integrity: 'a CRC32C integrity check failed between keyport and Cloud KMS',
-  Internal: 'unexpected Cloud KMS failure (see cause)',
-};
-
-interface GoogleLikeError {
+type Metadata = { get?: (key: string) => unknown[] };
+type GoogleLikeError = {
   code?: unknown;
   message?: unknown;
   details?: unknown;
-  metadata?: { get?: (key: string) => unknown[] } | undefined;
-}
+  metadata?: Metadata | undefined;
+};
 
 /** The table key of an error: its gRPC status name, HTTP status, or 'socket error'. */
 function tableKey(error: GoogleLikeError, op: GcpOperation): string | undefined {
@@ -94,34 +79,28 @@ function tableKey(error: GoogleLikeError, op: GcpOperation): string | undefined 
   return op === 'decrypt' ? 'INVALID_ARGUMENT from Decrypt' : key;
 }
 
-function requestIdOf(error: GoogleLikeError): string | undefined {
+/** The request id the service sent in the error's metadata, as an error option. */
+function requestIdOf(error: GoogleLikeError): { requestId?: string } {
   try {
     const value = error.metadata?.get?.('x-request-id')?.[0] ?? error.metadata?.get?.('request-id')?.[0];
-    return typeof value === 'string' ? value : undefined;
+    return typeof value === 'string' ? { requestId: value } : {};
   } catch {
-    return undefined;
+    return {};
   }
 }
+
+type Details = { keyUri?: string; provider?: string };
 
 /**
  * Maps a raw client error; undefined when it is not a Google API error. The service's own message
  * stays on `cause` (it names resources, never plaintext or AAD values); keyport's is fixed text.
  */
-export function mapGcpError(
-  error: unknown,
-  op: GcpOperation = 'other',
-  details: { keyUri?: string; provider?: string } = {},
-): KeyportError | undefined {
+export function mapGcpError(error: unknown, op: GcpOperation = 'other', details: Details = {}) {
   if (error instanceof KeyportError) return error;
   if (typeof error !== 'object' || error === null) return undefined;
   const e = error as GoogleLikeError;
   const key = tableKey(e, op);
-  const row = errorMapping(GCP_KMS_ERROR_TABLE, key);
-  if (row === undefined) return undefined;
-  const requestId = requestIdOf(e);
-  return errorFromTable(GCP_KMS_ERROR_TABLE, key, MESSAGES[row.code], {
-    ...details,
-    ...(requestId !== undefined ? { requestId } : {}),
-    cause: error,
-  });
+  const answer = key !== undefined && /^\d+$/.test(key) ? `HTTP ${key}` : key;
+  const options = { ...details, ...requestIdOf(e), cause: error };
+  return errorFromTable(GCP_KMS_ERROR_TABLE, key, `Cloud KMS call failed: ${answer}`, options);
 }

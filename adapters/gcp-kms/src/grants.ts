@@ -43,11 +43,8 @@ const GRANT_MARK = 'keyport-grant';
 const ID_PREFIX = 'kpg-';
 const MAX_ATTEMPTS = 3;
 
-interface Binding {
-  role?: string | null;
-  members?: string[] | null;
-  condition?: { title?: string | null; description?: string | null; expression?: string | null } | null;
-}
+type Condition = { title?: string | null; description?: string | null; expression?: string | null };
+type Binding = { role?: string | null; members?: string[] | null; condition?: Condition | null };
 type Policy = { bindings?: Binding[] | null; etag?: Uint8Array | string | null };
 /** What a binding's condition description records: mark, name, operations, expiry, creation. */
 type GrantRecord = { k: string; n?: string; o: GrantOperation[]; e?: string; c?: string };

@@ -6,7 +6,7 @@
 import type { protos } from '@google-cloud/kms';
 import type { CreateKeyRequest, KeyInfo, KeyRef, KeyState, ListOptions, RotationPolicy } from '@keyport/core';
 import { KeyportError, type ProviderCallOptions as Opts, USAGES_BY_SPEC } from '@keyport/core';
-import { defined, type Runtime, remember } from './rpc.js';
+import { defined, type Runtime, remember, unless } from './rpc.js';
 import {
   algorithmName,
   describeAlgorithm,
@@ -19,8 +19,6 @@ import { type KeyTarget, keyUriOf, targetOf, versionIdOf, versionName } from './
 
 export type CryptoKey = protos.google.cloud.kms.v1.ICryptoKey;
 type CryptoKeyVersion = protos.google.cloud.kms.v1.ICryptoKeyVersion;
-type ListVersions = protos.google.cloud.kms.v1.IListCryptoKeyVersionsRequest;
-type ListKeys = protos.google.cloud.kms.v1.IListCryptoKeysRequest;
 /** The algorithm enum as the client's request types spell it. */
 export type AlgorithmField = NonNullable<CryptoKeyVersion['algorithm']>;
 
@@ -115,30 +113,23 @@ export async function createKey(rt: Runtime, req: CreateKeyRequest, o: Opts): Pr
     versionTemplate: { algorithm: algorithm as AlgorithmField, protectionLevel: rt.protectionLevel },
     labels: { ...(req.labels ?? {}) },
     ...(req.rotation?.periodDays === undefined ? {} : rotationFields(req.rotation)),
-    ...(external ? { importOnly: true } : {}),
+    ...(external && { importOnly: true }),
   };
   const request = {
     parent: keyRing,
     cryptoKeyId: id,
     cryptoKey,
-    ...(external ? { skipInitialVersionCreation: true } : {}),
+    ...(external && { skipInitialVersionCreation: true }),
   };
   const keyUri = `gcp-kms://${keyRing}/cryptoKeys/${id}`;
   const create = () => rt.rpc.call(o, (co, kms) => kms.createCryptoKey(request, co), keyUri);
   const created = await create().catch(async (e: unknown) => {
     // The key ring does not exist yet: create it (key rings cannot be deleted, so this is one-off).
-    if (!(e instanceof KeyportError && e.code === 'NotFound')) throw e;
-    const at = keyRing.indexOf('/keyRings/');
-    const ring = {
-      parent: keyRing.slice(0, at),
-      keyRingId: keyRing.slice(at + '/keyRings/'.length),
-      keyRing: {},
-    };
+    unless('NotFound')(e);
+    const [parent, keyRingId] = keyRing.split('/keyRings/') as [string, string];
     await rt.rpc
-      .call(o, (co, kms) => kms.createKeyRing(ring, co))
-      .catch((e2: unknown) => {
-        if (!(e2 instanceof KeyportError && e2.code === 'AlreadyExists')) throw e2;
-      });
+      .call(o, (co, kms) => kms.createKeyRing({ parent, keyRingId, keyRing: {} }, co))
+      .catch(unless('AlreadyExists'));
     return create();
   });
   if (purpose === 'ENCRYPT_DECRYPT') return toKeyInfo(created);
@@ -149,21 +140,11 @@ export function getKey(rt: Runtime, t: KeyTarget, o: Opts): Promise<CryptoKey> {
   return rt.rpc.call(o, (co, kms) => kms.getCryptoKey({ name: t.keyName }, co), t.uri);
 }
 
-async function listVersions(
-  rt: Runtime,
-  keyName: string,
-  o: Opts,
-  keyUri?: string,
-): Promise<CryptoKeyVersion[]> {
+async function listVersions(rt: Runtime, keyName: string, o: Opts, keyUri?: string) {
   const out: CryptoKeyVersion[] = [];
   const first = { parent: keyName, pageSize: 1000 };
-  const pages = rt.rpc.pages<CryptoKeyVersion, ListVersions>(
-    o,
-    first,
-    (r, co, kms) => kms.listCryptoKeyVersions(r, co),
-    keyUri,
-  );
-  for await (const v of pages) out.push(v);
+  for await (const v of rt.rpc.pages(o, first, (r, co, kms) => kms.listCryptoKeyVersions(r, co), keyUri))
+    out.push(v);
   return out;
 }
 
@@ -185,9 +166,7 @@ export async function* listKeys(rt: Runtime, o: ListOptions): AsyncIterable<KeyI
   if (rt.keyRing === undefined)
     throw new KeyportError('InvalidArgument', 'listKeys needs the keyRing option');
   const first = { parent: rt.keyRing, pageSize: o.pageSize ?? 100 };
-  for await (const key of rt.rpc.pages<CryptoKey, ListKeys>(o, first, (r, co, kms) =>
-    kms.listCryptoKeys(r, co),
-  )) {
+  for await (const key of rt.rpc.pages(o, first, (r, co, kms) => kms.listCryptoKeys(r, co))) {
     // Only ENCRYPT_DECRYPT keys embed their leading version; others need their versions listed.
     const symmetric = purposeOf(key) === 'ENCRYPT_DECRYPT';
     yield symmetric ? toKeyInfo(key) : toKeyInfo(key, await listVersions(rt, key.name ?? '', o));
@@ -198,12 +177,7 @@ export async function* listKeys(rt: Runtime, o: ListOptions): AsyncIterable<KeyI
  * The version a call means, with its algorithm: the pinned one, else the primary (with
  * `preferPrimary`, for ENCRYPT_DECRYPT keys) or the newest live version. Algorithms are cached.
  */
-export async function resolveVersion(
-  rt: Runtime,
-  t: KeyTarget,
-  o: Opts,
-  preferPrimary = false,
-): Promise<{ id: string; algorithm: string }> {
+export async function resolveVersion(rt: Runtime, t: KeyTarget, o: Opts, preferPrimary = false) {
   if (t.version !== undefined) {
     const name = versionName(t.keyName, t.version);
     const cached = rt.algorithms.get(name);

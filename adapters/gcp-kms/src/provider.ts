@@ -55,13 +55,12 @@ export class GcpKmsProvider implements KmsProvider {
   readonly listKeys: Op<'listKeys'> = (o) => keys.listKeys(this.rt, o);
   /** Creates a version; for ENCRYPT_DECRYPT keys it also becomes the primary. */
   readonly rotateKey: Op<'rotateKey'> = (ref, o) => keys.rotateKey(this.rt, ref, o);
-  readonly setRotationPolicy: Op<'setRotationPolicy'> = (ref, p, o) =>
-    keys.setRotationPolicy(this.rt, ref, p, o);
+  readonly setRotationPolicy: Op<'setRotationPolicy'> = (r, p, o) => keys.setRotationPolicy(this.rt, r, p, o);
   /** Enable/disable act on the pinned version, or the primary (newest live version for keys without one). */
   readonly enableKey: Op<'enableKey'> = (ref, o) => keys.setVersionState(this.rt, ref, 'ENABLED', o);
   readonly disableKey: Op<'disableKey'> = (ref, o) => keys.setVersionState(this.rt, ref, 'DISABLED', o);
-  readonly destroyKeyVersion: Op<'destroyKeyVersion'> = (ref, o) =>
-    keys.destroyOrRestore(this.rt, ref, 'destroy', o);
+  readonly destroyKeyVersion: Op<'destroyKeyVersion'> = (r, o) =>
+    keys.destroyOrRestore(this.rt, r, 'destroy', o);
 
   readonly encrypt: Op<'encrypt'> = (ref, data, req, o) => crypto.encrypt(this.rt, ref, data, req, o);
   readonly decrypt: Op<'decrypt'> = (ref, data, req, o) => crypto.decrypt(this.rt, ref, data, req, o);
@@ -76,10 +75,9 @@ export class GcpKmsProvider implements KmsProvider {
   readonly listGrants: Op<'listGrants'> = (ref, o) => grants.listGrants(this.rt, ref, o);
   readonly revokeGrant: Op<'revokeGrant'> = (ref, id, o) => grants.revokeGrant(this.rt, ref, id, o);
 
-  readonly getImportParameters: Op<'getImportParameters'> = (ref, req, o) =>
-    byok.getImportParameters(this.rt, ref, req, o);
-  readonly importKeyMaterial: Op<'importKeyMaterial'> = (ref, req, o) =>
-    byok.importKeyMaterial(this.rt, ref, req, o);
+  readonly getImportParameters: Op<'getImportParameters'> = (r, q, o) =>
+    byok.getImportParameters(this.rt, r, q, o);
+  readonly importKeyMaterial: Op<'importKeyMaterial'> = (r, q, o) => byok.importKeyMaterial(this.rt, r, q, o);
 
   /** Cloud KMS only: RestoreCryptoKeyVersion (a DESTROY_SCHEDULED version comes back DISABLED). */
   restoreKeyVersion(ref: KeyRef, o: ProviderCallOptions) {

@@ -6,7 +6,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
-import { KeyportError, type ProviderCallOptions } from '@keyport/core';
+import { type ErrorCode, KeyportError, type ProviderCallOptions } from '@keyport/core';
 import { type GcpOperation, mapGcpError } from './errors.js';
 
 /** The gax CallOptions keyport sends. A fresh object per call: gax writes into `otherArgs.headers`. */
@@ -47,7 +47,12 @@ export class Rpc {
   }
 
   /** Pages through a list call one request at a time (autoPaginate off), yielding items. */
-  async *pages<T, Req extends object>(o: ProviderCallOptions, first: Req, fn: Page<T, Req>, keyUri?: string) {
+  async *pages<T, Req extends object>(
+    o: ProviderCallOptions,
+    first: NoInfer<Req>,
+    fn: Page<T, Req>,
+    keyUri?: string,
+  ) {
     let request: Req | null | undefined = first;
     while (request) {
       const req: Req = request;
@@ -62,11 +67,11 @@ export class Rpc {
 }
 
 type Call<T> = (options: KmsCallOptions, kms: Kms) => Promise<readonly [T, ...unknown[]]>;
-type Page<T, Req> = (
-  req: Req,
-  options: KmsCallOptions,
+type Page<T, R> = (
+  req: R,
+  co: KmsCallOptions,
   kms: Kms,
-) => Promise<readonly [T[], Req | null | undefined, ...unknown[]]>;
+) => Promise<readonly [T[], R | null | undefined, ...unknown[]]>;
 
 /** Facts that never change once a version exists (its algorithm, its public key), learnt once. */
 export interface VersionPublicKey {
@@ -126,17 +131,21 @@ export function crc32c(data: Uint8Array): number {
 export const checksum = (data: Uint8Array): { value: number } => ({ value: crc32c(data) });
 
 /** Reads a protobuf Int64Value as the client hands it back (number, string or Long-like). */
-export function int64Value(field: { value?: unknown } | null | undefined): number | undefined {
+export function int64Value(field: Int64Value): number | undefined {
   const raw = field?.value;
   if (raw === undefined || raw === null) return undefined;
   const n = Number(typeof raw === 'object' ? String(raw) : raw);
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** A bytes field as the client returns it (Buffer/Uint8Array, or base64 text over REST JSON). */
-export function toBytes(value: Uint8Array | string | null | undefined): Uint8Array {
-  if (value === null || value === undefined) return new Uint8Array(0);
-  return typeof value === 'string' ? new Uint8Array(Buffer.from(value, 'base64')) : new Uint8Array(value);
+/**
+ * A bytes field as the client returns it (a Buffer, or base64 text over REST JSON), copied: the
+ * client's Buffers are views into Node's shared pool, whose `.buffer` holds other data. `view`
+ * skips the copy for bytes keyport copies itself before anyone sees them.
+ */
+export function toBytes(value: Bytes, view = false): Uint8Array {
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'base64') : (value ?? new Uint8Array(0));
+  return view ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
 }
 
 /**
@@ -147,18 +156,23 @@ export function own(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }
 
+/** A `.catch` handler that lets KeyportErrors of `code` pass (the wanted state already holds) and rethrows the rest. */
+export const unless =
+  (code: ErrorCode) =>
+  (e: unknown): void => {
+    if (!(e instanceof KeyportError && e.code === code)) throw e;
+  };
+
 /** A failed integrity check on our side of the wire (retryable: the next attempt may arrive intact). */
 export function integrityError(what: string): KeyportError {
   return new KeyportError('Integrity', `CRC32C check failed: ${what}`, { retryable: true });
 }
 
 /** The response's bytes, checked against the checksum the service sent with them. */
-export function checked(
-  bytes: Uint8Array | string | null | undefined,
-  crc: { value?: unknown } | null | undefined,
-  what: string,
-): Uint8Array {
-  const out = toBytes(bytes);
+type Int64Value = { value?: unknown } | null | undefined;
+type Bytes = Uint8Array | string | null | undefined;
+export function checked(bytes: Bytes, crc: Int64Value, what: string, view = false): Uint8Array {
+  const out = toBytes(bytes, view);
   if (int64Value(crc) !== crc32c(out)) throw integrityError(what);
   return out;
 }

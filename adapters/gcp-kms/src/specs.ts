@@ -25,44 +25,38 @@ export interface AlgorithmInfo {
   readonly hash?: Hash;
   /** keyport's name of a signing algorithm. */
   readonly signing?: SigningAlgorithm;
-  /** Whether keyport creates keys of this spec and usage with this algorithm. */
-  readonly created: boolean;
 }
 
-const oaep = (id: number, spec: KeySpec, hash: Hash, created = false): AlgorithmInfo => ({
+const oaep = (id: number, spec: KeySpec, hash: Hash): AlgorithmInfo => ({
   id,
   spec,
   usage: 'encrypt_decrypt',
   hash,
-  created,
 });
-const sign = (id: number, spec: KeySpec, signing: SigningAlgorithm, created = false): AlgorithmInfo => ({
-  id,
-  spec,
-  usage: 'sign_verify',
-  signing,
-  hash: spec === 'EC_P384' ? 'sha384' : 'sha256',
-  created,
-});
-const PSS = 'RSASSA_PSS_SHA_256';
-const PKCS1 = 'RSASSA_PKCS1_V1_5_SHA_256';
+function sign(id: number, spec: KeySpec, signing: SigningAlgorithm, hash: Hash = 'sha256'): AlgorithmInfo {
+  return { id, spec, usage: 'sign_verify', signing, hash };
+}
+const [PSS, PKCS1] = ['RSASSA_PSS_SHA_256', 'RSASSA_PKCS1_V1_5_SHA_256'] as const;
 
-/** Every Cloud KMS algorithm keyport can describe (keys made elsewhere may use any of these). */
+/**
+ * Every Cloud KMS algorithm keyport can describe (keys made elsewhere may use any of these). The
+ * first one listed for a spec and usage is the one keyport creates keys of that spec and usage with.
+ */
 export const ALGORITHMS: Readonly<Record<string, AlgorithmInfo>> = {
-  GOOGLE_SYMMETRIC_ENCRYPTION: { id: 1, spec: 'AES_256', usage: 'encrypt_decrypt', created: true },
-  RSA_SIGN_PSS_2048_SHA256: sign(2, 'RSA_2048', PSS, true),
-  RSA_SIGN_PSS_3072_SHA256: sign(3, 'RSA_3072', PSS, true),
-  RSA_SIGN_PSS_4096_SHA256: sign(4, 'RSA_4096', PSS, true),
+  GOOGLE_SYMMETRIC_ENCRYPTION: { id: 1, spec: 'AES_256', usage: 'encrypt_decrypt' },
+  RSA_SIGN_PSS_2048_SHA256: sign(2, 'RSA_2048', PSS),
+  RSA_SIGN_PSS_3072_SHA256: sign(3, 'RSA_3072', PSS),
+  RSA_SIGN_PSS_4096_SHA256: sign(4, 'RSA_4096', PSS),
   RSA_SIGN_PKCS1_2048_SHA256: sign(5, 'RSA_2048', PKCS1),
   RSA_SIGN_PKCS1_3072_SHA256: sign(6, 'RSA_3072', PKCS1),
   RSA_SIGN_PKCS1_4096_SHA256: sign(7, 'RSA_4096', PKCS1),
-  RSA_DECRYPT_OAEP_2048_SHA256: oaep(8, 'RSA_2048', 'sha256', true),
-  RSA_DECRYPT_OAEP_3072_SHA256: oaep(9, 'RSA_3072', 'sha256', true),
-  RSA_DECRYPT_OAEP_4096_SHA256: oaep(10, 'RSA_4096', 'sha256', true),
-  EC_SIGN_P256_SHA256: sign(12, 'EC_P256', 'ECDSA_SHA_256', true),
-  EC_SIGN_P384_SHA384: sign(13, 'EC_P384', 'ECDSA_SHA_384', true),
+  RSA_DECRYPT_OAEP_2048_SHA256: oaep(8, 'RSA_2048', 'sha256'),
+  RSA_DECRYPT_OAEP_3072_SHA256: oaep(9, 'RSA_3072', 'sha256'),
+  RSA_DECRYPT_OAEP_4096_SHA256: oaep(10, 'RSA_4096', 'sha256'),
+  EC_SIGN_P256_SHA256: sign(12, 'EC_P256', 'ECDSA_SHA_256'),
+  EC_SIGN_P384_SHA384: sign(13, 'EC_P384', 'ECDSA_SHA_384', 'sha384'),
   RSA_DECRYPT_OAEP_4096_SHA512: oaep(17, 'RSA_4096', 'sha512'),
-  HMAC_SHA256: { id: 32, spec: 'HMAC_256', usage: 'mac', created: true },
+  HMAC_SHA256: { id: 32, spec: 'HMAC_256', usage: 'mac' },
   RSA_DECRYPT_OAEP_2048_SHA1: oaep(37, 'RSA_2048', 'sha1'),
   RSA_DECRYPT_OAEP_3072_SHA1: oaep(38, 'RSA_3072', 'sha1'),
   RSA_DECRYPT_OAEP_4096_SHA1: oaep(39, 'RSA_4096', 'sha1'),
@@ -76,10 +70,9 @@ const PURPOSE_BY_USAGE: Readonly<Record<KeyUsage, Purpose>> = {
 
 /** The purpose and algorithm of a new key of `spec` for `usage`, if keyport makes such keys. */
 export function newKeyAlgorithm(spec: KeySpec, usage: KeyUsage): [Purpose, string] | undefined {
-  const name = Object.keys(ALGORITHMS).find((n) => {
-    const a = ALGORITHMS[n] as AlgorithmInfo;
-    return a.created && a.spec === spec && a.usage === usage;
-  });
+  const name = Object.keys(ALGORITHMS).find(
+    (n) => ALGORITHMS[n]?.spec === spec && ALGORITHMS[n]?.usage === usage,
+  );
   if (name === undefined) return undefined;
   return [spec === 'AES_256' ? 'ENCRYPT_DECRYPT' : PURPOSE_BY_USAGE[usage], name];
 }

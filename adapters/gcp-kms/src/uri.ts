@@ -7,6 +7,7 @@ import {
   parseBuiltInUri,
   parseKeyUri,
 } from '@keyport/core';
+import { defined, remember } from './rpc.js';
 
 export const parseUri = (uri: string): KeyRef => parseBuiltInUri('gcp-kms', uri);
 export const formatUri = (ref: KeyRef): string => formatBuiltInUri(ref);
@@ -23,43 +24,35 @@ export interface KeyTarget {
 }
 
 const VERSION_ID = /^[1-9][0-9]*$/;
-const MAX_CACHED = 1000;
 /** Parsed URIs by text: every call on a key parses the same URI, and parsing shows in the bench. */
 const parsed = new Map<string, KeyTarget>();
 
 function parse(uri: string): KeyTarget {
-  let t = parsed.get(uri);
-  if (t !== undefined) return t;
+  const cached = parsed.get(uri);
+  if (cached !== undefined) return cached;
   const p = parseKeyUri(uri);
-  if (p.scheme !== 'gcp-kms')
-    throw new KeyportError('InvalidArgument', 'not a gcp-kms:// key URI', { keyUri: uri });
+  if (p.scheme !== 'gcp-kms') throw invalid('not a gcp-kms:// key URI', uri);
   const keyName = gcpResourceName(p);
   const keyRing = keyName.slice(0, keyName.indexOf('/cryptoKeys/'));
-  t = {
+  return remember(parsed, uri, {
     uri: keyUriOf(keyName),
     keyName,
     keyRing,
-    ...(p.version !== undefined ? { version: p.version } : {}),
-  };
-  if (parsed.size >= MAX_CACHED) parsed.clear();
-  parsed.set(uri, t);
-  return t;
+    ...defined({ version: p.version }),
+  });
 }
+
+const invalid = (why: string, keyUri: string) => new KeyportError('InvalidArgument', why, { keyUri });
 
 export function targetOf(ref: KeyRef): KeyTarget {
   const t = parse(ref.uri);
-  const version = ref.version;
-  if (version === undefined || version === t.version) return checkVersion(t, ref.uri);
-  return checkVersion({ uri: t.uri, keyName: t.keyName, keyRing: t.keyRing, version }, ref.uri);
-}
-
-function checkVersion(t: KeyTarget, uri: string): KeyTarget {
-  if (t.version !== undefined && !VERSION_ID.test(t.version)) {
-    throw new KeyportError('InvalidArgument', 'Cloud KMS key versions are positive integers', {
-      keyUri: uri,
-    });
+  const version = ref.version ?? t.version;
+  if (version !== undefined && !VERSION_ID.test(version)) {
+    throw invalid('Cloud KMS key versions are positive integers', ref.uri);
   }
-  return t;
+  return version === t.version
+    ? t
+    : { uri: t.uri, keyName: t.keyName, keyRing: t.keyRing, ...defined({ version }) };
 }
 
 export const versionName = (keyName: string, version: string): string =>
