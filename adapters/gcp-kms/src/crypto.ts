@@ -1,198 +1,271 @@
 /**
- * Encrypt/decrypt and data keys. Symmetric keys use Encrypt/Decrypt with the context as
- * additional authenticated data (core's canonical encoding) and CRC32C on every field both ways;
- * RSA keys encrypt locally under the version's public key (Cloud KMS has no asymmetric Encrypt)
- * and decrypt with AsymmetricDecrypt. Results name the version (see frame.ts).
+ * Encrypt/decrypt, sign/verify, MAC and public keys, with the CRC32C integrity fields sent and
+ * checked both ways. Symmetric keys use Encrypt/Decrypt with the context as additional
+ * authenticated data (core's canonical encoding); RSA keys encrypt locally under the version's
+ * public key (Cloud KMS has no asymmetric Encrypt) and decrypt with AsymmetricDecrypt. Signing
+ * sends a digest; verification is local under the version's public key (no asymmetric Verify).
  */
-import { constants, publicEncrypt } from 'node:crypto';
-import {
-  type DecryptResult,
-  type EncryptRequest,
-  type EncryptResult,
-  encodeContext,
-  KeyportError,
-  type KeyRef,
-  type ProviderCallOptions,
-  UnsupportedError,
+import { constants, createHash, createPublicKey, verify as nodeVerify, publicEncrypt } from 'node:crypto';
+import type {
+  DecryptResult,
+  EncryptionContext,
+  EncryptRequest,
+  EncryptResult,
+  KeyRef,
+  MacResult,
+  ProviderCallOptions as Opts,
+  SigningAlgorithm,
+  SignRequest,
+  SignResult,
 } from '@keyport/core';
-import { crc32c, int64Value, own, toBytes } from './crc32c.js';
-import { integrityError } from './errors.js';
-import { frame, unframe } from './frame.js';
-import { purposeOf } from './key-info.js';
-import type { KeyService } from './keys.js';
-import { type KeyTarget, targetOf, versionIdOf, versionName } from './names.js';
-import type { VersionCache } from './public-keys.js';
-import type { Rpc } from './rpc.js';
-import { describeAlgorithm } from './specs.js';
+import { encodeContext, KeyportError, keyportError, signingAlgorithmFor } from '@keyport/core';
+import { getKey, purposeOf, resolveVersion } from './keys.js';
+import {
+  checked,
+  checksum,
+  int64Value,
+  integrityError,
+  own,
+  type Runtime,
+  remember,
+  type VersionPublicKey,
+  verified,
+} from './rpc.js';
+import { algorithmName, describeAlgorithm, type Hash } from './specs.js';
+import { type KeyTarget, targetOf, versionIdOf, versionName } from './uri.js';
 
-const checksum = (data: Uint8Array) => ({ value: crc32c(data) });
+// ------------------------------------------------------------------ version prefix
 
-export class CryptoService {
-  /** Keys known to be ASYMMETRIC_DECRYPT (purpose never changes), learnt on first use. */
-  private readonly asymmetric = new Set<string>();
+/**
+ * Cloud KMS's Decrypt answer does not say which version decrypted, and AsymmetricDecrypt needs
+ * the version up front, so keyport prefixes what encrypt returns with the version:
+ *
+ *   "kpg" | kind (1 = Cloud KMS Encrypt ciphertext, 2 = RSA-OAEP under a version's public key)
+ *   | version id (u32 BE, 0 = unknown) | the ciphertext itself
+ *
+ * Like Vault's `vault:vN:` prefix the version is a routing hint, not authenticated: Cloud KMS
+ * chooses the key material from its own ciphertext, and a wrong version for RSA fails to decrypt.
+ * Bytes without the prefix are passed to Cloud KMS as they are (ciphertexts made by other tools).
+ * Not core's ciphertext frame: that frame names the mechanism of a body keyport can read, where
+ * a Cloud KMS ciphertext is opaque (and RSA-OAEP-SHA-512 versions have no frame mechanism).
+ */
+const MAGIC = [0x6b, 0x70, 0x67] as const;
+const HEADER = 8;
+const [SYMMETRIC, RSA] = [1, 2] as const;
 
-  constructor(
-    private readonly rpc: Rpc,
-    private readonly keys: KeyService,
-    private readonly versions: VersionCache,
-  ) {}
+export function frame(kind: 1 | 2, version: string | undefined, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HEADER + body.length);
+  out.set(MAGIC, 0);
+  out[3] = kind;
+  new DataView(out.buffer).setUint32(4, version === undefined ? 0 : Number(version));
+  out.set(body, HEADER);
+  return out;
+}
 
-  async encrypt(
-    ref: KeyRef,
-    plaintext: Uint8Array,
-    req: EncryptRequest,
-    o: ProviderCallOptions,
-  ): Promise<EncryptResult> {
-    const t = targetOf(ref);
-    if (this.asymmetric.has(t.keyName)) return this.encryptAsymmetric(t, plaintext, req, o);
-    try {
-      return await this.encryptSymmetric(t, plaintext, req, o);
-    } catch (e) {
-      if (await this.isAsymmetric(e, t, o)) return this.encryptAsymmetric(t, plaintext, req, o);
-      throw e;
-    }
-  }
+export function unframe(bytes: Uint8Array): { kind: 1 | 2; version?: string; body: Uint8Array } | undefined {
+  const kind = bytes[3];
+  if (bytes.length <= HEADER || !MAGIC.every((byte, i) => bytes[i] === byte)) return undefined;
+  if (kind !== SYMMETRIC && kind !== RSA) return undefined;
+  const id = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4);
+  // A copy, not a view: the REST transport serialises a view's whole underlying buffer.
+  return { kind, ...(id === 0 ? {} : { version: String(id) }), body: bytes.slice(HEADER) };
+}
 
-  async decrypt(
-    ref: KeyRef,
-    ciphertext: Uint8Array,
-    req: EncryptRequest,
-    o: ProviderCallOptions,
-  ): Promise<DecryptResult> {
-    const t = targetOf(ref);
-    const framed = unframe(ciphertext);
-    if (framed?.kind === 2 || this.asymmetric.has(t.keyName))
-      return this.decryptAsymmetric(t, ciphertext, req, o);
-    try {
-      return await this.decryptSymmetric(t, framed?.body ?? ciphertext, framed?.version, req, o);
-    } catch (e) {
-      if (await this.isAsymmetric(e, t, o)) return this.decryptAsymmetric(t, ciphertext, req, o);
-      throw e;
-    }
-  }
+// ------------------------------------------------------------------ encrypt / decrypt
 
-  /** After a FAILED_PRECONDITION: is the key an RSA decryption key (learnt once, then remembered)? */
-  private async isAsymmetric(e: unknown, t: KeyTarget, o: ProviderCallOptions): Promise<boolean> {
-    if (!(e instanceof KeyportError && e.code === 'KeyStateConflict')) return false;
-    let key: Awaited<ReturnType<KeyService['getKey']>>;
-    try {
-      key = await this.keys.getKey(t, o);
-    } catch {
-      return false; // the original error says more than a failed lookup
-    }
-    if (purposeOf(key) !== 'ASYMMETRIC_DECRYPT') return false;
-    this.asymmetric.add(t.keyName);
-    return true;
-  }
-
-  private async encryptSymmetric(
-    t: KeyTarget,
-    plaintext: Uint8Array,
-    req: EncryptRequest,
-    o: ProviderCallOptions,
-  ): Promise<EncryptResult> {
-    const aad = encodeContext(req.context);
-    const request = {
-      name: t.version === undefined ? t.keyName : versionName(t.keyName, t.version),
-      plaintext: own(plaintext),
-      plaintextCrc32c: checksum(plaintext),
-      ...(aad.length > 0
-        ? { additionalAuthenticatedData: aad, additionalAuthenticatedDataCrc32c: checksum(aad) }
-        : {}),
-    };
-    const res = await this.rpc.call(o, (co, kms) => kms.encrypt(request, co), { keyUri: t.uri });
-    const ciphertext = toBytes(res.ciphertext);
-    if (res.verifiedPlaintextCrc32c !== true)
-      throw integrityError('Cloud KMS did not verify the plaintext checksum');
-    if (aad.length > 0 && res.verifiedAdditionalAuthenticatedDataCrc32c !== true) {
-      throw integrityError('Cloud KMS did not verify the AAD checksum');
-    }
-    if (int64Value(res.ciphertextCrc32c) !== crc32c(ciphertext)) throw integrityError('ciphertext');
-    const keyVersion = versionIdOf(res.name);
-    return { ciphertext: frame(1, keyVersion, ciphertext), keyVersion };
-  }
-
-  private async decryptSymmetric(
-    t: KeyTarget,
-    body: Uint8Array,
-    version: string | undefined,
-    req: EncryptRequest,
-    o: ProviderCallOptions,
-  ): Promise<DecryptResult> {
-    const aad = encodeContext(req.context);
-    const request = {
-      name: t.keyName,
-      ciphertext: own(body),
-      ciphertextCrc32c: checksum(body),
-      ...(aad.length > 0
-        ? { additionalAuthenticatedData: aad, additionalAuthenticatedDataCrc32c: checksum(aad) }
-        : {}),
-    };
-    const res = await this.rpc.call(o, (co, kms) => kms.decrypt(request, co), {
-      keyUri: t.uri,
-      op: 'decrypt',
-    });
-    const plaintext = toBytes(res.plaintext);
-    if (int64Value(res.plaintextCrc32c) !== crc32c(plaintext)) throw integrityError('plaintext');
-    return { plaintext, keyVersion: version };
-  }
-
-  private async encryptAsymmetric(
-    t: KeyTarget,
-    plaintext: Uint8Array,
-    req: EncryptRequest,
-    o: ProviderCallOptions,
-  ): Promise<EncryptResult> {
-    refuseContext(req, t);
-    const { id } = await this.versions.resolve(t, o);
-    const pub = await this.versions.publicKey(t, id, o);
-    const hash = describeAlgorithm(pub.algorithm).hash ?? 'sha256';
-    let ciphertext: Buffer;
-    try {
-      ciphertext = publicEncrypt(
-        { key: pub.key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash },
-        plaintext,
-      );
-    } catch {
-      throw new KeyportError('InvalidArgument', 'the plaintext is too long for this RSA key', {
-        keyUri: t.uri,
-      });
-    }
-    return { ciphertext: frame(2, id, ciphertext), keyVersion: id };
-  }
-
-  private async decryptAsymmetric(
-    t: KeyTarget,
-    ciphertext: Uint8Array,
-    req: EncryptRequest,
-    o: ProviderCallOptions,
-  ): Promise<DecryptResult> {
-    refuseContext(req, t);
-    const framed = unframe(ciphertext);
-    const body = framed?.kind === 2 ? framed.body : ciphertext;
-    const id = (framed?.kind === 2 ? framed.version : undefined) ?? (await this.versions.resolve(t, o)).id;
-    const request = {
-      name: versionName(t.keyName, id),
-      ciphertext: own(body),
-      ciphertextCrc32c: checksum(body),
-    };
-    const res = await this.rpc.call(o, (co, kms) => kms.asymmetricDecrypt(request, co), {
-      keyUri: t.uri,
-      op: 'decrypt',
-    });
-    const plaintext = toBytes(res.plaintext);
-    if (res.verifiedCiphertextCrc32c !== true)
-      throw integrityError('Cloud KMS did not verify the ciphertext checksum');
-    if (int64Value(res.plaintextCrc32c) !== crc32c(plaintext)) throw integrityError('plaintext');
-    return { plaintext, keyVersion: id };
-  }
+/** The AAD fields of a request: none for an empty context. */
+function aadFields(context: EncryptionContext | undefined) {
+  const aad = context === undefined ? undefined : encodeContext(context);
+  if (aad === undefined || aad.length === 0) return {};
+  return { additionalAuthenticatedData: aad, additionalAuthenticatedDataCrc32c: checksum(aad) };
 }
 
 /** RSA-OAEP in Cloud KMS takes no label, so a context could not be bound: refuse it, never drop it. */
 function refuseContext(req: EncryptRequest, t: KeyTarget): void {
   if (req.context !== undefined && Object.keys(req.context).length > 0) {
-    throw new UnsupportedError('context', 'Cloud KMS RSA decryption keys cannot bind an encryption context', {
-      keyUri: t.uri,
-    });
+    const why = 'Cloud KMS RSA decryption keys cannot bind an encryption context';
+    throw keyportError('Unsupported', why, { keyUri: t.uri, capability: 'context' });
   }
+}
+
+/** After a FAILED_PRECONDITION: is the key an RSA decryption key (learnt once, then remembered)? */
+async function isAsymmetric(rt: Runtime, e: unknown, t: KeyTarget, o: Opts): Promise<boolean> {
+  if (!(e instanceof KeyportError && e.code === 'KeyStateConflict')) return false;
+  const key = await getKey(rt, t, o).catch(() => undefined); // the original error says more
+  if (key === undefined || purposeOf(key) !== 'ASYMMETRIC_DECRYPT') return false;
+  remember(rt.asymmetricKeys, t.keyName, true);
+  return true;
+}
+
+export async function encrypt(rt: Runtime, ref: KeyRef, plaintext: Uint8Array, req: EncryptRequest, o: Opts) {
+  const t = targetOf(ref);
+  if (rt.asymmetricKeys.has(t.keyName)) return encryptAsymmetric(rt, t, plaintext, req, o);
+  const aad = aadFields(req.context);
+  const name = t.version === undefined ? t.keyName : versionName(t.keyName, t.version);
+  const request = { name, plaintext: own(plaintext), plaintextCrc32c: checksum(plaintext), ...aad };
+  const res = await rt.rpc
+    .call(o, (co, kms) => kms.encrypt(request, co), t.uri)
+    .catch(async (e: unknown) => {
+      if (await isAsymmetric(rt, e, t, o)) return undefined;
+      throw e;
+    });
+  if (res === undefined) return encryptAsymmetric(rt, t, plaintext, req, o);
+  verified(res.verifiedPlaintextCrc32c, 'plaintext');
+  if ('additionalAuthenticatedData' in aad) verified(res.verifiedAdditionalAuthenticatedDataCrc32c, 'AAD');
+  const ciphertext = checked(res.ciphertext, res.ciphertextCrc32c, 'ciphertext', true); // frame() copies it
+  const keyVersion = versionIdOf(res.name);
+  return { ciphertext: frame(SYMMETRIC, keyVersion, ciphertext), keyVersion };
+}
+
+export async function decrypt(rt: Runtime, ref: KeyRef, data: Uint8Array, req: EncryptRequest, o: Opts) {
+  const t = targetOf(ref);
+  const framed = unframe(data);
+  if (framed?.kind === RSA || rt.asymmetricKeys.has(t.keyName)) return decryptAsymmetric(rt, t, data, req, o);
+  const body = framed?.body ?? data;
+  const aad = aadFields(req.context);
+  const request = { name: t.keyName, ciphertext: own(body), ciphertextCrc32c: checksum(body), ...aad };
+  try {
+    const res = await rt.rpc.call(o, (co, kms) => kms.decrypt(request, co), t.uri, 'decrypt');
+    const plaintext = checked(res.plaintext, res.plaintextCrc32c, 'plaintext');
+    return { plaintext, keyVersion: framed?.version };
+  } catch (e) {
+    if (await isAsymmetric(rt, e, t, o)) return decryptAsymmetric(rt, t, data, req, o);
+    throw e;
+  }
+}
+
+async function encryptAsymmetric(rt: Runtime, t: KeyTarget, data: Uint8Array, req: EncryptRequest, o: Opts) {
+  refuseContext(req, t);
+  const { id } = await resolveVersion(rt, t, o);
+  const pub = await publicKey(rt, t, id, o);
+  const oaepHash = describeAlgorithm(pub.algorithm, t.uri).hash ?? 'sha256';
+  let ciphertext: Buffer;
+  try {
+    ciphertext = publicEncrypt({ key: pub.key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, data);
+  } catch {
+    const why = 'the plaintext is too long for this RSA key';
+    throw new KeyportError('InvalidArgument', why, { keyUri: t.uri });
+  }
+  return { ciphertext: frame(RSA, id, ciphertext), keyVersion: id } satisfies EncryptResult;
+}
+
+async function decryptAsymmetric(rt: Runtime, t: KeyTarget, data: Uint8Array, req: EncryptRequest, o: Opts) {
+  refuseContext(req, t);
+  const framed = unframe(data);
+  const body = framed?.kind === RSA ? framed.body : data;
+  const id = (framed?.kind === RSA ? framed.version : undefined) ?? (await resolveVersion(rt, t, o)).id;
+  const name = versionName(t.keyName, id);
+  const request = { name, ciphertext: own(body), ciphertextCrc32c: checksum(body) };
+  const res = await rt.rpc.call(o, (co, kms) => kms.asymmetricDecrypt(request, co), t.uri, 'decrypt');
+  verified(res.verifiedCiphertextCrc32c, 'ciphertext');
+  return {
+    plaintext: checked(res.plaintext, res.plaintextCrc32c, 'plaintext'),
+    keyVersion: id,
+  } as DecryptResult;
+}
+
+// ------------------------------------------------------------------ public keys, sign, verify, MAC
+
+/** GetPublicKey with its pem_crc32c checked, once per version (it never changes). */
+async function publicKey(rt: Runtime, t: KeyTarget, id: string, o: Opts): Promise<VersionPublicKey> {
+  const name = versionName(t.keyName, id);
+  const cached = rt.publicKeys.get(name);
+  if (cached !== undefined) return cached;
+  const res = await rt.rpc.call(o, (co, kms) => kms.getPublicKey({ name }, co), t.uri);
+  const pem = res.pem ?? '';
+  if (int64Value(res.pemCrc32c) !== undefined)
+    checked(Buffer.from(pem, 'utf8'), res.pemCrc32c, 'public key PEM');
+  const key = createPublicKey(pem);
+  const spki = new Uint8Array(key.export({ type: 'spki', format: 'der' }));
+  const algorithm = remember(rt.algorithms, name, algorithmName(res.algorithm));
+  return remember(rt.publicKeys, name, { algorithm, key, spki });
+}
+
+/** SPKI DER of a version's public key (the pinned version, or the current one). */
+export async function getPublicKey(rt: Runtime, ref: KeyRef, o: Opts): Promise<Uint8Array> {
+  const t = targetOf(ref);
+  return (await publicKey(rt, t, (await resolveVersion(rt, t, o)).id, o)).spki;
+}
+
+const DIGEST_LENGTH: Readonly<Record<Hash, number>> = { sha256: 32, sha384: 48, sha512: 64, sha1: 20 };
+
+/**
+ * The version's signing algorithm and digest. Cloud KMS binds the padding to the version, so an
+ * algorithm of the right family but another padding is refused as an argument the key cannot take.
+ */
+function signingOf(t: KeyTarget, algorithm: string, requested: SigningAlgorithm | undefined) {
+  const { spec, signing, hash } = describeAlgorithm(algorithm, t.uri);
+  if (signing === undefined || hash === undefined) {
+    throw new KeyportError('InvalidArgument', 'the key is not a signing key', { keyUri: t.uri });
+  }
+  if (requested !== undefined && signingAlgorithmFor(spec, requested, { keyUri: t.uri }) !== signing) {
+    const why = `the key version signs with ${signing}, not ${requested}`;
+    throw new KeyportError('InvalidArgument', why, { keyUri: t.uri });
+  }
+  return { signing, hash };
+}
+
+export async function sign(rt: Runtime, ref: KeyRef, message: Uint8Array, req: SignRequest, o: Opts) {
+  const t = targetOf(ref);
+  const { id, algorithm } = await resolveVersion(rt, t, o);
+  const { signing, hash } = signingOf(t, algorithm, req.algorithm);
+  const prehashed = req.messageType === 'digest';
+  if (prehashed && message.length !== DIGEST_LENGTH[hash]) {
+    const why = `a ${hash} digest is ${DIGEST_LENGTH[hash]} bytes`;
+    throw new KeyportError('InvalidArgument', why, { keyUri: t.uri });
+  }
+  const digest = prehashed ? message : createHash(hash).update(message).digest();
+  const name = versionName(t.keyName, id);
+  const request = { name, digest: { [hash]: own(digest) }, digestCrc32c: checksum(digest) };
+  const res = await rt.rpc.call(o, (co, kms) => kms.asymmetricSign(request, co), t.uri);
+  verified(res.verifiedDigestCrc32c, 'digest');
+  const signature = checked(res.signature, res.signatureCrc32c, 'signature');
+  if (res.name && res.name !== name) throw integrityError('the signature came from another key version');
+  return { signature, algorithm: signing, keyVersion: id } satisfies SignResult;
+}
+
+type Verify = SignRequest & { algorithm: SigningAlgorithm };
+export async function verify(rt: Runtime, ref: KeyRef, m: Uint8Array, s: Uint8Array, req: Verify, o: Opts) {
+  const t = targetOf(ref);
+  if (req.messageType === 'digest') {
+    const why = 'keyport verifies Cloud KMS signatures over the message, not a digest';
+    throw keyportError('Unsupported', why, { keyUri: t.uri, capability: 'verifyDigest' });
+  }
+  const pub = await publicKey(rt, t, (await resolveVersion(rt, t, o)).id, o);
+  const { signing, hash } = signingOf(t, pub.algorithm, req.algorithm);
+  // Cloud KMS signs RSA-PSS with a salt as long as the digest.
+  const pss = { key: pub.key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: DIGEST_LENGTH[hash] };
+  try {
+    return nodeVerify(hash, m, signing === 'RSASSA_PSS_SHA_256' ? pss : pub.key, s);
+  } catch {
+    return false; // a malformed signature is a signature that does not verify
+  }
+}
+
+export async function mac(rt: Runtime, ref: KeyRef, message: Uint8Array, o: Opts): Promise<MacResult> {
+  const t = targetOf(ref);
+  const { id } = await resolveVersion(rt, t, o);
+  const request = { name: versionName(t.keyName, id), data: own(message), dataCrc32c: checksum(message) };
+  const res = await rt.rpc.call(o, (co, kms) => kms.macSign(request, co), t.uri);
+  verified(res.verifiedDataCrc32c, 'data');
+  return { mac: checked(res.mac, res.macCrc32c, 'MAC'), keyVersion: versionIdOf(res.name) ?? id };
+}
+
+export async function verifyMac(rt: Runtime, ref: KeyRef, message: Uint8Array, tag: Uint8Array, o: Opts) {
+  const t = targetOf(ref);
+  const { id } = await resolveVersion(rt, t, o);
+  const name = versionName(t.keyName, id);
+  const request = {
+    name,
+    data: own(message),
+    dataCrc32c: checksum(message),
+    mac: own(tag),
+    macCrc32c: checksum(tag),
+  };
+  const res = await rt.rpc.call(o, (co, kms) => kms.macVerify(request, co), t.uri);
+  verified(res.verifiedDataCrc32c, 'data');
+  verified(res.verifiedMacCrc32c, 'MAC');
+  // verified_success_integrity: the service vouches that `success` arrived as it was sent.
+  if (res.verifiedSuccessIntegrity !== true) throw integrityError('MacVerify result');
+  return res.success === true;
 }

@@ -1,138 +1,106 @@
 /**
- * Cloud KMS errors → KeyportError. The client raises a GoogleError whose `code` is a gRPC status
- * code, over gRPC and over REST alike (the REST fallback turns the JSON error's `status`, or the
- * HTTP status, into the gRPC code). A bare HTTP status is mapped too, for errors raised before
- * the fallback decodes a body. The table is the README's "Error mapping" section.
+ * Cloud KMS errors → KeyportError. The client raises a GoogleError whose `code` is a gRPC status,
+ * over gRPC and over REST alike (the REST fallback turns the JSON error's `status`, or the HTTP
+ * status, into the gRPC code); a bare HTTP status is mapped too, for errors raised before the
+ * fallback decodes a body, and a socket failure is Unavailable. The table is the README's
+ * "Error mapping" section.
  */
-import { type ErrorCode, KeyportError, UnsupportedError } from '@keyport/core';
+import type { ErrorTable } from '@keyport/core';
+import { errorFromTable, errorMapping, KeyportError, networkErrorCode } from '@keyport/core';
 
-/** gRPC status codes (google.rpc.Code). */
-export const GRPC = {
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
+/** google.rpc.Code names by number (0 = OK). */
+export const GRPC_STATUS_NAMES: readonly string[] = (
+  'OK CANCELLED UNKNOWN INVALID_ARGUMENT DEADLINE_EXCEEDED NOT_FOUND ALREADY_EXISTS PERMISSION_DENIED ' +
+  'RESOURCE_EXHAUSTED FAILED_PRECONDITION ABORTED OUT_OF_RANGE UNIMPLEMENTED INTERNAL UNAVAILABLE DATA_LOSS UNAUTHENTICATED'
+).split(' ');
 
-/** gRPC status → keyport code. INVALID_ARGUMENT is refined by the operation (see mapGcpError). */
-export const GRPC_CODE_MAP: Readonly<Record<number, ErrorCode>> = {
-  [GRPC.CANCELLED]: 'Aborted',
-  [GRPC.UNKNOWN]: 'Internal',
-  [GRPC.INVALID_ARGUMENT]: 'InvalidArgument',
-  [GRPC.DEADLINE_EXCEEDED]: 'Timeout',
-  [GRPC.NOT_FOUND]: 'NotFound',
-  [GRPC.ALREADY_EXISTS]: 'AlreadyExists',
-  [GRPC.PERMISSION_DENIED]: 'AccessDenied',
-  [GRPC.RESOURCE_EXHAUSTED]: 'Throttled',
-  [GRPC.FAILED_PRECONDITION]: 'KeyStateConflict',
-  [GRPC.ABORTED]: 'Unavailable',
-  [GRPC.OUT_OF_RANGE]: 'InvalidArgument',
-  [GRPC.UNIMPLEMENTED]: 'Unsupported',
-  [GRPC.INTERNAL]: 'Unavailable',
-  [GRPC.UNAVAILABLE]: 'Unavailable',
-  [GRPC.DATA_LOSS]: 'Integrity',
-  [GRPC.UNAUTHENTICATED]: 'AccessDenied',
-};
+/** A concurrent IAM policy write (etag mismatch): grants.ts re-reads the policy. */
+export const ABORTED = GRPC_STATUS_NAMES.indexOf('ABORTED');
 
-/** HTTP status → keyport code, for REST errors that carry no gRPC status. */
-export const HTTP_CODE_MAP: Readonly<Record<number, ErrorCode>> = {
-  400: 'InvalidArgument',
-  401: 'AccessDenied',
-  403: 'AccessDenied',
-  404: 'NotFound',
-  409: 'AlreadyExists',
-  429: 'Throttled',
-  499: 'Aborted',
-  500: 'Unavailable',
-  501: 'Unsupported',
-  503: 'Unavailable',
-  504: 'Timeout',
+/**
+ * What Cloud KMS answers → keyport code: gRPC statuses by name, HTTP statuses by number, and the
+ * refinements of INVALID_ARGUMENT / HTTP 400 by what the call was doing.
+ */
+export const GCP_KMS_ERROR_TABLE: ErrorTable = {
+  CANCELLED: { code: 'Aborted' },
+  UNKNOWN: { code: 'Internal' },
+  INVALID_ARGUMENT: { code: 'InvalidArgument' },
+  'INVALID_ARGUMENT from Decrypt': { code: 'InvalidCiphertext' },
+  'INVALID_ARGUMENT naming a checksum': { code: 'Integrity' },
+  DEADLINE_EXCEEDED: { code: 'Timeout' },
+  NOT_FOUND: { code: 'NotFound' },
+  ALREADY_EXISTS: { code: 'AlreadyExists' },
+  PERMISSION_DENIED: { code: 'AccessDenied' },
+  RESOURCE_EXHAUSTED: { code: 'Throttled' },
+  FAILED_PRECONDITION: { code: 'KeyStateConflict' },
+  ABORTED: { code: 'Unavailable' },
+  OUT_OF_RANGE: { code: 'InvalidArgument' },
+  UNIMPLEMENTED: { code: 'Unsupported', capability: 'operation' },
+  INTERNAL: { code: 'Unavailable' },
+  UNAVAILABLE: { code: 'Unavailable' },
+  DATA_LOSS: { code: 'Integrity' },
+  UNAUTHENTICATED: { code: 'AccessDenied' },
+  400: { code: 'InvalidArgument' },
+  401: { code: 'AccessDenied' },
+  403: { code: 'AccessDenied' },
+  404: { code: 'NotFound' },
+  409: { code: 'AlreadyExists' },
+  429: { code: 'Throttled' },
+  499: { code: 'Aborted' },
+  500: { code: 'Unavailable' },
+  501: { code: 'Unsupported', capability: 'operation' },
+  503: { code: 'Unavailable' },
+  504: { code: 'Timeout' },
+  'socket error': { code: 'Unavailable' },
 };
 
 /** What the failed call was doing, so an ambiguous status can be named precisely. */
-export type GcpOperation = 'decrypt' | 'verify' | 'import' | 'other';
+export type GcpOperation = 'decrypt' | 'other';
 
-interface GoogleLikeError {
+type Metadata = { get?: (key: string) => unknown[] };
+type GoogleLikeError = {
   code?: unknown;
   message?: unknown;
   details?: unknown;
-  metadata?: { get?: (key: string) => unknown[] } | undefined;
+  metadata?: Metadata | undefined;
+};
+
+/** The table key of an error: its gRPC status name, HTTP status, or 'socket error'. */
+function tableKey(error: GoogleLikeError, op: GcpOperation): string | undefined {
+  const raw = error.code;
+  const code = typeof raw === 'string' && /^\d{1,3}$/.test(raw) ? Number(raw) : raw;
+  let key: string | undefined;
+  if (typeof code === 'number') key = code >= 100 ? String(code) : GRPC_STATUS_NAMES[code];
+  else if (networkErrorCode(error) !== undefined) return 'socket error';
+  if (errorMapping(GCP_KMS_ERROR_TABLE, key)?.code !== 'InvalidArgument') return key;
+  // A checksum the service refused means the bytes were corrupted on the way.
+  const text = `${String(error.message ?? '')} ${String(error.details ?? '')}`.toLowerCase();
+  if (text.includes('crc32c') || text.includes('checksum')) return 'INVALID_ARGUMENT naming a checksum';
+  return op === 'decrypt' ? 'INVALID_ARGUMENT from Decrypt' : key;
 }
 
-function requestIdOf(error: GoogleLikeError): string | undefined {
+/** The request id the service sent in the error's metadata, as an error option. */
+function requestIdOf(error: GoogleLikeError): { requestId?: string } {
   try {
     const value = error.metadata?.get?.('x-request-id')?.[0] ?? error.metadata?.get?.('request-id')?.[0];
-    return typeof value === 'string' ? value : undefined;
+    return typeof value === 'string' ? { requestId: value } : {};
   } catch {
-    return undefined;
+    return {};
   }
 }
 
-function statusOf(error: GoogleLikeError): { grpc?: number; http?: number } {
-  const code = error.code;
-  if (typeof code === 'number') return code >= 100 ? { http: code } : { grpc: code };
-  if (typeof code === 'string' && /^\d+$/.test(code)) return statusOf({ code: Number(code) });
-  return {};
-}
-
-/** A checksum refused by the service: the bytes were corrupted between keyport and Cloud KMS. */
-function mentionsChecksum(error: GoogleLikeError): boolean {
-  const text = `${String(error.message ?? '')} ${String(error.details ?? '')}`.toLowerCase();
-  return text.includes('crc32c') || text.includes('checksum');
-}
-
-const MESSAGES: Readonly<Record<ErrorCode, string>> = {
-  NotFound: 'the Cloud KMS resource does not exist',
-  AlreadyExists: 'the Cloud KMS resource already exists',
-  AccessDenied: 'Cloud KMS refused the caller (permission denied or unauthenticated)',
-  InvalidArgument: 'Cloud KMS rejected the request as invalid',
-  InvalidCiphertext: 'the ciphertext does not open under this key and context',
-  KeyStateConflict: 'the key version is not in a state that allows this operation',
-  Unsupported: 'Cloud KMS (or this endpoint) does not implement the operation',
-  Throttled: 'Cloud KMS quota exceeded',
-  Unavailable: 'Cloud KMS is unavailable',
-  Timeout: 'the Cloud KMS call exceeded its deadline',
-  Aborted: 'the Cloud KMS call was cancelled',
-  Integrity: 'a CRC32C integrity check failed between keyport and Cloud KMS',
-  Internal: 'unexpected Cloud KMS failure (see cause)',
-};
+type Details = { keyUri?: string; provider?: string };
 
 /**
  * Maps a raw client error; undefined when it is not a Google API error. The service's own message
- * stays on `cause` (it names resources, never plaintext or AAD values); keyport's message is fixed text.
+ * stays on `cause` (it names resources, never plaintext or AAD values); keyport's is fixed text.
  */
-export function mapGcpError(
-  error: unknown,
-  op: GcpOperation = 'other',
-  details: { keyUri?: string; provider?: string } = {},
-): KeyportError | undefined {
+export function mapGcpError(error: unknown, op: GcpOperation = 'other', details: Details = {}) {
   if (error instanceof KeyportError) return error;
   if (typeof error !== 'object' || error === null) return undefined;
   const e = error as GoogleLikeError;
-  const { grpc, http } = statusOf(e);
-  let code: ErrorCode | undefined =
-    grpc !== undefined ? GRPC_CODE_MAP[grpc] : http !== undefined ? HTTP_CODE_MAP[http] : undefined;
-  if (code === undefined) return undefined;
-  if (code === 'InvalidArgument' && mentionsChecksum(e)) code = 'Integrity';
-  else if (code === 'InvalidArgument' && op === 'decrypt') code = 'InvalidCiphertext';
-  const options = { ...details, requestId: requestIdOf(e), cause: error };
-  if (code === 'Unsupported') return new UnsupportedError('operation', MESSAGES.Unsupported, options);
-  return new KeyportError(code, MESSAGES[code], options);
-}
-
-/** A failed integrity check on our side of the wire. */
-export function integrityError(what: string): KeyportError {
-  return new KeyportError('Integrity', `CRC32C check failed: ${what}`, { retryable: true });
+  const key = tableKey(e, op);
+  const answer = key !== undefined && /^\d+$/.test(key) ? `HTTP ${key}` : key;
+  const options = { ...details, ...requestIdOf(e), cause: error };
+  return errorFromTable(GCP_KMS_ERROR_TABLE, key, `Cloud KMS call failed: ${answer}`, options);
 }

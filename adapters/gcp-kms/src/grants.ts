@@ -3,7 +3,7 @@
  * all carrying the same IAM condition: its title is the grant id, its description records the
  * grant (name, operations), and its expression limits it to this key and, with an expiry, to
  * `request.time < timestamp(...)` — Cloud KMS enforces expiry itself. IAM conditions cannot see a
- * request's additional authenticated data, so context constraints are refused (UnsupportedError).
+ * request's additional authenticated data, so context constraints are refused.
  */
 import { randomBytes } from 'node:crypto';
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
@@ -13,12 +13,12 @@ import {
   type GrantRequest,
   KeyportError,
   type KeyRef,
-  type ProviderCallOptions,
-  UnsupportedError,
+  keyportError,
+  type ProviderCallOptions as Opts,
 } from '@keyport/core';
-import { GRPC } from './errors.js';
-import { type KeyTarget, targetOf } from './names.js';
-import type { Rpc } from './rpc.js';
+import { ABORTED } from './errors.js';
+import { defined, type Runtime } from './rpc.js';
+import { type KeyTarget, targetOf } from './uri.js';
 
 // The client types IAM requests as protobuf classes; plain objects are what it actually takes.
 type GetPolicyRequest = Parameters<KeyManagementServiceClient['getIamPolicy']>[0];
@@ -43,150 +43,109 @@ const GRANT_MARK = 'keyport-grant';
 const ID_PREFIX = 'kpg-';
 const MAX_ATTEMPTS = 3;
 
-interface Binding {
-  role?: string | null;
-  members?: string[] | null;
-  condition?: { title?: string | null; description?: string | null; expression?: string | null } | null;
-}
-interface Policy {
-  version?: number | null;
-  bindings?: Binding[] | null;
-  etag?: Uint8Array | string | null;
-}
-interface GrantRecord {
-  k: string;
-  n?: string;
-  o: GrantOperation[];
-  e?: string;
-  c?: string;
-}
+type Condition = { title?: string | null; description?: string | null; expression?: string | null };
+type Binding = { role?: string | null; members?: string[] | null; condition?: Condition | null };
+type Policy = { bindings?: Binding[] | null; etag?: Uint8Array | string | null };
+/** What a binding's condition description records: mark, name, operations, expiry, creation. */
+type GrantRecord = { k: string; n?: string; o: GrantOperation[]; e?: string; c?: string };
 
 function parseRecord(description: string | null | undefined): GrantRecord | undefined {
-  if (!description) return undefined;
   try {
-    const r = JSON.parse(description) as GrantRecord;
-    return r.k === GRANT_MARK && Array.isArray(r.o) ? r : undefined;
+    const r = JSON.parse(description ?? '') as GrantRecord;
+    return r?.k === GRANT_MARK && Array.isArray(r.o) ? r : undefined;
   } catch {
     return undefined;
   }
 }
 
-export class GrantService {
-  constructor(private readonly rpc: Rpc) {}
+async function getPolicy(rt: Runtime, t: KeyTarget, o: Opts): Promise<Policy> {
+  const request = { resource: t.keyName, options: { requestedPolicyVersion: 3 } } as GetPolicyRequest;
+  return rt.rpc.call(o, (co, kms) => kms.getIamPolicy(request, co), t.uri);
+}
 
-  private getPolicy(t: KeyTarget, o: ProviderCallOptions): Promise<Policy> {
-    const request = { resource: t.keyName, options: { requestedPolicyVersion: 3 } };
-    return this.rpc.call(o, (co, kms) => kms.getIamPolicy(request as GetPolicyRequest, co), {
-      keyUri: t.uri,
-    }) as Promise<Policy>;
-  }
-
-  /** Read-modify-write of the key's policy; a concurrent writer (ABORTED on the etag) means read again. */
-  private async updatePolicy(
-    t: KeyTarget,
-    o: ProviderCallOptions,
-    change: (bindings: Binding[]) => Binding[],
-  ): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      const policy = await this.getPolicy(t, o);
-      const bindings = change([...(policy.bindings ?? [])]);
-      const request = { resource: t.keyName, policy: { version: 3, bindings, etag: policy.etag ?? null } };
-      try {
-        await this.rpc.call(o, (co, kms) => kms.setIamPolicy(request as unknown as SetPolicyRequest, co), {
-          keyUri: t.uri,
-        });
-        return;
-      } catch (e) {
-        const cause = e instanceof KeyportError ? (e.cause as { code?: unknown } | undefined) : undefined;
-        if (cause?.code !== GRPC.ABORTED || attempt >= MAX_ATTEMPTS) throw e;
-      }
+/** Read-modify-write of the key's policy; a concurrent writer (ABORTED on the etag) means read again. */
+async function updatePolicy(rt: Runtime, t: KeyTarget, o: Opts, change: (b: Binding[]) => Binding[]) {
+  for (let attempt = 1; ; attempt++) {
+    const policy = await getPolicy(rt, t, o);
+    const bindings = change([...(policy.bindings ?? [])]);
+    const request = { resource: t.keyName, policy: { version: 3, bindings, etag: policy.etag ?? null } };
+    try {
+      await rt.rpc.call(o, (co, kms) => kms.setIamPolicy(request as unknown as SetPolicyRequest, co), t.uri);
+      return;
+    } catch (e) {
+      const cause = e instanceof KeyportError ? (e.cause as { code?: unknown } | undefined) : undefined;
+      if (cause?.code !== ABORTED || attempt >= MAX_ATTEMPTS) throw e;
     }
   }
+}
 
-  async createGrant(ref: KeyRef, req: GrantRequest, o: ProviderCallOptions): Promise<Grant> {
-    const t = targetOf(ref);
-    const c = req.constraints;
-    if (c !== undefined && (c.contextEquals !== undefined || c.contextSubset !== undefined)) {
-      throw new UnsupportedError(
-        'grantConstraints',
-        'IAM conditions cannot constrain the encryption context',
-        {
-          keyUri: t.uri,
-        },
-      );
-    }
-    if (!/^[A-Za-z]+:.+$|^allUsers$|^allAuthenticatedUsers$/.test(req.grantee)) {
-      throw new KeyportError(
-        'InvalidArgument',
-        'a Cloud KMS grantee is an IAM member such as user:alice@example.com',
-      );
-    }
-    if (req.operations.length === 0)
-      throw new KeyportError('InvalidArgument', 'a grant needs at least one operation');
-    if (req.name !== undefined && req.name.length > 64)
-      throw new KeyportError('InvalidArgument', 'grant names are at most 64 characters');
-    const roles = [...new Set(req.operations.flatMap((op) => ROLES_BY_OPERATION[op] ?? []))];
-    const id = `${ID_PREFIX}${randomBytes(8).toString('hex')}`;
-    const createdAt = new Date();
-    const record: GrantRecord = {
-      k: GRANT_MARK,
-      o: [...req.operations],
-      c: createdAt.toISOString(),
-      ...(req.name !== undefined ? { n: req.name } : {}),
-      ...(req.expiresAt !== undefined ? { e: req.expiresAt.toISOString() } : {}),
-    };
-    const scope = `resource.name.startsWith(${JSON.stringify(t.keyName)})`;
-    const expression =
-      req.expiresAt === undefined
-        ? scope
-        : `${scope} && request.time < timestamp("${req.expiresAt.toISOString()}")`;
-    const condition = { title: id, description: JSON.stringify(record), expression };
-    await this.updatePolicy(t, o, (bindings) => [
-      ...bindings,
-      ...roles.map((role) => ({ role, members: [req.grantee], condition })),
-    ]);
-    return {
-      id,
-      keyUri: t.uri,
-      grantee: req.grantee,
-      operations: [...req.operations],
-      createdAt,
-      ...(req.name !== undefined ? { name: req.name } : {}),
-      ...(req.expiresAt !== undefined ? { expiresAt: req.expiresAt } : {}),
-    };
+export async function createGrant(rt: Runtime, ref: KeyRef, req: GrantRequest, o: Opts): Promise<Grant> {
+  const t = targetOf(ref);
+  const c = req.constraints;
+  if (c?.contextEquals !== undefined || c?.contextSubset !== undefined) {
+    const why = 'IAM conditions cannot constrain the encryption context';
+    throw keyportError('Unsupported', why, { keyUri: t.uri, capability: 'grantConstraints' });
   }
+  if (!/^[A-Za-z]+:.+$|^allUsers$|^allAuthenticatedUsers$/.test(req.grantee)) {
+    throw new KeyportError(
+      'InvalidArgument',
+      'a Cloud KMS grantee is an IAM member such as user:alice@example.com',
+    );
+  }
+  if (req.name !== undefined && req.name.length > 64) {
+    throw new KeyportError('InvalidArgument', 'grant names are at most 64 characters');
+  }
+  const roles = [...new Set(req.operations.flatMap((op) => ROLES_BY_OPERATION[op] ?? []))];
+  const id = `${ID_PREFIX}${randomBytes(8).toString('hex')}`;
+  const createdAt = new Date();
+  const expiry = req.expiresAt?.toISOString();
+  const record: GrantRecord = {
+    k: GRANT_MARK,
+    o: [...req.operations],
+    c: createdAt.toISOString(),
+    ...defined({ n: req.name, e: expiry }),
+  };
+  const scope = `resource.name.startsWith(${JSON.stringify(t.keyName)})`;
+  const expression = expiry === undefined ? scope : `${scope} && request.time < timestamp("${expiry}")`;
+  const condition = { title: id, description: JSON.stringify(record), expression };
+  await updatePolicy(rt, t, o, (bindings) => [
+    ...bindings,
+    ...roles.map((role) => ({ role, members: [req.grantee], condition })),
+  ]);
+  const { grantee, operations, name, expiresAt } = req;
+  return {
+    id,
+    keyUri: t.uri,
+    grantee,
+    operations: [...operations],
+    createdAt,
+    ...defined({ name, expiresAt }),
+  };
+}
 
-  /** The grants keyport made on this key (bindings whose condition is a keyport grant record). */
-  async *listGrants(ref: KeyRef, o: ProviderCallOptions): AsyncIterable<Grant> {
-    const t = targetOf(ref);
-    const policy = await this.getPolicy(t, o);
-    const seen = new Set<string>();
-    for (const b of policy.bindings ?? []) {
-      const id = b.condition?.title ?? '';
-      const record = parseRecord(b.condition?.description);
-      const grantee = b.members?.[0];
-      if (record === undefined || !id.startsWith(ID_PREFIX) || seen.has(id) || grantee === undefined)
-        continue;
-      seen.add(id);
-      yield {
-        id,
-        keyUri: t.uri,
-        grantee,
-        operations: record.o,
-        ...(record.n !== undefined ? { name: record.n } : {}),
-        ...(record.e !== undefined ? { expiresAt: new Date(record.e) } : {}),
-        ...(record.c !== undefined ? { createdAt: new Date(record.c) } : {}),
-      };
-    }
+/** The grants keyport made on this key (bindings whose condition is a keyport grant record). */
+export async function* listGrants(rt: Runtime, ref: KeyRef, o: Opts): AsyncIterable<Grant> {
+  const t = targetOf(ref);
+  const seen = new Set<string>();
+  for (const b of (await getPolicy(rt, t, o)).bindings ?? []) {
+    const id = b.condition?.title ?? '';
+    const record = parseRecord(b.condition?.description);
+    const grantee = b.members?.[0];
+    if (record === undefined || !id.startsWith(ID_PREFIX) || seen.has(id) || grantee === undefined) continue;
+    seen.add(id);
+    const date = (iso: string | undefined) => (iso === undefined ? undefined : new Date(iso));
+    const dates = defined({ name: record.n, expiresAt: date(record.e), createdAt: date(record.c) });
+    yield { id, keyUri: t.uri, grantee, operations: record.o, ...dates };
   }
+}
 
-  async revokeGrant(ref: KeyRef, grantId: string, o: ProviderCallOptions): Promise<void> {
-    const t = targetOf(ref);
-    await this.updatePolicy(t, o, (bindings) => {
-      const kept = bindings.filter((b) => b.condition?.title !== grantId);
-      if (kept.length === bindings.length)
-        throw new KeyportError('NotFound', 'no grant with this id on the key', { keyUri: t.uri });
-      return kept;
-    });
-  }
+export async function revokeGrant(rt: Runtime, ref: KeyRef, grantId: string, o: Opts): Promise<void> {
+  const t = targetOf(ref);
+  await updatePolicy(rt, t, o, (bindings) => {
+    const kept = bindings.filter((b) => b.condition?.title !== grantId);
+    if (kept.length === bindings.length) {
+      throw new KeyportError('NotFound', 'no grant with this id on the key', { keyUri: t.uri });
+    }
+    return kept;
+  });
 }

@@ -1,261 +1,262 @@
 /**
  * Keys, versions and their lifecycle: create (with the key ring on demand), describe, list,
  * rotate (a new version, made primary for ENCRYPT_DECRYPT keys), rotation policy,
- * enable/disable/destroy/restore of one version.
+ * enable/disable/destroy/restore of one version, and CryptoKey messages → KeyInfo.
  */
 import type { protos } from '@google-cloud/kms';
+import type { CreateKeyRequest, KeyInfo, KeyRef, KeyState, ListOptions, RotationPolicy } from '@keyport/core';
+import { KeyportError, type ProviderCallOptions as Opts, USAGES_BY_SPEC } from '@keyport/core';
+import { defined, type Runtime, remember, unless } from './rpc.js';
 import {
-  type CreateKeyRequest,
-  type KeyInfo,
-  KeyportError,
-  type KeyRef,
-  type ListOptions,
-  type ProviderCallOptions,
-  type RotationPolicy,
-  supportsSpec,
-  UnsupportedError,
-} from '@keyport/core';
-import { GCP_KMS_CAPABILITIES } from './capabilities.js';
-import { ALGORITHM_NAMES, enumName } from './enums.js';
-import {
-  type AlgorithmField,
-  type CryptoKey,
-  type CryptoKeyVersion,
-  currentVersion,
-  purposeOf,
-  toKeyInfo,
-} from './key-info.js';
-import { type KeyTarget, targetOf, toTimestamp, versionIdOf, versionName } from './names.js';
-import type { Rpc } from './rpc.js';
-import { algorithmFor } from './specs.js';
+  algorithmName,
+  describeAlgorithm,
+  KEY_STATE_BY_VERSION,
+  newKeyAlgorithm,
+  purposeName,
+  versionState,
+} from './specs.js';
+import { type KeyTarget, keyUriOf, targetOf, versionIdOf, versionName } from './uri.js';
 
-type ListVersionsRequest = protos.google.cloud.kms.v1.IListCryptoKeyVersionsRequest;
-type ListKeysRequest = protos.google.cloud.kms.v1.IListCryptoKeysRequest;
+export type CryptoKey = protos.google.cloud.kms.v1.ICryptoKey;
+type CryptoKeyVersion = protos.google.cloud.kms.v1.ICryptoKeyVersion;
+/** The algorithm enum as the client's request types spell it. */
+export type AlgorithmField = NonNullable<CryptoKeyVersion['algorithm']>;
 
 const KEY_ID = /^[A-Za-z0-9_-]{1,63}$/;
 const DAY_SECONDS = 86_400;
+const LIVE_STATES: readonly string[] = ['enabled', 'disabled', 'pending_import'];
 
-export interface KeySettings {
-  readonly keyRing: string | undefined;
-  readonly protectionLevel: 'SOFTWARE' | 'HSM';
+/** A protobuf Timestamp (seconds as number, string or Long) → Date. */
+export function toDate(t: { seconds?: unknown; nanos?: number | null } | null | undefined): Date | undefined {
+  if (t?.seconds === null || t?.seconds === undefined) return undefined;
+  return new Date(Number(String(t.seconds)) * 1000 + Math.floor((t.nanos ?? 0) / 1e6));
 }
 
-export class KeyService {
-  constructor(
-    private readonly rpc: Rpc,
-    private readonly settings: KeySettings,
-  ) {}
+export const purposeOf = (key: CryptoKey): string => purposeName(key.purpose);
 
-  /** Where a new key goes: a full gcp-kms:// URI, or a bare id inside the configured key ring. */
-  private newKeyTarget(name: string): { keyRing: string; id: string } {
-    if (name.startsWith('gcp-kms://')) {
-      const t = targetOf({ uri: name });
-      if (t.version !== undefined)
-        throw new KeyportError('InvalidArgument', 'a new key URI names no version');
-      return { keyRing: t.keyRing, id: t.keyName.slice(t.keyRing.length + '/cryptoKeys/'.length) };
-    }
-    if (this.settings.keyRing === undefined) {
-      throw new KeyportError(
-        'InvalidArgument',
-        'createKey with a bare name needs the keyRing option (or pass a gcp-kms:// URI)',
-      );
-    }
-    if (!KEY_ID.test(name))
-      throw new KeyportError('InvalidArgument', 'Cloud KMS key ids are 1-63 letters, digits, _ or -');
-    return { keyRing: this.settings.keyRing, id: name };
+/**
+ * The version keyport uses for a key without a pinned version. ENCRYPT_DECRYPT keys have a
+ * primary; other purposes have none in Cloud KMS, so keyport takes the newest version that is
+ * not destroyed (or scheduled for destruction) — rotateKey makes a new one, which then leads.
+ */
+function currentVersion(versions: readonly CryptoKeyVersion[]): CryptoKeyVersion | undefined {
+  const newest = [...versions].sort(
+    (a, b) => Number(versionIdOf(b.name) ?? 0) - Number(versionIdOf(a.name) ?? 0),
+  );
+  return newest.find((v) => LIVE_STATES.includes(versionState(v.state))) ?? newest[0];
+}
+
+/** KeyInfo for a key; `versions` (when listed) fills the version list and non-symmetric state. */
+function toKeyInfo(key: CryptoKey, versions?: readonly CryptoKeyVersion[]): KeyInfo {
+  const uri = keyUriOf(key.name ?? '');
+  const algorithm = algorithmName(key.primary?.algorithm ?? key.versionTemplate?.algorithm);
+  const { spec, usage } = describeAlgorithm(algorithm, uri);
+  const leading = purposeOf(key) === 'ENCRYPT_DECRYPT' ? key.primary : versions && currentVersion(versions);
+  const state: KeyState = leading
+    ? KEY_STATE_BY_VERSION[versionState(leading.state)]
+    : key.importOnly
+      ? 'pending_import'
+      : 'disabled';
+  const periodSeconds = key.rotationPeriod?.seconds;
+  const rotation = defined({
+    periodDays: periodSeconds == null ? undefined : Number(String(periodSeconds)) / DAY_SECONDS,
+    nextRotationAt: toDate(key.nextRotationTime),
+  });
+  return {
+    uri,
+    spec,
+    usage,
+    state,
+    labels: { ...(key.labels ?? {}) },
+    origin: key.importOnly ? 'external' : 'provider',
+    ...defined({
+      createdAt: toDate(key.createTime),
+      primaryVersion: versionIdOf(leading?.name),
+      versions: versions?.map((v) => ({
+        version: versionIdOf(v.name) ?? '',
+        state: versionState(v.state),
+        ...defined({ createdAt: toDate(v.createTime), destroyAt: toDate(v.destroyTime) }),
+      })),
+      rotation: Object.keys(rotation).length > 0 ? rotation : undefined,
+    }),
+  };
+}
+
+/** Where a new key goes: a full gcp-kms:// URI, or a bare id inside the configured key ring. */
+function newKeyTarget(rt: Runtime, name: string): { keyRing: string; id: string } {
+  if (name.startsWith('gcp-kms://')) {
+    const t = targetOf({ uri: name });
+    if (t.version !== undefined) throw new KeyportError('InvalidArgument', 'a new key URI names no version');
+    return { keyRing: t.keyRing, id: t.keyName.slice(t.keyRing.length + '/cryptoKeys/'.length) };
   }
-
-  async createKey(req: CreateKeyRequest, o: ProviderCallOptions): Promise<KeyInfo> {
-    const usage = req.usage ?? GCP_KMS_CAPABILITIES.keySpecs[req.spec]?.[0];
-    if (usage === undefined)
-      throw new UnsupportedError('keySpecs', `Cloud KMS keys of spec ${req.spec} are not supported`);
-    const { purpose, algorithm } = algorithmFor(req.spec, usage);
-    if (!supportsSpec(GCP_KMS_CAPABILITIES, req.spec, usage)) {
-      throw new UnsupportedError('keySpecs', `${req.spec} keys for ${usage} are not supported`);
-    }
-    const { keyRing, id } = this.newKeyTarget(req.name);
-    const rotation = req.rotation?.periodDays === undefined ? {} : rotationFields(req.rotation);
-    const cryptoKey: CryptoKey = {
-      purpose,
-      versionTemplate: {
-        algorithm: algorithm as AlgorithmField,
-        protectionLevel: this.settings.protectionLevel,
-      },
-      labels: { ...(req.labels ?? {}) },
-      ...rotation,
-      ...(req.external === true ? { importOnly: true } : {}),
-    };
-    const request = {
-      parent: keyRing,
-      cryptoKeyId: id,
-      cryptoKey,
-      ...(req.external === true ? { skipInitialVersionCreation: true } : {}),
-    };
-    const keyUri = `gcp-kms://${keyRing}/cryptoKeys/${id}`;
-    let created: CryptoKey;
-    try {
-      created = await this.rpc.call(o, (co, kms) => kms.createCryptoKey(request, co), { keyUri });
-    } catch (e) {
-      // The key ring does not exist yet: create it (key rings cannot be deleted, so this is one-off).
-      if (!(e instanceof KeyportError && e.code === 'NotFound')) throw e;
-      await this.ensureKeyRing(keyRing, o);
-      created = await this.rpc.call(o, (co, kms) => kms.createCryptoKey(request, co), { keyUri });
-    }
-    if (purpose === 'ENCRYPT_DECRYPT') return toKeyInfo(created);
-    return toKeyInfo(created, await this.versions(created.name ?? '', o, keyUri));
+  if (rt.keyRing === undefined) {
+    const why = 'createKey with a bare name needs the keyRing option (or pass a gcp-kms:// URI)';
+    throw new KeyportError('InvalidArgument', why);
   }
-
-  private async ensureKeyRing(keyRing: string, o: ProviderCallOptions): Promise<void> {
-    const at = keyRing.indexOf('/keyRings/');
-    const request = {
-      parent: keyRing.slice(0, at),
-      keyRingId: keyRing.slice(at + '/keyRings/'.length),
-      keyRing: {},
-    };
-    try {
-      await this.rpc.call(o, (co, kms) => kms.createKeyRing(request, co));
-    } catch (e) {
-      if (!(e instanceof KeyportError && e.code === 'AlreadyExists')) throw e;
-    }
+  if (!KEY_ID.test(name)) {
+    throw new KeyportError('InvalidArgument', 'Cloud KMS key ids are 1-63 letters, digits, _ or -');
   }
+  return { keyRing: rt.keyRing, id: name };
+}
 
-  async getKey(t: KeyTarget, o: ProviderCallOptions): Promise<CryptoKey> {
-    return this.rpc.call(o, (co, kms) => kms.getCryptoKey({ name: t.keyName }, co), { keyUri: t.uri });
+export async function createKey(rt: Runtime, req: CreateKeyRequest, o: Opts): Promise<KeyInfo> {
+  // core has checked spec and usage against the capabilities; a direct caller gets InvalidArgument.
+  const usage = req.usage ?? USAGES_BY_SPEC[req.spec]?.[0];
+  const made = usage === undefined ? undefined : newKeyAlgorithm(req.spec, usage);
+  if (made === undefined)
+    throw new KeyportError('InvalidArgument', `no Cloud KMS key for ${req.spec}/${usage}`);
+  const [purpose, algorithm] = made;
+  const { keyRing, id } = newKeyTarget(rt, req.name);
+  const external = req.external === true;
+  const cryptoKey: CryptoKey = {
+    purpose,
+    versionTemplate: { algorithm: algorithm as AlgorithmField, protectionLevel: rt.protectionLevel },
+    labels: { ...(req.labels ?? {}) },
+    ...(req.rotation?.periodDays === undefined ? {} : rotationFields(req.rotation)),
+    ...(external && { importOnly: true }),
+  };
+  const request = {
+    parent: keyRing,
+    cryptoKeyId: id,
+    cryptoKey,
+    ...(external && { skipInitialVersionCreation: true }),
+  };
+  const keyUri = `gcp-kms://${keyRing}/cryptoKeys/${id}`;
+  const create = () => rt.rpc.call(o, (co, kms) => kms.createCryptoKey(request, co), keyUri);
+  const created = await create().catch(async (e: unknown) => {
+    // The key ring does not exist yet: create it (key rings cannot be deleted, so this is one-off).
+    unless('NotFound')(e);
+    const [parent, keyRingId] = keyRing.split('/keyRings/') as [string, string];
+    await rt.rpc
+      .call(o, (co, kms) => kms.createKeyRing({ parent, keyRingId, keyRing: {} }, co))
+      .catch(unless('AlreadyExists'));
+    return create();
+  });
+  if (purpose === 'ENCRYPT_DECRYPT') return toKeyInfo(created);
+  return toKeyInfo(created, await listVersions(rt, created.name ?? '', o, keyUri));
+}
+
+export function getKey(rt: Runtime, t: KeyTarget, o: Opts): Promise<CryptoKey> {
+  return rt.rpc.call(o, (co, kms) => kms.getCryptoKey({ name: t.keyName }, co), t.uri);
+}
+
+async function listVersions(rt: Runtime, keyName: string, o: Opts, keyUri?: string) {
+  const out: CryptoKeyVersion[] = [];
+  const first = { parent: keyName, pageSize: 1000 };
+  for await (const v of rt.rpc.pages(o, first, (r, co, kms) => kms.listCryptoKeyVersions(r, co), keyUri))
+    out.push(v);
+  return out;
+}
+
+export async function describeKey(rt: Runtime, ref: KeyRef, o: Opts): Promise<KeyInfo> {
+  const t = targetOf(ref);
+  const key = await getKey(rt, t, o);
+  try {
+    return toKeyInfo(key, await listVersions(rt, t.keyName, o, t.uri));
+  } catch (e) {
+    // An endpoint without version listing (drongo, say) still describes ENCRYPT_DECRYPT keys,
+    // whose primary version is embedded in the key.
+    const missing = e instanceof KeyportError && (e.code === 'NotFound' || e.code === 'Unsupported');
+    if (missing && purposeOf(key) === 'ENCRYPT_DECRYPT') return toKeyInfo(key);
+    throw e;
   }
+}
 
-  async versions(keyName: string, o: ProviderCallOptions, keyUri?: string): Promise<CryptoKeyVersion[]> {
-    const out: CryptoKeyVersion[] = [];
-    const pages = this.rpc.pages<CryptoKeyVersion, ListVersionsRequest>(
-      o,
-      { parent: keyName, pageSize: 1000 },
-      (req, co, kms) => kms.listCryptoKeyVersions(req, co),
-      keyUri,
-    );
-    for await (const v of pages) out.push(v);
-    return out;
+export async function* listKeys(rt: Runtime, o: ListOptions): AsyncIterable<KeyInfo> {
+  if (rt.keyRing === undefined)
+    throw new KeyportError('InvalidArgument', 'listKeys needs the keyRing option');
+  const first = { parent: rt.keyRing, pageSize: o.pageSize ?? 100 };
+  for await (const key of rt.rpc.pages(o, first, (r, co, kms) => kms.listCryptoKeys(r, co))) {
+    // Only ENCRYPT_DECRYPT keys embed their leading version; others need their versions listed.
+    const symmetric = purposeOf(key) === 'ENCRYPT_DECRYPT';
+    yield symmetric ? toKeyInfo(key) : toKeyInfo(key, await listVersions(rt, key.name ?? '', o));
   }
+}
 
-  async describeKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    const t = targetOf(ref);
-    const key = await this.getKey(t, o);
-    try {
-      return toKeyInfo(key, await this.versions(t.keyName, o, t.uri));
-    } catch (e) {
-      // An endpoint without version listing (drongo, say) still describes ENCRYPT_DECRYPT keys,
-      // whose primary version is embedded in the key.
-      const missing = e instanceof KeyportError && (e.code === 'NotFound' || e.code === 'Unsupported');
-      if (missing && purposeOf(key) === 'ENCRYPT_DECRYPT') return toKeyInfo(key);
-      throw e;
-    }
-  }
-
-  async *listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
-    const keyRing = this.settings.keyRing;
-    if (keyRing === undefined) throw new KeyportError('InvalidArgument', 'listKeys needs the keyRing option');
-    const pages = this.rpc.pages<CryptoKey, ListKeysRequest>(
-      o,
-      { parent: keyRing, pageSize: o.pageSize ?? 100 },
-      (req, co, kms) => kms.listCryptoKeys(req, co),
-    );
-    for await (const key of pages) {
-      // Only ENCRYPT_DECRYPT keys embed their leading version; others need their versions listed.
-      const symmetric = purposeOf(key) === 'ENCRYPT_DECRYPT';
-      yield symmetric ? toKeyInfo(key) : toKeyInfo(key, await this.versions(key.name ?? '', o));
-    }
-  }
-
-  /** The version an unpinned call means: the primary (ENCRYPT_DECRYPT) or the newest live version. */
-  async resolveVersion(t: KeyTarget, o: ProviderCallOptions): Promise<string> {
-    if (t.version !== undefined) return t.version;
-    const key = await this.getKey(t, o);
-    const leading =
-      purposeOf(key) === 'ENCRYPT_DECRYPT'
-        ? key.primary
-        : currentVersion(await this.versions(t.keyName, o, t.uri));
-    const id = versionIdOf(leading?.name);
-    if (id === undefined)
-      throw new KeyportError('KeyStateConflict', 'the key has no usable version', { keyUri: t.uri });
-    return id;
-  }
-
-  async rotateKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    const t = targetOf(ref);
-    const created = await this.rpc.call(
-      o,
-      (co, kms) => kms.createCryptoKeyVersion({ parent: t.keyName, cryptoKeyVersion: {} }, co),
-      { keyUri: t.uri },
-    );
-    const id = versionIdOf(created.name);
-    // Only ENCRYPT_DECRYPT keys have a primary; for the others the newest version leads by itself.
-    if (id !== undefined && enumName(created.algorithm, ALGORITHM_NAMES) === 'GOOGLE_SYMMETRIC_ENCRYPTION') {
-      await this.setPrimary(t, id, o);
-    }
-    return this.describeKey({ uri: t.uri }, o);
-  }
-
-  async setPrimary(t: KeyTarget, id: string, o: ProviderCallOptions): Promise<void> {
-    await this.rpc.call(
-      o,
-      (co, kms) => kms.updateCryptoKeyPrimaryVersion({ name: t.keyName, cryptoKeyVersionId: id }, co),
-      { keyUri: t.uri },
-    );
-  }
-
-  async setRotationPolicy(ref: KeyRef, policy: RotationPolicy, o: ProviderCallOptions): Promise<KeyInfo> {
-    const t = targetOf(ref);
-    const fields = policy.periodDays === undefined ? {} : rotationFields(policy);
-    await this.rpc.call(
-      o,
-      (co, kms) =>
-        kms.updateCryptoKey(
-          {
-            cryptoKey: { name: t.keyName, ...fields },
-            updateMask: { paths: ['rotation_period', 'next_rotation_time'] },
-          },
-          co,
-        ),
-      { keyUri: t.uri },
-    );
-    return this.describeKey({ uri: t.uri }, o);
-  }
-
-  async setVersionState(
-    ref: KeyRef,
-    state: 'ENABLED' | 'DISABLED',
-    o: ProviderCallOptions,
-  ): Promise<KeyInfo> {
-    const t = targetOf(ref);
-    const id = await this.resolveVersion(t, o);
-    await this.rpc.call(
-      o,
-      (co, kms) =>
-        kms.updateCryptoKeyVersion(
-          { cryptoKeyVersion: { name: versionName(t.keyName, id), state }, updateMask: { paths: ['state'] } },
-          co,
-        ),
-      { keyUri: t.uri },
-    );
-    return this.describeKey({ uri: t.uri }, o);
-  }
-
-  async destroyVersion(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    const t = targetOf(ref);
-    if (t.version === undefined)
-      throw new KeyportError('InvalidArgument', 'destroyKeyVersion needs a key version');
+/**
+ * The version a call means, with its algorithm: the pinned one, else the primary (with
+ * `preferPrimary`, for ENCRYPT_DECRYPT keys) or the newest live version. Algorithms are cached.
+ */
+export async function resolveVersion(rt: Runtime, t: KeyTarget, o: Opts, preferPrimary = false) {
+  if (t.version !== undefined) {
     const name = versionName(t.keyName, t.version);
-    await this.rpc.call(o, (co, kms) => kms.destroyCryptoKeyVersion({ name }, co), { keyUri: t.uri });
-    return this.describeKey({ uri: t.uri }, o);
+    const cached = rt.algorithms.get(name);
+    if (cached !== undefined) return { id: t.version, algorithm: cached };
+    const v = await rt.rpc.call(o, (co, kms) => kms.getCryptoKeyVersion({ name }, co), t.uri);
+    return { id: t.version, algorithm: remember(rt.algorithms, name, algorithmName(v.algorithm)) };
   }
+  const key = preferPrimary ? await getKey(rt, t, o) : undefined;
+  const leading =
+    key !== undefined && purposeOf(key) === 'ENCRYPT_DECRYPT'
+      ? key.primary
+      : currentVersion(await listVersions(rt, t.keyName, o, t.uri));
+  const id = versionIdOf(leading?.name);
+  if (!leading || id === undefined) {
+    throw new KeyportError('KeyStateConflict', 'the key has no usable version', { keyUri: t.uri });
+  }
+  return {
+    id,
+    algorithm: remember(rt.algorithms, versionName(t.keyName, id), algorithmName(leading.algorithm)),
+  };
+}
 
-  /** Cloud KMS only: takes a version out of DESTROY_SCHEDULED (it comes back DISABLED). */
-  async restoreVersion(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    const t = targetOf(ref);
-    if (t.version === undefined)
-      throw new KeyportError('InvalidArgument', 'restoreKeyVersion needs a key version');
-    const name = versionName(t.keyName, t.version);
-    await this.rpc.call(o, (co, kms) => kms.restoreCryptoKeyVersion({ name }, co), { keyUri: t.uri });
-    return this.describeKey({ uri: t.uri }, o);
+export async function rotateKey(rt: Runtime, ref: KeyRef, o: Opts): Promise<KeyInfo> {
+  const t = targetOf(ref);
+  const request = { parent: t.keyName, cryptoKeyVersion: {} };
+  const created = await rt.rpc.call(o, (co, kms) => kms.createCryptoKeyVersion(request, co), t.uri);
+  const id = versionIdOf(created.name);
+  // Only ENCRYPT_DECRYPT keys have a primary; for the others the newest version leads by itself.
+  if (id !== undefined && algorithmName(created.algorithm) === 'GOOGLE_SYMMETRIC_ENCRYPTION') {
+    await setPrimary(rt, t, id, o);
   }
+  return describeKey(rt, { uri: t.uri }, o);
+}
+
+export async function setPrimary(rt: Runtime, t: KeyTarget, id: string, o: Opts): Promise<void> {
+  const request = { name: t.keyName, cryptoKeyVersionId: id };
+  await rt.rpc.call(o, (co, kms) => kms.updateCryptoKeyPrimaryVersion(request, co), t.uri);
+}
+
+export async function setRotationPolicy(rt: Runtime, ref: KeyRef, policy: RotationPolicy, o: Opts) {
+  const t = targetOf(ref);
+  const request = {
+    cryptoKey: { name: t.keyName, ...(policy.periodDays === undefined ? {} : rotationFields(policy)) },
+    updateMask: { paths: ['rotation_period', 'next_rotation_time'] },
+  };
+  await rt.rpc.call(o, (co, kms) => kms.updateCryptoKey(request, co), t.uri);
+  return describeKey(rt, { uri: t.uri }, o);
+}
+
+/** Enables or disables the pinned version, or the primary (newest live version for keys without one). */
+export async function setVersionState(rt: Runtime, ref: KeyRef, state: 'ENABLED' | 'DISABLED', o: Opts) {
+  const t = targetOf(ref);
+  const { id } = await resolveVersion(rt, t, o, true);
+  const request = {
+    cryptoKeyVersion: { name: versionName(t.keyName, id), state },
+    updateMask: { paths: ['state'] },
+  };
+  await rt.rpc.call(o, (co, kms) => kms.updateCryptoKeyVersion(request, co), t.uri);
+  return describeKey(rt, { uri: t.uri }, o);
+}
+
+/**
+ * DestroyCryptoKeyVersion (DESTROY_SCHEDULED for the key's destroy_scheduled_duration, then
+ * DESTROYED) or, Cloud KMS only, RestoreCryptoKeyVersion (the version comes back DISABLED).
+ */
+export async function destroyOrRestore(rt: Runtime, ref: KeyRef, action: 'destroy' | 'restore', o: Opts) {
+  const t = targetOf(ref);
+  if (t.version === undefined)
+    throw new KeyportError('InvalidArgument', `${action}KeyVersion needs a key version`);
+  const request = { name: versionName(t.keyName, t.version) };
+  await rt.rpc.call(
+    o,
+    (co, kms) =>
+      action === 'destroy'
+        ? kms.destroyCryptoKeyVersion(request, co)
+        : kms.restoreCryptoKeyVersion(request, co),
+    t.uri,
+  );
+  return describeKey(rt, { uri: t.uri }, o);
 }
 
 /** rotation_period and next_rotation_time for a policy; refuses periods Cloud KMS cannot hold. */
@@ -265,6 +266,9 @@ function rotationFields(policy: RotationPolicy): Pick<CryptoKey, 'rotationPeriod
     throw new KeyportError('InvalidArgument', 'rotation periodDays must be a positive number of days');
   }
   const seconds = Math.round(days * DAY_SECONDS);
-  const next = policy.nextRotationAt ?? new Date(Date.now() + seconds * 1000);
-  return { rotationPeriod: { seconds }, nextRotationTime: toTimestamp(next) };
+  const next = (policy.nextRotationAt ?? new Date(Date.now() + seconds * 1000)).getTime();
+  return {
+    rotationPeriod: { seconds },
+    nextRotationTime: { seconds: Math.floor(next / 1000), nanos: (next % 1000) * 1e6 },
+  };
 }

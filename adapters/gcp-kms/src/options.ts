@@ -4,8 +4,9 @@
  * given. gRPC by default; `transport: 'rest'` selects the client's HTTP/JSON fallback.
  */
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
-import { KeyportError } from '@keyport/core';
+import { checkEnum, KeyportError } from '@keyport/core';
 import type { CapabilityOptions } from './capabilities.js';
+import { defined } from './rpc.js';
 import { kmsSdk } from './sdk.js';
 
 export type KmsClientOptions = NonNullable<ConstructorParameters<typeof KeyManagementServiceClient>[0]>;
@@ -47,11 +48,19 @@ export interface GcpKmsProviderOptions extends CapabilityOptions {
 
 const KEY_RING = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[A-Za-z0-9_-]{1,63}$/;
 
-export function checkKeyRing(keyRing: string | undefined): string | undefined {
-  if (keyRing !== undefined && !KEY_RING.test(keyRing)) {
+/** The options a careless caller can get wrong, checked when the provider is built (not on first call). */
+export function checkOptions(options: GcpKmsProviderOptions): void {
+  const { keyRing, transport, protectionLevel, importJobKeyBits, dataKeys } = options;
+  if (keyRing !== undefined && (typeof keyRing !== 'string' || !KEY_RING.test(keyRing))) {
     throw new KeyportError('InvalidArgument', 'keyRing must be projects/<p>/locations/<l>/keyRings/<r>');
   }
-  return keyRing;
+  if (transport !== undefined) checkEnum(transport, 'options.transport', ['grpc', 'rest']);
+  if (protectionLevel !== undefined)
+    checkEnum(protectionLevel, 'options.protectionLevel', ['SOFTWARE', 'HSM']);
+  if (dataKeys !== undefined) checkEnum(dataKeys, 'options.dataKeys', ['emulated', 'none']);
+  if (importJobKeyBits !== undefined && importJobKeyBits !== 3072 && importJobKeyBits !== 4096) {
+    throw new KeyportError('InvalidArgument', 'importJobKeyBits is 3072 or 4096');
+  }
 }
 
 /**
@@ -60,18 +69,12 @@ export function checkKeyRing(keyRing: string | undefined): string | undefined {
  */
 export async function buildClient(options: GcpKmsProviderOptions): Promise<KeyManagementServiceClient> {
   const rest = options.transport === 'rest';
+  const { apiEndpoint, port, authClient, credentials, keyFilename, projectId, protocol, sslCreds } = options;
   const opts: KmsClientOptions = {
     ...options.clientOptions,
-    ...(rest ? { fallback: true } : {}),
-    ...(options.apiEndpoint !== undefined ? { apiEndpoint: options.apiEndpoint } : {}),
-    ...(options.port !== undefined ? { port: options.port } : {}),
-    ...(rest && options.protocol !== undefined ? { protocol: options.protocol } : {}),
-    ...(!rest && options.sslCreds !== undefined ? { sslCreds: options.sslCreds } : {}),
-    ...(options.authClient !== undefined ? { authClient: options.authClient } : {}),
-    ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
-    ...(options.keyFilename !== undefined ? { keyFilename: options.keyFilename } : {}),
-    ...(options.projectId !== undefined ? { projectId: options.projectId } : {}),
+    ...defined({ apiEndpoint, port, authClient, credentials, keyFilename, projectId }),
+    ...(rest ? { fallback: true, ...defined({ protocol }) } : defined({ sslCreds })),
   };
-  const { KeyManagementServiceClient: Client } = await kmsSdk();
+  const { KeyManagementServiceClient: Client } = await kmsSdk.load();
   return new Client(opts);
 }

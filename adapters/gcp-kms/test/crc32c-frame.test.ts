@@ -1,7 +1,7 @@
 /** CRC32C against published vectors, and the version prefix keyport puts on ciphertexts. */
 import { describe, expect, it } from 'vitest';
-import { crc32c, int64Value, own, toBytes } from '../src/crc32c.js';
-import { frame, unframe } from '../src/frame.js';
+import { frame, unframe } from '../src/crypto.js';
+import { crc32c, int64Value, own, toBytes } from '../src/rpc.js';
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 

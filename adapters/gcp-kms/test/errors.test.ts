@@ -1,7 +1,12 @@
 /** The error mapping table (README "Error mapping"), row by row, plus the operation refinements. */
 import { KeyportError, UnsupportedError } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
-import { GRPC, GRPC_CODE_MAP, HTTP_CODE_MAP, mapGcpError } from '../src/errors.js';
+import { GCP_KMS_ERROR_TABLE, GRPC_STATUS_NAMES, mapGcpError } from '../src/errors.js';
+
+const GRPC = Object.fromEntries(GRPC_STATUS_NAMES.map((name, code) => [name, code])) as Record<
+  string,
+  number
+>;
 
 /** The shape the client raises: a GoogleError with a gRPC code (and, over REST, the HTTP status). */
 function googleError(code: number, message = 'service message', extra: Record<string, unknown> = {}) {
@@ -9,7 +14,7 @@ function googleError(code: number, message = 'service message', extra: Record<st
 }
 
 describe('gRPC status → keyport code', () => {
-  const rows: Array<[keyof typeof GRPC, string, boolean]> = [
+  const rows: Array<[string, string, boolean]> = [
     ['NOT_FOUND', 'NotFound', false],
     ['ALREADY_EXISTS', 'AlreadyExists', false],
     ['PERMISSION_DENIED', 'AccessDenied', false],
@@ -29,7 +34,7 @@ describe('gRPC status → keyport code', () => {
   ];
   for (const [name, code, retryable] of rows) {
     it(`${name} → ${code}${retryable ? ' (retryable)' : ''}`, () => {
-      const mapped = mapGcpError(googleError(GRPC[name]), 'other', {
+      const mapped = mapGcpError(googleError(GRPC[name] as number), 'other', {
         keyUri: 'gcp-kms://x',
         provider: 'gcp-kms',
       });
@@ -42,11 +47,35 @@ describe('gRPC status → keyport code', () => {
   }
 
   it('covers every gRPC status code but OK', () => {
-    expect(
-      Object.keys(GRPC_CODE_MAP)
-        .map(Number)
-        .sort((a, b) => a - b),
-    ).toEqual(Object.values(GRPC).sort((a, b) => a - b));
+    for (const name of GRPC_STATUS_NAMES.slice(1))
+      expect(Object.hasOwn(GCP_KMS_ERROR_TABLE, name)).toBe(true);
+  });
+
+  it('every row of the table is what mapGcpError answers for it', () => {
+    const keys = Object.keys(GCP_KMS_ERROR_TABLE);
+    expect(keys.length).toBeGreaterThan(25);
+    for (const key of keys) {
+      const row = GCP_KMS_ERROR_TABLE[key];
+      const [status, refinement] = key.split(' ', 2) as [string, string | undefined];
+      let error: Error;
+      let op: 'decrypt' | 'other' = 'other';
+      if (key === 'socket error') error = Object.assign(new Error('socket'), { code: 'ECONNRESET' });
+      else {
+        const code = /^\d+$/.test(status) ? Number(status) : (GRPC[status] as number);
+        error = googleError(code, refinement === 'naming' ? 'bad crc32c' : 'service message');
+        if (refinement === 'from') op = 'decrypt';
+      }
+      const mapped = mapGcpError(error, op);
+      expect(mapped?.code, key).toBe(row?.code);
+      if (row?.code === 'Unsupported') expect(mapped, key).toBeInstanceOf(UnsupportedError);
+    }
+  });
+
+  it('a hostile status is an unknown answer, not a row', () => {
+    expect(mapGcpError(googleError(0))).toBeUndefined();
+    expect(mapGcpError(Object.assign(new Error('x'), { code: '__proto__' }))).toBeUndefined();
+    expect(mapGcpError(Object.assign(new Error('x'), { code: 'constructor' }))).toBeUndefined();
+    expect(mapGcpError(googleError(99))).toBeUndefined();
   });
 });
 
@@ -65,31 +94,34 @@ describe('HTTP status (REST) → keyport code', () => {
   for (const [status, code] of rows) {
     it(`${status} → ${code}`, () => {
       expect(mapGcpError(googleError(status))?.code).toBe(code);
-      expect(HTTP_CODE_MAP[status]).toBe(code);
+      expect(GCP_KMS_ERROR_TABLE[status]?.code).toBe(code);
     });
   }
 });
 
 describe('refinements', () => {
   it('INVALID_ARGUMENT from Decrypt (bad ciphertext or AAD) is InvalidCiphertext', () => {
-    const e = googleError(GRPC.INVALID_ARGUMENT, 'Decryption failed: the ciphertext is invalid.');
+    const e = googleError(GRPC.INVALID_ARGUMENT as number, 'Decryption failed: the ciphertext is invalid.');
     expect(mapGcpError(e, 'decrypt')?.code).toBe('InvalidCiphertext');
     expect(mapGcpError(e, 'other')?.code).toBe('InvalidArgument');
     expect(mapGcpError(googleError(400), 'decrypt')?.code).toBe('InvalidCiphertext');
   });
 
   it('a checksum the service refused is an Integrity error, whatever the operation', () => {
-    const e = googleError(GRPC.INVALID_ARGUMENT, 'plaintext_crc32c did not match the data.');
+    const e = googleError(GRPC.INVALID_ARGUMENT as number, 'plaintext_crc32c did not match the data.');
     expect(mapGcpError(e, 'decrypt')?.code).toBe('Integrity');
     expect(mapGcpError(e, 'other')?.code).toBe('Integrity');
   });
 
   it('UNIMPLEMENTED is an UnsupportedError', () => {
-    expect(mapGcpError(googleError(GRPC.UNIMPLEMENTED))).toBeInstanceOf(UnsupportedError);
+    expect(mapGcpError(googleError(GRPC.UNIMPLEMENTED as number))).toBeInstanceOf(UnsupportedError);
   });
 
   it('keeps the original error as cause and writes its own message', () => {
-    const original = googleError(GRPC.NOT_FOUND, 'CryptoKey projects/p/.../cryptoKeys/k not found.');
+    const original = googleError(
+      GRPC.NOT_FOUND as number,
+      'CryptoKey projects/p/.../cryptoKeys/k not found.',
+    );
     const mapped = mapGcpError(original);
     // core keeps a reduced copy of the SDK error (class, code, message, request id), not the original
     expect(mapped?.cause).toMatchObject({ code: original.code, message: original.message });
@@ -98,7 +130,9 @@ describe('refinements', () => {
 
   it('keeps a request id the service sent in metadata', () => {
     const metadata = { get: (k: string) => (k === 'x-request-id' ? ['req-123'] : []) };
-    expect(mapGcpError(googleError(GRPC.UNAVAILABLE, 'x', { metadata }))?.requestId).toBe('req-123');
+    expect(mapGcpError(googleError(GRPC.UNAVAILABLE as number, 'x', { metadata }))?.requestId).toBe(
+      'req-123',
+    );
   });
 
   it('leaves what is not a Google API error alone, and KeyportErrors as they are', () => {

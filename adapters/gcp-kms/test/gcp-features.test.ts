@@ -6,10 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { wrapForImport } from '@keyport/conformance';
-import { Keyport } from '@keyport/core';
+import { Keyport, MemoryAuditSink } from '@keyport/core';
 import type { CloudKmsServer } from '@keyport/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GcpKmsProvider, gcpKmsCapabilities } from '../src/index.js';
+import { type GcpKmsProvider, gcpKmsCapabilities, restoreKeyVersion } from '../src/index.js';
 import { grpcProvider, signal, startServer } from './support/targets.js';
 
 const RING = 'projects/keyport-features/locations/us-east1/keyRings/features';
@@ -92,6 +92,18 @@ describe('versions', () => {
     expect(restored.versions?.find((v) => v.version === '1')?.state).toBe('disabled');
     await kp.enableKey({ uri: key.uri, version: '1' });
     await expect(kp.decrypt(key.uri, old.ciphertext)).resolves.toMatchObject({ keyVersion: '1' });
+  });
+
+  it('restoreKeyVersion through a Keyport runs on core’s call path (audited, unversioned URI refused)', async () => {
+    const audit = new MemoryAuditSink();
+    const audited = new Keyport({ providers: [provider], retry: { maxAttempts: 1 }, audit: [audit] });
+    const key = await audited.createKey('gcp-kms', { name: name('restore-op'), spec: 'AES_256' });
+    await audited.rotateKey(key.uri);
+    await audited.destroyKeyVersion({ uri: key.uri, version: '1' });
+    const restored = await restoreKeyVersion(audited, { uri: key.uri, version: '1' });
+    expect(restored.versions?.find((v) => v.version === '1')?.state).toBe('disabled');
+    expect(audit.events.map((e) => e.op)).toContain('gcp-kms:restoreKeyVersion');
+    await expect(restoreKeyVersion(audited, key.uri)).rejects.toMatchObject({ code: 'InvalidArgument' });
   });
 
   it('automatic rotation: period and next rotation time are kept, and the service rotates on time', async () => {

@@ -4,10 +4,9 @@
  * as it is, and a package that is not installed is a typed KeyportError naming it.
  */
 import { credentials } from '@grpc/grpc-js';
-import { KeyportError } from '@keyport/core';
+import { KeyportError, lazyPeer } from '@keyport/core';
 import type { CloudKmsServer } from '@keyport/test-servers';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { lazy } from '../src/sdk.js';
 import { signal, startServer, staticAuth } from './support/targets.js';
 
 const KEY_RING = 'projects/lazy/locations/global/keyRings/lazy';
@@ -76,12 +75,12 @@ describe('lazy SDK loading', () => {
   it('a package that is not installed is a typed KeyportError naming it; a later call tries again', async () => {
     const pkg = '@google-cloud/keyport-not-installed';
     let attempts = 0;
-    const load = lazy(pkg, () => {
+    const sdk = lazyPeer(pkg, 'gcp-kms', () => {
       attempts++;
       return import(pkg);
     });
     for (let i = 0; i < 2; i++) {
-      const error = await load().catch((e: unknown) => e);
+      const error = await sdk.load().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(KeyportError);
       expect(error).toMatchObject({ code: 'Unsupported', retryable: false });
       expect((error as Error).message).toContain(pkg);
@@ -90,7 +89,7 @@ describe('lazy SDK loading', () => {
   });
 
   it('other load failures are not disguised as a missing package', async () => {
-    const load = lazy('@google-cloud/kms', () => Promise.reject(new TypeError('boom')));
-    await expect(load()).rejects.toThrow(TypeError);
+    const sdk = lazyPeer('@google-cloud/kms', 'gcp-kms', () => Promise.reject(new TypeError('boom')));
+    await expect(sdk.load()).rejects.toThrow(TypeError);
   });
 });
