@@ -11,11 +11,11 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AwsKmsProvider } from '@keyport/aws-kms';
+import { awsKms } from '@keyport/aws-kms';
 import { importHsmKey, readManifest } from '@keyport/byok';
 import { isKeyportError, Keyport } from '@keyport/core';
 import { openEnvelope, sealEnvelope } from '@keyport/envelope';
-import { Pkcs11Provider } from '@keyport/pkcs11';
+import { pkcs11 } from '@keyport/pkcs11';
 
 const say = (line: string): void => console.log(line);
 const utf8 = new TextEncoder();
@@ -45,12 +45,13 @@ async function refused(what: string, action: () => Promise<unknown>): Promise<vo
 }
 
 export async function byokHsmAndCloud(dir: string): Promise<void> {
-  const hsm = await Pkcs11Provider.open({
+  // Built at once; the token is opened and logged in at the first call.
+  const hsm = pkcs11({
     modulePath: required('KEYPORT_SOFTHSM_MODULE', 'softhsm'),
     token: { label: required('KEYPORT_SOFTHSM_TOKEN', 'softhsm') },
     pin: { env: 'KEYPORT_SOFTHSM_PIN' },
   });
-  const aws = new AwsKmsProvider({
+  const aws = awsKms({
     region: process.env.AWS_REGION ?? 'us-east-1',
     endpoint: required('KEYPORT_LOCALKMS_ENDPOINT', 'local-kms'),
   });

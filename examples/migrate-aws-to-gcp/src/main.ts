@@ -20,7 +20,7 @@ import { awsKms } from '@keyport/aws-kms';
 import { type MigrateSummary, migrateFiles } from '@keyport/cli';
 import { isKeyportError, Keyport } from '@keyport/core';
 import { openEnvelope, sealEnvelope } from '@keyport/envelope';
-import { GcpKmsProvider } from '@keyport/gcp-kms';
+import { gcpKms } from '@keyport/gcp-kms';
 import { startCloudKmsServer } from '@keyport/test-servers';
 import { OAuth2Client } from 'google-auth-library';
 
@@ -59,7 +59,7 @@ export async function migrateAwsToGcp(o: MigrationDemoOptions): Promise<Migratio
         endpoint: o.awsEndpoint,
         credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
       }),
-      new GcpKmsProvider({
+      gcpKms({
         apiEndpoint: '127.0.0.1',
         port: gcpServer.port,
         sslCreds: credentials.createInsecure(),
