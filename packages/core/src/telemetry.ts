@@ -178,6 +178,8 @@ export function recordProviderCall(spec: ProviderCallSpec, result: ProviderCallO
   m.calls.add(1, attributes);
   if (call.outcome === 'failure') m.errors.add(1, attributes);
   m.duration.record(elapsedMs / 1000, attributes);
+  // No span to build (redacted URI, attributes) when no application registered a tracer.
+  if (!keyportTracingActive()) return;
 
   const now = Date.now();
   const span = tracer(o).startSpan(`keyport ${call.op}`, {
