@@ -9,6 +9,7 @@
  *   synchronous callback, so an eviction can never zero a key that is being used.
  */
 import { KeyportError } from '@keyport/core';
+import { zeroDataKey } from './kdf.js';
 
 export interface DataKeyCacheOptions {
   /** How long one data key may be reused, in milliseconds. */
@@ -83,7 +84,7 @@ export class DataKeyCache {
       try {
         return use(m);
       } finally {
-        m.dataKey.fill(0);
+        zeroDataKey(m.dataKey);
       }
     }
     for (;;) {
@@ -135,7 +136,7 @@ export class DataKeyCache {
   private evict(key: string): void {
     const e = this.entries.get(key);
     if (e === undefined) return;
-    e.value.dataKey.fill(0);
+    zeroDataKey(e.value.dataKey);
     this.entries.delete(key);
     this.counters.evictions++;
   }
