@@ -110,6 +110,56 @@ describe('data-key cache', () => {
     expect(calls.decrypt).toBe(2);
   });
 
+  it('the seal cache key tells apart contexts that a naive join would merge, and Map contexts', async () => {
+    const cache = new DataKeyCache({ maxAgeMs: 60_000 });
+    // Pairs whose concatenations agree: each must get its own entry and its own header context.
+    const contexts: Array<Record<string, string> | Map<string, string>> = [
+      { a: 'bc' },
+      { ab: 'c' },
+      { a: 'b', c: '' },
+      { 'a:1': 'b' },
+      new Map([['a', 'bc']]),
+      new Map([['x', 'y']]),
+      { long: 'v'.repeat(400) },
+      { long: `${'v'.repeat(399)}w` },
+    ];
+    for (const context of contexts) {
+      for (let i = 0; i < 2; i++) {
+        const msg = await sealEnvelope(randomBytes(16), {
+          recipients: [aes],
+          cache,
+          context: context as Record<string, string>,
+        });
+        const opened = await openEnvelope(msg, { trust: [aes] });
+        const want = context instanceof Map ? Object.fromEntries(context) : context;
+        expect(opened.context).toEqual(want);
+      }
+    }
+    // A Map and an object with the same pairs may share an entry; every other context has its own.
+    expect(cache.stats.fills).toBeGreaterThanOrEqual(contexts.length - 1);
+    expect(cache.stats.hits).toBeGreaterThanOrEqual(contexts.length);
+  });
+
+  it('a Map context is checked for reserved keys as an object is', async () => {
+    await expect(
+      sealEnvelope(randomBytes(4), {
+        recipients: [aes],
+        context: new Map([['aws-crypto-public-key', 'x']]) as unknown as Record<string, string>,
+      }),
+    ).rejects.toMatchObject({ code: 'InvalidArgument' });
+  });
+
+  it('every cached seal draws a fresh message id', async () => {
+    const cache = new DataKeyCache({ maxAgeMs: 60_000 });
+    const ids = new Set<string>();
+    // More ids than one 4 KiB pool holds, so the pool is refilled on the way.
+    for (let i = 0; i < 300; i++) {
+      const msg = await sealEnvelope(randomBytes(8), { recipients: [aes], cache });
+      ids.add(Buffer.from(msg.subarray(3, 35)).toString('hex'));
+    }
+    expect(ids.size).toBe(300);
+  });
+
   it('streaming seal uses the cache when the plaintext length is given', async () => {
     const cache = new DataKeyCache({ maxAgeMs: 60_000 });
     for (let i = 0; i < 3; i++) {
