@@ -88,18 +88,8 @@ export class DataKeyCache {
       }
     }
     for (;;) {
-      const e = this.entries.get(key);
-      if (e !== undefined) {
-        if (this.usable(e, cost)) {
-          e.messages++;
-          e.bytes += cost;
-          this.counters.hits++;
-          this.entries.delete(key);
-          this.entries.set(key, e); // most recently used last
-          return use(e.value as M);
-        }
-        this.evict(key);
-      }
+      const e = this.take(key, cost);
+      if (e !== undefined) return use(e.value as M);
       const pending = this.inflight.get(key);
       if (pending !== undefined) {
         await pending;
@@ -114,6 +104,37 @@ export class DataKeyCache {
         this.inflight.delete(key);
       }
     }
+  }
+
+  /**
+   * `acquire` without waiting: runs `use` on the cached materials for `key` and returns its
+   * result when a usable entry is there, or returns undefined (nothing charged) when a fill
+   * would be needed. Saves a cache hit the promise round trips of `acquire`.
+   */
+  tryAcquire<M extends { readonly dataKey: Uint8Array }, T>(
+    key: string,
+    cost: number,
+    use: (materials: M) => T,
+  ): T | undefined {
+    if (cost > this.maxBytes) return undefined;
+    const e = this.take(key, cost);
+    return e === undefined ? undefined : use(e.value as M);
+  }
+
+  /** The entry for `key`, charged one message and `cost` bytes, if it can carry them. */
+  private take(key: string, cost: number): Entry | undefined {
+    const e = this.entries.get(key);
+    if (e === undefined) return undefined;
+    if (!this.usable(e, cost)) {
+      this.evict(key);
+      return undefined;
+    }
+    e.messages++;
+    e.bytes += cost;
+    this.counters.hits++;
+    this.entries.delete(key);
+    this.entries.set(key, e); // most recently used last
+    return e;
   }
 
   private usable(e: Entry, cost: number): boolean {

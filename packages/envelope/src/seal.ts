@@ -138,11 +138,14 @@ function sealCacheKey(
   return key.length <= MAX_RAW_CACHE_KEY ? key : sha512Base64(Buffer.from(key, 'utf8'));
 }
 
-/** Builds the materials, message id, derived key and header of one message. */
-export async function prepareSeal(
+/**
+ * Builds the materials, message id, derived key and header of one message: synchronously on a
+ * cache hit (no promise to wait for), else once the materials arrive.
+ */
+export function prepareSeal(
   options: SealOptions,
   plaintextLength: number | undefined,
-): Promise<SealSession> {
+): SealSession | Promise<SealSession> {
   const suite = suiteForSeal(options.suite);
   const frameLength = checkFrameLength(options.frameLength);
   const callerContext = checkCallerContext(options.context);
@@ -187,12 +190,13 @@ export async function prepareSeal(
 
   const cache = options.cache;
   if (cache === undefined || plaintextLength === undefined) {
-    const m = await fill();
-    try {
-      return build(m);
-    } finally {
-      zeroDataKey(m.dataKey);
-    }
+    return fill().then((m) => {
+      try {
+        return build(m);
+      } finally {
+        zeroDataKey(m.dataKey);
+      }
+    });
   }
   const key = sealCacheKey(
     suite,
@@ -200,7 +204,7 @@ export async function prepareSeal(
     callerContext,
     source,
   );
-  return cache.acquire(key, plaintextLength, fill, build);
+  return cache.tryAcquire(key, plaintextLength, build) ?? cache.acquire(key, plaintextLength, fill, build);
 }
 
 /** The footer (u16 length || DER signature) over everything fed to the session's signer. */
@@ -273,7 +277,8 @@ export async function sealEnvelope(plaintext: Uint8Array, options: SealOptions):
 
 async function sealWhole(plaintext: Uint8Array, options: SealOptions): Promise<Uint8Array> {
   const concurrency = resolveConcurrency(options.concurrency);
-  const session = await prepareSeal(options, plaintext.length);
+  const prepared = prepareSeal(options, plaintext.length);
+  const session = prepared instanceof Promise ? await prepared : prepared;
   if (worthParallel(concurrency, plaintext.length, session.sealer.frameLength)) {
     return sealAllParallel(session, plaintext, concurrency);
   }
