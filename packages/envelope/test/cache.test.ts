@@ -149,6 +149,18 @@ describe('data-key cache', () => {
     ).rejects.toMatchObject({ code: 'InvalidArgument' });
   });
 
+  it('tryAcquire uses a usable entry at once and charges nothing on a miss', async () => {
+    const cache = new DataKeyCache({ maxAgeMs: 60_000, maxMessages: 2, maxBytes: 100 });
+    const use = (m: { dataKey: Uint8Array }) => m.dataKey.length;
+    expect(cache.tryAcquire('k', 10, use)).toBeUndefined();
+    expect(cache.stats).toEqual({ fills: 0, hits: 0, evictions: 0 });
+    await cache.acquire('k', 10, async () => ({ dataKey: new Uint8Array(32) }), use);
+    expect(cache.tryAcquire('k', 10, use)).toBe(32); // the second message of the entry
+    expect(cache.tryAcquire('k', 10, use)).toBeUndefined(); // maxMessages reached: evicted
+    expect(cache.size).toBe(0);
+    expect(cache.tryAcquire('other', 101, use)).toBeUndefined(); // more than maxBytes: never cached
+  });
+
   it('every cached seal draws a fresh message id', async () => {
     const cache = new DataKeyCache({ maxAgeMs: 60_000 });
     const ids = new Set<string>();
