@@ -52,6 +52,8 @@ export class DataKeyCache {
   private readonly maxBytes: number;
   private readonly maxEntries: number;
   private counters = { fills: 0, hits: 0, evictions: 0 };
+  /** The key last moved to the end of `entries` (the most recently used), if still there. */
+  private newest: string | undefined;
 
   constructor(options: DataKeyCacheOptions) {
     this.maxAgeMs = positive('maxAgeMs', options.maxAgeMs ?? -1, 0);
@@ -132,8 +134,12 @@ export class DataKeyCache {
     e.messages++;
     e.bytes += cost;
     this.counters.hits++;
-    this.entries.delete(key);
-    this.entries.set(key, e); // most recently used last
+    if (this.newest !== key) {
+      // Most recently used last; a run of hits on one key skips the reinsertion.
+      this.entries.delete(key);
+      this.entries.set(key, e);
+      this.newest = key;
+    }
     return e;
   }
 
@@ -148,6 +154,7 @@ export class DataKeyCache {
   private insert(key: string, value: { readonly dataKey: Uint8Array }): void {
     this.evict(key);
     this.entries.set(key, { value, createdAt: Date.now(), messages: 0, bytes: 0 });
+    this.newest = key;
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.evict(oldest);
@@ -159,6 +166,7 @@ export class DataKeyCache {
     if (e === undefined) return;
     zeroDataKey(e.value.dataKey);
     this.entries.delete(key);
+    if (this.newest === key) this.newest = undefined;
     this.counters.evictions++;
   }
 

@@ -161,6 +161,29 @@ describe('data-key cache', () => {
     expect(cache.tryAcquire('other', 101, use)).toBeUndefined(); // more than maxBytes: never cached
   });
 
+  it('evicts the least recently used entry, hits included', async () => {
+    const cache = new DataKeyCache({ maxAgeMs: 60_000, maxEntries: 2 });
+    const keys = new Map<string, Uint8Array>();
+    const fill = (k: string) => async () => {
+      const dataKey = new Uint8Array(32).fill(k.charCodeAt(0));
+      keys.set(k, dataKey);
+      return { dataKey };
+    };
+    const use = () => 0;
+    await cache.acquire('a', 0, fill('a'), use);
+    await cache.acquire('b', 0, fill('b'), use);
+    expect(cache.tryAcquire('a', 0, use)).toBe(0); // a is now the most recent
+    expect(cache.tryAcquire('a', 0, use)).toBe(0);
+    await cache.acquire('c', 0, fill('c'), use); // evicts b
+    expect(keys.get('b')?.every((x) => x === 0)).toBe(true);
+    expect(cache.tryAcquire('a', 0, use)).toBe(0);
+    expect(cache.tryAcquire('c', 0, use)).toBe(0); // c most recent, then a
+    await cache.acquire('d', 0, fill('d'), use); // evicts a
+    expect(keys.get('a')?.every((x) => x === 0)).toBe(true);
+    expect(keys.get('c')?.every((x) => x === 'c'.charCodeAt(0))).toBe(true);
+    expect(cache.size).toBe(2);
+  });
+
   it('every cached seal draws a fresh message id', async () => {
     const cache = new DataKeyCache({ maxAgeMs: 60_000 });
     const ids = new Set<string>();
