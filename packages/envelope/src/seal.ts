@@ -266,9 +266,10 @@ async function sealAllParallel(
 }
 
 /** Seals a whole buffer (inside a `keyport envelope.seal` span when tracing is on). */
-export async function sealEnvelope(plaintext: Uint8Array, options: SealOptions): Promise<Uint8Array> {
+export function sealEnvelope(plaintext: Uint8Array, options: SealOptions): Promise<Uint8Array> {
   if (!(plaintext instanceof Uint8Array))
-    throw new KeyportError('InvalidArgument', 'plaintext must be a Uint8Array');
+    return Promise.reject(new KeyportError('InvalidArgument', 'plaintext must be a Uint8Array'));
+  // Not an async function: returning sealWhole's promise from one would add two ticks per seal.
   if (!keyportTracingActive()) return sealWhole(plaintext, options);
   return withKeyportSpan('keyport envelope.seal', { 'keyport.envelope.bytes': plaintext.length }, () =>
     sealWhole(plaintext, options),
