@@ -32,7 +32,8 @@ const esdk = () => {
 };
 const MiB = 1024 * 1024;
 const results = [];
-const quick = process.argv.includes('--quick');
+// `pnpm bench --quick` reaches this as `--quick` and as KEYPORT_BENCH_QUICK=1 (scripts/bench.mjs).
+const quick = process.argv.includes('--quick') || process.env.KEYPORT_BENCH_QUICK === '1';
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 // Without --only, every section runs in its own child process: a fresh heap and a clean RSS
 // baseline for each, so one section's garbage or loaded SDKs do not tax the next.
@@ -345,7 +346,13 @@ function rawLoop(pt, F, slice, into) {
     return out;
   };
 }
-function rawOpenLoop(pt, F, slice) {
+/**
+ * The plain decrypt loop. `mode`: 'dropped' (each `update`'s output dropped at once: less work
+ * than any API that releases only verified plaintext), 'held' (each frame's output kept until
+ * its tag verifies, then dropped: what a verifying stream must do) or 'fresh' (written into a
+ * fresh output buffer: what a function returning the plaintext must do).
+ */
+function rawOpenLoop(pt, F, slice, mode = 'dropped') {
   const key = randomBytes(32);
   const iv = randomBytes(12);
   const tags = [];
@@ -358,13 +365,20 @@ function rawOpenLoop(pt, F, slice) {
   }
   return () => {
     let n = 0;
+    const out = mode === 'fresh' ? Buffer.allocUnsafeSlow(ct.length) : undefined;
     for (let f = 0; f < ct.length; f += F) {
       const d = createDecipheriv('aes-256-gcm', key, iv);
       d.setAuthTag(tags[n++]);
       const end = Math.min(ct.length, f + F);
-      for (let i = f; i < end; i += slice) d.update(ct.subarray(i, Math.min(end, i + slice)));
+      const held = [];
+      for (let i = f; i < end; i += slice) {
+        const o = d.update(ct.subarray(i, Math.min(end, i + slice)));
+        if (mode === 'held') held.push(o);
+        else if (out !== undefined) out.set(o, i);
+      }
       d.final();
     }
+    return out;
   };
 }
 
@@ -414,6 +428,18 @@ if (section('64mib')) {
   record(`raw loop into a fresh output buffer, ${label}`, 'MiB/s', mbps(fresh.ms), floorName, mbps(floor.ms));
   meta({ frameLength: F, concurrency: 1, spread: fresh.spread, runs });
   const rawOpen = await best(rawOpenLoop(pt, F, floor.slice), runs);
+  const rawOpenHeld = await best(rawOpenLoop(pt, F, floor.slice, 'held'), runs);
+  const rawOpenFresh = await best(rawOpenLoop(pt, F, floor.slice, 'fresh'), runs);
+  const heldName = `plain Node decrypt loop (${F / MiB} MiB frames, ${floor.slice / 1024} KiB slices) holding each frame's plaintext until its tag verifies`;
+  const freshOpenName = `plain Node decrypt loop (${F / MiB} MiB frames, ${floor.slice / 1024} KiB slices) writing into a fresh ${label} output buffer`;
+  record(
+    `raw decrypt loop into a fresh output buffer, ${label}`,
+    'MiB/s',
+    mbps(rawOpenFresh.ms),
+    `${floorName}, decrypt`,
+    mbps(rawOpen.ms),
+  );
+  meta({ frameLength: F, concurrency: 1, spread: rawOpenFresh.spread, runs });
 
   for (const suite of [0x0478, 0x0578]) {
     const hex = `0x0${suite.toString(16)}`;
@@ -428,13 +454,20 @@ if (section('64mib')) {
     );
     meta({ suite: hex, frameLength: F, concurrency: 1, spread: seal.spread, runs });
     record(
-      `seal ${label} (keyport ${hex}, buffer) vs raw into fresh buffer`,
+      `seal ${label} (keyport ${hex}, buffer) vs raw into a fresh buffer (same work: one fresh message buffer)`,
       'MiB/s',
       mbps(seal.ms),
       freshName,
       mbps(fresh.ms),
     );
-    meta({ suite: hex, frameLength: F, concurrency: 1, spread: seal.spread, runs });
+    meta({
+      suite: hex,
+      frameLength: F,
+      concurrency: 1,
+      spread: seal.spread,
+      baselineSpread: fresh.spread,
+      runs,
+    });
     const streamSeal = await best(async () => {
       for await (const _ of sealStream([pt], opts));
     }, runs);
@@ -456,6 +489,21 @@ if (section('64mib')) {
       mbps(rawOpen.ms),
     );
     meta({ suite: hex, frameLength: F, concurrency: 1, spread: open.spread, runs });
+    record(
+      `open ${label} (keyport ${hex}, buffer) vs raw decrypt into a fresh buffer (same work: one fresh plaintext buffer)`,
+      'MiB/s',
+      mbps(open.ms),
+      freshOpenName,
+      mbps(rawOpenFresh.ms),
+    );
+    meta({
+      suite: hex,
+      frameLength: F,
+      concurrency: 1,
+      spread: open.spread,
+      baselineSpread: rawOpenFresh.spread,
+      runs,
+    });
     const streamOpen = await best(async () => {
       for await (const _ of openStream([msg], { trust: [aes], concurrency: 1 }));
     }, runs);
@@ -467,6 +515,21 @@ if (section('64mib')) {
       mbps(rawOpen.ms),
     );
     meta({ suite: hex, frameLength: F, concurrency: 1, spread: streamOpen.spread, runs });
+    record(
+      `openStream ${label} (keyport ${hex}, output dropped) vs raw decrypt holding each frame until its tag verifies (same work)`,
+      'MiB/s',
+      mbps(streamOpen.ms),
+      heldName,
+      mbps(rawOpenHeld.ms),
+    );
+    meta({
+      suite: hex,
+      frameLength: F,
+      concurrency: 1,
+      spread: streamOpen.spread,
+      baselineSpread: rawOpenHeld.spread,
+      runs,
+    });
 
     // ESDK-JS on the same suite and frame length.
     const client = esdkClient();
@@ -520,23 +583,44 @@ if (section('64mib')) {
 }
 
 // ---------------------------------------------------------------- every core: concurrency
-// Wall time (the point is to use more than one core), best of N with spread, concurrency 1
-// against the default (the available cores, at most 8) and 4. On a machine shared with other
-// jobs the figures move with the neighbours' load; the load average is recorded with each row.
+// Wall time (the point is to use more than one core). The machine is shared with other jobs,
+// so each figure is a ratio to concurrency 1 measured in the same process, the two runs
+// interleaved (1, c, 1, c, ...) so that load hits both alike; each side is the best of N, and the
+// spread of the N runs and the per-pair ratios (min, median, max) are written with the row, as is
+// the load average.
 if (section('parallel')) {
   const { availableParallelism, loadavg } = await import('node:os');
   const size = (quick ? 8 : 64) * MiB;
   const pt = randomBytes(size);
   const runs = quick ? 2 : 9;
   const mbps = (ms) => size / MiB / (ms / 1000);
-  const wallBest = async (fn) => {
-    await fn();
-    const times = [];
-    for (let i = 0; i < runs; i++) {
-      globalThis.gc?.();
-      times.push(await wallTime(fn));
+  /** Runs `one` and `many` alternately `n` times after a warm-up; wall times of each. */
+  const interleaved = async (n, one, many) => {
+    await one();
+    await many();
+    const a = [];
+    const b = [];
+    for (let i = 0; i < n; i++) {
+      for (const [fn, into] of i % 2 === 0
+        ? [
+            [one, a],
+            [many, b],
+          ]
+        : [
+            [many, b],
+            [one, a],
+          ]) {
+        globalThis.gc?.();
+        into.push(await wallTime(fn));
+      }
     }
-    return { ms: Math.min(...times), spread: spread(times) };
+    // Each pair's own ratio too: neighbours' load shifts between pairs, less within one.
+    const pairs = a.map((t, i) => t / b[i]).sort((x, y) => x - y);
+    return {
+      one: { ms: Math.min(...a), spread: spread(a) },
+      many: { ms: Math.min(...b), spread: spread(b) },
+      pairRatios: { min: round(pairs[0], 3), median: round(median(pairs), 3), max: round(pairs.at(-1), 3) },
+    };
   };
   const cores = availableParallelism();
   const msg = await sealEnvelope(pt, { recipients: [aes] });
@@ -544,24 +628,28 @@ if (section('parallel')) {
     ['seal', (c) => sealEnvelope(pt, { recipients: [aes], concurrency: c })],
     ['open', (c) => openEnvelope(msg, { trust: [aes], concurrency: c })],
   ]) {
-    const one = await wallBest(() => fn(1));
     for (const c of [...new Set([Math.min(8, cores), 4])]) {
-      const many = await wallBest(() => fn(c));
+      const r = await interleaved(
+        runs,
+        () => fn(1),
+        () => fn(c),
+      );
       record(
-        `${op} ${size / MiB} MiB, concurrency ${c} vs 1 (wall time, ${cores} cores)`,
+        `${op} ${size / MiB} MiB, concurrency ${c} vs 1 (wall time, interleaved, ${cores} cores)`,
         'MiB/s',
-        mbps(many.ms),
-        `${op} concurrency 1`,
-        mbps(one.ms),
+        mbps(r.many.ms),
+        `${op} concurrency 1, same process, interleaved`,
+        mbps(r.one.ms),
       );
       Object.assign(results.at(-1), {
         concurrency: c,
-        spread: many.spread,
-        baselineSpread: one.spread,
+        spread: r.many.spread,
+        baselineSpread: r.one.spread,
+        pairRatios: r.pairRatios,
         runs,
         cores,
         loadavg1: round(loadavg()[0]),
-        timing: 'wall, best of N',
+        timing: 'wall, best of N, interleaved',
       });
     }
   }
@@ -583,95 +671,147 @@ if (section('parallel')) {
     if (n !== streamTotal) throw new Error('stream lost bytes');
   };
   const streamRuns = quick ? 1 : 3;
-  const streamBest = async (c) => {
-    const times = [];
-    for (let i = 0; i < streamRuns; i++) times.push(await wallTime(() => piped(c)));
-    return { ms: Math.min(...times), spread: spread(times) };
-  };
-  const s1 = await streamBest(1);
   const c = Math.min(8, cores);
-  const sc = await streamBest(c);
+  const sr = await interleaved(
+    streamRuns,
+    () => piped(1),
+    () => piped(c),
+  );
   const sm = (ms) => streamTotal / MiB / (ms / 1000);
   record(
-    `streaming seal+open ${streamTotal / MiB} MiB, concurrency ${c} vs 1 (wall time, ${cores} cores)`,
+    `streaming seal+open ${streamTotal / MiB} MiB, concurrency ${c} vs 1 (wall time, interleaved, ${cores} cores)`,
     'MiB/s',
-    sm(sc.ms),
-    'concurrency 1',
-    sm(s1.ms),
+    sm(sr.many.ms),
+    'concurrency 1, same process, interleaved',
+    sm(sr.one.ms),
   );
   Object.assign(results.at(-1), {
     concurrency: c,
-    spread: sc.spread,
-    baselineSpread: s1.spread,
+    spread: sr.many.spread,
+    baselineSpread: sr.one.spread,
+    pairRatios: sr.pairRatios,
     runs: streamRuns,
     cores,
     loadavg1: round(loadavg()[0]),
-    timing: 'wall, best of N',
+    timing: 'wall, best of N, interleaved',
   });
 }
 
 // ---------------------------------------------------------------- 1 KiB cached seal
 if (section('cached')) {
+  const { createHmac, createSecretKey, randomFillSync } = await import('node:crypto');
   const pt = randomBytes(1024);
   const n = quick ? 2000 : 20000;
   const cache = new DataKeyCache({ maxAgeMs: 600_000 });
   const dataKey = randomBytes(32);
+  const dataKeyObject = createSecretKey(dataKey);
   const opsPerSec = (ms) => n / (ms / 1000);
-  const floor = async () => {
+  // The floor is plain Node code doing the format's per-message work with a cached data key:
+  // a 32-byte message id (from a pooled CSPRNG, as keyport and Node's randomUUID draw it), two
+  // HKDF-SHA512 derivations, the header's GMAC tag (optional, see the rows) and AES-256-GCM over
+  // 1 KiB with a fixed IV (the format's IV is the frame's sequence number). Keys are passed
+  // as bytes or as KeyObjects (on Node 24 byte keys cost two thrown errors per call inside Node),
+  // and the derivation is one-shot or by HMAC: every way is measured, the fastest is the floor.
+  const info = Buffer.from([0x04, 0x78, ...Buffer.from('DERIVEKEY')]);
+  const commitInfo = Buffer.from('COMMITKEY');
+  const zeroIv = Buffer.alloc(12);
+  const frameIv = Buffer.alloc(12);
+  frameIv[11] = 1;
+  const header = randomBytes(150);
+  let idPool = Buffer.alloc(0);
+  let idAt = 0;
+  const messageId = () => {
+    if (idAt + 32 > idPool.length) {
+      idPool = randomFillSync(Buffer.allocUnsafe(4096));
+      idAt = 0;
+    }
+    idAt += 32;
+    return Buffer.from(idPool.subarray(idAt - 32, idAt));
+  };
+  // HKDF-SHA512 with a 32-byte output is one extract and one expand HMAC, so the two keys can also
+  // be derived with three HMACs (one extract shared): cheaper than two one-shot calls on Node 20
+  // and 22. The floor takes whichever way is fastest on the Node running it.
+  const one = Buffer.of(1);
+  const hmacDerive = (id) => {
+    const prk = createHmac('sha512', id).update(dataKey).digest();
+    const k = createHmac('sha512', prk).update(info).update(one).digest().subarray(0, 32);
+    createHmac('sha512', prk).update(commitInfo).update(one).digest();
+    return k;
+  };
+  const floorLoop = (how, withHeader) => async () => {
+    const ikm = how === 'hkdf, KeyObjects' ? dataKeyObject : dataKey;
     for (let i = 0; i < n; i++) {
-      const messageId = randomBytes(32);
-      const k = Buffer.from(hkdfSync('sha512', dataKey, messageId, 'DERIVEKEY', 32));
-      hkdfSync('sha512', dataKey, messageId, 'COMMITKEY', 32);
-      const c = createCipheriv('aes-256-gcm', k, randomBytes(12));
+      const id = messageId();
+      let k;
+      if (how === 'HMAC, bytes') k = hmacDerive(id);
+      else {
+        const raw = Buffer.from(hkdfSync('sha512', ikm, id, info, 32));
+        k = how === 'hkdf, KeyObjects' ? createSecretKey(raw) : raw;
+        hkdfSync('sha512', ikm, id, commitInfo, 32);
+      }
+      if (withHeader) {
+        const h = createCipheriv('aes-256-gcm', k, zeroIv);
+        h.setAAD(header);
+        h.final();
+        h.getAuthTag();
+      }
+      const c = createCipheriv('aes-256-gcm', k, frameIv);
       c.update(pt);
       c.final();
       c.getAuthTag();
     }
   };
+  const WAYS = ['hkdf, bytes', 'hkdf, KeyObjects', 'HMAC, bytes'];
   const cached = async () => {
     for (let i = 0; i < n; i++) await sealEnvelope(pt, { recipients: [aes], cache });
   };
-  // The same floor plus the header authentication tag (a GMAC over the ~150-byte header) that
-  // every message of the format needs: the same work keyport must do.
-  const header = randomBytes(150);
-  const floorWithHeader = async () => {
-    for (let i = 0; i < n; i++) {
-      const messageId = randomBytes(32);
-      const k = Buffer.from(hkdfSync('sha512', dataKey, messageId, 'DERIVEKEY', 32));
-      hkdfSync('sha512', dataKey, messageId, 'COMMITKEY', 32);
-      const h = createCipheriv('aes-256-gcm', k, Buffer.alloc(12));
-      h.setAAD(header);
-      h.final();
-      h.getAuthTag();
-      const c = createCipheriv('aes-256-gcm', k, randomBytes(12));
-      c.update(pt);
-      c.final();
-      c.getAuthTag();
+  const floorRuns = quick ? 1 : 5;
+  for (const withHeader of [true, false]) {
+    // Each way of writing the floor, best of N; the fastest is the floor.
+    const wayMs = [];
+    for (const way of WAYS) wayMs.push((await best(floorLoop(way, withHeader), floorRuns)).ms);
+    const keys = WAYS[wayMs.indexOf(Math.min(...wayMs))];
+    const what = withHeader ? '2x HKDF-SHA512 + header GMAC + AES-256-GCM' : '2x HKDF-SHA512 + AES-256-GCM';
+    const oursTimes = [];
+    const floorTimes = [];
+    const fl = floorLoop(keys, withHeader);
+    await cached();
+    await fl();
+    for (let i = 0; i < floorRuns; i++) {
+      for (const [fn, into] of i % 2 === 0
+        ? [
+            [cached, oursTimes],
+            [fl, floorTimes],
+          ]
+        : [
+            [fl, floorTimes],
+            [cached, oursTimes],
+          ]) {
+        globalThis.gc?.();
+        into.push(await cpuTime(fn));
+      }
     }
-  };
-  const [kc2, flh] = await pair(quick ? 1 : 5, cached, floorWithHeader);
-  record(
-    'seal 1 KiB, cached data key (keyport) vs floor with the header tag',
-    'ops/s',
-    opsPerSec(kc2),
-    'raw floor: 2x HKDF-SHA512 + header GMAC + AES-256-GCM',
-    opsPerSec(flh),
-  );
-  const [kc, fl] = await pair(quick ? 1 : 5, cached, floor);
-  record(
-    'seal 1 KiB, cached data key (keyport)',
-    'ops/s',
-    opsPerSec(kc),
-    'raw floor: 2x HKDF-SHA512 + AES-256-GCM',
-    opsPerSec(fl),
-  );
-  Object.assign(results.at(-1), {
-    suite: '0x0478',
-    frameLength: DEFAULT_FRAME_LENGTH,
-    concurrency: 1,
-    node: process.version,
-    timing: 'cpu, median, interleaved',
-  });
+    record(
+      withHeader
+        ? 'seal 1 KiB, cached data key (keyport) vs floor with the header tag'
+        : 'seal 1 KiB, cached data key (keyport) vs floor without the header tag',
+      'ops/s',
+      opsPerSec(Math.min(...oursTimes)),
+      `raw floor: pooled message id + ${what}, ${keys} (the fastest of ${WAYS.join(' / ')})`,
+      opsPerSec(Math.min(...floorTimes)),
+    );
+    Object.assign(results.at(-1), {
+      suite: '0x0478',
+      frameLength: DEFAULT_FRAME_LENGTH,
+      concurrency: 1,
+      node: process.version,
+      timing: 'cpu, best of N, interleaved',
+      runs: floorRuns,
+      spread: spread(oursTimes),
+      baselineSpread: spread(floorTimes),
+      floorWay: keys,
+    });
+  }
 
   const client = esdkClient();
   const cmm = new (esdk().NodeCachingMaterialsManager)({

@@ -9,6 +9,7 @@
  *   synchronous callback, so an eviction can never zero a key that is being used.
  */
 import { KeyportError } from '@keyport/core';
+import { zeroDataKey } from './kdf.js';
 
 export interface DataKeyCacheOptions {
   /** How long one data key may be reused, in milliseconds. */
@@ -51,6 +52,8 @@ export class DataKeyCache {
   private readonly maxBytes: number;
   private readonly maxEntries: number;
   private counters = { fills: 0, hits: 0, evictions: 0 };
+  /** The key last moved to the end of `entries` (the most recently used), if still there. */
+  private newest: string | undefined;
 
   constructor(options: DataKeyCacheOptions) {
     this.maxAgeMs = positive('maxAgeMs', options.maxAgeMs ?? -1, 0);
@@ -83,22 +86,12 @@ export class DataKeyCache {
       try {
         return use(m);
       } finally {
-        m.dataKey.fill(0);
+        zeroDataKey(m.dataKey);
       }
     }
     for (;;) {
-      const e = this.entries.get(key);
-      if (e !== undefined) {
-        if (this.usable(e, cost)) {
-          e.messages++;
-          e.bytes += cost;
-          this.counters.hits++;
-          this.entries.delete(key);
-          this.entries.set(key, e); // most recently used last
-          return use(e.value as M);
-        }
-        this.evict(key);
-      }
+      const e = this.take(key, cost);
+      if (e !== undefined) return use(e.value as M);
       const pending = this.inflight.get(key);
       if (pending !== undefined) {
         await pending;
@@ -115,6 +108,41 @@ export class DataKeyCache {
     }
   }
 
+  /**
+   * `acquire` without waiting: runs `use` on the cached materials for `key` and returns its
+   * result when a usable entry is there, or returns undefined (nothing charged) when a fill
+   * would be needed. Saves a cache hit the promise round trips of `acquire`.
+   */
+  tryAcquire<M extends { readonly dataKey: Uint8Array }, T>(
+    key: string,
+    cost: number,
+    use: (materials: M) => T,
+  ): T | undefined {
+    if (cost > this.maxBytes) return undefined;
+    const e = this.take(key, cost);
+    return e === undefined ? undefined : use(e.value as M);
+  }
+
+  /** The entry for `key`, charged one message and `cost` bytes, if it can carry them. */
+  private take(key: string, cost: number): Entry | undefined {
+    const e = this.entries.get(key);
+    if (e === undefined) return undefined;
+    if (!this.usable(e, cost)) {
+      this.evict(key);
+      return undefined;
+    }
+    e.messages++;
+    e.bytes += cost;
+    this.counters.hits++;
+    if (this.newest !== key) {
+      // Most recently used last; a run of hits on one key skips the reinsertion.
+      this.entries.delete(key);
+      this.entries.set(key, e);
+      this.newest = key;
+    }
+    return e;
+  }
+
   private usable(e: Entry, cost: number): boolean {
     return (
       Date.now() - e.createdAt < this.maxAgeMs &&
@@ -126,6 +154,7 @@ export class DataKeyCache {
   private insert(key: string, value: { readonly dataKey: Uint8Array }): void {
     this.evict(key);
     this.entries.set(key, { value, createdAt: Date.now(), messages: 0, bytes: 0 });
+    this.newest = key;
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.evict(oldest);
@@ -135,8 +164,9 @@ export class DataKeyCache {
   private evict(key: string): void {
     const e = this.entries.get(key);
     if (e === undefined) return;
-    e.value.dataKey.fill(0);
+    zeroDataKey(e.value.dataKey);
     this.entries.delete(key);
+    if (this.newest === key) this.newest = undefined;
     this.counters.evictions++;
   }
 

@@ -75,6 +75,11 @@ export class ChunkQueue {
    */
   async peekSome(max: number): Promise<Uint8Array> {
     if (this.total === 0 && !(await this.pull())) throw invalidCiphertext('the message is truncated');
+    return this.peekBuffered(max);
+  }
+
+  /** `peekSome` when bytes are buffered (`length > 0`): no promise to wait for. */
+  peekBuffered(max: number): Uint8Array {
     const first = this.chunks[0] as Uint8Array;
     return first.length <= max ? first : first.subarray(0, max);
   }

@@ -5,7 +5,8 @@
  * commit key stored in the header. Both outputs are 32 bytes, less than one SHA-512 block, so
  * each expand is one HMAC.
  */
-import { createHmac, hkdfSync } from 'node:crypto';
+import { createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
+import type { AeadKey } from './aead.js';
 import { bytesEqual, invalidCiphertext } from './bytes.js';
 import type { AlgorithmSuite } from './suites.js';
 
@@ -13,21 +14,48 @@ const DERIVEKEY = Buffer.from('DERIVEKEY', 'utf8');
 const COMMITKEY = Buffer.from('COMMITKEY', 'utf8');
 const ONE = Buffer.of(1);
 /**
- * Which of two equal derivations is cheaper depends on the OpenSSL Node links: with OpenSSL 3.0
- * (Node 20) three `createHmac` objects cost about a third of two one-shot `hkdfSync` calls; from
- * OpenSSL 3.2 on (Node 22, 24) every HMAC object fetches its algorithm anew and the one-shot
- * calls win. Measured by `bench/envelope.bench.mjs` (cached 1 KiB seal) on both lines.
+ * How keys are handed to OpenSSL, chosen by measurement (`bench/envelope.bench.mjs`, cached
+ * 1 KiB seal, and the derivation alone) on each Node line:
+ * - Node 24 asks of every key given as *bytes* to `createCipheriv`, `createHmac` or `hkdfSync`
+ *   whether it is a KeyObject, then a CryptoKey, each by catching a thrown error; two throws
+ *   cost more than a 1 KiB seal's AES. There keys go in as KeyObjects (`createSecretKey` takes
+ *   the bytes-only path, no throw) and the derivation is two one-shot `hkdfSync` calls (16 us,
+ *   against 55 us for three `createHmac` objects with byte keys).
+ * - Node 20 and 22 check a property instead, so bytes are the cheaper key (a KeyObject costs
+ *   more to make than the two ciphers save), and three `createHmac` objects (10 us) beat two
+ *   one-shot `hkdfSync` calls (16 to 21 us), which each extract anew.
+ * - Node 26 no longer throws; both derivations cost about the same (12 and 13 us).
  */
-const ONE_SHOT_HKDF = ((): boolean => {
-  const [major, minor] = (process.versions.openssl ?? '0.0').split('.').map(Number);
-  return (major ?? 0) > 3 || ((major ?? 0) === 3 && (minor ?? 0) >= 2);
-})();
+const KEY_OBJECTS = Number(process.versions.node.split('.')[0]) >= 24;
 
 export interface DerivedKeys {
-  /** The AES-256-GCM key for the header tag and the body. */
-  readonly key: Buffer;
+  /**
+   * The AES-256-GCM key for the header tag and the body: a KeyObject where that is cheaper
+   * (see `KEY_OBJECTS`; Node frees its bytes with `OPENSSL_clear_free` when it is collected),
+   * otherwise the bytes.
+   */
+  readonly key: AeadKey;
   /** v2: the commit key (algorithm suite data); v1: empty. */
   readonly commitKey: Uint8Array;
+}
+
+/** The AES key from derived `bytes`, which are zeroed when a KeyObject holds the key. */
+function aeadKey(bytes: Uint8Array): AeadKey {
+  if (!KEY_OBJECTS) return Buffer.from(bytes);
+  const key = createSecretKey(bytes);
+  bytes.fill(0);
+  return key;
+}
+
+const deriveInfos = new Map<number, Buffer>();
+/** `suite id || "DERIVEKEY"`, made once per suite. */
+function deriveInfo(suite: AlgorithmSuite): Buffer {
+  let info = deriveInfos.get(suite.id);
+  if (info === undefined) {
+    info = Buffer.concat([suiteIdBytes(suite), DERIVEKEY]);
+    deriveInfos.set(suite.id, info);
+  }
+  return info;
 }
 
 function suiteIdBytes(suite: AlgorithmSuite): Buffer {
@@ -36,36 +64,54 @@ function suiteIdBytes(suite: AlgorithmSuite): Buffer {
   return b;
 }
 
+/** Why a data key is also kept as a KeyObject: see `DerivedKeys.key`. */
+const dataKeyObjects = new WeakMap<Uint8Array, KeyObject>();
+
+/**
+ * The data key as a KeyObject, made once per data-key buffer (a cached data key is derived from
+ * for every message). Used only while the buffer is live and unzeroed (callers derive before
+ * they zero); the KeyObject goes with the buffer.
+ */
+function dataKeyObject(dataKey: Uint8Array): KeyObject {
+  let k = dataKeyObjects.get(dataKey);
+  if (k === undefined) {
+    k = createSecretKey(dataKey);
+    dataKeyObjects.set(dataKey, k);
+  }
+  return k;
+}
+
+/** Zeroes a data key and drops the KeyObject made from it, so nothing derives from it again. */
+export function zeroDataKey(dataKey: Uint8Array): void {
+  dataKey.fill(0);
+  dataKeyObjects.delete(dataKey);
+}
+
 export function deriveKeys(suite: AlgorithmSuite, dataKey: Uint8Array, messageId: Uint8Array): DerivedKeys {
   if (dataKey.length !== suite.keyLength) throw invalidCiphertext('the data key has the wrong length');
   if (suite.kdfHash === undefined) {
-    return { key: Buffer.from(dataKey), commitKey: new Uint8Array(0) };
+    return { key: aeadKey(Uint8Array.from(dataKey)), commitKey: new Uint8Array(0) };
   }
   if (!suite.commitment) {
     // v1 HKDF: zero salt of the hash length, info = suite id || message id.
     const info = Buffer.concat([suiteIdBytes(suite), messageId]);
-    const raw = hkdfSync(suite.kdfHash, dataKey, Buffer.alloc(0), info, suite.keyLength);
-    return { key: Buffer.from(raw), commitKey: new Uint8Array(0) };
+    const raw = new Uint8Array(hkdfSync(suite.kdfHash, dataKey, Buffer.alloc(0), info, suite.keyLength));
+    return { key: aeadKey(raw), commitKey: new Uint8Array(0) };
   }
-  if (ONE_SHOT_HKDF) {
-    const key = Buffer.from(
-      hkdfSync(
-        'sha512',
-        dataKey,
-        messageId,
-        Buffer.concat([suiteIdBytes(suite), DERIVEKEY]),
-        suite.keyLength,
-      ),
+  if (KEY_OBJECTS) {
+    const ikm = dataKeyObject(dataKey);
+    const key = aeadKey(
+      new Uint8Array(hkdfSync('sha512', ikm, messageId, deriveInfo(suite), suite.keyLength)),
     );
-    const commit = new Uint8Array(hkdfSync('sha512', dataKey, messageId, COMMITKEY, suite.suiteDataLength));
+    const commit = new Uint8Array(hkdfSync('sha512', ikm, messageId, COMMITKEY, suite.suiteDataLength));
     return { key, commitKey: commit };
   }
   const prk = createHmac('sha512', messageId).update(dataKey).digest();
-  const enc = createHmac('sha512', prk).update(suiteIdBytes(suite)).update(DERIVEKEY).update(ONE).digest();
+  const enc = createHmac('sha512', prk).update(deriveInfo(suite)).update(ONE).digest();
   const commit = createHmac('sha512', prk).update(COMMITKEY).update(ONE).digest();
   prk.fill(0);
-  // The key's 32 bytes, copied out of the 64-byte HMAC output, whose rest is zeroed.
-  const key = Buffer.from(enc.subarray(0, suite.keyLength));
+  // The key's 32 bytes, copied out of the 64-byte HMAC output, which is then zeroed.
+  const key = aeadKey(enc.subarray(0, suite.keyLength));
   enc.fill(0);
   return { key, commitKey: new Uint8Array(commit.subarray(0, suite.suiteDataLength)) };
 }

@@ -48,7 +48,13 @@ export type DataKeySource = 'auto' | 'first-recipient' | 'local';
 
 export function checkCallerContext(context: EncryptionContext | undefined): EncryptionContext {
   const ctx = context ?? {};
-  for (const k of Object.keys(ctx)) {
+  // A Map is accepted as a context too (core's `toEncryptionContext`); check its keys as well.
+  const keys =
+    (ctx as unknown) instanceof Map
+      ? [...(ctx as unknown as Map<unknown, unknown>).keys()]
+      : Object.keys(ctx);
+  for (const k of keys) {
+    if (typeof k !== 'string') continue;
     if (k.startsWith('aws-crypto-')) {
       throw new KeyportError(
         'InvalidArgument',

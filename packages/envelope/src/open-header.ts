@@ -10,7 +10,7 @@ import { invalidCiphertext } from './bytes.js';
 import type { DataKeyCache } from './cache.js';
 import type { ChunkQueue } from './chunk-queue.js';
 import { type ParsedHeader, parseHeader } from './header.js';
-import { deriveKeys, verifyCommitment } from './kdf.js';
+import { deriveKeys, verifyCommitment, zeroDataKey } from './kdf.js';
 import { type OpenLimits, type ResolvedLimits, resolveLimits } from './limits.js';
 import { decryptDataKey, type TrustEntry, toTrusted } from './materials.js';
 import type { Recipient } from './recipients/recipient.js';
@@ -124,7 +124,7 @@ export async function readVerifiedHeader(
     try {
       got = use(m);
     } finally {
-      m.dataKey.fill(0);
+      zeroDataKey(m.dataKey);
     }
   } else {
     got = await options.cache.acquire(openCacheKey(header, trusted), 0, fill, use);

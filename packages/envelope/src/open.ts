@@ -106,7 +106,9 @@ async function decryptContent(
   try {
     while (done < length) {
       s.signal?.throwIfAborted();
-      const piece = await queue.peekSome(Math.min(length - done, GCM_SLICE));
+      const max = Math.min(length - done, GCM_SLICE);
+      // Buffered bytes are taken without a promise round trip per slice.
+      const piece = queue.length > 0 ? queue.peekBuffered(max) : await queue.peekSome(max);
       const out = d.update(piece);
       if (into === undefined) pieces.push(out);
       else into.set(out, base + done);

@@ -5,7 +5,6 @@
  */
 
 import type { Sign } from 'node:crypto';
-import { randomBytes } from 'node:crypto';
 import {
   type EncryptionContext,
   type KeyOperations,
@@ -19,7 +18,7 @@ import { serializeContext } from './context-codec.js';
 import { sha512Base64 } from './digest.js';
 import { bodySize, FrameSealer } from './frames.js';
 import { CONTENT_FRAMED, serializeContextAndEdks, writeHeaderBody } from './header.js';
-import { deriveKeys } from './kdf.js';
+import { deriveKeys, zeroDataKey } from './kdf.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import {
   checkCallerContext,
@@ -29,6 +28,7 @@ import {
   type RecipientLike,
   toRecipient,
 } from './materials.js';
+import { newMessageId } from './message-id.js';
 import { resolveConcurrency, sealFramesParallel, worthParallel } from './parallel.js';
 import { newSigner, type SigningKey } from './signing.js';
 import { type AlgorithmSuite, type SealSuiteId, suiteForSeal } from './suites.js';
@@ -107,21 +107,45 @@ function checkFrameLength(frameLength: number | undefined): number {
   return f;
 }
 
+/**
+ * The cache key of a seal: suite, data-key source, recipient ids and context, each field
+ * length-prefixed (so no two inputs give one key). Short keys are used as they are; longer ones
+ * (large contexts) are hashed so the cache holds at most 88 characters per key. A raw key
+ * starts with `seal:` and contains ':', which base64 never does, so the two kinds never meet.
+ */
+const MAX_RAW_CACHE_KEY = 256;
 function sealCacheKey(
   suite: AlgorithmSuite,
   ids: readonly string[],
   context: EncryptionContext,
   source: string,
 ): string {
-  const text = Buffer.from(`seal\0${suite.id}\0${source}\0${ids.map((id) => `${id}\0`).join('')}`);
-  return sha512Base64(Buffer.concat([text, serializeContext(context)]));
+  let key = `seal:${suite.id}:${source}:${ids.length}:`;
+  for (const id of ids) key += `${id.length}:${id}`;
+  const proto = Object.getPrototypeOf(context);
+  if (proto !== Object.prototype && proto !== null) {
+    // A Map (or anything else the serializer accepts or refuses): its canonical bytes.
+    return sha512Base64(Buffer.concat([Buffer.from(`${key}ctx:`, 'utf8'), serializeContext(context)]));
+  }
+  const names = Object.keys(context);
+  if (names.length > 1) names.sort();
+  key += `${names.length}:`;
+  for (const name of names) {
+    const value = context[name];
+    if (typeof value !== 'string') serializeContext(context); // throws the serializer's error
+    key += `${name.length}:${name}${(value as string).length}:${value}`;
+  }
+  return key.length <= MAX_RAW_CACHE_KEY ? key : sha512Base64(Buffer.from(key, 'utf8'));
 }
 
-/** Builds the materials, message id, derived key and header of one message. */
-export async function prepareSeal(
+/**
+ * Builds the materials, message id, derived key and header of one message: synchronously on a
+ * cache hit (no promise to wait for), else once the materials arrive.
+ */
+export function prepareSeal(
   options: SealOptions,
   plaintextLength: number | undefined,
-): Promise<SealSession> {
+): SealSession | Promise<SealSession> {
   const suite = suiteForSeal(options.suite);
   const frameLength = checkFrameLength(options.frameLength);
   const callerContext = checkCallerContext(options.context);
@@ -132,7 +156,7 @@ export async function prepareSeal(
     throw new KeyportError('InvalidArgument', "dataKeySource must be 'auto', 'first-recipient' or 'local'");
   }
   const fill = () => getEncryptionMaterials(suite, recipients, callerContext, env, source);
-  const messageId = randomBytes(suite.messageIdLength);
+  const messageId = newMessageId(suite.messageIdLength);
 
   const build = (m: EncryptionMaterials): SealSession => {
     // Runs synchronously on acquisition, so a cache eviction cannot zero the key midway.
@@ -166,12 +190,13 @@ export async function prepareSeal(
 
   const cache = options.cache;
   if (cache === undefined || plaintextLength === undefined) {
-    const m = await fill();
-    try {
-      return build(m);
-    } finally {
-      m.dataKey.fill(0);
-    }
+    return fill().then((m) => {
+      try {
+        return build(m);
+      } finally {
+        zeroDataKey(m.dataKey);
+      }
+    });
   }
   const key = sealCacheKey(
     suite,
@@ -179,7 +204,7 @@ export async function prepareSeal(
     callerContext,
     source,
   );
-  return cache.acquire(key, plaintextLength, fill, build);
+  return cache.tryAcquire(key, plaintextLength, build) ?? cache.acquire(key, plaintextLength, fill, build);
 }
 
 /** The footer (u16 length || DER signature) over everything fed to the session's signer. */
@@ -241,9 +266,10 @@ async function sealAllParallel(
 }
 
 /** Seals a whole buffer (inside a `keyport envelope.seal` span when tracing is on). */
-export async function sealEnvelope(plaintext: Uint8Array, options: SealOptions): Promise<Uint8Array> {
+export function sealEnvelope(plaintext: Uint8Array, options: SealOptions): Promise<Uint8Array> {
   if (!(plaintext instanceof Uint8Array))
-    throw new KeyportError('InvalidArgument', 'plaintext must be a Uint8Array');
+    return Promise.reject(new KeyportError('InvalidArgument', 'plaintext must be a Uint8Array'));
+  // Not an async function: returning sealWhole's promise from one would add two ticks per seal.
   if (!keyportTracingActive()) return sealWhole(plaintext, options);
   return withKeyportSpan('keyport envelope.seal', { 'keyport.envelope.bytes': plaintext.length }, () =>
     sealWhole(plaintext, options),
@@ -252,7 +278,8 @@ export async function sealEnvelope(plaintext: Uint8Array, options: SealOptions):
 
 async function sealWhole(plaintext: Uint8Array, options: SealOptions): Promise<Uint8Array> {
   const concurrency = resolveConcurrency(options.concurrency);
-  const session = await prepareSeal(options, plaintext.length);
+  const prepared = prepareSeal(options, plaintext.length);
+  const session = prepared instanceof Promise ? await prepared : prepared;
   if (worthParallel(concurrency, plaintext.length, session.sealer.frameLength)) {
     return sealAllParallel(session, plaintext, concurrency);
   }

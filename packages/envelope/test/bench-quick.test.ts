@@ -60,4 +60,34 @@ describe('pnpm bench --quick', () => {
       expect(r.concurrency).toBeDefined();
     }
   }, 300_000);
+
+  it('root `pnpm bench --quick` forwards --quick to every package bench', () => {
+    const script = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.bench as string;
+    expect(script).toBe('node scripts/bench.mjs');
+    const plan = (args: string[]) =>
+      JSON.parse(
+        execFileSync(process.execPath, [join(root, 'scripts/bench.mjs'), ...args, '--print-plan'], {
+          encoding: 'utf8',
+        }),
+      ) as Array<{ command: string[]; env: Record<string, string> }>;
+    const quick = plan(['--quick']);
+    const turbo = quick.filter((s) => s.command[0] === 'turbo');
+    // Every bench gets the environment flag; those run as node scripts also get the argument.
+    for (const step of quick) expect(step.env.KEYPORT_BENCH_QUICK).toBe('1');
+    const withArg = turbo.find((s) => s.command.at(-1) === '--quick');
+    expect(withArg?.command).toContain('--filter=@keyport/envelope');
+    expect(withArg?.command.slice(-2)).toEqual(['--', '--quick']);
+    // No vitest-run bench is given an argument vitest would refuse.
+    for (const step of turbo.filter((s) => s !== withArg)) expect(step.command).not.toContain('--quick');
+    const filtered = turbo.flatMap((s) => s.command.filter((c) => c.startsWith('--filter=')));
+    expect(new Set(filtered).size).toBe(filtered.length);
+    const bench = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')).scripts.bench as string;
+    expect(bench).toMatch(/node .*bench\/envelope\.bench\.mjs$/); // the argument lands on node's command line
+    const full = plan([]);
+    for (const step of full) expect(step.command).not.toContain('--quick');
+    expect(full.every((s) => Object.keys(s.env).length === 0)).toBe(true);
+    expect(() =>
+      execFileSync(process.execPath, [join(root, 'scripts/bench.mjs'), '--quik'], { stdio: 'pipe' }),
+    ).toThrow();
+  });
 });

@@ -110,6 +110,91 @@ describe('data-key cache', () => {
     expect(calls.decrypt).toBe(2);
   });
 
+  it('the seal cache key tells apart contexts that a naive join would merge, and Map contexts', async () => {
+    const cache = new DataKeyCache({ maxAgeMs: 60_000 });
+    // Pairs whose concatenations agree: each must get its own entry and its own header context.
+    const contexts: Array<Record<string, string> | Map<string, string>> = [
+      { a: 'bc' },
+      { ab: 'c' },
+      { a: 'b', c: '' },
+      { 'a:1': 'b' },
+      new Map([['a', 'bc']]),
+      new Map([['x', 'y']]),
+      { long: 'v'.repeat(400) },
+      { long: `${'v'.repeat(399)}w` },
+    ];
+    for (const context of contexts) {
+      for (let i = 0; i < 2; i++) {
+        const msg = await sealEnvelope(randomBytes(16), {
+          recipients: [aes],
+          cache,
+          context: context as Record<string, string>,
+        });
+        const opened = await openEnvelope(msg, { trust: [aes] });
+        const want = context instanceof Map ? Object.fromEntries(context) : context;
+        expect(opened.context).toEqual(want);
+      }
+    }
+    // A Map and an object with the same pairs may share an entry; every other context has its own.
+    expect(cache.stats.fills).toBeGreaterThanOrEqual(contexts.length - 1);
+    expect(cache.stats.hits).toBeGreaterThanOrEqual(contexts.length);
+  });
+
+  it('a Map context is checked for reserved keys as an object is', async () => {
+    await expect(
+      sealEnvelope(randomBytes(4), {
+        recipients: [aes],
+        context: new Map([['aws-crypto-public-key', 'x']]) as unknown as Record<string, string>,
+      }),
+    ).rejects.toMatchObject({ code: 'InvalidArgument' });
+  });
+
+  it('tryAcquire uses a usable entry at once and charges nothing on a miss', async () => {
+    const cache = new DataKeyCache({ maxAgeMs: 60_000, maxMessages: 2, maxBytes: 100 });
+    const use = (m: { dataKey: Uint8Array }) => m.dataKey.length;
+    expect(cache.tryAcquire('k', 10, use)).toBeUndefined();
+    expect(cache.stats).toEqual({ fills: 0, hits: 0, evictions: 0 });
+    await cache.acquire('k', 10, async () => ({ dataKey: new Uint8Array(32) }), use);
+    expect(cache.tryAcquire('k', 10, use)).toBe(32); // the second message of the entry
+    expect(cache.tryAcquire('k', 10, use)).toBeUndefined(); // maxMessages reached: evicted
+    expect(cache.size).toBe(0);
+    expect(cache.tryAcquire('other', 101, use)).toBeUndefined(); // more than maxBytes: never cached
+  });
+
+  it('evicts the least recently used entry, hits included', async () => {
+    const cache = new DataKeyCache({ maxAgeMs: 60_000, maxEntries: 2 });
+    const keys = new Map<string, Uint8Array>();
+    const fill = (k: string) => async () => {
+      const dataKey = new Uint8Array(32).fill(k.charCodeAt(0));
+      keys.set(k, dataKey);
+      return { dataKey };
+    };
+    const use = () => 0;
+    await cache.acquire('a', 0, fill('a'), use);
+    await cache.acquire('b', 0, fill('b'), use);
+    expect(cache.tryAcquire('a', 0, use)).toBe(0); // a is now the most recent
+    expect(cache.tryAcquire('a', 0, use)).toBe(0);
+    await cache.acquire('c', 0, fill('c'), use); // evicts b
+    expect(keys.get('b')?.every((x) => x === 0)).toBe(true);
+    expect(cache.tryAcquire('a', 0, use)).toBe(0);
+    expect(cache.tryAcquire('c', 0, use)).toBe(0); // c most recent, then a
+    await cache.acquire('d', 0, fill('d'), use); // evicts a
+    expect(keys.get('a')?.every((x) => x === 0)).toBe(true);
+    expect(keys.get('c')?.every((x) => x === 'c'.charCodeAt(0))).toBe(true);
+    expect(cache.size).toBe(2);
+  });
+
+  it('every cached seal draws a fresh message id', async () => {
+    const cache = new DataKeyCache({ maxAgeMs: 60_000 });
+    const ids = new Set<string>();
+    // More ids than one 4 KiB pool holds, so the pool is refilled on the way.
+    for (let i = 0; i < 300; i++) {
+      const msg = await sealEnvelope(randomBytes(8), { recipients: [aes], cache });
+      ids.add(Buffer.from(msg.subarray(3, 35)).toString('hex'));
+    }
+    expect(ids.size).toBe(300);
+  });
+
   it('streaming seal uses the cache when the plaintext length is given', async () => {
     const cache = new DataKeyCache({ maxAgeMs: 60_000 });
     for (let i = 0; i < 3; i++) {
