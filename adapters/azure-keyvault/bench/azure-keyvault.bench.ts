@@ -28,7 +28,7 @@ import { expect, it } from 'vitest';
 import { AzureKeyVaultProvider, readCiphertextFrame } from '../src/index.js';
 import { clientOptions, staticToken } from '../test/support/server.js';
 
-const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
+const quick = process.argv.includes('--quick') || process.env.KEYPORT_BENCH_QUICK === '1';
 const ROUNDS = Number(process.env.KEYPORT_BENCH_ROUNDS ?? (quick ? 3 : 9));
 const CALLS = Number(process.env.KEYPORT_BENCH_CALLS ?? (quick ? 32 : 192));
 const CONCURRENCY = [1, 16] as const;

@@ -21,9 +21,11 @@ import { expect, it } from 'vitest';
 import { GcpKmsProvider } from '../src/index.js';
 import { crc32c } from '../src/rpc.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const OPS = Number(process.env.BENCH_OPS ?? 160);
-const WARMUP = Number(process.env.BENCH_WARMUP ?? 40);
+// `pnpm bench --quick` (KEYPORT_BENCH_QUICK=1): a small size that keeps the bench working.
+const QUICK = process.env.KEYPORT_BENCH_QUICK === '1';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 2 : 7));
+const OPS = Number(process.env.BENCH_OPS ?? (QUICK ? 20 : 160));
+const WARMUP = Number(process.env.BENCH_WARMUP ?? (QUICK ? 5 : 40));
 const CALLERS = [1, 16] as const;
 const context = { purpose: 'bench', tenant: 't-1' };
 const plaintext = new Uint8Array(32).fill(7);
@@ -192,8 +194,8 @@ it('measures adapter encrypt/decrypt against the bare Cloud KMS client, 1 and 16
  * highest ratio. Writes bench-results/gcp-kms-cpu.json.
  */
 it('measures the adapter CPU per call over a stub client', async () => {
-  const RUNS = Number(process.env.STUB_RUNS ?? 5);
-  const N = Number(process.env.STUB_OPS ?? 100_000);
+  const RUNS = Number(process.env.STUB_RUNS ?? (QUICK ? 1 : 5));
+  const N = Number(process.env.STUB_OPS ?? (QUICK ? 2_000 : 100_000));
   const name = 'projects/p/locations/global/keyRings/r/cryptoKeys/k';
   const stored = Buffer.alloc(120, 3);
   const stub = {

@@ -26,8 +26,9 @@ import { pkcs11 } from '../src/index.js';
 import { benchToken, SOFTHSM_MODULE } from './softhsm-token.js';
 
 const P = pkcs11js;
-const ROUNDS = Number(process.env.KEYPORT_BENCH_ROUNDS ?? 7);
-const OPS = Number(process.env.KEYPORT_BENCH_OPS ?? 400);
+const QUICK = process.env.KEYPORT_BENCH_QUICK === '1'; // `pnpm bench --quick`
+const ROUNDS = Number(process.env.KEYPORT_BENCH_ROUNDS ?? (QUICK ? 2 : 7));
+const OPS = Number(process.env.KEYPORT_BENCH_OPS ?? (QUICK ? 50 : 400));
 const SESSIONS = 4;
 const context = { purpose: 'bench', tenant: 't-1' };
 const dataKey = Buffer.alloc(32, 7);

@@ -14,7 +14,7 @@ import { expect, it } from 'vitest';
 import { VaultTransitProvider } from '../src/index.js';
 import { openbaoTarget } from './openbao-target.js';
 
-const ROUNDS = 7;
+const ROUNDS = process.env.KEYPORT_BENCH_QUICK === '1' ? 2 : 7; // `pnpm bench --quick`: a small size
 const OPS_PER_ROUND = 200;
 const WARMUP = 200;
 const context = { purpose: 'bench', tenant: 't-1' };

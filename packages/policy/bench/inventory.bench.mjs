@@ -16,7 +16,11 @@ import { openLocalKeystore } from '@keyport/local';
 import { collectInventory } from '../dist/index.js';
 
 const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const KEYS = Number(arg('keys') ?? process.env.KEYPORT_BENCH_KEYS ?? 1000);
+const KEYS = Number(
+  arg('keys') ??
+    process.env.KEYPORT_BENCH_KEYS ??
+    (process.env.KEYPORT_BENCH_QUICK === '1' || process.argv.includes('--quick') ? 50 : 1000),
+);
 const only = arg('only');
 const REPEATS = 3;
 const root = fileURLToPath(new URL('../../../', import.meta.url));
