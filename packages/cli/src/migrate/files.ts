@@ -100,7 +100,9 @@ export async function migrateFiles(options: MigrateFilesOptions): Promise<Migrat
             await journal.failed(file, tally.fail(file, e));
           }
         }
-        options.onProgress?.(tally.settled());
+        // Counted whether or not anyone listens: the summary's `done` is this count.
+        const progress = tally.settled();
+        options.onProgress?.(progress);
       },
       signal,
     );
