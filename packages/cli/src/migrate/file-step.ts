@@ -12,9 +12,8 @@ import { openStream, type Recipient, rewrapStream } from '@keyport/envelope';
 import { isErrno } from '../cli-errors.js';
 import { abortable } from '../files/abortable.js';
 import { writeAll } from '../files/output-file.js';
-import { syncDir } from '../files/sync-dir.js';
 import { trackTemp, untrackTemp } from '../files/temps.js';
-import { type Peeked, peekHandle } from './header-peek.js';
+import { type Peeked, peekHandle, peekPrefix } from './header-peek.js';
 import { TEMP_SUFFIX } from './plan.js';
 import type { RunJournal } from './run-journal.js';
 import { type FileOutcome, SkipFile } from './types.js';
@@ -22,9 +21,9 @@ import { type FileOutcome, SkipFile } from './types.js';
 export interface FileStepContext {
   /** The run's client (counted: every provider call it makes is in the summary). */
   readonly keys: KeyOperations;
-  readonly fromUri: string;
-  /** Match EDKs in a header: which keys a file is sealed for. */
+  /** --from: matches the EDKs a file is sealed for, and unwraps the one the rewrap trusts. */
   readonly from: Recipient;
+  /** --to as a matcher of EDKs. */
   readonly to: Recipient;
   /** Wraps the data keys under --to and is the only key the verification trusts. */
   readonly toRecipient: Recipient;
@@ -34,6 +33,8 @@ export interface FileStepContext {
   readonly signal: AbortSignal | undefined;
   /** Unique to the run: names its temp files. */
   readonly runId: string;
+  /** fsync of a directory after a rename in it (coalesced across files: dir-sync.ts). */
+  readonly syncDir: (dir: string) => Promise<void>;
   readonly journal: RunJournal;
 }
 
@@ -48,21 +49,29 @@ export async function migrateFile(ctx: FileStepContext, path: string, attempt = 
   try {
     const original = await h.stat();
     if (!original.isFile()) throw new SkipFile('not a regular file');
-    const decision = decide(await peekHandle(h), ctx);
+    // One read serves the header and (for files up to READ_CHUNK) the whole rewrap.
+    const head = await readAt(h, 0, Math.min(original.size, READ_CHUNK));
+    const decision = decide(peekPrefix(head, head.length === original.size) ?? (await peekHandle(h)), ctx);
     if (decision === 'already') {
       await ctx.journal.alreadyDone(file);
       return 'already';
     }
     if (ctx.dryRun) return 'would-migrate';
     await ctx.journal.record(file, 'pending', { tmp });
-    const out = await open(tmp, 'wx', original.mode & 0o7777);
+    // Read and write: the copy is verified through the descriptor that wrote it.
+    const out = await open(tmp, 'wx+', original.mode & 0o7777);
     tmpMade = true;
     trackTemp(tmp);
-    await writeRewrapped(h, out, decision.addTo, ctx);
-    await ctx.journal.record(file, 'rewrapped');
-    await verifyOpensWithTo(tmp, ctx);
+    try {
+      const source = readRange(h, original.size, head);
+      const written = await writeRewrapped(source, out, decision.addTo, ctx);
+      await ctx.journal.record(file, 'rewrapped');
+      await verifyOpensWithTo(out, written, ctx);
+    } finally {
+      await out.close();
+    }
     await ctx.journal.record(file, 'verified');
-    if (!(await replaceIfUnchanged(file, tmp, original))) {
+    if (!(await replaceIfUnchanged(file, tmp, original, ctx.syncDir))) {
       tmpMade = false;
       if (attempt >= RETRIES_AFTER_RACE)
         throw new KeyportError('Aborted', 'the file kept changing during the migration; run again');
@@ -141,50 +150,57 @@ async function openSource(
   }
 }
 
-/** Writes the rewrapped message read through `h` to `out` (the run's temp file), syncs and closes it. */
+/** Writes the rewrapped message to `out`, the run's temp file, and syncs it. Returns the bytes written. */
 async function writeRewrapped(
-  h: FileHandle,
+  source: AsyncIterable<Uint8Array>,
   out: FileHandle,
   addTo: boolean,
   ctx: FileStepContext,
-): Promise<void> {
-  try {
-    const rewrapped = rewrapStream(abortable(readFrom(h), ctx.signal), {
-      trust: [ctx.fromUri],
-      keys: ctx.keys,
-      add: addTo ? [ctx.toRecipient] : [],
-      remove: ctx.removeSource ? [ctx.fromUri] : [],
-      ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
-    });
-    for await (const chunk of rewrapped) await writeAll(out, chunk);
-    await out.sync();
-  } finally {
-    await out.close();
+): Promise<number> {
+  const rewrapped = rewrapStream(abortable(source, ctx.signal), {
+    // Recipients built once per run, not a URI parsed again for every file.
+    trust: [ctx.from],
+    keys: ctx.keys,
+    add: addTo ? [ctx.toRecipient] : [],
+    remove: ctx.removeSource ? [ctx.from] : [],
+    ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
+  });
+  let written = 0;
+  for await (const chunk of rewrapped) {
+    await writeAll(out, chunk);
+    written += chunk.length;
   }
+  await out.sync();
+  return written;
 }
 
-/** The new file must open with --to alone: every frame tag and the key commitment verify. */
-async function verifyOpensWithTo(tmp: string, ctx: FileStepContext): Promise<void> {
-  const h = await open(tmp, 'r');
-  try {
-    const opened = openStream(abortable(readFrom(h), ctx.signal), {
-      trust: [ctx.toRecipient],
-      keys: ctx.keys,
-      ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
-    });
-    for await (const _ of opened) {
-      // frames are verified as they are read; nothing is kept
-    }
-  } finally {
-    await h.close();
+/**
+ * The new file must open with --to alone: every frame tag and the key commitment verify. It is
+ * read back from the file (through the descriptor that wrote it), not from memory.
+ */
+async function verifyOpensWithTo(out: FileHandle, size: number, ctx: FileStepContext): Promise<void> {
+  const opened = openStream(abortable(readRange(out, size), ctx.signal), {
+    trust: [ctx.toRecipient],
+    keys: ctx.keys,
+    ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
+  });
+  for await (const _ of opened) {
+    // frames are verified as they are read; nothing is kept
   }
 }
 
 /**
- * Renames `tmp` over `file` only if `file` is still the one that was read (another run may have
- * replaced it meanwhile); otherwise removes `tmp`. Returns whether it replaced.
+ * Renames `tmp` over `file` only if `file` is still the one that was read, unchanged: the same
+ * inode (another run may have replaced it meanwhile) with the same size and change time (written
+ * in place since it was opened: the copy would drop those bytes); otherwise removes `tmp`.
+ * Returns whether it replaced.
  */
-async function replaceIfUnchanged(file: string, tmp: string, original: Stats): Promise<boolean> {
+async function replaceIfUnchanged(
+  file: string,
+  tmp: string,
+  original: Stats,
+  syncDir: (dir: string) => Promise<void>,
+): Promise<boolean> {
   const now = await lstat(file).catch(() => undefined);
   if (now === undefined || !sameFile(now, original)) {
     await unlink(tmp).catch(() => undefined);
@@ -195,16 +211,38 @@ async function replaceIfUnchanged(file: string, tmp: string, original: Stats): P
   return true;
 }
 
-const sameFile = (a: Stats, b: Stats): boolean => a.dev === b.dev && a.ino === b.ino;
+const sameFile = (a: Stats, b: Stats): boolean =>
+  a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.ctimeMs === b.ctimeMs;
 
-/** Reads the whole file through `h` from offset 0 (the descriptor the header was peeked from). */
-async function* readFrom(h: FileHandle): AsyncGenerator<Uint8Array> {
-  const buf = Buffer.allocUnsafe(256 * 1024);
+const READ_CHUNK = 256 * 1024;
+
+/** Up to `length` bytes at `position` (fewer at the end of the file), in a buffer of their own. */
+async function readAt(h: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await h.read(buf, filled, length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled === length ? buf : buf.subarray(0, filled);
+}
+
+/**
+ * The file's first `size` bytes (its size when it was opened), in chunks of their own handed on
+ * without a copy, starting with `head` when it was read already. A file that has since grown or
+ * shrunk is refused at the rename (replaceIfUnchanged), not read differently here.
+ */
+async function* readRange(h: FileHandle, size: number, head?: Uint8Array): AsyncGenerator<Uint8Array> {
   let position = 0;
-  for (;;) {
-    const { bytesRead } = await h.read(buf, 0, buf.length, position);
-    if (bytesRead === 0) return;
-    position += bytesRead;
-    yield Buffer.from(buf.subarray(0, bytesRead));
+  if (head !== undefined && head.length > 0) {
+    position = head.length;
+    yield head;
+  }
+  while (position < size) {
+    const chunk = await readAt(h, position, Math.min(READ_CHUNK, size - position));
+    if (chunk.length === 0) return;
+    position += chunk.length;
+    yield chunk;
   }
 }

@@ -24,6 +24,7 @@ import { KeyportError, keyUriScheme } from '@keyport/core';
 import { kmsRecipient } from '@keyport/envelope';
 import { isBatchingProvider, TransitBatchRecipient } from './batch-recipient.js';
 import { CallCounter } from './call-counter.js';
+import { coalescedDirSync } from './dir-sync.js';
 import { type FileStepContext, migrateFile } from './file-step.js';
 import { acquireJournalLock } from './lock.js';
 import { journalPathOf, planFiles } from './plan.js';
@@ -70,7 +71,6 @@ export async function migrateFiles(options: MigrateFilesOptions): Promise<Migrat
     }
     const ctx: FileStepContext = {
       keys: counter.wrap(options.keys),
-      fromUri: options.from,
       from,
       to,
       // The recipient that wraps for --to, and the one the verification trusts: the same key.
@@ -80,6 +80,7 @@ export async function migrateFiles(options: MigrateFilesOptions): Promise<Migrat
       followSymlinks: options.followSymlinks === true,
       signal,
       runId: randomBytes(6).toString('hex'),
+      syncDir: coalescedDirSync(),
       journal,
     };
     const tally = new Tally(plan.files.length, plan.skipped);
