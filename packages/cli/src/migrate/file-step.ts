@@ -2,7 +2,10 @@
  * One file's migration step, read through one descriptor: open the file without following a
  * link it became, decide from its header, write the rewrapped copy to a temp file of this run,
  * prove the copy opens with --to alone, and rename it over the original only if the original
- * is still the file that was read. Each step is journalled before the next starts.
+ * is still the file that was read. The temp file's name is journalled (fsynced) before the
+ * file exists; the later steps are journalled in order, their fsyncs shared (journal.ts). The
+ * provider calls and fsyncs a file waits on overlap where order allows: the temp file's fsync
+ * with its verification, the directory's fsync with the `replaced` line.
  */
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, realpath, rename, unlink } from 'node:fs/promises';
@@ -65,13 +68,14 @@ export async function migrateFile(ctx: FileStepContext, path: string, attempt = 
     try {
       const source = readRange(h, original.size, head);
       const written = await writeRewrapped(source, out, decision.addTo, ctx);
-      await ctx.journal.record(file, 'rewrapped');
-      await verifyOpensWithTo(out, written, ctx);
+      ctx.journal.note(file, 'rewrapped');
+      // The fsync and the verification overlap; the rename waits for both.
+      await allOrFirstError([out.sync(), verifyOpensWithTo(out, written, ctx)]);
     } finally {
       await out.close();
     }
-    await ctx.journal.record(file, 'verified');
-    if (!(await replaceIfUnchanged(file, tmp, original, ctx.syncDir))) {
+    ctx.journal.note(file, 'verified');
+    if (!(await replaceIfUnchanged(file, tmp, original))) {
       tmpMade = false;
       if (attempt >= RETRIES_AFTER_RACE)
         throw new KeyportError('Aborted', 'the file kept changing during the migration; run again');
@@ -79,7 +83,8 @@ export async function migrateFile(ctx: FileStepContext, path: string, attempt = 
       return migrateFile(ctx, path, attempt + 1);
     }
     tmpMade = false;
-    await ctx.journal.record(file, 'replaced');
+    // The directory's fsync makes the rename durable; the journal line is progress beside it.
+    await allOrFirstError([ctx.syncDir(dirname(file)), ctx.journal.record(file, 'replaced')]);
     return 'migrated';
   } finally {
     if (tmpMade) await unlink(tmp).catch(() => undefined);
@@ -150,7 +155,7 @@ async function openSource(
   }
 }
 
-/** Writes the rewrapped message to `out`, the run's temp file, and syncs it. Returns the bytes written. */
+/** Writes the rewrapped message to `out`, the run's temp file (not synced here). Returns the bytes written. */
 async function writeRewrapped(
   source: AsyncIterable<Uint8Array>,
   out: FileHandle,
@@ -170,7 +175,6 @@ async function writeRewrapped(
     await writeAll(out, chunk);
     written += chunk.length;
   }
-  await out.sync();
   return written;
 }
 
@@ -195,20 +199,21 @@ async function verifyOpensWithTo(out: FileHandle, size: number, ctx: FileStepCon
  * in place since it was opened: the copy would drop those bytes); otherwise removes `tmp`.
  * Returns whether it replaced.
  */
-async function replaceIfUnchanged(
-  file: string,
-  tmp: string,
-  original: Stats,
-  syncDir: (dir: string) => Promise<void>,
-): Promise<boolean> {
+async function replaceIfUnchanged(file: string, tmp: string, original: Stats): Promise<boolean> {
   const now = await lstat(file).catch(() => undefined);
   if (now === undefined || !sameFile(now, original)) {
     await unlink(tmp).catch(() => undefined);
     return false;
   }
   await rename(tmp, file);
-  await syncDir(dirname(file));
   return true;
+}
+
+/** Waits for every one of `work` (none is left running), then throws the first failure. */
+async function allOrFirstError(work: ReadonlyArray<Promise<unknown>>): Promise<void> {
+  const settled = await Promise.allSettled(work);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }
 
 const sameFile = (a: Stats, b: Stats): boolean =>

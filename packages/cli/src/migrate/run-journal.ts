@@ -37,6 +37,14 @@ export class RunJournal {
   }
 
   /**
+   * Records a step of `file` without waiting for its fsync: the line is queued in order and
+   * synced with the next group commit (a failure to write it shows at the next awaited record).
+   */
+  note(file: string, state: RecordArgs[1]): void {
+    this.journal?.record(file, state).catch(() => undefined);
+  }
+
+  /**
    * A file whose header says it is migrated. When this journal had started it (a run killed
    * between the rename and its record), the journal is brought in line: `replaced`.
    */
