@@ -21,6 +21,7 @@ const offline: Record<string, readonly string[]> = {
     'test/keys.test.ts',
     'test/lazy-loading.test.ts',
     'test/migrate.test.ts',
+    'test/migrate-dir-sync.test.ts',
     'test/progress.test.ts',
   ],
   conformance: [

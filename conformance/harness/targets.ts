@@ -52,7 +52,7 @@ export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
   conformance: targetNames.filter((t) => t !== 'openbao-dr'),
   // The Python second-opinion scenarios need the venv the harness installs.
   'conformance/servers': ['azure-keyvault', 'gcp-kms'],
-  cli: ['moto', 'local-kms', 'openbao', 'softhsm'],
+  cli: ['moto', 'local-kms', 'openbao', 'openbao-dr', 'softhsm'],
   policy: ['moto', 'local-kms', 'openbao', 'drongo', 'softhsm', 'azure-keyvault', 'gcp-kms'],
   'migrate-aws-to-gcp': ['local-kms'],
   byok: ['softhsm', 'local-kms', 'openbao'],

@@ -1,5 +1,5 @@
 /**
- * The emulators the benchmark needs (local-kms, OpenBao): the variables from the environment when
+ * The emulators the benchmark needs (moto, OpenBao): the variables from the environment when
  * a harness already started them, otherwise `pnpm emulators up` under this process's lease, and
  * `down` afterwards (which stops a target only if this run was its last user).
  */
@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 
 const repoRoot = resolve(new URL('../../..', import.meta.url).pathname);
 const cli = join(repoRoot, 'conformance/bin/emulators.mjs');
-const NEEDED = ['KEYPORT_LOCALKMS_ENDPOINT', 'KEYPORT_OPENBAO_ADDR', 'KEYPORT_OPENBAO_TOKEN'] as const;
+const NEEDED = ['KEYPORT_MOTO_ENDPOINT', 'KEYPORT_OPENBAO_ADDR', 'KEYPORT_OPENBAO_TOKEN'] as const;
 
 export const REPO_ROOT = repoRoot;
 
@@ -32,7 +32,7 @@ export function benchTargets(): Targets {
   const ready = pick(process.env);
   if (ready !== undefined) return { env: ready, release: () => undefined };
   const lease = String(process.pid);
-  const names = ['local-kms', 'openbao'];
+  const names = ['moto', 'openbao'];
   const up = spawnSync(process.execPath, [cli, 'up', '--lease', lease, ...names], { stdio: 'inherit' });
   const fromFile: Record<string, string> = {};
   if (up.status === 0) {
@@ -43,9 +43,7 @@ export function benchTargets(): Targets {
   }
   const env = pick(fromFile);
   if (env === undefined) {
-    throw new Error(
-      'targets local-kms and openbao are not running: run "pnpm emulators up local-kms openbao"',
-    );
+    throw new Error('targets moto and openbao are not running: run "pnpm emulators up moto openbao"');
   }
   return {
     env,

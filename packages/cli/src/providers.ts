@@ -378,29 +378,3 @@ export function providerClockUrl(
   const { factory, cfg } = factoryConfig(config, scheme);
   return factory.clockUrl(cfg, env);
 }
-
-/**
- * The Vault/OpenBao server and token from the config, for `import` into transit when the HSM
- * cannot wrap with OAEP SHA-256 (`@keyport/byok` then speaks transit's import API directly).
- */
-export async function vaultDirectOptions(
-  config: KeyportConfig,
-  ctx: FactoryContext,
-): Promise<{ endpoint: string; token: string; namespace?: string } | undefined> {
-  const c = config.providers.hcvault;
-  if (c === undefined) return undefined;
-  const token = await readSecret(
-    {
-      what: 'the Vault token',
-      file: c.tokenFile,
-      envNames: c.tokenEnv !== undefined ? [c.tokenEnv] : ['KEYPORT_VAULT_TOKEN', 'VAULT_TOKEN'],
-    },
-    ctx.env,
-    ctx.configDir,
-  );
-  return {
-    endpoint: c.address,
-    token,
-    ...(c.namespace !== undefined ? { namespace: c.namespace } : {}),
-  };
-}

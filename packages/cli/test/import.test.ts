@@ -117,6 +117,63 @@ describe('keyport import (BYOK)', () => {
     }
   });
 
+  it('imports into a named Vault instance (hcvault+dr on openbao-dr), by URI and by --create-target --provider', async () => {
+    const { ws, env, baoHost } = await byokWorkspace();
+    const dr = requireEmulator('openbao-dr');
+    const drHost = new URL(dr.KEYPORT_OPENBAO_DR_ADDR).host;
+    const config = JSON.parse(await readFile(join(ws.dir, 'keyport.config.json'), 'utf8'));
+    config.providers['hcvault+dr'] = {
+      address: dr.KEYPORT_OPENBAO_DR_ADDR,
+      flavor: 'openbao',
+      tokenEnv: 'DR_BAO_TOKEN',
+    };
+    await writeFile(join(ws.dir, 'keyport.config.json'), JSON.stringify(config));
+    const cwd = ws.dir;
+    const drEnv = { ...env, DR_BAO_TOKEN: dr.KEYPORT_OPENBAO_DR_TOKEN };
+
+    // By URI: the instance selector picks the cluster; the key is born there, not on the default one.
+    const drUri = `hcvault+dr://${drHost}/transit/keys/cli-byok-dr-${run}`;
+    const r = await runCli(['--json', 'import', drUri, '--new-hsm-key', `cli-root-dr-${run}`], {
+      cwd,
+      env: drEnv,
+    });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const pairing = JSON.parse(r.stdout);
+    expect(pairing.target).toMatchObject({ uri: drUri, version: '1' });
+    const described = await runCli(['--json', 'keys', 'describe', drUri], { cwd, env: drEnv });
+    expect(described.code, described.stderr).toBe(0);
+    expect(JSON.parse(described.stdout)).toMatchObject({ uri: drUri, origin: 'external' });
+    const onDefault = `hcvault://${baoHost}/transit/keys/cli-byok-dr-${run}`;
+    expect((await runCli(['keys', 'describe', onDefault], { cwd, env: drEnv })).code).toBe(3);
+
+    await writeFile(join(cwd, 'p'), 'one key, the second cluster');
+    const enc = await runCli(['encrypt', 'p', '-o', 'm', '-r', pairing.hsm.uri], { cwd, env: drEnv });
+    expect(enc.code, enc.stderr).toBe(0);
+    const rewrapped = await runCli(['encrypt', 'p', '-o', 'm2', '-r', drUri, '-r', pairing.hsm.uri], {
+      cwd,
+      env: drEnv,
+    });
+    expect(rewrapped.code, rewrapped.stderr).toBe(0);
+    for (const k of [drUri, pairing.hsm.uri as string]) {
+      const dec = await runCli(['decrypt', 'm2', '-k', k], { cwd, env: drEnv });
+      expect(dec.code, dec.stderr).toBe(0);
+      expect(dec.stdout).toBe('one key, the second cluster');
+    }
+
+    // --create-target with the instance's name (or its config key) creates it on that cluster.
+    for (const provider of ['dr', 'hcvault+dr']) {
+      const name = `cli-byok-${provider.length}-${run}`;
+      const c = await runCli(
+        ['--json', 'import', name, '--create-target', '--provider', provider, '--new-hsm-key', `${name}-hsm`],
+        { cwd, env: drEnv },
+      );
+      expect(c.code, c.stdout + c.stderr).toBe(0);
+      expect(JSON.parse(c.stdout).target.uri).toBe(`hcvault+dr://${drHost}/transit/keys/${name}`);
+    }
+    const manifest = JSON.parse(await readFile(join(cwd, 'keyport-byok.json'), 'utf8'));
+    expect(manifest.pairings).toHaveLength(3);
+  });
+
   it('a wrong PIN is access denied (exit 4) and the PIN is never printed; bad flags are usage errors', async () => {
     const { ws, env } = await byokWorkspace();
     const cwd = ws.dir;

@@ -1,6 +1,7 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { kmsRecipient, openEnvelope } from '@keyport/envelope';
+import { kmsRecipient, openEnvelope, sealEnvelope } from '@keyport/envelope';
 import { describe, expect, it } from 'vitest';
 import { migrateCiphertexts, migrateFiles } from '../src/index.js';
 import { peekMessage } from '../src/migrate/header-peek.js';
@@ -64,7 +65,9 @@ describe('migrate', () => {
       cwd: ws.dir,
       jobs: 2,
     });
-    expect(summary).toMatchObject({ total: 6, migrated: 6, failed: 0 });
+    // No onProgress given: the summary still counts every file settled, and its rate.
+    expect(summary).toMatchObject({ total: 6, done: 6, migrated: 6, failed: 0 });
+    expect(summary.filesPerSecond).toBeGreaterThan(0);
     for (const [file, digest] of digests) {
       const viaA = await openEnvelope(await readFile(file), { trust: [a], keys });
       expect(sha256(viaA.plaintext)).toBe(digest);
@@ -94,6 +97,47 @@ describe('migrate', () => {
     ]);
     expect(dir.alreadyDone).toBe(6);
     expect((await readdir(join(ws.dir, 'data', 'even'))).some((f) => f.endsWith('.tmp'))).toBe(false);
+  });
+
+  it('a file written in place while it is migrated is read again, not replaced by its old bytes', async () => {
+    const { ws, keys, digests, a, b } = await setup(1);
+    const [file] = [...digests.keys()] as [string];
+    const before = await readFile(file);
+    // The same length under the same key: only the bytes differ (size alone would not tell).
+    const second = randomBytes(200);
+    const replacement = await sealEnvelope(second, { recipients: [a], keys, context: { file: '0' } });
+    expect(replacement.length).toBe(before.length);
+    let written = false;
+    // Writes the file in place while its first copy is being wrapped under --to.
+    const racing = new Proxy(keys, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (prop !== 'encrypt' || typeof value !== 'function')
+          return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: unknown[]) => {
+          const context = (args[2] as { context?: Record<string, string> } | undefined)?.context;
+          if (!written && context?.file === '0') {
+            written = true;
+            const h = await open(file, 'r+');
+            await h.write(replacement, 0, replacement.length, 0);
+            await h.close();
+          }
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const summary = await migrateFiles({
+      keys: racing,
+      from: a,
+      to: b,
+      target: 'data',
+      cwd: ws.dir,
+      removeSource: true,
+    });
+    expect(written).toBe(true);
+    expect(summary).toMatchObject({ migrated: 1, failed: 0 });
+    const opened = await openEnvelope(await readFile(file), { trust: [b], keys });
+    expect(sha256(opened.plaintext)).toBe(sha256(second));
   });
 
   it('a file whose key is missing fails, the others migrate, and the exit code is 1', async () => {

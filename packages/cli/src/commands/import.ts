@@ -7,11 +7,12 @@
 // Types only: @keyport/byok (and through it pkcs11js, a native module) is loaded when `import`
 // runs, so `keyport --help` and every other command work without it.
 import type { ByokPairing, HsmKeyExporter } from '@keyport/byok';
-import { type KeyOperations, keyUriScheme, UnsupportedError } from '@keyport/core';
+import { type KeyOperations, keyUriScheme, splitKeyUri, UnsupportedError } from '@keyport/core';
 import type { Command } from 'commander';
+import { parseInstanceKey } from '../config/schema.js';
 import { usageError } from '../errors.js';
 import type { Act } from '../program.js';
-import { vaultDirectOptions } from '../providers.js';
+import { instanceName, instancesFor } from '../providers.js';
 import type { Session } from '../session.js';
 
 export const DEFAULT_MANIFEST = 'keyport-byok.json';
@@ -26,27 +27,49 @@ function asHsmExporter(keys: KeyOperations & { provider(s: string): unknown }): 
   return hsm as HsmKeyExporter;
 }
 
-/** The target URI: given, or a new pending key (`--create-target`) in `--provider`. */
+/**
+ * Where the target lives: a key URI (`hcvault+dr://…` addresses instance `dr`; a plain URI the
+ * scheme's instance, or the one whose server it names), or for --create-target the instance
+ * --provider names (`aws-kms`, `hcvault+dr` or `dr`), resolved through the config as every
+ * other command does.
+ */
+interface TargetRef {
+  /** What `Session.keys` and `Keyport.createKey` are given: the URI, or the instance name. */
+  readonly selector: string;
+  /** The driver's scheme (`hcvault` for `hcvault+dr`). */
+  readonly scheme: string;
+  readonly isUri: boolean;
+}
+
+async function targetRef(s: Session, target: string, provider: string | undefined): Promise<TargetRef> {
+  if (target.includes('://')) return { selector: target, scheme: keyUriScheme(target), isUri: true };
+  if (provider === undefined) throw usageError('import: name the target provider with --provider');
+  const { config } = await s.config();
+  const serving = instancesFor(config, provider);
+  const only = serving.length === 1 ? serving[0] : undefined;
+  const scheme = parseInstanceKey(only ?? provider)?.scheme ?? provider;
+  return { selector: only === undefined ? provider : instanceName(only), scheme, isUri: false };
+}
+
+/** The target URI: given, or a new pending key (`--create-target`) in the target's instance. */
 async function targetUri(
   s: Session,
   keys: KeyOperations,
   target: string,
-  o: { createTarget: boolean; provider?: string },
+  ref: TargetRef,
+  createTarget: boolean,
 ): Promise<string> {
-  const isUri = target.includes('://');
-  const scheme = isUri ? keyUriScheme(target) : o.provider;
-  if (!o.createTarget) {
-    if (!isUri)
+  if (!createTarget) {
+    if (!ref.isUri)
       throw usageError('import: give the target key URI, or a name with --create-target --provider');
-    // Transit has no key without material: the adapter records a pending key in this process
-    // (nothing is sent to the server) and creates it with the import itself.
-    if (scheme !== 'hcvault') return target;
+    // Transit has no key without material: the instance records a pending key in this process
+    // (nothing is sent to the server) and creates it with the import itself. The instance is
+    // found from the URI; the driver is given its own URI (no instance selector).
+    if (ref.scheme !== 'hcvault') return target;
   }
-  if (scheme === undefined)
-    throw usageError('import --create-target needs --provider <aws-kms|hcvault|local>');
   const created = await keys.createKey(
-    scheme,
-    { name: target, spec: 'AES_256', external: true },
+    ref.selector,
+    { name: ref.isUri ? splitKeyUri(target).driverUri : target, spec: 'AES_256', external: true },
     s.callOptions,
   );
   return created.uri;
@@ -71,7 +94,7 @@ export function registerImportCommand(program: Command, act: Act): void {
     .option('--hsm-key <uri>', 'an existing exportable AES-256 HSM key (pkcs11:...)')
     .option('--new-hsm-key <name>', 'generate a new AES-256 key in the HSM (extractable only wrapped)')
     .option('--create-target', 'create the target as a pending (external) key named <target> first', false)
-    .option('-p, --provider <scheme>', 'provider for --create-target')
+    .option('-p, --provider <name>', 'provider instance for --create-target (aws-kms, hcvault+dr, dr, ...)')
     .option('--manifest <file>', `pairing manifest (default ${DEFAULT_MANIFEST})`, DEFAULT_MANIFEST)
     .action(
       act(async (s, cmd) => {
@@ -86,22 +109,16 @@ export function registerImportCommand(program: Command, act: Act): void {
           throw usageError('import needs exactly one of --hsm-key <uri> or --new-hsm-key <name>');
         }
         const target = cmd.args[0] as string;
-        const scheme = target.includes('://') ? keyUriScheme(target) : o.provider;
-        if (scheme === undefined) throw usageError('import: name the target provider with --provider');
-        const keys = await s.keys(['pkcs11', scheme]);
+        const ref = await targetRef(s, target, o.provider);
+        const keys = await s.keys(['pkcs11', ref.selector]);
         const hsm = asHsmExporter(keys);
-        const uri = await targetUri(s, keys, target, o);
-        const { config, dir } = await s.config();
-        const transit =
-          scheme === 'hcvault'
-            ? await vaultDirectOptions(config, { env: s.io.env, configDir: dir })
-            : undefined;
+        const uri = await targetUri(s, keys, target, ref, o.createTarget);
         const { importHsmKey } = await import('@keyport/byok');
         const pairing = await importHsmKey({
           keyport: keys,
           hsm,
           hsmKey: o.hsmKey !== undefined ? { uri: o.hsmKey } : { create: { name: o.newHsmKey as string } },
-          target: { uri, ...(transit !== undefined ? { transit } : {}) },
+          target: { uri },
           manifestPath: s.path(o.manifest),
           ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
         });

@@ -66,6 +66,15 @@ function parseEdks(buf: Buffer): Peeked | undefined {
   return { kind: 'envelope', version: version === 0x02 ? 2 : 1, edks };
 }
 
+/**
+ * The header from the first bytes of a file, when they hold all of it; `complete` says they are
+ * the whole file (then a header cut short is not an envelope). Undefined: read more (peekHandle).
+ */
+export function peekPrefix(head: Uint8Array, complete: boolean): Peeked | undefined {
+  const buf = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  return parseEdks(buf) ?? (complete ? { kind: 'other' } : undefined);
+}
+
 export async function peekMessage(path: string): Promise<Peeked> {
   const h = await open(path, 'r');
   try {

@@ -1,8 +1,9 @@
 /**
- * The migration journal: one JSON line per state change of one file, fsynced before the next
- * step starts. States, in order: pending (with the run's temp file name) -> rewrapped (temp
- * written and synced) -> verified (temp opens with --to alone) -> replaced (renamed over the
- * original). `skipped` and `failed` end a file's run.
+ * The migration journal: one JSON line per state change of one file, in order. States:
+ * pending (with the run's temp file name) -> rewrapped (temp written) -> verified (temp synced
+ * and opened with --to alone) -> replaced (renamed over the original). `skipped` and `failed`
+ * end a file's run. `pending` is fsynced before the temp file exists (so a killed run's temp is
+ * always found); the steps after it are progress, synced with the next group commit.
  *
  * The journal is progress and reporting, not the truth: whether a file is migrated is read
  * from its header each run (see files.ts). What a resumed run takes from it is the temp files
@@ -38,6 +39,8 @@ export class Journal {
   private queue: string[] = [];
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private flushing = false;
+  /** The group commit in progress (it runs until the queue is empty). */
+  private flushed: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly path: string,
@@ -120,7 +123,7 @@ export class Journal {
     return new Promise((resolve, reject) => {
       this.queue.push(`${line}\n`);
       this.waiters.push({ resolve, reject });
-      void this.flush();
+      if (!this.flushing) this.flushed = this.flush();
     });
   }
 
@@ -147,7 +150,9 @@ export class Journal {
     }
   }
 
+  /** Closes the journal after the lines queued so far are written and synced. */
   async close(): Promise<void> {
+    await this.flushed.catch(() => undefined);
     await this.handle.close();
   }
 }
