@@ -4,7 +4,9 @@
  * commands that use that provider, with a message naming it.
  */
 import { isAbsolute, resolve } from 'node:path';
+import type { AzureKeyVaultOptions } from '@keyport/azure-keyvault';
 import { type Capabilities, KeyportError, type KmsProvider, splitKeyUri } from '@keyport/core';
+import type { GcpKmsProviderOptions } from '@keyport/gcp-kms';
 import type {
   AwsKmsConfig,
   AzureKeyVaultConfig,
@@ -41,29 +43,17 @@ function adapterMissing(pkg: string, scheme: string, error: unknown): KeyportErr
 }
 
 /**
- * The adapters imported through `importAdapter`, each by a literal `import()`: the bin's bundler
- * (rolldown.config.mjs) then puts each in a chunk of its own, loaded on first use and sharing the
- * bundle's one copy of @keyport/core (whose `instanceof KeyportError` a second copy would break).
+ * Imports an adapter (or a library the CLI configures itself) on first use; a failure names the
+ * package. Every caller passes a literal `import()`: the bin's bundler (rolldown.config.mjs) then
+ * puts each adapter in a chunk of its own, loaded on first use and sharing the bundle's one copy
+ * of @keyport/core (whose `instanceof KeyportError` a second copy would break).
  */
-const ADAPTER_IMPORTS: Readonly<Record<string, () => Promise<unknown>>> = {
-  '@keyport/pkcs11': () => import('@keyport/pkcs11'),
-  '@keyport/gcp-kms': () => import('@keyport/gcp-kms'),
-  '@keyport/azure-keyvault': () => import('@keyport/azure-keyvault'),
-};
-
-/** Imports an adapter (or an SDK the CLI configures itself) by name, as an untyped module. */
-async function importAdapter(pkg: string, scheme: string): Promise<Record<string, unknown>> {
+async function load<T>(pkg: string, scheme: string, importer: () => Promise<T>): Promise<T> {
   try {
-    const load = Object.hasOwn(ADAPTER_IMPORTS, pkg) ? ADAPTER_IMPORTS[pkg] : undefined;
-    return (await (load !== undefined ? load() : import(pkg))) as Record<string, unknown>;
+    return await importer();
   } catch (error) {
     throw adapterMissing(pkg, scheme, error);
   }
-}
-
-function exported<T>(mod: Record<string, unknown>, names: readonly string[], pkg: string): T {
-  for (const n of names) if (mod[n] !== undefined) return mod[n] as T;
-  throw new KeyportError('Unavailable', `${pkg} exports none of ${names.join(', ')}`);
 }
 
 const pathFrom = (dir: string, p: string): string => (isAbsolute(p) ? p : resolve(dir, p));
@@ -79,9 +69,7 @@ const local: Factory<LocalConfig> = {
       ctx.env,
       ctx.configDir,
     );
-    const { openLocalKeystore } = await import('@keyport/local').catch((e: unknown) => {
-      throw adapterMissing('@keyport/local', 'local', e);
-    });
+    const { openLocalKeystore } = await load('@keyport/local', 'local', () => import('@keyport/local'));
     return openLocalKeystore({
       path: canonicalKeystorePath(c.keystore, ctx.configDir),
       passphrase,
@@ -98,10 +86,8 @@ const local: Factory<LocalConfig> = {
 
 const awsKms: Factory<AwsKmsConfig> = {
   async build(c) {
-    const { awsKms: make } = await import('@keyport/aws-kms').catch((e: unknown) => {
-      throw adapterMissing('@keyport/aws-kms', 'aws-kms', e);
-    });
-    return make({
+    const { awsKms } = await load('@keyport/aws-kms', 'aws-kms', () => import('@keyport/aws-kms'));
+    return awsKms({
       ...(c.region !== undefined ? { region: c.region } : {}),
       ...(c.endpoint !== undefined ? { endpoint: c.endpoint } : {}),
     });
@@ -125,10 +111,12 @@ const vault: Factory<VaultConfig> = {
       ctx.env,
       ctx.configDir,
     );
-    const { VaultTransitProvider } = await import('@keyport/vault-transit').catch((e: unknown) => {
-      throw adapterMissing('@keyport/vault-transit', 'hcvault', e);
-    });
-    return new VaultTransitProvider({
+    const { vaultTransit } = await load(
+      '@keyport/vault-transit',
+      'hcvault',
+      () => import('@keyport/vault-transit'),
+    );
+    return vaultTransit({
       endpoint: c.address,
       auth: token,
       ...(c.mount !== undefined ? { mount: c.mount } : {}),
@@ -143,26 +131,9 @@ const vault: Factory<VaultConfig> = {
   clockUrl: (c) => `${c.address.replace(/\/$/, '')}/v1/sys/health`,
 };
 
-type Construct = new (options: Record<string, unknown>) => KmsProvider;
-type Make = (options: Record<string, unknown>) => KmsProvider | Promise<KmsProvider>;
-
-async function construct(
-  mod: Record<string, unknown>,
-  pkg: string,
-  factoryNames: readonly string[],
-  classNames: readonly string[],
-  options: Record<string, unknown>,
-): Promise<KmsProvider> {
-  const make = factoryNames.map((n) => mod[n]).find((f) => typeof f === 'function') as Make | undefined;
-  if (make !== undefined) return make(options);
-  const Cls = exported<Construct & { open?: Make }>(mod, classNames, pkg);
-  // Prefer an async `open` (it connects and checks credentials) over the bare constructor.
-  return typeof Cls.open === 'function' ? Cls.open(options) : new Cls(options);
-}
-
 const pkcs11: Factory<Pkcs11Config> = {
   async build(c, ctx) {
-    const mod = await importAdapter('@keyport/pkcs11', 'pkcs11');
+    const { Pkcs11Provider } = await load('@keyport/pkcs11', 'pkcs11', () => import('@keyport/pkcs11'));
     // The PIN is read at login from the CLI's environment (not the provider's process.env
     // lookup), so an embedding program's `env` is the one that counts.
     const pinEnv = c.pinEnv ?? 'KEYPORT_PKCS11_PIN';
@@ -176,30 +147,25 @@ const pkcs11: Factory<Pkcs11Config> = {
       c.pinFile !== undefined
         ? { file: pathFrom(ctx.configDir, c.pinFile) }
         : { callback: () => ctx.env[pinEnv] ?? '' };
-    return construct(
-      mod,
-      '@keyport/pkcs11',
-      // Pkcs11Provider.open, not the lazy pkcs11() factory: a wrong PIN must fail before any other provider is called.
-      ['openPkcs11', 'createPkcs11Provider'],
-      ['Pkcs11Provider'],
-      {
-        modulePath: pathFrom(ctx.configDir, c.module),
-        token: { label: c.token },
-        pin,
-      },
-    );
+    // Opened now, not at the first call (the `pkcs11()` factory's way): a wrong PIN must fail
+    // before any other provider is called.
+    return Pkcs11Provider.open({
+      modulePath: pathFrom(ctx.configDir, c.module),
+      token: { label: c.token },
+      pin,
+    });
   },
   async capabilities() {
-    const mod = await importAdapter('@keyport/pkcs11', 'pkcs11');
-    return mod.PKCS11_CAPABILITIES as Capabilities | undefined;
+    const { PKCS11_CAPABILITIES } = await load('@keyport/pkcs11', 'pkcs11', () => import('@keyport/pkcs11'));
+    return PKCS11_CAPABILITIES;
   },
   clockUrl: () => undefined,
 };
 
 const gcpKms: Factory<GcpKmsConfig> = {
   async build(c, ctx) {
-    const mod = await importAdapter('@keyport/gcp-kms', 'gcp-kms');
-    const options: Record<string, unknown> = {
+    const { gcpKms } = await load('@keyport/gcp-kms', 'gcp-kms', () => import('@keyport/gcp-kms'));
+    const options: { -readonly [K in keyof GcpKmsProviderOptions]: GcpKmsProviderOptions[K] } = {
       ...(c.transport !== undefined ? { transport: c.transport } : {}),
       ...(c.apiEndpoint !== undefined ? { apiEndpoint: c.apiEndpoint } : {}),
       ...(c.port !== undefined ? { port: c.port } : {}),
@@ -210,9 +176,7 @@ const gcpKms: Factory<GcpKmsConfig> = {
     if (c.insecure === true) {
       if (c.transport === 'rest') options.protocol = 'http';
       else {
-        const grpc = (await importAdapter('@grpc/grpc-js', 'gcp-kms')) as {
-          credentials: { createInsecure(): unknown };
-        };
+        const grpc = await load('@grpc/grpc-js', 'gcp-kms', () => import('@grpc/grpc-js'));
         options.sslCreds = grpc.credentials.createInsecure();
       }
     }
@@ -222,24 +186,20 @@ const gcpKms: Factory<GcpKmsConfig> = {
         ctx.env,
         ctx.configDir,
       );
-      const auth = (await importAdapter('google-auth-library', 'gcp-kms')) as {
-        OAuth2Client: new () => { setCredentials(c: { access_token: string }): void };
-      };
+      const auth = await load('google-auth-library', 'gcp-kms', () => import('google-auth-library'));
       const client = new auth.OAuth2Client();
       client.setCredentials({ access_token: token });
       options.authClient = client;
     }
-    return construct(
-      mod,
-      '@keyport/gcp-kms',
-      ['createGcpKmsProvider', 'gcpKms'],
-      ['GcpKmsProvider'],
-      options,
-    );
+    return gcpKms(options);
   },
   async capabilities() {
-    const mod = await importAdapter('@keyport/gcp-kms', 'gcp-kms');
-    return (mod.GCP_KMS_CAPABILITIES ?? mod.GCP_CAPABILITIES) as Capabilities | undefined;
+    const { GCP_KMS_CAPABILITIES } = await load(
+      '@keyport/gcp-kms',
+      'gcp-kms',
+      () => import('@keyport/gcp-kms'),
+    );
+    return GCP_KMS_CAPABILITIES;
   },
   clockUrl: (c) =>
     c.apiEndpoint === undefined
@@ -251,7 +211,11 @@ const gcpKms: Factory<GcpKmsConfig> = {
 
 const azureKeyVault: Factory<AzureKeyVaultConfig> = {
   async build(c, ctx) {
-    const mod = await importAdapter('@keyport/azure-keyvault', 'azurekeyvault');
+    const { azureKeyVault: make } = await load(
+      '@keyport/azure-keyvault',
+      'azurekeyvault',
+      () => import('@keyport/azure-keyvault'),
+    );
     const clientOptions: Record<string, unknown> = {};
     if (c.caFile !== undefined) {
       const { Agent } = await import('node:https');
@@ -278,7 +242,7 @@ const azureKeyVault: Factory<AzureKeyVaultConfig> = {
         getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3_600_000 }),
       };
     }
-    return construct(mod, '@keyport/azure-keyvault', [], ['AzureKeyVaultProvider'], options);
+    return make(options as unknown as AzureKeyVaultOptions);
   },
   async capabilities() {
     return undefined;
