@@ -7,9 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
-import { join } from 'node:path';
 import { AzureKeyVaultProvider } from '@keyport/azure-keyvault';
-import { JsonlAuditSink, loadOrCreateAuditKey } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import {
   applyFixes,
@@ -20,7 +18,7 @@ import {
   planFixes,
   UNKNOWN,
 } from '../src/index.js';
-import { client, outcomesOf, tempDir, unique } from './support/targets.js';
+import { auditedClient, outcomesOf, unique } from './support/targets.js';
 
 function provider(): AzureKeyVaultProvider {
   const url = process.env.KEYPORT_AZUREKV_URL;
@@ -56,11 +54,7 @@ describe('inventory and policy on Azure Key Vault (keyport test server)', () => 
   it('versions, rotation policy and tags as Key Vault reports them; each rule broken and satisfied', {
     timeout: 180_000,
   }, async () => {
-    const dir = await tempDir();
-    const logPath = join(dir, 'audit.jsonl');
-    const { key: auditKey } = await loadOrCreateAuditKey(join(dir, 'audit.key'));
-    const sink = await JsonlAuditSink.open(logPath, { hmacKey: auditKey });
-    const kp = client({ providers: [provider()], audit: [sink] });
+    const { kp, logPath, auditKey } = await auditedClient([provider()]);
     const pci = await kp.createKey('azurekeyvault', {
       name: unique('pci'),
       spec: 'RSA_3072',

@@ -1,11 +1,3 @@
-/**
- * Inventory and policy on AWS KMS as local-kms emulates it (the harness's `local-kms` target):
- * keys seeded to break and to satisfy each rule, the findings asserted exactly. local-kms has
- * no grants (it answers ListGrants with an HTML page), so the grant rules must answer unknown
- * for every key, never pass.
- */
-import { join } from 'node:path';
-import { JsonlAuditSink, loadOrCreateAuditKey } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import {
   applyFixes,
@@ -16,7 +8,7 @@ import {
   planFixes,
   UNKNOWN,
 } from '../src/index.js';
-import { client, localKmsProvider, outcomesOf, tempDir, unique } from './support/targets.js';
+import { auditedClient, localKmsProvider, outcomesOf, unique } from './support/targets.js';
 
 const POLICY = parsePolicyText(`
 version: 1
@@ -37,11 +29,7 @@ describe('inventory and policy on AWS KMS (local-kms)', () => {
   it('seeded keys break and satisfy each rule; grants unknown (not emulated); deletion dates measured', {
     timeout: 180_000,
   }, async () => {
-    const dir = await tempDir();
-    const logPath = join(dir, 'audit.jsonl');
-    const { key: auditKey } = await loadOrCreateAuditKey(join(dir, 'audit.key'));
-    const sink = await JsonlAuditSink.open(logPath, { hmacKey: auditKey });
-    const kp = client({ providers: [localKmsProvider()], audit: [sink] });
+    const { kp, logPath, auditKey } = await auditedClient([localKmsProvider()]);
 
     const good = await kp.createKey('aws-kms', {
       name: unique('good'),

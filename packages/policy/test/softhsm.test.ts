@@ -1,13 +1,4 @@
-/**
- * Inventory and policy on a PKCS#11 token: SoftHSM2 as the harness set it up (target `softhsm`),
- * with a token of this process's own. Keys are in the module (protection `hsm`), versions and
- * their dates and labels are keyport's metadata objects in the token; there is no automatic
- * rotation, no deletion window and no grants, so the rotation rule can only be met by hand and
- * the grant rules answer unknown.
- */
-import { join } from 'node:path';
 import { isolateSofthsmToken, requireTarget } from '@keyport/conformance/harness';
-import { JsonlAuditSink, loadOrCreateAuditKey } from '@keyport/core';
 import { Pkcs11Provider } from '@keyport/pkcs11';
 import { describe, expect, it } from 'vitest';
 import {
@@ -19,7 +10,7 @@ import {
   planFixes,
   UNKNOWN,
 } from '../src/index.js';
-import { client, outcomesOf, tempDir, unique } from './support/targets.js';
+import { auditedClient, outcomesOf, unique } from './support/targets.js';
 
 async function provider(): Promise<Pkcs11Provider> {
   isolateSofthsmToken();
@@ -46,11 +37,7 @@ describe('inventory and policy on PKCS#11 (SoftHSM2)', () => {
   it('versions, dates and labels from the token; HSM protection; each rule broken and satisfied', {
     timeout: 180_000,
   }, async () => {
-    const dir = await tempDir();
-    const logPath = join(dir, 'audit.jsonl');
-    const { key: auditKey } = await loadOrCreateAuditKey(join(dir, 'audit.key'));
-    const sink = await JsonlAuditSink.open(logPath, { hmacKey: auditKey });
-    const kp = client({ providers: [await provider()], audit: [sink] });
+    const { kp, logPath, auditKey } = await auditedClient([await provider()]);
     const aes = await kp.createKey('pkcs11', {
       name: unique('aes'),
       spec: 'AES_256',

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AwsKmsProvider } from '@keyport/aws-kms';
-import { Keyport, type KeyportOptions } from '@keyport/core';
+import { JsonlAuditSink, Keyport, type KeyportOptions, loadOrCreateAuditKey } from '@keyport/core';
 import { type LocalProvider, openLocalKeystore } from '@keyport/local';
 import { afterEach } from 'vitest';
 
@@ -70,6 +70,17 @@ export function client(options: KeyportOptions): Keyport {
   const kp = new Keyport(options);
   cleanups.push(() => kp.close());
   return kp;
+}
+
+/** A client whose every call is recorded in a fresh JSONL audit log (what "last used" is read from). */
+export async function auditedClient(
+  providers: KeyportOptions['providers'],
+): Promise<{ kp: Keyport; logPath: string; auditKey: Uint8Array }> {
+  const dir = await tempDir();
+  const logPath = join(dir, 'audit.jsonl');
+  const { key: auditKey } = await loadOrCreateAuditKey(join(dir, 'audit.key'));
+  const sink = await JsonlAuditSink.open(logPath, { hmacKey: auditKey });
+  return { kp: client({ providers, audit: [sink] }), logPath, auditKey };
 }
 
 export const unique = (hint: string): string => `kp-pol-${hint}-${randomUUID().slice(0, 8)}`;
