@@ -169,10 +169,7 @@ export async function describeKey(rpc: Rpc, key: ResolvedKey, o: Call): Promise<
   } catch (e) {
     const deleted = statusOf(e) === 404 ? await unless404(getDeletedKey(rpc, key, o)) : undefined;
     if (deleted === undefined) throw e;
-    const p = deleted.properties;
-    return keyInfoOf(rpc, key.vault, deleted, {
-      deletionDate: p.scheduledPurgeDate ?? p.deletedOn ?? new Date(),
-    });
+    return deletedKeyInfo(rpc, key.vault, deleted);
   }
   const [versions, rotation] = await Promise.all([versionsOf(rpc, key, o), rotationOf(rpc, key, found, o)]);
   if (key.version !== undefined && !versions.some((v) => v.version === key.version)) {
@@ -212,31 +209,55 @@ async function rotationOf(rpc: Rpc, key: ResolvedKey, latest: KeyVaultKey, o: Ca
   }
 }
 
+/** A soft-deleted key described as other providers describe theirs: pending deletion. */
+function deletedKeyInfo(rpc: Rpc, vault: Vault, deleted: DeletedKey): KeyInfo {
+  const p = deleted.properties;
+  return keyInfoOf(rpc, vault, deleted, { deletionDate: p.scheduledPurgeDate ?? p.deletedOn ?? new Date() });
+}
+
 /**
- * Every key of every configured vault. Key Vault lists names and attributes only, so each key is
- * fetched for its type (in parallel per page). Keys with no keyport spec (EC P-521, P-256K, RSA of
- * other sizes) are left out of the listing, as are keys deleted meanwhile.
+ * Every key of every configured vault, then its soft-deleted keys (pending deletion, as AWS and
+ * Cloud KMS list theirs; Key Vault keeps them out of the key listing). Key Vault lists names and
+ * attributes only, so each key is fetched for its type (in parallel per page). Keys with no
+ * keyport spec (EC P-521, P-256K, RSA of other sizes) are left out, as are keys deleted, purged
+ * or recovered meanwhile.
  */
 export async function* listKeys(rpc: Rpc, o: ListOptions): AsyncIterable<KeyInfo> {
   const maxPageSize = Math.min(25, Math.max(1, o.pageSize ?? 25));
   for (const vault of rpc.config.vaults) {
-    const pages = await rpc.send(vault, o, async (kc, so) =>
+    const ref = (name: string): ResolvedKey => ({ vault, name, version: undefined });
+    const live = await rpc.send(vault, o, async (kc, so) =>
       kc.listPropertiesOfKeys(so).byPage({ maxPageSize }),
     );
-    for await (const page of pages) {
-      const infos = await Promise.all(
-        page.map(async (p) => {
-          const found = await unless404(getKey(rpc, { vault, name: p.name, version: undefined }, o));
-          try {
-            return found && keyInfoOf(rpc, vault, found);
-          } catch (e) {
-            if (e instanceof KeyportError && e.code === 'Unsupported') return undefined;
-            throw e;
-          }
+    yield* describePages(live, async (p) => {
+      const found = await unless404(getKey(rpc, ref(p.name), o));
+      return found && keyInfoOf(rpc, vault, found);
+    });
+    const deleted = await rpc.send(vault, o, async (kc, so) =>
+      kc.listDeletedKeys(so).byPage({ maxPageSize }),
+    );
+    yield* describePages(deleted, async (d) => {
+      const found = await unless404(getDeletedKey(rpc, ref(d.name), o));
+      return found && deletedKeyInfo(rpc, vault, found);
+    });
+  }
+}
+
+/** Each page's entries described in parallel; an entry keyport has no spec for is left out. */
+async function* describePages<T>(
+  pages: AsyncIterable<T[]>,
+  describe: (entry: T) => Promise<KeyInfo | undefined>,
+): AsyncIterable<KeyInfo> {
+  for await (const page of pages) {
+    const infos = await Promise.all(
+      page.map((entry) =>
+        describe(entry).catch((e: unknown) => {
+          if (e instanceof KeyportError && e.code === 'Unsupported') return undefined;
+          throw e;
         }),
-      );
-      for (const info of infos) if (info !== undefined) yield info;
-    }
+      ),
+    );
+    for (const info of infos) if (info !== undefined) yield info;
   }
 }
 
@@ -295,11 +316,7 @@ export async function scheduleKeyDeletion(rpc: Rpc, key: ResolvedKey, req: Sched
   const poller = await onKey(rpc, key, o, () =>
     rpc.send(key.vault, o, (kc, so) => kc.beginDeleteKey(key.name, { ...so, ...rpc.pollOptions })),
   );
-  const deleted = await poller.pollUntilDone({ abortSignal: o.signal });
-  const p = deleted.properties;
-  return keyInfoOf(rpc, key.vault, deleted, {
-    deletionDate: p.scheduledPurgeDate ?? p.deletedOn ?? new Date(),
-  });
+  return deletedKeyInfo(rpc, key.vault, await poller.pollUntilDone({ abortSignal: o.signal }));
 }
 
 /**

@@ -104,8 +104,19 @@ describe('lifecycle', () => {
     // The test server's retention is 7 days: the deletion date is the vault's purge date.
     expect((deleted.deletionDate?.getTime() ?? 0) - Date.now()).toBeGreaterThan(6 * 86_400_000);
     await expect(keyport.describeKey(key.uri)).resolves.toMatchObject({ state: 'pending_deletion' });
+    // Listed too (Key Vault keeps it under /deletedkeys), once, pending deletion, with its date.
+    const listed = async () => {
+      const out = [];
+      for await (const k of keyport.listKeys('azurekeyvault')) if (k.uri === key.uri) out.push(k);
+      return out;
+    };
+    const pending = await listed();
+    expect(pending).toHaveLength(1);
+    expect(pending[0]).toMatchObject({ state: 'pending_deletion', spec: 'EC_P384' });
+    expect(pending[0]?.deletionDate?.getTime()).toBe(deleted.deletionDate?.getTime());
     await provider.purgeDeletedKey({ uri: key.uri });
     await expect(keyport.describeKey(key.uri)).rejects.toMatchObject({ code: 'NotFound' });
+    expect(await listed()).toHaveLength(0);
     await expect(keyport.createKey('azurekeyvault', { name, spec: 'EC_P384' })).resolves.toBeDefined();
   });
 

@@ -111,9 +111,9 @@ describe('inventory and policy on Azure Key Vault (keyport test server)', () => 
     // last use from the audit log, matched to the URIs the listing reports: no used key is left unmatched
     expect(inv.keys.filter((k) => k.lastUsedAt !== null).map((k) => k.uri)).toEqual([pci.uri]);
     expect(inv.auditUnmatched).toEqual([]);
-    // Key Vault lists live keys only: a soft-deleted key is under /deletedkeys, not in the listing.
-    expect(inv.sources).toEqual([{ source: 'azurekeyvault', keys: 5 }]);
-    expect(inv.keys.map((k) => k.uri)).not.toContain(deleted.uri);
+    // Key Vault keeps soft-deleted keys out of its key listing; the driver lists them after the
+    // live ones (from /deletedkeys), pending deletion, so the deletion rules see them.
+    expect(inv.sources).toEqual([{ source: 'azurekeyvault', keys: 6 }]);
     const byUri = (uri: string) => inv.keys.find((k) => k.uri === uri) as InventoryKey;
 
     const p = byUri(pci.uri);
@@ -140,6 +140,8 @@ describe('inventory and policy on Azure Key Vault (keyport test server)', () => 
     });
     expect(byUri(slow.uri).rotation).toMatchObject({ enabled: true, periodDays: 400 });
     expect(byUri(small.uri)).toMatchObject({ algorithm: 'RSA_2048', purpose: 'sign_verify' });
+    expect(byUri(deleted.uri)).toMatchObject({ state: 'pending_deletion', algorithm: 'RSA_3072' });
+    expect(Date.parse(String(byUri(deleted.uri).pendingDeletionAt))).toBe(gone.deletionDate?.getTime());
 
     const result = checkPolicy(inv, POLICY);
     expect(outcomesOf(result.findings, names)).toEqual([
