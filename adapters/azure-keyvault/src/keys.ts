@@ -64,6 +64,9 @@ export function keyInfoOf(
     state:
       extra.deletionDate !== undefined ? 'pending_deletion' : p.enabled === false ? 'disabled' : 'enabled',
     labels,
+    // The JWK type says it: RSA-HSM, EC-HSM and oct-HSM keys live in HSMs (premium vaults,
+    // Managed HSM); RSA and EC keys are software-protected.
+    ...(key.key?.kty !== undefined ? { protection: key.key.kty.endsWith('-HSM') ? 'hsm' : 'software' } : {}),
     ...(p.createdOn !== undefined ? { createdAt: p.createdOn } : {}),
     ...(p.version !== undefined ? { primaryVersion: p.version } : {}),
     ...extra,

@@ -46,6 +46,17 @@ function currentVersion(versions: readonly CryptoKeyVersion[]): CryptoKeyVersion
   return newest.find((v) => LIVE_STATES.includes(versionState(v.state))) ?? newest[0];
 }
 
+/** Cloud KMS protection levels; EXTERNAL and EXTERNAL_VPC are Cloud EKM (material outside Google). */
+const PROTECTION_BY_LEVEL: Readonly<Record<string, KeyInfo['protection']>> = Object.assign(
+  Object.create(null),
+  {
+    SOFTWARE: 'software',
+    HSM: 'hsm',
+    EXTERNAL: 'external',
+    EXTERNAL_VPC: 'external',
+  },
+);
+
 /** KeyInfo for a key; `versions` (when listed) fills the version list and non-symmetric state. */
 function toKeyInfo(key: CryptoKey, versions?: readonly CryptoKeyVersion[]): KeyInfo {
   const uri = keyUriOf(key.name ?? '');
@@ -70,6 +81,8 @@ function toKeyInfo(key: CryptoKey, versions?: readonly CryptoKeyVersion[]): KeyI
     labels: { ...(key.labels ?? {}) },
     origin: key.importOnly ? 'external' : 'provider',
     ...defined({
+      protection:
+        PROTECTION_BY_LEVEL[String(key.primary?.protectionLevel ?? key.versionTemplate?.protectionLevel)],
       createdAt: toDate(key.createTime),
       primaryVersion: versionIdOf(leading?.name),
       versions: versions?.map((v) => ({

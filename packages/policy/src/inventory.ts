@@ -199,7 +199,7 @@ async function inventoryKey(ctx: SourceContext, listed: KeyInfo): Promise<Invent
     algorithm: info.spec,
     keyBits: keyBitsOf(info.spec),
     purpose: info.usage,
-    protection: protectionOf(keyUriScheme(info.uri), ctx.declared),
+    protection: info.protection ?? protectionOf(keyUriScheme(info.uri), ctx.declared),
     state: info.state,
     createdAt: iso(info.createdAt),
     lastRotatedAt: lastRotatedOf(info),

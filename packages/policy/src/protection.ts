@@ -1,8 +1,7 @@
 /**
- * Protection level by provider scheme, where the product fixes it for every key. The neutral
- * KeyInfo carries no protection field, so providers whose protection varies per key (Cloud KMS
- * SOFTWARE/HSM/EXTERNAL, Azure standard vs premium/Managed HSM) are unknown unless the operator
- * states it for a source.
+ * Protection level where the driver does not report it per key (`KeyInfo.protection`, which Cloud
+ * KMS and Azure Key Vault fill and which wins): what the operator states for a source, else what
+ * the product fixes for every key of its scheme, else unknown.
  */
 import type { KeySpec } from '@keyport/core';
 import type { Known, Protection } from './inventory-types.js';

@@ -123,7 +123,7 @@ describe('inventory and policy on Azure Key Vault (keyport test server)', () => 
       keyBits: 3072,
       purpose: 'encrypt_decrypt',
       state: 'enabled',
-      protection: UNKNOWN,
+      protection: 'software', // an RSA key (not RSA-HSM): a standard vault's software protection
       versions: 2,
       rotation: { enabled: true, periodDays: 90 },
       pendingDeletionAt: null,
@@ -148,16 +148,17 @@ describe('inventory and policy on Azure Key Vault (keyport test server)', () => 
       'grant-context pci unknown',
       'no-p256 p256 violation',
       'owner small violation',
-      'pci-hsm pci unknown',
+      'pci-hsm pci violation',
       'rotation norotate violation',
       'rotation slow violation',
       'rsa-size small violation',
     ]);
-    // The operator states the vault is a standard (software) one: the HSM rule now fails, not passes.
+    // An operator's statement fills in only what the provider does not report: the key's own
+    // type (RSA, not RSA-HSM) wins over a claim of HSM protection.
     const stated = await collectInventory(kp, {
       sources: ['azurekeyvault'],
       filter: (k) => k.uri === pci.uri,
-      protection: { azurekeyvault: 'software' },
+      protection: { azurekeyvault: 'hsm' },
     });
     expect(outcomesOf(checkPolicy(stated, POLICY).findings, names)).toEqual([
       'grant-context pci unknown',

@@ -29,7 +29,7 @@ function provider(): GcpKmsProvider {
 const DAY_MS = 86_400_000;
 
 describe('inventory and policy on Cloud KMS (test server)', () => {
-  it('version count and last rotation from the version list; protection unknown unless stated; each rule broken and satisfied', {
+  it('version count and last rotation from the version list; protection as Cloud KMS reports it; each rule broken and satisfied', {
     timeout: 120_000,
   }, async () => {
     const kp = client({ providers: [provider()] });
@@ -72,7 +72,7 @@ describe('inventory and policy on Cloud KMS (test server)', () => {
     const byUri = (uri: string) => inv.keys.find((k) => k.uri === uri) as InventoryKey;
     const r = byUri(rotating.uri);
     expect(r).toMatchObject({
-      protection: UNKNOWN,
+      protection: 'software', // the versions' protection level (SOFTWARE)
       versions: 3,
       rotation: { enabled: true, periodDays: 90 },
       grants: { count: 1 },
@@ -106,22 +106,17 @@ rules:
       outcomesOf(checkPolicy(i, policy, now === undefined ? {} : { now }).findings, names);
     expect(outcomes(inv)).toEqual([
       'grant-life slow violation',
-      'hsm rotating unknown',
-      'hsm slow unknown',
+      'hsm rotating violation',
+      'hsm slow violation',
       'owner plain violation',
       'rotation plain violation',
       'rotation slow violation',
       'rsa-size rsa violation',
     ]);
-    // The operator says this key ring is HSM-backed: the rule can now pass.
+    // An operator's statement fills in only what the provider does not report: it cannot turn
+    // Cloud KMS's own SOFTWARE into a pass.
     const stated = await collectInventory(kp, { sources: ['gcp-kms'], protection: { 'gcp-kms': 'hsm' } });
-    expect(outcomes(stated)).toEqual([
-      'grant-life slow violation',
-      'owner plain violation',
-      'rotation plain violation',
-      'rotation slow violation',
-      'rsa-size rsa violation',
-    ]);
+    expect(outcomes(stated)).toEqual(outcomes(inv));
     // 400 days on, the material's age is what the rotation rule reads, now that versions are dated.
     const later = checkPolicy(stated, policy, { now: new Date(Date.now() + 400 * DAY_MS) });
     expect(
@@ -156,7 +151,7 @@ describe('inventory on a Cloud KMS endpoint without version listing (drongo, RES
     expect(inv.sources).toEqual([{ source: 'gcp-kms', keys: 1 }]);
     const k = inv.keys[0] as InventoryKey;
     expect(k.uri).toBe(key.uri);
-    expect(k).toMatchObject({ versions: UNKNOWN, lastRotatedAt: UNKNOWN, protection: UNKNOWN });
+    expect(k).toMatchObject({ versions: UNKNOWN, lastRotatedAt: UNKNOWN, protection: 'software' });
     const policy = parsePolicyText(`
 version: 1
 rules:
