@@ -111,23 +111,12 @@ function toGrant(meta: GrantMeta, token?: string): Grant {
   };
 }
 
-export async function createGrant(
-  s: VaultSession,
-  key: ResolvedKey,
-  req: GrantRequest,
-  signal: AbortSignal,
-): Promise<Grant> {
+export async function createGrant(s: VaultSession, key: ResolvedKey, req: GrantRequest, signal: AbortSignal) {
   const refuse = (why: string) => new KeyportError('InvalidArgument', why, { keyUri: key.uri });
   if (req.constraints?.contextSubset !== undefined) {
-    throw keyportError(
-      'Unsupported',
-      'Vault policies pin exact parameter values: only contextEquals can be enforced',
-      {
-        provider: PROVIDER_NAME,
-        keyUri: key.uri,
-        capability: 'grantConstraints.contextSubset',
-      },
-    );
+    const why = 'Vault policies pin exact parameter values: only contextEquals can be enforced';
+    const capability = 'grantConstraints.contextSubset';
+    throw keyportError('Unsupported', why, { provider: PROVIDER_NAME, keyUri: key.uri, capability });
   }
   if (req.operations.length === 0) throw refuse('a grant needs at least one operation');
   const contextEquals = req.constraints?.contextEquals;
@@ -176,20 +165,12 @@ export async function createGrant(
   return toGrant(meta, created.auth.client_token);
 }
 
-async function readGrantPolicy(
-  s: VaultSession,
-  name: string,
-  signal: AbortSignal,
-): Promise<GrantMeta | undefined> {
+async function readGrantPolicy(s: VaultSession, name: string, signal: AbortSignal) {
   const r = await s.read<{ rules?: string; data?: { rules?: string } }>(signal, `sys/policy/${name}`);
   return parseMeta(r.data?.rules ?? r.rules ?? '');
 }
 
-export async function* listGrants(
-  s: VaultSession,
-  key: ResolvedKey,
-  signal: AbortSignal,
-): AsyncIterable<Grant> {
+export async function* listGrants(s: VaultSession, key: ResolvedKey, signal: AbortSignal) {
   const r = await s.read<{ policies?: string[]; data?: { policies?: string[] } }>(signal, 'sys/policy');
   const prefix = policyPrefix(key);
   for (const name of r.data?.policies ?? r.policies ?? []) {
@@ -205,12 +186,7 @@ export async function* listGrants(
   }
 }
 
-export async function revokeGrant(
-  s: VaultSession,
-  key: ResolvedKey,
-  grantId: string,
-  signal: AbortSignal,
-): Promise<void> {
+export async function revokeGrant(s: VaultSession, key: ResolvedKey, grantId: string, signal: AbortSignal) {
   const missing = () =>
     new KeyportError('NotFound', 'no such grant', { provider: PROVIDER_NAME, keyUri: key.uri });
   if (!/^[0-9a-f]{16}$/.test(grantId)) throw missing();

@@ -14,9 +14,7 @@
 import { constants, createCipheriv, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import {
   type ImportKeyMaterialRequest,
-  type ImportParameters,
   type ImportWrappingAlgorithm,
-  type KeyInfo,
   KeyportError,
   keyportError,
 } from '@keyport/core';
@@ -61,17 +59,11 @@ export async function getImportParameters(
   key: ResolvedKey,
   signal: AbortSignal,
   algorithm: ImportWrappingAlgorithm = 'RSA_AES_KEY_WRAP_SHA_256',
-): Promise<ImportParameters> {
+) {
   hashesFor(algorithm, key.uri, 'Unsupported');
   if (!t.pending.has(keyId(key)) && (await readKey(t.s, key, signal)).imported_key !== true) {
-    throw new KeyportError(
-      'KeyStateConflict',
-      'the key holds provider-generated material and takes no import',
-      {
-        provider: PROVIDER_NAME,
-        keyUri: key.uri,
-      },
-    );
+    const why = 'the key holds provider-generated material and takes no import';
+    throw new KeyportError('KeyStateConflict', why, { provider: PROVIDER_NAME, keyUri: key.uri });
   }
   const r = await t.s.read<{ data: { public_key: string } }>(signal, `${key.mount}/wrapping_key`);
   const der = createPublicKey(r.data.public_key).export({ type: 'spki', format: 'der' });
@@ -108,7 +100,7 @@ export async function importKeyMaterial(
   key: ResolvedKey,
   req: ImportKeyMaterialRequest,
   signal: AbortSignal,
-): Promise<KeyInfo> {
+) {
   const hash_function = hashesFor(req.algorithm, key.uri, 'InvalidArgument').hashFunction;
   if (req.expiresAt !== undefined) {
     throw new KeyportError('InvalidArgument', 'transit imported material cannot expire', { keyUri: key.uri });

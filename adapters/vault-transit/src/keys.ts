@@ -139,20 +139,12 @@ export async function* listKeys(t: Transit, signal: AbortSignal): AsyncIterable<
   }
 }
 
-export async function readKey(
-  s: VaultSession,
-  key: KeyLocation,
-  signal: AbortSignal,
-): Promise<TransitKeyData> {
+export async function readKey(s: VaultSession, key: KeyLocation, signal: AbortSignal) {
   return (await s.read<{ data: TransitKeyData }>(signal, keyPath(key))).data;
 }
 
 /** The key's data, or undefined when it does not exist. */
-export async function tryReadKey(
-  s: VaultSession,
-  key: KeyLocation,
-  signal: AbortSignal,
-): Promise<TransitKeyData | undefined> {
+export async function tryReadKey(s: VaultSession, key: KeyLocation, signal: AbortSignal) {
   return (await s.tryRead<{ data: TransitKeyData }>(signal, keyPath(key)))?.data;
 }
 
@@ -173,7 +165,7 @@ export async function createTransitKey(
   type: TransitKeyType,
   opts: TransitKeyOptions,
   signal: AbortSignal,
-): Promise<TransitKeyData> {
+) {
   if ((await tryReadKey(s, key, signal)) !== undefined) throw alreadyExists(key);
   await s.write(signal, keyPath(key), {
     type,
@@ -195,12 +187,7 @@ export function rotationSeconds(policy: RotationPolicy | undefined): number {
   return seconds;
 }
 
-export async function configure(
-  s: VaultSession,
-  key: KeyLocation,
-  body: object,
-  signal: AbortSignal,
-): Promise<void> {
+export async function configure(s: VaultSession, key: KeyLocation, body: object, signal: AbortSignal) {
   await s.write(signal, keyPath(key, '/config'), body);
 }
 
@@ -210,7 +197,7 @@ export async function setSoftDeleted(
   key: KeyLocation,
   deleted: boolean,
   signal: AbortSignal,
-): Promise<void> {
+) {
   if (deleted) await s.remove(signal, keyPath(key, '/soft-delete'));
   else await s.write(signal, keyPath(key, '/soft-delete-restore'));
 }

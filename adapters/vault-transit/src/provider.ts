@@ -40,8 +40,6 @@ export interface ExtraCallOptions {
   readonly signal?: AbortSignal;
 }
 
-const signalOf = (o: ExtraCallOptions): AbortSignal => o.signal ?? new AbortController().signal;
-
 /** Core names batch items `{ plaintext }` / `{ ciphertext }`; direct callers may pass `{ data }`. */
 function asBatchItem(item: EncryptBatchItem | DecryptBatchItem | crypto.BatchItem): crypto.BatchItem {
   if ('data' in item) return item;
@@ -112,9 +110,14 @@ export class VaultTransitProvider implements KmsProvider {
   }
 
   /** Runs a driver-only call (outside core's call policy) with this driver's error mapping. */
-  private async mapped<T>(key: ResolvedKey, fn: () => Promise<T>): Promise<T> {
+  private async mapped<T>(
+    ref: KeyRef | ResolvedKey,
+    o: ExtraCallOptions,
+    fn: (key: ResolvedKey, signal: AbortSignal) => Promise<T>,
+  ) {
+    const key = 'mount' in ref ? ref : this.key(ref);
     try {
-      return await fn();
+      return await fn(key, o.signal ?? new AbortController().signal);
     } catch (error) {
       throw mapVaultError(error, key.uri) ?? error;
     }
@@ -179,53 +182,52 @@ export class VaultTransitProvider implements KmsProvider {
     byok.importKeyMaterial(this.t, this.key(ref), req, o.signal);
 
   /** Many encryptions in one `batch_input` request; one outcome per item, in order. */
-  async encryptBatch(
+  encryptBatch(
     ref: KeyRef,
     items: readonly (EncryptBatchItem | crypto.BatchItem)[],
     o: ExtraCallOptions = {},
   ) {
-    const t = this.target(ref);
-    return this.mapped(t.key, () => crypto.encryptBatch(t, items.map(asBatchItem), signalOf(o)));
+    return this.mapped(ref, o, (_, signal) =>
+      crypto.encryptBatch(this.target(ref), items.map(asBatchItem), signal),
+    );
   }
   /** Many decryptions in one request; a bad item (wrong context, foreign ciphertext) fails alone. */
-  async decryptBatch(
+  decryptBatch(
     ref: KeyRef,
     items: readonly (DecryptBatchItem | crypto.BatchItem)[],
     o: ExtraCallOptions = {},
   ) {
-    const t = this.target(ref);
-    return this.mapped(t.key, () => crypto.decryptBatch(t, items.map(asBatchItem), signalOf(o)));
+    return this.mapped(ref, o, (_, signal) =>
+      crypto.decryptBatch(this.target(ref), items.map(asBatchItem), signal),
+    );
   }
 
   // ---------------------------------------------------------------- transit-only
 
   /** Creates a key of any transit type (including chacha20-poly1305 and ed25519). */
-  async createTransitKey(
+  createTransitKey(
     name: string,
     type: TransitKeyType,
     opts: keys.TransitKeyOptions = {},
     o: ExtraCallOptions = {},
   ): Promise<TransitKeyData> {
-    const key = keys.keyForName(this.t, name);
-    return this.mapped(key, async () =>
-      this.t.facts.remember(key, await keys.createTransitKey(this.session, key, type, opts, signalOf(o))),
+    return this.mapped(keys.keyForName(this.t, name), o, async (key, signal) =>
+      this.t.facts.remember(key, await keys.createTransitKey(this.session, key, type, opts, signal)),
     );
   }
 
   /** The raw transit key data (any type). */
-  async readTransitKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<TransitKeyData> {
-    const key = this.key(ref);
-    return this.mapped(key, () => keys.readKey(this.session, key, signalOf(o)));
+  readTransitKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<TransitKeyData> {
+    return this.mapped(ref, o, (key, signal) => keys.readKey(this.session, key, signal));
   }
 
   /** Deletes a key immediately and irreversibly (deletion_allowed, then DELETE). */
-  async deleteKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<void> {
-    const key = this.key(ref);
-    return this.mapped(key, () => keys.deleteKey(this.t, key, signalOf(o)));
+  deleteKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<void> {
+    return this.mapped(ref, o, (key, signal) => keys.deleteKey(this.t, key, signal));
   }
 
   /** min_decryption_version / min_encryption_version (0 = latest for encryption). */
-  async setVersionPolicy(
+  setVersionPolicy(
     ref: KeyRef,
     policy: { minDecryptionVersion?: number; minEncryptionVersion?: number },
     o: ExtraCallOptions = {},
@@ -235,21 +237,21 @@ export class VaultTransitProvider implements KmsProvider {
       min_decryption_version: policy.minDecryptionVersion,
       min_encryption_version: policy.minEncryptionVersion,
     };
-    const signal = signalOf(o);
-    return this.mapped(this.key(ref), () =>
+    return this.mapped(ref, o, (_, signal) =>
       this.changed(ref, signal, (key) => keys.configure(this.session, key, body, signal)),
     );
   }
 
   /** Re-encrypts under the newest version, never dropping the context (see crypto.ts). */
-  async rewrap(
+  rewrap(
     ref: KeyRef,
     ciphertext: Uint8Array,
     req: { context?: EncryptionContext } = {},
     o: ExtraCallOptions = {},
   ) {
-    const t = { ...this.t, key: this.key(ref) };
-    return this.mapped(t.key, () => crypto.rewrap(t, ciphertext, req.context, signalOf(o)));
+    return this.mapped(ref, o, (key, signal) =>
+      crypto.rewrap({ ...this.t, key }, ciphertext, req.context, signal),
+    );
   }
 }
 

@@ -34,13 +34,8 @@ export function batchResultsOf(error: unknown): unknown[] | undefined {
 
 function abortError(signal: AbortSignal): KeyportError {
   const timedOut = signal.reason instanceof Error && signal.reason.name === 'TimeoutError';
-  return new KeyportError(
-    timedOut ? 'Timeout' : 'Aborted',
-    `the Vault call ${timedOut ? 'timed out' : 'was aborted'}`,
-    {
-      provider: 'hcvault',
-    },
-  );
+  const why = `the Vault call ${timedOut ? 'timed out' : 'was aborted'}`;
+  return new KeyportError(timedOut ? 'Timeout' : 'Aborted', why, { provider: 'hcvault' });
 }
 
 /** Resolves like `promise` but rejects as soon as `signal` aborts. */
@@ -290,11 +285,7 @@ export class VaultSession {
     return this.send<T>(signal, 'write', path, body);
   }
   /** A read that answers undefined for 404 (missing key, empty mount, missing metadata). */
-  async tryRead<T>(
-    signal: AbortSignal,
-    path: string,
-    method: 'read' | 'list' = 'read',
-  ): Promise<T | undefined> {
+  async tryRead<T>(signal: AbortSignal, path: string, method: 'read' | 'list' = 'read') {
     try {
       return await this.send<T>(signal, method, path);
     } catch (error) {
