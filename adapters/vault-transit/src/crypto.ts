@@ -8,6 +8,7 @@ import {
   KeyportError,
   keyportError,
   type MacResult,
+  type ProviderCallOptions,
   SIGNING_ALGORITHMS_BY_SPEC,
   type SigningAlgorithm,
   type SignRequest,
@@ -71,6 +72,8 @@ async function writeWithContext<T>(
 }
 
 type Context = EncryptionContext | undefined;
+type Req = { readonly context?: Context };
+type Call = ProviderCallOptions;
 const pinned = (key: ResolvedKey) => (key.version === undefined ? {} : { key_version: Number(key.version) });
 const sealed = (text: string) => ({
   ciphertext: ciphertextBytes(text),
@@ -78,14 +81,14 @@ const sealed = (text: string) => ({
 });
 const refuse = (t: Target, why: string) => new KeyportError('InvalidArgument', why, { keyUri: t.key.uri });
 
-export async function encrypt(t: Target, plaintext: Uint8Array, context: Context, signal: AbortSignal) {
+export async function encrypt(t: Target, plaintext: Uint8Array, { context }: Req, { signal }: Call) {
   const body = { plaintext: b64(plaintext), ...pinned(t.key) };
   return sealed(
     (await writeWithContext<{ ciphertext: string }>(t, 'encrypt', body, context, signal)).ciphertext,
   );
 }
 
-export async function decrypt(t: Target, ciphertext: Uint8Array, context: Context, signal: AbortSignal) {
+export async function decrypt(t: Target, ciphertext: Uint8Array, { context }: Req, { signal }: Call) {
   const text = ciphertextText(ciphertext);
   const { version } = parsePrefixed(text);
   if (t.key.version !== undefined && t.key.version !== version) {
@@ -104,7 +107,7 @@ export async function decrypt(t: Target, ciphertext: Uint8Array, context: Contex
 
 const DATAKEY_BITS: Readonly<Record<number, number>> = { 16: 128, 32: 256, 64: 512 };
 
-export async function generateDataKey(t: Target, req: DataKeyRequest, signal: AbortSignal) {
+export async function generateDataKey(t: Target, req: DataKeyRequest, { signal }: Call) {
   const bits = DATAKEY_BITS[req.bytes ?? 32];
   if (bits === undefined) throw refuse(t, 'transit data keys are 16, 32 or 64 bytes');
   const body = { bits, ...pinned(t.key) };
@@ -137,7 +140,7 @@ export function signParams(type: string, requested: SigningAlgorithm | undefined
   return { algorithm, body };
 }
 
-export async function sign(t: Target, message: Uint8Array, req: SignRequest, signal: AbortSignal) {
+export async function sign(t: Target, message: Uint8Array, req: SignRequest, { signal }: Call) {
   const params = signParams(await t.facts.typeOf(t.s, t.key, signal), req.algorithm, t.key.uri);
   const body = { input: b64(message), prehashed: req.messageType === 'digest', ...params.body };
   const raw = await tagged(t, 'sign', 'signature', body, signal);
@@ -182,7 +185,7 @@ export async function verify(
   message: Uint8Array,
   signature: Uint8Array,
   req: SignRequest & { algorithm: SigningAlgorithm },
-  signal: AbortSignal,
+  { signal }: Call,
 ) {
   const params = signParams(await t.facts.typeOf(t.s, t.key, signal), req.algorithm, t.key.uri);
   const body = { prehashed: req.messageType === 'digest', ...params.body };
@@ -195,13 +198,13 @@ async function requireHmacKey(t: Target, signal: AbortSignal): Promise<void> {
   if (type !== 'hmac') throw refuse(t, `${type} keys are not MAC keys`);
 }
 
-export async function mac(t: Target, message: Uint8Array, signal: AbortSignal): Promise<MacResult> {
+export async function mac(t: Target, message: Uint8Array, { signal }: Call): Promise<MacResult> {
   await requireHmacKey(t, signal);
   const raw = await tagged(t, 'hmac', 'hmac', { input: b64(message), algorithm: 'sha2-256' }, signal);
   return { mac: raw.bytes, keyVersion: raw.version };
 }
 
-export async function verifyMac(t: Target, message: Uint8Array, tag: Uint8Array, signal: AbortSignal) {
+export async function verifyMac(t: Target, message: Uint8Array, tag: Uint8Array, { signal }: Call) {
   await requireHmacKey(t, signal);
   return verifyAny(t, 'hmac', message, tag, { algorithm: 'sha2-256' }, signal);
 }
@@ -320,9 +323,9 @@ export async function rewrap(t: Target, ciphertext: Uint8Array, context: Context
     return { ...sealed(r.data.ciphertext), serverSide: true };
   }
   const unpinned = { ...t, key: { ...t.key, version: undefined } };
-  const opened = await decrypt(unpinned, ciphertext, context, signal);
+  const opened = await decrypt(unpinned, ciphertext, { context }, { signal });
   try {
-    return { ...(await encrypt(unpinned, opened.plaintext, context, signal)), serverSide: false };
+    return { ...(await encrypt(unpinned, opened.plaintext, { context }, { signal })), serverSide: false };
   } finally {
     opened.plaintext.fill(0);
   }

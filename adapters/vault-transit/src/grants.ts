@@ -16,11 +16,15 @@ import {
   type GrantRequest,
   KeyportError,
   keyportError,
+  type ProviderCallOptions,
 } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
 import { statusOf, type VaultSession } from './rpc.js';
 import { associatedData } from './specs.js';
 import type { ResolvedKey } from './uri.js';
+
+/** The server and the key a grant call is about. */
+type Keyed = { readonly s: VaultSession; readonly key: ResolvedKey };
 
 const HEADER = '# keyport-grant v1 ';
 
@@ -111,7 +115,7 @@ function toGrant(meta: GrantMeta, token?: string): Grant {
   };
 }
 
-export async function createGrant(s: VaultSession, key: ResolvedKey, req: GrantRequest, signal: AbortSignal) {
+export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal }: ProviderCallOptions) {
   const refuse = (why: string) => new KeyportError('InvalidArgument', why, { keyUri: key.uri });
   if (req.constraints?.contextSubset !== undefined) {
     const why = 'Vault policies pin exact parameter values: only contextEquals can be enforced';
@@ -170,7 +174,7 @@ async function readGrantPolicy(s: VaultSession, name: string, signal: AbortSigna
   return parseMeta(r.data?.rules ?? r.rules ?? '');
 }
 
-export async function* listGrants(s: VaultSession, key: ResolvedKey, signal: AbortSignal) {
+export async function* listGrants({ s, key }: Keyed, { signal }: ProviderCallOptions) {
   const r = await s.read<{ policies?: string[]; data?: { policies?: string[] } }>(signal, 'sys/policy');
   const prefix = policyPrefix(key);
   for (const name of r.data?.policies ?? r.policies ?? []) {
@@ -186,7 +190,7 @@ export async function* listGrants(s: VaultSession, key: ResolvedKey, signal: Abo
   }
 }
 
-export async function revokeGrant(s: VaultSession, key: ResolvedKey, grantId: string, signal: AbortSignal) {
+export async function revokeGrant({ s, key }: Keyed, grantId: string, { signal }: ProviderCallOptions) {
   const missing = () =>
     new KeyportError('NotFound', 'no such grant', { provider: PROVIDER_NAME, keyUri: key.uri });
   if (!/^[0-9a-f]{16}$/.test(grantId)) throw missing();

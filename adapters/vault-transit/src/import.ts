@@ -14,14 +14,16 @@
 import { constants, createCipheriv, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import {
   type ImportKeyMaterialRequest,
+  type ImportParametersRequest,
   type ImportWrappingAlgorithm,
   KeyportError,
   keyportError,
+  type ProviderCallOptions,
 } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
-import { describe, readKey, type Transit } from './keys.js';
+import { describe, type KeyTarget, readKey } from './keys.js';
 import { b64, TYPE_BY_SPEC } from './specs.js';
-import { keyId, keyPath, type ResolvedKey } from './uri.js';
+import { keyId, keyPath } from './uri.js';
 
 const KWP_IV = Buffer.from('a65959a6', 'hex');
 
@@ -55,11 +57,11 @@ function hashesFor(
  * pending key or one that was imported takes material (as a new version); generated keys never do.
  */
 export async function getImportParameters(
-  t: Transit,
-  key: ResolvedKey,
-  signal: AbortSignal,
-  algorithm: ImportWrappingAlgorithm = 'RSA_AES_KEY_WRAP_SHA_256',
+  t: KeyTarget,
+  { algorithm = 'RSA_AES_KEY_WRAP_SHA_256' }: ImportParametersRequest,
+  { signal }: ProviderCallOptions,
 ) {
+  const { key } = t;
   hashesFor(algorithm, key.uri, 'Unsupported');
   if (!t.pending.has(keyId(key)) && (await readKey(t.s, key, signal)).imported_key !== true) {
     const why = 'the key holds provider-generated material and takes no import';
@@ -96,11 +98,11 @@ export function wrapForImport(
 
 /** Creates the pending key from the material, or adds a version to an imported key. */
 export async function importKeyMaterial(
-  t: Transit,
-  key: ResolvedKey,
+  t: KeyTarget,
   req: ImportKeyMaterialRequest,
-  signal: AbortSignal,
+  { signal }: ProviderCallOptions,
 ) {
+  const { key } = t;
   const hash_function = hashesFor(req.algorithm, key.uri, 'InvalidArgument').hashFunction;
   if (req.expiresAt !== undefined) {
     throw new KeyportError('InvalidArgument', 'transit imported material cannot expire', { keyUri: key.uri });

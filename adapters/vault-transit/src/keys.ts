@@ -60,6 +60,9 @@ export interface Transit {
   readonly extrasSeen: Map<string, KeyInfoExtras>;
 }
 
+/** One key's calls: the instance's server and memories, and the key. */
+export type KeyTarget = Transit & { readonly key: ResolvedKey };
+
 /** A create request's `name` may be a bare name (default mount) or a full key URI. */
 export function keyForName(t: Transit, name: string): ResolvedKey {
   const address = t.s.address;

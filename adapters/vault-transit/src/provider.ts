@@ -93,13 +93,22 @@ export class VaultTransitProvider implements KmsProvider {
   }
 
   /** A key for a cryptographic call: a key still waiting for its material cannot be used. */
-  private target(ref: KeyRef): crypto.Target {
+  private target(ref: KeyRef): keys.KeyTarget {
     const key = this.key(ref);
     if (this.t.pending.has(keyId(key))) {
       const why = 'the key is waiting for imported material';
       throw new KeyportError('KeyStateConflict', why, { provider: PROVIDER_NAME, keyUri: key.uri });
     }
     return { ...this.t, key };
+  }
+
+  /**
+   * A contract method from a module function of the key; `usable` refuses a key still waiting
+   * for its material (cryptography), grants and import take any key.
+   */
+  private on<A extends unknown[], R>(fn: (t: keys.KeyTarget, ...args: A) => Promise<R>, usable = true) {
+    return async (ref: KeyRef, ...args: A): Promise<R> =>
+      fn(usable ? this.target(ref) : { ...this.t, key: this.key(ref) }, ...args);
   }
 
   /** Runs `act` on the key, then describes it as it now is. */
@@ -156,30 +165,20 @@ export class VaultTransitProvider implements KmsProvider {
 
   // ---------------------------------------------------------------- cryptography, grants, import
 
-  readonly encrypt: Contract['encrypt'] = async (ref, plaintext, req, o) =>
-    crypto.encrypt(this.target(ref), plaintext, req.context, o.signal);
-  readonly decrypt: Contract['decrypt'] = async (ref, ciphertext, req, o) =>
-    crypto.decrypt(this.target(ref), ciphertext, req.context, o.signal);
-  readonly generateDataKey: Contract['generateDataKey'] = async (ref, req, o) =>
-    crypto.generateDataKey(this.target(ref), req, o.signal);
-  readonly sign: Contract['sign'] = async (ref, message, req, o) =>
-    crypto.sign(this.target(ref), message, req, o.signal);
-  readonly verify: Contract['verify'] = async (ref, message, signature, req, o) =>
-    crypto.verify(this.target(ref), message, signature, req, o.signal);
-  readonly mac: Contract['mac'] = async (ref, message, o) => crypto.mac(this.target(ref), message, o.signal);
-  readonly verifyMac: Contract['verifyMac'] = async (ref, message, tag, o) =>
-    crypto.verifyMac(this.target(ref), message, tag, o.signal);
-  readonly createGrant: Contract['createGrant'] = async (ref, req, o) =>
-    grants.createGrant(this.session, this.key(ref), req, o.signal);
+  readonly encrypt: Contract['encrypt'] = this.on(crypto.encrypt);
+  readonly decrypt: Contract['decrypt'] = this.on(crypto.decrypt);
+  readonly generateDataKey: Contract['generateDataKey'] = this.on(crypto.generateDataKey);
+  readonly sign: Contract['sign'] = this.on(crypto.sign);
+  readonly verify: Contract['verify'] = this.on(crypto.verify);
+  readonly mac: Contract['mac'] = this.on(crypto.mac);
+  readonly verifyMac: Contract['verifyMac'] = this.on(crypto.verifyMac);
+  readonly createGrant: Contract['createGrant'] = this.on(grants.createGrant, false);
   async *listGrants(ref: KeyRef, o: ListOptions): AsyncIterable<Grant> {
-    yield* grants.listGrants(this.session, this.key(ref), o.signal);
+    yield* grants.listGrants({ s: this.session, key: this.key(ref) }, o);
   }
-  readonly revokeGrant: Contract['revokeGrant'] = async (ref, id, o) =>
-    grants.revokeGrant(this.session, this.key(ref), id, o.signal);
-  readonly getImportParameters: Contract['getImportParameters'] = async (ref, req, o) =>
-    byok.getImportParameters(this.t, this.key(ref), o.signal, req.algorithm);
-  readonly importKeyMaterial: Contract['importKeyMaterial'] = async (ref, req, o) =>
-    byok.importKeyMaterial(this.t, this.key(ref), req, o.signal);
+  readonly revokeGrant: Contract['revokeGrant'] = this.on(grants.revokeGrant, false);
+  readonly getImportParameters: Contract['getImportParameters'] = this.on(byok.getImportParameters, false);
+  readonly importKeyMaterial: Contract['importKeyMaterial'] = this.on(byok.importKeyMaterial, false);
 
   /** Many encryptions in one `batch_input` request; one outcome per item, in order. */
   encryptBatch(
