@@ -40,27 +40,23 @@ export interface Target {
 /** The body fields binding a context: associated_data, plus `context` for derived keys. */
 function contextFields(t: Target, context: Context, strict = true): Record<string, string> {
   const aad = associatedData(context);
-  if (aad === undefined && strict && t.facts.derived.has(keyId(t.key))) {
+  const derived = t.facts.derived.has(keyId(t.key));
+  if (aad === undefined && strict && derived) {
     throw refuse(t, 'derived transit keys need a non-empty encryption context');
   }
-  if (aad === undefined) return {};
-  return t.facts.derived.has(keyId(t.key))
-    ? { associated_data: aad, context: aad }
-    : { associated_data: aad };
+  return aad === undefined ? {} : { associated_data: aad, ...(derived ? { context: aad } : {}) };
 }
 
 const DERIVED_HINT = /missing 'context' for key derivation/;
 
 /** Writes to `<mount>/<op>/<name>`, learning once that a key is derived and retrying with `context`. */
-async function writeWithContext<T>(
-  t: Target,
-  op: string,
-  body: object,
-  context: Context,
-  signal: AbortSignal,
-) {
+async function writeWithContext(t: Target, op: string, body: object, context: Context, signal: AbortSignal) {
+  // Each op answers the fields it produces: encrypt a ciphertext, decrypt a plaintext, datakey both.
   const send = () =>
-    t.s.write<{ data: T }>(signal, opPath(t.key, op), { ...body, ...contextFields(t, context) });
+    t.s.write<{ data: { ciphertext: string; plaintext: string } }>(signal, opPath(t.key, op), {
+      ...body,
+      ...contextFields(t, context),
+    });
   try {
     return (await send()).data;
   } catch (error) {
@@ -83,9 +79,7 @@ const refuse = (t: Target, why: string) => new KeyportError('InvalidArgument', w
 
 export async function encrypt(t: Target, plaintext: Uint8Array, { context }: Req, { signal }: Call) {
   const body = { plaintext: b64(plaintext), ...pinned(t.key) };
-  return sealed(
-    (await writeWithContext<{ ciphertext: string }>(t, 'encrypt', body, context, signal)).ciphertext,
-  );
+  return sealed((await writeWithContext(t, 'encrypt', body, context, signal)).ciphertext);
 }
 
 export async function decrypt(t: Target, ciphertext: Uint8Array, { context }: Req, { signal }: Call) {
@@ -95,13 +89,7 @@ export async function decrypt(t: Target, ciphertext: Uint8Array, { context }: Re
     const why = 'ciphertext was made by another version than the one pinned';
     throw new KeyportError('InvalidCiphertext', why, { keyUri: t.key.uri });
   }
-  const r = await writeWithContext<{ plaintext: string }>(
-    t,
-    'decrypt',
-    { ciphertext: text },
-    context,
-    signal,
-  );
+  const r = await writeWithContext(t, 'decrypt', { ciphertext: text }, context, signal);
   return { plaintext: unb64(r.plaintext), keyVersion: version };
 }
 
@@ -110,14 +98,7 @@ const DATAKEY_BITS: Readonly<Record<number, number>> = { 16: 128, 32: 256, 64: 5
 export async function generateDataKey(t: Target, req: DataKeyRequest, { signal }: Call) {
   const bits = DATAKEY_BITS[req.bytes ?? 32];
   if (bits === undefined) throw refuse(t, 'transit data keys are 16, 32 or 64 bytes');
-  const body = { bits, ...pinned(t.key) };
-  const r = await writeWithContext<{ ciphertext: string; plaintext: string }>(
-    t,
-    'datakey/plaintext',
-    body,
-    req.context,
-    signal,
-  );
+  const r = await writeWithContext(t, 'datakey/plaintext', { bits, ...pinned(t.key) }, req.context, signal);
   const { ciphertext: wrapped, keyVersion } = sealed(r.ciphertext);
   return { plaintext: unb64(r.plaintext), wrapped, keyVersion };
 }

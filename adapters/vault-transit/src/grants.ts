@@ -134,18 +134,18 @@ export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal
   const policyName = `${policyPrefix(key)}${id}`;
   // The token first (it may name a policy that does not exist yet), so the policy can carry
   // the token's accessor for revocation.
-  const created = await s.write<{ auth: { client_token: string; accessor: string } }>(
-    signal,
-    'auth/token/create-orphan',
-    {
-      policies: [policyName],
-      display_name: 'keyport-grant',
-      meta: { keyport_grant: id },
-      ...(ttl !== undefined
-        ? { ttl: `${ttl}s`, explicit_max_ttl: `${ttl}s`, renewable: false }
-        : { renewable: true }),
-    },
-  );
+  const lifetime =
+    ttl === undefined
+      ? { renewable: true }
+      : { ttl: `${ttl}s`, explicit_max_ttl: `${ttl}s`, renewable: false };
+  const token = {
+    policies: [policyName],
+    display_name: 'keyport-grant',
+    meta: { keyport_grant: id },
+    ...lifetime,
+  };
+  type Created = { auth: { client_token: string; accessor: string } };
+  const created = await s.write<Created>(signal, 'auth/token/create-orphan', token);
   const meta: GrantMeta = {
     id,
     keyUri: key.uri,

@@ -195,13 +195,8 @@ export async function configure(s: VaultSession, key: KeyLocation, body: object,
 }
 
 /** OpenBao soft-delete (disable) and soft-delete-restore (enable). */
-export async function setSoftDeleted(
-  s: VaultSession,
-  key: KeyLocation,
-  deleted: boolean,
-  signal: AbortSignal,
-) {
-  if (deleted) await s.remove(signal, keyPath(key, '/soft-delete'));
+export async function softDelete(s: VaultSession, key: KeyLocation, on: boolean, signal: AbortSignal) {
+  if (on) await s.remove(signal, keyPath(key, '/soft-delete'));
   else await s.write(signal, keyPath(key, '/soft-delete-restore'));
 }
 
@@ -224,15 +219,12 @@ export async function destroyVersion(s: VaultSession, key: ResolvedKey, signal: 
     fail('KeyStateConflict', 'the primary version cannot be destroyed; rotate first');
   if (v > oldest)
     fail('KeyStateConflict', `transit destroys versions oldest first: destroy version ${oldest} first`);
-  await configure(
-    s,
-    key,
-    {
-      min_decryption_version: Math.max(data.min_decryption_version, v + 1),
-      min_encryption_version: Math.max(data.min_encryption_version, v + 1),
-    },
-    signal,
-  );
+  const floor = (current: number) => Math.max(current, v + 1);
+  const body = {
+    min_decryption_version: floor(data.min_decryption_version),
+    min_encryption_version: floor(data.min_encryption_version),
+  };
+  await configure(s, key, body, signal);
   await s.write(signal, keyPath(key, '/trim'), { min_available_version: v + 1 });
 }
 

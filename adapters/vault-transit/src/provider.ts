@@ -153,13 +153,10 @@ export class VaultTransitProvider implements KmsProvider {
   /** OpenBao soft-delete; HashiCorp Vault's transit has no disable (a fact of the server flavor). */
   private setEnabled(ref: KeyRef, enabled: boolean, signal: AbortSignal): Promise<KeyInfo> {
     return this.changed(ref, signal, (key) => {
-      if (this.capabilities.enableDisable) return keys.setSoftDeleted(this.session, key, !enabled, signal);
+      if (this.capabilities.enableDisable) return keys.softDelete(this.session, key, !enabled, signal);
       const why = 'HashiCorp Vault transit has no disable (OpenBao soft-delete only)';
-      throw keyportError('Unsupported', why, {
-        provider: PROVIDER_NAME,
-        keyUri: key.uri,
-        capability: 'enableDisable',
-      });
+      const capability = 'enableDisable';
+      throw keyportError('Unsupported', why, { provider: PROVIDER_NAME, keyUri: key.uri, capability });
     });
   }
 

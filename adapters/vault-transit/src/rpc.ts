@@ -189,19 +189,12 @@ export class TokenManager {
     }
     // node-vault's generated login commands render paths with mustache, which bundlers that prefer
     // mustache's ESM build break; `write` is the same request.
-    const [path, body] =
+    // The default mounts are named after the methods.
+    const body =
       auth.method === 'approle'
-        ? [
-            `auth/${auth.mount ?? 'approle'}/login`,
-            { role_id: auth.roleId, ...(auth.secretId !== undefined ? { secret_id: auth.secretId } : {}) },
-          ]
-        : [
-            `auth/${auth.mount ?? 'kubernetes'}/login`,
-            {
-              role: auth.role,
-              jwt: auth.jwt ?? (await readFile(auth.jwtPath ?? K8S_JWT_PATH, 'utf8')).trim(),
-            },
-          ];
+        ? { role_id: auth.roleId, ...(auth.secretId !== undefined ? { secret_id: auth.secretId } : {}) }
+        : { role: auth.role, jwt: auth.jwt ?? (await readFile(auth.jwtPath ?? K8S_JWT_PATH, 'utf8')).trim() };
+    const path = `auth/${auth.mount ?? auth.method}/login`;
     const response: unknown = await this.client.write(path, body, { signal });
     const token = (response as { auth?: { client_token?: unknown } }).auth?.client_token;
     if (typeof token !== 'string' || token === '') {
