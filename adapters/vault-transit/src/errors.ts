@@ -71,10 +71,8 @@ export function vaultAnswer(
 ): { status: number; message: string; requestId?: string } | undefined {
   const response = (error as { response?: { statusCode?: unknown; body?: unknown } } | null)?.response;
   if (typeof response?.statusCode !== 'number') return undefined;
-  const body = (typeof response.body === 'object' ? response.body : {}) as {
-    errors?: unknown;
-    request_id?: unknown;
-  } | null;
+  type Body = { errors?: unknown; request_id?: unknown } | null;
+  const body = (typeof response.body === 'object' ? response.body : {}) as Body;
   const first = Array.isArray(body?.errors) && typeof body.errors[0] === 'string' ? body.errors[0] : '';
   const requestId = typeof body?.request_id === 'string' ? { requestId: body.request_id } : {};
   return { status: response.statusCode, message: first, ...requestId };

@@ -122,7 +122,6 @@ export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal
     const capability = 'grantConstraints.contextSubset';
     throw keyportError('Unsupported', why, { provider: PROVIDER_NAME, keyUri: key.uri, capability });
   }
-  if (req.operations.length === 0) throw refuse('a grant needs at least one operation');
   const contextEquals = req.constraints?.contextEquals;
   if (associatedData(contextEquals) !== undefined && req.operations.includes('re_encrypt')) {
     throw refuse('transit rewrap cannot check a context: grant decrypt and encrypt instead of re_encrypt');

@@ -17,6 +17,7 @@ import { PROVIDER_NAME } from './errors.js';
 import type { MetadataStoreOptions } from './options.js';
 import type { VaultSession } from './rpc.js';
 import {
+  extraFields,
   type KeyInfoExtras,
   type TransitKeyData,
   type TransitKeyType,
@@ -88,8 +89,7 @@ function pendingInfo(key: ResolvedKey, spec: KeySpec, extra: KeyInfoExtras): Key
     spec,
     usage: extra.usage ?? 'encrypt_decrypt',
     state: 'pending_import',
-    labels: { ...extra.labels },
-    ...(extra.description !== undefined ? { description: extra.description } : {}),
+    ...extraFields(extra),
     origin: 'external',
   };
 }
