@@ -261,13 +261,8 @@ export function encryptBatch(t: Target, items: readonly BatchItem[], signal: Abo
     ...contextFields(t, it.context, false),
     ...pinned(t.key),
   }));
-  return runBatch(
-    t,
-    'encrypt',
-    inputs,
-    (r) => (r.ciphertext === undefined ? undefined : sealed(r.ciphertext)),
-    signal,
-  );
+  const read = (r: BatchResult) => (r.ciphertext === undefined ? undefined : sealed(r.ciphertext));
+  return runBatch(t, 'encrypt', inputs, read, signal);
 }
 
 /** Many decryptions in one request; a malformed ciphertext is refused here, without sending it. */

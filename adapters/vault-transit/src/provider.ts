@@ -47,6 +47,9 @@ function asBatchItem(item: EncryptBatchItem | DecryptBatchItem | crypto.BatchIte
   return item.context === undefined ? { data } : { data, context: item.context };
 }
 
+/** A batch's items in core's shape or transit's `{ data }`. */
+type BatchItems<Item> = readonly (Item | crypto.BatchItem)[];
+
 /** The contract's methods, to type the driver's by name. */
 type Contract = Driver & DriverCapabilities;
 
@@ -178,21 +181,13 @@ export class VaultTransitProvider implements KmsProvider {
   readonly importKeyMaterial: Contract['importKeyMaterial'] = this.on(byok.importKeyMaterial, false);
 
   /** Many encryptions in one `batch_input` request; one outcome per item, in order. */
-  encryptBatch(
-    ref: KeyRef,
-    items: readonly (EncryptBatchItem | crypto.BatchItem)[],
-    o: ExtraCallOptions = {},
-  ) {
+  encryptBatch(ref: KeyRef, items: BatchItems<EncryptBatchItem>, o: ExtraCallOptions = {}) {
     return this.mapped(ref, o, (_, signal) =>
       crypto.encryptBatch(this.target(ref), items.map(asBatchItem), signal),
     );
   }
   /** Many decryptions in one request; a bad item (wrong context, foreign ciphertext) fails alone. */
-  decryptBatch(
-    ref: KeyRef,
-    items: readonly (DecryptBatchItem | crypto.BatchItem)[],
-    o: ExtraCallOptions = {},
-  ) {
+  decryptBatch(ref: KeyRef, items: BatchItems<DecryptBatchItem>, o: ExtraCallOptions = {}) {
     return this.mapped(ref, o, (_, signal) =>
       crypto.decryptBatch(this.target(ref), items.map(asBatchItem), signal),
     );
