@@ -99,9 +99,6 @@ export function mapVaultError(error: unknown, keyUri?: string): KeyportError | u
   }
   const network = networkErrorCode(error);
   if (network === undefined) return undefined;
-  return new KeyportError(
-    network === 'ETIMEDOUT' ? 'Timeout' : 'Unavailable',
-    `Vault unreachable (${network})`,
-    base,
-  );
+  const code = network === 'ETIMEDOUT' ? 'Timeout' : 'Unavailable';
+  return new KeyportError(code, `Vault unreachable (${network})`, base);
 }
