@@ -14,8 +14,8 @@ import {
   type SignRequest,
 } from '@keyport/core';
 import { PROVIDER_NAME, VAULT_ERROR_TABLE, vaultErrorKey } from './errors.js';
-import { type KeyFacts, readKey } from './keys.js';
-import { batchResultsOf, type VaultSession } from './rpc.js';
+import { type KeyTarget, readKey } from './keys.js';
+import { batchResultsOf } from './rpc.js';
 import {
   associatedData,
   b64,
@@ -31,11 +31,7 @@ import {
 import { keyId, opPath, type ResolvedKey } from './uri.js';
 
 /** One key's crypto calls need the server, the facts learnt about it, and the key. */
-export interface Target {
-  readonly s: VaultSession;
-  readonly facts: KeyFacts;
-  readonly key: ResolvedKey;
-}
+type Target = KeyTarget;
 
 /** The body fields binding a context: associated_data, plus `context` for derived keys. */
 function contextFields(t: Target, context: Context, strict = true): Record<string, string> {
