@@ -4,19 +4,18 @@
  */
 import {
   type DataKeyRequest,
-  type DataKeyResult,
   type EncryptionContext,
   KeyportError,
   keyportError,
   type MacResult,
+  type ProviderCallOptions,
   SIGNING_ALGORITHMS_BY_SPEC,
   type SigningAlgorithm,
   type SignRequest,
-  type SignResult,
 } from '@keyport/core';
 import { PROVIDER_NAME, VAULT_ERROR_TABLE, vaultErrorKey } from './errors.js';
-import { type KeyFacts, readKey } from './keys.js';
-import { batchResultsOf, type VaultSession } from './rpc.js';
+import { type KeyTarget, readKey } from './keys.js';
+import { batchResultsOf } from './rpc.js';
 import {
   associatedData,
   b64,
@@ -32,36 +31,28 @@ import {
 import { keyId, opPath, type ResolvedKey } from './uri.js';
 
 /** One key's crypto calls need the server, the facts learnt about it, and the key. */
-export interface Target {
-  readonly s: VaultSession;
-  readonly facts: KeyFacts;
-  readonly key: ResolvedKey;
-}
+type Target = KeyTarget;
 
 /** The body fields binding a context: associated_data, plus `context` for derived keys. */
 function contextFields(t: Target, context: Context, strict = true): Record<string, string> {
   const aad = associatedData(context);
-  if (aad === undefined && strict && t.facts.derived.has(keyId(t.key))) {
+  const derived = t.facts.derived.has(keyId(t.key));
+  if (aad === undefined && strict && derived) {
     throw refuse(t, 'derived transit keys need a non-empty encryption context');
   }
-  if (aad === undefined) return {};
-  return t.facts.derived.has(keyId(t.key))
-    ? { associated_data: aad, context: aad }
-    : { associated_data: aad };
+  return aad === undefined ? {} : { associated_data: aad, ...(derived ? { context: aad } : {}) };
 }
 
 const DERIVED_HINT = /missing 'context' for key derivation/;
 
 /** Writes to `<mount>/<op>/<name>`, learning once that a key is derived and retrying with `context`. */
-async function writeWithContext<T>(
-  t: Target,
-  op: string,
-  body: object,
-  context: Context,
-  signal: AbortSignal,
-) {
+async function writeWithContext(t: Target, op: string, body: object, context: Context, signal: AbortSignal) {
+  // Each op answers the fields it produces: encrypt a ciphertext, decrypt a plaintext, datakey both.
   const send = () =>
-    t.s.write<{ data: T }>(signal, opPath(t.key, op), { ...body, ...contextFields(t, context) });
+    t.s.write<{ data: { ciphertext: string; plaintext: string } }>(signal, opPath(t.key, op), {
+      ...body,
+      ...contextFields(t, context),
+    });
   try {
     return (await send()).data;
   } catch (error) {
@@ -73,6 +64,8 @@ async function writeWithContext<T>(
 }
 
 type Context = EncryptionContext | undefined;
+type Req = { readonly context?: Context };
+type Call = ProviderCallOptions;
 const pinned = (key: ResolvedKey) => (key.version === undefined ? {} : { key_version: Number(key.version) });
 const sealed = (text: string) => ({
   ciphertext: ciphertextBytes(text),
@@ -80,57 +73,34 @@ const sealed = (text: string) => ({
 });
 const refuse = (t: Target, why: string) => new KeyportError('InvalidArgument', why, { keyUri: t.key.uri });
 
-export async function encrypt(t: Target, plaintext: Uint8Array, context: Context, signal: AbortSignal) {
+export async function encrypt(t: Target, plaintext: Uint8Array, { context }: Req, { signal }: Call) {
   const body = { plaintext: b64(plaintext), ...pinned(t.key) };
-  return sealed(
-    (await writeWithContext<{ ciphertext: string }>(t, 'encrypt', body, context, signal)).ciphertext,
-  );
+  return sealed((await writeWithContext(t, 'encrypt', body, context, signal)).ciphertext);
 }
 
-export async function decrypt(t: Target, ciphertext: Uint8Array, context: Context, signal: AbortSignal) {
+export async function decrypt(t: Target, ciphertext: Uint8Array, { context }: Req, { signal }: Call) {
   const text = ciphertextText(ciphertext);
   const { version } = parsePrefixed(text);
   if (t.key.version !== undefined && t.key.version !== version) {
     const why = 'ciphertext was made by another version than the one pinned';
     throw new KeyportError('InvalidCiphertext', why, { keyUri: t.key.uri });
   }
-  const r = await writeWithContext<{ plaintext: string }>(
-    t,
-    'decrypt',
-    { ciphertext: text },
-    context,
-    signal,
-  );
+  const r = await writeWithContext(t, 'decrypt', { ciphertext: text }, context, signal);
   return { plaintext: unb64(r.plaintext), keyVersion: version };
 }
 
 const DATAKEY_BITS: Readonly<Record<number, number>> = { 16: 128, 32: 256, 64: 512 };
 
-export async function generateDataKey(
-  t: Target,
-  req: DataKeyRequest,
-  signal: AbortSignal,
-): Promise<DataKeyResult> {
+export async function generateDataKey(t: Target, req: DataKeyRequest, { signal }: Call) {
   const bits = DATAKEY_BITS[req.bytes ?? 32];
   if (bits === undefined) throw refuse(t, 'transit data keys are 16, 32 or 64 bytes');
-  const body = { bits, ...pinned(t.key) };
-  const r = await writeWithContext<{ ciphertext: string; plaintext: string }>(
-    t,
-    'datakey/plaintext',
-    body,
-    req.context,
-    signal,
-  );
+  const r = await writeWithContext(t, 'datakey/plaintext', { bits, ...pinned(t.key) }, req.context, signal);
   const { ciphertext: wrapped, keyVersion } = sealed(r.ciphertext);
   return { plaintext: unb64(r.plaintext), wrapped, keyVersion };
 }
 
 /** The algorithm and transit parameters for signing with a key of `type`; refuses mismatches. */
-export function signParams(
-  type: string,
-  requested: SigningAlgorithm | undefined,
-  keyUri: string,
-): { algorithm: SigningAlgorithm; body: Record<string, string> } {
+export function signParams(type: string, requested: SigningAlgorithm | undefined, keyUri: string) {
   const spec = specOfType(type);
   const algorithms = spec === undefined ? undefined : SIGNING_ALGORITHMS_BY_SPEC[spec];
   if (algorithms === undefined) {
@@ -147,22 +117,20 @@ export function signParams(
   return { algorithm, body };
 }
 
-export async function sign(
-  t: Target,
-  message: Uint8Array,
-  req: SignRequest,
-  signal: AbortSignal,
-): Promise<SignResult> {
+export async function sign(t: Target, message: Uint8Array, req: SignRequest, { signal }: Call) {
   const params = signParams(await t.facts.typeOf(t.s, t.key, signal), req.algorithm, t.key.uri);
-  const body = {
-    input: b64(message),
-    prehashed: req.messageType === 'digest',
-    ...params.body,
-    ...pinned(t.key),
-  };
-  const r = await t.s.write<{ data: { signature: string } }>(signal, opPath(t.key, 'sign'), body);
-  const raw = rawFromPrefixed(r.data.signature, 'signature');
+  const body = { input: b64(message), prehashed: req.messageType === 'digest', ...params.body };
+  const raw = await tagged(t, 'sign', 'signature', body, signal);
   return { signature: raw.bytes, algorithm: params.algorithm, keyVersion: raw.version };
+}
+
+/** A sign or hmac call on the (pinned) key; the answer's `vault:vN:` tag, as raw bytes. */
+async function tagged(t: Target, op: string, field: string, body: object, signal: AbortSignal) {
+  const r = await t.s.write<{ data: Record<string, string> }>(signal, opPath(t.key, op), {
+    ...body,
+    ...pinned(t.key),
+  });
+  return rawFromPrefixed(r.data[field] ?? '', field);
 }
 
 /**
@@ -176,7 +144,7 @@ async function verifyAny(
   tag: Uint8Array,
   body: Record<string, unknown>,
   signal: AbortSignal,
-): Promise<boolean> {
+) {
   const versions: number[] = [];
   if (t.key.version !== undefined) versions.push(Number(t.key.version));
   else {
@@ -185,21 +153,8 @@ async function verifyAny(
     for (let v = data.latest_version; v >= low; v--) versions.push(v);
   }
   if (versions.length === 0) return false;
-  const batch_input = versions.map((v) => ({ input: b64(input), [field]: prefixed(v, tag) }));
-  let results: unknown[];
-  try {
-    const r = await t.s.write<{ data: { batch_results?: unknown[] } }>(signal, opPath(t.key, 'verify'), {
-      ...body,
-      batch_input,
-    });
-    results = r.data.batch_results ?? [];
-  } catch (error) {
-    // A batch where every item is malformed answers 400 with the per-item results.
-    const partial = batchResultsOf(error);
-    if (partial === undefined) throw error;
-    results = partial;
-  }
-  return results.some((r) => (r as { valid?: unknown }).valid === true);
+  const items = versions.map((v) => ({ input: b64(input), [field]: prefixed(v, tag) }));
+  return (await sendBatch(t, 'verify', items, signal, body)).some((r) => r.valid === true);
 }
 
 export async function verify(
@@ -207,8 +162,8 @@ export async function verify(
   message: Uint8Array,
   signature: Uint8Array,
   req: SignRequest & { algorithm: SigningAlgorithm },
-  signal: AbortSignal,
-): Promise<boolean> {
+  { signal }: Call,
+) {
   const params = signParams(await t.facts.typeOf(t.s, t.key, signal), req.algorithm, t.key.uri);
   const body = { prehashed: req.messageType === 'digest', ...params.body };
   return verifyAny(t, 'signature', message, signature, body, signal);
@@ -220,20 +175,13 @@ async function requireHmacKey(t: Target, signal: AbortSignal): Promise<void> {
   if (type !== 'hmac') throw refuse(t, `${type} keys are not MAC keys`);
 }
 
-export async function mac(t: Target, message: Uint8Array, signal: AbortSignal): Promise<MacResult> {
+export async function mac(t: Target, message: Uint8Array, { signal }: Call): Promise<MacResult> {
   await requireHmacKey(t, signal);
-  const body = { input: b64(message), algorithm: 'sha2-256', ...pinned(t.key) };
-  const r = await t.s.write<{ data: { hmac: string } }>(signal, opPath(t.key, 'hmac'), body);
-  const raw = rawFromPrefixed(r.data.hmac, 'HMAC');
+  const raw = await tagged(t, 'hmac', 'hmac', { input: b64(message), algorithm: 'sha2-256' }, signal);
   return { mac: raw.bytes, keyVersion: raw.version };
 }
 
-export async function verifyMac(
-  t: Target,
-  message: Uint8Array,
-  tag: Uint8Array,
-  signal: AbortSignal,
-): Promise<boolean> {
+export async function verifyMac(t: Target, message: Uint8Array, tag: Uint8Array, { signal }: Call) {
   await requireHmacKey(t, signal);
   return verifyAny(t, 'hmac', message, tag, { algorithm: 'sha2-256' }, signal);
 }
@@ -252,6 +200,7 @@ export type BatchOutcome<T> =
 interface BatchResult {
   readonly ciphertext?: string;
   readonly plaintext?: string;
+  readonly valid?: boolean;
   readonly error?: string;
 }
 
@@ -259,15 +208,15 @@ interface BatchResult {
 async function sendBatch(
   t: Target,
   op: string,
-  items: object[],
+  items: readonly object[],
   signal: AbortSignal,
-): Promise<BatchResult[]> {
+  body: object = {},
+) {
+  if (items.length === 0) return [];
   try {
-    return (
-      await t.s.write<{ data: { batch_results: BatchResult[] } }>(signal, opPath(t.key, op), {
-        batch_input: items,
-      })
-    ).data.batch_results;
+    type Answer = { data: { batch_results?: BatchResult[] } };
+    const r = await t.s.write<Answer>(signal, opPath(t.key, op), { ...body, batch_input: items });
+    return r.data.batch_results ?? [];
   } catch (error) {
     const results = batchResultsOf(error);
     if (results?.length === items.length) return results as BatchResult[];
@@ -275,41 +224,45 @@ async function sendBatch(
   }
 }
 
-function itemError(t: Target, index: number, message: string): KeyportError {
-  const key = vaultErrorKey(400, message) ?? '400';
-  const code = VAULT_ERROR_TABLE[key]?.code ?? 'InvalidArgument';
-  return keyportError(code, `batch item #${index}: Vault answered ${key}`, {
-    provider: PROVIDER_NAME,
-    keyUri: t.key.uri,
+/**
+ * One outcome per input, in order: an input already refused here stays out of the request;
+ * `read` turns an item's result into its value (undefined: the item failed).
+ */
+async function runBatch<T>(
+  t: Target,
+  op: string,
+  inputs: ReadonlyArray<object | KeyportError>,
+  read: (r: BatchResult, index: number) => T | undefined,
+  signal: AbortSignal,
+): Promise<Array<BatchOutcome<T>>> {
+  const sendable = inputs.filter((input) => !(input instanceof KeyportError));
+  const results = await sendBatch(t, op, sendable, signal);
+  let next = 0;
+  return inputs.map((input, i) => {
+    if (input instanceof KeyportError) return { ok: false, error: input };
+    const r = results[next++];
+    const value = r === undefined || r.error ? undefined : read(r, i);
+    if (value !== undefined) return { ok: true, value };
+    const key = vaultErrorKey(400, r?.error ?? '') ?? '400';
+    const code = VAULT_ERROR_TABLE[key]?.code ?? 'InvalidArgument';
+    const why = `batch item #${i}: Vault answered ${key}`;
+    return { ok: false, error: keyportError(code, why, { provider: PROVIDER_NAME, keyUri: t.key.uri }) };
   });
 }
 
 /** Many encryptions in one request; one outcome per item, in order. */
-export async function encryptBatch(
-  t: Target,
-  items: readonly BatchItem[],
-  signal: AbortSignal,
-): Promise<Array<BatchOutcome<{ ciphertext: Uint8Array; keyVersion: string }>>> {
-  if (items.length === 0) return [];
-  const input = items.map((it) => ({
+export function encryptBatch(t: Target, items: readonly BatchItem[], signal: AbortSignal) {
+  const inputs = items.map((it) => ({
     plaintext: b64(it.data),
     ...contextFields(t, it.context, false),
     ...pinned(t.key),
   }));
-  return (await sendBatch(t, 'encrypt', input, signal)).map((r, i) =>
-    r.error || r.ciphertext === undefined
-      ? { ok: false, error: itemError(t, i, r.error ?? '') }
-      : { ok: true, value: sealed(r.ciphertext) },
-  );
+  const read = (r: BatchResult) => (r.ciphertext === undefined ? undefined : sealed(r.ciphertext));
+  return runBatch(t, 'encrypt', inputs, read, signal);
 }
 
-/** Many decryptions in one request; a bad item (wrong context, foreign ciphertext) fails alone. */
-export async function decryptBatch(
-  t: Target,
-  items: readonly BatchItem[],
-  signal: AbortSignal,
-): Promise<Array<BatchOutcome<{ plaintext: Uint8Array; keyVersion: string }>>> {
-  // Malformed ciphertexts are refused here, per item, without sending them.
+/** Many decryptions in one request; a malformed ciphertext is refused here, without sending it. */
+export function decryptBatch(t: Target, items: readonly BatchItem[], signal: AbortSignal) {
   const texts = items.map((it) => {
     try {
       return ciphertextText(it.data);
@@ -317,19 +270,15 @@ export async function decryptBatch(
       return error as KeyportError;
     }
   });
-  const sendable = items.flatMap((it, i) => {
-    const text = texts[i];
-    return typeof text === 'string' ? [{ ciphertext: text, ...contextFields(t, it.context, false) }] : [];
+  const inputs = items.map((it, i) => {
+    const text = texts[i] as string | KeyportError;
+    return text instanceof KeyportError ? text : { ciphertext: text, ...contextFields(t, it.context, false) };
   });
-  const results = sendable.length > 0 ? await sendBatch(t, 'decrypt', sendable, signal) : [];
-  let next = 0;
-  return texts.map((text, i) => {
-    if (typeof text !== 'string') return { ok: false, error: text };
-    const r = results[next++];
-    if (r === undefined || r.error || r.plaintext === undefined)
-      return { ok: false, error: itemError(t, i, r?.error ?? '') };
-    return { ok: true, value: { plaintext: unb64(r.plaintext), keyVersion: parsePrefixed(text).version } };
-  });
+  const read = (r: BatchResult, i: number) =>
+    r.plaintext === undefined
+      ? undefined
+      : { plaintext: unb64(r.plaintext), keyVersion: parsePrefixed(texts[i] as string).version };
+  return runBatch(t, 'decrypt', inputs, read, signal);
 }
 
 /**
@@ -337,12 +286,7 @@ export async function decryptBatch(
  * cannot open a ciphertext bound to a context: with a context keyport decrypts and encrypts again
  * (the plaintext passes through this process); without one the plaintext never leaves Vault.
  */
-export async function rewrap(
-  t: Target,
-  ciphertext: Uint8Array,
-  context: Context,
-  signal: AbortSignal,
-): Promise<{ ciphertext: Uint8Array; keyVersion: string; serverSide: boolean }> {
+export async function rewrap(t: Target, ciphertext: Uint8Array, context: Context, signal: AbortSignal) {
   const text = ciphertextText(ciphertext);
   if (associatedData(context) === undefined && !t.facts.derived.has(keyId(t.key))) {
     const r = await t.s.write<{ data: { ciphertext: string } }>(signal, opPath(t.key, 'rewrap'), {
@@ -351,9 +295,9 @@ export async function rewrap(
     return { ...sealed(r.data.ciphertext), serverSide: true };
   }
   const unpinned = { ...t, key: { ...t.key, version: undefined } };
-  const opened = await decrypt(unpinned, ciphertext, context, signal);
+  const opened = await decrypt(unpinned, ciphertext, { context }, { signal });
   try {
-    return { ...(await encrypt(unpinned, opened.plaintext, context, signal)), serverSide: false };
+    return { ...(await encrypt(unpinned, opened.plaintext, { context }, { signal })), serverSide: false };
   } finally {
     opened.plaintext.fill(0);
   }

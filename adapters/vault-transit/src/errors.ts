@@ -71,10 +71,8 @@ export function vaultAnswer(
 ): { status: number; message: string; requestId?: string } | undefined {
   const response = (error as { response?: { statusCode?: unknown; body?: unknown } } | null)?.response;
   if (typeof response?.statusCode !== 'number') return undefined;
-  const body = (typeof response.body === 'object' ? response.body : {}) as {
-    errors?: unknown;
-    request_id?: unknown;
-  } | null;
+  type Body = { errors?: unknown; request_id?: unknown } | null;
+  const body = (typeof response.body === 'object' ? response.body : {}) as Body;
   const first = Array.isArray(body?.errors) && typeof body.errors[0] === 'string' ? body.errors[0] : '';
   const requestId = typeof body?.request_id === 'string' ? { requestId: body.request_id } : {};
   return { status: response.statusCode, message: first, ...requestId };
@@ -101,9 +99,6 @@ export function mapVaultError(error: unknown, keyUri?: string): KeyportError | u
   }
   const network = networkErrorCode(error);
   if (network === undefined) return undefined;
-  return new KeyportError(
-    network === 'ETIMEDOUT' ? 'Timeout' : 'Unavailable',
-    `Vault unreachable (${network})`,
-    base,
-  );
+  const code = network === 'ETIMEDOUT' ? 'Timeout' : 'Unavailable';
+  return new KeyportError(code, `Vault unreachable (${network})`, base);
 }

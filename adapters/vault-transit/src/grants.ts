@@ -16,11 +16,15 @@ import {
   type GrantRequest,
   KeyportError,
   keyportError,
+  type ProviderCallOptions,
 } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
 import { statusOf, type VaultSession } from './rpc.js';
 import { associatedData } from './specs.js';
 import type { ResolvedKey } from './uri.js';
+
+/** The server and the key a grant call is about. */
+type Keyed = { readonly s: VaultSession; readonly key: ResolvedKey };
 
 const HEADER = '# keyport-grant v1 ';
 
@@ -111,25 +115,13 @@ function toGrant(meta: GrantMeta, token?: string): Grant {
   };
 }
 
-export async function createGrant(
-  s: VaultSession,
-  key: ResolvedKey,
-  req: GrantRequest,
-  signal: AbortSignal,
-): Promise<Grant> {
+export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal }: ProviderCallOptions) {
   const refuse = (why: string) => new KeyportError('InvalidArgument', why, { keyUri: key.uri });
   if (req.constraints?.contextSubset !== undefined) {
-    throw keyportError(
-      'Unsupported',
-      'Vault policies pin exact parameter values: only contextEquals can be enforced',
-      {
-        provider: PROVIDER_NAME,
-        keyUri: key.uri,
-        capability: 'grantConstraints.contextSubset',
-      },
-    );
+    const why = 'Vault policies pin exact parameter values: only contextEquals can be enforced';
+    const capability = 'grantConstraints.contextSubset';
+    throw keyportError('Unsupported', why, { provider: PROVIDER_NAME, keyUri: key.uri, capability });
   }
-  if (req.operations.length === 0) throw refuse('a grant needs at least one operation');
   const contextEquals = req.constraints?.contextEquals;
   if (associatedData(contextEquals) !== undefined && req.operations.includes('re_encrypt')) {
     throw refuse('transit rewrap cannot check a context: grant decrypt and encrypt instead of re_encrypt');
@@ -141,18 +133,18 @@ export async function createGrant(
   const policyName = `${policyPrefix(key)}${id}`;
   // The token first (it may name a policy that does not exist yet), so the policy can carry
   // the token's accessor for revocation.
-  const created = await s.write<{ auth: { client_token: string; accessor: string } }>(
-    signal,
-    'auth/token/create-orphan',
-    {
-      policies: [policyName],
-      display_name: 'keyport-grant',
-      meta: { keyport_grant: id },
-      ...(ttl !== undefined
-        ? { ttl: `${ttl}s`, explicit_max_ttl: `${ttl}s`, renewable: false }
-        : { renewable: true }),
-    },
-  );
+  const lifetime =
+    ttl === undefined
+      ? { renewable: true }
+      : { ttl: `${ttl}s`, explicit_max_ttl: `${ttl}s`, renewable: false };
+  const token = {
+    policies: [policyName],
+    display_name: 'keyport-grant',
+    meta: { keyport_grant: id },
+    ...lifetime,
+  };
+  type Created = { auth: { client_token: string; accessor: string } };
+  const created = await s.write<Created>(signal, 'auth/token/create-orphan', token);
   const meta: GrantMeta = {
     id,
     keyUri: key.uri,
@@ -176,20 +168,12 @@ export async function createGrant(
   return toGrant(meta, created.auth.client_token);
 }
 
-async function readGrantPolicy(
-  s: VaultSession,
-  name: string,
-  signal: AbortSignal,
-): Promise<GrantMeta | undefined> {
+async function readGrantPolicy(s: VaultSession, name: string, signal: AbortSignal) {
   const r = await s.read<{ rules?: string; data?: { rules?: string } }>(signal, `sys/policy/${name}`);
   return parseMeta(r.data?.rules ?? r.rules ?? '');
 }
 
-export async function* listGrants(
-  s: VaultSession,
-  key: ResolvedKey,
-  signal: AbortSignal,
-): AsyncIterable<Grant> {
+export async function* listGrants({ s, key }: Keyed, { signal }: ProviderCallOptions) {
   const r = await s.read<{ policies?: string[]; data?: { policies?: string[] } }>(signal, 'sys/policy');
   const prefix = policyPrefix(key);
   for (const name of r.data?.policies ?? r.policies ?? []) {
@@ -205,12 +189,7 @@ export async function* listGrants(
   }
 }
 
-export async function revokeGrant(
-  s: VaultSession,
-  key: ResolvedKey,
-  grantId: string,
-  signal: AbortSignal,
-): Promise<void> {
+export async function revokeGrant({ s, key }: Keyed, grantId: string, { signal }: ProviderCallOptions) {
   const missing = () =>
     new KeyportError('NotFound', 'no such grant', { provider: PROVIDER_NAME, keyUri: key.uri });
   if (!/^[0-9a-f]{16}$/.test(grantId)) throw missing();

@@ -14,16 +14,19 @@
 import { constants, createCipheriv, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import {
   type ImportKeyMaterialRequest,
-  type ImportParameters,
+  type ImportParametersRequest,
   type ImportWrappingAlgorithm,
-  type KeyInfo,
   KeyportError,
   keyportError,
+  type ProviderCallOptions,
 } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
-import { describe, readKey, type Transit } from './keys.js';
+import { describe, type KeyTarget, readKey } from './keys.js';
 import { b64, TYPE_BY_SPEC } from './specs.js';
-import { keyId, keyPath, type ResolvedKey } from './uri.js';
+import { keyId, keyPath } from './uri.js';
+
+type Call = ProviderCallOptions;
+type ErrorCode = 'Unsupported' | 'InvalidArgument';
 
 const KWP_IV = Buffer.from('a65959a6', 'hex');
 
@@ -38,18 +41,12 @@ export type TransitImportAlgorithm = keyof typeof TRANSIT_IMPORT_HASH;
  * The algorithm's hashes. Core refuses undeclared algorithms for import parameters; a driver called
  * directly may still be asked for one, and material wrapped otherwise is a bad argument.
  */
-function hashesFor(
-  algorithm: ImportWrappingAlgorithm,
-  keyUri: string,
-  code: 'Unsupported' | 'InvalidArgument',
-) {
-  if (Object.hasOwn(TRANSIT_IMPORT_HASH, algorithm))
+function hashesFor(algorithm: ImportWrappingAlgorithm, keyUri: string, code: ErrorCode) {
+  if (Object.hasOwn(TRANSIT_IMPORT_HASH, algorithm)) {
     return TRANSIT_IMPORT_HASH[algorithm as TransitImportAlgorithm];
-  const offered = Object.keys(TRANSIT_IMPORT_HASH).join(' or ');
-  throw keyportError(code, `transit imports with ${offered} only (not ${algorithm})`, {
-    keyUri,
-    capability: 'import',
-  });
+  }
+  const why = `transit imports with ${Object.keys(TRANSIT_IMPORT_HASH).join(' or ')} only (not ${algorithm})`;
+  throw keyportError(code, why, { keyUri, capability: 'import' });
 }
 
 /**
@@ -57,21 +54,15 @@ function hashesFor(
  * pending key or one that was imported takes material (as a new version); generated keys never do.
  */
 export async function getImportParameters(
-  t: Transit,
-  key: ResolvedKey,
-  signal: AbortSignal,
-  algorithm: ImportWrappingAlgorithm = 'RSA_AES_KEY_WRAP_SHA_256',
-): Promise<ImportParameters> {
+  t: KeyTarget,
+  { algorithm = 'RSA_AES_KEY_WRAP_SHA_256' }: ImportParametersRequest,
+  { signal }: Call,
+) {
+  const { key } = t;
   hashesFor(algorithm, key.uri, 'Unsupported');
   if (!t.pending.has(keyId(key)) && (await readKey(t.s, key, signal)).imported_key !== true) {
-    throw new KeyportError(
-      'KeyStateConflict',
-      'the key holds provider-generated material and takes no import',
-      {
-        provider: PROVIDER_NAME,
-        keyUri: key.uri,
-      },
-    );
+    const why = 'the key holds provider-generated material and takes no import';
+    throw new KeyportError('KeyStateConflict', why, { provider: PROVIDER_NAME, keyUri: key.uri });
   }
   const r = await t.s.read<{ data: { public_key: string } }>(signal, `${key.mount}/wrapping_key`);
   const der = createPublicKey(r.data.public_key).export({ type: 'spki', format: 'der' });
@@ -91,10 +82,8 @@ export function wrapForImport(
   try {
     const key = createPublicKey({ key: Buffer.from(wrappingPublicKey), format: 'der', type: 'spki' });
     const padding = constants.RSA_PKCS1_OAEP_PADDING;
-    const wrappedKey = publicEncrypt(
-      { key, padding, oaepHash: TRANSIT_IMPORT_HASH[algorithm].oaepHash },
-      ephemeral,
-    );
+    const oaepHash = TRANSIT_IMPORT_HASH[algorithm].oaepHash;
+    const wrappedKey = publicEncrypt({ key, padding, oaepHash }, ephemeral);
     const kwp = createCipheriv('id-aes256-wrap-pad', ephemeral, KWP_IV);
     return new Uint8Array(Buffer.concat([wrappedKey, kwp.update(material), kwp.final()]));
   } finally {
@@ -103,30 +92,18 @@ export function wrapForImport(
 }
 
 /** Creates the pending key from the material, or adds a version to an imported key. */
-export async function importKeyMaterial(
-  t: Transit,
-  key: ResolvedKey,
-  req: ImportKeyMaterialRequest,
-  signal: AbortSignal,
-): Promise<KeyInfo> {
+export async function importKeyMaterial(t: KeyTarget, req: ImportKeyMaterialRequest, { signal }: Call) {
+  const { key } = t;
   const hash_function = hashesFor(req.algorithm, key.uri, 'InvalidArgument').hashFunction;
   if (req.expiresAt !== undefined) {
     throw new KeyportError('InvalidArgument', 'transit imported material cannot expire', { keyUri: key.uri });
   }
   const ciphertext = b64(req.wrappedMaterial);
   const spec = t.pending.get(keyId(key));
-  if (spec === undefined) {
-    await t.s.write(signal, keyPath(key, '/import_version'), { ciphertext, hash_function });
-  } else {
-    await t.s.write(signal, keyPath(key, '/import'), {
-      ciphertext,
-      hash_function,
-      type: TYPE_BY_SPEC[spec],
-      exportable: false,
-      allow_plaintext_backup: false,
-      allow_rotation: false, // later material arrives as new versions through import_version
-    });
-    t.pending.delete(keyId(key));
-  }
+  // A pending key is created from the material; later material arrives as versions (import_version).
+  const created = spec && { type: TYPE_BY_SPEC[spec], exportable: false, allow_plaintext_backup: false };
+  const body = { ciphertext, hash_function, ...(created && { ...created, allow_rotation: false }) };
+  await t.s.write(signal, keyPath(key, created ? '/import' : '/import_version'), body);
+  t.pending.delete(keyId(key));
   return describe(t, key, signal);
 }

@@ -17,6 +17,7 @@ import { PROVIDER_NAME } from './errors.js';
 import type { MetadataStoreOptions } from './options.js';
 import type { VaultSession } from './rpc.js';
 import {
+  extraFields,
   type KeyInfoExtras,
   type TransitKeyData,
   type TransitKeyType,
@@ -60,6 +61,9 @@ export interface Transit {
   readonly extrasSeen: Map<string, KeyInfoExtras>;
 }
 
+/** One key's calls: the instance's server and memories, and the key. */
+export type KeyTarget = Transit & { readonly key: ResolvedKey };
+
 /** A create request's `name` may be a bare name (default mount) or a full key URI. */
 export function keyForName(t: Transit, name: string): ResolvedKey {
   const address = t.s.address;
@@ -85,8 +89,7 @@ function pendingInfo(key: ResolvedKey, spec: KeySpec, extra: KeyInfoExtras): Key
     spec,
     usage: extra.usage ?? 'encrypt_decrypt',
     state: 'pending_import',
-    labels: { ...extra.labels },
-    ...(extra.description !== undefined ? { description: extra.description } : {}),
+    ...extraFields(extra),
     origin: 'external',
   };
 }
@@ -139,20 +142,12 @@ export async function* listKeys(t: Transit, signal: AbortSignal): AsyncIterable<
   }
 }
 
-export async function readKey(
-  s: VaultSession,
-  key: KeyLocation,
-  signal: AbortSignal,
-): Promise<TransitKeyData> {
+export async function readKey(s: VaultSession, key: KeyLocation, signal: AbortSignal) {
   return (await s.read<{ data: TransitKeyData }>(signal, keyPath(key))).data;
 }
 
 /** The key's data, or undefined when it does not exist. */
-export async function tryReadKey(
-  s: VaultSession,
-  key: KeyLocation,
-  signal: AbortSignal,
-): Promise<TransitKeyData | undefined> {
+export async function tryReadKey(s: VaultSession, key: KeyLocation, signal: AbortSignal) {
   return (await s.tryRead<{ data: TransitKeyData }>(signal, keyPath(key)))?.data;
 }
 
@@ -173,7 +168,7 @@ export async function createTransitKey(
   type: TransitKeyType,
   opts: TransitKeyOptions,
   signal: AbortSignal,
-): Promise<TransitKeyData> {
+) {
   if ((await tryReadKey(s, key, signal)) !== undefined) throw alreadyExists(key);
   await s.write(signal, keyPath(key), {
     type,
@@ -195,23 +190,13 @@ export function rotationSeconds(policy: RotationPolicy | undefined): number {
   return seconds;
 }
 
-export async function configure(
-  s: VaultSession,
-  key: KeyLocation,
-  body: object,
-  signal: AbortSignal,
-): Promise<void> {
+export async function configure(s: VaultSession, key: KeyLocation, body: object, signal: AbortSignal) {
   await s.write(signal, keyPath(key, '/config'), body);
 }
 
 /** OpenBao soft-delete (disable) and soft-delete-restore (enable). */
-export async function setSoftDeleted(
-  s: VaultSession,
-  key: KeyLocation,
-  deleted: boolean,
-  signal: AbortSignal,
-): Promise<void> {
-  if (deleted) await s.remove(signal, keyPath(key, '/soft-delete'));
+export async function softDelete(s: VaultSession, key: KeyLocation, on: boolean, signal: AbortSignal) {
+  if (on) await s.remove(signal, keyPath(key, '/soft-delete'));
   else await s.write(signal, keyPath(key, '/soft-delete-restore'));
 }
 
@@ -234,15 +219,12 @@ export async function destroyVersion(s: VaultSession, key: ResolvedKey, signal: 
     fail('KeyStateConflict', 'the primary version cannot be destroyed; rotate first');
   if (v > oldest)
     fail('KeyStateConflict', `transit destroys versions oldest first: destroy version ${oldest} first`);
-  await configure(
-    s,
-    key,
-    {
-      min_decryption_version: Math.max(data.min_decryption_version, v + 1),
-      min_encryption_version: Math.max(data.min_encryption_version, v + 1),
-    },
-    signal,
-  );
+  const floor = (current: number) => Math.max(current, v + 1);
+  const body = {
+    min_decryption_version: floor(data.min_decryption_version),
+    min_encryption_version: floor(data.min_encryption_version),
+  };
+  await configure(s, key, body, signal);
   await s.write(signal, keyPath(key, '/trim'), { min_available_version: v + 1 });
 }
 

@@ -40,14 +40,15 @@ export interface ExtraCallOptions {
   readonly signal?: AbortSignal;
 }
 
-const signalOf = (o: ExtraCallOptions): AbortSignal => o.signal ?? new AbortController().signal;
-
 /** Core names batch items `{ plaintext }` / `{ ciphertext }`; direct callers may pass `{ data }`. */
 function asBatchItem(item: EncryptBatchItem | DecryptBatchItem | crypto.BatchItem): crypto.BatchItem {
   if ('data' in item) return item;
   const data = 'plaintext' in item ? item.plaintext : item.ciphertext;
   return item.context === undefined ? { data } : { data, context: item.context };
 }
+
+/** A batch's items in core's shape or transit's `{ data }`. */
+type BatchItems<Item> = readonly (Item | crypto.BatchItem)[];
 
 /** The contract's methods, to type the driver's by name. */
 type Contract = Driver & DriverCapabilities;
@@ -95,13 +96,22 @@ export class VaultTransitProvider implements KmsProvider {
   }
 
   /** A key for a cryptographic call: a key still waiting for its material cannot be used. */
-  private target(ref: KeyRef): crypto.Target {
+  private target(ref: KeyRef): keys.KeyTarget {
     const key = this.key(ref);
     if (this.t.pending.has(keyId(key))) {
       const why = 'the key is waiting for imported material';
       throw new KeyportError('KeyStateConflict', why, { provider: PROVIDER_NAME, keyUri: key.uri });
     }
     return { ...this.t, key };
+  }
+
+  /**
+   * A contract method from a module function of the key; `usable` refuses a key still waiting
+   * for its material (cryptography), grants and import take any key.
+   */
+  private on<A extends unknown[], R>(fn: (t: keys.KeyTarget, ...args: A) => Promise<R>, usable = true) {
+    return async (ref: KeyRef, ...args: A): Promise<R> =>
+      fn(usable ? this.target(ref) : { ...this.t, key: this.key(ref) }, ...args);
   }
 
   /** Runs `act` on the key, then describes it as it now is. */
@@ -112,9 +122,14 @@ export class VaultTransitProvider implements KmsProvider {
   }
 
   /** Runs a driver-only call (outside core's call policy) with this driver's error mapping. */
-  private async mapped<T>(key: ResolvedKey, fn: () => Promise<T>): Promise<T> {
+  private async mapped<T>(
+    ref: KeyRef | ResolvedKey,
+    o: ExtraCallOptions,
+    fn: (key: ResolvedKey, signal: AbortSignal) => Promise<T>,
+  ) {
+    const key = 'mount' in ref ? ref : this.key(ref);
     try {
-      return await fn();
+      return await fn(key, o.signal ?? new AbortController().signal);
     } catch (error) {
       throw mapVaultError(error, key.uri) ?? error;
     }
@@ -141,91 +156,69 @@ export class VaultTransitProvider implements KmsProvider {
   /** OpenBao soft-delete; HashiCorp Vault's transit has no disable (a fact of the server flavor). */
   private setEnabled(ref: KeyRef, enabled: boolean, signal: AbortSignal): Promise<KeyInfo> {
     return this.changed(ref, signal, (key) => {
-      if (this.capabilities.enableDisable) return keys.setSoftDeleted(this.session, key, !enabled, signal);
+      if (this.capabilities.enableDisable) return keys.softDelete(this.session, key, !enabled, signal);
       const why = 'HashiCorp Vault transit has no disable (OpenBao soft-delete only)';
-      throw keyportError('Unsupported', why, {
-        provider: PROVIDER_NAME,
-        keyUri: key.uri,
-        capability: 'enableDisable',
-      });
+      const capability = 'enableDisable';
+      throw keyportError('Unsupported', why, { provider: PROVIDER_NAME, keyUri: key.uri, capability });
     });
   }
 
   // ---------------------------------------------------------------- cryptography, grants, import
 
-  readonly encrypt: Contract['encrypt'] = async (ref, plaintext, req, o) =>
-    crypto.encrypt(this.target(ref), plaintext, req.context, o.signal);
-  readonly decrypt: Contract['decrypt'] = async (ref, ciphertext, req, o) =>
-    crypto.decrypt(this.target(ref), ciphertext, req.context, o.signal);
-  readonly generateDataKey: Contract['generateDataKey'] = async (ref, req, o) =>
-    crypto.generateDataKey(this.target(ref), req, o.signal);
-  readonly sign: Contract['sign'] = async (ref, message, req, o) =>
-    crypto.sign(this.target(ref), message, req, o.signal);
-  readonly verify: Contract['verify'] = async (ref, message, signature, req, o) =>
-    crypto.verify(this.target(ref), message, signature, req, o.signal);
-  readonly mac: Contract['mac'] = async (ref, message, o) => crypto.mac(this.target(ref), message, o.signal);
-  readonly verifyMac: Contract['verifyMac'] = async (ref, message, tag, o) =>
-    crypto.verifyMac(this.target(ref), message, tag, o.signal);
-  readonly createGrant: Contract['createGrant'] = async (ref, req, o) =>
-    grants.createGrant(this.session, this.key(ref), req, o.signal);
+  readonly encrypt: Contract['encrypt'] = this.on(crypto.encrypt);
+  readonly decrypt: Contract['decrypt'] = this.on(crypto.decrypt);
+  readonly generateDataKey: Contract['generateDataKey'] = this.on(crypto.generateDataKey);
+  readonly sign: Contract['sign'] = this.on(crypto.sign);
+  readonly verify: Contract['verify'] = this.on(crypto.verify);
+  readonly mac: Contract['mac'] = this.on(crypto.mac);
+  readonly verifyMac: Contract['verifyMac'] = this.on(crypto.verifyMac);
+  readonly createGrant: Contract['createGrant'] = this.on(grants.createGrant, false);
   async *listGrants(ref: KeyRef, o: ListOptions): AsyncIterable<Grant> {
-    yield* grants.listGrants(this.session, this.key(ref), o.signal);
+    yield* grants.listGrants({ s: this.session, key: this.key(ref) }, o);
   }
-  readonly revokeGrant: Contract['revokeGrant'] = async (ref, id, o) =>
-    grants.revokeGrant(this.session, this.key(ref), id, o.signal);
-  readonly getImportParameters: Contract['getImportParameters'] = async (ref, req, o) =>
-    byok.getImportParameters(this.t, this.key(ref), o.signal, req.algorithm);
-  readonly importKeyMaterial: Contract['importKeyMaterial'] = async (ref, req, o) =>
-    byok.importKeyMaterial(this.t, this.key(ref), req, o.signal);
+  readonly revokeGrant: Contract['revokeGrant'] = this.on(grants.revokeGrant, false);
+  readonly getImportParameters: Contract['getImportParameters'] = this.on(byok.getImportParameters, false);
+  readonly importKeyMaterial: Contract['importKeyMaterial'] = this.on(byok.importKeyMaterial, false);
 
   /** Many encryptions in one `batch_input` request; one outcome per item, in order. */
-  async encryptBatch(
-    ref: KeyRef,
-    items: readonly (EncryptBatchItem | crypto.BatchItem)[],
-    o: ExtraCallOptions = {},
-  ) {
-    const t = this.target(ref);
-    return this.mapped(t.key, () => crypto.encryptBatch(t, items.map(asBatchItem), signalOf(o)));
+  encryptBatch(ref: KeyRef, items: BatchItems<EncryptBatchItem>, o: ExtraCallOptions = {}) {
+    return this.mapped(ref, o, (_, signal) =>
+      crypto.encryptBatch(this.target(ref), items.map(asBatchItem), signal),
+    );
   }
   /** Many decryptions in one request; a bad item (wrong context, foreign ciphertext) fails alone. */
-  async decryptBatch(
-    ref: KeyRef,
-    items: readonly (DecryptBatchItem | crypto.BatchItem)[],
-    o: ExtraCallOptions = {},
-  ) {
-    const t = this.target(ref);
-    return this.mapped(t.key, () => crypto.decryptBatch(t, items.map(asBatchItem), signalOf(o)));
+  decryptBatch(ref: KeyRef, items: BatchItems<DecryptBatchItem>, o: ExtraCallOptions = {}) {
+    return this.mapped(ref, o, (_, signal) =>
+      crypto.decryptBatch(this.target(ref), items.map(asBatchItem), signal),
+    );
   }
 
   // ---------------------------------------------------------------- transit-only
 
   /** Creates a key of any transit type (including chacha20-poly1305 and ed25519). */
-  async createTransitKey(
+  createTransitKey(
     name: string,
     type: TransitKeyType,
     opts: keys.TransitKeyOptions = {},
     o: ExtraCallOptions = {},
   ): Promise<TransitKeyData> {
-    const key = keys.keyForName(this.t, name);
-    return this.mapped(key, async () =>
-      this.t.facts.remember(key, await keys.createTransitKey(this.session, key, type, opts, signalOf(o))),
+    return this.mapped(keys.keyForName(this.t, name), o, async (key, signal) =>
+      this.t.facts.remember(key, await keys.createTransitKey(this.session, key, type, opts, signal)),
     );
   }
 
   /** The raw transit key data (any type). */
-  async readTransitKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<TransitKeyData> {
-    const key = this.key(ref);
-    return this.mapped(key, () => keys.readKey(this.session, key, signalOf(o)));
+  readTransitKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<TransitKeyData> {
+    return this.mapped(ref, o, (key, signal) => keys.readKey(this.session, key, signal));
   }
 
   /** Deletes a key immediately and irreversibly (deletion_allowed, then DELETE). */
-  async deleteKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<void> {
-    const key = this.key(ref);
-    return this.mapped(key, () => keys.deleteKey(this.t, key, signalOf(o)));
+  deleteKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<void> {
+    return this.mapped(ref, o, (key, signal) => keys.deleteKey(this.t, key, signal));
   }
 
   /** min_decryption_version / min_encryption_version (0 = latest for encryption). */
-  async setVersionPolicy(
+  setVersionPolicy(
     ref: KeyRef,
     policy: { minDecryptionVersion?: number; minEncryptionVersion?: number },
     o: ExtraCallOptions = {},
@@ -235,21 +228,21 @@ export class VaultTransitProvider implements KmsProvider {
       min_decryption_version: policy.minDecryptionVersion,
       min_encryption_version: policy.minEncryptionVersion,
     };
-    const signal = signalOf(o);
-    return this.mapped(this.key(ref), () =>
+    return this.mapped(ref, o, (_, signal) =>
       this.changed(ref, signal, (key) => keys.configure(this.session, key, body, signal)),
     );
   }
 
   /** Re-encrypts under the newest version, never dropping the context (see crypto.ts). */
-  async rewrap(
+  rewrap(
     ref: KeyRef,
     ciphertext: Uint8Array,
     req: { context?: EncryptionContext } = {},
     o: ExtraCallOptions = {},
   ) {
-    const t = { ...this.t, key: this.key(ref) };
-    return this.mapped(t.key, () => crypto.rewrap(t, ciphertext, req.context, signalOf(o)));
+    return this.mapped(ref, o, (key, signal) =>
+      crypto.rewrap({ ...this.t, key }, ciphertext, req.context, signal),
+    );
   }
 }
 

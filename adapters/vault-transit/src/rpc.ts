@@ -34,13 +34,8 @@ export function batchResultsOf(error: unknown): unknown[] | undefined {
 
 function abortError(signal: AbortSignal): KeyportError {
   const timedOut = signal.reason instanceof Error && signal.reason.name === 'TimeoutError';
-  return new KeyportError(
-    timedOut ? 'Timeout' : 'Aborted',
-    `the Vault call ${timedOut ? 'timed out' : 'was aborted'}`,
-    {
-      provider: 'hcvault',
-    },
-  );
+  const why = `the Vault call ${timedOut ? 'timed out' : 'was aborted'}`;
+  return new KeyportError(timedOut ? 'Timeout' : 'Aborted', why, { provider: 'hcvault' });
 }
 
 /** Resolves like `promise` but rejects as soon as `signal` aborts. */
@@ -194,19 +189,12 @@ export class TokenManager {
     }
     // node-vault's generated login commands render paths with mustache, which bundlers that prefer
     // mustache's ESM build break; `write` is the same request.
-    const [path, body] =
+    // The default mounts are named after the methods.
+    const body =
       auth.method === 'approle'
-        ? [
-            `auth/${auth.mount ?? 'approle'}/login`,
-            { role_id: auth.roleId, ...(auth.secretId !== undefined ? { secret_id: auth.secretId } : {}) },
-          ]
-        : [
-            `auth/${auth.mount ?? 'kubernetes'}/login`,
-            {
-              role: auth.role,
-              jwt: auth.jwt ?? (await readFile(auth.jwtPath ?? K8S_JWT_PATH, 'utf8')).trim(),
-            },
-          ];
+        ? { role_id: auth.roleId, ...(auth.secretId !== undefined ? { secret_id: auth.secretId } : {}) }
+        : { role: auth.role, jwt: auth.jwt ?? (await readFile(auth.jwtPath ?? K8S_JWT_PATH, 'utf8')).trim() };
+    const path = `auth/${auth.mount ?? auth.method}/login`;
     const response: unknown = await this.client.write(path, body, { signal });
     const token = (response as { auth?: { client_token?: unknown } }).auth?.client_token;
     if (typeof token !== 'string' || token === '') {
@@ -290,11 +278,7 @@ export class VaultSession {
     return this.send<T>(signal, 'write', path, body);
   }
   /** A read that answers undefined for 404 (missing key, empty mount, missing metadata). */
-  async tryRead<T>(
-    signal: AbortSignal,
-    path: string,
-    method: 'read' | 'list' = 'read',
-  ): Promise<T | undefined> {
+  async tryRead<T>(signal: AbortSignal, path: string, method: 'read' | 'list' = 'read') {
     try {
       return await this.send<T>(signal, method, path);
     } catch (error) {

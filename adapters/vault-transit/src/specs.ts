@@ -19,20 +19,7 @@ import {
 } from '@keyport/core';
 import { type KeyLocation, keyUriOf } from './uri.js';
 
-export const TRANSIT_KEY_TYPES = [
-  'aes256-gcm96',
-  'chacha20-poly1305',
-  'rsa-2048',
-  'rsa-3072',
-  'rsa-4096',
-  'ecdsa-p256',
-  'ecdsa-p384',
-  'ed25519',
-  'hmac',
-] as const;
-export type TransitKeyType = (typeof TRANSIT_KEY_TYPES)[number];
-
-export const TYPE_BY_SPEC: Readonly<Record<KeySpec, TransitKeyType>> = {
+export const TYPE_BY_SPEC = {
   AES_256: 'aes256-gcm96',
   RSA_2048: 'rsa-2048',
   RSA_3072: 'rsa-3072',
@@ -40,7 +27,11 @@ export const TYPE_BY_SPEC: Readonly<Record<KeySpec, TransitKeyType>> = {
   EC_P256: 'ecdsa-p256',
   EC_P384: 'ecdsa-p384',
   HMAC_256: 'hmac',
-};
+} as const satisfies Record<KeySpec, string>;
+
+/** Every transit key type: those of a keyport spec, and two core has no spec for. */
+export const TRANSIT_KEY_TYPES = [...Object.values(TYPE_BY_SPEC), 'chacha20-poly1305', 'ed25519'] as const;
+export type TransitKeyType = (typeof TRANSIT_KEY_TYPES)[number];
 
 export function specOfType(type: string): KeySpec | undefined {
   return (Object.keys(TYPE_BY_SPEC) as KeySpec[]).find((spec) => TYPE_BY_SPEC[spec] === type);
@@ -84,6 +75,12 @@ function createdAt(entry: NonNullable<TransitKeyData['keys']>[string] | undefine
   return entry?.creation_time !== undefined ? new Date(entry.creation_time) : undefined;
 }
 
+/** The KeyInfo fields kept beside the key. */
+export const extraFields = (extras: KeyInfoExtras) => ({
+  labels: { ...extras.labels },
+  ...(extras.description !== undefined ? { description: extras.description } : {}),
+});
+
 /** KeyInfo for a key whose spec core can name; undefined for chacha20 / ed25519 keys. */
 export function toKeyInfo(
   loc: KeyLocation,
@@ -112,8 +109,7 @@ export function toKeyInfo(
     ...(first !== undefined && minAvailable === 1 ? { createdAt: first } : {}),
     primaryVersion: String(data.latest_version),
     versions,
-    labels: { ...extras.labels },
-    ...(extras.description !== undefined ? { description: extras.description } : {}),
+    ...extraFields(extras),
     ...(period > 0 ? { rotation: { periodDays: period / 86_400 } } : {}),
     origin: data.imported_key === true ? 'external' : 'provider',
   };
