@@ -1,5 +1,5 @@
 /** Small parsers shared by commands: repeated options, k=v pairs, durations, dates. */
-import type { EncryptionContext } from '@keyport/core';
+import { type EncryptionContext, isWellFormedString } from '@keyport/core';
 import { usageError } from './errors.js';
 
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -32,16 +32,7 @@ export function parsePairs(values: readonly string[] | undefined, flag: string):
 
 /** Valid UTF-8 from the command line: no U+FFFD (what undecodable bytes become), no lone surrogate. */
 export function wellFormedText(s: string): boolean {
-  if (s.includes('\uFFFD')) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const next = s.charCodeAt(i + 1);
-      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
-      i++;
-    } else if (c >= 0xdc00 && c <= 0xdfff) return false;
-  }
-  return true;
+  return !s.includes('\uFFFD') && isWellFormedString(s);
 }
 
 const UNITS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

@@ -66,13 +66,12 @@ export function writeFrame(mechanism: FrameMechanism, keyVersion: string, ...bod
 }
 
 /**
- * The parts in one fresh Uint8Array, copied once. Not `Buffer.concat`: small Buffers are slices
- * of a shared pool, whose `.buffer` would hand a caller other data of the process.
+ * The parts in one fresh Uint8Array, copied once (`size`: their total, when the caller knows it).
+ * Not `Buffer.concat`: small Buffers are slices of a shared pool, whose `.buffer` would hand a
+ * caller other data of the process.
  */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
+export function concatBytes(parts: readonly Uint8Array[], size?: number): Uint8Array {
+  const out = new Uint8Array(size ?? parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
     out.set(p, at);

@@ -47,6 +47,7 @@ export {
 } from './capabilities.js';
 export {
   type CiphertextFrame,
+  concatBytes,
   FRAME_MECHANISMS,
   type FrameMechanism,
   GCM_IV_BYTES,

@@ -3,7 +3,9 @@
  * `NeedMoreBytes` when it runs off the end, so a streaming parser can wait for more input
  * while a buffer parser turns it into InvalidCiphertext (a truncated message).
  */
-import { KeyportError } from '@keyport/core';
+import { concatBytes, KeyportError } from '@keyport/core';
+
+export { concatBytes };
 
 export class NeedMoreBytes extends Error {
   override readonly name = 'NeedMoreBytes';
@@ -118,17 +120,6 @@ export class ByteWriter {
   finish(): Uint8Array {
     return concatBytes(this.parts, this.size);
   }
-}
-
-export function concatBytes(parts: readonly Uint8Array[], size?: number): Uint8Array {
-  const total = size ?? parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
