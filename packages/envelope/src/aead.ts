@@ -57,6 +57,47 @@ export function updateInto(
   }
 }
 
+/** AES-256-GCM of `plaintext` written into `out` at `at` as ciphertext || tag. */
+export function sealInto(
+  key: AeadKey,
+  iv: Uint8Array,
+  aad: Uint8Array,
+  plaintext: Uint8Array,
+  out: Uint8Array,
+  at: number,
+): void {
+  const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+  c.setAAD(aad);
+  updateInto(c, plaintext, out, at);
+  c.final();
+  out.set(c.getAuthTag(), at + plaintext.length);
+}
+
+/**
+ * Decrypts `ciphertext` into `out` at `at`; false when the tag fails (the caller then discards
+ * what was written).
+ */
+export function openInto(
+  key: AeadKey,
+  iv: Uint8Array,
+  aad: Uint8Array,
+  ciphertext: Uint8Array,
+  tag: Uint8Array,
+  out: Uint8Array,
+  at: number,
+): boolean {
+  const d = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+  d.setAAD(aad);
+  d.setAuthTag(tag);
+  updateInto(d, ciphertext, out, at);
+  try {
+    d.final();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface Sealed {
   readonly ciphertext: Buffer;
   readonly tag: Buffer;

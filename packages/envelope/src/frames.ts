@@ -7,7 +7,7 @@
  */
 import { createCipheriv } from 'node:crypto';
 import { KeyportError } from '@keyport/core';
-import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING, GCM_SLICE, updateInto } from './aead.js';
+import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING, GCM_SLICE, sealInto } from './aead.js';
 
 export const SEQUENCE_END = 0xffff_ffff;
 export const MAX_FRAMES = 0xffff_fffe;
@@ -59,13 +59,9 @@ export class FrameSealer {
       out.writeUInt32BE(plaintext.length, p);
       p += 4;
     }
-    const c = createCipheriv('aes-256-gcm', this.key, iv, { authTagLength: 16 });
-    c.setAAD(bodyAad(this.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, plaintext.length));
-    updateInto(c, plaintext, out, p);
-    c.final();
-    p += plaintext.length;
-    out.set(c.getAuthTag(), p);
-    return p + 16;
+    const aad = bodyAad(this.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, plaintext.length);
+    sealInto(this.key, iv, aad, plaintext, out, p);
+    return p + plaintext.length + 16;
   }
 
   /**

@@ -19,6 +19,7 @@ import {
 } from './aead.js';
 import { invalidCiphertext } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
+import { sharedBuffer } from './frame-pool.js';
 import { SEQUENCE_END } from './frames.js';
 import { CONTENT_FRAMED, type ParsedHeader } from './header.js';
 import type { ResolvedLimits } from './limits.js';
@@ -319,15 +320,16 @@ export interface OpenResult extends MessageInfo {
 }
 
 /** The buffer path with frames decrypted in parallel (see parallel.ts), after the header. */
+/** The parallel whole-message path; undefined when the frame pool cannot take the job. */
 async function openFramedInParallel(
   message: Uint8Array,
   v: VerifiedHeader,
   concurrency: number,
-): Promise<OpenResult> {
+): Promise<OpenResult | undefined> {
   const h = v.header;
-  const out = Buffer.allocUnsafeSlow(message.length);
+  const out = sharedBuffer(message.length);
   try {
-    const { end, length } = await openFramesParallel(
+    const body = openFramesParallel(
       v.key,
       h.messageId,
       h.frameLength,
@@ -337,6 +339,8 @@ async function openFramedInParallel(
       out,
       concurrency,
     );
+    if (body === undefined) return undefined;
+    const { end, length } = body;
     const rest = new ChunkQueue([message.subarray(end)]);
     if (h.suite.signed) {
       const verifier = newVerifier();
@@ -371,7 +375,8 @@ async function openWhole(message: Uint8Array, options: OpenOptions): Promise<Ope
     h.contentType === CONTENT_FRAMED &&
     worthParallel(concurrency, message.length - h.length, h.frameLength)
   ) {
-    return openFramedInParallel(message, v, concurrency);
+    const opened = await openFramedInParallel(message, v, concurrency);
+    if (opened !== undefined) return opened;
   }
   // The plaintext is never longer than the message: one allocation, each frame decrypted in
   // place (no per-frame buffer, no final concat); zeroed if anything fails later.

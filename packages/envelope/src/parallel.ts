@@ -1,21 +1,18 @@
 /**
- * Frames in parallel, in one process. Frames are independent (IV from the sequence number, AAD
- * from the message id, sequence number and length), so a whole buffer can be sealed or opened
- * with several frames in flight on libuv's thread pool through WebCrypto's AES-GCM, which runs
- * off the main thread; the main thread only lays out frame headers and copies results into the
- * one output buffer. Chosen by measurement over a worker pool: no worker start-up, no copy of the
- * caller's buffer into shared memory, and the same figures on 2 cores. The thread pool has 4
- * threads unless `UV_THREADPOOL_SIZE` says otherwise, which bounds the gain on larger machines.
+ * When and how frames run in parallel. Whole buffers go to the frame pool (frame-pool.ts: the
+ * main thread and worker threads over shared memory); streams given a `concurrency` keep frames
+ * in flight on libuv's thread pool through WebCrypto (webSeal/webOpen below).
  *
- * Small messages never come here: below `PARALLEL_MIN_BYTES` or `PARALLEL_MIN_FRAMES` the
+ * Small messages never go parallel: below `PARALLEL_MIN_BYTES` or `PARALLEL_MIN_FRAMES` the
  * synchronous path is faster than any hand-off.
  */
 
 import { webcrypto } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { KeyportError } from '@keyport/core';
-import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING } from './aead.js';
+import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING, openInto, sealInto } from './aead.js';
 import { invalidCiphertext } from './bytes.js';
+import { runFrameJob } from './frame-pool.js';
 import { SEQUENCE_END } from './frames.js';
 
 export const PARALLEL_MIN_BYTES = 4 * 1024 * 1024;
@@ -51,24 +48,9 @@ export async function toWebKey(key: AeadKey, usage: 'encrypt' | 'decrypt'): Prom
   }
 }
 
-/** Runs `tasks` with at most `limit` in flight; rejects with the first failure after all settle. */
-async function runLimited(count: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const failures: Array<{ error: unknown; index: number }> = [];
-  const lane = async (): Promise<void> => {
-    while (next < count && failures.length === 0) {
-      const i = next++;
-      try {
-        await task(i);
-      } catch (error) {
-        failures.push({ error, index: i });
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, lane));
-  if (failures.length > 0) {
-    throw failures.reduce((a, b) => (b.index < a.index ? b : a)).error;
-  }
+/** The derived key's bytes for worker threads (a copy; the caller zeroes it). */
+function keyBytes(key: AeadKey): Uint8Array {
+  return key instanceof Uint8Array ? Uint8Array.from(key) : key.export();
 }
 
 function frameIv(seq: number): Uint8Array {
@@ -78,10 +60,11 @@ function frameIv(seq: number): Uint8Array {
 }
 
 /**
- * Seals `plaintext` as frames 1..n into `out` starting at `at` (the same bytes as the
- * synchronous path). Returns the offset after the body.
+ * Seals `plaintext` as frames 1..n into `out` (backed by a SharedArrayBuffer) starting at `at`:
+ * the same bytes as the synchronous path. Returns the offset after the body, or undefined when
+ * the frame pool could not take the job (nothing usable was written; run sequentially).
  */
-export async function sealFramesParallel(
+export function sealFramesParallel(
   key: AeadKey,
   messageId: Uint8Array,
   frameLength: number,
@@ -89,39 +72,56 @@ export async function sealFramesParallel(
   out: Buffer,
   at: number,
   concurrency: number,
-): Promise<number> {
-  const webKey = await toWebKey(key, 'encrypt');
+): number | undefined {
   const count = Math.max(1, Math.ceil(plaintext.length / frameLength));
   const regular = 4 + 12 + frameLength + 16;
-  await runLimited(count, concurrency * IN_FLIGHT_PER_WORKER, async (i) => {
-    const seq = i + 1;
-    const final = seq === count;
-    const start = i * frameLength;
-    const content = plaintext.subarray(start, final ? plaintext.length : start + frameLength);
+  const lastLength = plaintext.length - (count - 1) * frameLength;
+  // Every frame's prefix first (a few bytes each); the threads then fill content and tags.
+  for (let i = 0; i < count; i++) {
     let p = at + i * regular;
-    if (final) {
+    if (i === count - 1) {
       out.writeUInt32BE(SEQUENCE_END, p);
       p += 4;
     }
-    out.writeUInt32BE(seq, p);
-    const iv = frameIv(seq);
-    out.set(iv, p + 4);
-    p += 16;
-    if (final) {
-      out.writeUInt32BE(content.length, p);
-      p += 4;
-    }
-    const aad = bodyAad(messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, content.length);
-    const sealed = await webcrypto.subtle.encrypt(
-      { name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 },
-      webKey,
-      content,
+    out.writeUInt32BE(i + 1, p);
+    out.fill(0, p + 4, p + 12);
+    out.writeUInt32BE(i + 1, p + 12);
+    if (i === count - 1) out.writeUInt32BE(lastLength, p + 16);
+  }
+  const content = (i: number) =>
+    plaintext.subarray(i * frameLength, i === count - 1 ? plaintext.length : (i + 1) * frameLength);
+  const raw = keyBytes(key);
+  try {
+    const result = runFrameJob(
+      {
+        seal: true,
+        key: raw,
+        messageId,
+        count,
+        frameLength,
+        lastLength,
+        lastFinal: true,
+        outBase: at + 16,
+        outStride: regular,
+        lastShift: 8,
+        out,
+        copyFrame: (i, slot) => slot.set(content(i)),
+        runFrame: (i) => {
+          const seq = i + 1;
+          const final = i === count - 1;
+          const data = content(i);
+          const aad = bodyAad(messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, data.length);
+          sealInto(key, frameIv(seq), aad, data, out, at + i * regular + (final ? 24 : 16));
+          return true;
+        },
+      },
+      concurrency - 1,
     );
-    // ciphertext || tag: exactly the frame's layout after its prefix.
-    out.set(new Uint8Array(sealed), p);
-  });
-  const lastContent = plaintext.length - (count - 1) * frameLength;
-  return at + (count - 1) * regular + 4 + 4 + 12 + 4 + lastContent + 16;
+    if (result === undefined) return undefined;
+  } finally {
+    raw.fill(0);
+  }
+  return at + (count - 1) * regular + 4 + 4 + 12 + 4 + lastLength + 16;
 }
 
 interface FrameSpot {
@@ -134,13 +134,14 @@ interface FrameSpot {
 }
 
 /**
- * Opens the framed body of a whole message in parallel. The frame structure is read first
- * (cheap, in order, same checks as the streaming path); then every frame is decrypted, and
- * plaintext is written into `out` only from frames whose tag verified. If the structure breaks
- * at frame k, frames before k are still checked first, so the error is the one the sequential
- * path would report. Returns the body's end offset and the plaintext length.
+ * Opens the framed body of a whole message in parallel into `out` (backed by a
+ * SharedArrayBuffer). The frame structure is read first (cheap, in order, same checks as the
+ * streaming path); then every frame is decrypted, and `out` is zeroed unless every tag
+ * verified. If the structure breaks at frame k, frames before k are still checked first, so the
+ * error is the one the sequential path would report. Returns the body's end offset and the
+ * plaintext length, or undefined when the frame pool could not take the job (run sequentially).
  */
-export async function openFramesParallel(
+export function openFramesParallel(
   key: AeadKey,
   messageId: Uint8Array,
   frameLength: number,
@@ -149,7 +150,7 @@ export async function openFramesParallel(
   at: number,
   out: Buffer,
   concurrency: number,
-): Promise<{ end: number; length: number }> {
+): { end: number; length: number } | undefined {
   const view = new DataView(message.buffer, message.byteOffset, message.byteLength);
   const spots: FrameSpot[] = [];
   let structural: KeyportError | undefined;
@@ -189,26 +190,57 @@ export async function openFramesParallel(
     p += prefix + length + 16;
     if (final) break;
   }
-  const webKey = await toWebKey(key, 'decrypt');
-  try {
-    await runLimited(spots.length, concurrency * IN_FLIGHT_PER_WORKER, async (i) => {
-      const s = spots[i] as FrameSpot;
-      const aad = bodyAad(messageId, s.final ? FINAL_FRAME_STRING : FRAME_STRING, s.seq, s.length);
-      let plain: ArrayBuffer;
-      try {
-        plain = await webcrypto.subtle.decrypt(
-          { name: 'AES-GCM', iv: s.iv, additionalData: aad, tagLength: 128 },
-          webKey,
-          message.subarray(s.content, s.content + s.length + 16),
-        );
-      } catch {
-        throw new KeyportError('Integrity', `frame ${s.seq} failed authentication`);
-      }
-      out.set(new Uint8Array(plain), i * frameLength);
-    });
-  } catch (e) {
-    out.fill(0);
-    throw e;
+  if (spots.length > 0) {
+    const last = spots.at(-1) as FrameSpot;
+    const raw = keyBytes(key);
+    let result: ReturnType<typeof runFrameJob>;
+    try {
+      result = runFrameJob(
+        {
+          seal: false,
+          key: raw,
+          messageId,
+          count: spots.length,
+          frameLength,
+          lastLength: last.length,
+          lastFinal: last.final,
+          outBase: 0,
+          outStride: frameLength,
+          lastShift: 0,
+          out,
+          copyFrame: (i, slot) => {
+            const s = spots[i] as FrameSpot;
+            slot.set(s.iv, 0);
+            slot.set(message.subarray(s.content, s.content + s.length + 16), 12);
+          },
+          runFrame: (i) => {
+            const s = spots[i] as FrameSpot;
+            const aad = bodyAad(messageId, s.final ? FINAL_FRAME_STRING : FRAME_STRING, s.seq, s.length);
+            const tagAt = s.content + s.length;
+            return openInto(
+              key,
+              s.iv,
+              aad,
+              message.subarray(s.content, tagAt),
+              message.subarray(tagAt, tagAt + 16),
+              out,
+              i * frameLength,
+            );
+          },
+        },
+        concurrency - 1,
+      );
+    } finally {
+      raw.fill(0);
+    }
+    if (result === undefined) {
+      out.fill(0);
+      return undefined;
+    }
+    if (result.firstBad >= 0) {
+      out.fill(0);
+      throw new KeyportError('Integrity', `frame ${result.firstBad + 1} failed authentication`);
+    }
   }
   if (structural !== undefined) {
     out.fill(0);

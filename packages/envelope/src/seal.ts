@@ -16,6 +16,7 @@ import { gcmSeal } from './aead.js';
 import type { DataKeyCache } from './cache.js';
 import { serializeContext } from './context-codec.js';
 import { sha512Base64 } from './digest.js';
+import { sharedBuffer } from './frame-pool.js';
 import { bodySize, FrameSealer } from './frames.js';
 import { CONTENT_FRAMED, serializeContextAndEdks, writeHeaderBody } from './header.js';
 import { deriveKeys, zeroDataKey } from './kdf.js';
@@ -239,17 +240,16 @@ export function sealAll(session: SealSession, plaintext: Uint8Array): Uint8Array
   return out.subarray(0, at + foot.length);
 }
 
-/** `sealAll` with frames sealed in parallel (see parallel.ts); the same bytes. */
-async function sealAllParallel(
-  session: SealSession,
-  plaintext: Uint8Array,
-  concurrency: number,
-): Promise<Uint8Array> {
+/**
+ * `sealAll` with frames sealed in parallel (see frame-pool.ts); the same bytes, in a buffer
+ * backed by a SharedArrayBuffer. Falls back to `sealAll` when the pool cannot take the job.
+ */
+function sealAllParallel(session: SealSession, plaintext: Uint8Array, concurrency: number): Uint8Array {
   const { sealer, header, signer } = session;
   const size = header.length + bodySize(plaintext.length, sealer.frameLength);
-  const out = Buffer.allocUnsafe(size + (signer === undefined ? 0 : MAX_FOOTER));
+  const out = sharedBuffer(size + (signer === undefined ? 0 : MAX_FOOTER));
   out.set(header, 0);
-  const at = await sealFramesParallel(
+  const at = sealFramesParallel(
     sealer.key,
     sealer.messageId,
     sealer.frameLength,
@@ -258,6 +258,7 @@ async function sealAllParallel(
     header.length,
     concurrency,
   );
+  if (at === undefined) return sealAll(session, plaintext);
   if (signer === undefined) return out;
   signer.update(out.subarray(header.length, at));
   const foot = footer(session);

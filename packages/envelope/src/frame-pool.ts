@@ -1,0 +1,246 @@
+/**
+ * Frames in parallel, in one process: the main thread and a pool of worker threads share one
+ * whole-buffer job. Frames are independent (IV from the sequence number, AAD from the message
+ * id, sequence number and length), so any thread may run any frame.
+ *
+ * Why this shape (measured on 2 and more cores, see bench/envelope.bench.mjs):
+ * - The caller's buffer cannot be shared with another thread, so frames for a worker are copied
+ *   into a small ring of shared slots; the main thread copies a few frames ahead and, between
+ *   copies, runs frames itself straight from the caller's buffer (no copy for its share).
+ * - The ring is reused across jobs, so its pages stay mapped; only the result is fresh memory,
+ *   and each thread takes the page faults of the part it writes.
+ * - Workers write into the result directly (a SharedArrayBuffer): no per-frame message, no
+ *   copy back on the main thread. The result of a parallel call is therefore backed by a
+ *   SharedArrayBuffer (a normal `Buffer` otherwise).
+ * - WebCrypto on libuv's pool was measured slower than one thread here: each call copies its
+ *   input and allocates fresh output, both on the main thread.
+ *
+ * One job at a time uses the pool; a call that finds it busy (or broken) returns `false` and the
+ * caller runs the sequential path, which gives the same bytes.
+ */
+
+import { createRequire } from 'node:module';
+import type { Worker as WorkerThread } from 'node:worker_threads';
+import { FRAME_WORKER_SOURCE } from './frame-worker-source.js';
+
+/** Control words in the job's shared Int32Array (the worker source uses the same numbers). */
+export const CTL = { NEXT: 0, COPIED: 1, DONE: 2, STOP: 3, FIRST_BAD: 4 } as const;
+const CTL_WORDS = 5;
+/** Frames the main thread keeps copied ahead per worker. */
+const AHEAD_PER_WORKER = 4;
+/** The ring never grows past this; fewer frames ahead (or the sequential path) for huge frames. */
+const MAX_RING_BYTES = 64 * 1024 * 1024;
+/** An idle pool lets go of its ring after this long. */
+const RING_IDLE_MS = 5_000;
+/** Waiting this long with no frame finished means a worker is gone. */
+const STALL_MS = 10_000;
+
+/** One frame as the main thread runs it: from the caller's memory into the shared output. */
+export type RunFrame = (index: number) => boolean;
+/** Copies frame `index`'s worker input (seal: content; open: IV || content || tag) into `slot`. */
+export type CopyFrame = (index: number, slot: Buffer) => void;
+
+export interface FrameJob {
+  readonly seal: boolean;
+  readonly key: Uint8Array;
+  readonly messageId: Uint8Array;
+  readonly count: number;
+  readonly frameLength: number;
+  readonly lastLength: number;
+  readonly lastFinal: boolean;
+  /** Output offset of frame i's content: outBase + i × outStride (+ lastShift for the last). */
+  readonly outBase: number;
+  readonly outStride: number;
+  readonly lastShift: number;
+  readonly out: Buffer;
+  readonly runFrame: RunFrame;
+  readonly copyFrame: CopyFrame;
+}
+
+export interface FrameJobResult {
+  /** The first frame (0-based) whose tag failed, or -1. */
+  readonly firstBad: number;
+  /** Frames the worker threads ran (the rest ran on the calling thread). */
+  readonly workerFrames: number;
+}
+
+interface Pool {
+  readonly workers: WorkerThread[];
+  ring?: { buffer: SharedArrayBuffer; slotSize: number; slots: number } | undefined;
+  busy: boolean;
+  broken: boolean;
+  idle?: NodeJS.Timeout;
+}
+
+let pool: Pool | undefined;
+let WorkerCtor: typeof WorkerThread | undefined;
+
+function workerCtor(): typeof WorkerThread | undefined {
+  if (WorkerCtor === undefined) {
+    try {
+      WorkerCtor = (
+        createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads')
+      ).Worker;
+    } catch {
+      return undefined;
+    }
+  }
+  return WorkerCtor;
+}
+
+/** The pool with at least `workers` threads, or undefined if it is busy or threads cannot start. */
+function takePool(workers: number): Pool | undefined {
+  if (pool?.broken) {
+    for (const w of pool.workers) void w.terminate();
+    pool = undefined;
+  }
+  const Ctor = workerCtor();
+  if (Ctor === undefined) return undefined;
+  pool ??= { workers: [], busy: false, broken: false };
+  if (pool.busy) return undefined;
+  const p = pool;
+  while (p.workers.length < workers) {
+    let w: WorkerThread;
+    try {
+      w = new Ctor(FRAME_WORKER_SOURCE, { eval: true });
+    } catch {
+      break;
+    }
+    // Idle workers never keep the process alive; a failed one retires the whole pool.
+    w.unref();
+    w.on('error', () => {
+      p.broken = true;
+    });
+    w.on('exit', () => {
+      p.broken = true;
+    });
+    p.workers.push(w);
+  }
+  return p.workers.length === 0 ? undefined : p;
+}
+
+function ringFor(p: Pool, slotSize: number, slots: number): Pool['ring'] & object {
+  const r = p.ring;
+  if (r !== undefined && r.slotSize >= slotSize && r.slots >= slots) return r;
+  p.ring = { buffer: new SharedArrayBuffer(slotSize * slots), slotSize, slots };
+  return p.ring;
+}
+
+/**
+ * Runs a job on the main thread and `workers` pool threads; `undefined` when the pool cannot
+ * take it (the caller then runs sequentially). Blocks the main thread for the job, as the
+ * sequential path does.
+ */
+export function runFrameJob(job: FrameJob, workers: number): FrameJobResult | undefined {
+  if (!(job.out.buffer instanceof SharedArrayBuffer)) return undefined;
+  const p = takePool(workers);
+  if (p === undefined) return undefined;
+  const used = p.workers.slice(0, workers);
+  const slotSize = job.frameLength + 28;
+  const perWorker = Math.min(AHEAD_PER_WORKER, Math.floor((MAX_RING_BYTES / slotSize - 1) / used.length));
+  if (perWorker < 1) return undefined;
+  const ahead = used.length * perWorker;
+  const slotCount = ahead + 1;
+  const ring = ringFor(p, slotSize, slotCount);
+  const slots = Buffer.from(ring.buffer);
+  const ctlBuffer = new SharedArrayBuffer(CTL_WORDS * 4);
+  const ctl = new Int32Array(ctlBuffer);
+  ctl[CTL.FIRST_BAD] = job.count;
+  const busyBuffer = new SharedArrayBuffer(slotCount * 4);
+  const busy = new Int32Array(busyBuffer);
+  p.busy = true;
+  try {
+    const message = {
+      ctl: ctlBuffer,
+      busy: busyBuffer,
+      ring: ring.buffer,
+      out: job.out.buffer,
+      // Own copies: cloning a view clones its whole underlying buffer (the message, for open).
+      messageId: Uint8Array.from(job.messageId),
+      count: job.count,
+      frameLength: job.frameLength,
+      lastLength: job.lastLength,
+      lastFinal: job.lastFinal,
+      outBase: job.out.byteOffset + job.outBase,
+      outStride: job.outStride,
+      lastShift: job.lastShift,
+      slotSize: ring.slotSize,
+      slots: slotCount,
+      seal: job.seal,
+    };
+    // Each worker gets its own clone of the key and zeroes it when done.
+    const key = Uint8Array.from(job.key);
+    for (const w of used) w.postMessage({ ...message, key });
+    key.fill(0);
+    // Workers take copied frames from the front; this thread takes uncopied ones from the back
+    // (no copy for its share) and, once front meets back, copied ones from the front too.
+    let copied = 0;
+    let back = job.count;
+    let frontByMain = 0;
+    while (Atomics.load(ctl, CTL.STOP) === 0) {
+      const next = Atomics.load(ctl, CTL.NEXT);
+      while (copied < back && copied < next + ahead && Atomics.load(busy, copied % slotCount) === 0) {
+        busy[copied % slotCount] = 1;
+        job.copyFrame(copied, slots.subarray((copied % slotCount) * ring.slotSize));
+        copied++;
+        Atomics.store(ctl, CTL.COPIED, copied);
+        Atomics.notify(ctl, CTL.COPIED);
+      }
+      let i: number;
+      if (back > copied) {
+        i = --back;
+      } else {
+        i = Atomics.load(ctl, CTL.NEXT);
+        if (i >= copied) break;
+        if (Atomics.compareExchange(ctl, CTL.NEXT, i, i + 1) !== i) continue;
+        frontByMain++;
+      }
+      const ok = job.runFrame(i);
+      if (i < copied) Atomics.store(busy, i % slotCount, 0);
+      if (!ok) {
+        lowerFirstBad(ctl, i);
+        Atomics.store(ctl, CTL.STOP, 1);
+      }
+    }
+    // No more claims; wake waiting workers, then wait for the frames they hold.
+    const workerFrames = Atomics.exchange(ctl, CTL.NEXT, job.count + 1) - frontByMain;
+    Atomics.store(ctl, CTL.COPIED, job.count + 1);
+    Atomics.notify(ctl, CTL.COPIED);
+    let waited = 0;
+    for (let done = Atomics.load(ctl, CTL.DONE); done < workerFrames; done = Atomics.load(ctl, CTL.DONE)) {
+      if (Atomics.load(ctl, CTL.STOP) === 2 || p.broken || waited >= STALL_MS) {
+        p.broken = true;
+        return undefined;
+      }
+      if (Atomics.wait(ctl, CTL.DONE, done, 100) === 'timed-out') waited += 100;
+    }
+    const firstBad = Atomics.load(ctl, CTL.FIRST_BAD);
+    return { firstBad: firstBad < job.count ? firstBad : -1, workerFrames };
+  } finally {
+    // The ring held copies of the caller's data (plaintext when sealing).
+    slots.fill(0, 0, slotCount * ring.slotSize);
+    p.busy = false;
+    clearTimeout(p.idle);
+    p.idle = setTimeout(() => {
+      if (!p.busy) p.ring = undefined;
+    }, RING_IDLE_MS);
+    p.idle.unref();
+  }
+}
+
+function lowerFirstBad(ctl: Int32Array, i: number): void {
+  for (let b = Atomics.load(ctl, CTL.FIRST_BAD); i < b; b = Atomics.load(ctl, CTL.FIRST_BAD)) {
+    if (Atomics.compareExchange(ctl, CTL.FIRST_BAD, b, i) === b) return;
+  }
+}
+
+/** A zero-filled buffer that worker threads can write into. */
+export function sharedBuffer(size: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(size));
+}
+
+/** For tests: the pool's threads and ring as they are now. */
+export function framePoolForTests(): { workers: readonly WorkerThread[]; ring: Uint8Array | undefined } {
+  const r = pool?.ring;
+  return { workers: pool?.workers ?? [], ring: r === undefined ? undefined : new Uint8Array(r.buffer) };
+}
