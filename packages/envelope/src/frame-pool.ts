@@ -20,6 +20,7 @@
  */
 
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import type { Worker as WorkerThread } from 'node:worker_threads';
 import { FRAME_WORKER_SOURCE } from './frame-worker-source.js';
 
@@ -116,7 +117,7 @@ function takePool(workers: number): Pool | undefined {
     });
     p.workers.push(w);
   }
-  return p.workers.length === 0 ? undefined : p;
+  return p.workers.length === 0 || workers < 1 ? undefined : p;
 }
 
 function ringFor(p: Pool, slotSize: number, slots: number): Pool['ring'] & object {
@@ -133,9 +134,11 @@ function ringFor(p: Pool, slotSize: number, slots: number): Pool['ring'] & objec
  */
 export function runFrameJob(job: FrameJob, workers: number): FrameJobResult | undefined {
   if (!(job.out.buffer instanceof SharedArrayBuffer)) return undefined;
-  const p = takePool(workers);
+  // More threads than cores only adds switching (and ~10 MB of memory per thread).
+  const threads = Math.min(workers, availableParallelism() - 1);
+  const p = takePool(threads);
   if (p === undefined) return undefined;
-  const used = p.workers.slice(0, workers);
+  const used = p.workers.slice(0, threads);
   const slotSize = job.frameLength + 28;
   const perWorker = Math.min(AHEAD_PER_WORKER, Math.floor((MAX_RING_BYTES / slotSize - 1) / used.length));
   if (perWorker < 1) return undefined;

@@ -29,8 +29,10 @@ export interface OpenOptions extends OpenLimits {
   readonly requireCommitment?: boolean;
   /**
    * Frames decrypted at once. `openEnvelope` (default: the available cores, at most 8): framed
-   * messages of 4 MiB and at least 4 frames are opened with frames in flight on the thread pool,
-   * and plaintext is still returned only when every tag (and the signature) verifies. Streams
+   * messages of 4 MiB and at least 4 frames are opened on the calling thread and worker threads
+   * at once, and plaintext is still returned only when every tag (and the signature) verifies;
+   * such a plaintext is a `Buffer` over a `SharedArrayBuffer` (WebCrypto refuses views of shared
+   * memory: copy it, or pass 1, where that matters). Streams
    * (default 1, one frame at a time): when given, 2 × concurrency frames in flight for frame
    * lengths of 64 KiB to 1 MiB, each released in order and only after its own tag verifies.
    */

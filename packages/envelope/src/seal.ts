@@ -65,8 +65,10 @@ export interface SealOptions {
   readonly plaintextLength?: number;
   /**
    * Frames sealed at once. `sealEnvelope` (default: the available cores, at most 8): buffers of
-   * 4 MiB and at least 4 frames are sealed with frames in flight on the thread pool; smaller
-   * ones stay on the calling thread. Streams (default 1, one frame at a time): when given,
+   * 4 MiB and at least 4 frames are sealed on the calling thread and worker threads at once,
+   * and the message is then a `Buffer` over a `SharedArrayBuffer` (WebCrypto refuses views of
+   * shared memory: copy it, or pass 1, where that matters); smaller ones stay on the calling
+   * thread. Streams (default 1, one frame at a time): when given,
    * 2 × concurrency frames in flight for frame lengths of 64 KiB to 1 MiB. The message format
    * is the same either way.
    */
