@@ -219,6 +219,12 @@ export function runFrameJob(job: FrameJob, workers: number): FrameJobResult | un
     }
     const firstBad = Atomics.load(ctl, CTL.FIRST_BAD);
     return { firstBad: firstBad < job.count ? firstBad : -1, workerFrames };
+  } catch (error) {
+    // This thread failed mid-job: release the workers (they may be waiting for a copy).
+    Atomics.store(ctl, CTL.STOP, 1);
+    Atomics.store(ctl, CTL.NEXT, job.count + 1);
+    Atomics.notify(ctl, CTL.COPIED);
+    throw error;
   } finally {
     // The ring held copies of the caller's data (plaintext when sealing).
     slots.fill(0, 0, slotCount * ring.slotSize);

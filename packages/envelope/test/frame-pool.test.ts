@@ -6,7 +6,14 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { bodyAad, FINAL_FRAME_STRING, FRAME_STRING, sealInto } from '../src/aead.js';
-import { CTL, framePoolForTests, runFrameJob, sharedBuffer } from '../src/frame-pool.js';
+import {
+  CTL,
+  type FrameJob,
+  framePoolForTests,
+  type RunFrame,
+  runFrameJob,
+  sharedBuffer,
+} from '../src/frame-pool.js';
 import { FRAME_WORKER_SOURCE } from '../src/frame-worker-source.js';
 import { bodySize, FrameSealer } from '../src/frames.js';
 import { openEnvelope, sealEnvelope } from '../src/index.js';
@@ -26,6 +33,43 @@ function sequentialBody(key: Uint8Array, messageId: Uint8Array, plaintext: Uint8
   }
   sealer.writeFrame(out, at, plaintext.subarray(offset), true);
   return out;
+}
+
+/** A seal job over `plaintext` (content and tags only; prefixes are the caller's part). */
+function sealJob(
+  key: Uint8Array,
+  messageId: Uint8Array,
+  plaintext: Uint8Array,
+  out: Buffer,
+  runFrame?: RunFrame,
+): FrameJob {
+  const count = Math.ceil(plaintext.length / F);
+  const regular = F + 32;
+  const content = (i: number) => plaintext.subarray(i * F, Math.min(plaintext.length, (i + 1) * F));
+  return {
+    seal: true,
+    key,
+    messageId,
+    count,
+    frameLength: F,
+    lastLength: plaintext.length - (count - 1) * F,
+    lastFinal: true,
+    outBase: 16,
+    outStride: regular,
+    lastShift: 8,
+    out,
+    copyFrame: (i, slot) => slot.set(content(i)),
+    runFrame:
+      runFrame ??
+      ((i) => {
+        const final = i === count - 1;
+        const iv = Buffer.alloc(12);
+        iv.writeUInt32BE(i + 1, 8);
+        const aad = bodyAad(messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, i + 1, content(i).length);
+        sealInto(key, iv, aad, content(i), out, i * regular + (final ? 24 : 16));
+        return true;
+      }),
+  };
 }
 
 describe('frame pool', () => {
@@ -52,33 +96,7 @@ describe('frame pool', () => {
       const direct = sharedBuffer(expected.length);
       const count = Math.ceil(plaintext.length / F);
       const regular = F + 32;
-      const result = runFrameJob(
-        {
-          seal: true,
-          key,
-          messageId,
-          count,
-          frameLength: F,
-          lastLength: plaintext.length - (count - 1) * F,
-          lastFinal: true,
-          outBase: 16,
-          outStride: regular,
-          lastShift: 8,
-          out: direct,
-          copyFrame: (i, slot) =>
-            slot.set(plaintext.subarray(i * F, Math.min(plaintext.length, (i + 1) * F))),
-          runFrame: (i) => {
-            const final = i === count - 1;
-            const data = plaintext.subarray(i * F, Math.min(plaintext.length, (i + 1) * F));
-            const iv = Buffer.alloc(12);
-            iv.writeUInt32BE(i + 1, 8);
-            const aad = bodyAad(messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, i + 1, data.length);
-            sealInto(key, iv, aad, data, direct, i * regular + (final ? 24 : 16));
-            return true;
-          },
-        },
-        1,
-      );
+      const result = runFrameJob(sealJob(key, messageId, plaintext, direct), 1);
       expect(result?.firstBad).toBe(-1);
       workerFrames = result?.workerFrames ?? 0;
       // Content and tags match wherever the job wrote (prefixes are the caller's part).
@@ -125,6 +143,29 @@ describe('frame pool', () => {
       expect(Buffer.from(opened.plaintext).equals(pt)).toBe(true);
     }
     expect(framePoolForTests().workers.every((w) => !workers.includes(w))).toBe(true);
+  });
+
+  it('a failure on the calling thread mid-job releases the workers; the next job runs on the pool', async () => {
+    const key = randomBytes(32);
+    const messageId = randomBytes(32);
+    const plaintext = randomBytes(100 * F);
+    let calls = 0;
+    const failing = sealJob(key, messageId, plaintext, sharedBuffer(plaintext.length * 2), () => {
+      if (++calls === 3) throw new Error('boom');
+      return true;
+    });
+    expect(() => runFrameJob(failing, 1)).toThrow('boom');
+    let workerFrames = 0;
+    for (let attempt = 0; attempt < 20 && workerFrames === 0; attempt++) {
+      const expected = sequentialBody(key, messageId, plaintext);
+      const out = sharedBuffer(expected.length);
+      const result = runFrameJob(sealJob(key, messageId, plaintext, out), 1);
+      expect(result?.firstBad).toBe(-1);
+      workerFrames = result?.workerFrames ?? 0;
+      expect(out.subarray(16, 16 + F + 16).equals(expected.subarray(16, 16 + F + 16))).toBe(true);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(workerFrames).toBeGreaterThan(0);
   });
 
   it('many calls at once: each gets its own right answer (the pool takes one job at a time)', async () => {
