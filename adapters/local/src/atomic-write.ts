@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, fsyncSync, openSync, renameSync, statSync } from 'node:fs';
+import { type BigIntStats, closeSync, constants, fsyncSync, openSync, renameSync, statSync } from 'node:fs';
 import { open, readdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -117,7 +117,14 @@ export async function writeFileAtomic(
 
 /** A change stamp of a file (device, inode, size, times), read without yielding. */
 export function stampSync(path: string): string {
-  const st = statSync(path, { bigint: true });
+  return stampOf(statSync(path, { bigint: true }));
+}
+
+/**
+ * The change stamp of stat results. An unchanged stamp is taken as unchanged bytes: every write
+ * of the keystore is a rename (a new inode), and an edit in place moves mtime and ctime.
+ */
+export function stampOf(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 

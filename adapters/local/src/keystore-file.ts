@@ -5,11 +5,13 @@
  * against each other.
  */
 
+import { stat } from 'node:fs/promises';
 import { KeyportError } from '@keyport/core';
 import {
   NotRegularFile,
   openRegular,
   removeOrphanedTemps,
+  stampOf,
   stampSync,
   writeFileAtomic,
 } from './atomic-write.js';
@@ -74,6 +76,7 @@ export class KeystoreFile {
   #keys: DerivedKeys | undefined;
   #cache: { stamp: string; body: KeystoreBody } | undefined;
   #queue: Promise<unknown> = Promise.resolve();
+  #opens = 0;
   #closed = false;
 
   constructor(options: KeystoreFileOptions) {
@@ -113,13 +116,37 @@ export class KeystoreFile {
     }
   }
 
-  /** The current body. Callers must not modify it. */
+  /**
+   * The current body. Callers must not modify it.
+   *
+   * When a body is cached, one `stat` of the path decides: the same regular file with the same
+   * stamp (device, inode, size, mtime, ctime) is the cached body. Anything else (another
+   * process's write is an atomic rename, so a new inode; a file deleted, replaced by a
+   * directory, FIFO or link to one; a stat error) takes the full path below, which opens,
+   * checks and reads the file and refuses it exactly as on a first read.
+   */
   async read(signal?: AbortSignal): Promise<KeystoreBody> {
     this.#assertOpen();
+    const cached = this.#cache;
+    if (cached !== undefined) {
+      const st = await stat(this.path, { bigint: true }).catch(() => undefined);
+      this.#assertOpen();
+      if (st?.isFile() === true && stampOf(st) === cached.stamp && this.#cache === cached) return cached.body;
+    }
+    return this.#readFile(signal);
+  }
+
+  /** How many times this object opened the file to read it (a cached read opens nothing). */
+  get opens(): number {
+    return this.#opens;
+  }
+
+  async #readFile(signal: AbortSignal | undefined): Promise<KeystoreBody> {
+    this.#opens++;
     const handle = await openKeystore(this.path);
     try {
       const st = await handle.stat({ bigint: true });
-      const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+      const stamp = stampOf(st);
       if (this.#cache?.stamp === stamp) return this.#cache.body;
       if (st.size > BigInt(MAX_KEYSTORE_BYTES)) {
         throw localError(

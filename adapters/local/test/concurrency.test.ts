@@ -1,6 +1,7 @@
 /**
  * Two processes adding keys to one keystore at the same time lose nothing. The workers run
  * the package compiled by tsc into a temp dir (Node 20 cannot import the TypeScript sources).
+ * A reader whose body is cached still sees a key another process added since.
  */
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -85,5 +86,24 @@ describe('concurrent writers in separate processes', () => {
     const expected = ['existing'];
     for (let i = 0; i < count; i++) expected.push(`alpha-${i}`, `beta-${i}`);
     expect(names).toEqual(expected.sort());
+  });
+
+  it('a key another process adds between two reads is seen at the next read (cached body, one stat)', async () => {
+    const { kp, path } = await newKeystore({ kdf: { log2N: 10 } });
+    const existing = await kp.createKey({ name: 'existing', spec: 'AES_256' }, o);
+    // Warm: these reads are served from the cache.
+    for (let i = 0; i < 5; i++) await kp.encrypt({ uri: existing.uri }, new Uint8Array(4), {}, o);
+    const startFile = `${path}.start`;
+    await writeFile(startFile, 'go');
+    const other = startWorker(path, 'gamma', 1, startFile);
+    try {
+      await other.exited;
+    } finally {
+      other.kill();
+    }
+    const added = await kp.describeKey({ uri: kp.keyUri('gamma-0') }, o);
+    expect(added.state).toBe('enabled');
+    const names = (await collect(kp.listKeys(o))).map((k) => k.uri.split('#')[1]).sort();
+    expect(names).toEqual(['existing', 'gamma-0']);
   });
 });

@@ -15,7 +15,13 @@
  * ((max - min) / min), the run count and the Node version. Writes bench-results/migrate.json at
  * the repository root as a list of `{ name, unit, value, baseline, baselineValue, ratio, ... }`.
  *
- * KEYPORT_BENCH_FILES (default 10000) sets how many envelopes each section migrates per run.
+ * KEYPORT_BENCH_FILES (default 10000; 200 with KEYPORT_BENCH_QUICK=1, which `pnpm bench --quick`
+ * sets, and one run per side) sets how many envelopes each section migrates per run.
+ * KEYPORT_MIGRATE_BENCH_ONLY=openbao or =aws runs one section; its rows then go to
+ * bench-results/migrate-<section>.json, leaving migrate.json (both sections) as it was.
+ *
+ * Besides best-of-N, the AWS section records each alternating pair's ratio (migration run i over
+ * bare run i, measured back to back): their min and max are the ratio's spread.
  */
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -32,8 +38,14 @@ import { peekMessage } from '../src/migrate/header-peek.js';
 import { forEachBounded } from '../src/migrate/pool.js';
 import { benchTargets, REPO_ROOT } from './targets.js';
 
-const FILES = Number(process.env.KEYPORT_BENCH_FILES ?? 10_000);
-const RUNS = Math.max(1, Number(process.env.KEYPORT_MIGRATE_BENCH_RUNS ?? 3));
+const QUICK = process.env.KEYPORT_BENCH_QUICK === '1';
+const FILES = Number(process.env.KEYPORT_BENCH_FILES ?? (QUICK ? 200 : 10_000));
+const RUNS = Math.max(1, Number(process.env.KEYPORT_MIGRATE_BENCH_RUNS ?? (QUICK ? 1 : 3)));
+const ONLY = process.env.KEYPORT_MIGRATE_BENCH_ONLY;
+if (ONLY !== undefined && ONLY !== 'openbao' && ONLY !== 'aws') {
+  throw new Error(`KEYPORT_MIGRATE_BENCH_ONLY: expected openbao or aws, got ${ONLY}`);
+}
+const RESULTS_FILE = ONLY === undefined ? 'migrate.json' : `migrate-${ONLY}.json`;
 const JOBS = 64;
 const PASSPHRASE = 'bench passphrase, not a secret';
 
@@ -177,130 +189,138 @@ it(`migrates ${FILES} small envelopes: local -> OpenBao (batch_input) and AWS KM
     const awsKey = (await keys.createKey('aws-kms', { name: `bench-${stamp}`, spec: 'AES_256' })).uri;
 
     // (a) local -> OpenBao: the same files, batch_input on and off.
-    const pristineA = join(work, 'pristine-a');
-    await sealMany(keys, localA, pristineA);
-    const ab = await alternate(
-      () => migrateCopy(keys, localA, baoKey, pristineA, work, true),
-      () => migrateCopy(keys, localA, baoKey, pristineA, work, false),
-    );
-    const on = (ab.a.find((r) => r.ms === best(ab.a)) ?? ab.a[0])?.summary as MigrateSummary;
-    const off = (ab.b.find((r) => r.ms === best(ab.b)) ?? ab.b[0])?.summary as MigrateSummary;
-    const batchRequests =
-      (on.calls.byOperation['to:encryptBatch'] ?? 0) + (on.calls.byOperation['to:decryptBatch'] ?? 0);
-    results.push(
-      row(
-        `migrate local -> OpenBao, batch_input on: time per file (best of ${RUNS})`,
-        'ms/file',
-        perFileMs(best(ab.a)),
-        'same files, batch_input off (one transit call per data key)',
-        perFileMs(best(ab.b)),
-        { ...common, spread: spread(ab.a.map((r) => r.ms)), baselineSpread: spread(ab.b.map((r) => r.ms)) },
-      ),
-      row(
-        'local -> OpenBao, batch on: provider calls per file, wrapping side',
-        'calls/file',
-        on.calls.wrapPerFile,
-        'target: at most 1 per file',
-        1,
-        common,
-      ),
-      row(
-        'local -> OpenBao, batch on: provider calls per file, all (unwrap + wrap + verify)',
-        'calls/file',
-        on.calls.perFile,
-        'batch_input off',
-        off.calls.perFile,
-        common,
-      ),
-      row(
-        'local -> OpenBao, batch on: data keys per transit request',
-        'items/request',
-        batchRequests === 0 ? 0 : (FILES * 2) / batchRequests,
-        'batch_input off',
-        1,
-        common,
-      ),
-    );
-
+    if (ONLY !== 'aws') await localToOpenBao();
     // (b) AWS KMS (moto) -> local.
-    const pristineB = join(work, 'pristine-b');
-    const awsFiles = await sealMany(keys, awsKey, pristineB);
-    const edks = await Promise.all(
-      awsFiles.map(async (f) => {
-        const p = await peekMessage(f);
-        if (p.kind !== 'envelope' || p.edks[0] === undefined) throw new Error(`not an envelope: ${f}`);
-        return p.edks[0].ciphertext;
-      }),
-    );
-    // The floor: the unwrap and wrap calls alone, same client, same concurrency.
-    const bare = async (): Promise<{ ms: number; cpuMs: number }> => {
-      const cpu = process.cpuUsage();
-      const started = performance.now();
-      await forEachBounded(
-        edks.map((e, i) => [e, i] as const),
-        JOBS,
-        async ([edk, i]) => {
-          const dataKey = await keys.decrypt(awsKey, edk, { context: contextOf(i) });
-          await keys.encrypt(localB, dataKey.plaintext, { context: contextOf(i) });
-          dataKey.plaintext.fill(0);
-        },
-      );
-      return { ms: performance.now() - started, cpuMs: cpuMsSince(cpu) };
-    };
-    const kb = await alternate(() => migrateCopy(keys, awsKey, localB, pristineB, work, true), bare);
-    const fromAws = (kb.a.find((r) => r.ms === best(kb.a)) ?? kb.a[0])?.summary as MigrateSummary;
-    results.push(
-      row(
-        `migrate AWS KMS (moto) -> local, verified: time per file (best of ${RUNS})`,
-        'ms/file',
-        perFileMs(best(kb.a)),
-        'bare unwrap (AWS decrypt) + wrap (local encrypt) per data key through the same client: no files, journal or verify',
-        perFileMs(best(kb.b)),
-        {
-          ...common,
-          goal: 'ratio <= 1.2',
-          spread: spread(kb.a.map((r) => r.ms)),
-          baselineSpread: spread(kb.b.map((r) => r.ms)),
-          runsMs: kb.a.map((r) => round(r.ms, 1)),
-          baselineRunsMs: kb.b.map((r) => round(r.ms, 1)),
-        },
-      ),
-      row(
-        `AWS KMS (moto) -> local: this process's CPU time per file (best of ${RUNS})`,
-        'cpu ms/file',
-        Math.min(...kb.a.map((r) => r.cpuMs)) / FILES,
-        'the same bare unwrap + wrap (the emulator process is not counted on either side)',
-        Math.min(...kb.b.map((r) => r.cpuMs)) / FILES,
-        {
-          ...common,
-          spread: spread(kb.a.map((r) => r.cpuMs)),
-          baselineSpread: spread(kb.b.map((r) => r.cpuMs)),
-        },
-      ),
-      row(
-        'AWS KMS -> local: provider calls per file, wrapping side',
-        'calls/file',
-        fromAws.calls.wrapPerFile,
-        'target: at most 1 per file',
-        1,
-        common,
-      ),
-      row(
-        'AWS KMS -> local: provider calls per file, all (unwrap + wrap + verify)',
-        'calls/file',
-        fromAws.calls.perFile,
-        'unwrap + wrap only (no verification)',
-        2,
-        { ...common, byOperation: fromAws.calls.byOperation },
-      ),
-    );
+    if (ONLY !== 'openbao') await awsToLocal();
     await keys.close();
+
+    async function localToOpenBao(): Promise<void> {
+      const pristineA = join(work, 'pristine-a');
+      await sealMany(keys, localA, pristineA);
+      const ab = await alternate(
+        () => migrateCopy(keys, localA, baoKey, pristineA, work, true),
+        () => migrateCopy(keys, localA, baoKey, pristineA, work, false),
+      );
+      const on = (ab.a.find((r) => r.ms === best(ab.a)) ?? ab.a[0])?.summary as MigrateSummary;
+      const off = (ab.b.find((r) => r.ms === best(ab.b)) ?? ab.b[0])?.summary as MigrateSummary;
+      const batchRequests =
+        (on.calls.byOperation['to:encryptBatch'] ?? 0) + (on.calls.byOperation['to:decryptBatch'] ?? 0);
+      results.push(
+        row(
+          `migrate local -> OpenBao, batch_input on: time per file (best of ${RUNS})`,
+          'ms/file',
+          perFileMs(best(ab.a)),
+          'same files, batch_input off (one transit call per data key)',
+          perFileMs(best(ab.b)),
+          { ...common, spread: spread(ab.a.map((r) => r.ms)), baselineSpread: spread(ab.b.map((r) => r.ms)) },
+        ),
+        row(
+          'local -> OpenBao, batch on: provider calls per file, wrapping side',
+          'calls/file',
+          on.calls.wrapPerFile,
+          'target: at most 1 per file',
+          1,
+          common,
+        ),
+        row(
+          'local -> OpenBao, batch on: provider calls per file, all (unwrap + wrap + verify)',
+          'calls/file',
+          on.calls.perFile,
+          'batch_input off',
+          off.calls.perFile,
+          common,
+        ),
+        row(
+          'local -> OpenBao, batch on: data keys per transit request',
+          'items/request',
+          batchRequests === 0 ? 0 : (FILES * 2) / batchRequests,
+          'batch_input off',
+          1,
+          common,
+        ),
+      );
+    }
+
+    async function awsToLocal(): Promise<void> {
+      const pristineB = join(work, 'pristine-b');
+      const awsFiles = await sealMany(keys, awsKey, pristineB);
+      const edks = await Promise.all(
+        awsFiles.map(async (f) => {
+          const p = await peekMessage(f);
+          if (p.kind !== 'envelope' || p.edks[0] === undefined) throw new Error(`not an envelope: ${f}`);
+          return p.edks[0].ciphertext;
+        }),
+      );
+      // The floor: the unwrap and wrap calls alone, same client, same concurrency.
+      const bare = async (): Promise<{ ms: number; cpuMs: number }> => {
+        const cpu = process.cpuUsage();
+        const started = performance.now();
+        await forEachBounded(
+          edks.map((e, i) => [e, i] as const),
+          JOBS,
+          async ([edk, i]) => {
+            const dataKey = await keys.decrypt(awsKey, edk, { context: contextOf(i) });
+            await keys.encrypt(localB, dataKey.plaintext, { context: contextOf(i) });
+            dataKey.plaintext.fill(0);
+          },
+        );
+        return { ms: performance.now() - started, cpuMs: cpuMsSince(cpu) };
+      };
+      const kb = await alternate(() => migrateCopy(keys, awsKey, localB, pristineB, work, true), bare);
+      const fromAws = (kb.a.find((r) => r.ms === best(kb.a)) ?? kb.a[0])?.summary as MigrateSummary;
+      results.push(
+        row(
+          `migrate AWS KMS (moto) -> local, verified: time per file (best of ${RUNS})`,
+          'ms/file',
+          perFileMs(best(kb.a)),
+          'bare unwrap (AWS decrypt) + wrap (local encrypt) per data key through the same client: no files, journal or verify',
+          perFileMs(best(kb.b)),
+          {
+            ...common,
+            goal: 'ratio <= 1.2',
+            spread: spread(kb.a.map((r) => r.ms)),
+            baselineSpread: spread(kb.b.map((r) => r.ms)),
+            runsMs: kb.a.map((r) => round(r.ms, 1)),
+            baselineRunsMs: kb.b.map((r) => round(r.ms, 1)),
+            pairRatios: kb.a.map((r, i) => round(r.ms / (kb.b[i]?.ms ?? Number.NaN))),
+          },
+        ),
+        row(
+          `AWS KMS (moto) -> local: this process's CPU time per file (best of ${RUNS})`,
+          'cpu ms/file',
+          Math.min(...kb.a.map((r) => r.cpuMs)) / FILES,
+          'the same bare unwrap + wrap (the emulator process is not counted on either side)',
+          Math.min(...kb.b.map((r) => r.cpuMs)) / FILES,
+          {
+            ...common,
+            spread: spread(kb.a.map((r) => r.cpuMs)),
+            baselineSpread: spread(kb.b.map((r) => r.cpuMs)),
+          },
+        ),
+        row(
+          'AWS KMS -> local: provider calls per file, wrapping side',
+          'calls/file',
+          fromAws.calls.wrapPerFile,
+          'target: at most 1 per file',
+          1,
+          common,
+        ),
+        row(
+          'AWS KMS -> local: provider calls per file, all (unwrap + wrap + verify)',
+          'calls/file',
+          fromAws.calls.perFile,
+          'unwrap + wrap only (no verification)',
+          2,
+          { ...common, byOperation: fromAws.calls.byOperation },
+        ),
+      );
+    }
   } finally {
     targets.release();
     await rm(work, { recursive: true, force: true });
   }
   await mkdir(join(REPO_ROOT, 'bench-results'), { recursive: true });
-  await writeFile(join(REPO_ROOT, 'bench-results/migrate.json'), `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(join(REPO_ROOT, 'bench-results', RESULTS_FILE), `${JSON.stringify(results, null, 2)}\n`);
   console.table(
     results.map(({ name, unit, value, baselineValue, ratio }) => ({
       name,

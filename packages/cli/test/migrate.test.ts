@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { kmsRecipient, openEnvelope, sealEnvelope } from '@keyport/envelope';
 import { describe, expect, it } from 'vitest';
@@ -97,6 +97,51 @@ describe('migrate', () => {
     ]);
     expect(dir.alreadyDone).toBe(6);
     expect((await readdir(join(ws.dir, 'data', 'even'))).some((f) => f.endsWith('.tmp'))).toBe(false);
+  });
+
+  it('large files of many frames or one big frame migrate whole: the body copied byte for byte', async () => {
+    const { ws, keys, a, b } = await setup(0);
+    const dir = join(ws.dir, 'big');
+    await mkdir(dir);
+    // Beside the CLI's 256 KiB read and write batches: many small frames, one frame larger than
+    // a batch, a body just over one batch, and an empty one.
+    const cases = [
+      { size: 700_000, frameLength: 4096 },
+      { size: 600_000, frameLength: 1024 * 1024 },
+      { size: 262_145, frameLength: 512 },
+      { size: 0, frameLength: 4096 },
+    ];
+    const files: Array<{ path: string; digest: string; sealed: Uint8Array; size: number }> = [];
+    for (const [i, c] of cases.entries()) {
+      const plaintext = randomBytes(c.size);
+      const sealed = await sealEnvelope(plaintext, {
+        recipients: [a],
+        keys,
+        frameLength: c.frameLength,
+        context: { n: String(i) },
+      });
+      const path = join(dir, `big${i}.enc`);
+      await writeFile(path, sealed);
+      files.push({ path, digest: sha256(plaintext), sealed, size: c.size });
+    }
+    const summary = await migrateFiles({
+      keys,
+      from: a,
+      to: b,
+      target: 'big',
+      cwd: ws.dir,
+      removeSource: true,
+    });
+    expect(summary).toMatchObject({ total: cases.length, migrated: cases.length, failed: 0 });
+    for (const f of files) {
+      const now = await readFile(f.path);
+      // Only the header changed: every frame (ciphertext and tag) is the old file's tail.
+      let same = 0;
+      while (same < now.length && now[now.length - 1 - same] === f.sealed[f.sealed.length - 1 - same]) same++;
+      expect(same).toBeGreaterThan(f.size + 16);
+      const opened = await openEnvelope(now, { trust: [b], keys });
+      expect(sha256(opened.plaintext)).toBe(f.digest);
+    }
   });
 
   it('a file written in place while it is migrated is read again, not replaced by its old bytes', async () => {

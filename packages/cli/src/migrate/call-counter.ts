@@ -6,11 +6,14 @@
 import { type KeyLike, type KeyOperations, withKeyVersion } from '@keyport/core';
 
 const COUNTED = new Set(['encrypt', 'decrypt', 'generateDataKey']);
+const MAX_REMEMBERED_URIS = 64;
 
 export class CallCounter {
   readonly counts = new Map<string, number>();
   private readonly from: string;
   private readonly to: string;
+  /** The role of each URI seen (URI parsing is most of what counting costs). */
+  private readonly roles = new Map<string, string>();
 
   constructor(from: string, to: string) {
     this.from = base(from);
@@ -24,10 +27,14 @@ export class CallCounter {
 
   roleOf(key: KeyLike): string {
     const uri = typeof key === 'string' ? key : key.uri;
+    const known = this.roles.get(uri);
+    if (known !== undefined) return known;
     const b = base(uri);
-    if (b === this.from) return 'from';
-    if (b === this.to) return 'to';
-    return uri.slice(0, uri.indexOf(':'));
+    const role = b === this.from ? 'from' : b === this.to ? 'to' : uri.slice(0, uri.indexOf(':'));
+    // A run names a handful of URIs (the two keys, a pinned version or two): each is parsed
+    // once, not at every call. Bounded all the same.
+    if (this.roles.size < MAX_REMEMBERED_URIS) this.roles.set(uri, role);
+    return role;
   }
 
   total(role?: string, ops?: readonly string[]): number {
