@@ -214,7 +214,11 @@ export async function runShard(options: RunShardOptions): Promise<ShardReport> {
         Math.round((state.counts.done / Math.max(0.001, (performance.now() - started) / 1000)) * 100) / 100;
       state.calls = stats.report();
       const snapshot = JSON.parse(JSON.stringify(state)) as JournalState;
-      options.onProgress?.(snapshot);
+      try {
+        options.onProgress?.(snapshot);
+      } catch {
+        // A progress display that fails is no reason to stop writing the journal.
+      }
       try {
         await sink.write(snapshot);
         journalBehind = undefined;
