@@ -118,8 +118,9 @@ describe.each(EMULATORS)('%s store', (emulator) => {
       let n = 0;
       for await (const chunk of slow.body) {
         h.update(chunk);
-        // Back-pressured as by an upload that waits: a long pause first, then short ones.
-        const pause = n === 0 ? 1500 : 2;
+        // Back-pressured as by an upload that waits: a pause longer than Node's keep-alive
+        // agent's socket timeout (5 s) first, then short ones.
+        const pause = n === 0 ? 6000 : 2;
         n++;
         await new Promise((r) => setTimeout(r, pause));
       }
