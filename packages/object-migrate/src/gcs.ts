@@ -6,9 +6,10 @@
  * size go up as resumable uploads.
  */
 
+import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Bucket } from '@google-cloud/storage';
+import type { Bucket, Storage } from '@google-cloud/storage';
 import { KeyportError } from '@keyport/core';
 import {
   DEFAULT_PART_SIZE,
@@ -45,12 +46,26 @@ function mapError(e: unknown, key: string, what: string): never {
 export function gcsStore(options: GcsStoreOptions): ObjectStore {
   let bucket: Promise<Bucket> | undefined;
   const connect = () => {
-    bucket ??= import('@google-cloud/storage').then((m) =>
-      new m.Storage({
+    bucket ??= import('@google-cloud/storage').then((m) => {
+      const storage = new m.Storage({
         ...(options.projectId !== undefined ? { projectId: options.projectId } : {}),
         ...(options.apiEndpoint !== undefined ? { apiEndpoint: options.apiEndpoint } : {}),
-      }).bucket(options.bucket),
-    );
+      });
+      // The SDK sends its JSON-API calls through one keep-alive agent shared by the whole
+      // process, and a read stream that ends early (a cancel after the header, a failed read)
+      // destroys that agent: every other download and upload in flight dies with "aborted".
+      // A migration cancels reads all the time, so a large object read slowly while its upload
+      // runs never got through. Without `forever` the calls use Node's global keep-alive agent
+      // and the SDK leaves it alone; a cancelled read closes only its own connection.
+      storage.interceptors.push({
+        request: (reqOpts) => {
+          reqOpts.forever = false;
+          // The SDK hands each interceptor the request it decorated and types it loosely.
+          return reqOpts as ReturnType<Storage['interceptors'][number]['request']>;
+        },
+      });
+      return storage.bucket(options.bucket);
+    });
     return bucket;
   };
   const partSize = options.partSize ?? DEFAULT_PART_SIZE;
@@ -96,6 +111,11 @@ export function gcsStore(options: GcsStoreOptions): ObjectStore {
         if (generation === '') throw new KeyportError('Internal', 'gs get: no generation in the metadata');
         // Read exactly the generation whose metadata was taken.
         const stream = b.file(key, { generation }).createReadStream({ validation: false });
+        // The response body gets about a dozen listeners from the SDK's layered pipelines, a
+        // fixed number per read (not a leak): raise its limit before Node warns on each read.
+        stream.once('response', (res: unknown) => {
+          if (res instanceof EventEmitter) res.setMaxListeners(Math.max(res.getMaxListeners(), 32));
+        });
         const onAbort = () => stream.destroy(new KeyportError('Aborted', 'gs get: aborted'));
         signal?.addEventListener('abort', onAbort, { once: true });
         stream.once('close', () => signal?.removeEventListener('abort', onAbort));

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { KeyportError } from '@keyport/core';
 import type { Shard } from './shard.js';
 import { ObjectChangedError, type ObjectStore } from './store.js';
-import { backoffMs, type ProviderCalls, sleep } from './throttle.js';
+import { backoffMs, isPassing, type ProviderCalls, sleep } from './throttle.js';
 
 export const JOURNAL_FORMAT = 'keyport-object-migrate/1';
 
@@ -118,13 +118,21 @@ export function objectJournal(store: ObjectStore, prefix: string, shard: Shard):
           if (e instanceof ObjectChangedError) {
             // An earlier write of ours may have landed although its answer was lost (a reset
             // connection): then the journal is still ours, at a version we did not see.
-            const now = await store.get(key);
-            const current = parseState(await readBody(now.body));
-            if (current?.writer !== state.writer) throw new JournalTakenError(where);
+            let now: { version: string; writer: string | undefined };
+            try {
+              const read = await store.get(key);
+              now = { version: read.version, writer: parseState(await readBody(read.body))?.writer };
+            } catch (readError) {
+              // Not knowing who wrote it is no proof of another writer: look again after a pause.
+              if (!isPassing(readError)) throw readError;
+              await sleep(backoffMs(attempt));
+              continue;
+            }
+            if (now.writer !== state.writer) throw new JournalTakenError(where);
             version = now.version;
             continue;
           }
-          if (!(e instanceof KeyportError) || !(e.code === 'Unavailable' || e.code === 'Throttled')) throw e;
+          if (!isPassing(e)) throw e;
           await sleep(backoffMs(attempt));
         }
       }

@@ -68,16 +68,34 @@ async function plaintextDigest(
 /**
  * Passes `source` through and feeds a copy to `copy`'s reader, waiting on its backpressure,
  * so both consumers see the same bytes with at most one high-water mark buffered between them.
+ * A reader that stops early (a frame that does not verify) destroys `copy`: its failure then
+ * ends the pass-through too, instead of leaving it waiting for a drain that never comes.
  */
 function tee(
   source: AsyncIterable<Uint8Array>,
   copy: PassThrough,
   copyDone: Promise<unknown>,
 ): AsyncGenerator<Uint8Array> {
+  const readerGone = async (): Promise<never> => {
+    await copyDone;
+    throw new KeyportError('Internal', 'the verifying reader stopped before the end of the message');
+  };
+  const drained = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        copy.off('drain', done);
+        copy.off('close', done);
+        resolve();
+      };
+      copy.on('drain', done);
+      copy.on('close', done);
+    });
   return (async function* () {
     try {
       for await (const chunk of source) {
-        if (!copy.write(chunk)) await new Promise<void>((r) => copy.once('drain', r));
+        if (copy.destroyed) await readerGone();
+        if (!copy.write(chunk)) await drained();
+        if (copy.destroyed) await readerGone();
         yield chunk;
       }
       copy.end();

@@ -20,6 +20,11 @@ export function isThrottle(status: number | undefined, name: string | undefined)
   return status === 429 || status === 503 || (name !== undefined && THROTTLE_NAMES.has(name));
 }
 
+/** A failure worth trying again after a pause: throttling, or a provider that did not answer. */
+export function isPassing(e: unknown): boolean {
+  return e instanceof KeyportError && (e.code === 'Throttled' || e.code === 'Unavailable');
+}
+
 /** A provider failure as a KeyportError, throttling marked retryable. */
 export function providerError(
   provider: string,

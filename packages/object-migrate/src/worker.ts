@@ -20,7 +20,7 @@ import { type ObjectLocation, parseObjectLocation, type StoreEndpoints } from '.
 import { type MigrateObjectOptions, migrateObject } from './migrate-object.js';
 import { type Shard, shardOf } from './shard.js';
 import type { ObjectEntry, ObjectStore } from './store.js';
-import { CallStats, TokenBucket } from './throttle.js';
+import { CallStats, isPassing, TokenBucket } from './throttle.js';
 
 export type VerifyMode = 'none' | 'all' | { readonly sample: number };
 
@@ -197,24 +197,44 @@ export async function runShard(options: RunShardOptions): Promise<ShardReport> {
     runs: (previous?.runs ?? 0) + 1,
     writer: randomUUID(),
   };
+  // The journal is progress, not the truth, so a write that fails for a passing reason
+  // (throttled, unavailable) does not stop the migration: the next write carries the newer state.
+  // Another writer on the journal, or any other failure, stops the run. Writes are coalesced: one
+  // running and at most one waiting, which takes its snapshot when it starts.
   let writing: Promise<void> = Promise.resolve();
+  let waiting: Promise<void> | undefined;
   let journalError: unknown;
+  let journalBehind: unknown;
   const flush = (): Promise<void> => {
-    state.updatedAt = new Date().toISOString();
-    state.rate =
-      Math.round((state.counts.done / Math.max(0.001, (performance.now() - started) / 1000)) * 100) / 100;
-    state.calls = stats.report();
-    const snapshot = JSON.parse(JSON.stringify(state)) as JournalState;
-    writing = writing
-      .then(() => sink.write(snapshot))
-      .catch((e: unknown) => {
-        journalError ??= e;
-      });
-    options.onProgress?.(snapshot);
-    return writing;
+    if (waiting !== undefined) return waiting;
+    const next = writing.then(async () => {
+      waiting = undefined;
+      state.updatedAt = new Date().toISOString();
+      state.rate =
+        Math.round((state.counts.done / Math.max(0.001, (performance.now() - started) / 1000)) * 100) / 100;
+      state.calls = stats.report();
+      const snapshot = JSON.parse(JSON.stringify(state)) as JournalState;
+      try {
+        options.onProgress?.(snapshot);
+      } catch {
+        // A progress display that fails is no reason to stop writing the journal.
+      }
+      try {
+        await sink.write(snapshot);
+        journalBehind = undefined;
+      } catch (e) {
+        if (!(e instanceof JournalTakenError) && isPassing(e)) journalBehind = e;
+        else journalError ??= e;
+      }
+    });
+    waiting = next;
+    writing = next;
+    return next;
   };
+  // The first write takes the journal (create-only, or on the version a previous run left):
+  // without it there is no single writer, so it has to succeed.
   await flush();
-  if (journalError !== undefined) throw journalError;
+  if (journalError !== undefined || journalBehind !== undefined) throw journalError ?? journalBehind;
   const timer = setInterval(() => void flush(), options.journalEveryMs ?? 1000);
   const abort = new AbortController();
   const stop = signal === undefined ? abort.signal : AbortSignal.any([signal, abort.signal]);
@@ -301,5 +321,7 @@ export async function runShard(options: RunShardOptions): Promise<ShardReport> {
     await sink.release();
   }
   if (journalError !== undefined) throw journalError;
+  // Every object was dealt with, but the journal could not be brought up to date: say so.
+  if (journalBehind !== undefined) throw journalBehind;
   return state;
 }

@@ -113,6 +113,17 @@ describe.each(EMULATORS)('migrateObject on %s', (emulator) => {
     expect((await readAll((await store.get('bad-head')).body)).equals(head)).toBe(true);
   });
 
+  it('a large tampered message under verification fails typed, without hanging the upload', async () => {
+    // The copy opened for verification stops at the bad frame while the upload still pulls.
+    const msg = Buffer.from(await seal(randomBytes(6 * 1024 * 1024), 64 * 1024));
+    msg[200_000] = (msg[200_000] as number) ^ 1;
+    await store.put('bad-large', msg);
+    await expect(
+      migrateObject(store, 'bad-large', { from: k.from, to: k.to, keys: k.keys, verify: true }),
+    ).rejects.toMatchObject({ code: 'Integrity' });
+    expect((await readAll((await store.get('bad-large')).body)).equals(msg)).toBe(true);
+  }, 30_000);
+
   it('a large object goes up in parts and opens with the target key', async () => {
     const pt = randomBytes(12 * 1024 * 1024);
     await store.put('large', await seal(pt, 1024 * 1024));

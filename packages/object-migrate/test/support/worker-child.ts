@@ -1,7 +1,8 @@
 /**
  * A migration worker as its own process, for the kill tests: `node --import ../../cli/test/support/register-ts.mjs
  * worker-child.ts '<json options>'`. Opens the shared local keystore, runs its shard, prints
- * the shard report as one JSON line, exits 0 (or 3 when the journal has another writer).
+ * the shard report as one JSON line, exits 0, 1 when objects failed or the run did, 3 when the
+ * journal has another writer.
  */
 import { Keyport } from '@keyport/core';
 import { openLocalKeystore } from '@keyport/local';
@@ -15,6 +16,11 @@ const keys = new Keyport({ providers: [provider], onAuditError: () => {} });
 try {
   const report = await runShard({ ...o.run, keys });
   process.stdout.write(`${JSON.stringify(report)}\n`);
+  // As the CLI does: objects that failed (and are in the journal) make the exit code 1.
+  if (report.counts.failed > 0) {
+    process.stderr.write(`failed objects: ${JSON.stringify(report.failures)}\n`);
+    process.exitCode = 1;
+  }
 } catch (e) {
   const cause = (e as { cause?: unknown }).cause;
   process.stderr.write(`${String((e as Error).stack)}\ncaused by: ${String(cause)}\n`);
