@@ -11,7 +11,7 @@ import { parseObjectLocation } from '../src/location.js';
 import type { ObjectStore } from '../src/store.js';
 import { runShard } from '../src/worker.js';
 import { type TestKeys, testKeys } from './helpers/keys.js';
-import { EMULATORS, endpointsFor, freshBucket } from './helpers/stores.js';
+import { EMULATORS, endpointsFor, freshBucket, readAll } from './helpers/stores.js';
 
 let k: TestKeys;
 beforeAll(async () => {
@@ -20,12 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await k?.close();
 });
-
-async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const p of body) parts.push(Buffer.from(p));
-  return Buffer.concat(parts);
-}
 
 const SMALL = 40;
 

@@ -17,7 +17,7 @@ import { countHeaders, migrationStatus } from '../src/status.js';
 import type { ObjectStore } from '../src/store.js';
 import { runShard } from '../src/worker.js';
 import { type TestKeys, testKeys } from './helpers/keys.js';
-import { endpointsFor, freshBucket } from './helpers/stores.js';
+import { endpointsFor, freshBucket, readAll } from './helpers/stores.js';
 
 let k: TestKeys;
 beforeAll(async () => {
@@ -26,12 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await k?.close();
 });
-
-async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const p of body) parts.push(Buffer.from(p));
-  return Buffer.concat(parts);
-}
 
 const endpoints = () => endpointsFor('fake-gcs-server');
 const seal = async (pt: Uint8Array) =>

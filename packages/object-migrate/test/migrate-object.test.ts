@@ -6,7 +6,7 @@ import { parseObjectLocation } from '../src/location.js';
 import { migrateObject } from '../src/migrate-object.js';
 import type { ObjectStore } from '../src/store.js';
 import { type TestKeys, testKeys } from './helpers/keys.js';
-import { EMULATORS, endpointsFor, freshBucket } from './helpers/stores.js';
+import { EMULATORS, endpointsFor, freshBucket, readAll } from './helpers/stores.js';
 
 let k: TestKeys;
 beforeAll(async () => {
@@ -15,12 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await k?.close();
 });
-
-async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const p of body) parts.push(Buffer.from(p));
-  return Buffer.concat(parts);
-}
 
 describe.each(EMULATORS)('migrateObject on %s', (emulator) => {
   let store: ObjectStore;

@@ -3,13 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseObjectLocation } from '../src/location.js';
 import { ObjectChangedError, type ObjectStore } from '../src/store.js';
-import { EMULATORS, endpointsFor, freshBucket } from './helpers/stores.js';
-
-async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const p of body) parts.push(Buffer.from(p));
-  return Buffer.concat(parts);
-}
+import { EMULATORS, endpointsFor, freshBucket, readAll } from './helpers/stores.js';
 
 const attributes = {
   contentType: 'application/x-keyport-envelope',

@@ -17,7 +17,7 @@ import { parseObjectLocation, type StoreEndpoints } from '../src/location.js';
 import { countHeaders, migrationStatus } from '../src/status.js';
 import type { ObjectStore } from '../src/store.js';
 import { type TestKeys, testKeys } from './helpers/keys.js';
-import { EMULATORS, endpointsFor, freshBucket } from './helpers/stores.js';
+import { EMULATORS, endpointsFor, freshBucket, readAll } from './helpers/stores.js';
 
 const OBJECTS = Number(process.env.KEYPORT_OBJMIG_OBJECTS ?? 150);
 const WORKERS = Number(process.env.KEYPORT_OBJMIG_WORKERS ?? 4);
@@ -38,12 +38,6 @@ afterAll(async () => {
 });
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const p of body) parts.push(Buffer.from(p));
-  return Buffer.concat(parts);
-}
 
 /** Sizes 0 B .. 3 MiB, mostly small, as object stores hold them. */
 function sizeFor(i: number): number {

@@ -39,3 +39,10 @@ export async function freshBucket(name: EmulatorName): Promise<string> {
   await new Storage({ apiEndpoint: e.gcsEndpoint as string, projectId: 'keyport-test' }).createBucket(id);
   return `gs://${id}`;
 }
+
+/** A body read to the end, as one buffer. */
+export async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const p of body) parts.push(Buffer.from(p));
+  return Buffer.concat(parts);
+}
