@@ -26,6 +26,33 @@ export function bodySize(length: number, frameLength: number): number {
   return (frames - 1) * regularFrameSize(frameLength) + finalFrameSize(length - (frames - 1) * frameLength);
 }
 
+/**
+ * Writes a frame's prefix at `at`: (final: 0xFFFFFFFF ||) u32 seq || IV (the sequence number,
+ * big-endian, in 12 bytes) (final: || u32 content length). Returns where the content starts.
+ */
+export function writeFramePrefix(
+  out: Buffer,
+  at: number,
+  seq: number,
+  final: boolean,
+  length: number,
+): number {
+  let p = at;
+  if (final) {
+    out.writeUInt32BE(SEQUENCE_END, p);
+    p += 4;
+  }
+  out.writeUInt32BE(seq, p);
+  out.fill(0, p + 4, p + 12);
+  out.writeUInt32BE(seq, p + 12);
+  p += 16;
+  if (final) {
+    out.writeUInt32BE(length, p);
+    p += 4;
+  }
+  return p;
+}
+
 export class FrameSealer {
   private seq = 1;
 
@@ -44,21 +71,10 @@ export class FrameSealer {
   /** Writes one frame into `out` at `at` and returns the offset after it. */
   writeFrame(out: Buffer, at: number, plaintext: Uint8Array, final: boolean): number {
     const seq = this.next();
-    let p = at;
-    if (final) {
-      out.writeUInt32BE(SEQUENCE_END, p);
-      p += 4;
-    }
-    out.writeUInt32BE(seq, p);
-    // IV = the sequence number, big-endian, in 12 bytes; written in place and used from there.
-    out.fill(0, p + 4, p + 12);
-    out.writeUInt32BE(seq, p + 12);
-    const iv = out.subarray(p + 4, p + 16);
-    p += 16;
-    if (final) {
-      out.writeUInt32BE(plaintext.length, p);
-      p += 4;
-    }
+    const p = writeFramePrefix(out, at, seq, final, plaintext.length);
+    // The IV is used from where the prefix holds it.
+    const ivAt = p - (final ? 16 : 12);
+    const iv = out.subarray(ivAt, ivAt + 12);
     const aad = bodyAad(this.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, plaintext.length);
     sealInto(this.key, iv, aad, plaintext, out, p);
     return p + plaintext.length + 16;
@@ -87,17 +103,11 @@ export class FrameSealer {
   /** Takes the next sequence number: the frame's prefix bytes, its IV (a view) and its AAD. */
   nextFrameHeader(length: number, final: boolean): { prefix: Buffer; iv: Uint8Array; aad: Buffer } {
     const seq = this.next();
-    const prefix = Buffer.alloc(final ? 24 : 16);
-    let p = 0;
-    if (final) {
-      prefix.writeUInt32BE(SEQUENCE_END, 0);
-      p = 4;
-    }
-    prefix.writeUInt32BE(seq, p);
-    prefix.writeUInt32BE(seq, p + 12);
-    if (final) prefix.writeUInt32BE(length, p + 16);
+    const prefix = Buffer.allocUnsafe(final ? 24 : 16);
+    writeFramePrefix(prefix, 0, seq, final, length);
     const aad = bodyAad(this.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
-    return { prefix, iv: prefix.subarray(p + 4, p + 16), aad };
+    const ivAt = final ? 8 : 4;
+    return { prefix, iv: prefix.subarray(ivAt, ivAt + 12), aad };
   }
 
   /** One frame as its own buffer. */

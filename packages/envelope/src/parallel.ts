@@ -13,7 +13,7 @@ import { KeyportError } from '@keyport/core';
 import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING, openInto, sealInto } from './aead.js';
 import { invalidCiphertext } from './bytes.js';
 import { runFrameJob } from './frame-pool.js';
-import { SEQUENCE_END } from './frames.js';
+import { SEQUENCE_END, writeFramePrefix } from './frames.js';
 
 export const PARALLEL_MIN_BYTES = 4 * 1024 * 1024;
 export const PARALLEL_MIN_FRAMES = 4;
@@ -78,15 +78,8 @@ export function sealFramesParallel(
   const lastLength = plaintext.length - (count - 1) * frameLength;
   // Every frame's prefix first (a few bytes each); the threads then fill content and tags.
   for (let i = 0; i < count; i++) {
-    let p = at + i * regular;
-    if (i === count - 1) {
-      out.writeUInt32BE(SEQUENCE_END, p);
-      p += 4;
-    }
-    out.writeUInt32BE(i + 1, p);
-    out.fill(0, p + 4, p + 12);
-    out.writeUInt32BE(i + 1, p + 12);
-    if (i === count - 1) out.writeUInt32BE(lastLength, p + 16);
+    const final = i === count - 1;
+    writeFramePrefix(out, at + i * regular, i + 1, final, final ? lastLength : frameLength);
   }
   const content = (i: number) =>
     plaintext.subarray(i * frameLength, i === count - 1 ? plaintext.length : (i + 1) * frameLength);
