@@ -34,7 +34,11 @@ export function resolveConcurrency(value: unknown): number {
 
 /** Whether a whole buffer goes to the frame pool (which never runs more threads than cores). */
 export function worthParallel(concurrency: number, bytes: number, frameLength: number): boolean {
-  return Math.min(concurrency, availableParallelism()) > 1 && bytes >= PARALLEL_MIN_BYTES && bytes / frameLength >= PARALLEL_MIN_FRAMES;
+  return (
+    Math.min(concurrency, availableParallelism()) > 1 &&
+    bytes >= PARALLEL_MIN_BYTES &&
+    bytes / frameLength >= PARALLEL_MIN_FRAMES
+  );
 }
 
 /** The derived AES key as a WebCrypto key (the exported bytes are zeroed at once). */
