@@ -19,9 +19,8 @@
  * caller runs the sequential path, which gives the same bytes.
  */
 
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import type { Worker as WorkerThread } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import { FRAME_WORKER_SOURCE } from './frame-worker-source.js';
 
 /** Control words in the job's shared Int32Array (the worker source uses the same numbers). */
@@ -66,7 +65,7 @@ export interface FrameJobResult {
 }
 
 interface Pool {
-  readonly workers: WorkerThread[];
+  readonly workers: Worker[];
   ring?: { buffer: SharedArrayBuffer; slotSize: number; slots: number } | undefined;
   busy: boolean;
   broken: boolean;
@@ -74,37 +73,21 @@ interface Pool {
 }
 
 let pool: Pool | undefined;
-let WorkerCtor: typeof WorkerThread | undefined;
-
-function workerCtor(): typeof WorkerThread | undefined {
-  if (WorkerCtor === undefined) {
-    try {
-      WorkerCtor = (
-        createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads')
-      ).Worker;
-    } catch {
-      return undefined;
-    }
-  }
-  return WorkerCtor;
-}
-
 /** The pool with at least `workers` threads, or undefined if it is busy or threads cannot start. */
 function takePool(workers: number): Pool | undefined {
   if (pool?.broken) {
     for (const w of pool.workers) void w.terminate();
     pool = undefined;
   }
-  const Ctor = workerCtor();
-  if (Ctor === undefined) return undefined;
   pool ??= { workers: [], busy: false, broken: false };
   if (pool.busy) return undefined;
   const p = pool;
   while (p.workers.length < workers) {
-    let w: WorkerThread;
+    let w: Worker;
     try {
-      w = new Ctor(FRAME_WORKER_SOURCE, { eval: true });
+      w = new Worker(FRAME_WORKER_SOURCE, { eval: true });
     } catch {
+      // E.g. a permission model without worker threads: the calling thread alone.
       break;
     }
     // Idle workers never keep the process alive; a failed one retires the whole pool.
@@ -249,7 +232,7 @@ export function sharedBuffer(size: number): Buffer {
 }
 
 /** For tests: the pool's threads and ring as they are now. */
-export function framePoolForTests(): { workers: readonly WorkerThread[]; ring: Uint8Array | undefined } {
+export function framePoolForTests(): { workers: readonly Worker[]; ring: Uint8Array | undefined } {
   const r = pool?.ring;
   return { workers: pool?.workers ?? [], ring: r === undefined ? undefined : new Uint8Array(r.buffer) };
 }
