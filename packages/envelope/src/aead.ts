@@ -103,6 +103,14 @@ export interface Sealed {
   readonly tag: Buffer;
 }
 
+/** The GCM tag over `aad` alone (the header's authentication tag). */
+export function gcmTag(key: AeadKey, iv: Uint8Array, aad: Uint8Array): Buffer {
+  const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+  c.setAAD(aad);
+  c.final();
+  return c.getAuthTag();
+}
+
 export function gcmSeal(key: AeadKey, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Sealed {
   const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
   c.setAAD(aad);

@@ -21,8 +21,10 @@ export const PARALLEL_MIN_FRAMES = 4;
 const IN_FLIGHT_PER_WORKER = 2;
 const MAX_CONCURRENCY = 64;
 
+/** The cores Node may use, read once (`availableParallelism` is a system call). */
+const CORES = availableParallelism();
 /** Default concurrency: the cores Node may use, capped at 8. */
-export const DEFAULT_CONCURRENCY = Math.max(1, Math.min(8, availableParallelism()));
+export const DEFAULT_CONCURRENCY = Math.max(1, Math.min(8, CORES));
 
 export function resolveConcurrency(value: unknown): number {
   if (value === undefined) return DEFAULT_CONCURRENCY;
@@ -35,9 +37,9 @@ export function resolveConcurrency(value: unknown): number {
 /** Whether a whole buffer goes to the frame pool (which never runs more threads than cores). */
 export function worthParallel(concurrency: number, bytes: number, frameLength: number): boolean {
   return (
-    Math.min(concurrency, availableParallelism()) > 1 &&
     bytes >= PARALLEL_MIN_BYTES &&
-    bytes / frameLength >= PARALLEL_MIN_FRAMES
+    bytes / frameLength >= PARALLEL_MIN_FRAMES &&
+    Math.min(concurrency, CORES) > 1
   );
 }
 

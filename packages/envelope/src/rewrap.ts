@@ -10,7 +10,7 @@
  * copied, and the new footer signs the new header and the unchanged body.
  */
 import { KeyportError, quote } from '@keyport/core';
-import { gcmSeal } from './aead.js';
+import { gcmTag } from './aead.js';
 import { invalidCiphertext, utf8Decode } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { serializeContext } from './context-codec.js';
@@ -136,7 +136,7 @@ export async function* rewrapStream(
         contextBytes: signingKey === undefined ? h.contextBytes : serializeContext(context),
         encryptedDataKeys: edks,
       });
-      const header = Buffer.concat([body, gcmSeal(v.key, new Uint8Array(12), body, new Uint8Array(0)).tag]);
+      const header = Buffer.concat([body, gcmTag(v.key, new Uint8Array(12), body)]);
       const oldVerifier = h.suite.signed ? newVerifier() : undefined;
       oldVerifier?.update(v.bytes);
       queue.consume(h.length);
