@@ -77,6 +77,24 @@ describe('one migration per journal', () => {
     expect(await readdir(ws.dir)).not.toContain('.keyport-migrate.journal.lock');
   });
 
+  it('a dead lock with the take-over marker of a breaker killed mid-take-over (empty or a dead pid) is taken at once', async () => {
+    for (const marker of ['', String(deadPid())]) {
+      const { ws, a, b } = await setup(2);
+      const pid = deadPid();
+      await writeFile(
+        lockFile(ws.dir),
+        JSON.stringify({ pid, host: hostname(), startedAt: new Date().toISOString(), nonce: 'gone' }),
+      );
+      await writeFile(`${lockFile(ws.dir)}.break`, marker);
+      const r = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data'], { cwd: ws.dir });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ migrated: 2 });
+      const left = await readdir(ws.dir);
+      expect(left).not.toContain('.keyport-migrate.journal.lock');
+      expect(left).not.toContain('.keyport-migrate.journal.lock.break');
+    }
+  });
+
   it('a lock from another host is never taken silently; --break-lock takes it with a message', async () => {
     const { ws, a, b } = await setup(2);
     await writeFile(

@@ -83,6 +83,7 @@ function describe(h: LockHolder): string {
   return `pid ${h.pid} on host ${quotePath(h.host)} since ${h.startedAt}`;
 }
 
+/** Creates `path` holding `content`, never seen half-written; false when it exists. */
 async function tryLink(path: string, content: string): Promise<boolean> {
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
@@ -97,7 +98,7 @@ async function tryLink(path: string, content: string): Promise<boolean> {
     return true;
   } catch (e) {
     if (isErrno(e) && e.code === 'EEXIST') return false;
-    throw fileError(e, path, 'cannot create the lock');
+    throw fileError(e, path, 'cannot create');
   } finally {
     await unlink(tmp).catch(() => undefined);
   }
@@ -106,25 +107,26 @@ async function tryLink(path: string, content: string): Promise<boolean> {
 /** Removes the lock if it still holds `stale` (nonce), under the break marker. */
 async function takeOver(path: string, stale: LockHolder | undefined): Promise<boolean> {
   const marker = `${path}.break`;
-  let h: Awaited<ReturnType<typeof open>>;
-  try {
-    h = await open(marker, 'wx', 0o600);
-  } catch (e) {
-    if (!(isErrno(e) && e.code === 'EEXIST')) throw fileError(e, marker, 'cannot create');
+  // The marker appears with its breaker's pid already in it (an empty marker left by a breaker
+  // killed before it wrote its pid could only be cleared by age, stalling every run for seconds).
+  if (!(await tryLink(marker, String(process.pid)))) {
     // A marker of a breaker that was killed: its pid is gone, or it is old.
-    const pid = Number(await readFile(marker, 'utf8').catch(() => ''));
+    const text = await readFile(marker, 'utf8').catch(() => undefined);
+    if (text === undefined) return false; // cleared meanwhile: look again
+    const pid = Number(text);
     const age = await stat(marker).then(
       (s) => Date.now() - s.mtimeMs,
       () => 0,
     );
+    // Markers are linked into place with their pid in them: an empty one was left by an older
+    // version's breaker killed mid-write, and nobody is behind it.
     const gone =
-      Number.isInteger(pid) && pid > 0 && !holderAlive({ pid, host: '', startedAt: '', nonce: '' });
+      text === '' ||
+      (Number.isInteger(pid) && pid > 0 && !holderAlive({ pid, host: '', startedAt: '', nonce: '' }));
     if (gone || age > BREAK_STALE_MS) await unlink(marker).catch(() => undefined);
     return false;
   }
   try {
-    await h.writeFile(String(process.pid));
-    await h.close();
     const now = await readHolder(path);
     if (now?.nonce !== stale?.nonce) return false;
     await unlink(path).catch(() => undefined);
@@ -183,6 +185,10 @@ export async function acquireJournalLock(journal: string, o: LockOptions = {}): 
             ? `took over the journal lock of ${describe(holder)}, which is no longer running`
             : `broke the journal lock of ${describe(holder)} (--break-lock)`,
       );
+    } else {
+      // Another run is taking the lock over right now (or just cleared a dead breaker's marker):
+      // give it a moment before looking again.
+      await new Promise((r) => setTimeout(r, 20 * (attempt + 1)));
     }
   }
   const holder = await readHolder(path);
