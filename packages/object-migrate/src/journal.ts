@@ -6,7 +6,7 @@
  * lock left by a dead process on this host is taken over.
  */
 
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { KeyportError } from '@keyport/core';
@@ -155,12 +155,20 @@ export function fileJournal(dir: string, shard: Shard): JournalSink {
   const path = join(dir, journalName(shard));
   const lock = `${path}.lock`;
   let held = false;
+  // The lock appears with its content already in it (temp file, then a hard link, which fails
+  // with EEXIST like O_EXCL): a worker killed while taking it never leaves an empty lock.
   const take = async (): Promise<void> => {
-    const h = await open(lock, 'wx', 0o600);
-    await h.writeFile(
-      JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() }),
-    );
-    await h.close();
+    const temp = `${lock}.${process.pid}.${Date.now()}.tmp`;
+    try {
+      await writeFile(
+        temp,
+        JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() }),
+        { flag: 'wx', mode: 0o600 },
+      );
+      await link(temp, lock);
+    } finally {
+      await unlink(temp).catch(() => undefined);
+    }
     held = true;
   };
   return {
@@ -171,11 +179,17 @@ export function fileJournal(dir: string, shard: Shard): JournalSink {
         await take();
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        const owner = JSON.parse(await readFile(lock, 'utf8').catch(() => '{}')) as {
-          pid?: number;
-          host?: string;
-        };
-        const stale = owner.host === hostname() && typeof owner.pid === 'number' && !alive(owner.pid);
+        const text = await readFile(lock, 'utf8').catch(() => undefined);
+        let owner: { pid?: unknown; host?: unknown } = {};
+        try {
+          const parsed: unknown = text === undefined || text === '' ? {} : JSON.parse(text);
+          if (typeof parsed === 'object' && parsed !== null) owner = parsed as typeof owner;
+        } catch {
+          // not a lock this code wrote: refused below
+        }
+        // An empty lock was left by an earlier version killed while taking it: nobody holds it.
+        const stale =
+          text === '' || (owner.host === hostname() && typeof owner.pid === 'number' && !alive(owner.pid));
         if (!stale) throw new JournalTakenError(path);
         await unlink(lock);
         await take();

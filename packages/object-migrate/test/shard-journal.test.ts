@@ -1,5 +1,5 @@
 /** Shard assignment, job-runner defaults, one writer per journal, status merging. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -130,6 +130,19 @@ describe('journals', () => {
       const b = fileJournal(dir, { index: 1, count: 2 });
       expect((await b.acquire())?.shard).toEqual({ index: 1, count: 2 });
       await b.release();
+      // An empty lock (a taker killed before writing it, in earlier versions) is nobody's; a lock
+      // that is not JSON, or JSON null, is refused typed, never a parse error.
+      await writeFile(join(dir, 'shard-1-of-2.json.lock'), '');
+      const c = fileJournal(dir, { index: 1, count: 2 });
+      expect((await c.acquire())?.shard).toEqual({ index: 1, count: 2 });
+      await c.release();
+      for (const junk of ['not json', 'null', '{"__proto__": {"host": 1}}']) {
+        await writeFile(join(dir, 'shard-1-of-2.json.lock'), junk);
+        await expect(fileJournal(dir, { index: 1, count: 2 }).acquire()).rejects.toBeInstanceOf(
+          JournalTakenError,
+        );
+      }
+      expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
