@@ -72,6 +72,9 @@ interface Pool {
   idle?: NodeJS.Timeout;
 }
 
+/** The cores Node may use, read once (`availableParallelism` is a system call). */
+export const CORES = availableParallelism();
+
 let pool: Pool | undefined;
 /** The pool with at least `workers` threads, or undefined if it is busy or threads cannot start. */
 function takePool(workers: number): Pool | undefined {
@@ -118,7 +121,7 @@ function ringFor(p: Pool, slotSize: number, slots: number): Pool['ring'] & objec
 export function runFrameJob(job: FrameJob, workers: number): FrameJobResult | undefined {
   if (!(job.out.buffer instanceof SharedArrayBuffer)) return undefined;
   // More threads than cores only adds switching (and ~10 MB of memory per thread).
-  const threads = Math.min(workers, availableParallelism() - 1);
+  const threads = Math.min(workers, CORES - 1);
   const p = takePool(threads);
   if (p === undefined) return undefined;
   const used = p.workers.slice(0, threads);

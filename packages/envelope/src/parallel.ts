@@ -8,11 +8,10 @@
  */
 
 import { webcrypto } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { KeyportError } from '@keyport/core';
 import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING, openInto, sealInto } from './aead.js';
 import { invalidCiphertext } from './bytes.js';
-import { runFrameJob } from './frame-pool.js';
+import { CORES, runFrameJob } from './frame-pool.js';
 import { SEQUENCE_END, writeFramePrefix } from './frames.js';
 
 export const PARALLEL_MIN_BYTES = 4 * 1024 * 1024;
@@ -21,8 +20,6 @@ export const PARALLEL_MIN_FRAMES = 4;
 const IN_FLIGHT_PER_WORKER = 2;
 const MAX_CONCURRENCY = 64;
 
-/** The cores Node may use, read once (`availableParallelism` is a system call). */
-const CORES = availableParallelism();
 /** Default concurrency: the cores Node may use, capped at 8. */
 export const DEFAULT_CONCURRENCY = Math.max(1, Math.min(8, CORES));
 
