@@ -229,6 +229,22 @@ function lowerFirstBad(ctl: Int32Array, i: number): void {
   }
 }
 
+/** Bytes per native copy into the ring: a slice stays in cache while the worker reads it. */
+const COPY_SLICE = 64 * 1024;
+
+/**
+ * Copies `source` into the shared `slot` at `at`. `TypedArray.set` into a SharedArrayBuffer
+ * takes V8's relaxed (atomic-safe) copy, measured about half the speed of `Buffer#copy`'s
+ * memmove; copying 64 KiB at a time halved the main thread's copy time again on 2 cores (the
+ * worker reads each slice from cache).
+ */
+export function copyToSlot(source: Uint8Array, slot: Buffer, at: number): void {
+  const from = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+  for (let p = 0; p < from.length; p += COPY_SLICE) {
+    from.copy(slot, at + p, p, Math.min(from.length, p + COPY_SLICE));
+  }
+}
+
 /** A zero-filled buffer that worker threads can write into. */
 export function sharedBuffer(size: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(size));

@@ -11,7 +11,7 @@ import { webcrypto } from 'node:crypto';
 import { KeyportError } from '@keyport/core';
 import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING, openInto, sealInto } from './aead.js';
 import { invalidCiphertext } from './bytes.js';
-import { CORES, runFrameJob } from './frame-pool.js';
+import { CORES, copyToSlot, runFrameJob } from './frame-pool.js';
 import { SEQUENCE_END, writeFramePrefix } from './frames.js';
 
 export const PARALLEL_MIN_BYTES = 4 * 1024 * 1024;
@@ -102,7 +102,7 @@ export function sealFramesParallel(
         outStride: regular,
         lastShift: 8,
         out,
-        copyFrame: (i, slot) => slot.set(content(i)),
+        copyFrame: (i, slot) => copyToSlot(content(i), slot, 0),
         runFrame: (i) => {
           const seq = i + 1;
           const final = i === count - 1;
@@ -208,7 +208,7 @@ export function openFramesParallel(
           copyFrame: (i, slot) => {
             const s = spots[i] as FrameSpot;
             slot.set(s.iv, 0);
-            slot.set(message.subarray(s.content, s.content + s.length + 16), 12);
+            copyToSlot(message.subarray(s.content, s.content + s.length + 16), slot, 12);
           },
           runFrame: (i) => {
             const s = spots[i] as FrameSpot;
