@@ -37,7 +37,10 @@ const STALL_MS = 10_000;
 
 /** One frame as the main thread runs it: from the caller's memory into the shared output. */
 export type RunFrame = (index: number) => boolean;
-/** Copies frame `index`'s worker input (seal: content; open: IV || content || tag) into `slot`. */
+/**
+ * Copies frame `index`'s worker input into `slot`: seal: the content at `inputShift`; open: the
+ * IV at 0 and content || tag at 16 + `inputShift` (see `FrameJob.inputShift`).
+ */
 export type CopyFrame = (index: number, slot: Buffer) => void;
 
 export interface FrameJob {
@@ -53,6 +56,13 @@ export interface FrameJob {
   readonly outStride: number;
   readonly lastShift: number;
   readonly out: Buffer;
+  /**
+   * Where in its slot (0..7) a frame's content starts (after the IV's 16 bytes when opening):
+   * the caller's content address modulo 8, so that copies into the ring keep their alignment.
+   * V8 copies into shared memory with relaxed atomics, byte by byte when source and target
+   * differ in alignment: measured 0.23 ms per MiB against 0.03 aligned.
+   */
+  readonly inputShift: number;
   readonly runFrame: RunFrame;
   readonly copyFrame: CopyFrame;
 }
@@ -125,7 +135,8 @@ export function runFrameJob(job: FrameJob, workers: number): FrameJobResult | un
   const p = takePool(threads);
   if (p === undefined) return undefined;
   const used = p.workers.slice(0, threads);
-  const slotSize = job.frameLength + 28;
+  // IV (12, padded to 16), up to 7 bytes of shift, content, tag; a multiple of 8.
+  const slotSize = (job.frameLength + 16 + 7 + 16 + 7) & ~7;
   const perWorker = Math.min(AHEAD_PER_WORKER, Math.floor((MAX_RING_BYTES / slotSize - 1) / used.length));
   if (perWorker < 1) return undefined;
   const ahead = used.length * perWorker;
@@ -154,6 +165,7 @@ export function runFrameJob(job: FrameJob, workers: number): FrameJobResult | un
       outStride: job.outStride,
       lastShift: job.lastShift,
       slotSize: ring.slotSize,
+      inputShift: job.inputShift,
       slots: slotCount,
       seal: job.seal,
     };
@@ -245,9 +257,14 @@ export function copyToSlot(source: Uint8Array, slot: Buffer, at: number): void {
   }
 }
 
-/** A zero-filled buffer that worker threads can write into. */
-export function sharedBuffer(size: number): Buffer {
-  return Buffer.from(new SharedArrayBuffer(size));
+/**
+ * A zero-filled buffer of `size` bytes that worker threads can write into, placed so that
+ * offset `aligned` in it is 8-byte aligned (frame contents written at aligned offsets keep
+ * V8's fast copy into shared memory; see `FrameJob.inputShift`).
+ */
+export function sharedBuffer(size: number, aligned = 0): Buffer {
+  const lead = (8 - (aligned % 8)) % 8;
+  return Buffer.from(new SharedArrayBuffer(size + lead), lead, size);
 }
 
 /** For tests: the pool's threads and ring as they are now. */

@@ -35,7 +35,7 @@ function run(job) {
   const busy = new Int32Array(job.busy);
   const ring = Buffer.from(job.ring);
   const out = Buffer.from(job.out);
-  const { key, messageId, count, frameLength, slotSize, slots, seal } = job;
+  const { key, messageId, count, frameLength, slotSize, slots, seal, inputShift } = job;
   const sealIv = Buffer.alloc(12);
   try {
     for (;;) {
@@ -59,16 +59,17 @@ function run(job) {
         sealIv.writeUInt32BE(seq, 8);
         const c = createCipheriv('aes-256-gcm', key, sealIv, { authTagLength: 16 });
         c.setAAD(aad(messageId, final, seq, length));
+        const body = slot + inputShift;
         for (let p = 0; p < length; p += SLICE) {
-          out.set(c.update(ring.subarray(slot + p, slot + Math.min(length, p + SLICE))), at + p);
+          out.set(c.update(ring.subarray(body + p, body + Math.min(length, p + SLICE))), at + p);
         }
         c.final();
         out.set(c.getAuthTag(), at + length);
       } else {
         const d = createDecipheriv('aes-256-gcm', key, ring.subarray(slot, slot + 12), { authTagLength: 16 });
         d.setAAD(aad(messageId, final, seq, length));
-        d.setAuthTag(ring.subarray(slot + 12 + length, slot + 28 + length));
-        const body = slot + 12;
+        const body = slot + 16 + inputShift;
+        d.setAuthTag(ring.subarray(body + length, body + length + 16));
         for (let p = 0; p < length; p += SLICE) {
           out.set(d.update(ring.subarray(body + p, body + Math.min(length, p + SLICE))), at + p);
         }

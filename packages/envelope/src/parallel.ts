@@ -102,7 +102,8 @@ export function sealFramesParallel(
         outStride: regular,
         lastShift: 8,
         out,
-        copyFrame: (i, slot) => copyToSlot(content(i), slot, 0),
+        inputShift: plaintext.byteOffset % 8,
+        copyFrame: (i, slot) => copyToSlot(content(i), slot, plaintext.byteOffset % 8),
         runFrame: (i) => {
           const seq = i + 1;
           const final = i === count - 1;
@@ -189,6 +190,8 @@ export function openFramesParallel(
   }
   if (spots.length > 0) {
     const last = spots.at(-1) as FrameSpot;
+    // Frame contents sit at one alignment when the frame length is a multiple of 8.
+    const inputShift = (message.byteOffset + (spots[0] as FrameSpot).content) % 8;
     const raw = keyBytes(key);
     let result: ReturnType<typeof runFrameJob>;
     try {
@@ -205,10 +208,11 @@ export function openFramesParallel(
           outStride: frameLength,
           lastShift: 0,
           out,
+          inputShift,
           copyFrame: (i, slot) => {
             const s = spots[i] as FrameSpot;
             slot.set(s.iv, 0);
-            copyToSlot(message.subarray(s.content, s.content + s.length + 16), slot, 12);
+            copyToSlot(message.subarray(s.content, s.content + s.length + 16), slot, 16 + inputShift);
           },
           runFrame: (i) => {
             const s = spots[i] as FrameSpot;

@@ -58,6 +58,7 @@ function sealJob(
     outStride: regular,
     lastShift: 8,
     out,
+    inputShift: 0,
     copyFrame: (i, slot) => slot.set(content(i)),
     runFrame:
       runFrame ??
