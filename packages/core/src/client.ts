@@ -39,6 +39,7 @@ import type {
   DataKeyResult,
   DecryptResult,
   EncryptionContext,
+  EncryptRequest,
   EncryptResult,
   Grant,
   GrantRequest,
@@ -237,7 +238,11 @@ export class Keyport implements KeyOperations {
       keyUri: uri,
       context: extra.context,
       options,
-      run: async (o) => this.outward(instance, await run(provider, ref, o)),
+      // Most instances go by their scheme and outward changes nothing: no extra promise step.
+      run:
+        instance.name === provider.scheme
+          ? (o) => run(provider, ref, o)
+          : async (o) => this.outward(instance, await run(provider, ref, o)),
       ...(extra.versionOf ? { versionOf: extra.versionOf } : {}),
     });
   }
@@ -343,22 +348,38 @@ export class Keyport implements KeyOperations {
     });
   }
 
-  async encrypt(key: KeyLike, plaintext: Uint8Array, o?: ContextOptions): Promise<EncryptResult> {
-    checkBytes(plaintext, 'plaintext');
-    const { call, context } = contextCallOptions(o);
-    const req = context === undefined ? {} : { context };
+  // encrypt and decrypt are the per-record calls: not async functions (one promise step less
+  // each); a bad argument still arrives as a rejected promise, never as a throw.
+  encrypt(key: KeyLike, plaintext: Uint8Array, o?: ContextOptions): Promise<EncryptResult> {
+    let call: CallOptions | undefined;
+    let req: EncryptRequest;
+    try {
+      checkBytes(plaintext, 'plaintext');
+      const checked = contextCallOptions(o);
+      call = checked.call;
+      req = checked.context === undefined ? {} : { context: checked.context };
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.keyCall('encrypt', key, call, (p, ref, po) => p.encrypt(ref, plaintext, req, po), {
-      context,
+      context: req.context,
       versionOf: keyVersionOf,
     });
   }
 
-  async decrypt(key: KeyLike, ciphertext: Uint8Array, o?: ContextOptions): Promise<DecryptResult> {
-    checkBytes(ciphertext, 'ciphertext');
-    const { call, context } = contextCallOptions(o);
-    const req = context === undefined ? {} : { context };
+  decrypt(key: KeyLike, ciphertext: Uint8Array, o?: ContextOptions): Promise<DecryptResult> {
+    let call: CallOptions | undefined;
+    let req: EncryptRequest;
+    try {
+      checkBytes(ciphertext, 'ciphertext');
+      const checked = contextCallOptions(o);
+      call = checked.call;
+      req = checked.context === undefined ? {} : { context: checked.context };
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.keyCall('decrypt', key, call, (p, ref, po) => p.decrypt(ref, ciphertext, req, po), {
-      context,
+      context: req.context,
       versionOf: keyVersionOf,
     });
   }

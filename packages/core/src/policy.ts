@@ -122,8 +122,13 @@ export async function runWithPolicy<T>(
     const controller = new AbortController();
     const limit = policy.attemptTimeoutMs;
     const byAttempt = limit !== undefined && limit < remaining;
+    // Our own timer cuts the attempt off directly; only a caller's signal needs a listener.
+    let cutOff: (() => void) | undefined;
     const timer = setTimeout(
-      () => controller.abort(new DeadlineReason(byAttempt ? 'attempt' : 'deadline')),
+      () => {
+        controller.abort(new DeadlineReason(byAttempt ? 'attempt' : 'deadline'));
+        cutOff?.();
+      },
       byAttempt ? limit : remaining,
     );
     // AbortSignal.any only when there is a caller's signal to follow: one listener per attempt
@@ -131,7 +136,9 @@ export async function runWithPolicy<T>(
     const signal = caller === undefined ? controller.signal : AbortSignal.any([caller, controller.signal]);
     let error: KeyportError;
     try {
-      const value = await raceAbort(attempt(signal), signal);
+      const value = await raceAbort(attempt(signal), signal, caller !== undefined, (f) => {
+        cutOff = f;
+      });
       return { value, attempts: n };
     } catch (e) {
       // A deadline or abort wins over whatever the SDK threw when it was cut off.
@@ -162,8 +169,18 @@ function assertPolicy(policy: RetryPolicy): void {
   checkDeadlineMs(policy.deadlineMs, 'retry.deadlineMs');
 }
 
-/** Settles with the promise, or rejects as soon as the signal fires (SDKs that ignore signals). */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+/**
+ * Settles with the promise, or rejects as soon as the signal fires (SDKs that ignore signals).
+ * The attempt's own timer calls the function given to `onCutOff`; a listener on the signal is
+ * added only when `listen` (a caller's signal can fire it): add/removeEventListener were the
+ * larger part of the policy's cost per call.
+ */
+function raceAbort<T>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+  listen: boolean,
+  onCutOff: (cutOff: () => void) => void,
+): Promise<T> {
   if (signal.aborted) {
     promise.catch(() => {});
     return Promise.reject(abortError(signal));
@@ -173,14 +190,15 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       promise.catch(() => {});
       reject(abortError(signal));
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    onCutOff(onAbort);
+    if (listen) signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
       (v) => {
-        signal.removeEventListener('abort', onAbort);
+        if (listen) signal.removeEventListener('abort', onAbort);
         resolve(v);
       },
       (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        if (listen) signal.removeEventListener('abort', onAbort);
         reject(e);
       },
     );

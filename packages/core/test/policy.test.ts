@@ -97,6 +97,15 @@ describe('call policy', () => {
     await expect(run).resolves.toEqual({ value: 'second', attempts: 2 });
   });
 
+  it('cuts off a hung attempt that ignores its signal when the caller aborts', async () => {
+    const controller = new AbortController();
+    const run = runWithPolicy(() => new Promise<string>(() => {}), policy, { signal: controller.signal });
+    const settled = expect(run).rejects.toMatchObject({ code: 'Aborted', retryable: false });
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort();
+    await settled;
+  });
+
   it('aborts mid-backoff with Aborted and makes no further attempt', async () => {
     const controller = new AbortController();
     const attempt = vi.fn(async () => {
