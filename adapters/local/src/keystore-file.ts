@@ -5,7 +5,7 @@
  * against each other.
  */
 
-import { stat } from 'node:fs/promises';
+import { type BigIntStats, statSync } from 'node:fs';
 import { KeyportError } from '@keyport/core';
 import {
   NotRegularFile,
@@ -124,14 +124,22 @@ export class KeystoreFile {
    * process's write is an atomic rename, so a new inode; a file deleted, replaced by a
    * directory, FIFO or link to one; a stat error) takes the full path below, which opens,
    * checks and reads the file and refuses it exactly as on a first read.
+   *
+   * The stat is synchronous: measured on a 2-core VM, `fs.promises.stat` cost 34-43 us of CPU
+   * per call (a thread-pool hand-off and wake-up each way), 9 us with 64 in flight, against
+   * 1 us for `statSync` of a local file; every local encrypt and decrypt takes this path.
    */
   async read(signal?: AbortSignal): Promise<KeystoreBody> {
     this.#assertOpen();
     const cached = this.#cache;
     if (cached !== undefined) {
-      const st = await stat(this.path, { bigint: true }).catch(() => undefined);
-      this.#assertOpen();
-      if (st?.isFile() === true && stampOf(st) === cached.stamp && this.#cache === cached) return cached.body;
+      let st: BigIntStats | undefined;
+      try {
+        st = statSync(this.path, { bigint: true });
+      } catch {
+        st = undefined;
+      }
+      if (st?.isFile() === true && stampOf(st) === cached.stamp) return cached.body;
     }
     return this.#readFile(signal);
   }
