@@ -58,6 +58,8 @@ interface OtelApi {
   metrics: { getMeterProvider(): { getMeter(name: string, version?: string): Meter } };
   SpanKind: { INTERNAL: number; CLIENT: number };
   SpanStatusCode: { OK: number; ERROR: number };
+  /** Since API 1.3; absent on older ones (then instruments are always used). */
+  createNoopMeter?: () => object;
 }
 
 const SCOPE = '@keyport/core';
@@ -87,6 +89,8 @@ function tracer(o: OtelApi): Tracer {
 
 interface Instruments {
   readonly provider: unknown;
+  /** The API's no-op meter (no application registered a meter provider): nothing to record. */
+  readonly noop: boolean;
   readonly calls: Counter;
   readonly errors: Counter;
   readonly duration: Histogram;
@@ -98,8 +102,10 @@ function metricInstruments(o: OtelApi): Instruments {
   const provider = o.metrics.getMeterProvider();
   if (instruments?.provider === provider) return instruments;
   const meter = provider.getMeter(SCOPE);
+  const noopMeter = o.createNoopMeter?.();
   instruments = {
     provider,
+    noop: noopMeter !== undefined && meter.constructor === noopMeter.constructor,
     calls: meter.createCounter('keyport.client.calls', {
       description: 'Provider operations called through a Keyport client',
       unit: '{call}',
@@ -166,6 +172,9 @@ export interface ProviderCallOutcome {
 export function recordProviderCall(spec: ProviderCallSpec, result: ProviderCallOutcome): void {
   const o = otel();
   if (o === null) return;
+  const m = metricInstruments(o);
+  // Nothing to record or build when no application registered a meter or a tracer provider.
+  if (m.noop && !keyportTracingActive()) return;
   const call = { ...result, op: spec.op, provider: spec.provider.name, keyUri: spec.keyUri };
   const elapsedMs = performance.now() - call.started;
   const attributes: Attributes = {
@@ -174,10 +183,11 @@ export function recordProviderCall(spec: ProviderCallSpec, result: ProviderCallO
     'keyport.outcome': call.outcome,
   };
   if (call.errorCode !== undefined) attributes['error.type'] = call.errorCode;
-  const m = metricInstruments(o);
-  m.calls.add(1, attributes);
-  if (call.outcome === 'failure') m.errors.add(1, attributes);
-  m.duration.record(elapsedMs / 1000, attributes);
+  if (!m.noop) {
+    m.calls.add(1, attributes);
+    if (call.outcome === 'failure') m.errors.add(1, attributes);
+    m.duration.record(elapsedMs / 1000, attributes);
+  }
   // No span to build (redacted URI, attributes) when no application registered a tracer.
   if (!keyportTracingActive()) return;
 
