@@ -12,9 +12,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
-import { link, open, stat, unlink } from 'node:fs/promises';
+import { stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
+import { createFileExclusive } from '@keyport/core';
 import { processAlive, readRegularFile, removeOrphanedTemps, tempName } from './atomic-write.js';
 import { abortError, localError } from './errors.js';
 
@@ -45,10 +46,6 @@ export interface HeldLock {
   releaseSync(): void;
 }
 
-function isErrno(error: unknown, code: string): boolean {
-  return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
-}
-
 async function readLock(path: string): Promise<LockContent | undefined> {
   try {
     // Never a blocking open: a FIFO planted as the lock file must not hang the writer.
@@ -63,31 +60,13 @@ async function readLock(path: string): Promise<LockContent | undefined> {
 }
 
 /**
- * Creates `path` holding `content`, or returns false if it exists. The content is written to
- * a temp file first and hard-linked into place (link fails with EEXIST like O_EXCL), so the
- * file never exists empty: with open('wx') then write, a writer killed in between left an
- * empty lock that every other writer had to wait out (5 s) before it counted as stale.
- * File systems without hard links fall back to open('wx').
+ * Creates `path` holding `content`, or returns false if it exists; never an empty lock that
+ * every other writer would have to wait out (see core's `createFileExclusive`). The temp file is
+ * named so that `removeOrphanedTemps` recognises a killed writer's leftover.
  */
 async function createExclusive(path: string, content: string): Promise<boolean> {
-  const temp = tempName(path, basename(path));
   try {
-    await writeSynced(temp, content);
-    try {
-      await link(temp, path);
-      return true;
-    } catch (error) {
-      if (isErrno(error, 'EEXIST')) return false;
-      if (!isErrno(error, 'EPERM') && !isErrno(error, 'ENOTSUP') && !isErrno(error, 'EOPNOTSUPP'))
-        throw error;
-    }
-    try {
-      await writeSynced(path, content);
-      return true;
-    } catch (error) {
-      if (isErrno(error, 'EEXIST')) return false;
-      throw error;
-    }
+    return await createFileExclusive(path, content, tempName(path, basename(path)));
   } catch (error) {
     throw localError(
       'Unavailable',
@@ -95,18 +74,6 @@ async function createExclusive(path: string, content: string): Promise<boolean> 
       undefined,
       error,
     );
-  } finally {
-    await unlink(temp).catch(() => undefined);
-  }
-}
-
-async function writeSynced(path: string, content: string): Promise<void> {
-  const handle = await open(path, 'wx', 0o600);
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

@@ -72,6 +72,7 @@ export async function compileWorkerBuild(): Promise<{ entry: string; dispose(): 
     'ciphertext-frame',
     'key-rules',
     'emulated-data-keys',
+    'exclusive-file',
   ];
   await writeFile(
     join(shim, 'index.js'),

@@ -104,6 +104,7 @@ export {
   toKeyportError,
   UnsupportedError,
 } from './errors.js';
+export { createFileExclusive } from './exclusive-file.js';
 export type { SweptGrant } from './grant-sweep.js';
 export {
   assertContextBindable,

@@ -75,6 +75,7 @@ describe('parallel seal and open', () => {
         const par = await sealEnvelope(pt, { recipients: [aes], frameLength, concurrency: 2 });
         expect(par.buffer).toBeInstanceOf(SharedArrayBuffer);
         const header = parseHeader(par, resolveLimits());
+        if (header === undefined) throw new Error('no header');
         if (frameLength % 8 === 0) expect((par.byteOffset + header.length + 16) % 8).toBe(0);
         const seq = await openEnvelope(par, { trust: [aes], concurrency: 1 });
         expect(Buffer.from(seq.plaintext).equals(pt)).toBe(true);

@@ -6,10 +6,10 @@
  * lock left by a dead process on this host is taken over.
  */
 
-import { link, mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { KeyportError } from '@keyport/core';
+import { createFileExclusive, KeyportError } from '@keyport/core';
 import type { Shard } from './shard.js';
 import { ObjectChangedError, type ObjectStore } from './store.js';
 import { backoffMs, isPassing, type ProviderCalls, sleep } from './throttle.js';
@@ -155,30 +155,21 @@ export function fileJournal(dir: string, shard: Shard): JournalSink {
   const path = join(dir, journalName(shard));
   const lock = `${path}.lock`;
   let held = false;
-  // The lock appears with its content already in it (temp file, then a hard link, which fails
-  // with EEXIST like O_EXCL): a worker killed while taking it never leaves an empty lock.
-  const take = async (): Promise<void> => {
-    const temp = `${lock}.${process.pid}.${Date.now()}.tmp`;
-    try {
-      await writeFile(
-        temp,
-        JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() }),
-        { flag: 'wx', mode: 0o600 },
-      );
-      await link(temp, lock);
-    } finally {
-      await unlink(temp).catch(() => undefined);
-    }
-    held = true;
+  // The lock appears with its content already in it (core's createFileExclusive): a worker
+  // killed while taking it never leaves an empty lock. False when another holds it.
+  const take = async (): Promise<boolean> => {
+    held = await createFileExclusive(
+      lock,
+      JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() }),
+      `${lock}.${process.pid}.${Date.now()}.tmp`,
+    );
+    return held;
   };
   return {
     where: path,
     async acquire() {
       await mkdir(dir, { recursive: true });
-      try {
-        await take();
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (!(await take())) {
         const text = await readFile(lock, 'utf8').catch(() => undefined);
         let owner: { pid?: unknown; host?: unknown } = {};
         try {
@@ -191,8 +182,9 @@ export function fileJournal(dir: string, shard: Shard): JournalSink {
         const stale =
           text === '' || (owner.host === hostname() && typeof owner.pid === 'number' && !alive(owner.pid));
         if (!stale) throw new JournalTakenError(path);
-        await unlink(lock);
-        await take();
+        await unlink(lock).catch(() => undefined);
+        // Another worker may take it between the unlink and this attempt: then it is theirs.
+        if (!(await take())) throw new JournalTakenError(path);
       }
       return parseState(await readFile(path, 'utf8').catch(() => ''));
     },

@@ -15,8 +15,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { link, open, readFile, stat, unlink } from 'node:fs/promises';
+import { readFile, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { createFileExclusive } from '@keyport/core';
 import { CliError, fileError, isErrno, quotePath } from '../cli-errors.js';
 
 export interface LockHolder {
@@ -85,22 +86,10 @@ function describe(h: LockHolder): string {
 
 /** Creates `path` holding `content`, never seen half-written; false when it exists. */
 async function tryLink(path: string, content: string): Promise<boolean> {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    const h = await open(tmp, 'wx', 0o600);
-    try {
-      await h.writeFile(content);
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-    await link(tmp, path);
-    return true;
+    return await createFileExclusive(path, content, `${path}.${randomBytes(6).toString('hex')}.tmp`);
   } catch (e) {
-    if (isErrno(e) && e.code === 'EEXIST') return false;
     throw fileError(e, path, 'cannot create');
-  } finally {
-    await unlink(tmp).catch(() => undefined);
   }
 }
 

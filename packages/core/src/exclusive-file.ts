@@ -1,0 +1,62 @@
+/**
+ * Creating a file exclusively and whole, for the locks and keys that processes race to create.
+ * The content goes to `temp` first (created exclusively, mode 0600, fsynced), which is then
+ * hard-linked to `path`: link(2) fails with EEXIST like O_EXCL and never replaces, so `path`
+ * appears with its whole content or not at all. A writer killed midway leaves no empty or
+ * half-written file at `path`, only its temp, which callers name so they can recognise it.
+ * File systems without hard links (link fails with EPERM, ENOTSUP or EOPNOTSUPP) fall back to an
+ * exclusive create of `path` and a write.
+ */
+import { link, open, unlink } from 'node:fs/promises';
+
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP']);
+
+function errnoOf(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null ? (error as NodeJS.ErrnoException).code : undefined;
+}
+
+/** Creates `path` exclusively and writes it; `onCreated` runs once the file is ours. */
+async function writeNew(path: string, content: string | Uint8Array, onCreated?: () => void): Promise<void> {
+  const handle = await open(path, 'wx', 0o600);
+  onCreated?.();
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Creates `path` holding `content`, by way of `temp` (removed afterwards; a `temp` that already
+ * exists is someone else's: the call fails with EEXIST and leaves it). Resolves false when `path`
+ * already exists; any other failure is thrown as it came, for the caller to name.
+ */
+export async function createFileExclusive(
+  path: string,
+  content: string | Uint8Array,
+  temp: string,
+): Promise<boolean> {
+  let ownTemp = false;
+  try {
+    await writeNew(temp, content, () => {
+      ownTemp = true;
+    });
+    try {
+      await link(temp, path);
+      return true;
+    } catch (error) {
+      if (errnoOf(error) === 'EEXIST') return false;
+      if (!NO_HARD_LINKS.has(errnoOf(error) ?? '')) throw error;
+    }
+    try {
+      await writeNew(path, content);
+      return true;
+    } catch (error) {
+      if (errnoOf(error) === 'EEXIST') return false;
+      throw error;
+    }
+  } finally {
+    if (ownTemp) await unlink(temp).catch(() => undefined);
+  }
+}
