@@ -348,37 +348,42 @@ export class Keyport implements KeyOperations {
     });
   }
 
-  // encrypt and decrypt are the per-record calls: not async functions (one promise step less
-  // each); a bad argument still arrives as a rejected promise, never as a throw.
   encrypt(key: KeyLike, plaintext: Uint8Array, o?: ContextOptions): Promise<EncryptResult> {
-    let call: CallOptions | undefined;
-    let req: EncryptRequest;
-    try {
-      checkBytes(plaintext, 'plaintext');
-      const checked = contextCallOptions(o);
-      call = checked.call;
-      req = checked.context === undefined ? {} : { context: checked.context };
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.keyCall('encrypt', key, call, (p, ref, po) => p.encrypt(ref, plaintext, req, po), {
-      context: req.context,
-      versionOf: keyVersionOf,
-    });
+    return this.bytesCall('encrypt', key, plaintext, 'plaintext', o, (p, ref, req, po) =>
+      p.encrypt(ref, plaintext, req, po),
+    );
   }
 
   decrypt(key: KeyLike, ciphertext: Uint8Array, o?: ContextOptions): Promise<DecryptResult> {
+    return this.bytesCall('decrypt', key, ciphertext, 'ciphertext', o, (p, ref, req, po) =>
+      p.decrypt(ref, ciphertext, req, po),
+    );
+  }
+
+  /**
+   * encrypt and decrypt, the per-record calls: the bytes and the context checked, then one key
+   * call. Not an async function (one promise step less per call); a bad argument still arrives
+   * as a rejected promise, never as a throw.
+   */
+  private bytesCall<T extends { keyVersion: string | undefined }>(
+    op: 'encrypt' | 'decrypt',
+    key: KeyLike,
+    bytes: Uint8Array,
+    name: string,
+    o: ContextOptions | undefined,
+    run: (p: KmsProvider, ref: KeyRef, req: EncryptRequest, po: ProviderCallOptions) => Promise<T>,
+  ): Promise<T> {
     let call: CallOptions | undefined;
     let req: EncryptRequest;
     try {
-      checkBytes(ciphertext, 'ciphertext');
+      checkBytes(bytes, name);
       const checked = contextCallOptions(o);
       call = checked.call;
       req = checked.context === undefined ? {} : { context: checked.context };
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.keyCall('decrypt', key, call, (p, ref, po) => p.decrypt(ref, ciphertext, req, po), {
+    return this.keyCall(op, key, call, (p, ref, po) => run(p, ref, req, po), {
       context: req.context,
       versionOf: keyVersionOf,
     });
