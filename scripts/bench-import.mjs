@@ -8,9 +8,10 @@
 //
 // Usage: node scripts/bench-import.mjs [--runs N]   (builds the packages first if needed)
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeBenchResults } from './bench-results.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const runsArg = process.argv.indexOf('--runs');
@@ -103,6 +104,4 @@ for (const target of targets) {
   );
 }
 
-mkdirSync(join(repoRoot, 'bench-results'), { recursive: true });
-writeFileSync(join(repoRoot, 'bench-results/import.json'), `${JSON.stringify(results, null, 2)}\n`);
-console.log('wrote bench-results/import.json');
+console.log(`wrote ${writeBenchResults('import', results)}`);

@@ -18,10 +18,11 @@
 // Writes bench-results/aws-kms.json as [{ name, unit, value, baseline, baselineValue, ratio,
 // spread, rounds, target, concurrency, node }]. Needs moto and local-kms
 // (`pnpm emulators up moto local-kms`); `--quick` runs a small size (CI: keeps it working).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { createKeyport } from '@keyport/core';
+import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { awsKms } from '../dist/index.js';
 
 const quick = process.argv.includes('--quick');
@@ -210,9 +211,7 @@ for (const target of only === -1 ? TARGETS : TARGETS.filter((t) => t.name === pr
   bare.destroy();
 }
 
-const outDir = fileURLToPath(new URL('../../../bench-results/', import.meta.url));
-mkdirSync(outDir, { recursive: true });
-writeFileSync(`${outDir}aws-kms.json`, `${JSON.stringify(results, null, 2)}\n`);
+writeBenchResults('aws-kms', results, quick);
 console.table(
   results.map(({ name, unit, value, baselineValue, ratio, spread }) => ({
     name,

@@ -18,13 +18,12 @@
  * [{ name, unit, value, baseline, baselineValue, ratio, spread, cpu, concurrency, node }].
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CryptographyClient } from '@azure/keyvault-keys';
 import { encodeContext, Keyport, parseBoundBody, splitGcmBody } from '@keyport/core';
 import { startAzureKeyVaultServer } from '@keyport/test-servers';
 import { expect, it } from 'vitest';
+import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { AzureKeyVaultProvider, readCiphertextFrame } from '../src/index.js';
 import { clientOptions, staticToken } from '../test/support/server.js';
 
@@ -204,9 +203,7 @@ async function benchMode(mode: 'vault' | 'hsm'): Promise<Row[]> {
 
 it('measures the adapter (driver and Keyport path) against the bare Azure SDK doing the same work', async () => {
   const results = [...(await benchMode('vault')), ...(await benchMode('hsm'))];
-  const dir = join(new URL('../../..', import.meta.url).pathname, 'bench-results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'azure-keyvault.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeBenchResults('azure-keyvault', results);
   console.table(
     results.map(({ spread, cpu, node: _n, baseline: _b, unit: _u, ...r }) => ({
       ...r,

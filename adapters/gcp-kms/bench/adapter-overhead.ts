@@ -1,23 +1,10 @@
-/**
- * Adapter overhead against keyport's Cloud KMS gRPC test server, in one run: encrypt and decrypt
- * of a 32-byte data key with a context, through Keyport and through the provider alone, against
- * the bare `KeyManagementServiceClient` call sending the same request (AAD and CRC32C fields, and
- * checking the response's CRC32C as the data integrity guidelines ask) on the same channel.
- *
- * Each round issues OPS operations per contender from 1 caller or from 16 concurrent callers,
- * the contenders interleaved call by call (see race); a round's figure is its median latency. A
- * figure is the best round (best of ROUNDS); the spread is the lowest and highest of the per-round
- * ratios (same round, same server state). Writes bench-results/gcp-kms.json: `{ name, unit, value, baseline,
- * baselineValue, ratio, ... }[]`. BENCH_ROUNDS / BENCH_OPS / BENCH_WARMUP override the sizes.
- */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { credentials } from '@grpc/grpc-js';
 import { encodeContext, Keyport } from '@keyport/core';
 import { startCloudKmsServer } from '@keyport/test-servers';
 import { OAuth2Client } from 'google-auth-library';
 import { expect, it } from 'vitest';
+import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { GcpKmsProvider } from '../src/index.js';
 import { crc32c } from '../src/rpc.js';
 
@@ -167,9 +154,7 @@ it('measures adapter encrypt/decrypt against the bare Cloud KMS client, 1 and 16
         }
       }
     }
-    const dir = join(new URL('../../..', import.meta.url).pathname, 'bench-results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'gcp-kms.json'), `${JSON.stringify(results, null, 2)}\n`);
+    writeBenchResults('gcp-kms', results);
     console.table(
       results.map(({ name, value, baselineValue, ratio, ratioSpread }) => ({
         name,
@@ -257,9 +242,7 @@ it('measures the adapter CPU per call over a stub client', async () => {
       node: process.version,
     });
   }
-  const dir = join(new URL('../../..', import.meta.url).pathname, 'bench-results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'gcp-kms-cpu.json'), `${JSON.stringify(rows, null, 2)}\n`);
+  writeBenchResults('gcp-kms-cpu', rows);
   console.table(
     rows.map(({ name, value, baselineValue, ratio, ratioSpread }) => ({
       name,

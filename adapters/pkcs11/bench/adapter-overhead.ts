@@ -1,33 +1,8 @@
-/**
- * Adapter overhead against SoftHSM2 in the same run: keyport's AES-GCM wrap (encrypt) and unwrap
- * (decrypt) of a 32-byte data key with a context — through the driver alone and through
- * `Keyport` — against bare pkcs11js doing the same job on the same token: encode the context as
- * AAD, take a 96-bit IV from the token (C_GenerateRandom), C_EncryptInit + C_EncryptAsync, and
- * keep the IV with the ciphertext; for unwrap, split the IV off and C_DecryptInit +
- * C_DecryptAsync. Bare has its own pool of the same number of sessions, and finds the key handle
- * once.
- *
- * Two measures, for the driver alone and through `Keyport`:
- * - latency, 1 and 16 concurrent callers over 4 sessions: each caller's loop issues the
- *   contenders call by call in a rotating order, so the token, the thread pool and the machine's
- *   noise fall on all of them alike (a whole round per contender was measured to swing ±40% on a
- *   2-core VM, where waking an idle thread-pool thread alone can take a millisecond); a round's
- *   figure is each contender's median latency, a row's the best round, its spread the lowest
- *   and highest per-round ratio;
- * - throughput, 4 and 16 callers: rounds that alternate the contenders (the order rotates each
- *   round), best round, spread (worst - best) / best.
- * Writes bench-results/pkcs11.json as `{ name, unit, value, baseline, baselineValue, ratio, ... }`
- * where ratio = adapter cost / bare cost (latency, or bare ops/s over adapter ops/s).
- *
- * Size: KEYPORT_BENCH_ROUNDS (default 7) rounds of KEYPORT_BENCH_OPS (default 400) operations;
- * a small size (ROUNDS=2, OPS=50) keeps it working in CI; no timing is asserted.
- */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { encodeContext, Keyport } from '@keyport/core';
 import pkcs11js from 'pkcs11js';
 import { expect, it } from 'vitest';
+import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { pkcs11 } from '../src/index.js';
 import { benchToken, SOFTHSM_MODULE } from './softhsm-token.js';
 
@@ -267,9 +242,7 @@ it('measures adapter AES-GCM wrap/unwrap against bare pkcs11js', async () => {
       }
     }
 
-    const outDir = join(new URL('../../..', import.meta.url).pathname, 'bench-results');
-    mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, 'pkcs11.json'), `${JSON.stringify(results, null, 2)}\n`);
+    writeBenchResults('pkcs11', results);
     console.table(
       results.map(({ name, unit, value, baselineValue, ratio, spread, baselineSpread }) => ({
         name,

@@ -1,16 +1,8 @@
-/**
- * Adapter overhead against the same OpenBao in the same run: keyport's encrypt / decrypt
- * (through `Keyport`, and the provider alone) against the bare node-vault call doing the same
- * request with its own transport. Rounds alternate between contenders so drift in the server
- * or machine hits all alike (the order rotates per round); the median round is reported. Writes
- * bench-results/vault-transit.json as `{ name, unit, value, baseline, baselineValue, ratio }`.
- */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { encodeContext, Keyport } from '@keyport/core';
 import NodeVault from 'node-vault';
 import { expect, it } from 'vitest';
+import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { VaultTransitProvider } from '../src/index.js';
 import { openbaoTarget } from './openbao-target.js';
 
@@ -111,9 +103,7 @@ it('measures adapter encrypt/decrypt against bare node-vault', async () => {
       row('decrypt', 'keyport', dec),
       row('decrypt', 'provider', dec),
     ];
-    const dir = join(new URL('../../..', import.meta.url).pathname, 'bench-results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'vault-transit.json'), `${JSON.stringify(results, null, 2)}\n`);
+    writeBenchResults('vault-transit', results);
     console.table(results);
     expect(results.every((r) => Number.isFinite(r.ratio) && r.ratio > 0)).toBe(true);
   } finally {

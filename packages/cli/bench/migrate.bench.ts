@@ -33,10 +33,11 @@ import { sealEnvelope } from '@keyport/envelope';
 import { openLocalKeystore } from '@keyport/local';
 import { VaultTransitProvider } from '@keyport/vault-transit';
 import { expect, it } from 'vitest';
+import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { type MigrateSummary, migrateFiles } from '../src/index.js';
 import { peekMessage } from '../src/migrate/header-peek.js';
 import { forEachBounded } from '../src/migrate/pool.js';
-import { benchTargets, REPO_ROOT } from './targets.js';
+import { benchTargets } from './targets.js';
 
 const QUICK = process.env.KEYPORT_BENCH_QUICK === '1';
 const FILES = Number(process.env.KEYPORT_BENCH_FILES ?? (QUICK ? 200 : 10_000));
@@ -45,7 +46,7 @@ const ONLY = process.env.KEYPORT_MIGRATE_BENCH_ONLY;
 if (ONLY !== undefined && ONLY !== 'openbao' && ONLY !== 'aws') {
   throw new Error(`KEYPORT_MIGRATE_BENCH_ONLY: expected openbao or aws, got ${ONLY}`);
 }
-const RESULTS_FILE = ONLY === undefined ? 'migrate.json' : `migrate-${ONLY}.json`;
+const RESULTS_NAME = ONLY === undefined ? 'migrate' : `migrate-${ONLY}`;
 const JOBS = 64;
 const PASSPHRASE = 'bench passphrase, not a secret';
 
@@ -319,8 +320,7 @@ it(`migrates ${FILES} small envelopes: local -> OpenBao (batch_input) and AWS KM
     targets.release();
     await rm(work, { recursive: true, force: true });
   }
-  await mkdir(join(REPO_ROOT, 'bench-results'), { recursive: true });
-  await writeFile(join(REPO_ROOT, 'bench-results', RESULTS_FILE), `${JSON.stringify(results, null, 2)}\n`);
+  writeBenchResults(RESULTS_NAME, results);
   console.table(
     results.map(({ name, unit, value, baselineValue, ratio }) => ({
       name,

@@ -25,7 +25,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openLocalKeystore } from '@keyport/local';
 import { expect, it } from 'vitest';
-import { REPO_ROOT } from './targets.js';
+import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 
 const RUNS = Number(process.env.KEYPORT_BENCH_RUNS ?? 15);
 const CLI_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -126,8 +126,7 @@ it(`keyport encrypt 1 KiB (local) vs a bare node start, ${RUNS} runs each`, asyn
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-  await mkdir(join(REPO_ROOT, 'bench-results'), { recursive: true });
-  await writeFile(join(REPO_ROOT, 'bench-results/cli.json'), `${JSON.stringify(rows, null, 2)}\n`);
+  writeBenchResults('cli', rows);
   console.table(rows.map(({ spread: _s, ...r }) => r));
   expect(rows.every((r) => Number.isFinite(r.value as number))).toBe(true);
 });

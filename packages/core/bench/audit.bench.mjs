@@ -8,11 +8,11 @@
 // inter-process lock, re-reads the head, MACs and chains the record and replaces the anchor
 // (temp file, fsync, rename).
 // Rounds alternate sink and baseline so both share the disk's noise; medians with min..max.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { JsonlAuditSink } from '../dist/index.js';
 
 const quick = process.argv.includes('--quick');
@@ -126,7 +126,5 @@ const results = [
     samples.bareConcurrent,
   ),
 ];
-const outDir = fileURLToPath(new URL('../../../bench-results/', import.meta.url));
-mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, 'audit.json'), `${JSON.stringify(results, null, 2)}\n`);
+writeBenchResults('audit', results, quick);
 console.table(results.map(({ spread, ...r }) => ({ ...r, spread: JSON.stringify(spread) })));

@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { Keyport } from '@keyport/core';
 import { openLocalKeystore } from '@keyport/local';
+import { benchResultsFile } from '../../../scripts/bench-results.mjs';
 import {
   DataKeyCache,
   DEFAULT_FRAME_LENGTH,
@@ -971,8 +972,7 @@ if (only !== undefined) {
 // --quick runs at a small size to keep the bench working (CI); its figures mean nothing, so it
 // never overwrites the real results. --out=<file> writes elsewhere.
 const outArg = process.argv.find((a) => a.startsWith('--out='))?.slice('--out='.length);
-const outDir = fileURLToPath(new URL('../../../bench-results/', import.meta.url));
-const outFile = outArg ?? join(outDir, quick ? 'envelope.quick.json' : 'envelope.json');
+const outFile = outArg ?? benchResultsFile('envelope', quick);
 mkdirSync(join(outFile, '..'), { recursive: true });
 writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
 console.log(`default frame length: ${DEFAULT_FRAME_LENGTH} bytes`);

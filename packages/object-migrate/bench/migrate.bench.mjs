@@ -3,10 +3,10 @@
 // same number in flight (the baseline), interleaved run by run so both share the noise.
 // `pnpm bench` starts moto; alone: KEYPORT_MOTO_ENDPOINT=... node bench/migrate.bench.mjs.
 // Options: --objects=N (default 300), --runs=R (default 3), --quick (60 objects, 2 runs).
-// Writes <repo>/bench-results/migrate.json as [{ name, unit, value, baseline, baselineValue, ratio, spread }].
+// Writes <repo>/bench-results/object-migrate.json as [{ name, unit, value, baseline, baselineValue, ratio, spread }].
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { Keyport } from '@keyport/core';
 import { sealEnvelope } from '@keyport/envelope';
 import { openLocalKeystore } from '@keyport/local';
+import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 
 const arg = (name, dflt) => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
@@ -30,7 +31,7 @@ process.env.AWS_ACCESS_KEY_ID ??= 'testing';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const repoRoot = join(here, '../../..');
+const _repoRoot = join(here, '../../..');
 const dir = mkdtempSync(join(tmpdir(), 'objmig-bench-'));
 const kdf = { log2N: 10, r: 8, p: 1 };
 const passphrase = 'object-migrate bench';
@@ -141,8 +142,8 @@ for (const n of [1, 2, 4]) {
 }
 s3.destroy();
 rmSync(dir, { recursive: true, force: true });
-mkdirSync(join(repoRoot, 'bench-results'), { recursive: true });
-writeFileSync(join(repoRoot, 'bench-results/migrate.json'), `${JSON.stringify(results, null, 2)}\n`);
+// Its own name: the CLI's file-migration bench writes migrate.json.
+writeBenchResults('object-migrate', results, quick);
 for (const r of results)
   console.log(
     `${r.name}: ${r.value} ${r.unit} vs ${r.baselineValue} baseline (ratio ${r.ratio}; spread ${r.spread.value.join('..')} vs ${r.spread.baseline.join('..')})`,

@@ -6,24 +6,22 @@
 // is reported with the spread (min/max). Writes <repo>/bench-results/policy.json.
 //   node bench/inventory.bench.mjs [--keys=N] [--only=local|moto]
 // moto's endpoint comes from KEYPORT_MOTO_ENDPOINT (`pnpm bench` starts the emulators).
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AwsKmsProvider } from '@keyport/aws-kms';
 import { Keyport } from '@keyport/core';
 import { openLocalKeystore } from '@keyport/local';
+import { benchResultsFile, writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { collectInventory } from '../dist/index.js';
 
 const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const KEYS = Number(
-  arg('keys') ??
-    process.env.KEYPORT_BENCH_KEYS ??
-    (process.env.KEYPORT_BENCH_QUICK === '1' || process.argv.includes('--quick') ? 50 : 1000),
-);
+const QUICK = process.env.KEYPORT_BENCH_QUICK === '1' || process.argv.includes('--quick');
+const KEYS = Number(arg('keys') ?? process.env.KEYPORT_BENCH_KEYS ?? (QUICK ? 50 : 1000));
 const only = arg('only');
 const REPEATS = 3;
-const root = fileURLToPath(new URL('../../../', import.meta.url));
+const _root = fileURLToPath(new URL('../../../', import.meta.url));
 const results = [];
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -169,15 +167,11 @@ console.table(
     max: spread.max,
   })),
 );
-mkdirSync(join(root, 'bench-results'), { recursive: true });
 // --only runs replace their own rows and keep the others'.
-const file = join(root, 'bench-results/policy.json');
+const file = benchResultsFile('policy', QUICK);
 let previous = [];
 try {
   previous = JSON.parse(readFileSync(file, 'utf8'));
 } catch {}
 const fresh = new Set(results.map((r) => r.name));
-writeFileSync(
-  file,
-  `${JSON.stringify([...previous.filter((r) => !fresh.has(r.name)), ...results], null, 2)}\n`,
-);
+writeBenchResults('policy', [...previous.filter((r) => !fresh.has(r.name)), ...results], QUICK);

@@ -1,0 +1,4 @@
+/** See bench-results.mjs: where a bench writes its rows (`<name>.quick.json` for a quick run). */
+export declare function benchResultsFile(name: string, quick?: boolean): string;
+/** Writes `rows` as the results named `name` (each row given `node` if it has none); the file. */
+export declare function writeBenchResults(name: string, rows: ReadonlyArray<object>, quick?: boolean): string;

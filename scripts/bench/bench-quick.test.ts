@@ -1,0 +1,62 @@
+/**
+ * `pnpm bench --quick` in CI: every package's bench and the import bench run at a small size,
+ * with the emulators up as `pnpm bench` has them, and each writes rows of the agreed shape
+ * `{ name, unit, value, baseline, baselineValue, ratio }` naming the Node version. No timing is
+ * asserted (a quick run's figures mean nothing). The rows go to a temp dir
+ * (KEYPORT_BENCH_RESULTS_DIR), never over a developer's real results.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const out = mkdtempSync(join(tmpdir(), 'keyport-bench-quick-all-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+/** One results file per bench (the CLI's file migration and the object migration apart). */
+const BENCHES = [
+  'audit',
+  'aws-kms',
+  'azure-keyvault',
+  'cli',
+  'envelope',
+  'gcp-kms',
+  'gcp-kms-cpu',
+  'import',
+  'migrate',
+  'object-migrate',
+  'pkcs11',
+  'policy',
+  'vault-transit',
+];
+
+it('every bench runs at the quick size and writes its rows, none over the real results', () => {
+  // As a user runs it: turbo needs the package manager that `pnpm bench` puts on PATH.
+  const run = spawnSync('npx', ['-y', 'pnpm@10.20.0', 'bench', '--quick'], {
+    cwd: root,
+    env: { ...process.env, KEYPORT_BENCH_RESULTS_DIR: out },
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  expect(run.status, `${run.stdout.slice(-3000)}\n${run.stderr.slice(-3000)}`).toBe(0);
+  expect(readdirSync(out).sort()).toEqual(BENCHES.map((b) => `${b}.quick.json`).sort());
+  for (const bench of BENCHES) {
+    const rows = JSON.parse(readFileSync(join(out, `${bench}.quick.json`), 'utf8')) as Array<
+      Record<string, unknown>
+    >;
+    expect(rows.length, bench).toBeGreaterThan(0);
+    for (const r of rows) {
+      const where = `${bench}: ${String(r.name)}`;
+      expect(typeof r.name, where).toBe('string');
+      expect(typeof r.unit, where).toBe('string');
+      expect(Number.isFinite(r.value), where).toBe(true);
+      expect(typeof r.baseline, where).toBe('string');
+      expect(typeof r.baselineValue, where).toBe('number');
+      expect(r.ratio === null || typeof r.ratio === 'number', where).toBe(true);
+      expect(r.node, where).toMatch(/^v\d+\./);
+    }
+  }
+}, 1_500_000);
