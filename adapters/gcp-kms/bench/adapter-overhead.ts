@@ -1,9 +1,9 @@
-import { performance } from 'node:perf_hooks';
 import { credentials } from '@grpc/grpc-js';
 import { encodeContext, Keyport } from '@keyport/core';
 import { startCloudKmsServer } from '@keyport/test-servers';
 import { OAuth2Client } from 'google-auth-library';
 import { expect, it } from 'vitest';
+import { interleavedLatencies } from '../../../scripts/bench-latency.mjs';
 import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { GcpKmsProvider } from '../src/index.js';
 import { crc32c } from '../src/rpc.js';
@@ -32,37 +32,6 @@ interface Row {
 }
 
 type Op = () => Promise<unknown>;
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-
-/**
- * Per contender and round, the median latency in µs. `callers` loops run at once; each loop
- * issues the contenders in turn (its own rotating order), so load and noise fall on all of them
- * alike, and with 16 callers each contender's calls overlap the others' as they would in an app.
- */
-async function race(contenders: Record<string, Op>, callers: number): Promise<Map<string, number[]>> {
-  const entries = Object.entries(contenders);
-  const rounds = new Map<string, number[]>(entries.map(([name]) => [name, []]));
-  for (let round = -1; round < ROUNDS; round++) {
-    const latencies = entries.map((): number[] => []);
-    const perCaller = Math.ceil((round < 0 ? WARMUP : OPS) / callers);
-    await Promise.all(
-      Array.from({ length: callers }, async (_, caller) => {
-        for (let i = 0; i < perCaller; i++) {
-          for (let j = 0; j < entries.length; j++) {
-            const k = (i + j + caller) % entries.length;
-            const start = performance.now();
-            await (entries[k] as [string, Op])[1]();
-            latencies[k]?.push((performance.now() - start) * 1000);
-          }
-        }
-      }),
-    );
-    if (round < 0) continue;
-    for (const [k, [name]] of entries.entries()) rounds.get(name)?.push(median(latencies[k] ?? []));
-  }
-  return rounds;
-}
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -131,7 +100,12 @@ it('measures adapter encrypt/decrypt against the bare Cloud KMS client, 1 and 16
           },
         ],
       ] as const) {
-        const samples = await race(contenders, callers);
+        const samples = await interleavedLatencies(contenders, {
+          callers,
+          rounds: ROUNDS,
+          ops: OPS,
+          warmup: WARMUP,
+        });
         const bareRounds = samples.get('bare') ?? [];
         const baselineValue = Math.min(...bareRounds);
         for (const who of ['keyport', 'provider'] as const) {

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { encodeContext, Keyport } from '@keyport/core';
 import pkcs11js from 'pkcs11js';
 import { expect, it } from 'vitest';
+import { interleavedLatencies } from '../../../scripts/bench-latency.mjs';
 import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { pkcs11 } from '../src/index.js';
 import { benchToken, SOFTHSM_MODULE } from './softhsm-token.js';
@@ -65,36 +66,6 @@ async function race(callers: number, contenders: Record<string, Op>) {
     out[name] = { best, spread: (Math.max(...xs) - best) / best };
   }
   return out;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-
-/**
- * Per contender, each round's median latency in µs: `callers` loops at once, each issuing the
- * contenders in turn (its own rotating order).
- */
-async function latencies(callers: number, contenders: Record<string, Op>): Promise<Map<string, number[]>> {
-  const entries = Object.entries(contenders);
-  const rounds = new Map<string, number[]>(entries.map(([name]) => [name, []]));
-  for (let round = -1; round < ROUNDS; round++) {
-    const samples = entries.map((): number[] => []);
-    const perCaller = Math.ceil((round < 0 ? Math.max(50, OPS / 2) : OPS) / callers);
-    await Promise.all(
-      Array.from({ length: callers }, async (_, caller) => {
-        for (let i = 0; i < perCaller; i++) {
-          for (let j = 0; j < entries.length; j++) {
-            const k = (i + j + caller) % entries.length;
-            const start = performance.now();
-            await (entries[k] as [string, Op])[1]();
-            samples[k]?.push((performance.now() - start) * 1000);
-          }
-        }
-      }),
-    );
-    if (round < 0) continue;
-    for (const [k, [name]] of entries.entries()) rounds.get(name)?.push(median(samples[k] ?? []));
-  }
-  return rounds;
 }
 
 /** A session pool as a careful bare pkcs11js program would keep one. */
@@ -199,7 +170,12 @@ it('measures adapter AES-GCM wrap/unwrap against bare pkcs11js', async () => {
     };
     for (const callers of [1, 16]) {
       for (const [op, { what, ...contenders }] of Object.entries(ops)) {
-        const rounds = await latencies(callers, contenders);
+        const rounds = await interleavedLatencies(contenders, {
+          callers,
+          rounds: ROUNDS,
+          ops: OPS,
+          warmup: Math.max(50, OPS / 2),
+        });
         const bare = rounds.get('bare') ?? [];
         for (const who of ['driver', 'keyport'] as const) {
           const ours = rounds.get(who) ?? [];
