@@ -32,7 +32,9 @@ const ROUNDS = Number(process.env.KEYPORT_BENCH_ROUNDS ?? (quick ? 3 : 9));
 const CALLS = Number(process.env.KEYPORT_BENCH_CALLS ?? (quick ? 32 : 192));
 const CONCURRENCY = [1, 16] as const;
 const context = { purpose: 'bench', tenant: 't-1' };
-const aad = encodeContext(context);
+// Each bare call encodes the context itself, as the adapter does (a caller's context varies per
+// call; the pkcs11 bench's bare path does the same).
+const aad = () => encodeContext(context);
 const plaintext = new Uint8Array(32).fill(7); // a data key: what a KMS encrypts in practice
 const signal = new AbortController().signal;
 
@@ -116,14 +118,14 @@ async function benchMode(mode: 'vault' | 'hsm'): Promise<Row[]> {
         ? {
             encrypt: () =>
               bareLatest.encrypt(
-                { algorithm: 'A256GCM', plaintext, additionalAuthenticatedData: aad },
+                { algorithm: 'A256GCM', plaintext, additionalAuthenticatedData: aad() },
                 { abortSignal: signal },
               ),
             decrypt: async () => {
               const { iv, ciphertext, tag } = splitGcmBody(frame.body);
               const gcm = { algorithm: 'A256GCM' as const, iv, ciphertext, authenticationTag: tag };
               return bareVersion.decrypt(
-                { ...gcm, additionalAuthenticatedData: aad },
+                { ...gcm, additionalAuthenticatedData: aad() },
                 { abortSignal: signal },
               );
             },
@@ -133,7 +135,7 @@ async function benchMode(mode: 'vault' | 'hsm'): Promise<Row[]> {
               const contentKey = randomBytes(32);
               const wrapped = await bareLatest.wrapKey('RSA-OAEP-256', contentKey, { abortSignal: signal });
               const iv = randomBytes(12);
-              const cipher = createCipheriv('aes-256-gcm', contentKey, iv).setAAD(aad);
+              const cipher = createCipheriv('aes-256-gcm', contentKey, iv).setAAD(aad());
               const body = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
               const w = Buffer.alloc(2);
               w.writeUInt16BE(wrapped.result.length);
@@ -144,7 +146,7 @@ async function benchMode(mode: 'vault' | 'hsm'): Promise<Row[]> {
               const key = await bareVersion.unwrapKey('RSA-OAEP-256', parts.wrappedKey, {
                 abortSignal: signal,
               });
-              const decipher = createDecipheriv('aes-256-gcm', key.result, parts.iv).setAAD(aad);
+              const decipher = createDecipheriv('aes-256-gcm', key.result, parts.iv).setAAD(aad());
               decipher.setAuthTag(parts.tag);
               return Buffer.concat([decipher.update(parts.ciphertext), decipher.final()]);
             },
