@@ -173,8 +173,9 @@ export function recordProviderCall(spec: ProviderCallSpec, result: ProviderCallO
   const o = otel();
   if (o === null) return;
   const m = metricInstruments(o);
+  const tracing = keyportTracingActive();
   // Nothing to record or build when no application registered a meter or a tracer provider.
-  if (m.noop && !keyportTracingActive()) return;
+  if (m.noop && !tracing) return;
   const call = { ...result, op: spec.op, provider: spec.provider.name, keyUri: spec.keyUri };
   const elapsedMs = performance.now() - call.started;
   const attributes: Attributes = {
@@ -189,7 +190,7 @@ export function recordProviderCall(spec: ProviderCallSpec, result: ProviderCallO
     m.duration.record(elapsedMs / 1000, attributes);
   }
   // No span to build (redacted URI, attributes) when no application registered a tracer.
-  if (!keyportTracingActive()) return;
+  if (!tracing) return;
 
   const now = Date.now();
   const span = tracer(o).startSpan(`keyport ${call.op}`, {

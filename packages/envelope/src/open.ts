@@ -319,8 +319,10 @@ export interface OpenResult extends MessageInfo {
   readonly plaintext: Uint8Array;
 }
 
-/** The buffer path with frames decrypted in parallel (see parallel.ts), after the header. */
-/** The parallel whole-message path; undefined when the frame pool cannot take the job. */
+/**
+ * The buffer path with frames decrypted in parallel (see parallel.ts), after the header;
+ * undefined when the frame pool cannot take the job.
+ */
 async function openFramedInParallel(
   message: Uint8Array,
   v: VerifiedHeader,

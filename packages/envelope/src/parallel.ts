@@ -9,7 +9,15 @@
 
 import { webcrypto } from 'node:crypto';
 import { KeyportError } from '@keyport/core';
-import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING, openInto, sealInto } from './aead.js';
+import {
+  type AeadKey,
+  bodyAad,
+  FINAL_FRAME_STRING,
+  FRAME_STRING,
+  openInto,
+  sealInto,
+  sequenceIv,
+} from './aead.js';
 import { invalidCiphertext } from './bytes.js';
 import { CORES, copyToSlot, runFrameJob } from './frame-pool.js';
 import { SEQUENCE_END, writeFramePrefix } from './frames.js';
@@ -55,12 +63,6 @@ export async function toWebKey(key: AeadKey, usage: 'encrypt' | 'decrypt'): Prom
 /** The derived key's bytes for worker threads (a copy; the caller zeroes it). */
 function keyBytes(key: AeadKey): Uint8Array {
   return key instanceof Uint8Array ? Uint8Array.from(key) : key.export();
-}
-
-function frameIv(seq: number): Uint8Array {
-  const iv = new Uint8Array(12);
-  new DataView(iv.buffer).setUint32(8, seq);
-  return iv;
 }
 
 /**
@@ -109,7 +111,7 @@ export function sealFramesParallel(
           const final = i === count - 1;
           const data = content(i);
           const aad = bodyAad(messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, data.length);
-          sealInto(key, frameIv(seq), aad, data, out, at + i * regular + (final ? 24 : 16));
+          sealInto(key, sequenceIv(seq), aad, data, out, at + i * regular + (final ? 24 : 16));
           return true;
         },
       },
