@@ -14,19 +14,23 @@ const DERIVEKEY = Buffer.from('DERIVEKEY', 'utf8');
 const COMMITKEY = Buffer.from('COMMITKEY', 'utf8');
 const ONE = Buffer.of(1);
 /**
- * How keys are handed to OpenSSL, chosen by measurement (`bench/envelope.bench.mjs`, cached
- * 1 KiB seal, and the derivation alone) on each Node line:
+ * How keys are handed to OpenSSL and how the two keys are derived, chosen by measurement
+ * (`bench/envelope.bench.mjs`, cached 1 KiB seal, and the derivation alone) on each Node line:
  * - Node 24 asks of every key given as *bytes* to `createCipheriv`, `createHmac` or `hkdfSync`
  *   whether it is a KeyObject, then a CryptoKey, each by catching a thrown error; two throws
  *   cost more than a 1 KiB seal's AES. There keys go in as KeyObjects (`createSecretKey` takes
  *   the bytes-only path, no throw) and the derivation is two one-shot `hkdfSync` calls (16 us,
  *   against 55 us for three `createHmac` objects with byte keys).
- * - Node 20 and 22 check a property instead, so bytes are the cheaper key (a KeyObject costs
- *   more to make than the two ciphers save), and three `createHmac` objects (10 us) beat two
- *   one-shot `hkdfSync` calls (16 to 21 us), which each extract anew.
- * - Node 26 no longer throws; both derivations cost about the same (12 and 13 us).
+ * - Node 22 checks a property instead, so bytes are the cheaper key (a KeyObject costs more to
+ *   make than the two ciphers save), and three `createHmac` objects (10 us) beat two one-shot
+ *   `hkdfSync` calls (16 to 21 us), which each extract anew.
+ * - Node 26 no longer throws: bytes are the cheaper key again, and two one-shot `hkdfSync` calls
+ *   beat three `createHmac` objects (a cached 1 KiB seal 19.5-20.0 us, against 20.2-22.7 us by
+ *   HMAC and 20.7-21.5 us with KeyObjects).
  */
-const KEY_OBJECTS = Number(process.versions.node.split('.')[0]) >= 24;
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+const KEY_OBJECTS = NODE_MAJOR === 24 || NODE_MAJOR === 25;
+const ONE_SHOT_HKDF = NODE_MAJOR >= 24;
 
 export interface DerivedKeys {
   /**
@@ -39,9 +43,12 @@ export interface DerivedKeys {
   readonly commitKey: Uint8Array;
 }
 
-/** The AES key from derived `bytes`, which are zeroed when a KeyObject holds the key. */
+/**
+ * The AES key from freshly derived `bytes` (owned here: never a view of anything else), which
+ * become the key's own memory, or are zeroed once a KeyObject holds the key.
+ */
 function aeadKey(bytes: Uint8Array): AeadKey {
-  if (!KEY_OBJECTS) return Buffer.from(bytes);
+  if (!KEY_OBJECTS) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const key = createSecretKey(bytes);
   bytes.fill(0);
   return key;
@@ -98,8 +105,8 @@ export function deriveKeys(suite: AlgorithmSuite, dataKey: Uint8Array, messageId
     const raw = new Uint8Array(hkdfSync(suite.kdfHash, dataKey, Buffer.alloc(0), info, suite.keyLength));
     return { key: aeadKey(raw), commitKey: new Uint8Array(0) };
   }
-  if (KEY_OBJECTS) {
-    const ikm = dataKeyObject(dataKey);
+  if (ONE_SHOT_HKDF) {
+    const ikm = KEY_OBJECTS ? dataKeyObject(dataKey) : dataKey;
     const key = aeadKey(
       new Uint8Array(hkdfSync('sha512', ikm, messageId, deriveInfo(suite), suite.keyLength)),
     );
@@ -111,7 +118,7 @@ export function deriveKeys(suite: AlgorithmSuite, dataKey: Uint8Array, messageId
   const commit = createHmac('sha512', prk).update(COMMITKEY).update(ONE).digest();
   prk.fill(0);
   // The key's 32 bytes, copied out of the 64-byte HMAC output, which is then zeroed.
-  const key = aeadKey(enc.subarray(0, suite.keyLength));
+  const key = aeadKey(Uint8Array.from(enc.subarray(0, suite.keyLength)));
   enc.fill(0);
   return { key, commitKey: new Uint8Array(commit.subarray(0, suite.suiteDataLength)) };
 }
