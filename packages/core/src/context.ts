@@ -13,17 +13,76 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+const isSurrogate = (unit: number): boolean => unit >= 0xd800 && unit <= 0xdfff;
+
+/**
+ * Orders well-formed strings as their UTF-8 bytes order (code point order), without encoding
+ * them. UTF-16 order differs from it only where one string has a surrogate and the other a unit
+ * in U+E000..U+FFFF at the first difference: the surrogate stands for a code point above U+FFFF.
+ */
+function compareUtf8(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) {
+      const xs = isSurrogate(x);
+      return xs === isSurrogate(y) ? x - y : xs ? 1 : -1;
+    }
+  }
+  return a.length - b.length;
+}
+
+/** UTF-8 length of a well-formed string (a surrogate pair is 4 bytes). */
+function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    n += c < 0x800 ? 1 : 2;
+    if (c >= 0xd800 && c <= 0xdbff) i++; // the pair's two units already count 2 of its 4 bytes
+  }
+  return n;
+}
+
+/** The context's keys, checked, in UTF-8 byte order, with the checked context. */
+function sortedKeys(context: ContextInput): { checked: Record<string, string>; keys: string[] } {
+  const checked = toEncryptionContext(context);
+  const keys = Object.keys(checked);
+  if (keys.length > 1) keys.sort(compareUtf8);
+  return { checked, keys };
+}
+
 /**
  * Checks a context (plain object or Map of strings, see `toEncryptionContext`) and returns its
  * pairs as UTF-8 bytes sorted by key bytes. Errors name the offending pair's position, never a value.
  */
 export function contextEntries(context: ContextInput | undefined): Array<[Uint8Array, Uint8Array]> {
   if (context === undefined) return [];
-  const entries: Array<[Uint8Array, Uint8Array]> = [];
-  for (const [key, value] of Object.entries(toEncryptionContext(context))) {
-    entries.push([utf8.encode(key), utf8.encode(value)]);
+  const { checked, keys } = sortedKeys(context);
+  return keys.map((key) => [utf8.encode(key), utf8.encode(checked[key] as string)]);
+}
+
+function writeU32(out: Uint8Array, at: number, n: number): void {
+  out[at] = n >>> 24;
+  out[at + 1] = (n >>> 16) & 0xff;
+  out[at + 2] = (n >>> 8) & 0xff;
+  out[at + 3] = n & 0xff;
+}
+
+/**
+ * Writes `u32be length || s` at `at` (`length`: the UTF-8 length of `s`) and returns the offset
+ * after it; ASCII byte by byte, anything else by the encoder.
+ */
+function writeField(out: Uint8Array, at: number, s: string, length: number): number {
+  writeU32(out, at, length);
+  const from = at + 4;
+  if (length === s.length) {
+    for (let i = 0; i < length; i++) out[from + i] = s.charCodeAt(i);
+  } else {
+    utf8.encodeInto(s, out.subarray(from, from + length));
   }
-  return entries.sort((a, b) => compareBytes(a[0], b[0]));
+  return from + length;
 }
 
 /**
@@ -33,23 +92,30 @@ export function contextEntries(context: ContextInput | undefined): Array<[Uint8A
  * `u32be count`, then for each pair sorted by the key's UTF-8 bytes: `u32be keyLen, key,
  * u32be valueLen, value`. Length prefixes make the encoding injective: no two different
  * contexts share an encoding, so a context cannot be forged by moving bytes between pairs.
+ *
+ * Drivers encode the context on every call, so no string is encoded twice: keys are sorted as
+ * strings (in UTF-8 byte order) and each string is written straight into the result.
  */
 export function encodeContext(context: ContextInput | undefined): Uint8Array {
-  const entries = contextEntries(context);
-  if (entries.length === 0) return new Uint8Array(0);
+  if (context === undefined) return new Uint8Array(0);
+  const { checked, keys } = sortedKeys(context);
+  if (keys.length === 0) return new Uint8Array(0);
+  const lengths = new Array<number>(keys.length * 2);
   let size = 4;
-  for (const [k, v] of entries) size += 8 + k.length + v.length;
+  for (let i = 0; i < keys.length; i++) {
+    const k = utf8Length(keys[i] as string);
+    const v = utf8Length(checked[keys[i] as string] as string);
+    lengths[2 * i] = k;
+    lengths[2 * i + 1] = v;
+    size += 8 + k + v;
+  }
   const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, entries.length);
+  writeU32(out, 0, keys.length);
   let at = 4;
-  for (const [k, v] of entries) {
-    view.setUint32(at, k.length);
-    out.set(k, at + 4);
-    at += 4 + k.length;
-    view.setUint32(at, v.length);
-    out.set(v, at + 4);
-    at += 4 + v.length;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    at = writeField(out, at, key, lengths[2 * i] as number);
+    at = writeField(out, at, checked[key] as string, lengths[2 * i + 1] as number);
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { contextDigest, decodeContext, encodeContext, isKeyportError } from '../src/index.js';
+import { contextDigest, contextEntries, decodeContext, encodeContext, isKeyportError } from '../src/index.js';
 
 const ctx = fc.dictionary(fc.string({ minLength: 1, unit: 'grapheme' }), fc.string({ unit: 'grapheme' }), {
   maxKeys: 6,
@@ -22,6 +22,62 @@ describe('canonical context encoding', () => {
         expect(Buffer.from(encodeContext(a)).equals(Buffer.from(encodeContext(b)))).toBe(same);
       }),
     );
+  });
+
+  it('is byte for byte the specified encoding (a plain reference encoder, any Unicode)', () => {
+    // The format written out plainly: UTF-8 by Buffer, pairs sorted by Buffer.compare of the key.
+    const reference = (c: Record<string, string>): Buffer => {
+      const pairs = Object.entries(c)
+        .map(([k, v]) => [Buffer.from(k, 'utf8'), Buffer.from(v, 'utf8')] as const)
+        .sort((a, b) => Buffer.compare(a[0], b[0]));
+      if (pairs.length === 0) return Buffer.alloc(0);
+      const u32 = (n: number) => {
+        const b = Buffer.alloc(4);
+        b.writeUInt32BE(n);
+        return b;
+      };
+      return Buffer.concat([
+        u32(pairs.length),
+        ...pairs.flatMap(([k, v]) => [u32(k.length), k, u32(v.length), v]),
+      ]);
+    };
+    // Units chosen where UTF-16 order and UTF-8 byte order disagree: surrogate pairs (astral
+    // characters) against U+E000..U+FFFF, and 1-, 2- and 3-byte characters around them.
+    const unit = fc.constantFrom(
+      'a',
+      'z',
+      '~',
+      '\u007f',
+      '\u0080',
+      'é',
+      '\u07ff',
+      '\u0800',
+      '中',
+      '\ud7ff',
+      '\ue000',
+      '\uffff',
+      '\ufffd',
+      '😀',
+      '\u{10000}',
+      '\u{10ffff}',
+      '\u{1d11e}',
+    );
+    const text = (min: number) => fc.array(unit, { minLength: min, maxLength: 5 }).map((u) => u.join(''));
+    const tricky = fc.dictionary(text(1), text(0), { maxKeys: 8 });
+    fc.assert(
+      fc.property(fc.oneof(tricky, ctx), (c) => {
+        const expected = reference(c);
+        expect(Buffer.from(encodeContext(c)).equals(expected)).toBe(true);
+        expect(Buffer.from(encodeContext(new Map(Object.entries(c)))).equals(expected)).toBe(true);
+        const keys = Object.keys(c).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        expect(contextEntries(c).map(([k]) => Buffer.from(k).toString('utf8'))).toEqual(keys);
+      }),
+      { numRuns: 2000 },
+    );
+    // Keys JavaScript treats specially are ordinary pairs, in byte order.
+    const special = JSON.parse('{"__proto__":"p","10":"ten","2":"two","constructor":"c"}');
+    expect(Buffer.from(encodeContext(special)).equals(reference(special))).toBe(true);
+    expect(decodeContext(encodeContext(special))).toEqual(special);
   });
 
   it('ignores insertion order', () => {
