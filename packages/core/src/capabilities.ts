@@ -69,8 +69,11 @@ export type DriverOperation = `${string}:${string}`;
 /** What audit events and capability checks name. */
 export type Operation = NeutralOperation | DriverOperation;
 
+/** Checked on every encrypt and decrypt: a plain loop (no array of values, no closure). */
 function anySpecWith(caps: Capabilities, usage: KeyUsage): boolean {
-  return Object.values(caps.keySpecs).some((usages) => usages?.includes(usage));
+  const specs = caps.keySpecs as Readonly<Record<string, readonly KeyUsage[] | undefined>>;
+  for (const spec of Object.keys(specs)) if (specs[spec]?.includes(usage)) return true;
+  return false;
 }
 
 /**

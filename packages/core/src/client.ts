@@ -19,7 +19,7 @@ import { DATA_KEY_BYTES, emulatedDataKey } from './emulated-data-keys.js';
 import { KeyportError, UnsupportedError } from './errors.js';
 import { type SweptGrant, sweepExpiredGrants as sweepGrants } from './grant-sweep.js';
 import { runListing } from './list.js';
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './policy.js';
+import { checkedPolicy, DEFAULT_RETRY_POLICY, type RetryPolicy } from './policy.js';
 import {
   type BatchResult,
   type DecryptBatchItem,
@@ -132,7 +132,7 @@ export class Keyport implements KeyOperations {
     this.registry = new DriverRegistry(options.providers, options.defaults);
     this.sinks = [...(options.audit ?? [])];
     this.calls = new DriverCalls({
-      policy: { ...DEFAULT_RETRY_POLICY, ...options.retry },
+      policy: checkedPolicy({ ...DEFAULT_RETRY_POLICY, ...options.retry }),
       sinks: this.sinks,
       auditDigestKey: options.auditDigestKey,
       onAuditFailure: options.onAuditFailure,

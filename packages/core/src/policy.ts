@@ -7,6 +7,7 @@
  * Adapters turn their SDK's own retries down (maxAttempts: 1 or equivalent) so attempts do not
  * multiply: with SDK retries at N and core at M a throttled call would be tried N×M times.
  */
+import { unwatch, watch } from './deadline-watch.js';
 import { KeyportError, toKeyportError } from './errors.js';
 import { checkDeadlineMs, checkInteger, checkSignal, MAX_ATTEMPTS, MAX_TIMER_MS } from './validate.js';
 
@@ -97,8 +98,8 @@ export interface CallOutcome<T> {
  * caller's abort, the overall deadline or the per-attempt timeout, and must pass it to the SDK.
  * Errors leave as KeyportErrors.
  *
- * Each attempt costs one AbortController and one timer (set to whichever of the attempt timeout
- * and the remaining deadline comes first), plus one AbortSignal.any when the caller gave a signal.
+ * Each attempt costs one AbortController and one watched deadline (whichever of the attempt
+ * timeout and the remaining deadline comes first; deadline-watch.ts), plus one AbortSignal.any when the caller gave a signal.
  */
 export async function runWithPolicy<T>(
   attempt: (signal: AbortSignal) => Promise<T>,
@@ -122,15 +123,12 @@ export async function runWithPolicy<T>(
     const controller = new AbortController();
     const limit = policy.attemptTimeoutMs;
     const byAttempt = limit !== undefined && limit < remaining;
-    // Our own timer cuts the attempt off directly; only a caller's signal needs a listener.
+    // Our own deadline cuts the attempt off directly; only a caller's signal needs a listener.
     let cutOff: (() => void) | undefined;
-    const timer = setTimeout(
-      () => {
-        controller.abort(new DeadlineReason(byAttempt ? 'attempt' : 'deadline'));
-        cutOff?.();
-      },
-      byAttempt ? limit : remaining,
-    );
+    const deadline = watch(byAttempt ? limit : remaining, () => {
+      controller.abort(new DeadlineReason(byAttempt ? 'attempt' : 'deadline'));
+      cutOff?.();
+    });
     // AbortSignal.any only when there is a caller's signal to follow: one listener per attempt
     // on a signal shared by many concurrent calls would trip Node's MaxListeners warning.
     const signal = caller === undefined ? controller.signal : AbortSignal.any([caller, controller.signal]);
@@ -144,7 +142,7 @@ export async function runWithPolicy<T>(
       // A deadline or abort wins over whatever the SDK threw when it was cut off.
       error = signal.aborted ? abortError(signal) : mapError(e);
     } finally {
-      clearTimeout(timer);
+      unwatch(deadline);
     }
     if (!error.retryable || n >= policy.maxAttempts) throw error;
     const jitter = random();
@@ -159,8 +157,20 @@ export async function runWithPolicy<T>(
   }
 }
 
+/** Policies validated and frozen by `checkedPolicy`: they cannot have changed since. */
+const checkedPolicies = new WeakSet<RetryPolicy>();
+
+/** A frozen, validated copy of `policy` that runWithPolicy does not check again on every call. */
+export function checkedPolicy(policy: RetryPolicy): RetryPolicy {
+  const copy = Object.freeze({ ...policy });
+  assertPolicy(copy);
+  checkedPolicies.add(copy);
+  return copy;
+}
+
 /** Every field of a full policy in range (validated again here: runWithPolicy is public). */
 function assertPolicy(policy: RetryPolicy): void {
+  if (checkedPolicies.has(policy)) return;
   checkInteger(policy.maxAttempts, 'retry.maxAttempts', 1, MAX_ATTEMPTS);
   checkInteger(policy.baseDelayMs, 'retry.baseDelayMs', 0, MAX_TIMER_MS);
   checkInteger(policy.maxDelayMs, 'retry.maxDelayMs', 0, MAX_TIMER_MS);

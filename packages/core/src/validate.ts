@@ -62,17 +62,8 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /** Lone surrogates cannot be encoded as UTF-8: two contexts would encode alike. */
 export function isWellFormedString(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const next = s.charCodeAt(i + 1);
-      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
-      i++;
-    } else if (c >= 0xdc00 && c <= 0xdfff) {
-      return false;
-    }
-  }
-  return true;
+  // Native since Node 20 (keyport needs 22.12): no character loop in JavaScript per string.
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 }
 
 /**
@@ -250,6 +241,8 @@ export function optionalContext(value: unknown, option = 'context'): EncryptionC
 
 /** The keys of each options type: `satisfies` makes the compiler list every key, so none is missed. */
 const CALL_OPTIONS = { signal: true, timeoutMs: true } as const satisfies Record<keyof CallOptions, true>;
+
+const CONTEXT_CALL_OPTIONS = { ...CALL_OPTIONS, context: true } as const;
 
 function callOptionsFrom(o: Record<string, unknown>, option: string): CallOptions {
   return {
@@ -594,8 +587,17 @@ export function checkKeyportOptions(value: unknown): KeyportOptions {
 /** Call options carrying a context (and the named extras): the context comes back prototype-free. */
 export function contextCallOptions(
   value: unknown,
-  extra: Readonly<Record<string, true>> = {},
+  extra?: Readonly<Record<string, true>>,
 ): { call: CallOptions; context: EncryptionContext | undefined; rest: Record<string, unknown> } {
+  if (extra === undefined) {
+    // encrypt and decrypt, once per record: one checked copy, no allowed-set built per call.
+    const o = checkOptions(value, 'options', CONTEXT_CALL_OPTIONS);
+    return {
+      call: callOptionsFrom(o, 'options'),
+      context: optionalContext(o.context, 'options.context'),
+      rest: o,
+    };
+  }
   const { call, rest } = checkCallOptions(value, 'options', { context: true, ...extra });
   return { call, context: optionalContext(rest.context, 'options.context'), rest };
 }

@@ -1,0 +1,76 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { unwatch, watch } from '../src/deadline-watch.js';
+
+describe('deadline watch (one timer for every attempt deadline)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('fires once the time has passed, not before, and never after unwatch', async () => {
+    vi.useFakeTimers();
+    const fired: string[] = [];
+    const a = watch(40, () => fired.push('a'));
+    const b = watch(40, () => fired.push('b'));
+    unwatch(b);
+    await vi.advanceTimersByTimeAsync(39);
+    expect(fired).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fired).toEqual(['a']);
+    unwatch(a); // after firing: nothing happens
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(fired).toEqual(['a']);
+  });
+
+  it('an earlier deadline watched after a later one fires at its own time', async () => {
+    vi.useFakeTimers();
+    const fired: string[] = [];
+    const long = watch(2_000, () => fired.push('long'));
+    const short = watch(30, () => fired.push('short'));
+    await vi.advanceTimersByTimeAsync(30);
+    expect(fired).toEqual(['short']);
+    await vi.advanceTimersByTimeAsync(1_969);
+    expect(fired).toEqual(['short']);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fired).toEqual(['short', 'long']);
+    unwatch(long);
+    unwatch(short);
+  });
+
+  it('fires only what is due and keeps watching the rest', async () => {
+    vi.useFakeTimers();
+    const fired: number[] = [];
+    const entries = [10, 200, 30, 400, 400].map((ms) => watch(ms, () => fired.push(ms)));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(fired).toEqual([10, 30]);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(fired).toEqual([10, 30, 200]);
+    unwatch(entries[3] as (typeof entries)[number]);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(fired).toEqual([10, 30, 200, 400]);
+  });
+
+  it('follows fake timers installed after the timer was armed on the real clock', async () => {
+    // A real timer armed for an earlier deadline than the one watched under fake time.
+    const real = watch(100, () => undefined);
+    vi.useFakeTimers();
+    let fired = false;
+    const fake = watch(500, () => {
+      fired = true;
+    });
+    await vi.advanceTimersByTimeAsync(499);
+    expect(fired).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fired).toBe(true);
+    unwatch(fake);
+    unwatch(real);
+  });
+
+  it('on the real clock: fires after its time, and a watched deadline keeps no stale work', async () => {
+    const started = performance.now();
+    const firedAfter = await new Promise<number>((resolve) => {
+      watch(25, () => resolve(performance.now() - started));
+    });
+    expect(firedAfter).toBeGreaterThanOrEqual(24);
+    expect(firedAfter).toBeLessThan(2_000);
+  });
+});
