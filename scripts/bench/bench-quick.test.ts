@@ -22,6 +22,7 @@ const BENCHES = [
   'aws-kms',
   'azure-keyvault',
   'cli',
+  'core-call-path',
   'envelope',
   'gcp-kms',
   'gcp-kms-cpu',
