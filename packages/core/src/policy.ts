@@ -99,7 +99,8 @@ export interface CallOutcome<T> {
  * Errors leave as KeyportErrors.
  *
  * Each attempt costs one AbortController and one watched deadline (whichever of the attempt
- * timeout and the remaining deadline comes first; deadline-watch.ts), plus one AbortSignal.any when the caller gave a signal.
+ * timeout and the remaining deadline comes first; deadline-watch.ts), plus one AbortSignal.any
+ * when the caller gave a signal.
  */
 export async function runWithPolicy<T>(
   attempt: (signal: AbortSignal) => Promise<T>,
