@@ -49,6 +49,23 @@ describe('deadline watch (one timer for every attempt deadline)', () => {
     expect(fired).toEqual([10, 30, 200, 400]);
   });
 
+  it('a thousand deadlines, some unwatched: each fires once, at its time, in any watch order', async () => {
+    vi.useFakeTimers();
+    const start = Date.now();
+    const firedAt = new Map<number, number[]>();
+    const deadlines = Array.from({ length: 1_000 }, (_, i) => 1 + ((i * 7919) % 500));
+    const entries = deadlines.map((ms, i) =>
+      watch(ms, () => firedAt.set(i, [...(firedAt.get(i) ?? []), Date.now() - start])),
+    );
+    const dropped = new Set(deadlines.map((_, i) => i).filter((i) => i % 3 === 0));
+    for (const i of dropped) unwatch(entries[i] as (typeof entries)[number]);
+    for (let t = 0; t < 600; t += 10) await vi.advanceTimersByTimeAsync(10);
+    for (const [i, ms] of deadlines.entries()) {
+      if (dropped.has(i)) expect(firedAt.has(i), `#${i}`).toBe(false);
+      else expect(firedAt.get(i), `#${i}`).toEqual([ms]);
+    }
+  });
+
   it('follows fake timers installed after the timer was armed on the real clock', async () => {
     // A real timer armed for an earlier deadline than the one watched under fake time.
     const real = watch(100, () => undefined);
