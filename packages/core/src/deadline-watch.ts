@@ -5,7 +5,8 @@
  * to a call whose SDK had just run, and so whose caches were cold. Here a call costs a Set entry:
  * the one timer stays armed at the earliest deadline, is referenced (keeps the process alive, as
  * a call's own timer did) only while some deadline is watched, and on firing aborts what is due
- * and re-arms for the next.
+ * and re-arms for the next. Deadlines are on the monotonic clock (`performance.now()`), as a
+ * Node timer is: a wall-clock step (NTP, a suspended VM) neither fires them early nor late.
  */
 
 export interface Watched {
@@ -35,14 +36,14 @@ function arm(at: number): void {
     () => {
       if (current === generation) onTimer();
     },
-    Math.max(0, at - Date.now()),
+    Math.max(0, at - performance.now()),
   );
 }
 
 function onTimer(): void {
   timer = undefined;
   timerAt = Number.POSITIVE_INFINITY;
-  const now = Date.now();
+  const now = performance.now();
   let next = Number.POSITIVE_INFINITY;
   for (const entry of watched) {
     if (entry.at <= now) {
@@ -57,7 +58,7 @@ function onTimer(): void {
 
 /** Calls `fire` once `ms` have passed, unless `unwatch` comes first. */
 export function watch(ms: number, fire: () => void): Watched {
-  const entry: Watched = { at: Date.now() + ms, fire };
+  const entry: Watched = { at: performance.now() + ms, fire };
   watched.add(entry);
   if (entry.at < timerAt || armedWith !== setTimeout) arm(entry.at);
   else if (watched.size === 1) timer?.ref?.();

@@ -66,6 +66,23 @@ describe('deadline watch (one timer for every attempt deadline)', () => {
     }
   });
 
+  it('a wall-clock step neither delays nor hastens a deadline (monotonic, as a Node timer)', async () => {
+    vi.useFakeTimers();
+    const fired: string[] = [];
+    const late = watch(500, () => fired.push('after a step back'));
+    vi.setSystemTime(Date.now() - 3_600_000); // the wall clock set back an hour
+    await vi.advanceTimersByTimeAsync(500);
+    expect(fired).toEqual(['after a step back']);
+    const early = watch(500, () => fired.push('after a step forward'));
+    vi.setSystemTime(Date.now() + 7_200_000);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(fired).toEqual(['after a step back']);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fired).toEqual(['after a step back', 'after a step forward']);
+    unwatch(late);
+    unwatch(early);
+  });
+
   it('follows fake timers installed after the timer was armed on the real clock', async () => {
     // A real timer armed for an earlier deadline than the one watched under fake time.
     const real = watch(100, () => undefined);
