@@ -181,10 +181,18 @@ export function gcsStore(options: GcsStoreOptions): ObjectStore {
   };
 }
 
+/**
+ * The body of the generation `get` took the metadata of. A 404 here means that generation is
+ * gone — the object was overwritten or deleted in between (a bucket without versioning keeps only
+ * the live generation) — which is a change, as a failed `ifGenerationMatch` is: the caller reads
+ * again and finds the new object, or that it is now missing.
+ */
 async function* mapStream(stream: AsyncIterable<Uint8Array>, key: string): AsyncGenerator<Uint8Array> {
   try {
     yield* stream;
   } catch (e) {
+    if ((e as { code?: unknown })?.code === 404)
+      throw new ObjectChangedError(key, { provider: 'gs', cause: e });
     mapError(e, key, 'get');
   }
 }

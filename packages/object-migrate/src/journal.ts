@@ -94,13 +94,18 @@ export function objectJournal(store: ObjectStore, prefix: string, shard: Shard):
   return {
     where,
     async acquire() {
-      try {
-        const read = await store.get(key);
-        version = read.version;
-        return parseState(await readBody(read.body));
-      } catch (e) {
-        if (e instanceof KeyportError && e.code === 'NotFound') return undefined;
-        throw e;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const read = await store.get(key);
+          version = read.version;
+          return parseState(await readBody(read.body));
+        } catch (e) {
+          if (e instanceof KeyportError && e.code === 'NotFound') return undefined;
+          // Overwritten between its metadata and its body (GCS reads one generation): read the
+          // new one. A journal that keeps changing while we read has another live writer.
+          if (e instanceof ObjectChangedError && attempt < 5) continue;
+          throw e instanceof ObjectChangedError ? new JournalTakenError(where) : e;
+        }
       }
     },
     async write(state) {

@@ -133,6 +133,20 @@ describe.each(EMULATORS)('%s store', (emulator) => {
     expect(warnings.filter((w) => w.includes('MaxListeners'))).toEqual([]);
   }, 60_000);
 
+  it('an object overwritten between get and reading its body reads as it was got, or fails as changed (never as missing)', async () => {
+    await store.put('race/x', Buffer.from('first'));
+    const read = await store.get('race/x');
+    await store.put('race/x', Buffer.from('second, longer'));
+    // GCS reads the generation whose metadata get took: once overwritten, that generation is gone.
+    const outcome = await readAll(read.body).then(
+      (b) => b.toString(),
+      (e: unknown) => e,
+    );
+    if (typeof outcome === 'string') expect(outcome).toBe('first');
+    else expect(outcome).toBeInstanceOf(ObjectChangedError);
+    if (emulator === 'fake-gcs-server') expect(outcome).toBeInstanceOf(ObjectChangedError);
+  });
+
   it('a missing object is NotFound', async () => {
     await expect(store.get('nope')).rejects.toMatchObject({ code: 'NotFound' });
   });
