@@ -242,8 +242,6 @@ export function optionalContext(value: unknown, option = 'context'): EncryptionC
 /** The keys of each options type: `satisfies` makes the compiler list every key, so none is missed. */
 const CALL_OPTIONS = { signal: true, timeoutMs: true } as const satisfies Record<keyof CallOptions, true>;
 
-const CONTEXT_CALL_OPTIONS = { ...CALL_OPTIONS, context: true } as const;
-
 function callOptionsFrom(o: Record<string, unknown>, option: string): CallOptions {
   return {
     ...(o.signal !== undefined ? { signal: checkSignal(o.signal, `${option}.signal`) } : {}),
@@ -587,17 +585,8 @@ export function checkKeyportOptions(value: unknown): KeyportOptions {
 /** Call options carrying a context (and the named extras): the context comes back prototype-free. */
 export function contextCallOptions(
   value: unknown,
-  extra?: Readonly<Record<string, true>>,
+  extra: Readonly<Record<string, true>> = {},
 ): { call: CallOptions; context: EncryptionContext | undefined; rest: Record<string, unknown> } {
-  if (extra === undefined) {
-    // encrypt and decrypt, once per record: one checked copy, no allowed-set built per call.
-    const o = checkOptions(value, 'options', CONTEXT_CALL_OPTIONS);
-    return {
-      call: callOptionsFrom(o, 'options'),
-      context: optionalContext(o.context, 'options.context'),
-      rest: o,
-    };
-  }
   const { call, rest } = checkCallOptions(value, 'options', { context: true, ...extra });
   return { call, context: optionalContext(rest.context, 'options.context'), rest };
 }
