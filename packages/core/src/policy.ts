@@ -116,10 +116,12 @@ export async function runWithPolicy<T>(
       : checkDeadlineMs(options.timeoutMs, 'options.timeoutMs');
   const random = hooks.random ?? Math.random;
   const mapError = hooks.mapError ?? ((e: unknown) => toKeyportError(e));
-  const deadlineAt = Date.now() + timeoutMs;
+  // Monotonic, like each attempt's deadline: a wall-clock step between attempts must neither
+  // end a retried call early nor give it more than its budget.
+  const deadlineAt = performance.now() + timeoutMs;
   for (let n = 1; ; n++) {
     if (caller?.aborted) throw abortError(caller);
-    const remaining = deadlineAt - Date.now();
+    const remaining = deadlineAt - performance.now();
     if (remaining <= 0) throw abortError(AbortSignal.abort(new DeadlineReason('deadline')));
     const controller = new AbortController();
     const limit = policy.attemptTimeoutMs;
@@ -154,7 +156,10 @@ export async function runWithPolicy<T>(
     const delay = Math.max(serverDelay, Math.floor(fraction * backoffCap(policy, n)));
     // The sleep never outlasts the deadline; the loop's check then reports Timeout.
     // A derived signal, not the caller's own: see the MaxListeners note above.
-    await sleep(Math.min(delay, Math.max(0, deadlineAt - Date.now())), caller && AbortSignal.any([caller]));
+    await sleep(
+      Math.min(delay, Math.max(0, deadlineAt - performance.now())),
+      caller && AbortSignal.any([caller]),
+    );
   }
 }
 

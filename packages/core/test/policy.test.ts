@@ -81,6 +81,33 @@ describe('call policy', () => {
     expect(attempt.mock.calls.length).toBeLessThan(100);
   });
 
+  it('keeps the overall deadline on the monotonic clock across a wall-clock step', async () => {
+    // Attempts fail at once and back off 100 ms each; the wall clock jumps between them.
+    for (const step of [-3_600_000, 3_600_000]) {
+      let calls = 0;
+      const run = runWithPolicy(
+        async () => {
+          calls++;
+          if (calls === 2) vi.setSystemTime(Date.now() + step);
+          throw new KeyportError('Unavailable', 'down');
+        },
+        { ...policy, maxAttempts: 100, baseDelayMs: 100, maxDelayMs: 100 },
+        { timeoutMs: 1_000 },
+        { random: () => 1 },
+      );
+      const settled = run.then(
+        () => 'resolved',
+        (e: KeyportError) => e.code,
+      );
+      // A step forward must not end the call early, a step back must not extend it.
+      await vi.advanceTimersByTimeAsync(950);
+      expect(calls, `step ${step}`).toBeGreaterThanOrEqual(9);
+      await vi.advanceTimersByTimeAsync(60);
+      await expect(settled).resolves.toBe('Timeout');
+      expect(calls, `step ${step}`).toBeLessThanOrEqual(11);
+    }
+  });
+
   it('times out a hung attempt and retries it', async () => {
     let calls = 0;
     const run = runWithPolicy(
