@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createFileExclusive, KeyportError } from '@keyport/core';
 import type { Shard } from './shard.js';
-import { ObjectChangedError, type ObjectStore } from './store.js';
+import { ObjectChangedError, type ObjectStore, readUnchanged } from './store.js';
 import { backoffMs, isPassing, type ProviderCalls, sleep } from './throttle.js';
 
 export const JOURNAL_FORMAT = 'keyport-object-migrate/1';
@@ -94,18 +94,13 @@ export function objectJournal(store: ObjectStore, prefix: string, shard: Shard):
   return {
     where,
     async acquire() {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const read = await store.get(key);
-          version = read.version;
-          return parseState(await readBody(read.body));
-        } catch (e) {
-          if (e instanceof KeyportError && e.code === 'NotFound') return undefined;
-          // Overwritten between its metadata and its body (GCS reads one generation): read the
-          // new one. A journal that keeps changing while we read has another live writer.
-          if (e instanceof ObjectChangedError && attempt < 5) continue;
-          throw e instanceof ObjectChangedError ? new JournalTakenError(where) : e;
-        }
+      try {
+        const read = await readJournal(store, key);
+        version = read?.version;
+        return read?.state;
+      } catch (e) {
+        // A journal that keeps changing while we read it has another live writer.
+        throw e instanceof ObjectChangedError ? new JournalTakenError(where) : e;
       }
     },
     async write(state) {
@@ -123,17 +118,17 @@ export function objectJournal(store: ObjectStore, prefix: string, shard: Shard):
           if (e instanceof ObjectChangedError) {
             // An earlier write of ours may have landed although its answer was lost (a reset
             // connection): then the journal is still ours, at a version we did not see.
-            let now: { version: string; writer: string | undefined };
+            let now: Awaited<ReturnType<typeof readJournal>>;
             try {
-              const read = await store.get(key);
-              now = { version: read.version, writer: parseState(await readBody(read.body))?.writer };
+              now = await readJournal(store, key);
             } catch (readError) {
+              if (readError instanceof ObjectChangedError) throw new JournalTakenError(where);
               // Not knowing who wrote it is no proof of another writer: look again after a pause.
               if (!isPassing(readError)) throw readError;
               await sleep(backoffMs(attempt));
               continue;
             }
-            if (now.writer !== state.writer) throw new JournalTakenError(where);
+            if (now === undefined || now.state?.writer !== state.writer) throw new JournalTakenError(where);
             version = now.version;
             continue;
           }
@@ -211,13 +206,30 @@ export function fileJournal(dir: string, shard: Shard): JournalSink {
   };
 }
 
-/** Every shard journal under a bucket prefix. */
+/**
+ * A journal object's version and state; undefined when there is none. Read again when it was
+ * overwritten while being read (a live worker rewrites its journal every few seconds).
+ */
+async function readJournal(
+  store: ObjectStore,
+  key: string,
+): Promise<{ version: string; state: JournalState | undefined } | undefined> {
+  return readUnchanged(async () => {
+    const read = await store.get(key);
+    return { version: read.version, state: parseState(await readBody(read.body)) };
+  });
+}
+
+/**
+ * Every shard journal under a bucket prefix, as it is now: `status` runs while workers write
+ * them, so a journal overwritten while read is read again, and one deleted since the listing
+ * is left out.
+ */
 export async function readObjectJournals(store: ObjectStore, prefix: string): Promise<JournalState[]> {
   const out: JournalState[] = [];
   for await (const e of store.list(prefix)) {
     if (!/shard-\d+-of-\d+\.json$/.test(e.key)) continue;
-    const read = await store.get(e.key);
-    const s = parseState(await readBody(read.body));
+    const s = (await readJournal(store, e.key))?.state;
     if (s !== undefined) out.push(s);
   }
   return out;

@@ -6,7 +6,7 @@ import { kmsRecipient } from '@keyport/envelope';
 import { peekHeader } from './header.js';
 import { type JournalState, readFileJournals, readObjectJournals } from './journal.js';
 import type { ObjectLocation } from './location.js';
-import type { ObjectStore } from './store.js';
+import { type ObjectStore, readUnchanged } from './store.js';
 import { DEFAULT_JOURNAL_DIR } from './worker.js';
 
 export interface MigrationStatus {
@@ -115,9 +115,17 @@ export async function countHeaders(
   const counts: HeaderCounts = { target: 0, source: 0, both: 0, other: 0 };
   for await (const e of store.list(prefix, options.signal)) {
     if (e.key.startsWith(exclude)) continue;
-    const read = await store.get(e.key, options.signal);
-    const { header } = await peekHeader(read.body);
-    read.cancel();
+    // Counted as it is now: an object overwritten while its header is read (a migration may be
+    // running) is read again; one deleted since the listing is not counted.
+    const header = await readUnchanged(async () => {
+      const read = await store.get(e.key, options.signal);
+      try {
+        return (await peekHeader(read.body)).header;
+      } finally {
+        read.cancel();
+      }
+    });
+    if (header === undefined) continue;
     if (header.kind !== 'envelope') {
       counts.other++;
       continue;

@@ -77,6 +77,27 @@ export class ObjectChangedError extends KeyportError {
   }
 }
 
+/** Reads of one object that may each be ended by an overwrite before one completes. */
+const CHANGED_READS = 5;
+
+/**
+ * Runs `read` (a get and the reading of its body) again when the object changed while it was
+ * read: GCS reads the generation its metadata named, and an overwrite in between ends that read
+ * with `ObjectChangedError`. Undefined when the object is gone (deleted since it was listed).
+ * After `CHANGED_READS` changes in a row the last `ObjectChangedError` is thrown: the object is
+ * being rewritten faster than it can be read.
+ */
+export async function readUnchanged<T>(read: () => Promise<T>): Promise<T | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (e) {
+      if (e instanceof KeyportError && e.code === 'NotFound') return undefined;
+      if (!(e instanceof ObjectChangedError) || attempt >= CHANGED_READS) throw e;
+    }
+  }
+}
+
 /** Default part / block size: 8 MiB, which also bounds the memory one upload holds. */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 

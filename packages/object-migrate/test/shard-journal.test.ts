@@ -8,11 +8,13 @@ import {
   JOURNAL_FORMAT,
   type JournalState,
   JournalTakenError,
+  journalName,
   objectJournal,
+  readObjectJournals,
 } from '../src/journal.js';
 import { parseObjectLocation } from '../src/location.js';
 import { parseShard, shardFromEnv, shardOf } from '../src/shard.js';
-import { mergeJournals } from '../src/status.js';
+import { countHeaders, mergeJournals } from '../src/status.js';
 import { TokenBucket } from '../src/throttle.js';
 import { EMULATORS, endpointsFor, freshBucket } from './helpers/stores.js';
 
@@ -108,6 +110,50 @@ describe('journals', () => {
       await c.write(state(0, 2, { runs: 3 }));
       await c.write(state(0, 2, { runs: 4 }));
       await c.write(state(0, 2, { runs: 5 }));
+    },
+  );
+
+  it.each(EMULATORS)(
+    'status and header counts read objects as they are while they are rewritten or deleted (%s)',
+    async (emulator) => {
+      const { store } = parseObjectLocation(await freshBucket(emulator), endpointsFor(emulator));
+      for (const i of [0, 1, 2])
+        await store.put(`j/${journalName({ index: i, count: 3 })}`, Buffer.from(JSON.stringify(state(i, 3))));
+      for (const i of [0, 1, 2]) await store.put(`data/${i}`, Buffer.from(`not an envelope ${i}`));
+      // A worker rewrites its journal (and a migration an object) right after each first get,
+      // before the body is read; another shard's journal and another object are deleted after
+      // the listing named them. On GCS the first read of a rewritten object then fails as
+      // changed; elsewhere it reads the version it got.
+      const rewritten = new Set<string>();
+      const racing: typeof store = {
+        ...store,
+        list: (prefix, signal) => store.list(prefix, signal),
+        put: (...args) => store.put(...args),
+        delete: (...args) => store.delete(...args),
+        async get(key, signal) {
+          if (key.endsWith('shard-2-of-3.json') || key === 'data/2') await store.delete(key);
+          const read = await store.get(key, signal);
+          if ((key.endsWith('shard-0-of-3.json') || key === 'data/0') && !rewritten.has(key)) {
+            rewritten.add(key);
+            const next =
+              key === 'data/0'
+                ? 'rewritten'
+                : JSON.stringify(state(0, 3, { updatedAt: '2026-01-01T00:01:00.000Z', runs: 2 }));
+            await store.put(key, Buffer.from(next));
+          }
+          return read;
+        },
+      };
+      const journals = await readObjectJournals(racing, 'j/');
+      expect(journals.map((j) => j.shard.index).sort()).toEqual([0, 1]);
+      if (emulator === 'fake-gcs-server') expect(journals.find((j) => j.shard.index === 0)?.runs).toBe(2);
+      expect(mergeJournals(journals).shards.missing).toEqual([2]);
+      expect(await countHeaders(racing, 'data/', 'local://ks#a', 'local://ks#b')).toEqual({
+        target: 0,
+        source: 0,
+        both: 0,
+        other: 2,
+      });
     },
   );
 
