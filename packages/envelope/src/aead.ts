@@ -140,3 +140,52 @@ export function gcmOpen(
   }
   return out;
 }
+
+/**
+ * AES-256-GCM over the concatenation of `parts` (views, never joined): the pieces `update`
+ * returned, one per `GCM_SLICE` of each part, then the tag. Nothing is copied.
+ */
+export function sealPieces(
+  key: AeadKey,
+  iv: Uint8Array,
+  aad: Uint8Array,
+  parts: readonly Uint8Array[],
+): Buffer[] {
+  const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+  c.setAAD(aad);
+  const out: Buffer[] = [];
+  for (const part of parts) {
+    for (let i = 0; i < part.length; i += GCM_SLICE) {
+      out.push(c.update(part.subarray(i, Math.min(part.length, i + GCM_SLICE))));
+    }
+  }
+  c.final();
+  out.push(c.getAuthTag());
+  return out;
+}
+
+/**
+ * Decrypts `length` bytes of content followed by its 16-byte tag, in `GCM_SLICE` pieces; the
+ * pieces only when the tag verifies (zeroed and undefined otherwise).
+ */
+export function openPieces(
+  key: AeadKey,
+  iv: Uint8Array,
+  aad: Uint8Array,
+  contentAndTag: Uint8Array,
+  length: number,
+): Buffer[] | undefined {
+  const d = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+  d.setAAD(aad);
+  d.setAuthTag(contentAndTag.subarray(length, length + 16));
+  const out: Buffer[] = [];
+  for (let i = 0; i < length; i += GCM_SLICE)
+    out.push(d.update(contentAndTag.subarray(i, Math.min(length, i + GCM_SLICE))));
+  try {
+    d.final();
+    return out;
+  } catch {
+    for (const p of out) p.fill(0);
+    return undefined;
+  }
+}

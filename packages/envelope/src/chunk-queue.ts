@@ -69,6 +69,15 @@ export class ChunkQueue {
     return joined;
   }
 
+  /** Copies the first `n` buffered bytes (`n` <= length) into `target` without joining chunks. */
+  copyTo(target: Buffer, n: number): void {
+    let at = 0;
+    for (let i = 0; at < n; i++) {
+      const c = this.chunks[i] as Uint8Array;
+      at += Buffer.from(c.buffer, c.byteOffset, Math.min(c.length, n - at)).copy(target, at);
+    }
+  }
+
   /**
    * Up to `max` bytes from the front of the buffer as a view into one chunk (never a copy);
    * waits for a chunk when none is buffered. The bytes stay buffered until `consume`.

@@ -5,9 +5,8 @@
  * When the plaintext is an exact multiple of the frame length the final frame is full
  * (the spec's SHOULD); an empty plaintext is one empty final frame.
  */
-import { createCipheriv } from 'node:crypto';
 import { KeyportError } from '@keyport/core';
-import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING, GCM_SLICE, sealInto } from './aead.js';
+import { type AeadKey, bodyAad, FINAL_FRAME_STRING, FRAME_STRING, sealInto, sealPieces } from './aead.js';
 
 export const SEQUENCE_END = 0xffff_ffff;
 export const MAX_FRAMES = 0xffff_fffe;
@@ -87,17 +86,9 @@ export class FrameSealer {
    */
   framePieces(parts: readonly Uint8Array[], length: number, final: boolean): Buffer[] {
     const { prefix, iv, aad } = this.nextFrameHeader(length, final);
-    const c = createCipheriv('aes-256-gcm', this.key, iv, { authTagLength: 16 });
-    c.setAAD(aad);
-    const out: Buffer[] = [prefix];
-    for (const part of parts) {
-      for (let i = 0; i < part.length; i += GCM_SLICE) {
-        out.push(c.update(part.subarray(i, Math.min(part.length, i + GCM_SLICE))));
-      }
-    }
-    c.final();
-    out.push(c.getAuthTag());
-    return out;
+    const pieces = sealPieces(this.key, iv, aad, parts);
+    pieces.unshift(prefix);
+    return pieces;
   }
 
   /** Takes the next sequence number: the frame's prefix bytes, its IV (a view) and its AAD. */

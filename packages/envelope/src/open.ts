@@ -29,11 +29,10 @@ import {
   resolveConcurrency,
   streamConcurrency,
   streamWindow,
-  toWebKey,
-  webOpen,
   worthParallel,
 } from './parallel.js';
 import { newVerifier } from './signing.js';
+import { streamFrameRunner } from './stream-workers.js';
 import type { SuiteId } from './suites.js';
 
 export type { OpenOptions } from './open-header.js';
@@ -81,6 +80,8 @@ interface BodyState {
   written: number;
   /** Streaming with frames in flight: how many (0: one at a time). */
   readonly window: number;
+  /** Streaming with frames in flight: the calling thread and up to `concurrency - 1` workers. */
+  readonly concurrency: number;
 }
 
 /**
@@ -180,52 +181,59 @@ async function* framedBody(s: BodyState): AsyncGenerator<Uint8Array> {
 }
 
 /**
- * Streaming open with up to `window` frames decrypting on the thread pool while the next ones
- * are read. Frames are released in order, each only after its own tag verified; a structural
- * error found while reading ahead is thrown after the frames before it, as on the sequential
- * path. Memory: `window` frames of ciphertext and plaintext.
+ * Streaming open with up to `window` frames in flight (on worker threads, or opened here when
+ * every worker is busy; see stream-workers.ts) while the next ones are read. Frames are released
+ * in order, each only after its own tag verified; a structural error found while reading ahead
+ * is thrown after the frames before it, as on the sequential path. Memory: `window` frames of
+ * ciphertext and plaintext.
  */
 async function* framedBodyInFlight(s: BodyState): AsyncGenerator<Uint8Array> {
   const { queue, header, verifier } = s;
-  const webKey = await toWebKey(s.key, 'decrypt');
-  const inFlight: Promise<Uint8Array>[] = [];
-  // Settled-but-unawaited rejections must not surface as unhandled while earlier frames drain.
-  const track = (p: Promise<Uint8Array>): Promise<Uint8Array> => {
-    p.catch(() => undefined);
-    return p;
-  };
+  const runner = streamFrameRunner(s.key, s.concurrency, header.frameLength);
+  const inFlight: Promise<Uint8Array[]>[] = [];
   /** Reads and checks the next frame and starts its decryption; false after the final frame. */
   const readNext = async (expected: number): Promise<boolean> => {
     s.signal?.throwIfAborted();
     const { seq, final, iv, length } = await readFramePrefix(s, expected);
     await queue.need(length + 16);
-    const contentAndTag = queue.view(length + 16);
-    verifier?.update(contentAndTag);
-    queue.consume(length + 16);
     const aad = bodyAad(header.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
-    inFlight.push(track(webOpen(webKey, iv, aad, contentAndTag, `frame ${seq}`)));
+    const opened = runner.open(
+      iv,
+      aad,
+      length,
+      (target) => {
+        queue.copyTo(target, length + 16);
+        verifier?.update(target.subarray(0, length + 16));
+      },
+      `frame ${seq}`,
+    );
+    // Settled-but-unawaited rejections must not surface as unhandled while earlier frames drain.
+    opened.catch(() => undefined);
+    inFlight.push(opened);
+    queue.consume(length + 16);
     return !final;
   };
-  let more = true;
-  for (let expected = 1; more || inFlight.length > 0; expected++) {
-    if (more) {
-      try {
-        more = await readNext(expected);
-      } catch (readError) {
-        // Release the frames read before the broken one, in order, each only if it verified
-        // (an earlier frame's Integrity error wins), then report the structural error.
-        while (inFlight.length > 0) {
-          const plain = await (inFlight.shift() as Promise<Uint8Array>);
-          if (plain.length > 0) yield plain;
+  /** The next frame's plaintext, in order; a failed tag throws here, before any later frame. */
+  async function* release(): AsyncGenerator<Uint8Array> {
+    for (const p of await (inFlight.shift() as Promise<Uint8Array[]>)) if (p.length > 0) yield p;
+  }
+  try {
+    let more = true;
+    for (let expected = 1; more || inFlight.length > 0; expected++) {
+      if (more) {
+        try {
+          more = await readNext(expected);
+        } catch (readError) {
+          // Release the frames read before the broken one, in order, each only if it verified
+          // (an earlier frame's Integrity error wins), then report the structural error.
+          while (inFlight.length > 0) yield* release();
+          throw readError;
         }
-        throw readError;
       }
+      while (inFlight.length >= s.window || (!more && inFlight.length > 0)) yield* release();
     }
-    while (inFlight.length >= s.window || (!more && inFlight.length > 0)) {
-      // A failed tag throws here, before any later frame is released.
-      const plain = await (inFlight.shift() as Promise<Uint8Array>);
-      if (plain.length > 0) yield plain;
-    }
+  } finally {
+    runner.close();
   }
 }
 
@@ -270,7 +278,7 @@ async function* openBody(
   v: VerifiedHeader,
   options: { readonly signal?: AbortSignal | undefined; readonly onHeader?: StreamOpenOptions['onHeader'] },
   into: Buffer | undefined,
-  window: number,
+  concurrency: number,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const verifier = v.header.suite.signed ? newVerifier() : undefined;
   verifier?.update(v.bytes);
@@ -285,7 +293,8 @@ async function* openBody(
     signal: options.signal,
     into,
     written: 0,
-    window,
+    window: into === undefined ? streamWindow(concurrency, v.header.frameLength) : 0,
+    concurrency,
   };
   yield* v.header.contentType === CONTENT_FRAMED ? framedBody(state) : nonFramedBody(state);
   if (verifier !== undefined) await verifyFooter(queue, v.verificationKey as KeyObject, verifier);
@@ -301,7 +310,7 @@ async function* openChunks(
   try {
     const concurrency = streamConcurrency(options.concurrency);
     const v = await readVerifiedHeader(queue, options);
-    yield* openBody(queue, v, options, undefined, streamWindow(concurrency, v.header.frameLength));
+    yield* openBody(queue, v, options, undefined, concurrency);
   } finally {
     await queue.close();
   }
@@ -385,7 +394,7 @@ async function openWhole(message: Uint8Array, options: OpenOptions): Promise<Ope
   const out = Buffer.allocUnsafeSlow(message.length);
   let total = 0;
   try {
-    for await (const p of openBody(queue, v, { signal: options.signal }, out, 0)) total += p.length;
+    for await (const p of openBody(queue, v, { signal: options.signal }, out, 1)) total += p.length;
   } catch (e) {
     out.fill(0);
     throw e;

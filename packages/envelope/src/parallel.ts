@@ -1,13 +1,12 @@
 /**
  * When and how frames run in parallel. Whole buffers go to the frame pool (frame-pool.ts: the
  * main thread and worker threads over shared memory); streams given a `concurrency` keep frames
- * in flight on libuv's thread pool through WebCrypto (webSeal/webOpen below).
+ * in flight on stream workers (stream-workers.ts: one message per frame, buffers transferred).
  *
  * Small messages never go parallel: below `PARALLEL_MIN_BYTES` or `PARALLEL_MIN_FRAMES` the
  * synchronous path is faster than any hand-off.
  */
 
-import { webcrypto } from 'node:crypto';
 import { KeyportError } from '@keyport/core';
 import {
   type AeadKey,
@@ -46,18 +45,6 @@ export function worthParallel(concurrency: number, bytes: number, frameLength: n
     bytes / frameLength >= PARALLEL_MIN_FRAMES &&
     Math.min(concurrency, CORES) > 1
   );
-}
-
-/** The derived AES key as a WebCrypto key (the exported bytes are zeroed at once). */
-export async function toWebKey(key: AeadKey, usage: 'encrypt' | 'decrypt'): Promise<webcrypto.CryptoKey> {
-  if (key instanceof Uint8Array)
-    return webcrypto.subtle.importKey('raw', key, { name: 'AES-GCM' }, false, [usage]);
-  const raw = key.export();
-  try {
-    return await webcrypto.subtle.importKey('raw', raw, { name: 'AES-GCM' }, false, [usage]);
-  } finally {
-    raw.fill(0);
-  }
 }
 
 /** The derived key's bytes for worker threads (a copy; the caller zeroes it). */
@@ -261,10 +248,11 @@ export function openFramesParallel(
 export const STREAM_PARALLEL_MAX_FRAME = 1024 * 1024;
 
 /**
- * Streams use frames in flight only when `concurrency` is given: measured on the 2-core machine,
- * a stream's frames must be gathered from the chunks they arrive in and copied in and out of
- * WebCrypto on the main thread, which cost about as much CPU as the AES they move off it, so
- * by default a stream stays on the zero-copy sequential path.
+ * Streams use frames in flight only when `concurrency` is given: a stream's data arrives on the
+ * calling thread, hot in cache, and handing a frame to a worker (one copy, one message, the
+ * reply's buffers) costs that thread a good part of the AES it moves (measured on 2 cores:
+ * 0.9-1.3x of one thread, see stream-workers.ts), so by default a stream stays on the zero-copy
+ * sequential path.
  */
 export function streamConcurrency(value: unknown): number {
   return value === undefined ? 1 : resolveConcurrency(value);
@@ -274,41 +262,4 @@ export function streamConcurrency(value: unknown): number {
 export function streamWindow(concurrency: number, frameLength: number): number {
   if (concurrency <= 1 || frameLength > STREAM_PARALLEL_MAX_FRAME || frameLength < 64 * 1024) return 0;
   return concurrency * IN_FLIGHT_PER_WORKER;
-}
-
-/** AES-GCM of one frame on the thread pool: ciphertext || tag. */
-export async function webSeal(
-  webKey: webcrypto.CryptoKey,
-  iv: Uint8Array,
-  aad: Uint8Array,
-  content: Uint8Array,
-): Promise<Uint8Array> {
-  return new Uint8Array(
-    await webcrypto.subtle.encrypt(
-      { name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 },
-      webKey,
-      content,
-    ),
-  );
-}
-
-/** Decrypts one frame (content || tag) on the thread pool; Integrity when the tag fails. */
-export async function webOpen(
-  webKey: webcrypto.CryptoKey,
-  iv: Uint8Array,
-  aad: Uint8Array,
-  contentAndTag: Uint8Array,
-  what: string,
-): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(
-      await webcrypto.subtle.decrypt(
-        { name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 },
-        webKey,
-        contentAndTag,
-      ),
-    );
-  } catch {
-    throw new KeyportError('Integrity', `${what} failed authentication`);
-  }
 }

@@ -4,10 +4,10 @@
  */
 import { Duplex } from 'node:stream';
 import { KeyportError } from '@keyport/core';
-import { concatBytes } from './bytes.js';
 import { openStream, type StreamOpenOptions } from './open.js';
-import { streamConcurrency, streamWindow, toWebKey, webSeal } from './parallel.js';
+import { streamConcurrency, streamWindow } from './parallel.js';
 import { footer, prepareSeal, type SealOptions, type SealSession } from './seal.js';
+import { streamFrameRunner } from './stream-workers.js';
 
 /** Takes `n` bytes off the front of `pending` as views (no copy). */
 function takeFront(pending: Uint8Array[], n: number): Uint8Array[] {
@@ -42,7 +42,7 @@ export async function* sealFrames(
   yield session.header;
   const window = streamWindow(concurrency, f);
   if (window > 0) {
-    yield* sealFramesInFlight(session, source, window);
+    yield* sealFramesInFlight(session, source, concurrency, window);
     return;
   }
   const pending: Uint8Array[] = [];
@@ -71,51 +71,58 @@ export async function* sealFrames(
 }
 
 /**
- * Streaming seal with up to `window` frames encrypting on the thread pool while more input is
- * read; frames are emitted in order. Memory: `window` frames of plaintext and ciphertext.
+ * Streaming seal with up to `window` frames in flight (on worker threads, or sealed here when
+ * every worker is busy; see stream-workers.ts), emitted in order. Memory: `window` frames of
+ * plaintext and ciphertext.
  */
 async function* sealFramesInFlight(
   session: SealSession,
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  concurrency: number,
   window: number,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const { sealer, signer } = session;
   const f = sealer.frameLength;
-  const webKey = await toWebKey(sealer.key, 'encrypt');
-  const inFlight: Array<{ prefix: Buffer; sealed: Promise<Uint8Array> }> = [];
+  const runner = streamFrameRunner(sealer.key, concurrency, f);
+  const inFlight: Array<{ prefix: Buffer; sealed: Promise<Uint8Array[]> }> = [];
   const start = (parts: Uint8Array[], length: number, final: boolean): void => {
     const { prefix, iv, aad } = sealer.nextFrameHeader(length, final);
-    const content = parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(parts, length);
-    const sealed = webSeal(webKey, iv, aad, content);
+    const sealed = runner.seal(iv, aad, parts, length);
     sealed.catch(() => undefined);
     inFlight.push({ prefix, sealed });
   };
   async function* emit(until: number): AsyncGenerator<Uint8Array> {
     while (inFlight.length > until) {
-      const { prefix, sealed } = inFlight.shift() as { prefix: Buffer; sealed: Promise<Uint8Array> };
-      const body = await sealed;
+      const { prefix, sealed } = inFlight.shift() as (typeof inFlight)[number];
+      const pieces = await sealed;
       signer?.update(prefix);
-      signer?.update(body);
       yield prefix;
-      yield body;
+      for (const p of pieces) {
+        signer?.update(p);
+        yield p;
+      }
     }
   }
-  const pending: Uint8Array[] = [];
-  let pendingLength = 0;
-  for await (const chunk of source) {
-    if (!(chunk instanceof Uint8Array))
-      throw new KeyportError('InvalidArgument', 'plaintext chunks must be bytes');
-    if (chunk.length === 0) continue;
-    pending.push(chunk);
-    pendingLength += chunk.length;
-    while (pendingLength > f) {
-      start(takeFront(pending, f), f, false);
-      pendingLength -= f;
-      yield* emit(window - 1);
+  try {
+    const pending: Uint8Array[] = [];
+    let pendingLength = 0;
+    for await (const chunk of source) {
+      if (!(chunk instanceof Uint8Array))
+        throw new KeyportError('InvalidArgument', 'plaintext chunks must be bytes');
+      if (chunk.length === 0) continue;
+      pending.push(chunk);
+      pendingLength += chunk.length;
+      while (pendingLength > f) {
+        start(takeFront(pending, f), f, false);
+        pendingLength -= f;
+        yield* emit(window - 1);
+      }
     }
+    start(pending, pendingLength, true);
+    yield* emit(0);
+  } finally {
+    runner.close();
   }
-  start(pending, pendingLength, true);
-  yield* emit(0);
   const foot = footer(session);
   if (foot.length > 0) yield foot;
 }

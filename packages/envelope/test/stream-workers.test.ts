@@ -1,0 +1,172 @@
+/**
+ * Streams with `concurrency`: frames go to worker threads (one message per frame, buffers
+ * transferred) or run on the calling thread when every worker is busy. What a user relies on:
+ * the bytes are the format's (sequential open and ESDK-JS agree elsewhere, in parallel.test.ts),
+ * a worker that dies fails the stream with a typed error and never hangs it, a consumer that
+ * stops early leaves nothing that holds the process, and the next stream is served again.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { CORES } from '../src/frame-pool.js';
+import { openStream, sealEnvelope, sealStream } from '../src/index.js';
+import { streamWorkersForTests } from '../src/stream-workers.js';
+import { aes } from './helpers/keys.js';
+
+const G = 64 * 1024;
+const collect = async (it: AsyncIterable<Uint8Array>): Promise<Buffer> => {
+  const parts: Buffer[] = [];
+  for await (const p of it) parts.push(Buffer.from(p));
+  return Buffer.concat(parts);
+};
+async function* chunks(data: Uint8Array, size: number, after?: (i: number) => Promise<void>) {
+  for (let at = 0, i = 0; at < data.length; at += size, i++) {
+    yield data.subarray(at, at + size);
+    await after?.(i);
+  }
+}
+/** Waits until no frame is out at a worker (replies arrive on the event loop). */
+async function settled(): Promise<boolean> {
+  for (let i = 0; i < 200 && streamWorkersForTests().holding; i++) await new Promise((r) => setTimeout(r, 5));
+  return !streamWorkersForTests().holding;
+}
+const workersExpected = CORES > 1;
+
+describe('stream frames on worker threads', () => {
+  it('frames run on workers and here; sealed and opened either way they round-trip', async () => {
+    const pt = randomBytes(40 * G + 5);
+    const before = streamWorkersForTests().workerFrames;
+    const msg = await collect(
+      sealStream(chunks(pt, 10_000), { recipients: [aes], frameLength: G, concurrency: 2 }),
+    );
+    const sealedByWorkers = streamWorkersForTests().workerFrames - before;
+    if (workersExpected) {
+      expect(sealedByWorkers).toBeGreaterThan(0);
+      expect(sealedByWorkers).toBeLessThanOrEqual(41);
+    }
+    expect((await collect(openStream(chunks(msg, 7_000), { trust: [aes], concurrency: 1 }))).equals(pt)).toBe(
+      true,
+    );
+    const sequential = Buffer.from(
+      await sealEnvelope(pt, { recipients: [aes], frameLength: G, concurrency: 1 }),
+    );
+    const mid = streamWorkersForTests().workerFrames;
+    const opened = await collect(openStream(chunks(sequential, 7_000), { trust: [aes], concurrency: 2 }));
+    expect(opened.equals(pt)).toBe(true);
+    if (workersExpected) expect(streamWorkersForTests().workerFrames).toBeGreaterThan(mid);
+    expect(await settled()).toBe(true);
+  }, 60_000);
+
+  it('a worker that dies mid-stream fails the stream as Unavailable, and the next stream is served', async () => {
+    const pt = randomBytes(60 * G);
+    await collect(sealStream(chunks(pt, G), { recipients: [aes], frameLength: G, concurrency: 2 }));
+    const outcome = await collect(
+      sealStream(
+        chunks(pt, G, async (i) => {
+          // Workers told to stop while this stream goes on: the next frames go to a worker
+          // before its exit is known here (the source never waits on the event loop).
+          if (i === 10) for (const w of streamWorkersForTests().workers) void w.terminate();
+        }),
+        { recipients: [aes], frameLength: G, concurrency: 2 },
+      ),
+    ).then(
+      (msg) => msg,
+      (e: { code?: string }) => e.code,
+    );
+    if (workersExpected) expect(outcome).toBe('Unavailable');
+    else expect(Buffer.isBuffer(outcome)).toBe(true);
+    const dead = streamWorkersForTests().workers;
+    const msg = await collect(
+      sealStream(chunks(pt, G), { recipients: [aes], frameLength: G, concurrency: 2 }),
+    );
+    expect((await collect(openStream(chunks(msg, G), { trust: [aes], concurrency: 2 }))).equals(pt)).toBe(
+      true,
+    );
+    expect(streamWorkersForTests().workers.some((w) => dead.includes(w))).toBe(false);
+    expect(await settled()).toBe(true);
+  }, 60_000);
+
+  it('a consumer that stops early leaves no frame out and nothing holding the process', async () => {
+    const pt = randomBytes(50 * G);
+    for (const open of [false, true]) {
+      const source = open
+        ? openStream(
+            chunks(
+              Buffer.from(await sealEnvelope(pt, { recipients: [aes], frameLength: G, concurrency: 1 })),
+              G,
+            ),
+            { trust: [aes], concurrency: 2 },
+          )
+        : sealStream(chunks(pt, G), { recipients: [aes], frameLength: G, concurrency: 2 });
+      let seen = 0;
+      for await (const p of source) {
+        seen += p.length;
+        if (seen > 3 * G) break;
+      }
+      expect(await settled()).toBe(true);
+    }
+  }, 60_000);
+
+  it('a frame that fails its tag at a worker releases nothing of it, nor anything after it', async () => {
+    const pt = randomBytes(24 * G);
+    const msg = Buffer.from(await sealEnvelope(pt, { recipients: [aes], frameLength: G, concurrency: 1 }));
+    const frame = 4 + 12 + G + 16;
+    const headerLength = msg.length - 24 * frame - 8; // the final frame has 8 more prefix bytes
+    for (const k of [0, 1, 2, 7, 23]) {
+      const bad = Buffer.from(msg);
+      const at = headerLength + k * frame + 100;
+      bad[at] = (bad[at] as number) ^ 1;
+      const released: Buffer[] = [];
+      const code = await (async () => {
+        for await (const p of openStream(chunks(bad, 9_000), { trust: [aes], concurrency: 2 }))
+          released.push(Buffer.from(p));
+      })().then(
+        () => 'ok',
+        (e: { code?: string }) => e.code,
+      );
+      expect(code).toBe('Integrity');
+      expect(Buffer.concat(released).equals(pt.subarray(0, k * G))).toBe(true);
+    }
+    expect(await settled()).toBe(true);
+  }, 60_000);
+
+  it('a process streaming with workers waits for its frames, then exits on its own', () => {
+    // Run from source in a child (the CLI's TypeScript hooks): workers and reply ports must keep
+    // the process alive exactly while frames are out, never after.
+    const root = fileURLToPath(new URL('../../..', import.meta.url));
+    const dir = mkdtempSync(join(tmpdir(), 'keyport-stream-workers-'));
+    try {
+      const script = join(dir, 'child.mjs');
+      const index = pathToFileURL(join(root, 'packages/envelope/src/index.ts')).href;
+      writeFileSync(
+        script,
+        `import { randomBytes } from 'node:crypto';
+const { openStream, rawAesRecipient, sealStream } = await import(${JSON.stringify(index)});
+const aes = rawAesRecipient({ namespace: 'child', name: 'aes', key: randomBytes(32) });
+const pt = randomBytes(8 * 1024 * 1024 + 3);
+async function* chunks(d) { for (let at = 0; at < d.length; at += 65536) yield d.subarray(at, at + 65536); }
+let n = 0;
+const o = { concurrency: 2 };
+for await (const p of openStream(sealStream(chunks(pt), { recipients: [aes], frameLength: 65536, ...o }), { trust: [aes], ...o })) n += p.length;
+process.stdout.write('streamed ' + n);
+`,
+      );
+      const started = Date.now();
+      const r = spawnSync(
+        process.execPath,
+        ['--import', join(root, 'packages/cli/test/support/register-ts.mjs'), script],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe(`streamed ${8 * 1024 * 1024 + 3}`);
+      expect(r.status).toBe(0);
+      expect(Date.now() - started).toBeLessThan(25_000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
