@@ -9,13 +9,13 @@
  * sign `count` and `head`, and the signature is kept wherever the log's writer cannot reach;
  * `verifySignedAuditAnchor` checks it before a log is compared with it.
  */
-import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { GENESIS_MAC, hmacHex, macEquals } from './audit-record.js';
 import type { KeyOperations } from './client-api.js';
 import { KeyportError } from './errors.js';
+import { tempPathBeside } from './exclusive-file.js';
 import { type CallOptions, SIGNING_ALGORITHMS, type SigningAlgorithm } from './types.js';
 
 export interface AuditHead {
@@ -112,7 +112,7 @@ export async function writeFileAtomic(
   text: string,
   o: { syncDir?: boolean } = {},
 ): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const temp = tempPathBeside(path);
   const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
     try {

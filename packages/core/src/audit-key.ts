@@ -5,11 +5,11 @@
  * reads a half-written one.
  */
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { readRegularFile, syncDirectory } from './audit-anchor.js';
 import { MIN_AUDIT_KEY_BYTES } from './audit-record.js';
 import { KeyportError } from './errors.js';
-import { createFileExclusive } from './exclusive-file.js';
+import { createFileExclusive, tempPathBeside } from './exclusive-file.js';
 
 const HEX_KEY = /^(?:[0-9a-f]{2}){32,}$/;
 
@@ -18,7 +18,7 @@ export async function loadOrCreateAuditKey(path: string): Promise<{ key: Uint8Ar
   const existing = await readRegularFile(path, 4096);
   if (existing !== undefined) return { key: parseGeneratedKey(path, existing), created: false };
   const key = randomBytes(MIN_AUDIT_KEY_BYTES);
-  const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const temp = tempPathBeside(path);
   if (!(await createFileExclusive(path, `${key.toString('hex')}\n`, temp))) {
     // Another process created it first: its key is the key.
     const theirs = await readRegularFile(path, 4096);

@@ -7,9 +7,19 @@
  * File systems without hard links (link fails with EPERM, ENOTSUP or EOPNOTSUPP) fall back to an
  * exclusive create of `path` and a write.
  */
+import { randomBytes } from 'node:crypto';
 import { link, open, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/**
+ * A fresh temp name beside `path` (same directory, so a link or rename stays on one file system):
+ * `.<name>.tmp-<pid>-<random>`, hidden, and recognisable as a leftover of `path`.
+ */
+export function tempPathBeside(path: string): string {
+  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
 
 function errnoOf(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null ? (error as NodeJS.ErrnoException).code : undefined;

@@ -90,6 +90,24 @@ describe('stream frames on worker threads', () => {
     expect(await settled()).toBe(true);
   }, 60_000);
 
+  it('eight streams at once share the workers: each seals and opens its own bytes', async () => {
+    const inputs = Array.from({ length: 8 }, (_, i) => randomBytes(12 * G + i * 1_001));
+    const sealed = await Promise.all(
+      inputs.map((pt, i) =>
+        collect(
+          sealStream(chunks(pt, 5_000 + i * 3_000), { recipients: [aes], frameLength: G, concurrency: 2 }),
+        ),
+      ),
+    );
+    const opened = await Promise.all(
+      sealed.map((msg, i) =>
+        collect(openStream(chunks(msg, 4_000 + i * 2_000), { trust: [aes], concurrency: 3 })),
+      ),
+    );
+    for (const [i, pt] of inputs.entries()) expect(opened[i]?.equals(pt), `stream ${i}`).toBe(true);
+    expect(await settled()).toBe(true);
+  }, 60_000);
+
   it('a consumer that stops early leaves no frame out and nothing holding the process', async () => {
     const pt = randomBytes(50 * G);
     for (const open of [false, true]) {
