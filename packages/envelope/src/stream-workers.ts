@@ -54,6 +54,8 @@ const lanes: Lane[] = [];
 let nextId = 0;
 /** Frames the workers have sealed or opened (for tests). */
 let workerFrames = 0;
+/** Set when a worker thread cannot be started at all (then every frame runs here). */
+let noWorkers = false;
 
 function startLane(): Lane | undefined {
   const { port1, port2 } = new MessageChannel();
@@ -65,8 +67,9 @@ function startLane(): Lane | undefined {
       transferList: [port2],
     });
   } catch {
-    // E.g. a permission model without worker threads: the calling thread alone.
+    // E.g. a permission model without worker threads: the calling thread alone, from now on.
     port1.close();
+    noWorkers = true;
     return undefined;
   }
   const lane: Lane = { worker, port: port1, jobs: new Map(), broken: false };
@@ -113,7 +116,7 @@ function drainReplies(): void {
 function laneWithRoom(workers: number): Lane | undefined {
   drainReplies();
   let best: Lane | undefined;
-  for (let i = 0; i < workers; i++) {
+  for (let i = 0; i < workers && !noWorkers; i++) {
     const lane = lanes[i] ?? startLane();
     if (lane === undefined) break;
     if (lane.jobs.size < QUEUED_PER_WORKER && (best === undefined || lane.jobs.size < best.jobs.size))
@@ -180,7 +183,13 @@ export function streamFrameRunner(key: AeadKey, concurrency: number, frameLength
       });
     });
     // The key goes as a copy the worker zeroes; `input` moves to the worker (no copy).
-    lane.port.postMessage({ id, seal, key: raw, iv, aad, input, length }, [input]);
+    try {
+      lane.port.postMessage({ id, seal, key: raw, iv, aad, input, length }, [input]);
+    } catch (error) {
+      lane.jobs.delete(id);
+      if (lane.jobs.size === 0) lane.port.unref();
+      throw error;
+    }
     return output;
   };
 
