@@ -1,8 +1,8 @@
 /**
- * `concurrency`: whole buffers of 4 MiB or more are sealed and opened with frames in flight on
- * the thread pool. The format is unchanged (ESDK-JS opens the result, keyport's sequential path
- * opens it), every hostile case the sequential path refuses is refused the same way, and no
- * plaintext is returned from a message with any bad frame.
+ * `concurrency`: whole buffers of 4 MiB or more are sealed and opened on the frame pool, streams
+ * with frames in flight on stream workers. The format is unchanged (ESDK-JS opens the result,
+ * keyport's sequential path opens it), every hostile case the sequential path refuses is refused
+ * the same way, and no plaintext is returned from a message with any bad frame.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
