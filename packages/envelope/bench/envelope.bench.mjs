@@ -595,7 +595,6 @@ if (section('parallel')) {
   const size = (quick ? 8 : 64) * MiB;
   const pt = randomBytes(size);
   const runs = quick ? 2 : 9;
-  const mbps = (ms) => size / MiB / (ms / 1000);
   /** Runs `one` and `many` alternately `n` times after a warm-up; wall times of each. */
   const interleaved = async (n, one, many) => {
     await one();
@@ -625,6 +624,32 @@ if (section('parallel')) {
     };
   };
   const cores = availableParallelism();
+  /** One row: `run(c)` against `run(1)` over `bytes`, interleaved, best of `n`, in wall time. */
+  const scalingRow = async (what, bytes, n, c, run, baseline) => {
+    const r = await interleaved(
+      n,
+      () => run(1),
+      () => run(c),
+    );
+    const rate = (ms) => bytes / MiB / (ms / 1000);
+    record(
+      `${what}, concurrency ${c} vs 1 (wall time, interleaved, ${cores} cores)`,
+      'MiB/s',
+      rate(r.many.ms),
+      `${baseline}, same process, interleaved`,
+      rate(r.one.ms),
+    );
+    Object.assign(results.at(-1), {
+      concurrency: c,
+      spread: r.many.spread,
+      baselineSpread: r.one.spread,
+      pairRatios: r.pairRatios,
+      runs: n,
+      cores,
+      loadavg1: round(loadavg()[0]),
+      timing: 'wall, best of N, interleaved',
+    });
+  };
   // What the machine itself gains from its cores (OpenSSL, one process per core): at 1 MiB
   // blocks AES-GCM streams through memory, at 16 KiB it stays in cache. No Node code can scale
   // better than these.
@@ -647,28 +672,7 @@ if (section('parallel')) {
     ['open', (c) => openEnvelope(msg, { trust: [aes], concurrency: c })],
   ]) {
     for (const c of [...new Set([Math.min(8, cores), 4])]) {
-      const r = await interleaved(
-        runs,
-        () => fn(1),
-        () => fn(c),
-      );
-      record(
-        `${op} ${size / MiB} MiB, concurrency ${c} vs 1 (wall time, interleaved, ${cores} cores)`,
-        'MiB/s',
-        mbps(r.many.ms),
-        `${op} concurrency 1, same process, interleaved`,
-        mbps(r.one.ms),
-      );
-      Object.assign(results.at(-1), {
-        concurrency: c,
-        spread: r.many.spread,
-        baselineSpread: r.one.spread,
-        pairRatios: r.pairRatios,
-        runs,
-        cores,
-        loadavg1: round(loadavg()[0]),
-        timing: 'wall, best of N, interleaved',
-      });
+      await scalingRow(`${op} ${size / MiB} MiB`, size, runs, c, fn, `${op} concurrency 1`);
     }
   }
 
@@ -708,31 +712,15 @@ if (section('parallel')) {
     ],
   ];
   const streamRuns = quick ? 1 : 5;
-  const c = Math.min(8, cores);
-  const sm = (ms) => streamTotal / MiB / (ms / 1000);
   for (const [what, run] of streams) {
-    const sr = await interleaved(
+    await scalingRow(
+      `${what} ${streamTotal / MiB} MiB`,
+      streamTotal,
       streamRuns,
-      () => run(1),
-      () => run(c),
+      Math.min(8, cores),
+      run,
+      'concurrency 1',
     );
-    record(
-      `${what} ${streamTotal / MiB} MiB, concurrency ${c} vs 1 (wall time, interleaved, ${cores} cores)`,
-      'MiB/s',
-      sm(sr.many.ms),
-      'concurrency 1, same process, interleaved',
-      sm(sr.one.ms),
-    );
-    Object.assign(results.at(-1), {
-      concurrency: c,
-      spread: sr.many.spread,
-      baselineSpread: sr.one.spread,
-      pairRatios: sr.pairRatios,
-      runs: streamRuns,
-      cores,
-      loadavg1: round(loadavg()[0]),
-      timing: 'wall, best of N, interleaved',
-    });
   }
 }
 

@@ -28,6 +28,34 @@ function takeFront(pending: Uint8Array[], n: number): Uint8Array[] {
 }
 
 /**
+ * Cuts plaintext chunks into frames of `f` bytes, kept as views of the chunks (never joined). A
+ * frame is complete only once more input is known, so the last one can be sealed as final.
+ */
+function frameCutter(f: number): {
+  push(chunk: unknown): Generator<Uint8Array[]>;
+  rest(): { parts: Uint8Array[]; length: number };
+} {
+  const pending: Uint8Array[] = [];
+  let pendingLength = 0;
+  return {
+    /** The regular frames `chunk` completes. */
+    *push(chunk) {
+      if (!(chunk instanceof Uint8Array))
+        throw new KeyportError('InvalidArgument', 'plaintext chunks must be bytes');
+      if (chunk.length === 0) return;
+      pending.push(chunk);
+      pendingLength += chunk.length;
+      while (pendingLength > f) {
+        pendingLength -= f;
+        yield takeFront(pending, f);
+      }
+    },
+    /** What is left: the final frame. */
+    rest: () => ({ parts: pending, length: pendingLength }),
+  };
+}
+
+/**
  * Cuts the input into frames; a frame is sealed as regular only once more input is known.
  * Input chunks are kept as they came (views, never joined) and each frame is emitted as the
  * pieces the cipher returned, so the plaintext is read once and the ciphertext never copied.
@@ -45,24 +73,17 @@ export async function* sealFrames(
     yield* sealFramesInFlight(session, source, concurrency, window);
     return;
   }
-  const pending: Uint8Array[] = [];
-  let pendingLength = 0;
+  const frames = frameCutter(f);
   for await (const chunk of source) {
-    if (!(chunk instanceof Uint8Array))
-      throw new KeyportError('InvalidArgument', 'plaintext chunks must be bytes');
-    if (chunk.length === 0) continue;
-    pending.push(chunk);
-    pendingLength += chunk.length;
-    while (pendingLength > f) {
-      const pieces = session.sealer.framePieces(takeFront(pending, f), f, false);
-      pendingLength -= f;
-      for (const p of pieces) {
+    for (const parts of frames.push(chunk)) {
+      for (const p of session.sealer.framePieces(parts, f, false)) {
         signer?.update(p);
         yield p;
       }
     }
   }
-  for (const p of session.sealer.framePieces(pending, pendingLength, true)) {
+  const last = frames.rest();
+  for (const p of session.sealer.framePieces(last.parts, last.length, true)) {
     signer?.update(p);
     yield p;
   }
@@ -104,21 +125,15 @@ async function* sealFramesInFlight(
     }
   }
   try {
-    const pending: Uint8Array[] = [];
-    let pendingLength = 0;
+    const frames = frameCutter(f);
     for await (const chunk of source) {
-      if (!(chunk instanceof Uint8Array))
-        throw new KeyportError('InvalidArgument', 'plaintext chunks must be bytes');
-      if (chunk.length === 0) continue;
-      pending.push(chunk);
-      pendingLength += chunk.length;
-      while (pendingLength > f) {
-        start(takeFront(pending, f), f, false);
-        pendingLength -= f;
+      for (const parts of frames.push(chunk)) {
+        start(parts, f, false);
         yield* emit(window - 1);
       }
     }
-    start(pending, pendingLength, true);
+    const last = frames.rest();
+    start(last.parts, last.length, true);
     yield* emit(0);
   } finally {
     runner.close();
