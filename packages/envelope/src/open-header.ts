@@ -33,9 +33,10 @@ export interface OpenOptions extends OpenLimits {
    * at once, and plaintext is still returned only when every tag (and the signature) verifies;
    * such a plaintext is a `Buffer` over a `SharedArrayBuffer` (WebCrypto refuses views of shared
    * memory: copy it, or pass 1, where that matters). Streams
-   * (default 1, one frame at a time): when given, 2 × concurrency frames in flight for frame
-   * lengths of 64 KiB to 1 MiB, on up to concurrency − 1 worker threads and the calling thread,
-   * each released in order and only after its own tag verifies.
+   * (default 1, one frame at a time): when given, 2 × min(concurrency, cores) frames in flight
+   * for frame lengths of 64 KiB to 1 MiB, on up to concurrency − 1 worker threads (at most one
+   * per other core) and the calling thread, each released in order and only after its own tag
+   * verifies.
    */
   readonly concurrency?: number;
 }

@@ -258,8 +258,12 @@ export function streamConcurrency(value: unknown): number {
   return value === undefined ? 1 : resolveConcurrency(value);
 }
 
-/** Frames in flight for a stream at this concurrency (0: sequential). */
+/**
+ * Frames in flight for a stream at this concurrency (0: sequential). Threads beyond the cores
+ * are never started (see stream-workers.ts), so more frames in flight would only hold memory.
+ */
 export function streamWindow(concurrency: number, frameLength: number): number {
-  if (concurrency <= 1 || frameLength > STREAM_PARALLEL_MAX_FRAME || frameLength < 64 * 1024) return 0;
-  return concurrency * IN_FLIGHT_PER_WORKER;
+  const threads = Math.min(concurrency, CORES);
+  if (threads <= 1 || frameLength > STREAM_PARALLEL_MAX_FRAME || frameLength < 64 * 1024) return 0;
+  return threads * IN_FLIGHT_PER_WORKER;
 }

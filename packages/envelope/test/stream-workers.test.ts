@@ -108,6 +108,22 @@ describe('stream frames on worker threads', () => {
     expect(await settled()).toBe(true);
   }, 60_000);
 
+  it('frames in flight are bounded by the cores, not by the concurrency asked for', async () => {
+    const pt = randomBytes(200 * G);
+    let read = 0;
+    const source = chunks(pt, G, async () => {
+      read++;
+    });
+    const sealed = sealStream(source, { recipients: [aes], frameLength: G, concurrency: 64 });
+    await sealed.next(); // the header
+    await sealed.next(); // the first frame's first piece
+    // 2 frames in flight per thread that can run (at most one per core), plus the frame that
+    // shows more input follows.
+    expect(read).toBeLessThanOrEqual(2 * Math.min(64, CORES) + 2);
+    await sealed.return(undefined);
+    expect(await settled()).toBe(true);
+  }, 60_000);
+
   it('a consumer that stops early leaves no frame out and nothing holding the process', async () => {
     const pt = randomBytes(50 * G);
     for (const open of [false, true]) {
