@@ -130,6 +130,31 @@ export function copyBytes(from: Uint8Array, to: Buffer, at: number): number {
   return Buffer.from(from.buffer, from.byteOffset, from.byteLength).copy(to, at);
 }
 
+/**
+ * One frame's message to a worker. The key is a copy the worker zeroes; `input` is transferred
+ * (moves, no copy). IV and AAD go as their own bytes: cloning a view clones its whole buffer,
+ * which for these is Node's shared Buffer pool (64 KiB, other allocations' bytes included).
+ */
+export function frameMessage(
+  id: number,
+  seal: boolean,
+  key: Uint8Array,
+  iv: Uint8Array,
+  aad: Uint8Array,
+  input: ArrayBuffer,
+  length: number,
+): {
+  id: number;
+  seal: boolean;
+  key: Uint8Array;
+  iv: Uint8Array;
+  aad: Uint8Array;
+  input: ArrayBuffer;
+  length: number;
+} {
+  return { id, seal, key, iv: Uint8Array.from(iv), aad: Uint8Array.from(aad), input, length };
+}
+
 /** One stream's frames; `close` zeroes what it kept (the key copy, reused plaintext buffers). */
 export interface StreamFrameRunner {
   /** AES-256-GCM of the concatenated `parts` (`length` bytes): ciphertext pieces, then the tag. */
@@ -151,6 +176,7 @@ export interface StreamFrameRunner {
 /** Frames of one stream on the calling thread and up to `concurrency - 1` workers. */
 export function streamFrameRunner(key: AeadKey, concurrency: number, frameLength: number): StreamFrameRunner {
   const workers = Math.min(concurrency, CORES) - 1;
+  // The key's own 32 bytes (cloned per message; never a view of a larger buffer).
   const raw = key instanceof Uint8Array ? Uint8Array.from(key) : key.export();
   // Frame buffers come back with each reply and are reused; they held plaintext when sealing.
   const spare: ArrayBuffer[] = [];
@@ -182,9 +208,8 @@ export function streamFrameRunner(key: AeadKey, concurrency: number, frameLength
         fail: reject,
       });
     });
-    // The key goes as a copy the worker zeroes; `input` moves to the worker (no copy).
     try {
-      lane.port.postMessage({ id, seal, key: raw, iv, aad, input, length }, [input]);
+      lane.port.postMessage(frameMessage(id, seal, raw, iv, aad, input, length), [input]);
     } catch (error) {
       lane.jobs.delete(id);
       if (lane.jobs.size === 0) lane.port.unref();

@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CORES } from '../src/frame-pool.js';
 import { openStream, sealEnvelope, sealStream } from '../src/index.js';
-import { streamWorkersForTests } from '../src/stream-workers.js';
+import { frameMessage, streamWorkersForTests } from '../src/stream-workers.js';
 import { aes } from './helpers/keys.js';
 
 const G = 64 * 1024;
@@ -37,6 +37,19 @@ async function settled(): Promise<boolean> {
 const workersExpected = CORES > 1;
 
 describe('stream frames on worker threads', () => {
+  it("a frame's message carries its own bytes, never the buffer pool a view lives in", () => {
+    const prefix = Buffer.allocUnsafe(16); // a view of Node's shared pool, as a frame prefix is
+    const aad = Buffer.allocUnsafe(78);
+    const key = Uint8Array.from(randomBytes(32));
+    const input = new ArrayBuffer(64);
+    const m = frameMessage(1, true, key, prefix.subarray(4, 16), aad, input, 48);
+    expect(prefix.buffer.byteLength).toBeGreaterThan(16);
+    for (const bytes of [m.key, m.iv, m.aad]) expect(bytes.buffer.byteLength).toBe(bytes.byteLength);
+    expect(Buffer.from(m.iv).equals(prefix.subarray(4, 16))).toBe(true);
+    expect(Buffer.from(m.aad).equals(aad)).toBe(true);
+    expect(m.input).toBe(input);
+  });
+
   it('frames run on workers and here; sealed and opened either way they round-trip', async () => {
     const pt = randomBytes(40 * G + 5);
     const before = streamWorkersForTests().workerFrames;
