@@ -251,7 +251,7 @@ export const STREAM_PARALLEL_MAX_FRAME = 1024 * 1024;
  * Streams use frames in flight only when `concurrency` is given: a stream's data arrives on the
  * calling thread, hot in cache, and handing a frame to a worker (one copy, one message, the
  * reply's buffers) costs that thread a good part of the AES it moves (measured on 2 cores:
- * 0.9-1.3x of one thread, see stream-workers.ts), so by default a stream stays on the zero-copy
+ * 0.8-1.3x of one thread, see stream-workers.ts), so by default a stream stays on the zero-copy
  * sequential path.
  */
 export function streamConcurrency(value: unknown): number {

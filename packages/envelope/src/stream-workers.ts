@@ -14,7 +14,7 @@
  *   copied) to a worker and back; the worker runs the frame in one `update` and its output comes
  *   back transferred too (one buffer: 64 KiB pieces cost the calling thread more to receive and
  *   collect). Still, copy, message and reply cost the calling thread ~0.15 ms per 1 MiB frame
- *   against ~0.3 ms to run the frame itself: 0.9-1.3x of one thread on 2 cores.
+ *   against ~0.3 ms to run the frame itself: 0.8-1.3x of one thread on 2 cores.
  * - The calling thread also seals or opens frames itself whenever every worker already has
  *   `QUEUED_PER_WORKER` frames, so it is never idle while input is waiting.
  *
