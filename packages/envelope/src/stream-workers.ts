@@ -16,7 +16,7 @@
  *   collect). Still, copy, message and reply cost the calling thread ~0.15 ms per 1 MiB frame
  *   against ~0.3 ms to run the frame itself: 0.8-1.3x of one thread on 2 cores.
  * - The calling thread also seals or opens frames itself whenever every worker already has
- *   `QUEUED_PER_WORKER` frames, so it is never idle while input is waiting.
+ *   `QUEUED_PER_WORKER` frames, rather than wait (more frames queued per worker measured worse).
  *
  * Workers start on first use, are kept, and never keep the process alive; a reply port holds it
  * only while frames are out. A worker that dies fails the frames it held (typed `Unavailable`)
@@ -126,7 +126,7 @@ function laneWithRoom(workers: number): Lane | undefined {
 }
 
 /** Copies `from` into `to` at `at` with memmove (`TypedArray#set` measured slower here). */
-export function copyBytes(from: Uint8Array, to: Buffer, at: number): number {
+function copyBytes(from: Uint8Array, to: Buffer, at: number): number {
   return Buffer.from(from.buffer, from.byteOffset, from.byteLength).copy(to, at);
 }
 
