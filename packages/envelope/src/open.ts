@@ -78,9 +78,10 @@ interface BodyState {
    */
   readonly into: Buffer | undefined;
   written: number;
-  /** Streaming with frames in flight: how many (0: one at a time). */
-  readonly window: number;
-  /** Streaming with frames in flight: the calling thread and up to `concurrency - 1` workers. */
+  /**
+   * Streaming: the calling thread and up to `concurrency - 1` workers, with frames in flight
+   * (see `streamWindow`); 1 on the buffer path, which runs one frame at a time.
+   */
   readonly concurrency: number;
 }
 
@@ -167,8 +168,9 @@ async function readFramePrefix(
 }
 
 async function* framedBody(s: BodyState): AsyncGenerator<Uint8Array> {
-  if (s.window > 0) {
-    yield* framedBodyInFlight(s);
+  const window = streamWindow(s.concurrency, s.header.frameLength);
+  if (window > 0) {
+    yield* framedBodyInFlight(s, window);
     return;
   }
   for (let expected = 1; ; expected++) {
@@ -187,7 +189,7 @@ async function* framedBody(s: BodyState): AsyncGenerator<Uint8Array> {
  * is thrown after the frames before it, as on the sequential path. Memory: `window` frames of
  * ciphertext and plaintext.
  */
-async function* framedBodyInFlight(s: BodyState): AsyncGenerator<Uint8Array> {
+async function* framedBodyInFlight(s: BodyState, window: number): AsyncGenerator<Uint8Array> {
   const { queue, header, verifier } = s;
   const runner = streamFrameRunner(s.key, s.concurrency, header.frameLength);
   const inFlight: Promise<Uint8Array[]>[] = [];
@@ -230,7 +232,7 @@ async function* framedBodyInFlight(s: BodyState): AsyncGenerator<Uint8Array> {
           throw readError;
         }
       }
-      while (inFlight.length >= s.window || (!more && inFlight.length > 0)) yield* release();
+      while (inFlight.length >= window || (!more && inFlight.length > 0)) yield* release();
     }
   } finally {
     runner.close();
@@ -293,7 +295,6 @@ async function* openBody(
     signal: options.signal,
     into,
     written: 0,
-    window: into === undefined ? streamWindow(concurrency, v.header.frameLength) : 0,
     concurrency,
   };
   yield* v.header.contentType === CONTENT_FRAMED ? framedBody(state) : nonFramedBody(state);

@@ -23,7 +23,7 @@ import { SEQUENCE_END, writeFramePrefix } from './frames.js';
 
 export const PARALLEL_MIN_BYTES = 4 * 1024 * 1024;
 export const PARALLEL_MIN_FRAMES = 4;
-/** Most frames in flight per unit of concurrency (keeps the pool fed between completions). */
+/** Frames in flight per thread that can run them (keeps the workers fed between replies). */
 const IN_FLIGHT_PER_WORKER = 2;
 const MAX_CONCURRENCY = 64;
 
