@@ -98,25 +98,12 @@ export function openInto(
   }
 }
 
-export interface Sealed {
-  readonly ciphertext: Buffer;
-  readonly tag: Buffer;
-}
-
 /** The GCM tag over `aad` alone (the header's authentication tag). */
 export function gcmTag(key: AeadKey, iv: Uint8Array, aad: Uint8Array): Buffer {
   const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
   c.setAAD(aad);
   c.final();
   return c.getAuthTag();
-}
-
-export function gcmSeal(key: AeadKey, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Sealed {
-  const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
-  c.setAAD(aad);
-  const ciphertext = plaintext.length === 0 ? Buffer.alloc(0) : c.update(plaintext);
-  c.final();
-  return { ciphertext, tag: c.getAuthTag() };
 }
 
 /** Decrypts and verifies; the plaintext is returned only when the tag verifies. */

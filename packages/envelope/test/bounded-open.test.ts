@@ -7,7 +7,6 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { type KeyOperations, KeyportError } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
-import { gcmSeal } from '../src/aead.js';
 import { serializeContext } from '../src/context-codec.js';
 import { FrameSealer } from '../src/frames.js';
 import { CONTENT_FRAMED, type EncryptedDataKey, parseHeader, serializeHeaderBody } from '../src/header.js';
@@ -26,6 +25,7 @@ import { deriveKeys } from '../src/kdf.js';
 import { resolveLimits } from '../src/limits.js';
 import { generateSigningKey } from '../src/signing.js';
 import { SUITES } from '../src/suites.js';
+import { gcmSeal } from './helpers/gcm.js';
 import { aes } from './helpers/keys.js';
 
 const rsa4096 = generateKeyPairSync('rsa', { modulusLength: 4096 });

@@ -6,7 +6,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
-import { gcmSeal } from '../src/aead.js';
 import { ByteWriter } from '../src/bytes.js';
 import { serializeContext } from '../src/context-codec.js';
 import * as headerModule from '../src/header.js';
@@ -14,6 +13,7 @@ import { CONTENT_FRAMED, CONTENT_NON_FRAMED, serializeHeaderBody } from '../src/
 import { openStream, rewrapStream, sealEnvelope } from '../src/index.js';
 import { deriveKeys } from '../src/kdf.js';
 import { SUITES } from '../src/suites.js';
+import { gcmSeal } from './helpers/gcm.js';
 import { aes, aesOther, collect } from './helpers/keys.js';
 
 vi.mock('../src/header.js', async (importOriginal) => {

@@ -7,7 +7,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gcmSeal } from '../src/aead.js';
 import { serializeContext } from '../src/context-codec.js';
 import { FrameSealer } from '../src/frames.js';
 import { CONTENT_FRAMED, serializeHeaderBody } from '../src/header.js';
@@ -15,6 +14,7 @@ import { openEnvelope, openStream } from '../src/index.js';
 import { deriveKeys } from '../src/kdf.js';
 import { SUITES } from '../src/suites.js';
 import { type EsdkKeyring, esdkEncrypt, stopEsdk } from './helpers/esdk.js';
+import { gcmSeal } from './helpers/gcm.js';
 import { aes, aesKey, chunked } from './helpers/keys.js';
 
 afterAll(stopEsdk);

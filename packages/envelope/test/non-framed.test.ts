@@ -4,12 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { bodyAad, gcmSeal, SINGLE_BLOCK_STRING, sequenceIv } from '../src/aead.js';
+import { bodyAad, SINGLE_BLOCK_STRING, sequenceIv } from '../src/aead.js';
 import { serializeContext } from '../src/context-codec.js';
 import { CONTENT_NON_FRAMED, serializeHeaderBody } from '../src/header.js';
 import { openEnvelope, openStream, sealStream } from '../src/index.js';
 import { deriveKeys } from '../src/kdf.js';
 import { SUITES } from '../src/suites.js';
+import { gcmSeal } from './helpers/gcm.js';
 import { aes, chunked, collect } from './helpers/keys.js';
 
 async function nonFramed(pt: Uint8Array): Promise<Buffer> {
