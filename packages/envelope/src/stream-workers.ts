@@ -17,6 +17,12 @@
  *   against ~0.3 ms to run the frame itself: 0.8-1.3x of one thread on 2 cores.
  * - The calling thread also seals or opens frames itself whenever every worker already has
  *   `QUEUED_PER_WORKER` frames, rather than wait (more frames queued per worker measured worse).
+ * - Per thread, measured with process.threadCpuUsage (2026-12-05, Node 24, sealStream 1 GiB at
+ *   concurrency 2): a worker spends 0.33 ms per frame (its `update` 0.26, the rest the message
+ *   and its own collections of the 1 MiB outputs), the calling thread 0.10-0.14 per frame it
+ *   hands off, and V8's helper threads ~15% of the CPU; the calling thread waits on the oldest
+ *   frame ~30% of the time. The copy alone is 0.04 ms per frame against 0.26 to seal it on one
+ *   thread, so no design that copies the caller's chunks once could pass ~1.7x on 2 cores.
  *
  * Workers start on first use, are kept, and never keep the process alive; a reply port holds it
  * only while frames are out. A worker that dies fails the frames it held (typed `Unavailable`)
