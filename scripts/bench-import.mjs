@@ -88,6 +88,10 @@ for (const target of targets) {
     ratio: Math.round((p.median / b.median) * 100) / 100,
     importMs: round(importMs),
     goalMs: target.goalMs ?? null,
+    // One import in one process; no envelope message.
+    concurrency: 1,
+    suite: null,
+    frameLength: null,
     meetsGoal: ok ?? null,
     spread: {
       valueP10: round(p.p10),

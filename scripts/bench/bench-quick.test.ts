@@ -1,7 +1,8 @@
 /**
  * `pnpm bench --quick` in CI: every package's bench and the import bench run at a small size,
  * with the emulators up as `pnpm bench` has them, and each writes rows of the agreed shape
- * `{ name, unit, value, baseline, baselineValue, ratio }` naming the Node version. No timing is
+ * `{ name, unit, value, baseline, baselineValue, ratio }` naming the Node version, concurrency,
+ * suite and frame length. No timing is
  * asserted (a quick run's figures mean nothing). The rows go to a temp dir
  * (KEYPORT_BENCH_RESULTS_DIR), never over a developer's real results.
  */
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
+import { checkBenchRows } from '../bench-results.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const out = mkdtempSync(join(tmpdir(), 'keyport-bench-quick-all-'));
@@ -58,6 +60,22 @@ it('every bench runs at the quick size and writes its rows, none over the real r
       expect(typeof r.baselineValue, where).toBe('number');
       expect(r.ratio === null || typeof r.ratio === 'number', where).toBe(true);
       expect(r.node, where).toMatch(/^v\d+\./);
+      // What the bench ran at (scripts/bench-results.mjs refuses rows without these).
+      expect(Number.isSafeInteger(r.concurrency) && (r.concurrency as number) >= 1, where).toBe(true);
+      expect(r.suite === null || /^0x[0-9a-f]{4}$/.test(String(r.suite)), where).toBe(true);
+      expect(r.frameLength === null || Number.isSafeInteger(r.frameLength), where).toBe(true);
     }
   }
 }, 1_500_000);
+
+it('the results writer refuses a row that does not say what it ran at', () => {
+  const row = { name: 'r', unit: 'ms', value: 1, baseline: 'b', baselineValue: 1, ratio: 1 };
+  const ok = { ...row, concurrency: 1, suite: null, frameLength: null };
+  expect(() => checkBenchRows('x', [ok, { ...ok, suite: '0x0478', frameLength: 1024 }])).not.toThrow();
+  expect(() => checkBenchRows('x', [row])).toThrow(/row "r" leaves out concurrency, suite, frameLength/);
+  expect(() => checkBenchRows('x', [{ ...ok, concurrency: 0 }])).toThrow(/concurrency 0/);
+  expect(() => checkBenchRows('x', [{ ...ok, concurrency: '2' }])).toThrow(/concurrency "2"/);
+  expect(() => checkBenchRows('x', [{ ...ok, suite: 1144 }])).toThrow(/suite 1144/);
+  expect(() => checkBenchRows('x', [{ ...ok, frameLength: Number.NaN }])).toThrow(/frameLength null/);
+  expect(() => checkBenchRows('x', [{ ...ok, frameLength: 0.5 }])).toThrow(/frameLength 0.5/);
+});

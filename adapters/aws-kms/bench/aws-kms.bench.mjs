@@ -202,6 +202,9 @@ for (const target of only === -1 ? TARGETS : TARGETS.filter((t) => t.name === pr
           calls,
           target: target.name,
           concurrency,
+          // KMS calls, not envelope messages: no suite, no frame length.
+          suite: null,
+          frameLength: null,
           node: process.version,
         });
       }

@@ -48,6 +48,9 @@ interface Row {
   spread: { median: number; max: number; baselineMedian: number; baselineMax: number };
   cpu: { unit: 'ms/call'; value: number; baselineValue: number; ratio: number };
   concurrency: number;
+  /** KMS calls, not envelope messages: no suite, no frame length. */
+  suite: null;
+  frameLength: null;
   node: string;
 }
 
@@ -191,6 +194,8 @@ async function benchMode(mode: 'vault' | 'hsm'): Promise<Row[]> {
               ratio: round(ours.cpu / base.cpu),
             },
             concurrency: callers,
+            suite: null,
+            frameLength: null,
             node: process.version,
           });
         }

@@ -28,6 +28,9 @@ interface Row {
   rounds: number;
   opsPerRound: number;
   concurrency: number;
+  /** KMS calls, not envelope messages: no suite, no frame length. */
+  suite: null;
+  frameLength: null;
   node: string;
 }
 
@@ -123,6 +126,8 @@ it('measures adapter encrypt/decrypt against the bare Cloud KMS client, 1 and 16
             rounds: ROUNDS,
             opsPerRound: OPS,
             concurrency: callers,
+            suite: null,
+            frameLength: null,
             node: process.version,
           });
         }
@@ -213,6 +218,8 @@ it('measures the adapter CPU per call over a stub client', async () => {
       rounds: RUNS,
       opsPerRound: N,
       concurrency: 1,
+      suite: null,
+      frameLength: null,
       node: process.version,
     });
   }

@@ -28,6 +28,9 @@ interface Result {
   spread: number;
   baselineSpread: number;
   concurrency: number;
+  /** KMS calls, not envelope messages: no suite, no frame length. */
+  suite: null;
+  frameLength: null;
   sessions: number;
   rounds: number;
   opsPerRound: number;
@@ -150,6 +153,8 @@ it('measures adapter AES-GCM wrap/unwrap against bare pkcs11js', async () => {
     const common = {
       baseline: `bare pkcs11js (same module and token, ${SESSIONS} sessions, handle found once)`,
       sessions: SESSIONS,
+      suite: null,
+      frameLength: null,
       rounds: ROUNDS,
       opsPerRound: OPS,
       node: process.version,

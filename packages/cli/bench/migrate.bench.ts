@@ -29,7 +29,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AwsKmsProvider } from '@keyport/aws-kms';
 import { type EncryptionContext, Keyport } from '@keyport/core';
-import { sealEnvelope } from '@keyport/envelope';
+import { DEFAULT_FRAME_LENGTH, sealEnvelope } from '@keyport/envelope';
 import { openLocalKeystore } from '@keyport/local';
 import { VaultTransitProvider } from '@keyport/vault-transit';
 import { expect, it } from 'vitest';
@@ -164,7 +164,15 @@ it(`migrates ${FILES} small envelopes: local -> OpenBao (batch_input) and AWS KM
   const targets = benchTargets();
   const work = await mkdtemp(join(tmpdir(), 'keyport-bench-migrate-'));
   const results: Result[] = [];
-  const common = { runs: RUNS, node: process.version, concurrency: JOBS, files: FILES };
+  // The files are envelopes sealed with the defaults (suite and frame length as below).
+  const common = {
+    runs: RUNS,
+    node: process.version,
+    concurrency: JOBS,
+    files: FILES,
+    suite: '0x0478',
+    frameLength: DEFAULT_FRAME_LENGTH,
+  };
   try {
     const local = await openLocalKeystore({
       path: join(work, 'keys.kp'),

@@ -23,6 +23,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_FRAME_LENGTH } from '@keyport/envelope';
 import { openLocalKeystore } from '@keyport/local';
 import { expect, it } from 'vitest';
 import { writeBenchResults } from '../../../scripts/bench-results.mjs';
@@ -117,6 +118,10 @@ it(`keyport encrypt 1 KiB (local) vs a bare node start, ${RUNS} runs each`, asyn
         baselineValue: round(baselineValue),
         ratio: round(value / baselineValue, 2),
         goal: 'ratio <= 1.5',
+        // `keyport encrypt` seals one message with the defaults, one process at a time.
+        concurrency: 1,
+        suite: '0x0478',
+        frameLength: DEFAULT_FRAME_LENGTH,
         spread: {
           keyport: { p10: round(quantile(ours, 0.1)), p90: round(quantile(ours, 0.9)) },
           bare: { p10: round(quantile(bare, 0.1)), p90: round(quantile(bare, 0.9)) },

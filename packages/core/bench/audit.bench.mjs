@@ -100,7 +100,7 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 rmSync(dir, { recursive: true, force: true });
 
-const row = (name, value, baseline, base) => ({
+const row = (name, value, baseline, base, concurrency) => ({
   name,
   unit: 'ms/event (lower is better)',
   value: round(median(value)),
@@ -111,6 +111,10 @@ const row = (name, value, baseline, base) => ({
     value: [round(Math.min(...value)), round(Math.max(...value))],
     baseline: [round(Math.min(...base)), round(Math.max(...base))],
   },
+  concurrency,
+  // Audit events, not envelope messages: no suite, no frame length.
+  suite: null,
+  frameLength: null,
 });
 const results = [
   row(
@@ -118,12 +122,14 @@ const results = [
     samples.sinkSerial,
     'plain JSONL append + fsync',
     samples.bareSerial,
+    1,
   ),
   row(
     `audit append, ${BATCH} events at once (batched under one lock)`,
     samples.sinkConcurrent,
     'plain JSONL append of the same events + one fsync',
     samples.bareConcurrent,
+    BATCH,
   ),
 ];
 writeBenchResults('audit', results, quick);

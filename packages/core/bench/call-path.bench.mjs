@@ -110,6 +110,10 @@ for (const { label, calls, encrypt } of cases) {
     spread: [round(Math.min(...added)), round(Math.max(...added))],
     rounds: ROUNDS,
     calls,
+    // One call at a time; KMS calls, not envelope messages.
+    concurrency: 1,
+    suite: null,
+    frameLength: null,
     node: process.version,
   });
   await keyport.close();

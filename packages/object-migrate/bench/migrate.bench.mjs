@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Keyport } from '@keyport/core';
-import { sealEnvelope } from '@keyport/envelope';
+import { DEFAULT_FRAME_LENGTH, sealEnvelope } from '@keyport/envelope';
 import { openLocalKeystore } from '@keyport/local';
 import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 
@@ -133,6 +133,12 @@ for (const n of [1, 2, 4]) {
     baseline: `bare S3 GET+PUT, ${n} process${n > 1 ? 'es' : ''}, ${CONCURRENCY} in flight each`,
     baselineValue: r2(baselineValue),
     ratio: r2(value / baselineValue),
+    // Objects in flight: workers × each one's concurrency, on both sides.
+    concurrency: n * CONCURRENCY,
+    workers: n,
+    // The objects are envelopes sealed with the defaults.
+    suite: '0x0478',
+    frameLength: DEFAULT_FRAME_LENGTH,
     spread: {
       runs: RUNS,
       value: [r2(Math.min(...ours)), r2(Math.max(...ours))],

@@ -61,7 +61,7 @@ async function measure(label, kp, source, expectAtLeast) {
     await listingOnly(kp, source);
     list.push(performance.now() - t);
   }
-  const row = (name, values, baseline, baseValues) => ({
+  const row = (name, values, baseline, baseValues, concurrency) => ({
     name,
     unit: 'ms',
     value: Math.round(median(values)),
@@ -72,10 +72,14 @@ async function measure(label, kp, source, expectAtLeast) {
     baselineSpread: { min: Math.round(Math.min(...baseValues)), max: Math.round(Math.max(...baseValues)) },
     keys: expectAtLeast,
     repeats: REPEATS,
+    concurrency,
+    // Key listings, not envelope messages: no suite, no frame length.
+    suite: null,
+    frameLength: null,
   });
   results.push(
-    row(`inventory ${label} ${expectAtLeast} keys (concurrency 8)`, inv, 'same calls sequentially', seq),
-    row(`listKeys only ${label} ${expectAtLeast} keys`, list, 'inventory', inv),
+    row(`inventory ${label} ${expectAtLeast} keys (concurrency 8)`, inv, 'same calls sequentially', seq, 8),
+    row(`listKeys only ${label} ${expectAtLeast} keys`, list, 'inventory', inv, 1),
   );
 }
 
