@@ -6,8 +6,9 @@
  * A job names a shared control block, a ring of input slots and the shared output. The worker
  * claims only frames the main thread has already copied into the ring, runs AES-256-GCM over
  * one slot (the same IV, AAD and slice size as aead.ts/frames.ts), writes the result straight
- * into the output, frees the slot and counts the frame done. Control words: see CTL in
- * frame-pool.ts (kept in step by the pool's tests).
+ * into the output, frees the slot and counts the frame done. A job whose input is itself shared
+ * (\`input\`, see FrameJob.sharedInput) has no ring: every frame is read where it is. Control
+ * words: see CTL in frame-pool.ts (kept in step by the pool's tests).
  */
 export const FRAME_WORKER_SOURCE = `
 'use strict';
@@ -33,7 +34,8 @@ function aad(messageId, final, seq, length) {
 function run(job) {
   const ctl = new Int32Array(job.ctl);
   const busy = new Int32Array(job.busy);
-  const ring = Buffer.from(job.ring);
+  const ring = job.ring === undefined ? undefined : Buffer.from(job.ring);
+  const input = job.input === undefined ? undefined : Buffer.from(job.input);
   const out = Buffer.from(job.out);
   const { key, messageId, count, frameLength, slotSize, slots, seal, inputShift } = job;
   const sealIv = Buffer.alloc(12);
@@ -54,24 +56,30 @@ function run(job) {
       const seq = i + 1;
       const slot = (i % slots) * slotSize;
       const at = job.outBase + i * job.outStride + (last ? job.lastShift : 0);
+      // Where the content starts: in the caller's shared input, or in this frame's slot.
+      const from = input ?? ring;
+      const body = input !== undefined
+        ? job.inBase + i * job.inStride + (last ? job.lastInShift : 0)
+        : slot + (seal ? 0 : 16) + inputShift;
       let ok = true;
       if (seal) {
         sealIv.writeUInt32BE(seq, 8);
         const c = createCipheriv('aes-256-gcm', key, sealIv, { authTagLength: 16 });
         c.setAAD(aad(messageId, final, seq, length));
-        const body = slot + inputShift;
         for (let p = 0; p < length; p += SLICE) {
-          out.set(c.update(ring.subarray(body + p, body + Math.min(length, p + SLICE))), at + p);
+          out.set(c.update(from.subarray(body + p, body + Math.min(length, p + SLICE))), at + p);
         }
         c.final();
         out.set(c.getAuthTag(), at + length);
       } else {
-        const d = createDecipheriv('aes-256-gcm', key, ring.subarray(slot, slot + 12), { authTagLength: 16 });
+        // The IV: at the slot's start, or in the message just before the content (and the final
+        // frame's 4-byte content length).
+        const ivAt = input !== undefined ? body - (final ? 16 : 12) : slot;
+        const d = createDecipheriv('aes-256-gcm', key, from.subarray(ivAt, ivAt + 12), { authTagLength: 16 });
         d.setAAD(aad(messageId, final, seq, length));
-        const body = slot + 16 + inputShift;
-        d.setAuthTag(ring.subarray(body + length, body + length + 16));
+        d.setAuthTag(from.subarray(body + length, body + length + 16));
         for (let p = 0; p < length; p += SLICE) {
-          out.set(d.update(ring.subarray(body + p, body + Math.min(length, p + SLICE))), at + p);
+          out.set(d.update(from.subarray(body + p, body + Math.min(length, p + SLICE))), at + p);
         }
         try {
           d.final();
@@ -79,7 +87,7 @@ function run(job) {
           ok = false;
         }
       }
-      Atomics.store(busy, i % slots, 0);
+      if (ring !== undefined) Atomics.store(busy, i % slots, 0);
       if (!ok) {
         for (let b = Atomics.load(ctl, FIRST_BAD); i < b; b = Atomics.load(ctl, FIRST_BAD)) {
           if (Atomics.compareExchange(ctl, FIRST_BAD, b, i) === b) break;

@@ -32,7 +32,9 @@ export interface OpenOptions extends OpenLimits {
    * messages of 4 MiB and at least 4 frames are opened on the calling thread and worker threads
    * at once, and plaintext is still returned only when every tag (and the signature) verifies;
    * such a plaintext is a `Buffer` over a `SharedArrayBuffer` (WebCrypto refuses views of shared
-   * memory: copy it, or pass 1, where that matters). Streams
+   * memory: copy it, or pass 1, where that matters). A message over a SharedArrayBuffer (as a
+   * parallel seal returns) is read by the workers in place; others are copied to them frame by
+   * frame. Streams
    * (default 1, one frame at a time): when given, 2 × min(concurrency, cores) frames in flight
    * for frame lengths of 64 KiB to 1 MiB, on up to concurrency − 1 worker threads (at most one
    * per other core) and the calling thread, each released in order and only after its own tag

@@ -92,6 +92,10 @@ export function sealFramesParallel(
         lastShift: 8,
         out,
         inputShift: plaintext.byteOffset % 8,
+        sharedInput:
+          plaintext.buffer instanceof SharedArrayBuffer
+            ? { buffer: plaintext.buffer, base: plaintext.byteOffset, stride: frameLength, lastShift: 0 }
+            : undefined,
         copyFrame: (i, slot) => copyToSlot(content(i), slot, plaintext.byteOffset % 8),
         runFrame: (i) => {
           const seq = i + 1;
@@ -198,6 +202,17 @@ export function openFramesParallel(
           lastShift: 0,
           out,
           inputShift,
+          // Every frame but the last is a regular one (prefix 16, content, tag 16); a final
+          // frame's content starts 8 bytes further into its frame (0xFFFFFFFF, content length).
+          sharedInput:
+            message.buffer instanceof SharedArrayBuffer
+              ? {
+                  buffer: message.buffer,
+                  base: message.byteOffset + at + 16,
+                  stride: 16 + frameLength + 16,
+                  lastShift: last.final ? 8 : 0,
+                }
+              : undefined,
           copyFrame: (i, slot) => {
             const s = spots[i] as FrameSpot;
             slot.set(s.iv, 0);

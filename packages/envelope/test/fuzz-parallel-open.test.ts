@@ -2,10 +2,10 @@
  * Fuzz: the parallel paths must agree with the sequential one on every mutated message. A 4 MiB
  * message with small frames (so frames are many) is mutated at random (bit flips anywhere, in
  * frame prefixes especially, truncation, a frame dropped or duplicated, bytes appended) and
- * opened with `openEnvelope` at concurrency 1 and 4 and with `openStream` at 1 and 4: the
- * results (error code, or plaintext) are the same, a modified message never opens, and the
- * stream releases only plaintext from frames before the first changed byte. Runs:
- * KEYPORT_FUZZ_RUNS (small in CI).
+ * opened with `openEnvelope` at concurrency 1 and 4 (from ordinary and from shared memory) and
+ * with `openStream` at 1 and 4: the results (error code, or plaintext) are the same, a modified
+ * message never opens, and the stream releases only plaintext from frames before the first
+ * changed byte. Runs: KEYPORT_FUZZ_RUNS (small in CI).
  */
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
@@ -111,6 +111,10 @@ describe('fuzz: parallel open agrees with sequential open', () => {
           const one = await openWhole(bad, 1);
           const four = await openWhole(bad, 4);
           expect(four, m.name).toBe(one);
+          // The same bytes in shared memory: the workers read them in place.
+          const inShared = Buffer.from(new SharedArrayBuffer(bad.length));
+          inShared.set(bad);
+          expect(await openWhole(inShared, 4), `${m.name}, shared`).toBe(one);
           if (changed) expect(one, m.name).toMatch(/^error (InvalidCiphertext|Integrity)$/);
           const s1 = await openStreamed(bad, 1);
           const s4 = await openStreamed(bad, 4);
