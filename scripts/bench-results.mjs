@@ -24,8 +24,8 @@ export function benchResultsFile(name, quick = process.env.KEYPORT_BENCH_QUICK =
 /**
  * What every row must name besides its figures: the concurrency it ran at (callers, jobs or
  * threads; 1 for one at a time), and the envelope algorithm suite and frame length its messages
- * used — `null` for both when the row measures no envelope message (an adapter call, a CLI
- * startup). Node's version is added here.
+ * used — `null` for both when the row measures no envelope message (an adapter call, an audit
+ * append). Node's version is added here.
  */
 const REQUIRED = ['concurrency', 'suite', 'frameLength'];
 

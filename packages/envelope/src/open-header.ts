@@ -34,11 +34,10 @@ export interface OpenOptions extends OpenLimits {
    * such a plaintext is a `Buffer` over a `SharedArrayBuffer` (WebCrypto refuses views of shared
    * memory: copy it, or pass 1, where that matters). A message over a SharedArrayBuffer (as a
    * parallel seal returns) is read by the workers in place; others are copied to them frame by
-   * frame. Streams
-   * (default 1, one frame at a time): when given, 2 × min(concurrency, cores) frames in flight
-   * for frame lengths of 64 KiB to 1 MiB, on up to concurrency − 1 worker threads (at most one
-   * per other core) and the calling thread, each released in order and only after its own tag
-   * verifies.
+   * frame. Streams (default 1, one frame at a time): when given, 2 × min(concurrency, cores)
+   * frames in flight for frame lengths of 64 KiB to 1 MiB, on up to concurrency − 1 worker
+   * threads (at most one per other core) and the calling thread, each released in order and
+   * only after its own tag verifies.
    */
   readonly concurrency?: number;
 }

@@ -69,9 +69,10 @@ export interface SealOptions {
    * and the message is then a `Buffer` over a `SharedArrayBuffer` (WebCrypto refuses views of
    * shared memory: copy it, or pass 1, where that matters); smaller ones stay on the calling
    * thread. Plaintext over a SharedArrayBuffer is read by the workers in place (no copy for
-   * them); other plaintext is copied to them frame by frame. Streams (default 1, one frame at a time): when given, 2 × min(concurrency, cores)
-   * frames in flight for frame lengths of 64 KiB to 1 MiB, on up to concurrency − 1 worker
-   * threads (at most one per other core) and the calling thread. The message format is the same either way.
+   * them); other plaintext is copied to them frame by frame. Streams (default 1, one frame at a
+   * time): when given, 2 × min(concurrency, cores) frames in flight for frame lengths of 64 KiB
+   * to 1 MiB, on up to concurrency − 1 worker threads (at most one per other core) and the
+   * calling thread. The message format is the same either way.
    */
   readonly concurrency?: number;
 }
