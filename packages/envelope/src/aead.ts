@@ -152,22 +152,31 @@ export function sealPieces(
 }
 
 /**
- * Decrypts `length` bytes of content followed by its 16-byte tag, in `GCM_SLICE` pieces; the
- * pieces only when the tag verifies (zeroed and undefined otherwise).
+ * Decrypts `length` bytes of content followed by its 16-byte tag, given as the concatenation of
+ * `parts` (views, never joined), in `GCM_SLICE` pieces; the pieces only when the tag verifies
+ * (zeroed and undefined otherwise).
  */
 export function openPieces(
   key: AeadKey,
   iv: Uint8Array,
   aad: Uint8Array,
-  contentAndTag: Uint8Array,
+  parts: readonly Uint8Array[],
   length: number,
 ): Buffer[] | undefined {
   const d = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
   d.setAAD(aad);
-  d.setAuthTag(contentAndTag.subarray(length, length + 16));
   const out: Buffer[] = [];
-  for (let i = 0; i < length; i += GCM_SLICE)
-    out.push(d.update(contentAndTag.subarray(i, Math.min(length, i + GCM_SLICE))));
+  const tag: Uint8Array[] = [];
+  let at = 0;
+  for (const part of parts) {
+    const content = Math.min(part.length, Math.max(0, length - at));
+    for (let i = 0; i < content; i += GCM_SLICE)
+      out.push(d.update(part.subarray(i, Math.min(content, i + GCM_SLICE))));
+    if (content < part.length) tag.push(part.subarray(content));
+    at += part.length;
+  }
+  // The tag may span parts: its 16 bytes are the only ones ever joined.
+  d.setAuthTag(tag.length === 1 ? (tag[0] as Uint8Array) : Buffer.concat(tag));
   try {
     d.final();
     return out;

@@ -69,13 +69,16 @@ export class ChunkQueue {
     return joined;
   }
 
-  /** Copies the first `n` buffered bytes (`n` <= length) into `target` without joining chunks. */
-  copyTo(target: Buffer, n: number): void {
-    let at = 0;
-    for (let i = 0; at < n; i++) {
+  /** The first `n` buffered bytes (`n` <= length) as views of their chunks (never joined). */
+  views(n: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let i = 0, at = 0; at < n; i++) {
       const c = this.chunks[i] as Uint8Array;
-      at += Buffer.from(c.buffer, c.byteOffset, Math.min(c.length, n - at)).copy(target, at);
+      const v = c.length <= n - at ? c : c.subarray(0, n - at);
+      out.push(v);
+      at += v.length;
     }
+    return out;
   }
 
   /**

@@ -199,16 +199,9 @@ async function* framedBodyInFlight(s: BodyState, window: number): AsyncGenerator
     const { seq, final, iv, length } = await readFramePrefix(s, expected);
     await queue.need(length + 16);
     const aad = bodyAad(header.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
-    const opened = runner.open(
-      iv,
-      aad,
-      length,
-      (target) => {
-        queue.copyTo(target, length + 16);
-        verifier?.update(target.subarray(0, length + 16));
-      },
-      `frame ${seq}`,
-    );
+    const frame = queue.views(length + 16);
+    for (const part of frame) verifier?.update(part);
+    const opened = runner.open(iv, aad, frame, length, `frame ${seq}`);
     // Settled-but-unawaited rejections must not surface as unhandled while earlier frames drain.
     opened.catch(() => undefined);
     inFlight.push(opened);

@@ -166,14 +166,14 @@ export interface StreamFrameRunner {
   /** AES-256-GCM of the concatenated `parts` (`length` bytes): ciphertext pieces, then the tag. */
   seal(iv: Uint8Array, aad: Uint8Array, parts: readonly Uint8Array[], length: number): Promise<Uint8Array[]>;
   /**
-   * Decrypts `length` bytes of content followed by the tag, copied out by `copyInto` (which
-   * fills its target's first `length + 16` bytes): the plaintext pieces, or Integrity.
+   * Decrypts the concatenated `parts`: `length` bytes of content, then the tag. The plaintext
+   * pieces, or Integrity.
    */
   open(
     iv: Uint8Array,
     aad: Uint8Array,
+    parts: readonly Uint8Array[],
     length: number,
-    copyInto: (target: Buffer) => void,
     what: string,
   ): Promise<Uint8Array[]>;
   close(): void;
@@ -191,6 +191,14 @@ export function streamFrameRunner(key: AeadKey, concurrency: number, frameLength
   const giveBack = (buffer: ArrayBuffer) => {
     if (closed) new Uint8Array(buffer).fill(0);
     else spare.push(buffer);
+  };
+  /** A frame buffer holding the concatenated `parts`: the one copy a worker's frame costs here. */
+  const copied = (parts: readonly Uint8Array[]): ArrayBuffer => {
+    const input = frameBuffer();
+    const target = Buffer.from(input);
+    let at = 0;
+    for (const p of parts) at += copyBytes(p, target, at);
+    return input;
   };
 
   const post = (
@@ -228,32 +236,23 @@ export function streamFrameRunner(key: AeadKey, concurrency: number, frameLength
     seal(iv, aad, parts, length) {
       const lane = laneWithRoom(workers);
       if (lane === undefined) return Promise.resolve(sealPieces(key, iv, aad, parts));
-      const input = frameBuffer();
-      const target = Buffer.from(input);
-      let at = 0;
-      for (const p of parts) at += copyBytes(p, target, at);
       return post(
         lane,
         true,
         iv,
         aad,
-        input,
+        copied(parts),
         length,
         () => new KeyportError('Internal', 'a frame worker failed to seal a frame'),
       );
     },
-    open(iv, aad, length, copyInto, what) {
+    open(iv, aad, parts, length, what) {
       const lane = laneWithRoom(workers);
-      const input = frameBuffer();
-      copyInto(Buffer.from(input));
       const failure = () => new KeyportError('Integrity', `${what} failed authentication`);
-      if (lane !== undefined) return post(lane, false, iv, aad, input, length, failure);
-      try {
-        const pieces = openPieces(key, iv, aad, new Uint8Array(input, 0, length + 16), length);
-        return pieces === undefined ? Promise.reject(failure()) : Promise.resolve(pieces);
-      } finally {
-        spare.push(input);
-      }
+      if (lane !== undefined) return post(lane, false, iv, aad, copied(parts), length, failure);
+      // Here the frame is opened where it lies in the caller's chunks: no copy.
+      const pieces = openPieces(key, iv, aad, parts, length);
+      return pieces === undefined ? Promise.reject(failure()) : Promise.resolve(pieces);
     },
     close() {
       closed = true;

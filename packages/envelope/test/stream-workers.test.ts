@@ -181,6 +181,43 @@ describe('stream frames on worker threads', () => {
     expect(await settled()).toBe(true);
   }, 60_000);
 
+  it("frames whose tags are split across chunks open wherever they run, and a tag's second half is checked", async () => {
+    const pt = randomBytes(24 * G + 3);
+    const msg = Buffer.from(await sealEnvelope(pt, { recipients: [aes], frameLength: G, concurrency: 1 }));
+    const frame = 4 + 12 + G + 16;
+    const headerLength = msg.length - 24 * frame - (4 + 4 + 12 + 4 + 3 + 16);
+    // A chunk boundary in the middle of every tag (and of the final frame's).
+    const cuts = [headerLength];
+    for (let k = 0; k < 24; k++) cuts.push(headerLength + k * frame + 16 + G + 8);
+    cuts.push(msg.length - 8, msg.length);
+    async function* splitTags(m: Buffer) {
+      let from = 0;
+      for (const to of cuts) {
+        yield m.subarray(from, to);
+        from = to;
+      }
+    }
+    const before = streamWorkersForTests().workerFrames;
+    expect((await collect(openStream(splitTags(msg), { trust: [aes], concurrency: 2 }))).equals(pt)).toBe(
+      true,
+    );
+    const byWorkers = streamWorkersForTests().workerFrames - before;
+    // Both places ran frames: the workers (copied) and this thread (from the chunks as they lie).
+    if (workersExpected) expect(byWorkers).toBeGreaterThan(0);
+    expect(byWorkers).toBeLessThan(25);
+    for (const k of [3, 24]) {
+      const bad = Buffer.from(msg);
+      const at = k === 24 ? msg.length - 2 : headerLength + k * frame + 16 + G + 12;
+      bad[at] = (bad[at] as number) ^ 1;
+      const code = await collect(openStream(splitTags(bad), { trust: [aes], concurrency: 2 })).then(
+        () => 'ok',
+        (e: { code?: string }) => e.code,
+      );
+      expect(code).toBe('Integrity');
+    }
+    expect(await settled()).toBe(true);
+  }, 60_000);
+
   it('a process streaming with workers waits for its frames, then exits on its own', () => {
     // Run from source in a child (the CLI's TypeScript hooks): workers and reply ports must keep
     // the process alive exactly while frames are out, never after.
