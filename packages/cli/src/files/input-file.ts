@@ -17,8 +17,15 @@ export interface OpenedInput {
   close(): Promise<void>;
 }
 
+/** Bytes per read: a frame's worth (the default frame length), one thread-pool round trip each. */
+const READ_CHUNK = 1024 * 1024;
+
 async function* readAll(h: FileHandle, path: string): AsyncGenerator<Uint8Array> {
-  const buf = Buffer.allocUnsafe(256 * 1024);
+  // A read that fills its buffer hands the buffer on and the next read gets a new one (the
+  // consumer may keep a chunk while later reads arrive); a short read (a pipe, a FIFO, the end
+  // of the file) hands on a copy of what it got, and the buffer is read into again. So no copy
+  // for a regular file's full reads, and no chunk pins more memory than it carries.
+  let buf = Buffer.allocUnsafeSlow(READ_CHUNK);
   for (;;) {
     let n: number;
     try {
@@ -27,8 +34,13 @@ async function* readAll(h: FileHandle, path: string): AsyncGenerator<Uint8Array>
       throw fileError(e, path, 'cannot read');
     }
     if (n === 0) return;
-    // A copy: the consumer may keep the chunk while the next read fills the buffer.
-    yield Buffer.from(buf.subarray(0, n));
+    if (n < buf.length) {
+      yield Buffer.from(buf.subarray(0, n));
+      continue;
+    }
+    const full = buf;
+    buf = Buffer.allocUnsafeSlow(READ_CHUNK);
+    yield full;
   }
 }
 

@@ -14,7 +14,7 @@ import { type KeyOperations, KeyportError } from '@keyport/core';
 import { openStream, type Recipient, rewrapStream } from '@keyport/envelope';
 import { isErrno } from '../cli-errors.js';
 import { abortable } from '../files/abortable.js';
-import { writeAll } from '../files/output-file.js';
+import { writeChunks } from '../files/output-file.js';
 import { trackTemp, untrackTemp } from '../files/temps.js';
 import { type Peeked, peekHandle, peekPrefix } from './header-peek.js';
 import { TEMP_SUFFIX } from './plan.js';
@@ -170,26 +170,9 @@ async function writeRewrapped(
     remove: ctx.removeSource ? [ctx.from] : [],
     ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
   });
-  // The header and the frames arrive as separate chunks: written in batches of up to
-  // WRITE_BATCH bytes, a small file takes one write call instead of one per chunk.
-  let pending: Uint8Array[] = [];
-  let pendingBytes = 0;
-  let written = 0;
-  const flush = async (): Promise<void> => {
-    if (pendingBytes === 0) return;
-    const batch = pending.length === 1 ? (pending[0] as Uint8Array) : Buffer.concat(pending, pendingBytes);
-    pending = [];
-    pendingBytes = 0;
-    await writeAll(out, batch);
-  };
-  for await (const chunk of rewrapped) {
-    pending.push(chunk);
-    pendingBytes += chunk.length;
-    written += chunk.length;
-    if (pendingBytes >= WRITE_BATCH) await flush();
-  }
-  await flush();
-  return written;
+  // The header and the frames arrive as separate chunks: written in batches, so a small file
+  // takes one write call instead of one per chunk.
+  return writeChunks(out, rewrapped);
 }
 
 /**
@@ -234,8 +217,6 @@ const sameFile = (a: Stats, b: Stats): boolean =>
   a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.ctimeMs === b.ctimeMs;
 
 const READ_CHUNK = 256 * 1024;
-/** Rewrapped chunks are gathered up to this many bytes per write call. */
-const WRITE_BATCH = 256 * 1024;
 
 /** Up to `length` bytes at `position` (fewer at the end of the file), in a buffer of their own. */
 async function readAt(h: FileHandle, position: number, length: number): Promise<Buffer> {

@@ -1,0 +1,87 @@
+/**
+ * encrypt, decrypt and rewrap stream: a command's peak memory does not grow with the file. Run
+ * through the real bin in a child process (the bin installs the Ctrl-C signal every read and
+ * write is tied to), peak RSS read from the OS (getrusage's maxRSS, written at exit), 192 MiB
+ * against 1 KiB. The reads and writes once raced each chunk against one abort promise kept for
+ * the whole command, which kept every chunk: peak RSS grew by twice the file.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BIN, HOOKS, localWorkspace, PASSPHRASE, runCli } from './support/cli.js';
+
+const BIG = 192 * 1024 * 1024;
+/** Peak growth allowed over the 1 KiB run: frames in flight, batches, allocator slack. */
+const ALLOWED_GROWTH_MIB = 80;
+
+let ws: Awaited<ReturnType<typeof localWorkspace>>;
+let key: string;
+let key2: string;
+
+beforeAll(async () => {
+  ws = await localWorkspace();
+  for (const name of ['k', 'k2']) {
+    expect((await runCli(['keys', 'create', name], { cwd: ws.dir })).code).toBe(0);
+  }
+  key = ws.uri('k');
+  key2 = ws.uri('k2');
+  await writeFile(
+    join(ws.dir, 'peak.mjs'),
+    [
+      "import { writeFileSync } from 'node:fs';",
+      "process.on('exit', () => writeFileSync(process.env.KEYPORT_TEST_PEAK_FILE, String(process.resourceUsage().maxRSS)));",
+    ].join('\n'),
+  );
+  await writeFile(join(ws.dir, 'small.bin'), Buffer.alloc(1024, 3));
+  const big = Buffer.allocUnsafe(BIG);
+  for (let i = 0; i < BIG; i += 4096) big.writeUInt32LE(i, i);
+  await writeFile(join(ws.dir, 'big.bin'), big);
+});
+
+/** Runs the bin; returns its peak RSS in MiB. */
+async function peakMiB(args: string[]): Promise<number> {
+  const peakFile = join(ws.dir, 'peak.txt');
+  const r = spawnSync(
+    process.execPath,
+    ['--import', HOOKS, '--import', join(ws.dir, 'peak.mjs'), BIN, ...args],
+    {
+      cwd: ws.dir,
+      env: {
+        PATH: process.env.PATH,
+        KEYPORT_CLI_FROM_SOURCE: '1',
+        KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE,
+        KEYPORT_TEST_PEAK_FILE: peakFile,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 120_000,
+    },
+  );
+  expect(r.status, r.stderr.toString()).toBe(0);
+  const kib = Number(await readFile(peakFile, 'utf8'));
+  await rm(peakFile);
+  return kib / 1024;
+}
+
+describe('peak memory does not grow with the file', () => {
+  it('encrypt, decrypt and rewrap of 192 MiB peak within 80 MiB of the same command on 1 KiB', async () => {
+    const commands = (name: string) => [
+      ['encrypt', `${name}.bin`, '-o', `${name}.enc`, '-r', key, '--no-progress'],
+      ['decrypt', `${name}.enc`, '-o', `${name}.out`, '-k', key, '--no-progress'],
+      ['rewrap', `${name}.enc`, '-o', `${name}.re`, '-k', key, '--add', key2, '--no-progress'],
+    ];
+    const small = commands('small');
+    const big = commands('big');
+    for (let i = 0; i < small.length; i++) {
+      const base = await peakMiB(small[i] as string[]);
+      const peak = await peakMiB(big[i] as string[]);
+      expect(
+        peak - base,
+        `${(big[i] as string[])[0]}: ${base.toFixed(0)} MiB on 1 KiB, ${peak.toFixed(0)} MiB on 192 MiB`,
+      ).toBeLessThan(ALLOWED_GROWTH_MIB);
+    }
+    expect((await readFile(join(ws.dir, 'big.out'))).equals(await readFile(join(ws.dir, 'big.bin')))).toBe(
+      true,
+    );
+  }, 300_000);
+});
