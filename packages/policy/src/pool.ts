@@ -32,28 +32,53 @@ export async function* mapBounded<T, R>(
   }
 }
 
-/** Runs several async iterables at once and yields their items as they come. */
+/**
+ * Runs several async iterables at once and yields their items as they come. Each source's next
+ * step reports into one queue; not `Promise.race` over the pending steps, which leaves on a slow
+ * source's step a reaction per race, each holding the item a faster source gave that race, until
+ * the slow one answers.
+ */
 export async function* merge<T>(sources: readonly AsyncIterable<T>[]): AsyncIterable<T> {
   const iterators = sources.map((s) => s[Symbol.asyncIterator]());
-  const pending = new Map<number, Promise<{ index: number; step: IteratorResult<T> }>>();
+  type Arrival = { index: number; step: IteratorResult<T> } | { index: number; error: unknown };
+  const arrived: Arrival[] = [];
+  const pending = new Set<number>();
+  let wake: (() => void) | undefined;
+  const report = (arrival: Arrival): void => {
+    arrived.push(arrival);
+    wake?.();
+  };
   const pull = (index: number): void => {
-    pending.set(
-      index,
-      (iterators[index] as AsyncIterator<T>).next().then((step) => ({ index, step })),
+    pending.add(index);
+    let next: Promise<IteratorResult<T>>;
+    try {
+      next = Promise.resolve((iterators[index] as AsyncIterator<T>).next());
+    } catch (error) {
+      report({ index, error });
+      return;
+    }
+    next.then(
+      (step) => report({ index, step }),
+      (error: unknown) => report({ index, error }),
     );
   };
   for (let i = 0; i < iterators.length; i++) pull(i);
   try {
     while (pending.size > 0) {
-      const { index, step } = await Promise.race(pending.values());
-      if (step.done) {
-        pending.delete(index);
-        continue;
+      if (arrived.length === 0) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
       }
-      pull(index);
-      yield step.value;
+      const arrival = arrived.shift() as Arrival;
+      if ('error' in arrival) throw arrival.error;
+      pending.delete(arrival.index);
+      if (arrival.step.done) continue;
+      pull(arrival.index);
+      yield arrival.step.value;
     }
   } finally {
-    await Promise.allSettled([...pending.keys()].map((i) => iterators[i]?.return?.()));
+    await Promise.allSettled([...pending].map((i) => iterators[i]?.return?.()));
   }
 }
