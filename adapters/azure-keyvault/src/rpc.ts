@@ -12,6 +12,8 @@ import { type CheckedOptions, invalid, type TokenCredential, type Vault } from '
 import { identitySdk, keysSdk } from './sdk.js';
 
 const KEY_NAME = /^[A-Za-z0-9-]{1,127}$/;
+/** Refs whose resolution is remembered (see `Rpc.resolve`). */
+const RESOLVED_MAX = 1024;
 
 export interface ResolvedKey {
   readonly vault: Vault;
@@ -35,6 +37,7 @@ export class Rpc {
   private readonly byHost: ReadonlyMap<string, Vault>;
   private readonly keyClients = new Map<Vault, Promise<KeyClient>>();
   private readonly cryptoClients = new Map<string, Promise<CryptographyClient>>();
+  private readonly resolved = new Map<string, ResolvedKey>();
   private defaultCredential: Promise<TokenCredential> | undefined;
 
   constructor(readonly config: CheckedOptions) {
@@ -77,8 +80,24 @@ export class Rpc {
     return this.config.vaults[0] as Vault;
   }
 
-  /** The vault, key name and version a ref names (the ref's version wins over none in the URI). */
+  /**
+   * The vault, key name and version a ref names (the ref's version wins over none in the URI).
+   * Remembered per URI and version (a bounded map, emptied when full): parsing the URI was a
+   * visible share of the adapter's own time on every call.
+   */
   resolve(ref: KeyRef): ResolvedKey {
+    // Unambiguous whatever the strings hold (a key from a bad ref must not match a good one's).
+    const id = JSON.stringify([ref.uri, ref.version ?? null]);
+    let key = this.resolved.get(id);
+    if (key === undefined) {
+      key = this.parseRef(ref);
+      if (this.resolved.size >= RESOLVED_MAX) this.resolved.clear();
+      this.resolved.set(id, key);
+    }
+    return key;
+  }
+
+  private parseRef(ref: KeyRef): ResolvedKey {
     const parsed = parseKeyUri(ref.uri);
     if (parsed.scheme !== 'azurekeyvault') throw invalid('not an azurekeyvault:// key URI', ref.uri);
     const vault = this.byHost.get(parsed.vaultHost.toLowerCase());

@@ -48,6 +48,23 @@ describe('vault configuration', () => {
       ).rejects.toMatchObject({ code: 'InvalidArgument' });
     }
   });
+
+  it('remembers resolved refs per URI and version, and never lets a bad ref match a good one', () => {
+    const p = new AzureKeyVaultProvider({ vaultUrl: 'https://kp.vault.azure.net', credential });
+    const rpc = (p as unknown as { rpc: { resolve(ref: { uri: string; version?: string }): unknown } }).rpc;
+    const uri = 'azurekeyvault://kp.vault.azure.net/keys/k';
+    expect(rpc.resolve({ uri })).toMatchObject({ name: 'k', version: undefined });
+    expect(rpc.resolve({ uri, version: 'v1' })).toMatchObject({ name: 'k', version: 'v1' });
+    expect(rpc.resolve({ uri: `${uri}/v2` })).toMatchObject({ name: 'k', version: 'v2' });
+    expect(rpc.resolve({ uri })).toMatchObject({ version: undefined });
+    // Strings that would spell a remembered entry's id if ids were joined naively.
+    for (const bad of [`${uri}\nv1`, JSON.stringify([uri, 'v1']), `["${uri}","v1"]`]) {
+      expect(() => rpc.resolve({ uri: bad })).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
+    }
+    expect(() => rpc.resolve({ uri, version: 'v1/../x' })).toThrow(
+      expect.objectContaining({ code: 'InvalidArgument' }),
+    );
+  });
 });
 
 describe('ECDSA signature encoding', () => {

@@ -58,11 +58,24 @@ export function writeFrame(mechanism: FrameMechanism, keyVersion: string, ...bod
   if (!KEY_VERSION.test(keyVersion)) {
     throw new KeyportError('InvalidArgument', 'a framed key version is 1..64 of [A-Za-z0-9._-]');
   }
-  return concatBytes([
-    Uint8Array.from([...MAGIC, FRAME_VERSION, mechanism, keyVersion.length]),
-    Buffer.from(keyVersion, 'ascii'),
-    ...body,
-  ]);
+  // Written in place, one allocation: this runs on every encrypt of several drivers.
+  const n = keyVersion.length;
+  let size = 5 + n;
+  for (const part of body) size += part.length;
+  const out = new Uint8Array(size);
+  out[0] = MAGIC[0];
+  out[1] = MAGIC[1];
+  out[2] = FRAME_VERSION;
+  out[3] = mechanism;
+  out[4] = n;
+  // ASCII only (KEY_VERSION): one byte per character.
+  for (let i = 0; i < n; i++) out[5 + i] = keyVersion.charCodeAt(i);
+  let at = 5 + n;
+  for (const part of body) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /**

@@ -26,6 +26,22 @@ describe('the keyport ciphertext frame', () => {
     expect(readFrame(reframe(framed, 'abcDEF0123')).keyVersion).toBe('abcDEF0123');
   });
 
+  it('writes the exact layout: magic, frame version, mechanism, version length and bytes, body parts in order', () => {
+    const framed = writeFrame(
+      FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM,
+      'v1.2_-',
+      Uint8Array.of(1, 2),
+      new Uint8Array(0),
+      Uint8Array.of(3),
+    );
+    expect(framed).toEqual(
+      Uint8Array.of(0x4b, 0x50, 0x01, 0x04, 6, 0x76, 0x31, 0x2e, 0x32, 0x5f, 0x2d, 1, 2, 3),
+    );
+    expect(Buffer.isBuffer(framed)).toBe(false);
+    expect(framed.byteOffset).toBe(0);
+    expect(framed.buffer.byteLength).toBe(framed.length);
+  });
+
   it('reads the first formats in the dialect of the driver that wrote them: 0x02 differs', () => {
     const legacy = Buffer.concat([Buffer.from('0200000003', 'hex'), Buffer.alloc(256, 1)]);
     expect(readLegacyFrame(legacy, 'local')).toMatchObject({
