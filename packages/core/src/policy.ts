@@ -98,9 +98,9 @@ export interface CallOutcome<T> {
  * caller's abort, the overall deadline or the per-attempt timeout, and must pass it to the SDK.
  * Errors leave as KeyportErrors.
  *
- * Each attempt costs one AbortController and one watched deadline (whichever of the attempt
- * timeout and the remaining deadline comes first; deadline-watch.ts), plus one AbortSignal.any
- * when the caller gave a signal.
+ * Each attempt costs one AbortController, one watched deadline (whichever of the attempt
+ * timeout and the remaining deadline comes first; deadline-watch.ts) and, when the caller gave a
+ * signal, an entry in that signal's followers (see `follow`).
  */
 export async function runWithPolicy<T>(
   attempt: (signal: AbortSignal) => Promise<T>,
@@ -126,18 +126,25 @@ export async function runWithPolicy<T>(
     const controller = new AbortController();
     const limit = policy.attemptTimeoutMs;
     const byAttempt = limit !== undefined && limit < remaining;
-    // Our own deadline cuts the attempt off directly; only a caller's signal needs a listener.
+    // Our deadline and the caller's abort both abort the attempt's own signal and cut the
+    // attempt off directly: no listener on any signal per attempt.
     let cutOff: (() => void) | undefined;
     const deadline = watch(byAttempt ? limit : remaining, () => {
       controller.abort(new DeadlineReason(byAttempt ? 'attempt' : 'deadline'));
       cutOff?.();
     });
-    // AbortSignal.any only when there is a caller's signal to follow: one listener per attempt
-    // on a signal shared by many concurrent calls would trip Node's MaxListeners warning.
-    const signal = caller === undefined ? controller.signal : AbortSignal.any([caller, controller.signal]);
+    const onCallerAbort =
+      caller === undefined
+        ? undefined
+        : () => {
+            controller.abort(caller.reason);
+            cutOff?.();
+          };
+    if (onCallerAbort !== undefined) follow(caller as AbortSignal, onCallerAbort);
+    const signal = controller.signal;
     let error: KeyportError;
     try {
-      const value = await raceAbort(attempt(signal), signal, caller !== undefined, (f) => {
+      const value = await raceAbort(attempt(signal), signal, (f) => {
         cutOff = f;
       });
       return { value, attempts: n };
@@ -146,6 +153,7 @@ export async function runWithPolicy<T>(
       error = signal.aborted ? abortError(signal) : mapError(e);
     } finally {
       unwatch(deadline);
+      if (onCallerAbort !== undefined) unfollow(caller as AbortSignal, onCallerAbort);
     }
     if (!error.retryable || n >= policy.maxAttempts) throw error;
     const jitter = random();
@@ -186,15 +194,51 @@ function assertPolicy(policy: RetryPolicy): void {
 }
 
 /**
- * Settles with the promise, or rejects as soon as the signal fires (SDKs that ignore signals).
- * The attempt's own timer calls the function given to `onCutOff`; a listener on the signal is
- * added only when `listen` (a caller's signal can fire it): add/removeEventListener were the
- * larger part of the policy's cost per call.
+ * Attempts in flight per caller signal, cut off together by one listener on the signal, added
+ * when its first attempt starts and removed when its last one ends (a listener left on an
+ * `AbortSignal.timeout` signal would keep it alive until it fires). Neither a listener per
+ * attempt (a signal shared by many concurrent calls would trip Node's MaxListeners warning) nor
+ * `AbortSignal.any` per attempt (each registers the new signal with the caller's through a
+ * WeakRef: a call with a signal cost three times one without, most of it in the collector).
+ */
+interface Followers {
+  readonly attempts: Set<() => void>;
+  readonly listener: () => void;
+}
+const followers = new WeakMap<AbortSignal, Followers>();
+
+function follow(signal: AbortSignal, onAbort: () => void): void {
+  let f = followers.get(signal);
+  if (f === undefined) {
+    const attempts = new Set<() => void>();
+    f = {
+      attempts,
+      listener: () => {
+        followers.delete(signal);
+        for (const cutOff of [...attempts]) cutOff();
+      },
+    };
+    followers.set(signal, f);
+    signal.addEventListener('abort', f.listener, { once: true });
+  }
+  f.attempts.add(onAbort);
+}
+
+function unfollow(signal: AbortSignal, onAbort: () => void): void {
+  const f = followers.get(signal);
+  if (f === undefined || !f.attempts.delete(onAbort) || f.attempts.size > 0) return;
+  followers.delete(signal);
+  signal.removeEventListener('abort', f.listener);
+}
+
+/**
+ * Settles with the promise, or rejects as soon as the attempt is cut off (SDKs that ignore
+ * signals): the attempt's deadline and the caller's abort call the function given to
+ * `onCutOff`, so nothing listens on the signal itself.
  */
 function raceAbort<T>(
   promise: Promise<T>,
   signal: AbortSignal,
-  listen: boolean,
   onCutOff: (cutOff: () => void) => void,
 ): Promise<T> {
   if (signal.aborted) {
@@ -202,21 +246,10 @@ function raceAbort<T>(
     return Promise.reject(abortError(signal));
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
+    onCutOff(() => {
       promise.catch(() => {});
       reject(abortError(signal));
-    };
-    onCutOff(onAbort);
-    if (listen) signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        if (listen) signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        if (listen) signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
+    });
+    promise.then(resolve, reject);
   });
 }

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backoffCap, DEFAULT_RETRY_POLICY, KeyportError, sleep } from '../src/index.js';
 import { runWithPolicy } from '../src/policy.js';
@@ -171,6 +172,64 @@ describe('call policy', () => {
     controller.abort();
     await expect(run).rejects.toMatchObject({ code: 'Aborted' });
     expect(seen?.aborted).toBe(true);
+  });
+
+  it("aborts every attempt in flight on one caller signal, with the caller's reason", async () => {
+    const controller = new AbortController();
+    const seen: AbortSignal[] = [];
+    const runs = Array.from({ length: 3 }, () =>
+      runWithPolicy(
+        (signal) => {
+          seen.push(signal);
+          return new Promise<never>(() => {});
+        },
+        policy,
+        { signal: controller.signal },
+      ),
+    );
+    const settled = Promise.all(runs.map((r) => expect(r).rejects.toMatchObject({ code: 'Aborted' })));
+    await vi.advanceTimersByTimeAsync(1);
+    const reason = new Error('user stop');
+    controller.abort(reason);
+    await settled;
+    expect(seen.map((s) => [s.aborted, s.reason])).toEqual(seen.map(() => [true, reason]));
+  });
+
+  it('leaves no listener on the caller signal: one while calls are in flight, none after', async () => {
+    vi.useRealTimers();
+    const shared = new AbortController().signal;
+    const listeners = () => getEventListeners(shared, 'abort').length;
+    let most = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        runWithPolicy(
+          async () => {
+            most = Math.max(most, listeners());
+            await new Promise((r) => setTimeout(r, 1 + (i % 4)));
+            return i;
+          },
+          policy,
+          { signal: shared },
+        ),
+      ),
+    );
+    expect(most).toBe(1);
+    expect(listeners()).toBe(0);
+    // Sequential calls too, and a timeout signal (a listener left on it keeps it alive until it fires).
+    const timeout = AbortSignal.timeout(60_000);
+    for (let i = 0; i < 3; i++) await runWithPolicy(async () => i, policy, { signal: timeout });
+    expect(getEventListeners(timeout, 'abort')).toHaveLength(0);
+    // A call that failed leaves none either.
+    await expect(
+      runWithPolicy(
+        async () => {
+          throw new KeyportError('NotFound', 'x');
+        },
+        policy,
+        { signal: shared },
+      ),
+    ).rejects.toMatchObject({ code: 'NotFound' });
+    expect(listeners()).toBe(0);
   });
 
   it('sleep rejects on abort', async () => {
