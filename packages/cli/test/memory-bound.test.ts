@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, HOOKS, localWorkspace, PASSPHRASE, runCli } from './support/cli.js';
 
 const BIG = 192 * 1024 * 1024;
@@ -37,6 +37,11 @@ beforeAll(async () => {
   const big = Buffer.allocUnsafe(BIG);
   for (let i = 0; i < BIG; i += 4096) big.writeUInt32LE(i, i);
   await writeFile(join(ws.dir, 'big.bin'), big);
+});
+
+// Nearly 1 GiB of files: not left in the temp directory.
+afterAll(async () => {
+  if (ws !== undefined) await rm(ws.dir, { recursive: true, force: true });
 });
 
 /** Runs the bin; returns its peak RSS in MiB. */
