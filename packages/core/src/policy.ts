@@ -199,7 +199,7 @@ function assertPolicy(policy: RetryPolicy): void {
  * `AbortSignal.timeout` signal would keep it alive until it fires). Neither a listener per
  * attempt (a signal shared by many concurrent calls would trip Node's MaxListeners warning) nor
  * `AbortSignal.any` per attempt (each registers the new signal with the caller's through a
- * WeakRef: a call with a signal cost three times one without, most of it in the collector).
+ * WeakRef: a call with a signal cost several times one without, most of it in the collector).
  */
 interface Followers {
   readonly attempts: Set<() => void>;
