@@ -24,6 +24,7 @@ const BENCHES = [
   'aws-kms',
   'azure-keyvault',
   'cli',
+  'cli-files',
   'core-call-path',
   'envelope',
   'gcp-kms',

@@ -17,21 +17,17 @@
  * Writes bench-results/cli.json: `{ name, unit, value, baseline, baselineValue, ratio }` rows with
  * medians, plus the spread (p10/p90) of each side. KEYPORT_BENCH_RUNS (default 15) per side.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { DEFAULT_FRAME_LENGTH } from '@keyport/envelope';
 import { openLocalKeystore } from '@keyport/local';
 import { expect, it } from 'vitest';
 import { writeBenchResults } from '../../../scripts/bench-results.mjs';
+import { BIN, buildCli } from './build-cli.js';
 
 const RUNS = Number(process.env.KEYPORT_BENCH_RUNS ?? 15);
-const CLI_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(CLI_ROOT, 'bin/keyport.mjs');
-const ROLLDOWN = join(CLI_ROOT, 'node_modules/rolldown/bin/cli.mjs');
 const PASSPHRASE = 'bench passphrase, not a secret';
 
 const round = (n: number, d = 1): number => Math.round(n * 10 ** d) / 10 ** d;
@@ -49,14 +45,7 @@ function timed(args: string[], cwd: string, env: NodeJS.ProcessEnv): number {
 }
 
 it(`keyport encrypt 1 KiB (local) vs a bare node start, ${RUNS} runs each`, async () => {
-  // The bin runs the bundle: build the CLI as `pnpm build` does, tsc then rolldown (its
-  // workspace dependencies, external to the bundle, are built by turbo's ^build).
-  const tsc = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', join(CLI_ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
-  execFileSync(process.execPath, [ROLLDOWN, '--config', join(CLI_ROOT, 'rolldown.config.mjs')], {
-    cwd: CLI_ROOT,
-    stdio: 'inherit',
-  });
+  buildCli();
 
   const work = await mkdtemp(join(tmpdir(), 'keyport-bench-startup-'));
   const rows: Array<Record<string, unknown>> = [];

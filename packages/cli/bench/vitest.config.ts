@@ -9,7 +9,7 @@ export default defineConfig({
   ssr: { resolve: { conditions, externalConditions: ['node'] } },
   test: {
     root: new URL('..', import.meta.url).pathname,
-    include: ['bench/migrate.bench.ts', 'bench/startup.bench.ts'],
+    include: ['bench/migrate.bench.ts', 'bench/startup.bench.ts', 'bench/file-throughput.bench.ts'],
     testTimeout: 1_800_000,
     hookTimeout: 120_000,
   },

@@ -1,7 +1,7 @@
 /**
  * encrypt, decrypt, rewrap and migrate stream: a command's peak memory does not grow with the file. Run
  * through the real bin in a child process (the bin installs the Ctrl-C signal every read and
- * write is tied to), peak RSS read from the OS (getrusage's maxRSS, written at exit), 192 MiB
+ * write is tied to), peak RSS read from the OS (VmHWM, written at exit), 192 MiB
  * against 1 KiB. The reads and writes once raced each chunk against one abort promise kept for
  * the whole command, which kept every chunk: peak RSS grew by twice the file.
  */
@@ -12,8 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, HOOKS, localWorkspace, PASSPHRASE, runCli } from './support/cli.js';
 
 const BIG = 192 * 1024 * 1024;
-/** Peak growth allowed over the 1 KiB run: frames in flight, batches, allocator slack. */
-const ALLOWED_GROWTH_MIB = 80;
+/**
+ * Peak growth allowed over the 1 KiB run: frames in flight, write batches, and the garbage V8
+ * lets pile up before it collects (measured 60-95 MiB here, whatever the file's size: a 1 GiB
+ * encrypt peaks no higher). Two thirds of the file: keeping even one copy of it fails.
+ */
+const ALLOWED_GROWTH_MIB = 128;
 
 let ws: Awaited<ReturnType<typeof localWorkspace>>;
 let key: string;
@@ -29,8 +33,10 @@ beforeAll(async () => {
   await writeFile(
     join(ws.dir, 'peak.mjs'),
     [
-      "import { writeFileSync } from 'node:fs';",
-      "process.on('exit', () => writeFileSync(process.env.KEYPORT_TEST_PEAK_FILE, String(process.resourceUsage().maxRSS)));",
+      "import { readFileSync, writeFileSync } from 'node:fs';",
+      // VmHWM: this process image's own peak. getrusage's maxRSS would also count the parent's
+      // resident size at fork (Linux carries it across exec), hiding a child's smaller peak.
+      "process.on('exit', () => writeFileSync(process.env.KEYPORT_TEST_PEAK_FILE, /VmHWM:\\s*(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]));",
     ].join('\n'),
   );
   await writeFile(join(ws.dir, 'small.bin'), Buffer.alloc(1024, 3));
@@ -69,7 +75,7 @@ async function peakMiB(args: string[]): Promise<number> {
 }
 
 describe('peak memory does not grow with the file', () => {
-  it('encrypt, decrypt, rewrap and migrate of 192 MiB peak within 80 MiB of the same command on 1 KiB', async () => {
+  it('encrypt, decrypt, rewrap and migrate of 192 MiB peak within 128 MiB of the same command on 1 KiB', async () => {
     const commands = (name: string) => [
       ['encrypt', `${name}.bin`, '-o', `${name}.enc`, '-r', key, '--no-progress'],
       ['decrypt', `${name}.enc`, '-o', `${name}.out`, '-k', key, '--no-progress'],
