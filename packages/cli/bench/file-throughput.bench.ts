@@ -6,20 +6,22 @@
  * frame in 64 KiB `update` slices (a fresh IV per frame; decrypt verifies each frame's tag before
  * writing it), one `writev` per frame, fsync, rename. The sides alternate; each figure is the
  * best of KEYPORT_BENCH_RUNS runs (default 5) with the slowest beside it, and each side's peak
- * RSS comes from the OS (VmHWM of the child's own image, written at exit; getrusage's maxRSS
- * would count the parent's resident size at fork). Writes
+ * RSS comes from the OS (VmHWM of the child's own image, scripts/peak-rss-hook.mjs). Writes
  * bench-results/cli-files.json.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DEFAULT_FRAME_LENGTH } from '@keyport/envelope';
 import { openLocalKeystore } from '@keyport/local';
 import { expect, it } from 'vitest';
 import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { BIN, buildCli } from './build-cli.js';
 
+/** Writes the child's own peak RSS (VmHWM) to $KEYPORT_PEAK_FILE at exit. */
+const PEAK_HOOK = fileURLToPath(new URL('../../../scripts/peak-rss-hook.mjs', import.meta.url));
 const QUICK = process.env.KEYPORT_BENCH_QUICK === '1';
 const RUNS = Number(process.env.KEYPORT_BENCH_RUNS ?? (QUICK ? 1 : 5));
 const MIB = 1024 * 1024;
@@ -85,20 +87,16 @@ it(`keyport encrypt / decrypt of a ${SIZE / MIB} MiB file vs a plain Node script
     );
     await writeFile(join(work, 'plain.mjs'), PLAIN);
     const peakFile = join(work, 'peak.txt');
-    await writeFile(
-      join(work, 'peak.mjs'),
-      "import { readFileSync, writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(process.env.PEAK_FILE, /VmHWM:\\s*(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]));\n",
-    );
     const input = Buffer.allocUnsafe(SIZE);
     for (let i = 0; i < SIZE; i += 4) input.writeUInt32LE((i * 2654435761) >>> 0, i);
     await writeFile(join(work, 'in.bin'), input);
-    const env = { PATH: process.env.PATH, KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE, PEAK_FILE: peakFile };
+    const env = { PATH: process.env.PATH, KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE, KEYPORT_PEAK_FILE: peakFile };
 
     /** Wall ms and peak RSS MiB of one child run; `out` is removed first (both sides create it). */
     const run = async (args: string[], out: string) => {
       await rm(join(work, out), { force: true });
       const t = performance.now();
-      const r = spawnSync(process.execPath, ['--import', join(work, 'peak.mjs'), ...args], {
+      const r = spawnSync(process.execPath, ['--import', PEAK_HOOK, ...args], {
         cwd: work,
         env,
         stdio: ['ignore', 'ignore', 'pipe'],

@@ -1,16 +1,19 @@
 /**
  * encrypt, decrypt, rewrap and migrate stream: a command's peak memory does not grow with the file. Run
  * through the real bin in a child process (the bin installs the Ctrl-C signal every read and
- * write is tied to), peak RSS read from the OS (VmHWM, written at exit), 192 MiB
+ * write is tied to), peak RSS read from the OS (VmHWM, scripts/peak-rss-hook.mjs), 192 MiB
  * against 1 KiB. The reads and writes once raced each chunk against one abort promise kept for
  * the whole command, which kept every chunk: peak RSS grew by twice the file.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, HOOKS, localWorkspace, PASSPHRASE, runCli } from './support/cli.js';
 
+/** Writes the child's own peak RSS (VmHWM) to $KEYPORT_PEAK_FILE at exit. */
+const PEAK_HOOK = fileURLToPath(new URL('../../../scripts/peak-rss-hook.mjs', import.meta.url));
 const BIG = 192 * 1024 * 1024;
 /**
  * Peak growth allowed over the 1 KiB run: frames in flight, write batches, and the garbage V8
@@ -30,15 +33,6 @@ beforeAll(async () => {
   }
   key = ws.uri('k');
   key2 = ws.uri('k2');
-  await writeFile(
-    join(ws.dir, 'peak.mjs'),
-    [
-      "import { readFileSync, writeFileSync } from 'node:fs';",
-      // VmHWM: this process image's own peak. getrusage's maxRSS would also count the parent's
-      // resident size at fork (Linux carries it across exec), hiding a child's smaller peak.
-      "process.on('exit', () => writeFileSync(process.env.KEYPORT_TEST_PEAK_FILE, /VmHWM:\\s*(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]));",
-    ].join('\n'),
-  );
   await writeFile(join(ws.dir, 'small.bin'), Buffer.alloc(1024, 3));
   const big = Buffer.allocUnsafe(BIG);
   for (let i = 0; i < BIG; i += 4096) big.writeUInt32LE(i, i);
@@ -53,21 +47,17 @@ afterAll(async () => {
 /** Runs the bin; returns its peak RSS in MiB. */
 async function peakMiB(args: string[]): Promise<number> {
   const peakFile = join(ws.dir, 'peak.txt');
-  const r = spawnSync(
-    process.execPath,
-    ['--import', HOOKS, '--import', join(ws.dir, 'peak.mjs'), BIN, ...args],
-    {
-      cwd: ws.dir,
-      env: {
-        PATH: process.env.PATH,
-        KEYPORT_CLI_FROM_SOURCE: '1',
-        KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE,
-        KEYPORT_TEST_PEAK_FILE: peakFile,
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-      timeout: 120_000,
+  const r = spawnSync(process.execPath, ['--import', HOOKS, '--import', PEAK_HOOK, BIN, ...args], {
+    cwd: ws.dir,
+    env: {
+      PATH: process.env.PATH,
+      KEYPORT_CLI_FROM_SOURCE: '1',
+      KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE,
+      KEYPORT_PEAK_FILE: peakFile,
     },
-  );
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 120_000,
+  });
   expect(r.status, r.stderr.toString()).toBe(0);
   const kib = Number(await readFile(peakFile, 'utf8'));
   await rm(peakFile);
