@@ -20,6 +20,7 @@ import {
   FRAME_MECHANISMS,
   GCM_IV_BYTES as IV_LEN,
   type SigningAlgorithm,
+  secretKey,
   GCM_TAG_BYTES as TAG_LEN,
 } from '@keyport/core';
 import { frameCiphertext, type ParsedCiphertext } from './ciphertext.js';
@@ -36,7 +37,7 @@ function openFailed(keyUri: string): never {
 
 export function aesGcmEncrypt(key: Buffer, version: number, plaintext: Uint8Array, aad: Uint8Array): Buffer {
   const iv = randomBytes(IV_LEN);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const cipher = createCipheriv('aes-256-gcm', secretKey(key), iv);
   cipher.setAAD(aad);
   const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   return frameCiphertext(FRAME_MECHANISMS.AES_256_GCM, version, iv, ct, cipher.getAuthTag());
@@ -51,7 +52,7 @@ export function aesGcmDecrypt(
   const { payload } = parsed;
   const iv = payload.subarray(0, IV_LEN);
   const tag = payload.subarray(payload.length - TAG_LEN);
-  const decipher = createDecipheriv('aes-256-gcm', key, iv);
+  const decipher = createDecipheriv('aes-256-gcm', secretKey(key), iv);
   decipher.setAAD(aad);
   decipher.setAuthTag(tag);
   const plain = decipher.update(payload.subarray(IV_LEN, payload.length - TAG_LEN));
@@ -145,7 +146,7 @@ export function verifyMessage(
 }
 
 export function hmacSha256(key: Buffer, message: Uint8Array): Buffer {
-  return createHmac('sha256', key).update(message).digest();
+  return createHmac('sha256', secretKey(key)).update(message).digest();
 }
 
 export function hmacEquals(expected: Buffer, given: Uint8Array): boolean {

@@ -73,6 +73,7 @@ export async function compileWorkerBuild(): Promise<{ entry: string; dispose(): 
     'key-rules',
     'emulated-data-keys',
     'exclusive-file',
+    'secret-key',
   ];
   await writeFile(
     join(shim, 'index.js'),

@@ -16,6 +16,7 @@ import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { AuditEvent } from './audit.js';
 import { OPERATIONS, type Operation } from './capabilities.js';
 import { ERROR_CODES, type ErrorCode, KeyportError } from './errors.js';
+import { secretKey } from './secret-key.js';
 
 export const AUDIT_FORMAT_VERSION = 1;
 export const GENESIS_MAC = '0'.repeat(64);
@@ -50,7 +51,7 @@ export function deriveAuditKeys(key: Uint8Array): AuditKeys {
 }
 
 export function hmacHex(key: Uint8Array, body: string): string {
-  return createHmac('sha256', key).update(body, 'utf8').digest('hex');
+  return createHmac('sha256', secretKey(key)).update(body, 'utf8').digest('hex');
 }
 
 /** Constant-time comparison of two lowercase-hex MACs of equal, fixed length. */

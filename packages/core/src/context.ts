@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { KeyportError } from './errors.js';
+import { secretKey } from './secret-key.js';
 import { type ContextInput, toEncryptionContext } from './validate.js';
 
 const utf8 = new TextEncoder();
@@ -174,7 +175,7 @@ export function contextKeys(context: ContextInput | undefined): string[] {
  */
 export function contextDigest(context: ContextInput | undefined, key?: Uint8Array): string {
   const encoded = encodeContext(context);
-  const h = key === undefined ? createHash('sha256') : createHmac('sha256', key);
+  const h = key === undefined ? createHash('sha256') : createHmac('sha256', secretKey(key));
   return h.update(encoded).digest('hex');
 }
 

@@ -11,6 +11,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { concatBytes, GCM_IV_BYTES, GCM_TAG_BYTES } from './ciphertext-frame.js';
 import { encodeContext } from './context.js';
 import { KeyportError } from './errors.js';
+import { secretKey } from './secret-key.js';
 import type { EncryptionContext } from './types.js';
 
 const CONTENT_KEY_BYTES = 32;
@@ -31,7 +32,7 @@ export async function sealBoundToContext(
     if (wrapped.length === 0 || wrapped.length > 0xffff)
       throw new KeyportError('Internal', 'the wrapped content key has an impossible length');
     const iv = randomBytes(GCM_IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', contentKey, iv).setAAD(aad);
+    const cipher = createCipheriv('aes-256-gcm', secretKey(contentKey), iv).setAAD(aad);
     const length = Uint8Array.of(wrapped.length >> 8, wrapped.length & 0xff);
     return concatBytes([length, wrapped, iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
   } finally {
@@ -69,7 +70,7 @@ export async function openBoundToContext(
   const contentKey = Buffer.from(await unwrap(parts.wrappedKey));
   try {
     if (contentKey.length !== CONTENT_KEY_BYTES) throw invalid('wrong content key');
-    const decipher = createDecipheriv('aes-256-gcm', contentKey, parts.iv).setAAD(aad);
+    const decipher = createDecipheriv('aes-256-gcm', secretKey(contentKey), parts.iv).setAAD(aad);
     decipher.setAuthTag(parts.tag);
     try {
       return new Uint8Array(Buffer.concat([decipher.update(parts.ciphertext), decipher.final()]));

@@ -13,7 +13,11 @@
 export const FRAME_WORKER_SOURCE = `
 'use strict';
 const { parentPort } = require('node:worker_threads');
-const { createCipheriv, createDecipheriv } = require('node:crypto');
+const { createCipheriv, createDecipheriv, createSecretKey } = require('node:crypto');
+// Byte keys cost Node 24 and 25 two thrown errors per cipher (core's BYTE_KEYS_THROW): there
+// the job's key becomes a KeyObject once, used for every frame.
+const MAJOR = Number(process.versions.node.split('.')[0]);
+const KEY_OBJECTS = MAJOR === 24 || MAJOR === 25;
 const NEXT = 0, COPIED = 1, DONE = 2, STOP = 3, FIRST_BAD = 4;
 const SLICE = 64 * 1024;
 const FRAME = Buffer.from('AWSKMSEncryptionClient Frame', 'latin1');
@@ -40,6 +44,7 @@ function run(job) {
   const { key, messageId, count, frameLength, slotSize, slots, seal, inputShift } = job;
   const sealIv = Buffer.alloc(12);
   try {
+    const cipherKey = KEY_OBJECTS ? createSecretKey(key) : key;
     for (;;) {
       if (Atomics.load(ctl, STOP) !== 0) return;
       const i = Atomics.load(ctl, NEXT);
@@ -64,7 +69,7 @@ function run(job) {
       let ok = true;
       if (seal) {
         sealIv.writeUInt32BE(seq, 8);
-        const c = createCipheriv('aes-256-gcm', key, sealIv, { authTagLength: 16 });
+        const c = createCipheriv('aes-256-gcm', cipherKey, sealIv, { authTagLength: 16 });
         c.setAAD(aad(messageId, final, seq, length));
         for (let p = 0; p < length; p += SLICE) {
           out.set(c.update(from.subarray(body + p, body + Math.min(length, p + SLICE))), at + p);
@@ -75,7 +80,7 @@ function run(job) {
         // The IV: at the slot's start, or in the message just before the content (and the final
         // frame's 4-byte content length).
         const ivAt = input !== undefined ? body - (final ? 16 : 12) : slot;
-        const d = createDecipheriv('aes-256-gcm', key, from.subarray(ivAt, ivAt + 12), { authTagLength: 16 });
+        const d = createDecipheriv('aes-256-gcm', cipherKey, from.subarray(ivAt, ivAt + 12), { authTagLength: 16 });
         d.setAAD(aad(messageId, final, seq, length));
         d.setAuthTag(from.subarray(body + length, body + length + 16));
         for (let p = 0; p < length; p += SLICE) {

@@ -6,6 +6,7 @@
  * each expand is one HMAC.
  */
 import { createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
+import { BYTE_KEYS_THROW } from '@keyport/core';
 import type { AeadKey } from './aead.js';
 import { bytesEqual, invalidCiphertext } from './bytes.js';
 import type { AlgorithmSuite } from './suites.js';
@@ -17,10 +18,10 @@ const ONE = Buffer.of(1);
  * How keys are handed to OpenSSL and how the two keys are derived, chosen by measurement
  * (`bench/envelope.bench.mjs`, cached 1 KiB seal, and the derivation alone) on each Node line:
  * - Node 24 asks of every key given as *bytes* to `createCipheriv`, `createHmac` or `hkdfSync`
- *   whether it is a KeyObject, then a CryptoKey, each by catching a thrown error; two throws
- *   cost more than a 1 KiB seal's AES. There keys go in as KeyObjects (`createSecretKey` takes
- *   the bytes-only path, no throw) and the derivation is two one-shot `hkdfSync` calls (16 us,
- *   against 55 us for three `createHmac` objects with byte keys).
+ *   whether it is a KeyObject, then a CryptoKey, each by catching a thrown error (core's
+ *   `BYTE_KEYS_THROW`); two throws cost more than a 1 KiB seal's AES. There keys go in as
+ *   KeyObjects (`createSecretKey` takes the bytes-only path, no throw) and the derivation is two
+ *   one-shot `hkdfSync` calls (16 us, against 55 us for three `createHmac` objects with byte keys).
  * - Node 22 checks a property instead, so bytes are the cheaper key (a KeyObject costs more to
  *   make than the two ciphers save), and three `createHmac` objects (10 us) beat two one-shot
  *   `hkdfSync` calls (16 to 21 us), which each extract anew.
@@ -29,7 +30,7 @@ const ONE = Buffer.of(1);
  *   HMAC and 20.7-21.5 us with KeyObjects).
  */
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
-const KEY_OBJECTS = NODE_MAJOR === 24 || NODE_MAJOR === 25;
+const KEY_OBJECTS = BYTE_KEYS_THROW;
 const ONE_SHOT_HKDF = NODE_MAJOR >= 24;
 
 export interface DerivedKeys {
