@@ -17,7 +17,7 @@ import {
   GCM_SLICE,
   SINGLE_BLOCK_STRING,
 } from './aead.js';
-import { invalidCiphertext } from './bytes.js';
+import { invalidCiphertext, u32be } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { sharedBuffer } from './frame-pool.js';
 import { SEQUENCE_END } from './frames.js';
@@ -149,17 +149,15 @@ async function readFramePrefix(
   if (expected > s.limits.maxFrames)
     throw invalidCiphertext(`the message has more than ${s.limits.maxFrames} frames`);
   await queue.need(4);
-  const firstBytes = queue.view(4);
-  const first = new DataView(firstBytes.buffer, firstBytes.byteOffset, 4).getUint32(0);
+  const first = u32be(queue.view(4), 0);
   const final = first === SEQUENCE_END;
   const prefix = final ? 24 : 16;
   await queue.need(prefix);
   // A copy: the queue's chunks are consumed (and may be reused by the source) before use.
-  const head = Uint8Array.from(queue.view(prefix));
-  const hv = new DataView(head.buffer, 0, prefix);
-  const seq = final ? hv.getUint32(4) : first;
+  const head = new Uint8Array(queue.view(prefix));
+  const seq = final ? u32be(head, 4) : first;
   if (seq !== expected) throw invalidCiphertext('frame out of sequence');
-  const length = final ? hv.getUint32(20) : f;
+  const length = final ? u32be(head, 20) : f;
   if (length > f) throw invalidCiphertext('final frame is longer than the frame length');
   verifier?.update(head);
   queue.consume(prefix);
@@ -235,10 +233,8 @@ async function* framedBodyInFlight(s: BodyState, window: number): AsyncGenerator
 async function* nonFramedBody(s: BodyState): AsyncGenerator<Uint8Array> {
   const { queue, header, verifier } = s;
   await queue.need(20);
-  const head = Uint8Array.from(queue.view(20));
-  const hv = new DataView(head.buffer, 0, 20);
-  const hi = hv.getUint32(12);
-  const length = hi * 0x1_0000_0000 + hv.getUint32(16);
+  const head = new Uint8Array(queue.view(20));
+  const length = u32be(head, 12) * 0x1_0000_0000 + u32be(head, 16);
   if (length > s.limits.maxNonFramedBytes) {
     throw invalidCiphertext(`non-framed body is larger than ${s.limits.maxNonFramedBytes} bytes`);
   }

@@ -11,7 +11,7 @@
  */
 import { KeyportError, quote } from '@keyport/core';
 import { gcmTag } from './aead.js';
-import { invalidCiphertext, utf8Decode } from './bytes.js';
+import { invalidCiphertext, u32be, utf8Decode } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { serializeContext } from './context-codec.js';
 import { SEQUENCE_END } from './frames.js';
@@ -45,8 +45,7 @@ async function* bodyBytes(
   if (header.contentType !== CONTENT_FRAMED) {
     await queue.need(20);
     const v = queue.view(20);
-    const dv = new DataView(v.buffer, v.byteOffset, 20);
-    const length = dv.getUint32(12) * 0x1_0000_0000 + dv.getUint32(16);
+    const length = u32be(v, 12) * 0x1_0000_0000 + u32be(v, 16);
     if (length > limits.maxNonFramedBytes) {
       throw invalidCiphertext(`non-framed body is larger than ${limits.maxNonFramedBytes} bytes`);
     }
@@ -60,15 +59,12 @@ async function* bodyBytes(
     if (expected > limits.maxFrames)
       throw invalidCiphertext(`the message has more than ${limits.maxFrames} frames`);
     await queue.need(4);
-    const v4 = queue.view(4);
-    const final = new DataView(v4.buffer, v4.byteOffset, 4).getUint32(0) === SEQUENCE_END;
+    const final = u32be(queue.view(4), 0) === SEQUENCE_END;
     const prefix = final ? 24 : 16;
     await queue.need(prefix);
     const head = queue.view(prefix);
-    const dv = new DataView(head.buffer, head.byteOffset, prefix);
-    if ((final ? dv.getUint32(4) : dv.getUint32(0)) !== expected)
-      throw invalidCiphertext('frame out of sequence');
-    const length = final ? dv.getUint32(20) : header.frameLength;
+    if (u32be(head, final ? 4 : 0) !== expected) throw invalidCiphertext('frame out of sequence');
+    const length = final ? u32be(head, 20) : header.frameLength;
     if (length > header.frameLength) throw invalidCiphertext('final frame is longer than the frame length');
     const size = prefix + length + 16;
     await queue.need(size);
