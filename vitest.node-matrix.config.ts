@@ -9,6 +9,8 @@ const offline: Record<string, readonly string[]> = {
   core: ['test/**/*.test.ts'],
   envelope: ['test/**/*.test.ts'],
   local: ['test/**/*.test.ts'],
+  // The SHA-256 it gives the SDK differs by Node line (Node 24/25 only); stubbed, no emulator.
+  'aws-kms': ['test/sha256.test.ts'],
   cli: [
     'test/admin.test.ts',
     'test/audit.test.ts',
@@ -40,8 +42,8 @@ const folder = (name: string): string =>
     ? 'conformance'
     : ['core', 'envelope', 'cli'].includes(name)
       ? `packages/${name}`
-      : name === 'local'
-        ? 'adapters/local'
+      : name === 'local' || name === 'aws-kms'
+        ? `adapters/${name}`
         : `examples/${name}`;
 
 const repoRoot = base.root ?? process.cwd();

@@ -7,7 +7,9 @@
 // - 16 callers: 16 loops each send calls back to back; a round's figure is the wall time of a
 //   fixed number of calls, the two sides run one after the other in alternating order.
 // Both sides do the same work: the same key ARN, plaintext, ciphertext and encryption context;
-// the bare client is built as the adapter builds its own (`maxAttempts: 1`, default handler).
+// the bare client is built as the adapter builds its own (`maxAttempts: 1`, default handler),
+// but keeps the SDK's default SHA-256: on Node 24 and 25 the adapter's clients sign with a
+// KeyObject-keyed one (src/sha256.ts), part of what the adapter does that a bare SDK does not.
 // Each row gives the median of the per-round ratios and their spread (min..max over rounds).
 // A third target, `stubbed transport`, gives both sides the same in-process request handler
 // that answers at once (the SDK still builds, signs and parses every request): it isolates the

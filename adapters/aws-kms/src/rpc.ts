@@ -10,10 +10,18 @@
  */
 import type * as Sdk from '@aws-sdk/client-kms';
 import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
-import type { AwsKmsKeyUri, Driver, DriverCapabilities, KeyRef, KeySpec } from '@keyport/core';
+import {
+  type AwsKmsKeyUri,
+  BYTE_KEYS_THROW,
+  type Driver,
+  type DriverCapabilities,
+  type KeyRef,
+  type KeySpec,
+} from '@keyport/core';
 import { answered } from './errors.js';
 import type { AwsKmsProviderOptions } from './options.js';
 import { kmsSdk } from './sdk.js';
+import { KeyObjectSha256 } from './sha256.js';
 import { keyportSpecOf } from './specs.js';
 import { isAlias, parseAwsUri } from './uri.js';
 
@@ -114,6 +122,7 @@ class ClientPool {
   private config(region: string | undefined, endpoint: string | undefined): KMSClientConfig {
     const credentials = this.options.credentials ?? this.options.client?.config.credentials;
     return {
+      ...(BYTE_KEYS_THROW ? { sha256: KeyObjectSha256 } : {}),
       ...this.options.clientConfig,
       ...(region !== undefined ? { region } : {}),
       ...(endpoint !== undefined ? { endpoint } : {}),

@@ -9,6 +9,13 @@ export interface CapturedRequest {
   readonly operation: string;
   readonly body: Record<string, unknown>;
   readonly aborted: boolean;
+  /** The request as signed: method, path, headers (Authorization included) and body text. */
+  readonly signed: {
+    readonly method: string;
+    readonly path: string;
+    readonly headers: Readonly<Record<string, string>>;
+    readonly body: string;
+  };
 }
 
 export type StubAnswer =
@@ -16,6 +23,8 @@ export type StubAnswer =
   | { readonly status: number; readonly raw: string };
 
 interface StubRequest {
+  method: string;
+  path: string;
   headers: Record<string, string>;
   body?: unknown;
 }
@@ -39,13 +48,20 @@ export function stubTransport(
     async handle(request: StubRequest, options?: { abortSignal?: AbortSignal }) {
       const target = request.headers['x-amz-target'] ?? request.headers['X-Amz-Target'] ?? '';
       const operation = target.replace(/^TrentService\./, '');
-      const body = JSON.parse(bodyText(request.body)) as Record<string, unknown>;
+      const text = bodyText(request.body);
+      const body = JSON.parse(text) as Record<string, unknown>;
+      const signed = {
+        method: request.method,
+        path: request.path,
+        headers: { ...request.headers },
+        body: text,
+      };
       const signal = options?.abortSignal;
       const reply = answer(operation, body);
       if (reply === 'hang') {
         await new Promise<void>((_resolve, reject) => {
           const fail = () => {
-            requests.push({ operation, body, aborted: true });
+            requests.push({ operation, body, aborted: true, signed });
             const error = new Error('Request aborted');
             error.name = 'AbortError';
             reject(error);
@@ -54,7 +70,7 @@ export function stubTransport(
           else signal?.addEventListener('abort', fail, { once: true });
         });
       }
-      requests.push({ operation, body, aborted: false });
+      requests.push({ operation, body, aborted: false, signed });
       const ok = reply !== 'hang' ? reply : { json: {} };
       const payload = 'json' in ok ? JSON.stringify(ok.json) : ok.raw;
       const status = ok.status ?? 200;
