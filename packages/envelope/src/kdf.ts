@@ -105,7 +105,8 @@ export function deriveKeys(suite: AlgorithmSuite, dataKey: Uint8Array, messageId
   if (!suite.commitment) {
     // v1 HKDF: zero salt of the hash length, info = suite id || message id.
     const info = Buffer.concat([suiteIdBytes(suite), messageId]);
-    const raw = new Uint8Array(hkdfSync(suite.kdfHash, dataKey, Buffer.alloc(0), info, suite.keyLength));
+    const ikm = KEY_OBJECTS ? dataKeyObject(dataKey) : dataKey;
+    const raw = new Uint8Array(hkdfSync(suite.kdfHash, ikm, Buffer.alloc(0), info, suite.keyLength));
     return { key: aeadKey(raw), commitKey: new Uint8Array(0) };
   }
   if (ONE_SHOT_HKDF) {
