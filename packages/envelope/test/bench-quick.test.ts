@@ -63,12 +63,15 @@ describe('pnpm bench --quick', () => {
 
   it('root `pnpm bench --quick` forwards --quick to every package bench', () => {
     const script = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.bench as string;
-    expect(script).toBe('node scripts/bench.mjs');
+    // On a supported Node line (as `pnpm test`), pnpm's extra arguments appended after the command.
+    expect(script).toBe("node scripts/on-supported-node.mjs 'node scripts/bench.mjs'");
     const plan = (args: string[]) =>
       JSON.parse(
-        execFileSync(process.execPath, [join(root, 'scripts/bench.mjs'), ...args, '--print-plan'], {
-          encoding: 'utf8',
-        }),
+        execFileSync(
+          process.execPath,
+          [join(root, 'scripts/on-supported-node.mjs'), 'node scripts/bench.mjs', ...args, '--print-plan'],
+          { cwd: root, encoding: 'utf8' },
+        ),
       ) as Array<{ command: string[]; env: Record<string, string> }>;
     const quick = plan(['--quick']);
     const turbo = quick.filter((s) => s.command[0] === 'turbo');
