@@ -1,7 +1,7 @@
 /**
  * The SHA-256 the provider gives its SDK clients on Node 24/25 (src/sha256.ts): the same digests
- * and HMACs as node:crypto for every input form the SDK may pass, and the same SigV4 signature
- * as a byte-key implementation for the same request at the same instant.
+ * and HMACs as node:crypto for every input form the SDK may pass, and on every request a SigV4
+ * signature that node:crypto, with byte keys, recomputes from the request as it was sent.
  */
 import { createHash, createHmac } from 'node:crypto';
 import { BYTE_KEYS_THROW } from '@keyport/core';
