@@ -67,16 +67,23 @@ export async function openBoundToContext(
 ): Promise<Uint8Array> {
   const aad = encodeContext(context);
   const parts = parseBoundBody(body);
-  const contentKey = Buffer.from(await unwrap(parts.wrappedKey));
+  // The provider's own bytes, zeroed here once used: a copy would leave them behind (and a
+  // short `Buffer.from` copy would sit in Node's shared Buffer pool).
+  const contentKey = await unwrap(parts.wrappedKey);
   try {
     if (contentKey.length !== CONTENT_KEY_BYTES) throw invalid('wrong content key');
     const decipher = createDecipheriv('aes-256-gcm', secretKey(contentKey), parts.iv).setAAD(aad);
     decipher.setAuthTag(parts.tag);
+    // `update` returns memory of its own (never the pool); `final` adds nothing for GCM. A
+    // plaintext whose tag fails is zeroed before it is dropped.
+    const plaintext = decipher.update(parts.ciphertext);
     try {
-      return new Uint8Array(Buffer.concat([decipher.update(parts.ciphertext), decipher.final()]));
+      decipher.final();
     } catch {
+      plaintext.fill(0);
       throw invalid('wrong key, altered bytes or a different context');
     }
+    return new Uint8Array(plaintext.buffer, plaintext.byteOffset, plaintext.length);
   } finally {
     contentKey.fill(0);
   }

@@ -31,4 +31,20 @@ describe('context bound by keyport for keys without AAD', () => {
       code: 'InvalidCiphertext',
     });
   });
+
+  it("zeroes the provider's content key bytes once used, whether the body opens or not", async () => {
+    const body = await sealBoundToContext(new Uint8Array(40).fill(9), { a: '1' }, wrap);
+    const handed: Uint8Array[] = [];
+    const keeping = async (w: Uint8Array) => {
+      const k = await unwrap(w);
+      handed.push(k);
+      return k;
+    };
+    expect(await openBoundToContext(body, { a: '1' }, keeping)).toEqual(new Uint8Array(40).fill(9));
+    await expect(openBoundToContext(body, { a: '2' }, keeping)).rejects.toMatchObject({
+      code: 'InvalidCiphertext',
+    });
+    expect(handed).toHaveLength(2);
+    for (const k of handed) expect(k).toEqual(new Uint8Array(32));
+  });
 });
