@@ -18,6 +18,7 @@ import {
   type ProviderCallOptions,
   type SignRequest,
   signingAlgorithmFor,
+  takeSecretBytes,
 } from '@keyport/core';
 import { answered, PROVIDER_NAME } from './errors.js';
 import type { DriverOp, InputOf, KmsRpc, ResolvedKey } from './rpc.js';
@@ -97,7 +98,11 @@ export const decrypt: DriverOp<'decrypt', Promise<AwsDecryptResult>> = async (
 ) => {
   const data = { CiphertextBlob: ciphertext };
   const { out, keyArn } = await crypt(rpc, ref, 'Decrypt', data, req.context, o.signal);
-  return { plaintext: answered(out.Plaintext, 'a plaintext'), keyVersion: undefined, keyArn };
+  return {
+    plaintext: takeSecretBytes(answered(out.Plaintext, 'a plaintext')),
+    keyVersion: undefined,
+    keyArn,
+  };
 };
 
 /** Data-key lengths follow core's rule (16 to 1024 bytes); AWS allows 1 to 1024. */
@@ -114,7 +119,8 @@ export const generateDataKey: DriverOp<'generateDataKey', Promise<AwsDataKeyResu
   const key = await rpc.resolve(ref);
   const out = await rpc.send(key, 'GenerateDataKey', dataKeyInput(key, req), o.signal);
   return {
-    plaintext: answered(out.Plaintext, 'a data key'),
+    // The SDK decodes it into a view of Node's shared Buffer pool: see core's takeSecretBytes.
+    plaintext: takeSecretBytes(answered(out.Plaintext, 'a data key')),
     wrapped: answered(out.CiphertextBlob, 'a wrapped data key'),
     keyVersion: undefined,
     keyArn: answered(out.KeyId, 'a key id'),

@@ -25,6 +25,7 @@ import {
   sealBoundToContext,
   signingAlgorithmFor,
   splitGcmBody,
+  takeSecretBytes,
   writeFrame,
 } from '@keyport/core';
 import { PROVIDER_NAME, requestIdOf, statusOf } from './errors.js';
@@ -109,7 +110,7 @@ export async function decrypt(rpc: Rpc, key: ResolvedKey, bytes: Uint8Array, req
     const { iv, ciphertext, tag: authenticationTag } = splitGcmBody(body);
     const gcm = { algorithm: 'A256GCM' as const, ciphertext, iv, authenticationTag, ...aadOf(req.context) };
     const { result } = await keyOp(rpc, at, o, (c, so) => c.decrypt(gcm, so), true);
-    return { plaintext: new Uint8Array(result.result), keyVersion };
+    return { plaintext: takeSecretBytes(result.result), keyVersion };
   }
   if (mechanism !== FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM) throw notAuthentic();
   const plaintext = await openBoundToContext(body, req.context, async (wrappedKey) => {

@@ -6,7 +6,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
-import { type ErrorCode, KeyportError, type ProviderCallOptions } from '@keyport/core';
+import { type ErrorCode, KeyportError, type ProviderCallOptions, takeSecretBytes } from '@keyport/core';
 import { type GcpOperation, mapGcpError } from './errors.js';
 
 /** The gax CallOptions keyport sends. A fresh object per call: gax writes into `otherArgs.headers`. */
@@ -144,7 +144,9 @@ export function int64Value(field: Int64Value): number | undefined {
  * skips the copy for bytes keyport copies itself before anyone sees them.
  */
 export function toBytes(value: Bytes, view = false): Uint8Array {
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'base64') : (value ?? new Uint8Array(0));
+  // A decode of our own, wiped once copied (see core's takeSecretBytes).
+  if (typeof value === 'string') return takeSecretBytes(Buffer.from(value, 'base64'));
+  const bytes = value ?? new Uint8Array(0);
   return view ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
 }
 

@@ -30,6 +30,15 @@ describe('crc32c', () => {
     expect(owned.buffer.byteLength).toBe(2);
     expect(own(big)).toBe(big);
   });
+
+  it("leaves no decoded copy of a base64 field in Node's shared Buffer pool", () => {
+    const secret = Uint8Array.from({ length: 32 }, (_, i) => 200 - i);
+    const decoded = toBytes(Buffer.from(secret.buffer).toString('base64'));
+    expect(Array.from(decoded)).toEqual(Array.from(secret));
+    // Small decodes come from the slab the next small allocUnsafe uses.
+    const slab = Buffer.from(Buffer.allocUnsafe(1).buffer);
+    expect(slab.indexOf(Buffer.from(secret.buffer))).toBe(-1);
+  });
 });
 
 describe('ciphertext version prefix', () => {

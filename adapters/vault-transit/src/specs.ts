@@ -15,6 +15,7 @@ import {
   type KeyUsage,
   type KeyVersionInfo,
   type SigningAlgorithm,
+  takeSecretBytes,
   USAGES_BY_SPEC,
 } from '@keyport/core';
 import { type KeyLocation, keyUriOf } from './uri.js';
@@ -122,7 +123,8 @@ const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 export const b64 = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-export const unb64 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'base64'));
+/** Base64 to bytes of their own, the decode wiped (see core's takeSecretBytes). */
+export const unb64 = (text: string): Uint8Array => takeSecretBytes(Buffer.from(text, 'base64'));
 
 /** `associated_data` for a context, or undefined when there is none to bind. */
 export function associatedData(context: EncryptionContext | undefined): string | undefined {

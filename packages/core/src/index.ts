@@ -153,6 +153,7 @@ export {
   type VersionDestruction,
 } from './provider.js';
 export type { DriverInstance, ProviderInstances } from './registry.js';
+export { takeSecretBytes } from './secret-bytes.js';
 export { BYTE_KEYS_THROW, secretKey } from './secret-key.js';
 export {
   type KeyportSpanAttributes,
