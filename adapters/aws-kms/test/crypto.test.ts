@@ -65,6 +65,8 @@ describe.each(TARGET_NAMES)('symmetric encryption on %s', (name) => {
       call(),
     );
     expect(text(opened.plaintext)).toBe('hello');
+    // Its own memory, not a view of the Buffer pool the SDK decoded it into.
+    expect(opened.plaintext.buffer.byteLength).toBe(5);
   });
 
   it('fails with InvalidCiphertext when the context differs, is missing, or the ciphertext is altered', async () => {
@@ -98,6 +100,7 @@ describe.each(TARGET_NAMES)('symmetric encryption on %s', (name) => {
     const k = await key('AES_256');
     const dk = await p().generateDataKey({ uri: k.uri }, { context: ctx }, call());
     expect(dk.plaintext).toHaveLength(32);
+    expect(dk.plaintext.buffer.byteLength).toBe(32);
     const opened = await p().decrypt({ uri: k.uri }, dk.wrapped, { context: ctx }, call());
     expect(Buffer.from(opened.plaintext).equals(Buffer.from(dk.plaintext))).toBe(true);
     const short = await p().generateDataKey({ uri: k.uri }, { bytes: 16 }, call());
