@@ -136,8 +136,13 @@ describe('native context on oct-HSM keys (Managed HSM)', () => {
     const hsmKeyport = new Keyport({ providers: [providerFor(hsm)], retry: { maxAttempts: 1 } });
     try {
       const key = await hsmKeyport.createKey('azurekeyvault', { name: uniqueName('aes'), spec: 'AES_256' });
-      const { ciphertext } = await hsmKeyport.encrypt(key.uri, randomBytes(24), { context });
+      const secret = randomBytes(24);
+      const { ciphertext } = await hsmKeyport.encrypt(key.uri, secret, { context });
       expect(readFrame(ciphertext).mechanism).toBe(FRAME_MECHANISMS.AES_256_GCM);
+      const opened = await hsmKeyport.decrypt(key.uri, ciphertext, { context });
+      expect(Buffer.from(opened.plaintext).equals(secret)).toBe(true);
+      // Its own memory, not a view of the Buffer pool the SDK decoded it into.
+      expect(opened.plaintext.buffer.byteLength).toBe(24);
       await expect(
         hsmKeyport.decrypt(key.uri, ciphertext, { context: { tenant: 'acme' } }),
       ).rejects.toMatchObject({
