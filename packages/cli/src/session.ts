@@ -5,7 +5,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { type AuditSink, JsonlAuditSink, Keyport, KeyportError, loadOrCreateAuditKey } from '@keyport/core';
+import {
+  type AuditSink,
+  JsonlAuditSink,
+  Keyport,
+  KeyportError,
+  loadOrCreateAuditKey,
+  takeSecretBytes,
+} from '@keyport/core';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { usageError } from './errors.js';
 import { type CliIo, writeText } from './io.js';
@@ -206,9 +213,15 @@ export async function readHmacKey(path: string): Promise<Uint8Array> {
     );
   }
   const text = raw.toString('utf8').trim();
-  let key: Uint8Array = raw;
-  if (/^([0-9a-fA-F]{2}){32,}$/.test(text)) key = Buffer.from(text, 'hex');
-  else if (/^[A-Za-z0-9+/]{43,}={0,2}$/.test(text)) key = Buffer.from(text, 'base64');
+  const encoding = /^([0-9a-fA-F]{2}){32,}$/.test(text)
+    ? 'hex'
+    : /^[A-Za-z0-9+/]{43,}={0,2}$/.test(text)
+      ? 'base64'
+      : undefined;
+  // A text key's decode leaves Node's shared Buffer pool (see core's takeSecretBytes); the file's
+  // bytes are then wiped.
+  const key = encoding === undefined ? raw : takeSecretBytes(Buffer.from(text, encoding));
+  if (encoding !== undefined) raw.fill(0);
   if (key.length < 32) throw usageError(`the key file ${path} holds fewer than 32 bytes`);
   return key;
 }

@@ -10,6 +10,7 @@ import { readRegularFile, syncDirectory } from './audit-anchor.js';
 import { MIN_AUDIT_KEY_BYTES } from './audit-record.js';
 import { KeyportError } from './errors.js';
 import { createFileExclusive, tempPathBeside } from './exclusive-file.js';
+import { takeSecretBytes } from './secret-bytes.js';
 
 const HEX_KEY = /^(?:[0-9a-f]{2}){32,}$/;
 
@@ -31,7 +32,7 @@ export async function loadOrCreateAuditKey(path: string): Promise<{ key: Uint8Ar
     return { key: parseGeneratedKey(path, theirs), created: false };
   }
   await syncDirectory(dirname(path));
-  return { key: new Uint8Array(key), created: true };
+  return { key: takeSecretBytes(key), created: true };
 }
 
 function parseGeneratedKey(path: string, text: string): Uint8Array {
@@ -42,5 +43,5 @@ function parseGeneratedKey(path: string, text: string): Uint8Array {
       `${basename(path)} does not hold an audit key (hex, 32+ bytes)`,
     );
   }
-  return new Uint8Array(Buffer.from(hex, 'hex'));
+  return takeSecretBytes(Buffer.from(hex, 'hex'));
 }
