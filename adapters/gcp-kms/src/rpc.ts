@@ -139,15 +139,17 @@ export function int64Value(field: Int64Value): number | undefined {
 }
 
 /**
- * A bytes field as the client returns it (a Buffer, or base64 text over REST JSON), copied: the
- * client's Buffers are views into Node's shared pool, whose `.buffer` holds other data. `view`
- * skips the copy for bytes keyport copies itself before anyone sees them.
+ * A bytes field as the client returns it (a Buffer, or base64 text over REST JSON), moved into
+ * memory of its own and wiped where the client had it (see core's takeSecretBytes): gRPC's
+ * decoded fields are views of the response message, itself often in Node's shared pool, whose
+ * `.buffer` holds other data; the REST decode lands in the pool. The response is ours alone, so
+ * wiping its plaintext costs nobody. `view` skips the copy for bytes keyport copies itself
+ * before anyone sees them.
  */
 export function toBytes(value: Bytes, view = false): Uint8Array {
-  // A decode of our own, wiped once copied (see core's takeSecretBytes).
   if (typeof value === 'string') return takeSecretBytes(Buffer.from(value, 'base64'));
   const bytes = value ?? new Uint8Array(0);
-  return view ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
+  return view ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : takeSecretBytes(bytes);
 }
 
 /**

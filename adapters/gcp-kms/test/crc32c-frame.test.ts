@@ -38,6 +38,13 @@ describe('crc32c', () => {
     // Small decodes come from the slab the next small allocUnsafe uses.
     const slab = Buffer.from(Buffer.allocUnsafe(1).buffer);
     expect(slab.indexOf(Buffer.from(secret.buffer))).toBe(-1);
+    // A field the client decoded (a view of its response): copied out, then wiped there.
+    const response = Buffer.from([0xaa, ...secret, 0xbb]);
+    const field = response.subarray(1, 33);
+    const taken = toBytes(field);
+    expect(Array.from(taken)).toEqual(Array.from(secret));
+    expect(taken.buffer.byteLength).toBe(32);
+    expect(Array.from(response)).toEqual([0xaa, ...new Array(32).fill(0), 0xbb]);
   });
 });
 
