@@ -174,7 +174,7 @@ async function publicKey(rt: Runtime, t: KeyTarget, id: string, o: Opts): Promis
   const res = await rt.rpc.call(o, (co, kms) => kms.getPublicKey({ name }, co), t.uri);
   const pem = res.pem ?? '';
   if (int64Value(res.pemCrc32c) !== undefined)
-    checked(Buffer.from(pem, 'utf8'), res.pemCrc32c, 'public key PEM');
+    checked(Buffer.from(pem, 'utf8'), res.pemCrc32c, 'public key PEM', true); // only checked
   const key = createPublicKey(pem);
   const spki = new Uint8Array(key.export({ type: 'spki', format: 'der' }));
   const algorithm = remember(rt.algorithms, name, algorithmName(res.algorithm));

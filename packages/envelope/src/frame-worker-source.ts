@@ -10,14 +10,15 @@
  * (\`input\`, see FrameJob.sharedInput) has no ring: every frame is read where it is. Control
  * words: see CTL in frame-pool.ts (kept in step by the pool's tests).
  */
+import { BYTE_KEYS_THROW } from '@keyport/core';
+
 export const FRAME_WORKER_SOURCE = `
 'use strict';
 const { parentPort } = require('node:worker_threads');
 const { createCipheriv, createDecipheriv, createSecretKey } = require('node:crypto');
-// Byte keys cost Node 24 and 25 two thrown errors per cipher (core's BYTE_KEYS_THROW): there
-// the job's key becomes a KeyObject once, used for every frame.
-const MAJOR = Number(process.versions.node.split('.')[0]);
-const KEY_OBJECTS = MAJOR === 24 || MAJOR === 25;
+// Byte keys cost Node 24 and 25 two thrown errors per cipher: there the job's key becomes a
+// KeyObject once, used for every frame. (Core's BYTE_KEYS_THROW, written in when this loads.)
+const KEY_OBJECTS = ${BYTE_KEYS_THROW};
 const NEXT = 0, COPIED = 1, DONE = 2, STOP = 3, FIRST_BAD = 4;
 const SLICE = 64 * 1024;
 const FRAME = Buffer.from('AWSKMSEncryptionClient Frame', 'latin1');

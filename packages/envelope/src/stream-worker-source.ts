@@ -9,15 +9,16 @@
  * ArrayBuffer, so nothing is copied on the way back. A frame whose tag fails returns no
  * plaintext: its pieces are zeroed here.
  */
+import { BYTE_KEYS_THROW } from '@keyport/core';
+
 export const STREAM_WORKER_SOURCE = `
 'use strict';
 const { workerData } = require('node:worker_threads');
 const { createCipheriv, createDecipheriv, createSecretKey } = require('node:crypto');
 const port = workerData.port;
-// Byte keys cost Node 24 and 25 two thrown errors per cipher (core's BYTE_KEYS_THROW); a
-// KeyObject made per frame costs a tenth of that.
-const MAJOR = Number(process.versions.node.split('.')[0]);
-const KEY_OBJECTS = MAJOR === 24 || MAJOR === 25;
+// Byte keys cost Node 24 and 25 two thrown errors per cipher; a KeyObject made per frame costs
+// a tenth of that. (Core's BYTE_KEYS_THROW, written in when this loads.)
+const KEY_OBJECTS = ${BYTE_KEYS_THROW};
 
 function own(piece) {
   if (piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength) return piece.buffer;
