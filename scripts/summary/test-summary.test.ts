@@ -38,7 +38,11 @@ test('every failed test is named with the first line of its message, above the t
       status: 'failed',
       assertionResults: [
         { status: 'passed', fullName: 'b one' },
-        { status: 'failed', fullName: 'b two', failureMessages: ['\nAssertionError: expected 1 to be 2\n    at x'] },
+        {
+          status: 'failed',
+          fullName: 'b two',
+          failureMessages: ['\nAssertionError: expected 1 to be 2\n    at x'],
+        },
         { status: 'skipped', fullName: 'b three' },
       ],
     },
@@ -48,8 +52,12 @@ test('every failed test is named with the first line of its message, above the t
   expect(status).toBe(1);
   expect(lines).toEqual([
     `${passing}: 1 passed, 0 failed`,
-    expect.stringMatching(/^FAILED .*failing\.json: .*b\.test\.ts > b two: AssertionError: expected 1 to be 2$/),
-    expect.stringMatching(/^FAILED .*failing\.json: .*c\.test\.ts \(the file failed outside its tests\): SyntaxError: no$/),
+    expect.stringMatching(
+      /^FAILED .*failing\.json: .*b\.test\.ts > b two: AssertionError: expected 1 to be 2$/,
+    ),
+    expect.stringMatching(
+      /^FAILED .*failing\.json: .*c\.test\.ts \(the file failed outside its tests\): SyntaxError: no$/,
+    ),
     `${failing}: 1 passed, 2 failed, 1 skipped`,
     '2 passed, 2 failed, 1 skipped',
   ]);
