@@ -80,6 +80,45 @@ describe('Cloud KMS server: IAM policies', () => {
     expect(tested.permissions).toEqual([ENC]);
   });
 
+  it('revokes the way the Cloud KMS samples do: a binding written back without members is dropped', async () => {
+    const [created] = await h.client.createCryptoKey({
+      parent: key.slice(0, key.indexOf('/cryptoKeys/')),
+      cryptoKeyId: 'revoked',
+      cryptoKey: { purpose: 'ENCRYPT_DECRYPT' },
+    });
+    const resource = created.name as string;
+    const [granted] = await h.client.setIamPolicy(
+      iamSet({
+        resource,
+        policy: {
+          bindings: [
+            { role: 'roles/cloudkms.cryptoKeyEncrypterDecrypter', members: [ALICE] },
+            { role: 'roles/cloudkms.publicKeyViewer', members: [ALICE, BOB] },
+          ],
+        },
+      }),
+    );
+    await h.client.encrypt({ name: resource, plaintext: Buffer.from('x') }, as(ALICE));
+    // Read, take the member out of its bindings, write back: one binding is left empty.
+    for (const b of granted.bindings ?? []) b.members = (b.members ?? []).filter((m) => m !== ALICE);
+    const [revoked] = await h.client.setIamPolicy(iamSet({ resource, policy: granted }));
+    const expected = [['roles/cloudkms.publicKeyViewer', [BOB]]];
+    expect(revoked.bindings?.map((b) => [b.role, b.members])).toEqual(expected);
+    const [read] = await h.client.getIamPolicy(iamGet({ resource }));
+    expect(read.bindings?.map((b) => [b.role, b.members])).toEqual(expected);
+    await expectCode(
+      h.client.encrypt({ name: resource, plaintext: Buffer.from('x') }, as(ALICE)),
+      grpc.status.PERMISSION_DENIED,
+    );
+    // An empty binding still names a role the resource knows.
+    await expectCode(
+      h.client.setIamPolicy(
+        iamSet({ resource, policy: { bindings: [{ role: 'roles/cloudkms.nope', members: [] }] } }),
+      ),
+      grpc.status.INVALID_ARGUMENT,
+    );
+  });
+
   it('honours a request.time condition (policy version 3)', async () => {
     const [current] = await h.client.getIamPolicy(
       iamGet({ resource: key, options: { requestedPolicyVersion: 3 } }),

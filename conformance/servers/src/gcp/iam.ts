@@ -71,19 +71,26 @@ export class IamPolicies {
     }
     const version = policy.version ?? 0;
     if (![0, 1, 3].includes(version)) throw invalid('Invalid policy version.');
-    const bindings = (policy.bindings ?? []).map((b) => {
+    const bindings: StoredPolicy['bindings'] = [];
+    for (const b of policy.bindings ?? []) {
       if (!Object.hasOwn(ROLES, b.role)) throw invalid(`Role ${b.role} is not supported for this resource.`);
-      if (!b.members || b.members.length === 0) throw invalid('A binding must have at least one member.');
+      // A binding left without members is dropped, not refused: IAM removes it, and the usual way
+      // to revoke (Google's own samples: read, take the member out of its binding, write back)
+      // leaves exactly that when the member was the role's last.
+      if (!b.members || b.members.length === 0) continue;
       for (const m of b.members) if (!MEMBER_RE.test(m)) throw invalid(`Invalid member: ${m.split(':')[0]}.`);
-      if (!b.condition) return { role: b.role, members: [...b.members] };
+      if (!b.condition) {
+        bindings.push({ role: b.role, members: [...b.members] });
+        continue;
+      }
       if (version !== 3) throw invalid('Policies with conditional role bindings must have version 3.');
-      return {
+      bindings.push({
         role: b.role,
         members: [...b.members],
         condition: b.condition,
         test: compileCondition(b.condition.expression ?? ''),
-      };
-    });
+      });
+    }
     const stored: StoredPolicy = { version: version === 0 ? 1 : version, bindings, etag: randomBytes(8) };
     this.policies.set(resource, stored);
     return this.get(resource, 3);
