@@ -79,12 +79,24 @@ export function updateKey(ctx: VaultContext, name: string, version: string | und
   return keyBundle(ctx, record, v);
 }
 
-/** One page of a listing, with `nextLink` carrying an opaque `$skiptoken` (the offset). */
+/** A listed item with the position it holds in its listing's order (unique, ascending). */
+interface Entry<T> {
+  readonly position: string;
+  readonly item: T;
+}
+
+/**
+ * One page of a listing. `nextLink` carries an opaque `$skiptoken` naming the position of the
+ * next item, not an offset: the service's token is a continuation marker naming a key (recorded
+ * tokens decode to `{"NextMarker":"2!…!<base64 of 'key/<NAME>!…'>"}`), so keys created or
+ * deleted between two pages never make a client skip or repeat an item. Microsoft's sample that
+ * empties a vault deletes each key while it walks the listing and relies on this.
+ */
 function page<T>(
   ctx: VaultContext,
   path: string,
   query: URLSearchParams,
-  items: readonly T[],
+  entries: readonly Entry<T>[],
 ): { value: T[]; nextLink: string | null } {
   const raw = query.get('maxresults');
   const max = raw === null ? 25 : Number(raw);
@@ -92,30 +104,47 @@ function page<T>(
     throw badParameter('maxresults must be an integer between 1 and 25.');
   }
   const token = query.get('$skiptoken');
-  const start = token === null ? 0 : Number(Buffer.from(token, 'base64url').toString());
-  if (!Number.isInteger(start) || start < 0) throw badParameter('Invalid $skiptoken.');
-  const value = items.slice(start, start + max);
-  if (start + max >= items.length) return { value, nextLink: null };
+  let start = 0;
+  if (token !== null) {
+    const marker = Buffer.from(token, 'base64url').toString('utf8');
+    if (!SKIP_MARKER.test(marker) || Buffer.from(marker).toString('base64url') !== token) {
+      throw badParameter('Invalid $skiptoken.');
+    }
+    // The first item at or after the marker: the marked item itself may be gone by now.
+    start = entries.findIndex((e) => e.position >= marker);
+    if (start < 0) start = entries.length;
+  }
+  const value = entries.slice(start, start + max).map((e) => e.item);
+  const following = entries[start + max];
+  if (!following) return { value, nextLink: null };
   const next = new URLSearchParams();
   next.set('api-version', query.get('api-version') ?? '');
-  next.set('$skiptoken', Buffer.from(String(start + max)).toString('base64url'));
+  next.set('$skiptoken', Buffer.from(following.position).toString('base64url'));
   next.set('maxresults', String(max));
   return { value, nextLink: `${ctx.vaultUrl}${path}?${next.toString()}` };
 }
 
-const byName = <T extends { name: string }>(a: T, b: T) =>
-  a.name.toLowerCase() < b.name.toLowerCase() ? -1 : 1;
+/** What a marker may hold: a case-folded key name, or a version's zero-padded position. */
+const SKIP_MARKER = /^[0-9a-z-]{1,127}$/;
+
+/** Ascending by position; keys take their case-folded name (key names are case-insensitive). */
+const byPosition = <T extends Entry<unknown>>(a: T, b: T) => (a.position < b.position ? -1 : 1);
 
 export function listKeys(ctx: VaultContext, query: URLSearchParams) {
-  const records = [...ctx.store.live.values()].sort(byName);
-  const items = records.map((r) => keyItem(ctx, r, latestVersion(r), false));
-  return page(ctx, '/keys', query, items);
+  const entries = [...ctx.store.live.values()]
+    .map((r) => ({ position: r.name.toLowerCase(), item: keyItem(ctx, r, latestVersion(r), false) }))
+    .sort(byPosition);
+  return page(ctx, '/keys', query, entries);
 }
 
 export function listVersions(ctx: VaultContext, name: string, query: URLSearchParams) {
   const r = ctx.store.record(name);
-  const items = r.versions.map((v) => keyItem(ctx, r, v, true));
-  return page(ctx, `/keys/${r.name}/versions`, query, items);
+  // Versions are listed by creation and only ever appended, so their index is a stable position.
+  const entries = r.versions.map((v, i) => ({
+    position: String(i).padStart(9, '0'),
+    item: keyItem(ctx, r, v, true),
+  }));
+  return page(ctx, `/keys/${r.name}/versions`, query, entries);
 }
 
 export function deleteKey(ctx: VaultContext, name: string) {
@@ -127,13 +156,10 @@ export function getDeletedKey(ctx: VaultContext, name: string) {
 }
 
 export function listDeletedKeys(ctx: VaultContext, query: URLSearchParams) {
-  const records = [...ctx.store.deleted.values()].sort((a, b) => byName(a.record, b.record));
-  return page(
-    ctx,
-    '/deletedkeys',
-    query,
-    records.map((d) => deletedKeyItem(ctx, d)),
-  );
+  const entries = [...ctx.store.deleted.values()]
+    .map((d) => ({ position: d.record.name.toLowerCase(), item: deletedKeyItem(ctx, d) }))
+    .sort(byPosition);
+  return page(ctx, '/deletedkeys', query, entries);
 }
 
 export function recoverDeletedKey(ctx: VaultContext, name: string) {
