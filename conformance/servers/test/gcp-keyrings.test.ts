@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectCode, grpc, type Harness, LOCATION, startHarness } from './gcp-support.js';
+import { expectCode, grpc, type Harness, LOCATION, newKeyRing, startHarness } from './gcp-support.js';
 
 describe('Cloud KMS server: key rings', () => {
   let h: Harness;
@@ -43,6 +43,47 @@ describe('Cloud KMS server: key rings', () => {
 
   it('answers NOT_FOUND for a key ring that does not exist', async () => {
     await expectCode(h.client.getKeyRing({ name: `${LOCATION}/keyRings/nope` }), grpc.status.NOT_FOUND);
+  });
+
+  it('page tokens name the next item: deleting or creating keys while paging skips and repeats nothing', async () => {
+    const parent = await newKeyRing(h.client);
+    const create = (id: string) =>
+      h.client.createCryptoKey({
+        parent,
+        cryptoKeyId: id,
+        cryptoKey: { purpose: 'ENCRYPT_DECRYPT' },
+        skipInitialVersionCreation: true,
+      });
+    const ids = Array.from({ length: 9 }, (_, i) => `k${i}`);
+    for (const id of ids) await create(id);
+    // Delete every key of a page before asking for the next one (an offset would skip keys).
+    const seen: string[] = [];
+    let token: string | undefined;
+    do {
+      const [keys, , raw] = await h.client.listCryptoKeys(
+        { parent, pageSize: 2, ...(token ? { pageToken: token } : {}) },
+        { autoPaginate: false },
+      );
+      for (const k of keys) {
+        seen.push(k.name!.slice(k.name!.lastIndexOf('/') + 1));
+        await h.client.deleteCryptoKey({ name: k.name! });
+      }
+      token = raw?.nextPageToken || undefined;
+    } while (token);
+    expect(seen).toEqual(ids);
+    // A key created behind the cursor is not listed, and nothing is listed twice.
+    for (const id of ['m1', 'm3', 'm5']) await create(id);
+    const [first, , raw] = await h.client.listCryptoKeys({ parent, pageSize: 2 }, { autoPaginate: false });
+    await create('m0');
+    const [rest] = await h.client.listCryptoKeys(
+      { parent, pageSize: 10, pageToken: raw!.nextPageToken! },
+      { autoPaginate: false },
+    );
+    expect([...first, ...rest].map((k) => k.name!.slice(k.name!.lastIndexOf('/') + 1))).toEqual([
+      'm1',
+      'm3',
+      'm5',
+    ]);
   });
 
   it('lists key rings in pages with next_page_token', async () => {

@@ -5,8 +5,10 @@ import { kmsRoot } from './proto.js';
 import { invalid } from './rpc-error.js';
 
 // List paging (AIP-158) with the filter and order_by of AIP-160/AIP-132 (see list-query.ts). The
-// token is an opaque, tamper-evident offset into one listing: a token from another parent, or
-// reused with a different filter or order, or forged, is INVALID_ARGUMENT.
+// token is opaque and names the next item (and, as a fallback, its offset) in one listing: a
+// token from another parent, or reused with a different filter or order, or forged, is
+// INVALID_ARGUMENT. Naming the item, not counting, is what keeps a client that deletes keys
+// (DeleteCryptoKey) or creates them while it pages from skipping or repeating any.
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1000;
 
@@ -47,12 +49,32 @@ export function page<T extends object>(
   let offset = 0;
   if (req.pageToken) {
     const decoded = Buffer.from(req.pageToken, 'base64url').toString('utf8');
-    const m = /^(\d{1,9})\|(.*)$/s.exec(decoded);
-    if (!m || m[2] !== scope) throw invalid('Invalid page_token.');
-    offset = Number(m[1]);
+    const m = /^(\d{1,9})\|([^|]{1,1000})\|([^|]*)$/.exec(decoded);
+    if (!m || m[3] !== scope) throw invalid('Invalid page_token.');
+    offset = resumeAt(selected, m[2] as string, Number(m[1]), !req.orderBy);
   }
   const slice = selected.slice(offset, offset + limit);
+  const following = selected[offset + limit];
   const next =
-    offset + limit < selected.length ? Buffer.from(`${offset + limit}|${scope}`).toString('base64url') : '';
+    following === undefined
+      ? ''
+      : Buffer.from(`${offset + limit}|${nameOf(following)}|${scope}`).toString('base64url');
   return { items: slice, nextPageToken: next, totalSize: selected.length };
+}
+
+const nameOf = (item: object): string => String((item as { name?: unknown }).name ?? '');
+
+/**
+ * Where a page resumes: at the item the token names; if that item is gone, at the first one
+ * after it in a listing ordered by name (every default order here but versions'), else at the
+ * offset the token recorded.
+ */
+function resumeAt(items: readonly object[], name: string, offset: number, defaultOrder: boolean): number {
+  const at = items.findIndex((item) => nameOf(item) === name);
+  if (at >= 0) return at;
+  const byName =
+    defaultOrder && items.every((item, i) => i === 0 || nameOf(items[i - 1] as object) < nameOf(item));
+  if (!byName) return Math.min(offset, items.length);
+  const after = items.findIndex((item) => nameOf(item) > name);
+  return after < 0 ? items.length : after;
 }
