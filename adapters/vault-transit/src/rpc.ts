@@ -57,55 +57,85 @@ interface TransportRequest {
   readonly timeout?: number;
 }
 
-/** node-vault's `request-promise` replacement over node:http(s), keep-alive, never retrying. */
+/**
+ * A TLS setting as the agent keeps it: text as given; bytes copied once into memory of their
+ * own (never Node's shared Buffer pool, where a client key would sit beside unrelated data).
+ */
+const tlsValue = (v: string | Uint8Array): string | Buffer =>
+  typeof v === 'string' ? v : Buffer.from(new Uint8Array(v).buffer);
+
+/** `parts` joined in memory of their own, each part wiped (they held a response body). */
+function joinAndWipe(parts: readonly Buffer[]): Buffer {
+  const joined = Buffer.allocUnsafeSlow(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    at += p.copy(joined, at);
+    p.fill(0);
+  }
+  return joined;
+}
+
+/**
+ * node-vault's `request-promise` replacement over node:http(s), keep-alive, never retrying.
+ * Request and response bodies carry secrets as base64 (plaintexts, data keys, tokens): their
+ * bytes live outside Node's shared Buffer pool and are wiped once the call is over. The JSON
+ * strings on either side are V8's and are left to the collector.
+ */
 function createTransport(tls: VaultTlsOptions = {}) {
   const http = new HttpAgent({ keepAlive: true });
   const https = new HttpsAgent({
     keepAlive: true,
-    ...(tls.ca !== undefined ? { ca: Buffer.from(tls.ca) } : {}),
-    ...(tls.cert !== undefined ? { cert: Buffer.from(tls.cert) } : {}),
-    ...(tls.key !== undefined ? { key: Buffer.from(tls.key) } : {}),
+    ...(tls.ca !== undefined ? { ca: tlsValue(tls.ca) } : {}),
+    ...(tls.cert !== undefined ? { cert: tlsValue(tls.cert) } : {}),
+    ...(tls.key !== undefined ? { key: tlsValue(tls.key) } : {}),
     rejectUnauthorized: tls.rejectUnauthorized ?? true,
   });
-  const send = (o: TransportRequest) =>
-    new Promise<{ statusCode: number; body: unknown; request: { path: string } }>((resolve, reject) => {
-      const url = new URL(o.uri ?? '');
-      const secure = url.protocol === 'https:';
-      const headers: Record<string, string> = { ...o.headers };
-      let payload: Buffer | undefined;
-      if (typeof o.json === 'object' && o.json !== null) {
-        payload = Buffer.from(JSON.stringify(o.json));
-        headers['content-type'] ??= 'application/json';
-        headers['content-length'] = String(payload.length);
-      }
-      const options = {
-        method: o.method ?? 'GET',
-        headers,
-        agent: secure ? https : http,
-        ...(o.signal !== undefined ? { signal: o.signal } : {}),
-        ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
-      };
-      const req = (secure ? httpsRequest : httpRequest)(url, options, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown = text.length === 0 ? undefined : text;
-          try {
-            body = text.length === 0 ? undefined : JSON.parse(text);
-          } catch {
-            // Proxies and load balancers answer HTML; keep it so the status code still maps.
-          }
-          resolve({ statusCode: res.statusCode ?? 0, body, request: { path: url.pathname } });
+  const send = (o: TransportRequest) => {
+    let payload: Buffer | undefined;
+    return new Promise<{ statusCode: number; body: unknown; request: { path: string } }>(
+      (resolve, reject) => {
+        const url = new URL(o.uri ?? '');
+        const secure = url.protocol === 'https:';
+        const headers: Record<string, string> = { ...o.headers };
+        if (typeof o.json === 'object' && o.json !== null) {
+          const json = JSON.stringify(o.json);
+          payload = Buffer.allocUnsafeSlow(Buffer.byteLength(json));
+          payload.write(json);
+          headers['content-type'] ??= 'application/json';
+          headers['content-length'] = String(payload.length);
+        }
+        const options = {
+          method: o.method ?? 'GET',
+          headers,
+          agent: secure ? https : http,
+          ...(o.signal !== undefined ? { signal: o.signal } : {}),
+          ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
+        };
+        const req = (secure ? httpsRequest : httpRequest)(url, options, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const raw = joinAndWipe(chunks);
+            const text = raw.toString('utf8');
+            raw.fill(0);
+            let body: unknown = text.length === 0 ? undefined : text;
+            try {
+              body = text.length === 0 ? undefined : JSON.parse(text);
+            } catch {
+              // Proxies and load balancers answer HTML; keep it so the status code still maps.
+            }
+            resolve({ statusCode: res.statusCode ?? 0, body, request: { path: url.pathname } });
+          });
         });
-      });
-      req.on('timeout', () =>
-        req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })),
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
+        req.on('timeout', () =>
+          req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })),
+        );
+        req.on('error', reject);
+        req.end(payload);
+      },
+    ).finally(() => payload?.fill(0));
+  };
   return {
     defaults: () => send,
     close() {

@@ -28,6 +28,23 @@ describe('transit cryptography against OpenBao', () => {
     expect(dec.keyVersion).toBe('1');
   });
 
+  it("leaves no copy of a plaintext, raw or base64, in Node's shared Buffer pool", async () => {
+    // Every buffer here has memory of its own: a Buffer.from copy would land in the pool itself.
+    const own = (bytes: Uint8Array) => Buffer.from(Uint8Array.from(bytes).buffer);
+    const view = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const secret = own(Uint8Array.from({ length: 48 }, (_, i) => (i * 37 + 11) & 0xff));
+    const base64Of = (bytes: Uint8Array) => own(new TextEncoder().encode(view(bytes).toString('base64')));
+    // Small request and response bodies would come from the slab the next small allocUnsafe uses.
+    const slab = () => Buffer.from(Buffer.allocUnsafe(1).buffer);
+    const enc = await p.encrypt({ uri: aes }, secret, {}, call());
+    expect([slab().indexOf(secret), slab().indexOf(base64Of(secret))]).toEqual([-1, -1]);
+    const dec = await p.decrypt({ uri: aes }, enc.ciphertext, {}, call());
+    expect(view(dec.plaintext).equals(secret)).toBe(true);
+    expect([slab().indexOf(secret), slab().indexOf(base64Of(secret))]).toEqual([-1, -1]);
+    const key = await p.generateDataKey({ uri: aes }, { bytes: 32 }, call());
+    expect([slab().indexOf(view(key.plaintext)), slab().indexOf(base64Of(key.plaintext))]).toEqual([-1, -1]);
+  });
+
   it('fails decryption with InvalidCiphertext on a context mismatch or a missing context', async () => {
     const enc = await p.encrypt({ uri: aes }, bytes('bound'), { context: { a: '1' } }, call());
     const wrong = await rejection(
