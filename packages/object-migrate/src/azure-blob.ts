@@ -2,8 +2,10 @@
  * Azure Blob Storage through `@azure/storage-blob`, imported on first use. Credentials: a
  * connection string (`AZURE_STORAGE_CONNECTION_STRING`, also how Azurite is reached), or the
  * account URL with `DefaultAzureCredential` from `@azure/identity` (environment, workload
- * identity, managed identity, Azure CLI, ...). Writes are block uploads committed with
- * `If-Match` on the ETag read, or `If-None-Match: *` for create-only.
+ * identity, managed identity, Azure CLI, ...). Writes are one Put Blob when the bytes fit a
+ * block, else block uploads committed, each with `If-Match` on the ETag read or
+ * `If-None-Match: *` for create-only; a commit whose staged blocks another writer's commit
+ * discarded is `ObjectChangedError`, like a failed condition.
  */
 
 import { Readable } from 'node:stream';
@@ -37,7 +39,14 @@ function mapError(e: unknown, key: string, what: string): never {
   if (e instanceof KeyportError) throw e;
   const status = (e as { statusCode?: number })?.statusCode;
   const code = (e as { code?: string })?.code;
-  if (status === 412 || code === 'ConditionNotMet' || code === 'BlobAlreadyExists')
+  // InvalidBlockList: the blocks this upload staged were discarded because another writer
+  // committed the blob meanwhile (a commit drops every uncommitted block). Someone else wrote it.
+  if (
+    status === 412 ||
+    code === 'ConditionNotMet' ||
+    code === 'BlobAlreadyExists' ||
+    code === 'InvalidBlockList'
+  )
     throw new ObjectChangedError(key, { provider: 'azblob', cause: e });
   if (status === 404 || code === 'BlobNotFound')
     throw new KeyportError('NotFound', `azblob ${what}: blob not found`, { provider: 'azblob', cause: e });
@@ -131,26 +140,37 @@ export function azureBlobStore(options: AzureBlobStoreOptions): ObjectStore {
           : 'ifVersion' in condition
             ? { ifMatch: condition.ifVersion }
             : { ifNoneMatch: '*' };
+      const settings = {
+        conditions,
+        blobHTTPHeaders: {
+          ...(a?.contentType !== undefined ? { blobContentType: a.contentType } : {}),
+          ...(a?.contentEncoding !== undefined ? { blobContentEncoding: a.contentEncoding } : {}),
+          ...(a?.contentDisposition !== undefined ? { blobContentDisposition: a.contentDisposition } : {}),
+          ...(a?.contentLanguage !== undefined ? { blobContentLanguage: a.contentLanguage } : {}),
+          ...(a?.cacheControl !== undefined ? { blobCacheControl: a.cacheControl } : {}),
+        },
+        ...(a !== undefined ? { metadata: { ...a.metadata } } : {}),
+        ...(a !== undefined && Object.keys(a.tags).length > 0 ? { tags: { ...a.tags } } : {}),
+        ...(put.signal !== undefined ? { abortSignal: put.signal } : {}),
+      };
       try {
+        // Bytes that fit one block go in one Put Blob: atomic, so a concurrent writer can neither
+        // discard its staged blocks nor have them discarded (see InvalidBlockList above).
+        if (body instanceof Uint8Array && body.length <= blockSize) {
+          const out = await target.upload(
+            Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+            body.length,
+            settings,
+          );
+          return { version: out.etag ?? '' };
+        }
         const stream =
           body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : Readable.from(asBuffers(body));
         // The SDK's scheduler does not reject when its source fails (it waits forever), so a
         // failing source (a bad message, an aborted read) ends the upload from here.
         const sourceFailed = new Promise<never>((_, reject) => stream.once('error', reject));
         sourceFailed.catch(() => undefined);
-        const upload = target.uploadStream(stream, blockSize, 1, {
-          conditions,
-          blobHTTPHeaders: {
-            ...(a?.contentType !== undefined ? { blobContentType: a.contentType } : {}),
-            ...(a?.contentEncoding !== undefined ? { blobContentEncoding: a.contentEncoding } : {}),
-            ...(a?.contentDisposition !== undefined ? { blobContentDisposition: a.contentDisposition } : {}),
-            ...(a?.contentLanguage !== undefined ? { blobContentLanguage: a.contentLanguage } : {}),
-            ...(a?.cacheControl !== undefined ? { blobCacheControl: a.cacheControl } : {}),
-          },
-          ...(a !== undefined ? { metadata: { ...a.metadata } } : {}),
-          ...(a !== undefined && Object.keys(a.tags).length > 0 ? { tags: { ...a.tags } } : {}),
-          ...(put.signal !== undefined ? { abortSignal: put.signal } : {}),
-        });
+        const upload = target.uploadStream(stream, blockSize, 1, settings);
         upload.catch(() => undefined);
         const out = await Promise.race([upload, sourceFailed]);
         return { version: out.etag ?? '' };

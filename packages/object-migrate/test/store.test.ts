@@ -88,6 +88,35 @@ describe.each(EMULATORS)('%s store', (emulator) => {
     expect((await readAll((await store.get('cond')).body)).toString()).toBe('four');
   });
 
+  it('a streamed write overtaken mid-upload by another writer lands whole or fails as changed, never otherwise', async () => {
+    const big = randomBytes(11 * 1024 * 1024);
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const streamed = store
+      .put(
+        'raced',
+        (async function* () {
+          yield big.subarray(0, 6e6);
+          await gate; // the first part is being uploaded (Azure: a staged, uncommitted block)
+          yield big.subarray(6e6);
+        })(),
+      )
+      .then(
+        () => 'landed',
+        (e: unknown) => e,
+      );
+    await new Promise((r) => setTimeout(r, 1500));
+    // Bytes that fit one part go up in one request, whatever the streamed upload is doing.
+    await store.put('raced', Buffer.from('by someone else'));
+    release();
+    const outcome = await streamed;
+    if (outcome !== 'landed') expect(outcome).toBeInstanceOf(ObjectChangedError);
+    const now = await readAll((await store.get('raced')).body);
+    expect(now.equals(outcome === 'landed' ? big : Buffer.from('by someone else'))).toBe(true);
+  });
+
   it('create-only writes fail when the object exists', async () => {
     await store.put('once', Buffer.from('a'), { condition: { ifAbsent: true } });
     await expect(
