@@ -114,7 +114,10 @@ function createTransport(tls: VaultTlsOptions = {}) {
         const req = (secure ? httpsRequest : httpRequest)(url, options, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', reject);
+          res.on('error', (error) => {
+            for (const c of chunks) c.fill(0);
+            reject(error);
+          });
           res.on('end', () => {
             const raw = joinAndWipe(chunks);
             const text = raw.toString('utf8');
