@@ -76,6 +76,8 @@ export function decryptAesGcm(
   const iv = parsed.body.subarray(0, GCM_IV_BYTES);
   const sealed = parsed.body.subarray(GCM_IV_BYTES);
   p11.C_DecryptInit(session, gcm(iv, aad), key);
+  // Room for the tag too: SoftHSM answers CKR_BUFFER_TOO_SMALL to a plaintext-sized output. The
+  // plaintext is a view of its first bytes (the rest stays zero).
   return p11.C_DecryptAsync(session, sealed, Buffer.alloc(sealed.length)).then(
     (plaintext) => ({
       plaintext: new Uint8Array(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength),
