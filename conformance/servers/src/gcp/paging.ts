@@ -49,7 +49,7 @@ export function page<T extends object>(
   let offset = 0;
   if (req.pageToken) {
     const decoded = Buffer.from(req.pageToken, 'base64url').toString('utf8');
-    const m = /^(\d{1,9})\|([^|]{1,1000})\|([^|]*)$/.exec(decoded);
+    const m = /^(\d{1,9})\|([^|]{0,1000})\|([^|]*)$/.exec(decoded);
     if (!m || m[3] !== scope) throw invalid('Invalid page_token.');
     offset = resumeAt(selected, m[2] as string, Number(m[1]), !req.orderBy);
   }
@@ -70,6 +70,7 @@ const nameOf = (item: object): string => String((item as { name?: unknown }).nam
  * offset the token recorded.
  */
 function resumeAt(items: readonly object[], name: string, offset: number, defaultOrder: boolean): number {
+  if (name === '') return Math.min(offset, items.length); // a message without a name
   const at = items.findIndex((item) => nameOf(item) === name);
   if (at >= 0) return at;
   const byName =
