@@ -157,15 +157,10 @@ export function azureBlobStore(options: AzureBlobStoreOptions): ObjectStore {
         // Bytes that fit one block go in one Put Blob: atomic, so a concurrent writer can neither
         // discard its staged blocks nor have them discarded (see InvalidBlockList above).
         if (body instanceof Uint8Array && body.length <= blockSize) {
-          const out = await target.upload(
-            Buffer.from(body.buffer, body.byteOffset, body.byteLength),
-            body.length,
-            settings,
-          );
+          const out = await target.upload(asBuffer(body), body.length, settings);
           return { version: out.etag ?? '' };
         }
-        const stream =
-          body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : Readable.from(asBuffers(body));
+        const stream = Readable.from(asBuffers(body instanceof Uint8Array ? [body] : body));
         // The SDK's scheduler does not reject when its source fails (it waits forever), so a
         // failing source (a bad message, an aborted read) ends the upload from here.
         const sourceFailed = new Promise<never>((_, reject) => stream.once('error', reject));
@@ -190,8 +185,10 @@ export function azureBlobStore(options: AzureBlobStoreOptions): ObjectStore {
   };
 }
 
-/** The SDK's block scheduler calls Buffer methods on each chunk; envelope chunks may be plain Uint8Arrays. */
-async function* asBuffers(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-  for await (const c of source)
-    yield Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+/** A Buffer over the same memory: the SDK calls Buffer methods; envelope chunks may be plain Uint8Arrays. */
+const asBuffer = (c: Uint8Array): Buffer =>
+  Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+
+async function* asBuffers(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Buffer> {
+  for await (const c of source) yield asBuffer(c);
 }

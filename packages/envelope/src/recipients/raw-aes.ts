@@ -37,14 +37,9 @@ const AES_GCM_BY_SIZE: Partial<Record<number, AesGcm>> = {
  * per 32-byte wrap, 26 2.99 vs 3.10) and much faster on 24 (see core's secretKey).
  */
 function wrappingKeyOf(key: unknown): { key: KeyObject; cipher: AesGcm } {
-  const size =
-    key instanceof KeyObject
-      ? key.type === 'secret'
-        ? key.symmetricKeySize
-        : undefined
-      : key instanceof Uint8Array
-        ? key.length
-        : undefined;
+  let size: number | undefined;
+  if (key instanceof Uint8Array) size = key.length;
+  else if (key instanceof KeyObject && key.type === 'secret') size = key.symmetricKeySize;
   const cipher = size === undefined ? undefined : AES_GCM_BY_SIZE[size];
   if (cipher === undefined) {
     throw new KeyportError(
