@@ -1,54 +1,39 @@
-import { performance } from 'node:perf_hooks';
 import { encodeContext, Keyport } from '@keyport/core';
 import NodeVault from 'node-vault';
 import { expect, it } from 'vitest';
+import { interleavedLatencies } from '../../../scripts/bench-latency.mjs';
 import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { VaultTransitProvider } from '../src/index.js';
 import { openbaoTarget } from './openbao-target.js';
 
-const ROUNDS = process.env.KEYPORT_BENCH_QUICK === '1' ? 2 : 7; // `pnpm bench --quick`: a small size
-const OPS_PER_ROUND = 200;
-const WARMUP = 200;
+// `pnpm bench --quick` (KEYPORT_BENCH_QUICK=1): a small size that keeps the bench working.
+const QUICK = process.env.KEYPORT_BENCH_QUICK === '1';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 2 : 7));
+const OPS = Number(process.env.BENCH_OPS ?? (QUICK ? 32 : 320));
+const WARMUP = Number(process.env.BENCH_WARMUP ?? (QUICK ? 16 : 320));
+const CALLERS = [1, 16] as const;
 const context = { purpose: 'bench', tenant: 't-1' };
 const plaintext = new Uint8Array(32).fill(7); // a data key: what a KMS encrypts in practice
 
-interface Result {
+interface Row {
   name: string;
   unit: string;
   value: number;
   baseline: string;
   baselineValue: number;
   ratio: number;
+  /** The lowest and highest per-round ratio. */
+  ratioSpread: [number, number];
+  rounds: number;
+  opsPerRound: number;
   concurrency: number;
+  /** KMS calls, not envelope messages: no suite, no frame length. */
   suite: null;
   frameLength: null;
+  node: string;
 }
 
-async function timePerOp(op: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  for (let i = 0; i < OPS_PER_ROUND; i++) await op();
-  return ((performance.now() - start) * 1000) / OPS_PER_ROUND;
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-
-/** Alternates contenders round by round; returns each one's median µs/op. */
-async function race(contenders: Record<string, () => Promise<unknown>>): Promise<Record<string, number>> {
-  const samples: Record<string, number[]> = {};
-  for (const [name, op] of Object.entries(contenders)) {
-    samples[name] = [];
-    for (let i = 0; i < WARMUP; i++) await op();
-  }
-  const entries = Object.entries(contenders);
-  for (let r = 0; r < ROUNDS; r++) {
-    // Rotate who goes first each round: on a busy machine the first slot is not a fair one.
-    for (let i = 0; i < entries.length; i++) {
-      const [name, op] = entries[(r + i) % entries.length] as [string, () => Promise<unknown>];
-      samples[name]?.push(await timePerOp(op));
-    }
-  }
-  return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
-}
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 it('measures adapter encrypt/decrypt against bare node-vault', async () => {
   const target = openbaoTarget();
@@ -64,54 +49,75 @@ it('measures adapter encrypt/decrypt against bare node-vault', async () => {
     const sealed = (await keyport.encrypt(uri, plaintext, { context })).ciphertext;
     const sealedText = Buffer.from(sealed).toString('utf8');
 
-    const enc = await race({
-      keyport: () => keyport.encrypt(uri, plaintext, { context }),
-      provider: () => provider.encrypt({ uri }, plaintext, { context }, { signal }),
-      bare: async () => {
-        const r = (await bare.write(`transit/encrypt/${name}`, { plaintext: b64, associated_data: aad })) as {
-          data: { ciphertext: string };
-        };
-        return Buffer.from(r.data.ciphertext, 'utf8');
+    const ops = {
+      encrypt: {
+        keyport: () => keyport.encrypt(uri, plaintext, { context }),
+        provider: () => provider.encrypt({ uri }, plaintext, { context }, { signal }),
+        bare: async () => {
+          const r = (await bare.write(`transit/encrypt/${name}`, {
+            plaintext: b64,
+            associated_data: aad,
+          })) as {
+            data: { ciphertext: string };
+          };
+          return Buffer.from(r.data.ciphertext, 'utf8');
+        },
       },
-    });
-    const dec = await race({
-      keyport: () => keyport.decrypt(uri, sealed, { context }),
-      provider: () => provider.decrypt({ uri }, sealed, { context }, { signal }),
-      bare: async () => {
-        const r = (await bare.write(`transit/decrypt/${name}`, {
-          ciphertext: sealedText,
-          associated_data: aad,
-        })) as {
-          data: { plaintext: string };
-        };
-        return Buffer.from(r.data.plaintext, 'base64');
+      decrypt: {
+        keyport: () => keyport.decrypt(uri, sealed, { context }),
+        provider: () => provider.decrypt({ uri }, sealed, { context }, { signal }),
+        bare: async () => {
+          const r = (await bare.write(`transit/decrypt/${name}`, {
+            ciphertext: sealedText,
+            associated_data: aad,
+          })) as { data: { plaintext: string } };
+          return Buffer.from(r.data.plaintext, 'base64');
+        },
       },
-    });
-
-    const row = (op: string, who: 'keyport' | 'provider', m: Record<string, number>): Result => {
-      const value = m[who] as number;
-      const baselineValue = m.bare as number;
-      return {
-        name: `${op} 32 B with context (${who === 'keyport' ? 'Keyport -> adapter' : 'adapter alone'})`,
-        unit: 'us/op',
-        value: Math.round(value * 10) / 10,
-        baseline: `node-vault ${op} (same request, its own axios transport)`,
-        baselineValue: Math.round(baselineValue * 10) / 10,
-        ratio: Math.round((value / baselineValue) * 1000) / 1000,
-        // One call at a time; KMS calls, not envelope messages.
-        concurrency: 1,
-        suite: null,
-        frameLength: null,
-      };
     };
-    const results = [
-      row('encrypt', 'keyport', enc),
-      row('encrypt', 'provider', enc),
-      row('decrypt', 'keyport', dec),
-      row('decrypt', 'provider', dec),
-    ];
+    const results: Row[] = [];
+    for (const callers of CALLERS) {
+      for (const [op, contenders] of Object.entries(ops)) {
+        const samples = await interleavedLatencies(contenders, {
+          callers,
+          rounds: ROUNDS,
+          ops: OPS,
+          warmup: WARMUP,
+        });
+        const bareRounds = samples.get('bare') ?? [];
+        const baselineValue = Math.min(...bareRounds);
+        for (const who of ['keyport', 'provider'] as const) {
+          const rounds = samples.get(who) ?? [];
+          const ratios = rounds.map((v, i) => v / (bareRounds[i] as number));
+          const value = Math.min(...rounds);
+          results.push({
+            name: `${op} 32 B with context, ${callers} caller${callers > 1 ? 's' : ''} (${who === 'keyport' ? 'Keyport -> adapter' : 'adapter alone'})`,
+            unit: 'us (median latency)',
+            value: Math.round(value * 10) / 10,
+            baseline: `node-vault ${op} (same request, its own axios transport, same OpenBao)`,
+            baselineValue: Math.round(baselineValue * 10) / 10,
+            ratio: round3(value / baselineValue),
+            ratioSpread: [round3(Math.min(...ratios)), round3(Math.max(...ratios))],
+            rounds: ROUNDS,
+            opsPerRound: OPS,
+            concurrency: callers,
+            suite: null,
+            frameLength: null,
+            node: process.version,
+          });
+        }
+      }
+    }
     writeBenchResults('vault-transit', results);
-    console.table(results);
+    console.table(
+      results.map(({ name, value, baselineValue, ratio, ratioSpread }) => ({
+        name,
+        value,
+        baselineValue,
+        ratio,
+        spread: ratioSpread.join('–'),
+      })),
+    );
     expect(results.every((r) => Number.isFinite(r.ratio) && r.ratio > 0)).toBe(true);
   } finally {
     await provider.close();
