@@ -127,7 +127,8 @@ async function pair(runs, a, b, time = cpuTime) {
       into.push(await time(fn));
     }
   }
-  return [median(ta), median(tb)];
+  // The medians, then how much each side's runs disagreed.
+  return [median(ta), median(tb), { runs, a: spread(ta), b: spread(tb) }];
 }
 
 const wrappingKey = randomBytes(32);
@@ -932,7 +933,7 @@ if (section('cached')) {
   const oursShort = async () => {
     for (let i = 0; i < en; i++) await sealEnvelope(pt, { recipients: [aes], cache });
   };
-  const [ks, es] = await pair(quick ? 1 : 3, oursShort, esdkCached);
+  const [ks, es, esdkSpread] = await pair(quick ? 1 : 3, oursShort, esdkCached);
   record(
     'seal 1 KiB, cached data key (keyport vs ESDK-JS caching CMM)',
     'ops/s',
@@ -946,6 +947,9 @@ if (section('cached')) {
     concurrency: 1,
     node: process.version,
     timing: 'cpu, median, interleaved',
+    runs: esdkSpread.runs,
+    spread: esdkSpread.a,
+    baselineSpread: esdkSpread.b,
   });
 }
 
@@ -977,7 +981,7 @@ if (section('kms')) {
     });
     const pt = randomBytes(1024);
     const runs = quick ? 3 : 9;
-    const [single, three] = await pair(
+    const [single, three, threeSpread] = await pair(
       runs,
       () => sealEnvelope(pt, { recipients: [uris[2]], keys: slow }),
       () => sealEnvelope(pt, { recipients: [uris[2], uris[0], uris[1]], keys: slow }),
@@ -991,7 +995,13 @@ if (section('kms')) {
       single,
       false,
     );
-    const [single2, threeLocal] = await pair(
+    Object.assign(results.at(-1), {
+      timing: 'wall, median, interleaved',
+      runs: threeSpread.runs,
+      spread: threeSpread.b,
+      baselineSpread: threeSpread.a,
+    });
+    const [single2, threeLocal, threeLocalSpread] = await pair(
       runs,
       () => sealEnvelope(pt, { recipients: [uris[2]], keys: slow, dataKeySource: 'first-recipient' }),
       () =>
@@ -1010,6 +1020,12 @@ if (section('kms')) {
       single2,
       false,
     );
+    Object.assign(results.at(-1), {
+      timing: 'wall, median, interleaved',
+      runs: threeLocalSpread.runs,
+      spread: threeLocalSpread.b,
+      baselineSpread: threeLocalSpread.a,
+    });
 
     let calls = 0;
     const counted = new Proxy(keyport, {
