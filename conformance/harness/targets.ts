@@ -13,6 +13,7 @@ export const targetNames = [
   'softhsm',
   'azure-keyvault',
   'gcp-kms',
+  'esdk-python',
 ] as const;
 
 export type TargetName = (typeof targetNames)[number];
@@ -37,6 +38,8 @@ export const targetVariables = {
   // The token is the one the server grants every permission (beyond the brief's contract).
   'azure-keyvault': ['KEYPORT_AZUREKV_URL', 'KEYPORT_AZUREKV_CA', 'KEYPORT_AZUREKV_TOKEN'],
   'gcp-kms': ['KEYPORT_GCPKMS_GRPC', 'KEYPORT_GCPKMS_REST'],
+  // Not a server: the venv's Python, which imports the AWS Encryption SDK for Python.
+  'esdk-python': ['KEYPORT_ESDK_PYTHON'],
 } as const satisfies Record<TargetName, readonly string[]>;
 
 /** Set whatever is running: the AWS SDK reads them, and the emulators ignore their values. */
@@ -49,7 +52,9 @@ export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
   pkcs11: ['softhsm'],
   'gcp-kms': ['drongo', 'gcp-kms'],
   'azure-keyvault': ['azure-keyvault'],
-  conformance: targetNames.filter((t) => t !== 'openbao-dr'),
+  conformance: targetNames.filter((t) => t !== 'openbao-dr' && t !== 'esdk-python'),
+  // Interop with a second ESDK implementation (the first, ESDK-JS, is an npm dependency).
+  envelope: ['esdk-python'],
   // The Python second-opinion scenarios need the venv the harness installs.
   'conformance/servers': ['azure-keyvault', 'gcp-kms'],
   cli: ['moto', 'local-kms', 'openbao', 'openbao-dr', 'softhsm'],

@@ -33,6 +33,7 @@ const pythonArtifact = {
   drongo: join(venvBin, 'drongo'),
   'azure-keyvault': join(venvDir, 'lib'),
   'gcp-kms': join(venvDir, 'lib'),
+  'esdk-python': join(venvDir, 'lib'),
 };
 
 /**

@@ -379,6 +379,37 @@ const gcpKms = keyportServer(
   (ready) => probeGrpc(ready.port),
 );
 
+/**
+ * The AWS Encryption SDK for Python in the venv: nothing runs; tests start it as a child
+ * (packages/envelope/test/helpers/esdk_child.py) with the Python named here.
+ */
+const esdkPython = {
+  name: 'esdk-python',
+  version: pythonRequirements['esdk-python'][0],
+  install: async () => (await ensurePython(['esdk-python']))['esdk-python'],
+  async start() {
+    try {
+      await run(python, ['-c', 'import aws_encryption_sdk'], { timeoutMs: 30_000 });
+    } catch (err) {
+      throw new HarnessError(
+        'esdk-python',
+        'ready',
+        `the venv's Python cannot import aws_encryption_sdk: ${err.message}`,
+        {
+          reproduce: `${python} -c 'import aws_encryption_sdk'`,
+        },
+      );
+    }
+    return {
+      pid: null,
+      startTime: undefined,
+      files: [python],
+      version: pythonRequirements['esdk-python'][0],
+      env: { KEYPORT_ESDK_PYTHON: python },
+    };
+  },
+};
+
 /** In start order: cheap ones first so a broken install fails before the slow ones run. */
 export const targets = [
   moto,
@@ -391,6 +422,7 @@ export const targets = [
   softhsm,
   azureKeyVault,
   gcpKms,
+  esdkPython,
 ];
 export const targetNames = targets.map((t) => t.name);
 export const targetByName = Object.fromEntries(targets.map((t) => [t.name, t]));

@@ -1,6 +1,7 @@
 /**
  * Non-framed bodies (content type 1; written by old ESDKs, never by keyport): built here from
- * the spec with keyport's own primitives, since ESDK-JS cannot write them either.
+ * the spec with keyport's own primitives, since ESDK-JS cannot write them either (the Python
+ * ESDK can: interop-esdk-python.test.ts opens its non-framed messages).
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

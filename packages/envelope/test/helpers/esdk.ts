@@ -1,6 +1,7 @@
 /**
- * A client for ESDK-JS running in a child Node process (see esdk-child.cjs for why). The
- * child is started on first use and stopped by `stopEsdk()` in afterAll.
+ * ESDK implementations in child processes: ESDK-JS in a child Node process (see esdk-child.cjs
+ * for why) and the Python ESDK (esdk_child.py), both speaking one line protocol. A child is
+ * started on first use and stopped by its `stop` in afterAll.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -8,7 +9,15 @@ import { fileURLToPath } from 'node:url';
 
 export type EsdkKeyring =
   | { type: 'aes'; namespace: string; name: string; key: string; utf8Sorting?: boolean }
-  | { type: 'rsa'; namespace: string; name: string; privateKey: string; publicKey: string }
+  | {
+      type: 'rsa';
+      namespace: string;
+      name: string;
+      privateKey: string;
+      publicKey: string;
+      /** The Python child only (ESDK-JS's keyring here is OAEP-SHA256). Default oaep-sha256. */
+      padding?: 'oaep-sha1' | 'oaep-sha256' | 'oaep-sha384' | 'oaep-sha512';
+    }
   | { type: 'kms'; arn: string; secret: string };
 
 interface Answer {
@@ -21,69 +30,124 @@ interface Answer {
   frameLength?: number;
 }
 
-let child: ChildProcessWithoutNullStreams | undefined;
-const waiting = new Map<number, (a: Answer) => void>();
-let nextId = 1;
-
-function start(): ChildProcessWithoutNullStreams {
-  if (child !== undefined) return child;
-  const script = fileURLToPath(new URL('./esdk-child.cjs', import.meta.url));
-  child = spawn(process.execPath, [script], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH ?? '' },
-  });
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const a = JSON.parse(line) as Answer;
-    waiting.get(a.id)?.(a);
-    waiting.delete(a.id);
-  });
-  return child;
+type EncryptOptions = {
+  context?: Record<string, string>;
+  suiteId?: number;
+  frameLength?: number;
+  policy?: 'require' | 'legacy';
+};
+export interface Opened {
+  plaintext: Buffer;
+  suiteId: number;
+  context: Record<string, string>;
+  frameLength: number;
 }
 
-async function call(req: Record<string, unknown>): Promise<Answer> {
-  const c = start();
-  const id = nextId++;
-  const answer = new Promise<Answer>((resolve) => waiting.set(id, resolve));
-  c.stdin.write(`${JSON.stringify({ ...req, id })}\n`);
-  const a = await answer;
-  if (!a.ok) throw new Error(`ESDK-JS failed: ${a.error}`);
-  return a;
+/** One ESDK implementation in a child process, speaking the line protocol of esdk-child.cjs. */
+export interface EsdkChild {
+  encrypt(keyrings: EsdkKeyring[], plaintext: Uint8Array, opts?: EncryptOptions): Promise<Buffer>;
+  decrypt(keyrings: EsdkKeyring[], message: Uint8Array, policy?: 'require' | 'legacy'): Promise<Opened>;
+  stop(): Promise<void>;
 }
 
-export async function esdkEncrypt(
-  keyrings: EsdkKeyring[],
-  plaintext: Uint8Array,
-  opts: {
-    context?: Record<string, string>;
-    suiteId?: number;
-    frameLength?: number;
-    policy?: 'require' | 'legacy';
-  } = {},
-): Promise<Buffer> {
-  const a = await call({ op: 'encrypt', keyrings, data: Buffer.from(plaintext).toString('base64'), ...opts });
-  return Buffer.from(a.data as string, 'base64');
-}
+/** `name` runs as `command args…`, started on first use; `env` is all the child sees. */
+function esdkChild(
+  name: string,
+  command: () => string,
+  args: string[],
+  env: () => NodeJS.ProcessEnv,
+): EsdkChild {
+  let child: ChildProcessWithoutNullStreams | undefined;
+  const waiting = new Map<number, (a: Answer) => void>();
+  let nextId = 1;
+  let stderr = '';
 
-export async function esdkDecrypt(
-  keyrings: EsdkKeyring[],
-  message: Uint8Array,
-  policy: 'require' | 'legacy' = 'require',
-): Promise<{ plaintext: Buffer; suiteId: number; context: Record<string, string>; frameLength: number }> {
-  const a = await call({ op: 'decrypt', keyrings, data: Buffer.from(message).toString('base64'), policy });
+  const start = (): ChildProcessWithoutNullStreams => {
+    if (child !== undefined) return child;
+    const c = spawn(command(), args, { stdio: ['pipe', 'pipe', 'pipe'], env: env() });
+    child = c;
+    c.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4000);
+    });
+    // A child that dies (or never starts) fails what it held, with what it said.
+    const fail = (why: string) => {
+      for (const [id, resolve] of waiting) resolve({ id, ok: false, error: `${why}\n${stderr}` });
+      waiting.clear();
+    };
+    c.once('error', (e) => fail(`${name} could not start: ${e.message}`));
+    c.once('exit', (code, signal) => fail(`${name} exited (${signal ?? code})`));
+    createInterface({ input: c.stdout }).on('line', (line) => {
+      const a = JSON.parse(line) as Answer;
+      waiting.get(a.id)?.(a);
+      waiting.delete(a.id);
+    });
+    return c;
+  };
+
+  const call = async (req: Record<string, unknown>): Promise<Answer> => {
+    const c = start();
+    const id = nextId++;
+    const answer = new Promise<Answer>((resolve) => waiting.set(id, resolve));
+    c.stdin.write(`${JSON.stringify({ ...req, id })}\n`);
+    const a = await answer;
+    if (!a.ok) throw new Error(`${name} failed: ${a.error}`);
+    return a;
+  };
+
   return {
-    plaintext: Buffer.from(a.data as string, 'base64'),
-    suiteId: a.suiteId as number,
-    context: a.context as Record<string, string>,
-    frameLength: a.frameLength as number,
+    async encrypt(keyrings, plaintext, opts = {}) {
+      const data = Buffer.from(plaintext).toString('base64');
+      const a = await call({ op: 'encrypt', keyrings, data, ...opts });
+      return Buffer.from(a.data as string, 'base64');
+    },
+    async decrypt(keyrings, message, policy = 'require') {
+      const a = await call({
+        op: 'decrypt',
+        keyrings,
+        data: Buffer.from(message).toString('base64'),
+        policy,
+      });
+      return {
+        plaintext: Buffer.from(a.data as string, 'base64'),
+        suiteId: a.suiteId as number,
+        context: a.context as Record<string, string>,
+        frameLength: a.frameLength as number,
+      };
+    },
+    async stop() {
+      const c = child;
+      child = undefined;
+      if (c === undefined || c.exitCode !== null || c.signalCode !== null) return;
+      const exited = new Promise((resolve) => c.once('exit', resolve));
+      c.stdin.end();
+      c.kill();
+      await exited;
+    },
   };
 }
 
-export async function stopEsdk(): Promise<void> {
-  const c = child;
-  child = undefined;
-  if (c === undefined) return;
-  const exited = new Promise((resolve) => c.once('exit', resolve));
-  c.stdin.end();
-  c.kill();
-  await exited;
-}
+/** ESDK-JS (@aws-crypto/client-node) in a child Node process. */
+const esdkJs = esdkChild(
+  'ESDK-JS',
+  () => process.execPath,
+  [fileURLToPath(new URL('./esdk-child.cjs', import.meta.url))],
+  () => ({ PATH: process.env.PATH ?? '' }),
+);
+export const esdkEncrypt = esdkJs.encrypt;
+export const esdkDecrypt = esdkJs.decrypt;
+export const stopEsdk = esdkJs.stop;
+
+/**
+ * The AWS Encryption SDK for Python (aws-encryption-sdk from PyPI) in a child process: the
+ * harness installs it into its venv and names that venv's Python in KEYPORT_ESDK_PYTHON.
+ */
+export const esdkPython = esdkChild(
+  'ESDK-Python',
+  () => {
+    const python = process.env.KEYPORT_ESDK_PYTHON;
+    if (!python) throw new Error('KEYPORT_ESDK_PYTHON is not set: the harness installs the Python ESDK');
+    return python;
+  },
+  [fileURLToPath(new URL('./esdk_child.py', import.meta.url))],
+  () => ({ PATH: process.env.PATH ?? '', PYTHONDONTWRITEBYTECODE: '1' }),
+);

@@ -1,0 +1,112 @@
+"""The AWS Encryption SDK for Python (aws-encryption-sdk, from PyPI) as a child process.
+
+The same line protocol as esdk-child.cjs (ESDK-JS): one JSON request per line on stdin, one
+JSON answer per line on stdout, matched by id. Raw AES and raw RSA wrapping keys only, through
+the SDK's own raw master key providers (RawMasterKeyProvider, one per key); several keys make
+one provider, as a multi-keyring does. Started by helpers/esdk.ts with the harness's Python (KEYPORT_ESDK_PYTHON).
+"""
+
+import base64
+import json
+import sys
+
+import aws_encryption_sdk
+from aws_encryption_sdk import CommitmentPolicy, EncryptionSDKClient
+from aws_encryption_sdk.identifiers import Algorithm, EncryptionKeyType, WrappingAlgorithm
+from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
+from aws_encryption_sdk.exceptions import UnknownIdentityError
+from aws_encryption_sdk.key_providers.raw import RawMasterKeyProvider
+
+RSA_PADDINGS = {
+    "oaep-sha1": WrappingAlgorithm.RSA_OAEP_SHA1_MGF1,
+    "oaep-sha256": WrappingAlgorithm.RSA_OAEP_SHA256_MGF1,
+    "oaep-sha384": WrappingAlgorithm.RSA_OAEP_SHA384_MGF1,
+    "oaep-sha512": WrappingAlgorithm.RSA_OAEP_SHA512_MGF1,
+}
+AES_WRAPPING = {
+    16: WrappingAlgorithm.AES_128_GCM_IV12_TAG16_NO_PADDING,
+    24: WrappingAlgorithm.AES_192_GCM_IV12_TAG16_NO_PADDING,
+    32: WrappingAlgorithm.AES_256_GCM_IV12_TAG16_NO_PADDING,
+}
+CLIENTS = {
+    "require": EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT),
+    # Non-committing suites (v1 messages) are written only under this policy.
+    "legacy": EncryptionSDKClient(commitment_policy=CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT),
+}
+
+
+def wrapping_key(k):
+    if k["type"] == "aes":
+        material = base64.b64decode(k["key"])
+        return WrappingKey(
+            wrapping_algorithm=AES_WRAPPING[len(material)],
+            wrapping_key=material,
+            wrapping_key_type=EncryptionKeyType.SYMMETRIC,
+        )
+    return WrappingKey(
+        wrapping_algorithm=RSA_PADDINGS[k.get("padding", "oaep-sha256")],
+        wrapping_key=k["privateKey"].encode("ascii"),
+        wrapping_key_type=EncryptionKeyType.PRIVATE,
+    )
+
+
+def key_provider(k):
+    """A provider (namespace) holding one key (name), which knows no other key id."""
+    name = k["name"].encode("utf-8")
+    wrapping = wrapping_key(k)
+
+    class OneRawKey(RawMasterKeyProvider):
+        provider_id = k["namespace"]
+
+        def _get_raw_key(self, key_id):
+            if key_id != name:
+                raise UnknownIdentityError(f"no key {key_id!r} here")
+            return wrapping
+
+    p = OneRawKey()
+    p.add_master_key(name)
+    return p
+
+
+def provider(keys):
+    first = key_provider(keys[0])
+    for k in keys[1:]:
+        first.add_master_key_provider(key_provider(k))
+    return first
+
+
+def answer(req):
+    client = CLIENTS[req.get("policy", "require")]
+    data = base64.b64decode(req["data"])
+    keys = provider(req["keyrings"])
+    if req["op"] == "encrypt":
+        options = {"source": data, "key_provider": keys, "encryption_context": req.get("context", {})}
+        if "suiteId" in req:
+            options["algorithm"] = Algorithm.get_by_id(req["suiteId"])
+        if "frameLength" in req:
+            options["frame_length"] = req["frameLength"]
+        message, _ = client.encrypt(**options)
+        return {"data": base64.b64encode(message).decode("ascii")}
+    plaintext, header = client.decrypt(source=data, key_provider=keys)
+    return {
+        "data": base64.b64encode(plaintext).decode("ascii"),
+        "suiteId": header.algorithm.algorithm_id,
+        "context": header.encryption_context,
+        "frameLength": header.frame_length,
+    }
+
+
+def main():
+    for line in sys.stdin:
+        req = json.loads(line)
+        try:
+            out = {"id": req["id"], "ok": True, **answer(req)}
+        except Exception as e:  # every failure is an answer; the test decides what it means
+            out = {"id": req["id"], "ok": False, "error": f"{type(e).__name__}: {e}"}
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.stderr.write(f"aws-encryption-sdk {aws_encryption_sdk.__version__}\n")
+    main()

@@ -1,0 +1,189 @@
+/**
+ * Interop with the AWS Encryption SDK for Python (aws-encryption-sdk from PyPI, installed by the
+ * harness; its raw master keys), both directions: raw AES-128/192/256 and raw RSA with each OAEP
+ * hash, both v2 suites, at frame boundaries, multi-key messages, contexts whose order differs
+ * between UTF-16 and UTF-8, keyport's default frame length; and, from Python only, what no
+ * ESDK-JS writes: non-framed bodies (frame length 0) and v1 messages of every v1 suite keyport opens.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openEnvelope, openStream, rawAesRecipient, rawRsaRecipient, sealEnvelope } from '../src/index.js';
+import { type EsdkKeyring, esdkPython } from './helpers/esdk.js';
+import { chunked, collect, rsaPair, rsaPrivatePem, rsaPublicPem } from './helpers/keys.js';
+
+afterAll(esdkPython.stop);
+
+const FRAME = 256;
+const SIZES = [0, 1, FRAME - 1, FRAME, FRAME + 1, 3 * FRAME + 17];
+// 'Tenant' < 'app' in UTF-8 but not by localeCompare; U+FF71 < U+1F600 as code points (UTF-8)
+// but not as UTF-16 units (the emoji's surrogate 0xD83D sorts first).
+const context = { purpose: 'interop', tenant: 'ü-42', Tenant: 'T', app: 'a', ｱ: 'half-width', '😀': 'emoji' };
+
+interface Pair {
+  readonly name: string;
+  readonly python: EsdkKeyring;
+  readonly ours: ReturnType<typeof rawAesRecipient>;
+}
+
+function aesPair(bytes: 16 | 24 | 32): Pair {
+  const key = randomBytes(bytes);
+  const name = `aes-${bytes * 8}`;
+  return {
+    name: `raw AES-${bytes * 8}`,
+    python: { type: 'aes', namespace: 'keyport-py', name, key: key.toString('base64') },
+    ours: rawAesRecipient({ namespace: 'keyport-py', name, key }),
+  };
+}
+
+function rsaKeyPair(padding: 'oaep-sha1' | 'oaep-sha256' | 'oaep-sha384' | 'oaep-sha512'): Pair {
+  const name = `rsa-${padding}`;
+  return {
+    name: `raw RSA ${padding}`,
+    python: {
+      type: 'rsa',
+      namespace: 'keyport-py',
+      name,
+      privateKey: rsaPrivatePem,
+      publicKey: rsaPublicPem,
+      padding,
+    },
+    ours: rawRsaRecipient({ namespace: 'keyport-py', name, privateKey: rsaPair.privateKey, padding }),
+  };
+}
+
+const aes256 = aesPair(32);
+const rsa256 = rsaKeyPair('oaep-sha256');
+const suites = [0x0478, 0x0578] as const;
+
+describe('interop with the Python ESDK', () => {
+  for (const k of [aes256, rsa256]) {
+    for (const suite of suites) {
+      const label = `${k.name}, suite 0x0${suite.toString(16)}`;
+      it(`keyport seals, Python opens (${label})`, async () => {
+        for (const size of SIZES) {
+          const pt = randomBytes(size);
+          const msg = await sealEnvelope(pt, { recipients: [k.ours], context, suite, frameLength: FRAME });
+          const out = await esdkPython.decrypt([k.python], msg);
+          expect(out.plaintext.equals(pt), `size ${size}`).toBe(true);
+          expect(out.suiteId).toBe(suite);
+          expect(out.frameLength).toBe(FRAME);
+          expect(out.context).toMatchObject(context);
+        }
+      });
+      it(`Python seals, keyport opens (${label})`, async () => {
+        for (const size of SIZES) {
+          const pt = randomBytes(size);
+          const msg = await esdkPython.encrypt([k.python], pt, {
+            context,
+            suiteId: suite,
+            frameLength: FRAME,
+          });
+          const out = await openEnvelope(msg, { trust: [k.ours], requiredContext: context });
+          expect(Buffer.from(out.plaintext).equals(pt), `size ${size}`).toBe(true);
+          expect(out.suiteId).toBe(suite);
+          expect(out.frameLength).toBe(FRAME);
+          // The streaming path reads the same message in small pieces.
+          const streamed = await collect(openStream(chunked(msg, 97), { trust: [k.ours] }));
+          expect(streamed.equals(pt), `size ${size}, streamed`).toBe(true);
+        }
+      });
+    }
+  }
+
+  it('every raw AES key size and RSA OAEP hash, both ways', async () => {
+    const pairs = [
+      aesPair(16),
+      aesPair(24),
+      rsaKeyPair('oaep-sha1'),
+      rsaKeyPair('oaep-sha384'),
+      rsaKeyPair('oaep-sha512'),
+    ];
+    for (const k of pairs) {
+      const pt = randomBytes(600);
+      const ours = await sealEnvelope(pt, { recipients: [k.ours], context, frameLength: FRAME });
+      expect((await esdkPython.decrypt([k.python], ours)).plaintext.equals(pt), k.name).toBe(true);
+      const theirs = await esdkPython.encrypt([k.python], pt, { context, frameLength: FRAME });
+      expect(
+        Buffer.from((await openEnvelope(theirs, { trust: [k.ours] })).plaintext).equals(pt),
+        k.name,
+      ).toBe(true);
+    }
+  });
+
+  it('multi-key messages open with either key, both ways', async () => {
+    const pt = randomBytes(5000);
+    const ours = await sealEnvelope(pt, {
+      recipients: [aes256.ours, rsa256.ours],
+      suite: 0x0578,
+      frameLength: FRAME,
+    });
+    const theirs = await esdkPython.encrypt([aes256.python, rsa256.python], pt, { context });
+    for (const k of [aes256, rsa256]) {
+      expect((await esdkPython.decrypt([k.python], ours)).plaintext.equals(pt), k.name).toBe(true);
+      const out = await openEnvelope(theirs, { trust: [k.ours] });
+      expect(Buffer.from(out.plaintext).equals(pt), k.name).toBe(true);
+      expect(out.frameLength).toBe(4096); // the Python ESDK's default
+    }
+  });
+
+  it("keyport's defaults (1 MiB frames, several frames) open in Python", async () => {
+    const pt = randomBytes(2 * 1024 * 1024 + 3);
+    const msg = await sealEnvelope(pt, { recipients: [aes256.ours], context });
+    const out = await esdkPython.decrypt([aes256.python], msg);
+    expect(out.plaintext.equals(pt)).toBe(true);
+    expect(out.frameLength).toBe(1024 * 1024);
+  });
+
+  it('a message keyport refuses to open is refused by Python too (one flipped ciphertext bit)', async () => {
+    const pt = randomBytes(700);
+    const msg = Buffer.from(await sealEnvelope(pt, { recipients: [aes256.ours], frameLength: FRAME }));
+    msg[msg.length - 40] = (msg[msg.length - 40] as number) ^ 1;
+    await expect(openEnvelope(msg, { trust: [aes256.ours] })).rejects.toMatchObject({ code: 'Integrity' });
+    await expect(esdkPython.decrypt([aes256.python], msg)).rejects.toThrow(/ESDK-Python failed/);
+  });
+});
+
+describe('messages only the Python ESDK writes open in keyport', () => {
+  it('non-framed bodies (frame length 0), both v2 suites, whole and streamed', async () => {
+    for (const suite of suites) {
+      for (const size of [0, 1, 4096, 70_000]) {
+        const pt = randomBytes(size);
+        const msg = await esdkPython.encrypt([aes256.python], pt, {
+          context,
+          suiteId: suite,
+          frameLength: 0,
+        });
+        const out = await openEnvelope(msg, { trust: [aes256.ours], requiredContext: context });
+        expect(Buffer.from(out.plaintext).equals(pt), `0x0${suite.toString(16)} size ${size}`).toBe(true);
+        expect(out.frameLength).toBe(0);
+        const streamed = await collect(openStream(chunked(msg, 1000), { trust: [aes256.ours] }));
+        expect(streamed.equals(pt), `0x0${suite.toString(16)} size ${size}, streamed`).toBe(true);
+      }
+    }
+  });
+
+  for (const suite of [0x0078, 0x0178, 0x0378]) {
+    it(`v1 messages, suite 0x0${suite.toString(16)}, framed and non-framed`, async () => {
+      for (const frameLength of [FRAME, 0]) {
+        for (const size of [0, FRAME - 1, 3 * FRAME + 17]) {
+          const pt = randomBytes(size);
+          const msg = await esdkPython.encrypt([rsa256.python], pt, {
+            context,
+            suiteId: suite,
+            frameLength,
+            policy: 'legacy',
+          });
+          const out = await openEnvelope(msg, { trust: [rsa256.ours] });
+          expect(Buffer.from(out.plaintext).equals(pt), `frame ${frameLength} size ${size}`).toBe(true);
+          expect(out.messageFormat).toBe(1);
+          expect(out.suiteId).toBe(suite);
+          await expect(
+            openEnvelope(msg, { trust: [rsa256.ours], requireCommitment: true }),
+          ).rejects.toMatchObject({
+            code: 'InvalidCiphertext',
+          });
+        }
+      }
+    });
+  }
+});
