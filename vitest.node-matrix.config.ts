@@ -39,8 +39,8 @@ const offline: Record<string, readonly string[]> = {
 };
 // Files of those suites that do need a target (they run in the main suite, under the harness).
 const needsTarget: Record<string, readonly string[]> = {
-  // The Python ESDK, installed into the harness's venv (target `esdk-python`).
-  envelope: ['test/interop-esdk-python.test.ts'],
+  // The Python and Java ESDKs (targets `esdk-python`, `esdk-java`).
+  envelope: ['test/interop-esdk-languages.test.ts'],
 };
 const folder = (name: string): string =>
   name === 'conformance'

@@ -14,6 +14,7 @@ export const targetNames = [
   'azure-keyvault',
   'gcp-kms',
   'esdk-python',
+  'esdk-java',
 ] as const;
 
 export type TargetName = (typeof targetNames)[number];
@@ -40,6 +41,8 @@ export const targetVariables = {
   'gcp-kms': ['KEYPORT_GCPKMS_GRPC', 'KEYPORT_GCPKMS_REST'],
   // Not a server: the venv's Python, which imports the AWS Encryption SDK for Python.
   'esdk-python': ['KEYPORT_ESDK_PYTHON'],
+  // Not a server: a file naming the jars of the AWS Encryption SDK for Java (Maven resolved).
+  'esdk-java': ['KEYPORT_ESDK_JAVA_CLASSPATH'],
 } as const satisfies Record<TargetName, readonly string[]>;
 
 /** Set whatever is running: the AWS SDK reads them, and the emulators ignore their values. */
@@ -52,9 +55,9 @@ export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
   pkcs11: ['softhsm'],
   'gcp-kms': ['drongo', 'gcp-kms'],
   'azure-keyvault': ['azure-keyvault'],
-  conformance: targetNames.filter((t) => t !== 'openbao-dr' && t !== 'esdk-python'),
-  // Interop with a second ESDK implementation (the first, ESDK-JS, is an npm dependency).
-  envelope: ['esdk-python'],
+  conformance: targetNames.filter((t) => !['openbao-dr', 'esdk-python', 'esdk-java'].includes(t)),
+  // Interop with more ESDK implementations (the first, ESDK-JS, is an npm dependency).
+  envelope: ['esdk-python', 'esdk-java'],
   // The Python second-opinion scenarios need the venv the harness installs.
   'conformance/servers': ['azure-keyvault', 'gcp-kms'],
   cli: ['moto', 'local-kms', 'openbao', 'openbao-dr', 'softhsm'],

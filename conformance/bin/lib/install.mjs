@@ -1,12 +1,14 @@
 // Idempotent installs into the cache (`~/.cache/keyport`). Each target has a stamp file
 // holding the pinned spec it was installed with; a matching stamp plus the binary on disk
 // means "installed", so a warm `up` costs no network and no resolver run.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { azuriteDir, cacheDir, goBin, stampDir, venvBin, venvDir } from './paths.mjs';
+import { azuriteDir, cacheDir, esdkJavaDir, goBin, repoRoot, stampDir, venvBin, venvDir } from './paths.mjs';
 import { HarnessError, run } from './process.mjs';
 import {
   azuritePackage,
+  esdkJavaPom,
   fakeGcsModule,
   localKmsModule,
   pythonRequirements,
@@ -112,6 +114,39 @@ export async function ensureAzurite() {
     });
   }
   writeStamp('azurite', azuritePackage);
+  return Date.now() - started;
+}
+
+/** Where `ensureEsdkJava` writes the resolved classpath (`:`-separated jar paths). */
+export const esdkJavaClasspathFile = join(esdkJavaDir, 'classpath.txt');
+
+/**
+ * Resolves the pinned pom (`esdkJavaPom`) from Maven Central into the local repository (~/.m2)
+ * and writes its classpath. The stamp is the pom's hash, so a changed pin resolves again.
+ * Returns ms spent (0 when warm).
+ */
+export async function ensureEsdkJava() {
+  const pom = join(repoRoot, esdkJavaPom);
+  const spec = createHash('sha256').update(readFileSync(pom)).digest('hex');
+  if (stampMatches('esdk-java', spec, esdkJavaClasspathFile)) return 0;
+  const started = Date.now();
+  mkdirSync(esdkJavaDir, { recursive: true });
+  const args = [
+    '-q',
+    '-B',
+    '-f',
+    pom,
+    'dependency:build-classpath',
+    `-Dmdep.outputFile=${esdkJavaClasspathFile}`,
+  ];
+  try {
+    await run('flock', [join(cacheDir, '.mvn.lock'), 'mvn', ...args], { timeoutMs: INSTALL_TIMEOUT_MS });
+  } catch (err) {
+    throw new HarnessError('esdk-java', 'install', `mvn failed: ${err.message}`, {
+      reproduce: `mvn ${args.join(' ')}`,
+    });
+  }
+  writeStamp('esdk-java', spec);
   return Date.now() - started;
 }
 

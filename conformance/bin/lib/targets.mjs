@@ -3,7 +3,15 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureAzurite, ensureFakeGcs, ensureLocalKms, ensurePython, ensureSoftHsm } from './install.mjs';
+import {
+  ensureAzurite,
+  ensureEsdkJava,
+  ensureFakeGcs,
+  ensureLocalKms,
+  ensurePython,
+  ensureSoftHsm,
+  esdkJavaClasspathFile,
+} from './install.mjs';
 import { azuriteDir, goBin, logFile, repoRoot, stateDir, venvBin } from './paths.mjs';
 import {
   probeAwsKms,
@@ -410,6 +418,33 @@ const esdkPython = {
   },
 };
 
+/**
+ * The AWS Encryption SDK for Java, resolved by Maven: nothing runs; tests start
+ * packages/envelope/test/esdk-java/EsdkChild.java as a child with the classpath named here.
+ */
+const esdkJava = {
+  name: 'esdk-java',
+  version: 'com.amazonaws:aws-encryption-sdk-java (packages/envelope/test/esdk-java/pom.xml)',
+  install: ensureEsdkJava,
+  async start() {
+    let version;
+    try {
+      version = (await run('java', ['-version'], { timeoutMs: 30_000 })).trim().split('\n')[0];
+    } catch (err) {
+      throw new HarnessError('esdk-java', 'ready', `java does not run: ${err.message}`, {
+        reproduce: 'java -version',
+      });
+    }
+    return {
+      pid: null,
+      startTime: undefined,
+      files: [esdkJavaClasspathFile],
+      version: `aws-encryption-sdk-java on ${version}`,
+      env: { KEYPORT_ESDK_JAVA_CLASSPATH: esdkJavaClasspathFile },
+    };
+  },
+};
+
 /** In start order: cheap ones first so a broken install fails before the slow ones run. */
 export const targets = [
   moto,
@@ -423,6 +458,7 @@ export const targets = [
   azureKeyVault,
   gcpKms,
   esdkPython,
+  esdkJava,
 ];
 export const targetNames = targets.map((t) => t.name);
 export const targetByName = Object.fromEntries(targets.map((t) => [t.name, t]));

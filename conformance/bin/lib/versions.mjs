@@ -27,3 +27,9 @@ export const localKmsModule = 'github.com/nsmithuk/local-kms@v0.0.0-202602280926
 /** Debian package and the file that proves it is installed. */
 export const softhsmPackage = 'softhsm2';
 export const softhsmModule = '/usr/lib/softhsm/libsofthsm2.so';
+
+/**
+ * The AWS Encryption SDK for Java and what its test child needs (Jackson), pinned in this pom;
+ * the harness resolves it from Maven Central into ~/.m2 and records the classpath.
+ */
+export const esdkJavaPom = 'packages/envelope/test/esdk-java/pom.xml';

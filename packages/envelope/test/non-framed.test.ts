@@ -1,7 +1,7 @@
 /**
  * Non-framed bodies (content type 1; written by old ESDKs, never by keyport): built here from
- * the spec with keyport's own primitives, since ESDK-JS cannot write them either (the Python
- * ESDK can: interop-esdk-python.test.ts opens its non-framed messages).
+ * the spec with keyport's own primitives, since ESDK-JS cannot write them either (the Python and
+ * Java ESDKs can: interop-esdk-languages.test.ts opens theirs).
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

@@ -1,9 +1,11 @@
 /**
- * ESDK implementations in child processes: ESDK-JS in a child Node process (see esdk-child.cjs
- * for why) and the Python ESDK (esdk_child.py), both speaking one line protocol. A child is
- * started on first use and stopped by its `stop` in afterAll.
+ * ESDK implementations in child processes, all speaking one line protocol: ESDK-JS in a child
+ * Node process (see esdk-child.cjs for why), the Python ESDK (esdk_child.py) and the Java ESDK
+ * (esdk-java/EsdkChild.java). A child is started on first use and stopped by its `stop` in
+ * afterAll.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -50,12 +52,15 @@ export interface EsdkChild {
   stop(): Promise<void>;
 }
 
-/** `name` runs as `command args…`, started on first use; `env` is all the child sees. */
+/**
+ * `name` runs as the command `command()` gives, started on first use; `env` is all the child
+ * sees; `extra` goes into every request.
+ */
 function esdkChild(
   name: string,
-  command: () => string,
-  args: string[],
+  command: () => [string, ...string[]],
   env: () => NodeJS.ProcessEnv,
+  extra: Record<string, unknown> = {},
 ): EsdkChild {
   let child: ChildProcessWithoutNullStreams | undefined;
   const waiting = new Map<number, (a: Answer) => void>();
@@ -64,7 +69,8 @@ function esdkChild(
 
   const start = (): ChildProcessWithoutNullStreams => {
     if (child !== undefined) return child;
-    const c = spawn(command(), args, { stdio: ['pipe', 'pipe', 'pipe'], env: env() });
+    const [file, ...args] = command();
+    const c = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env() });
     child = c;
     c.stderr.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-4000);
@@ -88,7 +94,7 @@ function esdkChild(
     const c = start();
     const id = nextId++;
     const answer = new Promise<Answer>((resolve) => waiting.set(id, resolve));
-    c.stdin.write(`${JSON.stringify({ ...req, id })}\n`);
+    c.stdin.write(`${JSON.stringify({ ...extra, ...req, id })}\n`);
     const a = await answer;
     if (!a.ok) throw new Error(`${name} failed: ${a.error}`);
     return a;
@@ -129,8 +135,7 @@ function esdkChild(
 /** ESDK-JS (@aws-crypto/client-node) in a child Node process. */
 const esdkJs = esdkChild(
   'ESDK-JS',
-  () => process.execPath,
-  [fileURLToPath(new URL('./esdk-child.cjs', import.meta.url))],
+  () => [process.execPath, fileURLToPath(new URL('./esdk-child.cjs', import.meta.url))],
   () => ({ PATH: process.env.PATH ?? '' }),
 );
 export const esdkEncrypt = esdkJs.encrypt;
@@ -146,8 +151,25 @@ export const esdkPython = esdkChild(
   () => {
     const python = process.env.KEYPORT_ESDK_PYTHON;
     if (!python) throw new Error('KEYPORT_ESDK_PYTHON is not set: the harness installs the Python ESDK');
-    return python;
+    return [python, fileURLToPath(new URL('./esdk_child.py', import.meta.url))];
   },
-  [fileURLToPath(new URL('./esdk_child.py', import.meta.url))],
   () => ({ PATH: process.env.PATH ?? '', PYTHONDONTWRITEBYTECODE: '1' }),
 );
+
+/** The Java ESDK's classpath (resolved by the harness from esdk-java/pom.xml) and the child. */
+function javaChild(): [string, ...string[]] {
+  const file = process.env.KEYPORT_ESDK_JAVA_CLASSPATH;
+  if (!file) throw new Error('KEYPORT_ESDK_JAVA_CLASSPATH is not set: the harness resolves the Java ESDK');
+  const source = fileURLToPath(new URL('../esdk-java/EsdkChild.java', import.meta.url));
+  return ['java', '-cp', readFileSync(file, 'utf8').trim(), source];
+}
+const javaEnv = () => ({ PATH: process.env.PATH ?? '' });
+
+/**
+ * The AWS Encryption SDK for Java (com.amazonaws:aws-encryption-sdk-java, Maven Central), one
+ * child per API: the Material Providers Library's keyrings, and the SDK's own JceMasterKey.
+ */
+export const esdkJavaKeyrings = esdkChild('ESDK-Java (keyrings)', javaChild, javaEnv, { api: 'keyring' });
+export const esdkJavaMasterKeys = esdkChild('ESDK-Java (JceMasterKey)', javaChild, javaEnv, {
+  api: 'masterkey',
+});

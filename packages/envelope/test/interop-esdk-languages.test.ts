@@ -1,17 +1,32 @@
 /**
- * Interop with the AWS Encryption SDK for Python (aws-encryption-sdk from PyPI, installed by the
- * harness; its raw master keys), both directions: raw AES-128/192/256 and raw RSA with each OAEP
- * hash, both v2 suites, at frame boundaries, multi-key messages, contexts whose order differs
- * between UTF-16 and UTF-8, keyport's default frame length; and, from Python only, what no
- * ESDK-JS writes: non-framed bodies (frame length 0) and v1 messages of every v1 suite keyport opens.
+ * Interop with the AWS Encryption SDK in two more languages (the first, ESDK-JS, is
+ * interop-esdk.test.ts), each installed by the harness and run as a child process: Python
+ * (aws-encryption-sdk from PyPI, its raw master key providers) and Java
+ * (aws-encryption-sdk-java from Maven Central, through the Material Providers Library's raw
+ * keyrings and, separately, the SDK's own JceMasterKey). Both directions: raw AES-128/192/256
+ * and raw RSA with each OAEP hash, both v2 suites, at frame boundaries, multi-key messages,
+ * contexts whose order differs between UTF-16 and UTF-8, keyport's default frame length; and
+ * what ESDK-JS cannot write: non-framed bodies (frame length 0) and v1 messages of every v1
+ * suite keyport opens.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openEnvelope, openStream, rawAesRecipient, rawRsaRecipient, sealEnvelope } from '../src/index.js';
-import { type EsdkKeyring, esdkPython } from './helpers/esdk.js';
+import {
+  type EsdkChild,
+  type EsdkKeyring,
+  esdkJavaKeyrings,
+  esdkJavaMasterKeys,
+  esdkPython,
+} from './helpers/esdk.js';
 import { chunked, collect, rsaPair, rsaPrivatePem, rsaPublicPem } from './helpers/keys.js';
 
-afterAll(esdkPython.stop);
+const implementations: ReadonlyArray<{ name: string; esdk: EsdkChild }> = [
+  { name: 'the Python ESDK', esdk: esdkPython },
+  { name: 'the Java ESDK (Material Providers keyrings)', esdk: esdkJavaKeyrings },
+  { name: 'the Java ESDK (JceMasterKey)', esdk: esdkJavaMasterKeys },
+];
+afterAll(() => Promise.all(implementations.map((i) => i.esdk.stop())));
 
 const FRAME = 256;
 const SIZES = [0, 1, FRAME - 1, FRAME, FRAME + 1, 3 * FRAME + 17];
@@ -55,25 +70,25 @@ const aes256 = aesPair(32);
 const rsa256 = rsaKeyPair('oaep-sha256');
 const suites = [0x0478, 0x0578] as const;
 
-describe('interop with the Python ESDK', () => {
+describe.each(implementations)('interop with $name', ({ esdk }) => {
   for (const k of [aes256, rsa256]) {
     for (const suite of suites) {
       const label = `${k.name}, suite 0x0${suite.toString(16)}`;
-      it(`keyport seals, Python opens (${label})`, async () => {
+      it(`keyport seals, the SDK opens (${label})`, async () => {
         for (const size of SIZES) {
           const pt = randomBytes(size);
           const msg = await sealEnvelope(pt, { recipients: [k.ours], context, suite, frameLength: FRAME });
-          const out = await esdkPython.decrypt([k.python], msg);
+          const out = await esdk.decrypt([k.python], msg);
           expect(out.plaintext.equals(pt), `size ${size}`).toBe(true);
           expect(out.suiteId).toBe(suite);
           expect(out.frameLength).toBe(FRAME);
           expect(out.context).toMatchObject(context);
         }
       });
-      it(`Python seals, keyport opens (${label})`, async () => {
+      it(`the SDK seals, keyport opens (${label})`, async () => {
         for (const size of SIZES) {
           const pt = randomBytes(size);
-          const msg = await esdkPython.encrypt([k.python], pt, {
+          const msg = await esdk.encrypt([k.python], pt, {
             context,
             suiteId: suite,
             frameLength: FRAME,
@@ -101,8 +116,8 @@ describe('interop with the Python ESDK', () => {
     for (const k of pairs) {
       const pt = randomBytes(600);
       const ours = await sealEnvelope(pt, { recipients: [k.ours], context, frameLength: FRAME });
-      expect((await esdkPython.decrypt([k.python], ours)).plaintext.equals(pt), k.name).toBe(true);
-      const theirs = await esdkPython.encrypt([k.python], pt, { context, frameLength: FRAME });
+      expect((await esdk.decrypt([k.python], ours)).plaintext.equals(pt), k.name).toBe(true);
+      const theirs = await esdk.encrypt([k.python], pt, { context, frameLength: FRAME });
       expect(
         Buffer.from((await openEnvelope(theirs, { trust: [k.ours] })).plaintext).equals(pt),
         k.name,
@@ -117,38 +132,38 @@ describe('interop with the Python ESDK', () => {
       suite: 0x0578,
       frameLength: FRAME,
     });
-    const theirs = await esdkPython.encrypt([aes256.python, rsa256.python], pt, { context });
+    const theirs = await esdk.encrypt([aes256.python, rsa256.python], pt, { context });
     for (const k of [aes256, rsa256]) {
-      expect((await esdkPython.decrypt([k.python], ours)).plaintext.equals(pt), k.name).toBe(true);
+      expect((await esdk.decrypt([k.python], ours)).plaintext.equals(pt), k.name).toBe(true);
       const out = await openEnvelope(theirs, { trust: [k.ours] });
       expect(Buffer.from(out.plaintext).equals(pt), k.name).toBe(true);
-      expect(out.frameLength).toBe(4096); // the Python ESDK's default
+      expect(out.frameLength).toBe(4096); // the default of both SDKs
     }
   });
 
-  it("keyport's defaults (1 MiB frames, several frames) open in Python", async () => {
+  it("keyport's defaults (1 MiB frames, several frames) open in the SDK", async () => {
     const pt = randomBytes(2 * 1024 * 1024 + 3);
     const msg = await sealEnvelope(pt, { recipients: [aes256.ours], context });
-    const out = await esdkPython.decrypt([aes256.python], msg);
+    const out = await esdk.decrypt([aes256.python], msg);
     expect(out.plaintext.equals(pt)).toBe(true);
     expect(out.frameLength).toBe(1024 * 1024);
   });
 
-  it('a message keyport refuses to open is refused by Python too (one flipped ciphertext bit)', async () => {
+  it('a message keyport refuses to open is refused by the SDK too (one flipped ciphertext bit)', async () => {
     const pt = randomBytes(700);
     const msg = Buffer.from(await sealEnvelope(pt, { recipients: [aes256.ours], frameLength: FRAME }));
     msg[msg.length - 40] = (msg[msg.length - 40] as number) ^ 1;
     await expect(openEnvelope(msg, { trust: [aes256.ours] })).rejects.toMatchObject({ code: 'Integrity' });
-    await expect(esdkPython.decrypt([aes256.python], msg)).rejects.toThrow(/ESDK-Python failed/);
+    await expect(esdk.decrypt([aes256.python], msg)).rejects.toThrow(/failed/);
   });
 });
 
-describe('messages only the Python ESDK writes open in keyport', () => {
+describe.each(implementations)('messages ESDK-JS cannot write, from $name, open in keyport', ({ esdk }) => {
   it('non-framed bodies (frame length 0), both v2 suites, whole and streamed', async () => {
     for (const suite of suites) {
       for (const size of [0, 1, 4096, 70_000]) {
         const pt = randomBytes(size);
-        const msg = await esdkPython.encrypt([aes256.python], pt, {
+        const msg = await esdk.encrypt([aes256.python], pt, {
           context,
           suiteId: suite,
           frameLength: 0,
@@ -167,7 +182,7 @@ describe('messages only the Python ESDK writes open in keyport', () => {
       for (const frameLength of [FRAME, 0]) {
         for (const size of [0, FRAME - 1, 3 * FRAME + 17]) {
           const pt = randomBytes(size);
-          const msg = await esdkPython.encrypt([rsa256.python], pt, {
+          const msg = await esdk.encrypt([rsa256.python], pt, {
             context,
             suiteId: suite,
             frameLength,
