@@ -55,12 +55,10 @@ function aadOf(context: EncryptRequest['context']) {
 }
 
 /** One key operation at the vault: a 404 is explained, and on decrypt a 400 means the bytes do not open. */
-async function keyOp<T>(rpc: Rpc, key: ResolvedKey, o: Call, request: KeyRequest<T>, decrypting = false) {
-  try {
-    return await onKey(rpc, key, o, () => rpc.sendCrypto(key, o, request), decrypting);
-  } catch (e) {
+function keyOp<T>(rpc: Rpc, key: ResolvedKey, o: Call, request: KeyRequest<T>, decrypting = false) {
+  return onKey(rpc, key, o, () => rpc.sendCrypto(key, o, request), decrypting).catch((e: unknown) => {
     throw decrypting && statusOf(e) === 400 ? notAuthentic(e) : e;
-  }
+  });
 }
 type KeyRequest<T> = (crypto: CryptographyClient, options: SdkOptions) => Promise<T>;
 

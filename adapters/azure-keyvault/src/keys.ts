@@ -84,10 +84,15 @@ function versionInfo(p: KeyProperties): KeyVersionInfo {
   };
 }
 
-/** The key's spec, looked up once per key name (rotation keeps type and size). */
-export async function keySpec(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeySpec> {
-  const cached = rpc.specs.get(specId(key.vault, key.name));
-  if (cached !== undefined) return cached;
+/**
+ * The key's spec, looked up once per key name (rotation keeps type and size): the spec itself
+ * when known (every encrypt and decrypt asks, and then needs no wait), else its look-up.
+ */
+export function keySpec(rpc: Rpc, key: ResolvedKey, o: Call): KeySpec | Promise<KeySpec> {
+  return rpc.specs.get(specId(key.vault, key.name)) ?? lookUpSpec(rpc, key, o);
+}
+
+async function lookUpSpec(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeySpec> {
   const latest = { ...key, version: undefined };
   const spec = specOf((await onKey(rpc, latest, o, () => getKey(rpc, latest, o))).key);
   rpc.specs.set(specId(key.vault, key.name), spec);
@@ -103,27 +108,40 @@ export const forgetSpec = (rpc: Rpc, vault: Vault, name: string) => rpc.specs.de
  * (decrypting under the wrong key: InvalidCiphertext), or the key does not exist (NotFound). The
  * look-ups are best effort: when they fail, the answer stays the 404's.
  */
-export async function onKey<T>(
+export function onKey<T>(
   rpc: Rpc,
   key: ResolvedKey,
   o: Call,
   run: () => Promise<T>,
   decrypting = false,
-) {
+): Promise<T> {
+  // Chained rather than awaited: every encrypt and decrypt passes here.
+  let running: Promise<T>;
   try {
-    return await run();
+    running = run();
   } catch (e) {
-    if (statusOf(e) !== 404) throw e;
-    const latest = { ...key, version: undefined };
-    const found = (lookup: Promise<unknown>) => lookup.then(Boolean, () => false);
-    if (await found(getDeletedKey(rpc, key, o))) {
-      throw failure('KeyStateConflict', 'the key is soft-deleted (pending deletion): recover it first', e);
-    }
-    if (decrypting && (await found(getKey(rpc, latest, o)))) {
-      throw failure('InvalidCiphertext', 'the ciphertext was not made by this key', e);
-    }
-    throw e;
+    running = Promise.reject(e);
   }
+  return running.catch((e: unknown) => explain404(rpc, key, o, e, decrypting));
+}
+
+async function explain404(
+  rpc: Rpc,
+  key: ResolvedKey,
+  o: Call,
+  e: unknown,
+  decrypting: boolean,
+): Promise<never> {
+  if (statusOf(e) !== 404) throw e;
+  const latest = { ...key, version: undefined };
+  const found = (lookup: Promise<unknown>) => lookup.then(Boolean, () => false);
+  if (await found(getDeletedKey(rpc, key, o))) {
+    throw failure('KeyStateConflict', 'the key is soft-deleted (pending deletion): recover it first', e);
+  }
+  if (decrypting && (await found(getKey(rpc, latest, o)))) {
+    throw failure('InvalidCiphertext', 'the ciphertext was not made by this key', e);
+  }
+  throw e;
 }
 
 /** Refuses a name a live key holds: Key Vault would add a version to it. */

@@ -36,8 +36,9 @@ export class Rpc {
   readonly specs = new Map<string, KeySpec>();
   private readonly byHost: ReadonlyMap<string, Vault>;
   private readonly keyClients = new Map<Vault, Promise<KeyClient>>();
-  private readonly cryptoClients = new Map<string, Promise<CryptographyClient>>();
-  private readonly resolved = new Map<string, ResolvedKey>();
+  /** By key id, least recently used first: the client, or its build while the SDK loads. */
+  private readonly cryptoClients = new Map<string, CryptographyClient | Promise<CryptographyClient>>();
+  private readonly resolved = new Map<string, Map<string | undefined, ResolvedKey>>();
   private defaultCredential: Promise<TokenCredential> | undefined;
 
   constructor(readonly config: CheckedOptions) {
@@ -57,17 +58,24 @@ export class Rpc {
    * One request to a key's CryptographyClient, and the key version that served it: the ref's, else
    * the one the vault's answer names in `kid` (a versionless call uses the latest).
    */
-  async sendCrypto<T>(
+  sendCrypto<T>(
     key: ResolvedKey,
     o: ProviderCallOptions,
     request: (crypto: CryptographyClient, options: SdkOptions) => Promise<T>,
   ): Promise<{ result: T; version: string | undefined }> {
     let kid: unknown;
-    const onResponse = (raw: { parsedBody?: unknown }) => {
-      kid = (raw.parsedBody as { kid?: unknown } | undefined)?.kid;
+    const options = {
+      abortSignal: o.signal,
+      onResponse: (raw: { parsedBody?: unknown }) => {
+        kid = (raw.parsedBody as { kid?: unknown } | undefined)?.kid;
+      },
     };
-    const result = await request(await this.cryptoClient(key), { abortSignal: o.signal, onResponse });
-    return { result, version: key.version ?? versionOfKid(kid) };
+    const answered = (result: T) => ({ result, version: key.version ?? versionOfKid(kid) });
+    // Every encrypt and decrypt comes here: a client already built is used in this step.
+    const client = this.cryptoClient(key);
+    return client instanceof Promise
+      ? client.then((c) => request(c, options)).then(answered)
+      : request(client, options).then(answered);
   }
 
   get pollOptions(): { intervalInMs?: number } {
@@ -86,13 +94,18 @@ export class Rpc {
    * visible share of the adapter's own time on every call.
    */
   resolve(ref: KeyRef): ResolvedKey {
-    // Unambiguous whatever the strings hold (a key from a bad ref must not match a good one's).
-    const id = JSON.stringify([ref.uri, ref.version ?? null]);
-    let key = this.resolved.get(id);
+    // By URI, then by version (undefined for none): unambiguous whatever the strings hold.
+    let byVersion = this.resolved.get(ref.uri);
+    let key = byVersion?.get(ref.version);
     if (key === undefined) {
       key = this.parseRef(ref);
-      if (this.resolved.size >= RESOLVED_MAX) this.resolved.clear();
-      this.resolved.set(id, key);
+      if (byVersion === undefined) {
+        if (this.resolved.size >= RESOLVED_MAX) this.resolved.clear();
+        byVersion = new Map();
+        this.resolved.set(ref.uri, byVersion);
+      }
+      if (byVersion.size >= RESOLVED_MAX) byVersion.clear();
+      byVersion.set(ref.version, key);
     }
     return key;
   }
@@ -164,9 +177,9 @@ export class Rpc {
    * material, so the SDK neither fetches the key nor runs anything locally with the public key:
    * every operation reaches the vault, which enforces key state, validity dates and permissions.
    */
-  private cryptoClient(key: ResolvedKey): Promise<CryptographyClient> {
+  private cryptoClient(key: ResolvedKey): CryptographyClient | Promise<CryptographyClient> {
     const id = `${key.vault.url}/keys/${key.name}${key.version === undefined ? '' : `/${key.version}`}`;
-    let client = this.cryptoClients.get(id);
+    const client = this.cryptoClients.get(id);
     if (client !== undefined) {
       // Map order is insertion order: re-inserting keeps recently used clients at the end.
       this.cryptoClients.delete(id);
@@ -183,16 +196,26 @@ export class Rpc {
         ...(key.version ? { version: key.version } : {}),
       },
     };
-    client = this.built(
+    const building = this.built(
       (sdk, credential) =>
         new sdk.CryptographyClient(remoteOnly, credential, { ...this.config.clientOptions }),
     );
-    this.remember(this.cryptoClients, id, client);
+    this.cryptoClients.set(id, building);
+    // Built: the entry becomes the client itself (later calls use it without waiting); failed
+    // (SDK missing): dropped, so the next call tries again.
+    building.then(
+      (built) => {
+        if (this.cryptoClients.get(id) === building) this.cryptoClients.set(id, built);
+      },
+      () => {
+        if (this.cryptoClients.get(id) === building) this.cryptoClients.delete(id);
+      },
+    );
     if (this.cryptoClients.size > this.config.maxCryptographyClients) {
       const oldest = this.cryptoClients.keys().next().value;
       if (oldest !== undefined) this.cryptoClients.delete(oldest);
     }
-    return client;
+    return building;
   }
 
   /** Caches a client being built; a failed build (SDK missing) is dropped so the next call retries. */
