@@ -34,3 +34,27 @@ export async function interleavedLatencies(contenders, { callers, rounds, ops, w
   }
   return out;
 }
+
+const round3 = (x) => Math.round(x * 1000) / 1000;
+
+/**
+ * One contender against a baseline, from `interleavedLatencies`' rounds: each side's best round,
+ * their ratio, and the lowest and highest per-round ratio (the spread), ratios to 3 places.
+ *
+ * @param {Map<string, number[]>} samples
+ * @param {string} who
+ * @param {string} baseline
+ */
+export function againstBaseline(samples, who, baseline) {
+  const base = samples.get(baseline) ?? [];
+  const ours = samples.get(who) ?? [];
+  const ratios = ours.map((v, i) => v / base[i]);
+  const value = Math.min(...ours);
+  const baselineValue = Math.min(...base);
+  return {
+    value,
+    baselineValue,
+    ratio: round3(value / baselineValue),
+    ratioSpread: [round3(Math.min(...ratios)), round3(Math.max(...ratios))],
+  };
+}

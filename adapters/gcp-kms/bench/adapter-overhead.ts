@@ -3,7 +3,7 @@ import { encodeContext, Keyport } from '@keyport/core';
 import { startCloudKmsServer } from '@keyport/test-servers';
 import { OAuth2Client } from 'google-auth-library';
 import { expect, it } from 'vitest';
-import { interleavedLatencies } from '../../../scripts/bench-latency.mjs';
+import { againstBaseline, interleavedLatencies } from '../../../scripts/bench-latency.mjs';
 import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { GcpKmsProvider } from '../src/index.js';
 import { crc32c } from '../src/rpc.js';
@@ -126,20 +126,16 @@ it('measures adapter encrypt/decrypt against the bare Cloud KMS client, 1 and 16
           ops: OPS,
           warmup: WARMUP,
         });
-        const bareRounds = samples.get('bare') ?? [];
-        const baselineValue = Math.min(...bareRounds);
         for (const who of ['keyport', 'provider', 'bareWithSignal'] as const) {
-          const rounds = samples.get(who) ?? [];
-          const ratios = rounds.map((v, i) => v / (bareRounds[i] as number));
-          const value = Math.min(...rounds);
+          const { value, baselineValue, ratio, ratioSpread } = againstBaseline(samples, who, 'bare');
           results.push({
             name: `gcp-kms ${op} 32 B with context over gRPC, ${callers} caller${callers > 1 ? 's' : ''} (${WHO[who]})`,
             unit: 'us (median latency)',
             value: Math.round(value * 10) / 10,
             baseline: `@google-cloud/kms ${op} (same request, CRC32C checked, same channel, keyport Cloud KMS test server)`,
             baselineValue: Math.round(baselineValue * 10) / 10,
-            ratio: round3(value / baselineValue),
-            ratioSpread: [round3(Math.min(...ratios)), round3(Math.max(...ratios))],
+            ratio,
+            ratioSpread,
             rounds: ROUNDS,
             opsPerRound: OPS,
             concurrency: callers,

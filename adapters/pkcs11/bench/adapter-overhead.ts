@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { encodeContext, Keyport } from '@keyport/core';
 import pkcs11js from 'pkcs11js';
 import { expect, it } from 'vitest';
-import { interleavedLatencies } from '../../../scripts/bench-latency.mjs';
+import { againstBaseline, interleavedLatencies } from '../../../scripts/bench-latency.mjs';
 import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { pkcs11 } from '../src/index.js';
 import { benchToken, SOFTHSM_MODULE } from './softhsm-token.js';
@@ -184,17 +184,15 @@ it('measures adapter AES-GCM wrap/unwrap against bare pkcs11js', async () => {
         const bare = rounds.get('bare') ?? [];
         for (const who of ['driver', 'keyport'] as const) {
           const ours = rounds.get(who) ?? [];
-          const ratios = ours.map((v, i) => v / (bare[i] as number));
-          const value = Math.min(...ours);
-          const baselineValue = Math.min(...bare);
+          const { value, baselineValue, ratio, ratioSpread } = againstBaseline(rounds, who, 'bare');
           results.push({
             ...common,
             name: `${what} (${who === 'driver' ? 'driver' : 'Keyport'}.${op}), ${callers} caller(s), median latency`,
             unit: 'µs/op (median)',
             value: round3(value),
             baselineValue: round3(baselineValue),
-            ratio: round3(value / baselineValue),
-            ratioSpread: [round3(Math.min(...ratios)), round3(Math.max(...ratios))],
+            ratio,
+            ratioSpread,
             spread: round3((Math.max(...ours) - value) / value),
             baselineSpread: round3((Math.max(...bare) - baselineValue) / baselineValue),
             concurrency: callers,

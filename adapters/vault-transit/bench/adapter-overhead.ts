@@ -1,7 +1,7 @@
 import { encodeContext, Keyport } from '@keyport/core';
 import NodeVault from 'node-vault';
 import { expect, it } from 'vitest';
-import { interleavedLatencies } from '../../../scripts/bench-latency.mjs';
+import { againstBaseline, interleavedLatencies } from '../../../scripts/bench-latency.mjs';
 import { writeBenchResults } from '../../../scripts/bench-results.mjs';
 import { VaultTransitProvider } from '../src/index.js';
 import { openbaoTarget } from './openbao-target.js';
@@ -32,8 +32,6 @@ interface Row {
   frameLength: null;
   node: string;
 }
-
-const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 it('measures adapter encrypt/decrypt against bare node-vault', async () => {
   const target = openbaoTarget();
@@ -84,20 +82,16 @@ it('measures adapter encrypt/decrypt against bare node-vault', async () => {
           ops: OPS,
           warmup: WARMUP,
         });
-        const bareRounds = samples.get('bare') ?? [];
-        const baselineValue = Math.min(...bareRounds);
         for (const who of ['keyport', 'provider'] as const) {
-          const rounds = samples.get(who) ?? [];
-          const ratios = rounds.map((v, i) => v / (bareRounds[i] as number));
-          const value = Math.min(...rounds);
+          const { value, baselineValue, ratio, ratioSpread } = againstBaseline(samples, who, 'bare');
           results.push({
             name: `${op} 32 B with context, ${callers} caller${callers > 1 ? 's' : ''} (${who === 'keyport' ? 'Keyport -> adapter' : 'adapter alone'})`,
             unit: 'us (median latency)',
             value: Math.round(value * 10) / 10,
             baseline: `node-vault ${op} (same request, its own axios transport, same OpenBao)`,
             baselineValue: Math.round(baselineValue * 10) / 10,
-            ratio: round3(value / baselineValue),
-            ratioSpread: [round3(Math.min(...ratios)), round3(Math.max(...ratios))],
+            ratio,
+            ratioSpread,
             rounds: ROUNDS,
             opsPerRound: OPS,
             concurrency: callers,
