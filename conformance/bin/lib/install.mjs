@@ -3,7 +3,7 @@
 // means "installed", so a warm `up` costs no network and no resolver run.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { azuriteDir, cacheDir, esdkJavaDir, goBin, repoRoot, stampDir, venvBin, venvDir } from './paths.mjs';
 import { HarnessError, run } from './process.mjs';
 import {
@@ -117,36 +117,43 @@ export async function ensureAzurite() {
   return Date.now() - started;
 }
 
-/** Where `ensureEsdkJava` writes the resolved classpath (`:`-separated jar paths). */
+/** Where `ensureEsdkJava` writes the classpath (`:`-separated: the jars, then the child's classes). */
 export const esdkJavaClasspathFile = join(esdkJavaDir, 'classpath.txt');
 
 /**
- * Resolves the pinned pom (`esdkJavaPom`) from Maven Central into the local repository (~/.m2)
- * and writes its classpath. The stamp is the pom's hash, so a changed pin resolves again.
- * Returns ms spent (0 when warm).
+ * Resolves the pinned pom (`esdkJavaPom`) from Maven Central into the local repository (~/.m2),
+ * compiles the test child beside it (`EsdkChild.java`, compiled once here so that a test run
+ * starts a JVM, not a compiler) and writes the classpath. The stamp is the hash of the pom and
+ * the source, so a changed pin or child installs again. Returns ms spent (0 when warm).
  */
 export async function ensureEsdkJava() {
   const pom = join(repoRoot, esdkJavaPom);
-  const spec = createHash('sha256').update(readFileSync(pom)).digest('hex');
-  if (stampMatches('esdk-java', spec, esdkJavaClasspathFile)) return 0;
+  const source = join(dirname(pom), 'EsdkChild.java');
+  const hash = createHash('sha256').update(readFileSync(pom)).update(readFileSync(source)).digest('hex');
+  if (stampMatches('esdk-java', hash, esdkJavaClasspathFile)) return 0;
   const started = Date.now();
   mkdirSync(esdkJavaDir, { recursive: true });
-  const args = [
-    '-q',
-    '-B',
-    '-f',
-    pom,
-    'dependency:build-classpath',
-    `-Dmdep.outputFile=${esdkJavaClasspathFile}`,
-  ];
+  const jars = join(esdkJavaDir, 'jars.txt');
+  const classes = join(esdkJavaDir, `classes-${hash.slice(0, 16)}`);
+  const mvnArgs = ['-q', '-B', '-f', pom, 'dependency:build-classpath', `-Dmdep.outputFile=${jars}`];
   try {
-    await run('flock', [join(cacheDir, '.mvn.lock'), 'mvn', ...args], { timeoutMs: INSTALL_TIMEOUT_MS });
+    await run('flock', [join(cacheDir, '.mvn.lock'), 'mvn', ...mvnArgs], { timeoutMs: INSTALL_TIMEOUT_MS });
   } catch (err) {
     throw new HarnessError('esdk-java', 'install', `mvn failed: ${err.message}`, {
-      reproduce: `mvn ${args.join(' ')}`,
+      reproduce: `mvn ${mvnArgs.join(' ')}`,
     });
   }
-  writeStamp('esdk-java', spec);
+  const classpath = readFileSync(jars, 'utf8').trim();
+  const javacArgs = ['-nowarn', '-cp', classpath, '-d', classes, source];
+  try {
+    await run('javac', javacArgs, { timeoutMs: INSTALL_TIMEOUT_MS });
+  } catch (err) {
+    throw new HarnessError('esdk-java', 'install', `javac failed: ${err.message}`, {
+      reproduce: `javac -cp "$(cat ${jars})" -d ${classes} ${source}`,
+    });
+  }
+  writeFileSync(esdkJavaClasspathFile, `${classpath}:${classes}`);
+  writeStamp('esdk-java', hash);
   return Date.now() - started;
 }
 

@@ -4,8 +4,8 @@
 //
 // Two of its APIs, chosen per request by "api": "keyring" (the Material Providers Library's raw
 // AES, raw RSA and multi keyrings, the current API) and "masterkey" (JceMasterKey and
-// MultipleProviderFactory, the SDK's own older Java implementation). Run by helpers/esdk.ts as
-// a single-file program: java -cp <the harness's classpath> EsdkChild.java
+// MultipleProviderFactory, the SDK's own older Java implementation). Compiled by the harness
+// (target esdk-java) and run by helpers/esdk.ts: java -cp <the harness's classpath> EsdkChild
 import com.amazonaws.encryptionsdk.AwsCrypto;
 import com.amazonaws.encryptionsdk.CommitmentPolicy;
 import com.amazonaws.encryptionsdk.CryptoAlgorithm;

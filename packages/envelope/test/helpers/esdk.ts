@@ -1,7 +1,7 @@
 /**
  * ESDK implementations in child processes, all speaking one line protocol: ESDK-JS in a child
  * Node process (see esdk-child.cjs for why), the Python ESDK (esdk_child.py) and the Java ESDK
- * (esdk-java/EsdkChild.java). A child is started on first use and stopped by its `stop` in
+ * (esdk-java/EsdkChild.java, compiled by the harness). A child is started on first use and stopped by its `stop` in
  * afterAll.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
@@ -156,12 +156,16 @@ export const esdkPython = esdkChild(
   () => ({ PATH: process.env.PATH ?? '', PYTHONDONTWRITEBYTECODE: '1' }),
 );
 
-/** The Java ESDK's classpath (resolved by the harness from esdk-java/pom.xml) and the child. */
+/**
+ * The Java child: the classpath the harness wrote (the jars of esdk-java/pom.xml, then
+ * EsdkChild.java compiled), on a JVM tuned to start light (one JIT tier, a serial collector):
+ * it runs beside the rest of the suite on a 2-core machine.
+ */
 function javaChild(): [string, ...string[]] {
   const file = process.env.KEYPORT_ESDK_JAVA_CLASSPATH;
   if (!file) throw new Error('KEYPORT_ESDK_JAVA_CLASSPATH is not set: the harness resolves the Java ESDK');
-  const source = fileURLToPath(new URL('../esdk-java/EsdkChild.java', import.meta.url));
-  return ['java', '-cp', readFileSync(file, 'utf8').trim(), source];
+  const classpath = readFileSync(file, 'utf8').trim();
+  return ['java', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', '-cp', classpath, 'EsdkChild'];
 }
 const javaEnv = () => ({ PATH: process.env.PATH ?? '' });
 
