@@ -2,7 +2,7 @@
 // holding the pinned spec it was installed with; a matching stamp plus the binary on disk
 // means "installed", so a warm `up` costs no network and no resolver run.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { azuriteDir, cacheDir, esdkJavaDir, goBin, repoRoot, stampDir, venvBin, venvDir } from './paths.mjs';
 import { HarnessError, run } from './process.mjs';
@@ -130,29 +130,42 @@ export async function ensureEsdkJava() {
   const pom = join(repoRoot, esdkJavaPom);
   const source = join(dirname(pom), 'EsdkChild.java');
   const hash = createHash('sha256').update(readFileSync(pom)).update(readFileSync(source)).digest('hex');
-  if (stampMatches('esdk-java', hash, esdkJavaClasspathFile)) return 0;
+  const classes = join(esdkJavaDir, `classes-${hash.slice(0, 16)}`);
+  if (stampMatches('esdk-java', hash, classes) && existsSync(esdkJavaClasspathFile)) return 0;
   const started = Date.now();
   mkdirSync(esdkJavaDir, { recursive: true });
-  const jars = join(esdkJavaDir, 'jars.txt');
-  const classes = join(esdkJavaDir, `classes-${hash.slice(0, 16)}`);
-  const mvnArgs = ['-q', '-B', '-f', pom, 'dependency:build-classpath', `-Dmdep.outputFile=${jars}`];
+  // Another `up` may install at the same time (two test runs): Maven is serialised by a lock,
+  // and what a running test reads (the classes, the classpath file) only ever appears whole,
+  // renamed into place from a private temporary.
+  const scratch = mkdtempSync(join(esdkJavaDir, 'tmp-'));
   try {
-    await run('flock', [join(cacheDir, '.mvn.lock'), 'mvn', ...mvnArgs], { timeoutMs: INSTALL_TIMEOUT_MS });
-  } catch (err) {
-    throw new HarnessError('esdk-java', 'install', `mvn failed: ${err.message}`, {
-      reproduce: `mvn ${mvnArgs.join(' ')}`,
-    });
+    const jars = join(scratch, 'jars.txt');
+    const mvnArgs = ['-q', '-B', '-f', pom, 'dependency:build-classpath', `-Dmdep.outputFile=${jars}`];
+    try {
+      await run('flock', [join(cacheDir, '.mvn.lock'), 'mvn', ...mvnArgs], { timeoutMs: INSTALL_TIMEOUT_MS });
+    } catch (err) {
+      throw new HarnessError('esdk-java', 'install', `mvn failed: ${err.message}`, {
+        reproduce: `mvn ${mvnArgs.join(' ')}`,
+      });
+    }
+    const classpath = readFileSync(jars, 'utf8').trim();
+    const compiled = join(scratch, 'classes');
+    try {
+      await run('javac', ['-nowarn', '-cp', classpath, '-d', compiled, source], {
+        timeoutMs: INSTALL_TIMEOUT_MS,
+      });
+    } catch (err) {
+      throw new HarnessError('esdk-java', 'install', `javac failed: ${err.message}`, {
+        reproduce: `javac -cp "<the jars of ${esdkJavaPom}>" -d ${classes} ${source}`,
+      });
+    }
+    if (!existsSync(classes)) renameSync(compiled, classes);
+    const file = join(scratch, 'classpath.txt');
+    writeFileSync(file, `${classpath}:${classes}`);
+    renameSync(file, esdkJavaClasspathFile);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
   }
-  const classpath = readFileSync(jars, 'utf8').trim();
-  const javacArgs = ['-nowarn', '-cp', classpath, '-d', classes, source];
-  try {
-    await run('javac', javacArgs, { timeoutMs: INSTALL_TIMEOUT_MS });
-  } catch (err) {
-    throw new HarnessError('esdk-java', 'install', `javac failed: ${err.message}`, {
-      reproduce: `javac -cp "$(cat ${jars})" -d ${classes} ${source}`,
-    });
-  }
-  writeFileSync(esdkJavaClasspathFile, `${classpath}:${classes}`);
   writeStamp('esdk-java', hash);
   return Date.now() - started;
 }
