@@ -1,8 +1,8 @@
 /**
  * ESDK implementations in child processes, all speaking one line protocol: ESDK-JS in a child
  * Node process (see esdk-child.cjs for why), the Python ESDK (esdk_child.py) and the Java ESDK
- * (esdk-java/EsdkChild.java, compiled by the harness). A child is started on first use and stopped by its `stop` in
- * afterAll.
+ * (esdk-java/EsdkChild.java, compiled by the harness). A child is started on first use and
+ * stopped by its `stop` in afterAll.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ export type EsdkKeyring =
       name: string;
       privateKey: string;
       publicKey: string;
-      /** The Python child only (ESDK-JS's keyring here is OAEP-SHA256). Default oaep-sha256. */
+      /** The Python and Java children (ESDK-JS's keyring here is OAEP-SHA256). Default oaep-sha256. */
       padding?: 'oaep-sha1' | 'oaep-sha256' | 'oaep-sha384' | 'oaep-sha512';
     }
   | { type: 'kms'; arn: string; secret: string };
