@@ -391,20 +391,21 @@ const gcpKms = keyportServer(
  * The AWS Encryption SDK for Python in the venv: nothing runs; tests start it as a child
  * (packages/envelope/test/helpers/esdk_child.py) with the Python named here.
  */
+const IMPORTS = 'import aws_encryption_sdk, aws_cryptographic_material_providers';
 const esdkPython = {
   name: 'esdk-python',
-  version: pythonRequirements['esdk-python'][0],
+  version: pythonRequirements['esdk-python'].join(' '),
   install: async () => (await ensurePython(['esdk-python']))['esdk-python'],
   async start() {
     try {
-      await run(python, ['-c', 'import aws_encryption_sdk'], { timeoutMs: 30_000 });
+      await run(python, ['-c', IMPORTS], { timeoutMs: 30_000 });
     } catch (err) {
       throw new HarnessError(
         'esdk-python',
         'ready',
-        `the venv's Python cannot import aws_encryption_sdk: ${err.message}`,
+        `the venv's Python cannot import the ESDK: ${err.message}`,
         {
-          reproduce: `${python} -c 'import aws_encryption_sdk'`,
+          reproduce: `${python} -c '${IMPORTS}'`,
         },
       );
     }
@@ -412,7 +413,7 @@ const esdkPython = {
       pid: null,
       startTime: undefined,
       files: [python],
-      version: pythonRequirements['esdk-python'][0],
+      version: pythonRequirements['esdk-python'].join(' '),
       env: { KEYPORT_ESDK_PYTHON: python },
     };
   },

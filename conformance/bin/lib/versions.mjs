@@ -12,8 +12,9 @@ export const pythonRequirements = {
   // 2026-01-01-preview, which the server must accept).
   'azure-keyvault': ['azure-keyvault-keys==4.12.0b3', 'azure-identity==1.27.0'],
   'gcp-kms': ['google-cloud-kms==3.18.0'],
-  // A second ESDK implementation for the envelope's interop tests (the first is ESDK-JS).
-  'esdk-python': ['aws-encryption-sdk==4.0.7'],
+  // A second ESDK implementation for the envelope's interop tests (the first is ESDK-JS), with
+  // the Material Providers Library, which gives it keyrings beside its master key providers.
+  'esdk-python': ['aws-encryption-sdk==4.0.7', 'aws-cryptographic-material-providers==1.11.3'],
 };
 
 /** fake-gcs-server (Cloud Storage emulator), a Go program like local-kms. */

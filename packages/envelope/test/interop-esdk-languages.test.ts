@@ -1,7 +1,8 @@
 /**
  * Interop with the AWS Encryption SDK in two more languages (the first, ESDK-JS, is
  * interop-esdk.test.ts), each installed by the harness and run as a child process: Python
- * (aws-encryption-sdk from PyPI, its raw master key providers) and Java
+ * (aws-encryption-sdk from PyPI, through its raw master key providers and, separately, the
+ * Material Providers Library's raw keyrings) and Java
  * (aws-encryption-sdk-java from Maven Central, through the Material Providers Library's raw
  * keyrings and, separately, the SDK's own JceMasterKey). Both directions: raw AES-128/192/256
  * and raw RSA with each OAEP hash, both v2 suites, at frame boundaries, multi-key messages,
@@ -18,11 +19,13 @@ import {
   esdkJavaKeyrings,
   esdkJavaMasterKeys,
   esdkPython,
+  esdkPythonKeyrings,
 } from './helpers/esdk.js';
 import { chunked, collect, rsaPair, rsaPrivatePem, rsaPublicPem } from './helpers/keys.js';
 
 const implementations: ReadonlyArray<{ name: string; esdk: EsdkChild }> = [
-  { name: 'the Python ESDK', esdk: esdkPython },
+  { name: 'the Python ESDK (raw master key providers)', esdk: esdkPython },
+  { name: 'the Python ESDK (Material Providers keyrings)', esdk: esdkPythonKeyrings },
   { name: 'the Java ESDK (Material Providers keyrings)', esdk: esdkJavaKeyrings },
   { name: 'the Java ESDK (JceMasterKey)', esdk: esdkJavaMasterKeys },
 ];

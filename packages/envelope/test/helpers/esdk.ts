@@ -146,15 +146,20 @@ export const stopEsdk = esdkJs.stop;
  * The AWS Encryption SDK for Python (aws-encryption-sdk from PyPI) in a child process: the
  * harness installs it into its venv and names that venv's Python in KEYPORT_ESDK_PYTHON.
  */
-export const esdkPython = esdkChild(
-  'ESDK-Python',
-  () => {
-    const python = process.env.KEYPORT_ESDK_PYTHON;
-    if (!python) throw new Error('KEYPORT_ESDK_PYTHON is not set: the harness installs the Python ESDK');
-    return [python, fileURLToPath(new URL('./esdk_child.py', import.meta.url))];
-  },
-  () => ({ PATH: process.env.PATH ?? '', PYTHONDONTWRITEBYTECODE: '1' }),
-);
+function pythonChild(): [string, ...string[]] {
+  const python = process.env.KEYPORT_ESDK_PYTHON;
+  if (!python) throw new Error('KEYPORT_ESDK_PYTHON is not set: the harness installs the Python ESDK');
+  return [python, fileURLToPath(new URL('./esdk_child.py', import.meta.url))];
+}
+const pythonEnv = () => ({ PATH: process.env.PATH ?? '', PYTHONDONTWRITEBYTECODE: '1' });
+
+/** One child per API: its own raw master key providers, and the Material Providers keyrings. */
+export const esdkPython = esdkChild('ESDK-Python (master keys)', pythonChild, pythonEnv, {
+  api: 'masterkey',
+});
+export const esdkPythonKeyrings = esdkChild('ESDK-Python (keyrings)', pythonChild, pythonEnv, {
+  api: 'keyring',
+});
 
 /**
  * The Java child: the classpath the harness wrote (the jars of esdk-java/pom.xml, then

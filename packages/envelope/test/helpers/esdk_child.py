@@ -2,8 +2,10 @@
 
 The same line protocol as esdk-child.cjs (ESDK-JS): one JSON request per line on stdin, one
 JSON answer per line on stdout, matched by id. Raw AES and raw RSA wrapping keys only, through
-the SDK's own raw master key providers (RawMasterKeyProvider, one per key); several keys make
-one provider, as a multi-keyring does. Started by helpers/esdk.ts with the harness's Python (KEYPORT_ESDK_PYTHON).
+one of two APIs, chosen per request by "api": "masterkey" (default; the SDK's own raw master key
+providers, RawMasterKeyProvider, one per key, several making one provider) or "keyring" (the
+Material Providers Library's raw AES, raw RSA and multi keyrings). Started by helpers/esdk.ts
+with the harness's Python (KEYPORT_ESDK_PYTHON).
 """
 
 import base64
@@ -16,6 +18,15 @@ from aws_encryption_sdk.identifiers import Algorithm, EncryptionKeyType, Wrappin
 from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
 from aws_encryption_sdk.exceptions import UnknownIdentityError
 from aws_encryption_sdk.key_providers.raw import RawMasterKeyProvider
+from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
+from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
+from aws_cryptographic_material_providers.mpl.models import (
+    AesWrappingAlg,
+    CreateMultiKeyringInput,
+    CreateRawAesKeyringInput,
+    CreateRawRsaKeyringInput,
+    PaddingScheme,
+)
 
 RSA_PADDINGS = {
     "oaep-sha1": WrappingAlgorithm.RSA_OAEP_SHA1_MGF1,
@@ -27,6 +38,18 @@ AES_WRAPPING = {
     16: WrappingAlgorithm.AES_128_GCM_IV12_TAG16_NO_PADDING,
     24: WrappingAlgorithm.AES_192_GCM_IV12_TAG16_NO_PADDING,
     32: WrappingAlgorithm.AES_256_GCM_IV12_TAG16_NO_PADDING,
+}
+MPL = AwsCryptographicMaterialProviders(config=MaterialProvidersConfig())
+MPL_AES = {
+    16: AesWrappingAlg.ALG_AES128_GCM_IV12_TAG16,
+    24: AesWrappingAlg.ALG_AES192_GCM_IV12_TAG16,
+    32: AesWrappingAlg.ALG_AES256_GCM_IV12_TAG16,
+}
+MPL_RSA = {
+    "oaep-sha1": PaddingScheme.OAEP_SHA1_MGF1,
+    "oaep-sha256": PaddingScheme.OAEP_SHA256_MGF1,
+    "oaep-sha384": PaddingScheme.OAEP_SHA384_MGF1,
+    "oaep-sha512": PaddingScheme.OAEP_SHA512_MGF1,
 }
 CLIENTS = {
     "require": EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT),
@@ -75,19 +98,51 @@ def provider(keys):
     return first
 
 
+def one_keyring(k):
+    if k["type"] == "aes":
+        material = base64.b64decode(k["key"])
+        return MPL.create_raw_aes_keyring(
+            input=CreateRawAesKeyringInput(
+                key_namespace=k["namespace"],
+                key_name=k["name"],
+                wrapping_key=material,
+                wrapping_alg=MPL_AES[len(material)],
+            )
+        )
+    return MPL.create_raw_rsa_keyring(
+        input=CreateRawRsaKeyringInput(
+            key_namespace=k["namespace"],
+            key_name=k["name"],
+            padding_scheme=MPL_RSA[k.get("padding", "oaep-sha256")],
+            public_key=k["publicKey"].encode("ascii"),
+            private_key=k["privateKey"].encode("ascii"),
+        )
+    )
+
+
+def keyring(keys):
+    rings = [one_keyring(k) for k in keys]
+    if len(rings) == 1:
+        return rings[0]
+    return MPL.create_multi_keyring(input=CreateMultiKeyringInput(generator=rings[0], child_keyrings=rings[1:]))
+
+
 def answer(req):
     client = CLIENTS[req.get("policy", "require")]
     data = base64.b64decode(req["data"])
-    keys = provider(req["keyrings"])
+    if req.get("api", "masterkey") == "keyring":
+        keys = {"keyring": keyring(req["keyrings"])}
+    else:
+        keys = {"key_provider": provider(req["keyrings"])}
     if req["op"] == "encrypt":
-        options = {"source": data, "key_provider": keys, "encryption_context": req.get("context", {})}
+        options = {"source": data, **keys, "encryption_context": req.get("context", {})}
         if "suiteId" in req:
             options["algorithm"] = Algorithm.get_by_id(req["suiteId"])
         if "frameLength" in req:
             options["frame_length"] = req["frameLength"]
         message, _ = client.encrypt(**options)
         return {"data": base64.b64encode(message).decode("ascii")}
-    plaintext, header = client.decrypt(source=data, key_provider=keys)
+    plaintext, header = client.decrypt(source=data, **keys)
     return {
         "data": base64.b64encode(plaintext).decode("ascii"),
         "suiteId": header.algorithm.algorithm_id,
