@@ -60,7 +60,8 @@ export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
   envelope: ['esdk-python', 'esdk-java'],
   // The Python second-opinion scenarios need the venv the harness installs.
   'conformance/servers': ['azure-keyvault', 'gcp-kms'],
-  cli: ['moto', 'local-kms', 'openbao', 'openbao-dr', 'softhsm'],
+  // esdk-python: files moved between the Python ESDK and the CLI under one AWS KMS key.
+  cli: ['moto', 'local-kms', 'openbao', 'openbao-dr', 'softhsm', 'esdk-python'],
   policy: ['moto', 'local-kms', 'openbao', 'drongo', 'softhsm', 'azure-keyvault', 'gcp-kms'],
   'migrate-aws-to-gcp': ['local-kms'],
   byok: ['softhsm', 'local-kms', 'openbao'],

@@ -20,7 +20,8 @@ export type EsdkKeyring =
       /** The Python and Java children (ESDK-JS's keyring here is OAEP-SHA256). Default oaep-sha256. */
       padding?: 'oaep-sha1' | 'oaep-sha256' | 'oaep-sha384' | 'oaep-sha512';
     }
-  | { type: 'kms'; arn: string; secret: string };
+  /** ESDK-JS: its KmsKeyringNode over the stand-in KMS (`secret`); Python: AWS KMS at AWS_ENDPOINT_URL_KMS. */
+  | { type: 'kms'; arn: string; secret?: string };
 
 interface Answer {
   id: number;
@@ -151,7 +152,13 @@ function pythonChild(): [string, ...string[]] {
   if (!python) throw new Error('KEYPORT_ESDK_PYTHON is not set: the harness installs the Python ESDK');
   return [python, fileURLToPath(new URL('./esdk_child.py', import.meta.url))];
 }
-const pythonEnv = () => ({ PATH: process.env.PATH ?? '', PYTHONDONTWRITEBYTECODE: '1' });
+/** The child's environment: PATH, and the AWS variables a KMS key needs when the test set them. */
+const AWS_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'AWS_ENDPOINT_URL_KMS'];
+const pythonEnv = () => ({
+  PATH: process.env.PATH ?? '',
+  PYTHONDONTWRITEBYTECODE: '1',
+  ...Object.fromEntries(AWS_VARIABLES.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : []))),
+});
 
 /** One child per API: its own raw master key providers, and the Material Providers keyrings. */
 export const esdkPython = esdkChild('ESDK-Python (master keys)', pythonChild, pythonEnv, {

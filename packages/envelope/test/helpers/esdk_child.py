@@ -1,7 +1,7 @@
 """The AWS Encryption SDK for Python (aws-encryption-sdk, from PyPI) as a child process.
 
 The same line protocol as esdk-child.cjs (ESDK-JS): one JSON request per line on stdin, one
-JSON answer per line on stdout, matched by id. Raw AES and raw RSA wrapping keys only, through
+JSON answer per line on stdout, matched by id. Raw AES, raw RSA and AWS KMS keys (KMS at AWS_ENDPOINT_URL_KMS), through
 one of two APIs, chosen per request by "api": "masterkey" (default; the SDK's own raw master key
 providers, RawMasterKeyProvider, one per key, several making one provider) or "keyring" (the
 Material Providers Library's raw AES, raw RSA and multi keyrings). Started by helpers/esdk.ts
@@ -13,7 +13,7 @@ import json
 import sys
 
 import aws_encryption_sdk
-from aws_encryption_sdk import CommitmentPolicy, EncryptionSDKClient
+from aws_encryption_sdk import CommitmentPolicy, EncryptionSDKClient, StrictAwsKmsMasterKeyProvider
 from aws_encryption_sdk.identifiers import Algorithm, EncryptionKeyType, WrappingAlgorithm
 from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
 from aws_encryption_sdk.exceptions import UnknownIdentityError
@@ -22,6 +22,7 @@ from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialPro
 from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
 from aws_cryptographic_material_providers.mpl.models import (
     AesWrappingAlg,
+    CreateAwsKmsKeyringInput,
     CreateMultiKeyringInput,
     CreateRawAesKeyringInput,
     CreateRawRsaKeyringInput,
@@ -75,6 +76,9 @@ def wrapping_key(k):
 
 def key_provider(k):
     """A provider (namespace) holding one key (name), which knows no other key id."""
+    if k["type"] == "kms":
+        # AWS KMS through botocore, which takes its endpoint from AWS_ENDPOINT_URL_KMS (an emulator).
+        return StrictAwsKmsMasterKeyProvider(key_ids=[k["arn"]])
     name = k["name"].encode("utf-8")
     wrapping = wrapping_key(k)
 
@@ -99,6 +103,11 @@ def provider(keys):
 
 
 def one_keyring(k):
+    if k["type"] == "kms":
+        import boto3  # the keyring takes a client; its endpoint comes from AWS_ENDPOINT_URL_KMS
+
+        client = boto3.client("kms", region_name=k["arn"].split(":")[3])
+        return MPL.create_aws_kms_keyring(input=CreateAwsKmsKeyringInput(kms_key_id=k["arn"], kms_client=client))
     if k["type"] == "aes":
         material = base64.b64decode(k["key"])
         return MPL.create_raw_aes_keyring(

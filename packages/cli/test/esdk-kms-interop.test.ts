@@ -1,0 +1,101 @@
+/**
+ * Files moved between the AWS Encryption SDK for Python and the keyport CLI under one AWS KMS
+ * key, on moto: what `keyport encrypt -r aws-kms://…` writes opens in the Python ESDK (its KMS
+ * master key provider and its Material Providers KMS keyring), and what either writes opens with
+ * `keyport decrypt`. The Python child is the envelope package's (installed by the harness,
+ * target esdk-python); it reaches moto through AWS_ENDPOINT_URL_KMS.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EsdkChild, esdkPython, esdkPythonKeyrings } from '../../envelope/test/helpers/esdk.js';
+import { localWorkspace, requireEmulator, runCli } from './support/cli.js';
+
+const context = { app: 'payroll', 'ü-tenant': '42' };
+const contextFlags = Object.entries(context).flatMap(([k, v]) => ['--context', `${k}=${v}`]);
+const env = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' };
+
+let cwd: string;
+let uri: string;
+let arn: string;
+
+beforeAll(async () => {
+  const moto = await requireEmulator('moto');
+  const endpoint = moto.KEYPORT_MOTO_ENDPOINT as string;
+  // Read by the Python child when it starts: its AWS SDK (botocore) goes to moto.
+  Object.assign(process.env, env, { AWS_ENDPOINT_URL_KMS: endpoint });
+  const ws = await localWorkspace({ 'aws-kms': { region: 'us-east-1', endpoint } });
+  cwd = ws.dir;
+  const created = await runCli(
+    ['--json', 'keys', 'create', `esdk-${Date.now().toString(36)}`, '--provider', 'aws-kms'],
+    {
+      cwd,
+      env,
+    },
+  );
+  expect(created.code, created.stderr).toBe(0);
+  uri = JSON.parse(created.stdout).uri as string;
+  arn = uri.slice('aws-kms://'.length);
+});
+
+afterAll(() => Promise.all([esdkPython.stop(), esdkPythonKeyrings.stop()]));
+
+const sdks: ReadonlyArray<{ name: string; esdk: EsdkChild }> = [
+  { name: 'KMS master key provider', esdk: esdkPython },
+  { name: 'Material Providers KMS keyring', esdk: esdkPythonKeyrings },
+];
+
+describe.each(sdks)('the Python ESDK ($name) and the keyport CLI, one AWS KMS key on moto', ({ esdk }) => {
+  for (const suite of ['0x0478', '0x0578'] as const) {
+    it(`keyport encrypt → Python decrypt, and Python encrypt → keyport decrypt (suite ${suite})`, async () => {
+      const plaintext = randomBytes(70_000);
+      await writeFile(join(cwd, 'p'), plaintext);
+      const enc = await runCli(
+        [
+          'encrypt',
+          'p',
+          '-o',
+          'ours',
+          '-f',
+          '-r',
+          uri,
+          '--suite',
+          suite,
+          '--frame-length',
+          '4096',
+          ...contextFlags,
+        ],
+        { cwd, env },
+      );
+      expect(enc.code, enc.stderr).toBe(0);
+      const opened = await esdk.decrypt([{ type: 'kms', arn }], await readFile(join(cwd, 'ours')));
+      expect(opened.plaintext.equals(plaintext)).toBe(true);
+      expect(opened.suiteId).toBe(Number(suite));
+      expect(opened.context).toMatchObject(context);
+
+      const theirs = await esdk.encrypt([{ type: 'kms', arn }], plaintext, {
+        context,
+        suiteId: Number(suite),
+      });
+      await writeFile(join(cwd, 'theirs'), theirs);
+      const dec = await runCli(['decrypt', 'theirs', '-o', 'back', '-f', '-k', uri, ...contextFlags], {
+        cwd,
+        env,
+      });
+      expect(dec.code, dec.stderr).toBe(0);
+      expect((await readFile(join(cwd, 'back'))).equals(plaintext)).toBe(true);
+    });
+  }
+
+  it('a Python message whose context was changed is refused by keyport decrypt, nothing written', async () => {
+    const theirs = await esdk.encrypt([{ type: 'kms', arn }], Buffer.from('secret'), { context });
+    await writeFile(join(cwd, 'theirs'), theirs);
+    const dec = await runCli(['decrypt', 'theirs', '-o', 'wrong', '-k', uri, '--context', 'app=other'], {
+      cwd,
+      env,
+    });
+    expect(dec.code).not.toBe(0);
+    await expect(readFile(join(cwd, 'wrong'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
