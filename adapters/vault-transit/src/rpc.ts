@@ -122,11 +122,14 @@ function createTransport(tls: VaultTlsOptions = {}) {
             const raw = joinAndWipe(chunks);
             const text = raw.toString('utf8');
             raw.fill(0);
-            let body: unknown = text.length === 0 ? undefined : text;
-            try {
-              body = text.length === 0 ? undefined : JSON.parse(text);
-            } catch {
-              // Proxies and load balancers answer HTML; keep it so the status code still maps.
+            let body: unknown;
+            if (text.length > 0) {
+              try {
+                body = JSON.parse(text);
+              } catch {
+                // Proxies and load balancers answer HTML; keep it so the status code still maps.
+                body = text;
+              }
             }
             resolve({ statusCode: res.statusCode ?? 0, body, request: { path: url.pathname } });
           });
