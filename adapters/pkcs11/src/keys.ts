@@ -11,7 +11,7 @@ import { createImportKey } from './import.js';
 import type { KeyAccess } from './key-access.js';
 import { keyInfo, keyState } from './key-info.js';
 import { labelInUse, listKeyNames, type ResolvedKey, resolveKey, writeMetadata } from './key-store.js';
-import { destroyAll, generateVersion, usageAttributes, versionId } from './objects.js';
+import { destroyAll, generateVersion, oneTokenWriteAtATime, usageAttributes, versionId } from './objects.js';
 import { type Handle, P, type Pkcs11 } from './p11.js';
 import type { Pkcs11CreateKeyRequest } from './provider.js';
 import { checkSignal } from './session-pool.js';
@@ -54,33 +54,35 @@ export async function createKey(
           retryable: false,
         });
       }
-      const now = new Date().toISOString();
-      const made =
-        req.external === true
-          ? await createImportKey(p.p11, session, name)
-          : await generateVersion(p.p11, session, {
-              label: name,
-              id: versionId(1),
-              spec,
-              usage,
-              ...(req.exportable === true ? { exportable: true } : {}),
-            });
-      try {
-        writeMetadata(p.p11, session, name, {
-          spec,
-          usage,
-          labels: { ...(req.labels ?? {}) },
-          ...(req.description !== undefined ? { description: req.description } : {}),
-          createdAt: now,
-          origin: req.external === true ? 'external' : 'provider',
-          ...(req.external === true ? { pendingImport: true } : {}),
-          ...(req.exportable === true ? { exportable: true } : {}),
-          versions: req.external === true ? {} : { '1': { createdAt: now } },
-        });
-      } catch (e) {
-        destroyAll(p.p11, session, [made.secret, made.privateKey, made.publicKey]);
-        throw e;
-      }
+      await oneTokenWriteAtATime(p.p11, async () => {
+        const now = new Date().toISOString();
+        const made =
+          req.external === true
+            ? await createImportKey(p.p11, session, name)
+            : await generateVersion(p.p11, session, {
+                label: name,
+                id: versionId(1),
+                spec,
+                usage,
+                ...(req.exportable === true ? { exportable: true } : {}),
+              });
+        try {
+          writeMetadata(p.p11, session, name, {
+            spec,
+            usage,
+            labels: { ...(req.labels ?? {}) },
+            ...(req.description !== undefined ? { description: req.description } : {}),
+            createdAt: now,
+            origin: req.external === true ? 'external' : 'provider',
+            ...(req.external === true ? { pendingImport: true } : {}),
+            ...(req.exportable === true ? { exportable: true } : {}),
+            versions: req.external === true ? {} : { '1': { createdAt: now } },
+          });
+        } catch (e) {
+          destroyAll(p.p11, session, [made.secret, made.privateKey, made.publicKey]);
+          throw e;
+        }
+      });
       return keyInfo(p.p11, session, resolveKey(p.p11, session, name, uri), uri);
     }),
   );
@@ -166,30 +168,32 @@ export function rotateKey(p: KeyAccess, ref: KeyRef, signal: AbortSignal): Promi
     const known = [...Object.keys(key.meta.versions).map(Number), ...key.versions.keys()];
     const next = Math.max(0, ...known) + 1;
     checkSignal(signal);
-    const made = await generateVersion(p.p11, session, {
-      label: key.name,
-      id: versionId(next),
-      spec: key.meta.spec,
-      usage: key.meta.usage,
-      ...(key.meta.exportable === true ? { exportable: true } : {}),
+    await oneTokenWriteAtATime(p.p11, async () => {
+      const made = await generateVersion(p.p11, session, {
+        label: key.name,
+        id: versionId(next),
+        spec: key.meta.spec,
+        usage: key.meta.usage,
+        ...(key.meta.exportable === true ? { exportable: true } : {}),
+      });
+      try {
+        // A disabled key stays disabled across rotation.
+        if (!enabled) setUsage(p.p11, session, { ...key, versions: new Map([[next, made]]) }, false);
+        writeMetadata(
+          p.p11,
+          session,
+          key.name,
+          {
+            ...key.meta,
+            versions: { ...key.meta.versions, [String(next)]: { createdAt: new Date().toISOString() } },
+          },
+          { meta: key.meta, handle: key.metaHandle },
+        );
+      } catch (e) {
+        destroyAll(p.p11, session, [made.secret, made.privateKey, made.publicKey]);
+        throw e;
+      }
     });
-    try {
-      // A disabled key stays disabled across rotation.
-      if (!enabled) setUsage(p.p11, session, { ...key, versions: new Map([[next, made]]) }, false);
-      writeMetadata(
-        p.p11,
-        session,
-        key.name,
-        {
-          ...key.meta,
-          versions: { ...key.meta.versions, [String(next)]: { createdAt: new Date().toISOString() } },
-        },
-        { meta: key.meta, handle: key.metaHandle },
-      );
-    } catch (e) {
-      destroyAll(p.p11, session, [made.secret, made.privateKey, made.publicKey]);
-      throw e;
-    }
   });
 }
 

@@ -115,25 +115,29 @@ function publicTemplate(o: GenerateOptions, extra: Template): Template {
 }
 
 /**
- * Token-object generation, one at a time per module. SoftHSM2 2.6.1 answered CKR_GENERAL_ERROR
- * now and then when several worker threads generated token objects at once (seen with five
- * concurrent createKey calls), OS locking notwithstanding; generation is rare enough that
- * serialising it costs nothing that matters, and other modules lose nothing by it.
+ * Token writes, one at a time per module: a key version's generation (on a libuv worker thread)
+ * together with the objects written right after it (metadata, usage attributes). SoftHSM2 2.6.1
+ * answered CKR_GENERAL_ERROR now and then when a worker thread created token objects while
+ * another thread wrote to the token (seen with five concurrent createKey calls: first with two
+ * generations at once, later with one generation beside another call's metadata write; SoftHSMv2
+ * issue #573), OS locking notwithstanding. Key creation and rotation are rare enough that
+ * serialising them costs nothing that matters; crypto operations and other modules are not held.
  */
-const generationQueues = new WeakMap<Pkcs11, Promise<unknown>>();
+const tokenWriteQueues = new WeakMap<Pkcs11, Promise<unknown>>();
 
-/** Generates one key version in the token (C_GenerateKey[Pair], off the event loop). */
-export function generateVersion(p11: Pkcs11, session: Handle, o: GenerateOptions): Promise<GeneratedVersion> {
-  const previous = generationQueues.get(p11) ?? Promise.resolve();
-  const next = previous.then(
-    () => generateNow(p11, session, o),
-    () => generateNow(p11, session, o),
-  );
-  generationQueues.set(p11, next);
+export function oneTokenWriteAtATime<T>(p11: Pkcs11, write: () => Promise<T>): Promise<T> {
+  const previous = tokenWriteQueues.get(p11) ?? Promise.resolve();
+  const next = previous.then(write, write);
+  tokenWriteQueues.set(p11, next);
   return next;
 }
 
-async function generateNow(p11: Pkcs11, session: Handle, o: GenerateOptions): Promise<GeneratedVersion> {
+/** Generates one key version in the token (C_GenerateKey[Pair], off the event loop); callers hold `oneTokenWriteAtATime`. */
+export async function generateVersion(
+  p11: Pkcs11,
+  session: Handle,
+  o: GenerateOptions,
+): Promise<GeneratedVersion> {
   switch (o.spec) {
     case 'AES_256':
       return {
