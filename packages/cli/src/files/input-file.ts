@@ -20,27 +20,46 @@ export interface OpenedInput {
 /** Bytes per read: a frame's worth (the default frame length), one thread-pool round trip each. */
 const READ_CHUNK = 1024 * 1024;
 
-async function* readAll(h: FileHandle, path: string): AsyncGenerator<Uint8Array> {
+async function readInto(h: FileHandle, buf: Buffer, path: string): Promise<number> {
+  try {
+    return (await h.read(buf, 0, buf.length, null)).bytesRead;
+  } catch (e) {
+    throw fileError(e, path, 'cannot read');
+  }
+}
+
+async function* readAll(h: FileHandle, path: string, ahead: boolean): AsyncGenerator<Uint8Array> {
   // A read that fills its buffer hands the buffer on and the next read gets a new one (the
   // consumer may keep a chunk while later reads arrive); a short read (a pipe, a FIFO, the end
   // of the file) hands on a copy of what it got, and the buffer is read into again. So no copy
   // for a regular file's full reads, and no chunk pins more memory than it carries.
+  // With `ahead` (regular files) one read is always in flight: the next chunk is read on libuv's
+  // thread pool while the consumer seals or opens this one, so reading and crypto overlap
+  // instead of taking turns. Not for a FIFO or a device: a read there may wait forever, and a
+  // read in flight holds the handle's close.
   let buf = Buffer.allocUnsafeSlow(READ_CHUNK);
-  for (;;) {
-    let n: number;
-    try {
-      ({ bytesRead: n } = await h.read(buf, 0, buf.length, null));
-    } catch (e) {
-      throw fileError(e, path, 'cannot read');
+  let next: Promise<number> | undefined = ahead ? readInto(h, buf, path) : undefined;
+  try {
+    for (;;) {
+      const n = await (next ?? readInto(h, buf, path));
+      next = undefined;
+      if (n === 0) return;
+      let chunk: Buffer;
+      if (n < buf.length) {
+        // Its own memory (Buffer.from would put a small tail in Node's shared pool).
+        chunk = Buffer.allocUnsafeSlow(n);
+        buf.copy(chunk, 0, 0, n);
+      } else {
+        chunk = buf;
+        buf = Buffer.allocUnsafeSlow(READ_CHUNK);
+      }
+      if (ahead) next = readInto(h, buf, path);
+      yield chunk;
     }
-    if (n === 0) return;
-    if (n < buf.length) {
-      yield Buffer.from(buf.subarray(0, n));
-      continue;
-    }
-    const full = buf;
-    buf = Buffer.allocUnsafeSlow(READ_CHUNK);
-    yield full;
+  } finally {
+    // The consumer stopped early (or a read failed): the read ahead settles before the handle
+    // may be closed; its result or error is no one's.
+    await next?.catch(() => undefined);
   }
 }
 
@@ -63,7 +82,7 @@ export async function openInputFile(path: string): Promise<OpenedInput> {
     throw new CliError('IsADirectory', `cannot read ${quotePath(path)}: it is a directory`, { path });
   }
   return {
-    data: readAll(h, path),
+    data: readAll(h, path, st.isFile()),
     stat: st,
     size: st.isFile() ? st.size : undefined,
     close: () => h.close().catch(() => undefined),
