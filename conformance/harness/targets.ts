@@ -15,6 +15,7 @@ export const targetNames = [
   'gcp-kms',
   'esdk-python',
   'esdk-java',
+  'esdk-go',
 ] as const;
 
 export type TargetName = (typeof targetNames)[number];
@@ -43,6 +44,8 @@ export const targetVariables = {
   'esdk-python': ['KEYPORT_ESDK_PYTHON'],
   // Not a server: a file naming the jars of the AWS Encryption SDK for Java (Maven resolved).
   'esdk-java': ['KEYPORT_ESDK_JAVA_CLASSPATH'],
+  // Not a server: the Go test child, built against the AWS Encryption SDK for Go.
+  'esdk-go': ['KEYPORT_ESDK_GO'],
 } as const satisfies Record<TargetName, readonly string[]>;
 
 /** Set whatever is running: the AWS SDK reads them, and the emulators ignore their values. */
@@ -55,9 +58,9 @@ export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
   pkcs11: ['softhsm'],
   'gcp-kms': ['drongo', 'gcp-kms'],
   'azure-keyvault': ['azure-keyvault'],
-  conformance: targetNames.filter((t) => !['openbao-dr', 'esdk-python', 'esdk-java'].includes(t)),
+  conformance: targetNames.filter((t) => !['openbao-dr', 'esdk-python', 'esdk-java', 'esdk-go'].includes(t)),
   // Interop with more ESDK implementations (the first, ESDK-JS, is an npm dependency).
-  envelope: ['esdk-python', 'esdk-java'],
+  envelope: ['esdk-python', 'esdk-java', 'esdk-go'],
   // The Python second-opinion scenarios need the venv the harness installs.
   'conformance/servers': ['azure-keyvault', 'gcp-kms'],
   // esdk-python: files moved between the Python ESDK and the CLI under one AWS KMS key.

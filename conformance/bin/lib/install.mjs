@@ -4,10 +4,21 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { azuriteDir, cacheDir, esdkJavaDir, goBin, repoRoot, stampDir, venvBin, venvDir } from './paths.mjs';
+import {
+  azuriteDir,
+  cacheDir,
+  esdkGoDir,
+  esdkJavaDir,
+  goBin,
+  repoRoot,
+  stampDir,
+  venvBin,
+  venvDir,
+} from './paths.mjs';
 import { HarnessError, run } from './process.mjs';
 import {
   azuritePackage,
+  esdkGoModule,
   esdkJavaPom,
   fakeGcsModule,
   localKmsModule,
@@ -167,6 +178,44 @@ export async function ensureEsdkJava() {
     rmSync(scratch, { recursive: true, force: true });
   }
   writeStamp('esdk-java', hash);
+  return Date.now() - started;
+}
+
+/**
+ * Builds the Go test child (`esdkGoModule`: main.go against the AWS Encryption SDK for Go, pinned
+ * with its libraries by go.mod and go.sum, fetched from the Go module proxy into Go's own module
+ * cache) into `esdkGoBinary()`: `<cache>/esdk-go/child-<hash>`, the hash of go.mod, go.sum and
+ * main.go, so a changed pin or child builds again and a test run starts a binary, not a compiler.
+ * Returns ms spent (0 when warm). The binary appears whole: built under a temporary name,
+ * then renamed (two `up`s at once each build their own and the second rename is harmless).
+ */
+export function esdkGoBinary() {
+  const dir = join(repoRoot, esdkGoModule);
+  const hash = createHash('sha256');
+  for (const f of ['go.mod', 'go.sum', 'main.go']) hash.update(f).update(readFileSync(join(dir, f)));
+  return join(esdkGoDir, `child-${hash.digest('hex').slice(0, 16)}`);
+}
+
+export async function ensureEsdkGo() {
+  const dir = join(repoRoot, esdkGoModule);
+  const binary = esdkGoBinary();
+  if (existsSync(binary)) return 0;
+  const started = Date.now();
+  mkdirSync(esdkGoDir, { recursive: true });
+  const scratch = mkdtempSync(join(esdkGoDir, 'tmp-'));
+  const built = join(scratch, 'child');
+  // -mod=readonly: go.sum is the pin; a missing or changed sum fails rather than resolving anew.
+  const args = ['build', '-mod=readonly', '-trimpath', '-o', built, '.'];
+  try {
+    await run('go', args, { cwd: dir, timeoutMs: INSTALL_TIMEOUT_MS });
+    renameSync(built, binary);
+  } catch (err) {
+    throw new HarnessError('esdk-go', 'install', `go build failed: ${err.message}`, {
+      reproduce: `cd ${esdkGoModule} && go ${args.join(' ')}`,
+    });
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
   return Date.now() - started;
 }
 

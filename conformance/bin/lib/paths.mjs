@@ -14,6 +14,7 @@ export const goBin = join(cacheDir, 'bin');
 export const stampDir = join(cacheDir, 'stamps');
 export const azuriteDir = join(cacheDir, 'azurite');
 export const esdkJavaDir = join(cacheDir, 'esdk-java');
+export const esdkGoDir = join(cacheDir, 'esdk-go');
 
 export const stateDir = process.env.KEYPORT_EMULATORS_DIR ?? join(repoRoot, '.emulators');
 export const stateFile = join(stateDir, 'state.json');

@@ -5,11 +5,13 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import {
   ensureAzurite,
+  ensureEsdkGo,
   ensureEsdkJava,
   ensureFakeGcs,
   ensureLocalKms,
   ensurePython,
   ensureSoftHsm,
+  esdkGoBinary,
   esdkJavaClasspathFile,
 } from './install.mjs';
 import { azuriteDir, goBin, logFile, repoRoot, stateDir, venvBin } from './paths.mjs';
@@ -446,6 +448,32 @@ const esdkJava = {
   },
 };
 
+/**
+ * The AWS Encryption SDK for Go, built with the test child by `go build`: nothing runs; tests
+ * start packages/envelope/test/esdk-go's binary, named here, as a child.
+ */
+const esdkGo = {
+  name: 'esdk-go',
+  version:
+    'github.com/aws/aws-encryption-sdk/releases/go/encryption-sdk (packages/envelope/test/esdk-go/go.mod)',
+  install: ensureEsdkGo,
+  async start() {
+    const binary = esdkGoBinary();
+    if (!existsSync(binary)) {
+      throw new HarnessError('esdk-go', 'ready', `the Go child is not built: ${binary}`, {
+        reproduce: 'node conformance/bin/emulators.mjs up esdk-go',
+      });
+    }
+    return {
+      pid: null,
+      startTime: undefined,
+      files: [binary],
+      version: 'aws-encryption-sdk for Go (go.mod pin)',
+      env: { KEYPORT_ESDK_GO: binary },
+    };
+  },
+};
+
 /** In start order: cheap ones first so a broken install fails before the slow ones run. */
 export const targets = [
   moto,
@@ -460,6 +488,7 @@ export const targets = [
   gcpKms,
   esdkPython,
   esdkJava,
+  esdkGo,
 ];
 export const targetNames = targets.map((t) => t.name);
 export const targetByName = Object.fromEntries(targets.map((t) => [t.name, t]));

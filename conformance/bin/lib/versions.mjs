@@ -34,3 +34,5 @@ export const softhsmModule = '/usr/lib/softhsm/libsofthsm2.so';
  * the harness resolves it from Maven Central into ~/.m2 and records the classpath.
  */
 export const esdkJavaPom = 'packages/envelope/test/esdk-java/pom.xml';
+/** The Go child's module: go.mod and go.sum pin the AWS Encryption SDK for Go and its libraries. */
+export const esdkGoModule = 'packages/envelope/test/esdk-go';

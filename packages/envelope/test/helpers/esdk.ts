@@ -1,7 +1,8 @@
 /**
  * ESDK implementations in child processes, all speaking one line protocol: ESDK-JS in a child
- * Node process (see esdk-child.cjs for why), the Python ESDK (esdk_child.py) and the Java ESDK
- * (esdk-java/EsdkChild.java, compiled by the harness). A child is started on first use and
+ * Node process (see esdk-child.cjs for why), the Python ESDK (esdk_child.py), the Java ESDK
+ * (esdk-java/EsdkChild.java, compiled by the harness) and the Go ESDK (esdk-go/main.go, built by
+ * the harness). A child is started on first use and
  * stopped by its `stop` in afterAll.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
@@ -189,3 +190,18 @@ export const esdkJavaKeyrings = esdkChild('ESDK-Java (keyrings)', javaChild, jav
 export const esdkJavaMasterKeys = esdkChild('ESDK-Java (JceMasterKey)', javaChild, javaEnv, {
   api: 'masterkey',
 });
+
+/**
+ * The AWS Encryption SDK for Go (github.com/aws/aws-encryption-sdk/releases/go/encryption-sdk,
+ * from the Go module proxy) through the Material Providers Library's keyrings: the binary the
+ * harness built from esdk-go/ (KEYPORT_ESDK_GO). The Go SDK has no master-key API.
+ */
+export const esdkGo = esdkChild(
+  'ESDK-Go (keyrings)',
+  () => {
+    const binary = process.env.KEYPORT_ESDK_GO;
+    if (!binary) throw new Error('KEYPORT_ESDK_GO is not set: the harness builds the Go ESDK child');
+    return [binary];
+  },
+  () => ({ PATH: process.env.PATH ?? '' }),
+);
