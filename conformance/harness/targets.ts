@@ -63,8 +63,8 @@ export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
   envelope: ['esdk-python', 'esdk-java', 'esdk-go'],
   // The Python second-opinion scenarios need the venv the harness installs.
   'conformance/servers': ['azure-keyvault', 'gcp-kms'],
-  // esdk-python: files moved between the Python ESDK and the CLI under one AWS KMS key.
-  cli: ['moto', 'local-kms', 'openbao', 'openbao-dr', 'softhsm', 'esdk-python'],
+  // esdk-python, esdk-go: files moved between those ESDKs and the CLI under one AWS KMS key.
+  cli: ['moto', 'local-kms', 'openbao', 'openbao-dr', 'softhsm', 'esdk-python', 'esdk-go'],
   policy: ['moto', 'local-kms', 'openbao', 'drongo', 'softhsm', 'azure-keyvault', 'gcp-kms'],
   'migrate-aws-to-gcp': ['local-kms'],
   byok: ['softhsm', 'local-kms', 'openbao'],

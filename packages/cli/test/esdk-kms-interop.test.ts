@@ -1,15 +1,16 @@
 /**
- * Files moved between the AWS Encryption SDK for Python and the keyport CLI under one AWS KMS
- * key, on moto: what `keyport encrypt -r aws-kms://…` writes opens in the Python ESDK (its KMS
- * master key provider and its Material Providers KMS keyring), and what either writes opens with
- * `keyport decrypt`. The Python child is the envelope package's (installed by the harness,
- * target esdk-python); it reaches moto through AWS_ENDPOINT_URL_KMS.
+ * Files moved between the AWS Encryption SDK for Python and for Go and the keyport CLI under one
+ * AWS KMS key, on moto: what `keyport encrypt -r aws-kms://…` writes opens in the Python ESDK (its
+ * KMS master key provider and its Material Providers KMS keyring) and in the Go ESDK (its
+ * Material Providers KMS keyring), and what each writes opens with `keyport decrypt`. The children
+ * are the envelope package's (installed by the harness, targets esdk-python and esdk-go); their
+ * AWS SDKs reach moto through AWS_ENDPOINT_URL_KMS.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EsdkChild, esdkPython, esdkPythonKeyrings } from '../../envelope/test/helpers/esdk.js';
+import { type EsdkChild, esdkGo, esdkPython, esdkPythonKeyrings } from '../../envelope/test/helpers/esdk.js';
 import { localWorkspace, requireEmulator, runCli } from './support/cli.js';
 
 const context = { app: 'payroll', 'ü-tenant': '42' };
@@ -23,7 +24,7 @@ let arn: string;
 beforeAll(async () => {
   const moto = await requireEmulator('moto');
   const endpoint = moto.KEYPORT_MOTO_ENDPOINT as string;
-  // Read by the Python child when it starts: its AWS SDK (botocore) goes to moto.
+  // Read by the children when they start: their AWS SDKs (botocore, aws-sdk-go-v2) go to moto.
   Object.assign(process.env, env, { AWS_ENDPOINT_URL_KMS: endpoint });
   const ws = await localWorkspace({ 'aws-kms': { region: 'us-east-1', endpoint } });
   cwd = ws.dir;
@@ -39,16 +40,17 @@ beforeAll(async () => {
   arn = uri.slice('aws-kms://'.length);
 });
 
-afterAll(() => Promise.all([esdkPython.stop(), esdkPythonKeyrings.stop()]));
+afterAll(() => Promise.all([esdkPython.stop(), esdkPythonKeyrings.stop(), esdkGo.stop()]));
 
 const sdks: ReadonlyArray<{ name: string; esdk: EsdkChild }> = [
-  { name: 'KMS master key provider', esdk: esdkPython },
-  { name: 'Material Providers KMS keyring', esdk: esdkPythonKeyrings },
+  { name: 'Python ESDK (KMS master key provider)', esdk: esdkPython },
+  { name: 'Python ESDK (Material Providers KMS keyring)', esdk: esdkPythonKeyrings },
+  { name: 'Go ESDK (Material Providers KMS keyring)', esdk: esdkGo },
 ];
 
-describe.each(sdks)('the Python ESDK ($name) and the keyport CLI, one AWS KMS key on moto', ({ esdk }) => {
+describe.each(sdks)('the $name and the keyport CLI, one AWS KMS key on moto', ({ esdk }) => {
   for (const suite of ['0x0478', '0x0578'] as const) {
-    it(`keyport encrypt → Python decrypt, and Python encrypt → keyport decrypt (suite ${suite})`, async () => {
+    it(`keyport encrypt → SDK decrypt, and SDK encrypt → keyport decrypt (suite ${suite})`, async () => {
       const plaintext = randomBytes(70_000);
       await writeFile(join(cwd, 'p'), plaintext);
       const enc = await runCli(
@@ -88,7 +90,7 @@ describe.each(sdks)('the Python ESDK ($name) and the keyport CLI, one AWS KMS ke
     });
   }
 
-  it('a Python message whose context was changed is refused by keyport decrypt, nothing written', async () => {
+  it('an SDK message whose context was changed is refused by keyport decrypt, nothing written', async () => {
     const theirs = await esdk.encrypt([{ type: 'kms', arn }], Buffer.from('secret'), { context });
     await writeFile(join(cwd, 'theirs'), theirs);
     const dec = await runCli(['decrypt', 'theirs', '-o', 'wrong', '-k', uri, '--context', 'app=other'], {

@@ -2,9 +2,9 @@
 // from the Go module proxy) as a child process, built by the harness (target esdk-go).
 //
 // The same line protocol as esdk-child.cjs (ESDK-JS): one JSON request per line on stdin, one
-// JSON answer per line on stdout, matched by id. Raw AES and raw RSA keys through the Material
-// Providers Library's keyrings (several making a multi keyring, the first its generator); the
-// Go SDK has no master-key API. It writes framed bodies only (its frame length is 1 to 2^32).
+// JSON answer per line on stdout, matched by id. Raw AES, raw RSA and AWS KMS keys (KMS at
+// AWS_ENDPOINT_URL_KMS) through the Material Providers Library's keyrings (several making a multi
+// keyring, the first its generator); the Go SDK has no master-key API. It writes framed bodies only (its frame length is 1 to 2^32).
 package main
 
 import (
@@ -16,6 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	mpl "github.com/aws/aws-cryptographic-material-providers-library/releases/go/mpl/awscryptographymaterialproviderssmithygenerated"
 	mpltypes "github.com/aws/aws-cryptographic-material-providers-library/releases/go/mpl/awscryptographymaterialproviderssmithygeneratedtypes"
@@ -31,6 +35,7 @@ type keyring struct {
 	PrivateKey string `json:"privateKey"`
 	PublicKey  string `json:"publicKey"`
 	Padding    string `json:"padding"`
+	Arn        string `json:"arn"`
 }
 
 type request struct {
@@ -89,6 +94,20 @@ func oneKeyring(ctx context.Context, m *mpl.Client, k keyring) (mpltypes.IKeyrin
 		return m.CreateRawRsaKeyring(ctx, mpltypes.CreateRawRsaKeyringInput{
 			KeyNamespace: k.Namespace, KeyName: k.Name, PaddingScheme: scheme,
 			PublicKey: []byte(k.PublicKey), PrivateKey: []byte(k.PrivateKey),
+		})
+	case "kms":
+		// AWS KMS through the Go SDK's default chain, which takes its endpoint from
+		// AWS_ENDPOINT_URL_KMS (an emulator) and the region from the key's ARN.
+		parts := strings.Split(k.Arn, ":")
+		if len(parts) < 6 {
+			return nil, fmt.Errorf("not a KMS key ARN: %q", k.Arn)
+		}
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(parts[3]))
+		if err != nil {
+			return nil, err
+		}
+		return m.CreateAwsKmsKeyring(ctx, mpltypes.CreateAwsKmsKeyringInput{
+			KmsKeyId: k.Arn, KmsClient: kms.NewFromConfig(cfg),
 		})
 	}
 	return nil, fmt.Errorf("the Go child has no %q keys", k.Type)

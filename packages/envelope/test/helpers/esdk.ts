@@ -21,7 +21,7 @@ export type EsdkKeyring =
       /** The Python and Java children (ESDK-JS's keyring here is OAEP-SHA256). Default oaep-sha256. */
       padding?: 'oaep-sha1' | 'oaep-sha256' | 'oaep-sha384' | 'oaep-sha512';
     }
-  /** ESDK-JS: its KmsKeyringNode over the stand-in KMS (`secret`); Python: AWS KMS at AWS_ENDPOINT_URL_KMS. */
+  /** ESDK-JS: its KmsKeyringNode over the stand-in KMS (`secret`); Python, Go: AWS KMS at AWS_ENDPOINT_URL_KMS. */
   | { type: 'kms'; arn: string; secret?: string };
 
 interface Answer {
@@ -155,11 +155,11 @@ function pythonChild(): [string, ...string[]] {
 }
 /** The child's environment: PATH, and the AWS variables a KMS key needs when the test set them. */
 const AWS_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'AWS_ENDPOINT_URL_KMS'];
-const pythonEnv = () => ({
+const awsEnv = () => ({
   PATH: process.env.PATH ?? '',
-  PYTHONDONTWRITEBYTECODE: '1',
   ...Object.fromEntries(AWS_VARIABLES.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : []))),
 });
+const pythonEnv = () => ({ ...awsEnv(), PYTHONDONTWRITEBYTECODE: '1' });
 
 /** One child per API: its own raw master key providers, and the Material Providers keyrings. */
 export const esdkPython = esdkChild('ESDK-Python (master keys)', pythonChild, pythonEnv, {
@@ -193,8 +193,9 @@ export const esdkJavaMasterKeys = esdkChild('ESDK-Java (JceMasterKey)', javaChil
 
 /**
  * The AWS Encryption SDK for Go (github.com/aws/aws-encryption-sdk/releases/go/encryption-sdk,
- * from the Go module proxy) through the Material Providers Library's keyrings: the binary the
- * harness built from esdk-go/ (KEYPORT_ESDK_GO). The Go SDK has no master-key API.
+ * from the Go module proxy) through the Material Providers Library's keyrings (raw AES, raw RSA,
+ * AWS KMS at AWS_ENDPOINT_URL_KMS): the binary the harness built from esdk-go/ (KEYPORT_ESDK_GO).
+ * The Go SDK has no master-key API.
  */
 export const esdkGo = esdkChild(
   'ESDK-Go (keyrings)',
@@ -203,5 +204,5 @@ export const esdkGo = esdkChild(
     if (!binary) throw new Error('KEYPORT_ESDK_GO is not set: the harness builds the Go ESDK child');
     return [binary];
   },
-  () => ({ PATH: process.env.PATH ?? '' }),
+  awsEnv,
 );
