@@ -2,7 +2,16 @@
 // holding the pinned spec it was installed with; a matching stamp plus the binary on disk
 // means "installed", so a warm `up` costs no network and no resolver run.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   azuriteDir,
@@ -209,6 +218,11 @@ export async function ensureEsdkGo() {
   try {
     await run('go', args, { cwd: dir, timeoutMs: INSTALL_TIMEOUT_MS });
     renameSync(built, binary);
+    // Children of older pins go (a running one keeps its file until it exits).
+    for (const f of readdirSync(esdkGoDir)) {
+      if (f.startsWith('child-') && join(esdkGoDir, f) !== binary)
+        rmSync(join(esdkGoDir, f), { force: true });
+    }
   } catch (err) {
     throw new HarnessError('esdk-go', 'install', `go build failed: ${err.message}`, {
       reproduce: `cd ${esdkGoModule} && go ${args.join(' ')}`,

@@ -68,6 +68,19 @@ var policies = map[string]mpltypes.ESDKCommitmentPolicy{
 	"legacy": mpltypes.ESDKCommitmentPolicyForbidEncryptAllowDecrypt,
 }
 
+// pick is table[name], name defaulting to def, or an error naming what was asked for.
+func pick[T any](table map[string]T, name, def, what string) (T, error) {
+	if name == "" {
+		name = def
+	}
+	v, ok := table[name]
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("no %s %q", what, name)
+	}
+	return v, nil
+}
+
 func oneKeyring(ctx context.Context, m *mpl.Client, k keyring) (mpltypes.IKeyring, error) {
 	switch k.Type {
 	case "aes":
@@ -83,13 +96,9 @@ func oneKeyring(ctx context.Context, m *mpl.Client, k keyring) (mpltypes.IKeyrin
 			KeyNamespace: k.Namespace, KeyName: k.Name, WrappingAlg: alg, WrappingKey: material,
 		})
 	case "rsa":
-		padding := k.Padding
-		if padding == "" {
-			padding = "oaep-sha256"
-		}
-		scheme, ok := rsaPaddings[padding]
-		if !ok {
-			return nil, fmt.Errorf("no RSA padding %q", padding)
+		scheme, err := pick(rsaPaddings, k.Padding, "oaep-sha256", "RSA padding")
+		if err != nil {
+			return nil, err
 		}
 		return m.CreateRawRsaKeyring(ctx, mpltypes.CreateRawRsaKeyringInput{
 			KeyNamespace: k.Namespace, KeyName: k.Name, PaddingScheme: scheme,
@@ -198,13 +207,9 @@ func frameLength(msg []byte) (uint32, error) {
 }
 
 func answer(ctx context.Context, m *mpl.Client, req request) (map[string]any, error) {
-	policyName := req.Policy
-	if policyName == "" {
-		policyName = "require"
-	}
-	policy, ok := policies[policyName]
-	if !ok {
-		return nil, fmt.Errorf("no policy %q", policyName)
+	policy, err := pick(policies, req.Policy, "require", "commitment policy")
+	if err != nil {
+		return nil, err
 	}
 	client, err := esdk.NewClient(esdktypes.AwsEncryptionSdkConfig{CommitmentPolicy: &policy})
 	if err != nil {
