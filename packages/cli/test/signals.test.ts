@@ -5,7 +5,7 @@
  * something that cannot be aborted (a slow keystore unlock) is running.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLocalKeystore } from '@keyport/local';
@@ -223,5 +223,48 @@ describe('when the command cannot stop (a slow keystore unlock: scrypt cannot be
     expect(r.signal, r.stderr).toBe('SIGINT');
     expect(r.stderr).toMatch(/SIGINT again: stopped at once/);
     expect(r.at - sent).toBeLessThan(500);
+  });
+});
+
+describe('SIGKILL: nothing can clean up, and the README says what is left', () => {
+  it('a killed decrypt leaves the target untouched and one 0600 temp holding a prefix of the plaintext', async () => {
+    const dir = await mkdtemp(join(ws.dir, 'kill-'));
+    const plaintext = Buffer.alloc(4 * 1024 * 1024, 7);
+    await writeFile(join(dir, 'p.txt'), plaintext);
+    const enc = await runCli(
+      [
+        '--config',
+        '../keyport.config.json',
+        'encrypt',
+        'p.txt',
+        '-o',
+        'p.enc',
+        '-r',
+        key,
+        '--frame-length',
+        '65536',
+      ],
+      { cwd: dir },
+    );
+    expect(enc.code, enc.stderr).toBe(0);
+    const message = await readFile(join(dir, 'p.enc'));
+    const c = start(dir, ['--config', '../keyport.config.json', 'decrypt', '-k', key, '-o', 'plain.out']);
+    // More than a write batch (1 MiB) of verified frames, and the pipe kept open.
+    c.child.stdin?.write(message.subarray(0, 2.5 * 1024 * 1024));
+    await waitFor(async () => {
+      const temp = (await tempsIn(dir))[0];
+      return temp !== undefined && (await stat(join(dir, temp))).size > 0;
+    });
+    c.child.kill('SIGKILL');
+    expect((await c.exited).signal).toBe('SIGKILL');
+    const left = (await readdir(dir)).filter((n) => !['p.txt', 'p.enc'].includes(n));
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(/^\.plain\.out\.[0-9a-f]+\.keyport\.tmp$/);
+    const temp = join(dir, left[0] as string);
+    expect((await stat(temp)).mode & 0o777).toBe(0o600);
+    const held = await readFile(temp);
+    expect(held.length).toBeGreaterThan(0);
+    expect(held.length).toBeLessThan(plaintext.length);
+    expect(held.equals(plaintext.subarray(0, held.length))).toBe(true);
   });
 });
