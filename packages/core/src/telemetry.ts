@@ -1,8 +1,8 @@
 /**
  * OpenTelemetry for keyport, through `@opentelemetry/api` when the application has it installed
- * (an optional peer dependency). Without it every function here returns after one check: no
- * import, no allocation. With it, the API's globally registered tracer and meter providers are
- * used (none registered: the API's no-ops).
+ * (an optional peer dependency) and has registered something with it. Otherwise every function
+ * here returns after one check: no import, no allocation. With it, the API's globally registered
+ * tracer and meter providers are used (a meter alone: no spans; a tracer alone: no metrics).
  *
  * - Every provider call through `Keyport` ends as one CLIENT span `keyport <operation>` with
  *   semantic attributes, plus metrics: `keyport.client.calls` and `keyport.client.errors`
@@ -67,7 +67,20 @@ const SCOPE = '@keyport/core';
 /** undefined: not looked up yet; null: not installed. */
 let api: OtelApi | null | undefined;
 
+/**
+ * Where `@opentelemetry/api` 1.x keeps whatever an application registers (a tracer or meter
+ * provider, a context manager, a propagator, a logger): absent until the first registration.
+ */
+const OTEL_GLOBALS = Symbol.for('opentelemetry.js.api.1');
+
+/**
+ * The API, or null when it is not installed or nothing is registered with it. In the second case
+ * every call into it would be a no-op, so it is not even loaded: requiring it (one of many
+ * SDKs' dependencies, so usually installed) cost a CLI command ~10 ms of its start. It is loaded
+ * on the first call after an application registers something.
+ */
 function otel(): OtelApi | null {
+  if ((globalThis as Record<symbol, unknown>)[OTEL_GLOBALS] === undefined) return null;
   if (api === undefined) {
     try {
       api = createRequire(import.meta.url)('@opentelemetry/api') as OtelApi;
