@@ -74,6 +74,8 @@ import {
   checkScheduleDeletion,
   checkString,
   contextCallOptions,
+  DATA_KEY_OPTIONS,
+  LIST_OPTIONS,
   SIGN_OPTIONS,
   signRequestFrom,
 } from './validate.js';
@@ -278,7 +280,7 @@ export class Keyport implements KeyOperations {
     checkString(instance, 'scheme', { min: 1, max: 4096 });
     const target = this.registry.resolve(instance);
     const provider = target.driver;
-    const { call, rest } = checkCallOptions(o, 'options', { pageSize: true });
+    const { call, rest } = checkCallOptions(o, 'options', LIST_OPTIONS);
     const pageSize =
       rest.pageSize === undefined ? undefined : checkInteger(rest.pageSize, 'options.pageSize', 1, 10_000);
     for await (const key of runListing(this.calls, 'listKeys', provider, undefined, call, (po) =>
@@ -443,7 +445,7 @@ export class Keyport implements KeyOperations {
     key: KeyLike,
     o?: ContextOptions & Omit<DataKeyRequest, 'context'>,
   ): Promise<DataKeyResult> {
-    const { call, context, rest } = contextCallOptions(o, { bytes: true });
+    const { call, context, rest } = contextCallOptions(o, DATA_KEY_OPTIONS);
     const bytes =
       rest.bytes === undefined
         ? undefined

@@ -58,7 +58,12 @@ function onTimer(): void {
 
 /** Calls `fire` once `ms` have passed, unless `unwatch` comes first. */
 export function watch(ms: number, fire: () => void): Watched {
-  const entry: Watched = { at: performance.now() + ms, fire };
+  return watchUntil(performance.now() + ms, fire);
+}
+
+/** `watch` to a `performance.now()` time the caller already has (one clock read less per call). */
+export function watchUntil(at: number, fire: () => void): Watched {
+  const entry: Watched = { at, fire };
   watched.add(entry);
   if (entry.at < timerAt || armedWith !== setTimeout) arm(entry.at);
   else if (watched.size === 1) timer?.ref?.();

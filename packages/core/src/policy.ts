@@ -7,7 +7,7 @@
  * Adapters turn their SDK's own retries down (maxAttempts: 1 or equivalent) so attempts do not
  * multiply: with SDK retries at N and core at M a throttled call would be tried N×M times.
  */
-import { unwatch, watch } from './deadline-watch.js';
+import { unwatch, watchUntil } from './deadline-watch.js';
 import { KeyportError, toKeyportError } from './errors.js';
 import { checkDeadlineMs, checkInteger, checkSignal, MAX_ATTEMPTS, MAX_TIMER_MS } from './validate.js';
 
@@ -118,10 +118,13 @@ export async function runWithPolicy<T>(
   const mapError = hooks.mapError ?? ((e: unknown) => toKeyportError(e));
   // Monotonic, like each attempt's deadline: a wall-clock step between attempts must neither
   // end a retried call early nor give it more than its budget.
-  const deadlineAt = performance.now() + timeoutMs;
+  const startedAt = performance.now();
+  const deadlineAt = startedAt + timeoutMs;
   for (let n = 1; ; n++) {
     if (caller?.aborted) throw abortError(caller);
-    const remaining = deadlineAt - performance.now();
+    // The first attempt starts now: no second clock read (this runs for every provider call).
+    const now = n === 1 ? startedAt : performance.now();
+    const remaining = deadlineAt - now;
     if (remaining <= 0) throw abortError(AbortSignal.abort(new DeadlineReason('deadline')));
     const controller = new AbortController();
     const limit = policy.attemptTimeoutMs;
@@ -129,7 +132,7 @@ export async function runWithPolicy<T>(
     // Our deadline and the caller's abort both abort the attempt's own signal and cut the
     // attempt off directly: no listener on any signal per attempt.
     let cutOff: (() => void) | undefined;
-    const deadline = watch(byAttempt ? limit : remaining, () => {
+    const deadline = watchUntil(now + (byAttempt ? limit : remaining), () => {
       controller.abort(new DeadlineReason(byAttempt ? 'attempt' : 'deadline'));
       cutOff?.();
     });

@@ -249,13 +249,31 @@ function callOptionsFrom(o: Record<string, unknown>, option: string): CallOption
   };
 }
 
+type OptionKeys = Readonly<Record<string, true>>;
+const NO_EXTRA: OptionKeys = Object.freeze({});
+/** `keys` plus `extra`, made once per pair: extras are module constants, and this runs per call. */
+const unions = new WeakMap<OptionKeys, WeakMap<OptionKeys, OptionKeys>>();
+function withExtra(keys: OptionKeys, extra: OptionKeys): OptionKeys {
+  let byExtra = unions.get(keys);
+  if (byExtra === undefined) {
+    byExtra = new WeakMap();
+    unions.set(keys, byExtra);
+  }
+  let union = byExtra.get(extra);
+  if (union === undefined) {
+    union = Object.freeze({ ...keys, ...extra });
+    byExtra.set(extra, union);
+  }
+  return union;
+}
+
 /** Call options plus the named extras; returns the validated call options and the raw extras. */
 export function checkCallOptions(
   value: unknown,
   option = 'options',
-  extra: Readonly<Record<string, true>> = {},
+  extra: OptionKeys = NO_EXTRA,
 ): { call: CallOptions; rest: Record<string, unknown> } {
-  const o = checkOptions(value, option, { ...CALL_OPTIONS, ...extra });
+  const o = checkOptions(value, option, withExtra(CALL_OPTIONS, extra));
   const rest: Record<string, unknown> = Object.create(null);
   for (const key of Object.keys(extra)) if (o[key] !== undefined) rest[key] = o[key];
   return { call: callOptionsFrom(o, option), rest };
@@ -478,6 +496,12 @@ export function checkImportKeyMaterialRequest(
   };
 }
 
+const CONTEXT_OPTION = { context: true } as const;
+/** `listKeys`' extra option. */
+export const LIST_OPTIONS = { pageSize: true } as const;
+/** `generateDataKey`'s extra option (besides the context). */
+export const DATA_KEY_OPTIONS = { bytes: true } as const;
+
 /** The sign/verify extras of call options. */
 export const SIGN_OPTIONS = { algorithm: true, messageType: true } as const satisfies Record<
   keyof SignRequest,
@@ -585,9 +609,9 @@ export function checkKeyportOptions(value: unknown): KeyportOptions {
 /** Call options carrying a context (and the named extras): the context comes back prototype-free. */
 export function contextCallOptions(
   value: unknown,
-  extra: Readonly<Record<string, true>> = {},
+  extra: OptionKeys = NO_EXTRA,
 ): { call: CallOptions; context: EncryptionContext | undefined; rest: Record<string, unknown> } {
-  const { call, rest } = checkCallOptions(value, 'options', { context: true, ...extra });
+  const { call, rest } = checkCallOptions(value, 'options', withExtra(CONTEXT_OPTION, extra));
   return { call, context: optionalContext(rest.context, 'options.context'), rest };
 }
 
