@@ -44,6 +44,11 @@ it('every bench runs at the quick size and writes its rows, none over the real r
     env: { ...process.env, KEYPORT_BENCH_RESULTS_DIR: out },
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
+    // Below the test's own limit: a child that hangs (Node can deadlock in exit,
+    // nodejs/node#54918) fails this test instead of blocking the synchronous call, and so the
+    // whole run, forever.
+    timeout: 1_440_000,
+    killSignal: 'SIGKILL',
   });
   expect(run.status, `${run.stdout.slice(-3000)}\n${run.stderr.slice(-3000)}`).toBe(0);
   expect(readdirSync(out).sort()).toEqual(BENCHES.map((b) => `${b}.quick.json`).sort());

@@ -2,7 +2,7 @@
 // <repo>/bench-results/envelope.json as [{ name, unit, value, baseline, baselineValue, ratio }]
 // and prints a table. Ratios are measured in one run, each pair interleaved to share noise.
 
-import { spawnSync as spawnSyncChild } from 'node:child_process';
+import { spawn as spawnChild, spawnSync as spawnSyncChild } from 'node:child_process';
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -40,14 +40,56 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.
 // baseline for each, so one section's garbage or loaded SDKs do not tax the next.
 const SECTIONS = ['memory', 'flood', 'stream', '64mib', 'parallel', 'cached', 'kms'];
 if (only === undefined) {
-  const { spawnSync } = await import('node:child_process');
-  for (const name of SECTIONS) {
-    const args = ['--expose-gc', fileURLToPath(import.meta.url), `--only=${name}`, '--json'];
-    if (quick) args.push('--quick');
-    const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-    if (r.status !== 0) throw new Error(`bench section ${name} failed`);
-    results.push(...JSON.parse(r.stdout.trim().split('\n').at(-1)));
-  }
+  for (const name of SECTIONS) results.push(...(await runSection(name)));
+}
+
+/**
+ * One section in a child process; its rows (the JSON array it prints last). A child that has
+ * printed its rows but not exited EXIT_GRACE_MS later is killed and its rows kept: Node can
+ * deadlock in exit (a concurrent Maglev compile waiting for a GC while the main thread joins the
+ * platform's worker threads, nodejs/node#54918), seen once here in a CI run of this bench. A
+ * section still running after its limit fails the bench rather than hanging it.
+ */
+function runSection(name) {
+  const EXIT_GRACE_MS = 15_000;
+  const limitMs = (quick ? 10 : 90) * 60_000;
+  const args = ['--expose-gc', fileURLToPath(import.meta.url), `--only=${name}`, '--json'];
+  if (quick) args.push('--quick');
+  const rowsIn = (out) => {
+    if (!out.endsWith('\n')) return undefined;
+    try {
+      const rows = JSON.parse(out.trimEnd().split('\n').at(-1));
+      return Array.isArray(rows) ? rows : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  return new Promise((resolve, reject) => {
+    const child = spawnChild(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    let grace;
+    let reapedAfterRows = false;
+    const limit = setTimeout(() => child.kill('SIGKILL'), limitMs);
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (text) => {
+      out += text;
+      if (grace === undefined && rowsIn(out) !== undefined) {
+        grace = setTimeout(() => {
+          reapedAfterRows = true;
+          process.stderr.write(`bench section ${name}: printed its rows, then did not exit; killed\n`);
+          child.kill('SIGKILL');
+        }, EXIT_GRACE_MS);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(limit);
+      clearTimeout(grace);
+      const rows = rowsIn(out);
+      if (rows !== undefined && (code === 0 || reapedAfterRows)) resolve(rows);
+      else reject(new Error(`bench section ${name} failed (${signal ?? `exit ${code}`})`));
+    });
+  });
 }
 const section = (name) => only === name;
 
