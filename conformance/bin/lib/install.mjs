@@ -190,23 +190,31 @@ export async function ensureEsdkJava() {
   return Date.now() - started;
 }
 
+const esdkGoSource = join(repoRoot, esdkGoModule);
+let goChild;
+/**
+ * Where the Go test child's binary is: `<cache>/esdk-go/child-<hash>`, the hash of go.mod, go.sum
+ * and main.go, so a changed pin or child builds again (read once per process: install and start
+ * both ask).
+ */
+export function esdkGoBinary() {
+  if (goChild === undefined) {
+    const hash = createHash('sha256');
+    for (const f of ['go.mod', 'go.sum', 'main.go'])
+      hash.update(f).update(readFileSync(join(esdkGoSource, f)));
+    goChild = join(esdkGoDir, `child-${hash.digest('hex').slice(0, 16)}`);
+  }
+  return goChild;
+}
+
 /**
  * Builds the Go test child (`esdkGoModule`: main.go against the AWS Encryption SDK for Go, pinned
  * with its libraries by go.mod and go.sum, fetched from the Go module proxy into Go's own module
- * cache) into `esdkGoBinary()`: `<cache>/esdk-go/child-<hash>`, the hash of go.mod, go.sum and
- * main.go, so a changed pin or child builds again and a test run starts a binary, not a compiler.
- * Returns ms spent (0 when warm). The binary appears whole: built under a temporary name,
- * then renamed (two `up`s at once each build their own and the second rename is harmless).
+ * cache) into `esdkGoBinary()`, so a test run starts a binary, not a compiler. Returns ms spent
+ * (0 when warm). The binary appears whole: built under a temporary name, then renamed (two `up`s
+ * at once each build their own and the second rename is harmless).
  */
-export function esdkGoBinary() {
-  const dir = join(repoRoot, esdkGoModule);
-  const hash = createHash('sha256');
-  for (const f of ['go.mod', 'go.sum', 'main.go']) hash.update(f).update(readFileSync(join(dir, f)));
-  return join(esdkGoDir, `child-${hash.digest('hex').slice(0, 16)}`);
-}
-
 export async function ensureEsdkGo() {
-  const dir = join(repoRoot, esdkGoModule);
   const binary = esdkGoBinary();
   if (existsSync(binary)) return 0;
   const started = Date.now();
@@ -216,7 +224,7 @@ export async function ensureEsdkGo() {
   // -mod=readonly: go.sum is the pin; a missing or changed sum fails rather than resolving anew.
   const args = ['build', '-mod=readonly', '-trimpath', '-o', built, '.'];
   try {
-    await run('go', args, { cwd: dir, timeoutMs: INSTALL_TIMEOUT_MS });
+    await run('go', args, { cwd: esdkGoSource, timeoutMs: INSTALL_TIMEOUT_MS });
     renameSync(built, binary);
     // Children of older pins go (a running one keeps its file until it exits).
     for (const f of readdirSync(esdkGoDir)) {

@@ -2,8 +2,7 @@
  * ESDK implementations in child processes, all speaking one line protocol: ESDK-JS in a child
  * Node process (see esdk-child.cjs for why), the Python ESDK (esdk_child.py), the Java ESDK
  * (esdk-java/EsdkChild.java, compiled by the harness) and the Go ESDK (esdk-go/main.go, built by
- * the harness). A child is started on first use and
- * stopped by its `stop` in afterAll.
+ * the harness). A child is started on first use and stopped by its `stop` in afterAll.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -134,11 +133,14 @@ function esdkChild(
   };
 }
 
+/** A child's environment when it needs nothing but PATH. */
+const pathEnv = () => ({ PATH: process.env.PATH ?? '' });
+
 /** ESDK-JS (@aws-crypto/client-node) in a child Node process. */
 const esdkJs = esdkChild(
   'ESDK-JS',
   () => [process.execPath, fileURLToPath(new URL('./esdk-child.cjs', import.meta.url))],
-  () => ({ PATH: process.env.PATH ?? '' }),
+  pathEnv,
 );
 export const esdkEncrypt = esdkJs.encrypt;
 export const esdkDecrypt = esdkJs.decrypt;
@@ -156,7 +158,7 @@ function pythonChild(): [string, ...string[]] {
 /** The child's environment: PATH, and the AWS variables a KMS key needs when the test set them. */
 const AWS_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'AWS_ENDPOINT_URL_KMS'];
 const awsEnv = () => ({
-  PATH: process.env.PATH ?? '',
+  ...pathEnv(),
   ...Object.fromEntries(AWS_VARIABLES.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : []))),
 });
 const pythonEnv = () => ({ ...awsEnv(), PYTHONDONTWRITEBYTECODE: '1' });
@@ -180,14 +182,12 @@ function javaChild(): [string, ...string[]] {
   const classpath = readFileSync(file, 'utf8').trim();
   return ['java', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', '-cp', classpath, 'EsdkChild'];
 }
-const javaEnv = () => ({ PATH: process.env.PATH ?? '' });
-
 /**
  * The AWS Encryption SDK for Java (com.amazonaws:aws-encryption-sdk-java, Maven Central), one
  * child per API: the Material Providers Library's keyrings, and the SDK's own JceMasterKey.
  */
-export const esdkJavaKeyrings = esdkChild('ESDK-Java (keyrings)', javaChild, javaEnv, { api: 'keyring' });
-export const esdkJavaMasterKeys = esdkChild('ESDK-Java (JceMasterKey)', javaChild, javaEnv, {
+export const esdkJavaKeyrings = esdkChild('ESDK-Java (keyrings)', javaChild, pathEnv, { api: 'keyring' });
+export const esdkJavaMasterKeys = esdkChild('ESDK-Java (JceMasterKey)', javaChild, pathEnv, {
   api: 'masterkey',
 });
 
