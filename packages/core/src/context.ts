@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { KeyportError } from './errors.js';
+import { nullRecord } from './null-record.js';
 import { secretKey } from './secret-key.js';
 import { type ContextInput, toEncryptionContext } from './validate.js';
 
@@ -123,7 +124,7 @@ export function encodeContext(context: ContextInput | undefined): Uint8Array {
 
 /** Inverse of encodeContext; rejects anything that is not exactly a canonical encoding. */
 export function decodeContext(bytes: Uint8Array): Record<string, string> {
-  const out: Record<string, string> = Object.create(null);
+  const out = nullRecord<string>();
   if (bytes.length === 0) return out;
   const bad = (): never => {
     throw new KeyportError('InvalidArgument', 'not a canonical encryption context encoding');

@@ -6,9 +6,11 @@
  *
  * Values are never echoed: a message says what was expected and what type was given.
  */
+
 import type { AuditSink } from './audit.js';
 import type { KeyportOptions } from './client.js';
 import { describeType, KeyportError, quote } from './errors.js';
+import { nullRecord } from './null-record.js';
 import type { RetryPolicy } from './policy.js';
 import type { KmsProvider } from './provider.js';
 import {
@@ -95,7 +97,7 @@ export function checkOptions(
   allowed: Readonly<Record<string, true>>,
   extensions?: Record<string, unknown>,
 ): Record<string, unknown> {
-  const out: Record<string, unknown> = Object.create(null);
+  const out = nullRecord<unknown>();
   if (value === undefined) return out;
   if (!isPlainObject(value)) throw invalidArgument(option, `expected an object, got ${describeType(value)}`);
   for (const [key, v] of ownEntries(value, option)) {
@@ -213,7 +215,7 @@ function checkContextString(value: unknown, option: string, what: 'key' | 'value
  * `toString` are ordinary keys. Messages name a pair by position, never by its value.
  */
 export function toEncryptionContext(value: unknown, option = 'context'): EncryptionContext {
-  const out: Record<string, string> = Object.create(null);
+  const out = nullRecord<string>();
   let pairs: Iterable<[unknown, unknown]>;
   if (value instanceof Map) {
     pairs = value.entries();
@@ -274,7 +276,7 @@ export function checkCallOptions(
   extra: OptionKeys = NO_EXTRA,
 ): { call: CallOptions; rest: Record<string, unknown> } {
   const o = checkOptions(value, option, withExtra(CALL_OPTIONS, extra));
-  const rest: Record<string, unknown> = Object.create(null);
+  const rest = nullRecord<unknown>();
   for (const key of Object.keys(extra)) if (o[key] !== undefined) rest[key] = o[key];
   return { call: callOptionsFrom(o, option), rest };
 }
@@ -328,7 +330,7 @@ const ROTATION_POLICY = { periodDays: true, nextRotationAt: true } as const sati
 export type UnknownFields = 'strict' | 'extensions';
 
 function extensionsFor(mode: UnknownFields): Record<string, unknown> | undefined {
-  return mode === 'extensions' ? Object.create(null) : undefined;
+  return mode === 'extensions' ? nullRecord() : undefined;
 }
 
 /** Rotation periods and deletion waits: whole days, at most 100 years (the provider may narrow). */
