@@ -28,7 +28,13 @@ import { asDecryptFailure, PROVIDER_NAME } from './errors.js';
 import { type KeyAccess, usableVersion } from './key-access.js';
 import { keyInfo } from './key-info.js';
 import { type ResolvedKey, resolveKey, writeMetadata } from './key-store.js';
-import { destroyAll, type GeneratedVersion, IMPORT_KEY_ID, versionId } from './objects.js';
+import {
+  destroyAll,
+  type GeneratedVersion,
+  IMPORT_KEY_ID,
+  oneTokenWriteAtATime,
+  versionId,
+} from './objects.js';
 import { type Handle, P, type Pkcs11, readUlong, type Template } from './p11.js';
 
 const hashOf = (a: ImportWrappingAlgorithm): OaepHash => (a.endsWith('SHA_1') ? 'sha1' : 'sha256');
@@ -146,78 +152,80 @@ export function importKeyMaterial(
     p.withKey(
       { uri: target.uri },
       signal,
-      async (session, key) => {
-        const importKey = pendingImport(p, key, target.uri);
-        const wrapped = Buffer.from(req.wrappedMaterial);
-        const keyTemplate = aesTemplate(key.name, true, [
-          { type: P.CKA_ID, value: versionId(1) },
-          { type: P.CKA_EXTRACTABLE, value: false },
-          { type: P.CKA_MODIFIABLE, value: true },
-          { type: P.CKA_ENCRYPT, value: true },
-          { type: P.CKA_DECRYPT, value: true },
-        ]);
-        const oaep = oaepMechanism(hashOf(algorithm));
-        let imported: Handle;
-        try {
-          if (!composite(algorithm)) {
-            imported = await p11.C_UnwrapKeyAsync(
-              session,
-              oaep,
-              importKey.privateKey as Handle,
-              wrapped,
-              keyTemplate,
-            );
-          } else {
-            const split = 256; // the import pair is RSA-2048
-            // AES-KWP of 32 bytes is 40 bytes: the one length check SoftHSM2 lets us make.
-            if (wrapped.length !== split + 40)
-              throw new KeyportError('InvalidCiphertext', 'wrapped material is not a wrapped 32-byte key', {
-                provider: p.name,
-              });
-            const ephemeral = await p11.C_UnwrapKeyAsync(
-              session,
-              oaep,
-              importKey.privateKey as Handle,
-              wrapped.subarray(0, split),
-              aesTemplate('keyport-import-ephemeral', false, [{ type: P.CKA_UNWRAP, value: true }]),
-            );
-            try {
+      // The unwrap creates the key on a worker thread: a token write (objects.ts).
+      (session, key) =>
+        oneTokenWriteAtATime(p11, async () => {
+          const importKey = pendingImport(p, key, target.uri);
+          const wrapped = Buffer.from(req.wrappedMaterial);
+          const keyTemplate = aesTemplate(key.name, true, [
+            { type: P.CKA_ID, value: versionId(1) },
+            { type: P.CKA_EXTRACTABLE, value: false },
+            { type: P.CKA_MODIFIABLE, value: true },
+            { type: P.CKA_ENCRYPT, value: true },
+            { type: P.CKA_DECRYPT, value: true },
+          ]);
+          const oaep = oaepMechanism(hashOf(algorithm));
+          let imported: Handle;
+          try {
+            if (!composite(algorithm)) {
               imported = await p11.C_UnwrapKeyAsync(
                 session,
-                { mechanism: P.CKM_AES_KEY_WRAP_PAD },
-                ephemeral,
-                wrapped.subarray(split),
+                oaep,
+                importKey.privateKey as Handle,
+                wrapped,
                 keyTemplate,
               );
-            } finally {
-              p11.C_DestroyObject(session, ephemeral);
+            } else {
+              const split = 256; // the import pair is RSA-2048
+              // AES-KWP of 32 bytes is 40 bytes: the one length check SoftHSM2 lets us make.
+              if (wrapped.length !== split + 40)
+                throw new KeyportError('InvalidCiphertext', 'wrapped material is not a wrapped 32-byte key', {
+                  provider: p.name,
+                });
+              const ephemeral = await p11.C_UnwrapKeyAsync(
+                session,
+                oaep,
+                importKey.privateKey as Handle,
+                wrapped.subarray(0, split),
+                aesTemplate('keyport-import-ephemeral', false, [{ type: P.CKA_UNWRAP, value: true }]),
+              );
+              try {
+                imported = await p11.C_UnwrapKeyAsync(
+                  session,
+                  { mechanism: P.CKM_AES_KEY_WRAP_PAD },
+                  ephemeral,
+                  wrapped.subarray(split),
+                  keyTemplate,
+                );
+              } finally {
+                p11.C_DestroyObject(session, ephemeral);
+              }
             }
+          } catch (e) {
+            throw asDecryptFailure(e, target.uri);
           }
-        } catch (e) {
-          throw asDecryptFailure(e, target.uri);
-        }
-        const [len] = p11.C_GetAttributeValue(session, imported, [{ type: P.CKA_VALUE_LEN }]);
-        // SoftHSM2 leaves CKA_VALUE_LEN at 0 on unwrapped keys (and refuses it in the template):
-        // 0 means "not reported"; any other length must be 32. (README: SoftHSM-only assumptions.)
-        const reported = len === undefined ? 0 : readUlong(len.value);
-        if (reported !== 0 && reported !== 32) {
-          p11.C_DestroyObject(session, imported);
-          throw new KeyportError('InvalidArgument', 'AES_256 material is 32 bytes', {
-            provider: p.name,
-            keyUri: target.uri,
-          });
-        }
-        const { pendingImport: _done, ...rest } = key.meta;
-        writeMetadata(
-          p11,
-          session,
-          key.name,
-          { ...rest, versions: { '1': { createdAt: new Date().toISOString() } } },
-          { meta: key.meta, handle: key.metaHandle },
-        );
-        destroyAll(p11, session, [importKey.privateKey, importKey.publicKey]);
-        return keyInfo(p11, session, resolveKey(p11, session, key.name, target.uri), target.uri);
-      },
+          const [len] = p11.C_GetAttributeValue(session, imported, [{ type: P.CKA_VALUE_LEN }]);
+          // SoftHSM2 leaves CKA_VALUE_LEN at 0 on unwrapped keys (and refuses it in the template):
+          // 0 means "not reported"; any other length must be 32. (README: SoftHSM-only assumptions.)
+          const reported = len === undefined ? 0 : readUlong(len.value);
+          if (reported !== 0 && reported !== 32) {
+            p11.C_DestroyObject(session, imported);
+            throw new KeyportError('InvalidArgument', 'AES_256 material is 32 bytes', {
+              provider: p.name,
+              keyUri: target.uri,
+            });
+          }
+          const { pendingImport: _done, ...rest } = key.meta;
+          writeMetadata(
+            p11,
+            session,
+            key.name,
+            { ...rest, versions: { '1': { createdAt: new Date().toISOString() } } },
+            { meta: key.meta, handle: key.metaHandle },
+          );
+          destroyAll(p11, session, [importKey.privateKey, importKey.publicKey]);
+          return keyInfo(p11, session, resolveKey(p11, session, key.name, target.uri), target.uri);
+        }),
       true,
     ),
   );

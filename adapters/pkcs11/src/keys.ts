@@ -11,7 +11,14 @@ import { createImportKey } from './import.js';
 import type { KeyAccess } from './key-access.js';
 import { keyInfo, keyState } from './key-info.js';
 import { labelInUse, listKeyNames, type ResolvedKey, resolveKey, writeMetadata } from './key-store.js';
-import { destroyAll, generateVersion, oneTokenWriteAtATime, usageAttributes, versionId } from './objects.js';
+import {
+  destroyAll,
+  generateVersion,
+  oneTokenWriteAtATime,
+  tokenWriteRunning,
+  usageAttributes,
+  versionId,
+} from './objects.js';
 import { type Handle, P, type Pkcs11 } from './p11.js';
 import type { Pkcs11CreateKeyRequest } from './provider.js';
 import { checkSignal } from './session-pool.js';
@@ -54,7 +61,8 @@ export async function createKey(
           retryable: false,
         });
       }
-      await oneTokenWriteAtATime(p.p11, async () => {
+      // The new key is read inside the write: a write queued behind it may start right after.
+      return oneTokenWriteAtATime(p.p11, async () => {
         const now = new Date().toISOString();
         const made =
           req.external === true
@@ -82,8 +90,8 @@ export async function createKey(
           destroyAll(p.p11, session, [made.secret, made.privateKey, made.publicKey]);
           throw e;
         }
+        return keyInfo(p.p11, session, resolveKey(p.p11, session, name, uri), uri);
       });
-      return keyInfo(p.p11, session, resolveKey(p.p11, session, name, uri), uri);
     }),
   );
 }
@@ -115,6 +123,8 @@ export async function* listKeys(p: KeyAccess, signal: AbortSignal): AsyncIterabl
   }
 }
 
+const ignore = (): void => undefined;
+
 /** Runs a writer under the key's lock on a freshly resolved key, and returns the new KeyInfo. */
 function mutate(
   p: KeyAccess,
@@ -129,6 +139,10 @@ function mutate(
       signal,
       async (session, key) => {
         await fn(session, key);
+        // A token write (another call's, queued behind one `fn` made) may be running now: the
+        // key is read after it, with no await between the check and the read.
+        for (let w = tokenWriteRunning(p.p11); w !== undefined; w = tokenWriteRunning(p.p11))
+          await w.then(ignore, ignore);
         return keyInfo(p.p11, session, resolveKey(p.p11, session, target.name, target.uri), target.uri);
       },
       true,

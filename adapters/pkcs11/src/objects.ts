@@ -115,21 +115,53 @@ function publicTemplate(o: GenerateOptions, extra: Template): Template {
 }
 
 /**
- * Token writes, one at a time per module: a key version's generation (on a libuv worker thread)
- * together with the objects written right after it (metadata, usage attributes). SoftHSM2 2.6.1
+ * Token writes, one at a time per module, and no other call on that module while one runs: a key
+ * version's generation (on a libuv worker thread) together with the objects written right after
+ * it (metadata, usage attributes), or an import's unwrap and its metadata. SoftHSM2 2.6.1
  * answered CKR_GENERAL_ERROR now and then when a worker thread created token objects while
- * another thread wrote to the token (seen with five concurrent createKey calls: first with two
- * generations at once, later with one generation beside another call's metadata write; SoftHSMv2
- * issue #573), OS locking notwithstanding. Key creation and rotation are rare enough that
- * serialising them costs nothing that matters; crypto operations and other modules are not held.
+ * another thread wrote to the token or searched it (seen with five concurrent createKey calls:
+ * first with two generations at once, later with one generation beside another call's metadata
+ * write, and in a loaded CI run with one generation beside another call's label search on the
+ * calling thread; SoftHSMv2 issue #573), OS locking notwithstanding. So a write waits for the
+ * writes before it, and the session pool starts no call while one runs (`tokenWriteRunning`).
+ * Key creation, rotation and import are rare enough that this costs nothing that matters; a
+ * crypto call pays one WeakMap lookup, and calls already running are not held (their PKCS#11
+ * steps after an asynchronous one touch no token object). A write must not borrow a session
+ * from the pool (it would wait for itself): it runs on the session of the call that started it.
  */
-const tokenWriteQueues = new WeakMap<Pkcs11, Promise<unknown>>();
+interface TokenWrites {
+  /** The last write queued: the next one starts after it. */
+  tail: Promise<unknown>;
+  /** The write running now, if any. */
+  running: Promise<unknown> | undefined;
+}
+const tokenWrites = new WeakMap<Pkcs11, TokenWrites>();
 
 export function oneTokenWriteAtATime<T>(p11: Pkcs11, write: () => Promise<T>): Promise<T> {
-  const previous = tokenWriteQueues.get(p11) ?? Promise.resolve();
-  const next = previous.then(write, write);
-  tokenWriteQueues.set(p11, next);
+  let state = tokenWrites.get(p11);
+  if (state === undefined) {
+    state = { tail: Promise.resolve(), running: undefined };
+    tokenWrites.set(p11, state);
+  }
+  const writes = state;
+  const start = (): Promise<T> => {
+    // Set before any other JavaScript runs: write()'s first PKCS#11 call has just started.
+    const running = write();
+    writes.running = running;
+    const clear = () => {
+      if (writes.running === running) writes.running = undefined;
+    };
+    running.then(clear, clear);
+    return running;
+  };
+  const next = writes.tail.then(start, start);
+  writes.tail = next;
   return next;
+}
+
+/** The token write running on this module now, if any (see `oneTokenWriteAtATime`). */
+export function tokenWriteRunning(p11: Pkcs11): Promise<unknown> | undefined {
+  return tokenWrites.get(p11)?.running;
 }
 
 /** Generates one key version in the token (C_GenerateKey[Pair], off the event loop); callers hold `oneTokenWriteAtATime`. */

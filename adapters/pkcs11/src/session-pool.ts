@@ -9,6 +9,7 @@
  */
 import { KeyportError } from '@keyport/core';
 import { mapPkcs11Error, PROVIDER_NAME } from './errors.js';
+import { tokenWriteRunning } from './objects.js';
 import { type PinSource, resolvePin } from './options.js';
 import { ckrOf, type Handle, P, type Pkcs11 } from './p11.js';
 
@@ -71,6 +72,12 @@ export class SessionPool {
     fn: (session: Handle) => Promise<T> | T,
     attempt: number,
   ): Promise<T> {
+    // No call starts while a token write runs on this module (objects.ts: SoftHSM2 fails either).
+    const writing = tokenWriteRunning(this.p11);
+    if (writing !== undefined) {
+      const again = () => this.runOn(session, signal, fn, attempt);
+      return writing.then(again, again);
+    }
     let result: Promise<T> | T;
     try {
       result = fn(session);

@@ -22,7 +22,8 @@ async function counting(
   try {
     await fn();
   } finally {
-    for (const [name] of originals) delete p11[name]; // back to the prototype's method
+    // pkcs11js makes its wrapped functions own properties of each instance: put them back.
+    for (const [name, original] of originals) p11[name] = original as (...args: unknown[]) => unknown;
   }
   return counts;
 }
