@@ -137,13 +137,17 @@ interface TokenWrites {
 }
 const tokenWrites = new WeakMap<Pkcs11, TokenWrites>();
 
-export function oneTokenWriteAtATime<T>(p11: Pkcs11, write: () => Promise<T>): Promise<T> {
-  let state = tokenWrites.get(p11);
-  if (state === undefined) {
-    state = { tail: Promise.resolve(), running: undefined };
-    tokenWrites.set(p11, state);
+function tokenWritesOf(p11: Pkcs11): TokenWrites {
+  let writes = tokenWrites.get(p11);
+  if (writes === undefined) {
+    writes = { tail: Promise.resolve(), running: undefined };
+    tokenWrites.set(p11, writes);
   }
-  const writes = state;
+  return writes;
+}
+
+export function oneTokenWriteAtATime<T>(p11: Pkcs11, write: () => Promise<T>): Promise<T> {
+  const writes = tokenWritesOf(p11);
   const start = (): Promise<T> => {
     // Set before any other JavaScript runs: write()'s first PKCS#11 call has just started.
     const running = write();

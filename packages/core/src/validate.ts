@@ -6,7 +6,6 @@
  *
  * Values are never echoed: a message says what was expected and what type was given.
  */
-
 import type { AuditSink } from './audit.js';
 import type { KeyportOptions } from './client.js';
 import { describeType, KeyportError, quote } from './errors.js';
