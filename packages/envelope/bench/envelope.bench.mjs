@@ -41,6 +41,29 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.
 const SECTIONS = ['memory', 'flood', 'stream', '64mib', 'parallel', 'cached', 'kms'];
 if (only === undefined) {
   for (const name of SECTIONS) results.push(...(await runSection(name)));
+  const tunables = hugePagesTunables();
+  if (tunables !== undefined) results.push(...(await runSection('hugepages', { GLIBC_TUNABLES: tunables })));
+}
+
+/** 'always', 'madvise' or 'never': the kernel's transparent huge pages; undefined off Linux. */
+function thpMode() {
+  try {
+    return /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * GLIBC_TUNABLES with glibc.malloc.hugetlb=1 added, where it can matter: glibc (2.35 or later
+ * reads it; older ones ignore it) on a kernel with transparent huge pages not 'never'.
+ */
+function hugePagesTunables() {
+  const glibc = process.report?.getReport().header.glibcVersionRuntime;
+  const mode = thpMode();
+  if (glibc === undefined || mode === undefined || mode === 'never') return undefined;
+  const own = process.env.GLIBC_TUNABLES;
+  return own ? `${own}:glibc.malloc.hugetlb=1` : 'glibc.malloc.hugetlb=1';
 }
 
 /**
@@ -50,7 +73,7 @@ if (only === undefined) {
  * platform's worker threads, nodejs/node#54918), seen once here in a CI run of this bench. A
  * section still running after its limit fails the bench rather than hanging it.
  */
-function runSection(name) {
+function runSection(name, env = {}) {
   const EXIT_GRACE_MS = 15_000;
   const limitMs = (quick ? 10 : 90) * 60_000;
   const args = ['--expose-gc', fileURLToPath(import.meta.url), `--only=${name}`, '--json'];
@@ -65,7 +88,10 @@ function runSection(name) {
     }
   };
   return new Promise((resolve, reject) => {
-    const child = spawnChild(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawnChild(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...env },
+    });
     let out = '';
     let grace;
     let reapedAfterRows = false;
@@ -92,6 +118,7 @@ function runSection(name) {
   });
 }
 const section = (name) => only === name;
+const HUGETLB_TUNABLE = /(^|:)glibc\.malloc\.hugetlb=1(:|$)/;
 
 /** `openssl speed -evp aes-256-gcm` in MiB/s over all `multi` processes (NaN without openssl). */
 function opensslSpeed(bytes, multi, seconds) {
@@ -633,39 +660,98 @@ if (section('64mib')) {
 // interleaved (1, c, 1, c, ...) so that load hits both alike; each side is the best of N, and the
 // spread of the N runs and the per-pair ratios (min, median, max) are written with the row, as is
 // the load average.
+/** Runs `one` and `many` alternately `n` times after a warm-up; wall times of each. */
+async function interleaved(n, one, many) {
+  await one();
+  await many();
+  const a = [];
+  const b = [];
+  for (let i = 0; i < n; i++) {
+    for (const [fn, into] of i % 2 === 0
+      ? [
+          [one, a],
+          [many, b],
+        ]
+      : [
+          [many, b],
+          [one, a],
+        ]) {
+      globalThis.gc?.();
+      into.push(await wallTime(fn));
+    }
+  }
+  // Each pair's own ratio too: neighbours' load shifts between pairs, less within one.
+  const pairs = a.map((t, i) => t / b[i]).sort((x, y) => x - y);
+  return {
+    one: { ms: Math.min(...a), spread: spread(a) },
+    many: { ms: Math.min(...b), spread: spread(b) },
+    pairRatios: { min: round(pairs[0], 3), median: round(median(pairs), 3), max: round(pairs.at(-1), 3) },
+  };
+}
+/** The fastest of `make(slice)` over every update slice, in wall time (best of 3 each). */
+async function fastestWall(make) {
+  const slices = [16 * 1024, 64 * 1024, 256 * 1024, MiB];
+  let fastest;
+  for (const slice of slices) {
+    const run = make(slice);
+    await run();
+    const ms = Math.min(await wallTime(run), await wallTime(run), await wallTime(run));
+    if (fastest === undefined || ms < fastest.ms) fastest = { ms, slice, run };
+  }
+  return fastest;
+}
+
+// At default settings (no `concurrency` given: the available cores, at most 8) against the
+// fastest plain Node loop on one thread, both in wall time, interleaved: what a user calling
+// sealEnvelope/openEnvelope gets next to what one core of plain Node reaches. The loop is
+// the 64mib section's (each update slice tried; output dropped, the least work there is).
+// `tag` names a variant (its fields go into each row, its `label` into each name).
+async function recordDefaultSettingsRows(pt, msg, runs, tag = {}) {
+  const { label, ...fields } = tag;
+  const size = pt.length;
+  const { availableParallelism, loadavg } = await import('node:os');
+  const cores = availableParallelism();
+  const defaultRows = [
+    [
+      'seal',
+      await fastestWall((slice) => rawLoop(pt, DEFAULT_FRAME_LENGTH, slice, false)),
+      () => sealEnvelope(pt, { recipients: [aes] }),
+    ],
+    [
+      'open',
+      await fastestWall((slice) => rawOpenLoop(pt, DEFAULT_FRAME_LENGTH, slice)),
+      () => openEnvelope(msg, { trust: [aes] }),
+    ],
+  ];
+  for (const [op, loop, ours] of defaultRows) {
+    const r = await interleaved(runs, loop.run, ours);
+    const rate = (ms) => size / MiB / (ms / 1000);
+    record(
+      `${op} ${size / MiB} MiB at default settings (${cores} cores) vs the fastest plain Node loop on one thread (wall time, interleaved)${label ?? ''}`,
+      'MiB/s',
+      rate(r.many.ms),
+      `plain Node ${op === 'seal' ? 'encrypt' : 'decrypt'} loop, 1 MiB frames, ${loop.slice / 1024} KiB update slices, output dropped, same process`,
+      rate(r.one.ms),
+    );
+    Object.assign(results.at(-1), {
+      concurrency: Math.min(8, cores),
+      spread: r.many.spread,
+      baselineSpread: r.one.spread,
+      pairRatios: r.pairRatios,
+      runs,
+      cores,
+      loadavg1: round(loadavg()[0]),
+      timing: 'wall, best of N, interleaved',
+      ...fields,
+    });
+  }
+}
+
 if (section('parallel')) {
   const { availableParallelism, loadavg } = await import('node:os');
   const size = (quick ? 8 : 64) * MiB;
   const pt = randomBytes(size);
   const runs = quick ? 2 : 9;
-  /** Runs `one` and `many` alternately `n` times after a warm-up; wall times of each. */
-  const interleaved = async (n, one, many) => {
-    await one();
-    await many();
-    const a = [];
-    const b = [];
-    for (let i = 0; i < n; i++) {
-      for (const [fn, into] of i % 2 === 0
-        ? [
-            [one, a],
-            [many, b],
-          ]
-        : [
-            [many, b],
-            [one, a],
-          ]) {
-        globalThis.gc?.();
-        into.push(await wallTime(fn));
-      }
-    }
-    // Each pair's own ratio too: neighbours' load shifts between pairs, less within one.
-    const pairs = a.map((t, i) => t / b[i]).sort((x, y) => x - y);
-    return {
-      one: { ms: Math.min(...a), spread: spread(a) },
-      many: { ms: Math.min(...b), spread: spread(b) },
-      pairRatios: { min: round(pairs[0], 3), median: round(median(pairs), 3), max: round(pairs.at(-1), 3) },
-    };
-  };
   const cores = availableParallelism();
   /** One row: `run(c)` against `run(1)` over `bytes`, interleaved, best of `n`, in wall time. */
   const scalingRow = async (what, bytes, n, c, run, baseline) => {
@@ -711,54 +797,7 @@ if (section('parallel')) {
   }
   const msg = await sealEnvelope(pt, { recipients: [aes] });
 
-  // At default settings (no `concurrency` given: the available cores, at most 8) against the
-  // fastest plain Node loop on one thread, both in wall time, interleaved: what a user calling
-  // sealEnvelope/openEnvelope gets next to what one core of plain Node reaches. The loop is
-  // the 64mib section's (each update slice tried; output dropped, the least work there is).
-  const slices = [16 * 1024, 64 * 1024, 256 * 1024, MiB];
-  const fastestWall = async (make) => {
-    let fastest;
-    for (const slice of slices) {
-      const run = make(slice);
-      await run();
-      const ms = Math.min(await wallTime(run), await wallTime(run), await wallTime(run));
-      if (fastest === undefined || ms < fastest.ms) fastest = { ms, slice, run };
-    }
-    return fastest;
-  };
-  const defaultRows = [
-    [
-      'seal',
-      await fastestWall((slice) => rawLoop(pt, DEFAULT_FRAME_LENGTH, slice, false)),
-      () => sealEnvelope(pt, { recipients: [aes] }),
-    ],
-    [
-      'open',
-      await fastestWall((slice) => rawOpenLoop(pt, DEFAULT_FRAME_LENGTH, slice)),
-      () => openEnvelope(msg, { trust: [aes] }),
-    ],
-  ];
-  for (const [op, loop, ours] of defaultRows) {
-    const r = await interleaved(runs, loop.run, ours);
-    const rate = (ms) => size / MiB / (ms / 1000);
-    record(
-      `${op} ${size / MiB} MiB at default settings (${cores} cores) vs the fastest plain Node loop on one thread (wall time, interleaved)`,
-      'MiB/s',
-      rate(r.many.ms),
-      `plain Node ${op === 'seal' ? 'encrypt' : 'decrypt'} loop, 1 MiB frames, ${loop.slice / 1024} KiB update slices, output dropped, same process`,
-      rate(r.one.ms),
-    );
-    Object.assign(results.at(-1), {
-      concurrency: Math.min(8, cores),
-      spread: r.many.spread,
-      baselineSpread: r.one.spread,
-      pairRatios: r.pairRatios,
-      runs,
-      cores,
-      loadavg1: round(loadavg()[0]),
-      timing: 'wall, best of N, interleaved',
-    });
-  }
+  await recordDefaultSettingsRows(pt, msg, runs);
 
   for (const [op, fn] of [
     ['seal', (c) => sealEnvelope(pt, { recipients: [aes], concurrency: c })],
@@ -815,6 +854,71 @@ if (section('parallel')) {
       'concurrency 1',
     );
   }
+}
+
+// ---------------------------------------------------------------- huge pages (glibc)
+// A buffer API returns fresh memory, and on a kernel whose transparent huge pages are
+// 'madvise' (Debian's and Ubuntu's default) glibc maps a large buffer in 4 KiB pages: one page
+// fault per 4 KiB on first touch, which costs as much as the AES-GCM itself on this VM. glibc
+// asks for huge pages when GLIBC_TUNABLES has glibc.malloc.hugetlb=1; a library cannot set that
+// for its process, a deployment can. This section runs in its own child with the tunable set
+// (runSection passes it) and repeats the one-core and default-settings 64 MiB rows there; every
+// baseline runs in the same child, so it gets the huge pages too.
+if (section('hugepages')) {
+  if (!HUGETLB_TUNABLE.test(process.env.GLIBC_TUNABLES ?? '')) {
+    throw new Error('the hugepages section needs GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (the bench sets it)');
+  }
+  const size = (quick ? 8 : 64) * MiB;
+  const F = DEFAULT_FRAME_LENGTH;
+  const pt = randomBytes(size);
+  const runs = quick ? 2 : 9;
+  const mbps = (ms) => size / MiB / (ms / 1000);
+  const tag = { malloc: 'glibc.malloc.hugetlb=1', thp: thpMode() };
+  const label = ' [glibc.malloc.hugetlb=1]';
+  // One core, process CPU time: the fastest loop over the update slices, then the same loop
+  // into a fresh buffer, for encrypt and decrypt.
+  const fastestCpu = async (make) => {
+    let fastest;
+    for (const slice of [16 * 1024, 64 * 1024, 256 * 1024, MiB]) {
+      const r = await best(make(slice), runs);
+      if (fastest === undefined || r.ms < fastest.ms) fastest = { ...r, slice };
+    }
+    return fastest;
+  };
+  const sealFloor = await fastestCpu((slice) => rawLoop(pt, F, slice, false));
+  const openFloor = await fastestCpu((slice) => rawOpenLoop(pt, F, slice));
+  const one = { recipients: [aes], concurrency: 1 };
+  const msg = await sealEnvelope(pt, one);
+  const rows = [
+    ['seal', () => sealEnvelope(pt, one), sealFloor, await best(rawLoop(pt, F, sealFloor.slice, true), runs)],
+    [
+      'open',
+      () => openEnvelope(msg, { trust: [aes], concurrency: 1 }),
+      openFloor,
+      await best(rawOpenLoop(pt, F, openFloor.slice, 'fresh'), runs),
+    ],
+  ];
+  for (const [op, ours, floor, fresh] of rows) {
+    const r = await best(ours, runs);
+    const loop = `plain Node ${op === 'seal' ? 'encrypt' : 'decrypt'} loop (${F / MiB} MiB frames, ${floor.slice / 1024} KiB update slices)`;
+    record(
+      `${op} ${size / MiB} MiB (keyport 0x0478, buffer, one core)${label}`,
+      'MiB/s',
+      mbps(r.ms),
+      `fastest ${loop}, output dropped`,
+      mbps(floor.ms),
+    );
+    meta({ ...tag, spread: r.spread, baselineSpread: floor.spread, runs });
+    record(
+      `${op} ${size / MiB} MiB (keyport 0x0478, buffer, one core) vs the loop into a fresh buffer (same work)${label}`,
+      'MiB/s',
+      mbps(r.ms),
+      `${loop} writing into a fresh ${size / MiB} MiB buffer`,
+      mbps(fresh.ms),
+    );
+    meta({ ...tag, spread: r.spread, baselineSpread: fresh.spread, runs });
+  }
+  await recordDefaultSettingsRows(pt, await sealEnvelope(pt, { recipients: [aes] }), runs, { ...tag, label });
 }
 
 // ---------------------------------------------------------------- 1 KiB cached seal
