@@ -21,6 +21,18 @@ function build(project: string): void {
   });
 }
 
+/** glibc, and a kernel whose transparent huge pages are not 'never'. */
+function glibcWithHugePages(): boolean {
+  const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
+  let mode: string | undefined;
+  try {
+    mode = /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1];
+  } catch {
+    mode = undefined;
+  }
+  return header?.glibcVersionRuntime !== undefined && mode !== undefined && mode !== 'never';
+}
+
 describe('pnpm bench --quick', () => {
   it('runs every section and writes { name, unit, value, baseline, baselineValue, ratio } rows', () => {
     // The bench runs the built package (and its workspace dependencies), as `pnpm bench` does.
@@ -58,6 +70,16 @@ describe('pnpm bench --quick', () => {
     for (const r of rows.filter((x) => /MiB\/s/.test(x.unit as string))) {
       expect(r.node).toBe(process.version);
       expect(r.concurrency).toBeDefined();
+    }
+    // The huge-pages rows (one-core seal/open against two baselines each, default-settings
+    // seal/open) come from a child with the glibc tunable set, wherever glibc and transparent
+    // huge pages are present, as on the CI machine.
+    const hugePages = rows.filter((r) => r.malloc === 'glibc.malloc.hugetlb=1');
+    if (glibcWithHugePages()) {
+      expect(hugePages).toHaveLength(6);
+      for (const r of hugePages) expect(r.name).toContain('[glibc.malloc.hugetlb=1]');
+    } else {
+      expect(hugePages).toHaveLength(0);
     }
   }, 300_000);
 
