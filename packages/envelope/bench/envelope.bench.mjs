@@ -118,6 +118,8 @@ function runSection(name, env = {}) {
   });
 }
 const section = (name) => only === name;
+/** The `update` slice sizes the plain loops are tried with (the fastest is the floor). */
+const UPDATE_SLICES = [16 * 1024, 64 * 1024, 256 * 1024, MiB];
 const HUGETLB_TUNABLE = /(^|:)glibc\.malloc\.hugetlb=1(:|$)/;
 
 /** `openssl speed -evp aes-256-gcm` in MiB/s over all `multi` processes (NaN without openssl). */
@@ -409,6 +411,16 @@ async function best(fn, runs) {
   }
   return { ms: Math.min(...times), spread: spread(times), runs };
 }
+/** UPDATE_SLICES' fastest `make(slice)` in CPU time, best of `runs`; `each` sees every slice's. */
+async function fastestCpu(make, runs, each = () => {}) {
+  let fastest;
+  for (const slice of UPDATE_SLICES) {
+    const r = { ...(await best(make(slice), runs)), slice };
+    each(r);
+    if (fastest === undefined || r.ms < fastest.ms) fastest = r;
+  }
+  return fastest;
+}
 function rawLoop(pt, F, slice, into) {
   const key = randomBytes(32);
   const iv = randomBytes(12);
@@ -479,21 +491,22 @@ if (section('64mib')) {
     meta({ timing: 'openssl speed', concurrency: 1, frameLength: MiB });
   }
 
-  // Which update slice makes the fastest plain loop on this machine.
-  let floor;
-  for (const slice of [16 * 1024, 64 * 1024, 256 * 1024, MiB]) {
-    const r = await best(rawLoop(pt, F, slice, false), runs);
-    record(
-      `raw AES-256-GCM loop, ${label}, ${F / MiB} MiB frames, update slices of ${slice / 1024} KiB`,
-      'MiB/s',
-      mbps(r.ms),
-      'none',
-      0,
-    );
-    results.at(-1).ratio = null;
-    meta({ frameLength: F, concurrency: 1, slice, spread: r.spread, runs });
-    if (floor === undefined || r.ms < floor.ms) floor = { ...r, slice };
-  }
+  // Which update slice makes the fastest plain loop on this machine (each one recorded).
+  const floor = await fastestCpu(
+    (slice) => rawLoop(pt, F, slice, false),
+    runs,
+    (r) => {
+      record(
+        `raw AES-256-GCM loop, ${label}, ${F / MiB} MiB frames, update slices of ${r.slice / 1024} KiB`,
+        'MiB/s',
+        mbps(r.ms),
+        'none',
+        0,
+      );
+      results.at(-1).ratio = null;
+      meta({ frameLength: F, concurrency: 1, slice: r.slice, spread: r.spread, runs });
+    },
+  );
   const floorName = `fastest plain Node loop (one cipher per ${F / MiB} MiB frame, ${floor.slice / 1024} KiB update slices, output dropped)`;
   const fresh = await best(rawLoop(pt, F, floor.slice, true), runs);
   const freshName = `same loop writing into a fresh ${label} output buffer`;
@@ -654,12 +667,7 @@ if (section('64mib')) {
   }
 }
 
-// ---------------------------------------------------------------- every core: concurrency
-// Wall time (the point is to use more than one core). The machine is shared with other jobs,
-// so each figure is a ratio to concurrency 1 measured in the same process, the two runs
-// interleaved (1, c, 1, c, ...) so that load hits both alike; each side is the best of N, and the
-// spread of the N runs and the per-pair ratios (min, median, max) are written with the row, as is
-// the load average.
+// ---------------------------------------------------------------- helpers for the sections below
 /** Runs `one` and `many` alternately `n` times after a warm-up; wall times of each. */
 async function interleaved(n, one, many) {
   await one();
@@ -690,9 +698,8 @@ async function interleaved(n, one, many) {
 }
 /** The fastest of `make(slice)` over every update slice, in wall time (best of 3 each). */
 async function fastestWall(make) {
-  const slices = [16 * 1024, 64 * 1024, 256 * 1024, MiB];
   let fastest;
-  for (const slice of slices) {
+  for (const slice of UPDATE_SLICES) {
     const run = make(slice);
     await run();
     const ms = Math.min(await wallTime(run), await wallTime(run), await wallTime(run));
@@ -747,6 +754,12 @@ async function recordDefaultSettingsRows(pt, msg, runs, tag = {}) {
   }
 }
 
+// ---------------------------------------------------------------- every core: concurrency
+// Wall time (the point is to use more than one core). The machine is shared with other jobs,
+// so each figure is a ratio to concurrency 1 measured in the same process, the two runs
+// interleaved (1, c, 1, c, ...) so that load hits both alike; each side is the best of N, and the
+// spread of the N runs and the per-pair ratios (min, median, max) are written with the row, as is
+// the load average.
 if (section('parallel')) {
   const { availableParallelism, loadavg } = await import('node:os');
   const size = (quick ? 8 : 64) * MiB;
@@ -877,16 +890,8 @@ if (section('hugepages')) {
   const label = ' [glibc.malloc.hugetlb=1]';
   // One core, process CPU time: the fastest loop over the update slices, then the same loop
   // into a fresh buffer, for encrypt and decrypt.
-  const fastestCpu = async (make) => {
-    let fastest;
-    for (const slice of [16 * 1024, 64 * 1024, 256 * 1024, MiB]) {
-      const r = await best(make(slice), runs);
-      if (fastest === undefined || r.ms < fastest.ms) fastest = { ...r, slice };
-    }
-    return fastest;
-  };
-  const sealFloor = await fastestCpu((slice) => rawLoop(pt, F, slice, false));
-  const openFloor = await fastestCpu((slice) => rawOpenLoop(pt, F, slice));
+  const sealFloor = await fastestCpu((slice) => rawLoop(pt, F, slice, false), runs);
+  const openFloor = await fastestCpu((slice) => rawOpenLoop(pt, F, slice), runs);
   const one = { recipients: [aes], concurrency: 1 };
   const msg = await sealEnvelope(pt, one);
   const rows = [
