@@ -177,14 +177,16 @@ async function cpuTime(fn) {
   return (d.user + d.system) / 1000;
 }
 
-/** Runs a and b alternately `runs` times after a warm-up; returns the median of each. */
-async function pair(runs, a, b, time = cpuTime) {
+/**
+ * Runs a and b alternately `runs` times after a warm-up, which side goes first alternating so
+ * that neither always inherits the other's garbage; the times of each.
+ */
+async function alternate(runs, a, b, time) {
   await a();
   await b();
   const ta = [];
   const tb = [];
   for (let i = 0; i < runs; i++) {
-    // Alternate which side goes first, so neither always inherits the other's garbage.
     for (const [fn, into] of i % 2 === 0
       ? [
           [a, ta],
@@ -198,6 +200,12 @@ async function pair(runs, a, b, time = cpuTime) {
       into.push(await time(fn));
     }
   }
+  return [ta, tb];
+}
+
+/** `alternate` in CPU time (by default); the median of each. */
+async function pair(runs, a, b, time = cpuTime) {
+  const [ta, tb] = await alternate(runs, a, b, time);
   // The medians, then how much each side's runs disagreed.
   return [median(ta), median(tb), { runs, a: spread(ta), b: spread(tb) }];
 }
@@ -668,26 +676,9 @@ if (section('64mib')) {
 }
 
 // ---------------------------------------------------------------- helpers for the sections below
-/** Runs `one` and `many` alternately `n` times after a warm-up; wall times of each. */
+/** `alternate` in wall time: the best of each, and each pair's ratio. */
 async function interleaved(n, one, many) {
-  await one();
-  await many();
-  const a = [];
-  const b = [];
-  for (let i = 0; i < n; i++) {
-    for (const [fn, into] of i % 2 === 0
-      ? [
-          [one, a],
-          [many, b],
-        ]
-      : [
-          [many, b],
-          [one, a],
-        ]) {
-      globalThis.gc?.();
-      into.push(await wallTime(fn));
-    }
-  }
+  const [a, b] = await alternate(n, one, many, wallTime);
   // Each pair's own ratio too: neighbours' load shifts between pairs, less within one.
   const pairs = a.map((t, i) => t / b[i]).sort((x, y) => x - y);
   return {
