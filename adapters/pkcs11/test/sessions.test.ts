@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { moduleRefs, PKCS11_CAPABILITIES, type Pkcs11Provider, pkcs11 } from '../src/index.js';
-import { openProvider, providerOptions, signal, softhsm, uniqueName } from './support.js';
+import { openProvider, providerOptions, signal, softhsm, uniqueName, withWrappedP11 } from './support.js';
 
 /** Counts calls of the named pkcs11js functions on the provider's (shared) module while `fn` runs. */
 async function counting(
@@ -10,21 +10,17 @@ async function counting(
   names: readonly string[],
   fn: () => Promise<unknown>,
 ): Promise<Record<string, number>> {
-  const p11 = provider.p11 as unknown as Record<string, (...args: unknown[]) => unknown>;
   const counts: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
-  const originals = names.map((n) => [n, p11[n]] as const);
-  for (const [name, original] of originals) {
-    p11[name] = function (this: unknown, ...args: unknown[]) {
-      counts[name] = (counts[name] ?? 0) + 1;
-      return original?.apply(this, args);
-    };
-  }
-  try {
-    await fn();
-  } finally {
-    // pkcs11js makes its wrapped functions own properties of each instance: put them back.
-    for (const [name, original] of originals) p11[name] = original as (...args: unknown[]) => unknown;
-  }
+  await withWrappedP11(
+    provider,
+    names,
+    (name, original) =>
+      function (this: unknown, ...args: unknown[]) {
+        counts[name] = (counts[name] ?? 0) + 1;
+        return original.apply(this, args);
+      },
+    fn,
+  );
   return counts;
 }
 

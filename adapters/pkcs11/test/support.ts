@@ -34,3 +34,27 @@ export function uniqueName(hint: string): string {
   counter++;
   return `t-${run}-${counter}-${hint}`;
 }
+
+type P11Function = (...args: unknown[]) => unknown;
+
+/**
+ * Runs `fn` with the named pkcs11js functions of the provider's (shared) module replaced by
+ * what `wrap` makes of each, and puts the originals back afterwards: pkcs11js makes its wrapped
+ * functions own properties of each instance, so deleting a replacement would leave the raw
+ * native method for the rest of the file.
+ */
+export async function withWrappedP11(
+  provider: Pkcs11Provider,
+  names: readonly string[],
+  wrap: (name: string, original: P11Function) => P11Function,
+  fn: () => Promise<unknown>,
+): Promise<void> {
+  const p11 = provider.p11 as unknown as Record<string, P11Function>;
+  const originals = names.map((n) => [n, p11[n] as P11Function] as const);
+  for (const [name, original] of originals) p11[name] = wrap(name, original);
+  try {
+    await fn();
+  } finally {
+    for (const [name, original] of originals) p11[name] = original;
+  }
+}

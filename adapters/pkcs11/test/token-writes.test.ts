@@ -7,39 +7,35 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pkcs11Provider } from '../src/index.js';
-import { openProvider, signal, uniqueName } from './support.js';
+import { openProvider, signal, uniqueName, withWrappedP11 } from './support.js';
 
 const TOKEN_WRITES = new Set(['C_GenerateKeyAsync', 'C_GenerateKeyPairAsync', 'C_UnwrapKeyAsync']);
 
 /** Runs `fn` with every pkcs11js function recorded; the names of calls made during token writes. */
 async function callsDuringTokenWrites(provider: Pkcs11Provider, fn: () => Promise<unknown>) {
-  // pkcs11js makes its wrapped functions own properties of each instance: replaced and put back.
   const p11 = provider.p11 as unknown as Record<string, unknown>;
   const names = Object.keys(p11).filter((n) => n.startsWith('C_') && typeof p11[n] === 'function');
-  const originals = new Map(names.map((n) => [n, p11[n] as (...args: unknown[]) => unknown]));
   let writing = 0;
   let writes = 0;
   const overlapping: string[] = [];
-  for (const name of names) {
-    const original = originals.get(name) as (...args: unknown[]) => unknown;
-    p11[name] = function (this: unknown, ...args: unknown[]) {
-      if (writing > 0) overlapping.push(name);
-      if (!TOKEN_WRITES.has(name)) return original.apply(this, args);
-      writing++;
-      writes++;
-      const done = () => {
-        writing--;
-      };
-      const result = original.apply(this, args) as Promise<unknown>;
-      result.then(done, done);
-      return result;
-    };
-  }
-  try {
-    await fn();
-  } finally {
-    for (const [name, original] of originals) p11[name] = original;
-  }
+  await withWrappedP11(
+    provider,
+    names,
+    (name, original) =>
+      function (this: unknown, ...args: unknown[]) {
+        if (writing > 0) overlapping.push(name);
+        if (!TOKEN_WRITES.has(name)) return original.apply(this, args);
+        writing++;
+        writes++;
+        const done = () => {
+          writing--;
+        };
+        const result = original.apply(this, args) as Promise<unknown>;
+        result.then(done, done);
+        return result;
+      },
+    fn,
+  );
   return { overlapping, writes };
 }
 
