@@ -676,14 +676,29 @@ if (section('64mib')) {
 }
 
 // ---------------------------------------------------------------- helpers for the sections below
-/** `alternate` in wall time: the best of each, and each pair's ratio. */
+/** Wall time of `fn` and the process CPU time it took (every thread: workers, V8's helpers). */
+async function wallAndCpu(fn) {
+  const cpu = process.cpuUsage();
+  const ms = await wallTime(fn);
+  const d = process.cpuUsage(cpu);
+  return { ms, cpuMs: (d.user + d.system) / 1000 };
+}
+/**
+ * `alternate` in wall time: the best of each, each pair's ratio, and how many cores each side
+ * kept busy (median process CPU / wall): one thread of JavaScript also keeps V8's collector
+ * threads busy, so "concurrency 1" is more than one core's work, which bounds what concurrency
+ * can gain on a small machine (cores / that).
+ */
 async function interleaved(n, one, many) {
-  const [a, b] = await alternate(n, one, many, wallTime);
+  const [ra, rb] = await alternate(n, one, many, wallAndCpu);
+  const a = ra.map((r) => r.ms);
+  const b = rb.map((r) => r.ms);
+  const busy = (rs) => round(median(rs.map((r) => r.cpuMs / r.ms)), 2);
   // Each pair's own ratio too: neighbours' load shifts between pairs, less within one.
   const pairs = a.map((t, i) => t / b[i]).sort((x, y) => x - y);
   return {
-    one: { ms: Math.min(...a), spread: spread(a) },
-    many: { ms: Math.min(...b), spread: spread(b) },
+    one: { ms: Math.min(...a), spread: spread(a), coresBusy: busy(ra) },
+    many: { ms: Math.min(...b), spread: spread(b), coresBusy: busy(rb) },
     pairRatios: { min: round(pairs[0], 3), median: round(median(pairs), 3), max: round(pairs.at(-1), 3) },
   };
 }
@@ -736,6 +751,8 @@ async function recordDefaultSettingsRows(pt, msg, runs, tag = {}) {
       spread: r.many.spread,
       baselineSpread: r.one.spread,
       pairRatios: r.pairRatios,
+      coresBusy: r.many.coresBusy,
+      baselineCoresBusy: r.one.coresBusy,
       runs,
       cores,
       loadavg1: round(loadavg()[0]),
@@ -777,6 +794,11 @@ if (section('parallel')) {
       spread: r.many.spread,
       baselineSpread: r.one.spread,
       pairRatios: r.pairRatios,
+      // Process CPU / wall of each side (median): what concurrency 1 already uses bounds the
+      // ratio this row can reach on `cores` cores (cores / coresBusyAt1), before any hand-off.
+      coresBusyAt1: r.one.coresBusy,
+      coresBusy: r.many.coresBusy,
+      ratioCeiling: round(cores / r.one.coresBusy, 2),
       runs: n,
       cores,
       loadavg1: round(loadavg()[0]),

@@ -71,6 +71,15 @@ describe('pnpm bench --quick', () => {
       expect(r.node).toBe(process.version);
       expect(r.concurrency).toBeDefined();
     }
+    // Every concurrency-vs-1 row says how many cores each side kept busy and the ceiling that
+    // sets (cores / busy at concurrency 1): 64 MiB seal/open at two concurrencies, three streams.
+    const scaling = rows.filter((r) => / vs 1 \(wall time, interleaved/.test(r.name as string));
+    expect(scaling.length).toBeGreaterThanOrEqual(5);
+    for (const r of scaling) {
+      for (const field of ['coresBusyAt1', 'coresBusy', 'ratioCeiling']) {
+        expect(Number.isFinite(r[field]) && (r[field] as number) > 0, `${r.name}: ${field}`).toBe(true);
+      }
+    }
     // The huge-pages rows (one-core seal/open against two baselines each, default-settings
     // seal/open) come from a child with the glibc tunable set, wherever glibc and transparent
     // huge pages are present, as on the CI machine.
