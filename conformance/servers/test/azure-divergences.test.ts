@@ -20,6 +20,7 @@ afterAll(() => server?.stop());
 describe('Key Vault server: divergences from the service, fixed', () => {
   it('accepts every api-version the current official clients send, incl. 2026-01-01-preview', async () => {
     for (const v of [
+      '2026-04-01',
       '2026-01-01-preview',
       '2025-07-01',
       '7.6',
@@ -50,7 +51,7 @@ describe('Key Vault server: divergences from the service, fixed', () => {
       error: {
         code: 'BadParameter',
         message:
-          'The specified version (2099-01-01) is not recognized. Consider using the latest supported version (2025-07-01).',
+          'The specified version (2099-01-01) is not recognized. Consider using the latest supported version (2026-04-01).',
       },
     });
     const long = await raw(server, 'GET', `/keys?api-version=${'9'.repeat(10_000)}`, { token: ADMIN });

@@ -79,7 +79,12 @@ export async function generateMaterial(mode: ServerMode, spec: CreateSpec): Prom
     if (typeof bits !== 'number' || !RSA_SIZES.includes(bits)) {
       throw badParameter(`Invalid key size ${String(bits)}: RSA keys are 2048, 3072 or 4096 bits.`);
     }
-    const e = spec.public_exponent ?? 65537;
+    // The reference documents public_exponent as applying only to keys created in a Managed HSM: a
+    // vault creates e = 65537 whatever it is sent. 0 (what the Java client sends when none is set)
+    // means the default, as absent does.
+    const asked = spec.public_exponent ?? 0;
+    if (typeof asked !== 'number' || !Number.isInteger(asked)) throw badParameter('Invalid public exponent.');
+    const e = mode === 'hsm' && asked !== 0 ? asked : 65537;
     if (e !== 65537 && e !== 3) throw badParameter('Invalid public exponent.');
     const { privateKey, publicKey } = await generateKeyPairAsync('rsa', {
       modulusLength: bits,

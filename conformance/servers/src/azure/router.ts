@@ -1,6 +1,7 @@
 // Maps a method and path to the access-policy permission it needs and the handler that serves it.
 // Paths keep empty segments: the SDKs send `/keys/{name}/` and `/keys/{name}//encrypt` when no
-// version is given, and the service reads an empty version as the latest one.
+// version is given, and the service reads an empty version as the latest one. Go's azkeys joins its
+// paths with path.Join, which drops the empty segment: `/keys/{name}/encrypt` (also the latest).
 import { backupKey, restoreKey } from './backup.js';
 import type { VaultContext } from './bundle.js';
 import { badParameter } from './errors.js';
@@ -98,6 +99,8 @@ export function route(
       if (sub === 'backup') return r('backup', () => backupKey(ctx, name));
       if (sub === 'rotate') return r('rotate', () => rotateKey(ctx, name));
       if (sub === 'release') return r('release', () => releaseKey(ctx, name, undefined, body));
+      const op = OPERATION_PATHS[sub];
+      if (op) return r(op, () => keyOperation(ctx, name, undefined, op, body));
       return fail();
     }
     if (sub === 'rotationpolicy') {

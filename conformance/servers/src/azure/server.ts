@@ -23,8 +23,10 @@ import type { Body } from './validate.js';
 /**
  * Every api-version of the keys data plane that a published official client can send: the
  * `ApiVersion` enums of azure-keyvault-keys 4.12.0b3 (PyPI; its default is 2026-01-01-preview)
- * and 4.11.3 (2025-07-01), @azure/keyvault-keys 4.10.2 (npm; 2025-07-01), and the previews the
- * earlier clients defaulted to. Anything else gets the service's 400 BadParameter.
+ * and 4.11.3 (2025-07-01), @azure/keyvault-keys 4.10.2 (npm; 2025-07-01), Go azkeys v1.6.0 (its
+ * default is 2026-04-01, the newest stable version), Java azure-security-keyvault-keys 4.11.1
+ * (2025-07-01), and the previews the earlier clients defaulted to. Anything else gets the
+ * service's 400 BadParameter.
  */
 export const SUPPORTED_API_VERSIONS = [
   '2016-10-01',
@@ -43,8 +45,9 @@ export const SUPPORTED_API_VERSIONS = [
   '7.6',
   '2025-07-01',
   '2026-01-01-preview',
+  '2026-04-01',
 ];
-const LATEST_STABLE_API_VERSION = '2025-07-01';
+const LATEST_STABLE_API_VERSION = '2026-04-01';
 
 /** The token a server started without `principals` accepts, with every permission. */
 export const DEFAULT_AZURE_TOKEN = 'keyport-test-admin';
