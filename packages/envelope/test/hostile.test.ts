@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ByteWriter } from '../src/bytes.js';
 import { parseHeader } from '../src/header.js';
-import { openEnvelope, openStream, sealEnvelope } from '../src/index.js';
+import { openEnvelope, openStream, rawRsaRecipient, sealEnvelope } from '../src/index.js';
 import { resolveLimits } from '../src/limits.js';
-import { aes, chunked, collect, flip } from './helpers/keys.js';
+import { aes, chunked, collect, flip, rsaPair } from './helpers/keys.js';
 
 const F = 32;
 async function sealed(size: number, suite: 0x0478 | 0x0578 = 0x0478) {
@@ -166,5 +166,20 @@ describe('context rules', () => {
   it('open needs an explicit trust list', async () => {
     const msg = await sealEnvelope(randomBytes(1), { recipients: [aes] });
     expect(await code(openEnvelope(msg, { trust: [] }))).toBe('InvalidArgument');
+  });
+});
+
+describe('recipient options named after Object.prototype members', () => {
+  it('a raw RSA padding of constructor, toString or __proto__ is an unknown padding', () => {
+    for (const padding of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'oaep-sha3']) {
+      expect(() =>
+        rawRsaRecipient({
+          namespace: 'keyport-test',
+          name: 'rsa',
+          privateKey: rsaPair.privateKey,
+          padding: padding as 'oaep-sha256',
+        }),
+      ).toThrow(expect.objectContaining({ code: 'InvalidArgument', message: 'unsupported RSA padding' }));
+    }
   });
 });

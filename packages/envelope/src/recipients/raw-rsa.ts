@@ -40,7 +40,8 @@ const HASH: Readonly<Record<RsaPadding, string>> = {
 export function rawRsaRecipient(options: RawRsaRecipientOptions): Recipient {
   checkRawNamespace(options.namespace, options.name);
   const padding = options.padding ?? 'oaep-sha256';
-  const oaepHash = HASH[padding];
+  // Own keys only: a padding named after an Object.prototype member ('constructor') is unknown too.
+  const oaepHash = typeof padding === 'string' && Object.hasOwn(HASH, padding) ? HASH[padding] : undefined;
   if (oaepHash === undefined) throw new KeyportError('InvalidArgument', 'unsupported RSA padding');
   const privateKey =
     options.privateKey === undefined
