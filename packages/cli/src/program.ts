@@ -4,7 +4,7 @@
  * exit code. It never calls process.exit, so tests run it in-process.
  */
 
-import { KeyportError } from '@keyport/core';
+import { KeyportError, MAX_TIMER_MS } from '@keyport/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { findCliError } from './cli-errors.js';
 import { registerAuditCommands } from './commands/audit.js';
@@ -31,7 +31,10 @@ export type Act = (handler: Handler) => (...args: unknown[]) => Promise<void>;
 
 function parseTimeout(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('a positive number of milliseconds');
+  // A Node timer's range: longer deadlines would fire at once.
+  if (!Number.isInteger(n) || n <= 0 || n > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(`a whole number of milliseconds from 1 to ${MAX_TIMER_MS}`);
+  }
   return n;
 }
 

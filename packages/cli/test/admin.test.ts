@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
+import type { KeyOperations } from '@keyport/core';
+import { sealEnvelope } from '@keyport/envelope';
 import { describe, expect, it } from 'vitest';
 import { localWorkspace, runCli } from './support/cli.js';
 
@@ -125,4 +128,52 @@ describe('grants, audit, capabilities, doctor', () => {
     expect(r.stderr).toMatch(/error (Unavailable|Timeout)/);
     expect(r.stderr).toContain('hcvault://127.0.0.1:1/transit/keys/k');
   });
+
+  it('--timeout and defaults.timeoutMs bound each provider call of encrypt, decrypt and rewrap', async () => {
+    // A Vault that accepts connections and never answers: only a deadline ends a call to it.
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const vault = { hcvault: { address: `http://127.0.0.1:${port}` } };
+      const ws = await localWorkspace(vault);
+      const cwd = ws.dir;
+      const env = { KEYPORT_VAULT_TOKEN: 'dummy' };
+      const vaultKey = `hcvault://127.0.0.1:${port}/transit/keys/k`;
+      expect((await runCli(['keys', 'create', 'k', '--provider', 'local'], { cwd })).code).toBe(0);
+      expect((await runCli(['encrypt', '-r', ws.uri('k'), '-o', 'local.kp'], { cwd, stdin: 'x' })).code).toBe(
+        0,
+      );
+      // A message whose only data key is wrapped by the silent Vault's key (wrapped offline here).
+      const offline = {
+        encrypt: async () => ({ ciphertext: Buffer.from('vault:v1:AAAA'), keyVersion: '1' }),
+      };
+      const toVault = await sealEnvelope(Buffer.from('x'), {
+        recipients: [vaultKey],
+        keys: offline as unknown as KeyOperations,
+        dataKeySource: 'local',
+      });
+      await writeFile(join(cwd, 'vault.kp'), toVault);
+      const timedOut = async (argv: string[], o: { cwd: string; stdin?: string }) => {
+        const started = performance.now();
+        const r = await runCli(argv, { ...o, env });
+        // Without the deadline each attempt would wait the default 30 s.
+        expect(performance.now() - started, argv.join(' ')).toBeLessThan(10_000);
+        expect(r.code, r.stderr).toBe(5);
+        expect(r.stderr).toMatch(/error Timeout/);
+      };
+      await timedOut(['--timeout', '300', 'encrypt', '-r', vaultKey, '-o', 'e.kp'], { cwd, stdin: 'x' });
+      await timedOut(['--timeout', '300', 'decrypt', 'vault.kp', '-k', vaultKey, '-o', 'd.txt'], { cwd });
+      await timedOut(
+        ['--timeout', '300', 'rewrap', 'local.kp', '-k', ws.uri('k'), '--add', vaultKey, '-o', 'r.kp'],
+        {
+          cwd,
+        },
+      );
+      const withDefault = await localWorkspace(vault, { defaults: { timeoutMs: 300 } });
+      await timedOut(['encrypt', '-r', vaultKey, '-o', 'e.kp'], { cwd: withDefault.dir, stdin: 'x' });
+    } finally {
+      silent.close();
+    }
+  }, 60_000);
 });

@@ -117,6 +117,16 @@ defaults: { recipients: ["local://k.kp#a"], jobs: 4 }
     expect((await runCli(['keys', 'create'], { cwd: ws.dir })).code).toBe(2);
     expect((await runCli(['no-such-command'], { cwd: ws.dir })).code).toBe(2);
     expect((await runCli(['--timeout', 'soon', 'keys', 'list'], { cwd: ws.dir })).code).toBe(2);
+    // Past a Node timer's range a deadline would fire at once: refused, naming the flag.
+    for (const ms of ['2147483648', '99999999999999999999']) {
+      const r = await runCli(['--timeout', ms, 'keys', 'list'], { cwd: ws.dir });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("option '--timeout <ms>'");
+    }
+    const tooLong = await localWorkspace({}, { defaults: { timeoutMs: 2 ** 31 } });
+    const r = await runCli(['keys', 'list'], { cwd: tooLong.dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('defaults.timeoutMs');
     const help = await runCli(['--help'], { cwd: ws.dir });
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Exit codes: 0 ok, 1 operation failed, 2 usage\/config error/);

@@ -13,7 +13,7 @@ import { type ParsedHeader, parseHeader } from './header.js';
 import { deriveKeys, verifyCommitment, zeroDataKey } from './kdf.js';
 import { type OpenLimits, type ResolvedLimits, resolveLimits } from './limits.js';
 import { decryptDataKey, type TrustEntry, toTrusted } from './materials.js';
-import type { Recipient } from './recipients/recipient.js';
+import { type Recipient, recipientEnv } from './recipients/recipient.js';
 import { verificationKeyFromContext } from './signing.js';
 import { PUBLIC_KEY_CONTEXT_KEY } from './suites.js';
 
@@ -25,6 +25,8 @@ export interface OpenOptions extends OpenLimits {
   readonly keys?: KeyOperations;
   readonly cache?: DataKeyCache;
   readonly signal?: AbortSignal;
+  /** Deadline of each KMS call the open makes, in milliseconds (passed to `keys` as `timeoutMs`). */
+  readonly timeoutMs?: number;
   /** Refuse v1 (non-committing) messages. Default false: v1 is read for migration. */
   readonly requireCommitment?: boolean;
   /**
@@ -97,6 +99,7 @@ export async function readVerifiedHeader(
   }
   const trusted = options.trust.map(toTrusted);
   const limits = resolveLimits(options);
+  const env = recipientEnv(options);
   const header = await readHeader(queue, limits);
   if (options.requireCommitment === true && !header.suite.commitment) {
     throw invalidCiphertext('the message uses a non-committing algorithm suite');
@@ -109,7 +112,6 @@ export async function readVerifiedHeader(
   const verificationKey = header.suite.signed
     ? verificationKeyFromContext(header.context[PUBLIC_KEY_CONTEXT_KEY])
     : undefined;
-  const env = { keys: options.keys, signal: options.signal };
   const fill = async () => ({
     dataKey: await decryptDataKey(
       header.encryptedDataKeys,

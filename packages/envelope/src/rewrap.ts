@@ -20,7 +20,7 @@ import type { ResolvedLimits } from './limits.js';
 import { type RecipientLike, type TrustEntry, toRecipient, toTrusted } from './materials.js';
 import { type OpenOptions, readVerifiedHeader } from './open-header.js';
 import { AWS_KMS_PROVIDER_ID, kmsRecipient } from './recipients/kms.js';
-import type { Recipient } from './recipients/recipient.js';
+import { type Recipient, recipientEnv } from './recipients/recipient.js';
 import { generateSigningKey, newSigner, newVerifier, verificationKeyFromContext } from './signing.js';
 import { PUBLIC_KEY_CONTEXT_KEY } from './suites.js';
 
@@ -108,7 +108,7 @@ export async function* rewrapStream(
           'rewrap writes format 2.0 only; migrate v1 messages by open and seal',
         );
       }
-      const env = { keys: options.keys, signal: options.signal };
+      const env = recipientEnv(options);
       const removers = (options.remove ?? []).map(toTrusted);
       const adders = (options.add ?? []).map(toRecipient);
       const kept = h.encryptedDataKeys.filter((e) => !removers.some((r) => r.matches(e)));

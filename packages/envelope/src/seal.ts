@@ -31,6 +31,7 @@ import {
 } from './materials.js';
 import { newMessageId } from './message-id.js';
 import { resolveConcurrency, sealFramesParallel, worthParallel } from './parallel.js';
+import { recipientEnv } from './recipients/recipient.js';
 import { newSigner, type SigningKey } from './signing.js';
 import { type AlgorithmSuite, type SealSuiteId, suiteForSeal } from './suites.js';
 
@@ -54,6 +55,8 @@ export interface SealOptions {
   readonly keys?: KeyOperations;
   readonly cache?: DataKeyCache;
   readonly signal?: AbortSignal;
+  /** Deadline of each KMS call the seal makes, in milliseconds (passed to `keys` as `timeoutMs`). */
+  readonly timeoutMs?: number;
   /**
    * `auto` (default): a single KMS recipient generates the data key (one call); with several
    * recipients keyport draws it (CSPRNG) and every recipient wraps it at once, so the seal
@@ -158,14 +161,8 @@ export function prepareSeal(
   if (source !== 'auto' && source !== 'first-recipient' && source !== 'local') {
     throw new KeyportError('InvalidArgument', "dataKeySource must be 'auto', 'first-recipient' or 'local'");
   }
-  const fill = () =>
-    getEncryptionMaterials(
-      suite,
-      recipients,
-      callerContext,
-      { keys: options.keys, signal: options.signal },
-      source,
-    );
+  const env = recipientEnv(options);
+  const fill = () => getEncryptionMaterials(suite, recipients, callerContext, env, source);
   const messageId = newMessageId(suite.messageIdLength);
 
   const build = (m: EncryptionMaterials): SealSession => {

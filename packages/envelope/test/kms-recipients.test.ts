@@ -1,8 +1,10 @@
 /** KMS recipients through core's Keyport client and the real @keyport/local provider. */
 import { randomBytes } from 'node:crypto';
+import { type KeyOperations, Keyport } from '@keyport/core';
+import { openLocalKeystore } from '@keyport/local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHeader } from '../src/header.js';
-import { DataKeyUnavailableError, openEnvelope, sealEnvelope } from '../src/index.js';
+import { DataKeyUnavailableError, openEnvelope, rewrapEnvelope, sealEnvelope } from '../src/index.js';
 import { resolveLimits } from '../src/limits.js';
 import { counting } from './helpers/counting.js';
 import { aes, aesOther } from './helpers/keys.js';
@@ -123,5 +125,91 @@ describe('KMS recipients (local provider via Keyport)', () => {
         code: 'InvalidArgument',
       },
     );
+  });
+});
+
+describe('timeoutMs: the deadline of each KMS call', () => {
+  /** Records the options argument of every KeyOperations call, then delegates. */
+  function recording(inner: KeyOperations) {
+    const seen: Array<{ method: string; timeoutMs: unknown }> = [];
+    const keys = new Proxy(inner, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => {
+          const o = args.at(-1) as { timeoutMs?: unknown } | undefined;
+          seen.push({ method: String(prop), timeoutMs: o?.timeoutMs });
+          return v.apply(target, args);
+        };
+      },
+    });
+    return { keys, seen };
+  }
+
+  it('reaches every KMS call of seal, open and rewrap', async () => {
+    const [a, b, c] = kms.uris as [string, string, string];
+    const r = recording(kms.keys);
+    const pt = randomBytes(100);
+    const one = await sealEnvelope(pt, { recipients: [a], keys: r.keys, timeoutMs: 1500 });
+    const two = await sealEnvelope(pt, { recipients: [a, b], keys: r.keys, timeoutMs: 1500 });
+    await openEnvelope(one, { trust: [a], keys: r.keys, timeoutMs: 1500 });
+    await rewrapEnvelope(two, { trust: [b], keys: r.keys, add: [c], timeoutMs: 1500 });
+    expect(r.seen.map((s) => s.method)).toEqual([
+      'generateDataKey',
+      'encrypt',
+      'encrypt',
+      'decrypt',
+      'decrypt',
+      'encrypt',
+    ]);
+    for (const s of r.seen) expect(s.timeoutMs, s.method).toBe(1500);
+    // Without the option nothing is added: the client's own policy decides.
+    const plain = recording(kms.keys);
+    await openEnvelope(one, { trust: [a], keys: plain.keys });
+    expect(plain.seen).toEqual([{ method: 'decrypt', timeoutMs: undefined }]);
+  });
+
+  it('a KMS call that does not answer in time fails the open with Timeout', async () => {
+    const [a] = kms.uris as [string];
+    const msg = await sealEnvelope(randomBytes(10), { recipients: [a], keys: kms.keys });
+    // A keystore whose decrypt never answers (it only honours its signal).
+    const provider = await openLocalKeystore({ path: kms.path, passphrase: kms.passphrase });
+    const hanging = new Proxy(provider, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (prop !== 'decrypt') return typeof v === 'function' ? v.bind(target) : v;
+        return (...args: unknown[]) =>
+          new Promise((_, reject) => {
+            const { signal } = args.at(-1) as { signal: AbortSignal };
+            signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+          });
+      },
+    });
+    const slow = new Keyport({ providers: [hanging], onAuditError: () => {} });
+    try {
+      const started = performance.now();
+      await expect(openEnvelope(msg, { trust: [a], keys: slow, timeoutMs: 150 })).rejects.toMatchObject({
+        code: 'Timeout',
+      });
+      expect(performance.now() - started).toBeLessThan(5_000);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('an invalid timeoutMs is InvalidArgument before any work, with raw recipients too', async () => {
+    const msg = await sealEnvelope(randomBytes(10), { recipients: [aes] });
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '100', null]) {
+      const timeoutMs = bad as number;
+      await expect(sealEnvelope(randomBytes(10), { recipients: [aes], timeoutMs })).rejects.toMatchObject({
+        code: 'InvalidArgument',
+      });
+      await expect(openEnvelope(msg, { trust: [aes], timeoutMs })).rejects.toMatchObject({
+        code: 'InvalidArgument',
+      });
+      await expect(rewrapEnvelope(msg, { trust: [aes], add: [aesOther], timeoutMs })).rejects.toMatchObject({
+        code: 'InvalidArgument',
+      });
+    }
   });
 });

@@ -205,7 +205,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
             keys,
             suite: o.suite === '0x0578' ? 0x0578 : 0x0478,
             ...(frameLength !== undefined ? { frameLength } : {}),
-            ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
+            ...s.callOptions,
           }),
         );
         await summary(
@@ -263,7 +263,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
               check?.(i);
               info = i;
             },
-            ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
+            ...s.callOptions,
           }),
         );
         await summary(
@@ -318,7 +318,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
             keys,
             add,
             remove,
-            ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
+            ...s.callOptions,
           }),
         );
         await summary(

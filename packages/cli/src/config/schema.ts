@@ -3,6 +3,7 @@
  * reach them. Secrets are never in it: each secret names a file (`…File`) or an environment
  * variable (`…Env`, with a documented default), and a literal secret field is refused.
  */
+import { MAX_TIMER_MS } from '@keyport/core';
 import { z } from 'zod';
 
 const nonEmpty = z.string().min(1, 'must not be empty');
@@ -191,7 +192,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Recipients for `encrypt` when no --recipient is given. */
       recipients: z.array(nonEmpty).min(1).optional(),
-      timeoutMs: z.number().int().positive().optional(),
+      /** Deadline of each provider operation, as --timeout (a Node timer's range). */
+      timeoutMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
       jobs: z.number().int().min(1).max(256).optional(),
     })
     .optional(),

@@ -32,7 +32,11 @@ function needKeys(env: RecipientEnv): KeyOperations {
 }
 
 function callOptions(context: EncryptionContext, env: RecipientEnv) {
-  return env.signal === undefined ? { context } : { context, signal: env.signal };
+  return {
+    context,
+    ...(env.signal !== undefined ? { signal: env.signal } : {}),
+    ...(env.timeoutMs !== undefined ? { timeoutMs: env.timeoutMs } : {}),
+  };
 }
 
 function checkDataKey(plaintext: Uint8Array, uri: string): Uint8Array {

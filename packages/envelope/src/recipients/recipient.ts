@@ -3,12 +3,28 @@
  * recognises and unwraps the EDKs it made. Raw AES and raw RSA recipients hold their key
  * material; KMS recipients call a `KeyOperations` (core's Keyport client or a provider).
  */
-import { type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
+import { checkDeadlineMs, type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
 import type { EncryptedDataKey } from '../header.js';
 
 export interface RecipientEnv {
   readonly keys?: KeyOperations | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** Deadline of each KMS call, in milliseconds (`CallOptions.timeoutMs` of `keys`). */
+  readonly timeoutMs?: number | undefined;
+}
+
+/**
+ * The env of one seal, open or rewrap, from its options; `timeoutMs` is checked here, before any
+ * work, whether or not a KMS recipient will use it.
+ */
+export function recipientEnv(options: {
+  readonly keys?: KeyOperations | undefined;
+  readonly signal?: AbortSignal | undefined;
+  readonly timeoutMs?: number | undefined;
+}): RecipientEnv {
+  const { keys, signal, timeoutMs } = options;
+  if (timeoutMs === undefined) return { keys, signal };
+  return { keys, signal, timeoutMs: checkDeadlineMs(timeoutMs, 'timeoutMs') };
 }
 
 export interface GeneratedDataKey {

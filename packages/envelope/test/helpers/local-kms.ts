@@ -8,14 +8,19 @@ import { openLocalKeystore } from '@keyport/local';
 export interface LocalKms {
   readonly keys: Keyport;
   readonly uris: string[];
+  /** The keystore file and its passphrase (to open it again). */
+  readonly path: string;
+  readonly passphrase: string;
   close(): Promise<void>;
 }
 
 export async function localKms(keyCount: number): Promise<LocalKms> {
   const dir = await mkdtemp(join(tmpdir(), 'keyport-envelope-'));
+  const path = join(dir, 'keys.keystore');
+  const passphrase = 'envelope tests';
   const provider = await openLocalKeystore({
-    path: join(dir, 'keys.keystore'),
-    passphrase: 'envelope tests',
+    path,
+    passphrase,
     create: true,
     kdf: { log2N: 10, r: 8, p: 1 },
   });
@@ -27,6 +32,8 @@ export async function localKms(keyCount: number): Promise<LocalKms> {
   return {
     keys,
     uris,
+    path,
+    passphrase,
     async close() {
       await provider.close();
       await rm(dir, { recursive: true, force: true });
