@@ -199,7 +199,7 @@ const SIGN_HASH: Record<string, { hash: RsaHash; length: number; curve?: string 
 };
 
 function signatureAlgorithm(m: KeyMaterial, alg: string, digest: Buffer) {
-  const s = SIGN_HASH[alg];
+  const s = Object.hasOwn(SIGN_HASH, alg) ? SIGN_HASH[alg] : undefined;
   const fits =
     s !== undefined && ((m.family === 'RSA' && !s.curve) || (m.family === 'EC' && s.curve === m.crv));
   if (!s || !fits) throw invalidAlgorithm(alg, m);

@@ -66,6 +66,9 @@ const CURVES: Record<string, Curve> = {
   },
 };
 
+/** Own entries only: a stored `crv` never reaches Object.prototype. */
+const curveOf = (crv: string): Curve | undefined => (Object.hasOwn(CURVES, crv) ? CURVES[crv] : undefined);
+
 type Jacobian = readonly [bigint, bigint, bigint];
 
 const mod = (x: bigint, m: bigint): bigint => {
@@ -148,12 +151,13 @@ function digestInteger(c: Curve, digest: Uint8Array): bigint {
 }
 
 export function curveSignatureSize(crv: string): number | undefined {
-  return CURVES[crv] ? CURVES[crv].size * 2 : undefined;
+  const c = curveOf(crv);
+  return c ? c.size * 2 : undefined;
 }
 
 /** Signs `digest` with private scalar `d`; returns r || s, each padded to the coordinate size. */
 export function ecdsaSignDigest(crv: string, d: Uint8Array, digest: Uint8Array): Buffer {
-  const c = CURVES[crv];
+  const c = curveOf(crv);
   if (!c) throw new Error(`unsupported curve ${crv}`);
   const dn = toBigInt(d);
   const e = digestInteger(c, digest);
@@ -175,7 +179,7 @@ export function ecdsaVerifyDigest(
   digest: Uint8Array,
   signature: Uint8Array,
 ): boolean {
-  const c = CURVES[crv];
+  const c = curveOf(crv);
   if (!c || signature.length !== c.size * 2) return false;
   const r = toBigInt(signature.subarray(0, c.size));
   const s = toBigInt(signature.subarray(c.size));

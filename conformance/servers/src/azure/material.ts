@@ -37,6 +37,9 @@ const CURVE_NAMES: Record<string, string> = {
   'P-256K': 'secp256k1',
 };
 const CURVE_BITS: Record<string, number> = { 'P-256': 256, 'P-384': 384, 'P-521': 521, 'P-256K': 256 };
+/** The OpenSSL name of a JWK curve name; own entries only (`constructor` is not a curve). */
+const curveName = (crv: string): string | undefined =>
+  Object.hasOwn(CURVE_NAMES, crv) ? CURVE_NAMES[crv] : undefined;
 
 export const DEFAULT_OPS: Record<KeyFamily, readonly string[]> = {
   RSA: ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey'],
@@ -55,7 +58,7 @@ export function familyOf(mode: ServerMode, kty: unknown): KeyFamily {
     'oct-HSM': 'oct',
   };
   const table = mode === 'hsm' ? hsmTypes : vaultTypes;
-  if (typeof kty !== 'string' || !(kty in table)) {
+  if (typeof kty !== 'string' || !Object.hasOwn(table, kty)) {
     throw badParameter(`The key type '${String(kty)}' is not supported by this ${modeName(mode)}.`);
   }
   return table[kty] as KeyFamily;
@@ -95,7 +98,7 @@ export async function generateMaterial(mode: ServerMode, spec: CreateSpec): Prom
   if (family === 'EC') {
     if (spec.key_size !== undefined) throw badParameter('key_size is not valid for EC keys.');
     const crv = spec.crv ?? 'P-256';
-    const named = typeof crv === 'string' ? CURVE_NAMES[crv] : undefined;
+    const named = typeof crv === 'string' ? curveName(crv) : undefined;
     if (!named) throw badParameter(`Invalid curve name '${String(crv)}'.`);
     const { privateKey, publicKey } = await generateKeyPairAsync('ec', { namedCurve: named });
     return { kty, family, privateKey, publicKey, crv: crv as string, bits: CURVE_BITS[crv as string] ?? 0 };
@@ -138,7 +141,7 @@ export function importMaterial(mode: ServerMode, jwk: Record<string, unknown>, h
       return { kty, family, privateKey, publicKey, bits };
     }
     const crv = String(jwk.crv);
-    if (!CURVE_NAMES[crv]) throw badParameter(`Invalid curve name '${crv}'.`);
+    if (!curveName(crv)) throw badParameter(`Invalid curve name '${crv}'.`);
     return { kty, family, privateKey, publicKey, crv, bits: CURVE_BITS[crv] ?? 0 };
   } catch (e) {
     if (e instanceof Error && e.name === 'KeyVaultError') throw e;

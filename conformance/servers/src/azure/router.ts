@@ -99,7 +99,7 @@ export function route(
       if (sub === 'backup') return r('backup', () => backupKey(ctx, name));
       if (sub === 'rotate') return r('rotate', () => rotateKey(ctx, name));
       if (sub === 'release') return r('release', () => releaseKey(ctx, name, undefined, body));
-      const op = OPERATION_PATHS[sub];
+      const op = Object.hasOwn(OPERATION_PATHS, sub) ? OPERATION_PATHS[sub] : undefined;
       if (op) return r(op, () => keyOperation(ctx, name, undefined, op, body));
       return fail();
     }
@@ -117,7 +117,7 @@ export function route(
   }
   const version = third || undefined;
   const action = fourth ?? '';
-  const op = OPERATION_PATHS[action];
+  const op = Object.hasOwn(OPERATION_PATHS, action) ? OPERATION_PATHS[action] : undefined;
   if (op && method === 'POST') return r(op, () => keyOperation(ctx, name, version, op, body));
   if (action === 'release' && method === 'POST') {
     return r('release', () => releaseKey(ctx, name, version, body));

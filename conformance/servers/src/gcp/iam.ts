@@ -125,7 +125,7 @@ export class IamPolicies {
         if (!b.members.some((m) => m === principal || m === 'allUsers' || m === 'allAuthenticatedUsers'))
           continue;
         if (b.test && !b.test({ now, resourceName: resource })) continue;
-        for (const p of ROLES[b.role] ?? []) granted.add(p);
+        for (const p of Object.hasOwn(ROLES, b.role) ? (ROLES[b.role] ?? []) : []) granted.add(p);
       }
     }
     return asked.filter((p) => granted.has(p));

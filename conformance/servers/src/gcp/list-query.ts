@@ -137,7 +137,10 @@ export function resolvePath(type: protobuf.Type, segments: string[]): string[] {
   for (let k = 0; k < segments.length; k++) {
     const seg = segments[k]!;
     if (current === undefined) throw invalid(`Invalid field path ${segments.join('.')}.`);
-    const field: protobuf.Field | undefined = current.fields[camel(seg)];
+    const name = camel(seg);
+    const field: protobuf.Field | undefined = Object.hasOwn(current.fields, name)
+      ? current.fields[name]
+      : undefined;
     if (!field || seg === '')
       throw invalid(
         `Invalid field path: ${JSON.stringify(segments.join('.'))} is not a field of ${current.name}.`,

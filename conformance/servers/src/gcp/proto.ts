@@ -84,3 +84,12 @@ export function packAny(
   const url = `type.googleapis.com/${typeName}`;
   return { typeUrl: url, type_url: url, value: Buffer.from(bytes) };
 }
+
+/**
+ * The answer to a label the service refuses. Also the REST surface's answer to a map key named
+ * `__proto__`: proto3-json-serializer builds map fields as plain objects (`map[key] = value`), where
+ * that key stores nothing, so the entry would vanish without a word (the gRPC decoder keeps it).
+ * The one map in a KMS request, CryptoKey.labels, cannot hold that key anyway (a label key starts
+ * with a lowercase letter).
+ */
+export const LABELS_MESSAGE = 'Labels must match [a-z][a-z0-9_-]{0,62} = [a-z0-9_-]{0,63}.';

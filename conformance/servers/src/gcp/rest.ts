@@ -7,7 +7,7 @@ import { fromProto3JSON } from 'proto3-json-serializer';
 import type protobuf from 'protobufjs';
 import type { Handler } from './context.js';
 import { toJson } from './json.js';
-import { OBJECT_OPTIONS } from './proto.js';
+import { LABELS_MESSAGE, OBJECT_OPTIONS } from './proto.js';
 import { RpcError } from './rpc-error.js';
 
 // Cloud KMS over HTTP/JSON, transcoded from the same service definitions the gRPC server
@@ -196,6 +196,8 @@ function normalize(type: protobuf.Type, json: unknown, depth = 0): unknown {
       );
     const resolved = field.resolve().resolvedType;
     const sub = resolved && 'fields' in resolved ? (resolved as protobuf.Type) : undefined;
+    if (field.map && value !== null && typeof value === 'object' && Object.hasOwn(value, '__proto__'))
+      throw invalid(LABELS_MESSAGE);
     if (sub && !field.map && Array.isArray(value) && field.repeated) {
       out[name] = value.map((v) => normalize(sub, v, depth + 1));
     } else if (sub && !field.map) {

@@ -79,7 +79,7 @@ export const importHandlers: Record<string, Handler> = {
     if (!input) throw invalid('import_job is required.');
     const methodName = input.importMethod ?? 'IMPORT_METHOD_UNSPECIFIED';
     if (methodName === 'IMPORT_METHOD_UNSPECIFIED') throw invalid('import_job.import_method is required.');
-    const method = METHODS[methodName];
+    const method = Object.hasOwn(METHODS, methodName) ? METHODS[methodName] : undefined;
     if (!method) throw unimplemented(`Import method ${methodName}`);
     const level = input.protectionLevel ?? 'PROTECTION_LEVEL_UNSPECIFIED';
     if (level === 'PROTECTION_LEVEL_UNSPECIFIED') throw invalid('import_job.protection_level is required.');

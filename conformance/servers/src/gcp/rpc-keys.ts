@@ -13,7 +13,7 @@ import {
   parseVersion,
 } from './names.js';
 import { type ListRequest, page } from './paging.js';
-import { kmsRoot } from './proto.js';
+import { kmsRoot, LABELS_MESSAGE } from './proto.js';
 import { alreadyExists, invalid, precondition, unimplemented } from './rpc-error.js';
 import {
   cryptoKeyToProto,
@@ -92,8 +92,7 @@ function checkLabels(labels: Record<string, string> | undefined): Record<string,
   const entries = Object.entries(labels ?? {});
   if (entries.length > 64) throw invalid('A resource may have at most 64 labels.');
   for (const [k, v] of entries) {
-    if (!LABEL_KEY.test(k) || !LABEL_VALUE.test(v))
-      throw invalid('Labels must match [a-z][a-z0-9_-]{0,62} = [a-z0-9_-]{0,63}.');
+    if (!LABEL_KEY.test(k) || !LABEL_VALUE.test(v)) throw invalid(LABELS_MESSAGE);
     out[k] = v;
   }
   return out;

@@ -91,7 +91,7 @@ function principalOf(
   const auth = header('authorization');
   if (tokens === undefined || typeof auth !== 'string') return undefined;
   const token = /^Bearer (.+)$/i.exec(auth)?.[1];
-  const principal = token === undefined ? undefined : tokens[token];
+  const principal = token !== undefined && Object.hasOwn(tokens, token) ? tokens[token] : undefined;
   if (principal === undefined) {
     throw new RpcError(status.UNAUTHENTICATED, 'Request had invalid authentication credentials.');
   }

@@ -26,7 +26,8 @@ export function encode(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(encode);
   if (typeof value === 'function') return undefined;
   if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
+    // Null prototype: a key named __proto__ (from request data) stays an ordinary key.
+    const out: Record<string, unknown> = Object.create(null);
     for (const [k, v] of Object.entries(value)) {
       const e = encode(v);
       if (e !== undefined) out[k] = e;
