@@ -68,7 +68,7 @@ const endpointsOf = (o: Pick<MigrateObjectsOptions, 's3Endpoint' | 'gcsEndpoint'
 export async function migrateObjectsCommand(
   location: string,
   o: MigrateObjectsOptions,
-  ctx: { readonly keys: KeyOperations; readonly signal?: AbortSignal },
+  ctx: { readonly keys: KeyOperations; readonly signal?: AbortSignal; readonly timeoutMs?: number },
 ): Promise<CommandOutcome> {
   const shard = o.shard !== undefined ? parseShard(o.shard) : shardFromEnv();
   const maxRps = positive(o.maxRps, '--max-rps', 1_000_000);
@@ -87,6 +87,7 @@ export async function migrateObjectsCommand(
     ...(o.journalPrefix !== undefined ? { journalPrefix: o.journalPrefix } : {}),
     ...(o.journalDir !== undefined ? { journalDir: o.journalDir } : {}),
     ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
+    ...(ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {}),
   });
   const c = report.counts;
   const lines = [

@@ -40,6 +40,8 @@ export interface MigrateObjectOptions {
   /** Attempts per object for conflicts and throttling together. Default 6. */
   readonly maxAttempts?: number;
   readonly signal?: AbortSignal | undefined;
+  /** Deadline of each KMS call, in milliseconds (passed to `keys` as `timeoutMs`). */
+  readonly timeoutMs?: number | undefined;
   /** Called when a conditional write lost to a concurrent writer (then the fresh version is read). */
   readonly onConflict?: (key: string, versionRead: string) => void;
   /** Called on throttling before the backoff sleep. */
@@ -52,16 +54,10 @@ export interface MigrateObjectOptions {
 async function plaintextDigest(
   message: AsyncIterable<Uint8Array>,
   trust: Recipient | string,
-  keys: KeyOperations | undefined,
-  signal: AbortSignal | undefined,
+  env: { readonly keys?: KeyOperations; readonly signal?: AbortSignal; readonly timeoutMs?: number },
 ): Promise<string> {
   const h = createHash('sha256');
-  for await (const p of openStream(message, {
-    trust: [trust],
-    ...(keys !== undefined ? { keys } : {}),
-    ...(signal !== undefined ? { signal } : {}),
-  }))
-    h.update(p);
+  for await (const p of openStream(message, { trust: [trust], ...env })) h.update(p);
   return h.digest('hex');
 }
 
@@ -117,8 +113,12 @@ export async function migrateObject(
   const from = kmsRecipient(options.from);
   const to = kmsRecipient(options.to);
   if (from.id === to.id) throw new KeyportError('InvalidArgument', 'the source and target name the same key');
-  const { keys, signal } = options;
-  const env = { ...(keys !== undefined ? { keys } : {}), ...(signal !== undefined ? { signal } : {}) };
+  const { keys, signal, timeoutMs } = options;
+  const env = {
+    ...(keys !== undefined ? { keys } : {}),
+    ...(signal !== undefined ? { signal } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+  };
   const maxAttempts = options.maxAttempts ?? 6;
   let conflicts = 0;
   for (let attempt = 0; ; attempt++) {
@@ -155,7 +155,7 @@ export async function migrateObject(
       let before: Promise<string> | undefined;
       if (options.verify === true) {
         const copy = new PassThrough({ highWaterMark: 1024 * 1024 });
-        before = plaintextDigest(copy, options.from, keys, signal);
+        before = plaintextDigest(copy, options.from, env);
         before.catch(() => undefined);
         source = tee(source, copy, before);
       }
@@ -179,7 +179,7 @@ export async function migrateObject(
           // Someone wrote after us: what is there now is theirs; there is nothing of ours to check.
           now.cancel();
         } else {
-          const after = await plaintextDigest(now.body, options.to, keys, signal);
+          const after = await plaintextDigest(now.body, options.to, env);
           if (after !== digestBefore)
             throw new KeyportError(
               'Integrity',

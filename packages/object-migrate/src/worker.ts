@@ -45,6 +45,8 @@ export interface RunShardOptions {
   /** How often the journal is written while running, ms. Default 1000. */
   readonly journalEveryMs?: number;
   readonly signal?: AbortSignal;
+  /** Deadline of each KMS call, in milliseconds (passed to `keys` as `timeoutMs`). */
+  readonly timeoutMs?: number;
   readonly onProgress?: (state: Readonly<JournalState>) => void;
   /** Test seam passed to each object's migration. */
   readonly beforeWrite?: MigrateObjectOptions['beforeWrite'];
@@ -265,6 +267,7 @@ export async function runShard(options: RunShardOptions): Promise<ShardReport> {
           keepSource: options.keepSource === true,
           verify: verifyIt,
           signal: stop,
+          ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
           onConflict: (key, versionRead) => {
             state.counts.conflicts++;
             if (state.conflicts.length < MAX_LISTED_FAILURES) state.conflicts.push({ key, versionRead });

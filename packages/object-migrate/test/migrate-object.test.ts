@@ -85,6 +85,31 @@ describe.each(EMULATORS)('migrateObject on %s', (emulator) => {
     expect(Buffer.from(opened.plaintext).toString()).toBe('newer content by another writer');
   });
 
+  it('timeoutMs reaches every KMS call: the unwrap, the wrap and the verifying open', async () => {
+    await store.put('deadline', await seal(randomBytes(1000)));
+    const seen: Array<[string, unknown]> = [];
+    const keys = new Proxy(k.keys, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => {
+          seen.push([String(prop), (args.at(-1) as { timeoutMs?: unknown } | undefined)?.timeoutMs]);
+          return v.apply(target, args);
+        };
+      },
+    });
+    const out = await migrateObject(store, 'deadline', {
+      from: k.from,
+      to: k.to,
+      keys,
+      verify: true,
+      timeoutMs: 4321,
+    });
+    expect(out).toMatchObject({ outcome: 'migrated', verified: true });
+    expect(seen.map(([m]) => m)).toEqual(['decrypt', 'encrypt', 'decrypt', 'decrypt']);
+    for (const [method, timeoutMs] of seen) expect(timeoutMs, method).toBe(4321);
+  });
+
   it('a tampered message fails with a typed error and the stored object is left as it was', async () => {
     // A tampered body: rewrap copies frames without decrypting, so only verification sees it,
     // and it sees it before the write completes.

@@ -54,7 +54,7 @@ async function migrateObjects(s: Session, location: string, o: ObjectFlags & { f
       ...(o.journalPrefix !== undefined ? { journalPrefix: o.journalPrefix } : {}),
       ...(o.journalDir !== undefined ? { journalDir: s.path(o.journalDir) } : {}),
     },
-    { keys: await s.keys([from, to]), ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}) },
+    { keys: await s.keys([from, to]), ...s.callOptions },
   );
   await s.out.result(outcome.result, [...outcome.lines]);
   return outcome.exitCode;
