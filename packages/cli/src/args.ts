@@ -47,8 +47,15 @@ export function parseExpiry(value: string, now: Date = new Date()): Date {
   return d;
 }
 
-export function positiveInt(value: string, flag: string): number {
+/** A whole number from 1 to `max` (default: any safe integer). */
+export function positiveInt(value: string, flag: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw usageError(`${flag} must be a positive integer`);
+  if (!Number.isInteger(n) || n <= 0 || n > max) {
+    throw usageError(
+      max === Number.MAX_SAFE_INTEGER
+        ? `${flag} must be a positive integer`
+        : `${flag} must be a whole number from 1 to ${max}`,
+    );
+  }
   return n;
 }

@@ -123,6 +123,36 @@ defaults: { recipients: ["local://k.kp#a"], jobs: 4 }
       expect(r.code).toBe(2);
       expect(r.stderr).toContain("option '--timeout <ms>'");
     }
+    // Numbers past what the command can use are refused up front, naming the flag and its range
+    // (before the keystore is unlocked: no passphrase is set here).
+    for (const [argv, flag] of [
+      [
+        ['migrate', '--from', 'local://keys.kp#a', '--to', 'local://keys.kp#b', '--jobs', '257', 'dir'],
+        '--jobs',
+      ],
+      [
+        [
+          'migrate',
+          '--from',
+          'local://keys.kp#a',
+          '--to',
+          'local://keys.kp#b',
+          '--progress-every',
+          '1e12',
+          'dir',
+        ],
+        '--progress-every',
+      ],
+      [['encrypt', '-r', 'local://keys.kp#a', '--frame-length', '99999999999', '-o', 'x'], '--frame-length'],
+    ] as const) {
+      const r = await runCli([...argv], {
+        cwd: ws.dir,
+        stdin: 'x',
+        env: { KEYPORT_LOCAL_PASSPHRASE: undefined },
+      });
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`${flag} must be a whole number from 1 to \\d+`));
+    }
     const tooLong = await localWorkspace({}, { defaults: { timeoutMs: 2 ** 31 } });
     const r = await runCli(['keys', 'list'], { cwd: tooLong.dir });
     expect(r.code).toBe(2);

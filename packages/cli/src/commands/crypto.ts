@@ -5,7 +5,14 @@
  * decrypt releases each frame once its tag verifies; a failure mid-way exits non-zero.
  */
 import { contextKeys, type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
-import { type MessageInfo, openStream, rewrapStream, sealStream, type TrustEntry } from '@keyport/envelope';
+import {
+  DEFAULT_LIMITS,
+  type MessageInfo,
+  openStream,
+  rewrapStream,
+  sealStream,
+  type TrustEntry,
+} from '@keyport/envelope';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { collect, parsePairs, positiveInt } from '../args.js';
@@ -196,7 +203,9 @@ export function registerCryptoCommands(program: Command, act: Act): void {
         refuseBinaryOnTerminal(s, outPath, 'ciphertext');
         const context = parsePairs(o.context, '--context');
         const frameLength =
-          o.frameLength !== undefined ? positiveInt(o.frameLength, '--frame-length') : undefined;
+          o.frameLength !== undefined
+            ? positiveInt(o.frameLength, '--frame-length', DEFAULT_LIMITS.maxFrameLength)
+            : undefined;
         const keys = await s.keys(recipients);
         const bytes = await withOutput(cmd.name(), s, inPath, outPath, o, (input) =>
           sealStream(input.data, {

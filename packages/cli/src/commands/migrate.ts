@@ -4,8 +4,10 @@
  * (`@keyport/object-migrate`, loaded only then); `keyport migrate status <location>` merges the
  * shards' journals.
  */
+import { MAX_TIMER_MS } from '@keyport/core';
 import type { Command } from 'commander';
 import { positiveInt } from '../args.js';
+import { MAX_JOBS } from '../config/schema.js';
 import { usageError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import type { MigrateProgress } from '../migrate/files.js';
@@ -140,13 +142,14 @@ export function registerMigrateCommand(program: Command, act: Act): void {
           throw usageError('migrate needs --from <uri> and --to <uri>');
         if (OBJECT_LOCATION.test(target)) return migrateObjects(s, target, { ...o, from: o.from, to: o.to });
         const [from, to] = (await s.uris([o.from, o.to])) as [string, string];
-        const jobs = o.jobs !== undefined ? positiveInt(o.jobs, '--jobs') : ((await s.defaults()).jobs ?? 8);
+        const jobs =
+          o.jobs !== undefined ? positiveInt(o.jobs, '--jobs', MAX_JOBS) : ((await s.defaults()).jobs ?? 8);
+        const everyMs = positiveInt(o.progressEvery, '--progress-every', MAX_TIMER_MS);
         const keys = await s.keys([from, to]);
         // A bar on a terminal, events with --json (started at the first update, when the total
         // is known), else a line every --progress-every ms.
         let display: Progress | undefined;
         let starting: Promise<Progress> | undefined;
-        const everyMs = positiveInt(o.progressEvery, '--progress-every');
         const logLine = s.out.json || s.io.stderrIsTTY ? undefined : progressLines(s.io.stderr, everyMs);
         const onProgress = (p: MigrateProgress): void => {
           if (logLine !== undefined) {

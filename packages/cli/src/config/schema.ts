@@ -6,6 +6,9 @@
 import { MAX_TIMER_MS } from '@keyport/core';
 import { z } from 'zod';
 
+/** Files `migrate` keeps in flight at most (`--jobs`, `defaults.jobs`). */
+export const MAX_JOBS = 256;
+
 const nonEmpty = z.string().min(1, 'must not be empty');
 const httpUrl = z
   .string()
@@ -194,7 +197,7 @@ export const configSchema = z.strictObject({
       recipients: z.array(nonEmpty).min(1).optional(),
       /** Deadline of each provider operation, as --timeout (a Node timer's range). */
       timeoutMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
-      jobs: z.number().int().min(1).max(256).optional(),
+      jobs: z.number().int().min(1).max(MAX_JOBS).optional(),
     })
     .optional(),
 });
