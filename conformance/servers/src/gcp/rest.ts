@@ -178,11 +178,56 @@ export function buildRoutes(
 
 const invalid = (message: string) => new RpcError(status.INVALID_ARGUMENT, message);
 
+/** `versionTemplate` → `version_template`: the proto name a lowerCamel field name came from. */
+const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/**
+ * A value the transcoder cannot turn into its field's type, worded as the service words it
+ * ("Invalid value at 'crypto_key.purpose' (type.googleapis.com/google.cloud.kms.v1.CryptoKey.
+ * CryptoKeyPurpose), \"foo\"") and answered with a google.rpc.BadRequest naming the field.
+ */
+class InvalidValue extends RpcError {
+  constructor(
+    readonly field: string,
+    type: protobuf.Enum,
+    value: string,
+  ) {
+    super(
+      status.INVALID_ARGUMENT,
+      `Invalid value at '${field}' (type.googleapis.com/${type.fullName.replace(/^\./, '')}), ${value}`,
+    );
+  }
+}
+
+/**
+ * An enum field's value as proto3 JSON gives it: one of the enum's own names, or the number (or
+ * digits in a string, as query parameters carry it) of one of its own values. Anything else —
+ * an unknown name (`Object.prototype` member names included), an unknown or fractional number, a
+ * boolean — is refused before the method runs, as the service does, instead of being read as the
+ * default value. null (the default value in proto3 JSON) passes.
+ */
+function enumValue(type: protobuf.Enum, value: unknown, field: string): unknown {
+  if (value === null) return value;
+  if (typeof value === 'string') {
+    if (Object.hasOwn(type.values, value)) return value;
+    if (/^-?\d{1,10}$/.test(value) && Object.hasOwn(type.valuesById, Number(value))) return Number(value);
+    throw new InvalidValue(field, type, JSON.stringify(value.slice(0, 64)));
+  }
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) && Object.hasOwn(type.valuesById, value)) return value;
+    throw new InvalidValue(field, type, String(value));
+  }
+  if (typeof value === 'boolean') throw new InvalidValue(field, type, String(value));
+  return value; // an object or a list where a value belongs: refused when the message is decoded
+}
+
 /**
  * Renames original (snake_case) field names to their JSON names and refuses names the message
- * does not have, as the service does ("Invalid JSON payload received. Unknown name …").
+ * does not have, as the service does ("Invalid JSON payload received. Unknown name …"), and
+ * enum values the enum does not have ("Invalid value at '<field path>' (type.googleapis.com/…)").
+ * `at` is the field path of `json` from the request root, in proto (snake_case) names.
  */
-function normalize(type: protobuf.Type, json: unknown, depth = 0): unknown {
+function normalize(type: protobuf.Type, json: unknown, depth = 0, at = ''): unknown {
   if (depth > 32) throw invalid('Invalid JSON payload received. Nested too deeply.');
   if (json === null || typeof json !== 'object' || Array.isArray(json)) return json;
   if (type.fullName.startsWith('.google.protobuf.')) return json; // well-known types have their own JSON
@@ -194,14 +239,22 @@ function normalize(type: protobuf.Type, json: unknown, depth = 0): unknown {
       throw invalid(
         `Invalid JSON payload received. Unknown name ${JSON.stringify(key.slice(0, 64))}: Cannot find field.`,
       );
+    const path = `${at}${snake(field.name)}`;
     const resolved = field.resolve().resolvedType;
     const sub = resolved && 'fields' in resolved ? (resolved as protobuf.Type) : undefined;
+    const en = resolved && !('fields' in resolved) ? (resolved as protobuf.Enum) : undefined;
     if (field.map && value !== null && typeof value === 'object' && Object.hasOwn(value, '__proto__'))
       throw invalid(LABELS_MESSAGE);
-    if (sub && !field.map && Array.isArray(value) && field.repeated) {
-      out[name] = value.map((v) => normalize(sub, v, depth + 1));
-    } else if (sub && !field.map) {
-      out[name] = normalize(sub, value, depth + 1);
+    if (field.map) {
+      out[name] = value;
+    } else if (sub && Array.isArray(value) && field.repeated) {
+      out[name] = value.map((v, i) => normalize(sub, v, depth + 1, `${path}[${i}].`));
+    } else if (sub) {
+      out[name] = normalize(sub, value, depth + 1, `${path}.`);
+    } else if (en && Array.isArray(value) && field.repeated) {
+      out[name] = value.map((v, i) => enumValue(en, v, `${path}[${i}]`));
+    } else if (en && !field.repeated) {
+      out[name] = enumValue(en, value, path);
     } else {
       out[name] = value;
     }
@@ -242,19 +295,31 @@ function setQuery(type: protobuf.Type, json: Record<string, unknown>, key: strin
       continue;
     }
     if (isMessage) throw invalid(`Query parameter ${JSON.stringify(key.slice(0, 64))} names a message.`);
-    let typed: unknown = value;
-    if (/^(u?int32|s?fixed32|sint32|float|double)$/.test(field.type)) typed = Number(value);
-    else if (field.type === 'bool') typed = value === 'true' ? true : value === 'false' ? false : value;
-    else if (resolved && !('fields' in resolved) && /^-?\d+$/.test(value)) typed = Number(value);
     if (field.repeated) {
       if (target[name] === undefined) target[name] = [];
       const list = target[name];
       if (!Array.isArray(list)) throw invalid(`Invalid query parameter ${JSON.stringify(key.slice(0, 64))}.`);
-      list.push(typed);
+      list.push(typedQuery(field, resolved, value, `${fieldPath(path)}[${list.length}]`));
     } else {
-      target[name] = typed;
+      target[name] = typedQuery(field, resolved, value, fieldPath(path));
     }
   }
+}
+
+/** A query parameter's name (`versionView`, `options.requestedPolicyVersion`) as a proto field path. */
+const fieldPath = (segments: string[]) => segments.map((seg) => snake(camel(seg))).join('.');
+
+/** A query parameter's string as its field's proto3 JSON value (enums checked as in a body). */
+function typedQuery(
+  field: protobuf.Field,
+  resolved: protobuf.Type | protobuf.Enum | null,
+  value: string,
+  at: string,
+): unknown {
+  if (/^(u?int32|s?fixed32|sint32|float|double)$/.test(field.type)) return Number(value);
+  if (field.type === 'bool') return value === 'true' ? true : value === 'false' ? false : value;
+  if (resolved && !('fields' in resolved)) return enumValue(resolved, value, at);
+  return value;
 }
 
 /** The object under `key`, made when missing. */
@@ -308,8 +373,27 @@ function sendJson(res: ServerResponse, httpStatus: number, body: unknown, close 
 export function errorBody(
   code: status,
   message: string,
-): { error: { code: number; message: string; status: string } } {
-  return { error: { code: HTTP_STATUS[code] ?? 500, message, status: status[code] ?? 'UNKNOWN' } };
+  details?: object[],
+): { error: { code: number; message: string; status: string; details?: object[] } } {
+  return {
+    error: {
+      code: HTTP_STATUS[code] ?? 500,
+      message,
+      status: status[code] ?? 'UNKNOWN',
+      ...(details && { details }),
+    },
+  };
+}
+
+/** The error body of an RpcError, with the google.rpc.BadRequest of a field's invalid value. */
+function rpcErrorBody(err: RpcError): ReturnType<typeof errorBody> {
+  if (!(err instanceof InvalidValue)) return errorBody(err.code, err.message);
+  return errorBody(err.code, err.message, [
+    {
+      '@type': 'type.googleapis.com/google.rpc.BadRequest',
+      fieldViolations: [{ field: err.field, description: err.message }],
+    },
+  ]);
 }
 
 export interface RestServer {
@@ -423,7 +507,7 @@ export async function startRestServer(opts: {
       sendJson(res, 200, toJson(route.responseType, result as object, numericEnums));
     } catch (err) {
       if (err instanceof RpcError) {
-        sendJson(res, HTTP_STATUS[err.code] ?? 500, errorBody(err.code, err.message));
+        sendJson(res, HTTP_STATUS[err.code] ?? 500, rpcErrorBody(err));
       } else {
         sendJson(
           res,
