@@ -18,7 +18,11 @@ import type {
 } from './config/schema.js';
 import { parseInstanceKey } from './config/schema.js';
 import { readSecret } from './config/secrets.js';
+import { readBounded, readFailure } from './files/read-bounded.js';
 import { canonicalKeystorePath } from './key-uris.js';
+
+/** A CA bundle is at most a few hundred certificates. */
+const MAX_CA_FILE_BYTES = 4 * 1024 * 1024;
 
 export interface FactoryContext {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -219,12 +223,11 @@ const azureKeyVault: Factory<AzureKeyVaultConfig> = {
     const clientOptions: Record<string, unknown> = {};
     if (c.caFile !== undefined) {
       const { Agent } = await import('node:https');
-      const { readFile } = await import('node:fs/promises');
       const path = pathFrom(ctx.configDir, c.caFile);
-      const ca = await readFile(path).catch((e: unknown) => {
+      const ca = await readBounded(path, MAX_CA_FILE_BYTES).catch((e: unknown) => {
         throw new KeyportError(
           'InvalidArgument',
-          `providers.azurekeyvault.caFile: ${JSON.stringify(path)} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+          `providers.azurekeyvault.caFile: ${JSON.stringify(path)} cannot be read (${readFailure(e)})`,
         );
       });
       clientOptions.agent = new Agent({ ca, keepAlive: true });

@@ -3,7 +3,6 @@
  * `Keyport` client whose providers are built on demand — a command touching only `local`
  * never imports the AWS SDK or pkcs11js. Closed once at the end of `run`.
  */
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import {
   type AuditSink,
@@ -15,6 +14,7 @@ import {
 } from '@keyport/core';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { usageError } from './errors.js';
+import { readBounded, readFailure } from './files/read-bounded.js';
 import { type CliIo, writeText } from './io.js';
 import { canonicalKeyUri } from './key-uris.js';
 import { Output } from './output.js';
@@ -201,16 +201,16 @@ export async function auditKey(keyFile: string | undefined, log: string): Promis
   return (await loadOrCreateAuditKey(`${log}.key`)).key;
 }
 
+/** An HMAC key file is short: hex, base64 or raw bytes of a key. */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
+
 /** An HMAC key file: hex (64+ digits), base64, or raw bytes; at least 32 bytes either way. */
 export async function readHmacKey(path: string): Promise<Uint8Array> {
   let raw: Buffer;
   try {
-    raw = await readFile(path);
+    raw = await readBounded(path, MAX_KEY_FILE_BYTES);
   } catch (e) {
-    throw new KeyportError(
-      'NotFound',
-      `the key file ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
-    );
+    throw new KeyportError('NotFound', `the key file ${path} cannot be read (${readFailure(e)})`);
   }
   const text = raw.toString('utf8').trim();
   const encoding = /^([0-9a-fA-F]{2}){32,}$/.test(text)

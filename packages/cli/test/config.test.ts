@@ -1,4 +1,5 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, open, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -110,6 +111,39 @@ defaults: { recipients: ["local://k.kp#a"], jobs: 4 }
       env: { KEYPORT_LOCAL_PASSPHRASE: undefined },
     });
     expect(viaFile.code).toBe(0);
+  });
+
+  it('a config or secret file that never ends (/dev/zero) fails at its size bound; a pipe still works', async () => {
+    const ws = await localWorkspace();
+    const endless = await runCli(['-c', '/dev/zero', 'keys', 'list', 'local'], { cwd: ws.dir });
+    expect(endless.code).toBe(2);
+    expect(endless.stderr).toContain('config /dev/zero: cannot be read (larger than 1048576 bytes)');
+    const config = (passphraseFile: string) =>
+      writeFile(
+        join(ws.dir, 'keyport.config.json'),
+        JSON.stringify({ providers: { local: { keystore: 'keys.kp', passphraseFile } } }),
+      );
+    await config('/dev/zero');
+    const zero = await runCli(['keys', 'list', 'local'], {
+      cwd: ws.dir,
+      env: { KEYPORT_LOCAL_PASSPHRASE: undefined },
+    });
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toContain('the file /dev/zero cannot be read (larger than 65536 bytes)');
+    // A FIFO (what `passphraseFile: /dev/fd/3` or a process substitution gives) is read to its end.
+    const fifo = join(ws.dir, 'pass.fifo');
+    execFileSync('mkfifo', [fifo]);
+    await config('pass.fifo');
+    const writer = open(fifo, 'w').then(async (f) => {
+      await f.writeFile(`${PASSPHRASE}\n`);
+      await f.close();
+    });
+    const viaPipe = await runCli(['keys', 'list', 'local'], {
+      cwd: ws.dir,
+      env: { KEYPORT_LOCAL_PASSPHRASE: undefined },
+    });
+    await writer;
+    expect(viaPipe.code, viaPipe.stderr).toBe(0);
   });
 
   it('bad flags are usage errors (exit 2); --help and --version exit 0', async () => {

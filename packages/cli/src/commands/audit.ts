@@ -7,7 +7,6 @@
  * Both default to the config's `audit` section (log, key file, anchor key) and never write to
  * the log they examine: their own KMS calls (sign, verify) go through a client without it.
  */
-import { readFile } from 'node:fs/promises';
 import {
   type AuditHead,
   type AuditVerification,
@@ -19,12 +18,17 @@ import {
   verifySignedAuditAnchor,
 } from '@keyport/core';
 import { type Command, Option } from 'commander';
+import { fileError } from '../cli-errors.js';
 import { usageError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { writeOutputFile } from '../files/output-file.js';
+import { FileTooLarge, readBounded, readFailure } from '../files/read-bounded.js';
 import { writeText } from '../io.js';
 import type { Act } from '../program.js';
 import { auditPaths, readHmacKey, type Session } from '../session.js';
+
+/** A signed anchor is a small JSON document. */
+const MAX_ANCHOR_BYTES = 1024 * 1024;
 
 interface AuditTarget {
   readonly log: string;
@@ -102,7 +106,13 @@ export function registerAuditCommands(program: Command, act: Act): void {
                 'say which key must have signed the anchor: --signing-key <uri> or audit.anchorKey',
               );
             }
-            const document = parseSignedAuditAnchor(await readFile(s.path(o.anchorSignature), 'utf8'));
+            const path = s.path(o.anchorSignature);
+            const text = await readBounded(path, MAX_ANCHOR_BYTES).catch((e: unknown) => {
+              throw e instanceof FileTooLarge
+                ? usageError(`the signed anchor ${path} is ${readFailure(e)}: not a signed anchor`)
+                : fileError(e, path, 'cannot read the signed anchor');
+            });
+            const document = parseSignedAuditAnchor(text.toString('utf8'));
             const keys = await s.keysUnaudited([expected]);
             signed = await verifySignedAuditAnchor(keys, document, expected, s.callOptions);
           }

@@ -2,11 +2,11 @@
  * Finding, parsing and validating the config file. Every problem names the file and the path
  * of the bad field (`providers.hcvault.address: must be an http(s):// URL ...`).
  */
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { KeyportError } from '@keyport/core';
 import type { z } from 'zod';
+import { readBounded, readFailure } from '../files/read-bounded.js';
 import {
   configSchema,
   FORBIDDEN_SECRET_FIELDS,
@@ -14,6 +14,9 @@ import {
   NOT_A_PROVIDER,
   parseInstanceKey,
 } from './schema.js';
+
+/** A config file is a few KiB; more than this is not one (or is /dev/zero). */
+const MAX_CONFIG_BYTES = 1024 * 1024;
 
 export const CONFIG_NAMES = ['keyport.config.json', 'keyport.config.yaml', 'keyport.config.yml'] as const;
 
@@ -99,10 +102,10 @@ export function parseConfigText(text: string, path: string): KeyportConfig {
 
 async function readIfExists(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    return (await readBounded(path, MAX_CONFIG_BYTES)).toString('utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw configError(path, `cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw configError(path, `cannot be read (${readFailure(e)})`);
   }
 }
 

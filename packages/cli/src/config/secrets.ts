@@ -2,9 +2,12 @@
  * Secrets come from a file named in the config or from an environment variable, never from
  * the command line or the config itself. Errors say which source was tried, never its value.
  */
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { KeyportError } from '@keyport/core';
+import { readBounded, readFailure } from '../files/read-bounded.js';
+
+/** A passphrase, token or PIN file is short; more than this is not one. */
+const MAX_SECRET_BYTES = 64 * 1024;
 
 export interface SecretSource {
   /** What the secret is, for messages: "the local keystore passphrase". */
@@ -23,11 +26,11 @@ export async function readSecret(
     const path = isAbsolute(source.file) ? source.file : resolve(baseDir, source.file);
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      text = (await readBounded(path, MAX_SECRET_BYTES)).toString('utf8');
     } catch (e) {
       throw new KeyportError(
         'InvalidArgument',
-        `${source.what}: the file ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+        `${source.what}: the file ${path} cannot be read (${readFailure(e)})`,
       );
     }
     const value = text.replace(/\r?\n$/, '');

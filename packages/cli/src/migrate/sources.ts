@@ -7,9 +7,14 @@
  * each real file once, directory cycles cut), FIFOs, sockets, devices, unreadable directories.
  */
 import type { Dirent } from 'node:fs';
-import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileError } from '../cli-errors.js';
+import { usageError } from '../errors.js';
+import { FileTooLarge, readBounded, readFailure } from '../files/read-bounded.js';
+
+/** A manifest names files, a line each: millions of paths fit in this. */
+const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
 
 const GLOB_CHARS = /[*?[]/;
 
@@ -152,7 +157,13 @@ export async function expandTarget(target: string, cwd: string, o: SourceOptions
       });
       if (b === 0x01 || b === 0x02) files = [abs];
       else {
-        const text = await readFile(abs, 'utf8');
+        const text = (
+          await readBounded(abs, MAX_MANIFEST_BYTES).catch((e: unknown) => {
+            throw e instanceof FileTooLarge
+              ? usageError(`the manifest ${abs} is ${readFailure(e)}: split it`)
+              : fileError(e, abs, 'cannot read the manifest');
+          })
+        ).toString('utf8');
         files = text
           .split('\n')
           .map((l) => l.trim())
