@@ -686,8 +686,7 @@ async function wallAndCpu(fn) {
 /**
  * `alternate` in wall time: the best of each, each pair's ratio, and how many cores each side
  * kept busy (median process CPU / wall): one thread of JavaScript also keeps V8's collector
- * threads busy, so "concurrency 1" is more than one core's work, which bounds what concurrency
- * can gain on a small machine (cores / that).
+ * threads busy, so "concurrency 1" already uses more than one core.
  */
 async function interleaved(n, one, many) {
   const [ra, rb] = await alternate(n, one, many, wallAndCpu);
@@ -794,11 +793,13 @@ if (section('parallel')) {
       spread: r.many.spread,
       baselineSpread: r.one.spread,
       pairRatios: r.pairRatios,
-      // Process CPU / wall of each side (median): what concurrency 1 already uses bounds the
-      // ratio this row can reach on `cores` cores (cores / coresBusyAt1), before any hand-off.
+      // Process CPU / wall of each side (median). With every core busy and the same total CPU
+      // work as concurrency 1, the ratio would be cores / coresBusyAt1 (`ratioAtEqualWork`):
+      // a row below it lost to idle cores or added work (hand-off), one above it did less work
+      // (the 64 MiB pool writes frames straight into the shared result).
       coresBusyAt1: r.one.coresBusy,
       coresBusy: r.many.coresBusy,
-      ratioCeiling: round(cores / r.one.coresBusy, 2),
+      ratioAtEqualWork: round(cores / r.one.coresBusy, 2),
       runs: n,
       cores,
       loadavg1: round(loadavg()[0]),
