@@ -22,3 +22,16 @@ describe('readBounded', () => {
     await expect(readBounded('/dev/zero', 1024 * 1024)).rejects.toBeInstanceOf(FileTooLarge);
   });
 });
+
+describe('readBounded, for secrets', () => {
+  it('returns memory of its own, exactly the file, never a slice of the shared Buffer pool', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'keyport-bounded-'));
+    for (const size of [1, 40, 4095, 65_537]) {
+      const path = join(dir, `s${size}`);
+      await writeFile(path, Buffer.alloc(size, 7));
+      const read = await readBounded(path, 1024 * 1024);
+      expect(read.byteOffset, String(size)).toBe(0);
+      expect(read.buffer.byteLength, String(size)).toBe(size);
+    }
+  });
+});

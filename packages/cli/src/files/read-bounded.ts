@@ -4,6 +4,9 @@
  * (`/dev/zero`, `/dev/urandom`) or a runaway pipe fails with a clear error instead of filling
  * memory. Pipes and character devices are still read (`/dev/fd/N`, process substitution): only
  * the number of bytes matters.
+ *
+ * Secrets are read this way too, so no byte goes through Node's shared Buffer pool: the result
+ * is memory of its own (exactly its length), and the read buffers are zeroed once copied.
  */
 import { open } from 'node:fs/promises';
 
@@ -21,19 +24,25 @@ const CHUNK = 64 * 1024;
 
 export async function readBounded(path: string, maxBytes: number): Promise<Buffer> {
   const file = await open(path, 'r');
+  const chunks: Buffer[] = [];
   try {
-    const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
       // One byte past the bound tells "exactly maxBytes" from "more".
       const room = Math.min(CHUNK, maxBytes + 1 - total);
-      const { bytesRead, buffer } = await file.read(Buffer.allocUnsafe(room), 0, room, null);
-      if (bytesRead === 0) return Buffer.concat(chunks, total);
+      const { bytesRead, buffer } = await file.read(Buffer.allocUnsafeSlow(room), 0, room, null);
+      if (bytesRead === 0) {
+        const out = Buffer.allocUnsafeSlow(total);
+        let at = 0;
+        for (const c of chunks) at += c.copy(out, at);
+        return out;
+      }
       chunks.push(buffer.subarray(0, bytesRead));
       total += bytesRead;
       if (total > maxBytes) throw new FileTooLarge(path, maxBytes);
     }
   } finally {
+    for (const c of chunks) c.fill(0);
     await file.close();
   }
 }
