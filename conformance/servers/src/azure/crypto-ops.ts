@@ -13,6 +13,7 @@ import {
   publicEncrypt,
   randomBytes,
 } from 'node:crypto';
+import { ownEntry } from '../shared/own.js';
 import { ecdsaSignDigest, ecdsaVerifyDigest } from './ecdsa.js';
 import { badParameter } from './errors.js';
 import { type KeyMaterial, privateJwk } from './material.js';
@@ -199,7 +200,7 @@ const SIGN_HASH: Record<string, { hash: RsaHash; length: number; curve?: string 
 };
 
 function signatureAlgorithm(m: KeyMaterial, alg: string, digest: Buffer) {
-  const s = Object.hasOwn(SIGN_HASH, alg) ? SIGN_HASH[alg] : undefined;
+  const s = ownEntry(SIGN_HASH, alg);
   const fits =
     s !== undefined && ((m.family === 'RSA' && !s.curve) || (m.family === 'EC' && s.curve === m.crv));
   if (!s || !fits) throw invalidAlgorithm(alg, m);

@@ -2,6 +2,7 @@
 // signature, but Key Vault's sign/verify take the digest itself, so the curve arithmetic is done
 // here with BigInt (Jacobian coordinates). This is a test server: constant time is not a goal.
 import { randomBytes } from 'node:crypto';
+import { ownEntry } from '../shared/own.js';
 
 interface Curve {
   readonly p: bigint;
@@ -65,9 +66,6 @@ const CURVES: Record<string, Curve> = {
     size: 32,
   },
 };
-
-/** Own entries only: a stored `crv` never reaches Object.prototype. */
-const curveOf = (crv: string): Curve | undefined => (Object.hasOwn(CURVES, crv) ? CURVES[crv] : undefined);
 
 type Jacobian = readonly [bigint, bigint, bigint];
 
@@ -151,13 +149,13 @@ function digestInteger(c: Curve, digest: Uint8Array): bigint {
 }
 
 export function curveSignatureSize(crv: string): number | undefined {
-  const c = curveOf(crv);
+  const c = ownEntry(CURVES, crv);
   return c ? c.size * 2 : undefined;
 }
 
 /** Signs `digest` with private scalar `d`; returns r || s, each padded to the coordinate size. */
 export function ecdsaSignDigest(crv: string, d: Uint8Array, digest: Uint8Array): Buffer {
-  const c = curveOf(crv);
+  const c = ownEntry(CURVES, crv);
   if (!c) throw new Error(`unsupported curve ${crv}`);
   const dn = toBigInt(d);
   const e = digestInteger(c, digest);
@@ -179,7 +177,7 @@ export function ecdsaVerifyDigest(
   digest: Uint8Array,
   signature: Uint8Array,
 ): boolean {
-  const c = curveOf(crv);
+  const c = ownEntry(CURVES, crv);
   if (!c || signature.length !== c.size * 2) return false;
   const r = toBigInt(signature.subarray(0, c.size));
   const s = toBigInt(signature.subarray(c.size));

@@ -10,6 +10,7 @@ import {
   randomBytes,
 } from 'node:crypto';
 import { promisify } from 'node:util';
+import { ownEntry } from '../shared/own.js';
 import { badParameter } from './errors.js';
 
 export type ServerMode = 'vault' | 'hsm';
@@ -37,9 +38,6 @@ const CURVE_NAMES: Record<string, string> = {
   'P-256K': 'secp256k1',
 };
 const CURVE_BITS: Record<string, number> = { 'P-256': 256, 'P-384': 384, 'P-521': 521, 'P-256K': 256 };
-/** The OpenSSL name of a JWK curve name; own entries only (`constructor` is not a curve). */
-const curveName = (crv: string): string | undefined =>
-  Object.hasOwn(CURVE_NAMES, crv) ? CURVE_NAMES[crv] : undefined;
 
 export const DEFAULT_OPS: Record<KeyFamily, readonly string[]> = {
   RSA: ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey'],
@@ -57,11 +55,11 @@ export function familyOf(mode: ServerMode, kty: unknown): KeyFamily {
     'EC-HSM': 'EC',
     'oct-HSM': 'oct',
   };
-  const table = mode === 'hsm' ? hsmTypes : vaultTypes;
-  if (typeof kty !== 'string' || !Object.hasOwn(table, kty)) {
+  const family = typeof kty === 'string' ? ownEntry(mode === 'hsm' ? hsmTypes : vaultTypes, kty) : undefined;
+  if (family === undefined) {
     throw badParameter(`The key type '${String(kty)}' is not supported by this ${modeName(mode)}.`);
   }
-  return table[kty] as KeyFamily;
+  return family;
 }
 
 export const modeName = (mode: ServerMode): string => (mode === 'hsm' ? 'managed HSM' : 'key vault');
@@ -98,7 +96,7 @@ export async function generateMaterial(mode: ServerMode, spec: CreateSpec): Prom
   if (family === 'EC') {
     if (spec.key_size !== undefined) throw badParameter('key_size is not valid for EC keys.');
     const crv = spec.crv ?? 'P-256';
-    const named = typeof crv === 'string' ? curveName(crv) : undefined;
+    const named = typeof crv === 'string' ? ownEntry(CURVE_NAMES, crv) : undefined;
     if (!named) throw badParameter(`Invalid curve name '${String(crv)}'.`);
     const { privateKey, publicKey } = await generateKeyPairAsync('ec', { namedCurve: named });
     return { kty, family, privateKey, publicKey, crv: crv as string, bits: CURVE_BITS[crv as string] ?? 0 };
@@ -141,7 +139,7 @@ export function importMaterial(mode: ServerMode, jwk: Record<string, unknown>, h
       return { kty, family, privateKey, publicKey, bits };
     }
     const crv = String(jwk.crv);
-    if (!curveName(crv)) throw badParameter(`Invalid curve name '${crv}'.`);
+    if (!ownEntry(CURVE_NAMES, crv)) throw badParameter(`Invalid curve name '${crv}'.`);
     return { kty, family, privateKey, publicKey, crv, bits: CURVE_BITS[crv] ?? 0 };
   } catch (e) {
     if (e instanceof Error && e.name === 'KeyVaultError') throw e;

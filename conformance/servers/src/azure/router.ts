@@ -2,6 +2,8 @@
 // Paths keep empty segments: the SDKs send `/keys/{name}/` and `/keys/{name}//encrypt` when no
 // version is given, and the service reads an empty version as the latest one. Go's azkeys joins its
 // paths with path.Join, which drops the empty segment: `/keys/{name}/encrypt` (also the latest).
+
+import { ownEntry } from '../shared/own.js';
 import { backupKey, restoreKey } from './backup.js';
 import type { VaultContext } from './bundle.js';
 import { badParameter } from './errors.js';
@@ -99,7 +101,7 @@ export function route(
       if (sub === 'backup') return r('backup', () => backupKey(ctx, name));
       if (sub === 'rotate') return r('rotate', () => rotateKey(ctx, name));
       if (sub === 'release') return r('release', () => releaseKey(ctx, name, undefined, body));
-      const op = Object.hasOwn(OPERATION_PATHS, sub) ? OPERATION_PATHS[sub] : undefined;
+      const op = ownEntry(OPERATION_PATHS, sub);
       if (op) return r(op, () => keyOperation(ctx, name, undefined, op, body));
       return fail();
     }
@@ -117,7 +119,7 @@ export function route(
   }
   const version = third || undefined;
   const action = fourth ?? '';
-  const op = Object.hasOwn(OPERATION_PATHS, action) ? OPERATION_PATHS[action] : undefined;
+  const op = ownEntry(OPERATION_PATHS, action);
   if (op && method === 'POST') return r(op, () => keyOperation(ctx, name, version, op, body));
   if (action === 'release' && method === 'POST') {
     return r('release', () => releaseKey(ctx, name, version, body));

@@ -1,6 +1,8 @@
 // The CryptoKeyVersionAlgorithm values this server can generate, import and use, with the
 // purpose each belongs to and the primitive behind it (see the "Key purposes and algorithms"
 // reference page). Anything else in the enum answers UNIMPLEMENTED, never a fake success.
+
+import { ownEntry } from '../shared/own.js';
 export type Purpose = 'ENCRYPT_DECRYPT' | 'ASYMMETRIC_SIGN' | 'ASYMMETRIC_DECRYPT' | 'MAC';
 export type Hash = 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
 
@@ -67,7 +69,7 @@ table.RSA_DECRYPT_OAEP_4096_SHA512 = {
 };
 
 export function algorithmSpec(algorithm: string): AlgorithmSpec | undefined {
-  return Object.hasOwn(table, algorithm) ? table[algorithm] : undefined;
+  return ownEntry(table, algorithm);
 }
 
 export const PURPOSES: readonly Purpose[] = [

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
+import { ownEntry } from '../shared/own.js';
 import { compileCondition } from './iam-condition.js';
 import { KNOWN_PERMISSIONS, ROLES } from './iam-roles.js';
 import { keyRingOf } from './names.js';
@@ -125,7 +126,7 @@ export class IamPolicies {
         if (!b.members.some((m) => m === principal || m === 'allUsers' || m === 'allAuthenticatedUsers'))
           continue;
         if (b.test && !b.test({ now, resourceName: resource })) continue;
-        for (const p of Object.hasOwn(ROLES, b.role) ? (ROLES[b.role] ?? []) : []) granted.add(p);
+        for (const p of ownEntry(ROLES, b.role) ?? []) granted.add(p);
       }
     }
     return asked.filter((p) => granted.has(p));

@@ -1,5 +1,6 @@
 import { toProto3JSON } from 'proto3-json-serializer';
 import type protobuf from 'protobufjs';
+import { ownEntry } from '../shared/own.js';
 
 // A handler's plain object (the shape @grpc/proto-loader produces) as proto3 JSON, as the REST
 // surface writes it and the list filters read it: RFC 3339 times, "1.5s" durations, base64
@@ -14,7 +15,7 @@ function int64AsStrings(type: protobuf.Type, json: unknown, depth = 0): unknown 
   if (json === null || typeof json !== 'object' || Array.isArray(json) || depth > 32) return json;
   const out: Record<string, unknown> = { ...(json as Record<string, unknown>) };
   for (const [key, value] of Object.entries(out)) {
-    const field = Object.hasOwn(type.fields, key) ? type.fields[key] : undefined;
+    const field = ownEntry(type.fields, key);
     if (!field) continue;
     const resolved = field.resolve().resolvedType;
     const wrapper =

@@ -1,4 +1,6 @@
 import type protobuf from 'protobufjs';
+import { ownEntry } from '../shared/own.js';
+import { camel } from './field-names.js';
 import { invalid } from './rpc-error.js';
 
 // The `filter` and `order_by` languages of the Cloud KMS list methods, as the "Sorting and
@@ -125,8 +127,6 @@ class Parser {
   }
 }
 
-const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
-
 /**
  * Resolves a dotted field path against message `type`: each segment names a field (lowerCamel or
  * snake_case); a map field takes one more segment, its key. Unknown fields are INVALID_ARGUMENT.
@@ -137,10 +137,7 @@ export function resolvePath(type: protobuf.Type, segments: string[]): string[] {
   for (let k = 0; k < segments.length; k++) {
     const seg = segments[k]!;
     if (current === undefined) throw invalid(`Invalid field path ${segments.join('.')}.`);
-    const name = camel(seg);
-    const field: protobuf.Field | undefined = Object.hasOwn(current.fields, name)
-      ? current.fields[name]
-      : undefined;
+    const field: protobuf.Field | undefined = ownEntry(current.fields, camel(seg));
     if (!field || seg === '')
       throw invalid(
         `Invalid field path: ${JSON.stringify(segments.join('.'))} is not a field of ${current.name}.`,

@@ -5,7 +5,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import { status } from '@grpc/grpc-js';
 import { fromProto3JSON } from 'proto3-json-serializer';
 import type protobuf from 'protobufjs';
+import { ownEntry } from '../shared/own.js';
 import type { Handler } from './context.js';
+import { camel, snake } from './field-names.js';
 import { toJson } from './json.js';
 import { LABELS_MESSAGE, OBJECT_OPTIONS } from './proto.js';
 import { RpcError } from './rpc-error.js';
@@ -96,7 +98,6 @@ const HTTP_STATUS: Partial<Record<status, number>> = {
   [status.UNAVAILABLE]: 503,
 };
 
-const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** `/v1/{name=projects/*}/keyRings:verb` → an anchored regex with one group per variable. */
@@ -178,9 +179,6 @@ export function buildRoutes(
 
 const invalid = (message: string) => new RpcError(status.INVALID_ARGUMENT, message);
 
-/** `versionTemplate` → `version_template`: the proto name a lowerCamel field name came from. */
-const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-
 /**
  * A value the transcoder cannot turn into its field's type, worded as the service words it
  * ("Invalid value at 'crypto_key.purpose' (type.googleapis.com/google.cloud.kms.v1.CryptoKey.
@@ -234,7 +232,7 @@ function normalize(type: protobuf.Type, json: unknown, depth = 0, at = ''): unkn
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(json)) {
     const name = camel(key);
-    const field = Object.hasOwn(type.fields, name) ? type.fields[name] : undefined;
+    const field = ownEntry(type.fields, name);
     if (!field)
       throw invalid(
         `Invalid JSON payload received. Unknown name ${JSON.stringify(key.slice(0, 64))}: Cannot find field.`,
@@ -281,7 +279,7 @@ function setQuery(type: protobuf.Type, json: Record<string, unknown>, key: strin
   let target = json;
   for (let i = 0; i < path.length; i++) {
     const name = camel(path[i] ?? '');
-    const field: protobuf.Field | undefined = t && Object.hasOwn(t.fields, name) ? t.fields[name] : undefined;
+    const field: protobuf.Field | undefined = t && ownEntry(t.fields, name);
     if (!field)
       throw invalid(`Invalid query parameter ${JSON.stringify(key.slice(0, 64))}: Cannot find field.`);
     const resolved: protobuf.Type | protobuf.Enum | null = field.resolve().resolvedType;

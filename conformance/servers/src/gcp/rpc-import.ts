@@ -1,5 +1,6 @@
 import { constants, createDecipheriv, generateKeyPair, privateDecrypt } from 'node:crypto';
 import { promisify } from 'node:util';
+import { ownEntry } from '../shared/own.js';
 import { algorithmSpec } from './algorithms.js';
 import { attest } from './attestation.js';
 import type { Handler } from './context.js';
@@ -79,7 +80,7 @@ export const importHandlers: Record<string, Handler> = {
     if (!input) throw invalid('import_job is required.');
     const methodName = input.importMethod ?? 'IMPORT_METHOD_UNSPECIFIED';
     if (methodName === 'IMPORT_METHOD_UNSPECIFIED') throw invalid('import_job.import_method is required.');
-    const method = Object.hasOwn(METHODS, methodName) ? METHODS[methodName] : undefined;
+    const method = ownEntry(METHODS, methodName);
     if (!method) throw unimplemented(`Import method ${methodName}`);
     const level = input.protectionLevel ?? 'PROTECTION_LEVEL_UNSPECIFIED';
     if (level === 'PROTECTION_LEVEL_UNSPECIFIED') throw invalid('import_job.protection_level is required.');

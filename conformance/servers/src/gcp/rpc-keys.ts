@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { algorithmSpec, HSM_ONLY, PURPOSES, type Purpose } from './algorithms.js';
 import { attest } from './attestation.js';
 import type { CallContext, Handler } from './context.js';
+import { snake } from './field-names.js';
 import { generateMaterial } from './key-material.js';
 import type { CryptoKeyRecord, VersionRecord } from './model.js';
 import {
@@ -183,9 +184,7 @@ export function rotateSymmetric(key: CryptoKeyRecord, at: Date): void {
 }
 
 function maskPaths(mask: FieldMask | null | undefined): string[] {
-  const paths = (mask?.paths ?? [])
-    .flatMap((p) => p.split(','))
-    .map((p) => p.trim().replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
+  const paths = (mask?.paths ?? []).flatMap((p) => p.split(',')).map((p) => snake(p.trim()));
   if (paths.length === 0) throw invalid('update_mask must name at least one field.');
   return paths;
 }

@@ -11,6 +11,7 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { makeLoopbackCertificate } from '../shared/cert.js';
+import { ownEntry } from '../shared/own.js';
 import { readState, writeState } from '../shared/state-file.js';
 import { createTestClock, type TestClock } from './clock.js';
 import type { CallContext, Handler } from './context.js';
@@ -91,7 +92,7 @@ function principalOf(
   const auth = header('authorization');
   if (tokens === undefined || typeof auth !== 'string') return undefined;
   const token = /^Bearer (.+)$/i.exec(auth)?.[1];
-  const principal = token !== undefined && Object.hasOwn(tokens, token) ? tokens[token] : undefined;
+  const principal = token === undefined ? undefined : ownEntry(tokens, token);
   if (principal === undefined) {
     throw new RpcError(status.UNAUTHENTICATED, 'Request had invalid authentication credentials.');
   }
