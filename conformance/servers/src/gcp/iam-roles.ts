@@ -5,6 +5,7 @@ const P = {
   decrypt: 'cloudkms.cryptoKeyVersions.useToDecrypt',
   sign: 'cloudkms.cryptoKeyVersions.useToSign',
   verify: 'cloudkms.cryptoKeyVersions.useToVerify',
+  decapsulate: 'cloudkms.cryptoKeyVersions.useToDecapsulate',
   viewPublicKey: 'cloudkms.cryptoKeyVersions.viewPublicKey',
   random: 'cloudkms.locations.generateRandomBytes',
   useToImport: 'cloudkms.importJobs.useToImport',
@@ -44,7 +45,7 @@ const MANAGE = [
   'cloudkms.importJobs.create',
   'cloudkms.importJobs.setIamPolicy',
 ];
-const USE = [P.encrypt, P.decrypt, P.sign, P.verify, P.viewPublicKey, P.random];
+const USE = [P.encrypt, P.decrypt, P.sign, P.verify, P.decapsulate, P.viewPublicKey, P.random];
 const LOCATIONS = ['cloudkms.locations.get', 'cloudkms.locations.list'];
 
 export const ROLES: Readonly<Record<string, readonly string[]>> = {
@@ -57,6 +58,7 @@ export const ROLES: Readonly<Record<string, readonly string[]>> = {
   'roles/cloudkms.signer': [P.sign, ...LOCATIONS],
   'roles/cloudkms.verifier': [P.verify, P.viewPublicKey, ...LOCATIONS],
   'roles/cloudkms.publicKeyViewer': [P.viewPublicKey, ...LOCATIONS],
+  'roles/cloudkms.decapsulator': [P.decapsulate, ...LOCATIONS],
   'roles/cloudkms.cryptoOperator': [...USE, ...LOCATIONS],
   'roles/cloudkms.importer': [
     'cloudkms.importJobs.create',

@@ -1,3 +1,4 @@
+import * as nodeCrypto from 'node:crypto';
 import {
   constants,
   createHmac,
@@ -38,6 +39,14 @@ export async function generateMaterial(spec: AlgorithmSpec): Promise<KeyMaterial
       const { privateKey, publicKey } = await generatePair('ed25519');
       return { kind: 'pair', privateKey, publicKey };
     }
+    case 'pqc-sign':
+    case 'ml-kem': {
+      // @types/node predates these key types: the call is the same, its overloads are not.
+      const { privateKey, publicKey } = await (
+        generatePair as (type: string) => Promise<{ privateKey: KeyObject; publicKey: KeyObject }>
+      )(spec.keyType);
+      return { kind: 'pair', privateKey, publicKey };
+    }
     default: {
       const { privateKey, publicKey } = await generatePair('rsa', { modulusLength: spec.bits });
       return { kind: 'pair', privateKey, publicKey };
@@ -64,11 +73,13 @@ export function importMaterial(spec: AlgorithmSpec, bytes: Buffer): KeyMaterial 
   }
   const details = privateKey.asymmetricKeyDetails ?? {};
   const fits =
-    spec.kind === 'ed25519'
-      ? privateKey.asymmetricKeyType === 'ed25519'
-      : spec.kind === 'ecdsa'
-        ? privateKey.asymmetricKeyType === 'ec' && details.namedCurve === spec.curve
-        : privateKey.asymmetricKeyType === 'rsa' && details.modulusLength === spec.bits;
+    spec.kind === 'pqc-sign' || spec.kind === 'ml-kem'
+      ? (privateKey.asymmetricKeyType as string) === spec.keyType
+      : spec.kind === 'ed25519'
+        ? privateKey.asymmetricKeyType === 'ed25519'
+        : spec.kind === 'ecdsa'
+          ? privateKey.asymmetricKeyType === 'ec' && details.namedCurve === spec.curve
+          : privateKey.asymmetricKeyType === 'rsa' && details.modulusLength === spec.bits;
   if (!fits) throw invalid('Imported key material does not match the requested algorithm.');
   return { kind: 'pair', privateKey, publicKey: createPublicKey(privateKey) };
 }
@@ -83,6 +94,32 @@ export function publicKeyDer(material: KeyMaterial): Buffer {
   return material.publicKey.export({ type: 'spki', format: 'der' });
 }
 
+/**
+ * The public key as FIPS 203/204/205 define it (GetPublicKey's NIST_PQC format): the raw key, which
+ * is the BIT STRING of the SubjectPublicKeyInfo (the IETF certificate profiles for ML-KEM, ML-DSA and
+ * SLH-DSA give these algorithms no parameters, so the key is all the BIT STRING holds).
+ */
+export function publicKeyNistPqc(material: KeyMaterial): Buffer {
+  const spki = publicKeyDer(material);
+  let at = 0;
+  const header = (tag: number): number => {
+    if (spki[at] !== tag) throw new Error('unexpected SubjectPublicKeyInfo encoding');
+    const first = spki[at + 1] ?? 0;
+    const lengthBytes = first & 0x80 ? first & 0x7f : 0;
+    let length = lengthBytes === 0 ? first : 0;
+    for (let i = 0; i < lengthBytes; i++) length = length * 256 + (spki[at + 2 + i] ?? 0);
+    at += 2 + lengthBytes;
+    return length;
+  };
+  header(0x30); // SubjectPublicKeyInfo
+  const algorithmIdentifier = header(0x30); // skipped whole (`at += header()` would read `at` first)
+  at += algorithmIdentifier;
+  const bits = header(0x03);
+  if (spki[at] !== 0 || at + bits !== spki.length)
+    throw new Error('unexpected SubjectPublicKeyInfo encoding');
+  return Buffer.from(spki.subarray(at + 1));
+}
+
 /** AsymmetricSign: `prehashed` is a digest already made with the algorithm's hash; otherwise `input` is the data. */
 export function signWith(
   spec: AlgorithmSpec,
@@ -94,6 +131,7 @@ export function signWith(
   const key = material.privateKey;
   switch (spec.kind) {
     case 'ed25519':
+    case 'pqc-sign':
       return sign(null, input, key);
     case 'rsa-raw-pkcs1':
       // PKCS#1 v1.5 type-1 padding over the caller's bytes, no hashing (RSA_SIGN_RAW_PKCS1_*).
@@ -138,6 +176,27 @@ export function oaepDecrypt(spec: AlgorithmSpec, material: KeyMaterial, cipherte
     ciphertext,
   );
 }
+
+/**
+ * ML-KEM decapsulation. A ciphertext of the right length always gives a shared secret (for a
+ * ciphertext not made with this key, FIPS 203's implicit rejection makes it a pseudorandom one);
+ * one of any other length is refused, as the service does.
+ */
+export function decapsulateWith(spec: AlgorithmSpec, material: KeyMaterial, ciphertext: Buffer): Buffer {
+  if (spec.kind !== 'ml-kem' || material.kind !== 'pair') throw new Error('not an ML-KEM key');
+  const expected = ML_KEM_CIPHERTEXT_BYTES[spec.keyType];
+  if (ciphertext.length !== expected)
+    throw invalid(
+      `ciphertext must be ${expected} bytes for ${spec.keyType.toUpperCase().replaceAll('-', '_')}.`,
+    );
+  // @types/node predates crypto.decapsulate (Node 24.7).
+  const decapsulate = (nodeCrypto as unknown as { decapsulate: (key: KeyObject, ct: Buffer) => Buffer })
+    .decapsulate;
+  return Buffer.from(decapsulate(material.privateKey, ciphertext));
+}
+
+/** FIPS 203 Table 3: ciphertext sizes. */
+const ML_KEM_CIPHERTEXT_BYTES: Partial<Record<string, number>> = { 'ml-kem-768': 1088, 'ml-kem-1024': 1568 };
 
 export function hmac(spec: AlgorithmSpec, material: KeyMaterial, data: Buffer): Buffer {
   if (spec.kind !== 'hmac' || material.kind !== 'secret') throw new Error('not an HMAC key');

@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { type AlgorithmSpec, algorithmSpec, type Purpose } from './algorithms.js';
+import { type AlgorithmSpec, algorithmSpec, isPqc, type Purpose } from './algorithms.js';
 import { open, seal, versionOf } from './ciphertext.js';
 import type { CallContext, Handler } from './context.js';
 import { PERMISSION } from './iam-roles.js';
 import {
   constantTimeEqual,
+  decapsulateWith,
   hmac,
   oaepDecrypt,
   publicKeyDer,
+  publicKeyNistPqc,
   publicKeyPem,
   signWith,
 } from './key-material.js';
@@ -164,15 +166,28 @@ export const cryptoHandlers: Record<string, Handler> = {
     ctx.authorize(key, PERMISSION.viewPublicKey);
     const record = ctx.state.cryptoKey(key);
     const { version } = ctx.state.version(key, versionId);
-    if (record.purpose !== 'ASYMMETRIC_SIGN' && record.purpose !== 'ASYMMETRIC_DECRYPT') {
+    if (
+      record.purpose !== 'ASYMMETRIC_SIGN' &&
+      record.purpose !== 'ASYMMETRIC_DECRYPT' &&
+      record.purpose !== 'KEY_ENCAPSULATION'
+    ) {
       throw precondition(
         `${record.name} has purpose ${record.purpose}; only asymmetric keys have a public key.`,
       );
     }
-    const { version: v } = usable(ctx, key, version, record.purpose);
+    const { version: v, spec } = usable(ctx, key, version, record.purpose);
     const format = req.publicKeyFormat ?? 'PUBLIC_KEY_FORMAT_UNSPECIFIED';
     // The API returns the version's own resource name here (clients compare it with the request).
     const base = { name: v.name, algorithm: v.algorithm, protectionLevel: v.protectionLevel };
+    if (isPqc(spec)) {
+      // Post-quantum keys come only as NIST_PQC, and the format must be named (no PEM default).
+      if (format === 'PUBLIC_KEY_FORMAT_UNSPECIFIED')
+        throw invalid(`public_key_format must be specified for algorithm ${v.algorithm}.`);
+      if (format !== 'NIST_PQC')
+        throw invalid(`public_key_format ${format} is not valid for ${v.algorithm}.`);
+      const data = publicKeyNistPqc(v.material!);
+      return { ...base, publicKeyFormat: format, publicKey: { data, crc32cChecksum: checksum(data) } };
+    }
     const pem = publicKeyPem(v.material!);
     if (format === 'PUBLIC_KEY_FORMAT_UNSPECIFIED') {
       return { ...base, pem, pemCrc32c: checksum(Buffer.from(pem)) };
@@ -192,7 +207,7 @@ export const cryptoHandlers: Record<string, Handler> = {
     const data = req.data && req.data.length > 0 ? req.data : undefined;
     if (digest !== undefined && data !== undefined)
       throw invalid('Only one of digest and data may be supplied.');
-    const takesData = spec.kind === 'ed25519' || spec.kind === 'rsa-raw-pkcs1';
+    const takesData = spec.kind === 'ed25519' || spec.kind === 'rsa-raw-pkcs1' || spec.kind === 'pqc-sign';
     let verifiedDigest = false;
     let verifiedData = false;
     let input: Buffer;
@@ -240,6 +255,22 @@ export const cryptoHandlers: Record<string, Handler> = {
     return {
       plaintext,
       plaintextCrc32c: checksum(plaintext),
+      verifiedCiphertextCrc32c: verified,
+      protectionLevel: version.protectionLevel,
+    };
+  },
+
+  Decapsulate(request, ctx) {
+    const req = request as { name?: string; ciphertext?: Buffer; ciphertextCrc32c?: Int64Value | null };
+    const { version, spec } = usableVersion(ctx, req.name, 'KEY_ENCAPSULATION', PERMISSION.decapsulate);
+    const ciphertext = required('ciphertext', req.ciphertext);
+    const verified = verifyChecksum('ciphertext_crc32c', 'ciphertext', ciphertext, req.ciphertextCrc32c);
+    const sharedSecret = decapsulateWith(spec, version.material!, ciphertext);
+    return {
+      name: version.name,
+      sharedSecret,
+      // A plain `optional int64` here, not an Int64Value wrapper as elsewhere.
+      sharedSecretCrc32c: checksum(sharedSecret).value,
       verifiedCiphertextCrc32c: verified,
       protectionLevel: version.protectionLevel,
     };

@@ -1,7 +1,7 @@
 import { constants, createDecipheriv, generateKeyPair, privateDecrypt } from 'node:crypto';
 import { promisify } from 'node:util';
 import { ownEntry } from '../shared/own.js';
-import { algorithmSpec } from './algorithms.js';
+import { algorithmSpec, pqcUnavailable } from './algorithms.js';
 import { attest } from './attestation.js';
 import type { Handler } from './context.js';
 import { PERMISSION } from './iam-roles.js';
@@ -149,6 +149,8 @@ export const importHandlers: Record<string, Handler> = {
     if (algorithm === 'CRYPTO_KEY_VERSION_ALGORITHM_UNSPECIFIED') throw invalid('algorithm is required.');
     const spec = algorithmSpec(algorithm);
     if (!spec) throw unimplemented(`Algorithm ${algorithm}`);
+    const missing = pqcUnavailable(spec);
+    if (missing !== undefined) throw unimplemented(`Algorithm ${algorithm} (${missing})`);
     if (spec.purpose !== key.purpose)
       throw invalid(`Algorithm ${algorithm} is not compatible with purpose ${key.purpose}.`);
     const hasNew = (req.wrappedKey?.length ?? 0) > 0;

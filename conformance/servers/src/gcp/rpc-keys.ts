@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { algorithmSpec, HSM_ONLY, PURPOSES, type Purpose } from './algorithms.js';
+import { algorithmSpec, HSM_ONLY, PURPOSES, type Purpose, pqcUnavailable } from './algorithms.js';
 import { attest } from './attestation.js';
 import type { CallContext, Handler } from './context.js';
 import { snake } from './field-names.js';
@@ -121,6 +121,8 @@ function checkTemplate(
     throw invalid(`Invalid value for version_template.algorithm: ${JSON.stringify(algorithm)}.`);
   const spec = algorithmSpec(String(algorithm));
   if (!spec) throw unimplemented(`Algorithm ${algorithm}`);
+  const missing = pqcUnavailable(spec);
+  if (missing !== undefined) throw unimplemented(`Algorithm ${algorithm} (${missing})`);
   if (spec.purpose !== purpose)
     throw invalid(`Algorithm ${algorithm} is not compatible with purpose ${purpose}.`);
   if (HSM_ONLY.has(String(algorithm)) && protectionLevel !== 'HSM') {
