@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type BigIntStats, closeSync, constants, fsyncSync, openSync, renameSync, statSync } from 'node:fs';
-import { open, readdir, unlink } from 'node:fs/promises';
+import { lstat, open, readdir, readlink, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** Names this host in temp file names, so only this host's dead writers are swept. */
 const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
@@ -113,6 +113,26 @@ export async function writeFileAtomic(
   }
   syncDirectorySync(dir);
   hooks.afterCommit?.();
+}
+
+/**
+ * The file a write of `path` replaces and locks: `path` itself, or, when `path` is a symbolic
+ * link, the file the link (chain) points to, existing or not. Renaming over the link itself
+ * replaced the link with a regular file: the file it pointed to kept the old state, and a
+ * process writing there (under its own `<target>.lock`) and one writing through the link
+ * silently diverged. A link loop is returned as is; reading it fails (ELOOP) before any write.
+ */
+export async function writeTarget(path: string): Promise<string> {
+  let current = path;
+  for (let hops = 0; hops < 40; hops++) {
+    try {
+      if (!(await lstat(current)).isSymbolicLink()) return current;
+      current = resolve(dirname(current), await readlink(current));
+    } catch {
+      return current; // absent (the file to create) or gone meanwhile: the next step reports it
+    }
+  }
+  return path;
 }
 
 /** A change stamp of a file (device, inode, size, times), read without yielding. */

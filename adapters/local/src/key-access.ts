@@ -56,7 +56,13 @@ export class KeystoreAccess {
 
   /** The injected clock's time, checked: a clock answering garbage is InvalidArgument, not a crash later. */
   now(): Date {
-    const t: unknown = this.#clock();
+    let t: unknown;
+    try {
+      t = this.#clock();
+    } catch (error) {
+      // The application's callback: its error is kept as the cause, its message is not ours to show.
+      throw localError('InvalidArgument', 'clock: the clock function threw', undefined, error);
+    }
     const ms = t instanceof Date ? t.getTime() : Number.NaN;
     if (!(ms >= MIN_DATE_MS && ms <= MAX_DATE_MS)) {
       throw localError('InvalidArgument', 'clock: expected it to return a valid Date between 1970 and 9999');

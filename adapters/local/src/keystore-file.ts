@@ -14,9 +14,10 @@ import {
   stampOf,
   stampSync,
   writeFileAtomic,
+  writeTarget,
 } from './atomic-write.js';
 import { abortError, localError } from './errors.js';
-import { acquireLock } from './file-lock.js';
+import { acquireLock, type HeldLock } from './file-lock.js';
 import { emptyBody, type KeystoreBody, validateBody } from './model.js';
 import {
   type DerivedKeys,
@@ -96,7 +97,7 @@ export class KeystoreFile {
     now: Date,
     signal?: AbortSignal,
   ): Promise<boolean> {
-    const lock = await acquireLock(this.path, { signal, timeoutMs: this.#lockTimeoutMs });
+    const { target, lock } = await this.#lock(signal);
     let released = false;
     try {
       try {
@@ -106,7 +107,7 @@ export class KeystoreFile {
         if (!(error instanceof KeyportError && error.code === 'NotFound')) throw error;
       }
       this.#keys = await deriveKeys(this.#passphrase, params, newSalt(), signal);
-      await this.#write(emptyBody(owner, now), signal, () => {
+      await this.#write(target, emptyBody(owner, now), signal, () => {
         lock.releaseSync();
         released = true;
       });
@@ -184,15 +185,15 @@ export class KeystoreFile {
   async #mutateLocked<T>(signal: AbortSignal | undefined, apply: (body: KeystoreBody) => T): Promise<T> {
     this.#assertOpen();
     if (signal?.aborted) throw abortError(signal);
-    const lock = await acquireLock(this.path, { signal, timeoutMs: this.#lockTimeoutMs });
+    const { target, lock } = await this.#lock(signal);
     let released = false;
     try {
       const body = structuredClone(await this.read(signal));
       const result = apply(body);
       // Under the lock no live writer of this host has a temp file open: sweep what killed
       // writers left (best effort, before our write so nothing awaits after the commit).
-      await removeOrphanedTemps(this.path).catch(() => undefined);
-      await this.#write(body, signal, () => {
+      await removeOrphanedTemps(target).catch(() => undefined);
+      await this.#write(target, body, signal, () => {
         lock.releaseSync();
         released = true;
       });
@@ -203,16 +204,43 @@ export class KeystoreFile {
   }
 
   /**
-   * Seals and writes `body`. Nothing lands once `signal` has fired: it is checked in the same
-   * synchronous step as the rename (see writeFileAtomic), and `afterCommit` runs in that step too.
+   * Takes the write lock of the file the path names now: the keystore path itself, or the
+   * file a symbolic link there points to (see writeTarget), so that writers through the link
+   * and through its target share one lock and one file.
    */
-  async #write(body: KeystoreBody, signal: AbortSignal | undefined, afterCommit: () => void): Promise<void> {
+  async #lock(signal: AbortSignal | undefined): Promise<{ target: string; lock: HeldLock }> {
+    for (let attempt = 1; ; attempt++) {
+      const target = await writeTarget(this.path);
+      const lock = await acquireLock(target, { signal, timeoutMs: this.#lockTimeoutMs });
+      // A link repointed while we waited: this lock no longer guards the file we would write.
+      if ((await writeTarget(this.path)) === target) return { target, lock };
+      await lock.release();
+      if (attempt >= 3) {
+        throw localError('Unavailable', 'the keystore path keeps changing (a symbolic link repointed)');
+      }
+    }
+  }
+
+  /**
+   * Seals and writes `body` to `target` (the keystore path or its link's target). Nothing lands
+   * once `signal` has fired: it is checked in the same synchronous step as the rename (see
+   * writeFileAtomic), and `afterCommit` runs in that step too.
+   */
+  async #write(
+    target: string,
+    body: KeystoreBody,
+    signal: AbortSignal | undefined,
+    afterCommit: () => void,
+  ): Promise<void> {
     const keys = this.#keys;
     if (keys === undefined) throw localError('Internal', 'keystore written before it was opened');
-    const json = Buffer.from(JSON.stringify(body), 'utf8');
+    const json = serialise(body);
     let stamp: string | undefined;
     try {
-      await writeFileAtomic(this.path, seal(json, keys), {
+      const sealed = seal(json, keys);
+      // Every reader refuses a file this large (Integrity): writing it would lock everyone out.
+      if (sealed.length > MAX_KEYSTORE_BYTES) throw tooLarge();
+      await writeFileAtomic(target, sealed, {
         beforeCommit: () => {
           if (signal?.aborted) throw abortError(signal);
         },
@@ -263,6 +291,26 @@ export class KeystoreFile {
     this.#keys = undefined;
     this.#cache = undefined;
   }
+}
+
+function tooLarge(cause?: unknown): KeyportError {
+  return localError(
+    'InvalidArgument',
+    `this change would make the keystore file larger than ${MAX_KEYSTORE_BYTES} bytes; nothing was written`,
+    undefined,
+    cause,
+  );
+}
+
+/** The body as UTF-8 JSON; one too large for a JavaScript string (RangeError) is refused too. */
+function serialise(body: KeystoreBody): Buffer {
+  let text: string;
+  try {
+    text = JSON.stringify(body);
+  } catch (error) {
+    throw tooLarge(error);
+  }
+  return Buffer.from(text, 'utf8');
 }
 
 /**

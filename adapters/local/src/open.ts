@@ -11,6 +11,7 @@ import {
   describeType,
   invalidArgument,
 } from '@keyport/core';
+import { writeTarget } from './atomic-write.js';
 import { labelled, localError, throwIfAborted } from './errors.js';
 import { sweepLeftovers } from './file-lock.js';
 import { checkPrincipal } from './grants.js';
@@ -132,7 +133,8 @@ async function openAccess(
       : AbortSignal.any([given, callSignal]);
   throwIfAborted(signal);
   // What killed writers left beside the file (temps, a dead holder's lock) goes first.
-  await sweepLeftovers(options.path);
+  // Beside the file itself when the path is a symbolic link: that is where writers work.
+  await sweepLeftovers(await writeTarget(options.path));
   const access = new KeystoreAccess(file, options.principal ?? 'owner', options.path, clock);
   if (options.create === true) {
     await file.createIfMissing(options.principal ?? 'owner', params, access.now(), signal);

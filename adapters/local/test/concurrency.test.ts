@@ -4,29 +4,24 @@
  * A reader whose body is cached still sees a key another process added since.
  */
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, readdir, symlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, newKeystore, o, PASSPHRASE } from './helpers.js';
+import { collect, newKeystore, o, open, PASSPHRASE, tempKeystorePath } from './helpers.js';
 import { compileWorkerBuild, testDir } from './worker-build.js';
 
 let entry = '';
 let dispose: (() => Promise<void>) | undefined;
 
 function startWorker(keystore: string, prefix: string, count: number, startFile: string) {
-  const child = spawn(
-    process.execPath,
-    [
-      join(testDir, 'fixtures/add-keys-worker.mjs'),
-      entry,
-      keystore,
-      PASSPHRASE,
-      prefix,
-      String(count),
-      startFile,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  return startScript('add-keys-worker.mjs', [keystore, PASSPHRASE, prefix, String(count), startFile], prefix);
+}
+
+/** Runs a fixture script on the compiled package; `stdout()` is what it printed so far. */
+function startScript(script: string, args: string[], prefix: string) {
+  const child = spawn(process.execPath, [join(testDir, 'fixtures', script), entry, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -55,7 +50,7 @@ function startWorker(keystore: string, prefix: string, count: number, startFile:
     ),
   );
   exited.catch(() => undefined); // awaited by the test; a failure before start surfaces via `ready`
-  return { ready, exited, kill: () => child.kill() };
+  return { ready, exited, kill: () => child.kill(), stdout: () => stdout };
 }
 
 describe('concurrent writers in separate processes', () => {
@@ -105,5 +100,70 @@ describe('concurrent writers in separate processes', () => {
     expect(added.state).toBe('enabled');
     const names = (await collect(kp.listKeys(o))).map((k) => k.uri.split('#')[1]).sort();
     expect(names).toEqual(['existing', 'gamma-0']);
+  });
+  it('a process writing through a symbolic link and one writing to the file itself lose nothing', async () => {
+    const { kp, path } = await newKeystore({ kdf: { log2N: 10 } });
+    const link = join(dirname(path), 'link.keystore');
+    await symlink(path, link);
+    const startFile = `${path}.start`;
+    const count = 10;
+    const workers = [
+      startWorker(link, 'vialink', count, startFile),
+      startWorker(path, 'direct', count, startFile),
+    ];
+    try {
+      await Promise.all(workers.map((w) => w.ready));
+      await writeFile(startFile, 'go');
+      await Promise.all(workers.map((w) => w.exited));
+    } finally {
+      for (const w of workers) w.kill();
+    }
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    const expected: string[] = [];
+    for (let i = 0; i < count; i++) expected.push(`vialink-${i}`, `direct-${i}`);
+    for (const reader of [kp, await open({ path: link })]) {
+      const names = (await collect(reader.listKeys(o))).map((k) => k.uri.split('#')[1]).sort();
+      expect(names).toEqual(expected.sort());
+    }
+  });
+
+  it('two processes creating the same missing keystore at once: one creates it, nothing is lost', async () => {
+    const path = await tempKeystorePath();
+    const startFile = `${path}.start`;
+    const run = (passphrase: string, principal: string) =>
+      startScript('create-worker.mjs', [path, passphrase, principal, startFile], principal);
+    // Same passphrase: both end up in one keystore, owned by whichever created it.
+    const same = [run(PASSPHRASE, 'alice'), run(PASSPHRASE, 'bob')];
+    await Promise.all(same.map((w) => w.ready));
+    await writeFile(startFile, 'go');
+    await Promise.all(same.map((w) => w.exited));
+    const outcomes = same.map((w) => w.stdout().split('\n')[1]);
+    const creator = (await open({ path })).principal;
+    expect(['alice', 'bob']).toContain(creator);
+    // The creator owns the keystore and adds its key; the other is not the owner: AccessDenied.
+    expect(outcomes.sort()).toEqual(['error AccessDenied', `ok ${creator}`]);
+    const names = (await collect((await open({ path })).listKeys(o))).map((k) => k.uri.split('#')[1]);
+    expect(names).toEqual([`by-${creator}`]);
+    expect((await readdir(dirname(path))).filter((f) => f.startsWith(basename(path)))).toEqual([
+      basename(path),
+      basename(startFile),
+    ]);
+  });
+
+  it('two processes creating one keystore with different passphrases: one wins, the other is AccessDenied', async () => {
+    const path = await tempKeystorePath();
+    const startFile = `${path}.start`;
+    const workers = [
+      startScript('create-worker.mjs', [path, 'passphrase one', 'owner', startFile], 'one'),
+      startScript('create-worker.mjs', [path, 'passphrase two', 'owner', startFile], 'two'),
+    ];
+    await Promise.all(workers.map((w) => w.ready));
+    await writeFile(startFile, 'go');
+    await Promise.all(workers.map((w) => w.exited));
+    const outcomes = workers.map((w) => w.stdout().split('\n')[1]);
+    expect([...outcomes].sort()).toEqual(['error AccessDenied', 'ok owner']);
+    const winner = outcomes[0] === 'ok owner' ? 'passphrase one' : 'passphrase two';
+    const kp = await open({ path, passphrase: winner });
+    expect((await collect(kp.listKeys(o))).map((k) => k.uri.split('#')[1])).toEqual(['by-owner']);
   });
 });

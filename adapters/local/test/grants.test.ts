@@ -125,6 +125,41 @@ describe('grants', () => {
     await expectCode(owner.revokeGrant(ref, grant.id, o), 'NotFound');
   });
 
+  it('grants are created per the state table, but listed and revoked in every state', async () => {
+    const { owner, ref, clock } = await setup();
+    const grant = () => owner.createGrant(ref, { grantee: 'app', operations: ['encrypt'] }, o);
+    const first = await grant();
+    const second = await grant();
+    await owner.scheduleKeyDeletion(ref, { days: 7 }, o);
+    await expectCode(grant(), 'KeyStateConflict');
+    expect((await collect(owner.listGrants(ref, o))).length).toBe(2);
+    // Taking access away is never blocked by the key's state.
+    await owner.revokeGrant(ref, first.id, o);
+    clock.advanceDays(8);
+    expect((await owner.describeKey(ref, o)).state).toBe('destroyed');
+    await expectCode(grant(), 'KeyStateConflict');
+    expect((await collect(owner.listGrants(ref, o))).map((g) => g.id)).toEqual([second.id]);
+    await owner.revokeGrant(ref, second.id, o);
+    expect(await collect(owner.listGrants(ref, o))).toEqual([]);
+  });
+
+  it('__proto__ and constructor as grantee and grant name are ordinary strings', async () => {
+    const { owner, path, ref, clock } = await setup();
+    for (const name of ['__proto__', 'constructor']) {
+      const g = await owner.createGrant(ref, { grantee: name, operations: ['encrypt', 'decrypt'], name }, o);
+      expect(g).toMatchObject({ grantee: name, name });
+      const user = await open({ path, principal: name, clock: clock.now });
+      const { ciphertext } = await user.encrypt(ref, bytes(name), {}, o);
+      expect(text((await user.decrypt(ref, ciphertext, {}, o)).plaintext)).toBe(name);
+      await expectCode(user.createKey({ name: 'mine', spec: 'AES_256' }, o), 'AccessDenied');
+    }
+    const reopened = await open({ path, clock: clock.now });
+    expect((await collect(reopened.listGrants(ref, o))).map((g) => [g.grantee, g.name])).toEqual([
+      ['__proto__', '__proto__'],
+      ['constructor', 'constructor'],
+    ]);
+  });
+
   it('a grant never overrides key state', async () => {
     const { owner, app, ref } = await setup();
     await owner.createGrant(ref, { grantee: 'app', operations: ['encrypt'] }, o);

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { openLocalKeystore } from '../src/index.js';
+import { localKeystore, openLocalKeystore } from '../src/index.js';
 import {
   bytes,
   collect,
@@ -57,6 +58,32 @@ describe('keystore file', () => {
     await expectCode(open({ path, passphrase: 'not the passphrase' }), 'AccessDenied');
     await expectCode(open({ path, passphrase: 'not the passphrase', create: true }), 'AccessDenied');
     expect(sha256(await readFile(path))).toBe(before);
+  });
+
+  it('a wrong passphrase error carries neither passphrase, nor does any cause or field', async () => {
+    const { path } = await newKeystore();
+    const wrong = 'hunter2 wrong passphrase';
+    for (const attempt of [
+      () => open({ path, passphrase: wrong }),
+      () => localKeystore({ path, passphrase: wrong }).createKey({ name: 'k', spec: 'AES_256' }, o),
+    ]) {
+      const error = await attempt().catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'AccessDenied' });
+      const shown = `${inspect(error, { depth: 10 })} ${JSON.stringify(error)} ${String(error)}`;
+      expect(shown).not.toContain(wrong);
+      expect(shown).not.toContain(PASSPHRASE);
+    }
+  });
+
+  it('the passphrase is copied: the caller may wipe its bytes after passing them', async () => {
+    const { path } = await newKeystore();
+    const secret = Buffer.from(PASSPHRASE);
+    const lazy = localKeystore({ path, passphrase: secret, kdf: FAST_KDF });
+    const eager = await open({ path, passphrase: secret });
+    secret.fill(0);
+    await lazy.createKey({ name: 'lazy', spec: 'AES_256' }, o);
+    await eager.createKey({ name: 'eager', spec: 'AES_256' }, o);
+    await lazy.close();
   });
 
   it('a missing file is NotFound unless create is set', async () => {

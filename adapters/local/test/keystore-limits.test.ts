@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Keyport, type KeySpec } from '@keyport/core';
@@ -13,7 +13,17 @@ import { describe, expect, it } from 'vitest';
 import { tempName } from '../src/atomic-write.js';
 import { openLocalKeystore } from '../src/index.js';
 import { deriveKeys, readHeader, seal, unseal } from '../src/sealed-file.js';
-import { expectCode, FAST_KDF, FakeClock, newKeystore, o, open, PASSPHRASE, tempDir } from './helpers.js';
+import {
+  collect,
+  expectCode,
+  FAST_KDF,
+  FakeClock,
+  newKeystore,
+  o,
+  open,
+  PASSPHRASE,
+  tempDir,
+} from './helpers.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -80,6 +90,98 @@ describe('the keystore path', () => {
       message: expect.stringContaining('character device'),
     });
     await expectCode(open({ path: await tempDir() }), 'InvalidArgument');
+  });
+
+  it('a symbolic link to the keystore: writes land in the file it points to, and the link stays', async () => {
+    const dir = await tempDir();
+    const { kp: direct, path: target } = await newKeystore({ path: join(dir, 'real.keystore') });
+    await direct.createKey({ name: 'a', spec: 'AES_256' }, o);
+    const link = join(dir, 'link.keystore');
+    await symlink('real.keystore', link); // relative, as a careless user would make it
+    const viaLink = await open({ path: link });
+    await viaLink.createKey({ name: 'b', spec: 'AES_256' }, o);
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    // The provider of the target sees the key added through the link, and the other way round.
+    expect((await collect(direct.listKeys(o))).map((k) => k.uri.split('#')[1])).toEqual(['a', 'b']);
+    await direct.createKey({ name: 'c', spec: 'AES_256' }, o);
+    expect((await collect(viaLink.listKeys(o))).map((k) => k.uri.split('#')[1])).toEqual(['a', 'b', 'c']);
+    // One lock for both, beside the file; no lock or temp left beside the link.
+    expect((await readdir(dir)).sort()).toEqual(['link.keystore', basename(target)]);
+  });
+
+  it('a dangling symbolic link with create: the keystore is created where it points', async () => {
+    const dir = await tempDir();
+    const link = join(dir, 'link.keystore');
+    await symlink(join(dir, 'real.keystore'), link);
+    const kp = await open({ path: link, create: true });
+    await kp.createKey({ name: 'k', spec: 'AES_256' }, o);
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    const direct = await open({ path: join(dir, 'real.keystore') });
+    expect((await direct.describeKey({ uri: direct.keyUri('k') }, o)).state).toBe('enabled');
+  });
+
+  it('a file over 64 MiB is Integrity at once, also with create, and is left alone', async () => {
+    const path = join(await tempDir(), 'big.keystore');
+    await writeFile(path, '');
+    await truncate(path, 64 * 1024 * 1024 + 1); // sparse: costs no disk
+    await settlesWithin(1_000, expectCode(open({ path }), 'Integrity'));
+    await settlesWithin(1_000, expectCode(open({ path, create: true }), 'Integrity'));
+    expect((await lstat(path)).size).toBe(64 * 1024 * 1024 + 1);
+  });
+});
+
+describe('the 64 MiB limit on writes', () => {
+  it('a change that would make the file larger than 64 MiB is InvalidArgument; the keystore stays readable', async () => {
+    const { kp, path } = await newKeystore();
+    const key = await kp.createKey({ name: 'k', spec: 'AES_256' }, o);
+    const before = sha256(await readFile(path));
+    // One grant whose context constraint is ~68 MB: within core's per-string and per-pair limits.
+    const huge: Record<string, string> = {};
+    for (let i = 0; i < 520; i++) huge[`k${i}`.padEnd(65_535, 'x')] = 'v'.repeat(65_535);
+    await expectCode(
+      kp.createGrant(
+        { uri: key.uri },
+        { grantee: 'bob', operations: ['encrypt'], constraints: { contextEquals: huge } },
+        o,
+      ),
+      'InvalidArgument',
+    );
+    expect(sha256(await readFile(path))).toBe(before);
+    expect(await readdir(dirname(path))).toEqual([basename(path)]);
+    // Another process (a fresh provider) still opens it, and the writer goes on writing.
+    await open({ path });
+    await kp.createKey({ name: 'k2', spec: 'AES_256' }, o);
+    expect((await collect((await open({ path })).listKeys(o))).length).toBe(2);
+  }, 30_000);
+});
+
+describe('the clock option', () => {
+  it('a clock that throws is InvalidArgument naming the clock, without its message, and writes nothing', async () => {
+    const { kp, path } = await newKeystore();
+    await kp.createKey({ name: 'k', spec: 'AES_256' }, o);
+    const before = sha256(await readFile(path));
+    const clock = () => {
+      throw new Error('clock broke: s3cr3t');
+    };
+    const user = await open({ path, clock }); // an existing file: the clock is first read on use
+    for (const attempt of [
+      () => user.encrypt({ uri: user.keyUri('k') }, new Uint8Array(1), {}, o),
+      () => user.createKey({ name: 'k2', spec: 'AES_256' }, o),
+      () =>
+        openLocalKeystore({
+          path: `${path}.new`,
+          passphrase: PASSPHRASE,
+          kdf: FAST_KDF,
+          create: true,
+          clock,
+        }),
+    ]) {
+      const error = await attempt().catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('clock') });
+      expect(String((error as Error).message)).not.toContain('s3cr3t');
+    }
+    expect(sha256(await readFile(path))).toBe(before);
+    expect(await readdir(dirname(path))).toEqual([basename(path)]);
   });
 });
 
