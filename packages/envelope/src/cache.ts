@@ -36,10 +36,14 @@ interface Entry {
   bytes: number;
 }
 
+/**
+ * A positive integer. Fractions are refused: `maxEntries: 0.5` evicted every entry as it was
+ * inserted, and every seal then refilled without end (one provider call after another).
+ */
 function positive(name: string, v: number | undefined, fallback: number): number {
   if (v === undefined) return fallback;
-  if (!(typeof v === 'number' && v > 0 && Number.isFinite(v))) {
-    throw new KeyportError('InvalidArgument', `${name} must be a positive number`);
+  if (!(typeof v === 'number' && Number.isSafeInteger(v) && v > 0)) {
+    throw new KeyportError('InvalidArgument', `${name} must be a positive integer`);
   }
   return v;
 }
@@ -56,6 +60,9 @@ export class DataKeyCache {
   private newest: string | undefined;
 
   constructor(options: DataKeyCacheOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new KeyportError('InvalidArgument', 'DataKeyCache needs options: { maxAgeMs, ... }');
+    }
     this.maxAgeMs = positive('maxAgeMs', options.maxAgeMs ?? -1, 0);
     this.maxMessages = positive('maxMessages', options.maxMessages, 2 ** 32);
     this.maxBytes = positive('maxBytes', options.maxBytes, Number.MAX_SAFE_INTEGER);

@@ -5,14 +5,21 @@
  * read chunk by chunk with `take`).
  */
 import { invalidCiphertext } from './bytes.js';
+import { nextOrAbort } from './options.js';
 
 export class ChunkQueue {
   private chunks: Uint8Array[] = [];
   private total = 0;
   private done = false;
   private readonly it: AsyncIterator<Uint8Array>;
+  /** Set when an abort left a `next()` of the source unanswered (see `close`). */
+  private abandoned = false;
 
-  constructor(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+  /** With `signal`, a wait for the source's next chunk ends (Aborted) as soon as it fires. */
+  constructor(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    private readonly signal?: AbortSignal,
+  ) {
     this.it =
       Symbol.asyncIterator in source
         ? (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
@@ -27,7 +34,16 @@ export class ChunkQueue {
   async pull(): Promise<boolean> {
     if (this.done) return false;
     for (;;) {
-      const r = await this.it.next();
+      let r: IteratorResult<Uint8Array>;
+      if (this.signal === undefined) r = await this.it.next();
+      else {
+        try {
+          r = await nextOrAbort(this.it, this.signal);
+        } catch (e) {
+          this.abandoned = true;
+          throw e;
+        }
+      }
       if (r.done) {
         this.done = true;
         return false;
@@ -121,10 +137,15 @@ export class ChunkQueue {
   }
 
   async close(): Promise<void> {
-    if (!this.done) {
-      this.done = true;
-      await this.it.return?.();
+    if (this.done) return;
+    this.done = true;
+    if (this.abandoned) {
+      // An async generator answers return() only after its pending next(): a source that
+      // stalled (the reason the caller aborted) would hang the close forever. Ask, don't wait.
+      Promise.resolve(this.it.return?.()).catch(() => undefined);
+      return;
     }
+    await this.it.return?.();
   }
 }
 

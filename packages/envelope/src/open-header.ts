@@ -13,6 +13,7 @@ import { type ParsedHeader, parseHeader } from './header.js';
 import { deriveKeys, verifyCommitment, zeroDataKey } from './kdf.js';
 import { type OpenLimits, type ResolvedLimits, resolveLimits } from './limits.js';
 import { decryptDataKey, type TrustEntry, toTrusted } from './materials.js';
+import { checkAborted, listOption } from './options.js';
 import { type Recipient, recipientEnv } from './recipients/recipient.js';
 import { verificationKeyFromContext } from './signing.js';
 import { PUBLIC_KEY_CONTEXT_KEY } from './suites.js';
@@ -97,10 +98,14 @@ export async function readVerifiedHeader(
   if (!Array.isArray(options.trust) || options.trust.length === 0) {
     throw new KeyportError('InvalidArgument', 'open needs `trust`: the recipients or key URIs it may use');
   }
-  const trusted = options.trust.map(toTrusted);
+  const trusted = listOption(options.trust, 'trust', toTrusted);
   const limits = resolveLimits(options);
   const env = recipientEnv(options);
+  checkAborted(options.signal);
   const header = await readHeader(queue, limits);
+  // Raw recipients never see the signal: an abort while the header arrived stops here, before
+  // any key is unwrapped.
+  checkAborted(options.signal);
   if (options.requireCommitment === true && !header.suite.commitment) {
     throw invalidCiphertext('the message uses a non-committing algorithm suite');
   }
@@ -137,8 +142,9 @@ export async function readVerifiedHeader(
     got = await options.cache.acquire(openCacheKey(header, trusted), 0, fill, use);
   }
   const { derived, dataKey } = got;
-  verifyCommitment(header.suite, derived, header.suiteData);
   try {
+    checkAborted(options.signal);
+    verifyCommitment(header.suite, derived, header.suiteData);
     gcmOpen(
       derived.key,
       header.headerIv,

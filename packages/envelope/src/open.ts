@@ -24,6 +24,7 @@ import { SEQUENCE_END } from './frames.js';
 import { CONTENT_FRAMED, type ParsedHeader } from './header.js';
 import type { ResolvedLimits } from './limits.js';
 import { type OpenOptions, readVerifiedHeader, type VerifiedHeader } from './open-header.js';
+import { checkAborted, checkSource, OPEN_OPTION_NAMES, readOptions } from './options.js';
 import {
   openFramesParallel,
   resolveConcurrency,
@@ -108,7 +109,7 @@ async function decryptContent(
   let done = 0;
   try {
     while (done < length) {
-      s.signal?.throwIfAborted();
+      checkAborted(s.signal);
       const max = Math.min(length - done, GCM_SLICE);
       // Buffered bytes are taken without a promise round trip per slice.
       const piece = queue.length > 0 ? queue.peekBuffered(max) : await queue.peekSome(max);
@@ -172,7 +173,7 @@ async function* framedBody(s: BodyState): AsyncGenerator<Uint8Array> {
     return;
   }
   for (let expected = 1; ; expected++) {
-    s.signal?.throwIfAborted();
+    checkAborted(s.signal);
     const { seq, final, iv, length } = await readFramePrefix(s, expected);
     const aad = bodyAad(s.header.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
     yield* await decryptContent(s, iv, aad, length, `frame ${seq}`);
@@ -193,7 +194,7 @@ async function* framedBodyInFlight(s: BodyState, window: number): AsyncGenerator
   const inFlight: Promise<Uint8Array[]>[] = [];
   /** Reads and checks the next frame and starts its decryption; false after the final frame. */
   const readNext = async (expected: number): Promise<boolean> => {
-    s.signal?.throwIfAborted();
+    checkAborted(s.signal);
     const { seq, final, iv, length } = await readFramePrefix(s, expected);
     await queue.need(length + 16);
     const aad = bodyAad(header.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
@@ -294,9 +295,11 @@ async function* openBody(
 /** The body of `openStream`. */
 async function* openChunks(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  options: StreamOpenOptions,
+  given: StreamOpenOptions,
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const queue = new ChunkQueue(source);
+  const options = readOptions<StreamOpenOptions>(given, 'open options', OPEN_OPTION_NAMES);
+  checkSource(source);
+  const queue = new ChunkQueue(source, options.signal);
   try {
     const concurrency = streamConcurrency(options.concurrency);
     const v = await readVerifiedHeader(queue, options);
@@ -358,8 +361,10 @@ async function openFramedInParallel(
 }
 
 /** Opens a whole message; returns nothing unless every tag (and the signature) verifies. */
-export async function openEnvelope(message: Uint8Array, options: OpenOptions): Promise<OpenResult> {
+export async function openEnvelope(message: Uint8Array, given: OpenOptions): Promise<OpenResult> {
   if (!(message instanceof Uint8Array)) throw invalidCiphertext('the message must be a Uint8Array');
+  // onHeader is a stream option; openEnvelope never calls it.
+  const options = readOptions<OpenOptions>(given, 'open options', OPEN_OPTION_NAMES);
   if (!keyportTracingActive()) return openWhole(message, options);
   return withKeyportSpan('keyport envelope.open', { 'keyport.envelope.bytes': message.length }, () =>
     openWhole(message, options),

@@ -19,6 +19,7 @@ import { CONTENT_FRAMED, type EncryptedDataKey, type ParsedHeader, serializeHead
 import type { ResolvedLimits } from './limits.js';
 import { type RecipientLike, type TrustEntry, toRecipient, toTrusted } from './materials.js';
 import { type OpenOptions, readVerifiedHeader } from './open-header.js';
+import { checkAborted, checkSource, listOption, REWRAP_OPTION_NAMES, readOptions } from './options.js';
 import { AWS_KMS_PROVIDER_ID, kmsRecipient } from './recipients/kms.js';
 import { type Recipient, recipientEnv } from './recipients/recipient.js';
 import { generateSigningKey, newSigner, newVerifier, verificationKeyFromContext } from './signing.js';
@@ -94,9 +95,11 @@ function rewrapperFor(edk: EncryptedDataKey, candidates: readonly Recipient[]): 
 /** Rewraps a message arriving as chunks; yields the new message. */
 export async function* rewrapStream(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  options: RewrapOptions,
+  given: RewrapOptions,
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const queue = new ChunkQueue(source);
+  const options = readOptions<RewrapOptions>(given, 'rewrap options', REWRAP_OPTION_NAMES);
+  checkSource(source);
+  const queue = new ChunkQueue(source, options.signal);
   try {
     const v = await readVerifiedHeader(queue, options, true);
     const dataKey = v.dataKey as Uint8Array;
@@ -109,8 +112,8 @@ export async function* rewrapStream(
         );
       }
       const env = recipientEnv(options);
-      const removers = (options.remove ?? []).map(toTrusted);
-      const adders = (options.add ?? []).map(toRecipient);
+      const removers = listOption(options.remove ?? [], 'remove', toTrusted);
+      const adders = listOption(options.add ?? [], 'add', toRecipient);
       const kept = h.encryptedDataKeys.filter((e) => !removers.some((r) => r.matches(e)));
       const signingKey = h.suite.signed ? generateSigningKey() : undefined;
       const context =
@@ -141,6 +144,7 @@ export async function* rewrapStream(
       dataKey.fill(0);
       yield header;
       for await (const frame of bodyBytes(queue, h, v.limits)) {
+        checkAborted(options.signal);
         oldVerifier?.update(frame);
         signer?.update(frame);
         yield frame;

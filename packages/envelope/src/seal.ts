@@ -30,6 +30,7 @@ import {
   toRecipient,
 } from './materials.js';
 import { newMessageId } from './message-id.js';
+import { checkAborted, listOption, readOptions, SEAL_OPTION_NAMES } from './options.js';
 import { resolveConcurrency, sealFramesParallel, worthParallel } from './parallel.js';
 import { recipientEnv } from './recipients/recipient.js';
 import { newSigner, type SigningKey } from './signing.js';
@@ -156,12 +157,13 @@ export function prepareSeal(
   const suite = suiteForSeal(options.suite);
   const frameLength = checkFrameLength(options.frameLength);
   const callerContext = checkCallerContext(options.context);
-  const recipients = (options.recipients ?? []).map(toRecipient);
+  const recipients = listOption(options.recipients ?? [], 'recipients', toRecipient);
   const source = options.dataKeySource ?? 'auto';
   if (source !== 'auto' && source !== 'first-recipient' && source !== 'local') {
     throw new KeyportError('InvalidArgument', "dataKeySource must be 'auto', 'first-recipient' or 'local'");
   }
   const env = recipientEnv(options);
+  checkAborted(options.signal);
   const fill = () => getEncryptionMaterials(suite, recipients, callerContext, env, source);
   const messageId = newMessageId(suite.messageIdLength);
 
@@ -296,11 +298,18 @@ function sealPrepared(session: SealSession, plaintext: Uint8Array, concurrency: 
  * promise is all a small seal pays (an async function's machinery measured ~1 us of a 1 KiB
  * cached seal's ~23). Errors still arrive as a rejected promise, never as a throw.
  */
-function sealWhole(plaintext: Uint8Array, options: SealOptions): Promise<Uint8Array> {
+function sealWhole(plaintext: Uint8Array, given: SealOptions): Promise<Uint8Array> {
   try {
+    const options = readOptions<SealOptions>(given, 'seal options', SEAL_OPTION_NAMES);
     const concurrency = resolveConcurrency(options.concurrency);
     const prepared = prepareSeal(options, plaintext.length);
-    if (prepared instanceof Promise) return prepared.then((s) => sealPrepared(s, plaintext, concurrency));
+    if (prepared instanceof Promise) {
+      return prepared.then((s) => {
+        // Raw recipients never see the signal: an abort while the materials came stops here.
+        checkAborted(options.signal);
+        return sealPrepared(s, plaintext, concurrency);
+      });
+    }
     return Promise.resolve(sealPrepared(prepared, plaintext, concurrency));
   } catch (error) {
     return Promise.reject(error);

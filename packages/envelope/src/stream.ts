@@ -5,6 +5,7 @@
 import { Duplex } from 'node:stream';
 import { KeyportError } from '@keyport/core';
 import { openStream, type StreamOpenOptions } from './open.js';
+import { checkAborted, checkSource, nextOrAbort, readOptions, SEAL_OPTION_NAMES } from './options.js';
 import { streamConcurrency, streamWindow } from './parallel.js';
 import { footer, prepareSeal, type SealOptions, type SealSession } from './seal.js';
 import { streamFrameRunner } from './stream-workers.js';
@@ -142,6 +143,45 @@ async function* sealFramesInFlight(
   if (foot.length > 0) yield foot;
 }
 
+/**
+ * The source, failing with Aborted once `signal` fires: between chunks, and while waiting for
+ * one (a stalled source must not outlive the caller's abort). A source left with an unanswered
+ * `next()` is asked to end without waiting (an async generator answers only after that `next`).
+ */
+async function* abortable(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  const it =
+    Symbol.asyncIterator in source
+      ? (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
+      : (source as Iterable<Uint8Array>)[Symbol.iterator]();
+  let finished = false;
+  let abandoned = false;
+  try {
+    for (;;) {
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = await nextOrAbort(it, signal);
+      } catch (e) {
+        abandoned = true;
+        throw e;
+      }
+      if (r.done === true) {
+        finished = true;
+        return;
+      }
+      yield r.value;
+      checkAborted(signal);
+    }
+  } finally {
+    if (!finished) {
+      const ended = Promise.resolve(it.return?.()).catch(() => undefined);
+      if (!abandoned) await ended;
+    }
+  }
+}
+
 /** Fails when the plaintext is not exactly the declared length (the cache was charged for it). */
 async function* exactly(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
@@ -161,15 +201,19 @@ async function* exactly(
 /** Seals chunks as they come (an async iterable or a Node Readable). */
 export async function* sealStream(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  options: SealOptions,
+  given: SealOptions,
 ): AsyncGenerator<Uint8Array, void, undefined> {
+  const options = readOptions<SealOptions>(given, 'seal options', SEAL_OPTION_NAMES);
+  checkSource(source);
   const length = options.plaintextLength;
   if (length !== undefined && !(Number.isSafeInteger(length) && length >= 0)) {
     throw new KeyportError('InvalidArgument', 'plaintextLength must be a non-negative integer');
   }
   const concurrency = streamConcurrency(options.concurrency);
   const session = await prepareSeal(options, length);
-  yield* sealFrames(session, length === undefined ? source : exactly(source, length), concurrency);
+  const signal = options.signal;
+  const input = signal === undefined ? source : abortable(source, signal);
+  yield* sealFrames(session, length === undefined ? input : exactly(input, length), concurrency);
 }
 
 /** A Node Duplex: write plaintext, read the sealed message. */

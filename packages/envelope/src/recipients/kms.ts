@@ -24,8 +24,10 @@ import type { GeneratedDataKey, Recipient, RecipientEnv } from './recipient.js';
 export const AWS_KMS_PROVIDER_ID = 'aws-kms';
 const KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/[A-Za-z0-9-]+$/;
 
-function needKeys(env: RecipientEnv): KeyOperations {
-  if (env.keys === undefined) {
+function needKeys(env: RecipientEnv, method: 'generateDataKey' | 'encrypt' | 'decrypt'): KeyOperations {
+  // `keys: {}` (or a client of another shape) is the caller's mistake: InvalidArgument, not a
+  // TypeError from the call below.
+  if (env.keys === undefined || typeof env.keys[method] !== 'function') {
     throw new KeyportError('InvalidArgument', 'KMS recipients need `keys` (a KeyOperations, e.g. Keyport)');
   }
   return env.keys;
@@ -85,12 +87,15 @@ export function kmsRecipient(uri: string): Recipient {
     id: `${providerId}:${aws ? (arn ?? uri) : uri}`,
     async generate(length, context, env): Promise<GeneratedDataKey> {
       if (aws && arn === undefined) edkFor(new Uint8Array(0), undefined);
-      const r = await needKeys(env).generateDataKey(uri, { ...callOptions(context, env), bytes: length });
+      const r = await needKeys(env, 'generateDataKey').generateDataKey(uri, {
+        ...callOptions(context, env),
+        bytes: length,
+      });
       return { dataKey: checkDataKey(r.plaintext, uri), edk: edkFor(r.wrapped, r.keyVersion) };
     },
     async wrap(dataKey, context, env): Promise<EncryptedDataKey> {
       if (aws && arn === undefined) edkFor(new Uint8Array(0), undefined);
-      const r = await needKeys(env).encrypt(uri, dataKey, callOptions(context, env));
+      const r = await needKeys(env, 'encrypt').encrypt(uri, dataKey, callOptions(context, env));
       return edkFor(r.ciphertext, r.keyVersion);
     },
     matches(edk): boolean {
@@ -112,7 +117,7 @@ export function kmsRecipient(uri: string): Recipient {
     async unwrap(edk, context, env): Promise<Uint8Array> {
       // aws-kms: call the trusted URI (it may carry ?endpoint=); others: the exact version.
       const target = aws ? uri : utf8Decode(edk.providerInfo);
-      const r = await needKeys(env).decrypt(target, edk.ciphertext, callOptions(context, env));
+      const r = await needKeys(env, 'decrypt').decrypt(target, edk.ciphertext, callOptions(context, env));
       return checkDataKey(r.plaintext, target);
     },
   };

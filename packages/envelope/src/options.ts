@@ -1,0 +1,160 @@
+/**
+ * The options of every public call, read once and checked before any work. A careless or
+ * hostile caller's options must give a typed `InvalidArgument`, never a `TypeError` from deep
+ * inside (null options, `recipients` given as a string, an array with holes) nor a silently
+ * ignored value (`requireCommitment: 'yes'` enforcing nothing, `signal: {}` aborting nothing).
+ * Each option is read exactly once into a snapshot, so a getter cannot answer differently to
+ * the check and to the use, and a getter that throws becomes an `InvalidArgument`.
+ */
+import { KeyportError } from '@keyport/core';
+import { DataKeyCache } from './cache.js';
+
+function bad(message: string): KeyportError {
+  return new KeyportError('InvalidArgument', message, { retryable: false });
+}
+
+/**
+ * A snapshot of `names` read from `value` (own or inherited, as JavaScript reads options):
+ * later reads see exactly what was checked, and nothing else of `value`.
+ */
+export function readOptions<T extends object>(value: unknown, what: string, names: readonly string[]): T {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw bad(`${what} must be an options object`);
+  }
+  // A literal, not Object.create(null): none of the names is an Object.prototype member, and
+  // a literal keeps fast properties for the reads that follow on every seal and open.
+  const out: Record<string, unknown> = {};
+  for (const name of names) {
+    let v: unknown;
+    try {
+      v = (value as Record<string, unknown>)[name];
+    } catch {
+      // The caller's own error is left out: it is not ours to pass on, and may say anything.
+      throw bad(`${what}: reading ${name} threw`);
+    }
+    if (v !== undefined) out[name] = v;
+  }
+  checkCommon(out, what);
+  return out as T;
+}
+
+/** Options every call shares, whose wrong type would otherwise be ignored or fail late. */
+function checkCommon(o: Record<string, unknown>, what: string): void {
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw bad(`${what}: signal must be an AbortSignal`);
+  }
+  if (o.cache !== undefined && !(o.cache instanceof DataKeyCache)) {
+    throw bad(`${what}: cache must be a DataKeyCache`);
+  }
+  if (o.keys !== undefined && (typeof o.keys !== 'object' || o.keys === null)) {
+    throw bad(`${what}: keys must be a KeyOperations (e.g. a Keyport client)`);
+  }
+  if (o.requireCommitment !== undefined && typeof o.requireCommitment !== 'boolean') {
+    throw bad(`${what}: requireCommitment must be a boolean`);
+  }
+  if (o.onHeader !== undefined && typeof o.onHeader !== 'function') {
+    throw bad(`${what}: onHeader must be a function`);
+  }
+}
+
+/**
+ * The entries of a list option, holes refused: `Array.prototype.map` skips holes and keeps
+ * them, so `[a, , b]` reached the recipients as `undefined` and failed as a TypeError.
+ */
+export function listOption<T, R>(value: unknown, name: string, each: (entry: T) => R): R[] {
+  if (!Array.isArray(value)) throw bad(`${name} must be an array`);
+  const out: R[] = [];
+  for (let i = 0; i < value.length; i++) {
+    if (!(i in value)) throw bad(`${name} has a hole at index ${i}`);
+    out.push(each(value[i] as T));
+  }
+  return out;
+}
+
+/** A source of chunks: an iterable or async iterable (a Node Readable is one). */
+export function checkSource(source: unknown): void {
+  const ok =
+    typeof source === 'object' &&
+    source !== null &&
+    (typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function' ||
+      typeof (source as Iterable<unknown>)[Symbol.iterator] === 'function');
+  if (!ok) throw bad('the source must be an iterable or async iterable of Uint8Array chunks');
+}
+
+/**
+ * Typed abort: `AbortSignal.throwIfAborted` throws the signal's reason, which is whatever the
+ * caller passed to `abort()` (a string, undefined, a DOMException), not a `KeyportError`.
+ */
+export function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) {
+    throw new KeyportError('Aborted', 'the operation was aborted', { retryable: false });
+  }
+}
+
+export const SEAL_OPTION_NAMES = [
+  'recipients',
+  'context',
+  'suite',
+  'frameLength',
+  'keys',
+  'cache',
+  'signal',
+  'timeoutMs',
+  'dataKeySource',
+  'plaintextLength',
+  'concurrency',
+] as const;
+
+export const OPEN_OPTION_NAMES = [
+  'trust',
+  'requiredContext',
+  'keys',
+  'cache',
+  'signal',
+  'timeoutMs',
+  'requireCommitment',
+  'concurrency',
+  'onHeader',
+  'maxEncryptedDataKeys',
+  'maxUnwrapAttempts',
+  'maxHeaderBytes',
+  'maxFrameLength',
+  'maxFrames',
+  'maxNonFramedBytes',
+] as const;
+
+export const REWRAP_OPTION_NAMES = [...OPEN_OPTION_NAMES, 'add', 'remove'] as const;
+
+/**
+ * The source's next result, or Aborted as soon as `signal` fires while waiting: a stalled
+ * source (a body that never ends, a peer that stopped sending) must not outlive the caller's
+ * abort. The pending `next()` is left to settle on its own; its result is dropped.
+ */
+export function nextOrAbort<T>(
+  it: AsyncIterator<T> | Iterator<T>,
+  signal: AbortSignal,
+): Promise<IteratorResult<T>> {
+  checkAborted(signal);
+  let next: Promise<IteratorResult<T>>;
+  try {
+    next = Promise.resolve(it.next());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      reject(new KeyportError('Aborted', 'the operation was aborted', { retryable: false }));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    next.then(
+      (r) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(r);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
