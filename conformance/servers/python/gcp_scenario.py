@@ -29,6 +29,7 @@ from google.iam.v1 import policy_pb2
 PROJECT_LOCATION = "projects/keyport-py/locations/europe-west1"
 PRINCIPAL_HEADER = "x-keyport-principal"
 REST_URL = None
+PQC = False
 
 
 def crc(data: bytes) -> int:
@@ -78,6 +79,39 @@ def issue_25_checks(client, ring: str, label: str) -> None:
                  f"{label}: unknown filter field")
 
 
+def pqc_checks(client, ring: str, label: str) -> None:
+    """Post-quantum keys (the server offers them on Node 24.7+; the test says so with KEYPORT_PQC=1):
+    encapsulate to the NIST_PQC public key with pyca/cryptography, Decapsulate, ML-DSA-65 over data."""
+    from cryptography.hazmat.primitives.asymmetric import mldsa, mlkem
+
+    invalid = exceptions.InvalidArgument if label == "grpc" else exceptions.BadRequest
+    kem = client.create_crypto_key(request={
+        "parent": ring, "crypto_key_id": "pqc-kem",
+        "crypto_key": {"purpose": kms.CryptoKey.CryptoKeyPurpose.KEY_ENCAPSULATION,
+                       "version_template": {"algorithm": kms.CryptoKeyVersion.CryptoKeyVersionAlgorithm.ML_KEM_768}}})
+    name = f"{kem.name}/cryptoKeyVersions/1"
+    pub = client.get_public_key(request={"name": name, "public_key_format": kms.PublicKey.PublicKeyFormat.NIST_PQC})
+    expect(pub.name == name and pub.public_key.crc32c_checksum == crc(pub.public_key.data), f"{label}: NIST_PQC public key")
+    expect_error(invalid, lambda: client.get_public_key(request={"name": name}), f"{label}: ML-KEM key without a format")
+    shared, ciphertext = mlkem.MLKEM768PublicKey.from_public_bytes(pub.public_key.data).encapsulate()
+    out = client.decapsulate(request={"name": name, "ciphertext": ciphertext, "ciphertext_crc32c": crc(ciphertext)})
+    expect(out.shared_secret == shared, f"{label}: decapsulated the secret pyca encapsulated")
+    expect(out.verified_ciphertext_crc32c and out.shared_secret_crc32c == crc(shared) and out.name == name,
+           f"{label}: decapsulate integrity fields")
+    expect_error(invalid, lambda: client.decapsulate(request={"name": name, "ciphertext": ciphertext[1:]}),
+                 f"{label}: short ciphertext")
+    dsa = client.create_crypto_key(request={
+        "parent": ring, "crypto_key_id": "pqc-dsa",
+        "crypto_key": {"purpose": kms.CryptoKey.CryptoKeyPurpose.ASYMMETRIC_SIGN,
+                       "version_template": {"algorithm": kms.CryptoKeyVersion.CryptoKeyVersionAlgorithm.PQ_SIGN_ML_DSA_65}}})
+    signer = f"{dsa.name}/cryptoKeyVersions/1"
+    raw = client.get_public_key(request={"name": signer, "public_key_format": kms.PublicKey.PublicKeyFormat.NIST_PQC})
+    data = b"signed by the test server, checked by pyca"
+    sig = client.asymmetric_sign(request={"name": signer, "data": data, "data_crc32c": crc(data)})
+    expect(sig.verified_data_crc32c and sig.signature_crc32c == crc(sig.signature), f"{label}: ML-DSA sign checksums")
+    mldsa.MLDSA65PublicKey.from_public_bytes(raw.public_key.data).verify(sig.signature, data)
+
+
 def rest_scenario(rest_url: str) -> None:
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
@@ -97,6 +131,8 @@ def rest_scenario(rest_url: str) -> None:
     expect(dec.plaintext == b"over rest", "rest: decrypt")
     expect_error(exceptions.NotFound, lambda: client.get_crypto_key(name=f"{ring.name}/cryptoKeys/absent"), "rest: missing key")
     issue_25_checks(client, ring.name, "rest")
+    if PQC:
+        pqc_checks(client, ring.name, "rest")
 
 
 def main(address: str) -> None:
@@ -267,6 +303,8 @@ def main(address: str) -> None:
     expect_error(exceptions.Aborted, lambda: client.set_iam_policy(request={"resource": sym.name, "policy": stale}), "stale etag")
 
     issue_25_checks(client, ring.name, "grpc")
+    if PQC:
+        pqc_checks(client, ring.name, "grpc")
     if REST_URL:
         rest_scenario(REST_URL)
     print("gcp scenario: all checks passed")
@@ -277,6 +315,7 @@ if __name__ == "__main__":
         sys.stderr.write("usage: gcp_scenario.py <host:port> [<rest url>]\n")
         sys.exit(2)
     REST_URL = sys.argv[2] if len(sys.argv) == 3 else None
+    PQC = os.environ.get("KEYPORT_PQC") == "1"
     try:
         main(sys.argv[1])
     except AssertionError as err:

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { algorithmSpec, pqcUnavailable } from '../src/gcp/algorithms.js';
 import { type CloudKmsServer, startCloudKmsServer } from '../src/gcp/index.js';
 
 // The second, independent client: Google's Python SDK (google-cloud-kms from PyPI, installed by
@@ -11,10 +12,14 @@ import { type CloudKmsServer, startCloudKmsServer } from '../src/gcp/index.js';
 // interpreter is a failure naming what is missing, never a skip.
 const python = process.env.KEYPORT_PYTHON ?? join(homedir(), '.cache', 'keyport', 'venv', 'bin', 'python');
 const scenario = fileURLToPath(new URL('../python/gcp_scenario.py', import.meta.url));
+const PQC =
+  algorithmSpec('ML_KEM_768') !== undefined && pqcUnavailable(algorithmSpec('ML_KEM_768')!) === undefined;
 
 function run(address: string, restUrl: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(python, [scenario, address, restUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Post-quantum checks run where the server (this Node) offers ML-KEM and ML-DSA.
+    const env = { ...process.env, KEYPORT_PQC: PQC ? '1' : '0' };
+    const child = spawn(python, [scenario, address, restUrl], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
