@@ -53,6 +53,19 @@ function startScript(script: string, args: string[], prefix: string) {
   return { ready, exited, kill: () => child.kill(), stdout: () => stdout };
 }
 
+type Started = ReturnType<typeof startScript>;
+
+/** Lets `workers` go at once (they wait for `startFile`) and waits for all of them to exit. */
+async function runTogether(workers: Started[], startFile: string): Promise<void> {
+  try {
+    await Promise.all(workers.map((w) => w.ready));
+    await writeFile(startFile, 'go');
+    await Promise.all(workers.map((w) => w.exited));
+  } finally {
+    for (const w of workers) w.kill();
+  }
+}
+
 describe('concurrent writers in separate processes', () => {
   beforeAll(async () => {
     ({ entry, dispose } = await compileWorkerBuild());
@@ -66,17 +79,10 @@ describe('concurrent writers in separate processes', () => {
     await kp.createKey({ name: 'existing', spec: 'AES_256' }, o);
     const startFile = `${path}.start`;
     const count = 15;
-    const workers = [
-      startWorker(path, 'alpha', count, startFile),
-      startWorker(path, 'beta', count, startFile),
-    ];
-    try {
-      await Promise.all(workers.map((w) => w.ready));
-      await writeFile(startFile, 'go');
-      await Promise.all(workers.map((w) => w.exited));
-    } finally {
-      for (const w of workers) w.kill();
-    }
+    await runTogether(
+      [startWorker(path, 'alpha', count, startFile), startWorker(path, 'beta', count, startFile)],
+      startFile,
+    );
     const names = (await collect(kp.listKeys(o))).map((k) => k.uri.split('#')[1]).sort();
     const expected = ['existing'];
     for (let i = 0; i < count; i++) expected.push(`alpha-${i}`, `beta-${i}`);
@@ -107,17 +113,10 @@ describe('concurrent writers in separate processes', () => {
     await symlink(path, link);
     const startFile = `${path}.start`;
     const count = 10;
-    const workers = [
-      startWorker(link, 'vialink', count, startFile),
-      startWorker(path, 'direct', count, startFile),
-    ];
-    try {
-      await Promise.all(workers.map((w) => w.ready));
-      await writeFile(startFile, 'go');
-      await Promise.all(workers.map((w) => w.exited));
-    } finally {
-      for (const w of workers) w.kill();
-    }
+    await runTogether(
+      [startWorker(link, 'vialink', count, startFile), startWorker(path, 'direct', count, startFile)],
+      startFile,
+    );
     expect((await lstat(link)).isSymbolicLink()).toBe(true);
     const expected: string[] = [];
     for (let i = 0; i < count; i++) expected.push(`vialink-${i}`, `direct-${i}`);
@@ -134,9 +133,7 @@ describe('concurrent writers in separate processes', () => {
       startScript('create-worker.mjs', [path, passphrase, principal, startFile], principal);
     // Same passphrase: both end up in one keystore, owned by whichever created it.
     const same = [run(PASSPHRASE, 'alice'), run(PASSPHRASE, 'bob')];
-    await Promise.all(same.map((w) => w.ready));
-    await writeFile(startFile, 'go');
-    await Promise.all(same.map((w) => w.exited));
+    await runTogether(same, startFile);
     const outcomes = same.map((w) => w.stdout().split('\n')[1]);
     const creator = (await open({ path })).principal;
     expect(['alice', 'bob']).toContain(creator);
@@ -157,9 +154,7 @@ describe('concurrent writers in separate processes', () => {
       startScript('create-worker.mjs', [path, 'passphrase one', 'owner', startFile], 'one'),
       startScript('create-worker.mjs', [path, 'passphrase two', 'owner', startFile], 'two'),
     ];
-    await Promise.all(workers.map((w) => w.ready));
-    await writeFile(startFile, 'go');
-    await Promise.all(workers.map((w) => w.exited));
+    await runTogether(workers, startFile);
     const outcomes = workers.map((w) => w.stdout().split('\n')[1]);
     expect([...outcomes].sort()).toEqual(['error AccessDenied', 'ok owner']);
     const winner = outcomes[0] === 'ok owner' ? 'passphrase one' : 'passphrase two';
