@@ -47,9 +47,17 @@ export function parseExpiry(value: string, now: Date = new Date()): Date {
   return d;
 }
 
-/** A whole number from 1 to `max` (default: any safe integer). */
+/**
+ * Decimal digits only: Number() would also take "0x10", "1e3", " 5" and "0b1", so a typo or a
+ * hex value would silently become some other count, deadline or number of days.
+ */
+export function decimalInt(value: string): number {
+  return /^[0-9]+$/.test(value) ? Number(value) : Number.NaN;
+}
+
+/** A whole number from 1 to `max` (default: any safe integer), written in decimal digits. */
 export function positiveInt(value: string, flag: string, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(value);
+  const n = decimalInt(value);
   if (!Number.isInteger(n) || n <= 0 || n > max) {
     throw usageError(
       max === Number.MAX_SAFE_INTEGER

@@ -6,6 +6,7 @@
 
 import { KeyportError, MAX_TIMER_MS } from '@keyport/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { decimalInt } from './args.js';
 import { findCliError } from './cli-errors.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerCapabilitiesCommand } from './commands/capabilities.js';
@@ -30,7 +31,7 @@ export type Handler = (session: Session, cmd: Command) => Promise<number | undef
 export type Act = (handler: Handler) => (...args: unknown[]) => Promise<void>;
 
 function parseTimeout(value: string): number {
-  const n = Number(value);
+  const n = decimalInt(value);
   // A Node timer's range: longer deadlines would fire at once.
   if (!Number.isInteger(n) || n <= 0 || n > MAX_TIMER_MS) {
     throw new InvalidArgumentError(`a whole number of milliseconds from 1 to ${MAX_TIMER_MS}`);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../src/index.js';
-import { localWorkspace, PASSPHRASE, runCli } from './support/cli.js';
+import { jsonError, localWorkspace, PASSPHRASE, runCli } from './support/cli.js';
 
 async function dirWith(name: string, text: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'keyport-cfg-'));
@@ -144,6 +144,75 @@ defaults: { recipients: ["local://k.kp#a"], jobs: 4 }
     });
     await writer;
     expect(viaPipe.code, viaPipe.stderr).toBe(0);
+  });
+
+  it('a config that repeats a key, nests without end or contains itself exits 2 naming the field', async () => {
+    const ws = await localWorkspace();
+    const listWith = async (name: string, text: string) => {
+      await writeFile(join(ws.dir, name), text);
+      return runCli(['--json', '-c', name, 'keys', 'list', 'local'], { cwd: ws.dir });
+    };
+    // JSON.parse keeps the last of two keys silently: the second "local" would replace the first.
+    for (const [text, field] of [
+      ['{"providers":{"local":{"keystore":"keys.kp"},"local":{"keystore":"other.kp"}}}', 'providers.local'],
+      ['{"providers":{"local":{"keystore":"keys.kp","keystore":"other.kp"}}}', 'providers.local.keystore'],
+      ['{"providers":{"local":{"keystore":"keys.kp"}},"__proto__":1,"__proto__":2}', '__proto__'],
+      [
+        '{"providers":{"local":{"keystore":"keys.kp"}},"defaults":{"recipients":[{"a":1},{"a":1,"a":2}]}}',
+        'defaults.recipients[1].a',
+      ],
+    ] as const) {
+      const r = await listWith('dup.json', text);
+      expect(r.code, text).toBe(2);
+      expect(jsonError(r.stderr).message, text).toContain(`${field}: given twice`);
+    }
+    // The same keys in different objects, or the same values twice, are not duplicates.
+    const fine = await listWith(
+      'fine.json',
+      '{"providers":{"local":{"keystore":"keys.kp"}},"defaults":{"recipients":["local://keys.kp#a","local://keys.kp#a"]}}',
+    );
+    expect(fine.code, fine.stderr).toBe(0);
+    // YAML refuses duplicates too (its parser's own message).
+    const yaml = await listWith(
+      'dup.yaml',
+      'providers:\n  local: { keystore: keys.kp }\n  local: { keystore: x }\n',
+    );
+    expect(yaml.code).toBe(2);
+    expect(jsonError(yaml.stderr).message).toMatch(/not valid YAML: Map keys must be unique/);
+    // A YAML alias inside its own anchor is a cycle; 300,000 levels of JSON arrays fit in 1 MiB.
+    // Both used to overflow the stack and exit 1 as an "Internal" failure.
+    const cyclic = await listWith('cycle.yaml', 'providers:\n  local: { keystore: keys.kp }\nx: &a [*a]\n');
+    expect(cyclic.code, cyclic.stderr).toBe(2);
+    expect(jsonError(cyclic.stderr).message).toContain('x[0]: contains itself');
+    const deep = await listWith(
+      'deep.json',
+      `{"providers":{"local":{"keystore":"keys.kp"}},"x":${'['.repeat(300_000)}${']'.repeat(300_000)}}`,
+    );
+    expect(deep.code, deep.stderr).toBe(2);
+    expect(jsonError(deep.stderr)).toMatchObject({ code: 'InvalidArgument', exitCode: 2 });
+    expect(jsonError(deep.stderr).message).toMatch(/deep\.json: x(\[0\])+: nested deeper than 32 levels/);
+  });
+
+  it('numeric flags take decimal digits only: hex, exponents, signs, NaN and empty values exit 2', async () => {
+    const ws = await localWorkspace();
+    // Number() reads "0x10" as 16 and "1e3" as 1000: a --days 0x10 would schedule a deletion in 16 days.
+    for (const bad of ['0x10', '1e3', '-1', 'NaN', '', ' 5', '+5', '1.5', '0b1', 'Infinity', '1e999']) {
+      const timeout = await runCli(['--timeout', bad, 'keys', 'list'], { cwd: ws.dir });
+      expect(timeout.code, `--timeout ${JSON.stringify(bad)}`).toBe(2);
+      for (const argv of [
+        ['keys', 'schedule-deletion', ws.uri('k'), '--days', bad],
+        ['keys', 'create', 'k2', '--rotation-days', bad],
+        ['encrypt', '-r', ws.uri('k'), '--frame-length', bad, '-o', 'x.enc'],
+        ['migrate', '--from', ws.uri('a'), '--to', ws.uri('b'), '--jobs', bad, '.'],
+      ]) {
+        const r = await runCli(['--json', ...argv], { cwd: ws.dir, stdin: 'x' });
+        expect(r.code, `${argv.join(' ')}`).toBe(2);
+        expect(jsonError(r.stderr).message).toMatch(/^--[a-z-]+ must be a (positive integer|whole number)/);
+      }
+    }
+    // Leading zeros are still decimal.
+    const ok = await runCli(['--timeout', '010000', 'keys', 'list'], { cwd: ws.dir });
+    expect(ok.code, ok.stderr).toBe(0);
   });
 
   it('bad flags are usage errors (exit 2); --help and --version exit 0', async () => {

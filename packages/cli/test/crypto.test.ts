@@ -109,6 +109,8 @@ describe('encrypt / decrypt / rewrap', () => {
     const other = await runCli(['decrypt', '-k', ws.uri('b')], { cwd, stdin: enc.stdoutBytes });
     expect(other.code).toBe(6);
     expect(other.stdout).toBe('');
+    // The README's promise: the error names the providers of the keys the message was sealed for.
+    expect(other.stderr).toMatch(/error InvalidCiphertext: .*the message names providers: "keyport:local"/);
     const both = await runCli(['decrypt', '-k', ws.uri('a'), '--trust-configured'], {
       cwd,
       stdin: enc.stdoutBytes,

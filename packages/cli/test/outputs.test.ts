@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -130,6 +130,80 @@ describe('output targets', () => {
       closeSync(fd);
     }
     expect(await readFile(p, 'utf8')).toBe('redirected');
+  });
+
+  it('a FIFO input whose output must be refused is refused at once, not after a writer comes', async () => {
+    const dir = join(ws.dir, 'fifo-in');
+    await mkdir(dir);
+    execFileSync('mkfifo', [join(dir, 'in.fifo')]);
+    await writeFile(join(dir, 'exists.enc'), 'keep');
+    // Nobody ever opens the FIFO for writing: opening it to read would wait forever (the old
+    // order: input opened first, output checked after), so the child is killed at its timeout.
+    for (const [argv, exit, kind] of [
+      [['in.fifo', '--in-place'], 11, 'NotARegularFile'],
+      [['in.fifo', '-o', 'exists.enc'], 12, 'FileExists'],
+    ] as const) {
+      const r = await spawnCli(
+        ['--json', '--config', '../keyport.config.json', 'encrypt', '-r', key, ...argv],
+        {
+          cwd: dir,
+          timeoutMs: 10_000,
+        },
+      );
+      expect(r.code, `${argv.join(' ')}: ${r.stderr}`).toBe(exit);
+      expect(errorOf(r.stderr).code).toBe(kind);
+    }
+    expect((await lstat(join(dir, 'in.fifo'))).isFIFO()).toBe(true);
+    expect(await readFile(join(dir, 'exists.enc'), 'utf8')).toBe('keep');
+    expect(await temps(dir)).toEqual([]);
+  });
+
+  it('processes racing for one output: one new file wins whole, each other exits 12, no temp left', async () => {
+    const dir = await mkdtemp(join(ws.dir, 'race-'));
+    const plain = Buffer.alloc(3 * 1024 * 1024, 5);
+    await writeFile(join(dir, 'p.txt'), plain);
+    const racers = (extra: string[]) =>
+      Promise.all(
+        Array.from({ length: 4 }, () =>
+          spawnCli(
+            [
+              '--json',
+              '--config',
+              '../keyport.config.json',
+              'encrypt',
+              'p.txt',
+              '-o',
+              'out.enc',
+              '-r',
+              key,
+              ...extra,
+            ],
+            { cwd: dir },
+          ),
+        ),
+      );
+    const opens = async () => {
+      const r = await runCli(['--config', '../keyport.config.json', 'decrypt', 'out.enc', '-k', key], {
+        cwd: dir,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdoutBytes.equals(plain)).toBe(true);
+    };
+    // No --force: link(2) publishes at most one; the others find it there (before or after writing).
+    const fresh = await racers([]);
+    expect(fresh.filter((r) => r.code === 0)).toHaveLength(1);
+    for (const r of fresh.filter((x) => x.code !== 0)) {
+      expect(r.code, r.stderr).toBe(12);
+      expect(errorOf(r.stderr).code).toBe('FileExists');
+    }
+    await opens();
+    // --force: every winner replaced a whole file; a racer that saw its target replaced under it
+    // refuses (exit 12) rather than clobber a file it did not check.
+    const forced = await racers(['--force']);
+    expect(forced.some((r) => r.code === 0)).toBe(true);
+    for (const r of forced) expect([0, 12], r.stderr).toContain(r.code);
+    await opens();
+    expect(await temps(dir)).toEqual([]);
   });
 
   it('"-o -" writes to stdout', async () => {

@@ -113,6 +113,35 @@ describe('a signal stops a command mid-way: exit 130 / 143, no temp, no output',
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('SIGINT twice while --force replaces an output: the old file stays whole, no temp, no plaintext', async () => {
+    const dir = await mkdtemp(join(ws.dir, 'twice-'));
+    await writeFile(join(dir, 'plain.out'), 'the previous output');
+    const c = start(dir, [
+      '--config',
+      '../keyport.config.json',
+      'decrypt',
+      '-k',
+      key,
+      '-o',
+      'plain.out',
+      '--force',
+    ]);
+    c.child.stdin?.write(sealed.subarray(0, 2.5 * 1024 * 1024));
+    await waitFor(async () => {
+      const temp = (await tempsIn(dir))[0];
+      return temp !== undefined && (await stat(join(dir, temp)).catch(() => undefined))?.size !== 0;
+    });
+    // The second one lands while the first is being handled, or after the exit: either way the
+    // process ends by SIGINT (130, or the signal itself) and removed its temp first.
+    c.child.kill('SIGINT');
+    c.child.kill('SIGINT');
+    const r = await c.exited;
+    if (r.signal === null) expect(r.code, r.stderr).toBe(130);
+    else expect(r.signal, r.stderr).toBe('SIGINT');
+    expect(await readdir(dir)).toEqual(['plain.out']);
+    expect(await readFile(join(dir, 'plain.out'), 'utf8')).toBe('the previous output');
+  });
+
   it('migrate + SIGINT exits 130 with no temp and a whole journal; the next run finishes', async () => {
     const m = await localWorkspace();
     for (const n of ['a', 'b']) await runCli(['keys', 'create', n], { cwd: m.dir });
@@ -266,5 +295,14 @@ describe('SIGKILL: nothing can clean up, and the README says what is left', () =
     expect(held.length).toBeGreaterThan(0);
     expect(held.length).toBeLessThan(plaintext.length);
     expect(held.equals(plaintext.subarray(0, held.length))).toBe(true);
+    // The rerun is not in its way: a temp of its own, the target written whole; the killed run's
+    // temp stays for the user to remove, as the README says.
+    const rerun = await runCli(
+      ['--config', '../keyport.config.json', 'decrypt', 'p.enc', '-k', key, '-o', 'plain.out'],
+      { cwd: dir },
+    );
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect((await readFile(join(dir, 'plain.out'))).equals(plaintext)).toBe(true);
+    expect((await tempsIn(dir)).sort()).toEqual([left[0]]);
   });
 });

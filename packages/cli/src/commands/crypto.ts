@@ -4,6 +4,8 @@
  * written to a temp file, fsynced and renamed: a failure leaves no partial file. On stdout,
  * decrypt releases each frame once its tag verifies; a failure mid-way exits non-zero.
  */
+
+import { stat } from 'node:fs/promises';
 import { contextKeys, type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
 import {
   DEFAULT_LIMITS,
@@ -62,6 +64,17 @@ async function withOutput(
   o: OutputFlags,
   produce: (input: OpenedInput) => AsyncIterable<Uint8Array>,
 ): Promise<number> {
+  // Opening a FIFO (or a device) may block until a writer comes, so one whose output can only
+  // be refused (--in-place on the FIFO itself, an existing -o without --force) would hang: the
+  // output is checked first, against the input's stat(2), which does not block. Checked again
+  // below with the opened input's identity. A missing or unreadable input is reported when it
+  // is opened, as for regular files.
+  if (outPath !== undefined && !isStd(inPath)) {
+    const inputStat = await stat(s.path(inPath as string)).catch(() => undefined);
+    if (inputStat !== undefined && !inputStat.isFile() && !inputStat.isDirectory()) {
+      await checkOutput(outPath, { force: o.force, inPlace: o.inPlace, input: inputStat });
+    }
+  }
   const input = await openInput(s, inPath);
   try {
     const fileOptions = {

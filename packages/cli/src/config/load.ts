@@ -48,18 +48,39 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
     .join('; ');
 }
 
-/** Literal secrets anywhere in the file are refused, naming where they belong instead. */
-function findLiteralSecret(value: unknown, path: PropertyKey[]): string | undefined {
+/**
+ * How deep a config may nest. A real one nests four levels; a deeper one (or a YAML alias inside
+ * its own anchor, `a: &a [*a]`, which makes a cycle) would overflow the stack of the walk below
+ * and surface as an "Internal" failure instead of the config error it is.
+ */
+const MAX_CONFIG_DEPTH = 32;
+
+/**
+ * Literal secrets anywhere in the file are refused, naming where they belong instead; so are a
+ * structure nested deeper than MAX_CONFIG_DEPTH and one that contains itself.
+ */
+function findLiteralSecret(
+  value: unknown,
+  path: PropertyKey[],
+  ancestors: ReadonlySet<object> = new Set(),
+): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
-  for (const [k, v] of Object.entries(value)) {
-    const where = Object.hasOwn(FORBIDDEN_SECRET_FIELDS, k) ? FORBIDDEN_SECRET_FIELDS[k] : undefined;
+  if (ancestors.has(value))
+    return `${formatPath(path)}: contains itself (a YAML alias inside its own anchor)`;
+  if (path.length >= MAX_CONFIG_DEPTH)
+    return `${formatPath(path)}: nested deeper than ${MAX_CONFIG_DEPTH} levels`;
+  const inside = new Set(ancestors).add(value);
+  for (const [key, v] of Object.entries(value)) {
+    // Array elements are named by index in paths (`defaults.recipients[0]`).
+    const k: PropertyKey = Array.isArray(value) ? Number(key) : key;
+    const where = Object.hasOwn(FORBIDDEN_SECRET_FIELDS, key) ? FORBIDDEN_SECRET_FIELDS[key] : undefined;
     // pkcs11.token is the token's label, not a secret.
     const parent = String(path.at(-1) ?? '');
-    const isTokenLabel = k === 'token' && (parent === 'pkcs11' || parent.startsWith('pkcs11+'));
+    const isTokenLabel = key === 'token' && (parent === 'pkcs11' || parent.startsWith('pkcs11+'));
     if (where !== undefined && !isTokenLabel) {
       return `${formatPath([...path, k])}: secrets never go in the config file; use ${where}`;
     }
-    const inner = findLiteralSecret(v, [...path, k]);
+    const inner = findLiteralSecret(v, [...path, k], inside);
     if (inner !== undefined) return inner;
   }
   return undefined;
@@ -83,16 +104,63 @@ function parseYaml(text: string): unknown {
   return yaml.parse(text);
 }
 
+/**
+ * The first key given twice in one object of a JSON text already known to be valid, as a field
+ * path. JSON.parse keeps the last silently (a second `"local"` entry would replace the first
+ * unseen), while the YAML parser refuses duplicates: both now refuse them.
+ */
+export function duplicateJsonKey(text: string): string | undefined {
+  // One frame per open object or array: its keys so far (objects), its element count (arrays),
+  // and its own key or index in its parent, for the path of a duplicate.
+  const frames: Array<{ keys: Set<string> | undefined; index: number; name: PropertyKey }> = [];
+  let expectKey = false;
+  let lastKey = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = frames.at(-1);
+      if (expectKey && top?.keys !== undefined) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) return formatPath([...frames.slice(1).map((f) => f.name), key]);
+        top.keys.add(key);
+        lastKey = key;
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      const parent = frames.at(-1);
+      const name = parent === undefined ? '' : parent.keys !== undefined ? lastKey : parent.index;
+      frames.push({ keys: c === '{' ? new Set() : undefined, index: 0, name });
+      expectKey = c === '{';
+    } else if (c === '}' || c === ']') {
+      frames.pop();
+    } else if (c === ',') {
+      const top = frames.at(-1);
+      if (top !== undefined) {
+        top.index++;
+        expectKey = top.keys !== undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
 export function parseConfigText(text: string, path: string): KeyportConfig {
   let raw: unknown;
+  const isJson = path.endsWith('.json');
   try {
-    raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    raw = isJson ? JSON.parse(text) : parseYaml(text);
   } catch (e) {
     const what = e instanceof Error ? e.message.split('\n')[0] : 'unreadable';
-    throw configError(path, `not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${what}`);
+    throw configError(path, `not valid ${isJson ? 'JSON' : 'YAML'}: ${what}`);
   }
+  // The bounded walk first: it refuses a structure too deep for the checks after it.
   const secret = findLiteralSecret(raw, []);
   if (secret !== undefined) throw configError(path, secret);
+  const duplicate = isJson ? duplicateJsonKey(text) : undefined;
+  if (duplicate !== undefined) throw configError(path, `${duplicate}: given twice (keep one)`);
   const unknown = unknownProviderKey(raw);
   if (unknown !== undefined) throw configError(path, unknown);
   const parsed = configSchema.safeParse(raw);
