@@ -6,7 +6,18 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,6 +110,12 @@ describe('output targets', () => {
     // A hard link to the input is the input too.
     execFileSync('ln', [p, join(ws.dir, 'hard.txt')]);
     expect((await encrypt(['same.txt', '-o', 'hard.txt', '--force'])).code).toBe(12);
+    // In place, the other link would keep the plaintext: refused while it exists.
+    const linked = await encrypt(['same.txt', '--in-place']);
+    expect(linked.code).toBe(12);
+    expect(errorOf(linked.stderr).message).toMatch(/1 other hard link/);
+    expect(await readFile(p, 'utf8')).toBe('the same file');
+    await rm(join(ws.dir, 'hard.txt'));
 
     const inPlace = await encrypt(['same.txt', '--in-place']);
     expect(inPlace.code, inPlace.stderr).toBe(0);

@@ -75,6 +75,15 @@ export async function checkOutput(path: string, o: OutputOptions): Promise<Stats
       { path },
     );
   }
+  if (isInput && o.inPlace === true && st.nlink > 1) {
+    // The rename replaces this name only: every other hard link would keep the old contents —
+    // the plaintext after `encrypt`, a message still open to removed recipients after `rewrap`.
+    throw new CliError(
+      'FileExists',
+      `refusing to replace ${quotePath(path)} in place: ${st.nlink - 1} other hard link(s) to it would keep the old contents (remove them, or write with -o)`,
+      { path },
+    );
+  }
   if (!isInput && o.inPlace === true) {
     throw new CliError('FileExists', `--in-place writes the input file, not ${quotePath(path)}`, { path });
   }
