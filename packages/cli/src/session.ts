@@ -8,13 +8,13 @@ import {
   type AuditSink,
   JsonlAuditSink,
   Keyport,
-  KeyportError,
   loadOrCreateAuditKey,
   takeSecretBytes,
 } from '@keyport/core';
+import { fileError } from './cli-errors.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { usageError } from './errors.js';
-import { readBounded, readFailure } from './files/read-bounded.js';
+import { FileTooLarge, readBounded, readFailure } from './files/read-bounded.js';
 import { type CliIo, writeText } from './io.js';
 import { canonicalKeyUri } from './key-uris.js';
 import { Output } from './output.js';
@@ -210,7 +210,11 @@ export async function readHmacKey(path: string): Promise<Uint8Array> {
   try {
     raw = await readBounded(path, MAX_KEY_FILE_BYTES);
   } catch (e) {
-    throw new KeyportError('NotFound', `the key file ${path} cannot be read (${readFailure(e)})`);
+    // A file-system failure is the file error it is (exit 8, 9 or 10, naming the path), not a
+    // KMS NotFound whose next step is "check the key URI"; a file too large to be a key is usage.
+    if (e instanceof FileTooLarge)
+      throw usageError(`the key file ${path} cannot be read (${readFailure(e)})`);
+    throw fileError(e, path, 'cannot read the HMAC key file');
   }
   const text = raw.toString('utf8').trim();
   const encoding = /^([0-9a-fA-F]{2}){32,}$/.test(text)

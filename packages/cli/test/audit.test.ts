@@ -26,6 +26,24 @@ const verify = async (cwd: string, args: string[] = []) => {
 };
 
 describe('keyport audit', () => {
+  it('verify with a missing key file is a file error naming it (exit 8), not "check the key URI"', async () => {
+    const ws = await auditedWorkspace();
+    const v = await verify(ws.cwd, ['audit.jsonl', '--key-file', 'absent.key']);
+    expect(v.code, v.stderr).toBe(8);
+    expect(v.stderr).toContain('absent.key');
+    expect(v.stderr).not.toContain('key URI');
+  });
+
+  it('verify of a missing log (exit 8) or a directory (exit 10) names it as the file error it is', async () => {
+    const ws = await auditedWorkspace();
+    const missing = await verify(ws.cwd, ['absent.jsonl', '--key-file', 'audit.jsonl.key']);
+    expect(missing.code, missing.stderr).toBe(8);
+    expect(missing.stderr).toContain('absent.jsonl');
+    expect(missing.stderr).not.toContain('key URI');
+    const dir = await verify(ws.cwd, ['.', '--key-file', 'audit.jsonl.key']);
+    expect(dir.code, dir.stderr).toBe(10);
+  });
+
   it('without audit.keyFile, generates <log>.key once (0600) and verifies with the config alone', async () => {
     const ws = await auditedWorkspace();
     const keyPath = join(ws.cwd, 'audit.jsonl.key');

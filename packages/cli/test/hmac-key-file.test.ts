@@ -34,6 +34,11 @@ describe('readHmacKey', () => {
     await expect(readHmacKey(file('short', randomBytes(31)))).rejects.toMatchObject({
       code: 'InvalidArgument',
     });
-    await expect(readHmacKey(join(dir, 'absent'))).rejects.toMatchObject({ code: 'NotFound' });
+    // A file error naming the path (exit 8), not a KMS NotFound ("check the key URI").
+    await expect(readHmacKey(join(dir, 'absent'))).rejects.toMatchObject({
+      code: 'FileNotFound',
+      exitCode: 8,
+    });
+    await expect(readHmacKey(dir)).rejects.toMatchObject({ code: 'IsADirectory', exitCode: 10 });
   });
 });

@@ -7,6 +7,8 @@
  * Both default to the config's `audit` section (log, key file, anchor key) and never write to
  * the log they examine: their own KMS calls (sign, verify) go through a client without it.
  */
+
+import { stat } from 'node:fs/promises';
 import {
   type AuditHead,
   type AuditVerification,
@@ -18,7 +20,7 @@ import {
   verifySignedAuditAnchor,
 } from '@keyport/core';
 import { type Command, Option } from 'commander';
-import { fileError } from '../cli-errors.js';
+import { CliError, fileError, quotePath } from '../cli-errors.js';
 import { usageError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { writeOutputFile } from '../files/output-file.js';
@@ -49,6 +51,16 @@ async function target(
   const log = logArg !== undefined ? s.path(logArg) : paths?.log;
   if (log === undefined) {
     throw usageError('name the audit log (`keyport audit verify <log>`) or configure `audit.log`');
+  }
+  // A log that is missing, unreadable or a directory is the file error it is (exit 8, 9, 10),
+  // not a KMS NotFound whose next step is "check the key URI".
+  const st = await stat(log).catch((e: unknown) => {
+    throw fileError(e, log, 'cannot read the audit log');
+  });
+  if (st.isDirectory()) {
+    throw new CliError('IsADirectory', `cannot read the audit log ${quotePath(log)}: it is a directory`, {
+      path: log,
+    });
   }
   // Verifying never generates a key: the log's own (configured, or <log>.key) must exist.
   const keyFile =
