@@ -9,7 +9,7 @@ import type { AuditEvent, AuditSink } from './audit.js';
 import { assertCapability, type Operation } from './capabilities.js';
 import { contextDigest, contextKeys } from './context.js';
 import { KeyportError, toKeyportError } from './errors.js';
-import { type RetryPolicy, runWithPolicy } from './policy.js';
+import { follow, type RetryPolicy, runWithPolicy, unfollow } from './policy.js';
 import { driverName, type KmsProvider, type ProviderCallOptions } from './provider.js';
 import { recordProviderCall } from './telemetry.js';
 import type { CallOptions, EncryptionContext } from './types.js';
@@ -81,21 +81,80 @@ export class DriverCalls {
         spec.versionOf?.(outcome.value),
         undefined,
       );
-      if (recorded !== undefined) await recorded;
+      if (recorded !== undefined) await this.untilAborted(recorded, spec, undefined);
       return outcome.value;
     } catch (e) {
       if (e instanceof AuditFailure) throw e;
       const error = this.mapError(provider, e, keyUri);
       const recorded = this.emit(spec, started, attempts, 'failure', undefined, error);
-      if (recorded !== undefined) await recorded;
+      if (recorded !== undefined) await this.untilAborted(recorded, spec, error);
       throw error;
     }
+  }
+
+  /**
+   * A call's pending audit write, bounded by the caller's signal: a sink that never settles must
+   * not hold a call its caller gave up on (`signal: AbortSignal.timeout(…)` would bound nothing).
+   * Once the signal fires the write gets one more turn of the event loop (a sink that has written
+   * has answered by then); after that, fail-closed, the call rejects with an AuditFailure of code
+   * `Aborted` (its record may be missing); in 'warn' mode the failure is reported and the call
+   * returns. Without a signal the wait is the sink's own. Only calls with sinks get here.
+   */
+  private untilAborted(
+    recorded: Promise<void>,
+    spec: Pick<CallSpec<unknown>, 'op' | 'provider' | 'keyUri' | 'options'>,
+    operationError: KeyportError | undefined,
+  ): Promise<void> {
+    const signal = spec.options?.signal;
+    if (signal === undefined) return recorded;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const onAbort = (): void => {
+        setImmediate(() => {
+          if (settled) return;
+          settled = true;
+          const failure = new AuditFailure(
+            'Aborted',
+            `the ${spec.op} operation was aborted while its audit record was pending; the record may be missing`,
+            { provider: driverName(spec.provider), keyUri: spec.keyUri, retryable: false },
+          );
+          failure.operationError = operationError;
+          const failClosed = this.settings.onAuditFailure !== 'warn';
+          const tell =
+            this.settings.onAuditError ??
+            (failClosed ? undefined : (e: unknown) => console.warn('keyport: audit sink failed', e));
+          try {
+            tell?.(failure);
+          } catch {
+            // A throwing handler must not become an uncaught exception on this timer turn.
+          }
+          if (failClosed) reject(failure);
+          else resolve();
+        });
+      };
+      if (signal.aborted) onAbort();
+      else follow(signal, onAbort);
+      recorded.then(
+        () => {
+          if (settled) return;
+          settled = true;
+          unfollow(signal, onAbort);
+          resolve();
+        },
+        (e: unknown) => {
+          if (settled) return;
+          settled = true;
+          unfollow(signal, onAbort);
+          reject(e);
+        },
+      );
+    });
   }
 
   mapError(provider: KmsProvider, e: unknown, keyUri: string | undefined): KeyportError {
     const details = { provider: driverName(provider), ...(keyUri !== undefined ? { keyUri } : {}) };
     // mapError is required of drivers; one written against the older contract may lack it.
-    const error = e instanceof KeyportError ? e : (provider.mapError?.(e) ?? toKeyportError(e));
+    const error = e instanceof KeyportError ? e : (driverMapped(provider, e) ?? toKeyportError(e));
     return withInstance(error, keyUri).withDetails(details);
   }
 
@@ -179,6 +238,23 @@ export class DriverCalls {
     failure.operationError = operationError;
     throw failure;
   }
+}
+
+/**
+ * The driver's own mapping of a raw error. A mapError that throws or answers something other
+ * than a KeyportError (a string, a plain `{ code }`) is a driver bug: the raw error then goes
+ * the way of any unmapped one (Internal, reduced cause), so the caller still gets a typed error
+ * and the failure is still audited, instead of the mapper's own exception escaping unaudited.
+ * Runs only for failed calls.
+ */
+function driverMapped(provider: KmsProvider, e: unknown): KeyportError | undefined {
+  let mapped: unknown;
+  try {
+    mapped = provider.mapError?.(e);
+  } catch {
+    return undefined;
+  }
+  return mapped instanceof KeyportError ? mapped : undefined;
 }
 
 /** Waits for every audit write; the first AuditFailure, if any, is thrown once all settled. */

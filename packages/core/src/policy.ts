@@ -210,7 +210,7 @@ interface Followers {
 }
 const followers = new WeakMap<AbortSignal, Followers>();
 
-function follow(signal: AbortSignal, onAbort: () => void): void {
+export function follow(signal: AbortSignal, onAbort: () => void): void {
   let f = followers.get(signal);
   if (f === undefined) {
     const attempts = new Set<() => void>();
@@ -227,7 +227,7 @@ function follow(signal: AbortSignal, onAbort: () => void): void {
   f.attempts.add(onAbort);
 }
 
-function unfollow(signal: AbortSignal, onAbort: () => void): void {
+export function unfollow(signal: AbortSignal, onAbort: () => void): void {
   const f = followers.get(signal);
   if (f === undefined || !f.attempts.delete(onAbort) || f.attempts.size > 0) return;
   followers.delete(signal);

@@ -113,6 +113,11 @@ function redact(uri: string): string {
 }
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
+/**
+ * `.` and `..` as a whole path segment: a URL resolver (fetch, Vault's router) folds them into
+ * the path, so `hcvault://h/transit/keys/..` would address `/v1/transit/` rather than a key.
+ */
+const DOT_SEGMENT = /^\.\.?$/;
 const DIGITS = /^[1-9][0-9]*$/;
 const HOST_PORT = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[1-9][0-9]{0,4})?$/;
 
@@ -245,7 +250,8 @@ function parseGcp(uri: string, rest: string): GcpKmsKeyUri {
   expect(4, 'keyRings');
   expect(6, 'cryptoKeys');
   const [, project, , location, , keyRing, , cryptoKey] = s;
-  if (!project || !GCP_PROJECT.test(project)) invalid(uri, 'project', 'malformed project id');
+  if (!project || !GCP_PROJECT.test(project) || DOT_SEGMENT.test(project))
+    invalid(uri, 'project', 'malformed project id');
   if (!location || !GCP_ID.test(location)) invalid(uri, 'location', 'malformed location');
   if (!keyRing || !GCP_ID.test(keyRing)) invalid(uri, 'keyRing', 'malformed key ring id');
   if (!cryptoKey || !GCP_ID.test(cryptoKey)) invalid(uri, 'cryptoKey', 'malformed crypto key id');
@@ -292,9 +298,11 @@ function parseVault(uri: string, rest: string): VaultTransitKeyUri {
   if (keysAt < 1 || segments[keysAt] !== 'keys') invalid(uri, 'path', 'expected /<mount>/keys/<name>');
   if (segments.indexOf('keys') !== keysAt) invalid(uri, 'mount', 'a mount containing "keys" is ambiguous');
   const mountSegments = segments.slice(0, keysAt);
-  if (!mountSegments.every((m) => MOUNT_SEGMENT.test(m))) invalid(uri, 'mount', 'malformed mount path');
+  if (!mountSegments.every((m) => MOUNT_SEGMENT.test(m) && !DOT_SEGMENT.test(m)))
+    invalid(uri, 'mount', 'malformed mount path ("." and ".." segments included)');
   const name = segments[keysAt + 1];
   if (!name || !NAME.test(name)) invalid(uri, 'name', 'key names are letters, digits, "_", "-" or "."');
+  if (DOT_SEGMENT.test(name)) invalid(uri, 'name', 'a key cannot be named "." or ".."');
   const version = params.get('version');
   if (version !== undefined && !DIGITS.test(version))
     invalid(uri, 'version', 'transit versions are positive integers');
@@ -444,6 +452,8 @@ function parseLocal(uri: string, rest: string): LocalKeyUri {
     invalid(uri, 'path', 'bad percent-encoding');
   }
   if (encodeLocalPath(path) !== rawPath) invalid(uri, 'path', 'not in canonical encoding');
+  // No file system takes a NUL in a path (Node refuses it with a raw TypeError at open).
+  if (path.includes('\0')) invalid(uri, 'path', 'a keystore path cannot contain NUL (%00)');
   const version = params.get('version');
   if (version !== undefined && !DIGITS.test(version))
     invalid(uri, 'version', 'versions are positive integers');

@@ -534,25 +534,44 @@ const KEYPORT_OPTIONS = {
   onAuditError: true,
 } as const satisfies Record<keyof KeyportOptions, true>;
 
+/**
+ * Runs `read` (which reads caller objects: drivers, sinks, lists) and turns anything but a
+ * KeyportError it throws — a getter or a proxy trap that fails — into InvalidArgument naming
+ * `option`, so construction never fails with the caller's raw exception.
+ */
+function readSafely<T>(option: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof KeyportError) throw e;
+    throw invalidArgument(option, 'reading it threw (a getter or proxy that fails)');
+  }
+}
+
 /** A provider as the client registers it: a scheme, a name and capabilities (methods are found by use). */
 export function checkProvider(p: unknown, where = 'provider'): KmsProvider {
   if (typeof p !== 'object' || p === null)
     throw invalidArgument(where, `expected a driver, got ${describeType(p)}`);
+  // Drivers are class instances whose fields may be getters: read, not refused, but safely.
   const provider = p as Partial<KmsProvider>;
-  checkString(provider.scheme, `${where}.scheme`, { min: 1, max: 64 });
+  const scheme = readSafely(`${where}.scheme`, () => provider.scheme);
+  checkString(scheme, `${where}.scheme`, { min: 1, max: 64 });
   // No "+": it separates the scheme from an instance name in key URIs (registry.ts).
-  if (!/^[a-z][a-z0-9.-]*$/.test(provider.scheme as string)) {
+  if (!/^[a-z][a-z0-9.-]*$/.test(scheme as string)) {
     throw invalidArgument(`${where}.scheme`, 'a URI scheme: lower-case letters, digits, "-", "."');
   }
-  if (provider.name !== undefined) checkString(provider.name, `${where}.name`, { min: 1, max: 128 });
-  if (typeof provider.capabilities !== 'object' || provider.capabilities === null) {
+  const name = readSafely(`${where}.name`, () => provider.name);
+  if (name !== undefined) checkString(name, `${where}.name`, { min: 1, max: 128 });
+  const capabilities = readSafely(`${where}.capabilities`, () => provider.capabilities);
+  if (typeof capabilities !== 'object' || capabilities === null) {
     throw invalidArgument(`${where}.capabilities`, 'expected a capabilities object');
   }
   return p as KmsProvider;
 }
 
 export function checkAuditSink(sink: unknown, where = 'sink'): AuditSink {
-  if (typeof (sink as Partial<AuditSink> | null)?.write !== 'function') {
+  const write = readSafely(`${where}.write`, () => (sink as Partial<AuditSink> | null)?.write);
+  if (typeof write !== 'function') {
     throw invalidArgument(where, 'expected an audit sink with a write method');
   }
   return sink as AuditSink;
@@ -562,32 +581,53 @@ export function checkAuditSink(sink: unknown, where = 'sink'): AuditSink {
 export function checkKeyportOptions(value: unknown): KeyportOptions {
   if (value === undefined) throw invalidArgument('options', 'expected { providers: [...] }');
   const o = checkOptions(value, 'options', KEYPORT_OPTIONS);
-  // A list (each instance named after its scheme) or named instances; the registry checks names.
-  const named = !Array.isArray(o.providers);
-  if (named && (typeof o.providers !== 'object' || o.providers === null)) {
+  // A list (each instance named after its scheme) or named instances in a plain object (a Map
+  // has no own entries: it would register nothing); the registry checks names. What is checked
+  // is a copy, and the copy is what the client keeps: a getter cannot answer differently later.
+  let providers: KeyportOptions['providers'];
+  let entries: [string, unknown][];
+  if (Array.isArray(o.providers)) {
+    const list = readSafely('options.providers', () => Array.from(o.providers as unknown[]));
+    providers = list as KmsProvider[];
+    entries = list.map((v, i) => [`[${i}]`, v]);
+  } else if (isPlainObject(o.providers)) {
+    entries = ownEntries(o.providers, 'options.providers');
+    const named = nullRecord<KmsProvider>();
+    for (const [name, driver] of entries) named[name] = driver as KmsProvider;
+    providers = named;
+    entries = entries.map(([k, v]) => [`.${k}`, v]);
+  } else {
     throw invalidArgument(
       'options.providers',
       `expected an array or { name: driver }, got ${describeType(o.providers)}`,
     );
   }
-  const entries: [string, unknown][] = named
-    ? Object.entries(o.providers as Record<string, unknown>).map(([k, v]) => [`.${k}`, v])
-    : (o.providers as unknown[]).map((v, i) => [`[${i}]`, v]);
   for (const [at, p] of entries) checkProvider(p, `options.providers${at}`);
-  if (o.defaults !== undefined && (typeof o.defaults !== 'object' || o.defaults === null)) {
-    throw invalidArgument(
-      'options.defaults',
-      `expected { scheme: instance name }, got ${describeType(o.defaults)}`,
-    );
+  let defaults: Record<string, string> | undefined;
+  if (o.defaults !== undefined) {
+    if (!isPlainObject(o.defaults)) {
+      throw invalidArgument(
+        'options.defaults',
+        `expected { scheme: instance name }, got ${describeType(o.defaults)}`,
+      );
+    }
+    defaults = nullRecord<string>();
+    for (const [scheme, name] of ownEntries(o.defaults, 'options.defaults'))
+      defaults[scheme] = checkString(name, `options.defaults[${quote(scheme)}]`, { min: 1, max: 64 });
   }
+  let audit: AuditSink[] | undefined;
   if (o.audit !== undefined) {
     if (!Array.isArray(o.audit))
       throw invalidArgument('options.audit', `expected an array, got ${describeType(o.audit)}`);
-    for (const [i, sink] of o.audit.entries()) checkAuditSink(sink, `options.audit[${i}]`);
+    audit = readSafely('options.audit', () => Array.from(o.audit as unknown[])).map((sink, i) =>
+      checkAuditSink(sink, `options.audit[${i}]`),
+    );
   }
   return {
     ...o,
-    providers: o.providers as KeyportOptions['providers'],
+    providers,
+    ...(defaults !== undefined ? { defaults } : {}),
+    ...(audit !== undefined ? { audit } : {}),
     ...(o.retry !== undefined ? { retry: checkRetryPolicy(o.retry, 'options.retry') } : {}),
     ...(o.auditDigestKey !== undefined
       ? {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  AuditFailure,
   Keyport,
   KeyportError,
   type KmsProvider,
@@ -170,5 +171,81 @@ describe('Keyport client', () => {
     });
     await expect(kp.encrypt(uri, new Uint8Array(1))).resolves.toBeDefined();
     expect(errors).toHaveLength(1);
+  });
+
+  it('a driver whose mapError throws or answers a non-KeyportError still fails typed and audited', async () => {
+    const mappers: Record<string, () => unknown> = {
+      throws: () => {
+        throw new Error('mapper bug');
+      },
+      'answers a string': () => 'Throttled',
+      'answers a plain object': () => ({ code: 'Throttled', retryable: true }),
+    };
+    for (const [what, mapError] of Object.entries(mappers)) {
+      const sink = new MemoryAuditSink();
+      let calls = 0;
+      const kp = new Keyport({
+        audit: [sink],
+        retry: { maxAttempts: 3, baseDelayMs: 0 },
+        providers: [
+          provider({
+            mapError: mapError as KmsProvider['mapError'],
+            encrypt: async () => {
+              calls++;
+              throw 'PLAINTEXT-SECRET';
+            },
+          }),
+        ],
+      });
+      const error = await kp.encrypt(uri, new Uint8Array(1)).catch((e: unknown) => e);
+      expect(error, what).toBeInstanceOf(KeyportError);
+      expect((error as KeyportError).code, what).toBe('Internal');
+      expect(JSON.stringify(error), what).not.toContain('PLAINTEXT-SECRET');
+      expect(calls, what).toBe(1); // not retried on the mapper's say-so
+      expect(
+        sink.events.map((e) => [e.outcome, e.errorCode]),
+        what,
+      ).toEqual([['failure', 'Internal']]);
+    }
+  });
+
+  it("a sink that never settles holds a call only until the caller's signal aborts it", async () => {
+    const hung = { write: () => new Promise<void>(() => {}) };
+    const encrypt = async () => ({ ciphertext: new Uint8Array(1), keyVersion: '1' });
+    // Fail-closed: the operation ran, its record did not land: AuditFailure, code Aborted.
+    const closed = new Keyport({ audit: [hung], providers: [provider({ encrypt })] });
+    const error = await closed
+      .encrypt(uri, new Uint8Array(1), { signal: AbortSignal.timeout(50) })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuditFailure);
+    expect(error).toMatchObject({ code: 'Aborted', keyUri: uri, operationError: undefined });
+    // 'warn': the result comes back and the failure is reported.
+    const told: unknown[] = [];
+    const warn = new Keyport({
+      audit: [hung],
+      onAuditFailure: 'warn',
+      onAuditError: (e) => told.push(e),
+      providers: [provider({ encrypt })],
+    });
+    await expect(
+      warn.encrypt(uri, new Uint8Array(1), { signal: AbortSignal.timeout(50) }),
+    ).resolves.toMatchObject({ keyVersion: '1' });
+    expect(told).toEqual([expect.objectContaining({ code: 'Aborted' })]);
+    // A sink that answers is never cut off, even when the signal fires while it writes.
+    const ac = new AbortController();
+    const events: unknown[] = [];
+    const quick = new Keyport({
+      audit: [
+        {
+          write: (event) => {
+            ac.abort();
+            events.push(event);
+          },
+        },
+      ],
+      providers: [provider({ encrypt })],
+    });
+    await expect(quick.encrypt(uri, new Uint8Array(1), { signal: ac.signal })).resolves.toBeDefined();
+    expect(events).toHaveLength(1);
   });
 });

@@ -9,6 +9,8 @@ import {
 } from '../src/index.js';
 
 const name = fc.stringMatching(/^[A-Za-z0-9_.-]{1,20}$/);
+/** Path segments of a Vault URI: `.` and `..` are refused (a URL resolver folds them away). */
+const segment = name.filter((n) => n !== '.' && n !== '..');
 const gid = fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/);
 const version = fc.integer({ min: 1, max: 10_000 }).map(String);
 const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
@@ -53,11 +55,11 @@ const parsed: fc.Arbitrary<ParsedKeyUri> = fc.oneof(
       address: host,
       mount: fc
         .array(
-          name.filter((n) => n !== 'keys'),
+          segment.filter((n) => n !== 'keys'),
           { minLength: 1, maxLength: 3 },
         )
         .map((a) => a.join('/')),
-      name,
+      name: segment,
       version: opt(version),
     })
     .map((r) => strip({ scheme: 'hcvault' as const, ...r })),
@@ -83,7 +85,7 @@ const parsed: fc.Arbitrary<ParsedKeyUri> = fc.oneof(
     ),
   fc
     .record({ path: fc.string({ minLength: 1, maxLength: 30 }), name, version: opt(version) })
-    .filter((r) => !/[\ud800-\udfff]/.test(r.path))
+    .filter((r) => !/[\ud800-\udfff\0]/.test(r.path))
     .map((r) => strip({ scheme: 'local' as const, ...r })),
 );
 
@@ -154,6 +156,45 @@ describe('key URIs', () => {
       expect(JSON.stringify(e)).not.toContain('s3cret');
       expect((e as Error).message).not.toContain('s3cret');
     }
+  });
+
+  it('refuses "." and ".." path segments where a URL resolver would fold them, and NUL in a keystore path', () => {
+    for (const uri of [
+      'hcvault://h:1/transit/keys/..',
+      'hcvault://h:1/transit/keys/.',
+      'hcvault://h:1/../keys/k',
+      'hcvault://h:1/team/./keys/k',
+      'gcp-kms://projects/../locations/l/keyRings/r/cryptoKeys/k',
+      'gcp-kms://projects/./locations/l/keyRings/r/cryptoKeys/k',
+      'local://k%00.kp#a',
+    ]) {
+      let thrown: unknown;
+      try {
+        parseKeyUri(uri);
+      } catch (e) {
+        thrown = e;
+      }
+      expect(isKeyportError(thrown, 'InvalidArgument'), uri).toBe(true);
+    }
+    // Dots inside a name stay ordinary characters.
+    expect(parseKeyUri('hcvault://h:1/team.a/keys/k.v2')).toMatchObject({ mount: 'team.a', name: 'k.v2' });
+    expect(parseKeyUri('hcvault://h:1/transit/keys/...')).toMatchObject({ name: '...' });
+  });
+
+  it('refuses look-alikes, encoded separators and control characters, and keeps __proto__ an ordinary name', () => {
+    for (const uri of [
+      'l\u043ecal://k.kp#a', // Cyrillic o in the scheme
+      'local://k.kp#\u0430', // Cyrillic a as the key name
+      'local://k%2Fx.kp#a', // an encoded "/" is not the canonical form of a path
+      'local://k.kp#a%2Fb',
+      'local://k.kp#a\u0000',
+      'hcvault://h:1/transit/keys/k%2F..',
+      'aws-kms://alias/../x',
+      'local+__proto__://k.kp#a',
+    ]) {
+      expect(() => parseKeyUri(uri), uri).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
+    }
+    expect(parseKeyUri('local://k.kp#__proto__')).toMatchObject({ name: '__proto__' });
   });
 
   it('pins and unpins versions', () => {

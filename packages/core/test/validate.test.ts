@@ -123,6 +123,47 @@ describe('Keyport boundary', () => {
     ]);
   });
 
+  it('client options that throw when read, or a Map of providers, are InvalidArgument, never a raw error', () => {
+    const throwing = (o: object, key: string | number): object =>
+      Object.defineProperty(o, key, {
+        get() {
+          throw new Error('getter ran');
+        },
+        enumerable: true,
+      });
+    const drv = provider({});
+    for (const [what, options] of Object.entries({
+      'named providers with a getter': { providers: throwing({}, 'a') },
+      'a providers list with a getter': { providers: throwing([], 0) },
+      'a providers proxy': {
+        providers: new Proxy([], {
+          get() {
+            throw new Error('trap ran');
+          },
+        }),
+      },
+      'a driver whose scheme getter throws': { providers: [throwing({ capabilities: caps }, 'scheme')] },
+      'a sink whose write getter throws': { providers: [drv], audit: [throwing({}, 'write')] },
+      'defaults with a getter': { providers: [drv], defaults: throwing({}, 'local') },
+      'defaults naming a non-string': { providers: [drv], defaults: { local: 5 } },
+      // A Map has no own entries: it used to register no driver at all, silently.
+      'a Map of providers': { providers: new Map([['local', drv]]) },
+    })) {
+      let thrown: unknown;
+      try {
+        new Keyport(options as never);
+      } catch (e) {
+        thrown = e;
+      }
+      expect(isKeyportError(thrown, 'InvalidArgument'), `${what}: ${String(thrown)}`).toBe(true);
+      expect((thrown as Error).message, what).toMatch(/^options\./);
+    }
+    // Named instances and defaults as plain objects still work as before.
+    const kp = new Keyport({ providers: { main: drv }, defaults: { local: 'main' } });
+    expect(kp.instances().map((i) => i.name)).toEqual(['main']);
+    invalid(() => new Keyport({ providers: [drv], defaults: JSON.parse('{"__proto__":"local"}') }));
+  });
+
   it('maxAttempts bounds the attempts exactly (NaN is refused, not 282 attempts)', async () => {
     let calls = 0;
     const failing = provider({

@@ -123,6 +123,11 @@ rules:
 
   it('refuses duplicate keys, bad YAML, alias bombs and oversized text', () => {
     expect(errorOf(() => parsePolicyText('{"version":1,"version":1,"rules":[]}')).path).toBe('');
+    expect(
+      errorOf(() =>
+        parsePolicyText('version: 1\nrules:\n  - { type: owner-label, severity: low, severity: high }'),
+      ).message,
+    ).toMatch(/DUPLICATE_KEY/);
     expect(errorOf(() => parsePolicyText('version: [1')).message).toMatch(/YAML or JSON/);
     const bomb = [
       'a: &a [x,x,x,x,x,x,x,x,x,x]',
@@ -136,6 +141,27 @@ rules:
     expect(errorOf(() => parsePolicyText(`# ${'x'.repeat(1024 * 1024)}`)).message).toMatch(/larger/);
     // biome-ignore lint/suspicious/noExplicitAny: hostile input on purpose
     expect(() => parsePolicyText(42 as any)).toThrow(PolicyError);
+  });
+
+  it('a policy crafted to cost CPU is refused in linear time: 30,000 labels, 200,000 nested brackets', () => {
+    // The parser's own duplicate-key check compared each key with every earlier one: 4.5 s here.
+    const labels = Object.fromEntries(Array.from({ length: 30_000 }, (_, i) => [`k${i}`, 'v']));
+    const text = JSON.stringify({
+      version: 1,
+      rules: [{ type: 'owner-label', severity: 'low', match: { labels } }],
+    });
+    let started = performance.now();
+    expect(errorOf(() => parsePolicyText(text)).path).toBe('rules[0].match.labels');
+    expect(performance.now() - started).toBeLessThan(2_000);
+    // Duplicates are still found, however many keys come before them.
+    expect(errorOf(() => parsePolicyText(`${text.slice(0, -5)},"k0":"v"}}}]}`)).message).toMatch(
+      /DUPLICATE_KEY/,
+    );
+    started = performance.now();
+    expect(errorOf(() => parsePolicyText(`${'['.repeat(200_000)}${']'.repeat(200_000)}`)).message).toMatch(
+      /YAML or JSON/,
+    );
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 
   it('reads files, and refuses a FIFO, a directory and a missing file without hanging', async () => {
