@@ -41,7 +41,8 @@ export interface CallSettings {
 
 /**
  * An operation whose audit event could not be recorded (fail-closed audit). `code` is
- * `Unavailable` when the sink could not write, `Integrity` when it refused a tampered log;
+ * `Unavailable` when the sink could not write, `Integrity` when it refused a tampered log,
+ * `Aborted` when the caller's signal fired while the write was still pending;
  * `operationError` is the operation's own error when it had failed too.
  */
 export class AuditFailure extends KeyportError {
