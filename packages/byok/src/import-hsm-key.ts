@@ -11,9 +11,18 @@
  *   6. import    Keyport importKeyMaterial with the planned algorithm
  *   7. record    the manifest, replaced atomically
  */
-import { type ImportParameters, type KeyInfo, KeyportError, needs } from '@keyport/core';
+import {
+  checkFunction,
+  checkOptions,
+  checkSignal,
+  checkString,
+  type ImportParameters,
+  invalidArgument,
+  type KeyInfo,
+  KeyportError,
+} from '@keyport/core';
 import { hsmObject, resolveHsmKey, wrapInHsm } from './hsm-key.js';
-import { recordPairing } from './manifest.js';
+import { readManifest, recordPairing } from './manifest.js';
 import { type ImportPlan, planImport } from './plan.js';
 import type { ByokPairing, ImportHsmKeyOptions } from './types.js';
 
@@ -52,7 +61,15 @@ async function parametersFor(o: ImportHsmKeyOptions, plan: ImportPlan): Promise<
       o.target.uri,
     );
   }
-  const now = (o.clock ?? (() => new Date()))();
+  const now: unknown = (o.clock ?? (() => new Date()))();
+  // An invalid Date compares false with everything: it would let expired parameters through.
+  if (!(now instanceof Date) || Number.isNaN(now.getTime()))
+    throw invalidArgument('options.clock', 'expected a function returning a valid Date');
+  if (
+    params.expiresAt !== undefined &&
+    (!(params.expiresAt instanceof Date) || Number.isNaN(params.expiresAt.getTime()))
+  )
+    throw invalidArgument('options.importParameters.expiresAt', 'expected a valid Date');
   if (params.expiresAt !== undefined && params.expiresAt.getTime() <= now.getTime()) {
     throw fail(
       'InvalidArgument',
@@ -63,10 +80,56 @@ async function parametersFor(o: ImportHsmKeyOptions, plan: ImportPlan): Promise<
   return params;
 }
 
+const OPTIONS = {
+  keyport: true,
+  hsm: true,
+  hsmKey: true,
+  target: true,
+  manifestPath: true,
+  importParameters: true,
+  clock: true,
+  signal: true,
+} as const;
+
+/**
+ * The options, checked before anything is touched: a missing or misspelt field would otherwise
+ * fail as a TypeError half-way, or (a manifest path that is not a string) only once the target
+ * holds the material. Returns a prototype-free copy read once (accessors are refused).
+ */
+function checkImportOptions(value: unknown): ImportHsmKeyOptions {
+  const o = checkOptions(value, 'options', OPTIONS);
+  const object = (v: unknown, option: string): Record<string, unknown> => {
+    if (typeof v !== 'object' || v === null) throw invalidArgument(option, 'expected an object');
+    return v as Record<string, unknown>;
+  };
+  object(o.keyport, 'options.keyport');
+  const hsm = object(o.hsm, 'options.hsm');
+  if (typeof hsm.scheme !== 'string' || !Array.isArray(hsm.oaepHashes))
+    throw invalidArgument('options.hsm', 'expected the PKCS#11 provider registered in keyport');
+  const hsmKey = checkOptions(o.hsmKey, 'options.hsmKey', { create: true, uri: true });
+  if ((hsmKey.create === undefined) === (hsmKey.uri === undefined))
+    throw invalidArgument('options.hsmKey', 'expected { create: { name } } or { uri }');
+  if (hsmKey.uri !== undefined) checkString(hsmKey.uri, 'options.hsmKey.uri', { min: 1 });
+  else
+    checkString(object(hsmKey.create, 'options.hsmKey.create').name, 'options.hsmKey.create.name', {
+      min: 1,
+    });
+  const target = checkOptions(o.target, 'options.target', { uri: true });
+  checkString(target.uri, 'options.target.uri', { min: 1 });
+  checkString(o.manifestPath, 'options.manifestPath', { min: 1 });
+  if (o.importParameters !== undefined) object(o.importParameters, 'options.importParameters');
+  if (o.clock !== undefined) checkFunction(o.clock, 'options.clock');
+  if (o.signal !== undefined) checkSignal(o.signal, 'options.signal');
+  return { ...o, hsmKey, target } as unknown as ImportHsmKeyOptions;
+}
+
 /** Imports an HSM key into the target and records the pairing; returns the manifest entry. */
-export async function importHsmKey(o: ImportHsmKeyOptions): Promise<ByokPairing> {
-  needs(o.manifestPath !== '', 'manifestPath is required');
+export async function importHsmKey(options: ImportHsmKeyOptions): Promise<ByokPairing> {
+  const o = checkImportOptions(options);
   const plan = planImport(o.keyport, o.hsm.oaepHashes, o.target);
+  // The manifest is read first: one that is damaged or unreadable is refused before the target
+  // holds material whose pairing could then not be recorded.
+  await readManifest(o.manifestPath);
   // The target first: a refused target must not leave a freshly generated HSM key behind.
   await checkTarget(o);
   const hsmKey = await resolveHsmKey(o.keyport, o.hsm, o.hsmKey, o.signal);

@@ -44,7 +44,23 @@ export async function readManifest(path: string): Promise<ByokManifest> {
   if (m === null || m.format !== MANIFEST_FORMAT || !Array.isArray(m.pairings)) {
     throw invalid(path, `is not a ${MANIFEST_FORMAT} document`);
   }
+  // A pairing without both URIs (null, a string, a hand-edited stub) would surface later as a
+  // TypeError in pairingsOf, or be carried into every rewrite: refused here, by position.
+  const bad = (m.pairings as unknown[]).findIndex((p) => !isPairing(p));
+  if (bad >= 0) throw invalid(path, `has a damaged pairing at position ${bad}`);
   return { format: MANIFEST_FORMAT, pairings: m.pairings };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+function isPairing(p: unknown): boolean {
+  return (
+    isObject(p) &&
+    isObject(p.hsm) &&
+    typeof p.hsm.uri === 'string' &&
+    isObject(p.target) &&
+    typeof p.target.uri === 'string'
+  );
 }
 
 async function writeAtomically(path: string, text: string): Promise<void> {

@@ -27,12 +27,16 @@ export function transitToHsmCiphertext(transit: string, hsmVersion: number): Uin
 /** An HSM AES-GCM ciphertext as `vault:v<transitVersion>:...`. */
 export function hsmToTransitCiphertext(ciphertext: Uint8Array, transitVersion: number): string {
   const { body } = aesGcmFrame(ciphertext, 'pkcs11', '@keyport/pkcs11');
-  return `vault:v${transitVersion}:${Buffer.from(body).toString('base64')}`;
+  // Checked like the HSM version: NaN, 0 or 1.5 would make `vault:vNaN:…`, which transit refuses.
+  return `vault:v${integerVersion(transitVersion)}:${Buffer.from(body).toString('base64')}`;
 }
 
 /** The transit key version a `vault:vN:` ciphertext names. */
 export function transitCiphertextVersion(transit: string): number {
   const m = TRANSIT.exec(transit);
   if (m === null) throw invalid('not a transit ciphertext (vault:v<N>:<base64>)');
-  return Number(m[1]);
+  const version = Number(m[1]);
+  // Key versions are 32-bit on both sides; a longer number is not a version transit wrote.
+  if (version > 0xffff_ffff) throw invalid('the transit key version is out of range');
+  return version;
 }

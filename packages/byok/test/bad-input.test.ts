@@ -2,9 +2,10 @@
  * Refusals: each is a typed KeyportError, and nothing is imported half-way — the target key
  * stays pending_import (or, in transit, does not exist) and the manifest is unchanged.
  */
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AwsKmsProvider } from '@keyport/aws-kms';
-import { Keyport } from '@keyport/core';
+import { Keyport, KeyportError } from '@keyport/core';
 import type { Pkcs11Provider } from '@keyport/pkcs11';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ImportHsmKeyOptions, importHsmKey, readManifest } from '../src/index.js';
@@ -173,6 +174,83 @@ describe('importHsmKey refusals', () => {
       await expect(fresh.describeKey(uri)).rejects.toMatchObject({ code: 'NotFound' });
     } finally {
       await fresh.close();
+    }
+  });
+
+  it('careless options are refused typed before anything is touched; the target stays pending', async () => {
+    const uri = await pendingAwsKey();
+    const hsmKey = { uri: await exportableHsmKey() };
+    const throwing: Record<string, unknown> = { keyport, hsm, hsmKey, target: { uri } };
+    Object.defineProperty(throwing, 'manifestPath', {
+      enumerable: true,
+      get() {
+        throw new Error('a getter that throws');
+      },
+    });
+    const params = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const careless: [string, unknown][] = [
+      ['no manifestPath', { keyport, hsm, hsmKey, target: { uri } }],
+      ['a manifestPath that is not a string', { keyport, hsm, hsmKey, target: { uri }, manifestPath: 5 }],
+      ['an empty manifestPath', { keyport, hsm, hsmKey, target: { uri }, manifestPath: '' }],
+      ['a manifestPath getter that throws', throwing],
+      ['hsmKey null', { keyport, hsm, hsmKey: null, target: { uri }, manifestPath }],
+      ['hsmKey empty', { keyport, hsm, hsmKey: {}, target: { uri }, manifestPath }],
+      [
+        'hsmKey with both create and uri',
+        { keyport, hsm, hsmKey: { ...hsmKey, create: { name: 'x' } }, target: { uri }, manifestPath },
+      ],
+      ['target null', { keyport, hsm, hsmKey, target: null, manifestPath }],
+      ['target.uri a number', { keyport, hsm, hsmKey, target: { uri: 5 }, manifestPath }],
+      ['a misspelt option', { keyport, hsm, hsmKey, target: { uri }, manifestPath, importParams: params }],
+      [
+        'an own __proto__ key',
+        { ...JSON.parse('{"__proto__": {}}'), keyport, hsm, hsmKey, target: { uri }, manifestPath },
+      ],
+      [
+        'a clock that answers an invalid Date (which would pass any expiry)',
+        { keyport, hsm, hsmKey, target: { uri }, manifestPath, clock: () => new Date(Number.NaN) },
+      ],
+      [
+        'parameters expiring at an invalid Date',
+        {
+          keyport,
+          hsm,
+          hsmKey,
+          target: { uri },
+          manifestPath,
+          importParameters: { ...params, expiresAt: new Date(Number.NaN) },
+        },
+      ],
+      ['options null', null],
+    ];
+    for (const [name, options] of careless) {
+      const error = await importHsmKey(options as ImportHsmKeyOptions).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, name).toBeInstanceOf(KeyportError);
+      expect(error, name).toMatchObject({ code: 'InvalidArgument' });
+      await expectPending(uri);
+    }
+    expect((await readManifest(manifestPath)).pairings).toEqual([]);
+  });
+
+  it('a damaged manifest is refused before the import: the target stays pending, the file as it was', async () => {
+    const uri = await pendingAwsKey();
+    const damaged = join(dir, 'damaged.json');
+    for (const text of ['not json', '{"format":"keyport-byok-manifest/1","pairings":[null]}']) {
+      await writeFile(damaged, text);
+      await expect(
+        importHsmKey({
+          keyport,
+          hsm,
+          hsmKey: { uri: await exportableHsmKey() },
+          target: { uri },
+          manifestPath: damaged,
+        }),
+      ).rejects.toMatchObject({ code: 'Integrity' });
+      await expectPending(uri);
+      expect(await readFile(damaged, 'utf8')).toBe(text);
     }
   });
 });

@@ -37,5 +37,16 @@ describe('BYOK manifest', () => {
     expect(await readFile(path, 'utf8')).toContain('something-else');
     await writeFile(path, 'not json');
     await expect(readManifest(path)).rejects.toMatchObject({ code: 'Integrity' });
+    // Damaged pairings: refused by position, never a TypeError later, never rewritten.
+    for (const bad of ['null', '"x"', '{"hsm":{},"target":{"uri":"a"}}', '{"hsm":{"uri":"a"}}']) {
+      const text = `{"format":"${MANIFEST_FORMAT}","pairings":[${JSON.stringify(pairing(1))},${bad}]}`;
+      await writeFile(path, text);
+      await expect(readManifest(path), bad).rejects.toMatchObject({
+        code: 'Integrity',
+        message: expect.stringContaining('position 1'),
+      });
+      await expect(recordPairing(path, pairing(2)), bad).rejects.toMatchObject({ code: 'Integrity' });
+      expect(await readFile(path, 'utf8')).toBe(text);
+    }
   });
 });

@@ -23,5 +23,14 @@ describe('transit <-> HSM ciphertext framing', () => {
     expect(() => transitToHsmCiphertext('hello', 1)).toThrow(/not a transit/);
     const rsa = Buffer.concat([Buffer.from('0200000001', 'hex'), body]);
     expect(() => hsmToTransitCiphertext(rsa, 1)).toThrow(/not an AES-GCM/);
+    // Impossible transit versions are refused, never written as `vault:vNaN:`.
+    const hsm = transitToHsmCiphertext(vault, 7);
+    for (const version of [Number.NaN, 0, -1, 1.5, 2 ** 32, Number.POSITIVE_INFINITY])
+      expect(() => hsmToTransitCiphertext(hsm, version), String(version)).toThrow(
+        expect.objectContaining({ code: 'InvalidArgument' }),
+      );
+    expect(() => transitCiphertextVersion(`vault:v${'9'.repeat(20)}:AAAA`)).toThrow(
+      expect.objectContaining({ code: 'InvalidCiphertext' }),
+    );
   });
 });

@@ -53,6 +53,22 @@ function mapError(e: unknown, key: string, what: string): never {
   throw providerError('azblob', what, status, code, e);
 }
 
+/**
+ * The blob a key names, or InvalidArgument when the request URL would name another one: the
+ * SDK puts the name in the URL path, where a `.` or `..` segment is resolved away (`p/a/../b`
+ * reaches `p/b`, possibly outside the prefix) and Azure takes `\` for `/`. Such a key, met in a
+ * listing, is failed typed instead of another blob being read and rewritten in its place.
+ */
+function blobName(key: string): string {
+  if (key.includes('\\') || key.split('/').some((s) => s === '.' || s === '..'))
+    throw new KeyportError(
+      'InvalidArgument',
+      `azblob: the blob name ${JSON.stringify(key).slice(0, 200)} has a "." or ".." segment or a backslash, which the request URL would rewrite to another blob`,
+      { provider: 'azblob' },
+    );
+  return key;
+}
+
 /** Listings give the ETag bare, downloads quoted; versions compare as the quoted form. */
 const quoted = (etag: string): string => (etag.startsWith('"') ? etag : `"${etag}"`);
 
@@ -97,7 +113,7 @@ export function azureBlobStore(options: AzureBlobStoreOptions): ObjectStore {
 
     async get(key, signal): Promise<ObjectRead> {
       const c = await connect();
-      const blob = c.getBlobClient(key);
+      const blob = c.getBlobClient(blobName(key));
       try {
         const out = await blob.download(0, undefined, signal !== undefined ? { abortSignal: signal } : {});
         const version = out.etag;
@@ -131,7 +147,7 @@ export function azureBlobStore(options: AzureBlobStoreOptions): ObjectStore {
 
     async put(key, body, put: PutOptions = {}) {
       const c = await connect();
-      const target: BlockBlobClient = c.getBlockBlobClient(key);
+      const target: BlockBlobClient = c.getBlockBlobClient(blobName(key));
       const a = put.attributes;
       const condition = put.condition;
       const conditions =
@@ -177,7 +193,7 @@ export function azureBlobStore(options: AzureBlobStoreOptions): ObjectStore {
     async delete(key, signal) {
       const c = await connect();
       try {
-        await c.getBlobClient(key).delete(signal !== undefined ? { abortSignal: signal } : {});
+        await c.getBlobClient(blobName(key)).delete(signal !== undefined ? { abortSignal: signal } : {});
       } catch (e) {
         mapError(e, key, 'delete');
       }

@@ -18,6 +18,7 @@ import {
   type ObjectStore,
   type PutOptions,
   stringMap,
+  untilAborted,
 } from './store.js';
 import { providerError } from './throttle.js';
 
@@ -82,12 +83,16 @@ export function gcsStore(options: GcsStoreOptions): ObjectStore {
         let files: import('@google-cloud/storage').File[];
         let next: { pageToken?: string } | null | undefined;
         try {
-          [files, next] = (await b.getFiles({
-            prefix,
-            autoPaginate: false,
-            maxResults: options.pageSize ?? 1000,
-            ...(pageToken !== undefined ? { pageToken } : {}),
-          })) as unknown as [import('@google-cloud/storage').File[], { pageToken?: string } | null];
+          [files, next] = (await untilAborted(
+            b.getFiles({
+              prefix,
+              autoPaginate: false,
+              maxResults: options.pageSize ?? 1000,
+              ...(pageToken !== undefined ? { pageToken } : {}),
+            }),
+            signal,
+            'gs list',
+          )) as unknown as [import('@google-cloud/storage').File[], { pageToken?: string } | null];
         } catch (e) {
           mapError(e, prefix, 'list');
         }
@@ -106,7 +111,7 @@ export function gcsStore(options: GcsStoreOptions): ObjectStore {
       const b = await connect();
       try {
         signal?.throwIfAborted();
-        const [md] = await b.file(key).getMetadata();
+        const [md] = await untilAborted(b.file(key).getMetadata(), signal, 'gs get');
         const generation = String(md.generation ?? '');
         if (generation === '') throw new KeyportError('Internal', 'gs get: no generation in the metadata');
         // Read exactly the generation whose metadata was taken.
@@ -173,7 +178,7 @@ export function gcsStore(options: GcsStoreOptions): ObjectStore {
       const b = await connect();
       signal?.throwIfAborted();
       try {
-        await b.file(key).delete();
+        await untilAborted(b.file(key).delete(), signal, 'gs delete');
       } catch (e) {
         mapError(e, key, 'delete');
       }

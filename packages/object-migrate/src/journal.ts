@@ -57,8 +57,8 @@ export const MAX_LISTED_FAILURES = 100;
 export interface JournalSink {
   readonly where: string;
   /** Takes the journal for this worker; returns the state a previous run left, if any. */
-  acquire(): Promise<JournalState | undefined>;
-  write(state: JournalState): Promise<void>;
+  acquire(signal?: AbortSignal): Promise<JournalState | undefined>;
+  write(state: JournalState, signal?: AbortSignal): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -93,9 +93,9 @@ export function objectJournal(store: ObjectStore, prefix: string, shard: Shard):
   const where = `${store.location}/${key}`;
   return {
     where,
-    async acquire() {
+    async acquire(signal) {
       try {
-        const read = await readJournal(store, key);
+        const read = await readJournal(store, key, signal);
         version = read?.version;
         return read?.state;
       } catch (e) {
@@ -103,13 +103,14 @@ export function objectJournal(store: ObjectStore, prefix: string, shard: Shard):
         throw e instanceof ObjectChangedError ? new JournalTakenError(where) : e;
       }
     },
-    async write(state) {
+    async write(state, signal) {
       const body = Buffer.from(JSON.stringify(state));
       for (let attempt = 0; ; attempt++) {
         try {
           const out = await store.put(key, body, {
             condition: version === undefined ? { ifAbsent: true } : { ifVersion: version },
             attributes: { contentType: 'application/json', metadata: {}, tags: {} },
+            signal,
           });
           version = out.version;
           return;
@@ -120,12 +121,12 @@ export function objectJournal(store: ObjectStore, prefix: string, shard: Shard):
             // connection): then the journal is still ours, at a version we did not see.
             let now: Awaited<ReturnType<typeof readJournal>>;
             try {
-              now = await readJournal(store, key);
+              now = await readJournal(store, key, signal);
             } catch (readError) {
               if (readError instanceof ObjectChangedError) throw new JournalTakenError(where);
               // Not knowing who wrote it is no proof of another writer: look again after a pause.
               if (!isPassing(readError)) throw readError;
-              await sleep(backoffMs(attempt));
+              await sleep(backoffMs(attempt), signal);
               continue;
             }
             if (now === undefined || now.state?.writer !== state.writer) throw new JournalTakenError(where);
@@ -133,7 +134,7 @@ export function objectJournal(store: ObjectStore, prefix: string, shard: Shard):
             continue;
           }
           if (!isPassing(e)) throw e;
-          await sleep(backoffMs(attempt));
+          await sleep(backoffMs(attempt), signal);
         }
       }
     },
@@ -213,9 +214,10 @@ export function fileJournal(dir: string, shard: Shard): JournalSink {
 async function readJournal(
   store: ObjectStore,
   key: string,
+  signal?: AbortSignal,
 ): Promise<{ version: string; state: JournalState | undefined } | undefined> {
   return readUnchanged(async () => {
-    const read = await store.get(key);
+    const read = await store.get(key, signal);
     return { version: read.version, state: parseState(await readBody(read.body)) };
   });
 }

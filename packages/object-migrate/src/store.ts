@@ -77,6 +77,37 @@ export class ObjectChangedError extends KeyportError {
   }
 }
 
+/**
+ * `call`'s answer, or `Aborted` as soon as `signal` fires: for SDK calls that take no signal of
+ * their own (Cloud Storage metadata and listing calls), so a service that never answers cannot
+ * hold an aborted run. The call itself is left to the SDK's own timeout; its answer is dropped.
+ */
+export function untilAborted<T>(call: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (signal === undefined) return call;
+  const aborted = () => new KeyportError('Aborted', `${what}: aborted`, { cause: signal.reason });
+  if (signal.aborted) {
+    call.catch(() => undefined);
+    return Promise.reject(aborted());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      call.catch(() => undefined);
+      reject(aborted());
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    call.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 /** Reads of one object that may each be ended by an overwrite before one completes. */
 const CHANGED_READS = 5;
 

@@ -6,7 +6,20 @@
  * each object's header decide: nothing is lost, nothing is wrapped twice.
  */
 import { randomUUID } from 'node:crypto';
-import { type KeyOperations, KeyportError, toKeyportError } from '@keyport/core';
+import {
+  checkBoolean,
+  checkDeadlineMs,
+  checkFunction,
+  checkInteger,
+  checkOptions,
+  checkSignal,
+  checkString,
+  invalidArgument,
+  type KeyOperations,
+  KeyportError,
+  toKeyportError,
+} from '@keyport/core';
+import { kmsRecipient } from '@keyport/envelope';
 import {
   fileJournal,
   JOURNAL_FORMAT,
@@ -18,7 +31,7 @@ import {
 } from './journal.js';
 import { type ObjectLocation, parseObjectLocation, type StoreEndpoints } from './location.js';
 import { type MigrateObjectOptions, migrateObject } from './migrate-object.js';
-import { type Shard, shardOf } from './shard.js';
+import { checkShard, MAX_SHARDS, type Shard, shardOf } from './shard.js';
 import type { ObjectEntry, ObjectStore } from './store.js';
 import { CallStats, isPassing, TokenBucket } from './throttle.js';
 
@@ -54,7 +67,102 @@ export interface RunShardOptions {
 
 export type ShardReport = JournalState;
 
+/** Bounds of the numeric options: what the token bucket and Node's timers can honour. */
+export const MAX_CONCURRENCY = 64;
+export const MIN_MAX_RPS = 0.001;
+export const MAX_MAX_RPS = 1_000_000;
+
+const RUN_SHARD_OPTIONS = {
+  location: true,
+  endpoints: true,
+  from: true,
+  to: true,
+  keys: true,
+  shard: true,
+  journalPrefix: true,
+  journalDir: true,
+  maxRps: true,
+  concurrency: true,
+  verify: true,
+  keepSource: true,
+  journalEveryMs: true,
+  signal: true,
+  timeoutMs: true,
+  onProgress: true,
+  beforeWrite: true,
+} as const;
+
+function checkVerify(value: unknown): VerifyMode {
+  if (value === 'none' || value === 'all') return value;
+  if (typeof value === 'object' && value !== null) {
+    const v = checkOptions(value, 'options.verify', { sample: true });
+    return { sample: checkInteger(v.sample, 'options.verify.sample', 1, Number.MAX_SAFE_INTEGER) };
+  }
+  throw invalidArgument('options.verify', "expected 'none', 'all' or { sample: N }");
+}
+
+/**
+ * Every option checked before anything is read or written: a number that is NaN, infinite,
+ * fractional or out of range, a string where a number belongs, an accessor, an unknown (or
+ * misspelt) option would otherwise quietly change the run — no lanes, no rate limit, no
+ * verification, a shard that owns nothing — and report it finished. Returns a prototype-free
+ * copy read once, so a getter cannot answer differently later.
+ */
+function checkRunShardOptions(value: unknown): RunShardOptions {
+  const o = checkOptions(value, 'options', RUN_SHARD_OPTIONS);
+  const location = o.location;
+  if (typeof location !== 'string') {
+    const l =
+      typeof location === 'object' && location !== null ? (location as Partial<ObjectLocation>) : undefined;
+    if (l === undefined || typeof l.prefix !== 'string' || typeof l.store !== 'object' || l.store === null)
+      throw invalidArgument('options.location', 'expected a location URI or { store, prefix }');
+  }
+  if (o.endpoints !== undefined && (typeof o.endpoints !== 'object' || o.endpoints === null))
+    throw invalidArgument('options.endpoints', 'expected an object');
+  const from = checkString(o.from, 'options.from', { min: 1 });
+  const to = checkString(o.to, 'options.to', { min: 1 });
+  // The recipients parse the URIs: a malformed one is refused here rather than once per object.
+  if (kmsRecipient(from).id === kmsRecipient(to).id)
+    throw invalidArgument('options.to', 'the source and target name the same key');
+  if (o.keys !== undefined && (typeof o.keys !== 'object' || o.keys === null))
+    throw invalidArgument('options.keys', 'expected a Keyport client');
+  if (o.shard !== undefined) {
+    const sh = checkOptions(o.shard, 'options.shard', { index: true, count: true });
+    const count = checkInteger(sh.count, 'options.shard.count', 1, MAX_SHARDS);
+    o.shard = checkShard(checkInteger(sh.index, 'options.shard.index', 0, MAX_SHARDS - 1), count);
+  }
+  if (o.journalPrefix !== undefined) checkString(o.journalPrefix, 'options.journalPrefix', { max: 1024 });
+  if (o.journalDir !== undefined) checkString(o.journalDir, 'options.journalDir', { min: 1 });
+  if (o.maxRps !== undefined) {
+    const r = o.maxRps;
+    if (typeof r !== 'number' || !(r === Number.POSITIVE_INFINITY || (r >= MIN_MAX_RPS && r <= MAX_MAX_RPS)))
+      throw invalidArgument(
+        'options.maxRps',
+        `expected a number from ${MIN_MAX_RPS} to ${MAX_MAX_RPS}, or Infinity`,
+      );
+  }
+  if (o.concurrency !== undefined) checkInteger(o.concurrency, 'options.concurrency', 1, MAX_CONCURRENCY);
+  if (o.verify !== undefined) o.verify = checkVerify(o.verify);
+  if (o.keepSource !== undefined) checkBoolean(o.keepSource, 'options.keepSource');
+  if (o.journalEveryMs !== undefined) checkDeadlineMs(o.journalEveryMs, 'options.journalEveryMs');
+  if (o.timeoutMs !== undefined) checkDeadlineMs(o.timeoutMs, 'options.timeoutMs');
+  if (o.signal !== undefined) checkSignal(o.signal, 'options.signal');
+  if (o.onProgress !== undefined) checkFunction(o.onProgress, 'options.onProgress');
+  if (o.beforeWrite !== undefined) checkFunction(o.beforeWrite, 'options.beforeWrite');
+  return o as unknown as RunShardOptions;
+}
+
+/** The caller's abort, typed: its reason may be anything (a string, an Error of theirs). */
+function abortedError(signal: AbortSignal): KeyportError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof KeyportError && reason.code === 'Aborted') return reason;
+  return new KeyportError('Aborted', 'the migration was aborted', { retryable: false, cause: reason });
+}
+
 export const DEFAULT_JOURNAL_DIR = '.keyport-migrate/';
+
+/** How long the journal write that records an aborted run's progress may take. */
+export const JOURNAL_WRITE_AFTER_ABORT_MS = 5_000;
 
 /** A store whose calls wait for the token bucket and are counted per provider. */
 function metered(store: ObjectStore, bucket: TokenBucket, stats: CallStats): ObjectStore {
@@ -163,23 +271,42 @@ export function selectionSample(
   };
 }
 
-export async function runShard(options: RunShardOptions): Promise<ShardReport> {
+export async function runShard(input: RunShardOptions): Promise<ShardReport> {
+  const options = checkRunShardOptions(input);
   const shard = options.shard ?? { index: 0, count: 1 };
   const loc =
     typeof options.location === 'string'
       ? parseObjectLocation(options.location, options.endpoints)
       : options.location;
+  const journalPrefix = options.journalPrefix ?? `${loc.prefix}${DEFAULT_JOURNAL_DIR}`;
+  // Objects under the journal prefix are never migrated: a prefix the location lies under
+  // would leave every object out, and the run would report an empty shard as finished.
+  if (options.journalDir === undefined && loc.prefix.startsWith(journalPrefix))
+    throw invalidArgument(
+      'options.journalPrefix',
+      'the location lies under the journal prefix, so no object would be migrated',
+    );
+  const signal = options.signal;
+  // Nothing is taken (no journal written) for a run aborted before it starts.
+  if (signal?.aborted === true) throw abortedError(signal);
   const stats = new CallStats();
   const bucket = new TokenBucket(options.maxRps ?? Number.POSITIVE_INFINITY);
   const store = metered(loc.store, bucket, stats);
-  const journalPrefix = options.journalPrefix ?? `${loc.prefix}${DEFAULT_JOURNAL_DIR}`;
   const sink: JournalSink =
     options.journalDir !== undefined
       ? fileJournal(options.journalDir, shard)
       : objectJournal(loc.store, journalPrefix, shard);
   const keys = countedKeys(options.keys, stats, schemeOf);
-  const signal = options.signal;
-  const previous = await sink.acquire();
+  // Every error past this point is the caller's abort when their signal fired: the SDKs report
+  // it each in their own way (an AbortError, the reason given, a reset connection).
+  const typed = (e: unknown): unknown => (signal?.aborted === true ? abortedError(signal) : e);
+  // Journal writes stop with the caller's signal; after it fired, the last write (the progress
+  // made) still gets a bounded time, so a service that no longer answers cannot hold the abort.
+  const journalSignal = (): AbortSignal | undefined =>
+    signal?.aborted === true ? AbortSignal.timeout(JOURNAL_WRITE_AFTER_ABORT_MS) : signal;
+  const previous = await sink.acquire(signal).catch((e: unknown) => {
+    throw typed(e);
+  });
   const started = performance.now();
   const state: JournalState = {
     format: JOURNAL_FORMAT,
@@ -222,7 +349,7 @@ export async function runShard(options: RunShardOptions): Promise<ShardReport> {
         // A progress display that fails is no reason to stop writing the journal.
       }
       try {
-        await sink.write(snapshot);
+        await sink.write(snapshot, journalSignal());
         journalBehind = undefined;
       } catch (e) {
         if (!(e instanceof JournalTakenError) && isPassing(e)) journalBehind = e;
@@ -236,7 +363,7 @@ export async function runShard(options: RunShardOptions): Promise<ShardReport> {
   // The first write takes the journal (create-only, or on the version a previous run left):
   // without it there is no single writer, so it has to succeed.
   await flush();
-  if (journalError !== undefined || journalBehind !== undefined) throw journalError ?? journalBehind;
+  if (journalError !== undefined || journalBehind !== undefined) throw typed(journalError ?? journalBehind);
   const timer = setInterval(() => void flush(), options.journalEveryMs ?? 1000);
   const abort = new AbortController();
   const stop = signal === undefined ? abort.signal : AbortSignal.any([signal, abort.signal]);
@@ -312,12 +439,14 @@ export async function runShard(options: RunShardOptions): Promise<ShardReport> {
         }
       }
     };
-    const lanes = Math.max(1, Math.min(options.concurrency ?? 8, 64));
+    const lanes = options.concurrency ?? 8;
     await Promise.all(Array.from({ length: lanes }, lane));
     // Lanes stopped early leave the listing suspended: close it (and the provider's pager).
     await listing.return(undefined).catch(() => undefined);
     if (failure !== undefined) throw failure.error;
     state.finished = true;
+  } catch (e) {
+    throw typed(e);
   } finally {
     clearInterval(timer);
     if (!((journalError as unknown) instanceof JournalTakenError)) await flush();
