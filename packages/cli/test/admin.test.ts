@@ -77,9 +77,10 @@ describe('grants, audit, capabilities, doctor', () => {
     expect((await runCli(['audit', 'verify', 'audit.jsonl', '--key-file', 'other.key'], { cwd })).code).toBe(
       6,
     );
+    // A missing key file is the file error it is (exit 8), not a KMS NotFound (exit 3).
     expect(
       (await runCli(['audit', 'verify', 'audit.jsonl', '--key-file', 'missing.key'], { cwd })).code,
-    ).toBe(3);
+    ).toBe(8);
   });
 
   it('capabilities prints the matrix of the configured providers', async () => {
