@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { KeyportError } from '@keyport/core';
 import {
-  DEFAULT_PART_SIZE,
+  checkPartSize,
   ObjectChangedError,
   type ObjectRead,
   type ObjectStore,
@@ -89,7 +89,7 @@ export function azureBlobStore(options: AzureBlobStoreOptions): ObjectStore {
     })();
     return container;
   };
-  const blockSize = options.blockSize ?? DEFAULT_PART_SIZE;
+  const blockSize = checkPartSize(options.blockSize, 'azblob');
 
   return {
     provider: 'azblob',

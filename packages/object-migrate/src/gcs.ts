@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Bucket, Storage } from '@google-cloud/storage';
 import { KeyportError } from '@keyport/core';
 import {
-  DEFAULT_PART_SIZE,
+  checkPartSize,
   ObjectChangedError,
   type ObjectRead,
   type ObjectStore,
@@ -69,7 +69,7 @@ export function gcsStore(options: GcsStoreOptions): ObjectStore {
     });
     return bucket;
   };
-  const partSize = options.partSize ?? DEFAULT_PART_SIZE;
+  const partSize = checkPartSize(options.partSize, 'gs');
 
   return {
     provider: 'gs',

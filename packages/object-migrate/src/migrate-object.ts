@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import { type KeyOperations, KeyportError, toKeyportError } from '@keyport/core';
+import { checkInteger, type KeyOperations, KeyportError, toKeyportError } from '@keyport/core';
 import { kmsRecipient, openStream, type Recipient, rewrapStream } from '@keyport/envelope';
 import { peekHeader } from './header.js';
 import { ObjectChangedError, type ObjectRead, type ObjectStore } from './store.js';
@@ -119,7 +119,9 @@ export async function migrateObject(
     ...(signal !== undefined ? { signal } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
   };
-  const maxAttempts = options.maxAttempts ?? 6;
+  // NaN or Infinity here retried a conflict without end.
+  const maxAttempts =
+    options.maxAttempts === undefined ? 6 : checkInteger(options.maxAttempts, 'options.maxAttempts', 1, 100);
   let conflicts = 0;
   for (let attempt = 0; ; attempt++) {
     signal?.throwIfAborted();

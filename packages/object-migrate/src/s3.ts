@@ -7,7 +7,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { KeyportError } from '@keyport/core';
 import {
-  DEFAULT_PART_SIZE,
+  checkPartSize,
   ObjectChangedError,
   type ObjectEntry,
   type ObjectRead,
@@ -55,7 +55,7 @@ function mapError(e: unknown, key: string, what: string): never {
 
 export function s3Store(options: S3StoreOptions): ObjectStore {
   const bucket = options.bucket;
-  const partSize = options.partSize ?? DEFAULT_PART_SIZE;
+  const partSize = checkPartSize(options.partSize, 's3');
   let client: Promise<{ s3: S3Client; m: S3Module }> | undefined;
   const connect = () => {
     client ??= loadSdk().then((m) => ({

@@ -132,6 +132,37 @@ export async function readUnchanged<T>(read: () => Promise<T>): Promise<T | unde
 /** Default part / block size: 8 MiB, which also bounds the memory one upload holds. */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 
+const MiB = 1024 * 1024;
+/**
+ * Each service's bounds on one part of an upload: S3 multipart parts are 5 MiB to 5 GiB, a GCS
+ * resumable chunk is a multiple of 256 KiB, an Azure block at most 4000 MiB. A size outside
+ * them failed late (a 0 looped forever cutting parts, NaN buffered the whole object).
+ */
+const PART_BOUNDS = {
+  s3: { min: 5 * MiB, max: 5 * 1024 * MiB, multiple: 1 },
+  gs: { min: 256 * 1024, max: 5 * 1024 * MiB, multiple: 256 * 1024 },
+  azblob: { min: 1, max: 4000 * MiB, multiple: 1 },
+} as const;
+
+/** `size` (the store's part or block size option), or DEFAULT_PART_SIZE; InvalidArgument out of bounds. */
+export function checkPartSize(size: unknown, store: keyof typeof PART_BOUNDS): number {
+  if (size === undefined) return DEFAULT_PART_SIZE;
+  const { min, max, multiple } = PART_BOUNDS[store];
+  if (
+    typeof size !== 'number' ||
+    !Number.isSafeInteger(size) ||
+    size < min ||
+    size > max ||
+    size % multiple !== 0
+  ) {
+    throw new KeyportError(
+      'InvalidArgument',
+      `${store} part size: expected a whole number of bytes from ${min} to ${max}${multiple > 1 ? `, a multiple of ${multiple}` : ''}`,
+    );
+  }
+  return size;
+}
+
 /** Reads up to `size` bytes from an async iterator into parts: each part is exactly `size` except the last. */
 export async function* partsOf(
   source: AsyncIterable<Uint8Array> | Uint8Array,
