@@ -51,11 +51,11 @@ export class Session {
    */
   async uris(list: readonly string[], base: 'cwd' | 'config' = 'cwd'): Promise<string[]> {
     const dir = base === 'config' ? ((await this.optionalConfig())?.dir ?? this.io.cwd) : this.io.cwd;
-    return list.map((u) => canonicalKeyUri(u, dir));
+    return list.map((u) => canonicalKeyUri(nonEmptyUri(u), dir));
   }
 
   async uri(uri: string): Promise<string> {
-    return canonicalKeyUri(uri, this.io.cwd);
+    return canonicalKeyUri(nonEmptyUri(uri), this.io.cwd);
   }
 
   optionalConfig(): Promise<LoadedConfig | undefined> {
@@ -184,6 +184,12 @@ export class Session {
   async close(): Promise<void> {
     await this.client?.close();
   }
+}
+
+/** A key URI flag given as '' (an unset shell variable, `-k "$KEY"`) is a mistake, never "no key". */
+function nonEmptyUri(uri: string): string {
+  if (uri.trim() === '') throw usageError('a key URI flag was given an empty value');
+  return uri;
 }
 
 /** The audit log and key file of the config, resolved against the config's directory. */

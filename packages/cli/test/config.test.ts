@@ -146,6 +146,18 @@ defaults: { recipients: ["local://k.kp#a"], jobs: 4 }
     expect(viaPipe.code, viaPipe.stderr).toBe(0);
   });
 
+  it('a config file that starts with a byte-order mark is read as it would be without one', async () => {
+    const ws = await localWorkspace();
+    for (const [name, text] of [
+      ['bom.json', '\uFEFF{"providers":{"local":{"keystore":"keys.kp"}}}'],
+      ['bom.yaml', '\uFEFFproviders:\n  local: { keystore: keys.kp }\n'],
+    ] as const) {
+      await writeFile(join(ws.dir, name), text);
+      const r = await runCli(['--json', '-c', name, 'keys', 'list', 'local'], { cwd: ws.dir });
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+    }
+  });
+
   it('a config that repeats a key, nests without end or contains itself exits 2 naming the field', async () => {
     const ws = await localWorkspace();
     const listWith = async (name: string, text: string) => {

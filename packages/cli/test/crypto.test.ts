@@ -118,6 +118,23 @@ describe('encrypt / decrypt / rewrap', () => {
     expect(both.code).toBe(2);
   });
 
+  it('an empty file name or key URI (an unset shell variable) is a usage error (exit 2), not the working directory or no key', async () => {
+    const ws = await twoKeys();
+    const cwd = ws.dir;
+    for (const argv of [
+      ['encrypt', '', '-r', ws.uri('a')],
+      ['encrypt', '-o', '', '-r', ws.uri('a')],
+      ['encrypt', '-r', ''],
+      ['encrypt', '-r', ws.uri('a'), '-r', ' '],
+      ['doctor', '-k', ''],
+    ]) {
+      const r = await runCli(argv, { cwd, stdin: 'x' });
+      expect(r.code, `${JSON.stringify(argv)}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, JSON.stringify(argv)).toMatch(/empty/);
+    }
+    expect((await readdir(cwd)).filter((f) => !f.startsWith('keys') && !f.startsWith('keyport'))).toEqual([]);
+  });
+
   it('a tampered message fails (exit 6) and leaves no output file', async () => {
     const ws = await twoKeys();
     const cwd = ws.dir;

@@ -43,6 +43,9 @@ function outputPath(
   o: OutputFlags,
   command: string,
 ): string | undefined {
+  // '' (an unset shell variable) would name the working directory: a mistake, said as one.
+  if (inPath === '' || o.output === '')
+    throw usageError(`${command}: an empty file name (use "-" for ${inPath === '' ? 'stdin' : 'stdout'})`);
   if (o.inPlace) {
     if (isStd(inPath)) throw usageError(`${command} --in-place needs an input file, not stdin`);
     if (o.output !== undefined) throw usageError(`${command}: give either -o or --in-place, not both`);

@@ -147,7 +147,10 @@ export function duplicateJsonKey(text: string): string | undefined {
   return undefined;
 }
 
-export function parseConfigText(text: string, path: string): KeyportConfig {
+export function parseConfigText(given: string, path: string): KeyportConfig {
+  // A byte-order mark (Windows editors write one) is not content; JSON.parse refused it with a
+  // message about an invisible character.
+  const text = given.startsWith('\uFEFF') ? given.slice(1) : given;
   let raw: unknown;
   const isJson = path.endsWith('.json');
   try {
