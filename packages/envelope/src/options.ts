@@ -34,8 +34,25 @@ export function readOptions<T extends object>(value: unknown, what: string, name
     }
     if (v !== undefined) out[name] = v;
   }
+  checkUnknown(value as object, what, names);
   checkCommon(out, what);
   return out as T;
+}
+
+const nameSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+/**
+ * An own option that is none of `names` is refused: a misspelt `requiredContex` would otherwise
+ * open with no context check at all, silently. (Inherited properties are not options.)
+ */
+function checkUnknown(value: object, what: string, names: readonly string[]): void {
+  let known = nameSets.get(names);
+  if (known === undefined) {
+    known = new Set(names);
+    nameSets.set(names, known);
+  }
+  for (const key of Object.keys(value)) {
+    if (!known.has(key)) throw bad(`${what}: unknown option ${JSON.stringify(key.slice(0, 64))}`);
+  }
 }
 
 /** Options every call shares, whose wrong type would otherwise be ignored or fail late. */

@@ -90,11 +90,33 @@ describe('options: typed errors for every careless value', () => {
     }
   });
 
-  it('an own __proto__ key in the options is not taken as a prototype', async () => {
+  it('an own __proto__ key in the options is refused as an unknown option, never taken as a prototype', async () => {
     const options = JSON.parse('{"__proto__": {"frameLength": 7}}') as Record<string, unknown>;
     options.recipients = [aes];
-    const msg = await sealEnvelope(pt, options as never);
-    expect((await openEnvelope(msg, { trust: [aes] })).frameLength).toBe(1024 * 1024);
+    await expect(sealEnvelope(pt, options as never)).rejects.toMatchObject({ code: 'InvalidArgument' });
+    // Inherited properties are not options at all.
+    const inherited = Object.assign(Object.create({ frameLength: 7, bogus: 1 }), { recipients: [aes] });
+    const msg = await sealEnvelope(pt, inherited);
+    expect((await openEnvelope(msg, { trust: [aes] })).frameLength).toBe(7);
+  });
+
+  it('a misspelt option is refused, not ignored: requiredContex would open without the context check', async () => {
+    const msg = await sealEnvelope(pt, { recipients: [aes], context: { tenant: 'a' } });
+    const typo = { trust: [aes], requiredContex: { tenant: 'b' } } as never;
+    await expect(openEnvelope(msg, typo)).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringContaining('requiredContex'),
+    });
+    expect(await codeOf(collect(openStream([msg], typo)))).toBe('InvalidArgument');
+    expect(
+      await codeOf(collect(rewrapStream([msg], { ...(typo as object), add: [aesOther] } as never))),
+    ).toBe('InvalidArgument');
+    await expect(sealEnvelope(pt, { recipient: [aes] } as never)).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+    expect(await codeOf(collect(sealStream([pt], { recipients: [aes], framelength: 64 } as never)))).toBe(
+      'InvalidArgument',
+    );
   });
 
   it('recipients, trust, add and remove must be arrays without holes', async () => {
