@@ -16,7 +16,7 @@ import {
 import type { ContextOptions, DecryptBatchInput, EncryptBatchInput, KeyOperations } from './client-api.js';
 import { type CallSpec, DriverCalls } from './driver-call.js';
 import { DATA_KEY_BYTES, emulatedDataKey } from './emulated-data-keys.js';
-import { KeyportError, UnsupportedError } from './errors.js';
+import { describeType, KeyportError, UnsupportedError } from './errors.js';
 import { type SweptGrant, sweepExpiredGrants as sweepGrants } from './grant-sweep.js';
 import { runListing } from './list.js';
 import { checkedPolicy, DEFAULT_RETRY_POLICY, type RetryPolicy } from './policy.js';
@@ -63,6 +63,7 @@ import {
   checkBytes,
   checkCallOptions,
   checkCreateKeyRequest,
+  checkDate,
   checkGrantRequest,
   checkImportKeyMaterialRequest,
   checkImportParametersRequest,
@@ -75,12 +76,16 @@ import {
   checkString,
   contextCallOptions,
   DATA_KEY_OPTIONS,
+  invalidArgument,
   LIST_OPTIONS,
   SIGN_OPTIONS,
   signRequestFrom,
 } from './validate.js';
 
 export { AuditFailure } from './driver-call.js';
+
+/** `sweepExpiredGrants`' own option beside the call options. */
+const SWEEP_OPTIONS = { now: true } as const;
 
 export interface KeyportOptions {
   /**
@@ -669,6 +674,12 @@ export class Keyport implements KeyOperations {
     keys: readonly KeyLike[],
     o?: CallOptions & { now?: Date },
   ): Promise<SweptGrant[]> {
+    // Checked like every other public call: a `now` of NaN or a string used to decide which
+    // grants had expired, and an unchecked signal reached the driver as it was.
+    if (!Array.isArray(keys))
+      throw invalidArgument('keys', `expected an array of keys, got ${describeType(keys)}`);
+    const { call, rest } = checkCallOptions(o, 'options', SWEEP_OPTIONS);
+    const now = rest.now === undefined ? new Date() : checkDate(rest.now, 'options.now');
     for (const key of keys) {
       const { instance, uri } = this.ref(key);
       const expiry = effectiveCapabilities(instance.driver).grantExpiry;
@@ -683,7 +694,7 @@ export class Keyport implements KeyOperations {
         );
       }
     }
-    return sweepGrants(this, keys, o?.now ?? new Date(), o?.signal);
+    return sweepGrants(this, keys, now, call.signal);
   }
 
   /** Closes every provider and audit sink. */

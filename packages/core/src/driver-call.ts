@@ -183,7 +183,9 @@ export class DriverCalls {
     } catch {
       digest = undefined; // an invalid context is reported by the operation itself
     }
-    const event: AuditEvent = {
+    // Frozen (its type says readonly): every sink gets this one object, so a sink that edited it
+    // would change what the sinks after it record.
+    const event: AuditEvent = Object.freeze({
       ts: new Date().toISOString(),
       op: spec.op,
       provider,
@@ -194,9 +196,9 @@ export class DriverCalls {
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       attempts,
       requestId: error?.requestId,
-      contextKeys: spec.context === undefined ? [] : contextKeys(spec.context),
+      contextKeys: Object.freeze(spec.context === undefined ? [] : contextKeys(spec.context)),
       contextDigest: digest,
-    };
+    });
     return this.record(event, error);
   }
 

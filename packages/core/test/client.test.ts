@@ -91,6 +91,27 @@ describe('Keyport client', () => {
     expect(JSON.stringify(audit.events)).not.toContain('acme');
   });
 
+  it('a sink cannot change the event the sinks after it record: the event is frozen', async () => {
+    const after = new MemoryAuditSink();
+    const kp = new Keyport({
+      onAuditFailure: 'warn',
+      onAuditError: () => undefined,
+      audit: [
+        {
+          write(event) {
+            (event as { outcome: string }).outcome = 'failure';
+            (event.contextKeys as string[]).push('forged');
+          },
+        },
+        after,
+      ],
+      providers: [provider({ encrypt: async () => ({ ciphertext: new Uint8Array([1]), keyVersion: '1' }) })],
+    });
+    await kp.encrypt(uri, new Uint8Array([9]), { context: { tenant: 'acme' } });
+    expect(after.events).toEqual([expect.objectContaining({ outcome: 'success', contextKeys: ['tenant'] })]);
+    expect(Object.isFrozen(after.events[0])).toBe(true);
+  });
+
   it('fills provider and key into errors and audits failures with their code', async () => {
     const audit = new MemoryAuditSink();
     const kp = new Keyport({

@@ -120,6 +120,19 @@ describe('the small driver contract', () => {
       code: 'Unsupported',
       capability: 'grantExpiry',
     });
+    // Its arguments are checked first, like every public call's: a bad `now` decided expiry.
+    for (const [keys, options] of [
+      [k, undefined],
+      [[k], { now: new Date(Number.NaN) }],
+      [[k], { now: '2030-01-01' }],
+      [[k], { signal: {} }],
+      [[k], { nowe: new Date() }],
+    ] as const) {
+      await expect(
+        kp.sweepExpiredGrants(keys as never, options as never),
+        JSON.stringify(options ?? keys),
+      ).rejects.toMatchObject({ code: 'InvalidArgument' });
+    }
   });
 
   it('a constrained grant on a driver without grant constraints is refused before any call', async () => {
