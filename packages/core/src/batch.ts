@@ -57,6 +57,11 @@ export async function runBatch<
     );
     if (pending !== undefined) recorded.push(pending);
   };
+  // The items' audit writes, bounded by the caller's signal as a single call's are.
+  const recordedOrAborted = (error: KeyportError | undefined): Promise<void> =>
+    recorded.length === 0
+      ? Promise.resolve()
+      : calls.untilAborted(allRecorded(recorded), { op, provider, keyUri: uri, options: o }, error);
   let results: BatchResult<R>[];
   let perItem = false;
   try {
@@ -80,11 +85,11 @@ export async function runBatch<
     const error = calls.mapError(provider, e, uri);
     // Per-item calls audited themselves; otherwise the request failed as a whole.
     if (!perItem) for (const item of items) audit(item, { ok: false, error });
-    await allRecorded(recorded);
+    await recordedOrAborted(error);
     throw error;
   }
   for (const [i, item] of items.entries()) audit(item, results[i] as BatchResult<R>);
-  await allRecorded(recorded);
+  await recordedOrAborted(undefined);
   return results;
 }
 

@@ -101,7 +101,7 @@ export class DriverCalls {
    * `Aborted` (its record may be missing); in 'warn' mode the failure is reported and the call
    * returns. Without a signal the wait is the sink's own. Only calls with sinks get here.
    */
-  private untilAborted(
+  untilAborted(
     recorded: Promise<void>,
     spec: Pick<CallSpec<unknown>, 'op' | 'provider' | 'keyUri' | 'options'>,
     operationError: KeyportError | undefined,

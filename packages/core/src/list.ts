@@ -39,12 +39,13 @@ export async function* runListing<T>(
       yield step.value;
     }
     const recorded = calls.emit(spec, started, pages, 'success', undefined, undefined);
-    if (recorded !== undefined) await recorded;
+    // Bounded by the caller's signal, as a single call's audit wait is (driver-call.ts).
+    if (recorded !== undefined) await calls.untilAborted(recorded, { ...spec, options: o }, undefined);
   } catch (e) {
     if (e instanceof AuditFailure) throw e;
     const error = calls.mapError(provider, e, keyUri);
     const recorded = calls.emit(spec, started, pages, 'failure', undefined, error);
-    if (recorded !== undefined) await recorded;
+    if (recorded !== undefined) await calls.untilAborted(recorded, { ...spec, options: o }, error);
     throw error;
   } finally {
     controller.abort();

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  AuditFailure,
   type BatchResult,
   type EncryptBatchItem,
   type EncryptResult,
@@ -94,6 +95,17 @@ const items = (...names: string[]) =>
   names.map((s, i) => ({ plaintext: bytes(s), context: { row: String(i) } }));
 
 describe('Keyport batches', () => {
+  it("a sink that never settles holds a batch only until the caller's signal aborts it", async () => {
+    const hung = { write: () => new Promise<void>(() => {}) };
+    const { p } = fakeProvider(true);
+    const kp = new Keyport({ providers: [p], audit: [hung] });
+    const error = await kp
+      .encryptBatch(uri, items('a', 'b'), { signal: AbortSignal.timeout(50) })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuditFailure);
+    expect(error).toMatchObject({ code: 'Aborted' });
+  });
+
   for (const withBatch of [true, false]) {
     it(`${withBatch ? 'batch method' : 'per-item fallback'}: results in order, a bad item fails alone, one audit event per item`, async () => {
       const audit = new MemoryAuditSink();

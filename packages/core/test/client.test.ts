@@ -269,4 +269,32 @@ describe('Keyport client', () => {
     await expect(quick.encrypt(uri, new Uint8Array(1), { signal: ac.signal })).resolves.toBeDefined();
     expect(events).toHaveLength(1);
   });
+
+  it("a sink that never settles holds a listing only until the caller's signal aborts it", async () => {
+    const hung = { write: () => new Promise<void>(() => {}) };
+    const kp = new Keyport({
+      audit: [hung],
+      providers: [
+        provider({
+          listKeys: async function* () {
+            yield {
+              uri: 'local://k.kp#a',
+              spec: 'AES_256',
+              usage: 'encrypt_decrypt',
+              state: 'enabled',
+              labels: {},
+            };
+          },
+        }),
+      ],
+    });
+    const listAll = async () => {
+      for await (const _ of kp.listKeys('local', { signal: AbortSignal.timeout(50) })) {
+        // drain
+      }
+    };
+    const error = await listAll().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuditFailure);
+    expect(error).toMatchObject({ code: 'Aborted' });
+  });
 });
