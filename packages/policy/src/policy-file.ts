@@ -183,6 +183,17 @@ export function ruleLine(policy: Policy, index: number): number | undefined {
 
 /** Validates an already-parsed policy object. */
 export function validatePolicy(data: unknown): Policy {
+  try {
+    return checkedPolicy(data);
+  } catch (e) {
+    if (e instanceof PolicyError) throw e;
+    // Data from a caller may carry a getter or a proxy that throws: that is a bad policy, said
+    // as one, not the caller's own exception escaping from the check.
+    throw new PolicyError('', 'it could not be read (a getter or proxy threw): pass plain data');
+  }
+}
+
+function checkedPolicy(data: unknown): Policy {
   const errors = validate(data);
   const first = errors[0];
   if (first !== undefined) throw describe(first);

@@ -104,6 +104,28 @@ rules:
     expect(errorOf(() => validatePolicy(doc)).path).toBe(path);
   });
 
+  it("a policy whose getters or proxy traps throw is a PolicyError, not the getter's own exception", () => {
+    const rule = { type: 'owner-label', severity: 'low' };
+    Object.defineProperty(rule, 'id', {
+      enumerable: true,
+      get() {
+        throw new Error('boom from a getter');
+      },
+    });
+    const trap = new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('boom from a trap');
+        },
+      },
+    );
+    for (const doc of [{ version: 1, rules: [rule] }, trap]) {
+      const e = errorOf(() => validatePolicy(doc));
+      expect(e.message).not.toContain('boom');
+    }
+  });
+
   it('a __proto__ field is refused as unknown, and as a label name it is an ordinary label', () => {
     const e = errorOf(() =>
       parsePolicyText(
