@@ -42,7 +42,8 @@ export function readOptions<T extends object>(value: unknown, what: string, name
 const nameSets = new WeakMap<readonly string[], ReadonlySet<string>>();
 /**
  * An own option that is none of `names` is refused: a misspelt `requiredContex` would otherwise
- * open with no context check at all, silently. (Inherited properties are not options.)
+ * open with no context check at all, silently. Only own names are checked: inherited options are
+ * read (see readOptions), and an options object's prototype may hold anything else.
  */
 function checkUnknown(value: object, what: string, names: readonly string[]): void {
   let known = nameSets.get(names);

@@ -94,7 +94,7 @@ describe('options: typed errors for every careless value', () => {
     const options = JSON.parse('{"__proto__": {"frameLength": 7}}') as Record<string, unknown>;
     options.recipients = [aes];
     await expect(sealEnvelope(pt, options as never)).rejects.toMatchObject({ code: 'InvalidArgument' });
-    // Inherited properties are not options at all.
+    // Inherited options are read as JavaScript reads options; only own names are checked as unknown.
     const inherited = Object.assign(Object.create({ frameLength: 7, bogus: 1 }), { recipients: [aes] });
     const msg = await sealEnvelope(pt, inherited);
     expect((await openEnvelope(msg, { trust: [aes] })).frameLength).toBe(7);
