@@ -8,6 +8,7 @@
  */
 import { KeyportError } from '@keyport/core';
 import { DataKeyCache } from './cache.js';
+import { DEFAULT_LIMITS } from './limits.js';
 
 function bad(message: string): KeyportError {
   return new KeyportError('InvalidArgument', message, { retryable: false });
@@ -133,12 +134,8 @@ export const OPEN_OPTION_NAMES = [
   'requireCommitment',
   'concurrency',
   'onHeader',
-  'maxEncryptedDataKeys',
-  'maxUnwrapAttempts',
-  'maxHeaderBytes',
-  'maxFrameLength',
-  'maxFrames',
-  'maxNonFramedBytes',
+  // The limits, from the one place that names them.
+  ...(Object.keys(DEFAULT_LIMITS) as (keyof typeof DEFAULT_LIMITS)[]),
 ] as const;
 
 export const REWRAP_OPTION_NAMES = [...OPEN_OPTION_NAMES, 'add', 'remove'] as const;
