@@ -205,6 +205,46 @@ defaults: { recipients: ["local://k.kp#a"], jobs: 4 }
     expect(jsonError(deep.stderr).message).toMatch(/deep\.json: x(\[0\])+: nested deeper than 32 levels/);
   });
 
+  it('a YAML config of 30,000 keys is read in linear time; a duplicate at the end of it is still refused', () => {
+    // The YAML parser's own duplicate-key check compares each key with every earlier one of its
+    // map: this file took about 6 s to refuse (a 1 MiB config, tens of seconds). Now well under
+    // 1 s; the bound is loose so a loaded machine cannot fail it.
+    const keys = Array.from({ length: 30_000 }, (_, i) => `  k${i}: 1\n`).join('');
+    const big = `providers:\n  local: { keystore: keys.kp }\n${keys}`;
+    expect(big.length).toBeLessThan(1024 * 1024);
+    const timed = (text: string, path: string): { message: string; ms: number } => {
+      const start = performance.now();
+      try {
+        parseConfigText(text, path);
+      } catch (e) {
+        return { message: (e as Error).message, ms: performance.now() - start };
+      }
+      throw new Error(`${path} was accepted`);
+    };
+    const refused = timed(big, 'big.yaml');
+    expect(refused.message).toMatch(/^config big\.yaml: providers\.k0: /);
+    expect(refused.ms).toBeLessThan(1500);
+    // The first key of the map again as its last: named by line and column, as the parser did.
+    const duplicate = timed(`${big}  local: { keystore: other.kp }\n`, 'dup.yaml');
+    expect(duplicate.message).toBe(
+      'config dup.yaml: not valid YAML: Map keys must be unique at line 30003, column 3:',
+    );
+    expect(duplicate.ms).toBeLessThan(1500);
+    // A duplicate in a map inside the big one, and one before a syntax error, are found too.
+    expect(() => parseConfigText(`${big}  x: { a: 1, b: 2, a: 3 }\n`, 'c.yaml')).toThrow(
+      'not valid YAML: Map keys must be unique at line 30003, column 20:',
+    );
+    expect(() => parseConfigText('a: 1\nb: 2\na: 3\nc: [\n', 'c.yaml')).toThrow(
+      'not valid YAML: Map keys must be unique at line 3, column 1:',
+    );
+    // Alias expansion stays bounded (a "billion laughs" file is refused, not expanded).
+    let laughs = 'a: &a [x, x, x, x, x, x, x, x, x, x]\n';
+    for (const [name, previous] of ['ba', 'cb', 'dc', 'ed', 'fe', 'gf', 'hg', 'ih']) {
+      laughs += `${name}: &${name} [${Array(10).fill(`*${previous}`).join(', ')}]\n`;
+    }
+    expect(() => parseConfigText(laughs, 'c.yaml')).toThrow(/not valid YAML: Excessive alias count/);
+  });
+
   it('numeric flags take decimal digits only: hex, exponents, signs, NaN and empty values exit 2', async () => {
     const ws = await localWorkspace();
     // Number() reads "0x10" as 16 and "1e3" as 1000: a --days 0x10 would schedule a deletion in 16 days.

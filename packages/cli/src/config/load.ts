@@ -2,7 +2,6 @@
  * Finding, parsing and validating the config file. Every problem names the file and the path
  * of the bad field (`providers.hcvault.address: must be an http(s):// URL ...`).
  */
-import { createRequire } from 'node:module';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { KeyportError } from '@keyport/core';
 import type { z } from 'zod';
@@ -14,6 +13,7 @@ import {
   NOT_A_PROVIDER,
   parseInstanceKey,
 } from './schema.js';
+import { parseYaml } from './yaml.js';
 
 /** A config file is a few KiB; more than this is not one (or is /dev/zero). */
 const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -96,12 +96,6 @@ function unknownProviderKey(raw: unknown): string | undefined {
   if (typeof providers !== 'object' || providers === null || Array.isArray(providers)) return undefined;
   const bad = Object.keys(providers).find((k) => parseInstanceKey(k) === undefined);
   return bad === undefined ? undefined : `providers.${bad}: ${NOT_A_PROVIDER}`;
-}
-
-/** The YAML parser, loaded only when a YAML config is read (a JSON config never loads it). */
-function parseYaml(text: string): unknown {
-  const yaml = createRequire(import.meta.url)('yaml') as { parse(text: string): unknown };
-  return yaml.parse(text);
 }
 
 /**
