@@ -10,6 +10,7 @@ export {
 } from './materials.js';
 export {
   type MessageInfo,
+  type OpenEnvelopeOptions,
   type OpenOptions,
   type OpenResult,
   openEnvelope,
@@ -21,6 +22,6 @@ export { type RawAesRecipientOptions, rawAesRecipient } from './recipients/raw-a
 export { type RawRsaRecipientOptions, type RsaPadding, rawRsaRecipient } from './recipients/raw-rsa.js';
 export type { GeneratedDataKey, Recipient, RecipientEnv } from './recipients/recipient.js';
 export { type RewrapOptions, rewrapEnvelope, rewrapStream } from './rewrap.js';
-export { DEFAULT_FRAME_LENGTH, type SealOptions, sealEnvelope } from './seal.js';
+export { DEFAULT_FRAME_LENGTH, type SealEnvelopeOptions, type SealOptions, sealEnvelope } from './seal.js';
 export { createOpenStream, createSealStream, sealStream } from './stream.js';
 export { DEFAULT_SUITE, PUBLIC_KEY_CONTEXT_KEY, type SealSuiteId, type SuiteId } from './suites.js';

@@ -24,12 +24,22 @@ import { SEQUENCE_END } from './frames.js';
 import { CONTENT_FRAMED, type ParsedHeader } from './header.js';
 import type { ResolvedLimits } from './limits.js';
 import { type OpenOptions, readVerifiedHeader, type VerifiedHeader } from './open-header.js';
-import { checkAborted, checkSource, OPEN_OPTION_NAMES, readOptions } from './options.js';
 import {
+  checkAborted,
+  checkSource,
+  OPEN_ENVELOPE_OPTION_NAMES,
+  OPEN_OPTION_NAMES,
+  outputOption,
+  readOptions,
+} from './options.js';
+import {
+  type FrameWalk,
   openFramesParallel,
   resolveConcurrency,
   streamConcurrency,
   streamWindow,
+  walkedLength,
+  walkFrames,
   worthParallel,
 } from './parallel.js';
 import { newVerifier } from './signing.js';
@@ -321,28 +331,38 @@ export interface OpenResult extends MessageInfo {
   readonly plaintext: Uint8Array;
 }
 
+/** `openEnvelope`'s options: the stream's, and where to write the plaintext. */
+export interface OpenEnvelopeOptions extends OpenOptions {
+  /**
+   * Memory to write the plaintext into, reused across calls: when the plaintext fits, the
+   * result's `plaintext` is a view of `output`'s first bytes; otherwise it is new memory, as
+   * without `output` (check `plaintext.buffer === output.buffer`). Reused memory spares a large
+   * result's page faults (see `SealEnvelopeOptions.output`). As always, plaintext is returned
+   * only when every tag (and the signature) verifies: on failure the bytes of `output` the call
+   * may have written are zeroed. Over a SharedArrayBuffer, messages large enough for the frame
+   * pool are opened by the worker threads in place; any other `output` is written on the calling
+   * thread. It must not overlap the message. The result is valid until the caller writes
+   * `output` again.
+   */
+  readonly output?: Uint8Array;
+}
+
 /**
- * The buffer path with frames decrypted in parallel (see parallel.ts), after the header;
- * undefined when the frame pool cannot take the job.
+ * The buffer path with the walked frames decrypted in parallel (see parallel.ts) into `into`
+ * (shared memory the plaintext's length) or new shared memory; undefined when the frame pool
+ * cannot take the job.
  */
 async function openFramedInParallel(
   message: Uint8Array,
   v: VerifiedHeader,
+  walk: FrameWalk,
   concurrency: number,
+  into: Buffer | undefined,
 ): Promise<OpenResult | undefined> {
   const h = v.header;
-  const out = sharedBuffer(message.length);
+  const out = into ?? sharedBuffer(message.length);
   try {
-    const body = openFramesParallel(
-      v.key,
-      h.messageId,
-      h.frameLength,
-      v.limits.maxFrames,
-      message,
-      h.length,
-      out,
-      concurrency,
-    );
+    const body = openFramesParallel(v.key, h.messageId, h.frameLength, message, walk, out, concurrency);
     if (body === undefined) return undefined;
     const { end, length } = body;
     const rest = new ChunkQueue([message.subarray(end)]);
@@ -361,32 +381,57 @@ async function openFramedInParallel(
 }
 
 /** Opens a whole message; returns nothing unless every tag (and the signature) verifies. */
-export async function openEnvelope(message: Uint8Array, given: OpenOptions): Promise<OpenResult> {
+export async function openEnvelope(message: Uint8Array, given: OpenEnvelopeOptions): Promise<OpenResult> {
   if (!(message instanceof Uint8Array)) throw invalidCiphertext('the message must be a Uint8Array');
   // onHeader is a stream option; openEnvelope never calls it.
-  const options = readOptions<OpenOptions>(given, 'open options', OPEN_OPTION_NAMES);
-  if (!keyportTracingActive()) return openWhole(message, options);
+  const options = readOptions<OpenEnvelopeOptions>(given, 'open options', OPEN_ENVELOPE_OPTION_NAMES);
+  const output = outputOption(options.output, message, 'message');
+  if (!keyportTracingActive()) return openWhole(message, options, output);
   return withKeyportSpan('keyport envelope.open', { 'keyport.envelope.bytes': message.length }, () =>
-    openWhole(message, options),
+    openWhole(message, options, output),
   );
 }
 
-async function openWhole(message: Uint8Array, options: OpenOptions): Promise<OpenResult> {
+/** A non-framed body's declared plaintext length, when the message holds that much. */
+function nonFramedLength(message: Uint8Array, at: number, limits: ResolvedLimits): number | undefined {
+  if (at + 20 > message.length) return undefined;
+  const length = u32be(message, at + 12) * 0x1_0000_0000 + u32be(message, at + 16);
+  return length <= limits.maxNonFramedBytes && at + 20 + length + 16 <= message.length ? length : undefined;
+}
+
+async function openWhole(
+  message: Uint8Array,
+  options: OpenOptions,
+  output: Uint8Array | undefined,
+): Promise<OpenResult> {
   const concurrency = resolveConcurrency(options.concurrency);
   const queue = new ChunkQueue([message]);
   const v = await readVerifiedHeader(queue, options);
   const h = v.header;
+  const framed = h.contentType === CONTENT_FRAMED;
   // Decided once the header is known, so the data key is fetched once whichever path runs.
-  if (
-    h.contentType === CONTENT_FRAMED &&
-    worthParallel(concurrency, message.length - h.length, h.frameLength)
-  ) {
-    const opened = await openFramedInParallel(message, v, concurrency);
+  const parallel = framed && worthParallel(concurrency, message.length - h.length, h.frameLength);
+  // The frames are walked first only when something needs their structure (a small message
+  // without `output` is not walked twice).
+  const walk =
+    framed && (parallel || output !== undefined)
+      ? walkFrames(message, h.length, h.frameLength, v.limits.maxFrames)
+      : undefined;
+  let into: Buffer | undefined;
+  if (output !== undefined) {
+    const length =
+      walk === undefined ? nonFramedLength(message, h.length, v.limits) : walkedLength(walk, h.frameLength);
+    if (length !== undefined && output.length >= length)
+      into = Buffer.from(output.buffer, output.byteOffset, length);
+  }
+  if (parallel && walk !== undefined && (into === undefined || into.buffer instanceof SharedArrayBuffer)) {
+    const opened = await openFramedInParallel(message, v, walk, concurrency, into);
     if (opened !== undefined) return opened;
   }
-  // The plaintext is never longer than the message: one allocation, each frame decrypted in
-  // place (no per-frame buffer, no final concat); zeroed if anything fails later.
-  const out = Buffer.allocUnsafeSlow(message.length);
+  // The plaintext is never longer than the message: one allocation (or the caller's output),
+  // each frame decrypted in place (no per-frame buffer, no final concat); zeroed if anything
+  // fails later.
+  const out = into ?? Buffer.allocUnsafeSlow(message.length);
   let total = 0;
   try {
     for await (const p of openBody(queue, v, { signal: options.signal }, out, 1)) total += p.length;

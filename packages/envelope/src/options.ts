@@ -140,6 +140,28 @@ export const OPEN_OPTION_NAMES = [
 
 export const REWRAP_OPTION_NAMES = [...OPEN_OPTION_NAMES, 'add', 'remove'] as const;
 
+/** The buffer calls also take `output` (a stream's chunks are its consumer's, never reused). */
+export const SEAL_ENVELOPE_OPTION_NAMES = [...SEAL_OPTION_NAMES, 'output'] as const;
+export const OPEN_ENVELOPE_OPTION_NAMES = [...OPEN_OPTION_NAMES, 'output'] as const;
+
+/**
+ * The caller's `output` for a buffer call, checked: a Uint8Array (a Buffer is one) that shares no
+ * byte with `input` (the plaintext being sealed, or the message being opened): the call writes
+ * `output` while it still reads `input`.
+ */
+export function outputOption(output: unknown, input: Uint8Array, inputName: string): Uint8Array | undefined {
+  if (output === undefined) return undefined;
+  if (!(output instanceof Uint8Array)) throw bad('output must be a Uint8Array (a Buffer is one)');
+  const shared =
+    output.buffer === input.buffer &&
+    output.length > 0 &&
+    input.length > 0 &&
+    output.byteOffset < input.byteOffset + input.length &&
+    input.byteOffset < output.byteOffset + output.length;
+  if (shared) throw bad(`output must not overlap the ${inputName}`);
+  return output;
+}
+
 /**
  * The source's next result, or Aborted as soon as `signal` fires while waiting: a stalled
  * source (a body that never ends, a peer that stopped sending) must not outlive the caller's

@@ -115,37 +115,36 @@ export function sealFramesParallel(
   return at + (count - 1) * regular + 4 + 4 + 12 + 4 + lastLength + 16;
 }
 
-interface FrameSpot {
-  readonly seq: number;
-  readonly final: boolean;
-  readonly iv: Uint8Array;
-  /** Offset of content || tag in the message. */
-  readonly content: number;
-  readonly length: number;
+/**
+ * The frame structure of a whole message's framed body, read in order with the streaming path's
+ * checks: `count` frames up to the first break, and the break's error (undefined when the body
+ * ends with its final frame at `end`). Every frame but the last is a regular one (prefix 16,
+ * content, tag 16) at a fixed stride, so the walk keeps no per-frame record: a hostile message
+ * of a million 1-byte frames costs no memory here.
+ */
+export interface FrameWalk {
+  /** Where the body starts in the message. */
+  readonly at: number;
+  readonly count: number;
+  /** The last frame walked: its content length and whether it is the final frame. */
+  readonly lastLength: number;
+  readonly lastFinal: boolean;
+  readonly structural: KeyportError | undefined;
+  readonly end: number;
 }
 
-/**
- * Opens the framed body of a whole message in parallel into `out` (backed by a
- * SharedArrayBuffer). The frame structure is read first (cheap, in order, same checks as the
- * streaming path); then every frame is decrypted, and `out` is zeroed unless every tag
- * verified. If the structure breaks at frame k, frames before k are still checked first, so the
- * error is the one the sequential path would report. Returns the body's end offset and the
- * plaintext length, or undefined when the frame pool could not take the job (run sequentially).
- */
-export function openFramesParallel(
-  key: AeadKey,
-  messageId: Uint8Array,
-  frameLength: number,
-  maxFrames: number,
+export function walkFrames(
   message: Uint8Array,
   at: number,
-  out: Buffer,
-  concurrency: number,
-): { end: number; length: number } | undefined {
+  frameLength: number,
+  maxFrames: number,
+): FrameWalk {
   const view = new DataView(message.buffer, message.byteOffset, message.byteLength);
-  const spots: FrameSpot[] = [];
   let structural: KeyportError | undefined;
   let p = at;
+  let count = 0;
+  let lastLength = 0;
+  let lastFinal = false;
   for (let expected = 1; ; expected++) {
     if (expected > maxFrames) {
       structural = invalidCiphertext(`the message has more than ${maxFrames} frames`);
@@ -172,19 +171,58 @@ export function openFramesParallel(
       structural = invalidCiphertext('final frame is longer than the frame length');
       break;
     }
-    const ivAt = p + (final ? 8 : 4);
     if (p + prefix + length + 16 > message.length) {
       structural = invalidCiphertext('the message is truncated');
       break;
     }
-    spots.push({ seq, final, iv: message.subarray(ivAt, ivAt + 12), content: p + prefix, length });
+    count = expected;
+    lastLength = length;
+    lastFinal = final;
     p += prefix + length + 16;
     if (final) break;
   }
-  if (spots.length > 0) {
-    const last = spots.at(-1) as FrameSpot;
+  return { at, count, lastLength, lastFinal, structural, end: p };
+}
+
+/** The plaintext length of a walked body: exact when its structure is whole, else undefined. */
+export function walkedLength(walk: FrameWalk, frameLength: number): number | undefined {
+  if (walk.structural !== undefined || walk.count === 0) return undefined;
+  return (walk.count - 1) * frameLength + walk.lastLength;
+}
+
+/**
+ * Opens the walked framed body of a whole message in parallel into `out` (backed by a
+ * SharedArrayBuffer, at least the plaintext long). Every frame is decrypted, and `out` is zeroed
+ * unless every tag verified. If the structure broke at frame k, frames before k are still
+ * checked first, so the error is the one the sequential path would report. Returns the body's
+ * end offset and the plaintext length, or undefined when the frame pool could not take the job
+ * (run sequentially).
+ */
+export function openFramesParallel(
+  key: AeadKey,
+  messageId: Uint8Array,
+  frameLength: number,
+  message: Uint8Array,
+  walk: FrameWalk,
+  out: Buffer,
+  concurrency: number,
+): { end: number; length: number } | undefined {
+  const { at, count, lastLength, lastFinal, structural, end } = walk;
+  const stride = 16 + frameLength + 16;
+  /** Frame i (0-based): its prefix at a fixed stride; a final frame's content 8 bytes further. */
+  const spot = (i: number) => {
+    const final = i === count - 1 && lastFinal;
+    const content = at + i * stride + (final ? 24 : 16);
+    return {
+      final,
+      iv: content - (final ? 16 : 12),
+      content,
+      length: i === count - 1 ? lastLength : frameLength,
+    };
+  };
+  if (count > 0) {
     // Frame contents sit at one alignment when the frame length is a multiple of 8.
-    const inputShift = (message.byteOffset + (spots[0] as FrameSpot).content) % 8;
+    const inputShift = (message.byteOffset + spot(0).content) % 8;
     const raw = keyBytes(key);
     let result: ReturnType<typeof runFrameJob>;
     try {
@@ -193,38 +231,36 @@ export function openFramesParallel(
           seal: false,
           key: raw,
           messageId,
-          count: spots.length,
+          count,
           frameLength,
-          lastLength: last.length,
-          lastFinal: last.final,
+          lastLength,
+          lastFinal,
           outBase: 0,
           outStride: frameLength,
           lastShift: 0,
           out,
           inputShift,
-          // Every frame but the last is a regular one (prefix 16, content, tag 16); a final
-          // frame's content starts 8 bytes further into its frame (0xFFFFFFFF, content length).
           sharedInput:
             message.buffer instanceof SharedArrayBuffer
               ? {
                   buffer: message.buffer,
                   base: message.byteOffset + at + 16,
-                  stride: 16 + frameLength + 16,
-                  lastShift: last.final ? 8 : 0,
+                  stride,
+                  lastShift: lastFinal ? 8 : 0,
                 }
               : undefined,
           copyFrame: (i, slot) => {
-            const s = spots[i] as FrameSpot;
-            slot.set(s.iv, 0);
+            const s = spot(i);
+            slot.set(message.subarray(s.iv, s.iv + 12), 0);
             copyToSlot(message.subarray(s.content, s.content + s.length + 16), slot, 16 + inputShift);
           },
           runFrame: (i) => {
-            const s = spots[i] as FrameSpot;
-            const aad = bodyAad(messageId, s.final ? FINAL_FRAME_STRING : FRAME_STRING, s.seq, s.length);
+            const s = spot(i);
+            const aad = bodyAad(messageId, s.final ? FINAL_FRAME_STRING : FRAME_STRING, i + 1, s.length);
             const tagAt = s.content + s.length;
             return openInto(
               key,
-              s.iv,
+              message.subarray(s.iv, s.iv + 12),
               aad,
               message.subarray(s.content, tagAt),
               message.subarray(tagAt, tagAt + 16),
@@ -251,8 +287,7 @@ export function openFramesParallel(
     out.fill(0);
     throw structural;
   }
-  const last = spots.at(-1) as FrameSpot;
-  return { end: p, length: (spots.length - 1) * frameLength + last.length };
+  return { end, length: walkedLength(walk, frameLength) as number };
 }
 
 /**

@@ -30,7 +30,13 @@ import {
   toRecipient,
 } from './materials.js';
 import { newMessageId } from './message-id.js';
-import { checkAborted, listOption, readOptions, SEAL_OPTION_NAMES } from './options.js';
+import {
+  checkAborted,
+  listOption,
+  outputOption,
+  readOptions,
+  SEAL_ENVELOPE_OPTION_NAMES,
+} from './options.js';
 import { resolveConcurrency, sealFramesParallel, worthParallel } from './parallel.js';
 import { recipientEnv } from './recipients/recipient.js';
 import { newSigner, type SigningKey } from './signing.js';
@@ -79,6 +85,21 @@ export interface SealOptions {
    * calling thread. The message format is the same either way.
    */
   readonly concurrency?: number;
+}
+
+/** `sealEnvelope`'s options: the stream's, and where to write the message. */
+export interface SealEnvelopeOptions extends SealOptions {
+  /**
+   * Memory to write the message into, reused across calls: when the message fits (room for the
+   * largest signature included, for the signed suite), the result is a view of `output`'s first
+   * bytes; otherwise it is a new buffer, as without `output` (check `result.buffer ===
+   * output.buffer`). A large result in fresh memory costs a page fault per 4 KiB on first touch
+   * (on the 2-core VM of the README's tables, as long as the AES-GCM itself); reused memory does
+   * not. Over a SharedArrayBuffer, buffers large enough for the frame pool are sealed by the
+   * worker threads in place; any other `output` is written on the calling thread. It must not
+   * overlap the plaintext. The result is valid until the caller writes `output` again.
+   */
+  readonly output?: Uint8Array;
 }
 
 export interface SealSession {
@@ -226,12 +247,18 @@ export function footer(session: SealSession): Buffer {
   return out;
 }
 
-/** Writes the whole message for `plaintext` (the buffer path). */
-export function sealAll(session: SealSession, plaintext: Uint8Array): Uint8Array {
+/** The message's size, with room for the largest footer (so a signature needs no second copy). */
+function sealedSize(session: SealSession, plaintextLength: number): number {
+  const { header, sealer, signer } = session;
+  return (
+    header.length + bodySize(plaintextLength, sealer.frameLength) + (signer === undefined ? 0 : MAX_FOOTER)
+  );
+}
+
+/** Writes the whole message for `plaintext` (the buffer path), into `into` or a new buffer. */
+export function sealAll(session: SealSession, plaintext: Uint8Array, into?: Buffer): Uint8Array {
   const f = session.sealer.frameLength;
-  const size = session.header.length + bodySize(plaintext.length, f);
-  // Room for the footer too (a DER P-384 signature is at most 104 bytes), so no second copy.
-  const out = Buffer.allocUnsafe(size + (session.signer === undefined ? 0 : MAX_FOOTER));
+  const out = into ?? Buffer.allocUnsafe(sealedSize(session, plaintext.length));
   out.set(session.header, 0);
   let at = session.header.length;
   let offset = 0;
@@ -251,11 +278,15 @@ export function sealAll(session: SealSession, plaintext: Uint8Array): Uint8Array
  * `sealAll` with frames sealed in parallel (see frame-pool.ts); the same bytes, in a buffer
  * backed by a SharedArrayBuffer. Falls back to `sealAll` when the pool cannot take the job.
  */
-function sealAllParallel(session: SealSession, plaintext: Uint8Array, concurrency: number): Uint8Array {
+function sealAllParallel(
+  session: SealSession,
+  plaintext: Uint8Array,
+  concurrency: number,
+  into: Buffer | undefined,
+): Uint8Array {
   const { sealer, header, signer } = session;
-  const size = header.length + bodySize(plaintext.length, sealer.frameLength);
   // The first frame's content 8-byte aligned: writes into shared memory keep V8's fast copy.
-  const out = sharedBuffer(size + (signer === undefined ? 0 : MAX_FOOTER), header.length + 16);
+  const out = into ?? sharedBuffer(sealedSize(session, plaintext.length), header.length + 16);
   out.set(header, 0);
   const at = sealFramesParallel(
     sealer.key,
@@ -266,7 +297,7 @@ function sealAllParallel(session: SealSession, plaintext: Uint8Array, concurrenc
     header.length,
     concurrency,
   );
-  if (at === undefined) return sealAll(session, plaintext);
+  if (at === undefined) return sealAll(session, plaintext, into);
   if (signer === undefined) return out;
   signer.update(out.subarray(header.length, at));
   const foot = footer(session);
@@ -275,7 +306,7 @@ function sealAllParallel(session: SealSession, plaintext: Uint8Array, concurrenc
 }
 
 /** Seals a whole buffer (inside a `keyport envelope.seal` span when tracing is on). */
-export function sealEnvelope(plaintext: Uint8Array, options: SealOptions): Promise<Uint8Array> {
+export function sealEnvelope(plaintext: Uint8Array, options: SealEnvelopeOptions): Promise<Uint8Array> {
   if (!(plaintext instanceof Uint8Array))
     return Promise.reject(new KeyportError('InvalidArgument', 'plaintext must be a Uint8Array'));
   // Not an async function: returning sealWhole's promise from one would add two ticks per seal.
@@ -285,12 +316,28 @@ export function sealEnvelope(plaintext: Uint8Array, options: SealOptions): Promi
   );
 }
 
-/** Seals with a prepared session, on the frame pool when the buffer is worth it. */
-function sealPrepared(session: SealSession, plaintext: Uint8Array, concurrency: number): Uint8Array {
-  if (worthParallel(concurrency, plaintext.length, session.sealer.frameLength)) {
-    return sealAllParallel(session, plaintext, concurrency);
+/**
+ * Seals with a prepared session, into the caller's `output` when the message fits, on the frame
+ * pool when the buffer is worth it and the memory written is shared.
+ */
+function sealPrepared(
+  session: SealSession,
+  plaintext: Uint8Array,
+  concurrency: number,
+  output: Uint8Array | undefined,
+): Uint8Array {
+  const size = output === undefined ? 0 : sealedSize(session, plaintext.length);
+  const into =
+    output !== undefined && output.length >= size
+      ? Buffer.from(output.buffer, output.byteOffset, size)
+      : undefined;
+  if (
+    worthParallel(concurrency, plaintext.length, session.sealer.frameLength) &&
+    (into === undefined || into.buffer instanceof SharedArrayBuffer)
+  ) {
+    return sealAllParallel(session, plaintext, concurrency, into);
   }
-  return sealAll(session, plaintext);
+  return sealAll(session, plaintext, into);
 }
 
 /**
@@ -298,19 +345,20 @@ function sealPrepared(session: SealSession, plaintext: Uint8Array, concurrency: 
  * promise is all a small seal pays (an async function's machinery measured ~1 us of a 1 KiB
  * cached seal's ~23). Errors still arrive as a rejected promise, never as a throw.
  */
-function sealWhole(plaintext: Uint8Array, given: SealOptions): Promise<Uint8Array> {
+function sealWhole(plaintext: Uint8Array, given: SealEnvelopeOptions): Promise<Uint8Array> {
   try {
-    const options = readOptions<SealOptions>(given, 'seal options', SEAL_OPTION_NAMES);
+    const options = readOptions<SealEnvelopeOptions>(given, 'seal options', SEAL_ENVELOPE_OPTION_NAMES);
     const concurrency = resolveConcurrency(options.concurrency);
+    const output = outputOption(options.output, plaintext, 'plaintext');
     const prepared = prepareSeal(options, plaintext.length);
     if (prepared instanceof Promise) {
       return prepared.then((s) => {
         // Raw recipients never see the signal: an abort while the materials came stops here.
         checkAborted(options.signal);
-        return sealPrepared(s, plaintext, concurrency);
+        return sealPrepared(s, plaintext, concurrency, output);
       });
     }
-    return Promise.resolve(sealPrepared(prepared, plaintext, concurrency));
+    return Promise.resolve(sealPrepared(prepared, plaintext, concurrency, output));
   } catch (error) {
     return Promise.reject(error);
   }

@@ -64,6 +64,8 @@ describe('pnpm bench --quick', () => {
       'ESDK-JS 5.0.2, both 0x0478',
       'ESDK-JS 5.0.2, both 0x0578',
       'seal to 3 recipients',
+      'into a reused output buffer',
+      'into a reused SharedArrayBuffer output',
     ]) {
       expect(names).toContain(part);
     }
