@@ -142,35 +142,38 @@ export function parsePolicyText(text: string): Policy {
 }
 
 /**
- * The first duplicate scalar key of any map in the document, as the parser's own `uniqueKeys`
- * error (`DUPLICATE_KEY`) would report it, found with one Set per map: linear in the map's size.
+ * The first duplicate scalar key of the document, in the order of the text (as the parser's own
+ * `uniqueKeys` error, `DUPLICATE_KEY`, would report it), found with one Set per map: linear in
+ * the maps' sizes. Every map is visited: a nested map's duplicate can come before an outer one's.
  */
 function duplicateKey(
   doc: Document,
   lines: LineCounter,
 ): { code: string; linePos?: [{ line: number; col: number }] } | undefined {
-  let found: { code: string; linePos?: [{ line: number; col: number }] } | undefined;
+  let found = false;
+  let first: number | undefined;
   visit(doc, {
     Map(_, map) {
       const seen = new Set<unknown>();
       for (const pair of map.items) {
         if (!isScalar(pair.key)) continue;
         if (seen.has(pair.key.value)) {
+          found = true;
           const offset = pair.key.range?.[0];
-          found = {
-            code: 'DUPLICATE_KEY',
-            ...(offset === undefined
-              ? {}
-              : { linePos: [lines.linePos(offset)] as [{ line: number; col: number }] }),
-          };
-          return visit.BREAK;
+          if (offset !== undefined && (first === undefined || offset < first)) first = offset;
+          // The later keys of this map come later in the text.
+          return undefined;
         }
         seen.add(pair.key.value);
       }
       return undefined;
     },
   });
-  return found;
+  if (!found) return undefined;
+  return {
+    code: 'DUPLICATE_KEY',
+    ...(first === undefined ? {} : { linePos: [lines.linePos(first)] as [{ line: number; col: number }] }),
+  };
 }
 
 /** Where each rule starts in the text it was parsed from (1-based lines), for SARIF locations. */

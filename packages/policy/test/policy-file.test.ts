@@ -151,6 +151,21 @@ rules:
       ).message,
     ).toMatch(/DUPLICATE_KEY/);
     expect(errorOf(() => parsePolicyText('version: [1')).message).toMatch(/YAML or JSON/);
+    // The first duplicate in the text is reported, whichever map it is in: here the inner map's
+    // (line 5), not the outer map's later one (line 6).
+    const nested = [
+      'version: 1',
+      'rules:',
+      '  - type: owner-label',
+      '    match: { labels: { a: x } }',
+      '    severity: low',
+      '    severity: high',
+      '    type: owner-label',
+    ].join('\n');
+    expect(errorOf(() => parsePolicyText(nested.replace('{ a: x }', '{ a: x, a: y }'))).message).toMatch(
+      /line 4, column 30\): DUPLICATE_KEY/,
+    );
+    expect(errorOf(() => parsePolicyText(nested)).message).toMatch(/line 6, column 5\): DUPLICATE_KEY/);
     const bomb = [
       'a: &a [x,x,x,x,x,x,x,x,x,x]',
       ...Array.from(
