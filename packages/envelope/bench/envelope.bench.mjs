@@ -429,11 +429,13 @@ async function fastestCpu(make, runs, each = () => {}) {
   }
   return fastest;
 }
+/** `into`: false (output dropped), true (a fresh output buffer per run) or 'reused' (one buffer). */
 function rawLoop(pt, F, slice, into) {
   const key = randomBytes(32);
   const iv = randomBytes(12);
+  const reused = into === 'reused' ? Buffer.alloc(pt.length) : undefined;
   return () => {
-    const out = into ? Buffer.allocUnsafeSlow(pt.length) : undefined;
+    const out = reused ?? (into ? Buffer.allocUnsafeSlow(pt.length) : undefined);
     for (let f = 0; f < pt.length; f += F) {
       const c = createCipheriv('aes-256-gcm', key, iv);
       const end = Math.min(pt.length, f + F);
@@ -450,8 +452,9 @@ function rawLoop(pt, F, slice, into) {
 /**
  * The plain decrypt loop. `mode`: 'dropped' (each `update`'s output dropped at once: less work
  * than any API that releases only verified plaintext), 'held' (each frame's output kept until
- * its tag verifies, then dropped: what a verifying stream must do) or 'fresh' (written into a
- * fresh output buffer: what a function returning the plaintext must do).
+ * its tag verifies, then dropped: what a verifying stream must do), 'fresh' (written into a
+ * fresh output buffer: what a function returning the plaintext must do) or 'reused' (written
+ * into one buffer every run reuses).
  */
 function rawOpenLoop(pt, F, slice, mode = 'dropped') {
   const key = randomBytes(32);
@@ -464,9 +467,10 @@ function rawOpenLoop(pt, F, slice, mode = 'dropped') {
     c.final();
     tags.push(c.getAuthTag());
   }
+  const reused = mode === 'reused' ? Buffer.alloc(ct.length) : undefined;
   return () => {
     let n = 0;
-    const out = mode === 'fresh' ? Buffer.allocUnsafeSlow(ct.length) : undefined;
+    const out = reused ?? (mode === 'fresh' ? Buffer.allocUnsafeSlow(ct.length) : undefined);
     for (let f = 0; f < ct.length; f += F) {
       const d = createDecipheriv('aes-256-gcm', key, iv);
       d.setAuthTag(tags[n++]);
@@ -520,7 +524,11 @@ if (section('64mib')) {
   const freshName = `same loop writing into a fresh ${label} output buffer`;
   record(`raw loop into a fresh output buffer, ${label}`, 'MiB/s', mbps(fresh.ms), floorName, mbps(floor.ms));
   meta({ frameLength: F, concurrency: 1, spread: fresh.spread, runs });
+  const reusedLoop = await best(rawLoop(pt, F, floor.slice, 'reused'), runs);
+  const reusedName = `same loop writing into one reused ${label} output buffer`;
   const rawOpen = await best(rawOpenLoop(pt, F, floor.slice), runs);
+  const rawOpenReused = await best(rawOpenLoop(pt, F, floor.slice, 'reused'), runs);
+  const reusedOpenName = `plain Node decrypt loop (${F / MiB} MiB frames, ${floor.slice / 1024} KiB slices) writing into one reused ${label} output buffer`;
   const rawOpenHeld = await best(rawOpenLoop(pt, F, floor.slice, 'held'), runs);
   const rawOpenFresh = await best(rawOpenLoop(pt, F, floor.slice, 'fresh'), runs);
   const heldName = `plain Node decrypt loop (${F / MiB} MiB frames, ${floor.slice / 1024} KiB slices) holding each frame's plaintext until its tag verifies`;
@@ -574,6 +582,22 @@ if (section('64mib')) {
       mbps(floor.ms),
     );
     meta({ suite: hex, frameLength: F, concurrency: 1, output: 'reused', spread: sealReused.spread, runs });
+    record(
+      `seal ${label} (keyport ${hex}, buffer) into a reused output buffer vs raw into a reused buffer (same work)`,
+      'MiB/s',
+      mbps(sealReused.ms),
+      reusedName,
+      mbps(reusedLoop.ms),
+    );
+    meta({
+      suite: hex,
+      frameLength: F,
+      concurrency: 1,
+      output: 'reused',
+      spread: sealReused.spread,
+      baselineSpread: reusedLoop.spread,
+      runs,
+    });
     const streamSeal = await best(async () => {
       for await (const _ of sealStream([pt], opts));
     }, runs);
@@ -623,6 +647,22 @@ if (section('64mib')) {
       mbps(rawOpen.ms),
     );
     meta({ suite: hex, frameLength: F, concurrency: 1, output: 'reused', spread: openReused.spread, runs });
+    record(
+      `open ${label} (keyport ${hex}, buffer) into a reused output buffer vs raw decrypt into a reused buffer (same work)`,
+      'MiB/s',
+      mbps(openReused.ms),
+      reusedOpenName,
+      mbps(rawOpenReused.ms),
+    );
+    meta({
+      suite: hex,
+      frameLength: F,
+      concurrency: 1,
+      output: 'reused',
+      spread: openReused.spread,
+      baselineSpread: rawOpenReused.spread,
+      runs,
+    });
     const streamOpen = await best(async () => {
       for await (const _ of openStream([msg], { trust: [aes], concurrency: 1 }));
     }, runs);
@@ -767,12 +807,22 @@ async function recordDefaultSettingsRows(pt, msg, runs, tag = {}, { reusedOutput
     // place, and no fresh result is faulted in.
     const sealOutput = Buffer.from(new SharedArrayBuffer(size + MiB));
     const openOutput = Buffer.from(new SharedArrayBuffer(size));
+    // Plaintext in shared memory too (read from a file into one, say): the workers read it in
+    // place, and the calling thread copies nothing for them.
+    const sharedPt = Buffer.from(new SharedArrayBuffer(size));
+    sharedPt.set(pt);
     defaultRows.push(
       [
         'seal',
         defaultRows[0][1],
         () => sealEnvelope(pt, { recipients: [aes], output: sealOutput }),
         'reused',
+      ],
+      [
+        'seal',
+        defaultRows[0][1],
+        () => sealEnvelope(sharedPt, { recipients: [aes], output: sealOutput }),
+        'reused, plaintext shared',
       ],
       ['open', defaultRows[1][1], () => openEnvelope(msg, { trust: [aes], output: openOutput }), 'reused'],
     );
@@ -781,7 +831,7 @@ async function recordDefaultSettingsRows(pt, msg, runs, tag = {}, { reusedOutput
     const r = await interleaved(runs, loop.run, ours);
     const rate = (ms) => size / MiB / (ms / 1000);
     record(
-      `${op} ${size / MiB} MiB at default settings (${cores} cores)${output ? ' into a reused SharedArrayBuffer output' : ''} vs the fastest plain Node loop on one thread (wall time, interleaved)${label ?? ''}`,
+      `${op} ${size / MiB} MiB at default settings (${cores} cores)${output === undefined ? '' : ` into a reused SharedArrayBuffer output${output === 'reused' ? '' : ', plaintext in a SharedArrayBuffer'}`} vs the fastest plain Node loop on one thread (wall time, interleaved)${label ?? ''}`,
       'MiB/s',
       rate(r.many.ms),
       `plain Node ${op === 'seal' ? 'encrypt' : 'decrypt'} loop, 1 MiB frames, ${loop.slice / 1024} KiB update slices, output dropped, same process`,
