@@ -1,42 +1,13 @@
 /**
- * Non-framed bodies (content type 1; written by old ESDKs, never by keyport): built here from
- * the spec with keyport's own primitives, since ESDK-JS cannot write them either (the Python and
+ * Non-framed bodies (content type 1; written by old ESDKs, never by keyport): built from the spec
+ * with keyport's own primitives (helpers/non-framed.ts), since ESDK-JS cannot write them either (the Python and
  * Java ESDKs can: interop-esdk-languages.test.ts opens theirs).
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { bodyAad, SINGLE_BLOCK_STRING, sequenceIv } from '../src/aead.js';
-import { serializeContext } from '../src/context-codec.js';
-import { CONTENT_NON_FRAMED, serializeHeaderBody } from '../src/header.js';
 import { openEnvelope, openStream, sealStream } from '../src/index.js';
-import { deriveKeys } from '../src/kdf.js';
-import { SUITES } from '../src/suites.js';
-import { gcmSeal } from './helpers/gcm.js';
 import { aes, chunked, collect } from './helpers/keys.js';
-
-async function nonFramed(pt: Uint8Array): Promise<Buffer> {
-  const suite = SUITES.get(0x0478);
-  if (suite === undefined) throw new Error('suite');
-  const dataKey = randomBytes(32);
-  const messageId = randomBytes(32);
-  const context = { legacy: 'yes' };
-  const d = deriveKeys(suite, dataKey, messageId);
-  const body = serializeHeaderBody({
-    suite,
-    messageId,
-    contextBytes: serializeContext(context),
-    encryptedDataKeys: [await aes.wrap(dataKey, context, {})],
-    contentType: CONTENT_NON_FRAMED,
-    frameLength: 0,
-    suiteData: d.commitKey,
-  });
-  const header = Buffer.concat([body, gcmSeal(d.key, new Uint8Array(12), body, new Uint8Array(0)).tag]);
-  const iv = sequenceIv(1);
-  const sealed = gcmSeal(d.key, iv, bodyAad(messageId, SINGLE_BLOCK_STRING, 1, pt.length), pt);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64BE(BigInt(pt.length));
-  return Buffer.concat([header, iv, len, sealed.ciphertext, sealed.tag]);
-}
+import { nonFramed } from './helpers/non-framed.js';
 
 describe('non-framed bodies', () => {
   it('open, whole and streamed', async () => {

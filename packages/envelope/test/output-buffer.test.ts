@@ -5,15 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { bodyAad, SINGLE_BLOCK_STRING, sequenceIv } from '../src/aead.js';
-import { serializeContext } from '../src/context-codec.js';
-import { CONTENT_NON_FRAMED, serializeHeaderBody } from '../src/header.js';
 import { openEnvelope, openStream, type Recipient, sealEnvelope, sealStream } from '../src/index.js';
-import { deriveKeys } from '../src/kdf.js';
 import { PARALLEL_MIN_BYTES } from '../src/parallel.js';
-import { SUITES } from '../src/suites.js';
-import { gcmSeal } from './helpers/gcm.js';
 import { aes, collect, flip } from './helpers/keys.js';
+import { nonFramed } from './helpers/non-framed.js';
 
 const errorOf = (p: Promise<unknown>) =>
   p.then(
@@ -179,30 +174,6 @@ describe('sealEnvelope output', () => {
     }
   });
 });
-
-async function nonFramed(pt: Uint8Array): Promise<Buffer> {
-  const suite = SUITES.get(0x0478);
-  if (suite === undefined) throw new Error('suite');
-  const dataKey = randomBytes(32);
-  const messageId = randomBytes(32);
-  const context = { legacy: 'yes' };
-  const d = deriveKeys(suite, dataKey, messageId);
-  const body = serializeHeaderBody({
-    suite,
-    messageId,
-    contextBytes: serializeContext(context),
-    encryptedDataKeys: [await aes.wrap(dataKey, context, {})],
-    contentType: CONTENT_NON_FRAMED,
-    frameLength: 0,
-    suiteData: d.commitKey,
-  });
-  const header = Buffer.concat([body, gcmSeal(d.key, new Uint8Array(12), body, new Uint8Array(0)).tag]);
-  const iv = sequenceIv(1);
-  const sealed = gcmSeal(d.key, iv, bodyAad(messageId, SINGLE_BLOCK_STRING, 1, pt.length), pt);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64BE(BigInt(pt.length));
-  return Buffer.concat([header, iv, len, sealed.ciphertext, sealed.tag]);
-}
 
 describe('openEnvelope output', () => {
   const cases = [
