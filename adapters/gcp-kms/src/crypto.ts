@@ -23,7 +23,6 @@ import { getKey, purposeOf, resolveVersion } from './keys.js';
 import {
   checked,
   checksum,
-  int64Value,
   integrityError,
   own,
   type Runtime,
@@ -173,8 +172,9 @@ async function publicKey(rt: Runtime, t: KeyTarget, id: string, o: Opts): Promis
   if (cached !== undefined) return cached;
   const res = await rt.rpc.call(o, (co, kms) => kms.getPublicKey({ name }, co), t.uri);
   const pem = res.pem ?? '';
-  if (int64Value(res.pemCrc32c) !== undefined)
-    checked(Buffer.from(pem, 'utf8'), res.pemCrc32c, 'public key PEM', true); // only checked
+  // A missing pem_crc32c fails too: Cloud KMS always sends it, and a public key keyport encrypts
+  // to or verifies under must arrive as it was sent.
+  checked(Buffer.from(pem, 'utf8'), res.pemCrc32c, 'public key PEM', true); // only checked
   const key = createPublicKey(pem);
   const spki = new Uint8Array(key.export({ type: 'spki', format: 'der' }));
   const algorithm = remember(rt.algorithms, name, algorithmName(res.algorithm));

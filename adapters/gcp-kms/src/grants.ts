@@ -31,11 +31,13 @@ export const ROLES_BY_OPERATION: Readonly<Record<GrantOperation, readonly string
   generate_data_key: ['roles/cloudkms.cryptoKeyEncrypter'],
   decrypt: ['roles/cloudkms.cryptoKeyDecrypter'],
   re_encrypt: ['roles/cloudkms.cryptoKeyEncrypter', 'roles/cloudkms.cryptoKeyDecrypter'],
-  sign: ['roles/cloudkms.signer'],
+  // Signing and MAC name a version: keyport finds it (ListCryptoKeyVersions, or GetCryptoKeyVersion
+  // when pinned), which no narrower predefined role than the viewer allows.
+  sign: ['roles/cloudkms.signer', 'roles/cloudkms.viewer'],
   // Signatures are verified locally: the public key is what the grantee needs (and MacVerify).
-  verify: ['roles/cloudkms.verifier'],
-  mac: ['roles/cloudkms.signer'],
-  verify_mac: ['roles/cloudkms.verifier'],
+  verify: ['roles/cloudkms.verifier', 'roles/cloudkms.viewer'],
+  mac: ['roles/cloudkms.signer', 'roles/cloudkms.viewer'],
+  verify_mac: ['roles/cloudkms.verifier', 'roles/cloudkms.viewer'],
   describe: ['roles/cloudkms.viewer'],
 };
 
@@ -142,7 +144,13 @@ export async function* listGrants(rt: Runtime, ref: KeyRef, o: Opts): AsyncItera
 export async function revokeGrant(rt: Runtime, ref: KeyRef, grantId: string, o: Opts): Promise<void> {
   const t = targetOf(ref);
   await updatePolicy(rt, t, o, (bindings) => {
-    const kept = bindings.filter((b) => b.condition?.title !== grantId);
+    // Only bindings keyport made (a kpg- title and a grant record): an id that happens to equal the
+    // title of someone else's conditional binding must not remove it.
+    const ours = (b: Binding) =>
+      grantId.startsWith(ID_PREFIX) &&
+      b.condition?.title === grantId &&
+      parseRecord(b.condition?.description) !== undefined;
+    const kept = bindings.filter((b) => !ours(b));
     if (kept.length === bindings.length) {
       throw new KeyportError('NotFound', 'no grant with this id on the key', { keyUri: t.uri });
     }

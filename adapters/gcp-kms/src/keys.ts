@@ -23,6 +23,28 @@ type CryptoKeyVersion = protos.google.cloud.kms.v1.ICryptoKeyVersion;
 export type AlgorithmField = NonNullable<CryptoKeyVersion['algorithm']>;
 
 const KEY_ID = /^[A-Za-z0-9_-]{1,63}$/;
+/** Cloud KMS label rules (https://cloud.google.com/kms/docs/creating-managing-labels). */
+const LABEL_KEY = /^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}$/u;
+const LABEL_VALUE = /^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$/u;
+
+/**
+ * The labels as Cloud KMS takes them, refused here when it would not: the REST transport builds
+ * its message with plain assignment, so a `__proto__` key would vanish there (the key created
+ * without it) while gRPC sends it; checking first gives both transports the same answer.
+ */
+function cloudKmsLabels(labels: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  let index = 0;
+  for (const [k, v] of Object.entries(labels ?? {})) {
+    if (!LABEL_KEY.test(k) || typeof v !== 'string' || !LABEL_VALUE.test(v)) {
+      const why = `label #${index}: Cloud KMS label keys start with a lowercase letter and hold lowercase letters, digits, _ or - (at most 63); values the same, possibly empty`;
+      throw new KeyportError('InvalidArgument', why);
+    }
+    out[k] = v;
+    index++;
+  }
+  return out;
+}
 const DAY_SECONDS = 86_400;
 const LIVE_STATES: readonly string[] = ['enabled', 'disabled', 'pending_import'];
 
@@ -124,7 +146,7 @@ export async function createKey(rt: Runtime, req: CreateKeyRequest, o: Opts): Pr
   const cryptoKey: CryptoKey = {
     purpose,
     versionTemplate: { algorithm: algorithm as AlgorithmField, protectionLevel: rt.protectionLevel },
-    labels: { ...(req.labels ?? {}) },
+    labels: cloudKmsLabels(req.labels),
     ...(req.rotation?.periodDays === undefined ? {} : rotationFields(req.rotation)),
     ...(external && { importOnly: true }),
   };

@@ -4,7 +4,7 @@
  * given. gRPC by default; `transport: 'rest'` selects the client's HTTP/JSON fallback.
  */
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
-import { checkEnum, KeyportError } from '@keyport/core';
+import { checkEnum, KeyportError, parseKeyUri } from '@keyport/core';
 import type { CapabilityOptions } from './capabilities.js';
 import { defined } from './rpc.js';
 import { kmsSdk } from './sdk.js';
@@ -48,10 +48,25 @@ export interface GcpKmsProviderOptions extends CapabilityOptions {
 
 const KEY_RING = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[A-Za-z0-9_-]{1,63}$/;
 
+/**
+ * A key ring every key URI inside it can name: the project, location and ring segments follow the
+ * `gcp-kms://` grammar (no `.`/`..` segments, no `?`, `#`, `%`, spaces), so a hostile `keyRing`
+ * cannot steer a REST path elsewhere nor create keys keyport could not address afterwards.
+ */
+function isKeyRing(keyRing: unknown): boolean {
+  if (typeof keyRing !== 'string' || !KEY_RING.test(keyRing)) return false;
+  try {
+    parseKeyUri(`gcp-kms://${keyRing}/cryptoKeys/k`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The options a careless caller can get wrong, checked when the provider is built (not on first call). */
 export function checkOptions(options: GcpKmsProviderOptions): void {
   const { keyRing, transport, protectionLevel, importJobKeyBits, dataKeys } = options;
-  if (keyRing !== undefined && (typeof keyRing !== 'string' || !KEY_RING.test(keyRing))) {
+  if (keyRing !== undefined && !isKeyRing(keyRing)) {
     throw new KeyportError('InvalidArgument', 'keyRing must be projects/<p>/locations/<l>/keyRings/<r>');
   }
   if (transport !== undefined) checkEnum(transport, 'options.transport', ['grpc', 'rest']);

@@ -1,0 +1,447 @@
+/**
+ * The README read claim by claim, against keyport's Cloud KMS test server (gRPC and REST): hostile
+ * options, labels and context keys, revoking only keyport's own IAM bindings, grants that let the
+ * grantee do what they name, CRC32C both ways (a request corrupted on its way out, a response on
+ * its way back, a missing checksum), cancellation of the in-flight call, socket failures, bare
+ * Cloud KMS ciphertexts, and the README's own code samples.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { credentials } from '@grpc/grpc-js';
+import { Keyport } from '@keyport/core';
+import type { CloudKmsServer } from '@keyport/test-servers';
+import { OAuth2Client } from 'google-auth-library';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type GcpKmsProvider, gcpKms } from '../src/index.js';
+import { grpcProvider, restProvider, signal, startServer, staticAuth } from './support/targets.js';
+
+const RING = 'projects/keyport-claims/locations/global/keyRings/claims';
+let server: CloudKmsServer;
+let provider: GcpKmsProvider;
+let kp: Keyport;
+let n = 0;
+const name = (hint: string) => `${hint}-${++n}`;
+const flip = (bytes: Uint8Array, at = 0) => {
+  const out = Uint8Array.from(bytes);
+  out[at] = (out[at] as number) ^ 1;
+  return out;
+};
+const transports = [
+  ['gRPC', grpcProvider],
+  ['REST', restProvider],
+] as const;
+
+beforeAll(async () => {
+  server = await startServer();
+  provider = grpcProvider(server, { keyRing: RING });
+  kp = new Keyport({ providers: [provider], retry: { maxAttempts: 1 } });
+});
+afterAll(async () => {
+  await kp.close();
+  await server.stop();
+});
+
+/** A provider on the test server whose client method `method` is wrapped (request and/or response altered in flight). */
+async function tampered(
+  method: string,
+  change: {
+    request?: (r: Record<string, unknown>) => object;
+    response?: (r: Record<string, unknown>) => void;
+  },
+) {
+  const p = grpcProvider(server, { keyRing: RING });
+  const kms = (await p.client()) as unknown as Record<string, (r: object, o: object) => Promise<unknown[]>>;
+  const real = (kms[method] as (r: object, o: object) => Promise<unknown[]>).bind(kms);
+  kms[method] = async (request: object, options: object) => {
+    const sent = change.request ? change.request(request as Record<string, unknown>) : request;
+    const result = await real(sent, options);
+    change.response?.(result[0] as Record<string, unknown>);
+    return result;
+  };
+  return { p, kp: new Keyport({ providers: [p], retry: { maxAttempts: 1 } }) };
+}
+
+describe('options are checked when the provider is built', () => {
+  it('a keyRing a key URI could not name (.. segments, ?, #, %, spaces) is InvalidArgument', () => {
+    for (const keyRing of [
+      'projects/../locations/global/keyRings/r',
+      'projects/p/locations/../keyRings/r',
+      'projects/./locations/global/keyRings/r',
+      'projects/p?x=1/locations/global/keyRings/r',
+      'projects/p/locations/glo#bal/keyRings/r',
+      'projects/p/locations/%2e%2e/keyRings/r',
+      'projects/p/locations/a b/keyRings/r',
+      'projects/p/locations/global/keyRings/../cryptoKeys/r',
+    ]) {
+      expect(() => gcpKms({ keyRing }), keyRing).toThrow(
+        expect.objectContaining({ code: 'InvalidArgument' }),
+      );
+    }
+    expect(() =>
+      gcpKms({ keyRing: 'projects/acme.com:p-1/locations/europe-west1/keyRings/app_1' }),
+    ).not.toThrow();
+  });
+
+  it('numbers given as strings or NaN, and unknown enum values, are refused there too', () => {
+    for (const bad of [
+      { importJobKeyBits: '4096' },
+      { importJobKeyBits: Number.NaN },
+      { transport: 'http' },
+      { protectionLevel: '__proto__' },
+      { dataKeys: 'yes' },
+      { keyRing: 42 },
+    ]) {
+      expect(() => gcpKms(bad as never), JSON.stringify(bad)).toThrow(
+        expect.objectContaining({ code: 'InvalidArgument' }),
+      );
+    }
+  });
+});
+
+describe('labels and context keys', () => {
+  for (const [transport, make] of transports) {
+    it(`a label Cloud KMS would refuse (__proto__, uppercase) is InvalidArgument over ${transport}, never dropped`, async () => {
+      const p = make(server, { keyRing: RING });
+      const k = new Keyport({ providers: [p], retry: { maxAttempts: 1 } });
+      for (const labels of [JSON.parse('{"__proto__":"x"}'), { Team: 'a' }, { team: 'A' }, { '': 'a' }]) {
+        await expect(
+          k.createKey('gcp-kms', { name: name('label'), spec: 'AES_256', labels }),
+          JSON.stringify(labels),
+        ).rejects.toMatchObject({ code: 'InvalidArgument' });
+      }
+      const ok = await k.createKey('gcp-kms', {
+        name: name('label'),
+        spec: 'AES_256',
+        labels: { constructor: 'x', team: '' },
+      });
+      expect((await k.describeKey(ok.uri)).labels).toEqual({ constructor: 'x', team: '' });
+      await k.close();
+    });
+
+    it(`__proto__ as a context key is an ordinary pair, bound as AAD over ${transport}`, async () => {
+      const p = make(server, { keyRing: RING });
+      const k = new Keyport({ providers: [p], retry: { maxAttempts: 1 } });
+      const key = await k.createKey('gcp-kms', { name: name('ctx'), spec: 'AES_256' });
+      const context = JSON.parse('{"__proto__":"a"}');
+      const { ciphertext } = await k.encrypt(key.uri, randomBytes(8), { context });
+      await expect(k.decrypt(key.uri, ciphertext, { context })).resolves.toMatchObject({ keyVersion: '1' });
+      for (const other of [JSON.parse('{"__proto__":"b"}'), {}, undefined]) {
+        await expect(k.decrypt(key.uri, ciphertext, { context: other })).rejects.toMatchObject({
+          code: 'InvalidCiphertext',
+        });
+      }
+      await k.close();
+    });
+  }
+
+  it('an RSA key refuses a context on decrypt as well as on encrypt', async () => {
+    const key = await kp.createKey('gcp-kms', {
+      name: name('rsa'),
+      spec: 'RSA_2048',
+      usage: 'encrypt_decrypt',
+    });
+    const { ciphertext } = await kp.encrypt(key.uri, randomBytes(16));
+    await expect(kp.decrypt(key.uri, ciphertext, { context: { a: 'b' } })).rejects.toMatchObject({
+      code: 'Unsupported',
+      capability: 'context',
+    });
+  });
+});
+
+describe('grants are IAM bindings', () => {
+  it('revokeGrant never removes a binding keyport did not make, even one whose title is the id', async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('foreign'), spec: 'AES_256' });
+    const kms = await provider.client();
+    const resource = key.uri.slice('gcp-kms://'.length);
+    const read = async () =>
+      (await kms.getIamPolicy({ resource, options: { requestedPolicyVersion: 3 } } as never))[0];
+    const condition = { title: 'ops-admins', expression: 'request.time < timestamp("2999-01-01T00:00:00Z")' };
+    const foreign = [
+      { role: 'roles/cloudkms.admin', members: ['group:ops@example.com'], condition },
+      // a look-alike title without keyport's grant record
+      {
+        role: 'roles/cloudkms.viewer',
+        members: ['group:audit@example.com'],
+        condition: { ...condition, title: 'kpg-0123456789abcdef' },
+      },
+    ];
+    await kms.setIamPolicy({
+      resource,
+      policy: { version: 3, etag: (await read()).etag, bindings: foreign },
+    } as never);
+    for (const id of ['ops-admins', 'kpg-0123456789abcdef']) {
+      await expect(kp.revokeGrant(key.uri, id), id).rejects.toMatchObject({ code: 'NotFound' });
+    }
+    expect((await read()).bindings?.map((b) => b.condition?.title).sort()).toEqual([
+      'kpg-0123456789abcdef',
+      'ops-admins',
+    ]);
+  });
+
+  it('sign, mac and verify grants let the grantee sign, MAC and verify (pinned or not)', async () => {
+    const asGrantee = async (uri: string, operations: Array<'sign' | 'mac' | 'verify' | 'verify_mac'>) => {
+      const principal = `user:${name('grantee')}@example.com`;
+      await kp.createGrant(uri, { grantee: principal, operations });
+      const p = grpcProvider(server, { keyRing: RING, principal });
+      return new Keyport({ providers: [p], retry: { maxAttempts: 1 } });
+    };
+    const message = randomBytes(24);
+    const ec = await kp.createKey('gcp-kms', { name: name('ec'), spec: 'EC_P256' });
+    const signer = await asGrantee(ec.uri, ['sign']);
+    const signed = await signer.sign(ec.uri, message, { algorithm: 'ECDSA_SHA_256' });
+    await signer.sign({ uri: ec.uri, version: '1' }, message, { algorithm: 'ECDSA_SHA_256' });
+    const verifier = await asGrantee(ec.uri, ['verify']);
+    expect(await verifier.verify(ec.uri, message, signed.signature, { algorithm: 'ECDSA_SHA_256' })).toBe(
+      true,
+    );
+    await expect(verifier.sign(ec.uri, message, { algorithm: 'ECDSA_SHA_256' })).rejects.toMatchObject({
+      code: 'AccessDenied',
+    });
+    const hmac = await kp.createKey('gcp-kms', { name: name('hmac'), spec: 'HMAC_256' });
+    const macer = await asGrantee(hmac.uri, ['mac']);
+    const { mac } = await macer.mac(hmac.uri, message);
+    const macVerifier = await asGrantee(hmac.uri, ['verify_mac']);
+    expect(await macVerifier.verifyMac({ uri: hmac.uri, version: '1' }, message, mac)).toBe(true);
+    await expect(macVerifier.mac(hmac.uri, message)).rejects.toMatchObject({ code: 'AccessDenied' });
+    await Promise.all([signer, verifier, macer, macVerifier].map((k) => k.close()));
+  });
+
+  it('concurrent grants on one key are all kept (etag read-modify-write, no lost update)', async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('race'), spec: 'AES_256' });
+    const made = await Promise.all(
+      [1, 2, 3].map((i) =>
+        kp.createGrant(key.uri, { grantee: `user:u${i}@example.com`, operations: ['encrypt'] }),
+      ),
+    );
+    const listed: string[] = [];
+    for await (const g of kp.listGrants(key.uri)) listed.push(g.id);
+    expect(listed.sort()).toEqual(made.map((g) => g.id).sort());
+  });
+});
+
+describe('CRC32C both ways', () => {
+  it('a public key whose pem_crc32c is missing or does not match is Integrity (retryable)', async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('pem'), spec: 'EC_P256' });
+    for (const alter of [
+      (r: Record<string, unknown>) => {
+        delete r.pemCrc32c;
+      },
+      (r: Record<string, unknown>) => {
+        r.pemCrc32c = null;
+      },
+      (r: Record<string, unknown>) => {
+        r.pem = String(r.pem).replace('\n', '\r\n');
+      },
+    ]) {
+      const { p } = await tampered('getPublicKey', { response: alter });
+      const error = await p.getPublicKey({ uri: key.uri }, signal()).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'Integrity', retryable: true });
+      await p.close();
+    }
+  });
+
+  it('a response corrupted on the way back (signature, MAC, verified_* flags) is Integrity (retryable)', async () => {
+    const ec = await kp.createKey('gcp-kms', { name: name('sig'), spec: 'EC_P256' });
+    const hmac = await kp.createKey('gcp-kms', { name: name('mac'), spec: 'HMAC_256' });
+    const { mac } = await kp.mac(hmac.uri, Uint8Array.of(1));
+    const sign = (k: Keyport) => k.sign(ec.uri, Uint8Array.of(1), { algorithm: 'ECDSA_SHA_256' });
+    const cases: Array<[string, (r: Record<string, unknown>) => void, (k: Keyport) => Promise<unknown>]> = [
+      [
+        'asymmetricSign',
+        (r) => {
+          r.signature = flip(r.signature as Uint8Array);
+        },
+        sign,
+      ],
+      [
+        'asymmetricSign',
+        (r) => {
+          r.verifiedDigestCrc32c = false;
+        },
+        sign,
+      ],
+      [
+        'macSign',
+        (r) => {
+          r.mac = flip(r.mac as Uint8Array);
+        },
+        (k) => k.mac(hmac.uri, Uint8Array.of(1)),
+      ],
+      [
+        'macSign',
+        (r) => {
+          r.verifiedDataCrc32c = false;
+        },
+        (k) => k.mac(hmac.uri, Uint8Array.of(1)),
+      ],
+      [
+        'macVerify',
+        (r) => {
+          r.verifiedSuccessIntegrity = false;
+        },
+        (k) => k.verifyMac(hmac.uri, Uint8Array.of(1), mac),
+      ],
+      [
+        'macVerify',
+        (r) => {
+          r.verifiedMacCrc32c = false;
+        },
+        (k) => k.verifyMac(hmac.uri, Uint8Array.of(1), mac),
+      ],
+      [
+        'encrypt',
+        (r) => {
+          r.verifiedPlaintextCrc32c = false;
+        },
+        (k) => k.encrypt(`gcp-kms://${RING}/cryptoKeys/${aes}`, Uint8Array.of(1)),
+      ],
+    ];
+    const aes = name('aes');
+    await kp.createKey('gcp-kms', { name: aes, spec: 'AES_256' });
+    for (const [method, response, run] of cases) {
+      const t = await tampered(method, { response });
+      await expect(run(t.kp), `${method} ${response}`).rejects.toMatchObject({
+        code: 'Integrity',
+        retryable: true,
+      });
+      await t.kp.close();
+    }
+  });
+
+  it('every request carries its checksums: bytes corrupted on the way out are refused by the service (Integrity)', async () => {
+    const aes = await kp.createKey('gcp-kms', { name: name('out'), spec: 'AES_256' });
+    const rsa = await kp.createKey('gcp-kms', {
+      name: name('out'),
+      spec: 'RSA_2048',
+      usage: 'encrypt_decrypt',
+    });
+    const ec = await kp.createKey('gcp-kms', { name: name('out'), spec: 'EC_P256' });
+    const hmac = await kp.createKey('gcp-kms', { name: name('out'), spec: 'HMAC_256' });
+    const context = { tenant: 'acme' };
+    const sealed = await kp.encrypt(aes.uri, randomBytes(16), { context });
+    const rsaSealed = await kp.encrypt(rsa.uri, randomBytes(16));
+    const { mac } = await kp.mac(hmac.uri, Uint8Array.of(1));
+    const corrupt = (field: string) => (r: Record<string, unknown>) => ({
+      ...r,
+      [field]: flip(r[field] as Uint8Array),
+    });
+    const cases: Array<[string, string, (k: Keyport) => Promise<unknown>]> = [
+      ['encrypt', 'plaintext', (k) => k.encrypt(aes.uri, randomBytes(16), { context })],
+      ['encrypt', 'additionalAuthenticatedData', (k) => k.encrypt(aes.uri, randomBytes(16), { context })],
+      ['decrypt', 'ciphertext', (k) => k.decrypt(aes.uri, sealed.ciphertext, { context })],
+      ['decrypt', 'additionalAuthenticatedData', (k) => k.decrypt(aes.uri, sealed.ciphertext, { context })],
+      ['asymmetricDecrypt', 'ciphertext', (k) => k.decrypt(rsa.uri, rsaSealed.ciphertext)],
+      [
+        'asymmetricSign',
+        'digestBytes',
+        (k) => k.sign(ec.uri, Uint8Array.of(1), { algorithm: 'ECDSA_SHA_256' }),
+      ],
+      ['macSign', 'data', (k) => k.mac(hmac.uri, Uint8Array.of(1))],
+      ['macVerify', 'data', (k) => k.verifyMac(hmac.uri, Uint8Array.of(1), mac)],
+      ['macVerify', 'mac', (k) => k.verifyMac(hmac.uri, Uint8Array.of(1), mac)],
+    ];
+    for (const [method, field, run] of cases) {
+      const request =
+        field === 'digestBytes'
+          ? (r: Record<string, unknown>) => {
+              const digest = r.digest as { sha256: Uint8Array };
+              return { ...r, digest: { sha256: flip(digest.sha256) } };
+            }
+          : corrupt(field);
+      const t = await tampered(method, { request });
+      await expect(run(t.kp), `${method}.${field}`).rejects.toMatchObject({ code: 'Integrity' });
+      await t.kp.close();
+    }
+  });
+});
+
+describe('cancellation, deadlines and sockets', () => {
+  for (const [transport, make] of transports) {
+    it(`the AbortSignal cancels the in-flight ${transport} call (provider called directly, no core race)`, async () => {
+      const p = make(server, { keyRing: RING });
+      const key = await p.createKey({ name: name('abort'), spec: 'AES_256' }, signal());
+      server.faults.set({ latencyMs: 8_000, methods: ['Encrypt'] });
+      try {
+        const controller = new AbortController();
+        const started = Date.now();
+        setTimeout(() => controller.abort(), 50);
+        const error = await p
+          .encrypt({ uri: key.uri }, randomBytes(8), {}, { signal: controller.signal })
+          .catch((e: unknown) => e);
+        expect(error).toMatchObject({ code: 'Aborted' });
+        expect(Date.now() - started).toBeLessThan(5_000); // the server would answer after 8 s
+      } finally {
+        server.faults.clear();
+        await p.close();
+      }
+    });
+  }
+
+  it('a refused connection over REST is Unavailable and retryable (a socket error, not an HTTP status)', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => resolve(port));
+      });
+    });
+    const dead = gcpKms({
+      transport: 'rest',
+      protocol: 'http',
+      apiEndpoint: '127.0.0.1',
+      port: closed,
+      authClient: staticAuth(),
+    });
+    const error = await dead
+      .describeKey({ uri: `gcp-kms://${RING}/cryptoKeys/x` }, signal())
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'Unavailable', retryable: true });
+    await dead.close();
+  });
+});
+
+describe('ciphertexts', () => {
+  it('a bare Cloud KMS ciphertext (made by another client) decrypts, with keyVersion undefined', async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('bare'), spec: 'AES_256' });
+    const kms = await provider.client();
+    const plaintext = randomBytes(20);
+    const [res] = await kms.encrypt({ name: key.uri.slice('gcp-kms://'.length), plaintext });
+    const opened = await kp.decrypt(key.uri, res.ciphertext as Uint8Array);
+    expect(Buffer.from(opened.plaintext).equals(plaintext)).toBe(true);
+    expect(opened.keyVersion).toBeUndefined();
+  });
+});
+
+describe('the README samples run as written', () => {
+  it('Usage, with the "Reaching a local endpoint" options, over gRPC and REST', async () => {
+    const port = server.port;
+    const restPort = Number(new URL(server.restUrl ?? '').port);
+    const authClient = new OAuth2Client();
+    authClient.setCredentials({ access_token: 'test' }); // static token: no metadata-server probing
+    const keyRing = 'projects/acme/locations/europe-west1/keyRings/app';
+    for (const gcp of [
+      gcpKms({ keyRing, apiEndpoint: '127.0.0.1', port, sslCreds: credentials.createInsecure(), authClient }),
+      gcpKms({
+        keyRing,
+        transport: 'rest',
+        protocol: 'http',
+        apiEndpoint: '127.0.0.1',
+        port: restPort,
+        authClient,
+      }),
+    ]) {
+      const keys = new Keyport({ providers: [gcp] });
+      const data = randomBytes(32);
+      const key = await keys.createKey('gcp-kms', {
+        name: name('orders'),
+        spec: 'AES_256',
+        labels: { team: 'billing' },
+      });
+      const { ciphertext, keyVersion } = await keys.encrypt(key.uri, data, { context: { tenant: 'acme' } });
+      const { plaintext } = await keys.decrypt(key.uri, ciphertext, { context: { tenant: 'acme' } });
+      expect(Buffer.from(plaintext).equals(data)).toBe(true);
+      expect(keyVersion).toBe('1');
+      expect(await gcp.client()).toBeDefined();
+      await keys.close();
+    }
+  });
+});
