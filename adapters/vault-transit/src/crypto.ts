@@ -92,7 +92,11 @@ export async function decrypt(t: Target, ciphertext: Uint8Array, { context }: Re
 const DATAKEY_BITS: Readonly<Record<number, number>> = { 16: 128, 32: 256, 64: 512 };
 
 export async function generateDataKey(t: Target, req: DataKeyRequest, { signal }: Call) {
-  const bits = DATAKEY_BITS[req.bytes ?? 32];
+  const bytes = req.bytes ?? 32;
+  // Own numeric entries only: `DATAKEY_BITS['constructor']` is a function, which JSON drops, and
+  // transit would then make its default 32-byte key whatever size was asked for.
+  const bits =
+    typeof bytes === 'number' && Object.hasOwn(DATAKEY_BITS, bytes) ? DATAKEY_BITS[bytes] : undefined;
   if (bits === undefined) throw refuse(t, 'transit data keys are 16, 32 or 64 bytes');
   const r = await writeWithContext(t, 'datakey/plaintext', { bits, ...pinned(t.key) }, req.context, signal);
   const { ciphertext: wrapped, keyVersion } = sealed(r.ciphertext);

@@ -47,6 +47,7 @@ export const VAULT_ERROR_TABLE: ErrorTable = {
   '404': { code: 'NotFound' },
   '405': { code: 'Unsupported', capability: 'operation' },
   '412': { code: 'Unavailable' }, // consistency not reached yet
+  '413': { code: 'InvalidArgument' }, // body over the listener's max_request_size (32 MiB default)
   '429': { code: 'Throttled' },
   '500': { code: 'Unavailable' },
   '502': { code: 'Unavailable' },

@@ -49,6 +49,12 @@ function hashesFor(algorithm: ImportWrappingAlgorithm, keyUri: string, code: Err
   throw keyportError(code, why, { keyUri, capability: 'import' });
 }
 
+const generated = (keyUri: string) =>
+  new KeyportError('KeyStateConflict', 'the key holds provider-generated material and takes no import', {
+    provider: PROVIDER_NAME,
+    keyUri,
+  });
+
 /**
  * The mount's wrapping key (the same for both algorithms: only the OAEP hash differs). Only a
  * pending key or one that was imported takes material (as a new version); generated keys never do.
@@ -61,8 +67,7 @@ export async function getImportParameters(
   const { key } = t;
   hashesFor(algorithm, key.uri, 'Unsupported');
   if (!t.pending.has(keyId(key)) && (await readKey(t.s, key, signal)).imported_key !== true) {
-    const why = 'the key holds provider-generated material and takes no import';
-    throw new KeyportError('KeyStateConflict', why, { provider: PROVIDER_NAME, keyUri: key.uri });
+    throw generated(key.uri);
   }
   const r = await t.s.read<{ data: { public_key: string } }>(signal, `${key.mount}/wrapping_key`);
   const der = createPublicKey(r.data.public_key).export({ type: 'spki', format: 'der' });
@@ -98,8 +103,11 @@ export async function importKeyMaterial(t: KeyTarget, req: ImportKeyMaterialRequ
   if (req.expiresAt !== undefined) {
     throw new KeyportError('InvalidArgument', 'transit imported material cannot expire', { keyUri: key.uri });
   }
-  const ciphertext = b64(req.wrappedMaterial);
   const spec = t.pending.get(keyId(key));
+  // Only a key that was imported takes more material; asked first, so that a generated key
+  // answers KeyStateConflict and a missing one NotFound (transit answers both with a 500).
+  if (spec === undefined && (await readKey(t.s, key, signal)).imported_key !== true) throw generated(key.uri);
+  const ciphertext = b64(req.wrappedMaterial);
   // A pending key is created from the material; later material arrives as versions (import_version).
   const created = spec && { type: TYPE_BY_SPEC[spec], exportable: false, allow_plaintext_backup: false };
   const body = { ciphertext, hash_function, ...(created && { ...created, allow_rotation: false }) };

@@ -76,6 +76,8 @@ export interface VaultTransitOptions {
   readonly renewAfterFraction?: number;
 }
 
+const PATH_SEGMENT = /^[A-Za-z0-9_.-]+$/;
+
 /** The endpoint as a URL; a malformed option is refused at construction, not on the first call. */
 export function checkOptions(options: VaultTransitOptions): URL {
   const bad = (why: string): never => {
@@ -88,6 +90,26 @@ export function checkOptions(options: VaultTransitOptions): URL {
   if (fraction !== undefined && !(fraction > 0 && fraction <= 1)) bad('renewAfterFraction must be in (0, 1]');
   if (options.flavor !== undefined && options.flavor !== 'vault' && options.flavor !== 'openbao') {
     bad("flavor must be 'vault' or 'openbao'");
+  }
+  // Paths a request is built from: a `..` segment would be folded by the URL (`transit/../sys`
+  // addresses `sys`), and an empty one (`/transit`, `transit/`) makes a path no key URI can name.
+  const path = (value: unknown, name: string, keyUriMount = false): void => {
+    if (value === undefined) return;
+    const segments = typeof value === 'string' ? value.split('/') : [];
+    const ok =
+      segments.length > 0 &&
+      segments.every(
+        (s) => PATH_SEGMENT.test(s) && s !== '.' && s !== '..' && !(keyUriMount && s === 'keys'),
+      );
+    if (!ok)
+      bad(`${name} must be a path of letters, digits, "_", "-" and "." (no empty, "." or ".." segments)`);
+  };
+  path(options.mount, 'mount', true);
+  const auth = options.auth;
+  if (typeof auth === 'object' && auth !== null && 'mount' in auth) path(auth.mount, 'auth.mount');
+  if (typeof options.metadataStore === 'object' && options.metadataStore !== null) {
+    path(options.metadataStore.kvMount ?? '', 'metadataStore.kvMount');
+    path(options.metadataStore.prefix, 'metadataStore.prefix');
   }
   return url;
 }

@@ -223,14 +223,23 @@ export class VaultTransitProvider implements KmsProvider {
     policy: { minDecryptionVersion?: number; minEncryptionVersion?: number },
     o: ExtraCallOptions = {},
   ): Promise<KeyInfo> {
-    // Unset fields are left out of the JSON body, so Vault keeps their values.
-    const body = {
-      min_decryption_version: policy.minDecryptionVersion,
-      min_encryption_version: policy.minEncryptionVersion,
+    // Unset fields are left out of the JSON body, so Vault keeps their values. Anything but a
+    // whole number is refused here: NaN would go out as `null`, which Vault ignores, and the call
+    // would report success without changing anything.
+    const field = (value: unknown, name: string, min: number): number | undefined => {
+      if (value === undefined || (typeof value === 'number' && Number.isSafeInteger(value) && value >= min)) {
+        return value;
+      }
+      const why = `${name} must be an integer of at least ${min}`;
+      throw new KeyportError('InvalidArgument', why, { provider: PROVIDER_NAME, keyUri: ref.uri });
     };
-    return this.mapped(ref, o, (_, signal) =>
-      this.changed(ref, signal, (key) => keys.configure(this.session, key, body, signal)),
-    );
+    return this.mapped(ref, o, (_, signal) => {
+      const body = {
+        min_decryption_version: field(policy?.minDecryptionVersion, 'minDecryptionVersion', 1),
+        min_encryption_version: field(policy?.minEncryptionVersion, 'minEncryptionVersion', 0),
+      };
+      return this.changed(ref, signal, (key) => keys.configure(this.session, key, body, signal));
+    });
   }
 
   /** Re-encrypts under the newest version, never dropping the context (see crypto.ts). */

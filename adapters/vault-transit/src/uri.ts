@@ -14,6 +14,8 @@ export const formatUri = (ref: KeyRef): string => formatBuiltInUri(ref);
 /** Key names a `hcvault://` URI can carry (core's URI grammar); transit accepts more. */
 export const URI_NAME = /^[A-Za-z0-9_.-]+$/;
 
+const VERSION = /^[1-9][0-9]{0,14}$/;
+
 export interface KeyLocation {
   readonly address: string;
   readonly mount: string;
@@ -35,12 +37,19 @@ export function resolveKey(ref: KeyRef, address: string): ResolvedKey {
         : `key URI names server ${parsed.address} but this provider talks to ${address}`;
     throw new KeyportError('InvalidArgument', why, { keyUri: ref.uri });
   }
+  const version = ref.version ?? parsed.version;
+  // A ref's version is any string to core; transit's are positive integers, and one that is not
+  // would reach Vault as `key_version: null` (JSON of NaN), which transit reads as "the latest".
+  if (version !== undefined && !VERSION.test(version)) {
+    const why = 'transit key versions are positive integers';
+    throw new KeyportError('InvalidArgument', why, { provider: 'hcvault', keyUri: ref.uri });
+  }
   return {
     uri: ref.uri,
     address,
     mount: parsed.mount,
     name: parsed.name,
-    version: ref.version ?? parsed.version,
+    version,
   };
 }
 

@@ -32,6 +32,7 @@ describe('Vault error mapping table', () => {
     [404, '', 'NotFound'],
     [405, 'unsupported operation', 'Unsupported'],
     [412, 'required index state not present', 'Unavailable'],
+    [413, 'http: request body too large', 'InvalidArgument'],
     [429, 'request path "transit/encrypt/k": rate limit quota exceeded', 'Throttled'],
     [500, '1 error occurred:\n\t* crypto/rsa: decryption error\n\n', 'InvalidCiphertext'],
     [
