@@ -63,6 +63,16 @@ export function encrypt(
       return encryptAesGcm(p.p11, session, objects.secret, version, plaintext, aad);
     assertContextBindable(key.meta.spec, req.context, 'none', { provider: p.name, keyUri: ref.uri });
     if (objects.publicKey === undefined || p.oaepHash === undefined) throw invalidUse(p.name, ref.uri);
+    // OAEP takes at most k − 2·hLen − 2 bytes. Checked here: SoftHSM2 2.6.1 answers a longer
+    // plaintext with CKR_GENERAL_ERROR (Internal), not CKR_DATA_LEN_RANGE.
+    const most = Number(key.meta.spec.slice(4)) / 8 - 2 * (p.oaepHash === 'sha1' ? 20 : 32) - 2;
+    if (plaintext.length > most) {
+      throw new KeyportError(
+        'InvalidArgument',
+        `RSA-OAEP under ${key.meta.spec} encrypts at most ${most} bytes (use an AES_256 key or envelope encryption)`,
+        { provider: p.name, keyUri: ref.uri },
+      );
+    }
     return encryptRsaOaep(p.p11, session, objects.publicKey, version, p.oaepHash, plaintext).then(
       (ciphertext) => ({ ciphertext, keyVersion: String(version) }),
     );

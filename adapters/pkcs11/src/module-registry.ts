@@ -5,10 +5,12 @@
  * share a reference-counted handle; the last one to close finalises — unless someone outside this
  * registry initialised the module first, in which case it is theirs to finalise.
  */
+import { realpathSync } from 'node:fs';
 import { ckrOf, P, type Pkcs11 } from './p11.js';
 
 export interface LoadedModule {
   readonly p11: Pkcs11;
+  /** The module's path with symbolic links resolved: the registry's key. */
   readonly path: string;
   /** False when the module was already initialised by code outside this registry. */
   readonly ownsInitialize: boolean;
@@ -21,7 +23,22 @@ interface Entry {
 
 const loaded = new Map<string, Entry>();
 
-export function acquireModule(path: string): LoadedModule {
+/**
+ * One file, one entry: two spellings of a module's path (a symlink such as
+ * /usr/lib/softhsm/libsofthsm2.so and its target) load the same library, so they must share one
+ * C_Initialize — else the first provider's C_Finalize pulls the module from under the other.
+ * A name the dynamic loader resolves itself (no such file here) is its own key.
+ */
+function moduleKey(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+export function acquireModule(given: string): LoadedModule {
+  const path = moduleKey(given);
   const entry = loaded.get(path);
   if (entry !== undefined) {
     entry.refs++;
@@ -62,5 +79,5 @@ export function releaseModule(module: LoadedModule): void {
 
 /** How many providers share the module at `path` (for tests and diagnostics). */
 export function moduleRefs(path: string): number {
-  return loaded.get(path)?.refs ?? 0;
+  return loaded.get(moduleKey(path))?.refs ?? 0;
 }

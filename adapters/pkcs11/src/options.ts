@@ -35,6 +35,53 @@ export interface Pkcs11ProviderOptions {
 /** The options of `pkcs11(options)`. */
 export type Pkcs11Options = Pkcs11ProviderOptions;
 
+function badOption(option: string, why: string): KeyportError {
+  return new KeyportError('InvalidArgument', `pkcs11 option ${option}: ${why}`, { provider: PROVIDER_NAME });
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+const nonEmptyString = (v: unknown): v is string => typeof v === 'string' && v !== '';
+
+/**
+ * Checks the options before anything is loaded: a mistyped number must not become a pool that
+ * never opens a session (`maxSessions` 0 or NaN: every call waited forever), and a PIN source
+ * must be one of the three shapes. Messages name the option, never a PIN.
+ */
+export function checkProviderOptions(options: unknown): Pkcs11ProviderOptions {
+  if (!isObject(options)) throw badOption('options', 'expected { modulePath, token, pin, ... }');
+  const o = options as Partial<Record<keyof Pkcs11ProviderOptions, unknown>>;
+  if (!nonEmptyString(o.modulePath)) throw badOption('modulePath', 'expected the path of a PKCS#11 module');
+  if (!isObject(o.token)) throw badOption('token', 'expected { label } or { serial }');
+  for (const field of ['label', 'serial'] as const) {
+    const v = o.token[field];
+    if (v !== undefined && typeof v !== 'string') throw badOption(`token.${field}`, 'expected a string');
+  }
+  const pin = o.pin;
+  const shapes = isObject(pin)
+    ? (['env', 'file', 'callback'] as const).filter((k) => pin[k] !== undefined)
+    : [];
+  if (!isObject(pin) || shapes.length !== 1)
+    throw badOption('pin', 'expected exactly one of { env }, { file } or { callback }');
+  if (
+    shapes[0] === 'callback' ? typeof pin.callback !== 'function' : !nonEmptyString(pin[shapes[0] as string])
+  )
+    throw badOption(
+      `pin.${shapes[0]}`,
+      shapes[0] === 'callback' ? 'expected a function' : 'expected a non-empty string',
+    );
+  if (o.maxSessions !== undefined && !(Number.isInteger(o.maxSessions) && (o.maxSessions as number) >= 1))
+    throw badOption('maxSessions', 'expected an integer of at least 1');
+  if (o.keyCacheMs !== undefined && !(typeof o.keyCacheMs === 'number' && o.keyCacheMs >= 0))
+    throw badOption('keyCacheMs', 'expected a number of milliseconds, 0 or more');
+  if (
+    o.oaepHashes !== undefined &&
+    !(Array.isArray(o.oaepHashes) && o.oaepHashes.every((h) => h === 'sha1' || h === 'sha256'))
+  )
+    throw badOption('oaepHashes', "expected an array of 'sha1' and 'sha256'");
+  if (o.name !== undefined && !nonEmptyString(o.name)) throw badOption('name', 'expected a non-empty string');
+  return options as unknown as Pkcs11ProviderOptions;
+}
+
 function pinError(why: string): KeyportError {
   return new KeyportError('AccessDenied', `the PKCS#11 user PIN is not available: ${why}`, {
     provider: PROVIDER_NAME,

@@ -41,7 +41,7 @@ import { type ResolvedKey, resolveKey } from './key-store.js';
 import * as lifecycle from './keys.js';
 import { acquireModule, type LoadedModule, releaseModule } from './module-registry.js';
 import { versionOfId } from './objects.js';
-import type { Pkcs11Options, Pkcs11ProviderOptions } from './options.js';
+import { checkProviderOptions, type Pkcs11Options, type Pkcs11ProviderOptions } from './options.js';
 import type { Handle, Pkcs11 } from './p11.js';
 import { ckrOf, P } from './p11.js';
 import { checkSignal, SessionPool } from './session-pool.js';
@@ -95,7 +95,8 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
   private readonly locks = new Map<string, Promise<unknown>>();
   private closing: Promise<void> | undefined;
 
-  constructor(options: Pkcs11ProviderOptions) {
+  constructor(given: Pkcs11ProviderOptions) {
+    const options = checkProviderOptions(given);
     this.name = options.name ?? PROVIDER_NAME;
     this.keyCacheMs = options.keyCacheMs ?? 1000;
     this.module = acquireModule(options.modulePath);

@@ -133,11 +133,16 @@ export class SessionPool {
     fn: (session: Handle) => Promise<T> | T,
     attempt: number,
   ): Promise<T> {
-    const ckr = ckrOf(error);
+    // keyport's own checks run before any C_*Init and leave the session as it was; a PKCS#11
+    // error (also one turned into a KeyportError, e.g. a failed tag check → InvalidCiphertext) or
+    // anything unexpected (a TypeError between an Init and its operation) may leave an active
+    // operation behind: that session is closed.
+    const own = error instanceof KeyportError && !(error.cause instanceof P.NativeError);
+    const ckr = ckrOf(error) ?? (error instanceof KeyportError ? ckrOf(error.cause) : undefined);
     const mayBeLoggedOut = ckr !== undefined || (error instanceof KeyportError && error.code === 'NotFound');
     const loggedOut =
       attempt === 1 && mayBeLoggedOut && (ckr === P.CKR_USER_NOT_LOGGED_IN || !this.stillLoggedIn(session));
-    this.release(session, ckr === undefined);
+    this.release(session, own);
     if (!loggedOut) return Promise.reject(error);
     this.forgetLogin();
     return this.runSlowly(signal, fn, attempt + 1);
@@ -245,6 +250,27 @@ export class SessionPool {
 
   private release(session: Handle, healthy: boolean): void {
     if (!healthy || this.closed) {
+      // Our last session is replaced before it is closed: closing an application's last session
+      // logs it out and (SoftHSM2) forgets every object handle, which the key cache holds.
+      let replacement: Handle | undefined;
+      if (!this.closed && this.open === 1) {
+        try {
+          replacement = this.p11.C_OpenSession(this.slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
+        } catch {
+          // no replacement: the pool shrinks to zero, as below
+        }
+      }
+      if (replacement !== undefined) {
+        try {
+          this.p11.C_CloseSession(session);
+        } catch {
+          // already gone
+        }
+        const waiter = this.waiters.shift();
+        if (waiter !== undefined) waiter.resolve(replacement);
+        else this.idle.push(replacement);
+        return;
+      }
       this.open--;
       try {
         this.p11.C_CloseSession(session);

@@ -82,6 +82,84 @@ describe('sessions against SoftHSM2', () => {
     });
   });
 
+  it('callers beyond maxSessions are served in the order they came', async () => {
+    const release: Array<() => void> = [];
+    const blockers = [0, 1].map(() =>
+      provider.pool.run(signal(), () => new Promise<void>((r) => release.push(r))),
+    );
+    const order: number[] = [];
+    const waiting = Array.from({ length: 6 }, (_, i) =>
+      provider.pool.run(signal(), () => {
+        order.push(i);
+      }),
+    );
+    for (const r of release) r();
+    await Promise.all([...blockers, ...waiting]);
+    expect(order).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('an abort between the key lookup and its use stops the call before any *Init (Aborted)', async () => {
+    const controller = new AbortController();
+    const inits: string[] = [];
+    await withWrappedP11(
+      provider,
+      ['C_FindObjectsFinal', 'C_EncryptInit'],
+      (name, original) =>
+        function (this: unknown, ...args: unknown[]) {
+          if (name === 'C_FindObjectsFinal')
+            controller.abort(); // during the lookup
+          else inits.push(name);
+          return original.apply(this, args);
+        },
+      async () => {
+        provider.invalidate(provider.target({ uri: keyUri }).name); // the call must look the key up
+        await expect(
+          provider.encrypt({ uri: keyUri }, randomBytes(8), {}, { signal: controller.signal }),
+        ).rejects.toMatchObject({ code: 'Aborted' });
+      },
+    );
+    expect(inits).toEqual([]);
+    // The session went back healthy: the next calls work.
+    await Promise.all(
+      [0, 1, 2].map(() => provider.encrypt({ uri: keyUri }, randomBytes(8), {}, { signal: signal() })),
+    );
+  });
+
+  it('an abort after C_EncryptInit is not honoured mid-operation: the call completes and its session stays usable', async () => {
+    const controller = new AbortController();
+    let sealed: Awaited<ReturnType<Pkcs11Provider['encrypt']>> | undefined;
+    await withWrappedP11(
+      provider,
+      ['C_EncryptInit'],
+      (_name, original) =>
+        function (this: unknown, ...args: unknown[]) {
+          const result = original.apply(this, args);
+          controller.abort();
+          return result;
+        },
+      async () => {
+        sealed = await provider.encrypt(
+          { uri: keyUri },
+          Buffer.from('kept'),
+          {},
+          { signal: controller.signal },
+        );
+      },
+    );
+    const opened = await provider.decrypt(
+      { uri: keyUri },
+      (sealed as { ciphertext: Uint8Array }).ciphertext,
+      {},
+      {
+        signal: signal(),
+      },
+    );
+    expect(Buffer.from(opened.plaintext).toString()).toBe('kept');
+    await Promise.all(
+      [0, 1, 2].map(() => provider.encrypt({ uri: keyUri }, randomBytes(8), {}, { signal: signal() })),
+    );
+  });
+
   it('logs in again when the token logged the application out', async () => {
     await provider.describeKey({ uri: keyUri }, { signal: signal() });
     await provider.pool.run(signal(), (session) => provider.p11.C_Logout(session));
