@@ -22,6 +22,8 @@ import { bareKeyId, keyUriFor, parseAwsUri } from './uri.js';
 
 const ALIAS = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
 const LIST_CONCURRENCY = 8;
+/** How long createKey's clean-up of a key it could not name may take. */
+const CLEANUP_MS = 10_000;
 
 interface KeyInfoExtras {
   readonly labels?: Readonly<Record<string, string>>;
@@ -64,11 +66,24 @@ function checkRotationPeriod(days: number | undefined): void {
   needs(Number.isInteger(days) && days >= 90 && days <= 2560, 'AWS rotation periods are 90 to 2560 days');
 }
 
+/**
+ * AWS rotates only symmetric keys whose material it made: asymmetric, HMAC and imported keys
+ * answer EnableKeyRotation with UnsupportedOperationException. Checked before the key exists, so
+ * a refused rotation leaves no half-made key (or alias) behind.
+ */
+function checkRotatable(req: { spec: string; external?: boolean | undefined }): void {
+  needs(
+    req.spec === 'AES_256' && req.external !== true,
+    'AWS KMS rotates only AES_256 keys with AWS-made material (not asymmetric, HMAC or imported keys)',
+  );
+}
+
 /** Core has checked the spec and usage against the declared capabilities. */
 export const createKey: DriverOp<'createKey'> = async (rpc, req, o) => {
   const usage = req.usage ?? (USAGES_BY_SPEC[req.spec][0] as KeyUsage);
   const days = req.rotation?.periodDays;
   checkRotationPeriod(days);
+  if (days !== undefined) checkRotatable(req);
   const target = await aliasTarget(rpc, req.name);
   const tags = Object.entries(req.labels ?? {}).map(([TagKey, TagValue]) => ({ TagKey, TagValue }));
   const created = await rpc.send(
@@ -86,15 +101,18 @@ export const createKey: DriverOp<'createKey'> = async (rpc, req, o) => {
   const meta = answered(created.KeyMetadata, 'key metadata');
   const KeyId = answered(meta.KeyId, 'a key id');
   try {
-    await rpc.send(target, 'CreateAlias', { AliasName: target.keyId, TargetKeyId: KeyId }, o.signal);
+    // the alias last: once it exists, the name is taken, so nothing may fail after it
     if (days !== undefined)
       await rpc.send(target, 'EnableKeyRotation', { KeyId, RotationPeriodInDays: days }, o.signal);
+    await rpc.send(target, 'CreateAlias', { AliasName: target.keyId, TargetKeyId: KeyId }, o.signal);
   } catch (e) {
-    // the key is useless without its name: schedule it away (best effort) and report the failure
-    const never = new AbortController().signal;
-    await rpc
-      .send(target, 'ScheduleKeyDeletion', { KeyId, PendingWindowInDays: 7 }, never)
+    // The key is useless without its name: schedule it away (best effort) and report the failure.
+    // The clean-up outlives the caller's signal (an aborted call still cleans up) but not
+    // CLEANUP_MS, and a caller that aborted is answered at once rather than after it.
+    const cleanup = rpc
+      .send(target, 'ScheduleKeyDeletion', { KeyId, PendingWindowInDays: 7 }, AbortSignal.timeout(CLEANUP_MS))
       .catch(() => undefined);
+    if (!o.signal.aborted) await cleanup;
     throw e;
   }
   const info = toKeyInfo(meta, {

@@ -14,8 +14,14 @@ export interface AwsKmsProviderOptions {
   readonly endpoint?: string;
   /** Static credentials or a provider; the SDK's default credential chain applies when omitted. */
   readonly credentials?: KMSClientConfig['credentials'];
-  /** Further client settings (e.g. a `requestHandler` carrying TLS options or a proxy). */
-  readonly clientConfig?: Omit<KMSClientConfig, 'region' | 'endpoint' | 'credentials' | 'maxAttempts'>;
+  /**
+   * Further client settings (e.g. a `requestHandler` carrying TLS options or a proxy). No
+   * `retryStrategy`: core's call policy retries, and an SDK strategy would multiply its attempts.
+   */
+  readonly clientConfig?: Omit<
+    KMSClientConfig,
+    'region' | 'endpoint' | 'credentials' | 'maxAttempts' | 'retryStrategy'
+  >;
   /** Grant tokens sent on every call that accepts them (see `withGrantTokens`). */
   readonly grantTokens?: readonly string[];
 }
@@ -40,5 +46,15 @@ export function checkAwsKmsOptions(options: unknown): AwsKmsProviderOptions {
   if (o.region !== undefined) checkString(o.region, 'region', { min: 1, max: 64 });
   if (o.endpoint !== undefined) checkString(o.endpoint, 'endpoint', { min: 1 });
   if (o.grantTokens !== undefined) o.grantTokens = checkGrantTokens(o.grantTokens);
+  if (o.clientConfig !== undefined) {
+    if (typeof o.clientConfig !== 'object' || o.clientConfig === null)
+      throw invalidArgument('clientConfig', 'expected an object of KMSClient settings');
+    // the adapter's clients make one attempt per call (core retries); a strategy would override that
+    if ((o.clientConfig as { retryStrategy?: unknown }).retryStrategy !== undefined)
+      throw invalidArgument(
+        'clientConfig.retryStrategy',
+        "not allowed: keyport's call policy retries (createKeyport({ retry })), an SDK strategy would multiply its attempts",
+      );
+  }
   return o as AwsKmsProviderOptions;
 }

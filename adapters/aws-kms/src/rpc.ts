@@ -138,7 +138,16 @@ class ClientPool {
   }
 }
 
+/** A DescribeKey in flight for a key's spec, and the signal of the caller that sent it. */
+interface SpecLookup {
+  readonly signal: AbortSignal;
+  promise: Promise<KeySpec>;
+}
+
 export class KmsRpc {
+  /** Spec lookups in flight, by spec key: concurrent first callers of a key share one DescribeKey. */
+  private readonly lookups = new Map<string, SpecLookup>();
+
   private constructor(
     private readonly pool: ClientPool,
     private readonly grantTokens: readonly string[] | undefined,
@@ -187,7 +196,29 @@ export class KmsRpc {
   }
 
   specOf(key: ResolvedKey, signal: AbortSignal): KeySpec | Promise<KeySpec> {
-    return this.specs.get(key.specKey) ?? this.describeSpec(key, signal);
+    return this.specs.get(key.specKey) ?? this.lookUpSpec(key, signal);
+  }
+
+  /**
+   * One DescribeKey per key however many callers need its spec at once. A caller that joined
+   * another's lookup and saw it cut off by that caller's abort (not its own) looks again.
+   */
+  private async lookUpSpec(key: ResolvedKey, signal: AbortSignal): Promise<KeySpec> {
+    const pending = this.lookups.get(key.specKey);
+    if (pending === undefined) {
+      const lookup = { signal } as SpecLookup;
+      this.lookups.set(key.specKey, lookup);
+      lookup.promise = this.describeSpec(key, signal).finally(() => {
+        if (this.lookups.get(key.specKey) === lookup) this.lookups.delete(key.specKey);
+      });
+      return lookup.promise;
+    }
+    try {
+      return await pending.promise;
+    } catch (e) {
+      if (pending.signal.aborted && !signal.aborted) return this.specOf(key, signal);
+      throw e;
+    }
   }
 
   private async describeSpec(key: ResolvedKey, signal: AbortSignal): Promise<KeySpec> {
@@ -221,6 +252,7 @@ export class KmsRpc {
   close(): void {
     this.pool.close();
     this.resolved.clear();
+    this.lookups.clear();
   }
 }
 

@@ -6,14 +6,27 @@
 import { type AwsKmsKeyUri, formatKeyUri, type KeyRef, needs, parseKeyUri } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
 
+/** What a Keyport accepts as a key URI; the driver called directly holds the same line. */
+const MAX_URI = 4096;
+/** AWS's limit on a KeyId (key id, key ARN, alias name or alias ARN). */
+const MAX_KEY_ID = 2048;
+
 export function parseAwsUri(ref: KeyRef | string): AwsKmsKeyUri {
   const uri = typeof ref === 'string' ? ref : ref.uri;
+  needs(typeof uri === 'string' && uri.length <= MAX_URI, `key URIs are at most ${MAX_URI} characters`, {
+    provider: PROVIDER_NAME,
+  });
   const parsed = parseKeyUri(uri);
   const details = { provider: PROVIDER_NAME, keyUri: uri };
   needs(parsed.scheme === 'aws-kms', `the aws-kms provider cannot serve "${parsed.scheme}" keys`, details);
   needs(
     typeof ref === 'string' || ref.version === undefined,
     'AWS KMS keys have no addressable versions',
+    details,
+  );
+  needs(
+    parsed.keyId.length <= MAX_KEY_ID,
+    `AWS key ids and aliases are at most ${MAX_KEY_ID} characters`,
     details,
   );
   return parsed;

@@ -76,6 +76,50 @@ describe('clients and key URIs', () => {
     await provider.close();
   });
 
+  it('refuses ReEncrypt between keys of two endpoints before any call (both keys in one region/endpoint)', async () => {
+    const moto = providerFor(target('moto'));
+    const localKms = providerFor(target('local-kms'));
+    try {
+      const a = await moto.createKey({ name: uniqueName('re-a'), spec: 'AES_256' }, call());
+      const b = await localKms.createKey({ name: uniqueName('re-b'), spec: 'AES_256' }, call());
+      const sealed = await moto.encrypt({ uri: a.uri }, utf8('x'), {}, call());
+      const elsewhere = { uri: `${b.uri}?endpoint=${target('local-kms').endpoint}` };
+      await expect(
+        moto.reEncrypt({ uri: a.uri }, sealed.ciphertext, { destination: elsewhere }),
+      ).rejects.toMatchObject({
+        code: 'InvalidArgument',
+        message: expect.stringMatching(/one region and endpoint/),
+      });
+      const otherRegion = { uri: `aws-kms://alias/${uniqueName('re-eu')}?region=eu-west-1` };
+      await expect(
+        moto.reEncrypt({ uri: a.uri }, sealed.ciphertext, { destination: otherRegion }),
+      ).rejects.toMatchObject({ code: 'InvalidArgument' });
+    } finally {
+      await moto.close();
+      await localKms.close();
+    }
+  });
+
+  it('reaches a key by its ARN in another region than the default (region from the ARN)', async () => {
+    const moto = providerFor(target('moto'));
+    try {
+      const info = await moto.createKey(
+        { name: `aws-kms://alias/${uniqueName('arn-eu')}?region=eu-west-1`, spec: 'AES_256' },
+        call(),
+      );
+      const fresh = providerFor(target('moto')); // default region us-east-1, nothing cached
+      try {
+        const sealed = await fresh.encrypt({ uri: info.uri }, utf8('eu'), {}, call());
+        expect(`aws-kms://${sealed.keyArn}`).toBe(info.uri);
+        expect((await fresh.disableKey({ uri: info.uri }, call())).state).toBe('disabled');
+      } finally {
+        await fresh.close();
+      }
+    } finally {
+      await moto.close();
+    }
+  });
+
   it('refuses versions, other schemes and malformed URIs with InvalidArgument', async () => {
     const provider = new AwsKmsProvider({
       region: 'us-east-1',
@@ -87,6 +131,17 @@ describe('clients and key URIs', () => {
       { uri: 'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/k' },
       { uri: 'aws-kms://arn:aws:kms:us-east-1:1:key/x' },
       { uri: 'aws-kms://alias/x?region=nowhere' },
+      { uri: 'aws-kms://alias/x?region=us-east-1&region=eu-west-1' },
+      { uri: 'aws-kms://alias/x?endpoint=javascript:alert(1)' },
+      { uri: 'aws-kms://alias/x?endpoint=http://user:secret@127.0.0.1:1' },
+      { uri: 'aws-kms://alias/x?foo=1' },
+      { uri: 'aws-kms://alias/x#fragment' },
+      { uri: 'aws-kms://alias/a b' },
+      { uri: 'aws-kms://alias/%2e%2e' },
+      { uri: 'aws-kms://__proto__' },
+      { uri: 'aws-kms://alias/x\u0000' },
+      { uri: `aws-kms://alias/${'a'.repeat(3000)}` },
+      { uri: `aws-kms://alias/${'a'.repeat(100_000)}` },
     ]) {
       await expect(provider.describeKey(ref, call())).rejects.toMatchObject({ code: 'InvalidArgument' });
     }

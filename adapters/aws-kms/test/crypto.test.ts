@@ -6,7 +6,7 @@ import { constants, createPublicKey, verify as nodeVerify, publicEncrypt } from 
 import { GetPublicKeyCommand } from '@aws-sdk/client-kms';
 import type { KeyInfo, KeySpec, KeyUsage, SigningAlgorithm } from '@keyport/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { AwsKmsProvider } from '../src/index.js';
+import { AwsKmsProvider } from '../src/index.js';
 import {
   call,
   providerFor,
@@ -130,6 +130,50 @@ describe.each(TARGET_NAMES)('symmetric encryption on %s', (name) => {
     expect([`aws-kms://${moved.sourceKeyArn}`, `aws-kms://${moved.keyArn}`]).toEqual([a.uri, b.uri]);
     const opened = await p().decrypt({ uri: b.uri }, moved.ciphertext, { context: { to: 'b' } }, call());
     expect(text(opened.plaintext)).toBe('moving');
+  });
+
+  it('binds a context key named __proto__ like any other', async () => {
+    const k = await key('AES_256');
+    const context = JSON.parse('{"__proto__": "tenant-a", "x": "1"}') as Record<string, string>;
+    const sealed = await p().encrypt({ uri: k.uri }, utf8('proto'), { context }, call());
+    expect(text((await p().decrypt({ uri: k.uri }, sealed.ciphertext, { context }, call())).plaintext)).toBe(
+      'proto',
+    );
+    for (const other of [{ x: '1' }, JSON.parse('{"__proto__": "tenant-b", "x": "1"}')]) {
+      const error = await p()
+        .decrypt({ uri: k.uri }, sealed.ciphertext, { context: other }, call())
+        .catch((e: unknown) => e);
+      expect(p().mapError(error)?.code).toBe('InvalidCiphertext');
+    }
+  });
+
+  it('sends one DescribeKey for a key however many first callers need its spec at once', async () => {
+    const k = await key('AES_256');
+    const client = sdkClientFor(target(name));
+    const sent: string[] = [];
+    client.middlewareStack.add(
+      (next, context) => (args) => {
+        sent.push(String(context.commandName));
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const fresh = new AwsKmsProvider({ client });
+    try {
+      const sealed = await Promise.all(
+        Array.from({ length: 16 }, (_, i) => fresh.encrypt({ uri: k.uri }, utf8(`m${i}`), {}, call())),
+      );
+      expect(sent.filter((c) => c === 'DescribeKeyCommand')).toHaveLength(1);
+      expect(sent.filter((c) => c === 'EncryptCommand')).toHaveLength(16);
+      const opened = await Promise.all(
+        sealed.map((s) => fresh.decrypt({ uri: k.uri }, s.ciphertext, {}, call())),
+      );
+      expect(opened.map((o) => text(o.plaintext))).toEqual(Array.from({ length: 16 }, (_, i) => `m${i}`));
+      expect(sent.filter((c) => c === 'DescribeKeyCommand')).toHaveLength(1);
+    } finally {
+      await fresh.close();
+      client.destroy();
+    }
   });
 
   it('refuses a context on an RSA key instead of dropping it (local-kms would ignore it)', async () => {

@@ -97,6 +97,17 @@ describe('grants on moto', () => {
     expect(await list(uri)).toEqual([]);
   });
 
+  it('retires a grant by key and grant id, also through an alias', async () => {
+    const alias = uniqueName('retire-id');
+    const { uri } = await p().createKey({ name: alias, spec: 'AES_256' }, call());
+    const a = await p().createGrant({ uri }, { grantee: GRANTEE, operations: ['encrypt'] }, call());
+    const b = await p().createGrant({ uri }, { grantee: GRANTEE, operations: ['decrypt'] }, call());
+    await p().retireGrant({ key: { uri }, grantId: a.id });
+    expect((await list(uri)).map((g) => g.id)).toEqual([b.id]);
+    await p().retireGrant({ key: { uri: `aws-kms://alias/${alias}` }, grantId: b.id });
+    expect(await list(uri)).toEqual([]);
+  });
+
   it('sweepExpiredGrants revokes exactly the grants past their expiry', async () => {
     const uri = await newKey();
     const soon = await p().createGrant(

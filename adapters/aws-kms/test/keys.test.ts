@@ -2,7 +2,7 @@
 import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { createKeyport, type KeySpec } from '@keyport/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { AwsKmsProvider } from '../src/index.js';
+import { AwsKmsProvider } from '../src/index.js';
 import { call, providerFor, sdkClientFor, TARGET_NAMES, target, uniqueName } from './support/targets.js';
 
 const SPECS: ReadonlyArray<[KeySpec, string, string]> = [
@@ -63,13 +63,29 @@ describe.each(TARGET_NAMES)('keys on %s', (name) => {
     );
   });
 
-  it('refuses a second key under an existing alias with AlreadyExists', async () => {
+  it('refuses a second key under an existing alias with AlreadyExists, scheduling the unnamed key away', async () => {
     const alias = uniqueName('dup');
     await p().createKey({ name: alias, spec: 'AES_256' }, call());
-    const error = await p()
-      .createKey({ name: alias, spec: 'AES_256' }, call())
-      .catch((e: unknown) => e);
-    expect(p().mapError(error)?.code).toBe('AlreadyExists');
+    const client = sdkClientFor(target(name));
+    const made: string[] = [];
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        const id = (out.output as { KeyMetadata?: { KeyId?: string } }).KeyMetadata?.KeyId;
+        if (context.commandName === 'CreateKeyCommand' && id !== undefined) made.push(id);
+        return out;
+      },
+      { step: 'initialize' },
+    );
+    const given = new AwsKmsProvider({ client });
+    const error = await given.createKey({ name: alias, spec: 'AES_256' }, call()).catch((e: unknown) => e);
+    expect(given.mapError(error)?.code).toBe('AlreadyExists');
+    // the key made before the alias failed is scheduled for deletion (7 days), not left behind
+    expect(made).toHaveLength(1);
+    const orphan = await client.send(new DescribeKeyCommand({ KeyId: made[0] }));
+    expect(orphan.KeyMetadata?.KeyState).toBe('PendingDeletion');
+    await given.close();
+    client.destroy();
   });
 
   it('refuses impossible usages (core, before the driver) and bad names (the driver) before calling AWS', async () => {
@@ -80,6 +96,39 @@ describe.each(TARGET_NAMES)('keys on %s', (name) => {
     await expect(p().createKey({ name: 'bad name!', spec: 'AES_256' }, call())).rejects.toMatchObject({
       code: 'InvalidArgument',
     });
+  });
+
+  it('refuses rotation for keys AWS cannot rotate before creating anything, so the name stays free', async () => {
+    // asymmetric, HMAC and imported keys: AWS (and local-kms) answer UnsupportedOperationException
+    for (const req of [
+      { spec: 'RSA_2048', usage: 'sign_verify' },
+      { spec: 'HMAC_256' },
+      { spec: 'AES_256', external: true },
+    ] as const) {
+      const alias = uniqueName('no-rotation');
+      await expect(
+        p().createKey({ name: alias, ...req, rotation: { periodDays: 90 } }, call()),
+      ).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringMatching(/rotates only/) });
+      // nothing was made: the same name is free for the key without rotation
+      expect((await p().createKey({ name: alias, ...req }, call())).spec).toBe(req.spec);
+    }
+  });
+
+  it('creates a key with a rotation period (AES_256) and a label named __proto__', async () => {
+    const alias = uniqueName('rot-proto');
+    const labels = JSON.parse('{"__proto__": "p", "team": "t"}') as Record<string, string>;
+    const info = await p().createKey(
+      { name: alias, spec: 'AES_256', labels, rotation: { periodDays: 90 } },
+      call(),
+    );
+    expect(Object.keys(info.labels).sort()).toEqual(['__proto__', 'team']);
+    const described = await p().describeKey({ uri: `aws-kms://alias/${alias}` }, call());
+    expect(Object.getPrototypeOf(described.labels)).toBe(Object.prototype);
+    expect(Object.entries(described.labels).sort()).toEqual([
+      ['__proto__', 'p'],
+      ['team', 't'],
+    ]);
+    expect(described.rotation?.periodDays).toBeGreaterThan(0);
   });
 
   it('lists keys page by page as an async iterable, described', async () => {

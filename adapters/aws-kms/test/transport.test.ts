@@ -7,7 +7,7 @@
  * - import expiry is whole seconds with an explicit expiration model
  * - an RSA_4096 wrapping key spec is passed through (local-kms offers only RSA_2048)
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AwsKmsProvider } from '../src/index.js';
 import { keyMetadata, stubTransport } from './support/stub-transport.js';
 import { call, TEST_CREDENTIALS, utf8 } from './support/targets.js';
@@ -157,6 +157,79 @@ describe('stubbed transport: request translation', () => {
     ]);
   });
 
+  it('enables rotation before naming the key: a failed EnableKeyRotation leaves no alias behind', async () => {
+    const { provider, requests } = stubbed((op) => {
+      if (op === 'CreateKey') return { json: keyMetadata('SYMMETRIC_DEFAULT') };
+      if (op === 'EnableKeyRotation')
+        return { status: 400, json: { __type: 'ThrottlingException', message: 'Rate exceeded' } };
+      return { json: {} };
+    });
+    const error = await provider
+      .createKey({ name: 'rotating', spec: 'AES_256', rotation: { periodDays: 90 } }, call())
+      .catch((e: unknown) => e);
+    expect(provider.mapError(error)?.code).toBe('Throttled');
+    // a retry can create the key again: the name was never taken
+    expect(requests.map((r) => r.operation)).toEqual([
+      'CreateKey',
+      'EnableKeyRotation',
+      'ScheduleKeyDeletion',
+    ]);
+    expect(requests[2]?.body).toMatchObject({ KeyId: '1234abcd-12ab-34cd-56ef-1234567890ab' });
+  });
+
+  it('answers an aborted createKey at once, still scheduling the unnamed key away', async () => {
+    const seen: string[] = [];
+    const { provider } = stubbed((op) => {
+      seen.push(op);
+      // the endpoint stops answering after CreateKey: the alias and the clean-up both hang
+      return op === 'CreateKey' ? { json: keyMetadata('SYMMETRIC_DEFAULT') } : 'hang';
+    });
+    const controller = new AbortController();
+    const pending = provider.createKey({ name: 'hanging', spec: 'AES_256' }, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    const hung = new Promise((resolve) => setTimeout(() => resolve('still pending after 5 s'), 5_000));
+    const outcome = await Promise.race([
+      pending.then(
+        () => 'resolved',
+        (e: unknown) => e,
+      ),
+      hung,
+    ]);
+    expect(provider.mapError(outcome)?.code).toBe('Aborted');
+    await vi.waitFor(() => expect(seen).toEqual(['CreateKey', 'CreateAlias', 'ScheduleKeyDeletion']), {
+      timeout: 5_000,
+    });
+  });
+
+  it('answers a second caller of a key whose first caller aborted its spec lookup', async () => {
+    let describes = 0;
+    const { provider, requests } = stubbed((op) => {
+      if (op === 'DescribeKey')
+        return ++describes === 1 ? 'hang' : { json: keyMetadata('SYMMETRIC_DEFAULT') };
+      return { json: { CiphertextBlob: 'AAEC', KeyId: ARN } };
+    });
+    const first = new AbortController();
+    const aborted = provider.encrypt({ uri: KEY }, utf8('a'), {}, { signal: first.signal });
+    const second = provider.encrypt({ uri: KEY }, utf8('b'), {}, call());
+    setTimeout(() => first.abort(), 20);
+    expect(provider.mapError(await aborted.catch((e: unknown) => e))?.code).toBe('Aborted');
+    expect((await second).keyArn).toBe(ARN);
+    // the second caller joined the first one's lookup, then looked again with its own signal
+    expect(requests.map((r) => [r.operation, r.aborted]).sort()).toEqual([
+      ['DescribeKey', false],
+      ['DescribeKey', true],
+      ['Encrypt', false],
+    ]);
+  });
+
+  it('maps a non-KMS answer with another 5xx (a proxy or load balancer page) to Unavailable', async () => {
+    for (const status of [500, 502, 503, 504]) {
+      const { provider } = stubbed(() => ({ status, raw: '<html><body>Bad Gateway</body></html>' }));
+      const error = await provider.mac({ uri: KEY }, utf8('m'), call()).catch((e: unknown) => e);
+      expect(provider.mapError(error)).toMatchObject({ code: 'Unavailable', retryable: true });
+    }
+  });
+
   it('maps an HTML answer with HTTP 501 (an operation the endpoint lacks) to Unsupported', async () => {
     const { provider } = stubbed(() => ({ status: 501, raw: 'Passed X-Amz-Target is not implemented' }));
     const error = await provider.rotateKey({ uri: KEY }, call()).catch((e: unknown) => e);
@@ -201,6 +274,37 @@ describe('stubbed transport: request translation', () => {
 });
 
 describe('options', () => {
+  it('keeps one attempt per call even when clientConfig asks the SDK to retry (it cannot: it is refused)', async () => {
+    const stub = stubTransport(() => ({ status: 400, json: { __type: 'ThrottlingException' } }));
+    // an SDK retry strategy allowing 3 attempts without delay
+    const token = (count: number) => ({ getRetryCount: () => count, getRetryDelay: () => 0 });
+    const retryStrategy = {
+      mode: 'standard',
+      acquireInitialRetryToken: async () => token(0),
+      refreshRetryTokenForRetry: async (t: ReturnType<typeof token>) => {
+        if (t.getRetryCount() >= 2) throw new Error('no more attempts');
+        return token(t.getRetryCount() + 1);
+      },
+      recordSuccess: () => undefined,
+    };
+    const make = () =>
+      new AwsKmsProvider({
+        region: 'us-east-1',
+        credentials: TEST_CREDENTIALS,
+        clientConfig: { ...stub.clientConfig, retryStrategy } as never,
+      });
+    let provider: AwsKmsProvider | undefined;
+    try {
+      provider = make();
+    } catch (e) {
+      expect(e).toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('retryStrategy') });
+    }
+    // had it been accepted, the SDK would multiply core's attempts
+    await provider?.mac({ uri: KEY }, utf8('m'), call()).catch(() => undefined);
+    expect(stub.requests.length).toBeLessThanOrEqual(1);
+    expect(provider).toBeUndefined();
+  });
+
   it('refuses unknown or mistyped options and grant tokens with InvalidArgument', () => {
     const bad: unknown[] = [
       { regoin: 'us-east-1' },
@@ -209,7 +313,14 @@ describe('options', () => {
       { endpoint: ['http://x'] },
       { grantTokens: 'token' },
       { grantTokens: Array.from({ length: 11 }, () => 't') },
+      { grantTokens: [''] },
+      { grantTokens: [7] },
+      { endpoint: '' },
+      JSON.parse('{"__proto__": {"region": "us-east-1"}}'),
+      { clientConfig: { retryStrategy: { acquireInitialRetryToken() {} } } },
+      { clientConfig: 'maxAttempts=3' },
       'us-east-1',
+      null,
     ];
     for (const options of bad) {
       expect(() => new AwsKmsProvider(options as never)).toThrow(
