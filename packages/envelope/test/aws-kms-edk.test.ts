@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { type KeyOperations, KeyportError } from '@keyport/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseHeader } from '../src/header.js';
-import { openEnvelope, sealEnvelope } from '../src/index.js';
+import { openEnvelope, type Recipient, sealEnvelope } from '../src/index.js';
 import { resolveLimits } from '../src/limits.js';
 import { esdkDecrypt, esdkEncrypt, stopEsdk } from './helpers/esdk.js';
 
@@ -72,5 +72,48 @@ describe('aws-kms EDKs match the ESDK KMS keyring', () => {
     ).rejects.toMatchObject({
       code: 'InvalidArgument',
     });
+  });
+
+  it('discovery (anyKeyOf) takes a bare ARN only: a message cannot name the endpoint or region to call', async () => {
+    const called: string[] = [];
+    const recording = {
+      ...keys,
+      decrypt(key: string, ciphertext: Uint8Array, o: { context?: Record<string, string> }) {
+        called.push(key);
+        return keys.decrypt(key, ciphertext, o);
+      },
+    } as unknown as KeyOperations;
+    // A recipient that writes what a hostile sender would: the ARN with URI parameters after it.
+    const naming = (info: string): Recipient => ({
+      id: `hostile:${info}`,
+      wrap: async (dataKey, context) => ({
+        providerId: 'aws-kms',
+        providerInfo: Buffer.from(info),
+        ciphertext: fake.seal(ARN, dataKey, context),
+      }),
+      matches: () => false,
+      unwrap: async () => {
+        throw new Error('not used');
+      },
+    });
+    const pt = randomBytes(100);
+    for (const info of [
+      `${ARN}?endpoint=http://127.0.0.1:9`,
+      `${ARN}?region=eu-west-1`,
+      `${ARN}?endpoint=https://169.254.169.254/&region=us-east-1`,
+      `${ARN}/../x`,
+      ` ${ARN}`,
+    ]) {
+      const msg = await sealEnvelope(pt, { recipients: [naming(info)] });
+      await expect(
+        openEnvelope(msg, { trust: [{ anyKeyOf: 'aws-kms' }], keys: recording }),
+      ).rejects.toThrow();
+    }
+    expect(called).toEqual([]);
+    // The bare ARN, as the ESDK writes it, is still discovered.
+    const fine = await sealEnvelope(pt, { recipients: [naming(ARN)] });
+    const out = await openEnvelope(fine, { trust: [{ anyKeyOf: 'aws-kms' }], keys: recording });
+    expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
+    expect(called).toEqual([URI]);
   });
 });

@@ -125,7 +125,10 @@ export function kmsRecipient(uri: string): Recipient {
 
 /**
  * Trusts every key of one scheme that a message names (like the ESDK discovery keyring).
- * Opt-in only: `open` never trusts keys just because the message names them.
+ * Opt-in only: `open` never trusts keys just because the message names them. For aws-kms only a
+ * bare key ARN is taken, as the ESDK writes it: the ARN's region picks the endpoint. A key URI
+ * may carry `?endpoint=` or `?region=`, and a message that could name one would send the caller's
+ * signed KMS request to any host it likes (a request forged from inside the caller's network).
  */
 export function anyKeyOf(scheme: string): Recipient {
   const providerId = scheme === 'aws-kms' ? AWS_KMS_PROVIDER_ID : `keyport:${scheme}`;
@@ -141,6 +144,7 @@ export function anyKeyOf(scheme: string): Recipient {
     matches(edk): boolean {
       if (edk.providerId !== providerId) return false;
       try {
+        if (scheme === 'aws-kms' && !KEY_ARN.test(utf8Decode(edk.providerInfo))) return false;
         const uri = uriOf(edk);
         return keyUriScheme(uri) === scheme && parseKeyRef(uri) !== undefined;
       } catch {
