@@ -78,8 +78,11 @@ export function retryAfterMsOf(error: unknown, now: () => number = Date.now): nu
   const headers = shape(error).response?.headers;
   if (headers === undefined) return undefined;
   for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
-    const value = headers.get(name);
-    if (value !== undefined && Number.isFinite(Number(value)) && Number(value) >= 0) return Number(value);
+    // Digits only: Number('') and Number(' ') are 0, which would hide a Retry-After beside them.
+    const value = headers.get(name)?.trim();
+    if (value !== undefined && /^\d+(\.\d+)?$/.test(value) && Number.isFinite(Number(value))) {
+      return Number(value);
+    }
   }
   const value = headers.get('retry-after')?.trim();
   if (value === undefined) return undefined;

@@ -24,6 +24,13 @@ import { shapeFor, specOf, usageOf } from './specs.js';
 /** Key Vault has no key description: keyport keeps it in this tag (and hides it from labels). */
 export const DESCRIPTION_TAG = 'keyport-description';
 
+/** Labels become tags: a label named like the description tag would silently become the description. */
+export function assertOwnLabels(labels: Readonly<Record<string, string>> | undefined): void {
+  if (labels !== undefined && labels !== null && Object.hasOwn(labels, DESCRIPTION_TAG)) {
+    throw invalid(`the label name ${DESCRIPTION_TAG} is reserved (keyport keeps the description there)`);
+  }
+}
+
 type Failure = 'KeyStateConflict' | 'InvalidCiphertext' | 'NotFound' | 'AlreadyExists' | 'Internal';
 export const failure = (code: Failure, message: string, cause?: unknown) =>
   new KeyportError(code, message, { provider: PROVIDER_NAME, requestId: requestIdOf(cause), cause });
@@ -89,7 +96,30 @@ function versionInfo(p: KeyProperties): KeyVersionInfo {
  * when known (every encrypt and decrypt asks, and then needs no wait), else its look-up.
  */
 export function keySpec(rpc: Rpc, key: ResolvedKey, o: Call): KeySpec | Promise<KeySpec> {
-  return rpc.specs.get(specId(key.vault, key.name)) ?? lookUpSpec(rpc, key, o);
+  const id = specId(key.vault, key.name);
+  return rpc.specs.get(id) ?? sharedLookUp(rpc, key, id, o);
+}
+
+/**
+ * One look-up per key name at a time: concurrent callers join the one in flight. It runs under the
+ * signal of the caller that started it; a joiner whose own signal has not fired looks up again
+ * when that caller's abort or deadline cut the shared one off.
+ */
+function sharedLookUp(rpc: Rpc, key: ResolvedKey, id: string, o: Call): Promise<KeySpec> {
+  const pending = rpc.specLookups.get(id);
+  if (pending !== undefined) {
+    return pending.catch((e: unknown) => {
+      if (o.signal.aborted || (e as { name?: unknown } | null)?.name !== 'AbortError') throw e;
+      return lookUpSpec(rpc, key, o);
+    });
+  }
+  const lookup = lookUpSpec(rpc, key, o);
+  rpc.specLookups.set(id, lookup);
+  const done = () => {
+    if (rpc.specLookups.get(id) === lookup) rpc.specLookups.delete(id);
+  };
+  lookup.then(done, done);
+  return lookup;
 }
 
 async function lookUpSpec(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeySpec> {
@@ -100,7 +130,10 @@ async function lookUpSpec(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeySpec>
 }
 
 /** A key written anew (created, imported, restored, purged): its cached spec is stale. */
-export const forgetSpec = (rpc: Rpc, vault: Vault, name: string) => rpc.specs.delete(specId(vault, name));
+export const forgetSpec = (rpc: Rpc, vault: Vault, name: string) => {
+  rpc.specs.delete(specId(vault, name));
+  rpc.specLookups.delete(specId(vault, name));
+};
 
 /**
  * Runs a call on a key, explaining a 404: the key is soft-deleted (pending deletion:
@@ -164,6 +197,7 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
   const usage = req.usage ?? (req.spec.startsWith('EC_') ? 'sign_verify' : 'encrypt_decrypt');
   const { kty, keyOps, keySize, curve } = shapeFor(req.spec, usage, rpc.config.kind);
   const periodDays = checkPeriod(req.rotation?.periodDays);
+  assertOwnLabels(req.labels);
   await assertNameFree(rpc, key, o, 'rotateKey adds a version');
   const description = req.description !== undefined ? { [DESCRIPTION_TAG]: req.description } : {};
   const tags = { ...req.labels, ...description };

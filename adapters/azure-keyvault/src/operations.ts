@@ -16,7 +16,16 @@ import {
   type KeyUsage,
   type KmsProvider,
 } from '@keyport/core';
-import { assertNameFree, changeKey, describeKey, failure, forgetSpec, getKey, keyInfoOf } from './keys.js';
+import {
+  assertNameFree,
+  assertOwnLabels,
+  changeKey,
+  describeKey,
+  failure,
+  forgetSpec,
+  getKey,
+  keyInfoOf,
+} from './keys.js';
 import { invalid } from './options.js';
 import { AzureKeyVaultProvider } from './provider.js';
 import type { ResolvedKey, Rpc } from './rpc.js';
@@ -76,6 +85,7 @@ export async function importKey(
 ) {
   const key = { ...rpc.forNewKey(nameOrUri), version: undefined };
   if (familyOf(jwk?.kty) === undefined) throw invalid('only RSA, EC and oct JWKs can be imported');
+  assertOwnLabels(options.labels);
   const azureJwk: Record<string, unknown> = { kty: jwk.kty, keyOps: opsFor(jwk.kty, options.usage) };
   if (jwk.crv !== undefined) azureJwk.crv = jwk.crv;
   for (const f of JWK_FIELDS) {
@@ -95,12 +105,23 @@ export async function importKey(
 }
 
 /** Sets the validity window of one version (the key's, else the latest). */
-export function validity(rpc: Rpc, key: ResolvedKey, window: Validity, o: Call): Promise<KeyInfo> {
+export async function validity(rpc: Rpc, key: ResolvedKey, window: Validity, o: Call): Promise<KeyInfo> {
+  // @azure/keyvault-keys 4.10.2 sends an Invalid Date as `exp: 0` (1970-01-01: the key expires at
+  // once), and throws a bare TypeError on a string or null.
+  const date = (value: unknown, field: keyof Validity): Date | undefined => {
+    if (value === undefined) return undefined;
+    if (!(value instanceof Date) || !Number.isFinite(value.getTime())) {
+      throw invalid(`${field} must be a valid Date`);
+    }
+    return value;
+  };
+  const notBefore = date(window?.notBefore, 'notBefore');
+  const expiresOn = date(window?.expiresOn, 'expiresOn');
   return changeKey(rpc, key, o, async () => {
     const version = key.version ?? (await getKey(rpc, key, o)).properties.version ?? '';
     const dates = {
-      ...(window.notBefore !== undefined ? { notBefore: window.notBefore } : {}),
-      ...(window.expiresOn !== undefined ? { expiresOn: window.expiresOn } : {}),
+      ...(notBefore !== undefined ? { notBefore } : {}),
+      ...(expiresOn !== undefined ? { expiresOn } : {}),
     };
     await rpc.send(key.vault, o, (kc, so) => kc.updateKeyProperties(key.name, version, { ...dates, ...so }));
   });

@@ -91,7 +91,11 @@ export function checkOptions(options: AzureKeyVaultOptions): CheckedOptions {
     credential: options.credential,
     clientOptions: {
       ...options.clientOptions,
-      retryOptions: { maxRetries: 0, ...options.clientOptions?.retryOptions },
+      // `?? 0`, not a spread default: `{ maxRetries: undefined }` would turn the SDK's 3 retries back on.
+      retryOptions: {
+        ...options.clientOptions?.retryOptions,
+        maxRetries: options.clientOptions?.retryOptions?.maxRetries ?? 0,
+      },
     },
     pollIntervalMs:
       pollIntervalMs === undefined ? undefined : checkInteger(pollIntervalMs, 'pollIntervalMs', 1, 600_000),

@@ -34,6 +34,8 @@ function versionOfKid(kid: unknown): string | undefined {
 export class Rpc {
   /** Key specs per vault and key name: rotation keeps a key's type and size, so one lookup serves. */
   readonly specs = new Map<string, KeySpec>();
+  /** Spec look-ups in flight, shared by concurrent callers: a cold burst makes one `get`, not one each. */
+  readonly specLookups = new Map<string, Promise<KeySpec>>();
   private readonly byHost: ReadonlyMap<string, Vault>;
   private readonly keyClients = new Map<Vault, Promise<KeyClient>>();
   /** By key id, least recently used first: the client, or its build while the SDK loads. */
