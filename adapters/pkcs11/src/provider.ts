@@ -183,8 +183,10 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
    * Runs `fn` with a session and the resolved key, reusing a recently resolved key (its version
    * objects' handles) unless `fresh`. A cached key that turns out stale — a handle the token no
    * longer knows, or a newer version than it listed (another process rotated) — is resolved again
-   * and `fn` runs once more, on the same session. `fn` does its checks and C_*Init synchronously,
-   * before its first await, so staleness is seen there.
+   * and `fn` runs once more, on the same session: whether `fn` threw at once (its checks and
+   * C_*Init run before its first await) or its promise rejected (an async `fn`, whose throws
+   * arrive as rejections). Only reads and cryptographic operations take the cached path (writers
+   * pass `fresh`), so running one again is safe.
    */
   withKey<T>(
     ref: KeyRef,
@@ -202,16 +204,19 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
       const cached = fresh ? undefined : this.cache.get(target.name);
       if (cached === undefined || Date.now() - cached.at > this.keyCacheMs)
         return this.resolveAndRun(session, target, signal, fn);
-      try {
-        // Staleness shows in the synchronous steps (version choice, C_*Init on the handle), so
-        // only those are retried: the asynchronous part runs without an extra promise step.
-        return fn(session, cached.key, target);
-      } catch (e) {
+      const again = (e: unknown): Promise<T> => {
         const code = ckrOf(e);
         if (code !== undefined ? !HANDLE_GONE.has(code) : !staleKeySuspect(e)) throw e;
         this.cache.delete(target.name);
         return this.resolveAndRun(session, target, signal, fn);
+      };
+      let run: Promise<T>;
+      try {
+        run = fn(session, cached.key, target);
+      } catch (e) {
+        return again(e);
       }
+      return run.catch(again);
     });
   }
 

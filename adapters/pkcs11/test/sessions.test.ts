@@ -211,6 +211,39 @@ describe('sessions against SoftHSM2', () => {
     }
   });
 
+  it('a cached key whose version another provider destroyed is looked up again by every operation', async () => {
+    // Each operation caches the key at version 1; another provider rotates and destroys version 1,
+    // so the cached handle is gone (CKR_*_HANDLE_INVALID). Operations whose work runs in an async
+    // function saw that as a rejection, which was not retried: NotFound until keyCacheMs ran out.
+    const other = await openProvider({ keyCacheMs: 0 });
+    try {
+      const cases = [
+        {
+          spec: 'AES_256' as const,
+          run: (ref: { uri: string }) =>
+            provider.generateDataKey(ref, { bytes: 32, context: { n: '1' } }, { signal: signal() }),
+        },
+        {
+          spec: 'EC_P256' as const,
+          run: (ref: { uri: string }) => provider.sign(ref, randomBytes(20), {}, { signal: signal() }),
+        },
+      ];
+      for (const { spec, run } of cases) {
+        const created = await provider.createKey(
+          { name: uniqueName(`stale-${spec}`), spec },
+          { signal: signal() },
+        );
+        const ref = { uri: created.uri };
+        expect((await run(ref)).keyVersion).toBe('1');
+        await other.rotateKey(ref, { signal: signal() });
+        await other.destroyKeyVersion({ uri: created.uri, version: '1' }, { signal: signal() });
+        expect((await run(ref)).keyVersion).toBe('2');
+      }
+    } finally {
+      await other.close();
+    }
+  });
+
   it('pkcs11(options) builds the driver synchronously and reads the PIN at the first call only', async () => {
     let reads = 0;
     const pin = process.env.KEYPORT_SOFTHSM_PIN ?? '';
