@@ -36,3 +36,4 @@ export {
   targetsForProjects,
   targetVariables,
 } from './targets.js';
+export { startUntrustedTlsServer, type UntrustedTlsServer } from './tls.js';

@@ -10,6 +10,7 @@ import {
   keyportError,
   networkErrorCode,
   quote,
+  tlsErrorCode,
 } from '@keyport/core';
 
 export const PROVIDER_NAME = 'aws-kms';
@@ -118,6 +119,12 @@ export function mapAwsError(error: unknown): KeyportError | undefined {
     requestId: typeof id === 'string' && id !== '' ? id : undefined,
     cause: error,
   };
+  const tls = tlsErrorCode(error);
+  if (tls !== undefined)
+    return keyportError('Unavailable', `the AWS KMS endpoint's TLS certificate was refused (${tls})`, {
+      ...base,
+      retryable: false,
+    });
   // first: the SDK names a dropped connection TimeoutError ("socket hang up") though nothing timed out
   const network = networkErrorCode(error);
   if (network !== undefined)

@@ -4,7 +4,8 @@
  * matches the code's table row for row.
  */
 import { readFileSync } from 'node:fs';
-import { KeyportError } from '@keyport/core';
+import { startUntrustedTlsServer } from '@keyport/conformance/harness';
+import { Keyport, KeyportError } from '@keyport/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   AWS_ERROR_TABLE,
@@ -68,6 +69,23 @@ describe('AWS exceptions on the wire -> KeyportError', () => {
     const raw = await provider.mac({ uri: KEY }, utf8('m'), call()).catch((e: unknown) => e);
     expect(provider.mapError(raw)).toMatchObject({ code: 'Unavailable', retryable: true });
     await provider.close();
+  });
+
+  it('an endpoint whose TLS certificate is refused fails at once: Unavailable, not retried, naming why', async () => {
+    const server = await startUntrustedTlsServer();
+    const keys = new Keyport({
+      providers: [new Provider({ region: 'us-east-1', endpoint: server.url, credentials: TEST_CREDENTIALS })],
+      retry: { maxAttempts: 4, baseDelayMs: 1 },
+    });
+    try {
+      const error = await keys.encrypt(KEY, utf8('m')).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'Unavailable', retryable: false });
+      expect((error as Error).message).toMatch(/TLS certificate was refused \(DEPTH_ZERO_SELF_SIGNED_CERT\)/);
+      expect(server.connections()).toBe(1);
+    } finally {
+      await keys.close();
+      await server.close();
+    }
   });
 
   it('maps a dropped connection (the SDK calls it TimeoutError, code ECONNRESET) to Unavailable', () => {

@@ -5,13 +5,21 @@
  * errors. Messages name statuses and codes only: service messages can name keys and principals,
  * so they stay in `cause`.
  */
-import { type ErrorTable, errorFromTable, errorMapping, KeyportError, networkErrorCode } from '@keyport/core';
+import {
+  type ErrorTable,
+  errorFromTable,
+  errorMapping,
+  KeyportError,
+  networkErrorCode,
+  tlsErrorCode,
+} from '@keyport/core';
 
 export const PROVIDER_NAME = 'azurekeyvault';
 
 /**
- * Rows: an error name, an HTTP status, `403/<inner code>`, `5xx`, `network` (no answer: socket
- * errors, a RestError without status) and `other` (any other status).
+ * Rows: an error name, an HTTP status, `403/<inner code>`, `5xx`, `tls` (the vault's certificate
+ * refused: retrying cannot help), `network` (no answer: socket errors, a RestError without
+ * status) and `other` (any other status).
  */
 export const AZURE_ERROR_TABLE: ErrorTable = {
   AbortError: { code: 'Aborted', retryable: false },
@@ -19,6 +27,7 @@ export const AZURE_ERROR_TABLE: ErrorTable = {
   AuthenticationError: { code: 'AccessDenied' },
   AggregateAuthenticationError: { code: 'AccessDenied' },
   AuthenticationRequiredError: { code: 'AccessDenied' },
+  tls: { code: 'Unavailable', retryable: false },
   network: { code: 'Unavailable' },
   '400': { code: 'InvalidArgument' },
   '401': { code: 'AccessDenied' },
@@ -103,6 +112,8 @@ function rowOf(error: unknown): { row: string; message: string } | undefined {
         message: name === 'AbortError' ? 'the operation was aborted' : `no Azure token (${name})`,
       };
     }
+    const tls = tlsErrorCode(error);
+    if (tls !== undefined) return { row: 'tls', message: `the vault's TLS certificate was refused (${tls})` };
     const network = networkErrorCode(error);
     if (network === undefined && name !== 'RestError') return undefined;
     return { row: 'network', message: `the vault could not be reached (${network ?? 'no answer'})` };

@@ -4,12 +4,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { startUntrustedTlsServer } from '@keyport/conformance/harness';
 import { type AuditEvent, Keyport } from '@keyport/core';
 import type { AzureKeyVaultServer } from '@keyport/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { retryAfterMsOf } from '../src/errors.js';
-import { AZURE_ERROR_TABLE, mapAzureError } from '../src/index.js';
-import { hostOf, providerFor, sdkClient, startServer, TOKENS, uniqueName } from './support/server.js';
+import { AZURE_ERROR_TABLE, AzureKeyVaultProvider, mapAzureError } from '../src/index.js';
+import {
+  hostOf,
+  providerFor,
+  sdkClient,
+  startServer,
+  staticToken,
+  TOKENS,
+  uniqueName,
+} from './support/server.js';
 
 let server: AzureKeyVaultServer;
 let admin: Keyport;
@@ -129,9 +138,41 @@ describe('error mapping against the server', () => {
   });
 });
 
+describe('a vault whose TLS certificate is refused', () => {
+  it('fails at once: Unavailable, not retried, naming the certificate error', async () => {
+    const untrusted = await startUntrustedTlsServer();
+    const keys = new Keyport({
+      providers: [
+        new AzureKeyVaultProvider({
+          vaultUrl: untrusted.url,
+          credential: staticToken(TOKENS.admin),
+          clientOptions: { disableChallengeResourceVerification: true },
+        }),
+      ],
+      retry: { maxAttempts: 4, baseDelayMs: 1 },
+    });
+    try {
+      const host = new URL(untrusted.url).host;
+      const error = await keys.describeKey(`azurekeyvault://${host}/keys/k`).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'Unavailable', retryable: false });
+      expect((error as Error).message).toMatch(/TLS certificate was refused \(DEPTH_ZERO_SELF_SIGNED_CERT\)/);
+      expect(untrusted.connections()).toBe(1);
+    } finally {
+      await keys.close();
+      await untrusted.close();
+    }
+  });
+});
+
 /** The error the SDK (or Node, or @azure/identity) throws for a table row. */
 function thrownFor(row: string): unknown {
   if (row === 'network') return Object.assign(new Error('connect'), { code: 'ECONNREFUSED' });
+  if (row === 'tls')
+    return Object.assign(new Error('send'), {
+      name: 'RestError',
+      code: 'REQUEST_SEND_ERROR',
+      cause: Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }),
+    });
   if (/Error$/.test(row)) return { name: row, message: 'x' };
   const [status = '', inner] = row.split('/');
   const statusCode = status === '5xx' ? 502 : status === 'other' ? 418 : Number(status);

@@ -6,7 +6,7 @@
  * "Error mapping" section.
  */
 import type { ErrorTable } from '@keyport/core';
-import { errorFromTable, errorMapping, KeyportError, networkErrorCode } from '@keyport/core';
+import { errorFromTable, errorMapping, KeyportError, networkErrorCode, tlsErrorCode } from '@keyport/core';
 
 /** google.rpc.Code names by number (0 = OK). */
 export const GRPC_STATUS_NAMES: readonly string[] = (
@@ -52,6 +52,9 @@ export const GCP_KMS_ERROR_TABLE: ErrorTable = {
   503: { code: 'Unavailable' },
   504: { code: 'Timeout' },
   'socket error': { code: 'Unavailable' },
+  // The endpoint's certificate refused (REST, where the reason is on a cause; gRPC reports only
+  // UNAVAILABLE with a message).
+  'TLS certificate refused': { code: 'Unavailable', retryable: false },
 };
 
 /** What the failed call was doing, so an ambiguous status can be named precisely. */
@@ -65,8 +68,10 @@ type GoogleLikeError = {
   metadata?: Metadata | undefined;
 };
 
-/** The table key of an error: its gRPC status name, HTTP status, or 'socket error'. */
+/** The table key of an error: its gRPC status name, HTTP status, 'TLS certificate refused' or 'socket error'. */
 function tableKey(error: GoogleLikeError, op: GcpOperation): string | undefined {
+  // First: over REST the client wraps the refused certificate (on a cause) in an UNAVAILABLE.
+  if (tlsErrorCode(error) !== undefined) return 'TLS certificate refused';
   const raw = error.code;
   const code = typeof raw === 'string' && /^\d{1,3}$/.test(raw) ? Number(raw) : raw;
   let key: string | undefined;

@@ -1,7 +1,10 @@
 /** The error mapping table (README "Error mapping"), row by row, plus the operation refinements. */
-import { KeyportError, UnsupportedError } from '@keyport/core';
+import { startUntrustedTlsServer } from '@keyport/conformance/harness';
+import { Keyport, KeyportError, UnsupportedError } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { GCP_KMS_ERROR_TABLE, GRPC_STATUS_NAMES, mapGcpError } from '../src/errors.js';
+import { GcpKmsProvider } from '../src/index.js';
+import { staticAuth } from './support/targets.js';
 
 const GRPC = Object.fromEntries(GRPC_STATUS_NAMES.map((name, code) => [name, code])) as Record<
   string,
@@ -60,6 +63,10 @@ describe('gRPC status → keyport code', () => {
       let error: Error;
       let op: 'decrypt' | 'other' = 'other';
       if (key === 'socket error') error = Object.assign(new Error('socket'), { code: 'ECONNRESET' });
+      else if (key === 'TLS certificate refused')
+        error = Object.assign(new TypeError('fetch failed'), {
+          cause: Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }),
+        });
       else {
         const code = /^\d+$/.test(status) ? Number(status) : (GRPC[status] as number);
         error = googleError(code, refinement === 'naming' ? 'bad crc32c' : 'service message');
@@ -67,6 +74,7 @@ describe('gRPC status → keyport code', () => {
       }
       const mapped = mapGcpError(error, op);
       expect(mapped?.code, key).toBe(row?.code);
+      if (row?.retryable !== undefined) expect(mapped?.retryable, key).toBe(row.retryable);
       if (row?.code === 'Unsupported') expect(mapped, key).toBeInstanceOf(UnsupportedError);
     }
   });
@@ -140,5 +148,31 @@ describe('refinements', () => {
     expect(mapGcpError('text')).toBeUndefined();
     const k = new KeyportError('NotFound', 'x');
     expect(mapGcpError(k)).toBe(k);
+  });
+
+  it('over REST, an endpoint whose TLS certificate is refused fails at once: Unavailable, not retried', async () => {
+    const server = await startUntrustedTlsServer();
+    const url = new URL(server.url);
+    const keys = new Keyport({
+      providers: [
+        new GcpKmsProvider({
+          transport: 'rest',
+          apiEndpoint: url.hostname,
+          port: Number(url.port),
+          authClient: staticAuth(),
+        }),
+      ],
+      retry: { maxAttempts: 4, baseDelayMs: 1 },
+    });
+    try {
+      const error = await keys
+        .describeKey('gcp-kms://projects/p/locations/global/keyRings/r/cryptoKeys/k')
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'Unavailable', retryable: false });
+      expect(server.connections()).toBe(1);
+    } finally {
+      await keys.close();
+      await server.close();
+    }
   });
 });

@@ -6,7 +6,7 @@
  *
  * Messages are keyport's own: the server's text is kept only in `cause` (it could echo input).
  */
-import { type ErrorTable, errorFromTable, KeyportError, networkErrorCode } from '@keyport/core';
+import { type ErrorTable, errorFromTable, KeyportError, networkErrorCode, tlsErrorCode } from '@keyport/core';
 
 export const PROVIDER_NAME = 'hcvault';
 
@@ -97,6 +97,13 @@ export function mapVaultError(error: unknown, keyUri?: string): KeyportError | u
       errorFromTable(VAULT_ERROR_TABLE, key, `Vault answered HTTP ${key ?? answer.status}`, options) ??
       new KeyportError('Internal', `unexpected Vault response (HTTP ${answer.status})`, options)
     );
+  }
+  const tls = tlsErrorCode(error);
+  if (tls !== undefined) {
+    return new KeyportError('Unavailable', `the Vault server's TLS certificate was refused (${tls})`, {
+      ...base,
+      retryable: false,
+    });
   }
   const network = networkErrorCode(error);
   if (network === undefined) return undefined;

@@ -1,4 +1,5 @@
-import { KeyportError } from '@keyport/core';
+import { startUntrustedTlsServer } from '@keyport/conformance/harness';
+import { Keyport, KeyportError } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { vaultErrorKey } from '../src/errors.js';
 import { mapVaultError, VAULT_ERROR_TABLE, VaultTransitProvider } from '../src/index.js';
@@ -112,5 +113,23 @@ describe('Vault error mapping against OpenBao', () => {
       (await rejection(p, p.describeKey({ uri: 'hcvault://other:1/transit/keys/k' }, call()))).code,
     ).toBe('InvalidArgument');
     await Promise.all([p.close(), bad.close(), down.close()]);
+  });
+
+  it('a server whose TLS certificate is refused fails at once: Unavailable, not retried, naming why', async () => {
+    const server = await startUntrustedTlsServer();
+    const address = server.url.slice('https://'.length);
+    const keys = new Keyport({
+      providers: [new VaultTransitProvider({ endpoint: server.url, auth: openbao().token })],
+      retry: { maxAttempts: 4, baseDelayMs: 1 },
+    });
+    try {
+      const error = await keys.describeKey(`hcvault://${address}/transit/keys/k`).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'Unavailable', retryable: false });
+      expect((error as Error).message).toMatch(/TLS certificate was refused \(DEPTH_ZERO_SELF_SIGNED_CERT\)/);
+      expect(server.connections()).toBe(1);
+    } finally {
+      await keys.close();
+      await server.close();
+    }
   });
 });

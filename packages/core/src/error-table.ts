@@ -58,15 +58,49 @@ const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * Certificate checks that failed (Node's and OpenSSL's codes): the endpoint answered, but its
+ * certificate is not trusted with this trust configuration (a missing CA bundle, a self-signed or
+ * expired certificate, another host's name). Retrying cannot help.
+ */
+const TLS_ERROR_CODES: ReadonlySet<string> = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_REVOKED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** A code of `codes` on the error or its causes (Node's fetch and some SDKs wrap the socket's). */
+function codeInChain(error: unknown, codes: ReadonlySet<string>): string | undefined {
+  let e: unknown = error;
+  for (let depth = 0; depth < 4 && typeof e === 'object' && e !== null; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && codes.has(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
  * The socket error code of a failure to reach an endpoint (on the error or its cause, as Node's
  * fetch wraps it), or undefined. Every network driver maps it to Unavailable.
  */
 export function networkErrorCode(error: unknown): string | undefined {
-  let e: unknown = error;
-  for (let depth = 0; depth < 3 && typeof e === 'object' && e !== null; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
+  return codeInChain(error, NETWORK_ERROR_CODES);
+}
+
+/**
+ * The code of a refused TLS certificate (on the error or its causes), or undefined. Every network
+ * driver maps it to Unavailable that is not retryable, naming the code: a wrong CA bundle must
+ * fail at once and say so, not be retried as if the endpoint were down.
+ */
+export function tlsErrorCode(error: unknown): string | undefined {
+  return codeInChain(error, TLS_ERROR_CODES);
 }

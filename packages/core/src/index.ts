@@ -86,6 +86,7 @@ export {
   errorFromTable,
   errorMapping,
   networkErrorCode,
+  tlsErrorCode,
 } from './error-table.js';
 export {
   describeType,

@@ -10,6 +10,7 @@ import {
   lazyPeer,
   networkErrorCode,
   signingAlgorithmFor,
+  tlsErrorCode,
   UnsupportedError,
   unmodeledKeyError,
 } from '../src/index.js';
@@ -56,6 +57,28 @@ describe('error tables', () => {
     expect(networkErrorCode(wrapped)).toBe('ECONNRESET');
     expect(networkErrorCode(Object.assign(new Error('z'), { code: 'ENOENT' }))).toBeUndefined();
     expect(networkErrorCode('ECONNREFUSED')).toBeUndefined();
+  });
+
+  it('finds a refused TLS certificate on the error or three causes deep, and nothing else', () => {
+    const tls = (code: string) => Object.assign(new Error('cert'), { code });
+    expect(tlsErrorCode(tls('DEPTH_ZERO_SELF_SIGNED_CERT'))).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
+    // As Google's REST client wraps it: UNAVAILABLE (14) over an Error over node-fetch's FetchError.
+    const deep = Object.assign(new Error('14'), {
+      code: 14,
+      cause: Object.assign(new Error('x'), { cause: tls('CERT_HAS_EXPIRED') }),
+    });
+    expect(tlsErrorCode(deep)).toBe('CERT_HAS_EXPIRED');
+    expect(tlsErrorCode(new TypeError('fetch failed', { cause: tls('ERR_TLS_CERT_ALTNAME_INVALID') }))).toBe(
+      'ERR_TLS_CERT_ALTNAME_INVALID',
+    );
+    expect(tlsErrorCode(tls('ECONNREFUSED'))).toBeUndefined();
+    expect(networkErrorCode(tls('UNABLE_TO_VERIFY_LEAF_SIGNATURE'))).toBeUndefined();
+    expect(tlsErrorCode(tls('__proto__'))).toBeUndefined();
+    expect(tlsErrorCode('DEPTH_ZERO_SELF_SIGNED_CERT')).toBeUndefined();
+    // A cause cycle ends the walk.
+    const cyclic: { code: string; cause?: unknown } = { code: 'x' };
+    cyclic.cause = cyclic;
+    expect(tlsErrorCode(cyclic)).toBeUndefined();
   });
 });
 
