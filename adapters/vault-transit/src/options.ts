@@ -106,6 +106,14 @@ export function checkOptions(options: VaultTransitOptions): URL {
   };
   path(options.mount, 'mount', true);
   const auth = options.auth;
+  // A token read from a file keeps its trailing newline: as a header value it failed every call
+  // with Node's own "Invalid character in header" (Internal). The token itself is never echoed.
+  const token = typeof auth === 'string' ? auth : auth?.method === 'token' ? auth.token : undefined;
+  if (token !== undefined && (typeof token !== 'string' || token === '' || !/^[\x21-\x7e]+$/.test(token))) {
+    bad(
+      'the token must be a non-empty string of visible ASCII characters (no spaces or line breaks: trim a token read from a file)',
+    );
+  }
   if (typeof auth === 'object' && auth !== null && 'mount' in auth) path(auth.mount, 'auth.mount');
   if (typeof options.metadataStore === 'object' && options.metadataStore !== null) {
     path(options.metadataStore.kvMount ?? '', 'metadataStore.kvMount');

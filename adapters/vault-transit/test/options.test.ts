@@ -36,6 +36,25 @@ describe('vaultTransit(options)', () => {
     expect(make).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
   });
 
+  it.each([
+    ['a trailing newline (read from a file)', 's.secret-token\n'],
+    ['a leading space', ' s.secret-token'],
+    ['a space inside', 's.secret token'],
+    ['a non-ASCII character', 's.secret-tökén'],
+    ['an empty string', ''],
+  ])('refuses a token with %s, as a bare string or in auth, without echoing it', (_, token) => {
+    for (const auth of [token, { method: 'token' as const, token }]) {
+      let error: unknown;
+      try {
+        vaultTransit({ endpoint: 'http://127.0.0.1:8200', auth });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toMatchObject({ code: 'InvalidArgument', message: expect.stringMatching(/token/) });
+      if (token.trim() !== '') expect(JSON.stringify(error) + String(error)).not.toContain('secret');
+    }
+  });
+
   it('answers a key of another server with a rejected promise from every call, never a synchronous throw', async () => {
     const driver = vaultTransit({ endpoint: 'http://127.0.0.1:8200' });
     const ref = { uri: 'hcvault://other:1/transit/keys/k' };
