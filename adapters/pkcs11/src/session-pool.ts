@@ -7,6 +7,7 @@
  * is retried once. A session that saw any PKCS#11 error is closed rather than reused: after an
  * error it may still hold an active operation (CKR_OPERATION_ACTIVE on its next *Init).
  */
+import { createHmac, randomBytes } from 'node:crypto';
 import { KeyportError } from '@keyport/core';
 import { mapPkcs11Error, PROVIDER_NAME } from './errors.js';
 import { tokenWriteRunning } from './objects.js';
@@ -42,6 +43,12 @@ export class SessionPool {
   private loginDone = false;
   private closed = false;
   private readonly drainers: Array<() => void> = [];
+  /**
+   * A keyed digest of the last PIN the token refused (never the PIN): a real token counts every
+   * wrong PIN toward locking the user out, so the same wrong PIN is not sent again on every call.
+   */
+  private refusedPin: string | undefined;
+  private readonly pinDigestKey = randomBytes(32);
 
   constructor(
     private readonly p11: Pkcs11,
@@ -226,13 +233,24 @@ export class SessionPool {
     if (this.login === undefined) {
       const attempt = (async () => {
         const pin = await resolvePin(this.pin);
+        const digest = createHmac('sha256', this.pinDigestKey).update(pin).digest('base64');
+        if (digest === this.refusedPin) {
+          throw new KeyportError(
+            'AccessDenied',
+            'the token refused this PIN before (incorrect or locked); it is not sent again, since every wrong PIN counts toward locking the user out: give the right PIN',
+            { provider: PROVIDER_NAME, retryable: false },
+          );
+        }
         try {
           this.p11.C_Login(session, P.CKU_USER, pin);
         } catch (e) {
+          const ckr = ckrOf(e);
+          if (ckr === P.CKR_PIN_INCORRECT || ckr === P.CKR_PIN_LOCKED) this.refusedPin = digest;
           // Mapped here (AccessDenied for a wrong or locked PIN): the first call may be one a
           // caller makes on the driver directly, not through core.
-          if (ckrOf(e) !== P.CKR_USER_ALREADY_LOGGED_IN) throw mapPkcs11Error(e) ?? e;
+          if (ckr !== P.CKR_USER_ALREADY_LOGGED_IN) throw mapPkcs11Error(e) ?? e;
         }
+        this.refusedPin = undefined;
       })();
       this.login = attempt;
       this.loginDone = false;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { moduleRefs, Pkcs11Provider } from '../src/index.js';
-import { providerOptions, signal, softhsm } from './support.js';
+import { providerOptions, signal, softhsm, withWrappedP11 } from './support.js';
 
 /** Every string reachable from `root` through own properties (Maps, arrays, promises' values aside). */
 function stringsIn(root: unknown): Set<string> {
@@ -60,6 +60,46 @@ describe('the user PIN', () => {
     ).catch((e) => e);
     expect(notAString).toMatchObject({ code: 'AccessDenied' });
     expect(moduleRefs(softhsm().KEYPORT_SOFTHSM_MODULE)).toBe(0);
+  });
+
+  it('a PIN the token refused is not sent again (tokens count wrong PINs toward a lockout); another one is', async () => {
+    expect(moduleRefs(softhsm().KEYPORT_SOFTHSM_MODULE), 'another provider is open in this process').toBe(0);
+    let pin = '00000000-wrong';
+    const provider = new Pkcs11Provider(providerOptions({ pin: { callback: () => pin } }));
+    let logins = 0;
+    const list = async () => {
+      for await (const _ of provider.listKeys({ signal: signal() }));
+    };
+    try {
+      await withWrappedP11(
+        provider,
+        ['C_Login'],
+        (_, original) =>
+          function (this: unknown, ...args: unknown[]) {
+            logins++;
+            return original.apply(this, args);
+          },
+        async () => {
+          await expect(list()).rejects.toMatchObject({ code: 'AccessDenied', message: /CKR_PIN_INCORRECT/ });
+          for (let i = 0; i < 3; i++) {
+            const again = await list().catch((e: unknown) => e);
+            expect(again).toMatchObject({
+              code: 'AccessDenied',
+              retryable: false,
+              message: /not sent again/,
+            });
+            expect(JSON.stringify(again) + inspect(again, { depth: 10 })).not.toContain(pin);
+          }
+          expect(logins).toBe(1);
+          // A different PIN is tried; the right one logs in.
+          pin = softhsm().KEYPORT_SOFTHSM_PIN;
+          await list();
+          expect(logins).toBe(2);
+        },
+      );
+    } finally {
+      await provider.close();
+    }
   });
 
   it('the PIN is not kept on the provider once logged in', async () => {
