@@ -12,13 +12,16 @@ import type * as Sdk from '@aws-sdk/client-kms';
 import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
 import {
   type AwsKmsKeyUri,
+  abortedWaitError,
   BYTE_KEYS_THROW,
   type Driver,
   type DriverCapabilities,
+  joinSharedRequest,
   type KeyRef,
   type KeySpec,
+  type SharedRequest,
 } from '@keyport/core';
-import { answered } from './errors.js';
+import { answered, PROVIDER_NAME } from './errors.js';
 import type { AwsKmsProviderOptions } from './options.js';
 import { kmsSdk } from './sdk.js';
 import { KeyObjectSha256 } from './sha256.js';
@@ -138,15 +141,12 @@ class ClientPool {
   }
 }
 
-/** A DescribeKey in flight for a key's spec, and the signal of the caller that sent it. */
-interface SpecLookup {
-  readonly signal: AbortSignal;
-  promise: Promise<KeySpec>;
-}
+/** A caller that stopped waiting for a shared spec lookup (its own signal fired). */
+const lookUpAborted = abortedWaitError(PROVIDER_NAME, 'the AWS KMS call');
 
 export class KmsRpc {
   /** Spec lookups in flight, by spec key: concurrent first callers of a key share one DescribeKey. */
-  private readonly lookups = new Map<string, SpecLookup>();
+  private readonly lookups = new Map<string, SharedRequest<KeySpec>>();
 
   private constructor(
     private readonly pool: ClientPool,
@@ -195,30 +195,18 @@ export class KmsRpc {
     return to.client.send(new Command(request), { abortSignal: signal }) as Promise<OutputOf<Op>>;
   }
 
+  /** The key's spec: known, or one DescribeKey per key however many callers need it at once. */
   specOf(key: ResolvedKey, signal: AbortSignal): KeySpec | Promise<KeySpec> {
-    return this.specs.get(key.specKey) ?? this.lookUpSpec(key, signal);
-  }
-
-  /**
-   * One DescribeKey per key however many callers need its spec at once. A caller that joined
-   * another's lookup and saw it cut off by that caller's abort (not its own) looks again.
-   */
-  private async lookUpSpec(key: ResolvedKey, signal: AbortSignal): Promise<KeySpec> {
-    const pending = this.lookups.get(key.specKey);
-    if (pending === undefined) {
-      const lookup = { signal } as SpecLookup;
-      this.lookups.set(key.specKey, lookup);
-      lookup.promise = this.describeSpec(key, signal).finally(() => {
-        if (this.lookups.get(key.specKey) === lookup) this.lookups.delete(key.specKey);
-      });
-      return lookup.promise;
-    }
-    try {
-      return await pending.promise;
-    } catch (e) {
-      if (pending.signal.aborted && !signal.aborted) return this.specOf(key, signal);
-      throw e;
-    }
+    return (
+      this.specs.get(key.specKey) ??
+      joinSharedRequest(
+        this.lookups,
+        key.specKey,
+        (own) => this.describeSpec(key, own),
+        signal,
+        lookUpAborted,
+      )
+    );
   }
 
   private async describeSpec(key: ResolvedKey, signal: AbortSignal): Promise<KeySpec> {

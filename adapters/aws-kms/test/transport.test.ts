@@ -201,25 +201,51 @@ describe('stubbed transport: request translation', () => {
     });
   });
 
-  it('answers a second caller of a key whose first caller aborted its spec lookup', async () => {
-    let describes = 0;
-    const { provider, requests } = stubbed((op) => {
-      if (op === 'DescribeKey')
-        return ++describes === 1 ? 'hang' : { json: keyMetadata('SYMMETRIC_DEFAULT') };
+  it('keeps a shared spec lookup going for the callers still waiting when the one that started it aborts', async () => {
+    let release = (): void => undefined;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    const { provider, requests } = stubbed(async (op) => {
+      if (op === 'DescribeKey') {
+        await released;
+        return { json: keyMetadata('SYMMETRIC_DEFAULT') };
+      }
       return { json: { CiphertextBlob: 'AAEC', KeyId: ARN } };
     });
     const first = new AbortController();
     const aborted = provider.encrypt({ uri: KEY }, utf8('a'), {}, { signal: first.signal });
     const second = provider.encrypt({ uri: KEY }, utf8('b'), {}, call());
-    setTimeout(() => first.abort(), 20);
+    first.abort();
     expect(provider.mapError(await aborted.catch((e: unknown) => e))?.code).toBe('Aborted');
+    release();
     expect((await second).keyArn).toBe(ARN);
-    // the second caller joined the first one's lookup, then looked again with its own signal
-    expect(requests.map((r) => [r.operation, r.aborted]).sort()).toEqual([
+    // one DescribeKey, not cut off by the first caller's abort, then the second caller's Encrypt
+    expect(requests.map((r) => [r.operation, r.aborted])).toEqual([
       ['DescribeKey', false],
-      ['DescribeKey', true],
       ['Encrypt', false],
     ]);
+  });
+
+  it('aborts a shared spec lookup once every caller waiting for it has aborted; the next caller looks again', async () => {
+    let describes = 0;
+    const { provider, requests } = stubbed((op) => {
+      if (op === 'DescribeKey') return ++describes <= 1 ? 'hang' : { json: keyMetadata('SYMMETRIC_DEFAULT') };
+      return { json: { CiphertextBlob: 'AAEC', KeyId: ARN } };
+    });
+    const a = new AbortController();
+    const b = new AbortController();
+    const calls = [a, b].map((c) => provider.encrypt({ uri: KEY }, utf8('x'), {}, { signal: c.signal }));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(describes).toBe(1);
+    a.abort();
+    b.abort(new DOMException('late', 'TimeoutError'));
+    const errors = await Promise.all(calls.map((c) => c.catch((e: unknown) => provider.mapError(e)?.code)));
+    expect(errors).toEqual(['Aborted', 'Timeout']);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(requests.map((r) => [r.operation, r.aborted])).toEqual([['DescribeKey', true]]);
+    expect((await provider.encrypt({ uri: KEY }, utf8('c'), {}, call())).keyArn).toBe(ARN);
+    expect(describes).toBe(2);
   });
 
   it('maps a non-KMS answer with another 5xx (a proxy or load balancer page) to Unavailable', async () => {

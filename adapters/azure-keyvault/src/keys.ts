@@ -5,8 +5,10 @@
  */
 import type { DeletedKey, KeyProperties, KeyRotationLifetimeAction, KeyVaultKey } from '@azure/keyvault-keys';
 import {
+  abortedWaitError,
   type ProviderCallOptions as Call,
   type CreateKeyRequest,
+  joinSharedRequest,
   type KeyInfo,
   KeyportError,
   type KeySpec,
@@ -100,26 +102,18 @@ export function keySpec(rpc: Rpc, key: ResolvedKey, o: Call): KeySpec | Promise<
   return rpc.specs.get(id) ?? sharedLookUp(rpc, key, id, o);
 }
 
-/**
- * One look-up per key name at a time: concurrent callers join the one in flight. It runs under the
- * signal of the caller that started it; a joiner whose own signal has not fired looks up again
- * when that caller's abort or deadline cut the shared one off.
- */
+/** A caller that stopped waiting for a shared spec look-up (its own signal fired). */
+const lookUpAborted = abortedWaitError(PROVIDER_NAME, 'the Key Vault call');
+
+/** One look-up per key name at a time: concurrent callers join the one in flight (see core's `joinSharedRequest`). */
 function sharedLookUp(rpc: Rpc, key: ResolvedKey, id: string, o: Call): Promise<KeySpec> {
-  const pending = rpc.specLookups.get(id);
-  if (pending !== undefined) {
-    return pending.catch((e: unknown) => {
-      if (o.signal.aborted || (e as { name?: unknown } | null)?.name !== 'AbortError') throw e;
-      return lookUpSpec(rpc, key, o);
-    });
-  }
-  const lookup = lookUpSpec(rpc, key, o);
-  rpc.specLookups.set(id, lookup);
-  const done = () => {
-    if (rpc.specLookups.get(id) === lookup) rpc.specLookups.delete(id);
-  };
-  lookup.then(done, done);
-  return lookup;
+  return joinSharedRequest(
+    rpc.specLookups,
+    id,
+    (signal) => lookUpSpec(rpc, key, { signal }),
+    o.signal,
+    lookUpAborted,
+  );
 }
 
 async function lookUpSpec(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeySpec> {

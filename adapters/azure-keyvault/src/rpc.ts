@@ -7,7 +7,13 @@
  */
 import type * as KeysSdk from '@azure/keyvault-keys';
 import type { CryptographyClient, KeyClient, KeyVaultKey } from '@azure/keyvault-keys';
-import { type KeyRef, type KeySpec, type ProviderCallOptions, parseKeyUri } from '@keyport/core';
+import {
+  type KeyRef,
+  type KeySpec,
+  type ProviderCallOptions,
+  parseKeyUri,
+  type SharedRequest,
+} from '@keyport/core';
 import { type CheckedOptions, invalid, type TokenCredential, type Vault } from './options.js';
 import { identitySdk, keysSdk } from './sdk.js';
 
@@ -35,7 +41,7 @@ export class Rpc {
   /** Key specs per vault and key name: rotation keeps a key's type and size, so one lookup serves. */
   readonly specs = new Map<string, KeySpec>();
   /** Spec look-ups in flight, shared by concurrent callers: a cold burst makes one `get`, not one each. */
-  readonly specLookups = new Map<string, Promise<KeySpec>>();
+  readonly specLookups = new Map<string, SharedRequest<KeySpec>>();
   private readonly byHost: ReadonlyMap<string, Vault>;
   private readonly keyClients = new Map<Vault, Promise<KeyClient>>();
   /** By key id, least recently used first: the client, or its build while the SDK loads. */

@@ -13,7 +13,7 @@
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { KeyportError } from '@keyport/core';
+import { abortedWaitError, joinSharedRequest, KeyportError, type SharedRequest } from '@keyport/core';
 import type NodeVault from 'node-vault';
 import type { VaultAuth, VaultTlsOptions, VaultTransitOptions } from './options.js';
 import { nodeVault } from './sdk.js';
@@ -32,11 +32,7 @@ export function batchResultsOf(error: unknown): unknown[] | undefined {
   return Array.isArray(results) ? results : undefined;
 }
 
-function abortError(signal: AbortSignal): KeyportError {
-  const timedOut = signal.reason instanceof Error && signal.reason.name === 'TimeoutError';
-  const why = `the Vault call ${timedOut ? 'timed out' : 'was aborted'}`;
-  return new KeyportError(timedOut ? 'Timeout' : 'Aborted', why, { provider: 'hcvault' });
-}
+const abortError = abortedWaitError('hcvault', 'the Vault call');
 
 /** Resolves like `promise` but rejects as soon as `signal` aborts. */
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
@@ -151,13 +147,6 @@ function createTransport(tls: VaultTlsOptions = {}) {
   };
 }
 
-/** A login or renewal in flight, shared by every call that needs the token meanwhile. */
-interface Refresh {
-  readonly done: Promise<void>;
-  readonly controller: AbortController;
-  waiters: number;
-}
-
 const K8S_JWT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
@@ -175,7 +164,8 @@ function leaseOf(response: unknown): { ttl: number; renewable: boolean } {
 export class TokenManager {
   readonly stats = { logins: 0, renewals: 0 };
   private lease: { at: number; ttl: number; renewable: boolean } | undefined;
-  private inflight: Refresh | undefined;
+  /** The login or renewal in flight, shared by every call that needs the token meanwhile. */
+  private readonly refreshing = new Map<'token', SharedRequest<void>>();
 
   constructor(
     private readonly client: NodeVault.client,
@@ -193,54 +183,7 @@ export class TokenManager {
         ? this.auth.method !== 'token' || this.auth.renew !== false
         : lease.ttl > 0 && Date.now() - lease.at >= lease.ttl * 1000 * this.renewAfterFraction;
     if (!due) return Promise.resolve();
-    let run = this.inflight;
-    if (run === undefined) {
-      // The shared login / renewal runs under a signal of its own, not the first caller's: one
-      // caller giving up must not fail the others waiting for the same token.
-      const controller = new AbortController();
-      const started: Refresh = {
-        controller,
-        waiters: 0,
-        done: this.refresh(controller.signal).finally(() => {
-          if (this.inflight === started) this.inflight = undefined;
-        }),
-      };
-      this.inflight = run = started;
-    }
-    return this.wait(run, signal);
-  }
-
-  /** Waits for `run` until `signal` aborts; the last waiter to give up cancels the request. */
-  private wait(run: Refresh, signal: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let waiting = true;
-      const leave = (): boolean => {
-        if (!waiting) return false;
-        waiting = false;
-        run.waiters--;
-        signal.removeEventListener('abort', onAbort);
-        return true;
-      };
-      const onAbort = (): void => {
-        if (!leave()) return;
-        if (run.waiters === 0) {
-          if (this.inflight === run) this.inflight = undefined;
-          run.controller.abort(signal.reason);
-        }
-        reject(abortError(signal));
-      };
-      run.waiters++;
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      run.done.then(
-        () => {
-          if (leave()) resolve();
-        },
-        (error: unknown) => {
-          if (leave()) reject(error);
-        },
-      );
-    });
+    return joinSharedRequest(this.refreshing, 'token', (own) => this.refresh(own), signal, abortError);
   }
 
   private async refresh(signal: AbortSignal): Promise<void> {

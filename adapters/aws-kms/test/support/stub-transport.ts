@@ -37,7 +37,7 @@ function bodyText(body: unknown): string {
 
 /** Options for `new AwsKmsProvider({ clientConfig: stub.clientConfig, ... })`. */
 export function stubTransport(
-  answer: (operation: string, body: Record<string, unknown>) => StubAnswer | 'hang',
+  answer: (operation: string, body: Record<string, unknown>) => StubAnswer | 'hang' | Promise<StubAnswer>,
 ) {
   const requests: CapturedRequest[] = [];
   const requestHandler = {
@@ -57,7 +57,7 @@ export function stubTransport(
         body: text,
       };
       const signal = options?.abortSignal;
-      const reply = answer(operation, body);
+      const reply = await answer(operation, body);
       if (reply === 'hang') {
         await new Promise<void>((_resolve, reject) => {
           const fail = () => {

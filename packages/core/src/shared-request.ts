@@ -1,0 +1,98 @@
+/**
+ * One request shared by every caller that needs its answer at the same time: a key's spec
+ * looked up once however many first calls arrive together, one login for every call waiting for
+ * a token. Adapters need this in several places and may not import each other, so it lives here.
+ *
+ * The request runs under a signal of its own, never its starter's: one caller giving up must not
+ * fail the callers that joined it. A caller whose own signal fires stops waiting at once; when the
+ * last one leaves, the request is aborted (nobody wants its answer) and forgotten, so the next
+ * caller starts afresh.
+ */
+import { KeyportError } from './errors.js';
+
+/** A request in flight, as kept in the map `joinSharedRequest` is given. */
+export interface SharedRequest<T> {
+  readonly result: Promise<T>;
+  readonly controller: AbortController;
+  waiters: number;
+}
+
+/**
+ * The answer of the request for `key` in `requests`, started with `start` when none is in flight.
+ * Rejected with `aborted(signal)` as soon as `signal` fires (before anything is started, if it
+ * already has); otherwise settles as the request does. A settled request leaves the map.
+ */
+export function joinSharedRequest<K, T>(
+  requests: Map<K, SharedRequest<T>>,
+  key: K,
+  start: (signal: AbortSignal) => Promise<T>,
+  signal: AbortSignal,
+  aborted: (signal: AbortSignal) => unknown,
+): Promise<T> {
+  if (signal.aborted) return Promise.reject(aborted(signal));
+  let request = requests.get(key);
+  if (request === undefined) {
+    const controller = new AbortController();
+    let result: Promise<T>;
+    try {
+      result = start(controller.signal);
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    const started: SharedRequest<T> = { controller, waiters: 0, result };
+    const forget = (): void => {
+      if (requests.get(key) === started) requests.delete(key);
+    };
+    result.then(forget, forget);
+    requests.set(key, started);
+    request = started;
+  }
+  const joined = request;
+  return new Promise<T>((resolve, reject) => {
+    let waiting = true;
+    const leave = (): boolean => {
+      if (!waiting) return false;
+      waiting = false;
+      joined.waiters--;
+      signal.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const onAbort = (): void => {
+      if (!leave()) return;
+      if (joined.waiters === 0) {
+        if (requests.get(key) === joined) requests.delete(key);
+        joined.controller.abort(signal.reason);
+      }
+      reject(aborted(signal));
+    };
+    joined.waiters++;
+    signal.addEventListener('abort', onAbort, { once: true });
+    joined.result.then(
+      (value) => {
+        if (leave()) resolve(value);
+      },
+      (error: unknown) => {
+        if (leave()) reject(error);
+      },
+    );
+  });
+}
+
+/**
+ * The error for a caller that stopped waiting because its own signal fired: Timeout when the
+ * signal's reason is a TimeoutError (`AbortSignal.timeout`), else Aborted. `call` names what was
+ * waited for ("the Vault call"); nothing of the request is in it.
+ */
+export function abortedWaitError(provider: string, call: string): (signal: AbortSignal) => KeyportError {
+  return (signal) => {
+    const timedOut = signal.reason instanceof Error && signal.reason.name === 'TimeoutError';
+    return new KeyportError(
+      timedOut ? 'Timeout' : 'Aborted',
+      `${call} ${timedOut ? 'timed out' : 'was aborted'}`,
+      {
+        provider,
+        retryable: false,
+      },
+    );
+  };
+}

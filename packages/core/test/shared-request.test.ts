@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { joinSharedRequest, type SharedRequest } from '../src/index.js';
+
+const aborted = (signal: AbortSignal) => new Error(`left: ${String(signal.reason)}`);
+
+/** A request whose answer the test gives, recording the signal it ran under. */
+function controllable() {
+  const starts: AbortSignal[] = [];
+  const answers: Array<(value: string) => void> = [];
+  const failures: Array<(error: unknown) => void> = [];
+  const start = (signal: AbortSignal) => {
+    starts.push(signal);
+    return new Promise<string>((resolve, reject) => {
+      answers.push(resolve);
+      failures.push(reject);
+      signal.addEventListener('abort', () => reject(new Error('request aborted')), { once: true });
+    });
+  };
+  return { starts, answers, failures, start };
+}
+
+describe('joinSharedRequest', () => {
+  it('starts one request for concurrent callers of one key, one per key, and forgets it once settled', async () => {
+    const requests = new Map<string, SharedRequest<string>>();
+    const r = controllable();
+    const calls = Array.from({ length: 16 }, () =>
+      joinSharedRequest(requests, 'a', r.start, new AbortController().signal, aborted),
+    );
+    const other = joinSharedRequest(requests, 'b', r.start, new AbortController().signal, aborted);
+    expect(r.starts).toHaveLength(2);
+    r.answers[0]?.('spec-a');
+    r.answers[1]?.('spec-b');
+    expect(await Promise.all(calls)).toEqual(new Array(16).fill('spec-a'));
+    expect(await other).toBe('spec-b');
+    expect(requests.size).toBe(0);
+    const again = joinSharedRequest(requests, 'a', r.start, new AbortController().signal, aborted);
+    expect(r.starts).toHaveLength(3);
+    r.answers[2]?.('spec-a2');
+    expect(await again).toBe('spec-a2');
+  });
+
+  it("runs under a signal of its own: the starter's abort fails only the starter", async () => {
+    const requests = new Map<string, SharedRequest<string>>();
+    const r = controllable();
+    const starter = new AbortController();
+    const first = joinSharedRequest(requests, 'k', r.start, starter.signal, aborted);
+    const joiner = joinSharedRequest(requests, 'k', r.start, new AbortController().signal, aborted);
+    starter.abort('gone');
+    await expect(first).rejects.toThrow('left: gone');
+    expect(r.starts[0]?.aborted).toBe(false);
+    r.answers[0]?.('spec');
+    expect(await joiner).toBe('spec');
+    expect(r.starts).toHaveLength(1);
+  });
+
+  it('aborts and forgets the request when its last waiter leaves; the next caller starts afresh', async () => {
+    const requests = new Map<string, SharedRequest<string>>();
+    const r = controllable();
+    const a = new AbortController();
+    const b = new AbortController();
+    const first = joinSharedRequest(requests, 'k', r.start, a.signal, aborted);
+    const second = joinSharedRequest(requests, 'k', r.start, b.signal, aborted);
+    a.abort('a');
+    b.abort('b');
+    await expect(first).rejects.toThrow('left: a');
+    await expect(second).rejects.toThrow('left: b');
+    expect(r.starts[0]?.aborted).toBe(true);
+    expect(r.starts[0]?.reason).toBe('b');
+    expect(requests.size).toBe(0);
+    const third = joinSharedRequest(requests, 'k', r.start, new AbortController().signal, aborted);
+    expect(r.starts).toHaveLength(2);
+    r.answers[1]?.('fresh');
+    expect(await third).toBe('fresh');
+  });
+
+  it('passes a failure to every waiter and starts nothing for a caller already aborted', async () => {
+    const requests = new Map<string, SharedRequest<string>>();
+    const r = controllable();
+    const calls = [1, 2, 3].map(() =>
+      joinSharedRequest(requests, 'k', r.start, new AbortController().signal, aborted),
+    );
+    r.failures[0]?.(new Error('denied'));
+    for (const c of calls) await expect(c).rejects.toThrow('denied');
+    await expect(
+      joinSharedRequest(requests, 'k', r.start, AbortSignal.abort('early'), aborted),
+    ).rejects.toThrow('left: early');
+    expect(r.starts).toHaveLength(1);
+    expect(requests.size).toBe(0);
+  });
+
+  it('turns a start that throws into a rejection, and removes its abort listeners once settled', async () => {
+    const requests = new Map<string, SharedRequest<string>>();
+    const signal = new AbortController().signal;
+    const thrown = joinSharedRequest(
+      requests,
+      'k',
+      () => {
+        throw new Error('sync');
+      },
+      signal,
+      aborted,
+    );
+    await expect(thrown).rejects.toThrow('sync');
+    expect(requests.size).toBe(0);
+    const r = controllable();
+    const controller = new AbortController();
+    let listeners = 0;
+    const add = controller.signal.addEventListener.bind(controller.signal);
+    const remove = controller.signal.removeEventListener.bind(controller.signal);
+    controller.signal.addEventListener = ((...args: Parameters<typeof add>) => {
+      listeners++;
+      add(...args);
+    }) as typeof add;
+    controller.signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+      listeners--;
+      remove(...args);
+    }) as typeof remove;
+    const call = joinSharedRequest(requests, 'k', r.start, controller.signal, aborted);
+    expect(listeners).toBe(1);
+    r.answers[0]?.('ok');
+    expect(await call).toBe('ok');
+    expect(listeners).toBe(0);
+  });
+});
