@@ -18,7 +18,7 @@ import type {
   SignRequest,
   SignResult,
 } from '@keyport/core';
-import { encodeContext, KeyportError, keyportError, signingAlgorithmFor } from '@keyport/core';
+import { encodeContext, KeyportError, keyportError, quote, signingAlgorithmFor } from '@keyport/core';
 import { getKey, purposeOf, resolveVersion } from './keys.js';
 import {
   checked,
@@ -51,14 +51,36 @@ import { type KeyTarget, targetOf, versionIdOf, versionName } from './uri.js';
 const MAGIC = [0x6b, 0x70, 0x67] as const;
 const HEADER = 8;
 const [SYMMETRIC, RSA] = [1, 2] as const;
+/** The largest version id the u32 of the prefix holds. */
+export const MAX_FRAMED_VERSION = 0xffff_ffff;
 
+/** Whether the prefix can record this version id exactly (a canonical integer from 1 to 2^32−1). */
+const fitsFrame = (version: string): boolean =>
+  /^[1-9][0-9]{0,9}$/.test(version) && Number(version) <= MAX_FRAMED_VERSION;
+
+/**
+ * A version the prefix cannot hold is refused, never written modulo 2^32 (version 2^32 + 1 would
+ * read back as version 1: another key version, wrong for RSA and a wrong `keyVersion` for AES).
+ */
 export function frame(kind: 1 | 2, version: string | undefined, body: Uint8Array): Uint8Array {
+  if (version !== undefined && !fitsFrame(version)) {
+    const why = `keyport's Cloud KMS ciphertext prefix records key versions 1 to ${MAX_FRAMED_VERSION}, not ${quote(version)}`;
+    throw keyportError('Unsupported', why);
+  }
   const out = new Uint8Array(HEADER + body.length);
   out.set(MAGIC, 0);
   out[3] = kind;
   new DataView(out.buffer).setUint32(4, version === undefined ? 0 : Number(version));
   out.set(body, HEADER);
   return out;
+}
+
+/** A pinned version encrypt could not record: refused before any call (nothing reaches Cloud KMS). */
+function refuseUnframeable(t: KeyTarget): void {
+  if (t.version !== undefined && !fitsFrame(t.version)) {
+    const why = `keyport encrypts under Cloud KMS key versions 1 to ${MAX_FRAMED_VERSION} (the ciphertext prefix records the version in 32 bits)`;
+    throw new KeyportError('InvalidArgument', why, { keyUri: t.uri });
+  }
 }
 
 export function unframe(bytes: Uint8Array): { kind: 1 | 2; version?: string; body: Uint8Array } | undefined {
@@ -87,10 +109,42 @@ function refuseContext(req: EncryptRequest, t: KeyTarget): void {
   }
 }
 
+/** The same error under a message of keyport's (code, key, request id and cause kept). */
+function reworded(e: KeyportError, why: string, t: KeyTarget): KeyportError {
+  const { provider, requestId, retryable, cause } = e;
+  return new KeyportError(e.code, why, { provider, keyUri: e.keyUri ?? t.uri, requestId, retryable, cause });
+}
+
+/** PERMISSION_DENIED as the client reports it: the gRPC status (both transports) or a bare HTTP 403. */
+const PERMISSION_DENIED: readonly unknown[] = [7, 403];
+
+/**
+ * PERMISSION_DENIED on Encrypt, said in full: the permission it lacks and, since keyport learns
+ * that a key is RSA only from Encrypt's answer, what encrypting to an RSA key needs on top.
+ */
+function encryptDenied(e: unknown, t: KeyTarget): unknown {
+  const code = e instanceof KeyportError ? (e.cause as { code?: unknown } | undefined)?.code : undefined;
+  if (!(e instanceof KeyportError) || !PERMISSION_DENIED.includes(code)) return e;
+  const why =
+    'Cloud KMS refused Encrypt: permission cloudkms.cryptoKeyVersions.useToEncrypt denied on the key ' +
+    '(roles/cloudkms.cryptoKeyEncrypter), which encrypting needs. keyport encrypts to an RSA key ' +
+    'locally, but learns the key is RSA from that Encrypt and cloudkms.cryptoKeys.get, then reads its ' +
+    'public key (cloudkms.cryptoKeyVersions.viewPublicKey): an RSA key needs all three';
+  return reworded(e, why, t);
+}
+
 /** After a FAILED_PRECONDITION: is the key an RSA decryption key (learnt once, then remembered)? */
-async function isAsymmetric(rt: Runtime, e: unknown, t: KeyTarget, o: Opts): Promise<boolean> {
+async function isAsymmetric(rt: Runtime, e: unknown, t: KeyTarget, o: Opts, op: string): Promise<boolean> {
   if (!(e instanceof KeyportError && e.code === 'KeyStateConflict')) return false;
-  const key = await getKey(rt, t, o).catch(() => undefined); // the original error says more
+  const key = await getKey(rt, t, o).catch((lookup: unknown) => {
+    if (!(lookup instanceof KeyportError && lookup.code === 'AccessDenied')) return undefined; // e says more
+    // Without cloudkms.cryptoKeys.get, a disabled version and an RSA key look the same here.
+    const why =
+      `Cloud KMS refused ${op} (FAILED_PRECONDITION): the key version is not enabled, or the key is ` +
+      'not a symmetric key; keyport could not read the key to tell (cloudkms.cryptoKeys.get denied), ' +
+      'and an RSA key needs it';
+    throw reworded(e, why, t);
+  });
   if (key === undefined || purposeOf(key) !== 'ASYMMETRIC_DECRYPT') return false;
   remember(rt.asymmetricKeys, t.keyName, true);
   return true;
@@ -98,6 +152,7 @@ async function isAsymmetric(rt: Runtime, e: unknown, t: KeyTarget, o: Opts): Pro
 
 export async function encrypt(rt: Runtime, ref: KeyRef, plaintext: Uint8Array, req: EncryptRequest, o: Opts) {
   const t = targetOf(ref);
+  refuseUnframeable(t);
   if (rt.asymmetricKeys.has(t.keyName)) return encryptAsymmetric(rt, t, plaintext, req, o);
   const aad = aadFields(req.context);
   const name = t.version === undefined ? t.keyName : versionName(t.keyName, t.version);
@@ -105,8 +160,8 @@ export async function encrypt(rt: Runtime, ref: KeyRef, plaintext: Uint8Array, r
   const res = await rt.rpc
     .call(o, (co, kms) => kms.encrypt(request, co), t.uri)
     .catch(async (e: unknown) => {
-      if (await isAsymmetric(rt, e, t, o)) return undefined;
-      throw e;
+      if (await isAsymmetric(rt, e, t, o, 'Encrypt')) return undefined;
+      throw encryptDenied(e, t);
     });
   if (res === undefined) return encryptAsymmetric(rt, t, plaintext, req, o);
   verified(res.verifiedPlaintextCrc32c, 'plaintext');
@@ -128,7 +183,7 @@ export async function decrypt(rt: Runtime, ref: KeyRef, data: Uint8Array, req: E
     const plaintext = checked(res.plaintext, res.plaintextCrc32c, 'plaintext');
     return { plaintext, keyVersion: framed?.version };
   } catch (e) {
-    if (await isAsymmetric(rt, e, t, o)) return decryptAsymmetric(rt, t, data, req, o);
+    if (await isAsymmetric(rt, e, t, o, 'Decrypt')) return decryptAsymmetric(rt, t, data, req, o);
     throw e;
   }
 }

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
 import {
+  checkGrantRequest,
   type Grant,
   type GrantOperation,
   type GrantRequest,
@@ -81,7 +82,29 @@ async function updatePolicy(rt: Runtime, t: KeyTarget, o: Opts, change: (b: Bind
   }
 }
 
-export async function createGrant(rt: Runtime, ref: KeyRef, req: GrantRequest, o: Opts): Promise<Grant> {
+/** The longest condition description IAM accepts. */
+export const MAX_DESCRIPTION = 256;
+
+/**
+ * The condition description recording the grant, refused when IAM would not hold it: measured in
+ * UTF-8 bytes, which is never less than its length in characters, however IAM counts.
+ */
+function describeGrant(record: GrantRecord, t: KeyTarget): string {
+  const description = JSON.stringify(record);
+  const size = Buffer.byteLength(description, 'utf8');
+  if (size > MAX_DESCRIPTION) {
+    const why = `the grant record (name, operations, dates) is ${size} bytes and an IAM condition description holds ${MAX_DESCRIPTION}: shorten the grant name or name fewer operations`;
+    throw new KeyportError('InvalidArgument', why, { keyUri: t.uri });
+  }
+  return description;
+}
+
+export async function createGrant(rt: Runtime, ref: KeyRef, raw: GrantRequest, o: Opts): Promise<Grant> {
+  // Checked here too for direct callers (a Keyport has checked it already): an invalid Date, a
+  // string of operations or an unknown operation is InvalidArgument, never a TypeError/RangeError.
+  const checked = checkGrantRequest(raw, 'req', 'extensions');
+  // Each operation once: repeating one grants nothing more and only lengthens the record.
+  const req = { ...checked, operations: [...new Set(checked.operations)] };
   const t = targetOf(ref);
   const c = req.constraints;
   if (c?.contextEquals !== undefined || c?.contextSubset !== undefined) {
@@ -107,9 +130,10 @@ export async function createGrant(rt: Runtime, ref: KeyRef, req: GrantRequest, o
     c: createdAt.toISOString(),
     ...defined({ n: req.name, e: expiry }),
   };
+  const description = describeGrant(record, t); // before any IAM call
   const scope = `resource.name.startsWith(${JSON.stringify(t.keyName)})`;
   const expression = expiry === undefined ? scope : `${scope} && request.time < timestamp("${expiry}")`;
-  const condition = { title: id, description: JSON.stringify(record), expression };
+  const condition = { title: id, description, expression };
   await updatePolicy(rt, t, o, (bindings) => [
     ...bindings,
     ...roles.map((role) => ({ role, members: [req.grantee], condition })),

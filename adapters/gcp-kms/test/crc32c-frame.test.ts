@@ -56,6 +56,20 @@ describe('ciphertext version prefix', () => {
     expect(unframe(frame(2, undefined, body))?.version).toBeUndefined();
   });
 
+  it('records versions up to 2^32−1 exactly and refuses the rest (Unsupported), never wrapping them', () => {
+    const body = Uint8Array.from([1, 2]);
+    expect(unframe(frame(2, '4294967295', body))?.version).toBe('4294967295');
+    for (const version of ['4294967296', '4294967297', '8589934593', '1e3', '0', '007', '', 'NaN', '-1']) {
+      expect(() => frame(2, version, body), version).toThrow(
+        expect.objectContaining({ code: 'Unsupported' }),
+      );
+    }
+    // the read side: the u32 reads back as its canonical decimal, 0 as "unknown"
+    const max = Uint8Array.from([0x6b, 0x70, 0x67, 1, 0xff, 0xff, 0xff, 0xff, 9]);
+    expect(unframe(max)).toEqual({ kind: 1, version: '4294967295', body: Uint8Array.of(9) });
+    expect(unframe(Uint8Array.from([0x6b, 0x70, 0x67, 1, 0, 0, 0, 0, 9]))?.version).toBeUndefined();
+  });
+
   it('treats anything without the prefix as a bare Cloud KMS ciphertext', () => {
     const framed = frame(1, '1', Uint8Array.from([5, 6]));
     framed[0] = (framed[0] as number) ^ 1;

@@ -28,6 +28,7 @@ export interface StoredPolicy {
 
 const MEMBER_RE =
   /^(user|serviceAccount|group|domain|principal|principalSet):.+$|^allUsers$|^allAuthenticatedUsers$/;
+const MAX_CONDITION_DESCRIPTION = 256;
 const EMPTY_ETAG = Buffer.from([0x00, 0x20, 0x01]); // what an untouched policy carries ("ACAB")
 
 export class IamPolicies {
@@ -85,6 +86,10 @@ export class IamPolicies {
         continue;
       }
       if (version !== 3) throw invalid('Policies with conditional role bindings must have version 3.');
+      // IAM keeps at most 256 characters of a condition's description.
+      if ([...(b.condition.description ?? '')].length > MAX_CONDITION_DESCRIPTION) {
+        throw invalid(`Condition description exceeds ${MAX_CONDITION_DESCRIPTION} characters.`);
+      }
       bindings.push({
         role: b.role,
         members: [...b.members],

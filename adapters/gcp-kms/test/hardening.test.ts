@@ -1,0 +1,316 @@
+/**
+ * The adapter as a careless caller and an attacker would use it, against keyport's Cloud KMS test
+ * server: key versions the ciphertext prefix cannot record, grant records IAM would not hold,
+ * least-privilege refusals that say what is missing, arguments of the wrong type, and aborts that
+ * must leave nothing behind.
+ */
+import { randomBytes } from 'node:crypto';
+import { Keyport } from '@keyport/core';
+import type { CloudKmsServer } from '@keyport/test-servers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GcpKmsProvider } from '../src/index.js';
+import { grpcProvider, restProvider, signal, startServer } from './support/targets.js';
+
+const RING = 'projects/keyport-hardening/locations/global/keyRings/hard';
+const ALL_OPERATIONS = [
+  'encrypt',
+  'generate_data_key',
+  'decrypt',
+  're_encrypt',
+  'sign',
+  'verify',
+  'mac',
+  'verify_mac',
+  'describe',
+] as const;
+let server: CloudKmsServer;
+let provider: GcpKmsProvider;
+let kp: Keyport;
+let n = 0;
+const name = (hint: string) => `${hint}-${++n}`;
+const resourceOf = (uri: string) => uri.slice('gcp-kms://'.length);
+const transports = [
+  ['gRPC', grpcProvider],
+  ['REST', restProvider],
+] as const;
+
+beforeAll(async () => {
+  server = await startServer();
+  provider = grpcProvider(server, { keyRing: RING });
+  kp = new Keyport({ providers: [provider], retry: { maxAttempts: 1 } });
+});
+afterAll(async () => {
+  await kp.close();
+  await server.stop();
+});
+
+type Method = (request: object, options: object) => Promise<unknown[]>;
+
+/** A provider whose client records each method it calls, and may alter a response or act after it. */
+async function watched(
+  make: (s: CloudKmsServer, extra: object) => GcpKmsProvider = grpcProvider,
+  after: Record<string, (response: Record<string, unknown>) => void> = {},
+  extra: object = {},
+) {
+  const p = make(server, { keyRing: RING, ...extra });
+  const kms = (await p.client()) as unknown as Record<string, Method>;
+  const calls: string[] = [];
+  for (const method of ['encrypt', 'getCryptoKeyVersion', 'getIamPolicy', 'setIamPolicy', 'getCryptoKey']) {
+    const real = (kms[method] as Method).bind(kms);
+    kms[method] = async (request, options) => {
+      calls.push(method);
+      const result = await real(request, options);
+      after[method]?.(result[0] as Record<string, unknown>);
+      return result;
+    };
+  }
+  return { p, calls, kp: new Keyport({ providers: [p], retry: { maxAttempts: 1 } }) };
+}
+
+async function policyOf(uri: string) {
+  const kms = await provider.client();
+  const request = { resource: resourceOf(uri), options: { requestedPolicyVersion: 3 } };
+  return (await kms.getIamPolicy(request as never))[0];
+}
+
+/** Binds roles on the key to a principal, as an administrator would outside keyport. */
+async function bind(uri: string, principal: string, roles: readonly string[]) {
+  const kms = await provider.client();
+  const bindings = roles.map((role) => ({ role, members: [principal] }));
+  const policy = { version: 3, etag: (await policyOf(uri)).etag, bindings };
+  await kms.setIamPolicy({ resource: resourceOf(uri), policy } as never);
+  return new Keyport({
+    providers: [grpcProvider(server, { keyRing: RING, principal })],
+    retry: { maxAttempts: 1 },
+  });
+}
+
+describe('key versions beyond the 32 bits of the ciphertext prefix', () => {
+  it('a pinned version above 2^32−1 is InvalidArgument before any call, never written modulo 2^32', async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('wide'), spec: 'AES_256' });
+    const rsa = await kp.createKey('gcp-kms', {
+      name: name('wide'),
+      spec: 'RSA_2048',
+      usage: 'encrypt_decrypt',
+    });
+    for (const uri of [key.uri, rsa.uri]) {
+      const w = await watched();
+      for (const version of ['4294967296', '4294967297', '99999999999999999999']) {
+        await expect(w.kp.encrypt({ uri, version }, randomBytes(8)), version).rejects.toMatchObject({
+          code: 'InvalidArgument',
+        });
+      }
+      expect(w.calls).toEqual([]);
+      await w.kp.close();
+    }
+  });
+
+  it('a version Cloud KMS names above 2^32−1 is refused (Unsupported), not framed as another version', async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('wide'), spec: 'AES_256' });
+    const w = await watched(grpcProvider, {
+      encrypt: (r) => {
+        r.name = `${resourceOf(key.uri)}/cryptoKeyVersions/4294967297`;
+      },
+    });
+    await expect(w.kp.encrypt(key.uri, randomBytes(8))).rejects.toMatchObject({ code: 'Unsupported' });
+    await w.kp.close();
+  });
+});
+
+describe('grant records longer than an IAM condition description', () => {
+  const soon = () => new Date(Date.now() + 3_600_000);
+
+  for (const [transport, make] of transports) {
+    it(`a record over 256 bytes is InvalidArgument before any IAM call over ${transport}, the policy untouched`, async () => {
+      const key = await kp.createKey('gcp-kms', { name: name('long'), spec: 'AES_256' });
+      const before = await policyOf(key.uri);
+      const w = await watched(make);
+      for (const [grantName, operations] of [
+        ['x'.repeat(64), ALL_OPERATIONS], // 259 bytes as JSON: the longest plain request
+        ['"'.repeat(64), ['encrypt', 'decrypt', 'sign', 'verify']], // escaped: 128 characters of name
+        ['\u0001'.repeat(40), ['encrypt']], // \u0001 is six characters each
+        ['é'.repeat(64), ALL_OPERATIONS], // two bytes each
+      ] as const) {
+        const error = await w.kp
+          .createGrant(key.uri, {
+            grantee: 'user:long@example.com',
+            operations: [...operations],
+            name: grantName,
+            expiresAt: soon(),
+          })
+          .catch((e: unknown) => e);
+        expect(error, grantName).toMatchObject({ code: 'InvalidArgument' });
+        expect((error as Error).message).toContain('256');
+        expect((error as Error).message).not.toContain(grantName.slice(0, 8)); // the name is not echoed
+      }
+      expect(w.calls).toEqual([]);
+      expect((await policyOf(key.uri)).etag).toEqual(before.etag);
+      await w.kp.close();
+    });
+  }
+
+  it('the longest record that fits is accepted, and repeated operations are recorded once', async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('long'), spec: 'AES_256' });
+    const fits = await kp.createGrant(key.uri, {
+      grantee: 'user:fits@example.com',
+      operations: [...ALL_OPERATIONS],
+      name: 'x'.repeat(61),
+      expiresAt: soon(),
+    });
+    const repeated = await kp.createGrant(key.uri, {
+      grantee: 'user:rep@example.com',
+      operations: [...ALL_OPERATIONS, ...ALL_OPERATIONS, ...ALL_OPERATIONS, ...ALL_OPERATIONS],
+      name: 'x'.repeat(61),
+      expiresAt: soon(),
+    });
+    expect(repeated.operations).toEqual([...ALL_OPERATIONS]);
+    const listed = new Map<string, readonly string[]>();
+    for await (const g of kp.listGrants(key.uri)) listed.set(g.id, g.operations);
+    expect(listed.get(fits.id)).toEqual([...ALL_OPERATIONS]);
+    expect(listed.get(repeated.id)).toEqual([...ALL_OPERATIONS]);
+    const lengths = (await policyOf(key.uri)).bindings?.map((b) => (b.condition?.description ?? '').length);
+    expect(Math.max(...(lengths ?? []))).toBeLessThanOrEqual(256);
+  });
+
+  it('the test server refuses a condition description over 256 characters, as IAM does', async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('long'), spec: 'AES_256' });
+    const kms = await provider.client();
+    const write = async (description: string) =>
+      kms.setIamPolicy({
+        resource: resourceOf(key.uri),
+        policy: {
+          version: 3,
+          etag: (await policyOf(key.uri)).etag,
+          bindings: [
+            {
+              role: 'roles/cloudkms.viewer',
+              members: ['user:d@example.com'],
+              condition: {
+                title: 't',
+                description,
+                expression: 'request.time < timestamp("2999-01-01T00:00:00Z")',
+              },
+            },
+          ],
+        },
+      } as never);
+    await expect(write('d'.repeat(257))).rejects.toMatchObject({ code: 3 });
+    await expect(write('d'.repeat(256))).resolves.toBeDefined();
+  });
+
+  it('called directly, a grant request of the wrong shape is InvalidArgument, not a TypeError or RangeError', async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('shape'), spec: 'AES_256' });
+    const grantee = 'user:shape@example.com';
+    for (const req of [
+      { grantee, operations: ['encrypt'], expiresAt: new Date(Number.NaN) },
+      { grantee, operations: 'encrypt' },
+      { grantee, operations: ['__proto__'] },
+      { grantee, operations: ['encrypt'], name: 42 },
+      { grantee, operations: ['encrypt'], expiresAt: '2030-01-01' },
+    ]) {
+      const error = await provider
+        .createGrant({ uri: key.uri }, req as never, signal())
+        .catch((e: unknown) => e);
+      expect(error, JSON.stringify(req)).toMatchObject({ code: 'InvalidArgument' });
+    }
+    expect((await policyOf(key.uri)).bindings ?? []).toEqual([]);
+  });
+});
+
+describe('least privilege: refusals say what is missing', () => {
+  it('RSA encrypt with only roles/cloudkms.publicKeyViewer: AccessDenied naming the permissions it needs', async () => {
+    const rsa = await kp.createKey('gcp-kms', {
+      name: name('lp'),
+      spec: 'RSA_2048',
+      usage: 'encrypt_decrypt',
+    });
+    const grantee = await bind(rsa.uri, 'user:pk@example.com', ['roles/cloudkms.publicKeyViewer']);
+    for (const ref of [rsa.uri, { uri: rsa.uri, version: '1' }]) {
+      const error = await grantee.encrypt(ref, randomBytes(8)).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'AccessDenied', keyUri: rsa.uri });
+      const message = (error as Error).message;
+      for (const permission of [
+        'cloudkms.cryptoKeyVersions.useToEncrypt',
+        'cloudkms.cryptoKeys.get',
+        'cloudkms.cryptoKeyVersions.viewPublicKey',
+      ]) {
+        expect(message).toContain(permission);
+      }
+      expect((error as Error & { cause?: { code?: unknown } }).cause).toMatchObject({ code: 7 });
+    }
+    await grantee.close();
+  });
+
+  it('RSA encrypt without cloudkms.cryptoKeys.get: the FAILED_PRECONDITION says keyport could not read the key', async () => {
+    const rsa = await kp.createKey('gcp-kms', {
+      name: name('lp'),
+      spec: 'RSA_2048',
+      usage: 'encrypt_decrypt',
+    });
+    const grantee = await bind(rsa.uri, 'user:enc@example.com', [
+      'roles/cloudkms.cryptoKeyEncrypter',
+      'roles/cloudkms.publicKeyViewer',
+    ]);
+    const error = await grantee.encrypt(rsa.uri, randomBytes(8)).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'KeyStateConflict' });
+    expect((error as Error).message).toContain('cloudkms.cryptoKeys.get');
+    await grantee.close();
+    // with the viewer role too (get and list), the documented set, it encrypts
+    const full = await bind(rsa.uri, 'user:enc2@example.com', [
+      'roles/cloudkms.cryptoKeyEncrypter',
+      'roles/cloudkms.publicKeyViewer',
+      'roles/cloudkms.viewer',
+    ]);
+    await expect(full.encrypt(rsa.uri, randomBytes(8))).resolves.toMatchObject({ keyVersion: '1' });
+    await full.close();
+  });
+
+  it('AES encrypt without the permission keeps AccessDenied, and a plaintext never reaches the message', async () => {
+    const aes = await kp.createKey('gcp-kms', { name: name('lp'), spec: 'AES_256' });
+    const grantee = await bind(aes.uri, 'user:none@example.com', ['roles/cloudkms.viewer']);
+    const secret = 'plaintext-9f8e7d6c5b4a';
+    const error = await grantee
+      .encrypt(aes.uri, new TextEncoder().encode(secret), { context: { tenant: 'ctx-value-1a2b' } })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'AccessDenied' });
+    const printed = JSON.stringify({ e: error, cause: (error as Error).cause, m: (error as Error).message });
+    expect(printed).not.toContain(secret);
+    expect(printed).not.toContain('ctx-value-1a2b');
+    await grantee.close();
+  });
+});
+
+describe('aborts leave nothing behind', () => {
+  for (const [transport, make] of transports) {
+    it(`createGrant aborted after reading the policy writes no binding over ${transport}`, async () => {
+      const key = await kp.createKey('gcp-kms', { name: name('abort'), spec: 'AES_256' });
+      const controller = new AbortController();
+      const w = await watched(make, { getIamPolicy: () => controller.abort() });
+      const error = await w.p
+        .createGrant(
+          { uri: key.uri },
+          { grantee: 'user:late@example.com', operations: ['encrypt'] },
+          { signal: controller.signal },
+        )
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'Aborted' });
+      expect((await policyOf(key.uri)).bindings ?? []).toEqual([]);
+      await w.p.close();
+    });
+
+    it(`a signal aborted before the call sends nothing over ${transport}`, async () => {
+      const key = await kp.createKey('gcp-kms', { name: name('abort'), spec: 'AES_256' });
+      const w = await watched(make);
+      const error = await w.p
+        .createGrant(
+          { uri: key.uri },
+          { grantee: 'user:never@example.com', operations: ['encrypt'] },
+          { signal: AbortSignal.abort() },
+        )
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'Aborted' });
+      expect((await policyOf(key.uri)).bindings ?? []).toEqual([]);
+      await w.p.close();
+    });
+  }
+});
