@@ -16,6 +16,7 @@ import {
   keyportError,
   type MacResult,
   type ProviderCallOptions,
+  quote,
   SIGNING_ALGORITHMS_BY_SPEC,
   type SigningAlgorithm,
   type SignRequest,
@@ -158,6 +159,25 @@ function algorithmFor(
   return algorithm;
 }
 
+/**
+ * `messageType` as given to the driver directly (core checks it on the Keyport path): anything
+ * but 'message' or 'digest' — 'Digest', 'DIGEST' — is refused, not signed as a message: the
+ * signature would be over a hash of the digest, valid here and nowhere else.
+ */
+function messageTypeOf(req: SignRequest, provider: string, keyUri: string): 'message' | 'digest' {
+  const type: unknown = req.messageType;
+  if (type === undefined) return 'message';
+  if (type === 'message' || type === 'digest') return type;
+  throw new KeyportError(
+    'InvalidArgument',
+    `req.messageType: expected message or digest, got ${quote(type)}`,
+    {
+      provider,
+      keyUri,
+    },
+  );
+}
+
 export function sign(
   p: CryptoAccess,
   ref: KeyRef,
@@ -168,7 +188,7 @@ export function sign(
   return p.withKey(ref, o.signal, async (session, key, target) => {
     const algorithm = algorithmFor(p, key.meta.spec, req.algorithm, ref.uri);
     const { version, objects } = usableVersion(key, target, 'sign_verify', p.name);
-    const type = req.messageType ?? 'message';
+    const type = messageTypeOf(req, p.name, ref.uri);
     const signature = await signWith(p.p11, session, objects.privateKey as Handle, algorithm, message, type);
     return { signature, algorithm, keyVersion: String(version) };
   });
@@ -185,7 +205,7 @@ export function verify(
   return p.withKey(ref, o.signal, async (session, key, target) => {
     const algorithm = algorithmFor(p, key.meta.spec, req.algorithm, ref.uri);
     const { objects } = usableVersion(key, target, 'sign_verify', p.name);
-    const type = req.messageType ?? 'message';
+    const type = messageTypeOf(req, p.name, ref.uri);
     return verifyWith(
       p.p11,
       session,

@@ -150,14 +150,30 @@ const DECRYPT_FAILURES = new Set(
   }),
 );
 
+/**
+ * Errors of a C_Decrypt or C_UnwrapKey that refused its input. PKCS#11 (v2.40 and 3.0, C_Decrypt)
+ * says a call to C_Decrypt always terminates the active operation unless it returns
+ * CKR_BUFFER_TOO_SMALL or answers a length query, and C_UnwrapKey holds no operation at all: the
+ * session is left idle and usable. The pool checks that before it keeps the session
+ * (session-pool.ts), so a stream of bad ciphertexts does not cost a session each.
+ */
+const operationEndedErrors = new WeakSet<object>();
+
+/** Whether `error` is a refusal after which the module holds no operation on the session. */
+export function operationEnded(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && operationEndedErrors.has(error);
+}
+
 /** Inside C_Decrypt/C_UnwrapKey: the module's refusal of the input becomes InvalidCiphertext. */
 export function asDecryptFailure(error: unknown, keyUri: string): unknown {
   if (error instanceof P.Pkcs11Error && DECRYPT_FAILURES.has(error.code)) {
-    return new KeyportError('InvalidCiphertext', 'the ciphertext does not open under this key', {
+    const refused = new KeyportError('InvalidCiphertext', 'the ciphertext does not open under this key', {
       provider: PROVIDER_NAME,
       keyUri,
       cause: error,
     });
+    operationEndedErrors.add(refused);
+    return refused;
   }
   return error;
 }

@@ -13,6 +13,10 @@
  */
 import { createPublicKey } from 'node:crypto';
 import {
+  checkBytes,
+  checkEnum,
+  checkOptions,
+  IMPORT_WRAPPING_ALGORITHMS,
   type ImportKeyMaterialRequest,
   type ImportParameters,
   type ImportParametersRequest,
@@ -243,6 +247,15 @@ export function wrapKeyForExport(
   options: WrapForExportOptions,
   signal: AbortSignal = new AbortController().signal,
 ): Promise<Uint8Array> {
+  // Called on the driver directly (core never fronts it): an algorithm outside the list — a typo
+  // such as 'RSA_AES_KEY_WRAP_SHA1' — must not fall through to plain OAEP or the wrong hash.
+  try {
+    const o = checkOptions(options, 'options', { wrappingPublicKeySpki: true, algorithm: true });
+    checkBytes(o.wrappingPublicKeySpki, 'options.wrappingPublicKeySpki');
+    checkEnum(o.algorithm, 'options.algorithm', IMPORT_WRAPPING_ALGORITHMS);
+  } catch (e) {
+    throw e instanceof KeyportError ? e.withDetails({ provider: p.name, keyUri: ref.uri }) : e;
+  }
   const hash = hashOf(options.algorithm);
   if (!p.oaepHashes.includes(hash)) {
     throw keyportError('Unsupported', `this module cannot wrap with OAEP ${hash}`, {

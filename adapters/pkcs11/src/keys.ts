@@ -1,10 +1,14 @@
 /** Creating, describing, listing, rotating, enabling/disabling keys and destroying versions. */
 import {
+  type CreateKeyRequest,
+  checkBoolean,
+  checkCreateKeyRequest,
   type KeyInfo,
   KeyportError,
   type KeyRef,
   type KeyUsage,
   keyportError,
+  quote,
   USAGES_BY_SPEC,
 } from '@keyport/core';
 import { createImportKey } from './import.js';
@@ -34,11 +38,53 @@ function nameOf(p: KeyAccess, raw: string): string {
   return name;
 }
 
+/** CreateKeyRequest's own fields: anything else in a request is this provider's to check. */
+const CORE_FIELDS = {
+  name: true,
+  spec: true,
+  usage: true,
+  labels: true,
+  description: true,
+  rotation: true,
+  external: true,
+} as const satisfies Record<keyof CreateKeyRequest, true>;
+
+/**
+ * The request as given — through Keyport (core checked its own fields and passed the rest on)
+ * or straight to the driver: core's checks, then this provider's one extension, `exportable`, a
+ * boolean. An unknown field (a typo of `exportable`) or `exportable: 'yes'` is refused, not
+ * ignored: the caller would get a key that cannot be exported, or one that can.
+ */
+function createKeyArg(p: KeyAccess, given: unknown): Pkcs11CreateKeyRequest {
+  try {
+    const req = checkCreateKeyRequest(given, 'req', 'extensions') as CreateKeyRequest &
+      Record<string, unknown>;
+    for (const field of Object.keys(req)) {
+      if (Object.hasOwn(CORE_FIELDS, field) || field === 'exportable') continue;
+      throw new KeyportError(
+        'InvalidArgument',
+        `req: unknown option ${quote(field)} (pkcs11 adds: exportable)`,
+      );
+    }
+    if (req.exportable === undefined) return req;
+    const exportable = checkBoolean(req.exportable, 'req.exportable');
+    if (exportable && req.external === true)
+      throw new KeyportError(
+        'InvalidArgument',
+        'req.exportable: imported material is unwrapped non-extractable; an external key cannot be exportable',
+      );
+    return { ...req, exportable };
+  } catch (e) {
+    throw e instanceof KeyportError ? e.withDetails({ provider: p.name }) : e;
+  }
+}
+
 export async function createKey(
   p: KeyAccess,
-  req: Pkcs11CreateKeyRequest,
+  given: Pkcs11CreateKeyRequest,
   signal: AbortSignal,
 ): Promise<KeyInfo> {
+  const req = createKeyArg(p, given);
   // Core has checked the spec, and the usage when one is given, against the declared capabilities.
   const { spec } = req;
   const usage: KeyUsage = req.usage ?? (USAGES_BY_SPEC[spec][0] as KeyUsage);

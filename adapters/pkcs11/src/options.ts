@@ -3,7 +3,7 @@
  * callback — never from a key URI (core refuses `pin-value`), and it is read only at login time,
  * never stored on the provider or put in an error.
  */
-import { readFile } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { KeyportError } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
 
@@ -88,6 +88,40 @@ function pinError(why: string): KeyportError {
   });
 }
 
+/** A PIN file is read up to this many bytes: PINs are short, and a wrong path may be anything. */
+export const MAX_PIN_FILE_BYTES = 4096;
+
+/**
+ * The PIN file's text, read with a bound: a path that names a large file (or /dev/zero) by
+ * mistake is refused without reading it all, and its content is never sent to the token (a real
+ * token counts every wrong PIN toward locking the user out).
+ */
+async function readPinFile(path: string): Promise<string> {
+  let file: FileHandle;
+  try {
+    file = await open(path, 'r');
+  } catch {
+    throw pinError('the PIN file cannot be read');
+  }
+  const buffer = Buffer.alloc(MAX_PIN_FILE_BYTES + 1);
+  try {
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await file.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > MAX_PIN_FILE_BYTES)
+      throw pinError(`the PIN file is longer than ${MAX_PIN_FILE_BYTES} bytes (is it the right file?)`);
+    return buffer.toString('utf8', 0, length);
+  } catch (e) {
+    throw e instanceof KeyportError ? e : pinError('the PIN file cannot be read');
+  } finally {
+    buffer.fill(0);
+    await file.close().catch(() => undefined);
+  }
+}
+
 /** Reads the PIN from its source. Messages name the source, never its content. */
 export async function resolvePin(source: PinSource): Promise<string> {
   let pin: string;
@@ -96,13 +130,15 @@ export async function resolvePin(source: PinSource): Promise<string> {
     if (value === undefined || value === '') throw pinError(`environment variable ${source.env} is not set`);
     pin = value;
   } else if ('file' in source) {
-    try {
-      pin = (await readFile(source.file, 'utf8')).replace(/\r?\n$/, '');
-    } catch {
-      throw pinError('the PIN file cannot be read');
-    }
+    pin = (await readPinFile(source.file)).replace(/\r?\n$/, '');
   } else {
-    pin = await source.callback();
+    try {
+      pin = await source.callback();
+    } catch {
+      // The callback's own error is dropped, not kept as the cause: it is the application's
+      // code, and its message may hold the PIN (or the secret store's answer).
+      throw pinError('the PIN callback threw or rejected');
+    }
   }
   if (typeof pin !== 'string' || pin === '') throw pinError('the PIN source gave an empty PIN');
   return pin;

@@ -174,8 +174,15 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     const fromId = parsed.id === undefined ? undefined : versionOfId(parsed.id);
     if (parsed.id !== undefined && fromId === undefined)
       throw bad('id= is not a keyport version id (see README)');
-    const raw = ref.version ?? parsed.version ?? (fromId === undefined ? undefined : String(fromId));
-    if (raw !== undefined && !/^[1-9][0-9]{0,9}$/.test(raw)) throw bad('versions are positive integers');
+    // Two ways of naming the version that disagree are ambiguous: refused, not one picked. (Core
+    // writes x-version beside an id= it was given, so the two agreeing is accepted.)
+    const named = [ref.version, parsed.version, fromId === undefined ? undefined : String(fromId)];
+    const given = named.filter((v) => v !== undefined);
+    if (!given.every((v) => typeof v === 'string' && /^[1-9][0-9]{0,9}$/.test(v)))
+      throw bad('versions are positive integers');
+    if (given.some((v) => v !== given[0]))
+      throw bad('the version is named twice, differently (x-version=, id= or the version field): give one');
+    const raw = given[0];
     return { name, uri: this.uriFor(name), ...(raw !== undefined ? { version: Number(raw) } : {}) };
   }
 

@@ -5,11 +5,13 @@
  * covers every session, and CKR_USER_ALREADY_LOGGED_IN is success. A call that meets
  * CKR_USER_NOT_LOGGED_IN (the token logged us out, e.g. after a device reset) logs in again and
  * is retried once. A session that saw any PKCS#11 error is closed rather than reused: after an
- * error it may still hold an active operation (CKR_OPERATION_ACTIVE on its next *Init).
+ * error it may still hold an active operation (CKR_OPERATION_ACTIVE on its next *Init). The one
+ * exception is a decrypt or unwrap that refused its input, which ends the operation: that session
+ * is kept once a probe shows it idle.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { KeyportError } from '@keyport/core';
-import { mapPkcs11Error, PROVIDER_NAME } from './errors.js';
+import { KeyportError, settleOrAbort } from '@keyport/core';
+import { mapPkcs11Error, operationEnded, PROVIDER_NAME } from './errors.js';
 import { tokenWriteRunning } from './objects.js';
 import { type PinSource, resolvePin } from './options.js';
 import { ckrOf, type Handle, P, type Pkcs11 } from './p11.js';
@@ -22,11 +24,20 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
+const abortErrors = new WeakSet<object>();
+
+/** An Aborted error of this pool's own (no PKCS#11 call failed: the session is intact). */
+function isAbort(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && abortErrors.has(error);
+}
+
 export function abortedError(): KeyportError {
-  return new KeyportError('Aborted', 'the operation was aborted', {
+  const error = new KeyportError('Aborted', 'the operation was aborted', {
     provider: PROVIDER_NAME,
     retryable: false,
   });
+  abortErrors.add(error);
+  return error;
 }
 
 /** Throws Aborted when the signal fired: called between PKCS#11 steps, never inside one. */
@@ -111,9 +122,9 @@ export class SessionPool {
     attempt: number,
   ): Promise<T> {
     try {
-      await this.ensureLogin(session);
+      await this.loginFor(session, signal);
     } catch (e) {
-      this.release(session, false);
+      if (!isAbort(e)) this.release(session, false); // an abort was released by loginFor
       throw e;
     }
     return this.runOn(session, signal, fn, attempt);
@@ -149,7 +160,9 @@ export class SessionPool {
     const mayBeLoggedOut = ckr !== undefined || (error instanceof KeyportError && error.code === 'NotFound');
     const loggedOut =
       attempt === 1 && mayBeLoggedOut && (ckr === P.CKR_USER_NOT_LOGGED_IN || !this.stillLoggedIn(session));
-    this.release(session, own);
+    // A C_Decrypt that refused its input ended its operation (PKCS#11 §5.9): the session is kept
+    // once it is seen to hold none, so a flood of bad ciphertexts does not churn sessions.
+    this.release(session, own || (!loggedOut && operationEnded(error) && this.holdsNoOperation(session)));
     if (!loggedOut) return Promise.reject(error);
     this.forgetLogin();
     return this.runSlowly(signal, fn, attempt + 1);
@@ -170,12 +183,33 @@ export class SessionPool {
       // sharing the module may have done so: a NEW session that reports a public state needs a
       // login. (A session handed over by another caller was logged in a moment ago.)
       if (opened !== undefined && this.login !== undefined && !this.loggedIn(session)) this.forgetLogin();
-      if (!this.loginDone || this.login === undefined) await this.ensureLogin(session);
+      if (!this.loginDone || this.login === undefined) await this.loginFor(session, signal);
     } catch (e) {
-      this.release(session, false);
+      if (!isAbort(e)) this.release(session, false); // an abort was released by loginFor
       throw e;
     }
     return session;
+  }
+
+  /**
+   * The shared login, given up by this caller when its signal fires: a PIN callback that never
+   * settles (a secret store that does not answer) must not hold the caller forever. The login
+   * itself goes on. The caller's session goes back to the pool, but only once no C_Login can run
+   * on it: a login this caller started logs in on its session when the PIN arrives.
+   */
+  private loginFor(session: Handle, signal: AbortSignal | undefined): Promise<void> {
+    const logsInOnSession = this.login === undefined;
+    const login = this.ensureLogin(session);
+    if (signal === undefined) return login;
+    return settleOrAbort(login, signal, () => {
+      if (!logsInOnSession) this.release(session, true);
+      else
+        login.then(
+          () => this.release(session, true),
+          () => this.release(session, false),
+        );
+      return abortedError();
+    });
   }
 
   private openSession(): Handle {
@@ -208,6 +242,20 @@ export class SessionPool {
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
     });
+  }
+
+  /**
+   * Whether the session holds no decrypt operation: a C_Decrypt with none active answers
+   * CKR_OPERATION_NOT_INITIALIZED and starts nothing. Any other answer (an operation was still
+   * there, or the session is gone) means the session is not kept.
+   */
+  private holdsNoOperation(session: Handle): boolean {
+    try {
+      this.p11.C_Decrypt(session, Buffer.alloc(1), Buffer.alloc(1));
+    } catch (e) {
+      return ckrOf(e) === P.CKR_OPERATION_NOT_INITIALIZED;
+    }
+    return false;
   }
 
   private stillLoggedIn(session: Handle): boolean {

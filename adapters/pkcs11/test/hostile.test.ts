@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Keyport } from '@keyport/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pkcs11Provider } from '../src/index.js';
-import { openProvider, signal, uniqueName, withWrappedP11 } from './support.js';
+import { countCalls, openProvider, signal, uniqueName, withWrappedP11 } from './support.js';
 
 describe('hostile values', () => {
   let provider: Pkcs11Provider;
@@ -119,17 +119,72 @@ describe('hostile values', () => {
     expect(sealed.keyVersion).toBe('1');
   });
 
-  it('a tampered ciphertext is InvalidCiphertext, and the session that saw the PKCS#11 error is closed, not reused', async () => {
+  it('a tampered ciphertext is InvalidCiphertext; the decrypt ended its operation, so its session is kept (probed idle), not closed', async () => {
     const sealed = await keyport.encrypt(aes, Buffer.from('tamper'));
     const tampered = Buffer.from(sealed.ciphertext);
     tampered[tampered.length - 1] = (tampered[tampered.length - 1] ?? 0) ^ 1;
-    const closed: number[] = [];
+    const counts = await countCalls(provider, ['C_CloseSession', 'C_OpenSession'], async () => {
+      await expect(keyport.decrypt(aes, tampered)).rejects.toMatchObject({ code: 'InvalidCiphertext' });
+    });
+    expect(counts).toEqual({ C_CloseSession: 0, C_OpenSession: 0 });
+    const opened = await keyport.decrypt(aes, sealed.ciphertext);
+    expect(Buffer.from(opened.plaintext).toString()).toBe('tamper');
+  });
+
+  it('50 bad ciphertexts (AES-GCM and RSA-OAEP, one after another and all at once) reopen no session; the next good call works', async () => {
+    const rsa = await keyport.createKey('pkcs11', {
+      name: uniqueName('rsa-churn'),
+      spec: 'RSA_2048',
+      usage: 'encrypt_decrypt',
+    });
+    const goodAes = await keyport.encrypt(aes, Buffer.from('good'), { context: { t: '1' } });
+    const goodRsa = await keyport.encrypt(rsa.uri, Buffer.from('good'));
+    const flip = (ct: Uint8Array, i: number): Buffer => {
+      const bad = Buffer.from(ct);
+      const at = bad.length - 1 - (i % 16);
+      bad[at] = (bad[at] ?? 0) ^ (1 + (i % 255));
+      return bad;
+    };
+    const bad = Array.from({ length: 50 }, (_, i) =>
+      i % 5 === 4
+        ? ([rsa.uri, flip(goodRsa.ciphertext, i)] as const)
+        : ([aes, flip(goodAes.ciphertext, i)] as const),
+    );
+    const counts = await countCalls(provider, ['C_CloseSession', 'C_OpenSession', 'C_Login'], async () => {
+      for (const [uri, ct] of bad)
+        await expect(keyport.decrypt(uri, ct, { context: { t: '1' } })).rejects.toMatchObject({
+          code: 'InvalidCiphertext',
+        });
+      const all = await Promise.allSettled(
+        bad.map(([uri, ct]) => keyport.decrypt(uri, ct, { context: { t: '1' } })),
+      );
+      for (const r of all)
+        expect(r).toMatchObject({ status: 'rejected', reason: { code: 'InvalidCiphertext' } });
+      const opened = await keyport.decrypt(aes, goodAes.ciphertext, { context: { t: '1' } });
+      expect(Buffer.from(opened.plaintext).toString()).toBe('good');
+      expect(Buffer.from((await keyport.decrypt(rsa.uri, goodRsa.ciphertext)).plaintext).toString()).toBe(
+        'good',
+      );
+    });
+    expect(counts).toEqual({ C_CloseSession: 0, C_OpenSession: 0, C_Login: 0 });
+    expect(provider.pool.size).toBe(1);
+  });
+
+  it('a session still holding an operation after a refused decrypt is closed, not kept', async () => {
+    // A module that ignored the rule (C_Decrypt terminates its operation) would leave the session
+    // busy: the idle probe sees it and the session is replaced.
+    const sealed = await keyport.encrypt(aes, Buffer.from('busy'));
+    const tampered = Buffer.from(sealed.ciphertext);
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] ?? 0) ^ 1;
+    const closed: unknown[] = [];
     await withWrappedP11(
       provider,
-      ['C_CloseSession'],
-      (_name, original) =>
+      ['C_Decrypt', 'C_CloseSession'],
+      (name, original) =>
         function (this: unknown, ...args: unknown[]) {
-          closed.push(1);
+          if (name === 'C_CloseSession') closed.push(args[0]);
+          // The probe: answer as a module whose decrypt is still active would (no error).
+          if (name === 'C_Decrypt') return Buffer.alloc(0);
           return original.apply(this, args);
         },
       async () => {
@@ -138,6 +193,6 @@ describe('hostile values', () => {
     );
     expect(closed).toHaveLength(1);
     const opened = await keyport.decrypt(aes, sealed.ciphertext);
-    expect(Buffer.from(opened.plaintext).toString()).toBe('tamper');
+    expect(Buffer.from(opened.plaintext).toString()).toBe('busy');
   });
 });

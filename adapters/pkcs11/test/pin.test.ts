@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import { Keyport, KeyportError } from '@keyport/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { moduleRefs, Pkcs11Provider } from '../src/index.js';
 import { providerOptions, signal, softhsm, withWrappedP11 } from './support.js';
@@ -119,6 +120,99 @@ describe('the user PIN', () => {
     writeFileSync(file, `${pin}\n`, { mode: 0o600 });
     for (const source of [{ env: 'KEYPORT_SOFTHSM_PIN' }, { file }, { callback: async () => pin }]) {
       const provider = await Pkcs11Provider.open(providerOptions({ pin: source }));
+      await provider.close();
+    }
+  });
+
+  it("a PIN callback's own error (thrown or rejected) is AccessDenied, typed, with neither its message nor the PIN in it", async () => {
+    const secret = 'pin-1234-in-the-message';
+    const callbacks = [
+      () => {
+        throw new Error(`vault answered: ${secret}`);
+      },
+      () => Promise.reject(new Error(`vault answered: ${secret}`)),
+      () => Promise.reject(secret),
+    ];
+    for (const callback of callbacks) {
+      const error = await Pkcs11Provider.open(providerOptions({ pin: { callback } })).catch((e) => e);
+      expect(error).toBeInstanceOf(KeyportError);
+      expect(error).toMatchObject({ code: 'AccessDenied', message: expect.stringContaining('PIN callback') });
+      for (const shown of [inspect(error, { depth: 10, showHidden: true }), JSON.stringify(error)])
+        expect(shown).not.toContain(secret);
+      const keyport = new Keyport({
+        providers: [new Pkcs11Provider(providerOptions({ pin: { callback } }))],
+      });
+      try {
+        const viaCore = await keyport.createKey('pkcs11', { name: 'never', spec: 'AES_256' }).catch((e) => e);
+        expect(viaCore).toMatchObject({ code: 'AccessDenied' });
+        expect(inspect(viaCore, { depth: 10, showHidden: true }) + JSON.stringify(viaCore)).not.toContain(
+          secret,
+        );
+      } finally {
+        await keyport.close();
+      }
+    }
+  });
+
+  it('a PIN file longer than 4096 bytes is refused without sending its content to the token', async () => {
+    const big = join(dir, 'big-pin');
+    writeFileSync(big, '1'.repeat(1024 * 1024));
+    const provider = new Pkcs11Provider(providerOptions({ pin: { file: big } }));
+    try {
+      let logins = 0;
+      await withWrappedP11(
+        provider,
+        ['C_Login'],
+        (_, original) =>
+          function (this: unknown, ...args: unknown[]) {
+            logins++;
+            return original.apply(this, args);
+          },
+        async () => {
+          await expect(
+            provider.describeKey({ uri: 'pkcs11:object=x' }, { signal: signal() }),
+          ).rejects.toMatchObject({
+            code: 'AccessDenied',
+            message: expect.stringContaining('longer than 4096 bytes'),
+          });
+        },
+      );
+      expect(logins).toBe(0);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('a PIN callback that does not settle does not hold a caller past its AbortSignal, nor its session', async () => {
+    let give: (pin: string) => void = () => undefined;
+    const pending = new Promise<string>((resolve) => {
+      give = resolve;
+    });
+    const provider = new Pkcs11Provider(
+      providerOptions({ pin: { callback: () => pending }, maxSessions: 1 }),
+    );
+    try {
+      const controller = new AbortController();
+      const call = provider.describeKey({ uri: 'pkcs11:object=x' }, { signal: controller.signal });
+      setTimeout(() => controller.abort(), 20);
+      const outcome = await Promise.race([
+        call.then(
+          () => 'settled',
+          (e: unknown) => e,
+        ),
+        new Promise((r) => setTimeout(() => r('still waiting after 1 s'), 1000)),
+      ]);
+      expect(outcome).toMatchObject({ code: 'Aborted' });
+      // The session went back to the pool: once the PIN comes, the next call runs on it.
+      give(softhsm().KEYPORT_SOFTHSM_PIN);
+      await expect(
+        provider.describeKey({ uri: 'pkcs11:object=x' }, { signal: signal() }),
+      ).rejects.toMatchObject({
+        code: 'NotFound',
+      });
+      expect(provider.pool.size).toBe(1);
+    } finally {
+      give(softhsm().KEYPORT_SOFTHSM_PIN);
       await provider.close();
     }
   });

@@ -58,3 +58,23 @@ export async function withWrappedP11(
     for (const [name, original] of originals) p11[name] = original;
   }
 }
+
+/** Counts calls of the named pkcs11js functions on the provider's (shared) module while `fn` runs. */
+export async function countCalls(
+  provider: Pkcs11Provider,
+  names: readonly string[],
+  fn: () => Promise<unknown>,
+): Promise<Record<string, number>> {
+  const counts: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  await withWrappedP11(
+    provider,
+    names,
+    (name, original) =>
+      function (this: unknown, ...args: unknown[]) {
+        counts[name] = (counts[name] ?? 0) + 1;
+        return original.apply(this, args);
+      },
+    fn,
+  );
+  return counts;
+}
