@@ -96,3 +96,36 @@ export function abortedWaitError(provider: string, call: string): (signal: Abort
     );
   };
 }
+
+/**
+ * Settles as `promise` does, or rejects with `aborted(signal)` as soon as `signal` fires (for
+ * calls that take no signal of their own: an iterator's `next()`, an SDK call that ignores it).
+ * The promise is left to settle unobserved; its later rejection is swallowed.
+ */
+export function settleOrAbort<T>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+  aborted: (signal: AbortSignal) => unknown,
+): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(aborted(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      promise.catch(() => undefined);
+      reject(aborted(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

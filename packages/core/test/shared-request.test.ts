@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { joinSharedRequest, type SharedRequest } from '../src/index.js';
+import { abortedWaitError, joinSharedRequest, type SharedRequest, settleOrAbort } from '../src/index.js';
 
 const aborted = (signal: AbortSignal) => new Error(`left: ${String(signal.reason)}`);
 
@@ -120,5 +120,41 @@ describe('joinSharedRequest', () => {
     r.answers[0]?.('ok');
     expect(await call).toBe('ok');
     expect(listeners).toBe(0);
+  });
+});
+
+describe('settleOrAbort', () => {
+  it('settles as the promise does while the signal is quiet, and removes its listener', async () => {
+    const controller = new AbortController();
+    expect(await settleOrAbort(Promise.resolve(7), controller.signal, aborted)).toBe(7);
+    await expect(settleOrAbort(Promise.reject(new Error('no')), controller.signal, aborted)).rejects.toThrow(
+      'no',
+    );
+    controller.abort('later');
+    // nothing rejects late: both settled before the abort
+  });
+
+  it('rejects as soon as the signal fires, swallowing the promise settling later', async () => {
+    const controller = new AbortController();
+    let fail = (_e: unknown): void => undefined;
+    const stalled = new Promise<number>((_r, reject) => {
+      fail = reject;
+    });
+    const waiting = settleOrAbort(stalled, controller.signal, aborted);
+    controller.abort('stop');
+    await expect(waiting).rejects.toThrow('left: stop');
+    fail(new Error('late')); // must not surface as an unhandled rejection
+    await expect(
+      settleOrAbort(new Promise(() => undefined), AbortSignal.abort('x'), aborted),
+    ).rejects.toThrow('left: x');
+  });
+
+  it('abortedWaitError says Timeout for a timeout signal and Aborted otherwise, naming the provider', () => {
+    const error = abortedWaitError('p', 'the P call');
+    expect(error(AbortSignal.abort())).toMatchObject({ code: 'Aborted', provider: 'p', retryable: false });
+    expect(error(AbortSignal.abort(new DOMException('t', 'TimeoutError')))).toMatchObject({
+      code: 'Timeout',
+      message: expect.stringContaining('the P call timed out'),
+    });
   });
 });

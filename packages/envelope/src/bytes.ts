@@ -92,6 +92,14 @@ export function u32be(b: Uint8Array, at: number): number {
   );
 }
 
+/**
+ * The big-endian u64 at `at`, as a number: exact up to 2^53, approximate above (callers compare
+ * it with a limit far below that, so an approximate value is still refused).
+ */
+export function u64be(b: Uint8Array, at: number): number {
+  return u32be(b, at) * 0x1_0000_0000 + u32be(b, at + 4);
+}
+
 /** Appends big-endian fields into a growing list of chunks, then joins once. */
 export class ByteWriter {
   private readonly parts: Uint8Array[] = [];

@@ -17,7 +17,7 @@ import {
   GCM_SLICE,
   SINGLE_BLOCK_STRING,
 } from './aead.js';
-import { invalidCiphertext, u32be } from './bytes.js';
+import { invalidCiphertext, u32be, u64be } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { sharedBuffer } from './frame-pool.js';
 import { SEQUENCE_END } from './frames.js';
@@ -245,7 +245,7 @@ async function* nonFramedBody(s: BodyState): AsyncGenerator<Uint8Array> {
   const { queue, header, verifier } = s;
   await queue.need(20);
   const head = new Uint8Array(queue.view(20));
-  const length = u32be(head, 12) * 0x1_0000_0000 + u32be(head, 16);
+  const length = u64be(head, 12);
   if (length > s.limits.maxNonFramedBytes) {
     throw invalidCiphertext(`non-framed body is larger than ${s.limits.maxNonFramedBytes} bytes`);
   }
@@ -395,7 +395,7 @@ export async function openEnvelope(message: Uint8Array, given: OpenEnvelopeOptio
 /** A non-framed body's declared plaintext length, when the message holds that much. */
 function nonFramedLength(message: Uint8Array, at: number, limits: ResolvedLimits): number | undefined {
   if (at + 20 > message.length) return undefined;
-  const length = u32be(message, at + 12) * 0x1_0000_0000 + u32be(message, at + 16);
+  const length = u64be(message, at + 12);
   return length <= limits.maxNonFramedBytes && at + 20 + length + 16 <= message.length ? length : undefined;
 }
 

@@ -6,7 +6,7 @@
  * Each option is read exactly once into a snapshot, so a getter cannot answer differently to
  * the check and to the use, and a getter that throws becomes an `InvalidArgument`.
  */
-import { KeyportError } from '@keyport/core';
+import { KeyportError, settleOrAbort } from '@keyport/core';
 import { DataKeyCache } from './cache.js';
 import { DEFAULT_LIMITS } from './limits.js';
 
@@ -178,20 +178,8 @@ export function nextOrAbort<T>(
   } catch (e) {
     return Promise.reject(e);
   }
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      reject(new KeyportError('Aborted', 'the operation was aborted', { retryable: false }));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    next.then(
-      (r) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(r);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
+  return settleOrAbort(next, signal, streamAborted);
 }
+
+const streamAborted = (): KeyportError =>
+  new KeyportError('Aborted', 'the operation was aborted', { retryable: false });

@@ -11,7 +11,7 @@
  */
 import { KeyportError, quote } from '@keyport/core';
 import { gcmTag } from './aead.js';
-import { invalidCiphertext, u32be, utf8Decode } from './bytes.js';
+import { invalidCiphertext, u32be, u64be, utf8Decode } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { serializeContext } from './context-codec.js';
 import { SEQUENCE_END } from './frames.js';
@@ -46,7 +46,7 @@ async function* bodyBytes(
   if (header.contentType !== CONTENT_FRAMED) {
     await queue.need(20);
     const v = queue.view(20);
-    const length = u32be(v, 12) * 0x1_0000_0000 + u32be(v, 16);
+    const length = u64be(v, 12);
     if (length > limits.maxNonFramedBytes) {
       throw invalidCiphertext(`non-framed body is larger than ${limits.maxNonFramedBytes} bytes`);
     }

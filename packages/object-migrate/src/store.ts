@@ -4,7 +4,7 @@
  * that succeeds only if the object is still at that version (or still absent). Provider
  * details live in the three implementations; nothing here names an SDK.
  */
-import { KeyportError, type KeyportErrorOptions } from '@keyport/core';
+import { KeyportError, type KeyportErrorOptions, settleOrAbort } from '@keyport/core';
 
 export type StoreProvider = 's3' | 'azblob' | 'gs';
 
@@ -84,28 +84,11 @@ export class ObjectChangedError extends KeyportError {
  */
 export function untilAborted<T>(call: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
   if (signal === undefined) return call;
-  const aborted = () => new KeyportError('Aborted', `${what}: aborted`, { cause: signal.reason });
-  if (signal.aborted) {
-    call.catch(() => undefined);
-    return Promise.reject(aborted());
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      call.catch(() => undefined);
-      reject(aborted());
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    call.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
+  return settleOrAbort(
+    call,
+    signal,
+    () => new KeyportError('Aborted', `${what}: aborted`, { cause: signal.reason }),
+  );
 }
 
 /** Reads of one object that may each be ended by an overwrite before one completes. */
