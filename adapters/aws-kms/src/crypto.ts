@@ -152,7 +152,7 @@ export async function reEncrypt(
 ): Promise<ReEncryptResult> {
   const from = await rpc.resolve(source);
   const to = await rpc.resolve(req.destination);
-  needs(from.client === to.client, 'ReEncrypt needs both keys in one region and endpoint');
+  needs(from.route.location === to.route.location, 'ReEncrypt needs both keys in one region and endpoint');
   const [fromSpec, toSpec] = await Promise.all([rpc.specOf(from, o.signal), rpc.specOf(to, o.signal)]);
   const src = encryptionParams(from, fromSpec, req.sourceContext);
   const dst = encryptionParams(to, toSpec, req.destinationContext);

@@ -4,8 +4,16 @@
  * sweep runs, AWS still honours an expired grant: the capability is declared `swept`, not `native`.
  */
 import type { GrantConstraints, GrantListEntry } from '@aws-sdk/client-kms';
-import { type Grant, type GrantRequest, type KeyRef, needs, type ProviderCallOptions } from '@keyport/core';
+import {
+  checkGrantRequest,
+  type Grant,
+  type GrantRequest,
+  type KeyRef,
+  needs,
+  type ProviderCallOptions,
+} from '@keyport/core';
 import { answered } from './errors.js';
+import { pageLimit } from './keys.js';
 import type { DriverOp, KmsRpc } from './rpc.js';
 import { awsGrantOperations, keyportGrantOperations } from './specs.js';
 import { keyUriFor } from './uri.js';
@@ -52,7 +60,9 @@ function constraintsFor(req: GrantRequest): GrantConstraints | undefined {
   return undefined;
 }
 
-export const createGrant: DriverOp<'createGrant'> = async (rpc, ref, req, o) => {
+export const createGrant: DriverOp<'createGrant'> = async (rpc, ref, given, o) => {
+  // strict: a field meant for another provider (or misspelt) is refused, never dropped
+  const req = checkGrantRequest(given);
   needs(req.operations.length > 0, 'a grant needs at least one operation');
   needs(req.expiresAt === undefined || req.expiresAt.getTime() > Date.now(), 'grant expiry is in the past');
   const key = await rpc.resolve(ref);
@@ -101,7 +111,7 @@ export async function* listGrants(
   o: ProviderCallOptions & { pageSize?: number },
 ): AsyncIterable<Grant> {
   const key = await rpc.resolve(ref);
-  const limit = Math.min(Math.max(o.pageSize ?? 100, 1), 100);
+  const limit = pageLimit(o.pageSize, 100);
   const keyId = await rpc.keyIdOrArn(key, o.signal);
   let marker: string | undefined;
   do {
@@ -139,6 +149,6 @@ export async function retireGrant(
     await rpc.send(key, 'RetireGrant', input, o.signal);
     return;
   }
-  const to = target.key !== undefined ? await rpc.resolve(target.key) : { client: await rpc.primary() };
+  const to = target.key !== undefined ? await rpc.resolve(target.key) : { route: await rpc.primary() };
   await rpc.send(to, 'RetireGrant', { GrantToken: target.token }, o.signal);
 }

@@ -5,17 +5,22 @@
  */
 import type { KeyMetadata, Tag } from '@aws-sdk/client-kms';
 import {
+  checkCreateKeyRequest,
+  checkInteger,
+  checkRotationPolicy,
+  checkScheduleDeletion,
   isKeyportError,
   type KeyInfo,
   type KeyRef,
   type KeyUsage,
+  keyportError,
   type ListOptions,
   needs,
   type ProviderCallOptions,
   type RotationPolicy,
   USAGES_BY_SPEC,
 } from '@keyport/core';
-import { answered, mapAwsError } from './errors.js';
+import { answered, mapAwsError, PROVIDER_NAME } from './errors.js';
 import { type DriverOp, type InputOf, type KmsRpc, type ResolvedKey, resolvedKey } from './rpc.js';
 import { AWS_KEY_SPEC, AWS_KEY_USAGE, KEYPORT_KEY_STATE, keyportSpecOf } from './specs.js';
 import { bareKeyId, keyUriFor, parseAwsUri } from './uri.js';
@@ -61,9 +66,26 @@ async function aliasTarget(rpc: KmsRpc, name: string): Promise<ResolvedKey> {
   return key;
 }
 
-function checkRotationPeriod(days: number | undefined): void {
-  if (days === undefined) return;
-  needs(Number.isInteger(days) && days >= 90 && days <= 2560, 'AWS rotation periods are 90 to 2560 days');
+/**
+ * The rotation period of a neutral policy. AWS takes a period only (EnableKeyRotation's
+ * RotationPeriodInDays) and schedules each rotation itself: a `nextRotationAt` it cannot honour
+ * is refused, never dropped. The driver may be called directly, so the policy's shape is checked
+ * here too (core checks it for a Keyport).
+ */
+function rotationPeriod(policy: unknown, option: string): number | undefined {
+  const checked = checkRotationPolicy(policy, option);
+  if (checked.nextRotationAt !== undefined)
+    throw keyportError(
+      'Unsupported',
+      `${option}.nextRotationAt: AWS KMS takes a rotation period only and schedules each rotation itself`,
+      { provider: PROVIDER_NAME, capability: 'rotationSchedule' },
+    );
+  const days = checked.periodDays;
+  needs(
+    days === undefined || (days >= 90 && days <= 2560),
+    `${option}.periodDays: AWS rotation periods are 90 to 2560 days`,
+  );
+  return days;
 }
 
 /**
@@ -78,11 +100,35 @@ function checkRotatable(req: { spec: string; external?: boolean | undefined }): 
   );
 }
 
+/** AWS answered with a refusal (HTTP 4xx): the request did nothing. */
+function refusedByAws(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata?.httpStatusCode;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
+/** Best effort, never throws: schedules the key away, then drops the alias if it names that key. */
+async function cleanUpUnnamedKey(rpc: KmsRpc, target: ResolvedKey, KeyId: string, aliasMayExist: boolean) {
+  const signal = AbortSignal.timeout(CLEANUP_MS);
+  await rpc
+    .send(target, 'ScheduleKeyDeletion', { KeyId, PendingWindowInDays: 7 }, signal)
+    .catch(() => undefined);
+  if (!aliasMayExist) return;
+  try {
+    const named = await rpc.send(target, 'DescribeKey', { KeyId: target.keyId }, signal);
+    // never another key's alias: a name already taken answers AlreadyExists, but check anyway
+    if (named.KeyMetadata?.KeyId === KeyId)
+      await rpc.send(target, 'DeleteAlias', { AliasName: target.keyId }, signal);
+  } catch {
+    // NotFound: the alias was never made
+  }
+}
+
 /** Core has checked the spec and usage against the declared capabilities. */
-export const createKey: DriverOp<'createKey'> = async (rpc, req, o) => {
+export const createKey: DriverOp<'createKey'> = async (rpc, given, o) => {
+  // strict: AWS takes no provider-specific fields, so one meant for another provider is refused
+  const req = checkCreateKeyRequest(given);
   const usage = req.usage ?? (USAGES_BY_SPEC[req.spec][0] as KeyUsage);
-  const days = req.rotation?.periodDays;
-  checkRotationPeriod(days);
+  const days = req.rotation !== undefined ? rotationPeriod(req.rotation, 'req.rotation') : undefined;
   if (days !== undefined) checkRotatable(req);
   const target = await aliasTarget(rpc, req.name);
   const tags = Object.entries(req.labels ?? {}).map(([TagKey, TagValue]) => ({ TagKey, TagValue }));
@@ -100,18 +146,20 @@ export const createKey: DriverOp<'createKey'> = async (rpc, req, o) => {
   );
   const meta = answered(created.KeyMetadata, 'key metadata');
   const KeyId = answered(meta.KeyId, 'a key id');
+  let aliasSent = false;
   try {
     // the alias last: once it exists, the name is taken, so nothing may fail after it
     if (days !== undefined)
       await rpc.send(target, 'EnableKeyRotation', { KeyId, RotationPeriodInDays: days }, o.signal);
+    aliasSent = true;
     await rpc.send(target, 'CreateAlias', { AliasName: target.keyId, TargetKeyId: KeyId }, o.signal);
   } catch (e) {
     // The key is useless without its name: schedule it away (best effort) and report the failure.
+    // A CreateAlias cut off before AWS answered (abort, timeout, lost connection, 5xx) may have
+    // made the alias: it would name a key pending deletion, so it goes too if it names ours.
     // The clean-up outlives the caller's signal (an aborted call still cleans up) but not
     // CLEANUP_MS, and a caller that aborted is answered at once rather than after it.
-    const cleanup = rpc
-      .send(target, 'ScheduleKeyDeletion', { KeyId, PendingWindowInDays: 7 }, AbortSignal.timeout(CLEANUP_MS))
-      .catch(() => undefined);
+    const cleanup = cleanUpUnnamedKey(rpc, target, KeyId, aliasSent && !refusedByAws(e));
     if (!o.signal.aborted) await cleanup;
     throw e;
   }
@@ -124,6 +172,16 @@ export const createKey: DriverOp<'createKey'> = async (rpc, req, o) => {
   rpc.remember(target.parsed, info.spec);
   return info;
 };
+
+/**
+ * A page size as AWS takes it: at most `max` (ListKeys 1000, ListGrants 100). Checked as core
+ * checks it (a NaN or a string would reach AWS as null), then narrowed to what AWS allows.
+ */
+export function pageLimit(pageSize: unknown, max: number): number {
+  return pageSize === undefined
+    ? Math.min(100, max)
+    : Math.min(checkInteger(pageSize, 'pageSize', 1, 10_000), max);
+}
 
 /** Tags as labels; own properties only, so a tag named `__proto__` is a label like any other. */
 async function labelsOf(rpc: KmsRpc, key: ResolvedKey, KeyId: string, signal: AbortSignal) {
@@ -178,17 +236,17 @@ export const describeKey: DriverOp<'describeKey'> = async (rpc, ref, o) =>
  * Keys whose spec keyport does not model (SM2, ECC_SECG_P256K1, HMAC_384...) are left out.
  */
 export async function* listKeys(rpc: KmsRpc, o: ListOptions): AsyncIterable<KeyInfo> {
-  const client = await rpc.primary();
-  const Limit = Math.min(Math.max(o.pageSize ?? 100, 1), 1000);
+  const route = await rpc.primary();
+  const Limit = pageLimit(o.pageSize, 1000);
   let Marker: string | undefined;
   do {
-    const page = await rpc.send({ client }, 'ListKeys', { Limit, Marker }, o.signal);
+    const page = await rpc.send({ route }, 'ListKeys', { Limit, Marker }, o.signal);
     const arns = (page.Keys ?? []).flatMap((k) => (k.KeyArn !== undefined ? [k.KeyArn] : []));
     for (let i = 0; i < arns.length; i += LIST_CONCURRENCY) {
       const batch = await Promise.all(
         arns.slice(i, i + LIST_CONCURRENCY).map((arn) => {
           const uri = `aws-kms://${arn}`;
-          const key = resolvedKey(client, uri, parseAwsUri(uri));
+          const key = resolvedKey(route, uri, parseAwsUri(uri));
           return describeResolved(rpc, key, o.signal, false).catch((e: unknown) => {
             if (isKeyportError(e, 'Unsupported')) return undefined; // a spec keyport does not model
             throw e;
@@ -237,8 +295,7 @@ export const cancelKeyDeletion: DriverOp<'cancelKeyDeletion'> = (rpc, ref, o) =>
   thenDescribe(rpc, ref, o, 'CancelKeyDeletion');
 
 export const setRotationPolicy: DriverOp<'setRotationPolicy'> = async (rpc, ref, policy, o) => {
-  const days = policy.periodDays;
-  checkRotationPeriod(days);
+  const days = rotationPeriod(policy, 'policy');
   return days === undefined
     ? thenDescribe(rpc, ref, o, 'DisableKeyRotation')
     : thenDescribe(rpc, ref, o, 'EnableKeyRotation', { RotationPeriodInDays: days });
@@ -246,7 +303,7 @@ export const setRotationPolicy: DriverOp<'setRotationPolicy'> = async (rpc, ref,
 
 /** AWS waits 7 to 30 days (30 when not given); checked here because not every endpoint checks. */
 export const scheduleKeyDeletion: DriverOp<'scheduleKeyDeletion'> = async (rpc, ref, req, o) => {
-  const days = req.days ?? 30;
+  const days = checkScheduleDeletion(req).days ?? 30;
   needs(Number.isInteger(days) && days >= 7 && days <= 30, 'AWS KMS deletion waits 7 to 30 days');
   return thenDescribe(rpc, ref, o, 'ScheduleKeyDeletion', { PendingWindowInDays: days });
 };

@@ -35,10 +35,15 @@ const KNOWN = {
   grantTokens: true,
 } as const;
 
-/** AWS accepts at most 10 grant tokens per request. */
+/**
+ * AWS accepts at most 10 grant tokens per request, each 1 to 8192 characters. A copy is kept
+ * (frozen), read index by index so a sparse array's holes are refused rather than sent as null.
+ */
 export function checkGrantTokens(tokens: unknown, option = 'grantTokens'): readonly string[] {
   if (!Array.isArray(tokens) || tokens.length > 10) throw invalidArgument(option, 'expected 0 to 10 strings');
-  return tokens.map((t, i) => checkString(t, `${option}[${i}]`, { min: 1, max: 8192 }));
+  return Object.freeze(
+    Array.from(tokens as unknown[], (t, i) => checkString(t, `${option}[${i}]`, { min: 1, max: 8192 })),
+  );
 }
 
 export function checkAwsKmsOptions(options: unknown): AwsKmsProviderOptions {

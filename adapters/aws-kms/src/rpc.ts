@@ -3,7 +3,8 @@
  * the grant tokens where the API takes them and passes the AbortSignal; it maps and retries
  * nothing (core does both). Clients are built on first use (after the SDK loaded) with
  * `maxAttempts: 1`: the user's client, or one from the options / default credential chain, and a
- * client per other region or endpoint a key URI names, with the same credentials.
+ * client per other region or endpoint a key URI names, with the same credentials (at most
+ * MAX_LOCATION_CLIENTS of those, least recently used dropped once no call is using it).
  *
  * A key's spec never changes, and encrypt/decrypt must know it (RSA and symmetric requests
  * differ), so it is looked up once per key here rather than on every call.
@@ -62,9 +63,31 @@ const TAKES_GRANT_TOKENS: ReadonlySet<string> = new Set<KmsOperation>([
 ]);
 const CACHE_LIMIT = 4096;
 
-/** A key as one KMS call needs it: the client for its region/endpoint and the KeyId to send. */
-export interface ResolvedKey {
+/**
+ * The clients for regions/endpoints other than the default kept at once. URIs may come from
+ * users (`?endpoint=`, `?region=`): past this many locations, the least recently used client is
+ * dropped (and closed once no call is using it), so distinct values cannot pile up clients.
+ */
+export const MAX_LOCATION_CLIENTS = 32;
+
+/**
+ * A client and the calls in flight on it. An evicted route is never used for a new call (the
+ * pool gives its location a fresh client); it is closed when its last call ends.
+ */
+export interface Route {
   readonly client: KMSClient;
+  /** `region|endpoint` of a client for another location; undefined for the default client. */
+  readonly location: string | undefined;
+  /** The region and endpoint the client was built with (to build it again once evicted). */
+  readonly region: string | undefined;
+  readonly endpoint: string | undefined;
+  calls: number;
+  evicted: boolean;
+}
+
+/** A key as one KMS call needs it: the route to its region/endpoint and the KeyId to send. */
+export interface ResolvedKey {
+  readonly route: Route;
   /** The URI as the caller gave it. */
   readonly uri: string;
   /** Key ARN, alias ARN, `alias/<name>` or key id, exactly as the URI names it. */
@@ -74,52 +97,94 @@ export interface ResolvedKey {
   readonly specKey: string;
 }
 
-export function resolvedKey(client: KMSClient, uri: string, parsed: AwsKmsKeyUri): ResolvedKey {
-  return { client, uri, keyId: parsed.keyId, parsed, specKey: cacheKeyOf(parsed) };
+export function resolvedKey(route: Route, uri: string, parsed: AwsKmsKeyUri): ResolvedKey {
+  return { route, uri, keyId: parsed.keyId, parsed, specKey: cacheKeyOf(parsed) };
 }
 
 class ClientPool {
-  private primaryClient: KMSClient | undefined;
+  private primaryRoute: Route | undefined;
   private primaryRegion: Promise<string | undefined> | undefined;
-  private readonly owned: KMSClient[] = [];
-  private readonly derived = new Map<string, KMSClient>();
+  /** Clients for other locations, least recently used first (a Map keeps insertion order). */
+  private readonly derived = new Map<string, Route>();
+  /** Evicted clients that calls are still using: closed when the last one ends (or on close). */
+  private readonly draining = new Set<Route>();
 
   constructor(readonly options: AwsKmsProviderOptions) {
-    this.primaryClient = options.client;
+    if (options.client !== undefined) this.primaryRoute = route(options.client, undefined);
   }
 
-  async primary(): Promise<KMSClient> {
+  async primary(): Promise<Route> {
     const { KMSClient } = await kmsSdk.load(); // also for a given client: send() needs the commands
-    this.primaryClient ??= this.own(new KMSClient(this.config(this.options.region, this.options.endpoint)));
-    return this.primaryClient;
+    this.primaryRoute ??= route(
+      new KMSClient(this.config(this.options.region, this.options.endpoint)),
+      undefined,
+    );
+    return this.primaryRoute;
   }
 
-  /** The client for a region/endpoint pair; undefined parts mean "the provider's default". */
-  async forLocation(region: string | undefined, endpoint: string | undefined): Promise<KMSClient> {
+  /** The route for a region/endpoint pair; undefined parts mean "the provider's default". */
+  async forLocation(region: string | undefined, endpoint: string | undefined): Promise<Route> {
     const primary = await this.primary();
     if (endpoint === undefined || endpoint === this.options.endpoint) {
       if (region === undefined) return primary;
       this.primaryRegion ??=
         this.options.region !== undefined
           ? Promise.resolve(this.options.region)
-          : primary.config.region().catch(() => undefined);
+          : primary.client.config.region().catch(() => undefined);
       if (region === (await this.primaryRegion)) return primary;
     }
     const wantEndpoint = endpoint ?? this.options.endpoint;
-    const key = `${region ?? ''}|${wantEndpoint ?? ''}`;
-    let client = this.derived.get(key);
-    if (client === undefined) {
-      client = this.own(
-        new (kmsSdk.get().KMSClient)(this.config(region ?? this.options.region, wantEndpoint)),
-      );
-      this.derived.set(key, client);
-    }
-    return client;
+    return this.at(`${region ?? ''}|${wantEndpoint ?? ''}`, region ?? this.options.region, wantEndpoint);
   }
 
-  private own(client: KMSClient): KMSClient {
-    this.owned.push(client);
-    return client;
+  /** The live route for a location (made if none), now the most recently used. */
+  private at(location: string, region: string | undefined, endpoint: string | undefined): Route {
+    let found = this.derived.get(location);
+    if (found !== undefined) {
+      this.derived.delete(location);
+    } else {
+      found = route(new (kmsSdk.get().KMSClient)(this.config(region, endpoint)), location, region, endpoint);
+      if (this.derived.size >= MAX_LOCATION_CLIENTS) {
+        const [oldest, evicted] = this.derived.entries().next().value as [string, Route];
+        this.derived.delete(oldest);
+        evicted.evicted = true;
+        if (evicted.calls === 0) this.release(evicted);
+        else this.draining.add(evicted);
+      }
+    }
+    this.derived.set(location, found);
+    return found;
+  }
+
+  /**
+   * The route a call should take: `given`, unless it was evicted since it was resolved (a URI's
+   * resolution is cached), then a live one for the same location. Counts the call in.
+   */
+  enter(given: Route): Route {
+    let r = given;
+    if (r.location !== undefined) {
+      if (r.evicted) r = this.at(r.location, r.region, r.endpoint);
+      else if (this.derived.size > 1) {
+        this.derived.delete(r.location); // most recently used
+        this.derived.set(r.location, r);
+      }
+    }
+    r.calls++;
+    return r;
+  }
+
+  leave(r: Route): void {
+    r.calls--;
+    if (r.calls === 0 && r.evicted && this.draining.delete(r)) this.release(r);
+  }
+
+  /**
+   * Closes a client this provider built. With a `requestHandler` in `clientConfig`, every client
+   * shares it (and its sockets): destroying one client would cut the others' calls, so a dropped
+   * client is only forgotten; `close()` still destroys them all.
+   */
+  private release(r: Route): void {
+    if (this.options.clientConfig?.requestHandler === undefined) r.client.destroy();
   }
 
   private config(region: string | undefined, endpoint: string | undefined): KMSClientConfig {
@@ -136,9 +201,25 @@ class ClientPool {
 
   /** Destroys the clients this provider built (never the one the user passed in). */
   close(): void {
-    for (const client of this.owned.splice(0)) client.destroy();
+    if (this.primaryRoute !== undefined && this.primaryRoute.client !== this.options.client)
+      this.primaryRoute.client.destroy();
+    this.primaryRoute = undefined;
+    for (const r of [...this.derived.values(), ...this.draining]) {
+      r.evicted = true;
+      r.client.destroy();
+    }
     this.derived.clear();
+    this.draining.clear();
   }
+}
+
+function route(
+  client: KMSClient,
+  location: string | undefined,
+  region?: string | undefined,
+  endpoint?: string | undefined,
+): Route {
+  return { client, location, region, endpoint, calls: 0, evicted: false };
 }
 
 /** A caller that stopped waiting for a shared spec lookup (its own signal fired). */
@@ -157,15 +238,16 @@ export class KmsRpc {
   ) {}
 
   static create(options: AwsKmsProviderOptions): KmsRpc {
-    return new KmsRpc(new ClientPool(options), options.grantTokens, new Map(), new Map());
+    return new KmsRpc(new ClientPool(options), tokensToSend(options.grantTokens), new Map(), new Map());
   }
 
   /** The same clients and caches, sending other grant tokens. */
   withGrantTokens(tokens: readonly string[]): KmsRpc {
-    return new KmsRpc(this.pool, tokens.length === 0 ? undefined : tokens, this.specs, this.resolved);
+    return new KmsRpc(this.pool, tokensToSend(tokens), this.specs, this.resolved);
   }
 
-  primary(): Promise<KMSClient> {
+  /** The route to the default region and endpoint. */
+  primary(): Promise<Route> {
     return this.pool.primary();
   }
 
@@ -175,16 +257,16 @@ export class KmsRpc {
     const known = this.resolved.get(uri);
     if (known !== undefined && (typeof ref === 'string' || ref.version === undefined)) return known;
     const parsed = parseAwsUri(ref);
-    return this.pool.forLocation(parsed.region, parsed.endpoint).then((client) => {
-      const key = resolvedKey(client, uri, parsed);
+    return this.pool.forLocation(parsed.region, parsed.endpoint).then((route) => {
+      const key = resolvedKey(route, uri, parsed);
       if (this.resolved.size >= CACHE_LIMIT) this.resolved.clear();
       this.resolved.set(uri, key);
       return key;
     });
   }
 
-  send<Op extends KmsOperation>(
-    to: { readonly client: KMSClient },
+  async send<Op extends KmsOperation>(
+    to: { readonly route: Route },
     op: Op,
     input: InputOf<Op>,
     signal: AbortSignal,
@@ -192,7 +274,12 @@ export class KmsRpc {
     const Command = kmsSdk.get()[`${op}Command`] as unknown as new (input: InputOf<Op>) => never;
     const tokens = this.grantTokens !== undefined && TAKES_GRANT_TOKENS.has(op);
     const request = tokens ? { ...input, GrantTokens: [...(this.grantTokens ?? [])] } : input;
-    return to.client.send(new Command(request), { abortSignal: signal }) as Promise<OutputOf<Op>>;
+    const route = this.pool.enter(to.route);
+    try {
+      return (await route.client.send(new Command(request), { abortSignal: signal })) as OutputOf<Op>;
+    } finally {
+      this.pool.leave(route);
+    }
   }
 
   /** The key's spec: known, or one DescribeKey per key however many callers need it at once. */
@@ -242,6 +329,11 @@ export class KmsRpc {
     this.resolved.clear();
     this.lookups.clear();
   }
+}
+
+/** No tokens means no GrantTokens field at all, not an empty list on every request. */
+function tokensToSend(tokens: readonly string[] | undefined): readonly string[] | undefined {
+  return tokens === undefined || tokens.length === 0 ? undefined : tokens;
 }
 
 function cacheKeyOf(parsed: AwsKmsKeyUri): string {
