@@ -15,6 +15,7 @@ import {
   type KeyVersionInfo,
   keyportError,
   type ListOptions,
+  MAX_DAYS,
   type RotationPolicy,
   type ScheduleDeletionRequest,
 } from '@keyport/core';
@@ -182,6 +183,26 @@ export async function assertNameFree(rpc: Rpc, key: ResolvedKey, o: Call, hint: 
   }
 }
 
+/**
+ * Runs `create` once no other create of the same name (in this provider) is in flight. Refusing a
+ * taken name is a check and then a create, two requests: concurrent callers between them each
+ * added a version to one key, and each was told it created it. Other processes can still race:
+ * Key Vault has no create-if-absent.
+ */
+export function oneCreateAtATime<T>(rpc: Rpc, vault: Vault, name: string, create: () => Promise<T>) {
+  const id = specId(vault, name);
+  const mine = (rpc.creating.get(id) ?? Promise.resolve()).then(create);
+  const done = mine.then(
+    () => undefined,
+    () => undefined,
+  );
+  rpc.creating.set(id, done);
+  void done.then(() => {
+    if (rpc.creating.get(id) === done) rpc.creating.delete(id);
+  });
+  return mine;
+}
+
 export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promise<KeyInfo> {
   if (req.external === true) {
     const message = 'Key Vault BYOK (key-exchange key) is not offered; use importJwk';
@@ -190,21 +211,23 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
   const key = { ...rpc.forNewKey(req.name), version: undefined };
   const usage = req.usage ?? (req.spec.startsWith('EC_') ? 'sign_verify' : 'encrypt_decrypt');
   const { kty, keyOps, keySize, curve } = shapeFor(req.spec, usage, rpc.config.kind);
-  const periodDays = checkPeriod(req.rotation?.periodDays);
+  const periodDays = rotationPeriod(req.rotation, 'req.rotation');
   assertOwnLabels(req.labels);
-  await assertNameFree(rpc, key, o, 'rotateKey adds a version');
   const description = req.description !== undefined ? { [DESCRIPTION_TAG]: req.description } : {};
   const tags = { ...req.labels, ...description };
-  forgetSpec(rpc, key.vault, key.name);
-  const created = await rpc.send(key.vault, o, (kc, so) =>
-    kc.createKey(key.name, kty, {
-      keyOps,
-      ...(keySize !== undefined ? { keySize } : {}),
-      ...(curve !== undefined ? { curve } : {}),
-      ...(Object.keys(tags).length > 0 ? { tags } : {}),
-      ...so,
-    }),
-  );
+  const created = await oneCreateAtATime(rpc, key.vault, key.name, async () => {
+    await assertNameFree(rpc, key, o, 'rotateKey adds a version');
+    forgetSpec(rpc, key.vault, key.name);
+    return rpc.send(key.vault, o, (kc, so) =>
+      kc.createKey(key.name, kty, {
+        keyOps,
+        ...(keySize !== undefined ? { keySize } : {}),
+        ...(curve !== undefined ? { curve } : {}),
+        ...(Object.keys(tags).length > 0 ? { tags } : {}),
+        ...so,
+      }),
+    );
+  });
   if (periodDays !== undefined) await writeRotationPolicy(rpc, key, periodDays, o);
   const rotation = periodDays !== undefined ? { rotation: { periodDays } } : {};
   return keyInfoOf(rpc, key.vault, created, { versions: [versionInfo(created.properties)], ...rotation });
@@ -320,9 +343,15 @@ export function rotateKey(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeyInfo>
   return changeKey(rpc, key, o, () => rpc.send(key.vault, o, (kc, so) => kc.rotateKey(key.name, so)));
 }
 
+/**
+ * Key Vault rotates at least 7 days after a version's creation: a shorter period is refused here,
+ * before createKey makes a key whose policy the vault would then refuse (half a createKey).
+ */
 function checkPeriod(days: number | undefined): number | undefined {
-  if (days !== undefined && (!Number.isInteger(days) || days < 1)) {
-    throw invalid('rotation periodDays must be a whole number of days >= 1 (Key Vault needs >= 7)');
+  if (days !== undefined && (!Number.isInteger(days) || days < 7 || days > MAX_DAYS)) {
+    throw invalid(
+      `rotation periodDays must be a whole number of days from 7 (Key Vault's minimum) to ${MAX_DAYS}`,
+    );
   }
   return days;
 }
@@ -338,8 +367,23 @@ async function writeRotationPolicy(rpc: Rpc, key: ResolvedKey, periodDays: numbe
   await rpc.send(key.vault, o, (kc, so) => kc.updateKeyRotationPolicy(key.name, policy, so));
 }
 
+/**
+ * The period of a neutral rotation policy. Key Vault rotates a period after each version's
+ * creation and takes no date: a `nextRotationAt` it cannot honour is refused, never dropped.
+ */
+function rotationPeriod(policy: RotationPolicy | undefined, option: string): number | undefined {
+  if (policy?.nextRotationAt !== undefined) {
+    throw keyportError(
+      'Unsupported',
+      `${option}.nextRotationAt: Key Vault rotates a period after each version's creation and takes no rotation date`,
+      { provider: PROVIDER_NAME, capability: 'rotationSchedule' },
+    );
+  }
+  return checkPeriod(policy?.periodDays);
+}
+
 export function setRotationPolicy(rpc: Rpc, key: ResolvedKey, policy: RotationPolicy, o: Call) {
-  const periodDays = checkPeriod(policy.periodDays);
+  const periodDays = rotationPeriod(policy, 'policy');
   return changeKey(rpc, key, o, () => writeRotationPolicy(rpc, key, periodDays, o));
 }
 

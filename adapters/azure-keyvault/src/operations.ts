@@ -9,12 +9,20 @@ import type { JsonWebKey as AzureJsonWebKey } from '@azure/keyvault-keys';
 import {
   type ProviderCallOptions as Call,
   type CallOptions,
+  checkBoolean,
+  checkBytes,
+  checkEnum,
+  checkOptions,
+  checkString,
+  describeType,
+  KEY_USAGES,
   type KeyInfo,
   type KeyLike,
   type Keyport,
   KeyportError,
   type KeyUsage,
   type KmsProvider,
+  toEncryptionContext,
 } from '@keyport/core';
 import {
   assertNameFree,
@@ -25,6 +33,7 @@ import {
   forgetSpec,
   getKey,
   keyInfoOf,
+  oneCreateAtATime,
 } from './keys.js';
 import { invalid } from './options.js';
 import { AzureKeyVaultProvider } from './provider.js';
@@ -67,12 +76,71 @@ export async function backup(rpc: Rpc, key: ResolvedKey, o: Call): Promise<Uint8
 
 /** Restores a backup into `vaultHost` (a host or an `azurekeyvault://host` URI; default: the first vault). */
 export async function restore(rpc: Rpc, blob: Uint8Array, vaultHost: string | undefined, o: Call) {
+  checkBytes(blob, 'backup');
+  if (vaultHost !== undefined) checkString(vaultHost, 'vaultHost', { min: 1, max: 2048 });
   const host = vaultHost?.replace(/^azurekeyvault:\/\//, '');
   const vault =
     host === undefined ? rpc.defaultVault : rpc.resolve({ uri: `azurekeyvault://${host}/keys/x` }).vault;
   const restored = await rpc.send(vault, o, (kc, so) => kc.restoreKeyBackup(blob, so));
   forgetSpec(rpc, vault, restored.name);
   return describeKey(rpc, { vault, name: restored.name, version: undefined }, o);
+}
+
+const IMPORT_OPTIONS = {
+  usage: true,
+  labels: true,
+  hardwareProtected: true,
+  asNewVersion: true,
+} as const satisfies Record<keyof ImportJwkOptions, true>;
+
+/**
+ * The import options, checked: an unknown option (`hsm`, `exportable`), a usage that is not one
+ * (`'sign'` would have imported an RSA key for encryption) or a string where a boolean goes was
+ * ignored or misread before.
+ */
+function checkImportOptions(options: unknown): ImportJwkOptions {
+  const o = checkOptions(options ?? {}, 'options', IMPORT_OPTIONS);
+  const labels = o.labels === undefined ? undefined : toEncryptionContext(o.labels, 'options.labels');
+  assertOwnLabels(labels);
+  return {
+    ...(o.usage !== undefined ? { usage: checkEnum(o.usage, 'options.usage', KEY_USAGES) } : {}),
+    ...(labels !== undefined ? { labels } : {}),
+    ...(o.hardwareProtected !== undefined
+      ? { hardwareProtected: checkBoolean(o.hardwareProtected, 'options.hardwareProtected') }
+      : {}),
+    ...(o.asNewVersion !== undefined
+      ? { asNewVersion: checkBoolean(o.asNewVersion, 'options.asNewVersion') }
+      : {}),
+  };
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * The JWK as the SDK takes it (bytes). Its fields are key material: a field that is not a
+ * base64url string is refused naming the field, never its value (`Buffer.from` threw a TypeError
+ * quoting it, or decoded what it could and dropped the rest).
+ */
+function toAzureJwk(jwk: unknown): Record<string, unknown> {
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) {
+    throw invalid(`jwk must be a JWK object, got ${describeType(jwk)}`);
+  }
+  const given = jwk as Record<string, unknown>;
+  const kty = given.kty;
+  if (typeof kty !== 'string' || familyOf(kty) === undefined) {
+    throw invalid('only RSA, EC and oct JWKs can be imported');
+  }
+  const out: Record<string, unknown> = { kty };
+  if (given.crv !== undefined) out.crv = checkString(given.crv, 'jwk.crv', { min: 1, max: 16 });
+  for (const f of JWK_FIELDS) {
+    const v = given[f];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || !BASE64URL.test(v)) {
+      throw invalid(`jwk.${f} must be a base64url string (as KeyObject.export({ format: 'jwk' }) gives it)`);
+    }
+    out[f] = new Uint8Array(Buffer.from(v, 'base64url'));
+  }
+  return out;
 }
 
 /** Imports private key material given as a JWK (the key's first version, or a new one). */
@@ -83,40 +151,54 @@ export async function importKey(
   options: ImportJwkOptions,
   o: Call,
 ) {
-  const key = { ...rpc.forNewKey(nameOrUri), version: undefined };
-  if (familyOf(jwk?.kty) === undefined) throw invalid('only RSA, EC and oct JWKs can be imported');
-  assertOwnLabels(options.labels);
-  const azureJwk: Record<string, unknown> = { kty: jwk.kty, keyOps: opsFor(jwk.kty, options.usage) };
-  if (jwk.crv !== undefined) azureJwk.crv = jwk.crv;
-  for (const f of JWK_FIELDS) {
-    const v = jwk[f];
-    if (v !== undefined) azureJwk[f] = new Uint8Array(Buffer.from(v, 'base64url'));
-  }
-  if (options.asNewVersion !== true) await assertNameFree(rpc, key, o, 'pass asNewVersion to add a version');
-  forgetSpec(rpc, key.vault, key.name);
-  const imported = await rpc.send(key.vault, o, (kc, so) =>
-    kc.importKey(key.name, azureJwk as AzureJsonWebKey, {
-      ...(options.labels !== undefined ? { tags: { ...options.labels } } : {}),
-      ...(options.hardwareProtected !== undefined ? { hardwareProtected: options.hardwareProtected } : {}),
-      ...so,
-    }),
-  );
+  const key = {
+    ...rpc.forNewKey(checkString(nameOrUri, 'nameOrUri', { min: 1, max: 4096 })),
+    version: undefined,
+  };
+  const azureJwk = toAzureJwk(jwk);
+  const { usage, labels, hardwareProtected, asNewVersion } = checkImportOptions(options);
+  azureJwk.keyOps = opsFor(jwk.kty, usage);
+  const imported = await oneCreateAtATime(rpc, key.vault, key.name, async () => {
+    if (asNewVersion !== true) await assertNameFree(rpc, key, o, 'pass asNewVersion to add a version');
+    forgetSpec(rpc, key.vault, key.name);
+    return rpc.send(key.vault, o, (kc, so) =>
+      kc.importKey(key.name, azureJwk as AzureJsonWebKey, {
+        ...(labels !== undefined ? { tags: { ...labels } } : {}),
+        ...(hardwareProtected !== undefined ? { hardwareProtected } : {}),
+        ...so,
+      }),
+    );
+  });
   return keyInfoOf(rpc, key.vault, imported);
 }
+
+const VALIDITY = { notBefore: true, expiresOn: true } as const satisfies Record<keyof Validity, true>;
+/** The last instant @azure/keyvault-keys can send: 2^31 - 1 seconds after 1970 (2038-01-19T03:14:07Z). */
+const LAST_SENDABLE_MS = (2 ** 31 - 1) * 1000 + 999;
 
 /** Sets the validity window of one version (the key's, else the latest). */
 export async function validity(rpc: Rpc, key: ResolvedKey, window: Validity, o: Call): Promise<KeyInfo> {
   // @azure/keyvault-keys 4.10.2 sends an Invalid Date as `exp: 0` (1970-01-01: the key expires at
-  // once), and throws a bare TypeError on a string or null.
+  // once), and throws a bare TypeError on a string or null. It sends `(ms / 1000) | 0`: a date
+  // after 2038-01-19T03:14:07Z wraps to 1901 (an expiry in 2040 expired the key at once, a
+  // notBefore in 2040 made it valid at once).
   const date = (value: unknown, field: keyof Validity): Date | undefined => {
     if (value === undefined) return undefined;
     if (!(value instanceof Date) || !Number.isFinite(value.getTime())) {
       throw invalid(`${field} must be a valid Date`);
     }
-    return value;
+    const t = value.getTime();
+    if (t < 0 || t > LAST_SENDABLE_MS) {
+      throw invalid(
+        `${field} must lie between 1970-01-01 and 2038-01-19T03:14:07Z: @azure/keyvault-keys sends dates as 32-bit seconds (a later date would arrive as one in 1901)`,
+      );
+    }
+    return new Date(t);
   };
-  const notBefore = date(window?.notBefore, 'notBefore');
-  const expiresOn = date(window?.expiresOn, 'expiresOn');
+  // An unknown field (`expires`, `expiresAt`, `notAfter`) was a silent no-op before.
+  const given = checkOptions(window, 'validity', VALIDITY);
+  const notBefore = date(given.notBefore, 'notBefore');
+  const expiresOn = date(given.expiresOn, 'expiresOn');
   return changeKey(rpc, key, o, async () => {
     const version = key.version ?? (await getKey(rpc, key, o)).properties.version ?? '';
     const dates = {

@@ -8,6 +8,8 @@
 import {
   type Capabilities,
   type CreateKeyRequest,
+  checkKeyLike,
+  checkSignal,
   type EncryptRequest,
   formatBuiltInUri,
   type KeyportError,
@@ -40,7 +42,8 @@ async function direct<T>(
   run: (o: ProviderCallOptions) => Promise<T>,
 ) {
   try {
-    return await run({ signal: o?.signal ?? new AbortController().signal });
+    const signal = o?.signal === undefined ? new AbortController().signal : checkSignal(o.signal, 'o.signal');
+    return await run({ signal });
   } catch (e) {
     throw mapAzureError(e) ?? e;
   }
@@ -126,11 +129,11 @@ export class AzureKeyVaultProvider implements KmsProvider {
 
   /** Purges a soft-deleted key now (irreversible; needs the `purge` permission). */
   async purgeDeletedKey(ref: KeyRef, o?: Partial<ProviderCallOptions>): Promise<void> {
-    return direct(o, (po) => ops.purge(this.rpc, this.rpc.resolve(ref), po));
+    return direct(o, (po) => ops.purge(this.rpc, this.rpc.resolve(checkKeyLike(ref)), po));
   }
   /** The key's backup blob: every version and its rotation policy, sealed by the service. */
   async backupKey(ref: KeyRef, o?: Partial<ProviderCallOptions>) {
-    return direct(o, (po) => ops.backup(this.rpc, this.rpc.resolve(ref), po));
+    return direct(o, (po) => ops.backup(this.rpc, this.rpc.resolve(checkKeyLike(ref)), po));
   }
   /** Restores a backup into `vaultHost` (default: the first vault); the name must be free (not even soft-deleted). */
   async restoreKey(backup: Uint8Array, vaultHost?: string, o?: Partial<ProviderCallOptions>) {
@@ -147,6 +150,6 @@ export class AzureKeyVaultProvider implements KmsProvider {
   }
   /** Sets notBefore/expiresOn of one version (the ref's, else the latest). */
   async setValidity(ref: KeyRef, validity: ops.Validity, o?: Partial<ProviderCallOptions>) {
-    return direct(o, (po) => ops.validity(this.rpc, this.rpc.resolve(ref), validity, po));
+    return direct(o, (po) => ops.validity(this.rpc, this.rpc.resolve(checkKeyLike(ref)), validity, po));
   }
 }

@@ -18,8 +18,27 @@ import { type CheckedOptions, invalid, type TokenCredential, type Vault } from '
 import { identitySdk, keysSdk } from './sdk.js';
 
 const KEY_NAME = /^[A-Za-z0-9-]{1,127}$/;
-/** Refs whose resolution is remembered (see `Rpc.resolve`). */
-const RESOLVED_MAX = 1024;
+/** Refs whose resolution is remembered, in all (see `Rpc.resolve`). */
+export const RESOLVED_MAX = 1024;
+/** Key specs remembered, per vault and key name: beyond this, the oldest is forgotten (and looked up again). */
+export const MAX_KEY_SPECS = 4096;
+
+/**
+ * A Map that forgets its oldest entry when a new one would make it hold more than `max`: a cache
+ * that callers naming ever more keys cannot grow without bound. Reads cost what a Map's do.
+ */
+export class BoundedMap<K, V> extends Map<K, V> {
+  constructor(readonly max: number) {
+    super();
+  }
+  override set(key: K, value: V): this {
+    if (this.size >= this.max && !this.has(key)) {
+      const oldest = this.keys().next();
+      if (oldest.done !== true) this.delete(oldest.value);
+    }
+    return super.set(key, value);
+  }
+}
 
 export interface ResolvedKey {
   readonly vault: Vault;
@@ -39,14 +58,18 @@ function versionOfKid(kid: unknown): string | undefined {
 
 export class Rpc {
   /** Key specs per vault and key name: rotation keeps a key's type and size, so one lookup serves. */
-  readonly specs = new Map<string, KeySpec>();
+  readonly specs: Map<string, KeySpec> = new BoundedMap(MAX_KEY_SPECS);
   /** Spec look-ups in flight, shared by concurrent callers: a cold burst makes one `get`, not one each. */
   readonly specLookups = new Map<string, SharedRequest<KeySpec>>();
+  /** Creates and imports of a new key name in flight, per vault and name (see `oneCreateAtATime`). */
+  readonly creating = new Map<string, Promise<void>>();
   private readonly byHost: ReadonlyMap<string, Vault>;
   private readonly keyClients = new Map<Vault, Promise<KeyClient>>();
   /** By key id, least recently used first: the client, or its build while the SDK loads. */
   private readonly cryptoClients = new Map<string, CryptographyClient | Promise<CryptographyClient>>();
   private readonly resolved = new Map<string, Map<string | undefined, ResolvedKey>>();
+  /** Entries in `resolved`, over every URI: the bound is on the total, not per URI. */
+  private resolvedCount = 0;
   private defaultCredential: Promise<TokenCredential> | undefined;
 
   constructor(readonly config: CheckedOptions) {
@@ -107,13 +130,18 @@ export class Rpc {
     let key = byVersion?.get(ref.version);
     if (key === undefined) {
       key = this.parseRef(ref);
+      // Bounded in all: one URI with many versions counts as many as many URIs would.
+      if (this.resolvedCount >= RESOLVED_MAX) {
+        this.resolved.clear();
+        this.resolvedCount = 0;
+        byVersion = undefined;
+      }
       if (byVersion === undefined) {
-        if (this.resolved.size >= RESOLVED_MAX) this.resolved.clear();
         byVersion = new Map();
         this.resolved.set(ref.uri, byVersion);
       }
-      if (byVersion.size >= RESOLVED_MAX) byVersion.clear();
       byVersion.set(ref.version, key);
+      this.resolvedCount++;
     }
     return key;
   }

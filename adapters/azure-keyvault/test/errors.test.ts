@@ -82,11 +82,12 @@ describe('error mapping against the server', () => {
     });
   });
 
-  it('400 BadParameter -> InvalidArgument (a rotation period under Key Vault minimum of 7 days)', async () => {
-    const key = await rsaKey();
-    await expect(admin.setRotationPolicy(key.uri, { periodDays: 3 })).rejects.toMatchObject({
-      code: 'InvalidArgument',
-    });
+  it('400 BadParameter -> InvalidArgument (more tags than the 15 Key Vault keeps)', async () => {
+    const labels = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`l${i}`, 'x']));
+    const error = await admin
+      .createKey('azurekeyvault', { name: uniqueName('tags'), spec: 'RSA_2048', labels })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('400') });
   });
 
   it('an expired key refuses encrypt (KeyStateConflict) and still decrypts, on the server clock', async () => {

@@ -388,18 +388,20 @@ describe('what errors and URIs carry', () => {
     }
   });
 
-  it('credentials in a vault URL never go into key URIs', async () => {
-    const p = new AzureKeyVaultProvider({
-      vaultUrl: `https://user:s3cret-pass@${hostOf(server)}`,
-      credential: staticToken(TOKENS.admin),
-      clientOptions: clientOptions(server.caFile),
-    });
-    const keyport = new Keyport({ providers: [p], retry: { maxAttempts: 1 } });
-    const key = await keyport.createKey('azurekeyvault', { name: uniqueName('userinfo'), spec: 'EC_P256' });
-    expect(key.uri).toBe(`azurekeyvault://${hostOf(server)}/keys/${nameOf(key.uri)}`);
-    const error = await keyport.describeKey(`${key.uri}x`).catch((e: unknown) => e);
+  it('credentials in a vault URL are refused at construction (never echoed), so they never reach a key URI', () => {
+    const error = (() => {
+      try {
+        return new AzureKeyVaultProvider({
+          vaultUrl: `https://user:s3cret-pass@${hostOf(server)}`,
+          credential: staticToken(TOKENS.admin),
+          clientOptions: clientOptions(server.caFile),
+        });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toMatchObject({ code: 'InvalidArgument' });
     expect(inspect(error, { depth: Number.POSITIVE_INFINITY })).not.toContain('s3cret');
-    await keyport.close();
   });
 });
 
