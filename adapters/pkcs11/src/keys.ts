@@ -92,7 +92,7 @@ export async function createKey(
     keyportError('Unsupported', why, { provider: p.name, capability });
   if (p.capabilities.keySpecs[spec]?.includes(usage) !== true)
     throw refuse('keySpecs', `this module does not offer ${spec} for ${usage} (choose a usage)`);
-  if (req.rotation?.periodDays !== undefined)
+  if (req.rotation?.periodDays !== undefined || req.rotation?.nextRotationAt !== undefined)
     throw refuse('autoRotation', 'PKCS#11 tokens do not rotate keys on a schedule');
   if (req.external === true && (spec !== 'AES_256' || p.capabilities.import.length === 0))
     throw refuse('import', 'only AES_256 keys can be imported');

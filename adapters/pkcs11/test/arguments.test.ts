@@ -154,4 +154,14 @@ describe('arguments', () => {
       }),
     ).rejects.toMatchObject({ code: 'InvalidArgument' });
   });
+
+  it('createKey with a rotation schedule (a period or a date alone) is Unsupported, not a key that never rotates', async () => {
+    for (const rotation of [{ periodDays: 30 }, { nextRotationAt: new Date(Date.now() + 86_400_000) }]) {
+      const name = uniqueName('rotation');
+      await expect(keyport.createKey('pkcs11', { name, spec: 'AES_256', rotation })).rejects.toMatchObject({
+        code: 'Unsupported',
+      });
+      await expect(keyport.describeKey(provider.uriFor(name))).rejects.toMatchObject({ code: 'NotFound' });
+    }
+  });
 });
