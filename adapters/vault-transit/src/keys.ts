@@ -4,21 +4,24 @@
  * derivation), keys waiting for imported material, and the labels, description and usage transit
  * cannot carry (in a KV v2 store when configured, else only as this process saw them).
  */
+import { randomInt } from 'node:crypto';
 import {
   type CreateKeyRequest,
   type KeyInfo,
   KeyportError,
   type KeySpec,
+  keyportError,
   type RotationPolicy,
   USAGES_BY_SPEC,
   unmodeledKeyError,
 } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
 import type { MetadataStoreOptions } from './options.js';
-import type { VaultSession } from './rpc.js';
+import { raceAbort, type VaultSession } from './rpc.js';
 import {
   extraFields,
   type KeyInfoExtras,
+  TRANSIT_KEY_TYPES,
   type TransitKeyData,
   type TransitKeyType,
   TYPE_BY_SPEC,
@@ -59,6 +62,31 @@ export interface Transit {
   readonly pending: Map<string, KeySpec>;
   /** Without a store: the extras given at creation, as this process saw them. */
   readonly extrasSeen: Map<string, KeyInfoExtras>;
+  /** The creation in flight per key name: creations of one name run one after another. */
+  readonly creating: Map<string, Promise<void>>;
+}
+
+/**
+ * Runs `fn` once every earlier creation of the same key in this instance has settled, so the
+ * second of two concurrent creations sees the first one's key (AlreadyExists). A caller that
+ * gives up while waiting leaves without running `fn`; the callers after it still wait their turn.
+ */
+export async function oneAtATime<T>(t: Transit, key: ResolvedKey, signal: AbortSignal, fn: () => Promise<T>) {
+  const id = keyId(key);
+  const before = t.creating.get(id);
+  let done: () => void = () => undefined;
+  const mine = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const turn = before === undefined ? mine : before.then(() => mine);
+  t.creating.set(id, turn);
+  try {
+    if (before !== undefined) await raceAbort(before, signal);
+    return await fn();
+  } finally {
+    done();
+    if (t.creating.get(id) === turn) t.creating.delete(id);
+  }
 }
 
 /** One key's calls: the instance's server and memories, and the key. */
@@ -66,6 +94,7 @@ export type KeyTarget = Transit & { readonly key: ResolvedKey };
 
 /** A create request's `name` may be a bare name (default mount) or a full key URI. */
 export function keyForName(t: Transit, name: string): ResolvedKey {
+  if (typeof name !== 'string') throw new KeyportError('InvalidArgument', 'a key name must be a string');
   const address = t.s.address;
   const uri = name.startsWith('hcvault://') ? name : keyUriOf({ address, mount: t.defaultMount, name });
   return resolveKey({ uri }, address);
@@ -115,16 +144,18 @@ export async function createKey(t: Transit, req: CreateKeyRequest, signal: Abort
     ...(req.labels !== undefined ? { labels: req.labels } : {}),
     ...(req.description !== undefined ? { description: req.description } : {}),
   };
-  if (req.external !== true) {
-    const autoRotatePeriodSeconds = rotationSeconds(req.rotation);
-    await createTransitKey(t.s, key, TYPE_BY_SPEC[req.spec], { autoRotatePeriodSeconds }, signal);
-  } else if (t.pending.has(keyId(key)) || (await tryReadKey(t.s, key, signal)) !== undefined) {
-    throw alreadyExists(key);
-  } else {
-    t.pending.set(keyId(key), req.spec);
-  }
-  t.extrasSeen.set(keyId(key), extra);
-  await t.store?.write(key, extra, signal);
+  await oneAtATime(t, key, signal, async () => {
+    if (req.external !== true) {
+      const autoRotatePeriodSeconds = rotationSeconds(req.rotation);
+      await createTransitKey(t.s, key, TYPE_BY_SPEC[req.spec], { autoRotatePeriodSeconds }, signal);
+    } else if (t.pending.has(keyId(key)) || (await tryReadKey(t.s, key, signal)) !== undefined) {
+      throw alreadyExists(key);
+    } else {
+      t.pending.set(keyId(key), req.spec);
+    }
+    t.extrasSeen.set(keyId(key), extra);
+    await t.store?.write(key, extra, signal);
+  });
   return req.external === true ? pendingInfo(key, req.spec, extra) : describe(t, key, signal);
 }
 
@@ -161,7 +192,19 @@ export function alreadyExists(key: ResolvedKey): KeyportError {
   return new KeyportError('AlreadyExists', 'a transit key with this name exists', { keyUri: key.uri });
 }
 
-/** Creates a transit key; AlreadyExists when the name is taken (transit itself would answer 200). */
+/**
+ * Transit's create is an upsert: on a taken name it answers 200 with the key that is there (the
+ * "already existed" warning in its source is never sent: the backend reports every key as new).
+ * So the key is created with a marker, an `auto_rotate_period` of a century plus a random number
+ * of seconds that no other creator can choose: the answer carries the marker only if this request
+ * made the key, and the marker then gives way to the period asked for (`<m>/keys/<k>/config`).
+ */
+const MARKER_BASE_SECONDS = 200 * 365 * 86_400; // above any period keyport sets (at most 36,500 days)
+/** The longest auto-rotation period keyport sets: core's limit, 36,500 days. */
+const MAX_PERIOD_SECONDS = 36_500 * 86_400;
+const MARKER_RESET_MS = 10_000;
+
+/** Creates a transit key; AlreadyExists when the name is taken, also by a concurrent creator elsewhere. */
 export async function createTransitKey(
   s: VaultSession,
   key: ResolvedKey,
@@ -169,21 +212,50 @@ export async function createTransitKey(
   opts: TransitKeyOptions,
   signal: AbortSignal,
 ) {
+  const period = opts?.autoRotatePeriodSeconds ?? 0;
+  // Checked before anything is made: a period the server refuses would leave the key behind.
+  if (
+    !(TRANSIT_KEY_TYPES as readonly unknown[]).includes(type) ||
+    !Number.isSafeInteger(period) ||
+    (period !== 0 && (period < 3_600 || period > MAX_PERIOD_SECONDS)) ||
+    (opts?.derived !== undefined && typeof opts.derived !== 'boolean')
+  ) {
+    const why = `the type must be one of ${TRANSIT_KEY_TYPES.join(', ')}; autoRotatePeriodSeconds 0 or whole seconds from one hour to 36,500 days; derived a boolean`;
+    throw new KeyportError('InvalidArgument', why, { keyUri: key.uri });
+  }
   if ((await tryReadKey(s, key, signal)) !== undefined) throw alreadyExists(key);
-  await s.write(signal, keyPath(key), {
+  const marker = MARKER_BASE_SECONDS + randomInt(2 ** 30);
+  const created = await s.write<{ data?: TransitKeyData } | undefined>(signal, keyPath(key), {
     type,
     exportable: false,
     allow_plaintext_backup: false,
     ...(type === 'hmac' ? { key_size: 32 } : {}),
-    ...(opts.derived === true ? { derived: true } : {}),
-    ...(opts.autoRotatePeriodSeconds ? { auto_rotate_period: `${opts.autoRotatePeriodSeconds}s` } : {}),
+    ...(opts?.derived === true ? { derived: true } : {}),
+    auto_rotate_period: `${marker}s`,
   });
+  // A server that answers the create without the key (older Vault versions: 204): read it.
+  const made = created?.data ?? (await readKey(s, key, signal));
+  if (made.auto_rotate_period !== marker) throw alreadyExists(key);
+  // The key is this caller's: the marker is replaced even when the caller stops waiting now.
+  const asked = { auto_rotate_period: `${period}s` };
+  await raceAbort(configure(s, key, asked, AbortSignal.timeout(MARKER_RESET_MS)), signal);
   return readKey(s, key, signal);
 }
 
 export function rotationSeconds(policy: RotationPolicy | undefined): number {
+  // Transit rotates a period after the last rotation and takes no date: a nextRotationAt it
+  // cannot honour is refused, never dropped.
+  if (policy?.nextRotationAt !== undefined) {
+    throw keyportError(
+      'Unsupported',
+      'nextRotationAt: Vault transit rotates a period after the last rotation and takes no rotation date',
+      { provider: PROVIDER_NAME, capability: 'rotationSchedule' },
+    );
+  }
   if (policy?.periodDays === undefined) return 0;
-  if (!(policy.periodDays > 0)) throw new KeyportError('InvalidArgument', 'rotation period must be positive');
+  if (!(typeof policy.periodDays === 'number' && policy.periodDays > 0 && policy.periodDays <= 36_500)) {
+    throw new KeyportError('InvalidArgument', 'rotation period must be a number of days in (0, 36500]');
+  }
   const seconds = Math.round(policy.periodDays * 86_400);
   if (seconds < 3_600)
     throw new KeyportError('InvalidArgument', 'transit auto-rotation periods are at least one hour');

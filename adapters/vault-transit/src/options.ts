@@ -77,6 +77,8 @@ export interface VaultTransitOptions {
 }
 
 const PATH_SEGMENT = /^[A-Za-z0-9_.-]+$/;
+/** A namespace name as Vault accepts one (graphic, no space, `+` or `*`), limited to what a header carries. */
+const NAMESPACE_SEGMENT = /^[\x21-\x29\x2c-\x2e\x30-\x7e]+$/;
 
 /** The endpoint as a URL; a malformed option is refused at construction, not on the first call. */
 export function checkOptions(options: VaultTransitOptions): URL {
@@ -86,8 +88,16 @@ export function checkOptions(options: VaultTransitOptions): URL {
   if (typeof options !== 'object' || options === null) bad('options are required');
   const url = URL.canParse(options.endpoint) ? new URL(options.endpoint) : bad('endpoint is not a URL');
   if (url.protocol !== 'http:' && url.protocol !== 'https:') bad('endpoint must be http(s)://host:port');
+  // Requests go to `<protocol>//<host>/v1/...` and key URIs name host:port only: a path (a proxy
+  // prefix) would be dropped without a word, and credentials do not belong in a URL.
+  if (url.username !== '' || url.password !== '') bad('endpoint must not carry credentials: pass auth');
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+    bad('endpoint must be http(s)://host:port, without a path, query or fragment');
+  }
   const fraction = options.renewAfterFraction;
-  if (fraction !== undefined && !(fraction > 0 && fraction <= 1)) bad('renewAfterFraction must be in (0, 1]');
+  if (fraction !== undefined && !(typeof fraction === 'number' && fraction > 0 && fraction <= 1)) {
+    bad('renewAfterFraction must be a number in (0, 1]');
+  }
   if (options.flavor !== undefined && options.flavor !== 'vault' && options.flavor !== 'openbao') {
     bad("flavor must be 'vault' or 'openbao'");
   }
@@ -105,7 +115,51 @@ export function checkOptions(options: VaultTransitOptions): URL {
       bad(`${name} must be a path of letters, digits, "_", "-" and "." (no empty, "." or ".." segments)`);
   };
   path(options.mount, 'mount', true);
+  // The namespace travels as the X-Vault-Namespace header, which the server canonicalizes with
+  // path.Clean: `team/..` would silently address the root namespace; a control character (CR/LF)
+  // in a header value fails every call, or smuggles a header. One trailing `/` (`admin/`, as
+  // Vault's documentation writes namespaces) is read as without it and is accepted.
+  const ns = options.namespace;
+  if (
+    ns !== undefined &&
+    (typeof ns !== 'string' ||
+      !ns
+        .replace(/(.)\/$/, '$1')
+        .split('/')
+        .every((s) => NAMESPACE_SEGMENT.test(s) && s !== '.' && s !== '..'))
+  ) {
+    bad(
+      'namespace must be a path of visible ASCII characters other than "+" and "*" (no spaces, control characters, leading "/", or empty, "." or ".." segments)',
+    );
+  }
   const auth = options.auth;
+  const method =
+    typeof auth === 'object' && auth !== null ? (auth as { method?: unknown }).method : undefined;
+  if (auth !== undefined && typeof auth !== 'string') {
+    if (method !== 'token' && method !== 'approle' && method !== 'kubernetes') {
+      bad("auth must be a token string or an object whose method is 'token', 'approle' or 'kubernetes'");
+    }
+    const a = auth as {
+      token?: unknown;
+      roleId?: unknown;
+      role?: unknown;
+      secretId?: unknown;
+      jwt?: unknown;
+    };
+    const text = (value: unknown, name: string, optional = false) => {
+      if (optional && value === undefined) return;
+      if (typeof value !== 'string' || value === '') bad(`auth.${name} must be a non-empty string`);
+    };
+    if (method === 'token') text(a.token, 'token');
+    if (method === 'approle') {
+      text(a.roleId, 'roleId');
+      text(a.secretId, 'secretId', true);
+    }
+    if (method === 'kubernetes') {
+      text(a.role, 'role');
+      text(a.jwt, 'jwt', true);
+    }
+  }
   // A token read from a file keeps its trailing newline: as a header value it failed every call
   // with Node's own "Invalid character in header" (Internal). The token itself is never echoed.
   const token = typeof auth === 'string' ? auth : auth?.method === 'token' ? auth.token : undefined;

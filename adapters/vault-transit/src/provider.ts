@@ -70,6 +70,7 @@ export class VaultTransitProvider implements KmsProvider {
       store: options.metadataStore && new keys.MetadataStore(this.session, options.metadataStore),
       pending: new Map(),
       extrasSeen: new Map(),
+      creating: new Map(),
     };
   }
 
@@ -196,14 +197,16 @@ export class VaultTransitProvider implements KmsProvider {
   // ---------------------------------------------------------------- transit-only
 
   /** Creates a key of any transit type (including chacha20-poly1305 and ed25519). */
-  createTransitKey(
+  async createTransitKey(
     name: string,
     type: TransitKeyType,
     opts: keys.TransitKeyOptions = {},
     o: ExtraCallOptions = {},
   ): Promise<TransitKeyData> {
-    return this.mapped(keys.keyForName(this.t, name), o, async (key, signal) =>
-      this.t.facts.remember(key, await keys.createTransitKey(this.session, key, type, opts, signal)),
+    return this.mapped(keys.keyForName(this.t, name), o, (key, signal) =>
+      keys.oneAtATime(this.t, key, signal, async () =>
+        this.t.facts.remember(key, await keys.createTransitKey(this.session, key, type, opts, signal)),
+      ),
     );
   }
 

@@ -13,7 +13,13 @@
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { abortedWaitError, joinSharedRequest, KeyportError, type SharedRequest } from '@keyport/core';
+import {
+  abortedWaitError,
+  joinSharedRequest,
+  KeyportError,
+  type SharedRequest,
+  settleOrAbort,
+} from '@keyport/core';
 import type NodeVault from 'node-vault';
 import type { VaultAuth, VaultTlsOptions, VaultTransitOptions } from './options.js';
 import { nodeVault } from './sdk.js';
@@ -35,13 +41,8 @@ export function batchResultsOf(error: unknown): unknown[] | undefined {
 const abortError = abortedWaitError('hcvault', 'the Vault call');
 
 /** Resolves like `promise` but rejects as soon as `signal` aborts. */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
+export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return settleOrAbort(promise, signal, abortError);
 }
 
 interface TransportRequest {
