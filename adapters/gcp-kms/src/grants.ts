@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
 import {
   checkGrantRequest,
+  GRANT_OPERATIONS,
   type Grant,
   type GrantOperation,
   type GrantRequest,
@@ -52,13 +53,36 @@ type Policy = { bindings?: Binding[] | null; etag?: Uint8Array | string | null }
 /** What a binding's condition description records: mark, name, operations, expiry, creation. */
 type GrantRecord = { k: string; n?: string; o: GrantOperation[]; e?: string; c?: string };
 
+/** An ISO timestamp as keyport writes it (`Date#toISOString`), or absent. */
+const isoOrAbsent = (v: unknown): boolean =>
+  v === undefined ||
+  (typeof v === 'string' && !Number.isNaN(Date.parse(v)) && new Date(v).toISOString() === v);
+
+/**
+ * The grant a condition description records, or undefined when it is not one keyport wrote: the
+ * mark, known operations, a string name and exact ISO dates. Anyone who can set the key's IAM
+ * policy can write a look-alike; a malformed one is not listed as a grant (it would carry
+ * unknown operations or Invalid Dates to the caller).
+ */
 function parseRecord(description: string | null | undefined): GrantRecord | undefined {
+  let r: unknown;
   try {
-    const r = JSON.parse(description ?? '') as GrantRecord;
-    return r?.k === GRANT_MARK && Array.isArray(r.o) ? r : undefined;
+    r = JSON.parse(description ?? '');
   } catch {
     return undefined;
   }
+  if (typeof r !== 'object' || r === null) return undefined;
+  const { k, n, o, e, c } = r as Record<string, unknown>;
+  const ops = GRANT_OPERATIONS as readonly unknown[];
+  const valid =
+    k === GRANT_MARK &&
+    Array.isArray(o) &&
+    o.length > 0 &&
+    o.every((op) => ops.includes(op)) &&
+    (n === undefined || typeof n === 'string') &&
+    isoOrAbsent(e) &&
+    isoOrAbsent(c);
+  return valid ? (r as GrantRecord) : undefined;
 }
 
 async function getPolicy(rt: Runtime, t: KeyTarget, o: Opts): Promise<Policy> {

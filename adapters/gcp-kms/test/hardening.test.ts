@@ -172,6 +172,40 @@ describe('grant records longer than an IAM condition description', () => {
     expect(Math.max(...(lengths ?? []))).toBeLessThanOrEqual(256);
   });
 
+  it('a look-alike record someone else wrote into the policy (unknown operations, bad dates) is not listed as a grant', async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('forged'), spec: 'AES_256' });
+    const real = await kp.createGrant(key.uri, { grantee: 'user:real@example.com', operations: ['encrypt'] });
+    const kms = await provider.client();
+    const before = await policyOf(key.uri);
+    const forged = (title: string, record: Record<string, unknown>) => ({
+      role: 'roles/cloudkms.viewer',
+      members: ['user:forger@example.com'],
+      condition: {
+        title,
+        description: JSON.stringify(record),
+        expression: 'request.time < timestamp("2999-01-01T00:00:00Z")',
+      },
+    });
+    await kms.setIamPolicy({
+      resource: resourceOf(key.uri),
+      policy: {
+        version: 3,
+        etag: before.etag,
+        bindings: [
+          ...(before.bindings ?? []),
+          forged('kpg-ops', { k: 'keyport-grant', o: ['encrypt', 'admin'] }),
+          forged('kpg-empty', { k: 'keyport-grant', o: [] }),
+          forged('kpg-date', { k: 'keyport-grant', o: ['decrypt'], e: 'next tuesday' }),
+          forged('kpg-name', { k: 'keyport-grant', o: ['decrypt'], n: { toString: 1 } }),
+          forged('kpg-proto', { k: 'keyport-grant', o: ['__proto__'] }),
+        ],
+      },
+    } as never);
+    const listed = [];
+    for await (const g of kp.listGrants(key.uri)) listed.push(g);
+    expect(listed.map((g) => g.id)).toEqual([real.id]);
+  });
+
   it('the test server refuses a condition description over 256 characters, as IAM does', async () => {
     const key = await kp.createKey('gcp-kms', { name: name('long'), spec: 'AES_256' });
     const kms = await provider.client();
