@@ -1,6 +1,7 @@
 /** What `awsKms()` takes, checked once at construction (unknown or mistyped options are refused). */
 import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
 import { checkOptions, checkString, invalidArgument } from '@keyport/core';
+import { normaliseEndpoint } from './endpoints.js';
 
 export interface AwsKmsProviderOptions {
   /**
@@ -10,8 +11,18 @@ export interface AwsKmsProviderOptions {
   readonly client?: KMSClient;
   /** Default region; the SDK's chain (AWS_REGION, profile) applies when omitted. */
   readonly region?: string;
-  /** Default endpoint (VPC endpoint, FIPS endpoint, an emulator). */
+  /**
+   * Default endpoint (VPC endpoint, FIPS endpoint, an emulator). A key URI's `?endpoint=` naming
+   * it (after normalisation) uses it too.
+   */
   readonly endpoint?: string;
+  /**
+   * Further endpoints a key URI's `?endpoint=` may name, as `http(s)://host[:port]` (no user name,
+   * password, path, query or fragment). A URI naming any endpoint other than these and `endpoint`
+   * is refused (`InvalidArgument`) before any request: key URIs may come from users, and requests
+   * carry signed credentials and plaintext.
+   */
+  readonly allowedEndpoints?: readonly string[];
   /** Static credentials or a provider; the SDK's default credential chain applies when omitted. */
   readonly credentials?: KMSClientConfig['credentials'];
   /**
@@ -33,7 +44,8 @@ const KNOWN = {
   credentials: true,
   clientConfig: true,
   grantTokens: true,
-} as const;
+  allowedEndpoints: true,
+} as const satisfies Record<keyof AwsKmsProviderOptions, true>;
 
 /**
  * AWS accepts at most 10 grant tokens per request, each 1 to 8192 characters. A copy is kept
@@ -46,11 +58,31 @@ export function checkGrantTokens(tokens: unknown, option = 'grantTokens'): reado
   );
 }
 
+/**
+ * Each entry an absolute http(s) URL of a host and optional port, nothing else. A copy is kept
+ * (frozen), read index by index (holes refused). A bad entry is named by its index only: it may
+ * hold a password.
+ */
+function checkAllowedEndpoints(list: unknown): readonly string[] {
+  if (!Array.isArray(list)) throw invalidArgument('allowedEndpoints', 'expected a list of http(s) URLs');
+  return Object.freeze(
+    Array.from(list as unknown[], (value, i) => {
+      const option = `allowedEndpoints[${i}]`;
+      const endpoint = checkString(value, option, { min: 1, max: 2048 });
+      const normal = normaliseEndpoint(endpoint);
+      if ('problem' in normal)
+        throw invalidArgument(option, `${normal.problem}: expected http(s)://host[:port]`);
+      return endpoint;
+    }),
+  );
+}
+
 export function checkAwsKmsOptions(options: unknown): AwsKmsProviderOptions {
   const o = checkOptions(options, 'awsKms options', KNOWN);
   if (o.region !== undefined) checkString(o.region, 'region', { min: 1, max: 64 });
   if (o.endpoint !== undefined) checkString(o.endpoint, 'endpoint', { min: 1 });
   if (o.grantTokens !== undefined) o.grantTokens = checkGrantTokens(o.grantTokens);
+  if (o.allowedEndpoints !== undefined) o.allowedEndpoints = checkAllowedEndpoints(o.allowedEndpoints);
   if (o.clientConfig !== undefined) {
     if (typeof o.clientConfig !== 'object' || o.clientConfig === null)
       throw invalidArgument('clientConfig', 'expected an object of KMSClient settings');

@@ -4,7 +4,9 @@
  * nothing (core does both). Clients are built on first use (after the SDK loaded) with
  * `maxAttempts: 1`: the user's client, or one from the options / default credential chain, and a
  * client per other region or endpoint a key URI names, with the same credentials (at most
- * MAX_LOCATION_CLIENTS of those, least recently used dropped once no call is using it).
+ * MAX_LOCATION_CLIENTS of those, least recently used dropped once no call is using it). A URI's
+ * endpoint must be the configured one or an allowed one (`EndpointRule`): anything else is
+ * refused before a client is built or a request made.
  *
  * A key's spec never changes, and encrypt/decrypt must know it (RSA and symmetric requests
  * differ), so it is looked up once per key here rather than on every call.
@@ -22,6 +24,7 @@ import {
   type KeySpec,
   type SharedRequest,
 } from '@keyport/core';
+import { EndpointRule } from './endpoints.js';
 import { answered, PROVIDER_NAME } from './errors.js';
 import type { AwsKmsProviderOptions } from './options.js';
 import { kmsSdk } from './sdk.js';
@@ -108,9 +111,19 @@ class ClientPool {
   private readonly derived = new Map<string, Route>();
   /** Evicted clients that calls are still using: closed when the last one ends (or on close). */
   private readonly draining = new Set<Route>();
+  private readonly endpoints: EndpointRule;
 
   constructor(readonly options: AwsKmsProviderOptions) {
     if (options.client !== undefined) this.primaryRoute = route(options.client, undefined);
+    this.endpoints = new EndpointRule(options.endpoint, options.allowedEndpoints);
+  }
+
+  /**
+   * The endpoint a parsed URI may reach: undefined for the provider's own, else an allowed one
+   * (normalised). Throws `InvalidArgument` for any other, synchronously: no client, no request.
+   */
+  endpointOf(parsed: AwsKmsKeyUri, uri: string): string | undefined {
+    return this.endpoints.endpointOf(parsed, uri);
   }
 
   async primary(): Promise<Route> {
@@ -122,10 +135,13 @@ class ClientPool {
     return this.primaryRoute;
   }
 
-  /** The route for a region/endpoint pair; undefined parts mean "the provider's default". */
+  /**
+   * The route for a region/endpoint pair; undefined parts mean "the provider's default". The
+   * endpoint is one `endpointOf` returned: never a URI's own text.
+   */
   async forLocation(region: string | undefined, endpoint: string | undefined): Promise<Route> {
     const primary = await this.primary();
-    if (endpoint === undefined || endpoint === this.options.endpoint) {
+    if (endpoint === undefined) {
       if (region === undefined) return primary;
       this.primaryRegion ??=
         this.options.region !== undefined
@@ -257,7 +273,8 @@ export class KmsRpc {
     const known = this.resolved.get(uri);
     if (known !== undefined && (typeof ref === 'string' || ref.version === undefined)) return known;
     const parsed = parseAwsUri(ref);
-    return this.pool.forLocation(parsed.region, parsed.endpoint).then((route) => {
+    const endpoint = this.pool.endpointOf(parsed, uri);
+    return this.pool.forLocation(parsed.region, endpoint).then((route) => {
       const key = resolvedKey(route, uri, parsed);
       if (this.resolved.size >= CACHE_LIMIT) this.resolved.clear();
       this.resolved.set(uri, key);

@@ -1,7 +1,8 @@
 /**
  * The clients kept per region/endpoint are bounded: URIs may come from users, and every distinct
  * `?endpoint=` would otherwise keep a client (its agent and sockets) for the provider's life.
- * Against local-kms, which listens on every interface, so 127.0.x.y are a thousand endpoints.
+ * Against local-kms, which listens on every interface, so 127.0.x.y are a thousand endpoints
+ * (each listed in `allowedEndpoints`: a URI naming an unlisted one is refused, see endpoints.test.ts).
  */
 import { readdirSync, readlinkSync } from 'node:fs';
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
@@ -9,7 +10,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { AwsKmsProvider } from '../src/index.js';
 import { MAX_LOCATION_CLIENTS } from '../src/rpc.js';
 import { keyMetadata, stubTransport } from './support/stub-transport.js';
-import { call, providerFor, TEST_CREDENTIALS, target, uniqueName } from './support/targets.js';
+import { call, TEST_CREDENTIALS, target, uniqueName } from './support/targets.js';
 
 /** Open sockets of this process, kept-alive idle ones included (Node unrefs those: not "active"). */
 function openSockets(): number {
@@ -27,6 +28,17 @@ function openSockets(): number {
 function loopback(i: number): string {
   const url = new URL(target('local-kms').endpoint);
   return `http://127.0.${Math.floor(i / 250)}.${(i % 250) + 2}:${url.port}`;
+}
+
+/** The provider for local-kms, with the loopback endpoints (and `more`) allowed in key URIs. */
+function poolProvider(count: number, more: readonly string[] = []): AwsKmsProvider {
+  const t = target('local-kms');
+  return new AwsKmsProvider({
+    region: 'us-east-1',
+    endpoint: t.endpoint,
+    allowedEndpoints: [...Array.from({ length: count }, (_, i) => loopback(i)), ...more],
+    credentials: TEST_CREDENTIALS,
+  });
 }
 
 async function inBatches(count: number, size: number, run: (i: number) => Promise<unknown>): Promise<void> {
@@ -69,7 +81,7 @@ async function holdingProxy() {
 
 describe('clients per region/endpoint', () => {
   it('keeps at most a few dozen clients for 1,000 distinct endpoints, and a dropped one is rebuilt', async () => {
-    const provider = providerFor(target('local-kms'));
+    const provider = poolProvider(1_000);
     try {
       const key = await provider.createKey({ name: uniqueName('pool'), spec: 'AES_256' }, call());
       const before = openSockets();
@@ -89,8 +101,8 @@ describe('clients per region/endpoint', () => {
   });
 
   it('lets a call in flight on a dropped client finish, then closes that client', async () => {
-    const provider = providerFor(target('local-kms'));
     const proxy = await holdingProxy();
+    const provider = poolProvider(MAX_LOCATION_CLIENTS + 8, [proxy.endpoint]);
     try {
       const key = await provider.createKey({ name: uniqueName('in-flight'), spec: 'AES_256' }, call());
       const held = provider.generateDataKey({ uri: `${key.uri}?endpoint=${proxy.endpoint}` }, {}, call());
@@ -122,12 +134,14 @@ describe('clients per region/endpoint', () => {
     handler.destroy = () => {
       destroyed++;
     };
+    const endpoint = (i: number) => `http://127.0.0.1:${10_000 + i}`;
     const provider = new AwsKmsProvider({
       region: 'us-east-1',
       credentials: TEST_CREDENTIALS,
       clientConfig: stub.clientConfig,
+      allowedEndpoints: Array.from({ length: MAX_LOCATION_CLIENTS * 3 }, (_, i) => endpoint(i)),
     });
-    const uri = (i: number) => `aws-kms://alias/shared?endpoint=http://127.0.0.1:${10_000 + i}`;
+    const uri = (i: number) => `aws-kms://alias/shared?endpoint=${endpoint(i)}`;
     await inBatches(MAX_LOCATION_CLIENTS * 3, 8, (i) =>
       provider.generateDataKey({ uri: uri(i) }, {}, call()),
     );
