@@ -69,7 +69,12 @@ export interface CallOptions {
 export interface RotationPolicy {
   /** Rotate automatically every `periodDays` days; undefined turns auto-rotation off. */
   readonly periodDays?: number;
-  /** When the next automatic rotation is due, where the provider reports it. */
+  /**
+   * When the next automatic rotation is due, where the provider reports it. Given to
+   * `createKey` / `setRotationPolicy`, it is honoured by providers that schedule by date (local,
+   * Cloud KMS); the others (AWS KMS, Key Vault, Vault transit, PKCS#11) refuse it with
+   * `UnsupportedError` (capability `rotationSchedule`) rather than drop it: pass `periodDays` alone.
+   */
   readonly nextRotationAt?: Date;
 }
 
