@@ -161,4 +161,45 @@ describe('concurrent writers in separate processes', () => {
     const kp = await open({ path, passphrase: winner });
     expect((await collect(kp.listKeys(o))).map((k) => k.uri.split('#')[1])).toEqual(['by-owner']);
   });
+
+  it('two processes creating, rotating, destroying and scheduling deletion at once lose nothing', async () => {
+    const { kp, path } = await newKeystore({ kdf: { log2N: 10 } });
+    await kp.createKey({ name: 'shared', spec: 'AES_256' }, o);
+    const startFile = `${path}.start`;
+    const count = 6;
+    const workers = ['red', 'blue'].map((prefix) =>
+      startScript('mixed-ops-worker.mjs', [path, PASSPHRASE, prefix, String(count), startFile], prefix),
+    );
+    await runTogether(workers, startFile);
+    for (const prefix of ['red', 'blue']) {
+      for (let i = 0; i < count; i++) {
+        const key = await kp.describeKey({ uri: kp.keyUri(`${prefix}-${i}`) }, o);
+        expect(key.state).toBe(i % 3 === 0 ? 'pending_deletion' : 'enabled');
+        expect(key.primaryVersion).toBe('2');
+        expect(key.versions?.map((v) => [v.version, v.state])).toEqual([
+          ['1', 'destroyed'],
+          ['2', 'enabled'],
+        ]);
+      }
+    }
+    // Every rotation of the shared key by either process is kept, and every ciphertext either
+    // process made under it (each under the version it rotated to, or a later one) decrypts.
+    const shared = await kp.describeKey({ uri: kp.keyUri('shared') }, o);
+    expect(shared.primaryVersion).toBe(String(1 + 2 * count));
+    const ciphertexts = workers.flatMap((w) =>
+      w
+        .stdout()
+        .split('\n')
+        .filter((l) => l.startsWith('ct '))
+        .map((l) => Buffer.from(l.slice(3), 'base64')),
+    );
+    expect(ciphertexts.length).toBe(2 * count);
+    const plaintexts = await Promise.all(
+      ciphertexts.map(async (c) =>
+        Buffer.from((await kp.decrypt({ uri: shared.uri }, c, {}, o)).plaintext).toString(),
+      ),
+    );
+    const expected = ['red', 'blue'].flatMap((p) => Array.from({ length: count }, (_, i) => `${p}-${i}`));
+    expect(plaintexts.sort()).toEqual(expected.sort());
+  });
 });
