@@ -109,4 +109,64 @@ describe('migrate over object storage (moto S3)', () => {
     });
     await keys.close();
   }, 120_000);
+
+  it('a flag the kind of migration does not read is a usage error: --dry-run never rewrites objects', async () => {
+    const ws = await localWorkspace();
+    const cwd = ws.dir;
+    for (const k of ['a', 'b']) expect((await runCli(['keys', 'create', ws.uri(k)], { cwd })).code).toBe(0);
+    const keys = await localKeys(ws.keystore);
+    const bucket = `kp${randomBytes(6).toString('hex')}`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const body = await sealEnvelope(randomBytes(300), { recipients: [ws.uri('a')], keys });
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'p/o', Body: body }));
+    const env = { KEYPORT_S3_ENDPOINT: endpoint };
+    const base = ['--json', 'migrate', `s3://${bucket}/p/`, '--from', ws.uri('a'), '--to', ws.uri('b')];
+    for (const extra of [
+      ['--dry-run'],
+      ['--remove-source', '--dry-run'],
+      ['--journal', 'j'],
+      ['--follow-symlinks'],
+      ['--break-lock'],
+      ['--no-batch'],
+      ['--progress-every', '100'],
+      ['--jobs', '1.5'],
+      ['--jobs', '0x10'],
+      ['--jobs', '65'],
+    ]) {
+      const r = await runCli([...base, ...extra], { cwd, env });
+      expect(r.code, `${extra.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(JSON.parse(r.stderr).error).toMatchObject({ code: 'InvalidArgument', exitCode: 2 });
+      expect(JSON.parse(r.stderr).error.message).toContain(
+        extra[0] === '--remove-source' ? '--dry-run' : extra[0],
+      );
+    }
+    // Nothing was written: the object still opens with the source key, and no journal exists.
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'p/o' }));
+    expect(
+      Buffer.from((await got.Body?.transformToByteArray()) as Uint8Array).equals(Buffer.from(body)),
+    ).toBe(true);
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
+    expect(listed.Contents?.map((c) => c.Key)).toEqual(['p/o']);
+
+    // And the other way: object-store flags on a directory are refused, not ignored.
+    for (const extra of [
+      ['--shard', '0/2'],
+      ['--verify', 'all'],
+      ['--max-rps', '5'],
+      ['--journal-dir', 'd'],
+      ['--journal-prefix', 'x/'],
+    ]) {
+      const r = await runCli(
+        ['--json', 'migrate', cwd, '--from', ws.uri('a'), '--to', ws.uri('b'), ...extra],
+        { cwd },
+      );
+      expect(r.code, `${extra.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(JSON.parse(r.stderr).error.message).toContain(extra[0]);
+    }
+    // A valid --jobs still reaches the object migration.
+    const ok = await runCli([...base, '--jobs', '2'], { cwd, env });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, counts: { migrated: 1 } });
+    await keys.close();
+  }, 120_000);
 });

@@ -30,6 +30,40 @@ interface ObjectFlags {
   jobs?: string;
 }
 
+/** Objects in flight per worker at most (object-migrate's `concurrency`). */
+const MAX_OBJECT_JOBS = 64;
+
+/** Flags that only a file migration reads (commander's option keys → the flag as typed). */
+const FILE_ONLY_FLAGS = {
+  dryRun: '--dry-run',
+  journal: '--journal',
+  followSymlinks: '--follow-symlinks',
+  breakLock: '--break-lock',
+  batch: '--no-batch',
+  progressEvery: '--progress-every',
+} as const;
+/** Flags that only an object-store migration reads. */
+const OBJECT_ONLY_FLAGS = {
+  shard: '--shard',
+  maxRps: '--max-rps',
+  verify: '--verify',
+  journalPrefix: '--journal-prefix',
+  journalDir: '--journal-dir',
+} as const;
+
+/**
+ * A flag the chosen kind of migration does not read is a usage error, never ignored: an object
+ * migration given `--dry-run` would otherwise rewrite every object, and a file migration given
+ * `--shard 0/2` would migrate every file.
+ */
+function refuseFlags(cmd: Command, flags: Readonly<Record<string, string>>, where: string): void {
+  const given = Object.entries(flags)
+    .filter(([key]) => cmd.getOptionValueSource(key) === 'cli')
+    .map(([, flag]) => flag);
+  if (given.length > 0)
+    throw usageError(`${given.join(', ')} ${given.length === 1 ? 'does' : 'do'} not apply to ${where}`);
+}
+
 /** Emulator or S3-compatible endpoints, from the environment (credentials stay with each SDK's chain). */
 function objectEndpoints(s: Session): { s3Endpoint?: string; gcsEndpoint?: string } {
   const { KEYPORT_S3_ENDPOINT: s3, KEYPORT_GCS_ENDPOINT: gcs } = s.io.env;
@@ -140,7 +174,18 @@ export function registerMigrateCommand(program: Command, act: Act): void {
         if (cmd.args[1] !== undefined) throw usageError(`unexpected argument ${JSON.stringify(cmd.args[1])}`);
         if (o.from === undefined || o.to === undefined)
           throw usageError('migrate needs --from <uri> and --to <uri>');
-        if (OBJECT_LOCATION.test(target)) return migrateObjects(s, target, { ...o, from: o.from, to: o.to });
+        if (OBJECT_LOCATION.test(target)) {
+          refuseFlags(cmd, FILE_ONLY_FLAGS, 'an object-store migration');
+          const jobs = o.jobs !== undefined ? positiveInt(o.jobs, '--jobs', MAX_OBJECT_JOBS) : undefined;
+          const { jobs: _, ...rest } = o;
+          return migrateObjects(s, target, {
+            ...rest,
+            ...(jobs !== undefined ? { jobs: String(jobs) } : {}),
+            from: o.from,
+            to: o.to,
+          });
+        }
+        refuseFlags(cmd, OBJECT_ONLY_FLAGS, 'files (only to s3://, azblob:// and gs:// locations)');
         const [from, to] = (await s.uris([o.from, o.to])) as [string, string];
         const jobs =
           o.jobs !== undefined ? positiveInt(o.jobs, '--jobs', MAX_JOBS) : ((await s.defaults()).jobs ?? 8);

@@ -30,8 +30,31 @@ export const awsKmsConfig = z.strictObject({
   endpoint: httpUrl.optional(),
 });
 
+/**
+ * A Vault/OpenBao server: `http(s)://host[:port]` and nothing else. Requests go to
+ * `<address>/v1/...` and key URIs name host:port only, so the adapter refuses a path (a proxy
+ * prefix would be dropped), a query, a fragment and credentials; checked here so the error names
+ * the config field, when the config is read, not on the first call.
+ */
+const vaultAddress = httpUrl.superRefine((s, ctx) => {
+  if (!URL.canParse(s)) return; // httpUrl's message
+  const url = new URL(s);
+  if (url.username !== '' || url.password !== '') {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must not carry credentials: give the token with tokenFile or KEYPORT_VAULT_TOKEN',
+    });
+  } else if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'must be http(s)://host:port, without a path, query or fragment (requests go to <address>/v1/...)',
+    });
+  }
+});
+
 export const vaultConfig = z.strictObject({
-  address: httpUrl,
+  address: vaultAddress,
   tokenFile: nonEmpty.optional(),
   /** Default KEYPORT_VAULT_TOKEN, then VAULT_TOKEN. */
   tokenEnv: nonEmpty.optional(),
