@@ -11,10 +11,17 @@ import { allRecorded, type DriverCalls } from './driver-call.js';
 import { KeyportError, toKeyportError } from './errors.js';
 import { runWithPolicy } from './policy.js';
 import { type BatchResult, driverName, type KmsProvider, type ProviderCallOptions } from './provider.js';
+import { bytesResult } from './result-shape.js';
 import type { CallOptions, EncryptionContext, KeyRef } from './types.js';
 
 /** Items in flight at once when a driver has no batch method and core calls it per item. */
 export const BATCH_FALLBACK_CONCURRENCY = 16;
+
+/** What an item's value must look like (result-shape.ts), as for a single call. */
+const ITEM_CHECK = {
+  encrypt: bytesResult('encrypt', 'ciphertext'),
+  decrypt: bytesResult('decrypt', 'plaintext'),
+} as const;
 
 export type BatchMethod<I, R> = (
   ref: KeyRef,
@@ -80,7 +87,11 @@ export async function runBatch<
         mapError: (e) => calls.mapError(provider, e, uri),
       },
     );
-    results = items.map((_, i) => itemResult(calls, provider, uri, outcome.value[i]));
+    const answered: unknown = outcome.value;
+    if (!Array.isArray(answered)) {
+      throw new KeyportError('Internal', `the provider answered a ${op} batch without a list of results`);
+    }
+    results = items.map((_, i) => itemResult(calls, op, provider, uri, answered[i]));
   } catch (e) {
     const error = calls.mapError(provider, e, uri);
     // Per-item calls audited themselves; otherwise the request failed as a whole.
@@ -96,20 +107,26 @@ export async function runBatch<
 /** An item's result as the caller sees it: errors mapped by the driver, a missing result an error. */
 function itemResult<R>(
   calls: DriverCalls,
+  op: 'encrypt' | 'decrypt',
   provider: KmsProvider,
   keyUri: string,
-  r: BatchResult<R> | undefined,
+  answer: unknown,
 ): BatchResult<R> {
-  if (r === undefined) {
-    return {
-      ok: false,
-      error: new KeyportError('Internal', 'the provider returned fewer batch results than items', {
-        provider: driverName(provider),
-        keyUri,
-      }),
-    };
+  const internal = (why: string): BatchResult<R> => ({
+    ok: false,
+    error: new KeyportError('Internal', why, { provider: driverName(provider), keyUri }),
+  });
+  if (answer === undefined) return internal('the provider returned fewer batch results than items');
+  const r = answer as BatchResult<R>;
+  if (typeof answer !== 'object' || answer === null || typeof r.ok !== 'boolean')
+    return internal(`the provider answered a ${op} batch item without { ok, value | error }`);
+  if (!r.ok) return { ok: false, error: calls.mapError(provider, r.error, keyUri) };
+  try {
+    ITEM_CHECK[op](r.value);
+  } catch (e) {
+    return { ok: false, error: calls.mapError(provider, e, keyUri) };
   }
-  return r.ok ? r : { ok: false, error: calls.mapError(provider, r.error, keyUri) };
+  return r;
 }
 
 /** The fallback: per-item calls with bounded concurrency; an abort still rejects the whole batch. */

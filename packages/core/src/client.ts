@@ -32,6 +32,7 @@ import {
   type ProviderCallOptions,
 } from './provider.js';
 import { type DriverInstance, DriverRegistry, grammarOf, type ProviderInstances } from './registry.js';
+import { booleanResult, bytesResult, dataKeyResult } from './result-shape.js';
 import type {
   CallOptions,
   CreateKeyRequest,
@@ -116,6 +117,16 @@ export interface KeyportOptions {
 }
 
 const keyVersionOf = (r: { keyVersion: string | undefined }): string | undefined => r.keyVersion;
+
+/** What each operation's driver answer must look like (result-shape.ts), made once. */
+const CHECK = {
+  encrypt: bytesResult('encrypt', 'ciphertext'),
+  decrypt: bytesResult('decrypt', 'plaintext'),
+  sign: bytesResult('sign', 'signature'),
+  mac: bytesResult('mac', 'mac'),
+  verify: booleanResult('verify'),
+  verifyMac: booleanResult('verifyMac'),
+} as const;
 
 export { BATCH_FALLBACK_CONCURRENCY } from './batch.js';
 
@@ -229,7 +240,11 @@ export class Keyport implements KeyOperations {
     key: KeyLike,
     options: CallOptions | undefined,
     run: (p: KmsProvider, ref: KeyRef, o: ProviderCallOptions) => Promise<T>,
-    extra: { context?: EncryptionContext | undefined; versionOf?: (r: T) => string | undefined } = {},
+    extra: {
+      context?: EncryptionContext | undefined;
+      versionOf?: (r: T) => string | undefined;
+      check?: (r: unknown) => void;
+    } = {},
   ): Promise<T> {
     let resolved: ResolvedKey;
     try {
@@ -251,6 +266,7 @@ export class Keyport implements KeyOperations {
           ? (o) => run(provider, ref, o)
           : async (o) => this.outward(instance, await run(provider, ref, o)),
       ...(extra.versionOf ? { versionOf: extra.versionOf } : {}),
+      check: extra.check,
     });
   }
 
@@ -393,6 +409,7 @@ export class Keyport implements KeyOperations {
     return this.keyCall(op, key, call, (p, ref, po) => run(p, ref, req, po), {
       context: req.context,
       versionOf: keyVersionOf,
+      check: CHECK[op],
     });
   }
 
@@ -467,7 +484,7 @@ export class Keyport implements KeyOperations {
         !implementsMethod(p, 'generateDataKey') && p.capabilities.dataKeys === 'emulated'
           ? emulatedDataKey(p, ref, req, po)
           : need(p, 'generateDataKey')(ref, req, po),
-      { context, versionOf: keyVersionOf },
+      { context, versionOf: keyVersionOf, check: dataKeyResult(bytes ?? DATA_KEY_BYTES.default) },
     );
   }
 
@@ -483,7 +500,7 @@ export class Keyport implements KeyOperations {
         assertSigningAlgorithm(p, req.algorithm);
         return need(p, 'sign')(ref, message, req, po);
       },
-      { versionOf: keyVersionOf },
+      { versionOf: keyVersionOf, check: CHECK.sign },
     );
   }
 
@@ -500,10 +517,16 @@ export class Keyport implements KeyOperations {
     if (sr.algorithm === undefined)
       throw new KeyportError('InvalidArgument', 'options.algorithm: verify needs the signing algorithm');
     const req = { ...sr, algorithm: sr.algorithm };
-    return this.keyCall('verify', key, call, (p, ref, po) => {
-      assertSigningAlgorithm(p, req.algorithm);
-      return need(p, 'verify')(ref, message, signature, req, po);
-    });
+    return this.keyCall(
+      'verify',
+      key,
+      call,
+      (p, ref, po) => {
+        assertSigningAlgorithm(p, req.algorithm);
+        return need(p, 'verify')(ref, message, signature, req, po);
+      },
+      { check: CHECK.verify },
+    );
   }
 
   async mac(key: KeyLike, message: Uint8Array, o?: CallOptions): Promise<MacResult> {
@@ -513,17 +536,19 @@ export class Keyport implements KeyOperations {
       key,
       checkCallOptions(o).call,
       (p, ref, po) => need(p, 'mac')(ref, message, po),
-      {
-        versionOf: keyVersionOf,
-      },
+      { versionOf: keyVersionOf, check: CHECK.mac },
     );
   }
 
   async verifyMac(key: KeyLike, message: Uint8Array, mac: Uint8Array, o?: CallOptions): Promise<boolean> {
     checkBytes(message, 'message');
     checkBytes(mac, 'mac');
-    return this.keyCall('verifyMac', key, checkCallOptions(o).call, (p, ref, po) =>
-      need(p, 'verifyMac')(ref, message, mac, po),
+    return this.keyCall(
+      'verifyMac',
+      key,
+      checkCallOptions(o).call,
+      (p, ref, po) => need(p, 'verifyMac')(ref, message, mac, po),
+      { check: CHECK.verifyMac },
     );
   }
 
@@ -641,9 +666,14 @@ export class Keyport implements KeyOperations {
   ): Promise<T> {
     let target: DriverInstance;
     let op: Operation;
+    let call: CallOptions;
     try {
+      checkString(instance, 'instance', { min: 1, max: 4096 });
       target = this.registry.resolve(instance);
       op = driverOperation(target.driver, name);
+      // Checked and copied like every call's options: an unknown option is refused, and a getter
+      // cannot hand the policy one signal and the audit wait another.
+      call = checkCallOptions(o).call;
     } catch (e) {
       return Promise.reject(e);
     }
@@ -660,7 +690,7 @@ export class Keyport implements KeyOperations {
       op,
       provider: target.driver,
       keyUri: instance.includes(':') ? instance : undefined,
-      options: o,
+      options: call,
       run: (po) => run(target.driver, po, refOf),
     });
   }
@@ -727,7 +757,8 @@ function need<K extends OptionalMethod>(p: KmsProvider, method: K): DriverCapabi
 }
 
 function driverOperation(driver: KmsProvider, name: string): Operation {
-  if (!/^[A-Za-z][A-Za-z0-9]*$/.test(name)) {
+  // A string, not an object whose toString could answer the test and the audit differently.
+  if (typeof name !== 'string' || !/^[A-Za-z][A-Za-z0-9]*$/.test(name)) {
     throw new KeyportError('InvalidArgument', 'a driver operation name is letters and digits');
   }
   return `${driver.scheme}:${name}`;

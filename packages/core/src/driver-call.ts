@@ -25,6 +25,8 @@ export interface CallSpec<T> {
   readonly run: (o: ProviderCallOptions) => Promise<T>;
   /** The key version the result names, for audit. */
   readonly versionOf?: (result: T) => string | undefined;
+  /** Throws (Internal) when the driver resolved with the wrong shape (result-shape.ts). */
+  readonly check?: ((result: unknown) => void) | undefined;
 }
 
 export interface CallSettings {
@@ -74,6 +76,7 @@ export class DriverCalls {
           mapError: (e) => this.mapError(provider, e, keyUri),
         },
       );
+      spec.check?.(outcome.value);
       const recorded = this.emit(
         spec,
         started,

@@ -55,6 +55,16 @@ export function invalidArgument(option: string, why: string): KeyportError {
   return new KeyportError('InvalidArgument', `${option}: ${why}`, { retryable: false });
 }
 
+/**
+ * A caller's object that threw while we read it — a Proxy trap (`getPrototypeOf`, `ownKeys`,
+ * `getOwnPropertyDescriptor`, `get`) or a Map whose iteration fails — is a bad argument like
+ * any other: InvalidArgument naming the option, never the caller's own exception.
+ */
+function trapFailure(e: unknown, option: string): KeyportError {
+  if (e instanceof KeyportError) return e;
+  return invalidArgument(option, 'reading it threw (a getter or proxy that fails)');
+}
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
   const proto: unknown = Object.getPrototypeOf(value);
@@ -98,8 +108,15 @@ export function checkOptions(
 ): Record<string, unknown> {
   const out = nullRecord<unknown>();
   if (value === undefined) return out;
-  if (!isPlainObject(value)) throw invalidArgument(option, `expected an object, got ${describeType(value)}`);
-  for (const [key, v] of ownEntries(value, option)) {
+  let entries: Array<[string, unknown]>;
+  try {
+    if (!isPlainObject(value))
+      throw invalidArgument(option, `expected an object, got ${describeType(value)}`);
+    entries = ownEntries(value, option);
+  } catch (e) {
+    throw trapFailure(e, option);
+  }
+  for (const [key, v] of entries) {
     if (extensions !== undefined && !Object.hasOwn(allowed, key)) {
       extensions[key] = v;
       continue;
@@ -214,6 +231,14 @@ function checkContextString(value: unknown, option: string, what: 'key' | 'value
  * `toString` are ordinary keys. Messages name a pair by position, never by its value.
  */
 export function toEncryptionContext(value: unknown, option = 'context'): EncryptionContext {
+  try {
+    return readContext(value, option);
+  } catch (e) {
+    throw trapFailure(e, option);
+  }
+}
+
+function readContext(value: unknown, option: string): EncryptionContext {
   const out = nullRecord<string>();
   let pairs: Iterable<[unknown, unknown]>;
   if (value instanceof Map) {
@@ -663,16 +688,31 @@ export function checkBatchItems(
   value: unknown,
   field: 'plaintext' | 'ciphertext',
 ): Array<Record<string, unknown> & { context?: EncryptionContext }> {
-  if (!Array.isArray(value)) throw invalidArgument('items', `expected an array, got ${describeType(value)}`);
-  if (value.length > BATCH_ITEM_LIMIT) throw invalidArgument('items', `at most ${BATCH_ITEM_LIMIT} items`);
+  // Read once, by index: a hole in a sparse array is a missing item (`map` would skip it and
+  // hand on an array with the hole), and a Proxy's traps run here, once, or fail as an argument.
+  let list: unknown[];
+  try {
+    // Array.isArray throws for a revoked Proxy.
+    if (!Array.isArray(value))
+      throw invalidArgument('items', `expected an array, got ${describeType(value)}`);
+    const length = (value as unknown[]).length;
+    if (length > BATCH_ITEM_LIMIT) throw invalidArgument('items', `at most ${BATCH_ITEM_LIMIT} items`);
+    list = new Array(length);
+    for (let i = 0; i < length; i++) list[i] = (value as unknown[])[i];
+  } catch (e) {
+    throw trapFailure(e, 'items');
+  }
   const allowed = { [field]: true, context: true } as Record<string, true>;
-  return value.map((item: unknown, i) => {
+  const out: Array<Record<string, unknown> & { context?: EncryptionContext }> = new Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i];
     const o = checkOptions(item, `items[${i}]`, allowed);
     if (item === undefined) throw invalidArgument(`items[${i}]`, `expected { ${field}, context? }`);
     const context = optionalContext(o.context, `items[${i}].context`);
-    return {
+    out[i] = {
       [field]: checkBytes(o[field], `items[${i}].${field}`),
       ...(context !== undefined ? { context } : {}),
     };
-  });
+  }
+  return out;
 }
