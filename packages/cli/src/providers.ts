@@ -94,6 +94,7 @@ const awsKms: Factory<AwsKmsConfig> = {
     return awsKms({
       ...(c.region !== undefined ? { region: c.region } : {}),
       ...(c.endpoint !== undefined ? { endpoint: c.endpoint } : {}),
+      ...(c.allowedEndpoints !== undefined ? { allowedEndpoints: c.allowedEndpoints } : {}),
     });
   },
   async capabilities() {

@@ -162,4 +162,41 @@ describe('instance names in the config', () => {
       parseConfigText(cfg('{"hcvault+eu":{"address":"http://v:8200","token":"s3cr3t"}}'), 'c.json'),
     ).toThrow(/providers\.hcvault\+eu\.token: secrets never go in the config file/);
   });
+
+  it("a key URI's ?endpoint= reaches only the instance's endpoint or its allowedEndpoints", async () => {
+    const moto = requireEmulator('moto').KEYPORT_MOTO_ENDPOINT as string;
+    const localKms = requireEmulator('local-kms').KEYPORT_LOCALKMS_ENDPOINT as string;
+    const other = new Keyport({
+      providers: [awsKms({ region: 'us-east-1', endpoint: localKms, credentials })],
+    });
+    const arn = (
+      await other.createKey('aws-kms', { name: `ep-${Date.now().toString(36)}`, spec: 'AES_256' })
+    ).uri.replace(/\?.*$/, '');
+    await other.close();
+    const uri = `${arn}?endpoint=${localKms}`;
+    const refused = await localWorkspace({ 'aws-kms': { region: 'us-east-1', endpoint: moto } });
+    const r = await runCli(['encrypt', '-', '-o', 'm', '-r', uri], {
+      cwd: refused.dir,
+      env,
+      stdin: 'secret words',
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('not configured for');
+    expect(r.stderr).not.toContain('secret words');
+    const allowed = await localWorkspace({
+      'aws-kms': { region: 'us-east-1', endpoint: moto, allowedEndpoints: [localKms] },
+    });
+    const enc = await runCli(['encrypt', '-', '-o', 'm', '-r', uri], {
+      cwd: allowed.dir,
+      env,
+      stdin: 'secret words',
+    });
+    expect(enc.code, enc.stderr).toBe(0);
+    const dec = await runCli(['decrypt', 'm', '-k', uri], { cwd: allowed.dir, env });
+    expect(dec.code, dec.stderr).toBe(0);
+    expect(dec.stdout).toBe('secret words');
+    expect(() =>
+      parseConfigText('providers:\n  aws-kms: { allowedEndpoints: ["ftp://x"] }\n', 'c.yaml'),
+    ).toThrow(/providers\.aws-kms\.allowedEndpoints\[0\]: must be an http\(s\):\/\/ URL/);
+  });
 });

@@ -28,6 +28,8 @@ export const localConfig = z.strictObject({
 export const awsKmsConfig = z.strictObject({
   region: nonEmpty.optional(),
   endpoint: httpUrl.optional(),
+  /** Further endpoints a key URI's `?endpoint=` may name (the adapter refuses any other). */
+  allowedEndpoints: z.array(httpUrl).max(64).optional(),
 });
 
 /**
