@@ -258,6 +258,46 @@ describe('Cloud KMS over REST with plain fetch', () => {
     expect((await rest(`/v1/${LOC}/keyRings/plain`)).status).toBe(200);
   });
 
+  // proto3 JSON (https://protobuf.dev/programming-guides/json/): bytes are standard or URL-safe
+  // base64, padded or not; the service refuses anything else before the method runs, and a list
+  // where the field is not repeated. The server used to decode "!!!" leniently as zero bytes.
+  it('bytes fields must be base64 (standard or URL-safe, padding optional); a list in a singular field is refused', async () => {
+    const name = `/v1/${LOC}/keyRings/plain/cryptoKeys/k`;
+    for (const plaintext of ['!!!', 'aGk=x', 'a', 'aGk=aGk=', 'aG k=']) {
+      const res = await post(`${name}:encrypt`, { plaintext });
+      expect(res.status, plaintext).toBe(400);
+      const body = (await res.json()) as { error: { message: string; status: string } };
+      expect(body.error.status).toBe('INVALID_ARGUMENT');
+      expect(body.error.message).toBe(
+        `Invalid value at 'plaintext' (TYPE_BYTES), Base64 decoding failed for ${JSON.stringify(plaintext)}`,
+      );
+    }
+    const aad = await post(`${name}:encrypt`, { plaintext: 'aGk=', additional_authenticated_data: '@@' });
+    expect(((await aad.json()) as { error: { message: string } }).error.message).toContain(
+      "Invalid value at 'additional_authenticated_data' (TYPE_BYTES)",
+    );
+    // Every base64 form proto3 JSON allows decodes to the same bytes.
+    const bytes = Buffer.from([0xfb, 0xff, 0xbe, 0x01]);
+    for (const plaintext of [bytes.toString('base64'), bytes.toString('base64url'), '+/++AQ', '-_-+AQ==']) {
+      const enc = await post(`${name}:encrypt`, { plaintext });
+      expect(enc.status, plaintext).toBe(200);
+      const { ciphertext } = (await enc.json()) as { ciphertext: string };
+      const dec = await post(`${name}:decrypt`, { ciphertext });
+      expect(
+        Buffer.from(((await dec.json()) as { plaintext: string }).plaintext, 'base64'),
+        plaintext,
+      ).toEqual(bytes);
+    }
+    // A deeply nested list where bytes belong: refused at once, without recursing into it.
+    const deep = `{"plaintext":"aGk=","additionalAuthenticatedData":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    const nested = await post(`${name}:encrypt`, deep);
+    expect(nested.status).toBe(400);
+    expect(((await nested.json()) as { error: { message: string } }).error.message).toBe(
+      'Invalid JSON payload received. Proto field is not repeating, cannot start list.',
+    );
+    expect((await rest(`/v1/${LOC}/keyRings/plain`)).status).toBe(200);
+  });
+
   it('injected faults apply over REST too: throttling is 429 RESOURCE_EXHAUSTED, a drop closes the connection', async () => {
     server.faults.set({ throttleNext: 1 });
     const throttled = await rest(`/v1/${LOC}/keyRings/plain`);

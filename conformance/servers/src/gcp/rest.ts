@@ -219,6 +219,31 @@ function enumValue(type: protobuf.Enum, value: unknown, field: string): unknown 
   return value; // an object or a list where a value belongs: refused when the message is decoded
 }
 
+// proto3 JSON bytes: standard or URL-safe base64, padded or not
+// (https://protobuf.dev/programming-guides/json/).
+const BASE64 = /^(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2}(?:==)?|[A-Za-z0-9+/_-]{3}=?)?$/;
+
+/**
+ * A scalar field's value: a list where the field is not repeated is refused as the service
+ * refuses it ("Proto field is not repeating, cannot start list."), and a bytes field's string must
+ * be base64 ("Invalid value at 'plaintext' (TYPE_BYTES), Base64 decoding failed for \"!!!\""),
+ * instead of being decoded leniently (Buffer.from skips what is not base64: "!!!" was read as no
+ * bytes at all). Other mismatches are refused when the message is decoded.
+ */
+function scalarValue(field: protobuf.Field, value: unknown, path: string): unknown {
+  if (!field.repeated && Array.isArray(value))
+    throw invalid('Invalid JSON payload received. Proto field is not repeating, cannot start list.');
+  const check = (v: unknown, at: string) => {
+    if (field.type === 'bytes' && typeof v === 'string' && !BASE64.test(v))
+      throw invalid(
+        `Invalid value at '${at}' (TYPE_BYTES), Base64 decoding failed for ${JSON.stringify(v.slice(0, 64))}`,
+      );
+  };
+  if (Array.isArray(value)) for (const [i, v] of value.entries()) check(v, `${path}[${i}]`);
+  else check(value, path);
+  return value;
+}
+
 /**
  * Renames original (snake_case) field names to their JSON names and refuses names the message
  * does not have, as the service does ("Invalid JSON payload received. Unknown name …"), and
@@ -254,7 +279,7 @@ function normalize(type: protobuf.Type, json: unknown, depth = 0, at = ''): unkn
     } else if (en && !field.repeated) {
       out[name] = enumValue(en, value, path);
     } else {
-      out[name] = value;
+      out[name] = scalarValue(field, value, path);
     }
   }
   return out;
