@@ -1,5 +1,6 @@
 /** Creating, describing, listing, rotating, enabling/disabling keys and destroying versions. */
 import {
+  CREATE_KEY_FIELDS,
   type CreateKeyRequest,
   checkBoolean,
   checkCreateKeyRequest,
@@ -38,17 +39,6 @@ function nameOf(p: KeyAccess, raw: string): string {
   return name;
 }
 
-/** CreateKeyRequest's own fields: anything else in a request is this provider's to check. */
-const CORE_FIELDS = {
-  name: true,
-  spec: true,
-  usage: true,
-  labels: true,
-  description: true,
-  rotation: true,
-  external: true,
-} as const satisfies Record<keyof CreateKeyRequest, true>;
-
 /**
  * The request as given — through Keyport (core checked its own fields and passed the rest on)
  * or straight to the driver: core's checks, then this provider's one extension, `exportable`, a
@@ -60,7 +50,7 @@ function createKeyArg(p: KeyAccess, given: unknown): Pkcs11CreateKeyRequest {
     const req = checkCreateKeyRequest(given, 'req', 'extensions') as CreateKeyRequest &
       Record<string, unknown>;
     for (const field of Object.keys(req)) {
-      if (Object.hasOwn(CORE_FIELDS, field) || field === 'exportable') continue;
+      if (Object.hasOwn(CREATE_KEY_FIELDS, field) || field === 'exportable') continue;
       throw new KeyportError(
         'InvalidArgument',
         `req: unknown option ${quote(field)} (pkcs11 adds: exportable)`,

@@ -236,6 +236,7 @@ export {
 } from './uri.js';
 export {
   type ContextInput,
+  CREATE_KEY_FIELDS,
   checkBatchItems,
   checkBoolean,
   checkBytes,

@@ -380,7 +380,8 @@ function checkLabels(value: unknown, option: string): Readonly<Record<string, st
   return labels;
 }
 
-const CREATE_KEY = {
+/** CreateKeyRequest's own fields (anything else in a request is a provider's extension). */
+export const CREATE_KEY_FIELDS = {
   name: true,
   spec: true,
   usage: true,
@@ -397,7 +398,7 @@ export function checkCreateKeyRequest(
 ): CreateKeyRequest {
   if (value === undefined) throw invalidArgument(option, 'expected { name, spec, ... }');
   const extra = extensionsFor(unknown);
-  const o = checkOptions(value, option, CREATE_KEY, extra);
+  const o = checkOptions(value, option, CREATE_KEY_FIELDS, extra);
   return {
     ...extra,
     name: checkString(o.name, `${option}.name`, { min: 1, max: 2048 }),
