@@ -16,6 +16,7 @@ import {
   keyportError,
   type ListOptions,
   MAX_DAYS,
+  oneAtATime,
   type RotationPolicy,
   type ScheduleDeletionRequest,
 } from '@keyport/core';
@@ -103,8 +104,8 @@ export function keySpec(rpc: Rpc, key: ResolvedKey, o: Call): KeySpec | Promise<
   return rpc.specs.get(id) ?? sharedLookUp(rpc, key, id, o);
 }
 
-/** A caller that stopped waiting for a shared spec look-up (its own signal fired). */
-const lookUpAborted = abortedWaitError(PROVIDER_NAME, 'the Key Vault call');
+/** A caller that stopped waiting for a shared look-up or its turn to create (its own signal fired). */
+const waitAborted = abortedWaitError(PROVIDER_NAME, 'the Key Vault call');
 
 /** One look-up per key name at a time: concurrent callers join the one in flight (see core's `joinSharedRequest`). */
 function sharedLookUp(rpc: Rpc, key: ResolvedKey, id: string, o: Call): Promise<KeySpec> {
@@ -113,7 +114,7 @@ function sharedLookUp(rpc: Rpc, key: ResolvedKey, id: string, o: Call): Promise<
     id,
     (signal) => lookUpSpec(rpc, key, { signal }),
     o.signal,
-    lookUpAborted,
+    waitAborted,
   );
 }
 
@@ -186,21 +187,11 @@ export async function assertNameFree(rpc: Rpc, key: ResolvedKey, o: Call, hint: 
 /**
  * Runs `create` once no other create of the same name (in this provider) is in flight. Refusing a
  * taken name is a check and then a create, two requests: concurrent callers between them each
- * added a version to one key, and each was told it created it. Other processes can still race:
- * Key Vault has no create-if-absent.
+ * added a version to one key, and each was told it created it. A caller that aborts while waiting
+ * leaves at once. Other processes can still race: Key Vault has no create-if-absent.
  */
-export function oneCreateAtATime<T>(rpc: Rpc, vault: Vault, name: string, create: () => Promise<T>) {
-  const id = specId(vault, name);
-  const mine = (rpc.creating.get(id) ?? Promise.resolve()).then(create);
-  const done = mine.then(
-    () => undefined,
-    () => undefined,
-  );
-  rpc.creating.set(id, done);
-  void done.then(() => {
-    if (rpc.creating.get(id) === done) rpc.creating.delete(id);
-  });
-  return mine;
+export function oneCreateAtATime<T>(rpc: Rpc, vault: Vault, name: string, o: Call, create: () => Promise<T>) {
+  return oneAtATime(rpc.creating, specId(vault, name), o.signal, waitAborted, create);
 }
 
 export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promise<KeyInfo> {
@@ -215,7 +206,7 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
   assertOwnLabels(req.labels);
   const description = req.description !== undefined ? { [DESCRIPTION_TAG]: req.description } : {};
   const tags = { ...req.labels, ...description };
-  const created = await oneCreateAtATime(rpc, key.vault, key.name, async () => {
+  const created = await oneCreateAtATime(rpc, key.vault, key.name, o, async () => {
     await assertNameFree(rpc, key, o, 'rotateKey adds a version');
     forgetSpec(rpc, key.vault, key.name);
     return rpc.send(key.vault, o, (kc, so) =>

@@ -158,7 +158,7 @@ export async function importKey(
   const azureJwk = toAzureJwk(jwk);
   const { usage, labels, hardwareProtected, asNewVersion } = checkImportOptions(options);
   azureJwk.keyOps = opsFor(jwk.kty, usage);
-  const imported = await oneCreateAtATime(rpc, key.vault, key.name, async () => {
+  const imported = await oneCreateAtATime(rpc, key.vault, key.name, o, async () => {
     if (asNewVersion !== true) await assertNameFree(rpc, key, o, 'pass asNewVersion to add a version');
     forgetSpec(rpc, key.vault, key.name);
     return rpc.send(key.vault, o, (kc, so) =>

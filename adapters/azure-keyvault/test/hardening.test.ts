@@ -267,6 +267,27 @@ describe('nothing half done', () => {
   });
 });
 
+describe('a create waiting for its turn', () => {
+  it('leaves at once when its caller aborts, while the create before it runs on (driver called directly)', async () => {
+    const provider = providerFor(server);
+    const name = uniqueName('turn');
+    const order: string[] = [];
+    const first = provider
+      .createKey({ name, spec: 'RSA_4096' }, { signal: new AbortController().signal })
+      .then(() => order.push('first created'));
+    const controller = new AbortController();
+    const second = provider
+      .createKey({ name, spec: 'RSA_4096' }, { signal: controller.signal })
+      .catch((e: unknown) => {
+        order.push(`second ${provider.mapError(e)?.code}`);
+      });
+    setTimeout(() => controller.abort(), 5);
+    await Promise.all([first, second]);
+    expect(order).toEqual(['second Aborted', 'first created']);
+    await provider.close();
+  });
+});
+
 describe('setValidity: dates the SDK cannot send, fields it does not know', () => {
   it('a date after 2038-01-19 (sent as 32-bit seconds, it would arrive as 1901) is refused; the key is untouched', async () => {
     const key = await admin.createKey('azurekeyvault', { name: uniqueName('y2038'), spec: 'RSA_2048' });

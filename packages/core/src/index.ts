@@ -156,7 +156,13 @@ export {
 export type { DriverInstance, ProviderInstances } from './registry.js';
 export { takeSecretBytes } from './secret-bytes.js';
 export { BYTE_KEYS_THROW, secretKey } from './secret-key.js';
-export { abortedWaitError, joinSharedRequest, type SharedRequest, settleOrAbort } from './shared-request.js';
+export {
+  abortedWaitError,
+  joinSharedRequest,
+  oneAtATime,
+  type SharedRequest,
+  settleOrAbort,
+} from './shared-request.js';
 export {
   type KeyportSpanAttributes,
   keyportTracingActive,

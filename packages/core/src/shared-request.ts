@@ -129,3 +129,34 @@ export function settleOrAbort<T>(
     );
   });
 }
+
+/**
+ * Runs `fn` once every earlier call for `key` in `turns` has settled: callers of one key go one
+ * at a time (e.g. two creates of one name: the second sees the first one's key). A caller whose
+ * signal fires while waiting leaves at once, rejected with `aborted(signal)`; the callers after
+ * it still wait for the ones before it.
+ */
+export async function oneAtATime<K, T>(
+  turns: Map<K, Promise<void>>,
+  key: K,
+  signal: AbortSignal,
+  aborted: (signal: AbortSignal) => unknown,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const before = turns.get(key);
+  let finished: () => void = () => undefined;
+  const mine = new Promise<void>((resolve) => {
+    finished = resolve;
+  });
+  // Never rejects: each turn ends when its caller's `finished` runs.
+  const turn = before === undefined ? mine : before.then(() => mine);
+  turns.set(key, turn);
+  try {
+    if (before !== undefined) await settleOrAbort(before, signal, aborted);
+    else if (signal.aborted) throw aborted(signal);
+    return await fn();
+  } finally {
+    finished();
+    if (turns.get(key) === turn) turns.delete(key);
+  }
+}

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { abortedWaitError, joinSharedRequest, type SharedRequest, settleOrAbort } from '../src/index.js';
+import {
+  abortedWaitError,
+  joinSharedRequest,
+  oneAtATime,
+  type SharedRequest,
+  settleOrAbort,
+} from '../src/index.js';
 
 const aborted = (signal: AbortSignal) => new Error(`left: ${String(signal.reason)}`);
 
@@ -156,5 +162,67 @@ describe('settleOrAbort', () => {
       code: 'Timeout',
       message: expect.stringContaining('the P call timed out'),
     });
+  });
+});
+
+describe('oneAtATime', () => {
+  it('runs the calls for one key one after another, other keys alongside, and forgets finished turns', async () => {
+    const turns = new Map<string, Promise<void>>();
+    const log: string[] = [];
+    const gates: Array<() => void> = [];
+    const step = (name: string) => () =>
+      new Promise<string>((resolve) => {
+        log.push(`start ${name}`);
+        gates.push(() => {
+          log.push(`end ${name}`);
+          resolve(name);
+        });
+      });
+    const signal = new AbortController().signal;
+    const a1 = oneAtATime(turns, 'a', signal, aborted, step('a1'));
+    const a2 = oneAtATime(turns, 'a', signal, aborted, step('a2'));
+    const b1 = oneAtATime(turns, 'b', signal, aborted, step('b1'));
+    await new Promise((r) => setImmediate(r));
+    expect(log).toEqual(['start a1', 'start b1']);
+    gates.shift()?.(); // a1 ends
+    await new Promise((r) => setImmediate(r));
+    expect(log).toEqual(['start a1', 'start b1', 'end a1', 'start a2']);
+    gates.shift()?.(); // b1
+    gates.shift()?.(); // a2
+    expect(await Promise.all([a1, a2, b1])).toEqual(['a1', 'a2', 'b1']);
+    expect(turns.size).toBe(0);
+  });
+
+  it('a caller aborted while waiting leaves at once; the next still waits for the one before', async () => {
+    const turns = new Map<string, Promise<void>>();
+    let release = (): void => undefined;
+    const first = oneAtATime(
+      turns,
+      'k',
+      new AbortController().signal,
+      aborted,
+      () =>
+        new Promise<string>((r) => {
+          release = () => r('first');
+        }),
+    );
+    const leaving = new AbortController();
+    const second = oneAtATime(turns, 'k', leaving.signal, aborted, async () => 'second');
+    let thirdRan = false;
+    const third = oneAtATime(turns, 'k', new AbortController().signal, aborted, async () => {
+      thirdRan = true;
+      return 'third';
+    });
+    leaving.abort('gone');
+    await expect(second).rejects.toThrow('left: gone');
+    await new Promise((r) => setImmediate(r));
+    expect(thirdRan).toBe(false);
+    release();
+    expect(await first).toBe('first');
+    expect(await third).toBe('third');
+    expect(turns.size).toBe(0);
+    await expect(
+      oneAtATime(turns, 'k', AbortSignal.abort('early'), aborted, async () => 'x'),
+    ).rejects.toThrow('left: early');
   });
 });
