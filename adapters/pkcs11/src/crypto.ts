@@ -15,11 +15,8 @@ import {
   type KeyRef,
   keyportError,
   type MacResult,
-  type ProviderCallOptions,
-  quote,
   SIGNING_ALGORITHMS_BY_SPEC,
   type SigningAlgorithm,
-  type SignRequest,
   type SignResult,
   signingAlgorithmFor,
 } from '@keyport/core';
@@ -55,10 +52,11 @@ export function encrypt(
   ref: KeyRef,
   plaintext: Uint8Array,
   req: EncryptRequest,
-  o: ProviderCallOptions,
+  signal: AbortSignal | undefined,
 ): Promise<EncryptResult> {
-  return p.withKey(ref, o.signal, (session, key, target) => {
-    const aad = encodeContext(req.context);
+  // Checked before any PKCS#11 call (the context's check is core's, in encodeContext).
+  const aad = encodeContext(req.context);
+  return p.withKey(ref, signal, (session, key, target) => {
     const { version, objects } = usableVersion(key, target, 'encrypt_decrypt', p.name);
     if (key.meta.spec === 'AES_256' && objects.secret !== undefined)
       return encryptAesGcm(p.p11, session, objects.secret, version, plaintext, aad);
@@ -85,11 +83,11 @@ export function decrypt(
   ref: KeyRef,
   ciphertext: Uint8Array,
   req: EncryptRequest,
-  o: ProviderCallOptions,
+  signal: AbortSignal | undefined,
 ): Promise<DecryptResult> {
+  const aad = encodeContext(req.context);
   const parsed = readCiphertext(ciphertext);
-  return p.withKey(ref, o.signal, (session, key, target) => {
-    const aad = encodeContext(req.context);
+  return p.withKey(ref, signal, (session, key, target) => {
     if (parsed === undefined) throw invalidCiphertext(ref.uri, 'not a keyport PKCS#11 ciphertext');
     const aes = key.meta.spec === 'AES_256';
     if (aes !== (parsed.format === FORMAT.AES_GCM))
@@ -117,11 +115,11 @@ export function generateDataKey(
   p: CryptoAccess,
   ref: KeyRef,
   req: DataKeyRequest,
-  o: ProviderCallOptions,
+  signal: AbortSignal | undefined,
 ): Promise<DataKeyResult> {
-  return p.withKey(ref, o.signal, async (session, key, target) => {
-    const bytes = dataKeyLength(req.bytes);
-    const aad = encodeContext(req.context);
+  const bytes = dataKeyLength(req.bytes);
+  const aad = encodeContext(req.context);
+  return p.withKey(ref, signal, async (session, key, target) => {
     if (key.meta.spec !== 'AES_256') {
       throw keyportError('Unsupported', 'data keys need an AES_256 key', {
         provider: p.name,
@@ -159,36 +157,23 @@ function algorithmFor(
   return algorithm;
 }
 
-/**
- * `messageType` as given to the driver directly (core checks it on the Keyport path): anything
- * but 'message' or 'digest' — 'Digest', 'DIGEST' — is refused, not signed as a message: the
- * signature would be over a hash of the digest, valid here and nowhere else.
- */
-function messageTypeOf(req: SignRequest, provider: string, keyUri: string): 'message' | 'digest' {
-  const type: unknown = req.messageType;
-  if (type === undefined) return 'message';
-  if (type === 'message' || type === 'digest') return type;
-  throw new KeyportError(
-    'InvalidArgument',
-    `req.messageType: expected message or digest, got ${quote(type)}`,
-    {
-      provider,
-      keyUri,
-    },
-  );
+/** A sign or verify request as arguments.ts checked it (algorithm known, messageType exact). */
+export interface CheckedSignRequest {
+  readonly algorithm: SigningAlgorithm | undefined;
+  readonly messageType: 'message' | 'digest';
 }
 
 export function sign(
   p: CryptoAccess,
   ref: KeyRef,
   message: Uint8Array,
-  req: SignRequest,
-  o: ProviderCallOptions,
+  req: CheckedSignRequest,
+  signal: AbortSignal | undefined,
 ): Promise<SignResult> {
-  return p.withKey(ref, o.signal, async (session, key, target) => {
+  return p.withKey(ref, signal, async (session, key, target) => {
     const algorithm = algorithmFor(p, key.meta.spec, req.algorithm, ref.uri);
     const { version, objects } = usableVersion(key, target, 'sign_verify', p.name);
-    const type = messageTypeOf(req, p.name, ref.uri);
+    const type = req.messageType;
     const signature = await signWith(p.p11, session, objects.privateKey as Handle, algorithm, message, type);
     return { signature, algorithm, keyVersion: String(version) };
   });
@@ -199,13 +184,13 @@ export function verify(
   ref: KeyRef,
   message: Uint8Array,
   signature: Uint8Array,
-  req: SignRequest & { algorithm: SigningAlgorithm },
-  o: ProviderCallOptions,
+  req: CheckedSignRequest,
+  signal: AbortSignal | undefined,
 ): Promise<boolean> {
-  return p.withKey(ref, o.signal, async (session, key, target) => {
+  return p.withKey(ref, signal, async (session, key, target) => {
     const algorithm = algorithmFor(p, key.meta.spec, req.algorithm, ref.uri);
     const { objects } = usableVersion(key, target, 'sign_verify', p.name);
-    const type = messageTypeOf(req, p.name, ref.uri);
+    const type = req.messageType;
     return verifyWith(
       p.p11,
       session,
@@ -223,9 +208,9 @@ export function mac(
   p: CryptoAccess,
   ref: KeyRef,
   message: Uint8Array,
-  o: ProviderCallOptions,
+  signal: AbortSignal | undefined,
 ): Promise<MacResult> {
-  return p.withKey(ref, o.signal, async (session, key, target) => {
+  return p.withKey(ref, signal, async (session, key, target) => {
     const { version, objects } = usableVersion(key, target, 'mac', p.name);
     return {
       mac: await hmac(p.p11, session, objects.secret as Handle, message),
@@ -239,9 +224,9 @@ export function verifyMac(
   ref: KeyRef,
   message: Uint8Array,
   mac: Uint8Array,
-  o: ProviderCallOptions,
+  signal: AbortSignal | undefined,
 ): Promise<boolean> {
-  return p.withKey(ref, o.signal, async (session, key, target) => {
+  return p.withKey(ref, signal, async (session, key, target) => {
     const { objects } = usableVersion(key, target, 'mac', p.name);
     return verifyHmac(p.p11, session, objects.secret as Handle, message, mac);
   });

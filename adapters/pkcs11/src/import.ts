@@ -116,7 +116,7 @@ export function getImportParameters(
   p: KeyAccess,
   ref: KeyRef,
   req: ImportParametersRequest,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<ImportParameters> {
   const algorithm = checkAlgorithm(p, req.algorithm);
   return p.withKey(
@@ -147,7 +147,7 @@ export function importKeyMaterial(
   p: KeyAccess,
   ref: KeyRef,
   req: ImportKeyMaterialRequest,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<KeyInfo> {
   const algorithm = checkAlgorithm(p, req.algorithm);
   const target = p.target(ref);

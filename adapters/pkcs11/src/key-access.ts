@@ -24,7 +24,7 @@ export interface KeyAccess {
   target(ref: KeyRef): Target;
   withKey<T>(
     ref: KeyRef,
-    signal: AbortSignal,
+    signal: AbortSignal | undefined,
     fn: (session: Handle, key: ResolvedKey, target: Target) => Promise<T>,
     fresh?: boolean,
   ): Promise<T>;

@@ -72,7 +72,7 @@ function createKeyArg(p: KeyAccess, given: unknown): Pkcs11CreateKeyRequest {
 export async function createKey(
   p: KeyAccess,
   given: Pkcs11CreateKeyRequest,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<KeyInfo> {
   const req = createKeyArg(p, given);
   // Core has checked the spec, and the usage when one is given, against the declared capabilities.
@@ -132,7 +132,7 @@ export async function createKey(
   );
 }
 
-export function describeKey(p: KeyAccess, ref: KeyRef, signal: AbortSignal): Promise<KeyInfo> {
+export function describeKey(p: KeyAccess, ref: KeyRef, signal: AbortSignal | undefined): Promise<KeyInfo> {
   return p.withKey(
     ref,
     signal,
@@ -141,7 +141,7 @@ export function describeKey(p: KeyAccess, ref: KeyRef, signal: AbortSignal): Pro
   );
 }
 
-export async function* listKeys(p: KeyAccess, signal: AbortSignal): AsyncIterable<KeyInfo> {
+export async function* listKeys(p: KeyAccess, signal: AbortSignal | undefined): AsyncIterable<KeyInfo> {
   const names = await p.pool.run(signal, (session) => listKeyNames(p.p11, session));
   for (const name of names) {
     checkSignal(signal);
@@ -165,7 +165,7 @@ const ignore = (): void => undefined;
 function mutate(
   p: KeyAccess,
   ref: KeyRef,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
   fn: (session: Handle, key: ResolvedKey) => Promise<void> | void,
 ): Promise<KeyInfo> {
   const target = p.target(ref);
@@ -210,7 +210,7 @@ function notPendingImport(p: KeyAccess, key: ResolvedKey, uri: string): void {
   }
 }
 
-export function rotateKey(p: KeyAccess, ref: KeyRef, signal: AbortSignal): Promise<KeyInfo> {
+export function rotateKey(p: KeyAccess, ref: KeyRef, signal: AbortSignal | undefined): Promise<KeyInfo> {
   const uri = p.target(ref).uri;
   return mutate(p, ref, signal, async (session, key) => {
     notPendingImport(p, key, uri);
@@ -252,7 +252,7 @@ export function setEnabled(
   p: KeyAccess,
   ref: KeyRef,
   enabled: boolean,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<KeyInfo> {
   const uri = p.target(ref).uri;
   return mutate(p, ref, signal, (session, key) => {
@@ -261,7 +261,11 @@ export function setEnabled(
   });
 }
 
-export function destroyKeyVersion(p: KeyAccess, ref: KeyRef, signal: AbortSignal): Promise<KeyInfo> {
+export function destroyKeyVersion(
+  p: KeyAccess,
+  ref: KeyRef,
+  signal: AbortSignal | undefined,
+): Promise<KeyInfo> {
   const target = p.target(ref);
   if (target.version === undefined) {
     throw new KeyportError('InvalidArgument', 'destroyKeyVersion needs a version', {

@@ -8,6 +8,9 @@
 import {
   type Capabilities,
   type CreateKeyRequest,
+  checkImportKeyMaterialRequest,
+  checkImportParametersRequest,
+  checkInteger,
   type DataKeyRequest,
   type DataKeyResult,
   type DecryptResult,
@@ -32,6 +35,17 @@ import {
   type SignRequest,
   type SignResult,
 } from '@keyport/core';
+import {
+  bytesArg,
+  labelled,
+  listArg,
+  nameArg,
+  refArg,
+  requestArg,
+  signArg,
+  signalArg,
+  uriArg,
+} from './arguments.js';
 import { computeCapabilities, type OaepHash, readModuleOffer } from './capabilities.js';
 import * as calls from './crypto.js';
 import { mapPkcs11Error, PROVIDER_NAME } from './errors.js';
@@ -76,10 +90,18 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
   readonly scheme = 'pkcs11';
 
   parseUri(uri: string): KeyRef {
-    return parseBuiltInUri('pkcs11', uri);
+    try {
+      return parseBuiltInUri('pkcs11', uriArg(uri));
+    } catch (e) {
+      throw labelled(e, PROVIDER_NAME);
+    }
   }
   formatUri(ref: KeyRef): string {
-    return formatBuiltInUri(ref);
+    try {
+      return formatBuiltInUri(refArg(ref));
+    } catch (e) {
+      throw labelled(e, PROVIDER_NAME);
+    }
   }
   readonly name: string;
   readonly capabilities: Capabilities;
@@ -137,6 +159,18 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
   // ------------------------------------------------------------------ URIs and key access
 
   uriFor(name: string, version?: number): string {
+    if (
+      typeof name !== 'string' ||
+      name === '' ||
+      (version !== undefined && !Number.isSafeInteger(version))
+    ) {
+      try {
+        nameArg(name);
+        checkInteger(version, 'version', 1, 2 ** 32 - 1);
+      } catch (e) {
+        throw labelled(e, PROVIDER_NAME);
+      }
+    }
     return formatKeyUri({
       scheme: 'pkcs11',
       attributes: [
@@ -197,7 +231,7 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
    */
   withKey<T>(
     ref: KeyRef,
-    signal: AbortSignal,
+    signal: AbortSignal | undefined,
     fn: (session: Handle, key: ResolvedKey, target: Target) => Promise<T>,
     fresh = false,
   ): Promise<T> {
@@ -230,7 +264,7 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
   private resolveAndRun<T>(
     session: Handle,
     target: Target,
-    signal: AbortSignal,
+    signal: AbortSignal | undefined,
     fn: (session: Handle, key: ResolvedKey, target: Target) => Promise<T>,
   ): Promise<T> {
     const key = resolveKey(this.p11, session, target.name, target.uri);
@@ -262,26 +296,39 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
 
   // ------------------------------------------------------------------ keys and lifecycle
 
+  // Every public method checks its arguments first (arguments.ts): a few type tests when they
+  // are well-formed (core's Keyport path), InvalidArgument naming the argument when not.
+
   createKey(req: Pkcs11CreateKeyRequest, o: ProviderCallOptions): Promise<KeyInfo> {
-    return lifecycle.createKey(this, req, o.signal);
+    // The request's own check (core's, plus `exportable`) is in keys.ts.
+    return this.checked(() => lifecycle.createKey(this, req, signalArg(o)));
   }
   describeKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    return lifecycle.describeKey(this, ref, o.signal);
+    return this.checked(() => lifecycle.describeKey(this, refArg(ref), signalArg(o)));
   }
   listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
-    return lifecycle.listKeys(this, o.signal);
+    return this.listing(o);
+  }
+  private async *listing(o: unknown): AsyncIterable<KeyInfo> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = listArg(o);
+    } catch (e) {
+      throw labelled(e, this.name);
+    }
+    yield* lifecycle.listKeys(this, signal);
   }
   rotateKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    return lifecycle.rotateKey(this, ref, o.signal);
+    return this.checked(() => lifecycle.rotateKey(this, refArg(ref), signalArg(o)));
   }
   enableKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    return lifecycle.setEnabled(this, ref, true, o.signal);
+    return this.checked(() => lifecycle.setEnabled(this, refArg(ref), true, signalArg(o)));
   }
   disableKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    return lifecycle.setEnabled(this, ref, false, o.signal);
+    return this.checked(() => lifecycle.setEnabled(this, refArg(ref), false, signalArg(o)));
   }
   destroyKeyVersion(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
-    return lifecycle.destroyKeyVersion(this, ref, o.signal);
+    return this.checked(() => lifecycle.destroyKeyVersion(this, refArg(ref), signalArg(o)));
   }
   // ------------------------------------------------------------------ cryptography (crypto.ts)
 
@@ -291,7 +338,15 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     req: EncryptRequest,
     o: ProviderCallOptions,
   ): Promise<EncryptResult> {
-    return calls.encrypt(this, ref, plaintext, req, o);
+    return this.checked(() =>
+      calls.encrypt(
+        this,
+        refArg(ref),
+        bytesArg(plaintext, 'plaintext'),
+        requestArg(req, '{ context? }'),
+        signalArg(o),
+      ),
+    );
   }
   decrypt(
     ref: KeyRef,
@@ -299,13 +354,25 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     req: EncryptRequest,
     o: ProviderCallOptions,
   ): Promise<DecryptResult> {
-    return calls.decrypt(this, ref, ciphertext, req, o);
+    return this.checked(() =>
+      calls.decrypt(
+        this,
+        refArg(ref),
+        bytesArg(ciphertext, 'ciphertext'),
+        requestArg(req, '{ context? }'),
+        signalArg(o),
+      ),
+    );
   }
   generateDataKey(ref: KeyRef, req: DataKeyRequest, o: ProviderCallOptions): Promise<DataKeyResult> {
-    return calls.generateDataKey(this, ref, req, o);
+    return this.checked(() =>
+      calls.generateDataKey(this, refArg(ref), requestArg(req, '{ bytes?, context? }'), signalArg(o)),
+    );
   }
   sign(ref: KeyRef, message: Uint8Array, req: SignRequest, o: ProviderCallOptions): Promise<SignResult> {
-    return calls.sign(this, ref, message, req, o);
+    return this.checked(() =>
+      calls.sign(this, refArg(ref), bytesArg(message, 'message'), signArg(req), signalArg(o)),
+    );
   }
   verify(
     ref: KeyRef,
@@ -314,13 +381,24 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     req: SignRequest & { algorithm: SigningAlgorithm },
     o: ProviderCallOptions,
   ): Promise<boolean> {
-    return calls.verify(this, ref, message, signature, req, o);
+    return this.checked(() =>
+      calls.verify(
+        this,
+        refArg(ref),
+        bytesArg(message, 'message'),
+        bytesArg(signature, 'signature'),
+        signArg(req),
+        signalArg(o),
+      ),
+    );
   }
   mac(ref: KeyRef, message: Uint8Array, o: ProviderCallOptions): Promise<MacResult> {
-    return calls.mac(this, ref, message, o);
+    return this.checked(() => calls.mac(this, refArg(ref), bytesArg(message, 'message'), signalArg(o)));
   }
   verifyMac(ref: KeyRef, message: Uint8Array, mac: Uint8Array, o: ProviderCallOptions): Promise<boolean> {
-    return calls.verifyMac(this, ref, message, mac, o);
+    return this.checked(() =>
+      calls.verifyMac(this, refArg(ref), bytesArg(message, 'message'), bytesArg(mac, 'mac'), signalArg(o)),
+    );
   }
 
   // ------------------------------------------------------------------ grants and BYOK
@@ -330,10 +408,14 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     req: ImportParametersRequest,
     o: ProviderCallOptions,
   ): Promise<ImportParameters> {
-    return byok.getImportParameters(this, ref, req, o.signal);
+    return this.checked(() =>
+      byok.getImportParameters(this, refArg(ref), checkImportParametersRequest(req), signalArg(o)),
+    );
   }
   importKeyMaterial(ref: KeyRef, req: ImportKeyMaterialRequest, o: ProviderCallOptions): Promise<KeyInfo> {
-    return byok.importKeyMaterial(this, ref, req, o.signal);
+    return this.checked(() =>
+      byok.importKeyMaterial(this, refArg(ref), checkImportKeyMaterialRequest(req), signalArg(o)),
+    );
   }
 
   /** Wraps an `exportable` key for import elsewhere (BYOK out of the HSM); see import.ts. */
@@ -343,20 +425,41 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     o?: Partial<ProviderCallOptions>,
   ): Promise<Uint8Array> {
     // Called directly, not through Keyport: map pkcs11js errors here.
+    let uri: string | undefined;
     try {
-      return await byok.wrapKeyForExport(this, ref, options, o?.signal);
+      const checked = refArg(ref);
+      uri = checked.uri;
+      return await byok.wrapKeyForExport(this, checked, options, signalArg(o, false));
     } catch (e) {
-      throw mapPkcs11Error(e)?.withDetails({ keyUri: ref.uri }) ?? e;
+      throw this.directError(e, uri);
     }
   }
 
   /** The SPKI DER public key of an RSA or EC key version. */
   async getPublicKey(ref: KeyRef, o?: Partial<ProviderCallOptions>): Promise<Uint8Array> {
+    let uri: string | undefined;
     try {
-      return await byok.publicKeyOf(this, ref, o?.signal);
+      const checked = refArg(ref);
+      uri = checked.uri;
+      return await byok.publicKeyOf(this, checked, signalArg(o, false));
     } catch (e) {
-      throw mapPkcs11Error(e)?.withDetails({ keyUri: ref.uri }) ?? e;
+      throw this.directError(e, uri);
     }
+  }
+
+  /** Runs a call whose arguments `fn` checks first: a bad one is a rejection, never a throw. */
+  private checked<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return fn();
+    } catch (e) {
+      return Promise.reject(labelled(e, this.name));
+    }
+  }
+
+  /** An error of a method core never fronts: pkcs11js errors mapped, keyport's labelled. */
+  private directError(e: unknown, keyUri: string | undefined): unknown {
+    const details = { provider: this.name, ...(keyUri !== undefined ? { keyUri } : {}) };
+    return (mapPkcs11Error(e) ?? (e instanceof KeyportError ? e : undefined))?.withDetails(details) ?? e;
   }
 
   // ------------------------------------------------------------------ shutdown
