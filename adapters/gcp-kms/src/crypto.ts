@@ -5,7 +5,7 @@
  * public key (Cloud KMS has no asymmetric Encrypt) and decrypt with AsymmetricDecrypt. Signing
  * sends a digest; verification is local under the version's public key (no asymmetric Verify).
  */
-import { constants, createHash, createPublicKey, verify as nodeVerify, publicEncrypt } from 'node:crypto';
+import { constants, createHash, verify as nodeVerify, publicEncrypt } from 'node:crypto';
 import type {
   DecryptResult,
   EncryptionContext,
@@ -25,6 +25,7 @@ import {
   checksum,
   integrityError,
   own,
+  publicKeyFromPem,
   type Runtime,
   remember,
   type VersionPublicKey,
@@ -230,7 +231,7 @@ async function publicKey(rt: Runtime, t: KeyTarget, id: string, o: Opts): Promis
   // A missing pem_crc32c fails too: Cloud KMS always sends it, and a public key keyport encrypts
   // to or verifies under must arrive as it was sent.
   checked(Buffer.from(pem, 'utf8'), res.pemCrc32c, 'public key PEM', true); // only checked
-  const key = createPublicKey(pem);
+  const key = publicKeyFromPem(pem, 'public key', { keyUri: t.uri, provider: rt.rpc.providerName });
   const spki = new Uint8Array(key.export({ type: 'spki', format: 'der' }));
   const algorithm = remember(rt.algorithms, name, algorithmName(res.algorithm));
   return remember(rt.publicKeys, name, { algorithm, key, spki });

@@ -4,7 +4,7 @@
  * its wrapping key; importKeyMaterial sends the wrapped material with ImportCryptoKeyVersion.
  * The import token keyport hands back is the import job's resource name.
  */
-import { createPublicKey, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { protos } from '@google-cloud/kms';
 import {
   type ImportKeyMaterialRequest,
@@ -17,7 +17,7 @@ import {
   sleep,
 } from '@keyport/core';
 import { type AlgorithmField, describeKey, getKey, purposeOf, setPrimary, toDate } from './keys.js';
-import { defined, own, type Runtime } from './rpc.js';
+import { defined, own, publicKeyFromPem, type Runtime } from './rpc.js';
 import { algorithmName, versionStateName } from './specs.js';
 import { targetOf, versionIdOf } from './uri.js';
 
@@ -46,7 +46,9 @@ export async function getImportParameters(rt: Runtime, ref: KeyRef, req: ImportP
     const name = job.name ?? '';
     job = await rt.rpc.call(o, (co, kms) => kms.getImportJob({ name }, co), t.uri);
   }
-  const spki = createPublicKey(job.publicKey?.pem ?? '').export({ type: 'spki', format: 'der' });
+  const details = { keyUri: t.uri, provider: rt.rpc.providerName };
+  const wrapping = publicKeyFromPem(job.publicKey?.pem ?? '', 'import job wrapping key', details);
+  const spki = wrapping.export({ type: 'spki', format: 'der' });
   return {
     keyUri: t.uri,
     // core has refused the wrapping algorithms the capabilities do not declare

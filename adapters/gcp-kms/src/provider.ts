@@ -7,11 +7,15 @@
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
 import {
   type Capabilities,
+  type Grant,
+  type KeyInfo,
   KeyportError,
   type KeyRef,
   type KmsProvider,
+  type ListOptions,
   type ProviderCallOptions,
 } from '@keyport/core';
+import { Arguments } from './arguments.js';
 import { gcpKmsCapabilities } from './capabilities.js';
 import * as crypto from './crypto.js';
 import { mapGcpError } from './errors.js';
@@ -30,11 +34,14 @@ export class GcpKmsProvider implements KmsProvider {
   readonly name: string;
   readonly capabilities: Capabilities;
   private readonly rt: Runtime;
+  /** Every method's arguments are checked here first (direct callers skip core's checks). */
+  private readonly a: Arguments;
   private built: Promise<KeyManagementServiceClient> | undefined;
 
   constructor(private readonly options: GcpKmsProviderOptions = {}) {
     checkOptions(options);
     this.name = options.name ?? 'gcp-kms';
+    this.a = new Arguments(this.name);
     this.capabilities = gcpKmsCapabilities(options);
     this.rt = {
       rpc: new Rpc(() => this.client(), options.headers ?? {}, this.name),
@@ -50,38 +57,88 @@ export class GcpKmsProvider implements KmsProvider {
   readonly parseUri: Op<'parseUri'> = parseUri;
   readonly formatUri: Op<'formatUri'> = formatUri;
 
-  readonly createKey: Op<'createKey'> = (req, o) => keys.createKey(this.rt, req, o);
-  readonly describeKey: Op<'describeKey'> = (ref, o) => keys.describeKey(this.rt, ref, o);
-  readonly listKeys: Op<'listKeys'> = (o) => keys.listKeys(this.rt, o);
+  readonly createKey: Op<'createKey'> = async (req, o) =>
+    keys.createKey(this.rt, this.a.createKey(req), this.a.options(o));
+  readonly describeKey: Op<'describeKey'> = async (ref, o) =>
+    keys.describeKey(this.rt, this.a.ref(ref), this.a.options(o));
+  /** Checked when the listing starts (a refusal is the first `next`'s, never a synchronous throw). */
+  async *listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
+    yield* keys.listKeys(this.rt, this.a.options(o, true));
+  }
   /** Creates a version; for ENCRYPT_DECRYPT keys it also becomes the primary. */
-  readonly rotateKey: Op<'rotateKey'> = (ref, o) => keys.rotateKey(this.rt, ref, o);
-  readonly setRotationPolicy: Op<'setRotationPolicy'> = (r, p, o) => keys.setRotationPolicy(this.rt, r, p, o);
+  readonly rotateKey: Op<'rotateKey'> = async (ref, o) =>
+    keys.rotateKey(this.rt, this.a.ref(ref), this.a.options(o));
+  readonly setRotationPolicy: Op<'setRotationPolicy'> = async (given, policy, o) => {
+    const ref = this.a.ref(given);
+    return keys.setRotationPolicy(this.rt, ref, this.a.rotationPolicy(policy, ref), this.a.options(o));
+  };
   /** Enable/disable act on the pinned version, or the primary (newest live version for keys without one). */
-  readonly enableKey: Op<'enableKey'> = (ref, o) => keys.setVersionState(this.rt, ref, 'ENABLED', o);
-  readonly disableKey: Op<'disableKey'> = (ref, o) => keys.setVersionState(this.rt, ref, 'DISABLED', o);
-  readonly destroyKeyVersion: Op<'destroyKeyVersion'> = (r, o) =>
-    keys.destroyOrRestore(this.rt, r, 'destroy', o);
+  readonly enableKey: Op<'enableKey'> = async (ref, o) =>
+    keys.setVersionState(this.rt, this.a.ref(ref), 'ENABLED', this.a.options(o));
+  readonly disableKey: Op<'disableKey'> = async (ref, o) =>
+    keys.setVersionState(this.rt, this.a.ref(ref), 'DISABLED', this.a.options(o));
+  readonly destroyKeyVersion: Op<'destroyKeyVersion'> = async (ref, o) =>
+    keys.destroyOrRestore(this.rt, this.a.ref(ref), 'destroy', this.a.options(o));
 
-  readonly encrypt: Op<'encrypt'> = (ref, data, req, o) => crypto.encrypt(this.rt, ref, data, req, o);
-  readonly decrypt: Op<'decrypt'> = (ref, data, req, o) => crypto.decrypt(this.rt, ref, data, req, o);
-  readonly sign: Op<'sign'> = (ref, message, req, o) => crypto.sign(this.rt, ref, message, req, o);
-  readonly verify: Op<'verify'> = (ref, m, s, req, o) => crypto.verify(this.rt, ref, m, s, req, o);
+  readonly encrypt: Op<'encrypt'> = async (given, data, req, o) => {
+    const ref = this.a.ref(given);
+    const plaintext = this.a.bytes(data, 'plaintext', ref);
+    return crypto.encrypt(this.rt, ref, plaintext, this.a.contextRequest(req, ref), this.a.options(o));
+  };
+  readonly decrypt: Op<'decrypt'> = async (given, data, req, o) => {
+    const ref = this.a.ref(given);
+    const ciphertext = this.a.bytes(data, 'ciphertext', ref);
+    return crypto.decrypt(this.rt, ref, ciphertext, this.a.contextRequest(req, ref), this.a.options(o));
+  };
+  readonly sign: Op<'sign'> = async (given, message, req, o) => {
+    const ref = this.a.ref(given);
+    const m = this.a.bytes(message, 'message', ref);
+    return crypto.sign(this.rt, ref, m, this.a.sign(req, ref), this.a.options(o));
+  };
+  readonly verify: Op<'verify'> = async (given, message, signature, req, o) => {
+    const ref = this.a.ref(given);
+    const m = this.a.bytes(message, 'message', ref);
+    const s = this.a.bytes(signature, 'signature', ref);
+    return crypto.verify(this.rt, ref, m, s, this.a.sign(req, ref) as typeof req, this.a.options(o));
+  };
   /** SPKI DER of an asymmetric key version's public key (GetPublicKey, checksum verified). */
-  readonly getPublicKey: Op<'getPublicKey'> = (ref, o) => crypto.getPublicKey(this.rt, ref, o);
-  readonly mac: Op<'mac'> = (ref, message, o) => crypto.mac(this.rt, ref, message, o);
-  readonly verifyMac: Op<'verifyMac'> = (ref, m, tag, o) => crypto.verifyMac(this.rt, ref, m, tag, o);
+  readonly getPublicKey: Op<'getPublicKey'> = async (ref, o) =>
+    crypto.getPublicKey(this.rt, this.a.ref(ref), this.a.options(o));
+  readonly mac: Op<'mac'> = async (given, message, o) => {
+    const ref = this.a.ref(given);
+    return crypto.mac(this.rt, ref, this.a.bytes(message, 'message', ref), this.a.options(o));
+  };
+  readonly verifyMac: Op<'verifyMac'> = async (given, message, tag, o) => {
+    const ref = this.a.ref(given);
+    const m = this.a.bytes(message, 'message', ref);
+    return crypto.verifyMac(this.rt, ref, m, this.a.bytes(tag, 'mac', ref), this.a.options(o));
+  };
 
-  readonly createGrant: Op<'createGrant'> = (ref, req, o) => grants.createGrant(this.rt, ref, req, o);
-  readonly listGrants: Op<'listGrants'> = (ref, o) => grants.listGrants(this.rt, ref, o);
-  readonly revokeGrant: Op<'revokeGrant'> = (ref, id, o) => grants.revokeGrant(this.rt, ref, id, o);
+  readonly createGrant: Op<'createGrant'> = async (given, req, o) => {
+    const ref = this.a.ref(given);
+    return grants.createGrant(this.rt, ref, this.a.grant(req, ref), this.a.options(o));
+  };
+  async *listGrants(given: KeyRef, o: ListOptions): AsyncIterable<Grant> {
+    const ref = this.a.ref(given);
+    yield* grants.listGrants(this.rt, ref, this.a.options(o, true));
+  }
+  readonly revokeGrant: Op<'revokeGrant'> = async (given, id, o) => {
+    const ref = this.a.ref(given);
+    return grants.revokeGrant(this.rt, ref, this.a.grantId(id, ref), this.a.options(o));
+  };
 
-  readonly getImportParameters: Op<'getImportParameters'> = (r, q, o) =>
-    byok.getImportParameters(this.rt, r, q, o);
-  readonly importKeyMaterial: Op<'importKeyMaterial'> = (r, q, o) => byok.importKeyMaterial(this.rt, r, q, o);
+  readonly getImportParameters: Op<'getImportParameters'> = async (given, req, o) => {
+    const ref = this.a.ref(given);
+    return byok.getImportParameters(this.rt, ref, this.a.importParameters(req, ref), this.a.options(o));
+  };
+  readonly importKeyMaterial: Op<'importKeyMaterial'> = async (given, req, o) => {
+    const ref = this.a.ref(given);
+    return byok.importKeyMaterial(this.rt, ref, this.a.importMaterial(req, ref), this.a.options(o));
+  };
 
   /** Cloud KMS only: RestoreCryptoKeyVersion (a DESTROY_SCHEDULED version comes back DISABLED). */
-  restoreKeyVersion(ref: KeyRef, o: ProviderCallOptions) {
-    return keys.destroyOrRestore(this.rt, ref, 'restore', o);
+  async restoreKeyVersion(ref: KeyRef, o: ProviderCallOptions) {
+    return keys.destroyOrRestore(this.rt, this.a.ref(ref), 'restore', this.a.options(o));
   }
 
   mapError(error: unknown): KeyportError | undefined {

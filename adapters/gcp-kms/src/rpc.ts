@@ -4,7 +4,7 @@
  * configured request headers; failures leave as KeyportErrors. Also the wire's field codecs:
  * CRC32C integrity fields, Int64Value and bytes as the client hands them back.
  */
-import type { KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
 import { type ErrorCode, KeyportError, type ProviderCallOptions, takeSecretBytes } from '@keyport/core';
 import { type GcpOperation, mapGcpError } from './errors.js';
@@ -170,6 +170,24 @@ export const unless =
 /** A failed integrity check on our side of the wire (retryable: the next attempt may arrive intact). */
 export function integrityError(what: string): KeyportError {
   return new KeyportError('Integrity', `CRC32C check failed: ${what}`, { retryable: true });
+}
+
+/**
+ * A public key the service sent as PEM (a key version's, an import job's wrapping key). PEM that
+ * Node cannot read is the service's malformed answer (its checksum matched): Internal, not
+ * retryable, saying what could not be read; never Node's own error.
+ */
+export function publicKeyFromPem(
+  pem: string,
+  what: string,
+  details: { keyUri: string; provider: string },
+): KeyObject {
+  try {
+    return createPublicKey(pem);
+  } catch {
+    const why = `the ${what} Cloud KMS sent could not be read (malformed PEM)`;
+    throw new KeyportError('Internal', why, { ...details, retryable: false });
+  }
 }
 
 /** The response's bytes, checked against the checksum the service sent with them. */

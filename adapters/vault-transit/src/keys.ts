@@ -11,13 +11,14 @@ import {
   KeyportError,
   type KeySpec,
   keyportError,
+  oneAtATime as oneAtATimeIn,
   type RotationPolicy,
   USAGES_BY_SPEC,
   unmodeledKeyError,
 } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
 import type { MetadataStoreOptions } from './options.js';
-import { raceAbort, type VaultSession } from './rpc.js';
+import { abortError, raceAbort, type VaultSession } from './rpc.js';
 import {
   extraFields,
   type KeyInfoExtras,
@@ -71,22 +72,8 @@ export interface Transit {
  * second of two concurrent creations sees the first one's key (AlreadyExists). A caller that
  * gives up while waiting leaves without running `fn`; the callers after it still wait their turn.
  */
-export async function oneAtATime<T>(t: Transit, key: ResolvedKey, signal: AbortSignal, fn: () => Promise<T>) {
-  const id = keyId(key);
-  const before = t.creating.get(id);
-  let done: () => void = () => undefined;
-  const mine = new Promise<void>((resolve) => {
-    done = resolve;
-  });
-  const turn = before === undefined ? mine : before.then(() => mine);
-  t.creating.set(id, turn);
-  try {
-    if (before !== undefined) await raceAbort(before, signal);
-    return await fn();
-  } finally {
-    done();
-    if (t.creating.get(id) === turn) t.creating.delete(id);
-  }
+export function oneAtATime<T>(t: Transit, key: ResolvedKey, signal: AbortSignal, fn: () => Promise<T>) {
+  return oneAtATimeIn(t.creating, keyId(key), signal, abortError, fn);
 }
 
 /** One key's calls: the instance's server and memories, and the key. */

@@ -1,4 +1,6 @@
 /** What `vaultTransit(options)` takes, and the checks made before anything is sent. */
+import { X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { KeyportError } from '@keyport/core';
 import type NodeVault from 'node-vault';
 
@@ -169,9 +171,80 @@ export function checkOptions(options: VaultTransitOptions): URL {
     );
   }
   if (typeof auth === 'object' && auth !== null && 'mount' in auth) path(auth.mount, 'auth.mount');
+  checkTls(options.tls, bad);
   if (typeof options.metadataStore === 'object' && options.metadataStore !== null) {
     path(options.metadataStore.kvMount ?? '', 'metadataStore.kvMount');
     path(options.metadataStore.prefix, 'metadataStore.prefix');
   }
   return url;
+}
+
+const TLS_FIELDS = new Set(['ca', 'cert', 'key', 'rejectUnauthorized']);
+
+/**
+ * `tls` at construction: known fields of the right types, and PEM that Node can load (a CA bundle,
+ * a certificate and its key), so a bad value is refused here and not by the first call's handshake.
+ * The values themselves are never echoed (a key is a secret).
+ */
+function checkTls(tls: unknown, bad: (why: string) => never): void {
+  if (tls === undefined) return;
+  if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) bad('tls must be an object');
+  const t = tls as Record<string, unknown>;
+  for (const name of Object.keys(t)) {
+    if (!TLS_FIELDS.has(name))
+      bad(
+        `tls has no option ${JSON.stringify(name).slice(0, 80)} (known: ca, cert, key, rejectUnauthorized)`,
+      );
+  }
+  const pem: Record<string, string | Uint8Array> = {};
+  for (const name of ['ca', 'cert', 'key'] as const) {
+    const value = t[name];
+    if (value === undefined) continue;
+    if (!(typeof value === 'string' || value instanceof Uint8Array) || value.length === 0) {
+      bad(`tls.${name} must be a non-empty PEM string or Uint8Array`);
+    }
+    pem[name] = value as string | Uint8Array;
+  }
+  if (t.rejectUnauthorized !== undefined && typeof t.rejectUnauthorized !== 'boolean') {
+    bad('tls.rejectUnauthorized must be a boolean');
+  }
+  if ((pem.cert === undefined) !== (pem.key === undefined)) bad('tls.cert and tls.key go together');
+  // Bytes are copied into memory of their own (never Node's shared Buffer pool) and wiped after.
+  const copies: Buffer[] = [];
+  const load = (v: string | Uint8Array) => {
+    if (typeof v === 'string') return v;
+    const copy = Buffer.from(new Uint8Array(v).buffer);
+    copies.push(copy);
+    return copy;
+  };
+  try {
+    for (const name of ['ca', 'cert'] as const) {
+      const value = pem[name];
+      if (value !== undefined && !certificatesLoad(load(value))) {
+        bad(`tls.${name} is not PEM certificates Node can load`);
+      }
+    }
+    if (pem.cert !== undefined && pem.key !== undefined) {
+      try {
+        createSecureContext({ cert: load(pem.cert), key: load(pem.key) });
+      } catch {
+        bad('tls.key is not a PEM private key Node can load, or does not match tls.cert');
+      }
+    }
+  } finally {
+    for (const copy of copies) copy.fill(0);
+  }
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+/** One or more PEM certificates, each of which parses (Node's TLS would skip text that is not PEM). */
+function certificatesLoad(pem: string | Buffer): boolean {
+  const blocks = (typeof pem === 'string' ? pem : pem.toString('latin1')).match(PEM_CERTIFICATE) ?? [];
+  try {
+    for (const block of blocks) new X509Certificate(block);
+    return blocks.length > 0;
+  } catch {
+    return false;
+  }
 }

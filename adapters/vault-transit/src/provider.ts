@@ -24,6 +24,7 @@ import {
   type ListOptions,
   parseKeyUri,
 } from '@keyport/core';
+import * as args from './arguments.js';
 import { transitCapabilities } from './capabilities.js';
 import * as crypto from './crypto.js';
 import { mapVaultError, PROVIDER_NAME } from './errors.js';
@@ -40,12 +41,8 @@ export interface ExtraCallOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Core names batch items `{ plaintext }` / `{ ciphertext }`; direct callers may pass `{ data }`. */
-function asBatchItem(item: EncryptBatchItem | DecryptBatchItem | crypto.BatchItem): crypto.BatchItem {
-  if ('data' in item) return item;
-  const data = 'plaintext' in item ? item.plaintext : item.ciphertext;
-  return item.context === undefined ? { data } : { data, context: item.context };
-}
+/** Keys this driver resolved itself (a caller's object with a `mount` field is not one). */
+const RESOLVED = new WeakSet<ResolvedKey>();
 
 /** A batch's items in core's shape or transit's `{ data }`. */
 type BatchItems<Item> = readonly (Item | crypto.BatchItem)[];
@@ -92,12 +89,16 @@ export class VaultTransitProvider implements KmsProvider {
     this.session.close();
   }
 
-  private key(ref: KeyRef): ResolvedKey {
-    return resolveKey(ref, this.session.address);
+  /** The key a ref names on this server; a ref that is not one is InvalidArgument. */
+  private key(ref: KeyRef | ResolvedKey): ResolvedKey {
+    if (RESOLVED.has(ref as ResolvedKey)) return ref as ResolvedKey;
+    const key = resolveKey(args.keyRefArg(ref), this.session.address);
+    RESOLVED.add(key);
+    return key;
   }
 
   /** A key for a cryptographic call: a key still waiting for its material cannot be used. */
-  private target(ref: KeyRef): keys.KeyTarget {
+  private target(ref: KeyRef | ResolvedKey): keys.KeyTarget {
     const key = this.key(ref);
     if (this.t.pending.has(keyId(key))) {
       const why = 'the key is waiting for imported material';
@@ -107,16 +108,35 @@ export class VaultTransitProvider implements KmsProvider {
   }
 
   /**
-   * A contract method from a module function of the key; `usable` refuses a key still waiting
-   * for its material (cryptography), grants and import take any key.
+   * A contract method from a module function of the key, its other arguments checked by `check`
+   * (given the key URI) first; `usable` refuses a key still waiting for its material
+   * (cryptography), grants and import take any key.
    */
-  private on<A extends unknown[], R>(fn: (t: keys.KeyTarget, ...args: A) => Promise<R>, usable = true) {
-    return async (ref: KeyRef, ...args: A): Promise<R> =>
-      fn(usable ? this.target(ref) : { ...this.t, key: this.key(ref) }, ...args);
+  private checked<A extends unknown[], R>(
+    fn: (t: keys.KeyTarget, ...rest: A) => Promise<R>,
+    check: (uri: string, ...given: A) => A,
+    usable = true,
+  ) {
+    return async (ref: KeyRef, ...given: A): Promise<R> => {
+      const key = this.key(ref);
+      const checked = check(key.uri, ...given);
+      return fn(usable ? this.target(key) : { ...this.t, key }, ...checked);
+    };
+  }
+
+  /** The key a name makes in the default mount (the name is checked there). */
+  private resolvedName(name: string): ResolvedKey {
+    const key = keys.keyForName(this.t, name);
+    RESOLVED.add(key);
+    return key;
   }
 
   /** Runs `act` on the key, then describes it as it now is. */
-  private async changed(ref: KeyRef, signal: AbortSignal, act: (key: ResolvedKey) => Promise<unknown>) {
+  private async changed(
+    ref: KeyRef | ResolvedKey,
+    signal: AbortSignal,
+    act: (key: ResolvedKey) => Promise<unknown>,
+  ) {
     const key = this.key(ref);
     await act(key);
     return keys.describe(this.t, { ...key, version: undefined }, signal);
@@ -128,9 +148,10 @@ export class VaultTransitProvider implements KmsProvider {
     o: ExtraCallOptions,
     fn: (key: ResolvedKey, signal: AbortSignal) => Promise<T>,
   ) {
-    const key = 'mount' in ref ? ref : this.key(ref);
+    const key = this.key(ref);
+    const signal = args.signalOf(o);
     try {
-      return await fn(key, o.signal ?? new AbortController().signal);
+      return await fn(key, signal);
     } catch (error) {
       throw mapVaultError(error, key.uri) ?? error;
     }
@@ -138,21 +159,33 @@ export class VaultTransitProvider implements KmsProvider {
 
   // ---------------------------------------------------------------- keys
 
-  readonly createKey: Contract['createKey'] = async (req, o) => keys.createKey(this.t, req, o.signal);
+  readonly createKey: Contract['createKey'] = async (req, o) =>
+    keys.createKey(this.t, args.createKeyArg(req), args.signalOf(o));
   readonly describeKey: Contract['describeKey'] = async (ref, o) =>
-    keys.describeKey(this.t, this.key(ref), o.signal);
-  readonly listKeys: Contract['listKeys'] = (o) => keys.listKeys(this.t, o.signal);
-  readonly rotateKey: Contract['rotateKey'] = async (ref, o) =>
-    this.changed(ref, o.signal, (key) => this.session.write(o.signal, keyPath(key, '/rotate')));
-  readonly setRotationPolicy: Contract['setRotationPolicy'] = async (ref, policy, o) =>
-    this.changed(ref, o.signal, (key) => {
+    keys.describeKey(this.t, this.key(ref), args.signalOf(o));
+  /** Checked when the listing starts (a refusal is the first `next`'s, never a synchronous throw). */
+  async *listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
+    yield* keys.listKeys(this.t, args.signalOf(o, true));
+  }
+  readonly rotateKey: Contract['rotateKey'] = async (ref, o) => {
+    const signal = args.signalOf(o);
+    return this.changed(ref, signal, (key) => this.session.write(signal, keyPath(key, '/rotate')));
+  };
+  readonly setRotationPolicy: Contract['setRotationPolicy'] = async (ref, given, o) => {
+    const policy = args.rotationPolicyArg(given, this.key(ref).uri);
+    const signal = args.signalOf(o);
+    return this.changed(ref, signal, (key) => {
       const body = { auto_rotate_period: `${keys.rotationSeconds(policy)}s` };
-      return keys.configure(this.session, key, body, o.signal);
+      return keys.configure(this.session, key, body, signal);
     });
-  readonly destroyKeyVersion: Contract['destroyKeyVersion'] = async (ref, o) =>
-    this.changed(ref, o.signal, (key) => keys.destroyVersion(this.session, key, o.signal));
-  readonly enableKey: Contract['enableKey'] = async (ref, o) => this.setEnabled(ref, true, o.signal);
-  readonly disableKey: Contract['disableKey'] = async (ref, o) => this.setEnabled(ref, false, o.signal);
+  };
+  readonly destroyKeyVersion: Contract['destroyKeyVersion'] = async (ref, o) => {
+    const signal = args.signalOf(o);
+    return this.changed(ref, signal, (key) => keys.destroyVersion(this.session, key, signal));
+  };
+  readonly enableKey: Contract['enableKey'] = async (ref, o) => this.setEnabled(ref, true, args.signalOf(o));
+  readonly disableKey: Contract['disableKey'] = async (ref, o) =>
+    this.setEnabled(ref, false, args.signalOf(o));
 
   /** OpenBao soft-delete; HashiCorp Vault's transit has no disable (a fact of the server flavor). */
   private setEnabled(ref: KeyRef, enabled: boolean, signal: AbortSignal): Promise<KeyInfo> {
@@ -166,32 +199,79 @@ export class VaultTransitProvider implements KmsProvider {
 
   // ---------------------------------------------------------------- cryptography, grants, import
 
-  readonly encrypt: Contract['encrypt'] = this.on(crypto.encrypt);
-  readonly decrypt: Contract['decrypt'] = this.on(crypto.decrypt);
-  readonly generateDataKey: Contract['generateDataKey'] = this.on(crypto.generateDataKey);
-  readonly sign: Contract['sign'] = this.on(crypto.sign);
-  readonly verify: Contract['verify'] = this.on(crypto.verify);
-  readonly mac: Contract['mac'] = this.on(crypto.mac);
-  readonly verifyMac: Contract['verifyMac'] = this.on(crypto.verifyMac);
-  readonly createGrant: Contract['createGrant'] = this.on(grants.createGrant, false);
+  // Every argument is checked before the key is used (see arguments.ts); `call` is `{ signal }`.
+  readonly encrypt: Contract['encrypt'] = this.checked(crypto.encrypt, (uri, plaintext, req, o) => [
+    args.bytesArg(plaintext, 'plaintext', uri),
+    { context: args.contextArg(req, uri) } as typeof req,
+    { signal: args.signalOf(o) },
+  ]);
+  readonly decrypt: Contract['decrypt'] = this.checked(crypto.decrypt, (uri, ciphertext, req, o) => [
+    args.bytesArg(ciphertext, 'ciphertext', uri),
+    { context: args.contextArg(req, uri) } as typeof req,
+    { signal: args.signalOf(o) },
+  ]);
+  readonly generateDataKey: Contract['generateDataKey'] = this.checked(
+    crypto.generateDataKey,
+    (uri, req, o) => [args.dataKeyArg(req, uri), { signal: args.signalOf(o) }],
+  );
+  readonly sign: Contract['sign'] = this.checked(crypto.sign, (uri, message, req, o) => [
+    args.bytesArg(message, 'message', uri),
+    args.signArg(req, uri),
+    { signal: args.signalOf(o) },
+  ]);
+  readonly verify: Contract['verify'] = this.checked(crypto.verify, (uri, message, signature, req, o) => [
+    args.bytesArg(message, 'message', uri),
+    args.bytesArg(signature, 'signature', uri),
+    args.signArg(req, uri) as typeof req,
+    { signal: args.signalOf(o) },
+  ]);
+  readonly mac: Contract['mac'] = this.checked(crypto.mac, (uri, message, o) => [
+    args.bytesArg(message, 'message', uri),
+    { signal: args.signalOf(o) },
+  ]);
+  readonly verifyMac: Contract['verifyMac'] = this.checked(crypto.verifyMac, (uri, message, tag, o) => [
+    args.bytesArg(message, 'message', uri),
+    args.bytesArg(tag, 'mac', uri),
+    { signal: args.signalOf(o) },
+  ]);
+  readonly createGrant: Contract['createGrant'] = this.checked(
+    grants.createGrant,
+    (uri, req, o) => [args.grantArg(req, uri), { signal: args.signalOf(o) }],
+    false,
+  );
   async *listGrants(ref: KeyRef, o: ListOptions): AsyncIterable<Grant> {
-    yield* grants.listGrants({ s: this.session, key: this.key(ref) }, o);
+    const key = this.key(ref);
+    yield* grants.listGrants({ s: this.session, key }, { signal: args.signalOf(o, true) });
   }
-  readonly revokeGrant: Contract['revokeGrant'] = this.on(grants.revokeGrant, false);
-  readonly getImportParameters: Contract['getImportParameters'] = this.on(byok.getImportParameters, false);
-  readonly importKeyMaterial: Contract['importKeyMaterial'] = this.on(byok.importKeyMaterial, false);
+  readonly revokeGrant: Contract['revokeGrant'] = this.checked(
+    grants.revokeGrant,
+    (uri, id, o) => [args.grantIdArg(id, uri), { signal: args.signalOf(o) }],
+    false,
+  );
+  readonly getImportParameters: Contract['getImportParameters'] = this.checked(
+    byok.getImportParameters,
+    (uri, req, o) => [args.importParametersArg(req, uri), { signal: args.signalOf(o) }],
+    false,
+  );
+  readonly importKeyMaterial: Contract['importKeyMaterial'] = this.checked(
+    byok.importKeyMaterial,
+    (uri, req, o) => [args.importMaterialArg(req, uri), { signal: args.signalOf(o) }],
+    false,
+  );
 
   /** Many encryptions in one `batch_input` request; one outcome per item, in order. */
   encryptBatch(ref: KeyRef, items: BatchItems<EncryptBatchItem>, o: ExtraCallOptions = {}) {
-    return this.mapped(ref, o, (_, signal) =>
-      crypto.encryptBatch(this.target(ref), items.map(asBatchItem), signal),
-    );
+    return this.mapped(ref, o, (key, signal) => {
+      const checked = args.batchArg(items, 'plaintext', key.uri);
+      return crypto.encryptBatch(this.target(key), checked, signal);
+    });
   }
   /** Many decryptions in one request; a bad item (wrong context, foreign ciphertext) fails alone. */
   decryptBatch(ref: KeyRef, items: BatchItems<DecryptBatchItem>, o: ExtraCallOptions = {}) {
-    return this.mapped(ref, o, (_, signal) =>
-      crypto.decryptBatch(this.target(ref), items.map(asBatchItem), signal),
-    );
+    return this.mapped(ref, o, (key, signal) => {
+      const checked = args.batchArg(items, 'ciphertext', key.uri);
+      return crypto.decryptBatch(this.target(key), checked, signal);
+    });
   }
 
   // ---------------------------------------------------------------- transit-only
@@ -203,7 +283,7 @@ export class VaultTransitProvider implements KmsProvider {
     opts: keys.TransitKeyOptions = {},
     o: ExtraCallOptions = {},
   ): Promise<TransitKeyData> {
-    return this.mapped(keys.keyForName(this.t, name), o, (key, signal) =>
+    return this.mapped(this.resolvedName(name), o, (key, signal) =>
       keys.oneAtATime(this.t, key, signal, async () =>
         this.t.facts.remember(key, await keys.createTransitKey(this.session, key, type, opts, signal)),
       ),
@@ -211,17 +291,17 @@ export class VaultTransitProvider implements KmsProvider {
   }
 
   /** The raw transit key data (any type). */
-  readTransitKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<TransitKeyData> {
+  async readTransitKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<TransitKeyData> {
     return this.mapped(ref, o, (key, signal) => keys.readKey(this.session, key, signal));
   }
 
   /** Deletes a key immediately and irreversibly (deletion_allowed, then DELETE). */
-  deleteKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<void> {
+  async deleteKey(ref: KeyRef, o: ExtraCallOptions = {}): Promise<void> {
     return this.mapped(ref, o, (key, signal) => keys.deleteKey(this.t, key, signal));
   }
 
   /** min_decryption_version / min_encryption_version (0 = latest for encryption). */
-  setVersionPolicy(
+  async setVersionPolicy(
     ref: KeyRef,
     policy: { minDecryptionVersion?: number; minEncryptionVersion?: number },
     o: ExtraCallOptions = {},
@@ -229,32 +309,27 @@ export class VaultTransitProvider implements KmsProvider {
     // Unset fields are left out of the JSON body, so Vault keeps their values. Anything but a
     // whole number is refused here: NaN would go out as `null`, which Vault ignores, and the call
     // would report success without changing anything.
-    const field = (value: unknown, name: string, min: number): number | undefined => {
-      if (value === undefined || (typeof value === 'number' && Number.isSafeInteger(value) && value >= min)) {
-        return value;
-      }
-      const why = `${name} must be an integer of at least ${min}`;
-      throw new KeyportError('InvalidArgument', why, { provider: PROVIDER_NAME, keyUri: ref.uri });
-    };
-    return this.mapped(ref, o, (_, signal) => {
+    return this.mapped(ref, o, (key, signal) => {
+      const checked = args.versionPolicyArg(policy, key.uri);
       const body = {
-        min_decryption_version: field(policy?.minDecryptionVersion, 'minDecryptionVersion', 1),
-        min_encryption_version: field(policy?.minEncryptionVersion, 'minEncryptionVersion', 0),
+        min_decryption_version: checked.minDecryptionVersion,
+        min_encryption_version: checked.minEncryptionVersion,
       };
-      return this.changed(ref, signal, (key) => keys.configure(this.session, key, body, signal));
+      return this.changed(key, signal, (k) => keys.configure(this.session, k, body, signal));
     });
   }
 
   /** Re-encrypts under the newest version, never dropping the context (see crypto.ts). */
-  rewrap(
+  async rewrap(
     ref: KeyRef,
     ciphertext: Uint8Array,
     req: { context?: EncryptionContext } = {},
     o: ExtraCallOptions = {},
   ) {
-    return this.mapped(ref, o, (key, signal) =>
-      crypto.rewrap({ ...this.t, key }, ciphertext, req.context, signal),
-    );
+    return this.mapped(ref, o, (key, signal) => {
+      const bytes = args.bytesArg(ciphertext, 'ciphertext', key.uri);
+      return crypto.rewrap({ ...this.t, key }, bytes, args.contextArg(req, key.uri), signal);
+    });
   }
 }
 

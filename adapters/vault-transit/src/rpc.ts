@@ -38,7 +38,7 @@ export function batchResultsOf(error: unknown): unknown[] | undefined {
   return Array.isArray(results) ? results : undefined;
 }
 
-const abortError = abortedWaitError('hcvault', 'the Vault call');
+export const abortError = abortedWaitError('hcvault', 'the Vault call');
 
 /** Resolves like `promise` but rejects as soon as `signal` aborts. */
 export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
