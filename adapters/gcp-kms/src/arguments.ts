@@ -9,20 +9,19 @@ import {
   type CreateKeyRequest,
   checkBytes,
   checkCreateKeyRequest,
+  checkedFor,
   checkGrantRequest,
   checkImportKeyMaterialRequest,
   checkImportParametersRequest,
-  checkInteger,
   checkKeyLike,
   checkOptions,
   checkRotationPolicy,
-  checkSignal,
   checkString,
+  driverCallOptions,
   type EncryptionContext,
   type GrantRequest,
   type ImportKeyMaterialRequest,
   type ImportParametersRequest,
-  KeyportError,
   type KeyRef,
   type ListOptions,
   optionalContext,
@@ -37,39 +36,16 @@ import {
 export class Arguments {
   constructor(private readonly provider: string) {}
 
-  /** Runs a check; anything but a KeyportError came from reading the caller's object (a Proxy). */
+  /** Runs a check, labelled with this provider (see core's `checkedFor`). */
   private labelled<T>(keyUri: string | undefined, fn: () => T): T {
-    try {
-      return fn();
-    } catch (error) {
-      const details = { provider: this.provider, ...(keyUri !== undefined ? { keyUri } : {}) };
-      throw error instanceof KeyportError
-        ? error.withDetails(details)
-        : new KeyportError(
-            'InvalidArgument',
-            'an argument could not be read (a getter or proxy that throws)',
-            details,
-          );
-    }
+    return checkedFor(this.provider, keyUri, fn);
   }
 
   /** `{ signal }` (and `pageSize` for lists); `o` may be omitted by a direct caller. */
   options(o: unknown): ProviderCallOptions;
   options(o: unknown, list: true): ListOptions;
   options(o: unknown, list = false): ListOptions {
-    return this.labelled(undefined, () => {
-      if (o === undefined) return { signal: new AbortController().signal };
-      if (typeof o !== 'object' || o === null) {
-        throw new KeyportError(
-          'InvalidArgument',
-          `o: expected an object, got ${o === null ? 'null' : typeof o}`,
-        );
-      }
-      const { signal, pageSize } = o as { signal?: unknown; pageSize?: unknown };
-      const checked = signal === undefined ? new AbortController().signal : checkSignal(signal, 'o.signal');
-      if (!list || pageSize === undefined) return { signal: checked };
-      return { signal: checked, pageSize: checkInteger(pageSize, 'o.pageSize', 1, 10_000) };
-    });
+    return this.labelled(undefined, () => driverCallOptions(o, list));
   }
 
   /** A key URI string or `{ uri, version? }` (the URI itself is parsed by the module). */

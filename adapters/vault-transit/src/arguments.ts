@@ -10,6 +10,7 @@ import {
   checkBatchItems,
   checkBytes,
   checkCreateKeyRequest,
+  checkedFor,
   checkGrantRequest,
   checkImportKeyMaterialRequest,
   checkImportParametersRequest,
@@ -17,13 +18,12 @@ import {
   checkKeyLike,
   checkOptions,
   checkRotationPolicy,
-  checkSignal,
   checkString,
+  driverCallOptions,
   type EncryptionContext,
   type GrantRequest,
   type ImportKeyMaterialRequest,
   type ImportParametersRequest,
-  KeyportError,
   type KeyRef,
   optionalContext,
   type RotationPolicy,
@@ -33,42 +33,16 @@ import {
 } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
 
-/** Runs a check; its error carries this provider (and the key, when known). */
+/** Runs a check; its error carries this provider (and the key, when known). See core's `checkedFor`. */
 export function labelled<T>(keyUri: string | undefined, fn: () => T): T {
-  try {
-    return fn();
-  } catch (error) {
-    const details = { provider: PROVIDER_NAME, ...(keyUri !== undefined ? { keyUri } : {}) };
-    // Anything else came from reading the caller's object (a getter or Proxy that throws).
-    throw error instanceof KeyportError
-      ? error.withDetails(details)
-      : new KeyportError(
-          'InvalidArgument',
-          'an argument could not be read (a getter or proxy that throws)',
-          details,
-        );
-  }
+  return checkedFor(PROVIDER_NAME, keyUri, fn);
 }
-
-const NEVER = new AbortController().signal;
 
 /** The signal of a call's options (`o` may be omitted; `o.signal` must be an AbortSignal when given). */
 export function signalOf(o: unknown, list = false): AbortSignal {
-  return labelled(undefined, () => {
-    if (o === undefined) return NEVER;
-    if (typeof o !== 'object' || o === null) {
-      throw new KeyportError(
-        'InvalidArgument',
-        `o: expected an object, got ${o === null ? 'null' : typeof o}`,
-      );
-    }
-    const { signal, pageSize } = o as { signal?: unknown; pageSize?: unknown };
-    if (list && pageSize !== undefined) checkInteger(pageSize, 'o.pageSize', 1, 10_000);
-    return signal === undefined ? NEVER : checkSignal(signal, 'o.signal');
-  });
+  return labelled(undefined, () => driverCallOptions(o, list).signal);
 }
 
-/** A key reference: a key URI string or `{ uri, version? }` (the URI is parsed by the caller). */
 export const keyRefArg = (ref: unknown): KeyRef => labelled(undefined, () => checkKeyLike(ref, 'ref'));
 
 export const bytesArg = (value: unknown, option: string, uri?: string): Uint8Array =>

@@ -78,6 +78,7 @@ export {
   decodeContext,
   encodeContext,
 } from './context.js';
+export { checkedFor, driverCallOptions } from './driver-arguments.js';
 export { openBoundToContext, parseBoundBody, sealBoundToContext } from './emulated-context.js';
 export { DATA_KEY_BYTES, dataKeyLength } from './emulated-data-keys.js';
 export {
