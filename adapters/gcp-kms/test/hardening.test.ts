@@ -5,24 +5,15 @@
  * must leave nothing behind.
  */
 import { randomBytes } from 'node:crypto';
-import { Keyport } from '@keyport/core';
+import { GRANT_OPERATIONS, Keyport } from '@keyport/core';
 import type { CloudKmsServer } from '@keyport/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GcpKmsProvider } from '../src/index.js';
 import { grpcProvider, restProvider, signal, startServer } from './support/targets.js';
 
 const RING = 'projects/keyport-hardening/locations/global/keyRings/hard';
-const ALL_OPERATIONS = [
-  'encrypt',
-  'generate_data_key',
-  'decrypt',
-  're_encrypt',
-  'sign',
-  'verify',
-  'mac',
-  'verify_mac',
-  'describe',
-] as const;
+/** Every operation a grant can allow (core's list). */
+const ALL_OPERATIONS = GRANT_OPERATIONS;
 let server: CloudKmsServer;
 let provider: GcpKmsProvider;
 let kp: Keyport;
