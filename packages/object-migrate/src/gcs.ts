@@ -121,7 +121,8 @@ export function gcsStore(options: GcsStoreOptions): ObjectStore {
         stream.once('response', (res: unknown) => {
           if (res instanceof EventEmitter) res.setMaxListeners(Math.max(res.getMaxListeners(), 32));
         });
-        const onAbort = () => stream.destroy(new KeyportError('Aborted', 'gs get: aborted'));
+        const destroy = destroyWhenSafe(stream);
+        const onAbort = () => destroy(new KeyportError('Aborted', 'gs get: aborted'));
         signal?.addEventListener('abort', onAbort, { once: true });
         stream.once('close', () => signal?.removeEventListener('abort', onAbort));
         return {
@@ -136,7 +137,7 @@ export function gcsStore(options: GcsStoreOptions): ObjectStore {
           metadata: stringMap(md.metadata),
           tags: Object.create(null),
           body: mapStream(stream, key),
-          cancel: () => stream.destroy(),
+          cancel: () => destroy(),
         };
       } catch (e) {
         mapError(e, key, 'get');
@@ -200,4 +201,35 @@ async function* mapStream(stream: AsyncIterable<Uint8Array>, key: string): Async
       throw new ObjectChangedError(key, { provider: 'gs', cause: e });
     mapError(e, key, 'get');
   }
+}
+
+/** How long a read that was asked to stop waits for its response before it is destroyed anyway. */
+const DESTROY_GRACE_MS = 5_000;
+
+/**
+ * Destroys a Cloud Storage read stream without tripping the SDK: once the request is out and
+ * before its response, destroying the stream makes the SDK pipe the response into a destroyed
+ * stream inside its own callback, an unhandled rejection (ERR_STREAM_UNABLE_TO_PIPE). Between
+ * those two points the stream is destroyed just after the response arrives (or after
+ * DESTROY_GRACE_MS, for a server that never answers); before the request or after the response,
+ * at once.
+ */
+function destroyWhenSafe(stream: Readable): (error?: Error) => void {
+  let phase: 'idle' | 'requested' | 'answered' = 'idle';
+  stream.once('reading', () => {
+    if (phase === 'idle') phase = 'requested';
+  });
+  stream.once('response', () => {
+    phase = 'answered';
+  });
+  return (error) => {
+    const now = () => stream.destroy(error);
+    if (phase !== 'requested') return now();
+    const timer = setTimeout(now, DESTROY_GRACE_MS);
+    timer.unref();
+    stream.once('response', () => {
+      clearTimeout(timer);
+      setImmediate(now);
+    });
+  };
 }
