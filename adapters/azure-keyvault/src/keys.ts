@@ -378,13 +378,46 @@ export function setRotationPolicy(rpc: Rpc, key: ResolvedKey, policy: RotationPo
   return changeKey(rpc, key, o, () => writeRotationPolicy(rpc, key, periodDays, o));
 }
 
+/**
+ * Version updates one setEnabled sends at a time. A key rotated for years has hundreds of
+ * versions; all of them at once would be hundreds of requests against the vault's per-vault
+ * throttling limit (and sockets), for one call.
+ */
+export const VERSION_UPDATES_AT_ONCE = 8;
+
+/**
+ * Runs `run` over `items`, at most `limit` at a time. After a failure no further item starts;
+ * the call settles only once the ones already started have (nothing keeps running after it
+ * rejects), with the first failure.
+ */
+async function eachBounded<T>(items: readonly T[], limit: number, run: (item: T) => Promise<unknown>) {
+  let next = 0;
+  let failed = false;
+  const lane = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await run(item);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, lane);
+  const first = (await Promise.allSettled(lanes)).find((r) => r.status === 'rejected');
+  if (first !== undefined) throw (first as PromiseRejectedResult).reason;
+}
+
 /** Enabled is a per-version attribute: keyport's key state covers the whole key, so every version changes. */
 export function setEnabled(rpc: Rpc, key: ResolvedKey, enabled: boolean, o: Call): Promise<KeyInfo> {
   return changeKey(rpc, key, o, async () => {
     const versions = await versionsOf(rpc, key, o);
-    const update = (version = '') =>
-      rpc.send(key.vault, o, (kc, so) => kc.updateKeyProperties(key.name, version, { enabled, ...so }));
-    await Promise.all(versions.map((v) => update(v.version)));
+    await eachBounded(versions, VERSION_UPDATES_AT_ONCE, (v) =>
+      rpc.send(key.vault, o, (kc, so) =>
+        kc.updateKeyProperties(key.name, v.version ?? '', { enabled, ...so }),
+      ),
+    );
   });
 }
 

@@ -6,12 +6,12 @@
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
-import type { KeyVaultKey } from '@azure/keyvault-keys';
+import type { KeyClientOptions, KeyVaultKey } from '@azure/keyvault-keys';
 import { Keyport, KeyportError } from '@keyport/core';
 import { type AzureKeyVaultServer, startAzureKeyVaultServer } from '@keyport/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AzureKeyVaultProvider, importJwk, restoreKey, setValidity } from '../src/index.js';
-import { keyInfoOf } from '../src/keys.js';
+import { keyInfoOf, VERSION_UPDATES_AT_ONCE } from '../src/keys.js';
 import type { Rpc } from '../src/rpc.js';
 import {
   clientOptions,
@@ -263,6 +263,78 @@ describe('nothing half done', () => {
         if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'AlreadyExists' });
       }
       expect(await versionsOf(name), spec).toBe(1);
+    }
+  });
+});
+
+describe('a key with many versions', () => {
+  it('enableKey / disableKey update its versions a bounded number at a time, and every one of them', async () => {
+    // Counts the version updates (PATCH) in flight at once through the SDK's own pipeline.
+    let inFlight = 0;
+    let most = 0;
+    let patches = 0;
+    let failAt = 0;
+    type Policy = NonNullable<KeyClientOptions['additionalPolicies']>[number]['policy'];
+    const counting: Policy = {
+      name: 'count-version-updates',
+      async sendRequest(request, next) {
+        if (request.method !== 'PATCH') return next(request);
+        patches++;
+        if (patches === failAt) throw Object.assign(new Error('injected'), { code: 'ECONNRESET' });
+        inFlight++;
+        most = Math.max(most, inFlight);
+        try {
+          return await next(request);
+        } finally {
+          inFlight--;
+        }
+      },
+    };
+    const provider = new AzureKeyVaultProvider({
+      vaultUrl: server.url,
+      credential: staticToken(TOKENS.admin),
+      clientOptions: {
+        ...clientOptions(server.caFile),
+        additionalPolicies: [{ policy: counting, position: 'perCall' }],
+      },
+      vaultKind: 'vault',
+    });
+    const kp = new Keyport({ providers: [provider], retry: { maxAttempts: 1 } });
+    try {
+      const key = await kp.createKey('azurekeyvault', {
+        name: uniqueName('many-versions'),
+        spec: 'RSA_2048',
+      });
+      const versions = 3 * VERSION_UPDATES_AT_ONCE + 1;
+      for (let i = 1; i < versions; i++) await kp.rotateKey(key.uri);
+      const disabled = await kp.disableKey(key.uri);
+      expect(disabled.state).toBe('disabled');
+      expect(most).toBeGreaterThan(1);
+      expect(most).toBeLessThanOrEqual(VERSION_UPDATES_AT_ONCE);
+      const enabledVersions = async () => {
+        let n = 0;
+        for await (const v of sdkClient(server).listPropertiesOfKeyVersions(nameOf(key.uri)))
+          if (v.enabled) n++;
+        return n;
+      };
+      expect(await enabledVersions()).toBe(0);
+      most = 0;
+      await kp.enableKey(key.uri);
+      patches = 0;
+      expect(most).toBeLessThanOrEqual(VERSION_UPDATES_AT_ONCE);
+      expect(await enabledVersions()).toBe(versions);
+
+      // A version update that fails: no further one starts, and none is still running once the
+      // call has rejected.
+      failAt = 3;
+      const failed = await kp.disableKey(key.uri).catch((e: unknown) => e);
+      expect(failed).toMatchObject({ code: 'Unavailable' });
+      expect(inFlight).toBe(0);
+      const started = patches;
+      expect(started).toBeLessThan(failAt + VERSION_UPDATES_AT_ONCE);
+      expect(started).toBeLessThan(versions);
+    } finally {
+      await kp.close();
     }
   });
 });
