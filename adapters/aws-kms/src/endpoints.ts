@@ -16,16 +16,27 @@ const AWS_REGION = /^[a-z]{2}(?:-[a-z0-9]+)+-[0-9]+$/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters
 const UNPRINTABLE = /[\s\x00-\x1f\x7f]/;
 
+/**
+ * Why `value` is not an http(s) URL the SDK can send signed requests to (a path allowed: a proxy
+ * may serve KMS under one), or undefined when it is one.
+ */
+export function endpointProblem(value: string): string | undefined {
+  if (UNPRINTABLE.test(value)) return 'must not contain spaces or control characters';
+  if (!URL.canParse(value)) return 'is not an absolute URL';
+  const url = new URL(value);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must be an http(s) URL';
+  if (url.username !== '' || url.password !== '') {
+    return 'must not carry a user name or password (credentials never go in a URL)';
+  }
+  if (/[?#]/.test(value)) return 'must not carry a query or fragment';
+  return undefined;
+}
+
 /** `scheme://host[:port]` (lowercased, no default port), or why the value is not one. */
 export function normaliseEndpoint(value: string): { origin: string } | { problem: string } {
-  if (UNPRINTABLE.test(value)) return { problem: 'must not contain spaces or control characters' };
-  if (!URL.canParse(value)) return { problem: 'is not an absolute URL' };
+  const problem = endpointProblem(value);
+  if (problem !== undefined) return { problem };
   const url = new URL(value);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { problem: 'must be an http(s) URL' };
-  if (url.username !== '' || url.password !== '') {
-    return { problem: 'must not carry a user name or password (credentials never go in a URL)' };
-  }
-  if (/[?#]/.test(value)) return { problem: 'must not carry a query or fragment' };
   if (url.pathname !== '/') {
     return { problem: 'must be scheme://host[:port] without a path (what a key URI can name)' };
   }

@@ -1,7 +1,7 @@
 /** What `awsKms()` takes, checked once at construction (unknown or mistyped options are refused). */
 import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
 import { checkOptions, checkString, invalidArgument } from '@keyport/core';
-import { normaliseEndpoint } from './endpoints.js';
+import { endpointProblem, normaliseEndpoint } from './endpoints.js';
 
 export interface AwsKmsProviderOptions {
   /**
@@ -80,7 +80,12 @@ function checkAllowedEndpoints(list: unknown): readonly string[] {
 export function checkAwsKmsOptions(options: unknown): AwsKmsProviderOptions {
   const o = checkOptions(options, 'awsKms options', KNOWN);
   if (o.region !== undefined) checkString(o.region, 'region', { min: 1, max: 64 });
-  if (o.endpoint !== undefined) checkString(o.endpoint, 'endpoint', { min: 1 });
+  if (o.endpoint !== undefined) {
+    // Checked here, not at the first call: the value is only named, never shown (it may hold a
+    // password, which is itself refused).
+    const problem = endpointProblem(checkString(o.endpoint, 'endpoint', { min: 1, max: 2048 }));
+    if (problem !== undefined) throw invalidArgument('endpoint', `${problem}: expected an http(s) URL`);
+  }
   if (o.grantTokens !== undefined) o.grantTokens = checkGrantTokens(o.grantTokens);
   if (o.allowedEndpoints !== undefined) o.allowedEndpoints = checkAllowedEndpoints(o.allowedEndpoints);
   if (o.clientConfig !== undefined) {

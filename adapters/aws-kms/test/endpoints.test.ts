@@ -405,3 +405,37 @@ describe('allowedEndpoints', () => {
     }
   });
 });
+
+describe('endpoint (the configured one)', () => {
+  it('refuses what is not an http(s) URL at construction, never echoing a password; a path is allowed', () => {
+    for (const endpoint of [
+      7,
+      '',
+      '127.0.0.1:4566',
+      '/relative',
+      'ftp://host',
+      'javascript:alert(1)',
+      'http://user:hunter2@host',
+      'http://host?x=1',
+      'http://host#frag',
+      'http://ho st',
+      'http://host\n',
+      'http://host:99999',
+    ]) {
+      let thrown: unknown;
+      try {
+        new AwsKmsProvider({ region: 'us-east-1', endpoint } as never);
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown, JSON.stringify(endpoint)).toMatchObject({
+        code: 'InvalidArgument',
+        message: expect.stringContaining('endpoint'),
+      });
+      expect((thrown as Error).message).not.toContain('hunter2');
+    }
+    for (const endpoint of ['http://127.0.0.1:4566', 'https://proxy.internal/kms/', 'HTTPS://[::1]:4566/']) {
+      expect(() => new AwsKmsProvider({ region: 'us-east-1', endpoint })).not.toThrow();
+    }
+  });
+});
