@@ -217,15 +217,21 @@ async function sendBatch(
   body: object = {},
 ) {
   if (items.length === 0) return [];
+  let answer: unknown;
   try {
-    type Answer = { data: { batch_results?: BatchResult[] } };
-    const r = await t.s.write<Answer>(signal, opPath(t.key, op), { ...body, batch_input: items });
-    return r.data.batch_results ?? [];
+    answer = await t.s.write<unknown>(signal, opPath(t.key, op), { ...body, batch_input: items });
   } catch (error) {
     const results = batchResultsOf(error);
     if (results?.length === items.length) return results as BatchResult[];
     throw error;
   }
+  // One result per item, in order, or nothing: results that do not line up with the items
+  // would hand one item's outcome to another.
+  const results = (answer as { data?: { batch_results?: unknown } } | null | undefined)?.data?.batch_results;
+  if (Array.isArray(results) && results.length === items.length) return results as BatchResult[];
+  const got = Array.isArray(results) ? `${results.length} results` : 'no results';
+  const why = `Vault answered a batch of ${items.length} items with ${got}`;
+  throw new KeyportError('Internal', why, { provider: PROVIDER_NAME, keyUri: t.key.uri, retryable: false });
 }
 
 /**

@@ -11,14 +11,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   type EncryptionContext,
+  GRANT_OPERATIONS,
   type Grant,
   type GrantOperation,
   type GrantRequest,
   KeyportError,
   keyportError,
   type ProviderCallOptions,
+  toEncryptionContext,
 } from '@keyport/core';
-import { PROVIDER_NAME } from './errors.js';
+import { mapVaultError, PROVIDER_NAME } from './errors.js';
 import { statusOf, type VaultSession } from './rpc.js';
 import { associatedData } from './specs.js';
 import type { ResolvedKey } from './uri.js';
@@ -87,11 +89,51 @@ export function grantPolicy(key: ResolvedKey, meta: GrantMeta): string {
   return header + blocks.join('');
 }
 
-function parseMeta(rules: string): GrantMeta | undefined {
-  const first = rules.split('\n', 1)[0] ?? '';
+const GRANT_ID = /^[0-9a-f]{16}$/;
+const isDate = (v: unknown): v is string => typeof v === 'string' && !Number.isNaN(Date.parse(v));
+
+/**
+ * The grant a policy's header describes, or undefined when it is not one keyport wrote: anyone
+ * who may write `sys/policy` can put any text there, so every field is checked, the id must be
+ * the one in the policy's name, and the context is rebuilt prototype-free (JSON.parse keeps a
+ * `__proto__` key as an own property of an ordinary object).
+ */
+function parseMeta(rules: unknown, id: string): GrantMeta | undefined {
+  if (typeof rules !== 'string') return undefined;
+  const first = rules.slice(0, rules.indexOf('\n') >>> 0);
   if (!first.startsWith(HEADER)) return undefined;
   try {
-    return JSON.parse(Buffer.from(first.slice(HEADER.length), 'base64url').toString('utf8')) as GrantMeta;
+    const m: unknown = JSON.parse(Buffer.from(first.slice(HEADER.length), 'base64url').toString('utf8'));
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) return undefined;
+    const o = m as Record<string, unknown>;
+    const ops = o.operations;
+    const known = GRANT_OPERATIONS as readonly unknown[];
+    if (
+      o.id !== id ||
+      typeof o.keyUri !== 'string' ||
+      typeof o.grantee !== 'string' ||
+      !Array.isArray(ops) ||
+      !ops.every((op) => known.includes(op)) ||
+      (o.expiresAt !== undefined && !isDate(o.expiresAt)) ||
+      (o.name !== undefined && typeof o.name !== 'string') ||
+      !isDate(o.createdAt) ||
+      typeof o.accessor !== 'string' ||
+      o.accessor === ''
+    ) {
+      return undefined;
+    }
+    const contextEquals = o.contextEquals === undefined ? undefined : toEncryptionContext(o.contextEquals);
+    return {
+      id,
+      keyUri: o.keyUri,
+      grantee: o.grantee,
+      operations: ops as GrantOperation[],
+      ...(contextEquals !== undefined ? { contextEquals } : {}),
+      ...(o.expiresAt !== undefined ? { expiresAt: o.expiresAt as string } : {}),
+      ...(o.name !== undefined ? { name: o.name as string } : {}),
+      createdAt: o.createdAt,
+      accessor: o.accessor,
+    };
   } catch {
     return undefined;
   }
@@ -143,8 +185,16 @@ export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal
     meta: { keyport_grant: id },
     ...lifetime,
   };
-  type Created = { auth: { client_token: string; accessor: string } };
-  const created = await s.write<Created>(signal, 'auth/token/create-orphan', token);
+  const created = await s.write<unknown>(signal, 'auth/token/create-orphan', token);
+  const auth = (created as { auth?: { client_token?: unknown; accessor?: unknown } } | null)?.auth;
+  const clientToken = typeof auth?.client_token === 'string' ? auth.client_token : '';
+  const accessor = typeof auth?.accessor === 'string' ? auth.accessor : '';
+  if (clientToken === '' || accessor === '') {
+    // Without both, keyport could neither hand the token over nor revoke it later.
+    const left = await cleanUp(s, clientToken, accessor);
+    const why = `Vault answered the grant's token creation without a token and its accessor${left}`;
+    throw new KeyportError('Internal', why, { provider: PROVIDER_NAME, keyUri: key.uri, retryable: false });
+  }
   const meta: GrantMeta = {
     id,
     keyUri: key.uri,
@@ -154,31 +204,82 @@ export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal
     ...(req.expiresAt !== undefined ? { expiresAt: req.expiresAt.toISOString() } : {}),
     ...(req.name !== undefined ? { name: req.name } : {}),
     createdAt: new Date().toISOString(),
-    accessor: created.auth.accessor,
+    accessor,
   };
   try {
     await s.write(signal, `sys/policy/${policyName}`, { policy: grantPolicy(key, meta) });
   } catch (error) {
     // No policy, no grant: take the token back so nothing half-made is left.
-    await s
-      .write(AbortSignal.timeout(5_000), 'auth/token/revoke-accessor', { accessor: created.auth.accessor })
-      .catch(() => undefined);
-    throw error;
+    const left = await cleanUp(s, clientToken, accessor);
+    if (left === '') throw error;
+    const mapped = mapVaultError(error, key.uri);
+    if (mapped === undefined) {
+      throw new KeyportError('Internal', `the grant's policy could not be written${left}`, {
+        provider: PROVIDER_NAME,
+        keyUri: key.uri,
+        cause: error,
+      });
+    }
+    throw new KeyportError(mapped.code, `${mapped.message}${left}`, {
+      provider: PROVIDER_NAME,
+      keyUri: key.uri,
+      requestId: mapped.requestId,
+      retryable: mapped.retryable,
+      retryAfterMs: mapped.retryAfterMs,
+      cause: error,
+    });
   }
-  return toGrant(meta, created.auth.client_token);
+  return toGrant(meta, clientToken);
 }
 
-async function readGrantPolicy(s: VaultSession, name: string, signal: AbortSignal) {
-  const r = await s.read<{ rules?: string; data?: { rules?: string } }>(signal, `sys/policy/${name}`);
-  return parseMeta(r.data?.rules ?? r.rules ?? '');
+const CLEANUP_MS = 5_000;
+
+/**
+ * Revokes a grant token that will not be handed out: by accessor (the caller's permission), else
+ * with `revoke-self` as the token itself (Vault's `default` policy, which every grant token
+ * carries, allows it: no permission of the caller is needed). Runs on a deadline of its own, so a
+ * caller that gave up still gets its token taken back. Answers '' when the token is gone, else a
+ * sentence for the error saying a token may be left, naming its accessor (never the token).
+ */
+async function cleanUp(s: VaultSession, token: string, accessor: string): Promise<string> {
+  if (accessor !== '') {
+    const byAccessor = await s
+      .write(AbortSignal.timeout(CLEANUP_MS), 'auth/token/revoke-accessor', { accessor })
+      .then(
+        () => true,
+        () => false,
+      );
+    if (byAccessor) return '';
+  }
+  if (token !== '') {
+    const bySelf = await s.writeAs(token, AbortSignal.timeout(CLEANUP_MS), 'auth/token/revoke-self').then(
+      () => true,
+      () => false,
+    );
+    if (bySelf) return '';
+  }
+  return accessor === ''
+    ? '; a grant token may be left on the server and could not be revoked (Vault named no accessor)'
+    : `; a grant token may be left on the server and could not be revoked: revoke accessor ${JSON.stringify(accessor)} (auth/token/revoke-accessor)`;
+}
+
+async function readGrantPolicy(s: VaultSession, prefix: string, id: string, signal: AbortSignal) {
+  type Answer = { rules?: unknown; data?: { rules?: unknown } } | null | undefined;
+  const r = await s.read<Answer>(signal, `sys/policy/${prefix}${id}`);
+  return parseMeta(r?.data?.rules ?? r?.rules, id);
 }
 
 export async function* listGrants({ s, key }: Keyed, { signal }: ProviderCallOptions) {
-  const r = await s.read<{ policies?: string[]; data?: { policies?: string[] } }>(signal, 'sys/policy');
+  type Answer = { policies?: unknown; data?: { policies?: unknown } } | null | undefined;
+  const r = await s.read<Answer>(signal, 'sys/policy');
   const prefix = policyPrefix(key);
-  for (const name of r.data?.policies ?? r.policies ?? []) {
-    if (!name.startsWith(prefix)) continue;
-    const meta = await readGrantPolicy(s, name, signal);
+  const names = r?.data?.policies ?? r?.policies;
+  // Only names keyport could have made; a server answering anything else lists nothing of it.
+  for (const name of Array.isArray(names) ? names : []) {
+    if (typeof name !== 'string' || !name.startsWith(prefix)) continue;
+    const id = name.slice(prefix.length);
+    if (!GRANT_ID.test(id)) continue;
+    const meta = await readGrantPolicy(s, prefix, id, signal);
     if (meta === undefined) continue;
     if (meta.expiresAt !== undefined && Date.parse(meta.expiresAt) <= Date.now()) {
       // Vault already revoked the token; drop the leftover policy.
@@ -192,9 +293,10 @@ export async function* listGrants({ s, key }: Keyed, { signal }: ProviderCallOpt
 export async function revokeGrant({ s, key }: Keyed, grantId: string, { signal }: ProviderCallOptions) {
   const missing = () =>
     new KeyportError('NotFound', 'no such grant', { provider: PROVIDER_NAME, keyUri: key.uri });
-  if (!/^[0-9a-f]{16}$/.test(grantId)) throw missing();
-  const name = `${policyPrefix(key)}${grantId}`;
-  const meta = await readGrantPolicy(s, name, signal).catch((error: unknown) => {
+  if (!GRANT_ID.test(grantId)) throw missing();
+  const prefix = policyPrefix(key);
+  const name = `${prefix}${grantId}`;
+  const meta = await readGrantPolicy(s, prefix, grantId, signal).catch((error: unknown) => {
     throw statusOf(error) === 404 ? missing() : error;
   });
   if (meta === undefined) throw missing();

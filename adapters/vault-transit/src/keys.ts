@@ -20,6 +20,8 @@ import { PROVIDER_NAME } from './errors.js';
 import type { MetadataStoreOptions } from './options.js';
 import { abortError, raceAbort, type VaultSession } from './rpc.js';
 import {
+  CREATION_MARKER_SECONDS,
+  carriesCreationMarker,
   extraFields,
   type KeyInfoExtras,
   TRANSIT_KEY_TYPES,
@@ -91,9 +93,49 @@ async function extras(t: Transit, key: ResolvedKey, signal: AbortSignal): Promis
   return (t.store === undefined ? t.extrasSeen.get(keyId(key)) : await t.store.read(key, signal)) ?? {};
 }
 
-/** The key as it is now; a transit type keyport has no spec for is refused. */
-export async function describe(t: Transit, key: ResolvedKey, signal: AbortSignal): Promise<KeyInfo> {
+/**
+ * A metadata store entry as KeyInfo may show it: anyone who may write the KV path can put any
+ * JSON there, so labels are rebuilt prototype-free with string values only (JSON.parse keeps a
+ * `__proto__` key as an own property of an ordinary object), and a description or usage that is
+ * not a string is left out.
+ */
+function storedExtras(value: unknown): KeyInfoExtras | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const v = value as Record<string, unknown>;
+  const labels: Record<string, string> = Object.setPrototypeOf({}, null);
+  if (typeof v.labels === 'object' && v.labels !== null && !Array.isArray(v.labels)) {
+    for (const [name, label] of Object.entries(v.labels)) if (typeof label === 'string') labels[name] = label;
+  }
+  return {
+    labels,
+    ...(typeof v.usage === 'string' ? { usage: v.usage as KeyInfoExtras['usage'] } : {}),
+    ...(typeof v.description === 'string' ? { description: v.description } : {}),
+  };
+}
+
+/**
+ * A key whose creation did not finish: it carries keyport's creation marker instead of the
+ * rotation period asked for. Refused, never finished here: the period asked for is unknown, and
+ * a creator in another process may be about to set it (a reset written after its would undo it).
+ */
+export function halfMadeError(key: ResolvedKey): KeyportError {
+  const why =
+    "the key's creation did not finish: it still carries keyport's creation marker (a rotation period of 200 years) instead of the period asked for, so it is not auto-rotated; if no other process is creating it right now, set the period with setRotationPolicy";
+  return new KeyportError('KeyStateConflict', why, { provider: PROVIDER_NAME, keyUri: key.uri });
+}
+
+/**
+ * The key as it is now; a transit type keyport has no spec for is refused, and so is a key whose
+ * creation did not finish unless `halfMade` is 'present' (then it is described without a rotation).
+ */
+export async function describe(
+  t: Transit,
+  key: ResolvedKey,
+  signal: AbortSignal,
+  halfMade: 'refuse' | 'present' = 'refuse',
+): Promise<KeyInfo> {
   const [data, extra] = await Promise.all([readKey(t.s, key, signal), extras(t, key, signal)]);
+  if (halfMade === 'refuse' && carriesCreationMarker(data)) throw halfMadeError(key);
   const info = toKeyInfo(key, t.facts.remember(key, data), extra);
   if (info !== undefined) return info;
   throw unmodeledKeyError(`transit ${data.type} keys`, { provider: PROVIDER_NAME, keyUri: key.uri });
@@ -135,9 +177,9 @@ export async function createKey(t: Transit, req: CreateKeyRequest, signal: Abort
     if (req.external !== true) {
       const autoRotatePeriodSeconds = rotationSeconds(req.rotation);
       await createTransitKey(t.s, key, TYPE_BY_SPEC[req.spec], { autoRotatePeriodSeconds }, signal);
-    } else if (t.pending.has(keyId(key)) || (await tryReadKey(t.s, key, signal)) !== undefined) {
-      throw alreadyExists(key);
     } else {
+      const there = t.pending.has(keyId(key)) ? undefined : await tryReadKey(t.s, key, signal);
+      if (t.pending.has(keyId(key)) || there !== undefined) throw alreadyExists(key, there);
       t.pending.set(keyId(key), req.spec);
     }
     t.extrasSeen.set(keyId(key), extra);
@@ -146,27 +188,83 @@ export async function createKey(t: Transit, req: CreateKeyRequest, signal: Abort
   return req.external === true ? pendingInfo(key, req.spec, extra) : describe(t, key, signal);
 }
 
+/** The key of a listed name, or undefined when a key URI cannot carry it (`.`, `..`). */
+function addressable(t: Transit, name: string): ResolvedKey | undefined {
+  try {
+    return keyForName(t, name);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Keys of the default mount whose type core can name and whose name a key URI can carry. */
 export async function* listKeys(t: Transit, signal: AbortSignal): AsyncIterable<KeyInfo> {
   // LIST on an empty mount answers 404.
-  const names = await t.s.tryRead<{ data?: { keys?: string[] } }>(signal, `${t.defaultMount}/keys`, 'list');
-  for (const name of names?.data?.keys ?? []) {
-    if (!URI_NAME.test(name)) continue; // transit accepts names keyport cannot address
-    const key = keyForName(t, name);
+  const answer = await t.s.tryRead<{ data?: { keys?: unknown } }>(signal, `${t.defaultMount}/keys`, 'list');
+  const names = answer?.data?.keys;
+  for (const name of Array.isArray(names) ? names : []) {
+    // Transit accepts names keyport cannot address (and a server may answer anything).
+    const key = typeof name === 'string' && URI_NAME.test(name) ? addressable(t, name) : undefined;
+    if (key === undefined) continue;
     const data = await tryReadKey(t.s, key, signal);
     if (data === undefined) continue; // deleted while listing
+    // A key whose creation did not finish is listed without a rotation period (see describeKey).
     const info = toKeyInfo(key, data, await extras(t, key, signal));
     if (info !== undefined) yield info;
   }
 }
 
 export async function readKey(s: VaultSession, key: KeyLocation, signal: AbortSignal) {
-  return (await s.read<{ data: TransitKeyData }>(signal, keyPath(key))).data;
+  return keyData(key, await s.read<unknown>(signal, keyPath(key)));
 }
 
 /** The key's data, or undefined when it does not exist. */
 export async function tryReadKey(s: VaultSession, key: KeyLocation, signal: AbortSignal) {
-  return (await s.tryRead<{ data: TransitKeyData }>(signal, keyPath(key)))?.data;
+  const answer = await s.tryRead<unknown>(signal, keyPath(key));
+  return answer === undefined ? undefined : keyData(key, answer);
+}
+
+/**
+ * The most versions a key read may claim. Every version is listed in KeyInfo and tried by an
+ * unpinned verify, so a server claiming `latest_version: 1e12` would otherwise hang the process;
+ * hourly auto-rotation (transit's shortest period) reaches this after eleven years.
+ */
+export const MAX_KEY_VERSIONS = 100_000;
+
+/**
+ * A key read's `data`, checked for the fields keyport computes with: a server (or a proxy in
+ * front of it) answering another shape is refused with `Internal`, never turned into NaN
+ * versions, a TypeError, or a loop over a version count nobody has.
+ */
+export function keyData(key: KeyLocation, answer: unknown): TransitKeyData {
+  const data = (answer as { data?: unknown } | null | undefined)?.data;
+  const bad = (field: string): never => {
+    const why = `Vault answered a key read with an unexpected ${field}`;
+    throw new KeyportError('Internal', why, {
+      provider: PROVIDER_NAME,
+      keyUri: keyUriOf(key),
+      retryable: false,
+    });
+  };
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return bad('shape (no key data)');
+  const d = data as Record<string, unknown>;
+  if (typeof d.type !== 'string') bad('type');
+  const latest = d.latest_version;
+  if (!Number.isSafeInteger(latest) || (latest as number) < 1 || (latest as number) > MAX_KEY_VERSIONS) {
+    bad(`latest_version (keyport reads keys of 1 to ${MAX_KEY_VERSIONS} versions)`);
+  }
+  for (const field of ['min_decryption_version', 'min_encryption_version', 'min_available_version']) {
+    const v = d[field];
+    if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > (latest as number)) bad(field);
+  }
+  const period = d.auto_rotate_period;
+  if (period !== undefined && !(typeof period === 'number' && Number.isFinite(period) && period >= 0)) {
+    bad('auto_rotate_period');
+  }
+  if (d.keys !== undefined && (typeof d.keys !== 'object' || d.keys === null || Array.isArray(d.keys))) {
+    bad('keys');
+  }
+  return data as TransitKeyData;
 }
 
 export interface TransitKeyOptions {
@@ -175,8 +273,13 @@ export interface TransitKeyOptions {
   readonly autoRotatePeriodSeconds?: number;
 }
 
-export function alreadyExists(key: ResolvedKey): KeyportError {
-  return new KeyportError('AlreadyExists', 'a transit key with this name exists', { keyUri: key.uri });
+/** The name is taken; `there` (the key found) says whether that key's own creation did not finish. */
+export function alreadyExists(key: ResolvedKey, there?: TransitKeyData): KeyportError {
+  const why =
+    there !== undefined && carriesCreationMarker(there)
+      ? 'a transit key with this name exists (its creation did not finish, or is under way: see describeKey)'
+      : 'a transit key with this name exists';
+  return new KeyportError('AlreadyExists', why, { keyUri: key.uri });
 }
 
 /**
@@ -186,7 +289,7 @@ export function alreadyExists(key: ResolvedKey): KeyportError {
  * of seconds that no other creator can choose: the answer carries the marker only if this request
  * made the key, and the marker then gives way to the period asked for (`<m>/keys/<k>/config`).
  */
-const MARKER_BASE_SECONDS = 200 * 365 * 86_400; // above any period keyport sets (at most 36,500 days)
+const MARKER_BASE_SECONDS = CREATION_MARKER_SECONDS; // above any period keyport sets (at most 36,500 days)
 /** The longest auto-rotation period keyport sets: core's limit, 36,500 days. */
 const MAX_PERIOD_SECONDS = 36_500 * 86_400;
 const MARKER_RESET_MS = 10_000;
@@ -210,7 +313,8 @@ export async function createTransitKey(
     const why = `the type must be one of ${TRANSIT_KEY_TYPES.join(', ')}; autoRotatePeriodSeconds 0 or whole seconds from one hour to 36,500 days; derived a boolean`;
     throw new KeyportError('InvalidArgument', why, { keyUri: key.uri });
   }
-  if ((await tryReadKey(s, key, signal)) !== undefined) throw alreadyExists(key);
+  const there = await tryReadKey(s, key, signal);
+  if (there !== undefined) throw alreadyExists(key, there);
   const marker = MARKER_BASE_SECONDS + randomInt(2 ** 30);
   const created = await s.write<{ data?: TransitKeyData } | undefined>(signal, keyPath(key), {
     type,
@@ -307,8 +411,8 @@ export class MetadataStore {
     return `${this.options.kvMount}/${kind}/${this.options.prefix ?? 'keyport/keys'}/${key.mount}/${key.name}`;
   }
   async read(key: KeyLocation, signal: AbortSignal): Promise<KeyInfoExtras | undefined> {
-    return (await this.s.tryRead<{ data?: { data?: KeyInfoExtras } }>(signal, this.path('data', key)))?.data
-      ?.data;
+    const answer = await this.s.tryRead<{ data?: { data?: unknown } } | null>(signal, this.path('data', key));
+    return storedExtras(answer?.data?.data);
   }
   async write(key: KeyLocation, meta: KeyInfoExtras, signal: AbortSignal): Promise<void> {
     await this.s.write(signal, this.path('data', key), { data: meta });

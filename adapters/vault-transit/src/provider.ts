@@ -131,7 +131,10 @@ export class VaultTransitProvider implements KmsProvider {
     return key;
   }
 
-  /** Runs `act` on the key, then describes it as it now is. */
+  /**
+   * Runs `act` on the key, then describes it as it now is. A key whose creation did not finish
+   * is described (without a rotation period) rather than refused: the change was made.
+   */
   private async changed(
     ref: KeyRef | ResolvedKey,
     signal: AbortSignal,
@@ -139,7 +142,7 @@ export class VaultTransitProvider implements KmsProvider {
   ) {
     const key = this.key(ref);
     await act(key);
-    return keys.describe(this.t, { ...key, version: undefined }, signal);
+    return keys.describe(this.t, { ...key, version: undefined }, signal, 'present');
   }
 
   /** Runs a driver-only call (outside core's call policy) with this driver's error mapping. */

@@ -73,6 +73,19 @@ function joinAndWipe(parts: readonly Buffer[]): Buffer {
 }
 
 /**
+ * The most bytes of one answer the transport reads: four times Vault's default `max_request_size`
+ * (32 MiB), which bounds what transit answers to requests keyport sends. A server, proxy or
+ * impostor answering more (or declaring more) is refused rather than buffered until memory runs out.
+ */
+export const MAX_ANSWER_BYTES = 128 * 1024 * 1024;
+
+const answerTooLarge = () =>
+  new KeyportError('Internal', `Vault's answer is larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB`, {
+    provider: 'hcvault',
+    retryable: false,
+  });
+
+/**
  * node-vault's `request-promise` replacement over node:http(s), keep-alive, never retrying.
  * Request and response bodies carry secrets as base64 (plaintexts, data keys, tokens): their
  * bytes live outside Node's shared Buffer pool and are wiped once the call is over. The JSON
@@ -110,10 +123,24 @@ function createTransport(tls: VaultTlsOptions = {}) {
         };
         const req = (secure ? httpsRequest : httpRequest)(url, options, (res) => {
           const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
+          let received = 0;
           res.on('error', (error) => {
             for (const c of chunks) c.fill(0);
             reject(error);
+          });
+          const tooLarge = () => {
+            for (const c of chunks) c.fill(0);
+            chunks.length = 0;
+            reject(answerTooLarge());
+            req.destroy();
+          };
+          // A declared length over the limit is refused before a byte is read.
+          if (Number(res.headers['content-length'] ?? 0) > MAX_ANSWER_BYTES) return tooLarge();
+          res.on('data', (c: Buffer) => {
+            if (received > MAX_ANSWER_BYTES) return c.fill(0);
+            received += c.length;
+            chunks.push(c);
+            if (received > MAX_ANSWER_BYTES) tooLarge();
           });
           res.on('end', () => {
             const raw = joinAndWipe(chunks);
@@ -287,11 +314,12 @@ export class VaultSession {
   }
 
   /** One request: `body` for writes only. Resolves with the parsed response body. */
-  async send<T>(signal: AbortSignal, method: Method, path: string, body?: object): Promise<T> {
+  async send<T>(signal: AbortSignal, method: Method, path: string, body?: object, as?: string): Promise<T> {
     if (signal.aborted) throw abortError(signal);
     const vault = await raceAbort(this.client(), signal);
-    if (this.tokens !== undefined) await raceAbort(this.tokens.ensure(signal), signal);
-    const o = { signal };
+    if (as === undefined && this.tokens !== undefined) await raceAbort(this.tokens.ensure(signal), signal);
+    // node-vault sends a request's own X-Vault-Token header instead of the client's token.
+    const o = as === undefined ? { signal } : { signal, headers: { 'X-Vault-Token': as } };
     const pending = (
       method === 'write' ? vault.write(path, body ?? {}, o) : vault[method](path, o)
     ) as Promise<T>;
@@ -307,6 +335,10 @@ export class VaultSession {
   }
   write<T = unknown>(signal: AbortSignal, path: string, body: object = {}): Promise<T> {
     return this.send<T>(signal, 'write', path, body);
+  }
+  /** A write authenticated as `token` rather than this session's token (e.g. a token's revoke-self). */
+  writeAs<T = unknown>(token: string, signal: AbortSignal, path: string, body: object = {}): Promise<T> {
+    return this.send<T>(signal, 'write', path, body, token);
   }
   /** A read that answers undefined for 404 (missing key, empty mount, missing metadata). */
   async tryRead<T>(signal: AbortSignal, path: string, method: 'read' | 'list' = 'read') {

@@ -64,6 +64,17 @@ export interface TransitKeyData {
   readonly soft_deleted?: boolean;
 }
 
+/**
+ * The lowest `auto_rotate_period` (seconds) of keyport's creation marker (200 years; see
+ * `createTransitKey`): above any period keyport sets (at most 36,500 days). A key still carrying
+ * one was cut off between the two requests of its creation, or is being created right now.
+ */
+export const CREATION_MARKER_SECONDS = 200 * 365 * 86_400;
+
+/** Whether the key still carries a creation marker instead of the rotation period asked for. */
+export const carriesCreationMarker = (data: Pick<TransitKeyData, 'auto_rotate_period'>): boolean =>
+  typeof data.auto_rotate_period === 'number' && data.auto_rotate_period >= CREATION_MARKER_SECONDS;
+
 /** What keyport keeps beside a transit key (transit has no place for it). */
 export interface KeyInfoExtras {
   readonly usage?: KeyUsage | undefined;
@@ -71,14 +82,20 @@ export interface KeyInfoExtras {
   readonly description?: string | undefined;
 }
 
+/** A version's creation time; undefined when the server gave none that is a date. */
 function createdAt(entry: NonNullable<TransitKeyData['keys']>[string] | undefined): Date | undefined {
-  if (typeof entry === 'number') return new Date(entry * 1000);
-  return entry?.creation_time !== undefined ? new Date(entry.creation_time) : undefined;
+  const at =
+    typeof entry === 'number'
+      ? new Date(entry * 1000)
+      : typeof entry === 'object' && entry !== null && typeof entry.creation_time === 'string'
+        ? new Date(entry.creation_time)
+        : undefined;
+  return at === undefined || Number.isNaN(at.getTime()) ? undefined : at;
 }
 
-/** The KeyInfo fields kept beside the key. */
+/** The KeyInfo fields kept beside the key; labels prototype-free (a `__proto__` label is a label). */
 export const extraFields = (extras: KeyInfoExtras) => ({
-  labels: { ...extras.labels },
+  labels: Object.assign(Object.setPrototypeOf({}, null) as Record<string, string>, extras.labels),
   ...(extras.description !== undefined ? { description: extras.description } : {}),
 });
 
@@ -96,12 +113,15 @@ export function toKeyInfo(
   const minAvailable = Math.max(data.min_available_version, 1);
   const versions: KeyVersionInfo[] = [];
   for (let v = 1; v <= data.latest_version; v++) {
-    const at = createdAt(data.keys?.[String(v)]);
+    const at = createdAt(data.keys !== undefined && Object.hasOwn(data.keys, v) ? data.keys[v] : undefined);
     const state = v < minAvailable ? 'destroyed' : v < data.min_decryption_version ? 'disabled' : 'enabled';
     versions.push({ version: String(v), state, ...(at !== undefined ? { createdAt: at } : {}) });
   }
-  const first = createdAt(data.keys?.[String(minAvailable)]);
-  const period = data.auto_rotate_period ?? 0;
+  const first = createdAt(
+    data.keys !== undefined && Object.hasOwn(data.keys, minAvailable) ? data.keys[minAvailable] : undefined,
+  );
+  // A creation marker is no period anyone asked for: it is never presented as one.
+  const period = carriesCreationMarker(data) ? 0 : (data.auto_rotate_period ?? 0);
   return {
     uri: keyUriOf(loc),
     spec,

@@ -1,0 +1,251 @@
+// What the adapter reads back, read as an attacker and a careless user would write it: answers of
+// unexpected shapes or sizes (from a server that is not quite Vault, or a proxy in front of it —
+// a stand-in HTTP server, as OpenBao never answers so), and policies, metadata and contexts
+// carrying `__proto__` or fields of the wrong kind (written to the real OpenBao).
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { VaultTransitProvider } from '../src/index.js';
+import { bytes, call, keyName, openbao, provider, rejection, rootClient } from './helpers.js';
+
+type Route = (req: IncomingMessage, res: ServerResponse) => void;
+const json = (res: ServerResponse, body: unknown, status = 200) => {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+};
+const keyData = (over: Record<string, unknown> = {}) => ({
+  data: {
+    name: 'k',
+    type: 'aes256-gcm96',
+    keys: { '1': 1_700_000_000 },
+    latest_version: 1,
+    min_decryption_version: 1,
+    min_encryption_version: 0,
+    min_available_version: 0,
+    auto_rotate_period: 0,
+    ...over,
+  },
+});
+
+describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
+  let server: Server;
+  let route: Route = (_, res) => json(res, {}, 404);
+  let listAnswer: unknown = {};
+  let p: VaultTransitProvider;
+  let base: string;
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      route(req, res);
+    });
+    // Node's parser refuses Vault's LIST verb before the handler runs: answered here, raw.
+    server.on('clientError', (error: Error & { rawPacket?: Buffer }, socket) => {
+      if (!String(error.rawPacket ?? '').startsWith('LIST ')) return void socket.destroy();
+      const body = JSON.stringify(listAnswer);
+      socket.end(
+        `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    p = new VaultTransitProvider({
+      endpoint: `http://127.0.0.1:${port}`,
+      auth: { method: 'token', token: 's.stand-in', renew: false },
+    });
+    base = `hcvault://127.0.0.1:${port}/transit/keys`;
+  });
+  afterAll(async () => {
+    await p.close();
+    server.closeAllConnections();
+    server.close();
+  });
+  beforeEach(() => {
+    route = (_, res) => json(res, {}, 404);
+  });
+
+  it.each([
+    ['a version count nobody has', { latest_version: 1e12 }],
+    ['a version count that is not a number', { latest_version: '3' }],
+    ['no min_available_version', { min_available_version: undefined }],
+    ['a min version above the latest', { min_decryption_version: 9 }],
+    ['a rotation period that is not a number', { auto_rotate_period: '1h' }],
+    ['keys that are not an object', { keys: 'x' }],
+  ])('a key read with %s is Internal, at once', async (_, over) => {
+    route = (_, res) => json(res, keyData(over));
+    const error = await rejection(p, p.describeKey({ uri: `${base}/k` }, call()));
+    expect(error.code).toBe('Internal');
+    expect(error.message).toMatch(/unexpected/);
+  });
+
+  it('a key read without data is Internal, not a TypeError', async () => {
+    route = (_, res) => json(res, { data: null });
+    const error = await rejection(p, p.describeKey({ uri: `${base}/k` }, call()));
+    expect(error.code).toBe('Internal');
+    expect(error.message).toMatch(/unexpected shape/);
+  });
+
+  it('a version without a creation time that is a date has no createdAt (never an Invalid Date)', async () => {
+    route = (_, res) => json(res, keyData({ keys: { '1': { creation_time: 'not a date' } } }));
+    const info = await p.describeKey({ uri: `${base}/k` }, call());
+    expect(info.createdAt).toBeUndefined();
+    expect(info.versions?.[0]?.createdAt).toBeUndefined();
+  });
+
+  it('a key listing of names that are not names lists only the keys a URI can carry', async () => {
+    listAnswer = { data: { keys: [42, '..', {}, 'good', 'a b'] } };
+    route = (req, res) =>
+      req.url === '/v1/transit/keys/good'
+        ? json(res, keyData({ name: 'good' }))
+        : json(res, { errors: [] }, 404);
+    const listed: string[] = [];
+    for await (const info of p.listKeys(call())) listed.push(info.uri);
+    expect(listed).toEqual([`${base}/good`]);
+    listAnswer = { data: { keys: { 0: 'x' } } };
+    for await (const info of p.listKeys(call())) listed.push(info.uri);
+    expect(listed).toEqual([`${base}/good`]);
+  });
+
+  it('a policy listing that is not a list of names lists no grants', async () => {
+    route = (_, res) => json(res, { data: { policies: { length: 1, 0: 42 } }, policies: 'keyport-grant-x' });
+    const grants: unknown[] = [];
+    for await (const g of p.listGrants({ uri: `${base}/k` }, call())) grants.push(g);
+    expect(grants).toEqual([]);
+  });
+
+  it('a batch answered with fewer results than items is Internal (outcomes never shifted onto other items)', async () => {
+    route = (_, res) => json(res, { data: { batch_results: [{ ciphertext: 'vault:v1:AAAA' }] } });
+    await expect(
+      p.encryptBatch({ uri: `${base}/k` }, [{ data: bytes('a') }, { data: bytes('b') }]),
+    ).rejects.toMatchObject({ code: 'Internal', message: expect.stringMatching(/2 items with 1 results/) });
+  });
+
+  it('a token creation answered without a token is a typed error saying so', async () => {
+    route = (_, res) => json(res, { auth: null });
+    const error = await rejection(
+      p,
+      p.createGrant({ uri: `${base}/k` }, { grantee: 'g', operations: ['encrypt'] }, call()),
+    );
+    expect(error.code).toBe('Internal');
+    expect(error.message).toMatch(/without a token/);
+  });
+
+  it('an answer declaring more than 128 MiB is refused before it is read', async () => {
+    route = (_, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(2 ** 31) });
+      res.write('{"data":');
+    };
+    const error = await rejection(p, p.encrypt({ uri: `${base}/k` }, bytes('x'), {}, call()));
+    expect(error).toMatchObject({ code: 'Internal', message: expect.stringMatching(/larger than 128 MiB/) });
+  });
+
+  it('an answer streaming past 128 MiB is cut off there, not buffered to the end', async () => {
+    let sent = 0;
+    route = (_, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(1024 * 1024, 0x20);
+      const more = () => {
+        // Bounded: 1 GiB, far past the limit; a reader that kept going would be seen reading it all.
+        while (sent < 1024 && !res.destroyed) {
+          sent++;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      more();
+    };
+    const error = await rejection(p, p.encrypt({ uri: `${base}/k` }, bytes('x'), {}, call()));
+    expect(error).toMatchObject({ code: 'Internal', message: expect.stringMatching(/larger than 128 MiB/) });
+    expect(sent).toBeLessThan(1024);
+  });
+});
+
+describe('policies, metadata and contexts with `__proto__` and fields of the wrong kind (OpenBao)', () => {
+  const root = rootClient();
+  let p: VaultTransitProvider;
+  let uri: string;
+  let name: string;
+  const prefix = () =>
+    `keyport-grant-${createHash('sha256').update(`transit/${name}`).digest('hex').slice(0, 16)}-`;
+  beforeAll(async () => {
+    p = provider();
+    name = keyName('hostile');
+    uri = (await p.createKey({ name, spec: 'AES_256' }, call())).uri;
+  });
+  afterAll(() => p.close());
+
+  it('a grant pinned to a context with a `__proto__` key lists it back prototype-free', async () => {
+    const contextEquals = Object.defineProperty(Object.setPrototypeOf({ tenant: 'a' }, null), '__proto__', {
+      value: 'v',
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    }) as Record<string, string>;
+    const grant = await p.createGrant(
+      { uri },
+      { grantee: 'g', operations: ['encrypt'], constraints: { contextEquals } },
+      call(),
+    );
+    let listed: Record<string, string> | undefined;
+    for await (const g of p.listGrants({ uri }, call())) {
+      if (g.id === grant.id) listed = g.constraints?.contextEquals as Record<string, string>;
+    }
+    expect(listed).toBeDefined();
+    expect(Object.getPrototypeOf(listed)).toBeNull();
+    expect(Object.keys(listed ?? {}).sort()).toEqual(['__proto__', 'tenant']);
+    expect(Object.getOwnPropertyDescriptor(listed, '__proto__')?.value).toBe('v');
+    await p.revokeGrant({ uri }, grant.id, call());
+  });
+
+  it('a policy under a grant name whose header is not a grant keyport wrote is not listed, and revoking it is NotFound', async () => {
+    const meta = (m: Record<string, unknown>) =>
+      `# keyport-grant v1 ${Buffer.from(JSON.stringify(m)).toString('base64url')}\npath "x" { capabilities = ["read"] }\n`;
+    const good = {
+      keyUri: uri,
+      grantee: 'g',
+      operations: ['encrypt'],
+      createdAt: new Date().toISOString(),
+      accessor: 'abc',
+    };
+    const forged: Array<[string, Record<string, unknown>]> = [
+      ['0000000000000001', { ...good, id: '0000000000000001', operations: 'encrypt' }],
+      ['0000000000000002', { ...good, id: '0000000000000002', operations: ['everything'] }],
+      ['0000000000000003', { ...good, id: '0000000000000003', accessor: { __proto__: 1 } }],
+      ['0000000000000004', { ...good, id: '0000000000000004', createdAt: 'yesterday' }],
+      ['0000000000000005', { ...good, id: 'ffffffffffffffff' }],
+      ['0000000000000006', { ...good, id: '0000000000000006', contextEquals: { a: 1 } }],
+    ];
+    try {
+      for (const [id, m] of forged) await root.write(`sys/policy/${prefix()}${id}`, { policy: meta(m) });
+      const listed: string[] = [];
+      for await (const g of p.listGrants({ uri }, call())) listed.push(g.id);
+      expect(listed).toEqual([]);
+      for (const [id] of forged)
+        expect((await rejection(p, p.revokeGrant({ uri }, id, call()))).code).toBe('NotFound');
+    } finally {
+      for (const [id] of forged) await root.delete(`sys/policy/${prefix()}${id}`);
+    }
+  });
+
+  it('labels from the metadata store keep only string values, prototype-free; a description that is not a string is left out', async () => {
+    const kvPrefix = `hostile-${keyName('kv').replace(/[^a-z0-9-]/g, '')}`;
+    const q = provider({ metadataStore: { kvMount: 'secret', prefix: kvPrefix } });
+    try {
+      // Raw JSON: node-vault's own client would drop the `__proto__` key on the way.
+      const env = openbao();
+      const written = await fetch(`${env.addr}/v1/secret/data/${kvPrefix}/transit/${name}`, {
+        method: 'POST',
+        headers: { 'X-Vault-Token': env.token, 'content-type': 'application/json' },
+        body: '{"data":{"labels":{"__proto__":"x","team":5,"ok":"y"},"description":42,"usage":"encrypt_decrypt"}}',
+      });
+      expect(written.ok).toBe(true);
+      const info = await q.describeKey({ uri }, call());
+      expect(Object.getPrototypeOf(info.labels)).toBeNull();
+      expect({ ...info.labels }).toEqual(JSON.parse('{"__proto__":"x","ok":"y"}'));
+      expect(Object.keys(info.labels).sort()).toEqual(['__proto__', 'ok']);
+      expect(info.description).toBeUndefined();
+    } finally {
+      await root.delete(`secret/metadata/${kvPrefix}/transit/${name}`);
+      await q.close();
+    }
+  });
+});
