@@ -114,7 +114,7 @@ export async function countHeaders(
   const exclude = options.exclude ?? `${prefix}${DEFAULT_JOURNAL_DIR}`;
   const counts: HeaderCounts = { target: 0, source: 0, both: 0, other: 0 };
   for await (const e of store.list(prefix, options.signal)) {
-    if (e.key.startsWith(exclude)) continue;
+    if (!e.key.startsWith(prefix) || e.key.startsWith(exclude)) continue;
     // Counted as it is now: an object overwritten while its header is read (a migration may be
     // running) is read again; one deleted since the listing is not counted.
     const header = await readUnchanged(async () => {

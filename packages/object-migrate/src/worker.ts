@@ -368,8 +368,12 @@ export async function runShard(input: RunShardOptions): Promise<ShardReport> {
   const abort = new AbortController();
   const stop = signal === undefined ? abort.signal : AbortSignal.any([signal, abort.signal]);
   try {
+    // A key the store lists outside the prefix (an S3-compatible store that normalises the
+    // prefix, say) is never migrated: the prefix bounds what a run may rewrite.
     const inShard = (e: ObjectEntry): boolean =>
-      !e.key.startsWith(journalPrefix) && shardOf(e.key, shard.count) === shard.index;
+      e.key.startsWith(loc.prefix) &&
+      !e.key.startsWith(journalPrefix) &&
+      shardOf(e.key, shard.count) === shard.index;
     const verify = options.verify ?? 'none';
     const pick =
       typeof verify === 'object'

@@ -2,20 +2,23 @@
  * The issue's "done means", at CI size (KEYPORT_OBJMIG_OBJECTS, KEYPORT_OBJMIG_WORKERS,
  * KEYPORT_OBJMIG_KILLS, KEYPORT_OBJMIG_BIG_MIB scale it up): objects of 0 B to a few MiB plus
  * one large one, in each emulator, migrated by worker processes on shards, SIGKILLed at random
- * and restarted, while another writer overwrites some objects. Then: nothing lost, nothing
- * wrapped twice, every object opens with the target key alone to its expected plaintext,
- * metadata kept, the overwriters' content kept, and `status` agrees with the headers.
+ * and restarted, while another writer overwrites some objects. After each kill, while the other
+ * workers go on, every object is whole under one key: it opens with the source key alone or the
+ * target key alone to a plaintext it was given, never missing, never half-written. At the end:
+ * nothing lost, nothing wrapped twice, every object opens with the target key alone to its
+ * expected plaintext, metadata kept, the overwriters' content kept, and `status` agrees with the
+ * headers.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openEnvelope, sealEnvelope } from '@keyport/envelope';
+import { kmsRecipient, openEnvelope, sealEnvelope } from '@keyport/envelope';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHeaderEdks } from '../src/header.js';
 import { parseObjectLocation, type StoreEndpoints } from '../src/location.js';
 import { countHeaders, migrationStatus } from '../src/status.js';
-import type { ObjectStore } from '../src/store.js';
+import { type ObjectStore, readUnchanged } from '../src/store.js';
 import { type TestKeys, testKeys } from './helpers/keys.js';
 import { EMULATORS, endpointsFor, freshBucket, readAll } from './helpers/stores.js';
 
@@ -93,6 +96,61 @@ describe.each(EMULATORS)('sharded workers on %s', (emulator) => {
   let uri: string;
   const endpoints = () => endpointsFor(emulator);
   const expected = new Map<string, { digest: string; envelope: boolean; metadata: Record<string, string> }>();
+  /** Every plaintext each object has been given (its own, and any overwrite begun so far). */
+  const given = new Map<string, Set<string>>();
+
+  /**
+   * Every object as it is now, read while workers run: present, its metadata kept, and either
+   * wholly old (one EDK, the source's, and it opens with the source key alone) or wholly new (one
+   * EDK, the target's, opening with the target key alone), to a plaintext it was given. A read
+   * overtaken by a write (GCS ends it) is read again. Returns how many were old and new.
+   */
+  async function oldOrNew(when: string): Promise<{ old: number; new: number }> {
+    const from = kmsRecipient(k.from);
+    const to = kmsRecipient(k.to);
+    const seen = { old: 0, new: 0 };
+    const problems: string[] = [];
+    const check = async (key: string) => {
+      const want = expected.get(key) as { envelope: boolean; metadata: Record<string, string> };
+      const got = await readUnchanged(async () => {
+        const read = await store.get(key);
+        return { metadata: { ...read.metadata }, bytes: await readAll(read.body) };
+      });
+      if (got === undefined) return void problems.push(`${key}: missing`);
+      if (JSON.stringify(got.metadata) !== JSON.stringify(want.metadata))
+        problems.push(`${key}: metadata ${JSON.stringify(got.metadata)}`);
+      const digests = given.get(key) as Set<string>;
+      if (!want.envelope) {
+        if (!digests.has(sha(got.bytes))) problems.push(`${key}: not an envelope, and its bytes changed`);
+        return;
+      }
+      const h = parseHeaderEdks(got.bytes);
+      if (h?.kind !== 'envelope' || h.edks.length !== 1)
+        return void problems.push(`${key}: not an envelope with one EDK (${h?.kind ?? 'no header'})`);
+      const edk = h.edks[0] as (typeof h.edks)[number];
+      const state = from.matches(edk) ? 'old' : to.matches(edk) ? 'new' : undefined;
+      if (state === undefined) return void problems.push(`${key}: its EDK names neither key`);
+      try {
+        const opened = await openEnvelope(got.bytes, {
+          trust: [state === 'old' ? k.from : k.to],
+          keys: k.keys,
+        });
+        if (!digests.has(sha(opened.plaintext)))
+          problems.push(`${key}: ${state}, a plaintext it was never given`);
+        else seen[state]++;
+      } catch (e) {
+        problems.push(`${key}: ${state}, does not open with that key alone: ${String(e)}`);
+      }
+    };
+    const keys = [...expected.keys()];
+    const lane = async () => {
+      for (let key = keys.shift(); key !== undefined; key = keys.shift()) await check(key);
+    };
+    await Promise.all(Array.from({ length: 8 }, lane));
+    expect(problems, when).toEqual([]);
+    expect(seen.old + seen.new, when).toBe([...expected.values()].filter((e) => e.envelope).length);
+    return seen;
+  }
 
   beforeAll(
     async () => {
@@ -112,6 +170,7 @@ describe.each(EMULATORS)('sharded workers on %s', (emulator) => {
             attributes: { contentType: 'application/x-keyport', metadata, tags: { i: String(i % 3) } },
           });
           expected.set(key, { digest: sha(pt), envelope, metadata });
+          given.set(key, new Set([sha(pt)]));
         });
       }
       if (BIG_MIB > 0) {
@@ -124,6 +183,7 @@ describe.each(EMULATORS)('sharded workers on %s', (emulator) => {
           });
           await store.put('data/big', body, { attributes: { metadata: { big: 'yes' }, tags: {} } });
           expected.set('data/big', { digest: sha(pt), envelope: true, metadata: { big: 'yes' } });
+          given.set('data/big', new Set([sha(pt)]));
         });
       }
       for (let at = 0; at < jobs.length; at += 16) await Promise.all(jobs.slice(at, at + 16).map((j) => j()));
@@ -161,6 +221,8 @@ describe.each(EMULATORS)('sharded workers on %s', (emulator) => {
           const key = keys[randomInt(keys.length)] as string;
           const pt = randomBytes(randomInt(10, 5000));
           const old = expected.get(key) as { metadata: Record<string, string> };
+          // Given before it is written: a check may read it as soon as the write lands.
+          (given.get(key) as Set<string>).add(sha(pt));
           await store.put(key, await sealEnvelope(pt, { recipients: [k.from], keys: k.keys }), {
             attributes: { contentType: 'application/x-keyport', metadata: old.metadata, tags: {} },
           });
@@ -176,7 +238,9 @@ describe.each(EMULATORS)('sharded workers on %s', (emulator) => {
         live.delete(i);
         w.kill();
         await w.done;
-        kills.push(`worker ${i}`);
+        // The other workers go on while every object is read: each old or new, none in between.
+        const seen = await oldOrNew(`after kill ${n + 1} (worker ${i})`);
+        kills.push(`worker ${i}: ${seen.old} old, ${seen.new} new`);
         start(i);
       }
       await writer;
