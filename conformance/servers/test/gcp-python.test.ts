@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { algorithmSpec, pqcUnavailable } from '../src/gcp/algorithms.js';
 import { type CloudKmsServer, startCloudKmsServer } from '../src/gcp/index.js';
+import { sampleEnv, samplePython } from './python-samples.js';
 
 // The second, independent client: Google's Python SDK (google-cloud-kms from PyPI, installed by
 // the harness into its venv) runs the same scenarios against this server. A missing
@@ -18,7 +19,8 @@ const PQC =
 function run(address: string, restUrl: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     // Post-quantum checks run where the server (this Node) offers ML-KEM and ML-DSA.
-    const env = { ...process.env, KEYPORT_PQC: PQC ? '1' : '0' };
+    // google-crc32c comes from test/python-samples.ts (PYTHONPATH), not from the harness's venv.
+    const env = { ...process.env, PYTHONPATH: sampleEnv().PYTHONPATH, KEYPORT_PQC: PQC ? '1' : '0' };
     const child = spawn(python, [scenario, address, restUrl], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
@@ -42,6 +44,7 @@ describe('Cloud KMS server: Python SDK second opinion', () => {
       existsSync(python),
       `Python with google-cloud-kms is missing at ${python}: run "pnpm emulators up gcp-kms" (installs google-cloud-kms==3.18.0 into ~/.cache/keyport/venv)`,
     ).toBe(true);
+    await samplePython('gcp-kms', 'google-cloud-kms');
     const { code, output } = await run(server.address, server.restUrl!);
     expect(output, output).toContain('gcp scenario: all checks passed');
     expect(code, output).toBe(0);
