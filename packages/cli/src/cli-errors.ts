@@ -12,6 +12,8 @@ export const CLI_ERROR_EXITS = {
   IsADirectory: EXIT.isADirectory,
   NotARegularFile: EXIT.notARegularFile,
   FileExists: EXIT.fileExists,
+  /** The file being replaced (the input with --in-place, the output with --force) changed while the command ran. */
+  FileChanged: EXIT.fileExists,
   DiskFull: EXIT.diskFull,
   ReadOnlyFileSystem: EXIT.readOnlyFileSystem,
   FileIO: EXIT.fileIO,
@@ -28,6 +30,8 @@ const NEXT: Readonly<Record<CliErrorCode, string>> = {
   IsADirectory: 'name a file, not a directory',
   NotARegularFile: 'keyport writes only regular files: name a new or regular file, or use "-o -" for stdout',
   FileExists: 'pass --force to replace the output, --in-place to replace the input, or choose another -o',
+  FileChanged:
+    'something else changed the file while keyport ran, and nothing was replaced: check what changed it, then run the command again',
   DiskFull: 'free some space (or raise the quota) and run again; nothing was replaced',
   ReadOnlyFileSystem: 'write to a file system mounted read-write',
   FileIO: 'the device reported an I/O error; check it and run again',
@@ -86,6 +90,7 @@ const WHAT: Readonly<Record<CliErrorCode, string>> = {
   IsADirectory: 'is a directory',
   NotARegularFile: 'is not a regular file',
   FileExists: 'already exists',
+  FileChanged: 'changed while keyport ran',
   DiskFull: 'no space left on the device',
   ReadOnlyFileSystem: 'is on a read-only file system',
   FileIO: 'input/output error',

@@ -5,7 +5,7 @@
  * ECDSA key.
  */
 import { createHash } from 'node:crypto';
-import { appendFile, copyFile, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, link, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeContext } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
@@ -191,6 +191,32 @@ describe('keyport audit', () => {
       ).code,
     ).toBe(6);
     expect((await runCli(['audit', 'verify', '--anchor-signature', 'head.sig.json'], { cwd })).code).toBe(2);
+  });
+
+  it('audit anchor -o naming the log or its key file (or a hard link to one) is refused, even with --force', async () => {
+    const ws = await auditedWorkspace();
+    const cwd = ws.cwd;
+    expect((await runCli(['keys', 'create', 'signer', '--spec', 'EC_P256'], { cwd })).code).toBe(0);
+    await link(join(cwd, 'audit.jsonl'), join(cwd, 'log-alias'));
+    const before = {
+      log: await readFile(join(cwd, 'audit.jsonl')),
+      key: await readFile(join(cwd, 'audit.jsonl.key')),
+    };
+    for (const [out, what] of [
+      ['audit.jsonl', /it is the audit log \(choose another -o\)/],
+      ['audit.jsonl.key', /it is the audit log's key file/],
+      ['log-alias', /it is the audit log ".*audit\.jsonl"/],
+    ] as const) {
+      const r = await runCli(['--json', 'audit', 'anchor', '--key', ws.uri('signer'), '-o', out, '--force'], {
+        cwd,
+      });
+      expect(r.code, `${out}: ${r.stderr}`).toBe(12);
+      expect(JSON.parse(r.stderr).error).toMatchObject({ code: 'FileExists' });
+      expect(JSON.parse(r.stderr).error.message).toMatch(what);
+    }
+    expect(await readFile(join(cwd, 'audit.jsonl.key'))).toEqual(before.key);
+    // The log has grown by the refused commands' own records, never been replaced.
+    expect((await readFile(join(cwd, 'audit.jsonl'))).subarray(0, before.log.length)).toEqual(before.log);
   });
 
   it('audit anchor refuses to sign a log that does not verify', async () => {

@@ -6,10 +6,12 @@
  * local:// URIs are canonical.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   chmod,
   chown,
   copyFile,
+  link,
   lstat,
   mkdir,
   readdir,
@@ -111,6 +113,111 @@ describe('one migration per journal', () => {
     expect(ndjson(broken.stderr).find((e) => 'note' in e)?.note).toMatch(
       /broke the journal lock of pid 1 on host "elsewhere"/,
     );
+  });
+});
+
+describe('a damaged lock: exit 7 at once, saying what to do; --break-lock removes it', () => {
+  it('a pid that is no process id (0, negative, fractional, huge, text, missing) is never waited on as live', async () => {
+    const { ws, digests, a, b } = await setup(2);
+    const before = await snapshot(digests.keys());
+    const base = { host: hostname(), startedAt: new Date().toISOString(), nonce: 'n' };
+    for (const [pid, shown] of [
+      [0, '0'],
+      [-1, '-1'],
+      [1.5, '1.5'],
+      [1e300, '1e+300'],
+      [2 ** 31, '2147483648'],
+      ['4242', '"4242"'],
+      [undefined, 'missing'],
+    ] as const) {
+      await writeFile(lockFile(ws.dir), JSON.stringify({ ...base, pid }));
+      const r = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data'], { cwd: ws.dir });
+      expect(r.code, `${shown}: ${r.stderr}`).toBe(7);
+      const error = JSON.parse(r.stderr).error;
+      expect(error.code).toBe('MigrationLocked');
+      expect(error.message).toContain(`is damaged: its pid is ${shown}, which is not a process id`);
+      expect(error.message).toMatch(/if none is running, pass --break-lock \(or remove the lock file\)/);
+      expect(JSON.parse(await readFile(lockFile(ws.dir), 'utf8')).pid).toEqual(pid);
+    }
+    expect(await snapshot(digests.keys())).toEqual(before);
+    const broken = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data', '--break-lock'], {
+      cwd: ws.dir,
+    });
+    expect(broken.code, broken.stderr).toBe(0);
+    expect(ndjson(broken.stderr).find((e) => 'note' in e)?.note).toMatch(
+      /removed a damaged journal lock .*its pid is missing.*\(--break-lock\)/,
+    );
+    expect(await readdir(ws.dir)).not.toContain('.keyport-migrate.journal.lock');
+  });
+
+  it('a FIFO or a symlink in place of the lock is refused at once (never opened and waited on)', async () => {
+    const { ws, digests, a, b } = await setup(2);
+    const before = await snapshot(digests.keys());
+    execFileSync('mkfifo', [lockFile(ws.dir)]);
+    const fifo = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data'], { cwd: ws.dir });
+    expect(fifo.code, fifo.stderr).toBe(7);
+    expect(JSON.parse(fifo.stderr).error.message).toMatch(/is damaged: it is a FIFO/);
+    expect((await lstat(lockFile(ws.dir))).isFIFO()).toBe(true);
+    const broken = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data', '--break-lock'], {
+      cwd: ws.dir,
+    });
+    expect(broken.code, broken.stderr).toBe(0);
+    expect(await readdir(ws.dir)).not.toContain('.keyport-migrate.journal.lock');
+
+    expect(await snapshot(digests.keys())).not.toEqual(before);
+
+    const second = await setup(1);
+    const untouched = await snapshot(second.digests.keys());
+    await symlink('/dev/zero', lockFile(second.ws.dir));
+    const link = await runCli(['--json', 'migrate', '--from', second.a, '--to', second.b, 'data'], {
+      cwd: second.ws.dir,
+    });
+    expect(link.code, link.stderr).toBe(7);
+    expect(JSON.parse(link.stderr).error.message).toMatch(/is damaged: it is a symbolic link/);
+    expect(await snapshot(second.digests.keys())).toEqual(untouched);
+    expect((await lstat(lockFile(second.ws.dir))).isSymbolicLink()).toBe(true);
+  });
+});
+
+describe('lock temp files left by runs killed while taking the lock', () => {
+  it('the next run to take the lock removes those of dead writers on this host; live or foreign ones stay', async () => {
+    const { ws, a, b } = await setup(2);
+    const tag = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+    const otherTag = tag === 'ffffffff' ? 'eeeeeeee' : 'ffffffff';
+    const dead = deadPid();
+    const lock = '.keyport-migrate.journal.lock';
+    // A stale lock of a dead run, killed after linking its temp into place (the temp is the lock).
+    await writeFile(
+      lockFile(ws.dir),
+      JSON.stringify({ pid: dead, host: hostname(), startedAt: new Date().toISOString(), nonce: 'gone' }),
+    );
+    const gone = [
+      `${lock}.${tag}-${dead}-aaaaaaaaaaaa.tmp`,
+      `${lock}.break.${tag}-${dead}-bbbbbbbbbbbb.tmp`,
+      `${lock}.${tag}-${dead}-eeeeeeeeeeee.tmp`,
+    ];
+    const kept = [
+      // A writer of this host still running (this test's own process), one of another host,
+      // a name of an older version (no pid: only age tells), and a symlink that merely looks like one.
+      `${lock}.${tag}-${process.pid}-cccccccccccc.tmp`,
+      `${lock}.${otherTag}-${dead}-dddddddddddd.tmp`,
+      `${lock}.0123456789ab.tmp`,
+      `${lock}.${tag}-${dead}-ffffffffffff.tmp`,
+      `${lock}.${tag}-${dead}-0123456789ab.tmp.not-ours`,
+    ];
+    await writeFile(join(ws.dir, gone[0] as string), '');
+    await writeFile(join(ws.dir, gone[1] as string), String(dead));
+    await link(lockFile(ws.dir), join(ws.dir, gone[2] as string));
+    for (const name of kept.slice(0, 3)) await writeFile(join(ws.dir, name), '{"pid":1}');
+    await symlink(join(ws.dir, 'keys.kp'), join(ws.dir, kept[3] as string));
+    await writeFile(join(ws.dir, kept[4] as string), 'x');
+    const r = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(0);
+    const left = await readdir(ws.dir);
+    for (const name of gone) expect(left, name).not.toContain(name);
+    for (const name of kept) expect(left, name).toContain(name);
+    expect(left).not.toContain('.keyport-migrate.journal.lock');
+    expect((await lstat(join(ws.dir, kept[3] as string))).isSymbolicLink()).toBe(true);
   });
 });
 

@@ -23,6 +23,7 @@ import { type Command, Option } from 'commander';
 import { CliError, fileError, quotePath } from '../cli-errors.js';
 import { usageError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
+import { sameInode } from '../files/identity.js';
 import { writeOutputFile } from '../files/output-file.js';
 import { FileTooLarge, readBounded, readFailure } from '../files/read-bounded.js';
 import { writeText } from '../io.js';
@@ -34,8 +35,31 @@ const MAX_ANCHOR_BYTES = 1024 * 1024;
 
 interface AuditTarget {
   readonly log: string;
+  readonly keyFile: string;
   readonly key: Uint8Array;
   readonly anchorKey: string | undefined;
+}
+
+/**
+ * `audit anchor -o <file> --force` naming the log or its key file (a slip of the finger, or a
+ * hard link to one) would replace the very thing the anchor vouches for: refused (exit 12).
+ */
+async function refuseOverwritingAudit(out: string, t: AuditTarget): Promise<void> {
+  const outStat = await stat(out).catch(() => undefined);
+  if (outStat === undefined) return;
+  for (const [path, what] of [
+    [t.log, 'the audit log'],
+    [t.keyFile, "the audit log's key file"],
+  ] as const) {
+    const st = await stat(path).catch(() => undefined);
+    if (st !== undefined && sameInode(st, outStat)) {
+      throw new CliError(
+        'FileExists',
+        `refusing to write the anchor to ${quotePath(out)}: it is ${what}${path === out ? '' : ` ${quotePath(path)}`} (choose another -o)`,
+        { path: out },
+      );
+    }
+  }
 }
 
 /** The log, its key and the anchor signing key: from flags, else from the config. */
@@ -67,7 +91,7 @@ async function target(
     keyFileFlag !== undefined
       ? s.path(keyFileFlag)
       : ((log === paths?.log ? paths.keyFile : undefined) ?? `${log}.key`);
-  return { log, key: await readHmacKey(keyFile), anchorKey: configured?.anchorKey };
+  return { log, keyFile, key: await readHmacKey(keyFile), anchorKey: configured?.anchorKey };
 }
 
 function describe(s: Session, v: AuditVerification): string[] {
@@ -161,6 +185,13 @@ export function registerAuditCommands(program: Command, act: Act): void {
           force: boolean;
         }>();
         const t = await target(s, cmd.args[0], o.keyFile);
+        // Before any signing: a refused output costs no provider call.
+        if (o.out !== undefined) {
+          await refuseOverwritingAudit(s.path(o.out), t).catch((e: unknown) => {
+            t.key.fill(0);
+            throw e;
+          });
+        }
         const keyUri = o.key ?? t.anchorKey;
         if (keyUri === undefined) throw usageError('say which key signs: --key <uri> or audit.anchorKey');
         let verified: AuditVerification;

@@ -54,8 +54,8 @@ function outputPath(
   return isStd(o.output) ? undefined : s.path(o.output as string);
 }
 
-async function openInput(s: Session, path: string | undefined): Promise<OpenedInput> {
-  return isStd(path) ? stdinInput(s.io.stdin) : openInputFile(s.path(path as string));
+async function openInput(s: Session, path: string | undefined, inPlace: boolean): Promise<OpenedInput> {
+  return isStd(path) ? stdinInput(s.io.stdin) : openInputFile(s.path(path as string), { toReplace: inPlace });
 }
 
 /** Checks the output before any provider work, then runs `produce` and writes its bytes. */
@@ -78,12 +78,15 @@ async function withOutput(
       await checkOutput(outPath, { force: o.force, inPlace: o.inPlace, input: inputStat });
     }
   }
-  const input = await openInput(s, inPath);
+  const input = await openInput(s, inPath, o.inPlace);
   try {
+    // The input's state is fstat(2) of the descriptor read: with --in-place, the file is replaced
+    // only if it is still in that state right before the rename (output-file.ts).
     const fileOptions = {
       force: o.force,
       inPlace: o.inPlace,
       ...(input.stat !== undefined ? { input: input.stat } : {}),
+      ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
     };
     if (outPath !== undefined) await checkOutput(outPath, fileOptions);
     const signal = s.io.signal;

@@ -73,6 +73,20 @@ function objectEndpoints(s: Session): { s3Endpoint?: string; gcsEndpoint?: strin
   };
 }
 
+/**
+ * `defaults.jobs` for an object-store run without --jobs (as for files). The config allows up to
+ * 256 (files in flight); a worker keeps at most 64 objects in flight: a larger value is used as
+ * 64, with a note, rather than making a config that serves file migrations unusable here.
+ */
+async function objectJobsDefault(s: Session): Promise<number | undefined> {
+  const configured = (await s.defaults()).jobs;
+  if (configured === undefined || configured <= MAX_OBJECT_JOBS) return configured;
+  await s.out.note(
+    `defaults.jobs is ${configured}; an object-store migration keeps at most ${MAX_OBJECT_JOBS} objects in flight per worker: using ${MAX_OBJECT_JOBS}`,
+  );
+  return MAX_OBJECT_JOBS;
+}
+
 async function migrateObjects(s: Session, location: string, o: ObjectFlags & { from: string; to: string }) {
   const { migrateObjectsCommand } = await import('@keyport/object-migrate');
   const [from, to] = (await s.uris([o.from, o.to])) as [string, string];
@@ -127,7 +141,7 @@ export function registerMigrateCommand(program: Command, act: Act): void {
     .option('--to <uri>', 'the key to add')
     .option('--remove-source', 'also remove the --from recipient', false)
     .option('--dry-run', 'report what would change, change nothing', false)
-    .option('-j, --jobs <n>', 'files in flight at once (default 8)')
+    .option('-j, --jobs <n>', 'files (objects) in flight at once (default: defaults.jobs, else 8)')
     .option('--journal <file>', `journal file (default ${DEFAULT_JOURNAL} in the working directory)`)
     .option('--progress-every <ms>', 'progress line interval when stderr is not a terminal', '5000')
     .option('--no-progress', 'no progress output')
@@ -176,7 +190,10 @@ export function registerMigrateCommand(program: Command, act: Act): void {
           throw usageError('migrate needs --from <uri> and --to <uri>');
         if (OBJECT_LOCATION.test(target)) {
           refuseFlags(cmd, FILE_ONLY_FLAGS, 'an object-store migration');
-          const jobs = o.jobs !== undefined ? positiveInt(o.jobs, '--jobs', MAX_OBJECT_JOBS) : undefined;
+          const jobs =
+            o.jobs !== undefined
+              ? positiveInt(o.jobs, '--jobs', MAX_OBJECT_JOBS)
+              : await objectJobsDefault(s);
           const { jobs: _, ...rest } = o;
           return migrateObjects(s, target, {
             ...rest,

@@ -2,10 +2,10 @@
  * Opening a command's input: a file (a directory is refused; FIFOs and devices may be read) or
  * stdin. Read errors surface as file-system errors naming the path, whatever stream reads them.
  */
-import { fstatSync, type Stats } from 'node:fs';
+import { constants, fstatSync, type Stats } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { CliError, fileError, quotePath } from '../cli-errors.js';
+import { CliError, fileError, isErrno, quotePath } from '../cli-errors.js';
 
 export interface OpenedInput {
   /** The bytes, read once. */
@@ -63,11 +63,30 @@ async function* readAll(h: FileHandle, path: string, ahead: boolean): AsyncGener
   }
 }
 
-export async function openInputFile(path: string): Promise<OpenedInput> {
+export interface InputOptions {
+  /**
+   * The file is to be replaced (--in-place): only a regular file will do, opened without
+   * following a symlink (O_NOFOLLOW) or waiting for a FIFO's writer (O_NONBLOCK), so one swapped
+   * in since the caller's checks is refused at once instead of read through or waited on.
+   */
+  readonly toReplace?: boolean;
+}
+
+export async function openInputFile(path: string, o: InputOptions = {}): Promise<OpenedInput> {
   let h: FileHandle;
   try {
-    h = await open(path, 'r');
+    h = await open(
+      path,
+      o.toReplace === true ? constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK : 'r',
+    );
   } catch (e) {
+    if (o.toReplace === true && isErrno(e) && e.code === 'ELOOP') {
+      throw new CliError(
+        'NotARegularFile',
+        `refusing to write ${quotePath(path)}: it is a symbolic link (keyport does not write through links)`,
+        { path },
+      );
+    }
     throw fileError(e, path, 'cannot read');
   }
   let st: Stats;
@@ -80,6 +99,12 @@ export async function openInputFile(path: string): Promise<OpenedInput> {
   if (st.isDirectory()) {
     await h.close();
     throw new CliError('IsADirectory', `cannot read ${quotePath(path)}: it is a directory`, { path });
+  }
+  if (o.toReplace === true && !st.isFile()) {
+    await h.close();
+    throw new CliError('NotARegularFile', `refusing to write ${quotePath(path)}: it is not a regular file`, {
+      path,
+    });
   }
   return {
     data: readAll(h, path, st.isFile()),

@@ -3,11 +3,25 @@
  * never leaves a partial file:
  *
  * - The target must be absent, or a regular file the caller agreed to replace (`force`), or
- *   the input itself with `inPlace` (its mode kept). A device, FIFO, socket, directory or
- *   symlink is refused, before anything is written and again right before the rename.
+ *   the input itself with `inPlace` (its permission bits kept; setuid, setgid and sticky bits
+ *   dropped, as cp(1) does). A device, FIFO, socket, directory or symlink is refused, before
+ *   anything is written and again right before the rename.
  * - Bytes go to a temp file in the target's directory (created O_EXCL), fsynced, then put in
  *   place: hard-linked when nothing may be replaced (so a file that appeared meanwhile is not
  *   clobbered either), renamed otherwise; then the directory is fsynced.
+ * - Right before the rename (identity.ts):
+ *   - `inPlace`: the path must still be the input, unchanged since it was opened — the same
+ *     inode, size, change and modification time as fstat(2) of the descriptor that was read.
+ *     An edit made meanwhile (an append, an overwrite, a hard link added) would be lost by the
+ *     rename: refused with FileChanged, the file left as the editor made it.
+ *   - `force` over another file: the path must still be a regular file, the same inode that was
+ *     checked before any work. Its contents may have changed meanwhile: the caller asked for them
+ *     to be replaced, and a write landing a moment after the rename would be lost the same way,
+ *     so refusing would only fail at random. Another file put in its place (a rename over it, a
+ *     symlink, a new file where the path had been removed) was never checked: refused.
+ *   - A file that appeared where there was none is never replaced, with or without `force`.
+ *   - An aborted `signal` (Ctrl-C) stops here: a command that exits 130 / 143 has replaced
+ *     nothing.
  * - Every failure removes the temp; the error names the path (see cli-errors.ts).
  */
 import { randomBytes } from 'node:crypto';
@@ -15,6 +29,7 @@ import type { Stats } from 'node:fs';
 import { type FileHandle, link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CliError, fileError, isErrno, quotePath } from '../cli-errors.js';
+import { describeChange, type FileState, sameInode, unchangedSince } from './identity.js';
 import { syncDir } from './sync-dir.js';
 import { trackTemp, untrackTemp } from './temps.js';
 
@@ -23,10 +38,16 @@ export interface OutputOptions {
   readonly force?: boolean;
   /** The output is the input: replace it, keeping its mode. */
   readonly inPlace?: boolean;
-  /** The input file's identity, to refuse writing over it without `inPlace`. */
-  readonly input?: Pick<Stats, 'dev' | 'ino'>;
+  /**
+   * The input file as it was opened: fstat(2) of the descriptor the command reads. Refuses
+   * writing over it without `inPlace`; with `inPlace`, the replacement is refused if the file
+   * is no longer in this state.
+   */
+  readonly input?: FileState;
   /** Mode of a new file (default 0o600). */
   readonly mode?: number;
+  /** Once aborted, nothing is replaced any more (checked right before the rename). */
+  readonly signal?: AbortSignal;
 }
 
 export const TEMP_MARK = '.keyport.tmp';
@@ -59,15 +80,12 @@ export function refuseSpecial(path: string, st: Stats | undefined): void {
   });
 }
 
-const sameFile = (a: Pick<Stats, 'dev' | 'ino'>, b: Pick<Stats, 'dev' | 'ino'>): boolean =>
-  a.dev === b.dev && a.ino === b.ino;
-
 /** Checks the target before any work is done; returns its current state. */
 export async function checkOutput(path: string, o: OutputOptions): Promise<Stats | undefined> {
   const st = await lstatOrUndefined(path);
   refuseSpecial(path, st);
   if (st === undefined) return undefined;
-  const isInput = o.input !== undefined && sameFile(st, o.input);
+  const isInput = o.input !== undefined && sameInode(st, o.input);
   if (isInput && o.inPlace !== true) {
     throw new CliError(
       'FileExists',
@@ -84,6 +102,10 @@ export async function checkOutput(path: string, o: OutputOptions): Promise<Stats
       { path },
     );
   }
+  if (isInput && o.inPlace === true && o.input !== undefined && !unchangedSince(st, o.input)) {
+    // Changed between its open and now: refused before any provider work, not at the end.
+    throw changedError(path, o.input, st, 'since keyport opened it');
+  }
   if (!isInput && o.inPlace === true) {
     throw new CliError('FileExists', `--in-place writes the input file, not ${quotePath(path)}`, { path });
   }
@@ -95,8 +117,24 @@ export async function checkOutput(path: string, o: OutputOptions): Promise<Stats
   return st;
 }
 
+function changedError(path: string, then: FileState, now: FileState | undefined, when: string): CliError {
+  return new CliError(
+    'FileChanged',
+    `${quotePath(path)} changed ${when} (${describeChange(then, now)}); not replaced, so that change is not lost`,
+    { path },
+  );
+}
+
+/** Bytes of the target's name kept in its temp's name: the whole must stay under NAME_MAX (255). */
+const TEMP_NAME_BYTES = 200;
+
 export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}${TEMP_MARK}`);
+  let name = basename(path);
+  if (Buffer.byteLength(name) > TEMP_NAME_BYTES) {
+    // A cut inside a multi-byte character decodes to U+FFFD: still a valid, short name.
+    name = Buffer.from(name).subarray(0, TEMP_NAME_BYTES).toString('utf8');
+  }
+  return join(dirname(path), `.${name}.${randomBytes(6).toString('hex')}${TEMP_MARK}`);
 }
 
 /** Writes every chunk of `source` to `path` durably, or leaves `path` as it was. Returns the byte count. */
@@ -107,7 +145,11 @@ export async function writeOutputFile(
 ): Promise<number> {
   const before = await checkOutput(path, o);
   const replacing = before !== undefined;
-  const mode = replacing ? before.mode & 0o7777 : (o.mode ?? 0o600);
+  // In place, the state to keep is the input's as it was opened, not this later lstat.
+  const expected: FileState | undefined = replacing && o.inPlace === true ? (o.input ?? before) : before;
+  // Permission bits only: a setuid or setgid bit kept on a file now owned by whoever runs
+  // keyport (root, say) would hand that user's rights to the file's contents.
+  const mode = replacing ? before.mode & 0o777 : (o.mode ?? 0o600);
   const tmp = tempPathFor(path);
   let h: FileHandle;
   try {
@@ -129,19 +171,23 @@ export async function writeOutputFile(
     } finally {
       await h.close().catch(() => undefined);
     }
+    o.signal?.throwIfAborted();
     // The target may have changed while we wrote: check again right before it is replaced.
     const now = await lstatOrUndefined(path);
     refuseSpecial(path, now);
     if (!replacing) {
-      await publishNew(tmp, path);
+      await publishNew(tmp, path, o.force === true);
     } else {
-      if (now === undefined || !sameFile(now, before)) {
+      const unchanged =
+        now !== undefined &&
+        (o.inPlace === true ? unchangedSince(now, expected as FileState) : sameInode(now, before));
+      if (!unchanged) throw changedError(path, expected as FileState, now, 'while keyport ran');
+      if (o.inPlace === true && (now as Stats).nlink > 1) {
+        // A link added meanwhile moves the change time too, but not always by a clock tick.
         throw new CliError(
-          'FileExists',
-          `${quotePath(path)} changed while it was being written; not replaced`,
-          {
-            path,
-          },
+          'FileChanged',
+          `${quotePath(path)} got ${(now as Stats).nlink - 1} other hard link(s) while keyport ran; not replaced (they would keep the old contents)`,
+          { path },
         );
       }
       await rename(tmp, path).catch((e: unknown) => {
@@ -247,27 +293,30 @@ function afterWritten(pieces: readonly Uint8Array[], written: number): Uint8Arra
   return rest;
 }
 
-/** Puts `tmp` at `path` only if `path` does not exist (link is atomic and never replaces). */
-async function publishNew(tmp: string, path: string): Promise<void> {
+/**
+ * Puts `tmp` at `path` only if `path` does not exist (link is atomic and never replaces). A file
+ * that appeared meanwhile is refused even with `force`: it is not the one that was checked.
+ */
+async function publishNew(tmp: string, path: string, force: boolean): Promise<void> {
+  const appeared = (): CliError =>
+    force
+      ? new CliError(
+          'FileChanged',
+          `${quotePath(path)} appeared while keyport ran (it did not exist when checked); not replaced`,
+          { path },
+        )
+      : new CliError(
+          'FileExists',
+          `refusing to replace ${quotePath(path)}: it appeared while writing (pass --force)`,
+          { path },
+        );
   try {
     await link(tmp, path);
   } catch (e) {
-    if (isErrno(e) && e.code === 'EEXIST') {
-      throw new CliError(
-        'FileExists',
-        `refusing to replace ${quotePath(path)}: it appeared while writing (pass --force)`,
-        {
-          path,
-        },
-      );
-    }
+    if (isErrno(e) && e.code === 'EEXIST') throw appeared();
     // File systems without hard links: fall back to a rename after one more check.
     if (isErrno(e) && (e.code === 'EPERM' || e.code === 'ENOTSUP' || e.code === 'EOPNOTSUPP')) {
-      if ((await lstatOrUndefined(path)) !== undefined) {
-        throw new CliError('FileExists', `refusing to replace ${quotePath(path)}: it exists (pass --force)`, {
-          path,
-        });
-      }
+      if ((await lstatOrUndefined(path)) !== undefined) throw appeared();
       await rename(tmp, path).catch((err: unknown) => {
         throw fileError(err, path, 'cannot write');
       });

@@ -14,6 +14,7 @@ import { type KeyOperations, KeyportError } from '@keyport/core';
 import { openStream, type Recipient, rewrapStream } from '@keyport/envelope';
 import { isErrno } from '../cli-errors.js';
 import { abortable } from '../files/abortable.js';
+import { unchangedSince } from '../files/identity.js';
 import { writeChunks } from '../files/output-file.js';
 import { trackTemp, untrackTemp } from '../files/temps.js';
 import { type Peeked, peekHandle, peekPrefix } from './header-peek.js';
@@ -192,13 +193,14 @@ async function verifyOpensWithTo(out: FileHandle, size: number, ctx: FileStepCon
 
 /**
  * Renames `tmp` over `file` only if `file` is still the one that was read, unchanged: the same
- * inode (another run may have replaced it meanwhile) with the same size and change time (written
- * in place since it was opened: the copy would drop those bytes); otherwise removes `tmp`.
+ * inode (another run may have replaced it meanwhile) with the same size, change and modification
+ * time (written in place since it was opened: the copy would drop those bytes; identity.ts);
+ * otherwise removes `tmp`.
  * Returns whether it replaced.
  */
 async function replaceIfUnchanged(file: string, tmp: string, original: Stats): Promise<boolean> {
   const now = await lstat(file).catch(() => undefined);
-  if (now === undefined || !sameFile(now, original)) {
+  if (now === undefined || !unchangedSince(now, original)) {
     await unlink(tmp).catch(() => undefined);
     return false;
   }
@@ -212,9 +214,6 @@ async function allOrFirstError(work: ReadonlyArray<Promise<unknown>>): Promise<v
   const failed = settled.find((r) => r.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
 }
-
-const sameFile = (a: Stats, b: Stats): boolean =>
-  a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.ctimeMs === b.ctimeMs;
 
 const READ_CHUNK = 256 * 1024;
 
