@@ -6,11 +6,12 @@
  * call — never a raw TypeError from inside pkcs11js.
  *
  * Each check is a few type tests on the path core takes (its arguments are already well-formed);
- * core's validators, which build the message, run only once a test fails. No per-byte work.
+ * core's validators, which build the message, run only once a test fails. No per-byte work. A
+ * sign or verify request is the exception: it always goes through core's own rule (a copy of a
+ * two-field object, next to an asymmetric signature), so it is exactly as strict as core.
  */
 import {
   checkBytes,
-  checkEnum,
   checkInteger,
   checkKeyLike,
   checkOptions,
@@ -19,8 +20,9 @@ import {
   invalidArgument,
   KeyportError,
   type KeyRef,
-  SIGNING_ALGORITHMS,
+  SIGN_OPTIONS,
   type SigningAlgorithm,
+  signRequestFrom,
 } from '@keyport/core';
 
 /** A check's error with the provider filled in; a caller's own exception (a getter) becomes InvalidArgument. */
@@ -92,24 +94,22 @@ export function requestArg(req: unknown, expected = 'a request object'): Record<
   return requiredObject(req, 'req', expected) as Record<string, unknown>;
 }
 
-/** A sign or verify request: its algorithm (one of keyport's) and message type, read once. */
+/**
+ * A sign or verify request, checked by core's own rule (`signRequestFrom` over `checkOptions`,
+ * as core's Keyport and the other adapters read it): a known algorithm, a messageType of exactly
+ * 'message' or 'digest' (anything else — 'Digest', 'DIGEST' — is refused, not signed as a
+ * message: the signature would be over a hash of the digest, valid here and nowhere else), no
+ * unknown field, no getter. The request itself is required: the driver contract passes one.
+ */
 export function signArg(req: unknown): {
   algorithm: SigningAlgorithm | undefined;
   messageType: 'message' | 'digest';
 } {
-  const r = requestArg(req, '{ algorithm?, messageType? }');
-  const algorithm = read(r, 'algorithm', 'req.algorithm');
-  const messageType = read(r, 'messageType', 'req.messageType');
-  return {
-    algorithm:
-      algorithm === undefined ? undefined : checkEnum(algorithm, 'req.algorithm', SIGNING_ALGORITHMS),
-    // Anything but 'message' or 'digest' ('Digest', 'DIGEST') is refused, not signed as a
-    // message: the signature would be over a hash of the digest, valid here and nowhere else.
-    messageType:
-      messageType === undefined
-        ? 'message'
-        : checkEnum(messageType, 'req.messageType', ['message', 'digest']),
-  };
+  const checked = signRequestFrom(
+    checkOptions(requestArg(req, '{ algorithm?, messageType? }'), 'req', SIGN_OPTIONS),
+    'req',
+  );
+  return { algorithm: checked.algorithm, messageType: checked.messageType ?? 'message' };
 }
 
 /** A key name for `uriFor`: a non-empty string (the URI printer escapes it). */

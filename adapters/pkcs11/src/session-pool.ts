@@ -13,7 +13,14 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { KeyportError, settleOrAbort } from '@keyport/core';
 import { mapPkcs11Error, operationEnded, PROVIDER_NAME } from './errors.js';
 import { tokenWriteRunning } from './objects.js';
-import { type PinSource, resolvePin } from './options.js';
+import {
+  DEFAULT_PIN_TIMEOUT_MS,
+  dropPin,
+  type PinSource,
+  pinFrom,
+  pinSourceKind,
+  readPinSource,
+} from './options.js';
 import { ckrOf, type Handle, P, type Pkcs11 } from './p11.js';
 
 /** CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS, CKS_RW_SO_FUNCTIONS (pkcs11js does not export CKS_*). */
@@ -45,6 +52,23 @@ export function checkSignal(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortedError();
 }
 
+function closedError(): KeyportError {
+  return new KeyportError('Unavailable', 'the PKCS#11 provider was closed', {
+    provider: PROVIDER_NAME,
+    retryable: false,
+  });
+}
+
+/** The PIN source did not answer in time. Names the source's kind and the bound, nothing else. */
+function pinTimeoutError(source: PinSource, ms: number): KeyportError {
+  const kind = pinSourceKind(source);
+  return new KeyportError(
+    'Unavailable',
+    `the PIN ${kind} did not answer within ${ms} ms (pin.timeoutMs); the next call asks it again`,
+    { provider: PROVIDER_NAME, retryable: true },
+  );
+}
+
 export class SessionPool {
   private readonly idle: Handle[] = [];
   private readonly waiters: Waiter[] = [];
@@ -60,6 +84,8 @@ export class SessionPool {
    */
   private refusedPin: string | undefined;
   private readonly pinDigestKey = randomBytes(32);
+  /** Gives up each PIN wait in progress (close() does, at once); see readPin. */
+  private readonly pinWaits = new Set<(error: KeyportError) => void>();
 
   constructor(
     private readonly p11: Pkcs11,
@@ -182,7 +208,9 @@ export class SessionPool {
       // Closing an application's last session logs it out (PKCS#11 §5.6), and another provider
       // sharing the module may have done so: a NEW session that reports a public state needs a
       // login. (A session handed over by another caller was logged in a moment ago.)
-      if (opened !== undefined && this.login !== undefined && !this.loggedIn(session)) this.forgetLogin();
+      // Only a login that finished: while one is still waiting for the PIN, a new session is
+      // public anyway, and forgetting that login would ask the PIN source a second time.
+      if (opened !== undefined && this.loginDone && !this.loggedIn(session)) this.forgetLogin();
       if (!this.loginDone || this.login === undefined) await this.loginFor(session, signal);
     } catch (e) {
       if (!isAbort(e)) this.release(session, false); // an abort was released by loginFor
@@ -280,7 +308,8 @@ export class SessionPool {
   private ensureLogin(session: Handle): Promise<void> {
     if (this.login === undefined) {
       const attempt = (async () => {
-        const pin = await resolvePin(this.pin);
+        const pin = await this.readPin();
+        if (this.closed) throw closedError();
         const digest = createHmac('sha256', this.pinDigestKey).update(pin).digest('base64');
         if (digest === this.refusedPin) {
           throw new KeyportError(
@@ -312,6 +341,45 @@ export class SessionPool {
       );
     }
     return this.login;
+  }
+
+  /**
+   * The PIN source's answer, waited for at most `pin.timeoutMs`: a secret store that does not
+   * answer fails this login (Unavailable, retryable) and the next login asks the source again,
+   * instead of every later call joining a login that never ends. A late answer is dropped (wiped
+   * when it is bytes) and never reaches C_Login: the session this login was to log in on went
+   * back to the pool when the login failed. close() gives the wait up at once.
+   */
+  private readPin(): Promise<string> {
+    const ms = this.pin.timeoutMs ?? DEFAULT_PIN_TIMEOUT_MS;
+    return new Promise<string>((resolve, reject) => {
+      let done = false;
+      const finish = (): boolean => {
+        if (done) return false;
+        done = true;
+        clearTimeout(timer);
+        this.pinWaits.delete(giveUp);
+        return true;
+      };
+      const giveUp = (error: KeyportError): void => {
+        if (finish()) reject(error);
+      };
+      const timer = setTimeout(() => giveUp(pinTimeoutError(this.pin, ms)), ms);
+      this.pinWaits.add(giveUp);
+      readPinSource(this.pin).then(
+        (answer) => {
+          if (!finish()) return dropPin(answer);
+          try {
+            resolve(pinFrom(answer));
+          } catch (e) {
+            reject(e);
+          }
+        },
+        (error: unknown) => {
+          if (finish()) reject(error); // a late failure is dropped
+        },
+      );
+    });
   }
 
   private release(session: Handle, healthy: boolean): void {
@@ -364,14 +432,10 @@ export class SessionPool {
   /** Closes idle sessions now and busy ones as they come back; pending waiters fail. */
   close(): void {
     this.closed = true;
-    for (const w of this.waiters.splice(0)) {
-      w.reject(
-        new KeyportError('Unavailable', 'the PKCS#11 provider was closed', {
-          provider: PROVIDER_NAME,
-          retryable: false,
-        }),
-      );
-    }
+    for (const w of this.waiters.splice(0)) w.reject(closedError());
+    // A login waiting for the PIN holds a session: it fails now, so that session comes back and
+    // close() does not wait for a PIN source that may never answer.
+    for (const giveUp of [...this.pinWaits]) giveUp(closedError());
     for (const s of this.idle.splice(0)) {
       this.open--;
       try {

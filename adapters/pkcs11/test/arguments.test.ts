@@ -104,6 +104,55 @@ describe('arguments', () => {
     expect(signed.algorithm).toBe('ECDSA_SHA_256');
   });
 
+  it("sign/verify on the driver: the request is read by core's rule — an unknown field (a misspelt algorithm), a getter or a class instance is InvalidArgument, nothing signed", async () => {
+    const ec = await provider.createKey(
+      { name: uniqueName('ec-req'), spec: 'EC_P256' },
+      { signal: signal() },
+    );
+    const digest = createHash('sha256').update('m').digest();
+    class Req {
+      messageType = 'digest';
+    }
+    const cases: Array<[string, unknown]> = [
+      ['req: unknown option "algorithim"', { messageType: 'digest', algorithim: 'ECDSA_SHA_384' }],
+      [
+        'req.messageType: accessor properties are not allowed',
+        {
+          get messageType() {
+            return 'digest';
+          },
+        },
+      ],
+      ['req: expected an object, got Req', new Req()],
+      ['req: expected { algorithm?, messageType? }, got undefined', undefined],
+    ];
+    for (const [message, req] of cases) {
+      await expect(
+        provider.sign({ uri: ec.uri }, digest, req as SignRequest, { signal: signal() }),
+        message,
+      ).rejects.toMatchObject({
+        code: 'InvalidArgument',
+        provider: 'pkcs11',
+        message: expect.stringContaining(message),
+      });
+      await expect(
+        provider.verify(
+          { uri: ec.uri },
+          digest,
+          Buffer.alloc(64),
+          req as SignRequest & { algorithm: 'ECDSA_SHA_256' },
+          {
+            signal: signal(),
+          },
+        ),
+        message,
+      ).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining(message) });
+    }
+    await expect(
+      provider.sign({ uri: ec.uri }, digest, { algorithm: 'ECDSA_SHA_384' }, { signal: signal() }),
+    ).rejects.toMatchObject({ code: 'InvalidArgument' });
+  });
+
   it('wrapKeyForExport: an algorithm outside the list is InvalidArgument, not plain OAEP or another hash', async () => {
     const key = await provider.createKey(
       { name: uniqueName('export-typo'), spec: 'AES_256', exportable: true },

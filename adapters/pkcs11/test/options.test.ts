@@ -32,6 +32,18 @@ describe('provider options', () => {
     ['keyCacheMs', { keyCacheMs: Number.NaN }],
     ['keyCacheMs', { keyCacheMs: -1 }],
     ['keyCacheMs', { keyCacheMs: '1000' }],
+    ['keyCacheMs', { keyCacheMs: Number.POSITIVE_INFINITY }],
+    ['keyCacheMs', { keyCacheMs: 1.5 }],
+    ['keyCacheMs', { keyCacheMs: 2 ** 31 }],
+    ['pin.timeoutMs', { pin: { env: 'KEYPORT_SOFTHSM_PIN', timeoutMs: 0 } }],
+    ['pin.timeoutMs', { pin: { env: 'KEYPORT_SOFTHSM_PIN', timeoutMs: -1 } }],
+    ['pin.timeoutMs', { pin: { env: 'KEYPORT_SOFTHSM_PIN', timeoutMs: 1.5 } }],
+    ['pin.timeoutMs', { pin: { env: 'KEYPORT_SOFTHSM_PIN', timeoutMs: Number.NaN } }],
+    ['pin.timeoutMs', { pin: { env: 'KEYPORT_SOFTHSM_PIN', timeoutMs: Number.POSITIVE_INFINITY } }],
+    ['pin.timeoutMs', { pin: { env: 'KEYPORT_SOFTHSM_PIN', timeoutMs: 2 ** 31 } }],
+    ['pin.timeoutMs', { pin: { env: 'KEYPORT_SOFTHSM_PIN', timeoutMs: '5000' } }],
+    ['pin', { pin: { env: 'KEYPORT_SOFTHSM_PIN', timeout: 5000 } }],
+    ['pin', { pin: { callback: () => 'x', 'the-pin-itself': true } }],
     ['pin', { pin: {} }],
     ['pin', { pin: { env: 'A', file: '/b' } }],
     ['pin', { pin: 'the-pin-itself' }],
@@ -60,6 +72,35 @@ describe('provider options', () => {
       expect(moduleRefs(path)).toBe(refs);
     });
   }
+
+  it('keyCacheMs Infinity ("cache forever") and pin.timeoutMs out of range are refused naming the range', () => {
+    for (const [option, override] of [
+      ['keyCacheMs', { keyCacheMs: Number.POSITIVE_INFINITY }],
+      ['pin.timeoutMs', { pin: { env: 'KEYPORT_SOFTHSM_PIN', timeoutMs: Number.POSITIVE_INFINITY } }],
+    ] as const)
+      expect(() => new Pkcs11Provider(providerOptions(override as Partial<Pkcs11ProviderOptions>))).toThrow(
+        expect.objectContaining({
+          code: 'InvalidArgument',
+          message: expect.stringMatching(
+            new RegExp(`${option}: expected an integer of milliseconds from [01] to 2147483647`),
+          ),
+        }),
+      );
+  });
+
+  it('the largest keyCacheMs and pin.timeoutMs are accepted', async () => {
+    const p = await openProvider({
+      keyCacheMs: 2 ** 31 - 1,
+      pin: { env: 'KEYPORT_SOFTHSM_PIN', timeoutMs: 2 ** 31 - 1 },
+    });
+    try {
+      await expect(p.describeKey({ uri: keyUri }, { signal: signal() })).resolves.toMatchObject({
+        state: 'enabled',
+      });
+    } finally {
+      await p.close();
+    }
+  });
 
   it('maxSessions 1 and keyCacheMs 0 work: calls queue on one session, every call looks the key up', async () => {
     const one = await openProvider({ maxSessions: 1, keyCacheMs: 0 });
