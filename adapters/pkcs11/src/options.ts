@@ -5,7 +5,7 @@
  */
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { describeType, KeyportError, MAX_TIMER_MS } from '@keyport/core';
+import { describeType, KeyportError, MAX_TIMER_MS, quote } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
 
 export type PinSource = (
@@ -61,8 +61,15 @@ const nonEmptyString = (v: unknown): v is string => typeof v === 'string' && v !
 export function checkProviderOptions(options: unknown): Pkcs11ProviderOptions {
   if (!isObject(options)) throw badOption('options', 'expected { modulePath, token, pin, ... }');
   const o = options as Partial<Record<keyof Pkcs11ProviderOptions, unknown>>;
+  // A misspelt option (`maxSession`, `keyCacheMS`) would leave its default in force unnoticed.
+  const unknown = unknownField(options, OPTION_FIELDS);
+  if (unknown !== undefined)
+    throw badOption(quote(unknown), `not a pkcs11 option (known: ${[...OPTION_FIELDS].join(', ')})`);
   if (!nonEmptyString(o.modulePath)) throw badOption('modulePath', 'expected the path of a PKCS#11 module');
   if (!isObject(o.token)) throw badOption('token', 'expected { label } or { serial }');
+  const unknownInToken = unknownField(o.token, TOKEN_FIELDS);
+  if (unknownInToken !== undefined)
+    throw badOption('token', `${quote(unknownInToken)} is not a token field (known: label, serial)`);
   for (const field of ['label', 'serial'] as const) {
     const v = o.token[field];
     if (v !== undefined && typeof v !== 'string') throw badOption(`token.${field}`, 'expected a string');
@@ -81,6 +88,28 @@ export function checkProviderOptions(options: unknown): Pkcs11ProviderOptions {
     throw badOption('oaepHashes', "expected an array of 'sha1' and 'sha256'");
   if (o.name !== undefined && !nonEmptyString(o.name)) throw badOption('name', 'expected a non-empty string');
   return { ...(options as unknown as Pkcs11ProviderOptions), pin };
+}
+
+const OPTION_FIELDS = new Set<string>([
+  'modulePath',
+  'token',
+  'pin',
+  'maxSessions',
+  'keyCacheMs',
+  'oaepHashes',
+  'name',
+] satisfies Array<keyof Pkcs11ProviderOptions>);
+const TOKEN_FIELDS = new Set(['label', 'serial']);
+
+/** The first own key of `value` not in `known` (a throwing getter or proxy trap is an invalid option). */
+function unknownField(value: object, known: ReadonlySet<string>): string | undefined {
+  try {
+    return Reflect.ownKeys(value)
+      .find((k) => typeof k !== 'string' || !known.has(k))
+      ?.toString();
+  } catch {
+    throw badOption('options', 'reading them threw (a getter or proxy that fails)');
+  }
 }
 
 const isIntegerIn = (v: unknown, min: number, max: number): v is number =>

@@ -52,6 +52,10 @@ describe('provider options', () => {
     ['modulePath', { modulePath: '' }],
     ['token', { token: 'keyport' }],
     ['token.serial', { token: { serial: 42 } }],
+    // A misspelt option or token field would leave its default in force unnoticed.
+    ['"maxSession"', { maxSession: 1 } as Record<string, unknown>],
+    ['"keyCacheMS"', { keyCacheMS: 0 } as Record<string, unknown>],
+    ['"lable"', { token: { lable: 'keyport' } }],
     ['oaepHashes', { oaepHashes: ['md5'] }],
     ['name', { name: '' }],
   ];
