@@ -63,8 +63,47 @@ function isKeyRing(keyRing: unknown): boolean {
   }
 }
 
+const OPTION_FIELDS = new Set<string>([
+  'client',
+  'transport',
+  'apiEndpoint',
+  'port',
+  'protocol',
+  'sslCreds',
+  'authClient',
+  'credentials',
+  'keyFilename',
+  'projectId',
+  'clientOptions',
+  'keyRing',
+  'protectionLevel',
+  'importJobKeyBits',
+  'headers',
+  'name',
+  'dataKeys',
+] satisfies Array<keyof GcpKmsProviderOptions>);
+
 /** The options a careless caller can get wrong, checked when the provider is built (not on first call). */
 export function checkOptions(options: GcpKmsProviderOptions): void {
+  if (typeof options !== 'object' || options === null)
+    throw new KeyportError('InvalidArgument', 'gcpKms options must be an object');
+  // A misspelt option is refused, not ignored: a misspelt `apiEndpoint` would send requests (and
+  // credentials) to Google's production endpoint, a misspelt `keyRing` leave createKey without one.
+  let unknown: string | symbol | undefined;
+  try {
+    unknown = Reflect.ownKeys(options).find((k) => typeof k !== 'string' || !OPTION_FIELDS.has(k));
+  } catch {
+    throw new KeyportError(
+      'InvalidArgument',
+      'gcpKms options could not be read (a getter or proxy that throws)',
+    );
+  }
+  if (unknown !== undefined) {
+    throw new KeyportError(
+      'InvalidArgument',
+      `gcpKms has no option ${JSON.stringify(String(unknown)).slice(0, 80)} (known: ${[...OPTION_FIELDS].join(', ')}; pass other client settings in clientOptions)`,
+    );
+  }
   const { keyRing, transport, protectionLevel, importJobKeyBits, dataKeys } = options;
   if (keyRing !== undefined && !isKeyRing(keyRing)) {
     throw new KeyportError('InvalidArgument', 'keyRing must be projects/<p>/locations/<l>/keyRings/<r>');

@@ -98,6 +98,21 @@ describe('options are checked when the provider is built', () => {
   });
 });
 
+describe('unknown options', () => {
+  it('a misspelt option is refused naming it, not ignored (apiEndpont would send requests to Google)', () => {
+    for (const [bad, named] of [
+      [{ apiEndpont: '127.0.0.1' }, '"apiEndpont"'],
+      [{ keyring: 'projects/p/locations/global/keyRings/r' }, '"keyring"'],
+      [{ location: 'global' }, '"location"'],
+      [JSON.parse('{"__proto__": {"transport": "rest"}}'), '"__proto__"'],
+    ] as const) {
+      expect(() => gcpKms(bad as never), JSON.stringify(bad)).toThrow(
+        expect.objectContaining({ code: 'InvalidArgument', message: expect.stringContaining(named) }),
+      );
+    }
+  });
+});
+
 describe('labels and context keys', () => {
   for (const [transport, make] of transports) {
     it(`a label Cloud KMS would refuse (__proto__, uppercase) is InvalidArgument over ${transport}, never dropped`, async () => {

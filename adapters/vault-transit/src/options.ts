@@ -88,6 +88,9 @@ export function checkOptions(options: VaultTransitOptions): URL {
     throw new KeyportError('InvalidArgument', `vaultTransit: ${why}`, { provider: 'hcvault' });
   };
   if (typeof options !== 'object' || options === null) bad('options are required');
+  // A misspelt option is refused, not ignored: a misspelt `auth` would leave the call to the
+  // environment's VAULT_TOKEN (another identity), a misspelt `namespace` to the root namespace.
+  unknownFields(options, OPTION_FIELDS, '', bad);
   const url = URL.canParse(options.endpoint) ? new URL(options.endpoint) : bad('endpoint is not a URL');
   if (url.protocol !== 'http:' && url.protocol !== 'https:') bad('endpoint must be http(s)://host:port');
   // Requests go to `<protocol>//<host>/v1/...` and key URIs name host:port only: a path (a proxy
@@ -141,6 +144,7 @@ export function checkOptions(options: VaultTransitOptions): URL {
     if (method !== 'token' && method !== 'approle' && method !== 'kubernetes') {
       bad("auth must be a token string or an object whose method is 'token', 'approle' or 'kubernetes'");
     }
+    unknownFields(auth, AUTH_FIELDS[method as keyof typeof AUTH_FIELDS], 'auth.', bad);
     const a = auth as {
       token?: unknown;
       roleId?: unknown;
@@ -172,11 +176,49 @@ export function checkOptions(options: VaultTransitOptions): URL {
   }
   if (typeof auth === 'object' && auth !== null && 'mount' in auth) path(auth.mount, 'auth.mount');
   checkTls(options.tls, bad);
-  if (typeof options.metadataStore === 'object' && options.metadataStore !== null) {
+  if (options.metadataStore !== undefined) {
+    if (typeof options.metadataStore !== 'object' || options.metadataStore === null)
+      bad('metadataStore must be { kvMount, prefix? }');
+    unknownFields(options.metadataStore, METADATA_STORE_FIELDS, 'metadataStore.', bad);
     path(options.metadataStore.kvMount ?? '', 'metadataStore.kvMount');
     path(options.metadataStore.prefix, 'metadataStore.prefix');
   }
   return url;
+}
+
+const OPTION_FIELDS = new Set<string>([
+  'endpoint',
+  'auth',
+  'namespace',
+  'mount',
+  'flavor',
+  'tls',
+  'client',
+  'metadataStore',
+  'renewAfterFraction',
+] satisfies Array<keyof VaultTransitOptions>);
+const AUTH_FIELDS = {
+  token: new Set(['method', 'token', 'renew']),
+  approle: new Set(['method', 'roleId', 'secretId', 'mount']),
+  kubernetes: new Set(['method', 'role', 'jwt', 'jwtPath', 'mount']),
+} as const;
+const METADATA_STORE_FIELDS = new Set(['kvMount', 'prefix']);
+
+/**
+ * Refuses an own key of `value` not in `known`, naming it (shortened; never a value, which may
+ * be a secret). A getter or proxy that throws is an invalid option too.
+ */
+function unknownFields(value: object, known: ReadonlySet<string>, at: string, bad: (why: string) => never) {
+  let unknown: string | symbol | undefined;
+  try {
+    unknown = Reflect.ownKeys(value).find((k) => typeof k !== 'string' || !known.has(k));
+  } catch {
+    bad(`${at === '' ? 'options' : at.slice(0, -1)} could not be read (a getter or proxy that throws)`);
+  }
+  if (unknown !== undefined)
+    bad(
+      `${at}${JSON.stringify(String(unknown)).slice(0, 80)} is not an option (known: ${[...known].join(', ')})`,
+    );
 }
 
 const TLS_FIELDS = new Set(['ca', 'cert', 'key', 'rejectUnauthorized']);

@@ -175,6 +175,40 @@ describe('options a careless user or an attacker passes', () => {
     expect(error.message).not.toContain('stolen');
   });
 
+  it.each([
+    [
+      'a misspelt auth (the call would fall back to VAULT_TOKEN: another identity)',
+      { tokn: 's.x' },
+      '"tokn"',
+    ],
+    ['a misspelt namespace (the root namespace would be used)', { namspace: 'team' }, '"namspace"'],
+    [
+      'a field the token method does not have',
+      { auth: { method: 'token', token: 's.x', ttl: 60 } },
+      'auth."ttl"',
+    ],
+    [
+      'an AppRole secret under a misspelt name',
+      { auth: { method: 'approle', roleId: 'r', secretID: 'hunter2' } },
+      'auth."secretID"',
+    ],
+    [
+      'a Kubernetes field misspelt',
+      { auth: { method: 'kubernetes', role: 'r', jwtpath: '/t' } },
+      'auth."jwtpath"',
+    ],
+    [
+      'a misspelt metadata store field',
+      { metadataStore: { kvMount: 'secret', prefx: 'p' } },
+      'metadataStore."prefx"',
+    ],
+    ['a metadata store that is not an object', { metadataStore: 'secret' }, 'metadataStore'],
+  ])('refuses %s at construction, naming the field and never its value', (_, extra, named) => {
+    const error = refused({ endpoint, ...extra });
+    expect(error.message).toContain(named);
+    expect(`${error.message}${JSON.stringify(error)}`).not.toMatch(/hunter2|s\.x/);
+  });
+
   it('takes namespaces Vault reads as written, a trailing slash included', () => {
     for (const namespace of ['team-a', 'parent/child', 'admin/', 'a.b_c-d/e']) {
       expect(() => vaultTransit({ endpoint, namespace })).not.toThrow();
