@@ -10,6 +10,7 @@
  */
 import { KeyportError } from '@keyport/core';
 import { zeroDataKey } from './kdf.js';
+import { checkUnknown } from './known-options.js';
 
 export interface DataKeyCacheOptions {
   /** How long one data key may be reused, in milliseconds. */
@@ -48,6 +49,13 @@ function positive(name: string, v: number | undefined, fallback: number): number
   return v;
 }
 
+const CACHE_OPTION_NAMES = [
+  'maxAgeMs',
+  'maxMessages',
+  'maxBytes',
+  'maxEntries',
+] as const satisfies ReadonlyArray<keyof DataKeyCacheOptions>;
+
 export class DataKeyCache {
   private readonly entries = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<void>>();
@@ -63,6 +71,8 @@ export class DataKeyCache {
     if (typeof options !== 'object' || options === null) {
       throw new KeyportError('InvalidArgument', 'DataKeyCache needs options: { maxAgeMs, ... }');
     }
+    // A misspelt limit (`maxMessage`) would leave a data key reused up to the default 2^32 times.
+    checkUnknown(options, 'DataKeyCache options', CACHE_OPTION_NAMES);
     this.maxAgeMs = positive('maxAgeMs', options.maxAgeMs ?? -1, 0);
     this.maxMessages = positive('maxMessages', options.maxMessages, 2 ** 32);
     this.maxBytes = positive('maxBytes', options.maxBytes, Number.MAX_SAFE_INTEGER);

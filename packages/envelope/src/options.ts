@@ -8,6 +8,7 @@
  */
 import { KeyportError, settleOrAbort } from '@keyport/core';
 import { DataKeyCache } from './cache.js';
+import { checkUnknown } from './known-options.js';
 import { DEFAULT_LIMITS } from './limits.js';
 
 function bad(message: string): KeyportError {
@@ -38,23 +39,6 @@ export function readOptions<T extends object>(value: unknown, what: string, name
   checkUnknown(value as object, what, names);
   checkCommon(out, what);
   return out as T;
-}
-
-const nameSets = new WeakMap<readonly string[], ReadonlySet<string>>();
-/**
- * An own option that is none of `names` is refused: a misspelt `requiredContex` would otherwise
- * open with no context check at all, silently. Only own names are checked: inherited options are
- * read (see readOptions), and an options object's prototype may hold anything else.
- */
-function checkUnknown(value: object, what: string, names: readonly string[]): void {
-  let known = nameSets.get(names);
-  if (known === undefined) {
-    known = new Set(names);
-    nameSets.set(names, known);
-  }
-  for (const key of Object.keys(value)) {
-    if (!known.has(key)) throw bad(`${what}: unknown option ${JSON.stringify(key.slice(0, 64))}`);
-  }
 }
 
 /** Options every call shares, whose wrong type would otherwise be ignored or fail late. */

@@ -5,7 +5,10 @@
  * source, context keys named after Object.prototype members are ordinary keys, and the cache
  * options cannot make a seal call its provider without end.
  */
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+
+const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+
 import { readFileSync } from 'node:fs';
 import { KeyportError } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +18,7 @@ import {
   openStream,
   type Recipient,
   rawAesRecipient,
+  rawRsaRecipient,
   rewrapEnvelope,
   rewrapStream,
   sealEnvelope,
@@ -117,6 +121,33 @@ describe('options: typed errors for every careless value', () => {
     expect(await codeOf(collect(sealStream([pt], { recipients: [aes], framelength: 64 } as never)))).toBe(
       'InvalidArgument',
     );
+  });
+
+  it('a misspelt cache or recipient option is refused, not ignored: maxMessage would leave a data key reused 2^32 times', () => {
+    const thrown = (make: () => unknown): unknown => {
+      try {
+        make();
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    };
+    const key = randomBytes(32);
+    for (const [make, named] of [
+      [() => new DataKeyCache({ maxAgeMs: 60_000, maxMessage: 1 } as never), 'maxMessage'],
+      [() => new DataKeyCache({ maxAgeMs: 60_000, maxbytes: 1 } as never), 'maxbytes'],
+      [() => rawAesRecipient({ namespace: 'n', name: 'k', key, wrappingKey: key } as never), 'wrappingKey'],
+      [
+        () => rawRsaRecipient({ namespace: 'n', name: 'k', publicKey, paddng: 'oaep-sha1' } as never),
+        'paddng',
+      ],
+    ] as const) {
+      expect(thrown(make)).toMatchObject({
+        code: 'InvalidArgument',
+        message: expect.stringContaining(named),
+      });
+    }
+    expect(new DataKeyCache({ maxAgeMs: 60_000, maxMessages: 1, maxBytes: 1, maxEntries: 1 }).size).toBe(0);
   });
 
   it('recipients, trust, add and remove must be arrays without holes', async () => {

@@ -9,6 +9,7 @@ import { type EncryptionContext, KeyportError } from '@keyport/core';
 import { bytesEqual, utf8Encode } from '../bytes.js';
 import { serializeContext, serializeContextEsdkJsLegacy } from '../context-codec.js';
 import type { EncryptedDataKey } from '../header.js';
+import { checkUnknown } from '../known-options.js';
 import { checkRawNamespace, type Recipient } from './recipient.js';
 
 export interface RawAesRecipientOptions {
@@ -50,7 +51,14 @@ function wrappingKeyOf(key: unknown): { key: KeyObject; cipher: AesGcm } {
   return { key: key instanceof KeyObject ? key : createSecretKey(key as Uint8Array), cipher };
 }
 
+const OPTION_NAMES = ['namespace', 'name', 'key'] as const satisfies ReadonlyArray<
+  keyof RawAesRecipientOptions
+>;
+
 export function rawAesRecipient(options: RawAesRecipientOptions): Recipient {
+  // A misspelt option is refused, not ignored.
+  if (typeof options === 'object' && options !== null)
+    checkUnknown(options, 'rawAesRecipient options', OPTION_NAMES);
   checkRawNamespace(options.namespace, options.name);
   const { key: wrappingKey, cipher } = wrappingKeyOf(options.key);
   const { namespace, name } = options;

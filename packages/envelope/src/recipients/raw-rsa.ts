@@ -15,6 +15,7 @@ import {
 import { KeyportError } from '@keyport/core';
 import { bytesEqual, utf8Encode } from '../bytes.js';
 import type { EncryptedDataKey } from '../header.js';
+import { checkUnknown } from '../known-options.js';
 import { checkRawNamespace, type Recipient } from './recipient.js';
 
 export type RsaPadding = 'oaep-sha1' | 'oaep-sha256' | 'oaep-sha384' | 'oaep-sha512';
@@ -37,7 +38,18 @@ const HASH: Readonly<Record<RsaPadding, string>> = {
   'oaep-sha512': 'sha512',
 };
 
+const OPTION_NAMES = [
+  'namespace',
+  'name',
+  'publicKey',
+  'privateKey',
+  'padding',
+] as const satisfies ReadonlyArray<keyof RawRsaRecipientOptions>;
+
 export function rawRsaRecipient(options: RawRsaRecipientOptions): Recipient {
+  // A misspelt option is refused, not ignored.
+  if (typeof options === 'object' && options !== null)
+    checkUnknown(options, 'rawRsaRecipient options', OPTION_NAMES);
   checkRawNamespace(options.namespace, options.name);
   const padding = options.padding ?? 'oaep-sha256';
   // Own keys only: a padding named after an Object.prototype member ('constructor') is unknown too.
