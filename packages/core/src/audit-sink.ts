@@ -36,6 +36,7 @@ import {
   isWritableEvent,
 } from './audit-record.js';
 import { KeyportError } from './errors.js';
+import { checkInteger, checkOptions, checkString, MAX_TIMER_MS } from './validate.js';
 
 export interface JsonlAuditSinkOptions {
   /** The audit key (at least 32 bytes): MACs records and the anchor, keys context digests. */
@@ -43,6 +44,15 @@ export interface JsonlAuditSinkOptions {
   /** The inter-process lock's wait and staleness limits. */
   readonly lock?: AuditLockOptions;
 }
+
+const SINK_OPTIONS = { hmacKey: true, lock: true } as const satisfies Record<
+  keyof JsonlAuditSinkOptions,
+  true
+>;
+const LOCK_OPTIONS = { timeoutMs: true, staleMs: true } as const satisfies Record<
+  keyof AuditLockOptions,
+  true
+>;
 
 /** Most events written under one lock hold; the rest wait for the next round. */
 const MAX_EVENTS_PER_APPEND = 1000;
@@ -85,7 +95,14 @@ export class JsonlAuditSink implements AuditSink {
 
   /** Opens (or creates) a log, repairing a crash's leftovers; `Integrity` when it was tampered with. */
   static async open(path: string, options: JsonlAuditSinkOptions): Promise<JsonlAuditSink> {
-    const keys = deriveAuditKeys(options.hmacKey);
+    checkString(path, 'path', { min: 1, max: 4096 });
+    // A misspelt option is refused, not ignored (a misspelt `lock` would keep the defaults).
+    const o = checkOptions(options, 'options', SINK_OPTIONS);
+    const keys = deriveAuditKeys(o.hmacKey as Uint8Array);
+    const lock = checkOptions(o.lock, 'options.lock', LOCK_OPTIONS);
+    if (lock.timeoutMs !== undefined) checkInteger(lock.timeoutMs, 'options.lock.timeoutMs', 0, MAX_TIMER_MS);
+    if (lock.staleMs !== undefined) checkInteger(lock.staleMs, 'options.lock.staleMs', 1, MAX_TIMER_MS);
+    const lockOptions: AuditLockOptions = lock;
     let handle: FileHandle;
     try {
       handle = await open(
@@ -104,7 +121,7 @@ export class JsonlAuditSink implements AuditSink {
       await handle.close();
       throw notRegular(path);
     }
-    const sink = new JsonlAuditSink(path, handle, keys, options.lock ?? {});
+    const sink = new JsonlAuditSink(path, handle, keys, lockOptions);
     try {
       await sink.locked(async () => {
         await removeLeftovers(path);

@@ -1,0 +1,47 @@
+/**
+ * JsonlAuditSink.open used as a careless caller would: no options, a misspelt option, lock limits
+ * that are not numbers. Each is a typed InvalidArgument before any file is created.
+ */
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { JsonlAuditSink } from '../src/index.js';
+import { KEY, tempLog } from './support/audit.js';
+
+describe('JsonlAuditSink.open options', () => {
+  it.each([
+    ['no options', undefined, 'audit key'],
+    ['a misspelt option (hmacKey given as key)', { key: KEY }, 'key'],
+    ['an unknown option beside the key', { hmacKey: KEY, lockTimeout: 5 }, 'lockTimeout'],
+    ['a misspelt lock option', { hmacKey: KEY, lock: { timeout: 5 } }, 'timeout'],
+    [
+      'a lock timeout that is NaN',
+      { hmacKey: KEY, lock: { timeoutMs: Number.NaN } },
+      'options.lock.timeoutMs',
+    ],
+    [
+      'a lock staleness given as a string',
+      { hmacKey: KEY, lock: { staleMs: '30000' } },
+      'options.lock.staleMs',
+    ],
+    ['a lock that is not an object', { hmacKey: KEY, lock: 5 }, 'options.lock'],
+  ])('%s is InvalidArgument naming it, and no log is created', async (_, options, named) => {
+    const path = await tempLog();
+    const error = await JsonlAuditSink.open(path, options as never).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining(named) });
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('a path that is not a string is InvalidArgument', async () => {
+    await expect(JsonlAuditSink.open(42 as never, { hmacKey: KEY })).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+  });
+
+  it('the documented options are taken', async () => {
+    const sink = await JsonlAuditSink.open(await tempLog(), {
+      hmacKey: KEY,
+      lock: { timeoutMs: 1_000, staleMs: 5_000 },
+    });
+    await sink.close();
+  });
+});
