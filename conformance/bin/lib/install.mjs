@@ -242,6 +242,29 @@ export async function ensureEsdkGo() {
 }
 
 /**
+ * Builds Google's Cloud KMS Go samples that run against the gcp-kms test server
+ * (conformance/servers/test/build-go-samples.mjs: `go test -c` of the samples with keyport's
+ * driver, and quickstart, cached by content hash), so the test that runs them starts binaries,
+ * not a compiler. Returns ms spent (0 when warm).
+ */
+export async function ensureGcpGoSamples() {
+  const script = join(repoRoot, 'conformance/servers/test/build-go-samples.mjs');
+  try {
+    const out = await run(process.execPath, [script], { timeoutMs: INSTALL_TIMEOUT_MS });
+    return JSON.parse(out.trim().split('\n').at(-1)).buildMs;
+  } catch (err) {
+    throw new HarnessError(
+      'gcp-kms',
+      'install',
+      `building Google's Go samples failed: ${err.output ?? err.message}`,
+      {
+        reproduce: `node ${script}`,
+      },
+    );
+  }
+}
+
+/**
  * `apt-get install softhsm2`, only when the module is missing (the system package manager is
  * the only source of SoftHSM here). Needs root. Returns ms spent (0 when present).
  */

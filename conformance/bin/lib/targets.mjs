@@ -8,6 +8,7 @@ import {
   ensureEsdkGo,
   ensureEsdkJava,
   ensureFakeGcs,
+  ensureGcpGoSamples,
   ensureLocalKms,
   ensurePython,
   ensureSoftHsm,
@@ -320,13 +321,13 @@ export const testServerSources = {
   'gcp-kms': { file: 'conformance/servers/src/gcp/index.ts', start: 'startCloudKmsServer' },
 };
 
-function keyportServer(name, toEnv, probe) {
+function keyportServer(name, toEnv, probe, installMore = async () => 0) {
   const source = testServerSources[name];
   return {
     name,
     version: 'keyport (workspace)',
-    // Only the Python clients that check the server against a second SDK need installing.
-    install: async () => (await ensurePython([name]))[name],
+    // Only the clients that check the server against another SDK need installing.
+    install: async () => (await ensurePython([name]))[name] + (await installMore()),
     async start() {
       const sourcePath = join(repoRoot, source.file);
       if (!existsSync(sourcePath) || !readFileSync(sourcePath, 'utf8').includes(source.start)) {
@@ -387,6 +388,8 @@ const gcpKms = keyportServer(
     KEYPORT_PYTHON: python,
   }),
   (ready) => probeGrpc(ready.port),
+  // Google's Go samples (published-samples.gcp-go.test.ts) run against it too.
+  ensureGcpGoSamples,
 );
 
 /**
