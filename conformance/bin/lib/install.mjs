@@ -242,27 +242,31 @@ export async function ensureEsdkGo() {
 }
 
 /**
- * Builds Google's Cloud KMS Go samples that run against the gcp-kms test server
- * (conformance/servers/test/build-go-samples.mjs: `go test -c` of the samples with keyport's
- * driver, and quickstart, cached by content hash), so the test that runs them starts binaries,
- * not a compiler. Returns ms spent (0 when warm).
+ * Builds a folder of providers' Go samples that run against keyport's test servers
+ * (conformance/servers/test/build-go-samples.mjs <folder>: `go test -c` of the samples with
+ * keyport's driver, cached by content hash), so the test that runs them starts binaries, not a
+ * compiler: Google's Cloud KMS samples for the gcp-kms target, Microsoft's azkeys examples for
+ * azure-keyvault. Returns ms spent (0 when warm).
  */
-export async function ensureGcpGoSamples() {
+export async function ensureGoSamples(target, folder, what) {
   const script = join(repoRoot, 'conformance/servers/test/build-go-samples.mjs');
   try {
-    const out = await run(process.execPath, [script], { timeoutMs: INSTALL_TIMEOUT_MS });
+    const out = await run(process.execPath, [script, folder], { timeoutMs: INSTALL_TIMEOUT_MS });
     return JSON.parse(out.trim().split('\n').at(-1)).buildMs;
   } catch (err) {
-    throw new HarnessError(
-      'gcp-kms',
-      'install',
-      `building Google's Go samples failed: ${err.output ?? err.message}`,
-      {
-        reproduce: `node ${script}`,
-      },
-    );
+    throw new HarnessError(target, 'install', `building ${what} failed: ${err.output ?? err.message}`, {
+      reproduce: `node ${script} ${folder}`,
+    });
   }
 }
+
+/** Google's Cloud KMS Go samples (published-samples.gcp-go.test.ts). */
+export const ensureGcpGoSamples = () =>
+  ensureGoSamples('gcp-kms', 'gcp-kms-go-samples', "Google's Go samples");
+
+/** Microsoft's azkeys Go examples (published-samples.azure-go.test.ts). */
+export const ensureAzureGoExamples = () =>
+  ensureGoSamples('azure-keyvault', 'azure-keyvault-keys-go-examples', "Microsoft's azkeys Go examples");
 
 /**
  * `apt-get install softhsm2`, only when the module is missing (the system package manager is

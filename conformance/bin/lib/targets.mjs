@@ -4,6 +4,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  ensureAzureGoExamples,
   ensureAzurite,
   ensureEsdkGo,
   ensureEsdkJava,
@@ -378,6 +379,8 @@ const azureKeyVault = keyportServer(
     KEYPORT_PYTHON: python,
   }),
   (ready) => probeHttps(ready.url, ready.caFile),
+  // Microsoft's azkeys Go examples (published-samples.azure-go.test.ts) run against it too.
+  ensureAzureGoExamples,
 );
 
 const gcpKms = keyportServer(
