@@ -12,19 +12,24 @@
  *   7. record    the manifest, replaced atomically
  */
 import {
+  checkBytes,
+  checkDate,
+  checkEnum,
   checkFunction,
   checkOptions,
   checkSignal,
   checkString,
+  IMPORT_WRAPPING_ALGORITHMS,
   type ImportParameters,
   invalidArgument,
   type KeyInfo,
   KeyportError,
+  toEncryptionContext,
 } from '@keyport/core';
 import { hsmObject, resolveHsmKey, wrapInHsm } from './hsm-key.js';
 import { readManifest, recordPairing } from './manifest.js';
 import { type ImportPlan, planImport } from './plan.js';
-import type { ByokPairing, ImportHsmKeyOptions } from './types.js';
+import type { ByokPairing, ImportHsmKeyOptions, NewHsmKey } from './types.js';
 
 const fail = (code: 'InvalidArgument' | 'KeyStateConflict', message: string, keyUri: string) =>
   new KeyportError(code, message, { provider: 'byok', keyUri });
@@ -89,7 +94,50 @@ const OPTIONS = {
   importParameters: true,
   clock: true,
   signal: true,
-} as const;
+} as const satisfies Record<keyof ImportHsmKeyOptions, true>;
+
+const NEW_HSM_KEY = { name: true, labels: true, description: true } as const satisfies Record<
+  keyof NewHsmKey['create'],
+  true
+>;
+
+const IMPORT_PARAMETERS = {
+  keyUri: true,
+  algorithm: true,
+  wrappingPublicKey: true,
+  importToken: true,
+  expiresAt: true,
+} as const satisfies Record<keyof ImportParameters, true>;
+
+/**
+ * The key to generate: a misspelt field (`lables`) or a wrong type would otherwise reach the
+ * HSM's createKey only after the target was read.
+ */
+function checkNewHsmKey(value: unknown): NewHsmKey['create'] {
+  const c = checkOptions(value, 'options.hsmKey.create', NEW_HSM_KEY);
+  if (value === undefined) throw invalidArgument('options.hsmKey.create', 'expected { name }');
+  return {
+    name: checkString(c.name, 'options.hsmKey.create.name', { min: 1 }),
+    ...(c.labels !== undefined
+      ? { labels: toEncryptionContext(c.labels, 'options.hsmKey.create.labels') }
+      : {}),
+    ...(c.description !== undefined
+      ? { description: checkString(c.description, 'options.hsmKey.create.description', { max: 8192 }) }
+      : {}),
+  };
+}
+
+/** Parameters given by the caller: the fields getImportParameters answers, each of its type. */
+function checkImportParameters(value: unknown): ImportParameters {
+  const option = 'options.importParameters';
+  const p = checkOptions(value, option, IMPORT_PARAMETERS);
+  if (p.keyUri !== undefined) checkString(p.keyUri, `${option}.keyUri`, { min: 1 });
+  checkEnum(p.algorithm, `${option}.algorithm`, IMPORT_WRAPPING_ALGORITHMS);
+  checkBytes(p.wrappingPublicKey, `${option}.wrappingPublicKey`);
+  if (p.importToken !== undefined) checkBytes(p.importToken, `${option}.importToken`);
+  if (p.expiresAt !== undefined) checkDate(p.expiresAt, `${option}.expiresAt`);
+  return p as unknown as ImportParameters;
+}
 
 /**
  * The options, checked before anything is touched: a missing or misspelt field would otherwise
@@ -110,14 +158,11 @@ function checkImportOptions(value: unknown): ImportHsmKeyOptions {
   if ((hsmKey.create === undefined) === (hsmKey.uri === undefined))
     throw invalidArgument('options.hsmKey', 'expected { create: { name } } or { uri }');
   if (hsmKey.uri !== undefined) checkString(hsmKey.uri, 'options.hsmKey.uri', { min: 1 });
-  else
-    checkString(object(hsmKey.create, 'options.hsmKey.create').name, 'options.hsmKey.create.name', {
-      min: 1,
-    });
+  else hsmKey.create = checkNewHsmKey(hsmKey.create);
   const target = checkOptions(o.target, 'options.target', { uri: true });
   checkString(target.uri, 'options.target.uri', { min: 1 });
   checkString(o.manifestPath, 'options.manifestPath', { min: 1 });
-  if (o.importParameters !== undefined) object(o.importParameters, 'options.importParameters');
+  if (o.importParameters !== undefined) o.importParameters = checkImportParameters(o.importParameters);
   if (o.clock !== undefined) checkFunction(o.clock, 'options.clock');
   if (o.signal !== undefined) checkSignal(o.signal, 'options.signal');
   return { ...o, hsmKey, target } as unknown as ImportHsmKeyOptions;

@@ -8,7 +8,12 @@
  * before SHA-1 within each.
  */
 import {
+  checkEnum,
+  checkOptions,
+  checkString,
+  describeType,
   type ImportWrappingAlgorithm,
+  invalidArgument,
   type KeyOperations,
   keyUriScheme,
   UnsupportedError,
@@ -29,19 +34,37 @@ export interface ImportPlan {
   readonly algorithm: ImportWrappingAlgorithm;
 }
 
+const OAEP_HASHES: readonly OaepHash[] = ['sha1', 'sha256'];
+
+/**
+ * The HSM's hashes and the target, checked: a string where the list goes (`'sha1'`) would
+ * match by substring, and a misspelt or extra target field would be dropped unseen.
+ */
+function checkPlanArguments(
+  hsmHashes: unknown,
+  target: unknown,
+): { hashes: readonly OaepHash[]; uri: string } {
+  if (!Array.isArray(hsmHashes))
+    throw invalidArgument('hsmHashes', `expected an array of OAEP hashes, got ${describeType(hsmHashes)}`);
+  const hashes = hsmHashes.map((h, i) => checkEnum(h, `hsmHashes[${i}]`, OAEP_HASHES));
+  const t = checkOptions(target, 'target', { uri: true } as const satisfies Record<keyof ImportTarget, true>);
+  return { hashes, uri: checkString(t.uri, 'target.uri', { min: 1 }) };
+}
+
 export function planImport(
   keyport: KeyOperations,
   hsmHashes: readonly OaepHash[],
   target: ImportTarget,
 ): ImportPlan {
-  const scheme = keyUriScheme(target.uri);
-  const accepted = keyport.capabilities(target.uri).import;
-  const algorithm = PREFERENCE.find((a) => accepted.includes(a) && hsmHashes.includes(oaepHashOf(a)));
+  const { hashes, uri } = checkPlanArguments(hsmHashes, target);
+  const scheme = keyUriScheme(uri);
+  const accepted = keyport.capabilities(uri).import;
+  const algorithm = PREFERENCE.find((a) => accepted.includes(a) && hashes.includes(oaepHashOf(a)));
   if (algorithm !== undefined) return { scheme, algorithm };
-  const hashes = hsmHashes.length === 0 ? 'no OAEP hash' : `OAEP ${hsmHashes.join('/')} only`;
+  const can = hashes.length === 0 ? 'no OAEP hash' : `OAEP ${hashes.join('/')} only`;
   throw new UnsupportedError(
     'import',
-    `the HSM can wrap with ${hashes}; ${scheme} accepts ${accepted.join(', ') || 'no import'}`,
-    { provider: 'byok', keyUri: target.uri },
+    `the HSM can wrap with ${can}; ${scheme} accepts ${accepted.join(', ') || 'no import'}`,
+    { provider: 'byok', keyUri: uri },
   );
 }

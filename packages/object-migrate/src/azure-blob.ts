@@ -10,12 +10,15 @@
 
 import { Readable } from 'node:stream';
 import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
-import { KeyportError } from '@keyport/core';
+import { checkOptions, checkString, KeyportError } from '@keyport/core';
 import {
+  checkPageSize,
   checkPartSize,
+  checkPutOptions,
   ObjectChangedError,
   type ObjectRead,
   type ObjectStore,
+  optionalString,
   type PutOptions,
   stringMap,
 } from './store.js';
@@ -72,7 +75,41 @@ function blobName(key: string): string {
 /** Listings give the ETag bare, downloads quoted; versions compare as the quoted form. */
 const quoted = (etag: string): string => (etag.startsWith('"') ? etag : `"${etag}"`);
 
-export function azureBlobStore(options: AzureBlobStoreOptions): ObjectStore {
+const AZURE_BLOB_STORE_OPTIONS = {
+  account: true,
+  container: true,
+  connectionString: true,
+  accountUrl: true,
+  blockSize: true,
+  pageSize: true,
+} as const satisfies Record<keyof AzureBlobStoreOptions, true>;
+
+/**
+ * The options, checked when the store is made: a misspelt `connectionString` would fall back to
+ * AZURE_STORAGE_CONNECTION_STRING or the default credential chain, another account's
+ * credentials. Unknown options are refused naming them, never echoing a value (a connection
+ * string holds the account key).
+ */
+function checkAzureBlobStoreOptions(value: unknown): AzureBlobStoreOptions {
+  const o = checkOptions(value, 'options', AZURE_BLOB_STORE_OPTIONS);
+  const connectionString =
+    o.connectionString === undefined
+      ? undefined
+      : checkString(o.connectionString, 'options.connectionString', { max: 65_536 });
+  const accountUrl = optionalString(o.accountUrl, 'options.accountUrl');
+  const pageSize = checkPageSize(o.pageSize, 'options.pageSize', 5000);
+  return {
+    account: checkString(o.account, 'options.account', { min: 1, max: 255 }),
+    container: checkString(o.container, 'options.container', { min: 1, max: 255 }),
+    ...(connectionString !== undefined ? { connectionString } : {}),
+    ...(accountUrl !== undefined ? { accountUrl } : {}),
+    blockSize: checkPartSize(o.blockSize, 'azblob'),
+    ...(pageSize !== undefined ? { pageSize } : {}),
+  };
+}
+
+export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
+  const options = checkAzureBlobStoreOptions(input);
   let container: Promise<ContainerClient> | undefined;
   const connect = () => {
     container ??= (async () => {
@@ -89,7 +126,7 @@ export function azureBlobStore(options: AzureBlobStoreOptions): ObjectStore {
     })();
     return container;
   };
-  const blockSize = checkPartSize(options.blockSize, 'azblob');
+  const blockSize = options.blockSize as number;
 
   return {
     provider: 'azblob',
@@ -145,7 +182,8 @@ export function azureBlobStore(options: AzureBlobStoreOptions): ObjectStore {
       }
     },
 
-    async put(key, body, put: PutOptions = {}) {
+    async put(key, body, putOptions?: PutOptions) {
+      const put = checkPutOptions(putOptions);
       const c = await connect();
       const target: BlockBlobClient = c.getBlockBlobClient(blobName(key));
       const a = put.attributes;

@@ -4,7 +4,15 @@
  * the exit code, a JSON result and the human lines, so a CLI plugs them into its own output
  * and error handling.
  */
-import { type KeyOperations, KeyportError, quote } from '@keyport/core';
+import {
+  checkBoolean,
+  checkOptions,
+  checkString,
+  invalidArgument,
+  type KeyOperations,
+  KeyportError,
+  quote,
+} from '@keyport/core';
 import { parseObjectLocation } from './location.js';
 import { parseShard, shardFromEnv } from './shard.js';
 import { countHeaders, migrationStatus } from './status.js';
@@ -64,12 +72,60 @@ const endpointsOf = (o: Pick<MigrateObjectsOptions, 's3Endpoint' | 'gcsEndpoint'
   ...(o.gcsEndpoint !== undefined ? { gcsEndpoint: o.gcsEndpoint } : {}),
 });
 
+const MIGRATE_OBJECTS_OPTIONS = {
+  from: true,
+  to: true,
+  shard: true,
+  maxRps: true,
+  jobs: true,
+  verify: true,
+  keepSource: true,
+  journalPrefix: true,
+  journalDir: true,
+  s3Endpoint: true,
+  gcsEndpoint: true,
+} as const satisfies Record<keyof MigrateObjectsOptions, true>;
+
+/** What the command runs with besides the options. */
+export interface MigrateObjectsContext {
+  readonly keys: KeyOperations;
+  readonly signal?: AbortSignal;
+  readonly timeoutMs?: number;
+}
+
+const CONTEXT = { keys: true, signal: true, timeoutMs: true } as const satisfies Record<
+  keyof MigrateObjectsContext,
+  true
+>;
+
+/**
+ * The options as typed by a user: strings (flag values) and `keepSource`. An unknown option is
+ * refused naming it (a misspelt `keepSource` would remove the source key's EDK from every
+ * object); a number or boolean where a flag string goes is refused naming the option. The
+ * values themselves (shard, rates, endpoints) are checked where they are parsed.
+ */
+function checkCommandOptions<K extends string>(
+  value: unknown,
+  known: Readonly<Record<K, true>>,
+): Record<string, unknown> {
+  const o = checkOptions(value, 'options', known);
+  for (const [key, v] of Object.entries(o)) {
+    if (key === 'keepSource') checkBoolean(v, 'options.keepSource');
+    else if (key !== 'headers') checkString(v, `options.${key}`);
+  }
+  return o;
+}
+
 /** Runs this worker's shard. Exit 0 when nothing failed, 1 otherwise. */
 export async function migrateObjectsCommand(
   location: string,
-  o: MigrateObjectsOptions,
-  ctx: { readonly keys: KeyOperations; readonly signal?: AbortSignal; readonly timeoutMs?: number },
+  options: MigrateObjectsOptions,
+  context: MigrateObjectsContext,
 ): Promise<CommandOutcome> {
+  const o = checkCommandOptions(options, MIGRATE_OBJECTS_OPTIONS) as unknown as MigrateObjectsOptions;
+  // keys, signal and timeoutMs are checked by runShard, which takes them as they are.
+  const ctx = checkOptions(context, 'context', CONTEXT) as unknown as MigrateObjectsContext;
+  if (context === undefined) throw invalidArgument('context', 'expected { keys, signal?, timeoutMs? }');
   const shard = o.shard !== undefined ? parseShard(o.shard) : shardFromEnv();
   const maxRps = positive(o.maxRps, '--max-rps', 1_000_000);
   const jobs = positive(o.jobs, '--jobs', 64);
@@ -104,31 +160,52 @@ export async function migrateObjectsCommand(
   return { exitCode: c.failed === 0 ? 0 : 1, result: { ok: c.failed === 0, ...report }, lines };
 }
 
+/** The options of `migrate status`. */
+export type MigrateObjectsStatusOptions = Pick<
+  MigrateObjectsOptions,
+  'journalPrefix' | 'journalDir' | 's3Endpoint' | 'gcsEndpoint'
+> & {
+  readonly headers?: { readonly from: string; readonly to: string };
+};
+
+const STATUS_OPTIONS = {
+  journalPrefix: true,
+  journalDir: true,
+  s3Endpoint: true,
+  gcsEndpoint: true,
+  headers: true,
+} as const satisfies Record<keyof MigrateObjectsStatusOptions, true>;
+
 /** Merges every shard's journal; `--headers` also counts what the objects' headers say. */
 export async function migrateObjectsStatusCommand(
   location: string,
-  o: Pick<MigrateObjectsOptions, 'journalPrefix' | 'journalDir' | 's3Endpoint' | 'gcsEndpoint'> & {
-    readonly headers?: { readonly from: string; readonly to: string };
-  },
+  options: MigrateObjectsStatusOptions,
 ): Promise<CommandOutcome> {
+  const o = checkCommandOptions(options, STATUS_OPTIONS) as MigrateObjectsStatusOptions;
+  let headers: { from: string; to: string } | undefined;
+  if (o.headers !== undefined) {
+    const h = checkOptions(o.headers, 'options.headers', { from: true, to: true });
+    headers = {
+      from: checkString(h.from, 'options.headers.from', { min: 1 }),
+      to: checkString(h.to, 'options.headers.to', { min: 1 }),
+    };
+  }
   const loc = parseObjectLocation(location, endpointsOf(o));
   const status = await migrationStatus(loc, {
     ...(o.journalPrefix !== undefined ? { journalPrefix: o.journalPrefix } : {}),
     ...(o.journalDir !== undefined ? { journalDir: o.journalDir } : {}),
   });
-  const headers =
-    o.headers === undefined
-      ? undefined
-      : await countHeaders(loc.store, loc.prefix, o.headers.from, o.headers.to);
+  const counts =
+    headers === undefined ? undefined : await countHeaders(loc.store, loc.prefix, headers.from, headers.to);
   const eta = status.etaSeconds === undefined ? '-' : `${Math.round(status.etaSeconds / 60)} min`;
   const lines = [
     `${status.done} done, ${status.left} left, ${status.failed} failed of ${status.total}${status.totalKnown ? '' : ' listed so far'}; ${status.rate}/s, ETA ${eta}`,
     `  shards: ${status.shards.reporting}/${status.shards.expected} reporting, ${status.shards.finished} finished${status.shards.missing.length > 0 ? `, missing ${status.shards.missing.join(',')}` : ''}`,
-    ...(headers !== undefined
+    ...(counts !== undefined
       ? [
-          `  headers: ${headers.target} target, ${headers.source} source, ${headers.both} both, ${headers.other} other`,
+          `  headers: ${counts.target} target, ${counts.source} source, ${counts.both} both, ${counts.other} other`,
         ]
       : []),
   ];
-  return { exitCode: 0, result: { ...status, ...(headers !== undefined ? { headers } : {}) }, lines };
+  return { exitCode: 0, result: { ...status, ...(counts !== undefined ? { headers: counts } : {}) }, lines };
 }

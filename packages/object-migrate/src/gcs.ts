@@ -10,12 +10,15 @@ import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Bucket, Storage } from '@google-cloud/storage';
-import { KeyportError } from '@keyport/core';
+import { checkOptions, checkString, KeyportError } from '@keyport/core';
 import {
+  checkPageSize,
   checkPartSize,
+  checkPutOptions,
   ObjectChangedError,
   type ObjectRead,
   type ObjectStore,
+  optionalString,
   type PutOptions,
   stringMap,
   untilAborted,
@@ -44,7 +47,35 @@ function mapError(e: unknown, key: string, what: string): never {
   throw providerError('gs', what, n, reason, e);
 }
 
-export function gcsStore(options: GcsStoreOptions): ObjectStore {
+const GCS_STORE_OPTIONS = {
+  bucket: true,
+  projectId: true,
+  apiEndpoint: true,
+  partSize: true,
+  pageSize: true,
+} as const satisfies Record<keyof GcsStoreOptions, true>;
+
+/**
+ * The options, checked when the store is made: a misspelt `apiEndpoint` would send every call,
+ * with Application Default Credentials, to Google instead of the emulator meant. Unknown options
+ * are refused naming them (never their values).
+ */
+function checkGcsStoreOptions(value: unknown): GcsStoreOptions {
+  const o = checkOptions(value, 'options', GCS_STORE_OPTIONS);
+  const projectId = optionalString(o.projectId, 'options.projectId');
+  const apiEndpoint = optionalString(o.apiEndpoint, 'options.apiEndpoint');
+  const pageSize = checkPageSize(o.pageSize, 'options.pageSize', 1000);
+  return {
+    bucket: checkString(o.bucket, 'options.bucket', { min: 1, max: 255 }),
+    ...(projectId !== undefined ? { projectId } : {}),
+    ...(apiEndpoint !== undefined ? { apiEndpoint } : {}),
+    partSize: checkPartSize(o.partSize, 'gs'),
+    ...(pageSize !== undefined ? { pageSize } : {}),
+  };
+}
+
+export function gcsStore(input: GcsStoreOptions): ObjectStore {
+  const options = checkGcsStoreOptions(input);
   let bucket: Promise<Bucket> | undefined;
   const connect = () => {
     bucket ??= import('@google-cloud/storage').then((m) => {
@@ -69,7 +100,7 @@ export function gcsStore(options: GcsStoreOptions): ObjectStore {
     });
     return bucket;
   };
-  const partSize = checkPartSize(options.partSize, 'gs');
+  const partSize = options.partSize as number;
 
   return {
     provider: 'gs',
@@ -144,7 +175,8 @@ export function gcsStore(options: GcsStoreOptions): ObjectStore {
       }
     },
 
-    async put(key, body, put: PutOptions = {}) {
+    async put(key, body, putOptions?: PutOptions) {
+      const put = checkPutOptions(putOptions);
       const b = await connect();
       const a = put.attributes;
       const condition = put.condition;

@@ -2,7 +2,9 @@ export { type AzureBlobStoreOptions, azureBlobStore } from './azure-blob.js';
 export {
   type CommandOutcome,
   isObjectLocation,
+  type MigrateObjectsContext,
   type MigrateObjectsOptions,
+  type MigrateObjectsStatusOptions,
   migrateObjectsCommand,
   migrateObjectsStatusCommand,
   parseVerify,
@@ -23,9 +25,11 @@ export { type MigrateObjectOptions, migrateObject, type ObjectOutcome } from './
 export { type S3StoreOptions, s3Store } from './s3.js';
 export { checkShard, MAX_SHARDS, parseShard, type Shard, shardFromEnv, shardOf } from './shard.js';
 export {
+  type CountHeadersOptions,
   countHeaders,
   type HeaderCounts,
   type MigrationStatus,
+  type MigrationStatusOptions,
   mergeJournals,
   migrationStatus,
 } from './status.js';

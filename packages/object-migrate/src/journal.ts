@@ -9,8 +9,16 @@
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { createFileExclusive, KeyportError } from '@keyport/core';
-import type { Shard } from './shard.js';
+import {
+  checkInteger,
+  checkOptions,
+  checkString,
+  createFileExclusive,
+  describeType,
+  invalidArgument,
+  KeyportError,
+} from '@keyport/core';
+import { checkShard, MAX_SHARDS, type Shard } from './shard.js';
 import { ObjectChangedError, type ObjectStore, readUnchanged } from './store.js';
 import { backoffMs, isPassing, type ProviderCalls, sleep } from './throttle.js';
 
@@ -86,8 +94,26 @@ export class JournalTakenError extends KeyportError {
   }
 }
 
+/**
+ * `{ index, count }`, checked: a misspelt field would name a journal `shard-undefined-of-1.json`
+ * that no status reads and no rerun finds.
+ */
+function checkShardArgument(value: unknown): Shard {
+  if (value === undefined) throw invalidArgument('shard', 'expected { index, count }');
+  const o = checkOptions(value, 'shard', { index: true, count: true } as const satisfies Record<
+    keyof Shard,
+    true
+  >);
+  const count = checkInteger(o.count, 'shard.count', 1, MAX_SHARDS);
+  return checkShard(checkInteger(o.index, 'shard.index', 0, MAX_SHARDS - 1), count);
+}
+
 /** A journal object in the bucket, `<prefix>shard-<i>-of-<n>.json`. */
-export function objectJournal(store: ObjectStore, prefix: string, shard: Shard): JournalSink {
+export function objectJournal(store: ObjectStore, prefix: string, shardInput: Shard): JournalSink {
+  if (typeof store !== 'object' || store === null)
+    throw invalidArgument('store', `expected an object store, got ${describeType(store)}`);
+  checkString(prefix, 'prefix', { max: 1024 });
+  const shard = checkShardArgument(shardInput);
   const key = `${prefix}${journalName(shard)}`;
   let version: string | undefined;
   const where = `${store.location}/${key}`;
@@ -152,7 +178,9 @@ function alive(pid: number): boolean {
 }
 
 /** A journal file in `dir`, written by temp + rename, guarded by `<file>.lock`. */
-export function fileJournal(dir: string, shard: Shard): JournalSink {
+export function fileJournal(dir: string, shardInput: Shard): JournalSink {
+  checkString(dir, 'dir', { min: 1 });
+  const shard = checkShardArgument(shardInput);
   const path = join(dir, journalName(shard));
   const lock = `${path}.lock`;
   let held = false;

@@ -2,7 +2,15 @@
  * `s3://bucket/prefix`, `azblob://account/container/prefix`, `gs://bucket/prefix` → a store
  * and a key prefix. Endpoints for emulators come from options, never from the URI.
  */
-import { isWellFormedString, KeyportError, quote } from '@keyport/core';
+import {
+  checkOptions,
+  checkString,
+  describeType,
+  invalidArgument,
+  isWellFormedString,
+  KeyportError,
+  quote,
+} from '@keyport/core';
 import { azureBlobStore } from './azure-blob.js';
 import { gcsStore } from './gcs.js';
 import { s3Store } from './s3.js';
@@ -144,7 +152,46 @@ function refuse(uri: string, what: string, value: string, rule: string): never {
   throw new KeyportError('InvalidArgument', `bad ${what} ${quote(value)} in ${quote(uri)}: ${rule}`);
 }
 
+const STORE_ENDPOINTS = {
+  s3Endpoint: true,
+  s3Region: true,
+  azureConnectionString: true,
+  azureAccountUrl: true,
+  gcsEndpoint: true,
+  gcsProjectId: true,
+  partSize: true,
+} as const satisfies Record<keyof StoreEndpoints, true>;
+
+/**
+ * The endpoints, checked before a store is made: a misspelt one (`s3Endpont`) would send the
+ * run to the provider's public service with whatever credentials the SDK finds. Unknown keys are
+ * refused naming them, never echoing a value (a connection string holds an account key); the
+ * part size is checked by the store it goes to.
+ */
+function checkEndpoints(value: unknown, option: string): StoreEndpoints {
+  const o = checkOptions(value, option, STORE_ENDPOINTS);
+  for (const key of Object.keys(o))
+    if (key !== 'partSize')
+      checkString(o[key], `${option}.${key}`, {
+        min: 1,
+        max: key === 'azureConnectionString' ? 65_536 : 4096,
+      });
+  // Its bounds are the store's (checked there); its type is checked here, by name.
+  if (o.partSize !== undefined && typeof o.partSize !== 'number')
+    throw invalidArgument(
+      `${option}.partSize`,
+      `expected a number of bytes, got ${describeType(o.partSize)}`,
+    );
+  return o as StoreEndpoints;
+}
+
 export function parseObjectLocation(uri: string, endpoints: StoreEndpoints = {}): ObjectLocation {
+  return objectLocation(uri, endpoints, 'endpoints');
+}
+
+/** `parseObjectLocation`, naming the endpoints `option` in errors (`options.endpoints` for runShard). */
+export function objectLocation(uri: string, given: unknown, option: string): ObjectLocation {
+  const endpoints = checkEndpoints(given, option);
   // `s`: a prefix may hold line breaks (S3 and Azure keys may).
   const m = /^(s3|azblob|gs):\/\/([^/]*)(?:\/(.*))?$/s.exec(typeof uri === 'string' ? uri : '');
   if (m === null)

@@ -8,7 +8,20 @@
  */
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import { checkInteger, type KeyOperations, KeyportError, toKeyportError } from '@keyport/core';
+import {
+  checkBoolean,
+  checkDeadlineMs,
+  checkFunction,
+  checkInteger,
+  checkOptions,
+  checkSignal,
+  checkString,
+  describeType,
+  invalidArgument,
+  type KeyOperations,
+  KeyportError,
+  toKeyportError,
+} from '@keyport/core';
 import { kmsRecipient, openStream, type Recipient, rewrapStream } from '@keyport/envelope';
 import { peekHeader } from './header.js';
 import { ObjectChangedError, type ObjectRead, type ObjectStore } from './store.js';
@@ -105,11 +118,52 @@ function tee(
   })();
 }
 
+const MIGRATE_OBJECT_OPTIONS = {
+  from: true,
+  to: true,
+  keys: true,
+  keepSource: true,
+  verify: true,
+  maxAttempts: true,
+  signal: true,
+  timeoutMs: true,
+  onConflict: true,
+  onThrottle: true,
+  beforeWrite: true,
+} as const satisfies Record<keyof MigrateObjectOptions, true>;
+
+/**
+ * Every option checked before the object is read: a misspelt `keepSource` would drop the source
+ * key's EDK, a `verify: 'yes'` would skip verification, a NaN deadline would fail each KMS call
+ * only after the read. Unknown options are refused naming them. Returns a prototype-free copy.
+ */
+function checkMigrateObjectOptions(value: unknown): MigrateObjectOptions {
+  const o = checkOptions(value, 'options', MIGRATE_OBJECT_OPTIONS);
+  if (value === undefined) throw invalidArgument('options', 'expected { from, to, ... }');
+  checkString(o.from, 'options.from', { min: 1 });
+  checkString(o.to, 'options.to', { min: 1 });
+  if (o.keys !== undefined && (typeof o.keys !== 'object' || o.keys === null))
+    throw invalidArgument('options.keys', `expected a Keyport client, got ${describeType(o.keys)}`);
+  if (o.keepSource !== undefined) checkBoolean(o.keepSource, 'options.keepSource');
+  if (o.verify !== undefined) checkBoolean(o.verify, 'options.verify');
+  // NaN or Infinity here retried a conflict without end.
+  if (o.maxAttempts !== undefined) checkInteger(o.maxAttempts, 'options.maxAttempts', 1, 100);
+  if (o.signal !== undefined) checkSignal(o.signal, 'options.signal');
+  if (o.timeoutMs !== undefined) checkDeadlineMs(o.timeoutMs, 'options.timeoutMs');
+  for (const f of ['onConflict', 'onThrottle', 'beforeWrite'] as const)
+    if (o[f] !== undefined) checkFunction(o[f], `options.${f}`);
+  return o as unknown as MigrateObjectOptions;
+}
+
 export async function migrateObject(
   store: ObjectStore,
   key: string,
-  options: MigrateObjectOptions,
+  input: MigrateObjectOptions,
 ): Promise<ObjectOutcome> {
+  const options = checkMigrateObjectOptions(input);
+  if (typeof store !== 'object' || store === null)
+    throw invalidArgument('store', `expected an object store, got ${describeType(store)}`);
+  checkString(key, 'key', { min: 1 });
   const from = kmsRecipient(options.from);
   const to = kmsRecipient(options.to);
   if (from.id === to.id) throw new KeyportError('InvalidArgument', 'the source and target name the same key');
@@ -119,9 +173,7 @@ export async function migrateObject(
     ...(signal !== undefined ? { signal } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
   };
-  // NaN or Infinity here retried a conflict without end.
-  const maxAttempts =
-    options.maxAttempts === undefined ? 6 : checkInteger(options.maxAttempts, 'options.maxAttempts', 1, 100);
+  const maxAttempts = options.maxAttempts ?? 6;
   let conflicts = 0;
   for (let attempt = 0; ; attempt++) {
     signal?.throwIfAborted();

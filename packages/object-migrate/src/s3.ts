@@ -5,13 +5,16 @@
  * on PutObject and CompleteMultipartUpload and `If-None-Match: *` for create-only.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { KeyportError } from '@keyport/core';
+import { checkOptions, checkString, KeyportError } from '@keyport/core';
 import {
+  checkPageSize,
   checkPartSize,
+  checkPutOptions,
   ObjectChangedError,
   type ObjectEntry,
   type ObjectRead,
   type ObjectStore,
+  optionalString,
   type PutOptions,
   partsOf,
   stringMap,
@@ -53,9 +56,37 @@ function mapError(e: unknown, key: string, what: string): never {
   throw providerError('s3', what, code, name, e);
 }
 
-export function s3Store(options: S3StoreOptions): ObjectStore {
+const S3_STORE_OPTIONS = {
+  bucket: true,
+  region: true,
+  endpoint: true,
+  partSize: true,
+  pageSize: true,
+} as const satisfies Record<keyof S3StoreOptions, true>;
+
+/**
+ * The options, checked when the store is made: a misspelt `endpoint` would send every call to
+ * AWS instead of the emulator or S3-compatible store meant, a page size of the wrong type would
+ * fail each listing. Unknown options are refused, naming them (never their values).
+ */
+function checkS3StoreOptions(value: unknown): S3StoreOptions {
+  const o = checkOptions(value, 'options', S3_STORE_OPTIONS);
+  const region = optionalString(o.region, 'options.region');
+  const endpoint = optionalString(o.endpoint, 'options.endpoint');
+  const pageSize = checkPageSize(o.pageSize, 'options.pageSize', 1000);
+  return {
+    bucket: checkString(o.bucket, 'options.bucket', { min: 1, max: 255 }),
+    ...(region !== undefined ? { region } : {}),
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    partSize: checkPartSize(o.partSize, 's3'),
+    ...(pageSize !== undefined ? { pageSize } : {}),
+  };
+}
+
+export function s3Store(input: S3StoreOptions): ObjectStore {
+  const options = checkS3StoreOptions(input);
   const bucket = options.bucket;
-  const partSize = checkPartSize(options.partSize, 's3');
+  const partSize = options.partSize as number;
   let client: Promise<{ s3: S3Client; m: S3Module }> | undefined;
   const connect = () => {
     client ??= loadSdk().then((m) => ({
@@ -134,7 +165,8 @@ export function s3Store(options: S3StoreOptions): ObjectStore {
       }
     },
 
-    async put(key, body, put: PutOptions = {}) {
+    async put(key, body, putOptions?: PutOptions) {
+      const put = checkPutOptions(putOptions);
       const { s3, m } = await connect();
       const a = put.attributes;
       const condition = put.condition;

@@ -2,6 +2,7 @@
  * `status`: every shard's journal merged into one view, and, when asked, the objects' own
  * headers counted, which is what "done" really means.
  */
+import { checkOptions, checkSignal, checkString, describeType, invalidArgument } from '@keyport/core';
 import { kmsRecipient } from '@keyport/envelope';
 import { peekHeader } from './header.js';
 import { type JournalState, readFileJournals, readObjectJournals } from './journal.js';
@@ -76,10 +77,28 @@ export function mergeJournals(journals: readonly JournalState[]): MigrationStatu
   };
 }
 
+/** Where `migrationStatus` finds the journals. */
+export interface MigrationStatusOptions {
+  journalPrefix?: string;
+  journalDir?: string;
+}
+
+const STATUS_OPTIONS = { journalPrefix: true, journalDir: true } as const satisfies Record<
+  keyof MigrationStatusOptions,
+  true
+>;
+
 export async function migrationStatus(
   location: ObjectLocation,
-  options: { journalPrefix?: string; journalDir?: string } = {},
+  input: MigrationStatusOptions = {},
 ): Promise<MigrationStatus> {
+  // A misspelt journalDir would read the bucket's journals (none, or another run's) instead.
+  const options = checkOptions(input, 'options', STATUS_OPTIONS) as MigrationStatusOptions;
+  if (options.journalPrefix !== undefined)
+    checkString(options.journalPrefix, 'options.journalPrefix', { max: 1024 });
+  if (options.journalDir !== undefined) checkString(options.journalDir, 'options.journalDir', { min: 1 });
+  if (typeof location !== 'object' || location === null)
+    throw invalidArgument('location', `expected { store, prefix }, got ${describeType(location)}`);
   const journals =
     options.journalDir !== undefined
       ? await readFileJournals(options.journalDir)
@@ -101,14 +120,30 @@ export interface HeaderCounts {
   other: number;
 }
 
+/** What `countHeaders` leaves out and stops on. */
+export interface CountHeadersOptions {
+  /** Keys under this prefix are not counted; default the journal prefix. */
+  exclude?: string;
+  signal?: AbortSignal;
+}
+
+const COUNT_HEADERS_OPTIONS = { exclude: true, signal: true } as const satisfies Record<
+  keyof CountHeadersOptions,
+  true
+>;
+
 /** Reads each object's header (a streamed read, cancelled after the header) and counts by key. */
 export async function countHeaders(
   store: ObjectStore,
   prefix: string,
   from: string,
   to: string,
-  options: { exclude?: string; signal?: AbortSignal } = {},
+  input: CountHeadersOptions = {},
 ): Promise<HeaderCounts> {
+  const options = checkOptions(input, 'options', COUNT_HEADERS_OPTIONS) as CountHeadersOptions;
+  if (options.exclude !== undefined) checkString(options.exclude, 'options.exclude', { min: 1, max: 1024 });
+  if (options.signal !== undefined) checkSignal(options.signal, 'options.signal');
+  checkString(prefix, 'prefix', { max: 1024 });
   const f = kmsRecipient(from);
   const t = kmsRecipient(to);
   const exclude = options.exclude ?? `${prefix}${DEFAULT_JOURNAL_DIR}`;

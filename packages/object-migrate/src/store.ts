@@ -4,7 +4,17 @@
  * that succeeds only if the object is still at that version (or still absent). Provider
  * details live in the three implementations; nothing here names an SDK.
  */
-import { KeyportError, type KeyportErrorOptions, settleOrAbort } from '@keyport/core';
+import {
+  checkInteger,
+  checkOptions,
+  checkSignal,
+  checkString,
+  describeType,
+  invalidArgument,
+  KeyportError,
+  type KeyportErrorOptions,
+  settleOrAbort,
+} from '@keyport/core';
 
 export type StoreProvider = 's3' | 'azblob' | 'gs';
 
@@ -185,4 +195,56 @@ export function stringMap(input: unknown): Record<string, string> {
   if (input === null || typeof input !== 'object') return out;
   for (const [k, v] of Object.entries(input)) if (typeof v === 'string') out[k] = v;
   return out;
+}
+
+const PUT_OPTIONS = { condition: true, attributes: true, signal: true } as const satisfies Record<
+  keyof PutOptions,
+  true
+>;
+
+/**
+ * A store's `put` options, checked before anything is sent: a misspelt `condition` (or
+ * `ifVersion`) would make the conditional write an unconditional one, overwriting a concurrent
+ * writer. `attributes` is an object read for its known fields (an `ObjectRead` may be passed as
+ * it is), with `metadata` and `tags` string maps.
+ */
+export function checkPutOptions(value: unknown): PutOptions {
+  const o = checkOptions(value, 'options', PUT_OPTIONS);
+  let condition: WriteCondition;
+  if (o.condition !== undefined) {
+    const c = checkOptions(o.condition, 'options.condition', { ifVersion: true, ifAbsent: true });
+    if ((c.ifVersion === undefined) === (c.ifAbsent === undefined))
+      throw invalidArgument('options.condition', 'expected { ifVersion } or { ifAbsent: true }');
+    if (c.ifAbsent !== undefined && c.ifAbsent !== true)
+      throw invalidArgument('options.condition.ifAbsent', `expected true, got ${describeType(c.ifAbsent)}`);
+    condition =
+      c.ifVersion !== undefined
+        ? { ifVersion: checkString(c.ifVersion, 'options.condition.ifVersion', { min: 1 }) }
+        : { ifAbsent: true };
+  }
+  const a = o.attributes;
+  if (a !== undefined) {
+    if (typeof a !== 'object' || a === null)
+      throw invalidArgument('options.attributes', `expected an object, got ${describeType(a)}`);
+    for (const field of ['metadata', 'tags'] as const) {
+      const m = (a as Partial<ObjectAttributes>)[field];
+      if (typeof m !== 'object' || m === null)
+        throw invalidArgument(`options.attributes.${field}`, `expected a string map, got ${describeType(m)}`);
+    }
+  }
+  return {
+    ...(condition !== undefined ? { condition } : {}),
+    ...(a !== undefined ? { attributes: a as ObjectAttributes } : {}),
+    ...(o.signal !== undefined ? { signal: checkSignal(o.signal, 'options.signal') } : {}),
+  };
+}
+
+/** A listing page size: an integer from 1 to what the service answers in one page. */
+export function checkPageSize(value: unknown, option: string, max: number): number | undefined {
+  return value === undefined ? undefined : checkInteger(value, option, 1, max);
+}
+
+/** An optional string option (a region, an endpoint, a project), not empty. */
+export function optionalString(value: unknown, option: string): string | undefined {
+  return value === undefined ? undefined : checkString(value, option, { min: 1 });
 }

@@ -3,7 +3,7 @@
  * of each provider's throttling answers, backoff with full jitter, and the counts the report
  * shows (calls, throttled, achieved rate) per provider.
  */
-import { KeyportError } from '@keyport/core';
+import { checkSignal, describeType, invalidArgument, KeyportError } from '@keyport/core';
 
 /** HTTP answers each provider documents as "slow down": S3 503 SlowDown, Blob 503 ServerBusy, GCS 429. */
 const THROTTLE_NAMES = new Set([
@@ -71,12 +71,22 @@ export class TokenBucket {
   private last = performance.now();
   private queue: Promise<void> = Promise.resolve();
   constructor(readonly ratePerSecond: number) {
+    // A string passed the comparison ('5' > 0) and then disabled the limit (not finite).
+    if (typeof ratePerSecond !== 'number')
+      throw invalidArgument('maxRps', `expected a positive number, got ${describeType(ratePerSecond)}`);
     if (!(ratePerSecond > 0)) throw new KeyportError('InvalidArgument', 'maxRps must be a positive number');
     this.tokens = Number.isFinite(ratePerSecond) ? Math.max(1, ratePerSecond) : 0;
   }
 
   /** Resolves when a call may go; callers are served in arrival order. */
   take(signal?: AbortSignal): Promise<void> {
+    if (signal !== undefined) {
+      try {
+        checkSignal(signal, 'signal');
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     if (!Number.isFinite(this.ratePerSecond)) return Promise.resolve();
     const turn = this.queue.then(async () => {
       const burst = Math.max(1, this.ratePerSecond);

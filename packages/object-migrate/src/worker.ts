@@ -29,7 +29,7 @@ import {
   MAX_LISTED_FAILURES,
   objectJournal,
 } from './journal.js';
-import { type ObjectLocation, parseObjectLocation, type StoreEndpoints } from './location.js';
+import { type ObjectLocation, objectLocation, type StoreEndpoints } from './location.js';
 import { type MigrateObjectOptions, migrateObject } from './migrate-object.js';
 import { checkShard, MAX_SHARDS, type Shard, shardOf } from './shard.js';
 import type { ObjectEntry, ObjectStore } from './store.js';
@@ -276,7 +276,7 @@ export async function runShard(input: RunShardOptions): Promise<ShardReport> {
   const shard = options.shard ?? { index: 0, count: 1 };
   const loc =
     typeof options.location === 'string'
-      ? parseObjectLocation(options.location, options.endpoints)
+      ? objectLocation(options.location, options.endpoints, 'options.endpoints')
       : options.location;
   const journalPrefix = options.journalPrefix ?? `${loc.prefix}${DEFAULT_JOURNAL_DIR}`;
   // Objects under the journal prefix are never migrated: a prefix the location lies under

@@ -5,7 +5,7 @@
  * the verification covered are read, so appends made meanwhile are not taken unverified.
  */
 import { readFile } from 'node:fs/promises';
-import { KeyportError, verifyAuditLog } from '@keyport/core';
+import { checkBytes, checkOptions, checkString, KeyportError, verifyAuditLog } from '@keyport/core';
 
 /** Operations that use key material (describe, list and management calls do not count). */
 const USE_OPERATIONS: ReadonlySet<string> = new Set([
@@ -32,7 +32,22 @@ export interface AuditLogSource {
   readonly key: Uint8Array;
 }
 
-export async function readAuditLastUse(log: AuditLogSource): Promise<AuditLastUse> {
+const AUDIT_LOG_SOURCE = { path: true, key: true } as const satisfies Record<keyof AuditLogSource, true>;
+
+/**
+ * `{ path, key }`, checked: a misspelt field is refused naming it (never its value: the key is
+ * the audit HMAC secret), a wrong type names the field. Returns a prototype-free copy.
+ */
+export function checkAuditLogSource(value: unknown, option: string): AuditLogSource {
+  const o = checkOptions(value, option, AUDIT_LOG_SOURCE);
+  return {
+    path: checkString(o.path, `${option}.path`, { min: 1 }),
+    key: checkBytes(o.key, `${option}.key`),
+  };
+}
+
+export async function readAuditLastUse(source: AuditLogSource): Promise<AuditLastUse> {
+  const log = checkAuditLogSource(source, 'log');
   const verification = await verifyAuditLog(log.path, log.key);
   if (!verification.ok) {
     const p = verification.problem;

@@ -1,3 +1,4 @@
+import { checkDate, checkOptions } from '@keyport/core';
 /**
  * `checkPolicy`: every rule against every key it matches. A rule reading a field the provider
  * could not report yields an `unknown` finding, never a pass; a source whose listing failed
@@ -226,8 +227,14 @@ export interface CheckOptions {
   readonly now?: Date;
 }
 
-export function checkPolicy(inventory: Inventory, policy: Policy, o: CheckOptions = {}): CheckResult {
-  const now = (o.now ?? new Date(inventory.generatedAt)).getTime();
+const CHECK_OPTIONS = { now: true } as const satisfies Record<keyof CheckOptions, true>;
+
+export function checkPolicy(inventory: Inventory, policy: Policy, options: CheckOptions = {}): CheckResult {
+  // A misspelt `now` would measure against the inventory's time; a string would fail as a TypeError.
+  const o = checkOptions(options, 'options', CHECK_OPTIONS);
+  const now = (
+    o.now === undefined ? new Date(inventory.generatedAt) : checkDate(o.now, 'options.now')
+  ).getTime();
   const findings: Finding[] = [];
   let evaluated = 0;
   let passed = 0;

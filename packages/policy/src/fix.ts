@@ -8,7 +8,7 @@
  * not a failure.
  */
 import type { CallOptions, KeyOperations, KeyportError } from '@keyport/core';
-import { toKeyportError } from '@keyport/core';
+import { checkCallOptions, toKeyportError } from '@keyport/core';
 import type { CheckResult } from './check.js';
 import type { Inventory } from './inventory-types.js';
 import type { Policy } from './policy-types.js';
@@ -91,8 +91,11 @@ export function planFixes(inv: Inventory, policy: Policy, result: CheckResult, c
 export async function applyFixes(
   client: FixClient,
   fixes: readonly Fix[],
-  o: CallOptions = {},
+  options: CallOptions = {},
 ): Promise<FixOutcome[]> {
+  // Checked once, before the first fix: a bad deadline or signal would otherwise fail every fix
+  // one by one as that key's error, and a misspelt option (`timeout`) would be dropped unseen.
+  const o = checkCallOptions(options, 'options').call;
   const out: FixOutcome[] = [];
   for (const fix of fixes) {
     if (fix.action.kind !== 'set-rotation-period') {

@@ -8,14 +8,26 @@
 import {
   type CallOptions,
   type Capabilities,
+  checkCallOptions,
+  checkEnum,
+  checkFunction,
+  checkInteger,
+  checkOptions,
   type Grant,
+  invalidArgument,
   type KeyInfo,
   type KeyOperations,
   KeyportError,
   keyUriScheme,
+  quote,
   toKeyportError,
 } from '@keyport/core';
-import { type AuditLastUse, type AuditLogSource, readAuditLastUse } from './audit-last-use.js';
+import {
+  type AuditLastUse,
+  type AuditLogSource,
+  checkAuditLogSource,
+  readAuditLastUse,
+} from './audit-last-use.js';
 import {
   type Inventory,
   type InventoryFieldError,
@@ -25,6 +37,7 @@ import {
   type InventoryRotation,
   type InventorySource,
   type Known,
+  PROTECTION_LEVELS,
   type Protection,
   UNKNOWN,
 } from './inventory-types.js';
@@ -66,26 +79,85 @@ function fieldError(field: string, e: unknown): InventoryFieldError {
   return { field, code: k.code, message: k.message };
 }
 
-function checkOptions(o: InventoryOptions): { concurrency: number } {
-  if (typeof o !== 'object' || o === null || !Array.isArray(o.sources)) {
+/** The options besides the call options (`signal`, `timeoutMs`, checked by core's rule). */
+const INVENTORY_OPTIONS = {
+  sources: true,
+  concurrency: true,
+  pageSize: true,
+  auditLog: true,
+  protection: true,
+  filter: true,
+  now: true,
+} as const satisfies Record<Exclude<keyof InventoryOptions, keyof CallOptions>, true>;
+
+/** The options as checked: a prototype-free copy, read once. */
+interface CheckedInventoryOptions {
+  readonly sources: readonly string[];
+  readonly concurrency: number;
+  readonly call: CallOptions;
+  readonly pageSize?: number;
+  readonly auditLog?: AuditLogSource;
+  readonly protection?: Readonly<Record<string, Protection>>;
+  readonly filter?: (key: KeyInfo) => boolean;
+  readonly now?: () => Date;
+}
+
+/**
+ * Every option checked before the first call: an unknown (misspelt) option is refused, naming
+ * it, rather than left at its default (`concurency`, `timeout`); a page size, deadline or signal
+ * of the wrong type would otherwise reach each listing and come back as that source's listing
+ * error, an inventory that looks merely incomplete.
+ */
+function checkInventoryOptions(value: unknown): CheckedInventoryOptions {
+  const { call, rest: o } = checkCallOptions(value, 'options', INVENTORY_OPTIONS);
+  if (value === undefined || !Array.isArray(o.sources)) {
     throw new KeyportError('InvalidArgument', 'inventory options need `sources`, a list of provider names');
   }
-  for (const s of o.sources) {
+  const sources = [...(o.sources as unknown[])];
+  for (const s of sources) {
     if (typeof s !== 'string' || s.length === 0) {
       throw new KeyportError('InvalidArgument', 'each inventory source is a non-empty provider name');
     }
   }
-  if (new Set(o.sources).size !== o.sources.length) {
+  if (new Set(sources).size !== sources.length) {
     throw new KeyportError('InvalidArgument', 'an inventory source is listed twice');
   }
   if (o.filter !== undefined && typeof o.filter !== 'function') {
     throw new KeyportError('InvalidArgument', 'the inventory filter must be a function');
   }
   const concurrency = o.concurrency ?? 8;
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
+  if (!Number.isInteger(concurrency) || (concurrency as number) < 1 || (concurrency as number) > 256) {
     throw new KeyportError('InvalidArgument', 'inventory concurrency must be an integer from 1 to 256');
   }
-  return { concurrency };
+  let protection: Record<string, Protection> | undefined;
+  if (o.protection !== undefined) {
+    // Any source name is a key here; each value must be a protection level.
+    const declared = Object.create(null) as Record<string, unknown>;
+    checkOptions(o.protection, 'options.protection', {}, declared);
+    protection = Object.create(null) as Record<string, Protection>;
+    for (const [source, level] of Object.entries(declared))
+      protection[source] = checkEnum(level, `options.protection[${quote(source)}]`, PROTECTION_LEVELS);
+  }
+  return {
+    sources: sources as string[],
+    concurrency: concurrency as number,
+    call,
+    ...(o.pageSize !== undefined
+      ? { pageSize: checkInteger(o.pageSize, 'options.pageSize', 1, 10_000) }
+      : {}),
+    ...(o.auditLog !== undefined ? { auditLog: checkAuditLogSource(o.auditLog, 'options.auditLog') } : {}),
+    ...(protection !== undefined ? { protection } : {}),
+    ...(o.filter !== undefined ? { filter: o.filter as (key: KeyInfo) => boolean } : {}),
+    ...(o.now !== undefined ? { now: checkFunction(o.now, 'options.now') as () => Date } : {}),
+  };
+}
+
+/** The inventory's clock, whose answer must be a valid Date (an invalid one has no ISO form). */
+function generatedAt(now: (() => Date) | undefined): string {
+  const d: unknown = (now ?? (() => new Date()))();
+  if (!(d instanceof Date) || Number.isNaN(d.getTime()))
+    throw invalidArgument('options.now', 'expected a function returning a valid Date');
+  return d.toISOString();
 }
 
 /**
@@ -217,14 +289,10 @@ async function inventoryKey(ctx: SourceContext, listed: KeyInfo): Promise<Invent
 async function* inventorySource(
   client: InventoryClient,
   source: string,
-  o: InventoryOptions,
-  concurrency: number,
+  o: CheckedInventoryOptions,
   audit: AuditLastUse | undefined,
 ): AsyncIterable<InventoryItem> {
-  const call: CallOptions = {
-    ...(o.signal !== undefined ? { signal: o.signal } : {}),
-    ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
-  };
+  const { call, concurrency } = o;
   let keys = 0;
   try {
     const caps = client.capabilities(source);
@@ -249,7 +317,7 @@ async function* inventorySource(
     }
     yield { kind: 'source', source: { source, keys } };
   } catch (e) {
-    if (o.signal?.aborted) throw e;
+    if (call.signal?.aborted) throw e;
     yield { kind: 'source', source: { source, keys, error: fieldError('listKeys', e) } };
   }
 }
@@ -269,19 +337,19 @@ export async function* streamInventory(
   client: InventoryClient,
   o: InventoryOptions,
 ): AsyncIterable<InventoryItem> {
-  const { concurrency } = checkOptions(o);
-  const audit = o.auditLog === undefined ? undefined : await readAuditLastUse(o.auditLog);
-  yield* merge(o.sources.map((s) => inventorySource(client, s, o, concurrency, audit)));
+  const checked = checkInventoryOptions(o);
+  const audit = checked.auditLog === undefined ? undefined : await readAuditLastUse(checked.auditLog);
+  yield* merge(checked.sources.map((s) => inventorySource(client, s, checked, audit)));
 }
 
 /** The whole inventory in memory, keys sorted by provider then URI (stable across runs). */
 export async function collectInventory(client: InventoryClient, o: InventoryOptions): Promise<Inventory> {
-  const { concurrency } = checkOptions(o);
-  const now = (o.now ?? (() => new Date()))();
+  const checked = checkInventoryOptions(o);
+  const at = generatedAt(checked.now);
   const keys: InventoryKey[] = [];
   const sources: InventorySource[] = [];
-  const audit = o.auditLog === undefined ? undefined : await readAuditLastUse(o.auditLog);
-  for await (const item of merge(o.sources.map((s) => inventorySource(client, s, o, concurrency, audit)))) {
+  const audit = checked.auditLog === undefined ? undefined : await readAuditLastUse(checked.auditLog);
+  for await (const item of merge(checked.sources.map((s) => inventorySource(client, s, checked, audit)))) {
     if (item.kind === 'key') keys.push(item.key);
     else sources.push(item.source);
   }
@@ -291,7 +359,7 @@ export async function collectInventory(client: InventoryClient, o: InventoryOpti
   const auditUnmatched =
     audit === undefined ? [] : [...audit.lastUse.keys()].filter((u) => !listed.has(u)).sort();
   return {
-    generatedAt: now.toISOString(),
+    generatedAt: at,
     sources,
     auditLogSince: audit === undefined ? UNKNOWN : audit.since,
     ...(audit !== undefined ? { auditUnmatched } : {}),

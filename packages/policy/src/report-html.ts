@@ -4,6 +4,7 @@
  * fetching anything, so it opens the same offline, from a mail attachment or a CI artifact.
  */
 
+import { checkOptions, checkString } from '@keyport/core';
 import { reportCharts } from './charts.js';
 import { type CheckResult, ruleDoc } from './check.js';
 import type { Inventory } from './inventory-types.js';
@@ -32,13 +33,19 @@ export interface HtmlReportOptions {
   readonly title?: string;
 }
 
+const HTML_OPTIONS = { title: true } as const satisfies Record<keyof HtmlReportOptions, true>;
+
 export async function toHtml(
   inv: Inventory,
   policy: Policy,
   result: CheckResult,
-  o: HtmlReportOptions = {},
+  options: HtmlReportOptions = {},
 ): Promise<string> {
-  const title = o.title ?? policy.name ?? 'keyport key policy report';
+  const o = checkOptions(options, 'options', HTML_OPTIONS);
+  const title =
+    o.title !== undefined
+      ? checkString(o.title, 'options.title')
+      : (policy.name ?? 'keyport key policy report');
   const charts = await reportCharts(inv, policy);
   const s = result.summary;
   const findings = [...result.findings].sort(

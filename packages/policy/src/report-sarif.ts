@@ -6,6 +6,7 @@
  * since that is the artifact a dashboard can open.
  */
 import { createHash } from 'node:crypto';
+import { checkOptions, checkString } from '@keyport/core';
 import { type CheckResult, ruleDoc } from './check.js';
 import { ruleLine } from './policy-file.js';
 import type { Policy, Severity } from './policy-types.js';
@@ -29,7 +30,25 @@ export interface SarifOptions {
   readonly toolVersion?: string;
 }
 
-export function toSarif(result: CheckResult, policy: Policy, o: SarifOptions = {}): Record<string, unknown> {
+const SARIF_OPTIONS = { policyUri: true, toolVersion: true } as const satisfies Record<
+  keyof SarifOptions,
+  true
+>;
+
+export function toSarif(
+  result: CheckResult,
+  policy: Policy,
+  options: SarifOptions = {},
+): Record<string, unknown> {
+  const checked = checkOptions(options, 'options', SARIF_OPTIONS);
+  const o: SarifOptions = {
+    ...(checked.policyUri !== undefined
+      ? { policyUri: checkString(checked.policyUri, 'options.policyUri', { min: 1 }) }
+      : {}),
+    ...(checked.toolVersion !== undefined
+      ? { toolVersion: checkString(checked.toolVersion, 'options.toolVersion', { min: 1, max: 256 }) }
+      : {}),
+  };
   const rules = policy.rules.map((r) => {
     const doc = ruleDoc(r);
     return {
