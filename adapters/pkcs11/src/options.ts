@@ -14,14 +14,17 @@ export type PinSource = (
   | { readonly callback: () => string | Promise<string> }
 ) & {
   /**
-   * How long the PIN source may take to answer, in ms (default 10000): then the login fails with
+   * How long the PIN source may take to answer, in ms (default 30000): then the login fails with
    * Unavailable and the next call asks the source again.
    */
   readonly timeoutMs?: number;
 };
 
-/** How long a PIN source may take by default: a secret store that has not answered in 10 s is down. */
-export const DEFAULT_PIN_TIMEOUT_MS = 10_000;
+/**
+ * How long a PIN source may take by default: core's default per-attempt timeout. A secret store
+ * answers in far less; a callback that prompts a person to type the PIN needs seconds, not ten.
+ */
+export const DEFAULT_PIN_TIMEOUT_MS = 30_000;
 
 export interface Pkcs11ProviderOptions {
   /** Path of the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so). */
