@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AzureKeyVaultServer, startAzureKeyVaultServer } from '../src/azure/index.js';
 import { ADMIN, keyClient, PRINCIPALS, raw } from './azure-helpers.js';
+import { run } from './run-child.js';
 
 // The offline-credential snippets of README-azure.md, run as separate processes exactly as a
 // user runs them: DefaultAzureCredential finds the server's managed-identity endpoint through
@@ -17,24 +17,9 @@ beforeAll(async () => {
 });
 afterAll(() => server?.stop());
 
-function run(cmd: string, args: string[], env: Record<string, string>) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      env: { PATH: process.env.PATH ?? '', HOME: homedir(), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** A child with only PATH and HOME of this process's environment, and `env`. */
+const runWith = (cmd: string, args: string[], env: Record<string, string>) =>
+  run(cmd, args, { PATH: process.env.PATH ?? '', HOME: homedir(), ...env });
 
 const credentialEnv = () => ({
   KEYPORT_AZUREKV_URL: server.url,
@@ -44,7 +29,7 @@ const credentialEnv = () => ({
 
 describe('offline credentials for the official clients', () => {
   it('JavaScript: DefaultAzureCredential + NODE_EXTRA_CA_CERTS', async () => {
-    const r = await run(
+    const r = await runWith(
       process.execPath,
       [join(import.meta.dirname, 'fixtures', 'offline-default-credential.mjs')],
       {
@@ -64,7 +49,7 @@ describe('offline credentials for the official clients', () => {
         `Python with azure-identity is missing at ${PYTHON}: run "pnpm emulators up azure-keyvault"`,
       );
     }
-    const r = await run(PYTHON, [join(import.meta.dirname, '..', 'python', 'offline_credentials.py')], {
+    const r = await runWith(PYTHON, [join(import.meta.dirname, '..', 'python', 'offline_credentials.py')], {
       ...credentialEnv(),
       REQUESTS_CA_BUNDLE: server.caFile,
     });

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
@@ -6,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AzureKeyVaultServer, startAzureKeyVaultServer } from '../src/azure/index.js';
 import { ADMIN, CRYPTO_ONLY, PRINCIPALS, READER } from './azure-helpers.js';
+import { run } from './run-child.js';
 
 // The second, independent client: Microsoft's Python SDK, from the harness's venv (the harness
 // exports KEYPORT_PYTHON when it has brought the azure-keyvault target up).
@@ -26,22 +26,6 @@ afterAll(async () => {
   await Promise.all([vault?.stop(), hsm?.stop()]);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('azure-keyvault-keys (Python) against the test server', () => {
   it('creates keys, round-trips every operation and sees the negative cases', async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AzureKeyVaultServer, startAzureKeyVaultServer } from '../src/azure/index.js';
 import { ADMIN, keyClient, PRINCIPALS } from './azure-helpers.js';
-import { type Run, run } from './python-samples.js';
+import { type Run, run } from './run-child.js';
 
 // Microsoft's Go examples for Key Vault keys (example_test.go of
 // github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys v1.6.0, from the module zip on

@@ -2,7 +2,8 @@ import type { KeyClient } from '@azure/keyvault-keys';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AzureKeyVaultServer, startAzureKeyVaultServer } from '../src/azure/index.js';
 import { ADMIN, keyClient, PRINCIPALS } from './azure-helpers.js';
-import { type Run, run, sampleEnv, samplePython } from './python-samples.js';
+import { sampleEnv, samplePython } from './python-samples.js';
+import { type Run, run } from './run-child.js';
 
 // Microsoft's azure-keyvault-keys Python samples (from the 4.12.0b3 sdist on PyPI, the version in
 // the harness's venv; vendored unchanged under fixtures/azure-keyvault-keys-python-samples, MIT:

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { KeyClient } from '@azure/keyvault-keys';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AzureKeyVaultServer, startAzureKeyVaultServer } from '../src/azure/index.js';
 import { ADMIN, keyClient, PRINCIPALS } from './azure-helpers.js';
+import { type Run, run } from './run-child.js';
 
 // Microsoft's published @azure/keyvault-keys TypeScript samples (vendored unchanged under
 // fixtures/azure-keyvault-keys-samples, MIT: see SOURCE.md there), each run as its own Node
@@ -34,40 +34,19 @@ async function vault(): Promise<{ server: AzureKeyVaultServer; client: KeyClient
   return { server, client: keyClient(server, ADMIN) };
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function runSample(target: AzureKeyVaultServer, file: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [...STRIP_TYPES, '--import', join(FIXTURES, 'azure-samples-register.mjs'), join(SAMPLES, file)],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: homedir(),
-          KEYVAULT_URI: target.url,
-          IDENTITY_ENDPOINT: target.identity.endpoint,
-          IDENTITY_HEADER: target.identity.header,
-          NODE_EXTRA_CA_CERTS: target.caFile,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return run(
+    process.execPath,
+    [...STRIP_TYPES, '--import', join(FIXTURES, 'azure-samples-register.mjs'), join(SAMPLES, file)],
+    {
+      PATH: process.env.PATH ?? '',
+      HOME: homedir(),
+      KEYVAULT_URI: target.url,
+      IDENTITY_ENDPOINT: target.identity.endpoint,
+      IDENTITY_HEADER: target.identity.header,
+      NODE_EXTRA_CA_CERTS: target.caFile,
+    },
+  );
 }
 
 function expectSuccess(run: Run): void {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CloudKmsServer, startCloudKmsServer } from '../src/gcp/index.js';
-import { type Run, run } from './python-samples.js';
+import { type Run, run } from './run-child.js';
 
 // Google's Cloud KMS Go samples (GoogleCloudPlatform/golang-samples kms/, vendored unchanged under
 // fixtures/gcp-kms-go-samples, Apache-2.0: see SOURCE.md there), run through the real

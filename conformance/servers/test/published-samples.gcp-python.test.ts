@@ -2,7 +2,8 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CloudKmsServer, startCloudKmsServer } from '../src/gcp/index.js';
-import { run, sampleEnv, samplePython } from './python-samples.js';
+import { sampleEnv, samplePython } from './python-samples.js';
+import { run } from './run-child.js';
 
 // Google's Cloud KMS Python samples (python-docs-samples kms/snippets, vendored unchanged under
 // fixtures/gcp-kms-python-samples, Apache-2.0: see SOURCE.md there), run through the real

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { run } from './run-child.js';
 
 // What the providers' own Python samples need beyond the harness's venv (azure-keyvault-keys,
 // azure-identity, google-cloud-kms, installed by `pnpm emulators up azure-keyvault gcp-kms`):
@@ -39,28 +39,6 @@ export const SAMPLE_SITE = join(
   'python-samples',
   createHash('sha256').update(spec).digest('hex').slice(0, 16),
 );
-
-export interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const IMPORTS = 'import crcmod.predefined, jwcrypto.jwk, aiohttp, google_crc32c';
 
