@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AzureKeyVaultServer, startAzureKeyVaultServer } from '../src/azure/index.js';
 import { ADMIN, keyClient, PRINCIPALS } from './azure-helpers.js';
+import { builtGoSamples } from './go-samples.js';
 import { type Run, run } from './run-child.js';
 
 // Microsoft's Go examples for Key Vault keys (example_test.go of
@@ -71,27 +72,13 @@ function reports(stdout: string): Map<string, Report> {
   return out;
 }
 
-/**
- * The driver binary, from build-go-samples.mjs (on a warm cache it only names it). Its failure
- * (no Go, a module the proxy would not serve) fails the test with its message: never a skip.
- */
-async function buildExamples(): Promise<{ driver: string; buildMs: number }> {
-  const r = await run(
-    process.execPath,
-    [join(import.meta.dirname, 'build-go-samples.mjs'), 'azure-keyvault-keys-go-examples'],
-    process.env,
-  );
-  if (r.code !== 0) throw new Error(`building the Go examples failed:\n${r.stderr}${r.stdout}`);
-  return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as { driver: string; buildMs: number };
-}
-
 let server: AzureKeyVaultServer;
 let work: string;
 let driverRun: Run;
 let byName: Map<string, Report>;
 
 beforeAll(async () => {
-  const { driver, buildMs } = await buildExamples();
+  const { driver, buildMs } = await builtGoSamples('azure-keyvault-keys-go-examples');
   if (buildMs > 0) console.log(`built the Go examples in ${buildMs} ms`);
   work = mkdtempSync(join(tmpdir(), 'keyport-go-examples-'));
   const home = join(work, 'home');

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CloudKmsServer, startCloudKmsServer } from '../src/gcp/index.js';
+import { builtGoSamples } from './go-samples.js';
 import { type Run, run } from './run-child.js';
 
 // Google's Cloud KMS Go samples (GoogleCloudPlatform/golang-samples kms/, vendored unchanged under
@@ -45,21 +46,6 @@ function sampleFunctions(): Map<string, string> {
 }
 const FUNCTIONS = sampleFunctions();
 const PHASE_2 = ['deleteCryptoKey', 'deleteCryptoKeyVersion', 'getRetiredResource', 'listRetiredResources'];
-
-/**
- * The driver binary and quickstart, from build-go-samples.mjs (the harness ran it when it
- * installed the gcp-kms target; on a warm cache it only names the binaries). Its failure (no Go, a
- * module the proxy would not serve) fails the test with its message: never a skip.
- */
-async function buildSamples(): Promise<{ driver: string; quickstart: string; buildMs: number }> {
-  const r = await run(process.execPath, [join(import.meta.dirname, 'build-go-samples.mjs')], process.env);
-  if (r.code !== 0) throw new Error(`building the Go samples failed:\n${r.stderr}${r.stdout}`);
-  return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as {
-    driver: string;
-    quickstart: string;
-    buildMs: number;
-  };
-}
 
 /** A certificate and key for cloudkms.googleapis.com (self-signed; the child trusts only it). */
 async function serviceCertificate(dir: string): Promise<{ certFile: string; keyFile: string }> {
@@ -139,7 +125,9 @@ let phases: Run[] = [];
 let quickstartRun: Run;
 
 beforeAll(async () => {
-  const { driver, quickstart, buildMs } = await buildSamples();
+  const { driver, quickstart, buildMs } = await builtGoSamples('gcp-kms-go-samples');
+  if (quickstart === undefined)
+    throw new Error('build-go-samples.mjs built no quickstart for gcp-kms-go-samples');
   if (buildMs > 0) console.log(`built the Go samples in ${buildMs} ms`);
   work = mkdtempSync(join(tmpdir(), 'keyport-go-samples-'));
   const home = join(work, 'home');
