@@ -47,20 +47,53 @@ const DERIVED_HINT = /missing 'context' for key derivation/;
 
 /** Writes to `<mount>/<op>/<name>`, learning once that a key is derived and retrying with `context`. */
 async function writeWithContext(t: Target, op: string, body: object, context: Context, signal: AbortSignal) {
-  // Each op answers the fields it produces: encrypt a ciphertext, decrypt a plaintext, datakey both.
-  const send = () =>
-    t.s.write<{ data: { ciphertext: string; plaintext: string } }>(signal, opPath(t.key, op), {
-      ...body,
-      ...contextFields(t, context),
-    });
+  const send = () => t.s.write<unknown>(signal, opPath(t.key, op), { ...body, ...contextFields(t, context) });
   try {
-    return (await send()).data;
+    return await send();
   } catch (error) {
     const id = keyId(t.key);
     if (t.facts.derived.has(id) || !DERIVED_HINT.test(String((error as Error | null)?.message))) throw error;
     t.facts.derived.add(id);
-    return (await send()).data;
+    return await send();
   }
+}
+
+/** Standard base64 as Vault writes it (padded); Node's decoder would skip anything else silently. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const PREFIXED_ANSWER = /^vault:v[1-9][0-9]*:(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * A field of a successful answer's `data`, checked for the form Vault gives it: `vault:vN:<base64>`
+ * (ciphertexts, signatures, MACs) or base64 (plaintexts). A server or proxy answering 2xx without
+ * it is out of contract: Internal, saying what was missing, never echoing the body (it may carry
+ * a plaintext). Left unchecked, a missing ciphertext surfaced as InvalidCiphertext (blaming the
+ * caller) or a TypeError, and a plaintext that is not base64 decoded to wrong bytes silently.
+ */
+function answered(
+  t: Target,
+  op: string,
+  answer: unknown,
+  field: string,
+  form: 'prefixed' | 'base64',
+): string {
+  const fail = (what: string) =>
+    new KeyportError('Internal', `Vault answered transit ${op} ${what}`, {
+      provider: PROVIDER_NAME,
+      keyUri: t.key.uri,
+      retryable: false,
+    });
+  const data = (answer as { data?: unknown } | null | undefined)?.data;
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw fail(`without the data object of a successful answer (expected data.${field})`);
+  }
+  const value = Object.hasOwn(data, field) ? (data as Record<string, unknown>)[field] : undefined;
+  if (typeof value !== 'string') throw fail(`without data.${field} (a string)`);
+  const ok = form === 'prefixed' ? PREFIXED_ANSWER.test(value) : BASE64.test(value);
+  if (!ok) {
+    const shape = form === 'prefixed' ? 'vault:v<N>:<base64>' : 'base64';
+    throw fail(`with data.${field} that is not ${shape} (${value.length} chars)`);
+  }
+  return value;
 }
 
 type Context = EncryptionContext | undefined;
@@ -75,7 +108,8 @@ const refuse = (t: Target, why: string) => new KeyportError('InvalidArgument', w
 
 export async function encrypt(t: Target, plaintext: Uint8Array, { context }: Req, { signal }: Call) {
   const body = { plaintext: b64(plaintext), ...pinned(t.key) };
-  return sealed((await writeWithContext(t, 'encrypt', body, context, signal)).ciphertext);
+  const answer = await writeWithContext(t, 'encrypt', body, context, signal);
+  return sealed(answered(t, 'encrypt', answer, 'ciphertext', 'prefixed'));
 }
 
 export async function decrypt(t: Target, ciphertext: Uint8Array, { context }: Req, { signal }: Call) {
@@ -85,8 +119,8 @@ export async function decrypt(t: Target, ciphertext: Uint8Array, { context }: Re
     const why = 'ciphertext was made by another version than the one pinned';
     throw new KeyportError('InvalidCiphertext', why, { keyUri: t.key.uri });
   }
-  const r = await writeWithContext(t, 'decrypt', { ciphertext: text }, context, signal);
-  return { plaintext: unb64(r.plaintext), keyVersion: version };
+  const answer = await writeWithContext(t, 'decrypt', { ciphertext: text }, context, signal);
+  return { plaintext: unb64(answered(t, 'decrypt', answer, 'plaintext', 'base64')), keyVersion: version };
 }
 
 const DATAKEY_BITS: Readonly<Record<number, number>> = { 16: 128, 32: 256, 64: 512 };
@@ -98,9 +132,19 @@ export async function generateDataKey(t: Target, req: DataKeyRequest, { signal }
   const bits =
     typeof bytes === 'number' && Object.hasOwn(DATAKEY_BITS, bytes) ? DATAKEY_BITS[bytes] : undefined;
   if (bits === undefined) throw refuse(t, 'transit data keys are 16, 32 or 64 bytes');
-  const r = await writeWithContext(t, 'datakey/plaintext', { bits, ...pinned(t.key) }, req.context, signal);
-  const { ciphertext: wrapped, keyVersion } = sealed(r.ciphertext);
-  return { plaintext: unb64(r.plaintext), wrapped, keyVersion };
+  const op = 'datakey/plaintext';
+  const answer = await writeWithContext(t, op, { bits, ...pinned(t.key) }, req.context, signal);
+  const { ciphertext: wrapped, keyVersion } = sealed(answered(t, op, answer, 'ciphertext', 'prefixed'));
+  const plaintext = unb64(answered(t, op, answer, 'plaintext', 'base64'));
+  if (plaintext.length !== bytes) {
+    plaintext.fill(0);
+    throw new KeyportError('Internal', `Vault answered transit ${op} with a key of another size than asked`, {
+      provider: PROVIDER_NAME,
+      keyUri: t.key.uri,
+      retryable: false,
+    });
+  }
+  return { plaintext, wrapped, keyVersion };
 }
 
 /** The algorithm and transit parameters for signing with a key of `type`; refuses mismatches. */
@@ -130,11 +174,8 @@ export async function sign(t: Target, message: Uint8Array, req: SignRequest, { s
 
 /** A sign or hmac call on the (pinned) key; the answer's `vault:vN:` tag, as raw bytes. */
 async function tagged(t: Target, op: string, field: string, body: object, signal: AbortSignal) {
-  const r = await t.s.write<{ data: Record<string, string> }>(signal, opPath(t.key, op), {
-    ...body,
-    ...pinned(t.key),
-  });
-  return rawFromPrefixed(r.data[field] ?? '', field);
+  const answer = await t.s.write<unknown>(signal, opPath(t.key, op), { ...body, ...pinned(t.key) });
+  return rawFromPrefixed(answered(t, op, answer, field, 'prefixed'), field);
 }
 
 /**
@@ -299,10 +340,8 @@ export function decryptBatch(t: Target, items: readonly BatchItem[], signal: Abo
 export async function rewrap(t: Target, ciphertext: Uint8Array, context: Context, signal: AbortSignal) {
   const text = ciphertextText(ciphertext);
   if (associatedData(context) === undefined && !t.facts.derived.has(keyId(t.key))) {
-    const r = await t.s.write<{ data: { ciphertext: string } }>(signal, opPath(t.key, 'rewrap'), {
-      ciphertext: text,
-    });
-    return { ...sealed(r.data.ciphertext), serverSide: true };
+    const answer = await t.s.write<unknown>(signal, opPath(t.key, 'rewrap'), { ciphertext: text });
+    return { ...sealed(answered(t, 'rewrap', answer, 'ciphertext', 'prefixed')), serverSide: true };
   }
   const unpinned = { ...t, key: { ...t.key, version: undefined } };
   const opened = await decrypt(unpinned, ciphertext, { context }, { signal });

@@ -21,7 +21,7 @@ import {
   toEncryptionContext,
 } from '@keyport/core';
 import { mapVaultError, PROVIDER_NAME } from './errors.js';
-import { statusOf, type VaultSession } from './rpc.js';
+import { abortError, raceAbort, statusOf, type VaultSession } from './rpc.js';
 import { associatedData } from './specs.js';
 import type { ResolvedKey } from './uri.js';
 
@@ -185,15 +185,32 @@ export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal
     meta: { keyport_grant: id },
     ...lifetime,
   };
-  const created = await s.write<unknown>(signal, 'auth/token/create-orphan', token);
-  const auth = (created as { auth?: { client_token?: unknown; accessor?: unknown } } | null)?.auth;
-  const clientToken = typeof auth?.client_token === 'string' ? auth.client_token : '';
-  const accessor = typeof auth?.accessor === 'string' ? auth.accessor : '';
+  const created = await mintToken(s, token, signal);
+  const { clientToken, accessor } = tokenOf(created);
   if (clientToken === '' || accessor === '') {
     // Without both, keyport could neither hand the token over nor revoke it later.
     const left = await cleanUp(s, clientToken, accessor);
     const why = `Vault answered the grant's token creation without a token and its accessor${left}`;
     throw new KeyportError('Internal', why, { provider: PROVIDER_NAME, keyUri: key.uri, retryable: false });
+  }
+  if (ttl !== undefined) {
+    // Vault caps a TTL beyond the token mount's (or the system's) max TTL without failing, with
+    // only a warning: the grant would claim an expiry its token does not have, and a grantee
+    // would lose access before the date it was promised. The lease Vault granted is the truth.
+    const granted = (created as { auth?: { lease_duration?: unknown } } | null)?.auth?.lease_duration;
+    if (typeof granted !== 'number' || !Number.isSafeInteger(granted) || granted < ttl) {
+      const left = await cleanUp(s, clientToken, accessor);
+      const options = { provider: PROVIDER_NAME, keyUri: key.uri, retryable: false };
+      if (typeof granted !== 'number' || !Number.isSafeInteger(granted) || granted <= 0) {
+        const why = `Vault answered the grant's token creation without a valid lease duration${left}`;
+        throw new KeyportError('Internal', why, options);
+      }
+      const why =
+        `grant expiry is beyond what this Vault allows: the token mount's max TTL is ${granted}s ` +
+        `(${describeSeconds(granted)}) and the expiry asked for is ${ttl}s away; ask for an earlier ` +
+        `expiresAt, or raise the max TTL of auth/token${left}`;
+      throw new KeyportError('InvalidArgument', why, options);
+    }
   }
   const meta: GrantMeta = {
     id,
@@ -233,6 +250,49 @@ export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal
 }
 
 const CLEANUP_MS = 5_000;
+/** How long a grant token's creation may run once the caller stopped waiting for it. */
+const MINT_MS = 30_000;
+
+function tokenOf(created: unknown): { clientToken: string; accessor: string } {
+  const auth = (created as { auth?: { client_token?: unknown; accessor?: unknown } } | null)?.auth;
+  return {
+    clientToken: typeof auth?.client_token === 'string' ? auth.client_token : '',
+    accessor: typeof auth?.accessor === 'string' ? auth.accessor : '',
+  };
+}
+
+/** `86400` → `24h`, `90` → `1m30s`: the max TTL as Vault's own settings write it. */
+function describeSeconds(total: number): string {
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = total % 60;
+  return `${h > 0 ? `${h}h` : ''}${m > 0 ? `${m}m` : ''}${sec > 0 || total === 0 ? `${sec}s` : ''}`;
+}
+
+/**
+ * Creates the grant's token. The request itself does not carry the caller's signal: once sent,
+ * Vault may make the token whether or not the answer is awaited, and a caller that aborted (or
+ * timed out) would leave a live token nobody knows of. The caller stops waiting at once; the
+ * request runs on to its answer (within MINT_MS) and a token it made is revoked.
+ */
+async function mintToken(s: VaultSession, body: object, signal: AbortSignal): Promise<unknown> {
+  if (signal.aborted) throw abortError(signal);
+  const pending = s.write<unknown>(AbortSignal.timeout(MINT_MS), 'auth/token/create-orphan', body);
+  try {
+    return await raceAbort(pending, signal);
+  } catch (error) {
+    if (signal.aborted) {
+      void pending.then(
+        (created) => {
+          const { clientToken, accessor } = tokenOf(created);
+          return cleanUp(s, clientToken, accessor);
+        },
+        () => undefined,
+      );
+    }
+    throw error;
+  }
+}
 
 /**
  * Revokes a grant token that will not be handed out: by accessor (the caller's permission), else

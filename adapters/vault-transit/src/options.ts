@@ -1,7 +1,7 @@
 /** What `vaultTransit(options)` takes, and the checks made before anything is sent. */
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
-import { KeyportError } from '@keyport/core';
+import { checkOptions as checkFields, KeyportError } from '@keyport/core';
 import type NodeVault from 'node-vault';
 
 export type VaultAuth =
@@ -82,16 +82,73 @@ const PATH_SEGMENT = /^[A-Za-z0-9_.-]+$/;
 /** A namespace name as Vault accepts one (graphic, no space, `+` or `*`), limited to what a header carries. */
 const NAMESPACE_SEGMENT = /^[\x21-\x29\x2c-\x2e\x30-\x7e]+$/;
 
-/** The endpoint as a URL; a malformed option is refused at construction, not on the first call. */
-export function checkOptions(options: VaultTransitOptions): URL {
-  const bad = (why: string): never => {
-    throw new KeyportError('InvalidArgument', `vaultTransit: ${why}`, { provider: 'hcvault' });
-  };
+/** What construction keeps: the endpoint as a URL and a checked copy of the options. */
+export interface CheckedOptions {
+  readonly url: URL;
+  /**
+   * A frozen, prototype-free copy (its `auth`, `tls` and `metadataStore` too): what was checked
+   * is what is used, even if the caller's object changes later or is a Proxy answering anew.
+   */
+  readonly options: VaultTransitOptions;
+}
+
+const OPTION_FIELDS = {
+  endpoint: true,
+  auth: true,
+  namespace: true,
+  mount: true,
+  flavor: true,
+  tls: true,
+  client: true,
+  metadataStore: true,
+  renewAfterFraction: true,
+} as const satisfies Record<keyof VaultTransitOptions, true>;
+const AUTH_FIELDS = {
+  token: { method: true, token: true, renew: true },
+  approle: { method: true, roleId: true, secretId: true, mount: true },
+  kubernetes: { method: true, role: true, jwt: true, jwtPath: true, mount: true },
+} as const satisfies { [M in VaultAuth['method']]: Record<keyof Extract<VaultAuth, { method: M }>, true> };
+const METADATA_STORE_FIELDS = { kvMount: true, prefix: true } as const satisfies Record<
+  keyof MetadataStoreOptions,
+  true
+>;
+const TLS_FIELDS = { ca: true, cert: true, key: true, rejectUnauthorized: true } as const satisfies Record<
+  keyof VaultTlsOptions,
+  true
+>;
+
+function bad(why: string): never {
+  throw new KeyportError('InvalidArgument', `vaultTransit: ${why}`, { provider: 'hcvault' });
+}
+
+/**
+ * Core's option check (the one every adapter uses): a plain object of own data properties, every
+ * key known, no symbol keys, accessors or throwing proxies; an unknown key is named (quoted and
+ * shortened), never its value, which may be a secret. Answers a prototype-free copy.
+ */
+function fields(
+  value: unknown,
+  option: string,
+  known: Readonly<Record<string, true>>,
+  extensions?: Record<string, unknown>,
+): Record<string, unknown> {
+  try {
+    return checkFields(value, option, known, extensions);
+  } catch (e) {
+    if (e instanceof KeyportError) bad(e.message);
+    throw e;
+  }
+}
+
+/** The endpoint as a URL and the options checked; a malformed option is refused at construction, not on the first call. */
+export function checkOptions(options: unknown): CheckedOptions {
   if (typeof options !== 'object' || options === null) bad('options are required');
   // A misspelt option is refused, not ignored: a misspelt `auth` would leave the call to the
   // environment's VAULT_TOKEN (another identity), a misspelt `namespace` to the root namespace.
-  unknownFields(options, OPTION_FIELDS, '', bad);
-  const url = URL.canParse(options.endpoint) ? new URL(options.endpoint) : bad('endpoint is not a URL');
+  const o = fields(options, 'options', OPTION_FIELDS);
+  const endpoint = o.endpoint;
+  const url =
+    typeof endpoint === 'string' && URL.canParse(endpoint) ? new URL(endpoint) : bad('endpoint is not a URL');
   if (url.protocol !== 'http:' && url.protocol !== 'https:') bad('endpoint must be http(s)://host:port');
   // Requests go to `<protocol>//<host>/v1/...` and key URIs name host:port only: a path (a proxy
   // prefix) would be dropped without a word, and credentials do not belong in a URL.
@@ -99,11 +156,11 @@ export function checkOptions(options: VaultTransitOptions): URL {
   if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
     bad('endpoint must be http(s)://host:port, without a path, query or fragment');
   }
-  const fraction = options.renewAfterFraction;
+  const fraction = o.renewAfterFraction;
   if (fraction !== undefined && !(typeof fraction === 'number' && fraction > 0 && fraction <= 1)) {
     bad('renewAfterFraction must be a number in (0, 1]');
   }
-  if (options.flavor !== undefined && options.flavor !== 'vault' && options.flavor !== 'openbao') {
+  if (o.flavor !== undefined && o.flavor !== 'vault' && o.flavor !== 'openbao') {
     bad("flavor must be 'vault' or 'openbao'");
   }
   // Paths a request is built from: a `..` segment would be folded by the URL (`transit/../sys`
@@ -119,12 +176,12 @@ export function checkOptions(options: VaultTransitOptions): URL {
     if (!ok)
       bad(`${name} must be a path of letters, digits, "_", "-" and "." (no empty, "." or ".." segments)`);
   };
-  path(options.mount, 'mount', true);
+  path(o.mount, 'mount', true);
   // The namespace travels as the X-Vault-Namespace header, which the server canonicalizes with
   // path.Clean: `team/..` would silently address the root namespace; a control character (CR/LF)
   // in a header value fails every call, or smuggles a header. One trailing `/` (`admin/`, as
   // Vault's documentation writes namespaces) is read as without it and is accepted.
-  const ns = options.namespace;
+  const ns = o.namespace;
   if (
     ns !== undefined &&
     (typeof ns !== 'string' ||
@@ -137,107 +194,67 @@ export function checkOptions(options: VaultTransitOptions): URL {
       'namespace must be a path of visible ASCII characters other than "+" and "*" (no spaces, control characters, leading "/", or empty, "." or ".." segments)',
     );
   }
-  const auth = options.auth;
-  const method =
-    typeof auth === 'object' && auth !== null ? (auth as { method?: unknown }).method : undefined;
-  if (auth !== undefined && typeof auth !== 'string') {
-    if (method !== 'token' && method !== 'approle' && method !== 'kubernetes') {
-      bad("auth must be a token string or an object whose method is 'token', 'approle' or 'kubernetes'");
-    }
-    unknownFields(auth, AUTH_FIELDS[method as keyof typeof AUTH_FIELDS], 'auth.', bad);
-    const a = auth as {
-      token?: unknown;
-      roleId?: unknown;
-      role?: unknown;
-      secretId?: unknown;
-      jwt?: unknown;
-    };
-    const text = (value: unknown, name: string, optional = false) => {
-      if (optional && value === undefined) return;
-      if (typeof value !== 'string' || value === '') bad(`auth.${name} must be a non-empty string`);
-    };
-    if (method === 'token') text(a.token, 'token');
-    if (method === 'approle') {
-      text(a.roleId, 'roleId');
-      text(a.secretId, 'secretId', true);
-    }
-    if (method === 'kubernetes') {
-      text(a.role, 'role');
-      text(a.jwt, 'jwt', true);
-    }
-  }
+  if (o.auth !== undefined && typeof o.auth !== 'string') o.auth = checkAuth(o.auth, path);
   // A token read from a file keeps its trailing newline: as a header value it failed every call
   // with Node's own "Invalid character in header" (Internal). The token itself is never echoed.
+  const auth = o.auth as VaultAuth | string | undefined;
   const token = typeof auth === 'string' ? auth : auth?.method === 'token' ? auth.token : undefined;
   if (token !== undefined && (typeof token !== 'string' || token === '' || !/^[\x21-\x7e]+$/.test(token))) {
     bad(
       'the token must be a non-empty string of visible ASCII characters (no spaces or line breaks: trim a token read from a file)',
     );
   }
-  if (typeof auth === 'object' && auth !== null && 'mount' in auth) path(auth.mount, 'auth.mount');
-  checkTls(options.tls, bad);
-  if (options.metadataStore !== undefined) {
-    if (typeof options.metadataStore !== 'object' || options.metadataStore === null)
+  if (o.tls !== undefined) o.tls = checkTls(o.tls);
+  if (o.metadataStore !== undefined) {
+    if (typeof o.metadataStore !== 'object' || o.metadataStore === null)
       bad('metadataStore must be { kvMount, prefix? }');
-    unknownFields(options.metadataStore, METADATA_STORE_FIELDS, 'metadataStore.', bad);
-    path(options.metadataStore.kvMount ?? '', 'metadataStore.kvMount');
-    path(options.metadataStore.prefix, 'metadataStore.prefix');
+    const store = fields(o.metadataStore, 'metadataStore', METADATA_STORE_FIELDS);
+    path(store.kvMount ?? '', 'metadataStore.kvMount');
+    path(store.prefix, 'metadataStore.prefix');
+    o.metadataStore = Object.freeze(store);
   }
-  return url;
+  return { url, options: Object.freeze(o) as unknown as VaultTransitOptions };
 }
 
-const OPTION_FIELDS = new Set<string>([
-  'endpoint',
-  'auth',
-  'namespace',
-  'mount',
-  'flavor',
-  'tls',
-  'client',
-  'metadataStore',
-  'renewAfterFraction',
-] satisfies Array<keyof VaultTransitOptions>);
-const AUTH_FIELDS = {
-  token: new Set(['method', 'token', 'renew']),
-  approle: new Set(['method', 'roleId', 'secretId', 'mount']),
-  kubernetes: new Set(['method', 'role', 'jwt', 'jwtPath', 'mount']),
-} as const;
-const METADATA_STORE_FIELDS = new Set(['kvMount', 'prefix']);
-
-/**
- * Refuses an own key of `value` not in `known`, naming it (shortened; never a value, which may
- * be a secret). A getter or proxy that throws is an invalid option too.
- */
-function unknownFields(value: object, known: ReadonlySet<string>, at: string, bad: (why: string) => never) {
-  let unknown: string | symbol | undefined;
-  try {
-    unknown = Reflect.ownKeys(value).find((k) => typeof k !== 'string' || !known.has(k));
-  } catch {
-    bad(`${at === '' ? 'options' : at.slice(0, -1)} could not be read (a getter or proxy that throws)`);
+/** `auth` as an object: a known method, only that method's fields, each of its type. */
+function checkAuth(auth: unknown, path: (value: unknown, name: string) => void): VaultAuth {
+  // Every field is read once, through core's check, before the method is looked at: a getter or
+  // proxy could otherwise answer one method here and another when the client logs in.
+  const given: Record<string, unknown> = Object.setPrototypeOf({}, null);
+  fields(auth, 'auth', {}, given);
+  const method = given.method;
+  if (method !== 'token' && method !== 'approle' && method !== 'kubernetes') {
+    bad("auth must be a token string or an object whose method is 'token', 'approle' or 'kubernetes'");
   }
-  if (unknown !== undefined)
-    bad(
-      `${at}${JSON.stringify(String(unknown)).slice(0, 80)} is not an option (known: ${[...known].join(', ')})`,
-    );
+  const a = fields(given, 'auth', AUTH_FIELDS[method]);
+  const text = (name: string, optional = false) => {
+    if (optional && a[name] === undefined) return;
+    if (typeof a[name] !== 'string' || a[name] === '') bad(`auth.${name} must be a non-empty string`);
+  };
+  if (method === 'token') {
+    text('token');
+    if (a.renew !== undefined && typeof a.renew !== 'boolean') bad('auth.renew must be a boolean');
+  }
+  if (method === 'approle') {
+    text('roleId');
+    text('secretId', true);
+  }
+  if (method === 'kubernetes') {
+    text('role');
+    text('jwt', true);
+    text('jwtPath', true);
+  }
+  path(a.mount, 'auth.mount');
+  return Object.freeze(a) as unknown as VaultAuth;
 }
-
-const TLS_FIELDS = new Set(['ca', 'cert', 'key', 'rejectUnauthorized']);
 
 /**
  * `tls` at construction: known fields of the right types, and PEM that Node can load (a CA bundle,
  * a certificate and its key), so a bad value is refused here and not by the first call's handshake.
  * The values themselves are never echoed (a key is a secret).
  */
-function checkTls(tls: unknown, bad: (why: string) => never): void {
-  if (tls === undefined) return;
-  if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) bad('tls must be an object');
-  const t = tls as Record<string, unknown>;
-  for (const name of Object.keys(t)) {
-    if (!TLS_FIELDS.has(name))
-      bad(
-        `tls has no option ${JSON.stringify(name).slice(0, 80)} (known: ca, cert, key, rejectUnauthorized)`,
-      );
-  }
+function checkTls(tls: unknown): VaultTlsOptions {
+  const t = fields(tls, 'tls', TLS_FIELDS);
   const pem: Record<string, string | Uint8Array> = {};
   for (const name of ['ca', 'cert', 'key'] as const) {
     const value = t[name];
@@ -276,6 +293,7 @@ function checkTls(tls: unknown, bad: (why: string) => never): void {
   } finally {
     for (const copy of copies) copy.fill(0);
   }
+  return Object.freeze(t) as VaultTlsOptions;
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;

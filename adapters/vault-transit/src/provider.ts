@@ -57,8 +57,10 @@ export class VaultTransitProvider implements KmsProvider {
   readonly session: VaultSession;
   private readonly t: keys.Transit;
 
-  constructor(options: VaultTransitOptions) {
-    this.session = new VaultSession(options, checkOptions(options));
+  constructor(given: VaultTransitOptions) {
+    // From here on only the checked copy is read: the caller's object may change or be a Proxy.
+    const { options, url } = checkOptions(given);
+    this.session = new VaultSession(options, url);
     this.capabilities = transitCapabilities(options.flavor ?? 'vault');
     this.t = {
       s: this.session,

@@ -185,22 +185,22 @@ describe('options a careless user or an attacker passes', () => {
     [
       'a field the token method does not have',
       { auth: { method: 'token', token: 's.x', ttl: 60 } },
-      'auth."ttl"',
+      'auth: unknown option "ttl"',
     ],
     [
       'an AppRole secret under a misspelt name',
       { auth: { method: 'approle', roleId: 'r', secretID: 'hunter2' } },
-      'auth."secretID"',
+      'auth: unknown option "secretID"',
     ],
     [
       'a Kubernetes field misspelt',
       { auth: { method: 'kubernetes', role: 'r', jwtpath: '/t' } },
-      'auth."jwtpath"',
+      'auth: unknown option "jwtpath"',
     ],
     [
       'a misspelt metadata store field',
       { metadataStore: { kvMount: 'secret', prefx: 'p' } },
-      'metadataStore."prefx"',
+      'metadataStore: unknown option "prefx"',
     ],
     ['a metadata store that is not an object', { metadataStore: 'secret' }, 'metadataStore'],
   ])('refuses %s at construction, naming the field and never its value', (_, extra, named) => {

@@ -84,6 +84,122 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
     expect(error.message).toMatch(/unexpected shape/);
   });
 
+  // A 2xx answer to a cryptographic call without what it exists to carry: Internal, naming the
+  // missing field, never echoing the body (a plaintext may be in it), never InvalidCiphertext
+  // (that blames the caller's input) and never a TypeError.
+  const cryptoCalls: Array<[string, string, (uri: string) => Promise<unknown>]> = [
+    ['encrypt', 'ciphertext', (uri) => p.encrypt({ uri }, bytes('x'), {}, call())],
+    ['decrypt', 'plaintext', (uri) => p.decrypt({ uri }, bytes('vault:v1:AAAA'), {}, call())],
+    ['datakey/plaintext', 'ciphertext', (uri) => p.generateDataKey({ uri }, {}, call())],
+    ['sign', 'signature', (uri) => p.sign({ uri }, bytes('x'), {}, call())],
+    ['hmac', 'hmac', (uri) => p.mac({ uri }, bytes('x'), call())],
+    ['rewrap', 'ciphertext', (uri) => p.rewrap({ uri }, bytes('vault:v1:AAAA'))],
+  ];
+  const keyTypes: Record<string, string> = { sign: 'ecdsa-p256', hmac: 'hmac' };
+  const answering = (op: string, body: unknown) => {
+    route = (req, res) =>
+      req.method === 'GET' ? json(res, keyData({ type: keyTypes[op] ?? 'aes256-gcm96' })) : json(res, body);
+  };
+  const SECRET = 'c2VjcmV0LXBsYWludGV4dA==';
+  it.each(
+    cryptoCalls.flatMap(
+      ([op, field, run]) =>
+        [
+          [
+            op,
+            'no data',
+            { warnings: [SECRET] },
+            /without the data object of a successful answer/,
+            field,
+            run,
+          ],
+          [op, 'data that is a string', { data: SECRET }, /without the data object/, field, run],
+          [
+            op,
+            `data without ${field}`,
+            { data: { other: SECRET } },
+            new RegExp(`without data\\.${field} \\(a string\\)`),
+            field,
+            run,
+          ],
+          [
+            op,
+            `a ${field} that is a number`,
+            { data: { plaintext: SECRET, [field]: 7 } },
+            new RegExp(`without data\\.${field}`),
+            field,
+            run,
+          ],
+        ] as const,
+    ),
+  )(
+    'transit %s answered with %s is Internal, naming what is missing',
+    async (op, _, body, message, _field, run) => {
+      answering(op, body);
+      // A key of its own per operation: the driver remembers a key's type once read.
+      const error = await rejection(p, run(`${base}/k-${op.replace('/', '-')}`));
+      expect(error.code).toBe('Internal');
+      expect(error.message).toContain(`Vault answered transit ${op} `);
+      expect(error.message).toMatch(message);
+      expect(`${error.message}${JSON.stringify(error)}`).not.toContain(SECRET);
+    },
+  );
+
+  it.each([
+    [
+      'encrypt',
+      { data: { ciphertext: 'vault:v1:not base64!' } },
+      /data\.ciphertext that is not vault:v<N>:<base64>/,
+      (uri: string) => p.encrypt({ uri }, bytes('x'), {}, call()),
+    ],
+    [
+      'decrypt',
+      { data: { plaintext: 'c2VjcmV0!!' } },
+      /data\.plaintext that is not base64/,
+      (uri: string) => p.decrypt({ uri }, bytes('vault:v1:AAAA'), {}, call()),
+    ],
+    [
+      'datakey/plaintext',
+      { data: { ciphertext: 'vault:v1:AAAA', plaintext: 'AAAA' } },
+      /a key of another size/,
+      (uri: string) => p.generateDataKey({ uri }, {}, call()),
+    ],
+  ])(
+    'transit %s answered with a malformed field is Internal, never wrong bytes or InvalidCiphertext',
+    async (op, body, message, run) => {
+      answering(op, body);
+      const error = await rejection(p, run(`${base}/k`));
+      expect(error.code).toBe('Internal');
+      expect(error.message).toMatch(message);
+    },
+  );
+
+  it("decrypt answered with an empty plaintext (Vault's answer for an empty message) is an empty message", async () => {
+    answering('decrypt', { data: { plaintext: '' } });
+    const opened = await p.decrypt({ uri: `${base}/k` }, bytes('vault:v1:AAAA'), {}, call());
+    expect(opened.plaintext).toEqual(new Uint8Array(0));
+  });
+
+  it('a grant token answered without its lease duration is Internal, and the token is taken back', async () => {
+    const revoked: string[] = [];
+    route = (req, res) => {
+      if (req.url === '/v1/auth/token/create-orphan') {
+        return json(res, { auth: { client_token: 's.granted-token', accessor: 'acc1' } });
+      }
+      if (req.url === '/v1/auth/token/revoke-accessor') revoked.push('acc1');
+      return json(res, {}, 204);
+    };
+    const expiresAt = new Date(Date.now() + 3_600_000);
+    const error = await rejection(
+      p,
+      p.createGrant({ uri: `${base}/k` }, { grantee: 'g', operations: ['encrypt'], expiresAt }, call()),
+    );
+    expect(error.code).toBe('Internal');
+    expect(error.message).toMatch(/without a valid lease duration/);
+    expect(`${error.message}${JSON.stringify(error)}`).not.toContain('s.granted-token');
+    expect(revoked).toEqual(['acc1']);
+  });
+
   it('a version without a creation time that is a date has no createdAt (never an Invalid Date)', async () => {
     route = (_, res) => json(res, keyData({ keys: { '1': { creation_time: 'not a date' } } }));
     const info = await p.describeKey({ uri: `${base}/k` }, call());

@@ -8,6 +8,7 @@ import {
   VaultTransitProvider,
   vaultTransit,
 } from '../src/index.js';
+import { bytes, call, keyName, openbao } from './helpers.js';
 
 describe('vaultTransit(options)', () => {
   it('makes the one transit driver; the old class names are that driver', () => {
@@ -81,6 +82,135 @@ describe('vaultTransit(options)', () => {
       }).not.toThrow();
       await expect(pending).rejects.toMatchObject({ code: 'InvalidArgument' });
     }
+    await driver.close();
+  });
+});
+
+// The checks are core's `checkOptions` (as every adapter's): a plain object of own data
+// properties, so a getter cannot answer one value to the check and another to the client, and
+// an inherited field cannot slip past the list of known ones.
+describe('options that are not plain data', () => {
+  const endpoint = 'http://127.0.0.1:8200';
+  const refusal = (options: unknown): KeyportError => {
+    let error: unknown;
+    try {
+      vaultTransit(options as VaultTransitOptions);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(KeyportError);
+    expect(error).toMatchObject({ code: 'InvalidArgument', provider: 'hcvault' });
+    const e = error as KeyportError;
+    expect(`${e.message}${JSON.stringify(e)}`).not.toMatch(/s\.secret|hunter2/);
+    return e;
+  };
+  class Settings {
+    endpoint = endpoint;
+  }
+  const inherited = <T extends object>(own: T, from: object) => Object.assign(Object.create(from), own) as T;
+
+  it.each([
+    ['options built by a class', new Settings(), /options: expected an object/],
+    [
+      'an accessor for auth',
+      {
+        endpoint,
+        get auth() {
+          return 's.secret';
+        },
+      },
+      /options\.auth: accessor/,
+    ],
+    [
+      'an accessor for the token in auth',
+      {
+        endpoint,
+        auth: {
+          method: 'token',
+          get token() {
+            return 's.secret';
+          },
+        },
+      },
+      /auth\.token: accessor/,
+    ],
+    [
+      'an accessor for the AppRole secret',
+      {
+        endpoint,
+        auth: {
+          method: 'approle',
+          roleId: 'r',
+          get secretId() {
+            return 'hunter2';
+          },
+        },
+      },
+      /auth\.secretId: accessor/,
+    ],
+    [
+      'auth whose method is inherited',
+      { endpoint, auth: inherited({ token: 's.secret' }, { method: 'token' }) },
+      /auth: expected an object/,
+    ],
+    [
+      'a metadata store whose fields are inherited',
+      { endpoint, metadataStore: inherited({ kvMount: 'secret' }, { prefix: '..' }) },
+      /metadataStore: expected an object/,
+    ],
+    [
+      'tls that is a Map',
+      { endpoint, tls: new Map([['rejectUnauthorized', false]]) },
+      /tls: expected an object/,
+    ],
+    [
+      'options behind a proxy whose keys cannot be read',
+      new Proxy(
+        { endpoint },
+        {
+          ownKeys: () => {
+            throw new Error('s.secret');
+          },
+        },
+      ),
+      /options: reading it threw/,
+    ],
+    [
+      'auth with a symbol key',
+      { endpoint, auth: { method: 'token', token: 's.secret', [Symbol('x')]: 1 } },
+      /auth: symbol/,
+    ],
+    [
+      'a renew flag that is not a boolean',
+      { endpoint, auth: { method: 'token', token: 's.secret', renew: 'no' } },
+      /auth\.renew/,
+    ],
+    [
+      'an empty jwtPath',
+      { endpoint, auth: { method: 'kubernetes', role: 'r', jwtPath: '' } },
+      /auth\.jwtPath/,
+    ],
+  ])('refuses %s at construction, never echoing a value', (_, options, message) => {
+    expect(refusal(options).message).toMatch(message);
+  });
+
+  it("uses what it checked: changing the caller's options after construction changes nothing", async () => {
+    const env = openbao();
+    const auth = { method: 'token' as const, token: env.token, renew: false };
+    const options = { endpoint: env.addr, auth, flavor: 'openbao' as const };
+    const driver = new VaultTransitProvider(options);
+    // The client is built on the first call: before, it read the caller's object then.
+    (auth as { token: string }).token = 's.not-the-token';
+    (options as { namespace?: string }).namespace = 'elsewhere';
+    const name = keyName('checked-copy');
+    await driver.createKey({ name, spec: 'AES_256' }, call());
+    const sealed = await driver.encrypt(
+      { uri: `hcvault://${new URL(env.addr).host}/transit/keys/${name}` },
+      bytes('x'),
+      {},
+      call(),
+    );
+    expect(sealed.ciphertext.length).toBeGreaterThan(0);
     await driver.close();
   });
 });
