@@ -5,7 +5,8 @@
  */
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { describeType, KeyportError, MAX_TIMER_MS, quote } from '@keyport/core';
+import { checkOptions, describeType, KeyportError, MAX_TIMER_MS } from '@keyport/core';
+import { labelled } from './arguments.js';
 import { PROVIDER_NAME } from './errors.js';
 
 export type PinSource = (
@@ -53,8 +54,49 @@ function badOption(option: string, why: string): KeyportError {
   return new KeyportError('InvalidArgument', `pkcs11 option ${option}: ${why}`, { provider: PROVIDER_NAME });
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 const nonEmptyString = (v: unknown): v is string => typeof v === 'string' && v !== '';
+
+/**
+ * The most sessions the pool may keep. pkcs11js runs its *Async calls on libuv's worker threads,
+ * of which there are at most 1024 (UV_THREADPOOL_SIZE's cap), so more sessions than that can
+ * never be busy at once; real tokens allow far fewer (a YubiHSM 2 has 16). A larger number is a
+ * typo (or a unit mix-up), not a plan: it is refused rather than left to fail at the token.
+ */
+export const MAX_SESSIONS = 1024;
+
+/** Every option of `Pkcs11ProviderOptions` (the compiler keeps this list complete). */
+const OPTION_FIELDS = {
+  modulePath: true,
+  token: true,
+  pin: true,
+  maxSessions: true,
+  keyCacheMs: true,
+  oaepHashes: true,
+  name: true,
+} as const satisfies Record<keyof Pkcs11ProviderOptions, true>;
+const TOKEN_FIELDS = { label: true, serial: true } as const satisfies Record<
+  keyof Pkcs11ProviderOptions['token'],
+  true
+>;
+const PIN_FIELDS = { env: true, file: true, callback: true, timeoutMs: true } as const;
+
+/**
+ * Core's `checkOptions` with this provider's name on its error: a plain object (no class
+ * instance, whose prototype could supply a field we never see), own data properties only (a
+ * getter would run caller code and could answer differently each time), no symbol keys, every
+ * key known. Returns a prototype-free copy, so later changes to the caller's object change nothing.
+ */
+function checkedFields(
+  value: unknown,
+  option: string,
+  allowed: Readonly<Record<string, true>>,
+): Record<string, unknown> {
+  try {
+    return checkOptions(value, option, allowed);
+  } catch (e) {
+    throw labelled(e, PROVIDER_NAME);
+  }
+}
 
 /**
  * Checks the options before anything is loaded: a mistyped number must not become a pool that
@@ -62,24 +104,19 @@ const nonEmptyString = (v: unknown): v is string => typeof v === 'string' && v !
  * must be one of the three shapes. Messages name the option, never a PIN.
  */
 export function checkProviderOptions(options: unknown): Pkcs11ProviderOptions {
-  if (!isObject(options)) throw badOption('options', 'expected { modulePath, token, pin, ... }');
-  const o = options as Partial<Record<keyof Pkcs11ProviderOptions, unknown>>;
+  if (options === undefined) throw badOption('options', 'expected { modulePath, token, pin, ... }');
   // A misspelt option (`maxSession`, `keyCacheMS`) would leave its default in force unnoticed.
-  const unknown = unknownField(options, OPTION_FIELDS);
-  if (unknown !== undefined)
-    throw badOption(quote(unknown), `not a pkcs11 option (known: ${[...OPTION_FIELDS].join(', ')})`);
+  const o = checkedFields(options, 'pkcs11 options', OPTION_FIELDS);
   if (!nonEmptyString(o.modulePath)) throw badOption('modulePath', 'expected the path of a PKCS#11 module');
-  if (!isObject(o.token)) throw badOption('token', 'expected { label } or { serial }');
-  const unknownInToken = unknownField(o.token, TOKEN_FIELDS);
-  if (unknownInToken !== undefined)
-    throw badOption('token', `${quote(unknownInToken)} is not a token field (known: label, serial)`);
+  if (o.token === undefined) throw badOption('token', 'expected { label } or { serial }');
+  const token = checkedFields(o.token, 'pkcs11 option token', TOKEN_FIELDS);
   for (const field of ['label', 'serial'] as const) {
-    const v = o.token[field];
+    const v = token[field];
     if (v !== undefined && typeof v !== 'string') throw badOption(`token.${field}`, 'expected a string');
   }
   const pin = checkPinSource(o.pin);
-  if (o.maxSessions !== undefined && !(Number.isInteger(o.maxSessions) && (o.maxSessions as number) >= 1))
-    throw badOption('maxSessions', 'expected an integer of at least 1');
+  if (o.maxSessions !== undefined && !isIntegerIn(o.maxSessions, 1, MAX_SESSIONS))
+    throw badOption('maxSessions', `expected an integer from 1 to ${MAX_SESSIONS}`);
   // Infinity ("cache forever") is refused like NaN: a key another process disabled, rotated or
   // re-labelled would be described from the cache for the life of the process.
   if (o.keyCacheMs !== undefined && !isIntegerIn(o.keyCacheMs, 0, MAX_TIMER_MS))
@@ -90,57 +127,40 @@ export function checkProviderOptions(options: unknown): Pkcs11ProviderOptions {
   )
     throw badOption('oaepHashes', "expected an array of 'sha1' and 'sha256'");
   if (o.name !== undefined && !nonEmptyString(o.name)) throw badOption('name', 'expected a non-empty string');
-  return { ...(options as unknown as Pkcs11ProviderOptions), pin };
-}
-
-const OPTION_FIELDS = new Set<string>([
-  'modulePath',
-  'token',
-  'pin',
-  'maxSessions',
-  'keyCacheMs',
-  'oaepHashes',
-  'name',
-] satisfies Array<keyof Pkcs11ProviderOptions>);
-const TOKEN_FIELDS = new Set(['label', 'serial']);
-
-/** The first own key of `value` not in `known` (a throwing getter or proxy trap is an invalid option). */
-function unknownField(value: object, known: ReadonlySet<string>): string | undefined {
-  try {
-    return Reflect.ownKeys(value)
-      .find((k) => typeof k !== 'string' || !known.has(k))
-      ?.toString();
-  } catch {
-    throw badOption('options', 'reading them threw (a getter or proxy that fails)');
-  }
+  return { ...(o as unknown as Pkcs11ProviderOptions), token: token as Pkcs11ProviderOptions['token'], pin };
 }
 
 const isIntegerIn = (v: unknown, min: number, max: number): v is number =>
   typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 
-const PIN_FIELDS = new Set(['env', 'file', 'callback', 'timeoutMs']);
+const PIN_SHAPE = 'expected exactly one of { env }, { file } or { callback }';
 
 /**
- * The PIN source, copied: a caller who changes the object later (or whose getter answers
- * differently each time) does not change where the PIN comes from. Unknown fields are refused,
- * so a misspelt `timeoutMs` does not leave the default in force unnoticed.
+ * The PIN source, copied: a caller who changes the object later does not change where the PIN
+ * comes from (and getters, which could answer differently each time, are refused). Unknown
+ * fields are refused, so a misspelt `timeoutMs` does not leave the default in force unnoticed.
  */
 function checkPinSource(pin: unknown): PinSource {
-  if (!isObject(pin)) throw badOption('pin', 'expected exactly one of { env }, { file } or { callback }');
+  if (pin === undefined) throw badOption('pin', PIN_SHAPE);
+  // Prototype-free: a key named __proto__ lands here as an ordinary field.
+  const unknown: Record<string, unknown> = Object.create(null);
   let fields: Record<string, unknown>;
-  let unknown: string | undefined;
   try {
-    fields = Object.fromEntries([...PIN_FIELDS].map((k) => [k, pin[k]]));
-    unknown = Object.keys(pin).find((k) => !PIN_FIELDS.has(k));
+    // Unknown keys are collected, not refused by core: its message would name the key.
+    fields = checkOptions(pin, 'pin', PIN_FIELDS, unknown);
   } catch {
-    throw badOption('pin', 'reading it threw (a getter or proxy that fails)');
+    // Core's message may name a key (`pin.<key>: accessor properties are not allowed`), and
+    // a PIN pasted as a key ({ get '123456'() {} }) must not reach a message: none is named.
+    throw badOption(
+      'pin',
+      `${PIN_SHAPE} as a plain object of data properties (no getter, symbol key, class instance or failing proxy)`,
+    );
   }
   // The field is not named: a PIN pasted as a key ({ '123456': true }) must not reach a message.
-  if (unknown !== undefined)
+  if (Object.keys(unknown).length > 0)
     throw badOption('pin', 'an unknown field is given (known: env, file, callback, timeoutMs)');
   const shapes = (['env', 'file', 'callback'] as const).filter((k) => fields[k] !== undefined);
-  if (shapes.length !== 1)
-    throw badOption('pin', 'expected exactly one of { env }, { file } or { callback }');
+  if (shapes.length !== 1) throw badOption('pin', PIN_SHAPE);
   const shape = shapes[0] as 'env' | 'file' | 'callback';
   const value = fields[shape];
   if (shape === 'callback' ? typeof value !== 'function' : !nonEmptyString(value))
@@ -216,7 +236,11 @@ export function pinSourceKind(source: PinSource): 'environment variable' | 'file
 export async function readPinSource(source: PinSource): Promise<unknown> {
   if ('env' in source) {
     const value = process.env[source.env];
-    if (value === undefined || value === '') throw pinError(`environment variable ${source.env} is not set`);
+    // The variable is not named: a PIN pasted as the name (`{ env: '1234' }` meant as
+    // `{ env: 'HSM_PIN' }`) would be shown, and no pattern tells a name from a PIN (`hunter2`
+    // fits both). The caller's own configuration names the variable.
+    if (value === undefined || value === '')
+      throw pinError('the environment variable named in pin.env is not set (or is empty)');
     return value;
   }
   if ('file' in source) return (await readPinFile(source.file)).replace(/\r?\n$/, '');

@@ -59,14 +59,37 @@ function closedError(): KeyportError {
   });
 }
 
-/** The PIN source did not answer in time. Names the source's kind and the bound, nothing else. */
+/**
+ * The PIN source did not answer in time. Names the source's kind and the bound, nothing else.
+ * Not retryable: core's retries would ask the source again within the same call (its default
+ * policy: up to 4 times), prompting a person who is not answering again and again, each time
+ * leaving the previous callback running (it cannot be cancelled), and stretching the wait the
+ * caller bounded with `pin.timeoutMs` several times over. The next call asks again.
+ */
 function pinTimeoutError(source: PinSource, ms: number): KeyportError {
   const kind = pinSourceKind(source);
   return new KeyportError(
     'Unavailable',
     `the PIN ${kind} did not answer within ${ms} ms (pin.timeoutMs); the next call asks it again`,
-    { provider: PROVIDER_NAME, retryable: true },
+    { provider: PROVIDER_NAME, retryable: false },
   );
+}
+
+/**
+ * Login failures raised before any C_Login ran (the PIN source failed, timed out or gave no
+ * string; a PIN the token refused before): no PKCS#11 call saw an error, so the sessions of
+ * that login are intact and go back to the pool instead of being closed.
+ */
+const beforeLogin = new WeakSet<object>();
+
+function failedBeforeLogin(error: unknown): unknown {
+  if (typeof error === 'object' && error !== null) beforeLogin.add(error);
+  return error;
+}
+
+/** Whether a session whose login failed with `error` may be kept (see beforeLogin). */
+function sessionIntact(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && beforeLogin.has(error);
 }
 
 export class SessionPool {
@@ -150,7 +173,7 @@ export class SessionPool {
     try {
       await this.loginFor(session, signal);
     } catch (e) {
-      if (!isAbort(e)) this.release(session, false); // an abort was released by loginFor
+      if (!isAbort(e)) this.release(session, sessionIntact(e)); // an abort was released by loginFor
       throw e;
     }
     return this.runOn(session, signal, fn, attempt);
@@ -213,7 +236,8 @@ export class SessionPool {
       if (opened !== undefined && this.loginDone && !this.loggedIn(session)) this.forgetLogin();
       if (!this.loginDone || this.login === undefined) await this.loginFor(session, signal);
     } catch (e) {
-      if (!isAbort(e)) this.release(session, false); // an abort was released by loginFor
+      // An abort was released by loginFor; a C_GetSessionInfo that failed leaves intact false.
+      if (!isAbort(e)) this.release(session, sessionIntact(e));
       throw e;
     }
     return session;
@@ -234,7 +258,7 @@ export class SessionPool {
       else
         login.then(
           () => this.release(session, true),
-          () => this.release(session, false),
+          (e: unknown) => this.release(session, sessionIntact(e)),
         );
       return abortedError();
     });
@@ -308,15 +332,24 @@ export class SessionPool {
   private ensureLogin(session: Handle): Promise<void> {
     if (this.login === undefined) {
       const attempt = (async () => {
-        const pin = await this.readPin();
-        if (this.closed) throw closedError();
-        const digest = createHmac('sha256', this.pinDigestKey).update(pin).digest('base64');
-        if (digest === this.refusedPin) {
-          throw new KeyportError(
-            'AccessDenied',
-            'the token refused this PIN before (incorrect or locked); it is not sent again, since every wrong PIN counts toward locking the user out: give the right PIN',
-            { provider: PROVIDER_NAME, retryable: false },
-          );
+        let pin: string;
+        let digest: string;
+        try {
+          pin = await this.readPin();
+          if (this.closed) throw closedError();
+          digest = createHmac('sha256', this.pinDigestKey).update(pin).digest('base64');
+          if (digest === this.refusedPin) {
+            throw new KeyportError(
+              'AccessDenied',
+              'the token refused this PIN before (incorrect or locked); it is not sent again, since every wrong PIN counts toward locking the user out: give the right PIN',
+              { provider: PROVIDER_NAME, retryable: false },
+            );
+          }
+        } catch (e) {
+          // No C_Login ran: the session this login was for is as it was (see beforeLogin). Safe
+          // to keep because a late PIN never reaches C_Login (readPin drops it): nothing can log
+          // in on, or fail on, that session once it is back in the pool.
+          throw failedBeforeLogin(e);
         }
         try {
           this.p11.C_Login(session, P.CKU_USER, pin);
@@ -345,10 +378,10 @@ export class SessionPool {
 
   /**
    * The PIN source's answer, waited for at most `pin.timeoutMs`: a secret store that does not
-   * answer fails this login (Unavailable, retryable) and the next login asks the source again,
-   * instead of every later call joining a login that never ends. A late answer is dropped (wiped
-   * when it is bytes) and never reaches C_Login: the session this login was to log in on went
-   * back to the pool when the login failed. close() gives the wait up at once.
+   * answer fails this login (Unavailable, not retried within the call) and the next login asks
+   * the source again, instead of every later call joining a login that never ends. A late answer
+   * is dropped (wiped when it is bytes) and never reaches C_Login: the session this login was
+   * to log in on went back to the pool when the login failed. close() gives the wait up at once.
    */
   private readPin(): Promise<string> {
     const ms = this.pin.timeoutMs ?? DEFAULT_PIN_TIMEOUT_MS;

@@ -23,6 +23,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import { Keyport } from '@keyport/core';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { moduleRefs, type PinSource, Pkcs11Provider } from '../src/index.js';
 import { providerOptions, signal, softhsm, withWrappedP11 } from './support.js';
@@ -128,7 +129,7 @@ describe('login', () => {
     }
   });
 
-  it('a PIN callback that never answers fails the login after pin.timeoutMs (Unavailable); the next call asks it again; late answers are dropped, never logged in with', async () => {
+  it('a PIN callback that never answers fails the login after pin.timeoutMs (Unavailable, not retryable); the next call asks it again; late answers are dropped, never logged in with', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const held = heldCallback();
     const provider = new Pkcs11Provider(
@@ -151,7 +152,7 @@ describe('login', () => {
           expect(t.error).toMatchObject({
             name: 'KeyportError',
             code: 'Unavailable',
-            retryable: true,
+            retryable: false,
             provider: 'pkcs11',
             message: expect.stringMatching(/PIN callback did not answer within 5000 ms/),
           });
@@ -184,6 +185,90 @@ describe('login', () => {
       });
     } finally {
       for (const answer of held.answers) answer(PIN());
+      await provider.close();
+    }
+  });
+
+  it("through core's default retry policy, a PIN callback that never answers is asked once per call, not once per attempt", async () => {
+    const held = heldCallback();
+    const keyport = new Keyport({
+      providers: [new Pkcs11Provider(providerOptions({ pin: { callback: held.callback, timeoutMs: 50 } }))],
+    });
+    try {
+      await expect(keyport.describeKey(absent.uri)).rejects.toMatchObject({
+        code: 'Unavailable',
+        message: expect.stringContaining('did not answer within 50 ms'),
+      });
+      expect(held.asked).toBe(1);
+      // The next call asks again; an answer in time logs in.
+      const next = keyport.describeKey(absent.uri);
+      await flush();
+      expect(held.asked).toBe(2);
+      held.answers[1]?.(PIN());
+      await expect(next).rejects.toMatchObject({ code: 'NotFound' });
+    } finally {
+      for (const answer of held.answers) answer(PIN());
+      await keyport.close();
+    }
+  });
+
+  it('a login that failed before C_Login (the PIN source timed out or answered no string) keeps its session: nothing is closed or reopened', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const held = heldCallback();
+    const provider = new Pkcs11Provider(
+      providerOptions({ pin: { callback: held.callback, timeoutMs: 1000 }, maxSessions: 1 }),
+    );
+    try {
+      await counting(provider, async (n) => {
+        const sessions: unknown[] = [];
+        const idle = (provider.pool as unknown as { idle: unknown[] }).idle;
+        // Timed out.
+        const timedOut = track(describeAbsent(provider));
+        await flush();
+        await vi.advanceTimersByTimeAsync(1000);
+        await flush();
+        expect(timedOut.error).toMatchObject({ code: 'Unavailable' });
+        sessions.push(...idle);
+        // Not a string.
+        const notAString = track(describeAbsent(provider));
+        await flush();
+        held.answers[1]?.(12345678);
+        await flush();
+        expect(notAString.error).toMatchObject({ code: 'AccessDenied', message: /not a string/ });
+        sessions.push(...idle);
+        // Joined by a caller waiting for the one session: it gets the kept session and logs in.
+        const third = describeAbsent(provider);
+        await flush();
+        held.answers[2]?.(PIN());
+        await expect(third).rejects.toMatchObject({ code: 'NotFound' });
+        sessions.push(...idle);
+        expect(n).toMatchObject({ C_OpenSession: 1, C_CloseSession: 0, C_Login: 1 });
+        expect(new Set(sessions).size, 'the same session throughout').toBe(1);
+        expectPoolConsistent(provider, n, 0);
+      });
+    } finally {
+      for (const answer of held.answers) answer(PIN());
+      await provider.close();
+    }
+  });
+
+  it('a C_Login the token refused closes its session (it saw a PKCS#11 error); the same wrong PIN, refused before C_Login, keeps it', async () => {
+    expect(moduleRefs(softhsm().KEYPORT_SOFTHSM_MODULE), 'another provider is open in this process').toBe(0);
+    let pin = '00000000-wrong';
+    const provider = new Pkcs11Provider(providerOptions({ pin: { callback: () => pin }, maxSessions: 1 }));
+    try {
+      await counting(provider, async (n) => {
+        await expect(describeAbsent(provider)).rejects.toMatchObject({ code: 'AccessDenied' });
+        // Our last session is replaced before it is closed (release()).
+        expect(n).toMatchObject({ C_Login: 1, C_OpenSession: 2, C_CloseSession: 1 });
+        await expect(describeAbsent(provider)).rejects.toMatchObject({ message: /not sent again/ });
+        expect(n).toMatchObject({ C_Login: 1, C_OpenSession: 2, C_CloseSession: 1 });
+        pin = PIN();
+        await expect(describeAbsent(provider)).rejects.toMatchObject({ code: 'NotFound' });
+        expect(n).toMatchObject({ C_Login: 2, C_OpenSession: 2, C_CloseSession: 1 });
+        expectPoolConsistent(provider, n, 0);
+      });
+    } finally {
       await provider.close();
     }
   });

@@ -29,6 +29,11 @@ describe('provider options', () => {
     ['maxSessions', { maxSessions: Number.NaN }],
     ['maxSessions', { maxSessions: 2.5 }],
     ['maxSessions', { maxSessions: '4' }],
+    // Bounded: more sessions than libuv has worker threads (1024 at most) can never be busy at once.
+    ['maxSessions', { maxSessions: 1025 }],
+    ['maxSessions', { maxSessions: 2 ** 31 }],
+    ['maxSessions', { maxSessions: Number.MAX_SAFE_INTEGER }],
+    ['maxSessions', { maxSessions: Number.POSITIVE_INFINITY }],
     ['keyCacheMs', { keyCacheMs: Number.NaN }],
     ['keyCacheMs', { keyCacheMs: -1 }],
     ['keyCacheMs', { keyCacheMs: '1000' }],
@@ -47,6 +52,20 @@ describe('provider options', () => {
     ['pin', { pin: {} }],
     ['pin', { pin: { env: 'A', file: '/b' } }],
     ['pin', { pin: 'the-pin-itself' }],
+    // Core's rule, as for the other options: data properties of a plain object, string keys.
+    ['pin', { pin: { env: 'KEYPORT_SOFTHSM_PIN', [Symbol('the-pin-itself')]: true } }],
+    ['pin', { pin: Object.defineProperty({ env: 'KEYPORT_SOFTHSM_PIN' }, 'the-pin-itself', { value: 1 }) }],
+    [
+      'pin',
+      {
+        pin: {
+          env: 'KEYPORT_SOFTHSM_PIN',
+          get 'the-pin-itself'() {
+            return true;
+          },
+        },
+      },
+    ],
     ['pin.env', { pin: { env: '' } }],
     ['pin.callback', { pin: { callback: 'the-pin-itself' } }],
     ['modulePath', { modulePath: '' }],
@@ -56,6 +75,8 @@ describe('provider options', () => {
     ['"maxSession"', { maxSession: 1 } as Record<string, unknown>],
     ['"keyCacheMS"', { keyCacheMS: 0 } as Record<string, unknown>],
     ['"lable"', { token: { lable: 'keyport' } }],
+    ['token', { token: null }],
+    ['options', { [Symbol('maxSessions')]: 1 } as Record<string, unknown>],
     ['oaepHashes', { oaepHashes: ['md5'] }],
     ['name', { name: '' }],
   ];
@@ -77,6 +98,92 @@ describe('provider options', () => {
     });
   }
 
+  it("a getter (in the options, token or pin) and a class instance (as options, token or pin) are InvalidArgument: core's checkOptions rule", () => {
+    const pinGetter = {
+      get env() {
+        return 'KEYPORT_SOFTHSM_PIN';
+      },
+    };
+    class Token {
+      label = softhsm().KEYPORT_SOFTHSM_TOKEN;
+    }
+    class PinSource {
+      callback(): string {
+        return softhsm().KEYPORT_SOFTHSM_PIN;
+      }
+    }
+    const cases: Array<[string | RegExp, () => unknown]> = [
+      [
+        /maxSessions: accessor properties are not allowed/,
+        () => Object.defineProperty(providerOptions(), 'maxSessions', { get: () => 2, enumerable: true }),
+      ],
+      [
+        /token\.label: accessor properties are not allowed/,
+        () => ({
+          ...providerOptions(),
+          token: {
+            get label() {
+              return softhsm().KEYPORT_SOFTHSM_TOKEN;
+            },
+          },
+        }),
+      ],
+      [/pin: .*no getter/, () => providerOptions({ pin: pinGetter })],
+      [
+        /expected an object, got Options/,
+        () => {
+          class Options {
+            constructor() {
+              Object.assign(this, providerOptions());
+            }
+          }
+          return new Options();
+        },
+      ],
+      [/token: expected an object, got Token/, () => ({ ...providerOptions(), token: new Token() })],
+      [
+        /pin: .*class instance/,
+        () => providerOptions({ pin: new PinSource() as unknown as { env: string } }),
+      ],
+    ];
+    const path = softhsm().KEYPORT_SOFTHSM_MODULE;
+    for (const [message, options] of cases) {
+      const refs = moduleRefs(path);
+      const given = options();
+      expect(() => new Pkcs11Provider(given as Pkcs11ProviderOptions), String(message)).toThrow(
+        expect.objectContaining({
+          code: 'InvalidArgument',
+          provider: 'pkcs11',
+          message: expect.stringMatching(message),
+        }),
+      );
+      expect(moduleRefs(path)).toBe(refs);
+    }
+  });
+
+  it('an unknown key is named, never its value; in pin it is not named either (it may be the PIN)', () => {
+    const error = (options: Record<string, unknown>) => {
+      try {
+        new Pkcs11Provider(options as unknown as Pkcs11ProviderOptions);
+      } catch (e) {
+        return e as Error;
+      }
+      throw new Error('accepted');
+    };
+    const top = error({ ...providerOptions(), maxSession: 'value-9f3a' });
+    expect(top).toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('"maxSession"') });
+    expect(top.message).not.toContain('value-9f3a');
+    const token = error({ ...providerOptions(), token: { lable: 'value-9f3a' } });
+    expect(token.message).toContain('"lable"');
+    expect(token.message).not.toContain('value-9f3a');
+    const pin = error({
+      ...providerOptions(),
+      pin: { env: 'KEYPORT_SOFTHSM_PIN', 'key-7c1d': 'value-9f3a' },
+    });
+    expect(pin).toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('pin') });
+    expect(pin.message).not.toMatch(/key-7c1d|value-9f3a/);
+  });
+
   it('keyCacheMs Infinity ("cache forever") and pin.timeoutMs out of range are refused naming the range', () => {
     for (const [option, override] of [
       ['keyCacheMs', { keyCacheMs: Number.POSITIVE_INFINITY }],
@@ -92,8 +199,9 @@ describe('provider options', () => {
       );
   });
 
-  it('the largest keyCacheMs and pin.timeoutMs are accepted', async () => {
+  it('the largest maxSessions, keyCacheMs and pin.timeoutMs are accepted', async () => {
     const p = await openProvider({
+      maxSessions: 1024,
       keyCacheMs: 2 ** 31 - 1,
       pin: { env: 'KEYPORT_SOFTHSM_PIN', timeoutMs: 2 ** 31 - 1 },
     });

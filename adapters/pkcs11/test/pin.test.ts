@@ -217,16 +217,28 @@ describe('the user PIN', () => {
     }
   });
 
-  it('a missing source fails with AccessDenied naming the source, not a value', async () => {
+  it('a missing source fails with AccessDenied naming the kind of source, not a value', async () => {
     const error = await Pkcs11Provider.open(
       providerOptions({ pin: { env: 'KEYPORT_NO_SUCH_PIN_VAR' } }),
     ).catch((e) => e);
-    expect(error).toMatchObject({ code: 'AccessDenied' });
-    expect(error.message).toContain('KEYPORT_NO_SUCH_PIN_VAR');
+    expect(error).toMatchObject({
+      code: 'AccessDenied',
+      message: expect.stringContaining('the environment variable named in pin.env is not set'),
+    });
     const fromFile = await Pkcs11Provider.open(providerOptions({ pin: { file: join(dir, 'absent') } })).catch(
       (e) => e,
     );
     expect(fromFile).toMatchObject({ code: 'AccessDenied' });
+  });
+
+  it('an unset pin.env is not echoed: a PIN pasted as the variable name (any PIN can look like one) is in no part of the error', async () => {
+    for (const pasted of ['hunter2', 'Pin_4711', '12345678', 'correct horse battery']) {
+      expect(process.env[pasted]).toBeUndefined();
+      const error = await Pkcs11Provider.open(providerOptions({ pin: { env: pasted } })).catch((e) => e);
+      expect(error).toMatchObject({ code: 'AccessDenied', message: expect.stringContaining('pin.env') });
+      for (const shown of [inspect(error, { depth: 10, showHidden: true }), JSON.stringify(error)])
+        expect(shown).not.toContain(pasted);
+    }
   });
 
   it('a token that is not there fails with Unavailable', () => {
