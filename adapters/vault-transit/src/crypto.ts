@@ -86,12 +86,23 @@ function answered(
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw fail(`without the data object of a successful answer (expected data.${field})`);
   }
-  const value = Object.hasOwn(data, field) ? (data as Record<string, unknown>)[field] : undefined;
-  if (typeof value !== 'string') throw fail(`without data.${field} (a string)`);
+  return fieldOf(data, `data.${field}`, field, form, fail);
+}
+
+/** `record[field]` in the form Vault writes it, else `fail` saying what was wrong (never the value). */
+function fieldOf(
+  record: object,
+  name: string,
+  field: string,
+  form: 'prefixed' | 'base64',
+  fail: (what: string) => KeyportError,
+): string {
+  const value = Object.hasOwn(record, field) ? (record as Record<string, unknown>)[field] : undefined;
+  if (typeof value !== 'string') throw fail(`without ${name} (a string)`);
   const ok = form === 'prefixed' ? PREFIXED_ANSWER.test(value) : BASE64.test(value);
   if (!ok) {
     const shape = form === 'prefixed' ? 'vault:v<N>:<base64>' : 'base64';
-    throw fail(`with data.${field} that is not ${shape} (${value.length} chars)`);
+    throw fail(`with ${name} that is not ${shape} (${value.length} chars)`);
   }
   return value;
 }
@@ -283,7 +294,7 @@ async function runBatch<T>(
   t: Target,
   op: string,
   inputs: ReadonlyArray<object | KeyportError>,
-  read: (r: BatchResult, index: number) => T | undefined,
+  read: (r: BatchResult, index: number, fail: (what: string) => KeyportError) => T,
   signal: AbortSignal,
 ): Promise<Array<BatchOutcome<T>>> {
   const sendable = inputs.filter((input) => !(input instanceof KeyportError));
@@ -291,13 +302,31 @@ async function runBatch<T>(
   let next = 0;
   return inputs.map((input, i) => {
     if (input instanceof KeyportError) return { ok: false, error: input };
-    const r = results[next++];
-    const value = r === undefined || r.error ? undefined : read(r, i);
-    if (value !== undefined) return { ok: true, value };
-    const key = vaultErrorKey(400, r?.error ?? '') ?? '400';
-    const code = VAULT_ERROR_TABLE[key]?.code ?? 'InvalidArgument';
-    const why = `batch item #${i}: Vault answered ${key}`;
-    return { ok: false, error: keyportError(code, why, { provider: PROVIDER_NAME, keyUri: t.key.uri }) };
+    const r: unknown = results[next++];
+    const failed = typeof r === 'object' && r !== null ? (r as BatchResult).error : undefined;
+    if (typeof failed === 'string' && failed !== '') {
+      const key = vaultErrorKey(400, failed) ?? '400';
+      const code = VAULT_ERROR_TABLE[key]?.code ?? 'InvalidArgument';
+      const why = `batch item #${i}: Vault answered ${key}`;
+      return { ok: false, error: keyportError(code, why, { provider: PROVIDER_NAME, keyUri: t.key.uri }) };
+    }
+    // A result that is neither an error nor the field the item produces is out of contract (a
+    // server or proxy that is not quite Vault): that item fails with Internal, saying what was
+    // missing, and the others keep their outcomes. It is never blamed on the caller's input.
+    const fail = (what: string) =>
+      new KeyportError('Internal', `Vault answered transit ${op} batch item #${i} ${what}`, {
+        provider: PROVIDER_NAME,
+        keyUri: t.key.uri,
+        retryable: false,
+      });
+    try {
+      if (typeof r !== 'object' || r === null || Array.isArray(r))
+        throw fail('with a result that is not an object');
+      return { ok: true, value: read(r as BatchResult, i, fail) };
+    } catch (error) {
+      if (error instanceof KeyportError) return { ok: false, error };
+      throw error;
+    }
   });
 }
 
@@ -308,7 +337,8 @@ export function encryptBatch(t: Target, items: readonly BatchItem[], signal: Abo
     ...contextFields(t, it.context, false),
     ...pinned(t.key),
   }));
-  const read = (r: BatchResult) => (r.ciphertext === undefined ? undefined : sealed(r.ciphertext));
+  const read = (r: BatchResult, i: number, fail: (what: string) => KeyportError) =>
+    sealed(fieldOf(r, `batch_results[${i}].ciphertext`, 'ciphertext', 'prefixed', fail));
   return runBatch(t, 'encrypt', inputs, read, signal);
 }
 
@@ -325,10 +355,10 @@ export function decryptBatch(t: Target, items: readonly BatchItem[], signal: Abo
     const text = texts[i] as string | KeyportError;
     return text instanceof KeyportError ? text : { ciphertext: text, ...contextFields(t, it.context, false) };
   });
-  const read = (r: BatchResult, i: number) =>
-    r.plaintext === undefined
-      ? undefined
-      : { plaintext: unb64(r.plaintext), keyVersion: parsePrefixed(texts[i] as string).version };
+  const read = (r: BatchResult, i: number, fail: (what: string) => KeyportError) => ({
+    plaintext: unb64(fieldOf(r, `batch_results[${i}].plaintext`, 'plaintext', 'base64', fail)),
+    keyVersion: parsePrefixed(texts[i] as string).version,
+  });
   return runBatch(t, 'decrypt', inputs, read, signal);
 }
 

@@ -235,6 +235,43 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
     ).rejects.toMatchObject({ code: 'Internal', message: expect.stringMatching(/2 items with 1 results/) });
   });
 
+  it('batch results of the wrong shape fail their own item with Internal; the others keep their outcomes', async () => {
+    const good = 'vault:v1:AAAAAAAAAAAAAAAA';
+    route = (_, res) =>
+      json(res, {
+        data: { batch_results: [{ ciphertext: good }, {}, { ciphertext: 'garbage' }, 'x', { error: '' }] },
+      });
+    const sealed = await p.encryptBatch(
+      { uri: `${base}/k` },
+      ['a', 'b', 'c', 'd', 'e'].map((d) => ({ data: bytes(d) })),
+    );
+    expect(sealed.map((r) => r.ok)).toEqual([true, false, false, false, false]);
+    const errors = sealed.flatMap((r) => (r.ok ? [] : [r.error]));
+    for (const e of errors) expect(e).toMatchObject({ code: 'Internal', retryable: false });
+    expect(errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/batch item #1 without batch_results\[1\]\.ciphertext/),
+      expect.stringMatching(/batch item #2 with batch_results\[2\]\.ciphertext that is not vault:v<N>/),
+      expect.stringMatching(/batch item #3 with a result that is not an object/),
+      expect.stringMatching(/batch item #4 without batch_results\[4\]\.ciphertext/),
+    ]);
+    expect(errors.map((e) => e.message).join(' ')).not.toContain('garbage');
+  });
+
+  it('a batch decrypt plaintext that is not base64 fails its item, never decoding to other bytes', async () => {
+    route = (_, res) =>
+      json(res, { data: { batch_results: [{ plaintext: 'b25l' }, { plaintext: 'not base64!' }] } });
+    const ct = bytes('vault:v1:AAAAAAAAAAAAAAAA');
+    const opened = await p.decryptBatch({ uri: `${base}/k` }, [{ data: ct }, { data: ct }]);
+    expect(opened[0]?.ok && new TextDecoder().decode(opened[0].value.plaintext)).toBe('one');
+    expect(opened[1]).toMatchObject({
+      ok: false,
+      error: {
+        code: 'Internal',
+        message: expect.stringMatching(/batch_results\[1\]\.plaintext that is not base64/),
+      },
+    });
+  });
+
   it('a token creation answered without a token is a typed error saying so', async () => {
     route = (_, res) => json(res, { auth: null });
     const error = await rejection(
