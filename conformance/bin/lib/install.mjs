@@ -269,6 +269,34 @@ export const ensureAzureGoExamples = () =>
   ensureGoSamples('azure-keyvault', 'azure-keyvault-keys-go-examples', "Microsoft's azkeys Go examples");
 
 /**
+ * Builds a folder of Java that runs against keyport's test servers
+ * (conformance/servers/test/build-java-checks.mjs <folder>: Maven resolves its pom into ~/.m2,
+ * javac compiles it into the cache by content hash), so the test that runs it starts a JVM, not
+ * a compiler: keyport's check through the Azure SDK for Java for azure-keyvault. Returns ms spent
+ * (0 when warm).
+ */
+export async function ensureJavaChecks(target, folder, what) {
+  const script = join(repoRoot, 'conformance/servers/test/build-java-checks.mjs');
+  try {
+    const out = await run(process.execPath, [script, folder], { timeoutMs: INSTALL_TIMEOUT_MS });
+    return JSON.parse(out.trim().split('\n').at(-1)).buildMs;
+  } catch (err) {
+    throw new HarnessError(target, 'install', `building ${what} failed: ${err.output ?? err.message}`, {
+      reproduce: `node ${script} ${folder}`,
+    });
+  }
+}
+
+/**
+ * What the azure-keyvault target builds besides its Python clients: Microsoft's azkeys Go
+ * examples (published-samples.azure-go.test.ts) and the Azure SDK for Java check
+ * (azure-java-sdk.test.ts).
+ */
+export const ensureAzureSampleBuilds = async () =>
+  (await ensureAzureGoExamples()) +
+  (await ensureJavaChecks('azure-keyvault', 'azure-keyvault-keys-java', 'the Azure SDK for Java check'));
+
+/**
  * `apt-get install softhsm2`, only when the module is missing (the system package manager is
  * the only source of SoftHSM here). Needs root. Returns ms spent (0 when present).
  */

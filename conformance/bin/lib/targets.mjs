@@ -4,7 +4,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ensureAzureGoExamples,
+  ensureAzureSampleBuilds,
   ensureAzurite,
   ensureEsdkGo,
   ensureEsdkJava,
@@ -379,8 +379,9 @@ const azureKeyVault = keyportServer(
     KEYPORT_PYTHON: python,
   }),
   (ready) => probeHttps(ready.url, ready.caFile),
-  // Microsoft's azkeys Go examples (published-samples.azure-go.test.ts) run against it too.
-  ensureAzureGoExamples,
+  // Microsoft's azkeys Go examples (published-samples.azure-go.test.ts) and the Azure SDK for
+  // Java check (azure-java-sdk.test.ts) run against it too.
+  ensureAzureSampleBuilds,
 );
 
 const gcpKms = keyportServer(
