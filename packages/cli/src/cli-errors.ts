@@ -70,6 +70,9 @@ export function quotePath(path: string): string {
 const ERRNO_KIND: Readonly<Record<string, CliErrorCode>> = {
   ENOENT: 'FileNotFound',
   ENOTDIR: 'FileNotFound',
+  // A name longer than the file system takes is a wrong path, as ENOENT is; FileIO would send
+  // the user looking for a failing device.
+  ENAMETOOLONG: 'FileNotFound',
   EACCES: 'FilePermission',
   EPERM: 'FilePermission',
   EISDIR: 'IsADirectory',
@@ -99,6 +102,11 @@ const WHAT: Readonly<Record<CliErrorCode, string>> = {
   Terminated: 'terminated',
 };
 
+/** What an errno says more precisely than its code's WHAT. */
+const ERRNO_WHAT: Readonly<Record<string, string>> = {
+  ENAMETOOLONG: 'a name in the path is longer than the file system allows',
+};
+
 export function isErrno(error: unknown): error is NodeJS.ErrnoException {
   return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string';
 }
@@ -108,7 +116,7 @@ export function fileError(error: unknown, path: string, doing: string): CliError
   if (error instanceof CliError) return error;
   const errno = isErrno(error) ? (error.code as string) : 'EIO';
   const code = ERRNO_KIND[errno] ?? 'FileIO';
-  return new CliError(code, `${doing} ${quotePath(path)}: ${WHAT[code]} (${errno})`, {
+  return new CliError(code, `${doing} ${quotePath(path)}: ${ERRNO_WHAT[errno] ?? WHAT[code]} (${errno})`, {
     path,
     cause: error,
   });

@@ -5,11 +5,14 @@
  * @keyport/policy (with its YAML parser, JSON Schema validator and chart renderer) is loaded only
  * when one of these commands runs, so every other command starts without it.
  */
+import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { KeyportError } from '@keyport/core';
 import type { CheckResult, Inventory, Severity } from '@keyport/policy';
 import { type Command, Option } from 'commander';
+import { CliError, quotePath } from '../cli-errors.js';
 import { EXIT } from '../exit-codes.js';
+import { sameInode } from '../files/identity.js';
 import { writeOutputFile } from '../files/output-file.js';
 import { writeText } from '../io.js';
 import type { Act } from '../program.js';
@@ -62,6 +65,46 @@ async function inventoryOf(s: Session, providers: readonly string[], withAudit: 
 
 async function* toChunks(text: string): AsyncIterable<Uint8Array> {
   yield new TextEncoder().encode(text);
+}
+
+/**
+ * The files a report must never replace: the policy it was made from, the config, every local
+ * keystore it names (the keys themselves: replacing one loses them for good) and the audit log
+ * and key. A report replaces an existing file without --force by design, so a slip such as
+ * `-o keys.kp` or `-o policy.yaml` would otherwise destroy it.
+ */
+async function ownFiles(s: Session, policyPath: string): Promise<Array<readonly [string, string]>> {
+  const files: Array<readonly [string, string]> = [[policyPath, 'the policy file']];
+  const loaded = await s.optionalConfig().catch(() => undefined);
+  if (loaded === undefined) return files;
+  files.push([loaded.path, 'the config file']);
+  const at = (p: string): string => (isAbsolute(p) ? p : resolve(loaded.dir, p));
+  for (const [name, provider] of Object.entries(loaded.config.providers ?? {})) {
+    const keystore = (provider as { keystore?: unknown }).keystore;
+    if (typeof keystore === 'string')
+      files.push([at(keystore), `the keystore of provider ${JSON.stringify(name)}`]);
+  }
+  if (loaded.config.audit !== undefined) {
+    const { log, keyFile } = auditPaths(loaded.config.audit, loaded.dir);
+    files.push([log, 'the audit log'], [keyFile ?? `${log}.key`, "the audit log's key file"]);
+  }
+  return files;
+}
+
+/** Refuses `out` when it is one of `own` (the same file, by any name: a link counts). */
+async function refuseOwnFile(out: string, own: ReadonlyArray<readonly [string, string]>): Promise<void> {
+  const outStat = await stat(out).catch(() => undefined);
+  if (outStat === undefined) return;
+  for (const [path, what] of own) {
+    const st = await stat(path).catch(() => undefined);
+    if (st !== undefined && sameInode(st, outStat)) {
+      throw new CliError(
+        'FileExists',
+        `refusing to write the report to ${quotePath(out)}: it is ${what}${path === out ? '' : ` ${quotePath(path)}`} (choose another -o)`,
+        { path: out },
+      );
+    }
+  }
 }
 
 async function emit(s: Session, text: string, output: string | undefined): Promise<void> {
@@ -143,6 +186,10 @@ export function registerPolicyCommands(program: Command, act: Act): void {
           provider: string[];
           audit: boolean;
         }>();
+        // Before any provider call: a report over the policy, config, a keystore or the audit log
+        // is refused, not written after minutes of inventory.
+        if (o.output !== undefined)
+          await refuseOwnFile(s.path(o.output), await ownFiles(s, s.path(o.policy)));
         const { readPolicyFile, checkPolicy, findingsTable, toSarif, toHtml } = await policyLib();
         const pol = await readPolicyFile(s.path(o.policy));
         const inv = await inventoryOf(s, o.provider, o.audit);

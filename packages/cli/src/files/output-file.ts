@@ -3,8 +3,8 @@
  * never leaves a partial file:
  *
  * - The target must be absent, or a regular file the caller agreed to replace (`force`), or
- *   the input itself with `inPlace` (its permission bits kept; setuid, setgid and sticky bits
- *   dropped, as cp(1) does). A device, FIFO, socket, directory or symlink is refused, before
+ *   the input itself with `inPlace` (its permission bits, owner and group kept; setuid, setgid
+ *   and sticky bits dropped, as cp(1) does; an owner that cannot be kept is refused). A device, FIFO, socket, directory or symlink is refused, before
  *   anything is written and again right before the rename.
  * - Bytes go to a temp file in the target's directory (created O_EXCL), fsynced, then put in
  *   place: hard-linked when nothing may be replaced (so a file that appeared meanwhile is not
@@ -29,6 +29,7 @@ import type { Stats } from 'node:fs';
 import { type FileHandle, link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CliError, fileError, isErrno, quotePath } from '../cli-errors.js';
+import { fitPrefix } from './fit-name.js';
 import { describeChange, type FileState, sameInode, unchangedSince } from './identity.js';
 import { syncDir } from './sync-dir.js';
 import { trackTemp, untrackTemp } from './temps.js';
@@ -125,15 +126,16 @@ function changedError(path: string, then: FileState, now: FileState | undefined,
   );
 }
 
-/** Bytes of the target's name kept in its temp's name: the whole must stay under NAME_MAX (255). */
-const TEMP_NAME_BYTES = 200;
+/** Bytes a temp name adds to the target's: `.`, `.`, 12 hex digits and TEMP_MARK. */
+const TEMP_NAME_EXTRA = 2 + 12 + TEMP_MARK.length;
 
+/**
+ * `.<name>.<random>.keyport.tmp` beside `path`. A name too long for that decoration is cut at a
+ * character boundary and tagged with its hash (fit-name.ts): the temp stays under NAME_MAX,
+ * valid UTF-8, and recognisably the target's.
+ */
 export function tempPathFor(path: string): string {
-  let name = basename(path);
-  if (Buffer.byteLength(name) > TEMP_NAME_BYTES) {
-    // A cut inside a multi-byte character decodes to U+FFFD: still a valid, short name.
-    name = Buffer.from(name).subarray(0, TEMP_NAME_BYTES).toString('utf8');
-  }
+  const name = fitPrefix(basename(path), TEMP_NAME_EXTRA);
   return join(dirname(path), `.${name}.${randomBytes(6).toString('hex')}${TEMP_MARK}`);
 }
 
@@ -161,6 +163,7 @@ export async function writeOutputFile(
   let bytes = 0;
   try {
     try {
+      if (replacing) await keepOwner(h, path, before);
       bytes = await writeChunks(h, source, (e) => fileError(e, path, 'cannot write'));
       try {
         await h.chmod(mode);
@@ -202,6 +205,28 @@ export async function writeOutputFile(
   untrackTemp(tmp);
   await syncDir(dirname(path));
   return bytes;
+}
+
+/**
+ * The replacement gets the replaced file's owner and group: the rename would otherwise hand the
+ * file to whoever runs keyport (`sudo keyport decrypt f --in-place` making an application's file
+ * root's, unreadable to it), where writing into the file as cp(1) does keeps them. Checked before
+ * a byte is written; an owner that cannot be kept (another user's file, keyport not run as root)
+ * is refused and the file left as it is.
+ */
+async function keepOwner(h: FileHandle, path: string, before: Stats): Promise<void> {
+  const uid = process.geteuid?.();
+  const gid = process.getegid?.();
+  if (uid === undefined || (before.uid === uid && before.gid === gid)) return;
+  try {
+    await h.chown(before.uid, before.gid);
+  } catch (e) {
+    throw new CliError(
+      'FilePermission',
+      `refusing to replace ${quotePath(path)}: its owner (uid ${before.uid}, gid ${before.gid}) cannot be kept by uid ${uid} (${isErrno(e) ? e.code : 'error'}); run as its owner or as root`,
+      { path, cause: e },
+    );
+  }
 }
 
 /** A batch of chunks for one writev(2): up to 1 MiB, and never near IOV_MAX pieces. */

@@ -12,13 +12,13 @@ import { type FileHandle, lstat, open, realpath, rename, unlink } from 'node:fs/
 import { dirname } from 'node:path';
 import { type KeyOperations, KeyportError } from '@keyport/core';
 import { openStream, type Recipient, rewrapStream } from '@keyport/envelope';
-import { isErrno } from '../cli-errors.js';
+import { CliError, isErrno, quotePath } from '../cli-errors.js';
 import { abortable } from '../files/abortable.js';
 import { unchangedSince } from '../files/identity.js';
 import { writeChunks } from '../files/output-file.js';
 import { trackTemp, untrackTemp } from '../files/temps.js';
 import { type Peeked, peekHandle, peekPrefix } from './header-peek.js';
-import { TEMP_SUFFIX } from './plan.js';
+import { migrationTempFor } from './plan.js';
 import type { RunJournal } from './run-journal.js';
 import { type FileOutcome, SkipFile } from './types.js';
 
@@ -48,7 +48,7 @@ const RETRIES_AFTER_RACE = 2;
 /** Migrates one file (or finds it done, or would in a dry run); a skip is thrown as SkipFile. */
 export async function migrateFile(ctx: FileStepContext, path: string, attempt = 0): Promise<FileOutcome> {
   const { file, handle: h } = await openSource(path, ctx.followSymlinks);
-  const tmp = `${file}.${ctx.runId}${TEMP_SUFFIX}`;
+  const tmp = migrationTempFor(file, ctx.runId);
   let tmpMade = false;
   try {
     const original = await h.stat();
@@ -63,10 +63,11 @@ export async function migrateFile(ctx: FileStepContext, path: string, attempt = 
     if (ctx.dryRun) return 'would-migrate';
     await ctx.journal.record(file, 'pending', { tmp });
     // Read and write: the copy is verified through the descriptor that wrote it.
-    const out = await open(tmp, 'wx+', original.mode & 0o7777);
+    const out = await open(tmp, 'wx+', 0o600);
     tmpMade = true;
     trackTemp(tmp);
     try {
+      await keepOwnerAndMode(out, file, original);
       const source = readRange(h, original.size, head);
       const written = await writeRewrapped(source, out, decision.addTo, ctx);
       ctx.journal.note(file, 'rewrapped');
@@ -92,6 +93,31 @@ export async function migrateFile(ctx: FileStepContext, path: string, attempt = 
     untrackTemp(tmp);
     await h.close().catch(() => undefined);
   }
+}
+
+/**
+ * The new file gets the original's owner and permission bits, set explicitly: the umask would
+ * otherwise narrow them (a 0664 file becoming 0644 locks its group out), and a run as root would
+ * hand every file to root (an application reading its 0600 files would lose them). Setuid,
+ * setgid and sticky bits are dropped, as for any file keyport replaces (output-file.ts). A file
+ * whose owner cannot be kept (another user's, migrated by someone who is not root) fails and is
+ * left as it is: replacing it would silently make it the migrating user's.
+ */
+async function keepOwnerAndMode(out: FileHandle, file: string, original: Stats): Promise<void> {
+  const uid = process.geteuid?.();
+  const gid = process.getegid?.();
+  if (uid !== undefined && (original.uid !== uid || original.gid !== gid)) {
+    try {
+      await out.chown(original.uid, original.gid);
+    } catch (e) {
+      throw new CliError(
+        'FilePermission',
+        `cannot migrate ${quotePath(file)}: its owner (uid ${original.uid}, gid ${original.gid}) cannot be kept by uid ${uid} (${isErrno(e) ? e.code : 'error'}); run as its owner or as root`,
+        { path: file, cause: e },
+      );
+    }
+  }
+  await out.chmod(original.mode & 0o777);
 }
 
 /**

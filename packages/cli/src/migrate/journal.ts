@@ -12,10 +12,12 @@
  * Writes are group-committed: lines queued while a sync runs go out in the next write, with
  * one fsync, so --jobs workers do not wait on each other's syncs one by one.
  */
-import { type FileHandle, open, readFile, truncate } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { KeyportError } from '@keyport/core';
-import { fileError, isErrno } from '../cli-errors.js';
+import { CliError, fileError, quotePath } from '../cli-errors.js';
 import { writeAll } from '../files/output-file.js';
+import { isMigrationTempOf } from './plan.js';
 
 export type FileState = 'pending' | 'rewrapped' | 'verified' | 'replaced' | 'skipped' | 'failed';
 
@@ -48,25 +50,31 @@ export class Journal {
   ) {}
 
   static async open(path: string, header: JournalHeader): Promise<Journal> {
-    let text = '';
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (e) {
-      if (!(isErrno(e) && e.code === 'ENOENT')) throw fileError(e, path, 'cannot read the journal');
-    }
-    // A line cut short by a crash is dropped (its step is simply redone).
-    const complete = text.lastIndexOf('\n') + 1;
     let handle: FileHandle;
     try {
-      if (complete < text.length) await truncate(path, Buffer.byteLength(text.slice(0, complete)));
-      handle = await open(path, 'a', 0o600);
+      // Never through a symlink (O_NOFOLLOW), never waiting on a FIFO (O_NONBLOCK), never taking
+      // a terminal (O_NOCTTY): `--journal` naming one of those is refused below, not written.
+      handle = await open(
+        path,
+        constants.O_RDWR |
+          constants.O_APPEND |
+          constants.O_CREAT |
+          constants.O_NOFOLLOW |
+          constants.O_NONBLOCK |
+          constants.O_NOCTTY,
+        0o600,
+      );
     } catch (e) {
-      throw fileError(e, path, 'cannot write the journal');
+      throw fileError(e, path, 'cannot open the journal');
     }
-    const lines = text
-      .slice(0, complete)
-      .split('\n')
-      .filter((l) => l !== '');
+    let text: string;
+    try {
+      text = await readJournal(handle, path);
+    } catch (e) {
+      await handle.close().catch(() => undefined);
+      throw e;
+    }
+    const lines = text.split('\n').filter((l) => l !== '');
     const journal = new Journal(path, handle);
     if (lines.length === 0) {
       await journal.append(JSON.stringify(header));
@@ -103,7 +111,9 @@ export class Journal {
   leftoverTemps(): string[] {
     const out: string[] = [];
     for (const e of this.states.values()) {
-      if (e.tmp !== undefined && e.s !== 'replaced') out.push(e.tmp);
+      // Only a name this file's temps have: a journal edited by hand (or damaged into valid
+      // JSON) that lists some other path must not get that file removed.
+      if (typeof e.tmp === 'string' && e.s !== 'replaced' && isMigrationTempOf(e.f, e.tmp)) out.push(e.tmp);
     }
     return out;
   }
@@ -155,6 +165,57 @@ export class Journal {
     await this.flushed.catch(() => undefined);
     await this.handle.close();
   }
+}
+
+/** The start of every journal's first line, whatever its keys: what a header cut short still shows. */
+const HEADER_START = '{"journal":"keyport-migrate/1"';
+
+/**
+ * The journal's complete lines, after checking it is one: a regular file, empty or starting
+ * with a journal header. Anything else — a user's file named by a careless `--journal`, an
+ * envelope, a FIFO — is refused untouched, before a byte of it is cut or appended to. Only
+ * then is a last line cut short by a crash removed (its step is simply redone).
+ */
+async function readJournal(handle: FileHandle, path: string): Promise<string> {
+  const st = await handle.stat().catch((e: unknown) => {
+    throw fileError(e, path, 'cannot read the journal');
+  });
+  if (!st.isFile()) {
+    throw new CliError(
+      'NotARegularFile',
+      `the journal ${quotePath(path)} is not a regular file; pass --journal with a file name`,
+      { path },
+    );
+  }
+  let bytes: Buffer;
+  try {
+    bytes = await handle.readFile();
+  } catch (e) {
+    throw fileError(e, path, 'cannot read the journal');
+  }
+  const firstEnd = bytes.indexOf(0x0a);
+  const first = bytes.subarray(0, firstEnd < 0 ? bytes.length : firstEnd).toString('utf8');
+  const isJournal =
+    firstEnd < 0
+      ? // No whole line: empty, or a header a crash cut short (the run that wrote it did nothing else).
+        HEADER_START.startsWith(first) || first.startsWith(HEADER_START)
+      : parseLine<Partial<JournalHeader>>(first)?.journal === 'keyport-migrate/1';
+  if (!isJournal) {
+    // The file's content is not quoted: it may be anything, a secret included.
+    throw new KeyportError(
+      'InvalidArgument',
+      `${quotePath(path)} is not a keyport migration journal, and was left as it is; pass --journal with a new file name or an existing journal`,
+    );
+  }
+  const complete = bytes.lastIndexOf(0x0a) + 1;
+  if (complete < bytes.length) {
+    try {
+      await handle.truncate(complete);
+    } catch (e) {
+      throw fileError(e, path, 'cannot write the journal');
+    }
+  }
+  return bytes.subarray(0, complete).toString('utf8');
 }
 
 function parseLine<T>(line: string): T | undefined {

@@ -27,6 +27,7 @@
  *   it is older than a minute (any writer, or a name of an older version). A taker whose temp is
  *   removed under it sees link(2) fail with ENOENT and tries again with a new one, so even a
  *   wrong guess costs a retry, never a lock.
+ * - Every one of these names fits NAME_MAX, however long the journal's name (lock-names.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, readFileSync, type Stats } from 'node:fs';
@@ -35,7 +36,9 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { createFileExclusive } from '@keyport/core';
 import { CliError, fileError, isErrno, quotePath } from '../cli-errors.js';
+import { escapeRegExp } from '../files/fit-name.js';
 import { trackTemp, untrackTemp } from '../files/temps.js';
+import { breakMarkerPathOf, lockPathOf, lockTempPrefixOf } from './lock-names.js';
 
 export interface LockHolder {
   readonly pid: number;
@@ -204,11 +207,11 @@ function describe(h: LockHolder): string {
 const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 
 /**
- * A temp beside `path` for one attempt: `<path>.<host>-<pid>-<random>.tmp`, tracked so a hard
- * exit on a signal removes it.
+ * A temp beside `path` for one attempt: `<path>.<host>-<pid>-<random>.tmp` (`<path>` shortened
+ * when the whole would exceed NAME_MAX), tracked so a hard exit on a signal removes it.
  */
 function lockTempFor(path: string): string {
-  return `${path}.${HOST_TAG}-${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
+  return `${lockTempPrefixOf(path)}.${HOST_TAG}-${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
 }
 
 /** Creates `path` holding `content`, never seen half-written; false when it exists. */
@@ -240,8 +243,7 @@ async function removeLock(path: string): Promise<void> {
 }
 
 /** Removes the lock if it is still exactly what was judged (`seen`), under the break marker. */
-async function takeOver(path: string, seen: string): Promise<boolean> {
-  const marker = `${path}.break`;
+async function takeOver(path: string, marker: string, seen: string): Promise<boolean> {
   // The marker appears with its breaker's pid already in it (an empty marker left by a breaker
   // killed before it wrote its pid could only be cleared by age, stalling every run for seconds).
   if (!(await tryLink(marker, String(process.pid)))) {
@@ -275,11 +277,17 @@ async function takeOver(path: string, seen: string): Promise<boolean> {
  * Removes the lock temp files runs killed while taking the lock left beside it (see the top of
  * this file). Best effort: a file that cannot be inspected or removed is left.
  */
-export async function removeLeftoverLockTemps(lockPath: string, now = Date.now()): Promise<string[]> {
+export async function removeLeftoverLockTemps(
+  lockPath: string,
+  now = Date.now(),
+  markerPath = `${lockPath}.break`,
+): Promise<string[]> {
   const dir = dirname(lockPath);
-  const base = basename(lockPath).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // The lock's and the marker's names, whole (earlier versions) or shortened (lock-names.ts).
+  const bases = [lockPath, markerPath].flatMap((p) => [basename(p), basename(lockTempPrefixOf(p))]);
+  const base = [...new Set(bases)].map(escapeRegExp).join('|');
   // This version's names carry the writer's host tag and pid; older ones only a random part.
-  const ours = new RegExp(`^${base}(?:\\.break)?\\.(?:([0-9a-f]{8})-(\\d+)-)?[0-9a-f]{12}\\.tmp$`);
+  const ours = new RegExp(`^(?:${base})\\.(?:([0-9a-f]{8})-(\\d+)-)?[0-9a-f]{12}\\.tmp$`);
   const removed: string[] = [];
   let names: string[];
   try {
@@ -317,7 +325,8 @@ function brokenLockError(journal: string, path: string, why: string): CliError {
 }
 
 export async function acquireJournalLock(journal: string, o: LockOptions = {}): Promise<HeldJournalLock> {
-  const path = `${journal}.lock`;
+  const path = lockPathOf(journal);
+  const marker = breakMarkerPathOf(journal);
   const me: LockHolder = {
     pid: process.pid,
     host: hostname(),
@@ -330,7 +339,7 @@ export async function acquireJournalLock(journal: string, o: LockOptions = {}): 
   for (let attempt = 0; attempt < 5; attempt++) {
     if (await tryLink(path, content)) {
       // Ours now: no other run takes the lock while we hold it, so what is left is leftovers.
-      await removeLeftoverLockTemps(path).catch(() => undefined);
+      await removeLeftoverLockTemps(path, Date.now(), marker).catch(() => undefined);
       return {
         path,
         release: async () => {
@@ -375,7 +384,7 @@ export async function acquireJournalLock(journal: string, o: LockOptions = {}): 
         ? `took over the journal lock of ${describe(holder)}, which is no longer running`
         : `broke the journal lock of ${describe(holder)} (--break-lock)`;
     }
-    if (await takeOver(path, state.seen)) {
+    if (await takeOver(path, marker, state.seen)) {
       o.onNote?.(note);
     } else {
       // Another run is taking the lock over right now (or just cleared a dead breaker's marker):

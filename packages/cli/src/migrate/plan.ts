@@ -2,7 +2,9 @@
  * What a run works on: the journal's path and the files to visit, in order. The journal, its
  * lock and temp files (of any run) are never candidates, whatever the target matches.
  */
-import { resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { escapeRegExp, fitPrefix } from '../files/fit-name.js';
+import { lockPathsOf } from './lock-names.js';
 import { expandTarget, type SkippedFile } from './sources.js';
 
 export const TEMP_SUFFIX = '.keyport-migrate.tmp';
@@ -14,15 +16,42 @@ export interface MigrationPlan {
   readonly skipped: readonly SkippedFile[];
 }
 
+/** Bytes a migration temp adds to the file's name: `.`, the run id (12 hex digits), TEMP_SUFFIX. */
+const TEMP_EXTRA = 1 + 12 + TEMP_SUFFIX.length;
+
+/**
+ * The temp file of run `runId` for `file`: `<file>.<runId>.keyport-migrate.tmp` in the file's
+ * directory, its name shortened when the file's own name leaves no room (fit-name.ts): a file
+ * named with 250 bytes is valid and must migrate like any other.
+ */
+export function migrationTempFor(file: string, runId: string): string {
+  return join(dirname(file), `${fitPrefix(basename(file), TEMP_EXTRA)}.${runId}${TEMP_SUFFIX}`);
+}
+
+/**
+ * Whether `tmp` is a name `migrationTempFor(file, …)` makes (this version's or, for names that
+ * fit, earlier ones'): the clean-up of a killed run's temps removes only such names, never a
+ * file a damaged or hand-edited journal happens to list.
+ */
+export function isMigrationTempOf(file: string, tmp: string): boolean {
+  if (dirname(tmp) !== dirname(file)) return false;
+  const name = basename(file);
+  const prefixes = [...new Set([name, fitPrefix(name, TEMP_EXTRA)])].map(escapeRegExp).join('|');
+  return new RegExp(`^(?:${prefixes})\\.[0-9a-f]{12}${escapeRegExp(TEMP_SUFFIX)}$`).test(basename(tmp));
+}
+
 export function journalPathOf(cwd: string, journal: string | undefined): string {
   return resolve(cwd, journal ?? DEFAULT_JOURNAL);
 }
 
 /** The run's own bookkeeping files: the journal, its lock, and any keyport temp file. */
 export function isMigrationArtifact(journalPath: string): (path: string) => boolean {
+  // The lock's names are shortened for a long journal name (lock-names.ts): those too.
+  const lockPaths = lockPathsOf(journalPath);
   return (p) =>
     p === journalPath ||
     p.startsWith(`${journalPath}.lock`) ||
+    lockPaths.some((lock) => p.startsWith(lock)) ||
     p.endsWith(TEMP_SUFFIX) ||
     p.endsWith('.keyport.tmp');
 }

@@ -3,7 +3,7 @@
  * how a file found already migrated or skipped is brought in line. A dry run keeps no journal;
  * its bookkeeping records nothing.
  */
-import { unlink } from 'node:fs/promises';
+import { lstat, unlink } from 'node:fs/promises';
 import { Journal, type JournalHeader } from './journal.js';
 
 type RecordArgs = Parameters<Journal['record']>;
@@ -22,7 +22,7 @@ export class RunJournal {
    */
   static async open(path: string, header: JournalHeader): Promise<RunJournal> {
     const journal = await Journal.open(path, header);
-    for (const tmp of journal.leftoverTemps()) await unlink(tmp).catch(() => undefined);
+    for (const tmp of journal.leftoverTemps()) await removeLeftoverTemp(tmp);
     return new RunJournal(journal);
   }
 
@@ -67,4 +67,15 @@ export class RunJournal {
   async close(): Promise<void> {
     await this.journal?.close().catch(() => undefined);
   }
+}
+
+/**
+ * Removes a killed run's temp only if it is a regular file of this user: a symlink, FIFO or
+ * another user's file that took its name since is not ours to remove.
+ */
+async function removeLeftoverTemp(tmp: string): Promise<void> {
+  const st = await lstat(tmp).catch(() => undefined);
+  const uid = process.geteuid?.();
+  if (st === undefined || !st.isFile() || (uid !== undefined && st.uid !== uid)) return;
+  await unlink(tmp).catch(() => undefined);
 }
