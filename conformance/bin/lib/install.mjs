@@ -272,8 +272,8 @@ export const ensureAzureGoExamples = () =>
  * Builds a folder of Java that runs against keyport's test servers
  * (conformance/servers/test/build-java-checks.mjs <folder>: Maven resolves its pom into ~/.m2,
  * javac compiles it into the cache by content hash), so the test that runs it starts a JVM, not
- * a compiler: keyport's check through the Azure SDK for Java for azure-keyvault. Returns ms spent
- * (0 when warm).
+ * a compiler: keyport's checks through the Azure SDK for Java (azure-keyvault) and Google's Cloud
+ * KMS client for Java (gcp-kms). Returns ms spent (0 when warm).
  */
 export async function ensureJavaChecks(target, folder, what) {
   const script = join(repoRoot, 'conformance/servers/test/build-java-checks.mjs');
@@ -295,6 +295,14 @@ export async function ensureJavaChecks(target, folder, what) {
 export const ensureAzureSampleBuilds = async () =>
   (await ensureAzureGoExamples()) +
   (await ensureJavaChecks('azure-keyvault', 'azure-keyvault-keys-java', 'the Azure SDK for Java check'));
+
+/**
+ * What the gcp-kms target builds: Google's Go samples (published-samples.gcp-go.test.ts) and the
+ * Cloud KMS client for Java check (gcp-java-sdk.test.ts).
+ */
+export const ensureGcpSampleBuilds = async () =>
+  (await ensureGcpGoSamples()) +
+  (await ensureJavaChecks('gcp-kms', 'gcp-kms-java', 'the Cloud KMS client for Java check'));
 
 /**
  * `apt-get install softhsm2`, only when the module is missing (the system package manager is

@@ -9,7 +9,7 @@ import {
   ensureEsdkGo,
   ensureEsdkJava,
   ensureFakeGcs,
-  ensureGcpGoSamples,
+  ensureGcpSampleBuilds,
   ensureLocalKms,
   ensurePython,
   ensureSoftHsm,
@@ -392,8 +392,9 @@ const gcpKms = keyportServer(
     KEYPORT_PYTHON: python,
   }),
   (ready) => probeGrpc(ready.port),
-  // Google's Go samples (published-samples.gcp-go.test.ts) run against it too.
-  ensureGcpGoSamples,
+  // Google's Go samples (published-samples.gcp-go.test.ts) and the Cloud KMS client for Java
+  // check (gcp-java-sdk.test.ts) run against it too.
+  ensureGcpSampleBuilds,
 );
 
 /**

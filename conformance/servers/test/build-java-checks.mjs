@@ -5,8 +5,10 @@
 // own repository (~/.m2; `mvn dependency:build-classpath`, serialised with the harness's other
 // Maven user by the same lock), javac compiles the sources against them. Folders:
 // - azure-keyvault-keys-java: keyport's check of the Key Vault test server through the Azure SDK
-//   for Java (published-samples.azure-java.test.ts); the harness builds it when it installs the
-//   azure-keyvault target (`pnpm emulators up azure-keyvault`).
+//   for Java (azure-java-sdk.test.ts); the harness builds it when it installs the
+//   azure-keyvault target (`pnpm emulators up azure-keyvault`);
+// - gcp-kms-java: keyport's check of the Cloud KMS test server through Google's Cloud KMS client
+//   for Java (gcp-java-sdk.test.ts); the harness builds it when it installs the gcp-kms target.
 // So a test run starts a JVM, not a compiler; the test runs this again, which on a warm cache
 // only prints the paths. Prints one JSON line `{ classpath, buildMs }` (classpath: the jars, then
 // the compiled classes); exits 1 naming what is missing (a JDK, Maven, an artifact Maven Central
@@ -26,7 +28,7 @@ import {
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-const FOLDERS = ['azure-keyvault-keys-java'];
+const FOLDERS = ['azure-keyvault-keys-java', 'gcp-kms-java'];
 const folder = process.argv[2] ?? 'azure-keyvault-keys-java';
 if (!FOLDERS.includes(folder)) fail(`unknown Java folder '${folder}': one of ${FOLDERS.join(', ')}`);
 const SOURCES = join(import.meta.dirname, 'fixtures', folder);

@@ -1,10 +1,15 @@
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CloudKmsServer, startCloudKmsServer } from '../src/gcp/index.js';
+import {
+  type ConnectProxy,
+  connectProxy,
+  SERVICE,
+  serviceAccountFile,
+  serviceCertificate,
+} from './gcp-service-env.js';
 import { builtGoSamples } from './go-samples.js';
 import { type Run, run } from './run-child.js';
 
@@ -28,7 +33,6 @@ import { type Run, run } from './run-child.js';
 // alongside and run last.
 const SAMPLES = join(import.meta.dirname, 'fixtures', 'gcp-kms-go-samples');
 const DAY = 24 * 60 * 60 * 1000;
-const SERVICE = 'cloudkms.googleapis.com:443';
 
 /** Every sample: file -> its function (each of Google's files declares one, taking an io.Writer). */
 function sampleFunctions(): Map<string, string> {
@@ -47,66 +51,6 @@ function sampleFunctions(): Map<string, string> {
 const FUNCTIONS = sampleFunctions();
 const PHASE_2 = ['deleteCryptoKey', 'deleteCryptoKeyVersion', 'getRetiredResource', 'listRetiredResources'];
 
-/** A certificate and key for cloudkms.googleapis.com (self-signed; the child trusts only it). */
-async function serviceCertificate(dir: string): Promise<{ certFile: string; keyFile: string }> {
-  const certFile = join(dir, 'cloudkms.pem');
-  const keyFile = join(dir, 'cloudkms-key.pem');
-  // biome-ignore format: one openssl option per line pair
-  const args = [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=cloudkms.googleapis.com',
-    '-addext', 'subjectAltName=DNS:cloudkms.googleapis.com',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,digitalSignature,keyCertSign',
-    '-addext', 'extendedKeyUsage=serverAuth',
-  ];
-  let r: Run;
-  try {
-    r = await run('openssl', args, process.env);
-  } catch (e) {
-    throw new Error(`openssl is missing: needed to make the server's certificate (${(e as Error).message})`);
-  }
-  if (r.code !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.stderr}`);
-  return { certFile, keyFile };
-}
-
-/** The proxy's open sockets (both sides), ended by afterAll. */
-const sockets = new Set<Socket>();
-
-/** An HTTP CONNECT proxy that splices cloudkms.googleapis.com:443 to `port` and refuses the rest. */
-async function connectProxy(port: number, targets: string[]): Promise<Server> {
-  const proxy = createServer((client) => {
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    let head = Buffer.alloc(0);
-    client.on('error', () => client.destroy());
-    client.on('data', function onData(chunk: Buffer) {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      client.off('data', onData);
-      const target = /^CONNECT (\S+) HTTP\/1\.1\r\n/.exec(head.toString('latin1'))?.[1] ?? '(not CONNECT)';
-      targets.push(target);
-      if (target !== SERVICE) {
-        client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
-        return;
-      }
-      const upstream = connect(port, '127.0.0.1', () => {
-        sockets.add(upstream);
-        upstream.on('close', () => sockets.delete(upstream));
-        client.write('HTTP/1.1 200 Connection established\r\n\r\n');
-        const rest = head.subarray(end + 4);
-        if (rest.length > 0) upstream.write(rest);
-        client.pipe(upstream).pipe(client);
-      });
-      upstream.on('error', () => client.destroy());
-      client.on('close', () => upstream.destroy());
-    });
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  return proxy;
-}
-
 /** Per sample function, PASS or the failure the driver reported. */
 function results(stdout: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -117,9 +61,8 @@ function results(stdout: string): Map<string, string> {
 }
 
 let server: CloudKmsServer;
-let proxy: Server;
+let proxy: ConnectProxy;
 let work: string;
-const targets: string[] = [];
 const outcome = new Map<string, string>();
 let phases: Run[] = [];
 let quickstartRun: Run;
@@ -134,27 +77,12 @@ beforeAll(async () => {
   mkdirSync(home);
   const tls = await serviceCertificate(work);
   server = await startCloudKmsServer({ tls, rest: false });
-  proxy = await connectProxy(server.port, targets);
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const credentials = join(work, 'service-account.json');
-  writeFileSync(
-    credentials,
-    JSON.stringify({
-      type: 'service_account',
-      project_id: 'keyport-go-samples',
-      private_key_id: 'keyport-test-key',
-      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
-      client_email: 'samples@keyport-go-samples.iam.gserviceaccount.com',
-      client_id: '1',
-      token_uri: 'https://oauth2.googleapis.com/token',
-    }),
-  );
-  const address = proxy.address();
-  if (address === null || typeof address === 'string') throw new Error('the proxy has no port');
+  proxy = await connectProxy(server.port);
+  const credentials = serviceAccountFile(work, 'keyport-go-samples', 'samples');
   const env = {
     PATH: process.env.PATH ?? '',
     HOME: home,
-    HTTPS_PROXY: `http://127.0.0.1:${address.port}`,
+    HTTPS_PROXY: proxy.url,
     SSL_CERT_FILE: tls.certFile,
     GOOGLE_APPLICATION_CREDENTIALS: credentials,
   };
@@ -172,8 +100,7 @@ beforeAll(async () => {
 }, 20 * 60_000);
 
 afterAll(async () => {
-  for (const socket of sockets) socket.destroy();
-  await new Promise((resolve) => proxy?.close(resolve));
+  await proxy?.close();
   await server?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
 });
@@ -184,8 +111,8 @@ describe("Google's golang-samples kms/, unedited, over gRPC through cloud.google
       expect(r.code, `phase ${i + 1}:\n${r.stdout.slice(-4000)}\n${r.stderr}`).toBe(0);
       expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('PASS');
     }
-    expect(targets.length).toBeGreaterThan(0);
-    expect(new Set(targets)).toEqual(new Set([SERVICE]));
+    expect(proxy.targets.length).toBeGreaterThan(0);
+    expect(new Set(proxy.targets)).toEqual(new Set([SERVICE]));
   });
 
   it('covers every vendored sample', () => {
