@@ -154,3 +154,25 @@ export function answered<T>(value: T | undefined, what: string): T {
     throw keyportError('Internal', `AWS KMS answered without ${what}`, { provider: PROVIDER_NAME });
   return value;
 }
+
+/**
+ * The marker of the next page of a listing, or undefined after the last. A truncated page must
+ * name a marker this listing has not seen: an endpoint answering an earlier one again would
+ * have the listing loop (and, for tags, grow) forever.
+ */
+export function nextMarker(
+  page: { readonly Truncated?: boolean | undefined; readonly NextMarker?: string | undefined },
+  seen: Set<string>,
+): string | undefined {
+  if (page.Truncated !== true || page.NextMarker === undefined) return undefined;
+  if (seen.has(page.NextMarker))
+    throw keyportError(
+      'Internal',
+      'AWS KMS answered a page marker it had already given (an endless listing)',
+      {
+        provider: PROVIDER_NAME,
+      },
+    );
+  seen.add(page.NextMarker);
+  return page.NextMarker;
+}

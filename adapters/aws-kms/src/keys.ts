@@ -11,6 +11,7 @@ import {
   checkScheduleDeletion,
   isKeyportError,
   type KeyInfo,
+  type KeyportError,
   type KeyRef,
   type KeyUsage,
   keyportError,
@@ -20,8 +21,15 @@ import {
   type RotationPolicy,
   USAGES_BY_SPEC,
 } from '@keyport/core';
-import { answered, mapAwsError, PROVIDER_NAME } from './errors.js';
-import { type DriverOp, type InputOf, type KmsRpc, type ResolvedKey, resolvedKey } from './rpc.js';
+import { answered, mapAwsError, nextMarker, PROVIDER_NAME } from './errors.js';
+import {
+  type DriverOp,
+  type InputOf,
+  type KmsRpc,
+  type OutputOf,
+  type ResolvedKey,
+  resolvedKey,
+} from './rpc.js';
 import { AWS_KEY_SPEC, AWS_KEY_USAGE, KEYPORT_KEY_STATE, keyportSpecOf } from './specs.js';
 import { bareKeyId, keyUriFor, parseAwsUri } from './uri.js';
 
@@ -29,6 +37,8 @@ const ALIAS = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
 const LIST_CONCURRENCY = 8;
 /** How long createKey's clean-up of a key it could not name may take. */
 const CLEANUP_MS = 10_000;
+/** How long a CreateKey in flight may still answer after the caller's signal fired. */
+const GRACE_MS = 10_000;
 
 interface KeyInfoExtras {
   readonly labels?: Readonly<Record<string, string>>;
@@ -39,7 +49,11 @@ interface KeyInfoExtras {
 function toKeyInfo(meta: KeyMetadata, extras: KeyInfoExtras = {}): KeyInfo {
   const uri = keyUriFor(answered(meta.Arn, 'a key ARN'), extras.via);
   const { spec, usage } = keyportSpecOf(meta, uri);
-  const state = meta.KeyState !== undefined ? KEYPORT_KEY_STATE[meta.KeyState] : undefined;
+  // own entries only: an answer's KeyState "constructor" or "__proto__" is no state of ours
+  const state =
+    meta.KeyState !== undefined && Object.hasOwn(KEYPORT_KEY_STATE, meta.KeyState)
+      ? KEYPORT_KEY_STATE[meta.KeyState]
+      : undefined;
   return {
     uri,
     spec,
@@ -106,21 +120,122 @@ function refusedByAws(error: unknown): boolean {
   return typeof status === 'number' && status >= 400 && status < 500;
 }
 
-/** Best effort, never throws: schedules the key away, then drops the alias if it names that key. */
-async function cleanUpUnnamedKey(rpc: KmsRpc, target: ResolvedKey, KeyId: string, aliasMayExist: boolean) {
+/**
+ * A signal that fires GRACE_MS after `signal` does. CreateKey is sent with it, not with the
+ * caller's: an abort cutting off a CreateKey AWS has already carried out would leave a key whose
+ * id nobody learns. With the grace, its answer still arrives and the key is scheduled away.
+ */
+function graced(signal: AbortSignal): { signal: AbortSignal; done: () => void } {
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const onAbort = (): void => {
+    timer = setTimeout(() => controller.abort(signal.reason), GRACE_MS);
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    done: () => {
+      signal.removeEventListener('abort', onAbort);
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Settles with `work`, or rejects as soon as `signal` fires (`work` goes on: it cleans up). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal, aborted: () => Error): Promise<T> {
+  if (signal.aborted) return Promise.reject(aborted());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(aborted());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/**
+ * Best effort, never throws: schedules the key away (7 days, the shortest AWS allows; disabled
+ * instead when the credentials may not schedule deletions, so it is at least unusable), then
+ * drops the alias if it names that key. Says what became of the key, for the caller's error.
+ */
+async function cleanUpUnnamedKey(
+  rpc: KmsRpc,
+  target: ResolvedKey,
+  KeyId: string,
+  aliasMayExist: boolean,
+): Promise<string> {
   const signal = AbortSignal.timeout(CLEANUP_MS);
-  await rpc
-    .send(target, 'ScheduleKeyDeletion', { KeyId, PendingWindowInDays: 7 }, signal)
-    .catch(() => undefined);
-  if (!aliasMayExist) return;
+  let fate = 'is scheduled for deletion in 7 days';
   try {
-    const named = await rpc.send(target, 'DescribeKey', { KeyId: target.keyId }, signal);
-    // never another key's alias: a name already taken answers AlreadyExists, but check anyway
-    if (named.KeyMetadata?.KeyId === KeyId)
-      await rpc.send(target, 'DeleteAlias', { AliasName: target.keyId }, signal);
+    await rpc.send(target, 'ScheduleKeyDeletion', { KeyId, PendingWindowInDays: 7 }, signal);
   } catch {
-    // NotFound: the alias was never made
+    fate = await rpc.send(target, 'DisableKey', { KeyId }, signal).then(
+      () => 'could not be scheduled for deletion and is disabled instead: delete it yourself',
+      () => 'could not be scheduled for deletion nor disabled: delete it yourself',
+    );
   }
+  if (aliasMayExist) {
+    try {
+      const named = await rpc.send(target, 'DescribeKey', { KeyId: target.keyId }, signal);
+      // never another key's alias: a name already taken answers AlreadyExists, but check anyway
+      if (named.KeyMetadata?.KeyId === KeyId)
+        await rpc.send(target, 'DeleteAlias', { AliasName: target.keyId }, signal);
+    } catch {
+      // NotFound: the alias was never made
+    }
+  }
+  return fate;
+}
+
+/** The caller's error, saying which key AWS made and what became of it (never key material). */
+function withFate(error: unknown, KeyId: string, fate: string): KeyportError {
+  const mapped = mapAwsError(error) ?? keyportError('Internal', 'createKey failed', { cause: error });
+  return keyportError(mapped.code, `${mapped.message}; AWS had created key ${KeyId}, which ${fate}`, {
+    provider: PROVIDER_NAME,
+    ...(mapped.requestId !== undefined ? { requestId: mapped.requestId } : {}),
+    retryable: mapped.retryable,
+    ...(mapped.retryAfterMs !== undefined ? { retryAfterMs: mapped.retryAfterMs } : {}),
+    cause: error,
+  });
+}
+
+/**
+ * Waits for this provider's earlier creation of the same name (alias and location), if any, and
+ * registers this one (settled by calling what is returned) for the next to wait for. A retry of
+ * a cut-off attempt then neither trips over that attempt's alias (AlreadyExists) nor races its
+ * clean-up. The wait ends with the caller's signal.
+ */
+async function waitForEarlier(rpc: KmsRpc, name: string, signal: AbortSignal): Promise<() => void> {
+  let settle = (): void => undefined;
+  const mine = new Promise<void>((resolve) => {
+    settle = resolve;
+  });
+  const earlier = rpc.creating.get(name);
+  // settles once the earlier one has too, so a third waits for both
+  const both = Promise.all([earlier?.catch(() => undefined), mine]);
+  rpc.creating.set(name, both);
+  void both.then(() => {
+    if (rpc.creating.get(name) === both) rpc.creating.delete(name);
+  });
+  if (earlier !== undefined) {
+    try {
+      await untilAborted(
+        earlier.catch(() => undefined),
+        signal,
+        () => aborted('before AWS was asked to create the key'),
+      );
+    } catch (e) {
+      settle();
+      throw e;
+    }
+  }
+  return settle;
+}
+
+function aborted(when: string): KeyportError {
+  return keyportError('Aborted', `createKey was aborted ${when}`, {
+    provider: PROVIDER_NAME,
+    retryable: false,
+  });
 }
 
 /** Core has checked the spec and usage against the declared capabilities. */
@@ -132,37 +247,77 @@ export const createKey: DriverOp<'createKey'> = async (rpc, given, o) => {
   if (days !== undefined) checkRotatable(req);
   const target = await aliasTarget(rpc, req.name);
   const tags = Object.entries(req.labels ?? {}).map(([TagKey, TagValue]) => ({ TagKey, TagValue }));
-  const created = await rpc.send(
-    target,
-    'CreateKey',
-    {
-      KeySpec: AWS_KEY_SPEC[req.spec],
-      KeyUsage: AWS_KEY_USAGE[usage],
-      ...(req.external === true ? { Origin: 'EXTERNAL' } : {}),
-      ...(req.description !== undefined ? { Description: req.description } : {}),
-      ...(tags.length > 0 ? { Tags: tags } : {}),
-    },
-    o.signal,
+  const settle = await waitForEarlier(rpc, target.specKey, o.signal);
+  /** The id of the key AWS made, once CreateKey has answered. */
+  let made: string | undefined;
+  // The whole creation, clean-up included, runs to its end even when the caller stops waiting.
+  const work = (async () => {
+    const sending = graced(o.signal);
+    let created: OutputOf<'CreateKey'>;
+    try {
+      created = await rpc.send(
+        target,
+        'CreateKey',
+        {
+          KeySpec: AWS_KEY_SPEC[req.spec],
+          KeyUsage: AWS_KEY_USAGE[usage],
+          ...(req.external === true ? { Origin: 'EXTERNAL' } : {}),
+          ...(req.description !== undefined ? { Description: req.description } : {}),
+          ...(tags.length > 0 ? { Tags: tags } : {}),
+        },
+        sending.signal,
+      );
+    } finally {
+      sending.done();
+    }
+    const meta = answered(created.KeyMetadata, 'key metadata');
+    const KeyId = answered(meta.KeyId, 'a key id');
+    made = KeyId;
+    // Aborted (or timed out, which core retries): whatever was made is undone, alias included,
+    // so what the caller was told (not created) holds and a retry finds the name free.
+    const named = async (aliasMayExist: boolean) => {
+      if (!o.signal.aborted) return meta;
+      await cleanUpUnnamedKey(rpc, target, KeyId, aliasMayExist);
+      throw aborted(`after AWS created key ${KeyId}, which is scheduled for deletion`);
+    };
+    if (o.signal.aborted) return named(false);
+    let aliasSent = false;
+    try {
+      // the alias last: once it exists, the name is taken, so nothing may fail after it
+      if (days !== undefined)
+        await rpc.send(target, 'EnableKeyRotation', { KeyId, RotationPeriodInDays: days }, o.signal);
+      aliasSent = true;
+      await rpc.send(target, 'CreateAlias', { AliasName: target.keyId, TargetKeyId: KeyId }, o.signal);
+    } catch (e) {
+      // A CreateAlias cut off before AWS answered (lost connection, 5xx) may have made the
+      // alias: the alias naming our key is the success the caller asked for (a retry would
+      // only trip over it), so it is looked up first.
+      let mayExist = aliasSent && !refusedByAws(e);
+      if (mayExist && !o.signal.aborted) {
+        const found = await rpc
+          .send(target, 'DescribeKey', { KeyId: target.keyId }, o.signal)
+          .catch((lookUp: unknown) => lookUp);
+        const id = (found as { KeyMetadata?: { KeyId?: unknown } } | null)?.KeyMetadata?.KeyId;
+        if (id === KeyId) return named(true);
+        // another key's alias, or none at all (NotFound): nothing of ours to drop
+        if (id !== undefined || refusedByAws(found)) mayExist = false;
+      }
+      if (o.signal.aborted) return named(mayExist);
+      // The key is useless without its name: schedule it away and say so. An alias the cut-off
+      // CreateAlias made would name a key pending deletion, so it goes too if it names ours.
+      throw withFate(e, KeyId, await cleanUpUnnamedKey(rpc, target, KeyId, mayExist));
+    }
+    return named(true);
+  })();
+  // a caller that stopped waiting leaves it to finish alone
+  work.then(settle, settle);
+  // The clean-up outlives the caller's signal (CLEANUP_MS at most) but the caller is answered
+  // at once, before AWS answered CreateKey or before the clean-up of the key it made finished.
+  const meta = await untilAborted(work, o.signal, () =>
+    made === undefined
+      ? aborted('before AWS answered CreateKey; a key it made is scheduled for deletion once it answers')
+      : aborted(`after AWS created key ${made}, which is being scheduled for deletion`),
   );
-  const meta = answered(created.KeyMetadata, 'key metadata');
-  const KeyId = answered(meta.KeyId, 'a key id');
-  let aliasSent = false;
-  try {
-    // the alias last: once it exists, the name is taken, so nothing may fail after it
-    if (days !== undefined)
-      await rpc.send(target, 'EnableKeyRotation', { KeyId, RotationPeriodInDays: days }, o.signal);
-    aliasSent = true;
-    await rpc.send(target, 'CreateAlias', { AliasName: target.keyId, TargetKeyId: KeyId }, o.signal);
-  } catch (e) {
-    // The key is useless without its name: schedule it away (best effort) and report the failure.
-    // A CreateAlias cut off before AWS answered (abort, timeout, lost connection, 5xx) may have
-    // made the alias: it would name a key pending deletion, so it goes too if it names ours.
-    // The clean-up outlives the caller's signal (an aborted call still cleans up) but not
-    // CLEANUP_MS, and a caller that aborted is answered at once rather than after it.
-    const cleanup = cleanUpUnnamedKey(rpc, target, KeyId, aliasSent && !refusedByAws(e));
-    if (!o.signal.aborted) await cleanup;
-    throw e;
-  }
   const info = toKeyInfo(meta, {
     labels: { ...req.labels },
     via: target.parsed,
@@ -187,10 +342,11 @@ export function pageLimit(pageSize: unknown, max: number): number {
 async function labelsOf(rpc: KmsRpc, key: ResolvedKey, KeyId: string, signal: AbortSignal) {
   const tags: Tag[] = [];
   let Marker: string | undefined;
+  const seen = new Set<string>();
   do {
     const out = await rpc.send(key, 'ListResourceTags', { KeyId, Marker }, signal);
     tags.push(...(out.Tags ?? []));
-    Marker = out.Truncated === true ? out.NextMarker : undefined;
+    Marker = nextMarker(out, seen);
   } while (Marker !== undefined);
   return Object.fromEntries(
     tags.flatMap((t) => (t.TagKey !== undefined ? [[t.TagKey, t.TagValue ?? '']] : [])),
@@ -239,6 +395,7 @@ export async function* listKeys(rpc: KmsRpc, o: ListOptions): AsyncIterable<KeyI
   const route = await rpc.primary();
   const Limit = pageLimit(o.pageSize, 1000);
   let Marker: string | undefined;
+  const seen = new Set<string>();
   do {
     const page = await rpc.send({ route }, 'ListKeys', { Limit, Marker }, o.signal);
     const arns = (page.Keys ?? []).flatMap((k) => (k.KeyArn !== undefined ? [k.KeyArn] : []));
@@ -255,7 +412,7 @@ export async function* listKeys(rpc: KmsRpc, o: ListOptions): AsyncIterable<KeyI
       );
       for (const info of batch) if (info !== undefined) yield info;
     }
-    Marker = page.Truncated === true ? page.NextMarker : undefined;
+    Marker = nextMarker(page, seen);
   } while (Marker !== undefined);
 }
 

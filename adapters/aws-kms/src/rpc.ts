@@ -251,15 +251,23 @@ export class KmsRpc {
     private readonly specs: Map<string, KeySpec>,
     /** URI -> its parse and client: parsing a URI costs more CPU than the rest of the driver's call. */
     private readonly resolved: Map<string, ResolvedKey>,
+    /** createKey's creations in flight, by name (keys.ts). */
+    readonly creating: Map<string, Promise<unknown>>,
   ) {}
 
   static create(options: AwsKmsProviderOptions): KmsRpc {
-    return new KmsRpc(new ClientPool(options), tokensToSend(options.grantTokens), new Map(), new Map());
+    return new KmsRpc(
+      new ClientPool(options),
+      tokensToSend(options.grantTokens),
+      new Map(),
+      new Map(),
+      new Map(),
+    );
   }
 
   /** The same clients and caches, sending other grant tokens. */
   withGrantTokens(tokens: readonly string[]): KmsRpc {
-    return new KmsRpc(this.pool, tokensToSend(tokens), this.specs, this.resolved);
+    return new KmsRpc(this.pool, tokensToSend(tokens), this.specs, this.resolved, this.creating);
   }
 
   /** The route to the default region and endpoint. */

@@ -228,11 +228,12 @@ describe('createKey cut off while naming the key', () => {
     expect(await codeOf(cutOff.provider.createKey({ name: 'taken', spec: 'AES_256' }, call()))).toBe(
       'Unavailable',
     );
+    // the alias is looked up first (it might name our key: success), then our key scheduled away
     expect(cutOff.requests.map((r) => r.operation)).toEqual([
       'CreateKey',
       'CreateAlias',
-      'ScheduleKeyDeletion',
       'DescribeKey',
+      'ScheduleKeyDeletion',
     ]);
     const refused = stubbed((op) =>
       op === 'CreateKey'
@@ -249,5 +250,70 @@ describe('createKey cut off while naming the key', () => {
       'CreateAlias',
       'ScheduleKeyDeletion',
     ]);
+  });
+
+  it('disables the key instead when the credentials may not schedule its deletion, and says so', async () => {
+    const { provider, requests } = stubbed((op) => {
+      if (op === 'CreateKey') return { json: keyMetadata('SYMMETRIC_DEFAULT') };
+      if (op === 'CreateAlias') return { status: 400, json: { __type: 'AlreadyExistsException' } };
+      if (op === 'ScheduleKeyDeletion') return { status: 400, json: { __type: 'AccessDeniedException' } };
+      return { json: {} };
+    });
+    const error = await provider
+      .createKey({ name: 'taken', spec: 'AES_256' }, call())
+      .catch((e: unknown) => e);
+    const mapped = provider.mapError(error);
+    expect(mapped?.code).toBe('AlreadyExists');
+    expect(mapped?.message).toMatch(
+      /key 1234abcd-12ab-34cd-56ef-1234567890ab, which could not be scheduled for deletion and is disabled/,
+    );
+    expect(requests.map((r) => r.operation)).toEqual([
+      'CreateKey',
+      'CreateAlias',
+      'ScheduleKeyDeletion',
+      'DisableKey',
+    ]);
+  });
+});
+
+describe('hostile answers', () => {
+  it('a listing whose endpoint repeats a page marker ends Internal instead of looping forever', async () => {
+    const meta = keyMetadata('SYMMETRIC_DEFAULT');
+    let pages = 0;
+    const { provider, requests } = stubbed((op) => {
+      if (op === 'DescribeKey') return { json: meta };
+      // a listing that never stopped on its own is stopped here, answering something else
+      if (op.startsWith('List') && ++pages > 50) return { status: 500, raw: 'enough' };
+      if (op === 'ListResourceTags')
+        return { json: { Tags: [{ TagKey: 't', TagValue: 'v' }], Truncated: true, NextMarker: 'again' } };
+      if (op === 'ListKeys') return { json: { Keys: [], Truncated: true, NextMarker: 'again' } };
+      if (op === 'ListGrants') return { json: { Grants: [], Truncated: true, NextMarker: 'again' } };
+      if (op === 'GetKeyRotationStatus') return { json: { KeyRotationEnabled: false } };
+      return { json: {} };
+    });
+    expect(await codeOf(provider.describeKey({ uri: KEY }, call()))).toBe('Internal');
+    const drain = async (listing: AsyncIterable<unknown>) => {
+      for await (const _ of listing);
+    };
+    expect(await codeOf(drain(provider.listKeys(call())))).toBe('Internal');
+    expect(await codeOf(drain(provider.listGrants({ uri: KEY }, call())))).toBe('Internal');
+    // each listing asked for one page past the first, then stopped
+    expect(requests.filter((r) => r.operation === 'ListResourceTags')).toHaveLength(2);
+    expect(requests.filter((r) => r.operation === 'ListKeys')).toHaveLength(2);
+    expect(requests.filter((r) => r.operation === 'ListGrants')).toHaveLength(2);
+  });
+
+  it('a KeyState naming an Object.prototype member reads as the Enabled flag says, as a string', async () => {
+    for (const KeyState of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const { provider } = stubbed((op) => {
+        if (op === 'DescribeKey') {
+          const { KeyMetadata } = keyMetadata('SYMMETRIC_DEFAULT');
+          return { json: { KeyMetadata: { ...KeyMetadata, KeyState, Enabled: false } } };
+        }
+        if (op === 'GetKeyRotationStatus') return { json: { KeyRotationEnabled: false } };
+        return { json: {} };
+      });
+      expect((await provider.describeKey({ uri: KEY }, call())).state, KeyState).toBe('disabled');
+    }
   });
 });
