@@ -4,7 +4,7 @@
  * given. gRPC by default; `transport: 'rest'` selects the client's HTTP/JSON fallback.
  */
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
-import { checkEnum, KeyportError, parseKeyUri } from '@keyport/core';
+import { checkEnum, checkOptions, KeyportError, parseKeyUri } from '@keyport/core';
 import type { CapabilityOptions } from './capabilities.js';
 import { defined } from './rpc.js';
 import { kmsSdk } from './sdk.js';
@@ -63,48 +63,38 @@ function isKeyRing(keyRing: unknown): boolean {
   }
 }
 
-const OPTION_FIELDS = new Set<string>([
-  'client',
-  'transport',
-  'apiEndpoint',
-  'port',
-  'protocol',
-  'sslCreds',
-  'authClient',
-  'credentials',
-  'keyFilename',
-  'projectId',
-  'clientOptions',
-  'keyRing',
-  'protectionLevel',
-  'importJobKeyBits',
-  'headers',
-  'name',
-  'dataKeys',
-] satisfies Array<keyof GcpKmsProviderOptions>);
+const OPTION_FIELDS = {
+  client: true,
+  transport: true,
+  apiEndpoint: true,
+  port: true,
+  protocol: true,
+  sslCreds: true,
+  authClient: true,
+  credentials: true,
+  keyFilename: true,
+  projectId: true,
+  clientOptions: true,
+  keyRing: true,
+  protectionLevel: true,
+  importJobKeyBits: true,
+  headers: true,
+  name: true,
+  dataKeys: true,
+} as const satisfies Record<keyof GcpKmsProviderOptions, true>;
 
-/** The options a careless caller can get wrong, checked when the provider is built (not on first call). */
-export function checkOptions(options: GcpKmsProviderOptions): void {
-  if (typeof options !== 'object' || options === null)
-    throw new KeyportError('InvalidArgument', 'gcpKms options must be an object');
+/**
+ * The options a careless caller can get wrong, checked when the provider is built (not on first
+ * call). Returns the checked copy, which is what the provider keeps: a Proxy given as options
+ * cannot answer differently after the check.
+ */
+export function checkGcpKmsOptions(options: unknown): GcpKmsProviderOptions {
   // A misspelt option is refused, not ignored: a misspelt `apiEndpoint` would send requests (and
   // credentials) to Google's production endpoint, a misspelt `keyRing` leave createKey without one.
-  let unknown: string | symbol | undefined;
-  try {
-    unknown = Reflect.ownKeys(options).find((k) => typeof k !== 'string' || !OPTION_FIELDS.has(k));
-  } catch {
-    throw new KeyportError(
-      'InvalidArgument',
-      'gcpKms options could not be read (a getter or proxy that throws)',
-    );
-  }
-  if (unknown !== undefined) {
-    throw new KeyportError(
-      'InvalidArgument',
-      `gcpKms has no option ${JSON.stringify(String(unknown)).slice(0, 80)} (known: ${[...OPTION_FIELDS].join(', ')}; pass other client settings in clientOptions)`,
-    );
-  }
-  const { keyRing, transport, protectionLevel, importJobKeyBits, dataKeys } = options;
+  // Core's check names the key (never its value) and refuses accessors, symbol keys and objects
+  // that are not plain (a getter would run caller code and could answer differently each read).
+  const o = checkOptions(options, 'gcpKms options', OPTION_FIELDS) as GcpKmsProviderOptions;
+  const { keyRing, transport, protectionLevel, importJobKeyBits, dataKeys } = o;
   if (keyRing !== undefined && !isKeyRing(keyRing)) {
     throw new KeyportError('InvalidArgument', 'keyRing must be projects/<p>/locations/<l>/keyRings/<r>');
   }
@@ -115,6 +105,7 @@ export function checkOptions(options: GcpKmsProviderOptions): void {
   if (importJobKeyBits !== undefined && importJobKeyBits !== 3072 && importJobKeyBits !== 4096) {
     throw new KeyportError('InvalidArgument', 'importJobKeyBits is 3072 or 4096');
   }
+  return o;
 }
 
 /**

@@ -22,7 +22,7 @@ import { mapGcpError } from './errors.js';
 import * as grants from './grants.js';
 import * as byok from './import.js';
 import * as keys from './keys.js';
-import { buildClient, checkOptions, type GcpKmsProviderOptions } from './options.js';
+import { buildClient, checkGcpKmsOptions, type GcpKmsProviderOptions } from './options.js';
 import { Rpc, type Runtime } from './rpc.js';
 import { formatUri, parseUri } from './uri.js';
 
@@ -38,8 +38,12 @@ export class GcpKmsProvider implements KmsProvider {
   private readonly a: Arguments;
   private built: Promise<KeyManagementServiceClient> | undefined;
 
-  constructor(private readonly options: GcpKmsProviderOptions = {}) {
-    checkOptions(options);
+  /** The checked copy of the options given (see checkGcpKmsOptions). */
+  private readonly options: GcpKmsProviderOptions;
+
+  constructor(given: GcpKmsProviderOptions = {}) {
+    const options = checkGcpKmsOptions(given);
+    this.options = options;
     this.name = options.name ?? 'gcp-kms';
     this.a = new Arguments(this.name);
     this.capabilities = gcpKmsCapabilities(options);

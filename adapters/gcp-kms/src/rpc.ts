@@ -54,6 +54,7 @@ export class Rpc {
     keyUri?: string,
   ) {
     let request: Req | null | undefined = first;
+    const seen = new Set<string>();
     while (request) {
       const req: Req = request;
       const call: Call<Awaited<ReturnType<Page<T, Req>>>> = async (_, kms) => [
@@ -61,7 +62,15 @@ export class Rpc {
       ];
       const [items, next] = await this.call(o, call, keyUri);
       yield* items;
-      request = (next as { pageToken?: string | null } | null | undefined)?.pageToken ? next : undefined;
+      const token = (next as { pageToken?: string | null } | null | undefined)?.pageToken;
+      // A token this listing has seen would have it loop forever (a caller collecting every page,
+      // as describeKey does with versions, would grow without bound): refused, not followed.
+      if (token && seen.has(token)) {
+        const why = 'Cloud KMS answered a page token it had already given (an endless listing)';
+        throw new KeyportError('Internal', why, defined({ provider: this.providerName, keyUri }));
+      }
+      if (token) seen.add(token);
+      request = token ? next : undefined;
     }
   }
 }

@@ -111,6 +111,66 @@ describe('unknown options', () => {
       );
     }
   });
+
+  it('names an unknown key but never its value', () => {
+    const secret = 'ya29.not-a-real-token';
+    expect(() => gcpKms({ acessToken: secret } as never)).toThrow(
+      expect.objectContaining({
+        code: 'InvalidArgument',
+        message: expect.not.stringContaining(secret),
+      }),
+    );
+  });
+
+  it('options that are not a plain object of data properties are refused, not read', () => {
+    let reads = 0;
+    const getter = {
+      get apiEndpoint() {
+        reads++;
+        return '127.0.0.1';
+      },
+    };
+    const hidden = Object.defineProperty({}, 'apiEndpoint', { value: '127.0.0.1', enumerable: false });
+    // An inherited option is not the caller's own: the old check saw no own keys and used it.
+    const inherited = Object.create({ apiEndpoint: 'evil.example' }) as object;
+    const throwing = new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('trap');
+        },
+      },
+    );
+    for (const [what, bad] of [
+      ['a getter', getter],
+      ['a non-enumerable property', hidden],
+      ['an inherited option', inherited],
+      ['a symbol key', { [Symbol('apiEndpoint')]: '127.0.0.1' }],
+      ['a Map', new Map([['apiEndpoint', '127.0.0.1']])],
+      ['an array', []],
+      ['a class instance', new (class Options {})()],
+      ['null', null],
+      ['a string', 'projects/p/locations/global/keyRings/r'],
+      ['a Proxy whose trap throws', throwing],
+    ] as const) {
+      expect(() => gcpKms(bad as never), what).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
+    }
+    expect(reads).toBe(0);
+  });
+
+  it('keeps the options it checked: a Proxy cannot answer differently afterwards', async () => {
+    const given = { close: async () => undefined };
+    const swapped = { close: async () => undefined };
+    let checked = false;
+    const options = new Proxy({ client: given } as Record<string, unknown>, {
+      // after the check, answer with a client the check never saw
+      get: (target, key) => (checked && key === 'client' ? swapped : target[key as string]),
+    });
+    const p = gcpKms(options as never);
+    checked = true;
+    expect(await p.client()).toBe(given);
+    await p.close();
+  });
 });
 
 describe('labels and context keys', () => {
@@ -458,5 +518,44 @@ describe('the README samples run as written', () => {
       expect(await gcp.client()).toBeDefined();
       await keys.close();
     }
+  });
+});
+
+describe('hostile answers', () => {
+  it('a listing whose server repeats a page token ends Internal, not in an endless loop', async () => {
+    const p = grpcProvider(server, { keyRing: RING });
+    const kp2 = new Keyport({ providers: [p], retry: { maxAttempts: 1 } });
+    const key = await kp2.createKey('gcp-kms', { name: name('endless'), spec: 'EC_P256' });
+    const kms = (await p.client()) as unknown as Record<string, (r: object, o: object) => Promise<unknown[]>>;
+    let pages = 0;
+    /** `method` answers its first page again and again, naming the same next-page token. */
+    const endless = (method: string) => {
+      const real = kms[method] as (r: object, o: object) => Promise<unknown[]>;
+      kms[method] = async (request: object, options: object) => {
+        // a listing that never stopped on its own is stopped here, failing otherwise
+        if (++pages > 50) throw new Error('still listing after 50 pages');
+        const [items, , raw] = await real.call(kms, { ...request, pageToken: '' }, options);
+        return [items, { ...request, pageToken: 'again' }, raw];
+      };
+      return () => {
+        kms[method] = real;
+      };
+    };
+    const restore = endless('listCryptoKeyVersions');
+    await expect(kp2.describeKey(key.uri)).rejects.toMatchObject({ code: 'Internal' });
+    expect(pages).toBe(2);
+    restore();
+    pages = 0;
+    endless('listCryptoKeys');
+    const listed: unknown[] = [];
+    await expect(
+      (async () => {
+        for await (const k of kp2.listKeys('gcp-kms')) listed.push(k);
+      })(),
+    ).rejects.toMatchObject({ code: 'Internal' });
+    // the first page was read once, not again under the repeated token
+    expect(listed.length).toBeGreaterThan(0);
+    expect(pages).toBe(2);
+    await kp2.close();
   });
 });
