@@ -96,6 +96,15 @@ export class JsonlAuditSink implements AuditSink {
   /** Opens (or creates) a log, repairing a crash's leftovers; `Integrity` when it was tampered with. */
   static async open(path: string, options: JsonlAuditSinkOptions): Promise<JsonlAuditSink> {
     checkString(path, 'path', { min: 1, max: 4096 });
+    const nameBytes = Buffer.byteLength(basename(path));
+    if (nameBytes > MAX_LOG_NAME_BYTES) {
+      // Refused before anything is created: a longer log could be opened and written, then fail
+      // with ENAMETOOLONG at its first anchor update or lock break, mid-run.
+      throw new KeyportError(
+        'InvalidArgument',
+        `path: the audit log's file name is ${nameBytes} bytes; at most ${MAX_LOG_NAME_BYTES} (its lock, anchor and their temp files are named after it, within the file system's 255)`,
+      );
+    }
     // A misspelt option is refused, not ignored (a misspelt `lock` would keep the defaults).
     const o = checkOptions(options, 'options', SINK_OPTIONS);
     const keys = deriveAuditKeys(o.hmacKey as Uint8Array);
@@ -376,6 +385,14 @@ export class JsonlAuditSink implements AuditSink {
     await this.handle.close();
   }
 }
+
+/**
+ * The longest audit log file name, in bytes: the longest name derived from it must fit NAME_MAX
+ * (255). That is a temp anchor, `.<log>.anchor.tmp-<pid>-<12 hex>` (33 bytes more with a 7-digit
+ * pid, Linux's largest), one more than a moved-aside lock (`<log>.lock.break.<pid>.<12 hex>`).
+ * Cut names would not do: removeLeftovers recognises those files by the log's whole name.
+ */
+const MAX_LOG_NAME_BYTES = 255 - 33;
 
 /**
  * Under the lock, no anchor is being replaced and no lock being broken: temp anchors and

@@ -13,12 +13,35 @@ import { basename, dirname, join } from 'node:path';
 
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP']);
 
+/** The longest file name (one path component), in bytes, on Linux and macOS file systems. */
+export const NAME_MAX = 255;
+
+/** The longest prefix of `s` of at most `maxBytes` bytes of UTF-8, cut between code points. */
+export function cutUtf8(s: string, maxBytes: number): string {
+  if (Buffer.byteLength(s) <= maxBytes) return s;
+  let bytes = 0;
+  let end = 0;
+  // Iterating a string yields whole code points (a surrogate pair is one), never half of one.
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > maxBytes) break;
+    bytes += n;
+    end += ch.length;
+  }
+  return s.slice(0, end);
+}
+
 /**
  * A fresh temp name beside `path` (same directory, so a link or rename stays on one file system):
- * `.<name>.tmp-<pid>-<random>`, hidden, and recognisable as a leftover of `path`.
+ * `.<name>.tmp-<pid>-<random>`, hidden, and recognisable as a leftover of `path`. A name too long
+ * for that decoration is cut (between characters) so the temp fits NAME_MAX: a valid 250-byte
+ * name must not fail with ENAMETOOLONG over a file its user never named. The pid and random part
+ * keep cut names unique.
  */
 export function tempPathBeside(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const suffix = `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  const name = cutUtf8(basename(path), NAME_MAX - 1 - suffix.length);
+  return join(dirname(path), `.${name}${suffix}`);
 }
 
 function errnoOf(error: unknown): string | undefined {

@@ -106,7 +106,7 @@ export {
   toKeyportError,
   UnsupportedError,
 } from './errors.js';
-export { createFileExclusive } from './exclusive-file.js';
+export { createFileExclusive, cutUtf8, NAME_MAX } from './exclusive-file.js';
 export type { SweptGrant } from './grant-sweep.js';
 export {
   assertContextBindable,

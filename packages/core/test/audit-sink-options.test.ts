@@ -3,9 +3,10 @@
  * that are not numbers. Each is a typed InvalidArgument before any file is created.
  */
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { JsonlAuditSink } from '../src/index.js';
-import { KEY, tempLog } from './support/audit.js';
+import { event, KEY, tempLog } from './support/audit.js';
 
 describe('JsonlAuditSink.open options', () => {
   it.each([
@@ -29,6 +30,28 @@ describe('JsonlAuditSink.open options', () => {
     const error = await JsonlAuditSink.open(path, options as never).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining(named) });
     expect(existsSync(path)).toBe(false);
+  });
+
+  it('a log name too long for its lock, anchor and their temps is InvalidArgument before any file exists', async () => {
+    const dir = dirname(await tempLog());
+    const path = join(dir, 'a'.repeat(240));
+    const error = await JsonlAuditSink.open(path, { hmacKey: KEY }).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringMatching(/240 bytes; at most 222/),
+    });
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('a log name of 222 bytes (the longest) is written, anchored and reopened', async () => {
+    const dir = dirname(await tempLog());
+    const path = join(dir, 'é'.repeat(111));
+    const sink = await JsonlAuditSink.open(path, { hmacKey: KEY });
+    await sink.write(event(1));
+    await sink.close();
+    const again = await JsonlAuditSink.open(path, { hmacKey: KEY });
+    await again.close();
+    expect(existsSync(`${path}.anchor`)).toBe(true);
   });
 
   it('a path that is not a string is InvalidArgument', async () => {

@@ -7,6 +7,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempPathBeside } from '../src/exclusive-file.js';
 import { createFileExclusive } from '../src/index.js';
 
 let dir: string;
@@ -58,5 +59,23 @@ describe('createFileExclusive', () => {
     await writeFile(temp, 'someone else’s');
     await expect(createFileExclusive(join(dir, 'lock'), 'x', temp)).rejects.toMatchObject({ code: 'EEXIST' });
     expect(await readdir(dir)).toEqual(['lock.tmp']);
+  });
+
+  it.each([
+    ['255 bytes of ASCII', 'k'.repeat(255)],
+    ['250 bytes of 2-byte characters', 'é'.repeat(125)],
+    ['252 bytes of 4-byte characters', '🔑'.repeat(63)],
+  ])('a name of %s gets a temp that fits NAME_MAX, cut between characters', async (_, name) => {
+    const temp = tempPathBeside(join(dir, name));
+    const tempName = temp.slice(dir.length + 1);
+    expect(Buffer.byteLength(tempName)).toBeLessThanOrEqual(255);
+    expect(tempName).not.toContain('\uFFFD');
+    expect(Buffer.from(tempName).toString('utf8')).toBe(tempName);
+    expect(tempName.startsWith(`.${name.slice(0, 8)}`)).toBe(true);
+    // The file itself is created, through its temp, and the temp is gone.
+    const path = join(dir, name);
+    expect(await createFileExclusive(path, 'whole', tempPathBeside(path))).toBe(true);
+    expect(await readFile(path, 'utf8')).toBe('whole');
+    expect(await readdir(dir)).toEqual([name]);
   });
 });

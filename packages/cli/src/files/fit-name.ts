@@ -12,27 +12,12 @@
  * the clean-up of stale files computes it again to recognise them.
  */
 import { createHash } from 'node:crypto';
+import { cutUtf8, NAME_MAX } from '@keyport/core';
 
-/** The longest file name (one path component), in bytes, on Linux and macOS file systems. */
-export const NAME_MAX = 255;
+export { NAME_MAX };
 
 /** `~` and 8 hex digits: what a cut name gets to stay distinct from other cut names. */
 const HASH_TAG_BYTES = 9;
-
-/** The longest prefix of `s` of at most `maxBytes` bytes of UTF-8, cut between characters. */
-export function cutUtf8(s: string, maxBytes: number): string {
-  if (Buffer.byteLength(s) <= maxBytes) return s;
-  let bytes = 0;
-  let end = 0;
-  // Iterating a string yields whole code points (a surrogate pair is one), never half of one.
-  for (const ch of s) {
-    const n = Buffer.byteLength(ch);
-    if (bytes + n > maxBytes) break;
-    bytes += n;
-    end += ch.length;
-  }
-  return s.slice(0, end);
-}
 
 /**
  * `name` itself when `reserve` more bytes still fit in NAME_MAX; else its cut, `~` and 8 hex
