@@ -52,7 +52,9 @@ describe('inventory and policy on OpenBao transit', () => {
     await kp.createGrant(bad.uri, {
       grantee: 'svc',
       operations: ['encrypt'],
-      expiresAt: new Date(Date.now() + 60 * 86_400_000),
+      // Beyond the rule's 30 days, within what the token mount allows (768h = 32 days by default;
+      // the adapter refuses an expiry its token could not have).
+      expiresAt: new Date(Date.now() + 31 * 86_400_000),
     });
     const inv = await collectInventory(kp, { sources: ['hcvault'] });
     expect(inv.sources).toEqual([{ source: 'hcvault', keys: 2 }]);
