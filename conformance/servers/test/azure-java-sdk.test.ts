@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AzureKeyVaultServer, startAzureKeyVaultServer } from '../src/azure/index.js';
 import { ADMIN, keyClient, PRINCIPALS } from './azure-helpers.js';
-import { builtJavaChecks, javaTrustStore } from './java-checks.js';
+import { builtJavaChecks, type JavaCheckReport, javaCheckReports, javaTrustStore } from './java-checks.js';
 import { type Run, run } from './run-child.js';
 
 // The Key Vault test server through the Azure SDK for Java: azure-security-keyvault-keys 4.11.1
@@ -42,25 +42,10 @@ const STEPS = [
   'asyncClient',
 ];
 
-interface Report {
-  name: string;
-  result: string;
-  calls: string[];
-}
-
-function reports(stdout: string): Map<string, Report> {
-  const out = new Map<string, Report>();
-  for (const m of stdout.matchAll(/^keyport-java-check (\{.*\})$/gm)) {
-    const r = JSON.parse(m[1]!) as Report;
-    out.set(r.name, r);
-  }
-  return out;
-}
-
 let server: AzureKeyVaultServer;
 let work: string;
 let checkRun: Run;
-let byName: Map<string, Report>;
+let byName: Map<string, JavaCheckReport>;
 
 beforeAll(async () => {
   const { classpath, buildMs } = await builtJavaChecks(FOLDER);
@@ -83,7 +68,7 @@ beforeAll(async () => {
     },
     work,
   );
-  byName = reports(checkRun.stdout);
+  byName = javaCheckReports(checkRun.stdout);
 }, 10 * 60_000);
 
 afterAll(async () => {

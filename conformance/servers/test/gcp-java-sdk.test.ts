@@ -10,7 +10,7 @@ import {
   serviceAccountFile,
   serviceCertificate,
 } from './gcp-service-env.js';
-import { builtJavaChecks, javaTrustStore } from './java-checks.js';
+import { builtJavaChecks, type JavaCheckReport, javaCheckReports, javaTrustStore } from './java-checks.js';
 import { type Run, run } from './run-child.js';
 
 // The Cloud KMS test server through Google's Cloud KMS client for Java: google-cloud-kms 2.105.0
@@ -46,26 +46,11 @@ const STEPS = [
   'notFound',
 ];
 
-interface Report {
-  name: string;
-  result: string;
-  calls: string[];
-}
-
-function reports(stdout: string): Map<string, Report> {
-  const out = new Map<string, Report>();
-  for (const m of stdout.matchAll(/^keyport-java-check (\{.*\})$/gm)) {
-    const r = JSON.parse(m[1]!) as Report;
-    out.set(r.name, r);
-  }
-  return out;
-}
-
 let server: CloudKmsServer;
 let proxy: ConnectProxy;
 let work: string;
 let checkRun: Run;
-let byName: Map<string, Report>;
+let byName: Map<string, JavaCheckReport>;
 
 beforeAll(async () => {
   const { classpath, buildMs } = await builtJavaChecks(FOLDER);
@@ -89,7 +74,7 @@ beforeAll(async () => {
     },
     work,
   );
-  byName = reports(checkRun.stdout);
+  byName = javaCheckReports(checkRun.stdout);
 }, 10 * 60_000);
 
 afterAll(async () => {

@@ -42,3 +42,20 @@ export async function javaTrustStore(caFile: string, file: string): Promise<stri
     `-Djavax.net.ssl.trustStorePassword=${password}`,
   ].join(' ');
 }
+
+/** One step of a Java check, as it prints it: `keyport-java-check {"name", "result", "calls"}`. */
+export interface JavaCheckReport {
+  name: string;
+  result: string;
+  calls: string[];
+}
+
+/** The steps' reports in a Java check's output, by step name. */
+export function javaCheckReports(stdout: string): Map<string, JavaCheckReport> {
+  const out = new Map<string, JavaCheckReport>();
+  for (const m of stdout.matchAll(/^keyport-java-check (\{.*\})$/gm)) {
+    const r = JSON.parse(m[1] as string) as JavaCheckReport;
+    out.set(r.name, r);
+  }
+  return out;
+}
