@@ -12,9 +12,11 @@ import { Readable } from 'node:stream';
 import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { checkOptions, checkString, KeyportError } from '@keyport/core';
 import {
+  checkEntityTag,
   checkPageSize,
   checkPartSize,
   checkPutOptions,
+  ListingGuard,
   ObjectChangedError,
   type ObjectRead,
   type ObjectStore,
@@ -138,10 +140,15 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
         const pages = c
           .listBlobsFlat({ prefix, ...(signal !== undefined ? { abortSignal: signal } : {}) })
           .byPage({ maxPageSize: options.pageSize ?? 1000 });
+        // The SDK's pager follows every marker it is given, the same one again included: each
+        // page's marker is checked here before the pager is asked for the page it leads to.
+        const guard = new ListingGuard('azblob', false);
         for await (const page of pages) {
           for (const b of page.segment.blobItems) {
+            guard.key(b.name);
             yield { key: b.name, size: b.properties.contentLength ?? 0, version: quoted(b.properties.etag) };
           }
+          if (guard.next(page.continuationToken) === undefined) break;
         }
       } catch (e) {
         mapError(e, prefix, 'list');
@@ -153,16 +160,25 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
       const blob = c.getBlobClient(blobName(key));
       try {
         const out = await blob.download(0, undefined, signal !== undefined ? { abortSignal: signal } : {});
-        const version = out.etag;
-        if (version === undefined) throw new KeyportError('Internal', 'azblob get: no ETag in the response');
-        // Tags of exactly the version read: Get Blob Tags takes If-Match.
-        const tagged = await blob.getTags({
-          conditions: { ifMatch: version },
-          ...(signal !== undefined ? { abortSignal: signal } : {}),
-        });
         const stream = out.readableStreamBody as
           | (NodeJS.ReadableStream & { destroy?: () => void })
           | undefined;
+        const version = out.etag;
+        if (version === undefined) {
+          stream?.destroy?.();
+          throw new KeyportError('Internal', 'azblob get: no ETag in the response');
+        }
+        // Tags of exactly the version read: Get Blob Tags takes If-Match.
+        const tagged = await blob
+          .getTags({
+            conditions: { ifMatch: version },
+            ...(signal !== undefined ? { abortSignal: signal } : {}),
+          })
+          .catch((e: unknown) => {
+            // Nobody will read or cancel a body whose get failed: close its connection here.
+            stream?.destroy?.();
+            throw e;
+          });
         return {
           key,
           version,
@@ -192,7 +208,7 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
         condition === undefined
           ? {}
           : 'ifVersion' in condition
-            ? { ifMatch: condition.ifVersion }
+            ? { ifMatch: checkEntityTag(condition.ifVersion, 'azblob') }
             : { ifNoneMatch: '*' };
       const settings = {
         conditions,

@@ -12,9 +12,11 @@ import { pipeline } from 'node:stream/promises';
 import type { Bucket, Storage } from '@google-cloud/storage';
 import { checkOptions, checkString, KeyportError } from '@keyport/core';
 import {
+  checkGeneration,
   checkPageSize,
   checkPartSize,
   checkPutOptions,
+  ListingGuard,
   ObjectChangedError,
   type ObjectRead,
   type ObjectStore,
@@ -45,6 +47,23 @@ function mapError(e: unknown, key: string, what: string): never {
   if (n === 404)
     throw new KeyportError('NotFound', `gs ${what}: object not found`, { provider: 'gs', cause: e });
   throw providerError('gs', what, n, reason, e);
+}
+
+/**
+ * The object a key names, or InvalidArgument when the request URL would name something else: the
+ * SDK puts the name, escaped but for its dots, in the URL path, where URL parsing resolves a
+ * bare `.` or `..` away (`/b/bucket/o/..` becomes `/b/bucket/`, the bucket's own URL, so a delete
+ * would be sent to the bucket). Cloud Storage allows neither name: one a listing gives is failed
+ * typed.
+ */
+function objectName(key: string): string {
+  if (key === '.' || key === '..')
+    throw new KeyportError(
+      'InvalidArgument',
+      `gs: the object name ${JSON.stringify(key)} is not allowed; the request URL would name the bucket instead`,
+      { provider: 'gs' },
+    );
+  return key;
 }
 
 const GCS_STORE_OPTIONS = {
@@ -108,6 +127,8 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
 
     async *list(prefix, signal) {
       const b = await connect();
+      // Cloud Storage lists in UTF-8 byte order.
+      const guard = new ListingGuard('gs', true);
       let pageToken: string | undefined;
       do {
         signal?.throwIfAborted();
@@ -128,13 +149,14 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
           mapError(e, prefix, 'list');
         }
         for (const f of files) {
+          guard.key(f.name);
           yield {
             key: f.name,
             size: Number(f.metadata.size ?? 0),
             version: String(f.metadata.generation ?? ''),
           };
         }
-        pageToken = next?.pageToken ?? undefined;
+        pageToken = guard.next(next?.pageToken ?? undefined);
       } while (pageToken !== undefined);
     },
 
@@ -142,11 +164,14 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
       const b = await connect();
       try {
         signal?.throwIfAborted();
-        const [md] = await untilAborted(b.file(key).getMetadata(), signal, 'gs get');
+        const [md] = await untilAborted(b.file(objectName(key)).getMetadata(), signal, 'gs get');
         const generation = String(md.generation ?? '');
         if (generation === '') throw new KeyportError('Internal', 'gs get: no generation in the metadata');
         // Read exactly the generation whose metadata was taken.
-        const stream = b.file(key, { generation }).createReadStream({ validation: false });
+        // As stored: an object with `Content-Encoding: gzip` would otherwise be decompressed
+        // (by the service's transcoding or the SDK) and written back decompressed under the same
+        // `Content-Encoding: gzip`, which no reader could open.
+        const stream = b.file(key, { generation }).createReadStream({ validation: false, decompress: false });
         // The response body gets about a dozen listeners from the SDK's layered pipelines, a
         // fixed number per read (not a leak): raise its limit before Node warns on each read.
         stream.once('response', (res: unknown) => {
@@ -182,8 +207,12 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
       const condition = put.condition;
       const size = body instanceof Uint8Array ? body.length : undefined;
       const ifGenerationMatch =
-        condition === undefined ? undefined : 'ifVersion' in condition ? Number(condition.ifVersion) : 0;
-      const file = b.file(key);
+        condition === undefined
+          ? undefined
+          : 'ifVersion' in condition
+            ? checkGeneration(condition.ifVersion)
+            : 0;
+      const file = b.file(objectName(key));
       const w = file.createWriteStream({
         resumable: size === undefined || size > partSize,
         chunkSize: partSize,
@@ -211,7 +240,7 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
       const b = await connect();
       signal?.throwIfAborted();
       try {
-        await untilAborted(b.file(key).delete(), signal, 'gs delete');
+        await untilAborted(b.file(objectName(key)).delete(), signal, 'gs delete');
       } catch (e) {
         mapError(e, key, 'delete');
       }

@@ -7,9 +7,12 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { checkOptions, checkString, KeyportError } from '@keyport/core';
 import {
+  checkEntityTag,
   checkPageSize,
   checkPartSize,
   checkPutOptions,
+  ListingGuard,
+  metadataFromHeaders,
   ObjectChangedError,
   type ObjectEntry,
   type ObjectRead,
@@ -17,7 +20,6 @@ import {
   optionalString,
   type PutOptions,
   partsOf,
-  stringMap,
 } from './store.js';
 import { providerError } from './throttle.js';
 
@@ -106,6 +108,8 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
 
     async *list(prefix, signal) {
       const { s3, m } = await connect();
+      // General purpose buckets list in UTF-8 byte order (directory buckets are refused).
+      const guard = new ListingGuard('s3', true);
       let token: string | undefined;
       do {
         let page: import('@aws-sdk/client-s3').ListObjectsV2CommandOutput;
@@ -123,29 +127,69 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
           mapError(e, prefix, 'list');
         }
         for (const o of page.Contents ?? []) {
-          if (o.Key === undefined || o.ETag === undefined) continue;
-          yield { key: o.Key, size: o.Size ?? 0, version: o.ETag } satisfies ObjectEntry;
+          // An entry without a key names no object: skipping it would report the run finished
+          // with an object never looked at. The ETag is not needed here (each object's own read
+          // gives the version its write is conditioned on).
+          if (o.Key === undefined)
+            throw new KeyportError('Internal', 's3 list: the service listed an object without a key', {
+              provider: 's3',
+            });
+          guard.key(o.Key);
+          yield { key: o.Key, size: o.Size ?? 0, version: o.ETag ?? '' } satisfies ObjectEntry;
         }
-        token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+        // Truncated without a token to go on: following nothing would restart from the first
+        // page, stopping would report a partial listing as complete.
+        if (page.IsTruncated === true && !page.NextContinuationToken)
+          throw new KeyportError(
+            'Internal',
+            's3 list: the service said the listing is truncated but gave no continuation token',
+            { provider: 's3' },
+          );
+        token = guard.next(page.IsTruncated === true ? page.NextContinuationToken : undefined);
       } while (token !== undefined);
     },
 
     async get(key, signal): Promise<ObjectRead> {
       const { s3, m } = await connect();
       try {
-        const out = await s3.send(new m.GetObjectCommand({ Bucket: bucket, Key: key }), opts(signal));
+        const command = new m.GetObjectCommand({ Bucket: bucket, Key: key });
+        let headers: Record<string, unknown> = {};
+        command.middlewareStack.add(
+          (next) => async (args) => {
+            const result = await next(args);
+            headers = (result.response as { headers?: Record<string, unknown> }).headers ?? {};
+            return result;
+          },
+          { step: 'deserialize', name: 'keyportRawHeaders' },
+        );
+        const out = await s3.send(command, opts(signal));
+        const body = out.Body as
+          | (AsyncIterable<Uint8Array> & {
+              destroy?: () => void;
+              on?: (event: 'error', listener: () => void) => unknown;
+            })
+          | undefined;
+        // The SDK's checksum stream around the body fails by itself (a mismatch, a connection
+        // lost) even when nobody reads it any more: an unheard 'error' event would crash the
+        // process. Readers still get the error through the iterator.
+        body?.on?.('error', () => undefined);
         const version = out.ETag;
-        if (version === undefined) throw new KeyportError('Internal', 's3 get: no ETag in the response');
+        if (version === undefined) {
+          body?.destroy?.();
+          throw new KeyportError('Internal', 's3 get: no ETag in the response');
+        }
         // Tags of the version read: If-Match is not available on GetObjectTagging, so tags
         // are read right after; a write conditioned on the ETag still catches any change.
-        const tagging = await s3.send(
-          new m.GetObjectTaggingCommand({ Bucket: bucket, Key: key }),
-          opts(signal),
-        );
+        const tagging = await s3
+          .send(new m.GetObjectTaggingCommand({ Bucket: bucket, Key: key }), opts(signal))
+          .catch((e: unknown) => {
+            // Nobody will read or cancel a body whose get failed: close its connection here.
+            body?.destroy?.();
+            throw e;
+          });
         const tags: Record<string, string> = Object.create(null);
         for (const t of tagging.TagSet ?? [])
           if (t.Key !== undefined && t.Value !== undefined) tags[t.Key] = t.Value;
-        const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
         return {
           key,
           version,
@@ -155,7 +199,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
           contentDisposition: out.ContentDisposition,
           contentLanguage: out.ContentLanguage,
           cacheControl: out.CacheControl,
-          metadata: stringMap(out.Metadata),
+          metadata: metadataFromHeaders(Object.entries(headers), 'x-amz-meta-'),
           tags,
           body: body ?? (async function* () {})(),
           cancel: () => body?.destroy?.(),
@@ -174,7 +218,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
         condition === undefined
           ? {}
           : 'ifVersion' in condition
-            ? { IfMatch: condition.ifVersion }
+            ? { IfMatch: checkEntityTag(condition.ifVersion, 's3') }
             : { IfNoneMatch: '*' };
       const tagging =
         a !== undefined && Object.keys(a.tags).length > 0

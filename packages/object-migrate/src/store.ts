@@ -4,6 +4,7 @@
  * that succeeds only if the object is still at that version (or still absent). Provider
  * details live in the three implementations; nothing here names an SDK.
  */
+import { createHash } from 'node:crypto';
 import {
   checkInteger,
   checkOptions,
@@ -197,6 +198,23 @@ export function stringMap(input: unknown): Record<string, string> {
   return out;
 }
 
+/**
+ * User metadata from the response's own headers (`x-amz-meta-*`), in a prototype-free map. The
+ * S3 SDK collects them into a plain object, where a `__proto__` name is silently dropped: a
+ * rewrite from its map would lose that piece of the object's metadata.
+ */
+export function metadataFromHeaders(
+  headers: Iterable<readonly [string, unknown]>,
+  prefix: string,
+): Record<string, string> {
+  const out: Record<string, string> = Object.create(null);
+  for (const [name, value] of headers) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith(prefix) && typeof value === 'string') out[lower.slice(prefix.length)] = value;
+  }
+  return out;
+}
+
 const PUT_OPTIONS = { condition: true, attributes: true, signal: true } as const satisfies Record<
   keyof PutOptions,
   true
@@ -237,6 +255,102 @@ export function checkPutOptions(value: unknown): PutOptions {
     ...(a !== undefined ? { attributes: a as ObjectAttributes } : {}),
     ...(o.signal !== undefined ? { signal: checkSignal(o.signal, 'options.signal') } : {}),
   };
+}
+
+/**
+ * What a listing is checked against as it is read, page by page. A page token (S3 continuation
+ * token, GCS page token, Azure marker) the listing already followed would have it loop forever,
+ * migrating the same objects again; a key equal to or before the one listed last (S3 and Cloud
+ * Storage list in UTF-8 byte order) is a repeat or a cycle under fresh tokens. Either ends the
+ * listing with `Internal`, never a silent end or restart. Tokens are kept as digests (a server
+ * may send large ones); where keys are ordered, only those since the last key listed are kept,
+ * since an older one would repeat a key, so memory stays bounded by a run of empty pages.
+ * Where no order is promised (Azure), a key is checked against this page and the one before.
+ */
+export class ListingGuard {
+  private tokens = new Set<string>();
+  private last: Buffer | undefined;
+  private page = new Set<string>();
+  private previous = new Set<string>();
+  private keyed = false;
+
+  constructor(
+    private readonly provider: StoreProvider,
+    private readonly ordered: boolean,
+  ) {}
+
+  private fail(why: string): never {
+    throw new KeyportError('Internal', `${this.provider} list: ${why}`, { provider: this.provider });
+  }
+
+  /** Each listed key, in the order listed. */
+  key(key: string): void {
+    if (this.ordered) {
+      const k = Buffer.from(key, 'utf8');
+      if (this.last !== undefined && Buffer.compare(this.last, k) >= 0)
+        this.fail(
+          'the service listed a key again or out of order (a repeated or cycling page), which would migrate an object twice',
+        );
+      this.last = k;
+    } else {
+      if (this.page.has(key) || this.previous.has(key))
+        this.fail('the service listed a key twice (a repeated page), which would migrate an object twice');
+      this.page.add(key);
+    }
+    this.keyed = true;
+  }
+
+  /**
+   * The token that leads to the next page, after the page's keys; undefined or empty ends the
+   * listing. Returns the token to follow.
+   */
+  next(token: string | undefined): string | undefined {
+    if (this.ordered && this.keyed) this.tokens.clear();
+    this.keyed = false;
+    this.previous = this.page;
+    this.page = new Set();
+    if (token === undefined || token === '') return undefined;
+    const digest = createHash('sha256').update(token).digest('base64');
+    if (this.tokens.has(digest))
+      this.fail('the service answered a page token it had already given (an endless listing)');
+    this.tokens.add(digest);
+    return token;
+  }
+}
+
+/** RFC 9110 entity-tag characters: what S3 and Azure ETags are made of, quoted. */
+const STRONG_ETAG = /^"[\x21\x23-\x7e]*"$/;
+
+/**
+ * `version` as an `If-Match` value, or `InvalidArgument`: `*` (matches any version), a list
+ * (`"a", "b"`), a weak tag or an unquoted value would make the conditional write match what it
+ * should not, or let a server ignore it; an answer like that read back from a store is refused
+ * before anything is written.
+ */
+export function checkEntityTag(version: string, provider: StoreProvider): string {
+  if (!STRONG_ETAG.test(version))
+    throw new KeyportError(
+      'InvalidArgument',
+      `${provider}: the version ${JSON.stringify(version).slice(0, 80)} is not one strong entity tag, so a write conditioned on it would not be conditional`,
+      { provider },
+    );
+  return version;
+}
+
+/**
+ * A Cloud Storage generation as `ifGenerationMatch` takes it, or `InvalidArgument`: a value that
+ * is not a whole number (NaN), or past 2^53 (rounded to another generation), would not condition
+ * the write on the generation read. `0` means "absent" and is not a version.
+ */
+export function checkGeneration(version: string): number {
+  const n = /^[1-9][0-9]*$/.test(version) ? Number(version) : Number.NaN;
+  if (!Number.isSafeInteger(n))
+    throw new KeyportError(
+      'InvalidArgument',
+      `gs: the version ${JSON.stringify(version).slice(0, 80)} is not a generation, so a write conditioned on it would not be conditional`,
+      { provider: 'gs' },
+    );
+  return n;
 }
 
 /** A listing page size: an integer from 1 to what the service answers in one page. */
