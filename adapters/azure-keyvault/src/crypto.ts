@@ -41,6 +41,31 @@ function named(version: string | undefined): string {
     throw new KeyportError('Internal', 'the vault answered without naming the key version', details);
   return version;
 }
+/** RSA ciphertexts and signatures are as long as the modulus. */
+const MODULUS_BYTES: Readonly<Partial<Record<string, number>>> = {
+  RSA_2048: 256,
+  RSA_3072: 384,
+  RSA_4096: 512,
+};
+/** AES-256-GCM content keys, as core's context layer makes and opens them. */
+const CONTENT_KEY_BYTES = 32;
+
+/**
+ * The bytes of a result, of the length the operation gives: a `result` that is not base64url
+ * (decoded to fewer bytes), or one of megabytes from a server that is not quite Key Vault, is
+ * Internal rather than a ciphertext, key or signature of the wrong size.
+ */
+function sized(result: unknown, bytes: number, op: string): Uint8Array {
+  if (!(result instanceof Uint8Array) || result.length !== bytes) {
+    // Refused: an unwrapped key or plaintext of the wrong size is used by nobody.
+    if (result instanceof Uint8Array) result.fill(0);
+    throw new KeyportError('Internal', `the vault answered ${op} with a result of the wrong size`, {
+      ...details,
+      retryable: false,
+    });
+  }
+  return result;
+}
 const notAuthentic = (cause?: unknown) =>
   new KeyportError('InvalidCiphertext', 'the ciphertext or its encryption context is not authentic', {
     ...details,
@@ -83,8 +108,9 @@ export async function encrypt(
       );
     }
     const keyVersion = named(version);
+    const sealed = sized(result.result, plaintext.length, 'encrypt');
     return {
-      ciphertext: writeFrame(FRAME_MECHANISMS.AES_256_GCM, keyVersion, iv, result.result, tag),
+      ciphertext: writeFrame(FRAME_MECHANISMS.AES_256_GCM, keyVersion, iv, sealed, tag),
       keyVersion,
     };
   }
@@ -94,7 +120,7 @@ export async function encrypt(
       c.wrapKey('RSA-OAEP-256', contentKey, so),
     );
     keyVersion = named(version);
-    return result.result;
+    return sized(result.result, MODULUS_BYTES[spec] ?? 0, 'wrapKey');
   });
   return { ciphertext: writeFrame(FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM, keyVersion, body), keyVersion };
 }
@@ -108,12 +134,12 @@ export async function decrypt(rpc: Rpc, key: ResolvedKey, bytes: Uint8Array, req
     const { iv, ciphertext, tag: authenticationTag } = splitGcmBody(body);
     const gcm = { algorithm: 'A256GCM' as const, ciphertext, iv, authenticationTag, ...aadOf(req.context) };
     const { result } = await keyOp(rpc, at, o, (c, so) => c.decrypt(gcm, so), true);
-    return { plaintext: takeSecretBytes(result.result), keyVersion };
+    return { plaintext: takeSecretBytes(sized(result.result, ciphertext.length, 'decrypt')), keyVersion };
   }
   if (mechanism !== FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM) throw notAuthentic();
   const plaintext = await openBoundToContext(body, req.context, async (wrappedKey) => {
     const unwrapped = await keyOp(rpc, at, o, (c, so) => c.unwrapKey('RSA-OAEP-256', wrappedKey, so), true);
-    return unwrapped.result.result;
+    return sized(unwrapped.result.result, CONTENT_KEY_BYTES, 'unwrapKey');
   }).catch((e: unknown) => {
     // Core's context layer names no provider: its failures are this driver's.
     throw e instanceof KeyportError && e.code === 'InvalidCiphertext' && e.provider === undefined
@@ -159,13 +185,14 @@ async function signing(rpc: Rpc, key: ResolvedKey, message: Uint8Array, req: Sig
     throw new KeyportError('InvalidArgument', `a ${hash} digest is ${bytes} bytes`, details);
   }
   const digest = req.messageType === 'digest' ? message : createHash(hash).update(message).digest();
-  return { algorithm, alg, digest, ecBytes: spec.startsWith('EC_') ? bytes : undefined };
+  return { algorithm, alg, digest, spec, ecBytes: spec.startsWith('EC_') ? bytes : undefined };
 }
 
 export async function sign(rpc: Rpc, key: ResolvedKey, message: Uint8Array, req: SignRequest, o: Call) {
-  const { algorithm, alg, digest, ecBytes } = await signing(rpc, key, message, req, o);
+  const { algorithm, alg, digest, ecBytes, spec } = await signing(rpc, key, message, req, o);
   const { result, version } = await keyOp(rpc, key, o, (c, so) => c.sign(alg, digest, so));
-  const signature = ecBytes === undefined ? new Uint8Array(result.result) : rawToDer(result.result);
+  const raw = sized(result.result, ecBytes === undefined ? (MODULUS_BYTES[spec] ?? 0) : ecBytes * 2, 'sign');
+  const signature = ecBytes === undefined ? new Uint8Array(raw) : rawToDer(raw);
   return { signature, algorithm, keyVersion: named(version) };
 }
 
@@ -197,11 +224,38 @@ export async function getPublicKey(rpc: Rpc, key: ResolvedKey, o: Call): Promise
   if (spec === 'AES_256' || jwk === undefined) {
     throw new KeyportError('InvalidArgument', 'a symmetric key has no public key', details);
   }
+  // The spec says how long each field is: an `n` or `x` of another length (megabytes from a server
+  // that is not quite Key Vault) is refused before node:crypto parses it.
+  const ec = spec === 'EC_P256' ? 32 : spec === 'EC_P384' ? 48 : undefined;
+  const fits = (v: unknown, bytes: number | undefined, max = bytes) =>
+    v instanceof Uint8Array &&
+    v.length > 0 &&
+    (bytes === undefined || v.length >= bytes) &&
+    v.length <= (max ?? 0);
+  const modulus = MODULUS_BYTES[spec];
+  const ok =
+    ec === undefined
+      ? fits(jwk.n, modulus, (modulus ?? 0) + 1) && fits(jwk.e, undefined, 8)
+      : fits(jwk.x, ec) && fits(jwk.y, ec);
+  const unreadable = () =>
+    new KeyportError('Internal', 'the vault answered a public key that is not one of its type and size', {
+      ...details,
+      retryable: false,
+    });
+  if (!ok) throw unreadable();
   const b64 = (v: Uint8Array | undefined): string => Buffer.from(v ?? []).toString('base64url');
-  const pub = spec.startsWith('RSA_')
-    ? { kty: 'RSA', n: b64(jwk.n), e: b64(jwk.e) }
-    : { kty: 'EC', crv: jwk.crv ?? '', x: b64(jwk.x), y: b64(jwk.y) };
-  return new Uint8Array(createPublicKey({ key: pub, format: 'jwk' }).export({ type: 'spki', format: 'der' }));
+  const pub =
+    ec === undefined
+      ? { kty: 'RSA', n: b64(jwk.n), e: b64(jwk.e) }
+      : { kty: 'EC', crv: spec === 'EC_P256' ? 'P-256' : 'P-384', x: b64(jwk.x), y: b64(jwk.y) };
+  try {
+    return new Uint8Array(
+      createPublicKey({ key: pub, format: 'jwk' }).export({ type: 'spki', format: 'der' }),
+    );
+  } catch {
+    // node:crypto refuses a point off the curve or a malformed modulus: not a key this vault made.
+    throw unreadable();
+  }
 }
 
 // ECDSA: Key Vault signs and verifies raw `r || s` (JWS); keyport's contract, node:crypto,

@@ -10,6 +10,7 @@ import {
   errorFromTable,
   errorMapping,
   KeyportError,
+  MAX_TIMER_MS,
   networkErrorCode,
   tlsErrorCode,
 } from '@keyport/core';
@@ -82,8 +83,18 @@ function innerCodeOf(error: unknown): string | undefined {
     : undefined;
 }
 
-/** Retry-After (seconds or an HTTP date) or retry-after-ms / x-ms-retry-after-ms, in ms. */
+/**
+ * Retry-After (seconds or an HTTP date) or retry-after-ms / x-ms-retry-after-ms, in whole ms no
+ * longer than a timer can wait: core sleeps this long, and its sleep takes integers up to
+ * MAX_TIMER_MS only (`retry-after-ms: 1.5`, `retry-after: 99999999999` or a date in year 9999
+ * made the retry fail with InvalidArgument instead of waiting).
+ */
 export function retryAfterMsOf(error: unknown, now: () => number = Date.now): number | undefined {
+  const ms = rawRetryAfterMs(error, now);
+  return ms === undefined ? undefined : Math.min(Math.ceil(ms), MAX_TIMER_MS);
+}
+
+function rawRetryAfterMs(error: unknown, now: () => number): number | undefined {
   const headers = shape(error).response?.headers;
   if (headers === undefined) return undefined;
   for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {

@@ -3,6 +3,7 @@
  * turn into a new version), describe, list, rotate and the rotation policy, enable/disable (every
  * version), soft delete as scheduled deletion and recovery as its cancellation.
  */
+import { createHash } from 'node:crypto';
 import type { DeletedKey, KeyProperties, KeyRotationLifetimeAction, KeyVaultKey } from '@azure/keyvault-keys';
 import {
   abortedWaitError,
@@ -22,7 +23,7 @@ import {
 } from '@keyport/core';
 import { PROVIDER_NAME, requestIdOf, statusOf } from './errors.js';
 import { invalid, type Vault } from './options.js';
-import type { ResolvedKey, Rpc } from './rpc.js';
+import { parseKid, type ResolvedKey, type Rpc, sameName, unexpected } from './rpc.js';
 import { shapeFor, specOf, usageOf } from './specs.js';
 
 /** Key Vault has no key description: keyport keeps it in this tag (and hides it from labels). */
@@ -52,22 +53,96 @@ export async function unless404<T>(lookup: Promise<T>): Promise<T | undefined> {
 }
 
 export const getKey = (rpc: Rpc, key: ResolvedKey, o: Call) =>
-  rpc.send(key.vault, o, (kc, so) =>
-    kc.getKey(key.name, { ...so, ...(key.version ? { version: key.version } : {}) }),
-  );
+  rpc
+    .send(key.vault, o, (kc, so) =>
+      kc.getKey(key.name, { ...so, ...(key.version ? { version: key.version } : {}) }),
+    )
+    .then((found) => checkedKey(key.vault, key.name, found));
 const getDeletedKey = (rpc: Rpc, key: ResolvedKey, o: Call) =>
-  rpc.send(key.vault, o, (kc, so) => kc.getDeletedKey(key.name, so));
+  rpc
+    .send(key.vault, o, (kc, so) => kc.getDeletedKey(key.name, so))
+    .then((found) => checkedKey(key.vault, key.name, found));
+
+/** The dates of a key's attributes: an instant JavaScript can hold (`created: 1e20` is none). */
+const DATE_FIELDS = [
+  'createdOn',
+  'updatedOn',
+  'notBefore',
+  'expiresOn',
+  'deletedOn',
+  'scheduledPurgeDate',
+] as const;
+/** Tags a key can carry (Key Vault allows 15) and their sizes, with room to spare. */
+const MAX_TAGS = 64;
+const MAX_TAG_CHARS = 1024;
+
+/**
+ * Key or listing properties as Key Vault gives them: of this vault and, when one was asked for,
+ * this key (by its id), with a version, dates and tags of the shapes Key Vault answers. A server
+ * that is not quite Key Vault, or a proxy, answering otherwise gets Internal, naming the field
+ * and never its value: a key of another vault or name would have been described, cached (its
+ * spec) and returned as the one asked for.
+ */
+export function checkedProperties(vault: Vault, name: string | undefined, p: unknown): KeyProperties {
+  if (typeof p !== 'object' || p === null) throw unexpected('a key without its properties');
+  const props = p as KeyProperties;
+  const id = parseKid(props.id);
+  if (id === undefined) throw unexpected('a key whose id (kid) is missing or not a Key Vault key id');
+  if (id.origin !== vault.url) throw unexpected('a key id (kid) naming another vault than the one asked');
+  if (name !== undefined && !sameName(id.name, name)) {
+    throw unexpected('a key id (kid) naming another key than the one asked');
+  }
+  for (const field of DATE_FIELDS) {
+    const d: unknown = (props as unknown as Record<string, unknown>)[field];
+    if (d !== undefined && !(d instanceof Date && Number.isFinite(d.getTime()))) {
+      throw unexpected(`a key whose ${field} date is out of range`);
+    }
+  }
+  const tags: unknown = props.tags;
+  if (tags !== undefined && tags !== null) {
+    const entries = typeof tags === 'object' && !Array.isArray(tags) ? Object.entries(tags) : undefined;
+    if (
+      entries === undefined ||
+      entries.length > MAX_TAGS ||
+      entries.some(([k, v]) => typeof v !== 'string' || k.length > MAX_TAG_CHARS || v.length > MAX_TAG_CHARS)
+    ) {
+      throw unexpected('key tags that are not a few short strings');
+    }
+  }
+  return props;
+}
+
+/** A key bundle checked as `checkedProperties` does, and with a JWK of a known type. */
+export function checkedKey<K extends KeyVaultKey | DeletedKey>(
+  vault: Vault,
+  name: string | undefined,
+  k: K,
+): K {
+  if (typeof k !== 'object' || k === null) throw unexpected('no key');
+  checkedProperties(vault, name, k.properties);
+  if (k.key !== undefined && (typeof k.key !== 'object' || k.key === null)) {
+    throw unexpected('a key whose JWK is not an object');
+  }
+  return k;
+}
 
 export function keyInfoOf(
   rpc: Rpc,
   vault: Vault,
   key: KeyVaultKey | DeletedKey,
   extra: Partial<KeyInfo> = {},
+  name?: string,
 ) {
+  checkedKey(vault, name, key);
   const spec = specOf(key.key);
   rpc.specs.set(specId(vault, key.name), spec);
   const p = key.properties;
-  const { [DESCRIPTION_TAG]: description, ...labels } = p.tags ?? {};
+  // Own entries only, defined as data (Object.fromEntries): a tag named `__proto__` or
+  // `constructor` is a label like any other, never the labels' prototype.
+  const labels: Record<string, string> = Object.fromEntries(
+    Object.entries(p.tags ?? {}).filter(([k]) => k !== DESCRIPTION_TAG),
+  );
+  const description = Object.hasOwn(p.tags ?? {}, DESCRIPTION_TAG) ? p.tags?.[DESCRIPTION_TAG] : undefined;
   const info: KeyInfo = {
     uri: rpc.uriOf(vault, key.name),
     spec,
@@ -88,8 +163,9 @@ export function keyInfoOf(
 
 function versionInfo(p: KeyProperties): KeyVersionInfo {
   const state = p.enabled === false ? 'disabled' : 'enabled';
+  if (p.version === undefined) throw unexpected('a key version without its version id');
   return {
-    version: p.version ?? '',
+    version: p.version,
     state,
     ...(p.createdOn !== undefined ? { createdAt: p.createdOn } : {}),
   };
@@ -221,7 +297,13 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
   });
   if (periodDays !== undefined) await writeRotationPolicy(rpc, key, periodDays, o);
   const rotation = periodDays !== undefined ? { rotation: { periodDays } } : {};
-  return keyInfoOf(rpc, key.vault, created, { versions: [versionInfo(created.properties)], ...rotation });
+  return keyInfoOf(
+    rpc,
+    key.vault,
+    created,
+    { versions: [versionInfo(created.properties)], ...rotation },
+    key.name,
+  );
 }
 
 export async function describeKey(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeyInfo> {
@@ -238,14 +320,87 @@ export async function describeKey(rpc: Rpc, key: ResolvedKey, o: Call): Promise<
   if (key.version !== undefined && !versions.some((v) => v.version === key.version)) {
     throw failure('NotFound', 'the key has no such version');
   }
-  return keyInfoOf(rpc, key.vault, found, { versions: versions.map(versionInfo), ...rotation });
+  return keyInfoOf(rpc, key.vault, found, { versions: versions.map(versionInfo), ...rotation }, key.name);
 }
+
+/**
+ * Versions one key may have before its listing is refused (kept in memory whole, for describeKey
+ * and setEnabled): a key rotated daily for 60 years has fewer. A server whose listing goes on
+ * with ever new versions would otherwise fill memory.
+ */
+export const MAX_LISTED_VERSIONS = 25_000;
 
 async function versionsOf(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeyProperties[]> {
   const out: KeyProperties[] = [];
-  const pages = await rpc.send(key.vault, o, async (kc, so) => kc.listPropertiesOfKeyVersions(key.name, so));
-  for await (const p of pages) out.push(p);
+  const pages = await rpc.send(key.vault, o, async (kc, so) =>
+    kc.listPropertiesOfKeyVersions(key.name, so).byPage(),
+  );
+  for await (const page of onePass(pages, (p) => p.id, 'key versions')) {
+    for (const p of page) {
+      if (out.length >= MAX_LISTED_VERSIONS) {
+        throw unexpected(`more than ${MAX_LISTED_VERSIONS} versions of one key: the listing was ended`);
+      }
+      out.push(checkedProperties(key.vault, key.name, p));
+    }
+  }
   return out;
+}
+
+/** Empty pages one listing may answer (Key Vault sends a few, with a nextLink, while it scans). */
+export const MAX_EMPTY_PAGES = 100;
+
+/**
+ * The SDK's pages, its complaints about a page's shape (no `value` list, a `nextLink` that is not
+ * a string) made Internal: they are RestErrors without a status, which read as "no answer"
+ * (Unavailable, retried) though the vault did answer, wrongly.
+ */
+async function* shapeChecked<T>(pages: AsyncIterable<T>, what: string): AsyncIterable<T> {
+  try {
+    yield* pages;
+  } catch (e) {
+    const message = (e as { message?: unknown } | null)?.message;
+    if (
+      statusOf(e) === undefined &&
+      (e as { name?: unknown } | null)?.name === 'RestError' &&
+      typeof message === 'string' &&
+      /^(Couldn't paginate response|Body Property )/.test(message)
+    ) {
+      throw unexpected(`a ${what} listing page of the wrong shape`);
+    }
+    throw e;
+  }
+}
+
+/**
+ * A listing's pages, each once. The SDK follows every `nextLink` it is given: a server answering
+ * a link it already gave (or a cycle of them) made the listing loop forever, and versionsOf
+ * collect until memory ran out. A page that repeats one already listed (by its entries' ids, a
+ * 32-byte digest per page kept), or too many empty ones, end the listing with Internal.
+ */
+async function* onePass<T>(
+  pages: AsyncIterable<T[]>,
+  idOf: (entry: T) => unknown,
+  what: string,
+): AsyncIterable<T[]> {
+  const seen = new Set<string>();
+  let empty = 0;
+  for await (const page of shapeChecked(pages, what)) {
+    if (!Array.isArray(page)) throw unexpected(`a ${what} page that is not a list`);
+    if (page.length === 0) {
+      if (++empty > MAX_EMPTY_PAGES) {
+        throw unexpected(`a ${what} listing of more than ${MAX_EMPTY_PAGES} empty pages: it was ended`);
+      }
+      continue;
+    }
+    const digest = createHash('sha256');
+    for (const entry of page) digest.update(`${String(idOf(entry))}\n`);
+    const fingerprint = digest.digest('base64');
+    if (seen.has(fingerprint)) {
+      throw unexpected(`a ${what} page it had already given (a repeated nextLink): the listing was ended`);
+    }
+    seen.add(fingerprint);
+    yield page;
+  }
 }
 
 /** Rotation period from a policy's Rotate action (`timeAfterCreate: P<n>D`). */
@@ -275,7 +430,13 @@ async function rotationOf(rpc: Rpc, key: ResolvedKey, latest: KeyVaultKey, o: Ca
 /** A soft-deleted key described as other providers describe theirs: pending deletion. */
 function deletedKeyInfo(rpc: Rpc, vault: Vault, deleted: DeletedKey): KeyInfo {
   const p = deleted.properties;
-  return keyInfoOf(rpc, vault, deleted, { deletionDate: p.scheduledPurgeDate ?? p.deletedOn ?? new Date() });
+  return keyInfoOf(
+    rpc,
+    vault,
+    deleted,
+    { deletionDate: p.scheduledPurgeDate ?? p.deletedOn ?? new Date() },
+    deleted.name,
+  );
 }
 
 /**
@@ -292,17 +453,25 @@ export async function* listKeys(rpc: Rpc, o: ListOptions): AsyncIterable<KeyInfo
     const live = await rpc.send(vault, o, async (kc, so) =>
       kc.listPropertiesOfKeys(so).byPage({ maxPageSize }),
     );
-    yield* describePages(live, async (p) => {
-      const found = await unless404(getKey(rpc, ref(p.name), o));
-      return found && keyInfoOf(rpc, vault, found);
-    });
+    yield* describePages(
+      onePass(live, (p) => p.id, 'key'),
+      async (p) => {
+        checkedProperties(vault, undefined, p);
+        const found = await unless404(getKey(rpc, ref(p.name), o));
+        return found && keyInfoOf(rpc, vault, found);
+      },
+    );
     const deleted = await rpc.send(vault, o, async (kc, so) =>
       kc.listDeletedKeys(so).byPage({ maxPageSize }),
     );
-    yield* describePages(deleted, async (d) => {
-      const found = await unless404(getDeletedKey(rpc, ref(d.name), o));
-      return found && deletedKeyInfo(rpc, vault, found);
-    });
+    yield* describePages(
+      onePass(deleted, (d) => d.id, 'deleted key'),
+      async (d) => {
+        checkedProperties(vault, undefined, d.properties);
+        const found = await unless404(getDeletedKey(rpc, ref(d.name), o));
+        return found && deletedKeyInfo(rpc, vault, found);
+      },
+    );
   }
 }
 

@@ -28,6 +28,7 @@ import {
   assertNameFree,
   assertOwnLabels,
   changeKey,
+  checkedKey,
   describeKey,
   failure,
   forgetSpec,
@@ -81,7 +82,11 @@ export async function restore(rpc: Rpc, blob: Uint8Array, vaultHost: string | un
   const host = vaultHost?.replace(/^azurekeyvault:\/\//, '');
   const vault =
     host === undefined ? rpc.defaultVault : rpc.resolve({ uri: `azurekeyvault://${host}/keys/x` }).vault;
-  const restored = await rpc.send(vault, o, (kc, so) => kc.restoreKeyBackup(blob, so));
+  const restored = checkedKey(
+    vault,
+    undefined,
+    await rpc.send(vault, o, (kc, so) => kc.restoreKeyBackup(blob, so)),
+  );
   forgetSpec(rpc, vault, restored.name);
   return describeKey(rpc, { vault, name: restored.name, version: undefined }, o);
 }
@@ -169,7 +174,7 @@ export async function importKey(
       }),
     );
   });
-  return keyInfoOf(rpc, key.vault, imported);
+  return keyInfoOf(rpc, key.vault, imported, {}, key.name);
 }
 
 const VALIDITY = { notBefore: true, expiresOn: true } as const satisfies Record<keyof Validity, true>;

@@ -6,14 +6,16 @@
  * token never goes to a host the caller did not configure.
  */
 import type * as KeysSdk from '@azure/keyvault-keys';
-import type { CryptographyClient, KeyClient, KeyVaultKey } from '@azure/keyvault-keys';
+import type { CryptographyClient, KeyClient, KeyClientOptions, KeyVaultKey } from '@azure/keyvault-keys';
 import {
+  KeyportError,
   type KeyRef,
   type KeySpec,
   type ProviderCallOptions,
   parseKeyUri,
   type SharedRequest,
 } from '@keyport/core';
+import { PROVIDER_NAME } from './errors.js';
 import { type CheckedOptions, invalid, type TokenCredential, type Vault } from './options.js';
 import { identitySdk, keysSdk } from './sdk.js';
 
@@ -51,9 +53,63 @@ export interface SdkOptions {
   onResponse?: (raw: { parsedBody?: unknown }) => void;
 }
 
-/** The version segment of a key id (`https://vault/keys/name/version`). */
-function versionOfKid(kid: unknown): string | undefined {
-  return typeof kid === 'string' ? /\/keys\/[^/]+\/([A-Za-z0-9]+)\/?$/.exec(kid)?.[1] : undefined;
+const VERSION = /^[A-Za-z0-9]{1,64}$/;
+
+/** An answer that is not what Key Vault gives: Internal, saying what was wrong and never echoing it. */
+export const unexpected = (what: string) =>
+  new KeyportError('Internal', `the vault answered ${what}`, { provider: PROVIDER_NAME, retryable: false });
+
+/**
+ * The vault, name and version a key id (`https://vault/keys/name[/version]`) names, if it is one
+ * of Key Vault's own alphabet; undefined otherwise.
+ */
+export function parseKid(kid: unknown): { origin: string; name: string; version?: string } | undefined {
+  if (typeof kid !== 'string' || kid.length > 2048 || !URL.canParse(kid)) return undefined;
+  const url = new URL(kid);
+  const m = /^\/keys\/([^/]+)(?:\/([^/]*))?\/?$/.exec(url.pathname);
+  const name = m?.[1];
+  const version = m?.[2] || undefined;
+  if (name === undefined || !KEY_NAME.test(name) || (version !== undefined && !VERSION.test(version))) {
+    return undefined;
+  }
+  return { origin: url.origin, name, ...(version !== undefined ? { version } : {}) };
+}
+
+/** Key Vault names are case-insensitive: `Key1` and `key1` are one key. */
+export const sameName = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+/**
+ * The version an answer's `kid` names, refusing a `kid` naming another vault or key (a proxy's
+ * answer for another key must not become this key's version in a ciphertext).
+ */
+function versionOfKid(kid: unknown, key: ResolvedKey): string | undefined {
+  if (kid === undefined) return undefined;
+  const parsed = parseKid(kid);
+  if (parsed === undefined) throw unexpected('with a key id that is not one of a Key Vault key');
+  if (parsed.origin !== key.vault.url || !sameName(parsed.name, key.name)) {
+    throw unexpected('with a key id naming another vault or key than the one asked');
+  }
+  return parsed.version;
+}
+
+/**
+ * A pipeline policy refusing any request to another origin than the vault's, before the
+ * authentication policy runs: a listing's `nextLink` (followed as given by the SDK, host and all)
+ * or any other link in an answer never takes a request, or the credential's token, elsewhere.
+ */
+function sameVaultOnly(vault: Vault): NonNullable<KeyClientOptions['additionalPolicies']>[number] {
+  return {
+    position: 'perCall',
+    policy: {
+      name: 'keyportSameVaultOnly',
+      sendRequest(request, next) {
+        if (!URL.canParse(request.url) || new URL(request.url).origin !== vault.url) {
+          return Promise.reject(unexpected('a link to another host than the vault: not followed'));
+        }
+        return next(request);
+      },
+    },
+  };
 }
 
 export class Rpc {
@@ -101,7 +157,10 @@ export class Rpc {
         kid = (raw.parsedBody as { kid?: unknown } | undefined)?.kid;
       },
     };
-    const answered = (result: T) => ({ result, version: key.version ?? versionOfKid(kid) });
+    const answered = (result: T) => {
+      const named = versionOfKid(kid, key);
+      return { result, version: key.version ?? named };
+    };
     // Every encrypt and decrypt comes here: a client already built is used in this step.
     const client = this.cryptoClient(key);
     return client instanceof Promise
@@ -201,7 +260,7 @@ export class Rpc {
     let client = this.keyClients.get(vault);
     if (client === undefined) {
       client = this.built(
-        (sdk, credential) => new sdk.KeyClient(vault.url, credential, { ...this.config.clientOptions }),
+        (sdk, credential) => new sdk.KeyClient(vault.url, credential, this.pipelineOptions(vault)),
       );
       this.remember(this.keyClients, vault, client);
     }
@@ -234,7 +293,7 @@ export class Rpc {
     };
     const building = this.built(
       (sdk, credential) =>
-        new sdk.CryptographyClient(remoteOnly, credential, { ...this.config.clientOptions }),
+        new sdk.CryptographyClient(remoteOnly, credential, this.pipelineOptions(key.vault)),
     );
     this.cryptoClients.set(id, building);
     // Built: the entry becomes the client itself (later calls use it without waiting); failed
@@ -252,6 +311,12 @@ export class Rpc {
       if (oldest !== undefined) this.cryptoClients.delete(oldest);
     }
     return building;
+  }
+
+  /** The caller's SDK options, with requests held to the vault's origin (see `sameVaultOnly`). */
+  private pipelineOptions(vault: Vault): KeyClientOptions {
+    const given = this.config.clientOptions;
+    return { ...given, additionalPolicies: [...(given.additionalPolicies ?? []), sameVaultOnly(vault)] };
   }
 
   /** Caches a client being built; a failed build (SDK missing) is dropped so the next call retries. */

@@ -172,7 +172,8 @@ describe('caches a caller naming ever more keys cannot grow without bound', () =
   const fakeKey = (name: string): KeyVaultKey => ({
     name,
     key: { kty: 'EC', crv: 'P-256' },
-    properties: { name, vaultUrl: server.url, enabled: true },
+    // A key id of this vault: keyInfoOf refuses a bundle naming another vault or none.
+    properties: { name, vaultUrl: server.url, id: `${server.url}/keys/${name}/v1`, enabled: true },
   });
 
   it('the key spec cache keeps at most 4096 keys (README); a key whose spec was forgotten still works', async () => {
