@@ -165,10 +165,12 @@ export async function runWithPolicy<T>(
     const serverDelay =
       typeof suggested === 'number' && Number.isFinite(suggested) ? Math.max(0, suggested) : 0;
     const delay = Math.max(serverDelay, Math.floor(fraction * backoffCap(policy, n)));
-    // The sleep never outlasts the deadline; the loop's check then reports Timeout.
+    // The sleep never outlasts the deadline; the loop's check then reports Timeout. Whole
+    // milliseconds, rounded up: the time left and a server's suggestion are fractional, and a
+    // sleep shorter than the time left would only try once more with nothing left.
     // A derived signal, not the caller's own: see the MaxListeners note above.
     await sleep(
-      Math.min(delay, Math.max(0, deadlineAt - performance.now())),
+      Math.ceil(Math.min(delay, Math.max(0, deadlineAt - performance.now()))),
       caller && AbortSignal.any([caller]),
     );
   }

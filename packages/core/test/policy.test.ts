@@ -272,3 +272,37 @@ describe('call policy', () => {
     }
   });
 });
+
+describe('call policy, on the real clock', () => {
+  it('a suggested wait past the deadline ends in Timeout when the deadline comes, not a refused sleep', async () => {
+    let calls = 0;
+    const started = performance.now();
+    const run = runWithPolicy(
+      async () => {
+        calls++;
+        throw new KeyportError('Throttled', 'x', { retryAfterMs: 60_000 });
+      },
+      { ...policy, deadlineMs: 40 },
+      {},
+      { random: () => 0 },
+    );
+    await expect(run).rejects.toMatchObject({ code: 'Timeout' });
+    expect(calls).toBe(1);
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it('a fractional suggested wait is waited, rounded up, and the call retried', async () => {
+    let calls = 0;
+    const run = runWithPolicy(
+      async () => {
+        calls++;
+        if (calls === 1) throw new KeyportError('Throttled', 'x', { retryAfterMs: 1.5 });
+        return 'ok';
+      },
+      policy,
+      {},
+      { random: () => 0 },
+    );
+    await expect(run).resolves.toEqual({ value: 'ok', attempts: 2 });
+  });
+});
