@@ -4,7 +4,7 @@
  * given. gRPC by default; `transport: 'rest'` selects the client's HTTP/JSON fallback.
  */
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
-import { checkEnum, checkOptions, KeyportError, parseKeyUri } from '@keyport/core';
+import { checkEnum, checkOptions, KeyportError, parseKeyUri, quote } from '@keyport/core';
 import type { CapabilityOptions } from './capabilities.js';
 import { defined } from './rpc.js';
 import { kmsSdk } from './sdk.js';
@@ -105,7 +105,41 @@ export function checkGcpKmsOptions(options: unknown): GcpKmsProviderOptions {
   if (importJobKeyBits !== undefined && importJobKeyBits !== 3072 && importJobKeyBits !== 4096) {
     throw new KeyportError('InvalidArgument', 'importJobKeyBits is 3072 or 4096');
   }
+  if (o.headers !== undefined) return { ...o, headers: checkHeaders(o.headers) };
   return o;
+}
+
+/** An HTTP field name (RFC 9110 token), which gRPC metadata keys are too. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
+/** Visible characters, spaces and tabs: no CR, LF or NUL that would end or split the header. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\uffff]{0,8192}$/;
+
+/**
+ * The `headers` option, copied once into a frozen, prototype-free record of checked strings. It
+ * is sent with every call: a getter in it would run (and could answer anew) on each one, and a
+ * CR or LF in a value would split the header (REST) or fail every call (gRPC). Names are shown
+ * in errors, values never (a header may carry a token).
+ */
+function checkHeaders(value: unknown): Readonly<Record<string, string>> {
+  const entries: Record<string, unknown> = Object.create(null);
+  checkOptions(value, 'options.headers', {}, entries);
+  const out: Record<string, string> = Object.create(null);
+  for (const [name, v] of Object.entries(entries)) {
+    if (!HEADER_NAME.test(name))
+      throw new KeyportError('InvalidArgument', `options.headers: ${quote(name)} is not a header name`);
+    if (name.toLowerCase().endsWith('-bin'))
+      throw new KeyportError(
+        'InvalidArgument',
+        `options.headers: ${quote(name)}: binary (-bin) metadata is not supported`,
+      );
+    if (typeof v !== 'string' || !HEADER_VALUE.test(v))
+      throw new KeyportError(
+        'InvalidArgument',
+        `options.headers: ${quote(name)}: expected a string without CR, LF or other control characters, at most 8192 characters`,
+      );
+    out[name] = v;
+  }
+  return Object.freeze(out);
 }
 
 /**

@@ -158,6 +158,43 @@ describe('unknown options', () => {
     expect(reads).toBe(0);
   });
 
+  it('headers are a plain record of header-safe strings, read once at construction', () => {
+    let reads = 0;
+    const getter = {
+      get 'x-goog-user-project'() {
+        reads++;
+        return 'p';
+      },
+    };
+    const token = 'ya29.secret-token';
+    for (const [what, headers] of [
+      ['a getter', getter],
+      [
+        'a CR LF in a value (a split header)',
+        { 'x-goog-user-project': `p\r\nauthorization: Bearer ${token}` },
+      ],
+      ['a number', { 'x-count': 5 }],
+      ['a name with a space', { 'x goog': 'p' }],
+      ['binary metadata', { 'x-data-bin': 'AAAA' }],
+      ['an array', ['x']],
+    ] as const) {
+      let error: unknown;
+      try {
+        gcpKms({ headers } as never);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, what).toMatchObject({
+        code: 'InvalidArgument',
+        message: expect.stringContaining('headers'),
+      });
+      expect(String((error as Error).message), what).not.toContain(token);
+    }
+    expect(reads).toBe(0);
+    // What is refused above is refused for its shape: ordinary headers are taken.
+    void gcpKms({ headers: { 'x-goog-user-project': 'p', 'X-Trace': 'a b\tc' } }).close();
+  });
+
   it('keeps the options it checked: a Proxy cannot answer differently afterwards', async () => {
     const given = { close: async () => undefined };
     const swapped = { close: async () => undefined };
