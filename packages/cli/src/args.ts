@@ -1,5 +1,5 @@
 /** Small parsers shared by commands: repeated options, k=v pairs, durations, dates. */
-import { type EncryptionContext, isWellFormedString } from '@keyport/core';
+import { type EncryptionContext, isWellFormedString, MAX_DATE_MS } from '@keyport/core';
 import { usageError } from './errors.js';
 
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -37,14 +37,67 @@ export function wellFormedText(s: string): boolean {
 
 const UNITS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** An ISO date, or a duration from now: 90s, 15m, 12h, 30d. */
-export function parseExpiry(value: string, now: Date = new Date()): Date {
-  const m = /^(\d+)([smhd])$/.exec(value);
-  if (m !== null) return new Date(now.getTime() + Number(m[1]) * (UNITS[m[2] as string] as number));
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime()))
-    throw usageError('--expires takes an ISO date or a duration like 12h or 30d');
-  return d;
+export const EXPIRES_FORMS =
+  'an ISO 8601 date-time with a zone (2099-12-31T23:59:59Z, 2099-12-31T18:00:00-05:00), a date (2099-12-31: its start, 00:00 UTC) or a duration from now (90s, 15m, 12h, 30d)';
+
+/**
+ * The only date forms taken: `YYYY-MM-DD`, or that with `THH:MM[:SS[.fff]]` and `Z` or
+ * `±HH:MM`. `new Date()` took far more and guessed: "12" and "March 7" became dates in 2001,
+ * "12/31/2099" a US date, "2099-02-30" rolled over to 2 March, and a date-time without a zone
+ * was read in the machine's local time zone.
+ */
+const ISO_DATE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+/**
+ * A grant's expiry: an ISO 8601 date-time with an explicit zone, a bare date (the start of that
+ * day in UTC, as ISO 8601 and JavaScript read one), or a duration from `now`: 90s, 15m, 12h,
+ * 30d. The date must exist in the calendar (no 30 February, no 24:00), lie in the future and
+ * not past 9999-12-31 (core's range): a grant that is already expired, or that a typo made
+ * last for ever, is refused before any provider call.
+ */
+export function parseExpiry(value: string, now: Date = new Date(), flag = '--expires'): Date {
+  const refuse = (why: string): never => {
+    throw usageError(`${flag} ${JSON.stringify(value)} ${why}; give ${EXPIRES_FORMS}`);
+  };
+  let ms: number;
+  const duration = /^(\d+)([smhd])$/.exec(value);
+  const date = duration === null ? ISO_DATE.exec(value) : null;
+  if (duration !== null) {
+    // BigInt: 400 digits of days would be Infinity as a Number (then an "Invalid Date").
+    const span = BigInt(duration[1] as string) * BigInt(UNITS[duration[2] as string] as number);
+    if (span === 0n) refuse('is no time at all');
+    ms = span > BigInt(MAX_DATE_MS) ? Number.POSITIVE_INFINITY : now.getTime() + Number(span);
+  } else if (date !== null) {
+    const [, y, mo, d, h = '0', mi = '0', sec = '0', frac = '', zone = 'Z'] = date as unknown as string[];
+    const [year, month, day] = [Number(y), Number(mo), Number(d)];
+    // Date.UTC(year, month, 0) is the last day of `month` (1-based): 28, 29, 30 or 31.
+    const monthDays = month >= 1 && month <= 12 ? new Date(Date.UTC(year, month, 0)).getUTCDate() : 0;
+    if (day < 1 || day > monthDays) refuse('is not a calendar date');
+    if (Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) refuse('is not a time of day');
+    let offset = 0;
+    if (zone !== 'Z') {
+      const [oh, om] = [Number(zone.slice(1, 3)), Number(zone.slice(4, 6))];
+      if (oh > 23 || om > 59) refuse('has no valid zone offset');
+      offset = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
+    }
+    const utc = Date.UTC(
+      year,
+      month - 1,
+      day,
+      Number(h),
+      Number(mi),
+      Number(sec),
+      Number(frac.padEnd(3, '0').slice(0, 3)),
+    );
+    // Date.UTC maps years 0..99 to 1900..1999; such dates are in the past either way.
+    ms = year < 100 ? Number.NEGATIVE_INFINITY : utc - offset;
+  } else {
+    return refuse('is not a date or duration keyport reads');
+  }
+  if (ms <= now.getTime()) refuse('is not in the future');
+  if (ms > MAX_DATE_MS) refuse('is after 9999-12-31');
+  return new Date(ms);
 }
 
 /**

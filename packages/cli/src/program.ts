@@ -18,7 +18,7 @@ import { registerKeyCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { secretValues } from './credentials.js';
-import { errorReport, formatErrorReport } from './errors.js';
+import { errorReport, formatErrorReport, usageError } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { type CliIo, writeText } from './io.js';
 import { Output } from './output.js';
@@ -82,7 +82,32 @@ Secrets come from the environment or files named in the config, never from flags
   registerMigrateCommand(program, act);
   registerImportCommand(program, act);
   registerPolicyCommands(program, act);
+  refuseRepeatedValues(program);
   return program;
+}
+
+/**
+ * A flag that takes one value, given twice (`--jobs 2 --jobs 3`), is a usage error. Commander
+ * keeps the last silently, and only some flags check each value as it comes (--timeout) while
+ * the rest are checked once, at the end: `--jobs 0x10 --jobs 3` ran with 3 and `--timeout 0x10
+ * --timeout 5` was refused. Repeatable flags (`--context`, `-r`, `--op a b`: a list default or
+ * variadic) are left alone. Listens after commander's own handler, so the value is already set.
+ */
+function refuseRepeatedValues(cmd: Command): void {
+  for (const option of cmd.options) {
+    const takesValue = option.required || option.optional;
+    if (!takesValue || option.variadic || Array.isArray(option.defaultValue)) continue;
+    let given = false;
+    cmd.on(`option:${option.name()}`, () => {
+      if (given) {
+        throw usageError(
+          `${option.long ?? option.flags} is given twice: give it once (it takes a single value)`,
+        );
+      }
+      given = true;
+    });
+  }
+  for (const sub of cmd.commands) refuseRepeatedValues(sub);
 }
 
 function globalsOf(cmd: Command): GlobalOptions {

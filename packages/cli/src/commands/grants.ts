@@ -37,7 +37,10 @@ export function registerGrantCommands(program: Command, act: Act): void {
     )
     .option('--context-equals <k=v>', 'the call context must equal these pairs (repeatable)', collect, [])
     .option('--context-subset <k=v>', 'the call context must contain these pairs (repeatable)', collect, [])
-    .option('--expires <when>', 'ISO date or duration (90s, 15m, 12h, 30d)')
+    .option(
+      '--expires <when>',
+      'ISO 8601 date-time with a zone (2099-12-31T23:59:59Z), date (00:00 UTC) or duration (90s, 15m, 12h, 30d)',
+    )
     .option('--name <name>', 'a name to find the grant again')
     .action(
       act(async (s, cmd) => {
@@ -56,6 +59,8 @@ export function registerGrantCommands(program: Command, act: Act): void {
           ...(o.contextEquals.length > 0 ? { contextEquals: equals } : {}),
           ...(o.contextSubset.length > 0 ? { contextSubset: subset } : {}),
         };
+        // Before the keystore is opened or any provider called: a bad expiry changes nothing.
+        const expiresAt = o.expires !== undefined ? parseExpiry(o.expires) : undefined;
         const kp = await s.keys([uri]);
         const g = await kp.createGrant(
           uri,
@@ -63,7 +68,7 @@ export function registerGrantCommands(program: Command, act: Act): void {
             grantee: o.grantee,
             operations: o.op as GrantOperation[],
             ...(Object.keys(constraints).length > 0 ? { constraints } : {}),
-            ...(o.expires !== undefined ? { expiresAt: parseExpiry(o.expires) } : {}),
+            ...(expiresAt !== undefined ? { expiresAt } : {}),
             ...(o.name !== undefined ? { name: o.name } : {}),
           },
           s.callOptions,

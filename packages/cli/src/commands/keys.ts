@@ -1,6 +1,14 @@
 /** `keyport keys ...`: create, list, describe and the lifecycle of keys. */
 
-import { KEY_SPECS, KEY_USAGES, type KeyInfo, type KeySpec, type KeyUsage, splitKeyUri } from '@keyport/core';
+import {
+  KEY_SPECS,
+  KEY_USAGES,
+  type KeyInfo,
+  type KeySpec,
+  type KeyUsage,
+  MAX_DAYS,
+  splitKeyUri,
+} from '@keyport/core';
 import { type Command, Option } from 'commander';
 import { collect, parsePairs, positiveInt } from '../args.js';
 import { usageError } from '../errors.js';
@@ -100,9 +108,13 @@ export function registerKeyCommands(program: Command, act: Act): void {
           external: boolean;
         }>();
         const name = cmd.args[0] as string;
+        // Flags first: a bad value is refused before the keystore is opened or a provider called.
+        const labels = parsePairs(o.label, '--label');
+        // Core's range (100 years), so the error names the flag; a provider may allow less.
+        const periodDays =
+          o.rotationDays !== undefined ? positiveInt(o.rotationDays, '--rotation-days', MAX_DAYS) : undefined;
         const scheme = await schemeFor(s, name, o.provider);
         const kp = await s.keys([scheme]);
-        const labels = parsePairs(o.label, '--label');
         const info = await kp.createKey(
           instanceName(scheme),
           {
@@ -111,9 +123,7 @@ export function registerKeyCommands(program: Command, act: Act): void {
             ...(o.usage !== undefined ? { usage: o.usage } : {}),
             ...(Object.keys(labels).length > 0 ? { labels } : {}),
             ...(o.description !== undefined ? { description: o.description } : {}),
-            ...(o.rotationDays !== undefined
-              ? { rotation: { periodDays: positiveInt(o.rotationDays, '--rotation-days') } }
-              : {}),
+            ...(periodDays !== undefined ? { rotation: { periodDays } } : {}),
             ...(o.external ? { external: true } : {}),
           },
           s.callOptions,
@@ -177,8 +187,8 @@ export function registerKeyCommands(program: Command, act: Act): void {
       act(async (s, cmd) => {
         const uri = cmd.args[0] as string;
         const o = cmd.opts<{ days?: string }>();
+        const req = o.days !== undefined ? { days: positiveInt(o.days, '--days', MAX_DAYS) } : {};
         const kp = await s.keys([uri]);
-        const req = o.days !== undefined ? { days: positiveInt(o.days, '--days') } : {};
         return showKey(s, await kp.scheduleKeyDeletion(uri, req, s.callOptions), 'deletion scheduled');
       }),
     );

@@ -13,7 +13,7 @@ import {
   NOT_A_PROVIDER,
   parseInstanceKey,
 } from './schema.js';
-import { parseYaml } from './yaml.js';
+import { DECIMAL_NUMBER, parseYaml, SpelledNumberError } from './yaml.js';
 
 /** A config file is a few KiB; more than this is not one (or is /dev/zero). */
 const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -28,6 +28,13 @@ export interface LoadedConfig {
 
 function configError(path: string, detail: string): KeyportError {
   return new KeyportError('InvalidArgument', `config ${path}: ${detail}`);
+}
+
+function spelledNumberError(path: string, e: SpelledNumberError): KeyportError {
+  return configError(
+    path,
+    `${formatPath(e.path)}: write a whole number in decimal digits, such as 8 (not ${e.source})`,
+  );
 }
 
 function formatPath(path: readonly PropertyKey[]): string {
@@ -141,6 +148,34 @@ export function duplicateJsonKey(text: string): string | undefined {
   return undefined;
 }
 
+/** A marker the JSON reviver leaves where a number is not written in decimal digits. */
+class SpelledNumber {
+  constructor(readonly source: string) {}
+}
+
+/**
+ * The first number of a JSON config written with a fraction or an exponent (`5.0`, `1e3`):
+ * every number the config holds is a whole count, and the command line refuses those spellings
+ * too. The reviver sees each number's source text (Node 21+). Run on a text already parsed and
+ * known to nest at most MAX_CONFIG_DEPTH levels (the reviver and the walk recurse).
+ */
+function spelledJsonNumber(text: string): SpelledNumberError | undefined {
+  const raw: unknown = JSON.parse(text, ((_key: string, value: unknown, context?: { source?: string }) =>
+    typeof value === 'number' && context?.source !== undefined && !DECIMAL_NUMBER.test(context.source)
+      ? new SpelledNumber(context.source)
+      : value) as (key: string, value: unknown) => unknown);
+  const find = (v: unknown, path: PropertyKey[]): SpelledNumberError | undefined => {
+    if (v instanceof SpelledNumber) return new SpelledNumberError(path, v.source);
+    if (typeof v !== 'object' || v === null) return undefined;
+    for (const [k, inner] of Object.entries(v)) {
+      const found = find(inner, [...path, Array.isArray(v) ? Number(k) : k]);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  };
+  return find(raw, []);
+}
+
 export function parseConfigText(given: string, path: string): KeyportConfig {
   // A byte-order mark (Windows editors write one) is not content; JSON.parse refused it with a
   // message about an invisible character.
@@ -150,6 +185,7 @@ export function parseConfigText(given: string, path: string): KeyportConfig {
   try {
     raw = isJson ? JSON.parse(text) : parseYaml(text);
   } catch (e) {
+    if (e instanceof SpelledNumberError) throw spelledNumberError(path, e);
     const what = e instanceof Error ? e.message.split('\n')[0] : 'unreadable';
     throw configError(path, `not valid ${isJson ? 'JSON' : 'YAML'}: ${what}`);
   }
@@ -158,6 +194,8 @@ export function parseConfigText(given: string, path: string): KeyportConfig {
   if (secret !== undefined) throw configError(path, secret);
   const duplicate = isJson ? duplicateJsonKey(text) : undefined;
   if (duplicate !== undefined) throw configError(path, `${duplicate}: given twice (keep one)`);
+  const spelled = isJson ? spelledJsonNumber(text) : undefined;
+  if (spelled !== undefined) throw spelledNumberError(path, spelled);
   const unknown = unknownProviderKey(raw);
   if (unknown !== undefined) throw configError(path, unknown);
   const parsed = configSchema.safeParse(raw);

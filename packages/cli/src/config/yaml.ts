@@ -43,6 +43,44 @@ function firstDuplicateKey(yaml: YamlModule, doc: Document): number | undefined 
   return first;
 }
 
+/** Whole numbers as a config writes them: decimal digits (leading zeros are still decimal). */
+export const DECIMAL_NUMBER = /^-?[0-9]+$/;
+
+/** A number written other than in decimal digits, at `path` (map keys and list indexes). */
+export class SpelledNumberError extends Error {
+  constructor(
+    readonly path: readonly PropertyKey[],
+    readonly source: string,
+  ) {
+    super(`a number written as ${source}`);
+  }
+}
+
+/**
+ * The first number value not written in decimal digits. YAML reads `0x10` as 16, `0o17` as 15,
+ * `1e3` as 1000 and `+5`, `5.0` and `5.` as 5: every number the config holds (jobs, timeoutMs,
+ * port) is a whole count, refused in those spellings on the command line as well.
+ */
+function firstSpelledNumber(yaml: YamlModule, doc: Document, text: string): SpelledNumberError | undefined {
+  let found: SpelledNumberError | undefined;
+  yaml.visit(doc, {
+    Scalar(key, node, ancestors) {
+      if (key === 'key' || typeof node.value !== 'number' || node.range == null) return undefined;
+      const source = text.slice(node.range[0], node.range[1]);
+      if (DECIMAL_NUMBER.test(source)) return undefined;
+      const path: PropertyKey[] = [];
+      const chain = [...ancestors, node];
+      chain.forEach((a, i) => {
+        if (yaml.isPair(a) && yaml.isScalar(a.key)) path.push(String(a.key.value));
+        else if (yaml.isSeq(a)) path.push(a.items.indexOf(chain[i + 1] as never));
+      });
+      found = new SpelledNumberError(path, source);
+      return yaml.visit.BREAK;
+    },
+  });
+  return found;
+}
+
 /** Parses one YAML document; throws the first error (its first line names line and column). */
 export function parseYaml(text: string): unknown {
   const yaml = yamlModule();
@@ -65,6 +103,8 @@ export function parseYaml(text: string): unknown {
     );
   }
   if (error !== undefined) throw error;
+  const spelled = firstSpelledNumber(yaml, doc, text);
+  if (spelled !== undefined) throw spelled;
   // maxAliasCount bounds alias expansion (a "billion laughs" document); 100 is parse's default.
   return doc.toJS({ maxAliasCount: 100 });
 }
