@@ -165,14 +165,14 @@ export async function runWithPolicy<T>(
     const serverDelay =
       typeof suggested === 'number' && Number.isFinite(suggested) ? Math.max(0, suggested) : 0;
     const delay = Math.max(serverDelay, Math.floor(fraction * backoffCap(policy, n)));
-    // The sleep never outlasts the deadline; the loop's check then reports Timeout. Whole
-    // milliseconds, rounded up: the time left and a server's suggestion are fractional, and a
-    // sleep shorter than the time left would only try once more with nothing left.
+    // The sleep never outlasts the deadline. Whole milliseconds, rounded up: the time left and a
+    // server's suggestion are fractional, and sleep takes an integer.
     // A derived signal, not the caller's own: see the MaxListeners note above.
-    await sleep(
-      Math.ceil(Math.min(delay, Math.max(0, deadlineAt - performance.now()))),
-      caller && AbortSignal.any([caller]),
-    );
+    const left = Math.max(0, deadlineAt - performance.now());
+    await sleep(Math.ceil(Math.min(delay, left)), caller && AbortSignal.any([caller]));
+    // A wait the deadline cut short ends the call with Timeout: a timer may fire a little before
+    // its time by the monotonic clock, and an attempt then would start with nothing left.
+    if (delay >= left) throw abortError(AbortSignal.abort(new DeadlineReason('deadline')));
   }
 }
 
