@@ -19,6 +19,7 @@ import {
   needs,
   type ProviderCallOptions,
   type RotationPolicy,
+  settleOrAbort,
   USAGES_BY_SPEC,
 } from '@keyport/core';
 import { answered, mapAwsError, nextMarker, PROVIDER_NAME } from './errors.js';
@@ -142,16 +143,6 @@ function graced(signal: AbortSignal): { signal: AbortSignal; done: () => void } 
   };
 }
 
-/** Settles with `work`, or rejects as soon as `signal` fires (`work` goes on: it cleans up). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal, aborted: () => Error): Promise<T> {
-  if (signal.aborted) return Promise.reject(aborted());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(aborted());
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
 /**
  * Best effort, never throws: schedules the key away (7 days, the shortest AWS allows; disabled
  * instead when the credentials may not schedule deletions, so it is at least unusable), then
@@ -218,7 +209,7 @@ async function waitForEarlier(rpc: KmsRpc, name: string, signal: AbortSignal): P
   });
   if (earlier !== undefined) {
     try {
-      await untilAborted(
+      await settleOrAbort(
         earlier.catch(() => undefined),
         signal,
         () => aborted('before AWS was asked to create the key'),
@@ -313,7 +304,7 @@ export const createKey: DriverOp<'createKey'> = async (rpc, given, o) => {
   work.then(settle, settle);
   // The clean-up outlives the caller's signal (CLEANUP_MS at most) but the caller is answered
   // at once, before AWS answered CreateKey or before the clean-up of the key it made finished.
-  const meta = await untilAborted(work, o.signal, () =>
+  const meta = await settleOrAbort(work, o.signal, () =>
     made === undefined
       ? aborted('before AWS answered CreateKey; a key it made is scheduled for deletion once it answers')
       : aborted(`after AWS created key ${made}, which is being scheduled for deletion`),

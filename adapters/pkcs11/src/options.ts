@@ -5,8 +5,7 @@
  */
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { checkOptions, describeType, KeyportError, MAX_TIMER_MS } from '@keyport/core';
-import { labelled } from './arguments.js';
+import { checkedFor, checkOptions, describeType, KeyportError, MAX_TIMER_MS } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
 
 export type PinSource = (
@@ -81,21 +80,18 @@ const TOKEN_FIELDS = { label: true, serial: true } as const satisfies Record<
 const PIN_FIELDS = { env: true, file: true, callback: true, timeoutMs: true } as const;
 
 /**
- * Core's `checkOptions` with this provider's name on its error: a plain object (no class
- * instance, whose prototype could supply a field we never see), own data properties only (a
- * getter would run caller code and could answer differently each time), no symbol keys, every
- * key known. Returns a prototype-free copy, so later changes to the caller's object change nothing.
+ * Core's `checkOptions`, with this provider's name on its error (core's `checkedFor`): a plain
+ * object (no class instance, whose prototype could supply a field we never see), own data
+ * properties only (a getter would run caller code and could answer differently each time), no
+ * symbol keys, every key known. Returns a prototype-free copy, so later changes to the caller's
+ * object change nothing.
  */
 function checkedFields(
   value: unknown,
   option: string,
   allowed: Readonly<Record<string, true>>,
 ): Record<string, unknown> {
-  try {
-    return checkOptions(value, option, allowed);
-  } catch (e) {
-    throw labelled(e, PROVIDER_NAME);
-  }
+  return checkedFor(PROVIDER_NAME, undefined, () => checkOptions(value, option, allowed));
 }
 
 /**
