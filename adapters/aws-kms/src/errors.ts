@@ -9,6 +9,7 @@ import {
   KeyportError,
   keyportError,
   networkErrorCode,
+  PageTokens,
   quote,
   tlsErrorCode,
 } from '@keyport/core';
@@ -155,24 +156,23 @@ export function answered<T>(value: T | undefined, what: string): T {
   return value;
 }
 
+/** One listing's page markers: a marker AWS KMS (or an endpoint posing as it) gives again ends it. */
+export function pageMarkers(): PageTokens {
+  return new PageTokens(() =>
+    keyportError('Internal', 'AWS KMS answered a page marker it had already given (an endless listing)', {
+      provider: PROVIDER_NAME,
+    }),
+  );
+}
+
 /**
  * The marker of the next page of a listing, or undefined after the last. A truncated page must
- * name a marker this listing has not seen: an endpoint answering an earlier one again would
+ * name a marker this listing has not followed: an endpoint answering an earlier one again would
  * have the listing loop (and, for tags, grow) forever.
  */
 export function nextMarker(
   page: { readonly Truncated?: boolean | undefined; readonly NextMarker?: string | undefined },
-  seen: Set<string>,
+  markers: PageTokens,
 ): string | undefined {
-  if (page.Truncated !== true || page.NextMarker === undefined) return undefined;
-  if (seen.has(page.NextMarker))
-    throw keyportError(
-      'Internal',
-      'AWS KMS answered a page marker it had already given (an endless listing)',
-      {
-        provider: PROVIDER_NAME,
-      },
-    );
-  seen.add(page.NextMarker);
-  return page.NextMarker;
+  return page.Truncated === true ? markers.next(page.NextMarker) : undefined;
 }

@@ -12,7 +12,7 @@ import {
   needs,
   type ProviderCallOptions,
 } from '@keyport/core';
-import { answered, nextMarker } from './errors.js';
+import { answered, nextMarker, pageMarkers } from './errors.js';
 import { pageLimit } from './keys.js';
 import type { DriverOp, KmsRpc } from './rpc.js';
 import { awsGrantOperations, keyportGrantOperations } from './specs.js';
@@ -114,13 +114,13 @@ export async function* listGrants(
   const limit = pageLimit(o.pageSize, 100);
   const keyId = await rpc.keyIdOrArn(key, o.signal);
   let marker: string | undefined;
-  const seen = new Set<string>();
+  const markers = pageMarkers();
   do {
     const out = await rpc.send(key, 'ListGrants', { KeyId: keyId, Limit: limit, Marker: marker }, o.signal);
     for (const entry of out.Grants ?? []) {
       yield toGrant(entry, entry.KeyId?.startsWith('arn:') ? keyUriFor(entry.KeyId, key.parsed) : key.uri);
     }
-    marker = nextMarker(out, seen);
+    marker = nextMarker(out, markers);
   } while (marker !== undefined);
 }
 

@@ -22,7 +22,7 @@ import {
   settleOrAbort,
   USAGES_BY_SPEC,
 } from '@keyport/core';
-import { answered, mapAwsError, nextMarker, PROVIDER_NAME } from './errors.js';
+import { answered, mapAwsError, nextMarker, PROVIDER_NAME, pageMarkers } from './errors.js';
 import {
   type DriverOp,
   type InputOf,
@@ -333,11 +333,11 @@ export function pageLimit(pageSize: unknown, max: number): number {
 async function labelsOf(rpc: KmsRpc, key: ResolvedKey, KeyId: string, signal: AbortSignal) {
   const tags: Tag[] = [];
   let Marker: string | undefined;
-  const seen = new Set<string>();
+  const markers = pageMarkers();
   do {
     const out = await rpc.send(key, 'ListResourceTags', { KeyId, Marker }, signal);
     tags.push(...(out.Tags ?? []));
-    Marker = nextMarker(out, seen);
+    Marker = nextMarker(out, markers);
   } while (Marker !== undefined);
   return Object.fromEntries(
     tags.flatMap((t) => (t.TagKey !== undefined ? [[t.TagKey, t.TagValue ?? '']] : [])),
@@ -386,7 +386,7 @@ export async function* listKeys(rpc: KmsRpc, o: ListOptions): AsyncIterable<KeyI
   const route = await rpc.primary();
   const Limit = pageLimit(o.pageSize, 1000);
   let Marker: string | undefined;
-  const seen = new Set<string>();
+  const markers = pageMarkers();
   do {
     const page = await rpc.send({ route }, 'ListKeys', { Limit, Marker }, o.signal);
     const arns = (page.Keys ?? []).flatMap((k) => (k.KeyArn !== undefined ? [k.KeyArn] : []));
@@ -403,7 +403,7 @@ export async function* listKeys(rpc: KmsRpc, o: ListOptions): AsyncIterable<KeyI
       );
       for (const info of batch) if (info !== undefined) yield info;
     }
-    Marker = nextMarker(page, seen);
+    Marker = nextMarker(page, markers);
   } while (Marker !== undefined);
 }
 

@@ -117,6 +117,7 @@ export {
   unmodeledKeyError,
 } from './key-rules.js';
 export { type LazyPeer, lazyPeer } from './lazy-peer.js';
+export { PageTokens } from './page-tokens.js';
 export {
   backoffCap,
   type CallOutcome,
