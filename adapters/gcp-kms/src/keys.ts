@@ -5,7 +5,13 @@
  */
 import type { protos } from '@google-cloud/kms';
 import type { CreateKeyRequest, KeyInfo, KeyRef, KeyState, ListOptions, RotationPolicy } from '@keyport/core';
-import { KeyportError, type ProviderCallOptions as Opts, USAGES_BY_SPEC } from '@keyport/core';
+import {
+  abortedWaitError,
+  KeyportError,
+  type ProviderCallOptions as Opts,
+  oneAtATime,
+  USAGES_BY_SPEC,
+} from '@keyport/core';
 import { defined, type Runtime, remember, unless } from './rpc.js';
 import {
   algorithmName,
@@ -156,19 +162,126 @@ export async function createKey(rt: Runtime, req: CreateKeyRequest, o: Opts): Pr
     cryptoKey,
     ...(external && { skipInitialVersionCreation: true }),
   };
-  const keyUri = `gcp-kms://${keyRing}/cryptoKeys/${id}`;
-  const create = () => rt.rpc.call(o, (co, kms) => kms.createCryptoKey(request, co), keyUri);
-  const created = await create().catch(async (e: unknown) => {
+  const keyName = `${keyRing}/cryptoKeys/${id}`;
+  const keyUri = `gcp-kms://${keyName}`;
+  // Creates of one name in one provider go one at a time: a retry of a cut-off attempt then
+  // sends only once that attempt has settled and said whether it went unanswered.
+  const waited = abortedWaitError(
+    rt.rpc.providerName,
+    'createKey (waiting for an earlier createKey of this name)',
+  );
+  return oneAtATime(rt.creating, keyName, o.signal, waited, async () => {
+    const created = await createCryptoKey(rt, request, keyName, keyUri, o);
+    if (purpose === 'ENCRYPT_DECRYPT') return toKeyInfo(created);
+    return toKeyInfo(created, await listVersions(rt, created.name ?? '', o, keyUri));
+  });
+}
+
+type CreateRequest = protos.google.cloud.kms.v1.ICreateCryptoKeyRequest & {
+  parent: string;
+  cryptoKeyId: string;
+  cryptoKey: CryptoKey;
+};
+
+/** How long an unanswered CreateCryptoKey is remembered: a caller's own retry comes soon after. */
+const UNANSWERED_MS = 10 * 60_000;
+/** Cloud KMS stamps create_time by its clock: a key may look this much older than our send time. */
+const CLOCK_SKEW_MS = 5_000;
+const PROTECTION_NAMES: readonly string[] = ['UNSPECIFIED', 'SOFTWARE', 'HSM', 'EXTERNAL', 'EXTERNAL_VPC'];
+
+/**
+ * What a key made from a request shows of it (purpose, algorithm, protection level, labels,
+ * import-only, rotation period), as one string: the request's, or a fetched key's, to compare.
+ * next_rotation_time is left out: each attempt computes "now + period" anew.
+ */
+function createdShape(key: CryptoKey): string {
+  const level = key.versionTemplate?.protectionLevel;
+  const period = key.rotationPeriod?.seconds;
+  return JSON.stringify([
+    purposeName(key.purpose),
+    algorithmName(key.versionTemplate?.algorithm),
+    typeof level === 'number' ? (PROTECTION_NAMES[level] ?? 'UNSPECIFIED') : String(level ?? 'SOFTWARE'),
+    Object.entries(key.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    key.importOnly === true,
+    period == null ? null : Number(String(period)),
+  ]);
+}
+
+/** No answer came back: the connection dropped, the attempt timed out or was aborted. */
+function unanswered(e: unknown, signal: AbortSignal): boolean {
+  if (signal.aborted) return true;
+  return !(e instanceof KeyportError) || ['Unavailable', 'Timeout', 'Aborted'].includes(e.code);
+}
+
+/**
+ * CreateCryptoKey (with the key ring created on demand). Cloud KMS takes no request id, so a
+ * retry of an attempt whose answer was lost (core's, or the caller's own) meets ALREADY_EXISTS
+ * for the key that attempt made. Such attempts are remembered (time sent, request); when
+ * ALREADY_EXISTS follows one, the key is fetched and is the answer if it was created no earlier
+ * than that attempt was sent (less CLOCK_SKEW_MS) and matches the request. Anything else stays
+ * AlreadyExists.
+ */
+async function createCryptoKey(
+  rt: Runtime,
+  request: CreateRequest,
+  keyName: string,
+  keyUri: string,
+  o: Opts,
+): Promise<CryptoKey> {
+  const shape = createdShape(request.cryptoKey);
+  const send = async (): Promise<CryptoKey> => {
+    const sentAt = Date.now();
+    try {
+      const created = await rt.rpc.call(o, (co, kms) => kms.createCryptoKey(request, co), keyUri);
+      rt.unanswered.delete(keyName);
+      return created;
+    } catch (e) {
+      const earlier = rt.unanswered.get(keyName);
+      // The earliest unanswered attempt of this request is the one that may have made the key.
+      const keep =
+        earlier !== undefined && earlier.shape === shape && sentAt - earlier.sentAt < UNANSWERED_MS;
+      if (unanswered(e, o.signal) && !keep) remember(rt.unanswered, keyName, { sentAt, shape });
+      throw e;
+    }
+  };
+  const create = () => send().catch((e: unknown) => claimOwnKey(rt, e, keyName, shape, keyUri, o));
+  return create().catch(async (e: unknown) => {
     // The key ring does not exist yet: create it (key rings cannot be deleted, so this is one-off).
     unless('NotFound')(e);
-    const [parent, keyRingId] = keyRing.split('/keyRings/') as [string, string];
+    const [parent, keyRingId] = request.parent.split('/keyRings/') as [string, string];
     await rt.rpc
       .call(o, (co, kms) => kms.createKeyRing({ parent, keyRingId, keyRing: {} }, co))
       .catch(unless('AlreadyExists'));
     return create();
   });
-  if (purpose === 'ENCRYPT_DECRYPT') return toKeyInfo(created);
-  return toKeyInfo(created, await listVersions(rt, created.name ?? '', o, keyUri));
+}
+
+/** ALREADY_EXISTS after an unanswered attempt of this request: that attempt's key, if it is one. */
+async function claimOwnKey(
+  rt: Runtime,
+  e: unknown,
+  keyName: string,
+  shape: string,
+  keyUri: string,
+  o: Opts,
+): Promise<CryptoKey> {
+  const earlier = rt.unanswered.get(keyName);
+  if (!(e instanceof KeyportError && e.code === 'AlreadyExists') || earlier === undefined) throw e;
+  if (earlier.shape !== shape || Date.now() - earlier.sentAt >= UNANSWERED_MS) {
+    rt.unanswered.delete(keyName);
+    throw e;
+  }
+  // A lookup that fails retryably leaves the question open (and remembered) for the next attempt.
+  const key = await getKey(rt, targetOf({ uri: keyUri }), o).catch((lookUp: unknown) => {
+    if (lookUp instanceof KeyportError && lookUp.retryable) throw lookUp;
+    throw e;
+  });
+  rt.unanswered.delete(keyName);
+  const createdAt = toDate(key.createTime)?.getTime();
+  const ours =
+    createdAt !== undefined && createdAt >= earlier.sentAt - CLOCK_SKEW_MS && createdShape(key) === shape;
+  if (!ours) throw e;
+  return key;
 }
 
 export function getKey(rt: Runtime, t: KeyTarget, o: Opts): Promise<CryptoKey> {

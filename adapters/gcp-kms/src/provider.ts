@@ -55,6 +55,8 @@ export class GcpKmsProvider implements KmsProvider {
       algorithms: new Map(),
       publicKeys: new Map(),
       asymmetricKeys: new Map(),
+      creating: new Map(),
+      unanswered: new Map(),
     };
   }
 

@@ -101,6 +101,18 @@ export interface Runtime {
   readonly publicKeys: Map<string, VersionPublicKey>;
   /** Keys known to be ASYMMETRIC_DECRYPT (a purpose never changes), learnt on first use. */
   readonly asymmetricKeys: Map<string, true>;
+  /** createKey calls in turn, by crypto-key resource name (core's `oneAtATime`). */
+  readonly creating: Map<string, Promise<void>>;
+  /** CreateCryptoKey requests that ended without an answer, by crypto-key resource name (keys.ts). */
+  readonly unanswered: Map<string, UnansweredCreate>;
+}
+
+/** A CreateCryptoKey that was sent but got no answer: Cloud KMS may have made the key. */
+export interface UnansweredCreate {
+  /** Date.now() when that attempt was sent. */
+  readonly sentAt: number;
+  /** The request's fields a key made from it shows (see keys.ts `createdShape`). */
+  readonly shape: string;
 }
 
 const MAX_CACHED = 1000;
