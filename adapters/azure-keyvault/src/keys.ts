@@ -332,9 +332,7 @@ export const MAX_LISTED_VERSIONS = 25_000;
 
 async function versionsOf(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeyProperties[]> {
   const out: KeyProperties[] = [];
-  const pages = await rpc.send(key.vault, o, async (kc, so) =>
-    kc.listPropertiesOfKeyVersions(key.name, so).byPage(),
-  );
+  const pages = rpc.pages(key.vault, o, (kc, so) => kc.listPropertiesOfKeyVersions(key.name, so).byPage());
   for await (const page of onePass(pages, (p) => p.id, 'key versions')) {
     for (const p of page) {
       if (out.length >= MAX_LISTED_VERSIONS) {
@@ -450,9 +448,7 @@ export async function* listKeys(rpc: Rpc, o: ListOptions): AsyncIterable<KeyInfo
   const maxPageSize = Math.min(25, Math.max(1, o.pageSize ?? 25));
   for (const vault of rpc.config.vaults) {
     const ref = (name: string): ResolvedKey => ({ vault, name, version: undefined });
-    const live = await rpc.send(vault, o, async (kc, so) =>
-      kc.listPropertiesOfKeys(so).byPage({ maxPageSize }),
-    );
+    const live = rpc.pages(vault, o, (kc, so) => kc.listPropertiesOfKeys(so).byPage({ maxPageSize }));
     yield* describePages(
       onePass(live, (p) => p.id, 'key'),
       async (p) => {
@@ -461,9 +457,7 @@ export async function* listKeys(rpc: Rpc, o: ListOptions): AsyncIterable<KeyInfo
         return found && keyInfoOf(rpc, vault, found);
       },
     );
-    const deleted = await rpc.send(vault, o, async (kc, so) =>
-      kc.listDeletedKeys(so).byPage({ maxPageSize }),
-    );
+    const deleted = rpc.pages(vault, o, (kc, so) => kc.listDeletedKeys(so).byPage({ maxPageSize }));
     yield* describePages(
       onePass(deleted, (d) => d.id, 'deleted key'),
       async (d) => {

@@ -5,6 +5,7 @@
  * reachable: a key URI naming another host is refused before any request, so a credential's
  * token never goes to a host the caller did not configure.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type * as KeysSdk from '@azure/keyvault-keys';
 import type { CryptographyClient, KeyClient, KeyClientOptions, KeyVaultKey } from '@azure/keyvault-keys';
 import {
@@ -92,24 +93,72 @@ function versionOfKid(kid: unknown, key: ResolvedKey): string | undefined {
   return parsed.version;
 }
 
+type PipelinePolicy = NonNullable<KeyClientOptions['additionalPolicies']>[number]['policy'];
+
 /**
  * A pipeline policy refusing any request to another origin than the vault's, before the
  * authentication policy runs: a listing's `nextLink` (followed as given by the SDK, host and all)
  * or any other link in an answer never takes a request, or the credential's token, elsewhere.
  */
-function sameVaultOnly(vault: Vault): NonNullable<KeyClientOptions['additionalPolicies']>[number] {
+function sameVaultOnly(vault: Vault): PipelinePolicy {
   return {
-    position: 'perCall',
-    policy: {
-      name: 'keyportSameVaultOnly',
-      sendRequest(request, next) {
-        if (!URL.canParse(request.url) || new URL(request.url).origin !== vault.url) {
-          return Promise.reject(unexpected('a link to another host than the vault: not followed'));
-        }
-        return next(request);
-      },
+    name: 'keyportSameVaultOnly',
+    sendRequest(request, next) {
+      if (!URL.canParse(request.url) || new URL(request.url).origin !== vault.url) {
+        return Promise.reject(unexpected('a link to another host than the vault: not followed'));
+      }
+      return next(request);
     },
   };
+}
+
+/** The caller's signal while a listing's page is being fetched (see `Rpc.pages`). */
+const pageSignal = new AsyncLocalStorage<AbortSignal>();
+
+/**
+ * A pipeline policy giving a listing's page request the caller's signal. The SDK sends the pages
+ * after the first (its `nextLink`s) with no options at all, so without it an abort stopped
+ * core's wait but the HTTP request ran on; with it the request is destroyed.
+ */
+const callerSignal: PipelinePolicy = {
+  name: 'keyportCallerSignal',
+  sendRequest(request, next) {
+    // A request made with options already has the caller's signal; the SDK's nextLink requests have none.
+    const signal = pageSignal.getStore();
+    if (signal !== undefined) request.abortSignal ??= signal;
+    return next(request);
+  },
+};
+
+/** keyport's policies, on every client it sends through. */
+const policiesFor = (vault: Vault): PipelinePolicy[] => [sameVaultOnly(vault), callerSignal];
+
+/** What a KeyClient holds (a private field in the SDK's typings) that keyport adds its policies to. */
+interface ReachablePipeline {
+  addPolicy(policy: PipelinePolicy, options?: { phase?: 'Serialize' }): void;
+  removePolicy(options: { name: string }): unknown;
+}
+
+/**
+ * A caller-built KeyClient given keyport's policies, as the clients keyport builds have them. The
+ * SDK takes policies only at construction (`additionalPolicies`), so they go into the pipeline the
+ * client keeps (`client.pipeline`, private in the typings, the one the SDK itself adds its policies
+ * to) in the Serialize phase, before authentication. A client whose pipeline cannot be reached (a
+ * look-alike object, an SDK that moved it) is refused: its requests could follow a link anywhere.
+ * Replaced by name, so a client given to several providers carries them once.
+ */
+function holdCallerClient(vault: Vault, client: KeyClient): void {
+  const pipeline = (client as unknown as { client?: { pipeline?: Partial<ReachablePipeline> } }).client
+    ?.pipeline;
+  if (typeof pipeline?.addPolicy !== 'function' || typeof pipeline.removePolicy !== 'function') {
+    throw invalid(
+      'keyClient must be a KeyClient from @azure/keyvault-keys whose pipeline keyport can hold to its vault: give vaultUrl and clientOptions instead',
+    );
+  }
+  for (const policy of policiesFor(vault)) {
+    pipeline.removePolicy({ name: policy.name });
+    pipeline.addPolicy(policy, { phase: 'Serialize' });
+  }
 }
 
 export class Rpc {
@@ -130,6 +179,7 @@ export class Rpc {
 
   constructor(readonly config: CheckedOptions) {
     this.byHost = new Map(config.vaults.map((v) => [v.host.toLowerCase(), v]));
+    for (const vault of config.vaults) if (vault.client !== undefined) holdCallerClient(vault, vault.client);
   }
 
   /** One request to a vault's KeyClient. */
@@ -139,6 +189,31 @@ export class Rpc {
     request: (keys: KeyClient, options: SdkOptions) => Promise<T>,
   ) {
     return request(await this.keyClient(vault), { abortSignal: o.signal });
+  }
+
+  /**
+   * A listing's pages, each fetched with the caller's signal: `open` gets it for the first page, and
+   * `callerSignal` gives it to the SDK's requests for the later ones, made while a page is pulled here.
+   */
+  async *pages<T>(
+    vault: Vault,
+    o: ProviderCallOptions,
+    open: (keys: KeyClient, options: SdkOptions) => AsyncIterable<T>,
+  ): AsyncIterable<T> {
+    const iterator = (await this.send(vault, o, async (kc, so) => open(kc, so)))[Symbol.asyncIterator]();
+    let resting = false;
+    try {
+      for (;;) {
+        const step = await pageSignal.run(o.signal, () => iterator.next());
+        if (step.done === true) return;
+        resting = true;
+        yield step.value;
+        resting = false;
+      }
+    } finally {
+      // Left at a yield (the consumer stopped early): the SDK's iterator is closed, as `for await` would.
+      if (resting) await iterator.return?.();
+    }
   }
 
   /**
@@ -313,10 +388,11 @@ export class Rpc {
     return building;
   }
 
-  /** The caller's SDK options, with requests held to the vault's origin (see `sameVaultOnly`). */
+  /** The caller's SDK options, with keyport's policies (see `sameVaultOnly`, `callerSignal`). */
   private pipelineOptions(vault: Vault): KeyClientOptions {
     const given = this.config.clientOptions;
-    return { ...given, additionalPolicies: [...(given.additionalPolicies ?? []), sameVaultOnly(vault)] };
+    const ours = policiesFor(vault).map((policy) => ({ policy, position: 'perCall' as const }));
+    return { ...given, additionalPolicies: [...(given.additionalPolicies ?? []), ...ours] };
   }
 
   /** Caches a client being built; a failed build (SDK missing) is dropped so the next call retries. */

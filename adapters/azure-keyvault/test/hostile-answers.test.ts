@@ -5,7 +5,7 @@
  * pipeline, keyport's policies included, runs before it), recording every URL asked for.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import type { KeyClientOptions } from '@azure/keyvault-keys';
+import { KeyClient, type KeyClientOptions } from '@azure/keyvault-keys';
 import { Keyport, KeyportError, MAX_TIMER_MS } from '@keyport/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { retryAfterMsOf } from '../src/errors.js';
@@ -69,11 +69,12 @@ const REQUEST_CAP = 400;
 let requests: string[];
 let route: Route;
 let keyport: Keyport;
+let httpClient: HttpClient;
 
 beforeEach(() => {
   requests = [];
   route = () => undefined;
-  const httpClient: HttpClient = {
+  httpClient = {
     async sendRequest(request: PipelineRequest) {
       requests.push(request.url);
       // A macrotask per answer, as a socket would take: a listing that never ends then cannot
@@ -226,6 +227,52 @@ describe('listings that do not end', () => {
     expect(error.code).toBe('Internal');
     expect(requests.some((u) => u.includes('attacker.example'))).toBe(false);
     expect(shown(error)).not.toContain('attacker.example');
+  });
+
+  it('a caller-built KeyClient is held to its vault too: a nextLink to another host is not followed', async () => {
+    route = (url) =>
+      url.host === HOST && url.pathname === '/keys'
+        ? page(['a'], 'https://attacker.example/keys?$skiptoken=1')
+        : url.host !== HOST
+          ? page(['planted'])
+          : getKeyRoute(url);
+    // Built by the caller, with none of keyport's options: keyport adds its policies to it.
+    const keyClient = new KeyClient(VAULT, staticToken(TOKEN), {
+      httpClient,
+      retryOptions: { maxRetries: 0 },
+    });
+    const provider = new AzureKeyVaultProvider({
+      keyClient,
+      credential: staticToken(TOKEN),
+      vaultKind: 'vault',
+    });
+    const own = new Keyport({ providers: [provider], retry: { maxAttempts: 1 } });
+    try {
+      const error = await failure(async () => {
+        for await (const _ of own.listKeys('azurekeyvault'));
+      });
+      expect(error.code).toBe('Internal');
+      expect(requests.some((u) => u.includes('attacker.example'))).toBe(false);
+      expect(requests.some((u) => new URL(u).pathname === '/keys')).toBe(true);
+      // Given to a second provider, the client still works (its policies are not doubled).
+      const again = new AzureKeyVaultProvider({
+        keyClient,
+        credential: staticToken(TOKEN),
+        vaultKind: 'vault',
+      });
+      route = (url) => (url.pathname === '/keys' ? page(['a']) : getKeyRoute(url));
+      const listed: unknown[] = [];
+      for await (const k of again.listKeys({ signal: new AbortController().signal })) listed.push(k);
+      expect(listed).toHaveLength(1);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('a keyClient that is not a KeyClient keyport can hold to its vault is refused (InvalidArgument)', () => {
+    expect(
+      () => new AzureKeyVaultProvider({ keyClient: { vaultUrl: VAULT } as never, vaultKind: 'vault' }),
+    ).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
   });
 });
 
