@@ -33,7 +33,10 @@ export interface Pkcs11ProviderOptions {
   readonly token: { readonly label?: string; readonly serial?: string };
   /** Where the user PIN comes from. */
   readonly pin: PinSource;
-  /** Upper bound of logged-in sessions kept open (default 4). */
+  /**
+   * Upper bound of logged-in sessions kept open (default 4, or the sessions the token has free
+   * when fewer); more than the token's ulMaxSessionCount is refused at construction.
+   */
   readonly maxSessions?: number;
   /** How long a resolved key (its versions and object handles) is reused, in ms (default 1000; 0 = never). */
   readonly keyCacheMs?: number;
@@ -62,6 +65,63 @@ const nonEmptyString = (v: unknown): v is string => typeof v === 'string' && v !
  * typo (or a unit mix-up), not a plan: it is refused rather than left to fail at the token.
  */
 export const MAX_SESSIONS = 1024;
+
+/** The pool's size when `maxSessions` is not given (and the token allows it). */
+export const DEFAULT_MAX_SESSIONS = 4;
+
+/** The session counts of CK_TOKEN_INFO, as pkcs11js's C_GetTokenInfo answers them. */
+export interface TokenSessionCounts {
+  readonly maxSessionCount: number;
+  readonly sessionCount: number;
+  readonly maxRwSessionCount: number;
+  readonly rwSessionCount: number;
+}
+
+/**
+ * A CK_TOKEN_INFO count, or undefined for CK_UNAVAILABLE_INFORMATION: all ones in a CK_ULONG,
+ * which pkcs11js 2.1.7 answers as 2^32 − 1 even where CK_ULONG has 64 bits (seen with SoftHSM2
+ * 2.6.1), so anything from 2^32 − 1 up is "not known", as is a value that is no count at all.
+ */
+function tokenCount(value: number): number | undefined {
+  return Number.isSafeInteger(value) && value >= 0 && value < 0xffff_ffff ? value : undefined;
+}
+
+/**
+ * Sessions left under one of the token's limits: undefined when it states none (0 is
+ * CK_EFFECTIVELY_INFINITE; all ones CK_UNAVAILABLE_INFORMATION). An unknown count is read as 0.
+ */
+function room(max: number, open: number): { max: number; free: number } | undefined {
+  const limit = tokenCount(max);
+  if (limit === undefined || limit === 0) return undefined;
+  return { max: limit, free: Math.max(0, limit - (tokenCount(open) ?? 0)) };
+}
+
+/**
+ * The pool's size, from the `maxSessions` option and the token's limits (C_GetTokenInfo): the
+ * pool opens R/W sessions, so both ulMaxSessionCount and ulMaxRwSessionCount bound it. A
+ * `maxSessions` above the token's maximum could never be reached — the token answers
+ * CKR_SESSION_COUNT deep inside some later call — so it is refused here, naming both numbers.
+ * One at or below the maximum is kept even when other sessions are open now (ulSessionCount):
+ * those come and go, and a C_OpenSession refused meanwhile waits for a pooled session. The
+ * default (4) is no one's requirement: it is clamped to what is free now, but at least 1.
+ */
+export function poolSize(given: number | undefined, token: TokenSessionCounts): number {
+  const limits = [
+    room(token.maxSessionCount, token.sessionCount),
+    room(token.maxRwSessionCount, token.rwSessionCount),
+  ].filter((r) => r !== undefined);
+  if (limits.length === 0) return given ?? DEFAULT_MAX_SESSIONS;
+  const max = Math.min(...limits.map((r) => r.max));
+  if (given !== undefined) {
+    if (given > max)
+      throw badOption(
+        'maxSessions',
+        `${given} is more sessions than the token allows (${max}, its ulMaxSessionCount or ulMaxRwSessionCount)`,
+      );
+    return given;
+  }
+  return Math.max(1, Math.min(DEFAULT_MAX_SESSIONS, ...limits.map((r) => r.free)));
+}
 
 /** Every option of `Pkcs11ProviderOptions` (the compiler keeps this list complete). */
 const OPTION_FIELDS = {

@@ -55,7 +55,13 @@ import { type ResolvedKey, resolveKey } from './key-store.js';
 import * as lifecycle from './keys.js';
 import { acquireModule, type LoadedModule, releaseModule } from './module-registry.js';
 import { versionOfId } from './objects.js';
-import { checkProviderOptions, type Pkcs11Options, type Pkcs11ProviderOptions } from './options.js';
+import {
+  checkProviderOptions,
+  type Pkcs11Options,
+  type Pkcs11ProviderOptions,
+  poolSize,
+  type TokenSessionCounts,
+} from './options.js';
 import type { Handle, Pkcs11 } from './p11.js';
 import { ckrOf, P } from './p11.js';
 import { checkSignal, SessionPool } from './session-pool.js';
@@ -67,7 +73,10 @@ export type Pkcs11CreateKeyRequest = CreateKeyRequest & {
 
 const HANDLE_GONE = new Set([P.CKR_OBJECT_HANDLE_INVALID, P.CKR_KEY_HANDLE_INVALID]);
 
-function findSlot(p11: Pkcs11, token: Pkcs11ProviderOptions['token']): { slot: Handle; label: string } {
+function findSlot(
+  p11: Pkcs11,
+  token: Pkcs11ProviderOptions['token'],
+): { slot: Handle; label: string; info: TokenSessionCounts } {
   if (token.label === undefined && token.serial === undefined) {
     throw new KeyportError('InvalidArgument', 'choose the token by label or serial', {
       provider: PROVIDER_NAME,
@@ -78,7 +87,7 @@ function findSlot(p11: Pkcs11, token: Pkcs11ProviderOptions['token']): { slot: H
     const label = info.label.trimEnd();
     if (token.label !== undefined && label !== token.label) continue;
     if (token.serial !== undefined && info.serialNumber.trimEnd() !== token.serial) continue;
-    return { slot, label };
+    return { slot, label, info };
   }
   throw new KeyportError('Unavailable', 'no slot holds the configured token', {
     provider: PROVIDER_NAME,
@@ -123,13 +132,15 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     this.keyCacheMs = options.keyCacheMs ?? 1000;
     this.module = acquireModule(options.modulePath);
     try {
-      const { slot, label } = findSlot(this.p11, options.token);
+      const { slot, label, info } = findSlot(this.p11, options.token);
+      // Checked before anything else runs on the token: a maxSessions the token cannot give fails here.
+      const maxSessions = poolSize(options.maxSessions, info);
       this.tokenLabel = label;
       const offer = readModuleOffer(this.p11, slot, options.oaepHashes);
       this.oaepHashes = offer.oaepHashes;
       this.oaepHash = this.oaepHashes.includes('sha256') ? 'sha256' : this.oaepHashes[0];
       this.capabilities = computeCapabilities(offer);
-      this.pool = new SessionPool(this.p11, slot, options.pin, options.maxSessions ?? 4);
+      this.pool = new SessionPool(this.p11, slot, options.pin, maxSessions);
     } catch (e) {
       releaseModule(this.module);
       throw mapPkcs11Error(e) ?? e;

@@ -60,6 +60,19 @@ function closedError(): KeyportError {
 }
 
 /**
+ * C_OpenSession answered CKR_SESSION_COUNT while this pool holds no session to wait for: other
+ * applications hold the token's sessions. Retryable (Unavailable, as the error table maps
+ * CKR_SESSION_COUNT elsewhere): they may close theirs.
+ */
+function sessionCountError(cause: unknown): KeyportError {
+  return new KeyportError(
+    'Unavailable',
+    'the token has no session free (CKR_SESSION_COUNT in C_OpenSession) and this provider holds none to wait for',
+    { provider: PROVIDER_NAME, retryable: true, cause },
+  );
+}
+
+/**
  * The PIN source did not answer in time. Names the source's kind and the bound, nothing else.
  * Not retryable: core's retries would ask the source again within the same call (its default
  * policy: up to 4 times), prompting a person who is not answering again and again, each time
@@ -225,7 +238,7 @@ export class SessionPool {
         retryable: false,
       });
     const idle = this.idle.pop();
-    const opened = idle === undefined && this.open < this.maxSessions ? this.openSession() : undefined;
+    const opened = idle === undefined && this.open < this.maxSessions ? this.openIfRoom() : undefined;
     const session = idle ?? opened ?? (await this.wait(signal));
     try {
       // Closing an application's last session logs it out (PKCS#11 §5.6), and another provider
@@ -271,6 +284,21 @@ export class SessionPool {
     } catch (e) {
       this.open--;
       throw e;
+    }
+  }
+
+  /**
+   * A new session, or undefined when the token has none free (CKR_SESSION_COUNT: other
+   * applications hold them) but this pool has sessions open: the caller then waits for one of
+   * those instead of failing. With none open there is nothing to wait for: a typed retryable error.
+   */
+  private openIfRoom(): Handle | undefined {
+    try {
+      return this.openSession();
+    } catch (e) {
+      if (ckrOf(e) !== P.CKR_SESSION_COUNT) throw e;
+      if (this.open > 0) return undefined;
+      throw sessionCountError(e);
     }
   }
 
@@ -452,7 +480,13 @@ export class SessionPool {
         try {
           next.resolve(this.openSession());
         } catch (e) {
-          next.reject(e);
+          const full = ckrOf(e) === P.CKR_SESSION_COUNT;
+          // The token is full but our other sessions will come back: the waiter keeps its place.
+          if (full && this.open > 0) this.waiters.unshift(next);
+          // No session of ours is left to come back: every waiter would wait forever.
+          else
+            for (const w of [next, ...(this.open === 0 ? this.waiters.splice(0) : [])])
+              w.reject(full ? sessionCountError(e) : e);
         }
       }
       return;
