@@ -6,7 +6,13 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
-import { type ErrorCode, KeyportError, type ProviderCallOptions, takeSecretBytes } from '@keyport/core';
+import {
+  type ErrorCode,
+  KeyportError,
+  PageTokens,
+  type ProviderCallOptions,
+  takeSecretBytes,
+} from '@keyport/core';
 import { type GcpOperation, mapGcpError } from './errors.js';
 
 /** The gax CallOptions keyport sends. A fresh object per call: gax writes into `otherArgs.headers`. */
@@ -54,7 +60,16 @@ export class Rpc {
     keyUri?: string,
   ) {
     let request: Req | null | undefined = first;
-    const seen = new Set<string>();
+    // A token this listing has followed would have it loop forever (a caller collecting every
+    // page, as describeKey does with versions, would grow without bound): refused, not followed.
+    const tokens = new PageTokens(
+      () =>
+        new KeyportError(
+          'Internal',
+          'Cloud KMS answered a page token it had already given (an endless listing)',
+          defined({ provider: this.providerName, keyUri }),
+        ),
+    );
     while (request) {
       const req: Req = request;
       const call: Call<Awaited<ReturnType<Page<T, Req>>>> = async (_, kms) => [
@@ -62,15 +77,8 @@ export class Rpc {
       ];
       const [items, next] = await this.call(o, call, keyUri);
       yield* items;
-      const token = (next as { pageToken?: string | null } | null | undefined)?.pageToken;
-      // A token this listing has seen would have it loop forever (a caller collecting every page,
-      // as describeKey does with versions, would grow without bound): refused, not followed.
-      if (token && seen.has(token)) {
-        const why = 'Cloud KMS answered a page token it had already given (an endless listing)';
-        throw new KeyportError('Internal', why, defined({ provider: this.providerName, keyUri }));
-      }
-      if (token) seen.add(token);
-      request = token ? next : undefined;
+      const token = tokens.next((next as { pageToken?: string | null } | null | undefined)?.pageToken);
+      request = token !== undefined ? next : undefined;
     }
   }
 }
