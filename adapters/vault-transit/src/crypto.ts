@@ -96,9 +96,14 @@ function fieldOf(
   field: string,
   form: 'prefixed' | 'base64',
   fail: (what: string) => KeyportError,
+  maxLength = Number.POSITIVE_INFINITY,
 ): string {
   const value = Object.hasOwn(record, field) ? (record as Record<string, unknown>)[field] : undefined;
   if (typeof value !== 'string') throw fail(`without ${name} (a string)`);
+  // Checked before the text is matched or decoded: a size no input can have is not transit's.
+  if (value.length > maxLength) {
+    throw fail(`with ${name} of ${value.length} chars, more than its input allows (${maxLength})`);
+  }
   const ok = form === 'prefixed' ? PREFIXED_ANSWER.test(value) : BASE64.test(value);
   if (!ok) {
     const shape = form === 'prefixed' ? 'vault:v<N>:<base64>' : 'base64';
@@ -260,6 +265,26 @@ interface BatchResult {
   readonly error?: string;
 }
 
+/** Room in a batch answer for each item's result beyond its input's size (fields, an error). */
+const ITEM_SLACK = 4096;
+/** Room for the answer's own fields (request id, warnings, ...). */
+const ANSWER_SLACK = 64 * 1024;
+
+/**
+ * The most bytes transit can answer a batch with: no result is much longer than its item's input
+ * (a ciphertext is its plaintext and a little more, a plaintext less than its ciphertext, a
+ * verification a boolean), so the answer is bounded by the items sent. A larger one is refused by
+ * the transport before it is read, never buffered up to the 128 MiB every answer is held to.
+ */
+function batchAnswerBound(items: readonly object[]): number {
+  let bytes = ANSWER_SLACK;
+  for (const item of items) {
+    bytes += ITEM_SLACK;
+    for (const value of Object.values(item)) bytes += String(value).length;
+  }
+  return bytes;
+}
+
 /** Transit answers 400 when items fail but still lists every item's result. */
 async function sendBatch(
   t: Target,
@@ -269,17 +294,18 @@ async function sendBatch(
   body: object = {},
 ) {
   if (items.length === 0) return [];
-  let answer: unknown;
+  let results: unknown;
   try {
-    answer = await t.s.write<unknown>(signal, opPath(t.key, op), { ...body, batch_input: items });
+    const request = { ...body, batch_input: items };
+    const answer = await t.s.write<unknown>(signal, opPath(t.key, op), request, batchAnswerBound(items));
+    results = (answer as { data?: { batch_results?: unknown } } | null | undefined)?.data?.batch_results;
   } catch (error) {
-    const results = batchResultsOf(error);
-    if (results?.length === items.length) return results as BatchResult[];
-    throw error;
+    // A failure answered without results is the request's own; with results, the items'.
+    results = batchResultsOf(error);
+    if (results === undefined) throw error;
   }
   // One result per item, in order, or nothing: results that do not line up with the items
-  // would hand one item's outcome to another.
-  const results = (answer as { data?: { batch_results?: unknown } } | null | undefined)?.data?.batch_results;
+  // would hand one item's outcome to another, whether Vault answered 200 or 400.
   if (Array.isArray(results) && results.length === items.length) return results as BatchResult[];
   const got = Array.isArray(results) ? `${results.length} results` : 'no results';
   const why = `Vault answered a batch of ${items.length} items with ${got}`;
@@ -330,6 +356,13 @@ async function runBatch<T>(
   });
 }
 
+/**
+ * How much longer than its input an item's result may be: a transit ciphertext is the plaintext
+ * with nonce, tag and `vault:v<N>:` added (an RSA-4096 one is 684 base64 characters, whatever the
+ * plaintext), and a plaintext is shorter than its ciphertext. A longer result is refused unread.
+ */
+const RESULT_SLACK = 1024;
+
 /** Many encryptions in one request; one outcome per item, in order. */
 export function encryptBatch(t: Target, items: readonly BatchItem[], signal: AbortSignal) {
   const inputs = items.map((it) => ({
@@ -337,8 +370,10 @@ export function encryptBatch(t: Target, items: readonly BatchItem[], signal: Abo
     ...contextFields(t, it.context, false),
     ...pinned(t.key),
   }));
-  const read = (r: BatchResult, i: number, fail: (what: string) => KeyportError) =>
-    sealed(fieldOf(r, `batch_results[${i}].ciphertext`, 'ciphertext', 'prefixed', fail));
+  const read = (r: BatchResult, i: number, fail: (what: string) => KeyportError) => {
+    const most = (inputs[i]?.plaintext.length ?? 0) + RESULT_SLACK;
+    return sealed(fieldOf(r, `batch_results[${i}].ciphertext`, 'ciphertext', 'prefixed', fail, most));
+  };
   return runBatch(t, 'encrypt', inputs, read, signal);
 }
 
@@ -355,10 +390,14 @@ export function decryptBatch(t: Target, items: readonly BatchItem[], signal: Abo
     const text = texts[i] as string | KeyportError;
     return text instanceof KeyportError ? text : { ciphertext: text, ...contextFields(t, it.context, false) };
   });
-  const read = (r: BatchResult, i: number, fail: (what: string) => KeyportError) => ({
-    plaintext: unb64(fieldOf(r, `batch_results[${i}].plaintext`, 'plaintext', 'base64', fail)),
-    keyVersion: parsePrefixed(texts[i] as string).version,
-  });
+  const read = (r: BatchResult, i: number, fail: (what: string) => KeyportError) => {
+    const text = texts[i] as string;
+    const most = text.length + RESULT_SLACK;
+    return {
+      plaintext: unb64(fieldOf(r, `batch_results[${i}].plaintext`, 'plaintext', 'base64', fail, most)),
+      keyVersion: parsePrefixed(text).version,
+    };
+  };
   return runBatch(t, 'decrypt', inputs, read, signal);
 }
 

@@ -1,12 +1,14 @@
 /**
  * Grants as Vault policies + tokens. A grant is an ACL policy `keyport-grant-<key hash>-<id>`
  * allowing exactly the transit paths of the granted operations on one key, and an orphan token
- * carrying only that policy (and `default`) with the grant's TTL: expiry is Vault's own.
+ * carrying only that policy (and `default`) with the grant's TTL, or without one the longest the
+ * token mount allows: expiry is Vault's own, and every grant reports it.
  * `contextEquals` is pinned with `required_parameters` + `allowed_parameters` on
  * `associated_data` (one exact string per context), and `batch_input` is denied because
  * parameters inside batch items escape policy checks. `contextSubset` cannot be expressed as an
  * exact parameter value and is refused. The grant's metadata rides in a comment line at the top
- * of the policy, so listing needs nothing but the policies.
+ * of the policy, so listing needs nothing but the policies (and, for grants made before the
+ * policy recorded the token's expiry, a lookup of the token).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -174,10 +176,12 @@ export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal
   const id = randomBytes(8).toString('hex');
   const policyName = `${policyPrefix(key)}${id}`;
   // The token first (it may name a policy that does not exist yet), so the policy can carry
-  // the token's accessor for revocation.
+  // the token's accessor for revocation. Without an expiry the token asks for more than any
+  // Vault allows: Vault caps it at the token mount's max TTL, so it gets the longest life it can
+  // have, and not renewable, that life ends at a date known now (no non-root token lives forever).
   const lifetime =
     ttl === undefined
-      ? { renewable: true }
+      ? { ttl: LONGEST_TTL, renewable: false }
       : { ttl: `${ttl}s`, explicit_max_ttl: `${ttl}s`, renewable: false };
   const token = {
     policies: [policyName],
@@ -185,6 +189,9 @@ export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal
     meta: { keyport_grant: id },
     ...lifetime,
   };
+  // Before the request: the token's life counts from a moment after this, so an expiry counted
+  // from here is never later than the token's.
+  const asked = Date.now();
   const created = await mintToken(s, token, signal);
   const { clientToken, accessor } = tokenOf(created);
   if (clientToken === '' || accessor === '') {
@@ -193,24 +200,23 @@ export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal
     const why = `Vault answered the grant's token creation without a token and its accessor${left}`;
     throw new KeyportError('Internal', why, { provider: PROVIDER_NAME, keyUri: key.uri, retryable: false });
   }
-  if (ttl !== undefined) {
-    // Vault caps a TTL beyond the token mount's (or the system's) max TTL without failing, with
-    // only a warning: the grant would claim an expiry its token does not have, and a grantee
-    // would lose access before the date it was promised. The lease Vault granted is the truth.
-    const granted = (created as { auth?: { lease_duration?: unknown } } | null)?.auth?.lease_duration;
-    if (typeof granted !== 'number' || !Number.isSafeInteger(granted) || granted < ttl) {
-      const left = await cleanUp(s, clientToken, accessor);
-      const options = { provider: PROVIDER_NAME, keyUri: key.uri, retryable: false };
-      if (typeof granted !== 'number' || !Number.isSafeInteger(granted) || granted <= 0) {
-        const why = `Vault answered the grant's token creation without a valid lease duration${left}`;
-        throw new KeyportError('Internal', why, options);
-      }
-      const why =
-        `grant expiry is beyond what this Vault allows: the token mount's max TTL is ${granted}s ` +
-        `(${describeSeconds(granted)}) and the expiry asked for is ${ttl}s away; ask for an earlier ` +
-        `expiresAt, or raise the max TTL of auth/token${left}`;
-      throw new KeyportError('InvalidArgument', why, options);
-    }
+  // Vault caps a TTL beyond the token mount's (or the system's) max TTL without failing, with
+  // only a warning: the grant would claim an expiry its token does not have, and a grantee
+  // would lose access before the date it was promised. The lease Vault granted is the truth.
+  const granted = (created as { auth?: { lease_duration?: unknown } } | null)?.auth?.lease_duration;
+  if (typeof granted !== 'number' || !Number.isSafeInteger(granted) || granted <= 0 || granted > LONGEST_S) {
+    const left = await cleanUp(s, clientToken, accessor);
+    const why = `Vault answered the grant's token creation without a valid lease duration${left}`;
+    throw new KeyportError('Internal', why, { provider: PROVIDER_NAME, keyUri: key.uri, retryable: false });
+  }
+  if (ttl !== undefined && granted < ttl) {
+    const left = await cleanUp(s, clientToken, accessor);
+    const options = { provider: PROVIDER_NAME, keyUri: key.uri, retryable: false };
+    const why =
+      `grant expiry is beyond what this Vault allows: the token mount's max TTL is ${granted}s ` +
+      `(${describeSeconds(granted)}) and the expiry asked for is ${ttl}s away; ask for an earlier ` +
+      `expiresAt, or raise the max TTL of auth/token${left}`;
+    throw new KeyportError('InvalidArgument', why, options);
   }
   const meta: GrantMeta = {
     id,
@@ -218,7 +224,8 @@ export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal
     grantee: req.grantee,
     operations: [...req.operations],
     ...(contextEquals !== undefined ? { contextEquals } : {}),
-    ...(req.expiresAt !== undefined ? { expiresAt: req.expiresAt.toISOString() } : {}),
+    // Without an expiry asked for, the token's own: the grant stops working then all the same.
+    expiresAt: (req.expiresAt ?? new Date(asked + granted * 1000)).toISOString(),
     ...(req.name !== undefined ? { name: req.name } : {}),
     createdAt: new Date().toISOString(),
     accessor,
@@ -249,6 +256,9 @@ export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal
   return toGrant(meta, clientToken);
 }
 
+/** A TTL beyond any max TTL (100 years): Vault caps it at the token mount's max TTL. */
+const LONGEST_TTL = '876000h';
+const LONGEST_S = 876_000 * 3600;
 const CLEANUP_MS = 5_000;
 /** How long a grant token's creation may run once the caller stopped waiting for it. */
 const MINT_MS = 30_000;
@@ -329,6 +339,23 @@ async function readGrantPolicy(s: VaultSession, prefix: string, id: string, sign
   return parseMeta(r?.data?.rules ?? r?.rules, id);
 }
 
+/**
+ * The current expiry of a grant token, for grants made before keyport recorded one in the
+ * policy (their tokens were renewable, up to the max TTL): looked up by accessor. A token the
+ * caller may not look up, or that is gone, leaves it unknown, as before.
+ */
+async function tokenExpiry(s: VaultSession, accessor: string, signal: AbortSignal) {
+  type Answer = { data?: { expire_time?: unknown } } | null | undefined;
+  try {
+    const r = await s.write<Answer>(signal, 'auth/token/lookup-accessor', { accessor });
+    const at = r?.data?.expire_time;
+    return isDate(at) ? new Date(at).toISOString() : undefined;
+  } catch (error) {
+    if (signal.aborted) throw error;
+    return undefined;
+  }
+}
+
 export async function* listGrants({ s, key }: Keyed, { signal }: ProviderCallOptions) {
   type Answer = { policies?: unknown; data?: { policies?: unknown } } | null | undefined;
   const r = await s.read<Answer>(signal, 'sys/policy');
@@ -339,8 +366,10 @@ export async function* listGrants({ s, key }: Keyed, { signal }: ProviderCallOpt
     if (typeof name !== 'string' || !name.startsWith(prefix)) continue;
     const id = name.slice(prefix.length);
     if (!GRANT_ID.test(id)) continue;
-    const meta = await readGrantPolicy(s, prefix, id, signal);
-    if (meta === undefined) continue;
+    const read = await readGrantPolicy(s, prefix, id, signal);
+    if (read === undefined) continue;
+    const expiresAt = read.expiresAt ?? (await tokenExpiry(s, read.accessor, signal));
+    const meta = expiresAt === undefined ? read : { ...read, expiresAt };
     if (meta.expiresAt !== undefined && Date.parse(meta.expiresAt) <= Date.now()) {
       // Vault already revoked the token; drop the leftover policy.
       await s.remove(signal, `sys/policy/${name}`).catch(() => undefined);

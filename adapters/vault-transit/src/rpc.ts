@@ -52,6 +52,8 @@ interface TransportRequest {
   readonly json?: unknown;
   readonly signal?: AbortSignal;
   readonly timeout?: number;
+  /** A tighter bound than MAX_ANSWER_BYTES, for a request whose answer size follows from it. */
+  readonly maxAnswerBytes?: number;
 }
 
 /**
@@ -79,11 +81,14 @@ function joinAndWipe(parts: readonly Buffer[]): Buffer {
  */
 export const MAX_ANSWER_BYTES = 128 * 1024 * 1024;
 
-const answerTooLarge = () =>
-  new KeyportError('Internal', `Vault's answer is larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB`, {
+const answerTooLarge = (limit: number) =>
+  new KeyportError('Internal', `Vault's answer is larger than ${describeBytes(limit)}`, {
     provider: 'hcvault',
     retryable: false,
   });
+
+const describeBytes = (n: number) =>
+  n === MAX_ANSWER_BYTES ? `${n / 1024 / 1024} MiB` : `${n} bytes, the most its request can be answered with`;
 
 /**
  * node-vault's `request-promise` replacement over node:http(s), keep-alive, never retrying.
@@ -105,6 +110,7 @@ function createTransport(tls: VaultTlsOptions = {}) {
     return new Promise<{ statusCode: number; body: unknown; request: { path: string } }>(
       (resolve, reject) => {
         const url = new URL(o.uri ?? '');
+        const limit = Math.min(o.maxAnswerBytes ?? MAX_ANSWER_BYTES, MAX_ANSWER_BYTES);
         const secure = url.protocol === 'https:';
         const headers: Record<string, string> = { ...o.headers };
         if (typeof o.json === 'object' && o.json !== null) {
@@ -131,16 +137,16 @@ function createTransport(tls: VaultTlsOptions = {}) {
           const tooLarge = () => {
             for (const c of chunks) c.fill(0);
             chunks.length = 0;
-            reject(answerTooLarge());
+            reject(answerTooLarge(limit));
             req.destroy();
           };
           // A declared length over the limit is refused before a byte is read.
-          if (Number(res.headers['content-length'] ?? 0) > MAX_ANSWER_BYTES) return tooLarge();
+          if (Number(res.headers['content-length'] ?? 0) > limit) return tooLarge();
           res.on('data', (c: Buffer) => {
-            if (received > MAX_ANSWER_BYTES) return c.fill(0);
+            if (received > limit) return c.fill(0);
             received += c.length;
             chunks.push(c);
-            if (received > MAX_ANSWER_BYTES) tooLarge();
+            if (received > limit) tooLarge();
           });
           res.on('end', () => {
             const raw = joinAndWipe(chunks);
@@ -313,13 +319,28 @@ export class VaultSession {
     return client;
   }
 
-  /** One request: `body` for writes only. Resolves with the parsed response body. */
-  async send<T>(signal: AbortSignal, method: Method, path: string, body?: object, as?: string): Promise<T> {
+  /**
+   * One request: `body` for writes only. Resolves with the parsed response body. `maxAnswerBytes`
+   * tightens the transport's answer bound (node-vault hands its request options to the transport;
+   * a user-supplied client ignores it).
+   */
+  async send<T>(
+    signal: AbortSignal,
+    method: Method,
+    path: string,
+    body?: object,
+    as?: string,
+    maxAnswerBytes?: number,
+  ): Promise<T> {
     if (signal.aborted) throw abortError(signal);
     const vault = await raceAbort(this.client(), signal);
     if (as === undefined && this.tokens !== undefined) await raceAbort(this.tokens.ensure(signal), signal);
     // node-vault sends a request's own X-Vault-Token header instead of the client's token.
-    const o = as === undefined ? { signal } : { signal, headers: { 'X-Vault-Token': as } };
+    const o = {
+      signal,
+      ...(as === undefined ? {} : { headers: { 'X-Vault-Token': as } }),
+      ...(maxAnswerBytes === undefined ? {} : { maxAnswerBytes }),
+    };
     const pending = (
       method === 'write' ? vault.write(path, body ?? {}, o) : vault[method](path, o)
     ) as Promise<T>;
@@ -333,8 +354,13 @@ export class VaultSession {
   read<T>(signal: AbortSignal, path: string): Promise<T> {
     return this.send<T>(signal, 'read', path);
   }
-  write<T = unknown>(signal: AbortSignal, path: string, body: object = {}): Promise<T> {
-    return this.send<T>(signal, 'write', path, body);
+  write<T = unknown>(
+    signal: AbortSignal,
+    path: string,
+    body: object = {},
+    maxAnswerBytes?: number,
+  ): Promise<T> {
+    return this.send<T>(signal, 'write', path, body, undefined, maxAnswerBytes);
   }
   /** A write authenticated as `token` rather than this session's token (e.g. a token's revoke-self). */
   writeAs<T = unknown>(token: string, signal: AbortSignal, path: string, body: object = {}): Promise<T> {

@@ -2,6 +2,7 @@
 // leave no token. Against OpenBao: Vault caps a token's TTL at the token mount's max TTL (768h by
 // default, the emulator's too) with only a warning, and a caller may abort while the token is
 // being made (a proxy holds Vault's answer back so the abort lands then).
+import { createHash } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VaultTransitProvider } from '../src/index.js';
@@ -84,6 +85,63 @@ describe('grant expiry and its token', () => {
     const listed = [];
     for await (const g of p.listGrants({ uri }, call())) listed.push(g);
     expect(listed).toEqual([]);
+  });
+
+  it("reports the token's own expiry (the max TTL) for a grant made without one, when made and when listed", async () => {
+    const grant = await p.createGrant({ uri }, { grantee: 'g', operations: ['encrypt'] }, call());
+    try {
+      const looked = (await root.write('auth/token/lookup', { token: grant.token })) as {
+        data: { expire_time: string; renewable: boolean };
+      };
+      const real = Date.parse(looked.data.expire_time);
+      // Never later than the token's end, and within the time the creation took of it.
+      expect(grant.expiresAt?.getTime()).toBeLessThanOrEqual(real);
+      expect(grant.expiresAt?.getTime()).toBeGreaterThan(real - 5_000);
+      expect(real - Date.now()).toBeGreaterThan(767 * 3600 * 1000);
+      // Not renewable: the end known now cannot move.
+      expect(looked.data.renewable).toBe(false);
+      const listed = [];
+      for await (const g of p.listGrants({ uri }, call())) listed.push(g);
+      expect(listed.find((g) => g.id === grant.id)?.expiresAt?.getTime()).toBe(grant.expiresAt?.getTime());
+    } finally {
+      await p.revokeGrant({ uri }, grant.id, call());
+    }
+  });
+
+  it("lists a grant whose policy recorded no expiry (made before keyport did) with its token's current expiry", async () => {
+    // What keyport wrote before: a renewable token with the mount's default TTL, and a policy
+    // header without expiresAt.
+    const made = (await root.write('auth/token/create-orphan', {
+      policies: ['default'],
+      renewable: true,
+    })) as {
+      auth: { accessor: string };
+    };
+    const { accessor } = made.auth;
+    const name = uri.slice(uri.lastIndexOf('/') + 1);
+    const id = '00000000000000aa';
+    const prefix = `keyport-grant-${createHash('sha256').update(`transit/${name}`).digest('hex').slice(0, 16)}-`;
+    const meta = {
+      id,
+      keyUri: uri,
+      grantee: 'old',
+      operations: ['encrypt'],
+      createdAt: new Date().toISOString(),
+      accessor,
+    };
+    const policy = `# keyport-grant v1 ${Buffer.from(JSON.stringify(meta)).toString('base64url')}\npath "x" { capabilities = ["read"] }\n`;
+    await root.write(`sys/policy/${prefix}${id}`, { policy });
+    try {
+      const looked = (await root.write('auth/token/lookup-accessor', { accessor })) as {
+        data: { expire_time: string };
+      };
+      const listed = [];
+      for await (const g of p.listGrants({ uri }, call())) listed.push(g);
+      expect(listed.find((g) => g.id === id)?.expiresAt?.getTime()).toBe(Date.parse(looked.data.expire_time));
+    } finally {
+      await p.revokeGrant({ uri }, id, call());
+    }
+    expect(await ttlOf(accessor)).toBeUndefined();
   });
 
   it('grants an expiry within the max TTL, and its token lives until then', async () => {

@@ -200,6 +200,32 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
     expect(revoked).toEqual(['acc1']);
   });
 
+  it.each([
+    ['no lease duration', undefined],
+    ['a lease beyond any max TTL', 1e15],
+  ])(
+    'a grant token made without an expiry and answered with %s is Internal, and the token is taken back',
+    async (_, lease) => {
+      const revoked: string[] = [];
+      route = (req, res) => {
+        if (req.url === '/v1/auth/token/create-orphan') {
+          return json(res, {
+            auth: { client_token: 's.granted-token', accessor: 'acc1', lease_duration: lease },
+          });
+        }
+        if (req.url === '/v1/auth/token/revoke-accessor') revoked.push('acc1');
+        return json(res, {}, 204);
+      };
+      const error = await rejection(
+        p,
+        p.createGrant({ uri: `${base}/k` }, { grantee: 'g', operations: ['encrypt'] }, call()),
+      );
+      expect(error.code).toBe('Internal');
+      expect(error.message).toMatch(/without a valid lease duration/);
+      expect(revoked).toEqual(['acc1']);
+    },
+  );
+
   it('a version without a creation time that is a date has no createdAt (never an Invalid Date)', async () => {
     route = (_, res) => json(res, keyData({ keys: { '1': { creation_time: 'not a date' } } }));
     const info = await p.describeKey({ uri: `${base}/k` }, call());
@@ -233,6 +259,68 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
     await expect(
       p.encryptBatch({ uri: `${base}/k` }, [{ data: bytes('a') }, { data: bytes('b') }]),
     ).rejects.toMatchObject({ code: 'Internal', message: expect.stringMatching(/2 items with 1 results/) });
+  });
+
+  it.each([200, 400])(
+    "a batch answered (HTTP %i) with more results than items is Internal, never read as the items' outcomes",
+    async (status) => {
+      const good = { ciphertext: 'vault:v1:AAAAAAAAAAAAAAAA' };
+      route = (_, res) => json(res, { data: { batch_results: [good, { error: 'x' }, good] } }, status);
+      await expect(
+        p.encryptBatch({ uri: `${base}/k` }, [{ data: bytes('a') }, { data: bytes('b') }]),
+      ).rejects.toMatchObject({ code: 'Internal', message: expect.stringMatching(/2 items with 3 results/) });
+    },
+  );
+
+  it('a batch answer far larger than its items can be answered with is refused before it is read', async () => {
+    const good = { ciphertext: 'vault:v1:AAAAAAAAAAAAAAAA' };
+    // Results that line up, padded to 4 MiB: well within 128 MiB, far beyond two one-byte items.
+    route = (_, res) =>
+      json(res, { data: { batch_results: [good, good] }, warnings: ['x'.repeat(4 * 1024 * 1024)] });
+    await expect(
+      p.encryptBatch({ uri: `${base}/k` }, [{ data: bytes('a') }, { data: bytes('b') }]),
+    ).rejects.toMatchObject({
+      code: 'Internal',
+      retryable: false,
+      message: expect.stringMatching(/larger than \d+ bytes, the most its request can be answered with/),
+    });
+  });
+
+  it("a batch result far longer than its own item's input fails that item with Internal before it is decoded", async () => {
+    // The answer as a whole stays within what the batch can be answered with (the other item is
+    // large); the large result is on the wrong item.
+    const huge = 'QUFB'.repeat(2 * 1024 * 1024); // 8 MiB of base64
+    const good = 'vault:v1:AAAAAAAAAAAAAAAA';
+    route = (_, res) =>
+      json(res, { data: { batch_results: [{ ciphertext: `vault:v1:${huge}` }, { ciphertext: good }] } });
+    const large = new Uint8Array(6 * 1024 * 1024); // 8 MiB as base64
+    const sealed = await p.encryptBatch({ uri: `${base}/k` }, [{ data: bytes('a') }, { data: large }]);
+    expect(sealed[0]).toMatchObject({
+      ok: false,
+      error: {
+        code: 'Internal',
+        retryable: false,
+        message: expect.stringMatching(
+          /batch_results\[0\]\.ciphertext of 8388617 chars, more than its input allows/,
+        ),
+      },
+    });
+    expect(sealed[1]?.ok).toBe(true);
+    route = (_, res) => json(res, { data: { batch_results: [{ plaintext: huge }, { plaintext: 'b25l' }] } });
+    const opened = await p.decryptBatch({ uri: `${base}/k` }, [
+      { data: bytes(good) },
+      { data: bytes(`vault:v1:${huge}`) },
+    ]);
+    expect(opened[0]).toMatchObject({
+      ok: false,
+      error: {
+        code: 'Internal',
+        message: expect.stringMatching(
+          /batch_results\[0\]\.plaintext of 8388608 chars, more than its input allows/,
+        ),
+      },
+    });
+    expect(opened[1]?.ok).toBe(true);
   });
 
   it('batch results of the wrong shape fail their own item with Internal; the others keep their outcomes', async () => {
