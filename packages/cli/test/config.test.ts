@@ -61,6 +61,68 @@ defaults: { recipients: ["local://k.kp#a"], jobs: 4 }
     }
   });
 
+  it('a string field written as a number or true/false says to quote it, naming the field and line', async () => {
+    const yaml = (field: string) =>
+      `providers:\n  local: { keystore: k.kp }\n  gcp-kms:\n    keyRing: r\n    ${field}\n`;
+    // YAML reads 0123 as 123 (the zero is gone), 1e3 as 1000 and 0x10 as 16: never coerced back.
+    for (const value of ['0123', '123456789012', '1e3', '0x10']) {
+      expect(() => parseConfigText(yaml(`projectId: ${value}`), 'c.yaml'), value).toThrow(
+        'config c.yaml: providers.gcp-kms.projectId (line 5): must be a string, but YAML read the value as a number (which drops leading zeros): write it in double quotes, as in projectId: "…"',
+      );
+    }
+    expect(() => parseConfigText('providers:\n  pkcs11: { module: m.so, token: true }\n', 'c.yaml')).toThrow(
+      'providers.pkcs11.token (line 2): must be a string, but YAML read the value as true/false',
+    );
+    expect(() =>
+      parseConfigText('providers:\n  local: { keystore: k }\ndefaults:\n  recipients:\n    - 42\n', 'c.yaml'),
+    ).toThrow('defaults.recipients[0] (line 5): must be a string');
+    // JSON: the loader knows no line; the quoted form is the same advice.
+    expect(() => parseConfigText('{"providers":{"gcp-kms":{"projectId":1e3}}}', 'c.json')).toThrow(
+      'config c.json: providers.gcp-kms.projectId: must be a string, but JSON read the value as a number (which drops leading zeros): write it in double quotes',
+    );
+    // Quoted, it is the string as written.
+    expect(parseConfigText(yaml('projectId: "0123"'), 'c.yaml').providers['gcp-kms']?.projectId).toBe('0123');
+    // Through the bin: a usage/config error (exit 2) that never shows the value.
+    const dir = await dirWith('keyport.config.yaml', yaml('projectId: 0987654321'));
+    const r = await runCli(['--json', 'keys', 'list'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(jsonError(r.stderr).message).toContain('providers.gcp-kms.projectId (line 5): must be a string');
+    expect(r.stderr).not.toMatch(/987654321/);
+  });
+
+  it('a literal secret written as a hex or exponent number is refused as a secret, never echoed', () => {
+    // The check for spelled numbers ran first and quoted the value: "(not 0x5f3759df)".
+    for (const value of ['0x5f3759df', '9e99', '+31337']) {
+      let message = '';
+      try {
+        parseConfigText(`providers:\n  local: { keystore: k, passphrase: ${value} }\n`, 'c.yaml');
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message, value).toContain('providers.local.passphrase: secrets never go in the config file');
+      expect(message, value).not.toContain(value);
+    }
+    // A mistyped key holding a spelled number is an unknown key, not "write decimal digits".
+    expect(() =>
+      parseConfigText('providers:\n  local: { keystore: k, pinn: 0x1234abcd }\n', 'c.yaml'),
+    ).toThrow(/^config c\.yaml: providers\.local: Unrecognized key: "pinn"[^0]*$/);
+  });
+
+  it('__proto__ and constructor keys in a config are unknown keys, never prototypes', () => {
+    for (const [text, where] of [
+      ['__proto__: { x: 1 }\nproviders: { local: { keystore: k } }\n', '(top level)'],
+      ['providers: { local: { keystore: k } }\ndefaults: { __proto__: { jobs: 999 } }\n', 'defaults'],
+      ['providers: { local: { keystore: k, __proto__: { create: true } } }\n', 'providers.local'],
+      ['providers: { local: { keystore: k, __proto__: 0123 } }\n', 'providers.local'],
+      ['providers: { local: { keystore: k }, gcp-kms: { constructor: 5 } }\n', 'providers.gcp-kms'],
+    ] as const) {
+      expect(() => parseConfigText(text, 'c.yaml'), text).toThrow(`${where}: Unrecognized key`);
+    }
+    expect(() =>
+      parseConfigText('{"providers":{"local":{"keystore":"k","__proto__":{"create":true}}}}', 'c.json'),
+    ).toThrow('providers.local: Unrecognized key: "__proto__"');
+  });
+
   it('a Vault address with a path, query, fragment or credentials is a config error naming the field', async () => {
     // The vault-transit adapter sends requests to <protocol>//<host>/v1/...: a path would be
     // dropped without a word. The config says so when it is read, naming the field, and never

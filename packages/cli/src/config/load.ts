@@ -46,9 +46,14 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(top level)' : out;
 }
 
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+export function formatIssues(
+  issues: readonly z.core.$ZodIssue[],
+  better: (issue: z.core.$ZodIssue) => string | undefined = () => undefined,
+): string {
   return issues
     .map((i) => {
+      const own = better(i);
+      if (own !== undefined) return own;
       const keys = i.code === 'unrecognized_keys' ? ` (${i.keys.join(', ')})` : '';
       return `${formatPath(i.path)}: ${i.message}${keys}`;
     })
@@ -176,30 +181,84 @@ function spelledJsonNumber(text: string): SpelledNumberError | undefined {
   return find(raw, []);
 }
 
+/** Where the value at a path is written, when the loader knows it (YAML): ` (line 3)`. */
+type LineOf = (path: readonly PropertyKey[]) => number | undefined;
+
+/**
+ * A string field that YAML or JSON read as a number or a boolean (`projectId: 0123`, `token:
+ * true`): say to quote it. Not coerced: the number has already lost what the text said (leading
+ * zeros, `1e3`, `0x10`). The value is not shown: a text field may hold an account id or the like.
+ */
+function quoteHint(
+  issue: z.core.$ZodIssue,
+  raw: unknown,
+  isJson: boolean,
+  lineOf: LineOf,
+): string | undefined {
+  if (issue.code !== 'invalid_type' || issue.expected !== 'string') return undefined;
+  let value = raw;
+  for (const key of issue.path) {
+    if (typeof value !== 'object' || value === null || !Object.hasOwn(value, key)) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  if (typeof value !== 'number' && typeof value !== 'boolean') return undefined;
+  const line = lineOf(issue.path);
+  const where = line === undefined ? '' : ` (line ${line})`;
+  const last = issue.path.at(-1);
+  const example = typeof last === 'string' ? `${last}: "…"` : '"…"';
+  const as = typeof value === 'number' ? 'a number (which drops leading zeros)' : 'true/false';
+  const quoted = isJson ? '' : `, as in ${example}`;
+  return `${formatPath(issue.path)}${where}: must be a string, but ${isJson ? 'JSON' : 'YAML'} read the value as ${as}: write it in double quotes${quoted}`;
+}
+
+/** The issue wants a string at `path`, or refuses the key at `path` as unknown. */
+function issueAt(issue: z.core.$ZodIssue, path: readonly PropertyKey[]): boolean {
+  const same = (a: readonly PropertyKey[], b: readonly PropertyKey[]) =>
+    a.length === b.length && a.every((k, i) => String(k) === String(b[i]));
+  if (issue.code === 'invalid_type' && issue.expected === 'string' && same(issue.path, path)) return true;
+  return (
+    issue.code === 'unrecognized_keys' &&
+    same(issue.path, path.slice(0, -1)) &&
+    issue.keys.includes(String(path.at(-1)))
+  );
+}
+
 export function parseConfigText(given: string, path: string): KeyportConfig {
   // A byte-order mark (Windows editors write one) is not content; JSON.parse refused it with a
   // message about an invisible character.
   const text = given.startsWith('\uFEFF') ? given.slice(1) : given;
   let raw: unknown;
+  let yamlSpelled: SpelledNumberError | undefined;
+  let lineOf: LineOf = () => undefined;
   const isJson = path.endsWith('.json');
   try {
-    raw = isJson ? JSON.parse(text) : parseYaml(text);
+    if (isJson) raw = JSON.parse(text);
+    else ({ value: raw, spelled: yamlSpelled, lineOf } = parseYaml(text));
   } catch (e) {
-    if (e instanceof SpelledNumberError) throw spelledNumberError(path, e);
     const what = e instanceof Error ? e.message.split('\n')[0] : 'unreadable';
     throw configError(path, `not valid ${isJson ? 'JSON' : 'YAML'}: ${what}`);
   }
-  // The bounded walk first: it refuses a structure too deep for the checks after it.
+  // The bounded walk first: it refuses a structure too deep for the checks after it, and a
+  // literal secret before any message could quote it (a spelled number echoes its text).
   const secret = findLiteralSecret(raw, []);
   if (secret !== undefined) throw configError(path, secret);
   const duplicate = isJson ? duplicateJsonKey(text) : undefined;
   if (duplicate !== undefined) throw configError(path, `${duplicate}: given twice (keep one)`);
-  const spelled = isJson ? spelledJsonNumber(text) : undefined;
-  if (spelled !== undefined) throw spelledNumberError(path, spelled);
+  const spelled = isJson ? spelledJsonNumber(text) : yamlSpelled;
   const unknown = unknownProviderKey(raw);
   if (unknown !== undefined) throw configError(path, unknown);
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw configError(path, formatIssues(parsed.error.issues));
+  // A spelled number is reported first, unless it is where a string belongs or under a key that
+  // does not exist: "write decimal digits" would be the wrong advice there.
+  if (spelled !== undefined && !(parsed.error?.issues.some((i) => issueAt(i, spelled.path)) ?? false)) {
+    throw spelledNumberError(path, spelled);
+  }
+  if (!parsed.success) {
+    throw configError(
+      path,
+      formatIssues(parsed.error.issues, (i) => quoteHint(i, raw, isJson, lineOf)),
+    );
+  }
   return parsed.data;
 }
 

@@ -81,8 +81,20 @@ function firstSpelledNumber(yaml: YamlModule, doc: Document, text: string): Spel
   return found;
 }
 
+/** A YAML config as read: its value, and what the checks after parsing need of its text. */
+export interface ParsedYaml {
+  readonly value: unknown;
+  /**
+   * The first number not written in decimal digits. Returned, not thrown: the caller reports it
+   * only after refusing literal secrets, so a secret written as `0x…` is never echoed.
+   */
+  readonly spelled: SpelledNumberError | undefined;
+  /** The line (1-based) of the value at `path`, when the text has one there. */
+  lineOf(path: readonly PropertyKey[]): number | undefined;
+}
+
 /** Parses one YAML document; throws the first error (its first line names line and column). */
-export function parseYaml(text: string): unknown {
+export function parseYaml(text: string): ParsedYaml {
   const yaml = yamlModule();
   const lineCounter = new yaml.LineCounter();
   const doc = yaml.parseDocument(text, { uniqueKeys: false, lineCounter });
@@ -103,8 +115,40 @@ export function parseYaml(text: string): unknown {
     );
   }
   if (error !== undefined) throw error;
-  const spelled = firstSpelledNumber(yaml, doc, text);
-  if (spelled !== undefined) throw spelled;
-  // maxAliasCount bounds alias expansion (a "billion laughs" document); 100 is parse's default.
-  return doc.toJS({ maxAliasCount: 100 });
+  let offsets: Map<string, number> | undefined;
+  return {
+    // maxAliasCount bounds alias expansion (a "billion laughs" document); 100 is parse's default.
+    value: doc.toJS({ maxAliasCount: 100 }),
+    spelled: firstSpelledNumber(yaml, doc, text),
+    lineOf(path) {
+      // One walk, on the first question: doc.getIn scans each map from its start, and a config
+      // of 20,000 bad entries asked once per entry.
+      offsets ??= valueOffsets(yaml, doc);
+      const offset = offsets.get(JSON.stringify(path.map(String)));
+      return offset === undefined ? undefined : lineCounter.linePos(offset).line;
+    },
+  };
+}
+
+/**
+ * Where each value starts in the text, by its path (`["providers","local","keystore"]`). Called
+ * only once the config is known to nest at most a few dozen levels (load.ts checks that first).
+ */
+function valueOffsets(yaml: YamlModule, doc: Document): Map<string, number> {
+  const offsets = new Map<string, number>();
+  const walk = (node: unknown, path: readonly string[]): void => {
+    const at = (child: unknown, key: string): void => {
+      const inner = [...path, key];
+      const start = yaml.isNode(child) ? child.range?.[0] : undefined;
+      if (start !== undefined) offsets.set(JSON.stringify(inner), start);
+      walk(child, inner);
+    };
+    if (yaml.isMap(node)) {
+      for (const pair of node.items) if (yaml.isScalar(pair.key)) at(pair.value, String(pair.key.value));
+    } else if (yaml.isSeq(node)) {
+      for (const [i, item] of node.items.entries()) at(item, String(i));
+    }
+  };
+  walk(doc.contents, []);
+  return offsets;
 }
