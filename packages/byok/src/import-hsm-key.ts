@@ -27,7 +27,7 @@ import {
   toEncryptionContext,
 } from '@keyport/core';
 import { hsmObject, resolveHsmKey, wrapInHsm } from './hsm-key.js';
-import { readManifest, recordPairing } from './manifest.js';
+import { checkManifestWritable, readManifest, recordPairing } from './manifest.js';
 import { type ImportPlan, planImport } from './plan.js';
 import type { ByokPairing, ImportHsmKeyOptions, NewHsmKey } from './types.js';
 
@@ -175,6 +175,7 @@ export async function importHsmKey(options: ImportHsmKeyOptions): Promise<ByokPa
   // The manifest is read first: one that is damaged or unreadable is refused before the target
   // holds material whose pairing could then not be recorded.
   await readManifest(o.manifestPath);
+  await checkManifestWritable(o.manifestPath);
   // The target first: a refused target must not leave a freshly generated HSM key behind.
   await checkTarget(o);
   const hsmKey = await resolveHsmKey(o.keyport, o.hsm, o.hsmKey, o.signal);
@@ -208,6 +209,17 @@ export async function importHsmKey(options: ImportHsmKeyOptions): Promise<ByokPa
     },
     importedAt: new Date().toISOString(),
   };
-  await recordPairing(o.manifestPath, pairing);
+  try {
+    await recordPairing(o.manifestPath, pairing);
+  } catch (e) {
+    // The target holds the material now: say so, and give the pairing to record (it names
+    // objects and versions, no key material), whatever stopped the write (a full disk, a
+    // manifest damaged or replaced since it was read). Retrying the import cannot help.
+    throw new KeyportError(
+      'Unavailable',
+      `the key was imported into ${o.target.uri} but the pairing could not be recorded in the manifest; record it with recordPairing: ${JSON.stringify(pairing)}`,
+      { provider: 'byok', keyUri: o.target.uri, retryable: false, cause: e },
+    );
+  }
   return pairing;
 }

@@ -6,9 +6,10 @@
  * manifest at the same moment (the later rename wins).
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { KeyportError } from '@keyport/core';
+import { cutUtf8, describeType, invalidArgument, KeyportError, NAME_MAX } from '@keyport/core';
 import type { ByokManifest, ByokPairing } from './types.js';
 
 export const MANIFEST_FORMAT = 'keyport-byok-manifest/1';
@@ -24,16 +25,8 @@ function invalid(path: string, why: string, cause?: unknown): KeyportError {
 
 /** Reads a manifest; a missing file is an empty manifest. */
 export async function readManifest(path: string): Promise<ByokManifest> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { format: MANIFEST_FORMAT, pairings: [] };
-    throw new KeyportError('Unavailable', `the BYOK manifest ${basename(path)} cannot be read`, {
-      provider: 'byok',
-      cause: e,
-    });
-  }
+  const text = await readManifestText(path);
+  if (text === undefined) return { format: MANIFEST_FORMAT, pairings: [] };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -51,6 +44,83 @@ export async function readManifest(path: string): Promise<ByokManifest> {
   return { format: MANIFEST_FORMAT, pairings: m.pairings };
 }
 
+/** A manifest larger than this is not one keyport wrote (a pairing is under 1 KiB). */
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+const unreadable = (path: string, cause: unknown): KeyportError =>
+  new KeyportError('Unavailable', `the BYOK manifest ${basename(path)} cannot be read`, {
+    provider: 'byok',
+    cause,
+  });
+
+/**
+ * The manifest's text, or undefined when there is none. Only a regular file of bounded size is
+ * read: a FIFO would block the import forever and /dev/zero would fill the memory. Bytes that
+ * are not UTF-8 are refused rather than replaced, since the rewrite would save the replacement.
+ */
+async function readManifestText(path: string): Promise<string | undefined> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    // ENOTDIR: a component of the path is a file, so there is no manifest there either.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw unreadable(path, e);
+  }
+  try {
+    const s = await handle.stat();
+    if (!s.isFile()) {
+      throw new KeyportError(
+        'InvalidArgument',
+        `the BYOK manifest ${basename(path)} is not a regular file (a directory, FIFO or device)`,
+        { provider: 'byok' },
+      );
+    }
+    if (s.size > MAX_MANIFEST_BYTES) throw invalid(path, `is larger than ${MAX_MANIFEST_BYTES} bytes`);
+    const buffer = Buffer.alloc(s.size + 1);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0).catch((e: unknown) => {
+      throw unreadable(path, e);
+    });
+    if (bytesRead > MAX_MANIFEST_BYTES) throw invalid(path, `is larger than ${MAX_MANIFEST_BYTES} bytes`);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(buffer.subarray(0, bytesRead));
+    } catch (e) {
+      throw invalid(path, 'is not UTF-8 text', e);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The manifest can be written: its directory exists and is writable. Checked before an import,
+ * so a misspelt directory is refused while the target is untouched, not after it holds material
+ * whose pairing then has nowhere to go.
+ */
+export async function checkManifestWritable(path: string): Promise<void> {
+  const dir = dirname(path);
+  const missing = () =>
+    invalidArgument('options.manifestPath', `the directory of ${basename(path)} does not exist`);
+  const unwritable = (cause: unknown) =>
+    new KeyportError('Unavailable', `the BYOK manifest ${basename(path)} cannot be written`, {
+      provider: 'byok',
+      cause,
+    });
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await stat(dir)).isDirectory();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw code === 'ENOENT' || code === 'ENOTDIR' ? missing() : unwritable(e);
+  }
+  if (!isDirectory) throw missing();
+  await access(dir, constants.W_OK).catch((e: unknown) => {
+    throw unwritable(e);
+  });
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
 function isPairing(p: unknown): boolean {
@@ -65,7 +135,10 @@ function isPairing(p: unknown): boolean {
 
 async function writeAtomically(path: string, text: string): Promise<void> {
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  // The decorated name is cut to fit NAME_MAX: a manifest named with 240 bytes is a valid file
+  // name, and its write must not fail with ENAMETOOLONG (after the import) over the temp's name.
+  const suffix = `.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const temp = join(dir, `.${cutUtf8(basename(path), NAME_MAX - 1 - suffix.length)}${suffix}`);
   try {
     const handle = await open(temp, 'wx', 0o600);
     try {
@@ -90,6 +163,15 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 
 /** Appends a pairing (read, add, replace atomically), serialised per manifest path. */
 export function recordPairing(path: string, pairing: ByokPairing): Promise<ByokManifest> {
+  // A pairing without both URIs would be written, and every later read of the manifest (each
+  // import first reads it) would then refuse it as damaged.
+  if (!isPairing(pairing))
+    return Promise.reject(
+      invalidArgument(
+        'pairing',
+        `expected { hsm: { uri }, target: { uri }, ... }, got ${describeType(pairing)}`,
+      ),
+    );
   const previous = queues.get(path) ?? Promise.resolve();
   const next = previous
     .catch(() => undefined)

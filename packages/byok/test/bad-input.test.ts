@@ -2,13 +2,20 @@
  * Refusals: each is a typed KeyportError, and nothing is imported half-way — the target key
  * stays pending_import (or, in transit, does not exist) and the manifest is unchanged.
  */
+import { writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AwsKmsProvider } from '@keyport/aws-kms';
 import { Keyport, KeyportError } from '@keyport/core';
 import type { Pkcs11Provider } from '@keyport/pkcs11';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ImportHsmKeyOptions, importHsmKey, readManifest } from '../src/index.js';
+import {
+  type ByokPairing,
+  type ImportHsmKeyOptions,
+  importHsmKey,
+  readManifest,
+  recordPairing,
+} from '../src/index.js';
 import { localKms, openHsm, openLocal, tempDir, transitProvider, transitUri, uniqueName } from './support.js';
 
 describe('importHsmKey refusals', () => {
@@ -252,5 +259,50 @@ describe('importHsmKey refusals', () => {
       await expectPending(uri);
       expect(await readFile(damaged, 'utf8')).toBe(text);
     }
+  });
+
+  it('a manifest in a directory that does not exist is refused before the import: the target stays pending', async () => {
+    // Before: the import went through and only the manifest write failed (Unavailable), leaving
+    // the target holding material with no pairing recorded.
+    const uri = await pendingAwsKey();
+    const hsmKey = { uri: await exportableHsmKey() };
+    for (const path of [join(dir, 'no-such-dir', 'm.json'), join(manifestPath, 'm.json')]) {
+      await writeFile(manifestPath, `{"format":"keyport-byok-manifest/1","pairings":[]}`);
+      await expect(
+        importHsmKey({ keyport, hsm, hsmKey, target: { uri }, manifestPath: path }),
+        path,
+      ).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('directory') });
+      await expectPending(uri);
+    }
+  });
+
+  it('a manifest that cannot be written after the import: Unavailable, saying the import happened, with the pairing', async () => {
+    const uri = await pendingAwsKey();
+    const path = join(dir, 'replaced.json');
+    await writeFile(path, '{"format":"keyport-byok-manifest/1","pairings":[]}');
+    const error = await importHsmKey({
+      keyport,
+      hsm,
+      hsmKey: { uri: await exportableHsmKey() },
+      target: { uri },
+      manifestPath: path,
+      // Runs after the manifest was read and before the wrap: another hand damages the file.
+      clock: () => {
+        writeFileSync(path, 'not json');
+        return new Date();
+      },
+    }).then(
+      () => undefined,
+      (e: unknown) => e as KeyportError,
+    );
+    // Before: the manifest's own Integrity error, which does not say the target now holds material.
+    expect(error).toMatchObject({ code: 'Unavailable', retryable: false, keyUri: uri });
+    expect((await keyport.describeKey(uri)).state).toBe('enabled');
+    const json = error?.message.slice(error.message.indexOf('{')) ?? '';
+    const pairing = JSON.parse(json) as ByokPairing;
+    expect(pairing.target.uri).toBe(uri);
+    const fresh = join(dir, 'recorded.json');
+    await recordPairing(fresh, pairing);
+    expect((await readManifest(fresh)).pairings).toEqual([pairing]);
   });
 });

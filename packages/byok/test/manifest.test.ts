@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -48,5 +49,58 @@ describe('BYOK manifest', () => {
       await expect(recordPairing(path, pairing(2)), bad).rejects.toMatchObject({ code: 'Integrity' });
       expect(await readFile(path, 'utf8')).toBe(text);
     }
+  });
+
+  it('a FIFO, a device or a directory is refused without blocking or reading without end', async () => {
+    const dir = await tempDir();
+    const fifo = join(dir, 'fifo.json');
+    execFileSync('mkfifo', [fifo]);
+    // Before: readFile waited for a writer on the FIFO for ever, and read /dev/zero until memory ran out.
+    for (const path of [fifo, '/dev/zero', dir]) {
+      await expect(readManifest(path), path).rejects.toMatchObject({
+        code: 'InvalidArgument',
+        message: expect.stringContaining('not a regular file'),
+      });
+    }
+    await expect(recordPairing(fifo, pairing(1))).rejects.toMatchObject({ code: 'InvalidArgument' });
+  }, 5_000);
+
+  it('bytes that are not UTF-8 are refused, not replaced by U+FFFD and saved so on the next record', async () => {
+    const path = join(await tempDir(), 'm.json');
+    const text = JSON.stringify({ format: MANIFEST_FORMAT, pairings: [pairing(1)] }).replace('k1', 'k\xff');
+    const bytes = Buffer.from(text, 'latin1');
+    await writeFile(path, bytes);
+    await expect(readManifest(path)).rejects.toMatchObject({
+      code: 'Integrity',
+      message: expect.stringContaining('not UTF-8'),
+    });
+    await expect(recordPairing(path, pairing(2))).rejects.toMatchObject({ code: 'Integrity' });
+    expect(await readFile(path)).toEqual(bytes);
+  });
+
+  it('a pairing without both URIs is refused before it is written and damages the manifest', async () => {
+    const path = join(await tempDir(), 'm.json');
+    await recordPairing(path, pairing(1));
+    const before = await readFile(path, 'utf8');
+    for (const bad of [
+      null,
+      {},
+      { hsm: { uri: 'pkcs11:token=t;object=k' } },
+      { ...pairing(2), target: {} },
+    ]) {
+      await expect(recordPairing(path, bad as never), JSON.stringify(bad)).rejects.toMatchObject({
+        code: 'InvalidArgument',
+      });
+    }
+    expect(await readFile(path, 'utf8')).toBe(before);
+    expect((await readManifest(path)).pairings).toHaveLength(1);
+  });
+
+  it('a manifest name of 250 bytes is written: the temporary name is cut to fit, not ENAMETOOLONG', async () => {
+    const dir = await tempDir();
+    const path = join(dir, `${'é'.repeat(120)}manif.json`); // 250 bytes of UTF-8
+    await recordPairing(path, pairing(1));
+    expect((await readManifest(path)).pairings).toHaveLength(1);
+    expect(await readdir(dir)).toEqual([`${'é'.repeat(120)}manif.json`]);
   });
 });
