@@ -51,23 +51,25 @@ export async function toHtml(
   const findings = [...result.findings].sort(
     (a, b) => severityRank(b.severity) - severityRank(a.severity) || a.ruleId.localeCompare(b.ruleId),
   );
+  // Every interpolated field is escaped, the typed ones too (algorithm, state, severity): an
+  // inventory read back from JSON or a third-party driver's listing is not held to the types.
   const e = escapeHtml;
   const ruleRows = policy.rules
     .map((r) => {
       const d = ruleDoc(r);
-      return `<tr><td>${e(r.id)}</td><td class="sev-${r.severity}">${r.severity}</td><td>${e(d.title)}</td><td>${e(d.rationale)}</td><td>${e(d.controls.join('; '))}</td></tr>`;
+      return `<tr><td>${e(r.id)}</td><td class="sev-${e(r.severity)}">${e(r.severity)}</td><td>${e(d.title)}</td><td>${e(d.rationale)}</td><td>${e(d.controls.join('; '))}</td></tr>`;
     })
     .join('\n');
   const findingRows = findings
     .map(
       (f) =>
-        `<tr><td class="sev-${f.severity}">${f.severity}</td><td class="${f.status === 'unknown' ? 'unknown' : ''}">${f.status}</td><td>${e(f.ruleId)}</td><td class="uri">${e(f.keyUri ?? `(${f.provider})`)}</td><td>${e(f.message)}</td></tr>`,
+        `<tr><td class="sev-${e(f.severity)}">${e(f.severity)}</td><td class="${f.status === 'unknown' ? 'unknown' : ''}">${e(f.status)}</td><td>${e(f.ruleId)}</td><td class="uri">${e(f.keyUri ?? `(${f.provider})`)}</td><td>${e(f.message)}</td></tr>`,
     )
     .join('\n');
   const keyRows = inv.keys
     .map(
       (k) =>
-        `<tr><td>${e(k.provider)}</td><td class="uri">${e(k.uri)}</td><td>${k.algorithm}</td><td>${k.purpose}</td><td>${e(k.protection)}</td><td>${k.state}</td><td>${e(k.createdAt)}</td><td>${e(k.lastRotatedAt)}</td><td>${e(String(k.grants.count))}</td><td>${e(k.lastUsedAt ?? 'never')}</td><td>${e(
+        `<tr><td>${e(k.provider)}</td><td class="uri">${e(k.uri)}</td><td>${e(k.algorithm)}</td><td>${e(k.purpose)}</td><td>${e(k.protection)}</td><td>${e(k.state)}</td><td>${e(k.createdAt)}</td><td>${e(k.lastRotatedAt)}</td><td>${e(String(k.grants.count))}</td><td>${e(k.lastUsedAt ?? 'never')}</td><td>${e(
           Object.entries(k.labels)
             .map(([a, b]) => `${a}=${b}`)
             .join(', '),
@@ -100,10 +102,10 @@ export async function toHtml(
 <h1>${e(title)}</h1>
 <p>Inventory of ${inv.keys.length} keys from ${inv.sources.length} providers at ${e(inv.generatedAt)}, checked at ${e(result.checkedAt)}.</p>
 <div class="cards">
-<div class="card"><b>${s.keys}</b>keys</div>
-<div class="card"><b>${s.violations}</b>violations</div>
-<div class="card"><b>${s.unknown}</b>unknown (not compliant)</div>
-<div class="card"><b>${s.passed}</b>of ${s.evaluated} checks passed</div>
+<div class="card"><b>${e(String(s.keys))}</b>keys</div>
+<div class="card"><b>${e(String(s.violations))}</b>violations</div>
+<div class="card"><b>${e(String(s.unknown))}</b>unknown (not compliant)</div>
+<div class="card"><b>${e(String(s.passed))}</b>of ${e(String(s.evaluated))} checks passed</div>
 </div>
 ${sourceNotes === '' ? '' : `<h2>Providers not read</h2><ul>${sourceNotes}</ul>`}
 <h2>Charts</h2>

@@ -3,10 +3,18 @@ import type { CheckResult, Finding } from './check.js';
 import type { Inventory, InventoryKey } from './inventory-types.js';
 import { SEVERITIES, severityRank } from './policy-types.js';
 
-/** Control characters from provider data never reach the terminal raw (no escape sequences). */
+/**
+ * Control characters from provider data never reach the terminal raw (no escape sequences), nor
+ * do bidirectional controls (U+061C, U+200E/F, U+202A-E, U+2066-9: a key name could reorder the
+ * rest of its row, e.g. show `exe.txt` for `txt.exe`) or the line and paragraph separators
+ * (U+2028/9: a row that looks like two).
+ */
 const clean = (s: string): string =>
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
-  s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  s.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
+    /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 
 export function formatTable(rows: readonly (readonly string[])[]): string[] {
   const cleaned = rows.map((r) => r.map(clean));

@@ -120,6 +120,40 @@ describe('table and JSON', () => {
   });
 });
 
+describe('hostile provider data', () => {
+  it('the tables escape bidirectional controls and line separators, not only C0/C1 controls', async () => {
+    const clock = new FakeClock('2030-01-01T00:00:00.000Z');
+    const kp = client({ providers: [await localProvider(clock)] });
+    // U+202E would show "owner=exe.txt" for a label that says txt.exe; U+2028 would split a row.
+    await kp.createKey('local', {
+      name: 'bidi',
+      spec: 'AES_256',
+      labels: { owner: 'a\u202etxt.exe\u2066\u2028b' },
+    });
+    const hostile = await collectInventory(kp, { sources: ['local'], now: clock.now });
+    const table = inventoryTable(hostile) + findingsTable(checkPolicy(hostile, POLICY));
+    expect(table).not.toMatch(/[\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/);
+    expect(table).toContain('owner=a\\u202etxt.exe\\u2066\\u2028b');
+  });
+
+  it('the HTML report escapes every field, the typed ones and attributes included', async () => {
+    // An inventory read back from JSON (or listed by a third-party driver) is not held to the
+    // types: markup in the algorithm, state, purpose or severity must stay text.
+    const markup = '<img src=x onerror=alert(1)>';
+    const attribute = 'x" onmouseover="alert(1)';
+    const keys = inv.keys.map((k) => ({ ...k, algorithm: markup, purpose: markup, state: markup }));
+    const findings = result.findings.map((f) => ({ ...f, severity: attribute, status: markup }));
+    const html = await toHtml({ ...inv, keys } as unknown as Inventory, POLICY, {
+      ...result,
+      findings,
+      summary: { ...result.summary, keys: markup },
+    } as unknown as CheckResult);
+    expect(html).not.toContain('<img');
+    expect(html).not.toContain('" onmouseover');
+    expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+  });
+});
+
 describe('HTML report in headless Chromium', () => {
   it('loads with no console error and no request, and the three charts draw', {
     timeout: 120_000,
