@@ -151,7 +151,11 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 export const utf8Encode = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: by default a decoder drops a leading U+FEFF, so the keys `\uFEFFtenant` and `tenant`
+// (different bytes, both in the authenticated header) would read as one string: the context
+// would no longer re-serialize to what was authenticated (raw AES unwrap fails) and a
+// `requiredContext` check would compare a string the sealer never wrote.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 export function utf8Decode(b: Uint8Array): string {
   try {
     return strictUtf8.decode(b);

@@ -94,6 +94,12 @@ interface BodyState {
    * (see `streamWindow`); 1 on the buffer path, which runs one frame at a time.
    */
   readonly concurrency: number;
+  /**
+   * Signed suites: the final frame's (or the non-framed body's) plaintext, held back until the
+   * footer signature verifies (decrypt.md: it MUST NOT be released before). Regular frames are
+   * released as they verify, as the spec's SHOULD says.
+   */
+  held: Uint8Array[] | undefined;
 }
 
 /**
@@ -186,7 +192,12 @@ async function* framedBody(s: BodyState): AsyncGenerator<Uint8Array> {
     checkAborted(s.signal);
     const { seq, final, iv, length } = await readFramePrefix(s, expected);
     const aad = bodyAad(s.header.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
-    yield* await decryptContent(s, iv, aad, length, `frame ${seq}`);
+    const plaintext = await decryptContent(s, iv, aad, length, `frame ${seq}`);
+    if (final && s.verifier !== undefined) {
+      s.held = plaintext;
+      return;
+    }
+    yield* plaintext;
     if (final) return;
   }
 }
@@ -217,9 +228,17 @@ async function* framedBodyInFlight(s: BodyState, window: number): AsyncGenerator
     queue.consume(length + 16);
     return !final;
   };
-  /** The next frame's plaintext, in order; a failed tag throws here, before any later frame. */
-  async function* release(): AsyncGenerator<Uint8Array> {
-    for (const p of await (inFlight.shift() as Promise<Uint8Array[]>)) if (p.length > 0) yield p;
+  /**
+   * The next frame's plaintext, in order; a failed tag throws here, before any later frame.
+   * `last`: the final frame, held back when the suite is signed (see `BodyState.held`).
+   */
+  async function* release(last: boolean): AsyncGenerator<Uint8Array> {
+    const plaintext = await (inFlight.shift() as Promise<Uint8Array[]>);
+    if (last && verifier !== undefined) {
+      s.held = plaintext;
+      return;
+    }
+    for (const p of plaintext) if (p.length > 0) yield p;
   }
   try {
     let more = true;
@@ -230,11 +249,13 @@ async function* framedBodyInFlight(s: BodyState, window: number): AsyncGenerator
         } catch (readError) {
           // Release the frames read before the broken one, in order, each only if it verified
           // (an earlier frame's Integrity error wins), then report the structural error.
-          while (inFlight.length > 0) yield* release();
+          while (inFlight.length > 0) yield* release(false);
           throw readError;
         }
       }
-      while (inFlight.length >= window || (!more && inFlight.length > 0)) yield* release();
+      while (inFlight.length >= window || (!more && inFlight.length > 0)) {
+        yield* release(!more && inFlight.length === 1);
+      }
     }
   } finally {
     runner.close();
@@ -252,7 +273,9 @@ async function* nonFramedBody(s: BodyState): AsyncGenerator<Uint8Array> {
   verifier?.update(head);
   queue.consume(20);
   const aad = bodyAad(header.messageId, SINGLE_BLOCK_STRING, 1, length);
-  yield* await decryptContent(s, head.subarray(0, 12), aad, length, 'the body');
+  const plaintext = await decryptContent(s, head.subarray(0, 12), aad, length, 'the body');
+  if (verifier !== undefined) s.held = plaintext;
+  else yield* plaintext;
 }
 
 async function verifyFooter(queue: ChunkQueue, key: KeyObject, verifier: Verify): Promise<void> {
@@ -296,10 +319,17 @@ async function* openBody(
     into,
     written: 0,
     concurrency,
+    held: undefined,
   };
   yield* v.header.contentType === CONTENT_FRAMED ? framedBody(state) : nonFramedBody(state);
-  if (verifier !== undefined) await verifyFooter(queue, v.verificationKey as KeyObject, verifier);
-  if (!(await queue.atEnd())) throw invalidCiphertext('trailing bytes after the end of the message');
+  try {
+    if (verifier !== undefined) await verifyFooter(queue, v.verificationKey as KeyObject, verifier);
+    if (!(await queue.atEnd())) throw invalidCiphertext('trailing bytes after the end of the message');
+  } catch (e) {
+    for (const p of state.held ?? []) p.fill(0);
+    throw e;
+  }
+  if (state.held !== undefined) yield* state.held;
 }
 
 /** The body of `openStream`. */

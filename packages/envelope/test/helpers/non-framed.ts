@@ -7,16 +7,20 @@ import { bodyAad, SINGLE_BLOCK_STRING, sequenceIv } from '../../src/aead.js';
 import { serializeContext } from '../../src/context-codec.js';
 import { CONTENT_NON_FRAMED, serializeHeaderBody } from '../../src/header.js';
 import { deriveKeys } from '../../src/kdf.js';
-import { SUITES } from '../../src/suites.js';
+import { generateSigningKey, newSigner } from '../../src/signing.js';
+import { PUBLIC_KEY_CONTEXT_KEY, SUITES } from '../../src/suites.js';
 import { gcmSeal } from './gcm.js';
 import { aes } from './keys.js';
 
-export async function nonFramed(pt: Uint8Array): Promise<Buffer> {
-  const suite = SUITES.get(0x0478);
+/** `0x0578` adds the signing key to the context and the footer signature. */
+export async function nonFramed(pt: Uint8Array, suiteId: 0x0478 | 0x0578 = 0x0478): Promise<Buffer> {
+  const suite = SUITES.get(suiteId);
   if (suite === undefined) throw new Error('suite');
   const dataKey = randomBytes(32);
   const messageId = randomBytes(32);
-  const context = { legacy: 'yes' };
+  const signing = suiteId === 0x0578 ? generateSigningKey() : undefined;
+  const context: Record<string, string> = { legacy: 'yes' };
+  if (signing !== undefined) context[PUBLIC_KEY_CONTEXT_KEY] = signing.publicKeyBase64;
   const d = deriveKeys(suite, dataKey, messageId);
   const body = serializeHeaderBody({
     suite,
@@ -32,5 +36,10 @@ export async function nonFramed(pt: Uint8Array): Promise<Buffer> {
   const sealed = gcmSeal(d.key, iv, bodyAad(messageId, SINGLE_BLOCK_STRING, 1, pt.length), pt);
   const len = Buffer.alloc(8);
   len.writeBigUInt64BE(BigInt(pt.length));
-  return Buffer.concat([header, iv, len, sealed.ciphertext, sealed.tag]);
+  const message = Buffer.concat([header, iv, len, sealed.ciphertext, sealed.tag]);
+  if (signing === undefined) return message;
+  const sig = newSigner().update(message).sign({ key: signing.privateKey, dsaEncoding: 'der' });
+  const sigLength = Buffer.alloc(2);
+  sigLength.writeUInt16BE(sig.length);
+  return Buffer.concat([message, sigLength, sig]);
 }
