@@ -1,15 +1,8 @@
 /**
- * An inter-process lock on an audit log: `<log>.lock`, created with O_EXCL and holding the
- * owner's pid, host and a nonce. Node has no flock, so a lock whose owner died is broken by
- * the next waiter: when the owner's pid is gone (same host) or the lock is older than
- * `staleMs`. Breaking renames the lock to a unique name first and checks it took the lock it
- * judged stale, so two waiters never both break, and a fresh lock is never removed.
+ * The inter-process lock on an audit log, `<log>.lock`: core's general lock file (file-lock.ts)
+ * with the audit log's defaults and messages.
  */
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
-import { KeyportError } from './errors.js';
+import { acquireFileLock, type FileLock } from './file-lock.js';
 
 export interface AuditLockOptions {
   /** How long to wait for the lock before failing; default 10 s. */
@@ -18,120 +11,12 @@ export interface AuditLockOptions {
   readonly staleMs?: number;
 }
 
-export interface AuditLock {
-  release(): Promise<void>;
-}
+export type AuditLock = FileLock;
 
-interface Owner {
-  readonly pid: number;
-  readonly host: string;
-  readonly nonce: string;
-}
-
-/** An empty or unreadable lock older than this lost its owner between create and write. */
-const OWNERLESS_STALE_MS = 2_000;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function readOwner(path: string): Promise<Owner | undefined> {
-  try {
-    const raw = JSON.parse(await readFile(path, 'utf8')) as Partial<Owner>;
-    if (typeof raw.pid === 'number' && typeof raw.host === 'string' && typeof raw.nonce === 'string') {
-      return raw as Owner;
-    }
-  } catch {
-    // unreadable, half-written or gone: judged by age alone
-  }
-  return undefined;
-}
-
-async function isStale(path: string, staleMs: number): Promise<{ stale: boolean; owner?: Owner }> {
-  let mtimeMs: number;
-  try {
-    mtimeMs = (await stat(path)).mtimeMs;
-  } catch {
-    return { stale: false }; // gone already: just retry
-  }
-  const owner = await readOwner(path);
-  const age = Date.now() - mtimeMs;
-  if (owner === undefined) {
-    // The owner writes itself right after creating the lock: one that stays empty died in between.
-    return { stale: age > Math.min(staleMs, OWNERLESS_STALE_MS) };
-  }
-  if (age > staleMs) return { stale: true, owner };
-  if (owner.host === hostname() && !pidAlive(owner.pid)) return { stale: true, owner };
-  return { stale: false };
-}
-
-/** Moves an abandoned lock aside; only the waiter whose rename took the judged lock removes it. */
-async function breakLock(path: string, judged: Owner | undefined): Promise<void> {
-  const aside = `${path}.break.${process.pid}.${randomBytes(6).toString('hex')}`;
-  try {
-    await rename(path, aside);
-  } catch {
-    return; // someone else broke it first
-  }
-  const taken = await readOwner(aside);
-  if (taken !== undefined && taken.nonce !== judged?.nonce) {
-    // We moved a lock that replaced the abandoned one in between: put it back if its place is free.
-    await link(aside, path).catch(() => undefined);
-  }
-  await unlink(aside).catch(() => undefined);
-}
-
-export async function acquireAuditLock(lockPath: string, o: AuditLockOptions = {}): Promise<AuditLock> {
-  const timeoutMs = o.timeoutMs ?? 10_000;
-  const staleMs = o.staleMs ?? 30_000;
-  const deadline = Date.now() + timeoutMs;
-  const owner: Owner = { pid: process.pid, host: hostname(), nonce: randomBytes(12).toString('hex') };
-  let delay = 1;
-  for (;;) {
-    try {
-      const handle = await open(
-        lockPath,
-        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-        0o600,
-      );
-      try {
-        await handle.writeFile(JSON.stringify(owner));
-      } finally {
-        await handle.close();
-      }
-      return { release: () => releaseLock(lockPath, owner) };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new KeyportError('Unavailable', 'the audit log lock cannot be created', {
-          retryable: false,
-          cause: e,
-        });
-      }
-    }
-    const { stale, owner: judged } = await isStale(lockPath, staleMs);
-    if (stale) {
-      await breakLock(lockPath, judged);
-      continue;
-    }
-    if (Date.now() >= deadline) {
-      throw new KeyportError('Unavailable', `the audit log lock was held for more than ${timeoutMs} ms`, {
-        retryable: false,
-      });
-    }
-    await sleep(delay * (0.5 + Math.random()));
-    delay = Math.min(delay * 2, 25);
-  }
-}
-
-async function releaseLock(lockPath: string, owner: Owner): Promise<void> {
-  // Remove only our own lock: if it was broken as stale, another process may hold it now.
-  const current = await readOwner(lockPath);
-  if (current?.nonce === owner.nonce) await unlink(lockPath).catch(() => undefined);
+export function acquireAuditLock(lockPath: string, o: AuditLockOptions = {}): Promise<AuditLock> {
+  return acquireFileLock(lockPath, {
+    ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+    ...(o.staleMs !== undefined ? { staleMs: o.staleMs } : {}),
+    what: 'the audit log lock',
+  });
 }

@@ -107,6 +107,7 @@ export {
   UnsupportedError,
 } from './errors.js';
 export { createFileExclusive, cutUtf8, NAME_MAX } from './exclusive-file.js';
+export { acquireFileLock, type FileLock, type FileLockOptions } from './file-lock.js';
 export type { SweptGrant } from './grant-sweep.js';
 export {
   assertContextBindable,

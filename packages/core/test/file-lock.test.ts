@@ -1,0 +1,73 @@
+/**
+ * The general inter-process lock file (the audit log's lock is one use of it): one holder at a
+ * time, a wait bounded by `timeoutMs` and ended by the caller's signal, errors naming what the
+ * lock guards, and a lock whose owner died broken by the next waiter.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { acquireFileLock } from '../src/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'keyport-file-lock-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const lockPath = () => join(dir, `l${++n}.lock`);
+
+describe('acquireFileLock', () => {
+  it('has one holder at a time: a second waits until the first releases', async () => {
+    const path = lockPath();
+    const first = await acquireFileLock(path);
+    let second: Awaited<ReturnType<typeof acquireFileLock>> | undefined;
+    const waiting = acquireFileLock(path).then((l) => {
+      second = l;
+      return l;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(second).toBeUndefined();
+    await first.release();
+    await (await waiting).release();
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('gives up after timeoutMs, naming what the lock guards', async () => {
+    const path = lockPath();
+    const held = await acquireFileLock(path);
+    await expect(acquireFileLock(path, { timeoutMs: 50, what: 'the test lock' })).rejects.toMatchObject({
+      code: 'Unavailable',
+      message: 'the test lock was held for more than 50 ms',
+      retryable: false,
+    });
+    await held.release();
+  });
+
+  it("stops waiting when the caller's signal fires, leaving the holder's lock alone", async () => {
+    const path = lockPath();
+    const held = await acquireFileLock(path);
+    const before = readFileSync(path, 'utf8');
+    const controller = new AbortController();
+    const waiting = acquireFileLock(path, { timeoutMs: 60_000, signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await expect(waiting).rejects.toMatchObject({ code: 'Aborted' });
+    expect(readFileSync(path, 'utf8')).toBe(before);
+    await held.release();
+  });
+
+  it('an aborted signal takes no lock, even a free one', async () => {
+    const path = lockPath();
+    await expect(acquireFileLock(path, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: 'Aborted',
+    });
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('breaks a lock whose owner on this host is gone', async () => {
+    const path = lockPath();
+    const gone = spawnSync(process.execPath, ['-e', '']).pid;
+    writeFileSync(path, JSON.stringify({ pid: gone, host: hostname(), nonce: 'dead' }));
+    const lock = await acquireFileLock(path, { timeoutMs: 10_000 });
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({ pid: process.pid });
+    await lock.release();
+  });
+});
