@@ -152,7 +152,7 @@ export function importKeyMaterial(
   const algorithm = checkAlgorithm(p, req.algorithm);
   const target = p.target(ref);
   const p11 = p.p11;
-  return p.exclusive(target.name, () =>
+  return p.exclusive(target.name, signal, () =>
     p.withKey(
       { uri: target.uri },
       signal,
@@ -225,7 +225,7 @@ export function importKeyMaterial(
             session,
             key.name,
             { ...rest, versions: { '1': { createdAt: new Date().toISOString() } } },
-            { meta: key.meta, handle: key.metaHandle },
+            { meta: key.meta, handle: key.metaHandle, stale: key.staleMeta },
           );
           destroyAll(p11, session, [importKey.privateKey, importKey.publicKey]);
           return keyInfo(p11, session, resolveKey(p11, session, key.name, target.uri), target.uri);

@@ -28,7 +28,7 @@ export interface KeyAccess {
     fn: (session: Handle, key: ResolvedKey, target: Target) => Promise<T>,
     fresh?: boolean,
   ): Promise<T>;
-  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  exclusive<T>(name: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T>;
 }
 
 /** Errors about a version that a stale cached copy of the key could have caused. */

@@ -2,14 +2,17 @@
  * Finding a key in the token: its metadata object and its version objects (see objects.ts for
  * the layout). Metadata objects are never modified in place (SoftHSM2 refuses C_SetAttributeValue
  * on a data object's CKA_VALUE, CKR_ATTRIBUTE_READ_ONLY): a new object with a higher `seq` is
- * created, then the old one destroyed; a reader that finds two keeps the higher and removes the
- * other. Writers in ONE process are serialised per key by the provider; two processes rotating the
- * same key at the same moment are not (README: limits).
+ * created, then the old one destroyed. A reader that finds several keeps the highest and leaves
+ * the others to the next writer: a reader destroying them could pull an object from under a
+ * writer in another process. Writers are serialised per token across this host's processes
+ * (token-lock.ts); writers on different hosts are not, so what they can leave behind — two
+ * metadata objects of the same `seq`, two objects for one version — is refused (`conflict`),
+ * never one of them picked.
  */
 import { KEY_SPECS, KEY_USAGES, KeyportError, type KeySpec, type KeyUsage } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
 import { APPLICATION, findObjects, IMPORT_KEY_ID, versionOfId } from './objects.js';
-import { type Handle, P, type Pkcs11 } from './p11.js';
+import { ckrOf, type Handle, P, type Pkcs11 } from './p11.js';
 
 export interface VersionMeta {
   readonly createdAt: string;
@@ -40,6 +43,8 @@ export interface ResolvedKey {
   readonly name: string;
   readonly meta: KeyMetadata;
   readonly metaHandle: Handle;
+  /** Older metadata objects an interrupted write left; the next writer removes them. */
+  readonly staleMeta?: readonly Handle[];
   /** Live version objects by version number (destroyed versions are absent). */
   readonly versions: ReadonlyMap<number, VersionObjects>;
   /** The import wrapping pair of a key waiting for material. */
@@ -73,22 +78,54 @@ function metadataTemplate(name: string) {
   ];
 }
 
+/**
+ * Two writers that did not see each other (processes on different hosts sharing a network HSM,
+ * or on one host with different lock directories) left the key in a state keyport cannot read
+ * without guessing. Not retryable: it stays so until someone removes the extra objects.
+ */
+export function conflict(keyUri: string, what: string): KeyportError {
+  return new KeyportError(
+    'KeyStateConflict',
+    `the token holds ${what} under this label: two writers not sharing keyport's lock (e.g. on different hosts) wrote this key at the same moment. keyport does not pick one: list the objects with this CKA_LABEL, keep one key's objects and destroy the others'`,
+    { provider: PROVIDER_NAME, keyUri, retryable: false },
+  );
+}
+
+/**
+ * An attribute of an object just found, or undefined when the object is gone: another process
+ * (a writer replacing metadata, or removing what it wrote after a race) may destroy it between
+ * C_FindObjects and this read, and the key is then read without it.
+ */
+function attributeOf(p11: Pkcs11, session: Handle, handle: Handle, type: number): Buffer | undefined {
+  try {
+    return p11.C_GetAttributeValue(session, handle, [{ type }])[0]?.value;
+  } catch (e) {
+    if (ckrOf(e) === P.CKR_OBJECT_HANDLE_INVALID) return undefined;
+    throw e;
+  }
+}
+
 /** The current metadata of `name`, or undefined when no keyport key has that label. */
 export function readMetadata(
   p11: Pkcs11,
   session: Handle,
   name: string,
-): { meta: KeyMetadata; handle: Handle } | undefined {
+  keyUri: string,
+): { meta: KeyMetadata; handle: Handle; stale: Handle[] } | undefined {
   const found: Array<{ meta: KeyMetadata; handle: Handle }> = [];
   for (const handle of findObjects(p11, session, metadataTemplate(name))) {
-    const [attr] = p11.C_GetAttributeValue(session, handle, [{ type: P.CKA_VALUE }]);
-    const meta = attr === undefined ? undefined : parseMetadata(attr.value);
+    const attr = attributeOf(p11, session, handle, P.CKA_VALUE);
+    const meta = attr === undefined ? undefined : parseMetadata(attr);
     if (meta !== undefined) found.push({ meta, handle });
   }
   found.sort((a, b) => b.meta.seq - a.meta.seq);
-  // Leftovers of an interrupted write: the newest wins.
-  for (const stale of found.slice(1)) p11.C_DestroyObject(session, stale.handle);
-  return found[0];
+  const [newest, next] = found;
+  if (newest === undefined) return undefined;
+  // One writer's generations always differ in seq (an interrupted write leaves the older one):
+  // an equal seq is two writers that each started from the same state.
+  if (next !== undefined && next.meta.seq === newest.meta.seq)
+    throw conflict(keyUri, 'two keyport metadata objects');
+  return { ...newest, stale: found.slice(1).map((f) => f.handle) };
 }
 
 /** Writes `meta` as the next generation (seq + 1) and removes the previous object. */
@@ -97,7 +134,7 @@ export function writeMetadata(
   session: Handle,
   name: string,
   meta: Omit<KeyMetadata, 'seq' | 'format'>,
-  previous?: { meta: KeyMetadata; handle: Handle },
+  previous?: { meta: KeyMetadata; handle: Handle; stale?: readonly Handle[] | undefined },
 ): { meta: KeyMetadata; handle: Handle } {
   const next: KeyMetadata = { ...meta, format: 1, seq: (previous?.meta.seq ?? 0) + 1 };
   const handle = p11.C_CreateObject(session, [
@@ -107,7 +144,11 @@ export function writeMetadata(
     { type: P.CKA_MODIFIABLE, value: true },
     { type: P.CKA_VALUE, value: Buffer.from(JSON.stringify(next), 'utf8') },
   ]);
-  if (previous !== undefined) p11.C_DestroyObject(session, previous.handle);
+  if (previous !== undefined) {
+    p11.C_DestroyObject(session, previous.handle);
+    // Leftovers of an interrupted write, removed here, under the lock, not by readers.
+    for (const stale of previous.stale ?? []) p11.C_DestroyObject(session, stale);
+  }
   return { meta: next, handle };
 }
 
@@ -130,6 +171,18 @@ export function labelInUse(p11: Pkcs11, session: Handle, name: string): boolean 
   return findObjects(p11, session, [{ type: P.CKA_LABEL, value: name }]).length > 0;
 }
 
+/** Whether an object with label `name` exists besides `ours` (handles this call created). */
+export function othersWithLabel(
+  p11: Pkcs11,
+  session: Handle,
+  name: string,
+  ours: readonly (Handle | undefined)[],
+): boolean {
+  return findObjects(p11, session, [{ type: P.CKA_LABEL, value: name }]).some(
+    (h) => !ours.some((o) => o?.equals(h) === true),
+  );
+}
+
 export function notFound(keyUri: string): KeyportError {
   return new KeyportError('NotFound', 'no keyport key with this label on the token', {
     provider: PROVIDER_NAME,
@@ -140,7 +193,7 @@ export function notFound(keyUri: string): KeyportError {
 
 /** Reads the metadata and the version objects of `name`; NotFound when there is no such key. */
 export function resolveKey(p11: Pkcs11, session: Handle, name: string, keyUri: string): ResolvedKey {
-  const current = readMetadata(p11, session, name);
+  const current = readMetadata(p11, session, name, keyUri);
   if (current === undefined) throw notFound(keyUri);
   const versions = new Map<number, VersionObjects>();
   let importKey: VersionObjects | undefined;
@@ -154,16 +207,19 @@ export function resolveKey(p11: Pkcs11, session: Handle, name: string, keyUri: s
       { type: P.CKA_CLASS, value: cls },
       { type: P.CKA_LABEL, value: name },
     ])) {
-      const [id] = p11.C_GetAttributeValue(session, handle, [{ type: P.CKA_ID }]);
+      const id = attributeOf(p11, session, handle, P.CKA_ID);
       if (id === undefined) continue;
-      if (id.value.equals(IMPORT_KEY_ID)) {
+      if (id.equals(IMPORT_KEY_ID)) {
         importKey ??= {};
+        if (importKey[slot] !== undefined) throw conflict(keyUri, 'two import key pairs');
         importKey[slot] = handle;
         continue;
       }
-      const version = versionOfId(id.value);
+      const version = versionOfId(id);
       if (version === undefined) continue;
       const objects = versions.get(version) ?? {};
+      // Two objects claiming one version: a ciphertext naming it could be opened by only one.
+      if (objects[slot] !== undefined) throw conflict(keyUri, `two objects for version ${version}`);
       objects[slot] = handle;
       versions.set(version, objects);
     }
@@ -172,6 +228,7 @@ export function resolveKey(p11: Pkcs11, session: Handle, name: string, keyUri: s
     name,
     meta: current.meta,
     metaHandle: current.handle,
+    ...(current.stale.length > 0 ? { staleMeta: current.stale } : {}),
     versions,
     ...(importKey !== undefined ? { importKey } : {}),
   };

@@ -15,7 +15,14 @@ import {
 import { createImportKey } from './import.js';
 import type { KeyAccess } from './key-access.js';
 import { keyInfo, keyState } from './key-info.js';
-import { labelInUse, listKeyNames, type ResolvedKey, resolveKey, writeMetadata } from './key-store.js';
+import {
+  labelInUse,
+  listKeyNames,
+  othersWithLabel,
+  type ResolvedKey,
+  resolveKey,
+  writeMetadata,
+} from './key-store.js';
 import {
   destroyAll,
   generateVersion,
@@ -88,8 +95,9 @@ export async function createKey(
     throw refuse('import', 'only AES_256 keys can be imported');
   const name = nameOf(p, req.name);
   const uri = p.uriFor(name);
-  return p.exclusive(name, () =>
+  return p.exclusive(name, signal, () =>
     p.pool.run(signal, async (session) => {
+      // Under the token's lock: no writer on this host can take the label between here and the write.
       if (labelInUse(p.p11, session, name)) {
         throw new KeyportError('AlreadyExists', 'an object with this label already exists on the token', {
           provider: p.name,
@@ -110,8 +118,14 @@ export async function createKey(
                 usage,
                 ...(req.exportable === true ? { exportable: true } : {}),
               });
+        const ours: Array<Handle | undefined> = [made.secret, made.privateKey, made.publicKey];
+        let written: ReturnType<typeof writeMetadata>;
         try {
-          writeMetadata(p.p11, session, name, {
+          // A writer the lock does not reach (another host) may have taken the label meanwhile:
+          // checked before the metadata is written and again after it, since neither write sees
+          // the other's. Of two such writers, the later one to write sees the other's objects.
+          if (othersWithLabel(p.p11, session, name, ours)) throw raced(p, uri);
+          written = writeMetadata(p.p11, session, name, {
             spec,
             usage,
             labels: { ...(req.labels ?? {}) },
@@ -122,13 +136,33 @@ export async function createKey(
             ...(req.exportable === true ? { exportable: true } : {}),
             versions: req.external === true ? {} : { '1': { createdAt: now } },
           });
+          ours.push(written.handle);
+          if (othersWithLabel(p.p11, session, name, ours)) throw raced(p, uri);
         } catch (e) {
-          destroyAll(p.p11, session, [made.secret, made.privateKey, made.publicKey]);
+          destroyAll(p.p11, session, ours);
           throw e;
         }
-        return keyInfo(p.p11, session, resolveKey(p.p11, session, name, uri), uri);
+        // Described from the objects this call made, not looked up again: an unlocked writer's
+        // objects appearing now are that writer's to remove (its own checks see ours).
+        const key: ResolvedKey = {
+          name,
+          meta: written.meta,
+          metaHandle: written.handle,
+          versions: req.external === true ? new Map() : new Map([[1, made]]),
+          ...(req.external === true ? { importKey: made } : {}),
+        };
+        return keyInfo(p.p11, session, key, uri);
       });
     }),
+  );
+}
+
+/** Another writer, which keyport's lock does not reach, created the same label at the same moment. */
+function raced(p: KeyAccess, uri: string): KeyportError {
+  return new KeyportError(
+    'AlreadyExists',
+    "another writer not sharing keyport's lock (e.g. on another host) created an object with this label at the same moment; this call's objects were removed",
+    { provider: p.name, keyUri: uri, retryable: false },
   );
 }
 
@@ -169,7 +203,7 @@ function mutate(
   fn: (session: Handle, key: ResolvedKey) => Promise<void> | void,
 ): Promise<KeyInfo> {
   const target = p.target(ref);
-  return p.exclusive(target.name, () =>
+  return p.exclusive(target.name, signal, () =>
     p.withKey(
       { uri: target.uri },
       signal,
@@ -237,7 +271,7 @@ export function rotateKey(p: KeyAccess, ref: KeyRef, signal: AbortSignal | undef
             ...key.meta,
             versions: { ...key.meta.versions, [String(next)]: { createdAt: new Date().toISOString() } },
           },
-          { meta: key.meta, handle: key.metaHandle },
+          { meta: key.meta, handle: key.metaHandle, stale: key.staleMeta },
         );
       } catch (e) {
         destroyAll(p.p11, session, [made.secret, made.privateKey, made.publicKey]);
@@ -311,7 +345,7 @@ export function destroyKeyVersion(
           [String(version)]: { createdAt: meta?.createdAt ?? new Date().toISOString(), destroyed: true },
         },
       },
-      { meta: key.meta, handle: key.metaHandle },
+      { meta: key.meta, handle: key.metaHandle, stale: key.staleMeta },
     );
     destroyAll(p.p11, session, [objects.secret, objects.privateKey, objects.publicKey]);
   });

@@ -47,6 +47,13 @@ export interface Pkcs11ProviderOptions {
   readonly oaepHashes?: ReadonlyArray<'sha1' | 'sha256'>;
   /** Provider name in audit events and errors (default 'pkcs11'). */
   readonly name?: string;
+  /**
+   * Directory of the lock file that serialises key-metadata writes (create, rotate, enable,
+   * disable, destroy a version, import) of processes on this host sharing the token. Default: a
+   * per-user directory under os.tmpdir(), created mode 0700. Give every process sharing a token
+   * the same directory.
+   */
+  readonly lockDirectory?: string;
 }
 
 /** The options of `pkcs11(options)`. */
@@ -132,6 +139,7 @@ const OPTION_FIELDS = {
   keyCacheMs: true,
   oaepHashes: true,
   name: true,
+  lockDirectory: true,
 } as const satisfies Record<keyof Pkcs11ProviderOptions, true>;
 const TOKEN_FIELDS = { label: true, serial: true } as const satisfies Record<
   keyof Pkcs11ProviderOptions['token'],
@@ -183,6 +191,8 @@ export function checkProviderOptions(options: unknown): Pkcs11ProviderOptions {
   )
     throw badOption('oaepHashes', "expected an array of 'sha1' and 'sha256'");
   if (o.name !== undefined && !nonEmptyString(o.name)) throw badOption('name', 'expected a non-empty string');
+  if (o.lockDirectory !== undefined && !nonEmptyString(o.lockDirectory))
+    throw badOption('lockDirectory', 'expected the path of a directory');
   return { ...(o as unknown as Pkcs11ProviderOptions), token: token as Pkcs11ProviderOptions['token'], pin };
 }
 

@@ -65,6 +65,7 @@ import {
 import type { Handle, Pkcs11 } from './p11.js';
 import { ckrOf, P } from './p11.js';
 import { checkSignal, SessionPool } from './session-pool.js';
+import { lockToken, type TokenLockTarget } from './token-lock.js';
 
 export type Pkcs11CreateKeyRequest = CreateKeyRequest & {
   /** Create the key CKA_EXTRACTABLE (still CKA_SENSITIVE) so `wrapKeyForExport` can wrap it out. */
@@ -76,7 +77,7 @@ const HANDLE_GONE = new Set([P.CKR_OBJECT_HANDLE_INVALID, P.CKR_KEY_HANDLE_INVAL
 function findSlot(
   p11: Pkcs11,
   token: Pkcs11ProviderOptions['token'],
-): { slot: Handle; label: string; info: TokenSessionCounts } {
+): { slot: Handle; label: string; serial: string; info: TokenSessionCounts } {
   if (token.label === undefined && token.serial === undefined) {
     throw new KeyportError('InvalidArgument', 'choose the token by label or serial', {
       provider: PROVIDER_NAME,
@@ -87,7 +88,7 @@ function findSlot(
     const label = info.label.trimEnd();
     if (token.label !== undefined && label !== token.label) continue;
     if (token.serial !== undefined && info.serialNumber.trimEnd() !== token.serial) continue;
-    return { slot, label, info };
+    return { slot, label, serial: info.serialNumber.trimEnd(), info };
   }
   throw new KeyportError('Unavailable', 'no slot holds the configured token', {
     provider: PROVIDER_NAME,
@@ -124,6 +125,7 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
   private readonly keyCacheMs: number;
   private readonly cache = new Map<string, { at: number; key: ResolvedKey }>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly lockTarget: TokenLockTarget;
   private closing: Promise<void> | undefined;
 
   constructor(given: Pkcs11ProviderOptions) {
@@ -132,10 +134,17 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     this.keyCacheMs = options.keyCacheMs ?? 1000;
     this.module = acquireModule(options.modulePath);
     try {
-      const { slot, label, info } = findSlot(this.p11, options.token);
+      const { slot, label, serial, info } = findSlot(this.p11, options.token);
       // Checked before anything else runs on the token: a maxSessions the token cannot give fails here.
       const maxSessions = poolSize(options.maxSessions, info);
       this.tokenLabel = label;
+      this.lockTarget = {
+        directory: options.lockDirectory,
+        modulePath: this.module.path,
+        tokenSerial: serial,
+        tokenLabel: label,
+        provider: this.name,
+      };
       const offer = readModuleOffer(this.p11, slot, options.oaepHashes);
       this.oaepHashes = offer.oaepHashes;
       this.oaepHash = this.oaepHashes.includes('sha256') ? 'sha256' : this.oaepHashes[0];
@@ -288,10 +297,22 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     this.cache.delete(name);
   }
 
-  /** Serialises writers of one key in this process (metadata is replaced, not updated in place). */
-  async exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Serialises writers of one key in this process (metadata is replaced, not updated in place),
+   * and writers of the token across this host's processes (token-lock.ts). The lock is taken
+   * before a session is borrowed: a writer waiting for it holds none.
+   */
+  async exclusive<T>(name: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    const locked = async (): Promise<T> => {
+      const lock = await lockToken(this.lockTarget, signal);
+      try {
+        return await fn();
+      } finally {
+        await lock.release();
+      }
+    };
     const before = this.locks.get(name) ?? Promise.resolve();
-    const run = before.then(fn, fn);
+    const run = before.then(locked, locked);
     const settled = run.then(
       () => undefined,
       () => undefined,

@@ -40,6 +40,8 @@ describe('provider options', () => {
     ['keyCacheMs', { keyCacheMs: Number.POSITIVE_INFINITY }],
     ['keyCacheMs', { keyCacheMs: 1.5 }],
     ['keyCacheMs', { keyCacheMs: 2 ** 31 }],
+    ['lockDirectory', { lockDirectory: '' }],
+    ['lockDirectory', { lockDirectory: 7 }],
     ['pin.timeoutMs', { pin: { env: 'KEYPORT_SOFTHSM_PIN', timeoutMs: 0 } }],
     ['pin.timeoutMs', { pin: { env: 'KEYPORT_SOFTHSM_PIN', timeoutMs: -1 } }],
     ['pin.timeoutMs', { pin: { env: 'KEYPORT_SOFTHSM_PIN', timeoutMs: 1.5 } }],
