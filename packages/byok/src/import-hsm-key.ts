@@ -210,6 +210,8 @@ export async function importHsmKey(options: ImportHsmKeyOptions): Promise<ByokPa
     importedAt: new Date().toISOString(),
   };
   try {
+    // Not the caller's signal: the target holds the material now, and a pairing left unrecorded
+    // costs more than the lock's bounded wait (10 s, then the error below with the pairing).
     await recordPairing(o.manifestPath, pairing);
   } catch (e) {
     // The target holds the material now: say so, and give the pairing to record (it names

@@ -1,6 +1,12 @@
 export { importHsmKey } from './import-hsm-key.js';
 export { hsmToLocalCiphertext, localToHsmCiphertext } from './local-ciphertext.js';
-export { MANIFEST_FORMAT, pairingsOf, readManifest, recordPairing } from './manifest.js';
+export {
+  MANIFEST_FORMAT,
+  pairingsOf,
+  type RecordPairingOptions,
+  readManifest,
+  recordPairing,
+} from './manifest.js';
 export { type ImportPlan, PREFERENCE as WRAPPING_PREFERENCE, planImport } from './plan.js';
 export {
   hsmToTransitCiphertext,

@@ -1,15 +1,25 @@
 /**
  * The BYOK manifest: a JSON file recording which HSM object is which target key version.
  * Written atomically (temporary file in the same directory, fsync, rename, fsync of the
- * directory), so a reader sees the old manifest or the new one, never half of one. Writers in
- * one process are serialised per path; separate processes must not import into the same
- * manifest at the same moment (the later rename wins).
+ * directory), so a reader sees the old manifest or the new one, never half of one. An update
+ * (read, add, write) holds `<manifest>.lock` across processes and re-reads the manifest under it,
+ * so writers in separate processes each add their pairing rather than the later rename dropping
+ * the other's; writers in one process also queue per path, so they do not poll that lock.
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { cutUtf8, describeType, invalidArgument, KeyportError, NAME_MAX } from '@keyport/core';
+import {
+  acquireFileLock,
+  checkOptions,
+  checkSignal,
+  cutUtf8,
+  describeType,
+  invalidArgument,
+  KeyportError,
+  NAME_MAX,
+} from '@keyport/core';
 import type { ByokManifest, ByokPairing } from './types.js';
 
 export const MANIFEST_FORMAT = 'keyport-byok-manifest/1';
@@ -161,8 +171,30 @@ async function writeAtomically(path: string, text: string): Promise<void> {
   await d?.close();
 }
 
-/** Appends a pairing (read, add, replace atomically), serialised per manifest path. */
-export function recordPairing(path: string, pairing: ByokPairing): Promise<ByokManifest> {
+/**
+ * `<manifest>.lock` beside the manifest. A manifest named with up to NAME_MAX bytes is valid, so
+ * its name is cut to leave room for the suffix: the lock must not fail with ENAMETOOLONG. Two
+ * long names cut to one lock only share it, which serialises them and loses nothing.
+ */
+function lockPathOf(path: string): string {
+  const suffix = '.lock';
+  return join(dirname(path), `${cutUtf8(basename(path), NAME_MAX - suffix.length)}${suffix}`);
+}
+
+export interface RecordPairingOptions {
+  /** Stops waiting for another process's update of the manifest (Aborted); nothing is written. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Appends a pairing: reads the manifest, adds it and replaces the file atomically, all under the
+ * manifest's lock (other processes) and its per-path queue (this process).
+ */
+export function recordPairing(
+  path: string,
+  pairing: ByokPairing,
+  options: RecordPairingOptions = {},
+): Promise<ByokManifest> {
   // A pairing without both URIs would be written, and every later read of the manifest (each
   // import first reads it) would then refuse it as damaged.
   if (!isPairing(pairing))
@@ -172,14 +204,30 @@ export function recordPairing(path: string, pairing: ByokPairing): Promise<ByokM
         `expected { hsm: { uri }, target: { uri }, ... }, got ${describeType(pairing)}`,
       ),
     );
+  let signal: AbortSignal | undefined;
+  try {
+    signal = checkOptions(options, 'options', { signal: true }).signal as AbortSignal | undefined;
+    if (signal !== undefined) checkSignal(signal, 'options.signal');
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const previous = queues.get(path) ?? Promise.resolve();
   const next = previous
     .catch(() => undefined)
     .then(async () => {
-      const current = await readManifest(path);
-      const updated: ByokManifest = { format: MANIFEST_FORMAT, pairings: [...current.pairings, pairing] };
-      await writeAtomically(path, `${JSON.stringify(updated, null, 2)}\n`);
-      return updated;
+      const lock = await acquireFileLock(lockPathOf(path), {
+        what: `the lock of the BYOK manifest ${basename(path)}`,
+        ...(signal !== undefined ? { signal } : {}),
+      });
+      try {
+        // Read under the lock: a pairing another process added since any earlier read is kept.
+        const current = await readManifest(path);
+        const updated: ByokManifest = { format: MANIFEST_FORMAT, pairings: [...current.pairings, pairing] };
+        await writeAtomically(path, `${JSON.stringify(updated, null, 2)}\n`);
+        return updated;
+      } finally {
+        await lock.release();
+      }
     });
   queues.set(path, next);
   return next.finally(() => {

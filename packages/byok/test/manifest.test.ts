@@ -1,9 +1,35 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { acquireFileLock } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { type ByokPairing, MANIFEST_FORMAT, pairingsOf, readManifest, recordPairing } from '../src/index.js';
 import { tempDir } from './support.js';
+
+const HOOKS = fileURLToPath(new URL('../../cli/test/support/register-ts.mjs', import.meta.url));
+const WRITER = fileURLToPath(new URL('./manifest-writer.mjs', import.meta.url));
+
+function runWriter(
+  path: string,
+  id: number,
+  count: number,
+  start: string,
+): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', HOOKS, WRITER, path, String(id), String(count), start],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stderr }));
+  });
+}
 
 const pairing = (n: number): ByokPairing => ({
   hsm: { uri: `pkcs11:token=t;object=k${n}`, label: `k${n}`, id: '6b70763100000001', version: '1' },
@@ -96,11 +122,66 @@ describe('BYOK manifest', () => {
     expect((await readManifest(path)).pairings).toHaveLength(1);
   });
 
-  it('a manifest name of 250 bytes is written: the temporary name is cut to fit, not ENAMETOOLONG', async () => {
+  it('a manifest name of 250 or 255 bytes is written: the temporary and lock names are cut to fit, not ENAMETOOLONG', async () => {
+    for (const name of [`${'é'.repeat(120)}manif.json`, `${'é'.repeat(125)}manif`]) {
+      const dir = await tempDir();
+      const path = join(dir, name); // 250 and 255 bytes of UTF-8
+      await recordPairing(path, pairing(1));
+      expect((await readManifest(path)).pairings).toHaveLength(1);
+      expect(await readdir(dir)).toEqual([name]);
+    }
+  });
+
+  it('two processes recording into one manifest at once lose no pairing', async () => {
+    // Before: each update read the manifest, then renamed its own version over it, so of two
+    // processes updating at once the later rename dropped the other's pairing.
+    const EACH = 40;
     const dir = await tempDir();
-    const path = join(dir, `${'é'.repeat(120)}manif.json`); // 250 bytes of UTF-8
+    const path = join(dir, 'm.json');
+    const start = join(await tempDir(), 'start');
+    const children = [0, 1].map((id) => runWriter(path, id, EACH, start));
+    const ready = async () => (await readdir(join(start, '..'))).filter((n) => n.startsWith('start.ready-'));
+    const deadline = Date.now() + 60_000;
+    while ((await ready()).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await writeFile(start, '');
+    for (const r of await Promise.all(children)) expect(r, r.stderr).toMatchObject({ code: 0 });
+    const labels = (await readManifest(path)).pairings.map((p) => p.hsm.label);
+    for (const id of [0, 1]) {
+      expect(labels.filter((l) => l.startsWith(`w${id}-`))).toEqual(
+        Array.from({ length: EACH }, (_, i) => `w${id}-${i}`),
+      );
+    }
+    // The lock is released: only the manifest is left.
+    expect(await readdir(dir)).toEqual(['m.json']);
+  }, 60_000);
+
+  it("waiting for another process's update ends when the caller's signal fires, writing nothing", async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'm.json');
     await recordPairing(path, pairing(1));
-    expect((await readManifest(path)).pairings).toHaveLength(1);
-    expect(await readdir(dir)).toEqual([`${'é'.repeat(120)}manif.json`]);
+    const before = await readFile(path, 'utf8');
+    // Another process's update in progress: it holds the manifest's lock.
+    const held = await acquireFileLock(`${path}.lock`);
+    const controller = new AbortController();
+    const waiting = recordPairing(path, pairing(2), { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await expect(waiting).rejects.toMatchObject({ code: 'Aborted' });
+    expect(await readFile(path, 'utf8')).toBe(before);
+    await held.release();
+    await recordPairing(path, pairing(3));
+    expect((await readManifest(path)).pairings.map((p) => p.hsm.label)).toEqual(['k1', 'k3']);
+  });
+
+  it('a misspelt or wrongly typed recordPairing option is refused before the manifest is touched', async () => {
+    const path = join(await tempDir(), 'm.json');
+    await expect(recordPairing(path, pairing(1), { sginal: 1 } as never)).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringContaining('"sginal"'),
+    });
+    await expect(recordPairing(path, pairing(1), { signal: 'x' } as never)).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringContaining('options.signal'),
+    });
+    expect((await readManifest(path)).pairings).toHaveLength(0);
   });
 });
