@@ -7,8 +7,8 @@
  * are listed as manual, not auto-fixable, with the reason; applying them changes nothing and is
  * not a failure.
  */
-import type { CallOptions, KeyOperations, KeyportError } from '@keyport/core';
-import { checkCallOptions, toKeyportError } from '@keyport/core';
+import type { CallOptions, KeyOperations } from '@keyport/core';
+import { checkCallOptions, KeyportError, toKeyportError } from '@keyport/core';
 import type { CheckResult } from './check.js';
 import type { Inventory } from './inventory-types.js';
 import type { Policy } from './policy-types.js';
@@ -30,6 +30,51 @@ export interface FixOutcome extends Fix {
 }
 
 export type FixClient = Pick<KeyOperations, 'capabilities' | 'setRotationPolicy'>;
+
+/** Where `applyFixes` stood when its signal stopped it. */
+export interface FixesStopped {
+  /** The fixes finished before the stop, as `applyFixes` returns them: applied, refused or manual. */
+  readonly outcomes: readonly FixOutcome[];
+  /**
+   * The fix whose call the stop interrupted: the provider may have applied it before the stop
+   * was seen (describe the key to know). Undefined when the stop came between two fixes.
+   */
+  readonly cutOff: Fix | undefined;
+  /** The fixes never started, in order. */
+  readonly notStarted: readonly Fix[];
+}
+
+/**
+ * `applyFixes` was stopped by its signal. The fixes already applied stay applied (each is a
+ * setting change, not undone), so the error carries them: a caller learns what changed before
+ * the stop. Its code is the stop's own (`Aborted` for the caller's signal).
+ */
+export class FixesStoppedError extends KeyportError implements FixesStopped {
+  override readonly name: string = 'FixesStoppedError';
+  readonly outcomes: readonly FixOutcome[];
+  readonly cutOff: Fix | undefined;
+  readonly notStarted: readonly Fix[];
+
+  constructor(stopped: FixesStopped, reason: KeyportError) {
+    const applied = stopped.outcomes.filter((f) => f.applied).length;
+    super(
+      reason.code,
+      `applying policy fixes stopped (${reason.message}): ${applied} applied before the stop${
+        stopped.cutOff === undefined
+          ? ''
+          : `, the fix of ${stopped.cutOff.keyUri} cut off (it may have been applied)`
+      }, ${stopped.notStarted.length} not started`,
+      { retryable: false, cause: reason },
+    );
+    this.outcomes = stopped.outcomes;
+    this.cutOff = stopped.cutOff;
+    this.notStarted = stopped.notStarted;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), outcomes: this.outcomes, cutOff: this.cutOff, notStarted: this.notStarted };
+  }
+}
 
 /** The fixes for a check's violations (unknown findings get none: nothing is known to fix). */
 export function planFixes(inv: Inventory, policy: Policy, result: CheckResult, client: FixClient): Fix[] {
@@ -87,7 +132,10 @@ export function planFixes(inv: Inventory, policy: Policy, result: CheckResult, c
   return fixes;
 }
 
-/** Applies the automatic fixes one by one; a failure is reported for its key and the rest go on. */
+/**
+ * Applies the automatic fixes one by one; a failure is reported for its key and the rest go on.
+ * When the signal fires, the fixes stop with a `FixesStoppedError` carrying those already done.
+ */
 export async function applyFixes(
   client: FixClient,
   fixes: readonly Fix[],
@@ -97,17 +145,31 @@ export async function applyFixes(
   // one by one as that key's error, and a misspelt option (`timeout`) would be dropped unseen.
   const o = checkCallOptions(options, 'options').call;
   const out: FixOutcome[] = [];
-  for (const fix of fixes) {
+  // Thrown on a stop, with every outcome so far: a plain rethrow lost the fixes already applied.
+  const stopped = (at: number, cutOff: Fix | undefined, reason: KeyportError): FixesStoppedError =>
+    new FixesStoppedError(
+      { outcomes: [...out], cutOff, notStarted: fixes.slice(cutOff === undefined ? at : at + 1) },
+      reason,
+    );
+  for (const [i, fix] of fixes.entries()) {
     if (fix.action.kind !== 'set-rotation-period') {
       out.push({ ...fix, applied: false });
       continue;
+    }
+    // Checked before each call, so a stop between two fixes names none as possibly applied.
+    if (o.signal?.aborted) {
+      throw stopped(
+        i,
+        undefined,
+        new KeyportError('Aborted', 'the operation was aborted', { retryable: false }),
+      );
     }
     try {
       await client.setRotationPolicy(fix.keyUri, { periodDays: fix.action.periodDays }, o);
       out.push({ ...fix, applied: true });
     } catch (e) {
-      if (o.signal?.aborted) throw e;
-      const k: KeyportError = toKeyportError(e);
+      const k = toKeyportError(e);
+      if (o.signal?.aborted) throw stopped(i, fix, k);
       out.push({ ...fix, applied: false, error: { code: k.code, message: k.message } });
     }
   }

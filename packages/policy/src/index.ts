@@ -14,6 +14,8 @@ export {
   type Fix,
   type FixAction,
   type FixClient,
+  type FixesStopped,
+  FixesStoppedError,
   type FixOutcome,
   planFixes,
 } from './fix.js';

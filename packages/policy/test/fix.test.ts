@@ -6,6 +6,8 @@ import {
   collectInventory,
   describeFix,
   type Fix,
+  type FixClient,
+  FixesStoppedError,
   parsePolicyText,
   planFixes,
 } from '../src/index.js';
@@ -66,6 +68,92 @@ describe('policy fix', () => {
 
     const after = checkPolicy(await collectInventory(kp, { sources: ['local'], now: clock.now }), POLICY);
     expect(after.findings.map((f) => `${f.ruleId} ${f.keyUri?.split('#')[1]}`)).toEqual(['owner nobody']);
+  });
+
+  it('a stop reports the fixes applied before it, the one it cut off and those not started (local keystore)', async () => {
+    // Before: the abort was rethrown as it came, and the caller never learnt of the fixes applied.
+    const kp = client({ providers: [await localProvider()] });
+    const uris: string[] = [];
+    for (const name of ['a', 'b', 'c'])
+      uris.push((await kp.createKey('local', { name, spec: 'AES_256' })).uri);
+    const [a, b, c] = uris as [string, string, string];
+    const rotate = (keyUri: string): Fix => ({
+      keyUri,
+      provider: 'local',
+      ruleId: 'rotation',
+      action: { kind: 'set-rotation-period', periodDays: 180 },
+    });
+    const manual: Fix = { ...rotate(a), ruleId: 'owner', action: { kind: 'manual', reason: 'by hand' } };
+    const fixes = [rotate(a), manual, rotate(b), rotate(c)];
+
+    /** The client, with `onCall(n)` run as the n-th fix call starts (before it reaches kp). */
+    const watched = (onCall: (n: number) => void): FixClient => {
+      let n = 0;
+      return {
+        capabilities: (p) => kp.capabilities(p),
+        setRotationPolicy: (uri, rotation, o) => {
+          onCall(++n);
+          return kp.setRotationPolicy(uri, rotation, o);
+        },
+      };
+    };
+    const stop = async (run: Promise<unknown>): Promise<FixesStoppedError> => {
+      const e = await run.then(
+        () => undefined,
+        (x: unknown) => x,
+      );
+      // The record of what was done comes first: the old rethrow had none.
+      expect(e).toHaveProperty('outcomes');
+      expect(e).toBeInstanceOf(FixesStoppedError);
+      return e as FixesStoppedError;
+    };
+
+    // Stopped while the second rotation fix was in its call: that one is cut off.
+    const during = new AbortController();
+    const e = await stop(
+      applyFixes(
+        watched((n) => {
+          if (n === 2) during.abort();
+        }),
+        fixes,
+        { signal: during.signal },
+      ),
+    );
+    expect(e.code).toBe('Aborted');
+    expect(e.outcomes).toEqual([
+      { ...rotate(a), applied: true },
+      { ...manual, applied: false },
+    ]);
+    expect(e.cutOff).toEqual(rotate(b));
+    expect(e.notStarted).toEqual([rotate(c)]);
+    expect(e.message).toContain('1 applied before the stop');
+    expect((await kp.describeKey(a)).rotation?.periodDays).toBe(180);
+    expect((await kp.describeKey(c)).rotation).toBeUndefined();
+
+    // Stopped between two fixes (as the first call returns): nothing is cut off, no call follows.
+    const between = new AbortController();
+    let calls = 0;
+    const e2 = await stop(
+      applyFixes(
+        {
+          capabilities: (p) => kp.capabilities(p),
+          setRotationPolicy: async (uri, rotation, o) => {
+            calls++;
+            const info = await kp.setRotationPolicy(uri, rotation, o);
+            between.abort();
+            return info;
+          },
+        },
+        [rotate(c), rotate(b)],
+        { signal: between.signal },
+      ),
+    );
+    expect(e2.code).toBe('Aborted');
+    expect(e2.outcomes).toEqual([{ ...rotate(c), applied: true }]);
+    expect(e2.cutOff).toBeUndefined();
+    expect(e2.notStarted).toEqual([rotate(b)]);
+    expect(calls).toBe(1);
+    expect((await kp.describeKey(c)).rotation?.periodDays).toBe(180);
   });
 
   it('a fix the provider refuses is reported for its key and the others still apply (moto: AWS periods are 90-2560 days)', async () => {
