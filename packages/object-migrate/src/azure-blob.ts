@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { checkOptions, checkString, KeyportError } from '@keyport/core';
 import {
+  AZURE_ORDERS,
   checkEntityTag,
   checkPageSize,
   checkPartSize,
@@ -137,13 +138,15 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
     async *list(prefix, signal) {
       const c = await connect();
       try {
+        const pageSize = options.pageSize ?? 1000;
         const pages = c
           .listBlobsFlat({ prefix, ...(signal !== undefined ? { abortSignal: signal } : {}) })
-          .byPage({ maxPageSize: options.pageSize ?? 1000 });
+          .byPage({ maxPageSize: pageSize });
         // The SDK's pager follows every marker it is given, the same one again included: each
         // page's marker is checked here before the pager is asked for the page it leads to.
-        const guard = new ListingGuard('azblob', false);
+        const guard = new ListingGuard('azblob', AZURE_ORDERS, pageSize);
         for await (const page of pages) {
+          guard.page(page.segment.blobItems.length);
           for (const b of page.segment.blobItems) {
             guard.key(b.name);
             yield { key: b.name, size: b.properties.contentLength ?? 0, version: quoted(b.properties.etag) };

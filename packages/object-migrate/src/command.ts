@@ -16,7 +16,8 @@ import {
 import { parseObjectLocation } from './location.js';
 import { parseShard, shardFromEnv } from './shard.js';
 import { countHeaders, migrationStatus } from './status.js';
-import { runShard } from './worker.js';
+import { MAX_MAX_RPS, MIN_MAX_RPS } from './throttle.js';
+import { MAX_CONCURRENCY, runShard } from './worker.js';
 
 /** True for the locations this command handles (the local-file migrate handles the rest). */
 export function isObjectLocation(target: string): boolean {
@@ -28,6 +29,7 @@ export interface MigrateObjectsOptions {
   readonly to: string;
   /** `i/n`; default from JOB_COMPLETION_INDEX / AWS_BATCH_JOB_ARRAY_INDEX, else 0/1. */
   readonly shard?: string;
+  /** Storage calls per second for this worker, e.g. `200` or `0.5` (see `parseMaxRps`). */
   readonly maxRps?: string;
   readonly jobs?: string;
   /** `none`, `all` or `sample:N`. */
@@ -48,12 +50,29 @@ export interface CommandOutcome {
   readonly lines: readonly string[];
 }
 
-function positive(text: string | undefined, flag: string, max: number): number | undefined {
+/**
+ * `--max-rps`: calls per second, in decimal digits with an optional fraction (`200`, `0.5` for
+ * one call every 2 s), from MIN_MAX_RPS to MAX_MAX_RPS. Not `1e3`, hex, `Infinity`, a sign or
+ * spaces: what `Number()` would also read differently than typed.
+ */
+export function parseMaxRps(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^[1-9][0-9]*(\.[0-9]+)?$/.test(text) || !(Number(text) <= max))
+  const rate = /^(0|[1-9][0-9]*)(\.[0-9]+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (!(rate >= MIN_MAX_RPS && rate <= MAX_MAX_RPS))
     throw new KeyportError(
       'InvalidArgument',
-      `${flag} takes a positive number up to ${max}, got ${quote(text)}`,
+      `--max-rps takes calls per second from ${MIN_MAX_RPS} to ${MAX_MAX_RPS} in decimal digits (e.g. 200, or 0.5 for one call every 2 s), got ${quote(text)}`,
+    );
+  return rate;
+}
+
+/** `--jobs`: a whole number in decimal digits, 1 to `max` (`1.5` is refused, not floored). */
+function count(text: string | undefined, flag: string, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[1-9][0-9]*$/.test(text) || !(Number(text) <= max))
+    throw new KeyportError(
+      'InvalidArgument',
+      `${flag} takes a whole number from 1 to ${max}, got ${quote(text)}`,
     );
   return Number(text);
 }
@@ -127,8 +146,8 @@ export async function migrateObjectsCommand(
   const ctx = checkOptions(context, 'context', CONTEXT) as unknown as MigrateObjectsContext;
   if (context === undefined) throw invalidArgument('context', 'expected { keys, signal?, timeoutMs? }');
   const shard = o.shard !== undefined ? parseShard(o.shard) : shardFromEnv();
-  const maxRps = positive(o.maxRps, '--max-rps', 1_000_000);
-  const jobs = positive(o.jobs, '--jobs', 64);
+  const maxRps = parseMaxRps(o.maxRps);
+  const jobs = count(o.jobs, '--jobs', MAX_CONCURRENCY);
   const report = await runShard({
     location,
     endpoints: endpointsOf(o),
@@ -139,7 +158,7 @@ export async function migrateObjectsCommand(
     verify: parseVerify(o.verify),
     keepSource: o.keepSource === true,
     ...(maxRps !== undefined ? { maxRps } : {}),
-    ...(jobs !== undefined ? { concurrency: Math.floor(jobs) } : {}),
+    ...(jobs !== undefined ? { concurrency: jobs } : {}),
     ...(o.journalPrefix !== undefined ? { journalPrefix: o.journalPrefix } : {}),
     ...(o.journalDir !== undefined ? { journalDir: o.journalDir } : {}),
     ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),

@@ -23,6 +23,7 @@ import {
   optionalString,
   type PutOptions,
   stringMap,
+  UTF8_ORDER,
   untilAborted,
 } from './store.js';
 import { providerError } from './throttle.js';
@@ -128,7 +129,8 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
     async *list(prefix, signal) {
       const b = await connect();
       // Cloud Storage lists in UTF-8 byte order.
-      const guard = new ListingGuard('gs', true);
+      const pageSize = options.pageSize ?? 1000;
+      const guard = new ListingGuard('gs', UTF8_ORDER, pageSize);
       let pageToken: string | undefined;
       do {
         signal?.throwIfAborted();
@@ -139,7 +141,7 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
             b.getFiles({
               prefix,
               autoPaginate: false,
-              maxResults: options.pageSize ?? 1000,
+              maxResults: pageSize,
               ...(pageToken !== undefined ? { pageToken } : {}),
             }),
             signal,
@@ -148,6 +150,7 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
         } catch (e) {
           mapError(e, prefix, 'list');
         }
+        guard.page(files.length);
         for (const f of files) {
           guard.key(f.name);
           yield {

@@ -7,6 +7,7 @@ export {
   type MigrateObjectsStatusOptions,
   migrateObjectsCommand,
   migrateObjectsStatusCommand,
+  parseMaxRps,
   parseVerify,
 } from './command.js';
 export { type GcsStoreOptions, gcsStore } from './gcs.js';

@@ -20,6 +20,7 @@ import {
   optionalString,
   type PutOptions,
   partsOf,
+  UTF8_ORDER,
 } from './store.js';
 import { providerError } from './throttle.js';
 
@@ -109,7 +110,8 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
     async *list(prefix, signal) {
       const { s3, m } = await connect();
       // General purpose buckets list in UTF-8 byte order (directory buckets are refused).
-      const guard = new ListingGuard('s3', true);
+      const pageSize = options.pageSize ?? 1000;
+      const guard = new ListingGuard('s3', UTF8_ORDER, pageSize);
       let token: string | undefined;
       do {
         let page: import('@aws-sdk/client-s3').ListObjectsV2CommandOutput;
@@ -118,7 +120,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
             new m.ListObjectsV2Command({
               Bucket: bucket,
               Prefix: prefix,
-              MaxKeys: options.pageSize ?? 1000,
+              MaxKeys: pageSize,
               ...(token !== undefined ? { ContinuationToken: token } : {}),
             }),
             opts(signal),
@@ -126,7 +128,9 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
         } catch (e) {
           mapError(e, prefix, 'list');
         }
-        for (const o of page.Contents ?? []) {
+        const contents = page.Contents ?? [];
+        guard.page(contents.length);
+        for (const o of contents) {
           // An entry without a key names no object: skipping it would report the run finished
           // with an object never looked at. The ETag is not needed here (each object's own read
           // gives the version its write is conditioned on).

@@ -258,45 +258,124 @@ export function checkPutOptions(value: unknown): PutOptions {
 }
 
 /**
+ * An order a service may list keys in: by their UTF-8 bytes or their UTF-16 code units, and
+ * either as plain strings or path by path (`/` before every other character, which is how a
+ * listing that walks a directory tree depth-first comes out: `a`, `a/x`, `a-b`).
+ */
+export interface KeyOrder {
+  readonly units: 'utf8' | 'utf16';
+  readonly slashFirst: boolean;
+}
+
+/** S3 and Cloud Storage: UTF-8 binary order, documented. */
+export const UTF8_ORDER: readonly KeyOrder[] = [{ units: 'utf8', slashFirst: false }];
+
+/**
+ * Azure Blob Storage documents "alphabetical order, upper-case letters first" (ordinal) without
+ * naming the code units; Azurite compares UTF-16 code units (`p/😀` before `p/！`), as real
+ * flat-namespace accounts were measured to. Accounts with a hierarchical namespace (ADLS Gen2)
+ * list depth-first, path by path, which that documentation does not cover. Any of the four is
+ * taken, and the listing is then held to those it has kept to.
+ */
+export const AZURE_ORDERS: readonly KeyOrder[] = [
+  { units: 'utf16', slashFirst: false },
+  { units: 'utf8', slashFirst: false },
+  { units: 'utf16', slashFirst: true },
+  { units: 'utf8', slashFirst: true },
+];
+
+/** Negative, zero or positive as `a` comes before, with or after `b` (bytes or code units). */
+function compareUnits(a: Buffer | string, b: Buffer | string, slashFirst: boolean): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = typeof a === 'string' ? a.charCodeAt(i) : (a[i] as number);
+    const y = typeof b === 'string' ? b.charCodeAt(i) : (b[i] as number);
+    if (x === y) continue;
+    // `/` is 0x2F in both encodings and never part of a multi-byte UTF-8 sequence.
+    if (slashFirst && x === 0x2f) return -1;
+    if (slashFirst && y === 0x2f) return 1;
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * Consecutive empty pages, each with a new token, after which a listing is ended. Cloud Storage
+ * and Azure may answer fewer entries than asked, none included, with a token to go on, so an
+ * empty page alone is no fault; ten thousand in a row (many minutes of listing nothing at a real
+ * service's latency) is a server or proxy that hands out fresh tokens forever.
+ */
+export const MAX_EMPTY_PAGES = 10_000;
+
+/**
+ * The most entries a page may hold when `asked` were asked for: twice that, and never less than
+ * `asked` + 1000 (an S3-compatible store may ignore a small page size and answer its own 1000).
+ * A page past it is refused unprocessed.
+ */
+export const maxPageEntries = (asked: number): number => asked + Math.max(asked, 1000);
+
+/**
  * What a listing is checked against as it is read, page by page. A page token (S3 continuation
  * token, GCS page token, Azure marker) the listing already followed would have it loop forever,
- * migrating the same objects again; a key equal to or before the one listed last (S3 and Cloud
- * Storage list in UTF-8 byte order) is a repeat or a cycle under fresh tokens. Either ends the
- * listing with `Internal`, never a silent end or restart. Tokens are kept as digests (a server
- * may send large ones); where keys are ordered, only those since the last key listed are kept,
- * since an older one would repeat a key, so memory stays bounded by a run of empty pages.
- * Where no order is promised (Azure), a key is checked against this page and the one before.
+ * migrating the same objects again; a key equal to or before the one listed last, in the
+ * service's order, is a repeat or a cycle under fresh tokens; a run of `MAX_EMPTY_PAGES` empty
+ * pages is fresh tokens handed out forever; a page of more than `maxPageEntries` entries is a
+ * server answering far more than asked (the SDK has parsed it by then; nothing of it is kept).
+ * Each ends the listing with `Internal`, never a silent end or restart.
+ *
+ * Where a service may use one of several orders (Azure), every key must come after the last in
+ * at least one of them, and the orders it does not follow are dropped: the listing so far is
+ * strictly increasing in each order still held, so no key can come twice, whichever order the
+ * service uses. Tokens are kept as digests (a server may send large ones), only those since the
+ * last key (an older one would repeat a key), so memory stays bounded by a run of empty pages.
  */
 export class ListingGuard {
   private tokens = new Set<string>();
-  private last: Buffer | undefined;
-  private page = new Set<string>();
-  private previous = new Set<string>();
+  private last: { text: string; utf8: Buffer } | undefined;
+  private readonly orders: Set<KeyOrder>;
   private keyed = false;
+  private empty = 0;
 
   constructor(
     private readonly provider: StoreProvider,
-    private readonly ordered: boolean,
-  ) {}
+    orders: readonly KeyOrder[],
+    /** The page size the listing asks for. */
+    private readonly pageSize: number,
+  ) {
+    this.orders = new Set(orders);
+  }
 
   private fail(why: string): never {
     throw new KeyportError('Internal', `${this.provider} list: ${why}`, { provider: this.provider });
   }
 
+  /** Each page's entry count, before any of its entries is processed. */
+  page(entries: number): void {
+    const most = maxPageEntries(this.pageSize);
+    if (entries > most)
+      this.fail(
+        `the service answered a page of ${entries} entries when asked for at most ${this.pageSize} (more than ${most} is refused before any is processed)`,
+      );
+  }
+
   /** Each listed key, in the order listed. */
   key(key: string): void {
-    if (this.ordered) {
-      const k = Buffer.from(key, 'utf8');
-      if (this.last !== undefined && Buffer.compare(this.last, k) >= 0)
+    const next = { text: key, utf8: Buffer.from(key, 'utf8') };
+    const last = this.last;
+    if (last !== undefined) {
+      for (const o of this.orders) {
+        const c =
+          o.units === 'utf8'
+            ? compareUnits(last.utf8, next.utf8, o.slashFirst)
+            : compareUnits(last.text, next.text, o.slashFirst);
+        if (c >= 0) this.orders.delete(o);
+      }
+      if (this.orders.size === 0)
         this.fail(
           'the service listed a key again or out of order (a repeated or cycling page), which would migrate an object twice',
         );
-      this.last = k;
-    } else {
-      if (this.page.has(key) || this.previous.has(key))
-        this.fail('the service listed a key twice (a repeated page), which would migrate an object twice');
-      this.page.add(key);
     }
+    this.last = next;
     this.keyed = true;
   }
 
@@ -305,11 +384,16 @@ export class ListingGuard {
    * listing. Returns the token to follow.
    */
   next(token: string | undefined): string | undefined {
-    if (this.ordered && this.keyed) this.tokens.clear();
+    if (this.keyed) {
+      this.tokens.clear();
+      this.empty = 0;
+    } else this.empty++;
     this.keyed = false;
-    this.previous = this.page;
-    this.page = new Set();
     if (token === undefined || token === '') return undefined;
+    if (this.empty >= MAX_EMPTY_PAGES)
+      this.fail(
+        `the service answered ${this.empty} empty pages in a row, each with a new page token (an endless listing)`,
+      );
     const digest = createHash('sha256').update(token).digest('base64');
     if (this.tokens.has(digest))
       this.fail('the service answered a page token it had already given (an endless listing)');

@@ -65,7 +65,19 @@ export function providerError(
   );
 }
 
-/** Storage calls per second, with a burst of one second's worth. `Infinity` disables it. */
+/**
+ * The rates a token bucket takes, calls per second: one call every 1000 s at the least, a million
+ * a second at the most, or `Infinity` for no limit. A rate near zero made a wait past 2^31 ms,
+ * which Node's timers fire at once: the bucket woke every millisecond instead of waiting.
+ */
+export const MIN_MAX_RPS = 0.001;
+export const MAX_MAX_RPS = 1_000_000;
+
+/**
+ * Storage calls per second, with a burst of one second's worth (at least one call): a rate below
+ * 1 lets one call through at once, then one every 1/rate seconds (0.5: one every 2 s).
+ * `Infinity` disables it.
+ */
 export class TokenBucket {
   private tokens: number;
   private last = performance.now();
@@ -74,7 +86,16 @@ export class TokenBucket {
     // A string passed the comparison ('5' > 0) and then disabled the limit (not finite).
     if (typeof ratePerSecond !== 'number')
       throw invalidArgument('maxRps', `expected a positive number, got ${describeType(ratePerSecond)}`);
-    if (!(ratePerSecond > 0)) throw new KeyportError('InvalidArgument', 'maxRps must be a positive number');
+    if (
+      !(
+        ratePerSecond === Number.POSITIVE_INFINITY ||
+        (ratePerSecond >= MIN_MAX_RPS && ratePerSecond <= MAX_MAX_RPS)
+      )
+    )
+      throw new KeyportError(
+        'InvalidArgument',
+        `maxRps: expected a number of calls per second from ${MIN_MAX_RPS} to ${MAX_MAX_RPS}, or Infinity`,
+      );
     this.tokens = Number.isFinite(ratePerSecond) ? Math.max(1, ratePerSecond) : 0;
   }
 

@@ -33,7 +33,7 @@ import { type ObjectLocation, objectLocation, type StoreEndpoints } from './loca
 import { type MigrateObjectOptions, migrateObject } from './migrate-object.js';
 import { checkShard, MAX_SHARDS, type Shard, shardOf } from './shard.js';
 import type { ObjectEntry, ObjectStore } from './store.js';
-import { CallStats, isPassing, TokenBucket } from './throttle.js';
+import { CallStats, isPassing, MAX_MAX_RPS, MIN_MAX_RPS, TokenBucket } from './throttle.js';
 
 export type VerifyMode = 'none' | 'all' | { readonly sample: number };
 
@@ -69,8 +69,7 @@ export type ShardReport = JournalState;
 
 /** Bounds of the numeric options: what the token bucket and Node's timers can honour. */
 export const MAX_CONCURRENCY = 64;
-export const MIN_MAX_RPS = 0.001;
-export const MAX_MAX_RPS = 1_000_000;
+export { MAX_MAX_RPS, MIN_MAX_RPS };
 
 const RUN_SHARD_OPTIONS = {
   location: true,

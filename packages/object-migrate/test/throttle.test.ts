@@ -4,7 +4,7 @@ import { sealEnvelope } from '@keyport/envelope';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseObjectLocation } from '../src/location.js';
 import type { ObjectStore } from '../src/store.js';
-import { isThrottle, providerError } from '../src/throttle.js';
+import { isThrottle, MAX_MAX_RPS, MIN_MAX_RPS, providerError, TokenBucket } from '../src/throttle.js';
 import { runShard } from '../src/worker.js';
 import { type TestKeys, testKeys } from './helpers/keys.js';
 import { endpointsFor, freshBucket } from './helpers/stores.js';
@@ -29,6 +29,27 @@ describe('throttling', () => {
     expect(providerError('s3', 'put', 403, 'AccessDenied', new Error('x'))).toMatchObject({
       code: 'AccessDenied',
     });
+  });
+
+  it('a token bucket keeps to a rate below one call a second: 0.5 lets one through, then one every 2 s', async () => {
+    const bucket = new TokenBucket(0.5);
+    const t0 = performance.now();
+    await bucket.take();
+    expect(performance.now() - t0).toBeLessThan(100);
+    await bucket.take();
+    const seconds = (performance.now() - t0) / 1000;
+    expect(seconds).toBeGreaterThan(1.9);
+    expect(seconds).toBeLessThan(3);
+  });
+
+  it(`a token bucket takes rates from ${MIN_MAX_RPS} to ${MAX_MAX_RPS} a second, or Infinity; nothing else`, () => {
+    for (const rate of [MIN_MAX_RPS, 0.01, 0.5, 1.5, MAX_MAX_RPS, Number.POSITIVE_INFINITY])
+      expect(new TokenBucket(rate).ratePerSecond).toBe(rate);
+    // 1e-9: a wait past 2^31 ms, which Node's timers fire at once, every millisecond.
+    for (const rate of [0, -1, 1e-9, MIN_MAX_RPS / 2, MAX_MAX_RPS * 2, Number.NaN, Number.NEGATIVE_INFINITY])
+      expect(() => new TokenBucket(rate), String(rate)).toThrow(
+        expect.objectContaining({ code: 'InvalidArgument', message: expect.stringContaining('maxRps') }),
+      );
   });
 
   it('a worker backs off and retries throttled calls, and reports them per provider', async () => {
