@@ -4,7 +4,6 @@
  * that succeeds only if the object is still at that version (or still absent). Provider
  * details live in the three implementations; nothing here names an SDK.
  */
-import { createHash } from 'node:crypto';
 import {
   checkInteger,
   checkOptions,
@@ -14,6 +13,7 @@ import {
   invalidArgument,
   KeyportError,
   type KeyportErrorOptions,
+  PageTokens,
   settleOrAbort,
 } from '@keyport/core';
 
@@ -330,7 +330,7 @@ export const maxPageEntries = (asked: number): number => asked + Math.max(asked,
  * last key (an older one would repeat a key), so memory stays bounded by a run of empty pages.
  */
 export class ListingGuard {
-  private tokens = new Set<string>();
+  private tokens = this.followedTokens();
   private last: { text: string; utf8: Buffer } | undefined;
   private readonly orders: Set<KeyOrder>;
   private keyed = false;
@@ -345,8 +345,19 @@ export class ListingGuard {
     this.orders = new Set(orders);
   }
 
+  private failure(why: string): KeyportError {
+    return new KeyportError('Internal', `${this.provider} list: ${why}`, { provider: this.provider });
+  }
+
   private fail(why: string): never {
-    throw new KeyportError('Internal', `${this.provider} list: ${why}`, { provider: this.provider });
+    throw this.failure(why);
+  }
+
+  /** Core's rule for page tokens (a token given again ends the listing), kept since the last key. */
+  private followedTokens(): PageTokens {
+    return new PageTokens(() =>
+      this.failure('the service answered a page token it had already given (an endless listing)'),
+    );
   }
 
   /** Each page's entry count, before any of its entries is processed. */
@@ -385,7 +396,7 @@ export class ListingGuard {
    */
   next(token: string | undefined): string | undefined {
     if (this.keyed) {
-      this.tokens.clear();
+      this.tokens = this.followedTokens();
       this.empty = 0;
     } else this.empty++;
     this.keyed = false;
@@ -394,11 +405,7 @@ export class ListingGuard {
       this.fail(
         `the service answered ${this.empty} empty pages in a row, each with a new page token (an endless listing)`,
       );
-    const digest = createHash('sha256').update(token).digest('base64');
-    if (this.tokens.has(digest))
-      this.fail('the service answered a page token it had already given (an endless listing)');
-    this.tokens.add(digest);
-    return token;
+    return this.tokens.next(token);
   }
 }
 
