@@ -135,7 +135,7 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
     provider: 'azblob',
     location: `azblob://${options.account}/${options.container}`,
 
-    async *list(prefix, signal) {
+    async *list(prefix, signal, beforePage) {
       const c = await connect();
       try {
         const pageSize = options.pageSize ?? 1000;
@@ -145,6 +145,8 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
         // The SDK's pager follows every marker it is given, the same one again included: each
         // page's marker is checked here before the pager is asked for the page it leads to.
         const guard = new ListingGuard('azblob', AZURE_ORDERS, pageSize);
+        // The pager requests a page when it is asked for one: the hook runs before each ask.
+        await beforePage?.();
         for await (const page of pages) {
           guard.page(page.segment.blobItems.length);
           for (const b of page.segment.blobItems) {
@@ -152,6 +154,7 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
             yield { key: b.name, size: b.properties.contentLength ?? 0, version: quoted(b.properties.etag) };
           }
           if (guard.next(page.continuationToken) === undefined) break;
+          await beforePage?.();
         }
       } catch (e) {
         mapError(e, prefix, 'list');

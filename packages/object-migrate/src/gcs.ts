@@ -126,13 +126,14 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
     provider: 'gs',
     location: `gs://${options.bucket}`,
 
-    async *list(prefix, signal) {
+    async *list(prefix, signal, beforePage) {
       const b = await connect();
       // Cloud Storage lists in UTF-8 byte order.
       const pageSize = options.pageSize ?? 1000;
       const guard = new ListingGuard('gs', UTF8_ORDER, pageSize);
       let pageToken: string | undefined;
       do {
+        await beforePage?.();
         signal?.throwIfAborted();
         let files: import('@google-cloud/storage').File[];
         let next: { pageToken?: string } | null | undefined;

@@ -107,7 +107,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
     provider: 's3',
     location: `s3://${bucket}`,
 
-    async *list(prefix, signal) {
+    async *list(prefix, signal, beforePage) {
       const { s3, m } = await connect();
       // General purpose buckets list in UTF-8 byte order (directory buckets are refused).
       const pageSize = options.pageSize ?? 1000;
@@ -115,6 +115,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
       let token: string | undefined;
       do {
         let page: import('@aws-sdk/client-s3').ListObjectsV2CommandOutput;
+        await beforePage?.();
         try {
           page = await s3.send(
             new m.ListObjectsV2Command({

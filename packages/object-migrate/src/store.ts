@@ -61,8 +61,12 @@ export interface ObjectStore {
   readonly provider: StoreProvider;
   /** `s3://bucket`, `azblob://account/container`, `gs://bucket`: where the keys live. */
   readonly location: string;
-  /** Objects whose key starts with `prefix`, page by page as the provider returns them. */
-  list(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectEntry>;
+  /**
+   * Objects whose key starts with `prefix`, page by page as the provider returns them.
+   * `beforePage`, when given, is awaited before each page is requested (the first included): a
+   * rate limit counts listing calls by it, however few entries each page holds.
+   */
+  list(prefix: string, signal?: AbortSignal, beforePage?: () => Promise<void>): AsyncIterable<ObjectEntry>;
   /** Throws `KeyportError('NotFound')` when absent. */
   get(key: string, signal?: AbortSignal): Promise<ObjectRead>;
   /**

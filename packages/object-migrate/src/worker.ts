@@ -169,18 +169,13 @@ function metered(store: ObjectStore, bucket: TokenBucket, stats: CallStats): Obj
   return {
     provider: p,
     location: store.location,
-    async *list(prefix, signal) {
-      let n = 0;
-      await bucket.take(signal);
-      stats.call(p);
-      for await (const e of store.list(prefix, signal)) {
-        // One call per page of (at most) 1000 entries.
-        if (++n % 1000 === 0) {
-          await bucket.take(signal);
-          stats.call(p);
-        }
-        yield e;
-      }
+    list(prefix, signal, beforePage) {
+      // Every page request is a call, however few entries it brings (an empty page included).
+      return store.list(prefix, signal, async () => {
+        await bucket.take(signal);
+        stats.call(p);
+        await beforePage?.();
+      });
     },
     async get(key, signal) {
       await bucket.take(signal);

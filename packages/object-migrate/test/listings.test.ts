@@ -240,6 +240,25 @@ describe.each(FLAVOURS)('a %s listing that answers far more than asked, or never
     expect(requests).toBe(MAX_EMPTY_PAGES + 1);
   });
 
+  it('beforePage runs before every page request, empty pages included (what a rate limit counts)', async () => {
+    // Three keys, then four empty pages, then the end: eight page requests.
+    generate = (_token, n) =>
+      n <= 3 ? { keys: [`p/${n}`], next: `T${n}` } : n < 8 ? { keys: [], next: `T${n}` } : { keys: [] };
+    let hooked = 0;
+    let ahead = 0;
+    const keys: string[] = [];
+    for await (const e of standIn(f).list('p/', undefined, async () => {
+      hooked++;
+      // Called before its page's request: never more hooks than requests plus the one about to go.
+      ahead = Math.max(ahead, hooked - requests);
+    }))
+      keys.push(e.key);
+    expect(keys).toEqual(['p/1', 'p/2', 'p/3']);
+    expect(requests).toBe(8);
+    expect(hooked).toBe(8);
+    expect(ahead).toBe(1);
+  });
+
   it('keys that come round again on later pages under fresh tokens: Internal, none given twice', async () => {
     // p/a, p/b, p/a, p/b, ...: each page holds one key, so no page repeats the one before it.
     generate = (_token, n) => ({ keys: [n % 2 === 1 ? 'p/a' : 'p/b'], next: `T${n}` });

@@ -3,6 +3,7 @@ import { KeyportError } from '@keyport/core';
 import { sealEnvelope } from '@keyport/envelope';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseObjectLocation } from '../src/location.js';
+import { s3Store } from '../src/s3.js';
 import type { ObjectStore } from '../src/store.js';
 import { isThrottle, MAX_MAX_RPS, MIN_MAX_RPS, providerError, TokenBucket } from '../src/throttle.js';
 import { runShard } from '../src/worker.js';
@@ -84,6 +85,49 @@ describe('throttling', () => {
     expect(report.calls.s3).toMatchObject({ throttled: 3 });
     expect(report.calls.s3?.calls).toBeGreaterThanOrEqual(5 * 2 + 3);
     expect(report.calls['kms:local']?.calls).toBeGreaterThan(0);
+  });
+
+  it('every listing page is a storage call the rate limit waits for, however few entries it holds', async () => {
+    const uri = `${await freshBucket('moto')}/r/`;
+    const bucket = uri.slice('s3://'.length).split('/')[0] as string;
+    const e = endpointsFor('moto');
+    // One entry to a page: six objects are seven listing requests (the last one empty).
+    const paged = s3Store({
+      bucket,
+      endpoint: e.s3Endpoint as string,
+      region: e.s3Region as string,
+      pageSize: 1,
+    });
+    for (let i = 0; i < 6; i++)
+      await paged.put(
+        `r/o${i}`,
+        await sealEnvelope(Buffer.from(`v${i}`), { recipients: [k.from], keys: k.keys }),
+      );
+    const pages = { requested: 0, metered: 0 };
+    const counting: ObjectStore = {
+      ...paged,
+      list: (p, signal, beforePage) =>
+        paged.list(p, signal, async () => {
+          pages.requested++;
+          // The worker's hook: its token bucket and its call count.
+          if (beforePage !== undefined) {
+            pages.metered++;
+            await beforePage();
+          }
+        }),
+    };
+    const report = await runShard({
+      location: { store: counting, prefix: 'r/' },
+      from: k.from,
+      to: k.to,
+      keys: k.keys,
+      maxRps: 1000,
+    });
+    expect(report.counts).toMatchObject({ listed: 6, migrated: 6, failed: 0 });
+    // Before, a listing took one token per 1,000 entries: six pages of one went by as one call.
+    expect(pages.requested).toBeGreaterThanOrEqual(7);
+    expect(pages.metered).toBe(pages.requested);
+    expect(report.calls.s3?.calls).toBeGreaterThanOrEqual(pages.requested + 6 * 2);
   });
 
   it('gives up after the attempts and reports the object as failed, typed', async () => {
