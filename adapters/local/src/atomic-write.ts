@@ -3,9 +3,27 @@ import { type BigIntStats, closeSync, constants, fsyncSync, openSync, renameSync
 import { lstat, open, readdir, readlink, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { NAME_MAX } from '@keyport/core';
 
 /** Names this host in temp file names, so only this host's dead writers are swept. */
 const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+
+/**
+ * The longest keystore file name, in bytes: the longest name made from it must fit NAME_MAX.
+ * That is a lock-break temp, `<name>.lock.break.<host 8>.<pid>.<12 hex>.tmp`, 45 bytes more with
+ * a 7-digit pid (Linux's largest). A longer name opened, but its first write (or its creation)
+ * failed with ENAMETOOLONG, reported as `Unavailable` "does the directory exist?". Names are
+ * not cut instead: the sweep recognises a dead writer's leftovers by the whole name.
+ */
+export const MAX_KEYSTORE_NAME_BYTES = NAME_MAX - 45;
+
+/** Why `path`'s file name is too long to be a keystore, or undefined when it fits. */
+export function nameTooLong(path: string): string | undefined {
+  const bytes = Buffer.byteLength(basename(path));
+  return bytes <= MAX_KEYSTORE_NAME_BYTES
+    ? undefined
+    : `the file name is ${bytes} bytes; at most ${MAX_KEYSTORE_NAME_BYTES} (lock and temp files beside it add to it)`;
+}
 
 /** A temp file name beside `path`: `<prefix>.<host>.<pid>.<random>.tmp`. */
 export function tempName(path: string, prefix: string): string {
@@ -177,9 +195,20 @@ export async function removeOrphanedTemps(path: string): Promise<void> {
   }
   for (const entry of entries) {
     const pid = Number(pattern.exec(entry)?.[1] ?? Number.NaN);
-    if (Number.isSafeInteger(pid) && pid !== process.pid && !processAlive(pid)) {
-      await unlink(join(dirname(path), entry)).catch(() => undefined);
-    }
+    if (!Number.isSafeInteger(pid)) continue;
+    const file = join(dirname(path), entry);
+    // Our own pid: a temp older than this process is an earlier process's that had the same
+    // pid (a restarted container); one written since may be a write of ours in progress.
+    const orphaned = pid === process.pid ? await olderThanThisProcess(file) : !processAlive(pid);
+    if (orphaned) await unlink(file).catch(() => undefined);
+  }
+}
+
+async function olderThanThisProcess(file: string): Promise<boolean> {
+  try {
+    return (await lstat(file)).mtimeMs < performance.timeOrigin;
+  } catch {
+    return false;
   }
 }
 

@@ -37,6 +37,19 @@ const UNREADABLE_STALE_MS = 5_000;
 /** A break marker left by a crashed breaker is removed after this age. */
 const BREAK_STALE_MS = 10_000;
 
+/**
+ * A lock or break marker naming this process's pid, yet created before this process started,
+ * was left by an earlier process that had the same pid: typically a container restarted after
+ * its app was killed mid-write (same hostname, pid 1 again). `processAlive` says yes to that pid
+ * (it is us), so such a lock used to be never broken and every write timed out, forever. One
+ * created since is this process's own (another writer of it, or a worker thread): alive.
+ */
+function holderGone(holder: LockContent, here: string): boolean {
+  if (holder.host !== here) return false;
+  if (holder.pid === process.pid) return Date.parse(holder.createdAt) < performance.timeOrigin;
+  return !processAlive(holder.pid);
+}
+
 export interface HeldLock {
   release(): Promise<void>;
   /**
@@ -94,9 +107,7 @@ async function breakIfStale(path: string): Promise<boolean> {
   const seen = await readLock(path);
   const here = hostname();
   const stale =
-    seen === undefined
-      ? ((await ageMs(path)) ?? 0) > UNREADABLE_STALE_MS
-      : seen.host === here && !processAlive(seen.pid);
+    seen === undefined ? ((await ageMs(path)) ?? 0) > UNREADABLE_STALE_MS : holderGone(seen, here);
   if (!stale) return false;
   const breaker = `${path}.break`;
   const marker: LockContent = { ...lockIdentity(), createdAt: new Date().toISOString() };
@@ -104,7 +115,7 @@ async function breakIfStale(path: string): Promise<boolean> {
     // A breaker killed while holding the marker: drop it at once if its pid is gone (it
     // used to block every waiter for 10 s), else once it is old.
     const other = await readLock(breaker);
-    const dead = other !== undefined && other.host === here && !processAlive(other.pid);
+    const dead = other !== undefined && holderGone(other, here);
     if (dead || ((await ageMs(breaker)) ?? 0) > BREAK_STALE_MS) {
       if ((await readLock(breaker))?.nonce === other?.nonce) await unlink(breaker).catch(() => undefined);
       return dead;
@@ -200,7 +211,7 @@ export async function sweepLeftovers(keystorePath: string): Promise<void> {
     const age = await ageMs(breaker);
     if (age !== undefined) {
       const other = await readLock(breaker);
-      const dead = other !== undefined && other.host === hostname() && !processAlive(other.pid);
+      const dead = other !== undefined && holderGone(other, hostname());
       if (dead || age > BREAK_STALE_MS) {
         if ((await readLock(breaker))?.nonce === other?.nonce) await unlink(breaker).catch(() => undefined);
       }

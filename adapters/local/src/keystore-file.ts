@@ -9,6 +9,7 @@ import { type BigIntStats, statSync } from 'node:fs';
 import { KeyportError } from '@keyport/core';
 import {
   NotRegularFile,
+  nameTooLong,
   openRegular,
   removeOrphanedTemps,
   stampOf,
@@ -211,6 +212,11 @@ export class KeystoreFile {
   async #lock(signal: AbortSignal | undefined): Promise<{ target: string; lock: HeldLock }> {
     for (let attempt = 1; ; attempt++) {
       const target = await writeTarget(this.path);
+      // The path's own name was checked when opening; a symbolic link's target was not.
+      const tooLong = target === this.path ? undefined : nameTooLong(target);
+      if (tooLong !== undefined) {
+        throw localError('InvalidArgument', `options.path: the symbolic link's target: ${tooLong}`);
+      }
       const lock = await acquireLock(target, { signal, timeoutMs: this.#lockTimeoutMs });
       // A link repointed while we waited: this lock no longer guards the file we would write.
       if ((await writeTarget(this.path)) === target) return { target, lock };

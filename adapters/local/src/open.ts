@@ -11,7 +11,7 @@ import {
   describeType,
   invalidArgument,
 } from '@keyport/core';
-import { writeTarget } from './atomic-write.js';
+import { nameTooLong, writeTarget } from './atomic-write.js';
 import { labelled, localError, throwIfAborted } from './errors.js';
 import { sweepLeftovers } from './file-lock.js';
 import { checkPrincipal } from './grants.js';
@@ -64,6 +64,8 @@ function checkOpenOptions(given: unknown): OpenLocalKeystoreOptions & { kdf: Par
   const o = checkOptions(given, 'options', OPEN_OPTIONS);
   const path = checkString(o.path, 'options.path', { min: 1, max: 4096 });
   if (path.includes('\0')) throw invalidArgument('options.path', 'must not contain NUL characters');
+  const tooLong = nameTooLong(path);
+  if (tooLong !== undefined) throw invalidArgument('options.path', tooLong);
   const passphrase = o.passphrase;
   if (typeof passphrase !== 'string' && !(passphrase instanceof Uint8Array)) {
     throw invalidArgument(

@@ -78,6 +78,8 @@ export class LocalProvider implements KmsProvider {
   /** The `principal` option of `localKeystore`, when given. */
   readonly #principalOption: string | undefined;
   #opening: Promise<KeystoreAccess> | undefined;
+  /** The signal of the call that started `#opening` (it governs that open). */
+  #openingSignal: AbortSignal | undefined;
   #closed = false;
 
   /**
@@ -104,13 +106,33 @@ export class LocalProvider implements KmsProvider {
 
   /**
    * Opens the keystore once, at the first call (shared by concurrent first calls). A failed open
-   * (wrong passphrase, lock timeout) is not remembered: the next call tries again.
+   * (wrong passphrase, lock timeout) is not remembered: the next call tries again. The open runs
+   * under the signal of the call that started it; when that signal fires, the calls that joined
+   * it open again under their own instead of failing with another call's Aborted.
    */
   async #ready(o: { signal?: AbortSignal } | undefined): Promise<void> {
-    if (this.#opened !== undefined) return;
+    for (;;) {
+      if (this.#opened !== undefined) return;
+      const startedWith = this.#opening === undefined ? o?.signal : this.#openingSignal;
+      try {
+        await this.#openOnce(o);
+        return;
+      } catch (error) {
+        // The shared open ran under another caller's signal, which fired: that caller's abort
+        // (or deadline) is not this call's failure, so open again under this call's own signal.
+        if (startedWith !== o?.signal && startedWith?.aborted === true && o?.signal?.aborted !== true) {
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  async #openOnce(o: { signal?: AbortSignal } | undefined): Promise<void> {
     if (this.#closed) throw localError('Unavailable', 'the local keystore provider is closed');
     const open = this.#open;
     if (open === undefined) return;
+    if (this.#opening === undefined) this.#openingSignal = o?.signal;
     this.#opening ??= open(o?.signal).then(
       (access) => {
         if (this.#closed) {

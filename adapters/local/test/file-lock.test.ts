@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempName } from '../src/atomic-write.js';
 import { acquireLock } from '../src/file-lock.js';
-import { expectCode, newKeystore, o, tempKeystorePath } from './helpers.js';
+import { expectCode, newKeystore, o, open, tempKeystorePath } from './helpers.js';
 
 /** The pid of a process that has exited (so no process runs under it for now). */
 async function deadPid(): Promise<number> {
@@ -15,8 +15,11 @@ async function deadPid(): Promise<number> {
   return pid;
 }
 
-const lockContent = (pid: number, host = hostname()) =>
-  JSON.stringify({ pid, host, nonce: `n${pid}`, createdAt: new Date().toISOString() });
+const lockContent = (pid: number, host = hostname(), createdAt = new Date()) =>
+  JSON.stringify({ pid, host, nonce: `n${pid}`, createdAt: createdAt.toISOString() });
+
+/** Before this process started: what a killed earlier process that had our pid left. */
+const beforeWeStarted = () => new Date(performance.timeOrigin - 60_000);
 
 describe('inter-process lock', () => {
   it('is exclusive: a second acquirer waits until the first releases', async () => {
@@ -56,6 +59,26 @@ describe('inter-process lock', () => {
     const held = JSON.parse(await readFile(`${path}.lock`, 'utf8')) as { pid: number };
     expect(held.pid).toBe(process.pid);
     await lock.release();
+  });
+
+  it('breaks a lock an earlier process with our own pid left (a restarted container)', async () => {
+    // A container's app killed mid-write and restarted keeps its hostname and gets the same pid
+    // (often 1): the lock names a pid that runs, ours, but it is older than this process.
+    const path = await tempKeystorePath();
+    await writeFile(`${path}.lock`, lockContent(process.pid, hostname(), beforeWeStarted()));
+    const lock = await acquireLock(path, { timeoutMs: 2_000 });
+    const held = JSON.parse(await readFile(`${path}.lock`, 'utf8')) as { nonce: string };
+    expect(held.nonce).not.toBe(`n${process.pid}`);
+    await lock.release();
+  });
+
+  it('a restarted process with the pid of the killed writer is not locked out of its keystore', async () => {
+    const { path } = await newKeystore();
+    await writeFile(`${path}.lock`, lockContent(process.pid, hostname(), beforeWeStarted()));
+    await writeFile(`${path}.lock.break`, lockContent(process.pid, hostname(), beforeWeStarted()));
+    const kp = await open({ path, lockTimeoutMs: 2_000 });
+    await kp.createKey({ name: 'after-restart', spec: 'AES_256' }, o);
+    expect(await readdir(dirname(path))).toEqual([basename(path)]);
   });
 
   it('never breaks a lock written on another host', async () => {
@@ -125,12 +148,19 @@ describe('what killed writers leave behind', () => {
       basename(tempName(path, prefix)).replace(`.${process.pid}.`, `.${pid}.`);
     const orphans = [named(`.${basename(path)}`, dead), named(`${basename(path)}.lock`, dead)];
     const live = named(`.${basename(path)}`, process.ppid);
+    // Our own pid: older than this process, an earlier process's (a restarted container); newer, ours.
+    const earlierSamePid = named(`.${basename(path)}`, process.pid);
+    const ownInFlight = named(`.${basename(path)}`, process.pid);
     const foreign = `.${basename(path)}.0badc0de.${dead}.00aa11bb22cc.tmp`; // another host
-    for (const f of [...orphans, live, foreign]) await writeFile(join(dirname(path), f), 'x');
+    for (const f of [...orphans, live, foreign, earlierSamePid, ownInFlight]) {
+      await writeFile(join(dirname(path), f), 'x');
+    }
+    await utimes(join(dirname(path), earlierSamePid), beforeWeStarted(), beforeWeStarted());
     await kp.createKey({ name: 'k', spec: 'AES_256' }, o);
     const left = await readdir(dirname(path));
-    for (const f of orphans) expect(left).not.toContain(f);
+    for (const f of [...orphans, earlierSamePid]) expect(left).not.toContain(f);
     expect(left).toContain(live);
     expect(left).toContain(foreign);
+    expect(left).toContain(ownInFlight);
   });
 });

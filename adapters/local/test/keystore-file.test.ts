@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -154,6 +154,24 @@ describe('keystore file', () => {
   it('a keystore in a missing directory is Unavailable', async () => {
     const path = join(dirname(await tempKeystorePath()), 'no-such-dir', 'k.keystore');
     await expectCode(open({ path, create: true }), 'Unavailable');
+  });
+
+  it('a file name too long for its lock and temp names is InvalidArgument at once, not a failed write', async () => {
+    const dir = dirname(await tempKeystorePath());
+    // 210 bytes is the longest: `<name>.lock.break.<host>.<pid>.<random>.tmp` then just fits 255.
+    const longest = await open({ path: join(dir, 'k'.repeat(210)), create: true });
+    await longest.createKey({ name: 'k', spec: 'AES_256' }, o);
+    await longest.rotateKey({ uri: longest.keyUri('k') }, o);
+    // One byte more (here a two-byte character) is refused before anything is touched; 230 bytes
+    // used to create nothing and fail with Unavailable ("does the directory exist?").
+    for (const name of [`${'k'.repeat(209)}é`, 'k'.repeat(230)]) {
+      await expectCode(open({ path: join(dir, name), create: true }), 'InvalidArgument');
+      expect(() => localKeystore({ path: join(dir, name), passphrase: PASSPHRASE })).toThrow(/options\.path/);
+    }
+    // A short symbolic link to a long name: the writes go beside the target, so it is refused too.
+    await symlink(join(dir, 'k'.repeat(230)), join(dir, 'link.keystore'));
+    await expectCode(open({ path: join(dir, 'link.keystore'), create: true }), 'InvalidArgument');
+    expect((await readdir(dir)).sort()).toEqual(['k'.repeat(210), 'link.keystore']);
   });
 
   it('accepts a binary passphrase', async () => {

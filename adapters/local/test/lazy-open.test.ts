@@ -50,6 +50,22 @@ describe('localKeystore (opened at the first call)', () => {
     await kp.close();
   });
 
+  it("one first call's abort does not fail the concurrent first calls that share its open", async () => {
+    const path = await tempKeystorePath();
+    const made = await openLocalKeystore({ path, passphrase: PASSPHRASE, create: true, kdf: FAST_KDF });
+    const key = await made.createKey({ name: 'k', spec: 'AES_256' }, o);
+    await made.close();
+    const kp = localKeystore({ path, passphrase: PASSPHRASE });
+    const controller = new AbortController();
+    const first = kp.describeKey({ uri: key.uri }, { signal: controller.signal });
+    // Joins the open the first call started, under the first call's signal.
+    const second = kp.describeKey({ uri: key.uri }, o);
+    controller.abort();
+    await expectCode(first, 'Aborted');
+    expect((await second).uri).toBe(key.uri);
+    await kp.close();
+  });
+
   it('closed before its first call, it refuses calls (Unavailable)', async () => {
     const kp = localKeystore({ path: await tempKeystorePath(), passphrase: PASSPHRASE, create: true });
     await kp.close();
