@@ -95,7 +95,14 @@ async function isStale(path: string, staleMs: number): Promise<{ stale: boolean;
     return { stale: age > Math.min(staleMs, OWNERLESS_STALE_MS) };
   }
   if (age > staleMs) return { stale: true, owner };
-  if (owner.host === hostname() && !pidAlive(owner.pid)) return { stale: true, owner };
+  if (owner.host !== hostname()) return { stale: false };
+  // Our own pid on a lock older than this process: an earlier process that had the same pid left
+  // it (a container restarted after its app was killed, pid 1 again), and `pidAlive` says yes to
+  // it (it is us). One made since this process started is this process's own: held.
+  // (performance.timeOrigin is the process's start, in worker threads too.)
+  if (owner.pid === process.pid)
+    return mtimeMs < performance.timeOrigin ? { stale: true, owner } : { stale: false };
+  if (!pidAlive(owner.pid)) return { stale: true, owner };
   return { stale: false };
 }
 

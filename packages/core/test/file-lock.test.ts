@@ -4,7 +4,7 @@
  * lock guards, and a lock whose owner died broken by the next waiter.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,24 @@ describe('acquireFileLock', () => {
     await expect(waiting).rejects.toMatchObject({ code: 'Aborted' });
     expect(readFileSync(path, 'utf8')).toBe(before);
     await held.release();
+  });
+
+  it('a lock with our own pid from before this process started is broken (a restarted container); one made since is held', async () => {
+    const left = lockPath();
+    writeFileSync(left, JSON.stringify({ pid: process.pid, host: hostname(), nonce: 'earlier-process' }));
+    // Made before this process started, as by a killed process that had the same pid.
+    const before = new Date(performance.timeOrigin - 60_000);
+    utimesSync(left, before, before);
+    const taken = await acquireFileLock(left, { timeoutMs: 2_000, staleMs: 3_600_000 });
+    expect(JSON.parse(readFileSync(left, 'utf8'))).toMatchObject({ pid: process.pid });
+    await taken.release();
+    // The same content made now is a lock of this process: waited for, never broken.
+    const ours = lockPath();
+    writeFileSync(ours, JSON.stringify({ pid: process.pid, host: hostname(), nonce: 'this-process' }));
+    await expect(acquireFileLock(ours, { timeoutMs: 300, staleMs: 3_600_000 })).rejects.toMatchObject({
+      code: 'Unavailable',
+    });
+    expect(JSON.parse(readFileSync(ours, 'utf8'))).toMatchObject({ nonce: 'this-process' });
   });
 
   it('an aborted signal takes no lock, even a free one', async () => {
