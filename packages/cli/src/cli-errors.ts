@@ -4,6 +4,7 @@
  * a migration lock held by another run, and an interrupt. Each has its own code and exit code,
  * and a file-system error always names the path (quoted, control characters escaped).
  */
+import { escapeControl } from '@keyport/core';
 import { EXIT, type ExitCode } from './exit-codes.js';
 
 export const CLI_ERROR_EXITS = {
@@ -20,6 +21,7 @@ export const CLI_ERROR_EXITS = {
   MigrationLocked: EXIT.locked,
   Interrupted: EXIT.interrupted,
   Terminated: EXIT.terminated,
+  HungUp: EXIT.hangup,
 } as const satisfies Record<string, ExitCode>;
 
 export type CliErrorCode = keyof typeof CLI_ERROR_EXITS;
@@ -39,6 +41,8 @@ const NEXT: Readonly<Record<CliErrorCode, string>> = {
     'wait for the other run to finish; if it is gone (another host, or the lock is wrong), pass --break-lock',
   Interrupted: 'run the same command again (migrations resume from their journal)',
   Terminated: 'run the same command again (migrations resume from their journal)',
+  HungUp:
+    'the terminal went away: run the same command again, in screen or tmux, or detached with setsid, if it must outlive the session (migrations resume from their journal)',
 };
 
 export class CliError extends Error {
@@ -62,9 +66,13 @@ export class CliError extends Error {
   }
 }
 
-/** A path for a message: JSON-quoted, so control characters and quotes are escaped. */
+/**
+ * A path for a message: JSON-quoted, so quotes and C0 control characters are escaped; then what
+ * JSON leaves as it is and a terminal still acts on (C1 controls such as the one-byte CSI U+009B,
+ * bidi overrides, line separators) is escaped too.
+ */
 export function quotePath(path: string): string {
-  return JSON.stringify(path);
+  return escapeControl(JSON.stringify(path));
 }
 
 const ERRNO_KIND: Readonly<Record<string, CliErrorCode>> = {
@@ -100,6 +108,7 @@ const WHAT: Readonly<Record<CliErrorCode, string>> = {
   MigrationLocked: 'is locked',
   Interrupted: 'interrupted',
   Terminated: 'terminated',
+  HungUp: 'hung up',
 };
 
 /** What an errno says more precisely than its code's WHAT. */
@@ -118,6 +127,16 @@ export function fileError(error: unknown, path: string, doing: string): CliError
   const code = ERRNO_KIND[errno] ?? 'FileIO';
   return new CliError(code, `${doing} ${quotePath(path)}: ${ERRNO_WHAT[errno] ?? WHAT[code]} (${errno})`, {
     path,
+    cause: error,
+  });
+}
+
+/** The CLI error for a failed write to stdout or stderr, classified as fileError's (no path to name). */
+export function streamError(error: unknown, stream: 'stdout' | 'stderr'): CliError {
+  if (error instanceof CliError) return error;
+  const errno = isErrno(error) ? (error.code as string) : 'EIO';
+  const code = ERRNO_KIND[errno] ?? 'FileIO';
+  return new CliError(code, `cannot write to ${stream}: ${ERRNO_WHAT[errno] ?? WHAT[code]} (${errno})`, {
     cause: error,
   });
 }

@@ -3,8 +3,8 @@
  * chain of causes. Messages come from keyport's own errors, which never carry plaintext, key
  * bytes or context values; causes from SDKs are shown by name and message only, cut short.
  */
-import { type ErrorCode, KeyportError, toKeyportError } from '@keyport/core';
-import { type CliError, type CliErrorCode, findCliError } from './cli-errors.js';
+import { type ErrorCode, escapeControl, KeyportError, toKeyportError } from '@keyport/core';
+import { type CliError, type CliErrorCode, findCliError, quotePath } from './cli-errors.js';
 import { credentialProblem, redact } from './credentials.js';
 import { exitCodeFor } from './exit-codes.js';
 
@@ -55,12 +55,16 @@ function rawCauseChain(error: unknown): string[] {
   return lines;
 }
 
+/**
+ * One cause, control characters escaped: an SDK's or Node's message quotes what it was given (a
+ * file name, a server's reply) as it is, and a terminal would act on escape sequences in it.
+ */
 function describeOne(e: unknown): string[] {
   if (e instanceof Error) {
     const code = e instanceof KeyportError ? ` [${e.code}]` : '';
-    return [`${e.name}${code}: ${e.message.slice(0, 300)}`];
+    return [escapeControl(`${e.name}${code}: ${e.message.slice(0, 300)}`)];
   }
-  return [String(e).slice(0, 300)];
+  return [escapeControl(String(e).slice(0, 300))];
 }
 
 export interface ErrorReport {
@@ -125,7 +129,7 @@ function cliReport(e: CliError, verbose: boolean, secrets: readonly string[]): E
 export function formatErrorReport(r: ErrorReport, paint: (s: string) => string): string {
   const lines = [`${paint(`error ${r.code}`)}: ${r.message}`];
   if (r.keyUri !== undefined) lines.push(`  key:        ${r.keyUri}`);
-  if (r.path !== undefined) lines.push(`  path:       ${JSON.stringify(r.path)}`);
+  if (r.path !== undefined) lines.push(`  path:       ${quotePath(r.path)}`);
   if (r.provider !== undefined) lines.push(`  provider:   ${r.provider}`);
   if (r.requestId !== undefined) lines.push(`  request id: ${r.requestId}`);
   lines.push(`  next:       ${r.next}`);

@@ -20,6 +20,7 @@
  * | 13 | disk full (or quota exceeded) |
  * | 14 | read-only file system |
  * | 15 | another input/output error |
+ * | 129 | hung up (SIGHUP: the terminal or SSH session closed) |
  * | 130 | interrupted (SIGINT) |
  * | 141 | stdout was closed by its reader (broken pipe, as a tool killed by SIGPIPE) |
  * | 143 | terminated (SIGTERM) |
@@ -43,6 +44,7 @@ export const EXIT = {
   diskFull: 13,
   readOnlyFileSystem: 14,
   fileIO: 15,
+  hangup: 129,
   interrupted: 130,
   brokenPipe: 141,
   terminated: 143,

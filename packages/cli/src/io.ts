@@ -4,6 +4,7 @@
  * so tests drive the whole CLI in-process and the bin passes the real process.
  */
 import type { Readable, Writable } from 'node:stream';
+import { isErrno, streamError } from './cli-errors.js';
 
 export interface CliIo {
   readonly stdin: Readable;
@@ -26,6 +27,13 @@ export function writeText(stream: Writable, text: string): Promise<void> {
 
 export function writeChunk(stream: Writable, chunk: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {
-    stream.write(chunk, (error) => (error ? reject(error) : resolve()));
+    stream.write(chunk, (error) => (error ? reject(streamWriteError(error, stream)) : resolve()));
   });
+}
+
+/** A failed write to stdout (or stderr, fd 2) as the CLI error its errno is: ENOSPC is DiskFull, exit 13. */
+function streamWriteError(error: Error, stream: Writable): unknown {
+  return isErrno(error)
+    ? streamError(error, (stream as { fd?: unknown }).fd === 2 ? 'stderr' : 'stdout')
+    : error;
 }

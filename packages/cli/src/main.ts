@@ -1,12 +1,12 @@
 /**
  * Process entry of the `keyport` bin: real streams, signals, exit code.
  *
- * SIGINT / SIGTERM abort the running command through `io.signal`: streams stop, temp files are
- * removed by the code that made them, the migration journal is flushed, and `run` returns 130 /
- * 143. A second signal, or a command still running a second after the first (an SDK call that
- * does not honour the abort), ends the process at once after removing every live temp file: it
- * dies by the signal itself (a shell reports 130 / 143), since process.exit() would wait for
- * work in libuv's thread pool (a keystore's scrypt) to finish. The journal stays consistent
+ * SIGINT / SIGTERM / SIGHUP abort the running command through `io.signal`: streams stop, temp
+ * files are removed by the code that made them, the migration journal is flushed, and `run`
+ * returns 130 / 143 / 129. A second signal, or a command still running a second after the first
+ * (an SDK call that does not honour the abort), ends the process at once after removing every
+ * live temp file: it dies by the signal itself (a shell reports 130 / 143 / 129), since
+ * process.exit() would wait for work in libuv's thread pool (a keystore's scrypt) to finish. The journal stays consistent
  * because every record is fsynced before the step it describes.
  */
 import { setMaxListeners } from 'node:events';
@@ -17,30 +17,46 @@ import { run } from './program.js';
 
 const GRACE_MS = 900;
 
+/**
+ * The signals that stop a command the orderly way. SIGHUP (the terminal or SSH session closed)
+ * too: Node's default for it ends the process on the spot, which left `decrypt`'s temp file —
+ * plaintext — beside the target and a migration's temp files behind. (Node resets an inherited
+ * "ignore", so `nohup` never kept a keyport running anyway.)
+ */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+type StopSignal = (typeof STOP_SIGNALS)[number];
+const EXIT_OF: Readonly<Record<StopSignal, number>> = {
+  SIGINT: EXIT.interrupted,
+  SIGTERM: EXIT.terminated,
+  SIGHUP: EXIT.hangup,
+};
+const ERROR_OF: Readonly<Record<StopSignal, 'Interrupted' | 'Terminated' | 'HungUp'>> = {
+  SIGINT: 'Interrupted',
+  SIGTERM: 'Terminated',
+  SIGHUP: 'HungUp',
+};
+
 export async function main(argv: readonly string[]): Promise<void> {
   const controller = new AbortController();
   // One signal for the whole run, followed by every operation in flight (migrate --jobs 256
   // keeps hundreds): many listeners are expected here, not a leak.
   setMaxListeners(0, controller.signal);
-  let first: 'SIGINT' | 'SIGTERM' | undefined;
-  const hardExit = (signal: 'SIGINT' | 'SIGTERM', why: string): void => {
+  let first: StopSignal | undefined;
+  const hardExit = (signal: StopSignal, why: string): void => {
     removeLiveTempsSync();
     process.stderr.write(`\nkeyport: ${why}\n`);
-    process.removeAllListeners('SIGINT');
-    process.removeAllListeners('SIGTERM');
+    for (const s of STOP_SIGNALS) process.removeAllListeners(s);
     process.kill(process.pid, signal);
-    process.exit(signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated);
+    process.exit(EXIT_OF[signal]);
   };
-  const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
+  const onSignal = (signal: StopSignal): void => {
     if (first !== undefined) {
       hardExit(first, `${signal} again: stopped at once`);
       return;
     }
     first = signal;
-    const code = signal === 'SIGINT' ? EXIT.interrupted : EXIT.terminated;
-    controller.abort(
-      new CliError(signal === 'SIGINT' ? 'Interrupted' : 'Terminated', `stopped by ${signal}`),
-    );
+    const code = EXIT_OF[signal];
+    controller.abort(new CliError(ERROR_OF[signal], `stopped by ${signal}`));
     setTimeout(
       () => hardExit(signal, `still busy ${GRACE_MS} ms after ${signal} (exit ${code}): stopped`),
       GRACE_MS,
@@ -48,14 +64,16 @@ export async function main(argv: readonly string[]): Promise<void> {
   };
   // The reader of stdout went away (`keyport decrypt m.enc | head -c 10`): stop at once, like a
   // tool killed by SIGPIPE, instead of an unhandled 'error' event.
+  // Any other write error (a full disk or /dev/full behind `>`, EIO) fails the write that met it,
+  // and the command reports it as a file-system error (io.ts); rethrown here, it was an uncaught
+  // exception: a stack trace and exit 1.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
+    if (error.code !== 'EPIPE') return;
     removeLiveTempsSync();
     process.exit(EXIT.brokenPipe);
   });
   process.stderr.on('error', () => undefined);
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
   const code = await run(argv, {
     stdin: process.stdin,
     stdout: process.stdout,

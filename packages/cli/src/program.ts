@@ -4,7 +4,7 @@
  * exit code. It never calls process.exit, so tests run it in-process.
  */
 
-import { KeyportError, MAX_TIMER_MS } from '@keyport/core';
+import { escapeControl, KeyportError, MAX_TIMER_MS } from '@keyport/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { decimalInt } from './args.js';
 import { findCliError } from './cli-errors.js';
@@ -61,7 +61,9 @@ export function buildProgram(io: CliIo, act: Act, json = false): Command {
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       // With --json a usage error is reported as one JSON object by run(), not as text.
-      writeErr: (s) => (json ? true : io.stderr.write(s)),
+      // Its messages quote the arguments as given: control characters escaped, line by line, so
+      // `keyport $'\e]0;…\a'` cannot drive the terminal (commander's own line breaks are kept).
+      writeErr: (s) => (json ? true : io.stderr.write(s.split('\n').map(escapeControl).join('\n'))),
     })
     .addHelpText(
       'after',
@@ -70,7 +72,7 @@ Exit codes: 0 ok, 1 operation failed, 2 usage/config error, 3 not found,
 4 access denied/authentication, 5 provider unavailable/timeout, 6 integrity/invalid ciphertext,
 7 migration locked, 8 file not found, 9 permission denied, 10 is a directory,
 11 not a regular file, 12 output exists / is the input, 13 disk full, 14 read-only file system,
-15 I/O error, 130 SIGINT, 143 SIGTERM.
+15 I/O error, 129 SIGHUP, 130 SIGINT, 141 stdout closed, 143 SIGTERM.
 Secrets come from the environment or files named in the config, never from flags.`,
     );
   registerKeyCommands(program, act);

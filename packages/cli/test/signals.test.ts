@@ -5,6 +5,7 @@
  * something that cannot be aborted (a slow keystore unlock) is running.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,7 +69,12 @@ beforeAll(async () => {
 });
 
 /** Feeds the first MiB of `input` and keeps the pipe open: the command is mid-way until signalled. */
-async function midway(args: string[], input: Buffer, output: string, signal: 'SIGINT' | 'SIGTERM') {
+async function midway(
+  args: string[],
+  input: Buffer,
+  output: string,
+  signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP',
+) {
   const dir = await mkdtemp(join(ws.dir, 'run-'));
   const c = start(dir, ['--config', '../keyport.config.json', ...args, '-o', output]);
   c.child.stdin?.write(input.subarray(0, 1024 * 1024));
@@ -97,6 +103,16 @@ describe('a signal stops a command mid-way: exit 130 / 143, no temp, no output',
     const { dir, r, ms } = await midway(['decrypt', '-k', key], sealed, 'plain.out', 'SIGTERM');
     expect(r.code, r.stderr).toBe(143);
     expect(r.stderr).toMatch(/Terminated/);
+    expect(ms).toBeLessThan(1500);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('decrypt + SIGHUP (the terminal closed) exits 129 and leaves no plaintext temp', async () => {
+    // Node's default for SIGHUP ends the process on the spot: the temp, plaintext, stayed behind.
+    const { dir, r, ms } = await midway(['decrypt', '-k', key], sealed, 'plain.out', 'SIGHUP');
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.code, r.stderr).toBe(129);
+    expect(r.stderr).toMatch(/HungUp/);
     expect(ms).toBeLessThan(1500);
     expect(await readdir(dir)).toEqual([]);
   });
@@ -198,6 +214,25 @@ describe('a reader that closes stdout early', () => {
     const stderr = r.stderr.toString();
     expect(stderr).toMatch(/status 141/);
     expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+  });
+});
+
+describe('stdout that cannot be written (a full disk behind `>`)', () => {
+  it('decrypt > /dev/full: DiskFull, exit 13, without a stack', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const r = spawnSync(process.execPath, ['--import', HOOKS, BIN, 'decrypt', 'big.enc', '-k', key], {
+        cwd: ws.dir,
+        env: { PATH: process.env.PATH, KEYPORT_CLI_FROM_SOURCE: '1', KEYPORT_LOCAL_PASSPHRASE: PASSPHRASE },
+        stdio: ['ignore', full, 'pipe'],
+      });
+      const stderr = r.stderr.toString();
+      expect(r.status, stderr).toBe(13);
+      expect(stderr).toMatch(/DiskFull: cannot write to stdout: no space left on the device \(ENOSPC\)/);
+      expect(stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      closeSync(full);
+    }
   });
 });
 

@@ -6,7 +6,13 @@
  */
 
 import { stat } from 'node:fs/promises';
-import { contextKeys, type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
+import {
+  contextKeys,
+  type EncryptionContext,
+  escapeControl,
+  type KeyOperations,
+  KeyportError,
+} from '@keyport/core';
 import {
   DEFAULT_LIMITS,
   type MessageInfo,
@@ -28,6 +34,9 @@ import { counted, startProgress } from '../progress.js';
 import type { Session } from '../session.js';
 
 const isStd = (p: string | undefined): boolean => p === undefined || p === '-';
+
+/** An output path in the human summary: control characters escaped (a file name may hold any). */
+const shown = (p: string | undefined): string => escapeControl(p ?? '-');
 
 interface OutputFlags {
   readonly output?: string;
@@ -240,7 +249,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
           s,
           outPath,
           { ok: true, output: outPath ?? '-', bytes, recipients, contextKeys: contextKeys(context) },
-          `encrypted -> ${outPath} (${bytes} bytes, ${recipients.length} recipient${recipients.length > 1 ? 's' : ''})`,
+          `encrypted -> ${shown(outPath)} (${bytes} bytes, ${recipients.length} recipient${recipients.length > 1 ? 's' : ''})`,
         );
         return undefined;
       }),
@@ -304,7 +313,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
             contextKeys: contextKeys(info?.context),
             recipients: info?.providerIds ?? [],
           },
-          `decrypted -> ${outPath} (${bytes} bytes)`,
+          `decrypted -> ${shown(outPath)} (${bytes} bytes)`,
         );
         return undefined;
       }),
@@ -353,7 +362,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
           s,
           outPath,
           { ok: true, output: outPath ?? '-', bytes, added: add, removed: remove },
-          `rewrapped -> ${outPath} (+${add.length} -${remove.length} recipients, body unchanged)`,
+          `rewrapped -> ${shown(outPath)} (+${add.length} -${remove.length} recipients, body unchanged)`,
         );
         return undefined;
       }),
