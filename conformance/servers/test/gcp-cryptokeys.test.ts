@@ -197,6 +197,50 @@ describe('Cloud KMS server: crypto keys', () => {
     );
   });
 
+  it('over gRPC takes update_mask paths as proto field names only, not the JSON forms', async () => {
+    // google/protobuf/field_mask.proto: lowerCamel names joined by commas are the JSON encoding of
+    // a FieldMask; a binary FieldMask holds one field name per path, so "rotationPeriod" or
+    // "labels,rotation_period" names no field of CryptoKey (REST converts: gcp-rest.test.ts).
+    const name = `${ring}/cryptoKeys/mask-names`;
+    await h.client.createCryptoKey({
+      parent: ring,
+      cryptoKeyId: 'mask-names',
+      cryptoKey: { purpose: 'ENCRYPT_DECRYPT', labels: { a: '1' } },
+    });
+    const now = Math.floor(h.server.clock.now().getTime() / 1000);
+    const rotation = { rotationPeriod: { seconds: 2 * DAY }, nextRotationTime: { seconds: now + DAY } };
+    for (const paths of [
+      ['rotationPeriod', 'nextRotationTime'],
+      ['labels,rotation_period,next_rotation_time'],
+    ]) {
+      await expectCode(
+        h.client.updateCryptoKey({
+          cryptoKey: { name, labels: { a: '2' }, ...rotation },
+          updateMask: { paths },
+        }),
+        grpc.status.INVALID_ARGUMENT,
+      );
+    }
+    await expectCode(
+      h.client.updateCryptoKeyVersion({
+        cryptoKeyVersion: { name: `${name}/cryptoKeyVersions/1`, state: 'DISABLED' },
+        updateMask: { paths: ['State'] },
+      }),
+      grpc.status.INVALID_ARGUMENT,
+    );
+    const [after] = await h.client.getCryptoKey({ name });
+    expect(after.labels).toEqual({ a: '1' });
+    expect(after.rotationPeriod ?? null).toBeNull();
+    expect(after.primary?.state).toBe('ENABLED');
+    // The same update with the proto names goes through.
+    const [updated] = await h.client.updateCryptoKey({
+      cryptoKey: { name, labels: { a: '2' }, ...rotation },
+      updateMask: { paths: ['labels', 'rotation_period', 'next_rotation_time'] },
+    });
+    expect(updated.labels).toEqual({ a: '2' });
+    expect(Number(updated.rotationPeriod?.seconds)).toBe(2 * DAY);
+  });
+
   it('lists crypto keys in pages', async () => {
     const [page, , raw] = await h.client.listCryptoKeys(
       { parent: ring, pageSize: 3 },

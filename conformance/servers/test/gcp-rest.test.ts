@@ -227,6 +227,20 @@ describe('Cloud KMS over REST with plain fetch', () => {
     expect(((await list.json()) as { cryptoKeys: unknown[] }).cryptoKeys).toHaveLength(1);
     const iam = await rest(`/v1/${key.name}:getIamPolicy?options.requestedPolicyVersion=3`);
     expect(iam.status).toBe(200);
+    // A FieldMask in JSON is lowerCamel paths joined by commas (google/protobuf/field_mask.proto);
+    // the proto names the Node client sends (`updateMask=rotation_period,…`) read the same.
+    const next = new Date(server.clock.now().getTime() + 86_400_000).toISOString();
+    for (const mask of [
+      'labels,rotationPeriod,nextRotationTime',
+      'labels,rotation_period,next_rotation_time',
+    ]) {
+      const patched = await rest(`/v1/${key.name}?updateMask=${mask}`, {
+        method: 'PATCH',
+        body: JSON.stringify({ labels: { m: 'x' }, rotationPeriod: '172800s', nextRotationTime: next }),
+      });
+      expect(patched.status, mask).toBe(200);
+      expect(await patched.json()).toMatchObject({ labels: { m: 'x' }, rotationPeriod: '172800s' });
+    }
   });
 
   it("answers in Google's error shape: unknown fields, bad JSON, unknown URLs, too-large bodies", async () => {

@@ -345,6 +345,26 @@ function typedQuery(
   return value;
 }
 
+/**
+ * A FieldMask in JSON is one string of lowerCamel paths ("In JSON, a field mask is encoded as a
+ * single string where paths are separated by a comma. Fields name in each path are converted
+ * to/from lower-camel naming conventions", google/protobuf/field_mask.proto). proto3-json-serializer
+ * splits the string but keeps the JSON names, so the top-level masks of a request (`update_mask`)
+ * are turned into the proto field names here, as the gRPC decoder delivers them; a path already
+ * in snake_case is unchanged.
+ */
+function protoFieldMasks(type: protobuf.Type, request: object): object {
+  const out = request as Record<string, unknown>;
+  for (const field of type.fieldsArray) {
+    const mask = out[field.name] as { paths?: unknown } | null | undefined;
+    if (field.resolve().resolvedType?.fullName !== '.google.protobuf.FieldMask' || !mask) continue;
+    if (Array.isArray(mask.paths)) {
+      out[field.name] = { ...mask, paths: mask.paths.map((p) => snake(String(p).trim())) };
+    }
+  }
+  return out;
+}
+
 /** The object under `key`, made when missing. */
 function child(target: Record<string, unknown>, key: string): Record<string, unknown> {
   const next = target[key];
@@ -515,7 +535,7 @@ export async function startRestServer(opts: {
         if (message === null) throw new Error('null message');
         const problem = route.requestType.verify(message);
         if (problem) throw new Error(problem);
-        request = route.requestType.toObject(message, OBJECT_OPTIONS);
+        request = protoFieldMasks(route.requestType, route.requestType.toObject(message, OBJECT_OPTIONS));
       } catch (e) {
         if (e instanceof RpcError) throw e;
         throw invalid(

@@ -2,7 +2,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { algorithmSpec, HSM_ONLY, PURPOSES, type Purpose, pqcUnavailable } from './algorithms.js';
 import { attest } from './attestation.js';
 import type { CallContext, Handler } from './context.js';
-import { snake } from './field-names.js';
 import { generateMaterial } from './key-material.js';
 import type { CryptoKeyRecord, VersionRecord } from './model.js';
 import {
@@ -185,8 +184,12 @@ export function rotateSymmetric(key: CryptoKeyRecord, at: Date): void {
   key.primaryId = v.id;
 }
 
+// Over gRPC a FieldMask's paths are the proto field names as sent: "rotation_period", never
+// "rotationPeriod" nor "labels,rotation_period" (the lowerCamel, comma-joined form is the JSON
+// encoding only, google/protobuf/field_mask.proto "JSON Encoding of Field Masks"; the REST layer
+// converts it). Anything else is not a field of the resource: INVALID_ARGUMENT.
 function maskPaths(mask: FieldMask | null | undefined): string[] {
-  const paths = (mask?.paths ?? []).flatMap((p) => p.split(',')).map((p) => snake(p.trim()));
+  const paths = mask?.paths ?? [];
   if (paths.length === 0) throw invalid('update_mask must name at least one field.');
   return paths;
 }
