@@ -31,6 +31,13 @@ export interface OpenOptions extends OpenLimits {
   /** Refuse v1 (non-committing) messages. Default false: v1 is read for migration. */
   readonly requireCommitment?: boolean;
   /**
+   * Refuse messages of a signed suite (0x0578) right after the header, before any key is
+   * unwrapped or byte of plaintext released: for a consumer that must act on every frame as it
+   * arrives, since a signed message's final frame is held until its signature verifies (the
+   * ESDK's "decrypt unsigned message only"). Default false.
+   */
+  readonly requireUnsigned?: boolean;
+  /**
    * Frames decrypted at once. `openEnvelope` (default: the available cores, at most 8): framed
    * messages of 4 MiB and at least 4 frames are opened on the calling thread and worker threads
    * at once, and plaintext is still returned only when every tag (and the signature) verifies;
@@ -108,6 +115,9 @@ export async function readVerifiedHeader(
   checkAborted(options.signal);
   if (options.requireCommitment === true && !header.suite.commitment) {
     throw invalidCiphertext('the message uses a non-committing algorithm suite');
+  }
+  if (options.requireUnsigned === true && header.suite.signed) {
+    throw invalidCiphertext('the message uses a signed algorithm suite and requireUnsigned is set');
   }
   if (options.requiredContext !== undefined && !contextContains(header.context, options.requiredContext)) {
     throw invalidCiphertext('the message context does not contain the required pairs');

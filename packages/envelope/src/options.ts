@@ -55,6 +55,9 @@ function checkCommon(o: Record<string, unknown>, what: string): void {
   if (o.requireCommitment !== undefined && typeof o.requireCommitment !== 'boolean') {
     throw bad(`${what}: requireCommitment must be a boolean`);
   }
+  if (o.requireUnsigned !== undefined && typeof o.requireUnsigned !== 'boolean') {
+    throw bad(`${what}: requireUnsigned must be a boolean`);
+  }
   if (o.onHeader !== undefined && typeof o.onHeader !== 'function') {
     throw bad(`${what}: onHeader must be a function`);
   }
@@ -116,6 +119,7 @@ export const OPEN_OPTION_NAMES = [
   'signal',
   'timeoutMs',
   'requireCommitment',
+  'requireUnsigned',
   'concurrency',
   'onHeader',
   // The limits, from the one place that names them.

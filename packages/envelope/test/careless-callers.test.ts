@@ -463,3 +463,33 @@ describe('v1 messages', () => {
     );
   });
 });
+
+describe('requireUnsigned: signed suites refused after the header', () => {
+  it('refuses a 0x0578 message before any unwrap and before any plaintext, on every open path', async () => {
+    const c = counted();
+    const signed = await sealEnvelope(pt, { recipients: [aes], suite: 0x0578, frameLength: F });
+    const unsigned = await sealEnvelope(pt, { recipients: [aes], suite: 0x0478, frameLength: F });
+    expect(await codeOf(openEnvelope(signed, { trust: [c.recipient], requireUnsigned: true }))).toBe(
+      'InvalidCiphertext',
+    );
+    const released: Uint8Array[] = [];
+    const streamed = (async () => {
+      for await (const p of openStream([signed], { trust: [c.recipient], requireUnsigned: true }))
+        released.push(p);
+    })();
+    expect(await codeOf(streamed)).toBe('InvalidCiphertext');
+    expect(released).toEqual([]);
+    expect(c.n.unwraps).toBe(0);
+    // Unsigned messages open as before; false and absent change nothing for signed ones.
+    expect(
+      Buffer.from((await openEnvelope(unsigned, { trust: [aes], requireUnsigned: true })).plaintext),
+    ).toEqual(pt);
+    expect(
+      Buffer.from((await openEnvelope(signed, { trust: [aes], requireUnsigned: false })).plaintext),
+    ).toEqual(pt);
+    for (const requireUnsigned of ['yes', 1, null])
+      expect(
+        await codeOf(openEnvelope(unsigned, { trust: [aes], requireUnsigned: requireUnsigned as never })),
+      ).toBe('InvalidArgument');
+  });
+});
