@@ -132,21 +132,22 @@ export class KeyportError extends Error {
 
   /** The same error with the provider and key filled in where the thrower did not know them. */
   withDetails(details: { provider?: string; keyUri?: string }): KeyportError {
-    if (
-      (this.provider ?? details.provider) === this.provider &&
-      (this.keyUri ?? details.keyUri) === this.keyUri
-    ) {
-      return this;
-    }
-    const copy = new (this.constructor as typeof KeyportError)(this.code, this.message, {
-      provider: this.provider ?? details.provider,
-      keyUri: this.keyUri ?? details.keyUri,
-      requestId: this.requestId,
-      retryable: this.retryable,
-      retryAfterMs: this.retryAfterMs,
-      cause: this.cause,
+    const provider = this.provider ?? cleanOptional(details.provider);
+    const keyUri = this.keyUri ?? cleanOptional(details.keyUri);
+    if (provider === this.provider && keyUri === this.keyUri) return this;
+    // Every own property copied as it is (message, stack, cause, and a subclass's own fields such
+    // as AuditFailure's operationError), with no constructor called: a subclass may take other
+    // arguments than (code, message, options), and rebuilding through it lost or garbled them.
+    const copy = Object.create(
+      Object.getPrototypeOf(this),
+      Object.getOwnPropertyDescriptors(this),
+    ) as KeyportError;
+    Object.defineProperties(copy, {
+      // V8's `stack` is an accessor reading the original's hidden slot: copied as its text.
+      stack: { value: this.stack, writable: true, enumerable: false, configurable: true },
+      provider: { value: provider, writable: true, enumerable: true, configurable: true },
+      keyUri: { value: keyUri, writable: true, enumerable: true, configurable: true },
     });
-    if (this.stack !== undefined) copy.stack = this.stack;
     return copy;
   }
 
@@ -171,17 +172,6 @@ export class UnsupportedError extends KeyportError {
   constructor(capability: string, message?: string, options: KeyportErrorOptions = {}) {
     super('Unsupported', message ?? `unsupported: ${capability}`, options);
     this.capability = capability;
-  }
-
-  override withDetails(details: { provider?: string; keyUri?: string }): KeyportError {
-    const copy = new UnsupportedError(this.capability, this.message, {
-      provider: this.provider ?? details.provider,
-      keyUri: this.keyUri ?? details.keyUri,
-      requestId: this.requestId,
-      cause: this.cause,
-    });
-    if (this.stack !== undefined) copy.stack = this.stack;
-    return copy;
   }
 }
 

@@ -8,6 +8,7 @@ import {
   quote,
   reduceCause,
   toKeyportError,
+  UnsupportedError,
 } from '../src/index.js';
 import { AES_ONLY_CAPABILITIES } from './support/capabilities.js';
 
@@ -138,5 +139,46 @@ describe('clean messages', () => {
     const text = inspect(error, { depth: 20, showHidden: true });
     for (const secret of SECRETS) expect(text, `${secret} leaked`).not.toContain(secret);
     expect(toKeyportError(new FakeServiceException()).cause).toBeInstanceOf(FakeServiceException);
+  });
+});
+
+describe('withDetails', () => {
+  /** A subclass whose constructor takes other arguments, carrying a field of its own. */
+  class StoppedError extends KeyportError {
+    override readonly name: string = 'StoppedError';
+    constructor(
+      readonly done: readonly string[],
+      cause: KeyportError,
+    ) {
+      super(cause.code, `stopped after ${done.length}`, { cause, retryable: false });
+    }
+  }
+
+  it('fills in provider and key, keeping the class, every field and the stack of a subclass', () => {
+    const original = new StoppedError(['a', 'b'], new KeyportError('Aborted', 'aborted'));
+    const copy = original.withDetails({ provider: 'p\u001b[31m', keyUri: 'local://k' });
+    expect(copy).toBeInstanceOf(StoppedError);
+    expect(copy).not.toBe(original);
+    expect(copy).toMatchObject({
+      name: 'StoppedError',
+      code: 'Aborted',
+      message: 'stopped after 2',
+      done: ['a', 'b'],
+      retryable: false,
+      provider: 'p\\u001b[31m',
+      keyUri: 'local://k',
+    });
+    expect(copy.cause).toBe(original.cause);
+    expect(copy.stack).toBe(original.stack);
+    // The original is left as it was; details already known are not replaced.
+    expect(original.provider).toBeUndefined();
+    expect(copy.withDetails({ provider: 'other' })).toBe(copy);
+  });
+
+  it('keeps an UnsupportedError its capability and retry settings', () => {
+    const e = new UnsupportedError('rotationSchedule', 'no schedules', { retryAfterMs: 5 });
+    const copy = e.withDetails({ provider: 'aws-kms' });
+    expect(copy).toBeInstanceOf(UnsupportedError);
+    expect(copy).toMatchObject({ capability: 'rotationSchedule', provider: 'aws-kms', retryAfterMs: 5 });
   });
 });
