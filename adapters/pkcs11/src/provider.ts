@@ -74,10 +74,48 @@ export type Pkcs11CreateKeyRequest = CreateKeyRequest & {
 
 const HANDLE_GONE = new Set([P.CKR_OBJECT_HANDLE_INVALID, P.CKR_KEY_HANDLE_INVALID]);
 
+/** Token lookups (below) before "no slot holds the configured token". */
+const TOKEN_LOOKUP_ATTEMPTS = 5;
+
+/**
+ * The token's slot. Looked up again, with a jittered pause (10–30 ms times the attempt; it
+ * blocks, the constructor being synchronous), when C_GetTokenInfo answers CKR_GENERAL_ERROR or no
+ * slot matches: SoftHSM2 2.6.1 answers the first, or a blank label, when another process's
+ * C_Login is rewriting the token's `token.object` at that moment — getTokenFlags (Token.cpp:480-484)
+ * or getTokenLabel (OSToken.cpp:245, whose failure Token.cpp:486 ignores) reads the file empty
+ * (why: session-pool.ts, LOGIN_ATTEMPTS). It only reads.
+ */
 function findSlot(
   p11: Pkcs11,
   token: Pkcs11ProviderOptions['token'],
 ): { slot: Handle; label: string; serial: string; info: TokenSessionCounts } {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const found = scanSlots(p11, token);
+      if (found !== undefined || attempt >= TOKEN_LOOKUP_ATTEMPTS) return found ?? noSlot();
+    } catch (e) {
+      if (ckrOf(e) !== P.CKR_GENERAL_ERROR || attempt >= TOKEN_LOOKUP_ATTEMPTS) throw e;
+    }
+    Atomics.wait(
+      new Int32Array(new SharedArrayBuffer(4)),
+      0,
+      0,
+      attempt * (10 + Math.floor(Math.random() * 21)),
+    );
+  }
+}
+
+function noSlot(): never {
+  throw new KeyportError('Unavailable', 'no slot holds the configured token', {
+    provider: PROVIDER_NAME,
+    retryable: false,
+  });
+}
+
+function scanSlots(
+  p11: Pkcs11,
+  token: Pkcs11ProviderOptions['token'],
+): { slot: Handle; label: string; serial: string; info: TokenSessionCounts } | undefined {
   if (token.label === undefined && token.serial === undefined) {
     throw new KeyportError('InvalidArgument', 'choose the token by label or serial', {
       provider: PROVIDER_NAME,
@@ -90,10 +128,7 @@ function findSlot(
     if (token.serial !== undefined && info.serialNumber.trimEnd() !== token.serial) continue;
     return { slot, label, serial: info.serialNumber.trimEnd(), info };
   }
-  throw new KeyportError('Unavailable', 'no slot holds the configured token', {
-    provider: PROVIDER_NAME,
-    retryable: false,
-  });
+  return undefined;
 }
 
 export class Pkcs11Provider implements KmsProvider, KeyAccess {

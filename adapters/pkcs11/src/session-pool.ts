@@ -52,6 +52,28 @@ export function checkSignal(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortedError();
 }
 
+/**
+ * C_Login attempts when the token answers CKR_GENERAL_ERROR. SoftHSM2 2.6.1 answers it when
+ * another process logs in on the same token at that moment: every C_Login rewrites the token's
+ * `token.object` file (setTokenFlags, src/lib/slot_mgr/Token.cpp:179/184), and the writer
+ * releases its fcntl lock (ObjectFile.cpp:655, writeAttributes) after the ftruncate
+ * (ObjectFile.cpp:532) but before its stdio buffer reaches the file (fclose in ~File,
+ * File.cpp:141). A reader that locks in that window sees an empty file (ObjectFile.cpp:321), so
+ * getTokenFlags fails and loginUser returns CKR_GENERAL_ERROR (Token.cpp:169-172) before the
+ * PIN is checked (line 176): no wrong-PIN attempt is counted, and the next try reads the whole
+ * file. Only CKR_GENERAL_ERROR is retried: CKR_PIN_INCORRECT / CKR_PIN_LOCKED count toward a
+ * lockout and are never sent again; a failed C_Login writes no key. Bounded (a token that always
+ * answers it fails after LOGIN_ATTEMPTS, Internal as before) and jittered, so two processes that
+ * collided do not collide again in step.
+ */
+const LOGIN_ATTEMPTS = 5;
+
+/** 10–30 ms times the attempt number (at most ~300 ms in all). */
+function loginBackoff(attempt: number): Promise<void> {
+  const ms = attempt * (10 + Math.floor(Math.random() * 21));
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 function closedError(): KeyportError {
   return new KeyportError('Unavailable', 'the PKCS#11 provider was closed', {
     provider: PROVIDER_NAME,
@@ -379,14 +401,22 @@ export class SessionPool {
           // in on, or fail on, that session once it is back in the pool.
           throw failedBeforeLogin(e);
         }
-        try {
-          this.p11.C_Login(session, P.CKU_USER, pin);
-        } catch (e) {
-          const ckr = ckrOf(e);
-          if (ckr === P.CKR_PIN_INCORRECT || ckr === P.CKR_PIN_LOCKED) this.refusedPin = digest;
-          // Mapped here (AccessDenied for a wrong or locked PIN): the first call may be one a
-          // caller makes on the driver directly, not through core.
-          if (ckr !== P.CKR_USER_ALREADY_LOGGED_IN) throw mapPkcs11Error(e) ?? e;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            this.p11.C_Login(session, P.CKU_USER, pin);
+          } catch (e) {
+            const ckr = ckrOf(e);
+            if (ckr === P.CKR_GENERAL_ERROR && attempt < LOGIN_ATTEMPTS) {
+              await loginBackoff(attempt);
+              if (this.closed) throw closedError();
+              continue;
+            }
+            if (ckr === P.CKR_PIN_INCORRECT || ckr === P.CKR_PIN_LOCKED) this.refusedPin = digest;
+            // Mapped here (AccessDenied for a wrong or locked PIN): the first call may be one a
+            // caller makes on the driver directly, not through core.
+            if (ckr !== P.CKR_USER_ALREADY_LOGGED_IN) throw mapPkcs11Error(e) ?? e;
+          }
+          break;
         }
         this.refusedPin = undefined;
       })();

@@ -9,23 +9,13 @@ import { Pkcs11Provider } from '../../src/index.ts';
 
 const [op, name, start, id, lockDirectory] = process.argv.slice(2);
 const env = process.env;
-// SoftHSM2 now and then answers CKR_GENERAL_ERROR to a C_Login while other processes use the
-// token (its file store is shared without locking): opening is retried, it is not under test.
-let provider;
-for (let attempt = 1; provider === undefined; attempt++) {
-  try {
-    provider = await Pkcs11Provider.open({
-      modulePath: env.KEYPORT_SOFTHSM_MODULE,
-      token: { label: env.KEYPORT_SOFTHSM_TOKEN },
-      pin: { env: 'KEYPORT_SOFTHSM_PIN' },
-      oaepHashes: ['sha1'],
-      ...(lockDirectory ? { lockDirectory } : {}),
-    });
-  } catch (e) {
-    if (attempt === 5) throw e;
-    await new Promise((r) => setTimeout(r, 50 * attempt));
-  }
-}
+const provider = await Pkcs11Provider.open({
+  modulePath: env.KEYPORT_SOFTHSM_MODULE,
+  token: { label: env.KEYPORT_SOFTHSM_TOKEN },
+  pin: { env: 'KEYPORT_SOFTHSM_PIN' },
+  oaepHashes: ['sha1'],
+  ...(lockDirectory ? { lockDirectory } : {}),
+});
 await writeFile(`${start}.ready-${id}`, '');
 for (;;) {
   try {
