@@ -63,11 +63,14 @@ describe('derived names fit NAME_MAX', () => {
       expect(tmp.endsWith(TEMP_MARK)).toBe(true);
     }
     // Two names equal in their first 240 bytes: prefixes of their own (the hash of the whole name).
-    const p1 = basename(tempPathFor(`/d/${'q'.repeat(240)}one`)).replace(/\.[0-9a-f]{12}\.keyport\.tmp$/, '');
-    const p2 = basename(tempPathFor(`/d/${'q'.repeat(240)}two`)).replace(/\.[0-9a-f]{12}\.keyport\.tmp$/, '');
+    const writer = /\.[0-9a-f]{8}-\d+-\d*-[0-9a-f]{12}\.keyport\.tmp$/;
+    const p1 = basename(tempPathFor(`/d/${'q'.repeat(240)}one`)).replace(writer, '');
+    const p2 = basename(tempPathFor(`/d/${'q'.repeat(240)}two`)).replace(writer, '');
     expect(p1).not.toBe(p2);
-    // Short names are kept whole, as before.
-    expect(basename(tempPathFor('/d/out.enc'))).toMatch(/^\.out\.enc\.[0-9a-f]{12}\.keyport\.tmp$/);
+    // Short names are kept whole, followed by the writer: host tag, pid, start time, random.
+    expect(basename(tempPathFor('/d/out.enc'))).toMatch(
+      new RegExp(`^\\.out\\.enc\\.[0-9a-f]{8}-${process.pid}-\\d*-[0-9a-f]{12}\\.keyport\\.tmp$`),
+    );
   });
 
   it("migrate's temps and the lock's names: within 255 bytes, recognised again; short names unchanged", () => {

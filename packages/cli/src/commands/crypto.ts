@@ -96,6 +96,7 @@ async function withOutput(
       inPlace: o.inPlace,
       ...(input.stat !== undefined ? { input: input.stat } : {}),
       ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
+      onNote: (text: string) => void s.out.note(text),
     };
     if (outPath !== undefined) await checkOutput(outPath, fileOptions);
     const signal = s.io.signal;

@@ -24,13 +24,12 @@
  *     nothing.
  * - Every failure removes the temp; the error names the path (see cli-errors.ts).
  */
-import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { type FileHandle, link, lstat, open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { CliError, fileError, isErrno, quotePath } from '../cli-errors.js';
-import { fitPrefix } from './fit-name.js';
 import { describeChange, type FileState, sameInode, unchangedSince } from './identity.js';
+import { sweepOutputTemps, TEMP_MARK, tempPathFor } from './output-temps.js';
 import { syncDir } from './sync-dir.js';
 import { trackTemp, untrackTemp } from './temps.js';
 
@@ -49,9 +48,11 @@ export interface OutputOptions {
   readonly mode?: number;
   /** Once aborted, nothing is replaced any more (checked right before the rename). */
   readonly signal?: AbortSignal;
+  /** Told of each leftover temp of this target removed before writing (output-temps.ts). */
+  readonly onNote?: (text: string) => void;
 }
 
-export const TEMP_MARK = '.keyport.tmp';
+export { TEMP_MARK, tempPathFor };
 
 async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
   try {
@@ -126,19 +127,6 @@ function changedError(path: string, then: FileState, now: FileState | undefined,
   );
 }
 
-/** Bytes a temp name adds to the target's: `.`, `.`, 12 hex digits and TEMP_MARK. */
-const TEMP_NAME_EXTRA = 2 + 12 + TEMP_MARK.length;
-
-/**
- * `.<name>.<random>.keyport.tmp` beside `path`. A name too long for that decoration is cut at a
- * character boundary and tagged with its hash (fit-name.ts): the temp stays under NAME_MAX,
- * valid UTF-8, and recognisably the target's.
- */
-export function tempPathFor(path: string): string {
-  const name = fitPrefix(basename(path), TEMP_NAME_EXTRA);
-  return join(dirname(path), `.${name}.${randomBytes(6).toString('hex')}${TEMP_MARK}`);
-}
-
 /** Writes every chunk of `source` to `path` durably, or leaves `path` as it was. Returns the byte count. */
 export async function writeOutputFile(
   path: string,
@@ -152,14 +140,22 @@ export async function writeOutputFile(
   // Permission bits only: a setuid or setgid bit kept on a file now owned by whoever runs
   // keyport (root, say) would hand that user's rights to the file's contents.
   const mode = replacing ? before.mode & 0o777 : (o.mode ?? 0o600);
+  // Temps of this target left by a killed writer (a `decrypt` one holds plaintext): removed
+  // once their writer is known to be gone, never a live writer's.
+  for (const left of await sweepOutputTemps(path)) {
+    o.onNote?.(`removed ${quotePath(left)}, a temp file left by a keyport process that is gone`);
+  }
   const tmp = tempPathFor(path);
+  // Tracked before it exists: a sweep by this process (another output in the same directory)
+  // must see it as live from its first byte, and a hard exit removes it (ENOENT is fine).
+  trackTemp(tmp);
   let h: FileHandle;
   try {
     h = await open(tmp, 'wx', 0o600);
   } catch (e) {
+    untrackTemp(tmp);
     throw fileError(e, dirname(path), 'cannot create a file in');
   }
-  trackTemp(tmp);
   let bytes = 0;
   try {
     try {

@@ -16,6 +16,11 @@ export function untrackTemp(path: string): void {
   live.delete(path);
 }
 
+/** Whether `path` is a temp this process has open (a sweep of leftovers must not take it). */
+export function isLiveTemp(path: string): boolean {
+  return live.has(path);
+}
+
 /** Removes every live temp file (synchronously: safe in a signal handler right before exit). */
 export function removeLiveTempsSync(): void {
   for (const path of live) {

@@ -20,8 +20,11 @@
  * file's step (file-step.ts) with --jobs in flight, and the report (tally.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import { KeyportError, keyUriScheme } from '@keyport/core';
 import { kmsRecipient } from '@keyport/envelope';
+import { quotePath } from '../cli-errors.js';
+import { sweepOutputTempsIn } from '../files/output-temps.js';
 import { isBatchingProvider, TransitBatchRecipient } from './batch-recipient.js';
 import { CallCounter } from './call-counter.js';
 import { coalescedDirSync } from './dir-sync.js';
@@ -68,6 +71,16 @@ export async function migrateFiles(options: MigrateFilesOptions): Promise<Migrat
         to: options.to,
         removeSource,
       });
+    }
+    if (!dryRun) {
+      // Temps of `encrypt`/`decrypt`/`rewrap -o` killed beside these files (a `decrypt` one
+      // holds plaintext): removed once their writer is known to be gone (output-temps.ts).
+      const dirs = new Set([...plan.files, ...plan.skipped.map((s) => s.file)].map((f) => dirname(f)));
+      for (const dir of dirs) {
+        for (const left of await sweepOutputTempsIn(dir)) {
+          options.onNote?.(`removed ${quotePath(left)}, a temp file left by a keyport process that is gone`);
+        }
+      }
     }
     const ctx: FileStepContext = {
       keys: counter.wrap(options.keys),

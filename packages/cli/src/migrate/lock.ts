@@ -86,6 +86,12 @@ function procStat(pid: number): { start: string; state: string } | undefined {
   }
 }
 
+/** The start time of process `pid` in clock ticks since boot, where /proc tells it. */
+export function procStartOf(pid: number): string | undefined {
+  const start = procStat(pid)?.start;
+  return start !== undefined && /^\d+$/.test(start) ? start : undefined;
+}
+
 /** Whether the process `h` names runs (on this host). A pid that names no process is not alive. */
 export function holderAlive(h: Pick<LockHolder, 'pid' | 'procStart'>): boolean {
   if (!isValidPid(h.pid)) return false;
@@ -204,7 +210,7 @@ function describe(h: LockHolder): string {
 }
 
 /** 8 hex digits of this host's name: whose a temp file is, without putting the name in it. */
-const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+export const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 
 /**
  * A temp beside `path` for one attempt: `<path>.<host>-<pid>-<random>.tmp` (`<path>` shortened
