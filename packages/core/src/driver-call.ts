@@ -288,6 +288,8 @@ function withInstance(error: KeyportError, callerUri: string | undefined): Keypo
   const relabelled = Object.create(Object.getPrototypeOf(error)) as KeyportError;
   return Object.defineProperties(relabelled, {
     ...Object.getOwnPropertyDescriptors(error),
+    // V8's `stack` accessor reads the original's hidden slot: copied as its text.
+    stack: { value: error.stack, writable: true, configurable: true },
     keyUri: { value: qualifyKeyUri(error.keyUri, caller.instance), enumerable: true },
   });
 }

@@ -135,19 +135,19 @@ export class KeyportError extends Error {
     const provider = this.provider ?? cleanOptional(details.provider);
     const keyUri = this.keyUri ?? cleanOptional(details.keyUri);
     if (provider === this.provider && keyUri === this.keyUri) return this;
-    // Every own property copied as it is (message, stack, cause, and a subclass's own fields such
-    // as AuditFailure's operationError), with no constructor called: a subclass may take other
+    // Every own property copied as it is (message, cause, and a subclass's own fields such as
+    // AuditFailure's operationError), with no constructor called: a subclass may take other
     // arguments than (code, message, options), and rebuilding through it lost or garbled them.
-    const copy = Object.create(
-      Object.getPrototypeOf(this),
-      Object.getOwnPropertyDescriptors(this),
-    ) as KeyportError;
-    Object.defineProperties(copy, {
+    // Defined on a fresh object, so a property a copy made read-only (core's instance relabel)
+    // is replaced, not redefined.
+    const descriptors = Object.getOwnPropertyDescriptors(this);
+    const copy = Object.create(Object.getPrototypeOf(this), {
+      ...descriptors,
       // V8's `stack` is an accessor reading the original's hidden slot: copied as its text.
       stack: { value: this.stack, writable: true, enumerable: false, configurable: true },
       provider: { value: provider, writable: true, enumerable: true, configurable: true },
       keyUri: { value: keyUri, writable: true, enumerable: true, configurable: true },
-    });
+    }) as KeyportError;
     return copy;
   }
 

@@ -118,6 +118,26 @@ describe('Keyport with named driver instances', () => {
     expect(b.seen.at(-1)).toEqual({ uri: 'tag://k1?v=2', version: '2' });
   });
 
+  it("a driver's error naming the key (without its provider) keeps its code and stack, with the instance's URI", async () => {
+    const b = tagDriver('BBBB');
+    const refused = new KeyportError('InvalidArgument', 'this key is refused', { keyUri: 'tag://k1' });
+    (b.driver as unknown as { describeKey: () => Promise<never> }).describeKey = async () => {
+      throw refused;
+    };
+    const kp = new Keyport({ providers: { tag: tagDriver('AAAA').driver, dr: b.driver } });
+    const error = await kp.describeKey('tag+dr://k1').catch((e: unknown) => e);
+    // The instance relabel and the provider fill-in both copy the error: neither may turn it
+    // into another (it used to become Internal: redefining the relabel's read-only keyUri threw).
+    expect(error).toBeInstanceOf(KeyportError);
+    expect(error).toMatchObject({
+      code: 'InvalidArgument',
+      message: 'this key is refused',
+      keyUri: 'tag+dr://k1',
+      provider: 'tag',
+    });
+    expect((error as Error).stack).toBe(refused.stack);
+  });
+
   it('answers with URIs that name the instance, unless it is named after its scheme', async () => {
     const kp = new Keyport({ providers: { tag: tagDriver('AAAA').driver, dr: tagDriver('BBBB').driver } });
     expect((await kp.createKey('dr', { name: 'fresh', spec: 'AES_256', usage: 'encrypt_decrypt' })).uri).toBe(
