@@ -12,7 +12,7 @@ import {
   oneAtATime,
   USAGES_BY_SPEC,
 } from '@keyport/core';
-import { defined, type Runtime, remember, unless } from './rpc.js';
+import { defined, type Runtime, remember, type UnansweredCreate, unless } from './rpc.js';
 import {
   algorithmName,
   describeAlgorithm,
@@ -236,10 +236,8 @@ async function createCryptoKey(
       rt.unanswered.delete(keyName);
       return created;
     } catch (e) {
-      const earlier = rt.unanswered.get(keyName);
       // The earliest unanswered attempt of this request is the one that may have made the key.
-      const keep =
-        earlier !== undefined && earlier.shape === shape && sentAt - earlier.sentAt < UNANSWERED_MS;
+      const keep = earlierAttempt(rt, keyName, shape, sentAt) !== undefined;
       if (unanswered(e, o.signal) && !keep) remember(rt.unanswered, keyName, { sentAt, shape });
       throw e;
     }
@@ -256,6 +254,19 @@ async function createCryptoKey(
   });
 }
 
+/** The unanswered attempt remembered for `keyName`, if it was of this request and is recent at `now`. */
+function earlierAttempt(
+  rt: Runtime,
+  keyName: string,
+  shape: string,
+  now: number,
+): UnansweredCreate | undefined {
+  const earlier = rt.unanswered.get(keyName);
+  return earlier !== undefined && earlier.shape === shape && now - earlier.sentAt < UNANSWERED_MS
+    ? earlier
+    : undefined;
+}
+
 /** ALREADY_EXISTS after an unanswered attempt of this request: that attempt's key, if it is one. */
 async function claimOwnKey(
   rt: Runtime,
@@ -265,9 +276,9 @@ async function claimOwnKey(
   keyUri: string,
   o: Opts,
 ): Promise<CryptoKey> {
-  const earlier = rt.unanswered.get(keyName);
-  if (!(e instanceof KeyportError && e.code === 'AlreadyExists') || earlier === undefined) throw e;
-  if (earlier.shape !== shape || Date.now() - earlier.sentAt >= UNANSWERED_MS) {
+  if (!(e instanceof KeyportError && e.code === 'AlreadyExists') || !rt.unanswered.has(keyName)) throw e;
+  const earlier = earlierAttempt(rt, keyName, shape, Date.now());
+  if (earlier === undefined) {
     rt.unanswered.delete(keyName);
     throw e;
   }
