@@ -38,93 +38,81 @@ function failing(counts: Record<string, number>, error: (n: number) => Error | u
     };
 }
 
+/**
+ * Runs `body` with a new provider whose `method` fails as `error(n)` says on its n-th call, closes
+ * the provider, and returns how many times `method` was called.
+ */
+async function callsWithFailing(
+  method: string,
+  error: (n: number) => Error | undefined,
+  body: (provider: Pkcs11Provider) => Promise<void>,
+): Promise<number> {
+  const provider = new Pkcs11Provider(providerOptions());
+  const counts: Record<string, number> = {};
+  try {
+    await withWrappedP11(provider, [method], failing(counts, error), () => body(provider));
+  } finally {
+    await provider.close();
+  }
+  return counts[method] ?? 0;
+}
+
+const firstListing = (provider: Pkcs11Provider) =>
+  provider.listKeys({ signal: signal() })[Symbol.asyncIterator]().next();
+
 describe('a transient CKR_GENERAL_ERROR (another process writing the token)', () => {
   it('C_Login is tried again and the call succeeds', async () => {
     expect(moduleRefs(softhsm().KEYPORT_SOFTHSM_MODULE), 'another provider is open in this process').toBe(0);
-    const provider = new Pkcs11Provider(providerOptions());
-    const counts: Record<string, number> = {};
-    try {
-      await withWrappedP11(
-        provider,
-        ['C_Login'],
-        failing(counts, (n) => (n <= 2 ? generalError('C_Login') : undefined)),
-        async () => {
-          await provider.createKey(
-            { name: uniqueName('login-retry'), spec: 'AES_256' },
-            { signal: signal() },
-          );
-        },
-      );
-      expect(counts.C_Login).toBe(3);
-    } finally {
-      await provider.close();
-    }
+    const calls = await callsWithFailing(
+      'C_Login',
+      (n) => (n <= 2 ? generalError('C_Login') : undefined),
+      async (provider) => {
+        await provider.createKey({ name: uniqueName('login-retry'), spec: 'AES_256' }, { signal: signal() });
+      },
+    );
+    expect(calls).toBe(3);
   });
 
   it('C_Login is tried a bounded number of times, then the call fails with Internal', async () => {
-    const provider = new Pkcs11Provider(providerOptions());
-    const counts: Record<string, number> = {};
-    try {
-      await withWrappedP11(
-        provider,
-        ['C_Login'],
-        failing(counts, () => generalError('C_Login')),
-        async () => {
-          await expect(
-            provider.listKeys({ signal: signal() })[Symbol.asyncIterator]().next(),
-          ).rejects.toMatchObject({
-            code: 'Internal',
-            message: /CKR_GENERAL_ERROR in C_Login/,
-          });
-        },
-      );
-      expect(counts.C_Login).toBe(5);
-    } finally {
-      await provider.close();
-    }
+    const calls = await callsWithFailing(
+      'C_Login',
+      () => generalError('C_Login'),
+      async (provider) => {
+        await expect(firstListing(provider)).rejects.toMatchObject({
+          code: 'Internal',
+          message: /CKR_GENERAL_ERROR in C_Login/,
+        });
+      },
+    );
+    expect(calls).toBe(5);
   });
 
   it('a wrong PIN is not tried again', async () => {
-    const provider = new Pkcs11Provider(providerOptions());
-    const counts: Record<string, number> = {};
     const incorrect = () =>
       new pkcs11js.Pkcs11Error(
         `CKR_PIN_INCORRECT:${pkcs11js.CKR_PIN_INCORRECT}`,
         pkcs11js.CKR_PIN_INCORRECT,
         'C_Login',
       );
-    try {
-      await withWrappedP11(provider, ['C_Login'], failing(counts, incorrect), async () => {
-        await expect(
-          provider.listKeys({ signal: signal() })[Symbol.asyncIterator]().next(),
-        ).rejects.toMatchObject({
-          code: 'AccessDenied',
-          message: /CKR_PIN_INCORRECT/,
-        });
+    const calls = await callsWithFailing('C_Login', incorrect, async (provider) => {
+      await expect(firstListing(provider)).rejects.toMatchObject({
+        code: 'AccessDenied',
+        message: /CKR_PIN_INCORRECT/,
       });
-      expect(counts.C_Login).toBe(1);
-    } finally {
-      await provider.close();
-    }
+    });
+    expect(calls).toBe(1);
   });
 
   it('C_GetTokenInfo at construction is tried again', async () => {
-    const first = new Pkcs11Provider(providerOptions());
-    const counts: Record<string, number> = {};
-    try {
-      await withWrappedP11(
-        first,
-        ['C_GetTokenInfo'],
-        failing(counts, (n) => (n <= 2 ? generalError('C_GetTokenInfo') : undefined)),
-        async () => {
-          const second = new Pkcs11Provider(providerOptions());
-          await second.close();
-        },
-      );
-      expect(counts.C_GetTokenInfo).toBe(3);
-    } finally {
-      await first.close();
-    }
+    const calls = await callsWithFailing(
+      'C_GetTokenInfo',
+      (n) => (n <= 2 ? generalError('C_GetTokenInfo') : undefined),
+      async () => {
+        const second = new Pkcs11Provider(providerOptions());
+        await second.close();
+      },
+    );
+    expect(calls).toBe(3);
   });
 });
 
