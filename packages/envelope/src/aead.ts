@@ -1,5 +1,5 @@
 /**
- * AES-256-GCM as the message body and header use it (data-format/message-body-aad.md):
+ * AES-GCM as the message body and header use it (data-format/message-body-aad.md):
  * the frame IV is the sequence number padded to 12 bytes, and the AAD is
  * `message id || content string || u32 sequence number || u64 content length`.
  */
@@ -7,10 +7,19 @@ import { createCipheriv, createDecipheriv, type KeyObject } from 'node:crypto';
 import { KeyportError } from '@keyport/core';
 
 /**
- * An AES-256 key as the body and header use it: the derived key's bytes (a KeyObject costs more
- * to make than the cipher that uses it, per message) or a KeyObject.
+ * An AES key as the body and header use it: the derived key's bytes (a KeyObject costs more to
+ * make than the cipher that uses it, per message) or a KeyObject. 32 bytes for every suite
+ * keyport seals; 16 or 24 for the v1 AES-128 and AES-192 suites it reads.
  */
 export type AeadKey = KeyObject | Uint8Array;
+
+type GcmCipher = 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm';
+
+/** The GCM cipher for a key's length (a wrong length then fails in `createCipheriv`). */
+export function gcmCipher(key: AeadKey): GcmCipher {
+  const length = key instanceof Uint8Array ? key.length : key.symmetricKeySize;
+  return length === 16 ? 'aes-128-gcm' : length === 24 ? 'aes-192-gcm' : 'aes-256-gcm';
+}
 
 export const FRAME_STRING = 'AWSKMSEncryptionClient Frame';
 export const FINAL_FRAME_STRING = 'AWSKMSEncryptionClient Final Frame';
@@ -57,7 +66,7 @@ export function updateInto(
   }
 }
 
-/** AES-256-GCM of `plaintext` written into `out` at `at` as ciphertext || tag. */
+/** AES-GCM of `plaintext` written into `out` at `at` as ciphertext || tag. */
 export function sealInto(
   key: AeadKey,
   iv: Uint8Array,
@@ -66,7 +75,7 @@ export function sealInto(
   out: Uint8Array,
   at: number,
 ): void {
-  const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+  const c = createCipheriv(gcmCipher(key), key, iv, { authTagLength: 16 });
   c.setAAD(aad);
   updateInto(c, plaintext, out, at);
   c.final();
@@ -86,7 +95,7 @@ export function openInto(
   out: Uint8Array,
   at: number,
 ): boolean {
-  const d = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+  const d = createDecipheriv(gcmCipher(key), key, iv, { authTagLength: 16 });
   d.setAAD(aad);
   d.setAuthTag(tag);
   updateInto(d, ciphertext, out, at);
@@ -100,7 +109,7 @@ export function openInto(
 
 /** The GCM tag over `aad` alone (the header's authentication tag). */
 export function gcmTag(key: AeadKey, iv: Uint8Array, aad: Uint8Array): Buffer {
-  const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+  const c = createCipheriv(gcmCipher(key), key, iv, { authTagLength: 16 });
   c.setAAD(aad);
   c.final();
   return c.getAuthTag();
@@ -115,7 +124,7 @@ export function gcmOpen(
   tag: Uint8Array,
   what: string,
 ): Buffer {
-  const d = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+  const d = createDecipheriv(gcmCipher(key), key, iv, { authTagLength: 16 });
   d.setAAD(aad);
   d.setAuthTag(tag);
   const out = ciphertext.length === 0 ? Buffer.alloc(0) : d.update(ciphertext);
@@ -129,7 +138,7 @@ export function gcmOpen(
 }
 
 /**
- * AES-256-GCM over the concatenation of `parts` (views, never joined): the pieces `update`
+ * AES-GCM over the concatenation of `parts` (views, never joined): the pieces `update`
  * returned, one per `GCM_SLICE` of each part, then the tag. Nothing is copied.
  */
 export function sealPieces(
@@ -138,7 +147,7 @@ export function sealPieces(
   aad: Uint8Array,
   parts: readonly Uint8Array[],
 ): Buffer[] {
-  const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+  const c = createCipheriv(gcmCipher(key), key, iv, { authTagLength: 16 });
   c.setAAD(aad);
   const out: Buffer[] = [];
   for (const part of parts) {
@@ -163,7 +172,7 @@ export function openPieces(
   parts: readonly Uint8Array[],
   length: number,
 ): Buffer[] | undefined {
-  const d = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+  const d = createDecipheriv(gcmCipher(key), key, iv, { authTagLength: 16 });
   d.setAAD(aad);
   const out: Buffer[] = [];
   const tag: Uint8Array[] = [];

@@ -4,8 +4,8 @@
  * `dist`, and from a user's bundle (no worker file to locate next to the code).
  *
  * A job names a shared control block, a ring of input slots and the shared output. The worker
- * claims only frames the main thread has already copied into the ring, runs AES-256-GCM over
- * one slot (the same IV, AAD and slice size as aead.ts/frames.ts), writes the result straight
+ * claims only frames the main thread has already copied into the ring, runs AES-GCM over
+ * one slot (AES-GCM; the same IV, AAD and slice size as aead.ts/frames.ts), writes the result straight
  * into the output, frees the slot and counts the frame done. A job whose input is itself shared
  * (\`input\`, see FrameJob.sharedInput) has no ring: every frame is read where it is. Control
  * words: see CTL in frame-pool.ts (kept in step by the pool's tests).
@@ -46,6 +46,8 @@ function run(job) {
   const sealIv = Buffer.alloc(12);
   try {
     const cipherKey = KEY_OBJECTS ? createSecretKey(key) : key;
+    // AES-128 and AES-192 for the v1 suites that use them (a key's length names its cipher).
+    const cipher = 'aes-' + key.length * 8 + '-gcm';
     for (;;) {
       if (Atomics.load(ctl, STOP) !== 0) return;
       const i = Atomics.load(ctl, NEXT);
@@ -70,7 +72,7 @@ function run(job) {
       let ok = true;
       if (seal) {
         sealIv.writeUInt32BE(seq, 8);
-        const c = createCipheriv('aes-256-gcm', cipherKey, sealIv, { authTagLength: 16 });
+        const c = createCipheriv(cipher, cipherKey, sealIv, { authTagLength: 16 });
         c.setAAD(aad(messageId, final, seq, length));
         for (let p = 0; p < length; p += SLICE) {
           out.set(c.update(from.subarray(body + p, body + Math.min(length, p + SLICE))), at + p);
@@ -81,7 +83,7 @@ function run(job) {
         // The IV: at the slot's start, or in the message just before the content (and the final
         // frame's 4-byte content length).
         const ivAt = input !== undefined ? body - (final ? 16 : 12) : slot;
-        const d = createDecipheriv('aes-256-gcm', cipherKey, from.subarray(ivAt, ivAt + 12), { authTagLength: 16 });
+        const d = createDecipheriv(cipher, cipherKey, from.subarray(ivAt, ivAt + 12), { authTagLength: 16 });
         d.setAAD(aad(messageId, final, seq, length));
         d.setAuthTag(from.subarray(body + length, body + length + 16));
         for (let p = 0; p < length; p += SLICE) {

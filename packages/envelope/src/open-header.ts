@@ -15,6 +15,7 @@ import { type OpenLimits, type ResolvedLimits, resolveLimits } from './limits.js
 import { decryptDataKey, type TrustEntry, toTrusted } from './materials.js';
 import { checkAborted, listOption } from './options.js';
 import { type Recipient, recipientEnv } from './recipients/recipient.js';
+import { completeContext } from './reproduced-context.js';
 import { verificationKeyFromContext } from './signing.js';
 import { PUBLIC_KEY_CONTEXT_KEY } from './suites.js';
 
@@ -23,6 +24,13 @@ export interface OpenOptions extends OpenLimits {
   readonly trust: readonly TrustEntry[];
   /** Pairs that must be present with equal values in the message's context. */
   readonly requiredContext?: EncryptionContext;
+  /**
+   * The ESDK decrypt's encryption context: pairs the sealer authenticated but did not store
+   * (its Required Encryption Context CMM; `contextNotStored` here) are taken from it and
+   * proved by the data key's unwrap and the header's tag; pairs the message does store must
+   * have the same values here.
+   */
+  readonly reproducedContext?: EncryptionContext;
   readonly keys?: KeyOperations;
   readonly cache?: DataKeyCache;
   readonly signal?: AbortSignal;
@@ -54,6 +62,10 @@ export interface OpenOptions extends OpenLimits {
 
 export interface VerifiedHeader {
   readonly header: ParsedHeader;
+  /** The stored context with the reproduced pairs the message authenticates without storing. */
+  readonly context: Readonly<Record<string, string>>;
+  /** Those unstored pairs serialized (empty when none): the header tag's AAD after the body. */
+  readonly authenticatedOnly: Uint8Array;
   /** The exact header bytes (authentication included). */
   readonly bytes: Uint8Array;
   readonly key: AeadKey;
@@ -88,13 +100,19 @@ export async function readHeader(queue: ChunkQueue, limits: ResolvedLimits): Pro
   }
 }
 
-function openCacheKey(header: ParsedHeader, trusted: readonly Recipient[]): string {
+function openCacheKey(
+  header: ParsedHeader,
+  trusted: readonly Recipient[],
+  authenticatedOnly: Uint8Array,
+): string {
   const h = createHash('sha512').update(`open\0${header.suite.id}\0`);
   for (const r of trusted) h.update(`${r.id}\0`);
   for (const e of header.encryptedDataKeys) {
     h.update(`${e.providerId}\0`).update(e.providerInfo).update(e.ciphertext);
   }
-  return h.update(header.contextBytes).digest('base64');
+  // The unstored pairs too: each EDK was unwrapped under the whole context.
+  h.update(header.contextBytes).update(`\0${authenticatedOnly.length}\0`).update(authenticatedOnly);
+  return h.digest('base64');
 }
 
 export async function readVerifiedHeader(
@@ -119,22 +137,23 @@ export async function readVerifiedHeader(
   if (options.requireUnsigned === true && header.suite.signed) {
     throw invalidCiphertext('the message uses a signed algorithm suite and requireUnsigned is set');
   }
-  if (options.requiredContext !== undefined && !contextContains(header.context, options.requiredContext)) {
+  const { context, authenticatedOnly } = completeContext(header.context, options.reproducedContext);
+  if (options.requiredContext !== undefined && !contextContains(context, options.requiredContext)) {
     throw invalidCiphertext('the message context does not contain the required pairs');
+  }
+  // An unsigned suite with a verification key in its context is malformed (the default CMM's
+  // MUST): refused rather than opened as if the key meant nothing.
+  if (header.suite.curve === undefined && Object.hasOwn(header.context, PUBLIC_KEY_CONTEXT_KEY)) {
+    throw invalidCiphertext(`an unsigned message with ${PUBLIC_KEY_CONTEXT_KEY} in its context`);
   }
   // A signed message whose context has no valid verification key can never verify: refuse it
   // here, before any provider call and before any plaintext is released.
-  const verificationKey = header.suite.signed
-    ? verificationKeyFromContext(header.context[PUBLIC_KEY_CONTEXT_KEY])
-    : undefined;
+  const verificationKey =
+    header.suite.curve !== undefined
+      ? verificationKeyFromContext(header.context[PUBLIC_KEY_CONTEXT_KEY], header.suite.curve)
+      : undefined;
   const fill = async () => ({
-    dataKey: await decryptDataKey(
-      header.encryptedDataKeys,
-      trusted,
-      header.context,
-      env,
-      limits.maxUnwrapAttempts,
-    ),
+    dataKey: await decryptDataKey(header.encryptedDataKeys, trusted, context, env, limits.maxUnwrapAttempts),
   });
   const use = (m: { dataKey: Uint8Array }) => ({
     derived: deriveKeys(header.suite, m.dataKey, header.messageId),
@@ -149,7 +168,7 @@ export async function readVerifiedHeader(
       zeroDataKey(m.dataKey);
     }
   } else {
-    got = await options.cache.acquire(openCacheKey(header, trusted), 0, fill, use);
+    got = await options.cache.acquire(openCacheKey(header, trusted, authenticatedOnly), 0, fill, use);
   }
   const { derived, dataKey } = got;
   try {
@@ -158,7 +177,9 @@ export async function readVerifiedHeader(
     gcmOpen(
       derived.key,
       header.headerIv,
-      header.bodyBytes,
+      authenticatedOnly.length === 0
+        ? header.bodyBytes
+        : Buffer.concat([header.bodyBytes, authenticatedOnly]),
       new Uint8Array(0),
       header.headerTag,
       'the header',
@@ -168,5 +189,15 @@ export async function readVerifiedHeader(
     throw e;
   }
   const bytes = queue.view(header.length);
-  return { header, bytes, key: derived.key, dataKey, limits, trusted, verificationKey };
+  return {
+    header,
+    context,
+    authenticatedOnly,
+    bytes,
+    key: derived.key,
+    dataKey,
+    limits,
+    trusted,
+    verificationKey,
+  };
 }

@@ -15,6 +15,7 @@ import {
   FINAL_FRAME_STRING,
   FRAME_STRING,
   GCM_SLICE,
+  gcmCipher,
   SINGLE_BLOCK_STRING,
 } from './aead.js';
 import { invalidCiphertext, u32be, u64be } from './bytes.js';
@@ -65,11 +66,11 @@ export interface StreamOpenOptions extends OpenOptions {
   readonly onHeader?: (info: MessageInfo) => void;
 }
 
-export function messageInfo(h: ParsedHeader): MessageInfo {
+export function messageInfo(h: ParsedHeader, context: EncryptionContext): MessageInfo {
   return {
     suiteId: h.suite.id,
     messageFormat: h.suite.messageFormat,
-    context: h.context,
+    context,
     frameLength: h.frameLength,
     framed: h.contentType === CONTENT_FRAMED,
     providerIds: h.encryptedDataKeys.map((e) => e.providerId),
@@ -118,7 +119,7 @@ async function decryptContent(
   what: string,
 ): Promise<Uint8Array[]> {
   const { queue, verifier, into } = s;
-  const d = createDecipheriv('aes-256-gcm', s.key, iv, { authTagLength: 16 });
+  const d = createDecipheriv(gcmCipher(s.key), s.key, iv, { authTagLength: 16 });
   d.setAAD(aad);
   const pieces: Buffer[] = [];
   const base = s.written;
@@ -305,10 +306,10 @@ async function* openBody(
   into: Buffer | undefined,
   concurrency: number,
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const verifier = v.header.suite.signed ? newVerifier() : undefined;
+  const verifier = v.header.suite.curve === undefined ? undefined : newVerifier(v.header.suite.curve);
   verifier?.update(v.bytes);
   queue.consume(v.header.length);
-  options.onHeader?.(messageInfo(v.header));
+  options.onHeader?.(messageInfo(v.header, v.context));
   const state: BodyState = {
     queue,
     header: v.header,
@@ -396,14 +397,14 @@ async function openFramedInParallel(
     if (body === undefined) return undefined;
     const { end, length } = body;
     const rest = new ChunkQueue([message.subarray(end)]);
-    if (h.suite.signed) {
-      const verifier = newVerifier();
+    if (h.suite.curve !== undefined) {
+      const verifier = newVerifier(h.suite.curve);
       verifier.update(v.bytes);
       verifier.update(message.subarray(h.length, end));
       await verifyFooter(rest, v.verificationKey as KeyObject, verifier);
     }
     if (!(await rest.atEnd())) throw invalidCiphertext('trailing bytes after the end of the message');
-    return { ...messageInfo(h), plaintext: out.subarray(0, length) };
+    return { ...messageInfo(h, v.context), plaintext: out.subarray(0, length) };
   } catch (e) {
     out.fill(0);
     throw e;
@@ -469,5 +470,5 @@ async function openWhole(
     out.fill(0);
     throw e;
   }
-  return { ...messageInfo(h), plaintext: out.subarray(0, total) };
+  return { ...messageInfo(h, v.context), plaintext: out.subarray(0, total) };
 }

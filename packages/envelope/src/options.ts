@@ -100,6 +100,7 @@ export function checkAborted(signal: AbortSignal | undefined): void {
 export const SEAL_OPTION_NAMES = [
   'recipients',
   'context',
+  'contextNotStored',
   'suite',
   'frameLength',
   'keys',
@@ -114,6 +115,7 @@ export const SEAL_OPTION_NAMES = [
 export const OPEN_OPTION_NAMES = [
   'trust',
   'requiredContext',
+  'reproducedContext',
   'keys',
   'cache',
   'signal',

@@ -9,6 +9,7 @@
  * matching recipient in `trust` or `add`), the old signature is verified while the body is
  * copied, and the new footer signs the new header and the unchanged body.
  */
+import type { KeyObject } from 'node:crypto';
 import { KeyportError, quote } from '@keyport/core';
 import { gcmTag } from './aead.js';
 import { invalidCiphertext, u32be, u64be, utf8Decode } from './bytes.js';
@@ -22,7 +23,7 @@ import { type OpenOptions, readVerifiedHeader } from './open-header.js';
 import { checkAborted, checkSource, listOption, REWRAP_OPTION_NAMES, readOptions } from './options.js';
 import { AWS_KMS_PROVIDER_ID, kmsRecipient } from './recipients/kms.js';
 import { type Recipient, recipientEnv } from './recipients/recipient.js';
-import { generateSigningKey, newSigner, newVerifier, verificationKeyFromContext } from './signing.js';
+import { generateSigningKey, newSigner, newVerifier } from './signing.js';
 import { PUBLIC_KEY_CONTEXT_KEY } from './suites.js';
 
 export interface RewrapOptions extends OpenOptions {
@@ -116,10 +117,11 @@ export async function* rewrapStream(
       const adders = listOption(options.add ?? [], 'add', toRecipient);
       const kept = h.encryptedDataKeys.filter((e) => !removers.some((r) => r.matches(e)));
       const signingKey = h.suite.signed ? generateSigningKey() : undefined;
+      // Every wrap sees the whole context, unstored pairs included (the header stores the rest).
       const context =
         signingKey === undefined
-          ? h.context
-          : { ...h.context, [PUBLIC_KEY_CONTEXT_KEY]: signingKey.publicKeyBase64 };
+          ? v.context
+          : { ...v.context, [PUBLIC_KEY_CONTEXT_KEY]: signingKey.publicKeyBase64 };
       const keptEdks =
         signingKey === undefined
           ? kept
@@ -132,11 +134,16 @@ export async function* rewrapStream(
         throw new KeyportError('InvalidArgument', 'rewrap would leave the message with no recipient');
       const body = serializeHeaderBody({
         ...h,
-        contextBytes: signingKey === undefined ? h.contextBytes : serializeContext(context),
+        contextBytes:
+          signingKey === undefined
+            ? h.contextBytes
+            : serializeContext({ ...h.context, [PUBLIC_KEY_CONTEXT_KEY]: signingKey.publicKeyBase64 }),
         encryptedDataKeys: edks,
       });
-      const header = Buffer.concat([body, gcmTag(v.key, new Uint8Array(12), body)]);
-      const oldVerifier = h.suite.signed ? newVerifier() : undefined;
+      // The tag covers the pairs the message authenticates without storing, as the old one did.
+      const tagged = v.authenticatedOnly.length === 0 ? body : Buffer.concat([body, v.authenticatedOnly]);
+      const header = Buffer.concat([body, gcmTag(v.key, new Uint8Array(12), tagged)]);
+      const oldVerifier = h.suite.curve === undefined ? undefined : newVerifier(h.suite.curve);
       oldVerifier?.update(v.bytes);
       queue.consume(h.length);
       const signer = signingKey === undefined ? undefined : newSigner();
@@ -155,8 +162,7 @@ export async function* rewrapStream(
         const sigLength = (l[0] as number) * 256 + (l[1] as number);
         await queue.need(2 + sigLength);
         const oldSig = queue.view(2 + sigLength).subarray(2);
-        const pub = verificationKeyFromContext(h.context[PUBLIC_KEY_CONTEXT_KEY]);
-        if (!oldVerifier.verify({ key: pub, dsaEncoding: 'der' }, oldSig)) {
+        if (!oldVerifier.verify({ key: v.verificationKey as KeyObject, dsaEncoding: 'der' }, oldSig)) {
           throw invalidCiphertext('the message signature does not verify');
         }
         queue.consume(2 + sigLength);

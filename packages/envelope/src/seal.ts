@@ -39,8 +39,9 @@ import {
 } from './options.js';
 import { resolveConcurrency, sealFramesParallel, worthParallel } from './parallel.js';
 import { recipientEnv } from './recipients/recipient.js';
+import { type SplitContext, splitContext } from './reproduced-context.js';
 import { newSigner, type SigningKey } from './signing.js';
-import { type AlgorithmSuite, type SealSuiteId, suiteForSeal } from './suites.js';
+import { type AlgorithmSuite, PUBLIC_KEY_CONTEXT_KEY, type SealSuiteId, suiteForSeal } from './suites.js';
 
 /**
  * Default frame length: 1 MiB. Per-frame cost (a GCM context, 50 bytes of AAD, 36 to 44
@@ -55,6 +56,13 @@ export interface SealOptions {
   /** Key URIs (KMS) or recipient objects (raw AES / raw RSA). The first one makes the data key. */
   readonly recipients: readonly RecipientLike[];
   readonly context?: EncryptionContext;
+  /**
+   * Keys of `context` whose pairs are authenticated but not stored in the message (the ESDK's
+   * required encryption context keys): every recipient's wrap and the header's tag still bind
+   * them, and opening needs them back as `reproducedContext`. For values the message must not
+   * carry (a user id, a row key) that the reader knows anyway.
+   */
+  readonly contextNotStored?: readonly string[];
   /** 0x0478 (default) or 0x0578 (ECDSA P-384 signed). */
   readonly suite?: SealSuiteId;
   readonly frameLength?: number;
@@ -114,9 +122,19 @@ export interface SealSession {
 
 const ZERO_IV = new Uint8Array(12);
 
-/** The header's context-and-EDKs bytes, made once per materials (a cached data key reuses them). */
+/**
+ * The header's context-and-EDKs bytes, made once per materials (a cached data key reuses them)
+ * when the whole context is stored; with `contextNotStored`, per message from what is stored.
+ */
 const middles = new WeakMap<EncryptionMaterials, Uint8Array>();
-function middleOf(m: EncryptionMaterials): Uint8Array {
+function middleOf(m: EncryptionMaterials, split: SplitContext | undefined): Uint8Array {
+  if (split !== undefined) {
+    const stored =
+      m.signingKey === undefined
+        ? split.stored
+        : { ...split.stored, [PUBLIC_KEY_CONTEXT_KEY]: m.signingKey.publicKeyBase64 };
+    return serializeContextAndEdks(serializeContext(stored), m.encryptedDataKeys);
+  }
   let middle = middles.get(m);
   if (middle === undefined) {
     middle = serializeContextAndEdks(serializeContext(m.context), m.encryptedDataKeys);
@@ -178,6 +196,8 @@ export function prepareSeal(
   const suite = suiteForSeal(options.suite);
   const frameLength = checkFrameLength(options.frameLength);
   const callerContext = checkCallerContext(options.context);
+  const notStored = splitContext(callerContext, options.contextNotStored);
+  const split = notStored.authenticatedOnly.length === 0 ? undefined : notStored;
   const recipients = listOption(options.recipients ?? [], 'recipients', toRecipient);
   const source = options.dataKeySource ?? 'auto';
   if (source !== 'auto' && source !== 'first-recipient' && source !== 'local') {
@@ -194,14 +214,16 @@ export function prepareSeal(
     const header = writeHeaderBody(
       suite,
       messageId,
-      middleOf(m),
+      middleOf(m, split),
       CONTENT_FRAMED,
       frameLength,
       derived.commitKey,
       suite.tagLength,
     );
     const bodyLength = header.length - suite.tagLength;
-    header.set(gcmTag(derived.key, ZERO_IV, header.subarray(0, bodyLength)), bodyLength);
+    const body = header.subarray(0, bodyLength);
+    const tagged = split === undefined ? body : Buffer.concat([body, split.authenticatedOnly]);
+    header.set(gcmTag(derived.key, ZERO_IV, tagged), bodyLength);
     let signer: Sign | undefined;
     if (m.signingKey !== undefined) {
       signer = newSigner();

@@ -1,7 +1,8 @@
 /**
- * ECDSA P-384 / SHA-384 message signatures (suites 0x0378 and 0x0578). The verification key
- * travels in the encryption context under `aws-crypto-public-key` as the base64 of the
- * SEC 1 compressed point; the DER signature is the message footer.
+ * ECDSA message signatures: P-384 / SHA-384 (suites 0x0346, 0x0378, 0x0578; the one keyport
+ * signs with) and P-256 / SHA-256 (0x0214, read only). The verification key travels in the
+ * encryption context under `aws-crypto-public-key` as the base64 of the SEC 1 compressed point;
+ * the DER signature is the message footer.
  */
 import {
   createPublicKey,
@@ -31,37 +32,48 @@ export function generateSigningKey(): SigningKey {
   return { privateKey, publicKeyBase64: compressed.toString('base64') };
 }
 
-export function verificationKeyFromContext(base64: string | undefined): KeyObject {
+/** Per curve: OpenSSL's name, the compressed point's length, the signature's hash. */
+const CURVES = {
+  'P-256': { openssl: 'prime256v1', compressed: 33, hash: 'sha256' },
+  'P-384': { openssl: 'secp384r1', compressed: 49, hash: 'sha384' },
+} as const;
+
+export type SignatureCurve = keyof typeof CURVES;
+
+export function verificationKeyFromContext(base64: string | undefined, curve: SignatureCurve): KeyObject {
   if (base64 === undefined) throw invalidCiphertext('signed message without a public key in its context');
+  const { openssl, compressed: length } = CURVES[curve];
   const compressed = Buffer.from(base64, 'base64');
-  // Canonical base64 of a 49-byte SEC 1 compressed point, nothing looser.
+  // Canonical base64 of a SEC 1 compressed point, nothing looser.
   if (
-    compressed.length !== 49 ||
+    compressed.length !== length ||
     (compressed[0] !== 2 && compressed[0] !== 3) ||
     compressed.toString('base64') !== base64
   ) {
-    throw invalidCiphertext('the public key in the context is not a compressed P-384 point');
+    throw invalidCiphertext(`the public key in the context is not a compressed ${curve} point`);
   }
+  const half = length - 1;
   try {
-    const raw = ECDH.convertKey(compressed, 'secp384r1', undefined, undefined, 'uncompressed') as Buffer;
+    const raw = ECDH.convertKey(compressed, openssl, undefined, undefined, 'uncompressed') as Buffer;
     return createPublicKey({
       key: {
         kty: 'EC',
-        crv: 'P-384',
-        x: raw.subarray(1, 49).toString('base64url'),
-        y: raw.subarray(49, 97).toString('base64url'),
+        crv: curve,
+        x: raw.subarray(1, 1 + half).toString('base64url'),
+        y: raw.subarray(1 + half, 1 + 2 * half).toString('base64url'),
       },
       format: 'jwk',
     });
   } catch (cause) {
-    throw invalidCiphertext('the public key in the context is not a P-384 point', cause);
+    throw invalidCiphertext(`the public key in the context is not a ${curve} point`, cause);
   }
 }
 
+/** A signer for keyport's signed suite (P-384 / SHA-384). */
 export function newSigner(): Sign {
   return createSign('sha384');
 }
 
-export function newVerifier(): Verify {
-  return createVerify('sha384');
+export function newVerifier(curve: SignatureCurve): Verify {
+  return createVerify(CURVES[curve].hash);
 }

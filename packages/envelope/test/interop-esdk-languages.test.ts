@@ -8,8 +8,9 @@
  * the Go module proxy, through the Material Providers Library's raw keyrings). Both directions: raw AES-128/192/256
  * and raw RSA with each OAEP hash, both v2 suites, at frame boundaries, multi-key messages,
  * contexts whose order differs between UTF-16 and UTF-8, keyport's default frame length; and
- * what ESDK-JS cannot write: non-framed bodies (frame length 0) and v1 messages of every v1
- * suite keyport opens.
+ * what ESDK-JS cannot write: non-framed bodies (frame length 0) and v1 messages of all nine v1
+ * suites. With the Python ESDK's Required Encryption Context CMM: context pairs authenticated
+ * but not stored, both ways (keyport's `contextNotStored` and `reproducedContext`).
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -195,7 +196,9 @@ describe.each(implementations)(
         }
       });
 
-    for (const suite of [0x0078, 0x0178, 0x0378]) {
+    // Every v1 suite: AES-128, AES-192 and AES-256; no KDF, HKDF-SHA256, HKDF-SHA384; unsigned,
+    // ECDSA P-256 (0x0214) and P-384 signed.
+    for (const suite of [0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378]) {
       it(`v1 messages, suite 0x0${suite.toString(16)}, framed and non-framed`, async () => {
         for (const frameLength of frameLengths) {
           for (const size of [0, FRAME - 1, 3 * FRAME + 17]) {
@@ -221,3 +224,52 @@ describe.each(implementations)(
     }
   },
 );
+
+describe('the Required Encryption Context CMM of the Python ESDK (pairs authenticated, not stored)', () => {
+  const esdk = esdkPythonKeyrings;
+  const full = { tenant: 't-42', user: 'u-7', purpose: 'interop' };
+  for (const k of [aes256, rsa256]) {
+    for (const suite of suites) {
+      const label = `${k.name}, suite 0x0${suite.toString(16)}`;
+      it(`the SDK seals with required keys, keyport opens with them reproduced (${label})`, async () => {
+        const pt = randomBytes(3 * FRAME + 5);
+        const msg = await esdk.encrypt([k.python], pt, {
+          context: full,
+          suiteId: suite,
+          frameLength: FRAME,
+          requiredContextKeys: ['user', 'tenant'],
+        });
+        expect(msg.includes(Buffer.from('u-7'))).toBe(false);
+        const reproducedContext = { user: 'u-7', tenant: 't-42' };
+        const out = await openEnvelope(msg, { trust: [k.ours], reproducedContext });
+        expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
+        expect(out.context).toMatchObject(full);
+        const streamed = await collect(openStream(chunked(msg, 97), { trust: [k.ours], reproducedContext }));
+        expect(streamed.equals(pt)).toBe(true);
+        await expect(openEnvelope(msg, { trust: [k.ours] })).rejects.toBeInstanceOf(Error);
+        await expect(
+          openEnvelope(msg, { trust: [k.ours], reproducedContext: { ...reproducedContext, user: 'u-8' } }),
+        ).rejects.toBeInstanceOf(Error);
+      });
+      it(`keyport seals with contextNotStored, the SDK opens with the pairs reproduced (${label})`, async () => {
+        const pt = randomBytes(3 * FRAME + 5);
+        const msg = await sealEnvelope(pt, {
+          recipients: [k.ours],
+          context: full,
+          contextNotStored: ['user', 'tenant'],
+          suite,
+          frameLength: FRAME,
+        });
+        expect(Buffer.from(msg).includes(Buffer.from('u-7'))).toBe(false);
+        const out = await esdk.decrypt([k.python], msg, 'require', {
+          reproducedContext: { user: 'u-7', tenant: 't-42' },
+        });
+        expect(out.plaintext.equals(pt)).toBe(true);
+        await expect(esdk.decrypt([k.python], msg)).rejects.toThrow(/failed/);
+        await expect(
+          esdk.decrypt([k.python], msg, 'require', { reproducedContext: { user: 'u-8', tenant: 't-42' } }),
+        ).rejects.toThrow(/failed/);
+      });
+    }
+  }
+});

@@ -41,8 +41,13 @@ function callOptions(context: EncryptionContext, env: RecipientEnv) {
   };
 }
 
-function checkDataKey(plaintext: Uint8Array, uri: string): Uint8Array {
-  if (plaintext.length !== 32) {
+/**
+ * A data key of `length` bytes, or (unwrapping, where the suite is checked later) of any length
+ * an ESDK suite uses: 16 and 24 for the v1 AES-128 and AES-192 suites.
+ */
+function checkDataKey(plaintext: Uint8Array, uri: string, length?: number): Uint8Array {
+  const n = plaintext.length;
+  if (length === undefined ? n !== 16 && n !== 24 && n !== 32 : n !== length) {
     throw new KeyportError('InvalidCiphertext', 'the KMS returned a data key of the wrong length', {
       keyUri: uri,
     });
@@ -91,7 +96,7 @@ export function kmsRecipient(uri: string): Recipient {
         ...callOptions(context, env),
         bytes: length,
       });
-      return { dataKey: checkDataKey(r.plaintext, uri), edk: edkFor(r.wrapped, r.keyVersion) };
+      return { dataKey: checkDataKey(r.plaintext, uri, length), edk: edkFor(r.wrapped, r.keyVersion) };
     },
     async wrap(dataKey, context, env): Promise<EncryptedDataKey> {
       if (aws && arn === undefined) edkFor(new Uint8Array(0), undefined);

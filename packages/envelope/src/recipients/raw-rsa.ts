@@ -1,8 +1,12 @@
 /**
  * A recipient byte-compatible with the ESDK raw RSA keyring (framework/raw-rsa-keyring.md):
  * provider id = namespace, provider info = name, ciphertext = RSA-OAEP(data key) with MGF1
- * over the same hash. PKCS#1 v1.5 is not offered: Node 20 refuses v1.5 decryption
- * (CVE-2023-46809) and it is the weakest of the ESDK's choices.
+ * over the same hash, or RSAES-PKCS1-v1_5 (`pkcs1`). PKCS#1 v1.5 is read, never written: it is
+ * the weakest of the ESDK's choices, kept only so that data sealed with it can be opened and
+ * migrated. Its decryption is the Bleichenbacher/Marvin target, so it runs only where Node's
+ * OpenSSL answers a bad padding with implicit rejection (a random key, no error, no timing
+ * difference; Node 22.23, 24 and 26 were tested); builds without it refuse the padding
+ * (CVE-2023-46809), and so does this (Unsupported).
  */
 import {
   constants,
@@ -12,13 +16,13 @@ import {
   privateDecrypt,
   publicEncrypt,
 } from 'node:crypto';
-import { KeyportError } from '@keyport/core';
+import { KeyportError, UnsupportedError } from '@keyport/core';
 import { bytesEqual, utf8Encode } from '../bytes.js';
 import type { EncryptedDataKey } from '../header.js';
 import { checkUnknown } from '../known-options.js';
 import { checkRawNamespace, type Recipient } from './recipient.js';
 
-export type RsaPadding = 'oaep-sha1' | 'oaep-sha256' | 'oaep-sha384' | 'oaep-sha512';
+export type RsaPadding = 'oaep-sha1' | 'oaep-sha256' | 'oaep-sha384' | 'oaep-sha512' | 'pkcs1';
 
 export interface RawRsaRecipientOptions {
   readonly namespace: string;
@@ -27,15 +31,17 @@ export interface RawRsaRecipientOptions {
   readonly publicKey?: KeyObject | string;
   /** Needed to open. */
   readonly privateKey?: KeyObject | string;
-  /** Default `oaep-sha256`. */
+  /** Default `oaep-sha256`. `pkcs1` (PKCS#1 v1.5) opens messages only; sealing with it is refused. */
   readonly padding?: RsaPadding;
 }
 
-const HASH: Readonly<Record<RsaPadding, string>> = {
+/** OAEP's hash per padding; undefined for PKCS#1 v1.5. */
+const HASH: Readonly<Record<RsaPadding, string | undefined>> = {
   'oaep-sha1': 'sha1',
   'oaep-sha256': 'sha256',
   'oaep-sha384': 'sha384',
   'oaep-sha512': 'sha512',
+  pkcs1: undefined,
 };
 
 const OPTION_NAMES = [
@@ -53,8 +59,9 @@ export function rawRsaRecipient(options: RawRsaRecipientOptions): Recipient {
   checkRawNamespace(options.namespace, options.name);
   const padding = options.padding ?? 'oaep-sha256';
   // Own keys only: a padding named after an Object.prototype member ('constructor') is unknown too.
-  const oaepHash = typeof padding === 'string' && Object.hasOwn(HASH, padding) ? HASH[padding] : undefined;
-  if (oaepHash === undefined) throw new KeyportError('InvalidArgument', 'unsupported RSA padding');
+  if (typeof padding !== 'string' || !Object.hasOwn(HASH, padding))
+    throw new KeyportError('InvalidArgument', 'unsupported RSA padding');
+  const oaepHash = HASH[padding];
   const privateKey =
     options.privateKey === undefined
       ? undefined
@@ -78,6 +85,12 @@ export function rawRsaRecipient(options: RawRsaRecipientOptions): Recipient {
   return {
     id: `raw-rsa:${namespace}/${name}`,
     async wrap(dataKey: Uint8Array): Promise<EncryptedDataKey> {
+      if (oaepHash === undefined) {
+        throw new KeyportError(
+          'InvalidArgument',
+          'a raw RSA recipient with PKCS#1 v1.5 padding opens messages only; seal with an OAEP padding',
+        );
+      }
       const ciphertext = publicEncrypt(
         { key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash },
         dataKey,
@@ -91,6 +104,7 @@ export function rawRsaRecipient(options: RawRsaRecipientOptions): Recipient {
       if (privateKey === undefined) {
         throw new KeyportError('InvalidArgument', 'this raw RSA recipient has no private key');
       }
+      if (oaepHash === undefined) return pkcs1Decrypt(privateKey, edk.ciphertext);
       try {
         return privateDecrypt(
           { key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash },
@@ -108,4 +122,34 @@ export function rawRsaRecipient(options: RawRsaRecipientOptions): Recipient {
       }
     },
   };
+}
+
+/**
+ * RSAES-PKCS1-v1_5 decryption with implicit rejection: a ciphertext whose padding is wrong (or
+ * made for another key) yields a deterministic random-looking key rather than an error, so
+ * nothing (error, timing) tells an attacker which paddings were right; the wrong key then fails
+ * the key commitment or the header's tag like any other wrong key. A Node that cannot do that
+ * refuses the padding (ERR_INVALID_ARG_VALUE, CVE-2023-46809): reported as Unsupported.
+ */
+function pkcs1Decrypt(privateKey: KeyObject, ciphertext: Uint8Array): Uint8Array {
+  try {
+    return privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, ciphertext);
+  } catch (cause) {
+    if ((cause as { code?: unknown }).code === 'ERR_INVALID_ARG_VALUE') {
+      throw new UnsupportedError(
+        'rsa-pkcs1-decrypt',
+        `this Node (${process.version}) refuses PKCS#1 v1.5 decryption (no implicit rejection in its OpenSSL); open the message on a current Node 22, 24 or later`,
+        { cause },
+      );
+    }
+    // Implicit rejection leaves only malformed input to fail here (a ciphertext longer than
+    // the modulus, say): no padding oracle either way.
+    throw new KeyportError(
+      'InvalidCiphertext',
+      'raw RSA encrypted data key did not decrypt with PKCS#1 v1.5',
+      {
+        cause,
+      },
+    );
+  }
 }

@@ -38,7 +38,11 @@ type EncryptOptions = {
   suiteId?: number;
   frameLength?: number;
   policy?: 'require' | 'legacy';
+  /** The Python child (keyrings): seal under the Required Encryption Context CMM with these keys. */
+  requiredContextKeys?: string[];
 };
+/** The Python child: the encryption context given to decrypt (pairs the message did not store). */
+type DecryptOptions = { reproducedContext?: Record<string, string> };
 export interface Opened {
   plaintext: Buffer;
   suiteId: number;
@@ -49,7 +53,12 @@ export interface Opened {
 /** One ESDK implementation in a child process, speaking the line protocol of esdk-child.cjs. */
 export interface EsdkChild {
   encrypt(keyrings: EsdkKeyring[], plaintext: Uint8Array, opts?: EncryptOptions): Promise<Buffer>;
-  decrypt(keyrings: EsdkKeyring[], message: Uint8Array, policy?: 'require' | 'legacy'): Promise<Opened>;
+  decrypt(
+    keyrings: EsdkKeyring[],
+    message: Uint8Array,
+    policy?: 'require' | 'legacy',
+    opts?: DecryptOptions,
+  ): Promise<Opened>;
   stop(): Promise<void>;
 }
 
@@ -107,12 +116,13 @@ function esdkChild(
       const a = await call({ op: 'encrypt', keyrings, data, ...opts });
       return Buffer.from(a.data as string, 'base64');
     },
-    async decrypt(keyrings, message, policy = 'require') {
+    async decrypt(keyrings, message, policy = 'require', opts = {}) {
       const a = await call({
         op: 'decrypt',
         keyrings,
         data: Buffer.from(message).toString('base64'),
         policy,
+        ...opts,
       });
       return {
         plaintext: Buffer.from(a.data as string, 'base64'),

@@ -4,8 +4,9 @@ The same line protocol as esdk-child.cjs (ESDK-JS): one JSON request per line on
 JSON answer per line on stdout, matched by id. Raw AES, raw RSA and AWS KMS keys (KMS at AWS_ENDPOINT_URL_KMS), through
 one of two APIs, chosen per request by "api": "masterkey" (default; the SDK's own raw master key
 providers, RawMasterKeyProvider, one per key, several making one provider) or "keyring" (the
-Material Providers Library's raw AES, raw RSA and multi keyrings). Started by helpers/esdk.ts
-with the harness's Python (KEYPORT_ESDK_PYTHON).
+Material Providers Library's raw AES, raw RSA and multi keyrings; with "requiredContextKeys",
+those keyrings under its Required Encryption Context CMM, and "reproducedContext" given to
+decrypt). Started by helpers/esdk.ts with the harness's Python (KEYPORT_ESDK_PYTHON).
 """
 
 import base64
@@ -23,9 +24,11 @@ from aws_cryptographic_material_providers.mpl.config import MaterialProvidersCon
 from aws_cryptographic_material_providers.mpl.models import (
     AesWrappingAlg,
     CreateAwsKmsKeyringInput,
+    CreateDefaultCryptographicMaterialsManagerInput,
     CreateMultiKeyringInput,
     CreateRawAesKeyringInput,
     CreateRawRsaKeyringInput,
+    CreateRequiredEncryptionContextCMMInput,
     PaddingScheme,
 )
 
@@ -139,7 +142,19 @@ def keyring(keys):
 def answer(req):
     client = CLIENTS[req.get("policy", "require")]
     data = base64.b64decode(req["data"])
-    if req.get("api", "masterkey") == "keyring":
+    if "requiredContextKeys" in req:
+        # Pairs authenticated but not stored: the CMM the ESDK offers for them (keyrings only).
+        cmm = MPL.create_required_encryption_context_cmm(
+            input=CreateRequiredEncryptionContextCMMInput(
+                required_encryption_context_keys=req["requiredContextKeys"],
+                # This MPL takes an underlying CMM only (not a keyring, which the spec allows).
+                underlying_cmm=MPL.create_default_cryptographic_materials_manager(
+                    input=CreateDefaultCryptographicMaterialsManagerInput(keyring=keyring(req["keyrings"]))
+                ),
+            )
+        )
+        keys = {"materials_manager": cmm}
+    elif req.get("api", "masterkey") == "keyring":
         keys = {"keyring": keyring(req["keyrings"])}
     else:
         keys = {"key_provider": provider(req["keyrings"])}
@@ -151,6 +166,8 @@ def answer(req):
             options["frame_length"] = req["frameLength"]
         message, _ = client.encrypt(**options)
         return {"data": base64.b64encode(message).decode("ascii")}
+    if "reproducedContext" in req:
+        keys["encryption_context"] = req["reproducedContext"]
     plaintext, header = client.decrypt(source=data, **keys)
     return {
         "data": base64.b64encode(plaintext).decode("ascii"),
