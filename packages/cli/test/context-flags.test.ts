@@ -5,7 +5,7 @@
  * tenant A open A's data and denies it B's.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parsePairs } from '../src/args.js';
@@ -121,6 +121,87 @@ describe('context flags on the command line', () => {
     expect(r.status, r.stderr.toString()).toBe(2);
     const last = r.stderr.toString().trimEnd().split('\n').at(-1) as string;
     expect(JSON.parse(last).error.message, r.stderr.toString()).toMatch(/not valid UTF-8/);
+  });
+});
+
+describe('--context-not-stored and --reproduced-context', () => {
+  it('the pair is bound but not in the file; decrypt needs it back, with its value', async () => {
+    const ws = await localWorkspace();
+    await runCli(['keys', 'create', 'k'], { cwd: ws.dir });
+    await writeFile(join(ws.dir, 'p'), 'row 42');
+    const enc = await runCli(
+      [
+        'encrypt',
+        'p',
+        '-o',
+        'p.enc',
+        '-r',
+        ws.uri('k'),
+        '--context',
+        'table=orders',
+        '--context',
+        'user=u-secret-7',
+        '--context-not-stored',
+        'user',
+      ],
+      { cwd: ws.dir },
+    );
+    expect(enc.code, enc.stderr).toBe(0);
+    const sealed = await readFile(join(ws.dir, 'p.enc'));
+    expect(sealed.includes(Buffer.from('u-secret-7'))).toBe(false);
+    expect(sealed.includes(Buffer.from('orders'))).toBe(true);
+    const open = (extra: string[]) =>
+      runCli(['decrypt', 'p.enc', '-k', ws.uri('k'), ...extra], { cwd: ws.dir });
+    expect((await open([])).code).toBe(6);
+    expect((await open(['--reproduced-context', 'user=u-other'])).code).toBe(6);
+    const ok = await open(['--reproduced-context', 'user=u-secret-7', '--context', 'table=orders']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toBe('row 42');
+    // rewrap needs the pair too, and keeps it out of the new file.
+    await runCli(['keys', 'create', 'k2'], { cwd: ws.dir });
+    const rewrap = (extra: string[]) =>
+      runCli(['rewrap', 'p.enc', '-o', 'p2.enc', '-k', ws.uri('k'), '--add', ws.uri('k2'), ...extra], {
+        cwd: ws.dir,
+      });
+    expect((await rewrap([])).code).not.toBe(0);
+    const rw = await rewrap(['--reproduced-context', 'user=u-secret-7']);
+    expect(rw.code, rw.stderr).toBe(0);
+    expect((await readFile(join(ws.dir, 'p2.enc'))).includes(Buffer.from('u-secret-7'))).toBe(false);
+    const viaK2 = await runCli(
+      ['decrypt', 'p2.enc', '-k', ws.uri('k2'), '--reproduced-context', 'user=u-secret-7'],
+      { cwd: ws.dir },
+    );
+    expect(viaK2.code, viaK2.stderr).toBe(0);
+    expect(viaK2.stdout).toBe('row 42');
+    // A reproduced pair must agree with a stored one: refused before any key is used.
+    expect(
+      (await open(['--reproduced-context', 'user=u-secret-7', '--reproduced-context', 'table=x'])).code,
+    ).toBe(6);
+  });
+
+  it('a --context-not-stored key that is not a --context key is refused (exit 2), and no file is left', async () => {
+    const ws = await localWorkspace();
+    await runCli(['keys', 'create', 'k'], { cwd: ws.dir });
+    await writeFile(join(ws.dir, 'p'), 'x');
+    const r = await runCli(
+      [
+        '--json',
+        'encrypt',
+        'p',
+        '-o',
+        'p.enc',
+        '-r',
+        ws.uri('k'),
+        '--context',
+        'a=1',
+        '--context-not-stored',
+        'b',
+      ],
+      { cwd: ws.dir },
+    );
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stderr.trimEnd().split('\n').at(-1) as string).error.code).toBe('InvalidArgument');
+    await expect(readFile(join(ws.dir, 'p.enc'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
 

@@ -197,6 +197,15 @@ function exactContextCheck(required: EncryptionContext): (info: MessageInfo) => 
   };
 }
 
+const REPRODUCED_CONTEXT_HELP =
+  'a pair the message authenticated without storing it (repeatable; what encrypt left out with --context-not-stored)';
+
+/** `--reproduced-context` pairs as an open option (none: no option). */
+function reproducedContext(values: readonly string[]): { reproducedContext?: EncryptionContext } {
+  const pairs = parsePairs(values, '--reproduced-context');
+  return Object.keys(pairs).length > 0 ? { reproducedContext: pairs } : {};
+}
+
 export function registerCryptoCommands(program: Command, act: Act): void {
   addOutputOptions(
     program
@@ -212,6 +221,12 @@ export function registerCryptoCommands(program: Command, act: Act): void {
       [],
     )
     .option('--context <k=v>', 'encryption context pair (repeatable); authenticated, not secret', collect, [])
+    .option(
+      '--context-not-stored <key>',
+      'a --context key whose pair is authenticated but not written into the message (repeatable); decrypt then needs it as --reproduced-context',
+      collect,
+      [],
+    )
     .addOption(new Option('--suite <id>', 'algorithm suite').choices(['0x0478', '0x0578']).default('0x0478'))
     .option('--frame-length <bytes>', 'frame length')
     .action(
@@ -220,6 +235,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
           OutputFlags & {
             recipient: string[];
             context: string[];
+            contextNotStored: string[];
             suite: string;
             frameLength?: string;
           }
@@ -240,6 +256,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
           sealStream(input.data, {
             recipients,
             context,
+            ...(o.contextNotStored.length > 0 ? { contextNotStored: o.contextNotStored } : {}),
             keys,
             suite: o.suite === '0x0578' ? 0x0578 : 0x0478,
             ...(frameLength !== undefined ? { frameLength } : {}),
@@ -272,6 +289,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
     .option('--trust-configured', TRUST_CONFIGURED_HELP, false)
     .option('--context <k=v>', 'pair the message context must contain (repeatable)', collect, [])
     .option('--require-context', 'the message context must be exactly the --context pairs', false)
+    .option('--reproduced-context <k=v>', REPRODUCED_CONTEXT_HELP, collect, [])
     .action(
       act(async (s, cmd) => {
         const o = cmd.opts<
@@ -280,12 +298,14 @@ export function registerCryptoCommands(program: Command, act: Act): void {
             trustConfigured: boolean;
             context: string[];
             requireContext: boolean;
+            reproducedContext: string[];
           }
         >();
         const inPath = cmd.args[0];
         const outPath = outputPath(s, inPath, o, 'decrypt');
         refuseBinaryOnTerminal(s, outPath, 'plaintext');
         const required = parsePairs(o.context, '--context');
+        const reproduced = reproducedContext(o.reproducedContext);
         if (o.requireContext && Object.keys(required).length === 0) {
           throw usageError('--require-context needs the expected pairs as --context k=v');
         }
@@ -297,6 +317,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
             trust,
             keys,
             requiredContext: required,
+            ...reproduced,
             onHeader: (i) => {
               check?.(i);
               info = i;
@@ -331,6 +352,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
     .option('--remove <uri>', 'recipient to remove (repeatable)', collect, [])
     .option('-k, --key <uri>', 'a key you trust to unwrap the data key (repeatable)', collect, [])
     .option('--trust-configured', TRUST_CONFIGURED_HELP, false)
+    .option('--reproduced-context <k=v>', REPRODUCED_CONTEXT_HELP, collect, [])
     .action(
       act(async (s, cmd) => {
         const o = cmd.opts<
@@ -339,6 +361,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
             remove: string[];
             key: string[];
             trustConfigured: boolean;
+            reproducedContext: string[];
           }
         >();
         if (o.add.length === 0 && o.remove.length === 0)
@@ -356,6 +379,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
             keys,
             add,
             remove,
+            ...reproducedContext(o.reproducedContext),
             ...s.callOptions,
           }),
         );
