@@ -116,4 +116,43 @@ describe('aws-kms EDKs match the ESDK KMS keyring', () => {
     expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
     expect(called).toEqual([URI]);
   });
+
+  it('multi-Region keys: a trusted replica opens an EDK its sibling wrapped, and is the one called', async () => {
+    const west = 'arn:aws:kms:us-west-2:111122223333:key/mrk-4321abcd12ab34cd56ef1234567890ab';
+    const east = west.replace('us-west-2', 'us-east-1');
+    // The stand-in KMS: a replica opens its siblings' blobs (they share key material).
+    const family = (id: string) => id.replace(/:kms:[a-z0-9-]+:/, ':kms:*:');
+    const called: string[] = [];
+    const replicas = {
+      ...keys,
+      async decrypt(key: string, ciphertext: Uint8Array, o: { context?: Record<string, string> }) {
+        called.push(key);
+        const r = fake.open(ciphertext, o.context ?? {});
+        if (family(r.keyId) !== family(keyIdOf(key)))
+          throw new KeyportError('InvalidCiphertext', 'wrong key');
+        return { plaintext: r.plaintext, keyVersion: undefined };
+      },
+    } as unknown as KeyOperations;
+    const pt = randomBytes(300);
+    const msg = await sealEnvelope(pt, { recipients: [`aws-kms://${west}`], keys: replicas });
+    const out = await openEnvelope(msg, { trust: [`aws-kms://${east}`], keys: replicas });
+    expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
+    expect(called).toEqual([`aws-kms://${east}`]);
+    // Not a match: another account, another key id, a single-Region key in another region.
+    called.length = 0;
+    const single = ARN.replace('us-east-1', 'us-west-2');
+    const singleMsg = await sealEnvelope(pt, { recipients: [`aws-kms://${single}`], keys: replicas });
+    for (const [message, trusted] of [
+      [msg, east.replace('111122223333', '444455556666')],
+      [msg, east.replace('mrk-4321', 'mrk-9999')],
+      [singleMsg, ARN],
+    ] as const) {
+      await expect(
+        openEnvelope(message, { trust: [`aws-kms://${trusted}`], keys: replicas }),
+      ).rejects.toMatchObject({
+        name: 'DataKeyUnavailableError',
+      });
+    }
+    expect(called).toEqual([]);
+  });
 });

@@ -23,6 +23,20 @@ import type { GeneratedDataKey, Recipient, RecipientEnv } from './recipient.js';
 
 export const AWS_KMS_PROVIDER_ID = 'aws-kms';
 const KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/[A-Za-z0-9-]+$/;
+/** A multi-Region key's ARN: partition, account and `mrk-` key id (an alias is never one). */
+const MRK_ARN = /^arn:(aws[a-z-]*):kms:[a-z0-9-]+:([0-9]{12}):key\/(mrk-[A-Za-z0-9-]+)$/;
+
+/**
+ * Whether a trusted key ARN opens an EDK naming `stored` (the ESDK's "AWS KMS MRK match for
+ * decrypt"): the same ARN, or two multi-Region key ARNs that differ only in their region (the
+ * replicas of one key share its material; the call still goes to the trusted one's region).
+ */
+export function mrkMatch(trusted: string, stored: string): boolean {
+  if (trusted === stored) return true;
+  const a = MRK_ARN.exec(trusted);
+  const b = MRK_ARN.exec(stored);
+  return a !== null && b !== null && a[1] === b[1] && a[2] === b[2] && a[3] === b[3];
+}
 
 function needKeys(env: RecipientEnv, method: 'generateDataKey' | 'encrypt' | 'decrypt'): KeyOperations {
   // `keys: {}` (or a client of another shape) is the caller's mistake: InvalidArgument, not a
@@ -111,7 +125,7 @@ export function kmsRecipient(uri: string): Recipient {
       } catch {
         return false;
       }
-      if (aws) return arn !== undefined && info === arn;
+      if (aws) return arn !== undefined && mrkMatch(arn, info);
       try {
         if (keyUriScheme(info) !== scheme) return false;
         return pinned ? info === uri : unpinned(info) === base;
