@@ -157,6 +157,22 @@ async function decryptContent(
   return length === 0 ? [] : [into.subarray(base, base + length)];
 }
 
+/**
+ * Yields a frame's verified plaintext pieces in order (empty ones skipped). A consumer that stops
+ * part-way (a `break`, a failed write) leaves the pieces it was not given zeroed, not to the GC.
+ */
+export function* handOut(pieces: readonly Uint8Array[]): Generator<Uint8Array, void, undefined> {
+  let given = 0;
+  try {
+    for (; given < pieces.length; given++) {
+      const p = pieces[given] as Uint8Array;
+      if (p.length > 0) yield p;
+    }
+  } finally {
+    for (let i = given + 1; i < pieces.length; i++) (pieces[i] as Uint8Array).fill(0);
+  }
+}
+
 /** The next frame's prefix, checked: sequence number, final flag, IV, content length. */
 async function readFramePrefix(
   s: BodyState,
@@ -198,7 +214,7 @@ async function* framedBody(s: BodyState): AsyncGenerator<Uint8Array> {
       s.held = plaintext;
       return;
     }
-    yield* plaintext;
+    yield* handOut(plaintext);
     if (final) return;
   }
 }
@@ -239,7 +255,7 @@ async function* framedBodyInFlight(s: BodyState, window: number): AsyncGenerator
       s.held = plaintext;
       return;
     }
-    for (const p of plaintext) if (p.length > 0) yield p;
+    yield* handOut(plaintext);
   }
   try {
     let more = true;
@@ -259,6 +275,15 @@ async function* framedBodyInFlight(s: BodyState, window: number): AsyncGenerator
       }
     }
   } finally {
+    // A consumer that stopped early: frames still in flight are zeroed when they come back.
+    for (const opened of inFlight.splice(0)) {
+      opened.then(
+        (pieces) => {
+          for (const p of pieces) p.fill(0);
+        },
+        () => undefined,
+      );
+    }
     runner.close();
   }
 }
@@ -276,7 +301,7 @@ async function* nonFramedBody(s: BodyState): AsyncGenerator<Uint8Array> {
   const aad = bodyAad(header.messageId, SINGLE_BLOCK_STRING, 1, length);
   const plaintext = await decryptContent(s, head.subarray(0, 12), aad, length, 'the body');
   if (verifier !== undefined) s.held = plaintext;
-  else yield* plaintext;
+  else yield* handOut(plaintext);
 }
 
 async function verifyFooter(queue: ChunkQueue, key: KeyObject, verifier: Verify): Promise<void> {
@@ -330,7 +355,7 @@ async function* openBody(
     for (const p of state.held ?? []) p.fill(0);
     throw e;
   }
-  if (state.held !== undefined) yield* state.held;
+  if (state.held !== undefined) yield* handOut(state.held);
 }
 
 /** The body of `openStream`. */
