@@ -7,15 +7,22 @@ import { randomBytes } from 'node:crypto';
 import { type EncryptionContext, type ErrorCode, KeyportError, quote, toKeyportError } from '@keyport/core';
 import { bytesEqual } from './bytes.js';
 import type { EncryptedDataKey } from './header.js';
-import { anyKeyOf, kmsRecipient } from './recipients/kms.js';
+import { checkUnknown } from './known-options.js';
+import { anyKeyOf, type DiscoveryFilter, kmsRecipient } from './recipients/kms.js';
 import { isRecipient, type Recipient, type RecipientEnv } from './recipients/recipient.js';
 import { generateSigningKey, type SigningKey } from './signing.js';
 import { type AlgorithmSuite, PUBLIC_KEY_CONTEXT_KEY } from './suites.js';
 
 /** A recipient object, or a key URI string for a KMS recipient. */
 export type RecipientLike = Recipient | string;
-/** What `open` may use: recipients, key URIs, or `{ anyKeyOf: scheme }` (opt-in discovery). */
-export type TrustEntry = RecipientLike | { readonly anyKeyOf: string };
+/**
+ * What `open` may use: recipients, key URIs, or `{ anyKeyOf: scheme }` (opt-in discovery; for
+ * aws-kms optionally limited with `accounts` and `partition`, the ESDK's discovery filter).
+ */
+export type TrustEntry =
+  | RecipientLike
+  | { readonly anyKeyOf: string; readonly accounts?: readonly string[]; readonly partition?: string };
+const ANY_KEY_OF_NAMES = ['anyKeyOf', 'accounts', 'partition'] as const;
 
 export function toRecipient(r: RecipientLike): Recipient {
   if (typeof r === 'string') return kmsRecipient(r);
@@ -25,7 +32,12 @@ export function toRecipient(r: RecipientLike): Recipient {
 
 export function toTrusted(t: TrustEntry): Recipient {
   if (typeof t === 'object' && t !== null && 'anyKeyOf' in t && typeof t.anyKeyOf === 'string') {
-    return anyKeyOf(t.anyKeyOf);
+    // A misspelt filter (`account:`) must not leave discovery open to every account.
+    checkUnknown(t, 'trust entry', ANY_KEY_OF_NAMES);
+    const { accounts, partition } = t;
+    return accounts === undefined && partition === undefined
+      ? anyKeyOf(t.anyKeyOf)
+      : anyKeyOf(t.anyKeyOf, { accounts, partition } as DiscoveryFilter);
   }
   return toRecipient(t as RecipientLike);
 }

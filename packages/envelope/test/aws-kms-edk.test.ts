@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { type KeyOperations, KeyportError } from '@keyport/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseHeader } from '../src/header.js';
-import { openEnvelope, type Recipient, sealEnvelope } from '../src/index.js';
+import { anyKeyOf, openEnvelope, type Recipient, sealEnvelope } from '../src/index.js';
 import { resolveLimits } from '../src/limits.js';
 import { esdkDecrypt, esdkEncrypt, stopEsdk } from './helpers/esdk.js';
 
@@ -154,5 +154,60 @@ describe('aws-kms EDKs match the ESDK KMS keyring', () => {
       });
     }
     expect(called).toEqual([]);
+  });
+
+  it('discovery with a filter (accounts, partition) calls only keys of those accounts, as the ESDK filter does', async () => {
+    const called: string[] = [];
+    const recording = {
+      ...keys,
+      decrypt(key: string, ciphertext: Uint8Array, o: { context?: Record<string, string> }) {
+        called.push(key);
+        return keys.decrypt(key, ciphertext, o);
+      },
+    } as unknown as KeyOperations;
+    const pt = randomBytes(64);
+    const other = ARN.replace('111122223333', '444455556666');
+    const gov = ARN.replace('arn:aws:', 'arn:aws-us-gov:').replace('us-east-1', 'us-gov-west-1');
+    const sealedFor = (arn: string) => sealEnvelope(pt, { recipients: [`aws-kms://${arn}`], keys });
+    const filter = { anyKeyOf: 'aws-kms', accounts: ['111122223333'], partition: 'aws' };
+    const ok = await openEnvelope(await sealedFor(ARN), { trust: [filter], keys: recording });
+    expect(Buffer.from(ok.plaintext).equals(pt)).toBe(true);
+    expect(called).toEqual([URI]);
+    called.length = 0;
+    for (const arn of [other, gov]) {
+      await expect(
+        openEnvelope(await sealedFor(arn), { trust: [filter], keys: recording }),
+      ).rejects.toMatchObject({
+        name: 'DataKeyUnavailableError',
+      });
+    }
+    expect(called).toEqual([]);
+    // The function form takes the same filter.
+    const fn = await openEnvelope(await sealedFor(ARN), {
+      trust: [anyKeyOf('aws-kms', { accounts: ['111122223333'], partition: 'aws' })],
+      keys,
+    });
+    expect(Buffer.from(fn.plaintext).equals(pt)).toBe(true);
+  });
+
+  it('a discovery filter that is misspelt, partial, malformed or not for aws-kms is InvalidArgument', async () => {
+    const msg = await sealEnvelope(randomBytes(8), { recipients: [URI], keys });
+    for (const entry of [
+      { anyKeyOf: 'aws-kms', account: ['111122223333'], partition: 'aws' },
+      { anyKeyOf: 'aws-kms', accounts: ['111122223333'] },
+      { anyKeyOf: 'aws-kms', partition: 'aws' },
+      { anyKeyOf: 'aws-kms', accounts: [], partition: 'aws' },
+      { anyKeyOf: 'aws-kms', accounts: ['1111'], partition: 'aws' },
+      { anyKeyOf: 'aws-kms', accounts: '111122223333', partition: 'aws' },
+      { anyKeyOf: 'aws-kms', accounts: ['111122223333'], partition: 'gcp' },
+      { anyKeyOf: 'gcp-kms', accounts: ['111122223333'], partition: 'aws' },
+    ]) {
+      await expect(
+        openEnvelope(msg, { trust: [entry as never], keys }),
+        JSON.stringify(entry),
+      ).rejects.toMatchObject({
+        code: 'InvalidArgument',
+      });
+    }
   });
 });

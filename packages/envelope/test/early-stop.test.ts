@@ -40,11 +40,8 @@ describe('openStream stopped part-way', () => {
       const msg = await sealEnvelope(pt, { recipients: [aes], suite, frameLength: FRAME, concurrency: 1 });
       let stopped = false;
       const zeroed: Uint8Array[] = [];
-      const fill = Buffer.prototype.fill;
-      vi.spyOn(Buffer.prototype, 'fill').mockImplementation(function (
-        this: Buffer,
-        ...a: Parameters<Buffer['fill']>
-      ) {
+      const fill = Buffer.prototype.fill as (this: Buffer, ...a: unknown[]) => Buffer;
+      vi.spyOn(Buffer.prototype, 'fill').mockImplementation(function (this: Buffer, ...a: unknown[]) {
         if (stopped && a[0] === 0 && this.length > 0) zeroed.push(this);
         return fill.apply(this, a);
       });

@@ -19,6 +19,7 @@ import {
 } from '@keyport/core';
 import { utf8Decode, utf8Encode } from '../bytes.js';
 import type { EncryptedDataKey } from '../header.js';
+import { checkUnknown } from '../known-options.js';
 import type { GeneratedDataKey, Recipient, RecipientEnv } from './recipient.js';
 
 export const AWS_KMS_PROVIDER_ID = 'aws-kms';
@@ -143,20 +144,62 @@ export function kmsRecipient(uri: string): Recipient {
 }
 
 /**
- * Trusts every key of one scheme that a message names (like the ESDK discovery keyring).
- * Opt-in only: `open` never trusts keys just because the message names them. For aws-kms only a
- * bare key ARN is taken, as the ESDK writes it: the ARN's region picks the endpoint. A key URI
- * may carry `?endpoint=` or `?region=`, and a message that could name one would send the caller's
- * signed KMS request to any host it likes (a request forged from inside the caller's network).
+ * Which aws-kms keys discovery may call (the ESDK's discovery filter): keys of these accounts in
+ * this partition only. Both are required, as in the ESDK: a message names the key, and without
+ * a filter any account's key it names is called with the caller's credentials.
  */
-export function anyKeyOf(scheme: string): Recipient {
+export interface DiscoveryFilter {
+  /** 12-digit AWS account ids. */
+  readonly accounts: readonly string[];
+  /** `aws`, `aws-us-gov`, `aws-cn`, … */
+  readonly partition: string;
+}
+
+const ACCOUNT = /^[0-9]{12}$/;
+const PARTITION = /^aws[a-z-]*$/;
+
+function checkFilter(scheme: string, filter: unknown): DiscoveryFilter {
+  if (scheme !== 'aws-kms')
+    throw new KeyportError('InvalidArgument', 'a discovery filter (accounts, partition) is for aws-kms only');
+  if (typeof filter !== 'object' || filter === null)
+    throw new KeyportError('InvalidArgument', 'a discovery filter is { accounts, partition }');
+  checkUnknown(filter, 'discovery filter', FILTER_NAMES);
+  const { accounts, partition } = filter as { accounts?: unknown; partition?: unknown };
+  if (
+    !Array.isArray(accounts) ||
+    accounts.length === 0 ||
+    !accounts.every((a) => typeof a === 'string' && ACCOUNT.test(a))
+  )
+    throw new KeyportError(
+      'InvalidArgument',
+      'discovery filter accounts: a non-empty list of 12-digit AWS account ids',
+    );
+  if (typeof partition !== 'string' || !PARTITION.test(partition))
+    throw new KeyportError('InvalidArgument', 'discovery filter partition: an AWS partition such as "aws"');
+  return { accounts: [...accounts], partition };
+}
+const FILTER_NAMES = ['accounts', 'partition'] as const;
+
+/**
+ * Trusts every key of one scheme that a message names (like the ESDK discovery keyring), or for
+ * aws-kms with a `filter`, every key of the filter's accounts and partition. Opt-in only: `open`
+ * never trusts keys just because the message names them. For aws-kms only a bare key ARN is
+ * taken, as the ESDK writes it: the ARN's region picks the endpoint. A key URI may carry
+ * `?endpoint=` or `?region=`, and a message that could name one would send the caller's signed
+ * KMS request to any host it likes (a request forged from inside the caller's network).
+ */
+export function anyKeyOf(scheme: string, filter?: DiscoveryFilter): Recipient {
+  const allowed = filter === undefined ? undefined : checkFilter(scheme, filter);
   const providerId = scheme === 'aws-kms' ? AWS_KMS_PROVIDER_ID : `keyport:${scheme}`;
   const uriOf = (edk: EncryptedDataKey): string => {
     const info = utf8Decode(edk.providerInfo);
     return scheme === 'aws-kms' ? `aws-kms://${info}` : info;
   };
   return {
-    id: `any:${scheme}`,
+    id:
+      allowed === undefined
+        ? `any:${scheme}`
+        : `any:${scheme}:${allowed.partition}:${allowed.accounts.join(',')}`,
     async wrap(): Promise<EncryptedDataKey> {
       throw new KeyportError('InvalidArgument', 'anyKeyOf() is for open only; seal needs key URIs');
     },
@@ -164,6 +207,11 @@ export function anyKeyOf(scheme: string): Recipient {
       if (edk.providerId !== providerId) return false;
       try {
         if (scheme === 'aws-kms' && !KEY_ARN.test(utf8Decode(edk.providerInfo))) return false;
+        if (allowed !== undefined) {
+          // arn:<partition>:kms:<region>:<account>:key/<id>
+          const [, partition, , , account] = utf8Decode(edk.providerInfo).split(':');
+          if (partition !== allowed.partition || !allowed.accounts.includes(account as string)) return false;
+        }
         const uri = uriOf(edk);
         return keyUriScheme(uri) === scheme && parseKeyRef(uri) !== undefined;
       } catch {
