@@ -121,7 +121,7 @@ function readEdks(r: ByteReader, limits: ResolvedLimits): EncryptedDataKey[] {
 export function parseHeader(bytes: Uint8Array, limits: ResolvedLimits): ParsedHeader | undefined {
   const r = new ByteReader(bytes);
   try {
-    const header = readHeader(r, limits);
+    const header = readHeader(r, limits, bytes);
     if (r.offset > limits.maxHeaderBytes) throw tooLarge(limits);
     return header;
   } catch (e) {
@@ -137,9 +137,24 @@ function tooLarge(limits: ResolvedLimits): KeyportError {
   return invalidCiphertext(`the header is larger than ${limits.maxHeaderBytes} bytes`);
 }
 
-function readHeader(r: ByteReader, limits: ResolvedLimits): ParsedHeader {
+/**
+ * The first two characters of a message's base64 text: "AY" (0x01 0x80, format 1) or "Ag" (0x02,
+ * format 2). Feeding that text instead of the bytes is a common mistake (decrypt.md says to
+ * recognise it); the ESDK CLI's `--encode` writes it.
+ */
+function looksLikeBase64(bytes: Uint8Array): boolean {
+  return bytes[0] === 0x41 && (bytes[1] === 0x59 || bytes[1] === 0x67);
+}
+
+function readHeader(r: ByteReader, limits: ResolvedLimits, bytes: Uint8Array): ParsedHeader {
   const version = r.u8();
-  if (version !== 1 && version !== 2) throw invalidCiphertext('unknown message format version');
+  if (version !== 1 && version !== 2) {
+    throw invalidCiphertext(
+      looksLikeBase64(bytes)
+        ? 'unknown message format version: the input looks like the base64 text of a message; decode it first'
+        : 'unknown message format version',
+    );
+  }
   if (version === 1 && r.u8() !== 0x80) throw invalidCiphertext('unknown message type');
   const suite = SUITES.get(r.u16());
   if (suite === undefined) throw invalidCiphertext('unsupported algorithm suite');

@@ -493,3 +493,25 @@ describe('requireUnsigned: signed suites refused after the header', () => {
       ).toBe('InvalidArgument');
   });
 });
+
+describe('a message given as its base64 text', () => {
+  it('is refused with a hint to decode it first, on the buffer and stream paths', async () => {
+    for (const suite of [0x0478, 0x0578] as const) {
+      const msg = await sealEnvelope(Buffer.from('x'), { recipients: [aes], suite });
+      const text = Buffer.from(Buffer.from(msg).toString('base64'));
+      const hint = /looks like the base64 text of a message/;
+      await expect(openEnvelope(text, { trust: [aes] })).rejects.toMatchObject({
+        code: 'InvalidCiphertext',
+        message: expect.stringMatching(hint),
+      });
+      const streamed = (async () => {
+        for await (const _ of openStream([text], { trust: [aes] }));
+      })();
+      await expect(streamed).rejects.toMatchObject({ message: expect.stringMatching(hint) });
+    }
+    // Other junk gets no such hint.
+    await expect(openEnvelope(Buffer.from('hello'), { trust: [aes] })).rejects.toMatchObject({
+      message: 'unknown message format version',
+    });
+  });
+});
