@@ -19,6 +19,7 @@ export {
 } from './open.js';
 export { AWS_KMS_PROVIDER_ID, anyKeyOf, type DiscoveryFilter, kmsRecipient } from './recipients/kms.js';
 export { type RawAesRecipientOptions, rawAesRecipient } from './recipients/raw-aes.js';
+export { type EcdhCurve, type RawEcdhRecipientOptions, rawEcdhRecipient } from './recipients/raw-ecdh.js';
 export { type RawRsaRecipientOptions, type RsaPadding, rawRsaRecipient } from './recipients/raw-rsa.js';
 export type { GeneratedDataKey, Recipient, RecipientEnv } from './recipients/recipient.js';
 export { type RewrapOptions, rewrapEnvelope, rewrapStream } from './rewrap.js';

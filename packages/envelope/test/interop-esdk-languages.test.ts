@@ -12,9 +12,16 @@
  * suites. With the Python ESDK's Required Encryption Context CMM: context pairs authenticated
  * but not stored, both ways (keyport's `contextNotStored` and `reproducedContext`).
  */
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openEnvelope, openStream, rawAesRecipient, rawRsaRecipient, sealEnvelope } from '../src/index.js';
+import {
+  openEnvelope,
+  openStream,
+  rawAesRecipient,
+  rawEcdhRecipient,
+  rawRsaRecipient,
+  sealEnvelope,
+} from '../src/index.js';
 import {
   type EsdkChild,
   type EsdkKeyring,
@@ -269,6 +276,86 @@ describe('the Required Encryption Context CMM of the Python ESDK (pairs authenti
         await expect(
           esdk.decrypt([k.python], msg, 'require', { reproducedContext: { user: 'u-8', tenant: 't-42' } }),
         ).rejects.toThrow(/failed/);
+      });
+    }
+  }
+});
+
+describe('the raw ECDH keyring of the Python ESDK, both ways', () => {
+  const esdk = esdkPythonKeyrings;
+  for (const [curve, spec] of [
+    ['prime256v1', 'ECC_NIST_P256'],
+    ['secp384r1', 'ECC_NIST_P384'],
+    ['secp521r1', 'ECC_NIST_P521'],
+  ] as const) {
+    const party = () => {
+      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
+      return {
+        pem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        der: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+      };
+    };
+    const alice = party();
+    const bob = party();
+    const theirs = {
+      static: {
+        type: 'ecdh',
+        scheme: 'static',
+        curve: spec,
+        senderPrivateKey: alice.pem,
+        recipientPublicKey: bob.der,
+      },
+      ephemeral: { type: 'ecdh', scheme: 'ephemeral', curve: spec, recipientPublicKey: bob.der },
+      discovery: { type: 'ecdh', scheme: 'discovery', curve: spec, recipientPrivateKey: bob.pem },
+    } as const;
+    const ours = {
+      static: rawEcdhRecipient({
+        scheme: 'static',
+        senderPrivateKey: alice.pem,
+        recipientPublicKey: Buffer.from(bob.der, 'base64'),
+      }),
+      ephemeral: rawEcdhRecipient({
+        scheme: 'ephemeral',
+        recipientPublicKey: Buffer.from(bob.der, 'base64'),
+      }),
+      discovery: rawEcdhRecipient({ scheme: 'discovery', recipientPrivateKey: bob.pem }),
+      // Bob's side of the static pair: his private key, Alice's public key.
+      bobStatic: rawEcdhRecipient({
+        scheme: 'static',
+        senderPrivateKey: bob.pem,
+        recipientPublicKey: Buffer.from(alice.der, 'base64'),
+      }),
+    };
+    for (const suite of suites) {
+      const label = `${spec}, suite 0x0${suite.toString(16)}`;
+      it(`keyport seals (static and ephemeral), the SDK opens (${label})`, async () => {
+        const pt = randomBytes(2 * FRAME + 3);
+        for (const [sealer, openers] of [
+          [ours.static, [theirs.static, theirs.discovery]],
+          [ours.ephemeral, [theirs.discovery]],
+        ] as const) {
+          const msg = await sealEnvelope(pt, { recipients: [sealer], context, suite, frameLength: FRAME });
+          for (const opener of openers) {
+            expect((await esdk.decrypt([opener], msg)).plaintext.equals(pt), opener.scheme).toBe(true);
+          }
+        }
+      });
+      it(`the SDK seals (static and ephemeral), keyport opens (${label})`, async () => {
+        const pt = randomBytes(2 * FRAME + 3);
+        for (const [sealer, openers] of [
+          [theirs.static, [ours.static, ours.discovery, ours.bobStatic]],
+          [theirs.ephemeral, [ours.discovery]],
+        ] as const) {
+          const msg = await esdk.encrypt([sealer], pt, { context, suiteId: suite, frameLength: FRAME });
+          for (const opener of openers) {
+            const out = await openEnvelope(msg, { trust: [opener], requiredContext: context });
+            expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
+          }
+          // An ephemeral recipient opens nothing: it holds no private key.
+          await expect(openEnvelope(msg, { trust: [ours.ephemeral] })).rejects.toMatchObject({
+            name: 'DataKeyUnavailableError',
+          });
+        }
       });
     }
   }

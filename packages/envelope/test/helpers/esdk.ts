@@ -21,7 +21,16 @@ export type EsdkKeyring =
       padding?: 'oaep-sha1' | 'oaep-sha256' | 'oaep-sha384' | 'oaep-sha512';
     }
   /** ESDK-JS: its KmsKeyringNode over the stand-in KMS (`secret`); Python, Go: AWS KMS at AWS_ENDPOINT_URL_KMS. */
-  | { type: 'kms'; arn: string; secret?: string };
+  | { type: 'kms'; arn: string; secret?: string }
+  /** The Python child (keyrings): the raw ECDH keyring; public keys base64 SPKI DER, private keys PEM. */
+  | {
+      type: 'ecdh';
+      scheme: 'static' | 'ephemeral' | 'discovery';
+      curve: 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521';
+      senderPrivateKey?: string;
+      recipientPublicKey?: string;
+      recipientPrivateKey?: string;
+    };
 
 interface Answer {
   id: number;

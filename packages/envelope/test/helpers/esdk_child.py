@@ -27,6 +27,13 @@ from aws_cryptographic_material_providers.mpl.models import (
     CreateDefaultCryptographicMaterialsManagerInput,
     CreateMultiKeyringInput,
     CreateRawAesKeyringInput,
+    CreateRawEcdhKeyringInput,
+    EphemeralPrivateKeyToStaticPublicKeyInput,
+    PublicKeyDiscoveryInput,
+    RawEcdhStaticConfigurationsEphemeralPrivateKeyToStaticPublicKey,
+    RawEcdhStaticConfigurationsPublicKeyDiscovery,
+    RawEcdhStaticConfigurationsRawPrivateKeyToStaticPublicKey,
+    RawPrivateKeyToStaticPublicKeyInput,
     CreateRawRsaKeyringInput,
     CreateRequiredEncryptionContextCMMInput,
     PaddingScheme,
@@ -111,6 +118,26 @@ def one_keyring(k):
 
         client = boto3.client("kms", region_name=k["arn"].split(":")[3])
         return MPL.create_aws_kms_keyring(input=CreateAwsKmsKeyringInput(kms_key_id=k["arn"], kms_client=client))
+    if k["type"] == "ecdh":
+        # The raw ECDH keyring: public keys as base64 SPKI DER, private keys as PKCS #8 PEM.
+        if k["scheme"] == "static":
+            scheme = RawEcdhStaticConfigurationsRawPrivateKeyToStaticPublicKey(
+                RawPrivateKeyToStaticPublicKeyInput(
+                    sender_static_private_key=k["senderPrivateKey"].encode("ascii"),
+                    recipient_public_key=base64.b64decode(k["recipientPublicKey"]),
+                )
+            )
+        elif k["scheme"] == "ephemeral":
+            scheme = RawEcdhStaticConfigurationsEphemeralPrivateKeyToStaticPublicKey(
+                EphemeralPrivateKeyToStaticPublicKeyInput(recipient_public_key=base64.b64decode(k["recipientPublicKey"]))
+            )
+        else:
+            scheme = RawEcdhStaticConfigurationsPublicKeyDiscovery(
+                PublicKeyDiscoveryInput(recipient_static_private_key=k["recipientPrivateKey"].encode("ascii"))
+            )
+        return MPL.create_raw_ecdh_keyring(
+            input=CreateRawEcdhKeyringInput(key_agreement_scheme=scheme, curve_spec=k["curve"])
+        )
     if k["type"] == "aes":
         material = base64.b64decode(k["key"])
         return MPL.create_raw_aes_keyring(
