@@ -101,3 +101,34 @@ describe.each(sdks)('the $name and the keyport CLI, one AWS KMS key on moto', ({
     await expect(readFile(join(cwd, 'wrong'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
+
+describe('--trust-configured with the ESDK discovery filter (--discovery-account, --discovery-partition)', () => {
+  it("opens an SDK message under a key of the listed account, and calls no other account's key", async () => {
+    const plaintext = randomBytes(300);
+    const theirs = await esdkPythonKeyrings.encrypt([{ type: 'kms', arn }], plaintext, { context });
+    await writeFile(join(cwd, 'discovered'), theirs);
+    const account = arn.split(':')[4] as string;
+    const open = (flags: string[], out: string) =>
+      runCli(['decrypt', 'discovered', '-o', out, '--trust-configured', ...flags], { cwd, env });
+    const ok = await open(['--discovery-account', account], 'd1');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect((await readFile(join(cwd, 'd1'))).equals(plaintext)).toBe(true);
+    const other = await open(['--discovery-account', '111122223333'], 'd2');
+    expect(other.code).toBe(6);
+    await expect(readFile(join(cwd, 'd2'))).rejects.toMatchObject({ code: 'ENOENT' });
+    const gov = await open(['--discovery-account', account, '--discovery-partition', 'aws-us-gov'], 'd3');
+    expect(gov.code).toBe(6);
+    // Misuse is a usage error (exit 2), never a silently wider trust.
+    for (const flags of [
+      ['--discovery-partition', 'aws'],
+      ['--discovery-account', '12345'],
+    ]) {
+      expect((await open(flags, 'd4')).code, flags.join(' ')).toBe(2);
+    }
+    const withoutTrust = await runCli(['decrypt', 'discovered', '-k', uri, '--discovery-account', account], {
+      cwd,
+      env,
+    });
+    expect(withoutTrust.code).toBe(2);
+  });
+});

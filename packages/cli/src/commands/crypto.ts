@@ -161,11 +161,16 @@ async function summary(
 async function trustAndKeys(
   s: Session,
   keyUris: readonly string[],
-  trustConfigured: boolean,
+  o: DiscoveryFlags,
   command: string,
 ): Promise<{ trust: TrustEntry[]; keys: KeyOperations }> {
+  const trustConfigured = o.trustConfigured;
   if (keyUris.length > 0 && trustConfigured) {
     throw usageError(`${command}: give either -k/--key <uri> or --trust-configured, not both`);
+  }
+  const filtered = o.discoveryAccount.length > 0 || o.discoveryPartition !== undefined;
+  if (filtered && !trustConfigured) {
+    throw usageError(`${command}: --discovery-account and --discovery-partition narrow --trust-configured`);
   }
   if (keyUris.length > 0) return { trust: [...keyUris], keys: await s.keys(keyUris) };
   if (!trustConfigured) {
@@ -177,7 +182,40 @@ async function trustAndKeys(
   const { config } = await s.config();
   const schemes = Object.keys(config.providers).filter((p) => !failures.has(p));
   if (schemes.length === 0) throw [...failures.values()][0] ?? usageError('no provider could be built');
-  return { trust: schemes.map((anyKeyOf) => ({ anyKeyOf })), keys };
+  if (filtered && !schemes.includes('aws-kms')) {
+    throw usageError(
+      `${command}: --discovery-account filters aws-kms keys, and no aws-kms provider is configured`,
+    );
+  }
+  if (filtered && o.discoveryAccount.length === 0) {
+    throw usageError(`${command}: --discovery-partition needs the accounts too (--discovery-account <id>)`);
+  }
+  // aws-kms discovery limited to the given accounts (the ESDK's discovery filter): a message
+  // cannot make this command call another account's key with the caller's credentials.
+  const filter = filtered ? { accounts: o.discoveryAccount, partition: o.discoveryPartition ?? 'aws' } : {};
+  return {
+    trust: schemes.map((anyKeyOf) => (anyKeyOf === 'aws-kms' ? { anyKeyOf, ...filter } : { anyKeyOf })),
+    keys,
+  };
+}
+
+interface DiscoveryFlags {
+  trustConfigured: boolean;
+  discoveryAccount: string[];
+  discoveryPartition?: string;
+}
+
+/** The flags of `--trust-configured` and its aws-kms discovery filter, on decrypt and rewrap. */
+function discoveryOptions(command: Command): Command {
+  return command
+    .option('--trust-configured', TRUST_CONFIGURED_HELP, false)
+    .option(
+      '--discovery-account <id>',
+      'with --trust-configured: only aws-kms keys of this AWS account (repeatable; the ESDK discovery filter)',
+      collect,
+      [],
+    )
+    .option('--discovery-partition <name>', 'with --discovery-account: the AWS partition (default aws)');
 }
 
 const TRUST_CONFIGURED_HELP =
@@ -273,33 +311,33 @@ export function registerCryptoCommands(program: Command, act: Act): void {
       }),
     );
 
-  addOutputOptions(
-    program
-      .command('decrypt')
-      .description('open an envelope message (file or stdin)')
-      .argument('[input]', 'message file (default: stdin)'),
-    'the plaintext',
-  )
-    .option(
+  discoveryOptions(
+    addOutputOptions(
+      program
+        .command('decrypt')
+        .description('open an envelope message (file or stdin)')
+        .argument('[input]', 'message file (default: stdin)'),
+      'the plaintext',
+    ).option(
       '-k, --key <uri>',
       'a key you trust to open the message (repeatable; tried in order)',
       collect,
       [],
-    )
-    .option('--trust-configured', TRUST_CONFIGURED_HELP, false)
+    ),
+  )
     .option('--context <k=v>', 'pair the message context must contain (repeatable)', collect, [])
     .option('--require-context', 'the message context must be exactly the --context pairs', false)
     .option('--reproduced-context <k=v>', REPRODUCED_CONTEXT_HELP, collect, [])
     .action(
       act(async (s, cmd) => {
         const o = cmd.opts<
-          OutputFlags & {
-            key: string[];
-            trustConfigured: boolean;
-            context: string[];
-            requireContext: boolean;
-            reproducedContext: string[];
-          }
+          OutputFlags &
+            DiscoveryFlags & {
+              key: string[];
+              context: string[];
+              requireContext: boolean;
+              reproducedContext: string[];
+            }
         >();
         const inPath = cmd.args[0];
         const outPath = outputPath(s, inPath, o, 'decrypt');
@@ -309,7 +347,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
         if (o.requireContext && Object.keys(required).length === 0) {
           throw usageError('--require-context needs the expected pairs as --context k=v');
         }
-        const { trust, keys } = await trustAndKeys(s, await s.uris(o.key), o.trustConfigured, 'decrypt');
+        const { trust, keys } = await trustAndKeys(s, await s.uris(o.key), o, 'decrypt');
         let info: MessageInfo | undefined;
         const check = o.requireContext ? exactContextCheck(required) : undefined;
         const bytes = await withOutput(cmd.name(), s, inPath, outPath, o, (input) =>
@@ -341,28 +379,29 @@ export function registerCryptoCommands(program: Command, act: Act): void {
       }),
     );
 
-  addOutputOptions(
-    program
-      .command('rewrap')
-      .description('add and/or remove recipients of a message without touching its body')
-      .argument('<input>', 'message file ("-" for stdin)'),
-    'the new message',
+  discoveryOptions(
+    addOutputOptions(
+      program
+        .command('rewrap')
+        .description('add and/or remove recipients of a message without touching its body')
+        .argument('<input>', 'message file ("-" for stdin)'),
+      'the new message',
+    )
+      .option('--add <uri>', 'recipient to add (repeatable)', collect, [])
+      .option('--remove <uri>', 'recipient to remove (repeatable)', collect, [])
+      .option('-k, --key <uri>', 'a key you trust to unwrap the data key (repeatable)', collect, []),
   )
-    .option('--add <uri>', 'recipient to add (repeatable)', collect, [])
-    .option('--remove <uri>', 'recipient to remove (repeatable)', collect, [])
-    .option('-k, --key <uri>', 'a key you trust to unwrap the data key (repeatable)', collect, [])
-    .option('--trust-configured', TRUST_CONFIGURED_HELP, false)
     .option('--reproduced-context <k=v>', REPRODUCED_CONTEXT_HELP, collect, [])
     .action(
       act(async (s, cmd) => {
         const o = cmd.opts<
-          OutputFlags & {
-            add: string[];
-            remove: string[];
-            key: string[];
-            trustConfigured: boolean;
-            reproducedContext: string[];
-          }
+          OutputFlags &
+            DiscoveryFlags & {
+              add: string[];
+              remove: string[];
+              key: string[];
+              reproducedContext: string[];
+            }
         >();
         if (o.add.length === 0 && o.remove.length === 0)
           throw usageError('rewrap needs --add <uri> and/or --remove <uri>');
@@ -371,7 +410,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
         refuseBinaryOnTerminal(s, outPath, 'ciphertext');
         const add = await s.uris(o.add);
         const remove = await s.uris(o.remove);
-        const { trust, keys } = await trustAndKeys(s, await s.uris(o.key), o.trustConfigured, 'rewrap');
+        const { trust, keys } = await trustAndKeys(s, await s.uris(o.key), o, 'rewrap');
         await s.keys([...add, ...remove]);
         const bytes = await withOutput(cmd.name(), s, inPath, outPath, o, (input) =>
           rewrapStream(input.data, {
