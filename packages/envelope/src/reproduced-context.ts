@@ -18,6 +18,8 @@ export interface CompletedContext {
 }
 
 const RESERVED_PREFIX = 'aws-crypto-';
+/** No unstored pairs (shared: it has no byte to write, and every seal and open would make one). */
+const NONE = new Uint8Array(0);
 
 /**
  * Completes a header's `stored` context with the caller's `reproduced` one, as the ESDK's
@@ -31,7 +33,7 @@ export function completeContext(
   stored: Readonly<Record<string, string>>,
   reproduced: unknown,
 ): CompletedContext {
-  if (reproduced === undefined) return { context: stored, authenticatedOnly: new Uint8Array(0) };
+  if (reproduced === undefined) return { context: stored, authenticatedOnly: NONE };
   const given = toEncryptionContext(reproduced, 'reproducedContext');
   const added: Record<string, string> = {};
   let addedAny = false;
@@ -54,7 +56,7 @@ export function completeContext(
     }
     index++;
   }
-  if (!addedAny) return { context: stored, authenticatedOnly: new Uint8Array(0) };
+  if (!addedAny) return { context: stored, authenticatedOnly: NONE };
   const context: Record<string, string> = {};
   for (const source of [stored, added]) {
     for (const [key, value] of Object.entries(source)) {
@@ -68,17 +70,18 @@ export function completeContext(
 export interface SplitContext {
   /** The pairs the header stores. */
   readonly stored: EncryptionContext;
-  /** The pairs named in `notStored`, serialized (empty when none): the header tag's extra AAD. */
+  /** The pairs named in `notStored`, serialized: the header tag's extra AAD. */
   readonly authenticatedOnly: Uint8Array;
 }
 
 /**
  * Splits a seal's `context` for `contextNotStored` (the ESDK's required encryption context
  * keys): each named key must be one of the context's; those pairs leave the header and are
- * authenticated only, so the opener must reproduce them (`reproducedContext`).
+ * authenticated only, so the opener must reproduce them (`reproducedContext`). Undefined when
+ * no key is named: the whole context is stored.
  */
-export function splitContext(context: EncryptionContext, notStored: unknown): SplitContext {
-  if (notStored === undefined) return { stored: context, authenticatedOnly: new Uint8Array(0) };
+export function splitContext(context: EncryptionContext, notStored: unknown): SplitContext | undefined {
+  if (notStored === undefined) return undefined;
   if (!Array.isArray(notStored)) {
     throw new KeyportError('InvalidArgument', 'contextNotStored must be an array of context keys');
   }
@@ -94,7 +97,7 @@ export function splitContext(context: EncryptionContext, notStored: unknown): Sp
     }
     names.add(key);
   }
-  if (names.size === 0) return { stored: context, authenticatedOnly: new Uint8Array(0) };
+  if (names.size === 0) return undefined;
   const stored: Record<string, string> = {};
   const only: Record<string, string> = {};
   for (const [key, value] of Object.entries(all)) {

@@ -196,8 +196,7 @@ export function prepareSeal(
   const suite = suiteForSeal(options.suite);
   const frameLength = checkFrameLength(options.frameLength);
   const callerContext = checkCallerContext(options.context);
-  const notStored = splitContext(callerContext, options.contextNotStored);
-  const split = notStored.authenticatedOnly.length === 0 ? undefined : notStored;
+  const split = splitContext(callerContext, options.contextNotStored);
   const recipients = listOption(options.recipients ?? [], 'recipients', toRecipient);
   const source = options.dataKeySource ?? 'auto';
   if (source !== 'auto' && source !== 'first-recipient' && source !== 'local') {
