@@ -45,7 +45,16 @@ export function wantsJson(argv: readonly string[]): boolean {
   return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
-export function buildProgram(io: CliIo, act: Act, json = false): Command {
+/**
+ * `onOutput` is given each write of commander's own text to stdout (help, version), so the
+ * caller can wait for them: `keyport --help > /dev/full` must not exit 0 with nothing written.
+ */
+export function buildProgram(
+  io: CliIo,
+  act: Act,
+  json = false,
+  onOutput: (written: Promise<void>) => void = () => undefined,
+): Command {
   const program = new Command('keyport')
     .description(
       'keys, envelope encryption and migrations across AWS KMS, Azure Key Vault, GCP KMS, Vault/OpenBao, PKCS#11 and local keystores',
@@ -59,7 +68,7 @@ export function buildProgram(io: CliIo, act: Act, json = false): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({
-      writeOut: (s) => io.stdout.write(s),
+      writeOut: (s) => onOutput(writeText(io.stdout, s)),
       // With --json a usage error is reported as one JSON object by run(), not as text.
       // Its messages quote the arguments as given: control characters escaped, line by line, so
       // `keyport $'\e]0;…\a'` cannot drive the terminal (commander's own line breaks are kept).
@@ -161,7 +170,12 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       code = (await handler(session, cmd)) ?? EXIT.ok;
     };
   const json = wantsJson(argv);
-  const program = buildProgram(io, act, json);
+  const printed: Promise<void>[] = [];
+  const program = buildProgram(io, act, json, (written) => {
+    // Settled here, reported below: a failed write is not an unhandled rejection meanwhile.
+    written.catch(() => undefined);
+    printed.push(written);
+  });
   try {
     await program.parseAsync([...argv], { from: 'user' });
     // A command that stopped early on a signal still ends with the signal's exit code.
@@ -174,6 +188,12 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         error.code === 'commander.version' ||
         error.code === 'commander.help'
       ) {
+        // Help or version printed: ok only once stdout took it (a full disk, a closed pipe fail).
+        try {
+          await Promise.all(printed);
+        } catch (writeError) {
+          return reportFailure(io, argv, session, writeError);
+        }
         return EXIT.ok;
       }
       if (error.code === 'commander.executeSubCommandAsync') return EXIT.ok;

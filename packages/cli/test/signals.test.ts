@@ -234,6 +234,31 @@ describe('stdout that cannot be written (a full disk behind `>`)', () => {
       closeSync(full);
     }
   });
+
+  it("--help, --version and a command's help > /dev/full: DiskFull, exit 13, not 0 with nothing written", () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      for (const args of [['--help'], ['--version'], ['keys', '--help'], ['encrypt', '--help']]) {
+        const r = spawnSync(process.execPath, ['--import', HOOKS, BIN, ...args], {
+          cwd: ws.dir,
+          env: { PATH: process.env.PATH, KEYPORT_CLI_FROM_SOURCE: '1' },
+          stdio: ['ignore', full, 'pipe'],
+        });
+        const stderr = r.stderr.toString();
+        expect(r.status, `${args.join(' ')}: ${stderr}`).toBe(13);
+        expect(stderr).toMatch(/DiskFull: cannot write to stdout/);
+      }
+      // And to a working stdout, still 0.
+      const ok = spawnSync(process.execPath, ['--import', HOOKS, BIN, '--version'], {
+        cwd: ws.dir,
+        env: { PATH: process.env.PATH, KEYPORT_CLI_FROM_SOURCE: '1' },
+      });
+      expect(ok.status).toBe(0);
+      expect(ok.stdout.toString()).toMatch(/^\d+\.\d+\.\d+/);
+    } finally {
+      closeSync(full);
+    }
+  });
 });
 
 describe('when the command cannot stop (a slow keystore unlock: scrypt cannot be aborted)', () => {
