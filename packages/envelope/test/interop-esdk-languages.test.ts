@@ -9,8 +9,9 @@
  * and raw RSA with each OAEP hash, both v2 suites, at frame boundaries, multi-key messages,
  * contexts whose order differs between UTF-16 and UTF-8, keyport's default frame length; and
  * what ESDK-JS cannot write: non-framed bodies (frame length 0) and v1 messages of all nine v1
- * suites. With the Python ESDK's Required Encryption Context CMM: context pairs authenticated
- * but not stored, both ways (keyport's `contextNotStored` and `reproducedContext`).
+ * suites. With the Python and Java ESDKs' Required Encryption Context CMM: context pairs
+ * authenticated but not stored, both ways (keyport's `contextNotStored` and `reproducedContext`);
+ * and their raw ECDH keyring on P-256/384/521, both ways.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -232,57 +233,66 @@ describe.each(implementations)(
   },
 );
 
-describe('the Required Encryption Context CMM of the Python ESDK (pairs authenticated, not stored)', () => {
-  const esdk = esdkPythonKeyrings;
-  const full = { tenant: 't-42', user: 'u-7', purpose: 'interop' };
-  for (const k of [aes256, rsa256]) {
-    for (const suite of suites) {
-      const label = `${k.name}, suite 0x0${suite.toString(16)}`;
-      it(`the SDK seals with required keys, keyport opens with them reproduced (${label})`, async () => {
-        const pt = randomBytes(3 * FRAME + 5);
-        const msg = await esdk.encrypt([k.python], pt, {
-          context: full,
-          suiteId: suite,
-          frameLength: FRAME,
-          requiredContextKeys: ['user', 'tenant'],
-        });
-        expect(msg.includes(Buffer.from('u-7'))).toBe(false);
-        const reproducedContext = { user: 'u-7', tenant: 't-42' };
-        const out = await openEnvelope(msg, { trust: [k.ours], reproducedContext });
-        expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
-        expect(out.context).toMatchObject(full);
-        const streamed = await collect(openStream(chunked(msg, 97), { trust: [k.ours], reproducedContext }));
-        expect(streamed.equals(pt)).toBe(true);
-        await expect(openEnvelope(msg, { trust: [k.ours] })).rejects.toBeInstanceOf(Error);
-        await expect(
-          openEnvelope(msg, { trust: [k.ours], reproducedContext: { ...reproducedContext, user: 'u-8' } }),
-        ).rejects.toBeInstanceOf(Error);
-      });
-      it(`keyport seals with contextNotStored, the SDK opens with the pairs reproduced (${label})`, async () => {
-        const pt = randomBytes(3 * FRAME + 5);
-        const msg = await sealEnvelope(pt, {
-          recipients: [k.ours],
-          context: full,
-          contextNotStored: ['user', 'tenant'],
-          suite,
-          frameLength: FRAME,
-        });
-        expect(Buffer.from(msg).includes(Buffer.from('u-7'))).toBe(false);
-        const out = await esdk.decrypt([k.python], msg, 'require', {
-          reproducedContext: { user: 'u-7', tenant: 't-42' },
-        });
-        expect(out.plaintext.equals(pt)).toBe(true);
-        await expect(esdk.decrypt([k.python], msg)).rejects.toThrow(/failed/);
-        await expect(
-          esdk.decrypt([k.python], msg, 'require', { reproducedContext: { user: 'u-8', tenant: 't-42' } }),
-        ).rejects.toThrow(/failed/);
-      });
-    }
-  }
-});
+/** The SDKs whose Material Providers Library offers the Required Encryption Context CMM and raw ECDH here. */
+const mplChildren = [
+  { name: 'Python', esdk: esdkPythonKeyrings },
+  { name: 'Java', esdk: esdkJavaKeyrings },
+] as const;
 
-describe('the raw ECDH keyring of the Python ESDK, both ways', () => {
-  const esdk = esdkPythonKeyrings;
+describe.each(mplChildren)(
+  'the Required Encryption Context CMM of the $name ESDK (pairs authenticated, not stored)',
+  ({ esdk }) => {
+    const full = { tenant: 't-42', user: 'u-7', purpose: 'interop' };
+    for (const k of [aes256, rsa256]) {
+      for (const suite of suites) {
+        const label = `${k.name}, suite 0x0${suite.toString(16)}`;
+        it(`the SDK seals with required keys, keyport opens with them reproduced (${label})`, async () => {
+          const pt = randomBytes(3 * FRAME + 5);
+          const msg = await esdk.encrypt([k.python], pt, {
+            context: full,
+            suiteId: suite,
+            frameLength: FRAME,
+            requiredContextKeys: ['user', 'tenant'],
+          });
+          expect(msg.includes(Buffer.from('u-7'))).toBe(false);
+          const reproducedContext = { user: 'u-7', tenant: 't-42' };
+          const out = await openEnvelope(msg, { trust: [k.ours], reproducedContext });
+          expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
+          expect(out.context).toMatchObject(full);
+          const streamed = await collect(
+            openStream(chunked(msg, 97), { trust: [k.ours], reproducedContext }),
+          );
+          expect(streamed.equals(pt)).toBe(true);
+          await expect(openEnvelope(msg, { trust: [k.ours] })).rejects.toBeInstanceOf(Error);
+          await expect(
+            openEnvelope(msg, { trust: [k.ours], reproducedContext: { ...reproducedContext, user: 'u-8' } }),
+          ).rejects.toBeInstanceOf(Error);
+        });
+        it(`keyport seals with contextNotStored, the SDK opens with the pairs reproduced (${label})`, async () => {
+          const pt = randomBytes(3 * FRAME + 5);
+          const msg = await sealEnvelope(pt, {
+            recipients: [k.ours],
+            context: full,
+            contextNotStored: ['user', 'tenant'],
+            suite,
+            frameLength: FRAME,
+          });
+          expect(Buffer.from(msg).includes(Buffer.from('u-7'))).toBe(false);
+          const out = await esdk.decrypt([k.python], msg, 'require', {
+            reproducedContext: { user: 'u-7', tenant: 't-42' },
+          });
+          expect(out.plaintext.equals(pt)).toBe(true);
+          await expect(esdk.decrypt([k.python], msg)).rejects.toThrow(/failed/);
+          await expect(
+            esdk.decrypt([k.python], msg, 'require', { reproducedContext: { user: 'u-8', tenant: 't-42' } }),
+          ).rejects.toThrow(/failed/);
+        });
+      }
+    }
+  },
+);
+
+describe.each(mplChildren)('the raw ECDH keyring of the $name ESDK, both ways', ({ esdk }) => {
   for (const [curve, spec] of [
     ['prime256v1', 'ECC_NIST_P256'],
     ['secp384r1', 'ECC_NIST_P384'],

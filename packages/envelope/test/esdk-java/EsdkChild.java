@@ -3,7 +3,9 @@
 // per line on stdin, one JSON answer per line on stdout, matched by id.
 //
 // Two of its APIs, chosen per request by "api": "keyring" (the Material Providers Library's raw
-// AES, raw RSA and multi keyrings, the current API) and "masterkey" (JceMasterKey and
+// AES, raw RSA, raw ECDH and multi keyrings, the current API; with "requiredContextKeys" under its
+// Required Encryption Context CMM, and "reproducedContext" given to decrypt) and "masterkey"
+// (JceMasterKey and
 // MultipleProviderFactory, the SDK's own older Java implementation). Compiled by the harness
 // (target esdk-java) and run by helpers/esdk.ts: java -cp <the harness's classpath> EsdkChild
 import com.amazonaws.encryptionsdk.AwsCrypto;
@@ -34,14 +36,23 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import javax.crypto.spec.SecretKeySpec;
+import software.amazon.cryptography.materialproviders.ICryptographicMaterialsManager;
 import software.amazon.cryptography.materialproviders.IKeyring;
 import software.amazon.cryptography.materialproviders.MaterialProviders;
 import software.amazon.cryptography.materialproviders.model.AesWrappingAlg;
+import software.amazon.cryptography.materialproviders.model.CreateDefaultCryptographicMaterialsManagerInput;
 import software.amazon.cryptography.materialproviders.model.CreateMultiKeyringInput;
 import software.amazon.cryptography.materialproviders.model.CreateRawAesKeyringInput;
+import software.amazon.cryptography.materialproviders.model.CreateRawEcdhKeyringInput;
 import software.amazon.cryptography.materialproviders.model.CreateRawRsaKeyringInput;
+import software.amazon.cryptography.materialproviders.model.CreateRequiredEncryptionContextCMMInput;
+import software.amazon.cryptography.materialproviders.model.EphemeralPrivateKeyToStaticPublicKeyInput;
 import software.amazon.cryptography.materialproviders.model.MaterialProvidersConfig;
 import software.amazon.cryptography.materialproviders.model.PaddingScheme;
+import software.amazon.cryptography.materialproviders.model.PublicKeyDiscoveryInput;
+import software.amazon.cryptography.materialproviders.model.RawEcdhStaticConfigurations;
+import software.amazon.cryptography.materialproviders.model.RawPrivateKeyToStaticPublicKeyInput;
+import software.amazon.cryptography.primitives.model.ECDHCurveSpec;
 
 public class EsdkChild {
   static final ObjectMapper JSON = new ObjectMapper();
@@ -81,20 +92,48 @@ public class EsdkChild {
     JsonNode keys = req.get("keyrings");
     CryptoResult<byte[], ?> result;
     if ("encrypt".equals(req.get("op").asText())) {
-      Map<String, String> context = new HashMap<>();
-      req.path("context").fields().forEachRemaining(e -> context.put(e.getKey(), e.getValue().asText()));
-      result =
-          masterKeys
-              ? crypto.encryptData(masterKeyProvider(keys), data, context)
-              : crypto.encryptData(keyring(keys), data, context);
+      Map<String, String> context = stringMap(req.path("context"));
+      if (req.has("requiredContextKeys")) {
+        result = crypto.encryptData(requiredContextCmm(keys, req.get("requiredContextKeys")), data, context);
+      } else {
+        result =
+            masterKeys
+                ? crypto.encryptData(masterKeyProvider(keys), data, context)
+                : crypto.encryptData(keyring(keys), data, context);
+      }
       answer.put("data", Base64.getEncoder().encodeToString(result.getResult()));
       return;
     }
-    result = masterKeys ? crypto.decryptData(masterKeyProvider(keys), data) : crypto.decryptData(keyring(keys), data);
+    if (req.has("reproducedContext")) {
+      // The encryption context given to decrypt: the pairs the message did not store.
+      result = crypto.decryptData(keyring(keys), data, stringMap(req.get("reproducedContext")));
+    } else {
+      result = masterKeys ? crypto.decryptData(masterKeyProvider(keys), data) : crypto.decryptData(keyring(keys), data);
+    }
     answer.put("data", Base64.getEncoder().encodeToString(result.getResult()));
     answer.put("suiteId", result.getCryptoAlgorithm().getValue());
     answer.set("context", JSON.valueToTree(result.getEncryptionContext()));
     answer.put("frameLength", result.getHeaders().getFrameLength());
+  }
+
+  static Map<String, String> stringMap(JsonNode node) {
+    Map<String, String> out = new HashMap<>();
+    node.fields().forEachRemaining(e -> out.put(e.getKey(), e.getValue().asText()));
+    return out;
+  }
+
+  /** The Required Encryption Context CMM over the keyrings: these keys are authenticated, not stored. */
+  static ICryptographicMaterialsManager requiredContextCmm(JsonNode keys, JsonNode required) {
+    List<String> names = new ArrayList<>();
+    for (JsonNode n : required) names.add(n.asText());
+    ICryptographicMaterialsManager underlying =
+        MPL.CreateDefaultCryptographicMaterialsManager(
+            CreateDefaultCryptographicMaterialsManagerInput.builder().keyring(keyring(keys)).build());
+    return MPL.CreateRequiredEncryptionContextCMM(
+        CreateRequiredEncryptionContextCMMInput.builder()
+            .underlyingCMM(underlying)
+            .requiredEncryptionContextKeys(names)
+            .build());
   }
 
   static CryptoAlgorithm algorithm(int id) {
@@ -113,6 +152,7 @@ public class EsdkChild {
   }
 
   static IKeyring oneKeyring(JsonNode k) {
+    if ("ecdh".equals(k.get("type").asText())) return ecdhKeyring(k);
     String namespace = k.get("namespace").asText();
     String name = k.get("name").asText();
     if ("aes".equals(k.get("type").asText())) {
@@ -144,6 +184,44 @@ public class EsdkChild {
             .publicKey(ByteBuffer.wrap(k.get("publicKey").asText().getBytes(StandardCharsets.US_ASCII)))
             .privateKey(ByteBuffer.wrap(k.get("privateKey").asText().getBytes(StandardCharsets.US_ASCII)))
             .build());
+  }
+
+  /** The raw ECDH keyring: public keys base64 SPKI DER, private keys PKCS #8 PEM. */
+  static IKeyring ecdhKeyring(JsonNode k) {
+    RawEcdhStaticConfigurations scheme =
+        switch (k.get("scheme").asText()) {
+          case "static" ->
+              RawEcdhStaticConfigurations.builder()
+                  .RawPrivateKeyToStaticPublicKey(
+                      RawPrivateKeyToStaticPublicKeyInput.builder()
+                          .senderStaticPrivateKey(ascii(k.get("senderPrivateKey").asText()))
+                          .recipientPublicKey(ByteBuffer.wrap(Base64.getDecoder().decode(k.get("recipientPublicKey").asText())))
+                          .build())
+                  .build();
+          case "ephemeral" ->
+              RawEcdhStaticConfigurations.builder()
+                  .EphemeralPrivateKeyToStaticPublicKey(
+                      EphemeralPrivateKeyToStaticPublicKeyInput.builder()
+                          .recipientPublicKey(ByteBuffer.wrap(Base64.getDecoder().decode(k.get("recipientPublicKey").asText())))
+                          .build())
+                  .build();
+          default ->
+              RawEcdhStaticConfigurations.builder()
+                  .PublicKeyDiscovery(
+                      PublicKeyDiscoveryInput.builder()
+                          .recipientStaticPrivateKey(ascii(k.get("recipientPrivateKey").asText()))
+                          .build())
+                  .build();
+        };
+    return MPL.CreateRawEcdhKeyring(
+        CreateRawEcdhKeyringInput.builder()
+            .KeyAgreementScheme(scheme)
+            .curveSpec(ECDHCurveSpec.valueOf(k.get("curve").asText()))
+            .build());
+  }
+
+  static ByteBuffer ascii(String text) {
+    return ByteBuffer.wrap(text.getBytes(StandardCharsets.US_ASCII));
   }
 
   // ---------------------------------------------------------------- master keys (JceMasterKey)
