@@ -9,7 +9,7 @@
  * and raw RSA with each OAEP hash, both v2 suites, at frame boundaries, multi-key messages,
  * contexts whose order differs between UTF-16 and UTF-8, keyport's default frame length; and
  * what ESDK-JS cannot write: non-framed bodies (frame length 0) and v1 messages of all nine v1
- * suites. With the Python and Java ESDKs' Required Encryption Context CMM: context pairs
+ * suites. With the Python, Java and Go ESDKs' Required Encryption Context CMM: context pairs
  * authenticated but not stored, both ways (keyport's `contextNotStored` and `reproducedContext`);
  * and their raw ECDH keyring on P-256/384/521, both ways.
  */
@@ -233,10 +233,11 @@ describe.each(implementations)(
   },
 );
 
-/** The SDKs whose Material Providers Library offers the Required Encryption Context CMM and raw ECDH here. */
+/** The SDKs whose Material Providers Library offers the Required Encryption Context CMM and raw ECDH. */
 const mplChildren = [
   { name: 'Python', esdk: esdkPythonKeyrings },
   { name: 'Java', esdk: esdkJavaKeyrings },
+  { name: 'Go', esdk: esdkGo },
 ] as const;
 
 describe.each(mplChildren)(

@@ -2,9 +2,10 @@
 // from the Go module proxy) as a child process, built by the harness (target esdk-go).
 //
 // The same line protocol as esdk-child.cjs (ESDK-JS): one JSON request per line on stdin, one
-// JSON answer per line on stdout, matched by id. Raw AES, raw RSA and AWS KMS keys (KMS at
-// AWS_ENDPOINT_URL_KMS) through the Material Providers Library's keyrings (several making a multi
-// keyring, the first its generator); the Go SDK has no master-key API. It writes framed bodies only (its frame length is 1 to 2^32).
+// JSON answer per line on stdout, matched by id. Raw AES, raw RSA, raw ECDH and AWS KMS keys (KMS
+// at AWS_ENDPOINT_URL_KMS) through the Material Providers Library's keyrings (several making a
+// multi keyring, the first its generator; with "requiredContextKeys" under its Required
+// Encryption Context CMM, and "reproducedContext" given to decrypt); the Go SDK has no master-key API. It writes framed bodies only (its frame length is 1 to 2^32).
 package main
 
 import (
@@ -23,6 +24,7 @@ import (
 
 	mpl "github.com/aws/aws-cryptographic-material-providers-library/releases/go/mpl/awscryptographymaterialproviderssmithygenerated"
 	mpltypes "github.com/aws/aws-cryptographic-material-providers-library/releases/go/mpl/awscryptographymaterialproviderssmithygeneratedtypes"
+	primtypes "github.com/aws/aws-cryptographic-material-providers-library/releases/go/primitives/awscryptographyprimitivessmithygeneratedtypes"
 	esdk "github.com/aws/aws-encryption-sdk/releases/go/encryption-sdk/awscryptographyencryptionsdksmithygenerated"
 	esdktypes "github.com/aws/aws-encryption-sdk/releases/go/encryption-sdk/awscryptographyencryptionsdksmithygeneratedtypes"
 )
@@ -36,6 +38,12 @@ type keyring struct {
 	PublicKey  string `json:"publicKey"`
 	Padding    string `json:"padding"`
 	Arn        string `json:"arn"`
+	// Raw ECDH: public keys base64 SPKI DER, private keys PKCS #8 PEM.
+	Scheme              string `json:"scheme"`
+	Curve               string `json:"curve"`
+	SenderPrivateKey    string `json:"senderPrivateKey"`
+	RecipientPublicKey  string `json:"recipientPublicKey"`
+	RecipientPrivateKey string `json:"recipientPrivateKey"`
 }
 
 type request struct {
@@ -47,6 +55,9 @@ type request struct {
 	SuiteID     *int              `json:"suiteId"`
 	FrameLength *int64            `json:"frameLength"`
 	Policy      string            `json:"policy"`
+	// The Required Encryption Context CMM's keys (encrypt), and the context given to decrypt.
+	RequiredContextKeys []string          `json:"requiredContextKeys"`
+	ReproducedContext   map[string]string `json:"reproducedContext"`
 }
 
 var aesAlgs = map[int]mpltypes.AesWrappingAlg{
@@ -103,6 +114,33 @@ func oneKeyring(ctx context.Context, m *mpl.Client, k keyring) (mpltypes.IKeyrin
 		return m.CreateRawRsaKeyring(ctx, mpltypes.CreateRawRsaKeyringInput{
 			KeyNamespace: k.Namespace, KeyName: k.Name, PaddingScheme: scheme,
 			PublicKey: []byte(k.PublicKey), PrivateKey: []byte(k.PrivateKey),
+		})
+	case "ecdh":
+		var scheme mpltypes.RawEcdhStaticConfigurations
+		switch k.Scheme {
+		case "static":
+			pub, err := base64.StdEncoding.DecodeString(k.RecipientPublicKey)
+			if err != nil {
+				return nil, err
+			}
+			scheme = &mpltypes.RawEcdhStaticConfigurationsMemberRawPrivateKeyToStaticPublicKey{
+				Value: mpltypes.RawPrivateKeyToStaticPublicKeyInput{SenderStaticPrivateKey: []byte(k.SenderPrivateKey), RecipientPublicKey: pub},
+			}
+		case "ephemeral":
+			pub, err := base64.StdEncoding.DecodeString(k.RecipientPublicKey)
+			if err != nil {
+				return nil, err
+			}
+			scheme = &mpltypes.RawEcdhStaticConfigurationsMemberEphemeralPrivateKeyToStaticPublicKey{
+				Value: mpltypes.EphemeralPrivateKeyToStaticPublicKeyInput{RecipientPublicKey: pub},
+			}
+		default:
+			scheme = &mpltypes.RawEcdhStaticConfigurationsMemberPublicKeyDiscovery{
+				Value: mpltypes.PublicKeyDiscoveryInput{RecipientStaticPrivateKey: []byte(k.RecipientPrivateKey)},
+			}
+		}
+		return m.CreateRawEcdhKeyring(ctx, mpltypes.CreateRawEcdhKeyringInput{
+			CurveSpec: primtypes.ECDHCurveSpec(k.Curve), KeyAgreementScheme: scheme,
 		})
 	case "kms":
 		// AWS KMS through the Go SDK's default chain, which takes its endpoint from
@@ -232,13 +270,28 @@ func answer(ctx context.Context, m *mpl.Client, req request) (map[string]any, er
 			suite := mpltypes.ESDKAlgorithmSuiteId(fmt.Sprintf("0x%04X", *req.SuiteID))
 			in.AlgorithmSuiteId = &suite
 		}
+		if req.RequiredContextKeys != nil {
+			// Pairs authenticated but not stored: the CMM the SDK offers for them.
+			under, err := m.CreateDefaultCryptographicMaterialsManager(ctx, mpltypes.CreateDefaultCryptographicMaterialsManagerInput{Keyring: ring})
+			if err != nil {
+				return nil, err
+			}
+			cmm, err := m.CreateRequiredEncryptionContextCMM(ctx, mpltypes.CreateRequiredEncryptionContextCMMInput{
+				UnderlyingCMM: under, RequiredEncryptionContextKeys: req.RequiredContextKeys,
+			})
+			if err != nil {
+				return nil, err
+			}
+			in.Keyring = nil
+			in.MaterialsManager = cmm
+		}
 		out, err := client.Encrypt(ctx, in)
 		if err != nil {
 			return nil, err
 		}
 		return map[string]any{"data": base64.StdEncoding.EncodeToString(out.Ciphertext)}, nil
 	}
-	out, err := client.Decrypt(ctx, esdktypes.DecryptInput{Ciphertext: data, Keyring: ring})
+	out, err := client.Decrypt(ctx, esdktypes.DecryptInput{Ciphertext: data, Keyring: ring, EncryptionContext: req.ReproducedContext})
 	if err != nil {
 		return nil, err
 	}

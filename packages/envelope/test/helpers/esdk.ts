@@ -22,7 +22,7 @@ export type EsdkKeyring =
     }
   /** ESDK-JS: its KmsKeyringNode over the stand-in KMS (`secret`); Python, Go: AWS KMS at AWS_ENDPOINT_URL_KMS. */
   | { type: 'kms'; arn: string; secret?: string }
-  /** The Python child (keyrings): the raw ECDH keyring; public keys base64 SPKI DER, private keys PEM. */
+  /** The Python, Java and Go children (keyrings): the raw ECDH keyring; public keys base64 SPKI DER, private keys PEM. */
   | {
       type: 'ecdh';
       scheme: 'static' | 'ephemeral' | 'discovery';
@@ -47,10 +47,10 @@ type EncryptOptions = {
   suiteId?: number;
   frameLength?: number;
   policy?: 'require' | 'legacy';
-  /** The Python child (keyrings): seal under the Required Encryption Context CMM with these keys. */
+  /** The Python, Java and Go children (keyrings): seal under the Required Encryption Context CMM with these keys. */
   requiredContextKeys?: string[];
 };
-/** The Python child: the encryption context given to decrypt (pairs the message did not store). */
+/** The Python, Java and Go children: the encryption context given to decrypt (pairs the message did not store). */
 type DecryptOptions = { reproducedContext?: Record<string, string> };
 export interface Opened {
   plaintext: Buffer;
