@@ -49,6 +49,19 @@ const keys = {
   },
 } as unknown as KeyOperations;
 
+/** `keys`, recording the key of every decrypt it is asked for. */
+function recordingDecrypts(): { called: string[]; recording: KeyOperations } {
+  const called: string[] = [];
+  const recording = {
+    ...keys,
+    decrypt(key: string, ciphertext: Uint8Array, o: { context?: Record<string, string> }) {
+      called.push(key);
+      return keys.decrypt(key, ciphertext, o);
+    },
+  } as unknown as KeyOperations;
+  return { called, recording };
+}
+
 describe('aws-kms EDKs match the ESDK KMS keyring', () => {
   for (const suite of [0x0478, 0x0578] as const) {
     it(`both directions, suite 0x0${suite.toString(16)}`, async () => {
@@ -75,14 +88,7 @@ describe('aws-kms EDKs match the ESDK KMS keyring', () => {
   });
 
   it('discovery (anyKeyOf) takes a bare ARN only: a message cannot name the endpoint or region to call', async () => {
-    const called: string[] = [];
-    const recording = {
-      ...keys,
-      decrypt(key: string, ciphertext: Uint8Array, o: { context?: Record<string, string> }) {
-        called.push(key);
-        return keys.decrypt(key, ciphertext, o);
-      },
-    } as unknown as KeyOperations;
+    const { called, recording } = recordingDecrypts();
     // A recipient that writes what a hostile sender would: the ARN with URI parameters after it.
     const naming = (info: string): Recipient => ({
       id: `hostile:${info}`,
@@ -157,14 +163,7 @@ describe('aws-kms EDKs match the ESDK KMS keyring', () => {
   });
 
   it('discovery with a filter (accounts, partition) calls only keys of those accounts, as the ESDK filter does', async () => {
-    const called: string[] = [];
-    const recording = {
-      ...keys,
-      decrypt(key: string, ciphertext: Uint8Array, o: { context?: Record<string, string> }) {
-        called.push(key);
-        return keys.decrypt(key, ciphertext, o);
-      },
-    } as unknown as KeyOperations;
+    const { called, recording } = recordingDecrypts();
     const pt = randomBytes(64);
     const other = ARN.replace('111122223333', '444455556666');
     const gov = ARN.replace('arn:aws:', 'arn:aws-us-gov:').replace('us-east-1', 'us-gov-west-1');
