@@ -1,9 +1,18 @@
 /** Data-key cache: single-flight fills, per-key limits, bounded size, zeroing on eviction. */
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHeader } from '../src/header.js';
-import { DataKeyCache, openEnvelope, sealEnvelope, sealStream } from '../src/index.js';
+import {
+  DataKeyCache,
+  openEnvelope,
+  rawAesRecipient,
+  rawEcdhRecipient,
+  rawRsaRecipient,
+  sealEnvelope,
+  sealStream,
+} from '../src/index.js';
 import { resolveLimits } from '../src/limits.js';
+import type { Recipient } from '../src/recipients/recipient.js';
 import { counting } from './helpers/counting.js';
 import { aes, collect } from './helpers/keys.js';
 import { type LocalKms, localKms } from './helpers/local-kms.js';
@@ -203,5 +212,57 @@ describe('data-key cache', () => {
       expect(Buffer.from((await openEnvelope(msg, { trust: [aes] })).plaintext).equals(pt)).toBe(true);
     }
     expect(cache.stats.fills).toBe(1);
+  });
+});
+
+/**
+ * Recipients that share a name (or a sender key) but not the key that opens: the cache keys
+ * materials by recipient id, so each pair must have two ids, or a seal cached for one is handed
+ * to the other (unopenable) and an open cached for one lets the other read the message.
+ */
+const rsaPair = () => generateKeyPairSync('rsa', { modulusLength: 2048 });
+const ecPair = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+const sender = ecPair();
+const lookalikes: Record<string, () => [Recipient, Recipient]> = {
+  'raw AES, one name, two keys': () => {
+    const aesKey = () => rawAesRecipient({ namespace: 'ns', name: 'k', key: randomBytes(32) });
+    return [aesKey(), aesKey()];
+  },
+  'raw RSA, one name, two key pairs': () => {
+    const rsaKey = ({ publicKey, privateKey }: ReturnType<typeof rsaPair>) =>
+      rawRsaRecipient({ namespace: 'ns', name: 'k', publicKey, privateKey });
+    return [rsaKey(rsaPair()), rsaKey(rsaPair())];
+  },
+  'raw ECDH static, one sender, two recipients': () => {
+    const staticTo = ({ publicKey }: ReturnType<typeof ecPair>) =>
+      rawEcdhRecipient({
+        scheme: 'static',
+        senderPrivateKey: sender.privateKey,
+        recipientPublicKey: publicKey,
+      });
+    return [staticTo(ecPair()), staticTo(ecPair())];
+  },
+};
+
+describe.each(Object.keys(lookalikes))('cache identity: %s', (kind) => {
+  const [first, second] = (lookalikes[kind] as () => [Recipient, Recipient])();
+  const pt = randomBytes(300);
+
+  it('the two have different ids', () => expect(first.id).not.toBe(second.id));
+
+  it('a seal cached for one is not handed to the other', async () => {
+    const cache = new DataKeyCache({ maxAgeMs: 60_000 });
+    await sealEnvelope(pt, { recipients: [first], cache });
+    const msg = await sealEnvelope(pt, { recipients: [second], cache });
+    expect(Buffer.from((await openEnvelope(msg, { trust: [second] })).plaintext).equals(pt)).toBe(true);
+  });
+
+  it('an open cached for one does not let the other read the message', async () => {
+    const cache = new DataKeyCache({ maxAgeMs: 60_000 });
+    const msg = await sealEnvelope(pt, { recipients: [first] });
+    await openEnvelope(msg, { trust: [first], cache });
+    await expect(openEnvelope(msg, { trust: [second], cache })).rejects.toMatchObject({
+      code: 'InvalidCiphertext',
+    });
   });
 });

@@ -4,7 +4,14 @@
  * encryption context; provider id = namespace; provider info = name || u32 tag bits (128) ||
  * u32 IV length (12) || IV; ciphertext = encrypted data key || tag.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, KeyObject, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  KeyObject,
+  randomBytes,
+} from 'node:crypto';
 import { type EncryptionContext, KeyportError } from '@keyport/core';
 import { bytesEqual, utf8Encode } from '../bytes.js';
 import { serializeContext, serializeContextEsdkJsLegacy } from '../context-codec.js';
@@ -51,6 +58,15 @@ function wrappingKeyOf(key: unknown): { key: KeyObject; cipher: AesGcm } {
   return { key: key instanceof KeyObject ? key : createSecretKey(key as Uint8Array), cipher };
 }
 
+/**
+ * A non-secret tag of the wrapping key for the recipient's id: caches key materials by id, so two
+ * recipients that share a name but not a key must not share an id (one would open, or seal with,
+ * the other's data keys). An HMAC under the key itself says nothing about the key.
+ */
+function keyTag(key: KeyObject): string {
+  return createHmac('sha256', key).update('keyport raw-aes recipient id').digest('base64url').slice(0, 22);
+}
+
 const OPTION_NAMES = ['namespace', 'name', 'key'] as const satisfies ReadonlyArray<
   keyof RawAesRecipientOptions
 >;
@@ -66,7 +82,7 @@ export function rawAesRecipient(options: RawAesRecipientOptions): Recipient {
   const infoLength = nameBytes.length + 8 + IV_LENGTH;
 
   return {
-    id: `raw-aes:${namespace}/${name}`,
+    id: `raw-aes:${namespace}/${name}#${keyTag(wrappingKey)}`,
     async wrap(dataKey: Uint8Array, context: EncryptionContext): Promise<EncryptedDataKey> {
       const iv = randomBytes(IV_LENGTH);
       const c = createCipheriv(cipher, wrappingKey, iv, { authTagLength: TAG_LENGTH });

@@ -214,7 +214,13 @@ export function rawEcdhRecipient(options: RawEcdhRecipientOptions): Recipient {
     curve = curveOf(own, 'recipientPrivateKey');
     ownPoint = compressPoint(createPublicKey(own), curve);
   }
-  const idPoint = (ownPoint ?? peerPoint) as Buffer;
+  // The id names every key the recipient is configured with: a seal cache keys materials by it,
+  // so two static recipients sharing a sender key must not share one (the EDKs of one would be
+  // handed out as the other's).
+  const idPoints = [ownPoint, peerPoint]
+    .filter((p): p is Buffer => p !== undefined)
+    .map((p) => p.toString('base64'))
+    .join(':');
 
   /** For an EDK this recipient can open: the public key to agree with (else undefined). */
   const counterpart = (info: ParsedInfo): KeyObject | undefined => {
@@ -233,7 +239,7 @@ export function rawEcdhRecipient(options: RawEcdhRecipientOptions): Recipient {
   };
 
   return {
-    id: `raw-ecdh:${scheme}:${curve}:${idPoint.toString('base64')}`,
+    id: `raw-ecdh:${scheme}:${curve}:${idPoints}`,
     async wrap(dataKey: Uint8Array, context: EncryptionContext): Promise<EncryptedDataKey> {
       if (scheme === 'discovery')
         throw bad(

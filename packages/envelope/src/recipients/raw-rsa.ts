@@ -10,6 +10,7 @@
  */
 import {
   constants,
+  createHash,
   createPrivateKey,
   createPublicKey,
   type KeyObject,
@@ -43,6 +44,17 @@ const HASH: Readonly<Record<RsaPadding, string | undefined>> = {
   'oaep-sha512': 'sha512',
   pkcs1: undefined,
 };
+
+/**
+ * The public keys' digest for the recipient's id: caches key materials by id, so two recipients
+ * that share a name but not a key pair must not share an id. The private key counts through its
+ * public half (it may have been configured apart from `publicKey`).
+ */
+function keyTag(publicKey: KeyObject, privateKey: KeyObject | undefined): string {
+  const h = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' }));
+  if (privateKey !== undefined) h.update(createPublicKey(privateKey).export({ type: 'spki', format: 'der' }));
+  return h.digest('base64url').slice(0, 22);
+}
 
 const OPTION_NAMES = [
   'namespace',
@@ -83,7 +95,7 @@ export function rawRsaRecipient(options: RawRsaRecipientOptions): Recipient {
   const nameBytes = utf8Encode(name);
 
   return {
-    id: `raw-rsa:${namespace}/${name}`,
+    id: `raw-rsa:${namespace}/${name}#${keyTag(publicKey, privateKey)}`,
     async wrap(dataKey: Uint8Array): Promise<EncryptedDataKey> {
       if (oaepHash === undefined) {
         throw new KeyportError(

@@ -33,7 +33,10 @@ export interface GeneratedDataKey {
 }
 
 export interface Recipient {
-  /** Stable, non-secret identity used in cache keys and error reports. */
+  /**
+   * Stable, non-secret identity used in cache keys and error reports: it must differ whenever the
+   * key behind the recipient does (a cache entry filled through one id serves every recipient with it).
+   */
   readonly id: string;
   /** Providers that create the data key themselves (KMS generateDataKey). */
   generate?(length: number, context: EncryptionContext, env: RecipientEnv): Promise<GeneratedDataKey>;
