@@ -11,17 +11,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { serializeContext, serializeContextEsdkJsLegacy } from '../src/context-codec.js';
 import { openEnvelope, sealEnvelope } from '../src/index.js';
 import { esdkDecrypt, esdkEncrypt, stopEsdk } from './helpers/esdk.js';
-import { aes, aesKey } from './helpers/keys.js';
+import { aes, esdkAesKeyring } from './helpers/keys.js';
 
 afterAll(stopEsdk);
-
-const esdkAes = (utf8Sorting?: boolean) => ({
-  type: 'aes' as const,
-  namespace: 'keyport-test',
-  name: 'aes-1',
-  key: aesKey.toString('base64'),
-  ...(utf8Sorting === undefined ? {} : { utf8Sorting }),
-});
 
 const contexts = {
   'mixed-case ASCII keys': { Tenant: 't-42', app: 'orders' },
@@ -43,7 +35,11 @@ describe('context order against ESDK-JS raw AES keyrings', () => {
       it(`${name}, 0x0${suiteId.toString(16)}: ESDK-JS (default and utf8Sorting) -> keyport`, async () => {
         const pt = randomBytes(300);
         for (const sorting of [undefined, true]) {
-          const msg = await esdkEncrypt([esdkAes(sorting)], pt, { context, suiteId, frameLength: 128 });
+          const msg = await esdkEncrypt([esdkAesKeyring(sorting)], pt, {
+            context,
+            suiteId,
+            frameLength: 128,
+          });
           const out = await openEnvelope(msg, { trust: [aes], requiredContext: context });
           expect(Buffer.from(out.plaintext).equals(pt), `utf8Sorting ${sorting}`).toBe(true);
         }
@@ -52,7 +48,7 @@ describe('context order against ESDK-JS raw AES keyrings', () => {
       it(`${name}, 0x0${suiteId.toString(16)}: keyport -> ESDK-JS with utf8Sorting: true`, async () => {
         const pt = randomBytes(300);
         const msg = await sealEnvelope(pt, { recipients: [aes], context, suite: suiteId, frameLength: 128 });
-        const out = await esdkDecrypt([esdkAes(true)], msg);
+        const out = await esdkDecrypt([esdkAesKeyring(true)], msg);
         expect(out.plaintext.equals(pt)).toBe(true);
       });
     }
@@ -61,7 +57,7 @@ describe('context order against ESDK-JS raw AES keyrings', () => {
   it('a wrong key still fails after both orders were tried', async () => {
     const context = contexts['mixed-case ASCII keys'];
     const msg = await esdkEncrypt(
-      [{ ...esdkAes(), key: randomBytes(32).toString('base64') }],
+      [{ ...esdkAesKeyring(), key: randomBytes(32).toString('base64') }],
       randomBytes(10),
       { context },
     );

@@ -13,20 +13,14 @@ import { CONTENT_FRAMED, serializeHeaderBody } from '../src/header.js';
 import { openEnvelope, openStream } from '../src/index.js';
 import { deriveKeys } from '../src/kdf.js';
 import { SUITES } from '../src/suites.js';
-import { type EsdkKeyring, esdkEncrypt, stopEsdk } from './helpers/esdk.js';
+import { esdkEncrypt, stopEsdk } from './helpers/esdk.js';
 import { gcmSeal } from './helpers/gcm.js';
-import { aes, aesKey, chunked } from './helpers/keys.js';
+import { aes, chunked, esdkAesKeyring } from './helpers/keys.js';
 
 afterAll(stopEsdk);
 
 const MiB = 1024 * 1024;
-const esdkAes: EsdkKeyring = {
-  type: 'aes',
-  namespace: 'keyport-test',
-  name: 'aes-1',
-  key: aesKey.toString('base64'),
-  utf8Sorting: true,
-};
+const esdkAes = esdkAesKeyring(true);
 
 const codeOf = (p: Promise<unknown>) =>
   p.then(

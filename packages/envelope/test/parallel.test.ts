@@ -10,18 +10,12 @@ import { parseHeader } from '../src/header.js';
 import { openEnvelope, openStream, sealEnvelope, sealStream } from '../src/index.js';
 import { resolveLimits } from '../src/limits.js';
 import { PARALLEL_MIN_BYTES } from '../src/parallel.js';
-import { type EsdkKeyring, esdkDecrypt, esdkEncrypt, stopEsdk } from './helpers/esdk.js';
-import { aes, aesKey } from './helpers/keys.js';
+import { esdkDecrypt, esdkEncrypt, stopEsdk } from './helpers/esdk.js';
+import { aes, esdkAesKeyring } from './helpers/keys.js';
 
 afterAll(stopEsdk);
 
-const esdkAes: EsdkKeyring = {
-  type: 'aes',
-  namespace: 'keyport-test',
-  name: 'aes-1',
-  key: aesKey.toString('base64'),
-  utf8Sorting: true,
-};
+const esdkAes = esdkAesKeyring(true);
 const F = 100_000;
 const codeOf = (p: Promise<unknown>) =>
   p.then(

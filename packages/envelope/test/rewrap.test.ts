@@ -8,10 +8,10 @@ import { resolveLimits } from '../src/limits.js';
 import { esdkDecrypt, stopEsdk } from './helpers/esdk.js';
 import {
   aes,
-  aesKey,
   aesOther,
   chunked,
   collect,
+  esdkAesKeyring,
   flip,
   rsa,
   rsaPrivatePem,
@@ -91,13 +91,7 @@ describe('rewrap', () => {
       const o = await openEnvelope(out, { trust, keys: kms.keys });
       expect(Buffer.from(o.plaintext).equals(pt)).toBe(true);
     }
-    const esdkAes = {
-      type: 'aes' as const,
-      namespace: 'keyport-test',
-      name: 'aes-1',
-      key: aesKey.toString('base64'),
-    };
-    expect((await esdkDecrypt([esdkAes], out)).plaintext.equals(pt)).toBe(true);
+    expect((await esdkDecrypt([esdkAesKeyring()], out)).plaintext.equals(pt)).toBe(true);
     const esdkRsa = {
       type: 'rsa' as const,
       namespace: 'keyport-test',

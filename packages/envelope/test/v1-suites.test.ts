@@ -9,17 +9,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { framePoolForTests } from '../src/frame-pool.js';
 import { openEnvelope, openStream, sealEnvelope } from '../src/index.js';
 import { streamWorkersForTests } from '../src/stream-workers.js';
-import { type EsdkKeyring, esdkEncrypt, stopEsdk } from './helpers/esdk.js';
-import { aes, aesKey, chunked, collect } from './helpers/keys.js';
+import { esdkEncrypt, stopEsdk } from './helpers/esdk.js';
+import { aes, chunked, collect, esdkAesKeyring } from './helpers/keys.js';
 
 afterAll(stopEsdk);
 
-const esdkAes: EsdkKeyring = {
-  type: 'aes',
-  namespace: 'keyport-test',
-  name: 'aes-1',
-  key: aesKey.toString('base64'),
-};
+const esdkAes = esdkAesKeyring();
 const FRAME = 256 * 1024;
 const pt = randomBytes(5 * 1024 * 1024 + 17); // 21 frames: large enough for the frame pool
 const context = { purpose: 'v1-suites' };

@@ -1,8 +1,17 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { rawAesRecipient, rawRsaRecipient } from '../../src/index.js';
+import type { EsdkKeyring } from './esdk.js';
 
 export const aesKey = randomBytes(32);
 export const aes = rawAesRecipient({ namespace: 'keyport-test', name: 'aes-1', key: aesKey });
+/** `aes` as an ESDK child's raw AES keyring; `utf8Sorting` for ESDK-JS's legacy context order. */
+export const esdkAesKeyring = (utf8Sorting?: boolean): Extract<EsdkKeyring, { type: 'aes' }> => ({
+  type: 'aes',
+  namespace: 'keyport-test',
+  name: 'aes-1',
+  key: aesKey.toString('base64'),
+  ...(utf8Sorting === undefined ? {} : { utf8Sorting }),
+});
 export const aesOther = rawAesRecipient({ namespace: 'keyport-test', name: 'aes-2', key: randomBytes(32) });
 
 export const rsaPair = generateKeyPairSync('rsa', { modulusLength: 2048 });
