@@ -194,6 +194,18 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         } catch (writeError) {
           return reportFailure(io, argv, session, writeError);
         }
+        // Help shown instead of a command (`keyport`, `keyport keys`, `keyport help nosuch`: on
+        // stderr, commander's exit code 1) is a usage error, not a success with no result; with
+        // --json, one error object (the help text was not printed).
+        if (error.exitCode !== 0) {
+          if (!json) return EXIT.usage;
+          return reportFailure(
+            io,
+            argv,
+            session,
+            usageError('no command given, or not a known one: run keyport --help for the commands'),
+          );
+        }
         return EXIT.ok;
       }
       if (error.code === 'commander.executeSubCommandAsync') return EXIT.ok;

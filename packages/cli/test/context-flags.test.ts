@@ -5,7 +5,7 @@
  * tenant A open A's data and denies it B's.
  */
 import { spawnSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parsePairs } from '../src/args.js';
@@ -124,29 +124,36 @@ describe('context flags on the command line', () => {
   });
 });
 
+/** A local workspace with key `k`, file `p` and `p.enc` sealed with the `user` pair left out of the file. */
+async function sealedWithUnstoredPair(extraProviders: Record<string, unknown> = {}) {
+  const ws = await localWorkspace(extraProviders);
+  const created = await runCli(['keys', 'create', 'k', '--provider', 'local'], { cwd: ws.dir });
+  expect(created.code, created.stderr).toBe(0);
+  await writeFile(join(ws.dir, 'p'), 'row 42');
+  const enc = await runCli(
+    [
+      'encrypt',
+      'p',
+      '-o',
+      'p.enc',
+      '-r',
+      ws.uri('k'),
+      '--context',
+      'table=orders',
+      '--context',
+      'user=u-secret-7',
+      '--context-not-stored',
+      'user',
+    ],
+    { cwd: ws.dir },
+  );
+  expect(enc.code, enc.stderr).toBe(0);
+  return ws;
+}
+
 describe('--context-not-stored and --reproduced-context', () => {
   it('the pair is bound but not in the file; decrypt needs it back, with its value', async () => {
-    const ws = await localWorkspace();
-    await runCli(['keys', 'create', 'k'], { cwd: ws.dir });
-    await writeFile(join(ws.dir, 'p'), 'row 42');
-    const enc = await runCli(
-      [
-        'encrypt',
-        'p',
-        '-o',
-        'p.enc',
-        '-r',
-        ws.uri('k'),
-        '--context',
-        'table=orders',
-        '--context',
-        'user=u-secret-7',
-        '--context-not-stored',
-        'user',
-      ],
-      { cwd: ws.dir },
-    );
-    expect(enc.code, enc.stderr).toBe(0);
+    const ws = await sealedWithUnstoredPair();
     const sealed = await readFile(join(ws.dir, 'p.enc'));
     expect(sealed.includes(Buffer.from('u-secret-7'))).toBe(false);
     expect(sealed.includes(Buffer.from('orders'))).toBe(true);
@@ -179,29 +186,101 @@ describe('--context-not-stored and --reproduced-context', () => {
     ).toBe(6);
   });
 
-  it('a --context-not-stored key that is not a --context key is refused (exit 2), and no file is left', async () => {
+  it('a --context-not-stored key that is not a --context key is refused (exit 2, the flag named), and no file is left', async () => {
     const ws = await localWorkspace();
     await runCli(['keys', 'create', 'k'], { cwd: ws.dir });
     await writeFile(join(ws.dir, 'p'), 'x');
-    const r = await runCli(
+    for (const notStored of ['b', '']) {
+      const r = await runCli(
+        [
+          '--json',
+          'encrypt',
+          'p',
+          '-o',
+          'p.enc',
+          '-r',
+          ws.uri('k'),
+          '--context',
+          'a=1',
+          '--context-not-stored',
+          notStored,
+        ],
+        { cwd: ws.dir },
+      );
+      expect(r.code, r.stderr).toBe(2);
+      expect(jsonError(r.stderr)).toMatchObject({ code: 'InvalidArgument' });
+      expect(jsonError(r.stderr).message).toContain('--context-not-stored');
+      await expect(readFile(join(ws.dir, 'p.enc'))).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+  });
+
+  it('--require-context counts the reproduced pairs as given; a stored pair not given still fails', async () => {
+    const ws = await sealedWithUnstoredPair();
+    const open = (extra: string[]) =>
+      runCli(['--json', 'decrypt', 'p.enc', '-k', ws.uri('k'), '--require-context', ...extra], {
+        cwd: ws.dir,
+      });
+    // The file stores exactly table=orders; user=... is the caller's own pair, proven by the key.
+    const exact = await open(['--context', 'table=orders', '--reproduced-context', 'user=u-secret-7']);
+    expect(exact.code, exact.stderr).toBe(0);
+    expect(exact.stdout).toBe('row 42');
+    // Only the reproduced pair: the stored table=orders was not given, so the check still fails.
+    const missing = await open(['--reproduced-context', 'user=u-secret-7']);
+    expect(missing.code, missing.stderr).toBe(6);
+    expect(jsonError(missing.stderr).message).toMatch(/table/);
+    expect(missing.stdout).toBe('');
+    // A wrong reproduced value is still an integrity failure, nothing released.
+    const wrong = await open(['--context', 'table=orders', '--reproduced-context', 'user=u-8']);
+    expect(wrong.code).toBe(6);
+    expect(wrong.stdout).toBe('');
+  });
+
+  it('migrate takes no reproduced pairs: such a file fails (exit 1, listed as failed), left as it was', async () => {
+    const ws = await sealedWithUnstoredPair();
+    await runCli(['keys', 'create', 'k2'], { cwd: ws.dir });
+    await mkdir(join(ws.dir, 'm'));
+    await copyFile(join(ws.dir, 'p.enc'), join(ws.dir, 'm', 'p.enc'));
+    const before = await readFile(join(ws.dir, 'm', 'p.enc'));
+    const r = await runCli(['--json', 'migrate', '--from', ws.uri('k'), '--to', ws.uri('k2'), 'm'], {
+      cwd: ws.dir,
+    });
+    expect(r.code, r.stderr).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, total: 1, migrated: 0, failed: 1 });
+    expect((await readFile(join(ws.dir, 'm', 'p.enc'))).equals(before)).toBe(true);
+  });
+});
+
+describe('--discovery-account and --discovery-partition', () => {
+  it('a value that is not an account id or a partition: exit 2 naming the flag, even with an existing -o', async () => {
+    // An aws-kms provider is configured (never reached: nothing here calls it).
+    const ws = await sealedWithUnstoredPair({
+      'aws-kms': { region: 'us-east-1', endpoint: 'http://127.0.0.1:9' },
+    });
+    await writeFile(join(ws.dir, 'exists'), 'keep me');
+    for (const account of ['12345', '1234567890123', ' 123456789012', '12345678901a', '']) {
+      const r = await runCli(
+        ['--json', 'decrypt', 'p.enc', '-o', 'exists', '--trust-configured', '--discovery-account', account],
+        { cwd: ws.dir },
+      );
+      expect(r.code, `${JSON.stringify(account)}: ${r.stderr}`).toBe(2);
+      expect(jsonError(r.stderr).message).toContain('--discovery-account');
+    }
+    expect(await readFile(join(ws.dir, 'exists'), 'utf8')).toBe('keep me');
+    const partition = await runCli(
       [
         '--json',
-        'encrypt',
-        'p',
-        '-o',
+        'decrypt',
         'p.enc',
-        '-r',
-        ws.uri('k'),
-        '--context',
-        'a=1',
-        '--context-not-stored',
-        'b',
+        '--trust-configured',
+        '--discovery-account',
+        '123456789012',
+        '--discovery-partition',
+        'AWS',
       ],
       { cwd: ws.dir },
     );
-    expect(r.code).toBe(2);
-    expect(JSON.parse(r.stderr.trimEnd().split('\n').at(-1) as string).error.code).toBe('InvalidArgument');
-    await expect(readFile(join(ws.dir, 'p.enc'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(partition.code, partition.stderr).toBe(2);
+    expect(jsonError(partition.stderr).message).toContain('--discovery-partition');
   });
 });
 

@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { localWorkspace, runCli } from './support/cli.js';
+import { jsonError, localWorkspace, runCli } from './support/cli.js';
 
 describe('exit codes 0-6', () => {
   it('0: success', async () => {
@@ -35,6 +35,26 @@ describe('exit codes 0-6', () => {
         message: expect.stringMatching(/--bogus/),
       }),
     });
+  });
+
+  it('2: no command (`keyport`, `keyport keys`, `help <unknown>`): help on stderr, one JSON error with --json', async () => {
+    const ws = await localWorkspace();
+    for (const args of [[], ['keys'], ['grants'], ['help', 'no-such-command']]) {
+      const text = await runCli(args, { cwd: ws.dir });
+      expect(text.code, args.join(' ')).toBe(2);
+      expect(text.stderr, args.join(' ')).toContain('Usage:');
+      expect(text.stdout).toBe('');
+      const json = await runCli(['--json', ...args], { cwd: ws.dir });
+      expect(json.code, args.join(' ')).toBe(2);
+      expect(json.stdout).toBe('');
+      expect(jsonError(json.stderr)).toMatchObject({ code: 'InvalidArgument', exitCode: 2 });
+    }
+    // Help asked for is a success, on stdout.
+    for (const args of [['--help'], ['help'], ['keys', '--help'], ['help', 'decrypt'], ['--version']]) {
+      const r = await runCli(args, { cwd: ws.dir });
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout.length, args.join(' ')).toBeGreaterThan(0);
+    }
   });
 
   it('3: not found (a key; a keystore file, which stays NotFound rather than a file error)', async () => {

@@ -12,6 +12,7 @@ import {
   escapeControl,
   type KeyOperations,
   KeyportError,
+  quote,
 } from '@keyport/core';
 import {
   DEFAULT_LIMITS,
@@ -172,6 +173,23 @@ async function trustAndKeys(
   if (filtered && !trustConfigured) {
     throw usageError(`${command}: --discovery-account and --discovery-partition narrow --trust-configured`);
   }
+  // Checked here, by flag, before any provider is built or the output looked at (the envelope
+  // checks them again, naming its own options).
+  for (const account of o.discoveryAccount) {
+    if (!AWS_ACCOUNT.test(account)) {
+      throw usageError(
+        `${command}: --discovery-account ${quote(account)} is not an AWS account id (12 digits)`,
+      );
+    }
+  }
+  if (o.discoveryPartition !== undefined && !AWS_PARTITION.test(o.discoveryPartition)) {
+    throw usageError(
+      `${command}: --discovery-partition ${quote(o.discoveryPartition)} is not an AWS partition (aws, aws-cn, aws-us-gov, ...)`,
+    );
+  }
+  if (filtered && o.discoveryAccount.length === 0) {
+    throw usageError(`${command}: --discovery-partition needs the accounts too (--discovery-account <id>)`);
+  }
   if (keyUris.length > 0) return { trust: [...keyUris], keys: await s.keys(keyUris) };
   if (!trustConfigured) {
     throw usageError(
@@ -183,12 +201,11 @@ async function trustAndKeys(
   const schemes = Object.keys(config.providers).filter((p) => !failures.has(p));
   if (schemes.length === 0) throw [...failures.values()][0] ?? usageError('no provider could be built');
   if (filtered && !schemes.includes('aws-kms')) {
+    // Configured but not built: its own error, not "not configured".
+    if (failures.has('aws-kms')) throw failures.get('aws-kms');
     throw usageError(
       `${command}: --discovery-account filters aws-kms keys, and no aws-kms provider is configured`,
     );
-  }
-  if (filtered && o.discoveryAccount.length === 0) {
-    throw usageError(`${command}: --discovery-partition needs the accounts too (--discovery-account <id>)`);
   }
   // aws-kms discovery limited to the given accounts (the ESDK's discovery filter): a message
   // cannot make this command call another account's key with the caller's credentials.
@@ -198,6 +215,10 @@ async function trustAndKeys(
     keys,
   };
 }
+
+/** The syntax the envelope's discovery filter takes (recipients/kms.ts), checked by flag here. */
+const AWS_ACCOUNT = /^[0-9]{12}$/;
+const AWS_PARTITION = /^aws[a-z-]*$/;
 
 interface DiscoveryFlags {
   trustConfigured: boolean;
@@ -221,10 +242,18 @@ function discoveryOptions(command: Command): Command {
 const TRUST_CONFIGURED_HELP =
   'trust any key of a configured provider that the message names (discovery); without it, name the keys with -k';
 
-function exactContextCheck(required: EncryptionContext): (info: MessageInfo) => void {
+/**
+ * `--require-context`: every pair of the message's context was given. A `--reproduced-context`
+ * pair is given too: the message does not store it, the caller supplied it (and the key and the
+ * header's tag proved it), so it is never "a key not given".
+ */
+function exactContextCheck(
+  required: EncryptionContext,
+  reproduced: EncryptionContext = {},
+): (info: MessageInfo) => void {
   return (info) => {
     const extra = Object.keys(info.context).filter(
-      (k) => !k.startsWith('aws-crypto-') && !Object.hasOwn(required, k),
+      (k) => !k.startsWith('aws-crypto-') && !Object.hasOwn(required, k) && !Object.hasOwn(reproduced, k),
     );
     if (extra.length > 0) {
       throw new KeyportError(
@@ -285,6 +314,15 @@ export function registerCryptoCommands(program: Command, act: Act): void {
         const outPath = outputPath(s, inPath, o, 'encrypt');
         refuseBinaryOnTerminal(s, outPath, 'ciphertext');
         const context = parsePairs(o.context, '--context');
+        // Refused by flag before any key is unlocked or file created (the envelope would name
+        // its option, `contextNotStored[0]`).
+        for (const key of o.contextNotStored) {
+          if (!Object.hasOwn(context, key)) {
+            throw usageError(
+              `--context-not-stored ${quote(key)} names no --context key (give the pair as --context <key>=<value>)`,
+            );
+          }
+        }
         const frameLength =
           o.frameLength !== undefined
             ? positiveInt(o.frameLength, '--frame-length', DEFAULT_LIMITS.maxFrameLength)
@@ -344,12 +382,20 @@ export function registerCryptoCommands(program: Command, act: Act): void {
         refuseBinaryOnTerminal(s, outPath, 'plaintext');
         const required = parsePairs(o.context, '--context');
         const reproduced = reproducedContext(o.reproducedContext);
-        if (o.requireContext && Object.keys(required).length === 0) {
-          throw usageError('--require-context needs the expected pairs as --context k=v');
+        if (
+          o.requireContext &&
+          Object.keys(required).length === 0 &&
+          reproduced.reproducedContext === undefined
+        ) {
+          throw usageError(
+            '--require-context needs the expected pairs as --context k=v (or --reproduced-context k=v)',
+          );
         }
         const { trust, keys } = await trustAndKeys(s, await s.uris(o.key), o, 'decrypt');
         let info: MessageInfo | undefined;
-        const check = o.requireContext ? exactContextCheck(required) : undefined;
+        const check = o.requireContext
+          ? exactContextCheck(required, reproduced.reproducedContext)
+          : undefined;
         const bytes = await withOutput(cmd.name(), s, inPath, outPath, o, (input) =>
           openStream(input.data, {
             trust,
