@@ -149,7 +149,9 @@ function sameEdk(a: EncryptedDataKey, b: EncryptedDataKey): boolean {
  * EDKs identical to one already tried and at most `maxAttemptsPerRecipient` tries each, so the
  * work is bounded by the trust list, not by what the message repeats: a hostile header can
  * repeat a corrupted EDK for a trusted RSA-4096 key thousands of times, each try costing
- * milliseconds of CPU (or a KMS call).
+ * milliseconds of CPU (or a KMS call). A key from a recipient whose unwrap may return a wrong
+ * key (`unwrapMayReturnWrongKey`) is taken only if `fits` (the header check) accepts it; else
+ * it counts as a failed attempt, so a later EDK or recipient is still tried.
  */
 export async function decryptDataKey(
   edks: readonly EncryptedDataKey[],
@@ -157,6 +159,7 @@ export async function decryptDataKey(
   context: EncryptionContext,
   env: RecipientEnv,
   maxAttemptsPerRecipient: number,
+  fits?: (dataKey: Uint8Array) => boolean,
 ): Promise<Uint8Array> {
   const attempts: UnwrapAttempt[] = [];
   const errors: unknown[] = [];
@@ -172,7 +175,15 @@ export async function decryptDataKey(
       }
       tried.push(edk);
       try {
-        return await recipient.unwrap(edk, context, env);
+        const dataKey = await recipient.unwrap(edk, context, env);
+        if (recipient.unwrapMayReturnWrongKey === true && fits !== undefined && !fits(dataKey)) {
+          dataKey.fill(0);
+          throw new KeyportError(
+            'InvalidCiphertext',
+            'the unwrapped data key does not fit the header (wrong key or padding)',
+          );
+        }
+        return dataKey;
       } catch (e) {
         const err = toKeyportError(e);
         if (err.code === 'Aborted') throw err;

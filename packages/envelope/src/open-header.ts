@@ -10,7 +10,7 @@ import { invalidCiphertext } from './bytes.js';
 import type { DataKeyCache } from './cache.js';
 import type { ChunkQueue } from './chunk-queue.js';
 import { type ParsedHeader, parseHeader } from './header.js';
-import { deriveKeys, verifyCommitment, zeroDataKey } from './kdf.js';
+import { type DerivedKeys, deriveKeys, verifyCommitment, zeroDataKey } from './kdf.js';
 import { type OpenLimits, type ResolvedLimits, resolveLimits } from './limits.js';
 import { decryptDataKey, type TrustEntry, toTrusted } from './materials.js';
 import { checkAborted, listOption } from './options.js';
@@ -152,8 +152,37 @@ export async function readVerifiedHeader(
     header.suite.curve !== undefined
       ? verificationKeyFromContext(header.context[PUBLIC_KEY_CONTEXT_KEY], header.suite.curve)
       : undefined;
+  // What the header's tag covers: the body, then the pairs it authenticates without storing.
+  const tagged =
+    authenticatedOnly.length === 0 ? header.bodyBytes : Buffer.concat([header.bodyBytes, authenticatedOnly]);
+  /** Whether a data key opens this header (key commitment, then the header's tag). */
+  const verify = (d: DerivedKeys): void => {
+    verifyCommitment(header.suite, d, header.suiteData);
+    gcmOpen(d.key, header.headerIv, tagged, new Uint8Array(0), header.headerTag, 'the header');
+  };
+  // For recipients whose unwrap cannot tell a wrong key (PKCS#1 v1.5 with implicit rejection): a
+  // key that does not fit is one more failed attempt, and the next EDK or recipient is tried.
+  const fits = (dataKey: Uint8Array): boolean => {
+    let d: DerivedKeys | undefined;
+    try {
+      d = deriveKeys(header.suite, dataKey, header.messageId);
+      verify(d);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      if (d?.key instanceof Uint8Array) d.key.fill(0);
+    }
+  };
   const fill = async () => ({
-    dataKey: await decryptDataKey(header.encryptedDataKeys, trusted, context, env, limits.maxUnwrapAttempts),
+    dataKey: await decryptDataKey(
+      header.encryptedDataKeys,
+      trusted,
+      context,
+      env,
+      limits.maxUnwrapAttempts,
+      fits,
+    ),
   });
   const use = (m: { dataKey: Uint8Array }) => ({
     derived: deriveKeys(header.suite, m.dataKey, header.messageId),
@@ -173,17 +202,7 @@ export async function readVerifiedHeader(
   const { derived, dataKey } = got;
   try {
     checkAborted(options.signal);
-    verifyCommitment(header.suite, derived, header.suiteData);
-    gcmOpen(
-      derived.key,
-      header.headerIv,
-      authenticatedOnly.length === 0
-        ? header.bodyBytes
-        : Buffer.concat([header.bodyBytes, authenticatedOnly]),
-      new Uint8Array(0),
-      header.headerTag,
-      'the header',
-    );
+    verify(derived);
   } catch (e) {
     dataKey?.fill(0);
     throw e;

@@ -216,7 +216,7 @@ describe('data-key cache', () => {
 });
 
 /**
- * Recipients that share a name (or a sender key) but not the key that opens: the cache keys
+ * Recipients that share a name (or a sender key) but not the key or padding that opens: the cache keys
  * materials by recipient id, so each pair must have two ids, or a seal cached for one is handed
  * to the other (unopenable) and an open cached for one lets the other read the message.
  */
@@ -232,6 +232,12 @@ const lookalikes: Record<string, () => [Recipient, Recipient]> = {
     const rsaKey = ({ publicKey, privateKey }: ReturnType<typeof rsaPair>) =>
       rawRsaRecipient({ namespace: 'ns', name: 'k', publicKey, privateKey });
     return [rsaKey(rsaPair()), rsaKey(rsaPair())];
+  },
+  'raw RSA, one key pair, two OAEP hashes': () => {
+    const { publicKey, privateKey } = rsaPair();
+    const rsaWith = (padding: 'oaep-sha1' | 'oaep-sha256') =>
+      rawRsaRecipient({ namespace: 'ns', name: 'k', publicKey, privateKey, padding });
+    return [rsaWith('oaep-sha256'), rsaWith('oaep-sha1')];
   },
   'raw ECDH static, one sender, two recipients': () => {
     const staticTo = ({ publicKey }: ReturnType<typeof ecPair>) =>

@@ -95,7 +95,12 @@ export function rawRsaRecipient(options: RawRsaRecipientOptions): Recipient {
   const nameBytes = utf8Encode(name);
 
   return {
-    id: `raw-rsa:${namespace}/${name}#${keyTag(publicKey, privateKey)}`,
+    // The padding too: a seal cache keys materials by id, and one filled through an OAEP-SHA256
+    // recipient would hand its EDKs to an OAEP-SHA1 one of the same key (a reader configured as
+    // that sealer could not open them).
+    id: `raw-rsa:${namespace}/${name}#${padding}:${keyTag(publicKey, privateKey)}`,
+    // PKCS#1 v1.5 with implicit rejection returns a wrong key instead of failing (see below).
+    ...(oaepHash === undefined ? { unwrapMayReturnWrongKey: true } : {}),
     async wrap(dataKey: Uint8Array): Promise<EncryptedDataKey> {
       if (oaepHash === undefined) {
         throw new KeyportError(
@@ -128,7 +133,7 @@ export function rawRsaRecipient(options: RawRsaRecipientOptions): Recipient {
         // a Bleichenbacher oracle.
         throw new KeyportError(
           'InvalidCiphertext',
-          `raw RSA encrypted data key did not decrypt with OAEP-${oaepHash.toUpperCase()} (wrong key, another OAEP hash, or PKCS#1 v1.5 padding, which keyport does not support)`,
+          `raw RSA encrypted data key did not decrypt with OAEP-${oaepHash.toUpperCase()} (wrong key, another OAEP hash, or PKCS#1 v1.5 padding: open those with padding 'pkcs1')`,
           { cause },
         );
       }
@@ -139,9 +144,11 @@ export function rawRsaRecipient(options: RawRsaRecipientOptions): Recipient {
 /**
  * RSAES-PKCS1-v1_5 decryption with implicit rejection: a ciphertext whose padding is wrong (or
  * made for another key) yields a deterministic random-looking key rather than an error, so
- * nothing (error, timing) tells an attacker which paddings were right; the wrong key then fails
- * the key commitment or the header's tag like any other wrong key. A Node that cannot do that
- * refuses the padding (ERR_INVALID_ARG_VALUE, CVE-2023-46809): reported as Unsupported.
+ * nothing (error, timing) tells an attacker which paddings were right. The unwrap "succeeds" with
+ * that wrong key, so open checks it against the header (key commitment, header tag) before taking
+ * it and otherwise goes on to the next EDK or recipient, and a wrong length fails that check like
+ * a wrong key (no separate error). A Node that cannot do that refuses the padding
+ * (ERR_INVALID_ARG_VALUE, CVE-2023-46809): reported as Unsupported.
  */
 function pkcs1Decrypt(privateKey: KeyObject, ciphertext: Uint8Array): Uint8Array {
   try {

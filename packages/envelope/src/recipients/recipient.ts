@@ -41,6 +41,12 @@ export interface Recipient {
   /** Providers that create the data key themselves (KMS generateDataKey). */
   generate?(length: number, context: EncryptionContext, env: RecipientEnv): Promise<GeneratedDataKey>;
   wrap(dataKey: Uint8Array, context: EncryptionContext, env: RecipientEnv): Promise<EncryptedDataKey>;
+  /**
+   * True when `unwrap` may return a wrong data key instead of failing (PKCS#1 v1.5 with implicit
+   * rejection): open then checks the key against the header before taking it, and goes on to the
+   * next EDK or recipient when it does not fit, as it does after a failed unwrap.
+   */
+  readonly unwrapMayReturnWrongKey?: boolean;
   /** True when this recipient can try to unwrap `edk` (cheap, no I/O). */
   matches(edk: EncryptedDataKey): boolean;
   unwrap(edk: EncryptedDataKey, context: EncryptionContext, env: RecipientEnv): Promise<Uint8Array>;
