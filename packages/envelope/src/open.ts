@@ -29,9 +29,9 @@ import {
   checkAborted,
   checkSource,
   OPEN_ENVELOPE_OPTION_NAMES,
-  OPEN_OPTION_NAMES,
   outputOption,
   readOptions,
+  STREAM_OPEN_OPTION_NAMES,
 } from './options.js';
 import {
   type FrameWalk,
@@ -363,7 +363,7 @@ async function* openChunks(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   given: StreamOpenOptions,
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const options = readOptions<StreamOpenOptions>(given, 'open options', OPEN_OPTION_NAMES);
+  const options = readOptions<StreamOpenOptions>(given, 'open options', STREAM_OPEN_OPTION_NAMES);
   checkSource(source);
   const queue = new ChunkQueue(source, options.signal);
   try {
@@ -439,7 +439,6 @@ async function openFramedInParallel(
 /** Opens a whole message; returns nothing unless every tag (and the signature) verifies. */
 export async function openEnvelope(message: Uint8Array, given: OpenEnvelopeOptions): Promise<OpenResult> {
   if (!(message instanceof Uint8Array)) throw invalidCiphertext('the message must be a Uint8Array');
-  // onHeader is a stream option; openEnvelope never calls it.
   const options = readOptions<OpenEnvelopeOptions>(given, 'open options', OPEN_ENVELOPE_OPTION_NAMES);
   const output = outputOption(options.output, message, 'message');
   if (!keyportTracingActive()) return openWhole(message, options, output);

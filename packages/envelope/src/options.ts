@@ -123,12 +123,19 @@ export const OPEN_OPTION_NAMES = [
   'requireCommitment',
   'requireUnsigned',
   'concurrency',
-  'onHeader',
   // The limits, from the one place that names them.
   ...(Object.keys(DEFAULT_LIMITS) as (keyof typeof DEFAULT_LIMITS)[]),
 ] as const;
 
-export const REWRAP_OPTION_NAMES = [...OPEN_OPTION_NAMES, 'add', 'remove'] as const;
+/** A stream reports its header as it comes: `onHeader` is not an option of the buffer call. */
+export const STREAM_OPEN_OPTION_NAMES = [...OPEN_OPTION_NAMES, 'onHeader'] as const;
+
+/** Rewrap copies the body's frames without decrypting them: no `concurrency` to give it. */
+export const REWRAP_OPTION_NAMES = [
+  ...OPEN_OPTION_NAMES.filter((name) => name !== 'concurrency'),
+  'add',
+  'remove',
+] as const;
 
 /** The buffer calls also take `output` (a stream's chunks are its consumer's, never reused). */
 export const SEAL_ENVELOPE_OPTION_NAMES = [...SEAL_OPTION_NAMES, 'output'] as const;

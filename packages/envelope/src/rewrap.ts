@@ -26,7 +26,7 @@ import { type Recipient, recipientEnv } from './recipients/recipient.js';
 import { generateSigningKey, newSigner, newVerifier } from './signing.js';
 import { PUBLIC_KEY_CONTEXT_KEY } from './suites.js';
 
-export interface RewrapOptions extends OpenOptions {
+export interface RewrapOptions extends Omit<OpenOptions, 'concurrency'> {
   /** Recipients to add (wrapping the same data key). */
   readonly add?: readonly RecipientLike[];
   /** EDKs matching any of these are dropped. */

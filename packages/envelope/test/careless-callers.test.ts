@@ -123,6 +123,31 @@ describe('options: typed errors for every careless value', () => {
     );
   });
 
+  it('an option the call cannot use is refused, not ignored: onHeader on openEnvelope, concurrency on rewrap', async () => {
+    const msg = await sealEnvelope(pt, { recipients: [aes] });
+    let called = false;
+    const onHeader = () => {
+      called = true;
+    };
+    await expect(openEnvelope(msg, { trust: [aes], onHeader } as never)).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringContaining('onHeader'),
+    });
+    expect(called).toBe(false);
+    await collect(openStream([msg], { trust: [aes], onHeader }));
+    expect(called).toBe(true);
+    for (const rewrap of [
+      (o: never) => rewrapEnvelope(msg, o),
+      (o: never) => collect(rewrapStream([msg], o)),
+    ]) {
+      for (const extra of [{ concurrency: 2 }, { onHeader }]) {
+        expect(await codeOf(rewrap({ trust: [aes], add: [aesOther], ...extra } as never))).toBe(
+          'InvalidArgument',
+        );
+      }
+    }
+  });
+
   it('a misspelt cache or recipient option is refused, not ignored: maxMessage would leave a data key reused 2^32 times', () => {
     const thrown = (make: () => unknown): unknown => {
       try {
