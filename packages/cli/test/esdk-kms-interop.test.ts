@@ -20,10 +20,11 @@ const env = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AW
 let cwd: string;
 let uri: string;
 let arn: string;
+let endpoint: string;
 
 beforeAll(async () => {
   const moto = await requireEmulator('moto');
-  const endpoint = moto.KEYPORT_MOTO_ENDPOINT as string;
+  endpoint = moto.KEYPORT_MOTO_ENDPOINT as string;
   // Read by the children when they start: their AWS SDKs (botocore, aws-sdk-go-v2) go to moto.
   Object.assign(process.env, env, { AWS_ENDPOINT_URL_KMS: endpoint });
   const ws = await localWorkspace({ 'aws-kms': { region: 'us-east-1', endpoint } });
@@ -130,5 +131,27 @@ describe('--trust-configured with the ESDK discovery filter (--discovery-account
       env,
     });
     expect(withoutTrust.code).toBe(2);
+  });
+
+  it('discovers through a named instance (only aws-kms+dr configured), the filter applied to it', async () => {
+    const plaintext = randomBytes(300);
+    const dr = await localWorkspace({ 'aws-kms+dr': { region: 'us-east-1', endpoint } });
+    await writeFile(
+      join(dr.dir, 'discovered'),
+      await esdkPythonKeyrings.encrypt([{ type: 'kms', arn }], plaintext),
+    );
+    const account = arn.split(':')[4] as string;
+    const open = (flags: string[], out: string) =>
+      runCli(['decrypt', 'discovered', '-o', out, '--trust-configured', ...flags], { cwd: dr.dir, env });
+    for (const [flags, out] of [
+      [[], 'd1'],
+      [['--discovery-account', account], 'd2'],
+    ] as const) {
+      const ok = await open([...flags], out);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect((await readFile(join(dr.dir, out))).equals(plaintext)).toBe(true);
+    }
+    expect((await open(['--discovery-account', '111122223333'], 'd3')).code).toBe(6);
+    await expect(readFile(join(dr.dir, 'd3'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -27,7 +27,8 @@ const ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234
 const URI = `aws-kms://${ARN}`;
 const secret = randomBytes(32).toString('base64');
 const fake = makeFakeKms(secret);
-const keyIdOf = (uri: string) => uri.slice('aws-kms://'.length);
+/** The key id of an aws-kms URI, with or without an instance (`aws-kms+dr://`). */
+const keyIdOf = (uri: string) => uri.replace(/^aws-kms(\+[a-z][a-z0-9-]*)?:\/\//, '');
 
 /** The three KeyOperations calls a KMS recipient makes, served by the stand-in KMS. */
 const keys = {
@@ -187,6 +188,29 @@ describe('aws-kms EDKs match the ESDK KMS keyring', () => {
       keys,
     });
     expect(Buffer.from(fn.plaintext).equals(pt)).toBe(true);
+  });
+
+  it('discovery through a named instance (aws-kms+dr) calls the ARN through that instance, filter and all', async () => {
+    const { called, recording } = recordingDecrypts();
+    const pt = randomBytes(32);
+    const msg = await sealEnvelope(pt, { recipients: [`aws-kms+dr://${ARN}`], keys });
+    // The EDK records the bare ARN, as the ESDK does: the instance is the reader's choice.
+    expect(
+      Buffer.from(parseHeader(msg, resolveLimits())?.encryptedDataKeys[0]?.providerInfo ?? []).toString(),
+    ).toBe(ARN);
+    const dr = { anyKeyOf: 'aws-kms+dr', accounts: ['111122223333'], partition: 'aws' };
+    const out = await openEnvelope(msg, { trust: [dr], keys: recording });
+    expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
+    expect(called).toEqual([`aws-kms+dr://${ARN}`]);
+    called.length = 0;
+    const elsewhere = await sealEnvelope(pt, {
+      recipients: [URI.replace('111122223333', '444455556666')],
+      keys,
+    });
+    await expect(openEnvelope(elsewhere, { trust: [dr], keys: recording })).rejects.toMatchObject({
+      name: 'DataKeyUnavailableError',
+    });
+    expect(called).toEqual([]);
   });
 
   it('a discovery filter that is misspelt, partial, malformed or not for aws-kms is InvalidArgument', async () => {

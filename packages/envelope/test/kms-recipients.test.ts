@@ -90,6 +90,31 @@ describe('KMS recipients (local provider via Keyport)', () => {
     expect(out.plaintext.length).toBe(10);
   });
 
+  it('discovery through a named instance (anyKeyOf "local+b") opens only what names that instance', async () => {
+    const other = await localKms(1);
+    const plain = await openLocalKeystore({ path: kms.path, passphrase: kms.passphrase });
+    const named = await openLocalKeystore({ path: other.path, passphrase: other.passphrase });
+    const keys = new Keyport({ providers: { local: plain, b: named }, onAuditError: () => {} });
+    try {
+      const inB = (other.uris[0] as string).replace('local://', 'local+b://');
+      const pt = randomBytes(20);
+      const toB = await sealEnvelope(pt, { recipients: [inB], keys });
+      expect(edksOf(toB)[0]?.info.startsWith('local+b://')).toBe(true);
+      for (const anyKeyOf of ['local+b', 'local']) {
+        const out = await openEnvelope(toB, { trust: [{ anyKeyOf }], keys });
+        expect(Buffer.from(out.plaintext).equals(pt), anyKeyOf).toBe(true);
+      }
+      const toPlain = await sealEnvelope(pt, { recipients: [kms.uris[0] as string], keys });
+      const err = await openEnvelope(toPlain, { trust: [{ anyKeyOf: 'local+b' }], keys }).catch((e) => e);
+      expect(err).toBeInstanceOf(DataKeyUnavailableError);
+      expect(err.attempts).toEqual([]);
+    } finally {
+      await plain.close();
+      await named.close();
+      await other.close();
+    }
+  });
+
   it('falls back in trust order and lists every failed attempt', async () => {
     const pt = randomBytes(50);
     const msg = await sealEnvelope(pt, { recipients: [aes, kms.uris[2] as string], keys: kms.keys });

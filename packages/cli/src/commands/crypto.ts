@@ -200,9 +200,12 @@ async function trustAndKeys(
   const { config } = await s.config();
   const schemes = Object.keys(config.providers).filter((p) => !failures.has(p));
   if (schemes.length === 0) throw [...failures.values()][0] ?? usageError('no provider could be built');
-  if (filtered && !schemes.includes('aws-kms')) {
+  // `aws-kms` and its named instances (`aws-kms+dr`): each one discovers through itself.
+  const isAws = (name: string) => name === 'aws-kms' || name.startsWith('aws-kms+');
+  if (filtered && !schemes.some(isAws)) {
     // Configured but not built: its own error, not "not configured".
-    if (failures.has('aws-kms')) throw failures.get('aws-kms');
+    const failed = [...failures.keys()].find(isAws);
+    if (failed !== undefined) throw failures.get(failed);
     throw usageError(
       `${command}: --discovery-account filters aws-kms keys, and no aws-kms provider is configured`,
     );
@@ -211,7 +214,7 @@ async function trustAndKeys(
   // cannot make this command call another account's key with the caller's credentials.
   const filter = filtered ? { accounts: o.discoveryAccount, partition: o.discoveryPartition ?? 'aws' } : {};
   return {
-    trust: schemes.map((anyKeyOf) => (anyKeyOf === 'aws-kms' ? { anyKeyOf, ...filter } : { anyKeyOf })),
+    trust: schemes.map((anyKeyOf) => (isAws(anyKeyOf) ? { anyKeyOf, ...filter } : { anyKeyOf })),
     keys,
   };
 }

@@ -15,6 +15,7 @@ import {
   keyUriScheme,
   parseKeyRef,
   parseKeyUri,
+  splitKeyUri,
   withKeyVersion,
 } from '@keyport/core';
 import { utf8Decode, utf8Encode } from '../bytes.js';
@@ -187,13 +188,19 @@ const FILTER_NAMES = ['accounts', 'partition'] as const;
  * taken, as the ESDK writes it: the ARN's region picks the endpoint. A key URI may carry
  * `?endpoint=` or `?region=`, and a message that could name one would send the caller's signed
  * KMS request to any host it likes (a request forged from inside the caller's network).
+ *
+ * `scheme` may name an instance (`aws-kms+dr`): then only that instance is called. An aws-kms EDK
+ * records a bare ARN, so every ARN is called through the instance (its endpoint, credentials);
+ * other schemes record the full key URI, so only EDKs naming that instance match.
  */
 export function anyKeyOf(scheme: string, filter?: DiscoveryFilter): Recipient {
-  const allowed = filter === undefined ? undefined : checkFilter(scheme, filter);
-  const providerId = scheme === 'aws-kms' ? AWS_KMS_PROVIDER_ID : `keyport:${scheme}`;
+  const { scheme: base, instance } = splitKeyUri(`${scheme}://`);
+  const aws = base === 'aws-kms';
+  const allowed = filter === undefined ? undefined : checkFilter(base, filter);
+  const providerId = aws ? AWS_KMS_PROVIDER_ID : `keyport:${base}`;
   const uriOf = (edk: EncryptedDataKey): string => {
     const info = utf8Decode(edk.providerInfo);
-    return scheme === 'aws-kms' ? `aws-kms://${info}` : info;
+    return aws ? `${scheme}://${info}` : info;
   };
   return {
     id:
@@ -206,14 +213,16 @@ export function anyKeyOf(scheme: string, filter?: DiscoveryFilter): Recipient {
     matches(edk): boolean {
       if (edk.providerId !== providerId) return false;
       try {
-        if (scheme === 'aws-kms' && !KEY_ARN.test(utf8Decode(edk.providerInfo))) return false;
+        if (aws && !KEY_ARN.test(utf8Decode(edk.providerInfo))) return false;
         if (allowed !== undefined) {
           // arn:<partition>:kms:<region>:<account>:key/<id>
           const [, partition, , , account] = utf8Decode(edk.providerInfo).split(':');
           if (partition !== allowed.partition || !allowed.accounts.includes(account as string)) return false;
         }
         const uri = uriOf(edk);
-        return keyUriScheme(uri) === scheme && parseKeyRef(uri) !== undefined;
+        const named = splitKeyUri(uri);
+        if (named.scheme !== base || parseKeyRef(uri) === undefined) return false;
+        return instance === undefined || named.instance === instance;
       } catch {
         return false;
       }
