@@ -143,7 +143,8 @@ function tooLarge(limits: ResolvedLimits): KeyportError {
  * recognise it); the ESDK CLI's `--encode` writes it.
  */
 function looksLikeBase64(bytes: Uint8Array): boolean {
-  return bytes[0] === 0x41 && (bytes[1] === 0x59 || bytes[1] === 0x67);
+  // A stream may have delivered only the 'A' so far: no message starts with it either.
+  return bytes[0] === 0x41 && (bytes.length < 2 || bytes[1] === 0x59 || bytes[1] === 0x67);
 }
 
 function readHeader(r: ByteReader, limits: ResolvedLimits, bytes: Uint8Array): ParsedHeader {

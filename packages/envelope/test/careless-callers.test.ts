@@ -24,7 +24,7 @@ import {
   sealEnvelope,
   sealStream,
 } from '../src/index.js';
-import { aes, aesOther, collect } from './helpers/keys.js';
+import { aes, aesOther, chunked, collect } from './helpers/keys.js';
 
 const codeOf = (p: Promise<unknown>) =>
   p.then(
@@ -529,10 +529,12 @@ describe('a message given as its base64 text', () => {
         code: 'InvalidCiphertext',
         message: expect.stringMatching(hint),
       });
-      const streamed = (async () => {
-        for await (const _ of openStream([text], { trust: [aes] }));
-      })();
-      await expect(streamed).rejects.toMatchObject({ message: expect.stringMatching(hint) });
+      // Whole, and one byte at a time (the first chunk alone is only the 'A').
+      for (const source of [[text], chunked(text, 1)]) {
+        await expect(collect(openStream(source, { trust: [aes] }))).rejects.toMatchObject({
+          message: expect.stringMatching(hint),
+        });
+      }
     }
     // Other junk gets no such hint.
     await expect(openEnvelope(Buffer.from('hello'), { trust: [aes] })).rejects.toMatchObject({
