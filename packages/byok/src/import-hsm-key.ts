@@ -5,12 +5,13 @@
  *
  *   1. plan      algorithm from the target's capabilities and the HSM's OAEP hashes
  *   2. target    must be AES_256 and pending_import (created with `external: true`)
- *   3. HSM key   generate (exportable AES_256) or check the given one
- *   4. params    fetched through Keyport (or given); algorithm and expiry checked
+ *   3. params    fetched through Keyport (or given); algorithm, expiry and wrapping key checked
+ *   4. HSM key   generate (exportable AES_256) or check the given one
  *   5. wrap      inside the HSM (C_WrapKey); only wrapped bytes leave the token
  *   6. import    Keyport importKeyMaterial with the planned algorithm
  *   7. record    the manifest, replaced atomically
  */
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
   checkBytes,
   checkDate,
@@ -82,7 +83,36 @@ async function parametersFor(o: ImportHsmKeyOptions, plan: ImportPlan): Promise<
       o.target.uri,
     );
   }
+  checkWrappingKey(params.wrappingPublicKey, o.target.uri);
   return params;
+}
+
+/** Every target hands out RSA-2048 or larger (AWS 2048–4096, GCP 3072/4096, Vault 4096). */
+const MIN_WRAPPING_KEY_BITS = 2048;
+
+/**
+ * The key the HSM wraps the material under decides who can read it: under RSA-1024 or RSA-768
+ * anyone who factors the modulus does, and with exponent 1 the OAEP "ciphertext" is the encoding
+ * itself, which anyone unmasks. The HSM wraps under any RSA key it is given, and parameters can
+ * come from the caller, so a weak key is refused here, before anything is generated or wrapped.
+ */
+function checkWrappingKey(spki: Uint8Array, keyUri: string): void {
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+  } catch {
+    throw fail('InvalidArgument', 'the wrapping public key is not an SPKI DER RSA key', keyUri);
+  }
+  const details = key.asymmetricKeyDetails;
+  const bits = details?.modulusLength ?? 0;
+  const e = details?.publicExponent ?? 0n;
+  if (key.asymmetricKeyType !== 'rsa' || bits < MIN_WRAPPING_KEY_BITS || e < 3n || e % 2n === 0n) {
+    throw fail(
+      'InvalidArgument',
+      `the wrapping public key must be RSA of at least ${MIN_WRAPPING_KEY_BITS} bits with an odd exponent of 3 or more (it is ${key.asymmetricKeyType ?? 'unknown'}, ${bits} bits, e = ${e})`,
+      keyUri,
+    );
+  }
 }
 
 const OPTIONS = {
@@ -152,7 +182,12 @@ function checkImportOptions(value: unknown): ImportHsmKeyOptions {
   };
   object(o.keyport, 'options.keyport');
   const hsm = object(o.hsm, 'options.hsm');
-  if (typeof hsm.scheme !== 'string' || !Array.isArray(hsm.oaepHashes))
+  // wrapKeyForExport too: without it the failure would be a TypeError after the HSM key was made.
+  if (
+    typeof hsm.scheme !== 'string' ||
+    !Array.isArray(hsm.oaepHashes) ||
+    typeof hsm.wrapKeyForExport !== 'function'
+  )
     throw invalidArgument('options.hsm', 'expected the PKCS#11 provider registered in keyport');
   const hsmKey = checkOptions(o.hsmKey, 'options.hsmKey', { create: true, uri: true });
   if ((hsmKey.create === undefined) === (hsmKey.uri === undefined))
@@ -176,10 +211,12 @@ export async function importHsmKey(options: ImportHsmKeyOptions): Promise<ByokPa
   // holds material whose pairing could then not be recorded.
   await readManifest(o.manifestPath);
   await checkManifestWritable(o.manifestPath);
-  // The target first: a refused target must not leave a freshly generated HSM key behind.
+  // The target first, then its parameters: a refused target or refused parameters (another
+  // algorithm, expired, a weak wrapping key) must not leave a freshly generated HSM key behind,
+  // whose name a retry would then find taken.
   await checkTarget(o);
-  const hsmKey = await resolveHsmKey(o.keyport, o.hsm, o.hsmKey, o.signal);
   const params = await parametersFor(o, plan);
+  const hsmKey = await resolveHsmKey(o.keyport, o.hsm, o.hsmKey, o.signal);
 
   const wrapped = await wrapInHsm(
     o.hsm,

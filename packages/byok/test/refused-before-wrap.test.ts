@@ -1,0 +1,158 @@
+/**
+ * What importHsmKey refuses before the HSM generates or wraps anything: a wrapping public key
+ * that hands the key material to whoever can factor it (or unmask it, with exponent 1), given
+ * parameters it would refuse anyway, and an `hsm` that cannot wrap.
+ */
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { join } from 'node:path';
+import { type KeyOperations, Keyport, KeyportError } from '@keyport/core';
+import type { LocalProvider } from '@keyport/local';
+import type { Pkcs11Provider } from '@keyport/pkcs11';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type HsmKeyExporter, type ImportHsmKeyOptions, importHsmKey, readManifest } from '../src/index.js';
+import { openHsm, openLocal, tempDir, uniqueName } from './support.js';
+
+describe('importHsmKey refuses before the HSM generates or wraps', () => {
+  let hsm: Pkcs11Provider;
+  let local: LocalProvider;
+  let keyport: Keyport;
+  let dir: string;
+  beforeAll(async () => {
+    dir = await tempDir();
+    hsm = await openHsm();
+    local = await openLocal(dir);
+    keyport = new Keyport({ providers: [hsm, local] });
+  });
+  afterAll(() => keyport?.close());
+
+  const pendingLocal = async () =>
+    (await keyport.createKey('local', { name: uniqueName('local'), spec: 'AES_256', external: true })).uri;
+
+  /** The HSM provider, counting the wraps it is asked for. */
+  const counting = (): { exporter: HsmKeyExporter; wraps: () => number } => {
+    let wraps = 0;
+    return {
+      exporter: {
+        scheme: hsm.scheme,
+        oaepHashes: hsm.oaepHashes,
+        wrapKeyForExport: (ref, options, o) => {
+          wraps++;
+          return hsm.wrapKeyForExport(ref, options, o);
+        },
+      },
+      wraps: () => wraps,
+    };
+  };
+
+  const spki = (bits: number, e?: string): Uint8Array => {
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: bits });
+    if (e === undefined) return new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
+    const jwk = publicKey.export({ format: 'jwk' });
+    return new Uint8Array(
+      // createPublicKey accepts a JWK with any exponent, e = 1 included.
+      createPublicKey({ key: { ...jwk, e }, format: 'jwk' }).export({ format: 'der', type: 'spki' }),
+    );
+  };
+
+  it('a weak wrapping public key (RSA-1024, RSA-768, exponent 1) is refused before the HSM wraps the key under it', async () => {
+    const uri = await pendingLocal();
+    const real = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const hsmKey = {
+      uri: (
+        await keyport.createKey('pkcs11', {
+          name: uniqueName('hsm'),
+          spec: 'AES_256',
+          exportable: true,
+        } as never)
+      ).uri,
+    };
+    const manifestPath = join(dir, 'weak.json');
+    // Before: the HSM wrapped the key under each, and whoever holds (or factors) the private half
+    // reads the key material out of the wrapped bytes; with e = 1 the "ciphertext" is the OAEP
+    // encoding itself, which anyone unmasks.
+    for (const [name, weak] of [
+      ['RSA-1024', spki(1024)],
+      ['RSA-768', spki(768)],
+      ['RSA-2048 with e = 1', spki(2048, 'AQ')],
+    ] as const) {
+      const { exporter, wraps } = counting();
+      await expect(
+        importHsmKey({
+          keyport,
+          hsm: exporter,
+          hsmKey,
+          target: { uri },
+          manifestPath,
+          importParameters: { ...real, wrappingPublicKey: weak },
+        }),
+        name,
+      ).rejects.toMatchObject({ code: 'InvalidArgument', provider: 'byok' });
+      expect(wraps(), name).toBe(0);
+      expect((await keyport.describeKey(uri)).state).toBe('pending_import');
+    }
+    expect((await readManifest(manifestPath)).pairings).toEqual([]);
+  });
+
+  it('given parameters that are refused do not leave a new HSM key behind: the same import then succeeds', async () => {
+    const uri = await pendingLocal();
+    const name = uniqueName('root');
+    const manifestPath = join(dir, 'retry.json');
+    const sha256 = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_256' });
+    const sha1 = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
+    for (const importParameters of [sha256, { ...sha1, expiresAt: new Date(Date.now() - 1000) }]) {
+      await expect(
+        importHsmKey({
+          keyport,
+          hsm,
+          hsmKey: { create: { name } },
+          target: { uri },
+          manifestPath,
+          importParameters,
+        }),
+      ).rejects.toMatchObject({ code: 'InvalidArgument', provider: 'byok' });
+    }
+    // Before: the first refusal came after C_GenerateKey, so the retry met AlreadyExists (and an
+    // orphan extractable key sat in the token, paired with nothing).
+    const pairing = await importHsmKey({
+      keyport,
+      hsm,
+      hsmKey: { create: { name } },
+      target: { uri },
+      manifestPath,
+    });
+    expect(pairing.hsm.label).toBe(name);
+    expect(await keyport.describeKey(uri)).toMatchObject({ state: 'enabled' });
+  });
+});
+
+describe('importHsmKey review: the hsm option', () => {
+  it('an hsm without wrapKeyForExport is InvalidArgument before anything is called', async () => {
+    // Before: it passed the options check, the target was read and a new HSM key generated, and
+    // only then did the wrap fail as a TypeError (not a KeyportError), leaving that key behind.
+    const calls: string[] = [];
+    const record = (name: string) => async (): Promise<never> => {
+      calls.push(name);
+      throw new Error(`${name} must not be reached`);
+    };
+    const keyport = {
+      capabilities: () => ({ import: ['RSAES_OAEP_SHA_1'] }),
+      describeKey: record('describeKey'),
+      createKey: record('createKey'),
+      getImportParameters: record('getImportParameters'),
+      importKeyMaterial: record('importKeyMaterial'),
+    } as unknown as KeyOperations;
+    const error = await importHsmKey({
+      keyport,
+      hsm: { scheme: 'pkcs11', oaepHashes: ['sha1'] },
+      hsmKey: { create: { name: 'root' } },
+      target: { uri: 'aws-kms://arn:aws:kms:us-east-1:111122223333:key/k' },
+      manifestPath: join(await tempDir(), 'manifest.json'),
+    } as unknown as ImportHsmKeyOptions).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(KeyportError);
+    expect(error).toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('options.hsm') });
+    expect(calls).toEqual([]);
+  });
+});
