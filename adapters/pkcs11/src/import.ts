@@ -11,7 +11,7 @@
  * with CKM_RSA_PKCS_OAEP, or — for RSA_AES_KEY_WRAP_* — under a fresh session AES key with
  * CKM_AES_KEY_WRAP_PAD, that key itself wrapped with OAEP (the AWS/GCP import format).
  */
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
   checkBytes,
   checkEnum,
@@ -235,6 +235,8 @@ export function importKeyMaterial(
   );
 }
 
+const MIN_WRAPPING_KEY_BITS = 2048;
+
 export interface WrapForExportOptions {
   /** The importing side's RSA public key, SPKI DER (AWS/GCP/Vault import parameters). */
   readonly wrappingPublicKeySpki: Uint8Array;
@@ -264,22 +266,33 @@ export function wrapKeyForExport(
       capability: 'export',
     });
   }
-  let jwk: { n?: string; e?: string; kty?: string };
+  let wrappingPublic: KeyObject;
   try {
-    jwk = createPublicKey({
+    wrappingPublic = createPublicKey({
       key: Buffer.from(options.wrappingPublicKeySpki),
       format: 'der',
       type: 'spki',
-    }).export({
-      format: 'jwk',
     });
   } catch {
     throw new KeyportError('InvalidArgument', 'the wrapping public key is not an SPKI DER RSA key', {
       provider: p.name,
     });
   }
+  const jwk: { n?: string; e?: string; kty?: string } = wrappingPublic.export({ format: 'jwk' });
   if (jwk.kty !== 'RSA' || jwk.n === undefined || jwk.e === undefined) {
     throw new KeyportError('InvalidArgument', 'the wrapping public key must be RSA', { provider: p.name });
+  }
+  // The key leaves the token readable by whoever holds (or can compute) the private half: under
+  // RSA-1024 or RSA-768 whoever factors the modulus, with exponent 1 anyone (the "ciphertext" is
+  // the OAEP encoding itself). Every import target hands out RSA-2048 or larger.
+  const bits = wrappingPublic.asymmetricKeyDetails?.modulusLength ?? 0;
+  const e = wrappingPublic.asymmetricKeyDetails?.publicExponent ?? 0n;
+  if (bits < MIN_WRAPPING_KEY_BITS || e < 3n || e % 2n === 0n) {
+    throw new KeyportError(
+      'InvalidArgument',
+      `the wrapping public key must be RSA of at least ${MIN_WRAPPING_KEY_BITS} bits with an odd exponent of 3 or more (it has ${bits} bits, e = ${e})`,
+      { provider: p.name },
+    );
   }
   const modulus = Buffer.from(jwk.n, 'base64url');
   const exponent = Buffer.from(jwk.e, 'base64url');
@@ -306,7 +319,14 @@ export function wrapKeyForExport(
       const oaep = oaepMechanism(hash);
       if (!composite(options.algorithm)) {
         return new Uint8Array(
-          await p11.C_WrapKeyAsync(session, oaep, wrappingKey, objects.secret, Buffer.alloc(1024)),
+          await p11.C_WrapKeyAsync(
+            session,
+            oaep,
+            wrappingKey,
+            objects.secret,
+            // The wrapped key is as long as the modulus (RSA over 8192 bits too).
+            Buffer.alloc(Math.max(1024, modulus.length)),
+          ),
         );
       }
       const ephemeral = await p11.C_GenerateKeyAsync(
@@ -331,7 +351,7 @@ export function wrapKeyForExport(
         oaep,
         wrappingKey,
         ephemeral,
-        Buffer.alloc(1024),
+        Buffer.alloc(Math.max(1024, modulus.length)),
       );
       return new Uint8Array(Buffer.concat([wrappedEphemeral, material]));
     } finally {

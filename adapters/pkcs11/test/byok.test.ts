@@ -6,6 +6,7 @@
 import {
   constants,
   createDecipheriv,
+  createPublicKey,
   generateKeyPairSync,
   type KeyObject,
   privateDecrypt,
@@ -76,6 +77,31 @@ describe('wrapKeyForExport', () => {
     const kwp = createDecipheriv('id-aes256-wrap-pad', ephemeral, KWP_IV);
     const material = Buffer.concat([kwp.update(wrapped.subarray(256)), kwp.final()]);
     expect(openWith(material, sealed.ciphertext, {}).toString()).toBe('hi');
+  });
+
+  it('a weak wrapping key (RSA-1024, exponent 1, even exponent) is refused before anything is wrapped', async () => {
+    const key = await provider.createKey(
+      { name: uniqueName('export-weak'), spec: 'AES_256', exportable: true },
+      { signal: signal() },
+    );
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey;
+    const n = importer.publicKey.export({ format: 'jwk' }).n as string;
+    const withExponent = (e: number) =>
+      createPublicKey({ key: { kty: 'RSA', n, e: Buffer.from([e]).toString('base64url') }, format: 'jwk' });
+    for (const weak of [small, withExponent(1), withExponent(4)]) {
+      await expect(
+        provider.wrapKeyForExport(
+          { uri: key.uri },
+          {
+            wrappingPublicKeySpki: weak.export({ type: 'spki', format: 'der' }),
+            algorithm: 'RSAES_OAEP_SHA_1',
+          },
+        ),
+      ).rejects.toMatchObject({
+        code: 'InvalidArgument',
+        message: expect.stringMatching(/at least 2048 bits/),
+      });
+    }
   });
 
   it('a key not created exportable cannot be wrapped out (KeyStateConflict); SHA-256 OAEP is refused on SoftHSM2', async () => {
