@@ -5,7 +5,14 @@
  * the verification covered are read, so appends made meanwhile are not taken unverified.
  */
 import { readFile } from 'node:fs/promises';
-import { checkBytes, checkOptions, checkString, KeyportError, verifyAuditLog } from '@keyport/core';
+import {
+  checkBytes,
+  checkOptions,
+  checkString,
+  KeyportError,
+  verifyAuditLog,
+  verifyAuditText,
+} from '@keyport/core';
 
 /** Operations that use key material (describe, list and management calls do not count). */
 const USE_OPERATIONS: ReadonlySet<string> = new Set([
@@ -58,6 +65,21 @@ export async function readAuditLastUse(source: AuditLogSource): Promise<AuditLas
   }
   const text = await readFile(log.path, 'utf8');
   const lines = text.split('\n').slice(0, verification.records);
+  // The log is read again here, after the verification and outside the writers' lock: a file
+  // swapped in between (by whoever can write it, the party the MACs are there to catch) would be
+  // read unverified. The lines read must be the chain that verified: every MAC holds up to the
+  // same head (the anchor, checked above, is not read again: a missing one is expected here).
+  const again = verifyAuditText(lines.map((l) => `${l}\n`).join(''), log.key, undefined);
+  if (
+    (!again.ok && again.problem?.kind !== 'anchor-missing') ||
+    again.head.count !== verification.head.count ||
+    again.head.head !== verification.head.head
+  ) {
+    throw new KeyportError(
+      'Integrity',
+      'the audit log changed between its verification and its reading; last use cannot be taken from it',
+    );
+  }
   const lastUse = new Map<string, string>();
   let since: string | null = null;
   for (const line of lines) {

@@ -6,7 +6,7 @@ import { checkDate, checkOptions } from '@keyport/core';
  */
 import { type Inventory, type InventoryKey, isKnown } from './inventory-types.js';
 import type { Policy, Rule, RuleType, Severity } from './policy-types.js';
-import { familyOf } from './protection.js';
+import { driverSchemeOf, familyOf } from './protection.js';
 import { RULE_CATALOGUE } from './rule-catalogue.js';
 
 export interface Finding {
@@ -40,7 +40,6 @@ export interface CheckResult {
 }
 
 const DAY_MS = 86_400_000;
-const schemeOf = (uri: string): string => uri.slice(0, Math.max(uri.indexOf(':'), 0));
 const daysBetween = (from: string, to: number): number => (to - Date.parse(from)) / DAY_MS;
 const fmtDays = (d: number): string => `${Math.floor(d)} days`;
 
@@ -110,7 +109,18 @@ function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): O
     case 'min-key-size': {
       const family = familyOf(key.algorithm);
       const min = Object.hasOwn(rule.minBits, family) ? rule.minBits[family] : undefined;
-      return min !== undefined && key.keyBits < min
+      if (min === undefined) return [];
+      // A third-party listing is not held to core's specs: a spec of the family this package
+      // has no size for (RSA_1024) leaves keyBits undefined, and `undefined < min` is false.
+      if (typeof key.keyBits !== 'number' || Number.isNaN(key.keyBits)) {
+        return [
+          {
+            status: 'unknown',
+            message: `size of ${key.algorithm} not known (minimum for ${family}: ${min})`,
+          },
+        ];
+      }
+      return key.keyBits < min
         ? [{ status: 'violation', message: `${family} key of ${key.keyBits} bits (minimum ${min})` }]
         : [];
     }
@@ -182,8 +192,11 @@ function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): O
     case 'max-unused-days': {
       if (!isKnown(key.lastUsedAt))
         return [{ status: 'unknown', message: 'no audit log was read, last use unknown' }];
-      const scheme = schemeOf(key.uri);
-      const aliases = (inv.auditUnmatched ?? []).filter((u) => schemeOf(u) === scheme);
+      // Compared by driver scheme, the instance selector left out: a listing names a key of a
+      // named instance `local+team:...`, a caller may name the same key `local:...` (the
+      // scheme's only or default instance), and the log records the URI as called.
+      const scheme = driverSchemeOf(key.uri);
+      const aliases = (inv.auditUnmatched ?? []).filter((u) => driverSchemeOf(u) === scheme);
       const maybeAlias: Outcome = {
         status: 'unknown',
         message: `the audit log shows ${aliases.length} ${scheme} key name(s) not in the inventory (aliases?) that may be this key`,

@@ -10,8 +10,9 @@
 import type { CallOptions, KeyOperations } from '@keyport/core';
 import { checkCallOptions, KeyportError, toKeyportError } from '@keyport/core';
 import type { CheckResult } from './check.js';
-import type { Inventory } from './inventory-types.js';
+import type { Inventory, Known } from './inventory-types.js';
 import type { Policy } from './policy-types.js';
+import { driverSchemeOf } from './protection.js';
 
 export type FixAction =
   | { readonly kind: 'set-rotation-period'; readonly periodDays: number }
@@ -76,6 +77,10 @@ export class FixesStoppedError extends KeyportError implements FixesStopped {
   }
 }
 
+/** A rotation period known to be longer than `maxDays` (never one that is unknown or off). */
+const longerThan = (periodDays: Known<number | null>, maxDays: number): boolean =>
+  typeof periodDays === 'number' && periodDays > maxDays;
+
 /** The fixes for a check's violations (unknown findings get none: nothing is known to fix). */
 export function planFixes(inv: Inventory, policy: Policy, result: CheckResult, client: FixClient): Fix[] {
   const rules = new Map(policy.rules.map((r) => [r.id, r]));
@@ -103,12 +108,27 @@ export function planFixes(inv: Inventory, policy: Policy, result: CheckResult, c
             reason: `${key.provider} has no automatic rotation: rotate the key by hand (keyport keys rotate)`,
           },
         });
-      } else if (key.algorithm !== 'AES_256' && key.provider === 'aws-kms') {
+      } else if (key.algorithm !== 'AES_256' && driverSchemeOf(key.uri) === 'aws-kms') {
+        // By the URI's scheme, not the source name: a named instance (`prod`) is AWS KMS too.
         fixes.push({
           ...base,
           action: {
             kind: 'manual',
             reason: 'AWS KMS rotates only symmetric keys automatically: create a new key and move to it',
+          },
+        });
+      } else if (!(key.rotation.enabled === false || longerThan(key.rotation.periodDays, rule.maxDays))) {
+        // Only material older than the limit breaks the rule, under a schedule within it, or a
+        // schedule that could not be read: setting the period to the limit could lengthen a
+        // shorter one (every 30 days made every 365), which is no fix. Rotating now is.
+        fixes.push({
+          ...base,
+          action: {
+            kind: 'manual',
+            reason:
+              key.rotation.enabled === true
+                ? `the material is older than ${rule.maxDays} days though the schedule is within the limit: rotate the key now (keyport keys rotate)`
+                : `the rotation schedule could not be read: describe the key, rotate it now (keyport keys rotate) and set a schedule of at most ${rule.maxDays} days`,
           },
         });
       } else {

@@ -93,15 +93,22 @@ function describe(e: ErrorObject): PolicyError {
   }
 }
 
-/** Deep copy into prototype-free objects, so no key of the file can reach a prototype. */
-function plain(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(plain);
-  if (typeof v === 'object' && v !== null) {
-    const out = Object.create(null) as Record<string, unknown>;
-    for (const [k, x] of Object.entries(v)) out[k] = plain(x);
-    return out;
-  }
-  return v;
+/** Deeper than any field of the format (`rules[0].match.labels.x` is 5): refused while copying. */
+const MAX_DEPTH = 32;
+
+/**
+ * Deep copy into prototype-free objects, so no key of the file can reach a prototype. It runs
+ * before the schema check, so it bounds depth itself: a cyclic or absurdly deep object from a
+ * caller is a PolicyError, not a stack overflow.
+ */
+function plain(v: unknown, depth = 0): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (depth > MAX_DEPTH)
+    throw new PolicyError('', `it is nested deeper than ${MAX_DEPTH} levels (or cyclic)`);
+  if (Array.isArray(v)) return v.map((x) => plain(x, depth + 1));
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const [k, x] of Object.entries(v)) out[k] = plain(x, depth + 1);
+  return out;
 }
 
 /** Parses JSON or YAML text (JSON is YAML; duplicate keys are refused in both). */
@@ -154,17 +161,21 @@ function duplicateKey(
   let first: number | undefined;
   visit(doc, {
     Map(_, map) {
-      const seen = new Set<unknown>();
+      const seen = new Set<string>();
       for (const pair of map.items) {
         if (!isScalar(pair.key)) continue;
-        if (seen.has(pair.key.value)) {
+        // Compared as the object key the value becomes (null is '', the rest String()), as
+        // `toJS` makes it: `1` and "1", `true` and "true", `~` and "" name one field, the later
+        // one silently replacing the earlier.
+        const name = pair.key.value === null ? '' : String(pair.key.value);
+        if (seen.has(name)) {
           found = true;
           const offset = pair.key.range?.[0];
           if (offset !== undefined && (first === undefined || offset < first)) first = offset;
           // The later keys of this map come later in the text.
           return undefined;
         }
-        seen.add(pair.key.value);
+        seen.add(name);
       }
       return undefined;
     },
@@ -197,10 +208,14 @@ export function validatePolicy(data: unknown): Policy {
 }
 
 function checkedPolicy(data: unknown): Policy {
-  const errors = validate(data);
+  // Copied first, then the copy checked and used: checking the caller's object and copying it
+  // after read every field twice, and a getter or proxy could answer the check 365 and the copy
+  // NaN. The copy holds own enumerable fields only, as the check then sees.
+  const copy = plain(data);
+  const errors = validate(copy);
   const first = errors[0];
   if (first !== undefined) throw describe(first);
-  const policy = plain(data) as Policy & { rules: (Rule & { id?: string })[] };
+  const policy = copy as Policy & { rules: (Rule & { id?: string })[] };
   const seen = new Set<string>();
   const rules = policy.rules.map((r, i) => {
     const id = r.id ?? r.type;

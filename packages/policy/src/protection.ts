@@ -16,6 +16,13 @@ const BY_SCHEME: Readonly<Record<string, Protection>> = {
   hcvault: 'software',
 };
 
+/**
+ * The driver scheme of a key URI, without the instance selector (`aws-kms+prod:` → `aws-kms`),
+ * '' when there is none. Lenient (an inventory read back from JSON is not held to the grammar).
+ */
+export const driverSchemeOf = (uri: string): string =>
+  uri.slice(0, Math.max(uri.indexOf(':'), 0)).split('+')[0] as string;
+
 export function protectionOf(scheme: string, declared: Protection | undefined): Known<Protection> {
   if (declared !== undefined) return declared;
   return Object.hasOwn(BY_SCHEME, scheme) ? (BY_SCHEME[scheme] as Protection) : UNKNOWN;

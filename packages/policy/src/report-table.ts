@@ -111,10 +111,13 @@ export function inventoryTable(inv: Inventory): string {
     ...rows,
   ]);
   for (const s of inv.sources) {
+    // Cleaned like the cells: a listing error's message is the provider's own text.
     lines.push(
-      s.error === undefined
-        ? `${s.source}: ${s.keys} keys`
-        : `${s.source}: listing failed (${s.error.code}): ${s.error.message}`,
+      clean(
+        s.error === undefined
+          ? `${s.source}: ${s.keys} keys`
+          : `${s.source}: listing failed (${s.error.code}): ${s.error.message}`,
+      ),
     );
   }
   return `${lines.join('\n')}\n`;
