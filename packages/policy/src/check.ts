@@ -40,6 +40,11 @@ export interface CheckResult {
 }
 
 const DAY_MS = 86_400_000;
+/**
+ * Blank to a reader: white space, and format or invisible characters `trim()` keeps (a zero-width
+ * space U+200B, a word joiner, a BOM), so an owner of only those is no owner.
+ */
+const isBlank = (value: string): boolean => value.replace(/[\s\p{Cf}\u3164\u115F\u1160\uFFA0]/gu, '') === '';
 const daysBetween = (from: string, to: number): number => (to - Date.parse(from)) / DAY_MS;
 const fmtDays = (d: number): string => `${Math.floor(d)} days`;
 
@@ -228,7 +233,7 @@ function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): O
     case 'owner-label': {
       const label = rule.label ?? 'owner';
       const value = Object.hasOwn(key.labels, label) ? key.labels[label] : undefined;
-      return value === undefined || value.trim() === ''
+      return value === undefined || isBlank(value)
         ? [{ status: 'violation', message: `has no ${JSON.stringify(label)} label` }]
         : [];
     }

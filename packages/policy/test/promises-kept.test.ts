@@ -296,3 +296,15 @@ describe('a key size the package cannot read is unknown, never a pass', () => {
     expect(r.findings.map((f) => [f.keyUri, f.status])).toEqual([['acme:///k1', 'unknown']]);
   });
 });
+
+describe('an owner of invisible characters only', () => {
+  it('is no owner: zero-width space, word joiner, BOM and Hangul fillers are blank', () => {
+    const policy = parsePolicyText('version: 1\nrules:\n  - { id: owner, type: owner-label, severity: low }');
+    for (const owner of ['\u200B', '\u2060\u200B', '\uFEFF ', '\u3164', 'team\u200B']) {
+      const statuses = checkPolicy(inventoryOf([{ ...base, labels: { owner } }]), policy).findings.map(
+        (f) => f.status,
+      );
+      expect(statuses, JSON.stringify(owner)).toEqual(owner.startsWith('team') ? [] : ['violation']);
+    }
+  });
+});
