@@ -12,45 +12,90 @@ export type HeaderPeek =
 /** Headers larger than this are not envelopes this tool migrates. */
 export const MAX_HEADER_BYTES = 1024 * 1024;
 
-/** Parses the EDK list from `buf`; `undefined` means more bytes are needed. */
-export function parseHeaderEdks(buf: Uint8Array): HeaderPeek | undefined {
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  let at = 0;
-  const need = (n: number) => at + n <= b.length;
-  if (!need(1)) return undefined;
-  const version = b[at++];
-  if (version === 0x02) {
-    if (!need(2 + 32 + 2)) return undefined;
-    at += 2 + 32;
-  } else if (version === 0x01) {
-    if (!need(1 + 2 + 16 + 2)) return undefined;
-    if (b[at++] !== 0x80) return { kind: 'other' };
-    at += 2 + 16;
-  } else {
-    return { kind: 'other' };
+/**
+ * How far a header's bytes have been walked: the offset of the next encrypted data key, and how
+ * many are still to come (undefined before the count is read), so a header arriving chunk by
+ * chunk is walked once in all rather than again from its first byte at each chunk.
+ */
+interface HeaderScan {
+  at: number;
+  left: number | undefined;
+  /** Where the first encrypted data key begins. */
+  edksAt: number;
+}
+
+const newScan = (): HeaderScan => ({ at: 0, left: undefined, edksAt: 0 });
+
+/**
+ * Walks the header in `b[0..size)` from where `scan` stopped, reading lengths only (nothing is
+ * copied): the offset where the EDK list ends, `'other'` when this is no envelope this tool
+ * migrates, or `undefined` when more bytes are needed (`scan` then holds the progress made).
+ */
+function scanHeader(b: Buffer, size: number, scan: HeaderScan): number | 'other' | undefined {
+  if (scan.left === undefined) {
+    if (size < 1) return undefined;
+    const version = b[0];
+    let at: number;
+    if (version === 0x02) {
+      if (size < 1 + 2 + 32 + 2) return undefined;
+      at = 1 + 2 + 32;
+    } else if (version === 0x01) {
+      if (size < 1 + 1 + 2 + 16 + 2) return undefined;
+      if (b[1] !== 0x80) return 'other';
+      at = 1 + 1 + 2 + 16;
+    } else {
+      return 'other';
+    }
+    const aad = b.readUInt16BE(at);
+    at += 2;
+    if (size < at + aad + 2) return undefined;
+    at += aad;
+    const count = b.readUInt16BE(at);
+    at += 2;
+    if (count === 0) return 'other';
+    scan.left = count;
+    scan.at = at;
+    scan.edksAt = at;
   }
-  const aad = b.readUInt16BE(at);
-  at += 2;
-  if (!need(aad + 2)) return undefined;
-  at += aad;
-  const count = b.readUInt16BE(at);
-  at += 2;
-  if (count === 0) return { kind: 'other' };
+  while (scan.left > 0) {
+    // One EDK: three length-prefixed fields (provider id, provider info, ciphertext), taken whole.
+    let at = scan.at;
+    for (let j = 0; j < 3; j++) {
+      if (at + 2 > size) return undefined;
+      at += 2 + b.readUInt16BE(at);
+      if (at > size) return undefined;
+    }
+    scan.at = at;
+    scan.left--;
+  }
+  return scan.at;
+}
+
+/** The EDKs of a header `scanHeader` found complete, from `edksAt`. */
+function readEdks(b: Buffer, edksAt: number, end: number): EncryptedDataKey[] {
   const edks: EncryptedDataKey[] = [];
-  for (let i = 0; i < count; i++) {
+  for (let at = edksAt; at < end; ) {
     const fields: Buffer[] = [];
     for (let j = 0; j < 3; j++) {
-      if (!need(2)) return undefined;
       const n = b.readUInt16BE(at);
       at += 2;
-      if (!need(n)) return undefined;
       fields.push(Buffer.from(b.subarray(at, at + n)));
       at += n;
     }
     const [id, info, ciphertext] = fields as [Buffer, Buffer, Buffer];
     edks.push({ providerId: id.toString('utf8'), providerInfo: info, ciphertext });
   }
-  return { kind: 'envelope', version: version === 0x02 ? 2 : 1, edks };
+  return edks;
+}
+
+/** Parses the EDK list from `buf`; `undefined` means more bytes are needed. */
+export function parseHeaderEdks(buf: Uint8Array): HeaderPeek | undefined {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const scan = newScan();
+  const end = scanHeader(b, b.length, scan);
+  if (end === undefined) return undefined;
+  if (end === 'other') return { kind: 'other' };
+  return { kind: 'envelope', version: b[0] === 0x02 ? 2 : 1, edks: readEdks(b, scan.edksAt, end) };
 }
 
 export interface PeekedStream {
@@ -59,29 +104,45 @@ export interface PeekedStream {
   readonly body: AsyncIterable<Uint8Array>;
 }
 
-/** Reads just enough of `source` to parse the header; never more than `MAX_HEADER_BYTES`. */
+/**
+ * Reads just enough of `source` to parse the header; never more than `MAX_HEADER_BYTES`. The
+ * bytes are gathered in one buffer grown by doubling and walked on from where the last chunk
+ * left off: gathering and parsing them again from the start at each chunk cost time quadratic
+ * in the header (a stored header of 65,535 tiny EDKs, read in 1 KiB chunks, held the event loop,
+ * and so every lane of the worker, for many seconds).
+ */
 export async function peekHeader(source: AsyncIterable<Uint8Array>): Promise<PeekedStream> {
   const it = source[Symbol.asyncIterator]();
-  const seen: Buffer[] = [];
+  let buf = Buffer.alloc(0);
   let size = 0;
+  const scan = newScan();
   let header: HeaderPeek | undefined;
   let ended = false;
   while (header === undefined) {
     const next = await it.next();
-    if (next.done === true) {
-      ended = true;
-      header = parseHeaderEdks(Buffer.concat(seen, size)) ?? { kind: 'other' };
-      break;
+    if (next.done === true) ended = true;
+    else {
+      const chunk = next.value;
+      if (size + chunk.byteLength > buf.length) {
+        const grown = Buffer.allocUnsafe(Math.max(size + chunk.byteLength, 2 * buf.length, 4096));
+        buf.copy(grown, 0, 0, size);
+        buf = grown;
+      }
+      // Copied: the producer may reuse its buffer once we ask for the next chunk.
+      buf.set(chunk, size);
+      size += chunk.byteLength;
     }
-    const chunk = Buffer.from(next.value);
-    seen.push(chunk);
-    size += chunk.length;
-    header = parseHeaderEdks(Buffer.concat(seen, size));
-    if (header === undefined && size >= MAX_HEADER_BYTES) header = { kind: 'other' };
+    const end = scanHeader(buf, size, scan);
+    if (end === 'other') header = { kind: 'other' };
+    else if (end !== undefined)
+      header = { kind: 'envelope', version: buf[0] === 0x02 ? 2 : 1, edks: readEdks(buf, scan.edksAt, end) };
+    else if (ended || size >= MAX_HEADER_BYTES) header = { kind: 'other' };
   }
+  let peeked: Buffer | undefined = buf.subarray(0, size);
   async function* replay(): AsyncGenerator<Uint8Array> {
-    yield* seen;
-    seen.length = 0;
+    const first = peeked;
+    peeked = undefined;
+    if (first !== undefined && first.length > 0) yield first;
     if (ended) return;
     for (let n = await it.next(); n.done !== true; n = await it.next()) yield n.value;
   }

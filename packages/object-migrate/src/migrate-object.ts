@@ -118,6 +118,9 @@ function tee(
   })();
 }
 
+/** The reason an object deleted while it was being migrated is `skipped`. */
+const DELETED = 'deleted since it was listed';
+
 const MIGRATE_OBJECT_OPTIONS = {
   from: true,
   to: true,
@@ -179,7 +182,16 @@ export async function migrateObject(
     signal?.throwIfAborted();
     let read: ObjectRead | undefined;
     try {
-      read = await store.get(key, signal);
+      try {
+        read = await store.get(key, signal);
+      } catch (e) {
+        // Deleted by its owner since the listing named it (or since a write of ours lost to the
+        // deletion): nothing is left to migrate, and nothing is written back. Not a failure: a
+        // live bucket has deletions, and a re-run would not list it again.
+        if (e instanceof KeyportError && e.code === 'NotFound')
+          return { key, outcome: 'skipped', conflicts, reason: DELETED };
+        throw e;
+      }
       const peeked = await peekHeader(read.body);
       const h = peeked.header;
       if (h.kind !== 'envelope') {
@@ -228,10 +240,14 @@ export async function migrateObject(
       let verified = false;
       if (before !== undefined) {
         const digestBefore = await before;
-        const now = await store.get(key, signal);
-        if (written.version !== '' && now.version !== written.version) {
-          // Someone wrote after us: what is there now is theirs; there is nothing of ours to check.
-          now.cancel();
+        const now = await store.get(key, signal).catch((e: unknown) => {
+          if (e instanceof KeyportError && e.code === 'NotFound') return undefined;
+          throw e;
+        });
+        if (now === undefined || (written.version !== '' && now.version !== written.version)) {
+          // Someone wrote (or deleted) after us: what is there now is theirs; there is nothing of
+          // ours to check.
+          now?.cancel();
         } else {
           const after = await plaintextDigest(now.body, options.to, env);
           if (after !== digestBefore)

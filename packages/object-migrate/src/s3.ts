@@ -238,6 +238,20 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
         ...(a !== undefined ? { Metadata: { ...a.metadata } } : {}),
         ...(tagging !== undefined ? { Tagging: tagging } : {}),
       };
+      // S3 answers a write conditioned on an ETag with 404 NoSuchKey when the object is gone
+      // (deleted since it was read): its version is not the one read, a failed condition like a
+      // 412, so the caller reads again and finds it missing rather than failing the object.
+      function putError(e: unknown): never {
+        const name = (e as { name?: string })?.name;
+        if (
+          condition !== undefined &&
+          'ifVersion' in condition &&
+          !(e instanceof KeyportError) &&
+          (name === 'NoSuchKey' || (status(e) === 404 && name !== 'NoSuchBucket'))
+        )
+          throw new ObjectChangedError(key, { provider: 's3', cause: e });
+        mapError(e, key, 'put');
+      }
       const parts = partsOf(body, partSize)[Symbol.asyncIterator]();
       const first = await parts.next();
       const second = first.done === true ? first : await parts.next();
@@ -255,7 +269,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
           );
           return { version: out.ETag ?? '' };
         } catch (e) {
-          mapError(e, key, 'put');
+          putError(e);
         }
       }
       let uploadId: string | undefined;
@@ -313,7 +327,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
         uploadId = undefined;
         return { version: out.ETag ?? '' };
       } catch (e) {
-        mapError(e, key, 'put');
+        putError(e);
       } finally {
         if (uploadId !== undefined) {
           await s3
