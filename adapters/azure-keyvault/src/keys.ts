@@ -587,11 +587,24 @@ export function setEnabled(rpc: Rpc, key: ResolvedKey, enabled: boolean, o: Call
 /**
  * Soft delete. The waiting period is the vault's soft-delete retention (7-90 days, a vault
  * setting): `days` must lie in that range but cannot change it; the answer's deletionDate is the
- * vault's scheduled purge date.
+ * vault's scheduled purge date. A `days` longer than the retention (the key's `recoverableDays`)
+ * is refused before the delete: the vault would purge the key sooner than the caller asked, and
+ * a recovery window is a promise not to shorten silently. A shorter one is kept longer: safe.
  */
 export async function scheduleKeyDeletion(rpc: Rpc, key: ResolvedKey, req: ScheduleDeletionRequest, o: Call) {
   if (req.days !== undefined && (!Number.isInteger(req.days) || req.days < 7 || req.days > 90)) {
     throw invalid('Key Vault keeps deleted keys 7 to 90 days (the vault retention setting)');
+  }
+  if (req.days !== undefined) {
+    const latest = { ...key, version: undefined };
+    const found = await onKey(rpc, latest, o, () => getKey(rpc, latest, o));
+    const retention = found.properties.recoverableDays;
+    if (typeof retention === 'number' && req.days > retention) {
+      throw invalid(
+        `this vault keeps deleted keys ${retention} days (its soft-delete retention, a vault setting): a waiting period of ${req.days} days cannot be honoured`,
+        rpc.uriOf(key.vault, key.name),
+      );
+    }
   }
   const poller = await onKey(rpc, key, o, () =>
     rpc.send(key.vault, o, (kc, so) => kc.beginDeleteKey(key.name, { ...so, ...rpc.pollOptions })),

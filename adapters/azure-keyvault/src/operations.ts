@@ -22,8 +22,13 @@ import {
   KeyportError,
   type KeyUsage,
   type KmsProvider,
+  keyportError,
   toEncryptionContext,
+  USAGES_BY_SPEC,
+  unmodeledKeyError,
 } from '@keyport/core';
+import { capabilitiesFor } from './capabilities.js';
+import { PROVIDER_NAME } from './errors.js';
 import {
   assertNameFree,
   assertOwnLabels,
@@ -39,7 +44,7 @@ import {
 import { invalid } from './options.js';
 import { AzureKeyVaultProvider } from './provider.js';
 import type { ResolvedKey, Rpc } from './rpc.js';
-import { familyOf, opsFor } from './specs.js';
+import { familyOf, opsFor, specOf } from './specs.js';
 
 /** A JWK as node:crypto exports it (`key.export({ format: 'jwk' })`): base64url strings. */
 export type PortableJwk = { readonly kty: string; readonly crv?: string } & {
@@ -148,6 +153,33 @@ function toAzureJwk(jwk: unknown): Record<string, unknown> {
   return out;
 }
 
+/**
+ * The key a JWK would become, checked before it is imported, as core checks createKey: a key of
+ * no keyport spec (EC P-521, an AES key of 128 or 192 bits, which keyInfoOf would report as
+ * AES_256 since Key Vault's JWK gives no oct size) or of a spec this vault kind does not offer is
+ * Unsupported, and a usage its spec cannot serve (`opsFor` made an EC key for encryption a
+ * signing key, an AES key for signing one keyport cannot use) InvalidArgument. Before, the key was
+ * imported first and then refused or described as what it is not.
+ */
+function assertImportable(rpc: Rpc, jwk: Record<string, unknown>, usage: KeyUsage | undefined): void {
+  const details = { provider: PROVIDER_NAME };
+  const k = jwk.k;
+  if (familyOf(jwk.kty as string) === 'oct' && !(k instanceof Uint8Array && k.length === 32)) {
+    const bits = k instanceof Uint8Array ? k.length * 8 : 0;
+    throw unmodeledKeyError(`AES keys of ${bits} bits`, details);
+  }
+  const spec = specOf(jwk as AzureJsonWebKey);
+  if (usage !== undefined && !USAGES_BY_SPEC[spec].includes(usage)) {
+    throw invalid(`${spec} keys cannot be used for ${usage}`);
+  }
+  if (capabilitiesFor(rpc.config.kind).keySpecs[spec] === undefined) {
+    throw keyportError('Unsupported', `${spec} keys are not offered by this vault kind`, {
+      ...details,
+      capability: 'keySpecs',
+    });
+  }
+}
+
 /** Imports private key material given as a JWK (the key's first version, or a new one). */
 export async function importKey(
   rpc: Rpc,
@@ -162,6 +194,7 @@ export async function importKey(
   };
   const azureJwk = toAzureJwk(jwk);
   const { usage, labels, hardwareProtected, asNewVersion } = checkImportOptions(options);
+  assertImportable(rpc, azureJwk, usage);
   azureJwk.keyOps = opsFor(jwk.kty, usage);
   const imported = await oneCreateAtATime(rpc, key.vault, key.name, o, async () => {
     if (asNewVersion !== true) await assertNameFree(rpc, key, o, 'pass asNewVersion to add a version');
