@@ -88,9 +88,12 @@ export function newStoredGrant(
 }
 
 export function toGrant(g: StoredGrant, keyUri: string): Grant {
+  // Copies, as for `operations`: the stored maps belong to the cached body, so a caller editing
+  // a returned grant's constraints changed what was enforced, and the next write persisted it.
+  // A spread keeps `__proto__` an own key.
   const constraints = {
-    ...(g.contextEquals !== undefined ? { contextEquals: g.contextEquals } : {}),
-    ...(g.contextSubset !== undefined ? { contextSubset: g.contextSubset } : {}),
+    ...(g.contextEquals !== undefined ? { contextEquals: { ...g.contextEquals } } : {}),
+    ...(g.contextSubset !== undefined ? { contextSubset: { ...g.contextSubset } } : {}),
   };
   return {
     id: g.id,

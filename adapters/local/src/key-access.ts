@@ -8,6 +8,7 @@ import {
   type EncryptionContext,
   formatKeyUri,
   type GrantOperation,
+  isKeyportError,
   type KeyRef,
   MAX_DATE_MS,
   MIN_DATE_MS,
@@ -132,7 +133,16 @@ export class KeystoreAccess {
     const now = this.now();
     authorize(body.owner, key, this.principal, op, context, now, ref.uri);
     if (deletionDue(key, now) || rotationDue(key, now)) {
-      return { key: await this.#applyDue(ref, key, signal), ref, now: this.now() };
+      try {
+        return { key: await this.#applyDue(ref, key, signal), ref, now: this.now() };
+      } catch (error) {
+        // Housekeeping is not the call's work: a keystore mounted read-only (Unavailable) or a
+        // writer holding the lock (Timeout) made every encrypt and decrypt fail once a rotation
+        // fell due. The key as read still serves (a due deletion already reads as destroyed);
+        // the next use tries again. The caller's own abort or deadline is still its failure.
+        if (signal?.aborted === true || !isKeyportError(error)) throw error;
+        if (error.code !== 'Unavailable' && error.code !== 'Timeout') throw error;
+      }
     }
     return { key, ref, now };
   }

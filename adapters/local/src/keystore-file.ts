@@ -178,8 +178,10 @@ export class KeystoreFile {
 
   /** Runs `apply` on a private copy of the freshest body under the lock, then persists it. */
   mutate<T>(signal: AbortSignal | undefined, apply: (body: KeystoreBody) => T): Promise<T> {
-    const run = this.#queue.then(() => this.#mutateLocked(signal, apply));
-    this.#queue = run.catch(() => undefined);
+    const previous = this.#queue;
+    const run = untilSettled(previous, signal).then(() => this.#mutateLocked(signal, apply));
+    // The next writer waits for both: a call that left the queue on abort frees no place in it.
+    this.#queue = Promise.allSettled([previous, run]);
     return run;
   }
 
@@ -297,6 +299,27 @@ export class KeystoreFile {
     this.#keys = undefined;
     this.#cache = undefined;
   }
+}
+
+/**
+ * Waits for the writers queued before this one, or until `signal` fires (Aborted / Timeout). A
+ * queued write used to notice its signal only at its turn: behind a write waiting out another
+ * process's lock, a call aborted after 50 ms failed after the whole `lockTimeoutMs`.
+ */
+function untilSettled(previous: Promise<unknown>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return previous.then(() => undefined);
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(abortError(signal, undefined, 'waiting for the keystore lock'));
+      return;
+    }
+    const onAbort = (): void => reject(abortError(signal, undefined, 'waiting for the keystore lock'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    void previous.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
 }
 
 function tooLarge(cause?: unknown): KeyportError {

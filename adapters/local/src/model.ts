@@ -16,6 +16,7 @@ import {
   type KeyVersionState,
   MAX_DATE_MS,
   MIN_DATE_MS,
+  USAGES_BY_SPEC,
 } from '@keyport/core';
 import { localError } from './errors.js';
 import { WRAPPING_KEY_BITS } from './import.js';
@@ -113,6 +114,11 @@ function optional(v: unknown, check: (x: unknown) => boolean): boolean {
 
 const isStr = (v: unknown): boolean => typeof v === 'string';
 const isPosInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
+/**
+ * A key version: 1 .. 2^32−1, as ciphertexts carry it (key-access's MAX_VERSION). A larger one
+ * loaded, and encrypt made ciphertexts that decrypt refused ("key version"): data sealed for good.
+ */
+const isVersionNumber = (v: unknown): boolean => isPosInt(v) && (v as number) <= 2 ** 32 - 1;
 
 /**
  * Material is canonical base64 whose bytes have the structure of the spec (see
@@ -175,7 +181,7 @@ function importJobFits(job: Record<string, unknown>): boolean {
 function checkVersion(v: unknown, where: string, spec: KeySpec): void {
   if (
     !isRecord(v) ||
-    !isPosInt(v.version) ||
+    !isVersionNumber(v.version) ||
     !KEY_VERSION_STATES.includes(v.state as KeyVersionState) ||
     !isDate(v.createdAt) ||
     !materialFits(v.material, spec) ||
@@ -212,6 +218,9 @@ function checkKey(k: unknown, index: number): void {
     !isStr(k.name) ||
     !KEY_SPECS.includes(k.spec as KeySpec) ||
     !KEY_USAGES.includes(k.usage as KeyUsage) ||
+    // The usage must fit the (just checked) spec, as createKey makes sure: an HMAC key marked
+    // encrypt_decrypt loaded, and encrypt handed its raw bytes to RSA-OAEP (a raw OpenSSL error).
+    !USAGES_BY_SPEC[k.spec as KeySpec].includes(k.usage as KeyUsage) ||
     !KEY_STATES.includes(k.state as KeyState) ||
     (k.origin !== 'provider' && k.origin !== 'external') ||
     !isDate(k.createdAt) ||
