@@ -65,6 +65,12 @@ export async function importKeyMaterial(rt: Runtime, ref: KeyRef, req: ImportKey
     const why = `Cloud KMS import jobs do not wrap with ${req.algorithm}`;
     throw keyportError('Unsupported', why, { keyUri: t.uri, capability: 'import' });
   }
+  // Cloud KMS key versions have no material expiry: an expiry is refused, never dropped (the
+  // material would outlive the date the caller asked for).
+  if (req.expiresAt !== undefined) {
+    const why = 'Cloud KMS imported key material cannot expire';
+    throw keyportError('Unsupported', why, { keyUri: t.uri, capability: 'importExpiry' });
+  }
   const importJob = req.importToken === undefined ? '' : new TextDecoder().decode(req.importToken);
   if (!importJob.startsWith(`${t.keyRing}/importJobs/`)) {
     const why = 'importKeyMaterial needs the importToken getImportParameters gave for this key ring';
@@ -89,7 +95,9 @@ export async function importKeyMaterial(rt: Runtime, ref: KeyRef, req: ImportKey
     throw new KeyportError('InvalidArgument', why, { keyUri: t.uri });
   }
   const id = versionIdOf(version.name);
-  if (id !== undefined && purposeOf(key) === 'ENCRYPT_DECRYPT' && !key.primary)
-    await setPrimary(rt, t, id, o);
+  // The imported version becomes primary even when the key has one already (material imported
+  // anew): otherwise encrypt would go on under the old material and the KeyInfo (and core's
+  // audit event, which records its primaryVersion as the version imported) would name the old one.
+  if (id !== undefined && purposeOf(key) === 'ENCRYPT_DECRYPT') await setPrimary(rt, t, id, o);
   return describeKey(rt, { uri: t.uri }, o);
 }

@@ -153,7 +153,7 @@ export async function createKey(rt: Runtime, req: CreateKeyRequest, o: Opts): Pr
     purpose,
     versionTemplate: { algorithm: algorithm as AlgorithmField, protectionLevel: rt.protectionLevel },
     labels: cloudKmsLabels(req.labels),
-    ...(req.rotation?.periodDays === undefined ? {} : rotationFields(req.rotation)),
+    ...rotationOf(req.rotation),
     ...(external && { importOnly: true }),
   };
   const request = {
@@ -379,7 +379,7 @@ export async function setPrimary(rt: Runtime, t: KeyTarget, id: string, o: Opts)
 export async function setRotationPolicy(rt: Runtime, ref: KeyRef, policy: RotationPolicy, o: Opts) {
   const t = targetOf(ref);
   const request = {
-    cryptoKey: { name: t.keyName, ...(policy.periodDays === undefined ? {} : rotationFields(policy)) },
+    cryptoKey: { name: t.keyName, ...rotationOf(policy, t.uri) },
     updateMask: { paths: ['rotation_period', 'next_rotation_time'] },
   };
   await rt.rpc.call(o, (co, kms) => kms.updateCryptoKey(request, co), t.uri);
@@ -416,6 +416,24 @@ export async function destroyOrRestore(rt: Runtime, ref: KeyRef, action: 'destro
     t.uri,
   );
   return describeKey(rt, { uri: t.uri }, o);
+}
+
+/**
+ * The rotation fields of a policy: none for `{}` (automatic rotation off, both fields cleared by
+ * setRotationPolicy's update mask). A `nextRotationAt` without `periodDays` is refused: the
+ * contract reads a missing period as "rotation off", so it would be dropped, and on
+ * setRotationPolicy it would clear the key's rotation period instead of moving its next date.
+ */
+function rotationOf(
+  policy: RotationPolicy | undefined,
+  keyUri?: string,
+): Pick<CryptoKey, 'rotationPeriod' | 'nextRotationTime'> {
+  if (policy?.periodDays !== undefined) return rotationFields(policy);
+  if (policy?.nextRotationAt !== undefined) {
+    const why = 'rotation nextRotationAt needs periodDays (the period then starts from that date)';
+    throw new KeyportError('InvalidArgument', why, keyUri === undefined ? {} : { keyUri });
+  }
+  return {};
 }
 
 /** rotation_period and next_rotation_time for a policy; refuses periods Cloud KMS cannot hold. */
