@@ -151,15 +151,24 @@ export class JsonlAuditSink implements AuditSink {
         new KeyportError('Unavailable', 'the audit sink is closed', { retryable: false }),
       );
     }
-    if (!isWritableEvent(event)) {
+    // A copy (the caller may reuse its object before the append happens), and the copy is what
+    // is checked: a getter read once for the check and again for the copy could slip a value
+    // past the check into a MACed record that no reader accepts — and that no later open of
+    // the log gets past.
+    let copy: AuditEvent | undefined;
+    try {
+      copy = { ...event, contextKeys: [...event.contextKeys] };
+    } catch {
+      copy = undefined;
+    }
+    if (copy === undefined || !isWritableEvent(copy)) {
       return Promise.reject(
         new KeyportError('InvalidArgument', 'the audit event has a field of the wrong type or range'),
       );
     }
-    // A copy: the caller may reuse its object before the append happens.
-    const copy: AuditEvent = { ...event, contextKeys: [...event.contextKeys] };
+    const checked = copy;
     return new Promise((resolve, reject) => {
-      this.pending.push({ event: copy, resolve, reject });
+      this.pending.push({ event: checked, resolve, reject });
       this.kick();
     });
   }

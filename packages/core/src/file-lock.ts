@@ -11,6 +11,7 @@ import { constants } from 'node:fs';
 import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { KeyportError } from './errors.js';
+import { checkInteger, checkOptions, checkSignal, checkString, MAX_TIMER_MS } from './validate.js';
 
 export interface FileLockOptions {
   /** How long to wait for the lock before failing; default 10 s. */
@@ -122,11 +123,24 @@ async function breakLock(path: string, judged: Owner | undefined): Promise<void>
   await unlink(aside).catch(() => undefined);
 }
 
-export async function acquireFileLock(lockPath: string, o: FileLockOptions = {}): Promise<FileLock> {
-  const timeoutMs = o.timeoutMs ?? 10_000;
-  const staleMs = o.staleMs ?? 30_000;
-  const what = o.what ?? 'the lock';
-  const signal = o.signal;
+const FILE_LOCK_OPTIONS = {
+  timeoutMs: true,
+  staleMs: true,
+  signal: true,
+  what: true,
+} as const satisfies Record<keyof FileLockOptions, true>;
+
+export async function acquireFileLock(lockPath: string, options: FileLockOptions = {}): Promise<FileLock> {
+  // Checked like every public function's options: a NaN timeout compared false with the clock
+  // and waited forever, a NaN staleness never judged a lock abandoned.
+  checkString(lockPath, 'lockPath', { min: 1, max: 4096 });
+  const o = checkOptions(options, 'options', FILE_LOCK_OPTIONS);
+  const timeoutMs =
+    o.timeoutMs === undefined ? 10_000 : checkInteger(o.timeoutMs, 'options.timeoutMs', 0, MAX_TIMER_MS);
+  const staleMs =
+    o.staleMs === undefined ? 30_000 : checkInteger(o.staleMs, 'options.staleMs', 1, MAX_TIMER_MS);
+  const what = o.what === undefined ? 'the lock' : checkString(o.what, 'options.what', { min: 1 });
+  const signal = o.signal === undefined ? undefined : checkSignal(o.signal, 'options.signal');
   const deadline = Date.now() + timeoutMs;
   const owner: Owner = { pid: process.pid, host: hostname(), nonce: randomBytes(12).toString('hex') };
   let delay = 1;

@@ -462,15 +462,23 @@ export function checkGrantRequest(
   if (value === undefined) throw invalidArgument(option, 'expected { grantee, operations, ... }');
   const extra = extensionsFor(unknown);
   const o = checkOptions(value, option, GRANT_REQUEST, extra);
-  if (!Array.isArray(o.operations)) {
-    throw invalidArgument(`${option}.operations`, `expected an array, got ${describeType(o.operations)}`);
+  // Read once, by index, as batch items are: `map` skips a sparse array's holes (and hands the
+  // driver an array with them), and a Proxy's traps must fail as an argument, not escape raw.
+  let given: unknown[];
+  try {
+    if (!Array.isArray(o.operations)) {
+      throw invalidArgument(`${option}.operations`, `expected an array, got ${describeType(o.operations)}`);
+    }
+    const length = (o.operations as unknown[]).length;
+    if (length === 0 || length > GRANT_OPERATIONS.length * 4) {
+      throw invalidArgument(`${option}.operations`, `expected 1 to ${GRANT_OPERATIONS.length} operations`);
+    }
+    given = new Array(length);
+    for (let i = 0; i < length; i++) given[i] = (o.operations as unknown[])[i];
+  } catch (e) {
+    throw trapFailure(e, `${option}.operations`);
   }
-  if (o.operations.length === 0 || o.operations.length > GRANT_OPERATIONS.length * 4) {
-    throw invalidArgument(`${option}.operations`, `expected 1 to ${GRANT_OPERATIONS.length} operations`);
-  }
-  const operations = o.operations.map((op, i) =>
-    checkEnum(op, `${option}.operations[${i}]`, GRANT_OPERATIONS),
-  );
+  const operations = given.map((op, i) => checkEnum(op, `${option}.operations[${i}]`, GRANT_OPERATIONS));
   let constraints: GrantConstraint | undefined;
   if (o.constraints !== undefined) {
     const c = checkOptions(o.constraints, `${option}.constraints`, GRANT_CONSTRAINT);
