@@ -6,6 +6,7 @@
  */
 import {
   assertContextBindable,
+  checkedFor,
   type DataKeyRequest,
   type DataKeyResult,
   type DecryptResult,
@@ -15,6 +16,7 @@ import {
   type KeyRef,
   type KeySpec,
   needs,
+  optionalContext,
   type ProviderCallOptions,
   type SignRequest,
   signingAlgorithmFor,
@@ -39,6 +41,17 @@ export interface ReEncryptResult {
   readonly ciphertext: Uint8Array;
   readonly keyArn: string;
   readonly sourceKeyArn: string;
+}
+
+/**
+ * A context as core holds it (prototype-free string pairs), checked here as well: the driver and
+ * the AWS-only helpers (`reEncrypt`, `generateDataKeyWithoutPlaintext`, whose requests core does
+ * not convert) may be handed what core's API accepts, a Map among it. Read with `Object.keys`, a
+ * Map has no pairs: its context would be silently dropped and the ciphertext bound to none.
+ * Contexts core already checked are taken as they are.
+ */
+function checkedContext(context: unknown, option: string, keyUri: string): EncryptionContext | undefined {
+  return checkedFor(PROVIDER_NAME, keyUri, () => optionalContext(context, option));
 }
 
 function contextOf(context: EncryptionContext | undefined): { EncryptionContext?: Record<string, string> } {
@@ -67,7 +80,9 @@ async function crypt<Op extends 'Encrypt' | 'Decrypt'>(
   signal: AbortSignal,
 ) {
   const key = await rpc.resolve(ref);
-  const params = encryptionParams(key, await rpc.specOf(key, signal), context);
+  // before the spec lookup: a context that is no context is refused without any request
+  const checked = checkedContext(context, 'req.context', key.uri);
+  const params = encryptionParams(key, await rpc.specOf(key, signal), checked);
   const input = { ...data, KeyId: key.keyId, ...params } as InputOf<Op>;
   try {
     const out = await rpc.send(key, op, input, signal);
@@ -107,7 +122,8 @@ export const decrypt: DriverOp<'decrypt', Promise<AwsDecryptResult>> = async (
 
 /** Data-key lengths follow core's rule (16 to 1024 bytes); AWS allows 1 to 1024. */
 function dataKeyInput(key: ResolvedKey, req: DataKeyRequest) {
-  return { KeyId: key.keyId, NumberOfBytes: dataKeyLength(req.bytes), ...contextOf(req.context) };
+  const context = checkedContext(req.context, 'req.context', key.uri);
+  return { KeyId: key.keyId, NumberOfBytes: dataKeyLength(req.bytes), ...contextOf(context) };
 }
 
 export const generateDataKey: DriverOp<'generateDataKey', Promise<AwsDataKeyResult>> = async (
@@ -153,9 +169,11 @@ export async function reEncrypt(
   const from = await rpc.resolve(source);
   const to = await rpc.resolve(req.destination);
   needs(from.route.location === to.route.location, 'ReEncrypt needs both keys in one region and endpoint');
+  const sourceContext = checkedContext(req.sourceContext, 'req.sourceContext', from.uri);
+  const destinationContext = checkedContext(req.destinationContext, 'req.destinationContext', to.uri);
   const [fromSpec, toSpec] = await Promise.all([rpc.specOf(from, o.signal), rpc.specOf(to, o.signal)]);
-  const src = encryptionParams(from, fromSpec, req.sourceContext);
-  const dst = encryptionParams(to, toSpec, req.destinationContext);
+  const src = encryptionParams(from, fromSpec, sourceContext);
+  const dst = encryptionParams(to, toSpec, destinationContext);
   const input = {
     CiphertextBlob: ciphertext,
     SourceKeyId: from.keyId,
