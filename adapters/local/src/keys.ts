@@ -33,14 +33,26 @@ function checkLabels(labels: unknown, uri: string): Record<string, string> {
   return { ...checked };
 }
 
-/** The rotation fields a policy sets: none when `periodDays` is absent (auto-rotation off). */
+/**
+ * The rotation fields a policy sets: none when `periodDays` is absent (auto-rotation off). A
+ * `nextRotationAt` without `periodDays` is refused, not dropped: the caller asked for a rotation
+ * date and would have got rotation turned off.
+ */
 export function rotationSchedule(
   policy: RotationPolicy,
   origin: StoredKey['origin'],
   now: Date,
   uri: string,
 ): Pick<StoredKey, 'rotationPeriodDays' | 'nextRotationAt'> {
-  if (policy.periodDays === undefined) return {};
+  if (policy.periodDays === undefined) {
+    if (policy.nextRotationAt !== undefined)
+      throw localError(
+        'InvalidArgument',
+        'policy.nextRotationAt needs policy.periodDays (without a period, automatic rotation is off)',
+        uri,
+      );
+    return {};
+  }
   if (origin === 'external') {
     throw keyportError('Unsupported', 'keys with imported material cannot rotate automatically', {
       provider: PROVIDER_NAME,

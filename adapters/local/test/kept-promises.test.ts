@@ -1,7 +1,8 @@
 /**
  * Promises the local provider once broke, one test each: returned grants are copies, a queued
  * write honours its signal, the sealed body is checked field by field (usage fits spec, version
- * fits a ciphertext), and a due rotation that cannot be written does not stop encrypt/decrypt.
+ * fits a ciphertext), a due rotation that cannot be written does not stop encrypt/decrypt, and a
+ * rotation date without a period is refused rather than dropped.
  */
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -134,5 +135,18 @@ describe('the local provider keeps its promises', () => {
       slow.decrypt(ref, before.ciphertext, {}, { signal: AbortSignal.timeout(50) }),
       'Timeout',
     );
+  });
+
+  it('a rotation date without a period is refused, never turning rotation off (createKey, setRotationPolicy)', async () => {
+    const { kp } = await newKeystore();
+    const nextRotationAt = new Date(Date.now() + 5 * 86_400_000);
+    await expectCode(
+      kp.createKey({ name: 'dated', spec: 'AES_256', rotation: { nextRotationAt } }, o),
+      'InvalidArgument',
+    );
+    await kp.createKey({ name: 'dated', spec: 'AES_256' }, o); // nothing was made under the name
+    const key = await kp.createKey({ name: 'rotating', spec: 'AES_256', rotation: { periodDays: 30 } }, o);
+    await expectCode(kp.setRotationPolicy({ uri: key.uri }, { nextRotationAt }, o), 'InvalidArgument');
+    expect((await kp.describeKey({ uri: key.uri }, o)).rotation?.periodDays).toBe(30);
   });
 });
