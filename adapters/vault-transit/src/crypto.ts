@@ -128,13 +128,18 @@ export async function encrypt(t: Target, plaintext: Uint8Array, { context }: Req
   return sealed(answered(t, 'encrypt', answer, 'ciphertext', 'prefixed'));
 }
 
-export async function decrypt(t: Target, ciphertext: Uint8Array, { context }: Req, { signal }: Call) {
-  const text = ciphertextText(ciphertext);
-  const { version } = parsePrefixed(text);
-  if (t.key.version !== undefined && t.key.version !== version) {
+/** A ref pinned to a version opens only that version's ciphertexts (decrypt and decryptBatch alike). */
+function checkPinnedVersion(t: Target, text: string): void {
+  if (t.key.version !== undefined && t.key.version !== parsePrefixed(text).version) {
     const why = 'ciphertext was made by another version than the one pinned';
     throw new KeyportError('InvalidCiphertext', why, { keyUri: t.key.uri });
   }
+}
+
+export async function decrypt(t: Target, ciphertext: Uint8Array, { context }: Req, { signal }: Call) {
+  const text = ciphertextText(ciphertext);
+  checkPinnedVersion(t, text);
+  const { version } = parsePrefixed(text);
   const answer = await writeWithContext(t, 'decrypt', { ciphertext: text }, context, signal);
   return { plaintext: unb64(answered(t, 'decrypt', answer, 'plaintext', 'base64')), keyVersion: version };
 }
@@ -313,18 +318,31 @@ async function sendBatch(
 }
 
 /**
- * One outcome per input, in order: an input already refused here stays out of the request;
- * `read` turns an item's result into its value (undefined: the item failed).
+ * One outcome per input (`build` makes them), in order: an input already refused here stays out
+ * of the request; `read` turns an item's result into its value (undefined: the item failed).
  */
 async function runBatch<T>(
   t: Target,
   op: string,
-  inputs: ReadonlyArray<object | KeyportError>,
+  build: () => ReadonlyArray<object | KeyportError>,
   read: (r: BatchResult, index: number, fail: (what: string) => KeyportError) => T,
   signal: AbortSignal,
 ): Promise<Array<BatchOutcome<T>>> {
-  const sendable = inputs.filter((input) => !(input instanceof KeyportError));
-  const results = await sendBatch(t, op, sendable, signal);
+  const sendable = (all: ReadonlyArray<object | KeyportError>) =>
+    all.filter((input) => !(input instanceof KeyportError));
+  let inputs = build();
+  let results = await sendBatch(t, op, sendable(inputs), signal);
+  // A derived key this instance has not met yet fails every item (none carried `context`): it is
+  // learnt from the answer and the batch sent again with each item's context, as a single call
+  // is (writeWithContext). Sending again repeats nothing: encryption and decryption change no state.
+  const id = keyId(t.key);
+  const hinted = (r: unknown) =>
+    typeof r === 'object' && r !== null && DERIVED_HINT.test(String((r as BatchResult).error));
+  if (!t.facts.derived.has(id) && results.some(hinted)) {
+    t.facts.derived.add(id);
+    inputs = build();
+    results = await sendBatch(t, op, sendable(inputs), signal);
+  }
   let next = 0;
   return inputs.map((input, i) => {
     if (input instanceof KeyportError) return { ok: false, error: input };
@@ -365,31 +383,42 @@ const RESULT_SLACK = 1024;
 
 /** Many encryptions in one request; one outcome per item, in order. */
 export function encryptBatch(t: Target, items: readonly BatchItem[], signal: AbortSignal) {
-  const inputs = items.map((it) => ({
-    plaintext: b64(it.data),
-    ...contextFields(t, it.context, false),
-    ...pinned(t.key),
-  }));
+  const plaintexts = items.map((it) => b64(it.data));
+  // Built when sent: the context fields depend on whether the key is known to be derived.
+  const inputs = () =>
+    items.map((it, i) => ({
+      plaintext: plaintexts[i] as string,
+      ...contextFields(t, it.context, false),
+      ...pinned(t.key),
+    }));
   const read = (r: BatchResult, i: number, fail: (what: string) => KeyportError) => {
-    const most = (inputs[i]?.plaintext.length ?? 0) + RESULT_SLACK;
+    const most = (plaintexts[i]?.length ?? 0) + RESULT_SLACK;
     return sealed(fieldOf(r, `batch_results[${i}].ciphertext`, 'ciphertext', 'prefixed', fail, most));
   };
   return runBatch(t, 'encrypt', inputs, read, signal);
 }
 
-/** Many decryptions in one request; a malformed ciphertext is refused here, without sending it. */
+/**
+ * Many decryptions in one request; a malformed ciphertext, or one of another version than the
+ * ref pins (refused as `decrypt` refuses it), is refused here, without sending it.
+ */
 export function decryptBatch(t: Target, items: readonly BatchItem[], signal: AbortSignal) {
   const texts = items.map((it) => {
     try {
-      return ciphertextText(it.data);
+      const text = ciphertextText(it.data);
+      checkPinnedVersion(t, text);
+      return text;
     } catch (error) {
       return error as KeyportError;
     }
   });
-  const inputs = items.map((it, i) => {
-    const text = texts[i] as string | KeyportError;
-    return text instanceof KeyportError ? text : { ciphertext: text, ...contextFields(t, it.context, false) };
-  });
+  const inputs = () =>
+    items.map((it, i) => {
+      const text = texts[i] as string | KeyportError;
+      return text instanceof KeyportError
+        ? text
+        : { ciphertext: text, ...contextFields(t, it.context, false) };
+    });
   const read = (r: BatchResult, i: number, fail: (what: string) => KeyportError) => {
     const text = texts[i] as string;
     const most = text.length + RESULT_SLACK;
