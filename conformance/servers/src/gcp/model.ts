@@ -163,14 +163,12 @@ export class KmsState {
         }
       }
       // Automatic rotation: one new version per elapsed period, as the service would have made.
-      while (
-        key.rotationPeriodSeconds !== undefined &&
-        key.nextRotationTime !== undefined &&
-        key.nextRotationTime <= now
-      ) {
+      // A next_rotation_time without a rotation_period rotates once, then is cleared.
+      while (key.nextRotationTime !== undefined && key.nextRotationTime <= now) {
         const at = key.nextRotationTime;
         rotate(key, at);
-        key.nextRotationTime = new Date(at.getTime() + key.rotationPeriodSeconds * 1000);
+        if (key.rotationPeriodSeconds === undefined) delete key.nextRotationTime;
+        else key.nextRotationTime = new Date(at.getTime() + key.rotationPeriodSeconds * 1000);
       }
     }
     for (const job of this.importJobs.values()) {

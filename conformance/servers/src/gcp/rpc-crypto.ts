@@ -312,7 +312,8 @@ export const cryptoHandlers: Record<string, Handler> = {
       success,
       verifiedDataCrc32c: verifiedData,
       verifiedMacCrc32c: verifiedMac,
-      verifiedSuccessIntegrity: true,
+      // Mirrors `success` (clients discard a response where the two disagree).
+      verifiedSuccessIntegrity: success,
       protectionLevel: version.protectionLevel,
     };
   },
