@@ -5,8 +5,10 @@
  * (disabled, then scheduled for deletion) and the HSM still opens everything.
  *
  * Needs the HSM and KMS endpoints in the environment (`pnpm emulators up softhsm local-kms`
- * writes them to .emulators/env): KEYPORT_SOFTHSM_MODULE, KEYPORT_SOFTHSM_TOKEN,
- * KEYPORT_SOFTHSM_PIN, KEYPORT_LOCALKMS_ENDPOINT.
+ * writes them to .emulators/env): KEYPORT_SOFTHSM_MODULE, SOFTHSM2_CONF, KEYPORT_SOFTHSM_TOKEN,
+ * KEYPORT_SOFTHSM_PIN, KEYPORT_LOCALKMS_ENDPOINT. Run, from the repository root:
+ * `pnpm emulators up softhsm local-kms && set -a && . .emulators/env && set +a`, then
+ * `pnpm exec turbo run build --filter=@keyport/example-byok-hsm-and-cloud... && node examples/byok-hsm-and-cloud/dist/main.js`.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

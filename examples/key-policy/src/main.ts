@@ -3,7 +3,8 @@
  * that keep and break the rules of `policy.yaml` (on a settable clock, so keys can be old),
  * inventory it, check the policy, and write the four reports: table, JSON, SARIF and HTML.
  *
- * `pnpm --filter @keyport/example-key-policy build && node examples/key-policy/dist/main.js [outDir]`
+ * From the repository root (the build takes the workspace packages it imports with it):
+ * `pnpm exec turbo run build --filter=@keyport/example-key-policy... && node examples/key-policy/dist/main.js [outDir]`
  * (default outDir: examples/key-policy/report).
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

@@ -8,8 +8,10 @@
  * keyport's own gRPC test server, started in this process. Against the real services, build the
  * same two providers with real credentials: nothing else changes.
  *
- * Run: `pnpm emulators up local-kms`, export KEYPORT_LOCALKMS_ENDPOINT from `.emulators/env`,
- * then `pnpm --filter @keyport/example-migrate-aws-to-gcp build && node dist/main.js`.
+ * Run, from the repository root: `pnpm emulators up local-kms`, export KEYPORT_LOCALKMS_ENDPOINT
+ * from `.emulators/env`, then `pnpm exec turbo run build --filter=@keyport/example-migrate-aws-to-gcp...
+ * && node examples/migrate-aws-to-gcp/dist/main.js` (the build takes the workspace packages it
+ * imports with it).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';

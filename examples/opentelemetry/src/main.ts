@@ -10,7 +10,8 @@
  * it installed, and does nothing at all when it is absent. Context values, plaintext and key
  * material never become attributes.
  *
- * Run it with `pnpm --filter @keyport/example-opentelemetry build && node examples/opentelemetry/dist/main.js`.
+ * Run it from the repository root (the build takes the workspace packages it imports with it):
+ * `pnpm exec turbo run build --filter=@keyport/example-opentelemetry... && node examples/opentelemetry/dist/main.js`.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
