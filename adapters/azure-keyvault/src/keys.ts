@@ -402,22 +402,43 @@ async function* onePass<T>(
 }
 
 /** Rotation period from a policy's Rotate action (`timeAfterCreate: P<n>D`). */
-export function periodDaysOf(actions: readonly KeyRotationLifetimeAction[] | undefined): number | undefined {
+/**
+ * The rotation a policy's `rotate` action describes, from its ISO 8601 `timeAfterCreate`. The
+ * portal and the CLI write years, months and weeks too (`P1Y`, `P18M`, `P2W`), not only days:
+ * read as days only, a key rotating every year was described as never rotating. `periodDays` is
+ * the nominal length (a year 365 days, a month 30); the next rotation is the calendar date Key
+ * Vault uses, the latest version's creation plus the duration. Anything else (a time part, a zero
+ * or absurd duration) is no schedule keyport can state.
+ */
+export function rotationOfPolicy(
+  actions: readonly KeyRotationLifetimeAction[] | undefined,
+  created: Date | undefined,
+): { periodDays: number; nextRotationAt?: Date } | undefined {
   const rotate = actions?.find((a) => a.action.toLowerCase() === 'rotate' && a.timeAfterCreate !== undefined);
-  const m = /^P(\d+)D$/i.exec(rotate?.timeAfterCreate ?? '');
-  return m?.[1] === undefined ? undefined : Number(m[1]);
+  const m = /^P(?:(\d{1,4})Y)?(?:(\d{1,5})M)?(?:(\d{1,5})W)?(?:(\d{1,6})D)?$/i.exec(
+    rotate?.timeAfterCreate ?? '',
+  );
+  if (m === null) return undefined;
+  const [years, months, weeks, days] = [m[1], m[2], m[3], m[4]].map((x) => Number(x ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  const periodDays = years * 365 + months * 30 + weeks * 7 + days;
+  if (periodDays < 1 || periodDays > MAX_DAYS) return undefined;
+  if (created === undefined) return { periodDays };
+  const next = new Date(created.getTime());
+  next.setUTCFullYear(next.getUTCFullYear() + years, next.getUTCMonth() + months);
+  next.setTime(next.getTime() + (weeks * 7 + days) * 86_400_000);
+  return { periodDays, nextRotationAt: next };
 }
 
 async function rotationOf(rpc: Rpc, key: ResolvedKey, latest: KeyVaultKey, o: Call) {
   try {
     const policy = await rpc.send(key.vault, o, (kc, so) => kc.getKeyRotationPolicy(key.name, so));
-    const periodDays = periodDaysOf(policy.lifetimeActions);
-    const created = latest.properties.createdOn;
-    if (periodDays === undefined) return {};
-    if (created === undefined) return { rotation: { periodDays } };
-    return {
-      rotation: { periodDays, nextRotationAt: new Date(created.getTime() + periodDays * 86_400_000) },
-    };
+    const rotation = rotationOfPolicy(policy.lifetimeActions, latest.properties.createdOn);
+    return rotation === undefined ? {} : { rotation };
   } catch (e) {
     // Reading the policy needs its own permission (getrotationpolicy); without it the rest still describes the key.
     if (statusOf(e) === 403) return {};
