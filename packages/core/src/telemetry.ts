@@ -149,12 +149,14 @@ export function redactKeyUri(uri: string): string {
   let rest = hash === -1 ? uri : uri.slice(0, hash);
   const query = rest.indexOf('?');
   if (query !== -1) rest = rest.slice(0, query);
-  if (rest.startsWith('pkcs11:')) {
+  // A named instance (`pkcs11+hsm2:`) and any case of the scheme too: its PIN is as secret.
+  const pkcs11 = /^pkcs11(?:\+[a-z0-9-]*)?:/i.exec(rest);
+  if (pkcs11 !== null) {
     const attrs = rest
-      .slice('pkcs11:'.length)
+      .slice(pkcs11[0].length)
       .split(';')
       .filter((a) => !/^pin-(value|source)=/i.test(a));
-    return `pkcs11:${attrs.join(';')}`;
+    return `${pkcs11[0]}${attrs.join(';')}`;
   }
   // scheme://user:secret@host/... -> scheme://host/...
   return rest.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1') + fragment;

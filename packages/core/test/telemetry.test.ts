@@ -209,6 +209,8 @@ describe('redactKeyUri', () => {
       `pkcs11:token=hsm;object=k;pin-value=${PIN}?module-path=/x.so&pin-source=file:/p`,
       'pkcs11:token=hsm;object=k',
     ],
+    [`pkcs11+hsm2:token=hsm;pin-value=${PIN};object=k`, 'pkcs11+hsm2:token=hsm;object=k'],
+    [`PKCS11:token=hsm;PIN-VALUE=${PIN}`, 'PKCS11:token=hsm'],
     ['local:///var/keys.kp#orders', 'local:///var/keys.kp#orders'],
     [
       'gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/2',
