@@ -8,7 +8,7 @@
  * discarded is `ObjectChangedError`, like a failed condition.
  */
 
-import { Readable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
 import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { checkOptions, checkString, KeyportError } from '@keyport/core';
 import {
@@ -23,6 +23,7 @@ import {
   type ObjectStore,
   optionalString,
   type PutOptions,
+  partsOf,
   stringMap,
 } from './store.js';
 import { providerError } from './throttle.js';
@@ -161,10 +162,11 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
       }
     },
 
-    async get(key, signal): Promise<ObjectRead> {
+    async get(key, signal, beforeRequest): Promise<ObjectRead> {
       const c = await connect();
       const blob = c.getBlobClient(blobName(key));
       try {
+        await beforeRequest?.();
         const out = await blob.download(0, undefined, signal !== undefined ? { abortSignal: signal } : {});
         const stream = out.readableStreamBody as
           | (NodeJS.ReadableStream & { destroy?: () => void })
@@ -174,17 +176,20 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
           stream?.destroy?.();
           throw new KeyportError('Internal', 'azblob get: no ETag in the response');
         }
-        // Tags of exactly the version read: Get Blob Tags takes If-Match.
-        const tagged = await blob
-          .getTags({
+        // Tags of exactly the version read: Get Blob Tags takes If-Match. Set Blob Tags leaves
+        // the ETag as it is, though, so tags set between this read and the write are replaced
+        // by these (README, "Tags changed alone").
+        const tagged = await (async () => {
+          await beforeRequest?.();
+          return blob.getTags({
             conditions: { ifMatch: version },
             ...(signal !== undefined ? { abortSignal: signal } : {}),
-          })
-          .catch((e: unknown) => {
-            // Nobody will read or cancel a body whose get failed: close its connection here.
-            stream?.destroy?.();
-            throw e;
           });
+        })().catch((e: unknown) => {
+          // Nobody will read or cancel a body whose get failed: close its connection here.
+          stream?.destroy?.();
+          throw e;
+        });
         return {
           key,
           version,
@@ -229,30 +234,42 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
         ...(a !== undefined && Object.keys(a.tags).length > 0 ? { tags: { ...a.tags } } : {}),
         ...(put.signal !== undefined ? { abortSignal: put.signal } : {}),
       };
+      const beforeRequest = async (): Promise<void> => put.beforeRequest?.();
       try {
         // Bytes that fit one block go in one Put Blob: atomic, so a concurrent writer can neither
         // discard its staged blocks nor have them discarded (see InvalidBlockList above).
         if (body instanceof Uint8Array && body.length <= blockSize) {
+          await beforeRequest();
           const out = await target.upload(asBuffer(body), body.length, settings);
           return { version: out.etag ?? '' };
         }
-        const stream = Readable.from(asBuffers(body instanceof Uint8Array ? [body] : body));
-        // The SDK's scheduler does not reject when its source fails (it waits forever), so a
-        // failing source (a bad message, an aborted read) ends the upload from here.
-        const sourceFailed = new Promise<never>((_, reject) => stream.once('error', reject));
-        sourceFailed.catch(() => undefined);
-        const upload = target.uploadStream(stream, blockSize, 1, settings);
-        upload.catch(() => undefined);
-        const out = await Promise.race([upload, sourceFailed]);
+        // Blocks staged one by one, then committed under the condition: each is a request of
+        // its own that the rate limit waits for (the SDK's uploadStream sends them unseen). Block
+        // ids are base64 of equal length, unique to this upload.
+        const upload = randomUUID();
+        const blocks: string[] = [];
+        for await (const part of partsOf(body, blockSize)) {
+          // An empty body comes as one empty part: a commit of no blocks writes it.
+          if (part.length === 0) continue;
+          const id = Buffer.from(`${upload}-${String(blocks.length).padStart(6, '0')}`).toString('base64');
+          await beforeRequest();
+          await target.stageBlock(id, part, part.length, {
+            ...(put.signal !== undefined ? { abortSignal: put.signal } : {}),
+          });
+          blocks.push(id);
+        }
+        await beforeRequest();
+        const out = await target.commitBlockList(blocks, settings);
         return { version: out.etag ?? '' };
       } catch (e) {
         mapError(e, key, 'put');
       }
     },
 
-    async delete(key, signal) {
+    async delete(key, signal, beforeRequest) {
       const c = await connect();
       try {
+        await beforeRequest?.();
         await c.getBlobClient(blobName(key)).delete(signal !== undefined ? { abortSignal: signal } : {});
       } catch (e) {
         mapError(e, key, 'delete');
@@ -264,7 +281,3 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
 /** A Buffer over the same memory: the SDK calls Buffer methods; envelope chunks may be plain Uint8Arrays. */
 const asBuffer = (c: Uint8Array): Buffer =>
   Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
-
-async function* asBuffers(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Buffer> {
-  for await (const c of source) yield asBuffer(c);
-}

@@ -214,8 +214,14 @@ export async function migrateObjectsStatusCommand(
     ...(o.journalPrefix !== undefined ? { journalPrefix: o.journalPrefix } : {}),
     ...(o.journalDir !== undefined ? { journalDir: o.journalDir } : {}),
   });
+  // The journal objects are not the location's objects: left out wherever they are kept (a
+  // journalPrefix inside the location would otherwise count each journal as "other").
   const counts =
-    headers === undefined ? undefined : await countHeaders(loc.store, loc.prefix, headers.from, headers.to);
+    headers === undefined
+      ? undefined
+      : await countHeaders(loc.store, loc.prefix, headers.from, headers.to, {
+          ...(o.journalPrefix !== undefined && o.journalPrefix !== '' ? { exclude: o.journalPrefix } : {}),
+        });
   const eta = status.etaSeconds === undefined ? '-' : `${Math.round(status.etaSeconds / 60)} min`;
   const lines = [
     `${status.done} done, ${status.left} left, ${status.failed} failed of ${status.total}${status.totalKnown ? '' : ' listed so far'}; ${status.rate}/s, ETA ${eta}`,

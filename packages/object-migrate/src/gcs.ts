@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Bucket, Storage } from '@google-cloud/storage';
 import { checkOptions, checkString, KeyportError } from '@keyport/core';
 import {
+  type BeforeRequest,
   checkGeneration,
   checkPageSize,
   checkPartSize,
@@ -164,13 +165,16 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
       } while (pageToken !== undefined);
     },
 
-    async get(key, signal): Promise<ObjectRead> {
+    async get(key, signal, beforeRequest): Promise<ObjectRead> {
       const b = await connect();
       try {
         signal?.throwIfAborted();
+        await beforeRequest?.();
         const [md] = await untilAborted(b.file(objectName(key)).getMetadata(), signal, 'gs get');
         const generation = String(md.generation ?? '');
         if (generation === '') throw new KeyportError('Internal', 'gs get: no generation in the metadata');
+        // The read is a request of its own (sent when the body is first read).
+        await beforeRequest?.();
         // Read exactly the generation whose metadata was taken.
         // As stored: an object with `Content-Encoding: gzip` would otherwise be decompressed
         // (by the service's transcoding or the SDK) and written back decompressed under the same
@@ -210,6 +214,7 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
       const a = put.attributes;
       const condition = put.condition;
       const size = body instanceof Uint8Array ? body.length : undefined;
+      const resumable = size === undefined || size > partSize;
       const ifGenerationMatch =
         condition === undefined
           ? undefined
@@ -218,7 +223,7 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
             : 0;
       const file = b.file(objectName(key));
       const w = file.createWriteStream({
-        resumable: size === undefined || size > partSize,
+        resumable,
         chunkSize: partSize,
         validation: 'crc32c',
         metadata: {
@@ -232,7 +237,14 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
         ...(ifGenerationMatch !== undefined ? { preconditionOpts: { ifGenerationMatch } } : {}),
       });
       try {
-        const source = body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : Readable.from(body);
+        const chunks = body instanceof Uint8Array ? [Buffer.from(body)] : body;
+        const before = put.beforeRequest;
+        // A simple upload is one request; a resumable one is its session's creation, then one
+        // request per chunk, sent by the SDK: paced here as the chunks' bytes go in.
+        if (before !== undefined && !resumable) await before();
+        const source = Readable.from(
+          before !== undefined && resumable ? pacedByChunks(chunks, partSize, before) : chunks,
+        );
         await pipeline(source, w, ...(put.signal !== undefined ? [{ signal: put.signal }] : []));
         return { version: String(file.metadata.generation ?? '') };
       } catch (e) {
@@ -240,16 +252,38 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
       }
     },
 
-    async delete(key, signal) {
+    async delete(key, signal, beforeRequest) {
       const b = await connect();
       signal?.throwIfAborted();
       try {
+        await beforeRequest?.();
         await untilAborted(b.file(objectName(key)).delete(), signal, 'gs delete');
       } catch (e) {
         mapError(e, key, 'delete');
       }
     },
   };
+}
+
+/**
+ * `source` as it is, with `beforeRequest` awaited for each request of a resumable upload in
+ * chunks of `chunkSize`: the session's creation first, then one as each chunk's first byte goes
+ * in (the SDK sends a chunk per request, the last one smaller, and an empty body as one).
+ */
+async function* pacedByChunks(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  chunkSize: number,
+  beforeRequest: BeforeRequest,
+): AsyncGenerator<Uint8Array> {
+  await beforeRequest();
+  let bytes = 0;
+  let requests = 0;
+  for await (const c of source) {
+    bytes += c.byteLength;
+    for (; requests < Math.ceil(bytes / chunkSize); requests++) await beforeRequest();
+    yield c;
+  }
+  if (requests === 0) await beforeRequest();
 }
 
 /**

@@ -35,6 +35,7 @@ export {
   migrationStatus,
 } from './status.js';
 export {
+  type BeforeRequest,
   DEFAULT_PART_SIZE,
   type ObjectAttributes,
   ObjectChangedError,

@@ -258,7 +258,10 @@ async function readJournal(
 export async function readObjectJournals(store: ObjectStore, prefix: string): Promise<JournalState[]> {
   const out: JournalState[] = [];
   for await (const e of store.list(prefix)) {
-    if (!/shard-\d+-of-\d+\.json$/.test(e.key)) continue;
+    // Only the journals right under the prefix, as `objectJournal` names them: a journal in a
+    // folder below it (another location's, an old copy) or a key merely ending like one is not
+    // one of this location's shards.
+    if (!e.key.startsWith(prefix) || !/^shard-\d+-of-\d+\.json$/.test(e.key.slice(prefix.length))) continue;
     const s = (await readJournal(store, e.key))?.state;
     if (s !== undefined) out.push(s);
   }

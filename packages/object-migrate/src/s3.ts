@@ -154,7 +154,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
       } while (token !== undefined);
     },
 
-    async get(key, signal): Promise<ObjectRead> {
+    async get(key, signal, beforeRequest): Promise<ObjectRead> {
       const { s3, m } = await connect();
       try {
         const command = new m.GetObjectCommand({ Bucket: bucket, Key: key });
@@ -167,6 +167,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
           },
           { step: 'deserialize', name: 'keyportRawHeaders' },
         );
+        await beforeRequest?.();
         const out = await s3.send(command, opts(signal));
         const body = out.Body as
           | (AsyncIterable<Uint8Array> & {
@@ -183,15 +184,18 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
           body?.destroy?.();
           throw new KeyportError('Internal', 's3 get: no ETag in the response');
         }
-        // Tags of the version read: If-Match is not available on GetObjectTagging, so tags
-        // are read right after; a write conditioned on the ETag still catches any change.
-        const tagging = await s3
-          .send(new m.GetObjectTaggingCommand({ Bucket: bucket, Key: key }), opts(signal))
-          .catch((e: unknown) => {
-            // Nobody will read or cancel a body whose get failed: close its connection here.
-            body?.destroy?.();
-            throw e;
-          });
+        // Tags read right after the object: GetObjectTagging takes no If-Match, and
+        // PutObjectTagging leaves the ETag as it is, so the write conditioned on the ETag does not
+        // catch a change of the tags alone: tags set between this read and the write are
+        // replaced by these (README, "Tags changed alone").
+        const tagging = await (async () => {
+          await beforeRequest?.();
+          return s3.send(new m.GetObjectTaggingCommand({ Bucket: bucket, Key: key }), opts(signal));
+        })().catch((e: unknown) => {
+          // Nobody will read or cancel a body whose get failed: close its connection here.
+          body?.destroy?.();
+          throw e;
+        });
         const tags: Record<string, string> = Object.create(null);
         for (const t of tagging.TagSet ?? [])
           if (t.Key !== undefined && t.Value !== undefined) tags[t.Key] = t.Value;
@@ -217,6 +221,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
     async put(key, body, putOptions?: PutOptions) {
       const put = checkPutOptions(putOptions);
       const { s3, m } = await connect();
+      const beforeRequest = async (): Promise<void> => put.beforeRequest?.();
       const a = put.attributes;
       const condition = put.condition;
       const cond =
@@ -257,6 +262,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
       const second = first.done === true ? first : await parts.next();
       if (second.done === true) {
         try {
+          await beforeRequest();
           const out = await s3.send(
             new m.PutObjectCommand({
               Bucket: bucket,
@@ -274,6 +280,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
       }
       let uploadId: string | undefined;
       try {
+        await beforeRequest();
         const created = await s3.send(
           new m.CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...attrs }),
           opts(put.signal),
@@ -283,6 +290,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
         let n = 0;
         const send = async (part: Buffer) => {
           n++;
+          await beforeRequest();
           const out = await s3.send(
             new m.UploadPartCommand({
               Bucket: bucket,
@@ -302,6 +310,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
         // CompleteMultipartUpload itself, some S3-compatible stores (moto 5.2) do not, and
         // there this narrows the window to one round trip.
         if (condition !== undefined) {
+          await beforeRequest();
           const now = await s3
             .send(new m.HeadObjectCommand({ Bucket: bucket, Key: key }), opts(put.signal))
             .then(
@@ -314,6 +323,7 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
           if ('ifAbsent' in condition ? now !== undefined : now !== condition.ifVersion)
             throw new ObjectChangedError(key, { provider: 's3' });
         }
+        await beforeRequest();
         const out = await s3.send(
           new m.CompleteMultipartUploadCommand({
             Bucket: bucket,
@@ -330,6 +340,8 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
         putError(e);
       } finally {
         if (uploadId !== undefined) {
+          // Sent even when the wait for it fails (an aborted run): the parts would be left behind.
+          await beforeRequest().catch(() => undefined);
           await s3
             .send(new m.AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
             .catch(() => undefined);
@@ -337,9 +349,10 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
       }
     },
 
-    async delete(key, signal) {
+    async delete(key, signal, beforeRequest) {
       const { s3, m } = await connect();
       try {
+        await beforeRequest?.();
         await s3.send(new m.DeleteObjectCommand({ Bucket: bucket, Key: key }), opts(signal));
       } catch (e) {
         mapError(e, key, 'delete');

@@ -55,7 +55,17 @@ export interface PutOptions {
   readonly condition?: WriteCondition;
   readonly attributes?: ObjectAttributes;
   readonly signal?: AbortSignal | undefined;
+  /** Awaited before each request the upload sends (see `BeforeRequest`). */
+  readonly beforeRequest?: BeforeRequest | undefined;
 }
+
+/**
+ * Awaited by a store before each request it sends the service, the first included: a rate limit
+ * counts and paces the real requests by it. A read is two on S3 and Azure (the object, then its
+ * tags), an upload one per part or block besides its start and end. An SDK's own retries of a
+ * request are not seen.
+ */
+export type BeforeRequest = () => Promise<void>;
 
 export interface ObjectStore {
   readonly provider: StoreProvider;
@@ -68,7 +78,7 @@ export interface ObjectStore {
    */
   list(prefix: string, signal?: AbortSignal, beforePage?: () => Promise<void>): AsyncIterable<ObjectEntry>;
   /** Throws `KeyportError('NotFound')` when absent. */
-  get(key: string, signal?: AbortSignal): Promise<ObjectRead>;
+  get(key: string, signal?: AbortSignal, beforeRequest?: BeforeRequest): Promise<ObjectRead>;
   /**
    * Writes `body` (streamed; multipart / block upload past the part size, so memory stays
    * bounded). A failed condition throws `ObjectChangedError`; nothing is written then.
@@ -78,7 +88,7 @@ export interface ObjectStore {
     body: AsyncIterable<Uint8Array> | Uint8Array,
     options?: PutOptions,
   ): Promise<{ version: string }>;
-  delete(key: string, signal?: AbortSignal): Promise<void>;
+  delete(key: string, signal?: AbortSignal, beforeRequest?: BeforeRequest): Promise<void>;
 }
 
 /** The object is not at the version the write was conditioned on: someone else wrote it. */
@@ -219,10 +229,12 @@ export function metadataFromHeaders(
   return out;
 }
 
-const PUT_OPTIONS = { condition: true, attributes: true, signal: true } as const satisfies Record<
-  keyof PutOptions,
-  true
->;
+const PUT_OPTIONS = {
+  condition: true,
+  attributes: true,
+  signal: true,
+  beforeRequest: true,
+} as const satisfies Record<keyof PutOptions, true>;
 
 /**
  * A store's `put` options, checked before anything is sent: a misspelt `condition` (or
@@ -254,10 +266,16 @@ export function checkPutOptions(value: unknown): PutOptions {
         throw invalidArgument(`options.attributes.${field}`, `expected a string map, got ${describeType(m)}`);
     }
   }
+  if (o.beforeRequest !== undefined && typeof o.beforeRequest !== 'function')
+    throw invalidArgument(
+      'options.beforeRequest',
+      `expected a function, got ${describeType(o.beforeRequest)}`,
+    );
   return {
     ...(condition !== undefined ? { condition } : {}),
     ...(a !== undefined ? { attributes: a as ObjectAttributes } : {}),
     ...(o.signal !== undefined ? { signal: checkSignal(o.signal, 'options.signal') } : {}),
+    ...(o.beforeRequest !== undefined ? { beforeRequest: o.beforeRequest as BeforeRequest } : {}),
   };
 }
 

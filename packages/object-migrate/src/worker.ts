@@ -32,7 +32,7 @@ import {
 import { type ObjectLocation, objectLocation, type StoreEndpoints } from './location.js';
 import { type MigrateObjectOptions, migrateObject } from './migrate-object.js';
 import { checkShard, MAX_SHARDS, type Shard, shardOf } from './shard.js';
-import type { ObjectEntry, ObjectStore } from './store.js';
+import type { BeforeRequest, ObjectEntry, ObjectStore } from './store.js';
 import { CallStats, isPassing, MAX_MAX_RPS, MIN_MAX_RPS, TokenBucket } from './throttle.js';
 
 export type VerifyMode = 'none' | 'all' | { readonly sample: number };
@@ -163,9 +163,28 @@ export const DEFAULT_JOURNAL_DIR = '.keyport-migrate/';
 /** How long the journal write that records an aborted run's progress may take. */
 export const JOURNAL_WRITE_AFTER_ABORT_MS = 5_000;
 
-/** A store whose calls wait for the token bucket and are counted per provider. */
+/**
+ * A store whose requests wait for the token bucket and are counted per provider: each operation
+ * takes a token before it starts (its first request), and each further request the store
+ * reports through `beforeRequest` takes one more (a read is two: the object and its tags or its
+ * metadata; an upload one per part besides its start and end). A store that reports none (a
+ * caller's own) counts one call per operation.
+ */
 function metered(store: ObjectStore, bucket: TokenBucket, stats: CallStats): ObjectStore {
   const p = store.provider;
+  const operation = async (signal: AbortSignal | undefined): Promise<BeforeRequest> => {
+    await bucket.take(signal);
+    stats.call(p);
+    let paid = true;
+    return async () => {
+      if (paid) {
+        paid = false;
+        return;
+      }
+      await bucket.take(signal);
+      stats.call(p);
+    };
+  };
   return {
     provider: p,
     location: store.location,
@@ -178,19 +197,13 @@ function metered(store: ObjectStore, bucket: TokenBucket, stats: CallStats): Obj
       });
     },
     async get(key, signal) {
-      await bucket.take(signal);
-      stats.call(p);
-      return store.get(key, signal);
+      return store.get(key, signal, await operation(signal));
     },
     async put(key, body, options) {
-      await bucket.take(options?.signal);
-      stats.call(p);
-      return store.put(key, body, options);
+      return store.put(key, body, { ...options, beforeRequest: await operation(options?.signal) });
     },
     async delete(key, signal) {
-      await bucket.take(signal);
-      stats.call(p);
-      return store.delete(key, signal);
+      return store.delete(key, signal, await operation(signal));
     },
   };
 }
@@ -289,7 +302,8 @@ export async function runShard(input: RunShardOptions): Promise<ShardReport> {
   const sink: JournalSink =
     options.journalDir !== undefined
       ? fileJournal(options.journalDir, shard)
-      : objectJournal(loc.store, journalPrefix, shard);
+      : // Through the rate limit too: a journal's reads and writes are calls like any other.
+        objectJournal(store, journalPrefix, shard);
   const keys = countedKeys(options.keys, stats, schemeOf);
   // Every error past this point is the caller's abort when their signal fired: the SDKs report
   // it each in their own way (an AbortError, the reason given, a reset connection).
