@@ -10,6 +10,7 @@
  *   commands, `{"note": "..."}`, `{"result": {...}}` (above), and on failure exactly one
  *   `{"error": {"code", "message", "exitCode", ...}}`.
  */
+import { escapeControl } from '@keyport/core';
 import { type CliIo, writeText } from './io.js';
 
 const ANSI = { red: 31, green: 32, yellow: 33, cyan: 36, dim: 2, bold: 1 } as const;
@@ -57,8 +58,16 @@ export function jsonReplacer(_key: string, value: unknown): unknown {
   return value;
 }
 
-/** Left-aligned columns for tables. */
-export function table(rows: readonly (readonly string[])[]): string[] {
+/**
+ * Text a provider or a user gave (a key's description, labels, a grantee, a name) as it may be
+ * printed for a human: control characters escaped, so an escape sequence stored in a cloud
+ * key's description cannot retitle the window or clear the screen of whoever lists the keys.
+ */
+export const shown = (text: string): string => escapeControl(text);
+
+/** Left-aligned columns for tables; every cell is provider or user text, so it is escaped. */
+export function table(given: readonly (readonly string[])[]): string[] {
+  const rows = given.map((row) => row.map(shown));
   const widths: number[] = [];
   for (const row of rows) {
     row.forEach((cell, i) => {

@@ -37,7 +37,7 @@ import type { Session } from '../session.js';
 const isStd = (p: string | undefined): boolean => p === undefined || p === '-';
 
 /** An output path in the human summary: control characters escaped (a file name may hold any). */
-const shown = (p: string | undefined): string => escapeControl(p ?? '-');
+const shownPath = (p: string | undefined): string => escapeControl(p ?? '-');
 
 interface OutputFlags {
   readonly output?: string;
@@ -346,7 +346,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
           s,
           outPath,
           { ok: true, output: outPath ?? '-', bytes, recipients, contextKeys: contextKeys(context) },
-          `encrypted -> ${shown(outPath)} (${bytes} bytes, ${recipients.length} recipient${recipients.length > 1 ? 's' : ''})`,
+          `encrypted -> ${shownPath(outPath)} (${bytes} bytes, ${recipients.length} recipient${recipients.length > 1 ? 's' : ''})`,
         );
         return undefined;
       }),
@@ -422,7 +422,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
             contextKeys: contextKeys(info?.context),
             recipients: info?.providerIds ?? [],
           },
-          `decrypted -> ${shown(outPath)} (${bytes} bytes)`,
+          `decrypted -> ${shownPath(outPath)} (${bytes} bytes)`,
         );
         return undefined;
       }),
@@ -475,7 +475,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
           s,
           outPath,
           { ok: true, output: outPath ?? '-', bytes, added: add, removed: remove },
-          `rewrapped -> ${shown(outPath)} (+${add.length} -${remove.length} recipients, body unchanged)`,
+          `rewrapped -> ${shownPath(outPath)} (+${add.length} -${remove.length} recipients, body unchanged)`,
         );
         return undefined;
       }),

@@ -11,6 +11,7 @@ import { CLI_ERROR_EXITS } from '../cli-errors.js';
 import { secretValues } from '../credentials.js';
 import { errorReport } from '../errors.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
+import { shown } from '../output.js';
 import type { Act } from '../program.js';
 import { configuredSchemes, instanceName, providerClockUrl } from '../providers.js';
 import type { Session } from '../session.js';
@@ -141,7 +142,7 @@ export function registerDoctorCommand(program: Command, act: Act): void {
         const firstFailure = checks.find((c) => !c.ok);
         const lines = checks.map(
           (c) =>
-            `${c.ok ? s.out.paint('green', 'ok  ') : s.out.paint('red', 'FAIL')} ${c.provider.padEnd(8)} ${c.check}: ${c.detail}` +
+            `${c.ok ? s.out.paint('green', 'ok  ') : s.out.paint('red', 'FAIL')} ${c.provider.padEnd(8)} ${shown(`${c.check}: ${c.detail}`)}` +
             (c.ok ? '' : `\n       next: ${c.next}`) +
             (c.causes ?? []).map((cause) => `\n       cause: ${cause}`).join(''),
         );

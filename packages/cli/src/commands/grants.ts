@@ -2,7 +2,7 @@
 import { GRANT_OPERATIONS, type Grant, type GrantOperation } from '@keyport/core';
 import { type Command, Option } from 'commander';
 import { collect, parseExpiry, parsePairs } from '../args.js';
-import { table } from '../output.js';
+import { shown, table } from '../output.js';
 import type { Act } from '../program.js';
 
 /** A grant as JSON: constraint context values are shown only as their keys. */
@@ -75,7 +75,7 @@ export function registerGrantCommands(program: Command, act: Act): void {
         );
         await s.out.result(
           { ...grantJson(g), ...(g.token !== undefined ? { token: g.token } : {}) },
-          `granted ${g.id}: ${g.grantee} may ${g.operations.join(', ')} on ${g.keyUri}`,
+          shown(`granted ${g.id}: ${g.grantee} may ${g.operations.join(', ')} on ${g.keyUri}`),
         );
         return undefined;
       }),
@@ -117,7 +117,7 @@ export function registerGrantCommands(program: Command, act: Act): void {
         const [uri, id] = cmd.args as [string, string];
         const kp = await s.keys([uri]);
         await kp.revokeGrant(uri, id, s.callOptions);
-        await s.out.result({ ok: true, revoked: id }, `revoked ${id}`);
+        await s.out.result({ ok: true, revoked: id }, shown(`revoked ${id}`));
         return undefined;
       }),
     );
@@ -143,7 +143,7 @@ export function registerGrantCommands(program: Command, act: Act): void {
           { ok: true, dryRun, revoked: dryRun ? [] : ids, expired: ids },
           ids.length === 0
             ? 'no expired grants'
-            : `${dryRun ? 'would revoke' : 'revoked'} ${ids.length}: ${ids.join(', ')}`,
+            : shown(`${dryRun ? 'would revoke' : 'revoked'} ${ids.length}: ${ids.join(', ')}`),
         );
         return undefined;
       }),

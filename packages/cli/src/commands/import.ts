@@ -11,6 +11,7 @@ import { type KeyOperations, keyUriScheme, splitKeyUri, UnsupportedError } from 
 import type { Command } from 'commander';
 import { parseInstanceKey } from '../config/schema.js';
 import { usageError } from '../errors.js';
+import { shown } from '../output.js';
 import type { Act } from '../program.js';
 import { instanceName, instancesFor } from '../providers.js';
 import type { Session } from '../session.js';
@@ -76,11 +77,12 @@ async function targetUri(
 }
 
 function pairingLines(p: ByokPairing): string[] {
+  // URIs and names as the providers returned them: escaped for the terminal.
   return [
     `imported ${p.hsm.uri} (HSM version ${p.hsm.version})`,
     `  into     ${p.target.uri}${p.target.version !== undefined ? ` (version ${p.target.version})` : ''}`,
     `  wrapped  ${p.target.wrappingAlgorithm} inside the HSM`,
-  ];
+  ].map(shown);
 }
 
 export function registerImportCommand(program: Command, act: Act): void {
@@ -114,14 +116,29 @@ export function registerImportCommand(program: Command, act: Act): void {
         const hsm = asHsmExporter(keys);
         const uri = await targetUri(s, keys, target, ref, o.createTarget);
         const { importHsmKey } = await import('@keyport/byok');
-        const pairing = await importHsmKey({
-          keyport: keys,
-          hsm,
-          hsmKey: o.hsmKey !== undefined ? { uri: o.hsmKey } : { create: { name: o.newHsmKey as string } },
-          target: { uri },
-          manifestPath: s.path(o.manifest),
-          ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
-        });
+        let pairing: ByokPairing;
+        try {
+          pairing = await importHsmKey({
+            keyport: keys,
+            hsm,
+            hsmKey: o.hsmKey !== undefined ? { uri: o.hsmKey } : { create: { name: o.newHsmKey as string } },
+            target: { uri },
+            manifestPath: s.path(o.manifest),
+            ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
+          });
+        } catch (e) {
+          // --create-target made a key before the import failed: it exists, pending its material,
+          // and running the same command again would stop at AlreadyExists. Say so, with its URI.
+          // (Transit records a pending key in this process only: nothing exists on the server.)
+          if (o.createTarget && ref.scheme !== 'hcvault') {
+            await s.out.note(
+              shown(
+                `the target key ${uri} was created (--create-target) and is left waiting for its material: import into it by its URI (keyport import ${uri} --hsm-key <uri>), or schedule its deletion`,
+              ),
+            );
+          }
+          throw e;
+        }
         await s.out.result({ ok: true, manifest: s.path(o.manifest), ...pairing }, pairingLines(pairing));
         return undefined;
       }),

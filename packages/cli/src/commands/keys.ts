@@ -12,7 +12,7 @@ import {
 import { type Command, Option } from 'commander';
 import { collect, parsePairs, positiveInt } from '../args.js';
 import { usageError } from '../errors.js';
-import { table } from '../output.js';
+import { shown, table } from '../output.js';
 import type { Act } from '../program.js';
 import { configuredSchemes, instanceName } from '../providers.js';
 import type { Session } from '../session.js';
@@ -56,7 +56,7 @@ async function schemeFor(s: Session, nameOrUri: string, provider: string | undef
 
 async function showKey(s: Session, k: KeyInfo, verb: string): Promise<undefined> {
   await s.out.result(keyJson(k), [
-    `${s.out.paint('green', verb)} ${k.uri}`,
+    `${s.out.paint('green', verb)} ${shown(k.uri)}`,
     ...describeLines(k).map((l) => `  ${l}`),
   ]);
   return undefined;

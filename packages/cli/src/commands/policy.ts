@@ -194,17 +194,36 @@ export function registerPolicyCommands(program: Command, act: Act): void {
         const pol = await readPolicyFile(s.path(o.policy));
         const inv = await inventoryOf(s, o.provider, o.audit);
         const result = checkPolicy(inv, pol);
-        const format: Format = s.out.json ? 'json' : o.format;
-        const text =
-          format === 'table'
-            ? findingsTable(result)
-            : format === 'json'
-              ? `${JSON.stringify({ inventory: inv, result }, null, 2)}\n`
-              : format === 'sarif'
-                ? `${JSON.stringify(toSarif(result, pol, { policyUri: o.policy }), null, 2)}\n`
-                : await toHtml(inv, pol, result);
-        await emit(s, text, o.output);
-        return failing(result, o.failOn, !o.allowUnknown) > 0 ? EXIT.failed : undefined;
+        const failed = failing(result, o.failOn, !o.allowUnknown) > 0;
+        // --json is the output contract (one object with "ok" on stdout), not a report format:
+        // it used to replace --format, so `--json --format sarif -o r.sarif` wrote no SARIF, and
+        // the object had no "ok" (with -o, stdout had nothing at all).
+        const summary = {
+          ok: !failed,
+          inventory: inv,
+          result,
+          ...(o.output !== undefined ? { output: s.path(o.output) } : {}),
+        };
+        if (s.out.json && o.output === undefined && (o.format === 'table' || o.format === 'json')) {
+          await s.out.result(summary, '');
+        } else {
+          const text =
+            o.format === 'table'
+              ? findingsTable(result)
+              : o.format === 'json'
+                ? `${JSON.stringify({ inventory: inv, result }, null, 2)}\n`
+                : o.format === 'sarif'
+                  ? `${JSON.stringify(toSarif(result, pol, { policyUri: o.policy }), null, 2)}\n`
+                  : await toHtml(inv, pol, result);
+          await emit(s, text, o.output);
+          if (s.out.json) {
+            // The report went to a file: the result on stdout. It went to stdout (SARIF, HTML):
+            // the result on stderr, as encrypt's does when its data takes stdout.
+            if (o.output !== undefined) await s.out.result(summary, '');
+            else await writeText(s.io.stderr, `${JSON.stringify({ result: summary })}\n`);
+          }
+        }
+        return failed ? EXIT.failed : undefined;
       }),
     );
   policy
