@@ -111,17 +111,40 @@ export class DataKeyCache {
       if (e !== undefined) return use(e.value as M);
       const pending = this.inflight.get(key);
       if (pending !== undefined) {
-        await pending;
+        try {
+          await pending;
+        } catch (error) {
+          // The filler's own abort says nothing about the provider: this caller (whose signal
+          // may be fine) fills for itself rather than fail with another call's `Aborted`. Other
+          // failures reach every waiter, so a provider that is down is asked once, not N times.
+          if (!(error instanceof KeyportError && error.code === 'Aborted')) throw error;
+        }
         continue;
       }
       this.counters.fills++;
-      const p = fill().then((value) => this.insert(key, value));
+      // The filler is charged and served in the step that inserts its entry: were it to take the
+      // entry after its own `await`, another key's fill settling in between could evict (and
+      // zero) it first when `maxEntries` is small, and the filler would fill again — n
+      // concurrent keys over one entry made n(n+1)/2 provider calls.
+      let served: { readonly value: T } | { readonly error: unknown } | undefined;
+      const p = fill().then((value) => {
+        const entry = this.insert(key, value);
+        this.charge(entry, cost);
+        try {
+          served = { value: use(value) };
+        } catch (error) {
+          served = { error };
+        }
+      });
       this.inflight.set(key, p);
       try {
         await p;
       } finally {
         this.inflight.delete(key);
       }
+      const s = served as NonNullable<typeof served>;
+      if ('error' in s) throw s.error;
+      return s.value;
     }
   }
 
@@ -148,9 +171,7 @@ export class DataKeyCache {
       this.evict(key);
       return undefined;
     }
-    e.messages++;
-    e.bytes += cost;
-    this.counters.hits++;
+    this.charge(e, cost);
     if (this.newest !== key) {
       // Most recently used last; a run of hits on one key skips the reinsertion.
       this.entries.delete(key);
@@ -158,6 +179,13 @@ export class DataKeyCache {
       this.newest = key;
     }
     return e;
+  }
+
+  /** One message and `cost` bytes against `e` (counted as a hit, as every use of an entry is). */
+  private charge(e: Entry, cost: number): void {
+    e.messages++;
+    e.bytes += cost;
+    this.counters.hits++;
   }
 
   private usable(e: Entry, cost: number): boolean {
@@ -168,14 +196,17 @@ export class DataKeyCache {
     );
   }
 
-  private insert(key: string, value: { readonly dataKey: Uint8Array }): void {
+  /** Inserts a fresh entry (the newest, so never the one the size limit evicts here). */
+  private insert(key: string, value: { readonly dataKey: Uint8Array }): Entry {
     this.evict(key);
-    this.entries.set(key, { value, createdAt: Date.now(), messages: 0, bytes: 0 });
+    const entry: Entry = { value, createdAt: Date.now(), messages: 0, bytes: 0 };
+    this.entries.set(key, entry);
     this.newest = key;
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.evict(oldest);
     }
+    return entry;
   }
 
   private evict(key: string): void {

@@ -251,6 +251,12 @@ async function* framedBodyInFlight(s: BodyState, window: number): AsyncGenerator
    */
   async function* release(last: boolean): AsyncGenerator<Uint8Array> {
     const plaintext = await (inFlight.shift() as Promise<Uint8Array[]>);
+    if (s.signal?.aborted === true) {
+      // An abort while this frame was at a worker (or while the consumer held the previous one):
+      // no frame is released after it, as on the sequential path.
+      for (const p of plaintext) p.fill(0);
+      checkAborted(s.signal);
+    }
     if (last && verifier !== undefined) {
       s.held = plaintext;
       return;

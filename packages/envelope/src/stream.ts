@@ -189,6 +189,9 @@ async function* exactly(
 ): AsyncGenerator<Uint8Array> {
   let seen = 0;
   for await (const chunk of source) {
+    // Checked here, before `length` is read: a null chunk was a TypeError, not InvalidArgument.
+    if (!(chunk instanceof Uint8Array))
+      throw new KeyportError('InvalidArgument', 'plaintext chunks must be bytes');
     seen += chunk.length;
     if (seen > length) break;
     yield chunk;
