@@ -59,6 +59,21 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/**
+ * Fails when `sealed` (a ciphertext or wrapped key) carries `plaintext` in the clear: any of its
+ * 16-byte blocks appearing in `sealed` (a real ciphertext shares none, but for one chance in
+ * 2^128 per position). "Not equal to the plaintext" alone passes plaintext with a header or tag.
+ */
+export function expectConcealed(sealed: Uint8Array, plaintext: Uint8Array, what = 'the ciphertext'): void {
+  const haystack = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+  const block = Math.min(16, plaintext.length);
+  for (let at = 0; at + block <= plaintext.length; at += block) {
+    if (haystack.indexOf(plaintext.subarray(at, at + block)) !== -1) {
+      throw new Error(`${what} carries the plaintext in the clear (bytes ${at}..${at + block - 1})`);
+    }
+  }
+}
+
 /** A copy of `bytes` with one bit flipped at `index` (negative counts from the end). */
 export function flipBit(bytes: Uint8Array, index: number): Uint8Array {
   const copy = Uint8Array.from(bytes);

@@ -3,7 +3,14 @@ import { randomBytes } from 'node:crypto';
 import type { KeySpec } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { specsFor } from '../capability-plan.js';
-import { bytesEqual, expectError, expectNoLeak, flipBit, garbageCiphertext } from '../expect-error.js';
+import {
+  bytesEqual,
+  expectConcealed,
+  expectError,
+  expectNoLeak,
+  flipBit,
+  garbageCiphertext,
+} from '../expect-error.js';
 import { SYMMETRIC_SPEC, type Topic } from './registrar.js';
 
 /** RSA-OAEP-SHA-256 under a 2048-bit key fits 190 bytes; stay well inside every spec's limit. */
@@ -28,7 +35,7 @@ export function registerEncryptionTests(t: Topic): void {
           const key = await s.sharedKey(spec, 'encrypt_decrypt');
           const plaintext = plaintextFor(spec);
           const sealed = await s.client.encrypt(key.uri, plaintext, options);
-          expect(bytesEqual(sealed.ciphertext, plaintext)).toBe(false);
+          expectConcealed(sealed.ciphertext, plaintext);
           const opened = await s.client.decrypt(key.uri, sealed.ciphertext, options);
           expect(bytesEqual(opened.plaintext, plaintext)).toBe(true);
           expect(opened.keyVersion).toBe(sealed.keyVersion);
@@ -145,6 +152,7 @@ export function registerEncryptionTests(t: Topic): void {
           const key = await s.sharedKey(SYMMETRIC_SPEC, 'encrypt_decrypt');
           const a = await s.client.generateDataKey(key.uri, options);
           expect(a.plaintext.length).toBe(32);
+          expectConcealed(a.wrapped, a.plaintext, 'the wrapped data key');
           const opened = await s.client.decrypt(key.uri, a.wrapped, options);
           expect(bytesEqual(opened.plaintext, a.plaintext)).toBe(true);
           expect(opened.keyVersion).toBe(a.keyVersion);

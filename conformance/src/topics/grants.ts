@@ -73,7 +73,7 @@ export function registerGrantTests(t: Topic): void {
     );
 
     it(
-      'an encrypt grant allows encrypt and nothing else; it is listed, and revoking it ends it',
+      'an encrypt grant allows its grantee encrypt and nothing else, and lets no other principal in; it is listed, and revoking it ends it',
       async () => {
         const s = t.state();
         const key = await newKey('grant-encrypt');
@@ -88,6 +88,9 @@ export function registerGrantTests(t: Topic): void {
 
         const plaintext = randomBytes(32);
         const { ciphertext } = await client.encrypt(key.uri, plaintext, { context: ctx });
+        // The grant is the grantee's alone: while it is live, a principal it does not name is still refused.
+        const bystander = await s.stranger('bystander', key);
+        await expectError(bystander.encrypt(key.uri, plaintext, { context: ctx }), 'AccessDenied');
         expect(
           bytesEqual((await s.client.decrypt(key.uri, ciphertext, { context: ctx })).plaintext, plaintext),
         ).toBe(true);

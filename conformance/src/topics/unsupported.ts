@@ -13,6 +13,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { CORE_CHECKED_OPERATIONS, specsFor } from '../capability-plan.js';
 import { collect, expectError } from '../expect-error.js';
+import type { SuiteState } from '../suite-state.js';
 import { SYMMETRIC_SPEC, type Topic } from './registrar.js';
 
 /** One call of `op` through the client with plausible arguments; core must refuse it. */
@@ -110,34 +111,44 @@ export function registerUnsupportedTests(t: Topic): void {
     }
 
     const grantsAvailable = !plan.unsupported.includes('grants') && encryptSpecs[0] !== undefined;
+    // Grants can be listed only where the grant tests run (the target proves grants).
+    const grantsListed = plan.exercised.has('grants');
+    const countGrants = async (s: SuiteState, uri: string): Promise<number | undefined> =>
+      grantsListed ? (await collect(s.client.listGrants(uri))).length : undefined;
     if (grantsAvailable && plan.unsupported.includes('grantExpiry')) {
       it(
-        'grantExpiry: a grant with expiresAt throws UnsupportedError',
+        'grantExpiry: a grant with expiresAt throws UnsupportedError and grants nothing',
         async () => {
           const s = t.state();
           const key = await s.sharedKey(encryptSpecs[0] ?? SYMMETRIC_SPEC, 'encrypt_decrypt');
           const grantee = s.granteeName('expiry');
           const expiresAt = new Date(Date.now() + 3_600_000);
+          const before = await countGrants(s, key.uri);
           await expectError(
             s.client.createGrant(key.uri, { grantee, operations: ['encrypt'], expiresAt }),
             'Unsupported',
           );
+          // Refused means nothing was granted, not a grant that never expires.
+          expect(await countGrants(s, key.uri)).toBe(before);
         },
         timeoutMs,
       );
     }
     if (grantsAvailable && plan.unsupported.includes('grantConstraints')) {
       it(
-        'grantConstraints: a grant with context constraints throws UnsupportedError',
+        'grantConstraints: a grant with context constraints throws UnsupportedError and grants nothing',
         async () => {
           const s = t.state();
           const key = await s.sharedKey(encryptSpecs[0] ?? SYMMETRIC_SPEC, 'encrypt_decrypt');
           const grantee = s.granteeName('constraints');
           const constraints = { contextEquals: { tenant: 'acme' } };
+          const before = await countGrants(s, key.uri);
           await expectError(
             s.client.createGrant(key.uri, { grantee, operations: ['decrypt'], constraints }),
             'Unsupported',
           );
+          // Refused means nothing was granted, not a grant without its constraint.
+          expect(await countGrants(s, key.uri)).toBe(before);
         },
         timeoutMs,
       );
