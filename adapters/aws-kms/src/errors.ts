@@ -168,11 +168,17 @@ export function pageMarkers(): PageTokens {
 /**
  * The marker of the next page of a listing, or undefined after the last. A truncated page must
  * name a marker this listing has not followed: an endpoint answering an earlier one again would
- * have the listing loop (and, for tags, grow) forever.
+ * have the listing loop (and, for tags, grow) forever; and one answering `Truncated` with no
+ * marker would end it early, the rest of the keys, grants or tags silently missing.
  */
 export function nextMarker(
   page: { readonly Truncated?: boolean | undefined; readonly NextMarker?: string | undefined },
   markers: PageTokens,
 ): string | undefined {
-  return page.Truncated === true ? markers.next(page.NextMarker) : undefined;
+  if (page.Truncated !== true) return undefined;
+  if (page.NextMarker === undefined || page.NextMarker === '')
+    throw keyportError('Internal', 'AWS KMS answered a truncated page without the marker of the next one', {
+      provider: PROVIDER_NAME,
+    });
+  return markers.next(page.NextMarker);
 }

@@ -303,6 +303,25 @@ describe('hostile answers', () => {
     expect(requests.filter((r) => r.operation === 'ListGrants')).toHaveLength(2);
   });
 
+  it('a truncated page without a next marker ends Internal instead of silently dropping the rest', async () => {
+    const meta = keyMetadata('SYMMETRIC_DEFAULT');
+    const { provider } = stubbed((op) => {
+      if (op === 'DescribeKey') return { json: meta };
+      if (op === 'ListResourceTags')
+        return { json: { Tags: [{ TagKey: 't', TagValue: 'v' }], Truncated: true } };
+      if (op === 'ListKeys') return { json: { Keys: [], Truncated: true, NextMarker: '' } };
+      if (op === 'ListGrants') return { json: { Grants: [], Truncated: true } };
+      if (op === 'GetKeyRotationStatus') return { json: { KeyRotationEnabled: false } };
+      return { json: {} };
+    });
+    const drain = async (listing: AsyncIterable<unknown>) => {
+      for await (const _ of listing);
+    };
+    expect(await codeOf(provider.describeKey({ uri: KEY }, call()))).toBe('Internal');
+    expect(await codeOf(drain(provider.listKeys(call())))).toBe('Internal');
+    expect(await codeOf(drain(provider.listGrants({ uri: KEY }, call())))).toBe('Internal');
+  });
+
   it('a KeyState naming an Object.prototype member reads as the Enabled flag says, as a string', async () => {
     for (const KeyState of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
       const { provider } = stubbed((op) => {
