@@ -31,7 +31,13 @@ export function ecdsaRawToDer(raw: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from([0x30]), derLength(body.length), body]);
 }
 
-/** DER ECDSA signature → raw r||s of `size`-byte halves; undefined when it is not one. */
+/**
+ * DER ECDSA signature → raw r||s of `size`-byte halves; undefined when it is not one. Strict DER
+ * only (minimal lengths, minimal non-negative INTEGERs), as OpenSSL (node:crypto, the local
+ * provider) verifies: a BER reading would accept many encodings of one signature (a zero
+ * prepended to r, a long-form length), making signatures malleable — a caller deduplicating or
+ * indexing by signature bytes would see a "new" valid signature the key never made.
+ */
 export function ecdsaDerToRaw(der: Uint8Array, size: number): Buffer | undefined {
   let at = 0;
   const readLen = (): number | undefined => {
@@ -46,7 +52,8 @@ export function ecdsaDerToRaw(der: Uint8Array, size: number): Buffer | undefined
       if (b === undefined) return undefined;
       n = (n << 8) | b;
     }
-    return n;
+    // The long form only where the short one cannot say it, in as few bytes as it takes.
+    return n < 0x80 || (count === 2 && n < 0x100) ? undefined : n;
   };
   if (der[at++] !== 0x30) return undefined;
   const seqLen = readLen();
@@ -58,7 +65,13 @@ export function ecdsaDerToRaw(der: Uint8Array, size: number): Buffer | undefined
     if (len === undefined || len === 0 || at + len > der.length) return undefined;
     let int = der.subarray(at, at + len);
     at += len;
-    while (int.length > 1 && int[0] === 0) int = int.subarray(1);
+    // r and s are positive: a set top bit is a negative INTEGER; a leading zero is allowed only
+    // before a byte with its top bit set (minimal two's complement).
+    if (((int[0] ?? 0) & 0x80) !== 0) return undefined;
+    if (int.length > 1 && int[0] === 0) {
+      if (((int[1] ?? 0) & 0x80) === 0) return undefined;
+      int = int.subarray(1);
+    }
     if (int.length > size) return undefined;
     out.set(int, k * size + size - int.length);
   }

@@ -37,6 +37,7 @@ import {
   type GeneratedVersion,
   IMPORT_KEY_ID,
   oneTokenWriteAtATime,
+  onlyUsage,
   versionId,
 } from './objects.js';
 import { type Handle, P, type Pkcs11, readUlong, type Template } from './p11.js';
@@ -59,14 +60,16 @@ export async function createImportKey(p11: Pkcs11, session: Handle, name: string
       { type: P.CKA_PRIVATE, value: false },
       { type: P.CKA_MODULUS_BITS, value: 2048 },
       { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
-      { type: P.CKA_WRAP, value: true },
+      // Wrap-only, unwrap-only: the module's defaults would also let the private half
+      // C_Decrypt the wrapped material (objects.ts, onlyUsage).
+      ...onlyUsage(P.CKO_PUBLIC_KEY, [{ type: P.CKA_WRAP, value: true }]),
     ],
     [
       ...common,
       { type: P.CKA_PRIVATE, value: true },
       { type: P.CKA_SENSITIVE, value: true },
       { type: P.CKA_EXTRACTABLE, value: false },
-      { type: P.CKA_UNWRAP, value: true },
+      ...onlyUsage(P.CKO_PRIVATE_KEY, [{ type: P.CKA_UNWRAP, value: true }]),
     ],
   );
   return { privateKey: pair.privateKey, publicKey: pair.publicKey };
@@ -131,6 +134,7 @@ export function getImportParameters(
   );
 }
 
+/** An AES key's template; the usage attributes in `extra` are the only ones set (objects.ts, onlyUsage). */
 function aesTemplate(name: string, token: boolean, extra: Template): Template {
   return [
     { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
@@ -139,7 +143,7 @@ function aesTemplate(name: string, token: boolean, extra: Template): Template {
     { type: P.CKA_LABEL, value: name },
     { type: P.CKA_PRIVATE, value: true },
     { type: P.CKA_SENSITIVE, value: true },
-    ...extra,
+    ...onlyUsage(P.CKO_SECRET_KEY, extra),
   ];
 }
 

@@ -56,6 +56,37 @@ export function usageAttributes(usage: KeyUsage, cls: number, enabled: boolean):
   }
 }
 
+/**
+ * Every usage attribute an object of each key class has (PKCS#11 v2.40 §4.8–4.10). A template
+ * that names only the attributes a key needs is not enough: a module picks the default of the
+ * others, and SoftHSM2 defaults every one of them to true — an AES key made with only
+ * CKA_ENCRYPT/CKA_DECRYPT could also wrap and unwrap (wrap an exportable key under it, then
+ * C_Decrypt the result: that key in the clear), an RSA decryption key could sign, an import
+ * key could C_Decrypt the wrapped material. So each new key names all of them.
+ */
+const USAGE_ATTRIBUTES: Readonly<Record<number, readonly number[]>> = {
+  [P.CKO_SECRET_KEY]: [
+    P.CKA_ENCRYPT,
+    P.CKA_DECRYPT,
+    P.CKA_SIGN,
+    P.CKA_VERIFY,
+    P.CKA_WRAP,
+    P.CKA_UNWRAP,
+    P.CKA_DERIVE,
+  ],
+  [P.CKO_PRIVATE_KEY]: [P.CKA_DECRYPT, P.CKA_SIGN, P.CKA_SIGN_RECOVER, P.CKA_UNWRAP, P.CKA_DERIVE],
+  [P.CKO_PUBLIC_KEY]: [P.CKA_ENCRYPT, P.CKA_VERIFY, P.CKA_VERIFY_RECOVER, P.CKA_WRAP, P.CKA_DERIVE],
+};
+
+/** `template` (which may set some usage attributes) plus every other usage attribute of `cls` set false. */
+export function onlyUsage(cls: number, template: Template): Template {
+  const named = new Set(template.map((a) => a.type));
+  const rest = (USAGE_ATTRIBUTES[cls] ?? [])
+    .filter((type) => !named.has(type))
+    .map((type) => ({ type, value: false }));
+  return [...template, ...rest];
+}
+
 export interface GenerateOptions {
   readonly label: string;
   readonly id: Buffer;
@@ -89,7 +120,7 @@ function secretTemplate(o: GenerateOptions, keyType: number): Template {
     { type: P.CKA_SENSITIVE, value: true },
     { type: P.CKA_EXTRACTABLE, value: o.exportable === true },
     { type: P.CKA_MODIFIABLE, value: true },
-    ...usageAttributes(o.usage, P.CKO_SECRET_KEY, true),
+    ...onlyUsage(P.CKO_SECRET_KEY, usageAttributes(o.usage, P.CKO_SECRET_KEY, true)),
   ];
 }
 
@@ -100,7 +131,7 @@ function privateTemplate(o: GenerateOptions): Template {
     { type: P.CKA_SENSITIVE, value: true },
     { type: P.CKA_EXTRACTABLE, value: o.exportable === true },
     { type: P.CKA_MODIFIABLE, value: true },
-    ...usageAttributes(o.usage, P.CKO_PRIVATE_KEY, true),
+    ...onlyUsage(P.CKO_PRIVATE_KEY, usageAttributes(o.usage, P.CKO_PRIVATE_KEY, true)),
   ];
 }
 
@@ -109,7 +140,7 @@ function publicTemplate(o: GenerateOptions, extra: Template): Template {
     ...common(o),
     { type: P.CKA_PRIVATE, value: false },
     { type: P.CKA_MODIFIABLE, value: true },
-    ...usageAttributes(o.usage, P.CKO_PUBLIC_KEY, true),
+    ...onlyUsage(P.CKO_PUBLIC_KEY, usageAttributes(o.usage, P.CKO_PUBLIC_KEY, true)),
     ...extra,
   ];
 }
