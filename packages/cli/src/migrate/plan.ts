@@ -5,7 +5,7 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { escapeRegExp, fitPrefix } from '../files/fit-name.js';
 import { lockPathsOf } from './lock-names.js';
-import { expandTarget, type SkippedFile } from './sources.js';
+import { expandTarget, oncePerFile, type SkippedFile } from './sources.js';
 
 export const TEMP_SUFFIX = '.keyport-migrate.tmp';
 export const DEFAULT_JOURNAL = '.keyport-migrate.journal';
@@ -68,7 +68,9 @@ export async function planFiles(
     return expandTarget(target, cwd, { exclude, ...(followSymlinks ? { followSymlinks: true } : {}) });
   }
   return {
-    files: [...new Set(target.map((f) => resolve(cwd, f)))].filter((f) => !exclude(f)).sort(),
+    files: await oncePerFile(
+      [...new Set(target.map((f) => resolve(cwd, f)))].filter((f) => !exclude(f)).sort(),
+    ),
     skipped: [],
   };
 }

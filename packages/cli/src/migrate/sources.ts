@@ -8,7 +8,7 @@
  */
 import type { Dirent } from 'node:fs';
 import { open, readdir, realpath, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileError } from '../cli-errors.js';
 import { usageError } from '../errors.js';
 import { FileTooLarge, readBounded, readFailure } from '../files/read-bounded.js';
@@ -172,5 +172,33 @@ export async function expandTarget(target: string, cwd: string, o: SourceOptions
       }
     }
   }
-  return { files: [...new Set(files)].filter((f) => !o.exclude(f)).sort(), skipped };
+  return { files: await oncePerFile([...new Set(files)].filter((f) => !o.exclude(f)).sort()), skipped };
+}
+
+/**
+ * `files` (sorted) without the names that reach a file listed already through another path to
+ * its directory: a symlinked directory the walk went through (`via/x` and, from a followed
+ * link, `data/x`), or a manifest naming both. Two names of one file would be migrated at once
+ * and share a temp file name (the same directory, the same base name): the second attempt
+ * failed on it, or found the file done and counted it twice. The first name is kept. Hard links
+ * are distinct names in their directories and stay distinct (each name is replaced on its own).
+ */
+export async function oncePerFile(files: readonly string[]): Promise<string[]> {
+  const realDirs = new Map<string, Promise<string>>();
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const f of files) {
+    const dir = dirname(f);
+    let real = realDirs.get(dir);
+    if (real === undefined) {
+      // A directory that cannot be resolved is left to the file's step to report.
+      real = realpath(dir).catch(() => dir);
+      realDirs.set(dir, real);
+    }
+    const key = join(await real, basename(f));
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(f);
+  }
+  return out;
 }
