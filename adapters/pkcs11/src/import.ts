@@ -25,6 +25,7 @@ import {
   KeyportError,
   type KeyRef,
   keyportError,
+  wrappingKeyWeakness,
 } from '@keyport/core';
 import { type OaepHash, oaepMechanism } from './capabilities.js';
 import { ecSpki, rsaSpki } from './der.js';
@@ -239,8 +240,6 @@ export function importKeyMaterial(
   );
 }
 
-const MIN_WRAPPING_KEY_BITS = 2048;
-
 export interface WrapForExportOptions {
   /** The importing side's RSA public key, SPKI DER (AWS/GCP/Vault import parameters). */
   readonly wrappingPublicKeySpki: Uint8Array;
@@ -286,18 +285,9 @@ export function wrapKeyForExport(
   if (jwk.kty !== 'RSA' || jwk.n === undefined || jwk.e === undefined) {
     throw new KeyportError('InvalidArgument', 'the wrapping public key must be RSA', { provider: p.name });
   }
-  // The key leaves the token readable by whoever holds (or can compute) the private half: under
-  // RSA-1024 or RSA-768 whoever factors the modulus, with exponent 1 anyone (the "ciphertext" is
-  // the OAEP encoding itself). Every import target hands out RSA-2048 or larger.
-  const bits = wrappingPublic.asymmetricKeyDetails?.modulusLength ?? 0;
-  const e = wrappingPublic.asymmetricKeyDetails?.publicExponent ?? 0n;
-  if (bits < MIN_WRAPPING_KEY_BITS || e < 3n || e % 2n === 0n) {
-    throw new KeyportError(
-      'InvalidArgument',
-      `the wrapping public key must be RSA of at least ${MIN_WRAPPING_KEY_BITS} bits with an odd exponent of 3 or more (it has ${bits} bits, e = ${e})`,
-      { provider: p.name },
-    );
-  }
+  // Core's rule: whoever can compute the private half reads the exported key (RSA-768, e = 1).
+  const weakness = wrappingKeyWeakness(wrappingPublic);
+  if (weakness !== undefined) throw new KeyportError('InvalidArgument', weakness, { provider: p.name });
   const modulus = Buffer.from(jwk.n, 'base64url');
   const exponent = Buffer.from(jwk.e, 'base64url');
   const p11 = p.p11;

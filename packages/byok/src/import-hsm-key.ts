@@ -26,6 +26,7 @@ import {
   type KeyInfo,
   KeyportError,
   toEncryptionContext,
+  wrappingKeyWeakness,
 } from '@keyport/core';
 import { hsmObject, resolveHsmKey, wrapInHsm } from './hsm-key.js';
 import { checkManifestWritable, readManifest, recordPairing } from './manifest.js';
@@ -87,14 +88,10 @@ async function parametersFor(o: ImportHsmKeyOptions, plan: ImportPlan): Promise<
   return params;
 }
 
-/** Every target hands out RSA-2048 or larger (AWS 2048–4096, GCP 3072/4096, Vault 4096). */
-const MIN_WRAPPING_KEY_BITS = 2048;
-
 /**
- * The key the HSM wraps the material under decides who can read it: under RSA-1024 or RSA-768
- * anyone who factors the modulus does, and with exponent 1 the OAEP "ciphertext" is the encoding
- * itself, which anyone unmasks. The HSM wraps under any RSA key it is given, and parameters can
- * come from the caller, so a weak key is refused here, before anything is generated or wrapped.
+ * The HSM wraps under any RSA key it is given, and parameters can come from the caller, so a key
+ * core's rule calls weak (`wrappingKeyWeakness`) is refused here, before anything is generated or
+ * wrapped.
  */
 function checkWrappingKey(spki: Uint8Array, keyUri: string): void {
   let key: KeyObject;
@@ -103,16 +100,8 @@ function checkWrappingKey(spki: Uint8Array, keyUri: string): void {
   } catch {
     throw fail('InvalidArgument', 'the wrapping public key is not an SPKI DER RSA key', keyUri);
   }
-  const details = key.asymmetricKeyDetails;
-  const bits = details?.modulusLength ?? 0;
-  const e = details?.publicExponent ?? 0n;
-  if (key.asymmetricKeyType !== 'rsa' || bits < MIN_WRAPPING_KEY_BITS || e < 3n || e % 2n === 0n) {
-    throw fail(
-      'InvalidArgument',
-      `the wrapping public key must be RSA of at least ${MIN_WRAPPING_KEY_BITS} bits with an odd exponent of 3 or more (it is ${key.asymmetricKeyType ?? 'unknown'}, ${bits} bits, e = ${e})`,
-      keyUri,
-    );
-  }
+  const weakness = wrappingKeyWeakness(key);
+  if (weakness !== undefined) throw fail('InvalidArgument', weakness, keyUri);
 }
 
 const OPTIONS = {

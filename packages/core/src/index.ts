@@ -284,3 +284,4 @@ export {
   toEncryptionContext,
   type UnknownFields,
 } from './validate.js';
+export { MIN_WRAPPING_KEY_BITS, wrappingKeyWeakness } from './wrapping-key.js';

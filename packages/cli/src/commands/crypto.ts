@@ -25,6 +25,7 @@ import {
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { collect, parsePairs, positiveInt } from '../args.js';
+import { parseInstanceKey } from '../config/schema.js';
 import { usageError } from '../errors.js';
 import { abortable } from '../files/abortable.js';
 import { type OpenedInput, openInputFile, stdinInput } from '../files/input-file.js';
@@ -201,7 +202,7 @@ async function trustAndKeys(
   const schemes = Object.keys(config.providers).filter((p) => !failures.has(p));
   if (schemes.length === 0) throw [...failures.values()][0] ?? usageError('no provider could be built');
   // `aws-kms` and its named instances (`aws-kms+dr`): each one discovers through itself.
-  const isAws = (name: string) => name === 'aws-kms' || name.startsWith('aws-kms+');
+  const isAws = (name: string) => parseInstanceKey(name)?.scheme === 'aws-kms';
   if (filtered && !schemes.some(isAws)) {
     // Configured but not built: its own error, not "not configured".
     const failed = [...failures.keys()].find(isAws);

@@ -1,0 +1,19 @@
+/**
+ * The rule for a public key that key material is wrapped under to leave a key store (BYOK
+ * export, import into a cloud KMS). Whoever holds, or can compute, its private half reads the
+ * material: under RSA-1024 or RSA-768 whoever factors the modulus, with exponent 1 anyone (the
+ * OAEP "ciphertext" is the encoding itself). Every import target hands out RSA-2048 or larger.
+ * One rule for every wrapping side (byok's import, the PKCS#11 driver's export).
+ */
+import type { KeyObject } from 'node:crypto';
+
+export const MIN_WRAPPING_KEY_BITS = 2048;
+
+/** Why `key` must not wrap key material, or undefined when it may. */
+export function wrappingKeyWeakness(key: KeyObject): string | undefined {
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  const e = key.asymmetricKeyDetails?.publicExponent ?? 0n;
+  if (key.asymmetricKeyType === 'rsa' && bits >= MIN_WRAPPING_KEY_BITS && e >= 3n && e % 2n === 1n)
+    return undefined;
+  return `the wrapping public key must be RSA of at least ${MIN_WRAPPING_KEY_BITS} bits with an odd exponent of 3 or more (it is ${key.asymmetricKeyType ?? 'unknown'}, ${bits} bits, e = ${e})`;
+}
