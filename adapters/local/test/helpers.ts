@@ -1,10 +1,11 @@
 /** Shared test helpers: temp keystores with a cheap KDF, a settable clock, error assertions. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ErrorCode, isKeyportError } from '@keyport/core';
+import { type CreateKeyRequest, type ErrorCode, isKeyportError } from '@keyport/core';
 import { afterEach, expect } from 'vitest';
 import { type LocalProvider, type OpenLocalKeystoreOptions, openLocalKeystore } from '../src/index.js';
+import { deriveKeys, readHeader, seal, unseal } from '../src/sealed-file.js';
 
 export const PASSPHRASE = 'correct horse battery staple';
 /** The cheapest scrypt cost the keystore accepts: the tests open many keystores. */
@@ -78,3 +79,27 @@ export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
 
 export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/** A keystore body as sealed in the file, for tests that edit it. */
+export type KeystoreBody = {
+  keys: Array<Record<string, unknown> & { versions: Array<Record<string, unknown>> }>;
+};
+
+/**
+ * A keystore with one key `k` made by `request`, whose sealed body was changed by `edit` and
+ * sealed again with the passphrase (what someone holding it could write).
+ */
+export async function keystoreWithBody(
+  request: Omit<CreateKeyRequest, 'name'>,
+  edit: (body: KeystoreBody) => void,
+): Promise<string> {
+  const { kp, path } = await newKeystore();
+  await kp.createKey({ name: 'k', ...request }, o);
+  const file = await readFile(path);
+  const header = readHeader(file);
+  const keys = await deriveKeys(Buffer.from(PASSPHRASE), header.params, header.salt);
+  const body = JSON.parse(unseal(file, keys).toString('utf8')) as KeystoreBody;
+  edit(body);
+  await writeFile(path, seal(Buffer.from(JSON.stringify(body)), keys));
+  return path;
+}

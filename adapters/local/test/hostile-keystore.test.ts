@@ -7,8 +7,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { deriveKeys, readHeader, seal, unseal } from '../src/sealed-file.js';
-import { expectCode, newKeystore, o, open, PASSPHRASE } from './helpers.js';
+import { expectCode, type KeystoreBody, keystoreWithBody, newKeystore, o, open } from './helpers.js';
 
 /** Rewrites the KDF bytes of a keystore and recomputes its (unkeyed) digest. */
 async function withKdfBytes(path: string, log2N: number, r: number, p: number): Promise<void> {
@@ -18,21 +17,6 @@ async function withKdfBytes(path: string, log2N: number, r: number, p: number): 
   file[12] = p;
   const body = file.subarray(0, file.length - 32);
   await writeFile(path, Buffer.concat([body, createHash('sha256').update(body).digest()]));
-}
-
-type Body = { keys: Array<Record<string, unknown> & { versions: Array<Record<string, unknown>> }> };
-
-/** A keystore with one AES key whose sealed body was changed by `edit`. */
-async function withBody(edit: (body: Body) => void): Promise<string> {
-  const { kp, path } = await newKeystore();
-  await kp.createKey({ name: 'k', spec: 'AES_256', rotation: { periodDays: 30 } }, o);
-  const file = await readFile(path);
-  const header = readHeader(file);
-  const keys = await deriveKeys(Buffer.from(PASSPHRASE), header.params, header.salt);
-  const body = JSON.parse(unseal(file, keys).toString('utf8')) as Body;
-  edit(body);
-  await writeFile(path, seal(Buffer.from(JSON.stringify(body)), keys));
-  return path;
 }
 
 describe('hostile keystore files', () => {
@@ -64,7 +48,7 @@ describe('hostile keystore files', () => {
     await expectCode(open({ path: `${path}.d`, create: true }), 'InvalidArgument');
   });
 
-  const edits: Record<string, (b: Body) => void> = {
+  const edits: Record<string, (b: KeystoreBody) => void> = {
     'AES material of 3 bytes': (b) => {
       b.keys[0]!.versions[0]!.material = 'AAAA';
     },
@@ -94,13 +78,13 @@ describe('hostile keystore files', () => {
   };
   for (const [name, edit] of Object.entries(edits)) {
     it(`a sealed body with ${name} is Integrity on open`, async () => {
-      const path = await withBody(edit);
+      const path = await keystoreWithBody({ spec: 'AES_256', rotation: { periodDays: 30 } }, edit);
       await expectCode(open({ path }), 'Integrity');
     });
   }
 
   it('the validation accepts what the keystore itself writes', async () => {
-    const path = await withBody(() => undefined);
+    const path = await keystoreWithBody({ spec: 'AES_256', rotation: { periodDays: 30 } }, () => undefined);
     const kp = await open({ path });
     const { ciphertext } = await kp.encrypt({ uri: kp.keyUri('k') }, new Uint8Array(3), { context: {} }, o);
     expect(ciphertext.length).toBeGreaterThan(3);

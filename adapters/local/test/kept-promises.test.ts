@@ -4,26 +4,20 @@
  * fits a ciphertext), a due rotation that cannot be written does not stop encrypt/decrypt, and a
  * rotation date without a period is refused rather than dropped.
  */
-import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { deriveKeys, readHeader, seal, unseal } from '../src/sealed-file.js';
-import { bytes, collect, expectCode, FakeClock, newKeystore, o, open, PASSPHRASE, text } from './helpers.js';
-
-type Body = { keys: Array<Record<string, unknown> & { versions: Array<Record<string, unknown>> }> };
-
-/** A keystore with one key `k` of `spec` whose sealed body was changed by `edit` (re-sealed). */
-async function withBody(spec: 'AES_256' | 'HMAC_256', edit: (body: Body) => void): Promise<string> {
-  const { kp, path } = await newKeystore();
-  await kp.createKey({ name: 'k', spec }, o);
-  const file = await readFile(path);
-  const header = readHeader(file);
-  const keys = await deriveKeys(Buffer.from(PASSPHRASE), header.params, header.salt);
-  const body = JSON.parse(unseal(file, keys).toString('utf8')) as Body;
-  edit(body);
-  await writeFile(path, seal(Buffer.from(JSON.stringify(body)), keys));
-  return path;
-}
+import {
+  bytes,
+  collect,
+  expectCode,
+  FakeClock,
+  keystoreWithBody,
+  newKeystore,
+  o,
+  open,
+  text,
+} from './helpers.js';
 
 describe('the local provider keeps its promises', () => {
   it('a returned grant does not alias the stored one: changing its constraints changes no access', async () => {
@@ -79,14 +73,14 @@ describe('the local provider keeps its promises', () => {
   });
 
   it('a sealed body whose key usage does not fit its spec is Integrity at open, not a raw OpenSSL error later', async () => {
-    const path = await withBody('HMAC_256', (b) => {
+    const path = await keystoreWithBody({ spec: 'HMAC_256' }, (b) => {
       (b.keys[0] as Record<string, unknown>).usage = 'encrypt_decrypt';
     });
     await expectCode(open({ path }), 'Integrity');
   });
 
   it('a sealed body with a key version beyond 2^32-1 is Integrity at open, not undecryptable ciphertexts', async () => {
-    const path = await withBody('AES_256', (b) => {
+    const path = await keystoreWithBody({ spec: 'AES_256' }, (b) => {
       const key = b.keys[0] as Record<string, unknown> & { versions: Array<Record<string, unknown>> };
       (key.versions[0] as Record<string, unknown>).version = 2 ** 32;
       key.primaryVersion = 2 ** 32;
