@@ -17,6 +17,7 @@ import {
   unmodeledKeyError,
 } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
+import type { TransitMounts } from './mounts.js';
 import type { MetadataStoreOptions } from './options.js';
 import { abortError, raceAbort, type VaultSession } from './rpc.js';
 import {
@@ -67,6 +68,8 @@ export interface Transit {
   readonly extrasSeen: Map<string, KeyInfoExtras>;
   /** The creation in flight per key name: creations of one name run one after another. */
   readonly creating: Map<string, Promise<void>>;
+  /** The mounts key URIs may send transit requests to. */
+  readonly mounts: TransitMounts;
 }
 
 /**
@@ -168,6 +171,7 @@ export async function createKey(t: Transit, req: CreateKeyRequest, signal: Abort
     throw new KeyportError('InvalidArgument', why);
   }
   const key = keyForName(t, req.name);
+  await t.mounts.check(key, signal);
   const extra: KeyInfoExtras = {
     usage: req.usage ?? USAGES_BY_SPEC[req.spec][0],
     ...(req.labels !== undefined ? { labels: req.labels } : {}),

@@ -61,6 +61,12 @@ export interface VaultTransitOptions {
   /** Transit mount used when a key is created by name; default `transit`. */
   readonly mount?: string;
   /**
+   * Further mounts known to be transit engines. A key URI naming any other mount is used only
+   * once the server has said the mount is a transit engine (one read of
+   * `sys/internal/ui/mounts/<mount>` per mount); list mounts here where that read is blocked.
+   */
+  readonly transitMounts?: readonly string[];
+  /**
    * `openbao` unlocks OpenBao-only features: disable/enable through transit soft-delete.
    * Default `vault` (the common subset).
    */
@@ -78,6 +84,8 @@ export interface VaultTransitOptions {
   readonly renewAfterFraction?: number;
 }
 
+/** More mounts than a deployment plausibly has: a bound, not a policy. */
+const MAX_TRANSIT_MOUNTS = 1024;
 const PATH_SEGMENT = /^[A-Za-z0-9_.-]+$/;
 /** A namespace name as Vault accepts one (graphic, no space, `+` or `*`), limited to what a header carries. */
 const NAMESPACE_SEGMENT = /^[\x21-\x29\x2c-\x2e\x30-\x7e]+$/;
@@ -97,6 +105,7 @@ const OPTION_FIELDS = {
   auth: true,
   namespace: true,
   mount: true,
+  transitMounts: true,
   flavor: true,
   tls: true,
   client: true,
@@ -177,6 +186,19 @@ export function checkOptions(options: unknown): CheckedOptions {
       bad(`${name} must be a path of letters, digits, "_", "-" and "." (no empty, "." or ".." segments)`);
   };
   path(o.mount, 'mount', true);
+  const extra = o.transitMounts;
+  if (extra !== undefined) {
+    if (!Array.isArray(extra) || extra.length > MAX_TRANSIT_MOUNTS)
+      bad(`transitMounts must be an array of at most ${MAX_TRANSIT_MOUNTS} mount paths`);
+    o.transitMounts = Object.freeze(
+      Array.from({ length: extra.length }, (_, i) => {
+        const m: unknown = extra[i];
+        if (typeof m !== 'string') bad(`transitMounts[${i}] must be a mount path`);
+        path(m, `transitMounts[${i}]`, true);
+        return m as string;
+      }),
+    );
+  }
   // The namespace travels as the X-Vault-Namespace header, which the server canonicalizes with
   // path.Clean: `team/..` would silently address the root namespace; a control character (CR/LF)
   // in a header value fails every call, or smuggles a header. One trailing `/` (`admin/`, as

@@ -31,6 +31,7 @@ import { mapVaultError, PROVIDER_NAME } from './errors.js';
 import * as grants from './grants.js';
 import * as byok from './import.js';
 import * as keys from './keys.js';
+import { TransitMounts } from './mounts.js';
 import { checkOptions, type VaultTransitOptions } from './options.js';
 import { VaultSession } from './rpc.js';
 import type { TransitKeyData, TransitKeyType } from './specs.js';
@@ -62,10 +63,12 @@ export class VaultTransitProvider implements KmsProvider {
     const { options, url } = checkOptions(given);
     this.session = new VaultSession(options, url);
     this.capabilities = transitCapabilities(options.flavor ?? 'vault');
+    const defaultMount = options.mount ?? 'transit';
     this.t = {
       s: this.session,
+      mounts: new TransitMounts(this.session, [defaultMount, ...(options.transitMounts ?? [])]),
       facts: new keys.KeyFacts(),
-      defaultMount: options.mount ?? 'transit',
+      defaultMount,
       store: options.metadataStore && new keys.MetadataStore(this.session, options.metadataStore),
       pending: new Map(),
       extrasSeen: new Map(),
@@ -114,7 +117,7 @@ export class VaultTransitProvider implements KmsProvider {
    * (given the key URI) first; `usable` refuses a key still waiting for its material
    * (cryptography), grants and import take any key.
    */
-  private checked<A extends unknown[], R>(
+  private checked<A extends [...unknown[], { signal: AbortSignal }], R>(
     fn: (t: keys.KeyTarget, ...rest: A) => Promise<R>,
     check: (uri: string, ...given: A) => A,
     usable = true,
@@ -122,6 +125,8 @@ export class VaultTransitProvider implements KmsProvider {
     return async (ref: KeyRef, ...given: A): Promise<R> => {
       const key = this.key(ref);
       const checked = check(key.uri, ...given);
+      // Every check answers the call's `{ signal }` last.
+      await this.t.mounts.check(key, (checked[checked.length - 1] as { signal: AbortSignal }).signal);
       return fn(usable ? this.target(key) : { ...this.t, key }, ...checked);
     };
   }
@@ -143,6 +148,7 @@ export class VaultTransitProvider implements KmsProvider {
     act: (key: ResolvedKey) => Promise<unknown>,
   ) {
     const key = this.key(ref);
+    await this.t.mounts.check(key, signal);
     await act(key);
     return keys.describe(this.t, { ...key, version: undefined }, signal, 'present');
   }
@@ -156,6 +162,7 @@ export class VaultTransitProvider implements KmsProvider {
     const key = this.key(ref);
     const signal = args.signalOf(o);
     try {
+      await this.t.mounts.check(key, signal);
       return await fn(key, signal);
     } catch (error) {
       throw mapVaultError(error, key.uri) ?? error;
@@ -166,8 +173,12 @@ export class VaultTransitProvider implements KmsProvider {
 
   readonly createKey: Contract['createKey'] = async (req, o) =>
     keys.createKey(this.t, args.createKeyArg(req), args.signalOf(o));
-  readonly describeKey: Contract['describeKey'] = async (ref, o) =>
-    keys.describeKey(this.t, this.key(ref), args.signalOf(o));
+  readonly describeKey: Contract['describeKey'] = async (ref, o) => {
+    const key = this.key(ref);
+    const signal = args.signalOf(o);
+    await this.t.mounts.check(key, signal);
+    return keys.describeKey(this.t, key, signal);
+  };
   /** Checked when the listing starts (a refusal is the first `next`'s, never a synchronous throw). */
   async *listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
     yield* keys.listKeys(this.t, args.signalOf(o, true));
@@ -246,7 +257,9 @@ export class VaultTransitProvider implements KmsProvider {
   );
   async *listGrants(ref: KeyRef, o: ListOptions): AsyncIterable<Grant> {
     const key = this.key(ref);
-    yield* grants.listGrants({ s: this.session, key }, { signal: args.signalOf(o, true) });
+    const signal = args.signalOf(o, true);
+    await this.t.mounts.check(key, signal);
+    yield* grants.listGrants({ s: this.session, key }, { signal });
   }
   readonly revokeGrant: Contract['revokeGrant'] = this.checked(
     grants.revokeGrant,
