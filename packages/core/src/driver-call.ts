@@ -1,6 +1,7 @@
 /**
  * The one path every driver call takes: closed-client check, capability check before any
- * network call, retries with backoff and jitter on retryable codes, deadline and abort, error
+ * network call, retries with backoff and jitter on retryable codes (for operations that must not
+ * run twice, only after failures that certainly had no effect: repeat.ts), deadline and abort, error
  * mapping (the driver's mapError, once), and exactly one audit event. Neutral operations,
  * batches, listings and driver-only operations (`Keyport.driverCall`) all run through it.
  */
@@ -11,6 +12,7 @@ import { contextDigest, contextKeys } from './context.js';
 import { KeyportError, toKeyportError } from './errors.js';
 import { follow, type RetryPolicy, runWithPolicy, unfollow } from './policy.js';
 import { driverName, type KmsProvider, type ProviderCallOptions } from './provider.js';
+import { repeatRule, settleOnce } from './repeat.js';
 import { recordProviderCall } from './telemetry.js';
 import type { CallOptions, EncryptionContext } from './types.js';
 import { qualifyKeyUri, splitKeyUri } from './uri.js';
@@ -64,6 +66,7 @@ export class DriverCalls {
     let attempts = 0;
     try {
       assertCapability(provider.capabilities, op, driverName(provider), keyUri);
+      const rule = repeatRule(op, provider.scheme);
       const outcome = await runWithPolicy(
         (signal) => {
           attempts++;
@@ -74,6 +77,8 @@ export class DriverCalls {
         {
           ...(this.settings.random ? { random: this.settings.random } : {}),
           mapError: (e) => this.mapError(provider, e, keyUri),
+          // Only operations that must not run twice look at their failures again.
+          settle: rule.repeat === 'once' ? (e, cutOff) => settleOnce(op, rule, e, cutOff) : undefined,
         },
       );
       spec.check?.(outcome.value);

@@ -58,6 +58,19 @@ const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * Failures to make a connection at all (refused, no DNS answer, the connect timed out): a request
+ * that fails so never left this process. A dropped (ECONNRESET, EPIPE) or stalled (ETIMEDOUT)
+ * connection is not here: its request may have reached the provider. ENETUNREACH and
+ * EHOSTUNREACH are not either: an established connection can report them too.
+ */
+const UNSENT_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
  * Certificate checks that failed (Node's and OpenSSL's codes): the endpoint answered, but its
  * certificate is not trusted with this trust configuration (a missing CA bundle, a self-signed or
  * expired certificate, another host's name). Retrying cannot help.
@@ -94,6 +107,15 @@ function codeInChain(error: unknown, codes: ReadonlySet<string>): string | undef
  */
 export function networkErrorCode(error: unknown): string | undefined {
   return codeInChain(error, NETWORK_ERROR_CODES);
+}
+
+/**
+ * The socket error code of a request that never left this process because no connection was
+ * made (on the error or its causes: a driver's KeyportError keeps the socket error as its
+ * cause), or undefined. Core retries such a failure even for operations that must not run twice.
+ */
+export function unsentRequestCode(error: unknown): string | undefined {
+  return codeInChain(error, UNSENT_ERROR_CODES);
 }
 
 /**

@@ -36,6 +36,13 @@ export interface PolicyHooks {
   readonly random?: () => number;
   /** Turns a raw provider error into a KeyportError (the adapter's mapError). */
   readonly mapError?: (error: unknown) => KeyportError;
+  /**
+   * Sees every failed attempt's error before the retry decision and answers the error the call
+   * goes on with: one not retryable ends the call. `cutOff` is true when our deadline or the
+   * caller's abort cut the attempt off. Core gives it for operations that must not run twice
+   * (repeat.ts), so an attempt that may have taken effect is not sent again.
+   */
+  readonly settle?: ((error: KeyportError, cutOff: boolean) => KeyportError) | undefined;
 }
 
 /** Resolves after `ms`, or rejects with Aborted as soon as `signal` fires. */
@@ -158,6 +165,7 @@ export async function runWithPolicy<T>(
       unwatch(deadline);
       if (onCallerAbort !== undefined) unfollow(caller as AbortSignal, onCallerAbort);
     }
+    if (hooks.settle !== undefined) error = hooks.settle(error, signal.aborted);
     if (!error.retryable || n >= policy.maxAttempts) throw error;
     const jitter = random();
     const fraction = Number.isFinite(jitter) ? Math.min(Math.max(jitter, 0), 1) : 0;
