@@ -561,6 +561,15 @@ export class Keyport implements KeyOperations {
   async createGrant(key: KeyLike, req: GrantRequest, o?: CallOptions): Promise<Grant> {
     const checked = checkGrantRequest(req, 'req', 'extensions');
     return this.keyCall('createGrant', key, checkCallOptions(o).call, (p, ref, po) => {
+      if (ref.version !== undefined) {
+        // No provider grants one version: the grant would cover every version, old and future,
+        // which is more than a caller naming a version asked for.
+        throw new KeyportError(
+          'InvalidArgument',
+          'a grant covers every version of a key: name the key without a version',
+          { provider: driverName(p), keyUri: ref.uri },
+        );
+      }
       const constrained = checked.constraints !== undefined && Object.keys(checked.constraints).length > 0;
       if (constrained && !effectiveCapabilities(p).grantConstraints) {
         // Refused, never granted without its constraint: that grant would allow more than asked.

@@ -49,6 +49,18 @@ describe('Keyport client', () => {
     await expect(kp.sign(uri, new Uint8Array(1))).rejects.toMatchObject({ capability: 'sign' });
   });
 
+  it('refuses a grant on a pinned version before calling the provider: grants cover every version', async () => {
+    const kp = new Keyport({
+      providers: [{ ...provider({}), capabilities: { ...caps, grants: 'native' } } as KmsProvider],
+    });
+    for (const key of [`local://k.kp?version=2#a`, { uri, version: '2' }]) {
+      await expect(kp.createGrant(key, { grantee: 'x', operations: ['decrypt'] })).rejects.toMatchObject({
+        code: 'InvalidArgument',
+        message: expect.stringContaining('a grant covers every version of a key'),
+      });
+    }
+  });
+
   it('routes by scheme and refuses unknown schemes and duplicate registration', async () => {
     const kp = new Keyport({ providers: [provider({})] });
     await expect(kp.encrypt('hcvault://h:1/transit/keys/k', new Uint8Array(1))).rejects.toMatchObject({
