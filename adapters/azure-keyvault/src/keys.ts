@@ -1,6 +1,7 @@
 /**
  * Keys and their lifecycle on Key Vault: create (refusing an existing name, which Key Vault would
- * turn into a new version), describe, list, rotate and the rotation policy, enable/disable (every
+ * turn into a new version, unless it is this same create left unfinished: see
+ * PENDING_ROTATION_TAG), describe, list, rotate and the rotation policy, enable/disable (every
  * version), soft delete as scheduled deletion and recovery as its cancellation.
  */
 import { createHash } from 'node:crypto';
@@ -21,7 +22,7 @@ import {
   type RotationPolicy,
   type ScheduleDeletionRequest,
 } from '@keyport/core';
-import { PROVIDER_NAME, requestIdOf, statusOf } from './errors.js';
+import { mapAzureError, PROVIDER_NAME, requestIdOf, statusOf } from './errors.js';
 import { invalid, type Vault } from './options.js';
 import { parseKid, type ResolvedKey, type Rpc, sameName, unexpected } from './rpc.js';
 import { shapeFor, specOf, usageOf } from './specs.js';
@@ -29,10 +30,29 @@ import { shapeFor, specOf, usageOf } from './specs.js';
 /** Key Vault has no key description: keyport keeps it in this tag (and hides it from labels). */
 export const DESCRIPTION_TAG = 'keyport-description';
 
-/** Labels become tags: a label named like the description tag would silently become the description. */
+/**
+ * Marks a key createKey made with a rotation and has not finished. Key Vault takes the rotation
+ * policy only once the key exists (a second request), so such a key is created disabled carrying
+ * this tag (its value the period, `P30D`), and enabled with the tag removed, in one update, once
+ * its policy is written. A key left between the two is unusable rather than silently never
+ * rotating, and the tag lets a createKey of the same request finish it instead of answering
+ * AlreadyExists. Hidden from labels, like the description tag; enableKey removes it too.
+ */
+export const PENDING_ROTATION_TAG = 'keyport-pending-rotation';
+
+/** Tags keyport keeps for itself: never labels, refused as label names. */
+const RESERVED_TAGS: readonly string[] = [DESCRIPTION_TAG, PENDING_ROTATION_TAG];
+
+/** Key Vault keeps at most 15 tags on a key (a 16th is refused with 400). */
+const KEY_VAULT_MAX_TAGS = 15;
+
+/** Labels become tags: a label named like a tag keyport keeps would silently become that tag. */
 export function assertOwnLabels(labels: Readonly<Record<string, string>> | undefined): void {
-  if (labels !== undefined && labels !== null && Object.hasOwn(labels, DESCRIPTION_TAG)) {
-    throw invalid(`the label name ${DESCRIPTION_TAG} is reserved (keyport keeps the description there)`);
+  if (labels === undefined || labels === null) return;
+  for (const reserved of RESERVED_TAGS) {
+    if (Object.hasOwn(labels, reserved)) {
+      throw invalid(`the label name ${reserved} is reserved (keyport keeps its own state in that tag)`);
+    }
   }
 }
 
@@ -140,7 +160,7 @@ export function keyInfoOf(
   // Own entries only, defined as data (Object.fromEntries): a tag named `__proto__` or
   // `constructor` is a label like any other, never the labels' prototype.
   const labels: Record<string, string> = Object.fromEntries(
-    Object.entries(p.tags ?? {}).filter(([k]) => k !== DESCRIPTION_TAG),
+    Object.entries(p.tags ?? {}).filter(([k]) => !RESERVED_TAGS.includes(k)),
   );
   const description = Object.hasOwn(p.tags ?? {}, DESCRIPTION_TAG) ? p.tags?.[DESCRIPTION_TAG] : undefined;
   const info: KeyInfo = {
@@ -281,28 +301,180 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
   const periodDays = rotationPeriod(req.rotation, 'req.rotation');
   assertOwnLabels(req.labels);
   const description = req.description !== undefined ? { [DESCRIPTION_TAG]: req.description } : {};
-  const tags = { ...req.labels, ...description };
-  const created = await oneCreateAtATime(rpc, key.vault, key.name, o, async () => {
-    await assertNameFree(rpc, key, o, 'rotateKey adds a version');
+  const tags: Record<string, string> = { ...req.labels, ...description };
+  // The whole create, a rotation's policy and enabling included, holds the name: a concurrent
+  // createKey of the same request would otherwise find the key unfinished and "finish" it too,
+  // both callers told they created it.
+  return oneCreateAtATime(rpc, key.vault, key.name, o, async () => {
+    const found = await unless404(getKey(rpc, key, o));
+    if (found !== undefined) {
+      const same = { spec: req.spec, kty, keyOps, tags };
+      if (periodDays === undefined || !unfinishedAs(found, same, periodDays))
+        throw nameTaken(rpc, key, found);
+      // This request, made before and cut short after the key was created: finish it.
+      return finishCreate(rpc, key, found, periodDays, tags, o);
+    }
     forgetSpec(rpc, key.vault, key.name);
-    return rpc.send(key.vault, o, (kc, so) =>
+    // With a rotation the key starts disabled and marked (see PENDING_ROTATION_TAG). The marker
+    // needs a free tag: with Key Vault's 15 taken by labels the key is still created disabled,
+    // but unmarked, so only setRotationPolicy and enableKey can finish it.
+    const marker =
+      periodDays !== undefined && Object.keys(tags).length < KEY_VAULT_MAX_TAGS
+        ? { [PENDING_ROTATION_TAG]: `P${periodDays}D` }
+        : {};
+    const created = await rpc.send(key.vault, o, (kc, so) =>
       kc.createKey(key.name, kty, {
         keyOps,
         ...(keySize !== undefined ? { keySize } : {}),
         ...(curve !== undefined ? { curve } : {}),
-        ...(Object.keys(tags).length > 0 ? { tags } : {}),
+        ...(Object.keys(tags).length + Object.keys(marker).length > 0
+          ? { tags: { ...tags, ...marker } }
+          : {}),
+        ...(periodDays !== undefined ? { enabled: false } : {}),
         ...so,
       }),
     );
+    if (periodDays !== undefined) {
+      return finishCreate(rpc, key, checkedKey(key.vault, key.name, created), periodDays, tags, o);
+    }
+    return keyInfoOf(rpc, key.vault, created, { versions: [versionInfo(created.properties)] }, key.name);
   });
-  if (periodDays !== undefined) await writeRotationPolicy(rpc, key, periodDays, o);
-  const rotation = periodDays !== undefined ? { rotation: { periodDays } } : {};
+}
+
+/** What a createKey request makes, to recognise the same request made before. */
+interface RequestedKey {
+  readonly spec: KeySpec;
+  readonly kty: string;
+  readonly keyOps: readonly string[];
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/**
+ * Whether `found` is the key this very request (same spec, key type, key operations, labels,
+ * description and rotation period) made and did not finish: only then may a createKey take an
+ * existing name. A key anyone else made, or this adapter made for another request, stays
+ * AlreadyExists.
+ */
+function unfinishedAs(found: KeyVaultKey, wanted: RequestedKey, periodDays: number): boolean {
+  const tags = found.properties.tags ?? {};
+  if (!Object.hasOwn(tags, PENDING_ROTATION_TAG) || tags[PENDING_ROTATION_TAG] !== `P${periodDays}D`) {
+    return false;
+  }
+  const own = Object.entries(tags).filter(([k]) => k !== PENDING_ROTATION_TAG);
+  const sameTags =
+    own.length === Object.keys(wanted.tags).length &&
+    own.every(([k, v]) => Object.hasOwn(wanted.tags, k) && wanted.tags[k] === v);
+  const ops: readonly string[] = found.keyOperations ?? [];
+  const sameOps = ops.length === wanted.keyOps.length && wanted.keyOps.every((op) => ops.includes(op));
+  let spec: KeySpec;
+  try {
+    spec = specOf(found.key);
+  } catch {
+    return false;
+  }
+  return sameTags && sameOps && found.key?.kty === wanted.kty && spec === wanted.spec;
+}
+
+/** A period as the marker holds it, when it is one (the tag's value is whatever the vault holds). */
+const markedPeriod = (tags: Readonly<Record<string, string>> | undefined): string | undefined => {
+  const value =
+    tags !== undefined && Object.hasOwn(tags, PENDING_ROTATION_TAG) ? tags[PENDING_ROTATION_TAG] : '';
+  return value !== undefined && /^P\d{1,6}D$/.test(value) ? value : undefined;
+};
+
+/** The name is taken: by a key of its own, or by an unfinished createKey of another request. */
+function nameTaken(rpc: Rpc, key: ResolvedKey, found: KeyVaultKey): KeyportError {
+  const keyUri = rpc.uriOf(key.vault, key.name);
+  const period = markedPeriod(found.properties.tags);
+  const hint =
+    period === undefined
+      ? 'rotateKey adds a version'
+      : `it is an unfinished createKey of another request, disabled until its rotation policy (${period}) is written: repeat that request to finish it, or call setRotationPolicy and then enableKey on ${keyUri}`;
+  return new KeyportError('AlreadyExists', `a key with this name exists (${hint})`, {
+    provider: PROVIDER_NAME,
+    keyUri,
+  });
+}
+
+/**
+ * The second half of a createKey with a rotation: the policy written, then the key enabled and
+ * its marker removed in one update (no moment where it is usable and still marked, or enabled
+ * without its policy). A failure names the key, what exists and how to finish it, keeping the
+ * failing request's code.
+ */
+async function finishCreate(
+  rpc: Rpc,
+  key: ResolvedKey,
+  pending: KeyVaultKey,
+  periodDays: number,
+  tags: Readonly<Record<string, string>>,
+  o: Call,
+): Promise<KeyInfo> {
+  const version = pending.properties.version;
+  if (version === undefined) throw unexpected('a created key without its version id');
+  const marked = Object.hasOwn(pending.properties.tags ?? {}, PENDING_ROTATION_TAG);
+  const half = { uri: rpc.uriOf(key.vault, key.name), periodDays, marked };
+  try {
+    await writeRotationPolicy(rpc, key, periodDays, o);
+  } catch (e) {
+    throw unfinished(e, half, 'policy');
+  }
+  let enabled: KeyVaultKey;
+  try {
+    enabled = await rpc.send(key.vault, o, (kc, so) =>
+      kc.updateKeyProperties(key.name, version, {
+        enabled: true,
+        ...(marked ? { tags: { ...tags } } : {}),
+        ...so,
+      }),
+    );
+  } catch (e) {
+    throw unfinished(e, half, 'enable');
+  }
   return keyInfoOf(
     rpc,
     key.vault,
-    created,
-    { versions: [versionInfo(created.properties)], ...rotation },
+    enabled,
+    { versions: [versionInfo(enabled.properties)], rotation: { periodDays } },
     key.name,
+  );
+}
+
+/**
+ * A createKey cut short after the key was created. The code is the failing request's (a 403
+ * stays AccessDenied, a 429 Throttled); it is retryable only when a retry can finish the key
+ * (it is marked), so core's own retries finish it. The message says what exists and names the
+ * calls that finish it; it holds the key URI and the period, never a service message.
+ */
+function unfinished(
+  e: unknown,
+  half: { uri: string; periodDays: number; marked: boolean },
+  step: 'policy' | 'enable',
+): KeyportError {
+  const why = mapAzureError(e) ?? failure('Internal', 'an unexpected error', e);
+  const { uri, periodDays, marked } = half;
+  const state =
+    step === 'policy'
+      ? `the key ${uri} was created disabled and its rotation policy (rotate every ${periodDays} days) was not written`
+      : `the key ${uri} was created disabled and its rotation policy (rotate every ${periodDays} days) written, but enabling it failed`;
+  const manual =
+    step === 'policy'
+      ? `setRotationPolicy(uri, { periodDays: ${periodDays} }) and then enableKey(uri)`
+      : 'enableKey(uri)';
+  const finish = marked
+    ? `repeat this createKey (same name and request) or call ${manual}`
+    : `call ${manual}`;
+  return new KeyportError(
+    why.code,
+    `${state} (${why.message}): it cannot be used until finished; ${finish}`,
+    {
+      provider: PROVIDER_NAME,
+      keyUri: uri,
+      requestId: why.requestId,
+      retryable: why.retryable && marked,
+      ...(why.retryAfterMs !== undefined ? { retryAfterMs: why.retryAfterMs } : {}),
+      cause: why,
+    },
   );
 }
 
@@ -514,8 +686,40 @@ export async function changeKey(rpc: Rpc, key: ResolvedKey, o: Call, run: () => 
   return describeKey(rpc, { ...key, version: undefined }, o);
 }
 
-export function rotateKey(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeyInfo> {
-  return changeKey(rpc, key, o, () => rpc.send(key.vault, o, (kc, so) => kc.rotateKey(key.name, so)));
+/**
+ * Describes a key after a write that must not run twice. Core retries a call whose error is
+ * retryable, the write included: a throttled or dropped describe after RotateKey rotated the key
+ * again, and after a restore made the retried restore fail AlreadyExists (the name now taken). A
+ * failure here keeps its code but is not retryable, and says that the write was made.
+ */
+export async function describeAfterWrite(
+  rpc: Rpc,
+  key: ResolvedKey,
+  o: Call,
+  done: string,
+): Promise<KeyInfo> {
+  try {
+    return await describeKey(rpc, { ...key, version: undefined }, o);
+  } catch (e) {
+    const why = mapAzureError(e) ?? failure('Internal', 'an unexpected error', e);
+    const keyUri = rpc.uriOf(key.vault, key.name);
+    throw new KeyportError(
+      why.code,
+      `${done}, but describing ${keyUri} afterwards failed (${why.message}): do not repeat the call; describeKey reads the key`,
+      { provider: PROVIDER_NAME, keyUri, requestId: why.requestId, retryable: false, cause: why },
+    );
+  }
+}
+
+export async function rotateKey(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeyInfo> {
+  const rotated: unknown = await onKey(rpc, key, o, () =>
+    rpc.send(key.vault, o, (kc, so) => kc.rotateKey(key.name, so)),
+  );
+  // The new version's id, for the message should describing fail: Key Vault's alphabet only.
+  const version = (rotated as Partial<KeyVaultKey> | null)?.properties?.version;
+  const named =
+    typeof version === 'string' && /^[A-Za-z0-9]{1,64}$/.test(version) ? ` (new version ${version})` : '';
+  return describeAfterWrite(rpc, key, o, `the key was rotated${named}`);
 }
 
 /**
@@ -593,13 +797,29 @@ async function eachBounded<T>(items: readonly T[], limit: number, run: (item: T)
   if (first !== undefined) throw (first as PromiseRejectedResult).reason;
 }
 
+/**
+ * A version's tags without createKey's pending marker, for an update enabling it: a key enabled by
+ * hand is finished, and a createKey must not later take it for one of its own unfinished keys (and
+ * enable it again after someone disabled it). Nothing when the version is not marked: its tags stay.
+ */
+function withoutMarker(tags: Readonly<Record<string, string>> | undefined): {
+  tags?: Record<string, string>;
+} {
+  if (tags === undefined || !Object.hasOwn(tags, PENDING_ROTATION_TAG)) return {};
+  return { tags: Object.fromEntries(Object.entries(tags).filter(([k]) => k !== PENDING_ROTATION_TAG)) };
+}
+
 /** Enabled is a per-version attribute: keyport's key state covers the whole key, so every version changes. */
 export function setEnabled(rpc: Rpc, key: ResolvedKey, enabled: boolean, o: Call): Promise<KeyInfo> {
   return changeKey(rpc, key, o, async () => {
     const versions = await versionsOf(rpc, key, o);
     await eachBounded(versions, VERSION_UPDATES_AT_ONCE, (v) =>
       rpc.send(key.vault, o, (kc, so) =>
-        kc.updateKeyProperties(key.name, v.version ?? '', { enabled, ...so }),
+        kc.updateKeyProperties(key.name, v.version ?? '', {
+          enabled,
+          ...(enabled ? withoutMarker(v.tags) : {}),
+          ...so,
+        }),
       ),
     );
   });

@@ -34,7 +34,7 @@ import {
   assertOwnLabels,
   changeKey,
   checkedKey,
-  describeKey,
+  describeAfterWrite,
   failure,
   forgetSpec,
   getKey,
@@ -93,7 +93,13 @@ export async function restore(rpc: Rpc, blob: Uint8Array, vaultHost: string | un
     await rpc.send(vault, o, (kc, so) => kc.restoreKeyBackup(blob, so)),
   );
   forgetSpec(rpc, vault, restored.name);
-  return describeKey(rpc, { vault, name: restored.name, version: undefined }, o);
+  // Restored: a retried restore would now meet its own key (409, AlreadyExists).
+  return describeAfterWrite(
+    rpc,
+    { vault, name: restored.name, version: undefined },
+    o,
+    'the backup was restored',
+  );
 }
 
 const IMPORT_OPTIONS = {

@@ -94,7 +94,8 @@ const ROWS: readonly Row[] = [
   {
     row: 'createKey',
     mode: 'vault',
-    grant: ['get', 'create', 'getrotationpolicy', 'setrotationpolicy'],
+    // With a rotation the key is created disabled and enabled once its policy is written: `update`.
+    grant: ['get', 'create', 'getrotationpolicy', 'setrotationpolicy', 'update'],
     run: (as) =>
       as.keyport.createKey('azurekeyvault', {
         name: uniqueName('lp'),
