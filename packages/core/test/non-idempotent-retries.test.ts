@@ -19,15 +19,14 @@ import {
   type ProviderCallOptions,
   type RetryPolicy,
 } from '../src/index.js';
+import { AES_ONLY_CAPABILITIES } from './support/capabilities.js';
 
 /** What one driver call does: answer, hang until its signal fires, or fail one way or another. */
 type Outcome = 'ok' | 'hang' | 'unavailable' | 'throttled' | 'refused';
 
+/** Every lifecycle capability the scripted operations need, beside core's AES-only fake. */
 const caps: Capabilities = {
-  keySpecs: { AES_256: ['encrypt_decrypt'] },
-  context: 'native',
-  dataKeys: 'native',
-  listKeys: true,
+  ...AES_ONLY_CAPABILITIES,
   rotation: 'versioned',
   autoRotation: true,
   enableDisable: true,
@@ -35,9 +34,7 @@ const caps: Capabilities = {
   destroyVersion: true,
   grants: 'native',
   grantExpiry: 'native',
-  grantConstraints: false,
   import: ['RSAES_OAEP_SHA_256'],
-  signingAlgorithms: [],
 };
 
 const KEY = 'acme://orders';
