@@ -159,8 +159,11 @@ export function stampSync(path: string): string {
 }
 
 /**
- * The change stamp of stat results. An unchanged stamp is taken as unchanged bytes: every write
- * of the keystore is a rename (a new inode), and an edit in place moves mtime and ctime.
+ * The change stamp of stat results: a hint that the bytes are unchanged, good enough for a
+ * lock-free read, never for a write. Every write of the keystore is a rename and an edit in
+ * place moves mtime and ctime, but inode numbers are reused (two renames on ext4 give the
+ * first file's number back) and timestamps can be coarse (1 s on ext4 with 128-byte inodes),
+ * so two same-size writes within one tick can leave the stamp as it was.
  */
 export function stampOf(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;

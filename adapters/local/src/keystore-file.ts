@@ -5,6 +5,7 @@
  * against each other.
  */
 
+import { createHash } from 'node:crypto';
 import { type BigIntStats, statSync } from 'node:fs';
 import { KeyportError } from '@keyport/core';
 import {
@@ -76,7 +77,11 @@ export class KeystoreFile {
   readonly #passphrase: Buffer;
   readonly #lockTimeoutMs: number | undefined;
   #keys: DerivedKeys | undefined;
-  #cache: { stamp: string; body: KeystoreBody } | undefined;
+  /**
+   * The body last read or written, with the file's stamp then (see stampOf: the lock-free
+   * reads' hint) and the SHA-256 of its bytes (what a write under the lock compares).
+   */
+  #cache: { stamp: string; digest: Buffer; body: KeystoreBody } | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #opens = 0;
   #closed = false;
@@ -119,13 +124,18 @@ export class KeystoreFile {
   }
 
   /**
-   * The current body. Callers must not modify it.
+   * The current body, for a lock-free read. Callers must not modify it.
    *
    * When a body is cached, one `stat` of the path decides: the same regular file with the same
    * stamp (device, inode, size, mtime, ctime) is the cached body. Anything else (another
-   * process's write is an atomic rename, so a new inode; a file deleted, replaced by a
-   * directory, FIFO or link to one; a stat error) takes the full path below, which opens,
-   * checks and reads the file and refuses it exactly as on a first read.
+   * process's write, a new file; a file deleted, replaced by a directory, FIFO or link to one;
+   * a stat error) takes the full path below, which opens, checks and reads the file and
+   * refuses it exactly as on a first read.
+   *
+   * The stamp is a hint, not proof: two writes by others reuse the inode number (ext4 hands a
+   * freed one to the next file), and where timestamps are coarse (1 s on ext4 with 128-byte
+   * inodes, ext3, HFS+) they can keep size, mtime and ctime too. Such a read serves the
+   * previous body until the stamp next moves; a write never relies on it (see #mutateLocked).
    *
    * The stat is synchronous: measured on a 2-core VM, `fs.promises.stat` cost 34-43 us of CPU
    * per call (a thread-pool hand-off and wake-up each way), 9 us with 64 in flight, against
@@ -151,13 +161,17 @@ export class KeystoreFile {
     return this.#opens;
   }
 
+  /**
+   * Opens and reads the file. Bytes equal to the cached ones (by SHA-256; every write seals
+   * with a fresh random IV, so two writes never share bytes) are the cached body: not
+   * decrypted or parsed again.
+   */
   async #readFile(signal: AbortSignal | undefined): Promise<KeystoreBody> {
     this.#opens++;
     const handle = await openKeystore(this.path);
     try {
       const st = await handle.stat({ bigint: true });
       const stamp = stampOf(st);
-      if (this.#cache?.stamp === stamp) return this.#cache.body;
       if (st.size > BigInt(MAX_KEYSTORE_BYTES)) {
         throw localError(
           'Integrity',
@@ -168,8 +182,16 @@ export class KeystoreFile {
       const bytes = await handle.readFile().catch((error: unknown) => {
         throw localError('Unavailable', 'keystore file cannot be read', undefined, error);
       });
+      const digest = createHash('sha256').update(bytes).digest();
+      const cached = this.#cache;
+      if (cached?.digest.equals(digest) === true) {
+        bytes.fill(0);
+        // Same bytes under a new stamp (a touch, a copy back): later reads skip the file again.
+        this.#cache = { ...cached, stamp };
+        return cached.body;
+      }
       const body = await this.#open(bytes, signal);
-      this.#cache = { stamp, body };
+      this.#cache = { stamp, digest, body };
       return body;
     } finally {
       await handle.close();
@@ -191,7 +213,11 @@ export class KeystoreFile {
     const { target, lock } = await this.#lock(signal);
     let released = false;
     try {
-      const body = structuredClone(await this.read(signal));
+      // The bytes on disk now, whatever the stamp says. This was read(): a stamp equal to the
+      // cached one skipped the file, so a same-size change another writer made in the same
+      // timestamp tick was overwritten (its new key lost, its revoked grant or destroyed
+      // version written back). One read and hash of the file; parsed only if it changed.
+      const body = structuredClone(await this.#readFile(signal));
       const result = apply(body);
       // Under the lock no live writer of this host has a temp file open: sweep what killed
       // writers left (best effort, before our write so nothing awaits after the commit).
@@ -244,10 +270,12 @@ export class KeystoreFile {
     if (keys === undefined) throw localError('Internal', 'keystore written before it was opened');
     const json = serialise(body);
     let stamp: string | undefined;
+    let digest: Buffer | undefined;
     try {
       const sealed = seal(json, keys);
       // Every reader refuses a file this large (Integrity): writing it would lock everyone out.
       if (sealed.length > MAX_KEYSTORE_BYTES) throw tooLarge();
+      digest = createHash('sha256').update(sealed).digest();
       await writeFileAtomic(target, sealed, {
         beforeCommit: () => {
           if (signal?.aborted) throw abortError(signal);
@@ -268,7 +296,7 @@ export class KeystoreFile {
     } finally {
       json.fill(0);
     }
-    this.#cache = stamp === undefined ? undefined : { stamp, body };
+    this.#cache = stamp === undefined || digest === undefined ? undefined : { stamp, digest, body };
   }
 
   async #open(bytes: Buffer, signal: AbortSignal | undefined): Promise<KeystoreBody> {
