@@ -30,6 +30,31 @@ export function parsePairs(values: readonly string[] | undefined, flag: string):
   return out;
 }
 
+export const REPRODUCED_CONTEXT_HELP =
+  'a pair the message authenticated without storing it (repeatable; what encrypt left out with --context-not-stored)';
+
+/** Context keys only a message itself may carry (the ESDK reserves them; a signed suite's public key). */
+const RESERVED_CONTEXT_PREFIX = 'aws-crypto-';
+
+/**
+ * `--reproduced-context` pairs (decrypt, rewrap, migrate) as an open option; none given: no
+ * option. Parsed as every context flag is (parsePairs). A reserved `aws-crypto-` key is refused
+ * here too, naming the flag: the envelope would refuse it anyway, but only once a message is
+ * open, and `migrate` would then fail every file (exit 1) for what is a usage error.
+ */
+export function reproducedContext(values: readonly string[] | undefined): {
+  reproducedContext?: EncryptionContext;
+} {
+  const pairs = parsePairs(values, '--reproduced-context');
+  const reserved = Object.keys(pairs).find((k) => k.startsWith(RESERVED_CONTEXT_PREFIX));
+  if (reserved !== undefined) {
+    throw usageError(
+      `--reproduced-context: keys starting with "${RESERVED_CONTEXT_PREFIX}" come from the message only (got ${JSON.stringify(reserved)})`,
+    );
+  }
+  return Object.keys(pairs).length > 0 ? { reproducedContext: pairs } : {};
+}
+
 /** Valid UTF-8 from the command line: no U+FFFD (what undecodable bytes become), no lone surrogate. */
 export function wellFormedText(s: string): boolean {
   return !s.includes('\uFFFD') && isWellFormedString(s);

@@ -235,7 +235,8 @@ describe('--context-not-stored and --reproduced-context', () => {
     expect(wrong.stdout).toBe('');
   });
 
-  it('migrate takes no reproduced pairs: such a file fails (exit 1, listed as failed), left as it was', async () => {
+  // With the pairs given back (--reproduced-context) it migrates: migrate-reproduced-context.test.ts.
+  it('migrate without --reproduced-context: such a file fails (exit 1, listed as failed), left as it was', async () => {
     const ws = await sealedWithUnstoredPair();
     await runCli(['keys', 'create', 'k2'], { cwd: ws.dir });
     await mkdir(join(ws.dir, 'm'));

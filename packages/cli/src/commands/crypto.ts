@@ -24,7 +24,7 @@ import {
 } from '@keyport/envelope';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { collect, parsePairs, positiveInt } from '../args.js';
+import { collect, parsePairs, positiveInt, REPRODUCED_CONTEXT_HELP, reproducedContext } from '../args.js';
 import { parseInstanceKey } from '../config/schema.js';
 import { usageError } from '../errors.js';
 import { abortable } from '../files/abortable.js';
@@ -266,15 +266,6 @@ function exactContextCheck(
       );
     }
   };
-}
-
-const REPRODUCED_CONTEXT_HELP =
-  'a pair the message authenticated without storing it (repeatable; what encrypt left out with --context-not-stored)';
-
-/** `--reproduced-context` pairs as an open option (none: no option). */
-function reproducedContext(values: readonly string[]): { reproducedContext?: EncryptionContext } {
-  const pairs = parsePairs(values, '--reproduced-context');
-  return Object.keys(pairs).length > 0 ? { reproducedContext: pairs } : {};
 }
 
 export function registerCryptoCommands(program: Command, act: Act): void {

@@ -6,7 +6,7 @@
  */
 import { MAX_TIMER_MS } from '@keyport/core';
 import type { Command } from 'commander';
-import { positiveInt } from '../args.js';
+import { collect, positiveInt, REPRODUCED_CONTEXT_HELP, reproducedContext } from '../args.js';
 import { MAX_JOBS } from '../config/schema.js';
 import { usageError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
@@ -41,6 +41,8 @@ const FILE_ONLY_FLAGS = {
   breakLock: '--break-lock',
   batch: '--no-batch',
   progressEvery: '--progress-every',
+  // @keyport/object-migrate takes no reproduced pairs: refused there rather than ignored.
+  reproducedContext: '--reproduced-context',
 } as const;
 /** Flags that only an object-store migration reads. */
 const OBJECT_ONLY_FLAGS = {
@@ -160,6 +162,12 @@ export function registerMigrateCommand(program: Command, act: Act): void {
     .option('--journal-prefix <prefix>', 'object stores: journal objects under this prefix in the bucket')
     .option('--journal-dir <dir>', 'object stores: journal files in this directory instead')
     .option(
+      '--reproduced-context <k=v>',
+      `${REPRODUCED_CONTEXT_HELP}; given to every file's rewrap and verification, and still left out of the migrated file`,
+      collect,
+      [],
+    )
+    .option(
       '--no-batch',
       "one call per data key even where the provider has a batch API (Vault's batch_input)",
     )
@@ -182,6 +190,7 @@ export function registerMigrateCommand(program: Command, act: Act): void {
           batch: boolean;
           followSymlinks: boolean;
           breakLock: boolean;
+          reproducedContext: string[];
         }>();
         const target = cmd.args[0] as string;
         if (target === 'status') return objectStatus(s, (cmd.args[1] as string | undefined) ?? '', o);
@@ -203,6 +212,8 @@ export function registerMigrateCommand(program: Command, act: Act): void {
           });
         }
         refuseFlags(cmd, OBJECT_ONLY_FLAGS, 'files (only to s3://, azblob:// and gs:// locations)');
+        // Parsed before any key, lock or file is touched: a bad pair is a usage error (exit 2).
+        const reproduced = reproducedContext(o.reproducedContext);
         const [from, to] = (await s.uris([o.from, o.to])) as [string, string];
         const jobs =
           o.jobs !== undefined ? positiveInt(o.jobs, '--jobs', MAX_JOBS) : ((await s.defaults()).jobs ?? 8);
@@ -243,6 +254,7 @@ export function registerMigrateCommand(program: Command, act: Act): void {
           dryRun: o.dryRun,
           jobs,
           batch: o.batch,
+          ...reproduced,
           ...(s.callOptions.timeoutMs !== undefined ? { timeoutMs: s.callOptions.timeoutMs } : {}),
           ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
           ...(o.progress ? { onProgress } : {}),

@@ -10,7 +10,7 @@
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, realpath, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { type KeyOperations, KeyportError } from '@keyport/core';
+import { type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
 import { openStream, type Recipient, rewrapStream } from '@keyport/envelope';
 import { CliError, isErrno, quotePath } from '../cli-errors.js';
 import { abortable } from '../files/abortable.js';
@@ -40,6 +40,17 @@ export interface FileStepContext {
   /** fsync of a directory after a rename in it (coalesced across files: dir-sync.ts). */
   readonly syncDir: (dir: string) => Promise<void>;
   readonly journal: RunJournal;
+  /**
+   * The pairs the files authenticate without storing them (--reproduced-context), or none.
+   * Both the rewrap and the verification need them: the header's tag and every EDK are bound
+   * to them, and the rewrap keeps them out of the new header as the old one did.
+   */
+  readonly reproducedContext: EncryptionContext | undefined;
+}
+
+/** The open option for `ctx`'s reproduced pairs (none: no option, as for a plain message). */
+function reproduced(ctx: FileStepContext): { reproducedContext?: EncryptionContext } {
+  return ctx.reproducedContext !== undefined ? { reproducedContext: ctx.reproducedContext } : {};
 }
 
 /** How many times a file that changed under the run is tried again before it fails. */
@@ -195,6 +206,7 @@ async function writeRewrapped(
     keys: ctx.keys,
     add: addTo ? [ctx.toRecipient] : [],
     remove: ctx.removeSource ? [ctx.from] : [],
+    ...reproduced(ctx),
     ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
   });
   // The header and the frames arrive as separate chunks: written in batches, so a small file
@@ -210,6 +222,7 @@ async function verifyOpensWithTo(out: FileHandle, size: number, ctx: FileStepCon
   const opened = openStream(abortable(readRange(out, size), ctx.signal), {
     trust: [ctx.toRecipient],
     keys: ctx.keys,
+    ...reproduced(ctx),
     ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
   });
   for await (const _ of opened) {

@@ -21,7 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
-import { KeyportError, keyUriScheme } from '@keyport/core';
+import { type EncryptionContext, KeyportError, keyUriScheme, toEncryptionContext } from '@keyport/core';
 import { kmsRecipient } from '@keyport/envelope';
 import { quotePath } from '../cli-errors.js';
 import { sweepOutputTempsIn } from '../files/output-temps.js';
@@ -49,6 +49,8 @@ export async function migrateFiles(options: MigrateFilesOptions): Promise<Migrat
   const from = kmsRecipient(options.from);
   const to = kmsRecipient(options.to);
   if (from.id === to.id) throw new KeyportError('InvalidArgument', '--from and --to name the same key');
+  // Checked before the lock: a malformed map would otherwise fail every file, one by one.
+  const reproducedContext = reproducedOf(options.reproducedContext);
   const signal = options.signal;
 
   // Nothing is touched before the lock is held and both keys answered.
@@ -95,6 +97,7 @@ export async function migrateFiles(options: MigrateFilesOptions): Promise<Migrat
       runId: randomBytes(6).toString('hex'),
       syncDir: coalescedDirSync(),
       journal,
+      reproducedContext,
     };
     const tally = new Tally(plan.files.length, plan.skipped);
     await forEachBounded(
@@ -131,6 +134,13 @@ export async function migrateFiles(options: MigrateFilesOptions): Promise<Migrat
     await journal.close();
     await lock?.release();
   }
+}
+
+/** The reproduced pairs as a checked context; none given (or an empty map): undefined. */
+function reproducedOf(given: EncryptionContext | undefined): EncryptionContext | undefined {
+  if (given === undefined) return undefined;
+  const context = toEncryptionContext(given, 'reproducedContext');
+  return Object.keys(context).length > 0 ? context : undefined;
 }
 
 /** A batching recipient for `to` when its provider has a batch API (Vault/OpenBao transit). */

@@ -1,5 +1,5 @@
 /** The options and results of `migrateFiles` (files.ts), shared by the modules of one run. */
-import type { ErrorCode, KeyOperations } from '@keyport/core';
+import type { EncryptionContext, ErrorCode, KeyOperations } from '@keyport/core';
 
 export interface MigrateFilesOptions {
   /** Serves both keys: core's `Keyport` client. */
@@ -31,6 +31,14 @@ export interface MigrateFilesOptions {
   readonly breakLock?: boolean;
   /** Notes for the user (a lock taken over). */
   readonly onNote?: (text: string) => void;
+  /**
+   * Context pairs the messages authenticate without storing them (sealed with
+   * `contextNotStored`): given to every file's rewrap and verification, as `openEnvelope`'s
+   * `reproducedContext`. The migrated file leaves them out as the original did. A file bound to
+   * other pairs fails (its error: `InvalidCiphertext`, as on open) and is left as it was. Never
+   * journalled.
+   */
+  readonly reproducedContext?: EncryptionContext;
 }
 
 /** Provider calls the run made: by role (`from`, `to`) and operation, and per migrated file. */
