@@ -20,7 +20,9 @@ import {
   type ProviderCallOptions,
   type RotationPolicy,
   settleOrAbort,
+  type UnmodeledKey,
   USAGES_BY_SPEC,
+  unmodeledKeyOf,
 } from '@keyport/core';
 import { answered, mapAwsError, nextMarker, PROVIDER_NAME, pageMarkers } from './errors.js';
 import {
@@ -382,7 +384,7 @@ export const describeKey: DriverOp<'describeKey'> = async (rpc, ref, o) =>
  * Every key the credentials can list, described (tags included, rotation left to describeKey).
  * Keys whose spec keyport does not model (SM2, ECC_SECG_P256K1, HMAC_384...) are left out.
  */
-export async function* listKeys(rpc: KmsRpc, o: ListOptions): AsyncIterable<KeyInfo> {
+export async function* listKeys(rpc: KmsRpc, o: ListOptions): AsyncIterable<KeyInfo | UnmodeledKey> {
   const route = await rpc.primary();
   const Limit = pageLimit(o.pageSize, 1000);
   let Marker: string | undefined;
@@ -396,12 +398,14 @@ export async function* listKeys(rpc: KmsRpc, o: ListOptions): AsyncIterable<KeyI
           const uri = `aws-kms://${arn}`;
           const key = resolvedKey(route, uri, parseAwsUri(uri));
           return describeResolved(rpc, key, o.signal, false).catch((e: unknown) => {
-            if (isKeyportError(e, 'Unsupported')) return undefined; // a spec keyport does not model
+            // A spec keyport does not model: listed as such, never left out.
+            const unmodeled = unmodeledKeyOf(uri, e);
+            if (unmodeled !== undefined) return unmodeled;
             throw e;
           });
         }),
       );
-      for (const info of batch) if (info !== undefined) yield info;
+      yield* batch;
     }
     Marker = nextMarker(page, markers);
   } while (Marker !== undefined);

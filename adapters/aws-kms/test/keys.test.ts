@@ -1,5 +1,5 @@
 /** Keys against both emulators: specs and usages, aliases, labels as tags, describe, list. */
-import { DescribeKeyCommand } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { createKeyport, type KeySpec } from '@keyport/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AwsKmsProvider } from '../src/index.js';
@@ -142,6 +142,24 @@ describe.each(TARGET_NAMES)('keys on %s', (name) => {
     expect(seen.get(a.uri)).toMatchObject({ spec: 'AES_256', labels: { l: 'a' } });
     expect(seen.get(b.uri)).toMatchObject({ spec: 'HMAC_256' });
     expect(seen.size).toBeGreaterThan(2);
+  });
+
+  it('lists a key keyport has no spec for as unmodeled, never leaves it out', async () => {
+    const made = await sdkClientFor(target(name)).send(
+      new CreateKeyCommand({ KeySpec: 'ECC_NIST_P521', KeyUsage: 'SIGN_VERIFY' }),
+    );
+    const uri = `aws-kms://${made.KeyMetadata?.Arn}`;
+    const listed = [];
+    for await (const entry of p().listKeys(call())) if (entry.uri === uri) listed.push(entry);
+    expect(listed).toEqual([
+      { uri, unmodeled: expect.stringMatching(/no key spec for AWS key spec ECC_NIST_P521/) },
+    ]);
+    // Through Keyport: not a key of the listing, but heard of.
+    const heard: string[] = [];
+    const keyport = createKeyport({ providers: [p()] });
+    for await (const info of keyport.listKeys('aws-kms', { onUnmodeledKey: (k) => heard.push(k.uri) }))
+      expect(info.uri).not.toBe(uri);
+    expect(heard).toContain(uri);
   });
 
   it('answers NotFound for keys and aliases that do not exist', async () => {

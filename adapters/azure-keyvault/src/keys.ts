@@ -21,6 +21,8 @@ import {
   oneAtATime,
   type RotationPolicy,
   type ScheduleDeletionRequest,
+  type UnmodeledKey,
+  unmodeledKeyOf,
 } from '@keyport/core';
 import { mapAzureError, PROVIDER_NAME, requestIdOf, statusOf } from './errors.js';
 import { invalid, type Vault } from './options.js';
@@ -634,16 +636,17 @@ function deletedKeyInfo(rpc: Rpc, vault: Vault, deleted: DeletedKey): KeyInfo {
  * Every key of every configured vault, then its soft-deleted keys (pending deletion, as AWS and
  * Cloud KMS list theirs; Key Vault keeps them out of the key listing). Key Vault lists names and
  * attributes only, so each key is fetched for its type (in parallel per page). Keys with no
- * keyport spec (EC P-521, P-256K, RSA of other sizes) are left out, as are keys deleted, purged
- * or recovered meanwhile.
+ * keyport spec (EC P-521, P-256K, RSA of other sizes) are listed as unmodeled; keys deleted, purged
+ * or recovered meanwhile are left out.
  */
-export async function* listKeys(rpc: Rpc, o: ListOptions): AsyncIterable<KeyInfo> {
+export async function* listKeys(rpc: Rpc, o: ListOptions): AsyncIterable<KeyInfo | UnmodeledKey> {
   const maxPageSize = Math.min(25, Math.max(1, o.pageSize ?? 25));
   for (const vault of rpc.config.vaults) {
     const ref = (name: string): ResolvedKey => ({ vault, name, version: undefined });
     const live = rpc.pages(vault, o, (kc, so) => kc.listPropertiesOfKeys(so).byPage({ maxPageSize }));
     yield* describePages(
       onePass(live, (p) => p.id, 'key'),
+      (p) => rpc.uriOf(vault, p.name),
       async (p) => {
         checkedProperties(vault, undefined, p);
         const found = await unless404(getKey(rpc, ref(p.name), o));
@@ -653,6 +656,7 @@ export async function* listKeys(rpc: Rpc, o: ListOptions): AsyncIterable<KeyInfo
     const deleted = rpc.pages(vault, o, (kc, so) => kc.listDeletedKeys(so).byPage({ maxPageSize }));
     yield* describePages(
       onePass(deleted, (d) => d.id, 'deleted key'),
+      (d) => rpc.uriOf(vault, d.name),
       async (d) => {
         checkedProperties(vault, undefined, d.properties);
         const found = await unless404(getDeletedKey(rpc, ref(d.name), o));
@@ -662,17 +666,22 @@ export async function* listKeys(rpc: Rpc, o: ListOptions): AsyncIterable<KeyInfo
   }
 }
 
-/** Each page's entries described in parallel; an entry keyport has no spec for is left out. */
+/**
+ * Each page's entries described in parallel; an entry keyport has no spec for is listed as
+ * unmodeled (under `uriOf` its entry), one gone meanwhile (undefined) left out.
+ */
 async function* describePages<T>(
   pages: AsyncIterable<T[]>,
+  uriOf: (entry: T) => string,
   describe: (entry: T) => Promise<KeyInfo | undefined>,
-): AsyncIterable<KeyInfo> {
+): AsyncIterable<KeyInfo | UnmodeledKey> {
   for await (const page of pages) {
     const infos = await Promise.all(
       page.map((entry) =>
         describe(entry).catch((e: unknown) => {
-          if (e instanceof KeyportError && e.code === 'Unsupported') return undefined;
-          throw e;
+          // The entry's name was checked before a describe can answer Unsupported.
+          if (!(e instanceof KeyportError && e.code === 'Unsupported')) throw e;
+          return unmodeledKeyOf(uriOf(entry), e);
         }),
       ),
     );

@@ -58,6 +58,13 @@ describe('keys', () => {
     await sdkClient(server).createEcKey(name, { curve: 'P-521' });
     const uri = `azurekeyvault://${new URL(server.url).host}/keys/${name}`;
     await expect(keyport.describeKey(uri)).rejects.toMatchObject({ code: 'Unsupported' });
+    // Listed as unmodeled, never left out: an inventory must know what it cannot judge.
+    const listed = [];
+    for await (const entry of provider.listKeys(call())) if (entry.uri === uri) listed.push(entry);
+    expect(listed).toEqual([{ uri, unmodeled: expect.stringMatching(/no key spec/) }]);
+    const heard: string[] = [];
+    for await (const _ of keyport.listKeys('azurekeyvault', { onUnmodeledKey: (k) => heard.push(k.uri) }));
+    expect(heard).toEqual([uri]);
   });
 
   it('labels are tags, the description is kept, and the versions are listed', async () => {

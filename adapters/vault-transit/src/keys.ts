@@ -13,6 +13,7 @@ import {
   keyportError,
   oneAtATime as oneAtATimeIn,
   type RotationPolicy,
+  type UnmodeledKey,
   USAGES_BY_SPEC,
   unmodeledKeyError,
 } from '@keyport/core';
@@ -201,8 +202,11 @@ function addressable(t: Transit, name: string): ResolvedKey | undefined {
   }
 }
 
-/** Keys of the default mount whose type core can name and whose name a key URI can carry. */
-export async function* listKeys(t: Transit, signal: AbortSignal): AsyncIterable<KeyInfo> {
+/**
+ * Keys of the default mount whose name a key URI can carry; a key whose transit type core has no
+ * spec for (chacha20-poly1305, ed25519, ...) is listed as unmodeled.
+ */
+export async function* listKeys(t: Transit, signal: AbortSignal): AsyncIterable<KeyInfo | UnmodeledKey> {
   // LIST on an empty mount answers 404.
   const answer = await t.s.tryRead<{ data?: { keys?: unknown } }>(signal, `${t.defaultMount}/keys`, 'list');
   const names = answer?.data?.keys;
@@ -214,7 +218,7 @@ export async function* listKeys(t: Transit, signal: AbortSignal): AsyncIterable<
     if (data === undefined) continue; // deleted while listing
     // A key whose creation did not finish is listed without a rotation period (see describeKey).
     const info = toKeyInfo(key, data, await extras(t, key, signal));
-    if (info !== undefined) yield info;
+    yield info ?? { uri: key.uri, unmodeled: unmodeledKeyError(`transit ${data.type} keys`).message };
   }
 }
 

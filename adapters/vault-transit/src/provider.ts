@@ -23,6 +23,7 @@ import {
   keyportError,
   type ListOptions,
   parseKeyUri,
+  type UnmodeledKey,
 } from '@keyport/core';
 import * as args from './arguments.js';
 import { transitCapabilities } from './capabilities.js';
@@ -180,7 +181,7 @@ export class VaultTransitProvider implements KmsProvider {
     return keys.describeKey(this.t, key, signal);
   };
   /** Checked when the listing starts (a refusal is the first `next`'s, never a synchronous throw). */
-  async *listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
+  async *listKeys(o: ListOptions): AsyncIterable<KeyInfo | UnmodeledKey> {
     yield* keys.listKeys(this.t, args.signalOf(o, true));
   }
   readonly rotateKey: Contract['rotateKey'] = async (ref, o) => {

@@ -32,6 +32,24 @@ describe('key lifecycle against OpenBao', () => {
     expect(seen).toContain(uri);
   });
 
+  it('lists keys of transit types keyport has no spec for as unmodeled, never leaves them out', async () => {
+    const ed = keyName('ed25519');
+    await p.createTransitKey(ed, 'ed25519');
+    const uri = `hcvault://${p.session.address}/transit/keys/${ed}`;
+    const listed = [];
+    for await (const entry of p.listKeys(call())) if (entry.uri === uri) listed.push(entry);
+    expect(listed).toEqual([{ uri, unmodeled: 'keyport has no key spec for transit ed25519 keys' }]);
+    const heard: string[] = [];
+    const keyport = new Keyport({ providers: [provider()] });
+    try {
+      for await (const info of keyport.listKeys('hcvault', { onUnmodeledKey: (k) => heard.push(k.uri) }))
+        expect(info.uri).not.toBe(uri);
+    } finally {
+      await keyport.close();
+    }
+    expect(heard).toContain(uri);
+  });
+
   it('rotates: new versions encrypt, old ciphertexts still decrypt', async () => {
     const uri = (await p.createKey({ name: keyName('rot'), spec: 'AES_256' }, call())).uri;
     const v1 = await p.encrypt({ uri }, bytes('one'), {}, call());

@@ -25,12 +25,21 @@ import type {
   SigningAlgorithm,
   SignRequest,
   SignResult,
+  UnmodeledKey,
 } from './types.js';
 import type { ContextInput } from './validate.js';
 
 export interface ContextOptions extends CallOptions {
   /** A plain object or a Map of strings; `__proto__` and friends are ordinary keys. */
   readonly context?: ContextInput;
+}
+
+/** `listKeys`' options. */
+export interface ListKeysOptions extends CallOptions {
+  /** Page size hint for providers that page. */
+  readonly pageSize?: number;
+  /** Hears of each key keyport has no spec for (not yielded); a throw ends the listing. */
+  readonly onUnmodeledKey?: (key: UnmodeledKey) => void;
 }
 
 /** An item of `encryptBatch`: the context may be a plain object or a Map of strings. */
@@ -50,7 +59,11 @@ export interface KeyOperations {
   /** `scheme` picks the provider: 'local', 'aws-kms', ... */
   createKey(scheme: string, req: CreateKeyRequest, o?: CallOptions): Promise<KeyInfo>;
   describeKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo>;
-  listKeys(scheme: string, o?: CallOptions & { pageSize?: number }): AsyncIterable<KeyInfo>;
+  /**
+   * The keys keyport can describe. A key it has no spec for is not yielded: `onUnmodeledKey`
+   * (called before the listing goes on) hears of each, so an inventory can report it.
+   */
+  listKeys(scheme: string, o?: ListKeysOptions): AsyncIterable<KeyInfo>;
   rotateKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo>;
   setRotationPolicy(key: KeyLike, policy: RotationPolicy, o?: CallOptions): Promise<KeyInfo>;
   enableKey(key: KeyLike, o?: CallOptions): Promise<KeyInfo>;

@@ -13,11 +13,18 @@ import {
   effectiveCapabilities,
   type Operation,
 } from './capabilities.js';
-import type { ContextOptions, DecryptBatchInput, EncryptBatchInput, KeyOperations } from './client-api.js';
+import type {
+  ContextOptions,
+  DecryptBatchInput,
+  EncryptBatchInput,
+  KeyOperations,
+  ListKeysOptions,
+} from './client-api.js';
 import { type CallSpec, DriverCalls } from './driver-call.js';
 import { DATA_KEY_BYTES, emulatedDataKey } from './emulated-data-keys.js';
 import { describeType, KeyportError, UnsupportedError } from './errors.js';
 import { type SweptGrant, sweepExpiredGrants as sweepGrants } from './grant-sweep.js';
+import { isUnmodeledKey } from './key-rules.js';
 import { runListing } from './list.js';
 import { checkedPolicy, DEFAULT_RETRY_POLICY, type RetryPolicy } from './policy.js';
 import {
@@ -56,6 +63,7 @@ import type {
   SigningAlgorithm,
   SignRequest,
   SignResult,
+  UnmodeledKey,
 } from './types.js';
 import { KEY_SPECS, USAGES_BY_SPEC } from './types.js';
 import {
@@ -297,17 +305,23 @@ export class Keyport implements KeyOperations {
   }
 
   /** Pages lazily; each page fetch runs under the call policy, the whole listing emits one audit event. */
-  async *listKeys(instance: string, o?: CallOptions & { pageSize?: number }): AsyncIterable<KeyInfo> {
+  async *listKeys(instance: string, o?: ListKeysOptions): AsyncIterable<KeyInfo> {
     checkString(instance, 'scheme', { min: 1, max: 4096 });
     const target = this.registry.resolve(instance);
     const provider = target.driver;
     const { call, rest } = checkCallOptions(o, 'options', LIST_OPTIONS);
     const pageSize =
       rest.pageSize === undefined ? undefined : checkInteger(rest.pageSize, 'options.pageSize', 1, 10_000);
+    const onUnmodeled = rest.onUnmodeledKey;
+    if (onUnmodeled !== undefined && typeof onUnmodeled !== 'function')
+      throw new KeyportError('InvalidArgument', 'options.onUnmodeledKey must be a function');
     for await (const key of runListing(this.calls, 'listKeys', provider, undefined, call, (po) =>
       need(provider, 'listKeys')(pageSize === undefined ? po : { ...po, pageSize }),
     )) {
-      yield this.outward(target, key);
+      const entry = this.outward(target, key);
+      if (!isUnmodeledKey(entry)) yield entry;
+      else if (onUnmodeled !== undefined)
+        (onUnmodeled as (k: UnmodeledKey) => void)({ uri: entry.uri, unmodeled: entry.unmodeled });
     }
   }
 

@@ -68,7 +68,13 @@ export {
   Keyport,
   type KeyportOptions,
 } from './client.js';
-export type { ContextOptions, DecryptBatchInput, EncryptBatchInput, KeyOperations } from './client-api.js';
+export type {
+  ContextOptions,
+  DecryptBatchInput,
+  EncryptBatchInput,
+  KeyOperations,
+  ListKeysOptions,
+} from './client-api.js';
 export {
   contextContains,
   contextDigest,
@@ -113,9 +119,11 @@ export {
   assertContextBindable,
   assertSpecServes,
   isSymmetricSpec,
+  isUnmodeledKey,
   SIGNING_ALGORITHMS_BY_SPEC,
   signingAlgorithmFor,
   unmodeledKeyError,
+  unmodeledKeyOf,
 } from './key-rules.js';
 export { type LazyPeer, lazyPeer } from './lazy-peer.js';
 export { PageTokens } from './page-tokens.js';
@@ -215,6 +223,7 @@ export {
   type SignRequest,
   type SignResult,
   toKeyRef,
+  type UnmodeledKey,
   USAGES_BY_SPEC,
 } from './types.js';
 export {

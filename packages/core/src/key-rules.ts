@@ -5,8 +5,16 @@
  * be RSA). Written once here, so every driver refuses the same things with the same error.
  */
 import type { Support } from './capabilities.js';
-import { type KeyportError, type KeyportErrorOptions, keyportError } from './errors.js';
-import type { EncryptionContext, KeySpec, KeyUsage, SigningAlgorithm } from './types.js';
+import { KeyportError, type KeyportErrorOptions, keyportError } from './errors.js';
+import type {
+  EncryptionContext,
+  KeyInfo,
+  KeySpec,
+  KeyUri,
+  KeyUsage,
+  SigningAlgorithm,
+  UnmodeledKey,
+} from './types.js';
 import { USAGES_BY_SPEC } from './types.js';
 
 type Details = Pick<KeyportErrorOptions, 'provider' | 'keyUri'>;
@@ -79,7 +87,21 @@ export function signingAlgorithmFor(
   return chosen;
 }
 
-/** A provider's key keyport has no neutral spec for (listing skips these; a call refuses them). */
+/**
+ * The listing entry of a key a describe refused as Unsupported (keyport has no spec for it), or
+ * undefined for any other error (which the listing should throw).
+ */
+export function unmodeledKeyOf(uri: KeyUri, error: unknown): UnmodeledKey | undefined {
+  return error instanceof KeyportError && error.code === 'Unsupported'
+    ? { uri, unmodeled: error.message }
+    : undefined;
+}
+
+/** Whether a listing entry is a key keyport has no spec for. */
+export const isUnmodeledKey = (entry: KeyInfo | UnmodeledKey): entry is UnmodeledKey =>
+  Object.hasOwn(entry, 'unmodeled');
+
+/** A provider's key keyport has no neutral spec for (listings report these apart; a call refuses them). */
 export function unmodeledKeyError(what: string, details: Details = {}): KeyportError {
   return keyportError('Unsupported', `keyport has no key spec for ${what}`, {
     ...details,

@@ -29,6 +29,7 @@ import type {
   SigningAlgorithm,
   SignRequest,
   SignResult,
+  UnmodeledKey,
 } from './types.js';
 
 /** What every provider method receives from core. */
@@ -114,7 +115,8 @@ export interface UriClaims {
 export interface KeyManagement {
   createKey(req: CreateKeyRequest, o: ProviderCallOptions): Promise<KeyInfo>;
   describeKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo>;
-  listKeys(o: ListOptions): AsyncIterable<KeyInfo>;
+  /** Every key; one keyport has no spec for is yielded as an UnmodeledKey, never left out. */
+  listKeys(o: ListOptions): AsyncIterable<KeyInfo | UnmodeledKey>;
 }
 
 /** Optional: rotation on demand. */

@@ -85,6 +85,19 @@ export interface KeyVersionInfo {
   readonly destroyAt?: Date;
 }
 
+/**
+ * A key a listing found that keyport has no neutral spec for (a key type, size or algorithm it
+ * does not model: AWS's HMAC_512 or ECC_NIST_P521, Vault's ed25519, ...). A driver's listing
+ * yields it beside the KeyInfo it can give; `Keyport.listKeys` leaves it out of what it yields
+ * and hands it to `onUnmodeledKey`, so an inventory can say what it could not judge instead of
+ * missing it silently.
+ */
+export interface UnmodeledKey {
+  readonly uri: KeyUri;
+  /** Why keyport cannot describe it, in keyport's words (never key material). */
+  readonly unmodeled: string;
+}
+
 export interface KeyInfo {
   readonly uri: KeyUri;
   readonly spec: KeySpec;

@@ -546,7 +546,7 @@ export function checkImportKeyMaterialRequest(
 
 const CONTEXT_OPTION = { context: true } as const;
 /** `listKeys`' extra option. */
-export const LIST_OPTIONS = { pageSize: true } as const;
+export const LIST_OPTIONS = { pageSize: true, onUnmodeledKey: true } as const;
 /** `generateDataKey`'s extra option (besides the context). */
 export const DATA_KEY_OPTIONS = { bytes: true } as const;
 

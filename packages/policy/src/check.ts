@@ -269,6 +269,21 @@ export function checkPolicy(inventory: Inventory, policy: Policy, options: Check
         message: `keys of ${source.source} could not be listed (${source.error.code}): not checked`,
       });
     }
+    for (const source of inventory.sources) {
+      if (rule.match?.providers !== undefined && !rule.match.providers.includes(source.source)) continue;
+      // Whether the rule's other matches (labels, algorithm...) take the key cannot be told either.
+      for (const key of source.unmodeled ?? []) {
+        findings.push({
+          ruleId: rule.id,
+          ruleType: rule.type,
+          severity: rule.severity,
+          status: 'unknown',
+          provider: source.source,
+          keyUri: key.uri,
+          message: `${key.reason}: not checked`,
+        });
+      }
+    }
     for (const key of inventory.keys) {
       if (!inScope(rule, key) || !matches(rule, key)) continue;
       evaluated++;

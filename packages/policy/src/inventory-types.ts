@@ -73,9 +73,19 @@ export interface InventoryKey {
   readonly errors: readonly InventoryFieldError[];
 }
 
+/** A key the source listed that keyport has no spec for: in no rule's reach, so never a pass. */
+export interface InventoryUnmodeledKey {
+  readonly uri: string;
+  /** Why keyport cannot describe it (the provider's key type or algorithm, in keyport's words). */
+  readonly reason: string;
+}
+
 export interface InventorySource {
   readonly source: string;
+  /** Keys in `keys` (the inventory records); the unmodeled ones are counted apart. */
   readonly keys: number;
+  /** Keys listed that keyport has no spec for (absent when none): each rule reports them unknown. */
+  readonly unmodeled?: readonly InventoryUnmodeledKey[];
   /** The listing failed: the source's keys are missing from the inventory, and checks say so. */
   readonly error?: InventoryFieldError;
 }

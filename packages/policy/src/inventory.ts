@@ -36,6 +36,7 @@ import {
   type InventoryKey,
   type InventoryRotation,
   type InventorySource,
+  type InventoryUnmodeledKey,
   type Known,
   PROTECTION_LEVELS,
   type Protection,
@@ -294,6 +295,10 @@ async function* inventorySource(
 ): AsyncIterable<InventoryItem> {
   const { call, concurrency } = o;
   let keys = 0;
+  // Not filtered: whether a filter would keep a key cannot be told without its KeyInfo.
+  const unmodeled: InventoryUnmodeledKey[] = [];
+  const summary = (): InventorySource =>
+    unmodeled.length === 0 ? { source, keys } : { source, keys, unmodeled: [...unmodeled] };
   try {
     const caps = client.capabilities(source);
     const ctx: SourceContext = {
@@ -308,6 +313,9 @@ async function* inventorySource(
     const listing = client.listKeys(source, {
       ...call,
       ...(o.pageSize !== undefined ? { pageSize: o.pageSize } : {}),
+      onUnmodeledKey: (k) => {
+        unmodeled.push({ uri: k.uri, reason: k.unmodeled });
+      },
     });
     const filter = o.filter;
     const kept = filter === undefined ? listing : keep(listing, filter);
@@ -315,10 +323,10 @@ async function* inventorySource(
       keys++;
       yield { kind: 'key', key };
     }
-    yield { kind: 'source', source: { source, keys } };
+    yield { kind: 'source', source: summary() };
   } catch (e) {
     if (call.signal?.aborted) throw e;
-    yield { kind: 'source', source: { source, keys, error: fieldError('listKeys', e) } };
+    yield { kind: 'source', source: { ...summary(), error: fieldError('listKeys', e) } };
   }
 }
 

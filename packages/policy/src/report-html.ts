@@ -9,6 +9,7 @@ import { reportCharts } from './charts.js';
 import { type CheckResult, ruleDoc } from './check.js';
 import type { Inventory } from './inventory-types.js';
 import { type Policy, severityRank } from './policy-types.js';
+import { unmodeledNote } from './report-table.js';
 
 const ESCAPES: Readonly<Record<string, string>> = {
   '&': '&amp;',
@@ -83,10 +84,11 @@ export async function toHtml(
     )
     .join('\n');
   const sourceNotes = inv.sources
-    .filter((x) => x.error !== undefined)
-    .map(
-      (x) =>
-        `<li>${e(x.source)}: listing failed (${e(x.error?.code ?? '')}): ${e(x.error?.message ?? '')}</li>`,
+    .filter((x) => x.error !== undefined || unmodeledNote(x) !== '')
+    .map((x) =>
+      x.error !== undefined
+        ? `<li>${e(x.source)}: listing failed (${e(x.error.code)}): ${e(x.error.message)}</li>`
+        : `<li>${e(x.source)}: ${x.keys} keys${e(unmodeledNote(x))}</li>`,
     )
     .join('');
   return `<!doctype html>

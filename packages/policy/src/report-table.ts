@@ -1,6 +1,6 @@
 /** Plain-text tables for a terminal: findings with a summary line, and the inventory. */
 import type { CheckResult, Finding } from './check.js';
-import type { Inventory, InventoryKey } from './inventory-types.js';
+import type { Inventory, InventoryKey, InventorySource } from './inventory-types.js';
 import { SEVERITIES, severityRank } from './policy-types.js';
 
 /**
@@ -9,6 +9,12 @@ import { SEVERITIES, severityRank } from './policy-types.js';
  * rest of its row, e.g. show `exe.txt` for `txt.exe`) or the line and paragraph separators
  * (U+2028/9: a row that looks like two).
  */
+/** What a source's summary adds for keys it listed that keyport has no spec for. */
+export const unmodeledNote = (s: InventorySource): string =>
+  s.unmodeled === undefined || s.unmodeled.length === 0
+    ? ''
+    : `, and ${s.unmodeled.length} ${s.unmodeled.length === 1 ? 'key' : 'keys'} keyport has no spec for (not checked: ${s.unmodeled.map((k) => k.uri).join(', ')})`;
+
 const clean = (s: string): string =>
   s.replace(
     // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
@@ -115,7 +121,7 @@ export function inventoryTable(inv: Inventory): string {
     lines.push(
       clean(
         s.error === undefined
-          ? `${s.source}: ${s.keys} keys`
+          ? `${s.source}: ${s.keys} keys${unmodeledNote(s)}`
           : `${s.source}: listing failed (${s.error.code}): ${s.error.message}`,
       ),
     );

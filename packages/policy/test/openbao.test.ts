@@ -5,7 +5,14 @@
  */
 import { VaultTransitProvider } from '@keyport/vault-transit';
 import { describe, expect, it } from 'vitest';
-import { checkPolicy, collectInventory, type InventoryKey, parsePolicyText, UNKNOWN } from '../src/index.js';
+import {
+  checkPolicy,
+  collectInventory,
+  type InventoryKey,
+  inventoryTable,
+  parsePolicyText,
+  UNKNOWN,
+} from '../src/index.js';
 import { client } from './support/targets.js';
 
 function openbao(): { addr: string; token: string } {
@@ -86,5 +93,39 @@ rules:
       'owner bad violation',
       'rotation bad violation',
     ]);
+  });
+
+  it('a key keyport has no spec for is in the inventory as unmodeled and every rule reports it unknown', {
+    timeout: 60_000,
+  }, async () => {
+    const { addr, token } = openbao();
+    const mount = await mountTransit();
+    const provider = new VaultTransitProvider({ endpoint: addr, auth: token, mount, flavor: 'openbao' });
+    const kp = client({ providers: [provider] });
+    const aes = await kp.createKey('hcvault', { name: 'aes', spec: 'AES_256' });
+    await provider.createTransitKey('ed', 'ed25519');
+    const ed = `hcvault://${new URL(addr).host}/${mount}/keys/ed`;
+    const inv = await collectInventory(kp, { sources: ['hcvault'] });
+    expect(inv.keys.map((k) => k.uri)).toEqual([aes.uri]);
+    expect(inv.sources).toEqual([
+      {
+        source: 'hcvault',
+        keys: 1,
+        unmodeled: [{ uri: ed, reason: 'keyport has no key spec for transit ed25519 keys' }],
+      },
+    ]);
+    expect(inventoryTable(inv)).toContain(
+      `hcvault: 1 keys, and 1 key keyport has no spec for (not checked: ${ed})`,
+    );
+    const policy = parsePolicyText(`
+version: 1
+rules:
+  - { id: rotation, type: max-rotation-period, severity: high, maxDays: 90 }
+  - { id: elsewhere, type: owner-label, severity: low, match: { providers: [aws-kms] } }
+`);
+    const result = checkPolicy(inv, policy);
+    const about = result.findings.filter((f) => f.keyUri === ed);
+    expect(about.map((f) => [f.ruleId, f.status])).toEqual([['rotation', 'unknown']]);
+    expect(about[0]?.message).toBe('keyport has no key spec for transit ed25519 keys: not checked');
   });
 });
