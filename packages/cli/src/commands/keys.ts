@@ -8,6 +8,7 @@ import {
   type KeyUsage,
   MAX_DAYS,
   splitKeyUri,
+  type UnmodeledKey,
 } from '@keyport/core';
 import { type Command, Option } from 'commander';
 import { collect, parsePairs, positiveInt } from '../args.js';
@@ -142,18 +143,34 @@ export function registerKeyCommands(program: Command, act: Act): void {
         const schemes = wanted !== undefined ? [wanted] : configuredSchemes((await s.config()).config);
         const kp = await s.keys(schemes);
         const all: KeyInfo[] = [];
+        // Keys keyport has no spec for are shown apart, never dropped: a listing must not hide keys.
+        const unmodeled: { uri: string; reason: string }[] = [];
+        const onUnmodeledKey = (k: UnmodeledKey) => {
+          unmodeled.push({ uri: k.uri, reason: k.unmodeled });
+        };
         for (const scheme of schemes) {
-          for await (const k of kp.listKeys(instanceName(scheme), s.callOptions)) all.push(k);
+          for await (const k of kp.listKeys(instanceName(scheme), { ...s.callOptions, onUnmodeledKey }))
+            all.push(k);
         }
-        await s.out.result(
-          { keys: all.map(keyJson) },
+        const keysText =
           all.length === 0
-            ? 'no keys'
+            ? ['no keys']
             : table([
                 ['URI', 'SPEC', 'USAGE', 'STATE', 'VERSION'],
                 ...all.map((k) => [k.uri, k.spec, k.usage, k.state, k.primaryVersion ?? '-']),
-              ]),
-        );
+              ]);
+        const unmodeledText =
+          unmodeled.length === 0
+            ? []
+            : [
+                '',
+                'keys keyport has no spec for (listed, not usable through keyport):',
+                ...table([['URI', 'WHY'], ...unmodeled.map((k) => [k.uri, k.reason])]),
+              ];
+        await s.out.result({ keys: all.map(keyJson), ...(unmodeled.length > 0 ? { unmodeled } : {}) }, [
+          ...keysText,
+          ...unmodeledText,
+        ]);
         return undefined;
       }),
     );
