@@ -126,6 +126,15 @@ export const versionStateName = (value: unknown): string => enumName(value, VERS
 export const versionState = (value: unknown): KeyVersionState =>
   VERSION_STATES[versionStateName(value)] ?? 'disabled';
 
+/** ImportJob.ImportJobState, by enum number in resources.proto. */
+const IMPORT_JOB_STATE_NAMES: readonly string[] = [
+  'IMPORT_JOB_STATE_UNSPECIFIED',
+  'PENDING_GENERATION',
+  'ACTIVE',
+  'EXPIRED',
+];
+export const importJobStateName = (value: unknown): string => enumName(value, IMPORT_JOB_STATE_NAMES);
+
 /** What an algorithm is in keyport's terms; a key of an algorithm keyport does not model is refused. */
 export function describeAlgorithm(algorithm: string, keyUri?: string): AlgorithmInfo {
   const info = Object.hasOwn(ALGORITHMS, algorithm) ? ALGORITHMS[algorithm] : undefined;
