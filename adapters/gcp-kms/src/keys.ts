@@ -4,13 +4,22 @@
  * enable/disable/destroy/restore of one version, and CryptoKey messages → KeyInfo.
  */
 import type { protos } from '@google-cloud/kms';
-import type { CreateKeyRequest, KeyInfo, KeyRef, KeyState, ListOptions, RotationPolicy } from '@keyport/core';
+import type {
+  CreateKeyRequest,
+  KeyInfo,
+  KeyRef,
+  KeyState,
+  ListOptions,
+  RotationPolicy,
+  UnmodeledKey,
+} from '@keyport/core';
 import {
   abortedWaitError,
   KeyportError,
   type ProviderCallOptions as Opts,
   oneAtATime,
   USAGES_BY_SPEC,
+  unmodeledKeyOf,
 } from '@keyport/core';
 import { defined, type Runtime, remember, type UnansweredCreate, unless } from './rpc.js';
 import {
@@ -321,14 +330,29 @@ export async function describeKey(rt: Runtime, ref: KeyRef, o: Opts): Promise<Ke
   }
 }
 
-export async function* listKeys(rt: Runtime, o: ListOptions): AsyncIterable<KeyInfo> {
+/** A listed key with an algorithm keyport has no spec for, before any further call; else undefined. */
+function unmodeledOf(key: CryptoKey): UnmodeledKey | undefined {
+  const uri = keyUriOf(key.name ?? '');
+  try {
+    describeAlgorithm(algorithmName(key.primary?.algorithm ?? key.versionTemplate?.algorithm), uri);
+    return undefined;
+  } catch (e) {
+    const unmodeled = unmodeledKeyOf(uri, e);
+    if (unmodeled === undefined) throw e;
+    return unmodeled;
+  }
+}
+
+export async function* listKeys(rt: Runtime, o: ListOptions): AsyncIterable<KeyInfo | UnmodeledKey> {
   if (rt.keyRing === undefined)
     throw new KeyportError('InvalidArgument', 'listKeys needs the keyRing option');
   const first = { parent: rt.keyRing, pageSize: o.pageSize ?? 100 };
   for await (const key of rt.rpc.pages(o, first, (r, co, kms) => kms.listCryptoKeys(r, co))) {
     // Only ENCRYPT_DECRYPT keys embed their leading version; others need their versions listed.
     const symmetric = purposeOf(key) === 'ENCRYPT_DECRYPT';
-    yield symmetric ? toKeyInfo(key) : toKeyInfo(key, await listVersions(rt, key.name ?? '', o));
+    // A key keyport has no spec for is listed as such (it used to end the whole listing).
+    yield unmodeledOf(key) ??
+      (symmetric ? toKeyInfo(key) : toKeyInfo(key, await listVersions(rt, key.name ?? '', o)));
   }
 }
 

@@ -14,6 +14,7 @@ import {
   type KmsProvider,
   type ListOptions,
   type ProviderCallOptions,
+  type UnmodeledKey,
 } from '@keyport/core';
 import { Arguments } from './arguments.js';
 import { gcpKmsCapabilities } from './capabilities.js';
@@ -68,7 +69,7 @@ export class GcpKmsProvider implements KmsProvider {
   readonly describeKey: Op<'describeKey'> = async (ref, o) =>
     keys.describeKey(this.rt, this.a.ref(ref), this.a.options(o));
   /** Checked when the listing starts (a refusal is the first `next`'s, never a synchronous throw). */
-  async *listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
+  async *listKeys(o: ListOptions): AsyncIterable<KeyInfo | UnmodeledKey> {
     yield* keys.listKeys(this.rt, this.a.options(o, true));
   }
   /** Creates a version; for ENCRYPT_DECRYPT keys it also becomes the primary. */

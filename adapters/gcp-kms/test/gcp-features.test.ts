@@ -65,6 +65,36 @@ describe('keys and key rings', () => {
   });
 });
 
+describe('keys keyport has no spec for', () => {
+  it('are listed as unmodeled, and the listing goes on (it ended with Unsupported)', async () => {
+    const ring = 'projects/keyport-features/locations/us-east1/keyRings/unmodeled';
+    const own = grpcProvider(server, { keyRing: ring });
+    try {
+      const aes = await own.createKey({ name: 'aes', spec: 'AES_256' }, signal());
+      const client = await own.client();
+      await client
+        .createKeyRing({ parent: 'projects/keyport-features/locations/us-east1', keyRingId: 'unmodeled' })
+        .catch(() => undefined);
+      await client.createCryptoKey({
+        parent: ring,
+        cryptoKeyId: 'k1',
+        cryptoKey: { purpose: 'MAC', versionTemplate: { algorithm: 'HMAC_SHA512' } },
+      });
+      const listed = [];
+      for await (const entry of own.listKeys(signal())) listed.push(entry);
+      expect(listed).toEqual([
+        expect.objectContaining({ uri: aes.uri, spec: 'AES_256' }),
+        {
+          uri: `gcp-kms://${ring}/cryptoKeys/k1`,
+          unmodeled: expect.stringMatching(/HMAC_SHA512/),
+        },
+      ]);
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 describe('versions', () => {
   it('enable/disable act on a pinned version; the primary keeps working', async () => {
     const key = await kp.createKey('gcp-kms', { name: name('pinned'), spec: 'AES_256' });
