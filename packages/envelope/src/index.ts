@@ -17,7 +17,14 @@ export {
   openStream,
   type StreamOpenOptions,
 } from './open.js';
-export { AWS_KMS_PROVIDER_ID, anyKeyOf, type DiscoveryFilter, kmsRecipient } from './recipients/kms.js';
+export {
+  AWS_KMS_PROVIDER_ID,
+  anyKeyOf,
+  type DiscoveryFilter,
+  isAwsAccountId,
+  isAwsPartition,
+  kmsRecipient,
+} from './recipients/kms.js';
 export { type RawAesRecipientOptions, rawAesRecipient } from './recipients/raw-aes.js';
 export { type EcdhCurve, type RawEcdhRecipientOptions, rawEcdhRecipient } from './recipients/raw-ecdh.js';
 export { type RawRsaRecipientOptions, type RsaPadding, rawRsaRecipient } from './recipients/raw-rsa.js';

@@ -16,6 +16,8 @@ import {
 } from '@keyport/core';
 import {
   DEFAULT_LIMITS,
+  isAwsAccountId,
+  isAwsPartition,
   type MessageInfo,
   openStream,
   rewrapStream,
@@ -177,13 +179,13 @@ async function trustAndKeys(
   // Checked here, by flag, before any provider is built or the output looked at (the envelope
   // checks them again, naming its own options).
   for (const account of o.discoveryAccount) {
-    if (!AWS_ACCOUNT.test(account)) {
+    if (!isAwsAccountId(account)) {
       throw usageError(
         `${command}: --discovery-account ${quote(account)} is not an AWS account id (12 digits)`,
       );
     }
   }
-  if (o.discoveryPartition !== undefined && !AWS_PARTITION.test(o.discoveryPartition)) {
+  if (o.discoveryPartition !== undefined && !isAwsPartition(o.discoveryPartition)) {
     throw usageError(
       `${command}: --discovery-partition ${quote(o.discoveryPartition)} is not an AWS partition (aws, aws-cn, aws-us-gov, ...)`,
     );
@@ -219,10 +221,6 @@ async function trustAndKeys(
     keys,
   };
 }
-
-/** The syntax the envelope's discovery filter takes (recipients/kms.ts), checked by flag here. */
-const AWS_ACCOUNT = /^[0-9]{12}$/;
-const AWS_PARTITION = /^aws[a-z-]*$/;
 
 interface DiscoveryFlags {
   trustConfigured: boolean;

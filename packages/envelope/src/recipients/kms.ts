@@ -156,8 +156,10 @@ export interface DiscoveryFilter {
   readonly partition: string;
 }
 
-const ACCOUNT = /^[0-9]{12}$/;
-const PARTITION = /^aws[a-z-]*$/;
+/** An AWS account id as a discovery filter takes it: 12 digits. */
+export const isAwsAccountId = (s: string): boolean => /^[0-9]{12}$/.test(s);
+/** An AWS partition as a discovery filter takes it: `aws`, `aws-cn`, `aws-us-gov`, ... */
+export const isAwsPartition = (s: string): boolean => /^aws[a-z-]*$/.test(s);
 
 function checkFilter(scheme: string, filter: unknown): DiscoveryFilter {
   if (scheme !== 'aws-kms')
@@ -169,13 +171,13 @@ function checkFilter(scheme: string, filter: unknown): DiscoveryFilter {
   if (
     !Array.isArray(accounts) ||
     accounts.length === 0 ||
-    !accounts.every((a) => typeof a === 'string' && ACCOUNT.test(a))
+    !accounts.every((a) => typeof a === 'string' && isAwsAccountId(a))
   )
     throw new KeyportError(
       'InvalidArgument',
       'discovery filter accounts: a non-empty list of 12-digit AWS account ids',
     );
-  if (typeof partition !== 'string' || !PARTITION.test(partition))
+  if (typeof partition !== 'string' || !isAwsPartition(partition))
     throw new KeyportError('InvalidArgument', 'discovery filter partition: an AWS partition such as "aws"');
   return { accounts: [...accounts], partition };
 }
