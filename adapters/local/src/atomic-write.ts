@@ -154,8 +154,9 @@ export async function writeTarget(path: string): Promise<string> {
 }
 
 /** A change stamp of a file (device, inode, size, times), read without yielding. */
-export function stampSync(path: string): string {
-  return stampOf(statSync(path, { bigint: true }));
+export function stampSync(path: string): { stamp: string; racy: boolean } {
+  const st = statSync(path, { bigint: true });
+  return { stamp: stampOf(st), racy: racyStamp(st, wallClockNs()) };
 }
 
 /**
@@ -168,6 +169,25 @@ export function stampSync(path: string): string {
 export function stampOf(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
+
+const SECOND_NS = 1_000_000_000n;
+/** FAT's 2 s tick, the coarsest in use, and a second more for clocks that disagree (NFS). */
+const RACY_NS = 3n * SECOND_NS;
+
+/**
+ * Whether a stamp cannot vouch for the bytes it was taken with: the file system keeps whole
+ * seconds (mtime and ctime both on a second: ext4 with 128-byte inodes, ext3, HFS+, FAT) and the
+ * stamp was taken (`seenAtNs`, wall clock) before that tick was surely over, so another write
+ * of the same size in the same tick would leave it as it is. Reads then compare bytes until the
+ * tick is past (as git does for its index's "racy" entries). A file system keeping nanoseconds
+ * never makes a stamp racy (a write landing on a whole second: one in a billion, a re-read).
+ */
+export function racyStamp(st: BigIntStats, seenAtNs: bigint): boolean {
+  return st.mtimeNs % SECOND_NS === 0n && st.ctimeNs % SECOND_NS === 0n && seenAtNs - st.mtimeNs < RACY_NS;
+}
+
+/** The wall clock in nanoseconds, as file timestamps count. */
+export const wallClockNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 /** True unless `pid` is known not to run here (EPERM: it runs, as another user). */
 export function processAlive(pid: number): boolean {

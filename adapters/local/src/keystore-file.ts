@@ -12,9 +12,11 @@ import {
   NotRegularFile,
   nameTooLong,
   openRegular,
+  racyStamp,
   removeOrphanedTemps,
   stampOf,
   stampSync,
+  wallClockNs,
   writeFileAtomic,
   writeTarget,
 } from './atomic-write.js';
@@ -81,7 +83,7 @@ export class KeystoreFile {
    * The body last read or written, with the file's stamp then (see stampOf: the lock-free
    * reads' hint) and the SHA-256 of its bytes (what a write under the lock compares).
    */
-  #cache: { stamp: string; digest: Buffer; body: KeystoreBody } | undefined;
+  #cache: { stamp: string; racy: boolean; digest: Buffer; body: KeystoreBody } | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #opens = 0;
   #closed = false;
@@ -134,8 +136,9 @@ export class KeystoreFile {
    *
    * The stamp is a hint, not proof: two writes by others reuse the inode number (ext4 hands a
    * freed one to the next file), and where timestamps are coarse (1 s on ext4 with 128-byte
-   * inodes, ext3, HFS+) they can keep size, mtime and ctime too. Such a read serves the
-   * previous body until the stamp next moves; a write never relies on it (see #mutateLocked).
+   * inodes, ext3, HFS+) they can keep size, mtime and ctime too. So a stamp on such a file
+   * system taken within its tick is racy (racyStamp): reads then open the file and compare its
+   * bytes until the tick is past. A write never relies on the stamp (see #mutateLocked).
    *
    * The stat is synchronous: measured on a 2-core VM, `fs.promises.stat` cost 34-43 us of CPU
    * per call (a thread-pool hand-off and wake-up each way), 9 us with 64 in flight, against
@@ -151,7 +154,7 @@ export class KeystoreFile {
       } catch {
         st = undefined;
       }
-      if (st?.isFile() === true && stampOf(st) === cached.stamp) return cached.body;
+      if (st?.isFile() === true && !cached.racy && stampOf(st) === cached.stamp) return cached.body;
     }
     return this.#readFile(signal);
   }
@@ -172,6 +175,7 @@ export class KeystoreFile {
     try {
       const st = await handle.stat({ bigint: true });
       const stamp = stampOf(st);
+      const racy = racyStamp(st, wallClockNs());
       if (st.size > BigInt(MAX_KEYSTORE_BYTES)) {
         throw localError(
           'Integrity',
@@ -187,11 +191,11 @@ export class KeystoreFile {
       if (cached?.digest.equals(digest) === true) {
         bytes.fill(0);
         // Same bytes under a new stamp (a touch, a copy back): later reads skip the file again.
-        this.#cache = { ...cached, stamp };
+        this.#cache = { ...cached, stamp, racy };
         return cached.body;
       }
       const body = await this.#open(bytes, signal);
-      this.#cache = { stamp, digest, body };
+      this.#cache = { stamp, racy, digest, body };
       return body;
     } finally {
       await handle.close();
@@ -269,7 +273,7 @@ export class KeystoreFile {
     const keys = this.#keys;
     if (keys === undefined) throw localError('Internal', 'keystore written before it was opened');
     const json = serialise(body);
-    let stamp: string | undefined;
+    let stamp: { stamp: string; racy: boolean } | undefined;
     let digest: Buffer | undefined;
     try {
       const sealed = seal(json, keys);
@@ -296,7 +300,7 @@ export class KeystoreFile {
     } finally {
       json.fill(0);
     }
-    this.#cache = stamp === undefined || digest === undefined ? undefined : { stamp, digest, body };
+    this.#cache = stamp === undefined || digest === undefined ? undefined : { ...stamp, digest, body };
   }
 
   async #open(bytes: Buffer, signal: AbortSignal | undefined): Promise<KeystoreBody> {

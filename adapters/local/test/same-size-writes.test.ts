@@ -148,4 +148,16 @@ describe('writes of the same size in one timestamp tick', () => {
       expect(await collect(reader.listGrants(k, o))).toEqual([]);
     }
   });
+
+  it("a lock-free read sees another writer's same-size change in the same tick (the stamp is racy)", async () => {
+    let old: Uint8Array = new Uint8Array();
+    const { a, k } = await sameSizeSameTick({ rotated: true, name: 'pad' }, async (writer, key) => {
+      old = (await writer.encrypt({ ...key, version: '1' }, bytes('under v1'), {}, o)).ciphertext;
+      await writer.destroyKeyVersion({ ...key, version: '1' }, o);
+    });
+    // No write by `a`: its reads alone must not serve the body it parsed before `b`'s change.
+    await expectCode(a.decrypt(k, old, {}, o), 'KeyStateConflict');
+    expect(await names(a)).toEqual(['ccc', 'k', 'pad']);
+    expect(await collect(a.listGrants(k, o))).toEqual([]);
+  });
 });
