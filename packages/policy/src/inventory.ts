@@ -64,6 +64,12 @@ export interface InventoryOptions extends CallOptions {
    * inventory of one team's keys in a shared account costs one listing, not a read of every key.
    */
   readonly filter?: (key: KeyInfo) => boolean;
+  /**
+   * Keeps only the keys keyport has no spec for that it accepts (they have no KeyInfo for
+   * `filter` to judge). Default: every one, so a scoped inventory still says what it could not
+   * judge; give it with `filter` (by URI, say) to scope both.
+   */
+  readonly filterUnmodeled?: (key: InventoryUnmodeledKey) => boolean;
   /** Clock for `generatedAt`. */
   readonly now?: () => Date;
 }
@@ -88,6 +94,7 @@ const INVENTORY_OPTIONS = {
   auditLog: true,
   protection: true,
   filter: true,
+  filterUnmodeled: true,
   now: true,
 } as const satisfies Record<Exclude<keyof InventoryOptions, keyof CallOptions>, true>;
 
@@ -100,6 +107,7 @@ interface CheckedInventoryOptions {
   readonly auditLog?: AuditLogSource;
   readonly protection?: Readonly<Record<string, Protection>>;
   readonly filter?: (key: KeyInfo) => boolean;
+  readonly filterUnmodeled?: (key: InventoryUnmodeledKey) => boolean;
   readonly now?: () => Date;
 }
 
@@ -149,6 +157,13 @@ function checkInventoryOptions(value: unknown): CheckedInventoryOptions {
     ...(o.auditLog !== undefined ? { auditLog: checkAuditLogSource(o.auditLog, 'options.auditLog') } : {}),
     ...(protection !== undefined ? { protection } : {}),
     ...(o.filter !== undefined ? { filter: o.filter as (key: KeyInfo) => boolean } : {}),
+    ...(o.filterUnmodeled !== undefined
+      ? {
+          filterUnmodeled: checkFunction(o.filterUnmodeled, 'options.filterUnmodeled') as (
+            key: InventoryUnmodeledKey,
+          ) => boolean,
+        }
+      : {}),
     ...(o.now !== undefined ? { now: checkFunction(o.now, 'options.now') as () => Date } : {}),
   };
 }
@@ -295,7 +310,7 @@ async function* inventorySource(
 ): AsyncIterable<InventoryItem> {
   const { call, concurrency } = o;
   let keys = 0;
-  // Not filtered: whether a filter would keep a key cannot be told without its KeyInfo.
+  // `filter` cannot judge these (no KeyInfo): only `filterUnmodeled` leaves one out.
   const unmodeled: InventoryUnmodeledKey[] = [];
   const summary = (): InventorySource =>
     unmodeled.length === 0 ? { source, keys } : { source, keys, unmodeled: [...unmodeled] };
@@ -314,7 +329,8 @@ async function* inventorySource(
       ...call,
       ...(o.pageSize !== undefined ? { pageSize: o.pageSize } : {}),
       onUnmodeledKey: (k) => {
-        unmodeled.push({ uri: k.uri, reason: k.unmodeled });
+        const key = { uri: k.uri, reason: k.unmodeled };
+        if (o.filterUnmodeled === undefined || o.filterUnmodeled(key)) unmodeled.push(key);
       },
     });
     const filter = o.filter;

@@ -79,6 +79,7 @@ describe('inventory and policy on AWS KMS (local-kms)', () => {
     const inv = await collectInventory(kp, {
       sources: ['aws-kms'],
       filter: (k) => ours.has(k.uri),
+      filterUnmodeled: (k) => ours.has(k.uri),
       auditLog: { path: logPath, key: auditKey },
     });
     expect(inv.sources).toEqual([{ source: 'aws-kms', keys: 7 }]);
@@ -141,7 +142,11 @@ describe('inventory and policy on AWS KMS (local-kms)', () => {
       'owner false -',
       'rotation true -',
     ]);
-    const after = await collectInventory(kp, { sources: ['aws-kms'], filter: (k) => k.uri === norotate.uri });
+    const after = await collectInventory(kp, {
+      sources: ['aws-kms'],
+      filter: (k) => k.uri === norotate.uri,
+      filterUnmodeled: () => false,
+    });
     expect(after.keys[0]?.rotation).toMatchObject({ enabled: true, periodDays: 365 });
     expect(outcomesOf(checkPolicy(after, POLICY).findings, names)).toEqual([]);
   });

@@ -127,5 +127,17 @@ rules:
     const about = result.findings.filter((f) => f.keyUri === ed);
     expect(about.map((f) => [f.ruleId, f.status])).toEqual([['rotation', 'unknown']]);
     expect(about[0]?.message).toBe('keyport has no key spec for transit ed25519 keys: not checked');
+    // A scoped inventory keeps them unless filterUnmodeled leaves them out.
+    const scoped = await collectInventory(kp, { sources: ['hcvault'], filter: (k) => k.uri === aes.uri });
+    expect(scoped.sources[0]?.unmodeled?.map((k) => k.uri)).toEqual([ed]);
+    const both = await collectInventory(kp, {
+      sources: ['hcvault'],
+      filter: (k) => k.uri === aes.uri,
+      filterUnmodeled: (k) => k.uri !== ed,
+    });
+    expect(both.sources).toEqual([{ source: 'hcvault', keys: 1 }]);
+    await expect(
+      collectInventory(kp, { sources: ['hcvault'], filterUnmodeled: 'no' as never }),
+    ).rejects.toMatchObject({ code: 'InvalidArgument' });
   });
 });
