@@ -696,29 +696,57 @@ export async function changeKey(rpc: Rpc, key: ResolvedKey, o: Call, run: () => 
 }
 
 /**
- * Describes a key after a write that must not run twice. Core retries a call whose error is
+ * Reads a key after a write made (`done` says which). Core retries a call whose error is
  * retryable, the write included: a throttled or dropped describe after RotateKey rotated the key
- * again, and after a restore made the retried restore fail AlreadyExists (the name now taken). A
- * failure here keeps its code but is not retryable, and says that the write was made.
+ * again, after a restore made the retried restore fail AlreadyExists (the name now taken), and
+ * after a recovery or a deletion made the retry fail as "not pending deletion" or NotFound
+ * though the change was made. A failure here keeps its code but is not retryable, and says that
+ * the write was made.
  */
-export async function describeAfterWrite(
+export async function readAfterWrite<T>(
   rpc: Rpc,
   key: ResolvedKey,
-  o: Call,
   done: string,
-): Promise<KeyInfo> {
+  read: () => Promise<T>,
+): Promise<T> {
   try {
-    return await describeKey(rpc, { ...key, version: undefined }, o);
+    return await read();
   } catch (e) {
     const why = mapAzureError(e) ?? failure('Internal', 'an unexpected error', e);
     const keyUri = rpc.uriOf(key.vault, key.name);
     throw new KeyportError(
       why.code,
-      `${done}, but describing ${keyUri} afterwards failed (${why.message}): do not repeat the call; describeKey reads the key`,
+      `${done}, but reading ${keyUri} afterwards failed (${why.message}): do not repeat the call; describeKey reads the key`,
       { provider: PROVIDER_NAME, keyUri, requestId: why.requestId, retryable: false, cause: why },
     );
   }
 }
+
+/**
+ * A long-running write (`beginDeleteKey`, `beginRecoverDeletedKey`), then a read of its result.
+ * The SDK's begin call sends the write and then polls once (a GET): an error of that GET means
+ * the write was answered, so it is reported as readAfterWrite reports a failed read.
+ */
+async function beginThenRead<P, T>(
+  rpc: Rpc,
+  key: ResolvedKey,
+  done: string,
+  begin: () => Promise<P>,
+  read: (begun: P) => Promise<T>,
+): Promise<T> {
+  let begun: P;
+  try {
+    begun = await begin();
+  } catch (e) {
+    if ((e as { request?: { method?: unknown } } | null)?.request?.method !== 'GET') throw e;
+    return readAfterWrite(rpc, key, done, () => Promise.reject(e));
+  }
+  return readAfterWrite(rpc, key, done, () => read(begun));
+}
+
+/** Describes a key after a write made (see readAfterWrite). */
+export const describeAfterWrite = (rpc: Rpc, key: ResolvedKey, o: Call, done: string): Promise<KeyInfo> =>
+  readAfterWrite(rpc, key, done, () => describeKey(rpc, { ...key, version: undefined }, o));
 
 export async function rotateKey(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeyInfo> {
   const rotated: unknown = await onKey(rpc, key, o, () =>
@@ -856,10 +884,16 @@ export async function scheduleKeyDeletion(rpc: Rpc, key: ResolvedKey, req: Sched
       );
     }
   }
-  const poller = await onKey(rpc, key, o, () =>
-    rpc.send(key.vault, o, (kc, so) => kc.beginDeleteKey(key.name, { ...so, ...rpc.pollOptions })),
+  return beginThenRead(
+    rpc,
+    key,
+    'the key was deleted (soft delete)',
+    () =>
+      onKey(rpc, key, o, () =>
+        rpc.send(key.vault, o, (kc, so) => kc.beginDeleteKey(key.name, { ...so, ...rpc.pollOptions })),
+      ),
+    async (poller) => deletedKeyInfo(rpc, key.vault, await poller.pollUntilDone({ abortSignal: o.signal })),
   );
-  return deletedKeyInfo(rpc, key.vault, await poller.pollUntilDone({ abortSignal: o.signal }));
 }
 
 /**
@@ -872,9 +906,15 @@ export async function cancelKeyDeletion(rpc: Rpc, key: ResolvedKey, o: Call): Pr
     await getKey(rpc, { ...key, version: undefined }, o);
     throw failure('KeyStateConflict', 'the key is not pending deletion');
   }
-  const poller = await rpc.send(key.vault, o, (kc, so) =>
-    kc.beginRecoverDeletedKey(key.name, { ...so, ...rpc.pollOptions }),
+  return beginThenRead(
+    rpc,
+    key,
+    'the key was recovered',
+    () =>
+      rpc.send(key.vault, o, (kc, so) => kc.beginRecoverDeletedKey(key.name, { ...so, ...rpc.pollOptions })),
+    async (poller) => {
+      await poller.pollUntilDone({ abortSignal: o.signal });
+      return describeKey(rpc, { ...key, version: undefined }, o);
+    },
   );
-  await poller.pollUntilDone({ abortSignal: o.signal });
-  return describeKey(rpc, { ...key, version: undefined }, o);
 }

@@ -346,7 +346,7 @@ describe('a write, then a describe: a failed describe is not retried into a seco
     );
     const e = await failureOf(keyport.rotateKey(uriOf(name)));
     expect(e).toMatchObject({ code: 'Throttled', keyUri: uriOf(name), retryable: false });
-    expect(e.message).toMatch(/^the key was rotated \(new version [A-Za-z0-9]+\), but describing/);
+    expect(e.message).toMatch(/^the key was rotated \(new version [A-Za-z0-9]+\), but reading/);
     expect(e.message).toContain('do not repeat the call');
     expect((await stored(name)).versions).toBe(2);
     expect((await keyport.describeKey(uriOf(name))).versions).toHaveLength(2);
@@ -365,7 +365,40 @@ describe('a write, then a describe: a failed describe is not retried into a seco
     );
     const e = await failureOf(restoreKey(keyport, 'azurekeyvault', blob));
     expect(e).toMatchObject({ code: 'Throttled', keyUri: uriOf(name), retryable: false });
-    expect(e.message).toContain('the backup was restored, but describing');
+    expect(e.message).toContain('the backup was restored, but reading');
     await expect(keyport.describeKey(key.uri)).resolves.toMatchObject({ state: 'enabled', spec: 'EC_P256' });
+  });
+
+  it('scheduleKeyDeletion: a failed read after the delete says the key was deleted (a retried delete answered "recover it first")', async () => {
+    const keyport = keyportAs(DEFAULT_AZURE_TOKEN, 3);
+    const name = uniqueName('delete-once');
+    await keyport.createKey('azurekeyvault', { name, spec: 'EC_P256' });
+    arm(
+      (method, path) => method === 'DELETE' && path === `/keys/${name}`,
+      () =>
+        arm(
+          (method, path) => method === 'GET' && new RegExp(`^/deletedkeys/${name}/?$`).test(path),
+          throttleIt,
+        ),
+    );
+    const e = await failureOf(keyport.scheduleKeyDeletion(uriOf(name)));
+    expect(e).toMatchObject({ code: 'Throttled', keyUri: uriOf(name), retryable: false });
+    expect(e.message).toContain('the key was deleted (soft delete), but reading');
+    await expect(keyport.describeKey(uriOf(name))).resolves.toMatchObject({ state: 'pending_deletion' });
+  });
+
+  it('cancelKeyDeletion: a failed read after the recovery says the key was recovered (a retried one answered "not pending deletion")', async () => {
+    const keyport = keyportAs(DEFAULT_AZURE_TOKEN, 3);
+    const name = uniqueName('recover-once');
+    await keyport.createKey('azurekeyvault', { name, spec: 'EC_P256' });
+    await keyport.scheduleKeyDeletion(uriOf(name));
+    arm(
+      (method, path) => method === 'POST' && path === `/deletedkeys/${name}/recover`,
+      () => arm(isLatestGet(name), throttleIt),
+    );
+    const e = await failureOf(keyport.cancelKeyDeletion(uriOf(name)));
+    expect(e).toMatchObject({ code: 'Throttled', keyUri: uriOf(name), retryable: false });
+    expect(e.message).toContain('the key was recovered, but reading');
+    await expect(keyport.describeKey(uriOf(name))).resolves.toMatchObject({ state: 'enabled' });
   });
 });
