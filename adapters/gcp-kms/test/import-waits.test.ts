@@ -93,6 +93,29 @@ async function wrappedFor(uri: string) {
 const gaps = (times: readonly number[]) => times.slice(1).map((t, i) => t - (times[i] as number));
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * A wait that never ends on its own, cut by a 2.5 s deadline: Timeout promptly at the deadline
+ * (neither long before nor long after it, with room for a loaded machine), `polls` spaced by
+ * growing pauses (a fixed 150 ms pause polls ~16 times in 2.5 s, evenly; a doubling one a
+ * handful, each gap longer than the last; gaps include the poll itself), and nothing polling on
+ * behind the caller's back once it is over.
+ */
+async function expectBackedOffUntilDeadline(run: () => Promise<unknown>, polls: () => readonly number[]) {
+  const started = performance.now();
+  const error = await run().catch((e: unknown) => e);
+  const elapsed = performance.now() - started;
+  expect(error).toMatchObject({ code: 'Timeout' });
+  expect(elapsed).toBeGreaterThan(2300);
+  expect(elapsed).toBeLessThan(4000);
+  expect(polls().length).toBeGreaterThanOrEqual(2);
+  expect(polls().length).toBeLessThanOrEqual(6);
+  const between = gaps(polls());
+  expect(between.at(-1) as number).toBeGreaterThan(1.5 * (between[0] as number));
+  const seen = polls().length;
+  await settle(400);
+  expect(polls()).toHaveLength(seen);
+}
+
 /** No key material in the error, whatever it says: its message, nor its JSON. */
 function expectNoMaterial(error: unknown, material: Uint8Array) {
   const text = `${String(error)} ${JSON.stringify(error)}`;
@@ -179,26 +202,10 @@ describe('getImportParameters: waiting for the import job to become ACTIVE', () 
       job.state = 'PENDING_GENERATION';
     };
     const w = await altered({ createImportJob: pending, getImportJob: pending });
-    const started = performance.now();
-    const error = await w.kp
-      .getImportParameters(uri, { algorithm: ALGORITHM }, { timeoutMs: 2500 })
-      .catch((e: unknown) => e);
-    const elapsed = performance.now() - started;
-    expect(error).toMatchObject({ code: 'Timeout' });
-    // Promptly at the deadline, neither long before nor long after it.
-    expect(elapsed).toBeGreaterThan(2300);
-    expect(elapsed).toBeLessThan(3000);
-    // A fixed 150 ms pause polls ~16 times in 2.5 s, evenly; a pause that doubles polls a handful,
-    // each gap longer than the last (gaps include the poll itself, so the bound leaves it room).
-    const polls = w.calls.getImportJob ?? [];
-    expect(polls.length).toBeGreaterThanOrEqual(2);
-    expect(polls.length).toBeLessThanOrEqual(6);
-    const between = gaps(polls);
-    expect(between.at(-1) as number).toBeGreaterThan(1.5 * (between[0] as number));
-    // The wait is over: nothing polls on behind the caller's back.
-    const seen = polls.length;
-    await settle(400);
-    expect(polls).toHaveLength(seen);
+    await expectBackedOffUntilDeadline(
+      () => w.kp.getImportParameters(uri, { algorithm: ALGORITHM }, { timeoutMs: 2500 }),
+      () => w.calls.getImportJob ?? [],
+    );
   });
 
   it('an AbortSignal fired during the pause between polls ends the wait at once with Aborted', async () => {
@@ -369,20 +376,10 @@ describe('importKeyMaterial: waiting for the imported version to leave PENDING_I
       importCryptoKeyVersion: (v) => setState(v, 'PENDING_IMPORT'),
       getCryptoKeyVersion: (v) => setState(v, 'PENDING_IMPORT'),
     });
-    const started = performance.now();
-    const error = await w.kp.importKeyMaterial(uri, req, { timeoutMs: 2500 }).catch((e: unknown) => e);
-    const elapsed = performance.now() - started;
-    expect(error).toMatchObject({ code: 'Timeout' });
-    expect(elapsed).toBeGreaterThan(2300);
-    expect(elapsed).toBeLessThan(3000);
-    const polls = w.calls.getCryptoKeyVersion ?? [];
-    expect(polls.length).toBeGreaterThanOrEqual(2);
-    expect(polls.length).toBeLessThanOrEqual(6);
-    const between = gaps(polls);
-    expect(between.at(-1) as number).toBeGreaterThan(1.5 * (between[0] as number));
-    const seen = polls.length;
-    await settle(400);
-    expect(polls).toHaveLength(seen);
+    await expectBackedOffUntilDeadline(
+      () => w.kp.importKeyMaterial(uri, req, { timeoutMs: 2500 }),
+      () => w.calls.getCryptoKeyVersion ?? [],
+    );
   });
 
   it('an AbortSignal fired during the wait ends it at once with Aborted, and polling stops', async () => {
