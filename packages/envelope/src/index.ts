@@ -19,10 +19,13 @@ export {
 } from './open.js';
 export {
   AWS_KMS_PROVIDER_ID,
+  type AwsDiscoveryFilter,
   anyKeyOf,
   type DiscoveryFilter,
+  type GcpDiscoveryFilter,
   isAwsAccountId,
   isAwsPartition,
+  isGcpProject,
   kmsRecipient,
 } from './recipients/kms.js';
 export { type RawAesRecipientOptions, rawAesRecipient } from './recipients/raw-aes.js';

@@ -17,12 +17,18 @@ import { type AlgorithmSuite, PUBLIC_KEY_CONTEXT_KEY } from './suites.js';
 export type RecipientLike = Recipient | string;
 /**
  * What `open` may use: recipients, key URIs, or `{ anyKeyOf: scheme }` (opt-in discovery; for
- * aws-kms optionally limited with `accounts` and `partition`, the ESDK's discovery filter).
+ * aws-kms optionally limited with `accounts` and `partition`, the ESDK's discovery filter, for
+ * gcp-kms with `projects`).
  */
 export type TrustEntry =
   | RecipientLike
-  | { readonly anyKeyOf: string; readonly accounts?: readonly string[]; readonly partition?: string };
-const ANY_KEY_OF_NAMES = ['anyKeyOf', 'accounts', 'partition'] as const;
+  | {
+      readonly anyKeyOf: string;
+      readonly accounts?: readonly string[];
+      readonly partition?: string;
+      readonly projects?: readonly string[];
+    };
+const ANY_KEY_OF_NAMES = ['anyKeyOf', 'accounts', 'partition', 'projects'] as const;
 
 export function toRecipient(r: RecipientLike): Recipient {
   if (typeof r === 'string') return kmsRecipient(r);
@@ -34,7 +40,12 @@ export function toTrusted(t: TrustEntry): Recipient {
   if (typeof t === 'object' && t !== null && 'anyKeyOf' in t && typeof t.anyKeyOf === 'string') {
     // A misspelt filter (`account:`) must not leave discovery open to every account.
     checkUnknown(t, 'trust entry', ANY_KEY_OF_NAMES);
-    const { accounts, partition } = t;
+    const { accounts, partition, projects } = t;
+    if (projects !== undefined)
+      return accounts === undefined && partition === undefined
+        ? anyKeyOf(t.anyKeyOf, { projects })
+        : // Both kinds at once: the filter check names what is wrong with it.
+          anyKeyOf(t.anyKeyOf, { accounts, partition, projects } as unknown as DiscoveryFilter);
     return accounts === undefined && partition === undefined
       ? anyKeyOf(t.anyKeyOf)
       : anyKeyOf(t.anyKeyOf, { accounts, partition } as DiscoveryFilter);

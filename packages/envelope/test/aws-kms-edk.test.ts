@@ -234,3 +234,55 @@ describe('aws-kms EDKs match the ESDK KMS keyring', () => {
     }
   });
 });
+
+describe('gcp-kms discovery with a projects filter', () => {
+  const gcpKey = (project: string) =>
+    `gcp-kms://projects/${project}/locations/global/keyRings/ring/cryptoKeys/key`;
+
+  it('calls only keys of the listed projects (by id or number); any other project is never called', async () => {
+    const { called, recording } = recordingDecrypts();
+    const pt = randomBytes(48);
+    const sealedFor = (project: string) => sealEnvelope(pt, { recipients: [gcpKey(project)], keys });
+    const trust = [{ anyKeyOf: 'gcp-kms', projects: ['my-project', '123456789012'] }];
+    for (const project of ['my-project', '123456789012']) {
+      const out = await openEnvelope(await sealedFor(project), { trust, keys: recording });
+      expect(Buffer.from(out.plaintext).equals(pt)).toBe(true);
+    }
+    expect(called).toEqual([gcpKey('my-project'), gcpKey('123456789012')]);
+    called.length = 0;
+    await expect(
+      openEnvelope(await sealedFor('senders-project'), { trust, keys: recording }),
+    ).rejects.toMatchObject({ name: 'DataKeyUnavailableError' });
+    expect(called).toEqual([]);
+    // Unfiltered discovery calls whatever project the message names.
+    await openEnvelope(await sealedFor('senders-project'), {
+      trust: [{ anyKeyOf: 'gcp-kms' }],
+      keys: recording,
+    });
+    expect(called).toEqual([gcpKey('senders-project')]);
+    // The function form takes the same filter.
+    const fn = await openEnvelope(await sealedFor('my-project'), {
+      trust: [anyKeyOf('gcp-kms', { projects: ['my-project'] })],
+      keys,
+    });
+    expect(Buffer.from(fn.plaintext).equals(pt)).toBe(true);
+  });
+
+  it('a projects filter that is misspelt, empty, malformed, mixed with an AWS filter or not for gcp-kms is InvalidArgument', async () => {
+    const msg = await sealEnvelope(randomBytes(8), { recipients: [gcpKey('my-project')], keys });
+    for (const entry of [
+      { anyKeyOf: 'gcp-kms', project: ['my-project'] },
+      { anyKeyOf: 'gcp-kms', projects: [] },
+      { anyKeyOf: 'gcp-kms', projects: 'my-project' },
+      { anyKeyOf: 'gcp-kms', projects: ['My_Project'] },
+      { anyKeyOf: 'gcp-kms', projects: ['my-project'], accounts: ['111122223333'], partition: 'aws' },
+      { anyKeyOf: 'aws-kms', projects: ['my-project'] },
+      { anyKeyOf: 'hcvault', projects: ['my-project'] },
+    ]) {
+      await expect(
+        openEnvelope(msg, { trust: [entry as never], keys }),
+        JSON.stringify(entry),
+      ).rejects.toMatchObject({ code: 'InvalidArgument' });
+    }
+  });
+});

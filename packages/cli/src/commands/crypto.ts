@@ -18,6 +18,7 @@ import {
   DEFAULT_LIMITS,
   isAwsAccountId,
   isAwsPartition,
+  isGcpProject,
   type MessageInfo,
   openStream,
   rewrapStream,
@@ -173,8 +174,11 @@ async function trustAndKeys(
     throw usageError(`${command}: give either -k/--key <uri> or --trust-configured, not both`);
   }
   const filtered = o.discoveryAccount.length > 0 || o.discoveryPartition !== undefined;
-  if (filtered && !trustConfigured) {
-    throw usageError(`${command}: --discovery-account and --discovery-partition narrow --trust-configured`);
+  const projects = o.discoveryProject;
+  if ((filtered || projects.length > 0) && !trustConfigured) {
+    throw usageError(
+      `${command}: --discovery-account, --discovery-partition and --discovery-project narrow --trust-configured`,
+    );
   }
   // Checked here, by flag, before any provider is built or the output looked at (the envelope
   // checks them again, naming its own options).
@@ -189,6 +193,13 @@ async function trustAndKeys(
     throw usageError(
       `${command}: --discovery-partition ${quote(o.discoveryPartition)} is not an AWS partition (aws, aws-cn, aws-us-gov, ...)`,
     );
+  }
+  for (const project of projects) {
+    if (!isGcpProject(project)) {
+      throw usageError(
+        `${command}: --discovery-project ${quote(project)} is not a Cloud KMS project id or number`,
+      );
+    }
   }
   if (filtered && o.discoveryAccount.length === 0) {
     throw usageError(`${command}: --discovery-partition needs the accounts too (--discovery-account <id>)`);
@@ -213,11 +224,29 @@ async function trustAndKeys(
       `${command}: --discovery-account filters aws-kms keys, and no aws-kms provider is configured`,
     );
   }
-  // aws-kms discovery limited to the given accounts (the ESDK's discovery filter): a message
-  // cannot make this command call another account's key with the caller's credentials.
-  const filter = filtered ? { accounts: o.discoveryAccount, partition: o.discoveryPartition ?? 'aws' } : {};
+  const isGcp = (name: string) => parseInstanceKey(name)?.scheme === 'gcp-kms';
+  if (projects.length > 0 && !schemes.some(isGcp)) {
+    const failed = [...failures.keys()].find(isGcp);
+    if (failed !== undefined) throw failures.get(failed);
+    throw usageError(
+      `${command}: --discovery-project filters gcp-kms keys, and no gcp-kms provider is configured`,
+    );
+  }
+  // Discovery limited to the given AWS accounts (the ESDK's discovery filter) and Cloud KMS
+  // projects: a message cannot make this command call another account's or project's key with
+  // the caller's credentials.
+  const awsFilter = filtered
+    ? { accounts: o.discoveryAccount, partition: o.discoveryPartition ?? 'aws' }
+    : {};
+  const gcpFilter = projects.length > 0 ? { projects } : {};
   return {
-    trust: schemes.map((anyKeyOf) => (isAws(anyKeyOf) ? { anyKeyOf, ...filter } : { anyKeyOf })),
+    trust: schemes.map((anyKeyOf) =>
+      isAws(anyKeyOf)
+        ? { anyKeyOf, ...awsFilter }
+        : isGcp(anyKeyOf)
+          ? { anyKeyOf, ...gcpFilter }
+          : { anyKeyOf },
+    ),
     keys,
   };
 }
@@ -226,6 +255,7 @@ interface DiscoveryFlags {
   trustConfigured: boolean;
   discoveryAccount: string[];
   discoveryPartition?: string;
+  discoveryProject: string[];
 }
 
 /** The flags of `--trust-configured` and its aws-kms discovery filter, on decrypt and rewrap. */
@@ -238,7 +268,13 @@ function discoveryOptions(command: Command): Command {
       collect,
       [],
     )
-    .option('--discovery-partition <name>', 'with --discovery-account: the AWS partition (default aws)');
+    .option('--discovery-partition <name>', 'with --discovery-account: the AWS partition (default aws)')
+    .option(
+      '--discovery-project <id>',
+      'with --trust-configured: only gcp-kms keys of this Cloud KMS project (repeatable)',
+      collect,
+      [],
+    );
 }
 
 const TRUST_CONFIGURED_HELP =

@@ -149,30 +149,63 @@ export function kmsRecipient(uri: string): Recipient {
  * this partition only. Both are required, as in the ESDK: a message names the key, and without
  * a filter any account's key it names is called with the caller's credentials.
  */
-export interface DiscoveryFilter {
+export interface AwsDiscoveryFilter {
   /** 12-digit AWS account ids. */
   readonly accounts: readonly string[];
   /** `aws`, `aws-us-gov`, `aws-cn`, … */
   readonly partition: string;
 }
 
+/**
+ * Which gcp-kms keys discovery may call: keys of these projects only (as the key URI names the
+ * project: its id, or its number). Without it a message can make the caller call Decrypt, with
+ * its own credentials, on a key in any project, the sender's included (which then learns who
+ * opened the message, from its own audit log).
+ */
+export interface GcpDiscoveryFilter {
+  /** Cloud KMS project ids (`my-project`) or numbers. */
+  readonly projects: readonly string[];
+}
+
+/** A discovery filter: aws-kms accounts and partition, or gcp-kms projects. */
+export type DiscoveryFilter = AwsDiscoveryFilter | GcpDiscoveryFilter;
+
 /** An AWS account id as a discovery filter takes it: 12 digits. */
 export const isAwsAccountId = (s: string): boolean => /^[0-9]{12}$/.test(s);
 /** An AWS partition as a discovery filter takes it: `aws`, `aws-cn`, `aws-us-gov`, ... */
 export const isAwsPartition = (s: string): boolean => /^aws[a-z-]*$/.test(s);
+/** A Cloud KMS project as a key URI names it: an id (6-30 characters) or a project number. */
+export const isGcpProject = (s: string): boolean => /^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})$/.test(s);
+
+const nonEmptyListOf = (v: unknown, ok: (s: string) => boolean): v is string[] =>
+  Array.isArray(v) && v.length > 0 && v.every((a) => typeof a === 'string' && ok(a));
 
 function checkFilter(scheme: string, filter: unknown): DiscoveryFilter {
-  if (scheme !== 'aws-kms')
-    throw new KeyportError('InvalidArgument', 'a discovery filter (accounts, partition) is for aws-kms only');
+  if (scheme !== 'aws-kms' && scheme !== 'gcp-kms')
+    throw new KeyportError(
+      'InvalidArgument',
+      'a discovery filter is for aws-kms ({ accounts, partition }) or gcp-kms ({ projects }) only',
+    );
   if (typeof filter !== 'object' || filter === null)
-    throw new KeyportError('InvalidArgument', 'a discovery filter is { accounts, partition }');
-  checkUnknown(filter, 'discovery filter', FILTER_NAMES);
+    throw new KeyportError(
+      'InvalidArgument',
+      scheme === 'aws-kms'
+        ? 'a discovery filter is { accounts, partition }'
+        : 'a discovery filter is { projects }',
+    );
+  if (scheme === 'gcp-kms') {
+    checkUnknown(filter, 'discovery filter', GCP_FILTER_NAMES);
+    const { projects } = filter as { projects?: unknown };
+    if (!nonEmptyListOf(projects, isGcpProject))
+      throw new KeyportError(
+        'InvalidArgument',
+        'discovery filter projects: a non-empty list of Cloud KMS project ids or numbers',
+      );
+    return { projects: [...projects] };
+  }
+  checkUnknown(filter, 'discovery filter', AWS_FILTER_NAMES);
   const { accounts, partition } = filter as { accounts?: unknown; partition?: unknown };
-  if (
-    !Array.isArray(accounts) ||
-    accounts.length === 0 ||
-    !accounts.every((a) => typeof a === 'string' && isAwsAccountId(a))
-  )
+  if (!nonEmptyListOf(accounts, isAwsAccountId))
     throw new KeyportError(
       'InvalidArgument',
       'discovery filter accounts: a non-empty list of 12-digit AWS account ids',
@@ -181,7 +214,21 @@ function checkFilter(scheme: string, filter: unknown): DiscoveryFilter {
     throw new KeyportError('InvalidArgument', 'discovery filter partition: an AWS partition such as "aws"');
   return { accounts: [...accounts], partition };
 }
-const FILTER_NAMES = ['accounts', 'partition'] as const;
+const AWS_FILTER_NAMES = ['accounts', 'partition'] as const;
+const GCP_FILTER_NAMES = ['projects'] as const;
+
+/** Whether a discovered key (its URI) is one `filter` lets discovery call. */
+function allowedBy(filter: DiscoveryFilter, uri: string): boolean {
+  const named = parseKeyUri(uri);
+  if ('projects' in filter) return named.scheme === 'gcp-kms' && filter.projects.includes(named.project);
+  // aws-kms: arn:<partition>:kms:<region>:<account>:key/<id>
+  const [, partition, , , account] = (named.scheme === 'aws-kms' ? named.keyId : '').split(':');
+  return partition === filter.partition && filter.accounts.includes(account as string);
+}
+
+/** The part of a recipient id that names its filter. */
+const filterId = (filter: DiscoveryFilter): string =>
+  'projects' in filter ? filter.projects.join(',') : `${filter.partition}:${filter.accounts.join(',')}`;
 
 /**
  * Trusts every key of one scheme that a message names (like the ESDK discovery keyring), or for
@@ -205,10 +252,7 @@ export function anyKeyOf(scheme: string, filter?: DiscoveryFilter): Recipient {
     return aws ? `${scheme}://${info}` : info;
   };
   return {
-    id:
-      allowed === undefined
-        ? `any:${scheme}`
-        : `any:${scheme}:${allowed.partition}:${allowed.accounts.join(',')}`,
+    id: allowed === undefined ? `any:${scheme}` : `any:${scheme}:${filterId(allowed)}`,
     async wrap(): Promise<EncryptedDataKey> {
       throw new KeyportError('InvalidArgument', 'anyKeyOf() is for open only; seal needs key URIs');
     },
@@ -216,12 +260,8 @@ export function anyKeyOf(scheme: string, filter?: DiscoveryFilter): Recipient {
       if (edk.providerId !== providerId) return false;
       try {
         if (aws && !KEY_ARN.test(utf8Decode(edk.providerInfo))) return false;
-        if (allowed !== undefined) {
-          // arn:<partition>:kms:<region>:<account>:key/<id>
-          const [, partition, , , account] = utf8Decode(edk.providerInfo).split(':');
-          if (partition !== allowed.partition || !allowed.accounts.includes(account as string)) return false;
-        }
         const uri = uriOf(edk);
+        if (allowed !== undefined && !allowedBy(allowed, uri)) return false;
         const named = splitKeyUri(uri);
         if (named.scheme !== base || parseKeyRef(uri) === undefined) return false;
         return instance === undefined || named.instance === instance;
