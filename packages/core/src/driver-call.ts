@@ -66,7 +66,7 @@ export class DriverCalls {
     let attempts = 0;
     try {
       assertCapability(provider.capabilities, op, driverName(provider), keyUri);
-      const rule = repeatRule(op, provider.scheme);
+      const rule = repeatRule(op, provider);
       const outcome = await runWithPolicy(
         (signal) => {
           attempts++;

@@ -155,6 +155,7 @@ export {
   type ListOptions,
   type Macs,
   type NamedDriver,
+  type RepeatDeclarations,
   type OptionalMethod,
   type ProviderCallOptions,
   type PublicKeys,

@@ -209,8 +209,22 @@ export interface Batch {
   ): Promise<BatchResult<DecryptResult>[]>;
 }
 
+/**
+ * Optional: how a second request of an operation behaves on this driver, where core cannot know
+ * (see repeat.ts). `once`: it would do the work again (a new version, a second grant), so core
+ * does not repeat it after an ambiguous failure (a timeout, a dropped connection); `harmless`:
+ * it changes nothing more, so core retries it. Keys are neutral operation names (`createKey`)
+ * or this driver's own operation names as `driverCall` takes them (`frobnicate`); they override
+ * core's table for this driver. An operation not named keeps core's rule, and a driver's own
+ * operation core has no rule for is retried.
+ */
+export interface RepeatDeclarations {
+  readonly repeats: Readonly<Record<string, 'harmless' | 'once'>>;
+}
+
 /** Every optional capability interface; a driver implements any of them, whole. */
 export type DriverCapabilities = NamedDriver &
+  RepeatDeclarations &
   UriClaims &
   KeyManagement &
   KeyRotation &

@@ -12,6 +12,7 @@
  */
 import { KeyportError, quote } from './errors.js';
 import type { KmsProvider } from './provider.js';
+import { checkRepeats } from './repeat.js';
 import {
   formatBuiltInUri,
   INSTANCE_NAME,
@@ -68,6 +69,7 @@ export class DriverRegistry {
     if (this.byName.has(name)) {
       throw new KeyportError('AlreadyExists', `a driver instance named ${quote(name)} is already registered`);
     }
+    checkRepeats(driver, name);
     this.byName.set(name, driver);
     registerKeyUriGrammar(grammarOf(driver, name));
   }

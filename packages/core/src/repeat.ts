@@ -9,7 +9,7 @@
  */
 import type { NeutralOperation, Operation } from './capabilities.js';
 import { unsentRequestCode } from './error-table.js';
-import { KeyportError } from './errors.js';
+import { KeyportError, quote } from './errors.js';
 
 /**
  * `harmless`: a second request changes nothing the first did not (a read, an answer computed
@@ -118,15 +118,45 @@ const DRIVER_RULES: Readonly<Record<string, RepeatRule>> = {
   'hcvault:rewrap': HARMLESS,
 };
 
-/** The rule for `op` run by a driver of `scheme`. */
-export function repeatRule(op: Operation, scheme: string): RepeatRule {
+/** What a driver's own `once` declaration says (core knows nothing more of the operation). */
+const DECLARED_ONCE: RepeatRule = {
+  repeat: 'once',
+  risk: 'carry it out a second time',
+  check: "check the provider's state before trying again",
+};
+
+/** The rule for `op` run by `driver`: its own declaration (`repeats`) first, then core's table. */
+export function repeatRule(
+  op: Operation,
+  driver: { readonly scheme: string; readonly repeats?: Readonly<Record<string, unknown>> },
+): RepeatRule {
+  const own = op.startsWith(`${driver.scheme}:`) ? op.slice(driver.scheme.length + 1) : op;
+  const declared =
+    driver.repeats !== undefined && Object.hasOwn(driver.repeats, own) ? driver.repeats[own] : undefined;
   const rule: RepeatRule | undefined = Object.hasOwn(NEUTRAL_RULES, op)
     ? NEUTRAL_RULES[op as NeutralOperation]
     : Object.hasOwn(DRIVER_RULES, op)
       ? DRIVER_RULES[op]
       : undefined;
+  if (declared === 'harmless') return HARMLESS;
+  if (declared === 'once') return rule?.repeat === 'once' ? { ...rule, harmlessOn: [] } : DECLARED_ONCE;
   if (rule === undefined || rule.repeat === 'harmless') return HARMLESS;
-  return rule.harmlessOn?.includes(scheme) === true ? HARMLESS : rule;
+  return rule.harmlessOn?.includes(driver.scheme) === true ? HARMLESS : rule;
+}
+
+/** A driver's `repeats` declaration, checked when it is registered. */
+export function checkRepeats(driver: { readonly repeats?: unknown }, instance: string): void {
+  const repeats = driver.repeats;
+  if (repeats === undefined) return;
+  const bad = (why: string) =>
+    new KeyportError('InvalidArgument', `instance ${quote(instance)}: driver.repeats ${why}`);
+  if (typeof repeats !== 'object' || repeats === null || Array.isArray(repeats))
+    throw bad("is a record of operation names, each 'harmless' or 'once'");
+  for (const [name, kind] of Object.entries(repeats)) {
+    if (!/^[A-Za-z][A-Za-z0-9]*$/.test(name))
+      throw bad(`names an operation ${quote(name)}: letters and digits`);
+    if (kind !== 'harmless' && kind !== 'once') throw bad(`[${quote(name)}] is 'harmless' or 'once'`);
+  }
 }
 
 /**

@@ -26,6 +26,8 @@ function provider(overrides: Partial<KmsProvider>): KmsProvider {
     formatUri: (ref: { uri: string; version?: string }) => withKeyVersion(ref.uri, ref.version),
     mapError: () => undefined,
     close: async () => {},
+    // A declaration, not a method: an empty one (the Proxy below answers a function otherwise).
+    repeats: {},
   } as unknown as KmsProvider;
   return new Proxy(base, {
     get: (target, prop) =>

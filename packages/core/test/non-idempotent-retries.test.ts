@@ -303,6 +303,53 @@ describe('driver-only operations', () => {
   });
 });
 
+describe("a driver's own declarations (repeats)", () => {
+  const droppedOnce = (calls: { n: number }) => () => {
+    calls.n++;
+    if (calls.n < 2)
+      return Promise.reject(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+    return Promise.resolve('done');
+  };
+
+  it("a driver's own operation declared once is sent once after a dropped connection", async () => {
+    const { driver } = scriptedDriver();
+    const calls = { n: 0 };
+    const kp = new Keyport({
+      providers: [{ ...driver, repeats: { frobnicate: 'once' } }],
+      retry: POLICY,
+      random: () => 0,
+    });
+    const error = await kp.driverCall(KEY, 'frobnicate', droppedOnce(calls)).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'Unavailable', retryable: false });
+    expect((error as Error).message).toMatch(
+      /acme:frobnicate failed \(Unavailable\) and may have taken effect/,
+    );
+    expect(calls.n).toBe(1);
+  });
+
+  it('a declaration overrides core for this driver: createKey harmless is retried, rotateKey once stays once', async () => {
+    const { driver, calls, scripts } = scriptedDriver();
+    scripts.createKey = ['hang', 'ok'];
+    scripts.rotateKey = ['hang', 'ok'];
+    const { kp } = client({ ...driver, repeats: { createKey: 'harmless', rotateKey: 'once' } });
+    await expect(kp.createKey('acme', { name: 'orders', spec: 'AES_256' })).resolves.toMatchObject({
+      uri: 'acme://orders',
+    });
+    expect(calls.createKey).toBe(2);
+    await ambiguous(kp.rotateKey(KEY), 'Timeout');
+    expect(calls.rotateKey).toBe(1);
+  });
+
+  it('a malformed declaration is refused when the driver is registered', () => {
+    const { driver } = scriptedDriver();
+    for (const repeats of ['once', ['createKey'], { createKey: 'twice' }, { 'acme:x': 'once' }, null])
+      expect(
+        () => new Keyport({ providers: [{ ...driver, repeats } as never] }),
+        JSON.stringify(repeats),
+      ).toThrow(/driver\.repeats/);
+  });
+});
+
 describe('operations harmless to repeat keep every retry', () => {
   it.each([
     ['describeKey', (kp: Keyport) => kp.describeKey(KEY)],
