@@ -4,7 +4,7 @@
  * PENDING_ROTATION_TAG), describe, list, rotate and the rotation policy, enable/disable (every
  * version), soft delete as scheduled deletion and recovery as its cancellation.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { DeletedKey, KeyProperties, KeyRotationLifetimeAction, KeyVaultKey } from '@azure/keyvault-keys';
 import {
   abortedWaitError,
@@ -41,6 +41,18 @@ export const DESCRIPTION_TAG = 'keyport-description';
  * AlreadyExists. Hidden from labels, like the description tag; enableKey removes it too.
  */
 export const PENDING_ROTATION_TAG = 'keyport-pending-rotation';
+
+/**
+ * The markers of the creates this process left unfinished, by vault and key name: a createKey
+ * finishes an existing key only when it carries one of these (a random value per create). A
+ * marker is only a tag: anyone who may import keys into the vault could plant a disabled key of
+ * known material under the name with a marker of the right shape, and a createKey that finished
+ * it would hand the caller that material. Creates cut short in another process are finished by
+ * hand (setRotationPolicy, then enableKey), after a look at the key.
+ */
+const unfinishedHere = new Map<string, string>();
+const MAX_UNFINISHED = 10_000;
+const unfinishedId = (vault: Vault, name: string) => `${vault.url}/keys/${name.toLowerCase()}`;
 
 /** Tags keyport keeps for itself: never labels, refused as label names. */
 const RESERVED_TAGS: readonly string[] = [DESCRIPTION_TAG, PENDING_ROTATION_TAG];
@@ -311,7 +323,9 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
     const found = await unless404(getKey(rpc, key, o));
     if (found !== undefined) {
       const same = { spec: req.spec, kty, keyOps, tags };
-      if (periodDays === undefined || !unfinishedAs(found, same, periodDays))
+      const mine = unfinishedHere.get(unfinishedId(key.vault, key.name));
+      const ours = periodDays !== undefined && mine?.startsWith(`P${periodDays}D `) === true;
+      if (periodDays === undefined || !ours || !unfinishedAs(found, same, mine as string))
         throw nameTaken(rpc, key, found);
       // This request, made before and cut short after the key was created: finish it.
       return finishCreate(rpc, key, found, periodDays, tags, o);
@@ -322,8 +336,14 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
     // but unmarked, so only setRotationPolicy and enableKey can finish it.
     const marker =
       periodDays !== undefined && Object.keys(tags).length < KEY_VAULT_MAX_TAGS
-        ? { [PENDING_ROTATION_TAG]: `P${periodDays}D` }
+        ? { [PENDING_ROTATION_TAG]: `P${periodDays}D ${randomUUID()}` }
         : {};
+    // Kept before the request: an answer lost on the way back leaves a key only this marker opens.
+    if (PENDING_ROTATION_TAG in marker) {
+      if (unfinishedHere.size >= MAX_UNFINISHED)
+        unfinishedHere.delete(unfinishedHere.keys().next().value as string);
+      unfinishedHere.set(unfinishedId(key.vault, key.name), marker[PENDING_ROTATION_TAG]);
+    }
     const created = await rpc.send(key.vault, o, (kc, so) =>
       kc.createKey(key.name, kty, {
         keyOps,
@@ -357,11 +377,9 @@ interface RequestedKey {
  * existing name. A key anyone else made, or this adapter made for another request, stays
  * AlreadyExists.
  */
-function unfinishedAs(found: KeyVaultKey, wanted: RequestedKey, periodDays: number): boolean {
+function unfinishedAs(found: KeyVaultKey, wanted: RequestedKey, marker: string): boolean {
   const tags = found.properties.tags ?? {};
-  if (!Object.hasOwn(tags, PENDING_ROTATION_TAG) || tags[PENDING_ROTATION_TAG] !== `P${periodDays}D`) {
-    return false;
-  }
+  if (!Object.hasOwn(tags, PENDING_ROTATION_TAG) || tags[PENDING_ROTATION_TAG] !== marker) return false;
   const own = Object.entries(tags).filter(([k]) => k !== PENDING_ROTATION_TAG);
   const sameTags =
     own.length === Object.keys(wanted.tags).length &&
@@ -381,7 +399,7 @@ function unfinishedAs(found: KeyVaultKey, wanted: RequestedKey, periodDays: numb
 const markedPeriod = (tags: Readonly<Record<string, string>> | undefined): string | undefined => {
   const value =
     tags !== undefined && Object.hasOwn(tags, PENDING_ROTATION_TAG) ? tags[PENDING_ROTATION_TAG] : '';
-  return value !== undefined && /^P\d{1,6}D$/.test(value) ? value : undefined;
+  return value?.match(/^(P\d{1,6}D)(?: [0-9a-f-]{36})?$/)?.[1];
 };
 
 /** The name is taken: by a key of its own, or by an unfinished createKey of another request. */
@@ -391,7 +409,7 @@ function nameTaken(rpc: Rpc, key: ResolvedKey, found: KeyVaultKey): KeyportError
   const hint =
     period === undefined
       ? 'rotateKey adds a version'
-      : `it is an unfinished createKey of another request, disabled until its rotation policy (${period}) is written: repeat that request to finish it, or call setRotationPolicy and then enableKey on ${keyUri}`;
+      : `it is an unfinished createKey of another request or another process, disabled until its rotation policy (${period}) is written: look at the key, then call setRotationPolicy and enableKey on ${keyUri} to finish it`;
   return new KeyportError('AlreadyExists', `a key with this name exists (${hint})`, {
     provider: PROVIDER_NAME,
     keyUri,
@@ -433,6 +451,7 @@ async function finishCreate(
   } catch (e) {
     throw unfinished(e, half, 'enable');
   }
+  unfinishedHere.delete(unfinishedId(key.vault, key.name));
   return keyInfoOf(
     rpc,
     key.vault,
@@ -464,7 +483,7 @@ function unfinished(
       ? `setRotationPolicy(uri, { periodDays: ${periodDays} }) and then enableKey(uri)`
       : 'enableKey(uri)';
   const finish = marked
-    ? `repeat this createKey (same name and request) or call ${manual}`
+    ? `repeat this createKey (same name and request) in this process, or call ${manual}`
     : `call ${manual}`;
   return new KeyportError(
     why.code,

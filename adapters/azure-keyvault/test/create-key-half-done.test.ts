@@ -22,7 +22,11 @@ import {
 } from '@keyport/test-servers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AzureKeyVaultProvider, backupKey, purgeDeletedKey, restoreKey } from '../src/index.js';
-import { PENDING_ROTATION_TAG } from '../src/keys.js';
+import { DESCRIPTION_TAG, PENDING_ROTATION_TAG } from '../src/keys.js';
+
+/** The marker of a create cut short: its period and a random value only this process knows. */
+const MARKER = /^P30D [0-9a-f-]{36}$/;
+
 import { clientOptions, hostOf, sdkClient, staticToken, uniqueName, utf8 } from './support/server.js';
 
 type Policy = NonNullable<KeyClientOptions['additionalPolicies']>[number]['policy'];
@@ -153,7 +157,7 @@ describe('createKey with a rotation, cut short after the key was created', () =>
     // What exists: a disabled key carrying the marker, its labels, no rotation; nothing can use it.
     expect(await stored(name)).toMatchObject({
       enabled: false,
-      tags: { team: 'payments', [PENDING_ROTATION_TAG]: 'P30D' },
+      tags: { team: 'payments', [PENDING_ROTATION_TAG]: expect.stringMatching(MARKER) },
       rotate: undefined,
       versions: 1,
     });
@@ -213,7 +217,10 @@ describe('createKey with a rotation, cut short after the key was created', () =>
     const e = await failureOf(keyport.createKey('azurekeyvault', request(name)));
     expect(e).toMatchObject({ code: 'Throttled', keyUri: uriOf(name), retryable: true });
     expect(e.message).toContain('was not written');
-    expect(await stored(name)).toMatchObject({ enabled: false, tags: { [PENDING_ROTATION_TAG]: 'P30D' } });
+    expect(await stored(name)).toMatchObject({
+      enabled: false,
+      tags: { [PENDING_ROTATION_TAG]: expect.stringMatching(MARKER) },
+    });
     await expect(keyport.createKey('azurekeyvault', request(name))).resolves.toMatchObject({
       state: 'enabled',
       rotation: { periodDays: 30 },
@@ -228,7 +235,10 @@ describe('createKey with a rotation, cut short after the key was created', () =>
     await expect(
       keyport.createKey('azurekeyvault', request(name), { signal: controller.signal }),
     ).rejects.toMatchObject({ code: 'Aborted' });
-    expect(await stored(name)).toMatchObject({ enabled: false, tags: { [PENDING_ROTATION_TAG]: 'P30D' } });
+    expect(await stored(name)).toMatchObject({
+      enabled: false,
+      tags: { [PENDING_ROTATION_TAG]: expect.stringMatching(MARKER) },
+    });
 
     // Another request (another period, no rotation, other labels) does not take it over.
     for (const other of [
@@ -320,6 +330,24 @@ describe('createKey with a rotation, cut short after the key was created', () =>
       if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'AlreadyExists' });
     }
     expect(await stored(name)).toMatchObject({ enabled: true, versions: 1 });
+  });
+
+  it('a disabled key planted under the name with a marker of the right shape is never finished (its material may be known)', async () => {
+    const keyport = keyportAs(DEFAULT_AZURE_TOKEN, 3);
+    for (const planted of ['P30D', 'P30D 00000000-0000-4000-8000-000000000000']) {
+      const name = uniqueName('planted');
+      // Anyone who may import keys could plant one of known material; a created one stands in here.
+      await sdkClient(server).createRsaKey(name, {
+        keySize: 2048,
+        keyOps: ['wrapKey', 'unwrapKey'],
+        enabled: false,
+        tags: { team: 'payments', [DESCRIPTION_TAG]: 'orders at rest', [PENDING_ROTATION_TAG]: planted },
+      });
+      const e = await failureOf(keyport.createKey('azurekeyvault', request(name)));
+      expect(e).toMatchObject({ code: 'AlreadyExists', keyUri: uriOf(name) });
+      expect(e.message).toContain('look at the key');
+      expect(await stored(name)).toMatchObject({ enabled: false });
+    }
   });
 
   it('the marker is a reserved label name, like the description tag: refused, no key made', async () => {
