@@ -302,6 +302,16 @@ const MARKER_BASE_SECONDS = CREATION_MARKER_SECONDS; // above any period keyport
 const MAX_PERIOD_SECONDS = 36_500 * 86_400;
 const MARKER_RESET_MS = 10_000;
 
+/**
+ * The marker of each create this process sent and has not seen finish, by server and key: a
+ * create whose answer was lost (a timeout, a dropped connection) is repeated by core, and the
+ * repeat finds the key the first made. A key carrying the marker only this process chose is that
+ * key, and the repeat finishes it; any other existing key stays AlreadyExists.
+ */
+const sentCreates = new Map<string, number>();
+const MAX_SENT_CREATES = 10_000;
+const sentId = (s: VaultSession, key: ResolvedKey) => `${s.address}/${keyId(key)}`;
+
 /** Creates a transit key; AlreadyExists when the name is taken, also by a concurrent creator elsewhere. */
 export async function createTransitKey(
   s: VaultSession,
@@ -321,23 +331,40 @@ export async function createTransitKey(
     const why = `the type must be one of ${TRANSIT_KEY_TYPES.join(', ')}; autoRotatePeriodSeconds 0 or whole seconds from one hour to 36,500 days; derived a boolean`;
     throw new KeyportError('InvalidArgument', why, { keyUri: key.uri });
   }
+  const id = sentId(s, key);
   const there = await tryReadKey(s, key, signal);
-  if (there !== undefined) throw alreadyExists(key, there);
-  const marker = MARKER_BASE_SECONDS + randomInt(2 ** 30);
-  const created = await s.write<{ data?: TransitKeyData } | undefined>(signal, keyPath(key), {
-    type,
-    exportable: false,
-    allow_plaintext_backup: false,
-    ...(type === 'hmac' ? { key_size: 32 } : {}),
-    ...(opts?.derived === true ? { derived: true } : {}),
-    auto_rotate_period: `${marker}s`,
-  });
-  // A server that answers the create without the key (older Vault versions: 204): read it.
-  const made = created?.data ?? (await readKey(s, key, signal));
-  if (made.auto_rotate_period !== marker) throw alreadyExists(key);
+  const sent = sentCreates.get(id);
+  const ours =
+    there !== undefined &&
+    sent !== undefined &&
+    there.auto_rotate_period === sent &&
+    there.type === type &&
+    (there.derived === true) === (opts?.derived === true);
+  if (there !== undefined && !ours) throw alreadyExists(key, there);
+  if (!ours) {
+    const marker = MARKER_BASE_SECONDS + randomInt(2 ** 30);
+    // Kept before the request: an answer lost on the way back leaves a key only this marker names.
+    if (sentCreates.size >= MAX_SENT_CREATES) sentCreates.delete(sentCreates.keys().next().value as string);
+    sentCreates.set(id, marker);
+    const created = await s.write<{ data?: TransitKeyData } | undefined>(signal, keyPath(key), {
+      type,
+      exportable: false,
+      allow_plaintext_backup: false,
+      ...(type === 'hmac' ? { key_size: 32 } : {}),
+      ...(opts?.derived === true ? { derived: true } : {}),
+      auto_rotate_period: `${marker}s`,
+    });
+    // A server that answers the create without the key (older Vault versions: 204): read it.
+    const made = created?.data ?? (await readKey(s, key, signal));
+    if (made.auto_rotate_period !== marker) {
+      sentCreates.delete(id);
+      throw alreadyExists(key);
+    }
+  }
   // The key is this caller's: the marker is replaced even when the caller stops waiting now.
   const asked = { auto_rotate_period: `${period}s` };
   await raceAbort(configure(s, key, asked, AbortSignal.timeout(MARKER_RESET_MS)), signal);
+  sentCreates.delete(id);
   return readKey(s, key, signal);
 }
 
