@@ -303,14 +303,19 @@ const MAX_PERIOD_SECONDS = 36_500 * 86_400;
 const MARKER_RESET_MS = 10_000;
 
 /**
- * The marker of each create this process sent and has not seen finish, by server and key: a
- * create whose answer was lost (a timeout, a dropped connection) is repeated by core, and the
- * repeat finds the key the first made. A key carrying the marker only this process chose is that
- * key, and the repeat finishes it; any other existing key stays AlreadyExists.
+ * The marker of each create a provider instance sent and has not seen finish, by key: a create
+ * whose answer was lost (a timeout, a dropped connection) is repeated by core, and the repeat
+ * finds the key the first made. A key carrying the marker only this instance chose is that key,
+ * and the repeat finishes it; any other existing key stays AlreadyExists.
  */
-const sentCreates = new Map<string, number>();
+const sentCreates = new WeakMap<VaultSession, Map<string, number>>();
 const MAX_SENT_CREATES = 10_000;
-const sentId = (s: VaultSession, key: ResolvedKey) => `${s.address}/${keyId(key)}`;
+/** This provider instance's record (another instance is another creator, as another process is). */
+function sentBy(s: VaultSession): Map<string, number> {
+  const sent = sentCreates.get(s) ?? new Map<string, number>();
+  sentCreates.set(s, sent);
+  return sent;
+}
 
 /** Creates a transit key; AlreadyExists when the name is taken, also by a concurrent creator elsewhere. */
 export async function createTransitKey(
@@ -331,9 +336,10 @@ export async function createTransitKey(
     const why = `the type must be one of ${TRANSIT_KEY_TYPES.join(', ')}; autoRotatePeriodSeconds 0 or whole seconds from one hour to 36,500 days; derived a boolean`;
     throw new KeyportError('InvalidArgument', why, { keyUri: key.uri });
   }
-  const id = sentId(s, key);
+  const id = keyId(key);
+  const mine = sentBy(s);
   const there = await tryReadKey(s, key, signal);
-  const sent = sentCreates.get(id);
+  const sent = mine.get(id);
   const ours =
     there !== undefined &&
     sent !== undefined &&
@@ -344,8 +350,8 @@ export async function createTransitKey(
   if (!ours) {
     const marker = MARKER_BASE_SECONDS + randomInt(2 ** 30);
     // Kept before the request: an answer lost on the way back leaves a key only this marker names.
-    if (sentCreates.size >= MAX_SENT_CREATES) sentCreates.delete(sentCreates.keys().next().value as string);
-    sentCreates.set(id, marker);
+    if (mine.size >= MAX_SENT_CREATES) mine.delete(mine.keys().next().value as string);
+    mine.set(id, marker);
     const created = await s.write<{ data?: TransitKeyData } | undefined>(signal, keyPath(key), {
       type,
       exportable: false,
@@ -357,14 +363,14 @@ export async function createTransitKey(
     // A server that answers the create without the key (older Vault versions: 204): read it.
     const made = created?.data ?? (await readKey(s, key, signal));
     if (made.auto_rotate_period !== marker) {
-      sentCreates.delete(id);
+      mine.delete(id);
       throw alreadyExists(key);
     }
   }
   // The key is this caller's: the marker is replaced even when the caller stops waiting now.
   const asked = { auto_rotate_period: `${period}s` };
   await raceAbort(configure(s, key, asked, AbortSignal.timeout(MARKER_RESET_MS)), signal);
-  sentCreates.delete(id);
+  mine.delete(id);
   return readKey(s, key, signal);
 }
 
