@@ -39,30 +39,19 @@ async function sealedForSendersProject(dir: string): Promise<void> {
   );
 }
 
+/** `keyport --json decrypt m.enc -o out` with `flags`, in `dir`. */
+const decrypt = (dir: string, ...flags: string[]) =>
+  runCli(['--json', 'decrypt', 'm.enc', '-o', 'out', ...flags], { cwd: dir, env });
+
 describe('decrypt --trust-configured --discovery-project', () => {
   it("calls no key of another project; without the filter the sender's project is called", async () => {
     const ws = await localWorkspace({ 'gcp-kms': GCP });
     await sealedForSendersProject(ws.dir);
-    const filtered = await runCli(
-      [
-        '--json',
-        'decrypt',
-        'm.enc',
-        '-o',
-        'out',
-        '--trust-configured',
-        '--discovery-project',
-        'my-project-1',
-      ],
-      { cwd: ws.dir, env },
-    );
+    const filtered = await decrypt(ws.dir, '--trust-configured', '--discovery-project', 'my-project-1');
     expect(filtered.code, filtered.stderr).toBe(6);
     expect(jsonError(filtered.stderr).code).toBe('InvalidCiphertext');
     expect(filtered.stderr).not.toMatch(/Unavailable|ECONNREFUSED/);
-    const open = await runCli(['--json', 'decrypt', 'm.enc', '-o', 'out', '--trust-configured'], {
-      cwd: ws.dir,
-      env,
-    });
+    const open = await decrypt(ws.dir, '--trust-configured');
     expect(open.code).not.toBe(0);
     // The unfiltered run tried the sender's project (and met the closed port).
     expect(open.stderr).toMatch(/Unavailable|unavailable|ECONNREFUSED|14 UNAVAILABLE/);
@@ -73,34 +62,16 @@ describe('decrypt --trust-configured --discovery-project', () => {
     const ws = await localWorkspace({ 'gcp-kms': GCP });
     await sealedForSendersProject(ws.dir);
     for (const project of ['My_Project', 'abc', '', ' mine']) {
-      const r = await runCli(
-        ['--json', 'decrypt', 'm.enc', '-o', 'out', '--trust-configured', '--discovery-project', project],
-        { cwd: ws.dir, env },
-      );
+      const r = await decrypt(ws.dir, '--trust-configured', '--discovery-project', project);
       expect(r.code, `${JSON.stringify(project)}: ${r.stderr}`).toBe(2);
       expect(jsonError(r.stderr).message).toContain('--discovery-project');
     }
-    const alone = await runCli(
-      ['--json', 'decrypt', 'm.enc', '-o', 'out', '--discovery-project', 'my-project-1'],
-      { cwd: ws.dir, env },
-    );
+    const alone = await decrypt(ws.dir, '--discovery-project', 'my-project-1');
     expect(alone.code).toBe(2);
     expect(jsonError(alone.stderr).message).toContain('narrow --trust-configured');
     const noGcp = await localWorkspace();
     await sealedForSendersProject(noGcp.dir);
-    const none = await runCli(
-      [
-        '--json',
-        'decrypt',
-        'm.enc',
-        '-o',
-        'out',
-        '--trust-configured',
-        '--discovery-project',
-        'my-project-1',
-      ],
-      { cwd: noGcp.dir, env },
-    );
+    const none = await decrypt(noGcp.dir, '--trust-configured', '--discovery-project', 'my-project-1');
     expect(none.code).toBe(2);
     expect(jsonError(none.stderr).message).toContain('no gcp-kms provider is configured');
   });
