@@ -69,6 +69,11 @@ export type DriverOperation = `${string}:${string}`;
 /** What audit events and capability checks name. */
 export type Operation = NeutralOperation | DriverOperation;
 
+/** The `<name>` of a driver operation: letters and digits, starting with a letter. */
+export function isDriverOperationName(name: unknown): name is string {
+  return typeof name === 'string' && /^[A-Za-z][A-Za-z0-9]*$/.test(name);
+}
+
 /** Checked on every encrypt and decrypt: a plain loop (no array of values, no closure). */
 function anySpecWith(caps: Capabilities, usage: KeyUsage): boolean {
   const specs = caps.keySpecs as Readonly<Record<string, readonly KeyUsage[] | undefined>>;

@@ -11,6 +11,7 @@ import {
   type Capabilities,
   capabilityOfMethod,
   effectiveCapabilities,
+  isDriverOperationName,
   type Operation,
 } from './capabilities.js';
 import type {
@@ -781,7 +782,7 @@ function need<K extends OptionalMethod>(p: KmsProvider, method: K): DriverCapabi
 
 function driverOperation(driver: KmsProvider, name: string): Operation {
   // A string, not an object whose toString could answer the test and the audit differently.
-  if (typeof name !== 'string' || !/^[A-Za-z][A-Za-z0-9]*$/.test(name)) {
+  if (!isDriverOperationName(name)) {
     throw new KeyportError('InvalidArgument', 'a driver operation name is letters and digits');
   }
   return `${driver.scheme}:${name}`;

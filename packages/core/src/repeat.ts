@@ -7,7 +7,7 @@
  * after failures that certainly had no effect; after an ambiguous one the call ends, with the
  * attempt's code, not retryable, and a message saying what to check before trying again.
  */
-import type { NeutralOperation, Operation } from './capabilities.js';
+import { isDriverOperationName, type NeutralOperation, type Operation } from './capabilities.js';
 import { unsentRequestCode } from './error-table.js';
 import { KeyportError, quote } from './errors.js';
 
@@ -154,8 +154,7 @@ export function checkRepeats(driver: { readonly repeats?: unknown }, instance: s
   if (typeof repeats !== 'object' || repeats === null || Array.isArray(repeats))
     throw bad("is a record of operation names, each 'harmless' or 'once'");
   for (const [name, kind] of Object.entries(repeats)) {
-    if (!/^[A-Za-z][A-Za-z0-9]*$/.test(name))
-      throw bad(`names an operation ${quote(name)}: letters and digits`);
+    if (!isDriverOperationName(name)) throw bad(`names an operation ${quote(name)}: letters and digits`);
     if (kind !== 'harmless' && kind !== 'once') throw bad(`[${quote(name)}] is 'harmless' or 'once'`);
   }
 }
