@@ -3,6 +3,7 @@
  * rotate (a new version, made primary for ENCRYPT_DECRYPT keys), rotation policy,
  * enable/disable/destroy/restore of one version, and CryptoKey messages → KeyInfo.
  */
+import { randomBytes } from 'node:crypto';
 import type { protos } from '@google-cloud/kms';
 import type {
   CreateKeyRequest,
@@ -41,6 +42,24 @@ const KEY_ID = /^[A-Za-z0-9_-]{1,63}$/;
 /** Cloud KMS label rules (https://cloud.google.com/kms/docs/creating-managing-labels). */
 const LABEL_KEY = /^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}$/u;
 const LABEL_VALUE = /^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$/u;
+/** Cloud KMS holds at most 64 labels on a key (core lets a request give as many). */
+const MAX_LABELS = 64;
+
+/**
+ * The label carrying createKey's marker: a random value (32 hex digits, within the label value
+ * grammar) this provider instance chose for one request, sent in the CreateCryptoKey request
+ * itself, so a key made by that request carries it from its first moment. A repeat of a create
+ * whose answer was lost takes the existing key as its own only when it carries that value (see
+ * claimOwnKey). It is keyport's, never a user's: refused as a label name and left out of KeyInfo.
+ *
+ * It stays on the key. Removing it would take an UpdateCryptoKey after every create: another
+ * write that can fail once the key exists (the create would then be neither cleanly done nor
+ * undone, and the marker would stay anyway), that needs cloudkms.cryptoKeys.update besides
+ * create, and whose `labels` mask replaces the whole map (racing anyone editing labels then).
+ * Left on, it gives nothing away: the value is worth something only while this instance holds it
+ * for an unanswered create of that name, and it is dropped once that create is settled.
+ */
+export const CREATE_MARKER_LABEL = 'keyport-create-marker';
 
 /**
  * The labels as Cloud KMS takes them, refused here when it would not: the REST transport builds
@@ -51,6 +70,10 @@ function cloudKmsLabels(labels: Readonly<Record<string, string>> | undefined): R
   const out: Record<string, string> = {};
   let index = 0;
   for (const [k, v] of Object.entries(labels ?? {})) {
+    if (k === CREATE_MARKER_LABEL) {
+      const why = `label #${index}: the label name ${CREATE_MARKER_LABEL} is reserved (keyport marks the keys it creates with it)`;
+      throw new KeyportError('InvalidArgument', why);
+    }
     if (!LABEL_KEY.test(k) || typeof v !== 'string' || !LABEL_VALUE.test(v)) {
       const why = `label #${index}: Cloud KMS label keys start with a lowercase letter and hold lowercase letters, digits, _ or - (at most 63); values the same, possibly empty`;
       throw new KeyportError('InvalidArgument', why);
@@ -59,6 +82,11 @@ function cloudKmsLabels(labels: Readonly<Record<string, string>> | undefined): R
     index++;
   }
   return out;
+}
+
+/** A key's labels without keyport's create marker: what callers gave, as KeyInfo shows them. */
+function userLabels(labels: CryptoKey['labels']): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels ?? {}).filter(([k]) => k !== CREATE_MARKER_LABEL));
 }
 const DAY_SECONDS = 86_400;
 const LIVE_STATES: readonly string[] = ['enabled', 'disabled', 'pending_import'];
@@ -115,7 +143,7 @@ function toKeyInfo(key: CryptoKey, versions?: readonly CryptoKeyVersion[]): KeyI
     spec,
     usage,
     state,
-    labels: { ...(key.labels ?? {}) },
+    labels: userLabels(key.labels),
     origin: key.importOnly ? 'external' : 'provider',
     ...defined({
       protection:
@@ -194,14 +222,13 @@ type CreateRequest = protos.google.cloud.kms.v1.ICreateCryptoKeyRequest & {
 
 /** How long an unanswered CreateCryptoKey is remembered: a caller's own retry comes soon after. */
 const UNANSWERED_MS = 10 * 60_000;
-/** Cloud KMS stamps create_time by its clock: a key may look this much older than our send time. */
-const CLOCK_SKEW_MS = 5_000;
 const PROTECTION_NAMES: readonly string[] = ['UNSPECIFIED', 'SOFTWARE', 'HSM', 'EXTERNAL', 'EXTERNAL_VPC'];
 
 /**
- * What a key made from a request shows of it (purpose, algorithm, protection level, labels,
- * import-only, rotation period), as one string: the request's, or a fetched key's, to compare.
- * next_rotation_time is left out: each attempt computes "now + period" anew.
+ * What a key made from a request shows of it (purpose, algorithm, protection level, labels
+ * without the create marker, import-only, rotation period), as one string: the request's, or a
+ * fetched key's, to compare. next_rotation_time is left out: each attempt computes "now + period"
+ * anew.
  */
 function createdShape(key: CryptoKey): string {
   const level = key.versionTemplate?.protectionLevel;
@@ -210,7 +237,7 @@ function createdShape(key: CryptoKey): string {
     purposeName(key.purpose),
     algorithmName(key.versionTemplate?.algorithm),
     typeof level === 'number' ? (PROTECTION_NAMES[level] ?? 'UNSPECIFIED') : String(level ?? 'SOFTWARE'),
-    Object.entries(key.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    Object.entries(userLabels(key.labels)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     key.importOnly === true,
     period == null ? null : Number(String(period)),
   ]);
@@ -223,12 +250,25 @@ function unanswered(e: unknown, signal: AbortSignal): boolean {
 }
 
 /**
+ * A new create marker, or none when the request's labels leave no room for it on the key (a
+ * repeat of such a create after a lost answer then stays AlreadyExists).
+ */
+function newMarker(cryptoKey: CryptoKey): string | undefined {
+  return Object.keys(cryptoKey.labels ?? {}).length < MAX_LABELS
+    ? randomBytes(16).toString('hex')
+    : undefined;
+}
+
+/**
  * CreateCryptoKey (with the key ring created on demand). Cloud KMS takes no request id, so a
  * retry of an attempt whose answer was lost (core's, or the caller's own) meets ALREADY_EXISTS
- * for the key that attempt made. Such attempts are remembered (time sent, request); when
- * ALREADY_EXISTS follows one, the key is fetched and is the answer if it was created no earlier
- * than that attempt was sent (less CLOCK_SKEW_MS) and matches the request. Anything else stays
- * AlreadyExists.
+ * for the key that attempt made. Each request carries a create marker (CREATE_MARKER_LABEL), the
+ * same for every attempt of one request through this provider; attempts that end unanswered are
+ * remembered (time sent, request, marker). When ALREADY_EXISTS follows one, the key is fetched
+ * and is the answer only if it carries that marker and matches the request. A key someone else
+ * made under the name, whenever and to whatever request, stays AlreadyExists: its creator could
+ * not know the marker (a creation time after our send, the earlier test, let a key another
+ * principal made to the same request in that window pass as ours).
  */
 async function createCryptoKey(
   rt: Runtime,
@@ -240,14 +280,22 @@ async function createCryptoKey(
   const shape = createdShape(request.cryptoKey);
   const send = async (): Promise<CryptoKey> => {
     const sentAt = Date.now();
+    // Any attempt of this request may be the one that made the key: they all carry one marker.
+    const marker = earlierAttempt(rt, keyName, shape, sentAt)?.marker ?? newMarker(request.cryptoKey);
+    const labels = {
+      ...request.cryptoKey.labels,
+      ...(marker !== undefined && { [CREATE_MARKER_LABEL]: marker }),
+    };
+    const marked = { ...request, cryptoKey: { ...request.cryptoKey, labels } };
     try {
-      const created = await rt.rpc.call(o, (co, kms) => kms.createCryptoKey(request, co), keyUri);
+      const created = await rt.rpc.call(o, (co, kms) => kms.createCryptoKey(marked, co), keyUri);
       rt.unanswered.delete(keyName);
       return created;
     } catch (e) {
-      // The earliest unanswered attempt of this request is the one that may have made the key.
+      // The earliest unanswered attempt of this request stays remembered (a later one carried
+      // the same marker): its send time is what the memory of it runs from.
       const keep = earlierAttempt(rt, keyName, shape, sentAt) !== undefined;
-      if (unanswered(e, o.signal) && !keep) remember(rt.unanswered, keyName, { sentAt, shape });
+      if (unanswered(e, o.signal) && !keep) remember(rt.unanswered, keyName, { sentAt, shape, marker });
       throw e;
     }
   };
@@ -287,7 +335,7 @@ async function claimOwnKey(
 ): Promise<CryptoKey> {
   if (!(e instanceof KeyportError && e.code === 'AlreadyExists') || !rt.unanswered.has(keyName)) throw e;
   const earlier = earlierAttempt(rt, keyName, shape, Date.now());
-  if (earlier === undefined) {
+  if (earlier?.marker === undefined) {
     rt.unanswered.delete(keyName);
     throw e;
   }
@@ -297,9 +345,8 @@ async function claimOwnKey(
     throw e;
   });
   rt.unanswered.delete(keyName);
-  const createdAt = toDate(key.createTime)?.getTime();
-  const ours =
-    createdAt !== undefined && createdAt >= earlier.sentAt - CLOCK_SKEW_MS && createdShape(key) === shape;
+  // Only a request of ours carried this value: the key is the one our lost attempt made.
+  const ours = key.labels?.[CREATE_MARKER_LABEL] === earlier.marker && createdShape(key) === shape;
   if (!ours) throw e;
   return key;
 }

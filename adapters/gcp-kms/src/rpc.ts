@@ -117,10 +117,15 @@ export interface Runtime {
 
 /** A CreateCryptoKey that was sent but got no answer: Cloud KMS may have made the key. */
 export interface UnansweredCreate {
-  /** Date.now() when that attempt was sent. */
+  /** Date.now() when that attempt was sent (it is forgotten some minutes later). */
   readonly sentAt: number;
   /** The request's fields a key made from it shows (see keys.ts `createdShape`). */
   readonly shape: string;
+  /**
+   * The random create marker the request carried (keys.ts `CREATE_MARKER_LABEL`): a key bearing
+   * it was made by this request. Undefined when the labels left no room for it.
+   */
+  readonly marker: string | undefined;
 }
 
 const MAX_CACHED = 1000;
