@@ -32,7 +32,16 @@ import {
   TYPE_BY_SPEC,
   toKeyInfo,
 } from './specs.js';
-import { type KeyLocation, keyId, keyPath, keyUriOf, type ResolvedKey, resolveKey, URI_NAME } from './uri.js';
+import {
+  type KeyLocation,
+  keyId,
+  keyPath,
+  keyUriOf,
+  listedKeyUri,
+  type ResolvedKey,
+  resolveKey,
+  TRANSIT_NAME,
+} from './uri.js';
 
 /**
  * What never changes for a key name on a server: its type, and whether it is derived (derived
@@ -193,27 +202,44 @@ export async function createKey(t: Transit, req: CreateKeyRequest, signal: Abort
   return req.external === true ? pendingInfo(key, req.spec, extra) : describe(t, key, signal);
 }
 
-/** The key of a listed name, or undefined when a key URI cannot carry it (`.`, `..`). */
-function addressable(t: Transit, name: string): ResolvedKey | undefined {
-  try {
-    return keyForName(t, name);
-  } catch {
-    return undefined;
-  }
+/**
+ * Why a listed key is unmodeled when transit's API cannot address its name: neither keyport nor
+ * any other transit client can read or use it, yet it exists, so an inventory must hear of it.
+ */
+const UNADDRESSABLE_NAME =
+  'transit cannot address a key of this name (its API takes letters, digits, "_", "-" and ".", beginning and ending with a letter, digit or "_"), so keyport cannot describe or use it';
+
+function listingError(why: string): KeyportError {
+  return new KeyportError('Internal', `Vault answered a key listing ${why}`, {
+    provider: PROVIDER_NAME,
+    retryable: false,
+  });
 }
 
 /**
- * Keys of the default mount whose name a key URI can carry; a key whose transit type core has no
- * spec for (chacha20-poly1305, ed25519, ...) is listed as unmodeled.
+ * Every key of the default mount, never one left out: a key whose transit type core has no spec
+ * for (chacha20-poly1305, ed25519, ...) is listed as unmodeled, and so is one whose name transit's
+ * API cannot address (then its URI is one no call can be made with, see listedKeyUri).
  */
 export async function* listKeys(t: Transit, signal: AbortSignal): AsyncIterable<KeyInfo | UnmodeledKey> {
   // LIST on an empty mount answers 404.
   const answer = await t.s.tryRead<{ data?: { keys?: unknown } }>(signal, `${t.defaultMount}/keys`, 'list');
+  if (answer === undefined) return;
   const names = answer?.data?.keys;
-  for (const name of Array.isArray(names) ? names : []) {
-    // Transit accepts names keyport cannot address (and a server may answer anything).
-    const key = typeof name === 'string' && URI_NAME.test(name) ? addressable(t, name) : undefined;
-    if (key === undefined) continue;
+  // An answer that is not a list of names may be hiding keys: refused, never read as "no keys".
+  if (!Array.isArray(names)) throw listingError('without a list of key names');
+  for (const name of names) {
+    if (typeof name !== 'string') throw listingError('with an entry that is not a key name');
+    // Every name transit's API takes is one a key URI carries: this one check decides.
+    const key = TRANSIT_NAME.test(name) ? keyForName(t, name) : undefined;
+    if (key === undefined) {
+      // LIST shows keys stored below `a/` (`a/b`, ...) as one entry `a/`.
+      const unmodeled = name.endsWith('/')
+        ? `${UNADDRESSABLE_NAME} (a name ending in "/" stands for the keys stored below it)`
+        : UNADDRESSABLE_NAME;
+      yield { uri: listedKeyUri(t.s.address, t.defaultMount, name), unmodeled };
+      continue;
+    }
     const data = await tryReadKey(t.s, key, signal);
     if (data === undefined) continue; // deleted while listing
     // A key whose creation did not finish is listed without a rotation period (see describeKey).

@@ -11,8 +11,16 @@ import {
 export const parseUri = (uri: string): KeyRef => parseBuiltInUri('hcvault', uri);
 export const formatUri = (ref: KeyRef): string => formatBuiltInUri(ref);
 
-/** Key names a `hcvault://` URI can carry (core's URI grammar); transit accepts more. */
+/** Key names a `hcvault://` URI can carry (core's URI grammar), apart from `.` and `..`. */
 export const URI_NAME = /^[A-Za-z0-9_.-]+$/;
+
+/**
+ * Key names transit's own API takes (`framework.GenericNameRegex`; Go's `\w` is ASCII): each is a
+ * name a key URI can carry. A key LIST may still answer others, from storage written around
+ * transit (`sys/raw`, which dev servers enable, or a server that is not quite Vault), and transit
+ * answers every request for such a name 404 "unsupported path".
+ */
+export const TRANSIT_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
 
 const VERSION = /^[1-9][0-9]{0,14}$/;
 
@@ -55,6 +63,27 @@ export function resolveKey(ref: KeyRef, address: string): ResolvedKey {
 
 export function keyUriOf(loc: KeyLocation): string {
   return formatKeyUri({ scheme: 'hcvault', address: loc.address, mount: loc.mount, name: loc.name });
+}
+
+const UTF8 = new TextEncoder();
+
+/**
+ * The URI a key listing shows for `name`: the key's URI when one can carry the name, else the
+ * name's UTF-8 bytes percent-encoded but for letters, digits, `_` and `-`. That URI is printable
+ * (the name is the server's text: spaces, control characters, terminal escapes), tells distinct
+ * names apart (`%` is encoded too), and never parses (core's grammar has no `%` or `.`-only name),
+ * so no call is made with it: a `/` or `..` in the name can never become another request path.
+ */
+export function listedKeyUri(address: string, mount: string, name: string): string {
+  let shown = name;
+  if (!URI_NAME.test(name) || /^\.\.?$/.test(name)) {
+    shown = '';
+    for (const byte of UTF8.encode(name)) {
+      const ch = String.fromCharCode(byte);
+      shown += /^[A-Za-z0-9_-]$/.test(ch) ? ch : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    }
+  }
+  return keyUriOf({ address, mount, name: shown });
 }
 
 /** `<mount>/<op>/<name>` */

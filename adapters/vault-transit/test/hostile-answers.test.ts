@@ -233,19 +233,57 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
     expect(info.versions?.[0]?.createdAt).toBeUndefined();
   });
 
-  it('a key listing of names that are not names lists only the keys a URI can carry', async () => {
-    listAnswer = { data: { keys: [42, '..', {}, 'good', 'a b'] } };
-    route = (req, res) =>
-      req.url === '/v1/transit/keys/good'
+  it('a key listing lists every name, and one transit cannot address only as unmodeled, with no request for it', async () => {
+    const names = ['..', 'a b', '../../sys/x', 'a/', '%2e%2e', 'good', '-lead', '\u00e9', 'x\u001b[2Jy', '.'];
+    listAnswer = { data: { keys: names } };
+    const asked: string[] = [];
+    route = (req, res) => {
+      asked.push(`${req.method} ${req.url}`);
+      return req.url === '/v1/transit/keys/good'
         ? json(res, keyData({ name: 'good' }))
         : json(res, { errors: [] }, 404);
-    const listed: string[] = [];
-    for await (const info of p.listKeys(call())) listed.push(info.uri);
-    expect(listed).toEqual([`${base}/good`]);
-    listAnswer = { data: { keys: { 0: 'x' } } };
-    for await (const info of p.listKeys(call())) listed.push(info.uri);
-    expect(listed).toEqual([`${base}/good`]);
+    };
+    const listed: Array<{ uri: string; unmodeled?: string }> = [];
+    for await (const entry of p.listKeys(call())) listed.push(entry);
+    expect(listed.map((e) => e.uri)).toEqual([
+      `${base}/%2E%2E`,
+      `${base}/a%20b`,
+      `${base}/%2E%2E%2F%2E%2E%2Fsys%2Fx`,
+      `${base}/a%2F`,
+      `${base}/%252e%252e`,
+      `${base}/good`,
+      `${base}/-lead`,
+      `${base}/%C3%A9`,
+      `${base}/x%1B%5B2Jy`,
+      `${base}/%2E`,
+    ]);
+    expect(listed.filter((e) => e.unmodeled === undefined).map((e) => e.uri)).toEqual([`${base}/good`]);
+    expect(listed.find((e) => e.uri === `${base}/a%2F`)?.unmodeled).toMatch(
+      /stands for the keys stored below it/,
+    );
+    // Only the one addressable key was read: no name became a request path.
+    expect(asked).toEqual(['GET /v1/transit/keys/good']);
   });
+
+  it.each([
+    ['entries that are not names', { data: { keys: ['good', 42] } }, /entry that is not a key name/],
+    ['no list', { data: { keys: { 0: 'x' } } }, /without a list of key names/],
+    ['no data', {}, /without a list of key names/],
+  ])(
+    'a key listing with %s is Internal (keys it may hide are never read as none)',
+    async (_, answer, why) => {
+      listAnswer = answer;
+      route = (_, res) => json(res, keyData({ name: 'good' }));
+      const error = await rejection(
+        p,
+        (async () => {
+          for await (const _entry of p.listKeys(call()));
+        })(),
+      );
+      expect(error.code).toBe('Internal');
+      expect(error.message).toMatch(why);
+    },
+  );
 
   it('a policy listing that is not a list of names lists no grants', async () => {
     route = (_, res) => json(res, { data: { policies: { length: 1, 0: 42 } }, policies: 'keyport-grant-x' });
