@@ -361,9 +361,19 @@ export async function* listGrants({ s, key }: Keyed, { signal }: ProviderCallOpt
   const r = await s.read<Answer>(signal, 'sys/policy');
   const prefix = policyPrefix(key);
   const names = r?.data?.policies ?? r?.policies;
-  // Only names keyport could have made; a server answering anything else lists nothing of it.
-  for (const name of Array.isArray(names) ? names : []) {
-    if (typeof name !== 'string' || !name.startsWith(prefix)) continue;
+  // An answer that is not a list of policy names may be hiding grants: refused, never read as
+  // "no grants" (an audit of who may use the key would come back clean).
+  const malformed = (why: string) =>
+    new KeyportError('Internal', `Vault answered the policy listing ${why}`, {
+      provider: PROVIDER_NAME,
+      keyUri: key.uri,
+      retryable: false,
+    });
+  if (!Array.isArray(names)) throw malformed('without a list of policy names');
+  for (const name of names) {
+    if (typeof name !== 'string') throw malformed('with an entry that is not a policy name');
+    // Only names keyport could have made.
+    if (!name.startsWith(prefix)) continue;
     const id = name.slice(prefix.length);
     if (!GRANT_ID.test(id)) continue;
     const read = await readGrantPolicy(s, prefix, id, signal);

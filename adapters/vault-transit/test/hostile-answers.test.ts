@@ -285,12 +285,28 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
     },
   );
 
-  it('a policy listing that is not a list of names lists no grants', async () => {
-    route = (_, res) => json(res, { data: { policies: { length: 1, 0: 42 } }, policies: 'keyport-grant-x' });
-    const grants: unknown[] = [];
-    for await (const g of p.listGrants({ uri: `${base}/k` }, call())) grants.push(g);
-    expect(grants).toEqual([]);
-  });
+  it.each([
+    ['no list', { data: { policies: { length: 1, 0: 42 } }, policies: 'keyport-grant-x' }, /without a list/],
+    ['no data', {}, /without a list/],
+    [
+      'an entry that is not a name',
+      { data: { policies: ['default', 42] } },
+      /entry that is not a policy name/,
+    ],
+  ])(
+    'a policy listing with %s is Internal (grants it may hide are never read as none)',
+    async (_, answer, why) => {
+      route = (_, res) => json(res, answer);
+      const error = await rejection(
+        p,
+        (async () => {
+          for await (const _grant of p.listGrants({ uri: `${base}/k` }, call()));
+        })(),
+      );
+      expect(error.code).toBe('Internal');
+      expect(error.message).toMatch(why);
+    },
+  );
 
   it('a batch answered with fewer results than items is Internal (outcomes never shifted onto other items)', async () => {
     route = (_, res) => json(res, { data: { batch_results: [{ ciphertext: 'vault:v1:AAAA' }] } });
