@@ -30,6 +30,12 @@ export interface KeyMetadata {
   readonly origin: 'provider' | 'external';
   readonly pendingImport?: boolean;
   readonly exportable?: boolean;
+  /**
+   * Random, chosen by the provider instance that created the key (keys.ts, `SentCreate`): how
+   * that instance recognises its own new key when its create is repeated. Kept (and carried
+   * forward by later writes): only that instance knows it, and only until its create answers.
+   */
+  readonly creation?: string;
   readonly versions: Readonly<Record<string, VersionMeta>>;
 }
 

@@ -1,4 +1,5 @@
 /** Creating, describing, listing, rotating, enabling/disabling keys and destroying versions. */
+import { randomBytes } from 'node:crypto';
 import {
   CREATE_KEY_FIELDS,
   type CreateKeyRequest,
@@ -20,11 +21,13 @@ import {
   listKeyNames,
   othersWithLabel,
   type ResolvedKey,
+  readMetadata,
   resolveKey,
   writeMetadata,
 } from './key-store.js';
 import {
   destroyAll,
+  findObjects,
   generateVersion,
   oneTokenWriteAtATime,
   tokenWriteRunning,
@@ -76,6 +79,86 @@ function createKeyArg(p: KeyAccess, given: unknown): Pkcs11CreateKeyRequest {
   }
 }
 
+/**
+ * A create a provider instance started and has not answered, by key name. Core repeats a create
+ * whose answer was lost — the attempt's deadline fired while the token generated the key (the
+ * generation goes on: a PKCS#11 call cannot be stopped, and this call finishes the key after
+ * core dropped it), or a step after the generation failed — and the repeat finds what the first
+ * attempt made. `marker` (random, written into the key's metadata as `creation`) recognises the
+ * finished key; `objects` are the objects the attempt made and has not removed, by handle (a
+ * half-made key whose clean-up failed has no metadata to carry the marker, and PKCS#11 gives a
+ * secret key no free attribute: CKA_LABEL is the name, CKA_ID the version). Another provider
+ * instance or process knows neither: a key it made stays AlreadyExists.
+ */
+interface SentCreate {
+  readonly marker: string;
+  /** The request it was for: a create of the name with another request is not its repeat. */
+  readonly request: string;
+  readonly objects: Handle[];
+}
+const sentCreates = new WeakMap<KeyAccess, Map<string, SentCreate>>();
+/** Records of creates whose answer was lost and never repeated (their callers gave up) are dropped oldest first past this. */
+const MAX_SENT_CREATES = 10_000;
+
+/** This provider instance's record (another instance is another creator, as another process is). */
+function sentBy(p: KeyAccess): Map<string, SentCreate> {
+  const sent = sentCreates.get(p) ?? new Map<string, SentCreate>();
+  sentCreates.set(p, sent);
+  return sent;
+}
+
+function requestOf(req: Pkcs11CreateKeyRequest, usage: KeyUsage): string {
+  const labels = Object.entries(req.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([
+    req.spec,
+    usage,
+    req.external === true,
+    req.exportable === true,
+    labels,
+    req.description ?? null,
+  ]);
+}
+
+/** Whether the key has all its first objects: the import pair of a key waiting for material, or version 1. */
+function whole(key: ResolvedKey): boolean {
+  if (key.meta.pendingImport === true)
+    return key.importKey?.privateKey !== undefined && key.importKey.publicKey !== undefined;
+  const first = key.versions.get(1);
+  if (first === undefined || key.meta.versions['1'] === undefined) return false;
+  return first.secret !== undefined || (first.privateKey !== undefined && first.publicKey !== undefined);
+}
+
+/**
+ * What an earlier attempt of this instance's create of `name` left, seen by its repeat (under
+ * the same locks): the finished key — its metadata carries this instance's marker — is the
+ * answer, when the request is the same. Objects the attempt made and could not remove (a key
+ * without its metadata, or with only part of it: never usable through keyport, and not to be
+ * answered as a key) are removed when nothing else carries the label, so the repeat makes the
+ * key whole again. Anything else is left as it is: then the label is taken (AlreadyExists).
+ */
+function repeated(
+  p: KeyAccess,
+  session: Handle,
+  name: string,
+  uri: string,
+  sent: SentCreate,
+  request: string,
+): KeyInfo | undefined {
+  const current = readMetadata(p.p11, session, name, uri);
+  if (current !== undefined && current.meta.creation === sent.marker) {
+    if (sent.request !== request) return undefined;
+    const key = resolveKey(p.p11, session, name, uri);
+    if (whole(key)) return keyInfo(p.p11, session, key, uri);
+  }
+  // Metadata with another marker (or none) is someone else's key, even if a token gave its
+  // objects handles this attempt's removed objects once had: never removed.
+  if (current !== undefined && current.meta.creation !== sent.marker) return undefined;
+  const labelled = findObjects(p.p11, session, [{ type: P.CKA_LABEL, value: name }]);
+  if (labelled.length > 0 && labelled.every((h) => sent.objects.some((o) => o.equals(h))))
+    destroyAll(p.p11, session, labelled);
+  return undefined;
+}
+
 export async function createKey(
   p: KeyAccess,
   given: Pkcs11CreateKeyRequest,
@@ -95,8 +178,18 @@ export async function createKey(
     throw refuse('import', 'only AES_256 keys can be imported');
   const name = nameOf(p, req.name);
   const uri = p.uriFor(name);
-  return p.exclusive(name, signal, () =>
+  const request = requestOf(req, usage);
+  const mine = sentBy(p);
+  // The record this call answers from, or made.
+  let answering: SentCreate | undefined;
+  const info = await p.exclusive(name, signal, () =>
     p.pool.run(signal, async (session) => {
+      const earlier = mine.get(name);
+      if (earlier !== undefined) {
+        const found = repeated(p, session, name, uri, earlier, request);
+        answering = earlier;
+        if (found !== undefined) return found;
+      }
       // Under the token's lock: no writer on this host can take the label between here and the write.
       if (labelInUse(p.p11, session, name)) {
         throw new KeyportError('AlreadyExists', 'an object with this label already exists on the token', {
@@ -105,6 +198,11 @@ export async function createKey(
           retryable: false,
         });
       }
+      // Recorded before the generation: an answer lost after it leaves a key only this record names.
+      const sent: SentCreate = { marker: randomBytes(16).toString('hex'), request, objects: [] };
+      if (mine.size >= MAX_SENT_CREATES) mine.delete(mine.keys().next().value as string);
+      mine.set(name, sent);
+      answering = sent;
       // The new key is read inside the write: a write queued behind it may start right after.
       return oneTokenWriteAtATime(p.p11, async () => {
         const now = new Date().toISOString();
@@ -119,6 +217,7 @@ export async function createKey(
                 ...(req.exportable === true ? { exportable: true } : {}),
               });
         const ours: Array<Handle | undefined> = [made.secret, made.privateKey, made.publicKey];
+        for (const h of ours) if (h !== undefined) sent.objects.push(h);
         let written: ReturnType<typeof writeMetadata>;
         try {
           // A writer the lock does not reach (another host) may have taken the label meanwhile:
@@ -134,12 +233,16 @@ export async function createKey(
             origin: req.external === true ? 'external' : 'provider',
             ...(req.external === true ? { pendingImport: true } : {}),
             ...(req.exportable === true ? { exportable: true } : {}),
+            creation: sent.marker,
             versions: req.external === true ? {} : { '1': { createdAt: now } },
           });
           ours.push(written.handle);
+          sent.objects.push(written.handle);
           if (othersWithLabel(p.p11, session, name, ours)) throw raced(p, uri);
         } catch (e) {
+          // A clean-up that fails too leaves the record (and the objects in it) to the repeat.
           destroyAll(p.p11, session, ours);
+          if (mine.get(name) === sent) mine.delete(name);
           throw e;
         }
         // Described from the objects this call made, not looked up again: an unlocked writer's
@@ -155,6 +258,13 @@ export async function createKey(
       });
     }),
   );
+  // The record is dropped once the answer reaches the caller: when the attempt's signal has
+  // fired by now (the deadline may fire while the token generates, or while the lock is
+  // released), core has dropped this answer and a repeat may follow; it is kept for it. Decided
+  // here, after the lock's release and before the next create of the name in this instance
+  // looks at the record (it waits for the lock): from here to core, no timer runs.
+  if (signal?.aborted !== true && answering !== undefined && mine.get(name) === answering) mine.delete(name);
+  return info;
 }
 
 /** Another writer, which keyport's lock does not reach, created the same label at the same moment. */
