@@ -210,13 +210,21 @@ async function* framedBody(s: BodyState): AsyncGenerator<Uint8Array> {
     const { seq, final, iv, length } = await readFramePrefix(s, expected);
     const aad = bodyAad(s.header.messageId, final ? FINAL_FRAME_STRING : FRAME_STRING, seq, length);
     const plaintext = await decryptContent(s, iv, aad, length, `frame ${seq}`);
-    if (final && s.verifier !== undefined) {
-      s.held = plaintext;
+    if (final) {
+      yield* handOutLast(s, plaintext);
       return;
     }
     yield* handOut(plaintext);
-    if (final) return;
   }
+}
+
+/**
+ * The body's last plaintext (final frame or non-framed body): held back when the suite is
+ * signed, until the footer verifies (see `BodyState.held`), otherwise handed out now.
+ */
+function* handOutLast(s: BodyState, plaintext: Uint8Array[]): Generator<Uint8Array, void, undefined> {
+  if (s.verifier !== undefined) s.held = plaintext;
+  else yield* handOut(plaintext);
 }
 
 /**
@@ -257,11 +265,7 @@ async function* framedBodyInFlight(s: BodyState, window: number): AsyncGenerator
       for (const p of plaintext) p.fill(0);
       checkAborted(s.signal);
     }
-    if (last && verifier !== undefined) {
-      s.held = plaintext;
-      return;
-    }
-    yield* handOut(plaintext);
+    yield* last ? handOutLast(s, plaintext) : handOut(plaintext);
   }
   try {
     let more = true;
@@ -306,8 +310,7 @@ async function* nonFramedBody(s: BodyState): AsyncGenerator<Uint8Array> {
   queue.consume(20);
   const aad = bodyAad(header.messageId, SINGLE_BLOCK_STRING, 1, length);
   const plaintext = await decryptContent(s, head.subarray(0, 12), aad, length, 'the body');
-  if (verifier !== undefined) s.held = plaintext;
-  else yield* handOut(plaintext);
+  yield* handOutLast(s, plaintext);
 }
 
 async function verifyFooter(queue: ChunkQueue, key: KeyObject, verifier: Verify): Promise<void> {
