@@ -110,6 +110,102 @@ describe('migrate over object storage (moto S3)', () => {
     await keys.close();
   }, 120_000);
 
+  it('--reproduced-context reaches every object: sealed with an unstored pair they migrate (verified); one bound to another pair fails alone, untouched', async () => {
+    const ws = await localWorkspace();
+    const cwd = ws.dir;
+    for (const k of ['a', 'b']) expect((await runCli(['keys', 'create', ws.uri(k)], { cwd })).code).toBe(0);
+    const keys = await localKeys(ws.keystore);
+    const bucket = `kp${randomBytes(6).toString('hex')}`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const secret = 'u-secret-9c1';
+    const sealed = new Map<string, Uint8Array>();
+    for (const [key, user] of [
+      ['p/o1', secret],
+      ['p/o2', secret],
+      ['p/other', 'u-other'],
+    ] as const) {
+      const body = await sealEnvelope(Buffer.from(`row of ${key}`), {
+        recipients: [ws.uri('a')],
+        keys,
+        context: { table: 'orders', user },
+        contextNotStored: ['user'],
+      });
+      sealed.set(key, body);
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    }
+    const env = { KEYPORT_S3_ENDPOINT: endpoint };
+    const location = `s3://${bucket}/p/`;
+    const r = await runCli(
+      [
+        '--json',
+        'migrate',
+        location,
+        '--from',
+        ws.uri('a'),
+        '--to',
+        ws.uri('b'),
+        '--remove-source',
+        '--verify',
+        'all',
+        '--reproduced-context',
+        `user=${secret}`,
+      ],
+      { cwd, env },
+    );
+    expect(r.code, r.stderr).toBe(1);
+    const result = JSON.parse(r.stdout) as { failures: Array<{ key: string; code: string }> };
+    expect(result).toMatchObject({ ok: false, counts: { migrated: 2, verified: 2, failed: 1 } });
+    expect(result.failures).toEqual([
+      { key: 'p/other', code: 'InvalidCiphertext', message: expect.any(String) },
+    ]);
+    expect(r.stdout + r.stderr).not.toContain(secret);
+    const bodyOf = async (key: string) =>
+      (await (
+        await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+      ).Body?.transformToByteArray()) as Uint8Array;
+    for (const key of ['p/o1', 'p/o2']) {
+      const body = await bodyOf(key);
+      expect(Buffer.from(body).includes(secret)).toBe(false);
+      const opened = await openEnvelope(body, {
+        trust: [ws.uri('b')],
+        keys,
+        reproducedContext: { user: secret },
+      });
+      expect(Buffer.from(opened.plaintext).toString()).toBe(`row of ${key}`);
+      await expect(openEnvelope(body, { trust: [ws.uri('b')], keys })).rejects.toMatchObject({
+        code: 'InvalidCiphertext',
+      });
+    }
+    expect(
+      Buffer.from(await bodyOf('p/other')).equals(Buffer.from(sealed.get('p/other') as Uint8Array)),
+    ).toBe(true);
+    // The journal in the bucket holds nothing of the pair.
+    const journal = await bodyOf('p/.keyport-migrate/shard-0-of-1.json');
+    expect(Buffer.from(journal).toString()).not.toContain(secret);
+    // Run again with the other object's pair: it migrates, the others are done.
+    const again = await runCli(
+      [
+        '--json',
+        'migrate',
+        location,
+        '--from',
+        ws.uri('a'),
+        '--to',
+        ws.uri('b'),
+        '--remove-source',
+        '--reproduced-context',
+        'user=u-other',
+      ],
+      { cwd, env },
+    );
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      ok: true,
+      counts: { already: 2, migrated: 1, failed: 0 },
+    });
+    await keys.close();
+  }, 120_000);
+
   it('a flag the kind of migration does not read is a usage error: --dry-run never rewrites objects', async () => {
     const ws = await localWorkspace();
     const cwd = ws.dir;

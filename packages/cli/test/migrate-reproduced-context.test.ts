@@ -246,7 +246,7 @@ describe('migrate --reproduced-context', () => {
     expect(ok.stdout).toBe('lib');
   });
 
-  it('misuse is exit 2 naming the flag, before anything is touched: malformed, duplicated, reserved, object stores', async () => {
+  it('misuse is exit 2 naming the flag, before anything is touched: malformed, duplicated, reserved (object stores too)', async () => {
     const ws = await workspace();
     await seal(ws, 'a.enc', 'row', [`user=${SECRET}`], ['user']);
     const before = await readFile(join(ws.dir, 'm', 'a.enc'));
@@ -276,25 +276,26 @@ describe('migrate --reproduced-context', () => {
     // Nothing was touched: no journal, no lock, the file as it was.
     expect((await readdir(ws.dir)).filter((n) => n.startsWith('.keyport-migrate'))).toEqual([]);
     expect((await readFile(join(ws.dir, 'm', 'a.enc'))).equals(before)).toBe(true);
-    // An object-store migration does not take the pairs: refused, never ignored.
-    const objects = await runCli(
-      [
-        '--json',
-        'migrate',
-        '--from',
-        ws.uri('k'),
-        '--to',
-        ws.uri('k2'),
-        '--reproduced-context',
-        'user=u-1',
-        's3://bucket/prefix',
-      ],
-      { cwd: ws.dir },
-    );
-    expect(objects.code, objects.stderr).toBe(2);
-    expect(jsonError(objects.stderr).message).toMatch(
-      /--reproduced-context does not apply to an object-store/,
-    );
+    // An object-store location parses the flag the same way, before any key or object is
+    // touched (its migration with the pairs: migrate-objects.test.ts).
+    for (const pair of ['novalue', 'aws-crypto-public-key=AAAA']) {
+      const objects = await runCli(
+        [
+          '--json',
+          'migrate',
+          '--from',
+          ws.uri('k'),
+          '--to',
+          ws.uri('k2'),
+          '--reproduced-context',
+          pair,
+          's3://bucket/prefix',
+        ],
+        { cwd: ws.dir },
+      );
+      expect(objects.code, objects.stderr).toBe(2);
+      expect(jsonError(objects.stderr).message).toContain('--reproduced-context');
+    }
   });
 
   it('migrate --help documents the flag', async () => {

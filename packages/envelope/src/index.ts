@@ -35,4 +35,10 @@ export type { GeneratedDataKey, Recipient, RecipientEnv } from './recipients/rec
 export { type RewrapOptions, rewrapEnvelope, rewrapStream } from './rewrap.js';
 export { DEFAULT_FRAME_LENGTH, type SealEnvelopeOptions, type SealOptions, sealEnvelope } from './seal.js';
 export { createOpenStream, createSealStream, sealStream } from './stream.js';
-export { DEFAULT_SUITE, PUBLIC_KEY_CONTEXT_KEY, type SealSuiteId, type SuiteId } from './suites.js';
+export {
+  DEFAULT_SUITE,
+  PUBLIC_KEY_CONTEXT_KEY,
+  RESERVED_CONTEXT_PREFIX,
+  type SealSuiteId,
+  type SuiteId,
+} from './suites.js';

@@ -11,7 +11,7 @@ import { checkUnknown } from './known-options.js';
 import { anyKeyOf, type DiscoveryFilter, kmsRecipient } from './recipients/kms.js';
 import { isRecipient, type Recipient, type RecipientEnv } from './recipients/recipient.js';
 import { generateSigningKey, type SigningKey } from './signing.js';
-import { type AlgorithmSuite, PUBLIC_KEY_CONTEXT_KEY } from './suites.js';
+import { type AlgorithmSuite, PUBLIC_KEY_CONTEXT_KEY, RESERVED_CONTEXT_PREFIX } from './suites.js';
 
 /** A recipient object, or a key URI string for a KMS recipient. */
 export type RecipientLike = Recipient | string;
@@ -78,10 +78,10 @@ export function checkCallerContext(context: EncryptionContext | undefined): Encr
       : Object.keys(ctx);
   for (const k of keys) {
     if (typeof k !== 'string') continue;
-    if (k.startsWith('aws-crypto-')) {
+    if (k.startsWith(RESERVED_CONTEXT_PREFIX)) {
       throw new KeyportError(
         'InvalidArgument',
-        `encryption context keys starting with "aws-crypto-" are reserved (got ${quote(k)})`,
+        `encryption context keys starting with "${RESERVED_CONTEXT_PREFIX}" are reserved (got ${quote(k)})`,
       );
     }
   }

@@ -9,6 +9,7 @@
 import { type EncryptionContext, KeyportError, quote, toEncryptionContext } from '@keyport/core';
 import { invalidCiphertext } from './bytes.js';
 import { serializeContext } from './context-codec.js';
+import { RESERVED_CONTEXT_PREFIX } from './suites.js';
 
 export interface CompletedContext {
   /** The message's context with the reproduced pairs it did not store. */
@@ -17,7 +18,6 @@ export interface CompletedContext {
   readonly authenticatedOnly: Uint8Array;
 }
 
-const RESERVED_PREFIX = 'aws-crypto-';
 /** No unstored pairs (shared: it has no byte to write, and every seal and open would make one). */
 const NONE = new Uint8Array(0);
 
@@ -45,10 +45,10 @@ export function completeContext(
           `reproducedContext pair #${index} differs from the pair the message stores under that key`,
         );
       }
-    } else if (key.startsWith(RESERVED_PREFIX)) {
+    } else if (key.startsWith(RESERVED_CONTEXT_PREFIX)) {
       throw new KeyportError(
         'InvalidArgument',
-        `reproducedContext: keys starting with "${RESERVED_PREFIX}" come from the message only (got ${quote(key)})`,
+        `reproducedContext: keys starting with "${RESERVED_CONTEXT_PREFIX}" come from the message only (got ${quote(key)})`,
       );
     } else {
       Object.defineProperty(added, key, { value, enumerable: true, writable: true, configurable: true });

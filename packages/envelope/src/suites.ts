@@ -111,5 +111,8 @@ export function suiteForSeal(id: number | undefined): AlgorithmSuite {
   return SUITES.get(wanted) as AlgorithmSuite;
 }
 
+/** Encryption-context keys with this prefix are the ESDK's: a message carries them, a caller never gives them. */
+export const RESERVED_CONTEXT_PREFIX = 'aws-crypto-';
+
 /** The ESDK's reserved encryption-context key that carries the signature public key. */
 export const PUBLIC_KEY_CONTEXT_KEY = 'aws-crypto-public-key';

@@ -8,6 +8,7 @@ import {
   checkBoolean,
   checkOptions,
   checkString,
+  type EncryptionContext,
   invalidArgument,
   type KeyOperations,
   KeyportError,
@@ -35,6 +36,11 @@ export interface MigrateObjectsOptions {
   /** `none`, `all` or `sample:N`. */
   readonly verify?: string;
   readonly keepSource?: boolean;
+  /**
+   * The pairs objects sealed with `contextNotStored` left out (the CLI's `--reproduced-context`,
+   * parsed): a context map, not a flag string, as `runShard` takes it. Never journalled.
+   */
+  readonly reproducedContext?: EncryptionContext;
   /** Journal objects under this prefix in the bucket. */
   readonly journalPrefix?: string;
   /** Or journal files in this directory. */
@@ -99,6 +105,7 @@ const MIGRATE_OBJECTS_OPTIONS = {
   jobs: true,
   verify: true,
   keepSource: true,
+  reproducedContext: true,
   journalPrefix: true,
   journalDir: true,
   s3Endpoint: true,
@@ -118,7 +125,8 @@ const CONTEXT = { keys: true, signal: true, timeoutMs: true } as const satisfies
 >;
 
 /**
- * The options as typed by a user: strings (flag values) and `keepSource`. An unknown option is
+ * The options as typed by a user: strings (flag values), `keepSource` and the parsed
+ * `reproducedContext` (checked with runShard's options). An unknown option is
  * refused naming it (a misspelt `keepSource` would remove the source key's EDK from every
  * object); a number or boolean where a flag string goes is refused naming the option. The
  * values themselves (shard, rates, endpoints) are checked where they are parsed.
@@ -130,7 +138,8 @@ function checkCommandOptions<K extends string>(
   const o = checkOptions(value, 'options', known);
   for (const [key, v] of Object.entries(o)) {
     if (key === 'keepSource') checkBoolean(v, 'options.keepSource');
-    else if (key !== 'headers') checkString(v, `options.${key}`);
+    // A context map (checked by runShard), as `headers` is an object: not a flag string.
+    else if (key !== 'headers' && key !== 'reproducedContext') checkString(v, `options.${key}`);
   }
   return o;
 }
@@ -157,6 +166,7 @@ export async function migrateObjectsCommand(
     shard,
     verify: parseVerify(o.verify),
     keepSource: o.keepSource === true,
+    ...(o.reproducedContext !== undefined ? { reproducedContext: o.reproducedContext } : {}),
     ...(maxRps !== undefined ? { maxRps } : {}),
     ...(jobs !== undefined ? { concurrency: jobs } : {}),
     ...(o.journalPrefix !== undefined ? { journalPrefix: o.journalPrefix } : {}),

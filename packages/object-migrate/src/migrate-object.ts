@@ -17,12 +17,21 @@ import {
   checkSignal,
   checkString,
   describeType,
+  type EncryptionContext,
   invalidArgument,
   type KeyOperations,
   KeyportError,
+  quote,
+  toEncryptionContext,
   toKeyportError,
 } from '@keyport/core';
-import { kmsRecipient, openStream, type Recipient, rewrapStream } from '@keyport/envelope';
+import {
+  kmsRecipient,
+  openStream,
+  RESERVED_CONTEXT_PREFIX,
+  type Recipient,
+  rewrapStream,
+} from '@keyport/envelope';
 import { peekHeader } from './header.js';
 import { ObjectChangedError, type ObjectRead, type ObjectStore } from './store.js';
 import { backoffMs, sleep } from './throttle.js';
@@ -50,6 +59,14 @@ export interface MigrateObjectOptions {
   readonly keepSource?: boolean;
   /** Open the written object with the target key alone and compare its plaintext digest. */
   readonly verify?: boolean;
+  /**
+   * Context pairs the object authenticates without storing them (sealed with
+   * `contextNotStored`), as `openEnvelope`'s `reproducedContext`: given to the rewrap and to
+   * both opens of the verification. The rewritten object still leaves them out. An object bound
+   * to other pairs (or to none) fails with the open's code (`InvalidCiphertext`) and is not
+   * written. Never stored anywhere by this package.
+   */
+  readonly reproducedContext?: EncryptionContext;
   /** Attempts per object for conflicts and throttling together. Default 6. */
   readonly maxAttempts?: number;
   readonly signal?: AbortSignal | undefined;
@@ -63,11 +80,35 @@ export interface MigrateObjectOptions {
   readonly beforeWrite?: (key: string, read: ObjectRead) => Promise<void>;
 }
 
+/**
+ * `reproducedContext` checked as the envelope checks it (a map of strings, pairs named by
+ * position, never by value), and a reserved `aws-crypto-` key refused up front: the envelope
+ * would refuse it only once an object is open, so a run would fail every object, one by one,
+ * for what is a mistake in its options. An empty map is no pairs (undefined).
+ */
+export function checkReproducedContext(value: unknown, option: string): EncryptionContext | undefined {
+  if (value === undefined) return undefined;
+  const context = toEncryptionContext(value, option);
+  const keys = Object.keys(context);
+  const reserved = keys.find((k) => k.startsWith(RESERVED_CONTEXT_PREFIX));
+  if (reserved !== undefined)
+    throw invalidArgument(
+      option,
+      `keys starting with "${RESERVED_CONTEXT_PREFIX}" come from the message only (got ${quote(reserved)})`,
+    );
+  return keys.length > 0 ? context : undefined;
+}
+
 /** The digest verification compares: SHA-256 of the plaintext. */
 async function plaintextDigest(
   message: AsyncIterable<Uint8Array>,
   trust: Recipient | string,
-  env: { readonly keys?: KeyOperations; readonly signal?: AbortSignal; readonly timeoutMs?: number },
+  env: {
+    readonly keys?: KeyOperations;
+    readonly signal?: AbortSignal;
+    readonly timeoutMs?: number;
+    readonly reproducedContext?: EncryptionContext;
+  },
 ): Promise<string> {
   const h = createHash('sha256');
   for await (const p of openStream(message, { trust: [trust], ...env })) h.update(p);
@@ -127,6 +168,7 @@ const MIGRATE_OBJECT_OPTIONS = {
   keys: true,
   keepSource: true,
   verify: true,
+  reproducedContext: true,
   maxAttempts: true,
   signal: true,
   timeoutMs: true,
@@ -149,6 +191,9 @@ function checkMigrateObjectOptions(value: unknown): MigrateObjectOptions {
     throw invalidArgument('options.keys', `expected a Keyport client, got ${describeType(o.keys)}`);
   if (o.keepSource !== undefined) checkBoolean(o.keepSource, 'options.keepSource');
   if (o.verify !== undefined) checkBoolean(o.verify, 'options.verify');
+  const reproduced = checkReproducedContext(o.reproducedContext, 'options.reproducedContext');
+  if (reproduced === undefined) delete o.reproducedContext;
+  else o.reproducedContext = reproduced;
   // NaN or Infinity here retried a conflict without end.
   if (o.maxAttempts !== undefined) checkInteger(o.maxAttempts, 'options.maxAttempts', 1, 100);
   if (o.signal !== undefined) checkSignal(o.signal, 'options.signal');
@@ -170,11 +215,14 @@ export async function migrateObject(
   const from = kmsRecipient(options.from);
   const to = kmsRecipient(options.to);
   if (from.id === to.id) throw new KeyportError('InvalidArgument', 'the source and target name the same key');
-  const { keys, signal, timeoutMs } = options;
+  const { keys, signal, timeoutMs, reproducedContext } = options;
+  // Every open of the object (the rewrap, and verification's open of the source and of the
+  // written object) gets the reproduced pairs: the header's tag and each EDK are bound to them.
   const env = {
     ...(keys !== undefined ? { keys } : {}),
     ...(signal !== undefined ? { signal } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(reproducedContext !== undefined ? { reproducedContext } : {}),
   };
   const maxAttempts = options.maxAttempts ?? 6;
   let conflicts = 0;

@@ -14,6 +14,7 @@ import {
   checkOptions,
   checkSignal,
   checkString,
+  type EncryptionContext,
   invalidArgument,
   type KeyOperations,
   KeyportError,
@@ -30,7 +31,7 @@ import {
   objectJournal,
 } from './journal.js';
 import { type ObjectLocation, objectLocation, type StoreEndpoints } from './location.js';
-import { type MigrateObjectOptions, migrateObject } from './migrate-object.js';
+import { checkReproducedContext, type MigrateObjectOptions, migrateObject } from './migrate-object.js';
 import { checkShard, MAX_SHARDS, type Shard, shardOf } from './shard.js';
 import type { BeforeRequest, ObjectEntry, ObjectStore } from './store.js';
 import { CallStats, isPassing, MAX_MAX_RPS, MIN_MAX_RPS, TokenBucket } from './throttle.js';
@@ -55,6 +56,14 @@ export interface RunShardOptions {
   readonly concurrency?: number;
   readonly verify?: VerifyMode;
   readonly keepSource?: boolean;
+  /**
+   * Context pairs the objects authenticate without storing them (sealed with
+   * `contextNotStored`): given to every object's rewrap and verification (`migrateObject`).
+   * Never written anywhere: not to the journal, the objects or their metadata. An object bound
+   * to other pairs, or to none, fails alone (`InvalidCiphertext`) and is left as it was; a run
+   * with its pairs (or without any) migrates it later.
+   */
+  readonly reproducedContext?: EncryptionContext;
   /** How often the journal is written while running, ms. Default 1000. */
   readonly journalEveryMs?: number;
   readonly signal?: AbortSignal;
@@ -84,6 +93,7 @@ const RUN_SHARD_OPTIONS = {
   concurrency: true,
   verify: true,
   keepSource: true,
+  reproducedContext: true,
   journalEveryMs: true,
   signal: true,
   timeoutMs: true,
@@ -143,6 +153,10 @@ function checkRunShardOptions(value: unknown): RunShardOptions {
   if (o.concurrency !== undefined) checkInteger(o.concurrency, 'options.concurrency', 1, MAX_CONCURRENCY);
   if (o.verify !== undefined) o.verify = checkVerify(o.verify);
   if (o.keepSource !== undefined) checkBoolean(o.keepSource, 'options.keepSource');
+  // Checked before the journal is taken: a malformed map would otherwise fail every object.
+  const reproduced = checkReproducedContext(o.reproducedContext, 'options.reproducedContext');
+  if (reproduced === undefined) delete o.reproducedContext;
+  else o.reproducedContext = reproduced;
   if (o.journalEveryMs !== undefined) checkDeadlineMs(o.journalEveryMs, 'options.journalEveryMs');
   if (o.timeoutMs !== undefined) checkDeadlineMs(o.timeoutMs, 'options.timeoutMs');
   if (o.signal !== undefined) checkSignal(o.signal, 'options.signal');
@@ -405,6 +419,9 @@ export async function runShard(input: RunShardOptions): Promise<ShardReport> {
           keys,
           keepSource: options.keepSource === true,
           verify: verifyIt,
+          ...(options.reproducedContext !== undefined
+            ? { reproducedContext: options.reproducedContext }
+            : {}),
           signal: stop,
           ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
           onConflict: (key, versionRead) => {

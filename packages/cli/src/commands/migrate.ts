@@ -41,8 +41,6 @@ const FILE_ONLY_FLAGS = {
   breakLock: '--break-lock',
   batch: '--no-batch',
   progressEvery: '--progress-every',
-  // @keyport/object-migrate takes no reproduced pairs: refused there rather than ignored.
-  reproducedContext: '--reproduced-context',
 } as const;
 /** Flags that only an object-store migration reads. */
 const OBJECT_ONLY_FLAGS = {
@@ -89,7 +87,13 @@ async function objectJobsDefault(s: Session): Promise<number | undefined> {
   return MAX_OBJECT_JOBS;
 }
 
-async function migrateObjects(s: Session, location: string, o: ObjectFlags & { from: string; to: string }) {
+async function migrateObjects(
+  s: Session,
+  location: string,
+  o: ObjectFlags & { from: string; to: string; reproducedContext: string[] },
+) {
+  // Parsed as for files, before any key or object is touched: a bad pair is a usage error (exit 2).
+  const reproduced = reproducedContext(o.reproducedContext);
   const { migrateObjectsCommand } = await import('@keyport/object-migrate');
   const [from, to] = (await s.uris([o.from, o.to])) as [string, string];
   const outcome = await migrateObjectsCommand(
@@ -98,6 +102,7 @@ async function migrateObjects(s: Session, location: string, o: ObjectFlags & { f
       from,
       to,
       keepSource: !o.removeSource,
+      ...reproduced,
       ...objectEndpoints(s),
       ...(o.shard !== undefined ? { shard: o.shard } : {}),
       ...(o.maxRps !== undefined ? { maxRps: o.maxRps } : {}),
@@ -163,7 +168,7 @@ export function registerMigrateCommand(program: Command, act: Act): void {
     .option('--journal-dir <dir>', 'object stores: journal files in this directory instead')
     .option(
       '--reproduced-context <k=v>',
-      `${REPRODUCED_CONTEXT_HELP}; given to every file's rewrap and verification, and still left out of the migrated file`,
+      `${REPRODUCED_CONTEXT_HELP}; given to every file's (object's) rewrap and verification, and still left out of the migrated one`,
       collect,
       [],
     )
