@@ -5,6 +5,7 @@ import { checkDate, checkOptions } from '@keyport/core';
  * yields one unknown finding per rule, so an outage cannot make an inventory look compliant.
  */
 import { type Inventory, type InventoryKey, isKnown } from './inventory-types.js';
+import { validatePolicy } from './policy-file.js';
 import type { Policy, Rule, RuleType, Severity } from './policy-types.js';
 import { driverSchemeOf, familyOf } from './protection.js';
 import { RULE_CATALOGUE } from './rule-catalogue.js';
@@ -247,9 +248,12 @@ export interface CheckOptions {
 
 const CHECK_OPTIONS = { now: true } as const satisfies Record<keyof CheckOptions, true>;
 
-export function checkPolicy(inventory: Inventory, policy: Policy, options: CheckOptions = {}): CheckResult {
+export function checkPolicy(inventory: Inventory, given: Policy, options: CheckOptions = {}): CheckResult {
   // A misspelt `now` would measure against the inventory's time; a string would fail as a TypeError.
   const o = checkOptions(options, 'options', CHECK_OPTIONS);
+  // A policy built in code is held to the file format too: unchecked, a misspelt or NaN limit
+  // (`mindays`, `maxDays: NaN`) compares false everywhere, and the rule passes every key.
+  const policy = validatePolicy(given);
   const now = (
     o.now === undefined ? new Date(inventory.generatedAt) : checkDate(o.now, 'options.now')
   ).getTime();

@@ -11,8 +11,10 @@ import type { CallOptions, KeyOperations } from '@keyport/core';
 import { checkCallOptions, KeyportError, toKeyportError } from '@keyport/core';
 import type { CheckResult } from './check.js';
 import type { Inventory, Known } from './inventory-types.js';
+import { validatePolicy } from './policy-file.js';
 import type { Policy } from './policy-types.js';
 import { driverSchemeOf } from './protection.js';
+import { clean } from './report-table.js';
 
 export type FixAction =
   | { readonly kind: 'set-rotation-period'; readonly periodDays: number }
@@ -82,7 +84,10 @@ const longerThan = (periodDays: Known<number | null>, maxDays: number): boolean 
   typeof periodDays === 'number' && periodDays > maxDays;
 
 /** The fixes for a check's violations (unknown findings get none: nothing is known to fix). */
-export function planFixes(inv: Inventory, policy: Policy, result: CheckResult, client: FixClient): Fix[] {
+export function planFixes(inv: Inventory, given: Policy, result: CheckResult, client: FixClient): Fix[] {
+  // Checked as checkPolicy checks it: an unchecked `maxDays` (misspelt: undefined; a string)
+  // would become the period a fix sets, and a period left out turns rotation off.
+  const policy = validatePolicy(given);
   const rules = new Map(policy.rules.map((r) => [r.id, r]));
   const keys = new Map(inv.keys.map((k) => [k.uri, k]));
   const fixes: Fix[] = [];
@@ -196,8 +201,15 @@ export async function applyFixes(
   return out;
 }
 
+/**
+ * One line for a terminal (`keyport policy fix` prints it as is). The key URI is provider text:
+ * the built-in drivers cannot put a control character in one, a third-party driver's URI is its
+ * own, so it is escaped as the tables escape it.
+ */
 export function describeFix(f: Fix): string {
-  return f.action.kind === 'set-rotation-period'
-    ? `${f.keyUri}: set automatic rotation every ${f.action.periodDays} days (rule ${f.ruleId})`
-    : `${f.keyUri}: manual (rule ${f.ruleId}), not auto-fixable: ${f.action.reason}`;
+  return clean(
+    f.action.kind === 'set-rotation-period'
+      ? `${f.keyUri}: set automatic rotation every ${f.action.periodDays} days (rule ${f.ruleId})`
+      : `${f.keyUri}: manual (rule ${f.ruleId}), not auto-fixable: ${f.action.reason}`,
+  );
 }

@@ -180,12 +180,28 @@ function generatedAt(now: (() => Date) | undefined): string {
  * `described`: the key was read with describeKey, whose contract reports a rotation schedule when
  * there is one, so an absent one is off. A listing may leave it out (AWS), so there it is unknown.
  */
-function rotationOf(info: KeyInfo, caps: Capabilities, described: boolean): InventoryRotation {
+function rotationOf(
+  info: KeyInfo,
+  caps: Capabilities,
+  described: boolean,
+  errors: InventoryFieldError[],
+): InventoryRotation {
   const r = info.rotation;
   if (r === undefined && !described && caps.autoRotation) {
     return { enabled: UNKNOWN, periodDays: UNKNOWN, nextRotationAt: UNKNOWN };
   }
   if (r?.periodDays === undefined) return { enabled: false, periodDays: null, nextRotationAt: null };
+  const period: unknown = r.periodDays;
+  if (typeof period !== 'number' || !Number.isFinite(period) || period <= 0) {
+    // A period of -5, 0 or NaN days is no schedule: compared with a limit, -5 and 0 passed as
+    // "within it" (and NaN is `null` in JSON). Whether the key rotates at all is not known.
+    errors.push({
+      field: 'rotation',
+      code: 'Internal',
+      message: 'the provider reported a rotation period that is not a positive number of days',
+    });
+    return { enabled: UNKNOWN, periodDays: UNKNOWN, nextRotationAt: UNKNOWN };
+  }
   return {
     enabled: true,
     periodDays: r.periodDays,
@@ -291,7 +307,7 @@ async function inventoryKey(ctx: SourceContext, listed: KeyInfo): Promise<Invent
     state: info.state,
     createdAt: iso(info.createdAt),
     lastRotatedAt: lastRotatedOf(info),
-    rotation: rotationOf(info, ctx.caps, described),
+    rotation: rotationOf(info, ctx.caps, described, errors),
     versions: info.versions === undefined ? UNKNOWN : info.versions.length,
     pendingDeletionAt,
     grants,

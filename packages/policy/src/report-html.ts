@@ -8,6 +8,7 @@ import { checkOptions, checkString } from '@keyport/core';
 import { reportCharts } from './charts.js';
 import { type CheckResult, ruleDoc } from './check.js';
 import type { Inventory } from './inventory-types.js';
+import { validatePolicy } from './policy-file.js';
 import { type Policy, severityRank } from './policy-types.js';
 import { unmodeledNote } from './report-table.js';
 
@@ -38,11 +39,13 @@ const HTML_OPTIONS = { title: true } as const satisfies Record<keyof HtmlReportO
 
 export async function toHtml(
   inv: Inventory,
-  policy: Policy,
+  given: Policy,
   result: CheckResult,
   options: HtmlReportOptions = {},
 ): Promise<string> {
   const o = checkOptions(options, 'options', HTML_OPTIONS);
+  // Checked as checkPolicy checks it: the rules table and the rotation chart read its fields.
+  const policy = validatePolicy(given);
   const title =
     o.title !== undefined
       ? checkString(o.title, 'options.title')

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { checkOptions, checkString } from '@keyport/core';
 import { type CheckResult, ruleDoc } from './check.js';
-import { ruleLine } from './policy-file.js';
+import { ruleLine, validatePolicy } from './policy-file.js';
 import type { Policy, Severity } from './policy-types.js';
 import { RULE_CATALOGUE } from './rule-catalogue.js';
 
@@ -37,10 +37,13 @@ const SARIF_OPTIONS = { policyUri: true, toolVersion: true } as const satisfies 
 
 export function toSarif(
   result: CheckResult,
-  policy: Policy,
+  given: Policy,
   options: SarifOptions = {},
 ): Record<string, unknown> {
   const checked = checkOptions(options, 'options', SARIF_OPTIONS);
+  // Checked as checkPolicy checks it (a severity outside the four has no SARIF level); the
+  // lines of the rules are kept by the object the caller parsed, so they are read from `given`.
+  const policy = validatePolicy(given);
   const o: SarifOptions = {
     ...(checked.policyUri !== undefined
       ? { policyUri: checkString(checked.policyUri, 'options.policyUri', { min: 1 }) }
@@ -81,7 +84,7 @@ export function toSarif(
         {
           physicalLocation: {
             artifactLocation: { uri: artifact },
-            region: { startLine: ruleLine(policy, index.get(f.ruleId) ?? 0) ?? 1 },
+            region: { startLine: ruleLine(given, index.get(f.ruleId) ?? 0) ?? 1 },
           },
           logicalLocations: [{ fullyQualifiedName: subject, kind: 'resource' }],
         },

@@ -9,18 +9,18 @@ import { SEVERITIES, severityRank } from './policy-types.js';
  * rest of its row, e.g. show `exe.txt` for `txt.exe`) or the line and paragraph separators
  * (U+2028/9: a row that looks like two).
  */
-/** What a source's summary adds for keys it listed that keyport has no spec for. */
-export const unmodeledNote = (s: InventorySource): string =>
-  s.unmodeled === undefined || s.unmodeled.length === 0
-    ? ''
-    : `, and ${s.unmodeled.length} ${s.unmodeled.length === 1 ? 'key' : 'keys'} keyport has no spec for (not checked: ${s.unmodeled.map((k) => k.uri).join(', ')})`;
-
-const clean = (s: string): string =>
+export const clean = (s: string): string =>
   s.replace(
     // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
     /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
+
+/** What a source's summary adds for keys it listed that keyport has no spec for. */
+export const unmodeledNote = (s: InventorySource): string =>
+  s.unmodeled === undefined || s.unmodeled.length === 0
+    ? ''
+    : `, and ${s.unmodeled.length} ${s.unmodeled.length === 1 ? 'key' : 'keys'} keyport has no spec for (not checked: ${s.unmodeled.map((k) => k.uri).join(', ')})`;
 
 export function formatTable(rows: readonly (readonly string[])[]): string[] {
   const cleaned = rows.map((r) => r.map(clean));
