@@ -29,12 +29,14 @@ const MAX_FIELD_CHARS = 2048;
 
 /**
  * Escapes what a terminal or a log line would act on: C0 and C1 control characters, DEL,
- * line and paragraph separators, bidi overrides and lone surrogates become `\uXXXX`.
+ * line and paragraph separators, bidirectional controls (U+061C, U+200E/F, U+202A-E,
+ * U+2066-9: text could reorder the rest of its line, show `exe.txt` for `txt.exe`) and lone
+ * surrogates become `\uXXXX`.
  */
 export function escapeControl(text: string): string {
   return text.replace(
     // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]|\p{Cs}/gu,
+    /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]|\p{Cs}/gu,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }

@@ -60,6 +60,13 @@ describe('clean messages', () => {
     expect(escapeControl('ok 😀')).toBe('ok 😀');
   });
 
+  it('escapeControl escapes the bidirectional marks too (they reorder a line as the overrides do)', () => {
+    // U+200E/U+200F (LRM/RLM) and U+061C (ALM) flip the direction of what follows them.
+    expect(escapeControl('key\u200fexe.txt')).toBe('key\\u200fexe.txt');
+    expect(escapeControl('a\u200eb\u061cc')).toBe('a\\u200eb\\u061cc');
+    expect(escapeControl('\u2066x\u2069')).toBe('\\u2066x\\u2069');
+  });
+
   it('a KeyportError escapes control characters in its message, key URI and request id', () => {
     const e = new KeyportError('NotFound', 'no key\nFAKE LOG LINE', {
       keyUri: 'local://k#a\u001b[2J',

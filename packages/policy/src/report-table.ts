@@ -1,4 +1,5 @@
 /** Plain-text tables for a terminal: findings with a summary line, and the inventory. */
+import { escapeControl } from '@keyport/core';
 import type { CheckResult, Finding } from './check.js';
 import type { Inventory, InventoryKey, InventorySource } from './inventory-types.js';
 import { SEVERITIES, severityRank } from './policy-types.js';
@@ -9,12 +10,7 @@ import { SEVERITIES, severityRank } from './policy-types.js';
  * rest of its row, e.g. show `exe.txt` for `txt.exe`) or the line and paragraph separators
  * (U+2028/9: a row that looks like two).
  */
-export const clean = (s: string): string =>
-  s.replace(
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
-    /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+export const clean = escapeControl;
 
 /** What a source's summary adds for keys it listed that keyport has no spec for. */
 export const unmodeledNote = (s: InventorySource): string =>

@@ -15,6 +15,7 @@ import { EXIT } from '../exit-codes.js';
 import { sameInode } from '../files/identity.js';
 import { writeOutputFile } from '../files/output-file.js';
 import { writeText } from '../io.js';
+import { shown } from '../output.js';
 import type { Act } from '../program.js';
 import { auditKey, auditPaths, type Session } from '../session.js';
 
@@ -264,7 +265,7 @@ export function registerPolicyCommands(program: Command, act: Act): void {
                 f.applied
                   ? `fixed ${describeFix(f)}`
                   : f.error !== undefined
-                    ? `failed ${describeFix(f)}: ${f.error.code}: ${f.error.message}`
+                    ? `failed ${describeFix(f)}: ${f.error.code}: ${shown(f.error.message)}`
                     : `skipped ${describeFix(f)}`,
               ),
         );
