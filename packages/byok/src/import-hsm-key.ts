@@ -8,8 +8,14 @@
  *   3. params    fetched through Keyport (or given); algorithm, expiry and wrapping key checked
  *   4. HSM key   generate (exportable AES_256) or check the given one
  *   5. wrap      inside the HSM (C_WrapKey); only wrapped bytes leave the token
- *   6. import    Keyport importKeyMaterial with the planned algorithm
- *   7. record    the manifest, replaced atomically
+ *   6. import    a pending entry in the manifest, then Keyport importKeyMaterial with the
+ *                planned algorithm
+ *   7. record    the pairing replaces the pending entry (the manifest replaced atomically)
+ *
+ * The pending entry is what a process killed between 6 and 7 leaves behind: the target then
+ * holds the material with no pairing recorded. A rerun with the same HSM key and target finds it
+ * and records the pairing (the target is no longer pending_import) or imports again with that HSM
+ * key (it still is); another HSM key is refused, naming the one the entry records.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
@@ -20,25 +26,42 @@ import {
   checkOptions,
   checkSignal,
   checkString,
+  type ErrorCode,
   IMPORT_WRAPPING_ALGORITHMS,
   type ImportParameters,
   invalidArgument,
   type KeyInfo,
   KeyportError,
+  keyUriScheme,
+  quote,
   toEncryptionContext,
   wrappingKeyWeakness,
 } from '@keyport/core';
 import { hsmObject, resolveHsmKey, wrapInHsm } from './hsm-key.js';
-import { checkManifestWritable, readManifest, recordPairing } from './manifest.js';
+import {
+  checkManifestWritable,
+  dropPendingImport,
+  finishPendingImport,
+  readManifest,
+  recordPairing,
+  recordPendingImport,
+} from './manifest.js';
 import { type ImportPlan, planImport } from './plan.js';
-import type { ByokPairing, ImportHsmKeyOptions, NewHsmKey } from './types.js';
+import type {
+  ByokManifest,
+  ByokPairing,
+  ByokPendingImport,
+  ExistingHsmKey,
+  ImportHsmKeyOptions,
+  NewHsmKey,
+} from './types.js';
 
 const fail = (code: 'InvalidArgument' | 'KeyStateConflict', message: string, keyUri: string) =>
   new KeyportError(code, message, { provider: 'byok', keyUri });
 
 const callOptions = (o: ImportHsmKeyOptions) => (o.signal === undefined ? {} : { signal: o.signal });
 
-async function checkTarget(o: ImportHsmKeyOptions): Promise<KeyInfo> {
+async function describeTarget(o: ImportHsmKeyOptions): Promise<KeyInfo> {
   const info = await o.keyport.describeKey(o.target.uri, callOptions(o));
   if (info.spec !== 'AES_256') {
     throw fail(
@@ -47,14 +70,102 @@ async function checkTarget(o: ImportHsmKeyOptions): Promise<KeyInfo> {
       info.uri,
     );
   }
-  if (info.state !== 'pending_import') {
-    throw fail(
+  return info;
+}
+
+/** A target that is not pending_import; the manifest's unfinished import of it, if any, named. */
+function notPending(info: KeyInfo, interrupted: ByokPendingImport | undefined): KeyportError {
+  if (interrupted === undefined) {
+    return fail(
       'KeyStateConflict',
       `the target key is ${info.state}; import needs a key created with external: true (pending_import)`,
       info.uri,
     );
   }
-  return info;
+  const hsm = quote(interrupted.hsm.uri, 512);
+  return fail(
+    'KeyStateConflict',
+    `the target key is ${info.state}: the manifest records an unfinished import of the HSM key ${hsm} into it (started ${quote(interrupted.startedAt)}), so it may hold that key's material; rerun with hsmKey { uri: ${hsm} } to record that pairing`,
+    info.uri,
+  );
+}
+
+/**
+ * The manifest's unfinished import into this target, and whether it is the HSM key asked for
+ * (the same URI, or `create` with the name it was created under).
+ */
+function interruptedImport(
+  manifest: ByokManifest,
+  o: ImportHsmKeyOptions,
+): { entry: ByokPendingImport | undefined; same: boolean } {
+  const entry = manifest.pending?.findLast((p) => p.target.uri === o.target.uri);
+  if (entry === undefined) return { entry, same: false };
+  const key = o.hsmKey;
+  const same =
+    'uri' in key
+      ? key.uri === entry.hsm.uri
+      : keyUriScheme(entry.hsm.uri) === o.hsm.scheme && entry.hsm.label === key.create.name;
+  return { entry, same };
+}
+
+/**
+ * `create` meeting AlreadyExists where the manifest records an unfinished import of that key into
+ * another target (a rerun that announced a new target): names that target, where the HSM key went.
+ */
+function createdBefore(e: unknown, manifest: ByokManifest, o: ImportHsmKeyOptions): KeyportError | undefined {
+  const key = o.hsmKey;
+  if (!(e instanceof KeyportError) || e.code !== 'AlreadyExists' || !('create' in key)) return undefined;
+  const entry = manifest.pending?.findLast(
+    (p) => keyUriScheme(p.hsm.uri) === o.hsm.scheme && p.hsm.label === key.create.name,
+  );
+  if (entry === undefined) return undefined;
+  return new KeyportError(
+    'AlreadyExists',
+    `the HSM key ${quote(entry.hsm.uri, 512)} already exists: the manifest records an unfinished import of it into ${quote(entry.target.uri, 512)}; rerun with that target to finish it, or with hsmKey { uri } to import it here`,
+    { provider: 'byok', keyUri: entry.hsm.uri, cause: e },
+  );
+}
+
+/**
+ * Codes that say the target refused the import: its material is not this import's. Any other
+ * (Aborted, Timeout, Unavailable, Internal, a foreign error) leaves unknown whether it landed.
+ * Trusting a refusal keeps a loser of two imports into one target from keeping an entry a rerun
+ * would turn into a false pairing; its cost: a retried import whose first try landed unseen and
+ * whose retry was refused leaves no entry (the pairing unrecorded, as before entries existed).
+ */
+const REFUSED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'NotFound',
+  'AlreadyExists',
+  'AccessDenied',
+  'InvalidArgument',
+  'InvalidCiphertext',
+  'KeyStateConflict',
+  'Unsupported',
+  'Throttled',
+  'Integrity',
+]);
+
+/**
+ * After a failed import: the pending entry goes when the import surely did not land (refused, or
+ * the target still pending_import), so a refusal leaves the manifest as it was; otherwise it stays
+ * for a rerun to finish. Best effort: the import's own error is what the caller gets.
+ */
+async function settleFailedImport(
+  o: ImportHsmKeyOptions,
+  pending: ByokPendingImport,
+  error: unknown,
+): Promise<void> {
+  try {
+    let landed = !(error instanceof KeyportError && REFUSED.has(error.code));
+    if (landed) {
+      // Not the caller's signal: it may be what stopped the import.
+      const info = await o.keyport.describeKey(o.target.uri, { timeoutMs: 10_000 });
+      landed = info.state !== 'pending_import';
+    }
+    if (!landed) await dropPendingImport(o.manifestPath, pending);
+  } catch {
+    // The entry stays: a rerun reads the target's state and finishes or replaces it.
+  }
 }
 
 async function parametersFor(o: ImportHsmKeyOptions, plan: ImportPlan): Promise<ImportParameters> {
@@ -198,14 +309,27 @@ export async function importHsmKey(options: ImportHsmKeyOptions): Promise<ByokPa
   const plan = planImport(o.keyport, o.hsm.oaepHashes, o.target);
   // The manifest is read first: one that is damaged or unreadable is refused before the target
   // holds material whose pairing could then not be recorded.
-  await readManifest(o.manifestPath);
+  const manifest = await readManifest(o.manifestPath);
   await checkManifestWritable(o.manifestPath);
+  const interrupted = interruptedImport(manifest, o);
   // The target first, then its parameters: a refused target or refused parameters (another
   // algorithm, expired, a weak wrapping key) must not leave a freshly generated HSM key behind,
   // whose name a retry would then find taken.
-  await checkTarget(o);
+  const target = await describeTarget(o);
+  if (target.state !== 'pending_import') {
+    // A material the provider generated was never imported: the entry is stale, not finished.
+    if (interrupted.entry !== undefined && interrupted.same && target.origin !== 'provider')
+      return finishInterrupted(o, interrupted.entry, target);
+    throw notPending(target, interrupted.entry);
+  }
   const params = await parametersFor(o, plan);
-  const hsmKey = await resolveHsmKey(o.keyport, o.hsm, o.hsmKey, o.signal);
+  // The HSM key an interrupted import already generated and wrapped for this target is taken
+  // again: creating it anew would meet AlreadyExists.
+  const hsmKeyChoice: NewHsmKey | ExistingHsmKey =
+    interrupted.entry !== undefined && interrupted.same ? { uri: interrupted.entry.hsm.uri } : o.hsmKey;
+  const hsmKey = await resolveHsmKey(o.keyport, o.hsm, hsmKeyChoice, o.signal).catch((e: unknown) => {
+    throw createdBefore(e, manifest, o) ?? e;
+  });
 
   const wrapped = await wrapInHsm(
     o.hsm,
@@ -214,18 +338,33 @@ export async function importHsmKey(options: ImportHsmKeyOptions): Promise<ByokPa
     plan.algorithm,
     o.signal,
   );
-  const imported = await o.keyport.importKeyMaterial(
-    o.target.uri,
-    {
-      wrappedMaterial: wrapped,
-      algorithm: plan.algorithm,
-      ...(params.importToken !== undefined ? { importToken: params.importToken } : {}),
-    },
-    callOptions(o),
-  );
+  // Recorded before the import, so a process killed once the target holds the material leaves
+  // a record of which HSM key it holds (a rerun finishes it); a manifest that cannot take it
+  // stops the import here, with the target untouched.
+  const pending: ByokPendingImport = {
+    hsm: hsmObject(hsmKey),
+    target: { uri: o.target.uri, scheme: plan.scheme, spec: 'AES_256', wrappingAlgorithm: plan.algorithm },
+    startedAt: new Date().toISOString(),
+  };
+  await recordPendingImport(o.manifestPath, pending, o.signal);
+  let imported: KeyInfo;
+  try {
+    imported = await o.keyport.importKeyMaterial(
+      o.target.uri,
+      {
+        wrappedMaterial: wrapped,
+        algorithm: plan.algorithm,
+        ...(params.importToken !== undefined ? { importToken: params.importToken } : {}),
+      },
+      callOptions(o),
+    );
+  } catch (e) {
+    await settleFailedImport(o, pending, e);
+    throw e;
+  }
 
   const pairing: ByokPairing = {
-    hsm: hsmObject(hsmKey),
+    hsm: pending.hsm,
     target: {
       uri: o.target.uri,
       ...(imported.primaryVersion !== undefined ? { version: imported.primaryVersion } : {}),
@@ -242,12 +381,38 @@ export async function importHsmKey(options: ImportHsmKeyOptions): Promise<ByokPa
   } catch (e) {
     // The target holds the material now: say so, and give the pairing to record (it names
     // objects and versions, no key material), whatever stopped the write (a full disk, a
-    // manifest damaged or replaced since it was read). Retrying the import cannot help.
+    // manifest damaged or replaced since it was read). The pending entry, where it was written,
+    // lets a rerun with the same arguments record it too.
     throw new KeyportError(
       'Unavailable',
-      `the key was imported into ${o.target.uri} but the pairing could not be recorded in the manifest; record it with recordPairing: ${JSON.stringify(pairing)}`,
+      `the key was imported into ${o.target.uri} but the pairing could not be recorded in the manifest; record it with recordPairing (or rerun importHsmKey with the same HSM key and target once the manifest is writable): ${JSON.stringify(pairing)}`,
       { provider: 'byok', keyUri: o.target.uri, retryable: false, cause: e },
     );
   }
+  return pairing;
+}
+
+/**
+ * The rerun of an import that landed but was not recorded: its pending entry becomes the pairing.
+ * The entry was written just before the import was sent, and the target, then pending_import,
+ * now holds material it did not generate itself.
+ */
+async function finishInterrupted(
+  o: ImportHsmKeyOptions,
+  entry: ByokPendingImport,
+  target: KeyInfo,
+): Promise<ByokPairing> {
+  const pairing: ByokPairing = {
+    hsm: entry.hsm,
+    target: {
+      uri: o.target.uri,
+      ...(target.primaryVersion !== undefined ? { version: target.primaryVersion } : {}),
+      scheme: entry.target.scheme,
+      spec: 'AES_256',
+      wrappingAlgorithm: entry.target.wrappingAlgorithm,
+    },
+    importedAt: entry.startedAt,
+  };
+  await finishPendingImport(o.manifestPath, pairing, o.signal);
   return pairing;
 }

@@ -16,6 +16,7 @@ export {
 export type {
   ByokManifest,
   ByokPairing,
+  ByokPendingImport,
   ExistingHsmKey,
   HsmKeyExporter,
   ImportHsmKeyOptions,

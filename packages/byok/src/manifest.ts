@@ -5,6 +5,10 @@
  * (read, add, write) holds `<manifest>.lock` across processes and re-reads the manifest under it,
  * so writers in separate processes each add their pairing rather than the later rename dropping
  * the other's; writers in one process also queue per path, so they do not poll that lock.
+ *
+ * Besides the pairings, `pending` holds imports sent but not yet recorded (see
+ * `ByokPendingImport`): `importHsmKey` writes one before `importKeyMaterial` and replaces it with
+ * the pairing after, so a process killed in between leaves a record a rerun can finish.
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -19,8 +23,9 @@ import {
   invalidArgument,
   KeyportError,
   NAME_MAX,
+  quote,
 } from '@keyport/core';
-import type { ByokManifest, ByokPairing } from './types.js';
+import type { ByokManifest, ByokPairing, ByokPendingImport } from './types.js';
 
 export const MANIFEST_FORMAT = 'keyport-byok-manifest/1';
 
@@ -40,8 +45,10 @@ export async function readManifest(path: string): Promise<ByokManifest> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch (e) {
-    throw invalid(path, 'is not JSON', e);
+  } catch {
+    // Not the SyntaxError as cause: V8 quotes the text around the fault ("a3f9c0d1e2"...), and a
+    // manifestPath naming the wrong file (a key file) would put its bytes into the error.
+    throw invalid(path, 'is not JSON');
   }
   const m = parsed as Partial<ByokManifest> | null;
   if (m === null || m.format !== MANIFEST_FORMAT || !Array.isArray(m.pairings)) {
@@ -51,8 +58,20 @@ export async function readManifest(path: string): Promise<ByokManifest> {
   // TypeError in pairingsOf, or be carried into every rewrite: refused here, by position.
   const bad = (m.pairings as unknown[]).findIndex((p) => !isPairing(p));
   if (bad >= 0) throw invalid(path, `has a damaged pairing at position ${bad}`);
-  return { format: MANIFEST_FORMAT, pairings: m.pairings };
+  const pending: unknown = m.pending;
+  if (pending !== undefined) {
+    if (!Array.isArray(pending)) throw invalid(path, 'has a damaged pending list');
+    const badPending = pending.findIndex((p) => !isPending(p));
+    if (badPending >= 0) throw invalid(path, `has a damaged pending import at position ${badPending}`);
+  }
+  return manifestOf(m.pairings, (pending as ByokPendingImport[] | undefined) ?? []);
 }
+
+/** `pending` only when there is one: a manifest without interrupted imports keeps its old shape. */
+const manifestOf = (pairings: readonly ByokPairing[], pending: readonly ByokPendingImport[]): ByokManifest =>
+  pending.length === 0
+    ? { format: MANIFEST_FORMAT, pairings }
+    : { format: MANIFEST_FORMAT, pairings, pending };
 
 /** A manifest larger than this is not one keyport wrote (a pairing is under 1 KiB). */
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
@@ -143,6 +162,9 @@ function isPairing(p: unknown): boolean {
   );
 }
 
+const isPending = (p: unknown): p is ByokPendingImport =>
+  isPairing(p) && typeof (p as Record<string, unknown>).startedAt === 'string';
+
 async function writeAtomically(path: string, text: string): Promise<void> {
   const dir = dirname(path);
   // The decorated name is cut to fit NAME_MAX: a manifest named with 240 bytes is a valid file
@@ -188,7 +210,8 @@ export interface RecordPairingOptions {
 
 /**
  * Appends a pairing: reads the manifest, adds it and replaces the file atomically, all under the
- * manifest's lock (other processes) and its per-path queue (this process).
+ * manifest's lock (other processes) and its per-path queue (this process). A pending import of
+ * the same target is dropped: the pairing records how it ended.
  */
 export function recordPairing(
   path: string,
@@ -211,6 +234,85 @@ export function recordPairing(
   } catch (e) {
     return Promise.reject(e);
   }
+  return updateManifest(path, (m) => withPairing(m, pairing), signal);
+}
+
+const withPairing = (m: ByokManifest, pairing: ByokPairing): ByokManifest =>
+  manifestOf(
+    [...m.pairings, pairing],
+    (m.pending ?? []).filter((p) => p.target.uri !== pairing.target.uri),
+  );
+
+/**
+ * Records an import about to be sent, replacing any earlier one of the same target (the target
+ * was seen pending_import just now, so an earlier attempt did not land there).
+ */
+export function recordPendingImport(
+  path: string,
+  pending: ByokPendingImport,
+  signal: AbortSignal | undefined,
+): Promise<ByokManifest> {
+  return updateManifest(
+    path,
+    (m) =>
+      manifestOf(m.pairings, [
+        ...(m.pending ?? []).filter((p) => p.target.uri !== pending.target.uri),
+        pending,
+      ]),
+    signal,
+  );
+}
+
+/** Drops this pending import (the very entry: same target, HSM key and start), if still there. */
+export function dropPendingImport(path: string, pending: ByokPendingImport): Promise<ByokManifest> {
+  const same = (p: ByokPendingImport) =>
+    p.target.uri === pending.target.uri && p.hsm.uri === pending.hsm.uri && p.startedAt === pending.startedAt;
+  return updateManifest(path, (m) =>
+    manifestOf(
+      m.pairings,
+      (m.pending ?? []).filter((p) => !same(p)),
+    ),
+  );
+}
+
+/**
+ * Records the pairing of an interrupted import that landed, dropping its pending entry, unless
+ * the manifest meanwhile pairs the target with another HSM key (then the material there is not
+ * this import's, and recording it would be a false pairing).
+ */
+export function finishPendingImport(
+  path: string,
+  pairing: ByokPairing,
+  signal: AbortSignal | undefined,
+): Promise<ByokManifest> {
+  return updateManifest(
+    path,
+    (m) => {
+      const other = m.pairings.find(
+        (p) => p.target.uri === pairing.target.uri && p.hsm.uri !== pairing.hsm.uri,
+      );
+      if (other !== undefined) {
+        throw new KeyportError(
+          'KeyStateConflict',
+          `the BYOK manifest ${basename(path)} pairs this target with ${quote(other.hsm.uri, 512)}, not with the HSM key of its unfinished import ${quote(pairing.hsm.uri, 512)}`,
+          { provider: 'byok', keyUri: pairing.target.uri },
+        );
+      }
+      return withPairing(m, pairing);
+    },
+    signal,
+  );
+}
+
+/**
+ * Read, change, write: under the manifest's lock (other processes) and its per-path queue (this
+ * process), re-reading under the lock so a change another process made since is kept.
+ */
+function updateManifest(
+  path: string,
+  change: (current: ByokManifest) => ByokManifest,
+  signal?: AbortSignal,
+): Promise<ByokManifest> {
   const previous = queues.get(path) ?? Promise.resolve();
   const next = previous
     .catch(() => undefined)
@@ -220,9 +322,7 @@ export function recordPairing(
         ...(signal !== undefined ? { signal } : {}),
       });
       try {
-        // Read under the lock: a pairing another process added since any earlier read is kept.
-        const current = await readManifest(path);
-        const updated: ByokManifest = { format: MANIFEST_FORMAT, pairings: [...current.pairings, pairing] };
+        const updated = change(await readManifest(path));
         await writeAtomically(path, `${JSON.stringify(updated, null, 2)}\n`);
         return updated;
       } finally {

@@ -84,7 +84,23 @@ export interface ByokPairing {
   readonly importedAt: string;
 }
 
+/**
+ * An import sent to the target but not yet recorded as a pairing: written (atomically) just
+ * before `importKeyMaterial`, replaced by the pairing just after. One left in the manifest means
+ * the process stopped in between (killed, power lost) or the import's answer was lost: the
+ * target may hold this HSM key's material. Rerunning `importHsmKey` with the same HSM key and
+ * target finishes it (records the pairing, or imports again if the target is still pending).
+ */
+export interface ByokPendingImport {
+  readonly hsm: ByokPairing['hsm'];
+  readonly target: Omit<ByokPairing['target'], 'version'>;
+  /** ISO 8601: when the wrapped key was sent. */
+  readonly startedAt: string;
+}
+
 export interface ByokManifest {
   readonly format: 'keyport-byok-manifest/1';
   readonly pairings: readonly ByokPairing[];
+  /** Imports started and not recorded as finished; absent when there are none. */
+  readonly pending?: readonly ByokPendingImport[];
 }

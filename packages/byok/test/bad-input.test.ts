@@ -51,7 +51,8 @@ describe('importHsmKey refusals', () => {
       (e: unknown) => e,
     );
     expect(error).toBeDefined();
-    expect((await readManifest(manifestPath)).pairings).toEqual([]);
+    // No pairing, and no pending import either: a refused import is taken back.
+    expect(await readManifest(manifestPath)).toEqual({ format: 'keyport-byok-manifest/1', pairings: [] });
     return error;
   }
 
@@ -276,21 +277,51 @@ describe('importHsmKey refusals', () => {
     }
   });
 
+  it('a manifest damaged after it was read and before the import: Integrity, nothing imported', async () => {
+    const uri = await pendingAwsKey();
+    const path = join(dir, 'damaged-before.json');
+    await writeFile(path, '{"format":"keyport-byok-manifest/1","pairings":[]}');
+    await expect(
+      importHsmKey({
+        keyport,
+        hsm,
+        hsmKey: { uri: await exportableHsmKey() },
+        target: { uri },
+        manifestPath: path,
+        // Runs after the manifest was read and before the wrap: another hand damages the file.
+        clock: () => {
+          writeFileSync(path, 'not json');
+          return new Date();
+        },
+      }),
+    ).rejects.toMatchObject({ code: 'Integrity' });
+    // The pending entry written before the import could not be written: the import was not sent.
+    await expectPending(uri);
+    expect(await readFile(path, 'utf8')).toBe('not json');
+  });
+
   it('a manifest that cannot be written after the import: Unavailable, saying the import happened, with the pairing', async () => {
     const uri = await pendingAwsKey();
     const path = join(dir, 'replaced.json');
     await writeFile(path, '{"format":"keyport-byok-manifest/1","pairings":[]}');
+    // Another hand damages the file while the import is on its way (after the pending entry).
+    const damaging = new Proxy(keyport, {
+      get(k, name) {
+        if (name === 'importKeyMaterial')
+          return (...args: Parameters<Keyport['importKeyMaterial']>) => {
+            writeFileSync(path, 'not json');
+            return k.importKeyMaterial(...args);
+          };
+        const value: unknown = Reflect.get(k, name, k);
+        return typeof value === 'function' ? value.bind(k) : value;
+      },
+    });
     const error = await importHsmKey({
-      keyport,
+      keyport: damaging,
       hsm,
       hsmKey: { uri: await exportableHsmKey() },
       target: { uri },
       manifestPath: path,
-      // Runs after the manifest was read and before the wrap: another hand damages the file.
-      clock: () => {
-        writeFileSync(path, 'not json');
-        return new Date();
-      },
     }).then(
       () => undefined,
       (e: unknown) => e as KeyportError,

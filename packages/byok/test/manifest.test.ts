@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import { acquireFileLock } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { type ByokPairing, MANIFEST_FORMAT, pairingsOf, readManifest, recordPairing } from '../src/index.js';
@@ -183,5 +184,48 @@ describe('BYOK manifest', () => {
       message: expect.stringContaining('options.signal'),
     });
     expect((await readManifest(path)).pairings).toHaveLength(0);
+  });
+
+  it('a file that is not JSON (a key file named by mistake) is refused without quoting its bytes', async () => {
+    const path = join(await tempDir(), 'm.json');
+    const secret = 'a3f9c0d1e2b4a5968778695a4b3c2d1e0f';
+    await writeFile(path, `${secret}\n`);
+    const error = await readManifest(path).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: 'Integrity', message: expect.stringContaining('not JSON') });
+    // Before: the cause was V8's SyntaxError, which quotes the text: `Unexpected token 'a', "a3f9c0d1e2"...`.
+    const shown = `${inspect(error, { depth: 10 })}${JSON.stringify(error)}`;
+    expect(shown).not.toContain(secret.slice(0, 6));
+  });
+
+  it("pending imports: damaged ones are Integrity by position; a pairing drops its target's, keeps the others", async () => {
+    const path = join(await tempDir(), 'm.json');
+    const pendingOf = (n: number) => {
+      const { target, hsm } = pairing(n);
+      const { version: _, ...unversioned } = target as typeof target & { version?: string };
+      return { hsm, target: unversioned, startedAt: new Date(0).toISOString() };
+    };
+    for (const bad of ['{}', '[null]', `[${JSON.stringify({ ...pairing(1), startedAt: 5 })}]`]) {
+      const text = `{"format":"${MANIFEST_FORMAT}","pairings":[],"pending":${bad}}`;
+      await writeFile(path, text);
+      await expect(readManifest(path), bad).rejects.toMatchObject({ code: 'Integrity' });
+      await expect(recordPairing(path, pairing(2)), bad).rejects.toMatchObject({ code: 'Integrity' });
+      expect(await readFile(path, 'utf8')).toBe(text);
+    }
+    await writeFile(
+      path,
+      JSON.stringify({ format: MANIFEST_FORMAT, pairings: [], pending: [pendingOf(1), pendingOf(2)] }),
+    );
+    await recordPairing(path, pairing(1));
+    expect(await readManifest(path)).toEqual({
+      format: MANIFEST_FORMAT,
+      pairings: [pairing(1)],
+      pending: [pendingOf(2)],
+    });
+    await recordPairing(path, pairing(2));
+    expect(await readManifest(path)).toEqual({ format: MANIFEST_FORMAT, pairings: [pairing(1), pairing(2)] });
+    expect(JSON.parse(await readFile(path, 'utf8'))).not.toHaveProperty('pending');
   });
 });
