@@ -43,15 +43,17 @@ export const DESCRIPTION_TAG = 'keyport-description';
 export const PENDING_ROTATION_TAG = 'keyport-pending-rotation';
 
 /**
- * The markers of the creates this process left unfinished, by vault and key name: a createKey
- * finishes an existing key only when it carries one of these (a random value per create). A
- * marker is only a tag: anyone who may import keys into the vault could plant a disabled key of
- * known material under the name with a marker of the right shape, and a createKey that finished
- * it would hand the caller that material. Creates cut short in another process are finished by
- * hand (setRotationPolicy, then enableKey), after a look at the key.
+ * The key of a create's marker in the record of unfinished creates its provider instance keeps
+ * (`Rpc.unfinishedCreates`): a createKey finishes an existing key only when it carries that
+ * marker (a random value per create). A marker is only a tag: anyone who may import keys into
+ * the vault could plant a disabled key of known material under the name with a marker of the
+ * right shape, and a createKey that finished it would hand the caller that material. The record
+ * is the instance's, as its one-create-at-a-time queue is: with one for the whole process, a
+ * second instance creating the same name at the same moment found the first's key created and
+ * not yet finished, finished it, and both were told they created it. Creates cut short in another
+ * instance or process are finished by hand (setRotationPolicy, then enableKey), after a look at
+ * the key.
  */
-const unfinishedHere = new Map<string, string>();
-const MAX_UNFINISHED = 10_000;
 const unfinishedId = (vault: Vault, name: string) => `${vault.url}/keys/${name.toLowerCase()}`;
 
 /** Tags keyport keeps for itself: never labels, refused as label names. */
@@ -323,10 +325,16 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
     const found = await unless404(getKey(rpc, key, o));
     if (found !== undefined) {
       const same = { spec: req.spec, kty, keyOps, tags };
-      const mine = unfinishedHere.get(unfinishedId(key.vault, key.name));
-      const ours = periodDays !== undefined && mine?.startsWith(`P${periodDays}D `) === true;
-      if (periodDays === undefined || !ours || !unfinishedAs(found, same, mine as string))
+      const mine = rpc.unfinishedCreates.get(unfinishedId(key.vault, key.name));
+      // Ours only with this period, the marker this instance wrote, and the rest of the request.
+      if (
+        periodDays === undefined ||
+        mine === undefined ||
+        !mine.startsWith(`P${periodDays}D `) ||
+        !unfinishedAs(found, same, mine)
+      ) {
         throw nameTaken(rpc, key, found);
+      }
       // This request, made before and cut short after the key was created: finish it.
       return finishCreate(rpc, key, found, periodDays, tags, o);
     }
@@ -340,9 +348,7 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
         : {};
     // Kept before the request: an answer lost on the way back leaves a key only this marker opens.
     if (PENDING_ROTATION_TAG in marker) {
-      if (unfinishedHere.size >= MAX_UNFINISHED)
-        unfinishedHere.delete(unfinishedHere.keys().next().value as string);
-      unfinishedHere.set(unfinishedId(key.vault, key.name), marker[PENDING_ROTATION_TAG]);
+      rpc.unfinishedCreates.set(unfinishedId(key.vault, key.name), marker[PENDING_ROTATION_TAG]);
     }
     const created = await rpc.send(key.vault, o, (kc, so) =>
       kc.createKey(key.name, kty, {
@@ -409,7 +415,7 @@ function nameTaken(rpc: Rpc, key: ResolvedKey, found: KeyVaultKey): KeyportError
   const hint =
     period === undefined
       ? 'rotateKey adds a version'
-      : `it is an unfinished createKey of another request or another process, disabled until its rotation policy (${period}) is written: look at the key, then call setRotationPolicy and enableKey on ${keyUri} to finish it`;
+      : `it is an unfinished createKey of another request or another provider instance or process, disabled until its rotation policy (${period}) is written: look at the key, then call setRotationPolicy and enableKey on ${keyUri} to finish it`;
   return new KeyportError('AlreadyExists', `a key with this name exists (${hint})`, {
     provider: PROVIDER_NAME,
     keyUri,
@@ -451,7 +457,7 @@ async function finishCreate(
   } catch (e) {
     throw unfinished(e, half, 'enable');
   }
-  unfinishedHere.delete(unfinishedId(key.vault, key.name));
+  rpc.unfinishedCreates.delete(unfinishedId(key.vault, key.name));
   return keyInfoOf(
     rpc,
     key.vault,
@@ -483,7 +489,7 @@ function unfinished(
       ? `setRotationPolicy(uri, { periodDays: ${periodDays} }) and then enableKey(uri)`
       : 'enableKey(uri)';
   const finish = marked
-    ? `repeat this createKey (same name and request) in this process, or call ${manual}`
+    ? `repeat this createKey (same name and request) on this provider instance, or call ${manual}`
     : `call ${manual}`;
   return new KeyportError(
     why.code,
@@ -665,6 +671,7 @@ export async function* listKeys(rpc: Rpc, o: ListOptions): AsyncIterable<KeyInfo
     const live = rpc.pages(vault, o, (kc, so) => kc.listPropertiesOfKeys(so).byPage({ maxPageSize }));
     yield* describePages(
       onePass(live, (p) => p.id, 'key'),
+      maxPageSize,
       (p) => rpc.uriOf(vault, p.name),
       async (p) => {
         checkedProperties(vault, undefined, p);
@@ -675,6 +682,7 @@ export async function* listKeys(rpc: Rpc, o: ListOptions): AsyncIterable<KeyInfo
     const deleted = rpc.pages(vault, o, (kc, so) => kc.listDeletedKeys(so).byPage({ maxPageSize }));
     yield* describePages(
       onePass(deleted, (d) => d.id, 'deleted key'),
+      maxPageSize,
       (d) => rpc.uriOf(vault, d.name),
       async (d) => {
         checkedProperties(vault, undefined, d.properties);
@@ -686,23 +694,29 @@ export async function* listKeys(rpc: Rpc, o: ListOptions): AsyncIterable<KeyInfo
 }
 
 /**
- * Each page's entries described in parallel; an entry keyport has no spec for is listed as
- * unmodeled (under `uriOf` its entry), one gone meanwhile (undefined) left out.
+ * Each page's entries described in parallel, at most `atOnce` (the page size asked for) at a
+ * time: a server answering thousands of entries in one page made as many reads at once. An entry
+ * keyport has no spec for is listed as unmodeled (under `uriOf` its entry), one gone meanwhile
+ * (undefined) left out.
  */
 async function* describePages<T>(
   pages: AsyncIterable<T[]>,
+  atOnce: number,
   uriOf: (entry: T) => string,
   describe: (entry: T) => Promise<KeyInfo | undefined>,
 ): AsyncIterable<KeyInfo | UnmodeledKey> {
   for await (const page of pages) {
-    const infos = await Promise.all(
-      page.map((entry) =>
-        describe(entry).catch((e: unknown) => {
+    const infos: (KeyInfo | UnmodeledKey | undefined)[] = [];
+    await eachBounded(
+      page.map((entry, i) => ({ entry, i })),
+      atOnce,
+      async ({ entry, i }) => {
+        infos[i] = await describe(entry).catch((e: unknown) => {
           // The entry's name was checked before a describe can answer Unsupported.
           if (!(e instanceof KeyportError && e.code === 'Unsupported')) throw e;
           return unmodeledKeyOf(uriOf(entry), e);
-        }),
-      ),
+        });
+      },
     );
     for (const info of infos) if (info !== undefined) yield info;
   }

@@ -25,6 +25,8 @@ const KEY_NAME = /^[A-Za-z0-9-]{1,127}$/;
 export const RESOLVED_MAX = 1024;
 /** Key specs remembered, per vault and key name: beyond this, the oldest is forgotten (and looked up again). */
 export const MAX_KEY_SPECS = 4096;
+/** Markers of unfinished creates remembered (see `Rpc.unfinishedCreates`): beyond this, the oldest is forgotten. */
+export const MAX_UNFINISHED = 10_000;
 
 /**
  * A Map that forgets its oldest entry when a new one would make it hold more than `max`: a cache
@@ -168,6 +170,11 @@ export class Rpc {
   readonly specLookups = new Map<string, SharedRequest<KeySpec>>();
   /** Creates and imports of a new key name in flight, per vault and name (see `oneCreateAtATime`). */
   readonly creating = new Map<string, Promise<void>>();
+  /**
+   * The marker of each createKey with a rotation this instance sent and has not finished, per
+   * vault and name: only this instance's repeat finishes that key (see keys.ts `unfinishedId`).
+   */
+  readonly unfinishedCreates: Map<string, string> = new BoundedMap(MAX_UNFINISHED);
   private readonly byHost: ReadonlyMap<string, Vault>;
   private readonly keyClients = new Map<Vault, Promise<KeyClient>>();
   /** By key id, least recently used first: the client, or its build while the SDK loads. */

@@ -24,7 +24,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AzureKeyVaultProvider, backupKey, purgeDeletedKey, restoreKey } from '../src/index.js';
 import { DESCRIPTION_TAG, PENDING_ROTATION_TAG } from '../src/keys.js';
 
-/** The marker of a create cut short: its period and a random value only this process knows. */
+/** The marker of a create cut short: its period and a random value only the instance that made it knows. */
 const MARKER = /^P30D [0-9a-f-]{36}$/;
 
 import { clientOptions, hostOf, sdkClient, staticToken, uniqueName, utf8 } from './support/server.js';
@@ -38,20 +38,23 @@ const PRINCIPALS: Record<string, readonly AzureKeyPermission[] | 'all'> = {
   [NO_POLICY_WRITE]: ['get', 'create', 'update', 'getrotationpolicy'],
 };
 
-/** One-shot faults: the first request a rule matches runs its action just before it leaves. */
+/**
+ * One-shot faults: the first request a rule matches runs its action just before it leaves (and
+ * leaves once an action that returns a promise has settled: a request held back).
+ */
 interface Rule {
   readonly match: (method: string, path: string) => boolean;
-  readonly act: () => void;
+  readonly act: () => unknown;
 }
 let rules: Rule[] = [];
 const injector: Policy = {
   name: 'keyport-test-one-request-faults',
-  sendRequest(request, next) {
+  async sendRequest(request, next) {
     const path = new URL(request.url).pathname;
     const i = rules.findIndex((r) => r.match(request.method, path));
     if (i >= 0) {
       const [rule] = rules.splice(i, 1);
-      rule?.act();
+      await rule?.act();
     }
     return next(request);
   },
@@ -141,7 +144,7 @@ const request = (name: string, periodDays = 30) => ({
 });
 
 describe('createKey with a rotation, cut short after the key was created', () => {
-  it('without permission to write the policy: AccessDenied naming the key, left disabled (unusable) and marked; the same request, allowed, finishes it', async () => {
+  it('without permission to write the policy: AccessDenied naming the key, left disabled (unusable) and marked; another instance finishes it by hand', async () => {
     const name = uniqueName('no-policy-write');
     const limited = keyportAs(NO_POLICY_WRITE, 3);
     const admin = keyportAs(DEFAULT_AZURE_TOKEN, 1);
@@ -175,8 +178,13 @@ describe('createKey with a rotation, cut short after the key was created', () =>
       message: expect.stringContaining('was created disabled'),
     });
 
-    // Repeated by a principal allowed to write the policy: finished, one key of one version.
-    const done = await admin.createKey('azurekeyvault', request(name));
+    // Repeated by another provider instance, here one allowed to write the policy: AlreadyExists,
+    // as from another process (it did not make the key); it finishes the key by hand.
+    const other = await failureOf(admin.createKey('azurekeyvault', request(name)));
+    expect(other).toMatchObject({ code: 'AlreadyExists', keyUri: uriOf(name) });
+    expect(other.message).toContain('unfinished createKey of another request or another provider instance');
+    await admin.setRotationPolicy(uriOf(name), { periodDays: 30 });
+    const done = await admin.enableKey(uriOf(name));
     expect(done).toMatchObject({
       uri: uriOf(name),
       state: 'enabled',
@@ -192,10 +200,13 @@ describe('createKey with a rotation, cut short after the key was created', () =>
     });
     expect((await stored(name)).tags).not.toHaveProperty(PENDING_ROTATION_TAG);
     await expect(admin.encrypt(uriOf(name), utf8('data'))).resolves.toBeDefined();
-    // Finished, the name is taken like any other.
-    await expect(admin.createKey('azurekeyvault', request(name))).rejects.toMatchObject({
-      code: 'AlreadyExists',
-    });
+    // Finished, the name is taken like any other, also for the instance that began it.
+    for (const keyport of [admin, limited]) {
+      await expect(keyport.createKey('azurekeyvault', request(name))).rejects.toMatchObject({
+        code: 'AlreadyExists',
+        message: expect.stringContaining('rotateKey adds a version'),
+      });
+    }
   });
 
   it("one throttled policy write: core's own retry finishes the key (it answered AlreadyExists)", async () => {
@@ -330,6 +341,45 @@ describe('createKey with a rotation, cut short after the key was created', () =>
       if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'AlreadyExists' });
     }
     expect(await stored(name)).toMatchObject({ enabled: true, versions: 1 });
+  });
+
+  it("two provider instances in one process creating one name at once: one creates it, the other AlreadyExists (never finishing the other's key)", async () => {
+    const name = uniqueName('two-instances');
+    const first = keyportAs(DEFAULT_AZURE_TOKEN, 1);
+    const second = keyportAs(DEFAULT_AZURE_TOKEN, 1);
+    // The first's policy write waits until the second's createKey of the same request has
+    // settled: the second meets the first's key created, marked and not yet finished.
+    let secondSettled: Promise<PromiseSettledResult<unknown>[]> | undefined;
+    arm(isPolicyWrite(name), () => {
+      secondSettled = Promise.allSettled([second.createKey('azurekeyvault', request(name))]);
+      return secondSettled;
+    });
+    await expect(first.createKey('azurekeyvault', request(name))).resolves.toMatchObject({
+      state: 'enabled',
+      rotation: { periodDays: 30 },
+    });
+    const [secondResult] = (await secondSettled) ?? [];
+    expect(secondResult).toMatchObject({ status: 'rejected', reason: { code: 'AlreadyExists' } });
+    expect(await stored(name)).toMatchObject({ enabled: true, versions: 1 });
+  });
+
+  it("another provider instance does not finish a create cut short in this one; this one's repeat does", async () => {
+    const name = uniqueName('other-instance');
+    const mine = keyportAs(DEFAULT_AZURE_TOKEN, 1);
+    arm(isPolicyWrite(name), throttleIt);
+    await expect(mine.createKey('azurekeyvault', request(name))).rejects.toMatchObject({ code: 'Throttled' });
+
+    const e = await failureOf(keyportAs(DEFAULT_AZURE_TOKEN, 1).createKey('azurekeyvault', request(name)));
+    expect(e).toMatchObject({ code: 'AlreadyExists', keyUri: uriOf(name) });
+    expect(await stored(name)).toMatchObject({
+      enabled: false,
+      tags: { [PENDING_ROTATION_TAG]: expect.stringMatching(MARKER) },
+      rotate: undefined,
+    });
+    await expect(mine.createKey('azurekeyvault', request(name))).resolves.toMatchObject({
+      state: 'enabled',
+      rotation: { periodDays: 30 },
+    });
   });
 
   it('a disabled key planted under the name with a marker of the right shape is never finished (its material may be known)', async () => {

@@ -216,6 +216,32 @@ describe('listings that do not end', () => {
     expect(n).toBe(MAX_LISTED_VERSIONS / 500 + 1);
   });
 
+  it('a page far longer than asked is described a page size at a time, not all at once', async () => {
+    // Key Vault pages hold at most 25 keys (keyport asks for 25); a server answering thousands
+    // in one page made as many key reads at once (300 here: the stand-in answers 400 requests).
+    const names = Array.from({ length: 300 }, (_, i) => `k${i}`);
+    let reading = 0;
+    let most = 0;
+    const inner = httpClient.sendRequest.bind(httpClient);
+    httpClient.sendRequest = async (request) => {
+      const single = /^\/keys\/[^/]+\/?$/.test(new URL(request.url).pathname);
+      if (single) most = Math.max(most, ++reading);
+      try {
+        return await inner(request);
+      } finally {
+        if (single) reading--;
+      }
+    };
+    route = (url) => (url.pathname === '/keys' ? page(names) : getKeyRoute(url));
+    const listed = await listAll();
+    expect(listed).toHaveLength(names.length);
+    expect(listed.map((k) => (k as { uri: string }).uri)).toEqual(
+      names.map((n) => `azurekeyvault://${HOST}/keys/${n}`),
+    );
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(25);
+  });
+
   it('a nextLink to another host is never followed: Internal, no request reaches it', async () => {
     route = (url) =>
       url.host === HOST && url.pathname === '/keys'
