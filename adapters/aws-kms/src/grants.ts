@@ -16,7 +16,7 @@ import { answered, nextMarker, pageMarkers } from './errors.js';
 import { pageLimit } from './keys.js';
 import type { DriverOp, KmsRpc } from './rpc.js';
 import { awsGrantOperations, keyportGrantOperations } from './specs.js';
-import { keyUriFor } from './uri.js';
+import { isAlias, keyUriFor } from './uri.js';
 
 const EXPIRY_MARK = '__keyport-exp-';
 const EXPIRY_NAME = /^(.*)__keyport-exp-([0-9]{1,12})$/;
@@ -66,8 +66,9 @@ export const createGrant: DriverOp<'createGrant'> = async (rpc, ref, given, o) =
   needs(req.operations.length > 0, 'a grant needs at least one operation');
   needs(req.expiresAt === undefined || req.expiresAt.getTime() > Date.now(), 'grant expiry is in the past');
   const key = await rpc.resolve(ref);
+  const KeyId = await rpc.keyIdOrArn(key, o.signal);
   const input = {
-    KeyId: await rpc.keyIdOrArn(key, o.signal),
+    KeyId,
     GranteePrincipal: req.grantee,
     Operations: awsGrantOperations(req.operations),
     Constraints: constraintsFor(req),
@@ -76,7 +77,8 @@ export const createGrant: DriverOp<'createGrant'> = async (rpc, ref, given, o) =
   const out = await rpc.send(key, 'CreateGrant', input, o.signal);
   return {
     id: answered(out.GrantId, 'a grant id'),
-    keyUri: key.uri,
+    // The key the grant is on: an alias may name another key by the time the grant is revoked.
+    keyUri: isAlias(key.keyId) ? keyUriFor(KeyId, key.parsed) : key.uri,
     grantee: req.grantee,
     operations: [...req.operations],
     ...(req.constraints !== undefined ? { constraints: req.constraints } : {}),

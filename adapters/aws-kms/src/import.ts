@@ -13,7 +13,7 @@ import {
   type ProviderCallOptions,
 } from '@keyport/core';
 import { answered } from './errors.js';
-import { describeKey } from './keys.js';
+import { describePinned } from './keys.js';
 import type { DriverOp, KmsRpc } from './rpc.js';
 import { keyUriFor } from './uri.js';
 
@@ -64,7 +64,8 @@ export const importKeyMaterial: DriverOp<'importKeyMaterial'> = async (rpc, ref,
     ValidTo: validTo,
   } as const;
   await rpc.send(key, 'ImportKeyMaterial', input, o.signal);
-  return describeKey(rpc, ref, o);
+  // the key imported into, not whatever an alias names by now
+  return describePinned(rpc, key, input.KeyId, o.signal);
 };
 
 /** Removes imported material: the key becomes pending import until material is imported again. */
@@ -74,6 +75,7 @@ export async function deleteImportedKeyMaterial(
   o: ProviderCallOptions,
 ): Promise<KeyInfo> {
   const key = await rpc.resolve(ref);
-  await rpc.send(key, 'DeleteImportedKeyMaterial', { KeyId: await rpc.keyIdOrArn(key, o.signal) }, o.signal);
-  return describeKey(rpc, ref, o);
+  const KeyId = await rpc.keyIdOrArn(key, o.signal);
+  await rpc.send(key, 'DeleteImportedKeyMaterial', { KeyId }, o.signal);
+  return describePinned(rpc, key, KeyId, o.signal);
 }

@@ -34,7 +34,7 @@ import {
   resolvedKey,
 } from './rpc.js';
 import { AWS_KEY_SPEC, AWS_KEY_USAGE, KEYPORT_KEY_STATE, keyportSpecOf } from './specs.js';
-import { bareKeyId, keyUriFor, parseAwsUri } from './uri.js';
+import { bareKeyId, isAlias, keyUriFor, parseAwsUri } from './uri.js';
 
 const ALIAS = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
 const LIST_CONCURRENCY = 8;
@@ -363,9 +363,20 @@ async function rotationOf(rpc: KmsRpc, key: ResolvedKey, meta: KeyMetadata, sign
   }
 }
 
-async function describeResolved(rpc: KmsRpc, key: ResolvedKey, signal: AbortSignal, withRotation: boolean) {
+/**
+ * Describes the key `key` names, or with `pinned` the key of that KeyId (an id or ARN an alias
+ * was resolved to earlier in the same call): another principal may move an alias at any moment,
+ * so a call that acted on the key the alias named must describe that key, not the alias again.
+ */
+async function describeResolved(
+  rpc: KmsRpc,
+  key: ResolvedKey,
+  signal: AbortSignal,
+  withRotation: boolean,
+  pinned?: string,
+) {
   const meta = answered(
-    (await rpc.send(key, 'DescribeKey', { KeyId: key.keyId }, signal)).KeyMetadata,
+    (await rpc.send(key, 'DescribeKey', { KeyId: pinned ?? key.keyId }, signal)).KeyMetadata,
     'key metadata',
   );
   const [labels, rotation] = await Promise.all([
@@ -373,8 +384,19 @@ async function describeResolved(rpc: KmsRpc, key: ResolvedKey, signal: AbortSign
     withRotation ? rotationOf(rpc, key, meta, signal) : undefined,
   ]);
   const info = toKeyInfo(meta, { labels, via: key.parsed, ...(rotation !== undefined ? { rotation } : {}) });
-  rpc.remember(key.parsed, info.spec);
+  // an alias described through its pinned key id may name another key by now: the spec is the ARN's
+  rpc.remember(pinned !== undefined && isAlias(key.keyId) ? parseAwsUri(info.uri) : key.parsed, info.spec);
   return info;
+}
+
+/** The key of `KeyId` (resolved from `key` earlier in this call), described as describeKey does. */
+export function describePinned(
+  rpc: KmsRpc,
+  key: ResolvedKey,
+  KeyId: string,
+  signal: AbortSignal,
+): Promise<KeyInfo> {
+  return describeResolved(rpc, key, signal, true, KeyId);
 }
 
 export const describeKey: DriverOp<'describeKey'> = async (rpc, ref, o) =>
@@ -382,7 +404,8 @@ export const describeKey: DriverOp<'describeKey'> = async (rpc, ref, o) =>
 
 /**
  * Every key the credentials can list, described (tags included, rotation left to describeKey).
- * Keys whose spec keyport does not model (SM2, ECC_SECG_P256K1, HMAC_384...) are left out.
+ * Keys whose spec keyport does not model (SM2, ECC_SECG_P256K1, HMAC_384...) are yielded as
+ * unmodeled keys.
  */
 export async function* listKeys(rpc: KmsRpc, o: ListOptions): AsyncIterable<KeyInfo | UnmodeledKey> {
   const route = await rpc.primary();
@@ -423,7 +446,8 @@ type ManagementOp =
 
 /**
  * Runs a management call, then describes the key to return its new state. AWS refuses aliases
- * there, so an alias is resolved first and a key ARN is cut to its key id.
+ * there, so an alias is resolved first and a key ARN is cut to its key id; the key described is
+ * the one the call changed (that key id), whatever the alias names by then.
  */
 async function thenDescribe<Op extends ManagementOp>(
   rpc: KmsRpc,
@@ -435,7 +459,7 @@ async function thenDescribe<Op extends ManagementOp>(
   const key = await rpc.resolve(ref);
   const KeyId = bareKeyId(await rpc.keyIdOrArn(key, o.signal));
   await rpc.send(key, op, { ...input, KeyId } as InputOf<Op>, o.signal);
-  return describeResolved(rpc, key, o.signal, true);
+  return describePinned(rpc, key, KeyId, o.signal);
 }
 
 export const rotateKey: DriverOp<'rotateKey'> = (rpc, ref, o) =>
