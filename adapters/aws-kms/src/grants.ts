@@ -15,7 +15,7 @@ import {
 import { answered, nextMarker, pageMarkers } from './errors.js';
 import { pageLimit } from './keys.js';
 import type { DriverOp, KmsRpc } from './rpc.js';
-import { awsGrantOperations, keyportGrantOperations } from './specs.js';
+import { awsGrantOperations, keyportGrantOperations, unmodeledGrantOperations } from './specs.js';
 import { isAlias, keyUriFor } from './uri.js';
 
 const EXPIRY_MARK = '__keyport-exp-';
@@ -95,11 +95,13 @@ function toGrant(entry: GrantListEntry, keyUri: string): Grant {
     ...(c?.EncryptionContextSubset !== undefined ? { contextSubset: c.EncryptionContextSubset } : {}),
   };
   const { name, expiresAt } = decodeGrantName(entry.Name);
+  const unmodeled = unmodeledGrantOperations(entry.Operations ?? []);
   return {
     id: entry.GrantId ?? '',
     keyUri,
     grantee: entry.GranteePrincipal ?? '',
     operations: keyportGrantOperations(entry.Operations ?? []),
+    ...(unmodeled.length > 0 ? { unmodeledOperations: unmodeled } : {}),
     ...(Object.keys(constraints).length > 0 ? { constraints } : {}),
     ...(name !== undefined ? { name } : {}),
     ...(expiresAt !== undefined ? { expiresAt } : {}),

@@ -95,7 +95,7 @@ export function awsGrantOperations(ops: readonly GrantOperation[]): AwsGrantOper
 /**
  * The keyport operations a grant's AWS operations allow: the first AWS operation of each entry is
  * the one keyport calls (re-encryption needs both halves). AWS operations keyport does not model
- * (CreateGrant, RetireGrant, ...) are not listed.
+ * (CreateGrant, RetireGrant, ...) are not listed here: see `unmodeledGrantOperations`.
  */
 export function keyportGrantOperations(awsOps: readonly string[]): GrantOperation[] {
   const have = new Set(awsOps);
@@ -103,4 +103,15 @@ export function keyportGrantOperations(awsOps: readonly string[]): GrantOperatio
     const needed = AWS_GRANT_OPERATIONS[op];
     return op === 're_encrypt' ? needed.every((a) => have.has(a)) : have.has(needed[0] as string);
   });
+}
+
+/**
+ * The AWS operations of a grant that its keyport operations do not account for, in AWS's order:
+ * those keyport has no name for (CreateGrant, GenerateDataKeyPair, DeriveSharedSecret...) and
+ * halves of a pair keyport names only whole (ReEncryptFrom alone lets the grantee re-encrypt the
+ * data under a key it holds: as good as decrypt).
+ */
+export function unmodeledGrantOperations(awsOps: readonly string[]): string[] {
+  const accounted = new Set<string>(awsGrantOperations(keyportGrantOperations(awsOps)));
+  return [...new Set(awsOps)].filter((op) => !accounted.has(op));
 }

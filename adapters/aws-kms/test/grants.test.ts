@@ -3,7 +3,7 @@
  * no grant API at all (answers 501). Enforcement is therefore not emulated anywhere: what is proven
  * here is the translation (operations, constraints, names carrying expiry) and the sweep.
  */
-import { ListGrantsCommand } from '@aws-sdk/client-kms';
+import { CreateGrantCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
 import { createKeyport } from '@keyport/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AwsKmsProvider, decodeGrantName, encodeGrantName } from '../src/index.js';
@@ -25,6 +25,50 @@ describe('grants on moto', () => {
     for await (const g of p().listGrants({ uri }, { ...call(), pageSize: 1 })) out.push(g);
     return out;
   };
+
+  it('a grant made outside keyport lists what keyport has no name for, never leaves it out', async () => {
+    // A grantee with ReEncryptFrom alone can re-encrypt the data under a key it holds (as good as
+    // decrypt); with CreateGrant it can hand access on. Listed as [] and ['decrypt'] before.
+    const uri = await newKey();
+    const sdk = sdkClientFor(target('moto'));
+    const KeyId = uri.slice('aws-kms://'.length);
+    const made = async (Operations: string[]) =>
+      (
+        await sdk.send(
+          new CreateGrantCommand({
+            KeyId,
+            GranteePrincipal: GRANTEE,
+            Operations: Operations as never,
+          }),
+        )
+      ).GrantId;
+    const reEncryptFrom = await made(['ReEncryptFrom']);
+    const passOn = await made(['CreateGrant', 'Decrypt']);
+    const pairs = await made(['GenerateDataKeyPair', 'GenerateDataKeyWithoutPlaintext']);
+    const whole = await made([
+      'ReEncryptFrom',
+      'ReEncryptTo',
+      'GenerateDataKey',
+      'GenerateDataKeyWithoutPlaintext',
+    ]);
+    const byId = new Map((await list(uri)).map((g) => [g.id, g]));
+    expect(byId.get(reEncryptFrom as string)).toMatchObject({
+      operations: [],
+      unmodeledOperations: ['ReEncryptFrom'],
+    });
+    expect(byId.get(passOn as string)).toMatchObject({
+      operations: ['decrypt'],
+      unmodeledOperations: ['CreateGrant'],
+    });
+    expect(byId.get(pairs as string)).toMatchObject({
+      operations: [],
+      unmodeledOperations: ['GenerateDataKeyPair', 'GenerateDataKeyWithoutPlaintext'],
+    });
+    // Everything named: no unmodeledOperations field at all.
+    const named = byId.get(whole as string);
+    expect(named?.operations).toEqual(['generate_data_key', 're_encrypt']);
+    expect(named).not.toHaveProperty('unmodeledOperations');
+  });
 
   it('creates a grant with operations and a context constraint, and lists it back', async () => {
     const uri = await newKey();

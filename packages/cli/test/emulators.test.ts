@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CreateGrantCommand, KMSClient } from '@aws-sdk/client-kms';
 import { awsKms } from '@keyport/aws-kms';
 import { Keyport } from '@keyport/core';
 import { openEnvelope } from '@keyport/envelope';
@@ -45,6 +46,46 @@ async function workspace() {
 }
 
 describe('CLI against moto and OpenBao', () => {
+  it('grants list shows what a grant made outside keyport allows that keyport has no name for', async () => {
+    const { ws, env } = await workspace();
+    const cwd = ws.dir;
+    const made = await runCli(
+      ['--json', 'keys', 'create', `grants-${Date.now().toString(36)}`, '--provider', 'aws-kms'],
+      {
+        cwd,
+        env,
+      },
+    );
+    expect(made.code, made.stderr).toBe(0);
+    const uri = JSON.parse(made.stdout).uri as string;
+    const moto = await requireEmulator('moto');
+    const sdk = new KMSClient({
+      region: 'us-east-1',
+      endpoint: moto.KEYPORT_MOTO_ENDPOINT as string,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
+    const { GrantId } = await sdk.send(
+      new CreateGrantCommand({
+        KeyId: uri.slice('aws-kms://'.length),
+        GranteePrincipal: 'arn:aws:iam::123456789012:role/other',
+        Operations: ['CreateGrant', 'Decrypt', 'ReEncryptFrom'],
+      }),
+    );
+    sdk.destroy();
+    const json = await runCli(['--json', 'grants', 'list', uri], { cwd, env });
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout).grants).toEqual([
+      expect.objectContaining({
+        id: GrantId,
+        operations: ['decrypt'],
+        unmodeledOperations: ['CreateGrant', 'ReEncryptFrom'],
+      }),
+    ]);
+    const text = await runCli(['grants', 'list', uri], { cwd, env });
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain('decrypt,+CreateGrant,+ReEncryptFrom');
+  });
+
   it('creates keys, encrypts to both providers, decrypts with each; doctor passes', async () => {
     const { ws, env, keys } = await workspace();
     const cwd = ws.dir;

@@ -221,6 +221,12 @@ export interface GrantRequest {
 export interface Grant extends GrantRequest {
   readonly id: string;
   readonly keyUri: KeyUri;
+  /**
+   * What the grant also allows that no keyport operation names, in the provider's own words
+   * (AWS `CreateGrant`, `ReEncryptFrom` alone, `GenerateDataKeyPair`): listed grants made outside
+   * keyport may allow more than `operations` says, and an audit must see it. Absent when none.
+   */
+  readonly unmodeledOperations?: readonly string[];
   readonly createdAt?: Date;
   /** A token the grantee passes on calls until the grant is visible everywhere (AWS). */
   readonly token?: string;

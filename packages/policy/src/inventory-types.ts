@@ -19,6 +19,8 @@ export interface InventoryGrant {
   readonly id: string;
   readonly grantee: string;
   readonly operations: readonly string[];
+  /** What the grant also allows that keyport has no name for, in the provider's words (Grant.unmodeledOperations). */
+  readonly unmodeledOperations?: readonly string[];
   readonly createdAt: Known<string>;
   /** null: the grant never expires. */
   readonly expiresAt: string | null;

@@ -231,6 +231,9 @@ function grantOf(g: Grant): InventoryGrant {
     id: g.id,
     grantee: g.grantee,
     operations: [...g.operations],
+    ...(g.unmodeledOperations !== undefined && g.unmodeledOperations.length > 0
+      ? { unmodeledOperations: [...g.unmodeledOperations] }
+      : {}),
     createdAt: iso(g.createdAt),
     expiresAt: g.expiresAt === undefined ? null : g.expiresAt.toISOString(),
     constrained,

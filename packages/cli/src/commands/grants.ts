@@ -13,12 +13,22 @@ function grantJson(g: Grant): Record<string, unknown> {
     keyUri: g.keyUri,
     grantee: g.grantee,
     operations: g.operations,
+    ...(g.unmodeledOperations !== undefined ? { unmodeledOperations: g.unmodeledOperations } : {}),
     ...(g.name !== undefined ? { name: g.name } : {}),
     ...(g.expiresAt !== undefined ? { expiresAt: g.expiresAt.toISOString() } : {}),
     ...(g.createdAt !== undefined ? { createdAt: g.createdAt.toISOString() } : {}),
     ...(c?.contextEquals !== undefined ? { contextEqualsKeys: Object.keys(c.contextEquals).sort() } : {}),
     ...(c?.contextSubset !== undefined ? { contextSubsetKeys: Object.keys(c.contextSubset).sort() } : {}),
   };
+}
+
+/**
+ * The operations column: keyport's names, then what the grant also allows that keyport has no
+ * name for, marked as the provider's own (a grant made outside keyport may allow more).
+ */
+function operationsCell(g: Grant): string {
+  const other = (g.unmodeledOperations ?? []).map((op) => `+${op}`);
+  return [...g.operations, ...other].join(',') || '-';
 }
 
 export function registerGrantCommands(program: Command, act: Act): void {
@@ -96,12 +106,7 @@ export function registerGrantCommands(program: Command, act: Act): void {
             ? 'no grants'
             : table([
                 ['ID', 'GRANTEE', 'OPERATIONS', 'EXPIRES'],
-                ...all.map((g) => [
-                  g.id,
-                  g.grantee,
-                  g.operations.join(','),
-                  g.expiresAt?.toISOString() ?? '-',
-                ]),
+                ...all.map((g) => [g.id, g.grantee, operationsCell(g), g.expiresAt?.toISOString() ?? '-']),
               ]),
         );
         return undefined;
