@@ -402,6 +402,10 @@ export function describePinned(
 export const describeKey: DriverOp<'describeKey'> = async (rpc, ref, o) =>
   describeResolved(rpc, await rpc.resolve(ref), o.signal, true);
 
+/** Why a listed key these credentials may not read is unmodeled (no AWS text: it names principals). */
+const UNREADABLE_KEY =
+  'these credentials may not read this key (AccessDenied on DescribeKey or ListResourceTags: its key policy refuses them), so keyport cannot describe it';
+
 /**
  * Every key the credentials can list, described (tags included, rotation left to describeKey).
  * Keys whose spec keyport does not model (SM2, ECC_SECG_P256K1, HMAC_384...) are yielded as
@@ -424,11 +428,18 @@ export async function* listKeys(rpc: KmsRpc, o: ListOptions): AsyncIterable<KeyI
             // A spec keyport does not model: listed as such, never left out.
             const unmodeled = unmodeledKeyOf(uri, e);
             if (unmodeled !== undefined) return unmodeled;
+            const mapped = mapAwsError(e);
+            // Deleted between ListKeys and its describe: gone, not part of the account any more.
+            if (mapped?.code === 'NotFound') return undefined;
+            // A key whose own policy refuses these credentials DescribeKey or ListResourceTags
+            // (anyone who may create a key can make one): listed as one keyport cannot describe,
+            // so the listing of every other key goes on and an inventory reports it unchecked.
+            if (mapped?.code === 'AccessDenied') return { uri, unmodeled: UNREADABLE_KEY };
             throw e;
           });
         }),
       );
-      yield* batch;
+      for (const entry of batch) if (entry !== undefined) yield entry;
     }
     Marker = nextMarker(page, markers);
   } while (Marker !== undefined);

@@ -1,9 +1,22 @@
 /** Keys against both emulators: specs and usages, aliases, labels as tags, describe, list. */
-import { CreateKeyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
+import {
+  CreateKeyCommand,
+  DescribeKeyCommand,
+  KMSClient,
+  ScheduleKeyDeletionCommand,
+} from '@aws-sdk/client-kms';
 import { createKeyport, type KeySpec } from '@keyport/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AwsKmsProvider } from '../src/index.js';
-import { call, providerFor, sdkClientFor, TARGET_NAMES, target, uniqueName } from './support/targets.js';
+import {
+  call,
+  providerFor,
+  sdkClientFor,
+  TARGET_NAMES,
+  TEST_CREDENTIALS,
+  target,
+  uniqueName,
+} from './support/targets.js';
 
 const SPECS: ReadonlyArray<[KeySpec, string, string]> = [
   ['AES_256', 'SYMMETRIC_DEFAULT', 'ENCRYPT_DECRYPT'],
@@ -160,6 +173,52 @@ describe.each(TARGET_NAMES)('keys on %s', (name) => {
     for await (const info of keyport.listKeys('aws-kms', { onUnmodeledKey: (k) => heard.push(k.uri) }))
       expect(info.uri).not.toBe(uri);
     expect(heard).toContain(uri);
+  });
+
+  it('a key these credentials may not read is listed as unmodeled; the listing of the others goes on', async () => {
+    // Neither emulator enforces key policies: a middleware answers DescribeKey of one key with
+    // AWS's AccessDeniedException, as a key whose policy refuses these credentials is answered.
+    const sdk = sdkClientFor(target(name));
+    const denied = (await sdk.send(new CreateKeyCommand({ KeyUsage: 'ENCRYPT_DECRYPT' }))).KeyMetadata;
+    const readable = (await sdk.send(new CreateKeyCommand({ KeyUsage: 'ENCRYPT_DECRYPT' }))).KeyMetadata;
+    const client = new KMSClient({
+      region: 'us-east-1',
+      endpoint: target(name).endpoint,
+      credentials: TEST_CREDENTIALS,
+      maxAttempts: 1,
+    });
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { KeyId?: string };
+        if (
+          context.commandName === 'DescribeKeyCommand' &&
+          (input.KeyId === denied?.Arn || input.KeyId === denied?.KeyId)
+        ) {
+          throw Object.assign(new Error('User is not authorized to perform: kms:DescribeKey'), {
+            name: 'AccessDeniedException',
+            $fault: 'client',
+            $metadata: { httpStatusCode: 400, requestId: 'test' },
+          });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'denyOneKey' },
+    );
+    const limited = new AwsKmsProvider({ client });
+    try {
+      const seen = new Map<string, unknown>();
+      for await (const entry of limited.listKeys(call())) seen.set(entry.uri, entry);
+      expect(seen.get(`aws-kms://${denied?.Arn}`)).toEqual({
+        uri: `aws-kms://${denied?.Arn}`,
+        unmodeled: expect.stringMatching(/may not read this key \(AccessDenied/),
+      });
+      expect(seen.get(`aws-kms://${readable?.Arn}`)).toMatchObject({ spec: 'AES_256' });
+    } finally {
+      await limited.close();
+      client.destroy();
+      await sdk.send(new ScheduleKeyDeletionCommand({ KeyId: denied?.KeyId, PendingWindowInDays: 7 }));
+      await sdk.send(new ScheduleKeyDeletionCommand({ KeyId: readable?.KeyId, PendingWindowInDays: 7 }));
+    }
   });
 
   it('answers NotFound for keys and aliases that do not exist', async () => {

@@ -35,7 +35,7 @@ describe('keys list and keys keyport has no spec for', () => {
     });
     const text = await runCli(['keys', 'list', 'hcvault'], { cwd: ws.dir, env });
     expect(text.code).toBe(0);
-    expect(text.stdout).toContain('keys keyport has no spec for (listed, not usable through keyport):');
+    expect(text.stdout).toContain('keys keyport cannot describe (listed, not usable through keyport):');
     expect(text.stdout).toMatch(new RegExp(`${uri}\\s+keyport has no key spec for transit ed25519 keys`));
   });
 });

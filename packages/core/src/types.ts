@@ -86,8 +86,10 @@ export interface KeyVersionInfo {
 }
 
 /**
- * A key a listing found that keyport has no neutral spec for (a key type, size or algorithm it
- * does not model: AWS's HMAC_512 or ECC_NIST_P521, Vault's ed25519, ...). A driver's listing
+ * A key a listing found that keyport cannot describe: one it has no neutral spec for (a key type,
+ * size or algorithm it does not model: AWS's HMAC_512 or ECC_NIST_P521, Vault's ed25519, ...),
+ * one the provider lists but will not show these credentials (an AWS key whose key policy denies
+ * DescribeKey), or one stored under a name the provider's API cannot address. A driver's listing
  * yields it beside the KeyInfo it can give; `Keyport.listKeys` leaves it out of what it yields
  * and hands it to `onUnmodeledKey`, so an inventory can say what it could not judge instead of
  * missing it silently.

@@ -12,11 +12,11 @@ import { SEVERITIES, severityRank } from './policy-types.js';
  */
 export const clean = escapeControl;
 
-/** What a source's summary adds for keys it listed that keyport has no spec for. */
+/** What a source's summary adds for keys it listed that keyport cannot describe. */
 export const unmodeledNote = (s: InventorySource): string =>
   s.unmodeled === undefined || s.unmodeled.length === 0
     ? ''
-    : `, and ${s.unmodeled.length} ${s.unmodeled.length === 1 ? 'key' : 'keys'} keyport has no spec for (not checked: ${s.unmodeled.map((k) => k.uri).join(', ')})`;
+    : `, and ${s.unmodeled.length} ${s.unmodeled.length === 1 ? 'key' : 'keys'} keyport cannot describe (not checked: ${s.unmodeled.map((k) => k.uri).join(', ')})`;
 
 export function formatTable(rows: readonly (readonly string[])[]): string[] {
   const cleaned = rows.map((r) => r.map(clean));

@@ -115,7 +115,7 @@ rules:
       },
     ]);
     expect(inventoryTable(inv)).toContain(
-      `hcvault: 1 keys, and 1 key keyport has no spec for (not checked: ${ed})`,
+      `hcvault: 1 keys, and 1 key keyport cannot describe (not checked: ${ed})`,
     );
     const policy = parsePolicyText(`
 version: 1

@@ -143,7 +143,7 @@ export function registerKeyCommands(program: Command, act: Act): void {
         const schemes = wanted !== undefined ? [wanted] : configuredSchemes((await s.config()).config);
         const kp = await s.keys(schemes);
         const all: KeyInfo[] = [];
-        // Keys keyport has no spec for are shown apart, never dropped: a listing must not hide keys.
+        // Keys keyport cannot describe are shown apart, never dropped: a listing must not hide keys.
         const unmodeled: { uri: string; reason: string }[] = [];
         const onUnmodeledKey = (k: UnmodeledKey) => {
           unmodeled.push({ uri: k.uri, reason: k.unmodeled });
@@ -164,7 +164,7 @@ export function registerKeyCommands(program: Command, act: Act): void {
             ? []
             : [
                 '',
-                'keys keyport has no spec for (listed, not usable through keyport):',
+                'keys keyport cannot describe (listed, not usable through keyport):',
                 ...table([['URI', 'WHY'], ...unmodeled.map((k) => [k.uri, k.reason])]),
               ];
         await s.out.result({ keys: all.map(keyJson), ...(unmodeled.length > 0 ? { unmodeled } : {}) }, [
