@@ -19,6 +19,7 @@ import {
   GCM_TAG_BYTES,
   isKeyportFrame,
   KeyportError,
+  type KeySpec,
   openBoundToContext,
   readFrame,
   type SignRequest,
@@ -29,7 +30,7 @@ import {
   writeFrame,
 } from '@keyport/core';
 import { PROVIDER_NAME, requestIdOf, statusOf } from './errors.js';
-import { getKey, keySpec, onKey } from './keys.js';
+import { getKey, keySpec, keySpecAgain, onKey } from './keys.js';
 import type { ResolvedKey, Rpc, SdkOptions } from './rpc.js';
 import { SIGNING, specOf } from './specs.js';
 
@@ -66,6 +67,49 @@ function sized(result: unknown, bytes: number, op: string): Uint8Array {
   }
   return result;
 }
+/** Wrong-size failures of results whose size the key's spec gives (see `withKeySpec`). */
+const misfits = new WeakSet<object>();
+
+/** `sized`, for a result as long as the key's modulus or curve says: its failure is a misfit. */
+function fitted(result: unknown, bytes: number, op: string): Uint8Array {
+  try {
+    return sized(result, bytes, op);
+  } catch (e) {
+    misfits.add(e as object);
+    throw e;
+  }
+}
+
+/**
+ * Runs an operation with the key's spec (cached per key name), and once more with the spec read
+ * anew when the vault's answer does not fit the one used: a result of another size than its
+ * modulus or curve gives, or a 400 (the vault refusing the algorithm for the key's type or
+ * curve). Another process may have added a version of another size or type under the name (Key
+ * Vault's create and import do on a taken name, e.g. `az keyvault key create`) or deleted, purged
+ * and made the key anew: without this, every encrypt and sign failed until the cache forgot the
+ * name (a bound of 4096 names, or a new process).
+ * Run again only when the spec read differs: an answer that fits neither keeps its failure, and a
+ * server answering so cannot make it loop. The spec read is the vault's, as the first look-up was:
+ * a version of another size is used as a process that never cached the old one would use it.
+ */
+async function withKeySpec<T>(
+  rpc: Rpc,
+  key: ResolvedKey,
+  o: Call,
+  run: (spec: KeySpec) => Promise<T>,
+): Promise<T> {
+  const spec = await keySpec(rpc, key, o);
+  try {
+    return await run(spec);
+  } catch (e) {
+    const misfit = (typeof e === 'object' && e !== null && misfits.has(e)) || statusOf(e) === 400;
+    if (!misfit) throw e;
+    const fresh = await keySpecAgain(rpc, key, spec, o);
+    if (fresh === spec) throw e;
+    return run(fresh);
+  }
+}
+
 const notAuthentic = (cause?: unknown) =>
   new KeyportError('InvalidCiphertext', 'the ciphertext or its encryption context is not authentic', {
     ...details,
@@ -87,14 +131,18 @@ function keyOp<T>(rpc: Rpc, key: ResolvedKey, o: Call, request: KeyRequest<T>, d
 }
 type KeyRequest<T> = (crypto: CryptographyClient, options: SdkOptions) => Promise<T>;
 
-export async function encrypt(
+export function encrypt(rpc: Rpc, key: ResolvedKey, plaintext: Uint8Array, req: EncryptRequest, o: Call) {
+  return withKeySpec(rpc, key, o, (spec) => encryptAs(rpc, key, spec, plaintext, req, o));
+}
+
+async function encryptAs(
   rpc: Rpc,
   key: ResolvedKey,
+  spec: KeySpec,
   plaintext: Uint8Array,
   req: EncryptRequest,
   o: Call,
 ) {
-  const spec = await keySpec(rpc, key, o);
   assertSpecServes(spec, 'encrypt_decrypt', details);
   if (spec === 'AES_256') {
     const gcm = { algorithm: 'A256GCM' as const, plaintext, ...aadOf(req.context) };
@@ -120,7 +168,7 @@ export async function encrypt(
       c.wrapKey('RSA-OAEP-256', contentKey, so),
     );
     keyVersion = named(version);
-    return sized(result.result, MODULUS_BYTES[spec] ?? 0, 'wrapKey');
+    return fitted(result.result, MODULUS_BYTES[spec] ?? 0, 'wrapKey');
   });
   return { ciphertext: writeFrame(FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM, keyVersion, body), keyVersion };
 }
@@ -177,8 +225,7 @@ export function readCiphertextFrame(bytes: Uint8Array): CiphertextFrame {
 }
 
 /** The algorithm and the digest Key Vault signs (keyport hashes; a given digest's length is checked). */
-async function signing(rpc: Rpc, key: ResolvedKey, message: Uint8Array, req: SignRequest, o: Call) {
-  const spec = await keySpec(rpc, key, o);
+function signing(spec: KeySpec, message: Uint8Array, req: SignRequest) {
   const algorithm = signingAlgorithmFor(spec, req.algorithm, details);
   const { alg, hash, bytes } = SIGNING[algorithm];
   if (req.messageType === 'digest' && message.length !== bytes) {
@@ -188,12 +235,18 @@ async function signing(rpc: Rpc, key: ResolvedKey, message: Uint8Array, req: Sig
   return { algorithm, alg, digest, spec, ecBytes: spec.startsWith('EC_') ? bytes : undefined };
 }
 
-export async function sign(rpc: Rpc, key: ResolvedKey, message: Uint8Array, req: SignRequest, o: Call) {
-  const { algorithm, alg, digest, ecBytes, spec } = await signing(rpc, key, message, req, o);
-  const { result, version } = await keyOp(rpc, key, o, (c, so) => c.sign(alg, digest, so));
-  const raw = sized(result.result, ecBytes === undefined ? (MODULUS_BYTES[spec] ?? 0) : ecBytes * 2, 'sign');
-  const signature = ecBytes === undefined ? new Uint8Array(raw) : rawToDer(raw);
-  return { signature, algorithm, keyVersion: named(version) };
+export function sign(rpc: Rpc, key: ResolvedKey, message: Uint8Array, req: SignRequest, o: Call) {
+  return withKeySpec(rpc, key, o, async (spec) => {
+    const { algorithm, alg, digest, ecBytes } = signing(spec, message, req);
+    const { result, version } = await keyOp(rpc, key, o, (c, so) => c.sign(alg, digest, so));
+    const raw = fitted(
+      result.result,
+      ecBytes === undefined ? (MODULUS_BYTES[spec] ?? 0) : ecBytes * 2,
+      'sign',
+    );
+    const signature = ecBytes === undefined ? new Uint8Array(raw) : rawToDer(raw);
+    return { signature, algorithm, keyVersion: named(version) };
+  });
 }
 
 export async function verify(
@@ -204,7 +257,7 @@ export async function verify(
   req: SignRequest,
   o: Call,
 ) {
-  const { alg, digest, ecBytes } = await signing(rpc, key, message, req, o);
+  const { alg, digest, ecBytes } = signing(await keySpec(rpc, key, o), message, req);
   const wire = ecBytes === undefined ? signature : derToRaw(signature, ecBytes);
   if (wire === undefined || wire.length === 0) return false; // not a signature at all
   try {

@@ -1,8 +1,9 @@
 /**
  * Keys and their lifecycle on Key Vault: create (refusing an existing name, which Key Vault would
- * turn into a new version, unless it is this same create left unfinished: see
- * PENDING_ROTATION_TAG), describe, list, rotate and the rotation policy, enable/disable (every
- * version), soft delete as scheduled deletion and recovery as its cancellation.
+ * turn into a new version, unless it is this same create left unfinished or unanswered: see
+ * PENDING_ROTATION_TAG and CREATE_MARKER_TAG), describe, list, rotate and the rotation policy,
+ * enable/disable (every version), soft delete as scheduled deletion and recovery as its
+ * cancellation.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { DeletedKey, KeyProperties, KeyRotationLifetimeAction, KeyVaultKey } from '@azure/keyvault-keys';
@@ -43,21 +44,39 @@ export const DESCRIPTION_TAG = 'keyport-description';
 export const PENDING_ROTATION_TAG = 'keyport-pending-rotation';
 
 /**
- * The key of a create's marker in the record of unfinished creates its provider instance keeps
- * (`Rpc.unfinishedCreates`): a createKey finishes an existing key only when it carries that
- * marker (a random value per create). A marker is only a tag: anyone who may import keys into
- * the vault could plant a disabled key of known material under the name with a marker of the
- * right shape, and a createKey that finished it would hand the caller that material. The record
- * is the instance's, as its one-create-at-a-time queue is: with one for the whole process, a
- * second instance creating the same name at the same moment found the first's key created and
- * not yet finished, finished it, and both were told they created it. Creates cut short in another
- * instance or process are finished by hand (setRotationPolicy, then enableKey), after a look at
- * the key.
+ * Marks a key createKey made without a rotation: a random value this provider instance chose for
+ * that create, sent in the create request itself, so the key carries it from its first moment.
+ * Core repeats a createKey whose answer was lost (a timeout, a dropped connection after the vault
+ * made the key), and the repeat finds the name taken by the key the first attempt made: it
+ * answers with that key only when it carries the value this instance still holds for the create
+ * (see `unfinishedId`) and matches the request; any other key under the name stays
+ * AlreadyExists. Hidden from labels and refused as a label name, like the description tag.
+ *
+ * It stays on the key. Removing it would take another write after every create, one that needs
+ * the `update` permission besides `create` and can fail once the key exists (the create then
+ * neither done nor undone). Left on, it gives nothing away: the value is worth something only
+ * while this instance holds it for an unanswered create of that name, and it is dropped once that
+ * create is answered. With a rotation, PENDING_ROTATION_TAG is the marker (removed when the key is
+ * finished), so a key carries at most one of the two.
+ */
+export const CREATE_MARKER_TAG = 'keyport-create-marker';
+
+/**
+ * The key of a create's marker in the record of unanswered and unfinished creates its provider
+ * instance keeps (`Rpc.unfinishedCreates`): a createKey answers with or finishes an existing key
+ * only when it carries that marker (a random value per create). A marker is only a tag: anyone
+ * who may import keys into the vault could plant a key of known material under the name with a
+ * marker of the right shape, and a createKey that took it would hand the caller that material.
+ * The record is the instance's, as its one-create-at-a-time queue is: with one for the whole
+ * process, a second instance creating the same name at the same moment found the first's key
+ * created and not yet finished, finished it, and both were told they created it. Creates cut
+ * short in another instance or process are finished by hand (setRotationPolicy, then enableKey),
+ * after a look at the key.
  */
 const unfinishedId = (vault: Vault, name: string) => `${vault.url}/keys/${name.toLowerCase()}`;
 
 /** Tags keyport keeps for itself: never labels, refused as label names. */
-const RESERVED_TAGS: readonly string[] = [DESCRIPTION_TAG, PENDING_ROTATION_TAG];
+const RESERVED_TAGS: readonly string[] = [DESCRIPTION_TAG, PENDING_ROTATION_TAG, CREATE_MARKER_TAG];
 
 /** Key Vault keeps at most 15 tags on a key (a 16th is refused with 400). */
 const KEY_VAULT_MAX_TAGS = 15;
@@ -208,8 +227,10 @@ function versionInfo(p: KeyProperties): KeyVersionInfo {
 }
 
 /**
- * The key's spec, looked up once per key name (rotation keeps type and size): the spec itself
- * when known (every encrypt and decrypt asks, and then needs no wait), else its look-up.
+ * The key's spec, looked up once per key name (rotation keeps type and size; a version of another
+ * size or type added elsewhere is noticed by the operation it breaks, see `keySpecAgain`): the
+ * spec itself when known (every encrypt and decrypt asks, and then needs no wait), else its
+ * look-up.
  */
 export function keySpec(rpc: Rpc, key: ResolvedKey, o: Call): KeySpec | Promise<KeySpec> {
   const id = specId(key.vault, key.name);
@@ -235,6 +256,26 @@ async function lookUpSpec(rpc: Rpc, key: ResolvedKey, o: Call): Promise<KeySpec>
   const spec = specOf((await onKey(rpc, latest, o, () => getKey(rpc, latest, o))).key);
   rpc.specs.set(specId(key.vault, key.name), spec);
   return spec;
+}
+
+/**
+ * The spec of `key` read anew, after the vault answered an operation in a way the spec used
+ * (`stale`) cannot explain (see crypto.ts `withKeySpec`). A key without a version replaces its
+ * cached spec, only while that is still `stale`: callers meeting the change together share one
+ * look-up. A pinned version is read for itself (the cache holds the latest version's spec).
+ */
+export function keySpecAgain(
+  rpc: Rpc,
+  key: ResolvedKey,
+  stale: KeySpec,
+  o: Call,
+): KeySpec | Promise<KeySpec> {
+  if (key.version !== undefined) {
+    return onKey(rpc, key, o, () => getKey(rpc, key, o)).then((found) => specOf(found.key));
+  }
+  const id = specId(key.vault, key.name);
+  if (rpc.specs.get(id) === stale) rpc.specs.delete(id);
+  return keySpec(rpc, key, o);
 }
 
 /** A key written anew (created, imported, restored, purged): its cached spec is stale. */
@@ -322,16 +363,26 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
   // createKey of the same request would otherwise find the key unfinished and "finish" it too,
   // both callers told they created it.
   return oneCreateAtATime(rpc, key.vault, key.name, o, async () => {
+    const sent = unfinishedId(key.vault, key.name);
     const found = await unless404(getKey(rpc, key, o));
     if (found !== undefined) {
       const same = { spec: req.spec, kty, keyOps, tags };
-      const mine = rpc.unfinishedCreates.get(unfinishedId(key.vault, key.name));
+      const mine = rpc.unfinishedCreates.get(sent);
+      if (periodDays === undefined) {
+        // Ours only with the marker this instance sent and the rest of the request: the key an
+        // earlier attempt made, its answer lost. A create without a rotation is one write: the
+        // key is whole, and the answer is the one that attempt would have given.
+        if (mine === undefined || !madeAs(found, same, CREATE_MARKER_TAG, mine)) {
+          throw nameTaken(rpc, key, found);
+        }
+        rpc.unfinishedCreates.delete(sent);
+        return keyInfoOf(rpc, key.vault, found, { versions: [versionInfo(found.properties)] }, key.name);
+      }
       // Ours only with this period, the marker this instance wrote, and the rest of the request.
       if (
-        periodDays === undefined ||
         mine === undefined ||
         !mine.startsWith(`P${periodDays}D `) ||
-        !unfinishedAs(found, same, mine)
+        !madeAs(found, same, PENDING_ROTATION_TAG, mine)
       ) {
         throw nameTaken(rpc, key, found);
       }
@@ -339,17 +390,20 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
       return finishCreate(rpc, key, found, periodDays, tags, o);
     }
     forgetSpec(rpc, key.vault, key.name);
-    // With a rotation the key starts disabled and marked (see PENDING_ROTATION_TAG). The marker
-    // needs a free tag: with Key Vault's 15 taken by labels the key is still created disabled,
-    // but unmarked, so only setRotationPolicy and enableKey can finish it.
-    const marker =
-      periodDays !== undefined && Object.keys(tags).length < KEY_VAULT_MAX_TAGS
-        ? { [PENDING_ROTATION_TAG]: `P${periodDays}D ${randomUUID()}` }
-        : {};
+    // Every create is marked: with a rotation the key starts disabled and marked (see
+    // PENDING_ROTATION_TAG), without one it carries CREATE_MARKER_TAG. The marker needs a free
+    // tag: with Key Vault's 15 taken by labels and description the key is created unmarked, so
+    // a repeat after a lost answer stays AlreadyExists, and a key with a rotation is still
+    // created disabled, but only setRotationPolicy and enableKey can finish it.
+    const marker: Record<string, string> =
+      Object.keys(tags).length >= KEY_VAULT_MAX_TAGS
+        ? {}
+        : periodDays !== undefined
+          ? { [PENDING_ROTATION_TAG]: `P${periodDays}D ${randomUUID()}` }
+          : { [CREATE_MARKER_TAG]: randomUUID() };
     // Kept before the request: an answer lost on the way back leaves a key only this marker opens.
-    if (PENDING_ROTATION_TAG in marker) {
-      rpc.unfinishedCreates.set(unfinishedId(key.vault, key.name), marker[PENDING_ROTATION_TAG]);
-    }
+    const [markerValue] = Object.values(marker);
+    if (markerValue !== undefined) rpc.unfinishedCreates.set(sent, markerValue);
     const created = await rpc.send(key.vault, o, (kc, so) =>
       kc.createKey(key.name, kty, {
         keyOps,
@@ -365,6 +419,8 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
     if (periodDays !== undefined) {
       return finishCreate(rpc, key, checkedKey(key.vault, key.name, created), periodDays, tags, o);
     }
+    // Answered: the key is the caller's, and no later request of this instance may take it.
+    rpc.unfinishedCreates.delete(sent);
     return keyInfoOf(rpc, key.vault, created, { versions: [versionInfo(created.properties)] }, key.name);
   });
 }
@@ -379,14 +435,15 @@ interface RequestedKey {
 
 /**
  * Whether `found` is the key this very request (same spec, key type, key operations, labels,
- * description and rotation period) made and did not finish: only then may a createKey take an
- * existing name. A key anyone else made, or this adapter made for another request, stays
+ * description, and the marker this instance sent in `markerTag`, which holds the rotation period
+ * when there is one) made and did not finish or got no answer for: only then may a createKey take
+ * an existing name. A key anyone else made, or this adapter made for another request, stays
  * AlreadyExists.
  */
-function unfinishedAs(found: KeyVaultKey, wanted: RequestedKey, marker: string): boolean {
+function madeAs(found: KeyVaultKey, wanted: RequestedKey, markerTag: string, marker: string): boolean {
   const tags = found.properties.tags ?? {};
-  if (!Object.hasOwn(tags, PENDING_ROTATION_TAG) || tags[PENDING_ROTATION_TAG] !== marker) return false;
-  const own = Object.entries(tags).filter(([k]) => k !== PENDING_ROTATION_TAG);
+  if (!Object.hasOwn(tags, markerTag) || tags[markerTag] !== marker) return false;
+  const own = Object.entries(tags).filter(([k]) => k !== markerTag);
   const sameTags =
     own.length === Object.keys(wanted.tags).length &&
     own.every(([k, v]) => Object.hasOwn(wanted.tags, k) && wanted.tags[k] === v);

@@ -25,7 +25,7 @@ const KEY_NAME = /^[A-Za-z0-9-]{1,127}$/;
 export const RESOLVED_MAX = 1024;
 /** Key specs remembered, per vault and key name: beyond this, the oldest is forgotten (and looked up again). */
 export const MAX_KEY_SPECS = 4096;
-/** Markers of unfinished creates remembered (see `Rpc.unfinishedCreates`): beyond this, the oldest is forgotten. */
+/** Markers of unanswered or unfinished creates remembered (see `Rpc.unfinishedCreates`): beyond this, the oldest is forgotten. */
 export const MAX_UNFINISHED = 10_000;
 
 /**
@@ -164,15 +164,19 @@ function holdCallerClient(vault: Vault, client: KeyClient): void {
 }
 
 export class Rpc {
-  /** Key specs per vault and key name: rotation keeps a key's type and size, so one lookup serves. */
+  /**
+   * Key specs per vault and key name: rotation keeps a key's type and size, so one lookup serves
+   * (a version of another size added elsewhere is read anew, see keys.ts `keySpecAgain`).
+   */
   readonly specs: Map<string, KeySpec> = new BoundedMap(MAX_KEY_SPECS);
   /** Spec look-ups in flight, shared by concurrent callers: a cold burst makes one `get`, not one each. */
   readonly specLookups = new Map<string, SharedRequest<KeySpec>>();
   /** Creates and imports of a new key name in flight, per vault and name (see `oneCreateAtATime`). */
   readonly creating = new Map<string, Promise<void>>();
   /**
-   * The marker of each createKey with a rotation this instance sent and has not finished, per
-   * vault and name: only this instance's repeat finishes that key (see keys.ts `unfinishedId`).
+   * The marker of each createKey this instance sent and has not seen answered (without a
+   * rotation) or finished (with one), per vault and name: only this instance's repeat answers
+   * with or finishes that key (see keys.ts `unfinishedId`).
    */
   readonly unfinishedCreates: Map<string, string> = new BoundedMap(MAX_UNFINISHED);
   private readonly byHost: ReadonlyMap<string, Vault>;

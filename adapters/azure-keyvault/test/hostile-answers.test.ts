@@ -382,6 +382,23 @@ describe('crypto results of the wrong shape', () => {
     expect(error.message).toMatch(/another vault or key/);
   });
 
+  it('a wrapKey answer of the wrong size is Internal after the key is read once more: sent again only for another spec, once', async () => {
+    const sent = (re: RegExp) => requests.filter((u) => re.test(new URL(u).pathname)).length;
+    const misfit = { body: { kid: `${VAULT}/keys/k/v1`, value: b64(300) } };
+    // The key read anew is what it was: the answer is the vault's fault, not the cache's.
+    crypto('k', misfit);
+    expect(await failure(keyport.encrypt(uri, new Uint8Array([1])))).toMatchObject({ code: 'Internal' });
+    expect([sent(/^\/keys\/k\/?$/), sent(/wrapkey$/)]).toEqual([2, 1]);
+
+    // Read anew as another size (the cache held 2048 bits), the answer fitting neither: one more
+    // wrapKey, then Internal.
+    requests = [];
+    const rsa3072 = generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({ format: 'jwk' });
+    crypto('k', misfit, bundle('k', {}, { n: rsa3072.n }));
+    expect(await failure(keyport.encrypt(uri, new Uint8Array([1])))).toMatchObject({ code: 'Internal' });
+    expect([sent(/^\/keys\/k\/?$/), sent(/wrapkey$/)]).toEqual([1, 2]);
+  });
+
   it('an EC signature of the wrong length is Internal, not a malformed DER signature', async () => {
     crypto('k', { body: { kid: `${VAULT}/keys/k/v1`, value: b64(400) } }, ecBundle('k'));
     const error = await failure(keyport.sign(uri, new Uint8Array([1]), { algorithm: 'ECDSA_SHA_256' }));

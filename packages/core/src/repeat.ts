@@ -40,9 +40,9 @@ const NEUTRAL_RULES: Readonly<Record<NeutralOperation, RepeatRule>> = {
     repeat: 'once',
     risk: 'make a second key',
     check: 'look the key up by the name you gave (describeKey or listKeys) before creating it again',
-    // Keys named at creation: a second creation of the name is AlreadyExists (Key Vault, the
-    // local keystore) or answered with the key the first made (Cloud KMS, Vault transit, PKCS#11
-    // and a Key Vault create with a rotation, when this provider instance made it).
+    // Keys named at creation: a second creation of the name is AlreadyExists (the local
+    // keystore) or answered with the key the first made when this provider instance made it
+    // (Cloud KMS, Vault transit, PKCS#11, Key Vault: each recognises its own random marker).
     // AWS KMS names a key with an alias after CreateKey: the adapter schedules the deletion of a
     // key whose naming was cut off before it answers, so a repeat leaves one named key; a lost
     // CreateKey answer leaves an unnamed, unused key whether or not the call is repeated. A
