@@ -18,6 +18,7 @@ export {
   type JournalSink,
   type JournalState,
   JournalTakenError,
+  MAX_JOURNAL_BYTES,
   objectJournal,
   type ShardCounts,
 } from './journal.js';

@@ -19,7 +19,7 @@ import {
   KeyportError,
 } from '@keyport/core';
 import { checkShard, MAX_SHARDS, type Shard } from './shard.js';
-import { ObjectChangedError, type ObjectStore, readUnchanged } from './store.js';
+import { ObjectChangedError, type ObjectRead, type ObjectStore, readUnchanged } from './store.js';
 import { backoffMs, isPassing, type ProviderCalls, sleep } from './throttle.js';
 
 export const JOURNAL_FORMAT = 'keyport-object-migrate/1';
@@ -72,19 +72,119 @@ export interface JournalSink {
 
 export const journalName = (shard: Shard): string => `shard-${shard.index}-of-${shard.count}.json`;
 
-function parseState(text: string): JournalState | undefined {
+/**
+ * The most bytes a journal is read to. A journal holds counts and at most MAX_LISTED_FAILURES
+ * failures and conflicts (keys of at most 1,024 bytes and messages of at most 2,048 characters,
+ * JSON-escaped): a few MiB at worst. Anyone who can write the bucket can make the object far
+ * larger, and reading it whole held all of it in memory, in every worker and in `status`.
+ */
+export const MAX_JOURNAL_BYTES = 8 * 1024 * 1024;
+
+const COUNT_FIELDS = [
+  'listed',
+  'done',
+  'migrated',
+  'already',
+  'skipped',
+  'failed',
+  'conflicts',
+  'verified',
+] as const satisfies readonly (keyof ShardCounts)[];
+
+type Fields = Record<string, unknown>;
+const isFields = (v: unknown): v is Fields => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isRate = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const isText = (v: unknown): boolean => typeof v === 'string';
+
+/**
+ * True when `v` has every field of a journal, each of its type. The journal lives in the bucket,
+ * where anyone with write access can change it: a journal holding its format tag and nothing else
+ * (or a count that is a string, a shard that is not one) made `status` fail with a TypeError.
+ */
+function isJournalState(v: unknown): v is JournalState {
+  if (!isFields(v) || v.format !== JOURNAL_FORMAT) return false;
+  const { shard, counts, calls, failures, conflicts } = v;
+  return (
+    ['location', 'from', 'to', 'startedAt', 'updatedAt', 'writer'].every((f) => isText(v[f])) &&
+    typeof v.listingDone === 'boolean' &&
+    typeof v.finished === 'boolean' &&
+    isCount(v.runs) &&
+    isRate(v.rate) &&
+    isFields(shard) &&
+    isCount(shard.count) &&
+    isCount(shard.index) &&
+    (shard.count as number) >= 1 &&
+    (shard.count as number) <= MAX_SHARDS &&
+    (shard.index as number) < (shard.count as number) &&
+    isFields(counts) &&
+    COUNT_FIELDS.every((f) => isCount(counts[f])) &&
+    isFields(calls) &&
+    Object.values(calls).every(
+      (c) => isFields(c) && isCount(c.calls) && isCount(c.throttled) && isRate(c.rate),
+    ) &&
+    Array.isArray(failures) &&
+    failures.every((f) => isFields(f) && isText(f.key) && isText(f.code) && isText(f.message)) &&
+    Array.isArray(conflicts) &&
+    conflicts.every((c) => isFields(c) && isText(c.key) && isText(c.versionRead))
+  );
+}
+
+/**
+ * The journal `text` holds, or undefined when it holds none: not JSON, not a journal of this
+ * format, or one of another shard than the name it is stored under (`shard`), which would speak
+ * for a shard whose journal it is not.
+ */
+function parseState(text: string | undefined, shard: Shard): JournalState | undefined {
+  if (text === undefined) return undefined;
+  let v: unknown;
   try {
-    const v = JSON.parse(text) as JournalState;
-    return v !== null && typeof v === 'object' && v.format === JOURNAL_FORMAT ? v : undefined;
+    v = JSON.parse(text);
   } catch {
     return undefined;
   }
+  return isJournalState(v) && v.shard.index === shard.index && v.shard.count === shard.count ? v : undefined;
 }
 
-async function readBody(body: AsyncIterable<Uint8Array>): Promise<string> {
+/** The body as text, or undefined past MAX_JOURNAL_BYTES (the read is cancelled there). */
+async function readBody(read: ObjectRead): Promise<string | undefined> {
   const parts: Buffer[] = [];
-  for await (const p of body) parts.push(Buffer.from(p));
+  let bytes = 0;
+  try {
+    for await (const p of read.body) {
+      bytes += p.byteLength;
+      if (bytes > MAX_JOURNAL_BYTES) return undefined;
+      parts.push(Buffer.from(p));
+    }
+  } finally {
+    // Stopped early or failed: the rest of the body is not read.
+    if (bytes > MAX_JOURNAL_BYTES) read.cancel();
+  }
   return Buffer.concat(parts).toString('utf8');
+}
+
+/** A journal file's text, or undefined when it is missing or past MAX_JOURNAL_BYTES. */
+async function readJournalFile(path: string): Promise<string | undefined> {
+  let h: Awaited<ReturnType<typeof open>>;
+  try {
+    h = await open(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    if ((await h.stat()).size > MAX_JOURNAL_BYTES) return undefined;
+    return await h.readFile('utf8');
+  } catch {
+    return undefined;
+  } finally {
+    await h.close();
+  }
+}
+
+/** The shard a journal's name (`shard-<i>-of-<n>.json`) says it holds, or undefined. */
+function shardOfName(name: string): Shard | undefined {
+  const m = /^shard-(0|[1-9][0-9]{0,4})-of-([1-9][0-9]{0,4})\.json$/.exec(name);
+  return m === null ? undefined : { index: Number(m[1]), count: Number(m[2]) };
 }
 
 export class JournalTakenError extends KeyportError {
@@ -121,7 +221,7 @@ export function objectJournal(store: ObjectStore, prefix: string, shardInput: Sh
     where,
     async acquire(signal) {
       try {
-        const read = await readJournal(store, key, signal);
+        const read = await readJournal(store, key, shard, signal);
         version = read?.version;
         return read?.state;
       } catch (e) {
@@ -147,7 +247,7 @@ export function objectJournal(store: ObjectStore, prefix: string, shardInput: Sh
             // connection): then the journal is still ours, at a version we did not see.
             let now: Awaited<ReturnType<typeof readJournal>>;
             try {
-              now = await readJournal(store, key, signal);
+              now = await readJournal(store, key, shard, signal);
             } catch (readError) {
               if (readError instanceof ObjectChangedError) throw new JournalTakenError(where);
               // Not knowing who wrote it is no proof of another writer: look again after a pause.
@@ -215,7 +315,7 @@ export function fileJournal(dir: string, shardInput: Shard): JournalSink {
         // Another worker may take it between the unlink and this attempt: then it is theirs.
         if (!(await take())) throw new JournalTakenError(path);
       }
-      return parseState(await readFile(path, 'utf8').catch(() => ''));
+      return parseState(await readJournalFile(path), shard);
     },
     async write(state) {
       const tmp = `${path}.${process.pid}.tmp`;
@@ -242,11 +342,12 @@ export function fileJournal(dir: string, shardInput: Shard): JournalSink {
 async function readJournal(
   store: ObjectStore,
   key: string,
+  shard: Shard,
   signal?: AbortSignal,
 ): Promise<{ version: string; state: JournalState | undefined } | undefined> {
   return readUnchanged(async () => {
     const read = await store.get(key, signal);
-    return { version: read.version, state: parseState(await readBody(read.body)) };
+    return { version: read.version, state: parseState(await readBody(read), shard) };
   });
 }
 
@@ -261,8 +362,9 @@ export async function readObjectJournals(store: ObjectStore, prefix: string): Pr
     // Only the journals right under the prefix, as `objectJournal` names them: a journal in a
     // folder below it (another location's, an old copy) or a key merely ending like one is not
     // one of this location's shards.
-    if (!e.key.startsWith(prefix) || !/^shard-\d+-of-\d+\.json$/.test(e.key.slice(prefix.length))) continue;
-    const s = (await readJournal(store, e.key))?.state;
+    const shard = e.key.startsWith(prefix) ? shardOfName(e.key.slice(prefix.length)) : undefined;
+    if (shard === undefined) continue;
+    const s = (await readJournal(store, e.key, shard))?.state;
     if (s !== undefined) out.push(s);
   }
   return out;
@@ -273,8 +375,9 @@ export async function readFileJournals(dir: string): Promise<JournalState[]> {
   const names = await readdir(dir).catch(() => [] as string[]);
   const out: JournalState[] = [];
   for (const n of names) {
-    if (!/^shard-\d+-of-\d+\.json$/.test(n)) continue;
-    const s = parseState(await readFile(join(dir, n), 'utf8').catch(() => ''));
+    const shard = shardOfName(n);
+    if (shard === undefined) continue;
+    const s = parseState(await readJournalFile(join(dir, n)), shard);
     if (s !== undefined) out.push(s);
   }
   return out;

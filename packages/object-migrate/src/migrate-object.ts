@@ -57,12 +57,16 @@ export interface MigrateObjectOptions {
   readonly keys?: KeyOperations | undefined;
   /** Keep the source key's EDK next to the target's. Default false: the object opens with the target only. */
   readonly keepSource?: boolean;
-  /** Open the written object with the target key alone and compare its plaintext digest. */
+  /**
+   * Open the source, and the rewrapped message with the target key alone, before the upload
+   * completes (nothing is written unless both open to the same plaintext), then the written
+   * object with the target key alone, comparing plaintext digests.
+   */
   readonly verify?: boolean;
   /**
    * Context pairs the object authenticates without storing them (sealed with
    * `contextNotStored`), as `openEnvelope`'s `reproducedContext`: given to the rewrap and to
-   * both opens of the verification. The rewritten object still leaves them out. An object bound
+   * every open of the verification. The rewritten object still leaves them out. An object bound
    * to other pairs (or to none) fails with the open's code (`InvalidCiphertext`) and is not
    * written. Never stored anywhere by this package.
    */
@@ -216,8 +220,8 @@ export async function migrateObject(
   const to = kmsRecipient(options.to);
   if (from.id === to.id) throw new KeyportError('InvalidArgument', 'the source and target name the same key');
   const { keys, signal, timeoutMs, reproducedContext } = options;
-  // Every open of the object (the rewrap, and verification's open of the source and of the
-  // written object) gets the reproduced pairs: the header's tag and each EDK are bound to them.
+  // Every open of the object (the rewrap, and verification's opens of the source, of the
+  // rewrapped message and of the written object) gets the reproduced pairs: the header's tag and each EDK are bound to them.
   const env = {
     ...(keys !== undefined ? { keys } : {}),
     ...(signal !== undefined ? { signal } : {}),
@@ -273,12 +277,33 @@ export async function migrateObject(
         before.catch(() => undefined);
         source = tee(source, copy, before);
       }
-      const rewrapped = rewrapStream(source, {
+      let rewrapped: AsyncIterable<Uint8Array> = rewrapStream(source, {
         trust: [options.from],
         add: hasTo ? [] : [options.to],
         remove: options.keepSource === true ? [] : [options.from],
         ...env,
       });
+      if (before !== undefined) {
+        // The rewrapped message, as it goes to the upload, is opened with the target key alone,
+        // and the upload cannot complete until it has opened in full to the source's plaintext.
+        // Checked only after the write, an object whose new EDK does not unwrap (a KMS or proxy
+        // that wraps wrongly, a target key this worker may encrypt under but not decrypt) was
+        // already stored without the source key's EDK: unreadable, or left for the next run to
+        // take as done although it never verified.
+        const beforeDigest = before;
+        const message = rewrapped;
+        const copy = new PassThrough({ highWaterMark: 1024 * 1024 });
+        const staged = plaintextDigest(copy, options.to, env);
+        staged.catch(() => undefined);
+        rewrapped = (async function* () {
+          yield* tee(message, copy, staged);
+          if ((await staged) !== (await beforeDigest))
+            throw new KeyportError(
+              'Integrity',
+              'the rewrapped object does not decrypt with the target key to the original plaintext',
+            );
+        })();
+      }
       await options.beforeWrite?.(key, read);
       const written = await store.put(key, rewrapped, {
         condition: { ifVersion: read.version },
