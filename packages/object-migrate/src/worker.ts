@@ -307,6 +307,17 @@ export async function runShard(input: RunShardOptions): Promise<ShardReport> {
       'options.journalPrefix',
       'the location lies under the journal prefix, so no object would be migrated',
     );
+  // Inside the location, a prefix is a folder: `data/j` would also leave out `data/jpeg/...`,
+  // objects migrated by no run and counted nowhere.
+  if (
+    options.journalDir === undefined &&
+    journalPrefix.startsWith(loc.prefix) &&
+    !journalPrefix.endsWith('/')
+  )
+    throw invalidArgument(
+      'options.journalPrefix',
+      'a journal prefix inside the location must end with "/": objects whose keys merely begin with it would be left out of the migration',
+    );
   const signal = options.signal;
   // Nothing is taken (no journal written) for a run aborted before it starts.
   if (signal?.aborted === true) throw abortedError(signal);

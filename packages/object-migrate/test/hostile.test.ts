@@ -107,6 +107,8 @@ describe('options a careless caller gives runShard', () => {
     ['a misspelt option (maxRPS)', () => ({ ...base(), maxRPS: 5 })],
     ['journalPrefix holding every object', () => ({ ...base(), journalPrefix: 'o/' })],
     ['journalPrefix empty', () => ({ ...base(), journalPrefix: '' })],
+    // `o/j` would also leave out `o/jpeg/...`: objects no run migrates, counted nowhere.
+    ['journalPrefix inside the location without a final "/"', () => ({ ...base(), journalPrefix: 'o/j' })],
     ['options null', () => null],
     ['options a string', () => 's3://b/p'],
     ['a getter that throws (concurrency)', () => throwing('concurrency')],
