@@ -23,7 +23,7 @@ import type {
 } from './client-api.js';
 import { type CallSpec, DriverCalls } from './driver-call.js';
 import { DATA_KEY_BYTES, emulatedDataKey } from './emulated-data-keys.js';
-import { describeType, KeyportError, UnsupportedError } from './errors.js';
+import { describeType, type ErrorCode, KeyportError, UnsupportedError } from './errors.js';
 import { type SweptGrant, sweepExpiredGrants as sweepGrants } from './grant-sweep.js';
 import { isUnmodeledKey } from './key-rules.js';
 import { runListing } from './list.js';
@@ -58,6 +58,7 @@ import type {
   KeyInfo,
   KeyLike,
   KeyRef,
+  KeyState,
   MacResult,
   RotationPolicy,
   ScheduleDeletionRequest,
@@ -253,6 +254,13 @@ export class Keyport implements KeyOperations {
       context?: EncryptionContext | undefined;
       versionOf?: (r: T) => string | undefined;
       check?: (r: unknown) => void;
+      /** See CallSpec.confirmRepeat; given the driver and its ref. */
+      confirmRepeat?: (
+        p: KmsProvider,
+        ref: KeyRef,
+        error: KeyportError,
+        o: ProviderCallOptions,
+      ) => Promise<{ readonly value: T } | undefined>;
     } = {},
   ): Promise<T> {
     let resolved: ResolvedKey;
@@ -263,6 +271,7 @@ export class Keyport implements KeyOperations {
     }
     const { ref, uri, instance } = resolved;
     const provider = instance.driver;
+    const confirm = extra.confirmRepeat;
     return this.call({
       op,
       provider,
@@ -276,6 +285,14 @@ export class Keyport implements KeyOperations {
           : async (o) => this.outward(instance, await run(provider, ref, o)),
       ...(extra.versionOf ? { versionOf: extra.versionOf } : {}),
       check: extra.check,
+      ...(confirm !== undefined
+        ? {
+            confirmRepeat: async (error: KeyportError, o: ProviderCallOptions) => {
+              const done = await confirm(provider, ref, error, o);
+              return done && { value: this.outward(instance, done.value) };
+            },
+          }
+        : {}),
     });
   }
 
@@ -363,14 +380,26 @@ export class Keyport implements KeyOperations {
     o?: CallOptions,
   ): Promise<KeyInfo> {
     const checked = checkScheduleDeletion(req, 'req', 'extensions');
-    return this.keyCall('scheduleKeyDeletion', key, checkCallOptions(o).call, (p, ref, po) =>
-      need(p, 'scheduleKeyDeletion')(ref, checked, po),
+    return this.keyCall(
+      'scheduleKeyDeletion',
+      key,
+      checkCallOptions(o).call,
+      (p, ref, po) => need(p, 'scheduleKeyDeletion')(ref, checked, po),
+      // A repeat refused because the deletion is scheduled: the lost first attempt's work.
+      { confirmRepeat: keyNowIn((state) => state === 'pending_deletion', ['KeyStateConflict', 'NotFound']) },
     );
   }
 
   async cancelKeyDeletion(key: KeyLike, o?: CallOptions): Promise<KeyInfo> {
-    return this.keyCall('cancelKeyDeletion', key, checkCallOptions(o).call, (p, ref, po) =>
-      need(p, 'cancelKeyDeletion')(ref, po),
+    return this.keyCall(
+      'cancelKeyDeletion',
+      key,
+      checkCallOptions(o).call,
+      (p, ref, po) => need(p, 'cancelKeyDeletion')(ref, po),
+      // A repeat refused because nothing is pending deletion any more: the first attempt's work.
+      {
+        confirmRepeat: keyNowIn((state) => state === 'enabled' || state === 'disabled', ['KeyStateConflict']),
+      },
     );
   }
 
@@ -609,8 +638,16 @@ export class Keyport implements KeyOperations {
 
   async revokeGrant(key: KeyLike, grantId: string, o?: CallOptions): Promise<void> {
     checkString(grantId, 'grantId', { min: 1, max: 1024 });
-    return this.keyCall('revokeGrant', key, checkCallOptions(o).call, (p, ref, po) =>
-      need(p, 'revokeGrant')(ref, grantId, po),
+    return this.keyCall(
+      'revokeGrant',
+      key,
+      checkCallOptions(o).call,
+      (p, ref, po) => need(p, 'revokeGrant')(ref, grantId, po),
+      // A repeat that finds no such grant: the lost first attempt revoked it.
+      {
+        confirmRepeat: async (_p, _ref, error) =>
+          error.code === 'NotFound' ? { value: undefined } : undefined,
+      },
     );
   }
 
@@ -763,6 +800,26 @@ export class Keyport implements KeyOperations {
 /** `createKeyport({ providers: { prod: awsKms(a), dr: awsKms(b) } })`: the same as `new Keyport(…)`. */
 export function createKeyport(options: KeyportOptions): Keyport {
   return new Keyport(options);
+}
+
+/**
+ * A confirmRepeat for a lifecycle call: when the repeat failed with one of `codes`, the key is
+ * described, and a state `done` accepts is the call's answer (what the lost first attempt did).
+ */
+function keyNowIn(
+  done: (state: KeyState) => boolean,
+  codes: readonly ErrorCode[],
+): (
+  p: KmsProvider,
+  ref: KeyRef,
+  error: KeyportError,
+  o: ProviderCallOptions,
+) => Promise<{ value: KeyInfo } | undefined> {
+  return async (p, ref, error, o) => {
+    if (!codes.includes(error.code) || p.describeKey === undefined) return undefined;
+    const info = await p.describeKey(ref, o);
+    return done(info.state) ? { value: info } : undefined;
+  };
 }
 
 /** The driver's method, bound; UnsupportedError naming the capability when it does not implement it. */

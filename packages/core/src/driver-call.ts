@@ -12,7 +12,7 @@ import { contextDigest, contextKeys } from './context.js';
 import { KeyportError, toKeyportError } from './errors.js';
 import { follow, type RetryPolicy, runWithPolicy, unfollow } from './policy.js';
 import { driverName, type KmsProvider, type ProviderCallOptions } from './provider.js';
-import { repeatRule, settleOnce } from './repeat.js';
+import { certainlyWithoutEffect, repeatRule, settleOnce } from './repeat.js';
 import { recordProviderCall } from './telemetry.js';
 import type { CallOptions, EncryptionContext } from './types.js';
 import { qualifyKeyUri, splitKeyUri } from './uri.js';
@@ -29,6 +29,17 @@ export interface CallSpec<T> {
   readonly versionOf?: (result: T) => string | undefined;
   /** Throws (Internal) when the driver resolved with the wrong shape (result-shape.ts). */
   readonly check?: ((result: unknown) => void) | undefined;
+  /**
+   * For an operation a repeat finds done (a deletion already scheduled, a grant already gone):
+   * once an earlier attempt failed so that it may have taken effect (a timeout, a dropped
+   * connection, a 5xx), a later attempt's failure is given here, and an answer means the
+   * provider's state shows the work done: it is the call's result. Without it, the first
+   * attempt's lost success came back as the repeat's refusal (KeyStateConflict: "already
+   * pending deletion").
+   */
+  readonly confirmRepeat?:
+    | ((error: KeyportError, o: ProviderCallOptions) => Promise<{ readonly value: T } | undefined>)
+    | undefined;
 }
 
 export interface CallSettings {
@@ -67,18 +78,35 @@ export class DriverCalls {
     try {
       assertCapability(provider.capabilities, op, driverName(provider), keyUri);
       const rule = repeatRule(op, provider);
+      const confirm = spec.confirmRepeat;
+      // Set once an attempt failed in a way that may have taken effect (see confirmRepeat).
+      let mayHaveLanded = false;
       const outcome = await runWithPolicy(
         (signal) => {
           attempts++;
-          return spec.run({ signal });
+          if (!mayHaveLanded || confirm === undefined) return spec.run({ signal });
+          return spec.run({ signal }).catch(async (e: unknown) => {
+            const done = await confirm(this.mapError(provider, e, keyUri), { signal }).catch(() => undefined);
+            if (done === undefined) throw e;
+            return done.value;
+          });
         },
         this.settings.policy,
         { signal: spec.options?.signal, timeoutMs: spec.options?.timeoutMs },
         {
           ...(this.settings.random ? { random: this.settings.random } : {}),
           mapError: (e) => this.mapError(provider, e, keyUri),
-          // Only operations that must not run twice look at their failures again.
-          settle: rule.repeat === 'once' ? (e, cutOff) => settleOnce(op, rule, e, cutOff) : undefined,
+          // Only operations that must not run twice, or whose repeat may find the work done, look
+          // at their failures again.
+          settle:
+            rule.repeat === 'once'
+              ? (e, cutOff) => settleOnce(op, rule, e, cutOff)
+              : confirm === undefined
+                ? undefined
+                : (e, cutOff) => {
+                    if (!certainlyWithoutEffect(e) && (e.retryable || cutOff)) mayHaveLanded = true;
+                    return e;
+                  },
         },
       );
       spec.check?.(outcome.value);
