@@ -61,7 +61,8 @@ const NEUTRAL_RULES: Readonly<Record<NeutralOperation, RepeatRule>> = {
   // A state set again.
   enableKey: HARMLESS,
   disableKey: HARMLESS,
-  // The same deletion scheduled (or refused as already pending), cancelled, destroyed again.
+  // The same deletion scheduled (or refused as already pending: the call then answers with the
+  // key's state, see CallSpec.confirmRepeat), cancelled, destroyed again.
   scheduleKeyDeletion: HARMLESS,
   cancelKeyDeletion: HARMLESS,
   destroyKeyVersion: HARMLESS,
