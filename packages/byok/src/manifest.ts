@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, open, rename, rm, stat } from 'node:fs/promises';
+import { access, lstat, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
   acquireFileLock,
@@ -128,7 +128,26 @@ async function readManifestText(path: string): Promise<string | undefined> {
  * so a misspelt directory is refused while the target is untouched, not after it holds material
  * whose pairing then has nowhere to go.
  */
+/**
+ * Refuses a manifest path that is a symbolic link: the manifest is replaced by a rename, which
+ * replaces the link itself with a regular file, so the file it pointed to (a manifest shared
+ * through the link) would silently stop receiving pairings.
+ */
+async function refuseLink(path: string): Promise<void> {
+  const isLink = await lstat(path).then(
+    (s) => s.isSymbolicLink(),
+    () => false,
+  );
+  if (isLink) {
+    throw invalidArgument(
+      'options.manifestPath',
+      `the BYOK manifest ${basename(path)} is a symbolic link: it is replaced by a rename, which would replace the link and leave its target behind; name the file itself`,
+    );
+  }
+}
+
 export async function checkManifestWritable(path: string): Promise<void> {
+  await refuseLink(path);
   const dir = dirname(path);
   const missing = () =>
     invalidArgument('options.manifestPath', `the directory of ${basename(path)} does not exist`);
@@ -322,6 +341,7 @@ function updateManifest(
         ...(signal !== undefined ? { signal } : {}),
       });
       try {
+        await refuseLink(path);
         const updated = change(await readManifest(path));
         await writeAtomically(path, `${JSON.stringify(updated, null, 2)}\n`);
         return updated;

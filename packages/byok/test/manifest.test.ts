@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
@@ -91,6 +91,20 @@ describe('BYOK manifest', () => {
     }
     await expect(recordPairing(fifo, pairing(1))).rejects.toMatchObject({ code: 'InvalidArgument' });
   }, 5_000);
+
+  it('a manifest path that is a symbolic link is refused: a rename would replace the link, not its target', async () => {
+    const dir = await tempDir();
+    const real = join(dir, 'shared.json');
+    await recordPairing(real, pairing(1));
+    const before = await readFile(real, 'utf8');
+    const link = join(dir, 'byok.json');
+    await symlink(real, link);
+    await expect(recordPairing(link, pairing(2))).rejects.toMatchObject({ code: 'InvalidArgument' });
+    // The link is still a link, and the file it names is as it was.
+    expect(await readFile(real, 'utf8')).toBe(before);
+    expect((await readdir(dir)).sort()).toEqual(['byok.json', 'shared.json']);
+    expect(pairingsOf(await readManifest(link), 'pkcs11:token=t;object=k2')).toEqual([]);
+  });
 
   it('bytes that are not UTF-8 are refused, not replaced by U+FFFD and saved so on the next record', async () => {
     const path = join(await tempDir(), 'm.json');
