@@ -151,6 +151,22 @@ async function isAsymmetric(rt: Runtime, e: unknown, t: KeyTarget, o: Opts, op: 
   return true;
 }
 
+/**
+ * The version an Encrypt answer names, which must be a version of the requested key (the pinned
+ * one, when pinned): a ciphertext under another key would be framed and reported as this key's
+ * and fail to decrypt only later. An answer without a name (the REST emulator) leaves it unknown.
+ */
+function answeringVersion(name: string | null | undefined, t: KeyTarget): string | undefined {
+  if (!name) return undefined;
+  const id = versionIdOf(name);
+  const expected = t.version === undefined ? id : t.version;
+  if (id === undefined || expected === undefined || name !== versionName(t.keyName, expected)) {
+    const why = `Cloud KMS answered Encrypt from ${quote(name)}, not from ${t.version === undefined ? 'a version of the requested key' : 'the pinned version'}`;
+    throw new KeyportError('Integrity', why, { keyUri: t.uri, retryable: true });
+  }
+  return id;
+}
+
 export async function encrypt(rt: Runtime, ref: KeyRef, plaintext: Uint8Array, req: EncryptRequest, o: Opts) {
   const t = targetOf(ref);
   refuseUnframeable(t);
@@ -168,7 +184,7 @@ export async function encrypt(rt: Runtime, ref: KeyRef, plaintext: Uint8Array, r
   verified(res.verifiedPlaintextCrc32c, 'plaintext');
   if ('additionalAuthenticatedData' in aad) verified(res.verifiedAdditionalAuthenticatedDataCrc32c, 'AAD');
   const ciphertext = checked(res.ciphertext, res.ciphertextCrc32c, 'ciphertext', true); // frame() copies it
-  const keyVersion = versionIdOf(res.name);
+  const keyVersion = answeringVersion(res.name, t);
   return { ciphertext: frame(SYMMETRIC, keyVersion, ciphertext), keyVersion };
 }
 

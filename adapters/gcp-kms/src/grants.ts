@@ -155,9 +155,7 @@ export async function createGrant(rt: Runtime, ref: KeyRef, raw: GrantRequest, o
     ...defined({ n: req.name, e: expiry }),
   };
   const description = describeGrant(record, t); // before any IAM call
-  const scope = `resource.name.startsWith(${JSON.stringify(t.keyName)})`;
-  const expression = expiry === undefined ? scope : `${scope} && request.time < timestamp("${expiry}")`;
-  const condition = { title: id, description, expression };
+  const condition = { title: id, description, expression: expressionFor(t, expiry) };
   await updatePolicy(rt, t, o, (bindings) => [
     ...bindings,
     ...roles.map((role) => ({ role, members: [req.grantee], condition })),
@@ -173,35 +171,85 @@ export async function createGrant(rt: Runtime, ref: KeyRef, raw: GrantRequest, o
   };
 }
 
-/** The grants keyport made on this key (bindings whose condition is a keyport grant record). */
+/** The condition expression createGrant writes for this key and expiry. */
+function expressionFor(t: KeyTarget, expiry: string | undefined): string {
+  const scope = `resource.name.startsWith(${JSON.stringify(t.keyName)})`;
+  return expiry === undefined ? scope : `${scope} && request.time < timestamp("${expiry}")`;
+}
+
+/**
+ * When a binding stops applying, read from its expression: the date in keyport's own form,
+ * undefined for the bare scope and for any expression keyport did not write (it may never end).
+ */
+function bindingExpiry(t: KeyTarget, expression: string | null | undefined): Date | undefined {
+  const prefix = `${expressionFor(t, undefined)} && request.time < timestamp("`;
+  if (!expression?.startsWith(prefix) || !expression.endsWith('")')) return undefined;
+  const iso = expression.slice(prefix.length, -2);
+  return isoOrAbsent(iso) && expressionFor(t, iso) === expression ? new Date(iso) : undefined;
+}
+
+/**
+ * The grant as its bindings have it. The record is only what keyport wrote when it made the
+ * grant; anyone who can set the key's IAM policy can since have changed a binding's role or
+ * condition (or written a record that claims less), and IAM enforces the bindings, not the
+ * record. So an operation is listed only while every role it needs is bound, a bound role that no
+ * listed operation needs is an unmodeled operation (in IAM's words), and the expiry is the latest
+ * any binding's condition gives: none when one has no date or one keyport cannot read.
+ */
+function grantOf(t: KeyTarget, id: string, record: GrantRecord, grantee: string, bindings: Binding[]): Grant {
+  const roles = new Set(bindings.map((b) => b.role ?? ''));
+  const operations = record.o.filter((op) => ROLES_BY_OPERATION[op].every((role) => roles.has(role)));
+  const needed = new Set(operations.flatMap((op) => ROLES_BY_OPERATION[op]));
+  const unmodeled = [...roles].filter((role) => !needed.has(role)).sort();
+  const expiries = bindings.map((b) => bindingExpiry(t, b.condition?.expression));
+  const open = expiries.some((e) => e === undefined);
+  const latest = Math.max(...expiries.map((e) => e?.getTime() ?? Number.NEGATIVE_INFINITY));
+  return {
+    id,
+    keyUri: t.uri,
+    grantee,
+    operations,
+    ...(unmodeled.length > 0 && { unmodeledOperations: unmodeled }),
+    ...defined({
+      name: record.n,
+      expiresAt: open ? undefined : new Date(latest),
+      createdAt: record.c === undefined ? undefined : new Date(record.c),
+    }),
+  };
+}
+
+/**
+ * The grants keyport made on this key: bindings under a kpg- condition title, one of which carries
+ * a grant record, reported as the bindings of that title for that grantee allow (grantOf).
+ */
 export async function* listGrants(rt: Runtime, ref: KeyRef, o: Opts): AsyncIterable<Grant> {
   const t = targetOf(ref);
-  const seen = new Set<string>();
+  const byId = new Map<string, Binding[]>();
   for (const b of (await getPolicy(rt, t, o)).bindings ?? []) {
     const id = b.condition?.title ?? '';
-    const record = parseRecord(b.condition?.description);
-    const grantee = b.members?.[0];
-    if (record === undefined || !id.startsWith(ID_PREFIX) || seen.has(id) || grantee === undefined) continue;
-    seen.add(id);
-    const date = (iso: string | undefined) => (iso === undefined ? undefined : new Date(iso));
-    const dates = defined({ name: record.n, expiresAt: date(record.e), createdAt: date(record.c) });
-    yield { id, keyUri: t.uri, grantee, operations: record.o, ...dates };
+    if (id.startsWith(ID_PREFIX)) byId.set(id, [...(byId.get(id) ?? []), b]);
+  }
+  for (const [id, bindings] of byId) {
+    const first = bindings.find((b) => parseRecord(b.condition?.description) && b.members?.[0] !== undefined);
+    const record = parseRecord(first?.condition?.description);
+    const grantee = first?.members?.[0];
+    if (record === undefined || grantee === undefined) continue;
+    const held = bindings.filter((b) => b.members?.includes(grantee) === true);
+    yield grantOf(t, id, record, grantee, held);
   }
 }
 
 export async function revokeGrant(rt: Runtime, ref: KeyRef, grantId: string, o: Opts): Promise<void> {
   const t = targetOf(ref);
   await updatePolicy(rt, t, o, (bindings) => {
-    // Only bindings keyport made (a kpg- title and a grant record): an id that happens to equal the
-    // title of someone else's conditional binding must not remove it.
-    const ours = (b: Binding) =>
-      grantId.startsWith(ID_PREFIX) &&
-      b.condition?.title === grantId &&
-      parseRecord(b.condition?.description) !== undefined;
-    const kept = bindings.filter((b) => !ours(b));
-    if (kept.length === bindings.length) {
-      throw new KeyportError('NotFound', 'no grant with this id on the key', { keyUri: t.uri });
-    }
+    // Only a grant keyport made (a kpg- title, and a grant record under it): an id that happens to
+    // equal the title of someone else's conditional binding must not remove it. Once it is ours,
+    // every binding under the title goes: one whose record was edited away still grants its role
+    // (listGrants counts it), and leaving it would report a revocation that did not happen.
+    const titled = (b: Binding) => grantId.startsWith(ID_PREFIX) && b.condition?.title === grantId;
+    const ours = bindings.some((b) => titled(b) && parseRecord(b.condition?.description) !== undefined);
+    if (!ours) throw new KeyportError('NotFound', 'no grant with this id on the key', { keyUri: t.uri });
+    const kept = bindings.filter((b) => !titled(b));
     return kept;
   });
 }

@@ -76,6 +76,37 @@ async function bind(uri: string, principal: string, roles: readonly string[]) {
   });
 }
 
+describe('an Encrypt answer from another key or version', () => {
+  it("is refused (Integrity), never framed and reported as the requested key's", async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('who'), spec: 'AES_256' });
+    const other = await kp.createKey('gcp-kms', { name: name('who'), spec: 'AES_256' });
+    await kp.rotateKey(key.uri);
+    const cases = [
+      ['another key', key.uri, `${resourceOf(other.uri)}/cryptoKeyVersions/1`],
+      [
+        'another version than the pinned one',
+        `${key.uri}/cryptoKeyVersions/1`,
+        `${resourceOf(key.uri)}/cryptoKeyVersions/2`,
+      ],
+      ['the key, not a version', key.uri, resourceOf(key.uri)],
+    ] as const;
+    for (const [what, uri, answered] of cases) {
+      const w = await watched(grpcProvider, {
+        encrypt: (r) => {
+          r.name = answered;
+        },
+      });
+      await expect(w.kp.encrypt(uri, randomBytes(8)), what).rejects.toMatchObject({ code: 'Integrity' });
+      await w.kp.close();
+    }
+    // The honest answers pass: unpinned (the primary, 2) and pinned to 1.
+    await expect(kp.encrypt(key.uri, randomBytes(8))).resolves.toMatchObject({ keyVersion: '2' });
+    await expect(kp.encrypt(`${key.uri}/cryptoKeyVersions/1`, randomBytes(8))).resolves.toMatchObject({
+      keyVersion: '1',
+    });
+  });
+});
+
 describe('key versions beyond the 32 bits of the ciphertext prefix', () => {
   it('a pinned version above 2^32−1 is InvalidArgument before any call, never written modulo 2^32', async () => {
     const key = await kp.createKey('gcp-kms', { name: name('wide'), spec: 'AES_256' });
@@ -239,6 +270,129 @@ describe('grant records longer than an IAM condition description', () => {
       expect(error, JSON.stringify(req)).toMatchObject({ code: 'InvalidArgument' });
     }
     expect((await policyOf(key.uri)).bindings ?? []).toEqual([]);
+  });
+});
+
+describe('listGrants reports what the bindings allow, not what their record says', () => {
+  type Binding = {
+    role?: string | null;
+    members?: string[] | null;
+    condition?: Record<string, unknown> | null;
+  };
+  /** Rewrites the key's bindings with `change`, as someone holding setIamPolicy could. */
+  async function edit(uri: string, change: (b: Binding) => Binding) {
+    const kms = await provider.client();
+    const before = await policyOf(uri);
+    const bindings = (before.bindings ?? []).map((b) => change(b as Binding));
+    const policy = { version: 3, etag: before.etag, bindings };
+    await kms.setIamPolicy({ resource: resourceOf(uri), policy } as never);
+  }
+  const listed = async (uri: string) => {
+    const out = [];
+    for await (const g of kp.listGrants(uri)) out.push(g);
+    return out;
+  };
+  const withExpression = (expression: (old: string) => string) => (b: Binding) => ({
+    ...b,
+    condition: { ...b.condition, expression: expression(String(b.condition?.expression)) },
+  });
+
+  it("the expiry is the condition's: a time limit removed, moved later or rewritten is not the recorded one", async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('expiry'), spec: 'AES_256' });
+    const expiresAt = new Date(Date.now() + 3_600_000);
+    const grant = await kp.createGrant(key.uri, {
+      grantee: 'user:e@example.com',
+      operations: ['encrypt'],
+      expiresAt,
+    });
+    // untouched, the listing says what createGrant said
+    expect(await listed(key.uri)).toMatchObject([{ id: grant.id, operations: ['encrypt'], expiresAt }]);
+    const original = String((await policyOf(key.uri)).bindings?.[0]?.condition?.expression);
+    const scope = original.slice(0, original.indexOf(' && '));
+    const later = '2999-01-01T00:00:00.000Z';
+    for (const [what, expression, expected] of [
+      ['no time limit', scope, undefined],
+      ['a later time limit', `${scope} && request.time < timestamp("${later}")`, new Date(later)],
+      [
+        'an expression keyport did not write',
+        `${original} || request.time > timestamp("2000-01-01T00:00:00Z")`,
+        undefined,
+      ],
+    ] as const) {
+      await edit(
+        key.uri,
+        withExpression(() => expression),
+      );
+      const [got] = await listed(key.uri);
+      expect(got?.id, what).toBe(grant.id);
+      expect(got?.expiresAt, what).toEqual(expected);
+    }
+  });
+
+  it('operations follow the bound roles: a role swapped or added under the record is seen', async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('roles'), spec: 'AES_256' });
+    const grant = await kp.createGrant(key.uri, { grantee: 'user:r@example.com', operations: ['encrypt'] });
+    // The record still says encrypt; IAM now lets the grantee decrypt instead.
+    await edit(key.uri, (b) => ({ ...b, role: 'roles/cloudkms.cryptoKeyDecrypter' }));
+    expect(await listed(key.uri)).toMatchObject([
+      { id: grant.id, operations: [], unmodeledOperations: ['roles/cloudkms.cryptoKeyDecrypter'] },
+    ]);
+    // A second binding under the grant's condition, for the same grantee: an admin role.
+    const before = await policyOf(key.uri);
+    const [own] = (before.bindings ?? []) as Binding[];
+    await edit(key.uri, (b) => ({ ...b, role: 'roles/cloudkms.cryptoKeyEncrypter' }));
+    const kms = await provider.client();
+    const now = await policyOf(key.uri);
+    const bindings = [...(now.bindings ?? []), { ...own, role: 'roles/cloudkms.admin' }];
+    await kms.setIamPolicy({
+      resource: resourceOf(key.uri),
+      policy: { version: 3, etag: now.etag, bindings },
+    } as never);
+    expect(await listed(key.uri)).toMatchObject([
+      { id: grant.id, operations: ['encrypt'], unmodeledOperations: ['roles/cloudkms.admin'] },
+    ]);
+  });
+
+  it('revokeGrant removes every binding of the grant, also one whose record was edited away', async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('revoke'), spec: 'AES_256' });
+    const grantee = `user:${name('rv')}@example.com`;
+    // re_encrypt: two bindings (encrypter, decrypter) under one condition title
+    const grant = await kp.createGrant(key.uri, { grantee, operations: ['re_encrypt'] });
+    const { ciphertext } = await kp.encrypt(key.uri, randomBytes(16));
+    await edit(key.uri, (b) =>
+      b.role === 'roles/cloudkms.cryptoKeyDecrypter'
+        ? { ...b, condition: { ...b.condition, description: 'reviewed by ops' } }
+        : b,
+    );
+    expect(await listed(key.uri)).toMatchObject([{ id: grant.id, operations: ['re_encrypt'] }]);
+    await kp.revokeGrant(key.uri, grant.id);
+    expect((await policyOf(key.uri)).bindings ?? []).toEqual([]);
+    const asGrantee = new Keyport({
+      providers: [grpcProvider(server, { keyRing: RING, principal: grantee })],
+      retry: { maxAttempts: 1 },
+    });
+    await expect(asGrantee.decrypt(key.uri, ciphertext)).rejects.toMatchObject({ code: 'AccessDenied' });
+    await asGrantee.close();
+  });
+
+  it('a record claiming less than its bindings grant does not hide the rest', async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('claims'), spec: 'AES_256' });
+    const grant = await kp.createGrant(key.uri, {
+      grantee: 'user:c@example.com',
+      operations: ['encrypt', 'decrypt'],
+    });
+    // The description now records a describe-only grant; the encrypter and decrypter roles stay.
+    await edit(key.uri, (b) => {
+      const record = { ...JSON.parse(String(b.condition?.description)), o: ['describe'] };
+      return { ...b, condition: { ...b.condition, description: JSON.stringify(record) } };
+    });
+    expect(await listed(key.uri)).toMatchObject([
+      {
+        id: grant.id,
+        operations: [],
+        unmodeledOperations: ['roles/cloudkms.cryptoKeyDecrypter', 'roles/cloudkms.cryptoKeyEncrypter'],
+      },
+    ]);
   });
 });
 
