@@ -320,7 +320,9 @@ export async function mac(rt: Runtime, ref: KeyRef, message: Uint8Array, o: Opts
   const request = { name: versionName(t.keyName, id), data: own(message), dataCrc32c: checksum(message) };
   const res = await rt.rpc.call(o, (co, kms) => kms.macSign(request, co), t.uri);
   verified(res.verifiedDataCrc32c, 'data');
-  return { mac: checked(res.mac, res.macCrc32c, 'MAC'), keyVersion: versionIdOf(res.name) ?? id };
+  // As for a signature: a MAC from another key or version would be reported as this one's.
+  if (res.name && res.name !== request.name) throw integrityError('the MAC came from another key version');
+  return { mac: checked(res.mac, res.macCrc32c, 'MAC'), keyVersion: id };
 }
 
 export async function verifyMac(rt: Runtime, ref: KeyRef, message: Uint8Array, tag: Uint8Array, o: Opts) {

@@ -46,7 +46,14 @@ async function watched(
   const p = make(server, { keyRing: RING, ...extra });
   const kms = (await p.client()) as unknown as Record<string, Method>;
   const calls: string[] = [];
-  for (const method of ['encrypt', 'getCryptoKeyVersion', 'getIamPolicy', 'setIamPolicy', 'getCryptoKey']) {
+  for (const method of [
+    'encrypt',
+    'macSign',
+    'getCryptoKeyVersion',
+    'getIamPolicy',
+    'setIamPolicy',
+    'getCryptoKey',
+  ]) {
     const real = (kms[method] as Method).bind(kms);
     kms[method] = async (request, options) => {
       calls.push(method);
@@ -104,6 +111,23 @@ describe('an Encrypt answer from another key or version', () => {
     await expect(kp.encrypt(`${key.uri}/cryptoKeyVersions/1`, randomBytes(8))).resolves.toMatchObject({
       keyVersion: '1',
     });
+  });
+});
+
+describe('a MacSign answer from another key or version', () => {
+  it("is refused (Integrity), never reported as the requested version's MAC", async () => {
+    const key = await kp.createKey('gcp-kms', { name: name('mac'), spec: 'HMAC_256' });
+    const other = await kp.createKey('gcp-kms', { name: name('mac'), spec: 'HMAC_256' });
+    for (const answered of [`${resourceOf(other.uri)}/cryptoKeyVersions/1`, resourceOf(key.uri)]) {
+      const w = await watched(grpcProvider, {
+        macSign: (r) => {
+          r.name = answered;
+        },
+      });
+      await expect(w.kp.mac(key.uri, randomBytes(8)), answered).rejects.toMatchObject({ code: 'Integrity' });
+      await w.kp.close();
+    }
+    await expect(kp.mac(key.uri, randomBytes(8))).resolves.toMatchObject({ keyVersion: '1' });
   });
 });
 
