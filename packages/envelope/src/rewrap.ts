@@ -10,7 +10,7 @@
  * copied, and the new footer signs the new header and the unchanged body.
  */
 import type { KeyObject } from 'node:crypto';
-import { KeyportError, quote } from '@keyport/core';
+import { type EncryptionContext, KeyportError, quote } from '@keyport/core';
 import { gcmTag } from './aead.js';
 import { invalidCiphertext, u32be, u64be, utf8Decode } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
@@ -22,7 +22,7 @@ import { type RecipientLike, type TrustEntry, toRecipient, toTrusted } from './m
 import { type OpenOptions, readVerifiedHeader } from './open-header.js';
 import { checkAborted, checkSource, listOption, REWRAP_OPTION_NAMES, readOptions } from './options.js';
 import { AWS_KMS_PROVIDER_ID, kmsRecipient } from './recipients/kms.js';
-import { type Recipient, recipientEnv } from './recipients/recipient.js';
+import { type Recipient, type RecipientEnv, recipientEnv } from './recipients/recipient.js';
 import { generateSigningKey, newSigner, newVerifier } from './signing.js';
 import { PUBLIC_KEY_CONTEXT_KEY } from './suites.js';
 
@@ -93,6 +93,52 @@ function rewrapperFor(edk: EncryptedDataKey, candidates: readonly Recipient[]): 
   );
 }
 
+/** What a rewrap keeps, and for a signed message who wraps each kept EDK again. */
+interface RewrapPlan {
+  readonly kept: readonly EncryptedDataKey[];
+  /** Signed suites: the recipient for each kept EDK, in order; undefined when unsigned. */
+  readonly rewrappers: readonly Recipient[] | undefined;
+}
+
+/**
+ * Everything a rewrap refuses that the header alone decides: v1, no recipient left, a kept EDK
+ * of a signed message that no recipient can wrap again. Checked before the data key is unwrapped
+ * (a KMS call, or a private-key operation) and before any wrap starts: found part-way through
+ * the wraps, the refusal left the earlier ones running (billed KMS calls for a rewrap that had
+ * failed), and a wrap that then failed was a rejection nobody handled, which ends a Node process.
+ */
+function planRewrap(
+  h: ParsedHeader,
+  trusted: readonly Recipient[],
+  removers: readonly Recipient[],
+  adders: readonly Recipient[],
+): RewrapPlan {
+  if (h.suite.messageFormat !== 2) {
+    throw new KeyportError(
+      'InvalidArgument',
+      'rewrap writes format 2.0 only; migrate v1 messages by open and seal',
+    );
+  }
+  const kept = h.encryptedDataKeys.filter((e) => !removers.some((r) => r.matches(e)));
+  if (kept.length + adders.length === 0)
+    throw new KeyportError('InvalidArgument', 'rewrap would leave the message with no recipient');
+  const candidates = [...trusted, ...adders];
+  return { kept, rewrappers: h.suite.signed ? kept.map((e) => rewrapperFor(e, candidates)) : undefined };
+}
+
+/**
+ * Each recipient wraps the data key, at once. Through an async function, so a recipient whose
+ * `wrap` throws instead of rejecting still leaves every other wrap to `Promise.all`.
+ */
+function wrapAll(
+  recipients: readonly Recipient[],
+  dataKey: Uint8Array,
+  context: EncryptionContext,
+  env: RecipientEnv,
+): Promise<EncryptedDataKey[]> {
+  return Promise.all(recipients.map(async (r) => r.wrap(dataKey, context, env)));
+}
+
 /** Rewraps a message arriving as chunks; yields the new message. */
 export async function* rewrapStream(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
@@ -102,36 +148,26 @@ export async function* rewrapStream(
   checkSource(source);
   const queue = new ChunkQueue(source, options.signal);
   try {
-    const v = await readVerifiedHeader(queue, options, true);
+    const removers = listOption(options.remove ?? [], 'remove', toTrusted);
+    const adders = listOption(options.add ?? [], 'add', toRecipient);
+    let plan: RewrapPlan | undefined;
+    const v = await readVerifiedHeader(queue, options, true, (header, trusted) => {
+      plan = planRewrap(header, trusted, removers, adders);
+    });
     const dataKey = v.dataKey as Uint8Array;
     const h = v.header;
     try {
-      if (h.suite.messageFormat !== 2) {
-        throw new KeyportError(
-          'InvalidArgument',
-          'rewrap writes format 2.0 only; migrate v1 messages by open and seal',
-        );
-      }
+      const { kept, rewrappers } = plan as RewrapPlan;
       const env = recipientEnv(options);
-      const removers = listOption(options.remove ?? [], 'remove', toTrusted);
-      const adders = listOption(options.add ?? [], 'add', toRecipient);
-      const kept = h.encryptedDataKeys.filter((e) => !removers.some((r) => r.matches(e)));
       const signingKey = h.suite.signed ? generateSigningKey() : undefined;
       // Every wrap sees the whole context, unstored pairs included (the header stores the rest).
       const context =
         signingKey === undefined
           ? v.context
           : { ...v.context, [PUBLIC_KEY_CONTEXT_KEY]: signingKey.publicKeyBase64 };
-      const keptEdks =
-        signingKey === undefined
-          ? kept
-          : await Promise.all(
-              kept.map((e) => rewrapperFor(e, [...v.trusted, ...adders]).wrap(dataKey, context, env)),
-            );
-      const added = await Promise.all(adders.map((r) => r.wrap(dataKey, context, env)));
+      const keptEdks = rewrappers === undefined ? kept : await wrapAll(rewrappers, dataKey, context, env);
+      const added = await wrapAll(adders, dataKey, context, env);
       const edks = [...keptEdks, ...added];
-      if (edks.length === 0)
-        throw new KeyportError('InvalidArgument', 'rewrap would leave the message with no recipient');
       const body = serializeHeaderBody({
         ...h,
         contextBytes:
