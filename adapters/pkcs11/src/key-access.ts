@@ -3,7 +3,7 @@
 import type { Capabilities, KeyRef } from '@keyport/core';
 import { KeyportError, type KeyUsage } from '@keyport/core';
 import type { OaepHash } from './capabilities.js';
-import { primaryVersion, type ResolvedKey, type VersionObjects } from './key-store.js';
+import { isLiveVersion, primaryVersion, type ResolvedKey, type VersionObjects } from './key-store.js';
 import type { Handle, Pkcs11 } from './p11.js';
 import type { SessionPool } from './session-pool.js';
 
@@ -85,7 +85,8 @@ export function usableVersion(
       retryable: false,
     });
   }
-  const objects = key.versions.get(version);
+  // Objects of a version the metadata does not record are not the key's (see `isLiveVersion`).
+  const objects = isLiveVersion(key, version) ? key.versions.get(version) : undefined;
   if (objects === undefined) {
     // A version above the highest known may have been made since the key was read; lower ones
     // that are missing were destroyed and stay so.

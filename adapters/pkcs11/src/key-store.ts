@@ -240,9 +240,31 @@ export function resolveKey(p11: Pkcs11, session: Handle, name: string, keyUri: s
   };
 }
 
-/** The primary version: the highest live one. */
+/**
+ * Whether `version` is one of the key's live versions: the metadata records it, not destroyed,
+ * and its objects are on the token. An object whose CKA_ID merely reads as a version is not
+ * enough: anyone with the PIN (or a careless operator with pkcs11-tool) can create one under the
+ * key's label — from bytes known outside the token, extractable, not sensitive — and keyport
+ * would seal new data under it and open ciphertexts made with it. keyport writes the metadata
+ * record of every version it makes (after the version's objects), so an unrecorded object is
+ * someone else's, or a rotation's leftover that never finished.
+ */
+export function isLiveVersion(key: ResolvedKey, version: number): boolean {
+  const recorded = key.meta.versions[String(version)];
+  return recorded !== undefined && recorded.destroyed !== true && key.versions.has(version);
+}
+
+/** The primary version: the highest live one (see `isLiveVersion`). */
 export function primaryVersion(key: ResolvedKey): number | undefined {
   let best: number | undefined;
-  for (const v of key.versions.keys()) if (best === undefined || v > best) best = v;
+  for (const v of key.versions.keys())
+    if ((best === undefined || v > best) && isLiveVersion(key, v)) best = v;
   return best;
+}
+
+/** How many live versions the key has (see `isLiveVersion`). */
+export function liveVersionCount(key: ResolvedKey): number {
+  let count = 0;
+  for (const v of key.versions.keys()) if (isLiveVersion(key, v)) count++;
+  return count;
 }

@@ -19,6 +19,7 @@ import { keyInfo, keyState } from './key-info.js';
 import {
   labelInUse,
   listKeyNames,
+  liveVersionCount,
   othersWithLabel,
   type ResolvedKey,
   readMetadata,
@@ -421,7 +422,9 @@ export function destroyKeyVersion(
   return mutate(p, { uri: target.uri }, signal, (session, key) => {
     const meta = key.meta.versions[String(version)];
     const objects = key.versions.get(version);
-    if (meta === undefined && objects === undefined) {
+    // Objects the metadata does not record are not a version of this key (see `isLiveVersion`):
+    // not destroyed, and not recorded as a destroyed version, here.
+    if (meta === undefined) {
       throw new KeyportError('NotFound', `the key has no version ${version}`, {
         provider: p.name,
         keyUri: target.uri,
@@ -435,7 +438,7 @@ export function destroyKeyVersion(
         retryable: false,
       });
     }
-    if (key.versions.size === 1) {
+    if (liveVersionCount(key) === 1) {
       throw new KeyportError('KeyStateConflict', 'the last live version cannot be destroyed', {
         provider: p.name,
         keyUri: target.uri,

@@ -1,0 +1,105 @@
+/**
+ * Another user of the token (anyone with the PIN, or a careless operator with pkcs11-tool) can
+ * create a secret key under a keyport key's CKA_LABEL with a CKA_ID that reads as a newer
+ * version — here one made from bytes known outside the token, extractable and not sensitive.
+ * keyport's versions are the ones its metadata records: such an object is never the primary
+ * (encrypt would seal new data under material that exists in the clear elsewhere), never opens
+ * a ciphertext that names it, and never counts as the live version that keeps the last real one
+ * from being destroyed.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Pkcs11Provider } from '../src/index.js';
+import { encryptAesGcm } from '../src/mechanisms.js';
+import { versionId } from '../src/objects.js';
+import { type Handle, P } from '../src/p11.js';
+import { openProvider, signal, uniqueName } from './support.js';
+
+let provider: Pkcs11Provider;
+beforeAll(async () => {
+  provider = await openProvider({ keyCacheMs: 0 });
+});
+afterAll(() => provider.close());
+
+const o = () => ({ signal: signal() });
+
+const onToken = <T>(fn: (session: Handle) => T | Promise<T>): Promise<T> =>
+  provider.pool.run(signal(), async (session) => fn(session));
+
+/** An AES key with known bytes under `name`, claiming `version`, as another token user makes it. */
+function plant(name: string, version: number): Promise<Handle> {
+  return onToken((session) =>
+    provider.p11.C_CreateObject(session, [
+      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+      { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
+      { type: P.CKA_TOKEN, value: true },
+      { type: P.CKA_PRIVATE, value: true },
+      { type: P.CKA_LABEL, value: name },
+      { type: P.CKA_ID, value: versionId(version) },
+      { type: P.CKA_VALUE, value: randomBytes(32) },
+      { type: P.CKA_SENSITIVE, value: false },
+      { type: P.CKA_EXTRACTABLE, value: true },
+      { type: P.CKA_ENCRYPT, value: true },
+      { type: P.CKA_DECRYPT, value: true },
+    ]),
+  );
+}
+
+describe('a key version object the metadata does not record is not a version', () => {
+  it('encrypt keeps using the recorded primary; describe does not report the planted one', async () => {
+    const name = uniqueName('planted-primary');
+    const key = await provider.createKey({ name, spec: 'AES_256' }, o());
+    await plant(name, 99);
+    const sealed = await provider.encrypt({ uri: key.uri }, Buffer.from('secret'), {}, o());
+    expect(sealed.keyVersion).toBe('1');
+    const info = await provider.describeKey({ uri: key.uri }, o());
+    expect(info.primaryVersion).toBe('1');
+    expect(info.state).toBe('enabled');
+    const opened = await provider.decrypt({ uri: key.uri }, sealed.ciphertext, {}, o());
+    expect(Buffer.from(opened.plaintext).toString()).toBe('secret');
+    // A rotation still makes a new version, numbered past the planted object's ID.
+    const rotated = await provider.rotateKey({ uri: key.uri }, o());
+    expect(rotated.primaryVersion).toBe('100');
+    expect((await provider.encrypt({ uri: key.uri }, Buffer.from('x'), {}, o())).keyVersion).toBe('100');
+  });
+
+  it('a ciphertext sealed by the planted object, naming its version, is InvalidCiphertext', async () => {
+    const name = uniqueName('planted-decrypt');
+    const key = await provider.createKey({ name, spec: 'AES_256' }, o());
+    const planted = await plant(name, 7);
+    const forged = await onToken((session) =>
+      encryptAesGcm(
+        provider.p11,
+        session,
+        planted,
+        7,
+        Buffer.from('chosen by someone else'),
+        Buffer.alloc(0),
+      ),
+    );
+    await expect(provider.decrypt({ uri: key.uri }, forged.ciphertext, {}, o())).rejects.toMatchObject({
+      code: 'InvalidCiphertext',
+    });
+    await expect(
+      provider.encrypt({ uri: key.uri, version: '7' }, Buffer.from('x'), {}, o()),
+    ).rejects.toMatchObject({ code: 'NotFound' });
+  });
+
+  it('the last recorded live version cannot be destroyed because a planted object looks alive', async () => {
+    const name = uniqueName('planted-last');
+    const key = await provider.createKey({ name, spec: 'AES_256' }, o());
+    await plant(name, 5);
+    await expect(provider.destroyKeyVersion({ uri: key.uri, version: '1' }, o())).rejects.toMatchObject({
+      code: 'KeyStateConflict',
+    });
+    // Nor is the planted object keyport's to destroy, or to record as a destroyed version.
+    await expect(provider.destroyKeyVersion({ uri: key.uri, version: '5' }, o())).rejects.toMatchObject({
+      code: 'NotFound',
+    });
+    expect((await provider.describeKey({ uri: key.uri }, o())).versions?.map((v) => v.version)).toEqual([
+      '1',
+    ]);
+    const sealed = await provider.encrypt({ uri: key.uri }, Buffer.from('still here'), {}, o());
+    expect(sealed.keyVersion).toBe('1');
+  });
+});
