@@ -28,6 +28,7 @@ import {
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { collect, parsePairs, positiveInt, REPRODUCED_CONTEXT_HELP, reproducedContext } from '../args.js';
+import { findCliError } from '../cli-errors.js';
 import { parseInstanceKey } from '../config/schema.js';
 import { usageError } from '../errors.js';
 import { abortable } from '../files/abortable.js';
@@ -116,9 +117,13 @@ async function withOutput(
     try {
       if (outPath !== undefined) return await writeOutputFile(outPath, data, fileOptions);
       let bytes = 0;
-      for await (const chunk of data) {
-        await writeChunk(s.io.stdout, chunk);
-        bytes += chunk.length;
+      try {
+        for await (const chunk of data) {
+          await writeChunk(s.io.stdout, chunk);
+          bytes += chunk.length;
+        }
+      } catch (error) {
+        throw bytes > 0 ? afterPartialOutput(error, command, bytes) : error;
       }
       return bytes;
     } finally {
@@ -127,6 +132,29 @@ async function withOutput(
   } finally {
     await input.close();
   }
+}
+
+/**
+ * A failure after part of the output reached stdout (a later frame's tag, or a signed message's
+ * footer signature, fails): the reader already has those bytes, so the error says how many and
+ * that they are void. Without this, `decrypt m.enc > out` of a signed message whose signature
+ * fails left all but its last frame in `out` with only "the message signature does not verify"
+ * on stderr. Signals and file-system errors (CliError) keep their own report.
+ */
+function afterPartialOutput(error: unknown, command: string, bytes: number): unknown {
+  if (!(error instanceof KeyportError) || findCliError(error) !== undefined) return error;
+  const what = command === 'decrypt' ? 'bytes of plaintext' : 'bytes';
+  return new KeyportError(
+    error.code,
+    `${error.message} (${bytes} ${what} had already been written to stdout before this failure: discard that output)`,
+    {
+      cause: error,
+      provider: error.provider,
+      keyUri: error.keyUri,
+      requestId: error.requestId,
+      retryable: error.retryable,
+    },
+  );
 }
 
 function addOutputOptions(cmd: Command, what: string): Command {
