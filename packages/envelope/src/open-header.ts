@@ -115,16 +115,10 @@ function openCacheKey(
   return h.digest('base64');
 }
 
-/**
- * Reads, checks and authenticates a header. `beforeUnwrap` (rewrap) sees the parsed header and
- * the trusted recipients after every header check and before any key is unwrapped, so a message
- * it must refuse anyway costs no provider call.
- */
 export async function readVerifiedHeader(
   queue: ChunkQueue,
   options: OpenOptions,
   keepDataKey = false,
-  beforeUnwrap?: (header: ParsedHeader, trusted: readonly Recipient[]) => void,
 ): Promise<VerifiedHeader> {
   if (!Array.isArray(options.trust) || options.trust.length === 0) {
     throw new KeyportError('InvalidArgument', 'open needs `trust`: the recipients or key URIs it may use');
@@ -158,7 +152,6 @@ export async function readVerifiedHeader(
     header.suite.curve !== undefined
       ? verificationKeyFromContext(header.context[PUBLIC_KEY_CONTEXT_KEY], header.suite.curve)
       : undefined;
-  beforeUnwrap?.(header, trusted);
   // What the header's tag covers: the body, then the pairs it authenticates without storing.
   const tagged =
     authenticatedOnly.length === 0 ? header.bodyBytes : Buffer.concat([header.bodyBytes, authenticatedOnly]);

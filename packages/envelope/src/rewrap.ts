@@ -101,11 +101,12 @@ interface RewrapPlan {
 }
 
 /**
- * Everything a rewrap refuses that the header alone decides: v1, no recipient left, a kept EDK
- * of a signed message that no recipient can wrap again. Checked before the data key is unwrapped
- * (a KMS call, or a private-key operation) and before any wrap starts: found part-way through
- * the wraps, the refusal left the earlier ones running (billed KMS calls for a rewrap that had
- * failed), and a wrap that then failed was a rejection nobody handled, which ends a Node process.
+ * Everything a rewrap refuses that the authenticated header decides: v1, no recipient left, a
+ * kept EDK of a signed message that no recipient can wrap again. Checked before any wrap starts:
+ * found part-way through the wraps, the refusal left the earlier ones running (billed KMS calls
+ * for a rewrap that had failed), and a wrap that then failed was a rejection nobody handled,
+ * which ends a Node process. Not before the header's tag is checked (which needs the data key):
+ * a header changed in transit is InvalidCiphertext, never a refusal of the caller's options.
  */
 function planRewrap(
   h: ParsedHeader,
@@ -150,14 +151,11 @@ export async function* rewrapStream(
   try {
     const removers = listOption(options.remove ?? [], 'remove', toTrusted);
     const adders = listOption(options.add ?? [], 'add', toRecipient);
-    let plan: RewrapPlan | undefined;
-    const v = await readVerifiedHeader(queue, options, true, (header, trusted) => {
-      plan = planRewrap(header, trusted, removers, adders);
-    });
+    const v = await readVerifiedHeader(queue, options, true);
     const dataKey = v.dataKey as Uint8Array;
     const h = v.header;
     try {
-      const { kept, rewrappers } = plan as RewrapPlan;
+      const { kept, rewrappers } = planRewrap(h, v.trusted, removers, adders);
       const env = recipientEnv(options);
       const signingKey = h.suite.signed ? generateSigningKey() : undefined;
       // Every wrap sees the whole context, unstored pairs included (the header stores the rest).

@@ -1,7 +1,8 @@
 /**
- * Rewrap against messages it must refuse: the refusal comes before any key is unwrapped or
- * wrapped (each is a billed KMS call, or a private-key operation), and no wrap is left running
- * (or rejecting unhandled, which ends a Node process) after the rewrap has failed.
+ * Rewrap against messages it must refuse: the refusal comes once the header is authenticated
+ * (which takes the data key: one unwrap) and before any key is wrapped (each a billed KMS call,
+ * or a private-key operation), and no wrap is left running (or rejecting unhandled, which ends a
+ * Node process) after the rewrap has failed.
  */
 import { randomBytes } from 'node:crypto';
 import { type KeyOperations, KeyportError } from '@keyport/core';
@@ -113,7 +114,7 @@ async function v1Message(): Promise<Buffer> {
   return msg;
 }
 
-describe('rewrap refuses before any unwrap or wrap', () => {
+describe('rewrap refuses before any wrap', () => {
   it('a signed message with a kept EDK no recipient can wrap again: no KMS call, none left running', async () => {
     // Sealed to a KMS key, `aes`, and `aesOther`, which the rewrap below neither trusts nor adds.
     const msg = await sealEnvelope(randomBytes(100), {
@@ -130,27 +131,40 @@ describe('rewrap refuses before any unwrap or wrap', () => {
     await settle();
     // Before: the kept KMS EDK's wrap was started, then abandoned when the next EDK had no
     // recipient: a billed Encrypt after the rewrap had failed, whose denial nobody handled.
-    expect(calls).toEqual({});
-    expect(raw.calls).toEqual({ unwrap: 0, wrap: 0 });
+    expect(calls.encrypt).toBeUndefined();
+    expect(raw.calls.wrap).toBe(0);
     expect(unhandled).toEqual([]);
   });
 
-  it('a v1 message: refused before its data key is unwrapped', async () => {
+  it('a v1 message: refused before anything is wrapped', async () => {
     const msg = await v1Message();
     const raw = counted(aes);
     expect(await codeOf(rewrapEnvelope(msg, { trust: [raw.recipient], add: [aesOther] }))).toBe(
       'InvalidArgument',
     );
-    expect(raw.calls).toEqual({ unwrap: 0, wrap: 0 });
+    expect(raw.calls.wrap).toBe(0);
   });
 
-  it('a rewrap that would leave no recipient: refused before the data key is unwrapped', async () => {
+  it('a rewrap that would leave no recipient: refused before anything is wrapped', async () => {
     const msg = await sealEnvelope(randomBytes(10), { recipients: [aes] });
     const raw = counted(aes);
     expect(await codeOf(rewrapEnvelope(msg, { trust: [raw.recipient], remove: [aes] }))).toBe(
       'InvalidArgument',
     );
-    expect(raw.calls).toEqual({ unwrap: 0, wrap: 0 });
+    expect(raw.calls.wrap).toBe(0);
+  });
+
+  it("a header changed in transit fails its tag (Integrity), never as a refusal of the caller's options", async () => {
+    // aesOther's EDK renamed (aes-2 -> aes-3): decided from the unauthenticated header, "no
+    // recipient can wrap it again" would blame the caller's trust for a tampered message.
+    const msg = Buffer.from(
+      await sealEnvelope(randomBytes(10), { recipients: [aes, aesOther], suite: 0x0578 }),
+    );
+    const at = msg.indexOf(Buffer.from('aes-2'));
+    expect(at).toBeGreaterThan(0);
+    msg[at + 4] = '3'.charCodeAt(0);
+    // The header's tag fails: Integrity, as an open of the same message says.
+    expect(await codeOf(rewrapEnvelope(msg, { trust: [aes, aesOther] }))).toBe('Integrity');
   });
 
   it('the refusals above still let a good rewrap through (signed, every kept EDK trusted)', async () => {
