@@ -57,6 +57,23 @@ export interface ResolvedKey {
   readonly importKey?: VersionObjects;
 }
 
+const VERSION_NUMBER = /^[1-9][0-9]{0,9}$/;
+
+function isVersionMeta(v: unknown): v is VersionMeta {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const { createdAt, destroyed } = v as Record<string, unknown>;
+  return typeof createdAt === 'string' && (destroyed === undefined || typeof destroyed === 'boolean');
+}
+
+function isStringRecord(v: unknown): boolean {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.values(v).every((x) => typeof x === 'string')
+  );
+}
+
 function parseMetadata(value: Buffer): KeyMetadata | undefined {
   try {
     const m = JSON.parse(value.toString('utf8')) as Partial<KeyMetadata>;
@@ -66,7 +83,11 @@ function parseMetadata(value: Buffer): KeyMetadata | undefined {
       !KEY_SPECS.includes(m.spec as KeySpec) ||
       !KEY_USAGES.includes(m.usage as KeyUsage) ||
       typeof m.versions !== 'object' ||
-      m.versions === null
+      m.versions === null ||
+      // Every entry read as keyport writes it: anyone with the PIN can write this object, and a
+      // `{"1": null}` or labels of numbers were TypeErrors in every call on the key.
+      !Object.entries(m.versions).every(([v, meta]) => VERSION_NUMBER.test(v) && isVersionMeta(meta)) ||
+      (m.labels !== undefined && !isStringRecord(m.labels))
     ) {
       return undefined;
     }

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pkcs11Provider } from '../src/index.js';
 import { encryptAesGcm } from '../src/mechanisms.js';
-import { versionId } from '../src/objects.js';
+import { APPLICATION, versionId } from '../src/objects.js';
 import { type Handle, P } from '../src/p11.js';
 import { openProvider, signal, uniqueName } from './support.js';
 
@@ -101,5 +101,45 @@ describe('a key version object the metadata does not record is not a version', (
     ]);
     const sealed = await provider.encrypt({ uri: key.uri }, Buffer.from('still here'), {}, o());
     expect(sealed.keyVersion).toBe('1');
+  });
+
+  it("a newer metadata object with malformed entries is not the key's metadata (no TypeError on every call)", async () => {
+    const name = uniqueName('planted-meta');
+    const key = await provider.createKey({ name, spec: 'AES_256' }, o());
+    for (const damage of [
+      { versions: { '1': null } },
+      { versions: { x: { createdAt: 'now' } } },
+      { labels: 5 },
+    ]) {
+      const planted = await onToken((session) =>
+        provider.p11.C_CreateObject(session, [
+          { type: P.CKA_CLASS, value: P.CKO_DATA },
+          { type: P.CKA_TOKEN, value: true },
+          { type: P.CKA_PRIVATE, value: true },
+          { type: P.CKA_LABEL, value: name },
+          { type: P.CKA_APPLICATION, value: APPLICATION },
+          {
+            type: P.CKA_VALUE,
+            value: Buffer.from(
+              JSON.stringify({
+                format: 1,
+                seq: 1000,
+                spec: 'AES_256',
+                usage: 'encrypt_decrypt',
+                labels: {},
+                origin: 'provider',
+                versions: { '1': { createdAt: new Date().toISOString() } },
+                ...damage,
+              }),
+            ),
+          },
+        ]),
+      );
+      const info = await provider.describeKey({ uri: key.uri }, o());
+      expect(info.primaryVersion, JSON.stringify(damage)).toBe('1');
+      const sealed = await provider.encrypt({ uri: key.uri }, Buffer.from('x'), {}, o());
+      expect(sealed.keyVersion).toBe('1');
+      await onToken((session) => provider.p11.C_DestroyObject(session, planted));
+    }
   });
 });
