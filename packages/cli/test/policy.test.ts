@@ -10,6 +10,29 @@ rules:
   - { id: owner, type: owner-label, severity: low }
 `;
 
+describe('a rule matching a provider that is not configured', () => {
+  it('is said on stderr (a misspelt provider made the rule check nothing, the report compliant)', async () => {
+    const ws = await localWorkspace();
+    const cwd = ws.dir;
+    await writeFile(
+      join(cwd, 'policy.yaml'),
+      `version: 1
+rules:
+  - { id: owner, type: owner-label, severity: low, match: { providers: [locl] } }
+  - { id: owner-local, type: owner-label, severity: low, match: { providers: [local] } }
+`,
+    );
+    expect((await runCli(['keys', 'create', 'a', '--label', 'owner=team'], { cwd })).code).toBe(0);
+    const check = await runCli(['policy', 'check', '--policy', 'policy.yaml'], { cwd });
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stderr).toContain('rule "owner" matches provider "locl", which is not configured');
+    expect(check.stderr).not.toContain('owner-local');
+    const json = await runCli(['--json', 'policy', 'fix', '--policy', 'policy.yaml', '--dry-run'], { cwd });
+    expect(json.stderr).toContain('"note"');
+    expect(json.stderr).toContain('matches provider \\"locl\\"');
+  });
+});
+
 describe('keyport keys inventory / policy check / policy fix', () => {
   it('inventories, checks with every format, gates on severity, and fixes safely', async () => {
     const ws = await localWorkspace();

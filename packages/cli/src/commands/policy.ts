@@ -8,7 +8,7 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { KeyportError } from '@keyport/core';
-import type { CheckResult, Inventory, Severity } from '@keyport/policy';
+import type { CheckResult, Inventory, Rule as PolicyRule, Severity } from '@keyport/policy';
 import { type Command, Option } from 'commander';
 import { CliError, quotePath } from '../cli-errors.js';
 import { EXIT } from '../exit-codes.js';
@@ -62,6 +62,25 @@ async function inventoryOf(s: Session, providers: readonly string[], withAudit: 
       })),
     ],
   };
+}
+
+/**
+ * A rule whose `match.providers` names no configured provider checks no key there, and the
+ * report reads compliant: said on stderr (a misspelt `aws-kms+dr` made a rule vacuous, silently).
+ * A note, not a refusal: one policy may serve configurations that do not all have every provider.
+ */
+async function noteUnconfiguredProviders(s: Session, rules: readonly PolicyRule[]): Promise<void> {
+  const configured = new Set(Object.keys((await s.config()).config.providers));
+  for (const rule of rules) {
+    const missing = (rule.match?.providers ?? []).filter((p) => !configured.has(p));
+    if (missing.length === 0) continue;
+    const names = missing.map((p) => JSON.stringify(p)).join(', ');
+    await s.out.note(
+      shown(
+        `warning: rule ${JSON.stringify(rule.id)} matches provider ${names}, which is not configured: it checks no key there`,
+      ),
+    );
+  }
 }
 
 async function* toChunks(text: string): AsyncIterable<Uint8Array> {
@@ -193,6 +212,7 @@ export function registerPolicyCommands(program: Command, act: Act): void {
           await refuseOwnFile(s.path(o.output), await ownFiles(s, s.path(o.policy)));
         const { readPolicyFile, checkPolicy, findingsTable, toSarif, toHtml } = await policyLib();
         const pol = await readPolicyFile(s.path(o.policy));
+        await noteUnconfiguredProviders(s, pol.rules);
         const inv = await inventoryOf(s, o.provider, o.audit);
         const result = checkPolicy(inv, pol);
         const failed = failing(result, o.failOn, !o.allowUnknown) > 0;
@@ -245,6 +265,7 @@ export function registerPolicyCommands(program: Command, act: Act): void {
         const o = cmd.opts<{ policy: string; dryRun: boolean; provider: string[] }>();
         const { readPolicyFile, checkPolicy, planFixes, applyFixes, describeFix } = await policyLib();
         const pol = await readPolicyFile(s.path(o.policy));
+        await noteUnconfiguredProviders(s, pol.rules);
         const inv = await inventoryOf(s, o.provider, false);
         const result = checkPolicy(inv, pol);
         const { keys } = await s.allKeys();
