@@ -1,7 +1,8 @@
 /**
  * Keys and their lifecycle. A keyport key name is an AWS alias (`alias/<name>`), created right
- * after the key; labels are tags; rotation status is read with GetKeyRotationStatus. AWS answers
- * most lifecycle calls with nothing, so those re-describe the key to return its new state.
+ * after the key; labels are tags; rotation status is read with GetKeyRotationStatus, and the date
+ * of the current material with ListKeyRotations. AWS answers most lifecycle calls with nothing,
+ * so those re-describe the key to return its new state.
  */
 import type { KeyMetadata, Tag } from '@aws-sdk/client-kms';
 import {
@@ -46,6 +47,7 @@ const GRACE_MS = 10_000;
 interface KeyInfoExtras {
   readonly labels?: Readonly<Record<string, string>>;
   readonly rotation?: RotationPolicy;
+  readonly materialCreatedAt?: Date;
   readonly via?: ResolvedKey['parsed'];
 }
 
@@ -68,6 +70,7 @@ function toKeyInfo(meta: KeyMetadata, extras: KeyInfoExtras = {}): KeyInfo {
     ...(meta.DeletionDate !== undefined ? { deletionDate: meta.DeletionDate } : {}),
     ...(meta.Description !== undefined && meta.Description !== '' ? { description: meta.Description } : {}),
     ...(extras.rotation !== undefined ? { rotation: extras.rotation } : {}),
+    ...(extras.materialCreatedAt !== undefined ? { materialCreatedAt: extras.materialCreatedAt } : {}),
   };
 }
 
@@ -363,6 +366,66 @@ async function rotationOf(rpc: KmsRpc, key: ResolvedKey, meta: KeyMetadata, sign
   }
 }
 
+/** A page of ListKeyRotations holds at most this many (AWS's own maximum). */
+const ROTATIONS_PAGE = 1000;
+
+/** Answers to ListKeyRotations that leave the material's date unknown rather than fail the describe. */
+const UNANSWERED_ROTATIONS: ReadonlySet<string> = new Set([
+  'KeyStateConflict',
+  'Unsupported',
+  'AccessDenied',
+]);
+
+const validDate = (d: unknown): d is Date => d instanceof Date && !Number.isNaN(d.getTime());
+
+/**
+ * When the key's current material was made. AWS names no versions, but ListKeyRotations lists
+ * each completed rotation, the newest being the material in use; a key that never rotated uses
+ * the material it was made with, dated by CreationDate when AWS made it (origin AWS_KMS) and the
+ * key is no multi-Region replica (a replica shares material its primary made earlier). Imported
+ * material was made outside AWS at a time AWS cannot know, and a rotation listed without its date
+ * hides when the newest was made: both leave the date out, as does an endpoint without the call
+ * (local-kms answers 501), credentials without kms:ListKeyRotations (describeKey asked for no
+ * more before) and a key pending deletion that refuses it.
+ */
+async function materialCreatedOf(
+  rpc: KmsRpc,
+  key: ResolvedKey,
+  meta: KeyMetadata,
+  signal: AbortSignal,
+): Promise<Date | undefined> {
+  if (meta.Origin !== 'AWS_KMS') return undefined;
+  const own =
+    meta.MultiRegionConfiguration?.MultiRegionKeyType !== 'REPLICA' && validDate(meta.CreationDate)
+      ? meta.CreationDate
+      : undefined;
+  // only symmetric keys rotate (checkRotatable): the others keep the material they were made with
+  if (meta.KeySpec !== 'SYMMETRIC_DEFAULT') return own;
+  let newest: Date | undefined;
+  let Marker: string | undefined;
+  const markers = pageMarkers();
+  try {
+    do {
+      const page = await rpc.send(
+        key,
+        'ListKeyRotations',
+        { KeyId: meta.KeyId, Limit: ROTATIONS_PAGE, Marker },
+        signal,
+      );
+      for (const rotation of page.Rotations ?? []) {
+        if (!validDate(rotation.RotationDate)) return undefined;
+        if (newest === undefined || rotation.RotationDate > newest) newest = rotation.RotationDate;
+      }
+      Marker = nextMarker(page, markers);
+    } while (Marker !== undefined);
+  } catch (e) {
+    const mapped = mapAwsError(e);
+    if (mapped !== undefined && UNANSWERED_ROTATIONS.has(mapped.code)) return undefined;
+    throw e;
+  }
+  return newest ?? own;
+}
+
 /**
  * Describes the key `key` names, or with `pinned` the key of that KeyId (an id or ARN an alias
  * was resolved to earlier in the same call): another principal may move an alias at any moment,
@@ -379,11 +442,17 @@ async function describeResolved(
     (await rpc.send(key, 'DescribeKey', { KeyId: pinned ?? key.keyId }, signal)).KeyMetadata,
     'key metadata',
   );
-  const [labels, rotation] = await Promise.all([
+  const [labels, rotation, materialCreatedAt] = await Promise.all([
     labelsOf(rpc, key, answered(meta.KeyId, 'a key id'), signal),
     withRotation ? rotationOf(rpc, key, meta, signal) : undefined,
+    withRotation ? materialCreatedOf(rpc, key, meta, signal) : undefined,
   ]);
-  const info = toKeyInfo(meta, { labels, via: key.parsed, ...(rotation !== undefined ? { rotation } : {}) });
+  const info = toKeyInfo(meta, {
+    labels,
+    via: key.parsed,
+    ...(rotation !== undefined ? { rotation } : {}),
+    ...(materialCreatedAt !== undefined ? { materialCreatedAt } : {}),
+  });
   // an alias described through its pinned key id may name another key by now: the spec is the ARN's
   rpc.remember(pinned !== undefined && isAlias(key.keyId) ? parseAwsUri(info.uri) : key.parsed, info.spec);
   return info;

@@ -109,6 +109,14 @@ export interface KeyInfo {
   /** The version new encryptions and signatures use; absent where versions are not addressable. */
   readonly primaryVersion?: string;
   readonly versions?: readonly KeyVersionInfo[];
+  /**
+   * When the key's current material was made, where versions are not addressable but the
+   * provider reports it (AWS KMS: the newest completed rotation, else the key's creation for
+   * material AWS made). Absent where the provider cannot say (imported material, an endpoint
+   * without the call): never guessed. Where versions are reported, the primary version's
+   * `createdAt` says it instead.
+   */
+  readonly materialCreatedAt?: Date;
   readonly labels: Readonly<Record<string, string>>;
   readonly rotation?: RotationPolicy;
   readonly deletionDate?: Date;

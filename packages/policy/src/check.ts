@@ -34,10 +34,22 @@ export interface CheckSummary {
   readonly unknown: number;
 }
 
+/** A rule whose `match.providers` names sources the inventory does not have: it checked no key there. */
+export interface UnmatchedProviders {
+  readonly ruleId: string;
+  readonly providers: readonly string[];
+}
+
 export interface CheckResult {
   readonly checkedAt: string;
   readonly findings: readonly Finding[];
   readonly summary: CheckSummary;
+  /**
+   * Rules naming a provider (source) the inventory has none of, absent when there are none. Such
+   * a rule finds nothing there, so a misspelt name (`aws-kms+dr` for `aws-kms+prod`) would read as
+   * compliant; it is a note, not a finding, as one policy may serve inventories of fewer sources.
+   */
+  readonly unmatchedProviders?: readonly UnmatchedProviders[];
 }
 
 const DAY_MS = 86_400_000;
@@ -82,9 +94,23 @@ function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): O
       }
       const { enabled, periodDays } = key.rotation;
       if (enabled === true && isKnown(periodDays) && periodDays !== null) {
-        return periodDays <= rule.maxDays
-          ? []
-          : [{ status: 'violation', message: `rotates every ${periodDays} days (limit ${rule.maxDays})` }];
+        if (periodDays > rule.maxDays)
+          return [
+            { status: 'violation', message: `rotates every ${periodDays} days (limit ${rule.maxDays})` },
+          ];
+        // The schedule bounds the material to come, not the material in use: a key made long ago
+        // whose rotation was switched on lately still holds its first material. Only a key no
+        // older than the limit shows that its material is within it.
+        const keyAge = isKnown(key.createdAt) ? daysBetween(key.createdAt, now) : undefined;
+        if (age !== undefined || (keyAge !== undefined && keyAge <= rule.maxDays)) return [];
+        return [
+          {
+            status: 'unknown',
+            message: `rotates every ${periodDays} days, but when its current material was made is not reported (${
+              keyAge === undefined ? 'nor when the key was' : `the key is ${fmtDays(keyAge)} old`
+            }; limit ${rule.maxDays})`,
+          },
+        ];
       }
       if (enabled === false) {
         return [{ status: 'violation', message: `automatic rotation is off (limit ${rule.maxDays} days)` }];
@@ -307,6 +333,14 @@ export function checkPolicy(inventory: Inventory, given: Policy, options: CheckO
       }
     }
   }
+  const listed = new Set([
+    ...inventory.sources.map((s) => s.source),
+    ...inventory.keys.map((k) => k.provider),
+  ]);
+  const unmatchedProviders = policy.rules.flatMap((rule) => {
+    const providers = (rule.match?.providers ?? []).filter((p) => !listed.has(p));
+    return providers.length === 0 ? [] : [{ ruleId: rule.id, providers }];
+  });
   return {
     checkedAt: new Date(now).toISOString(),
     findings,
@@ -318,6 +352,7 @@ export function checkPolicy(inventory: Inventory, given: Policy, options: CheckO
       violations: findings.filter((f) => f.status === 'violation').length,
       unknown: findings.filter((f) => f.status === 'unknown').length,
     },
+    ...(unmatchedProviders.length > 0 ? { unmatchedProviders } : {}),
   };
 }
 

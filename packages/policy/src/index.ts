@@ -7,6 +7,7 @@ export {
   checkPolicy,
   type Finding,
   ruleDoc,
+  type UnmatchedProviders,
 } from './check.js';
 export {
   applyFixes,

@@ -79,7 +79,25 @@ export type InventoryItem =
   | { readonly kind: 'key'; readonly key: InventoryKey }
   | { readonly kind: 'source'; readonly source: InventorySource };
 
-const iso = (d: Date | undefined): Known<string> => (d === undefined ? UNKNOWN : d.toISOString());
+const validDate = (d: unknown): d is Date => d instanceof Date && !Number.isNaN(d.getTime());
+
+const badDate = (field: string): InventoryFieldError => ({
+  field,
+  code: 'Internal',
+  message: 'the provider reported a date that is not a valid date',
+});
+
+/**
+ * A provider's date as ISO text. An invalid one (`new Date(NaN)`, not a Date at all) has no ISO
+ * form: it is unknown, and `errors` says why, so one odd field of one key neither fails the
+ * listing of every key of the source (toISOString throws) nor reads as a date.
+ */
+function isoOf(d: unknown, field: string, errors: InventoryFieldError[]): Known<string> {
+  if (d === undefined) return UNKNOWN;
+  if (validDate(d)) return d.toISOString();
+  errors.push(badDate(field));
+  return UNKNOWN;
+}
 
 function fieldError(field: string, e: unknown): InventoryFieldError {
   const k = e instanceof KeyportError ? e : toKeyportError(e);
@@ -205,23 +223,36 @@ function rotationOf(
   return {
     enabled: true,
     periodDays: r.periodDays,
-    nextRotationAt: r.nextRotationAt === undefined ? UNKNOWN : r.nextRotationAt.toISOString(),
+    nextRotationAt: isoOf(r.nextRotationAt, 'rotation', errors),
   };
 }
 
-function lastRotatedOf(info: KeyInfo): Known<string> {
-  const dated = (info.versions ?? []).filter((v) => v.createdAt !== undefined);
-  if (info.versions === undefined || dated.length === 0) {
-    // Without versions, only a key that never rotated is known: its material is its creation.
+/**
+ * When the current material was made: the primary version's creation, else the provider's own
+ * word where versions are not addressable (AWS KMS: its newest rotation, or the creation of a key
+ * that never rotated). Never the key's creation by default: a key made years ago whose rotation
+ * was only just switched on still holds its first material.
+ */
+function lastRotatedOf(info: KeyInfo, errors: InventoryFieldError[]): Known<string> {
+  const versions = info.versions ?? [];
+  const given = versions.filter((v) => v.createdAt !== undefined);
+  if (info.versions === undefined || given.length === 0)
+    return isoOf(info.materialCreatedAt, 'lastRotatedAt', errors);
+  const primary = versions.find((v) => v.version === info.primaryVersion);
+  if (primary?.createdAt !== undefined) return isoOf(primary.createdAt, 'lastRotatedAt', errors);
+  // No primary to go by: the newest version, which an undatable one might be.
+  if (given.some((v) => !validDate(v.createdAt))) {
+    errors.push(badDate('lastRotatedAt'));
     return UNKNOWN;
   }
-  const primary = info.versions.find((v) => v.version === info.primaryVersion);
-  if (primary?.createdAt !== undefined) return primary.createdAt.toISOString();
-  const newest = dated.reduce((a, b) => ((a.createdAt as Date) >= (b.createdAt as Date) ? a : b));
+  const newest = given.reduce((a, b) => ((a.createdAt as Date) >= (b.createdAt as Date) ? a : b));
   return (newest.createdAt as Date).toISOString();
 }
 
-function grantOf(g: Grant): InventoryGrant {
+function grantOf(g: Grant, errors: InventoryFieldError[]): InventoryGrant {
+  // No expiry is "never expires": an expiry that is no date must not read as that, nor as a date.
+  if (g.expiresAt !== undefined && !validDate(g.expiresAt))
+    throw new KeyportError('Internal', 'the provider reported a grant expiry that is not a valid date');
   const c = g.constraints;
   const constrained =
     c !== undefined &&
@@ -234,7 +265,7 @@ function grantOf(g: Grant): InventoryGrant {
     ...(g.unmodeledOperations !== undefined && g.unmodeledOperations.length > 0
       ? { unmodeledOperations: [...g.unmodeledOperations] }
       : {}),
-    createdAt: iso(g.createdAt),
+    createdAt: isoOf(g.createdAt, 'grants', errors),
     expiresAt: g.expiresAt === undefined ? null : g.expiresAt.toISOString(),
     constrained,
   };
@@ -292,14 +323,14 @@ async function inventoryKey(ctx: SourceContext, listed: KeyInfo): Promise<Invent
   if (ctx.caps.grants !== 'none') {
     try {
       const items: InventoryGrant[] = [];
-      for await (const g of ctx.client.listGrants(info.uri, ctx.call)) items.push(grantOf(g));
+      for await (const g of ctx.client.listGrants(info.uri, ctx.call)) items.push(grantOf(g, errors));
       grants = grantsOf(items);
     } catch (e) {
       errors.push(fieldError('grants', e));
     }
   }
   const pendingDeletionAt: Known<string | null> =
-    info.state === 'pending_deletion' ? iso(info.deletionDate) : null;
+    info.state === 'pending_deletion' ? isoOf(info.deletionDate, 'pendingDeletionAt', errors) : null;
   return {
     uri: info.uri,
     provider: ctx.source,
@@ -308,8 +339,8 @@ async function inventoryKey(ctx: SourceContext, listed: KeyInfo): Promise<Invent
     purpose: info.usage,
     protection: info.protection ?? protectionOf(keyUriScheme(info.uri), ctx.declared),
     state: info.state,
-    createdAt: iso(info.createdAt),
-    lastRotatedAt: lastRotatedOf(info),
+    createdAt: isoOf(info.createdAt, 'createdAt', errors),
+    lastRotatedAt: lastRotatedOf(info, errors),
     rotation: rotationOf(info, ctx.caps, described, errors),
     versions: info.versions === undefined ? UNKNOWN : info.versions.length,
     pendingDeletionAt,

@@ -1,7 +1,7 @@
 /**
  * Unknown is never compliant: every rule over a key whose fields the provider could not report,
  * and over a source whose listing failed, gives an `unknown` finding. Also AWS KMS on moto, where
- * rotation history and versions are not reported.
+ * versions are not reported (the date of the material in use is, from ListKeyRotations).
  */
 import { describe, expect, it } from 'vitest';
 import {

@@ -162,7 +162,7 @@ describe('inventory on the local provider', () => {
 });
 
 describe('inventory on AWS KMS (moto)', () => {
-  it('reads rotation through describeKey, labels from tags, grants; unknown what AWS does not report', {
+  it('reads rotation and the material date through describeKey, labels from tags, grants; unknown what AWS does not report', {
     timeout: 180_000,
   }, async () => {
     motoEndpoint();
@@ -202,12 +202,13 @@ describe('inventory on AWS KMS (moto)', () => {
       algorithm: 'AES_256',
       state: 'enabled',
       rotation: { enabled: true, periodDays: 365 },
-      // AWS rotation is transparent: versions and the last rotation date are not reported
+      // AWS rotation is transparent: no versions; the material date is the key's creation
+      // (ListKeyRotations lists none yet, and AWS made the material)
       versions: UNKNOWN,
-      lastRotatedAt: UNKNOWN,
     });
     expect({ ...r.labels }).toEqual({ owner: 'team-b' });
     expect(r.createdAt).not.toBe(UNKNOWN);
+    expect(r.lastRotatedAt).toBe(r.createdAt);
     const p = mine.find((k) => k.uri === plain.uri) as InventoryKey;
     expect(p.rotation).toMatchObject({ enabled: false, periodDays: null });
     expect(p.grants.count).toBe(1);

@@ -94,7 +94,8 @@ describe('inventory and policy on AWS KMS (local-kms)', () => {
       purpose: 'encrypt_decrypt',
       state: 'enabled',
       rotation: { enabled: true, periodDays: 365 },
-      // AWS rotation is transparent: no version list, so no count and no rotation date
+      // AWS rotation is transparent: no version list, so no count; and local-kms has no
+      // ListKeyRotations (501), so no date of the material in use either
       versions: UNKNOWN,
       lastRotatedAt: UNKNOWN,
       pendingDeletionAt: null,
