@@ -243,6 +243,9 @@ async function publicKey(rt: Runtime, t: KeyTarget, id: string, o: Opts): Promis
   const cached = rt.publicKeys.get(name);
   if (cached !== undefined) return cached;
   const res = await rt.rpc.call(o, (co, kms) => kms.getPublicKey({ name }, co), t.uri);
+  // As Google's samples check: a public key of another version (or key) would be remembered as
+  // this version's, and RSA plaintext encrypted to it locally, or signatures verified under it.
+  if (res.name !== name) throw integrityError('the public key came from another key version');
   const pem = res.pem ?? '';
   // A missing pem_crc32c fails too: Cloud KMS always sends it, and a public key keyport encrypts
   // to or verifies under must arrive as it was sent.
@@ -292,7 +295,8 @@ export async function sign(rt: Runtime, ref: KeyRef, message: Uint8Array, req: S
   const res = await rt.rpc.call(o, (co, kms) => kms.asymmetricSign(request, co), t.uri);
   verified(res.verifiedDigestCrc32c, 'digest');
   const signature = checked(res.signature, res.signatureCrc32c, 'signature');
-  if (res.name && res.name !== name) throw integrityError('the signature came from another key version');
+  // An answer that names no version is refused too, as Google's samples do (`name == key_version_name`).
+  if (res.name !== name) throw integrityError('the signature came from another key version');
   return { signature, algorithm: signing, keyVersion: id } satisfies SignResult;
 }
 
@@ -321,7 +325,7 @@ export async function mac(rt: Runtime, ref: KeyRef, message: Uint8Array, o: Opts
   const res = await rt.rpc.call(o, (co, kms) => kms.macSign(request, co), t.uri);
   verified(res.verifiedDataCrc32c, 'data');
   // As for a signature: a MAC from another key or version would be reported as this one's.
-  if (res.name && res.name !== request.name) throw integrityError('the MAC came from another key version');
+  if (res.name !== request.name) throw integrityError('the MAC came from another key version');
   return { mac: checked(res.mac, res.macCrc32c, 'MAC'), keyVersion: id };
 }
 

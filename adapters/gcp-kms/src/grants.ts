@@ -90,20 +90,61 @@ async function getPolicy(rt: Runtime, t: KeyTarget, o: Opts): Promise<Policy> {
   return rt.rpc.call(o, (co, kms) => kms.getIamPolicy(request, co), t.uri);
 }
 
-/** Read-modify-write of the key's policy; a concurrent writer (ABORTED on the etag) means read again. */
+/**
+ * The etag the policy was read with, which the write must carry. Without one SetIamPolicy writes
+ * unconditionally: a binding another writer added after our read (a grant made at the same time)
+ * would be overwritten and lost, and a revoked one could come back. Cloud IAM always answers an
+ * etag; an answer without one (a proxy or an emulator that drops it) is refused before any write.
+ */
+function etagOf(rt: Runtime, t: KeyTarget, policy: Policy): Uint8Array | string {
+  const etag = policy.etag;
+  if (etag === undefined || etag === null || etag.length === 0) {
+    const why =
+      "Cloud KMS answered the key's IAM policy without an etag: keyport writes the policy only " +
+      'conditionally on the etag it read (without one, a concurrent change would be overwritten), ' +
+      'so nothing was written';
+    throw new KeyportError('Internal', why, {
+      keyUri: t.uri,
+      provider: rt.rpc.providerName,
+      retryable: false,
+    });
+  }
+  return etag;
+}
+
+/**
+ * Read-modify-write of the key's policy; a concurrent writer (ABORTED on the etag) means read
+ * again. When every attempt meets one, nothing was written: the error says so as Throttled (core
+ * then retries even createGrant, which it must not repeat after a failure that may have landed).
+ */
 async function updatePolicy(rt: Runtime, t: KeyTarget, o: Opts, change: (b: Binding[]) => Binding[]) {
   for (let attempt = 1; ; attempt++) {
     const policy = await getPolicy(rt, t, o);
+    const etag = etagOf(rt, t, policy);
     const bindings = change([...(policy.bindings ?? [])]);
-    const request = { resource: t.keyName, policy: { version: 3, bindings, etag: policy.etag ?? null } };
+    const request = { resource: t.keyName, policy: { version: 3, bindings, etag } };
     try {
       await rt.rpc.call(o, (co, kms) => kms.setIamPolicy(request as unknown as SetPolicyRequest, co), t.uri);
       return;
     } catch (e) {
       const cause = e instanceof KeyportError ? (e.cause as { code?: unknown } | undefined) : undefined;
-      if (cause?.code !== ABORTED || attempt >= MAX_ATTEMPTS) throw e;
+      if (cause?.code !== ABORTED) throw e;
+      if (attempt >= MAX_ATTEMPTS) throw contended(e as KeyportError, t);
     }
   }
+}
+
+/** The last of MAX_ATTEMPTS etag conflicts in a row: refused without effect, worth retrying later. */
+function contended(e: KeyportError, t: KeyTarget): KeyportError {
+  const why = `the key's IAM policy was changed by concurrent writers ${MAX_ATTEMPTS} times in a row (ABORTED on its etag); nothing was written`;
+  const { provider, requestId } = e;
+  return new KeyportError('Throttled', why, {
+    provider,
+    keyUri: t.uri,
+    requestId,
+    retryable: true,
+    cause: e,
+  });
 }
 
 /** The longest condition description IAM accepts. */
@@ -220,7 +261,9 @@ function grantOf(t: KeyTarget, id: string, record: GrantRecord, grantee: string,
 
 /**
  * The grants keyport made on this key: bindings under a kpg- condition title, one of which carries
- * a grant record, reported as the bindings of that title for that grantee allow (grantOf).
+ * a grant record, reported as the bindings of that title allow (grantOf). Every member bound under
+ * the title is listed, each as a grant of that id: a member added to keyport's binding (allUsers,
+ * say) holds the grant's roles as much as the grantee does, and revoking the id removes it too.
  */
 export async function* listGrants(rt: Runtime, ref: KeyRef, o: Opts): AsyncIterable<Grant> {
   const t = targetOf(ref);
@@ -230,12 +273,13 @@ export async function* listGrants(rt: Runtime, ref: KeyRef, o: Opts): AsyncItera
     if (id.startsWith(ID_PREFIX)) byId.set(id, [...(byId.get(id) ?? []), b]);
   }
   for (const [id, bindings] of byId) {
-    const first = bindings.find((b) => parseRecord(b.condition?.description) && b.members?.[0] !== undefined);
-    const record = parseRecord(first?.condition?.description);
-    const grantee = first?.members?.[0];
-    if (record === undefined || grantee === undefined) continue;
-    const held = bindings.filter((b) => b.members?.includes(grantee) === true);
-    yield grantOf(t, id, record, grantee, held);
+    const record = bindings.map((b) => parseRecord(b.condition?.description)).find((r) => r !== undefined);
+    if (record === undefined) continue;
+    const members = new Set(bindings.flatMap((b) => b.members ?? []));
+    for (const member of members) {
+      const held = bindings.filter((b) => b.members?.includes(member) === true);
+      yield grantOf(t, id, record, member, held);
+    }
   }
 }
 

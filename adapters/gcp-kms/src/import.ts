@@ -118,8 +118,9 @@ export async function getImportParameters(rt: Runtime, ref: KeyRef, req: ImportP
   };
   const importJobId = `kpi-${randomBytes(8).toString('hex')}`;
   const request = { parent: t.keyRing, importJobId, importJob };
-  // The job is polled, and handed back as the import token, by the name keyport gave it: an
-  // answer without a name, or naming some other job, steers nothing.
+  // The job is polled, and handed back as the import token, by the name keyport gave it: a
+  // pending answer without a name, or naming some other job, steers nothing (the answer whose
+  // wrapping key is used must name the job, below).
   const jobName = `${t.keyRing}/importJobs/${importJobId}`;
   const details = { keyUri: t.uri, provider: rt.rpc.providerName };
   const what = `import job ${quote(jobName, NAME_CHARS)}`;
@@ -134,6 +135,13 @@ export async function getImportParameters(rt: Runtime, ref: KeyRef, req: ImportP
     retryable: true,
     details,
   });
+  // The wrapping key is the job's: one from an answer naming another job (or none) would have the
+  // caller wrap its key material for whoever holds that job's private key.
+  if (job.name !== jobName) {
+    const named = job.name ? quote(job.name, NAME_CHARS) : 'no job name';
+    const why = `Cloud KMS answered ${what} with ${named}: its wrapping key is not used`;
+    throw new KeyportError('Integrity', why, { ...details, retryable: true });
+  }
   const state = importJobStateName(job.state);
   if (state === 'EXPIRED') throw new KeyportError('KeyStateConflict', `${what} expired`, details);
   if (state !== 'ACTIVE') {
@@ -179,11 +187,14 @@ export async function importKeyMaterial(rt: Runtime, ref: KeyRef, req: ImportKey
   const details = { keyUri: t.uri, provider: rt.rpc.providerName };
   const imported = await rt.rpc.call(o, (co, kms) => kms.importCryptoKeyVersion(request, co), t.uri);
   // The new version is polled, and made primary, by its id under this key: an answer naming no
-  // version (or a resource elsewhere) steers nothing.
+  // version, or a version of another key (whose id would steer both to some other version of
+  // this one), is refused.
   const id = versionIdOf(imported.name);
-  if (id === undefined) {
-    const why =
-      'Cloud KMS answered ImportCryptoKeyVersion without the new version’s name; the material may have been imported: describe the key before importing again';
+  if (id === undefined || imported.name !== versionName(t.keyName, id)) {
+    const named = imported.name
+      ? `naming ${quote(imported.name, NAME_CHARS)}`
+      : 'without the new version’s name';
+    const why = `Cloud KMS answered ImportCryptoKeyVersion ${named}, not a version of the key; the material may have been imported: describe the key before importing again`;
     throw new KeyportError('Internal', why, { ...details, retryable: false });
   }
   const name = versionName(t.keyName, id);

@@ -19,6 +19,7 @@ import {
   KeyportError,
   type ProviderCallOptions as Opts,
   oneAtATime,
+  quote,
   USAGES_BY_SPEC,
   unmodeledKeyOf,
 } from '@keyport/core';
@@ -39,6 +40,8 @@ type CryptoKeyVersion = protos.google.cloud.kms.v1.ICryptoKeyVersion;
 export type AlgorithmField = NonNullable<CryptoKeyVersion['algorithm']>;
 
 const KEY_ID = /^[A-Za-z0-9_-]{1,63}$/;
+/** Resource names are quoted whole in messages (core's default cut, 80 characters, would halve them). */
+const NAME_CHARS = 512;
 /** Cloud KMS label rules (https://cloud.google.com/kms/docs/creating-managing-labels). */
 const LABEL_KEY = /^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}$/u;
 const LABEL_VALUE = /^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$/u;
@@ -351,8 +354,21 @@ async function claimOwnKey(
   return key;
 }
 
-export function getKey(rt: Runtime, t: KeyTarget, o: Opts): Promise<CryptoKey> {
-  return rt.rpc.call(o, (co, kms) => kms.getCryptoKey({ name: t.keyName }, co), t.uri);
+/**
+ * GetCryptoKey, whose answer must be the key asked for: another key's would be described as this
+ * one (its URI in KeyInfo), or its purpose would steer encrypt (an RSA key is encrypted to locally).
+ */
+export async function getKey(rt: Runtime, t: KeyTarget, o: Opts): Promise<CryptoKey> {
+  const key = await rt.rpc.call(o, (co, kms) => kms.getCryptoKey({ name: t.keyName }, co), t.uri);
+  if (key.name !== t.keyName) {
+    const why = `Cloud KMS answered GetCryptoKey with ${key.name ? quote(key.name, NAME_CHARS) : 'no key name'}, not the requested key`;
+    throw new KeyportError('Integrity', why, {
+      keyUri: t.uri,
+      provider: rt.rpc.providerName,
+      retryable: true,
+    });
+  }
+  return key;
 }
 
 async function listVersions(rt: Runtime, keyName: string, o: Opts, keyUri?: string) {
@@ -435,8 +451,20 @@ export async function rotateKey(rt: Runtime, ref: KeyRef, o: Opts): Promise<KeyI
   const request = { parent: t.keyName, cryptoKeyVersion: {} };
   const created = await rt.rpc.call(o, (co, kms) => kms.createCryptoKeyVersion(request, co), t.uri);
   const id = versionIdOf(created.name);
+  // The new version is made primary by its id under this key: an answer naming no version, or
+  // a version of another key, would make some other (older) version primary or none, and the
+  // rotation would not be the one reported.
+  if (id === undefined || created.name !== versionName(t.keyName, id)) {
+    const named = created.name ? quote(created.name, NAME_CHARS) : 'no version name';
+    const why = `Cloud KMS answered CreateCryptoKeyVersion with ${named}, not a new version of the key; a version may have been made: describe the key before rotating again`;
+    throw new KeyportError('Internal', why, {
+      keyUri: t.uri,
+      provider: rt.rpc.providerName,
+      retryable: false,
+    });
+  }
   // Only ENCRYPT_DECRYPT keys have a primary; for the others the newest version leads by itself.
-  if (id !== undefined && algorithmName(created.algorithm) === 'GOOGLE_SYMMETRIC_ENCRYPTION') {
+  if (algorithmName(created.algorithm) === 'GOOGLE_SYMMETRIC_ENCRYPTION') {
     await setPrimary(rt, t, id, o);
   }
   return describeKey(rt, { uri: t.uri }, o);

@@ -1,0 +1,191 @@
+/**
+ * Answers that name the resource they came from, checked as Google's data-integrity samples
+ * check them (`response.name == key_version_name`): a public key, a signature or a MAC from
+ * another version, or from none named, is Integrity, never used as the requested version's; a
+ * key, a new version or an import job answered for another resource steers nothing.
+ */
+import { randomBytes } from 'node:crypto';
+import { wrapForImport } from '@keyport/conformance';
+import { Keyport } from '@keyport/core';
+import type { CloudKmsServer } from '@keyport/test-servers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GcpKmsProvider } from '../src/index.js';
+import { grpcProvider, restProvider, signal, startServer } from './support/targets.js';
+
+const RING = 'projects/keyport-answers/locations/global/keyRings/answers';
+let server: CloudKmsServer;
+let provider: GcpKmsProvider;
+let kp: Keyport;
+let n = 0;
+const name = (hint: string) => `${hint}-${++n}`;
+const resourceOf = (uri: string) => uri.slice('gcp-kms://'.length);
+const transports = [
+  ['gRPC', grpcProvider],
+  ['REST', restProvider],
+] as const;
+
+type Method = (request: object, options: object) => Promise<unknown[]>;
+type Answer = Record<string, unknown>;
+
+beforeAll(async () => {
+  server = await startServer();
+  provider = grpcProvider(server, { keyRing: RING });
+  kp = new Keyport({ providers: [provider], retry: { maxAttempts: 1 } });
+});
+afterAll(async () => {
+  await kp.close();
+  await server.stop();
+});
+
+/** A provider whose client method `method` has its answers changed by `alter` on the way back. */
+async function altered(make: (typeof transports)[number][1], method: string, alter: (r: Answer) => void) {
+  const p = make(server, { keyRing: RING });
+  const kms = (await p.client()) as unknown as Record<string, Method>;
+  const real = (kms[method] as Method).bind(kms);
+  kms[method] = async (request, options) => {
+    const result = await real(request, options);
+    alter(result[0] as Answer);
+    return result;
+  };
+  return { p, kp: new Keyport({ providers: [p], retry: { maxAttempts: 1 } }) };
+}
+
+describe('a GetPublicKey answer from another key version', () => {
+  for (const [transport, make] of transports) {
+    it(`is refused over ${transport}: nothing is encrypted to it, verified under it or returned`, async () => {
+      const mine = await kp.createKey('gcp-kms', {
+        name: name('rsa'),
+        spec: 'RSA_2048',
+        usage: 'encrypt_decrypt',
+      });
+      const theirs = await kp.createKey('gcp-kms', {
+        name: name('rsa'),
+        spec: 'RSA_2048',
+        usage: 'encrypt_decrypt',
+      });
+      const ec = await kp.createKey('gcp-kms', { name: name('ec'), spec: 'EC_P256' });
+      const kms = await provider.client();
+      const [other] = await kms.getPublicKey({ name: `${resourceOf(theirs.uri)}/cryptoKeyVersions/1` });
+      const swaps: Array<[string, (r: Answer) => void]> = [
+        // Another key's whole answer, its checksum intact: encrypting to it hands the data to that key.
+        [
+          'another key',
+          (r) => Object.assign(r, { name: other.name, pem: other.pem, pemCrc32c: other.pemCrc32c }),
+        ],
+        ['no name', (r) => Object.assign(r, { name: '' })],
+      ];
+      for (const [what, alter] of swaps) {
+        const w = await altered(make, 'getPublicKey', alter);
+        await expect(w.kp.encrypt(mine.uri, randomBytes(16)), what).rejects.toMatchObject({
+          code: 'Integrity',
+        });
+        await expect(w.p.getPublicKey({ uri: mine.uri }, signal()), what).rejects.toMatchObject({
+          code: 'Integrity',
+        });
+        const verify = w.kp.verify(ec.uri, Uint8Array.of(1), Uint8Array.of(2), {
+          algorithm: 'ECDSA_SHA_256',
+        });
+        await expect(verify, what).rejects.toMatchObject({ code: 'Integrity' });
+        await w.kp.close();
+      }
+      // The honest answer passes.
+      const { ciphertext } = await kp.encrypt(mine.uri, Uint8Array.of(7));
+      expect((await kp.decrypt(mine.uri, ciphertext)).plaintext).toEqual(Uint8Array.of(7));
+    });
+  }
+});
+
+describe('a signature or MAC answer that names no key version', () => {
+  it('is refused (Integrity), as one naming another version is', async () => {
+    const ec = await kp.createKey('gcp-kms', { name: name('ec'), spec: 'EC_P256' });
+    const hmac = await kp.createKey('gcp-kms', { name: name('hmac'), spec: 'HMAC_256' });
+    const unnamed = (r: Answer) => {
+      r.name = '';
+    };
+    const signer = await altered(grpcProvider, 'asymmetricSign', unnamed);
+    await expect(
+      signer.kp.sign(ec.uri, Uint8Array.of(1), { algorithm: 'ECDSA_SHA_256' }),
+    ).rejects.toMatchObject({ code: 'Integrity', retryable: true });
+    const macer = await altered(grpcProvider, 'macSign', unnamed);
+    await expect(macer.kp.mac(hmac.uri, Uint8Array.of(1))).rejects.toMatchObject({
+      code: 'Integrity',
+      retryable: true,
+    });
+    await Promise.all([signer.kp.close(), macer.kp.close()]);
+  });
+});
+
+describe('answers naming another key, version or import job', () => {
+  it('a GetCryptoKey answer for another key is Integrity: never described as the requested key', async () => {
+    const mine = await kp.createKey('gcp-kms', { name: name('key'), spec: 'AES_256' });
+    const theirs = await kp.createKey('gcp-kms', { name: name('key'), spec: 'AES_256' });
+    for (const answered of [resourceOf(theirs.uri), '']) {
+      const w = await altered(grpcProvider, 'getCryptoKey', (r) => {
+        r.name = answered;
+      });
+      await expect(w.kp.describeKey(mine.uri), answered).rejects.toMatchObject({
+        code: 'Integrity',
+        keyUri: mine.uri,
+      });
+      await w.kp.close();
+    }
+    await expect(kp.describeKey(mine.uri)).resolves.toMatchObject({ uri: mine.uri });
+  });
+
+  it('a CreateCryptoKeyVersion answer naming a version of another key makes no version of this key primary', async () => {
+    const mine = await kp.createKey('gcp-kms', { name: name('rot'), spec: 'AES_256' });
+    const theirs = await kp.createKey('gcp-kms', { name: name('rot'), spec: 'AES_256' });
+    await kp.rotateKey(mine.uri); // versions 1 and 2; 2 is primary
+    for (const answered of [`${resourceOf(theirs.uri)}/cryptoKeyVersions/1`, '']) {
+      const w = await altered(grpcProvider, 'createCryptoKeyVersion', (r) => {
+        r.name = answered;
+      });
+      const error = await w.kp.rotateKey(mine.uri).catch((e: unknown) => e);
+      expect(error, answered).toMatchObject({ code: 'Internal', retryable: false });
+      expect((error as Error).message).toContain('describe the key before rotating again');
+      await w.kp.close();
+    }
+    // Version 1 (the id the other key's answer named) was never made primary.
+    expect((await kp.describeKey(mine.uri)).primaryVersion).toBe('2');
+  });
+
+  it("an import job answered under another job's name: its wrapping key is not handed out", async () => {
+    const uri = (await kp.createKey('gcp-kms', { name: name('imp'), spec: 'AES_256', external: true })).uri;
+    const other = `${RING}/importJobs/someone-elses`;
+    for (const method of ['createImportJob', 'getImportJob']) {
+      const w = await altered(grpcProvider, method, (r) => {
+        r.name = other;
+        if (method === 'createImportJob') r.state = 'PENDING_GENERATION';
+      });
+      if (method === 'createImportJob') {
+        // A pending answer's name steers nothing: the job is polled by the name keyport gave it.
+        const params = await w.kp.getImportParameters(uri, { algorithm: 'RSA_AES_KEY_WRAP_SHA_256' });
+        expect(new TextDecoder().decode(params.importToken)).toMatch(/\/importJobs\/kpi-[0-9a-f]{16}$/);
+      } else {
+        const error = await w.kp
+          .getImportParameters(uri, { algorithm: 'RSA_AES_KEY_WRAP_SHA_256' })
+          .catch((e: unknown) => e);
+        expect(error).toMatchObject({ code: 'Integrity', keyUri: uri });
+      }
+      await w.kp.close();
+    }
+  });
+
+  it('an ImportCryptoKeyVersion answer naming a version of another key is Internal: that id is neither polled nor made primary', async () => {
+    const uri = (await kp.createKey('gcp-kms', { name: name('imp'), spec: 'AES_256', external: true })).uri;
+    const theirs = await kp.createKey('gcp-kms', { name: name('imp'), spec: 'AES_256' });
+    const params = await kp.getImportParameters(uri, { algorithm: 'RSA_AES_KEY_WRAP_SHA_256' });
+    const req = {
+      algorithm: 'RSA_AES_KEY_WRAP_SHA_256',
+      wrappedMaterial: wrapForImport('RSA_AES_KEY_WRAP_SHA_256', params.wrappingPublicKey, randomBytes(32)),
+      ...(params.importToken !== undefined ? { importToken: params.importToken } : {}),
+    } as const;
+    const w = await altered(grpcProvider, 'importCryptoKeyVersion', (r) => {
+      r.name = `${resourceOf(theirs.uri)}/cryptoKeyVersions/1`;
+    });
+    const error = await w.kp.importKeyMaterial(uri, req).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'Internal', retryable: false });
+    expect((error as Error).message).toContain('describe the key before importing again');
+    await w.kp.close();
+  });
+});
