@@ -164,6 +164,9 @@ function describeGrant(record: GrantRecord, t: KeyTarget): string {
   return description;
 }
 
+/** IAM's members for everyone (anonymous or any Google account). */
+const PUBLIC_MEMBERS: ReadonlySet<string> = new Set(['allUsers', 'allAuthenticatedUsers']);
+
 export async function createGrant(rt: Runtime, ref: KeyRef, raw: GrantRequest, o: Opts): Promise<Grant> {
   // Checked here too for direct callers (a Keyport has checked it already): an invalid Date, a
   // string of operations or an unknown operation is InvalidArgument, never a TypeError/RangeError.
@@ -176,7 +179,15 @@ export async function createGrant(rt: Runtime, ref: KeyRef, raw: GrantRequest, o
     const why = 'IAM conditions cannot constrain the encryption context';
     throw keyportError('Unsupported', why, { keyUri: t.uri, capability: 'grantConstraints' });
   }
-  if (!/^[A-Za-z]+:.+$|^allUsers$|^allAuthenticatedUsers$/.test(req.grantee)) {
+  if (PUBLIC_MEMBERS.has(req.grantee)) {
+    // A key anyone may use protects nothing (CIS GCP Foundations: no anonymous or public access
+    // to Cloud KMS keys); a grant is to one principal or group, never to everyone.
+    throw new KeyportError(
+      'InvalidArgument',
+      `a grant to ${req.grantee} would let anyone use the key: name a user, group, service account or domain`,
+    );
+  }
+  if (!/^[A-Za-z]+:.+$/.test(req.grantee)) {
     throw new KeyportError(
       'InvalidArgument',
       'a Cloud KMS grantee is an IAM member such as user:alice@example.com',

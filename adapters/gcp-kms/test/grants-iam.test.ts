@@ -251,3 +251,19 @@ describe('listGrants names every member a grant binds', () => {
     expect(await listed(kp, key.uri)).toEqual([]);
   });
 });
+
+describe('a grant to everyone', () => {
+  for (const grantee of ['allUsers', 'allAuthenticatedUsers']) {
+    it(`to ${grantee} is refused before any IAM call, and the policy is unchanged`, async () => {
+      const key = await kp.createKey('gcp-kms', { name: name('public'), spec: 'AES_256' });
+      const before = await policyOf(key.uri);
+      await expect(kp.createGrant(key.uri, { grantee, operations: ['decrypt'] })).rejects.toMatchObject({
+        code: 'InvalidArgument',
+        message: expect.stringContaining('anyone'),
+      });
+      const after = await policyOf(key.uri);
+      expect(after.bindings ?? []).toEqual(before.bindings ?? []);
+      expect(after.etag).toEqual(before.etag);
+    });
+  }
+});
