@@ -410,7 +410,16 @@ export async function* listKeys(rt: Runtime, o: ListOptions): AsyncIterable<KeyI
   if (rt.keyRing === undefined)
     throw new KeyportError('InvalidArgument', 'listKeys needs the keyRing option');
   const first = { parent: rt.keyRing, pageSize: o.pageSize ?? 100 };
+  const inRing = `${rt.keyRing}/cryptoKeys/`;
   for await (const key of rt.rpc.pages(o, first, (r, co, kms) => kms.listCryptoKeys(r, co))) {
+    // A key of another ring (or none) in the answer is not one this listing asked for: an
+    // inventory showing it would mislead, and leaving it out would hide that the answer is wrong.
+    const name = key.name ?? '';
+    if (!name.startsWith(inRing) || name.slice(inRing.length).includes('/'))
+      throw new KeyportError('Internal', `Cloud KMS listed a key outside the key ring ${rt.keyRing}`, {
+        provider: rt.rpc.providerName,
+        retryable: false,
+      });
     // Only ENCRYPT_DECRYPT keys embed their leading version; others need their versions listed.
     const symmetric = purposeOf(key) === 'ENCRYPT_DECRYPT';
     // A key keyport has no spec for is listed as such (it used to end the whole listing).

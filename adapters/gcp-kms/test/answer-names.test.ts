@@ -189,3 +189,23 @@ describe('answers naming another key, version or import job', () => {
     await w.kp.close();
   });
 });
+
+describe('a key listing', () => {
+  it('naming a key outside the configured key ring is refused (Internal), never listed as one of its keys', async () => {
+    await kp.createKey('gcp-kms', { name: name('listed'), spec: 'AES_256' });
+    const elsewhere = 'projects/keyport-answers/locations/global/keyRings/other/cryptoKeys/planted';
+    for (const planted of [elsewhere, `${RING}/cryptoKeys/a/b`, '']) {
+      const w = await altered(grpcProvider, 'listCryptoKeys', (r) => {
+        const keys = r as unknown as Answer[];
+        if (keys[0] !== undefined) keys[0].name = planted;
+      });
+      const seen: string[] = [];
+      const listing = (async () => {
+        for await (const k of w.kp.listKeys('gcp-kms')) seen.push(k.uri);
+      })();
+      await expect(listing, planted).rejects.toMatchObject({ code: 'Internal' });
+      expect(seen.some((uri) => uri.includes('planted') || uri.endsWith('/a/b'))).toBe(false);
+      await w.kp.close();
+    }
+  });
+});
