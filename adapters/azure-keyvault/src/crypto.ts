@@ -80,6 +80,19 @@ function fitted(result: unknown, bytes: number, op: string): Uint8Array {
   }
 }
 
+/** Refusals of a request by the spec used (an algorithm or usage it does not serve), see `withKeySpec`. */
+const refusedBySpec = new WeakSet<object>();
+
+/** Runs a check of the request against the key's spec: its failure is a refusal by that spec. */
+function bySpec<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    if (typeof e === 'object' && e !== null) refusedBySpec.add(e);
+    throw e;
+  }
+}
+
 /**
  * Runs an operation with the key's spec (cached per key name), and once more with the spec read
  * anew when the vault's answer does not fit the one used: a result of another size than its
@@ -88,6 +101,10 @@ function fitted(result: unknown, bytes: number, op: string): Uint8Array {
  * Vault's create and import do on a taken name, e.g. `az keyvault key create`) or deleted, purged
  * and made the key anew: without this, every encrypt and sign failed until the cache forgot the
  * name (a bound of 4096 names, or a new process).
+ * A request the spec used refuses before any call (`bySpec`: ECDSA_SHA_384 on a cached EC_P256,
+ * encrypt on a cached EC key) is checked against the spec read anew too, when the one used may be
+ * stale: a cached one, or the latest version's for a ref pinned to a version. Else a verify of a
+ * signature by the new key, or a sign or encrypt the new key serves, was refused InvalidArgument.
  * Run again only when the spec read differs: an answer that fits neither keeps its failure, and a
  * server answering so cannot make it loop. The spec read is the vault's, as the first look-up was:
  * a version of another size is used as a process that never cached the old one would use it.
@@ -98,11 +115,15 @@ async function withKeySpec<T>(
   o: Call,
   run: (spec: KeySpec) => Promise<T>,
 ): Promise<T> {
-  const spec = await keySpec(rpc, key, o);
+  const known = keySpec(rpc, key, o);
+  const mayBeStale = !(known instanceof Promise) || key.version !== undefined;
+  const spec = await known;
   try {
     return await run(spec);
   } catch (e) {
-    const misfit = (typeof e === 'object' && e !== null && misfits.has(e)) || statusOf(e) === 400;
+    const held = typeof e === 'object' && e !== null;
+    const misfit =
+      (held && misfits.has(e)) || statusOf(e) === 400 || (mayBeStale && held && refusedBySpec.has(e));
     if (!misfit) throw e;
     const fresh = await keySpecAgain(rpc, key, spec, o);
     if (fresh === spec) throw e;
@@ -143,7 +164,7 @@ async function encryptAs(
   req: EncryptRequest,
   o: Call,
 ) {
-  assertSpecServes(spec, 'encrypt_decrypt', details);
+  bySpec(() => assertSpecServes(spec, 'encrypt_decrypt', details));
   if (spec === 'AES_256') {
     const gcm = { algorithm: 'A256GCM' as const, plaintext, ...aadOf(req.context) };
     const { result, version } = await keyOp(rpc, key, o, (c, so) => c.encrypt(gcm, so));
@@ -237,7 +258,7 @@ function signing(spec: KeySpec, message: Uint8Array, req: SignRequest) {
 
 export function sign(rpc: Rpc, key: ResolvedKey, message: Uint8Array, req: SignRequest, o: Call) {
   return withKeySpec(rpc, key, o, async (spec) => {
-    const { algorithm, alg, digest, ecBytes } = signing(spec, message, req);
+    const { algorithm, alg, digest, ecBytes } = bySpec(() => signing(spec, message, req));
     const { result, version } = await keyOp(rpc, key, o, (c, so) => c.sign(alg, digest, so));
     const raw = fitted(
       result.result,
@@ -249,25 +270,28 @@ export function sign(rpc: Rpc, key: ResolvedKey, message: Uint8Array, req: SignR
   });
 }
 
-export async function verify(
+export function verify(
   rpc: Rpc,
   key: ResolvedKey,
   message: Uint8Array,
   signature: Uint8Array,
   req: SignRequest,
   o: Call,
-) {
-  const { alg, digest, ecBytes } = signing(await keySpec(rpc, key, o), message, req);
-  const wire = ecBytes === undefined ? signature : derToRaw(signature, ecBytes);
-  if (wire === undefined || wire.length === 0) return false; // not a signature at all
-  try {
-    const { result } = await keyOp(rpc, key, o, (c, so) => c.verify(alg, digest, wire, so));
-    return result.result;
-  } catch (e) {
-    // The vault refuses a signature of the wrong size with 400: it does not verify.
-    if (statusOf(e) === 400) return false;
-    throw e;
-  }
+): Promise<boolean> {
+  return withKeySpec(rpc, key, o, async (spec) => {
+    const { alg, digest, ecBytes } = bySpec(() => signing(spec, message, req));
+    const wire = ecBytes === undefined ? signature : derToRaw(signature, ecBytes);
+    if (wire === undefined || wire.length === 0) return false; // not a signature at all
+    try {
+      const { result } = await keyOp(rpc, key, o, (c, so) => c.verify(alg, digest, wire, so));
+      return result.result;
+    } catch (e) {
+      // The vault refuses a signature of the wrong size with 400: it does not verify (and says
+      // nothing of the spec: a forged signature must not cost a look-up of the key).
+      if (statusOf(e) === 400) return false;
+      throw e;
+    }
+  });
 }
 
 /** SPKI DER of an RSA or EC key version, from the public JWK the vault returns. */

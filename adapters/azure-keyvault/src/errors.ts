@@ -18,9 +18,9 @@ import {
 export const PROVIDER_NAME = 'azurekeyvault';
 
 /**
- * Rows: an error name, an HTTP status, `403/<inner code>`, `5xx`, `tls` (the vault's certificate
- * refused: retrying cannot help), `network` (no answer: socket errors, a RestError without
- * status) and `other` (any other status).
+ * Rows: an error name, an HTTP status, `403/<inner code>` and `409/<inner code>`, `5xx`, `tls`
+ * (the vault's certificate refused: retrying cannot help), `network` (no answer: socket errors, a
+ * RestError without status) and `other` (any other status).
  */
 export const AZURE_ERROR_TABLE: ErrorTable = {
   AbortError: { code: 'Aborted', retryable: false },
@@ -39,8 +39,15 @@ export const AZURE_ERROR_TABLE: ErrorTable = {
   '403/KeyNotYetValid': { code: 'KeyStateConflict' },
   '403/KeyOperationForbidden': { code: 'InvalidArgument' },
   '404': { code: 'NotFound' },
+  // The vault, or a gateway before it, stopped waiting for the request: it was not served, and a
+  // later attempt can be. Neither the caller's nor the vault's bug, so not Internal.
+  '408': { code: 'Unavailable' },
   // A soft-deleted key holds its name until purged or recovered: the *name* is taken.
   '409': { code: 'AlreadyExists' },
+  // A key Key Vault is still deleting or recovering (a restore recovers too): it answers "retry
+  // later", and a purge sent right after a deletion meets this. Passing, so retried.
+  '409/ObjectIsBeingDeleted': { code: 'KeyStateConflict', retryable: true },
+  '409/ObjectIsBeingRecovered': { code: 'KeyStateConflict', retryable: true },
   '429': { code: 'Throttled' },
   '5xx': { code: 'Unavailable' },
   other: { code: 'Internal' },
@@ -71,14 +78,15 @@ export function requestIdOf(error: unknown): string | undefined {
 }
 
 /**
- * The inner code of a 403 (KeyDisabled, ForbiddenByPolicy, ...). Some answers name a disabled key
- * only in their documented message ("Operation X is not allowed on a disabled key.").
+ * The inner code of a 403 (KeyDisabled, ForbiddenByPolicy, ...) or a 409 (ObjectIsBeingDeleted,
+ * ...). Some 403s name a disabled key only in their documented message ("Operation X is not
+ * allowed on a disabled key.").
  */
-function innerCodeOf(error: unknown): string | undefined {
+function innerCodeOf(error: unknown, status: number): string | undefined {
   const e = shape(error);
   const inner = word(e.details?.error?.innerError?.code) ?? word(e.details?.error?.innererror?.code);
   if (inner !== undefined) return inner;
-  return typeof e.message === 'string' && /not allowed on a disabled key/i.test(e.message)
+  return status === 403 && typeof e.message === 'string' && /not allowed on a disabled key/i.test(e.message)
     ? 'KeyDisabled'
     : undefined;
 }
@@ -129,7 +137,7 @@ function rowOf(error: unknown): { row: string; message: string } | undefined {
     if (network === undefined && name !== 'RestError') return undefined;
     return { row: 'network', message: `the vault could not be reached (${network ?? 'no answer'})` };
   }
-  const inner = status === 403 ? innerCodeOf(error) : undefined;
+  const inner = status === 403 || status === 409 ? innerCodeOf(error, status) : undefined;
   const answer = `${status}${word(e.code) ? ` ${e.code}` : ''}${inner ? `/${inner}` : ''}`;
   const row = [`${status}/${inner}`, String(status), status >= 500 ? '5xx' : 'other'].find(
     (key) => errorMapping(AZURE_ERROR_TABLE, key) !== undefined,

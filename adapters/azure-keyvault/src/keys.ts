@@ -22,6 +22,7 @@ import {
   oneAtATime,
   type RotationPolicy,
   type ScheduleDeletionRequest,
+  sleep,
   type UnmodeledKey,
   unmodeledKeyOf,
 } from '@keyport/core';
@@ -570,7 +571,7 @@ export async function describeKey(rpc: Rpc, key: ResolvedKey, o: Call): Promise<
   } catch (e) {
     const deleted = statusOf(e) === 404 ? await unless404(getDeletedKey(rpc, key, o)) : undefined;
     if (deleted === undefined) throw e;
-    return deletedKeyInfo(rpc, key.vault, deleted);
+    return deletedKeyInfo(rpc, key.vault, deleted, key.name);
   }
   const [versions, rotation] = await Promise.all([versionsOf(rpc, key, o), rotationOf(rpc, key, found, o)]);
   if (key.version !== undefined && !versions.some((v) => v.version === key.version)) {
@@ -702,15 +703,20 @@ async function rotationOf(rpc: Rpc, key: ResolvedKey, latest: KeyVaultKey, o: Ca
   }
 }
 
-/** A soft-deleted key described as other providers describe theirs: pending deletion. */
-function deletedKeyInfo(rpc: Rpc, vault: Vault, deleted: DeletedKey): KeyInfo {
-  const p = deleted.properties;
+/**
+ * A soft-deleted key described as other providers describe theirs: pending deletion. Checked to
+ * be `name` in `vault` (the name asked for, not the one the answer gives itself): the SDK's
+ * deletion poller hands back the vault's answer unchecked, and a deletion answered with another
+ * key was returned as that key.
+ */
+function deletedKeyInfo(rpc: Rpc, vault: Vault, deleted: DeletedKey, name: string): KeyInfo {
+  const p = checkedKey(vault, name, deleted).properties;
   return keyInfoOf(
     rpc,
     vault,
     deleted,
     { deletionDate: p.scheduledPurgeDate ?? p.deletedOn ?? new Date() },
-    deleted.name,
+    name,
   );
 }
 
@@ -744,7 +750,7 @@ export async function* listKeys(rpc: Rpc, o: ListOptions): AsyncIterable<KeyInfo
       async (d) => {
         checkedProperties(vault, undefined, d.properties);
         const found = await unless404(getDeletedKey(rpc, ref(d.name), o));
-        return found && deletedKeyInfo(rpc, vault, found);
+        return found && deletedKeyInfo(rpc, vault, found, d.name);
       },
     );
   }
@@ -832,6 +838,28 @@ async function beginThenRead<P, T>(
     return readAfterWrite(rpc, key, done, () => Promise.reject(e));
   }
   return readAfterWrite(rpc, key, done, () => read(begun));
+}
+
+/** What `untilDone` uses of the SDK's delete and recover pollers. */
+interface Poller<T> {
+  isDone(): boolean;
+  poll(options: { abortSignal: AbortSignal }): Promise<void>;
+  getResult(): T | undefined;
+}
+
+/**
+ * Polls a begun deletion or recovery until the vault reports it done, every `pollIntervalMs`.
+ * Not the SDK's `pollUntilDone`: its wait between polls takes no signal, so an aborted call (or
+ * one past its deadline) ran on until the interval ended, up to 10 minutes with pollIntervalMs,
+ * holding a timer that kept the process alive. Here the wait ends when the signal fires, with
+ * core's Aborted (or Timeout, for a deadline).
+ */
+async function untilDone<T>(rpc: Rpc, poller: Poller<T>, o: Call): Promise<T | undefined> {
+  while (!poller.isDone()) {
+    await sleep(rpc.pollIntervalMs, o.signal);
+    await poller.poll({ abortSignal: o.signal });
+  }
+  return poller.getResult();
 }
 
 /** Describes a key after a write made (see readAfterWrite). */
@@ -978,11 +1006,12 @@ export async function scheduleKeyDeletion(rpc: Rpc, key: ResolvedKey, req: Sched
     rpc,
     key,
     'the key was deleted (soft delete)',
-    () =>
-      onKey(rpc, key, o, () =>
-        rpc.send(key.vault, o, (kc, so) => kc.beginDeleteKey(key.name, { ...so, ...rpc.pollOptions })),
-      ),
-    async (poller) => deletedKeyInfo(rpc, key.vault, await poller.pollUntilDone({ abortSignal: o.signal })),
+    () => onKey(rpc, key, o, () => rpc.send(key.vault, o, (kc, so) => kc.beginDeleteKey(key.name, so))),
+    async (poller) => {
+      const deleted = await untilDone(rpc, poller, o);
+      if (deleted === undefined) throw unexpected('a deletion without the deleted key');
+      return deletedKeyInfo(rpc, key.vault, deleted, key.name);
+    },
   );
 }
 
@@ -1000,10 +1029,9 @@ export async function cancelKeyDeletion(rpc: Rpc, key: ResolvedKey, o: Call): Pr
     rpc,
     key,
     'the key was recovered',
-    () =>
-      rpc.send(key.vault, o, (kc, so) => kc.beginRecoverDeletedKey(key.name, { ...so, ...rpc.pollOptions })),
+    () => rpc.send(key.vault, o, (kc, so) => kc.beginRecoverDeletedKey(key.name, so)),
     async (poller) => {
-      await poller.pollUntilDone({ abortSignal: o.signal });
+      await untilDone(rpc, poller, o);
       return describeKey(rpc, { ...key, version: undefined }, o);
     },
   );

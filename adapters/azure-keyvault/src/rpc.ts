@@ -25,6 +25,8 @@ const KEY_NAME = /^[A-Za-z0-9-]{1,127}$/;
 export const RESOLVED_MAX = 1024;
 /** Key specs remembered, per vault and key name: beyond this, the oldest is forgotten (and looked up again). */
 export const MAX_KEY_SPECS = 4096;
+/** The SDK's own wait between polls of a long-running operation. */
+const SDK_POLL_INTERVAL_MS = 2000;
 /** Markers of unanswered or unfinished creates remembered (see `Rpc.unfinishedCreates`): beyond this, the oldest is forgotten. */
 export const MAX_UNFINISHED = 10_000;
 
@@ -83,7 +85,9 @@ export const sameName = (a: string, b: string) => a.toLowerCase() === b.toLowerC
 
 /**
  * The version an answer's `kid` names, refusing a `kid` naming another vault or key (a proxy's
- * answer for another key must not become this key's version in a ciphertext).
+ * answer for another key must not become this key's version in a ciphertext), or, for a ref
+ * pinned to a version, another version: the ciphertext would name the pinned one while made under
+ * the other, and never open.
  */
 function versionOfKid(kid: unknown, key: ResolvedKey): string | undefined {
   if (kid === undefined) return undefined;
@@ -91,6 +95,10 @@ function versionOfKid(kid: unknown, key: ResolvedKey): string | undefined {
   if (parsed === undefined) throw unexpected('with a key id that is not one of a Key Vault key');
   if (parsed.origin !== key.vault.url || !sameName(parsed.name, key.name)) {
     throw unexpected('with a key id naming another vault or key than the one asked');
+  }
+  // Version ids, like names, are case-insensitive.
+  if (key.version !== undefined && parsed.version !== undefined && !sameName(parsed.version, key.version)) {
+    throw unexpected('with a key id naming another version than the one asked');
   }
   return parsed.version;
 }
@@ -254,9 +262,9 @@ export class Rpc {
       : request(client, options).then(answered);
   }
 
-  get pollOptions(): { intervalInMs?: number } {
-    const ms = this.config.pollIntervalMs;
-    return ms === undefined ? {} : { intervalInMs: ms };
+  /** The wait between polls of a deletion or recovery: the option, else the SDK's default. */
+  get pollIntervalMs(): number {
+    return this.config.pollIntervalMs ?? SDK_POLL_INTERVAL_MS;
   }
 
   /** Where bare key names go: the first configured vault. */

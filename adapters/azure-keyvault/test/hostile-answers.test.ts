@@ -382,6 +382,18 @@ describe('crypto results of the wrong shape', () => {
     expect(error.message).toMatch(/another vault or key/);
   });
 
+  it('a wrapKey answer for a pinned version whose kid names another version is Internal, not a ciphertext naming the pinned one', async () => {
+    crypto('k', { body: { kid: `${VAULT}/keys/k/v2`, value: b64(256) } });
+    const error = await failure(keyport.encrypt(`${uri}/v1`, new Uint8Array([1])));
+    expect(error.code).toBe('Internal');
+    expect(error.message).toMatch(/another version/);
+    // The same version in other case is the same version.
+    crypto('k', { body: { kid: `${VAULT}/keys/k/V1`, value: b64(256) } });
+    await expect(keyport.encrypt(`${uri}/v1`, new Uint8Array([1]))).resolves.toMatchObject({
+      keyVersion: 'v1',
+    });
+  });
+
   it('a wrapKey answer of the wrong size is Internal after the key is read once more: sent again only for another spec, once', async () => {
     const sent = (re: RegExp) => requests.filter((u) => re.test(new URL(u).pathname)).length;
     const misfit = { body: { kid: `${VAULT}/keys/k/v1`, value: b64(300) } };

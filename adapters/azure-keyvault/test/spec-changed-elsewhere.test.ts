@@ -98,3 +98,66 @@ describe("a key given another size or type elsewhere: this instance's cached spe
     ).resolves.toBe(true);
   });
 });
+
+describe('a request the cached spec refuses is checked against the spec read anew', () => {
+  it("verify of a signature by a version on another curve, with that curve's algorithm", async () => {
+    const mine = instance();
+    const other = instance();
+    const name = uniqueName('verify-ec');
+    const key = await mine.createKey('azurekeyvault', { name, spec: 'EC_P256' });
+    await mine.sign(key.uri, utf8('before')); // caches EC_P256
+    await sdkClient(server).createEcKey(name, { curve: 'P-384', keyOps: ['sign', 'verify'] });
+    const signed = await other.sign(key.uri, utf8('after'));
+    expect(signed.algorithm).toBe('ECDSA_SHA_384');
+    await expect(
+      mine.verify(key.uri, utf8('after'), signed.signature, { algorithm: 'ECDSA_SHA_384' }),
+    ).resolves.toBe(true);
+    // A signature that does not verify still says so.
+    await expect(
+      mine.verify(key.uri, utf8('forged'), signed.signature, { algorithm: 'ECDSA_SHA_384' }),
+    ).resolves.toBe(false);
+  });
+
+  it("verify with a ref pinned to an older version on another curve than the latest's", async () => {
+    const mine = instance();
+    const name = uniqueName('verify-pinned');
+    const key = await mine.createKey('azurekeyvault', { name, spec: 'EC_P256' });
+    const signed = await mine.sign(key.uri, utf8('v1'));
+    await sdkClient(server).createEcKey(name, { curve: 'P-384', keyOps: ['sign', 'verify'] });
+    await mine.describeKey(key.uri); // caches the latest version's spec: EC_P384
+    const pinned = `${key.uri}/${signed.keyVersion}`;
+    await expect(
+      mine.verify(pinned, utf8('v1'), signed.signature, { algorithm: 'ECDSA_SHA_256' }),
+    ).resolves.toBe(true);
+  });
+
+  it('sign asking for the algorithm of the curve a version added elsewhere has', async () => {
+    const mine = instance();
+    const name = uniqueName('sign-asked');
+    const key = await mine.createKey('azurekeyvault', { name, spec: 'EC_P256' });
+    await mine.sign(key.uri, utf8('before'));
+    await sdkClient(server).createEcKey(name, { curve: 'P-384', keyOps: ['sign', 'verify'] });
+    const signed = await mine.sign(key.uri, utf8('after'), { algorithm: 'ECDSA_SHA_384' });
+    expect(signed.algorithm).toBe('ECDSA_SHA_384');
+    // An algorithm the key does not serve is still the caller's mistake.
+    await expect(mine.sign(key.uri, utf8('x'), { algorithm: 'ECDSA_SHA_256' })).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+  });
+
+  it('encrypt after a signing key was deleted, purged and made anew as an encryption key', async () => {
+    const mine = instance();
+    const other = instance();
+    const name = uniqueName('remade-usage');
+    const first = await mine.createKey('azurekeyvault', { name, spec: 'EC_P256' });
+    await mine.sign(first.uri, utf8('before')); // caches EC_P256
+    await other.scheduleKeyDeletion(first.uri);
+    await purgeDeletedKey(other, first.uri);
+    const remade = await other.createKey('azurekeyvault', { name, spec: 'RSA_2048' });
+    const sealed = await mine.encrypt(first.uri, utf8('after'));
+    expect(sealed.keyVersion).toBe(remade.primaryVersion);
+    expect(new TextDecoder().decode((await other.decrypt(first.uri, sealed.ciphertext)).plaintext)).toBe(
+      'after',
+    );
+  });
+});

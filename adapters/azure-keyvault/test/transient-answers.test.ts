@@ -1,0 +1,97 @@
+/**
+ * Answers that say "not now" rather than "no": a 408 Request Timeout (from the vault or a gateway
+ * before it), and a 409 for a key Key Vault is still deleting or recovering ("retry later").
+ * keyport's Key Vault server never gives them, so the vault is played in-process (support/stand-in).
+ * Each is retried by core, and the next answer is the call's.
+ */
+import { Keyport } from '@keyport/core';
+import { describe, expect, it } from 'vitest';
+import { mapAzureError, purgeDeletedKey } from '../src/index.js';
+import { bundle, HOST, standIn } from './support/stand-in.js';
+
+const retrying = (provider: ReturnType<ReturnType<typeof standIn>['provider']>) =>
+  new Keyport({ providers: [provider], retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } });
+
+const conflict = (inner: string, message: string) => ({
+  status: 409,
+  body: { error: { code: 'Conflict', message, innererror: { code: inner } } },
+});
+
+describe('408 Request Timeout', () => {
+  it('is Unavailable and retryable, and core retries it: the next answer is the call', async () => {
+    const vault = standIn();
+    let timedOut = 0;
+    vault.route = (url) => {
+      if (url.pathname !== '/keys/k/' && url.pathname !== '/keys/k') return undefined;
+      if (timedOut++ === 0) return { status: 408, body: { error: { code: 'RequestTimeout', message: 'x' } } };
+      return { body: bundle('k') };
+    };
+    const keyport = retrying(vault.provider());
+    try {
+      const der = await keyport.getPublicKey(`azurekeyvault://${HOST}/keys/k`);
+      expect(der.length).toBeGreaterThan(0);
+      expect(timedOut).toBe(2);
+    } finally {
+      await keyport.close();
+    }
+  });
+
+  it('maps to Unavailable, retryable, naming the status', () => {
+    const error = mapAzureError({ name: 'RestError', statusCode: 408, code: 'RequestTimeout' });
+    expect(error).toMatchObject({ code: 'Unavailable', retryable: true });
+    expect(error?.message).toContain('408');
+  });
+});
+
+describe('409 for a key still being deleted or recovered', () => {
+  it('a purge right after the deletion (ObjectIsBeingDeleted) is retried until the vault takes it', async () => {
+    const vault = standIn();
+    let refused = 0;
+    vault.route = (url, method) => {
+      if (method !== 'DELETE' || url.pathname !== '/deletedkeys/k') return undefined;
+      if (refused++ === 0) return conflict('ObjectIsBeingDeleted', 'Key is currently being deleted.');
+      return { status: 204 };
+    };
+    const keyport = retrying(vault.provider());
+    try {
+      await purgeDeletedKey(keyport, `azurekeyvault://${HOST}/keys/k`);
+      expect(refused).toBe(2);
+    } finally {
+      await keyport.close();
+    }
+  });
+
+  it.each([
+    ['ObjectIsBeingDeleted', 'Key is currently being deleted.'],
+    ['ObjectIsBeingRecovered', 'Key k is currently being recovered and cannot be re-created; retry later.'],
+  ])('%s -> KeyStateConflict, retryable', (inner, message) => {
+    const error = mapAzureError({
+      name: 'RestError',
+      statusCode: 409,
+      code: 'Conflict',
+      message,
+      details: { error: { code: 'Conflict', innerError: { code: inner } } },
+    });
+    expect(error).toMatchObject({ code: 'KeyStateConflict', retryable: true });
+    expect(error?.message).toContain(`409 Conflict/${inner}`);
+  });
+
+  it('a name held by a soft-deleted key (ObjectIsDeletedButRecoverable) stays AlreadyExists, not retried', () => {
+    const error = mapAzureError({
+      name: 'RestError',
+      statusCode: 409,
+      code: 'Conflict',
+      details: { error: { code: 'Conflict', innerError: { code: 'ObjectIsDeletedButRecoverable' } } },
+    });
+    expect(error).toMatchObject({ code: 'AlreadyExists', retryable: false });
+  });
+
+  it('a 409 whose message only says "disabled key" is not read as a 403 KeyDisabled', () => {
+    const error = mapAzureError({
+      name: 'RestError',
+      statusCode: 409,
+      message: 'Operation x is not allowed on a disabled key.',
+    });
+    expect(error).toMatchObject({ code: 'AlreadyExists' });
+  });
+});
