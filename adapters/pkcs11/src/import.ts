@@ -30,7 +30,7 @@ import {
 import { type OaepHash, oaepMechanism } from './capabilities.js';
 import { ecSpki, rsaSpki } from './der.js';
 import { asDecryptFailure, PROVIDER_NAME } from './errors.js';
-import { type KeyAccess, usableVersion } from './key-access.js';
+import { type KeyAccess, untrusted, usableVersion } from './key-access.js';
 import { keyInfo } from './key-info.js';
 import { type ResolvedKey, resolveKey, writeMetadata } from './key-store.js';
 import {
@@ -103,6 +103,15 @@ function pendingImport(p: KeyAccess, key: ResolvedKey, keyUri: string): Generate
       },
     );
   }
+  // A wrapping pair someone else made would hand them the material wrapped under it.
+  if (key.importKey.refused !== undefined)
+    throw untrusted(
+      'the import wrapping key pair',
+      key.importKey.refused,
+      'import into a key created anew; remove the objects under this label',
+      p.name,
+      keyUri,
+    );
   return key.importKey;
 }
 

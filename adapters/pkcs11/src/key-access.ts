@@ -102,5 +102,29 @@ export function usableVersion(
         });
     throw version > (primaryVersion(key) ?? 0) ? versionError(error) : error;
   }
+  if (objects.refused !== undefined) {
+    const remedy = 'destroy that version, or rotate the key';
+    throw untrusted(`version ${version}`, objects.refused, remedy, provider, keyUri);
+  }
   return { version, objects };
+}
+
+/**
+ * A version (or import key pair) whose objects are not as keyport makes them (key-store.ts,
+ * `provenanceProblem`): its material may be known outside the token, so nothing is sealed under
+ * it, opened with it, signed or wrapped with it. Integrity: the key on the token is not the one
+ * keyport made.
+ */
+export function untrusted(
+  what: string,
+  why: string,
+  remedy: string,
+  provider: string,
+  keyUri: string,
+): KeyportError {
+  return new KeyportError(
+    'Integrity',
+    `keyport does not use ${what} of this key: its ${why}. keyport did not make it so: someone with the token's PIN put it under the key's label (${remedy})`,
+    { provider, keyUri, retryable: false },
+  );
 }

@@ -9,10 +9,44 @@
  * metadata objects of the same `seq`, two objects for one version — is refused (`conflict`),
  * never one of them picked.
  */
-import { KEY_SPECS, KEY_USAGES, KeyportError, type KeySpec, type KeyUsage } from '@keyport/core';
+import { KEY_SPECS, KEY_USAGES, KeyportError, type KeySpec, type KeyUsage, quote } from '@keyport/core';
 import { PROVIDER_NAME } from './errors.js';
-import { APPLICATION, findObjects, IMPORT_KEY_ID, versionOfId } from './objects.js';
+import { APPLICATION, findObjects, forEachObject, IMPORT_KEY_ID, versionOfId } from './objects.js';
 import { ckrOf, type Handle, P, type Pkcs11 } from './p11.js';
+import {
+  OBJECT_NAMES,
+  type ObjectsProvenance,
+  provenanceProblem,
+  readKeyObject,
+  type Slot,
+} from './provenance.js';
+
+/**
+ * Metadata objects one key name may have: the current one, and the few an interrupted write or
+ * two unlocked writers leave (the next writer removes them). More is not keyport's doing.
+ */
+export const MAX_METADATA_OBJECTS = 16;
+/**
+ * Versions one key may have (rotateKey refuses to make more: destroy old versions first); a
+ * key's label carries at most this many objects of one key class, plus an import key pair.
+ */
+export const MAX_KEY_VERSIONS = 1024;
+/** Distinct keyport key names a listing reads from the token. */
+export const MAX_LISTED_KEYS = 100_000;
+
+/**
+ * A search under a key's label found more objects than keyport ever makes: someone else's
+ * objects (another application, or objects planted by anyone with the PIN) under this label.
+ * keyport reads no further, so such a label cannot make one call allocate, and hold its session,
+ * without limit. Not retryable: it stays so until the extra objects are removed.
+ */
+export function tooManyObjects(keyUri: string, name: string, what: string, most: number): KeyportError {
+  return new KeyportError(
+    'KeyStateConflict',
+    `the token holds more than ${most} ${what} under the label ${quote(name)}, more than keyport makes for one key; it reads no further: list the objects with this CKA_LABEL and remove those that are not this key's`,
+    { provider: PROVIDER_NAME, keyUri, retryable: false },
+  );
+}
 
 export interface VersionMeta {
   readonly createdAt: string;
@@ -43,6 +77,12 @@ export interface VersionObjects {
   secret?: Handle;
   privateKey?: Handle;
   publicKey?: Handle;
+  /**
+   * Why keyport does not use this version (or import key pair): what its objects' attributes say
+   * about where the material came from (see `provenanceProblem`). Absent when they are as keyport
+   * makes them.
+   */
+  refused?: string;
 }
 
 export interface ResolvedKey {
@@ -140,7 +180,10 @@ export function readMetadata(
   keyUri: string,
 ): { meta: KeyMetadata; handle: Handle; stale: Handle[] } | undefined {
   const found: Array<{ meta: KeyMetadata; handle: Handle }> = [];
-  for (const handle of findObjects(p11, session, metadataTemplate(name))) {
+  const handles = findObjects(p11, session, metadataTemplate(name), MAX_METADATA_OBJECTS);
+  if (handles.length > MAX_METADATA_OBJECTS)
+    throw tooManyObjects(keyUri, name, 'keyport metadata objects', MAX_METADATA_OBJECTS);
+  for (const handle of handles) {
     const attr = attributeOf(p11, session, handle, P.CKA_VALUE);
     const meta = attr === undefined ? undefined : parseMetadata(attr);
     if (meta !== undefined) found.push({ meta, handle });
@@ -179,23 +222,36 @@ export function writeMetadata(
   return { meta: next, handle };
 }
 
-/** Every keyport key name in the token (labels of the metadata objects). */
+/**
+ * Every keyport key name in the token (labels of the metadata objects), read page by page while
+ * the search runs: what is held is the distinct names, not every object's handle. (A PKCS#11
+ * search cannot be resumed on another session, and one held open across the listing's yields
+ * would pin a session to a consumer that may never come back: the names are read in one go.)
+ */
 export function listKeyNames(p11: Pkcs11, session: Handle): string[] {
   const names = new Set<string>();
   const template = [
     { type: P.CKA_CLASS, value: P.CKO_DATA },
     { type: P.CKA_APPLICATION, value: APPLICATION },
   ];
-  for (const handle of findObjects(p11, session, template)) {
-    const [label] = p11.C_GetAttributeValue(session, handle, [{ type: P.CKA_LABEL }]);
-    if (label !== undefined) names.add(label.value.toString('utf8'));
-  }
+  forEachObject(p11, session, template, (handle) => {
+    const label = attributeOf(p11, session, handle, P.CKA_LABEL);
+    if (label === undefined) return;
+    names.add(label.toString('utf8'));
+    if (names.size > MAX_LISTED_KEYS) {
+      throw new KeyportError(
+        'KeyStateConflict',
+        `the token holds more than ${MAX_LISTED_KEYS} keyport key names; keyport lists no further`,
+        { provider: PROVIDER_NAME, retryable: false },
+      );
+    }
+  });
   return [...names].sort();
 }
 
 /** Whether any object (keyport's or not) already uses `name` as its label. */
 export function labelInUse(p11: Pkcs11, session: Handle, name: string): boolean {
-  return findObjects(p11, session, [{ type: P.CKA_LABEL, value: name }]).length > 0;
+  return findObjects(p11, session, [{ type: P.CKA_LABEL, value: name }], 0).length > 0;
 }
 
 /** Whether an object with label `name` exists besides `ours` (handles this call created). */
@@ -205,9 +261,10 @@ export function othersWithLabel(
   name: string,
   ours: readonly (Handle | undefined)[],
 ): boolean {
-  return findObjects(p11, session, [{ type: P.CKA_LABEL, value: name }]).some(
-    (h) => !ours.some((o) => o?.equals(h) === true),
-  );
+  const mine = ours.filter((o) => o !== undefined);
+  // One more object than this call made is someone else's whichever it is: no need to read on.
+  const labelled = findObjects(p11, session, [{ type: P.CKA_LABEL, value: name }], mine.length);
+  return labelled.some((h) => !mine.some((o) => o.equals(h)));
 }
 
 export function notFound(keyUri: string): KeyportError {
@@ -222,38 +279,72 @@ export function notFound(keyUri: string): KeyportError {
 export function resolveKey(p11: Pkcs11, session: Handle, name: string, keyUri: string): ResolvedKey {
   const current = readMetadata(p11, session, name, keyUri);
   if (current === undefined) throw notFound(keyUri);
+  const meta = current.meta;
+  // RSA pairs: a version's of an RSA key, and the import wrapping pair of a key waiting for material.
+  const rsa = meta.spec.startsWith('RSA_') || meta.pendingImport === true;
   const versions = new Map<number, VersionObjects>();
+  const provenance = new Map<number, ObjectsProvenance>();
   let importKey: VersionObjects | undefined;
-  const slots: Array<[number, keyof VersionObjects]> = [
+  const importProvenance: ObjectsProvenance = {};
+  const slots: Array<[number, Slot]> = [
     [P.CKO_SECRET_KEY, 'secret'],
     [P.CKO_PRIVATE_KEY, 'privateKey'],
     [P.CKO_PUBLIC_KEY, 'publicKey'],
   ];
+  // Each version has one object of a class; the import key pair adds one.
+  const most = MAX_KEY_VERSIONS + 1;
   for (const [cls, slot] of slots) {
-    for (const handle of findObjects(p11, session, [
-      { type: P.CKA_CLASS, value: cls },
-      { type: P.CKA_LABEL, value: name },
-    ])) {
-      const id = attributeOf(p11, session, handle, P.CKA_ID);
-      if (id === undefined) continue;
-      if (id.equals(IMPORT_KEY_ID)) {
+    const handles = findObjects(
+      p11,
+      session,
+      [
+        { type: P.CKA_CLASS, value: cls },
+        { type: P.CKA_LABEL, value: name },
+      ],
+      most,
+    );
+    if (handles.length > most) throw tooManyObjects(keyUri, name, `${OBJECT_NAMES[slot]}s`, most);
+    for (const handle of handles) {
+      const read = readKeyObject(p11, session, handle, slot, rsa);
+      if (read === undefined) continue;
+      if (read.id.equals(IMPORT_KEY_ID)) {
         importKey ??= {};
         if (importKey[slot] !== undefined) throw conflict(keyUri, 'two import key pairs');
         importKey[slot] = handle;
+        importProvenance[slot] = read.provenance;
         continue;
       }
-      const version = versionOfId(id);
+      const version = versionOfId(read.id);
       if (version === undefined) continue;
       const objects = versions.get(version) ?? {};
       // Two objects claiming one version: a ciphertext naming it could be opened by only one.
       if (objects[slot] !== undefined) throw conflict(keyUri, `two objects for version ${version}`);
       objects[slot] = handle;
       versions.set(version, objects);
+      provenance.set(version, { ...provenance.get(version), [slot]: read.provenance });
     }
+  }
+  // The token's word on exportability, not only the metadata's (anyone with the PIN can write
+  // that): a version generated non-extractable stays CKA_NEVER_EXTRACTABLE, so a key with one
+  // was not created exportable, whatever a newer metadata object says.
+  const recorded = (v: number) => meta.versions[String(v)] !== undefined;
+  const exportable =
+    meta.exportable === true &&
+    ![...provenance].some(
+      ([v, p]) => recorded(v) && [p.secret, p.privateKey].some((o) => o?.neverExtractable === true),
+    );
+  for (const [version, objects] of versions) {
+    const imported = meta.origin === 'external' && version === 1;
+    const why = provenanceProblem(provenance.get(version) ?? {}, { imported, exportable });
+    if (why !== undefined) objects.refused = why;
+  }
+  if (importKey !== undefined) {
+    const why = provenanceProblem(importProvenance, { imported: false, exportable: false });
+    if (why !== undefined) importKey.refused = why;
   }
   return {
     name,
-    meta: current.meta,
+    meta,
     metaHandle: current.handle,
     ...(current.stale.length > 0 ? { staleMeta: current.stale } : {}),
     versions,

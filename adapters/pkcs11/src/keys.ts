@@ -11,6 +11,7 @@ import {
   type KeyUsage,
   keyportError,
   quote,
+  type UnmodeledKey,
   USAGES_BY_SPEC,
 } from '@keyport/core';
 import { createImportKey } from './import.js';
@@ -20,6 +21,7 @@ import {
   labelInUse,
   listKeyNames,
   liveVersionCount,
+  MAX_KEY_VERSIONS,
   othersWithLabel,
   type ResolvedKey,
   readMetadata,
@@ -154,7 +156,8 @@ function repeated(
   // Metadata with another marker (or none) is someone else's key, even if a token gave its
   // objects handles this attempt's removed objects once had: never removed.
   if (current !== undefined && current.meta.creation !== sent.marker) return undefined;
-  const labelled = findObjects(p.p11, session, [{ type: P.CKA_LABEL, value: name }]);
+  // More objects than the attempt made cannot all be its own: reading on would tell nothing more.
+  const labelled = findObjects(p.p11, session, [{ type: P.CKA_LABEL, value: name }], sent.objects.length);
   if (labelled.length > 0 && labelled.every((h) => sent.objects.some((o) => o.equals(h))))
     destroyAll(p.p11, session, labelled);
   return undefined;
@@ -286,7 +289,16 @@ export function describeKey(p: KeyAccess, ref: KeyRef, signal: AbortSignal | und
   );
 }
 
-export async function* listKeys(p: KeyAccess, signal: AbortSignal | undefined): AsyncIterable<KeyInfo> {
+/**
+ * Every keyport key on the token, described. A key keyport cannot read as one key — objects of two
+ * unlocked writers, or more objects under its label than keyport makes (key-store.ts,
+ * `tooManyObjects`) — is listed as unmodeled, with the reason: anyone with the PIN can make any
+ * label so, and the listing of every other key goes on.
+ */
+export async function* listKeys(
+  p: KeyAccess,
+  signal: AbortSignal | undefined,
+): AsyncIterable<KeyInfo | UnmodeledKey> {
   const names = await p.pool.run(signal, (session) => listKeyNames(p.p11, session));
   for (const name of names) {
     checkSignal(signal);
@@ -297,6 +309,7 @@ export async function* listKeys(p: KeyAccess, signal: AbortSignal | undefined): 
       } catch (e) {
         // Deleted between the listing and now: not listed.
         if (e instanceof KeyportError && e.code === 'NotFound') return undefined;
+        if (e instanceof KeyportError && e.code === 'KeyStateConflict') return { uri, unmodeled: e.message };
         throw e;
       }
     });
@@ -359,6 +372,14 @@ export function rotateKey(p: KeyAccess, ref: KeyRef, signal: AbortSignal | undef
   const uri = p.target(ref).uri;
   return mutate(p, ref, signal, async (session, key) => {
     notPendingImport(p, key, uri);
+    // One more version would make a key no call can read (key-store.ts, MAX_KEY_VERSIONS).
+    if (key.versions.size >= MAX_KEY_VERSIONS) {
+      throw new KeyportError(
+        'KeyStateConflict',
+        `the key has ${key.versions.size} versions on the token, the most keyport keeps for one key: destroy old versions (destroyKeyVersion) before rotating`,
+        { provider: p.name, keyUri: uri, retryable: false },
+      );
+    }
     const enabled = keyState(p.p11, session, key) !== 'disabled';
     const known = [...Object.keys(key.meta.versions).map(Number), ...key.versions.keys()];
     const next = Math.max(0, ...known) + 1;

@@ -250,20 +250,51 @@ export async function generateVersion(
   }
 }
 
-/** All objects matching `template` (C_FindObjects in pages of 64). */
-export function findObjects(p11: Pkcs11, session: Handle, template: Template): Handle[] {
+/**
+ * The objects matching `template`, but at most `most` + 1 of them (C_FindObjects in pages of at
+ * most 64): the search stops there. Anyone with the PIN (another application, or someone planting
+ * objects) can put any number of objects under a key's label, and a search that collected them
+ * all would make one call allocate and hold its session without limit. A caller that gets more
+ * than `most` refuses (see key-store.ts, `tooManyObjects`) or knows enough already.
+ */
+export function findObjects(p11: Pkcs11, session: Handle, template: Template, most: number): Handle[] {
   p11.C_FindObjectsInit(session, template);
   const out: Handle[] = [];
   try {
-    for (;;) {
-      const page = p11.C_FindObjects(session, 64);
+    while (out.length <= most) {
+      const wanted = Math.min(64, most + 1 - out.length);
+      const page = p11.C_FindObjects(session, wanted);
       out.push(...page);
-      if (page.length < 64) break;
+      if (page.length < wanted) break;
     }
   } finally {
     p11.C_FindObjectsFinal(session);
   }
   return out;
+}
+
+/**
+ * Calls `visit` with each object matching `template` while the search runs, a page of at most 64
+ * handles at a time, so a search over many objects holds one page, not all of them. `visit` may
+ * read attributes (C_GetAttributeValue during a search, as pkcs11-tool's listing does) but must
+ * not start another search on `session`.
+ */
+export function forEachObject(
+  p11: Pkcs11,
+  session: Handle,
+  template: Template,
+  visit: (handle: Handle) => void,
+): void {
+  p11.C_FindObjectsInit(session, template);
+  try {
+    for (;;) {
+      const page = p11.C_FindObjects(session, 64);
+      for (const handle of page) visit(handle);
+      if (page.length < 64) break;
+    }
+  } finally {
+    p11.C_FindObjectsFinal(session);
+  }
 }
 
 export function destroyAll(p11: Pkcs11, session: Handle, handles: readonly (Handle | undefined)[]): void {

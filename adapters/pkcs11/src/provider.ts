@@ -34,6 +34,7 @@ import {
   type SigningAlgorithm,
   type SignRequest,
   type SignResult,
+  type UnmodeledKey,
 } from '@keyport/core';
 import {
   bytesArg,
@@ -373,10 +374,10 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
   describeKey(ref: KeyRef, o: ProviderCallOptions): Promise<KeyInfo> {
     return this.checked(() => lifecycle.describeKey(this, refArg(ref), signalArg(o)));
   }
-  listKeys(o: ListOptions): AsyncIterable<KeyInfo> {
+  listKeys(o: ListOptions): AsyncIterable<KeyInfo | UnmodeledKey> {
     return this.listing(o);
   }
-  private async *listing(o: unknown): AsyncIterable<KeyInfo> {
+  private async *listing(o: unknown): AsyncIterable<KeyInfo | UnmodeledKey> {
     let signal: AbortSignal | undefined;
     try {
       signal = listArg(o);

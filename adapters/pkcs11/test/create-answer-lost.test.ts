@@ -21,10 +21,15 @@ const retry = { maxAttempts: 3, baseDelayMs: 0 };
 function objectsOf(provider: Pkcs11Provider, name: string, cls: number): Promise<number> {
   return provider.pool
     .run(signal(), async (session: Handle) =>
-      findObjects(provider.p11, session, [
-        { type: P.CKA_LABEL, value: name },
-        { type: P.CKA_CLASS, value: cls },
-      ]),
+      findObjects(
+        provider.p11,
+        session,
+        [
+          { type: P.CKA_LABEL, value: name },
+          { type: P.CKA_CLASS, value: cls },
+        ],
+        1000,
+      ),
     )
     .then((found) => found.length);
 }

@@ -48,10 +48,15 @@ const onToken = <T>(fn: (session: Handle) => T): Promise<T> =>
 function labelled(name: string, cls: number): Promise<number> {
   return onToken(
     (session) =>
-      findObjects(provider.p11, session, [
-        { type: P.CKA_LABEL, value: name },
-        { type: P.CKA_CLASS, value: cls },
-      ]).length,
+      findObjects(
+        provider.p11,
+        session,
+        [
+          { type: P.CKA_LABEL, value: name },
+          { type: P.CKA_CLASS, value: cls },
+        ],
+        1000,
+      ).length,
   );
 }
 

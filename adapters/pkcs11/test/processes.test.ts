@@ -72,14 +72,24 @@ afterAll(async () => {
 /** How many objects of each class carry `name` as their label. */
 function objectsLabelled(name: string): Promise<{ data: number; secret: number }> {
   return provider.pool.run(signal(), async (session) => ({
-    data: findObjects(provider.p11, session, [
-      { type: P.CKA_LABEL, value: name },
-      { type: P.CKA_CLASS, value: P.CKO_DATA },
-    ]).length,
-    secret: findObjects(provider.p11, session, [
-      { type: P.CKA_LABEL, value: name },
-      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-    ]).length,
+    data: findObjects(
+      provider.p11,
+      session,
+      [
+        { type: P.CKA_LABEL, value: name },
+        { type: P.CKA_CLASS, value: P.CKO_DATA },
+      ],
+      1000,
+    ).length,
+    secret: findObjects(
+      provider.p11,
+      session,
+      [
+        { type: P.CKA_LABEL, value: name },
+        { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+      ],
+      1000,
+    ).length,
   }));
 }
 
