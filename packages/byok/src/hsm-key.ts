@@ -34,16 +34,28 @@ export async function resolveHsmKey(
   key: NewHsmKey | ExistingHsmKey,
   signal: AbortSignal | undefined,
 ): Promise<KeyInfo> {
-  const o = signal === undefined ? {} : { signal };
-  let info: KeyInfo;
-  if ('create' in key) {
-    // `exportable` is @keyport/pkcs11's extension of CreateKeyRequest: CKA_EXTRACTABLE true,
-    // CKA_SENSITIVE still true. Keyport passes the request through unchanged.
-    const req = { ...key.create, spec: 'AES_256' as const, exportable: true };
-    info = await keyport.createKey(hsm.scheme, req, o);
-  } else {
-    info = await keyport.describeKey(key.uri, o);
-  }
+  const info =
+    'create' in key
+      ? await generateHsmKey(keyport, hsm, key, signal)
+      : await keyport.describeKey(key.uri, signal === undefined ? {} : { signal });
+  return checkHsmKey(info);
+}
+
+/** Generates the exportable AES-256 key in the HSM (not checked: see `checkHsmKey`). */
+export function generateHsmKey(
+  keyport: KeyOperations,
+  hsm: HsmKeyExporter,
+  key: NewHsmKey,
+  signal: AbortSignal | undefined,
+): Promise<KeyInfo> {
+  // `exportable` is @keyport/pkcs11's extension of CreateKeyRequest: CKA_EXTRACTABLE true,
+  // CKA_SENSITIVE still true. Keyport passes the request through unchanged.
+  const req = { ...key.create, spec: 'AES_256' as const, exportable: true };
+  return keyport.createKey(hsm.scheme, req, signal === undefined ? {} : { signal });
+}
+
+/** The HSM key can be imported: AES_256, enabled, with a primary version. */
+export function checkHsmKey(info: KeyInfo): KeyInfo {
   if (info.spec !== 'AES_256') {
     throw new UnsupportedError('import', `only AES_256 HSM keys are imported (this one is ${info.spec})`, {
       provider: 'byok',

@@ -6,7 +6,7 @@
  *   1. plan      algorithm from the target's capabilities and the HSM's OAEP hashes
  *   2. target    must be AES_256 and pending_import (created with `external: true`)
  *   3. params    fetched through Keyport (or given); algorithm, expiry and wrapping key checked
- *   4. HSM key   generate (exportable AES_256) or check the given one
+ *   4. HSM key   generate (exportable AES_256; recorded in the manifest first) or check the given one
  *   5. wrap      inside the HSM (C_WrapKey); only wrapped bytes leave the token
  *   6. import    a pending entry in the manifest, then Keyport importKeyMaterial with the
  *                planned algorithm
@@ -16,6 +16,12 @@
  * holds the material with no pairing recorded. A rerun with the same HSM key and target finds it
  * and records the pairing (the target is no longer pending_import) or imports again with that HSM
  * key (it still is); another HSM key is refused, naming the one the entry records.
+ *
+ * A key generated for the target (`create`) is recorded before the generation (`generating`, with
+ * a random marker the key carries as its `keyport-byok-import` label) and until the target's
+ * pairing is: a run stopped after the generation (killed, the wrap or the import failed) leaves the
+ * key in the token, and a rerun for the same target takes the key of that name only when it
+ * carries the recorded marker. A key someone else made under the name is refused, never imported.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
@@ -37,17 +43,19 @@ import {
   toEncryptionContext,
   wrappingKeyWeakness,
 } from '@keyport/core';
-import { hsmObject, resolveHsmKey, wrapInHsm } from './hsm-key.js';
+import { checkHsmKey, generateHsmKey, hsmObject, resolveHsmKey, wrapInHsm } from './hsm-key.js';
 import {
-  checkManifestWritable,
+  checkManifest,
+  dropHsmKeyIntent,
   dropPendingImport,
   finishPendingImport,
-  readManifest,
+  recordHsmKeyIntent,
   recordPairing,
   recordPendingImport,
 } from './manifest.js';
 import { type ImportPlan, planImport } from './plan.js';
 import type {
+  ByokHsmKeyIntent,
   ByokManifest,
   ByokPairing,
   ByokPendingImport,
@@ -108,23 +116,120 @@ function interruptedImport(
   return { entry, same };
 }
 
+/** The label a key generated for an import carries: the marker its manifest entry records. */
+const HSM_KEY_MARKER_LABEL = 'keyport-byok-import';
+
 /**
  * `create` meeting AlreadyExists where the manifest records an unfinished import of that key into
- * another target (a rerun that announced a new target): names that target, where the HSM key went.
+ * another target (a rerun that announced a new target), or its generation for another target
+ * (the key carrying that entry's marker): names that target, where the HSM key went.
  */
-function createdBefore(e: unknown, manifest: ByokManifest, o: ImportHsmKeyOptions): KeyportError | undefined {
-  const key = o.hsmKey;
-  if (!(e instanceof KeyportError) || e.code !== 'AlreadyExists' || !('create' in key)) return undefined;
+function createdBefore(
+  e: KeyportError,
+  manifest: ByokManifest,
+  o: ImportHsmKeyOptions,
+  name: string,
+  existing: KeyInfo | undefined,
+): KeyportError | undefined {
   const entry = manifest.pending?.findLast(
-    (p) => keyUriScheme(p.hsm.uri) === o.hsm.scheme && p.hsm.label === key.create.name,
+    (p) => keyUriScheme(p.hsm.uri) === o.hsm.scheme && p.hsm.label === name,
   );
-  if (entry === undefined) return undefined;
+  const marker = existing?.labels[HSM_KEY_MARKER_LABEL];
+  const generated = manifest.generating?.findLast(
+    (g) =>
+      g.hsm.scheme === o.hsm.scheme &&
+      g.hsm.name === name &&
+      g.target.uri !== o.target.uri &&
+      marker !== undefined &&
+      g.hsm.marker === marker,
+  );
+  const hsmUri = entry?.hsm.uri ?? existing?.uri ?? e.keyUri ?? name;
+  const other = entry?.target.uri ?? generated?.target.uri;
+  if (other === undefined) return undefined;
   return new KeyportError(
     'AlreadyExists',
-    `the HSM key ${quote(entry.hsm.uri, 512)} already exists: the manifest records an unfinished import of it into ${quote(entry.target.uri, 512)}; rerun with that target to finish it, or with hsmKey { uri } to import it here`,
-    { provider: 'byok', keyUri: entry.hsm.uri, cause: e },
+    `the HSM key ${quote(hsmUri, 512)} already exists: the manifest records an unfinished import of it into ${quote(other, 512)}; rerun with that target to finish it, or with hsmKey { uri } to import it here`,
+    { provider: 'byok', keyUri: hsmUri, cause: e },
   );
 }
+
+/**
+ * `create` meeting a key of that name that is not the one generated for this target: someone
+ * else's (or an import's recorded in another manifest). Never imported: its material may be
+ * known to whoever made it.
+ */
+function notGeneratedHere(
+  e: KeyportError,
+  o: ImportHsmKeyOptions,
+  name: string,
+  existing: KeyInfo | undefined,
+): KeyportError {
+  const what =
+    existing === undefined
+      ? `an object labelled ${quote(name, 512)} already exists in the HSM and is not a whole keyport key`
+      : `the HSM key ${quote(existing.uri, 512)} already exists`;
+  return new KeyportError(
+    'AlreadyExists',
+    `${what}, and this manifest does not record generating it for ${quote(o.target.uri, 512)} (a key generated for an import carries the label ${HSM_KEY_MARKER_LABEL} with the marker the manifest records): it is not imported; choose another name, or name the key with hsmKey { uri } if you know it is yours to import`,
+    { provider: 'byok', keyUri: existing?.uri ?? e.keyUri, cause: e },
+  );
+}
+
+/** The key an AlreadyExists names, as the HSM provider describes it (undefined when it cannot). */
+async function existingHsmKey(o: ImportHsmKeyOptions, e: KeyportError): Promise<KeyInfo | undefined> {
+  const uri = e.keyUri;
+  if (uri === undefined) return undefined;
+  try {
+    if (keyUriScheme(uri) !== o.hsm.scheme) return undefined;
+    return await o.keyport.describeKey(uri, callOptions(o));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Generates the HSM key for this target, recorded first (see `ByokHsmKeyIntent`). A name already
+ * taken by the key a stopped run generated for this target (it carries the recorded marker) is
+ * that key; taken by any other, refused. The record is taken back when the HSM refused the
+ * generation (nothing was made), so such a refusal leaves the manifest as it was; it stays
+ * whenever the key was (or may have been) generated, until the target's pairing is recorded.
+ */
+async function generateForTarget(
+  o: ImportHsmKeyOptions,
+  manifest: ByokManifest,
+  key: NewHsmKey,
+): Promise<KeyInfo> {
+  const name = key.create.name;
+  const { intent, added } = await recordHsmKeyIntent(
+    o.manifestPath,
+    { scheme: o.hsm.scheme, name, targetUri: o.target.uri },
+    o.signal,
+  );
+  const takeBack = async (): Promise<void> => {
+    if (added) await dropHsmKeyIntent(o.manifestPath, intent).catch(() => undefined);
+  };
+  const labels = { ...(key.create.labels ?? {}), [HSM_KEY_MARKER_LABEL]: intent.hsm.marker };
+  let info: KeyInfo;
+  try {
+    info = await generateHsmKey(o.keyport, o.hsm, { create: { ...key.create, labels } }, o.signal);
+  } catch (e) {
+    if (!(e instanceof KeyportError) || !REFUSED.has(e.code)) throw e;
+    if (e.code !== 'AlreadyExists') {
+      await takeBack();
+      throw e;
+    }
+    const existing = await existingHsmKey(o, e);
+    if (existing === undefined || !isGeneratedFor(existing, intent)) {
+      await takeBack();
+      throw createdBefore(e, manifest, o, name, existing) ?? notGeneratedHere(e, o, name, existing);
+    }
+    info = existing;
+  }
+  return checkHsmKey(info);
+}
+
+const isGeneratedFor = (info: KeyInfo, intent: ByokHsmKeyIntent): boolean =>
+  Object.hasOwn(info.labels, HSM_KEY_MARKER_LABEL) && info.labels[HSM_KEY_MARKER_LABEL] === intent.hsm.marker;
 
 /**
  * Codes that say the target refused the import: its material is not this import's. Any other
@@ -246,11 +351,17 @@ const IMPORT_PARAMETERS = {
 function checkNewHsmKey(value: unknown): NewHsmKey['create'] {
   const c = checkOptions(value, 'options.hsmKey.create', NEW_HSM_KEY);
   if (value === undefined) throw invalidArgument('options.hsmKey.create', 'expected { name }');
+  const labels =
+    c.labels !== undefined ? toEncryptionContext(c.labels, 'options.hsmKey.create.labels') : undefined;
+  // The marker importHsmKey sets: a caller's value would be overwritten, or would pass for one.
+  if (labels !== undefined && Object.hasOwn(labels, HSM_KEY_MARKER_LABEL))
+    throw invalidArgument(
+      'options.hsmKey.create.labels',
+      `${HSM_KEY_MARKER_LABEL} is the label importHsmKey sets on the key it generates`,
+    );
   return {
     name: checkString(c.name, 'options.hsmKey.create.name', { min: 1 }),
-    ...(c.labels !== undefined
-      ? { labels: toEncryptionContext(c.labels, 'options.hsmKey.create.labels') }
-      : {}),
+    ...(labels !== undefined ? { labels } : {}),
     ...(c.description !== undefined
       ? { description: checkString(c.description, 'options.hsmKey.create.description', { max: 8192 }) }
       : {}),
@@ -309,8 +420,7 @@ export async function importHsmKey(options: ImportHsmKeyOptions): Promise<ByokPa
   const plan = planImport(o.keyport, o.hsm.oaepHashes, o.target);
   // The manifest is read first: one that is damaged or unreadable is refused before the target
   // holds material whose pairing could then not be recorded.
-  const manifest = await readManifest(o.manifestPath);
-  await checkManifestWritable(o.manifestPath);
+  const manifest = await checkManifest(o.manifestPath);
   const interrupted = interruptedImport(manifest, o);
   // The target first, then its parameters: a refused target or refused parameters (another
   // algorithm, expired, a weak wrapping key) must not leave a freshly generated HSM key behind,
@@ -327,9 +437,10 @@ export async function importHsmKey(options: ImportHsmKeyOptions): Promise<ByokPa
   // again: creating it anew would meet AlreadyExists.
   const hsmKeyChoice: NewHsmKey | ExistingHsmKey =
     interrupted.entry !== undefined && interrupted.same ? { uri: interrupted.entry.hsm.uri } : o.hsmKey;
-  const hsmKey = await resolveHsmKey(o.keyport, o.hsm, hsmKeyChoice, o.signal).catch((e: unknown) => {
-    throw createdBefore(e, manifest, o) ?? e;
-  });
+  const hsmKey =
+    'create' in hsmKeyChoice
+      ? await generateForTarget(o, manifest, hsmKeyChoice)
+      : await resolveHsmKey(o.keyport, o.hsm, hsmKeyChoice, o.signal);
 
   const wrapped = await wrapInHsm(
     o.hsm,

@@ -1,6 +1,7 @@
 export { importHsmKey } from './import-hsm-key.js';
 export { hsmToLocalCiphertext, localToHsmCiphertext } from './local-ciphertext.js';
 export {
+  checkManifest,
   MANIFEST_FORMAT,
   pairingsOf,
   type RecordPairingOptions,
@@ -14,6 +15,7 @@ export {
   transitToHsmCiphertext,
 } from './transit-ciphertext.js';
 export type {
+  ByokHsmKeyIntent,
   ByokManifest,
   ByokPairing,
   ByokPendingImport,

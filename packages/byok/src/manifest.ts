@@ -9,6 +9,9 @@
  * Besides the pairings, `pending` holds imports sent but not yet recorded (see
  * `ByokPendingImport`): `importHsmKey` writes one before `importKeyMaterial` and replaces it with
  * the pairing after, so a process killed in between leaves a record a rerun can finish.
+ * `generating` holds the HSM keys it generates for a target (see `ByokHsmKeyIntent`): written
+ * before the generation and dropped with the target's pairing, so a rerun takes the key it
+ * generated rather than meeting its name taken.
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -25,7 +28,7 @@ import {
   NAME_MAX,
   quote,
 } from '@keyport/core';
-import type { ByokManifest, ByokPairing, ByokPendingImport } from './types.js';
+import type { ByokHsmKeyIntent, ByokManifest, ByokPairing, ByokPendingImport } from './types.js';
 
 export const MANIFEST_FORMAT = 'keyport-byok-manifest/1';
 
@@ -64,14 +67,33 @@ export async function readManifest(path: string): Promise<ByokManifest> {
     const badPending = pending.findIndex((p) => !isPending(p));
     if (badPending >= 0) throw invalid(path, `has a damaged pending import at position ${badPending}`);
   }
-  return manifestOf(m.pairings, (pending as ByokPendingImport[] | undefined) ?? []);
+  const generating: unknown = m.generating;
+  if (generating !== undefined) {
+    if (!Array.isArray(generating)) throw invalid(path, 'has a damaged generating list');
+    const badIntent = generating.findIndex((g) => !isIntent(g));
+    if (badIntent >= 0) throw invalid(path, `has a damaged generating entry at position ${badIntent}`);
+  }
+  return manifestOf(
+    m.pairings,
+    (pending as ByokPendingImport[] | undefined) ?? [],
+    (generating as ByokHsmKeyIntent[] | undefined) ?? [],
+  );
 }
 
-/** `pending` only when there is one: a manifest without interrupted imports keeps its old shape. */
-const manifestOf = (pairings: readonly ByokPairing[], pending: readonly ByokPendingImport[]): ByokManifest =>
-  pending.length === 0
-    ? { format: MANIFEST_FORMAT, pairings }
-    : { format: MANIFEST_FORMAT, pairings, pending };
+/**
+ * `pending` and `generating` only when there is one: a manifest without interrupted imports keeps
+ * its old shape.
+ */
+const manifestOf = (
+  pairings: readonly ByokPairing[],
+  pending: readonly ByokPendingImport[],
+  generating: readonly ByokHsmKeyIntent[],
+): ByokManifest => ({
+  format: MANIFEST_FORMAT,
+  pairings,
+  ...(pending.length > 0 ? { pending } : {}),
+  ...(generating.length > 0 ? { generating } : {}),
+});
 
 /** A manifest larger than this is not one keyport wrote (a pairing is under 1 KiB). */
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
@@ -146,6 +168,19 @@ async function refuseLink(path: string): Promise<void> {
   }
 }
 
+/**
+ * The manifest can be read and written: what `importHsmKey` checks before it touches anything,
+ * for a caller that changes something first (a CLI creating the target key), so a manifest that
+ * would be refused (damaged, a FIFO or a link, in a missing or read-only directory) is refused
+ * before that change too. Returns the manifest read.
+ */
+export async function checkManifest(path: string): Promise<ByokManifest> {
+  if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'expected a file path');
+  const manifest = await readManifest(path);
+  await checkManifestWritable(path);
+  return manifest;
+}
+
 export async function checkManifestWritable(path: string): Promise<void> {
   await refuseLink(path);
   const dir = dirname(path);
@@ -183,6 +218,16 @@ function isPairing(p: unknown): boolean {
 
 const isPending = (p: unknown): p is ByokPendingImport =>
   isPairing(p) && typeof (p as Record<string, unknown>).startedAt === 'string';
+
+const isIntent = (g: unknown): g is ByokHsmKeyIntent =>
+  isObject(g) &&
+  isObject(g.hsm) &&
+  typeof g.hsm.scheme === 'string' &&
+  typeof g.hsm.name === 'string' &&
+  typeof g.hsm.marker === 'string' &&
+  isObject(g.target) &&
+  typeof g.target.uri === 'string' &&
+  typeof g.startedAt === 'string';
 
 async function writeAtomically(path: string, text: string): Promise<void> {
   const dir = dirname(path);
@@ -256,10 +301,12 @@ export function recordPairing(
   return updateManifest(path, (m) => withPairing(m, pairing), signal);
 }
 
+/** The pairing added; the target's pending import and HSM key generations are finished by it. */
 const withPairing = (m: ByokManifest, pairing: ByokPairing): ByokManifest =>
   manifestOf(
     [...m.pairings, pairing],
     (m.pending ?? []).filter((p) => p.target.uri !== pairing.target.uri),
+    (m.generating ?? []).filter((g) => g.target.uri !== pairing.target.uri),
   );
 
 /**
@@ -274,10 +321,11 @@ export function recordPendingImport(
   return updateManifest(
     path,
     (m) =>
-      manifestOf(m.pairings, [
-        ...(m.pending ?? []).filter((p) => p.target.uri !== pending.target.uri),
-        pending,
-      ]),
+      manifestOf(
+        m.pairings,
+        [...(m.pending ?? []).filter((p) => p.target.uri !== pending.target.uri), pending],
+        m.generating ?? [],
+      ),
     signal,
   );
 }
@@ -290,6 +338,57 @@ export function dropPendingImport(path: string, pending: ByokPendingImport): Pro
     manifestOf(
       m.pairings,
       (m.pending ?? []).filter((p) => !same(p)),
+      m.generating ?? [],
+    ),
+  );
+}
+
+/**
+ * Records the HSM key about to be generated for a target, under the manifest's lock: the entry
+ * of the same key name and target, when there is one (an earlier run stopped after or while
+ * generating it, or a run at this moment), is the answer, with its marker, so every run of this
+ * import looks for one key. Entries of the target under other names stay: each names a key that
+ * may be in the token. `added`: whether this call wrote it (the entry to take back if nothing is
+ * generated).
+ */
+export async function recordHsmKeyIntent(
+  path: string,
+  wanted: { readonly scheme: string; readonly name: string; readonly targetUri: string },
+  signal: AbortSignal | undefined,
+): Promise<{ intent: ByokHsmKeyIntent; added: boolean }> {
+  let found: ByokHsmKeyIntent | undefined;
+  const fresh: ByokHsmKeyIntent = {
+    hsm: { scheme: wanted.scheme, name: wanted.name, marker: randomBytes(16).toString('hex') },
+    target: { uri: wanted.targetUri },
+    startedAt: new Date().toISOString(),
+  };
+  await updateManifest(
+    path,
+    (m) => {
+      const generating = m.generating ?? [];
+      found = generating.find(
+        (g) =>
+          g.target.uri === wanted.targetUri && g.hsm.scheme === wanted.scheme && g.hsm.name === wanted.name,
+      );
+      if (found !== undefined) return m;
+      return manifestOf(m.pairings, m.pending ?? [], [...generating, fresh]);
+    },
+    signal,
+  );
+  return found !== undefined ? { intent: found, added: false } : { intent: fresh, added: true };
+}
+
+/** Takes back this HSM key generation (the very entry: same target, name and marker), if still there. */
+export function dropHsmKeyIntent(path: string, intent: ByokHsmKeyIntent): Promise<ByokManifest> {
+  const same = (g: ByokHsmKeyIntent) =>
+    g.target.uri === intent.target.uri &&
+    g.hsm.name === intent.hsm.name &&
+    g.hsm.marker === intent.hsm.marker;
+  return updateManifest(path, (m) =>
+    manifestOf(
+      m.pairings,
+      m.pending ?? [],
+      (m.generating ?? []).filter((g) => !same(g)),
     ),
   );
 }

@@ -98,9 +98,33 @@ export interface ByokPendingImport {
   readonly startedAt: string;
 }
 
+/**
+ * An HSM key `importHsmKey` generates for a target (`hsmKey.create`), recorded before the
+ * generation and kept until the pairing of the target is recorded. The key is generated with the
+ * label `keyport-byok-import` = `marker` (random): a rerun for the same target that meets its
+ * name taken takes the key only if it carries this marker, so a key someone else made under the
+ * name is never imported. One left in the manifest means the import stopped after (or while)
+ * generating the key: killed, the HSM key refused or unreachable, the import refused.
+ */
+export interface ByokHsmKeyIntent {
+  readonly hsm: {
+    /** The HSM provider's URI scheme ('pkcs11'). */
+    readonly scheme: string;
+    /** `hsmKey.create.name`. */
+    readonly name: string;
+    /** The value of the key's `keyport-byok-import` label, 32 hex digits. */
+    readonly marker: string;
+  };
+  readonly target: { readonly uri: KeyUri };
+  /** ISO 8601: when the generation was recorded. */
+  readonly startedAt: string;
+}
+
 export interface ByokManifest {
   readonly format: 'keyport-byok-manifest/1';
   readonly pairings: readonly ByokPairing[];
   /** Imports started and not recorded as finished; absent when there are none. */
   readonly pending?: readonly ByokPendingImport[];
+  /** HSM keys generated (or being generated) for a target not yet paired; absent when none. */
+  readonly generating?: readonly ByokHsmKeyIntent[];
 }

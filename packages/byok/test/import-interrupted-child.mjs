@@ -1,9 +1,10 @@
 // A child process that imports an HSM key into the local keystore and dies (SIGKILL, as a power
 // cut or `kill -9` would) at a chosen point: `node --import <ts hooks> import-interrupted-child.mjs
-// <keystore> <manifest> <hsm key name> <target name> <point>`. <point> is `before-import` (the
-// wrapped key never reaches the target) or `after-import` (the target holds the material, the
-// manifest has not been written yet). The HSM is the one SOFTHSM2_CONF names (the parent's
-// token), so the parent sees the same HSM key after the kill.
+// <keystore> <manifest> <hsm key name> <target name> <point>`. <point> is `after-generation` (the
+// HSM key exists, nothing wrapped yet), `before-import` (the wrapped key never reaches the target)
+// or `after-import` (the target holds the material, the manifest has not been written yet). The
+// HSM is the one SOFTHSM2_CONF names (the parent's token), so the parent sees the same HSM key
+// after the kill.
 import { Keyport } from '@keyport/core';
 import { openLocalKeystore } from '@keyport/local';
 import { Pkcs11Provider } from '@keyport/pkcs11';
@@ -27,6 +28,13 @@ process.stdout.write(`${target.uri}\n`);
 // Keyport as importHsmKey sees it, with the kill placed around the one call that changes the target.
 const dying = new Proxy(keyport, {
   get(k, name) {
+    if (name === 'createKey' && point === 'after-generation') {
+      return async (...args) => {
+        const created = await k.createKey(...args);
+        if (args[0] === 'pkcs11') process.kill(process.pid, 'SIGKILL');
+        return created;
+      };
+    }
     if (name === 'importKeyMaterial') {
       return async (...args) => {
         if (point === 'before-import') process.kill(process.pid, 'SIGKILL');

@@ -5,7 +5,10 @@
  * nothing of the import: the target held the HSM key's material with no pairing recorded, and the
  * same command rerun was refused with KeyStateConflict ("needs a key created with external:
  * true"), or, killed before the import, met AlreadyExists for the HSM key it had just generated.
- * Now a pending entry is written before the import and a rerun finishes it.
+ * Now a pending entry is written before the import and a rerun finishes it. A third kill point,
+ * right after the HSM key was generated (before the pending entry), left a key no one recorded,
+ * and the rerun met AlreadyExists for it: now the generation is recorded first, with a marker the
+ * key carries, and the rerun imports that key (never one of that name without the marker).
  */
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -83,6 +86,7 @@ describe('importHsmKey interrupted between the import and the manifest', () => {
   let dir: string;
   let afterImport: Killed;
   let beforeImport: Killed;
+  let afterGeneration: Killed;
   let hsm: Pkcs11Provider;
   let local: LocalProvider;
   let keyport: Keyport;
@@ -95,6 +99,7 @@ describe('importHsmKey interrupted between the import and the manifest', () => {
     const keystore = join(dir, 'keystore.kp');
     afterImport = await killedImport(dir, keystore, 'after-import');
     beforeImport = await killedImport(dir, keystore, 'before-import');
+    afterGeneration = await killedImport(dir, keystore, 'after-generation');
     hsm = await openHsm();
     local = await openLocalKeystore({
       path: keystore,
@@ -205,7 +210,92 @@ describe('importHsmKey interrupted between the import and the manifest', () => {
     expect((await keyport.describeKey(targetUri)).state).toBe('enabled');
   });
 
-  it('an import whose answer is lost (it landed) leaves the pending entry; one the target refused leaves the manifest as it was', async () => {
+  it('killed after the HSM key was generated, before anything was wrapped: the manifest records the generation, and the same command rerun imports that key', async () => {
+    const { hsmName, targetUri, manifestPath } = afterGeneration;
+    expect((await keyport.describeKey(targetUri)).state).toBe('pending_import');
+    const manifest = await readManifest(manifestPath);
+    expect(manifest).toEqual({
+      format: MANIFEST_FORMAT,
+      pairings: [],
+      generating: [
+        {
+          hsm: { scheme: 'pkcs11', name: hsmName, marker: expect.stringMatching(/^[0-9a-f]{32}$/) },
+          target: { uri: targetUri },
+          startedAt: expect.any(String),
+        },
+      ],
+    });
+    const marker = manifest.generating?.[0]?.hsm.marker;
+
+    // Before: the rerun met AlreadyExists for the HSM key the killed run had generated.
+    const pairing = await importHsmKey({
+      keyport,
+      hsm,
+      hsmKey: { create: { name: hsmName } },
+      target: { uri: targetUri },
+      manifestPath,
+    });
+    expect(pairing.hsm.label).toBe(hsmName);
+    expect((await keyport.describeKey(pairing.hsm.uri)).labels).toEqual({ 'keyport-byok-import': marker });
+    expect(await readManifest(manifestPath)).toEqual({ format: MANIFEST_FORMAT, pairings: [pairing] });
+    const fromHsm = await keyport.encrypt(pairing.hsm.uri, utf8('generated before the kill'));
+    expect(
+      text((await keyport.decrypt(targetUri, hsmToLocalCiphertext(fromHsm.ciphertext, 1))).plaintext),
+    ).toBe('generated before the kill');
+  });
+
+  it('an HSM key of that name that this manifest did not record generating for the target is never imported', async () => {
+    const manifestPath = join(dir, 'not-ours.json');
+    const target = await keyport.createKey('local', {
+      name: uniqueName('t'),
+      spec: 'AES_256',
+      external: true,
+    });
+    // Someone else's key under the name (exportable, so only the marker tells it apart).
+    const name = uniqueName('theirs');
+    const theirs = await keyport.createKey('pkcs11', { name, spec: 'AES_256', exportable: true } as never);
+    const run = () =>
+      importHsmKey({ keyport, hsm, hsmKey: { create: { name } }, target: { uri: target.uri }, manifestPath });
+    await expect(run()).rejects.toMatchObject({
+      code: 'AlreadyExists',
+      keyUri: theirs.uri,
+      message: expect.stringContaining('does not record generating it'),
+    });
+    // Nothing was generated: the record of the generation is taken back.
+    expect(await readManifest(manifestPath)).toEqual({ format: MANIFEST_FORMAT, pairings: [] });
+
+    // A run killed while generating recorded the name for this target, and someone else took the
+    // name: still refused (the marker differs), the manifest as it was.
+    const recorded: ByokManifest = {
+      format: MANIFEST_FORMAT,
+      pairings: [],
+      generating: [
+        {
+          hsm: { scheme: 'pkcs11', name, marker: '0'.repeat(32) },
+          target: { uri: target.uri },
+          startedAt: new Date().toISOString(),
+        },
+      ],
+    };
+    await writeFile(manifestPath, JSON.stringify(recorded));
+    await expect(run()).rejects.toMatchObject({ code: 'AlreadyExists', keyUri: theirs.uri });
+    expect(await readManifest(manifestPath)).toEqual(recorded);
+    expect((await keyport.describeKey(target.uri)).state).toBe('pending_import');
+
+    // The marker is importHsmKey's to set.
+    await expect(
+      importHsmKey({
+        keyport,
+        hsm,
+        hsmKey: { create: { name: uniqueName('x'), labels: { 'keyport-byok-import': '0'.repeat(32) } } },
+        target: { uri: target.uri },
+        manifestPath,
+      }),
+    ).rejects.toMatchObject({ code: 'InvalidArgument' });
+    expect(await readManifest(manifestPath)).toEqual(recorded);
+  });
+
+  it('an import whose answer is lost (it landed) leaves the pending entry; one the target refused leaves only the record of the HSM key it generated, which a rerun imports', async () => {
     const manifestPath = join(dir, 'answers.json');
     const pendingLocal = async () =>
       (await keyport.createKey('local', { name: uniqueName('ans'), spec: 'AES_256', external: true })).uri;
@@ -237,7 +327,9 @@ describe('importHsmKey interrupted between the import and the manifest', () => {
     expect(await readManifest(manifestPath)).toEqual({ format: MANIFEST_FORMAT, pairings: [pairing] });
 
     // Refused by the target (or stopped before it sent anything, the target still pending): the
-    // pending entry is taken back.
+    // pending entry is taken back. The HSM key generated for it stays recorded (it is in the
+    // token), so the same command rerun imports that key instead of meeting its name taken.
+    const pairings = [pairing];
     for (const error of [
       new KeyportError('InvalidArgument', 'bad import token', { provider: 'local' }),
       new KeyportError('Aborted', 'the operation was aborted'),
@@ -246,17 +338,89 @@ describe('importHsmKey interrupted between the import and the manifest', () => {
       const refusing = withImport(keyport, async () => {
         throw error;
       });
-      await expect(
+      const refusedName = uniqueName('refused');
+      const run = (k: KeyOperations) =>
         importHsmKey({
-          keyport: refusing,
+          keyport: k,
           hsm,
-          hsmKey: { create: { name: uniqueName('refused') } },
+          hsmKey: { create: { name: refusedName } },
           target: { uri },
           manifestPath,
-        }),
-      ).rejects.toBe(error);
-      expect(await readManifest(manifestPath)).toEqual({ format: MANIFEST_FORMAT, pairings: [pairing] });
+        });
+      await expect(run(refusing)).rejects.toBe(error);
+      expect(await readManifest(manifestPath)).toEqual({
+        format: MANIFEST_FORMAT,
+        pairings,
+        generating: [
+          {
+            hsm: { scheme: 'pkcs11', name: refusedName, marker: expect.stringMatching(/^[0-9a-f]{32}$/) },
+            target: { uri },
+            startedAt: expect.any(String),
+          },
+        ],
+      });
+      const again = await run(keyport);
+      expect(again.hsm.label).toBe(refusedName);
+      pairings.push(again);
+      expect(await readManifest(manifestPath)).toEqual({ format: MANIFEST_FORMAT, pairings });
     }
+  });
+
+  it('two runs of one import at once (two HSM sessions, as two processes): one HSM key, one pairing, nothing left pending', async () => {
+    const manifestPath = join(dir, 'together.json');
+    const target = await keyport.createKey('local', {
+      name: uniqueName('both'),
+      spec: 'AES_256',
+      external: true,
+    });
+    const otherHsm = await openHsm();
+    const other = new Keyport({ providers: [otherHsm, local] });
+    try {
+      const name = uniqueName('once');
+      const runs = await Promise.allSettled(
+        [
+          { k: keyport, h: hsm },
+          { k: other, h: otherHsm },
+        ].map(({ k, h }) =>
+          importHsmKey({
+            keyport: k,
+            hsm: h,
+            hsmKey: { create: { name } },
+            target: { uri: target.uri },
+            manifestPath,
+          }),
+        ),
+      );
+      const done = runs.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+      expect(done.length, JSON.stringify(runs)).toBeGreaterThanOrEqual(1);
+      const manifest = await readManifest(manifestPath);
+      // Both runs took the one key the first generated (the second found its marker on it).
+      expect(new Set(done.map((p) => p.hsm.uri)).size).toBe(1);
+      expect(manifest.pairings.map((p) => p.hsm.uri)).toEqual([done[0]?.hsm.uri]);
+      expect(manifest.generating).toBeUndefined();
+      expect(manifest.pending).toBeUndefined();
+    } finally {
+      // Not other.close(): it would close the local keystore the other tests share.
+      await otherHsm.close();
+    }
+  });
+
+  it('__proto__ as the HSM key name, the target name and a label is a name like any other', async () => {
+    const manifestPath = join(dir, 'proto.json');
+    const target = await keyport.createKey('local', { name: '__proto__', spec: 'AES_256', external: true });
+    const labels = JSON.parse('{"__proto__":"kept"}') as Record<string, string>;
+    const pairing = await importHsmKey({
+      keyport,
+      hsm,
+      hsmKey: { create: { name: '__proto__', labels } },
+      target: { uri: target.uri },
+      manifestPath,
+    });
+    expect(pairing.hsm.label).toBe('__proto__');
+    const described = await keyport.describeKey(pairing.hsm.uri);
+    expect(Object.hasOwn(described.labels, '__proto__')).toBe(true);
+    expect(Object.keys(described.labels).sort()).toEqual(['__proto__', 'keyport-byok-import']);
+    expect(await readManifest(manifestPath)).toEqual({ format: MANIFEST_FORMAT, pairings: [pairing] });
   });
 
   it('an unfinished import is not recorded over a pairing of the target with another HSM key', async () => {

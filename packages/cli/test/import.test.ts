@@ -3,10 +3,15 @@
  * (transit import): the key is generated in the HSM, wrapped inside it, imported, recorded in the
  * manifest, and an envelope sealed to the HSM key opens with the cloud copy alone.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type HsmKeyExporter, importHsmKey } from '@keyport/byok';
+import { Keyport, KeyportError } from '@keyport/core';
+import { Pkcs11Provider } from '@keyport/pkcs11';
+import { VaultTransitProvider } from '@keyport/vault-transit';
 import { describe, expect, it } from 'vitest';
-import { localWorkspace, requireEmulator, runCli } from './support/cli.js';
+import { localWorkspace, ndjson, requireEmulator, runCli } from './support/cli.js';
 
 const run = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
 
@@ -194,5 +199,177 @@ describe('keyport import (BYOK)', () => {
     const neither = await runCli(['import', 'aws-kms://alias/x'], { cwd, env });
     expect(neither.code).toBe(2);
     expect(neither.stderr).toMatch(/exactly one of --hsm-key <uri> or --new-hsm-key <name>/);
+  });
+});
+
+describe('keyport import --create-target run again after a run that stopped', () => {
+  /** The manifest as a run killed while generating `hsmName` for `targetUri` leaves it. */
+  async function stoppedWhileGenerating(cwd: string, hsmName: string, targetUri: string) {
+    const manifest = {
+      format: 'keyport-byok-manifest/1',
+      pairings: [],
+      generating: [
+        {
+          hsm: { scheme: 'pkcs11', name: hsmName, marker: 'ab'.repeat(16) },
+          target: { uri: targetUri },
+          startedAt: new Date().toISOString(),
+        },
+      ],
+    };
+    await writeFile(join(cwd, 'keyport-byok.json'), JSON.stringify(manifest));
+  }
+
+  for (const provider of ['local', 'aws-kms'] as const) {
+    it(`${provider}: goes on into the target the manifest records this import as started on`, async () => {
+      const { ws, env } = await byokWorkspace();
+      const cwd = ws.dir;
+      const name = `resume-${provider}-${run}`;
+      const hsmName = `${name}-hsm`;
+      // The first run: it created the target, recorded the HSM key's generation, and was killed.
+      const created = await runCli(['--json', 'keys', 'create', name, '-p', provider, '--external'], {
+        cwd,
+        env,
+      });
+      expect(created.code, created.stderr).toBe(0);
+      const targetUri = JSON.parse(created.stdout).uri as string;
+      await stoppedWhileGenerating(cwd, hsmName, targetUri);
+
+      // Before: the same command stopped at AlreadyExists for the target it had created.
+      const again = ['--json', 'import', name, '--create-target', '-p', provider, '--new-hsm-key', hsmName];
+      const r = await runCli(again, { cwd, env });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const pairing = JSON.parse(r.stdout);
+      expect(pairing.target.uri).toBe(targetUri);
+      expect(pairing.hsm.label).toBe(hsmName);
+      expect(ndjson(r.stderr).find((e) => 'note' in e)?.note).toContain('continues into it');
+      const manifest = JSON.parse(await readFile(join(cwd, 'keyport-byok.json'), 'utf8'));
+      const { hsm, target, importedAt } = pairing;
+      expect(manifest).toEqual({
+        format: 'keyport-byok-manifest/1',
+        pairings: [{ hsm, target, importedAt }],
+      });
+      const described = await runCli(['--json', 'keys', 'describe', targetUri], { cwd, env });
+      expect(JSON.parse(described.stdout).state).toBe('enabled');
+    });
+  }
+
+  it('transit: the same command after an import whose answer was lost (the key is on the server) records the pairing', async () => {
+    const { ws, env, baoHost } = await byokWorkspace();
+    const cwd = ws.dir;
+    const softhsm = requireEmulator('softhsm');
+    const bao = requireEmulator('openbao');
+    const transitUri = `hcvault://${baoHost}/transit/keys/cli-lost-${run}`;
+    const hsmName = `cli-lost-${run}-hsm`;
+    // The first run, in process: the import landed and its answer was lost.
+    const keyport = new Keyport({
+      providers: [
+        await Pkcs11Provider.open({
+          modulePath: softhsm.KEYPORT_SOFTHSM_MODULE,
+          token: { label: softhsm.KEYPORT_SOFTHSM_TOKEN },
+          pin: { env: 'KEYPORT_SOFTHSM_PIN' },
+        }),
+        new VaultTransitProvider({
+          endpoint: bao.KEYPORT_OPENBAO_ADDR,
+          auth: bao.KEYPORT_OPENBAO_TOKEN,
+          flavor: 'openbao',
+        }),
+      ],
+    });
+    try {
+      await keyport.createKey('hcvault', { name: transitUri, spec: 'AES_256', external: true });
+      const lost = new Proxy(keyport, {
+        get(k, name) {
+          if (name === 'importKeyMaterial')
+            return async (...args: Parameters<Keyport['importKeyMaterial']>) => {
+              await k.importKeyMaterial(...args);
+              throw new KeyportError('Timeout', 'no answer', { provider: 'hcvault' });
+            };
+          const value: unknown = Reflect.get(k, name, k);
+          return typeof value === 'function' ? value.bind(k) : value;
+        },
+      });
+      await expect(
+        importHsmKey({
+          keyport: lost,
+          hsm: keyport.provider('pkcs11') as unknown as HsmKeyExporter,
+          hsmKey: { create: { name: hsmName } },
+          target: { uri: transitUri },
+          manifestPath: join(cwd, 'keyport-byok.json'),
+        }),
+      ).rejects.toMatchObject({ code: 'Timeout' });
+    } finally {
+      await keyport.close();
+    }
+    // Before: AlreadyExists (announcing the transit key found it on the server).
+    const r = await runCli(['--json', 'import', transitUri, '--new-hsm-key', hsmName], { cwd, env });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const pairing = JSON.parse(r.stdout);
+    expect(pairing.target.uri).toBe(transitUri);
+    const manifest = JSON.parse(await readFile(join(cwd, 'keyport-byok.json'), 'utf8'));
+    expect(manifest.pairings).toHaveLength(1);
+    expect(manifest.pending).toBeUndefined();
+    expect(manifest.generating).toBeUndefined();
+  });
+
+  it('a manifest the import would refuse (missing directory, FIFO, symlink) is refused before --create-target makes a key', async () => {
+    const { ws, env } = await byokWorkspace();
+    const cwd = ws.dir;
+    await mkdir(join(cwd, 'real'));
+    await writeFile(join(cwd, 'real', 'm.json'), '{"format":"keyport-byok-manifest/1","pairings":[]}');
+    await symlink(join(cwd, 'real', 'm.json'), join(cwd, 'link.json'));
+    execFileSync('mkfifo', [join(cwd, 'fifo.json')]);
+    for (const [i, manifest] of ['missing/m.json', 'fifo.json', 'link.json'].entries()) {
+      const name = `early-${i}-${run}`;
+      const r = await runCli(
+        [
+          '--json',
+          'import',
+          name,
+          '--create-target',
+          '-p',
+          'local',
+          '--new-hsm-key',
+          `${name}-hsm`,
+          '--manifest',
+          manifest,
+        ],
+        { cwd, env },
+      );
+      expect(r.code, r.stderr).not.toBe(0);
+      expect(JSON.parse(r.stderr.trim().split('\n').at(-1) as string).error.code).toBe('InvalidArgument');
+      // Before: the target was created first, and left waiting for its material.
+      expect(ndjson(r.stderr).some((e) => 'note' in e)).toBe(false);
+      expect((await runCli(['keys', 'describe', ws.uri(name)], { cwd, env })).code).toBe(3);
+    }
+  });
+
+  it('refuses a target of that name the manifest does not record, even pending_import and AES_256, saying how to go on', async () => {
+    const { ws, env } = await byokWorkspace();
+    const cwd = ws.dir;
+    const name = `foreign-${run}`;
+    // Someone's pending key of the name (or a first run stopped before the HSM key was generated).
+    const created = await runCli(['--json', 'keys', 'create', name, '-p', 'aws-kms', '--external'], {
+      cwd,
+      env,
+    });
+    expect(created.code, created.stderr).toBe(0);
+    const targetUri = JSON.parse(created.stdout).uri as string;
+    // The manifest records this HSM key for another target only.
+    await stoppedWhileGenerating(cwd, `${name}-hsm`, ws.uri('elsewhere'));
+    const before = await readFile(join(cwd, 'keyport-byok.json'), 'utf8');
+    const r = await runCli(
+      ['--json', 'import', name, '--create-target', '-p', 'aws-kms', '--new-hsm-key', `${name}-hsm`],
+      { cwd, env },
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    const error = JSON.parse(r.stderr.trim().split('\n').at(-1) as string).error;
+    expect(error.code).toBe('AlreadyExists');
+    expect(error.keyUri).toBe(targetUri);
+    expect(error.message).toContain('records no import of this HSM key into it');
+    expect(error.message).toContain(`keyport import ${targetUri} --new-hsm-key ${name}-hsm`);
+    // Nothing generated, nothing imported, nothing recorded.
+    expect(await readFile(join(cwd, 'keyport-byok.json'), 'utf8')).toBe(before);
+    const described = await runCli(['--json', 'keys', 'describe', targetUri], { cwd, env });
+    expect(JSON.parse(described.stdout).state).toBe('pending_import');
   });
 });

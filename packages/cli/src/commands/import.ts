@@ -6,8 +6,16 @@
  */
 // Types only: @keyport/byok (and through it pkcs11js, a native module) is loaded when `import`
 // runs, so `keyport --help` and every other command work without it.
-import type { ByokPairing, HsmKeyExporter } from '@keyport/byok';
-import { type KeyOperations, keyUriScheme, splitKeyUri, UnsupportedError } from '@keyport/core';
+import type { ByokManifest, ByokPairing, ExistingHsmKey, HsmKeyExporter, NewHsmKey } from '@keyport/byok';
+import {
+  type KeyInfo,
+  type KeyOperations,
+  KeyportError,
+  keyUriScheme,
+  quote,
+  splitKeyUri,
+  UnsupportedError,
+} from '@keyport/core';
 import type { Command } from 'commander';
 import { parseInstanceKey } from '../config/schema.js';
 import { usageError } from '../errors.js';
@@ -52,28 +60,139 @@ async function targetRef(s: Session, target: string, provider: string | undefine
   return { selector: only === undefined ? provider : instanceName(only), scheme, isUri: false };
 }
 
-/** The target URI: given, or a new pending key (`--create-target`) in the target's instance. */
+/**
+ * The target URI: given, or a new pending key (`--create-target`) in the target's instance
+ * (`created`), or the one an earlier run of this import created (see `resumedTarget`).
+ */
 async function targetUri(
   s: Session,
   keys: KeyOperations,
   target: string,
   ref: TargetRef,
   createTarget: boolean,
-): Promise<string> {
+  resume: Resume,
+): Promise<{ uri: string; created: boolean }> {
   if (!createTarget) {
     if (!ref.isUri)
       throw usageError('import: give the target key URI, or a name with --create-target --provider');
     // Transit has no key without material: the instance records a pending key in this process
     // (nothing is sent to the server) and creates it with the import itself. The instance is
     // found from the URI; the driver is given its own URI (no instance selector).
-    if (ref.scheme !== 'hcvault') return target;
+    if (ref.scheme !== 'hcvault') return { uri: target, created: false };
   }
-  const created = await keys.createKey(
-    ref.selector,
-    { name: ref.isUri ? splitKeyUri(target).driverUri : target, spec: 'AES_256', external: true },
-    s.callOptions,
+  try {
+    const created = await keys.createKey(
+      ref.selector,
+      { name: ref.isUri ? splitKeyUri(target).driverUri : target, spec: 'AES_256', external: true },
+      s.callOptions,
+    );
+    return { uri: created.uri, created: true };
+  } catch (e) {
+    if (!(e instanceof KeyportError) || e.code !== 'AlreadyExists') throw e;
+    return { uri: await resumedTarget(s, keys, target, ref, resume, e), created: false };
+  }
+}
+
+/** What a rerun needs to recognise the target an earlier run of this import created. */
+interface Resume {
+  readonly manifestPath: string;
+  /** --manifest as given, for messages. */
+  readonly manifest: string;
+  readonly hsmKey: NewHsmKey | ExistingHsmKey;
+}
+
+/**
+ * The targets the manifest records an unfinished import of this HSM key into: the generation of
+ * `--new-hsm-key <name>` for a target, or an import of that key sent and not recorded as done.
+ */
+function recordedTargets(manifest: ByokManifest, hsmKey: NewHsmKey | ExistingHsmKey): string[] {
+  const pending = (manifest.pending ?? []).filter((p) =>
+    'uri' in hsmKey ? p.hsm.uri === hsmKey.uri : p.hsm.label === hsmKey.create.name,
   );
-  return created.uri;
+  const generating = (manifest.generating ?? []).filter(
+    (g) => 'create' in hsmKey && g.hsm.name === hsmKey.create.name,
+  );
+  return [...pending, ...generating].map((entry) => entry.target.uri);
+}
+
+/**
+ * The key the AlreadyExists is about, described: the URI the provider named, or, for AWS KMS
+ * (whose refusal of the alias names none), the alias of that name in the instance.
+ */
+async function existingTarget(
+  s: Session,
+  keys: KeyOperations,
+  target: string,
+  ref: TargetRef,
+  e: KeyportError,
+): Promise<KeyInfo | undefined> {
+  let uri = e.keyUri;
+  if (uri === undefined && ref.scheme === 'aws-kms' && !ref.isUri) {
+    const instance = ref.selector === ref.scheme ? ref.scheme : `${ref.scheme}+${ref.selector}`;
+    uri = `${instance}://alias/${target}`;
+  }
+  if (uri === undefined) return undefined;
+  return keys.describeKey(uri, s.callOptions).catch(() => undefined);
+}
+
+/**
+ * `--create-target` meeting a key of that name. The import goes on into it only when the manifest
+ * records this import (this HSM key) as started on that very key: an earlier run of the command
+ * created it and stopped (Ctrl-C, a kill, the HSM or the target refusing). Any other key of the
+ * name is refused, even one pending_import and AES_256: whoever created it controls its policy,
+ * and importing would hand them the HSM key's material (everything sealed under the HSM key would
+ * open with their key).
+ */
+async function resumedTarget(
+  s: Session,
+  keys: KeyOperations,
+  target: string,
+  ref: TargetRef,
+  resume: Resume,
+  e: KeyportError,
+): Promise<string> {
+  const { readManifest } = await import('@keyport/byok');
+  const recorded = await readManifest(resume.manifestPath).then(
+    (m) => recordedTargets(m, resume.hsmKey),
+    () => [] as string[],
+  );
+  const existing = await existingTarget(s, keys, target, ref, e);
+  if (existing !== undefined && recorded.includes(existing.uri)) {
+    await s.out.note(
+      shown(
+        `the target key ${existing.uri} exists: the manifest records this import as started on it (an earlier run stopped), so the import continues into it`,
+      ),
+    );
+    return existing.uri;
+  }
+  const hsmFlag =
+    'uri' in resume.hsmKey ? `--hsm-key ${resume.hsmKey.uri}` : `--new-hsm-key ${resume.hsmKey.create.name}`;
+  const found = existing === undefined ? '' : ` (${existing.uri}, ${existing.state})`;
+  throw new KeyportError(
+    'AlreadyExists',
+    // Names the provider answered and flags as given: escaped for the terminal.
+    shown(
+      `the target key ${quote(target)} already exists${found}, and the manifest ${quote(resume.manifest)} records no import of this HSM key into it: keyport imports only into a key it can tell this import created (whoever created it controls its policy and would hold the HSM key's material). If you created it for this import (a run stopped before the HSM key was generated), import into it by its URI: keyport import ${existing?.uri ?? '<its URI>'} ${hsmFlag}`,
+    ),
+    { cause: e, provider: e.provider, ...(existing !== undefined ? { keyUri: existing.uri } : {}) },
+  );
+}
+
+/**
+ * What became of the target --create-target made, when the import then failed: a rerun of the
+ * same command goes on into it when the manifest records this import as started on it (the HSM
+ * key was generated or the import sent); otherwise only an import by its URI reaches it.
+ */
+async function leftTarget(uri: string, resume: Resume): Promise<string> {
+  const { readManifest } = await import('@keyport/byok');
+  const recorded = await readManifest(resume.manifestPath).then(
+    (m) => recordedTargets(m, resume.hsmKey).includes(uri),
+    () => false,
+  );
+  const waiting = `the target key ${uri} was created (--create-target) and is left waiting for its material`;
+  return recorded
+    ? `${waiting}; the manifest records this import as started on it: run the same command again to continue into it, or schedule its deletion`
+    : `${waiting}: import into it by its URI (keyport import ${uri} --hsm-key <uri> or --new-hsm-key <name>), or schedule its deletion`;
 }
 
 function pairingLines(p: ByokPairing): string[] {
@@ -95,7 +214,11 @@ export function registerImportCommand(program: Command, act: Act): void {
     )
     .option('--hsm-key <uri>', 'an existing exportable AES-256 HSM key (pkcs11:...)')
     .option('--new-hsm-key <name>', 'generate a new AES-256 key in the HSM (extractable only wrapped)')
-    .option('--create-target', 'create the target as a pending (external) key named <target> first', false)
+    .option(
+      '--create-target',
+      'create the target as a pending (external) key named <target> first; run again after a failure, it goes on into an existing key of that name only if the manifest records this import as started on it',
+      false,
+    )
     .option('-p, --provider <name>', 'provider instance for --create-target (aws-kms, hcvault+dr, dr, ...)')
     .option('--manifest <file>', `pairing manifest (default ${DEFAULT_MANIFEST})`, DEFAULT_MANIFEST)
     .action(
@@ -114,29 +237,28 @@ export function registerImportCommand(program: Command, act: Act): void {
         const ref = await targetRef(s, target, o.provider);
         const keys = await s.keys(['pkcs11', ref.selector]);
         const hsm = asHsmExporter(keys);
-        const uri = await targetUri(s, keys, target, ref, o.createTarget);
-        const { importHsmKey } = await import('@keyport/byok');
+        const hsmKey: NewHsmKey | ExistingHsmKey =
+          o.hsmKey !== undefined ? { uri: o.hsmKey } : { create: { name: o.newHsmKey as string } };
+        const resume: Resume = { manifestPath: s.path(o.manifest), manifest: o.manifest, hsmKey };
+        const { checkManifest, importHsmKey } = await import('@keyport/byok');
+        // Before --create-target makes a key: a manifest the import would refuse (a missing
+        // directory, a FIFO, a link, damaged) would otherwise leave that key behind.
+        await checkManifest(resume.manifestPath);
+        const { uri, created } = await targetUri(s, keys, target, ref, o.createTarget, resume);
         let pairing: ByokPairing;
         try {
           pairing = await importHsmKey({
             keyport: keys,
             hsm,
-            hsmKey: o.hsmKey !== undefined ? { uri: o.hsmKey } : { create: { name: o.newHsmKey as string } },
+            hsmKey,
             target: { uri },
-            manifestPath: s.path(o.manifest),
+            manifestPath: resume.manifestPath,
             ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
           });
         } catch (e) {
-          // --create-target made a key before the import failed: it exists, pending its material,
-          // and running the same command again would stop at AlreadyExists. Say so, with its URI.
+          // --create-target made a key before the import failed: it exists, pending its material.
           // (Transit records a pending key in this process only: nothing exists on the server.)
-          if (o.createTarget && ref.scheme !== 'hcvault') {
-            await s.out.note(
-              shown(
-                `the target key ${uri} was created (--create-target) and is left waiting for its material: import into it by its URI (keyport import ${uri} --hsm-key <uri>), or schedule its deletion`,
-              ),
-            );
-          }
+          if (created && ref.scheme !== 'hcvault') await s.out.note(shown(await leftTarget(uri, resume)));
           throw e;
         }
         await s.out.result({ ok: true, manifest: s.path(o.manifest), ...pairing }, pairingLines(pairing));
