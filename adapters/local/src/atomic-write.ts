@@ -1,5 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type BigIntStats, closeSync, constants, fsyncSync, openSync, renameSync, statSync } from 'node:fs';
+import {
+  type BigIntStats,
+  closeSync,
+  constants,
+  fsyncSync,
+  openSync,
+  readSync,
+  renameSync,
+  statSync,
+} from 'node:fs';
 import { lstat, open, readdir, readlink, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -31,7 +40,7 @@ export function tempName(path: string, prefix: string): string {
 }
 
 /** Flags for opening a file that must be regular: never blocks on a FIFO or a terminal. */
-const NONBLOCKING_READ = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
+export const NONBLOCKING_READ = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
 
 export type FileKind =
   | 'regular file'
@@ -91,11 +100,42 @@ export async function openRegular(path: string): Promise<Awaited<ReturnType<type
 export async function readRegularFile(path: string, maxBytes: number): Promise<Buffer> {
   const handle = await openRegular(path);
   try {
-    if ((await handle.stat()).size > maxBytes) throw new Error('file too large');
-    return await handle.readFile();
+    const { size } = await handle.stat();
+    if (size > maxBytes) throw new Error('file too large');
+    return await readSized(handle, size);
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * The first `size` bytes of an open file (fewer if it ends sooner), `size` being what its stat
+ * said when checked against a limit. `readFile` takes its own stat and reads to the end when
+ * that says 0: a file grown after the check, or a "regular" file whose size says nothing (a
+ * keystore path linking to /proc/self/pagemap: size 0, 256 GiB of content), was read whole,
+ * for minutes and gigabytes. A file that changed while read fails its own checks (length, digest).
+ */
+export async function readSized(handle: Awaited<ReturnType<typeof open>>, size: number): Promise<Buffer> {
+  const bytes = Buffer.alloc(size);
+  let at = 0;
+  while (at < size) {
+    const { bytesRead } = await handle.read(bytes, at, size - at, at);
+    if (bytesRead === 0) break;
+    at += bytesRead;
+  }
+  return at === size ? bytes : bytes.subarray(0, at);
+}
+
+/** readSized without yielding, on a file descriptor. */
+export function readSizedSync(fd: number, size: number): Buffer {
+  const bytes = Buffer.alloc(size);
+  let at = 0;
+  while (at < size) {
+    const bytesRead = readSync(fd, bytes, at, size - at, at);
+    if (bytesRead === 0) break;
+    at += bytesRead;
+  }
+  return at === size ? bytes : bytes.subarray(0, at);
 }
 
 /**

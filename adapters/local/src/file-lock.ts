@@ -11,12 +11,19 @@
  * - Release: delete the lock file only if it still carries our nonce.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { hostname, uptime } from 'node:os';
 import { basename } from 'node:path';
 import { createFileExclusive } from '@keyport/core';
-import { processAlive, readRegularFile, removeOrphanedTemps, tempName } from './atomic-write.js';
+import {
+  NONBLOCKING_READ,
+  processAlive,
+  readRegularFile,
+  readSizedSync,
+  removeOrphanedTemps,
+  tempName,
+} from './atomic-write.js';
 import { abortError, localError } from './errors.js';
 
 export interface LockOptions {
@@ -30,6 +37,54 @@ interface LockContent {
   host: string;
   nonce: string;
   createdAt: string;
+  /** Linux: the kernel's boot id when the lock was written (see ProcessIdentity). */
+  boot?: string | undefined;
+  /** Linux: the pid namespace the pid belongs to. */
+  pidns?: string | undefined;
+  /** Linux: the time namespace, which shifts the start times /proc shows. */
+  timens?: string | undefined;
+  /** Linux: the holder's start time, in clock ticks since boot. */
+  started?: string | undefined;
+}
+
+/**
+ * What names a process beyond its pid, where the OS tells (Linux's /proc; elsewhere nothing):
+ * within one boot and one pid namespace, pid and start time name one process for good. A pid
+ * alone is reused: a writer killed mid-write whose pid went to another, long-lived process
+ * (the pid counter wraps; after a reboot the same few pids are handed out again) left a lock
+ * that was never broken, and every write of that keystore timed out until someone deleted it.
+ */
+type ProcessIdentity = Pick<LockContent, 'boot' | 'pidns' | 'timens' | 'started'>;
+
+function readProc(read: () => string): string | undefined {
+  try {
+    return read().trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Field 22 of /proc/<pid>/stat (start time); the command name before it may hold spaces and ')'. */
+function startTicks(pid: number): string | undefined {
+  const stat = readProc(() => readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+let ownIdentity: ProcessIdentity | undefined;
+
+function selfIdentity(): ProcessIdentity {
+  if (ownIdentity === undefined) {
+    // A /proc mounted for another pid namespace (`unshare -p` without a new /proc) numbers
+    // processes differently: /proc/<pid> there is not our pid's process, so no pid namespace.
+    const ownProc = readProc(() => readlinkSync('/proc/self')) === String(process.pid);
+    ownIdentity = {
+      boot: readProc(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8')),
+      pidns: ownProc ? readProc(() => readlinkSync('/proc/self/ns/pid')) : undefined,
+      timens: readProc(() => readlinkSync('/proc/self/ns/time')),
+      started: ownProc ? startTicks(process.pid) : undefined,
+    };
+  }
+  return ownIdentity;
 }
 
 /** A lock file whose content cannot be read is considered stale after this age. */
@@ -44,11 +99,32 @@ const BREAK_STALE_MS = 10_000;
  * (it is us), so such a lock used to be never broken and every write timed out, forever. One
  * created since is this process's own (another writer of it, or a worker thread): alive.
  */
-function holderGone(holder: LockContent, here: string): boolean {
+function holderGone(holder: LockContent, here: string, writtenAtMs: number | undefined): boolean {
   if (holder.host !== here) return false;
   if (holder.pid === process.pid) return Date.parse(holder.createdAt) < performance.timeOrigin;
-  return !processAlive(holder.pid);
+  if (!processAlive(holder.pid)) return true;
+  // The pid runs: is it still the holder? Judged only on what cannot be a live holder elsewhere.
+  // Fields of a file anyone who can write the directory can write: only well-formed ones count.
+  const { boot, pidns, timens, started } = holder;
+  if (!Number.isSafeInteger(holder.pid) || holder.pid <= 0 || typeof boot !== 'string') return false;
+  const me = selfIdentity();
+  if (me.boot === undefined) return false;
+  if (boot !== me.boot) {
+    // Written during an earlier boot of this machine, so its holder died at the reboot. The
+    // file's own time must say so too: a lock written since this boot began is not judged by
+    // its boot id (another machine that has this host name).
+    return writtenAtMs !== undefined && writtenAtMs < Date.now() - uptime() * 1000 - BOOT_SLACK_MS;
+  }
+  // Same boot and pid namespace: the pid names the holder only while its start time matches
+  // (as both see start times: the same time namespace, or none on either side).
+  if (typeof pidns !== 'string' || pidns !== me.pidns || typeof started !== 'string') return false;
+  if (timens !== me.timens) return false;
+  const now = startTicks(holder.pid);
+  return now !== undefined && now !== started;
 }
+
+/** How far a lock's file time must lie before this boot's start for the boot id to count. */
+const BOOT_SLACK_MS = 60_000;
 
 export interface HeldLock {
   release(): Promise<void>;
@@ -73,6 +149,22 @@ async function readLock(path: string): Promise<LockContent | undefined> {
 }
 
 /**
+ * readLock without yielding (for releaseSync). Never a blocking open either: a FIFO put where
+ * our lock was (by anyone who can write the directory) made readFileSync wait for a writer
+ * that never came, and the whole process hung right after its write landed.
+ */
+function readLockSync(path: string): Partial<LockContent> | undefined {
+  const fd = openSync(path, NONBLOCKING_READ);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > 64 * 1024) return undefined;
+    return JSON.parse(readSizedSync(fd, st.size).toString('utf8')) as Partial<LockContent>;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * Creates `path` holding `content`, or returns false if it exists; never an empty lock that
  * every other writer would have to wait out (see core's `createFileExclusive`). The temp file is
  * named so that `removeOrphanedTemps` recognises a killed writer's leftover.
@@ -90,16 +182,21 @@ async function createExclusive(path: string, content: string): Promise<boolean> 
   }
 }
 
-async function ageMs(path: string): Promise<number | undefined> {
+async function writtenAt(path: string): Promise<number | undefined> {
   try {
-    return Date.now() - (await stat(path)).mtimeMs;
+    return (await stat(path)).mtimeMs;
   } catch {
     return undefined;
   }
 }
 
+async function ageMs(path: string): Promise<number | undefined> {
+  const at = await writtenAt(path);
+  return at === undefined ? undefined : Date.now() - at;
+}
+
 function lockIdentity(): Omit<LockContent, 'createdAt'> {
-  return { pid: process.pid, host: hostname(), nonce: randomBytes(16).toString('hex') };
+  return { pid: process.pid, host: hostname(), nonce: randomBytes(16).toString('hex'), ...selfIdentity() };
 }
 
 /** Removes the lock at `path` if it is stale; true when the caller should retry at once. */
@@ -107,7 +204,9 @@ async function breakIfStale(path: string): Promise<boolean> {
   const seen = await readLock(path);
   const here = hostname();
   const stale =
-    seen === undefined ? ((await ageMs(path)) ?? 0) > UNREADABLE_STALE_MS : holderGone(seen, here);
+    seen === undefined
+      ? ((await ageMs(path)) ?? 0) > UNREADABLE_STALE_MS
+      : holderGone(seen, here, await writtenAt(path));
   if (!stale) return false;
   const breaker = `${path}.break`;
   const marker: LockContent = { ...lockIdentity(), createdAt: new Date().toISOString() };
@@ -115,7 +214,7 @@ async function breakIfStale(path: string): Promise<boolean> {
     // A breaker killed while holding the marker: drop it at once if its pid is gone (it
     // used to block every waiter for 10 s), else once it is old.
     const other = await readLock(breaker);
-    const dead = other !== undefined && holderGone(other, here);
+    const dead = other !== undefined && holderGone(other, here, await writtenAt(breaker));
     if (dead || ((await ageMs(breaker)) ?? 0) > BREAK_STALE_MS) {
       if ((await readLock(breaker))?.nonce === other?.nonce) await unlink(breaker).catch(() => undefined);
       return dead;
@@ -154,12 +253,7 @@ export async function acquireLock(keystorePath: string, options: LockOptions = {
   const path = `${keystorePath}.lock`;
   const timeoutMs = options.timeoutMs ?? 10_000;
   const deadline = Date.now() + timeoutMs;
-  const mine: LockContent = {
-    pid: process.pid,
-    host: hostname(),
-    nonce: randomBytes(16).toString('hex'),
-    createdAt: new Date().toISOString(),
-  };
+  const mine: LockContent = { ...lockIdentity(), createdAt: new Date().toISOString() };
   let delay = 5;
   for (;;) {
     if (options.signal?.aborted) throw abortError(options.signal, undefined, 'waiting for the keystore lock');
@@ -184,8 +278,7 @@ export async function acquireLock(keystorePath: string, options: LockOptions = {
     },
     releaseSync() {
       try {
-        const current = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockContent>;
-        if (current.nonce === mine.nonce) unlinkSync(path);
+        if (readLockSync(path)?.nonce === mine.nonce) unlinkSync(path);
       } catch {
         // gone or replaced: not ours to remove
       }
@@ -211,7 +304,7 @@ export async function sweepLeftovers(keystorePath: string): Promise<void> {
     const age = await ageMs(breaker);
     if (age !== undefined) {
       const other = await readLock(breaker);
-      const dead = other !== undefined && holderGone(other, hostname());
+      const dead = other !== undefined && holderGone(other, hostname(), await writtenAt(breaker));
       if (dead || age > BREAK_STALE_MS) {
         if ((await readLock(breaker))?.nonce === other?.nonce) await unlink(breaker).catch(() => undefined);
       }

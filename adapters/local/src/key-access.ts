@@ -21,10 +21,8 @@ import { authorize, requireOwner } from './grants.js';
 import { generateMaterial } from './key-material.js';
 import { addPrimaryVersion, advanceRotation, applyDeletion, deletionDue, rotationDue } from './key-state.js';
 import type { KeystoreFile } from './keystore-file.js';
-import { findKey, type KeystoreBody, type StoredKey } from './model.js';
+import { findKey, type KeystoreBody, MAX_VERSION, type StoredKey } from './model.js';
 
-/** The largest key version: the ciphertext format stores it as an unsigned 32-bit integer. */
-export const MAX_VERSION = 2 ** 32 - 1;
 const KEY_NAME = /^[A-Za-z0-9_.-]{1,256}$/;
 
 export interface ResolvedRef {

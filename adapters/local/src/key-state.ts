@@ -4,7 +4,7 @@
  */
 import type { KeyInfo, KeyState, KeyVersionInfo } from '@keyport/core';
 import { localError } from './errors.js';
-import type { StoredKey, StoredVersion } from './model.js';
+import { MAX_VERSION, type StoredKey, type StoredVersion } from './model.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -21,6 +21,7 @@ export function deletionDue(key: StoredKey, now: Date): boolean {
 export function rotationDue(key: StoredKey, now: Date): boolean {
   return (
     key.state === 'enabled' &&
+    lastVersion(key) < MAX_VERSION &&
     key.origin === 'provider' &&
     key.nextRotationAt !== undefined &&
     now >= new Date(key.nextRotationAt)
@@ -47,9 +48,20 @@ export function destroyVersion(v: StoredVersion, now: Date): void {
   delete v.material;
 }
 
-/** Adds a version holding `material` (base64) and makes it primary. */
-export function addPrimaryVersion(key: StoredKey, material: string, now: Date): StoredVersion {
-  const next = key.versions.reduce((max, v) => Math.max(max, v.version), 0) + 1;
+function lastVersion(key: StoredKey): number {
+  return key.versions.reduce((max, v) => Math.max(max, v.version), 0);
+}
+
+/**
+ * Adds a version holding `material` (base64) and makes it primary. A key already at version
+ * MAX_VERSION (only a hand-edited file gets there) is KeyStateConflict: version 2^32 was written,
+ * and every later open refused the whole keystore (Integrity), every key in it out of reach.
+ */
+export function addPrimaryVersion(key: StoredKey, material: string, now: Date, uri?: string): StoredVersion {
+  const next = lastVersion(key) + 1;
+  if (next > MAX_VERSION) {
+    throw localError('KeyStateConflict', `the key has used its last version number (${MAX_VERSION})`, uri);
+  }
   const version: StoredVersion = { version: next, state: 'enabled', createdAt: now.toISOString(), material };
   key.versions.push(version);
   key.primaryVersion = next;

@@ -13,6 +13,7 @@ import {
   nameTooLong,
   openRegular,
   racyStamp,
+  readSized,
   removeOrphanedTemps,
   stampOf,
   stampSync,
@@ -87,6 +88,7 @@ export class KeystoreFile {
   #queue: Promise<unknown> = Promise.resolve();
   #opens = 0;
   #closed = false;
+  #permissionsChecked = false;
 
   constructor(options: KeystoreFileOptions) {
     this.path = options.path;
@@ -183,9 +185,13 @@ export class KeystoreFile {
         );
       }
       // A path that is a directory opens but cannot be read (EISDIR): keep that a KeyportError.
-      const bytes = await handle.readFile().catch((error: unknown) => {
+      const bytes = await readSized(handle, Number(st.size)).catch((error: unknown) => {
         throw localError('Unavailable', 'keystore file cannot be read', undefined, error);
       });
+      if (!this.#permissionsChecked) {
+        this.#permissionsChecked = true;
+        warnIfExposed(this.path, st);
+      }
       const digest = createHash('sha256').update(bytes).digest();
       const cached = this.#cache;
       if (cached?.digest.equals(digest) === true) {
@@ -333,6 +339,32 @@ export class KeystoreFile {
   }
 }
 
+/** The code of the process warning for a keystore file others can read or replace. */
+export const EXPOSED_KEYSTORE_WARNING = 'KEYPORT_LOCAL_KEYSTORE_EXPOSED';
+
+/**
+ * Warns (a process warning, once per provider) when the keystore file's mode lets other users
+ * in, or another user owns it. Reading it lets them guess the passphrase offline; writing or
+ * owning it lets them put back an older copy (revoked grants and destroyed versions return).
+ * Every write leaves the file 0600, but a keystore copied or checked out with a looser mode
+ * stayed that way, unnoticed, for as long as it was only read. Not refused: a keystore shared
+ * by a group on purpose keeps working. POSIX only (Windows has no such mode bits).
+ */
+function warnIfExposed(path: string, st: BigIntStats): void {
+  if (process.platform === 'win32') return;
+  const mode = Number(st.mode & 0o777n);
+  const uid = Number(st.uid);
+  const me = process.getuid?.();
+  const why: string[] = [];
+  if ((mode & 0o077) !== 0) why.push(`its mode is ${mode.toString(8).padStart(4, '0')}`);
+  if (me !== undefined && uid !== me && uid !== 0) why.push(`it is owned by another user (uid ${uid})`);
+  if (why.length === 0) return;
+  process.emitWarning(
+    `keystore file ${path}: ${why.join(' and ')}; other users may read or replace it (chmod 600, owned by the user running keyport)`,
+    { code: EXPOSED_KEYSTORE_WARNING },
+  );
+}
+
 /**
  * Waits for the writers queued before this one, or until `signal` fires (Aborted / Timeout). A
  * queued write used to notice its signal only at its turn: behind a write waiting out another
@@ -383,9 +415,51 @@ export function parseSealedBody(file: Uint8Array, keys: DerivedKeys): KeystoreBo
   return parseBody(unseal(file, keys));
 }
 
+/**
+ * The deepest nesting of arrays and objects a body may have; what the keystore writes nests 6
+ * deep (body, keys, key, grants, grant, contextEquals).
+ */
+const MAX_BODY_DEPTH = 32;
+
+/**
+ * Whether the JSON text `plain` nests arrays and objects deeper than `max`, by one pass over the
+ * bytes (brackets inside strings do not count). JSON.parse itself is not recursive, so a sealed
+ * body holding `[[[…]]]` in a field the validation does not look at opened; then every write
+ * (structuredClone, JSON.stringify: recursive) threw a raw RangeError, so the keystore could
+ * never be changed again, and 20 million levels cost 16 s and 1.4 GB to parse on every open.
+ */
+function nestsDeeperThan(plain: Buffer, max: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < plain.length; i++) {
+    const c = plain[i];
+    if (c === 0x22) {
+      // A string: jump to its closing quote, one not preceded by an odd number of backslashes.
+      // A native search: key material is most of the body, and byte by byte the scan cost
+      // more than JSON.parse.
+      let end = i;
+      for (;;) {
+        end = plain.indexOf(0x22, end + 1);
+        if (end < 0) return false; // unterminated: JSON.parse reports it
+        let slashes = 0;
+        for (let j = end - 1; plain[j] === 0x5c; j--) slashes++;
+        if (slashes % 2 === 0) break;
+      }
+      i = end;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 /** Parses and validates decrypted body bytes, then wipes them. */
 export function parseBody(plain: Buffer): KeystoreBody {
   try {
+    if (nestsDeeperThan(plain, MAX_BODY_DEPTH)) {
+      throw localError('Integrity', `keystore body is nested more than ${MAX_BODY_DEPTH} levels deep`);
+    }
     let value: unknown;
     try {
       value = JSON.parse(plain.toString('utf8'));

@@ -114,11 +114,14 @@ function optional(v: unknown, check: (x: unknown) => boolean): boolean {
 
 const isStr = (v: unknown): boolean => typeof v === 'string';
 const isPosInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
+/** The largest key version: the ciphertext format stores it as an unsigned 32-bit integer. */
+export const MAX_VERSION = 2 ** 32 - 1;
+
 /**
- * A key version: 1 .. 2^32−1, as ciphertexts carry it (key-access's MAX_VERSION). A larger one
- * loaded, and encrypt made ciphertexts that decrypt refused ("key version"): data sealed for good.
+ * A key version: 1 .. MAX_VERSION, as ciphertexts carry it. A larger one loaded, and encrypt
+ * made ciphertexts that decrypt refused ("key version"): data sealed for good.
  */
-const isVersionNumber = (v: unknown): boolean => isPosInt(v) && (v as number) <= 2 ** 32 - 1;
+const isVersionNumber = (v: unknown): boolean => isPosInt(v) && (v as number) <= MAX_VERSION;
 
 /**
  * Material is canonical base64 whose bytes have the structure of the spec (see

@@ -273,7 +273,7 @@ export class LocalProvider implements KmsProvider {
     try {
       return await this.#change(keyRef, o, 'rotate keys', (key, now) => {
         requireState(key, now, ['enabled'], ref.uri, 'rotateKey');
-        addPrimaryVersion(key, material.toString('base64'), now);
+        addPrimaryVersion(key, material.toString('base64'), now, ref.uri);
       });
     } finally {
       material.fill(0);

@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
-import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -112,6 +113,27 @@ describe('inter-process lock', () => {
     await expectCode(kp.createKey({ name: 'k', spec: 'AES_256' }, { signal: controller.signal }), 'Aborted');
   });
 
+  it.runIf(process.platform !== 'win32')(
+    'releasing does not hang when a FIFO was put where our lock was',
+    async () => {
+      const path = await tempKeystorePath();
+      const lock = await acquireLock(path);
+      await rm(`${path}.lock`);
+      execFileSync('mkfifo', [`${path}.lock`]);
+      // Before: releaseSync's blocking read waited for a writer; this one comes after 2 s, so the
+      // old code returns then instead of never (the whole process was stuck, timers included).
+      const writer = spawn('sh', ['-c', 'sleep 2; echo x > "$0"', `${path}.lock`], { stdio: 'ignore' });
+      try {
+        const started = performance.now();
+        lock.releaseSync();
+        expect(performance.now() - started).toBeLessThan(1_000);
+        expect((await stat(`${path}.lock`)).isFIFO()).toBe(true); // not ours: left alone
+      } finally {
+        writer.kill();
+      }
+    },
+  );
+
   it('concurrent writes from one process all land', async () => {
     const { kp } = await newKeystore();
     await Promise.all(
@@ -120,6 +142,84 @@ describe('inter-process lock', () => {
     const names: string[] = [];
     for await (const k of kp.listKeys(o)) names.push(k.uri.split('#')[1] as string);
     expect(names.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}`).sort());
+  });
+});
+
+/** Linux's names for this boot, this pid namespace and a process's start (see file-lock). */
+const proc = () => {
+  const stat = readFileSync(`/proc/${process.ppid}/stat`, 'utf8');
+  return {
+    boot: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+    pidns: readlinkSync('/proc/self/ns/pid'),
+    timens: (() => {
+      try {
+        return readlinkSync('/proc/self/ns/time');
+      } catch {
+        return undefined; // a kernel without time namespaces (before 5.6)
+      }
+    })(),
+    parentStarted: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] as string,
+  };
+};
+
+/** A lock naming `pid` (a live process: our parent), with the given identity fields. */
+const lockOf = (
+  pid: number,
+  identity: { boot: string; pidns: string; timens: string | undefined; started: string },
+) =>
+  JSON.stringify({
+    pid,
+    host: hostname(),
+    nonce: `n${pid}`,
+    createdAt: new Date().toISOString(),
+    ...identity,
+  });
+
+describe.runIf(process.platform === 'linux')('a lock whose pid was handed to another process', () => {
+  it('is broken when the pid now names a process started at another time (same boot)', async () => {
+    // Before: the pid ran (another process had it), so the lock was never broken and every
+    // write of the keystore timed out until someone deleted the lock by hand.
+    const { boot, pidns, timens } = proc();
+    const { kp, path } = await newKeystore({ lockTimeoutMs: 2_000 });
+    await writeFile(`${path}.lock`, lockOf(process.ppid, { boot, pidns, timens, started: '1' }));
+    await kp.createKey({ name: 'after-reuse', spec: 'AES_256' }, o);
+    expect(await readdir(dirname(path))).toEqual([basename(path)]);
+  });
+
+  it('is broken when it was written during an earlier boot of this machine', async () => {
+    const { pidns, timens, parentStarted } = proc();
+    const path = await tempKeystorePath();
+    await writeFile(
+      `${path}.lock`,
+      lockOf(process.ppid, { boot: 'an-earlier-boot', pidns, timens, started: parentStarted }),
+    );
+    const longAgo = new Date('2001-01-01T00:00:00Z');
+    await utimes(`${path}.lock`, longAgo, longAgo);
+    await (await acquireLock(path, { timeoutMs: 2_000 })).release();
+  });
+
+  it('is kept while pid and start time still name its holder, or cannot be compared', async () => {
+    const { boot, pidns, timens, parentStarted } = proc();
+    const path = await tempKeystorePath();
+    for (const identity of [
+      { boot, pidns, timens, started: parentStarted }, // the holder itself
+      { boot, pidns: 'pid:[1]', timens, started: '1' }, // another pid namespace: its pids are not ours
+      { boot, pidns, timens: 'time:[1]', started: '1' }, // another time namespace: start times shifted
+      { boot: 'another-boot', pidns, timens, started: '1' }, // written since this boot: another machine?
+    ]) {
+      await writeFile(`${path}.lock`, lockOf(process.ppid, identity));
+      await expectCode(acquireLock(path, { timeoutMs: 100 }), 'Timeout');
+    }
+  });
+
+  it('a lock this process writes carries its boot, pid namespace and start time', async () => {
+    const path = await tempKeystorePath();
+    const lock = await acquireLock(path);
+    const held = JSON.parse(await readFile(`${path}.lock`, 'utf8')) as Record<string, unknown>;
+    await lock.release();
+    const { boot, pidns, timens } = proc();
+    expect(held).toMatchObject({ pid: process.pid, boot, pidns, ...(timens ? { timens } : {}) });
+    expect(held.started).toMatch(/^[0-9]+$/);
   });
 });
 

@@ -3,7 +3,7 @@
  * with a u32 key version) before any shared keyport frame existed. They must decrypt forever:
  * these fixtures were written by that code and are never regenerated.
  */
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ describe('local ciphertexts of the first format', () => {
   it('every fixture decrypts to its plaintext and version; a changed context does not', async () => {
     const path = join(dir, 'keystore.kp');
     copyFileSync(join(here, 'keystore.kp'), path);
+    chmodSync(path, 0o600); // a checkout leaves it 0644, which warns (KEYPORT_LOCAL_KEYSTORE_EXPOSED)
     const keys = createKeyport({
       providers: [await openLocalKeystore({ path, passphrase: manifest.passphrase })],
     });

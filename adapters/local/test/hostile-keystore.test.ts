@@ -7,7 +7,24 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { expectCode, type KeystoreBody, keystoreWithBody, newKeystore, o, open } from './helpers.js';
+import { deriveKeys, readHeader, seal, unseal } from '../src/sealed-file.js';
+import {
+  expectCode,
+  type KeystoreBody,
+  keystoreWithBody,
+  newKeystore,
+  o,
+  open,
+  PASSPHRASE,
+} from './helpers.js';
+
+/** Re-seals the keystore's body JSON text after `edit`, under the right passphrase. */
+async function editBodyText(path: string, edit: (json: string) => string): Promise<void> {
+  const file = await readFile(path);
+  const header = readHeader(file);
+  const keys = await deriveKeys(Buffer.from(PASSPHRASE), header.params, header.salt);
+  await writeFile(path, seal(Buffer.from(edit(unseal(file, keys).toString('utf8'))), keys));
+}
 
 /** Rewrites the KDF bytes of a keystore and recomputes its (unkeyed) digest. */
 async function withKdfBytes(path: string, log2N: number, r: number, p: number): Promise<void> {
@@ -88,5 +105,52 @@ describe('hostile keystore files', () => {
     const kp = await open({ path });
     const { ciphertext } = await kp.encrypt({ uri: kp.keyUri('k') }, new Uint8Array(3), { context: {} }, o);
     expect(ciphertext.length).toBeGreaterThan(3);
+  });
+
+  it('a key at the last version number is not rotated past it: the keystore still opens', async () => {
+    // Before: rotation wrote version 2^32, which every later open refused (Integrity): one
+    // rotate of a hand-edited key put every key of the keystore out of reach.
+    const last = 2 ** 32 - 1;
+    const path = await keystoreWithBody({ spec: 'AES_256', rotation: { periodDays: 30 } }, (b) => {
+      const key = b.keys[0] as Record<string, unknown> & KeystoreBody['keys'][number];
+      key.versions[0]!.version = last;
+      key.primaryVersion = last;
+      key.nextRotationAt = '2000-01-01T00:00:00.000Z'; // automatic rotation long due
+    });
+    const kp = await open({ path });
+    const uri = kp.keyUri('k');
+    await expectCode(kp.rotateKey({ uri }, o), 'KeyStateConflict');
+    const { ciphertext, keyVersion } = await kp.encrypt({ uri }, new Uint8Array(3), { context: {} }, o);
+    expect(keyVersion).toBe(String(last));
+    await kp.createKey({ name: 'other', spec: 'AES_256' }, o);
+    const reopened = await open({ path });
+    const { plaintext } = await reopened.decrypt({ uri }, ciphertext, { context: {} }, o);
+    expect([...plaintext]).toEqual([0, 0, 0]);
+    expect((await reopened.describeKey({ uri }, o)).primaryVersion).toBe(String(last));
+  });
+
+  it('a sealed body nested 100,000 levels deep in a field nobody reads is Integrity on open', async () => {
+    // Before: it opened (JSON.parse is not recursive), and every later write threw a raw
+    // RangeError from structuredClone: the keystore could never be changed again.
+    const { kp, path } = await newKeystore();
+    await kp.createKey({ name: 'k', spec: 'AES_256' }, o);
+    const depth = 100_000;
+    await editBodyText(
+      path,
+      (json) => `${json.slice(0, -1)},"extra":${'['.repeat(depth)}${']'.repeat(depth)}}`,
+    );
+    await expectCode(open({ path }), 'Integrity');
+  });
+
+  it('brackets and escaped quotes inside strings do not count as nesting', async () => {
+    const label = `"[{\\"${'['.repeat(100)}{`;
+    const { kp, path } = await newKeystore();
+    await kp.createKey({ name: 'k', spec: 'AES_256', labels: { note: label, [label]: 'x' } }, o);
+    const reopened = await open({ path });
+    await reopened.createKey({ name: 'j', spec: 'AES_256' }, o);
+    expect((await reopened.describeKey({ uri: reopened.keyUri('k') }, o)).labels).toEqual({
+      note: label,
+      [label]: 'x',
+    });
   });
 });

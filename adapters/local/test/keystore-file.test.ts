@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { inspect } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { localKeystore, openLocalKeystore } from '../src/index.js';
+import { EXPOSED_KEYSTORE_WARNING } from '../src/keystore-file.js';
 import {
   bytes,
   collect,
@@ -204,3 +205,57 @@ function flip(b: Buffer, at: number): Buffer {
   copy[at] = (copy[at] as number) ^ 0x01;
   return copy;
 }
+
+describe.runIf(process.platform !== 'win32')('a keystore file other users can reach', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** Captures the exposure warnings emitted from now on. */
+  const warnings = () => {
+    const spy = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    return () =>
+      spy.mock.calls
+        .filter(
+          ([, options]) => (options as { code?: string } | undefined)?.code === EXPOSED_KEYSTORE_WARNING,
+        )
+        .map(([message]) => String(message));
+  };
+
+  it('a world-readable keystore is opened with a warning naming its mode, once per provider', async () => {
+    // Before: opened silently; only a later write happened to make it 0600 again.
+    const { kp, path } = await newKeystore();
+    await kp.createKey({ name: 'k', spec: 'AES_256' }, o);
+    await chmod(path, 0o644);
+    const seen = warnings();
+    const reader = await open({ path });
+    await reader.encrypt({ uri: reader.keyUri('k') }, new Uint8Array(1), { context: {} }, o);
+    await reader.describeKey({ uri: reader.keyUri('k') }, o);
+    expect(seen()).toHaveLength(1);
+    expect(seen()[0]).toContain('mode is 0644');
+    expect(seen()[0]).toContain(path);
+    await reader.createKey({ name: 'j', spec: 'AES_256' }, o);
+    expect((await stat(path)).mode & 0o777).toBe(0o600); // every write leaves it 0600
+    expect(seen()).toHaveLength(1);
+  });
+
+  it.runIf(process.getuid?.() === 0)(
+    'a keystore owned by another user is opened with a warning',
+    async () => {
+      // Only root can give a file away.
+      const { path } = await newKeystore();
+      await chown(path, 4242, 4242);
+      const seen = warnings();
+      await open({ path });
+      expect(seen()).toEqual([expect.stringContaining('owned by another user (uid 4242)')]);
+    },
+  );
+
+  it('a 0600 keystore of our own opens without a warning', async () => {
+    const { path } = await newKeystore();
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    const seen = warnings();
+    await open({ path });
+    expect(seen()).toEqual([]);
+  });
+});

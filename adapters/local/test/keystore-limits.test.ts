@@ -92,6 +92,26 @@ describe('the keystore path', () => {
     await expectCode(open({ path: await tempDir() }), 'InvalidArgument');
   });
 
+  it.runIf(process.platform === 'linux')(
+    'a "regular" file whose size says nothing (/proc/self/pagemap: size 0, 256 GiB) is read no further than its size',
+    async () => {
+      // Before: readFile read it to the end (it takes its own stat, and reads on when that says
+      // 0), for minutes and gigabytes: the same for a keystore or lock file grown after its check.
+      const dir = await tempDir();
+      const path = join(dir, 'proc.keystore');
+      await symlink('/proc/self/pagemap', path);
+      await settlesWithin(3_000, expectCode(open({ path }), 'Integrity'));
+      const { path: real } = await newKeystore({ path: join(dir, 'real.keystore') });
+      await symlink('/proc/self/pagemap', `${real}.lock`);
+      const kp = await open({ path: real, lockTimeoutMs: 1_000 });
+      await settlesWithin(
+        3_000,
+        kp.createKey({ name: 'k', spec: 'AES_256' }, o).catch(() => undefined),
+      );
+    },
+    10_000,
+  );
+
   it('a symbolic link to the keystore: writes land in the file it points to, and the link stays', async () => {
     const dir = await tempDir();
     const { kp: direct, path: target } = await newKeystore({ path: join(dir, 'real.keystore') });
