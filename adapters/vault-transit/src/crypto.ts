@@ -13,7 +13,7 @@ import {
   type SigningAlgorithm,
   type SignRequest,
 } from '@keyport/core';
-import { PROVIDER_NAME, VAULT_ERROR_TABLE, vaultErrorKey } from './errors.js';
+import { malformedAnswer, PROVIDER_NAME, VAULT_ERROR_TABLE, vaultErrorKey } from './errors.js';
 import { type KeyTarget, readKey } from './keys.js';
 import { batchResultsOf } from './rpc.js';
 import {
@@ -76,12 +76,7 @@ function answered(
   field: string,
   form: 'prefixed' | 'base64',
 ): string {
-  const fail = (what: string) =>
-    new KeyportError('Internal', `Vault answered transit ${op} ${what}`, {
-      provider: PROVIDER_NAME,
-      keyUri: t.key.uri,
-      retryable: false,
-    });
+  const fail = (what: string) => malformedAnswer(`transit ${op} ${what}`, t.key.uri);
   const data = (answer as { data?: unknown } | null | undefined)?.data;
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw fail(`without the data object of a successful answer (expected data.${field})`);
@@ -120,12 +115,32 @@ const sealed = (text: string) => ({
   ciphertext: ciphertextBytes(text),
   keyVersion: parsePrefixed(text).version,
 });
+
+/**
+ * A ref pinned to a version is answered by that version: a ciphertext, signature or MAC naming
+ * another was made under a version the caller did not ask for (one disabled by policy, or none
+ * the caller would record), so it is refused rather than handed back as the pinned version's.
+ */
+function pinnedVersionAnswered(t: Target, version: string, fail: (what: string) => KeyportError): void {
+  if (t.key.version !== undefined && version !== t.key.version) {
+    throw fail(`naming version ${version} where version ${t.key.version} was pinned`);
+  }
+}
+const opFail = (t: Target, op: string) => (what: string) =>
+  malformedAnswer(`transit ${op} ${what}`, t.key.uri);
+
+/** An answer's `vault:v<N>:` text as keyport ciphertext, from the pinned version when one is. */
+function sealedBy(t: Target, op: string, text: string) {
+  const result = sealed(text);
+  pinnedVersionAnswered(t, result.keyVersion, opFail(t, op));
+  return result;
+}
 const refuse = (t: Target, why: string) => new KeyportError('InvalidArgument', why, { keyUri: t.key.uri });
 
 export async function encrypt(t: Target, plaintext: Uint8Array, { context }: Req, { signal }: Call) {
   const body = { plaintext: b64(plaintext), ...pinned(t.key) };
   const answer = await writeWithContext(t, 'encrypt', body, context, signal);
-  return sealed(answered(t, 'encrypt', answer, 'ciphertext', 'prefixed'));
+  return sealedBy(t, 'encrypt', answered(t, 'encrypt', answer, 'ciphertext', 'prefixed'));
 }
 
 /** A ref pinned to a version opens only that version's ciphertexts (decrypt and decryptBatch alike). */
@@ -155,15 +170,15 @@ export async function generateDataKey(t: Target, req: DataKeyRequest, { signal }
   if (bits === undefined) throw refuse(t, 'transit data keys are 16, 32 or 64 bytes');
   const op = 'datakey/plaintext';
   const answer = await writeWithContext(t, op, { bits, ...pinned(t.key) }, req.context, signal);
-  const { ciphertext: wrapped, keyVersion } = sealed(answered(t, op, answer, 'ciphertext', 'prefixed'));
+  const { ciphertext: wrapped, keyVersion } = sealedBy(
+    t,
+    op,
+    answered(t, op, answer, 'ciphertext', 'prefixed'),
+  );
   const plaintext = unb64(answered(t, op, answer, 'plaintext', 'base64'));
   if (plaintext.length !== bytes) {
     plaintext.fill(0);
-    throw new KeyportError('Internal', `Vault answered transit ${op} with a key of another size than asked`, {
-      provider: PROVIDER_NAME,
-      keyUri: t.key.uri,
-      retryable: false,
-    });
+    throw malformedAnswer(`transit ${op} with a key of another size than asked`, t.key.uri);
   }
   return { plaintext, wrapped, keyVersion };
 }
@@ -187,16 +202,47 @@ export function signParams(type: string, requested: SigningAlgorithm | undefined
 }
 
 export async function sign(t: Target, message: Uint8Array, req: SignRequest, { signal }: Call) {
-  const params = signParams(await t.facts.typeOf(t.s, t.key, signal), req.algorithm, t.key.uri);
+  const type = await t.facts.typeOf(t.s, t.key, signal);
+  const params = signParams(type, req.algorithm, t.key.uri);
   const body = { input: b64(message), prehashed: req.messageType === 'digest', ...params.body };
   const raw = await tagged(t, 'sign', 'signature', body, signal);
+  if (!signatureFits(type, raw.bytes)) {
+    // Transit signs with whatever key the name holds now and ignores parameters of other types:
+    // a key replaced behind this instance (deleted and created again elsewhere) would answer a
+    // signature of its own type, which would go out labelled with the algorithm of the old one.
+    t.facts.forget(t.key);
+    throw malformedAnswer(
+      `transit sign with a signature that no ${type} key makes (${raw.bytes.length} bytes): the key was replaced, or the server is not transit; call again to use the key as it is now`,
+      t.key.uri,
+    );
+  }
   return { signature: raw.bytes, algorithm: params.algorithm, keyVersion: raw.version };
+}
+
+/** RSA signatures are as long as the modulus; ECDSA ones (ASN.1) a DER SEQUENCE of two integers. */
+const SIGNATURE_SHAPE: Readonly<Record<string, { readonly rsa?: number; readonly ecdsaMax?: number }>> = {
+  'rsa-2048': { rsa: 256 },
+  'rsa-3072': { rsa: 384 },
+  'rsa-4096': { rsa: 512 },
+  'ecdsa-p256': { ecdsaMax: 72 },
+  'ecdsa-p384': { ecdsaMax: 104 },
+};
+
+function signatureFits(type: string, signature: Uint8Array): boolean {
+  const shape = Object.hasOwn(SIGNATURE_SHAPE, type) ? SIGNATURE_SHAPE[type] : undefined;
+  if (shape?.rsa !== undefined) return signature.length === shape.rsa;
+  if (shape?.ecdsaMax !== undefined) {
+    return signature.length >= 8 && signature.length <= shape.ecdsaMax && signature[0] === 0x30;
+  }
+  return true;
 }
 
 /** A sign or hmac call on the (pinned) key; the answer's `vault:vN:` tag, as raw bytes. */
 async function tagged(t: Target, op: string, field: string, body: object, signal: AbortSignal) {
   const answer = await t.s.write<unknown>(signal, opPath(t.key, op), { ...body, ...pinned(t.key) });
-  return rawFromPrefixed(answered(t, op, answer, field, 'prefixed'), field);
+  const raw = rawFromPrefixed(answered(t, op, answer, field, 'prefixed'), field);
+  pinnedVersionAnswered(t, raw.version, opFail(t, op));
+  return raw;
 }
 
 /**
@@ -214,7 +260,7 @@ async function verifyAny(
   const versions: number[] = [];
   if (t.key.version !== undefined) versions.push(Number(t.key.version));
   else {
-    const data = await readKey(t.s, t.key, signal);
+    const data = t.facts.remember(t.key, await readKey(t.s, t.key, signal));
     const low = Math.max(data.min_decryption_version, data.min_available_version, 1);
     for (let v = data.latest_version; v >= low; v--) versions.push(v);
   }
@@ -313,8 +359,7 @@ async function sendBatch(
   // would hand one item's outcome to another, whether Vault answered 200 or 400.
   if (Array.isArray(results) && results.length === items.length) return results as BatchResult[];
   const got = Array.isArray(results) ? `${results.length} results` : 'no results';
-  const why = `Vault answered a batch of ${items.length} items with ${got}`;
-  throw new KeyportError('Internal', why, { provider: PROVIDER_NAME, keyUri: t.key.uri, retryable: false });
+  throw malformedAnswer(`a batch of ${items.length} items with ${got}`, t.key.uri);
 }
 
 /**
@@ -357,12 +402,7 @@ async function runBatch<T>(
     // A result that is neither an error nor the field the item produces is out of contract (a
     // server or proxy that is not quite Vault): that item fails with Internal, saying what was
     // missing, and the others keep their outcomes. It is never blamed on the caller's input.
-    const fail = (what: string) =>
-      new KeyportError('Internal', `Vault answered transit ${op} batch item #${i} ${what}`, {
-        provider: PROVIDER_NAME,
-        keyUri: t.key.uri,
-        retryable: false,
-      });
+    const fail = opFail(t, `${op} batch item #${i}`);
     try {
       if (typeof r !== 'object' || r === null || Array.isArray(r))
         throw fail('with a result that is not an object');
@@ -393,7 +433,9 @@ export function encryptBatch(t: Target, items: readonly BatchItem[], signal: Abo
     }));
   const read = (r: BatchResult, i: number, fail: (what: string) => KeyportError) => {
     const most = (plaintexts[i]?.length ?? 0) + RESULT_SLACK;
-    return sealed(fieldOf(r, `batch_results[${i}].ciphertext`, 'ciphertext', 'prefixed', fail, most));
+    const result = sealed(fieldOf(r, `batch_results[${i}].ciphertext`, 'ciphertext', 'prefixed', fail, most));
+    pinnedVersionAnswered(t, result.keyVersion, fail);
+    return result;
   };
   return runBatch(t, 'encrypt', inputs, read, signal);
 }

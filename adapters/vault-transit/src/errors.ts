@@ -55,6 +55,19 @@ export const VAULT_ERROR_TABLE: ErrorTable = {
   '504': { code: 'Unavailable' },
 };
 
+/**
+ * A successful answer out of Vault's contract (a server, or a proxy in front of it, that is not
+ * quite Vault): `Internal`, never retried, saying what was wrong (`what` follows "Vault answered")
+ * and never echoing the answer, which may carry a plaintext or a token.
+ */
+export function malformedAnswer(what: string, keyUri?: string): KeyportError {
+  return new KeyportError('Internal', `Vault answered ${what}`, {
+    provider: PROVIDER_NAME,
+    ...(keyUri !== undefined ? { keyUri } : {}),
+    retryable: false,
+  });
+}
+
 /** The table row an answer falls under: the first kind with a row for the status, else the status. */
 export function vaultErrorKey(status: number, message: string): string | undefined {
   // Only the head is matched: a hostile server's megabyte message must not cost regex time.

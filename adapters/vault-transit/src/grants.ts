@@ -22,7 +22,7 @@ import {
   type ProviderCallOptions,
   toEncryptionContext,
 } from '@keyport/core';
-import { mapVaultError, PROVIDER_NAME } from './errors.js';
+import { malformedAnswer, mapVaultError, PROVIDER_NAME } from './errors.js';
 import { abortError, raceAbort, statusOf, type VaultSession } from './rpc.js';
 import { associatedData } from './specs.js';
 import type { ResolvedKey } from './uri.js';
@@ -197,8 +197,7 @@ export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal
   if (clientToken === '' || accessor === '') {
     // Without both, keyport could neither hand the token over nor revoke it later.
     const left = await cleanUp(s, clientToken, accessor);
-    const why = `Vault answered the grant's token creation without a token and its accessor${left}`;
-    throw new KeyportError('Internal', why, { provider: PROVIDER_NAME, keyUri: key.uri, retryable: false });
+    throw malformedAnswer(`the grant's token creation without a token and its accessor${left}`, key.uri);
   }
   // Vault caps a TTL beyond the token mount's (or the system's) max TTL without failing, with
   // only a warning: the grant would claim an expiry its token does not have, and a grantee
@@ -206,8 +205,7 @@ export async function createGrant({ s, key }: Keyed, req: GrantRequest, { signal
   const granted = (created as { auth?: { lease_duration?: unknown } } | null)?.auth?.lease_duration;
   if (typeof granted !== 'number' || !Number.isSafeInteger(granted) || granted <= 0 || granted > LONGEST_S) {
     const left = await cleanUp(s, clientToken, accessor);
-    const why = `Vault answered the grant's token creation without a valid lease duration${left}`;
-    throw new KeyportError('Internal', why, { provider: PROVIDER_NAME, keyUri: key.uri, retryable: false });
+    throw malformedAnswer(`the grant's token creation without a valid lease duration${left}`, key.uri);
   }
   if (ttl !== undefined && granted < ttl) {
     const left = await cleanUp(s, clientToken, accessor);
@@ -363,12 +361,7 @@ export async function* listGrants({ s, key }: Keyed, { signal }: ProviderCallOpt
   const names = r?.data?.policies ?? r?.policies;
   // An answer that is not a list of policy names may be hiding grants: refused, never read as
   // "no grants" (an audit of who may use the key would come back clean).
-  const malformed = (why: string) =>
-    new KeyportError('Internal', `Vault answered the policy listing ${why}`, {
-      provider: PROVIDER_NAME,
-      keyUri: key.uri,
-      retryable: false,
-    });
+  const malformed = (why: string) => malformedAnswer(`the policy listing ${why}`, key.uri);
   if (!Array.isArray(names)) throw malformed('without a list of policy names');
   for (const name of names) {
     if (typeof name !== 'string') throw malformed('with an entry that is not a policy name');

@@ -11,7 +11,14 @@
  * creates the key with `keys/<name>/import`; an imported key takes more material as a new
  * version (`import_version`).
  */
-import { constants, createCipheriv, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
+import {
+  constants,
+  createCipheriv,
+  createPublicKey,
+  type KeyObject,
+  publicEncrypt,
+  randomBytes,
+} from 'node:crypto';
 import {
   type ImportKeyMaterialRequest,
   type ImportParametersRequest,
@@ -20,7 +27,7 @@ import {
   keyportError,
   type ProviderCallOptions,
 } from '@keyport/core';
-import { PROVIDER_NAME } from './errors.js';
+import { malformedAnswer, PROVIDER_NAME } from './errors.js';
 import { describe, type KeyTarget, readKey } from './keys.js';
 import { b64, TYPE_BY_SPEC } from './specs.js';
 import { keyId, keyPath } from './uri.js';
@@ -69,9 +76,24 @@ export async function getImportParameters(
   if (!t.pending.has(keyId(key)) && (await readKey(t.s, key, signal)).imported_key !== true) {
     throw generated(key.uri);
   }
-  const r = await t.s.read<{ data: { public_key: string } }>(signal, `${key.mount}/wrapping_key`);
-  const der = createPublicKey(r.data.public_key).export({ type: 'spki', format: 'der' });
+  const r = await t.s.read<{ data?: { public_key?: unknown } } | null>(signal, `${key.mount}/wrapping_key`);
+  const pem = r?.data?.public_key;
+  // Transit's wrapping key is RSA-4096: anything else is not the key the protocol wraps under.
+  const wrapping = typeof pem === 'string' ? rsaPublicKey(pem) : undefined;
+  if (wrapping === undefined) {
+    throw malformedAnswer('the wrapping key read without an RSA public key in data.public_key', key.uri);
+  }
+  const der = wrapping.export({ type: 'spki', format: 'der' });
   return { keyUri: key.uri, algorithm, wrappingPublicKey: new Uint8Array(der) };
+}
+
+function rsaPublicKey(pem: string): KeyObject | undefined {
+  try {
+    const k = createPublicKey(pem);
+    return k.asymmetricKeyType === 'rsa' ? k : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

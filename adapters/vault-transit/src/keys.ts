@@ -12,12 +12,13 @@ import {
   type KeySpec,
   keyportError,
   oneAtATime as oneAtATimeIn,
+  quote,
   type RotationPolicy,
   type UnmodeledKey,
   USAGES_BY_SPEC,
   unmodeledKeyError,
 } from '@keyport/core';
-import { PROVIDER_NAME } from './errors.js';
+import { malformedAnswer, PROVIDER_NAME } from './errors.js';
 import type { TransitMounts } from './mounts.js';
 import type { MetadataStoreOptions } from './options.js';
 import { abortError, raceAbort, type VaultSession } from './rpc.js';
@@ -41,11 +42,12 @@ import {
   type ResolvedKey,
   resolveKey,
   TRANSIT_NAME,
+  TRANSIT_NAME_RULE,
 } from './uri.js';
 
 /**
  * What never changes for a key name on a server: its type, and whether it is derived (derived
- * keys need `context` besides `associated_data`). Forgotten when the key is deleted.
+ * keys need `context` besides `associated_data`). Forgotten when the key is deleted or created.
  */
 export class KeyFacts {
   private readonly types = new Map<string, string>();
@@ -54,7 +56,21 @@ export class KeyFacts {
   async typeOf(s: VaultSession, key: ResolvedKey, signal: AbortSignal): Promise<string> {
     return this.types.get(keyId(key)) ?? this.remember(key, await readKey(s, key, signal)).type;
   }
+  /**
+   * A read of a key whose type this instance knows and which answers another type is refused:
+   * the calls made since used the type remembered (sign parameters, MAC refusals), so the key was
+   * replaced behind this instance (deleted and created again elsewhere) or the server is not
+   * transit's. The facts are forgotten, so the next call learns the key as it is now.
+   */
   remember(key: ResolvedKey, data: TransitKeyData): TransitKeyData {
+    const known = this.types.get(keyId(key));
+    if (known !== undefined && known !== data.type) {
+      this.forget(key);
+      throw malformedAnswer(
+        'a key read of another type than before: the key was replaced (deleted and created again elsewhere) or the server is not transit; call again to use the key as it is now',
+        key.uri,
+      );
+    }
     this.types.set(keyId(key), data.type);
     if (data.derived === true) this.derived.add(keyId(key));
     return data;
@@ -94,12 +110,30 @@ export function oneAtATime<T>(t: Transit, key: ResolvedKey, signal: AbortSignal,
 /** One key's calls: the instance's server and memories, and the key. */
 export type KeyTarget = Transit & { readonly key: ResolvedKey };
 
-/** A create request's `name` may be a bare name (default mount) or a full key URI. */
+/**
+ * A create request's `name` may be a bare name (default mount) or a full key URI. A bare name is
+ * checked as a name before it becomes part of a URI: `k?version=2` would otherwise parse as the
+ * key `k`, and `a/b` would be refused as a malformed URI path. A key is created unpinned.
+ */
 export function keyForName(t: Transit, name: string): ResolvedKey {
   if (typeof name !== 'string') throw new KeyportError('InvalidArgument', 'a key name must be a string');
   const address = t.s.address;
-  const uri = name.startsWith('hcvault://') ? name : keyUriOf({ address, mount: t.defaultMount, name });
-  return resolveKey({ uri }, address);
+  const bare = !name.startsWith('hcvault://');
+  if (bare && !TRANSIT_NAME.test(name)) {
+    const why = `key name ${quote(name)} is not one transit can address (${TRANSIT_NAME_RULE})`;
+    throw new KeyportError('InvalidArgument', why, { provider: PROVIDER_NAME, retryable: false });
+  }
+  const uri = bare ? keyUriOf({ address, mount: t.defaultMount, name }) : name;
+  const key = resolveKey({ uri }, address);
+  if (key.version !== undefined) {
+    const why = 'a key is created without a version: leave ?version= out of its name';
+    throw new KeyportError('InvalidArgument', why, {
+      provider: PROVIDER_NAME,
+      keyUri: uri,
+      retryable: false,
+    });
+  }
+  return key;
 }
 
 async function extras(t: Transit, key: ResolvedKey, signal: AbortSignal): Promise<KeyInfoExtras> {
@@ -188,6 +222,8 @@ export async function createKey(t: Transit, req: CreateKeyRequest, signal: Abort
     ...(req.description !== undefined ? { description: req.description } : {}),
   };
   await oneAtATime(t, key, signal, async () => {
+    // A key made now is a new key: what was remembered of an earlier one of the name is not its.
+    t.facts.forget(key);
     if (req.external !== true) {
       const autoRotatePeriodSeconds = rotationSeconds(req.rotation);
       await createTransitKey(t.s, key, TYPE_BY_SPEC[req.spec], { autoRotatePeriodSeconds }, signal);
@@ -206,15 +242,9 @@ export async function createKey(t: Transit, req: CreateKeyRequest, signal: Abort
  * Why a listed key is unmodeled when transit's API cannot address its name: neither keyport nor
  * any other transit client can read or use it, yet it exists, so an inventory must hear of it.
  */
-const UNADDRESSABLE_NAME =
-  'transit cannot address a key of this name (its API takes letters, digits, "_", "-" and ".", beginning and ending with a letter, digit or "_"), so keyport cannot describe or use it';
+const UNADDRESSABLE_NAME = `transit cannot address a key of this name (${TRANSIT_NAME_RULE}), so keyport cannot describe or use it`;
 
-function listingError(why: string): KeyportError {
-  return new KeyportError('Internal', `Vault answered a key listing ${why}`, {
-    provider: PROVIDER_NAME,
-    retryable: false,
-  });
-}
+const listingError = (why: string): KeyportError => malformedAnswer(`a key listing ${why}`);
 
 /**
  * Every key of the default mount, never one left out: a key whose transit type core has no spec
@@ -273,12 +303,7 @@ export const MAX_KEY_VERSIONS = 100_000;
 export function keyData(key: KeyLocation, answer: unknown): TransitKeyData {
   const data = (answer as { data?: unknown } | null | undefined)?.data;
   const bad = (field: string): never => {
-    const why = `Vault answered a key read with an unexpected ${field}`;
-    throw new KeyportError('Internal', why, {
-      provider: PROVIDER_NAME,
-      keyUri: keyUriOf(key),
-      retryable: false,
-    });
+    throw malformedAnswer(`a key read with an unexpected ${field}`, keyUriOf(key));
   };
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return bad('shape (no key data)');
   const d = data as Record<string, unknown>;
@@ -298,7 +323,30 @@ export function keyData(key: KeyLocation, answer: unknown): TransitKeyData {
   if (d.keys !== undefined && (typeof d.keys !== 'object' || d.keys === null || Array.isArray(d.keys))) {
     bad('keys');
   }
+  if (d.keys !== undefined) {
+    const oldest = Math.max(d.min_decryption_version as number, d.min_available_version as number, 1);
+    checkVersions(d.keys as object, oldest, latest as number, bad);
+  }
   return data as TransitKeyData;
+}
+
+/**
+ * Transit lists exactly the versions a key decrypts with, from `oldest` (the higher of
+ * min_decryption_version and min_available_version: versions below the first are archived, below
+ * the second trimmed) to the latest; HMAC keys list none (`keys` is absent). Any other entry
+ * (`__proto__`, `1.5`, `01`, a version past the latest or below the oldest) or a version missing
+ * is a server that is not transit's: refused, never read into KeyInfo.
+ */
+function checkVersions(keys: object, oldest: number, latest: number, bad: (field: string) => never) {
+  let listed = 0;
+  for (const name of Object.keys(keys)) {
+    const v = /^[1-9][0-9]{0,14}$/.test(name) ? Number(name) : 0;
+    if (v < oldest || v > latest) bad(`entry in keys (transit lists versions ${oldest} to ${latest})`);
+    listed++;
+  }
+  if (listed !== latest - oldest + 1) {
+    bad(`keys (transit lists versions ${oldest} to ${latest}; ${listed} were listed)`);
+  }
 }
 
 export interface TransitKeyOptions {

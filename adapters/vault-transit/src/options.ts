@@ -216,6 +216,12 @@ export function checkOptions(options: unknown): CheckedOptions {
       'namespace must be a path of visible ASCII characters other than "+" and "*" (no spaces, control characters, leading "/", or empty, "." or ".." segments)',
     );
   }
+  // The namespace and TLS settings are given to the client keyport builds; a client passed in is
+  // used as it is, so with one they would be dropped without a word: the calls would go to the
+  // client's namespace (the root one, unless set on it) over the client's TLS settings.
+  if (o.client !== undefined && (ns !== undefined || o.tls !== undefined)) {
+    bad('namespace and tls configure the client keyport builds: with client, set them on that client');
+  }
   if (o.auth !== undefined && typeof o.auth !== 'string') o.auth = checkAuth(o.auth, path);
   // A token read from a file keeps its trailing newline: as a header value it failed every call
   // with Node's own "Invalid character in header" (Internal). The token itself is never echoed.

@@ -303,9 +303,11 @@ export class VaultTransitProvider implements KmsProvider {
     o: ExtraCallOptions = {},
   ): Promise<TransitKeyData> {
     return this.mapped(this.resolvedName(name), o, (key, signal) =>
-      keys.oneAtATime(this.t, key, signal, async () =>
-        this.t.facts.remember(key, await keys.createTransitKey(this.session, key, type, opts, signal)),
-      ),
+      keys.oneAtATime(this.t, key, signal, async () => {
+        // A key made now is a new key: what was remembered of an earlier one of the name is not its.
+        this.t.facts.forget(key);
+        return this.t.facts.remember(key, await keys.createTransitKey(this.session, key, type, opts, signal));
+      }),
     );
   }
 

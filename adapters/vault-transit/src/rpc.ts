@@ -272,6 +272,8 @@ export class TokenManager {
   }
 }
 
+const silent = (): void => {};
+
 export class VaultSession {
   /** The token manager, once the client exists (none when no `auth` is configured). */
   tokens: TokenManager | undefined;
@@ -306,6 +308,10 @@ export class VaultSession {
         endpoint: `${this.url.protocol}//${this.url.host}`,
         ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
         'request-promise': this.transport,
+        // node-vault logs every request body through `debug` (`DEBUG=node-vault`, or any `DEBUG=*`
+        // set for another library): plaintexts, AppRole secret ids and Kubernetes JWTs would reach
+        // stderr. Its logging is switched off for the clients keyport builds.
+        debug: silent,
       });
       // node-vault falls back to VAULT_TOKEN, VAULT_PREFIX and VAULT_NAMESPACE from the
       // environment when options are absent; explicit configuration wins, always.

@@ -22,6 +22,23 @@ export const URI_NAME = /^[A-Za-z0-9_.-]+$/;
  */
 export const TRANSIT_NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
 
+/** TRANSIT_NAME in words, for the errors refusing a name. */
+export const TRANSIT_NAME_RULE =
+  'its API takes letters, digits, "_", "-" and ".", beginning and ending with a letter, digit or "_"';
+
+/**
+ * A key URI's name that transit's API cannot address (`-lead`, `trail-`): refused before any
+ * request, as transit would answer it 404 "unsupported path", which reads as NotFound.
+ */
+export function unaddressableName(keyUri: string | undefined): KeyportError {
+  const why = `transit cannot address a key of this name (${TRANSIT_NAME_RULE})`;
+  return new KeyportError('InvalidArgument', why, {
+    provider: 'hcvault',
+    ...(keyUri !== undefined ? { keyUri } : {}),
+    retryable: false,
+  });
+}
+
 const VERSION = /^[1-9][0-9]{0,14}$/;
 
 export interface KeyLocation {
@@ -52,6 +69,7 @@ export function resolveKey(ref: KeyRef, address: string): ResolvedKey {
     const why = 'transit key versions are positive integers';
     throw new KeyportError('InvalidArgument', why, { provider: 'hcvault', keyUri: ref.uri });
   }
+  if (!TRANSIT_NAME.test(parsed.name)) throw unaddressableName(ref.uri);
   return {
     uri: ref.uri,
     address,

@@ -5,7 +5,7 @@
 import { KeyportError } from '@keyport/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type VaultTransitOptions, type VaultTransitProvider, vaultTransit } from '../src/index.js';
-import { call, keyName, provider, rejection, rootClient } from './helpers.js';
+import { bytes, call, keyName, provider, rejection, rootClient } from './helpers.js';
 
 /** The outcomes of concurrent calls: how many succeeded, and the codes of those that failed. */
 async function outcomes(p: VaultTransitProvider, calls: Promise<unknown>[]) {
@@ -95,6 +95,33 @@ describe('concurrent creation of one key name', () => {
       'Unsupported',
     );
     expect((await p.readTransitKey({ uri: key.uri })).auto_rotate_period).toBe(30 * 86_400);
+  });
+
+  it('across two providers: concurrent rotations both land, and each answer describes the key after its own', async () => {
+    const { uri } = await p.createKey({ name: keyName('rotate-race'), spec: 'AES_256' }, call());
+    const [mine, theirs] = await Promise.all([
+      p.rotateKey({ uri }, call()),
+      other.rotateKey({ uri }, call()),
+    ]);
+    expect([mine.primaryVersion, theirs.primaryVersion]).toContain('3');
+    for (const info of [mine, theirs]) expect(Number(info.primaryVersion)).toBeGreaterThanOrEqual(2);
+    expect((await p.describeKey({ uri }, call())).versions?.map((v) => v.version)).toEqual(['1', '2', '3']);
+  });
+
+  it('across two providers: a key deleted and made again with another type elsewhere is never signed with as the old type', async () => {
+    const name = keyName('replaced');
+    const { uri } = await p.createKey({ name, spec: 'EC_P256' }, call());
+    expect((await p.sign({ uri }, bytes('m'), {}, call())).algorithm).toBe('ECDSA_SHA_256');
+    // Another process replaces the key: same name, now RSA.
+    await other.deleteKey({ uri });
+    await other.createKey({ name, spec: 'RSA_2048' }, call());
+    const error = await rejection(p, p.sign({ uri }, bytes('m'), {}, call()));
+    expect(error.code).toBe('Internal');
+    expect(error.message).toMatch(/no ecdsa-p256 key makes/);
+    // Learnt anew: the next call signs with the key as it is now, under its own algorithm.
+    const signed = await p.sign({ uri }, bytes('m'), {}, call());
+    expect(signed.algorithm).toBe('RSASSA_PSS_SHA_256');
+    expect(signed.signature.length).toBe(256);
   });
 
   it('a caller that gives up while waiting for its turn leaves; the next one still waits for the first', async () => {
