@@ -25,8 +25,9 @@ import {
   type PutOptions,
   partsOf,
   stringMap,
+  typedBody,
 } from './store.js';
-import { providerError } from './throttle.js';
+import { keyportErrorIn, providerError } from './throttle.js';
 
 export interface AzureBlobStoreOptions {
   /** The storage account name (as in `azblob://account/container`). */
@@ -43,7 +44,8 @@ export interface AzureBlobStoreOptions {
 type BlobModule = typeof import('@azure/storage-blob');
 
 function mapError(e: unknown, key: string, what: string): never {
-  if (e instanceof KeyportError) throw e;
+  const wrapped = keyportErrorIn(e);
+  if (wrapped !== undefined) throw wrapped;
   const status = (e as { statusCode?: number })?.statusCode;
   const code = (e as { code?: string })?.code;
   // InvalidBlockList: the blocks this upload staged were discarded because another writer
@@ -55,6 +57,11 @@ function mapError(e: unknown, key: string, what: string): never {
     code === 'InvalidBlockList'
   )
     throw new ObjectChangedError(key, { provider: 'azblob', cause: e });
+  if (code === 'ContainerNotFound')
+    throw new KeyportError('NotFound', `azblob ${what}: container not found`, {
+      provider: 'azblob',
+      cause: e,
+    });
   if (status === 404 || code === 'BlobNotFound')
     throw new KeyportError('NotFound', `azblob ${what}: blob not found`, { provider: 'azblob', cause: e });
   throw providerError('azblob', what, status, code, e);
@@ -201,7 +208,12 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
           cacheControl: out.cacheControl,
           metadata: stringMap(out.metadata),
           tags: stringMap(tagged.tags),
-          body: (stream as AsyncIterable<Uint8Array> | undefined) ?? (async function* () {})(),
+          body:
+            stream === undefined
+              ? (async function* () {})()
+              : typedBody(stream as AsyncIterable<Uint8Array>, 'azblob', signal, (e) =>
+                  mapError(e, key, 'get'),
+                ),
           cancel: () => stream?.destroy?.(),
         };
       } catch (e) {

@@ -27,7 +27,7 @@ import {
   UTF8_ORDER,
   untilAborted,
 } from './store.js';
-import { providerError } from './throttle.js';
+import { keyportErrorIn, providerError } from './throttle.js';
 
 export interface GcsStoreOptions {
   readonly bucket: string;
@@ -40,14 +40,19 @@ export interface GcsStoreOptions {
 }
 
 function mapError(e: unknown, key: string, what: string): never {
-  if (e instanceof KeyportError) throw e;
+  const wrapped = keyportErrorIn(e);
+  if (wrapped !== undefined) throw wrapped;
   const status = (e as { code?: unknown })?.code;
   const n = typeof status === 'number' ? status : undefined;
   const reason = (e as { errors?: { reason?: string }[] })?.errors?.[0]?.reason;
   if (n === 412 || reason === 'conditionNotMet')
     throw new ObjectChangedError(key, { provider: 'gs', cause: e });
   if (n === 404)
-    throw new KeyportError('NotFound', `gs ${what}: object not found`, { provider: 'gs', cause: e });
+    // A listing names no object: its 404 is the bucket's.
+    throw new KeyportError('NotFound', `gs ${what}: ${what === 'list' ? 'bucket' : 'object'} not found`, {
+      provider: 'gs',
+      cause: e,
+    });
   throw providerError('gs', what, n, reason, e);
 }
 

@@ -20,9 +20,10 @@ import {
   optionalString,
   type PutOptions,
   partsOf,
+  typedBody,
   UTF8_ORDER,
 } from './store.js';
-import { providerError } from './throttle.js';
+import { keyportErrorIn, providerError } from './throttle.js';
 
 export interface S3StoreOptions {
   readonly bucket: string;
@@ -45,7 +46,8 @@ const status = (e: unknown): number | undefined =>
   (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 
 function mapError(e: unknown, key: string, what: string): never {
-  if (e instanceof KeyportError) throw e;
+  const wrapped = keyportErrorIn(e);
+  if (wrapped !== undefined) throw wrapped;
   const code = status(e);
   const name = (e as { name?: string })?.name;
   if (
@@ -54,9 +56,27 @@ function mapError(e: unknown, key: string, what: string): never {
     (code === 409 && name === 'ConditionalRequestConflict')
   )
     throw new ObjectChangedError(key, { provider: 's3', cause: e });
+  // A missing bucket is not a missing object: said so, rather than "object not found" for a listing.
+  if (name === 'NoSuchBucket')
+    throw new KeyportError('NotFound', `s3 ${what}: bucket not found`, { provider: 's3', cause: e });
   if (code === 404 || name === 'NoSuchKey' || name === 'NotFound')
     throw new KeyportError('NotFound', `s3 ${what}: object not found`, { provider: 's3', cause: e });
   throw providerError('s3', what, code, name, e);
+}
+
+/**
+ * A key of a listing asked with `encoding-type=url`: S3 percent-encodes it and writes a space as
+ * `+` (a `+` of the key as `%2B`). A key that does not decode is a listing that cannot be trusted.
+ */
+function decodeListedKey(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded.replace(/\+/g, ' '));
+  } catch (e) {
+    throw new KeyportError('Internal', 's3 list: the service listed a key that is not URL-encoded as asked', {
+      provider: 's3',
+      cause: e,
+    });
+  }
 }
 
 const S3_STORE_OPTIONS = {
@@ -122,6 +142,10 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
               Bucket: bucket,
               Prefix: prefix,
               MaxKeys: pageSize,
+              // Keys come back URL-encoded: XML text cannot carry every key as it is (a CR reads
+              // back as LF, so `a\rb` was listed as `a\nb`, found missing and skipped as deleted,
+              // its object never migrated).
+              EncodingType: 'url',
               ...(token !== undefined ? { ContinuationToken: token } : {}),
             }),
             opts(signal),
@@ -139,8 +163,10 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
             throw new KeyportError('Internal', 's3 list: the service listed an object without a key', {
               provider: 's3',
             });
-          guard.key(o.Key);
-          yield { key: o.Key, size: o.Size ?? 0, version: o.ETag ?? '' } satisfies ObjectEntry;
+          // A store that ignores `encoding-type` answers the keys as they are, without saying so.
+          const key = page.EncodingType === 'url' ? decodeListedKey(o.Key) : o.Key;
+          guard.key(key);
+          yield { key, size: o.Size ?? 0, version: o.ETag ?? '' } satisfies ObjectEntry;
         }
         // Truncated without a token to go on: following nothing would restart from the first
         // page, stopping would report a partial listing as complete.
@@ -210,7 +236,10 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
           cacheControl: out.CacheControl,
           metadata: metadataFromHeaders(Object.entries(headers), 'x-amz-meta-'),
           tags,
-          body: body ?? (async function* () {})(),
+          body:
+            body === undefined
+              ? (async function* () {})()
+              : typedBody(body, 's3', signal, (e) => mapError(e, key, 'get')),
           cancel: () => body?.destroy?.(),
         };
       } catch (e) {

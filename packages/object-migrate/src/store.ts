@@ -116,6 +116,36 @@ export function untilAborted<T>(call: Promise<T>, signal: AbortSignal | undefine
   );
 }
 
+/**
+ * A read's body with its failures typed as the store's other calls are: a connection lost while
+ * the body streams in came out untyped (S3: `Error: aborted`, ECONNRESET; Azure: an
+ * `AbortError`, its SDK's word for a response cut short) and the object failed at once as
+ * `Internal`, or as `Aborted` though nobody had aborted, instead of being read again. `map`
+ * is the store's error mapping; an `AbortError` while `signal` has not fired is the connection,
+ * `Unavailable`.
+ */
+export async function* typedBody(
+  body: AsyncIterable<Uint8Array>,
+  provider: StoreProvider,
+  signal: AbortSignal | undefined,
+  map: (e: unknown) => never,
+): AsyncGenerator<Uint8Array> {
+  try {
+    yield* body;
+  } catch (e) {
+    if (signal?.aborted !== true && (e as { name?: unknown })?.name === 'AbortError')
+      throw new KeyportError(
+        'Unavailable',
+        `${provider} get: the connection was lost while the body was read`,
+        {
+          provider,
+          cause: e,
+        },
+      );
+    map(e);
+  }
+}
+
 /** Reads of one object that may each be ended by an overwrite before one completes. */
 const CHANGED_READS = 5;
 

@@ -25,7 +25,90 @@ export function isPassing(e: unknown): boolean {
   return e instanceof KeyportError && (e.code === 'Throttled' || e.code === 'Unavailable');
 }
 
-/** A provider failure as a KeyportError, throttling marked retryable. */
+/** How deep a cause chain is walked: SDKs wrap once or twice (GaxiosError → TypeError → socket error). */
+const MAX_CAUSE_DEPTH = 8;
+
+function causeChain(e: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let c = e; c !== undefined && c !== null && chain.length < MAX_CAUSE_DEPTH; ) {
+    if (chain.includes(c)) break;
+    chain.push(c);
+    c = typeof c === 'object' ? (c as { cause?: unknown }).cause : undefined;
+  }
+  return chain;
+}
+
+/**
+ * The KeyportError `e` is or wraps: an SDK that read the body it was given (the rewrapped
+ * message) may wrap that body's own failure (an `Integrity`, an `InvalidCiphertext`) in an error
+ * of its own, which would otherwise be labelled a provider failure and retried.
+ */
+export function keyportErrorIn(e: unknown): KeyportError | undefined {
+  return causeChain(e).find((c): c is KeyportError => c instanceof KeyportError);
+}
+
+/**
+ * JavaScript's own error classes a fault in the code throws (keyport's or an SDK's), not the
+ * service. SyntaxError is left out: at run time it comes from parsing an answer (a proxy's HTML
+ * page, a body cut short), which another attempt may get right.
+ */
+const BUG_CLASSES: readonly (new (...args: never[]) => Error)[] = [
+  TypeError,
+  RangeError,
+  ReferenceError,
+  URIError,
+];
+const BUG_NAMES = new Set(BUG_CLASSES.map((c) => c.name));
+
+/**
+ * A failure of the connection rather than of the code: a socket error (`ECONNRESET`,
+ * `EAI_AGAIN`, anything with a `syscall`), undici's (`UND_ERR_*`, and its `fetch failed` and
+ * `terminated` TypeErrors), a stream cut before its end.
+ */
+function isNetworkFailure(c: unknown): boolean {
+  if (typeof c !== 'object' || c === null) return false;
+  const { code, syscall, name, message } = c as {
+    code?: unknown;
+    syscall?: unknown;
+    name?: unknown;
+    message?: unknown;
+  };
+  if (typeof syscall === 'string') return true;
+  if (name === 'TypeError' && (message === 'fetch failed' || message === 'terminated')) return true;
+  if (typeof code !== 'string') return false;
+  return (
+    (/^E[A-Z0-9_]+$/.test(code) && !code.startsWith('ERR_')) ||
+    code.startsWith('UND_ERR_') ||
+    code === 'ERR_STREAM_PREMATURE_CLOSE'
+  );
+}
+
+/**
+ * A failure with no HTTP answer that is a fault in the code: a TypeError or another of
+ * JavaScript's own classes in the chain, and no network failure under it. Retrying cannot help,
+ * and labelling it `Unavailable` hid the real cause behind several attempts and backoff.
+ */
+function isCodeFault(e: unknown): boolean {
+  const chain = causeChain(e);
+  if (chain.some(isNetworkFailure)) return false;
+  return chain.some(
+    (c) => BUG_CLASSES.some((k) => c instanceof k) || (c instanceof Error && BUG_NAMES.has(c.name)),
+  );
+}
+
+/** The class of a cause, for a message: its name when it is a plain identifier. */
+function className(e: unknown): string {
+  const name = (e as { name?: unknown })?.name;
+  return typeof name === 'string' && /^[A-Za-z_$][\w$]{0,40}$/.test(name) ? name : 'error';
+}
+
+/**
+ * A provider failure as a KeyportError: throttling marked retryable; a server error or an
+ * unanswered call `Unavailable` (retried); an answer refusing the request (a 3xx or 4xx no
+ * other rule takes: 405, 411, 413, 416, a bucket's 301 to another region) `InvalidArgument`,
+ * which retrying cannot change; a KeyportError the SDK wrapped, as it is; a fault in the code
+ * (a TypeError) `Internal`, not retried.
+ */
 export function providerError(
   provider: string,
   what: string,
@@ -33,6 +116,8 @@ export function providerError(
   name: string | undefined,
   cause: unknown,
 ): KeyportError {
+  const wrapped = keyportErrorIn(cause);
+  if (wrapped !== undefined) return wrapped;
   if ((cause as { name?: string })?.name === 'AbortError')
     return new KeyportError('Aborted', `${provider} ${what}: aborted`, { provider, cause });
   if (isThrottle(status, name))
@@ -50,11 +135,23 @@ export function providerError(
       provider,
       cause,
     });
-  if (status === 400 || status === 409)
+  // 408 Request Timeout and 425 Too Early ask for the request again.
+  if (status === 408 || status === 425)
+    return new KeyportError('Unavailable', `${provider} ${what}: not answered (${status})`, {
+      provider,
+      cause,
+    });
+  if (status !== undefined && status >= 300)
     return new KeyportError('InvalidArgument', `${provider} ${what}: refused (${status} ${name ?? ''})`, {
       provider,
       cause,
     });
+  if (status === undefined && isCodeFault(cause))
+    return new KeyportError(
+      'Internal',
+      `${provider} ${what} failed: ${className(cause)} (a fault in the code, not in the service; see cause)`,
+      { provider, cause },
+    );
   return new KeyportError(
     'Unavailable',
     `${provider} ${what} failed${name !== undefined ? ` (${name})` : ''}`,
