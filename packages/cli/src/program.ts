@@ -148,7 +148,7 @@ async function reportFailure(
   const json = session?.options.json ?? wantsJson(argv);
   const verbose = session?.options.verbose ?? (argv.includes('--verbose') || argv.includes('-v'));
   const out = session?.out ?? new Output(io, json, !argv.includes('--no-color'));
-  const report = errorReport(error, verbose, secretValues(io.env));
+  const report = errorReport(error, verbose, session?.redactions() ?? secretValues(io.env));
   if (json) await writeText(io.stderr, `${JSON.stringify({ error: report })}\n`);
   else await writeText(io.stderr, `keyport: ${formatErrorReport(report, (s) => out.paint('red', s))}`);
   return report.exitCode;

@@ -17,7 +17,7 @@ import type {
   VaultConfig,
 } from './config/schema.js';
 import { parseInstanceKey } from './config/schema.js';
-import { readSecret } from './config/secrets.js';
+import { readSecret, type SecretSource } from './config/secrets.js';
 import { readBounded, readFailure } from './files/read-bounded.js';
 import { canonicalKeystorePath } from './key-uris.js';
 
@@ -28,6 +28,18 @@ export interface FactoryContext {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Directory of the config file: relative paths in it are relative to here. */
   readonly configDir: string;
+  /**
+   * Told each secret a provider was built with (a token, passphrase or PIN, from a file or any
+   * variable the config names), so that no message shows it (errors.ts redacts them).
+   */
+  readonly onSecret?: (value: string) => void;
+}
+
+/** readSecret, telling the context the value it read. */
+async function secret(source: SecretSource, ctx: FactoryContext): Promise<string> {
+  const value = await readSecret(source, ctx.env, ctx.configDir);
+  ctx.onSecret?.(value);
+  return value;
 }
 
 interface Factory<C> {
@@ -64,14 +76,13 @@ const pathFrom = (dir: string, p: string): string => (isAbsolute(p) ? p : resolv
 
 const local: Factory<LocalConfig> = {
   async build(c, ctx) {
-    const passphrase = await readSecret(
+    const passphrase = await secret(
       {
         what: 'the local keystore passphrase',
         file: c.passphraseFile,
         envNames: [c.passphraseEnv ?? 'KEYPORT_LOCAL_PASSPHRASE'],
       },
-      ctx.env,
-      ctx.configDir,
+      ctx,
     );
     const { openLocalKeystore } = await load('@keyport/local', 'local', () => import('@keyport/local'));
     return openLocalKeystore({
@@ -107,14 +118,13 @@ const awsKms: Factory<AwsKmsConfig> = {
 
 const vault: Factory<VaultConfig> = {
   async build(c, ctx) {
-    const token = await readSecret(
+    const token = await secret(
       {
         what: 'the Vault token',
         file: c.tokenFile,
         envNames: c.tokenEnv !== undefined ? [c.tokenEnv] : ['KEYPORT_VAULT_TOKEN', 'VAULT_TOKEN'],
       },
-      ctx.env,
-      ctx.configDir,
+      ctx,
     );
     const { vaultTransit } = await load(
       '@keyport/vault-transit',
@@ -148,6 +158,8 @@ const pkcs11: Factory<Pkcs11Config> = {
         `the PKCS#11 PIN is not set: export ${pinEnv}, or set pinFile`,
       );
     }
+    // A PIN file is read by the adapter at login; one from the environment is known here.
+    if (c.pinFile === undefined) ctx.onSecret?.(ctx.env[pinEnv] ?? '');
     const pin =
       c.pinFile !== undefined
         ? { file: pathFrom(ctx.configDir, c.pinFile) }
@@ -186,11 +198,7 @@ const gcpKms: Factory<GcpKmsConfig> = {
       }
     }
     if (c.accessTokenEnv !== undefined) {
-      const token = await readSecret(
-        { what: 'the Google access token', envNames: [c.accessTokenEnv] },
-        ctx.env,
-        ctx.configDir,
-      );
+      const token = await secret({ what: 'the Google access token', envNames: [c.accessTokenEnv] }, ctx);
       const auth = await load('google-auth-library', 'gcp-kms', () => import('google-auth-library'));
       const client = new auth.OAuth2Client();
       client.setCredentials({ access_token: token });
@@ -237,11 +245,7 @@ const azureKeyVault: Factory<AzureKeyVaultConfig> = {
       clientOptions.disableChallengeResourceVerification = true;
     const options: Record<string, unknown> = { vaultUrl: c.vaultUrl, clientOptions };
     if (c.accessTokenEnv !== undefined) {
-      const token = await readSecret(
-        { what: 'the Azure access token', envNames: [c.accessTokenEnv] },
-        ctx.env,
-        ctx.configDir,
-      );
+      const token = await secret({ what: 'the Azure access token', envNames: [c.accessTokenEnv] }, ctx);
       options.credential = {
         getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3_600_000 }),
       };

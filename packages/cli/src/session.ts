@@ -13,6 +13,7 @@ import {
 } from '@keyport/core';
 import { fileError } from './cli-errors.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
+import { secretValues } from './credentials.js';
 import { usageError } from './errors.js';
 import { FileTooLarge, readBounded, readFailure } from './files/read-bounded.js';
 import { type CliIo, writeText } from './io.js';
@@ -33,12 +34,26 @@ export class Session {
   private loaded: Promise<LoadedConfig | undefined> | undefined;
   private client: Keyport | undefined;
   private readonly building = new Map<string, Promise<void>>();
+  /**
+   * The secrets providers were built with (tokens, passphrases, PINs read from files or from
+   * variables the config names): removed from every cause an error report shows.
+   */
+  readonly secrets = new Set<string>();
 
   constructor(
     readonly io: CliIo,
     readonly options: GlobalOptions,
   ) {
     this.out = new Output(io, options.json, options.color);
+  }
+
+  /**
+   * What no message may show: secret-looking variables of the environment and the secrets read
+   * so far (those of 4 characters or more, as for the environment: a shorter value would blank
+   * out unrelated text wherever it occurs).
+   */
+  redactions(): string[] {
+    return [...secretValues(this.io.env), ...[...this.secrets].filter((v) => v.length >= 4)];
   }
 
   path(p: string): string {
@@ -168,7 +183,11 @@ export class Session {
     if (pending === undefined) {
       pending = (async () => {
         const { config, dir } = await this.config();
-        const provider = await buildProvider(config, key, { env: this.io.env, configDir: dir });
+        const provider = await buildProvider(config, key, {
+          env: this.io.env,
+          configDir: dir,
+          onSecret: (value) => this.secrets.add(value),
+        });
         kp.register(provider, instanceName(key));
       })();
       this.building.set(key, pending);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, open, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, open, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -108,6 +108,39 @@ defaults: { recipients: ["local://k.kp#a"], jobs: 4 }
     ).toThrow(/^config c\.yaml: providers\.local: Unrecognized key: "pinn"[^0]*$/);
   });
 
+  it('a JSON syntax error never quotes the config text (a secret written without quotes); it gives line and column', () => {
+    const failure = (text: string): string => {
+      try {
+        parseConfigText(text, 'c.json');
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'parsed';
+    };
+    // JSON.parse quotes up to 20 characters around an unexpected token, or the whole text.
+    const long =
+      '{\n  "providers": {\n    "local": { "keystore": "k", "passphrase": hunter2secret }\n  }\n}\n';
+    expect(failure(long)).toBe('config c.json: not valid JSON: an unexpected character at line 3, column 47');
+    expect(failure('{"passphrase": hunter2}')).toBe(
+      'config c.json: not valid JSON: an unexpected character at line 1, column 16',
+    );
+    expect(failure('hunter2')).toBe(
+      'config c.json: not valid JSON: an unexpected character at line 1, column 1',
+    );
+    expect(failure('{"providers": {}} hunter2')).toBe(
+      'config c.json: not valid JSON: Unexpected non-whitespace character after JSON at line 1, column 19',
+    );
+    expect(failure('{"a": 1,\n}')).toBe(
+      'config c.json: not valid JSON: Expected double-quoted property name at line 2, column 1',
+    );
+    expect(failure('{"a": "x')).toBe(
+      'config c.json: not valid JSON: Unterminated string at line 1, column 9',
+    );
+    expect(failure('')).toBe('config c.json: not valid JSON: Unexpected end of JSON input');
+    for (const text of [long, '{"passphrase": hunter2}', 'hunter2', '{"providers": {}} hunter2'])
+      expect(failure(text), text).not.toContain('hunter');
+  });
+
   it('__proto__ and constructor keys in a config are unknown keys, never prototypes', () => {
     for (const [text, where] of [
       ['__proto__: { x: 1 }\nproviders: { local: { keystore: k } }\n', '(top level)'],
@@ -180,6 +213,27 @@ defaults: { recipients: ["local://k.kp#a"], jobs: 4 }
     expect(JSON.parse(j.stderr).error.message).toMatch(/not valid JSON/);
   });
 
+  it('a config file every user can write is refused (exit 2), also through a symlink; group-writable and 0644 are read', async () => {
+    const ws = await localWorkspace();
+    const config = join(ws.dir, 'keyport.config.json');
+    await chmod(config, 0o666);
+    const r = await runCli(['--json', 'keys', 'list'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(2);
+    expect(jsonError(r.stderr)).toMatchObject({ code: 'InvalidArgument', exitCode: 2 });
+    expect(jsonError(r.stderr).message).toBe(
+      `config ${config}: every user can write it (mode 0666), so anyone could change which servers and keys keyport uses; run chmod o-w on it`,
+    );
+    await symlink(config, join(ws.dir, 'link.json'));
+    const viaLink = await runCli(['--config', 'link.json', 'keys', 'list'], { cwd: ws.dir });
+    expect(viaLink.code, viaLink.stderr).toBe(2);
+    expect(viaLink.stderr).toMatch(/every user can write it \(mode 0666\)/);
+    for (const mode of [0o664, 0o644, 0o600]) {
+      await chmod(config, mode);
+      const ok = await runCli(['keys', 'list'], { cwd: ws.dir });
+      expect(ok.code, `${mode.toString(8)}: ${ok.stderr}`).toBe(0);
+    }
+  });
+
   it('no config file, or a missing --config, is a usage error', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'keyport-none-'));
     const r = await runCli(['keys', 'list'], { cwd: empty });
@@ -188,6 +242,18 @@ defaults: { recipients: ["local://k.kp#a"], jobs: 4 }
     const m = await runCli(['--config', 'nope.yaml', 'keys', 'list'], { cwd: empty });
     expect(m.code).toBe(2);
     expect(m.stderr).toMatch(/nope\.yaml: the file does not exist/);
+    // An empty name (an unset shell variable) is not the working directory.
+    const ws = await localWorkspace();
+    for (const [argv, env, source] of [
+      [['--config', '', 'keys', 'list'], {}, '--config'],
+      [['keys', 'list'], { KEYPORT_CONFIG: '' }, 'KEYPORT_CONFIG'],
+    ] as const) {
+      const r = await runCli([...argv], { cwd: ws.dir, env });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(
+        `error InvalidArgument: ${source} is an empty file name: name the config file`,
+      );
+    }
   });
 
   it('the passphrase comes from the environment or a file, and a wrong one is access denied', async () => {

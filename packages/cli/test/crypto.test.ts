@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { peekMessage } from '../src/migrate/header-peek.js';
 import { localWorkspace, runCli } from './support/cli.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -186,5 +187,68 @@ describe('encrypt / decrypt / rewrap', () => {
     expect(ok.code).toBe(0);
     expect(sha(await readFile(join(cwd, 'y')))).toBe(sha(plaintext));
     expect((await runCli(['rewrap', 'm.enc'], { cwd })).code).toBe(2);
+  });
+
+  it('a recipient named twice (the same URI, or a relative and an absolute keystore path) is wrapped for once', async () => {
+    const ws = await twoKeys();
+    const cwd = ws.dir;
+    const a = ws.uri('a');
+    const enc = await runCli(
+      ['--json', 'encrypt', '-o', 'm.enc', '-r', a, '-r', a, '-r', 'local://keys.kp#a'],
+      {
+        cwd,
+        stdin: 'hello',
+      },
+    );
+    expect(enc.code, enc.stderr).toBe(0);
+    expect(JSON.parse(enc.stdout)).toMatchObject({ recipients: [a] });
+    const sealed = await peekMessage(join(cwd, 'm.enc'));
+    expect(sealed.kind === 'envelope' && sealed.edks.length).toBe(1);
+    const re = await runCli(
+      ['--json', 'rewrap', 'm.enc', '-k', a, '--add', ws.uri('b'), '--add', ws.uri('b'), '-o', 'n.enc'],
+      { cwd },
+    );
+    expect(re.code, re.stderr).toBe(0);
+    expect(JSON.parse(re.stdout)).toMatchObject({ added: [ws.uri('b')] });
+    const rewrapped = await peekMessage(join(cwd, 'n.enc'));
+    expect(rewrapped.kind === 'envelope' && rewrapped.edks.length).toBe(2);
+  });
+
+  it('rewrap reports only the recipients it removed: a --remove naming no recipient is said, not counted', async () => {
+    const ws = await twoKeys();
+    const cwd = ws.dir;
+    expect((await runCli(['keys', 'create', 'c'], { cwd })).code).toBe(0);
+    await runCli(['encrypt', '-o', 'm.enc', '-r', ws.uri('a'), '-r', ws.uri('b')], { cwd, stdin: 'hello' });
+    // `c` never was a recipient: the rewrap removes `b` only, and the summary says so.
+    const human = await runCli(
+      ['rewrap', 'm.enc', '-k', ws.uri('a'), '--remove', ws.uri('c'), '--remove', ws.uri('b'), '-o', 'n.enc'],
+      { cwd },
+    );
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/\(\+0 -1 recipients, body unchanged\)/);
+    expect(human.stderr).toBe(
+      `keyport: --remove "${ws.uri('c')}" is not a recipient of the message: nothing was removed for it\n`,
+    );
+    // A URI given twice is one recipient; from stdin to stdout the JSON result (on stderr) says it too.
+    const json = await runCli(
+      ['--json', 'rewrap', '-', '-k', ws.uri('a'), '--remove', ws.uri('c'), '--remove', ws.uri('c')],
+      { cwd, stdin: await readFile(join(cwd, 'm.enc')) },
+    );
+    expect(json.code, json.stderr).toBe(0);
+    const lines = json.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => !('progress' in e));
+    expect(lines).toEqual([
+      { note: `--remove "${ws.uri('c')}" is not a recipient of the message: nothing was removed for it` },
+      { result: expect.objectContaining({ added: [], removed: [], notRecipients: [ws.uri('c')] }) },
+    ]);
+    // Nothing was removed: `b` still opens what came out.
+    await writeFile(join(cwd, 'same.enc'), json.stdoutBytes);
+    expect((await runCli(['decrypt', 'same.enc', '-k', ws.uri('b'), '-o', 'z'], { cwd })).code).toBe(0);
+    // `b` is gone from n.enc, `a` still opens it.
+    expect((await runCli(['decrypt', 'n.enc', '-k', ws.uri('b'), '-o', 'x'], { cwd })).code).toBe(6);
+    expect((await runCli(['decrypt', 'n.enc', '-k', ws.uri('a'), '-o', 'y'], { cwd })).code).toBe(0);
   });
 });

@@ -3,8 +3,10 @@
  * authentication error (AccessDenied, exit 4) with a hint on how that SDK finds credentials,
  * never Internal; --verbose shows the provider's cause with secrets redacted.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +14,7 @@ import { KeyportError } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { redact, secretValues } from '../src/credentials.js';
 import { errorReport } from '../src/errors.js';
-import { localWorkspace, runCli, spawnCli } from './support/cli.js';
+import { jsonError, localWorkspace, runCli, spawnCli } from './support/cli.js';
 
 const adapters = fileURLToPath(new URL('../../../adapters/', import.meta.url));
 /** A module as an adapter resolves it (the SDKs are the adapters' dependencies, not the CLI's). */
@@ -109,6 +111,39 @@ describe('doctor --verbose', () => {
     expect(verbose.stdout).not.toContain(token);
     const human = await runCli(['--verbose', 'doctor'], { cwd: ws.dir, env: { KEYPORT_VAULT_TOKEN: token } });
     expect(human.stdout).toMatch(/cause: /);
+  });
+
+  it('a token read from tokenFile, or from a variable the config names, is redacted from --verbose causes too', async () => {
+    // A Vault stand-in (or a proxy in front of one) whose error quotes the token it was sent.
+    const server = createServer((req, res) => {
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [`permission denied for ${String(req.headers['x-vault-token'])}`] }));
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const address = `http://127.0.0.1:${port}`;
+      const token = 'hvs.q9Xk2';
+      const uri = `hcvault://127.0.0.1:${port}/transit/keys/k`;
+      const fromFile = await localWorkspace({ hcvault: { address, tokenFile: 'vault.token' } });
+      await writeFile(join(fromFile.dir, 'vault.token'), `${token}\n`);
+      // A variable whose name says nothing about secrets: only the config says it holds one.
+      const fromEnv = await localWorkspace({ hcvault: { address, tokenEnv: 'VAULT_EU' } });
+      for (const [ws, env] of [
+        [fromFile, {}],
+        [fromEnv, { VAULT_EU: token }],
+      ] as const) {
+        const r = await runCli(['--json', '--verbose', 'keys', 'describe', uri], { cwd: ws.dir, env });
+        expect(r.code, r.stderr).toBe(4);
+        expect(jsonError(r.stderr).causes).toEqual(['Error: permission denied for [redacted]']);
+        expect(r.stderr).not.toContain(token);
+        const doctor = await runCli(['--json', '--verbose', 'doctor', '-k', uri], { cwd: ws.dir, env });
+        expect(doctor.stdout).toContain('permission denied for [redacted]');
+        expect(doctor.stdout).not.toContain(token);
+      }
+    } finally {
+      server.close();
+    }
   });
 
   it('redact removes environment secrets, bearer tokens, JWTs, key=value secrets and access key ids', () => {

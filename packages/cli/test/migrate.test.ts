@@ -99,6 +99,93 @@ describe('migrate', () => {
     expect((await readdir(join(ws.dir, 'data', 'even'))).some((f) => f.endsWith('.tmp'))).toBe(false);
   });
 
+  it('a directory or file whose name has glob characters is that path, not a pattern matching nothing', async () => {
+    const ws = await localWorkspace();
+    for (const n of ['a', 'b']) await runCli(['keys', 'create', n], { cwd: ws.dir });
+    const keys = await localKeys(ws.keystore);
+    // `[2024]` and `?` are glob characters; read as a pattern, this target matched no file and
+    // the run reported "migrated 0 of 0 files", exit 0: a migration that silently did nothing.
+    const digests = await sealFiles(keys, ws.uri('a'), join(ws.dir, 'archive [2024]?'), 4);
+    const run = await runCli(
+      ['--json', 'migrate', '--from', ws.uri('a'), '--to', ws.uri('b'), 'archive [2024]?', '--remove-source'],
+      { cwd: ws.dir },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ total: 4, migrated: 4, failed: 0 });
+    for (const [file, digest] of digests) {
+      const opened = await openEnvelope(await readFile(file), { trust: [ws.uri('b')], keys });
+      expect(sha256(opened.plaintext)).toBe(digest);
+    }
+    // One message named like a pattern: that file.
+    const [one] = [...digests.keys()] as [string];
+    const single = join(ws.dir, 'one*.enc');
+    await writeFile(single, await readFile(one));
+    const file = await runCli(
+      ['--json', 'migrate', '--from', ws.uri('b'), '--to', ws.uri('a'), 'one*.enc', '--journal', 'j2'],
+      { cwd: ws.dir },
+    );
+    expect(file.code, file.stderr).toBe(0);
+    expect(JSON.parse(file.stdout)).toMatchObject({ total: 1, migrated: 1 });
+    // A pattern that names no existing path is still a pattern.
+    const glob = await runCli(
+      [
+        '--json',
+        'migrate',
+        '--from',
+        ws.uri('b'),
+        '--to',
+        ws.uri('a'),
+        'archive */**/*.enc',
+        '--journal',
+        'j3',
+      ],
+      { cwd: ws.dir },
+    );
+    expect(glob.code, glob.stderr).toBe(0);
+    expect(JSON.parse(glob.stdout)).toMatchObject({ total: 4, migrated: 4 });
+  });
+
+  it('a glob is matched below the working directory, whose own name may hold glob characters', async () => {
+    const ws = await localWorkspace();
+    for (const n of ['a', 'b']) await runCli(['keys', 'create', n], { cwd: ws.dir });
+    const keys = await localKeys(ws.keystore);
+    // Run from `p*`; `pz` beside it must not be touched.
+    const here = join(ws.dir, 'p*');
+    const mine = await sealFiles(keys, ws.uri('a'), join(here, 'data'), 2);
+    const theirs = await sealFiles(keys, ws.uri('a'), join(ws.dir, 'pz', 'data'), 2);
+    const before = await Promise.all([...theirs.keys()].map((f) => readFile(f)));
+    const run = await runCli(
+      ['--json', 'migrate', '--from', ws.uri('a'), '--to', ws.uri('b'), 'data/*/*.enc', '--remove-source'],
+      { cwd: here, env: { KEYPORT_CONFIG: join(ws.dir, 'keyport.config.json') } },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ total: 2, migrated: 2 });
+    for (const file of mine.keys()) {
+      const peeked = await peekMessage(file);
+      expect(
+        peeked.kind === 'envelope' && peeked.edks.every((e) => !kmsRecipient(ws.uri('a')).matches(e)),
+      ).toBe(true);
+    }
+    expect(await Promise.all([...theirs.keys()].map((f) => readFile(f)))).toEqual(before);
+    // An absolute pattern still works.
+    const abs = await runCli(
+      [
+        '--json',
+        'migrate',
+        '--from',
+        ws.uri('a'),
+        '--to',
+        ws.uri('b'),
+        join(ws.dir, 'pz', '**', '*.enc'),
+        '--journal',
+        'j2',
+      ],
+      { cwd: here, env: { KEYPORT_CONFIG: join(ws.dir, 'keyport.config.json') } },
+    );
+    expect(abs.code, abs.stderr).toBe(0);
+    expect(JSON.parse(abs.stdout)).toMatchObject({ total: 2, migrated: 2 });
+  });
+
   it('large files of many frames or one big frame migrate whole: the body copied byte for byte', async () => {
     const { ws, keys, a, b } = await setup(0);
     const dir = join(ws.dir, 'big');

@@ -6,7 +6,7 @@
 import { link, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { jsonError, localWorkspace, runCli } from './support/cli.js';
+import { jsonError, localWorkspace, PASSPHRASE, runCli } from './support/cli.js';
 
 const POLICY = `
 version: 1
@@ -47,5 +47,48 @@ describe('policy check -o', () => {
     const again = await check('report.json');
     expect(again.code, again.stderr).toBe(0);
     expect(await readFile(join(cwd, 'report.json'), 'utf8')).not.toBe('old report');
+  });
+
+  it("refuses every file a provider's config names: the passphrase, token and PIN files, credentials, CA, module", async () => {
+    const files = {
+      'pass.txt': PASSPHRASE,
+      'vault.token': 'a token',
+      'hsm.pin': '1234',
+      'libhsm.so': 'a module',
+      'sa.json': '{}',
+      'ca.pem': 'a CA',
+    };
+    const ws = await localWorkspace({
+      local: { keystore: './keys.kp', passphraseFile: 'pass.txt' },
+      hcvault: { address: 'http://127.0.0.1:1', tokenFile: 'vault.token' },
+      'pkcs11+hsm': { module: 'libhsm.so', token: 'keyport', pinFile: 'hsm.pin' },
+      'gcp-kms': { keyFilename: 'sa.json' },
+      azurekeyvault: { vaultUrl: 'https://v.vault.azure.net', caFile: 'ca.pem' },
+    });
+    const cwd = ws.dir;
+    await writeFile(join(cwd, 'policy.yaml'), POLICY);
+    for (const [name, text] of Object.entries(files)) await writeFile(join(cwd, name), text);
+    for (const name of Object.keys(files)) {
+      const r = await runCli(
+        ['--json', 'policy', 'check', '--policy', 'policy.yaml', '--fail-on', 'none', '-o', name],
+        { cwd, env: { KEYPORT_LOCAL_PASSPHRASE: undefined } },
+      );
+      expect(r.code, `${name}: ${r.stderr}`).toBe(12);
+      expect(jsonError(r.stderr).message, name).toMatch(/^refusing to write the report to .*: it is the /);
+      expect(await readFile(join(cwd, name), 'utf8'), name).toBe(files[name as keyof typeof files]);
+    }
+  });
+
+  it('names the report it wrote escaped', async () => {
+    const { dir: cwd } = await localWorkspace();
+    await writeFile(join(cwd, 'policy.yaml'), POLICY);
+    const r = await runCli(
+      ['policy', 'check', '--policy', 'policy.yaml', '--fail-on', 'none', '-o', 'r\u001b]0;owned\u0007.txt'],
+      { cwd },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('wrote r\\u001b]0;owned\\u0007.txt');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+    expect(r.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
   });
 });

@@ -4,7 +4,7 @@
  * window title or writes the clipboard, a CSI that clears the screen or hides the lines above).
  * Control characters come out escaped as `\uXXXX`.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { localWorkspace, runCli } from './support/cli.js';
@@ -62,5 +62,40 @@ describe('control characters are escaped in what keyport prints', () => {
     expect(re.code, re.stderr).toBe(0);
     expect(re.stdout).toMatch(/^rewrapped -> /);
     expect(re.stdout).not.toMatch(CONTROL);
+  });
+
+  it("migrate's summary names failed and skipped files, their errors and the journal escaped", async () => {
+    expect((await runCli(['keys', 'create', 'to'], { cwd: ws.dir })).code).toBe(0);
+    const dir = join(ws.dir, 'tree');
+    await mkdir(dir);
+    // Bound to a pair it does not store: migrating it without --reproduced-context fails.
+    const sealed = await runCli(
+      [
+        'encrypt',
+        'plain.txt',
+        '-r',
+        key,
+        '--context',
+        'u=1',
+        '--context-not-stored',
+        'u',
+        '-o',
+        join(dir, `f${EVIL}`),
+      ],
+      { cwd: ws.dir },
+    );
+    expect(sealed.code, sealed.stderr).toBe(0);
+    await writeFile(join(dir, `s${EVIL}`), 'not an envelope');
+    const r = await runCli(
+      ['migrate', '--from', key, '--to', ws.uri('to'), '--no-progress', '--journal', `j${EVIL}`, dir],
+      { cwd: ws.dir },
+    );
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(
+      /^ {2}failed .*f\\u001b\]0;owned\\u0007\\u001b\[2J\\u009b31m.*: InvalidCiphertext /m,
+    );
+    expect(r.stdout).toMatch(/^ {2}skipped .*s\\u001b\]0;owned.*\\u009b31m.*: not an envelope message$/m);
+    expect(r.stdout).toMatch(/run the same command again to retry \(journal .*j\\u001b\]0;owned/);
+    expect(r.stdout).not.toMatch(CONTROL);
   });
 });

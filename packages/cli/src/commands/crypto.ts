@@ -16,9 +16,11 @@ import {
 } from '@keyport/core';
 import {
   DEFAULT_LIMITS,
+  type EncryptedDataKey,
   isAwsAccountId,
   isAwsPartition,
   isGcpProject,
+  kmsRecipient,
   type MessageInfo,
   openStream,
   rewrapStream,
@@ -35,6 +37,7 @@ import { abortable } from '../files/abortable.js';
 import { type OpenedInput, openInputFile, stdinInput } from '../files/input-file.js';
 import { checkOutput, writeOutputFile } from '../files/output-file.js';
 import { writeChunk, writeText } from '../io.js';
+import { peekPrefix } from '../migrate/header-peek.js';
 import type { Act } from '../program.js';
 import { counted, startProgress } from '../progress.js';
 import type { Session } from '../session.js';
@@ -163,6 +166,29 @@ function addOutputOptions(cmd: Command, what: string): Command {
     .option('-f, --force', 'replace the output file if it exists (a regular file only)', false)
     .option('--in-place', 'replace the input file (its mode is kept)', false)
     .option('--no-progress', 'no progress display (a bar on a terminal, events with --json)');
+}
+
+/** More than any header keyport reads (the envelope's own bound on a header is smaller). */
+const MAX_PEEKED_HEADER = 1024 * 1024;
+
+/**
+ * `source` as it is, telling `found` the message's encrypted data keys once its first bytes hold
+ * the header (nothing when they never do: the envelope then reports what is wrong).
+ */
+async function* tapEdks(
+  source: AsyncIterable<Uint8Array>,
+  found: (edks: readonly EncryptedDataKey[]) => void,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  let head: Buffer | undefined = Buffer.alloc(0);
+  for await (const chunk of source) {
+    if (head !== undefined) {
+      head = Buffer.concat([head, chunk]);
+      const peeked = peekPrefix(head, false);
+      if (peeked?.kind === 'envelope') found(peeked.edks);
+      if (peeked !== undefined || head.length > MAX_PEEKED_HEADER) head = undefined;
+    }
+    yield chunk;
+  }
 }
 
 function refuseBinaryOnTerminal(s: Session, path: string | undefined, what: string): void {
@@ -366,7 +392,9 @@ export function registerCryptoCommands(program: Command, act: Act): void {
         >();
         const given = o.recipient.length > 0 ? o.recipient : ((await s.defaults()).recipients ?? []);
         if (given.length === 0) throw usageError('encrypt needs at least one --recipient <uri>');
-        const recipients = await s.uris(given, o.recipient.length > 0 ? 'cwd' : 'config');
+        // Each key once: a key named twice (`-r k -r k`, or by a relative and an absolute path)
+        // was wrapped for twice, a KMS call and an EDK more, toward the 16 EDKs open reads.
+        const recipients = [...new Set(await s.uris(given, o.recipient.length > 0 ? 'cwd' : 'config'))];
         const inPath = cmd.args[0];
         const outPath = outputPath(s, inPath, o, 'encrypt');
         refuseBinaryOnTerminal(s, outPath, 'ciphertext');
@@ -511,25 +539,45 @@ export function registerCryptoCommands(program: Command, act: Act): void {
         const inPath = cmd.args[0] as string;
         const outPath = outputPath(s, inPath, o, 'rewrap');
         refuseBinaryOnTerminal(s, outPath, 'ciphertext');
-        const add = await s.uris(o.add);
-        const remove = await s.uris(o.remove);
+        const add = [...new Set(await s.uris(o.add))];
+        const remove = [...new Set(await s.uris(o.remove))];
         const { trust, keys } = await trustAndKeys(s, await s.uris(o.key), o, 'rewrap');
         await s.keys([...add, ...remove]);
+        let edks: readonly EncryptedDataKey[] | undefined;
         const bytes = await withOutput(cmd.name(), s, inPath, outPath, o, (input) =>
-          rewrapStream(input.data, {
-            trust,
-            keys,
-            add,
-            remove,
-            ...reproducedContext(o.reproducedContext),
-            ...s.callOptions,
-          }),
+          rewrapStream(
+            tapEdks(input.data, (found) => (edks = found)),
+            {
+              trust,
+              keys,
+              add,
+              remove,
+              ...reproducedContext(o.reproducedContext),
+              ...s.callOptions,
+            },
+          ),
         );
+        // What was removed is what the message carried: a `--remove` naming no recipient of it (a
+        // typo, another key's URI) removed nothing, and the summary said "-1 recipients" while
+        // whoever the rewrap was meant to shut out could still open the message.
+        const removed = remove.filter((uri) => edks?.some((e) => kmsRecipient(uri).matches(e)) ?? true);
+        const notRecipients = remove.filter((uri) => !removed.includes(uri));
+        for (const uri of notRecipients)
+          await s.out.note(
+            `--remove ${quote(uri)} is not a recipient of the message: nothing was removed for it`,
+          );
         await summary(
           s,
           outPath,
-          { ok: true, output: outPath ?? '-', bytes, added: add, removed: remove },
-          `rewrapped -> ${shownPath(outPath)} (+${add.length} -${remove.length} recipients, body unchanged)`,
+          {
+            ok: true,
+            output: outPath ?? '-',
+            bytes,
+            added: add,
+            removed,
+            ...(notRecipients.length > 0 ? { notRecipients } : {}),
+          },
+          `rewrapped -> ${shownPath(outPath)} (+${add.length} -${removed.length} recipients, body unchanged)`,
         );
         return undefined;
       }),

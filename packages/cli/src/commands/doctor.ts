@@ -8,7 +8,6 @@ import { type KeyOperations, toKeyportError } from '@keyport/core';
 import type { Command } from 'commander';
 import { collect } from '../args.js';
 import { CLI_ERROR_EXITS } from '../cli-errors.js';
-import { secretValues } from '../credentials.js';
 import { errorReport } from '../errors.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import { shown } from '../output.js';
@@ -30,14 +29,17 @@ interface Check {
 const CHECK_TIMEOUT_MS = 5000;
 const CLI_CODES: ReadonlySet<string> = new Set(Object.keys(CLI_ERROR_EXITS));
 
-/** How failures are described: --verbose and the secrets to redact from causes. */
-let reporting: { verbose: boolean; secrets: readonly string[] } = { verbose: false, secrets: [] };
+/**
+ * How failures are described: --verbose and the secrets to redact from causes (asked at each
+ * failure: the providers' own secrets are known only once they are built).
+ */
+let reporting: { verbose: boolean; secrets: () => readonly string[] } = { verbose: false, secrets: () => [] };
 
 async function attempt(provider: string, check: string, fn: () => Promise<string>): Promise<Check> {
   try {
     return { provider, check, ok: true, detail: await fn() };
   } catch (e) {
-    const r = errorReport(e, reporting.verbose, reporting.secrets);
+    const r = errorReport(e, reporting.verbose, reporting.secrets());
     return {
       provider,
       check,
@@ -100,7 +102,7 @@ export function registerDoctorCommand(program: Command, act: Act): void {
       act(async (s, cmd) => {
         const { key: given } = cmd.opts<{ key: string[] }>();
         const keyUris = await s.uris(given);
-        reporting = { verbose: s.options.verbose, secrets: secretValues(s.io.env) };
+        reporting = { verbose: s.options.verbose, secrets: () => s.redactions() };
         const { config } = await s.config();
         const { keys, failures } = await s.allKeys();
         const checks: Check[] = [];

@@ -7,12 +7,14 @@
 import { MAX_TIMER_MS } from '@keyport/core';
 import type { Command } from 'commander';
 import { collect, positiveInt, REPRODUCED_CONTEXT_HELP, reproducedContext } from '../args.js';
+import { quotePath } from '../cli-errors.js';
 import { MAX_JOBS } from '../config/schema.js';
 import { usageError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import type { MigrateProgress } from '../migrate/files.js';
 import { DEFAULT_JOURNAL, migrateFiles } from '../migrate/files.js';
 import { progressLines } from '../migrate/progress.js';
+import { shown } from '../output.js';
 import type { Act } from '../program.js';
 import { type Progress, startProgress } from '../progress.js';
 import type { Session } from '../session.js';
@@ -273,13 +275,17 @@ export function registerMigrateCommand(program: Command, act: Act): void {
               : `migrated ${summary.migrated} of ${summary.total} files in ${(summary.durationMs / 1000).toFixed(1)}s (${summary.filesPerSecond}/s)`,
           `  already done: ${summary.alreadyDone}, skipped: ${summary.skipped}, failed: ${summary.failed}`,
           `  provider calls per migrated file: ${summary.calls.perFile} (wrapping under --to: ${summary.calls.wrapPerFile})`,
-          ...summary.skippedFiles.map((f) => `  skipped ${JSON.stringify(f.file)}: ${f.reason}`),
+          // File names and messages come from the tree walked: quoted and escaped, so a name
+          // carrying an escape sequence cannot act on the terminal (JSON keeps them as they are).
+          ...summary.skippedFiles.map((f) => `  skipped ${quotePath(f.file)}: ${shown(f.reason)}`),
           ...summary.failures
             .slice(0, 20)
-            .map((f) => `  ${s.out.paint('red', 'failed')} ${f.file}: ${f.code} ${f.message}`),
+            .map(
+              (f) => `  ${s.out.paint('red', 'failed')} ${quotePath(f.file)}: ${f.code} ${shown(f.message)}`,
+            ),
         ];
         if (summary.journal !== undefined && summary.failed > 0)
-          lines.push(`  run the same command again to retry (journal ${summary.journal})`);
+          lines.push(`  run the same command again to retry (journal ${quotePath(summary.journal)})`);
         await s.out.result({ ok: summary.failed === 0 && !summary.interrupted, ...summary }, lines);
         return summary.failed === 0 ? EXIT.ok : EXIT.failed;
       }),

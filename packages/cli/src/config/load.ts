@@ -2,6 +2,7 @@
  * Finding, parsing and validating the config file. Every problem names the file and the path
  * of the bad field (`providers.hcvault.address: must be an http(s):// URL ...`).
  */
+import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { KeyportError } from '@keyport/core';
 import type { z } from 'zod';
@@ -223,6 +224,55 @@ function issueAt(issue: z.core.$ZodIssue, path: readonly PropertyKey[]): boolean
   );
 }
 
+/** `line L, column C` (both from 1) of the character at `offset` in `text`. */
+function lineColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  return `line ${line}, column ${offset - before.lastIndexOf('\n')}`;
+}
+
+/**
+ * Where JSON.parse stopped: the length of the longest prefix of `text` that is still the start
+ * of a JSON text (a prefix ending before the fault parses, or fails only where it ends).
+ */
+function jsonFaultOffset(text: string): number {
+  const fine = (end: number): boolean => {
+    try {
+      JSON.parse(text.slice(0, end));
+      return true;
+    } catch (e) {
+      const message = (e as Error).message;
+      const at = / at position (\d+)/.exec(message);
+      return message === 'Unexpected end of JSON input' || (at !== null && Number(at[1]) >= end);
+    }
+  };
+  let [lo, hi] = [0, text.length];
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fine(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/**
+ * JSON.parse's complaint without the text it quotes: V8 shows up to 20 characters around an
+ * unexpected token, or the whole text when it is short (`Unexpected token 'h', ..."sphrase":
+ * hunter2"...`), and that may be a secret written without quotes. The place is given as a line
+ * and column instead of V8's offset.
+ */
+function jsonSyntaxError(e: unknown, text: string): string {
+  const message = e instanceof Error ? e.message : '';
+  if (message === 'Unexpected end of JSON input') return message;
+  const positioned = /^(.*?)(?: in JSON)? at position (\d+)/.exec(message);
+  // Older V8 names the token unquoted: `Unexpected token h in JSON at position 15`.
+  const reason = positioned?.[1];
+  const what =
+    reason !== undefined && !/['"]|^Unexpected token/.test(reason) ? reason : 'an unexpected character';
+  const at = positioned !== null ? Number(positioned[2]) : jsonFaultOffset(text);
+  return `${what} at ${lineColumn(text, at)}`;
+}
+
 export function parseConfigText(given: string, path: string): KeyportConfig {
   // A byte-order mark (Windows editors write one) is not content; JSON.parse refused it with a
   // message about an invisible character.
@@ -235,7 +285,11 @@ export function parseConfigText(given: string, path: string): KeyportConfig {
     if (isJson) raw = JSON.parse(text);
     else ({ value: raw, spelled: yamlSpelled, lineOf } = parseYaml(text));
   } catch (e) {
-    const what = e instanceof Error ? e.message.split('\n')[0] : 'unreadable';
+    const what = isJson
+      ? jsonSyntaxError(e, text)
+      : e instanceof Error
+        ? e.message.split('\n')[0]
+        : 'unreadable';
     throw configError(path, `not valid ${isJson ? 'JSON' : 'YAML'}: ${what}`);
   }
   // The bounded walk first: it refuses a structure too deep for the checks after it, and a
@@ -263,11 +317,30 @@ export function parseConfigText(given: string, path: string): KeyportConfig {
 }
 
 async function readIfExists(path: string): Promise<string | undefined> {
+  let text: string;
   try {
-    return (await readBounded(path, MAX_CONFIG_BYTES)).toString('utf8');
+    text = (await readBounded(path, MAX_CONFIG_BYTES)).toString('utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw configError(path, `cannot be read (${readFailure(e)})`);
+  }
+  await refuseWritableByOthers(path);
+  return text;
+}
+
+/**
+ * A config every user may write is refused, as ssh refuses such a config: whoever can write it
+ * chooses the servers keyport sends credentials to (a Vault `address` receives the token) and
+ * the recipients data is sealed for. Checked on the file a symlink leads to; a pipe
+ * (`--config <(…)`) is not a file anyone else can write.
+ */
+async function refuseWritableByOthers(path: string): Promise<void> {
+  const st = await stat(path).catch(() => undefined);
+  if (st?.isFile() === true && (st.mode & 0o002) !== 0) {
+    throw configError(
+      path,
+      `every user can write it (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}), so anyone could change which servers and keys keyport uses; run chmod o-w on it`,
+    );
   }
 }
 
@@ -281,6 +354,13 @@ export async function loadConfig(
   cwd: string,
 ): Promise<LoadedConfig | undefined> {
   const named = explicit ?? env.KEYPORT_CONFIG;
+  // '' (an unset shell variable) would name the working directory: a mistake, said as one.
+  if (named === '') {
+    throw new KeyportError(
+      'InvalidArgument',
+      `${explicit !== undefined ? '--config' : 'KEYPORT_CONFIG'} is an empty file name: name the config file, or leave it out to use ${CONFIG_NAMES.join(', ')} here`,
+    );
+  }
   const candidates = named !== undefined ? [named] : CONFIG_NAMES.map((n) => n as string);
   for (const candidate of candidates) {
     const path = isAbsolute(candidate) ? candidate : resolve(cwd, candidate);

@@ -132,10 +132,16 @@ export async function expandTarget(target: string, cwd: string, o: SourceOptions
   const abs = isAbsolute(target) ? target : resolve(cwd, target);
   let files: string[] = [];
   let skipped: SkippedFile[] = [];
-  if (GLOB_CHARS.test(target)) {
-    const parts = abs.split(sep);
+  // A path that exists is that path, whatever characters its name holds: `archive [2024]` read
+  // as a pattern matched no file, and the run "migrated 0 of 0 files" with exit 0.
+  const existing = await stat(abs).catch(() => undefined);
+  if (existing === undefined && GLOB_CHARS.test(target)) {
+    // The pattern is the target's own segments from the first with a glob character; what
+    // comes before (and the working directory) is a path, whatever characters it holds: a `*`
+    // in the working directory's name matched its siblings, and their files were migrated.
+    const parts = target.split(sep);
     const firstGlob = parts.findIndex((p) => GLOB_CHARS.test(p));
-    const base = parts.slice(0, firstGlob).join(sep) || sep;
+    const base = resolve(cwd, parts.slice(0, firstGlob).join(sep) || (isAbsolute(target) ? sep : '.'));
     const re = globToRegExp(parts.slice(firstGlob).join('/'));
     await stat(base).catch((e: unknown) => {
       throw fileError(e, base, "cannot read the glob's directory");
@@ -144,9 +150,11 @@ export async function expandTarget(target: string, cwd: string, o: SourceOptions
     await w.dir(base);
     ({ files, skipped } = w);
   } else {
-    const st = await stat(abs).catch((e: unknown) => {
-      throw fileError(e, abs, 'cannot read the migration target');
-    });
+    const st =
+      existing ??
+      (await stat(abs).catch((e: unknown) => {
+        throw fileError(e, abs, 'cannot read the migration target');
+      }));
     if (st.isDirectory()) {
       const w = new Walker(o);
       await w.dir(abs);
