@@ -116,6 +116,36 @@ describe.each(['source', 'bundle'] as const)('lazy loading (bin from %s)', (mode
     expect(r.modules.filter((m) => /cli-progress|\/yaml\//.test(m))).toEqual([]);
   });
 
+  it('policy check (every report format) and keys inventory run: the policy chunk finds its libraries and schema', async () => {
+    // The bundle's policy chunk imports ajv and vega from the CLI's own dependencies, and reads
+    // the policy schema through @keyport/policy's exports: a path beside the module was looked
+    // for beside the bundle, and vega could not be resolved at all (exit 1, "Internal").
+    await writeFile(
+      join(ws.dir, 'policy.yaml'),
+      'version: 1\nrules:\n  - { id: owner, type: owner-label, severity: low }\n',
+    );
+    for (const format of ['table', 'json', 'sarif', 'html']) {
+      const r = await traced(mode, ws.dir, [
+        'policy',
+        'check',
+        '--policy',
+        'policy.yaml',
+        '-p',
+        'local',
+        '--format',
+        format,
+        '-o',
+        `report-${mode}.${format}`,
+      ]);
+      // k has no owner label: one low finding, so exit 1 (a finding, not a failure of the tool).
+      expect([r.code, r.stderr]).toEqual([1, expect.stringContaining(`wrote report-${mode}.${format}`)]);
+    }
+    expect(await readFile(join(ws.dir, `report-${mode}.html`), 'utf8')).toContain('<svg');
+    const inventory = await traced(mode, ws.dir, ['keys', 'inventory', '-p', 'local']);
+    expect(inventory.code, inventory.stderr).toBe(0);
+    expect(inventory.stdout).toContain(ws.uri('k'));
+  });
+
   it('works when pkcs11js cannot be loaded; only a PKCS#11 command fails, naming the adapter', async () => {
     const broken = { KEYPORT_TRACE_BREAK: 'pkcs11js' };
     const help = await traced(mode, ws.dir, ['--help'], broken);

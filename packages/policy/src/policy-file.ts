@@ -5,6 +5,7 @@
  */
 import { constants, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { KeyportError, quote } from '@keyport/core';
 import { Ajv, type ErrorObject } from 'ajv';
 import { type Document, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
@@ -23,9 +24,13 @@ export class PolicyError extends KeyportError {
   }
 }
 
-/** The policy JSON Schema, as shipped in the package (`@keyport/policy/policy.schema.json`). */
+/**
+ * The policy JSON Schema, as shipped in the package (`@keyport/policy/policy.schema.json`), found
+ * through the package's own exports map: a path relative to this module broke wherever the module
+ * is bundled (the keyport bin's chunk looked for it beside the bundle, and `policy check` failed).
+ */
 export const policySchema: Readonly<Record<string, unknown>> = JSON.parse(
-  readFileSync(new URL('../schema/policy.schema.json', import.meta.url), 'utf8'),
+  readFileSync(createRequire(import.meta.url).resolve('@keyport/policy/policy.schema.json'), 'utf8'),
 ) as Record<string, unknown>;
 
 let validator: ReturnType<Ajv['compile']> | undefined;
