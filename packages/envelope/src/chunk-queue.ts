@@ -13,8 +13,42 @@ import { nextOrAbort } from './options.js';
  * bytes of heap) per byte for whatever is buffered (a header, a frame in flight, a frame rewrap
  * holds): 170 MB for a 1 MiB frame, gigabytes at the 64 MiB frame limit.
  */
-const SMALL_CHUNK = 512;
+export const SMALL_CHUNK = 512;
 const BLOCK = 64 * 1024;
+
+/**
+ * Appends chunks to a list of chunks, copying those shorter than `SMALL_CHUNK` into a shared
+ * block whose view, the list's last entry, they extend. Blocks are append-only: views of their
+ * filled part stay valid.
+ */
+export class SmallChunkGatherer {
+  private block: Uint8Array | undefined;
+  private used = 0;
+  /** The view of the block that small chunks extend while it is the list's last entry. */
+  private view: Uint8Array | undefined;
+
+  append(list: Uint8Array[], chunk: Uint8Array): void {
+    if (chunk.length >= SMALL_CHUNK) {
+      list.push(chunk);
+      return;
+    }
+    let block = this.block;
+    if (block === undefined || this.used + chunk.length > block.length) {
+      block = this.block = new Uint8Array(BLOCK);
+      this.used = 0;
+      this.view = undefined;
+    }
+    block.set(chunk, this.used);
+    const last = list.length - 1;
+    const extend = this.view !== undefined && list[last] === this.view;
+    const start = extend ? this.used - (this.view as Uint8Array).length : this.used;
+    this.used += chunk.length;
+    const view = block.subarray(start, this.used);
+    if (extend) list[last] = view;
+    else list.push(view);
+    this.view = view;
+  }
+}
 
 export class ChunkQueue {
   private chunks: Uint8Array[] = [];
@@ -23,11 +57,7 @@ export class ChunkQueue {
   private readonly it: AsyncIterator<Uint8Array>;
   /** Set when an abort left a `next()` of the source unanswered (see `close`). */
   private abandoned = false;
-  /** Where small chunks are gathered (append-only: views of its filled part stay valid). */
-  private block: Uint8Array | undefined;
-  private blockUsed = 0;
-  /** The last entry of `chunks` when it is the block's view that small chunks extend. */
-  private blockView: Uint8Array | undefined;
+  private readonly small = new SmallChunkGatherer();
 
   /** With `signal`, a wait for the source's next chunk ends (Aborted) as soon as it fires. */
   constructor(
@@ -65,30 +95,10 @@ export class ChunkQueue {
       const chunk = r.value;
       if (!(chunk instanceof Uint8Array)) throw invalidCiphertext('message chunks must be bytes');
       if (chunk.length === 0) continue;
-      if (chunk.length < SMALL_CHUNK) this.pushSmall(chunk);
-      else this.chunks.push(chunk);
+      this.small.append(this.chunks, chunk);
       this.total += chunk.length;
       return true;
     }
-  }
-
-  /** Copies a small chunk into the block, extending the last entry when it is the block's view. */
-  private pushSmall(chunk: Uint8Array): void {
-    let block = this.block;
-    if (block === undefined || this.blockUsed + chunk.length > block.length) {
-      block = this.block = new Uint8Array(BLOCK);
-      this.blockUsed = 0;
-      this.blockView = undefined;
-    }
-    block.set(chunk, this.blockUsed);
-    const last = this.chunks.length - 1;
-    const extend = this.blockView !== undefined && this.chunks[last] === this.blockView;
-    const start = extend ? this.blockUsed - (this.blockView as Uint8Array).length : this.blockUsed;
-    this.blockUsed += chunk.length;
-    const view = block.subarray(start, this.blockUsed);
-    if (extend) this.chunks[last] = view;
-    else this.chunks.push(view);
-    this.blockView = view;
   }
 
   /** Waits until `n` bytes are buffered; throws InvalidCiphertext if the message ends first. */
@@ -132,15 +142,9 @@ export class ChunkQueue {
   }
 
   /**
-   * Up to `max` bytes from the front of the buffer as a view into one chunk (never a copy);
-   * waits for a chunk when none is buffered. The bytes stay buffered until `consume`.
+   * Up to `max` bytes from the front of the buffer (`length > 0`) as a view into one chunk (never
+   * a copy). The bytes stay buffered until `consume`.
    */
-  async peekSome(max: number): Promise<Uint8Array> {
-    if (this.total === 0 && !(await this.pull())) throw invalidCiphertext('the message is truncated');
-    return this.peekBuffered(max);
-  }
-
-  /** `peekSome` when bytes are buffered (`length > 0`): no promise to wait for. */
   peekBuffered(max: number): Uint8Array {
     const first = this.chunks[0] as Uint8Array;
     return first.length <= max ? first : first.subarray(0, max);

@@ -19,7 +19,7 @@ import {
   SINGLE_BLOCK_STRING,
 } from './aead.js';
 import { invalidCiphertext, u32be, u64be } from './bytes.js';
-import { ChunkQueue } from './chunk-queue.js';
+import { ChunkQueue, SMALL_CHUNK } from './chunk-queue.js';
 import { sharedBuffer } from './frame-pool.js';
 import { SEQUENCE_END } from './frames.js';
 import { CONTENT_FRAMED, type ParsedHeader } from './header.js';
@@ -128,8 +128,13 @@ async function decryptContent(
     while (done < length) {
       checkAborted(s.signal);
       const max = Math.min(length - done, GCM_SLICE);
-      // Buffered bytes are taken without a promise round trip per slice.
-      const piece = queue.length > 0 ? queue.peekBuffered(max) : await queue.peekSome(max);
+      // Small chunks are gathered first (the queue joins them into one block): each piece
+      // decrypted here is a plaintext Buffer held until the tag, and a sender cutting a frame
+      // into 1-byte chunks made one per byte (~250 MB of heap for a 1 MiB frame of junk after a
+      // replayed header). Buffered bytes are taken without a promise round trip per slice.
+      const least = Math.min(max, SMALL_CHUNK);
+      if (queue.length < least) await queue.need(least);
+      const piece = queue.peekBuffered(max);
       const out = d.update(piece);
       if (into === undefined) pieces.push(out);
       else into.set(out, base + done);

@@ -12,7 +12,7 @@
 import type { KeyObject } from 'node:crypto';
 import { type EncryptionContext, KeyportError, quote } from '@keyport/core';
 import { gcmTag } from './aead.js';
-import { invalidCiphertext, u32be, u64be, utf8Decode } from './bytes.js';
+import { bytesEqual, invalidCiphertext, u32be, u64be, utf8Decode, utf8Encode } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { serializeContext } from './context-codec.js';
 import { SEQUENCE_END } from './frames.js';
@@ -76,9 +76,27 @@ async function* bodyBytes(
   }
 }
 
-/** The recipient that can wrap again for a kept EDK of a signed message. */
+/** An aws-kms recipient's id: this prefix, then the key ARN (see kmsRecipient). */
+const KMS_ID_PREFIX = `${AWS_KMS_PROVIDER_ID}:`;
+
+/**
+ * The recipient that can wrap again for a kept EDK of a signed message. An aws-kms multi-Region
+ * key also matches its replicas' EDKs, so the recipient for exactly the EDK's ARN is taken
+ * first: otherwise a message sealed to replicas in two regions, both trusted, came out of the
+ * rewrap wrapped twice under the first region's key and not at all under the other's.
+ */
 function rewrapperFor(edk: EncryptedDataKey, candidates: readonly Recipient[]): Recipient {
-  const found = candidates.find((r) => r.matches(edk) && !r.id.startsWith('any:'));
+  const usable = (r: Recipient) => r.matches(edk) && !r.id.startsWith('any:');
+  const exact =
+    edk.providerId === AWS_KMS_PROVIDER_ID
+      ? candidates.find(
+          (r) =>
+            r.id.startsWith(KMS_ID_PREFIX) &&
+            bytesEqual(utf8Encode(r.id.slice(KMS_ID_PREFIX.length)), edk.providerInfo) &&
+            usable(r),
+        )
+      : undefined;
+  const found = exact ?? candidates.find(usable);
   if (found !== undefined) return found;
   // A key the message merely names is used only when the caller opted into discovery for its
   // scheme (`anyKeyOf`): otherwise whoever sealed the message would choose which key, and which
@@ -93,26 +111,40 @@ function rewrapperFor(edk: EncryptedDataKey, candidates: readonly Recipient[]): 
   );
 }
 
+/** Equal for byte-identical EDKs only (the provider id is length-prefixed, base64 has no ':'). */
+function edkIdentity(e: EncryptedDataKey): string {
+  const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64');
+  return `${e.providerId.length}:${e.providerId}:${b64(e.providerInfo)}:${b64(e.ciphertext)}`;
+}
+
 /** What a rewrap keeps, and for a signed message who wraps each kept EDK again. */
 interface RewrapPlan {
   readonly kept: readonly EncryptedDataKey[];
-  /** Signed suites: the recipient for each kept EDK, in order; undefined when unsigned. */
+  /** Signed suites: the recipients that wrap the kept EDKs again, once each; undefined when unsigned. */
   readonly rewrappers: readonly Recipient[] | undefined;
 }
 
 /**
  * Everything a rewrap refuses that the authenticated header decides: v1, no recipient left, a
- * kept EDK of a signed message that no recipient can wrap again. Checked before any wrap starts:
+ * kept EDK of a signed message that no recipient can wrap again, more EDKs than `open` with the
+ * same limits would read. Checked before any wrap starts:
  * found part-way through the wraps, the refusal left the earlier ones running (billed KMS calls
  * for a rewrap that had failed), and a wrap that then failed was a rejection nobody handled,
  * which ends a Node process. Not before the header's tag is checked (which needs the data key):
  * a header changed in transit is InvalidCiphertext, never a refusal of the caller's options.
+ *
+ * What is kept is kept once: a byte-identical copy of a kept EDK opens nothing the first does
+ * not, and for a signed message each kept EDK costs a wrap (a billed KMS call), so a sender
+ * repeating one EDK up to the EDK limit made every rewrap of the message pay that many calls.
+ * For the same reason a signed message's kept EDKs are wrapped again once per recipient (two
+ * EDKs of one key, or a key also in `add`, give one wrap, not two).
  */
 function planRewrap(
   h: ParsedHeader,
   trusted: readonly Recipient[],
   removers: readonly Recipient[],
   adders: readonly Recipient[],
+  limits: ResolvedLimits,
 ): RewrapPlan {
   if (h.suite.messageFormat !== 2) {
     throw new KeyportError(
@@ -120,11 +152,41 @@ function planRewrap(
       'rewrap writes format 2.0 only; migrate v1 messages by open and seal',
     );
   }
-  const kept = h.encryptedDataKeys.filter((e) => !removers.some((r) => r.matches(e)));
-  if (kept.length + adders.length === 0)
+  // Sets, not pairwise comparisons: with maxEncryptedDataKeys raised to 65535, comparing each
+  // EDK with every one kept before it is 2 * 10^9 comparisons for one hostile header.
+  const seen = new Set<string>();
+  const kept: EncryptedDataKey[] = [];
+  for (const e of h.encryptedDataKeys) {
+    if (removers.some((r) => r.matches(e))) continue;
+    const identity = edkIdentity(e);
+    if (seen.has(identity)) continue;
+    seen.add(identity);
+    kept.push(e);
+  }
+  let rewrappers: Recipient[] | undefined;
+  if (h.suite.signed) {
+    const candidates = [...trusted, ...adders];
+    const wrapping = new Set(adders.map((a) => a.id));
+    rewrappers = [];
+    for (const e of kept) {
+      const r = rewrapperFor(e, candidates);
+      if (wrapping.has(r.id)) continue;
+      wrapping.add(r.id);
+      rewrappers.push(r);
+    }
+  }
+  const count = (rewrappers ?? kept).length + adders.length;
+  if (count === 0)
     throw new KeyportError('InvalidArgument', 'rewrap would leave the message with no recipient');
-  const candidates = [...trusted, ...adders];
-  return { kept, rewrappers: h.suite.signed ? kept.map((e) => rewrapperFor(e, candidates)) : undefined };
+  // Written, such a message would be refused by every open with these limits (the default is
+  // 16): a nightly `add` of the same key would make a message unreadable after a few weeks.
+  if (count > limits.maxEncryptedDataKeys) {
+    throw new KeyportError(
+      'InvalidArgument',
+      `rewrap would write ${count} encrypted data keys, more than maxEncryptedDataKeys (${limits.maxEncryptedDataKeys}) lets open read; remove recipients or raise the limit`,
+    );
+  }
+  return { kept, rewrappers };
 }
 
 /**
@@ -140,7 +202,11 @@ function wrapAll(
   return Promise.all(recipients.map(async (r) => r.wrap(dataKey, context, env)));
 }
 
-/** Rewraps a message arriving as chunks; yields the new message. */
+/**
+ * Rewraps a message arriving as chunks; yields the new message. Signed suites get a new signing
+ * key (see the module comment): the old signature is checked after the body has been yielded,
+ * and if it fails the stream errors before the footer, so the output never opens.
+ */
 export async function* rewrapStream(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   given: RewrapOptions,
@@ -155,7 +221,7 @@ export async function* rewrapStream(
     const dataKey = v.dataKey as Uint8Array;
     const h = v.header;
     try {
-      const { kept, rewrappers } = planRewrap(h, v.trusted, removers, adders);
+      const { kept, rewrappers } = planRewrap(h, v.trusted, removers, adders, v.limits);
       const env = recipientEnv(options);
       const signingKey = h.suite.signed ? generateSigningKey() : undefined;
       // Every wrap sees the whole context, unstored pairs included (the header stores the rest).
@@ -215,7 +281,7 @@ export async function* rewrapStream(
   }
 }
 
-/** Rewraps a whole message. */
+/** Rewraps a whole message (signed suites: re-signed with a new key, once the old signature verifies). */
 export async function rewrapEnvelope(message: Uint8Array, options: RewrapOptions): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for await (const p of rewrapStream([message], options)) parts.push(p);

@@ -4,26 +4,32 @@
  */
 import { Duplex } from 'node:stream';
 import { KeyportError } from '@keyport/core';
+import { SmallChunkGatherer } from './chunk-queue.js';
 import { openStream, type StreamOpenOptions } from './open.js';
 import { checkAborted, checkSource, nextOrAbort, readOptions, SEAL_OPTION_NAMES } from './options.js';
 import { streamConcurrency, streamWindow } from './parallel.js';
 import { footer, prepareSeal, type SealOptions, type SealSession } from './seal.js';
 import { streamFrameRunner } from './stream-workers.js';
 
-/** Takes `n` bytes off the front of `pending` as views (no copy). */
+/**
+ * Takes `n` bytes off the front of `pending` as views (no copy). One splice, not a `shift` per
+ * chunk: shifting a frame's worth of 1-byte chunks off a million-entry list is quadratic (a 1 MiB
+ * frame sealed from 1-byte chunks took minutes).
+ */
 function takeFront(pending: Uint8Array[], n: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  while (n > 0) {
+  let whole = 0;
+  for (let left = n; whole < pending.length; whole++) {
+    const size = (pending[whole] as Uint8Array).length;
+    if (size > left) break;
+    left -= size;
+  }
+  const out = pending.splice(0, whole);
+  let taken = 0;
+  for (const p of out) taken += p.length;
+  if (taken < n) {
     const first = pending[0] as Uint8Array;
-    if (first.length <= n) {
-      out.push(first);
-      pending.shift();
-      n -= first.length;
-    } else {
-      out.push(first.subarray(0, n));
-      pending[0] = first.subarray(n);
-      n = 0;
-    }
+    out.push(first.subarray(0, n - taken));
+    pending[0] = first.subarray(n - taken);
   }
   return out;
 }
@@ -38,13 +44,16 @@ function frameCutter(f: number): {
 } {
   const pending: Uint8Array[] = [];
   let pendingLength = 0;
+  // Small chunks are copied into blocks: kept as they came, a frame of 1-byte chunks was a view
+  // object (~100 bytes of heap) and a cipher call per byte, and as many pieces of output.
+  const small = new SmallChunkGatherer();
   return {
     /** The regular frames `chunk` completes. */
     *push(chunk) {
       if (!(chunk instanceof Uint8Array))
         throw new KeyportError('InvalidArgument', 'plaintext chunks must be bytes');
       if (chunk.length === 0) return;
-      pending.push(chunk);
+      small.append(pending, chunk);
       pendingLength += chunk.length;
       while (pendingLength > f) {
         pendingLength -= f;
@@ -65,18 +74,22 @@ export async function* sealFrames(
   session: SealSession,
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   concurrency = 1,
+  signal?: AbortSignal,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const f = session.sealer.frameLength;
   const signer = session.signer;
   yield session.header;
   const window = streamWindow(concurrency, f);
   if (window > 0) {
-    yield* sealFramesInFlight(session, source, concurrency, window);
+    yield* sealFramesInFlight(session, source, concurrency, window, signal);
     return;
   }
   const frames = frameCutter(f);
   for await (const chunk of source) {
     for (const parts of frames.push(chunk)) {
+      // Per frame, not only per chunk: one large chunk holds many frames, and an abort while the
+      // consumer held one of them went unheard until the whole chunk was sealed.
+      checkAborted(signal);
       for (const p of session.sealer.framePieces(parts, f, false)) {
         signer?.update(p);
         yield p;
@@ -84,6 +97,7 @@ export async function* sealFrames(
     }
   }
   const last = frames.rest();
+  checkAborted(signal);
   for (const p of session.sealer.framePieces(last.parts, last.length, true)) {
     signer?.update(p);
     yield p;
@@ -102,6 +116,7 @@ async function* sealFramesInFlight(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   concurrency: number,
   window: number,
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const { sealer, signer } = session;
   const f = sealer.frameLength;
@@ -117,6 +132,7 @@ async function* sealFramesInFlight(
     while (inFlight.length > until) {
       const { prefix, sealed } = inFlight.shift() as (typeof inFlight)[number];
       const pieces = await sealed;
+      checkAborted(signal);
       signer?.update(prefix);
       yield prefix;
       for (const p of pieces) {
@@ -216,7 +232,7 @@ export async function* sealStream(
   const session = await prepareSeal(options, length);
   const signal = options.signal;
   const input = signal === undefined ? source : abortable(source, signal);
-  yield* sealFrames(session, length === undefined ? input : exactly(input, length), concurrency);
+  yield* sealFrames(session, length === undefined ? input : exactly(input, length), concurrency, signal);
 }
 
 /** A Node Duplex: write plaintext, read the sealed message. */

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { type KeyOperations, KeyportError } from '@keyport/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseHeader } from '../src/header.js';
-import { anyKeyOf, openEnvelope, type Recipient, sealEnvelope } from '../src/index.js';
+import { anyKeyOf, openEnvelope, type Recipient, rewrapEnvelope, sealEnvelope } from '../src/index.js';
 import { resolveLimits } from '../src/limits.js';
 import { esdkDecrypt, esdkEncrypt, stopEsdk } from './helpers/esdk.js';
 
@@ -161,6 +161,37 @@ describe('aws-kms EDKs match the ESDK KMS keyring', () => {
       });
     }
     expect(called).toEqual([]);
+  });
+
+  it('rewrap of a signed message sealed to two replicas of a multi-Region key, both trusted, keeps both regions', async () => {
+    const west = 'arn:aws:kms:us-west-2:111122223333:key/mrk-4321abcd12ab34cd56ef1234567890ab';
+    const east = west.replace('us-west-2', 'us-east-1');
+    const encrypted: string[] = [];
+    const recordingEncrypts = {
+      ...keys,
+      encrypt(key: string, plaintext: Uint8Array, o: { context?: Record<string, string> }) {
+        encrypted.push(key);
+        return keys.encrypt(key, plaintext, o);
+      },
+    } as unknown as KeyOperations;
+    const pt = randomBytes(300);
+    const msg = await sealEnvelope(pt, {
+      recipients: [`aws-kms://${east}`, `aws-kms://${west}`],
+      suite: 0x0578,
+      keys,
+    });
+    const out = await rewrapEnvelope(msg, {
+      trust: [`aws-kms://${east}`, `aws-kms://${west}`],
+      keys: recordingEncrypts,
+    });
+    // Before: the east replica also matches the west EDK, so both were wrapped under east.
+    expect(encrypted.sort()).toEqual([`aws-kms://${east}`, `aws-kms://${west}`]);
+    const infos = parseHeader(out, resolveLimits())?.encryptedDataKeys.map((e) =>
+      Buffer.from(e.providerInfo).toString(),
+    );
+    expect(infos).toEqual([east, west]);
+    const opened = await openEnvelope(out, { trust: [`aws-kms://${west}`], keys });
+    expect(Buffer.from(opened.plaintext).equals(pt)).toBe(true);
   });
 
   it('discovery with a filter (accounts, partition) calls only keys of those accounts, as the ESDK filter does', async () => {

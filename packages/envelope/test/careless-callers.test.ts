@@ -334,6 +334,31 @@ describe('abort: typed, early, and nothing more released', () => {
     expect(Buffer.concat(got).equals(plaintext.subarray(0, F))).toBe(true);
   });
 
+  it('sealStream: an abort between the frames of one large chunk is heard at the next frame, not at the next chunk', async () => {
+    // 64 KiB frames: with concurrency 2 they are sealed in flight (stream-workers.ts).
+    const frame = 64 * 1024;
+    for (const concurrency of [1, 2]) {
+      const controller = new AbortController();
+      let afterAbort = 0;
+      let pieces = 0;
+      const err = await (async () => {
+        for await (const p of sealStream([randomBytes(16 * frame)], {
+          recipients: [aes],
+          frameLength: frame,
+          concurrency,
+          signal: controller.signal,
+        })) {
+          // Piece 1 is the header; abort while holding the first piece of the body.
+          if (++pieces === 2) controller.abort();
+          else if (pieces > 2) afterAbort += p.length;
+        }
+      })().catch((e: unknown) => e);
+      expect((err as KeyportError).code).toBe('Aborted');
+      // At most the rest of the frame being emitted: not the other 15 frames of the chunk.
+      expect(afterAbort).toBeLessThan(frame + 64);
+    }
+  });
+
   it('an abort while a stalled source is awaited ends the open, the seal and the rewrap at once', async () => {
     const msg = Buffer.from(await message());
     let returned = 0;

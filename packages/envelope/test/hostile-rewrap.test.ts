@@ -9,7 +9,7 @@ import { type KeyOperations, KeyportError } from '@keyport/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { serializeContext } from '../src/context-codec.js';
 import { type EncryptedDataKey, parseHeader } from '../src/header.js';
-import { type Recipient, rewrapEnvelope, sealEnvelope } from '../src/index.js';
+import { openEnvelope, type Recipient, rewrapEnvelope, sealEnvelope } from '../src/index.js';
 import { deriveKeys } from '../src/kdf.js';
 import { resolveLimits } from '../src/limits.js';
 import { SUITES } from '../src/suites.js';
@@ -198,5 +198,79 @@ describe('rewrap refuses before any wrap', () => {
     await settle();
     expect(calls.decrypt ?? 0).toBe(0);
     expect(unhandled).toEqual([]);
+  });
+});
+
+/** `aes`, whose wrap returns the same EDK every time (a sender repeating one EDK in its header). */
+function repeating(): Recipient {
+  let edk: Promise<EncryptedDataKey> | undefined;
+  return {
+    id: 'custom:repeating',
+    matches: (e) => aes.matches(e),
+    unwrap: (e, c, env) => aes.unwrap(e, c, env),
+    wrap: (k, c, env) => {
+      edk ??= aes.wrap(k, c, env);
+      return edk;
+    },
+  };
+}
+
+const edksOf = (msg: Uint8Array) =>
+  parseHeader(msg, resolveLimits({ maxEncryptedDataKeys: 0xffff }))?.encryptedDataKeys ?? [];
+
+describe('rewrap keeps each key once, and never writes more EDKs than open reads', () => {
+  it('a signed message repeating one EDK 16 times: one wrap, not 16, and one EDK kept', async () => {
+    const r = repeating();
+    const pt = randomBytes(100);
+    const msg = await sealEnvelope(pt, {
+      recipients: Array.from({ length: 16 }, () => r),
+      suite: 0x0578,
+      dataKeySource: 'local',
+    });
+    expect(edksOf(msg)).toHaveLength(16);
+    const raw = counted(aes);
+    const out = await rewrapEnvelope(msg, { trust: [raw.recipient], add: [aesOther] });
+    // Before: every copy was wrapped again, a billed call each for a KMS key.
+    expect(raw.calls).toEqual({ unwrap: 1, wrap: 1 });
+    expect(edksOf(out)).toHaveLength(2);
+    for (const trust of [aes, aesOther])
+      expect(Buffer.from((await openEnvelope(out, { trust: [trust] })).plaintext).equals(pt)).toBe(true);
+  });
+
+  it('unsigned: byte-identical copies of a kept EDK are written once', async () => {
+    const r = repeating();
+    const msg = await sealEnvelope(randomBytes(10), {
+      recipients: [r, r, r, r],
+      dataKeySource: 'local',
+    });
+    expect(edksOf(msg)).toHaveLength(4);
+    expect(edksOf(await rewrapEnvelope(msg, { trust: [aes], add: [aesOther] }))).toHaveLength(2);
+  });
+
+  it('signed: a key both kept and added is wrapped once', async () => {
+    const msg = await sealEnvelope(randomBytes(10), { recipients: [aes, aesOther], suite: 0x0578 });
+    const other = counted(aesOther);
+    const out = await rewrapEnvelope(msg, { trust: [aes], add: [other.recipient] });
+    expect(other.calls.wrap).toBe(1);
+    expect(edksOf(out).map((e) => Buffer.from(e.providerInfo).subarray(0, 5).toString())).toEqual([
+      'aes-1',
+      'aes-2',
+    ]);
+  });
+
+  it('a rewrap that would write more EDKs than maxEncryptedDataKeys is refused before any wrap', async () => {
+    // 16 EDKs: the default limit, which open (and this rewrap) still reads.
+    const msg = await sealEnvelope(randomBytes(10), { recipients: Array.from({ length: 16 }, () => aes) });
+    const other = counted(aesOther);
+    // Before: a 17-EDK message was written, which every open at the default limits refuses.
+    expect(await codeOf(rewrapEnvelope(msg, { trust: [aes], add: [other.recipient] }))).toBe(
+      'InvalidArgument',
+    );
+    expect(other.calls.wrap).toBe(0);
+    // With the limit raised (for the rewrap, and then for its readers) it is written.
+    const out = await rewrapEnvelope(msg, { trust: [aes], add: [aesOther], maxEncryptedDataKeys: 17 });
+    expect(edksOf(out)).toHaveLength(17);
+    expect(await codeOf(openEnvelope(out, { trust: [aesOther] }))).toBe('InvalidCiphertext');
+    expect(await codeOf(openEnvelope(out, { trust: [aesOther], maxEncryptedDataKeys: 17 }))).toBe('ok');
   });
 });
