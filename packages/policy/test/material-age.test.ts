@@ -145,7 +145,9 @@ describe('max-rotation-period on AWS KMS (moto): the material date AWS reports',
     expect(byUri(rotated.uri).lastRotatedAt).toBe(after.materialCreatedAt?.toISOString());
     expect(byUri(rotated.uri).lastRotatedAt).not.toBe(UNKNOWN);
     const r = checkPolicy(inv, ROTATION);
-    expect(r.findings).toEqual([]);
+    // Keys other tests left in the shared moto account that keyport cannot describe are listed
+    // whatever the filter (an inventory never hides one): only ours are judged here.
+    expect(r.findings.filter((f) => f.keyUri !== undefined && ours.has(f.keyUri))).toEqual([]);
     expect(r.summary.passed).toBe(2);
   });
 });
