@@ -2,6 +2,8 @@
  * What every test needs: the OpenBao target's variables (fail, never skip, when missing), a
  * provider on it, unique key names, and a root node-vault client for setting up the server.
  */
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isKeyportError, type KeyportError, toKeyportError } from '@keyport/core';
 import NodeVault from 'node-vault';
 import { type VaultTransitOptions, VaultTransitProvider } from '../src/index.js';
@@ -61,4 +63,34 @@ export async function rejection(p: VaultTransitProvider, pending: Promise<unknow
   if (error === undefined) throw new Error('expected the call to fail');
   const mapped = isKeyportError(error) ? error : (p.mapError(error) ?? toKeyportError(error));
   return mapped;
+}
+
+/**
+ * A stand-in HTTP server answering every request with `handle` (as OpenBao never answers: a
+ * server that is not quite Vault, or a proxy in front of it), and a provider talking to it with a
+ * token; `base` is the URI prefix of its default mount's keys.
+ */
+export async function standInVault(
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ server: Server; provider: VaultTransitProvider; base: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    handle(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const p = new VaultTransitProvider({
+    endpoint: `http://127.0.0.1:${port}`,
+    auth: { method: 'token', token: 's.stand-in', renew: false },
+  });
+  return {
+    server,
+    provider: p,
+    base: `hcvault://127.0.0.1:${port}/transit/keys`,
+    async close() {
+      await p.close();
+      server.closeAllConnections();
+      server.close();
+    },
+  };
 }

@@ -3,10 +3,10 @@
 // a stand-in HTTP server, as OpenBao never answers so), and policies, metadata and contexts
 // carrying `__proto__` or fields of the wrong kind (written to the real OpenBao).
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { VaultTransitProvider } from '../src/index.js';
-import { bytes, call, keyName, openbao, provider, rejection, rootClient } from './helpers.js';
+import type { VaultTransitProvider } from '../src/index.js';
+import { bytes, call, keyName, openbao, provider, rejection, rootClient, standInVault } from './helpers.js';
 
 type Route = (req: IncomingMessage, res: ServerResponse) => void;
 const json = (res: ServerResponse, body: unknown, status = 200) => {
@@ -28,37 +28,24 @@ const keyData = (over: Record<string, unknown> = {}) => ({
 });
 
 describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
-  let server: Server;
   let route: Route = (_, res) => json(res, {}, 404);
   let listAnswer: unknown = {};
   let p: VaultTransitProvider;
   let base: string;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      req.resume();
-      route(req, res);
-    });
+    const standIn = await standInVault((req, res) => route(req, res));
+    ({ provider: p, base, close } = standIn);
     // Node's parser refuses Vault's LIST verb before the handler runs: answered here, raw.
-    server.on('clientError', (error: Error & { rawPacket?: Buffer }, socket) => {
+    standIn.server.on('clientError', (error: Error & { rawPacket?: Buffer }, socket) => {
       if (!String(error.rawPacket ?? '').startsWith('LIST ')) return void socket.destroy();
       const body = JSON.stringify(listAnswer);
       socket.end(
         `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    p = new VaultTransitProvider({
-      endpoint: `http://127.0.0.1:${port}`,
-      auth: { method: 'token', token: 's.stand-in', renew: false },
-    });
-    base = `hcvault://127.0.0.1:${port}/transit/keys`;
   });
-  afterAll(async () => {
-    await p.close();
-    server.closeAllConnections();
-    server.close();
-  });
+  afterAll(() => close());
   beforeEach(() => {
     route = (_, res) => json(res, {}, 404);
   });

@@ -5,10 +5,10 @@
 // HTTP server answers, as OpenBao never answers so.
 
 import { generateKeyPairSync } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { VaultTransitProvider } from '../src/index.js';
-import { bytes, call, rejection } from './helpers.js';
+import type { VaultTransitProvider } from '../src/index.js';
+import { bytes, call, rejection, standInVault } from './helpers.js';
 
 type Route = (req: IncomingMessage, res: ServerResponse) => void;
 const send = (res: ServerResponse, body: string, status = 200) => {
@@ -29,28 +29,14 @@ const keyData = (over: Record<string, unknown> = {}) => ({
 });
 
 describe('versions and types in answers (a stand-in server)', () => {
-  let server: Server;
   let route: Route = (_, res) => json(res, {}, 404);
   let p: VaultTransitProvider;
   let base: string;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      req.resume();
-      route(req, res);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    p = new VaultTransitProvider({
-      endpoint: `http://127.0.0.1:${port}`,
-      auth: { method: 'token', token: 's.stand-in', renew: false },
-    });
-    base = `hcvault://127.0.0.1:${port}/transit/keys`;
+    ({ provider: p, base, close } = await standInVault((req, res) => route(req, res)));
   });
-  afterAll(async () => {
-    await p.close();
-    server.closeAllConnections();
-    server.close();
-  });
+  afterAll(() => close());
   beforeEach(() => {
     route = (_, res) => json(res, {}, 404);
   });

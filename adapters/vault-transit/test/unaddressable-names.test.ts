@@ -3,10 +3,9 @@
 // is a typed InvalidArgument naming the problem, made before any request: never transit's 404
 // "unsupported path" (NotFound, which reads as "no such key"), never a request to another path,
 // and never another key (`k?version=2` as a bare name once created the key `k`).
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VaultTransitProvider } from '../src/index.js';
-import { bytes, call, keyName, openbao, provider, rejection, rootClient } from './helpers.js';
+import type { VaultTransitProvider } from '../src/index.js';
+import { bytes, call, keyName, openbao, provider, rejection, rootClient, standInVault } from './helpers.js';
 
 /** Bare names: each is refused as a name, whatever a URI built from it would parse as. */
 const BARE = [
@@ -108,30 +107,22 @@ describe('names transit cannot address, passed to the calls (OpenBao)', () => {
 });
 
 describe('names transit cannot address make no request (a stand-in server recording them)', () => {
-  let server: Server;
   const seen: string[] = [];
   let p: VaultTransitProvider;
   let base: string;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    server = createServer((req, res) => {
+    ({
+      provider: p,
+      base,
+      close,
+    } = await standInVault((req, res) => {
       seen.push(`${req.method} ${req.url}`);
-      req.resume();
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end('{"errors":["unsupported path"]}');
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    p = new VaultTransitProvider({
-      endpoint: `http://127.0.0.1:${port}`,
-      auth: { method: 'token', token: 's.stand-in', renew: false },
-    });
-    base = `hcvault://127.0.0.1:${port}/transit/keys`;
+    }));
   });
-  afterAll(async () => {
-    await p.close();
-    server.closeAllConnections();
-    server.close();
-  });
+  afterAll(() => close());
 
   it('no call on such a name reaches the server, by bare name or URI', async () => {
     const calls = [
