@@ -11,6 +11,7 @@ import {
   checkRotationPolicy,
   checkScheduleDeletion,
   isKeyportError,
+  isValidDate,
   type KeyInfo,
   type KeyportError,
   type KeyRef,
@@ -376,8 +377,6 @@ const UNANSWERED_ROTATIONS: ReadonlySet<string> = new Set([
   'AccessDenied',
 ]);
 
-const validDate = (d: unknown): d is Date => d instanceof Date && !Number.isNaN(d.getTime());
-
 /**
  * When the key's current material was made. AWS names no versions, but ListKeyRotations lists
  * each completed rotation, the newest being the material in use; a key that never rotated uses
@@ -396,7 +395,7 @@ async function materialCreatedOf(
 ): Promise<Date | undefined> {
   if (meta.Origin !== 'AWS_KMS') return undefined;
   const own =
-    meta.MultiRegionConfiguration?.MultiRegionKeyType !== 'REPLICA' && validDate(meta.CreationDate)
+    meta.MultiRegionConfiguration?.MultiRegionKeyType !== 'REPLICA' && isValidDate(meta.CreationDate)
       ? meta.CreationDate
       : undefined;
   // only symmetric keys rotate (checkRotatable): the others keep the material they were made with
@@ -413,7 +412,7 @@ async function materialCreatedOf(
         signal,
       );
       for (const rotation of page.Rotations ?? []) {
-        if (!validDate(rotation.RotationDate)) return undefined;
+        if (!isValidDate(rotation.RotationDate)) return undefined;
         if (newest === undefined || rotation.RotationDate > newest) newest = rotation.RotationDate;
       }
       Marker = nextMarker(page, markers);

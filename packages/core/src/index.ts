@@ -280,6 +280,7 @@ export {
   checkString,
   contextCallOptions,
   invalidArgument,
+  isValidDate,
   isWellFormedString,
   MAX_ATTEMPTS,
   MAX_CONTEXT_PAIRS,

@@ -193,6 +193,10 @@ export function checkFunction(value: unknown, option: string): (...args: never[]
   return value as (...args: never[]) => unknown;
 }
 
+/** A Date that names an instant (`new Date(NaN)` does not): for dates a provider answers with. */
+export const isValidDate = (value: unknown): value is Date =>
+  value instanceof Date && !Number.isNaN(value.getTime());
+
 /** A Date within 1970..9999, checked in O(1). */
 export function checkDate(value: unknown, option: string): Date {
   if (!(value instanceof Date)) throw invalidArgument(option, `expected a Date, got ${describeType(value)}`);

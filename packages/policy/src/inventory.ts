@@ -15,6 +15,7 @@ import {
   checkOptions,
   type Grant,
   invalidArgument,
+  isValidDate,
   type KeyInfo,
   type KeyOperations,
   KeyportError,
@@ -79,8 +80,6 @@ export type InventoryItem =
   | { readonly kind: 'key'; readonly key: InventoryKey }
   | { readonly kind: 'source'; readonly source: InventorySource };
 
-const validDate = (d: unknown): d is Date => d instanceof Date && !Number.isNaN(d.getTime());
-
 const badDate = (field: string): InventoryFieldError => ({
   field,
   code: 'Internal',
@@ -94,7 +93,7 @@ const badDate = (field: string): InventoryFieldError => ({
  */
 function isoOf(d: unknown, field: string, errors: InventoryFieldError[]): Known<string> {
   if (d === undefined) return UNKNOWN;
-  if (validDate(d)) return d.toISOString();
+  if (isValidDate(d)) return d.toISOString();
   errors.push(badDate(field));
   return UNKNOWN;
 }
@@ -241,7 +240,7 @@ function lastRotatedOf(info: KeyInfo, errors: InventoryFieldError[]): Known<stri
   const primary = versions.find((v) => v.version === info.primaryVersion);
   if (primary?.createdAt !== undefined) return isoOf(primary.createdAt, 'lastRotatedAt', errors);
   // No primary to go by: the newest version, which an undatable one might be.
-  if (given.some((v) => !validDate(v.createdAt))) {
+  if (given.some((v) => !isValidDate(v.createdAt))) {
     errors.push(badDate('lastRotatedAt'));
     return UNKNOWN;
   }
@@ -251,7 +250,7 @@ function lastRotatedOf(info: KeyInfo, errors: InventoryFieldError[]): Known<stri
 
 function grantOf(g: Grant, errors: InventoryFieldError[]): InventoryGrant {
   // No expiry is "never expires": an expiry that is no date must not read as that, nor as a date.
-  if (g.expiresAt !== undefined && !validDate(g.expiresAt))
+  if (g.expiresAt !== undefined && !isValidDate(g.expiresAt))
     throw new KeyportError('Internal', 'the provider reported a grant expiry that is not a valid date');
   const c = g.constraints;
   const constrained =
