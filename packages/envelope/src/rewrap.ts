@@ -122,6 +122,8 @@ interface RewrapPlan {
   readonly kept: readonly EncryptedDataKey[];
   /** Signed suites: the recipients that wrap the kept EDKs again, once each; undefined when unsigned. */
   readonly rewrappers: readonly Recipient[] | undefined;
+  /** The `add` recipients that wrap the data key: each once, none that a kept EDK already serves. */
+  readonly adders: readonly Recipient[];
 }
 
 /**
@@ -138,6 +140,12 @@ interface RewrapPlan {
  * repeating one EDK up to the EDK limit made every rewrap of the message pay that many calls.
  * For the same reason a signed message's kept EDKs are wrapped again once per recipient (two
  * EDKs of one key, or a key also in `add`, give one wrap, not two).
+ *
+ * An `add` recipient is asked once however often it is named, and not at all when the message
+ * is unsigned and keeps an EDK that recipient matches: that EDK opens the message already, and a
+ * second one would be a billed call for nothing and one more EDK towards the limit each time a
+ * nightly job adds the same key. (Signed: the kept EDK is wrapped again anyway, by that adder.)
+ * To wrap a kept recipient afresh, name it in both `remove` and `add`.
  */
 function planRewrap(
   h: ParsedHeader,
@@ -163,10 +171,18 @@ function planRewrap(
     seen.add(identity);
     kept.push(e);
   }
+  const named = new Set<string>();
+  const adding: Recipient[] = [];
+  for (const a of adders) {
+    if (named.has(a.id)) continue;
+    named.add(a.id);
+    if (!h.suite.signed && kept.some((e) => a.matches(e))) continue;
+    adding.push(a);
+  }
   let rewrappers: Recipient[] | undefined;
   if (h.suite.signed) {
-    const candidates = [...trusted, ...adders];
-    const wrapping = new Set(adders.map((a) => a.id));
+    const candidates = [...trusted, ...adding];
+    const wrapping = new Set(adding.map((a) => a.id));
     rewrappers = [];
     for (const e of kept) {
       const r = rewrapperFor(e, candidates);
@@ -175,7 +191,7 @@ function planRewrap(
       rewrappers.push(r);
     }
   }
-  const count = (rewrappers ?? kept).length + adders.length;
+  const count = (rewrappers ?? kept).length + adding.length;
   if (count === 0)
     throw new KeyportError('InvalidArgument', 'rewrap would leave the message with no recipient');
   // Written, such a message would be refused by every open with these limits (the default is
@@ -186,7 +202,7 @@ function planRewrap(
       `rewrap would write ${count} encrypted data keys, more than maxEncryptedDataKeys (${limits.maxEncryptedDataKeys}) lets open read; remove recipients or raise the limit`,
     );
   }
-  return { kept, rewrappers };
+  return { kept, rewrappers, adders: adding };
 }
 
 /**
@@ -221,7 +237,8 @@ export async function* rewrapStream(
     const dataKey = v.dataKey as Uint8Array;
     const h = v.header;
     try {
-      const { kept, rewrappers } = planRewrap(h, v.trusted, removers, adders, v.limits);
+      const plan = planRewrap(h, v.trusted, removers, adders, v.limits);
+      const { kept, rewrappers } = plan;
       const env = recipientEnv(options);
       const signingKey = h.suite.signed ? generateSigningKey() : undefined;
       // Every wrap sees the whole context, unstored pairs included (the header stores the rest).
@@ -230,7 +247,7 @@ export async function* rewrapStream(
           ? v.context
           : { ...v.context, [PUBLIC_KEY_CONTEXT_KEY]: signingKey.publicKeyBase64 };
       const keptEdks = rewrappers === undefined ? kept : await wrapAll(rewrappers, dataKey, context, env);
-      const added = await wrapAll(adders, dataKey, context, env);
+      const added = await wrapAll(plan.adders, dataKey, context, env);
       const edks = [...keptEdks, ...added];
       const body = serializeHeaderBody({
         ...h,

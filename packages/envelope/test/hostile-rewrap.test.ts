@@ -258,6 +258,33 @@ describe('rewrap keeps each key once, and never writes more EDKs than open reads
     ]);
   });
 
+  it('unsigned: adding a recipient the message already has asks it nothing and adds no EDK', async () => {
+    const pt = randomBytes(10);
+    const msg = await sealEnvelope(pt, { recipients: [aes, aesOther] });
+    const again = counted(aesOther);
+    // Before: a second aesOther EDK each time (a nightly add of the same key filled the limit).
+    const out = await rewrapEnvelope(msg, { trust: [aes], add: [again.recipient] });
+    expect(again.calls.wrap).toBe(0);
+    expect(edksOf(out)).toHaveLength(2);
+    expect(Buffer.from((await openEnvelope(out, { trust: [aesOther] })).plaintext).equals(pt)).toBe(true);
+    // Named in remove and add, it wraps afresh: one new EDK in place of the old one.
+    const fresh = counted(aesOther);
+    const renewed = await rewrapEnvelope(msg, { trust: [aes], remove: [aesOther], add: [fresh.recipient] });
+    expect(fresh.calls.wrap).toBe(1);
+    expect(edksOf(renewed)).toHaveLength(2);
+    expect(Buffer.from((await openEnvelope(renewed, { trust: [aesOther] })).plaintext).equals(pt)).toBe(true);
+  });
+
+  it('a recipient named twice in add is asked once (signed and unsigned)', async () => {
+    for (const suite of [0x0478, 0x0578] as const) {
+      const msg = await sealEnvelope(randomBytes(10), { recipients: [aes], suite });
+      const other = counted(aesOther);
+      const out = await rewrapEnvelope(msg, { trust: [aes], add: [other.recipient, other.recipient] });
+      expect(other.calls.wrap).toBe(1);
+      expect(edksOf(out)).toHaveLength(2);
+    }
+  });
+
   it('a rewrap that would write more EDKs than maxEncryptedDataKeys is refused before any wrap', async () => {
     // 16 EDKs: the default limit, which open (and this rewrap) still reads.
     const msg = await sealEnvelope(randomBytes(10), { recipients: Array.from({ length: 16 }, () => aes) });
