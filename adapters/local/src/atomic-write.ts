@@ -9,10 +9,11 @@ import {
   renameSync,
   statSync,
 } from 'node:fs';
-import { lstat, open, readdir, readlink, unlink } from 'node:fs/promises';
+import { lstat, open, readdir, readlink, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { NAME_MAX } from '@keyport/core';
+import { KeyportError, NAME_MAX, quote } from '@keyport/core';
+import { localError } from './errors.js';
 
 /** Names this host in temp file names, so only this host's dead writers are swept. */
 const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
@@ -179,18 +180,40 @@ export async function writeFileAtomic(
  * replaced the link with a regular file: the file it pointed to kept the old state, and a
  * process writing there (under its own `<target>.lock`) and one writing through the link
  * silently diverged. A link loop is returned as is; reading it fails (ELOOP) before any write.
+ *
+ * Links are followed here by hand, not by the kernel, so the kernel's own guard
+ * (`fs.protected_symlinks`) is applied here too, whatever the sysctl says: a link in a sticky,
+ * world-writable directory (/tmp) is followed only when this process or the directory's owner
+ * owns it. Otherwise another user who planted `/tmp/app.keystore -> /home/me/.profile` before
+ * the keystore was first made had keyport write (or sweep leftovers) wherever the link points.
  */
 export async function writeTarget(path: string): Promise<string> {
   let current = path;
   for (let hops = 0; hops < 40; hops++) {
+    let next: string;
     try {
-      if (!(await lstat(current)).isSymbolicLink()) return current;
-      current = resolve(dirname(current), await readlink(current));
-    } catch {
+      const link = await lstat(current);
+      if (!link.isSymbolicLink()) return current;
+      await refuseForeignLink(current, link.uid);
+      next = resolve(dirname(current), await readlink(current));
+    } catch (e) {
+      if (e instanceof KeyportError) throw e;
       return current; // absent (the file to create) or gone meanwhile: the next step reports it
     }
+    current = next;
   }
   return path;
+}
+
+/** See writeTarget: the kernel's protected_symlinks rule for a link we follow ourselves. */
+async function refuseForeignLink(link: string, linkOwner: number): Promise<void> {
+  const dir = await stat(dirname(link));
+  const stickyWorldWritable = (dir.mode & 0o1002) === 0o1002;
+  if (!stickyWorldWritable || linkOwner === process.geteuid?.() || linkOwner === dir.uid) return;
+  throw localError(
+    'AccessDenied',
+    `options.path: the symbolic link ${quote(link)} sits in a sticky, world-writable directory and belongs to another user (uid ${linkOwner}); keyport does not follow it (as the kernel's fs.protected_symlinks would not)`,
+  );
 }
 
 /** A change stamp of a file (device, inode, size, times), read without yielding. */

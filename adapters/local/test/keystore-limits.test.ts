@@ -5,7 +5,18 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { lstat, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lchown,
+  lstat,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Keyport, type KeySpec } from '@keyport/core';
@@ -139,6 +150,33 @@ describe('the keystore path', () => {
     const direct = await open({ path: join(dir, 'real.keystore') });
     expect((await direct.describeKey({ uri: direct.keyUri('k') }, o)).state).toBe('enabled');
   });
+
+  // Giving a link to another user takes root (CI runs as root).
+  it.runIf(process.geteuid?.() === 0)(
+    "another user's link in a sticky, world-writable directory is not followed (fs.protected_symlinks)",
+    async () => {
+      const shared = await tempDir();
+      await chmod(shared, 0o1777); // as /tmp is
+      const victim = join(await tempDir(), 'victim.txt');
+      await writeFile(victim, 'mine');
+      const planted = join(shared, 'app.keystore');
+      await symlink(victim, planted);
+      // Planted by someone else (root may give a link away; everyone else made their own).
+      const stranger = (process.geteuid?.() ?? 0) + 4242;
+      await lchown(planted, stranger, stranger);
+      // Before: the keystore was written over the file the link names (the victim's file replaced).
+      await expectCode(open({ path: planted, create: true }), 'AccessDenied');
+      expect(await readFile(victim, 'utf8')).toBe('mine');
+      expect((await readdir(dirname(victim))).sort()).toEqual(['victim.txt']);
+      // The directory's owner's link, and one outside a sticky directory, are followed as before.
+      await lchown(planted, (await stat(shared)).uid, (await stat(shared)).gid);
+      await rm(victim);
+      const kp = await open({ path: planted, create: true });
+      await kp.createKey({ name: 'k', spec: 'AES_256' }, o);
+      expect((await lstat(planted)).isSymbolicLink()).toBe(true);
+      expect((await lstat(victim)).isFile()).toBe(true);
+    },
+  );
 
   it('a file over 64 MiB is Integrity at once, also with create, and is left alone', async () => {
     const path = join(await tempDir(), 'big.keystore');
