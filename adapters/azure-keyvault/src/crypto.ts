@@ -67,28 +67,19 @@ function sized(result: unknown, bytes: number, op: string): Uint8Array {
   }
   return result;
 }
-/** Wrong-size failures of results whose size the key's spec gives (see `withKeySpec`). */
-const misfits = new WeakSet<object>();
+/**
+ * Failures that may say the key's spec used is stale (see `withKeySpec`): `misfit`, a result of
+ * another size than the spec's modulus or curve gives; `refused`, the request refused by the spec
+ * itself before any call (an algorithm or usage it does not serve).
+ */
+const blamingSpec = new WeakMap<object, 'misfit' | 'refused'>();
 
-/** `sized`, for a result as long as the key's modulus or curve says: its failure is a misfit. */
-function fitted(result: unknown, bytes: number, op: string): Uint8Array {
+/** Runs `run`, marking its failure as `kind` for `withKeySpec`. */
+function againstSpec<T>(kind: 'misfit' | 'refused', run: () => T): T {
   try {
-    return sized(result, bytes, op);
+    return run();
   } catch (e) {
-    misfits.add(e as object);
-    throw e;
-  }
-}
-
-/** Refusals of a request by the spec used (an algorithm or usage it does not serve), see `withKeySpec`. */
-const refusedBySpec = new WeakSet<object>();
-
-/** Runs a check of the request against the key's spec: its failure is a refusal by that spec. */
-function bySpec<T>(check: () => T): T {
-  try {
-    return check();
-  } catch (e) {
-    if (typeof e === 'object' && e !== null) refusedBySpec.add(e);
+    if (typeof e === 'object' && e !== null) blamingSpec.set(e, kind);
     throw e;
   }
 }
@@ -101,7 +92,7 @@ function bySpec<T>(check: () => T): T {
  * Vault's create and import do on a taken name, e.g. `az keyvault key create`) or deleted, purged
  * and made the key anew: without this, every encrypt and sign failed until the cache forgot the
  * name (a bound of 4096 names, or a new process).
- * A request the spec used refuses before any call (`bySpec`: ECDSA_SHA_384 on a cached EC_P256,
+ * A request the spec used refuses before any call (`refused`: ECDSA_SHA_384 on a cached EC_P256,
  * encrypt on a cached EC key) is checked against the spec read anew too, when the one used may be
  * stale: a cached one, or the latest version's for a ref pinned to a version. Else a verify of a
  * signature by the new key, or a sign or encrypt the new key serves, was refused InvalidArgument.
@@ -121,9 +112,8 @@ async function withKeySpec<T>(
   try {
     return await run(spec);
   } catch (e) {
-    const held = typeof e === 'object' && e !== null;
-    const misfit =
-      (held && misfits.has(e)) || statusOf(e) === 400 || (mayBeStale && held && refusedBySpec.has(e));
+    const blamed = typeof e === 'object' && e !== null ? blamingSpec.get(e) : undefined;
+    const misfit = blamed === 'misfit' || statusOf(e) === 400 || (mayBeStale && blamed === 'refused');
     if (!misfit) throw e;
     const fresh = await keySpecAgain(rpc, key, spec, o);
     if (fresh === spec) throw e;
@@ -164,7 +154,7 @@ async function encryptAs(
   req: EncryptRequest,
   o: Call,
 ) {
-  bySpec(() => assertSpecServes(spec, 'encrypt_decrypt', details));
+  againstSpec('refused', () => assertSpecServes(spec, 'encrypt_decrypt', details));
   if (spec === 'AES_256') {
     const gcm = { algorithm: 'A256GCM' as const, plaintext, ...aadOf(req.context) };
     const { result, version } = await keyOp(rpc, key, o, (c, so) => c.encrypt(gcm, so));
@@ -189,7 +179,7 @@ async function encryptAs(
       c.wrapKey('RSA-OAEP-256', contentKey, so),
     );
     keyVersion = named(version);
-    return fitted(result.result, MODULUS_BYTES[spec] ?? 0, 'wrapKey');
+    return againstSpec('misfit', () => sized(result.result, MODULUS_BYTES[spec] ?? 0, 'wrapKey'));
   });
   return { ciphertext: writeFrame(FRAME_MECHANISMS.WRAPPED_KEY_AES_256_GCM, keyVersion, body), keyVersion };
 }
@@ -258,13 +248,10 @@ function signing(spec: KeySpec, message: Uint8Array, req: SignRequest) {
 
 export function sign(rpc: Rpc, key: ResolvedKey, message: Uint8Array, req: SignRequest, o: Call) {
   return withKeySpec(rpc, key, o, async (spec) => {
-    const { algorithm, alg, digest, ecBytes } = bySpec(() => signing(spec, message, req));
+    const { algorithm, alg, digest, ecBytes } = againstSpec('refused', () => signing(spec, message, req));
     const { result, version } = await keyOp(rpc, key, o, (c, so) => c.sign(alg, digest, so));
-    const raw = fitted(
-      result.result,
-      ecBytes === undefined ? (MODULUS_BYTES[spec] ?? 0) : ecBytes * 2,
-      'sign',
-    );
+    const bytes = ecBytes === undefined ? (MODULUS_BYTES[spec] ?? 0) : ecBytes * 2;
+    const raw = againstSpec('misfit', () => sized(result.result, bytes, 'sign'));
     const signature = ecBytes === undefined ? new Uint8Array(raw) : rawToDer(raw);
     return { signature, algorithm, keyVersion: named(version) };
   });
@@ -279,7 +266,7 @@ export function verify(
   o: Call,
 ): Promise<boolean> {
   return withKeySpec(rpc, key, o, async (spec) => {
-    const { alg, digest, ecBytes } = bySpec(() => signing(spec, message, req));
+    const { alg, digest, ecBytes } = againstSpec('refused', () => signing(spec, message, req));
     const wire = ecBytes === undefined ? signature : derToRaw(signature, ecBytes);
     if (wire === undefined || wire.length === 0) return false; // not a signature at all
     try {

@@ -18,9 +18,10 @@ import {
 export const PROVIDER_NAME = 'azurekeyvault';
 
 /**
- * Rows: an error name, an HTTP status, `403/<inner code>` and `409/<inner code>`, `5xx`, `tls`
- * (the vault's certificate refused: retrying cannot help), `network` (no answer: socket errors, a
- * RestError without status) and `other` (any other status).
+ * Rows: an error name, an HTTP status, `403/<inner code>` and `409/<inner code>`, `5xx`,
+ * `challenge` (the SDK refused the vault's authentication challenge), `tls` (the vault's
+ * certificate refused: retrying cannot help), `network` (no answer: socket errors, a RestError
+ * without status) and `other` (any other status).
  */
 export const AZURE_ERROR_TABLE: ErrorTable = {
   AbortError: { code: 'Aborted', retryable: false },
@@ -28,6 +29,10 @@ export const AZURE_ERROR_TABLE: ErrorTable = {
   AuthenticationError: { code: 'AccessDenied' },
   AggregateAuthenticationError: { code: 'AccessDenied' },
   AuthenticationRequiredError: { code: 'AccessDenied' },
+  // The vault's 401 challenge names a resource whose domain is not the vault URL's: the SDK sends
+  // no token to it. The server is not the configured vault (a wrong vaultUrl, or a proxy or
+  // custom domain in front of one): retrying cannot help.
+  challenge: { code: 'AccessDenied', retryable: false },
   tls: { code: 'Unavailable', retryable: false },
   network: { code: 'Unavailable' },
   '400': { code: 'InvalidArgument' },
@@ -49,6 +54,9 @@ export const AZURE_ERROR_TABLE: ErrorTable = {
   '409/ObjectIsBeingDeleted': { code: 'KeyStateConflict', retryable: true },
   '409/ObjectIsBeingRecovered': { code: 'KeyStateConflict', retryable: true },
   '429': { code: 'Throttled' },
+  // The server does not implement the operation (a Key Vault look-alike, or a proxy in front of
+  // the vault): asking again gets the same answer, unlike the passing 5xx below.
+  '501': { code: 'Unsupported', capability: 'operation' },
   '5xx': { code: 'Unavailable' },
   other: { code: 'Internal' },
 };
@@ -119,12 +127,27 @@ function rawRetryAfterMs(error: unknown, now: () => number): number | undefined 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now());
 }
 
+/**
+ * @azure/keyvault-common's refusal of a challenge whose resource is not the vault's domain, a
+ * plain Error known by its message only. Its text (naming the resource host) stays in `cause`.
+ */
+const CHALLENGE_MISMATCH = /^The challenge resource '[^']*' does not match the requested domain\b/;
+
+const CHALLENGE_MESSAGE =
+  "the vault's authentication challenge names a resource outside the vault URL's domain, so no " +
+  "token was sent: check that vaultUrl is your vault's own URL (https://<name>.vault.azure.net, " +
+  "https://<name>.managedhsm.azure.net or your national cloud's domain), not a proxy or custom " +
+  'domain; set clientOptions.disableChallengeResourceVerification only for a server you trust';
+
 /** The table row for an error and the message naming it; undefined for values that are not Azure's. */
 function rowOf(error: unknown): { row: string; message: string } | undefined {
   const e = shape(error);
   const status = statusOf(error);
   const name = word(e.name) ?? '';
   if (status === undefined) {
+    if (typeof e.message === 'string' && CHALLENGE_MISMATCH.test(e.message)) {
+      return { row: 'challenge', message: CHALLENGE_MESSAGE };
+    }
     if (/Error$/.test(name) && errorMapping(AZURE_ERROR_TABLE, name) !== undefined) {
       return {
         row: name,

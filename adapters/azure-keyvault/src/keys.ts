@@ -405,18 +405,20 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
     // Kept before the request: an answer lost on the way back leaves a key only this marker opens.
     const [markerValue] = Object.values(marker);
     if (markerValue !== undefined) rpc.unfinishedCreates.set(sent, markerValue);
-    const created = await rpc.send(key.vault, o, (kc, so) =>
-      kc.createKey(key.name, kty, {
-        keyOps,
-        ...(keySize !== undefined ? { keySize } : {}),
-        ...(curve !== undefined ? { curve } : {}),
-        ...(Object.keys(tags).length + Object.keys(marker).length > 0
-          ? { tags: { ...tags, ...marker } }
-          : {}),
-        ...(periodDays !== undefined ? { enabled: false } : {}),
-        ...so,
-      }),
-    );
+    const created = await rpc
+      .send(key.vault, o, (kc, so) =>
+        kc.createKey(key.name, kty, {
+          keyOps,
+          ...(keySize !== undefined ? { keySize } : {}),
+          ...(curve !== undefined ? { curve } : {}),
+          ...(Object.keys(tags).length + Object.keys(marker).length > 0
+            ? { tags: { ...tags, ...marker } }
+            : {}),
+          ...(periodDays !== undefined ? { enabled: false } : {}),
+          ...so,
+        }),
+      )
+      .catch((e: unknown) => purgeUnderWay(rpc, key, o, e));
     if (periodDays !== undefined) {
       return finishCreate(rpc, key, checkedKey(key.vault, key.name, created), periodDays, tags, o);
     }
@@ -424,6 +426,30 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
     rpc.unfinishedCreates.delete(sent);
     return keyInfoOf(rpc, key.vault, created, { versions: [versionInfo(created.properties)] }, key.name);
   });
+}
+
+/**
+ * A create's 409, the name held by no live key (just looked up; a live name would have taken a
+ * new version): a deleted key holds it (AlreadyExists, as mapped), or none does and a purge of
+ * the name is still completing. Key Vault answers the create 409 for a few seconds after a purge
+ * answered 204, without an inner code, while neither the key nor a deleted key can be read: that
+ * passes, so it is KeyStateConflict and retryable, as 409 ObjectIsBeingDeleted is. Throws.
+ */
+async function purgeUnderWay(rpc: Rpc, key: ResolvedKey, o: Call, e: unknown): Promise<never> {
+  if (statusOf(e) !== 409 || mapAzureError(e)?.retryable !== false) throw e;
+  let deleted: DeletedKey | undefined;
+  try {
+    deleted = await unless404(getDeletedKey(rpc, key, o));
+  } catch {
+    // Unknown (no permission to read deleted keys, say): the vault's answer stands.
+    throw e;
+  }
+  if (deleted !== undefined) throw e;
+  throw new KeyportError(
+    'KeyStateConflict',
+    'Azure Key Vault answered 409 to a create of a name no key or deleted key holds: a purge of the name is still completing',
+    { provider: PROVIDER_NAME, requestId: requestIdOf(e), cause: e, retryable: true },
+  );
 }
 
 /** What a createKey request makes, to recognise the same request made before. */

@@ -174,6 +174,10 @@ function thrownFor(row: string): unknown {
       code: 'REQUEST_SEND_ERROR',
       cause: Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }),
     });
+  if (row === 'challenge')
+    return new Error(
+      "The challenge resource 'vault.example.net' does not match the requested domain. Set disableChallengeResourceVerification to true in your client options to disable. See https://aka.ms/azsdk/blog/vault-uri for more information.",
+    );
   if (/Error$/.test(row)) return { name: row, message: 'x' };
   const [status = '', inner] = row.split('/');
   const statusCode = status === '5xx' ? 502 : status === 'other' ? 418 : Number(status);

@@ -7,7 +7,7 @@
 import { Keyport } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
 import { mapAzureError, purgeDeletedKey } from '../src/index.js';
-import { bundle, HOST, standIn } from './support/stand-in.js';
+import { bundle, deletedBundle, HOST, standIn } from './support/stand-in.js';
 
 const retrying = (provider: ReturnType<ReturnType<typeof standIn>['provider']>) =>
   new Keyport({ providers: [provider], retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } });
@@ -74,6 +74,52 @@ describe('409 for a key still being deleted or recovered', () => {
     });
     expect(error).toMatchObject({ code: 'KeyStateConflict', retryable: true });
     expect(error?.message).toContain(`409 Conflict/${inner}`);
+  });
+
+  it('a create right after a purge (409 without an inner code, no deleted key) is retried until the vault takes it', async () => {
+    const vault = standIn();
+    let refused = 0;
+    vault.route = (url, method) => {
+      if (method !== 'POST' || url.pathname !== '/keys/k/create') return undefined;
+      // What Key Vault answers while a purge that already answered 204 completes.
+      if (refused++ === 0) return { status: 409, body: { error: { code: 'Conflict', message: 'x' } } };
+      return { body: bundle('k') };
+    };
+    const keyport = retrying(vault.provider());
+    try {
+      const key = await keyport.createKey('azurekeyvault', { name: 'k', spec: 'RSA_2048' });
+      expect(key.uri).toBe(`azurekeyvault://${HOST}/keys/k`);
+      expect(refused).toBe(2);
+      // The deleted key was looked up once, after the 409, to tell the purge from a held name.
+      expect(vault.requests.filter((r) => r.startsWith('GET /deletedkeys/k'))).toHaveLength(1);
+    } finally {
+      await keyport.close();
+    }
+  });
+
+  it('a create 409 while a deleted key holds the name stays AlreadyExists, asked once', async () => {
+    const vault = standIn();
+    let creates = 0;
+    vault.route = (url, method) => {
+      if (method === 'GET' && url.pathname.replace(/\/$/, '') === '/deletedkeys/k') {
+        return { body: deletedBundle('k') };
+      }
+      if (method !== 'POST' || url.pathname !== '/keys/k/create') return undefined;
+      creates++;
+      return { status: 409, body: { error: { code: 'Conflict', message: 'x' } } };
+    };
+    const keyport = retrying(vault.provider());
+    try {
+      await expect(keyport.createKey('azurekeyvault', { name: 'k', spec: 'RSA_2048' })).rejects.toMatchObject(
+        {
+          code: 'AlreadyExists',
+          retryable: false,
+        },
+      );
+      expect(creates).toBe(1);
+    } finally {
+      await keyport.close();
+    }
   });
 
   it('a name held by a soft-deleted key (ObjectIsDeletedButRecoverable) stays AlreadyExists, not retried', () => {

@@ -17,6 +17,8 @@ export const HOST = 'kp.vault.azure.net';
 export interface Answer {
   readonly status?: number;
   readonly body?: unknown;
+  /** Headers besides content-type and x-ms-request-id (a 401's WWW-Authenticate challenge). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 /** The answer to a request, or undefined for a 404 KeyNotFound. */
 export type Route = (url: URL, method: string) => Answer | undefined;
@@ -40,7 +42,7 @@ function headersOf(values: Record<string, string>) {
   };
 }
 
-const notFound = { status: 404, body: { error: { code: 'KeyNotFound', message: 'no key' } } };
+const notFound: Answer = { status: 404, body: { error: { code: 'KeyNotFound', message: 'no key' } } };
 
 export function standIn(): StandIn {
   const requests: string[] = [];
@@ -66,7 +68,11 @@ export function standIn(): StandIn {
       return {
         request,
         status: answer.status ?? 200,
-        headers: headersOf({ 'content-type': 'application/json', 'x-ms-request-id': 'req-1' }),
+        headers: headersOf({
+          'content-type': 'application/json',
+          'x-ms-request-id': 'req-1',
+          ...answer.headers,
+        }),
         bodyAsText: answer.body === undefined ? '' : JSON.stringify(answer.body),
       } as Response;
     },
