@@ -14,8 +14,10 @@ import { PROVIDER_NAME } from './errors.js';
 import { APPLICATION, findObjects, forEachObject, IMPORT_KEY_ID, versionOfId } from './objects.js';
 import { ckrOf, type Handle, P, type Pkcs11 } from './p11.js';
 import {
+  expectedKey,
   OBJECT_NAMES,
   type ObjectsProvenance,
+  type PairKind,
   provenanceProblem,
   readKeyObject,
   type Slot,
@@ -33,6 +35,17 @@ export const MAX_METADATA_OBJECTS = 16;
 export const MAX_KEY_VERSIONS = 1024;
 /** Distinct keyport key names a listing reads from the token. */
 export const MAX_LISTED_KEYS = 100_000;
+/**
+ * Longest metadata value (CKA_VALUE, JSON) keyport writes or reads. What keyport writes for a key
+ * is its labels and description (at most `MAX_DESCRIPTIVE_BYTES`, checked by createKey) and about
+ * 65 bytes per version it ever made (destroyed ones too): a key rotated 15,000 times stays under
+ * this. Anyone with the PIN can write a metadata object of any size under a key's label, and
+ * every call on the key reads it: a longer one is refused (`metadataTooLarge`) before it is
+ * decoded or parsed.
+ */
+export const MAX_METADATA_BYTES = 1024 * 1024;
+/** Most bytes a key's labels and description take in its metadata (as JSON): createKey refuses more. */
+export const MAX_DESCRIPTIVE_BYTES = 64 * 1024;
 
 /**
  * A search under a key's label found more objects than keyport ever makes: someone else's
@@ -44,6 +57,19 @@ export function tooManyObjects(keyUri: string, name: string, what: string, most:
   return new KeyportError(
     'KeyStateConflict',
     `the token holds more than ${most} ${what} under the label ${quote(name)}, more than keyport makes for one key; it reads no further: list the objects with this CKA_LABEL and remove those that are not this key's`,
+    { provider: PROVIDER_NAME, keyUri, retryable: false },
+  );
+}
+
+/**
+ * A metadata object under a key's label longer than keyport ever writes (`MAX_METADATA_BYTES`):
+ * not keyport's doing. Refused like too many objects (`tooManyObjects`): not retryable, it stays
+ * so until the object is removed.
+ */
+function metadataTooLarge(keyUri: string, name: string, bytes: number): KeyportError {
+  return new KeyportError(
+    'KeyStateConflict',
+    `the token holds a keyport metadata object of ${bytes} bytes under the label ${quote(name)}, more than keyport writes for one key (at most ${MAX_METADATA_BYTES}); it does not parse it: list the objects with this CKA_LABEL and remove those that are not this key's`,
     { provider: PROVIDER_NAME, keyUri, retryable: false },
   );
 }
@@ -184,7 +210,12 @@ export function readMetadata(
   if (handles.length > MAX_METADATA_OBJECTS)
     throw tooManyObjects(keyUri, name, 'keyport metadata objects', MAX_METADATA_OBJECTS);
   for (const handle of handles) {
+    // pkcs11js reads an attribute whole (it asks the module for its length, then for the value;
+    // C_GetObjectSize is no help: SoftHSM2 answers CK_UNAVAILABLE_INFORMATION), so the bound is
+    // on what is decoded, parsed and kept, and an oversized object fails the call at once.
     const attr = attributeOf(p11, session, handle, P.CKA_VALUE);
+    if (attr !== undefined && attr.length > MAX_METADATA_BYTES)
+      throw metadataTooLarge(keyUri, name, attr.length);
     const meta = attr === undefined ? undefined : parseMetadata(attr);
     if (meta !== undefined) found.push({ meta, handle });
   }
@@ -207,12 +238,21 @@ export function writeMetadata(
   previous?: { meta: KeyMetadata; handle: Handle; stale?: readonly Handle[] | undefined },
 ): { meta: KeyMetadata; handle: Handle } {
   const next: KeyMetadata = { ...meta, format: 1, seq: (previous?.meta.seq ?? 0) + 1 };
+  const value = Buffer.from(JSON.stringify(next), 'utf8');
+  // Never write what readMetadata would refuse: the key would be lost to every call.
+  if (value.length > MAX_METADATA_BYTES) {
+    throw new KeyportError(
+      'KeyStateConflict',
+      `the key's metadata would take ${value.length} bytes, more than keyport keeps for one key (${MAX_METADATA_BYTES}): it records ${Object.keys(next.versions).length} versions; create a new key for new data`,
+      { provider: PROVIDER_NAME, retryable: false },
+    );
+  }
   const handle = p11.C_CreateObject(session, [
     ...metadataTemplate(name),
     { type: P.CKA_TOKEN, value: true },
     { type: P.CKA_PRIVATE, value: true },
     { type: P.CKA_MODIFIABLE, value: true },
-    { type: P.CKA_VALUE, value: Buffer.from(JSON.stringify(next), 'utf8') },
+    { type: P.CKA_VALUE, value },
   ]);
   if (previous !== undefined) {
     p11.C_DestroyObject(session, previous.handle);
@@ -281,7 +321,12 @@ export function resolveKey(p11: Pkcs11, session: Handle, name: string, keyUri: s
   if (current === undefined) throw notFound(keyUri);
   const meta = current.meta;
   // RSA pairs: a version's of an RSA key, and the import wrapping pair of a key waiting for material.
-  const rsa = meta.spec.startsWith('RSA_') || meta.pendingImport === true;
+  const pair: PairKind | undefined =
+    meta.spec.startsWith('RSA_') || meta.pendingImport === true
+      ? 'rsa'
+      : meta.spec.startsWith('EC_')
+        ? 'ec'
+        : undefined;
   const versions = new Map<number, VersionObjects>();
   const provenance = new Map<number, ObjectsProvenance>();
   let importKey: VersionObjects | undefined;
@@ -305,7 +350,7 @@ export function resolveKey(p11: Pkcs11, session: Handle, name: string, keyUri: s
     );
     if (handles.length > most) throw tooManyObjects(keyUri, name, `${OBJECT_NAMES[slot]}s`, most);
     for (const handle of handles) {
-      const read = readKeyObject(p11, session, handle, slot, rsa);
+      const read = readKeyObject(p11, session, handle, slot, pair);
       if (read === undefined) continue;
       if (read.id.equals(IMPORT_KEY_ID)) {
         importKey ??= {};
@@ -333,13 +378,18 @@ export function resolveKey(p11: Pkcs11, session: Handle, name: string, keyUri: s
     ![...provenance].some(
       ([v, p]) => recorded(v) && [p.secret, p.privateKey].some((o) => o?.neverExtractable === true),
     );
+  const expected = expectedKey(meta.spec);
   for (const [version, objects] of versions) {
     const imported = meta.origin === 'external' && version === 1;
-    const why = provenanceProblem(provenance.get(version) ?? {}, { imported, exportable });
+    const why = provenanceProblem(provenance.get(version) ?? {}, { imported, exportable, expected });
     if (why !== undefined) objects.refused = why;
   }
   if (importKey !== undefined) {
-    const why = provenanceProblem(importProvenance, { imported: false, exportable: false });
+    const why = provenanceProblem(importProvenance, {
+      imported: false,
+      exportable: false,
+      expected: expectedKey('import'),
+    });
     if (why !== undefined) importKey.refused = why;
   }
   return {

@@ -21,6 +21,7 @@ import {
   labelInUse,
   listKeyNames,
   liveVersionCount,
+  MAX_DESCRIPTIVE_BYTES,
   MAX_KEY_VERSIONS,
   othersWithLabel,
   type ResolvedKey,
@@ -182,6 +183,19 @@ export async function createKey(
     throw refuse('import', 'only AES_256 keys can be imported');
   const name = nameOf(p, req.name);
   const uri = p.uriFor(name);
+  // Checked before anything is written: the metadata must stay readable (MAX_METADATA_BYTES)
+  // with room for the versions rotation records.
+  const descriptive = Buffer.byteLength(
+    JSON.stringify({ labels: req.labels ?? {}, description: req.description ?? '' }),
+    'utf8',
+  );
+  if (descriptive > MAX_DESCRIPTIVE_BYTES) {
+    throw new KeyportError(
+      'InvalidArgument',
+      `req.labels and req.description take ${descriptive} bytes as JSON; this provider keeps at most ${MAX_DESCRIPTIVE_BYTES} per key`,
+      { provider: p.name, keyUri: uri, retryable: false },
+    );
+  }
   const request = requestOf(req, usage);
   const mine = sentBy(p);
   // The record this call answers from, or made.
