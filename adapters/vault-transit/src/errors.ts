@@ -68,6 +68,56 @@ export function malformedAnswer(what: string, keyUri?: string): KeyportError {
   });
 }
 
+/**
+ * Token-shaped text: Vault's and OpenBao's tokens (service, batch and recovery; `hv` prefixed since
+ * Vault 1.10, `s.`/`b.`/`r.` before and in OpenBao) and JWTs (a Kubernetes service account's).
+ */
+const TOKEN_SHAPED =
+  /\b(?:hv[sbr]|[sbr])\.[A-Za-z0-9_-]{8,}|\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
+const MASK = '<redacted>';
+
+/** Longest server text kept in an error (core keeps 2048 chars of a cause's message). */
+const MAX_KEPT_CHARS = 4096;
+
+/**
+ * `text` (cut to MAX_KEPT_CHARS: a hostile server's megabyte message costs no regex time) with
+ * every one of `secrets` (the longest first) and every token-shaped string masked.
+ */
+export function maskTokens(text: string, secrets: readonly string[] = []): string {
+  let masked = text.length > MAX_KEPT_CHARS ? `${text.slice(0, MAX_KEPT_CHARS)}…` : text;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
+    if (secret !== '') masked = masked.split(secret).join(MASK);
+  }
+  return masked.replace(TOKEN_SHAPED, MASK);
+}
+
+/**
+ * Masks, in place, the text a failed request's error carries from the answer: node-vault makes
+ * its message of the answer's `errors[0]`, and a proxy (or a server) may echo the request's
+ * token there. That message is what `cause` keeps and logs print, and the stack repeats it; the
+ * body's `errors` are masked too (the error table reads them). KeyportErrors are keyport's own.
+ */
+export function maskErrorTokens(error: unknown, secrets: readonly string[]): void {
+  if (!(error instanceof Error) || error instanceof KeyportError) return;
+  try {
+    error.message = maskTokens(error.message, secrets);
+    if (typeof error.stack === 'string') {
+      const frames = error.stack.split('\n').filter((line) => /^\s+at /.test(line));
+      error.stack = [`${error.name}: ${error.message}`, ...frames].join('\n');
+    }
+    const body = (error as { response?: { body?: unknown } }).response?.body;
+    const errors = (body as { errors?: unknown } | null | undefined)?.errors;
+    if (Array.isArray(errors)) {
+      // The first is the one read; a few more for whoever looks, never a hostile million.
+      for (let i = 0; i < Math.min(errors.length, 16); i++) {
+        if (typeof errors[i] === 'string') errors[i] = maskTokens(errors[i], secrets);
+      }
+    }
+  } catch {
+    // A frozen or exotic error is left as it is; core reduces and redacts the cause it keeps.
+  }
+}
+
 /** The table row an answer falls under: the first kind with a row for the status, else the status. */
 export function vaultErrorKey(status: number, message: string): string | undefined {
   // Only the head is matched: a hostile server's megabyte message must not cost regex time.

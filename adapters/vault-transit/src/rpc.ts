@@ -10,7 +10,8 @@
  * destroys the socket. node-vault still builds paths, headers, login bodies and error objects.
  * A client given in the options keeps its transport: the wait is raced against the signal.
  */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import {
@@ -21,6 +22,7 @@ import {
   settleOrAbort,
 } from '@keyport/core';
 import type NodeVault from 'node-vault';
+import { maskErrorTokens } from './errors.js';
 import type { VaultAuth, VaultTlsOptions, VaultTransitOptions } from './options.js';
 import { nodeVault } from './sdk.js';
 
@@ -182,6 +184,30 @@ function createTransport(tls: VaultTlsOptions = {}) {
 }
 
 const K8S_JWT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * The service account token at `path` (links followed: Kubernetes projects it through symlinks),
+ * read under the login's signal. Opened without blocking and refused unless a regular file: a
+ * FIFO (or a device) would block the open, or the read, for good, holding a thread of Node's
+ * small fs pool per call until fs, DNS lookups and crypto of the whole process stall behind them.
+ */
+async function readJwt(path: string, signal: AbortSignal): Promise<string> {
+  // O_NONBLOCK: opening a FIFO with no writer returns at once (Windows has no such flag, nor FIFOs).
+  const file = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    if (!(await file.stat()).isFile()) {
+      throw new KeyportError(
+        'InvalidArgument',
+        'vaultTransit: the Kubernetes service account token path (auth.jwtPath) is not a regular file',
+        { provider: 'hcvault' },
+      );
+    }
+    return (await file.readFile({ encoding: 'utf8', signal })).trim();
+  } finally {
+    await file.close();
+  }
+}
+
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
 function leaseOf(response: unknown): { ttl: number; renewable: boolean } {
@@ -257,7 +283,7 @@ export class TokenManager {
     const body =
       auth.method === 'approle'
         ? { role_id: auth.roleId, ...(auth.secretId !== undefined ? { secret_id: auth.secretId } : {}) }
-        : { role: auth.role, jwt: auth.jwt ?? (await readFile(auth.jwtPath ?? K8S_JWT_PATH, 'utf8')).trim() };
+        : { role: auth.role, jwt: auth.jwt ?? (await readJwt(auth.jwtPath ?? K8S_JWT_PATH, signal)) };
     const path = `auth/${auth.mount ?? auth.method}/login`;
     const response: unknown = await this.client.write(path, body, { signal });
     const token = (response as { auth?: { client_token?: unknown } }).auth?.client_token;
@@ -281,6 +307,8 @@ export class VaultSession {
   readonly address: string;
   private transport: ReturnType<typeof createTransport> | undefined;
   private built: Promise<NodeVault.client> | undefined;
+  /** The client once built (its token is masked out of errors). */
+  private current: NodeVault.client | undefined;
 
   constructor(
     private readonly options: VaultTransitOptions,
@@ -322,6 +350,7 @@ export class VaultSession {
     }
     const auth = typeof o.auth === 'string' ? { method: 'token' as const, token: o.auth } : o.auth;
     this.tokens = auth === undefined ? undefined : new TokenManager(client, auth, o.renewAfterFraction);
+    this.current = client;
     return client;
   }
 
@@ -339,22 +368,46 @@ export class VaultSession {
     maxAnswerBytes?: number,
   ): Promise<T> {
     if (signal.aborted) throw abortError(signal);
-    const vault = await raceAbort(this.client(), signal);
-    if (as === undefined && this.tokens !== undefined) await raceAbort(this.tokens.ensure(signal), signal);
-    // node-vault sends a request's own X-Vault-Token header instead of the client's token.
-    const o = {
-      signal,
-      ...(as === undefined ? {} : { headers: { 'X-Vault-Token': as } }),
-      ...(maxAnswerBytes === undefined ? {} : { maxAnswerBytes }),
-    };
-    const pending = (
-      method === 'write' ? vault.write(path, body ?? {}, o) : vault[method](path, o)
-    ) as Promise<T>;
     try {
+      const vault = await raceAbort(this.client(), signal);
+      if (as === undefined && this.tokens !== undefined) await raceAbort(this.tokens.ensure(signal), signal);
+      // node-vault sends a request's own X-Vault-Token header instead of the client's token.
+      const o = {
+        signal,
+        ...(as === undefined ? {} : { headers: { 'X-Vault-Token': as } }),
+        ...(maxAnswerBytes === undefined ? {} : { maxAnswerBytes }),
+      };
+      const pending = (
+        method === 'write' ? vault.write(path, body ?? {}, o) : vault[method](path, o)
+      ) as Promise<T>;
       return this.options.client === undefined ? await pending : await raceAbort(pending, signal);
     } catch (error) {
-      throw signal.aborted ? abortError(signal) : error;
+      if (signal.aborted) throw abortError(signal);
+      // Logins and renewals (tokens.ensure) fail through here too, with the same masking.
+      maskErrorTokens(error, this.secrets(as));
+      throw error;
     }
+  }
+
+  /**
+   * What no error may carry: the configured token and login secrets, the token the client holds
+   * now (a login's), and the one a request was sent as. A proxy or server echoing one in its
+   * error text would otherwise put it into `cause`, and so into logs.
+   */
+  private secrets(as?: string): string[] {
+    const auth = this.options.auth;
+    const given =
+      typeof auth === 'string'
+        ? [auth]
+        : auth?.method === 'token'
+          ? [auth.token]
+          : auth?.method === 'approle'
+            ? [auth.secretId]
+            : [auth?.jwt];
+    const held = (this.current as { token?: unknown } | undefined)?.token;
+    return [...given, typeof held === 'string' ? held : undefined, as].filter(
+      (s): s is string => typeof s === 'string' && s !== '',
+    );
   }
 
   read<T>(signal: AbortSignal, path: string): Promise<T> {

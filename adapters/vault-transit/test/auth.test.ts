@@ -1,5 +1,10 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import NodeVault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -140,6 +145,20 @@ describe('authentication and cancellation', () => {
       } finally {
         await app.close();
       }
+      // From a file, through a symlink as Kubernetes projects the token, its newline trimmed.
+      const dir = mkdtempSync(join(tmpdir(), 'vt-jwt-'));
+      writeFileSync(join(dir, 'token.real'), `${jwt}\n`);
+      symlinkSync(join(dir, 'token.real'), join(dir, 'token'));
+      const fromFile = provider({
+        auth: { method: 'kubernetes', role: 'app', jwtPath: join(dir, 'token'), mount },
+      });
+      try {
+        expect((await fromFile.encrypt({ uri: keyUri }, bytes('k8s'), {}, call())).keyVersion).toBe('1');
+        expect(fromFile.session.tokens?.stats.logins).toBe(1);
+      } finally {
+        await fromFile.close();
+        await rm(dir, { recursive: true, force: true });
+      }
     } finally {
       k8s.close();
     }
@@ -206,4 +225,51 @@ describe('authentication and cancellation', () => {
       hanging.close();
     }
   });
+});
+
+describe('a Kubernetes token path that is not a regular file', () => {
+  // A FIFO with no writer blocks whoever opens or reads it, for good: each login that tried held
+  // one of the few threads of Node's fs pool (4 by default) until fs, DNS lookups and crypto of
+  // the whole process stalled, however promptly each call itself gave up.
+  it.skipIf(process.platform === 'win32')(
+    'is refused at once, never holding a thread of the fs pool, and an aborted call still ends Aborted',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'vt-jwt-'));
+      const fifo = join(dir, 'token');
+      execFileSync('mkfifo', [fifo]);
+      const p = provider({ auth: { method: 'kubernetes', role: 'app', jwtPath: fifo } });
+      const uri = `hcvault://${p.session.address}/transit/keys/${keyName('fifo')}`;
+      try {
+        const aborted = AbortSignal.abort();
+        expect((await rejection(p, p.encrypt({ uri }, bytes('x'), {}, { signal: aborted }))).code).toBe(
+          'Aborted',
+        );
+        // One call after another: each starts a login of its own (more than the pool's threads).
+        const pool = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+        for (let i = 0; i <= Math.min(pool, 16); i++) {
+          const started = Date.now();
+          const signal = AbortSignal.timeout(250);
+          const error = await rejection(p, p.encrypt({ uri }, bytes('x'), {}, { signal }));
+          expect(error.code).toBe('InvalidArgument');
+          expect(error.message).toMatch(/auth\.jwtPath\) is not a regular file/);
+          expect(Date.now() - started).toBeLessThan(250);
+        }
+        // The process's file system calls still run.
+        const probe = await Promise.race([
+          stat(dir).then(() => 'answered'),
+          new Promise((resolve) => setTimeout(resolve, 2000, 'stalled')),
+        ]);
+        expect(probe).toBe('answered');
+      } finally {
+        await p.close();
+        // Lets any reader still blocked on the FIFO go: a writer opening releases them all. From a
+        // child process, as a blocked pool would queue this process's own open behind them.
+        for (let i = 0; i < 20; i++) {
+          const writer = spawnSync('sh', ['-c', 'exec 3>"$1"', 'sh', fifo], { timeout: 500 });
+          if (writer.status !== 0) break;
+        }
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -65,13 +65,38 @@ export async function rejection(p: VaultTransitProvider, pending: Promise<unknow
   return mapped;
 }
 
+/** A stand-in server's JSON answer: `text` as it is (raw JSON), or `body` stringified. */
+export const send = (res: ServerResponse, text: string, status = 200): void => {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(text);
+};
+export const json = (res: ServerResponse, body: unknown, status = 200): void =>
+  send(res, JSON.stringify(body), status);
+
+/** A transit key read's `data` as transit writes it (an AES key at version 1), with `over` on top. */
+export const keyData = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+  name: 'k',
+  type: 'aes256-gcm96',
+  keys: { '1': 1_700_000_000 },
+  latest_version: 1,
+  min_decryption_version: 1,
+  min_encryption_version: 0,
+  min_available_version: 0,
+  auto_rotate_period: 0,
+  ...over,
+});
+
+/** A whole key read answer: `{ data: keyData(over) }`. */
+export const keyAnswer = (over: Record<string, unknown> = {}) => ({ data: keyData(over) });
+
 /**
  * A stand-in HTTP server answering every request with `handle` (as OpenBao never answers: a
  * server that is not quite Vault, or a proxy in front of it), and a provider talking to it with a
- * token; `base` is the URI prefix of its default mount's keys.
+ * token (or `overrides`); `base` is the URI prefix of its default mount's keys.
  */
 export async function standInVault(
   handle: (req: IncomingMessage, res: ServerResponse) => void,
+  overrides: Partial<VaultTransitOptions> = {},
 ): Promise<{ server: Server; provider: VaultTransitProvider; base: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     req.resume();
@@ -82,6 +107,7 @@ export async function standInVault(
   const p = new VaultTransitProvider({
     endpoint: `http://127.0.0.1:${port}`,
     auth: { method: 'token', token: 's.stand-in', renew: false },
+    ...overrides,
   });
   return {
     server,

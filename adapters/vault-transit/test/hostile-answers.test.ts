@@ -6,26 +6,20 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { VaultTransitProvider } from '../src/index.js';
-import { bytes, call, keyName, openbao, provider, rejection, rootClient, standInVault } from './helpers.js';
+import {
+  bytes,
+  call,
+  json,
+  keyAnswer,
+  keyName,
+  openbao,
+  provider,
+  rejection,
+  rootClient,
+  standInVault,
+} from './helpers.js';
 
 type Route = (req: IncomingMessage, res: ServerResponse) => void;
-const json = (res: ServerResponse, body: unknown, status = 200) => {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-};
-const keyData = (over: Record<string, unknown> = {}) => ({
-  data: {
-    name: 'k',
-    type: 'aes256-gcm96',
-    keys: { '1': 1_700_000_000 },
-    latest_version: 1,
-    min_decryption_version: 1,
-    min_encryption_version: 0,
-    min_available_version: 0,
-    auto_rotate_period: 0,
-    ...over,
-  },
-});
 
 describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
   let route: Route = (_, res) => json(res, {}, 404);
@@ -58,7 +52,7 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
     ['a rotation period that is not a number', { auto_rotate_period: '1h' }],
     ['keys that are not an object', { keys: 'x' }],
   ])('a key read with %s is Internal, at once', async (_, over) => {
-    route = (_, res) => json(res, keyData(over));
+    route = (_, res) => json(res, keyAnswer(over));
     const error = await rejection(p, p.describeKey({ uri: `${base}/k` }, call()));
     expect(error.code).toBe('Internal');
     expect(error.message).toMatch(/unexpected/);
@@ -85,7 +79,7 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
   const keyTypes: Record<string, string> = { sign: 'ecdsa-p256', hmac: 'hmac' };
   const answering = (op: string, body: unknown) => {
     route = (req, res) =>
-      req.method === 'GET' ? json(res, keyData({ type: keyTypes[op] ?? 'aes256-gcm96' })) : json(res, body);
+      req.method === 'GET' ? json(res, keyAnswer({ type: keyTypes[op] ?? 'aes256-gcm96' })) : json(res, body);
   };
   const SECRET = 'c2VjcmV0LXBsYWludGV4dA==';
   it.each(
@@ -214,7 +208,7 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
   );
 
   it('a version without a creation time that is a date has no createdAt (never an Invalid Date)', async () => {
-    route = (_, res) => json(res, keyData({ keys: { '1': { creation_time: 'not a date' } } }));
+    route = (_, res) => json(res, keyAnswer({ keys: { '1': { creation_time: 'not a date' } } }));
     const info = await p.describeKey({ uri: `${base}/k` }, call());
     expect(info.createdAt).toBeUndefined();
     expect(info.versions?.[0]?.createdAt).toBeUndefined();
@@ -227,7 +221,7 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
     route = (req, res) => {
       asked.push(`${req.method} ${req.url}`);
       return req.url === '/v1/transit/keys/good'
-        ? json(res, keyData({ name: 'good' }))
+        ? json(res, keyAnswer({ name: 'good' }))
         : json(res, { errors: [] }, 404);
     };
     const listed: Array<{ uri: string; unmodeled?: string }> = [];
@@ -260,7 +254,7 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
     'a key listing with %s is Internal (keys it may hide are never read as none)',
     async (_, answer, why) => {
       listAnswer = answer;
-      route = (_, res) => json(res, keyData({ name: 'good' }));
+      route = (_, res) => json(res, keyAnswer({ name: 'good' }));
       const error = await rejection(
         p,
         (async () => {

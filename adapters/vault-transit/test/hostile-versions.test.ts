@@ -8,25 +8,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { VaultTransitProvider } from '../src/index.js';
-import { bytes, call, rejection, standInVault } from './helpers.js';
+import { bytes, call, json, keyData, rejection, send, standInVault } from './helpers.js';
 
 type Route = (req: IncomingMessage, res: ServerResponse) => void;
-const send = (res: ServerResponse, body: string, status = 200) => {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(body);
-};
-const json = (res: ServerResponse, body: unknown, status = 200) => send(res, JSON.stringify(body), status);
-const keyData = (over: Record<string, unknown> = {}) => ({
-  name: 'k',
-  type: 'aes256-gcm96',
-  keys: { '1': 1_700_000_000 },
-  latest_version: 1,
-  min_decryption_version: 1,
-  min_encryption_version: 0,
-  min_available_version: 0,
-  auto_rotate_period: 0,
-  ...over,
-});
 
 describe('versions and types in answers (a stand-in server)', () => {
   let route: Route = (_, res) => json(res, {}, 404);

@@ -1,7 +1,7 @@
 import { constants, createPublicKey, createVerify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VaultTransitProvider } from '../src/index.js';
-import { bytes, call, keyName, provider, rejection } from './helpers.js';
+import { bytes, call, keyName, provider, rejection, rootClient } from './helpers.js';
 
 /** The public key of one version, from transit's key read (PEM). */
 async function publicKey(p: VaultTransitProvider, uri: string, version: string) {
@@ -79,6 +79,24 @@ describe('sign / verify and HMAC against OpenBao', () => {
     expect(await p.verifyMac({ uri }, msg, tag.mac, call())).toBe(true);
     const aes = (await p.createKey({ name: keyName('not-mac'), spec: 'AES_256' }, call())).uri;
     expect((await rejection(p, p.mac({ uri: aes }, msg, call()))).code).toBe('InvalidArgument');
+  });
+
+  it('verifyMac on an HMAC key replaced elsewhere by an AES key is Internal once, then InvalidArgument', async () => {
+    const name = keyName('replaced-mac');
+    const uri = (await p.createKey({ name, spec: 'HMAC_256' }, call())).uri;
+    await p.mac({ uri }, bytes('m'), call());
+    const root = rootClient();
+    await root.write(`transit/keys/${name}/config`, { deletion_allowed: true });
+    await root.delete(`transit/keys/${name}`);
+    await root.write(`transit/keys/${name}`, { type: 'aes256-gcm96' });
+    const run = () => p.verifyMac({ uri }, bytes('m'), new Uint8Array(32), call());
+    const replaced = await rejection(p, run());
+    expect(replaced.code).toBe('Internal');
+    expect(replaced.message).toMatch(/key read of another type than before: the key was replaced/);
+    // Forgotten: the next call reads the key as it is now, and refuses it as no MAC key.
+    const again = await rejection(p, run());
+    expect(again.code).toBe('InvalidArgument');
+    expect(again.message).toMatch(/aes256-gcm96 keys are not MAC keys/);
   });
 
   it('refuses portable signing with ed25519 keys (core has no algorithm name for it)', async () => {
