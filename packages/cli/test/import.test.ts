@@ -5,6 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type HsmKeyExporter, importHsmKey } from '@keyport/byok';
 import { Keyport, KeyportError } from '@keyport/core';
@@ -202,6 +204,55 @@ describe('keyport import (BYOK)', () => {
   });
 });
 
+/**
+ * A relay in front of local-kms that runs `before` on the first request of the AWS KMS operation
+ * `operation` (before forwarding it): a way to change the manifest at a known point of the
+ * command (after its check, before the import), which no emulator offers.
+ */
+async function kmsRelay(upstream: string, operation: string, before: () => Promise<void>) {
+  let fired = false;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      if (!fired && req.headers['x-amz-target'] === `TrentService.${operation}`) {
+        fired = true;
+        await before();
+      }
+      const up = new URL(upstream);
+      const forward = request(
+        {
+          host: up.hostname,
+          port: up.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: up.host },
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      forward.on('error', () => res.destroy());
+      forward.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    fired: () => fired,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The byok workspace with its aws-kms provider reached through `endpoint`. */
+async function throughRelay(ws: { dir: string }, endpoint: string): Promise<void> {
+  const path = join(ws.dir, 'keyport.config.json');
+  const config = JSON.parse(await readFile(path, 'utf8'));
+  config.providers['aws-kms'].endpoint = endpoint;
+  await writeFile(path, JSON.stringify(config));
+}
+
 describe('keyport import --create-target run again after a run that stopped', () => {
   /** The manifest as a run killed while generating `hsmName` for `targetUri` leaves it. */
   async function stoppedWhileGenerating(cwd: string, hsmName: string, targetUri: string) {
@@ -341,6 +392,106 @@ describe('keyport import --create-target run again after a run that stopped', ()
       expect(ndjson(r.stderr).some((e) => 'note' in e)).toBe(false);
       expect((await runCli(['keys', 'describe', ws.uri(name)], { cwd, env })).code).toBe(3);
     }
+  });
+
+  it('decides on the manifest it checked: one replaced by a damaged file before the decision is reported as damaged, not as recording nothing', async () => {
+    const { ws, env } = await byokWorkspace();
+    const cwd = ws.dir;
+    const name = `reread-${run}`;
+    const hsmName = `${name}-hsm`;
+    const created = await runCli(['--json', 'keys', 'create', name, '-p', 'aws-kms', '--external'], {
+      cwd,
+      env,
+    });
+    expect(created.code, created.stderr).toBe(0);
+    const targetUri = JSON.parse(created.stdout).uri as string;
+    await stoppedWhileGenerating(cwd, hsmName, targetUri);
+    // After the command checked the manifest (it records this import on the target), and before
+    // it decides on the target it meets (CreateKey, then the alias taken): the file is damaged.
+    const relay = await kmsRelay(requireEmulator('local-kms').KEYPORT_LOCALKMS_ENDPOINT, 'CreateKey', () =>
+      writeFile(join(cwd, 'keyport-byok.json'), '{"format": damaged'),
+    );
+    try {
+      await throughRelay(ws, relay.endpoint);
+      const r = await runCli(
+        ['--json', 'import', name, '--create-target', '-p', 'aws-kms', '--new-hsm-key', hsmName],
+        { cwd, env },
+      );
+      expect(relay.fired()).toBe(true);
+      // Before: the second read failed, was taken for a manifest recording nothing, and the
+      // command said "records no import of this HSM key into it" (AlreadyExists) of a manifest
+      // that recorded it when checked.
+      const error = JSON.parse(r.stderr.trim().split('\n').at(-1) as string).error;
+      expect(error.message).not.toContain('records no import');
+      expect(ndjson(r.stderr).find((e) => 'note' in e)?.note).toContain('continues into it');
+      // The import itself reads the manifest to write to it, and refuses the damaged file.
+      expect(r.code, r.stderr).not.toBe(0);
+      expect(error).toMatchObject({ code: 'Integrity', message: expect.stringContaining('is not JSON') });
+      expect(
+        JSON.parse((await runCli(['--json', 'keys', 'describe', targetUri], { cwd, env })).stdout).state,
+      ).toBe('pending_import');
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('a failed import whose manifest cannot be read afterwards says so, not that the manifest records nothing', async () => {
+    const { ws, env } = await byokWorkspace();
+    const cwd = ws.dir;
+    const name = `unreadable-after-${run}`;
+    const relay = await kmsRelay(requireEmulator('local-kms').KEYPORT_LOCALKMS_ENDPOINT, 'CreateKey', () =>
+      writeFile(join(cwd, 'keyport-byok.json'), 'not a manifest'),
+    );
+    try {
+      await throughRelay(ws, relay.endpoint);
+      const r = await runCli(
+        ['--json', 'import', name, '--create-target', '-p', 'aws-kms', '--new-hsm-key', `${name}-hsm`],
+        { cwd, env },
+      );
+      expect(relay.fired()).toBe(true);
+      expect(r.code, r.stderr).not.toBe(0);
+      expect(JSON.parse(r.stderr.trim().split('\n').at(-1) as string).error.code).toBe('Integrity');
+      const note = ndjson(r.stderr).find((e) => 'note' in e)?.note as string;
+      expect(note).toContain('was created (--create-target) and is left waiting for its material');
+      // Before: "import into it by its URI", as if the manifest had been read and recorded nothing.
+      expect(note).toContain('whether the manifest "keyport-byok.json" records this import cannot be told');
+      expect(note).toContain('is not JSON');
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('a rerun given a manifest that does not exist is refused, saying the manifest records nothing at all', async () => {
+    const { ws, env } = await byokWorkspace();
+    const cwd = ws.dir;
+    const name = `no-manifest-${run}`;
+    const created = await runCli(['--json', 'keys', 'create', name, '-p', 'aws-kms', '--external'], {
+      cwd,
+      env,
+    });
+    expect(created.code, created.stderr).toBe(0);
+    const r = await runCli(
+      [
+        '--json',
+        'import',
+        name,
+        '--create-target',
+        '-p',
+        'aws-kms',
+        '--new-hsm-key',
+        `${name}-hsm`,
+        '--manifest',
+        'misspelt.json',
+      ],
+      { cwd, env },
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    const error = JSON.parse(r.stderr.trim().split('\n').at(-1) as string).error;
+    expect(error.code).toBe('AlreadyExists');
+    expect(error.message).toContain('"misspelt.json" records no import of this HSM key into it');
+    expect(error.message).toContain('it records nothing at all: it is new or does not exist');
+    // Refused before anything was written: no manifest appeared.
+    await expect(readFile(join(cwd, 'misspelt.json'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('refuses a target of that name the manifest does not record, even pending_import and AES_256, saying how to go on', async () => {

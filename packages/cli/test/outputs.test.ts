@@ -123,7 +123,56 @@ describe('output targets', () => {
     const back = await runCli(['decrypt', 'same.txt', '--in-place', '-k', key], { cwd: ws.dir });
     expect(back.code, back.stderr).toBe(0);
     expect(await readFile(p, 'utf8')).toBe('the same file');
-    expect((await stat(p)).mode & 0o777).toBe(0o640);
+    // Plaintext: the owner's bits kept, the group's dropped (next test).
+    expect((await stat(p)).mode & 0o777).toBe(0o600);
+    expect(await temps(ws.dir)).toEqual([]);
+  });
+
+  it('decrypt never writes plaintext readable by group or others: in place, over --force, new file; encrypt keeps the mode', async () => {
+    const modeOf = async (name: string) => (await stat(join(ws.dir, name))).mode & 0o7777;
+    const decrypt = (args: string[]) => runCli(['decrypt', '-k', key, ...args], { cwd: ws.dir });
+    // [mode of the ciphertext, mode of the plaintext that replaces it]
+    const cases: Array<[number, number]> = [
+      [0o644, 0o600],
+      [0o666, 0o600],
+      [0o440, 0o400],
+      [0o755, 0o700],
+      [0o600, 0o600],
+    ];
+    for (const [before, after] of cases) {
+      const name = `world-${before.toString(8)}.txt`;
+      await writeFile(join(ws.dir, name), 'secret plaintext');
+      await chmod(join(ws.dir, name), 0o644);
+      const enc = await encrypt([name, '--in-place']);
+      expect(enc.code, enc.stderr).toBe(0);
+      // A ciphertext may be world-readable: encrypt --in-place keeps the mode.
+      expect(await modeOf(name)).toBe(0o644);
+      await chmod(join(ws.dir, name), before);
+      const dec = await decrypt([name, '--in-place']);
+      expect(dec.code, dec.stderr).toBe(0);
+      expect(await readFile(join(ws.dir, name), 'utf8')).toBe('secret plaintext');
+      // Before: the ciphertext's mode, 0644 plaintext.
+      expect((await modeOf(name)).toString(8), name).toBe(after.toString(8));
+    }
+
+    await writeFile(join(ws.dir, 'msg-src.txt'), 'secret plaintext');
+    expect((await encrypt(['msg-src.txt', '-o', 'msg.enc'])).code).toBe(0);
+    // -o over an existing world-readable file with --force: the same rule.
+    await writeFile(join(ws.dir, 'shared.txt'), 'old');
+    await chmod(join(ws.dir, 'shared.txt'), 0o664);
+    const forced = await decrypt(['msg.enc', '-o', 'shared.txt', '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(await readFile(join(ws.dir, 'shared.txt'), 'utf8')).toBe('secret plaintext');
+    expect((await modeOf('shared.txt')).toString(8)).toBe('600');
+    // A new file: 0600 whatever the umask.
+    const fresh = await decrypt(['msg.enc', '-o', 'fresh.txt']);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect((await modeOf('fresh.txt')).toString(8)).toBe('600');
+    // encrypt over an existing file with --force keeps its mode (a ciphertext may be shared).
+    await writeFile(join(ws.dir, 'shared.enc'), 'old');
+    await chmod(join(ws.dir, 'shared.enc'), 0o644);
+    expect((await encrypt(['msg-src.txt', '-o', 'shared.enc', '--force'])).code).toBe(0);
+    expect((await modeOf('shared.enc')).toString(8)).toBe('644');
     expect(await temps(ws.dir)).toEqual([]);
   });
 

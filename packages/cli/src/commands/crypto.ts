@@ -1,7 +1,8 @@
 /**
  * `encrypt`, `decrypt` and `rewrap`: envelope messages (AWS Encryption SDK format v2) through
  * the envelope's streaming API, so memory stays bounded whatever the size. A file output is
- * written to a temp file, fsynced and renamed: a failure leaves no partial file. On stdout,
+ * written to a temp file, fsynced and renamed: a failure leaves no partial file; decrypt's gets
+ * no group or other permission bits, even when it replaces a file that had them. On stdout,
  * decrypt releases each frame once its tag verifies; a failure mid-way exits non-zero.
  */
 
@@ -84,6 +85,8 @@ async function withOutput(
   outPath: string | undefined,
   o: OutputFlags,
   produce: (input: OpenedInput) => AsyncIterable<Uint8Array>,
+  /** The bytes are plaintext: an output file gets no group or other access (output-file.ts). */
+  plaintext = false,
 ): Promise<number> {
   // Opening a FIFO (or a device) may block until a writer comes, so one whose output can only
   // be refused (--in-place on the FIFO itself, an existing -o without --force) would hang: the
@@ -103,6 +106,7 @@ async function withOutput(
     const fileOptions = {
       force: o.force,
       inPlace: o.inPlace,
+      plaintext,
       ...(input.stat !== undefined ? { input: input.stat } : {}),
       ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
       onNote: (text: string) => void s.out.note(text),
@@ -160,11 +164,17 @@ function afterPartialOutput(error: unknown, command: string, bytes: number): unk
   );
 }
 
-function addOutputOptions(cmd: Command, what: string): Command {
+function addOutputOptions(cmd: Command, what: string, plaintext = false): Command {
   return cmd
     .option('-o, --output <file>', `where ${what} goes ("-" or none: stdout)`)
     .option('-f, --force', 'replace the output file if it exists (a regular file only)', false)
-    .option('--in-place', 'replace the input file (its mode is kept)', false)
+    .option(
+      '--in-place',
+      plaintext
+        ? "replace the input file (its owner's permission bits are kept; none for group or others)"
+        : 'replace the input file (its mode is kept)',
+      false,
+    )
     .option('--no-progress', 'no progress display (a bar on a terminal, events with --json)');
 }
 
@@ -441,6 +451,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
         .description('open an envelope message (file or stdin)')
         .argument('[input]', 'message file (default: stdin)'),
       'the plaintext',
+      true,
     ).option(
       '-k, --key <uri>',
       'a key you trust to open the message (repeatable; tried in order)',
@@ -481,18 +492,25 @@ export function registerCryptoCommands(program: Command, act: Act): void {
         const check = o.requireContext
           ? exactContextCheck(required, reproduced.reproducedContext)
           : undefined;
-        const bytes = await withOutput(cmd.name(), s, inPath, outPath, o, (input) =>
-          openStream(input.data, {
-            trust,
-            keys,
-            requiredContext: required,
-            ...reproduced,
-            onHeader: (i) => {
-              check?.(i);
-              info = i;
-            },
-            ...s.callOptions,
-          }),
+        const bytes = await withOutput(
+          cmd.name(),
+          s,
+          inPath,
+          outPath,
+          o,
+          (input) =>
+            openStream(input.data, {
+              trust,
+              keys,
+              requiredContext: required,
+              ...reproduced,
+              onHeader: (i) => {
+                check?.(i);
+                info = i;
+              },
+              ...s.callOptions,
+            }),
+          true,
         );
         await summary(
           s,

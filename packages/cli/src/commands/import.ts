@@ -98,8 +98,18 @@ interface Resume {
   readonly manifestPath: string;
   /** --manifest as given, for messages. */
   readonly manifest: string;
+  /**
+   * The manifest as checked before anything was created: the one read the decision to go on into
+   * an existing target rests on. Read again, a file replaced meanwhile (damaged, emptied) was
+   * taken for one that records nothing, and the refusal said so.
+   */
+  readonly checked: ByokManifest;
   readonly hsmKey: NewHsmKey | ExistingHsmKey;
 }
+
+/** Whether a manifest records nothing at all: a new one, or none at that path. */
+const recordsNothing = (m: ByokManifest): boolean =>
+  m.pairings.length === 0 && (m.pending ?? []).length === 0 && (m.generating ?? []).length === 0;
 
 /**
  * The targets the manifest records an unfinished import of this HSM key into: the generation of
@@ -151,11 +161,7 @@ async function resumedTarget(
   resume: Resume,
   e: KeyportError,
 ): Promise<string> {
-  const { readManifest } = await import('@keyport/byok');
-  const recorded = await readManifest(resume.manifestPath).then(
-    (m) => recordedTargets(m, resume.hsmKey),
-    () => [] as string[],
-  );
+  const recorded = recordedTargets(resume.checked, resume.hsmKey);
   const existing = await existingTarget(s, keys, target, ref, e);
   if (existing !== undefined && recorded.includes(existing.uri)) {
     await s.out.note(
@@ -168,11 +174,15 @@ async function resumedTarget(
   const hsmFlag =
     'uri' in resume.hsmKey ? `--hsm-key ${resume.hsmKey.uri}` : `--new-hsm-key ${resume.hsmKey.create.name}`;
   const found = existing === undefined ? '' : ` (${existing.uri}, ${existing.state})`;
+  // A rerun in another directory, or with another --manifest, reads a file that is not there.
+  const empty = recordsNothing(resume.checked)
+    ? ' (it records nothing at all: it is new or does not exist; if an earlier run of this import used another --manifest or working directory, give that manifest)'
+    : '';
   throw new KeyportError(
     'AlreadyExists',
     // Names the provider answered and flags as given: escaped for the terminal.
     shown(
-      `the target key ${quote(target)} already exists${found}, and the manifest ${quote(resume.manifest)} records no import of this HSM key into it: keyport imports only into a key it can tell this import created (whoever created it controls its policy and would hold the HSM key's material). If you created it for this import (a run stopped before the HSM key was generated), import into it by its URI: keyport import ${existing?.uri ?? '<its URI>'} ${hsmFlag}`,
+      `the target key ${quote(target)} already exists${found}, and the manifest ${quote(resume.manifest)} records no import of this HSM key into it${empty}: keyport imports only into a key it can tell this import created (whoever created it controls its policy and would hold the HSM key's material). If you created it for this import (a run stopped before the HSM key was generated), import into it by its URI: keyport import ${existing?.uri ?? '<its URI>'} ${hsmFlag}`,
     ),
     { cause: e, provider: e.provider, ...(existing !== undefined ? { keyUri: existing.uri } : {}) },
   );
@@ -182,17 +192,25 @@ async function resumedTarget(
  * What became of the target --create-target made, when the import then failed: a rerun of the
  * same command goes on into it when the manifest records this import as started on it (the HSM
  * key was generated or the import sent); otherwise only an import by its URI reaches it.
+ *
+ * The manifest is read here, once, for this report: the import may have written to it (the HSM
+ * key's generation, the import sent) before it failed, so the read made before the import cannot
+ * tell. A manifest that cannot be read is said to be so, not taken for one recording nothing.
  */
 async function leftTarget(uri: string, resume: Resume): Promise<string> {
   const { readManifest } = await import('@keyport/byok');
   const recorded = await readManifest(resume.manifestPath).then(
     (m) => recordedTargets(m, resume.hsmKey).includes(uri),
-    () => false,
+    (e: unknown) => (e instanceof KeyportError ? e : new KeyportError('Unavailable', 'it cannot be read')),
   );
   const waiting = `the target key ${uri} was created (--create-target) and is left waiting for its material`;
+  const byUri = `import into it by its URI (keyport import ${uri} --hsm-key <uri> or --new-hsm-key <name>), or schedule its deletion`;
+  if (recorded instanceof KeyportError)
+    // byok's messages name the manifest's file and what is wrong with it, never its contents.
+    return `${waiting}; whether the manifest ${quote(resume.manifest)} records this import cannot be told (${recorded.message}): once it is readable, run the same command again, or ${byUri}`;
   return recorded
     ? `${waiting}; the manifest records this import as started on it: run the same command again to continue into it, or schedule its deletion`
-    : `${waiting}: import into it by its URI (keyport import ${uri} --hsm-key <uri> or --new-hsm-key <name>), or schedule its deletion`;
+    : `${waiting}: ${byUri}`;
 }
 
 function pairingLines(p: ByokPairing): string[] {
@@ -239,11 +257,13 @@ export function registerImportCommand(program: Command, act: Act): void {
         const hsm = asHsmExporter(keys);
         const hsmKey: NewHsmKey | ExistingHsmKey =
           o.hsmKey !== undefined ? { uri: o.hsmKey } : { create: { name: o.newHsmKey as string } };
-        const resume: Resume = { manifestPath: s.path(o.manifest), manifest: o.manifest, hsmKey };
+        const manifestPath = s.path(o.manifest);
         const { checkManifest, importHsmKey } = await import('@keyport/byok');
         // Before --create-target makes a key: a manifest the import would refuse (a missing
-        // directory, a FIFO, a link, damaged) would otherwise leave that key behind.
-        await checkManifest(resume.manifestPath);
+        // directory, a FIFO, a link, damaged) would otherwise leave that key behind. A manifest
+        // that does not exist is a new one (the first import writes it).
+        const checked = await checkManifest(manifestPath);
+        const resume: Resume = { manifestPath, manifest: o.manifest, checked, hsmKey };
         const { uri, created } = await targetUri(s, keys, target, ref, o.createTarget, resume);
         let pairing: ByokPairing;
         try {
@@ -252,7 +272,7 @@ export function registerImportCommand(program: Command, act: Act): void {
             hsm,
             hsmKey,
             target: { uri },
-            manifestPath: resume.manifestPath,
+            manifestPath,
             ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
           });
         } catch (e) {

@@ -5,7 +5,8 @@
  * - The target must be absent, or a regular file the caller agreed to replace (`force`), or
  *   the input itself with `inPlace` (its permission bits, owner and group kept; setuid, setgid
  *   and sticky bits dropped, as cp(1) does; an owner that cannot be kept is refused). A device, FIFO, socket, directory or symlink is refused, before
- *   anything is written and again right before the rename.
+ *   anything is written and again right before the rename. `plaintext` drops the group and
+ *   other bits too, of a new file and of a replaced one.
  * - Bytes go to a temp file in the target's directory (created O_EXCL), fsynced, then put in
  *   place: hard-linked when nothing may be replaced (so a file that appeared meanwhile is not
  *   clobbered either), renamed otherwise; then the directory is fsynced.
@@ -46,6 +47,12 @@ export interface OutputOptions {
   readonly input?: FileState;
   /** Mode of a new file (default 0o600). */
   readonly mode?: number;
+  /**
+   * The bytes are plaintext (`decrypt`): the file gets no group or other permission bits, new or
+   * replacing one (`--in-place`, `--force`), so what was a world-readable ciphertext does not
+   * become world-readable plaintext. The owner's bits are kept as they were.
+   */
+  readonly plaintext?: boolean;
   /** Once aborted, nothing is replaced any more (checked right before the rename). */
   readonly signal?: AbortSignal;
   /** Told of each leftover temp of this target removed before writing (output-temps.ts). */
@@ -138,8 +145,9 @@ export async function writeOutputFile(
   // In place, the state to keep is the input's as it was opened, not this later lstat.
   const expected: FileState | undefined = replacing && o.inPlace === true ? (o.input ?? before) : before;
   // Permission bits only: a setuid or setgid bit kept on a file now owned by whoever runs
-  // keyport (root, say) would hand that user's rights to the file's contents.
-  const mode = replacing ? before.mode & 0o777 : (o.mode ?? 0o600);
+  // keyport (root, say) would hand that user's rights to the file's contents. Plaintext keeps
+  // the owner's bits only.
+  const mode = (replacing ? before.mode : (o.mode ?? 0o600)) & (o.plaintext === true ? 0o700 : 0o777);
   // Temps of this target left by a killed writer (a `decrypt` one holds plaintext): removed
   // once their writer is known to be gone, never a live writer's.
   for (const left of await sweepOutputTemps(path)) {
