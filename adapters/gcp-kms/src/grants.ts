@@ -230,14 +230,21 @@ function expressionFor(t: KeyTarget, expiry: string | undefined): string {
 }
 
 /**
- * When a binding stops applying, read from its expression: the date in keyport's own form,
- * undefined for the bare scope and for any expression keyport did not write (it may never end).
+ * What a binding's expression says, read only in the two forms createGrant writes for this key:
+ * the bare scope (no expiry) or the scope with a time limit (its date). Anything else, a resource
+ * or request restriction added, an expiry written another way, another key's scope, is foreign:
+ * keyport cannot say when or where it applies.
  */
-function bindingExpiry(t: KeyTarget, expression: string | null | undefined): Date | undefined {
+type Reading = { expiry: Date | undefined } | { foreign: string };
+
+function readCondition(t: KeyTarget, expression: string | null | undefined): Reading {
+  if (expression === expressionFor(t, undefined)) return { expiry: undefined };
   const prefix = `${expressionFor(t, undefined)} && request.time < timestamp("`;
-  if (!expression?.startsWith(prefix) || !expression.endsWith('")')) return undefined;
-  const iso = expression.slice(prefix.length, -2);
-  return isoOrAbsent(iso) && expressionFor(t, iso) === expression ? new Date(iso) : undefined;
+  if (expression?.startsWith(prefix) && expression.endsWith('")')) {
+    const iso = expression.slice(prefix.length, -2);
+    if (isoOrAbsent(iso) && expressionFor(t, iso) === expression) return { expiry: new Date(iso) };
+  }
+  return { foreign: expression ?? '' };
 }
 
 /**
@@ -247,13 +254,24 @@ function bindingExpiry(t: KeyTarget, expression: string | null | undefined): Dat
  * record. So an operation is listed only while every role it needs is bound, a bound role that no
  * listed operation needs is an unmodeled operation (in IAM's words), and the expiry is the latest
  * any binding's condition gives: none when one has no date or one keyport cannot read.
+ *
+ * A condition keyport cannot read is not only "no expiry": the grant would then look like plain,
+ * unconditional access, hiding that IAM applies it under terms keyport does not model. Core's
+ * Grant has no field for such terms, so each foreign expression is listed with the unmodeled
+ * operations as `condition: <expression>`, in IAM's words, for an audit to see and judge; the
+ * operations stay listed (the roles are bound) and the expiry stays absent (it may never end).
  */
 function grantOf(t: KeyTarget, id: string, record: GrantRecord, grantee: string, bindings: Binding[]): Grant {
   const roles = new Set(bindings.map((b) => b.role ?? ''));
   const operations = record.o.filter((op) => ROLES_BY_OPERATION[op].every((role) => roles.has(role)));
   const needed = new Set(operations.flatMap((op) => ROLES_BY_OPERATION[op]));
-  const unmodeled = [...roles].filter((role) => !needed.has(role)).sort();
-  const expiries = bindings.map((b) => bindingExpiry(t, b.condition?.expression));
+  const readings = bindings.map((b) => readCondition(t, b.condition?.expression));
+  const foreign = new Set(readings.flatMap((r) => ('foreign' in r ? [r.foreign] : [])));
+  const unmodeled = [
+    ...[...roles].filter((role) => !needed.has(role)).sort(),
+    ...[...foreign].sort().map((expression) => `condition: ${expression || '(empty expression)'}`),
+  ];
+  const expiries = readings.map((r) => ('expiry' in r ? r.expiry : undefined));
   const open = expiries.some((e) => e === undefined);
   const latest = Math.max(...expiries.map((e) => e?.getTime() ?? Number.NEGATIVE_INFINITY));
   return {

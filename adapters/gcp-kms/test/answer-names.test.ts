@@ -6,65 +6,45 @@
  */
 import { randomBytes } from 'node:crypto';
 import { wrapForImport } from '@keyport/conformance';
-import { Keyport } from '@keyport/core';
-import type { CloudKmsServer } from '@keyport/test-servers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GcpKmsProvider } from '../src/index.js';
-import { grpcProvider, restProvider, signal, startServer } from './support/targets.js';
+import { describe, expect, it } from 'vitest';
+import {
+  type Answer,
+  alterAnswer,
+  keyportOf,
+  kmsSuite,
+  type MakeProvider,
+  resourceOf,
+  TRANSPORTS,
+  wrapClient,
+} from './support/suite.js';
+import { grpcProvider, signal } from './support/targets.js';
 
 const RING = 'projects/keyport-answers/locations/global/keyRings/answers';
-let server: CloudKmsServer;
-let provider: GcpKmsProvider;
-let kp: Keyport;
-let n = 0;
-const name = (hint: string) => `${hint}-${++n}`;
-const resourceOf = (uri: string) => uri.slice('gcp-kms://'.length);
-const transports = [
-  ['gRPC', grpcProvider],
-  ['REST', restProvider],
-] as const;
-
-type Method = (request: object, options: object) => Promise<unknown[]>;
-type Answer = Record<string, unknown>;
-
-beforeAll(async () => {
-  server = await startServer();
-  provider = grpcProvider(server, { keyRing: RING });
-  kp = new Keyport({ providers: [provider], retry: { maxAttempts: 1 } });
-});
-afterAll(async () => {
-  await kp.close();
-  await server.stop();
-});
+const suite = kmsSuite(RING);
+const { name } = suite;
 
 /** A provider whose client method `method` has its answers changed by `alter` on the way back. */
-async function altered(make: (typeof transports)[number][1], method: string, alter: (r: Answer) => void) {
-  const p = make(server, { keyRing: RING });
-  const kms = (await p.client()) as unknown as Record<string, Method>;
-  const real = (kms[method] as Method).bind(kms);
-  kms[method] = async (request, options) => {
-    const result = await real(request, options);
-    alter(result[0] as Answer);
-    return result;
-  };
-  return { p, kp: new Keyport({ providers: [p], retry: { maxAttempts: 1 } }) };
+async function altered(make: MakeProvider, method: string, alter: (r: Answer) => void) {
+  const p = suite.providerOn(make);
+  await wrapClient(p, { [method]: alterAnswer(alter) });
+  return { p, kp: keyportOf(p) };
 }
 
 describe('a GetPublicKey answer from another key version', () => {
-  for (const [transport, make] of transports) {
+  for (const [transport, make] of TRANSPORTS) {
     it(`is refused over ${transport}: nothing is encrypted to it, verified under it or returned`, async () => {
-      const mine = await kp.createKey('gcp-kms', {
+      const mine = await suite.kp.createKey('gcp-kms', {
         name: name('rsa'),
         spec: 'RSA_2048',
         usage: 'encrypt_decrypt',
       });
-      const theirs = await kp.createKey('gcp-kms', {
+      const theirs = await suite.kp.createKey('gcp-kms', {
         name: name('rsa'),
         spec: 'RSA_2048',
         usage: 'encrypt_decrypt',
       });
-      const ec = await kp.createKey('gcp-kms', { name: name('ec'), spec: 'EC_P256' });
-      const kms = await provider.client();
+      const ec = await suite.kp.createKey('gcp-kms', { name: name('ec'), spec: 'EC_P256' });
+      const kms = await suite.provider.client();
       const [other] = await kms.getPublicKey({ name: `${resourceOf(theirs.uri)}/cryptoKeyVersions/1` });
       const swaps: Array<[string, (r: Answer) => void]> = [
         // Another key's whole answer, its checksum intact: encrypting to it hands the data to that key.
@@ -89,16 +69,16 @@ describe('a GetPublicKey answer from another key version', () => {
         await w.kp.close();
       }
       // The honest answer passes.
-      const { ciphertext } = await kp.encrypt(mine.uri, Uint8Array.of(7));
-      expect((await kp.decrypt(mine.uri, ciphertext)).plaintext).toEqual(Uint8Array.of(7));
+      const { ciphertext } = await suite.kp.encrypt(mine.uri, Uint8Array.of(7));
+      expect((await suite.kp.decrypt(mine.uri, ciphertext)).plaintext).toEqual(Uint8Array.of(7));
     });
   }
 });
 
 describe('a signature or MAC answer that names no key version', () => {
   it('is refused (Integrity), as one naming another version is', async () => {
-    const ec = await kp.createKey('gcp-kms', { name: name('ec'), spec: 'EC_P256' });
-    const hmac = await kp.createKey('gcp-kms', { name: name('hmac'), spec: 'HMAC_256' });
+    const ec = await suite.kp.createKey('gcp-kms', { name: name('ec'), spec: 'EC_P256' });
+    const hmac = await suite.kp.createKey('gcp-kms', { name: name('hmac'), spec: 'HMAC_256' });
     const unnamed = (r: Answer) => {
       r.name = '';
     };
@@ -117,8 +97,8 @@ describe('a signature or MAC answer that names no key version', () => {
 
 describe('answers naming another key, version or import job', () => {
   it('a GetCryptoKey answer for another key is Integrity: never described as the requested key', async () => {
-    const mine = await kp.createKey('gcp-kms', { name: name('key'), spec: 'AES_256' });
-    const theirs = await kp.createKey('gcp-kms', { name: name('key'), spec: 'AES_256' });
+    const mine = await suite.kp.createKey('gcp-kms', { name: name('key'), spec: 'AES_256' });
+    const theirs = await suite.kp.createKey('gcp-kms', { name: name('key'), spec: 'AES_256' });
     for (const answered of [resourceOf(theirs.uri), '']) {
       const w = await altered(grpcProvider, 'getCryptoKey', (r) => {
         r.name = answered;
@@ -129,13 +109,13 @@ describe('answers naming another key, version or import job', () => {
       });
       await w.kp.close();
     }
-    await expect(kp.describeKey(mine.uri)).resolves.toMatchObject({ uri: mine.uri });
+    await expect(suite.kp.describeKey(mine.uri)).resolves.toMatchObject({ uri: mine.uri });
   });
 
   it('a CreateCryptoKeyVersion answer naming a version of another key makes no version of this key primary', async () => {
-    const mine = await kp.createKey('gcp-kms', { name: name('rot'), spec: 'AES_256' });
-    const theirs = await kp.createKey('gcp-kms', { name: name('rot'), spec: 'AES_256' });
-    await kp.rotateKey(mine.uri); // versions 1 and 2; 2 is primary
+    const mine = await suite.kp.createKey('gcp-kms', { name: name('rot'), spec: 'AES_256' });
+    const theirs = await suite.kp.createKey('gcp-kms', { name: name('rot'), spec: 'AES_256' });
+    await suite.kp.rotateKey(mine.uri); // versions 1 and 2; 2 is primary
     for (const answered of [`${resourceOf(theirs.uri)}/cryptoKeyVersions/1`, '']) {
       const w = await altered(grpcProvider, 'createCryptoKeyVersion', (r) => {
         r.name = answered;
@@ -146,11 +126,12 @@ describe('answers naming another key, version or import job', () => {
       await w.kp.close();
     }
     // Version 1 (the id the other key's answer named) was never made primary.
-    expect((await kp.describeKey(mine.uri)).primaryVersion).toBe('2');
+    expect((await suite.kp.describeKey(mine.uri)).primaryVersion).toBe('2');
   });
 
   it("an import job answered under another job's name: its wrapping key is not handed out", async () => {
-    const uri = (await kp.createKey('gcp-kms', { name: name('imp'), spec: 'AES_256', external: true })).uri;
+    const uri = (await suite.kp.createKey('gcp-kms', { name: name('imp'), spec: 'AES_256', external: true }))
+      .uri;
     const other = `${RING}/importJobs/someone-elses`;
     for (const method of ['createImportJob', 'getImportJob']) {
       const w = await altered(grpcProvider, method, (r) => {
@@ -172,9 +153,10 @@ describe('answers naming another key, version or import job', () => {
   });
 
   it('an ImportCryptoKeyVersion answer naming a version of another key is Internal: that id is neither polled nor made primary', async () => {
-    const uri = (await kp.createKey('gcp-kms', { name: name('imp'), spec: 'AES_256', external: true })).uri;
-    const theirs = await kp.createKey('gcp-kms', { name: name('imp'), spec: 'AES_256' });
-    const params = await kp.getImportParameters(uri, { algorithm: 'RSA_AES_KEY_WRAP_SHA_256' });
+    const uri = (await suite.kp.createKey('gcp-kms', { name: name('imp'), spec: 'AES_256', external: true }))
+      .uri;
+    const theirs = await suite.kp.createKey('gcp-kms', { name: name('imp'), spec: 'AES_256' });
+    const params = await suite.kp.getImportParameters(uri, { algorithm: 'RSA_AES_KEY_WRAP_SHA_256' });
     const req = {
       algorithm: 'RSA_AES_KEY_WRAP_SHA_256',
       wrappedMaterial: wrapForImport('RSA_AES_KEY_WRAP_SHA_256', params.wrappingPublicKey, randomBytes(32)),
@@ -192,7 +174,7 @@ describe('answers naming another key, version or import job', () => {
 
 describe('a key listing', () => {
   it('naming a key outside the configured key ring is refused (Internal), never listed as one of its keys', async () => {
-    await kp.createKey('gcp-kms', { name: name('listed'), spec: 'AES_256' });
+    await suite.kp.createKey('gcp-kms', { name: name('listed'), spec: 'AES_256' });
     const elsewhere = 'projects/keyport-answers/locations/global/keyRings/other/cryptoKeys/planted';
     for (const planted of [elsewhere, `${RING}/cryptoKeys/a/b`, '']) {
       const w = await altered(grpcProvider, 'listCryptoKeys', (r) => {

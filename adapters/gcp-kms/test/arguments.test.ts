@@ -10,7 +10,8 @@ import type { CloudKmsServer } from '@keyport/test-servers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { GcpKmsProvider } from '../src/index.js';
 import { crc32c } from '../src/rpc.js';
-import { grpcProvider, restProvider, signal, startServer } from './support/targets.js';
+import { type MakeProvider, recordCalls, TRANSPORTS } from './support/suite.js';
+import { grpcProvider, signal, startServer } from './support/targets.js';
 
 const RING = 'projects/keyport-arguments/locations/global/keyRings/args';
 /** Every client method the adapter calls. */
@@ -41,25 +42,13 @@ const CLIENT_METHODS = [
   'updateCryptoKeyVersion',
 ] as const;
 
-type ClientMethod = (request: object, options: object) => Promise<unknown[]>;
-
 /** A provider whose client counts every request it sends, and may alter a method's response. */
 async function counted(
-  make: typeof grpcProvider | typeof restProvider,
+  make: MakeProvider,
   after: Record<string, (response: Record<string, unknown>) => void> = {},
 ) {
   const p = make(server, { keyRing: RING });
-  const kms = (await p.client()) as unknown as Record<string, ClientMethod>;
-  const sent: string[] = [];
-  for (const method of CLIENT_METHODS) {
-    const real = (kms[method] as ClientMethod).bind(kms);
-    kms[method] = async (request, options) => {
-      sent.push(method);
-      const result = await real(request, options);
-      after[method]?.(result[0] as Record<string, unknown>);
-      return result;
-    };
-  }
+  const sent = await recordCalls(p, CLIENT_METHODS, after);
   return { p, sent };
 }
 
@@ -307,10 +296,7 @@ afterAll(async () => {
   await server.stop();
 });
 
-describe.each([
-  ['gRPC', grpcProvider],
-  ['REST', restProvider],
-] as const)('over %s', (_, make) => {
+describe.each(TRANSPORTS)('over %s', (_, make) => {
   let p: GcpKmsProvider;
   let sent: string[];
   beforeAll(async () => {

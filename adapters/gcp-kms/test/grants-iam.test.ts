@@ -3,85 +3,54 @@
  * policy answered without an etag is never written back unconditionally, concurrent grants that
  * outlast the etag re-reads fail as "nothing written" (so core may retry them), bindings keyport
  * did not make (conditional, public members) survive a grant and its revocation untouched, and
- * every member bound under a grant's title is listed, not only the grantee keyport wrote.
+ * every member bound under a grant's title is listed, not only the grantee keyport wrote, and a
+ * condition keyport did not write is shown with the grant, never read as plain access.
  */
 import { Keyport } from '@keyport/core';
-import type { CloudKmsServer } from '@keyport/test-servers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GcpKmsProvider } from '../src/index.js';
-import { grpcProvider, restProvider, startServer } from './support/targets.js';
+import { describe, expect, it } from 'vitest';
+import {
+  alterAnswer,
+  type Binding,
+  keyportOf,
+  kmsSuite,
+  type MakeProvider,
+  resourceOf,
+  TRANSPORTS,
+  wrapClient,
+} from './support/suite.js';
+import { grpcProvider } from './support/targets.js';
 
 const RING = 'projects/keyport-grants-iam/locations/global/keyRings/iam';
-let server: CloudKmsServer;
-let provider: GcpKmsProvider;
-let kp: Keyport;
-let n = 0;
-const name = (hint: string) => `${hint}-${++n}`;
-const resourceOf = (uri: string) => uri.slice('gcp-kms://'.length);
-const transports = [
-  ['gRPC', grpcProvider],
-  ['REST', restProvider],
-] as const;
-
-type Method = (request: object, options: object) => Promise<unknown[]>;
-type Binding = { role?: string | null; members?: string[] | null; condition?: object | null };
-
-beforeAll(async () => {
-  server = await startServer();
-  provider = grpcProvider(server, { keyRing: RING });
-  kp = new Keyport({ providers: [provider], retry: { maxAttempts: 1 } });
-});
-afterAll(async () => {
-  await kp.close();
-  await server.stop();
-});
-
-async function policyOf(uri: string) {
-  const kms = await provider.client();
-  const request = { resource: resourceOf(uri), options: { requestedPolicyVersion: 3 } };
-  return (await kms.getIamPolicy(request as never))[0];
-}
-
-/** Writes the key's bindings as an administrator would outside keyport (conditionally on the etag). */
-async function setBindings(uri: string, bindings: readonly Binding[]) {
-  const kms = await provider.client();
-  const policy = { version: 3, etag: (await policyOf(uri)).etag, bindings };
-  await kms.setIamPolicy({ resource: resourceOf(uri), policy } as never);
-}
-
-async function listed(k: Keyport, uri: string) {
-  const out = [];
-  for await (const g of k.listGrants(uri)) out.push(g);
-  return out;
-}
+const suite = kmsSuite(RING);
+const { name, policyOf, setBindings, listed } = suite;
 
 /**
  * A provider whose GetIamPolicy answers lose their etag (as through a proxy that drops it), and
  * are held until `together` of them have arrived: concurrent writers then all read the same policy.
  */
-async function etagless(make: (typeof transports)[number][1], together: number) {
-  const p = make(server, { keyRing: RING });
-  const kms = (await p.client()) as unknown as Record<string, Method>;
-  const real = (kms.getIamPolicy as Method).bind(kms);
+async function etagless(make: MakeProvider, together: number) {
+  const p = suite.providerOn(make);
   let held: Array<() => void> = [];
-  kms.getIamPolicy = async (request, options) => {
-    const result = await real(request, options);
-    delete (result[0] as Record<string, unknown>).etag;
-    await new Promise<void>((resolve) => {
-      held.push(resolve);
-      if (held.length < together) return;
-      for (const release of held) release();
-      held = [];
-    });
-    return result;
-  };
-  return { p, kp: new Keyport({ providers: [p], retry: { maxAttempts: 1 } }) };
+  await wrapClient(p, {
+    getIamPolicy: (real) => async (request, options) => {
+      const result = await real(request, options);
+      delete (result[0] as Record<string, unknown>).etag;
+      await new Promise<void>((resolve) => {
+        held.push(resolve);
+        if (held.length < together) return;
+        for (const release of held) release();
+        held = [];
+      });
+      return result;
+    },
+  });
+  return { p, kp: keyportOf(p) };
 }
 
 describe('a policy answered without an etag', () => {
-  for (const [transport, make] of transports) {
+  for (const [transport, make] of TRANSPORTS) {
     it(`is never written back over ${transport}: two concurrent grants lose nothing silently`, async () => {
-      const key = await kp.createKey('gcp-kms', { name: name('etag'), spec: 'AES_256' });
+      const key = await suite.kp.createKey('gcp-kms', { name: name('etag'), spec: 'AES_256' });
       const { kp: k } = await etagless(make, 2);
       const outcomes = await Promise.allSettled(
         ['user:one@example.com', 'user:two@example.com'].map((grantee) =>
@@ -90,7 +59,7 @@ describe('a policy answered without an etag', () => {
       );
       // Every grant the caller was told about is on the key: none overwritten by the other.
       const made = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value.id] : []));
-      const onKey = (await listed(kp, key.uri)).map((g) => g.id);
+      const onKey = (await listed(key.uri)).map((g) => g.id);
       expect(onKey.sort()).toEqual(made.sort());
       // And keyport refuses to write at all: the etag is what makes the write safe.
       for (const o of outcomes) {
@@ -103,11 +72,14 @@ describe('a policy answered without an etag', () => {
   }
 
   it('revokeGrant is refused too, and the grant stays', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('etag-revoke'), spec: 'AES_256' });
-    const grant = await kp.createGrant(key.uri, { grantee: 'user:r@example.com', operations: ['encrypt'] });
+    const key = await suite.kp.createKey('gcp-kms', { name: name('etag-revoke'), spec: 'AES_256' });
+    const grant = await suite.kp.createGrant(key.uri, {
+      grantee: 'user:r@example.com',
+      operations: ['encrypt'],
+    });
     const { kp: k } = await etagless(grpcProvider, 1);
     await expect(k.revokeGrant(key.uri, grant.id)).rejects.toMatchObject({ code: 'Internal' });
-    expect((await listed(kp, key.uri)).map((g) => g.id)).toEqual([grant.id]);
+    expect((await listed(key.uri)).map((g) => g.id)).toEqual([grant.id]);
     await k.close();
   });
 });
@@ -117,27 +89,27 @@ describe('a policy answered without an etag', () => {
  * write goes out, an administrator rewrites the policy (same bindings, new etag), so the service
  * answers ABORTED as Cloud IAM does.
  */
-async function contended(make: (typeof transports)[number][1], times: number) {
-  const p = make(server, { keyRing: RING });
-  const kms = (await p.client()) as unknown as Record<string, Method>;
-  const real = (kms.setIamPolicy as Method).bind(kms);
+async function contended(make: MakeProvider, times: number) {
+  const p = suite.providerOn(make);
   let left = times;
-  kms.setIamPolicy = async (request, options) => {
-    if (left-- > 0) {
-      const uri = `gcp-kms://${(request as { resource: string }).resource}`;
-      await setBindings(uri, ((await policyOf(uri)).bindings ?? []) as Binding[]);
-    }
-    return real(request, options);
-  };
+  await wrapClient(p, {
+    setIamPolicy: (real) => async (request, options) => {
+      if (left-- > 0) {
+        const uri = `gcp-kms://${(request as { resource: string }).resource}`;
+        await setBindings(uri, ((await policyOf(uri)).bindings ?? []) as Binding[]);
+      }
+      return real(request, options);
+    },
+  });
   return p;
 }
 
 describe('concurrent grants beyond the etag re-reads', () => {
-  for (const [transport, make] of transports) {
+  for (const [transport, make] of TRANSPORTS) {
     it(`a grant that meets a concurrent writer on every re-read is Throttled over ${transport}: nothing written, and core retries it`, async () => {
-      const key = await kp.createKey('gcp-kms', { name: name('contended'), spec: 'AES_256' });
+      const key = await suite.kp.createKey('gcp-kms', { name: name('contended'), spec: 'AES_256' });
       const request = { grantee: 'user:c@example.com', operations: ['encrypt'] } as const;
-      const once = new Keyport({ providers: [await contended(make, 3)], retry: { maxAttempts: 1 } });
+      const once = keyportOf(await contended(make, 3));
       const error = await once.createGrant(key.uri, request).catch((e: unknown) => e);
       expect(error).toMatchObject({ code: 'Throttled', retryable: true, keyUri: key.uri });
       expect((error as Error).message).toContain('nothing was written');
@@ -147,18 +119,18 @@ describe('concurrent grants beyond the etag re-reads', () => {
       const p = await contended(make, 3);
       const retried = new Keyport({ providers: [p], retry: { maxAttempts: 2, baseDelayMs: 5 } });
       const grant = await retried.createGrant(key.uri, request);
-      expect((await listed(kp, key.uri)).map((g) => g.id)).toEqual([grant.id]);
+      expect((await listed(key.uri)).map((g) => g.id)).toEqual([grant.id]);
       await retried.close();
     });
   }
 
-  for (const [transport, make] of transports) {
+  for (const [transport, make] of TRANSPORTS) {
     it(`six at once over ${transport}: each lands, or fails saying nothing was written (core retries it)`, async () => {
-      const key = await kp.createKey('gcp-kms', { name: name('race'), spec: 'AES_256' });
-      const p = make(server, { keyRing: RING });
+      const key = await suite.kp.createKey('gcp-kms', { name: name('race'), spec: 'AES_256' });
+      const p = suite.providerOn(make);
       // Without core retries: an attempt that met the etag conflict every time is Throttled, not
       // "may have taken effect" (createGrant is never repeated after such a failure).
-      const once = new Keyport({ providers: [p], retry: { maxAttempts: 1 } });
+      const once = keyportOf(p);
       const grantees = [1, 2, 3, 4, 5, 6].map((i) => `user:a${i}@example.com`);
       const first = await Promise.allSettled(
         grantees.map((grantee) => once.createGrant(key.uri, { grantee, operations: ['encrypt'] })),
@@ -171,7 +143,7 @@ describe('concurrent grants beyond the etag re-reads', () => {
       const made = await Promise.all(
         grantees.map((grantee) => retried.createGrant(key.uri, { grantee, operations: ['decrypt'] })),
       );
-      const onKey = (await listed(kp, key.uri)).map((g) => g.id);
+      const onKey = (await listed(key.uri)).map((g) => g.id);
       for (const g of made) expect(onKey).toContain(g.id);
       await retried.close();
     });
@@ -196,16 +168,16 @@ describe('bindings keyport did not make', () => {
     { role: 'roles/cloudkms.viewer', members: ['allAuthenticatedUsers'] },
   ];
 
-  for (const [transport, make] of transports) {
+  for (const [transport, make] of TRANSPORTS) {
     it(`keep their conditions and members through createGrant and revokeGrant over ${transport}`, async () => {
-      const key = await kp.createKey('gcp-kms', { name: name('foreign'), spec: 'AES_256' });
+      const key = await suite.kp.createKey('gcp-kms', { name: name('foreign'), spec: 'AES_256' });
       await setBindings(key.uri, foreign);
       const before = (await policyOf(key.uri)).bindings;
-      const k = new Keyport({ providers: [make(server, { keyRing: RING })], retry: { maxAttempts: 1 } });
+      const k = keyportOf(suite.providerOn(make));
       const grant = await k.createGrant(key.uri, { grantee: 'user:g@example.com', operations: ['decrypt'] });
       expect((await policyOf(key.uri)).bindings?.slice(0, before?.length)).toEqual(before);
       // Not keyport's grants: not listed as such (and never as unconditional ones).
-      expect((await listed(k, key.uri)).map((g) => g.grantee)).toEqual(['user:g@example.com']);
+      expect((await listed(key.uri, k)).map((g) => g.grantee)).toEqual(['user:g@example.com']);
       await k.revokeGrant(key.uri, grant.id);
       expect((await policyOf(key.uri)).bindings).toEqual(before);
       await k.close();
@@ -215,8 +187,8 @@ describe('bindings keyport did not make', () => {
 
 describe('listGrants names every member a grant binds', () => {
   it('a member added to a grant’s binding (allUsers, another user) is listed under the grant, and revoked with it', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('members'), spec: 'AES_256' });
-    const grant = await kp.createGrant(key.uri, {
+    const key = await suite.kp.createKey('gcp-kms', { name: name('members'), spec: 'AES_256' });
+    const grant = await suite.kp.createGrant(key.uri, {
       grantee: 'user:alice@example.com',
       operations: ['encrypt'],
       name: 'alice',
@@ -227,7 +199,7 @@ describe('listGrants names every member a grant binds', () => {
       { ...own, members: [...(own?.members ?? []), 'allUsers'] },
       { ...own, role: 'roles/cloudkms.cryptoKeyDecrypter', members: ['user:mallory@example.com'] },
     ]);
-    const grants = await listed(kp, key.uri);
+    const grants = await listed(key.uri);
     expect(grants).toHaveLength(3);
     expect(grants).toEqual(
       expect.arrayContaining([
@@ -246,24 +218,132 @@ describe('listGrants names every member a grant binds', () => {
         }),
       ]),
     );
-    await kp.revokeGrant(key.uri, grant.id);
+    await suite.kp.revokeGrant(key.uri, grant.id);
     expect((await policyOf(key.uri)).bindings ?? []).toEqual([]);
-    expect(await listed(kp, key.uri)).toEqual([]);
+    expect(await listed(key.uri)).toEqual([]);
   });
 });
 
 describe('a grant to everyone', () => {
   for (const grantee of ['allUsers', 'allAuthenticatedUsers']) {
     it(`to ${grantee} is refused before any IAM call, and the policy is unchanged`, async () => {
-      const key = await kp.createKey('gcp-kms', { name: name('public'), spec: 'AES_256' });
+      const key = await suite.kp.createKey('gcp-kms', { name: name('public'), spec: 'AES_256' });
       const before = await policyOf(key.uri);
-      await expect(kp.createGrant(key.uri, { grantee, operations: ['decrypt'] })).rejects.toMatchObject({
-        code: 'InvalidArgument',
-        message: expect.stringContaining('anyone'),
-      });
+      await expect(suite.kp.createGrant(key.uri, { grantee, operations: ['decrypt'] })).rejects.toMatchObject(
+        {
+          code: 'InvalidArgument',
+          message: expect.stringContaining('anyone'),
+        },
+      );
       const after = await policyOf(key.uri);
       expect(after.bindings ?? []).toEqual(before.bindings ?? []);
       expect(after.etag).toEqual(before.etag);
     });
   }
+});
+
+describe('a grant whose IAM condition keyport did not write', () => {
+  /** The key's bindings with each condition expression rewritten by `to` (as setIamPolicy could). */
+  async function rewrite(uri: string, to: (expression: string) => string) {
+    const bindings = ((await policyOf(uri)).bindings ?? []) as Binding[];
+    await setBindings(
+      uri,
+      bindings.map((b) => ({
+        ...b,
+        condition: { ...b.condition, expression: to(String(b.condition?.expression)) },
+      })),
+    );
+  }
+
+  it('is listed with the condition, in IAM’s words: never as plain access with no expiry', async () => {
+    const key = await suite.kp.createKey('gcp-kms', { name: name('cond'), spec: 'AES_256' });
+    const expiresAt = new Date(Date.now() + 3_600_000);
+    const grant = await suite.kp.createGrant(key.uri, {
+      grantee: 'user:c@example.com',
+      operations: ['encrypt'],
+      expiresAt,
+    });
+    // As keyport wrote it: nothing unmodeled, and the expiry it set.
+    const [own] = await listed(key.uri);
+    expect(own).toMatchObject({ id: grant.id, operations: ['encrypt'], expiresAt });
+    expect(own?.unmodeledOperations).toBeUndefined();
+    const original = String((await policyOf(key.uri)).bindings?.[0]?.condition?.expression);
+    const scope = original.slice(0, original.indexOf(' && '));
+    for (const [what, expression] of [
+      [
+        'a resource restriction added',
+        `${scope} && resource.name == "${resourceOf(key.uri)}/cryptoKeyVersions/1"`,
+      ],
+      ['the expiry written another way', `${scope} && request.time < timestamp("2999-01-01T00:00:00Z")`],
+      ['a start time added', `${original} && request.time > timestamp("2000-01-01T00:00:00Z")`],
+      ['another key’s scope', `resource.name.startsWith("${resourceOf(key.uri)}-other")`],
+    ] as const) {
+      await rewrite(key.uri, () => expression);
+      const grants = await listed(key.uri);
+      expect(grants, what).toHaveLength(1);
+      // The roles are bound, so the operation stays; the condition is shown and the expiry is not guessed.
+      expect(grants[0], what).toMatchObject({
+        id: grant.id,
+        operations: ['encrypt'],
+        unmodeledOperations: [`condition: ${expression}`],
+      });
+      expect(grants[0]?.expiresAt, what).toBeUndefined();
+    }
+  });
+
+  it('on one binding of several: the others’ roles stay, and only the foreign condition is shown', async () => {
+    const key = await suite.kp.createKey('gcp-kms', { name: name('cond-one'), spec: 'AES_256' });
+    const grant = await suite.kp.createGrant(key.uri, {
+      grantee: 'user:r@example.com',
+      operations: ['re_encrypt'],
+    });
+    const bindings = ((await policyOf(key.uri)).bindings ?? []) as Binding[];
+    const foreign = `${String(bindings[0]?.condition?.expression)} || request.time > timestamp("2000-01-01T00:00:00Z")`;
+    await setBindings(key.uri, [
+      ...bindings.map((b) =>
+        b.role === 'roles/cloudkms.cryptoKeyDecrypter'
+          ? { ...b, condition: { ...b.condition, expression: foreign } }
+          : b,
+      ),
+    ]);
+    const [got] = await listed(key.uri);
+    expect(got).toMatchObject({
+      id: grant.id,
+      operations: ['re_encrypt'],
+      unmodeledOperations: [`condition: ${foreign}`],
+    });
+    expect(got?.expiresAt).toBeUndefined();
+  });
+
+  it('one the test server cannot hold (request attributes, an empty expression) is shown too', async () => {
+    // A stand-in answer: Cloud IAM accepts conditions on attributes the test server does not model.
+    const key = await suite.kp.createKey('gcp-kms', { name: name('cond-attr'), spec: 'AES_256' });
+    const grant = await suite.kp.createGrant(key.uri, {
+      grantee: 'user:a@example.com',
+      operations: ['decrypt'],
+    });
+    const scope = String((await policyOf(key.uri)).bindings?.[0]?.condition?.expression);
+    for (const [expression, shown] of [
+      [
+        `${scope} && "accessPolicies/1/accessLevels/corp" in request.auth.access_levels`,
+        `condition: ${scope} && "accessPolicies/1/accessLevels/corp" in request.auth.access_levels`,
+      ],
+      ['', 'condition: (empty expression)'],
+    ] as const) {
+      const p = suite.providerOn();
+      await wrapClient(p, {
+        getIamPolicy: alterAnswer((policy) => {
+          for (const b of (policy.bindings ?? []) as Binding[]) {
+            if (b.condition?.title === grant.id) b.condition.expression = expression;
+          }
+        }),
+      });
+      const k = keyportOf(p);
+      expect(await listed(key.uri, k)).toEqual([
+        expect.objectContaining({ id: grant.id, operations: ['decrypt'], unmodeledOperations: [shown] }),
+      ]);
+      expect((await listed(key.uri, k))[0]?.expiresAt).toBeUndefined();
+      await k.close();
+    }
+  });
 });

@@ -5,89 +5,54 @@
  * must leave nothing behind.
  */
 import { randomBytes } from 'node:crypto';
-import { GRANT_OPERATIONS, Keyport } from '@keyport/core';
-import type { CloudKmsServer } from '@keyport/test-servers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GcpKmsProvider } from '../src/index.js';
-import { grpcProvider, restProvider, signal, startServer } from './support/targets.js';
+import { GRANT_OPERATIONS } from '@keyport/core';
+import { describe, expect, it } from 'vitest';
+import {
+  type Binding,
+  keyportOf,
+  kmsSuite,
+  type MakeProvider,
+  recordCalls,
+  resourceOf,
+  TRANSPORTS,
+} from './support/suite.js';
+import { grpcProvider, signal } from './support/targets.js';
 
 const RING = 'projects/keyport-hardening/locations/global/keyRings/hard';
 /** Every operation a grant can allow (core's list). */
 const ALL_OPERATIONS = GRANT_OPERATIONS;
-let server: CloudKmsServer;
-let provider: GcpKmsProvider;
-let kp: Keyport;
-let n = 0;
-const name = (hint: string) => `${hint}-${++n}`;
-const resourceOf = (uri: string) => uri.slice('gcp-kms://'.length);
-const transports = [
-  ['gRPC', grpcProvider],
-  ['REST', restProvider],
-] as const;
-
-beforeAll(async () => {
-  server = await startServer();
-  provider = grpcProvider(server, { keyRing: RING });
-  kp = new Keyport({ providers: [provider], retry: { maxAttempts: 1 } });
-});
-afterAll(async () => {
-  await kp.close();
-  await server.stop();
-});
-
-type Method = (request: object, options: object) => Promise<unknown[]>;
+const suite = kmsSuite(RING);
+const { name, policyOf, setBindings } = suite;
 
 /** A provider whose client records each method it calls, and may alter a response or act after it. */
 async function watched(
-  make: (s: CloudKmsServer, extra: object) => GcpKmsProvider = grpcProvider,
+  make: MakeProvider = grpcProvider,
   after: Record<string, (response: Record<string, unknown>) => void> = {},
   extra: object = {},
 ) {
-  const p = make(server, { keyRing: RING, ...extra });
-  const kms = (await p.client()) as unknown as Record<string, Method>;
-  const calls: string[] = [];
-  for (const method of [
-    'encrypt',
-    'macSign',
-    'getCryptoKeyVersion',
-    'getIamPolicy',
-    'setIamPolicy',
-    'getCryptoKey',
-  ]) {
-    const real = (kms[method] as Method).bind(kms);
-    kms[method] = async (request, options) => {
-      calls.push(method);
-      const result = await real(request, options);
-      after[method]?.(result[0] as Record<string, unknown>);
-      return result;
-    };
-  }
-  return { p, calls, kp: new Keyport({ providers: [p], retry: { maxAttempts: 1 } }) };
-}
-
-async function policyOf(uri: string) {
-  const kms = await provider.client();
-  const request = { resource: resourceOf(uri), options: { requestedPolicyVersion: 3 } };
-  return (await kms.getIamPolicy(request as never))[0];
+  const p = suite.providerOn(make, extra);
+  const calls = await recordCalls(
+    p,
+    ['encrypt', 'macSign', 'getCryptoKeyVersion', 'getIamPolicy', 'setIamPolicy', 'getCryptoKey'],
+    after,
+  );
+  return { p, calls, kp: keyportOf(p) };
 }
 
 /** Binds roles on the key to a principal, as an administrator would outside keyport. */
 async function bind(uri: string, principal: string, roles: readonly string[]) {
-  const kms = await provider.client();
-  const bindings = roles.map((role) => ({ role, members: [principal] }));
-  const policy = { version: 3, etag: (await policyOf(uri)).etag, bindings };
-  await kms.setIamPolicy({ resource: resourceOf(uri), policy } as never);
-  return new Keyport({
-    providers: [grpcProvider(server, { keyRing: RING, principal })],
-    retry: { maxAttempts: 1 },
-  });
+  await setBindings(
+    uri,
+    roles.map((role) => ({ role, members: [principal] })),
+  );
+  return keyportOf(suite.providerOn(grpcProvider, { principal }));
 }
 
 describe('an Encrypt answer from another key or version', () => {
   it("is refused (Integrity), never framed and reported as the requested key's", async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('who'), spec: 'AES_256' });
-    const other = await kp.createKey('gcp-kms', { name: name('who'), spec: 'AES_256' });
-    await kp.rotateKey(key.uri);
+    const key = await suite.kp.createKey('gcp-kms', { name: name('who'), spec: 'AES_256' });
+    const other = await suite.kp.createKey('gcp-kms', { name: name('who'), spec: 'AES_256' });
+    await suite.kp.rotateKey(key.uri);
     const cases = [
       ['another key', key.uri, `${resourceOf(other.uri)}/cryptoKeyVersions/1`],
       [
@@ -107,8 +72,8 @@ describe('an Encrypt answer from another key or version', () => {
       await w.kp.close();
     }
     // The honest answers pass: unpinned (the primary, 2) and pinned to 1.
-    await expect(kp.encrypt(key.uri, randomBytes(8))).resolves.toMatchObject({ keyVersion: '2' });
-    await expect(kp.encrypt(`${key.uri}/cryptoKeyVersions/1`, randomBytes(8))).resolves.toMatchObject({
+    await expect(suite.kp.encrypt(key.uri, randomBytes(8))).resolves.toMatchObject({ keyVersion: '2' });
+    await expect(suite.kp.encrypt(`${key.uri}/cryptoKeyVersions/1`, randomBytes(8))).resolves.toMatchObject({
       keyVersion: '1',
     });
   });
@@ -116,8 +81,8 @@ describe('an Encrypt answer from another key or version', () => {
 
 describe('a MacSign answer from another key or version', () => {
   it("is refused (Integrity), never reported as the requested version's MAC", async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('mac'), spec: 'HMAC_256' });
-    const other = await kp.createKey('gcp-kms', { name: name('mac'), spec: 'HMAC_256' });
+    const key = await suite.kp.createKey('gcp-kms', { name: name('mac'), spec: 'HMAC_256' });
+    const other = await suite.kp.createKey('gcp-kms', { name: name('mac'), spec: 'HMAC_256' });
     for (const answered of [`${resourceOf(other.uri)}/cryptoKeyVersions/1`, resourceOf(key.uri)]) {
       const w = await watched(grpcProvider, {
         macSign: (r) => {
@@ -127,14 +92,14 @@ describe('a MacSign answer from another key or version', () => {
       await expect(w.kp.mac(key.uri, randomBytes(8)), answered).rejects.toMatchObject({ code: 'Integrity' });
       await w.kp.close();
     }
-    await expect(kp.mac(key.uri, randomBytes(8))).resolves.toMatchObject({ keyVersion: '1' });
+    await expect(suite.kp.mac(key.uri, randomBytes(8))).resolves.toMatchObject({ keyVersion: '1' });
   });
 });
 
 describe('key versions beyond the 32 bits of the ciphertext prefix', () => {
   it('a pinned version above 2^32−1 is InvalidArgument before any call, never written modulo 2^32', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('wide'), spec: 'AES_256' });
-    const rsa = await kp.createKey('gcp-kms', {
+    const key = await suite.kp.createKey('gcp-kms', { name: name('wide'), spec: 'AES_256' });
+    const rsa = await suite.kp.createKey('gcp-kms', {
       name: name('wide'),
       spec: 'RSA_2048',
       usage: 'encrypt_decrypt',
@@ -152,7 +117,7 @@ describe('key versions beyond the 32 bits of the ciphertext prefix', () => {
   });
 
   it('a version Cloud KMS names above 2^32−1 is refused (Unsupported), not framed as another version', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('wide'), spec: 'AES_256' });
+    const key = await suite.kp.createKey('gcp-kms', { name: name('wide'), spec: 'AES_256' });
     const w = await watched(grpcProvider, {
       encrypt: (r) => {
         r.name = `${resourceOf(key.uri)}/cryptoKeyVersions/4294967297`;
@@ -166,9 +131,9 @@ describe('key versions beyond the 32 bits of the ciphertext prefix', () => {
 describe('grant records longer than an IAM condition description', () => {
   const soon = () => new Date(Date.now() + 3_600_000);
 
-  for (const [transport, make] of transports) {
+  for (const [transport, make] of TRANSPORTS) {
     it(`a record over 256 bytes is InvalidArgument before any IAM call over ${transport}, the policy untouched`, async () => {
-      const key = await kp.createKey('gcp-kms', { name: name('long'), spec: 'AES_256' });
+      const key = await suite.kp.createKey('gcp-kms', { name: name('long'), spec: 'AES_256' });
       const before = await policyOf(key.uri);
       const w = await watched(make);
       for (const [grantName, operations] of [
@@ -196,14 +161,14 @@ describe('grant records longer than an IAM condition description', () => {
   }
 
   it('the longest record that fits is accepted, and repeated operations are recorded once', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('long'), spec: 'AES_256' });
-    const fits = await kp.createGrant(key.uri, {
+    const key = await suite.kp.createKey('gcp-kms', { name: name('long'), spec: 'AES_256' });
+    const fits = await suite.kp.createGrant(key.uri, {
       grantee: 'user:fits@example.com',
       operations: [...ALL_OPERATIONS],
       name: 'x'.repeat(61),
       expiresAt: soon(),
     });
-    const repeated = await kp.createGrant(key.uri, {
+    const repeated = await suite.kp.createGrant(key.uri, {
       grantee: 'user:rep@example.com',
       operations: [...ALL_OPERATIONS, ...ALL_OPERATIONS, ...ALL_OPERATIONS, ...ALL_OPERATIONS],
       name: 'x'.repeat(61),
@@ -211,7 +176,7 @@ describe('grant records longer than an IAM condition description', () => {
     });
     expect(repeated.operations).toEqual([...ALL_OPERATIONS]);
     const listed = new Map<string, readonly string[]>();
-    for await (const g of kp.listGrants(key.uri)) listed.set(g.id, g.operations);
+    for await (const g of suite.kp.listGrants(key.uri)) listed.set(g.id, g.operations);
     expect(listed.get(fits.id)).toEqual([...ALL_OPERATIONS]);
     expect(listed.get(repeated.id)).toEqual([...ALL_OPERATIONS]);
     const lengths = (await policyOf(key.uri)).bindings?.map((b) => (b.condition?.description ?? '').length);
@@ -219,9 +184,11 @@ describe('grant records longer than an IAM condition description', () => {
   });
 
   it('a look-alike record someone else wrote into the policy (unknown operations, bad dates) is not listed as a grant', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('forged'), spec: 'AES_256' });
-    const real = await kp.createGrant(key.uri, { grantee: 'user:real@example.com', operations: ['encrypt'] });
-    const kms = await provider.client();
+    const key = await suite.kp.createKey('gcp-kms', { name: name('forged'), spec: 'AES_256' });
+    const real = await suite.kp.createGrant(key.uri, {
+      grantee: 'user:real@example.com',
+      operations: ['encrypt'],
+    });
     const before = await policyOf(key.uri);
     const forged = (title: string, record: Record<string, unknown>) => ({
       role: 'roles/cloudkms.viewer',
@@ -232,29 +199,21 @@ describe('grant records longer than an IAM condition description', () => {
         expression: 'request.time < timestamp("2999-01-01T00:00:00Z")',
       },
     });
-    await kms.setIamPolicy({
-      resource: resourceOf(key.uri),
-      policy: {
-        version: 3,
-        etag: before.etag,
-        bindings: [
-          ...(before.bindings ?? []),
-          forged('kpg-ops', { k: 'keyport-grant', o: ['encrypt', 'admin'] }),
-          forged('kpg-empty', { k: 'keyport-grant', o: [] }),
-          forged('kpg-date', { k: 'keyport-grant', o: ['decrypt'], e: 'next tuesday' }),
-          forged('kpg-name', { k: 'keyport-grant', o: ['decrypt'], n: { toString: 1 } }),
-          forged('kpg-proto', { k: 'keyport-grant', o: ['__proto__'] }),
-        ],
-      },
-    } as never);
-    const listed = [];
-    for await (const g of kp.listGrants(key.uri)) listed.push(g);
+    await setBindings(key.uri, [
+      ...((before.bindings ?? []) as Binding[]),
+      forged('kpg-ops', { k: 'keyport-grant', o: ['encrypt', 'admin'] }),
+      forged('kpg-empty', { k: 'keyport-grant', o: [] }),
+      forged('kpg-date', { k: 'keyport-grant', o: ['decrypt'], e: 'next tuesday' }),
+      forged('kpg-name', { k: 'keyport-grant', o: ['decrypt'], n: { toString: 1 } }),
+      forged('kpg-proto', { k: 'keyport-grant', o: ['__proto__'] }),
+    ]);
+    const listed = await suite.listed(key.uri);
     expect(listed.map((g) => g.id)).toEqual([real.id]);
   });
 
   it('the test server refuses a condition description over 256 characters, as IAM does', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('long'), spec: 'AES_256' });
-    const kms = await provider.client();
+    const key = await suite.kp.createKey('gcp-kms', { name: name('long'), spec: 'AES_256' });
+    const kms = await suite.provider.client();
     const write = async (description: string) =>
       kms.setIamPolicy({
         resource: resourceOf(key.uri),
@@ -279,7 +238,7 @@ describe('grant records longer than an IAM condition description', () => {
   });
 
   it('called directly, a grant request of the wrong shape is InvalidArgument, not a TypeError or RangeError', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('shape'), spec: 'AES_256' });
+    const key = await suite.kp.createKey('gcp-kms', { name: name('shape'), spec: 'AES_256' });
     const grantee = 'user:shape@example.com';
     for (const req of [
       { grantee, operations: ['encrypt'], expiresAt: new Date(Number.NaN) },
@@ -288,7 +247,7 @@ describe('grant records longer than an IAM condition description', () => {
       { grantee, operations: ['encrypt'], name: 42 },
       { grantee, operations: ['encrypt'], expiresAt: '2030-01-01' },
     ]) {
-      const error = await provider
+      const error = await suite.provider
         .createGrant({ uri: key.uri }, req as never, signal())
         .catch((e: unknown) => e);
       expect(error, JSON.stringify(req)).toMatchObject({ code: 'InvalidArgument' });
@@ -298,33 +257,24 @@ describe('grant records longer than an IAM condition description', () => {
 });
 
 describe('listGrants reports what the bindings allow, not what their record says', () => {
-  type Binding = {
-    role?: string | null;
-    members?: string[] | null;
-    condition?: Record<string, unknown> | null;
-  };
   /** Rewrites the key's bindings with `change`, as someone holding setIamPolicy could. */
   async function edit(uri: string, change: (b: Binding) => Binding) {
-    const kms = await provider.client();
     const before = await policyOf(uri);
-    const bindings = (before.bindings ?? []).map((b) => change(b as Binding));
-    const policy = { version: 3, etag: before.etag, bindings };
-    await kms.setIamPolicy({ resource: resourceOf(uri), policy } as never);
+    await setBindings(
+      uri,
+      (before.bindings ?? []).map((b) => change(b as Binding)),
+    );
   }
-  const listed = async (uri: string) => {
-    const out = [];
-    for await (const g of kp.listGrants(uri)) out.push(g);
-    return out;
-  };
+  const { listed } = suite;
   const withExpression = (expression: (old: string) => string) => (b: Binding) => ({
     ...b,
     condition: { ...b.condition, expression: expression(String(b.condition?.expression)) },
   });
 
   it("the expiry is the condition's: a time limit removed, moved later or rewritten is not the recorded one", async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('expiry'), spec: 'AES_256' });
+    const key = await suite.kp.createKey('gcp-kms', { name: name('expiry'), spec: 'AES_256' });
     const expiresAt = new Date(Date.now() + 3_600_000);
-    const grant = await kp.createGrant(key.uri, {
+    const grant = await suite.kp.createGrant(key.uri, {
       grantee: 'user:e@example.com',
       operations: ['encrypt'],
       expiresAt,
@@ -354,8 +304,11 @@ describe('listGrants reports what the bindings allow, not what their record says
   });
 
   it('operations follow the bound roles: a role swapped or added under the record is seen', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('roles'), spec: 'AES_256' });
-    const grant = await kp.createGrant(key.uri, { grantee: 'user:r@example.com', operations: ['encrypt'] });
+    const key = await suite.kp.createKey('gcp-kms', { name: name('roles'), spec: 'AES_256' });
+    const grant = await suite.kp.createGrant(key.uri, {
+      grantee: 'user:r@example.com',
+      operations: ['encrypt'],
+    });
     // The record still says encrypt; IAM now lets the grantee decrypt instead.
     await edit(key.uri, (b) => ({ ...b, role: 'roles/cloudkms.cryptoKeyDecrypter' }));
     expect(await listed(key.uri)).toMatchObject([
@@ -365,43 +318,38 @@ describe('listGrants reports what the bindings allow, not what their record says
     const before = await policyOf(key.uri);
     const [own] = (before.bindings ?? []) as Binding[];
     await edit(key.uri, (b) => ({ ...b, role: 'roles/cloudkms.cryptoKeyEncrypter' }));
-    const kms = await provider.client();
     const now = await policyOf(key.uri);
-    const bindings = [...(now.bindings ?? []), { ...own, role: 'roles/cloudkms.admin' }];
-    await kms.setIamPolicy({
-      resource: resourceOf(key.uri),
-      policy: { version: 3, etag: now.etag, bindings },
-    } as never);
+    await setBindings(key.uri, [
+      ...((now.bindings ?? []) as Binding[]),
+      { ...own, role: 'roles/cloudkms.admin' },
+    ]);
     expect(await listed(key.uri)).toMatchObject([
       { id: grant.id, operations: ['encrypt'], unmodeledOperations: ['roles/cloudkms.admin'] },
     ]);
   });
 
   it('revokeGrant removes every binding of the grant, also one whose record was edited away', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('revoke'), spec: 'AES_256' });
+    const key = await suite.kp.createKey('gcp-kms', { name: name('revoke'), spec: 'AES_256' });
     const grantee = `user:${name('rv')}@example.com`;
     // re_encrypt: two bindings (encrypter, decrypter) under one condition title
-    const grant = await kp.createGrant(key.uri, { grantee, operations: ['re_encrypt'] });
-    const { ciphertext } = await kp.encrypt(key.uri, randomBytes(16));
+    const grant = await suite.kp.createGrant(key.uri, { grantee, operations: ['re_encrypt'] });
+    const { ciphertext } = await suite.kp.encrypt(key.uri, randomBytes(16));
     await edit(key.uri, (b) =>
       b.role === 'roles/cloudkms.cryptoKeyDecrypter'
         ? { ...b, condition: { ...b.condition, description: 'reviewed by ops' } }
         : b,
     );
     expect(await listed(key.uri)).toMatchObject([{ id: grant.id, operations: ['re_encrypt'] }]);
-    await kp.revokeGrant(key.uri, grant.id);
+    await suite.kp.revokeGrant(key.uri, grant.id);
     expect((await policyOf(key.uri)).bindings ?? []).toEqual([]);
-    const asGrantee = new Keyport({
-      providers: [grpcProvider(server, { keyRing: RING, principal: grantee })],
-      retry: { maxAttempts: 1 },
-    });
+    const asGrantee = keyportOf(suite.providerOn(grpcProvider, { principal: grantee }));
     await expect(asGrantee.decrypt(key.uri, ciphertext)).rejects.toMatchObject({ code: 'AccessDenied' });
     await asGrantee.close();
   });
 
   it('a record claiming less than its bindings grant does not hide the rest', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('claims'), spec: 'AES_256' });
-    const grant = await kp.createGrant(key.uri, {
+    const key = await suite.kp.createKey('gcp-kms', { name: name('claims'), spec: 'AES_256' });
+    const grant = await suite.kp.createGrant(key.uri, {
       grantee: 'user:c@example.com',
       operations: ['encrypt', 'decrypt'],
     });
@@ -422,7 +370,7 @@ describe('listGrants reports what the bindings allow, not what their record says
 
 describe('least privilege: refusals say what is missing', () => {
   it('RSA encrypt with only roles/cloudkms.publicKeyViewer: AccessDenied naming the permissions it needs', async () => {
-    const rsa = await kp.createKey('gcp-kms', {
+    const rsa = await suite.kp.createKey('gcp-kms', {
       name: name('lp'),
       spec: 'RSA_2048',
       usage: 'encrypt_decrypt',
@@ -445,7 +393,7 @@ describe('least privilege: refusals say what is missing', () => {
   });
 
   it('RSA encrypt without cloudkms.cryptoKeys.get: the FAILED_PRECONDITION says keyport could not read the key', async () => {
-    const rsa = await kp.createKey('gcp-kms', {
+    const rsa = await suite.kp.createKey('gcp-kms', {
       name: name('lp'),
       spec: 'RSA_2048',
       usage: 'encrypt_decrypt',
@@ -469,7 +417,7 @@ describe('least privilege: refusals say what is missing', () => {
   });
 
   it('AES encrypt without the permission keeps AccessDenied, and a plaintext never reaches the message', async () => {
-    const aes = await kp.createKey('gcp-kms', { name: name('lp'), spec: 'AES_256' });
+    const aes = await suite.kp.createKey('gcp-kms', { name: name('lp'), spec: 'AES_256' });
     const grantee = await bind(aes.uri, 'user:none@example.com', ['roles/cloudkms.viewer']);
     const secret = 'plaintext-9f8e7d6c5b4a';
     const error = await grantee
@@ -484,9 +432,9 @@ describe('least privilege: refusals say what is missing', () => {
 });
 
 describe('aborts leave nothing behind', () => {
-  for (const [transport, make] of transports) {
+  for (const [transport, make] of TRANSPORTS) {
     it(`createGrant aborted after reading the policy writes no binding over ${transport}`, async () => {
-      const key = await kp.createKey('gcp-kms', { name: name('abort'), spec: 'AES_256' });
+      const key = await suite.kp.createKey('gcp-kms', { name: name('abort'), spec: 'AES_256' });
       const controller = new AbortController();
       const w = await watched(make, { getIamPolicy: () => controller.abort() });
       const error = await w.p
@@ -502,7 +450,7 @@ describe('aborts leave nothing behind', () => {
     });
 
     it(`a signal aborted before the call sends nothing over ${transport}`, async () => {
-      const key = await kp.createKey('gcp-kms', { name: name('abort'), spec: 'AES_256' });
+      const key = await suite.kp.createKey('gcp-kms', { name: name('abort'), spec: 'AES_256' });
       const w = await watched(make);
       const error = await w.p
         .createGrant(

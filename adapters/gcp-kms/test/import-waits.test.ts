@@ -8,10 +8,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { wrapForImport } from '@keyport/conformance';
-import { type ImportParameters, Keyport, KeyportError } from '@keyport/core';
+import { type ImportParameters, KeyportError } from '@keyport/core';
 import type { CloudKmsServer } from '@keyport/test-servers';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GcpKmsProvider } from '../src/index.js';
+import { type Answer, type ClientMethod, keyportOf, wrapClient } from './support/suite.js';
 import { grpcProvider, signal, startServer } from './support/targets.js';
 
 const RING = 'projects/keyport-import-waits/locations/global/keyRings/waits';
@@ -34,9 +35,6 @@ afterAll(async () => {
   await server.stop();
 });
 
-type Method = (request: object, options: object) => Promise<unknown[]>;
-type Answer = Record<string, unknown>;
-
 /**
  * A provider whose client methods are wrapped: `change[method]` may alter each answer (the n-th
  * call of that method, from 1) before the adapter sees it; `calls` records when each call was
@@ -45,20 +43,26 @@ type Answer = Record<string, unknown>;
 async function altered(change: Record<string, (answer: Answer, nth: number) => void>) {
   const p = grpcProvider(server, { keyRing: RING });
   open.push(p);
-  const kms = (await p.client()) as unknown as Record<string, Method>;
   const calls: Record<string, number[]> = {};
-  for (const [method, alter] of Object.entries(change)) {
-    const real = (kms[method] as Method).bind(kms);
-    const times: number[] = [];
-    calls[method] = times;
-    kms[method] = async (request, options) => {
+  const timed =
+    (times: number[], alter: (answer: Answer, nth: number) => void) =>
+    (real: ClientMethod): ClientMethod =>
+    async (request, options) => {
       times.push(performance.now());
       const result = await real(request, options);
       alter(result[0] as Answer, times.length);
       return result;
     };
-  }
-  return { p, calls, kp: new Keyport({ providers: [p], retry: { maxAttempts: 1 } }) };
+  await wrapClient(
+    p,
+    Object.fromEntries(
+      Object.entries(change).map(([method, alter]) => {
+        calls[method] = [];
+        return [method, timed(calls[method], alter)];
+      }),
+    ),
+  );
+  return { p, calls, kp: keyportOf(p) };
 }
 
 /** A client nobody alters, for what each test needs in place before its own calls. */

@@ -9,56 +9,46 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { credentials } from '@grpc/grpc-js';
 import { Keyport } from '@keyport/core';
-import type { CloudKmsServer } from '@keyport/test-servers';
 import { OAuth2Client } from 'google-auth-library';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GcpKmsProvider, gcpKms } from '../src/index.js';
-import { grpcProvider, restProvider, signal, startServer, staticAuth } from './support/targets.js';
+import { describe, expect, it } from 'vitest';
+import { gcpKms } from '../src/index.js';
+import {
+  type Answer,
+  type ClientMethod,
+  keyportOf,
+  kmsSuite,
+  TRANSPORTS,
+  wrapClient,
+} from './support/suite.js';
+import { grpcProvider, signal, staticAuth } from './support/targets.js';
 
 const RING = 'projects/keyport-claims/locations/global/keyRings/claims';
-let server: CloudKmsServer;
-let provider: GcpKmsProvider;
-let kp: Keyport;
-let n = 0;
-const name = (hint: string) => `${hint}-${++n}`;
+const suite = kmsSuite(RING);
+const { name, policyOf, setBindings } = suite;
 const flip = (bytes: Uint8Array, at = 0) => {
   const out = Uint8Array.from(bytes);
   out[at] = (out[at] as number) ^ 1;
   return out;
 };
-const transports = [
-  ['gRPC', grpcProvider],
-  ['REST', restProvider],
-] as const;
-
-beforeAll(async () => {
-  server = await startServer();
-  provider = grpcProvider(server, { keyRing: RING });
-  kp = new Keyport({ providers: [provider], retry: { maxAttempts: 1 } });
-});
-afterAll(async () => {
-  await kp.close();
-  await server.stop();
-});
 
 /** A provider on the test server whose client method `method` is wrapped (request and/or response altered in flight). */
 async function tampered(
   method: string,
   change: {
-    request?: (r: Record<string, unknown>) => object;
-    response?: (r: Record<string, unknown>) => void;
+    request?: (r: Answer) => object;
+    response?: (r: Answer) => void;
   },
 ) {
-  const p = grpcProvider(server, { keyRing: RING });
-  const kms = (await p.client()) as unknown as Record<string, (r: object, o: object) => Promise<unknown[]>>;
-  const real = (kms[method] as (r: object, o: object) => Promise<unknown[]>).bind(kms);
-  kms[method] = async (request: object, options: object) => {
-    const sent = change.request ? change.request(request as Record<string, unknown>) : request;
-    const result = await real(sent, options);
-    change.response?.(result[0] as Record<string, unknown>);
-    return result;
-  };
-  return { p, kp: new Keyport({ providers: [p], retry: { maxAttempts: 1 } }) };
+  const p = suite.providerOn();
+  await wrapClient(p, {
+    [method]: (real) => async (request, options) => {
+      const sent = change.request ? change.request(request as Answer) : request;
+      const result = await real(sent, options);
+      change.response?.(result[0] as Answer);
+      return result;
+    },
+  });
+  return { p, kp: keyportOf(p) };
 }
 
 describe('options are checked when the provider is built', () => {
@@ -211,10 +201,10 @@ describe('unknown options', () => {
 });
 
 describe('labels and context keys', () => {
-  for (const [transport, make] of transports) {
+  for (const [transport, make] of TRANSPORTS) {
     it(`a label Cloud KMS would refuse (__proto__, uppercase) is InvalidArgument over ${transport}, never dropped`, async () => {
-      const p = make(server, { keyRing: RING });
-      const k = new Keyport({ providers: [p], retry: { maxAttempts: 1 } });
+      const p = suite.providerOn(make);
+      const k = keyportOf(p);
       for (const labels of [JSON.parse('{"__proto__":"x"}'), { Team: 'a' }, { team: 'A' }, { '': 'a' }]) {
         await expect(
           k.createKey('gcp-kms', { name: name('label'), spec: 'AES_256', labels }),
@@ -231,8 +221,8 @@ describe('labels and context keys', () => {
     });
 
     it(`__proto__ as a context key is an ordinary pair, bound as AAD over ${transport}`, async () => {
-      const p = make(server, { keyRing: RING });
-      const k = new Keyport({ providers: [p], retry: { maxAttempts: 1 } });
+      const p = suite.providerOn(make);
+      const k = keyportOf(p);
       const key = await k.createKey('gcp-kms', { name: name('ctx'), spec: 'AES_256' });
       const context = JSON.parse('{"__proto__":"a"}');
       const { ciphertext } = await k.encrypt(key.uri, randomBytes(8), { context });
@@ -247,13 +237,13 @@ describe('labels and context keys', () => {
   }
 
   it('an RSA key refuses a context on decrypt as well as on encrypt', async () => {
-    const key = await kp.createKey('gcp-kms', {
+    const key = await suite.kp.createKey('gcp-kms', {
       name: name('rsa'),
       spec: 'RSA_2048',
       usage: 'encrypt_decrypt',
     });
-    const { ciphertext } = await kp.encrypt(key.uri, randomBytes(16));
-    await expect(kp.decrypt(key.uri, ciphertext, { context: { a: 'b' } })).rejects.toMatchObject({
+    const { ciphertext } = await suite.kp.encrypt(key.uri, randomBytes(16));
+    await expect(suite.kp.decrypt(key.uri, ciphertext, { context: { a: 'b' } })).rejects.toMatchObject({
       code: 'Unsupported',
       capability: 'context',
     });
@@ -262,11 +252,8 @@ describe('labels and context keys', () => {
 
 describe('grants are IAM bindings', () => {
   it('revokeGrant never removes a binding keyport did not make, even one whose title is the id', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('foreign'), spec: 'AES_256' });
-    const kms = await provider.client();
-    const resource = key.uri.slice('gcp-kms://'.length);
-    const read = async () =>
-      (await kms.getIamPolicy({ resource, options: { requestedPolicyVersion: 3 } } as never))[0];
+    const key = await suite.kp.createKey('gcp-kms', { name: name('foreign'), spec: 'AES_256' });
+    const read = () => policyOf(key.uri);
     const condition = { title: 'ops-admins', expression: 'request.time < timestamp("2999-01-01T00:00:00Z")' };
     const foreign = [
       { role: 'roles/cloudkms.admin', members: ['group:ops@example.com'], condition },
@@ -277,12 +264,9 @@ describe('grants are IAM bindings', () => {
         condition: { ...condition, title: 'kpg-0123456789abcdef' },
       },
     ];
-    await kms.setIamPolicy({
-      resource,
-      policy: { version: 3, etag: (await read()).etag, bindings: foreign },
-    } as never);
+    await setBindings(key.uri, foreign);
     for (const id of ['ops-admins', 'kpg-0123456789abcdef']) {
-      await expect(kp.revokeGrant(key.uri, id), id).rejects.toMatchObject({ code: 'NotFound' });
+      await expect(suite.kp.revokeGrant(key.uri, id), id).rejects.toMatchObject({ code: 'NotFound' });
     }
     expect((await read()).bindings?.map((b) => b.condition?.title).sort()).toEqual([
       'kpg-0123456789abcdef',
@@ -293,12 +277,11 @@ describe('grants are IAM bindings', () => {
   it('sign, mac and verify grants let the grantee sign, MAC and verify (pinned or not)', async () => {
     const asGrantee = async (uri: string, operations: Array<'sign' | 'mac' | 'verify' | 'verify_mac'>) => {
       const principal = `user:${name('grantee')}@example.com`;
-      await kp.createGrant(uri, { grantee: principal, operations });
-      const p = grpcProvider(server, { keyRing: RING, principal });
-      return new Keyport({ providers: [p], retry: { maxAttempts: 1 } });
+      await suite.kp.createGrant(uri, { grantee: principal, operations });
+      return keyportOf(suite.providerOn(grpcProvider, { principal }));
     };
     const message = randomBytes(24);
-    const ec = await kp.createKey('gcp-kms', { name: name('ec'), spec: 'EC_P256' });
+    const ec = await suite.kp.createKey('gcp-kms', { name: name('ec'), spec: 'EC_P256' });
     const signer = await asGrantee(ec.uri, ['sign']);
     const signed = await signer.sign(ec.uri, message, { algorithm: 'ECDSA_SHA_256' });
     await signer.sign({ uri: ec.uri, version: '1' }, message, { algorithm: 'ECDSA_SHA_256' });
@@ -309,7 +292,7 @@ describe('grants are IAM bindings', () => {
     await expect(verifier.sign(ec.uri, message, { algorithm: 'ECDSA_SHA_256' })).rejects.toMatchObject({
       code: 'AccessDenied',
     });
-    const hmac = await kp.createKey('gcp-kms', { name: name('hmac'), spec: 'HMAC_256' });
+    const hmac = await suite.kp.createKey('gcp-kms', { name: name('hmac'), spec: 'HMAC_256' });
     const macer = await asGrantee(hmac.uri, ['mac']);
     const { mac } = await macer.mac(hmac.uri, message);
     const macVerifier = await asGrantee(hmac.uri, ['verify_mac']);
@@ -319,21 +302,21 @@ describe('grants are IAM bindings', () => {
   });
 
   it('concurrent grants on one key are all kept (etag read-modify-write, no lost update)', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('race'), spec: 'AES_256' });
+    const key = await suite.kp.createKey('gcp-kms', { name: name('race'), spec: 'AES_256' });
     const made = await Promise.all(
       [1, 2, 3].map((i) =>
-        kp.createGrant(key.uri, { grantee: `user:u${i}@example.com`, operations: ['encrypt'] }),
+        suite.kp.createGrant(key.uri, { grantee: `user:u${i}@example.com`, operations: ['encrypt'] }),
       ),
     );
     const listed: string[] = [];
-    for await (const g of kp.listGrants(key.uri)) listed.push(g.id);
+    for await (const g of suite.kp.listGrants(key.uri)) listed.push(g.id);
     expect(listed.sort()).toEqual(made.map((g) => g.id).sort());
   });
 });
 
 describe('CRC32C both ways', () => {
   it('a public key whose pem_crc32c is missing or does not match is Integrity (retryable)', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('pem'), spec: 'EC_P256' });
+    const key = await suite.kp.createKey('gcp-kms', { name: name('pem'), spec: 'EC_P256' });
     for (const alter of [
       (r: Record<string, unknown>) => {
         delete r.pemCrc32c;
@@ -353,9 +336,9 @@ describe('CRC32C both ways', () => {
   });
 
   it('a response corrupted on the way back (signature, MAC, verified_* flags) is Integrity (retryable)', async () => {
-    const ec = await kp.createKey('gcp-kms', { name: name('sig'), spec: 'EC_P256' });
-    const hmac = await kp.createKey('gcp-kms', { name: name('mac'), spec: 'HMAC_256' });
-    const { mac } = await kp.mac(hmac.uri, Uint8Array.of(1));
+    const ec = await suite.kp.createKey('gcp-kms', { name: name('sig'), spec: 'EC_P256' });
+    const hmac = await suite.kp.createKey('gcp-kms', { name: name('mac'), spec: 'HMAC_256' });
+    const { mac } = await suite.kp.mac(hmac.uri, Uint8Array.of(1));
     const sign = (k: Keyport) => k.sign(ec.uri, Uint8Array.of(1), { algorithm: 'ECDSA_SHA_256' });
     const cases: Array<[string, (r: Record<string, unknown>) => void, (k: Keyport) => Promise<unknown>]> = [
       [
@@ -409,7 +392,7 @@ describe('CRC32C both ways', () => {
       ],
     ];
     const aes = name('aes');
-    await kp.createKey('gcp-kms', { name: aes, spec: 'AES_256' });
+    await suite.kp.createKey('gcp-kms', { name: aes, spec: 'AES_256' });
     for (const [method, response, run] of cases) {
       const t = await tampered(method, { response });
       await expect(run(t.kp), `${method} ${response}`).rejects.toMatchObject({
@@ -421,18 +404,18 @@ describe('CRC32C both ways', () => {
   });
 
   it('every request carries its checksums: bytes corrupted on the way out are refused by the service (Integrity)', async () => {
-    const aes = await kp.createKey('gcp-kms', { name: name('out'), spec: 'AES_256' });
-    const rsa = await kp.createKey('gcp-kms', {
+    const aes = await suite.kp.createKey('gcp-kms', { name: name('out'), spec: 'AES_256' });
+    const rsa = await suite.kp.createKey('gcp-kms', {
       name: name('out'),
       spec: 'RSA_2048',
       usage: 'encrypt_decrypt',
     });
-    const ec = await kp.createKey('gcp-kms', { name: name('out'), spec: 'EC_P256' });
-    const hmac = await kp.createKey('gcp-kms', { name: name('out'), spec: 'HMAC_256' });
+    const ec = await suite.kp.createKey('gcp-kms', { name: name('out'), spec: 'EC_P256' });
+    const hmac = await suite.kp.createKey('gcp-kms', { name: name('out'), spec: 'HMAC_256' });
     const context = { tenant: 'acme' };
-    const sealed = await kp.encrypt(aes.uri, randomBytes(16), { context });
-    const rsaSealed = await kp.encrypt(rsa.uri, randomBytes(16));
-    const { mac } = await kp.mac(hmac.uri, Uint8Array.of(1));
+    const sealed = await suite.kp.encrypt(aes.uri, randomBytes(16), { context });
+    const rsaSealed = await suite.kp.encrypt(rsa.uri, randomBytes(16));
+    const { mac } = await suite.kp.mac(hmac.uri, Uint8Array.of(1));
     const corrupt = (field: string) => (r: Record<string, unknown>) => ({
       ...r,
       [field]: flip(r[field] as Uint8Array),
@@ -468,11 +451,11 @@ describe('CRC32C both ways', () => {
 });
 
 describe('cancellation, deadlines and sockets', () => {
-  for (const [transport, make] of transports) {
+  for (const [transport, make] of TRANSPORTS) {
     it(`the AbortSignal cancels the in-flight ${transport} call (provider called directly, no core race)`, async () => {
-      const p = make(server, { keyRing: RING });
+      const p = suite.providerOn(make);
       const key = await p.createKey({ name: name('abort'), spec: 'AES_256' }, signal());
-      server.faults.set({ latencyMs: 8_000, methods: ['Encrypt'] });
+      suite.server.faults.set({ latencyMs: 8_000, methods: ['Encrypt'] });
       try {
         const controller = new AbortController();
         const started = Date.now();
@@ -483,7 +466,7 @@ describe('cancellation, deadlines and sockets', () => {
         expect(error).toMatchObject({ code: 'Aborted' });
         expect(Date.now() - started).toBeLessThan(5_000); // the server would answer after 8 s
       } finally {
-        server.faults.clear();
+        suite.server.faults.clear();
         await p.close();
       }
     });
@@ -513,11 +496,11 @@ describe('cancellation, deadlines and sockets', () => {
 
 describe('ciphertexts', () => {
   it('a bare Cloud KMS ciphertext (made by another client) decrypts, with keyVersion undefined', async () => {
-    const key = await kp.createKey('gcp-kms', { name: name('bare'), spec: 'AES_256' });
-    const kms = await provider.client();
+    const key = await suite.kp.createKey('gcp-kms', { name: name('bare'), spec: 'AES_256' });
+    const kms = await suite.provider.client();
     const plaintext = randomBytes(20);
     const [res] = await kms.encrypt({ name: key.uri.slice('gcp-kms://'.length), plaintext });
-    const opened = await kp.decrypt(key.uri, res.ciphertext as Uint8Array);
+    const opened = await suite.kp.decrypt(key.uri, res.ciphertext as Uint8Array);
     expect(Buffer.from(opened.plaintext).equals(plaintext)).toBe(true);
     expect(opened.keyVersion).toBeUndefined();
   });
@@ -525,8 +508,8 @@ describe('ciphertexts', () => {
 
 describe('the README samples run as written', () => {
   it('Usage, with the "Reaching a local endpoint" options, over gRPC and REST', async () => {
-    const port = server.port;
-    const restPort = Number(new URL(server.restUrl ?? '').port);
+    const port = suite.server.port;
+    const restPort = Number(new URL(suite.server.restUrl ?? '').port);
     const authClient = new OAuth2Client();
     authClient.setCredentials({ access_token: 'test' }); // static token: no metadata-server probing
     const keyRing = 'projects/acme/locations/europe-west1/keyRings/app';
@@ -560,15 +543,15 @@ describe('the README samples run as written', () => {
 
 describe('hostile answers', () => {
   it('a listing whose server repeats a page token ends Internal, not in an endless loop', async () => {
-    const p = grpcProvider(server, { keyRing: RING });
-    const kp2 = new Keyport({ providers: [p], retry: { maxAttempts: 1 } });
+    const p = suite.providerOn();
+    const kp2 = keyportOf(p);
     const key = await kp2.createKey('gcp-kms', { name: name('endless'), spec: 'EC_P256' });
-    const kms = (await p.client()) as unknown as Record<string, (r: object, o: object) => Promise<unknown[]>>;
+    const kms = (await p.client()) as unknown as Record<string, ClientMethod>;
     let pages = 0;
     /** `method` answers its first page again and again, naming the same next-page token. */
     const endless = (method: string) => {
-      const real = kms[method] as (r: object, o: object) => Promise<unknown[]>;
-      kms[method] = async (request: object, options: object) => {
+      const real = kms[method] as ClientMethod;
+      kms[method] = async (request, options) => {
         // a listing that never stopped on its own is stopped here, failing otherwise
         if (++pages > 50) throw new Error('still listing after 50 pages');
         const [items, , raw] = await real.call(kms, { ...request, pageToken: '' }, options);
