@@ -284,7 +284,14 @@ export function registerMigrateCommand(program: Command, act: Act): void {
               (f) => `  ${s.out.paint('red', 'failed')} ${quotePath(f.file)}: ${f.code} ${shown(f.message)}`,
             ),
         ];
-        if (summary.journal !== undefined && summary.failed > 0)
+        // A listed file that does not exist fails every run until the list (or the file) changes:
+        // "run again" alone would not help it.
+        const missing = summary.failures.filter((f) => f.code === 'FileNotFound').length;
+        if (missing > 0)
+          lines.push(
+            `  ${missing} listed ${missing === 1 ? 'file does' : 'files do'} not exist: correct the list (or restore ${missing === 1 ? 'it' : 'them'}), then run again`,
+          );
+        if (summary.journal !== undefined && summary.failed > missing)
           lines.push(`  run the same command again to retry (journal ${quotePath(summary.journal)})`);
         await s.out.result({ ok: summary.failed === 0 && !summary.interrupted, ...summary }, lines);
         return summary.failed === 0 ? EXIT.ok : EXIT.failed;

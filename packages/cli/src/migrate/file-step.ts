@@ -12,7 +12,7 @@ import { type FileHandle, lstat, open, realpath, rename, unlink } from 'node:fs/
 import { dirname } from 'node:path';
 import { type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
 import { openStream, type Recipient, rewrapStream } from '@keyport/envelope';
-import { CliError, isErrno, quotePath } from '../cli-errors.js';
+import { CliError, fileError, isErrno, quotePath } from '../cli-errors.js';
 import { abortable } from '../files/abortable.js';
 import { unchangedSince } from '../files/identity.js';
 import { writeChunks } from '../files/output-file.js';
@@ -34,6 +34,12 @@ export interface FileStepContext {
   readonly removeSource: boolean;
   readonly dryRun: boolean;
   readonly followSymlinks: boolean;
+  /**
+   * The files were named one by one (a manifest, a list): one that does not exist fails
+   * (FileNotFound) instead of being skipped. A file a walk found and that is gone by its step
+   * was removed meanwhile: skipped, as before.
+   */
+  readonly named: boolean;
   readonly signal: AbortSignal | undefined;
   /** Unique to the run: names its temp files. */
   readonly runId: string;
@@ -58,7 +64,7 @@ const RETRIES_AFTER_RACE = 2;
 
 /** Migrates one file (or finds it done, or would in a dry run); a skip is thrown as SkipFile. */
 export async function migrateFile(ctx: FileStepContext, path: string, attempt = 0): Promise<FileOutcome> {
-  const { file, handle: h } = await openSource(path, ctx.followSymlinks);
+  const { file, handle: h } = await openSource(path, ctx);
   const tmp = migrationTempFor(file, ctx.runId);
   let tmpMade = false;
   try {
@@ -155,15 +161,14 @@ export function decide(
  * Opens the file to migrate: a symbolic link only when links are followed (then its target),
  * never a directory, FIFO or device, and never a link or FIFO swapped in after the check.
  */
-async function openSource(
-  path: string,
-  followSymlinks: boolean,
-): Promise<{ file: string; handle: FileHandle }> {
+async function openSource(path: string, ctx: FileStepContext): Promise<{ file: string; handle: FileHandle }> {
+  const followSymlinks = ctx.followSymlinks;
   let file = path;
   let lst: Stats;
   try {
     lst = await lstat(file);
   } catch (e) {
+    if (ctx.named && isMissing(e)) throw missingNamedFile(e, path, ctx);
     throw new SkipFile(
       isErrno(e) && e.code === 'ENOENT' ? 'does not exist' : `unreadable (${isErrno(e) ? e.code : 'error'})`,
     );
@@ -184,6 +189,7 @@ async function openSource(
     return { file, handle };
   } catch (e) {
     const code = isErrno(e) ? e.code : undefined;
+    if (ctx.named && isMissing(e)) throw missingNamedFile(e, path, ctx);
     if (code === 'ELOOP') throw new SkipFile('symbolic link (not followed; pass --follow-symlinks)');
     throw new SkipFile(
       code === 'EACCES' || code === 'EPERM'
@@ -191,6 +197,24 @@ async function openSource(
         : `unreadable (${code ?? 'error'})`,
     );
   }
+}
+
+/** The path names nothing: the file, or a directory on its way, does not exist. */
+function isMissing(e: unknown): boolean {
+  return isErrno(e) && (e.code === 'ENOENT' || e.code === 'ENOTDIR' || e.code === 'ENAMETOOLONG');
+}
+
+/**
+ * A listed file that does not exist fails: the run cannot say it is under --to. That holds
+ * when this journal recorded it replaced by an earlier run too (the file is the truth, not the
+ * journal): it was moved or removed since, and the message says so.
+ */
+function missingNamedFile(e: unknown, path: string, ctx: FileStepContext): CliError {
+  const error = fileError(e, path, 'cannot migrate the listed file');
+  const earlier = ctx.journal.wasReplaced(path)
+    ? '; the journal records it migrated by an earlier run, so it was moved or removed since: take it off the list'
+    : '';
+  return new CliError(error.code, `${error.message}${earlier}`, { path, cause: e });
 }
 
 /** Writes the rewrapped message to `out`, the run's temp file (not synced here). Returns the bytes written. */

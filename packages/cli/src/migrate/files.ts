@@ -93,6 +93,7 @@ export async function migrateFiles(options: MigrateFilesOptions): Promise<Migrat
       removeSource,
       dryRun,
       followSymlinks: options.followSymlinks === true,
+      named: plan.named,
       signal,
       runId: randomBytes(6).toString('hex'),
       syncDir: coalescedDirSync(),

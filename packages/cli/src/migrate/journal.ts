@@ -38,6 +38,11 @@ interface Entry {
 
 export class Journal {
   private readonly states = new Map<string, Entry>();
+  /**
+   * Files some run recorded `replaced`, whatever came after: a later `failed` (the file since
+   * removed) must not hide that it was migrated once.
+   */
+  private readonly replaced = new Set<string>();
   private queue: string[] = [];
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private flushing = false;
@@ -97,6 +102,7 @@ export class Journal {
       const entry = parseLine<Entry>(line);
       if (entry === undefined || typeof entry.f !== 'string') continue; // damaged: progress only
       const before = journal.states.get(entry.f);
+      if (entry.s === 'replaced') journal.replaced.add(entry.f);
       // Keep the temp name of the file's last unfinished attempt.
       const tmp = entry.tmp ?? (entry.s === 'replaced' || entry.s === 'pending' ? undefined : before?.tmp);
       journal.states.set(
@@ -122,10 +128,15 @@ export class Journal {
     return this.states.get(file);
   }
 
+  wasReplaced(file: string): boolean {
+    return this.replaced.has(file);
+  }
+
   /** Records a state change durably (returns after the fsync). */
   record(file: string, state: FileState, extra: { why?: string; tmp?: string } = {}): Promise<void> {
     const entry: Entry = { f: file, s: state, ...extra };
     this.states.set(file, entry);
+    if (state === 'replaced') this.replaced.add(file);
     return this.append(JSON.stringify({ ...entry, t: new Date().toISOString() }));
   }
 

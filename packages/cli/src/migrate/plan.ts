@@ -14,6 +14,12 @@ export interface MigrationPlan {
   readonly files: readonly string[];
   /** Found by the walk but not candidates (symlinks not followed, ...), with why. */
   readonly skipped: readonly SkippedFile[];
+  /**
+   * The files were named one by one (a manifest, a list, a single message), not found by a walk:
+   * one that does not exist is a failure, not a skip (a typo, or a file moved away, must not
+   * let the run exit 0 as if every listed file were migrated).
+   */
+  readonly named: boolean;
 }
 
 /** Bytes a migration temp adds to the file's name: `.`, the run id (12 hex digits), TEMP_SUFFIX. */
@@ -72,5 +78,6 @@ export async function planFiles(
       [...new Set(target.map((f) => resolve(cwd, f)))].filter((f) => !exclude(f)).sort(),
     ),
     skipped: [],
+    named: true,
   };
 }

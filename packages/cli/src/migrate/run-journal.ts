@@ -53,6 +53,11 @@ export class RunJournal {
     if (last !== undefined && last !== 'replaced' && last !== 'skipped') await this.record(file, 'replaced');
   }
 
+  /** Whether this journal records `file` renamed into place (replaced) by any run. */
+  wasReplaced(file: string): boolean {
+    return this.journal?.wasReplaced(file) === true;
+  }
+
   /** Best effort: a skip is reported whether or not the journal takes the line. */
   async skipped(file: string, why: string): Promise<void> {
     if (this.journal?.state(file)?.s !== 'skipped')

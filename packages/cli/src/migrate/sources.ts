@@ -9,7 +9,7 @@
 import type { Dirent } from 'node:fs';
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { fileError } from '../cli-errors.js';
+import { CliError, fileError, quotePath } from '../cli-errors.js';
 import { usageError } from '../errors.js';
 import { FileTooLarge, readBounded, readFailure } from '../files/read-bounded.js';
 
@@ -26,6 +26,8 @@ export interface SkippedFile {
 export interface Sources {
   readonly files: string[];
   readonly skipped: SkippedFile[];
+  /** The files were named (a manifest or one message), not found by a walk (plan.ts). */
+  readonly named: boolean;
 }
 
 export interface SourceOptions {
@@ -65,12 +67,24 @@ const reasonOf = (e: unknown): string => {
 class Walker {
   readonly files: string[] = [];
   readonly skipped: SkippedFile[] = [];
+  /** Entries `keep` took (files, and links or FIFOs reported as skipped): what a glob matched. */
+  matched = 0;
+  /** Directories that could not be read: a glob's matches may be in them. */
+  unreadableDirs = 0;
   private readonly seenDirs = new Set<string>();
+
+  private readonly keep: (path: string) => boolean;
 
   constructor(
     private readonly o: SourceOptions,
-    private readonly keep: (path: string) => boolean = () => true,
-  ) {}
+    keep: (path: string) => boolean = () => true,
+  ) {
+    this.keep = (p) => {
+      const kept = keep(p);
+      if (kept) this.matched++;
+      return kept;
+    };
+  }
 
   async dir(dir: string): Promise<void> {
     const real = await realpath(dir).catch(() => dir);
@@ -81,6 +95,7 @@ class Walker {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (e) {
       this.skipped.push({ file: dir, reason: `directory ${reasonOf(e)}` });
+      this.unreadableDirs++;
       return;
     }
     for (const e of entries) {
@@ -132,6 +147,7 @@ export async function expandTarget(target: string, cwd: string, o: SourceOptions
   const abs = isAbsolute(target) ? target : resolve(cwd, target);
   let files: string[] = [];
   let skipped: SkippedFile[] = [];
+  let named = false;
   // A path that exists is that path, whatever characters its name holds: `archive [2024]` read
   // as a pattern matched no file, and the run "migrated 0 of 0 files" with exit 0.
   const existing = await stat(abs).catch(() => undefined);
@@ -148,6 +164,7 @@ export async function expandTarget(target: string, cwd: string, o: SourceOptions
     });
     const w = new Walker(o, (p) => re.test(relative(base, p).split(sep).join('/')));
     await w.dir(base);
+    if (w.matched === 0) throw noMatch(target, base, w.unreadableDirs);
     ({ files, skipped } = w);
   } else {
     const st =
@@ -156,6 +173,8 @@ export async function expandTarget(target: string, cwd: string, o: SourceOptions
         throw fileError(e, abs, 'cannot read the migration target');
       }));
     if (st.isDirectory()) {
+      // An empty directory given by its name is not a mistake (an inbox with nothing in it
+      // yet): 0 of 0 files, exit 0. Only a pattern that matches nothing is refused.
       const w = new Walker(o);
       await w.dir(abs);
       ({ files, skipped } = w);
@@ -163,6 +182,7 @@ export async function expandTarget(target: string, cwd: string, o: SourceOptions
       const b = await firstByte(abs).catch((e: unknown) => {
         throw fileError(e, abs, 'cannot read the migration target');
       });
+      named = true;
       if (b === 0x01 || b === 0x02) files = [abs];
       else {
         const text = (
@@ -180,7 +200,27 @@ export async function expandTarget(target: string, cwd: string, o: SourceOptions
       }
     }
   }
-  return { files: await oncePerFile([...new Set(files)].filter((f) => !o.exclude(f)).sort()), skipped };
+  return {
+    files: await oncePerFile([...new Set(files)].filter((f) => !o.exclude(f)).sort()),
+    skipped,
+    named,
+  };
+}
+
+/**
+ * A glob that matched nothing: most likely a typo or the wrong directory, as a shell without
+ * nullglob says "no matches found". Run on, it reported "migrated 0 of 0 files" and exit 0.
+ */
+function noMatch(pattern: string, base: string, unreadableDirs: number): CliError {
+  const hidden =
+    unreadableDirs > 0
+      ? `; ${unreadableDirs} ${unreadableDirs === 1 ? 'directory' : 'directories'} below it could not be read`
+      : '';
+  return new CliError(
+    'FileNotFound',
+    `no file matches the pattern ${quotePath(pattern)} (looked below ${quotePath(base)}${hidden}); nothing was migrated: check the pattern`,
+    { path: pattern },
+  );
 }
 
 /**
