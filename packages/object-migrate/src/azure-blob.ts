@@ -9,7 +9,11 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
+import type {
+  BlockBlobClient,
+  ContainerClient,
+  ContainerListBlobFlatSegmentResponse,
+} from '@azure/storage-blob';
 import { checkOptions, checkString, KeyportError } from '@keyport/core';
 import {
   AZURE_ORDERS,
@@ -83,6 +87,90 @@ function blobName(key: string): string {
   return key;
 }
 
+const listFailure = (why: string, cause?: unknown): KeyportError =>
+  new KeyportError('Internal', `azblob list: ${why}`, {
+    provider: 'azblob',
+    ...(cause !== undefined ? { cause } : {}),
+  });
+
+const XML_NAMED: Readonly<Record<string, string>> = { lt: '<', gt: '>', amp: '&', apos: "'", quot: '"' };
+
+/**
+ * XML character data as the service wrote it: the five predefined entities and character
+ * references (`&#xD;`, `&#13;`) decoded in one pass, every other character kept as it is (a raw
+ * CR too: no end-of-line folding, which would make it another name). A `&` that starts no
+ * reference, or one to no character, is an answer that cannot be read.
+ */
+function xmlText(raw: string): string {
+  return raw.replace(
+    /&(?:#x([0-9A-Fa-f]{1,8})|#([0-9]{1,8})|(lt|gt|amp|apos|quot));|&/g,
+    (_, hex: string | undefined, dec: string | undefined, named: string | undefined) => {
+      if (named !== undefined) return XML_NAMED[named] as string;
+      if (hex === undefined && dec === undefined)
+        throw listFailure(
+          'the service answered a blob name or marker with a "&" that starts no XML reference',
+        );
+      const point = hex !== undefined ? Number.parseInt(hex, 16) : Number(dec);
+      if (point === 0 || point > 0x10ffff || (point >= 0xd800 && point <= 0xdfff))
+        throw listFailure('the service answered a blob name or marker with a reference to no character');
+      return String.fromCodePoint(point);
+    },
+  );
+}
+
+/** A `<Blob>`'s `<Name>` (its first child): attributes, then the character data. */
+const BLOB_NAME = /<Blob(?:\s[^>]*)?>\s*<Name(\s[^>]*)?(?:\/>|>([^<]*)<\/Name\s*>)/g;
+const NEXT_MARKER = /<NextMarker(?:\s[^>]*)?(?:\/>|>([^<]*)<\/NextMarker\s*>)/;
+/** Azure percent-encodes a name holding characters XML cannot carry, and says so. */
+const ENCODED = /\bEncoded\s*=\s*(["'])true\1/;
+/** Raw text the SDK's parser reads otherwise than as written: a character reference, a CR. */
+const READ_OTHERWISE = /&#|\r/;
+
+/**
+ * The blob names and next marker of one List Blobs answer, read from its XML as the service
+ * wrote it, in the order of the SDK's entries (whose properties are used as they are). The SDK's
+ * parser (fast-xml-parser through @azure/core-xml) keeps character references as text and reads
+ * a raw CR as LF: Azurite writes a name's CR as `&#xD;`, so `k/cr\rx` came out `k/cr&#xD;x`,
+ * which no blob is named (it was counted deleted, the run ok, the blob left under the source
+ * key), and since Azurite's marker is the last name listed, a page ending there was followed by
+ * one starting after `k/cr&#xD;x`: `k/cr x` and the other names between were never listed. Each
+ * name the SDK reads as written must agree with the one read here, or the entries do not line up
+ * and the listing ends typed.
+ */
+function asWritten(page: ContainerListBlobFlatSegmentResponse): {
+  names: string[];
+  marker: string | undefined;
+} {
+  const text: unknown = page._response?.bodyAsText;
+  if (typeof text !== 'string' || text === '')
+    throw listFailure('the answer has no text to read the blob names from');
+  const items = page.segment.blobItems;
+  const names: string[] = [];
+  for (const m of text.matchAll(BLOB_NAME)) {
+    const raw = m[2] ?? '';
+    let name = xmlText(raw);
+    if (ENCODED.test(m[1] ?? '')) {
+      try {
+        name = decodeURIComponent(name);
+      } catch (e) {
+        throw listFailure('the service listed an encoded blob name that does not decode', e);
+      }
+    }
+    const i = names.length;
+    if (i < items.length && !READ_OTHERWISE.test(raw) && items[i]?.name !== name)
+      throw listFailure('the blob names of the answer do not line up with the entries the SDK read');
+    names.push(name);
+  }
+  if (names.length !== items.length)
+    throw listFailure(`the answer names ${names.length} blobs where the SDK read ${items.length}`);
+  const m = NEXT_MARKER.exec(text);
+  const raw = m === null ? undefined : (m[1] ?? '');
+  const marker = raw === undefined ? undefined : xmlText(raw);
+  if (raw !== undefined && !READ_OTHERWISE.test(raw) && marker !== (page.continuationToken ?? ''))
+    throw listFailure('the next marker of the answer is not the one the SDK read');
+  return { names, marker };
+}
+
 /** Listings give the ETag bare, downloads quoted; versions compare as the quoted form. */
 const quoted = (etag: string): string => (etag.startsWith('"') ? etag : `"${etag}"`);
 
@@ -145,28 +233,34 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
 
     async *list(prefix, signal, beforePage) {
       const c = await connect();
-      try {
-        const pageSize = options.pageSize ?? 1000;
-        const pages = c
-          .listBlobsFlat({ prefix, ...(signal !== undefined ? { abortSignal: signal } : {}) })
-          .byPage({ maxPageSize: pageSize });
-        // The SDK's pager follows every marker it is given, the same one again included: each
-        // page's marker is checked here before the pager is asked for the page it leads to.
-        const guard = new ListingGuard('azblob', AZURE_ORDERS, pageSize);
-        // The pager requests a page when it is asked for one: the hook runs before each ask.
+      const pageSize = options.pageSize ?? 1000;
+      const guard = new ListingGuard('azblob', AZURE_ORDERS, pageSize);
+      // Each page is asked with the marker read from the answer before it (see `asWritten`), not
+      // the one the SDK's pager would follow; the guard checks it before it is followed.
+      let marker: string | undefined;
+      do {
+        // The hook runs before each page is asked for, the first included.
         await beforePage?.();
-        for await (const page of pages) {
-          guard.page(page.segment.blobItems.length);
-          for (const b of page.segment.blobItems) {
-            guard.key(b.name);
-            yield { key: b.name, size: b.properties.contentLength ?? 0, version: quoted(b.properties.etag) };
-          }
-          if (guard.next(page.continuationToken) === undefined) break;
-          await beforePage?.();
+        let page: ContainerListBlobFlatSegmentResponse;
+        try {
+          const next = await c
+            .listBlobsFlat({ prefix, ...(signal !== undefined ? { abortSignal: signal } : {}) })
+            .byPage({ maxPageSize: pageSize, ...(marker !== undefined ? { continuationToken: marker } : {}) })
+            .next();
+          if (next.done === true) throw listFailure('the SDK asked for no page');
+          page = next.value;
+        } catch (e) {
+          mapError(e, prefix, 'list');
         }
-      } catch (e) {
-        mapError(e, prefix, 'list');
-      }
+        guard.page(page.segment.blobItems.length);
+        const { names, marker: next } = asWritten(page);
+        for (const [i, b] of page.segment.blobItems.entries()) {
+          const key = names[i] as string;
+          guard.key(key);
+          yield { key, size: b.properties.contentLength ?? 0, version: quoted(b.properties.etag) };
+        }
+        marker = guard.next(next);
+      } while (marker !== undefined);
     },
 
     async get(key, signal, beforeRequest): Promise<ObjectRead> {

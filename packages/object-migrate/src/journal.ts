@@ -32,6 +32,12 @@ export interface ShardCounts {
   migrated: number;
   already: number;
   skipped: number;
+  /**
+   * Listed, then not found when read (deleted since, or a name the store cannot be read by):
+   * not in `done`, and a run with any is not ok. Absent from journals written before it was
+   * counted: read as 0.
+   */
+  vanished: number;
   failed: number;
   conflicts: number;
   verified: number;
@@ -54,6 +60,8 @@ export interface JournalState {
   calls: Record<string, ProviderCalls>;
   failures: { key: string; code: string; message: string }[];
   conflicts: { key: string; versionRead: string }[];
+  /** The first MAX_LISTED_FAILURES vanished objects (absent from older journals: read as none). */
+  vanished: { key: string }[];
   /** How many times this shard has been started (restarts after a kill included). */
   runs: number;
   /** A random id of the run writing this journal: tells its own earlier write from another worker's. */
@@ -74,7 +82,7 @@ export const journalName = (shard: Shard): string => `shard-${shard.index}-of-${
 
 /**
  * The most bytes a journal is read to. A journal holds counts and at most MAX_LISTED_FAILURES
- * failures and conflicts (keys of at most 1,024 bytes and messages of at most 2,048 characters,
+ * failures, conflicts and vanished objects each (keys of at most 1,024 bytes and messages of at most 2,048 characters,
  * JSON-escaped): a few MiB at worst. Anyone who can write the bucket can make the object far
  * larger, and reading it whole held all of it in memory, in every worker and in `status`.
  */
@@ -86,6 +94,7 @@ const COUNT_FIELDS = [
   'migrated',
   'already',
   'skipped',
+  'vanished',
   'failed',
   'conflicts',
   'verified',
@@ -104,7 +113,7 @@ const isText = (v: unknown): boolean => typeof v === 'string';
  */
 function isJournalState(v: unknown): v is JournalState {
   if (!isFields(v) || v.format !== JOURNAL_FORMAT) return false;
-  const { shard, counts, calls, failures, conflicts } = v;
+  const { shard, counts, calls, failures, conflicts, vanished } = v;
   return (
     ['location', 'from', 'to', 'startedAt', 'updatedAt', 'writer'].every((f) => isText(v[f])) &&
     typeof v.listingDone === 'boolean' &&
@@ -126,7 +135,9 @@ function isJournalState(v: unknown): v is JournalState {
     Array.isArray(failures) &&
     failures.every((f) => isFields(f) && isText(f.key) && isText(f.code) && isText(f.message)) &&
     Array.isArray(conflicts) &&
-    conflicts.every((c) => isFields(c) && isText(c.key) && isText(c.versionRead))
+    conflicts.every((c) => isFields(c) && isText(c.key) && isText(c.versionRead)) &&
+    Array.isArray(vanished) &&
+    vanished.every((x) => isFields(x) && isText(x.key))
   );
 }
 
@@ -142,6 +153,12 @@ function parseState(text: string | undefined, shard: Shard): JournalState | unde
     v = JSON.parse(text);
   } catch {
     return undefined;
+  }
+  // Journals written before vanished objects were counted have neither field: read as none, so a
+  // run resumed after an upgrade (and `status` meanwhile) still takes its shard's journal.
+  if (isFields(v)) {
+    if (isFields(v.counts) && v.counts.vanished === undefined) v.counts.vanished = 0;
+    if (v.vanished === undefined) v.vanished = [];
   }
   return isJournalState(v) && v.shard.index === shard.index && v.shard.count === shard.count ? v : undefined;
 }

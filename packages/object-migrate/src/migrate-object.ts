@@ -44,6 +44,12 @@ export type ObjectOutcome =
       readonly verified: boolean;
     }
   | { readonly key: string; readonly outcome: 'already'; readonly conflicts: number }
+  /**
+   * Listed (or asked for), then not found when read: deleted by its owner since, or a name the
+   * store lists but cannot be read by. Nothing is written; not `skipped`, which says what the
+   * object is (its header was read), nor a success (nothing is known to be under the target key).
+   */
+  | { readonly key: string; readonly outcome: 'vanished'; readonly conflicts: number }
   | {
       readonly key: string;
       readonly outcome: 'skipped';
@@ -163,9 +169,6 @@ function tee(
   })();
 }
 
-/** The reason an object deleted while it was being migrated is `skipped`. */
-const DELETED = 'deleted since it was listed';
-
 const MIGRATE_OBJECT_OPTIONS = {
   from: true,
   to: true,
@@ -237,11 +240,13 @@ export async function migrateObject(
       try {
         read = await store.get(key, signal);
       } catch (e) {
-        // Deleted by its owner since the listing named it (or since a write of ours lost to the
-        // deletion): nothing is left to migrate, and nothing is written back. Not a failure: a
-        // live bucket has deletions, and a re-run would not list it again.
+        // Not found though the listing named it: deleted by its owner since (or since a write of
+        // ours lost to the deletion), and nothing is written back. Reported as its own outcome,
+        // never as `skipped`: a name the listing gives but the store cannot read by (an S3 key
+        // with a CR, read back from XML as LF) looked exactly like this, its object left under
+        // the source key while the run said every object was dealt with.
         if (e instanceof KeyportError && e.code === 'NotFound')
-          return { key, outcome: 'skipped', conflicts, reason: DELETED };
+          return { key, outcome: 'vanished', conflicts };
         throw e;
       }
       const peeked = await peekHeader(read.body);

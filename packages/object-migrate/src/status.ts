@@ -24,6 +24,8 @@ export interface MigrationStatus {
   readonly migrated: number;
   readonly already: number;
   readonly skipped: number;
+  /** Listed, then not found when read (see `ShardCounts.vanished`): not done, not left. */
+  readonly vanished: number;
   readonly conflicts: number;
   /** Objects per second, summed over the shards still running. */
   readonly rate: number;
@@ -33,6 +35,7 @@ export interface MigrationStatus {
   readonly totalKnown: boolean;
   readonly failures: JournalState['failures'];
   readonly conflictsSeen: JournalState['conflicts'];
+  readonly vanishedSeen: JournalState['vanished'];
 }
 
 /** Merges shard journals; with several shard counts present, the newest count wins. */
@@ -50,7 +53,8 @@ export function mergeJournals(journals: readonly JournalState[]): MigrationStatu
   const total = sum((j) => j.counts.listed);
   const done = sum((j) => j.counts.done);
   const failed = sum((j) => j.counts.failed);
-  const left = Math.max(0, total - done - failed);
+  const vanished = sum((j) => j.counts.vanished);
+  const left = Math.max(0, total - done - failed - vanished);
   const rate = Math.round(sum((j) => (j.finished ? 0 : j.rate)) * 100) / 100;
   const missing: number[] = [];
   for (let i = 0; i < count; i++) if (!byIndex.has(i)) missing.push(i);
@@ -68,12 +72,14 @@ export function mergeJournals(journals: readonly JournalState[]): MigrationStatu
     migrated: sum((j) => j.counts.migrated),
     already: sum((j) => j.counts.already),
     skipped: sum((j) => j.counts.skipped),
+    vanished,
     conflicts: sum((j) => j.counts.conflicts),
     rate,
     etaSeconds: rate > 0 && left > 0 ? Math.ceil(left / rate) : undefined,
     totalKnown: missing.length === 0 && list.every((j) => j.listingDone),
     failures: list.flatMap((j) => j.failures),
     conflictsSeen: list.flatMap((j) => j.conflicts),
+    vanishedSeen: list.flatMap((j) => j.vanished),
   };
 }
 

@@ -3,7 +3,7 @@
  * of each provider's throttling answers, backoff with full jitter, and the counts the report
  * shows (calls, throttled, achieved rate) per provider.
  */
-import { checkSignal, describeType, invalidArgument, KeyportError } from '@keyport/core';
+import { checkSignal, describeType, invalidArgument, KeyportError, keyportError } from '@keyport/core';
 
 /** HTTP answers each provider documents as "slow down": S3 503 SlowDown, Blob 503 ServerBusy, GCS 429. */
 const THROTTLE_NAMES = new Set([
@@ -104,7 +104,7 @@ function className(e: unknown): string {
 
 /**
  * A provider failure as a KeyportError: throttling marked retryable; a server error or an
- * unanswered call `Unavailable` (retried); an answer refusing the request (a 3xx or 4xx no
+ * unanswered call `Unavailable` (retried); 501 (not implemented) `Unsupported`, not retried; an answer refusing the request (a 3xx or 4xx no
  * other rule takes: 405, 411, 413, 416, a bucket's 301 to another region) `InvalidArgument`,
  * which retrying cannot change; a KeyportError the SDK wrapped, as it is; a fault in the code
  * (a TypeError) `Internal`, not retried.
@@ -130,6 +130,19 @@ export function providerError(
       provider,
       cause,
     });
+  // 501 Not Implemented: the service does not offer what the request asks (an S3-compatible
+  // store answers so to a conditional write it lacks): every attempt gets the same answer, so it
+  // is asked once, like the 4xx refusals below, not retried as an outage.
+  if (status === 501)
+    return keyportError(
+      'Unsupported',
+      `${provider} ${what}: not implemented by the service (501 ${name ?? ''})`,
+      {
+        provider,
+        cause,
+        capability: 'operation',
+      },
+    );
   if (status !== undefined && status >= 500)
     return new KeyportError('Unavailable', `${provider} ${what}: server error ${status}`, {
       provider,

@@ -3,7 +3,7 @@
  * fault in the code (a TypeError while a body is uploaded) is `Internal`, not `Unavailable`
  * retried `maxAttempts` times behind backoff; a KeyportError an SDK wrapped comes out as itself;
  * an answer refusing the request (405, 411, 413, 416, a 301 to another region) is
- * `InvalidArgument`, asked once; a connection lost while a body streams in is `Unavailable`
+ * `InvalidArgument`, asked once, and a 501 `Unsupported`, asked once; a connection lost while a body streams in is `Unavailable`
  * (S3 gave an untyped `Error: aborted`, Azure an `AbortError` that became `Aborted`, and the object
  * failed at once). On the three emulators, and a stand-in HTTP server where a real one cannot
  * answer so.
@@ -85,6 +85,14 @@ describe('providerError labels what failed', () => {
       expect(providerError('s3', 'put', status, 'X', new Error('x')), String(status)).toMatchObject({
         code: 'Unavailable',
       });
+  });
+
+  it('501 (not implemented) is Unsupported and not retryable, not an outage', () => {
+    expect(providerError('s3', 'put', 501, 'NotImplemented', new Error('x'))).toMatchObject({
+      code: 'Unsupported',
+      retryable: false,
+      provider: 's3',
+    });
   });
 });
 
@@ -203,6 +211,28 @@ describe.each(['s3', 'azblob', 'gs'] as const)('answers of the %s stand-in', (fl
     expect(requests).toBe(1);
   });
 });
+
+describe.each(['s3', 'azblob', 'gs'] as const)(
+  'a %s stand-in that does not implement the request',
+  (flavour) => {
+    // A service (or an S3-compatible store) that does not implement what is asked answers the
+    // same to every attempt: retried as Unavailable, it cost maxAttempts requests and backoff.
+    it('a read answered 501 is Unsupported, asked once', async () => {
+      handler = (_req, res) => refuse(flavour, 501, res);
+      requests = 0;
+      const error = await migrateObject(standIn(flavour), 'p/x', {
+        from: k.from,
+        to: k.to,
+        keys: k.keys,
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toMatchObject({ code: 'Unsupported', retryable: false, provider: flavour });
+      expect(requests).toBe(1);
+    });
+  },
+);
 
 describe.each(['s3', 'azblob'] as const)('a %s body cut short', (flavour) => {
   it('is Unavailable (retried), not an untyped error or Aborted', async () => {

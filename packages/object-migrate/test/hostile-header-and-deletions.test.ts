@@ -1,12 +1,20 @@
 /**
  * A hostile header must not cost time quadratic in its size, and an object deleted by its owner
- * while a run is under way is gone, not a failure of the run.
+ * while a run is under way is `vanished`: not failed (nothing is wrong with it, nothing is
+ * written back), not `skipped` (whose header was read and left as it is), and not a run that
+ * is ok, since nothing is known to be under the target key (a name the store lists but cannot
+ * be read by looked exactly the same, and was reported ok).
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sealEnvelope } from '@keyport/envelope';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrateObjectsCommand, migrateObjectsStatusCommand } from '../src/command.js';
 import { parseHeaderEdks, peekHeader } from '../src/header.js';
 import { parseObjectLocation } from '../src/location.js';
-import { countHeaders } from '../src/status.js';
+import { countHeaders, migrationStatus } from '../src/status.js';
 import type { ObjectStore } from '../src/store.js';
 import { runShard } from '../src/worker.js';
 import { type TestKeys, testKeys } from './helpers/keys.js';
@@ -59,7 +67,7 @@ describe('a stored header of many encrypted data keys', () => {
 });
 
 describe.each(EMULATORS)('objects deleted by their owner during a run on %s', (emulator) => {
-  it('are gone, not failed: the run ends ok and nothing is written back', async () => {
+  it('are counted and listed as vanished, not done, failed or skipped, and nothing is written back', async () => {
     const uri = `${await freshBucket(emulator)}/d/`;
     const { store } = parseObjectLocation(uri, endpointsFor(emulator));
     for (const name of ['kept', 'gone-before-read', 'gone-before-write'])
@@ -90,8 +98,23 @@ describe.each(EMULATORS)('objects deleted by their owner during a run on %s', (e
       },
     });
     expect(report.failures).toEqual([]);
-    expect(report.counts).toMatchObject({ listed: 3, failed: 0, migrated: 1, done: 3 });
+    expect(report.counts).toMatchObject({
+      listed: 3,
+      failed: 0,
+      migrated: 1,
+      skipped: 0,
+      vanished: 2,
+      done: 1,
+    });
+    expect(report.vanished.map((v) => v.key).sort()).toEqual(['d/gone-before-read', 'd/gone-before-write']);
     expect(report.finished).toBe(true);
+    // The journal says so too: status shows them, neither done nor left.
+    const status = await migrationStatus({ store, prefix: 'd/' });
+    expect(status).toMatchObject({ total: 3, done: 1, left: 0, failed: 0, vanished: 2 });
+    expect(status.vanishedSeen.map((v) => v.key).sort()).toEqual([
+      'd/gone-before-read',
+      'd/gone-before-write',
+    ]);
     // Deleted stays deleted: the conditional write did not bring either back.
     for (const key of ['d/gone-before-read', 'd/gone-before-write'])
       await expect(store.get(key), key).rejects.toMatchObject({ code: 'NotFound' });
@@ -101,5 +124,55 @@ describe.each(EMULATORS)('objects deleted by their owner during a run on %s', (e
       both: 0,
       other: 0,
     });
+  });
+});
+
+describe('the command, when a listed object is not found when read', () => {
+  it('is not ok (exit 1) and names the object, its control characters escaped', async () => {
+    // An S3 stand-in listing one key whose read finds nothing, as a deletion between the two (or
+    // a name the store lists but cannot be read by) does; the journal is kept in a directory.
+    const server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/xml');
+      if (new URL(req.url ?? '/', 'http://x').searchParams.get('list-type') === '2') {
+        res.end(
+          '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bucket</Name><Prefix>p/</Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><EncodingType>url</EncodingType><IsTruncated>false</IsTruncated><Contents><Key>p/gone%0D</Key><ETag>&quot;e&quot;</ETag><Size>3</Size></Contents></ListBucketResult>',
+        );
+        return;
+      }
+      res.statusCode = 404;
+      res.end(
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>gone</Message></Error>',
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const dir = await mkdtemp(join(tmpdir(), 'keyport-vanished-'));
+    try {
+      const o = {
+        from: k.from,
+        to: k.to,
+        s3Endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+        journalDir: dir,
+      };
+      const out = await migrateObjectsCommand('s3://bucket/p/', o, { keys: k.keys });
+      expect(out.exitCode).toBe(1);
+      expect(out.result).toMatchObject({
+        ok: false,
+        finished: true,
+        counts: { listed: 1, done: 0, vanished: 1, skipped: 0, failed: 0 },
+        vanished: [{ key: 'p/gone\r' }],
+      });
+      expect(out.lines.join('\n')).toContain('vanished: 1');
+      expect(out.lines.join('\n')).toContain('"p/gone\\u000d"');
+      const status = await migrateObjectsStatusCommand('s3://bucket/p/', {
+        journalDir: dir,
+        s3Endpoint: o.s3Endpoint,
+      });
+      expect(status.result).toMatchObject({ total: 1, done: 0, left: 0, failed: 0, vanished: 1 });
+      expect(status.lines[0]).toContain('0 done, 0 left, 0 failed, 1 vanished');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

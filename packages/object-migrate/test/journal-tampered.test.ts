@@ -39,6 +39,7 @@ function state(index: number, count: number, over: Partial<JournalState> = {}): 
       migrated: 30,
       already: 5,
       skipped: 5,
+      vanished: 0,
       failed: 2,
       conflicts: 1,
       verified: 0,
@@ -47,6 +48,7 @@ function state(index: number, count: number, over: Partial<JournalState> = {}): 
     calls: { s3: { calls: 10, throttled: 0, rate: 1 } },
     failures: [{ key: 'p/x', code: 'Integrity', message: 'm' }],
     conflicts: [{ key: 'p/y', versionRead: '"e"' }],
+    vanished: [],
     runs: 1,
     writer: 'w1',
     ...over,
@@ -71,6 +73,12 @@ describe('tampered journals in the bucket', () => {
     ['no shard', 'shard-0-of-2.json', { ...state(0, 2), shard: undefined }],
     ['a shard index past its count', 'shard-0-of-2.json', state(0, 2, { shard: { index: 7, count: 2 } })],
     ['failures that are not a list', 'shard-0-of-2.json', state(0, 2, { failures: 'x' as never })],
+    ['vanished objects that are not a list', 'shard-0-of-2.json', state(0, 2, { vanished: 'x' as never })],
+    [
+      'a vanished count that is a string',
+      'shard-0-of-2.json',
+      state(0, 2, { counts: { ...state(0, 2).counts, vanished: '3' as never } }),
+    ],
     [
       'the journal of another shard, finished',
       'shard-3-of-4.json',
@@ -95,6 +103,25 @@ describe('tampered journals in the bucket', () => {
       expect(status).toMatchObject({ total: 100, done: 40, failed: 2, totalKnown: false });
     },
   );
+
+  it('a journal written before vanished objects were counted is read as none vanished', async () => {
+    const bucket = await freshBucket('moto');
+    const { store } = parseObjectLocation(`${bucket}/p/`, endpointsFor('moto'));
+    const old = JSON.parse(JSON.stringify(state(0, 1)));
+    delete old.vanished;
+    delete old.counts.vanished;
+    await store.put('p/.keyport-migrate/shard-0-of-1.json', Buffer.from(JSON.stringify(old)));
+    const status = await migrationStatus({ store, prefix: 'p/' });
+    expect(status.shards).toEqual({ expected: 1, reporting: 1, finished: 0, missing: [] });
+    expect(status).toMatchObject({
+      total: 100,
+      done: 40,
+      failed: 2,
+      vanished: 0,
+      left: 58,
+      vanishedSeen: [],
+    });
+  });
 
   it('a worker reads at most MAX_JOURNAL_BYTES of an oversized journal, migrates its shard and writes its own', async () => {
     const bucket = await freshBucket('moto');

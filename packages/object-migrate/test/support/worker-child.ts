@@ -16,9 +16,11 @@ const keys = new Keyport({ providers: [provider], onAuditError: () => {} });
 try {
   const report = await runShard({ ...o.run, keys });
   process.stdout.write(`${JSON.stringify(report)}\n`);
-  // As the CLI does: objects that failed (and are in the journal) make the exit code 1.
-  if (report.counts.failed > 0) {
-    process.stderr.write(`failed objects: ${JSON.stringify(report.failures)}\n`);
+  // As the CLI does: objects that failed or vanished (and are in the journal) make the exit code 1.
+  if (report.counts.failed > 0 || report.counts.vanished > 0) {
+    process.stderr.write(
+      `failed objects: ${JSON.stringify(report.failures)}, vanished: ${JSON.stringify(report.vanished)}\n`,
+    );
     process.exitCode = 1;
   }
 } catch (e) {
