@@ -256,10 +256,10 @@ function readCondition(t: KeyTarget, expression: string | null | undefined): Rea
  * any binding's condition gives: none when one has no date or one keyport cannot read.
  *
  * A condition keyport cannot read is not only "no expiry": the grant would then look like plain,
- * unconditional access, hiding that IAM applies it under terms keyport does not model. Core's
- * Grant has no field for such terms, so each foreign expression is listed with the unmodeled
- * operations as `condition: <expression>`, in IAM's words, for an audit to see and judge; the
- * operations stay listed (the roles are bound) and the expiry stays absent (it may never end).
+ * unconditional access, hiding that IAM applies it under terms keyport does not model. Each
+ * foreign expression is listed in `unmodeledConditions`, in IAM's words (an empty expression as
+ * ''), for an audit to see and judge; the operations stay listed (the roles are bound) and the
+ * expiry stays absent (it may never end).
  */
 function grantOf(t: KeyTarget, id: string, record: GrantRecord, grantee: string, bindings: Binding[]): Grant {
   const roles = new Set(bindings.map((b) => b.role ?? ''));
@@ -267,10 +267,8 @@ function grantOf(t: KeyTarget, id: string, record: GrantRecord, grantee: string,
   const needed = new Set(operations.flatMap((op) => ROLES_BY_OPERATION[op]));
   const readings = bindings.map((b) => readCondition(t, b.condition?.expression));
   const foreign = new Set(readings.flatMap((r) => ('foreign' in r ? [r.foreign] : [])));
-  const unmodeled = [
-    ...[...roles].filter((role) => !needed.has(role)).sort(),
-    ...[...foreign].sort().map((expression) => `condition: ${expression || '(empty expression)'}`),
-  ];
+  const unmodeled = [...roles].filter((role) => !needed.has(role)).sort();
+  const conditions = [...foreign].sort();
   const expiries = readings.map((r) => ('expiry' in r ? r.expiry : undefined));
   const open = expiries.some((e) => e === undefined);
   const latest = Math.max(...expiries.map((e) => e?.getTime() ?? Number.NEGATIVE_INFINITY));
@@ -280,6 +278,7 @@ function grantOf(t: KeyTarget, id: string, record: GrantRecord, grantee: string,
     grantee,
     operations,
     ...(unmodeled.length > 0 && { unmodeledOperations: unmodeled }),
+    ...(conditions.length > 0 && { unmodeledConditions: conditions }),
     ...defined({
       name: record.n,
       expiresAt: open ? undefined : new Date(latest),

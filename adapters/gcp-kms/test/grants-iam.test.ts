@@ -267,6 +267,7 @@ describe('a grant whose IAM condition keyport did not write', () => {
     const [own] = await listed(key.uri);
     expect(own).toMatchObject({ id: grant.id, operations: ['encrypt'], expiresAt });
     expect(own?.unmodeledOperations).toBeUndefined();
+    expect(own?.unmodeledConditions).toBeUndefined();
     const original = String((await policyOf(key.uri)).bindings?.[0]?.condition?.expression);
     const scope = original.slice(0, original.indexOf(' && '));
     for (const [what, expression] of [
@@ -285,7 +286,7 @@ describe('a grant whose IAM condition keyport did not write', () => {
       expect(grants[0], what).toMatchObject({
         id: grant.id,
         operations: ['encrypt'],
-        unmodeledOperations: [`condition: ${expression}`],
+        unmodeledConditions: [expression],
       });
       expect(grants[0]?.expiresAt, what).toBeUndefined();
     }
@@ -310,7 +311,7 @@ describe('a grant whose IAM condition keyport did not write', () => {
     expect(got).toMatchObject({
       id: grant.id,
       operations: ['re_encrypt'],
-      unmodeledOperations: [`condition: ${foreign}`],
+      unmodeledConditions: [foreign],
     });
     expect(got?.expiresAt).toBeUndefined();
   });
@@ -326,9 +327,9 @@ describe('a grant whose IAM condition keyport did not write', () => {
     for (const [expression, shown] of [
       [
         `${scope} && "accessPolicies/1/accessLevels/corp" in request.auth.access_levels`,
-        `condition: ${scope} && "accessPolicies/1/accessLevels/corp" in request.auth.access_levels`,
+        `${scope} && "accessPolicies/1/accessLevels/corp" in request.auth.access_levels`,
       ],
-      ['', 'condition: (empty expression)'],
+      ['', ''],
     ] as const) {
       const p = suite.providerOn();
       await wrapClient(p, {
@@ -340,7 +341,7 @@ describe('a grant whose IAM condition keyport did not write', () => {
       });
       const k = keyportOf(p);
       expect(await listed(key.uri, k)).toEqual([
-        expect.objectContaining({ id: grant.id, operations: ['decrypt'], unmodeledOperations: [shown] }),
+        expect.objectContaining({ id: grant.id, operations: ['decrypt'], unmodeledConditions: [shown] }),
       ]);
       expect((await listed(key.uri, k))[0]?.expiresAt).toBeUndefined();
       await k.close();

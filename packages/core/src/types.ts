@@ -237,6 +237,14 @@ export interface Grant extends GrantRequest {
    * keyport may allow more than `operations` says, and an audit must see it. Absent when none.
    */
   readonly unmodeledOperations?: readonly string[];
+  /**
+   * Conditions the provider applies to the grant that keyport does not model, in the provider's
+   * own words (a Cloud IAM condition expression edited after keyport wrote it): the grant may
+   * apply more narrowly, or differently, than `operations`, `constraints` and `expiresAt` say,
+   * and an audit must judge it. `expiresAt` is absent when such a condition could bound it.
+   * Absent when none.
+   */
+  readonly unmodeledConditions?: readonly string[];
   readonly createdAt?: Date;
   /** A token the grantee passes on calls until the grant is visible everywhere (AWS). */
   readonly token?: string;

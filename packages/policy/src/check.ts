@@ -161,6 +161,15 @@ function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): O
       if (!isKnown(items)) return [{ status: 'unknown', message: 'grants cannot be listed for this key' }];
       const out: Outcome[] = [];
       for (const g of items) {
+        if (g.expiresAt === null && (g.unmodeledConditions?.length ?? 0) > 0) {
+          // An edited condition may or may not end the grant: not "never expires", not a pass.
+          out.push({
+            status: 'unknown',
+            grantId: g.id,
+            message: `grant ${g.id} to ${g.grantee} is under a condition keyport does not model: its expiry cannot be read`,
+          });
+          continue;
+        }
         if (g.expiresAt === null) {
           out.push({
             status: 'violation',

@@ -21,8 +21,10 @@ export interface InventoryGrant {
   readonly operations: readonly string[];
   /** What the grant also allows that keyport has no name for, in the provider's words (Grant.unmodeledOperations). */
   readonly unmodeledOperations?: readonly string[];
+  /** Conditions the provider applies that keyport does not model, in its words (Grant.unmodeledConditions). */
+  readonly unmodeledConditions?: readonly string[];
   readonly createdAt: Known<string>;
-  /** null: the grant never expires. */
+  /** null: the grant never expires, or (with unmodeledConditions) keyport cannot read when it does. */
   readonly expiresAt: string | null;
   /** True when the grant carries a contextEquals or contextSubset constraint. */
   readonly constrained: boolean;

@@ -264,6 +264,9 @@ function grantOf(g: Grant, errors: InventoryFieldError[]): InventoryGrant {
     ...(g.unmodeledOperations !== undefined && g.unmodeledOperations.length > 0
       ? { unmodeledOperations: [...g.unmodeledOperations] }
       : {}),
+    ...(g.unmodeledConditions !== undefined && g.unmodeledConditions.length > 0
+      ? { unmodeledConditions: [...g.unmodeledConditions] }
+      : {}),
     createdAt: isoOf(g.createdAt, 'grants', errors),
     expiresAt: g.expiresAt === undefined ? null : g.expiresAt.toISOString(),
     constrained,

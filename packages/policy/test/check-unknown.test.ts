@@ -96,6 +96,45 @@ describe('unknown fields', () => {
     expect(r.findings.map((f) => `${f.grantId} ${f.status}`)).toEqual(['short unknown', 'long violation']);
   });
 
+  it('a grant under a condition keyport does not model: its expiry unknown, not "never expires"', () => {
+    const grant = {
+      grantee: 'user:a@example.com',
+      operations: ['encrypt'],
+      createdAt: '2030-01-01T00:00:00.000Z',
+      constrained: false,
+      expiresAt: null,
+    } as const;
+    const key: InventoryKey = {
+      ...blind,
+      grants: {
+        count: 2,
+        earliestExpiry: null,
+        latestExpiry: null,
+        items: [
+          // An IAM condition edited outside keyport: it may well end the grant.
+          {
+            ...grant,
+            id: 'edited',
+            unmodeledConditions: ['request.time < timestamp("2030-01-05T00:00:00Z")'],
+          },
+          { ...grant, id: 'open' },
+        ],
+      },
+    };
+    const inv: Inventory = {
+      generatedAt: '2030-01-02T00:00:00.000Z',
+      sources: [],
+      auditLogSince: UNKNOWN,
+      keys: [key],
+    };
+    const r = checkPolicy(
+      inv,
+      parsePolicyText('{"version":1,"rules":[{"type":"max-grant-lifetime","severity":"high","maxDays":30}]}'),
+    );
+    expect(r.findings.map((f) => `${f.grantId} ${f.status}`)).toEqual(['edited unknown', 'open violation']);
+    expect(r.findings[0]?.message).toMatch(/condition keyport does not model/);
+  });
+
   it('a source that could not be listed gives one unknown finding per rule', () => {
     const inv: Inventory = {
       generatedAt: '2030-01-01T00:00:00.000Z',

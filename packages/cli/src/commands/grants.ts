@@ -14,6 +14,7 @@ function grantJson(g: Grant): Record<string, unknown> {
     grantee: g.grantee,
     operations: g.operations,
     ...(g.unmodeledOperations !== undefined ? { unmodeledOperations: g.unmodeledOperations } : {}),
+    ...(g.unmodeledConditions !== undefined ? { unmodeledConditions: g.unmodeledConditions } : {}),
     ...(g.name !== undefined ? { name: g.name } : {}),
     ...(g.expiresAt !== undefined ? { expiresAt: g.expiresAt.toISOString() } : {}),
     ...(g.createdAt !== undefined ? { createdAt: g.createdAt.toISOString() } : {}),
@@ -29,6 +30,34 @@ function grantJson(g: Grant): Record<string, unknown> {
 function operationsCell(g: Grant): string {
   const other = (g.unmodeledOperations ?? []).map((op) => `+${op}`);
   return [...g.operations, ...other].join(',') || '-';
+}
+
+/**
+ * The expiry column. A grant under a condition keyport does not model has no expiry keyport can
+ * read, and may apply more narrowly than its operations say: shown as conditional, the condition
+ * under the table, never as a plain '-' (no expiry).
+ */
+function expiresCell(g: Grant): string {
+  if (g.unmodeledConditions !== undefined && g.unmodeledConditions.length > 0) return 'conditional*';
+  return g.expiresAt?.toISOString() ?? '-';
+}
+
+/** The provider's own words for each conditional grant, one line per condition (escaped). */
+function conditionLines(all: readonly Grant[]): string[] {
+  return all.flatMap((g) =>
+    (g.unmodeledConditions ?? []).map((c) => shown(`* ${g.id}: condition ${JSON.stringify(c)}`)),
+  );
+}
+
+/** `grants list` as text: the table, then the conditions of conditional grants. */
+export function grantLines(all: readonly Grant[]): string[] {
+  return [
+    ...table([
+      ['ID', 'GRANTEE', 'OPERATIONS', 'EXPIRES'],
+      ...all.map((g) => [g.id, g.grantee, operationsCell(g), expiresCell(g)]),
+    ]),
+    ...conditionLines(all),
+  ];
 }
 
 export function registerGrantCommands(program: Command, act: Act): void {
@@ -100,15 +129,7 @@ export function registerGrantCommands(program: Command, act: Act): void {
         const kp = await s.keys([uri]);
         const all: Grant[] = [];
         for await (const g of kp.listGrants(uri, s.callOptions)) all.push(g);
-        await s.out.result(
-          { grants: all.map(grantJson) },
-          all.length === 0
-            ? 'no grants'
-            : table([
-                ['ID', 'GRANTEE', 'OPERATIONS', 'EXPIRES'],
-                ...all.map((g) => [g.id, g.grantee, operationsCell(g), g.expiresAt?.toISOString() ?? '-']),
-              ]),
-        );
+        await s.out.result({ grants: all.map(grantJson) }, all.length === 0 ? 'no grants' : grantLines(all));
         return undefined;
       }),
     );
