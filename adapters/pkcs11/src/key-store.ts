@@ -35,6 +35,19 @@ export const MAX_METADATA_OBJECTS = 16;
 export const MAX_KEY_VERSIONS = 1024;
 /** Distinct keyport key names a listing reads from the token. */
 export const MAX_LISTED_KEYS = 100_000;
+/** Longest key name createKey accepts, in UTF-16 code units (JavaScript string length). */
+export const MAX_KEY_NAME_LENGTH = 128;
+/**
+ * Most bytes a key name createKey accepts takes as a CKA_LABEL (UTF-8): 3 per code unit (a
+ * surrogate pair, two units, takes 4). A longer label is not a keyport key's.
+ */
+export const MAX_KEY_NAME_BYTES = 3 * MAX_KEY_NAME_LENGTH;
+
+/** Whether `name` is a key name createKey accepts: 1-128 characters, none a control character. */
+export function isKeyName(name: string): boolean {
+  return name !== '' && name.length <= MAX_KEY_NAME_LENGTH && ![...name].some((c) => c.charCodeAt(0) < 0x20);
+}
+
 /**
  * Longest metadata value (CKA_VALUE, JSON) keyport writes or reads. What keyport writes for a key
  * is its labels and description (at most `MAX_DESCRIPTIVE_BYTES`, checked by createKey) and about
@@ -267,6 +280,17 @@ export function writeMetadata(
  * the search runs: what is held is the distinct names, not every object's handle. (A PKCS#11
  * search cannot be resumed on another session, and one held open across the listing's yields
  * would pin a session to a consumer that may never come back: the names are read in one go.)
+ *
+ * Only labels that are key names createKey accepts are kept (`isKeyName`, and bytes that read
+ * back as the same label): anyone with the PIN can give a metadata-shaped object any label, and
+ * one keyport would refuse to create — longer than 128 characters, a control character, bytes
+ * that are not UTF-8 — is not a keyport key, so it is not listed, as an object whose value is not
+ * keyport metadata is not. What a listing holds is therefore at most MAX_LISTED_KEYS names of at
+ * most 128 characters. pkcs11js reads an attribute whole (it asks the module for the length and
+ * then the value, and returns only the value; handing it a buffer of the bound instead makes the
+ * module refuse a longer label with CKR_BUFFER_TOO_SMALL, but pkcs11js 2.1.7 leaks that buffer
+ * whenever the label fits), so a longer label is still copied out of the module, once, and
+ * dropped before it is decoded.
  */
 export function listKeyNames(p11: Pkcs11, session: Handle): string[] {
   const names = new Set<string>();
@@ -276,8 +300,11 @@ export function listKeyNames(p11: Pkcs11, session: Handle): string[] {
   ];
   forEachObject(p11, session, template, (handle) => {
     const label = attributeOf(p11, session, handle, P.CKA_LABEL);
-    if (label === undefined) return;
-    names.add(label.toString('utf8'));
+    if (label === undefined || label.length > MAX_KEY_NAME_BYTES) return;
+    const name = label.toString('utf8');
+    // Bytes that are not UTF-8 decode to U+FFFD: that name would search for another label.
+    if (!isKeyName(name) || !Buffer.from(name, 'utf8').equals(label)) return;
+    names.add(name);
     if (names.size > MAX_LISTED_KEYS) {
       throw new KeyportError(
         'KeyStateConflict',

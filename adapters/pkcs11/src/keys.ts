@@ -18,6 +18,7 @@ import { createImportKey } from './import.js';
 import type { KeyAccess } from './key-access.js';
 import { keyInfo, keyState } from './key-info.js';
 import {
+  isKeyName,
   labelInUse,
   listKeyNames,
   liveVersionCount,
@@ -45,7 +46,7 @@ import { checkSignal } from './session-pool.js';
 /** A key name from a plain name or a pkcs11: URI's object= attribute. */
 function nameOf(p: KeyAccess, raw: string): string {
   const name = raw.startsWith('pkcs11:') ? p.target({ uri: raw }).name : raw;
-  if (name === '' || name.length > 128 || [...name].some((c) => c.charCodeAt(0) < 0x20)) {
+  if (!isKeyName(name)) {
     throw new KeyportError('InvalidArgument', 'key names are 1-128 printable characters', {
       provider: p.name,
     });
