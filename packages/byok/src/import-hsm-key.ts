@@ -49,6 +49,8 @@ import {
   dropHsmKeyIntent,
   dropPendingImport,
   finishPendingImport,
+  lockImportTarget,
+  readManifest,
   recordHsmKeyIntent,
   recordPairing,
   recordPendingImport,
@@ -59,7 +61,6 @@ import type {
   ByokManifest,
   ByokPairing,
   ByokPendingImport,
-  ExistingHsmKey,
   ImportHsmKeyOptions,
   NewHsmKey,
 } from './types.js';
@@ -99,21 +100,32 @@ function notPending(info: KeyInfo, interrupted: ByokPendingImport | undefined): 
 }
 
 /**
- * The manifest's unfinished import into this target, and whether it is the HSM key asked for
- * (the same URI, or `create` with the name it was created under).
+ * Whether the HSM key of the manifest's unfinished import into this target is the one asked for:
+ * with `uri`, that very URI; with `create`, the key this manifest records generating for this
+ * target (under that name, carrying the recorded marker). The entry's own fields are not enough:
+ * whoever can write the manifest could give another key (a production root) the name being
+ * created, and the rerun would record that key as the target's.
  */
-function interruptedImport(
-  manifest: ByokManifest,
+async function isAskedFor(
   o: ImportHsmKeyOptions,
-): { entry: ByokPendingImport | undefined; same: boolean } {
-  const entry = manifest.pending?.findLast((p) => p.target.uri === o.target.uri);
-  if (entry === undefined) return { entry, same: false };
+  manifest: ByokManifest,
+  entry: ByokPendingImport,
+): Promise<boolean> {
   const key = o.hsmKey;
-  const same =
-    'uri' in key
-      ? key.uri === entry.hsm.uri
-      : keyUriScheme(entry.hsm.uri) === o.hsm.scheme && entry.hsm.label === key.create.name;
-  return { entry, same };
+  if ('uri' in key) return key.uri === entry.hsm.uri;
+  const name = key.create.name;
+  const intent = manifest.generating?.find(
+    (g) => g.target.uri === o.target.uri && g.hsm.scheme === o.hsm.scheme && g.hsm.name === name,
+  );
+  if (intent === undefined || keyUriScheme(entry.hsm.uri) !== o.hsm.scheme) return false;
+  let info: KeyInfo;
+  try {
+    info = await o.keyport.describeKey(entry.hsm.uri, callOptions(o));
+  } catch (e) {
+    if (e instanceof KeyportError && e.code === 'NotFound') return false;
+    throw e;
+  }
+  return isGeneratedFor(info, intent) && hsmObject(info).label === name;
 }
 
 /** The label a key generated for an import carries: the marker its manifest entry records. */
@@ -284,6 +296,17 @@ async function parametersFor(o: ImportHsmKeyOptions, plan: ImportPlan): Promise<
       o.target.uri,
     );
   }
+  checkNotExpired(o, params);
+  checkWrappingKey(params.wrappingPublicKey, o.target.uri);
+  return params;
+}
+
+/**
+ * Read when the parameters arrive and again just before the wrap: between the two the run may
+ * wait for the manifest's lock and the HSM may generate the key, and key material is never
+ * wrapped under parameters past their expiry.
+ */
+function checkNotExpired(o: ImportHsmKeyOptions, params: ImportParameters): void {
   const now: unknown = (o.clock ?? (() => new Date()))();
   // An invalid Date compares false with everything: it would let expired parameters through.
   if (!(now instanceof Date) || Number.isNaN(now.getTime()))
@@ -300,8 +323,6 @@ async function parametersFor(o: ImportHsmKeyOptions, plan: ImportPlan): Promise<
       o.target.uri,
     );
   }
-  checkWrappingKey(params.wrappingPublicKey, o.target.uri);
-  return params;
 }
 
 /**
@@ -418,30 +439,48 @@ function checkImportOptions(value: unknown): ImportHsmKeyOptions {
 export async function importHsmKey(options: ImportHsmKeyOptions): Promise<ByokPairing> {
   const o = checkImportOptions(options);
   const plan = planImport(o.keyport, o.hsm.oaepHashes, o.target);
-  // The manifest is read first: one that is damaged or unreadable is refused before the target
+  // The manifest is checked first: one that is damaged or unreadable is refused before the target
   // holds material whose pairing could then not be recorded.
-  const manifest = await checkManifest(o.manifestPath);
-  const interrupted = interruptedImport(manifest, o);
+  await checkManifest(o.manifestPath);
+  const lock = await lockImportTarget(o.manifestPath, o.target.uri, o.signal);
+  try {
+    // Read again under the lock: a run into this target that held it may have finished since.
+    return await importLocked(o, plan, await readManifest(o.manifestPath));
+  } finally {
+    await lock.release();
+  }
+}
+
+/** `importHsmKey` holding the lock of its target. */
+async function importLocked(
+  o: ImportHsmKeyOptions,
+  plan: ImportPlan,
+  manifest: ByokManifest,
+): Promise<ByokPairing> {
+  const interrupted = manifest.pending?.findLast((p) => p.target.uri === o.target.uri);
   // The target first, then its parameters: a refused target or refused parameters (another
   // algorithm, expired, a weak wrapping key) must not leave a freshly generated HSM key behind,
   // whose name a retry would then find taken.
   const target = await describeTarget(o);
   if (target.state !== 'pending_import') {
     // A material the provider generated was never imported: the entry is stale, not finished.
-    if (interrupted.entry !== undefined && interrupted.same && target.origin !== 'provider')
-      return finishInterrupted(o, interrupted.entry, target);
-    throw notPending(target, interrupted.entry);
+    if (
+      interrupted !== undefined &&
+      target.origin !== 'provider' &&
+      (await isAskedFor(o, manifest, interrupted))
+    )
+      return finishInterrupted(o, interrupted, target);
+    throw notPending(target, interrupted);
   }
   const params = await parametersFor(o, plan);
-  // The HSM key an interrupted import already generated and wrapped for this target is taken
-  // again: creating it anew would meet AlreadyExists.
-  const hsmKeyChoice: NewHsmKey | ExistingHsmKey =
-    interrupted.entry !== undefined && interrupted.same ? { uri: interrupted.entry.hsm.uri } : o.hsmKey;
+  // A key an interrupted run generated for this target is found by generateForTarget (its name
+  // taken, the recorded marker on it), never taken from the pending entry's URI.
   const hsmKey =
-    'create' in hsmKeyChoice
-      ? await generateForTarget(o, manifest, hsmKeyChoice)
-      : await resolveHsmKey(o.keyport, o.hsm, hsmKeyChoice, o.signal);
+    'create' in o.hsmKey
+      ? await generateForTarget(o, manifest, o.hsmKey)
+      : await resolveHsmKey(o.keyport, o.hsm, o.hsmKey, o.signal);
 
+  checkNotExpired(o, params);
   const wrapped = await wrapInHsm(
     o.hsm,
     { uri: hsmKey.uri, version: hsmKey.primaryVersion as string },

@@ -13,7 +13,7 @@
  * before the generation and dropped with the target's pairing, so a rerun takes the key it
  * generated rather than meeting its name taken.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, lstat, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -23,6 +23,8 @@ import {
   checkSignal,
   cutUtf8,
   describeType,
+  type FileLock,
+  IMPORT_WRAPPING_ALGORITHMS,
   invalidArgument,
   KeyportError,
   NAME_MAX,
@@ -53,6 +55,9 @@ export async function readManifest(path: string): Promise<ByokManifest> {
     // manifestPath naming the wrong file (a key file) would put its bytes into the error.
     throw invalid(path, 'is not JSON');
   }
+  // JSON.parse takes any depth; JSON.stringify recurses, and the next update's write would throw
+  // a RangeError (not a KeyportError) on a manifest nested past the stack. keyport nests 3 deep.
+  if (deeperThan(parsed, MAX_DEPTH)) throw invalid(path, `is nested deeper than ${MAX_DEPTH} levels`);
   const m = parsed as Partial<ByokManifest> | null;
   if (m === null || m.format !== MANIFEST_FORMAT || !Array.isArray(m.pairings)) {
     throw invalid(path, `is not a ${MANIFEST_FORMAT} document`);
@@ -97,6 +102,21 @@ const manifestOf = (
 
 /** A manifest larger than this is not one keyport wrote (a pairing is under 1 KiB). */
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+/** Deepest nesting a manifest may have: keyport's own is 3, hand-added fields get room. */
+const MAX_DEPTH = 64;
+
+/** Whether `value` nests arrays or objects deeper than `max`; iterative, so any depth is judged. */
+function deeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [v, depth] = item;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
 
 const unreadable = (path: string, cause: unknown): KeyportError =>
   new KeyportError('Unavailable', `the BYOK manifest ${basename(path)} cannot be read`, {
@@ -216,8 +236,27 @@ function isPairing(p: unknown): boolean {
   );
 }
 
+/** An instant as keyport writes it (`toISOString`): anything else is not keyport's. */
+const isInstant = (v: unknown): boolean =>
+  typeof v === 'string' && v.length <= 30 && !Number.isNaN(Date.parse(v)) && new Date(v).toISOString() === v;
+
+/**
+ * Only keyport writes pending entries, and a rerun turns one into the pairing it returns and
+ * records: each field is checked for what keyport writes, so a hand-edited entry (a label that
+ * is a number, an import "yesterday", wrapping algorithm "NONE") is refused, not carried on.
+ */
 const isPending = (p: unknown): p is ByokPendingImport =>
-  isPairing(p) && typeof (p as Record<string, unknown>).startedAt === 'string';
+  isPairing(p) &&
+  isObject(p) &&
+  isObject(p.hsm) &&
+  typeof p.hsm.label === 'string' &&
+  typeof p.hsm.id === 'string' &&
+  typeof p.hsm.version === 'string' &&
+  isObject(p.target) &&
+  typeof p.target.scheme === 'string' &&
+  p.target.spec === 'AES_256' &&
+  (IMPORT_WRAPPING_ALGORITHMS as readonly unknown[]).includes(p.target.wrappingAlgorithm) &&
+  isInstant(p.startedAt);
 
 const isIntent = (g: unknown): g is ByokHsmKeyIntent =>
   isObject(g) &&
@@ -225,9 +264,10 @@ const isIntent = (g: unknown): g is ByokHsmKeyIntent =>
   typeof g.hsm.scheme === 'string' &&
   typeof g.hsm.name === 'string' &&
   typeof g.hsm.marker === 'string' &&
+  /^[0-9a-f]{32}$/.test(g.hsm.marker) &&
   isObject(g.target) &&
   typeof g.target.uri === 'string' &&
-  typeof g.startedAt === 'string';
+  isInstant(g.startedAt);
 
 async function writeAtomically(path: string, text: string): Promise<void> {
   const dir = dirname(path);
@@ -265,6 +305,36 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 function lockPathOf(path: string): string {
   const suffix = '.lock';
   return join(dirname(path), `${cutUtf8(basename(path), NAME_MAX - suffix.length)}${suffix}`);
+}
+
+/**
+ * How long an import may hold its target's lock before the next run takes the lock as abandoned,
+ * whoever holds it. A holder on this host that died is seen at once (its pid is gone); one on
+ * another host sharing the manifest is only judged by age. An import spans network calls and an
+ * HSM generation, far beyond the manifest lock's 30 s.
+ */
+const IMPORT_LOCK_STALE_MS = 15 * 60_000;
+
+/**
+ * Holds `<manifest>.<hash of the target URI>.lock` for one import into one target, from reading
+ * the target's state to recording its pairing: two runs into one target (other HSM keys, or the
+ * same one) would each see it pending_import and each import, and the manifest would pair the
+ * target with both. The later run waits (up to 10 s), then finds the target imported.
+ */
+export function lockImportTarget(
+  path: string,
+  targetUri: string,
+  signal: AbortSignal | undefined,
+): Promise<FileLock> {
+  const suffix = `.${createHash('sha256').update(targetUri).digest('hex').slice(0, 16)}.lock`;
+  return acquireFileLock(
+    join(dirname(path), `${cutUtf8(basename(path), NAME_MAX - suffix.length)}${suffix}`),
+    {
+      what: `the lock of imports into ${quote(targetUri, 512)} recorded in the BYOK manifest ${basename(path)}`,
+      staleMs: IMPORT_LOCK_STALE_MS,
+      ...(signal !== undefined ? { signal } : {}),
+    },
+  );
 }
 
 export interface RecordPairingOptions {
@@ -442,7 +512,17 @@ function updateManifest(
       try {
         await refuseLink(path);
         const updated = change(await readManifest(path));
-        await writeAtomically(path, `${JSON.stringify(updated, null, 2)}\n`);
+        const text = `${JSON.stringify(updated, null, 2)}\n`;
+        // What readManifest would refuse is not written: the manifest would stop every import
+        // (each reads it first). Indented, a compact manifest under the limit can grow past it.
+        if (Buffer.byteLength(text, 'utf8') > MAX_MANIFEST_BYTES) {
+          throw new KeyportError(
+            'Unavailable',
+            `the BYOK manifest ${basename(path)} would grow past ${MAX_MANIFEST_BYTES} bytes, the most a read accepts: the update is not written (record further pairings in another manifest)`,
+            { provider: 'byok', retryable: false },
+          );
+        }
+        await writeAtomically(path, text);
         return updated;
       } finally {
         await lock.release();
