@@ -18,7 +18,7 @@ import { parseObjectLocation } from './location.js';
 import { parseShard, shardFromEnv } from './shard.js';
 import { countHeaders, migrationStatus } from './status.js';
 import { MAX_MAX_RPS, MIN_MAX_RPS } from './throttle.js';
-import { MAX_CONCURRENCY, runShard } from './worker.js';
+import { MAX_CONCURRENCY, runShard, type ShardReport } from './worker.js';
 
 /** True for the locations this command handles (the local-file migrate handles the rest). */
 export function isObjectLocation(target: string): boolean {
@@ -144,6 +144,42 @@ function checkCommandOptions<K extends string>(
   return o;
 }
 
+/** Longest object key a text line shows (quoted; longer ones are cut, with their length). */
+const SHOWN_KEY_CHARS = 200;
+
+/**
+ * An object key as a text line shows it: quoted, control characters escaped. Whoever can write
+ * the bucket chooses its keys, and an ESC sequence, CR or bidi control in one would otherwise
+ * rewrite the operator's terminal or forge a line of the report. The JSON result keeps keys exact.
+ */
+const shownKey = (key: string): string => quote(key, SHOWN_KEY_CHARS);
+
+/**
+ * The text lines of a shard's report. Every key is `shownKey`'d; an error message needs no more,
+ * since a KeyportError's message has its control characters escaped when it is made.
+ */
+export function shardLines(shard: { index: number; count: number }, report: ShardReport): string[] {
+  const c = report.counts;
+  return [
+    `shard ${shard.index}/${shard.count}: migrated ${c.migrated} of ${c.listed} objects (${report.rate}/s)`,
+    `  already done: ${c.already}, skipped: ${c.skipped}, vanished: ${c.vanished}, failed: ${c.failed}, conflicts: ${c.conflicts}, verified: ${c.verified}`,
+    ...Object.entries(report.calls).map(
+      ([p, s]) => `  ${p}: ${s.calls} calls, ${s.throttled} throttled, ${s.rate} calls/s`,
+    ),
+    ...report.conflicts
+      .slice(0, 20)
+      .map((x) => `  changed by another writer while migrating (kept): ${shownKey(x.key)}`),
+    ...report.vanished
+      .slice(0, 20)
+      // Such a name (a CR in it) is often why it vanished.
+      .map(
+        (x) =>
+          `  listed but not found when read (deleted since, or not readable by that name): ${shownKey(x.key)}`,
+      ),
+    ...report.failures.slice(0, 20).map((f) => `  failed ${shownKey(f.key)}: ${f.code} ${f.message}`),
+  ];
+}
+
 /** Runs this worker's shard. Exit 0 when every object listed was dealt with (none failed, none vanished), 1 otherwise. */
 export async function migrateObjectsCommand(
   location: string,
@@ -175,24 +211,7 @@ export async function migrateObjectsCommand(
     ...(ctx.timeoutMs !== undefined ? { timeoutMs: ctx.timeoutMs } : {}),
   });
   const c = report.counts;
-  const lines = [
-    `shard ${shard.index}/${shard.count}: migrated ${c.migrated} of ${c.listed} objects (${report.rate}/s)`,
-    `  already done: ${c.already}, skipped: ${c.skipped}, vanished: ${c.vanished}, failed: ${c.failed}, conflicts: ${c.conflicts}, verified: ${c.verified}`,
-    ...Object.entries(report.calls).map(
-      ([p, s]) => `  ${p}: ${s.calls} calls, ${s.throttled} throttled, ${s.rate} calls/s`,
-    ),
-    ...report.conflicts
-      .slice(0, 20)
-      .map((x) => `  changed by another writer while migrating (kept): ${x.key}`),
-    ...report.vanished
-      .slice(0, 20)
-      // Quoted, control characters escaped: such a name (a CR in it) is often why it vanished.
-      .map(
-        (x) =>
-          `  listed but not found when read (deleted since, or not readable by that name): ${quote(x.key, 200)}`,
-      ),
-    ...report.failures.slice(0, 20).map((f) => `  failed ${f.key}: ${f.code} ${f.message}`),
-  ];
+  const lines = shardLines(shard, report);
   // ok means every object listed is dealt with: one that vanished is not known to be under the
   // target key (deleted by its owner, or a name the store lists but cannot be read by), so the
   // run is not ok; a re-run that no longer lists it is.
@@ -249,7 +268,13 @@ export async function migrateObjectsStatusCommand(
     `  shards: ${status.shards.reporting}/${status.shards.expected} reporting, ${status.shards.finished} finished${status.shards.missing.length > 0 ? `, missing ${status.shards.missing.join(',')}` : ''}`,
     ...(counts !== undefined
       ? [
-          `  headers: ${counts.target} target, ${counts.source} source, ${counts.both} both, ${counts.other} other`,
+          `  headers: ${counts.target} target, ${counts.source} source, ${counts.both} both, ${counts.other} other${counts.vanished > 0 ? `; ${counts.vanished} listed but not found when read, not counted` : ''}`,
+          ...counts.vanishedSeen
+            .slice(0, 20)
+            .map(
+              (x) =>
+                `  listed but not found when read (deleted since, or not readable by that name): ${shownKey(x.key)}`,
+            ),
         ]
       : []),
   ];

@@ -5,7 +5,7 @@
 import { checkOptions, checkSignal, checkString, describeType, invalidArgument } from '@keyport/core';
 import { kmsRecipient } from '@keyport/envelope';
 import { peekHeader } from './header.js';
-import { type JournalState, readFileJournals, readObjectJournals } from './journal.js';
+import { type JournalState, MAX_LISTED_FAILURES, readFileJournals, readObjectJournals } from './journal.js';
 import type { ObjectLocation } from './location.js';
 import { type ObjectStore, readUnchanged } from './store.js';
 import { DEFAULT_JOURNAL_DIR } from './worker.js';
@@ -124,6 +124,15 @@ export interface HeaderCounts {
   both: number;
   /** Not an envelope, or sealed for neither key. */
   other: number;
+  /**
+   * Listed, then not found when read: in none of the four counts above, since its header was
+   * never seen. Deleted since the listing, or a name the store lists but cannot be read by (such
+   * an object may still be sealed for the source key only), so the counts cover every listed
+   * object only when this is 0.
+   */
+  vanished: number;
+  /** The first MAX_LISTED_FAILURES (100) of them, to look into. */
+  vanishedSeen: { key: string }[];
 }
 
 /** What `countHeaders` leaves out and stops on. */
@@ -138,7 +147,10 @@ const COUNT_HEADERS_OPTIONS = { exclude: true, signal: true } as const satisfies
   true
 >;
 
-/** Reads each object's header (a streamed read, cancelled after the header) and counts by key. */
+/**
+ * Reads each object's header (a streamed read, cancelled after the header) and counts by key.
+ * An object listed but not found when read is counted as `vanished`, never silently left out.
+ */
 export async function countHeaders(
   store: ObjectStore,
   prefix: string,
@@ -153,11 +165,13 @@ export async function countHeaders(
   const f = kmsRecipient(from);
   const t = kmsRecipient(to);
   const exclude = options.exclude ?? `${prefix}${DEFAULT_JOURNAL_DIR}`;
-  const counts: HeaderCounts = { target: 0, source: 0, both: 0, other: 0 };
+  const counts: HeaderCounts = { target: 0, source: 0, both: 0, other: 0, vanished: 0, vanishedSeen: [] };
   for await (const e of store.list(prefix, options.signal)) {
     if (!e.key.startsWith(prefix) || e.key.startsWith(exclude)) continue;
     // Counted as it is now: an object overwritten while its header is read (a migration may be
-    // running) is read again; one deleted since the listing is not counted.
+    // running) is read again; one not found by its listed name is counted as vanished. Left out,
+    // the counts read as complete over fewer objects than listed, though such an object may be one
+    // the store lists but cannot read by that name, still sealed for the source key only.
     const header = await readUnchanged(async () => {
       const read = await store.get(e.key, options.signal);
       try {
@@ -166,7 +180,11 @@ export async function countHeaders(
         read.cancel();
       }
     });
-    if (header === undefined) continue;
+    if (header === undefined) {
+      counts.vanished++;
+      if (counts.vanishedSeen.length < MAX_LISTED_FAILURES) counts.vanishedSeen.push({ key: e.key });
+      continue;
+    }
     if (header.kind !== 'envelope') {
       counts.other++;
       continue;

@@ -3,7 +3,14 @@
  * of each provider's throttling answers, backoff with full jitter, and the counts the report
  * shows (calls, throttled, achieved rate) per provider.
  */
-import { checkSignal, describeType, invalidArgument, KeyportError, keyportError } from '@keyport/core';
+import {
+  checkSignal,
+  describeType,
+  type ErrorCode,
+  invalidArgument,
+  KeyportError,
+  keyportError,
+} from '@keyport/core';
 
 /** HTTP answers each provider documents as "slow down": S3 503 SlowDown, Blob 503 ServerBusy, GCS 429. */
 const THROTTLE_NAMES = new Set([
@@ -103,8 +110,33 @@ function className(e: unknown): string {
 }
 
 /**
+ * The 5xx answers whose meaning says every attempt gets the same answer, so they are asked once
+ * rather than retried as an outage (maxAttempts requests behind backoff). The others (500, 502,
+ * 504, 507, whose RFC 4918 text calls it temporary, and any status not named here) stay
+ * `Unavailable`, retried; 503 is throttling.
+ * - 501 Not Implemented: the service does not offer what the request asks (an S3-compatible
+ *   store answers so to a conditional write it lacks).
+ * - 505 HTTP Version Not Supported: the service (or a proxy before it) refuses the HTTP version
+ *   the SDK speaks; the next request speaks the same one.
+ * - 510 Not Extended: the request lacks an extension the service requires.
+ * - 506 Variant Also Negotiates, 508 Loop Detected: the service's own configuration is broken
+ *   (RFC 2295 calls 506 an internal configuration error); nothing the client resends changes it.
+ * - 511 Network Authentication Required: a captive portal or proxy on the path wants a login.
+ */
+const PERMANENT_5XX: ReadonlyMap<number, { code: ErrorCode; says: string }> = new Map([
+  [501, { code: 'Unsupported', says: 'not implemented by the service' }],
+  [505, { code: 'Unsupported', says: 'HTTP version not supported by the service' }],
+  [510, { code: 'Unsupported', says: 'the service requires an extension the request lacks' }],
+  [506, { code: 'Internal', says: 'the service is misconfigured (variant also negotiates)' }],
+  [508, { code: 'Internal', says: 'the service detected a loop' }],
+  [511, { code: 'AccessDenied', says: 'the network requires authentication (a captive portal or proxy)' }],
+]);
+
+/**
  * A provider failure as a KeyportError: throttling marked retryable; a server error or an
- * unanswered call `Unavailable` (retried); 501 (not implemented) `Unsupported`, not retried; an answer refusing the request (a 3xx or 4xx no
+ * unanswered call `Unavailable` (retried); a 5xx whose meaning does not change on retry (501,
+ * 505, 510 `Unsupported`; 506, 508 `Internal`; 511 `AccessDenied`) not retried; an answer
+ * refusing the request (a 3xx or 4xx no
  * other rule takes: 405, 411, 413, 416, a bucket's 301 to another region) `InvalidArgument`,
  * which retrying cannot change; a KeyportError the SDK wrapped, as it is; a fault in the code
  * (a TypeError) `Internal`, not retried.
@@ -130,19 +162,14 @@ export function providerError(
       provider,
       cause,
     });
-  // 501 Not Implemented: the service does not offer what the request asks (an S3-compatible
-  // store answers so to a conditional write it lacks): every attempt gets the same answer, so it
-  // is asked once, like the 4xx refusals below, not retried as an outage.
-  if (status === 501)
-    return keyportError(
-      'Unsupported',
-      `${provider} ${what}: not implemented by the service (501 ${name ?? ''})`,
-      {
-        provider,
-        cause,
-        capability: 'operation',
-      },
-    );
+  const permanent = status === undefined ? undefined : PERMANENT_5XX.get(status);
+  if (permanent !== undefined)
+    return keyportError(permanent.code, `${provider} ${what}: ${permanent.says} (${status} ${name ?? ''})`, {
+      provider,
+      cause,
+      retryable: false,
+      ...(permanent.code === 'Unsupported' ? { capability: 'operation' } : {}),
+    });
   if (status !== undefined && status >= 500)
     return new KeyportError('Unavailable', `${provider} ${what}: server error ${status}`, {
       provider,

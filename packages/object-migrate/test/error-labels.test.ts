@@ -3,7 +3,7 @@
  * fault in the code (a TypeError while a body is uploaded) is `Internal`, not `Unavailable`
  * retried `maxAttempts` times behind backoff; a KeyportError an SDK wrapped comes out as itself;
  * an answer refusing the request (405, 411, 413, 416, a 301 to another region) is
- * `InvalidArgument`, asked once, and a 501 `Unsupported`, asked once; a connection lost while a body streams in is `Unavailable`
+ * `InvalidArgument`, asked once, and a 501 or 505 `Unsupported`, asked once; a connection lost while a body streams in is `Unavailable`
  * (S3 gave an untyped `Error: aborted`, Azure an `AbortError` that became `Aborted`, and the object
  * failed at once). On the three emulators, and a stand-in HTTP server where a real one cannot
  * answer so.
@@ -93,6 +93,26 @@ describe('providerError labels what failed', () => {
       retryable: false,
       provider: 's3',
     });
+  });
+
+  it('a 5xx that no retry changes is typed and not retryable; the transient ones stay Unavailable', () => {
+    for (const [status, code] of [
+      [505, 'Unsupported'],
+      [510, 'Unsupported'],
+      [506, 'Internal'],
+      [508, 'Internal'],
+      [511, 'AccessDenied'],
+    ] as const) {
+      const e = providerError('gs', 'get', status, 'X', new Error('x'));
+      expect(e, String(status)).toMatchObject({ code, retryable: false, provider: 'gs' });
+      expect(e.message, String(status)).toContain(`(${status} X)`);
+    }
+    // 507 Insufficient Storage: RFC 4918 calls it temporary.
+    for (const status of [500, 502, 504, 507, 509, 520, 599])
+      expect(providerError('s3', 'put', status, 'X', new Error('x')), String(status)).toMatchObject({
+        code: 'Unavailable',
+        retryable: true,
+      });
   });
 });
 
@@ -213,12 +233,13 @@ describe.each(['s3', 'azblob', 'gs'] as const)('answers of the %s stand-in', (fl
 });
 
 describe.each(['s3', 'azblob', 'gs'] as const)(
-  'a %s stand-in that does not implement the request',
+  'a %s stand-in that does not implement the request or its HTTP version',
   (flavour) => {
-    // A service (or an S3-compatible store) that does not implement what is asked answers the
-    // same to every attempt: retried as Unavailable, it cost maxAttempts requests and backoff.
-    it('a read answered 501 is Unsupported, asked once', async () => {
-      handler = (_req, res) => refuse(flavour, 501, res);
+    // A service (or an S3-compatible store) that does not implement what is asked (501), or a
+    // service or proxy refusing the HTTP version the SDK speaks (505), answers the same to every
+    // attempt: retried as Unavailable, it cost maxAttempts requests and backoff.
+    it.each([501, 505])('a read answered %i is Unsupported, asked once', async (status) => {
+      handler = (_req, res) => refuse(flavour, status, res);
       requests = 0;
       const error = await migrateObject(standIn(flavour), 'p/x', {
         from: k.from,

@@ -85,9 +85,9 @@ describe('failures on fake-gcs-server', () => {
       finished: true,
       counts: { listed: 10, migrated: 8, done: 8, failed: 2 },
     });
-    expect(first.lines.filter((l) => l.includes('failed p/')).sort()).toEqual([
-      expect.stringMatching(/^ {2}failed p\/bad-body: Integrity /),
-      expect.stringMatching(/^ {2}failed p\/bad-head: InvalidCiphertext /),
+    expect(first.lines.filter((l) => l.includes('failed "p/')).sort()).toEqual([
+      expect.stringMatching(/^ {2}failed "p\/bad-body": Integrity /),
+      expect.stringMatching(/^ {2}failed "p\/bad-head": InvalidCiphertext /),
     ]);
     // The journal has them, and so has status.
     const status = await migrateObjectsStatusCommand(uri, {
@@ -161,6 +161,8 @@ describe('failures on fake-gcs-server', () => {
       source: 0,
       both: 0,
       other: 0,
+      vanished: 0,
+      vanishedSeen: [],
     });
   }, 60_000);
 

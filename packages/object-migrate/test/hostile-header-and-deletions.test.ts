@@ -123,6 +123,38 @@ describe.each(EMULATORS)('objects deleted by their owner during a run on %s', (e
       source: 0,
       both: 0,
       other: 0,
+      vanished: 0,
+      vanishedSeen: [],
+    });
+  });
+
+  it('countHeaders counts one listed then not found as vanished, never a complete count over fewer', async () => {
+    const uri = `${await freshBucket(emulator)}/c/`;
+    const { store } = parseObjectLocation(uri, endpointsFor(emulator));
+    for (const name of ['kept', 'gone'])
+      await store.put(
+        `c/${name}`,
+        await sealEnvelope(Buffer.from(name), { recipients: [k.from], keys: k.keys }),
+      );
+    // Deleted after the listing named it, before its header is read: it may as well be a name
+    // the store lists but cannot be read by, still sealed for the source key only.
+    const deleting: ObjectStore = {
+      ...store,
+      list: (p, s, b) => store.list(p, s, b),
+      put: (key, body, o) => store.put(key, body, o),
+      delete: (key, s) => store.delete(key, s),
+      async get(key, signal) {
+        if (key === 'c/gone') await store.delete(key);
+        return store.get(key, signal);
+      },
+    };
+    expect(await countHeaders(deleting, 'c/', k.from, k.to)).toEqual({
+      target: 0,
+      source: 1,
+      both: 0,
+      other: 0,
+      vanished: 1,
+      vanishedSeen: [{ key: 'c/gone' }],
     });
   });
 });

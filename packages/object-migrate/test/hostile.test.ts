@@ -214,6 +214,8 @@ describe.each(EMULATORS)('an AbortSignal that fires mid-run on %s', (emulator) =
       source: 0,
       both: 0,
       other: 0,
+      vanished: 0,
+      vanishedSeen: [],
     });
     for (const [key, digest] of want) {
       const opened = await openEnvelope(await readAll((await store.get(key)).body), {

@@ -172,6 +172,13 @@ describe('tampered journals in the bucket', () => {
       finished: 1,
       missing: [],
     });
-    expect(await countHeaders(real, 'p/', k.from, k.to)).toEqual({ target: 3, source: 0, both: 0, other: 0 });
+    expect(await countHeaders(real, 'p/', k.from, k.to)).toEqual({
+      target: 3,
+      source: 0,
+      both: 0,
+      other: 0,
+      vanished: 0,
+      vanishedSeen: [],
+    });
   }, 60_000);
 });

@@ -350,6 +350,8 @@ describe.each(EMULATORS)('prefixes that look like other places, on %s', (emulato
       source: 0,
       both: 0,
       other: 0,
+      vanished: 0,
+      vanishedSeen: [],
     });
     expect((await keysUnder(real.store, '')).filter((key) => !key.includes('.keyport-migrate/'))).toEqual([
       'in/a',

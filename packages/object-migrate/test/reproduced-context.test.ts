@@ -182,6 +182,8 @@ describe.each(EMULATORS)('reproducedContext on %s', (emulator) => {
       source: 0,
       both: 0,
       other: 0,
+      vanished: 0,
+      vanishedSeen: [],
     });
   }, 120_000);
 });
@@ -295,7 +297,7 @@ describe('reproducedContext across a resumed run (fake-gcs-server)', () => {
     // An empty map is no pairs: such an object fails as without the option.
     const none = await migrateObjectsCommand(uri, { ...o, reproducedContext: {} }, { keys: k.keys });
     expect(none.exitCode).toBe(1);
-    expect(none.lines.join('\n')).toMatch(/failed c\/o: InvalidCiphertext/);
+    expect(none.lines.join('\n')).toMatch(/failed "c\/o": InvalidCiphertext/);
     const ok = await migrateObjectsCommand(uri, { ...o, reproducedContext: GIVEN }, { keys: k.keys });
     expect(ok.exitCode, ok.lines.join('\n')).toBe(0);
     expect(ok.result).toMatchObject({ ok: true, counts: { migrated: 1, verified: 1 } });

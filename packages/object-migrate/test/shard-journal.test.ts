@@ -150,11 +150,14 @@ describe('journals', () => {
       expect(journals.map((j) => j.shard.index).sort()).toEqual([0, 1]);
       if (emulator === 'fake-gcs-server') expect(journals.find((j) => j.shard.index === 0)?.runs).toBe(2);
       expect(mergeJournals(journals).shards.missing).toEqual([2]);
+      // data/2, deleted after the listing named it, is counted as vanished, not left out.
       expect(await countHeaders(racing, 'data/', 'local://ks#a', 'local://ks#b')).toEqual({
         target: 0,
         source: 0,
         both: 0,
         other: 2,
+        vanished: 1,
+        vanishedSeen: [{ key: 'data/2' }],
       });
     },
   );

@@ -88,6 +88,8 @@ describe('streaming listing', () => {
       source: 0,
       both: 0,
       other: 0,
+      vanished: 0,
+      vanishedSeen: [],
     });
   }, 60_000);
 
@@ -98,7 +100,14 @@ describe('streaming listing', () => {
       runShard({ location: { store, prefix: 'f/' }, from: k.from, to: k.to, keys: k.keys, concurrency: 2 }),
     ).rejects.toMatchObject({ code: 'Unavailable' });
     // Exactly the five objects listed were migrated, completely; none of the rest was touched.
-    expect(await countHeaders(real, 'f/', k.from, k.to)).toEqual({ target: 5, source: 7, both: 0, other: 0 });
+    expect(await countHeaders(real, 'f/', k.from, k.to)).toEqual({
+      target: 5,
+      source: 7,
+      both: 0,
+      other: 0,
+      vanished: 0,
+      vanishedSeen: [],
+    });
     const again = await runShard({
       location: { store: real, prefix: 'f/' },
       from: k.from,
@@ -112,6 +121,8 @@ describe('streaming listing', () => {
       source: 0,
       both: 0,
       other: 0,
+      vanished: 0,
+      vanishedSeen: [],
     });
   }, 60_000);
 

@@ -115,6 +115,8 @@ describe.each(EMULATORS)('verification before the write on %s', (emulator) => {
       source: 3,
       both: 0,
       other: 0,
+      vanished: 0,
+      vanishedSeen: [],
     });
     const second = await runShard({ location, from: k.from, to: k.to, keys: k.keys, verify: 'all' });
     expect(second.counts).toMatchObject({ listed: 3, failed: 0, migrated: 3, verified: 3, already: 0 });
@@ -123,6 +125,8 @@ describe.each(EMULATORS)('verification before the write on %s', (emulator) => {
       source: 0,
       both: 0,
       other: 0,
+      vanished: 0,
+      vanishedSeen: [],
     });
   }, 60_000);
 });

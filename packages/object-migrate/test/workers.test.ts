@@ -283,7 +283,14 @@ describe.each(EMULATORS)('sharded workers on %s', (emulator) => {
       const status = await migrationStatus(loc);
       const headers = await countHeaders(loc.store, loc.prefix, k.from, k.to);
       const envelopes = [...expected.values()].filter((e) => e.envelope).length;
-      expect(headers).toEqual({ target: envelopes, source: 0, both: 0, other: expected.size - envelopes });
+      expect(headers).toEqual({
+        target: envelopes,
+        source: 0,
+        both: 0,
+        other: expected.size - envelopes,
+        vanished: 0,
+        vanishedSeen: [],
+      });
       expect(status).toMatchObject({
         total: expected.size,
         done: expected.size,
