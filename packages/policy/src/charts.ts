@@ -3,6 +3,7 @@
  * headless `toSVG`, no DOM, no canvas), so the HTML carries finished drawings and no script.
  * Each chart states what it leaves out (unknown ages, never-expiring grants) in its caption.
  */
+import { escapeControl } from '@keyport/core';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { Inventory } from './inventory-types.js';
@@ -27,6 +28,10 @@ async function render(spec: TopLevelSpec): Promise<string> {
   }
 }
 
+/** A chart label: control and bidirectional characters shown escaped, as in the tables. */
+const label = (key: { readonly uri: string; readonly provider: string }): string =>
+  escapeControl(`${shortName(key.uri)} (${key.provider})`);
+
 const shortName = (uri: string): string => {
   const cut = uri.replace(/^[a-z0-9-]+:\/\//, '');
   const tail =
@@ -48,7 +53,7 @@ async function keyAgeChart(inv: Inventory, policy: Policy): Promise<Chart> {
       const from = k.lastRotatedAt !== 'unknown' ? k.lastRotatedAt : (k.createdAt as string);
       const age = Math.max(0, Math.floor((now - Date.parse(from)) / DAY_MS));
       return {
-        key: `${shortName(k.uri)} (${k.provider})`,
+        key: label(k),
         age,
         over: limit !== undefined && age > limit ? 'over the limit' : 'within the limit',
       };
@@ -97,7 +102,11 @@ async function protectionChart(inv: Inventory): Promise<Chart> {
   const counts = new Map<string, { provider: string; protection: string; keys: number }>();
   for (const k of inv.keys) {
     const id = `${k.provider}\u0000${k.protection}`;
-    const c = counts.get(id) ?? { provider: k.provider, protection: k.protection, keys: 0 };
+    const c = counts.get(id) ?? {
+      provider: escapeControl(k.provider),
+      protection: escapeControl(k.protection),
+      keys: 0,
+    };
     c.keys++;
     counts.set(id, c);
   }
@@ -141,9 +150,9 @@ async function grantTimeline(inv: Inventory): Promise<Chart> {
       if (g.expiresAt === null) never++;
       else
         points.push({
-          key: `${shortName(k.uri)} (${k.provider})`,
+          key: label(k),
           expires: g.expiresAt,
-          provider: k.provider,
+          provider: escapeControl(k.provider),
         });
     }
   }

@@ -83,6 +83,11 @@ function inScope(rule: Rule, key: InventoryKey): boolean {
   return key.state !== 'destroyed' && key.state !== 'pending_deletion';
 }
 
+/** Whether `checkPolicy` judges `key` by `rule` (its match and the states it looks at). */
+export function ruleApplies(rule: Rule, key: InventoryKey): boolean {
+  return inScope(rule, key) && matches(rule, key);
+}
+
 function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): Outcome[] {
   switch (rule.type) {
     case 'max-rotation-period': {
@@ -324,7 +329,7 @@ export function checkPolicy(inventory: Inventory, given: Policy, options: CheckO
       }
     }
     for (const key of inventory.keys) {
-      if (!inScope(rule, key) || !matches(rule, key)) continue;
+      if (!ruleApplies(rule, key)) continue;
       evaluated++;
       const outcomes = evaluate(rule, key, inventory, now);
       if (outcomes.length === 0) passed++;

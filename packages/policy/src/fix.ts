@@ -9,7 +9,7 @@
  */
 import type { CallOptions, KeyOperations } from '@keyport/core';
 import { checkCallOptions, KeyportError, toKeyportError } from '@keyport/core';
-import type { CheckResult } from './check.js';
+import { type CheckResult, ruleApplies } from './check.js';
 import type { Inventory, Known } from './inventory-types.js';
 import { validatePolicy } from './policy-file.js';
 import type { Policy } from './policy-types.js';
@@ -97,6 +97,10 @@ export function planFixes(inv: Inventory, given: Policy, result: CheckResult, cl
     const rule = rules.get(f.ruleId);
     const key = keys.get(f.keyUri);
     if (rule === undefined || key === undefined) continue;
+    // The result may come from another check (an older policy, a broader one whose rule has
+    // the same id): a fix acts only on a key this policy's rule judges, by a rule of the type
+    // the finding is about. Trusted as given, a rule scoped to `env: dev` set prod keys' periods.
+    if (rule.type !== f.ruleType || !ruleApplies(rule, key)) continue;
     const base = { keyUri: key.uri, provider: key.provider, ruleId: rule.id };
     if (rule.type === 'max-rotation-period') {
       let autoRotation = false;

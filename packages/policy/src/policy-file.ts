@@ -6,7 +6,7 @@
 import { constants, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { KeyportError, quote } from '@keyport/core';
+import { describeType, KeyportError, quote } from '@keyport/core';
 import { Ajv, type ErrorObject } from 'ajv';
 import { type Document, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
 import type { Policy, Rule } from './policy-types.js';
@@ -56,6 +56,11 @@ export function jsonPointerToPath(pointer: string, extra?: string): string {
           .split('/')
           .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (extra !== undefined) parts.push(extra);
+  return pathOf(parts);
+}
+
+/** `['rules', '2', 'match']` → `rules[2].match`. */
+function pathOf(parts: readonly string[]): string {
   let out = '';
   for (const p of parts) {
     if (/^(0|[1-9]\d*)$/.test(p)) out += `[${p}]`;
@@ -102,18 +107,53 @@ function describe(e: ErrorObject): PolicyError {
 const MAX_DEPTH = 32;
 
 /**
- * Deep copy into prototype-free objects, so no key of the file can reach a prototype. It runs
- * before the schema check, so it bounds depth itself: a cyclic or absurdly deep object from a
- * caller is a PolicyError, not a stack overflow.
+ * More values than a policy of the format can hold (500 rules with every list at its maximum is
+ * about 100,000) and than 1 MiB of text without aliases can spell (about 525,000). YAML aliases
+ * share one parsed object, which the copy below would copy once per alias: 100 aliases of a
+ * 900 KB list copied 45 million values (800 MB) before the schema refused the list.
  */
-function plain(v: unknown, depth = 0): unknown {
-  if (typeof v !== 'object' || v === null) return v;
-  if (depth > MAX_DEPTH)
-    throw new PolicyError('', `it is nested deeper than ${MAX_DEPTH} levels (or cyclic)`);
-  if (Array.isArray(v)) return v.map((x) => plain(x, depth + 1));
-  const out = Object.create(null) as Record<string, unknown>;
-  for (const [k, x] of Object.entries(v)) out[k] = plain(x, depth + 1);
-  return out;
+const MAX_VALUES = 1_000_000;
+
+/**
+ * Plain data: an array, or an object whose prototype is Object.prototype (of any realm) or null.
+ * A Map (YAML `!!omap`, `!!set`), a Date or a class instance is not: copied by its own enumerable
+ * fields, `match: !!omap [{ providers: [dev] }]` became `match: {}`, a rule on every key.
+ */
+function isPlainObject(v: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === null || proto === Object.prototype || Object.getPrototypeOf(proto) === null;
+}
+
+/**
+ * Deep copy into prototype-free objects, so no key of the file can reach a prototype. It runs
+ * before the schema check, so it bounds depth and size itself: a cyclic or absurdly deep object
+ * from a caller is a PolicyError, not a stack overflow, and aliases cannot multiply the copy.
+ */
+function plain(data: unknown): unknown {
+  let values = 0;
+  const at: string[] = [];
+  const copy = (v: unknown, depth: number): unknown => {
+    values++;
+    if (values > MAX_VALUES)
+      throw new PolicyError('', `it holds more than ${MAX_VALUES} values (YAML aliases count each time)`);
+    if (typeof v !== 'object' || v === null) return v;
+    if (depth > MAX_DEPTH)
+      throw new PolicyError('', `it is nested deeper than ${MAX_DEPTH} levels (or cyclic)`);
+    const inside = (key: string, x: unknown): unknown => {
+      at.push(key);
+      const c = copy(x, depth + 1);
+      at.pop();
+      return c;
+    };
+    if (Array.isArray(v)) return v.map((x, i) => inside(String(i), x));
+    if (!isPlainObject(v)) {
+      throw new PolicyError(pathOf(at), `must be a plain map or list, not ${describeType(v)}`);
+    }
+    const out = Object.create(null) as Record<string, unknown>;
+    for (const [k, x] of Object.entries(v)) out[k] = inside(k, x);
+    return out;
+  };
+  return copy(data, 0);
 }
 
 /** Parses JSON or YAML text (JSON is YAML; duplicate keys are refused in both). */
@@ -126,12 +166,15 @@ export function parsePolicyText(text: string): Policy {
   // Duplicate keys are found below, not by the parser: its `uniqueKeys` compares each key with
   // every earlier one (a 600 KB map of 30,000 labels took 4.5 s before the schema refused it).
   const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false, strict: true, lineCounter });
-  const first = doc.errors[0] ?? duplicateKey(doc, lineCounter);
+  const first = doc.errors[0] ?? keyProblem(doc, lineCounter);
   if (first !== undefined) {
     const pos = first.linePos?.[0];
+    const at = pos !== undefined ? ` (line ${pos.line}, column ${pos.col})` : '';
     throw new PolicyError(
       '',
-      `not valid YAML or JSON${pos !== undefined ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${first.code}`,
+      first.code === NON_SCALAR_KEY
+        ? `a map key${at} is an alias, a list or a map: keys are plain text`
+        : `not valid YAML or JSON${at}: ${first.code}`,
     );
   }
   let data: unknown;
@@ -153,30 +196,43 @@ export function parsePolicyText(text: string): Policy {
   return policy;
 }
 
+const NON_SCALAR_KEY = 'NON_SCALAR_KEY';
+
 /**
- * The first duplicate scalar key of the document, in the order of the text (as the parser's own
- * `uniqueKeys` error, `DUPLICATE_KEY`, would report it), found with one Set per map: linear in
- * the maps' sizes. Every map is visited: a nested map's duplicate can come before an outer one's.
+ * The first duplicate key of the document, or key that is no plain scalar, in the order of the
+ * text (as the parser's own `uniqueKeys` error, `DUPLICATE_KEY`, would report a duplicate),
+ * found with one Set per map: linear in the maps' sizes. Every map is visited: a nested map's
+ * problem can come before an outer one's. An alias or collection key is refused, not compared:
+ * `toJS` turns it into the text it names (`{ *k : prod, env: dev }` with `&k env` is two `env`
+ * keys, the later one silently winning), and resolving each alias would walk the document again.
  */
-function duplicateKey(
+function keyProblem(
   doc: Document,
   lines: LineCounter,
 ): { code: string; linePos?: [{ line: number; col: number }] } | undefined {
-  let found = false;
-  let first: number | undefined;
+  let first: { code: string; offset: number | undefined } | undefined;
+  const found = (code: string, offset: number | undefined): void => {
+    if (
+      first === undefined ||
+      (offset !== undefined && (first.offset === undefined || offset < first.offset))
+    )
+      first = { code, offset };
+  };
   visit(doc, {
     Map(_, map) {
       const seen = new Set<string>();
       for (const pair of map.items) {
-        if (!isScalar(pair.key)) continue;
+        const key = pair.key;
+        if (key !== null && !isScalar(key)) {
+          found(NON_SCALAR_KEY, (key as { range?: [number, number, number] }).range?.[0]);
+          return undefined;
+        }
         // Compared as the object key the value becomes (null is '', the rest String()), as
         // `toJS` makes it: `1` and "1", `true` and "true", `~` and "" name one field, the later
         // one silently replacing the earlier.
-        const name = pair.key.value === null ? '' : String(pair.key.value);
+        const name = key === null || key.value === null ? '' : String(key.value);
         if (seen.has(name)) {
-          found = true;
-          const offset = pair.key.range?.[0];
-          if (offset !== undefined && (first === undefined || offset < first)) first = offset;
+          found('DUPLICATE_KEY', key?.range?.[0]);
           // The later keys of this map come later in the text.
           return undefined;
         }
@@ -185,10 +241,11 @@ function duplicateKey(
       return undefined;
     },
   });
-  if (!found) return undefined;
+  if (first === undefined) return undefined;
+  const offset = first.offset;
   return {
-    code: 'DUPLICATE_KEY',
-    ...(first === undefined ? {} : { linePos: [lines.linePos(first)] as [{ line: number; col: number }] }),
+    code: first.code,
+    ...(offset === undefined ? {} : { linePos: [lines.linePos(offset)] as [{ line: number; col: number }] }),
   };
 }
 

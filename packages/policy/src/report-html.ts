@@ -4,7 +4,7 @@
  * fetching anything, so it opens the same offline, from a mail attachment or a CI artifact.
  */
 
-import { checkOptions, checkString } from '@keyport/core';
+import { checkOptions, checkString, escapeControl } from '@keyport/core';
 import { reportCharts } from './charts.js';
 import { type CheckResult, ruleDoc } from './check.js';
 import type { Inventory } from './inventory-types.js';
@@ -20,6 +20,13 @@ const ESCAPES: Readonly<Record<string, string>> = {
   "'": '&#39;',
 };
 export const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => ESCAPES[c] as string);
+
+/**
+ * Control and bidirectional characters shown as `\u202e`, as the terminal tables show them: in a
+ * cell, U+202E displayed a label `txt.exe` as `exe.txt`. Tabs and line breaks stay (a rationale
+ * may span lines; HTML shows them as spaces).
+ */
+const visibleText = (s: string): string => s.replace(/[^\t\n\r]+/g, escapeControl);
 
 const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
@@ -57,7 +64,7 @@ export async function toHtml(
   );
   // Every interpolated field is escaped, the typed ones too (algorithm, state, severity): an
   // inventory read back from JSON or a third-party driver's listing is not held to the types.
-  const e = escapeHtml;
+  const e = (s: string): string => escapeHtml(visibleText(s));
   const ruleRows = policy.rules
     .map((r) => {
       const d = ruleDoc(r);

@@ -6,7 +6,7 @@
  * since that is the artifact a dashboard can open.
  */
 import { createHash } from 'node:crypto';
-import { checkOptions, checkString } from '@keyport/core';
+import { checkOptions, checkString, escapeControl } from '@keyport/core';
 import { type CheckResult, ruleDoc } from './check.js';
 import { ruleLine, validatePolicy } from './policy-file.js';
 import type { Policy, Severity } from './policy-types.js';
@@ -79,7 +79,9 @@ export function toSarif(
       ruleIndex: index.get(f.ruleId) ?? 0,
       kind: f.status === 'violation' ? 'fail' : 'review',
       level: f.status === 'violation' ? LEVEL[f.severity] : 'none',
-      message: { text: `${subject}: ${f.message}` },
+      // Shown by dashboards as text: control and bidirectional characters from provider data
+      // escaped as the tables escape them (the properties keep the data as reported).
+      message: { text: escapeControl(`${subject}: ${f.message}`) },
       locations: [
         {
           physicalLocation: {

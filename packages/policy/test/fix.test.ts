@@ -70,6 +70,40 @@ describe('policy fix', () => {
     expect(after.findings.map((f) => `${f.ruleId} ${f.keyUri?.split('#')[1]}`)).toEqual(['owner nobody']);
   });
 
+  it('acts only on keys the rule it is planned with matches: a check of another policy does not widen it (local keystore)', async () => {
+    const clock = new FakeClock();
+    const audit = new MemoryAuditSink();
+    const kp = client({ providers: [await localProvider(clock)], audit: [audit] });
+    await kp.createKey('local', { name: 'dev', spec: 'AES_256', labels: { env: 'dev' } });
+    await kp.createKey('local', { name: 'prod', spec: 'AES_256', labels: { owner: 'a', env: 'prod' } });
+    const inv = await collectInventory(kp, { sources: ['local'], now: clock.now });
+    // The whole estate checked, then fixed with the team's own file, whose rule has the same id
+    // but is scoped to dev keys: prod's rotation is not this policy's to change.
+    const broad = checkPolicy(inv, POLICY);
+    expect(broad.findings.map((f) => `${f.ruleId} ${f.keyUri?.split('#')[1]}`).sort()).toEqual([
+      'owner dev',
+      'rotation dev',
+      'rotation prod',
+    ]);
+    const devOnly = parsePolicyText(`
+version: 1
+rules:
+  - { id: rotation, type: max-rotation-period, severity: high, maxDays: 180, match: { labels: { env: dev } } }
+  - { id: owner, type: max-rotation-period, severity: low, maxDays: 30, match: { labels: { env: dev } } }
+`);
+    const fixes = planFixes(inv, devOnly, broad, kp);
+    // Only the dev key, and only by the rotation rule (the finding of the other policy's owner
+    // rule is no rotation finding, whatever this policy's rule of that id is).
+    expect(fixes.map((f) => `${f.keyUri.split('#')[1]} ${f.ruleId} ${f.action.kind}`)).toEqual([
+      'dev rotation set-rotation-period',
+    ]);
+    audit.events.length = 0;
+    await applyFixes(kp, fixes);
+    expect(audit.events.map((e) => `${e.op} ${e.keyUri?.split('#')[1]}`)).toEqual(['setRotationPolicy dev']);
+    const prod = inv.keys.find((k) => k.uri.endsWith('#prod'));
+    expect((await kp.describeKey(prod?.uri as string)).rotation).toBeUndefined();
+  });
+
   it('a stop reports the fixes applied before it, the one it cut off and those not started (local keystore)', async () => {
     // Before: the abort was rethrown as it came, and the caller never learnt of the fixes applied.
     const kp = client({ providers: [await localProvider()] });

@@ -180,6 +180,69 @@ rules:
     expect(() => parsePolicyText(42 as any)).toThrow(PolicyError);
   });
 
+  it('a YAML !!omap or !!set, or a Map or class instance in code, is refused where its fields would have vanished', () => {
+    // Copied by own fields, the Map an !!omap parses to was `{}`: `match` scoped to one provider
+    // matched every key (and `policy fix` acted on them all), `labels` required none.
+    const scoped = (match: string): string =>
+      `version: 1\nrules:\n  - { type: max-rotation-period, severity: high, maxDays: 90, match: ${match} }\n`;
+    expect(errorOf(() => parsePolicyText(scoped('!!omap [{ providers: [dev] }]')))).toMatchObject({
+      path: 'rules[0].match',
+      message: 'policy rules[0].match: must be a plain map or list, not Map',
+    });
+    expect(errorOf(() => parsePolicyText(scoped('{ labels: !!omap [{ env: dev }] }'))).path).toBe(
+      'rules[0].match.labels',
+    );
+    expect(errorOf(() => parsePolicyText(scoped('{ labels: !!set { env } }'))).message).toMatch(/not Set$/);
+    expect(errorOf(() => parsePolicyText(`!!omap [{ version: 1 }, { rules: [] }]`)).path).toBe('');
+    class Match {
+      get providers(): string[] {
+        return ['dev'];
+      }
+    }
+    for (const match of [new Map([['providers', ['dev']]]), new Match()]) {
+      const policy = { version: 1, rules: [{ type: 'owner-label', severity: 'low', match }] };
+      expect(errorOf(() => validatePolicy(policy)).path).toBe('rules[0].match');
+    }
+    // Plain data from any source still reads: JSON, YAML, prototype-free objects.
+    const nullProto = Object.assign(Object.create(null) as object, { providers: ['dev'] });
+    expect(
+      validatePolicy({ version: 1, rules: [{ type: 'owner-label', severity: 'low', match: nullProto }] })
+        .rules[0]?.match?.providers,
+    ).toEqual(['dev']);
+  });
+
+  it('a key that is an alias, a list or a map is refused: it could repeat a key the duplicate check did not see', () => {
+    // `*k` names `env`: two `env` labels, the later silently winning, as a duplicate did before
+    // duplicates were refused; a list key became the text "[ a ]" (and a warning on stderr).
+    const withLabels = (labels: string): string =>
+      `version: 1\nrules:\n  - { type: owner-label, severity: low, label: &k env, match: { labels: ${labels} } }\n`;
+    expect(parsePolicyText(withLabels('{ env: dev }')).rules[0]?.match?.labels).toEqual({ env: 'dev' });
+    for (const labels of ['{ *k : prod, env: dev }', '{ env: dev, *k : prod }', '{ ? [a] : x, ? [a] : y }']) {
+      expect(errorOf(() => parsePolicyText(withLabels(labels))).message).toMatch(
+        /^policy: a map key \(line 3, column \d+\) is an alias, a list or a map: keys are plain text$/,
+      );
+    }
+    // Whichever problem comes first in the text is the one reported.
+    expect(errorOf(() => parsePolicyText(withLabels('{ a: x, a: y, ? [b] : z }'))).message).toMatch(
+      /DUPLICATE_KEY/,
+    );
+  });
+
+  it('aliases cannot make the copy of a policy cost more than the text: refused past a million values', () => {
+    // 99 aliases of a 20,000-item list: two million values to copy (100 of a 900 KB list were
+    // 45 million, 800 MB, before the schema looked at the list's length).
+    const list = `[${Array.from({ length: 20_000 }, () => '1').join(',')}]`;
+    const text = `version: 1\nrules:\n  - type: owner-label\n    severity: low\n    controls: [&a ${list}, ${Array.from({ length: 99 }, () => '*a').join(', ')}]\n`;
+    const e = errorOf(() => parsePolicyText(text));
+    expect(e.path).toBe('');
+    expect(e.message).toBe('policy: it holds more than 1000000 values (YAML aliases count each time)');
+    // Aliases within the bound still read, each a copy of its own.
+    const shared = parsePolicyText(
+      'version: 1\nrules:\n  - { id: a, type: owner-label, severity: low, match: &m { providers: [dev] } }\n  - { id: b, type: owner-label, severity: low, match: *m }\n',
+    );
+    expect(shared.rules.map((r) => r.match?.providers)).toEqual([['dev'], ['dev']]);
+  });
+
   it('a policy crafted to cost CPU is refused in linear time: 30,000 labels, 200,000 nested brackets', () => {
     // The parser's own duplicate-key check compared each key with every earlier one: 4.5 s here.
     const labels = Object.fromEntries(Array.from({ length: 30_000 }, (_, i) => [`k${i}`, 'v']));

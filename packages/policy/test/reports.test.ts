@@ -136,6 +136,41 @@ describe('hostile provider data', () => {
     expect(table).toContain('owner=a\\u202etxt.exe\\u2066\\u2028b');
   });
 
+  it('the HTML report, its charts and SARIF messages show bidirectional and control characters escaped, as the tables do', async () => {
+    // A third-party driver's listing (or an inventory read back from JSON) is its own text: in a
+    // cell, a chart label or a dashboard, U+202E showed `txt.exe` as `exe.txt`.
+    const hostile = 'a\u202etxt.exe\u2066\u001b[2J\u0007';
+    const keys = inv.keys.map((k) => ({
+      ...k,
+      uri: `${k.uri}${hostile}`,
+      provider: `local${hostile}`,
+      labels: { ...k.labels, owner: hostile },
+    }));
+    const hostileInv = { ...inv, keys } as Inventory;
+    const hostileResult = checkPolicy(hostileInv, POLICY);
+    const raw =
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: asserting their absence
+      /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+    const html = await toHtml(hostileInv, POLICY, hostileResult);
+    expect(html).not.toMatch(raw);
+    expect(html).toContain('owner=a\\u202etxt.exe\\u2066\\u001b[2J\\u0007');
+    // The chart labels (inline SVG) too: the key age chart names each key and its provider.
+    const svg = html.slice(html.indexOf('<h2>Charts</h2>'), html.indexOf('<h2>Findings</h2>'));
+    expect(svg).toContain('(locala\\u202etxt.exe\\u2066\\u001b[2J\\u0007)');
+    const sarif = toSarif(hostileResult, POLICY);
+    const results = (sarif.runs as { results: { message: { text: string } }[] }[])[0]?.results ?? [];
+    expect(results.length).toBeGreaterThan(0);
+    for (const r of results) {
+      expect(r.message.text).not.toMatch(raw);
+      expect(r.message.text).toContain('\\u202etxt.exe');
+    }
+    // Line breaks a policy's own rationale may hold are not mangled.
+    const multiline = parsePolicyText(
+      'version: 1\nrules:\n  - id: owner\n    type: owner-label\n    severity: low\n    rationale: |\n      Line one.\n      Line two.\n',
+    );
+    expect(await toHtml(inv, multiline, checkPolicy(inv, multiline))).toContain('Line one.\nLine two.\n');
+  });
+
   it('the HTML report escapes every field, the typed ones and attributes included', async () => {
     // An inventory read back from JSON (or listed by a third-party driver) is not held to the
     // types: markup in the algorithm, state, purpose or severity must stay text.
