@@ -6,7 +6,8 @@
  * when one of these commands runs, so every other command starts without it.
  */
 import { stat } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { KeyportError } from '@keyport/core';
 import type { CheckResult, Inventory, Rule as PolicyRule, Severity } from '@keyport/policy';
 import { type Command, Option } from 'commander';
@@ -109,6 +110,17 @@ const PROVIDER_FILES: ReadonlyArray<readonly [string, string]> = [
  * report replaces an existing file without --force by design, so a slip such as `-o keys.kp` or
  * `-o policy.yaml` would otherwise destroy it.
  */
+/**
+ * The policy file as SARIF's `artifactLocation.uri` wants it, a URI reference: a relative path
+ * percent-encoded segment by segment (`my policy.yaml` → `my%20policy.yaml`, which dashboards
+ * resolve against the repository), an absolute one as a file: URL. Given raw, a space, `#` or `%`
+ * in the name made a reference that does not name the file.
+ */
+export function policyUri(path: string): string {
+  if (isAbsolute(path)) return pathToFileURL(path).href;
+  return path.split(sep).map(encodeURIComponent).join('/');
+}
+
 async function ownFiles(s: Session, policyPath: string): Promise<Array<readonly [string, string]>> {
   const files: Array<readonly [string, string]> = [[policyPath, 'the policy file']];
   const loaded = await s.optionalConfig().catch(() => undefined);
@@ -251,7 +263,7 @@ export function registerPolicyCommands(program: Command, act: Act): void {
               : o.format === 'json'
                 ? `${JSON.stringify({ inventory: inv, result }, null, 2)}\n`
                 : o.format === 'sarif'
-                  ? `${JSON.stringify(toSarif(result, pol, { policyUri: o.policy }), null, 2)}\n`
+                  ? `${JSON.stringify(toSarif(result, pol, { policyUri: policyUri(o.policy) }), null, 2)}\n`
                   : await toHtml(inv, pol, result);
           await emit(s, text, o.output);
           if (s.out.json) {
