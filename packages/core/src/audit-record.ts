@@ -23,6 +23,16 @@ export const GENESIS_MAC = '0'.repeat(64);
 /** The smallest audit key accepted: a full SHA-256 block of entropy. */
 export const MIN_AUDIT_KEY_BYTES = 32;
 
+/**
+ * The longest record line, its newline included. The sink reads the last line back whole to
+ * check the anchored head, and verify reads no longer line: an event whose record would be
+ * longer is refused when it is written (it used to be written, and then no later open of the
+ * log got past it: "does not end in the record its anchor names").
+ */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+/** Unanchored bytes a crash can leave are at most one append; more is not a crash. */
+export const MAX_UNANCHORED_BYTES = 64 * 1024 * 1024;
+
 const HEX64 = /^[0-9a-f]{64}$/;
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const MAC_SUFFIX = /,"mac":"([0-9a-f]{64})"\}$/;
@@ -194,6 +204,20 @@ function parseNotice(v: unknown): AuditNotice | undefined {
 /** True when an event has every field of the right type and range to be written as a record. */
 export function isWritableEvent(e: AuditEvent): boolean {
   return typeof e === 'object' && e !== null && parseEvent(canonicalEvent(e)) !== undefined;
+}
+
+/** True when the event's record line fits MAX_LINE_BYTES, whatever its seq. */
+export function eventFits(e: AuditEvent): boolean {
+  // Cheap bound first (events are a few hundred bytes): JSON spends at most 6 bytes on a UTF-16
+  // unit (\uXXXX), 3 more on a string's quotes and comma, and under 1 KiB on everything else.
+  let units = 0;
+  for (const s of [e.provider, e.keyUri, e.keyVersion, e.requestId, ...e.contextKeys]) {
+    units += (s?.length ?? 0) + 3;
+  }
+  if (units * 6 + 1024 <= MAX_LINE_BYTES) return true;
+  const body = recordBody({ seq: Number.MAX_SAFE_INTEGER, prev: GENESIS_MAC, event: e });
+  // The line is the body with the MAC member before its closing brace, then a newline.
+  return Buffer.byteLength(body) + MAC_SUFFIX_LENGTH <= MAX_LINE_BYTES;
 }
 
 /**

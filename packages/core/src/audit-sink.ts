@@ -6,8 +6,9 @@
  *
  * Crash recovery happens under the lock, on open and before every append: bytes after the
  * anchored head that form complete records continuing the chain (a crash between the append
- * and the anchor update) are adopted; a torn last line (a crash mid-append) is cut. Either way
- * an `audit.recovered` record says so. Anything else — a log shorter than its anchor, a head
+ * and the anchor update) are adopted; a torn last line (a crash mid-append) is cut — replaced
+ * by the append's records, and left in place when the append fails. Either way an
+ * `audit.recovered` record says so. Anything else — a log shorter than its anchor, a head
  * that does not match, records after the head that do not continue the chain, a missing or
  * forged anchor — is tampering, and the sink refuses to write (`Integrity`).
  */
@@ -31,9 +32,12 @@ import {
   type AuditRecordBody,
   checkLine,
   deriveAuditKeys,
+  eventFits,
   formatRecord,
   GENESIS_MAC,
   isWritableEvent,
+  MAX_LINE_BYTES,
+  MAX_UNANCHORED_BYTES,
 } from './audit-record.js';
 import { KeyportError } from './errors.js';
 import { checkInteger, checkOptions, checkString, MAX_TIMER_MS } from './validate.js';
@@ -56,10 +60,6 @@ const LOCK_OPTIONS = { timeoutMs: true, staleMs: true } as const satisfies Recor
 
 /** Most events written under one lock hold; the rest wait for the next round. */
 const MAX_EVENTS_PER_APPEND = 1000;
-/** Records are small; a "line" longer than this is not one of ours. */
-const MAX_LINE_BYTES = 16 * 1024 * 1024;
-/** Unanchored bytes a crash can leave are at most one append; more is not a crash. */
-const MAX_UNANCHORED_BYTES = 64 * 1024 * 1024;
 
 interface Pending {
   readonly event: AuditEvent;
@@ -139,7 +139,8 @@ export class JsonlAuditSink implements AuditSink {
       });
     } catch (e) {
       await handle.close();
-      throw e;
+      // Typed like a failed write (a bare EIO or ENOSPC from the anchor's replacement escaped).
+      throw cannotWrite(path, e);
     }
     return sink;
   }
@@ -164,6 +165,14 @@ export class JsonlAuditSink implements AuditSink {
     if (copy === undefined || !isWritableEvent(copy)) {
       return Promise.reject(
         new KeyportError('InvalidArgument', 'the audit event has a field of the wrong type or range'),
+      );
+    }
+    if (!eventFits(copy)) {
+      return Promise.reject(
+        new KeyportError(
+          'InvalidArgument',
+          `the audit event is too large: its record would be longer than ${MAX_LINE_BYTES} bytes`,
+        ),
       );
     }
     const checked = copy;
@@ -193,13 +202,7 @@ export class JsonlAuditSink implements AuditSink {
         for (const p of batch) p.resolve();
       } catch (e) {
         this.lost += batch.length;
-        const error =
-          e instanceof KeyportError
-            ? e
-            : new KeyportError('Unavailable', `the audit log ${basename(this.path)} cannot be written`, {
-                retryable: false,
-                cause: e,
-              });
+        const error = cannotWrite(this.path, e);
         for (const p of batch) p.reject(error);
       }
     }
@@ -219,7 +222,7 @@ export class JsonlAuditSink implements AuditSink {
    * events, fsyncs, and replaces the anchor. Returns the notices it wrote.
    */
   private async appendLocked(events: readonly AuditEvent[]): Promise<AuditNotice[]> {
-    const { anchor, notices } = await this.currentHead();
+    const { anchor, notices, torn } = await this.currentHead();
     const lost = this.lost;
     if (lost > 0) notices.push({ type: 'audit.lost', ts: new Date().toISOString(), events: lost });
     const bodies: Array<{ notice: AuditNotice } | { event: AuditEvent }> = [
@@ -253,22 +256,30 @@ export class JsonlAuditSink implements AuditSink {
         );
         written += bytesWritten;
       }
+      // The records overwrote a crash's torn line; whatever of it lies past them is cut.
+      if (torn.length > data.length) await this.handle.truncate(anchor.size + data.length);
       await this.handle.sync();
       const next: AuditAnchor = { count: seq, size: anchor.size + data.length, head: prev };
       const anchorText = formatAnchor(this.keys.anchor, next);
       await writeFileAtomic(this.anchorPath, anchorText);
       this.lastAnchorText = anchorText;
     } catch (e) {
-      // Keep the log equal to its anchor: what this append wrote is cut, and reported as lost.
+      // Keep the log as it was found: what this append wrote is cut (and reported as lost), and
+      // a torn line it overwrote is put back, so the next append still finds and records it (cut
+      // before this append, it vanished without an audit.recovered record when the append failed).
       await this.handle.truncate(anchor.size).catch(() => undefined);
+      if (torn.length > 0) await this.handle.write(torn, 0, torn.length, anchor.size).catch(() => undefined);
       throw e;
     }
     this.lost -= lost;
     return notices;
   }
 
-  /** The anchored head, after adopting or cutting what a crash left behind it. */
-  private async currentHead(): Promise<{ anchor: AuditAnchor; notices: AuditNotice[] }> {
+  /**
+   * The anchored head, after adopting what a crash left behind it; `torn`: the unterminated
+   * line after the adopted records, which the append overwrites (and cuts).
+   */
+  private async currentHead(): Promise<{ anchor: AuditAnchor; notices: AuditNotice[]; torn: Buffer }> {
     const name = basename(this.path);
     const tampered = (why: string): KeyportError =>
       new KeyportError('Integrity', `the audit log ${name} ${why}; run \`keyport audit verify\``, {
@@ -282,7 +293,7 @@ export class JsonlAuditSink implements AuditSink {
       const text = formatAnchor(this.keys.anchor, fresh);
       await writeFileAtomic(this.anchorPath, text, { syncDir: true });
       this.lastAnchorText = text;
-      return { anchor: fresh, notices: [] };
+      return { anchor: fresh, notices: [], torn: NOTHING };
     }
     const parsed = parseAnchor(this.keys.anchor, anchorText);
     if (!parsed.ok) {
@@ -293,11 +304,12 @@ export class JsonlAuditSink implements AuditSink {
       );
     }
     const anchor = parsed.anchor;
-    if (anchorText === this.lastAnchorText && size === anchor.size) return { anchor, notices: [] };
+    if (anchorText === this.lastAnchorText && size === anchor.size)
+      return { anchor, notices: [], torn: NOTHING };
     if (size < anchor.size)
       throw tampered(`is ${anchor.size - size} bytes shorter than its anchor (truncated)`);
     await this.checkHead(anchor, tampered);
-    if (size === anchor.size) return { anchor, notices: [] };
+    if (size === anchor.size) return { anchor, notices: [], torn: NOTHING };
     return this.recoverTail(anchor, size, tampered);
   }
 
@@ -325,7 +337,7 @@ export class JsonlAuditSink implements AuditSink {
     anchor: AuditAnchor,
     size: number,
     tampered: (why: string) => KeyportError,
-  ): Promise<{ anchor: AuditAnchor; notices: AuditNotice[] }> {
+  ): Promise<{ anchor: AuditAnchor; notices: AuditNotice[]; torn: Buffer }> {
     const length = size - anchor.size;
     if (length > MAX_UNANCHORED_BYTES) throw tampered(`has ${length} bytes after its anchored head`);
     const extra = Buffer.alloc(length);
@@ -343,12 +355,9 @@ export class JsonlAuditSink implements AuditSink {
       at = nl + 1;
     }
     const tornBytes = length - at;
-    if (tornBytes > 0) {
-      await this.handle.truncate(anchor.size + at);
-      await this.handle.sync();
-    }
     return {
       anchor: { count: seq, size: anchor.size + at, head: prev },
+      torn: extra.subarray(at),
       notices: [
         {
           type: 'audit.recovered',
@@ -393,6 +402,17 @@ export class JsonlAuditSink implements AuditSink {
     while (this.draining !== undefined) await this.draining;
     await this.handle.close();
   }
+}
+
+const NOTHING = Buffer.alloc(0);
+
+function cannotWrite(path: string, e: unknown): KeyportError {
+  return e instanceof KeyportError
+    ? e
+    : new KeyportError('Unavailable', `the audit log ${basename(path)} cannot be written`, {
+        retryable: false,
+        cause: e,
+      });
 }
 
 /**

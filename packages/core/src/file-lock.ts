@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { KeyportError } from './errors.js';
 import { checkInteger, checkOptions, checkSignal, checkString, MAX_TIMER_MS } from './validate.js';
@@ -70,14 +70,36 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Far more than an owner record takes: a larger lock file is not one a holder wrote. */
+const MAX_OWNER_BYTES = 4096;
+
+/**
+ * The owner a lock file names, read without following a link, never blocking and never more
+ * than MAX_OWNER_BYTES: anyone who can write the directory can put a FIFO there (a plain read
+ * waited for a writer forever, past `timeoutMs`, and so did `release`) or a link to /dev/zero
+ * (read until memory ran out). Such a lock has no owner and is judged by its age alone.
+ */
 async function readOwner(path: string): Promise<Owner | undefined> {
+  let handle: FileHandle;
   try {
-    const raw = JSON.parse(await readFile(path, 'utf8')) as Partial<Owner>;
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile() || st.size > MAX_OWNER_BYTES) return undefined;
+    const buf = Buffer.alloc(MAX_OWNER_BYTES + 1);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    if (bytesRead > MAX_OWNER_BYTES) return undefined;
+    const raw = JSON.parse(buf.subarray(0, bytesRead).toString('utf8')) as Partial<Owner>;
     if (typeof raw.pid === 'number' && typeof raw.host === 'string' && typeof raw.nonce === 'string') {
       return raw as Owner;
     }
   } catch {
     // unreadable, half-written or gone: judged by age alone
+  } finally {
+    await handle.close().catch(() => undefined);
   }
   return undefined;
 }
@@ -85,7 +107,8 @@ async function readOwner(path: string): Promise<Owner | undefined> {
 async function isStale(path: string, staleMs: number): Promise<{ stale: boolean; owner?: Owner }> {
   let mtimeMs: number;
   try {
-    mtimeMs = (await stat(path)).mtimeMs;
+    // The entry's own time: a link's target's time says nothing about when the lock was made.
+    mtimeMs = (await lstat(path)).mtimeMs;
   } catch {
     return { stale: false }; // gone already: just retry
   }

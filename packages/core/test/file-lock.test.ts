@@ -3,8 +3,20 @@
  * time, a wait bounded by `timeoutMs` and ended by the caller's signal, errors naming what the
  * lock guards, and a lock whose owner died broken by the next waiter.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -87,5 +99,62 @@ describe('acquireFileLock', () => {
     const lock = await acquireFileLock(path, { timeoutMs: 10_000 });
     expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({ pid: process.pid });
     await lock.release();
+  });
+
+  describe('a lock path someone replaced with something else', () => {
+    /** Settles with the promise, or with 'hung' once `ms` pass. */
+    const within = <T>(p: Promise<T>, ms: number): Promise<T | 'hung'> =>
+      Promise.race([p, new Promise<'hung'>((r) => setTimeout(() => r('hung'), ms).unref())]);
+    /** Opens a FIFO's write end once, so a reader blocked in open(2) (a hung test) is let go. */
+    const unblock = (fifo: string): void => {
+      try {
+        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      } catch {
+        // no reader waiting: nothing to let go
+      }
+    };
+
+    it('a FIFO: the wait still ends at timeoutMs (a blocking read of it waited for ever)', async () => {
+      const path = lockPath();
+      execFileSync('mkfifo', [path]);
+      try {
+        const outcome = await within(
+          acquireFileLock(path, { timeoutMs: 300 }).then(
+            () => 'taken',
+            (e: unknown) => e,
+          ),
+          5_000,
+        );
+        expect(outcome).toMatchObject({ code: 'Unavailable' });
+      } finally {
+        unblock(path);
+      }
+    });
+
+    it('a FIFO put in place of a held lock: release returns (and leaves it)', async () => {
+      const path = lockPath();
+      const held = await acquireFileLock(path);
+      unlinkSync(path);
+      execFileSync('mkfifo', [path]);
+      try {
+        expect(await within(held.release(), 5_000)).toBeUndefined();
+      } finally {
+        unblock(path);
+      }
+    });
+
+    it('a link to /dev/zero is an ownerless lock judged by its own age, never read', async () => {
+      const path = lockPath();
+      symlinkSync('/dev/zero', path);
+      const before = process.resourceUsage().maxRSS;
+      const started = Date.now();
+      const lock = await acquireFileLock(path, { timeoutMs: 10_000 });
+      // Ownerless locks are broken once 2 s old, by the link's time (the device's is the boot's).
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
+      // Reading it to the end took a gigabyte or more before giving up.
+      expect((process.resourceUsage().maxRSS - before) / 1024).toBeLessThan(256);
+      expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({ pid: process.pid });
+      await lock.release();
+    });
   });
 });
