@@ -3,6 +3,7 @@
  * `Keyport` client whose providers are built on demand — a command touching only `local`
  * never imports the AWS SDK or pkcs11js. Closed once at the end of `run`.
  */
+import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import {
   type AuditSink,
@@ -240,6 +241,15 @@ export async function readHmacKey(path: string): Promise<Uint8Array> {
     if (e instanceof FileTooLarge)
       throw usageError(`the key file ${path} cannot be read (${readFailure(e)})`);
     throw fileError(e, path, 'cannot read the HMAC key file');
+  }
+  // As core's generated key file: one every user may read or write lets anyone forge records
+  // that verify (ssh refuses such a private key the same way). Group access is left alone.
+  const mode = process.platform === 'win32' ? 0 : (await stat(path)).mode & 0o777;
+  if ((mode & 0o006) !== 0) {
+    raw.fill(0);
+    throw usageError(
+      `the key file ${path} is mode ${mode.toString(8).padStart(4, '0')}: every user can ${mode & 0o004 ? 'read' : 'replace'} the audit key; allow no access to others (chmod 600)`,
+    );
   }
   const text = raw.toString('utf8').trim();
   const encoding = /^([0-9a-fA-F]{2}){32,}$/.test(text)

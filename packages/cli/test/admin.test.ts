@@ -55,7 +55,7 @@ describe('grants, audit, capabilities, doctor', () => {
     const key = randomBytes(32).toString('hex');
     const ws = await localWorkspace({}, { audit: { log: 'audit.jsonl', keyFile: 'audit.key' } });
     const cwd = ws.dir;
-    await writeFile(join(cwd, 'audit.key'), key);
+    await writeFile(join(cwd, 'audit.key'), key, { mode: 0o600 });
     await runCli(['keys', 'create', 'k'], { cwd });
     await runCli(['encrypt', '-r', ws.uri('k'), '-o', 'm', '--context', 'tenant=acme'], { cwd, stdin: 'x' });
     expect((await runCli(['decrypt', 'm', '-o', 'p', '-k', ws.uri('k')], { cwd })).code).toBe(0);
@@ -73,7 +73,7 @@ describe('grants, audit, capabilities, doctor', () => {
     const bad = await runCli(['audit', 'verify', 'tampered.jsonl', '--key-file', 'audit.key'], { cwd });
     expect(bad.code).toBe(6);
     expect(bad.stdout).toMatch(new RegExp(`FAILED: edited at line ${at + 1}:`));
-    await writeFile(join(cwd, 'other.key'), randomBytes(32).toString('hex'));
+    await writeFile(join(cwd, 'other.key'), randomBytes(32).toString('hex'), { mode: 0o600 });
     expect((await runCli(['audit', 'verify', 'audit.jsonl', '--key-file', 'other.key'], { cwd })).code).toBe(
       6,
     );

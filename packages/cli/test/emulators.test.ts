@@ -137,7 +137,7 @@ describe('CLI against moto and OpenBao', () => {
         audit: { log: 'audit.jsonl', keyFile: 'audit.key' },
       }),
     );
-    await writeFile(join(cwd, 'audit.key'), randomBytes(32).toString('hex'));
+    await writeFile(join(cwd, 'audit.key'), randomBytes(32).toString('hex'), { mode: 0o600 });
     const r = await runCli(
       ['--json', 'migrate', '--from', awsUri, '--to', baoUri, '--remove-source', '--jobs', '10', 'data'],
       { cwd, env },

@@ -1,6 +1,6 @@
 /** The audit HMAC key file (`audit.keyFile`): hex, base64 or raw bytes, at least 32 bytes. */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ const dir = mkdtempSync(join(tmpdir(), 'keyport-hmac-key-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const file = (name: string, content: string | Uint8Array): string => {
   const path = join(dir, name);
-  writeFileSync(path, content);
+  writeFileSync(path, content, { mode: 0o600 });
   return path;
 };
 
@@ -40,5 +40,27 @@ describe('readHmacKey', () => {
       exitCode: 8,
     });
     await expect(readHmacKey(dir)).rejects.toMatchObject({ code: 'IsADirectory', exitCode: 10 });
+  });
+
+  it('refuses a key file every user may read or write, naming the mode, never the key', async () => {
+    const key = randomBytes(32).toString('hex');
+    for (const [mode, what] of [
+      [0o644, 'read'],
+      [0o602, 'replace'],
+    ] as const) {
+      const path = file(`open-${mode.toString(8)}`, key);
+      chmodSync(path, mode);
+      const error = await readHmacKey(path).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(error, mode.toString(8)).toMatchObject({ code: 'InvalidArgument' });
+      expect(error?.message).toContain(`mode 0${mode.toString(8)}: every user can ${what}`);
+      expect(error?.message).not.toContain(key);
+    }
+    // Group access stays allowed: a log shared by a group needs it.
+    const shared = file('group', key);
+    chmodSync(shared, 0o640);
+    expect(Buffer.from(await readHmacKey(shared)).toString('hex')).toBe(key);
   });
 });

@@ -166,7 +166,7 @@ describe('--json: one contract for every command', () => {
   });
 
   it('audit verify', async () => {
-    await writeFile(join(ws.dir, 'audit.key'), 'ab'.repeat(32));
+    await writeFile(join(ws.dir, 'audit.key'), 'ab'.repeat(32), { mode: 0o600 });
     failed(await json(['audit', 'verify', 'no-such.log', '--key-file', 'audit.key']));
   });
 });
