@@ -8,26 +8,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createKeyport, type UnmodeledKey } from '@keyport/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Pkcs11Provider } from '../src/index.js';
 import { APPLICATION, versionId } from '../src/objects.js';
-import { type Handle, P } from '../src/p11.js';
-import { openProvider, signal, uniqueName, withWrappedP11 } from './support.js';
+import { P } from '../src/p11.js';
+import { signal, uniqueName, useProvider, withWrappedP11 } from './support.js';
 
 /** key-store.ts MAX_METADATA_OBJECTS and MAX_KEY_VERSIONS, as documented in the README. */
 const MAX_METADATA_OBJECTS = 16;
 const MAX_KEY_VERSIONS = 1024;
 
-let provider: Pkcs11Provider;
-beforeAll(async () => {
-  provider = await openProvider({ keyCacheMs: 0 });
-});
-afterAll(() => provider.close());
+const t = useProvider({ keyCacheMs: 0 });
+const { onToken } = t;
 
 const o = () => ({ signal: signal() });
-
-const onToken = <T>(fn: (session: Handle) => T): Promise<T> =>
-  provider.pool.run(signal(), async (session) => fn(session));
 
 /**
  * `count` session objects under `name` (cheaper than token objects; they live while the pool's
@@ -40,7 +34,7 @@ function plant(
 ) {
   return onToken((session) => {
     for (let i = 0; i < count; i++)
-      provider.p11.C_CreateObject(session, [
+      t.provider.p11.C_CreateObject(session, [
         { type: P.CKA_TOKEN, value: false },
         { type: P.CKA_LABEL, value: name },
         ...template(i),
@@ -67,7 +61,7 @@ const secretKey = (id: Buffer) => [
 async function handlesRead(fn: () => Promise<unknown>): Promise<number> {
   let read = 0;
   await withWrappedP11(
-    provider,
+    t.provider,
     ['C_FindObjects'],
     (_name, original) =>
       function (this: unknown, ...args: unknown[]) {
@@ -83,10 +77,10 @@ async function handlesRead(fn: () => Promise<unknown>): Promise<number> {
 describe('searches under a key label are bounded', () => {
   it('more metadata objects under a label than keyport makes: describe and encrypt are KeyStateConflict naming the label', async () => {
     const name = uniqueName('many-meta');
-    const key = await provider.createKey({ name, spec: 'AES_256' }, o());
+    const key = await t.provider.createKey({ name, spec: 'AES_256' }, o());
     await plant(name, MAX_METADATA_OBJECTS, junkMetadata);
     const read = await handlesRead(() =>
-      expect(provider.describeKey({ uri: key.uri }, o())).rejects.toMatchObject({
+      expect(t.provider.describeKey({ uri: key.uri }, o())).rejects.toMatchObject({
         code: 'KeyStateConflict',
         keyUri: key.uri,
         retryable: false,
@@ -94,18 +88,18 @@ describe('searches under a key label are bounded', () => {
       }),
     );
     expect(read).toBe(MAX_METADATA_OBJECTS + 1);
-    await expect(provider.encrypt({ uri: key.uri }, Buffer.from('x'), {}, o())).rejects.toMatchObject({
+    await expect(t.provider.encrypt({ uri: key.uri }, Buffer.from('x'), {}, o())).rejects.toMatchObject({
       code: 'KeyStateConflict',
     });
   });
 
   it('more secret key objects under a label than versions keyport keeps: encrypt is KeyStateConflict, read no further', async () => {
     const name = uniqueName('many-secret');
-    const key = await provider.createKey({ name, spec: 'AES_256' }, o());
+    const key = await t.provider.createKey({ name, spec: 'AES_256' }, o());
     // Not versions at all (no keyport CKA_ID): still under the label, still searched.
     await plant(name, MAX_KEY_VERSIONS + 1, () => secretKey(Buffer.from('someone else')));
     const read = await handlesRead(() =>
-      expect(provider.encrypt({ uri: key.uri }, Buffer.from('x'), {}, o())).rejects.toMatchObject({
+      expect(t.provider.encrypt({ uri: key.uri }, Buffer.from('x'), {}, o())).rejects.toMatchObject({
         code: 'KeyStateConflict',
         keyUri: key.uri,
         message: expect.stringContaining(`more than ${MAX_KEY_VERSIONS + 1} secret key objects`),
@@ -119,7 +113,7 @@ describe('searches under a key label are bounded', () => {
     const name = uniqueName('taken');
     await plant(name, 200, junkMetadata);
     const read = await handlesRead(() =>
-      expect(provider.createKey({ name, spec: 'AES_256' }, o())).rejects.toMatchObject({
+      expect(t.provider.createKey({ name, spec: 'AES_256' }, o())).rejects.toMatchObject({
         code: 'AlreadyExists',
       }),
     );
@@ -128,22 +122,22 @@ describe('searches under a key label are bounded', () => {
 
   it('a rotation that would pass MAX_KEY_VERSIONS is refused; the key stays readable', async () => {
     const name = uniqueName('many-versions');
-    const key = await provider.createKey({ name, spec: 'AES_256' }, o());
+    const key = await t.provider.createKey({ name, spec: 'AES_256' }, o());
     // Versions 2..MAX (unrecorded, so never used) fill the key to the bound.
     await plant(name, MAX_KEY_VERSIONS - 1, (i) => secretKey(versionId(i + 2)));
-    await expect(provider.rotateKey({ uri: key.uri }, o())).rejects.toMatchObject({
+    await expect(t.provider.rotateKey({ uri: key.uri }, o())).rejects.toMatchObject({
       code: 'KeyStateConflict',
       message: expect.stringContaining('destroy old versions'),
     });
-    const sealed = await provider.encrypt({ uri: key.uri }, Buffer.from('x'), {}, o());
+    const sealed = await t.provider.encrypt({ uri: key.uri }, Buffer.from('x'), {}, o());
     expect(sealed.keyVersion).toBe('1');
   });
 
   it('a listing goes on past a key keyport cannot read, reporting it as unmodeled', async () => {
-    const keyport = createKeyport({ providers: [provider] });
-    const bad = await provider.createKey({ name: uniqueName('list-bad'), spec: 'AES_256' }, o());
-    const good = await provider.createKey({ name: uniqueName('list-good'), spec: 'AES_256' }, o());
-    await plant(provider.target({ uri: bad.uri }).name, MAX_METADATA_OBJECTS, junkMetadata);
+    const keyport = createKeyport({ providers: [t.provider] });
+    const bad = await t.provider.createKey({ name: uniqueName('list-bad'), spec: 'AES_256' }, o());
+    const good = await t.provider.createKey({ name: uniqueName('list-good'), spec: 'AES_256' }, o());
+    await plant(t.provider.target({ uri: bad.uri }).name, MAX_METADATA_OBJECTS, junkMetadata);
     const listed: string[] = [];
     const unmodeled: UnmodeledKey[] = [];
     for await (const k of keyport.listKeys('pkcs11', { onUnmodeledKey: (u) => unmodeled.push(u) }))

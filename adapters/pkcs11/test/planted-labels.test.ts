@@ -8,28 +8,18 @@
  * that are keyport's.
  */
 import { createKeyport, type KeyInfo, type UnmodeledKey } from '@keyport/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Pkcs11Provider } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
 import { listKeyNames, readMetadata } from '../src/key-store.js';
-import { APPLICATION } from '../src/objects.js';
-import { type Handle, P } from '../src/p11.js';
-import { openProvider, signal, uniqueName } from './support.js';
+import type { Handle } from '../src/p11.js';
+import { metadataTemplate, signal, uniqueName, useProvider } from './support.js';
 
 /** keys.ts's key name rule, as documented in the README: 1-128 characters (UTF-16 code units). */
 const MAX_KEY_NAME_LENGTH = 128;
 
-let provider: Pkcs11Provider;
-beforeAll(async () => {
-  provider = await openProvider({ keyCacheMs: 0 });
-});
-afterAll(() => provider.close());
+const t = useProvider({ keyCacheMs: 0 });
+const { onToken, nameOf } = t;
 
 const o = () => ({ signal: signal() });
-
-const onToken = <T>(fn: (session: Handle) => T): Promise<T> =>
-  provider.pool.run(signal(), async (session) => fn(session));
-
-const nameOf = (uri: string) => provider.target({ uri }).name;
 
 /** `name` padded with "€" (3 bytes in UTF-8) to `length` characters. */
 const padded = (name: string, length: number) => name + '€'.repeat(length - name.length);
@@ -41,45 +31,38 @@ const padded = (name: string, length: number) => name + '€'.repeat(length - na
  */
 function plantMetadata(key: KeyInfo, labels: readonly (string | Buffer)[]): Promise<Handle[]> {
   return onToken((session) => {
-    const current = readMetadata(provider.p11, session, nameOf(key.uri), key.uri);
+    const current = readMetadata(t.provider.p11, session, nameOf(key), key.uri);
     if (current === undefined) throw new Error('no metadata');
     const value = Buffer.from(JSON.stringify(current.meta));
     return labels.map((label) =>
-      provider.p11.C_CreateObject(session, [
-        { type: P.CKA_CLASS, value: P.CKO_DATA },
-        { type: P.CKA_TOKEN, value: false },
-        { type: P.CKA_PRIVATE, value: true },
-        { type: P.CKA_LABEL, value: label },
-        { type: P.CKA_APPLICATION, value: APPLICATION },
-        { type: P.CKA_VALUE, value },
-      ]),
+      t.provider.p11.C_CreateObject(session, metadataTemplate(label, value, false)),
     );
   });
 }
 
 const remove = (handles: readonly Handle[]) =>
   onToken((session) => {
-    for (const h of handles) provider.p11.C_DestroyObject(session, h);
+    for (const h of handles) t.provider.p11.C_DestroyObject(session, h);
   });
 
 /** What a listing through Keyport yields: the keys' names and the unmodeled entries' names. */
 async function listing(): Promise<{ keys: string[]; unmodeled: string[] }> {
-  const keyport = createKeyport({ providers: [provider] });
+  const keyport = createKeyport({ providers: [t.provider] });
   const keys: string[] = [];
   const unmodeled: UnmodeledKey[] = [];
   for await (const k of keyport.listKeys('pkcs11', { onUnmodeledKey: (u) => unmodeled.push(u) }))
-    keys.push(nameOf(k.uri));
-  return { keys, unmodeled: unmodeled.map((u) => nameOf(u.uri)) };
+    keys.push(nameOf(k));
+  return { keys, unmodeled: unmodeled.map((u) => nameOf(u)) };
 }
 
 describe('labels that cannot be keyport key names', () => {
   it('longer than 128 characters (just over, and 64 KiB), with a control character, or not UTF-8: neither listed nor kept', async () => {
     // A keyport key whose name is at the bound: 128 characters, most of them 3 bytes.
-    const key = await provider.createKey(
+    const key = await t.provider.createKey(
       { name: padded(uniqueName('at-bound'), MAX_KEY_NAME_LENGTH), spec: 'AES_256' },
       o(),
     );
-    expect(Buffer.byteLength(nameOf(key.uri))).toBeGreaterThan(3 * MAX_KEY_NAME_LENGTH - 60);
+    expect(Buffer.byteLength(nameOf(key))).toBeGreaterThan(3 * MAX_KEY_NAME_LENGTH - 60);
     const prefix = uniqueName('planted');
     const labels = [
       `${prefix}-`.padEnd(MAX_KEY_NAME_LENGTH + 1, 'x'), // 129 characters, 129 bytes
@@ -93,13 +76,13 @@ describe('labels that cannot be keyport key names', () => {
     ];
     const planted = await plantMetadata(key, labels);
     try {
-      const kept = await onToken((session) => listKeyNames(provider.p11, session));
+      const kept = await onToken((session) => listKeyNames(t.provider.p11, session));
       expect(kept.filter((n) => n.startsWith(prefix))).toEqual([]);
-      expect(kept).toContain(nameOf(key.uri));
+      expect(kept).toContain(nameOf(key));
       expect(Math.max(...kept.map((n) => n.length))).toBeLessThanOrEqual(MAX_KEY_NAME_LENGTH);
 
       const { keys, unmodeled } = await listing();
-      expect(keys).toContain(nameOf(key.uri));
+      expect(keys).toContain(nameOf(key));
       expect([...keys, ...unmodeled].filter((n) => n.startsWith(prefix))).toEqual([]);
     } finally {
       await remove(planted);
@@ -107,11 +90,11 @@ describe('labels that cannot be keyport key names', () => {
   });
 
   it('an empty label does not end the listing', async () => {
-    const key = await provider.createKey({ name: uniqueName('beside-empty'), spec: 'AES_256' }, o());
+    const key = await t.provider.createKey({ name: uniqueName('beside-empty'), spec: 'AES_256' }, o());
     const planted = await plantMetadata(key, ['']);
     try {
       const { keys, unmodeled } = await listing();
-      expect(keys).toContain(nameOf(key.uri));
+      expect(keys).toContain(nameOf(key));
       expect(unmodeled).not.toContain('');
     } finally {
       await remove(planted);

@@ -3,8 +3,13 @@
  * command), and providers on its token.
  */
 import { isolateSofthsmToken, requireTarget } from '@keyport/conformance/harness';
+import type { KeyInfo } from '@keyport/core';
+import { afterAll, beforeAll } from 'vitest';
 import type { Pkcs11ProviderOptions } from '../src/index.js';
 import { Pkcs11Provider } from '../src/index.js';
+import { type KeyMetadata, readMetadata, writeMetadata } from '../src/key-store.js';
+import { APPLICATION } from '../src/objects.js';
+import { type Handle, P, type Template } from '../src/p11.js';
 
 /** The SoftHSM target, with a token of this process's own (see isolateSofthsmToken). */
 export function softhsm() {
@@ -27,6 +32,64 @@ export function openProvider(overrides: Partial<Pkcs11ProviderOptions> = {}): Pr
 }
 
 export const signal = (): AbortSignal => new AbortController().signal;
+
+/** A provider a test file opens once, and what tests that reach past it to the token use. */
+export interface TokenFixture {
+  /** The provider (opened in beforeAll: read it inside tests and hooks, not at file level). */
+  readonly provider: Pkcs11Provider;
+  /** Runs `fn` on a session of the provider's pool. */
+  onToken<T>(fn: (session: Handle) => T | Promise<T>): Promise<T>;
+  /** The CKA_LABEL of the key at `ref.uri`. */
+  nameOf(ref: { readonly uri: string }): string;
+  /**
+   * Writes a newer metadata object for `key` recording `version` (and `changes`), as anyone with
+   * the PIN can: no key object for the version is made.
+   */
+  forgeMetadata(key: KeyInfo, version: number, changes?: Partial<KeyMetadata>): Promise<void>;
+}
+
+/** Opens a provider (with `overrides`) before the file's tests and closes it after them. */
+export function useProvider(overrides: Partial<Pkcs11ProviderOptions> = {}): TokenFixture {
+  let opened: Pkcs11Provider | undefined;
+  beforeAll(async () => {
+    opened = await openProvider(overrides);
+  });
+  afterAll(() => opened?.close());
+  const fixture: TokenFixture = {
+    get provider() {
+      if (opened === undefined) throw new Error('the provider is opened in beforeAll; read it inside a test');
+      return opened;
+    },
+    onToken: (fn) => fixture.provider.pool.run(signal(), async (session) => fn(session)),
+    nameOf: (ref) => fixture.provider.target({ uri: ref.uri }).name,
+    forgeMetadata: (key, version, changes = {}) =>
+      fixture.onToken((session) => {
+        const { p11 } = fixture.provider;
+        const name = fixture.nameOf(key);
+        const current = readMetadata(p11, session, name, key.uri);
+        if (current === undefined) throw new Error('no metadata');
+        const { seq: _seq, format: _format, ...meta } = current.meta;
+        const versions = { ...meta.versions, [String(version)]: { createdAt: new Date().toISOString() } };
+        writeMetadata(p11, session, name, { ...meta, ...changes, versions }, current);
+      }),
+  };
+  return fixture;
+}
+
+/**
+ * The template of a keyport metadata object (CKO_DATA, CKA_APPLICATION "keyport") under `label`
+ * holding `value`, as anyone with the PIN can make one: a token object, or a session object.
+ */
+export function metadataTemplate(label: string | Buffer, value: Buffer, token: boolean): Template {
+  return [
+    { type: P.CKA_CLASS, value: P.CKO_DATA },
+    { type: P.CKA_TOKEN, value: token },
+    { type: P.CKA_PRIVATE, value: true },
+    { type: P.CKA_LABEL, value: label },
+    { type: P.CKA_APPLICATION, value: APPLICATION },
+    { type: P.CKA_VALUE, value },
+  ];
+}
 
 let counter = 0;
 const run = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
@@ -77,4 +140,19 @@ export async function countCalls(
     fn,
   );
   return counts;
+}
+
+/**
+ * The template of a private token object under `label` with CKA_ID `id`, sensitive and never
+ * extractable: how keyport keeps the keys it generates.
+ */
+export function keptKeyTemplate(label: string, id: Buffer): Template {
+  return [
+    { type: P.CKA_TOKEN, value: true },
+    { type: P.CKA_PRIVATE, value: true },
+    { type: P.CKA_LABEL, value: label },
+    { type: P.CKA_ID, value: id },
+    { type: P.CKA_SENSITIVE, value: true },
+    { type: P.CKA_EXTRACTABLE, value: false },
+  ];
 }

@@ -5,10 +5,8 @@
 import { writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AwsKmsProvider } from '@keyport/aws-kms';
 import { Keyport, KeyportError } from '@keyport/core';
-import type { Pkcs11Provider } from '@keyport/pkcs11';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type ByokPairing,
   type ImportHsmKeyOptions,
@@ -16,29 +14,22 @@ import {
   readManifest,
   recordPairing,
 } from '../src/index.js';
-import { localKms, openHsm, openLocal, tempDir, transitProvider, transitUri, uniqueName } from './support.js';
+import { localKms, openLocal, transitProvider, transitUri, uniqueName, useHsmKeyport } from './support.js';
 
 describe('importHsmKey refusals', () => {
-  let hsm: Pkcs11Provider;
-  let aws: AwsKmsProvider;
-  let keyport: Keyport;
-  let dir: string;
-  let manifestPath: string;
-  beforeAll(async () => {
-    dir = await tempDir();
-    hsm = await openHsm();
-    aws = localKms();
-    const local = await openLocal(dir);
-    keyport = new Keyport({ providers: [hsm, aws, local, transitProvider()], retry: { maxAttempts: 1 } });
-    manifestPath = join(dir, 'manifest.json');
+  const t = useHsmKeyport(async (dir) => [localKms(), await openLocal(dir), transitProvider()], {
+    retry: { maxAttempts: 1 },
   });
-  afterAll(() => keyport?.close());
+  let manifestPath: string;
+  beforeAll(() => {
+    manifestPath = join(t.dir, 'manifest.json');
+  });
 
   const pendingAwsKey = async () =>
-    (await keyport.createKey('aws-kms', { name: uniqueName('aws'), spec: 'AES_256', external: true })).uri;
+    (await t.keyport.createKey('aws-kms', { name: uniqueName('aws'), spec: 'AES_256', external: true })).uri;
   const exportableHsmKey = async () =>
     (
-      await keyport.createKey('pkcs11', {
+      await t.keyport.createKey('pkcs11', {
         name: uniqueName('hsm'),
         spec: 'AES_256',
         exportable: true,
@@ -46,7 +37,7 @@ describe('importHsmKey refusals', () => {
     ).uri;
 
   async function refused(options: Omit<ImportHsmKeyOptions, 'keyport' | 'hsm' | 'manifestPath'>) {
-    const error = await importHsmKey({ keyport, hsm, manifestPath, ...options }).then(
+    const error = await importHsmKey({ keyport: t.keyport, hsm: t.hsm, manifestPath, ...options }).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -57,14 +48,14 @@ describe('importHsmKey refusals', () => {
   }
 
   async function expectPending(uri: string) {
-    expect((await keyport.describeKey(uri)).state).toBe('pending_import');
+    expect((await t.keyport.describeKey(uri)).state).toBe('pending_import');
   }
 
   it("a wrong import token (from another key's parameters) is refused by AWS; the key stays pending", async () => {
     const uri = await pendingAwsKey();
     const other = await pendingAwsKey();
-    const mine = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
-    const theirs = await keyport.getImportParameters(other, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const mine = await t.keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const theirs = await t.keyport.getImportParameters(other, { algorithm: 'RSAES_OAEP_SHA_1' });
     const error = await refused({
       hsmKey: { uri: await exportableHsmKey() },
       target: { uri },
@@ -91,7 +82,7 @@ describe('importHsmKey refusals', () => {
 
   it('parameters tampered to another algorithm or a past expiry are refused', async () => {
     const uri = await pendingAwsKey();
-    const params = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const params = await t.keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
     const hsmKey = { uri: await exportableHsmKey() };
     await refused({
       hsmKey,
@@ -108,7 +99,7 @@ describe('importHsmKey refusals', () => {
 
   it('a non-extractable HSM key is refused with KeyStateConflict; the target stays pending', async () => {
     const uri = await pendingAwsKey();
-    const locked = await keyport.createKey('pkcs11', { name: uniqueName('locked'), spec: 'AES_256' });
+    const locked = await t.keyport.createKey('pkcs11', { name: uniqueName('locked'), spec: 'AES_256' });
     const error = await refused({ hsmKey: { uri: locked.uri }, target: { uri } });
     expect(error).toMatchObject({ code: 'KeyStateConflict', message: expect.stringContaining('exportable') });
     await expectPending(uri);
@@ -116,7 +107,7 @@ describe('importHsmKey refusals', () => {
 
   it('an HSM key that is not AES_256 is refused (Unsupported)', async () => {
     const uri = await pendingAwsKey();
-    const ec = await keyport.createKey('pkcs11', { name: uniqueName('ec'), spec: 'EC_P256' });
+    const ec = await t.keyport.createKey('pkcs11', { name: uniqueName('ec'), spec: 'EC_P256' });
     expect(await refused({ hsmKey: { uri: ec.uri }, target: { uri } })).toMatchObject({
       code: 'Unsupported',
     });
@@ -124,7 +115,7 @@ describe('importHsmKey refusals', () => {
   });
 
   it('a target that already has material is refused (KeyStateConflict)', async () => {
-    const live = await keyport.createKey('aws-kms', { name: uniqueName('live'), spec: 'AES_256' });
+    const live = await t.keyport.createKey('aws-kms', { name: uniqueName('live'), spec: 'AES_256' });
     expect(
       await refused({ hsmKey: { create: { name: uniqueName('x') } }, target: { uri: live.uri } }),
     ).toMatchObject({ code: 'KeyStateConflict' });
@@ -132,13 +123,14 @@ describe('importHsmKey refusals', () => {
 
   it('the local keystore refuses a token of other parameters, and parameters for SHA-256; the key stays pending', async () => {
     const pendingLocal = async () =>
-      (await keyport.createKey('local', { name: uniqueName('local'), spec: 'AES_256', external: true })).uri;
+      (await t.keyport.createKey('local', { name: uniqueName('local'), spec: 'AES_256', external: true }))
+        .uri;
     const uri = await pendingLocal();
     const other = await pendingLocal();
     const hsmKey = { uri: await exportableHsmKey() };
     // The keystore records each key's current parameters; a token of another key's is refused.
-    const theirs = await keyport.getImportParameters(other, { algorithm: 'RSAES_OAEP_SHA_1' });
-    const mine = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const theirs = await t.keyport.getImportParameters(other, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const mine = await t.keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
     expect(
       await refused({
         hsmKey,
@@ -152,7 +144,7 @@ describe('importHsmKey refusals', () => {
     });
     await expectPending(uri);
     // Parameters issued for OAEP SHA-256, which SoftHSM2 cannot wrap with: refused before the wrap.
-    const sha256 = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_256' });
+    const sha256 = await t.keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_256' });
     expect(await refused({ hsmKey, target: { uri }, importParameters: sha256 })).toMatchObject({
       code: 'InvalidArgument',
       provider: 'byok',
@@ -163,16 +155,16 @@ describe('importHsmKey refusals', () => {
 
   it('a transit key that already holds material is refused (KeyStateConflict) and keeps its one version', async () => {
     const uri = transitUri(uniqueName('exists'));
-    await keyport.createKey('hcvault', { name: uri, spec: 'AES_256' });
+    await t.keyport.createKey('hcvault', { name: uri, spec: 'AES_256' });
     const error = await refused({ hsmKey: { create: { name: uniqueName('y') } }, target: { uri } });
     expect(error).toMatchObject({ code: 'KeyStateConflict' });
-    expect((await keyport.describeKey(uri)).primaryVersion).toBe('1');
+    expect((await t.keyport.describeKey(uri)).primaryVersion).toBe('1');
   });
 
   it('a non-extractable HSM key never creates the transit key', async () => {
     const uri = transitUri(uniqueName('never'));
-    await keyport.createKey('hcvault', { name: uri, spec: 'AES_256', external: true });
-    const locked = await keyport.createKey('pkcs11', { name: uniqueName('locked'), spec: 'AES_256' });
+    await t.keyport.createKey('hcvault', { name: uri, spec: 'AES_256', external: true });
+    const locked = await t.keyport.createKey('pkcs11', { name: uniqueName('locked'), spec: 'AES_256' });
     const error = await refused({ hsmKey: { uri: locked.uri }, target: { uri } });
     expect(error).toMatchObject({ code: 'KeyStateConflict' });
     await expectPending(uri);
@@ -188,41 +180,70 @@ describe('importHsmKey refusals', () => {
   it('careless options are refused typed before anything is touched; the target stays pending', async () => {
     const uri = await pendingAwsKey();
     const hsmKey = { uri: await exportableHsmKey() };
-    const throwing: Record<string, unknown> = { keyport, hsm, hsmKey, target: { uri } };
+    const throwing: Record<string, unknown> = { keyport: t.keyport, hsm: t.hsm, hsmKey, target: { uri } };
     Object.defineProperty(throwing, 'manifestPath', {
       enumerable: true,
       get() {
         throw new Error('a getter that throws');
       },
     });
-    const params = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const params = await t.keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
     const careless: [string, unknown][] = [
-      ['no manifestPath', { keyport, hsm, hsmKey, target: { uri } }],
-      ['a manifestPath that is not a string', { keyport, hsm, hsmKey, target: { uri }, manifestPath: 5 }],
-      ['an empty manifestPath', { keyport, hsm, hsmKey, target: { uri }, manifestPath: '' }],
+      ['no manifestPath', { keyport: t.keyport, hsm: t.hsm, hsmKey, target: { uri } }],
+      [
+        'a manifestPath that is not a string',
+        { keyport: t.keyport, hsm: t.hsm, hsmKey, target: { uri }, manifestPath: 5 },
+      ],
+      [
+        'an empty manifestPath',
+        { keyport: t.keyport, hsm: t.hsm, hsmKey, target: { uri }, manifestPath: '' },
+      ],
       ['a manifestPath getter that throws', throwing],
-      ['hsmKey null', { keyport, hsm, hsmKey: null, target: { uri }, manifestPath }],
-      ['hsmKey empty', { keyport, hsm, hsmKey: {}, target: { uri }, manifestPath }],
+      ['hsmKey null', { keyport: t.keyport, hsm: t.hsm, hsmKey: null, target: { uri }, manifestPath }],
+      ['hsmKey empty', { keyport: t.keyport, hsm: t.hsm, hsmKey: {}, target: { uri }, manifestPath }],
       [
         'hsmKey with both create and uri',
-        { keyport, hsm, hsmKey: { ...hsmKey, create: { name: 'x' } }, target: { uri }, manifestPath },
+        {
+          keyport: t.keyport,
+          hsm: t.hsm,
+          hsmKey: { ...hsmKey, create: { name: 'x' } },
+          target: { uri },
+          manifestPath,
+        },
       ],
-      ['target null', { keyport, hsm, hsmKey, target: null, manifestPath }],
-      ['target.uri a number', { keyport, hsm, hsmKey, target: { uri: 5 }, manifestPath }],
-      ['a misspelt option', { keyport, hsm, hsmKey, target: { uri }, manifestPath, importParams: params }],
+      ['target null', { keyport: t.keyport, hsm: t.hsm, hsmKey, target: null, manifestPath }],
+      ['target.uri a number', { keyport: t.keyport, hsm: t.hsm, hsmKey, target: { uri: 5 }, manifestPath }],
+      [
+        'a misspelt option',
+        { keyport: t.keyport, hsm: t.hsm, hsmKey, target: { uri }, manifestPath, importParams: params },
+      ],
       [
         'an own __proto__ key',
-        { ...JSON.parse('{"__proto__": {}}'), keyport, hsm, hsmKey, target: { uri }, manifestPath },
+        {
+          ...JSON.parse('{"__proto__": {}}'),
+          keyport: t.keyport,
+          hsm: t.hsm,
+          hsmKey,
+          target: { uri },
+          manifestPath,
+        },
       ],
       [
         'a clock that answers an invalid Date (which would pass any expiry)',
-        { keyport, hsm, hsmKey, target: { uri }, manifestPath, clock: () => new Date(Number.NaN) },
+        {
+          keyport: t.keyport,
+          hsm: t.hsm,
+          hsmKey,
+          target: { uri },
+          manifestPath,
+          clock: () => new Date(Number.NaN),
+        },
       ],
       [
         'parameters expiring at an invalid Date',
         {
-          keyport,
-          hsm,
+          keyport: t.keyport,
+          hsm: t.hsm,
           hsmKey,
           target: { uri },
           manifestPath,
@@ -245,13 +266,13 @@ describe('importHsmKey refusals', () => {
 
   it('a damaged manifest is refused before the import: the target stays pending, the file as it was', async () => {
     const uri = await pendingAwsKey();
-    const damaged = join(dir, 'damaged.json');
+    const damaged = join(t.dir, 'damaged.json');
     for (const text of ['not json', '{"format":"keyport-byok-manifest/1","pairings":[null]}']) {
       await writeFile(damaged, text);
       await expect(
         importHsmKey({
-          keyport,
-          hsm,
+          keyport: t.keyport,
+          hsm: t.hsm,
           hsmKey: { uri: await exportableHsmKey() },
           target: { uri },
           manifestPath: damaged,
@@ -267,10 +288,10 @@ describe('importHsmKey refusals', () => {
     // the target holding material with no pairing recorded.
     const uri = await pendingAwsKey();
     const hsmKey = { uri: await exportableHsmKey() };
-    for (const path of [join(dir, 'no-such-dir', 'm.json'), join(manifestPath, 'm.json')]) {
+    for (const path of [join(t.dir, 'no-such-dir', 'm.json'), join(manifestPath, 'm.json')]) {
       await writeFile(manifestPath, `{"format":"keyport-byok-manifest/1","pairings":[]}`);
       await expect(
-        importHsmKey({ keyport, hsm, hsmKey, target: { uri }, manifestPath: path }),
+        importHsmKey({ keyport: t.keyport, hsm: t.hsm, hsmKey, target: { uri }, manifestPath: path }),
         path,
       ).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('directory') });
       await expectPending(uri);
@@ -279,12 +300,12 @@ describe('importHsmKey refusals', () => {
 
   it('a manifest damaged after it was read and before the import: Integrity, nothing imported', async () => {
     const uri = await pendingAwsKey();
-    const path = join(dir, 'damaged-before.json');
+    const path = join(t.dir, 'damaged-before.json');
     await writeFile(path, '{"format":"keyport-byok-manifest/1","pairings":[]}');
     await expect(
       importHsmKey({
-        keyport,
-        hsm,
+        keyport: t.keyport,
+        hsm: t.hsm,
         hsmKey: { uri: await exportableHsmKey() },
         target: { uri },
         manifestPath: path,
@@ -302,10 +323,10 @@ describe('importHsmKey refusals', () => {
 
   it('a manifest that cannot be written after the import: Unavailable, saying the import happened, with the pairing', async () => {
     const uri = await pendingAwsKey();
-    const path = join(dir, 'replaced.json');
+    const path = join(t.dir, 'replaced.json');
     await writeFile(path, '{"format":"keyport-byok-manifest/1","pairings":[]}');
     // Another hand damages the file while the import is on its way (after the pending entry).
-    const damaging = new Proxy(keyport, {
+    const damaging = new Proxy(t.keyport, {
       get(k, name) {
         if (name === 'importKeyMaterial')
           return (...args: Parameters<Keyport['importKeyMaterial']>) => {
@@ -318,7 +339,7 @@ describe('importHsmKey refusals', () => {
     });
     const error = await importHsmKey({
       keyport: damaging,
-      hsm,
+      hsm: t.hsm,
       hsmKey: { uri: await exportableHsmKey() },
       target: { uri },
       manifestPath: path,
@@ -328,11 +349,11 @@ describe('importHsmKey refusals', () => {
     );
     // Before: the manifest's own Integrity error, which does not say the target now holds material.
     expect(error).toMatchObject({ code: 'Unavailable', retryable: false, keyUri: uri });
-    expect((await keyport.describeKey(uri)).state).toBe('enabled');
+    expect((await t.keyport.describeKey(uri)).state).toBe('enabled');
     const json = error?.message.slice(error.message.indexOf('{')) ?? '';
     const pairing = JSON.parse(json) as ByokPairing;
     expect(pairing.target.uri).toBe(uri);
-    const fresh = join(dir, 'recorded.json');
+    const fresh = join(t.dir, 'recorded.json');
     await recordPairing(fresh, pairing);
     expect((await readManifest(fresh)).pairings).toEqual([pairing]);
   });

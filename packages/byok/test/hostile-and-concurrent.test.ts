@@ -6,49 +6,33 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Keyport, KeyportError } from '@keyport/core';
-import type { LocalProvider } from '@keyport/local';
-import type { Pkcs11Provider } from '@keyport/pkcs11';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeyportError } from '@keyport/core';
+import { describe, expect, it } from 'vitest';
 import {
   type ByokManifest,
-  type ByokPairing,
-  type HsmKeyExporter,
   importHsmKey,
   MANIFEST_FORMAT,
   readManifest,
   recordPairing,
 } from '../src/index.js';
-import { localKms, openHsm, openLocal, tempDir, transitProvider, transitUri, uniqueName } from './support.js';
-
-const pairing = (n: number): ByokPairing => ({
-  hsm: { uri: `pkcs11:token=t;object=k${n}`, label: `k${n}`, id: '6b70763100000001', version: '1' },
-  target: {
-    uri: `aws-kms://arn:aws:kms:us-east-1:111122223333:key/${n}`,
-    scheme: 'aws-kms',
-    spec: 'AES_256',
-    wrappingAlgorithm: 'RSAES_OAEP_SHA_1',
-  },
-  importedAt: new Date(0).toISOString(),
-});
+import {
+  countingWraps,
+  localKms,
+  openLocal,
+  samplePairing,
+  transitProvider,
+  transitUri,
+  uniqueName,
+  useHsmKeyport,
+} from './support.js';
 
 describe('importHsmKey with a manifest someone else wrote', () => {
-  let hsm: Pkcs11Provider;
-  let local: LocalProvider;
-  let keyport: Keyport;
-  let dir: string;
-  beforeAll(async () => {
-    dir = await tempDir();
-    hsm = await openHsm();
-    local = await openLocal(dir);
-    keyport = new Keyport({ providers: [hsm, local, localKms(), transitProvider()] });
-  });
-  afterAll(() => keyport?.close());
+  const t = useHsmKeyport(async (dir) => [await openLocal(dir), localKms(), transitProvider()]);
 
   const pendingLocal = async () =>
-    (await keyport.createKey('local', { name: uniqueName('t'), spec: 'AES_256', external: true })).uri;
+    (await t.keyport.createKey('local', { name: uniqueName('t'), spec: 'AES_256', external: true })).uri;
   const exportable = async (hint: string) =>
-    keyport.createKey('pkcs11', { name: uniqueName(hint), spec: 'AES_256', exportable: true } as never);
+    t.keyport.createKey('pkcs11', { name: uniqueName(hint), spec: 'AES_256', exportable: true } as never);
 
   /** A pending entry for `targetUri` that calls the key at `hsmUri` by the name `label`. */
   const forged = (hsmUri: string, label: string, targetUri: string): ByokManifest => ({
@@ -66,14 +50,14 @@ describe('importHsmKey with a manifest someone else wrote', () => {
   it('a pending entry that gives another HSM key the name being created does not get that key imported', async () => {
     // Before: the entry's label matched hsmKey.create.name, so the run took the entry's URI and
     // wrapped and imported that key (here a production root) instead of generating one.
-    const manifestPath = join(dir, 'forged-pending.json');
+    const manifestPath = join(t.dir, 'forged-pending.json');
     const uri = await pendingLocal();
     const root = await exportable('prod-root');
     const name = uniqueName('fresh');
     await writeFile(manifestPath, JSON.stringify(forged(root.uri, name, uri)));
     const made = await importHsmKey({
-      keyport,
-      hsm,
+      keyport: t.keyport,
+      hsm: t.hsm,
       hsmKey: { create: { name } },
       target: { uri },
       manifestPath,
@@ -87,27 +71,33 @@ describe('importHsmKey with a manifest someone else wrote', () => {
     // The target holds key A's material (imported and recorded elsewhere).
     const uri = await pendingLocal();
     const a = await importHsmKey({
-      keyport,
-      hsm,
+      keyport: t.keyport,
+      hsm: t.hsm,
       hsmKey: { uri: (await exportable('a')).uri },
       target: { uri },
-      manifestPath: join(dir, 'elsewhere.json'),
+      manifestPath: join(t.dir, 'elsewhere.json'),
     });
     const b = await exportable('b');
     const name = uniqueName('named');
-    const manifestPath = join(dir, 'forged-finish.json');
+    const manifestPath = join(t.dir, 'forged-finish.json');
     const m = forged(b.uri, name, uri);
     await writeFile(manifestPath, JSON.stringify(m));
     // Before: the run recorded (and returned) the pairing of the target with B, which it does not hold.
     await expect(
-      importHsmKey({ keyport, hsm, hsmKey: { create: { name } }, target: { uri }, manifestPath }),
+      importHsmKey({
+        keyport: t.keyport,
+        hsm: t.hsm,
+        hsmKey: { create: { name } },
+        target: { uri },
+        manifestPath,
+      }),
     ).rejects.toMatchObject({ code: 'KeyStateConflict' });
     expect(JSON.parse(await readFile(manifestPath, 'utf8'))).toEqual(m);
     expect(a.hsm.uri).not.toBe(b.uri);
   });
 
   it('pending and generating entries of the wrong types are Integrity, not carried into a pairing', async () => {
-    const path = join(dir, 'types.json');
+    const path = join(t.dir, 'types.json');
     const good = forged('pkcs11:token=t;object=k', 'k', 'local:///x#y').pending?.[0];
     const intent = {
       hsm: { scheme: 'pkcs11', name: 'k', marker: '0'.repeat(32) },
@@ -133,13 +123,13 @@ describe('importHsmKey with a manifest someone else wrote', () => {
       const text = JSON.stringify({ format: MANIFEST_FORMAT, pairings: [], ...doc });
       await writeFile(path, text);
       await expect(readManifest(path), what).rejects.toMatchObject({ code: 'Integrity' });
-      await expect(recordPairing(path, pairing(1)), what).rejects.toMatchObject({ code: 'Integrity' });
+      await expect(recordPairing(path, samplePairing(1)), what).rejects.toMatchObject({ code: 'Integrity' });
       expect(await readFile(path, 'utf8')).toBe(text);
     }
   });
 
   it('a manifest nested too deeply to be written again is Integrity when read, not a RangeError on the next write', async () => {
-    const path = join(dir, 'deep.json');
+    const path = join(t.dir, 'deep.json');
     const depth = 200_000;
     const text = `{"format":"${MANIFEST_FORMAT}","pairings":[{"hsm":{"uri":"pkcs11:token=t;object=k"},"target":{"uri":"local:///x#y"},"note":${'['.repeat(depth)}${']'.repeat(depth)}}]}`;
     await writeFile(path, text);
@@ -150,7 +140,7 @@ describe('importHsmKey with a manifest someone else wrote', () => {
     );
     expect(read).toBeInstanceOf(KeyportError);
     expect(read).toMatchObject({ code: 'Integrity' });
-    const written = await recordPairing(path, pairing(1)).then(
+    const written = await recordPairing(path, samplePairing(1)).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -159,17 +149,17 @@ describe('importHsmKey with a manifest someone else wrote', () => {
   });
 
   it('an update that would make the manifest larger than a read accepts is refused, and the manifest stays readable', async () => {
-    const path = join(dir, 'large.json');
+    const path = join(t.dir, 'large.json');
     const MAX = 16 * 1024 * 1024;
     // Compact JSON under the limit; written back indented, it is well over it.
-    const pairings = Array.from({ length: 44_000 }, (_, n) => pairing(n));
+    const pairings = Array.from({ length: 44_000 }, (_, n) => samplePairing(n));
     const text = JSON.stringify({ format: MANIFEST_FORMAT, pairings });
     expect(text.length).toBeLessThan(MAX);
     expect(JSON.stringify({ format: MANIFEST_FORMAT, pairings }, null, 2).length).toBeGreaterThan(MAX);
     await writeFile(path, text);
     // Before: the update wrote 20 MiB, and every later read (each import's first step) refused
     // the manifest as larger than 16 MiB.
-    const error = await recordPairing(path, pairing(44_000)).then(
+    const error = await recordPairing(path, samplePairing(44_000)).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -180,26 +170,18 @@ describe('importHsmKey with a manifest someone else wrote', () => {
 
   it('parameters that expire while the import waits (lock, generation) are refused before the wrap', async () => {
     const uri = await pendingLocal();
-    const params = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const params = await t.keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
     const start = Date.now();
     let calls = 0;
     // The first reading of the clock is before the expiry; every later one is after it.
     const clock = () => new Date(calls++ === 0 ? start : start + 2 * 3600_000);
-    let wraps = 0;
-    const counting: HsmKeyExporter = {
-      scheme: hsm.scheme,
-      oaepHashes: hsm.oaepHashes,
-      wrapKeyForExport: (ref, options, o) => {
-        wraps++;
-        return hsm.wrapKeyForExport(ref, options, o);
-      },
-    };
-    const manifestPath = join(dir, 'expiring.json');
+    const { exporter: counting, wraps } = countingWraps(t.hsm);
+    const manifestPath = join(t.dir, 'expiring.json');
     // Before: the expiry was read once, before the HSM key was generated; the key was then
     // wrapped under parameters already expired.
     await expect(
       importHsmKey({
-        keyport,
+        keyport: t.keyport,
         hsm: counting,
         hsmKey: { uri: (await exportable('exp')).uri },
         target: { uri },
@@ -208,21 +190,21 @@ describe('importHsmKey with a manifest someone else wrote', () => {
         clock,
       }),
     ).rejects.toMatchObject({ code: 'InvalidArgument', message: expect.stringContaining('expired') });
-    expect(wraps).toBe(0);
-    expect((await keyport.describeKey(uri)).state).toBe('pending_import');
+    expect(wraps()).toBe(0);
+    expect((await t.keyport.describeKey(uri)).state).toBe('pending_import');
     expect(await readManifest(manifestPath)).toEqual({ format: MANIFEST_FORMAT, pairings: [] });
   });
 
   for (const kind of ['aws-kms', 'hcvault'] as const) {
     it(`two imports of different HSM keys into one ${kind} target at once: one lands, one pairing is recorded`, async () => {
-      const manifestPath = join(dir, `race-${kind}-${randomBytes(4).toString('hex')}.json`);
+      const manifestPath = join(t.dir, `race-${kind}-${randomBytes(4).toString('hex')}.json`);
       let uri: string;
       if (kind === 'hcvault') {
         uri = transitUri(uniqueName('race'));
-        await keyport.createKey('hcvault', { name: uri, spec: 'AES_256', external: true });
+        await t.keyport.createKey('hcvault', { name: uri, spec: 'AES_256', external: true });
       } else {
         uri = (
-          await keyport.createKey('aws-kms', { name: uniqueName('race'), spec: 'AES_256', external: true })
+          await t.keyport.createKey('aws-kms', { name: uniqueName('race'), spec: 'AES_256', external: true })
         ).uri;
       }
       // Before: both runs saw the target pending_import, both imported (local-kms took the second
@@ -231,8 +213,8 @@ describe('importHsmKey with a manifest someone else wrote', () => {
       const runs = await Promise.allSettled(
         ['x', 'y'].map((h) =>
           importHsmKey({
-            keyport,
-            hsm,
+            keyport: t.keyport,
+            hsm: t.hsm,
             hsmKey: { create: { name: uniqueName(h) } },
             target: { uri },
             manifestPath,
@@ -246,7 +228,7 @@ describe('importHsmKey with a manifest someone else wrote', () => {
       const manifest = await readManifest(manifestPath);
       expect(manifest.pairings).toEqual([done[0]?.value]);
       expect(manifest.pending).toBeUndefined();
-      if (kind === 'hcvault') expect((await keyport.describeKey(uri)).primaryVersion).toBe('1');
+      if (kind === 'hcvault') expect((await t.keyport.describeKey(uri)).primaryVersion).toBe('1');
     });
   }
 });

@@ -5,38 +5,26 @@
  * opaque, so that the two hold the same bits is proven with OpenBao: import-transit.test.ts.)
  */
 import { join } from 'node:path';
-import type { AwsKmsProvider } from '@keyport/aws-kms';
 import { Keyport } from '@keyport/core';
 import { openEnvelope, sealEnvelope } from '@keyport/envelope';
-import type { Pkcs11Provider } from '@keyport/pkcs11';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { importHsmKey, readManifest } from '../src/index.js';
-import { localKms, openHsm, tempDir, text, uniqueName, utf8 } from './support.js';
+import { localKms, text, uniqueName, useHsmKeyport, utf8 } from './support.js';
 
 describe('importHsmKey into AWS KMS (local-kms)', () => {
-  let hsm: Pkcs11Provider;
-  let aws: AwsKmsProvider;
-  let keyport: Keyport;
-  let dir: string;
-  beforeAll(async () => {
-    hsm = await openHsm();
-    aws = localKms();
-    keyport = new Keyport({ providers: [hsm, aws] });
-    dir = await tempDir();
-  });
-  afterAll(() => keyport?.close());
+  const t = useHsmKeyport(() => [localKms()]);
 
   it('imports the HSM key and records the pairing; an envelope to both opens with either alone', async () => {
-    const target = await keyport.createKey('aws-kms', {
+    const target = await t.keyport.createKey('aws-kms', {
       name: uniqueName('aws'),
       spec: 'AES_256',
       external: true,
     });
     expect(target.state).toBe('pending_import');
-    const manifestPath = join(dir, 'aws.json');
+    const manifestPath = join(t.dir, 'aws.json');
     const pairing = await importHsmKey({
-      keyport,
-      hsm,
+      keyport: t.keyport,
+      hsm: t.hsm,
       hsmKey: { create: { name: uniqueName('root') } },
       target: { uri: target.uri },
       manifestPath,
@@ -49,17 +37,17 @@ describe('importHsmKey into AWS KMS (local-kms)', () => {
     expect(pairing.hsm).toMatchObject({ version: '1', id: '6b70763100000001' });
     expect(pairing.hsm.uri).toContain(`object=${pairing.hsm.label}`);
     expect((await readManifest(manifestPath)).pairings).toEqual([pairing]);
-    expect((await keyport.describeKey(target.uri)).state).toBe('enabled');
+    expect((await t.keyport.describeKey(target.uri)).state).toBe('enabled');
 
     const context = { tenant: 'acme' };
     const sealed = await sealEnvelope(utf8('born in the HSM'), {
       recipients: [pairing.hsm.uri, target.uri],
       context,
-      keys: keyport,
+      keys: t.keyport,
     });
     // Each side alone: a Keyport holding only that provider, trusting only that key.
-    const hsmOnly = new Keyport({ providers: [hsm] });
-    const awsOnly = new Keyport({ providers: [aws] });
+    const hsmOnly = new Keyport({ providers: [t.hsm] });
+    const awsOnly = new Keyport({ providers: t.targets });
     const byHsm = await openEnvelope(sealed, { trust: [pairing.hsm.uri], keys: hsmOnly });
     const byAws = await openEnvelope(sealed, { trust: [target.uri], keys: awsOnly });
     expect(text(byHsm.plaintext)).toBe('born in the HSM');

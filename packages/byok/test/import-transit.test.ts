@@ -9,33 +9,21 @@
  */
 import { join } from 'node:path';
 import { Keyport } from '@keyport/core';
-import type { Pkcs11Provider } from '@keyport/pkcs11';
-import type { VaultTransitProvider } from '@keyport/vault-transit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hsmToTransitCiphertext, importHsmKey, readManifest, transitToHsmCiphertext } from '../src/index.js';
-import { openHsm, tempDir, text, transitProvider, transitUri, uniqueName, utf8 } from './support.js';
+import { text, transitProvider, transitUri, uniqueName, useHsmKeyport, utf8 } from './support.js';
 
 describe('importHsmKey into OpenBao transit', () => {
-  let hsm: Pkcs11Provider;
-  let transit: VaultTransitProvider;
-  let keyport: Keyport;
-  let dir: string;
-  beforeAll(async () => {
-    hsm = await openHsm();
-    transit = transitProvider();
-    keyport = new Keyport({ providers: [hsm, transit] });
-    dir = await tempDir();
-  });
-  afterAll(() => keyport?.close());
+  const t = useHsmKeyport(() => [transitProvider()]);
 
   it('imports through Keyport (OAEP SHA-1 + AES-KWP) and both sides decrypt each other', async () => {
     const uri = transitUri(uniqueName('bao'));
-    const pending = await keyport.createKey('hcvault', { name: uri, spec: 'AES_256', external: true });
+    const pending = await t.keyport.createKey('hcvault', { name: uri, spec: 'AES_256', external: true });
     expect(pending.state).toBe('pending_import');
-    const manifestPath = join(dir, 'transit.json');
+    const manifestPath = join(t.dir, 'transit.json');
     const pairing = await importHsmKey({
-      keyport,
-      hsm,
+      keyport: t.keyport,
+      hsm: t.hsm,
       hsmKey: { create: { name: uniqueName('root') } },
       target: { uri },
       manifestPath,
@@ -62,23 +50,25 @@ describe('importHsmKey into OpenBao transit', () => {
 
     const context = { tenant: 'acme', table: 'orders' };
     // transit -> HSM
-    const fromTransit = await keyport.encrypt(uri, utf8('sealed by OpenBao'), { context });
+    const fromTransit = await t.keyport.encrypt(uri, utf8('sealed by OpenBao'), { context });
     const vaultText = text(fromTransit.ciphertext);
     expect(vaultText).toMatch(/^vault:v1:/);
     const inHsm = transitToHsmCiphertext(vaultText, Number(pairing.hsm.version));
-    const opened = await keyport.decrypt(pairing.hsm.uri, inHsm, { context });
+    const opened = await t.keyport.decrypt(pairing.hsm.uri, inHsm, { context });
     expect(text(opened.plaintext)).toBe('sealed by OpenBao');
     // The associated data is bound: another context fails inside the HSM.
     await expect(
-      keyport.decrypt(pairing.hsm.uri, inHsm, { context: { ...context, tenant: 'evil' } }),
+      t.keyport.decrypt(pairing.hsm.uri, inHsm, { context: { ...context, tenant: 'evil' } }),
     ).rejects.toMatchObject({ code: 'InvalidCiphertext' });
 
     // HSM -> transit
-    const fromHsm = await keyport.encrypt(pairing.hsm.uri, utf8('sealed in the HSM'), { context });
+    const fromHsm = await t.keyport.encrypt(pairing.hsm.uri, utf8('sealed in the HSM'), { context });
     const asVault = hsmToTransitCiphertext(fromHsm.ciphertext, Number(pairing.target.version));
-    const back = await keyport.decrypt(uri, utf8(asVault), { context });
+    const back = await t.keyport.decrypt(uri, utf8(asVault), { context });
     expect(text(back.plaintext)).toBe('sealed in the HSM');
-    await expect(keyport.decrypt(uri, utf8(asVault), { context: { tenant: 'evil' } })).rejects.toMatchObject({
+    await expect(
+      t.keyport.decrypt(uri, utf8(asVault), { context: { tenant: 'evil' } }),
+    ).rejects.toMatchObject({
       code: 'InvalidCiphertext',
     });
   });

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { acquireFileLock } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
-import { type ByokPairing, MANIFEST_FORMAT, pairingsOf, readManifest, recordPairing } from '../src/index.js';
-import { tempDir } from './support.js';
+import { MANIFEST_FORMAT, pairingsOf, readManifest, recordPairing } from '../src/index.js';
+import { samplePairing, tempDir } from './support.js';
 
 const HOOKS = fileURLToPath(new URL('../../cli/test/support/register-ts.mjs', import.meta.url));
 const WRITER = fileURLToPath(new URL('./manifest-writer.mjs', import.meta.url));
@@ -32,23 +32,12 @@ function runWriter(
   });
 }
 
-const pairing = (n: number): ByokPairing => ({
-  hsm: { uri: `pkcs11:token=t;object=k${n}`, label: `k${n}`, id: '6b70763100000001', version: '1' },
-  target: {
-    uri: `aws-kms://arn:aws:kms:us-east-1:111122223333:key/${n}`,
-    scheme: 'aws-kms',
-    spec: 'AES_256',
-    wrappingAlgorithm: 'RSAES_OAEP_SHA_1',
-  },
-  importedAt: new Date(0).toISOString(),
-});
-
 describe('BYOK manifest', () => {
   it('a missing manifest is empty; records append, concurrently, without losing one', async () => {
     const dir = await tempDir();
     const path = join(dir, 'm.json');
     expect(await readManifest(path)).toEqual({ format: MANIFEST_FORMAT, pairings: [] });
-    await Promise.all([1, 2, 3, 4, 5].map((n) => recordPairing(path, pairing(n))));
+    await Promise.all([1, 2, 3, 4, 5].map((n) => recordPairing(path, samplePairing(n))));
     const m = await readManifest(path);
     expect(m.pairings.map((p) => p.hsm.label).sort()).toEqual(['k1', 'k2', 'k3', 'k4', 'k5']);
     expect(pairingsOf(m, 'pkcs11:token=t;object=k2')).toHaveLength(1);
@@ -61,19 +50,19 @@ describe('BYOK manifest', () => {
     const path = join(await tempDir(), 'm.json');
     await writeFile(path, '{"format":"something-else","pairings":[]}');
     await expect(readManifest(path)).rejects.toMatchObject({ code: 'Integrity' });
-    await expect(recordPairing(path, pairing(1))).rejects.toMatchObject({ code: 'Integrity' });
+    await expect(recordPairing(path, samplePairing(1))).rejects.toMatchObject({ code: 'Integrity' });
     expect(await readFile(path, 'utf8')).toContain('something-else');
     await writeFile(path, 'not json');
     await expect(readManifest(path)).rejects.toMatchObject({ code: 'Integrity' });
     // Damaged pairings: refused by position, never a TypeError later, never rewritten.
     for (const bad of ['null', '"x"', '{"hsm":{},"target":{"uri":"a"}}', '{"hsm":{"uri":"a"}}']) {
-      const text = `{"format":"${MANIFEST_FORMAT}","pairings":[${JSON.stringify(pairing(1))},${bad}]}`;
+      const text = `{"format":"${MANIFEST_FORMAT}","pairings":[${JSON.stringify(samplePairing(1))},${bad}]}`;
       await writeFile(path, text);
       await expect(readManifest(path), bad).rejects.toMatchObject({
         code: 'Integrity',
         message: expect.stringContaining('position 1'),
       });
-      await expect(recordPairing(path, pairing(2)), bad).rejects.toMatchObject({ code: 'Integrity' });
+      await expect(recordPairing(path, samplePairing(2)), bad).rejects.toMatchObject({ code: 'Integrity' });
       expect(await readFile(path, 'utf8')).toBe(text);
     }
   });
@@ -89,17 +78,17 @@ describe('BYOK manifest', () => {
         message: expect.stringContaining('not a regular file'),
       });
     }
-    await expect(recordPairing(fifo, pairing(1))).rejects.toMatchObject({ code: 'InvalidArgument' });
+    await expect(recordPairing(fifo, samplePairing(1))).rejects.toMatchObject({ code: 'InvalidArgument' });
   }, 5_000);
 
   it('a manifest path that is a symbolic link is refused: a rename would replace the link, not its target', async () => {
     const dir = await tempDir();
     const real = join(dir, 'shared.json');
-    await recordPairing(real, pairing(1));
+    await recordPairing(real, samplePairing(1));
     const before = await readFile(real, 'utf8');
     const link = join(dir, 'byok.json');
     await symlink(real, link);
-    await expect(recordPairing(link, pairing(2))).rejects.toMatchObject({ code: 'InvalidArgument' });
+    await expect(recordPairing(link, samplePairing(2))).rejects.toMatchObject({ code: 'InvalidArgument' });
     // The link is still a link, and the file it names is as it was.
     expect(await readFile(real, 'utf8')).toBe(before);
     expect((await readdir(dir)).sort()).toEqual(['byok.json', 'shared.json']);
@@ -108,26 +97,29 @@ describe('BYOK manifest', () => {
 
   it('bytes that are not UTF-8 are refused, not replaced by U+FFFD and saved so on the next record', async () => {
     const path = join(await tempDir(), 'm.json');
-    const text = JSON.stringify({ format: MANIFEST_FORMAT, pairings: [pairing(1)] }).replace('k1', 'k\xff');
+    const text = JSON.stringify({ format: MANIFEST_FORMAT, pairings: [samplePairing(1)] }).replace(
+      'k1',
+      'k\xff',
+    );
     const bytes = Buffer.from(text, 'latin1');
     await writeFile(path, bytes);
     await expect(readManifest(path)).rejects.toMatchObject({
       code: 'Integrity',
       message: expect.stringContaining('not UTF-8'),
     });
-    await expect(recordPairing(path, pairing(2))).rejects.toMatchObject({ code: 'Integrity' });
+    await expect(recordPairing(path, samplePairing(2))).rejects.toMatchObject({ code: 'Integrity' });
     expect(await readFile(path)).toEqual(bytes);
   });
 
   it('a pairing without both URIs is refused before it is written and damages the manifest', async () => {
     const path = join(await tempDir(), 'm.json');
-    await recordPairing(path, pairing(1));
+    await recordPairing(path, samplePairing(1));
     const before = await readFile(path, 'utf8');
     for (const bad of [
       null,
       {},
       { hsm: { uri: 'pkcs11:token=t;object=k' } },
-      { ...pairing(2), target: {} },
+      { ...samplePairing(2), target: {} },
     ]) {
       await expect(recordPairing(path, bad as never), JSON.stringify(bad)).rejects.toMatchObject({
         code: 'InvalidArgument',
@@ -141,7 +133,7 @@ describe('BYOK manifest', () => {
     for (const name of [`${'é'.repeat(120)}manif.json`, `${'é'.repeat(125)}manif`]) {
       const dir = await tempDir();
       const path = join(dir, name); // 250 and 255 bytes of UTF-8
-      await recordPairing(path, pairing(1));
+      await recordPairing(path, samplePairing(1));
       expect((await readManifest(path)).pairings).toHaveLength(1);
       expect(await readdir(dir)).toEqual([name]);
     }
@@ -173,27 +165,27 @@ describe('BYOK manifest', () => {
   it("waiting for another process's update ends when the caller's signal fires, writing nothing", async () => {
     const dir = await tempDir();
     const path = join(dir, 'm.json');
-    await recordPairing(path, pairing(1));
+    await recordPairing(path, samplePairing(1));
     const before = await readFile(path, 'utf8');
     // Another process's update in progress: it holds the manifest's lock.
     const held = await acquireFileLock(`${path}.lock`);
     const controller = new AbortController();
-    const waiting = recordPairing(path, pairing(2), { signal: controller.signal });
+    const waiting = recordPairing(path, samplePairing(2), { signal: controller.signal });
     setTimeout(() => controller.abort(), 50);
     await expect(waiting).rejects.toMatchObject({ code: 'Aborted' });
     expect(await readFile(path, 'utf8')).toBe(before);
     await held.release();
-    await recordPairing(path, pairing(3));
+    await recordPairing(path, samplePairing(3));
     expect((await readManifest(path)).pairings.map((p) => p.hsm.label)).toEqual(['k1', 'k3']);
   });
 
   it('a misspelt or wrongly typed recordPairing option is refused before the manifest is touched', async () => {
     const path = join(await tempDir(), 'm.json');
-    await expect(recordPairing(path, pairing(1), { sginal: 1 } as never)).rejects.toMatchObject({
+    await expect(recordPairing(path, samplePairing(1), { sginal: 1 } as never)).rejects.toMatchObject({
       code: 'InvalidArgument',
       message: expect.stringContaining('"sginal"'),
     });
-    await expect(recordPairing(path, pairing(1), { signal: 'x' } as never)).rejects.toMatchObject({
+    await expect(recordPairing(path, samplePairing(1), { signal: 'x' } as never)).rejects.toMatchObject({
       code: 'InvalidArgument',
       message: expect.stringContaining('options.signal'),
     });
@@ -217,29 +209,32 @@ describe('BYOK manifest', () => {
   it("pending imports: damaged ones are Integrity by position; a pairing drops its target's, keeps the others", async () => {
     const path = join(await tempDir(), 'm.json');
     const pendingOf = (n: number) => {
-      const { target, hsm } = pairing(n);
+      const { target, hsm } = samplePairing(n);
       const { version: _, ...unversioned } = target as typeof target & { version?: string };
       return { hsm, target: unversioned, startedAt: new Date(0).toISOString() };
     };
-    for (const bad of ['{}', '[null]', `[${JSON.stringify({ ...pairing(1), startedAt: 5 })}]`]) {
+    for (const bad of ['{}', '[null]', `[${JSON.stringify({ ...samplePairing(1), startedAt: 5 })}]`]) {
       const text = `{"format":"${MANIFEST_FORMAT}","pairings":[],"pending":${bad}}`;
       await writeFile(path, text);
       await expect(readManifest(path), bad).rejects.toMatchObject({ code: 'Integrity' });
-      await expect(recordPairing(path, pairing(2)), bad).rejects.toMatchObject({ code: 'Integrity' });
+      await expect(recordPairing(path, samplePairing(2)), bad).rejects.toMatchObject({ code: 'Integrity' });
       expect(await readFile(path, 'utf8')).toBe(text);
     }
     await writeFile(
       path,
       JSON.stringify({ format: MANIFEST_FORMAT, pairings: [], pending: [pendingOf(1), pendingOf(2)] }),
     );
-    await recordPairing(path, pairing(1));
+    await recordPairing(path, samplePairing(1));
     expect(await readManifest(path)).toEqual({
       format: MANIFEST_FORMAT,
-      pairings: [pairing(1)],
+      pairings: [samplePairing(1)],
       pending: [pendingOf(2)],
     });
-    await recordPairing(path, pairing(2));
-    expect(await readManifest(path)).toEqual({ format: MANIFEST_FORMAT, pairings: [pairing(1), pairing(2)] });
+    await recordPairing(path, samplePairing(2));
+    expect(await readManifest(path)).toEqual({
+      format: MANIFEST_FORMAT,
+      pairings: [samplePairing(1), samplePairing(2)],
+    });
     expect(JSON.parse(await readFile(path, 'utf8'))).not.toHaveProperty('pending');
   });
 });

@@ -5,44 +5,16 @@
  */
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
-import { type KeyOperations, Keyport, KeyportError } from '@keyport/core';
-import type { LocalProvider } from '@keyport/local';
-import type { Pkcs11Provider } from '@keyport/pkcs11';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type HsmKeyExporter, type ImportHsmKeyOptions, importHsmKey, readManifest } from '../src/index.js';
-import { openHsm, openLocal, tempDir, uniqueName } from './support.js';
+import { type KeyOperations, KeyportError } from '@keyport/core';
+import { describe, expect, it } from 'vitest';
+import { type ImportHsmKeyOptions, importHsmKey, readManifest } from '../src/index.js';
+import { countingWraps, openLocal, tempDir, uniqueName, useHsmKeyport } from './support.js';
 
 describe('importHsmKey refuses before the HSM generates or wraps', () => {
-  let hsm: Pkcs11Provider;
-  let local: LocalProvider;
-  let keyport: Keyport;
-  let dir: string;
-  beforeAll(async () => {
-    dir = await tempDir();
-    hsm = await openHsm();
-    local = await openLocal(dir);
-    keyport = new Keyport({ providers: [hsm, local] });
-  });
-  afterAll(() => keyport?.close());
+  const t = useHsmKeyport(async (dir) => [await openLocal(dir)]);
 
   const pendingLocal = async () =>
-    (await keyport.createKey('local', { name: uniqueName('local'), spec: 'AES_256', external: true })).uri;
-
-  /** The HSM provider, counting the wraps it is asked for. */
-  const counting = (): { exporter: HsmKeyExporter; wraps: () => number } => {
-    let wraps = 0;
-    return {
-      exporter: {
-        scheme: hsm.scheme,
-        oaepHashes: hsm.oaepHashes,
-        wrapKeyForExport: (ref, options, o) => {
-          wraps++;
-          return hsm.wrapKeyForExport(ref, options, o);
-        },
-      },
-      wraps: () => wraps,
-    };
-  };
+    (await t.keyport.createKey('local', { name: uniqueName('local'), spec: 'AES_256', external: true })).uri;
 
   const spki = (bits: number, e?: string): Uint8Array => {
     const { publicKey } = generateKeyPairSync('rsa', { modulusLength: bits });
@@ -56,17 +28,17 @@ describe('importHsmKey refuses before the HSM generates or wraps', () => {
 
   it('a weak wrapping public key (RSA-1024, RSA-768, exponent 1) is refused before the HSM wraps the key under it', async () => {
     const uri = await pendingLocal();
-    const real = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const real = await t.keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
     const hsmKey = {
       uri: (
-        await keyport.createKey('pkcs11', {
+        await t.keyport.createKey('pkcs11', {
           name: uniqueName('hsm'),
           spec: 'AES_256',
           exportable: true,
         } as never)
       ).uri,
     };
-    const manifestPath = join(dir, 'weak.json');
+    const manifestPath = join(t.dir, 'weak.json');
     // Before: the HSM wrapped the key under each, and whoever holds (or factors) the private half
     // reads the key material out of the wrapped bytes; with e = 1 the "ciphertext" is the OAEP
     // encoding itself, which anyone unmasks.
@@ -75,10 +47,10 @@ describe('importHsmKey refuses before the HSM generates or wraps', () => {
       ['RSA-768', spki(768)],
       ['RSA-2048 with e = 1', spki(2048, 'AQ')],
     ] as const) {
-      const { exporter, wraps } = counting();
+      const { exporter, wraps } = countingWraps(t.hsm);
       await expect(
         importHsmKey({
-          keyport,
+          keyport: t.keyport,
           hsm: exporter,
           hsmKey,
           target: { uri },
@@ -88,7 +60,7 @@ describe('importHsmKey refuses before the HSM generates or wraps', () => {
         name,
       ).rejects.toMatchObject({ code: 'InvalidArgument', provider: 'byok' });
       expect(wraps(), name).toBe(0);
-      expect((await keyport.describeKey(uri)).state).toBe('pending_import');
+      expect((await t.keyport.describeKey(uri)).state).toBe('pending_import');
     }
     expect((await readManifest(manifestPath)).pairings).toEqual([]);
   });
@@ -96,14 +68,14 @@ describe('importHsmKey refuses before the HSM generates or wraps', () => {
   it('given parameters that are refused do not leave a new HSM key behind: the same import then succeeds', async () => {
     const uri = await pendingLocal();
     const name = uniqueName('root');
-    const manifestPath = join(dir, 'retry.json');
-    const sha256 = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_256' });
-    const sha1 = await keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const manifestPath = join(t.dir, 'retry.json');
+    const sha256 = await t.keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_256' });
+    const sha1 = await t.keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
     for (const importParameters of [sha256, { ...sha1, expiresAt: new Date(Date.now() - 1000) }]) {
       await expect(
         importHsmKey({
-          keyport,
-          hsm,
+          keyport: t.keyport,
+          hsm: t.hsm,
           hsmKey: { create: { name } },
           target: { uri },
           manifestPath,
@@ -114,14 +86,14 @@ describe('importHsmKey refuses before the HSM generates or wraps', () => {
     // Before: the first refusal came after C_GenerateKey, so the retry met AlreadyExists (and an
     // orphan extractable key sat in the token, paired with nothing).
     const pairing = await importHsmKey({
-      keyport,
-      hsm,
+      keyport: t.keyport,
+      hsm: t.hsm,
       hsmKey: { create: { name } },
       target: { uri },
       manifestPath,
     });
     expect(pairing.hsm.label).toBe(name);
-    expect(await keyport.describeKey(uri)).toMatchObject({ state: 'enabled' });
+    expect(await t.keyport.describeKey(uri)).toMatchObject({ state: 'enabled' });
   });
 });
 
