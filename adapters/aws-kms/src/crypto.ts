@@ -15,6 +15,7 @@ import {
   type EncryptResult,
   type KeyRef,
   type KeySpec,
+  keyportError,
   needs,
   optionalContext,
   type ProviderCallOptions,
@@ -23,7 +24,7 @@ import {
   takeSecretBytes,
 } from '@keyport/core';
 import { answered, PROVIDER_NAME } from './errors.js';
-import type { DriverOp, InputOf, KmsRpc, ResolvedKey } from './rpc.js';
+import { answeredKey, type DriverOp, type InputOf, type KmsRpc, type ResolvedKey } from './rpc.js';
 import { encryptionAlgorithmFor } from './specs.js';
 
 /** Results carry the key ARN AWS answered with: ESDK-compatible EDKs record it as provider info. */
@@ -60,6 +61,40 @@ function contextOf(context: EncryptionContext | undefined): { EncryptionContext?
     : {};
 }
 
+/** What AWS takes as a plaintext or a message (Encrypt, Sign, Verify, GenerateMac, VerifyMac). */
+const MAX_PLAINTEXT = 4096;
+/** The longest plaintext RSAES_OAEP_SHA_256 encrypts under each RSA key size (AWS's table). */
+const MAX_RSA_PLAINTEXT: Partial<Record<KeySpec, number>> = { RSA_2048: 190, RSA_3072: 318, RSA_4096: 446 };
+/** The longest ciphertext blob AWS takes (Decrypt, ReEncrypt). */
+const MAX_CIPHERTEXT = 6144;
+
+/**
+ * Refuses bytes AWS would refuse for their size, before any request: an endpoint may echo a
+ * refused value in its error (local-kms quotes the whole plaintext or message, which would then
+ * sit in the error's cause and in every log printing it), and local-kms answers an RSA plaintext
+ * too long for the key with a retried InternalFailure. The message says the size, never the bytes.
+ */
+function checkSize(bytes: Uint8Array, what: string, max: number, key: ResolvedKey): void {
+  needs(
+    bytes.length >= 1 && bytes.length <= max,
+    `AWS KMS takes a ${what} of 1 to ${max} bytes, not ${bytes.length}`,
+    {
+      provider: PROVIDER_NAME,
+      keyUri: key.uri,
+    },
+  );
+}
+
+/** A ciphertext of a size no AWS KMS ciphertext has cannot open: refused as one that does not. */
+function checkCiphertextSize(ciphertext: Uint8Array, key: ResolvedKey): void {
+  if (ciphertext.length < 1 || ciphertext.length > MAX_CIPHERTEXT)
+    throw keyportError(
+      'InvalidCiphertext',
+      `an AWS KMS ciphertext is 1 to ${MAX_CIPHERTEXT} bytes, not ${ciphertext.length}`,
+      { provider: PROVIDER_NAME, keyUri: key.uri, retryable: false },
+    );
+}
+
 /** EncryptionAlgorithm + EncryptionContext for a key of this spec. */
 function encryptionParams(key: ResolvedKey, spec: KeySpec, context: EncryptionContext | undefined) {
   assertContextBindable(spec, context, 'none', { provider: PROVIDER_NAME, keyUri: key.uri });
@@ -82,11 +117,17 @@ async function crypt<Op extends 'Encrypt' | 'Decrypt'>(
   const key = await rpc.resolve(ref);
   // before the spec lookup: a context that is no context is refused without any request
   const checked = checkedContext(context, 'req.context', key.uri);
-  const params = encryptionParams(key, await rpc.specOf(key, signal), checked);
+  const bytes = op === 'Encrypt' ? (data as { Plaintext: Uint8Array }).Plaintext : undefined;
+  if (bytes !== undefined) checkSize(bytes, 'plaintext', MAX_PLAINTEXT, key);
+  else checkCiphertextSize((data as { CiphertextBlob: Uint8Array }).CiphertextBlob, key);
+  const spec = await rpc.specOf(key, signal);
+  const rsaMax = MAX_RSA_PLAINTEXT[spec];
+  if (bytes !== undefined && rsaMax !== undefined)
+    checkSize(bytes, `plaintext for an ${spec} key (RSAES_OAEP_SHA_256)`, rsaMax, key);
+  const params = encryptionParams(key, spec, checked);
   const input = { ...data, KeyId: key.keyId, ...params } as InputOf<Op>;
   try {
-    const out = await rpc.send(key, op, input, signal);
-    return { out, keyArn: answered(out.KeyId, 'a key id') };
+    return { out: await rpc.send(key, op, input, signal), key };
   } catch (e) {
     if ((e as { name?: unknown }).name === 'InvalidKeyUsageException') rpc.forget(key);
     throw e;
@@ -100,8 +141,12 @@ export const encrypt: DriverOp<'encrypt', Promise<AwsEncryptResult>> = async (
   req,
   o,
 ) => {
-  const { out, keyArn } = await crypt(rpc, ref, 'Encrypt', { Plaintext: plaintext }, req.context, o.signal);
-  return { ciphertext: answered(out.CiphertextBlob, 'a ciphertext'), keyVersion: undefined, keyArn };
+  const { out, key } = await crypt(rpc, ref, 'Encrypt', { Plaintext: plaintext }, req.context, o.signal);
+  return {
+    ciphertext: answered(out.CiphertextBlob, 'a ciphertext'),
+    keyVersion: undefined,
+    keyArn: answeredKey(out.KeyId, key, 'a key id'),
+  };
 };
 
 export const decrypt: DriverOp<'decrypt', Promise<AwsDecryptResult>> = async (
@@ -112,12 +157,15 @@ export const decrypt: DriverOp<'decrypt', Promise<AwsDecryptResult>> = async (
   o,
 ) => {
   const data = { CiphertextBlob: ciphertext };
-  const { out, keyArn } = await crypt(rpc, ref, 'Decrypt', data, req.context, o.signal);
-  return {
-    plaintext: takeSecretBytes(answered(out.Plaintext, 'a plaintext')),
-    keyVersion: undefined,
-    keyArn,
-  };
+  const { out, key } = await crypt(rpc, ref, 'Decrypt', data, req.context, o.signal);
+  const plaintext = takeSecretBytes(answered(out.Plaintext, 'a plaintext'));
+  try {
+    // the plaintext of another key's ciphertext is no answer to this call (the ESDK refuses it too)
+    return { plaintext, keyVersion: undefined, keyArn: answeredKey(out.KeyId, key, 'a key id') };
+  } catch (e) {
+    plaintext.fill(0);
+    throw e;
+  }
 };
 
 /** Data-key lengths follow core's rule (16 to 1024 bytes); AWS allows 1 to 1024. */
@@ -134,13 +182,19 @@ export const generateDataKey: DriverOp<'generateDataKey', Promise<AwsDataKeyResu
 ) => {
   const key = await rpc.resolve(ref);
   const out = await rpc.send(key, 'GenerateDataKey', dataKeyInput(key, req), o.signal);
-  return {
-    // The SDK decodes it into a view of Node's shared Buffer pool: see core's takeSecretBytes.
-    plaintext: takeSecretBytes(answered(out.Plaintext, 'a data key')),
-    wrapped: answered(out.CiphertextBlob, 'a wrapped data key'),
-    keyVersion: undefined,
-    keyArn: answered(out.KeyId, 'a key id'),
-  };
+  // The SDK decodes it into a view of Node's shared Buffer pool: see core's takeSecretBytes.
+  const plaintext = takeSecretBytes(answered(out.Plaintext, 'a data key'));
+  try {
+    return {
+      plaintext,
+      wrapped: answered(out.CiphertextBlob, 'a wrapped data key'),
+      keyVersion: undefined,
+      keyArn: answeredKey(out.KeyId, key, 'a key id'),
+    };
+  } catch (e) {
+    plaintext.fill(0); // refused: nobody gets to use this key
+    throw e;
+  }
 };
 
 /** A wrapped data key only, for a party that will hold it until someone else unwraps it. */
@@ -154,7 +208,7 @@ export async function generateDataKeyWithoutPlaintext(
   const out = await rpc.send(key, 'GenerateDataKeyWithoutPlaintext', dataKeyInput(key, req), o.signal);
   return {
     wrapped: answered(out.CiphertextBlob, 'a wrapped data key'),
-    keyArn: answered(out.KeyId, 'a key id'),
+    keyArn: answeredKey(out.KeyId, key, 'a key id'),
   };
 }
 
@@ -167,6 +221,7 @@ export async function reEncrypt(
   o: ProviderCallOptions,
 ): Promise<ReEncryptResult> {
   const from = await rpc.resolve(source);
+  checkCiphertextSize(ciphertext, from);
   const to = await rpc.resolve(req.destination);
   needs(from.route.location === to.route.location, 'ReEncrypt needs both keys in one region and endpoint');
   const sourceContext = checkedContext(req.sourceContext, 'req.sourceContext', from.uri);
@@ -186,8 +241,8 @@ export async function reEncrypt(
   const out = await rpc.send(from, 'ReEncrypt', input, o.signal);
   return {
     ciphertext: answered(out.CiphertextBlob, 'a ciphertext'),
-    keyArn: answered(out.KeyId, 'a key id'),
-    sourceKeyArn: answered(out.SourceKeyId, 'a source key id'),
+    keyArn: answeredKey(out.KeyId, to, 'a key id'),
+    sourceKeyArn: answeredKey(out.SourceKeyId, from, 'a source key id'),
   };
 }
 
@@ -195,6 +250,7 @@ const messageType = (req: SignRequest): 'DIGEST' | 'RAW' => (req.messageType ===
 
 export const sign: DriverOp<'sign'> = async (rpc, ref, message, req, o) => {
   const key = await rpc.resolve(ref);
+  checkSize(message, 'message', MAX_PLAINTEXT, key);
   // core has checked a requested algorithm against the declared ones; AWS checks it fits the key
   const details = { provider: PROVIDER_NAME, keyUri: key.uri };
   const algorithm = req.algorithm ?? signingAlgorithmFor(await rpc.specOf(key, o.signal), undefined, details);
@@ -224,6 +280,7 @@ async function validity(
 
 export const verify: DriverOp<'verify'> = async (rpc, ref, message, signature, req, o) => {
   const key = await rpc.resolve(ref);
+  checkSize(message, 'message', MAX_PLAINTEXT, key);
   const input = {
     KeyId: key.keyId,
     Message: message,
@@ -236,6 +293,7 @@ export const verify: DriverOp<'verify'> = async (rpc, ref, message, signature, r
 
 export const mac: DriverOp<'mac'> = async (rpc, ref, message, o) => {
   const key = await rpc.resolve(ref);
+  checkSize(message, 'message', MAX_PLAINTEXT, key);
   const input = { KeyId: key.keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256' } as const;
   return {
     mac: answered((await rpc.send(key, 'GenerateMac', input, o.signal)).Mac, 'a MAC'),
@@ -245,6 +303,7 @@ export const mac: DriverOp<'mac'> = async (rpc, ref, message, o) => {
 
 export const verifyMac: DriverOp<'verifyMac'> = async (rpc, ref, message, tag, o) => {
   const key = await rpc.resolve(ref);
+  checkSize(message, 'message', MAX_PLAINTEXT, key);
   const input = { KeyId: key.keyId, Message: message, Mac: tag, MacAlgorithm: 'HMAC_SHA_256' } as const;
   return validity(rpc.send(key, 'VerifyMac', input, o.signal), 'KMSInvalidMacException');
 };

@@ -102,6 +102,24 @@ export const AWS_ERROR_TABLE: ErrorTable = {
 };
 
 /**
+ * Whether an exception name from the wire reads as one (`NotFoundException`, `InternalFailure`):
+ * a CamelCase word of at most 100 characters. The endpoint chooses the name (`__type`, or the
+ * `x-amzn-ErrorType` header); one that echoes a request header there would otherwise put a
+ * session token (long, with `/+=`), an access key id (capitals and digits only) or a signature
+ * (lower-case hex) in the message and the cause of the error, and so in every log printing it.
+ */
+function isExceptionName(name: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9_.:#-]{0,99}$/.test(name) && /[a-z]/.test(name) && /[A-Z]/.test(name);
+}
+
+/** The SDK error without the name the wire gave it (its message is the body's, which core masks). */
+function unnamed(error: { message?: unknown }): Error {
+  const copy = new Error(typeof error.message === 'string' ? error.message : '');
+  copy.name = 'UnnamedAwsKmsException';
+  return copy;
+}
+
+/**
  * Maps anything a KMS call can throw. KeyportErrors pass through; unknown non-SDK values return
  * undefined so core's default (Internal) applies.
  */
@@ -114,11 +132,12 @@ export function mapAwsError(error: unknown): KeyportError | undefined {
     $retryable?: { throttling?: unknown };
   };
   const name = typeof e.name === 'string' ? e.name : '';
+  const shown = name === '' || isExceptionName(name);
   const { requestId: id, httpStatusCode: status } = e.$metadata ?? {};
   const base = {
     provider: PROVIDER_NAME,
     requestId: typeof id === 'string' && id !== '' ? id : undefined,
-    cause: error,
+    cause: shown ? error : unnamed(error),
   };
   const tls = tlsErrorCode(error);
   if (tls !== undefined)
@@ -143,7 +162,7 @@ export function mapAwsError(error: unknown): KeyportError | undefined {
   if (typeof status === 'number')
     return keyportError(
       'Internal',
-      `unexpected AWS KMS answer ${name ? quote(name) : `HTTP ${status}`}`,
+      `unexpected AWS KMS answer ${name !== '' && shown ? quote(name) : `HTTP ${status}`}`,
       base,
     );
   return undefined;

@@ -14,7 +14,7 @@ import {
 } from '@keyport/core';
 import { answered, nextMarker, pageMarkers } from './errors.js';
 import { pageLimit } from './keys.js';
-import type { DriverOp, KmsRpc } from './rpc.js';
+import { answeredKey, type DriverOp, type KmsRpc } from './rpc.js';
 import { awsGrantOperations, keyportGrantOperations, unmodeledGrantOperations } from './specs.js';
 import { isAlias, keyUriFor } from './uri.js';
 
@@ -122,7 +122,10 @@ export async function* listGrants(
   do {
     const out = await rpc.send(key, 'ListGrants', { KeyId: keyId, Limit: limit, Marker: marker }, o.signal);
     for (const entry of out.Grants ?? []) {
-      yield toGrant(entry, entry.KeyId?.startsWith('arn:') ? keyUriFor(entry.KeyId, key.parsed) : key.uri);
+      // a grant on another key is not one of this key's (nor to be revoked as one)
+      const on =
+        entry.KeyId !== undefined ? answeredKey(entry.KeyId, key, "a grant's key id", keyId) : undefined;
+      yield toGrant(entry, on?.startsWith('arn:') ? keyUriFor(on, key.parsed) : key.uri);
     }
     marker = nextMarker(out, markers);
   } while (marker !== undefined);

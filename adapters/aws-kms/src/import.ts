@@ -14,7 +14,7 @@ import {
 } from '@keyport/core';
 import { answered } from './errors.js';
 import { describePinned } from './keys.js';
-import type { DriverOp, KmsRpc } from './rpc.js';
+import { answeredKey, type DriverOp, type KmsRpc } from './rpc.js';
 import { keyUriFor } from './uri.js';
 
 export interface AwsImportParametersRequest extends ImportParametersRequest {
@@ -39,7 +39,10 @@ export async function getImportParameters(
     o.signal,
   );
   return {
-    keyUri: out.KeyId?.startsWith('arn:') ? keyUriFor(out.KeyId, key.parsed) : key.uri,
+    keyUri:
+      out.KeyId !== undefined && answeredKey(out.KeyId, key, 'a key id', KeyId).startsWith('arn:')
+        ? keyUriFor(out.KeyId, key.parsed)
+        : key.uri,
     algorithm,
     wrappingPublicKey: answered(out.PublicKey, 'a wrapping public key'),
     importToken: answered(out.ImportToken, 'an import token'),

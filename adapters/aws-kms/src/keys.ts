@@ -31,6 +31,7 @@ import {
   type DriverOp,
   type InputOf,
   type KmsRpc,
+  metadataOf,
   type OutputOf,
   type ResolvedKey,
   resolvedKey,
@@ -84,6 +85,11 @@ async function aliasTarget(rpc: KmsRpc, name: string): Promise<ResolvedKey> {
   );
   const key = await rpc.resolve(uri);
   needs(ALIAS.test(key.keyId), 'a new key is named by an alias: aws-kms://alias/<name>');
+  // refused here, not by CreateAlias once the key exists (it would be made only to be deleted)
+  needs(
+    !key.keyId.startsWith('alias/aws/'),
+    'AWS reserves alias/aws/ names for its managed keys: name the key otherwise',
+  );
   return key;
 }
 
@@ -437,10 +443,8 @@ async function describeResolved(
   withRotation: boolean,
   pinned?: string,
 ) {
-  const meta = answered(
-    (await rpc.send(key, 'DescribeKey', { KeyId: pinned ?? key.keyId }, signal)).KeyMetadata,
-    'key metadata',
-  );
+  const KeyId = pinned ?? key.keyId;
+  const meta = metadataOf((await rpc.send(key, 'DescribeKey', { KeyId }, signal)).KeyMetadata, key, KeyId);
   const [labels, rotation, materialCreatedAt] = await Promise.all([
     labelsOf(rpc, key, answered(meta.KeyId, 'a key id'), signal),
     withRotation ? rotationOf(rpc, key, meta, signal) : undefined,

@@ -37,6 +37,9 @@ export interface AwsKmsProviderOptions {
   readonly grantTokens?: readonly string[];
 }
 
+/** A host name label, as the SDK checks a region: no spaces, dots or slashes. */
+const REGION = /^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$/;
+
 const KNOWN = {
   client: true,
   region: true,
@@ -79,7 +82,10 @@ function checkAllowedEndpoints(list: unknown): readonly string[] {
 
 export function checkAwsKmsOptions(options: unknown): AwsKmsProviderOptions {
   const o = checkOptions(options, 'awsKms options', KNOWN);
-  if (o.region !== undefined) checkString(o.region, 'region', { min: 1, max: 64 });
+  // what the SDK takes as a region (a host name label); it refuses anything else only at each call,
+  // with a plain Error keyport can only call Internal (a trailing space or newline, a dot, a slash)
+  if (o.region !== undefined && !REGION.test(checkString(o.region, 'region', { min: 1, max: 64 })))
+    throw invalidArgument('region', 'expected a region name such as eu-west-1 (letters, digits and "-")');
   if (o.endpoint !== undefined) {
     // Checked here, not at the first call: the value is only named, never shown (it may hold a
     // password, which is itself refused).

@@ -22,6 +22,8 @@ import {
   joinSharedRequest,
   type KeyRef,
   type KeySpec,
+  keyportError,
+  quote,
   type SharedRequest,
 } from '@keyport/core';
 import { EndpointRule } from './endpoints.js';
@@ -30,7 +32,7 @@ import type { AwsKmsProviderOptions } from './options.js';
 import { kmsSdk } from './sdk.js';
 import { KeyObjectSha256 } from './sha256.js';
 import { keyportSpecOf } from './specs.js';
-import { isAlias, parseAwsUri } from './uri.js';
+import { answerNamesKey, isAlias, parseAwsUri } from './uri.js';
 
 type Module = typeof Sdk;
 export type KmsOperation =
@@ -102,6 +104,30 @@ export interface ResolvedKey {
 
 export function resolvedKey(route: Route, uri: string, parsed: AwsKmsKeyUri): ResolvedKey {
   return { route, uri, keyId: parsed.keyId, parsed, specKey: cacheKeyOf(parsed) };
+}
+
+/**
+ * The key id or ARN an answer names, refused (`Internal`) unless it can be the key the request
+ * named (`asked`: the KeyId sent, the key's own by default). AWS answers for the key it was
+ * asked about; an answer for another key, account or region comes from an endpoint that is not
+ * doing what was asked (a proxy, a misconfigured endpoint): its key ARN would be recorded as the
+ * one that wrapped (ESDK-style EDKs record it), its plaintext taken as this key's, its metadata,
+ * spec or grants reported as this key's.
+ */
+export function answeredKey(
+  value: string | undefined,
+  key: Pick<ResolvedKey, 'uri' | 'keyId' | 'parsed'>,
+  what: string,
+  asked: string = key.keyId,
+): string {
+  const named = answered(value, what);
+  if (!answerNamesKey(asked, named, key.parsed.region))
+    throw keyportError(
+      'Internal',
+      `AWS KMS answered with ${what} of another key (${quote(named, 256)}) than the one asked for (${quote(asked, 256)})`,
+      { provider: PROVIDER_NAME, keyUri: key.uri, retryable: false },
+    );
+  return named;
 }
 
 class ClientPool {
@@ -323,7 +349,7 @@ export class KmsRpc {
 
   private async describeSpec(key: ResolvedKey, signal: AbortSignal): Promise<KeySpec> {
     const out = await this.send(key, 'DescribeKey', { KeyId: key.keyId }, signal);
-    const { spec } = keyportSpecOf(answered(out.KeyMetadata, 'key metadata'), key.uri);
+    const { spec } = keyportSpecOf(metadataOf(out.KeyMetadata, key), key.uri);
     this.remember(key.parsed, spec);
     return spec;
   }
@@ -346,7 +372,7 @@ export class KmsRpc {
   async keyIdOrArn(key: ResolvedKey, signal: AbortSignal): Promise<string> {
     if (!isAlias(key.keyId)) return key.keyId;
     const out = await this.send(key, 'DescribeKey', { KeyId: key.keyId }, signal);
-    return answered(out.KeyMetadata?.Arn, 'a key ARN');
+    return metadataOf(out.KeyMetadata, key).Arn as string;
   }
 
   close(): void {
@@ -354,6 +380,21 @@ export class KmsRpc {
     this.resolved.clear();
     this.lookups.clear();
   }
+}
+
+/**
+ * DescribeKey's metadata, refused (`Internal`) unless it is of the key asked for (`asked`, the
+ * key's own KeyId by default): its ARN must name that key, and its KeyId be the ARN's.
+ */
+export function metadataOf(
+  meta: Sdk.KeyMetadata | undefined,
+  key: Pick<ResolvedKey, 'uri' | 'keyId' | 'parsed'>,
+  asked: string = key.keyId,
+): Sdk.KeyMetadata {
+  const m = answered(meta, 'key metadata');
+  const arn = answeredKey(m.Arn, key, 'a key ARN', asked);
+  if (m.KeyId !== undefined) answeredKey(m.KeyId, key, 'a key id', arn);
+  return m;
 }
 
 /** No tokens means no GrantTokens field at all, not an empty list on every request. */

@@ -44,7 +44,29 @@ export function isAlias(keyId: string): boolean {
   return keyId.startsWith('alias/') || /^arn:[^:]+:kms:[^:]+:[0-9]{12}:alias\//.test(keyId);
 }
 
+const KEY_ARN = /^arn:([^:]+):kms:([^:]+):([0-9]{12}):key\/(.+)$/;
+const ALIAS_ARN = /^arn:([^:]+):kms:([^:]+):([0-9]{12}):alias\/.+$/;
+
 /** A key ARN cut to its key id (management calls cannot cross accounts, and moto takes only the id). */
 export function bareKeyId(keyIdOrArn: string): string {
-  return /^arn:[^:]+:kms:[^:]+:[0-9]{12}:key\/(.+)$/.exec(keyIdOrArn)?.[1] ?? keyIdOrArn;
+  return KEY_ARN.exec(keyIdOrArn)?.[4] ?? keyIdOrArn;
+}
+
+/**
+ * Whether the key id or key ARN an answer names can be the key a request named by `asked` (a key
+ * ARN, key id, alias ARN or alias name) in `region` (the URI's, when it names one): the same key
+ * ARN, or its key id (moto lists grants by key id); for a key id, an ARN ending in it; for an
+ * alias ARN, a key ARN of its partition, region and account; for an alias name, any key ARN
+ * (only AWS knows where it points). A multi-Region replica answers with its own ARN, the one asked.
+ */
+export function answerNamesKey(asked: string, answer: string, region: string | undefined): boolean {
+  const key = KEY_ARN.exec(answer);
+  if (key !== null && region !== undefined && key[2] !== region) return false;
+  const askedKey = KEY_ARN.exec(asked);
+  if (askedKey !== null) return answer === asked || answer === askedKey[4];
+  const askedAlias = ALIAS_ARN.exec(asked);
+  if (askedAlias !== null)
+    return key !== null && key[1] === askedAlias[1] && key[2] === askedAlias[2] && key[3] === askedAlias[3];
+  if (isAlias(asked)) return key !== null;
+  return answer === asked || key?.[4] === asked;
 }

@@ -14,7 +14,7 @@ import { createServer, type Server } from 'node:net';
 import { createKeyport } from '@keyport/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsKmsProvider } from '../src/index.js';
-import { keyMetadata, stubTransport } from './support/stub-transport.js';
+import { keyMetadata, signedRegion, stubTransport } from './support/stub-transport.js';
 import { call, providerFor, TEST_CREDENTIALS, target, uniqueName, utf8 } from './support/targets.js';
 
 const ARN = `arn:aws:kms:us-east-1:111122223333:key/${randomUUID()}`;
@@ -252,9 +252,12 @@ describe('a key URI naming an endpoint the provider may reach (local-kms)', () =
 
 describe('endpoint normalisation (stubbed transport: where the request went)', () => {
   function stubbed(options: { endpoint?: string; allowedEndpoints?: readonly string[] }) {
-    const stub = stubTransport((op) =>
-      op === 'DescribeKey' ? { json: keyMetadata('SYMMETRIC_DEFAULT') } : { json: {} },
-    );
+    // the key asked for, in the region the request was signed for (an answer for another is refused)
+    const stub = stubTransport((op, body, signed) => {
+      if (op !== 'DescribeKey') return { json: {} };
+      const id = /:key\/(.+)$/.exec(String(body.KeyId))?.[1];
+      return { json: keyMetadata('SYMMETRIC_DEFAULT', undefined, id, signedRegion(signed)) };
+    });
     const provider = new AwsKmsProvider({
       region: 'us-east-1',
       credentials: TEST_CREDENTIALS,

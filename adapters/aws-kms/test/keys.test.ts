@@ -111,6 +111,22 @@ describe.each(TARGET_NAMES)('keys on %s', (name) => {
     });
   });
 
+  it('refuses an alias/aws/ name (reserved for AWS managed keys) before creating any key', async () => {
+    // AWS refuses the alias only after CreateKey made the key (local-kms: NotAuthorizedException,
+    // the key then scheduled away); moto even makes the alias
+    const sdk = sdkClientFor(target(name));
+    for (const given of [`aws/${uniqueName('managed')}`, `aws-kms://alias/aws/${uniqueName('managed')}`]) {
+      const error = await p()
+        .createKey({ name: given, spec: 'AES_256' }, call())
+        .catch((e: unknown) => e);
+      expect(p().mapError(error), given).toMatchObject({ code: 'InvalidArgument' });
+      expect((error as Error).message).toContain('alias/aws/');
+      const alias = `alias/${given.replace(/^aws-kms:\/\/alias\//, '')}`;
+      const found = await sdk.send(new DescribeKeyCommand({ KeyId: alias })).catch((e: unknown) => e);
+      expect((found as { name?: string }).name, alias).toBe('NotFoundException');
+    }
+  });
+
   it('refuses rotation for keys AWS cannot rotate before creating anything, so the name stays free', async () => {
     // asymmetric, HMAC and imported keys: AWS (and local-kms) answer UnsupportedOperationException
     for (const req of [

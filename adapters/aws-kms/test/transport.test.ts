@@ -7,6 +7,8 @@
  * - import expiry is whole seconds with an explicit expiration model
  * - an RSA_4096 wrapping key spec is passed through (local-kms offers only RSA_2048)
  */
+import { inspect } from 'node:util';
+import { createKeyport } from '@keyport/core';
 import { describe, expect, it, vi } from 'vitest';
 import { AwsKmsProvider } from '../src/index.js';
 import { keyMetadata, stubTransport } from './support/stub-transport.js';
@@ -297,6 +299,48 @@ describe('stubbed transport: request translation', () => {
     expect(message).not.toContain('\u001b');
     expect(message.length).toBeLessThan(400);
   });
+
+  it('never shows an exception name that echoes a request header (session token, access key, signature)', async () => {
+    const credentials = {
+      accessKeyId: 'AKIAKEYPORTTESTKEY01',
+      secretAccessKey: 'keyport/test/secret/access/key/0123456789',
+      sessionToken: 'IQoJb3JpZ2luX2VjEKeyportSessionToken/+0123456789abcdefghijklmnopqrstuvwxyz==',
+    };
+    const echoes: ((headers: Record<string, string>) => string)[] = [
+      (h) => h['x-amz-security-token'] ?? '',
+      (h) => h.authorization ?? '',
+      (h) => /Credential=([A-Z0-9]+)/.exec(h.authorization ?? '')?.[1] ?? '',
+      (h) => /Signature=([0-9a-f]+)/.exec(h.authorization ?? '')?.[1] ?? '',
+    ];
+    for (const [i, echo] of echoes.entries()) {
+      let signature = '';
+      const stub = stubTransport((_op, _body, signed) => {
+        signature = /Signature=([0-9a-f]+)/.exec(signed.headers.authorization ?? '')?.[1] ?? '';
+        return { status: 400, json: { __type: echo(signed.headers), message: 'refused' } };
+      });
+      const provider = new AwsKmsProvider({
+        region: 'us-east-1',
+        credentials,
+        clientConfig: stub.clientConfig,
+      });
+      const keys = createKeyport({ providers: [provider], retry: { maxAttempts: 1 } });
+      const error = await keys.mac(KEY, utf8('m')).catch((e: unknown) => e);
+      expect(error, `echo ${i}`).toMatchObject({ code: 'Internal', requestId: 'stub-1' });
+      const shown = `${String(error)} ${inspect(error, { depth: 10 })} ${JSON.stringify(error)}`;
+      expect(signature).not.toBe('');
+      for (const secret of ['KeyportSessionToken', 'AKIAKEYPORTTESTKEY01', signature])
+        expect(shown, `echo ${i}`).not.toContain(secret);
+    }
+    // a name that reads as an exception's is still named
+    const stub = stubTransport(() => ({ status: 400, json: { __type: 'BrandNewException' } }));
+    const provider = new AwsKmsProvider({
+      region: 'us-east-1',
+      credentials,
+      clientConfig: stub.clientConfig,
+    });
+    const error = await provider.mac({ uri: KEY }, utf8('m'), call()).catch((e: unknown) => e);
+    expect(provider.mapError(error)?.message).toBe('unexpected AWS KMS answer "BrandNewException"');
+  });
 });
 
 describe('options', () => {
@@ -336,6 +380,13 @@ describe('options', () => {
       { regoin: 'us-east-1' },
       { region: 42 },
       { region: '' },
+      // not a region the SDK can use: every call would fail Internal (a plain SDK Error)
+      { region: 'us-east-1 ' },
+      { region: 'eu-west-1\n' },
+      { region: 'us east 1' },
+      { region: 'kms.evil.example' },
+      { region: 'eu-west-1/' },
+      { region: '-eu-west-1' },
       { endpoint: ['http://x'] },
       { grantTokens: 'token' },
       { grantTokens: Array.from({ length: 11 }, () => 't') },
@@ -352,6 +403,9 @@ describe('options', () => {
       expect(() => new AwsKmsProvider(options as never)).toThrow(
         expect.objectContaining({ code: 'InvalidArgument' }),
       );
+    }
+    for (const region of ['us-gov-west-1', 'eu-central-2', 'local']) {
+      expect(() => new AwsKmsProvider({ region, credentials: TEST_CREDENTIALS }), region).not.toThrow();
     }
     const ok = new AwsKmsProvider({ region: 'us-east-1', credentials: TEST_CREDENTIALS });
     expect(() => ok.withGrantTokens(['a', 7] as never)).toThrow(

@@ -37,7 +37,11 @@ function bodyText(body: unknown): string {
 
 /** Options for `new AwsKmsProvider({ clientConfig: stub.clientConfig, ... })`. */
 export function stubTransport(
-  answer: (operation: string, body: Record<string, unknown>) => StubAnswer | 'hang' | Promise<StubAnswer>,
+  answer: (
+    operation: string,
+    body: Record<string, unknown>,
+    signed: CapturedRequest['signed'],
+  ) => StubAnswer | 'hang' | Promise<StubAnswer>,
 ) {
   const requests: CapturedRequest[] = [];
   const requestHandler = {
@@ -57,7 +61,7 @@ export function stubTransport(
         body: text,
       };
       const signal = options?.abortSignal;
-      const reply = await answer(operation, body);
+      const reply = await answer(operation, body, signed);
       if (reply === 'hang') {
         await new Promise<void>((_resolve, reject) => {
           const fail = () => {
@@ -91,16 +95,22 @@ export function stubTransport(
   return { requests, clientConfig };
 }
 
+/** The region a request was signed for (its credential scope). */
+export function signedRegion(signed: CapturedRequest['signed']): string | undefined {
+  return /Credential=[^/]+\/[0-9]+\/([^/]+)\//.exec(signed.headers.authorization ?? '')?.[1];
+}
+
 /** A minimal DescribeKey answer for a key of `spec`. */
 export function keyMetadata(
   spec: string,
   usage = 'ENCRYPT_DECRYPT',
   id = '1234abcd-12ab-34cd-56ef-1234567890ab',
+  region = 'us-east-1',
 ) {
   return {
     KeyMetadata: {
       KeyId: id,
-      Arn: `arn:aws:kms:us-east-1:111122223333:key/${id}`,
+      Arn: `arn:aws:kms:${region}:111122223333:key/${id}`,
       KeySpec: spec,
       KeyUsage: usage,
       KeyState: 'Enabled',
