@@ -5,14 +5,40 @@
  * AES keyring's AAD.
  */
 import { contextEntries, type EncryptionContext } from '@keyport/core';
-import { ByteReader, ByteWriter, invalidCiphertext, NeedMoreBytes, utf8Decode } from './bytes.js';
+import { ByteReader, ByteWriter, invalidCiphertext, NeedMoreBytes, utf8Decode, utf8Encode } from './bytes.js';
 
-export function serializeContext(context: EncryptionContext | undefined): Uint8Array {
-  const entries = contextEntries(context);
+type Entries = Array<[Uint8Array, Uint8Array]>;
+
+function serializeEntries(entries: Entries): Uint8Array {
   if (entries.length === 0) return new Uint8Array(0);
   const w = new ByteWriter().u16(entries.length);
   for (const [k, v] of entries) w.short(k).short(v);
   return w.finish();
+}
+
+/** A caller's context (seal, wrap), checked by core's rules: keys are never empty. */
+export function serializeContext(context: EncryptionContext | undefined): Uint8Array {
+  return serializeEntries(contextEntries(context));
+}
+
+/**
+ * The pairs of a context read from a message (unwrap on open), sorted as `contextEntries` sorts:
+ * an empty key is allowed here. The format allows any UTF-8 text (structures.md), and ESDK-JS,
+ * -Python and -Go seal and open `{ "": value }`; core's rule refuses an empty key from a caller,
+ * which is keyport's choice for what it seals, not a reason to refuse what others sealed (a raw
+ * AES or raw ECDH unwrap of such a message failed as InvalidArgument). An empty key sorts first.
+ */
+function openedEntries(context: EncryptionContext | undefined): Entries {
+  const value: unknown =
+    typeof context === 'object' && context !== null && Object.hasOwn(context, '') ? context[''] : undefined;
+  if (typeof value !== 'string' || context === undefined) return contextEntries(context);
+  const { '': _empty, ...rest } = context;
+  return [[new Uint8Array(0), utf8Encode(value)], ...contextEntries(rest)];
+}
+
+/** `serializeContext` for a context read from a message: see `openedEntries`. */
+export function serializeOpenedContext(context: EncryptionContext | undefined): Uint8Array {
+  return serializeEntries(openedEntries(context));
 }
 
 /**
@@ -23,16 +49,14 @@ export function serializeContext(context: EncryptionContext | undefined): Uint8A
  * and then the wrapped data key's AAD differs. Returns undefined when both orders agree.
  */
 export function serializeContextEsdkJsLegacy(context: EncryptionContext | undefined): Uint8Array | undefined {
-  const entries = contextEntries(context);
+  const entries = openedEntries(context);
   if (entries.length < 2) return undefined;
   const decoder = new TextDecoder();
   const legacy = entries
     .map(([k, v]) => ({ key: decoder.decode(k), k, v }))
     .sort((a, b) => a.key.localeCompare(b.key));
   if (legacy.every((e, i) => e.k === entries[i]?.[0])) return undefined;
-  const w = new ByteWriter().u16(legacy.length);
-  for (const { k, v } of legacy) w.short(k).short(v);
-  return w.finish();
+  return serializeEntries(legacy.map(({ k, v }) => [k, v]));
 }
 
 /** Parses a serialized context exactly; duplicates, empty counts and trailing bytes are refused. */

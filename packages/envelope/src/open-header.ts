@@ -4,7 +4,7 @@
  * commitment and the header authentication tag. Shared by open and rewrap.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { contextContains, type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
+import { type EncryptionContext, type KeyOperations, KeyportError, toEncryptionContext } from '@keyport/core';
 import { type AeadKey, gcmOpen } from './aead.js';
 import { invalidCiphertext } from './bytes.js';
 import type { DataKeyCache } from './cache.js';
@@ -39,10 +39,10 @@ export interface OpenOptions extends OpenLimits {
   /** Refuse v1 (non-committing) messages. Default false: v1 is read for migration. */
   readonly requireCommitment?: boolean;
   /**
-   * Refuse messages of a signed suite (0x0578) right after the header, before any key is
-   * unwrapped or byte of plaintext released: for a consumer that must act on every frame as it
-   * arrives, since a signed message's final frame is held until its signature verifies (the
-   * ESDK's "decrypt unsigned message only"). Default false.
+   * Refuse messages of a signed suite (0x0578; v1 0x0214, 0x0346, 0x0378) right after the
+   * header, before any key is unwrapped or byte of plaintext released: for a consumer that must
+   * act on every frame as it arrives, since a signed message's final frame is held until its
+   * signature verifies (the ESDK's "decrypt unsigned message only"). Default false.
    */
   readonly requireUnsigned?: boolean;
   /**
@@ -100,6 +100,19 @@ export async function readHeader(queue: ChunkQueue, limits: ResolvedLimits): Pro
   }
 }
 
+/**
+ * Whether the message's context holds every pair of the caller's `required` (checked as a
+ * caller's context). The message's own context is not put through a caller's checks: an empty
+ * key, which other ESDKs write (see `serializeOpenedContext`), failed this check as the
+ * caller's InvalidArgument even when `required` did not name it.
+ */
+function containsPairs(context: Readonly<Record<string, string>>, required: unknown): boolean {
+  for (const [k, v] of Object.entries(toEncryptionContext(required, 'requiredContext'))) {
+    if (!Object.hasOwn(context, k) || context[k] !== v) return false;
+  }
+  return true;
+}
+
 function openCacheKey(
   header: ParsedHeader,
   trusted: readonly Recipient[],
@@ -138,7 +151,7 @@ export async function readVerifiedHeader(
     throw invalidCiphertext('the message uses a signed algorithm suite and requireUnsigned is set');
   }
   const { context, authenticatedOnly } = completeContext(header.context, options.reproducedContext);
-  if (options.requiredContext !== undefined && !contextContains(context, options.requiredContext)) {
+  if (options.requiredContext !== undefined && !containsPairs(context, options.requiredContext)) {
     throw invalidCiphertext('the message context does not contain the required pairs');
   }
   // An unsigned suite with a verification key in its context is malformed (the default CMM's

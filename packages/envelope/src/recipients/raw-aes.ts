@@ -14,7 +14,7 @@ import {
 } from 'node:crypto';
 import { type EncryptionContext, KeyportError } from '@keyport/core';
 import { bytesEqual, utf8Encode } from '../bytes.js';
-import { serializeContext, serializeContextEsdkJsLegacy } from '../context-codec.js';
+import { serializeContext, serializeContextEsdkJsLegacy, serializeOpenedContext } from '../context-codec.js';
 import type { EncryptedDataKey } from '../header.js';
 import { checkUnknown } from '../known-options.js';
 import { checkRawNamespace, type Recipient } from './recipient.js';
@@ -110,7 +110,7 @@ export function rawAesRecipient(options: RawAesRecipientOptions): Recipient {
       }
       // The spec's AAD first; then the order ESDK-JS's raw AES keyring uses by default, so its
       // messages open here even when the context keys sort differently under localeCompare.
-      const aads = [serializeContext(context), serializeContextEsdkJsLegacy(context)];
+      const aads = [serializeOpenedContext(context), serializeContextEsdkJsLegacy(context)];
       let failure: unknown;
       for (const aad of aads) {
         if (aad === undefined) continue;

@@ -36,7 +36,7 @@ import {
 } from 'node:crypto';
 import { type EncryptionContext, KeyportError } from '@keyport/core';
 import { bytesEqual } from '../bytes.js';
-import { serializeContext } from '../context-codec.js';
+import { serializeContext, serializeOpenedContext } from '../context-codec.js';
 import { compressPoint, EC_CURVES, type EcCurve, publicKeyFromPoint } from '../ec-points.js';
 import type { EncryptedDataKey } from '../header.js';
 import { checkUnknown } from '../known-options.js';
@@ -115,7 +115,8 @@ function fixedInfo(
   curve: EcdhCurve,
   senderPoint: Uint8Array,
   recipientPoint: Uint8Array,
-  context: EncryptionContext,
+  /** The serialized context: `serializeContext` on wrap, `serializeOpenedContext` on unwrap. */
+  contextBytes: Uint8Array,
 ): Buffer {
   const zero = Buffer.of(0);
   return Buffer.concat([
@@ -130,7 +131,7 @@ function fixedInfo(
     zero,
     Buffer.of(VERSION),
     zero,
-    serializeContext(context),
+    contextBytes,
   ]);
 }
 
@@ -253,7 +254,7 @@ export function rawEcdhRecipient(options: RawEcdhRecipientOptions): Recipient {
         senderPoint = compressPoint(pair.publicKey, curve);
       }
       const secret = diffieHellman({ privateKey: senderKey, publicKey: peer as KeyObject });
-      const info = fixedInfo(curve, senderPoint, peerPoint as Buffer, context);
+      const info = fixedInfo(curve, senderPoint, peerPoint as Buffer, serializeContext(context));
       const salt = randomBytes(SALT_LENGTH);
       const { commit, wrapping } = deriveKeys(secret, info, salt);
       secret.fill(0);
@@ -290,7 +291,7 @@ export function rawEcdhRecipient(options: RawEcdhRecipientOptions): Recipient {
       const encrypted = ct.subarray(SALT_LENGTH + COMMIT_LENGTH, ct.length - TAG_LENGTH);
       const tag = ct.subarray(ct.length - TAG_LENGTH);
       const secret = diffieHellman({ privateKey: own as KeyObject, publicKey: other });
-      const fixed = fixedInfo(curve, info.senderPoint, info.recipientPoint, context);
+      const fixed = fixedInfo(curve, info.senderPoint, info.recipientPoint, serializeOpenedContext(context));
       const { commit, wrapping } = deriveKeys(secret, fixed, salt);
       secret.fill(0);
       try {
