@@ -40,7 +40,7 @@ const offline: Record<string, readonly string[]> = {
 // Files of those suites that do need a target (they run in the main suite, under the harness).
 const needsTarget: Record<string, readonly string[]> = {
   // The Python, Java and Go ESDKs (targets `esdk-python`, `esdk-java`, `esdk-go`).
-  envelope: ['test/interop-esdk-languages.test.ts'],
+  envelope: ['test/interop-esdk-languages.test.ts', 'test/interop-empty-context-key.test.ts'],
 };
 const folder = (name: string): string =>
   name === 'conformance'
