@@ -33,6 +33,19 @@ const exists = (p: string): Promise<boolean> =>
   );
 
 describe('a listed file that does not exist', () => {
+  it('the text summary names 20 failed files and counts the rest, never cutting them silently', async () => {
+    const { ws, a, b, files } = await setup(1);
+    const missing = Array.from({ length: 23 }, (_, i) =>
+      join(ws.dir, 'gone', `m${String(i).padStart(2, '0')}.enc`),
+    );
+    await writeFile(join(ws.dir, 'list.txt'), `${[files[0], ...missing].join('\n')}\n`);
+    const r = await runCli(['migrate', '--from', a, '--to', b, 'list.txt'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout.split('\n').filter((l) => l.includes('failed "')).length, r.stdout).toBe(20);
+    // Before: the 21st to 23rd failures were simply not shown.
+    expect(r.stdout).toContain('… and 3 more failed (--json lists them all)');
+  });
+
   it('fails (FileNotFound, exit 1) and is named with why; the listed files that exist migrate', async () => {
     const { ws, keys, digests, a, b, files } = await setup(2);
     const typo = join(ws.dir, 'data', 'even', 'f0000.ecn');

@@ -34,6 +34,8 @@ interface ObjectFlags {
 
 /** Objects in flight per worker at most (object-migrate's `concurrency`). */
 const MAX_OBJECT_JOBS = 64;
+/** Failed files the text summary names one by one; the rest are counted. */
+const SHOWN_FAILURES = 20;
 
 /** Flags that only a file migration reads (commander's option keys → the flag as typed). */
 const FILE_ONLY_FLAGS = {
@@ -279,10 +281,14 @@ export function registerMigrateCommand(program: Command, act: Act): void {
           // carrying an escape sequence cannot act on the terminal (JSON keeps them as they are).
           ...summary.skippedFiles.map((f) => `  skipped ${quotePath(f.file)}: ${shown(f.reason)}`),
           ...summary.failures
-            .slice(0, 20)
+            .slice(0, SHOWN_FAILURES)
             .map(
               (f) => `  ${s.out.paint('red', 'failed')} ${quotePath(f.file)}: ${f.code} ${shown(f.message)}`,
             ),
+          // The rest counted, never silently cut: --json lists every one.
+          ...(summary.failures.length > SHOWN_FAILURES
+            ? [`  … and ${summary.failures.length - SHOWN_FAILURES} more failed (--json lists them all)`]
+            : []),
         ];
         // A listed file that does not exist fails every run until the list (or the file) changes:
         // "run again" alone would not help it.
