@@ -302,8 +302,7 @@ async function writeAtomically(path: string, text: string): Promise<void> {
  * its name is cut to leave room for the suffix: the lock must not fail with ENAMETOOLONG. Two
  * long names cut to one lock only share it, which serialises them and loses nothing.
  */
-function lockPathOf(path: string): string {
-  const suffix = '.lock';
+function lockPathOf(path: string, suffix = '.lock'): string {
   return join(dirname(path), `${cutUtf8(basename(path), NAME_MAX - suffix.length)}${suffix}`);
 }
 
@@ -327,14 +326,11 @@ export function lockImportTarget(
   signal: AbortSignal | undefined,
 ): Promise<FileLock> {
   const suffix = `.${createHash('sha256').update(targetUri).digest('hex').slice(0, 16)}.lock`;
-  return acquireFileLock(
-    join(dirname(path), `${cutUtf8(basename(path), NAME_MAX - suffix.length)}${suffix}`),
-    {
-      what: `the lock of imports into ${quote(targetUri, 512)} recorded in the BYOK manifest ${basename(path)}`,
-      staleMs: IMPORT_LOCK_STALE_MS,
-      ...(signal !== undefined ? { signal } : {}),
-    },
-  );
+  return acquireFileLock(lockPathOf(path, suffix), {
+    what: `the lock of imports into ${quote(targetUri, 512)} recorded in the BYOK manifest ${basename(path)}`,
+    staleMs: IMPORT_LOCK_STALE_MS,
+    ...(signal !== undefined ? { signal } : {}),
+  });
 }
 
 export interface RecordPairingOptions {
