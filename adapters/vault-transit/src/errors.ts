@@ -6,7 +6,14 @@
  *
  * Messages are keyport's own: the server's text is kept only in `cause` (it could echo input).
  */
-import { type ErrorTable, errorFromTable, KeyportError, networkErrorCode, tlsErrorCode } from '@keyport/core';
+import {
+  type ErrorTable,
+  errorFromTable,
+  KeyportError,
+  networkErrorCode,
+  redactSecrets,
+  tlsErrorCode,
+} from '@keyport/core';
 
 export const PROVIDER_NAME = 'hcvault';
 
@@ -68,27 +75,21 @@ export function malformedAnswer(what: string, keyUri?: string): KeyportError {
   });
 }
 
-/**
- * Token-shaped text: Vault's and OpenBao's tokens (service, batch and recovery; `hv` prefixed since
- * Vault 1.10, `s.`/`b.`/`r.` before and in OpenBao) and JWTs (a Kubernetes service account's).
- */
-const TOKEN_SHAPED =
-  /\b(?:hv[sbr]|[sbr])\.[A-Za-z0-9_-]{8,}|\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
-const MASK = '<redacted>';
-
 /** Longest server text kept in an error (core keeps 2048 chars of a cause's message). */
 const MAX_KEPT_CHARS = 4096;
 
 /**
  * `text` (cut to MAX_KEPT_CHARS: a hostile server's megabyte message costs no regex time) with
- * every one of `secrets` (the longest first) and every token-shaped string masked.
+ * every one of `secrets` (the longest first) masked, and what core masks in any provider's text
+ * (named secrets, token- and JWT-shaped strings). Only keyport knows the configured secrets, so
+ * they are masked here, where the answer arrives.
  */
 export function maskTokens(text: string, secrets: readonly string[] = []): string {
   let masked = text.length > MAX_KEPT_CHARS ? `${text.slice(0, MAX_KEPT_CHARS)}…` : text;
   for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
-    if (secret !== '') masked = masked.split(secret).join(MASK);
+    if (secret !== '') masked = masked.split(secret).join('<redacted>');
   }
-  return masked.replace(TOKEN_SHAPED, MASK);
+  return redactSecrets(masked);
 }
 
 /**

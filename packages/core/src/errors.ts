@@ -78,11 +78,21 @@ export function describeType(value: unknown): string {
 const SECRET_IN_TEXT =
   /\b(authorization|proxy-authorization|x-amz-security-token|x-amz-signature|x-amz-credential|credential|x-goog-api-key|x-vault-token|access_token|refresh_token|client_secret|password|passphrase|pin-value|sig|signature|token|secret)(["']?\s*[:=]\s*["']?)[^\s&;,"'}]+/gi;
 const BEARER = /\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
+/**
+ * Credentials recognisable by their shape alone, wherever they stand (an endpoint or proxy that
+ * echoes a request header into its error text does not name it): Vault and OpenBao tokens
+ * (service, batch, recovery; `hv`-prefixed since Vault 1.10), JWTs (Entra ID and Kubernetes
+ * service-account tokens), Google OAuth access tokens and API keys, AWS access key ids.
+ */
+const CREDENTIAL_SHAPED =
+  /\b(?:(?:hv[sbr]|[sbr])\.[A-Za-z0-9_-]{20,}|eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*|ya29\.[A-Za-z0-9_.-]{10,}|AIza[0-9A-Za-z_-]{35}|(?:AKIA|ASIA)[A-Z0-9]{16}\b)/g;
 
+/** `text` with named secrets (`token=…`, `Authorization: Bearer …`) and credential-shaped strings masked. */
 export function redactSecrets(text: string): string {
   return text
     .replace(BEARER, (_m, scheme: string) => `${scheme} <redacted>`)
-    .replace(SECRET_IN_TEXT, (_m, name: string, sep: string) => `${name}${sep}<redacted>`);
+    .replace(SECRET_IN_TEXT, (_m, name: string, sep: string) => `${name}${sep}<redacted>`)
+    .replace(CREDENTIAL_SHAPED, '<redacted>');
 }
 
 /** A message, key URI or request id made safe to print: control characters escaped, length capped. */

@@ -111,6 +111,29 @@ describe('clean messages', () => {
     expect(inspect(cause, { depth: 20, showHidden: true })).not.toContain('abcdefghijkl');
   });
 
+  it.each([
+    ['a Vault token', 'hvs.CAESIJlWqu3dSMzKxXs0DhhKa8tN3fvWW5cxUPl9kELsH4dU'],
+    ['an OpenBao service token', 's.Ar5GxMfAMFdPhSkTNa3K7Ty1'],
+    ['a batch token', 'b.AAAAAQKmTpzGEIiCNSKQCXBOIbdXX8KaqZlJkNlW-4q0Jh'],
+    ['an Entra ID or service-account JWT', 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl'],
+    ['a Google OAuth access token', 'ya29.a0AfB_byC9xRk2mQ1vT7wL4pZ8nE3sJ6hY0uI'],
+    ['a Google API key', 'AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW'],
+    ['an AWS access key id', 'ASIAQWERTYUIOPASDFGH'],
+  ])('%s echoed without its name (a proxy answering with the request header) is masked', (_, secret) => {
+    const raw = Object.assign(new Error(`rejected credentials ${secret} for this request`), {
+      code: `bad ${secret}`,
+    });
+    const e = new KeyportError('AccessDenied', 'denied', { cause: new Error('outer', { cause: raw }) });
+    const text = [inspect(e, { depth: 20, showHidden: true }), JSON.stringify(e)].join('\n');
+    expect(text).not.toContain(secret);
+    expect(text).toContain('rejected credentials <redacted> for this request');
+  });
+
+  it('ordinary error text that merely looks dotted is kept', () => {
+    const message = 'key versions.abcdefghijklmnopqrstuvwxyz of projects/p/keyRings/r.ring was not found';
+    expect((reduceCause(new Error(message)) as Error).message).toBe(message);
+  });
+
   it('nested causes and aggregates are reduced too; DOMException-like prototypes do not break inspect', () => {
     const inner = Object.assign(new Error('connect ECONNREFUSED'), {
       code: 'ECONNREFUSED',
