@@ -9,6 +9,7 @@ import {
   type AuditSink,
   JsonlAuditSink,
   Keyport,
+  keyFileOpenToAll,
   loadOrCreateAuditKey,
   takeSecretBytes,
 } from '@keyport/core';
@@ -243,13 +244,11 @@ export async function readHmacKey(path: string): Promise<Uint8Array> {
     throw fileError(e, path, 'cannot read the HMAC key file');
   }
   // As core's generated key file: one every user may read or write lets anyone forge records
-  // that verify (ssh refuses such a private key the same way). Group access is left alone.
-  const mode = process.platform === 'win32' ? 0 : (await stat(path)).mode & 0o777;
-  if ((mode & 0o006) !== 0) {
+  // that verify.
+  const openToAll = keyFileOpenToAll((await stat(path)).mode);
+  if (openToAll !== undefined) {
     raw.fill(0);
-    throw usageError(
-      `the key file ${path} is mode ${mode.toString(8).padStart(4, '0')}: every user can ${mode & 0o004 ? 'read' : 'replace'} the audit key; allow no access to others (chmod 600)`,
-    );
+    throw usageError(`the key file ${path} ${openToAll}`);
   }
   const text = raw.toString('utf8').trim();
   const encoding = /^([0-9a-fA-F]{2}){32,}$/.test(text)

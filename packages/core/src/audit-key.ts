@@ -42,18 +42,22 @@ export async function loadOrCreateAuditKey(path: string): Promise<{ key: Uint8Ar
 }
 
 /**
- * A key file others (not the owner, not its group) may read or write is refused, as ssh refuses
- * such a private key: a key copied or checked out 0644 was taken silently, and let every local
- * user forge records. Group access is left alone: a log shared by a group needs it. POSIX only.
+ * Why a key file of this mode may not be used, or undefined when it may: a key file others (not
+ * the owner, not its group) may read or write is refused, as ssh refuses such a private key — a
+ * key copied or checked out 0644 was taken silently, and let every local user forge records.
+ * Group access is left alone: a log shared by a group needs it. POSIX only. The one rule for the
+ * key file core generates and for one a user names (the CLI's `audit.keyFile`).
  */
+export function keyFileOpenToAll(mode: number): string | undefined {
+  if (process.platform === 'win32') return undefined;
+  const bits = mode & 0o777;
+  if ((bits & 0o006) === 0) return undefined;
+  return `is mode ${bits.toString(8).padStart(4, '0')}: every user can ${bits & 0o004 ? 'read' : 'replace'} the audit key; allow no access to others (chmod 600)`;
+}
+
 async function refuseIfOpenToAll(path: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  const mode = (await lstat(path)).mode & 0o777;
-  if ((mode & 0o006) === 0) return;
-  throw new KeyportError(
-    'InvalidArgument',
-    `${basename(path)} is mode ${mode.toString(8).padStart(4, '0')}: every user can ${mode & 0o004 ? 'read' : 'replace'} the audit key; allow no access to others (chmod 600)`,
-  );
+  const why = keyFileOpenToAll((await lstat(path)).mode);
+  if (why !== undefined) throw new KeyportError('InvalidArgument', `${basename(path)} ${why}`);
 }
 
 function parseGeneratedKey(path: string, text: string): Uint8Array {

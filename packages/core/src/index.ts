@@ -12,7 +12,7 @@ export {
   signAuditAnchor,
   verifySignedAuditAnchor,
 } from './audit-anchor.js';
-export { loadOrCreateAuditKey } from './audit-key.js';
+export { keyFileOpenToAll, loadOrCreateAuditKey } from './audit-key.js';
 export type { AuditLockOptions } from './audit-lock.js';
 export {
   AUDIT_FORMAT_VERSION,
