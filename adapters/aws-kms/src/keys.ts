@@ -20,6 +20,7 @@ import {
   type ListOptions,
   needs,
   type ProviderCallOptions,
+  quote,
   type RotationPolicy,
   settleOrAbort,
   type UnmodeledKey,
@@ -37,7 +38,7 @@ import {
   resolvedKey,
 } from './rpc.js';
 import { AWS_KEY_SPEC, AWS_KEY_USAGE, KEYPORT_KEY_STATE, keyportSpecOf } from './specs.js';
-import { bareKeyId, isAlias, keyUriFor, parseAwsUri } from './uri.js';
+import { bareKeyId, isAlias, keyArnParts, keyUriFor, parseAwsUri } from './uri.js';
 
 const ALIAS = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
 const LIST_CONCURRENCY = 8;
@@ -241,6 +242,46 @@ function aborted(when: string): KeyportError {
   });
 }
 
+/**
+ * CreateKey's metadata and key id, refused (`Internal`, as every answer naming another key than
+ * the one asked is) unless it names one key in the region the request was sent to: a key ARN of
+ * that region, the key id its own, the account its AWSAccountId (when given). An endpoint
+ * answering for another region (a proxy, a misrouted custom endpoint) would otherwise have its
+ * ARN returned as the new key's URI, and every later call made with that URI go elsewhere. The
+ * caller's own account is not known without STS, so it is not checked. Nothing is done with a
+ * refused answer's key id (no alias, no clean-up: an id an untrusted answer names may be another
+ * key's, such as a multi-Region replica's), so the error says a key may exist and names its id.
+ */
+async function createdKey(
+  rpc: KmsRpc,
+  target: ResolvedKey,
+  out: OutputOf<'CreateKey'>,
+): Promise<{ meta: KeyMetadata; KeyId: string }> {
+  const meta = out.KeyMetadata;
+  const KeyId = meta?.KeyId;
+  const arn = meta?.Arn;
+  const parts = typeof arn === 'string' ? keyArnParts(arn) : undefined;
+  const region = await rpc.regionOf(target);
+  let wrong: string | undefined;
+  if (meta === undefined) wrong = 'without key metadata';
+  else if (typeof KeyId !== 'string') wrong = 'without a key id';
+  else if (parts === undefined)
+    wrong = arn === undefined ? 'without a key ARN' : `with a key ARN that is none (${quote(arn, 256)})`;
+  else if (parts.region !== region)
+    wrong = `with a key of another region (${quote(arn, 256)}) than the one asked (${quote(region)})`;
+  else if (parts.keyId !== KeyId)
+    wrong = `with a key id (${quote(KeyId, 256)}) that is not its key ARN's (${quote(arn, 256)})`;
+  else if (meta.AWSAccountId !== undefined && meta.AWSAccountId !== parts.account)
+    wrong = `with a key ARN (${quote(arn, 256)}) of another account than its AWSAccountId (${quote(meta.AWSAccountId, 64)})`;
+  if (wrong === undefined && meta !== undefined && typeof KeyId === 'string') return { meta, KeyId };
+  const id = typeof KeyId === 'string' ? KeyId : parts?.keyId;
+  throw keyportError(
+    'Internal',
+    `AWS KMS answered CreateKey ${wrong}: a key may have been created${id !== undefined ? ` (key id ${quote(id, 256)})` : ''}, which keyport neither named nor scheduled for deletion: check the endpoint and region, and delete it yourself`,
+    { provider: PROVIDER_NAME, keyUri: target.uri, retryable: false },
+  );
+}
+
 /** Core has checked the spec and usage against the declared capabilities. */
 export const createKey: DriverOp<'createKey'> = async (rpc, given, o) => {
   // strict: AWS takes no provider-specific fields, so one meant for another provider is refused
@@ -273,8 +314,7 @@ export const createKey: DriverOp<'createKey'> = async (rpc, given, o) => {
     } finally {
       sending.done();
     }
-    const meta = answered(created.KeyMetadata, 'key metadata');
-    const KeyId = answered(meta.KeyId, 'a key id');
+    const { meta, KeyId } = await createdKey(rpc, target, created);
     made = KeyId;
     // Aborted (or timed out, which core retries): whatever was made is undone, alias included,
     // so what the caller was told (not created) holds and a retry finds the name free.

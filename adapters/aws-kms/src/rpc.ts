@@ -296,6 +296,14 @@ export class KmsRpc {
     return new KmsRpc(this.pool, tokensToSend(tokens), this.specs, this.resolved, this.creating);
   }
 
+  /**
+   * The region a route's client signs for and sends to, as the SDK resolved it (a `fips-` prefix
+   * dropped); undefined when it has none (then no request could have been sent).
+   */
+  regionOf(to: { readonly route: Route }): Promise<string | undefined> {
+    return to.route.client.config.region().catch(() => undefined);
+  }
+
   /** The route to the default region and endpoint. */
   primary(): Promise<Route> {
     return this.pool.primary();

@@ -47,6 +47,16 @@ export function isAlias(keyId: string): boolean {
 const KEY_ARN = /^arn:([^:]+):kms:([^:]+):([0-9]{12}):key\/(.+)$/;
 const ALIAS_ARN = /^arn:([^:]+):kms:([^:]+):([0-9]{12}):alias\/.+$/;
 
+/** A key ARN's parts; undefined for anything else (a key id, an alias, a malformed ARN). */
+export function keyArnParts(
+  value: string,
+): { partition: string; region: string; account: string; keyId: string } | undefined {
+  const m = KEY_ARN.exec(value);
+  return m === null
+    ? undefined
+    : { partition: m[1] as string, region: m[2] as string, account: m[3] as string, keyId: m[4] as string };
+}
+
 /** A key ARN cut to its key id (management calls cannot cross accounts, and moto takes only the id). */
 export function bareKeyId(keyIdOrArn: string): string {
   return KEY_ARN.exec(keyIdOrArn)?.[4] ?? keyIdOrArn;
