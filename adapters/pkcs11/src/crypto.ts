@@ -37,6 +37,7 @@ import {
   verifyWith,
 } from './mechanisms.js';
 import type { Handle } from './p11.js';
+import { checkEcPair } from './pairing.js';
 
 export interface CryptoAccess extends KeyAccess {
   /** The OAEP hash RSA encryption uses. */
@@ -173,6 +174,7 @@ export function sign(
   return p.withKey(ref, signal, async (session, key, target) => {
     const algorithm = algorithmFor(p, key.meta.spec, req.algorithm, ref.uri);
     const { version, objects } = usableVersion(key, target, 'sign_verify', p.name);
+    await checkEcPair(p.p11, session, key, version, objects, p.name, ref.uri);
     const type = req.messageType;
     const signature = await signWith(p.p11, session, objects.privateKey as Handle, algorithm, message, type);
     return { signature, algorithm, keyVersion: String(version) };
@@ -189,7 +191,8 @@ export function verify(
 ): Promise<boolean> {
   return p.withKey(ref, signal, async (session, key, target) => {
     const algorithm = algorithmFor(p, key.meta.spec, req.algorithm, ref.uri);
-    const { objects } = usableVersion(key, target, 'sign_verify', p.name);
+    const { version, objects } = usableVersion(key, target, 'sign_verify', p.name);
+    await checkEcPair(p.p11, session, key, version, objects, p.name, ref.uri);
     const type = req.messageType;
     return verifyWith(
       p.p11,

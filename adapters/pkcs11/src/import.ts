@@ -42,6 +42,7 @@ import {
   versionId,
 } from './objects.js';
 import { type Handle, P, type Pkcs11, readUlong, type Template } from './p11.js';
+import { checkEcPair } from './pairing.js';
 
 const hashOf = (a: ImportWrappingAlgorithm): OaepHash => (a.endsWith('SHA_1') ? 'sha1' : 'sha256');
 const composite = (a: ImportWrappingAlgorithm): boolean => a.startsWith('RSA_AES_KEY_WRAP');
@@ -370,7 +371,8 @@ export function publicKeyOf(
   signal: AbortSignal = new AbortController().signal,
 ): Promise<Uint8Array> {
   return p.withKey(ref, signal, async (session, key, target) => {
-    const { objects } = usableVersion(key, target, key.meta.usage, p.name);
+    const { version, objects } = usableVersion(key, target, key.meta.usage, p.name);
+    await checkEcPair(p.p11, session, key, version, objects, p.name, target.uri);
     const spec = key.meta.spec;
     if (objects.publicKey === undefined) {
       throw new KeyportError('InvalidArgument', `${spec} keys have no public key`, {

@@ -22,6 +22,7 @@ import {
   readKeyObject,
   type Slot,
 } from './provenance.js';
+import { checkSignal } from './session-pool.js';
 
 /**
  * Metadata objects one key name may have: the current one, and the few an interrupted write or
@@ -279,7 +280,10 @@ export function writeMetadata(
  * Every keyport key name in the token (labels of the metadata objects), read page by page while
  * the search runs: what is held is the distinct names, not every object's handle. (A PKCS#11
  * search cannot be resumed on another session, and one held open across the listing's yields
- * would pin a session to a consumer that may never come back: the names are read in one go.)
+ * would pin a session to a consumer that may never come back: the names are read in one search,
+ * before the first key is yielded.) The event loop runs between pages, and `signal` is checked
+ * there (`forEachObject`): a token crowded with metadata-shaped objects makes the search long,
+ * not the process unresponsive or the listing impossible to abort.
  *
  * Only labels that are key names createKey accepts are kept (`isKeyName`, and bytes that read
  * back as the same label): anyone with the PIN can give a metadata-shaped object any label, and
@@ -292,13 +296,17 @@ export function writeMetadata(
  * whenever the label fits), so a longer label is still copied out of the module, once, and
  * dropped before it is decoded.
  */
-export function listKeyNames(p11: Pkcs11, session: Handle): string[] {
+export async function listKeyNames(
+  p11: Pkcs11,
+  session: Handle,
+  signal?: AbortSignal | undefined,
+): Promise<string[]> {
   const names = new Set<string>();
   const template = [
     { type: P.CKA_CLASS, value: P.CKO_DATA },
     { type: P.CKA_APPLICATION, value: APPLICATION },
   ];
-  forEachObject(p11, session, template, (handle) => {
+  const visit = (handle: Handle): void => {
     const label = attributeOf(p11, session, handle, P.CKA_LABEL);
     if (label === undefined || label.length > MAX_KEY_NAME_BYTES) return;
     const name = label.toString('utf8');
@@ -312,7 +320,8 @@ export function listKeyNames(p11: Pkcs11, session: Handle): string[] {
         { provider: PROVIDER_NAME, retryable: false },
       );
     }
-  });
+  };
+  await forEachObject(p11, session, template, visit, () => checkSignal(signal));
   return [...names].sort();
 }
 

@@ -314,7 +314,7 @@ export async function* listKeys(
   p: KeyAccess,
   signal: AbortSignal | undefined,
 ): AsyncIterable<KeyInfo | UnmodeledKey> {
-  const names = await p.pool.run(signal, (session) => listKeyNames(p.p11, session));
+  const names = await p.pool.run(signal, (session) => listKeyNames(p.p11, session, signal));
   for (const name of names) {
     checkSignal(signal);
     const uri = p.uriFor(name);
