@@ -31,6 +31,7 @@ export * from './inventory-types.js';
 export {
   jsonPointerToPath,
   MAX_POLICY_BYTES,
+  MAX_POLICY_TOKENS,
   PolicyError,
   parsePolicyText,
   policySchema,

@@ -8,11 +8,36 @@ import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { describeType, KeyportError, quote } from '@keyport/core';
 import { Ajv, type ErrorObject } from 'ajv';
-import { type Document, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
+import { type Document, isScalar, isSeq, Lexer, LineCounter, parseDocument, visit } from 'yaml';
 import type { Policy, Rule } from './policy-types.js';
 
 /** A policy file larger than this is refused before parsing (a policy is a page of rules). */
 export const MAX_POLICY_BYTES = 1024 * 1024;
+
+/**
+ * A policy text of more YAML tokens than this (as the parser's own lexer splits it: each value,
+ * indicator, space run, line break and comment) is refused before parsing. The parser costs up to
+ * about 1 KB and several microseconds of CPU per token: 1 MiB of `[a,a,a,...]` (1.5 million
+ * tokens) took 3 s of CPU and 700 MB, and a policy file can come from a pull request. The example
+ * policy's 9 rules are 383 tokens; 50,000 leaves room for 500 rules (the format's maximum) of 100
+ * tokens each.
+ */
+export const MAX_POLICY_TOKENS = 50_000;
+
+/**
+ * Whether `text` holds more than MAX_POLICY_TOKENS tokens, counted with the lexer the parser then
+ * runs (so every token it would build on is counted, whatever the shape: flow items, block items,
+ * comments, blank lines, quoted scalars). It stops at the limit: refusing costs the limit, not the
+ * text, and holds only one token at a time.
+ */
+function tooManyTokens(text: string): boolean {
+  let tokens = 0;
+  for (const _ of new Lexer().lex(text)) {
+    tokens++;
+    if (tokens > MAX_POLICY_TOKENS) return true;
+  }
+  return false;
+}
 
 export class PolicyError extends KeyportError {
   override readonly name: string = 'PolicyError';
@@ -161,6 +186,12 @@ export function parsePolicyText(text: string): Policy {
   if (typeof text !== 'string') throw new PolicyError('', 'the policy text must be a string');
   if (Buffer.byteLength(text, 'utf8') > MAX_POLICY_BYTES) {
     throw new PolicyError('', `the policy is larger than ${MAX_POLICY_BYTES} bytes`);
+  }
+  if (tooManyTokens(text)) {
+    throw new PolicyError(
+      '',
+      `it has more than ${MAX_POLICY_TOKENS} YAML tokens (values, punctuation, spaces, line breaks and comments count): a policy is a page of rules`,
+    );
   }
   const lineCounter = new LineCounter();
   // Duplicate keys are found below, not by the parser: its `uniqueKeys` compares each key with

@@ -3,7 +3,15 @@ import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PolicyError, parsePolicyText, readPolicyFile, validatePolicy } from '../src/index.js';
+import { Lexer } from 'yaml';
+import {
+  MAX_POLICY_BYTES,
+  MAX_POLICY_TOKENS,
+  PolicyError,
+  parsePolicyText,
+  readPolicyFile,
+  validatePolicy,
+} from '../src/index.js';
 
 const ok = {
   version: 1,
@@ -229,9 +237,9 @@ rules:
   });
 
   it('aliases cannot make the copy of a policy cost more than the text: refused past a million values', () => {
-    // 99 aliases of a 20,000-item list: two million values to copy (100 of a 900 KB list were
-    // 45 million, 800 MB, before the schema looked at the list's length).
-    const list = `[${Array.from({ length: 20_000 }, () => '1').join(',')}]`;
+    // 99 aliases of a 12,000-item list (within the token limit): 1.2 million values to copy (100
+    // of a 900 KB list were 45 million, 800 MB, before the schema looked at the list's length).
+    const list = `[${Array.from({ length: 12_000 }, () => '1').join(',')}]`;
     const text = `version: 1\nrules:\n  - type: owner-label\n    severity: low\n    controls: [&a ${list}, ${Array.from({ length: 99 }, () => '*a').join(', ')}]\n`;
     const e = errorOf(() => parsePolicyText(text));
     expect(e.path).toBe('');
@@ -243,9 +251,10 @@ rules:
     expect(shared.rules.map((r) => r.match?.providers)).toEqual([['dev'], ['dev']]);
   });
 
-  it('a policy crafted to cost CPU is refused in linear time: 30,000 labels, 200,000 nested brackets', () => {
-    // The parser's own duplicate-key check compared each key with every earlier one: 4.5 s here.
-    const labels = Object.fromEntries(Array.from({ length: 30_000 }, (_, i) => [`k${i}`, 'v']));
+  it('a policy crafted to cost CPU is refused in linear time: 12,000 labels, 20,000 nested brackets', () => {
+    // The parser's own duplicate-key check compared each key with every earlier one: 4.5 s for
+    // 30,000 labels (more than the token limit now lets through; 12,000 fit under it).
+    const labels = Object.fromEntries(Array.from({ length: 12_000 }, (_, i) => [`k${i}`, 'v']));
     const text = JSON.stringify({
       version: 1,
       rules: [{ type: 'owner-label', severity: 'low', match: { labels } }],
@@ -258,10 +267,66 @@ rules:
       /DUPLICATE_KEY/,
     );
     started = performance.now();
-    expect(errorOf(() => parsePolicyText(`${'['.repeat(200_000)}${']'.repeat(200_000)}`)).message).toMatch(
+    expect(errorOf(() => parsePolicyText(`${'['.repeat(20_000)}${']'.repeat(20_000)}`)).message).toMatch(
       /YAML or JSON/,
     );
     expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it('a 1 MiB text of tiny flow items is refused before parsing, by its token count', () => {
+    // Each of these cost the parser 2 to 6 s of CPU and 400 to 950 MB (a policy file can come
+    // from a pull request); the old source read them all and only then had the schema refuse.
+    const fill = (prefix: string, item: string, suffix: string): string =>
+      `${prefix}${item.repeat(Math.floor((MAX_POLICY_BYTES - prefix.length - suffix.length) / item.length))}${suffix}`;
+    const hostile = [
+      fill('version: 1\nrules: [', 'a,', 'a]\n'),
+      fill('{', 'a: 1, ', 'a: 1}'),
+      fill('[', '[[[a]]],', 'a]'),
+      fill('- ', '[a, [a]]\n- ', 'a\n'),
+      fill('version: 1\nrules: [{ type: owner-label, severity: low }]\n', '#\n', ''),
+    ];
+    for (const text of hostile) {
+      expect(Buffer.byteLength(text)).toBeLessThanOrEqual(MAX_POLICY_BYTES);
+      const e = errorOf(() => parsePolicyText(text));
+      expect(e.path).toBe('');
+      expect(e.message).toBe(
+        `policy: it has more than ${MAX_POLICY_TOKENS} YAML tokens (values, punctuation, spaces, line breaks and comments count): a policy is a page of rules`,
+      );
+    }
+  });
+
+  it('the token limit refuses the token past it, and leaves room for 500 ordinary rules', () => {
+    const tokens = (text: string): number => {
+      let n = 0;
+      for (const _ of new Lexer().lex(text)) n++;
+      return n;
+    };
+    // A schema-valid policy that fills every list of its 500 rules (477,000 tokens in 440 KB): the
+    // old source read it, at the cost the limit exists to bound.
+    const list = (n: number): string => `[${Array.from({ length: n }, () => 'a').join(', ')}]`;
+    const labels = `{ ${Array.from({ length: 64 }, (_, i) => `l${i}: v`).join(', ')} }`;
+    const full = `version: 1\nrules:\n${Array.from(
+      { length: 500 },
+      (_, i) =>
+        `  - { id: r${i}, type: owner-label, severity: low, controls: ${list(32)}, match: { providers: ${list(64)}, labels: ${labels} } }\n`,
+    ).join('')}`;
+    expect(tokens(full)).toBeGreaterThan(MAX_POLICY_TOKENS);
+    expect(errorOf(() => parsePolicyText(full)).message).toMatch(/more than 50000 YAML tokens/);
+    // 500 rules as people write them read, and so does a text of exactly the limit, comments
+    // included; one token more is refused.
+    const ordinary = `version: 1\nrules:\n${Array.from(
+      { length: 500 },
+      (_, i) =>
+        `  - id: r${i}\n    type: max-rotation-period\n    severity: high\n    maxDays: 365\n    match: { providers: [aws-prod], labels: { env: prod } }\n`,
+    ).join('')}`;
+    expect(parsePolicyText(ordinary).rules).toHaveLength(500);
+    const base = tokens(ordinary);
+    // Each `#\n` line is two tokens (the comment and the line break).
+    const padded = `${ordinary}${'#\n'.repeat(Math.floor((MAX_POLICY_TOKENS - base) / 2))}`;
+    const exact = (MAX_POLICY_TOKENS - base) % 2 === 0 ? padded : `${padded} `;
+    expect(tokens(exact)).toBe(MAX_POLICY_TOKENS);
+    expect(parsePolicyText(exact).rules).toHaveLength(500);
+    expect(errorOf(() => parsePolicyText(`${exact}#`)).message).toMatch(/more than 50000 YAML tokens/);
   });
 
   it('reads files, and refuses a FIFO, a directory and a missing file without hanging', async () => {
