@@ -14,7 +14,7 @@ import { type EncryptionContext, KeyportError, quote } from '@keyport/core';
 import { gcmTag } from './aead.js';
 import { bytesEqual, invalidCiphertext, u32be, u64be, utf8Decode, utf8Encode } from './bytes.js';
 import { ChunkQueue } from './chunk-queue.js';
-import { serializeContext } from './context-codec.js';
+import { serializeOpenedContext } from './context-codec.js';
 import { SEQUENCE_END } from './frames.js';
 import { CONTENT_FRAMED, type EncryptedDataKey, type ParsedHeader, serializeHeaderBody } from './header.js';
 import type { ResolvedLimits } from './limits.js';
@@ -239,7 +239,8 @@ export async function* rewrapStream(
     try {
       const plan = planRewrap(h, v.trusted, removers, adders, v.limits);
       const { kept, rewrappers } = plan;
-      const env = recipientEnv(options);
+      // The wraps bind the message's own context, which open's rules read: not a caller's.
+      const env: RecipientEnv = { ...recipientEnv(options), contextFromMessage: true };
       const signingKey = h.suite.signed ? generateSigningKey() : undefined;
       // Every wrap sees the whole context, unstored pairs included (the header stores the rest).
       const context =
@@ -254,7 +255,8 @@ export async function* rewrapStream(
         contextBytes:
           signingKey === undefined
             ? h.contextBytes
-            : serializeContext({ ...h.context, [PUBLIC_KEY_CONTEXT_KEY]: signingKey.publicKeyBase64 }),
+            : // The message's context as it is (an empty key included), only the public key new.
+              serializeOpenedContext({ ...h.context, [PUBLIC_KEY_CONTEXT_KEY]: signingKey.publicKeyBase64 }),
         encryptedDataKeys: edks,
       });
       // The tag covers the pairs the message authenticates without storing, as the old one did.

@@ -4,7 +4,7 @@
  */
 import { Duplex } from 'node:stream';
 import { KeyportError } from '@keyport/core';
-import { SmallChunkGatherer } from './chunk-queue.js';
+import { CHUNKS_PER_TURN, nextTurn, SmallChunkGatherer } from './chunk-queue.js';
 import { openStream, type StreamOpenOptions } from './open.js';
 import { checkAborted, checkSource, nextOrAbort, readOptions, SEAL_OPTION_NAMES } from './options.js';
 import { streamConcurrency, streamWindow } from './parallel.js';
@@ -85,7 +85,15 @@ export async function* sealFrames(
     return;
   }
   const frames = frameCutter(f);
+  let sinceTurn = 0;
   for await (const chunk of source) {
+    // Timers get a turn now and then (see CHUNKS_PER_TURN): an endless run of empty chunks
+    // never reaches a frame, and nothing else here leaves the microtask queue.
+    if (++sinceTurn === CHUNKS_PER_TURN) {
+      sinceTurn = 0;
+      await nextTurn();
+      checkAborted(signal);
+    }
     for (const parts of frames.push(chunk)) {
       // Per frame, not only per chunk: one large chunk holds many frames, and an abort while the
       // consumer held one of them went unheard until the whole chunk was sealed.
@@ -143,7 +151,14 @@ async function* sealFramesInFlight(
   }
   try {
     const frames = frameCutter(f);
+    let sinceTurn = 0;
     for await (const chunk of source) {
+      // As in sealFrames: empty chunks start no frame, so no worker's answer ends the spin.
+      if (++sinceTurn === CHUNKS_PER_TURN) {
+        sinceTurn = 0;
+        await nextTurn();
+        checkAborted(signal);
+      }
       for (const parts of frames.push(chunk)) {
         start(parts, f, false);
         yield* emit(window - 1);

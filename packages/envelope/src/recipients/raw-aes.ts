@@ -17,7 +17,7 @@ import { bytesEqual, utf8Encode } from '../bytes.js';
 import { serializeContext, serializeContextEsdkJsLegacy, serializeOpenedContext } from '../context-codec.js';
 import type { EncryptedDataKey } from '../header.js';
 import { checkUnknown } from '../known-options.js';
-import { checkRawNamespace, type Recipient } from './recipient.js';
+import { checkRawNamespace, type Recipient, type RecipientEnv } from './recipient.js';
 
 export interface RawAesRecipientOptions {
   /** ESDK key namespace (the EDK provider id). */
@@ -83,10 +83,16 @@ export function rawAesRecipient(options: RawAesRecipientOptions): Recipient {
 
   return {
     id: `raw-aes:${namespace}/${name}#${keyTag(wrappingKey)}`,
-    async wrap(dataKey: Uint8Array, context: EncryptionContext): Promise<EncryptedDataKey> {
+    async wrap(
+      dataKey: Uint8Array,
+      context: EncryptionContext,
+      env?: RecipientEnv,
+    ): Promise<EncryptedDataKey> {
       const iv = randomBytes(IV_LENGTH);
       const c = createCipheriv(cipher, wrappingKey, iv, { authTagLength: TAG_LENGTH });
-      c.setAAD(serializeContext(context));
+      c.setAAD(
+        env?.contextFromMessage === true ? serializeOpenedContext(context) : serializeContext(context),
+      );
       const ct = Buffer.concat([c.update(dataKey), c.final(), c.getAuthTag()]);
       const info = Buffer.alloc(infoLength);
       info.set(nameBytes, 0);

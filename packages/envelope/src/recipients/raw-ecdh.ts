@@ -40,7 +40,7 @@ import { serializeContext, serializeOpenedContext } from '../context-codec.js';
 import { compressPoint, EC_CURVES, type EcCurve, publicKeyFromPoint } from '../ec-points.js';
 import type { EncryptedDataKey } from '../header.js';
 import { checkUnknown } from '../known-options.js';
-import type { Recipient } from './recipient.js';
+import type { Recipient, RecipientEnv } from './recipient.js';
 
 export type EcdhCurve = EcCurve;
 
@@ -115,7 +115,7 @@ function fixedInfo(
   curve: EcdhCurve,
   senderPoint: Uint8Array,
   recipientPoint: Uint8Array,
-  /** The serialized context: `serializeContext` on wrap, `serializeOpenedContext` on unwrap. */
+  /** The serialized context: `serializeContext` on seal, `serializeOpenedContext` on unwrap and rewrap. */
   contextBytes: Uint8Array,
 ): Buffer {
   const zero = Buffer.of(0);
@@ -241,7 +241,11 @@ export function rawEcdhRecipient(options: RawEcdhRecipientOptions): Recipient {
 
   return {
     id: `raw-ecdh:${scheme}:${curve}:${idPoints}`,
-    async wrap(dataKey: Uint8Array, context: EncryptionContext): Promise<EncryptedDataKey> {
+    async wrap(
+      dataKey: Uint8Array,
+      context: EncryptionContext,
+      env?: RecipientEnv,
+    ): Promise<EncryptedDataKey> {
       if (scheme === 'discovery')
         throw bad(
           'a discovery raw ECDH recipient opens messages only (it has no recipient public key to seal to)',
@@ -254,7 +258,9 @@ export function rawEcdhRecipient(options: RawEcdhRecipientOptions): Recipient {
         senderPoint = compressPoint(pair.publicKey, curve);
       }
       const secret = diffieHellman({ privateKey: senderKey, publicKey: peer as KeyObject });
-      const info = fixedInfo(curve, senderPoint, peerPoint as Buffer, serializeContext(context));
+      const contextBytes =
+        env?.contextFromMessage === true ? serializeOpenedContext(context) : serializeContext(context);
+      const info = fixedInfo(curve, senderPoint, peerPoint as Buffer, contextBytes);
       const salt = randomBytes(SALT_LENGTH);
       const { commit, wrapping } = deriveKeys(secret, info, salt);
       secret.fill(0);

@@ -11,6 +11,13 @@ export interface RecipientEnv {
   readonly signal?: AbortSignal | undefined;
   /** Deadline of each KMS call, in milliseconds (`CallOptions.timeoutMs` of `keys`). */
   readonly timeoutMs?: number | undefined;
+  /**
+   * True when `wrap` is given the context of an existing message (rewrap), not a caller's: it is
+   * bound as the message has it, under open's rules (an empty key, which other ESDKs write, is
+   * allowed), since a rewrap keeps the message's context and must not refuse what open accepts.
+   * Unset, a wrap checks the context as a caller's (seal: keys are never empty).
+   */
+  readonly contextFromMessage?: boolean | undefined;
 }
 
 /**
