@@ -180,7 +180,17 @@ export function shardLines(shard: { index: number; count: number }, report: Shar
   ];
 }
 
-/** Runs this worker's shard. Exit 0 when every object listed was dealt with (none failed, none vanished), 1 otherwise. */
+/**
+ * Whether every object listed was dealt with: none failed, none vanished. One that vanished is not
+ * known to be under the target key (deleted by its owner, or a name the store lists but cannot be
+ * read by); a re-run that no longer lists it is ok. The one rule for a run and for `status` over
+ * its journals, so the two never disagree on the same counts.
+ */
+function migrationOk(counts: { readonly failed: number; readonly vanished: number }): boolean {
+  return counts.failed === 0 && counts.vanished === 0;
+}
+
+/** Runs this worker's shard. Exit 0 when `migrationOk` (none failed, none vanished), 1 otherwise. */
 export async function migrateObjectsCommand(
   location: string,
   options: MigrateObjectsOptions,
@@ -212,10 +222,7 @@ export async function migrateObjectsCommand(
   });
   const c = report.counts;
   const lines = shardLines(shard, report);
-  // ok means every object listed is dealt with: one that vanished is not known to be under the
-  // target key (deleted by its owner, or a name the store lists but cannot be read by), so the
-  // run is not ok; a re-run that no longer lists it is.
-  const ok = c.failed === 0 && c.vanished === 0;
+  const ok = migrationOk(c);
   return { exitCode: ok ? 0 : 1, result: { ok, ...report }, lines };
 }
 
@@ -235,7 +242,11 @@ const STATUS_OPTIONS = {
   headers: true,
 } as const satisfies Record<keyof MigrateObjectsStatusOptions, true>;
 
-/** Merges every shard's journal; `--headers` also counts what the objects' headers say. */
+/**
+ * Merges every shard's journal; `--headers` also counts what the objects' headers say. Exit 1
+ * (`ok: false`) when the journals count an object failed or vanished, as the run that wrote them
+ * exits: a script polling `status` must not read "0" as "migrated" while objects are not.
+ */
 export async function migrateObjectsStatusCommand(
   location: string,
   options: MigrateObjectsStatusOptions,
@@ -278,5 +289,14 @@ export async function migrateObjectsStatusCommand(
         ]
       : []),
   ];
-  return { exitCode: 0, result: { ...status, ...(counts !== undefined ? { headers: counts } : {}) }, lines };
+  const ok = migrationOk(status);
+  if (!ok)
+    lines.push(
+      `  not ok: ${status.failed} failed, ${status.vanished} vanished; run the migration again (an object that fails or vanishes on every run needs looking into)`,
+    );
+  return {
+    exitCode: ok ? 0 : 1,
+    result: { ok, ...status, ...(counts !== undefined ? { headers: counts } : {}) },
+    lines,
+  };
 }

@@ -106,6 +106,9 @@ describe('failures on fake-gcs-server', () => {
       'p/bad-head',
     ]);
     expect(status.lines[0]).toContain('8 done, 0 left, 2 failed of 10');
+    // Not ok, as the run that wrote the journal said.
+    expect(status.exitCode).toBe(1);
+    expect(status.result).toMatchObject({ ok: false });
     // Left exactly as they were.
     expect((await readAll((await store.get('p/bad-body')).body)).equals(body)).toBe(true);
     expect((await readAll((await store.get('p/bad-head')).body)).equals(head)).toBe(true);
@@ -121,7 +124,8 @@ describe('failures on fake-gcs-server', () => {
     expect(third.exitCode).toBe(0);
     expect(third.result).toMatchObject({ counts: { already: 8, migrated: 2, failed: 0 } });
     const after = await migrateObjectsStatusCommand(uri, { gcsEndpoint: o.gcsEndpoint });
-    expect(after.result).toMatchObject({ done: 10, failed: 0, left: 0, failures: [] });
+    expect(after.result).toMatchObject({ ok: true, done: 10, failed: 0, left: 0, failures: [] });
+    expect(after.exitCode).toBe(0);
   }, 60_000);
 
   it('an object whose writes keep failing is failed after its attempts while the worker goes on', async () => {

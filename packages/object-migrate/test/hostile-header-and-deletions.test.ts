@@ -160,7 +160,7 @@ describe.each(EMULATORS)('objects deleted by their owner during a run on %s', (e
 });
 
 describe('the command, when a listed object is not found when read', () => {
-  it('is not ok (exit 1) and names the object, its control characters escaped', async () => {
+  it('is not ok (exit 1, and so is status) and names the object, its control characters escaped', async () => {
     // An S3 stand-in listing one key whose read finds nothing, as a deletion between the two (or
     // a name the store lists but cannot be read by) does; the journal is kept in a directory.
     const server = createServer((req, res) => {
@@ -201,6 +201,12 @@ describe('the command, when a listed object is not found when read', () => {
       });
       expect(status.result).toMatchObject({ total: 1, done: 0, left: 0, failed: 0, vanished: 1 });
       expect(status.lines[0]).toContain('0 done, 0 left, 0 failed, 1 vanished');
+      // Before: status said ok (exit 0) over the same journal the run had just called not ok.
+      expect(status.exitCode).toBe(out.exitCode);
+      expect(status.result).toMatchObject({ ok: false });
+      expect(status.lines.at(-1)).toBe(
+        '  not ok: 0 failed, 1 vanished; run the migration again (an object that fails or vanishes on every run needs looking into)',
+      );
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
