@@ -312,6 +312,21 @@ describe('skipped files and symlinks', () => {
     expect(await readFile(outsideFile)).not.toEqual(outsideBefore);
   });
 
+  it('the text summary names 20 skipped files and counts the rest, as it does failed ones; --json lists all', async () => {
+    const { ws, a, b } = await setup(1);
+    const data = join(ws.dir, 'data');
+    for (let i = 0; i < 23; i++) await writeFile(join(data, `n${String(i).padStart(2, '0')}.txt`), 'plain');
+    const r = await runCli(['migrate', '--from', a, '--to', b, 'data', '--no-progress'], { cwd: ws.dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('already done: 0, skipped: 23, failed: 0');
+    // Before: one line per skipped file, however many (100,000 links, 100,000 lines).
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('  skipped "')).length, r.stdout).toBe(20);
+    expect(r.stdout).toContain('  … and 3 more skipped (--json lists them all)');
+    const json = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data'], { cwd: ws.dir });
+    expect(JSON.parse(json.stdout)).toMatchObject({ skipped: 23 });
+    expect(JSON.parse(json.stdout).skippedFiles).toHaveLength(23);
+  });
+
   it('an unreadable file is skipped with the reason (run as an unprivileged user)', async () => {
     const { ws, digests, a, b } = await setup(2);
     const [first] = [...digests.keys()] as [string];

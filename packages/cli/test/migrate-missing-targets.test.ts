@@ -1,10 +1,13 @@
 /**
  * `keyport migrate` given what does not exist: a manifest (or list) naming a file that is not
  * there fails that file (exit 1, named with why), never "skipped" with exit 0; a glob that
- * matches nothing is an error (FileNotFound, exit 8) before the journal is written; an empty
- * directory named as the target is 0 of 0, exit 0.
+ * matches nothing is an error (FileNotFound, exit 8) before the lock, the journal or any provider
+ * call; an empty directory named as the target is 0 of 0, exit 0.
  */
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { openEnvelope } from '@keyport/envelope';
 import { describe, expect, it } from 'vitest';
@@ -151,6 +154,64 @@ describe('a target that matches nothing', () => {
     await expect(
       migrateFiles({ keys, from: a, to: b, target: 'nothing-*.enc', cwd: ws.dir }),
     ).rejects.toMatchObject({ code: 'FileNotFound', path: 'nothing-*.enc' });
+    expect(await exists(join(ws.dir, '.keyport-migrate.journal'))).toBe(false);
+  });
+
+  it('a glob matching no file is reported before any provider is called or the lock taken', async () => {
+    // A Vault stand-in that counts what reaches it: the --to probe (a wrap) would be its first call.
+    let calls = 0;
+    const vault = createServer((_req, res) => {
+      calls++;
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end('{"errors":["permission denied"]}');
+    });
+    await new Promise<void>((resolve) => vault.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = vault.address() as AddressInfo;
+      const ws = await localWorkspace({ hcvault: { address: `http://127.0.0.1:${port}` } });
+      await runCli(['keys', 'create', 'a'], { cwd: ws.dir });
+      await mkdir(join(ws.dir, 'data'));
+      await writeFile(join(ws.dir, 'data', 'f.enc'), 'a file the pattern misses');
+      const env = { KEYPORT_VAULT_TOKEN: 'dummy' };
+      const toVault = `hcvault://127.0.0.1:${port}/transit/keys/k`;
+      const glob = await runCli(['--json', 'migrate', '--from', ws.uri('a'), '--to', toVault, 'data/*.ecn'], {
+        cwd: ws.dir,
+        env,
+      });
+      // Before: the probe wrapped under --to first (AccessDenied, exit 4) and the typo went unsaid.
+      expect(glob.code, glob.stderr).toBe(8);
+      expect(errorOf(glob.stderr)).toMatchObject({ code: 'FileNotFound', path: 'data/*.ecn' });
+      expect(errorOf(glob.stderr).message).toContain('no file matches the pattern "data/*.ecn"');
+      expect(calls).toBe(0);
+      expect(await exists(join(ws.dir, '.keyport-migrate.journal.lock'))).toBe(false);
+      // Nor is a provider built: a keystore that would refuse its passphrase is never opened.
+      const unopened = await runCli(
+        ['--json', 'migrate', '--from', ws.uri('a'), '--to', toVault, 'data/*.ecn'],
+        { cwd: ws.dir, env: { ...env, KEYPORT_LOCAL_PASSPHRASE: 'not the passphrase' } },
+      );
+      expect(unopened.code, unopened.stderr).toBe(8);
+      expect(calls).toBe(0);
+    } finally {
+      vault.closeAllConnections();
+      await new Promise((resolve) => vault.close(resolve));
+    }
+  });
+
+  it('a glob matching no file is reported without looking at the lock (held by a live process)', async () => {
+    const { ws, a, b } = await setup(1);
+    const lock = join(ws.dir, '.keyport-migrate.journal.lock');
+    const holder = JSON.stringify({
+      pid: process.pid,
+      host: hostname(),
+      startedAt: new Date().toISOString(),
+      nonce: 'n1',
+    });
+    await writeFile(lock, holder);
+    const r = await runCli(['--json', 'migrate', '--from', a, '--to', b, 'data/*.ecn'], { cwd: ws.dir });
+    // Before: MigrationLocked, exit 7: the lock was taken (or found held) before the pattern was read.
+    expect(r.code, r.stderr).toBe(8);
+    expect(errorOf(r.stderr)).toMatchObject({ code: 'FileNotFound', exitCode: 8, path: 'data/*.ecn' });
+    expect(await readFile(lock, 'utf8')).toBe(holder);
     expect(await exists(join(ws.dir, '.keyport-migrate.journal'))).toBe(false);
   });
 

@@ -12,7 +12,7 @@ import { MAX_JOBS } from '../config/schema.js';
 import { usageError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import type { MigrateProgress } from '../migrate/files.js';
-import { DEFAULT_JOURNAL, migrateFiles } from '../migrate/files.js';
+import { DEFAULT_JOURNAL, runMigration } from '../migrate/files.js';
 import { progressLines } from '../migrate/progress.js';
 import { shown } from '../output.js';
 import type { Act } from '../program.js';
@@ -34,8 +34,22 @@ interface ObjectFlags {
 
 /** Objects in flight per worker at most (object-migrate's `concurrency`). */
 const MAX_OBJECT_JOBS = 64;
-/** Failed files the text summary names one by one; the rest are counted. */
-const SHOWN_FAILURES = 20;
+/** Failed (and skipped) files the text summary names one by one; the rest are counted. */
+const SHOWN_FILES = 20;
+
+/**
+ * The text summary's lines for one list of files: the first SHOWN_FILES, then the rest counted,
+ * never silently cut (--json lists every one). A run over a tree of 100,000 symlinks would
+ * otherwise print 100,000 lines before its failures.
+ */
+function shownFiles<T>(list: readonly T[], line: (item: T) => string, what: string): string[] {
+  return [
+    ...list.slice(0, SHOWN_FILES).map(line),
+    ...(list.length > SHOWN_FILES
+      ? [`  … and ${list.length - SHOWN_FILES} more ${what} (--json lists them all)`]
+      : []),
+  ];
+}
 
 /** Flags that only a file migration reads (commander's option keys → the flag as typed). */
 const FILE_ONLY_FLAGS = {
@@ -227,7 +241,6 @@ export function registerMigrateCommand(program: Command, act: Act): void {
         const jobs =
           o.jobs !== undefined ? positiveInt(o.jobs, '--jobs', MAX_JOBS) : ((await s.defaults()).jobs ?? 8);
         const everyMs = positiveInt(o.progressEvery, '--progress-every', MAX_TIMER_MS);
-        const keys = await s.keys([from, to]);
         // A bar on a terminal, events with --json (started at the first update, when the total
         // is known), else a line every --progress-every ms.
         let display: Progress | undefined;
@@ -249,25 +262,29 @@ export function registerMigrateCommand(program: Command, act: Act): void {
           });
           display?.update(p.done, { ...p });
         };
-        const summary = await migrateFiles({
-          keys,
-          from,
-          to,
-          followSymlinks: o.followSymlinks,
-          breakLock: o.breakLock,
-          onNote: (text) => void s.out.note(text),
-          target,
-          cwd: s.io.cwd,
-          ...(o.journal !== undefined ? { journal: s.path(o.journal) } : {}),
-          removeSource: o.removeSource,
-          dryRun: o.dryRun,
-          jobs,
-          batch: o.batch,
-          ...reproduced,
-          ...(s.callOptions.timeoutMs !== undefined ? { timeoutMs: s.callOptions.timeoutMs } : {}),
-          ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
-          ...(o.progress ? { onProgress } : {}),
-        });
+        // The providers are built once the target is known to name something: a glob that
+        // matches nothing is exit 8 before any keystore, session or lock (files.ts).
+        const summary = await runMigration(
+          {
+            from,
+            to,
+            followSymlinks: o.followSymlinks,
+            breakLock: o.breakLock,
+            onNote: (text) => void s.out.note(text),
+            target,
+            cwd: s.io.cwd,
+            ...(o.journal !== undefined ? { journal: s.path(o.journal) } : {}),
+            removeSource: o.removeSource,
+            dryRun: o.dryRun,
+            jobs,
+            batch: o.batch,
+            ...reproduced,
+            ...(s.callOptions.timeoutMs !== undefined ? { timeoutMs: s.callOptions.timeoutMs } : {}),
+            ...(s.io.signal !== undefined ? { signal: s.io.signal } : {}),
+            ...(o.progress ? { onProgress } : {}),
+          },
+          () => s.keys([from, to]),
+        );
         (await starting)?.finish();
         const lines = [
           summary.interrupted
@@ -279,16 +296,16 @@ export function registerMigrateCommand(program: Command, act: Act): void {
           `  provider calls per migrated file: ${summary.calls.perFile} (wrapping under --to: ${summary.calls.wrapPerFile})`,
           // File names and messages come from the tree walked: quoted and escaped, so a name
           // carrying an escape sequence cannot act on the terminal (JSON keeps them as they are).
-          ...summary.skippedFiles.map((f) => `  skipped ${quotePath(f.file)}: ${shown(f.reason)}`),
-          ...summary.failures
-            .slice(0, SHOWN_FAILURES)
-            .map(
-              (f) => `  ${s.out.paint('red', 'failed')} ${quotePath(f.file)}: ${f.code} ${shown(f.message)}`,
-            ),
-          // The rest counted, never silently cut: --json lists every one.
-          ...(summary.failures.length > SHOWN_FAILURES
-            ? [`  … and ${summary.failures.length - SHOWN_FAILURES} more failed (--json lists them all)`]
-            : []),
+          ...shownFiles(
+            summary.skippedFiles,
+            (f) => `  skipped ${quotePath(f.file)}: ${shown(f.reason)}`,
+            'skipped',
+          ),
+          ...shownFiles(
+            summary.failures,
+            (f) => `  ${s.out.paint('red', 'failed')} ${quotePath(f.file)}: ${f.code} ${shown(f.message)}`,
+            'failed',
+          ),
         ];
         // A listed file that does not exist fails every run until the list (or the file) changes:
         // "run again" alone would not help it.

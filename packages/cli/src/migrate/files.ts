@@ -16,12 +16,18 @@
  * - --to is proven usable before the first file (a probe wrap and unwrap), --from reachable.
  * - Symlinks are not followed unless `followSymlinks`; every skipped file is reported with why.
  *
- * This module only orders the run: lock, probe, plan (plan.ts), journal (run-journal.ts), each
+ * This module only orders the run: plan (plan.ts), lock, probe, journal (run-journal.ts), each
  * file's step (file-step.ts) with --jobs in flight, and the report (tally.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
-import { type EncryptionContext, KeyportError, keyUriScheme, toEncryptionContext } from '@keyport/core';
+import {
+  type EncryptionContext,
+  type KeyOperations,
+  KeyportError,
+  keyUriScheme,
+  toEncryptionContext,
+} from '@keyport/core';
 import { kmsRecipient } from '@keyport/envelope';
 import { quotePath } from '../cli-errors.js';
 import { sweepOutputTempsIn } from '../files/output-temps.js';
@@ -40,20 +46,37 @@ import { type MigrateFilesOptions, type MigrateSummary, SkipFile } from './types
 export { DEFAULT_JOURNAL, TEMP_SUFFIX } from './plan.js';
 export type { MigrateCalls, MigrateFilesOptions, MigrateProgress, MigrateSummary } from './types.js';
 
-export async function migrateFiles(options: MigrateFilesOptions): Promise<MigrateSummary> {
+export function migrateFiles(options: MigrateFilesOptions): Promise<MigrateSummary> {
+  return runMigration(options, async () => options.keys);
+}
+
+/**
+ * `migrateFiles` with the keys made by `keysOf` only once the target is known to name something:
+ * the CLI builds its providers there (opening a keystore, a PKCS#11 session), so a glob that
+ * matches nothing is reported (exit 8) before any provider is built or called and before the lock.
+ */
+export async function runMigration(
+  given: Omit<MigrateFilesOptions, 'keys'>,
+  keysOf: () => Promise<KeyOperations>,
+): Promise<MigrateSummary> {
   const started = performance.now();
-  const cwd = options.cwd ?? process.cwd();
-  const journalPath = journalPathOf(cwd, options.journal);
-  const removeSource = options.removeSource === true;
-  const dryRun = options.dryRun === true;
-  const from = kmsRecipient(options.from);
-  const to = kmsRecipient(options.to);
+  const cwd = given.cwd ?? process.cwd();
+  const journalPath = journalPathOf(cwd, given.journal);
+  const removeSource = given.removeSource === true;
+  const dryRun = given.dryRun === true;
+  const from = kmsRecipient(given.from);
+  const to = kmsRecipient(given.to);
   if (from.id === to.id) throw new KeyportError('InvalidArgument', '--from and --to name the same key');
   // Checked before the lock: a malformed map would otherwise fail every file, one by one.
-  const reproducedContext = reproducedOf(options.reproducedContext);
-  const signal = options.signal;
+  const reproducedContext = reproducedOf(given.reproducedContext);
+  const signal = given.signal;
+  // What the run works on is read first (reading only; the journal, its lock and temps are
+  // excluded by name): a target that names nothing is a mistake to report before the keys are
+  // made, the lock taken or a provider called, not after a probe of every key.
+  const plan = await planFiles(given.target, cwd, journalPath, given.followSymlinks === true);
+  const options: MigrateFilesOptions = { ...given, keys: await keysOf() };
 
-  // Nothing is touched before the lock is held and both keys answered.
+  // Nothing is written before the lock is held and both keys answered.
   const lock = dryRun
     ? undefined
     : await acquireJournalLock(journalPath, {
@@ -65,7 +88,6 @@ export async function migrateFiles(options: MigrateFilesOptions): Promise<Migrat
     const counter = new CallCounter(options.from, options.to);
     const batcher = options.batch === false ? undefined : batchRecipientFor(options);
     await probeKeys(options.keys, options.from, options.to, signal);
-    const plan = await planFiles(options.target, cwd, journalPath, options.followSymlinks === true);
     if (!dryRun) {
       journal = await RunJournal.open(journalPath, {
         journal: 'keyport-migrate/1',
