@@ -89,6 +89,7 @@ import {
   DATA_KEY_OPTIONS,
   invalidArgument,
   LIST_OPTIONS,
+  recordCallOptions,
   SIGN_OPTIONS,
   signRequestFrom,
 } from './validate.js';
@@ -444,7 +445,7 @@ export class Keyport implements KeyOperations {
     let req: EncryptRequest;
     try {
       checkBytes(bytes, name);
-      const checked = contextCallOptions(o);
+      const checked = recordCallOptions(o);
       call = checked.call;
       req = checked.context === undefined ? {} : { context: checked.context };
     } catch (e) {
