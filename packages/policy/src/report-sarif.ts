@@ -24,6 +24,13 @@ const LEVEL: Readonly<Record<Severity, 'error' | 'warning' | 'note'>> = {
 /** GitHub's `security-severity` scale (0-10). */
 const SCORE: Readonly<Record<Severity, string>> = { critical: '9.5', high: '8.0', medium: '5.5', low: '3.0' };
 
+/**
+ * A SARIF message string: curly braces doubled, as SARIF 2.1.0 §3.11.5 requires of every message
+ * string (a single `{0}` is a placeholder a viewer replaces with the result's arguments, so a key
+ * URI, label or rationale holding one would be shown as something else, or as an error).
+ */
+const sarifText = (text: string): string => text.replace(/[{}]/g, (brace) => brace + brace);
+
 export interface SarifOptions {
   /** The policy file as the dashboard knows it (a path relative to the repository root). */
   readonly policyUri?: string;
@@ -57,9 +64,9 @@ export function toSarif(
     return {
       id: r.id,
       name: RULE_CATALOGUE[r.type].title.replace(/[^A-Za-z0-9]+/g, ''),
-      shortDescription: { text: doc.title },
-      fullDescription: { text: doc.rationale },
-      help: { text: `${doc.rationale}\nControls: ${doc.controls.join('; ')}` },
+      shortDescription: { text: sarifText(doc.title) },
+      fullDescription: { text: sarifText(doc.rationale) },
+      help: { text: sarifText(`${doc.rationale}\nControls: ${doc.controls.join('; ')}`) },
       defaultConfiguration: { level: LEVEL[r.severity] },
       properties: {
         tags: ['security', 'key-management', ...doc.controls],
@@ -81,7 +88,7 @@ export function toSarif(
       level: f.status === 'violation' ? LEVEL[f.severity] : 'none',
       // Shown by dashboards as text: control and bidirectional characters from provider data
       // escaped as the tables escape them (the properties keep the data as reported).
-      message: { text: escapeControl(`${subject}: ${f.message}`) },
+      message: { text: sarifText(escapeControl(`${subject}: ${f.message}`)) },
       locations: [
         {
           physicalLocation: {

@@ -171,6 +171,24 @@ describe('hostile provider data', () => {
     expect(await toHtml(inv, multiline, checkPolicy(inv, multiline))).toContain('Line one.\nLine two.\n');
   });
 
+  it('SARIF message strings double their curly braces (a single `{0}` is a placeholder to a viewer)', () => {
+    const keys = inv.keys.map((k) => ({ ...k, uri: `${k.uri}{0}`, labels: { team: '{1}' } }));
+    const bracedInv = { ...inv, keys } as Inventory;
+    const braced = parsePolicyText(
+      'version: 1\nrules:\n  - id: owner\n    type: owner-label\n    severity: low\n    rationale: "Owners {0} must be named"\n',
+    );
+    const sarif = toSarif(checkPolicy(bracedInv, braced), braced);
+    const run = (sarif.runs as { results: { message: { text: string } }[]; tool: unknown }[])[0];
+    const texts = (run?.results ?? []).map((r) => r.message.text);
+    expect(texts.length).toBeGreaterThan(0);
+    for (const text of texts) {
+      expect(text).toContain('{{0}}');
+      // No brace stands alone: every one is doubled.
+      expect(text.replace(/\{\{|\}\}/g, '')).not.toMatch(/[{}]/);
+    }
+    expect(JSON.stringify(run?.tool)).toContain('Owners {{0}} must be named');
+  });
+
   it('the HTML report escapes every field, the typed ones and attributes included', async () => {
     // An inventory read back from JSON (or listed by a third-party driver) is not held to the
     // types: markup in the algorithm, state, purpose or severity must stay text.
