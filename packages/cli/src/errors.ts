@@ -3,7 +3,7 @@
  * chain of causes. Messages come from keyport's own errors, which never carry plaintext, key
  * bytes or context values; causes from SDKs are shown by name and message only, cut short.
  */
-import { type ErrorCode, escapeControl, KeyportError, toKeyportError } from '@keyport/core';
+import { AuditFailure, type ErrorCode, escapeControl, KeyportError, toKeyportError } from '@keyport/core';
 import { type CliError, type CliErrorCode, findCliError, quotePath } from './cli-errors.js';
 import { credentialProblem, redact } from './credentials.js';
 import { exitCodeFor } from './exit-codes.js';
@@ -35,6 +35,24 @@ const NEXT_STEP: Readonly<Record<ErrorCode, string>> = {
 
 export function nextStep(code: ErrorCode): string {
   return NEXT_STEP[code];
+}
+
+/**
+ * A command refused because its audit log could not be opened or written (fail-closed): the
+ * provider is fine, so "is the provider reachable?" would send the user to the wrong place.
+ */
+const AUDIT_NEXT_STEP: Readonly<Partial<Record<ErrorCode, string>>> = {
+  Unavailable:
+    'the audit log cannot be written: check the free space and permissions of the audit log, its directory and its .lock, or set audit.onFailure: warn to run without it',
+  Integrity:
+    'the audit log failed its check: "keyport audit verify" says where; move a tampered log aside (with its .anchor) to start a new one',
+};
+
+/** Wraps a failure to open the configured audit log so the report names the log. */
+export function auditLogFailure(error: unknown, log: string): KeyportError {
+  if (findCliError(error) !== undefined) return toKeyportError(error);
+  const e = toKeyportError(error);
+  return new AuditFailure(e.code, `the audit log ${quotePath(log)}: ${e.message}`, { cause: e });
 }
 
 function causeChain(error: unknown, secrets: readonly string[] = []): string[] {
@@ -110,7 +128,7 @@ export function errorReport(error: unknown, verbose: boolean, secrets: readonly 
     ...(e.keyUri !== undefined ? { keyUri: e.keyUri } : {}),
     ...(e.provider !== undefined ? { provider: e.provider } : {}),
     ...(e.requestId !== undefined ? { requestId: e.requestId } : {}),
-    next: nextStep(e.code),
+    next: (e instanceof AuditFailure ? AUDIT_NEXT_STEP[e.code] : undefined) ?? nextStep(e.code),
     ...(verbose ? { causes: causeChain(e, secrets) } : {}),
   };
 }

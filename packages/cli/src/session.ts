@@ -16,7 +16,7 @@ import {
 import { fileError } from './cli-errors.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { secretValues } from './credentials.js';
-import { usageError } from './errors.js';
+import { auditLogFailure, usageError } from './errors.js';
 import { FileTooLarge, readBounded, readFailure } from './files/read-bounded.js';
 import { type CliIo, writeText } from './io.js';
 import { canonicalKeyUri } from './key-uris.js';
@@ -125,7 +125,7 @@ export class Session {
         audit.push(sink);
       } catch (e) {
         // Fail closed: no command runs without its audit log, unless the config opted out.
-        if (onAuditFailure === 'fail') throw e;
+        if (onAuditFailure === 'fail') throw auditLogFailure(e, log);
         await this.warn(`audit log not written (${(e as Error).message})`);
       }
     }
