@@ -26,7 +26,7 @@ describe('importHsmKey refuses before the HSM generates or wraps', () => {
     );
   };
 
-  it('a weak wrapping public key (RSA-1024, RSA-768, exponent 1) is refused before the HSM wraps the key under it', async () => {
+  it('a weak wrapping public key (RSA-1024, RSA-768, exponent 1 or even, not RSA) is refused before the HSM wraps the key under it', async () => {
     const uri = await pendingLocal();
     const real = await t.keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
     const hsmKey = {
@@ -46,6 +46,16 @@ describe('importHsmKey refuses before the HSM generates or wraps', () => {
       ['RSA-1024', spki(1024)],
       ['RSA-768', spki(768)],
       ['RSA-2048 with e = 1', spki(2048, 'AQ')],
+      ['RSA-2048 with an even exponent (e = 65538)', spki(2048, 'AQAC')],
+      [
+        'an EC P-256 key, not RSA',
+        new Uint8Array(
+          generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({
+            format: 'der',
+            type: 'spki',
+          }),
+        ),
+      ],
     ] as const) {
       const { exporter, wraps } = countingWraps(t.hsm);
       await expect(
