@@ -278,6 +278,31 @@ describe('the audit log read is the audit log verified', () => {
   });
 });
 
+describe('only the records the verification covered are read', () => {
+  it('a use appended between the verification and the reading is not taken unverified', async () => {
+    const dir = await tempDir();
+    const logPath = join(dir, 'audit.jsonl');
+    const { key } = await loadOrCreateAuditKey(join(dir, 'audit.key'));
+    const sink = await JsonlAuditSink.open(logPath, { hmacKey: key });
+    const kp = client({ providers: [await localProvider()], audit: [sink] });
+    const used = await kp.createKey('local', { name: 'used', spec: 'AES_256' });
+    const late = await kp.createKey('local', { name: 'late', spec: 'AES_256' });
+    await kp.encrypt(used.uri, new Uint8Array(8));
+    // A genuine record, written by the audited client, but after the verification answered.
+    afterVerify.run = async () => {
+      await kp.encrypt(late.uri, new Uint8Array(8));
+    };
+    try {
+      const { lastUse } = await readAuditLastUse({ path: logPath, key });
+      expect([...lastUse.keys()]).toEqual([used.uri]);
+    } finally {
+      afterVerify.run = undefined;
+    }
+    // Read again, the appended record is verified and counted.
+    expect((await readAuditLastUse({ path: logPath, key })).lastUse.has(late.uri)).toBe(true);
+  });
+});
+
 describe('a key size the package cannot read is unknown, never a pass', () => {
   it("a third-party driver's RSA_1024 (no size known) is unknown under an RSA minimum", () => {
     // The listing is not held to core's KeySpec: keyBitsOf has no entry, keyBits is undefined.
