@@ -13,7 +13,7 @@
  * writes (apart from RFC 7512 percent-encoding, which is normalised), so
  * `formatKeyUri(parseKeyUri(s)) === s` for every URI keyport prints. Anything ambiguous is
  * refused with InvalidArgument naming the part that is wrong. Credentials never belong in a
- * URI: PKCS#11 `pin-value` is refused.
+ * URI: PKCS#11 `pin-value` is refused, and so is an AWS `endpoint` naming a user or password.
  */
 import { KeyportError, quote } from './errors.js';
 import type { KeyRef } from './types.js';
@@ -107,9 +107,14 @@ function invalid(uri: string, part: string, why: string): never {
   throw new KeyportError('InvalidArgument', `invalid key URI (${label}): ${why}`, { keyUri: redact(uri) });
 }
 
-/** Cuts anything that looks like a PIN value out of a URI before it appears in an error. */
+/**
+ * Cuts anything that looks like a PIN value, or an endpoint carrying a user name or password
+ * (`@`, raw or percent-encoded), out of a URI before it appears in an error.
+ */
 function redact(uri: string): string {
-  return uri.replace(/pin-value=[^&;]*/gi, 'pin-value=<redacted>');
+  return uri
+    .replace(/pin-value=[^&;]*/gi, 'pin-value=<redacted>')
+    .replace(/(endpoint=)[^&#]*(?:@|%40)[^&#]*/gi, '$1<redacted>');
 }
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
@@ -191,7 +196,10 @@ function parseAws(uri: string, rest: string): AwsKmsKeyUri {
   }
   if (region !== undefined && !AWS_REGION.test(region)) invalid(uri, 'region', 'not an AWS region name');
   const endpoint = params.get('endpoint');
-  if (endpoint !== undefined && !/^https?:\/\/[^\s/?#]+\/?$/.test(endpoint)) {
+  if (endpoint?.includes('@')) {
+    invalid(uri, 'endpoint', 'no user name or password: credentials never go into a URI; give them to the provider');
+  }
+  if (endpoint !== undefined && !/^https?:\/\/[^\s/?#@]+\/?$/.test(endpoint)) {
     invalid(uri, 'endpoint', 'expected http(s)://host[:port]');
   }
   return {

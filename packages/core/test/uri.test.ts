@@ -149,6 +149,23 @@ describe('key URIs', () => {
     }
   });
 
+  it.each([
+    'aws-kms://alias/a?region=us-east-1&endpoint=http://u:s3cret@127.0.0.1:4566',
+    'aws-kms://alias/a?region=us-east-1&endpoint=http://u:s3cret%40127.0.0.1:4566',
+    'aws-kms://alias/a?region=us-east-1&endpoint=http%3A%2F%2Fu%3As3cret%40127.0.0.1%3A4566',
+  ])('refuses an endpoint carrying a user name or password, and never echoes it: %s', (uri) => {
+    let error: unknown;
+    try {
+      parseKeyUri(uri);
+    } catch (e) {
+      error = e;
+    }
+    expect(isKeyportError(error, 'InvalidArgument')).toBe(true);
+    expect((error as Error).message).toContain('endpoint');
+    expect(JSON.stringify(error)).not.toContain('s3cret');
+    expect((error as Error).message).not.toContain('s3cret');
+  });
+
   it('never echoes a PIN', () => {
     try {
       parseKeyUri('pkcs11:token=a;object=x?pin-value=s3cret');
