@@ -197,7 +197,11 @@ function parseAws(uri: string, rest: string): AwsKmsKeyUri {
   if (region !== undefined && !AWS_REGION.test(region)) invalid(uri, 'region', 'not an AWS region name');
   const endpoint = params.get('endpoint');
   if (endpoint?.includes('@')) {
-    invalid(uri, 'endpoint', 'no user name or password: credentials never go into a URI; give them to the provider');
+    invalid(
+      uri,
+      'endpoint',
+      'no user name or password: credentials never go into a URI; give them to the provider',
+    );
   }
   if (endpoint !== undefined && !/^https?:\/\/[^\s/?#@]+\/?$/.test(endpoint)) {
     invalid(uri, 'endpoint', 'expected http(s)://host[:port]');
