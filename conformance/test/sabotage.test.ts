@@ -62,6 +62,8 @@ describe('the suite against sabotaged providers', () => {
           'keyport conformance: plaintext-carrying data keys the plaintext data key decrypts from its wrapped form; each call gives a new key',
           // A principal without a grant of its own is let in on another principal's grant.
           'keyport conformance: grantee-ignoring grants an encrypt grant allows its grantee encrypt and nothing else, and lets no other principal in; it is listed, and revoking it ends it',
+          // AccessDenied marked retryable.
+          'keyport conformance: refusal-retrying error codes a principal without rights is refused with AccessDenied, not retryable',
           // grantExpiry declared 'none': expiresAt is refused with UnsupportedError, after granting without it.
           'keyport conformance: expiry-dropping declared unavailable → UnsupportedError grantExpiry: a grant with expiresAt throws UnsupportedError and grants nothing',
         ].sort(),

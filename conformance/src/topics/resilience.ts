@@ -31,12 +31,14 @@ export function registerResilienceTests(t: Topic): void {
 
     if (plan.exercised.has('grants') && plan.missingFixtures.length === 0) {
       it(
-        'a principal without rights is refused with AccessDenied',
+        'a principal without rights is refused with AccessDenied, not retryable',
         async () => {
           const s = t.state();
           const key = await s.sharedKey(chosen.spec, chosen.usage);
           const client = await s.stranger('stranger', key);
-          await expectError(client.describeKey(key.uri), 'AccessDenied');
+          const error = await expectError(client.describeKey(key.uri), 'AccessDenied');
+          // Retrying a refusal only repeats it (and, on a cloud KMS, bills and throttles the caller).
+          expect(error.retryable).toBe(false);
         },
         timeoutMs,
       );

@@ -106,6 +106,29 @@ function granteeIgnoring(keystore: TempKeystore, principal: string): Defect {
   return defect;
 }
 
+/**
+ * Grantee-side defect: refusals are marked retryable, so a caller's retry policy would repeat a
+ * call that can only be refused again.
+ */
+function retryableRefusals(): Defect {
+  const defect: Defect = {};
+  for (const method of Object.keys(GRANTED_BY) as Array<keyof FullDriver>) {
+    defect[method] = async (t: FullDriver, ...args: never[]) => {
+      try {
+        return await (t[method] as (...a: unknown[]) => Promise<unknown>).apply(t, args);
+      } catch (e) {
+        if (!(e instanceof KeyportError) || e.code !== 'AccessDenied') throw e;
+        throw new KeyportError('AccessDenied', e.message, {
+          provider: 'local',
+          keyUri: e.keyUri,
+          retryable: true,
+        });
+      }
+    };
+  }
+  return defect;
+}
+
 interface Sabotage {
   /** The owner's provider, broken. */
   readonly defect: Defect;
@@ -151,6 +174,8 @@ const sabotages: Record<string, Sabotage> = {
   },
   // A grant lets in every principal without a grant of its own, not only its grantee.
   'grantee-ignoring': { defect: {}, grantee: granteeIgnoring },
+  // Answers AccessDenied as retryable.
+  'refusal-retrying': { defect: {}, grantee: retryableRefusals },
   // Declares no grant expiry and refuses expiresAt with UnsupportedError — after granting without it.
   'expiry-dropping': {
     capabilities: { ...LOCAL_CAPABILITIES, grantExpiry: 'none' },
