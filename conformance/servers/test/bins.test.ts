@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -31,6 +32,7 @@ interface Running {
   child: ChildProcess;
   env: Record<string, string>;
   ready: Record<string, string>;
+  stdout: () => string;
   stderr: () => string;
 }
 
@@ -61,28 +63,75 @@ function launch(bin: string, args: string[]): Promise<Running> {
           .filter((w) => w.includes('='))
           .map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
       );
-      resolve({ child, env, ready, stderr: () => err });
+      resolve({ child, env, ready, stdout: () => out, stderr: () => err });
     });
   });
 }
 
-function stop(r: Running): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+function stop(
+  r: Running,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
     r.child.removeAllListeners('exit');
     r.child.on('exit', (code, signal) => resolve({ code, signal }));
-    r.child.kill('SIGTERM');
+    r.child.kill(signal);
   });
 }
 
 function run(bin: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
   try {
-    const stdout = execFileSync(process.execPath, [bin, ...args], { encoding: 'utf8', stdio: 'pipe' });
+    // A bin that starts instead of refusing its flags would never exit: kill it, fail the test.
+    const stdout = execFileSync(process.execPath, [bin, ...args], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+      timeout: 15_000,
+    });
     return { status: 0, stdout, stderr: '' };
   } catch (e) {
     const x = e as { status: number | null; stdout: string; stderr: string };
     return { status: x.status, stdout: x.stdout, stderr: x.stderr };
   }
 }
+
+/** One HTTPS call to a running Key Vault bin, trusting the CA its ready line names. */
+async function azureCall(
+  r: Running,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const ca = await readFile(r.ready.ca!);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${r.ready.url}${path}`,
+      {
+        method,
+        ca,
+        headers: {
+          authorization: `Bearer ${r.env.KEYPORT_AZUREKV_TOKEN}`,
+          ...(payload ? { 'content-type': 'application/json' } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: res.statusCode ?? 0,
+            body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+          });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+const AKV = 'api-version=2025-07-01';
 
 const staticToken = (token: string) => ({
   getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3_600_000 }),
@@ -92,7 +141,16 @@ describe('keyport-azure-keyvault', () => {
   it('--help names every flag; a bad flag is usage error 2', () => {
     const help = run(AZURE_BIN, ['--help']);
     expect(help.status).toBe(0);
-    for (const flag of ['--mode', '--host', '--port', '--principals', '--tls-cert', '--tls-key', '--state'])
+    for (const flag of [
+      '--mode',
+      '--host',
+      '--port',
+      '--principals',
+      '--tls-cert',
+      '--tls-key',
+      '--state',
+      '--soft-delete-days',
+    ])
       expect(help.stdout).toContain(flag);
     const bad = run(AZURE_BIN, ['--bogus']);
     expect(bad.status).toBe(2);
@@ -129,6 +187,76 @@ describe('keyport-azure-keyvault', () => {
     expect(second.stderr()).toContain('stopped (SIGTERM)');
   }, 60_000);
 
+  it('prints the ready line last; SIGINT stops the server and exits 0', async () => {
+    const running = await launch(AZURE_BIN, []);
+    const lines = running.stdout().trimEnd().split('\n');
+    expect(lines.at(-1)).toMatch(/^keyport-azure-keyvault ready url=/);
+    const { code } = await stop(running, 'SIGINT');
+    expect(code).toBe(0);
+    expect(running.stderr()).toContain('stopped (SIGINT)');
+  }, 60_000);
+
+  it('--state FILE is written mode 0600', async () => {
+    const state = join(dir, 'vault-mode.json');
+    const running = await launch(AZURE_BIN, ['--state', state]);
+    try {
+      expect((await azureCall(running, 'POST', `/keys/mode/create?${AKV}`, { kty: 'EC' })).status).toBe(200);
+      expect((await stat(state)).mode & 0o777).toBe(0o600);
+    } finally {
+      await stop(running);
+    }
+  }, 60_000);
+
+  it('--state FILE is replaced after every change: a SIGKILLed server loses no key', async () => {
+    const sub = await mkdtemp(join(dir, 'vault-kill-'));
+    const state = join(sub, 'vault.json');
+    const first = await launch(AZURE_BIN, ['--state', state]);
+    const created = await azureCall(first, 'POST', `/keys/kept/create?${AKV}`, { kty: 'EC' });
+    expect(created.status).toBe(200);
+    expect((await stop(first, 'SIGKILL')).signal).toBe('SIGKILL');
+    // Written beside the file and renamed: nothing but the state file is left.
+    expect(await readdir(sub)).toEqual(['vault.json']);
+    const second = await launch(AZURE_BIN, ['--state', state]);
+    try {
+      const got = await azureCall(second, 'GET', `/keys/kept?${AKV}`);
+      expect(got.status).toBe(200);
+      expect((got.body.key as { x: string }).x).toBe((created.body.key as { x: string }).x);
+    } finally {
+      await stop(second);
+    }
+  }, 60_000);
+
+  it('--soft-delete-days N sets the retention; outside 7-90 is usage error 2', async () => {
+    for (const days of ['6', '91', 'x']) {
+      const bad = run(AZURE_BIN, ['--soft-delete-days', days]);
+      expect(bad.status, days).toBe(2);
+      expect(bad.stderr).toContain('usage: keyport-azure-keyvault');
+    }
+    const running = await launch(AZURE_BIN, ['--soft-delete-days', '7']);
+    try {
+      expect((await azureCall(running, 'POST', `/keys/short/create?${AKV}`, { kty: 'EC' })).status).toBe(200);
+      const deleted = await azureCall(running, 'DELETE', `/keys/short?${AKV}`);
+      expect(deleted.body).toMatchObject({
+        attributes: { recoverableDays: 7, recoveryLevel: 'CustomizedRecoverable+Purgeable' },
+      });
+    } finally {
+      await stop(running);
+    }
+  }, 60_000);
+
+  it('--host is 127.0.0.1 or localhost (named in the URL); any other is usage error 2', async () => {
+    const bad = run(AZURE_BIN, ['--host', '0.0.0.0']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('usage: keyport-azure-keyvault');
+    const running = await launch(AZURE_BIN, ['--host', 'localhost']);
+    try {
+      expect(running.ready.url).toMatch(/^https:\/\/localhost:\d+$/);
+      expect((await azureCall(running, 'GET', `/keys?${AKV}`)).status).toBe(200);
+    } finally {
+      await stop(running);
+    }
+  }, 60_000);
+
   it('start() is the programmatic entry point', async () => {
     const server = await startAzure({ mode: 'hsm' });
     try {
@@ -161,7 +289,17 @@ describe('keyport-cloud-kms', () => {
   it('--help names every flag; a bad flag is usage error 2', () => {
     const help = run(KMS_BIN, ['--help']);
     expect(help.status).toBe(0);
-    for (const flag of ['--host', '--port', '--rest-port', '--tls', '--tls-cert', '--principals', '--state'])
+    for (const flag of [
+      '--host',
+      '--port',
+      '--rest-port',
+      '--no-rest',
+      '--tls',
+      '--tls-cert',
+      '--tls-key',
+      '--principals',
+      '--state',
+    ])
       expect(help.stdout).toContain(flag);
     const bad = run(KMS_BIN, ['--nope']);
     expect(bad.status).toBe(2);
@@ -221,6 +359,78 @@ describe('keyport-cloud-kms', () => {
       await tls.close();
     } finally {
       expect((await stop(running)).code).toBe(0);
+    }
+  }, 60_000);
+
+  it('prints the ready line last; SIGINT stops the server and exits 0', async () => {
+    const running = await launch(KMS_BIN, []);
+    const lines = running.stdout().trimEnd().split('\n');
+    expect(lines.at(-1)).toMatch(/^keyport-cloud-kms ready grpc=/);
+    const { code } = await stop(running, 'SIGINT');
+    expect(code).toBe(0);
+    expect(running.stderr()).toContain('stopped (SIGINT)');
+  }, 60_000);
+
+  it('--state FILE is written mode 0600', async () => {
+    const state = join(dir, 'kms-mode.json');
+    const running = await launch(KMS_BIN, ['--state', state]);
+    try {
+      const res = await fetch(`${running.ready.rest}/v1/projects/p/locations/global/keyRings?keyRingId=r`, {
+        method: 'POST',
+        body: '{}',
+      });
+      expect(res.status).toBe(200);
+      expect((await stat(state)).mode & 0o777).toBe(0o600);
+    } finally {
+      await stop(running);
+    }
+  }, 60_000);
+
+  it('--state FILE is replaced after each changing call: a SIGKILLed server loses nothing', async () => {
+    const sub = await mkdtemp(join(dir, 'kms-kill-'));
+    const state = join(sub, 'kms.json');
+    const ring = 'projects/p/locations/global/keyRings/kept';
+    const first = await launch(KMS_BIN, ['--state', state]);
+    const res = await fetch(`${first.ready.rest}/v1/projects/p/locations/global/keyRings?keyRingId=kept`, {
+      method: 'POST',
+      body: '{}',
+    });
+    expect(res.status).toBe(200);
+    expect((await stop(first, 'SIGKILL')).signal).toBe('SIGKILL');
+    expect(await readdir(sub)).toEqual(['kms.json']);
+    const second = await launch(KMS_BIN, ['--state', state]);
+    try {
+      expect((await fetch(`${second.ready.rest}/v1/${ring}`)).status).toBe(200);
+    } finally {
+      await stop(second);
+    }
+  }, 60_000);
+
+  it('--tls-cert without --tls-key is usage error 2', () => {
+    const bad = run(KMS_BIN, ['--tls-cert', join(dir, 'cert.pem')]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('usage: keyport-cloud-kms');
+  });
+
+  it('--principals FILE: a listed bearer token is its principal, any other token is UNAUTHENTICATED', async () => {
+    const file = join(dir, 'kms-principals.json');
+    await writeFile(file, JSON.stringify({ 'token-alice': 'user:alice@example.com' }));
+    const running = await launch(KMS_BIN, ['--principals', file]);
+    try {
+      expect(running.stdout()).toContain('token=(see --principals)');
+      const call = (token: string) =>
+        fetch(`${running.ready.rest}/v1/projects/p/locations/global/keyRings`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+      const unknown = await call('token-mallory');
+      expect(unknown.status).toBe(401);
+      expect(await unknown.json()).toMatchObject({ error: { status: 'UNAUTHENTICATED' } });
+      // Alice has no project binding: known, but refused for want of a permission.
+      const alice = await call('token-alice');
+      expect(alice.status).toBe(403);
+      expect(await alice.json()).toMatchObject({ error: { status: 'PERMISSION_DENIED' } });
+    } finally {
+      await stop(running);
     }
   }, 60_000);
 
