@@ -77,6 +77,23 @@ export function releaseModule(module: LoadedModule): void {
   }
 }
 
+/**
+ * Finalises and initialises the module again, when this registry initialised it and `module` is
+ * its only user (no other provider, so no session, can be pulled from under anyone): true when
+ * it did. A module reads its tokens at C_Initialize, and SoftHSM2 keeps the slot list it built
+ * then (SlotManager's constructor; ObjectStore skips a token whose `token.object` it read empty,
+ * which another process's C_Login makes it do for an instant): a token missed then is missing
+ * for the life of the initialisation, whatever C_GetSlotList is asked later.
+ */
+export function reinitializeIfSole(module: LoadedModule): boolean {
+  const entry = loaded.get(module.path);
+  if (entry === undefined || entry.module !== module || entry.refs !== 1 || !module.ownsInitialize)
+    return false;
+  module.p11.C_Finalize();
+  module.p11.C_Initialize({ flags: P.CKF_OS_LOCKING_OK });
+  return true;
+}
+
 /** How many providers share the module at `path` (for tests and diagnostics). */
 export function moduleRefs(path: string): number {
   return loaded.get(moduleKey(path))?.refs ?? 0;

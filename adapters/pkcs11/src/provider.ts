@@ -54,7 +54,7 @@ import * as byok from './import.js';
 import { type KeyAccess, staleKeySuspect, type Target } from './key-access.js';
 import { type ResolvedKey, resolveKey } from './key-store.js';
 import * as lifecycle from './keys.js';
-import { acquireModule, type LoadedModule, releaseModule } from './module-registry.js';
+import { acquireModule, type LoadedModule, reinitializeIfSole, releaseModule } from './module-registry.js';
 import { versionOfId } from './objects.js';
 import {
   checkProviderOptions,
@@ -84,11 +84,14 @@ const TOKEN_LOOKUP_ATTEMPTS = 5;
  * slot matches: SoftHSM2 2.6.1 answers the first, or a blank label, when another process's
  * C_Login is rewriting the token's `token.object` at that moment — getTokenFlags (Token.cpp:480-484)
  * or getTokenLabel (OSToken.cpp:245, whose failure Token.cpp:486 ignores) reads the file empty
- * (why: session-pool.ts, LOGIN_ATTEMPTS). It only reads.
+ * (why: session-pool.ts, LOGIN_ATTEMPTS). It only reads. When no slot matches, `reload` runs
+ * before the next look (the provider re-initialises a module it alone uses): a token SoftHSM2 read
+ * empty at C_Initialize is left out of its slot list until the next initialisation.
  */
-function findSlot(
+export function findSlot(
   p11: Pkcs11,
   token: Pkcs11ProviderOptions['token'],
+  reload: () => void = () => undefined,
 ): { slot: Handle; label: string; serial: string; info: TokenSessionCounts } {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -103,6 +106,7 @@ function findSlot(
       0,
       attempt * (10 + Math.floor(Math.random() * 21)),
     );
+    reload();
   }
 }
 
@@ -170,7 +174,9 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     this.keyCacheMs = options.keyCacheMs ?? 1000;
     this.module = acquireModule(options.modulePath);
     try {
-      const { slot, label, serial, info } = findSlot(this.p11, options.token);
+      const { slot, label, serial, info } = findSlot(this.p11, options.token, () => {
+        reinitializeIfSole(this.module);
+      });
       // Checked before anything else runs on the token: a maxSessions the token cannot give fails here.
       const maxSessions = poolSize(options.maxSessions, info);
       this.tokenLabel = label;
