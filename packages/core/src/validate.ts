@@ -94,6 +94,17 @@ function ownEntries(value: Record<string, unknown>, option: string): Array<[stri
   return out;
 }
 
+/** The own entries of an options object (a plain object, else InvalidArgument naming `option`). */
+function optionEntries(value: unknown, option: string): Array<[string, unknown]> {
+  try {
+    if (!isPlainObject(value))
+      throw invalidArgument(option, `expected an object, got ${describeType(value)}`);
+    return ownEntries(value, option);
+  } catch (e) {
+    throw trapFailure(e, option);
+  }
+}
+
 /**
  * An options object: undefined (→ empty) or a plain object whose keys are all in `allowed`.
  * Returns a prototype-free copy of the defined entries, so later reads see no inherited value.
@@ -108,15 +119,7 @@ export function checkOptions(
 ): Record<string, unknown> {
   const out = nullRecord<unknown>();
   if (value === undefined) return out;
-  let entries: Array<[string, unknown]>;
-  try {
-    if (!isPlainObject(value))
-      throw invalidArgument(option, `expected an object, got ${describeType(value)}`);
-    entries = ownEntries(value, option);
-  } catch (e) {
-    throw trapFailure(e, option);
-  }
-  for (const [key, v] of entries) {
+  for (const [key, v] of optionEntries(value, option)) {
     if (extensions !== undefined && !Object.hasOwn(allowed, key)) {
       extensions[key] = v;
       continue;
@@ -746,18 +749,10 @@ export function recordCallOptions(value: unknown): {
   context: EncryptionContext | undefined;
 } {
   if (value === undefined) return { call: {}, context: undefined };
-  let entries: Array<[string, unknown]>;
-  try {
-    if (!isPlainObject(value))
-      throw invalidArgument('options', `expected an object, got ${describeType(value)}`);
-    entries = ownEntries(value, 'options');
-  } catch (e) {
-    throw trapFailure(e, 'options');
-  }
   let signal: unknown;
   let timeoutMs: unknown;
   let context: unknown;
-  for (const [key, v] of entries) {
+  for (const [key, v] of optionEntries(value, 'options')) {
     if (key === 'context') context = v;
     else if (key === 'signal') signal = v;
     else if (key === 'timeoutMs') timeoutMs = v;

@@ -14,10 +14,10 @@ import {
 } from 'node:crypto';
 import { type EncryptionContext, KeyportError } from '@keyport/core';
 import { bytesEqual, utf8Encode } from '../bytes.js';
-import { serializeContext, serializeContextEsdkJsLegacy, serializeOpenedContext } from '../context-codec.js';
+import { serializeContextEsdkJsLegacy, serializeOpenedContext } from '../context-codec.js';
 import type { EncryptedDataKey } from '../header.js';
 import { checkUnknown } from '../known-options.js';
-import { checkRawNamespace, type Recipient, type RecipientEnv } from './recipient.js';
+import { checkRawNamespace, type Recipient, type RecipientEnv, wrapContextBytes } from './recipient.js';
 
 export interface RawAesRecipientOptions {
   /** ESDK key namespace (the EDK provider id). */
@@ -90,9 +90,7 @@ export function rawAesRecipient(options: RawAesRecipientOptions): Recipient {
     ): Promise<EncryptedDataKey> {
       const iv = randomBytes(IV_LENGTH);
       const c = createCipheriv(cipher, wrappingKey, iv, { authTagLength: TAG_LENGTH });
-      c.setAAD(
-        env?.contextFromMessage === true ? serializeOpenedContext(context) : serializeContext(context),
-      );
+      c.setAAD(wrapContextBytes(context, env));
       const ct = Buffer.concat([c.update(dataKey), c.final(), c.getAuthTag()]);
       const info = Buffer.alloc(infoLength);
       info.set(nameBytes, 0);

@@ -36,11 +36,11 @@ import {
 } from 'node:crypto';
 import { type EncryptionContext, KeyportError } from '@keyport/core';
 import { bytesEqual } from '../bytes.js';
-import { serializeContext, serializeOpenedContext } from '../context-codec.js';
+import { serializeOpenedContext } from '../context-codec.js';
 import { compressPoint, EC_CURVES, type EcCurve, publicKeyFromPoint } from '../ec-points.js';
 import type { EncryptedDataKey } from '../header.js';
 import { checkUnknown } from '../known-options.js';
-import type { Recipient, RecipientEnv } from './recipient.js';
+import { type Recipient, type RecipientEnv, wrapContextBytes } from './recipient.js';
 
 export type EcdhCurve = EcCurve;
 
@@ -258,9 +258,7 @@ export function rawEcdhRecipient(options: RawEcdhRecipientOptions): Recipient {
         senderPoint = compressPoint(pair.publicKey, curve);
       }
       const secret = diffieHellman({ privateKey: senderKey, publicKey: peer as KeyObject });
-      const contextBytes =
-        env?.contextFromMessage === true ? serializeOpenedContext(context) : serializeContext(context);
-      const info = fixedInfo(curve, senderPoint, peerPoint as Buffer, contextBytes);
+      const info = fixedInfo(curve, senderPoint, peerPoint as Buffer, wrapContextBytes(context, env));
       const salt = randomBytes(SALT_LENGTH);
       const { commit, wrapping } = deriveKeys(secret, info, salt);
       secret.fill(0);

@@ -4,6 +4,7 @@
  * material; KMS recipients call a `KeyOperations` (core's Keyport client or a provider).
  */
 import { checkDeadlineMs, type EncryptionContext, type KeyOperations, KeyportError } from '@keyport/core';
+import { serializeContext, serializeOpenedContext } from '../context-codec.js';
 import type { EncryptedDataKey } from '../header.js';
 
 export interface RecipientEnv {
@@ -18,6 +19,11 @@ export interface RecipientEnv {
    * Unset, a wrap checks the context as a caller's (seal: keys are never empty).
    */
   readonly contextFromMessage?: boolean | undefined;
+}
+
+/** The context bytes a raw recipient's wrap binds: open's rules for a message's own context (see `contextFromMessage`). */
+export function wrapContextBytes(context: EncryptionContext, env: RecipientEnv | undefined): Uint8Array {
+  return env?.contextFromMessage === true ? serializeOpenedContext(context) : serializeContext(context);
 }
 
 /**
