@@ -94,9 +94,11 @@ export function findSlot(
   reload: () => void = () => undefined,
 ): { slot: Handle; label: string; serial: string; info: TokenSessionCounts } {
   for (let attempt = 1; ; attempt++) {
+    let missing = false;
     try {
       const found = scanSlots(p11, token);
       if (found !== undefined || attempt >= TOKEN_LOOKUP_ATTEMPTS) return found ?? noSlot();
+      missing = true;
     } catch (e) {
       if (ckrOf(e) !== P.CKR_GENERAL_ERROR || attempt >= TOKEN_LOOKUP_ATTEMPTS) throw e;
     }
@@ -106,7 +108,10 @@ export function findSlot(
       0,
       attempt * (10 + Math.floor(Math.random() * 21)),
     );
-    reload();
+    // Only a slot list without the token is rebuilt: a CKR_GENERAL_ERROR is a read of the token
+    // caught mid-rewrite, which the next C_GetTokenInfo reads whole (an initialisation then would
+    // read every token again, during the same logins).
+    if (missing) reload();
   }
 }
 

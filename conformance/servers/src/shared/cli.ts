@@ -38,8 +38,6 @@ export async function runCli(usage: string, argv: string[], start: (argv: string
     );
     process.exit(2);
   }
-  const lines = Object.entries(started.env).map(([k, v]) => `${k}=${v}`);
-  process.stdout.write(`${[...lines, started.ready].join('\n')}\n`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -57,6 +55,10 @@ export async function runCli(usage: string, argv: string[], start: (argv: string
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  // Ready only once the handlers are in place: a signal sent on reading the line must stop the
+  // server cleanly, not meet the default action (killed, no exit code).
+  const lines = Object.entries(started.env).map(([k, v]) => `${k}=${v}`);
+  process.stdout.write(`${[...lines, started.ready].join('\n')}\n`);
 }
 
 export function parsePort(flag: string, value: string | undefined, fallback = 0): number {
