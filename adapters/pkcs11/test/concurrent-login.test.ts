@@ -5,7 +5,6 @@
  * file and answers CKR_GENERAL_ERROR (session-pool.ts, LOGIN_ATTEMPTS, has the source lines).
  * keyport tries those two calls again, bounded; a refused PIN is never sent again.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,12 +12,15 @@ import { fileURLToPath } from 'node:url';
 import pkcs11js from 'pkcs11js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { moduleRefs, Pkcs11Provider } from '../src/index.js';
+import { killChildren, runChild } from './support/spawn-child.js';
 import { providerOptions, signal, softhsm, uniqueName, withWrappedP11 } from './support.js';
 
-const HOOKS = fileURLToPath(new URL('../../../packages/cli/test/support/register-ts.mjs', import.meta.url));
 const HAMMER = fileURLToPath(new URL('./support/login-hammer.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'keyport-p11-logins-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  killChildren();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const generalError = (method: string) =>
   new pkcs11js.Pkcs11Error(
@@ -145,25 +147,7 @@ describe('a blank token label (SoftHSM2 read token.object while another process 
 });
 
 function runHammer(args: string[], env: NodeJS.ProcessEnv): Promise<{ rounds: number; failures: string[] }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', HOOKS, HAMMER, ...args], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      err += c.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      if (code !== 0) reject(new Error(`login-hammer exited with ${code}: ${err}`));
-      else resolve(JSON.parse(out) as { rounds: number; failures: string[] });
-    });
-  });
+  return runChild(HAMMER, args, env);
 }
 
 describe('processes logging in on one token at once', () => {

@@ -4,7 +4,6 @@
  * rotating one key make versions 2 and 3; writers that do not share it (as on two hosts) never
  * both succeed and leave no second key behind.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pkcs11Provider } from '../src/index.js';
 import { findObjects } from '../src/objects.js';
 import { P } from '../src/p11.js';
+import { killChildren, runChild } from './support/spawn-child.js';
 import { openProvider, signal, softhsm, uniqueName } from './support.js';
 
-const HOOKS = fileURLToPath(new URL('../../../packages/cli/test/support/register-ts.mjs', import.meta.url));
 const WRITER = fileURLToPath(new URL('./support/key-writer.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'keyport-p11-procs-'));
 
@@ -24,25 +23,7 @@ type Outcome =
   | { ok: false; code: string; message: string };
 
 function runWriter(args: string[]): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', HOOKS, WRITER, ...args], {
-      env: { ...process.env, ...softhsm() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      err += c.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      if (code !== 0) reject(new Error(`writer exited with ${code}: ${err}`));
-      else resolve(JSON.parse(out) as Outcome);
-    });
-  });
+  return runChild<Outcome>(WRITER, args, { ...process.env, ...softhsm() });
 }
 
 let round = 0;
@@ -65,6 +46,7 @@ beforeAll(async () => {
   provider = await openProvider({ keyCacheMs: 0 });
 });
 afterAll(async () => {
+  killChildren();
   await provider.close();
   rmSync(dir, { recursive: true, force: true });
 });

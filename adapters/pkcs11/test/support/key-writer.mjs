@@ -4,6 +4,7 @@
 // run at the same moment, then creates (AES_256) or rotates the key, encrypts a probe under the
 // result and prints one JSON line: { ok, version, sealedBy, ciphertext } (or sealError when the
 // encryption failed) or { ok: false, code, message }.
+import './parent-bound.mjs';
 import { access, writeFile } from 'node:fs/promises';
 import { Pkcs11Provider } from '../../src/index.ts';
 

@@ -7,6 +7,7 @@
 // closes. No round creates a key: SoftHSM2 2.6.1 can lose the token for good in another process
 // that way (README, Limits), which no retry cures. Prints one JSON line: { rounds, failures }
 // with the code and message of each failure (never a PIN: keyport's messages hold none).
+import './parent-bound.mjs';
 import { access, writeFile } from 'node:fs/promises';
 import { Pkcs11Provider } from '../../src/index.ts';
 
