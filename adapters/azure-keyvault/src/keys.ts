@@ -418,7 +418,7 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
           ...so,
         }),
       )
-      .catch((e: unknown) => purgeUnderWay(rpc, key, o, e));
+      .catch((e: unknown) => purgeUnderWay(rpc, key, o, e, 'create', true));
     if (periodDays !== undefined) {
       return finishCreate(rpc, key, checkedKey(key.vault, key.name, created), periodDays, tags, o);
     }
@@ -429,25 +429,36 @@ export async function createKey(rpc: Rpc, req: CreateKeyRequest, o: Call): Promi
 }
 
 /**
- * A create's 409, the name held by no live key (just looked up; a live name would have taken a
- * new version): a deleted key holds it (AlreadyExists, as mapped), or none does and a purge of
- * the name is still completing. Key Vault answers the create 409 for a few seconds after a purge
- * answered 204, without an inner code, while neither the key nor a deleted key can be read: that
- * passes, so it is KeyStateConflict and retryable, as 409 ObjectIsBeingDeleted is. Throws.
+ * A create's or an import's 409 where no key holds the name: a deleted key holds it, or a live
+ * one (AlreadyExists, as mapped), or none does and a purge of the name is still completing. Key
+ * Vault answers a create or an import 409 for a few seconds after a purge answered 204, without
+ * an inner code, while neither the key nor a deleted key can be read: that passes, so it is
+ * KeyStateConflict and retryable, as 409 ObjectIsBeingDeleted is. A create or an import into a
+ * live name adds a version rather than answering 409; `liveChecked` says the caller just looked
+ * the name up and found no live key, else it is looked up here. Throws.
  */
-async function purgeUnderWay(rpc: Rpc, key: ResolvedKey, o: Call, e: unknown): Promise<never> {
+export async function purgeUnderWay(
+  rpc: Rpc,
+  key: ResolvedKey,
+  o: Call,
+  e: unknown,
+  request: 'create' | 'import',
+  liveChecked: boolean,
+): Promise<never> {
   if (statusOf(e) !== 409 || mapAzureError(e)?.retryable !== false) throw e;
-  let deleted: DeletedKey | undefined;
+  let holder: unknown;
   try {
-    deleted = await unless404(getDeletedKey(rpc, key, o));
+    holder =
+      (await unless404(getDeletedKey(rpc, key, o))) ??
+      (liveChecked ? undefined : await unless404(getKey(rpc, key, o)));
   } catch {
     // Unknown (no permission to read deleted keys, say): the vault's answer stands.
     throw e;
   }
-  if (deleted !== undefined) throw e;
+  if (holder !== undefined) throw e;
   throw new KeyportError(
     'KeyStateConflict',
-    'Azure Key Vault answered 409 to a create of a name no key or deleted key holds: a purge of the name is still completing',
+    `Azure Key Vault answered 409 to ${request === 'create' ? 'a create' : 'an import'} of a name no key or deleted key holds: a purge of the name is still completing`,
     { provider: PROVIDER_NAME, requestId: requestIdOf(e), cause: e, retryable: true },
   );
 }

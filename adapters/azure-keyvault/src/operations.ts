@@ -40,6 +40,7 @@ import {
   getKey,
   keyInfoOf,
   oneCreateAtATime,
+  purgeUnderWay,
 } from './keys.js';
 import { invalid } from './options.js';
 import { AzureKeyVaultProvider } from './provider.js';
@@ -205,13 +206,15 @@ export async function importKey(
   const imported = await oneCreateAtATime(rpc, key.vault, key.name, o, async () => {
     if (asNewVersion !== true) await assertNameFree(rpc, key, o, 'pass asNewVersion to add a version');
     forgetSpec(rpc, key.vault, key.name);
-    return rpc.send(key.vault, o, (kc, so) =>
-      kc.importKey(key.name, azureJwk as AzureJsonWebKey, {
-        ...(labels !== undefined ? { tags: { ...labels } } : {}),
-        ...(hardwareProtected !== undefined ? { hardwareProtected } : {}),
-        ...so,
-      }),
-    );
+    return rpc
+      .send(key.vault, o, (kc, so) =>
+        kc.importKey(key.name, azureJwk as AzureJsonWebKey, {
+          ...(labels !== undefined ? { tags: { ...labels } } : {}),
+          ...(hardwareProtected !== undefined ? { hardwareProtected } : {}),
+          ...so,
+        }),
+      )
+      .catch((e: unknown) => purgeUnderWay(rpc, key, o, e, 'import', asNewVersion !== true));
   });
   return keyInfoOf(rpc, key.vault, imported, {}, key.name);
 }

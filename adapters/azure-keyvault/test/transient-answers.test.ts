@@ -4,13 +4,18 @@
  * keyport's Key Vault server never gives them, so the vault is played in-process (support/stand-in).
  * Each is retried by core, and the next answer is the call's.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { Keyport } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
-import { mapAzureError, purgeDeletedKey } from '../src/index.js';
+import { importJwk, mapAzureError, type PortableJwk, purgeDeletedKey } from '../src/index.js';
 import { bundle, deletedBundle, HOST, standIn } from './support/stand-in.js';
 
 const retrying = (provider: ReturnType<ReturnType<typeof standIn>['provider']>) =>
   new Keyport({ providers: [provider], retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 } });
+
+const privateJwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+  format: 'jwk',
+}) as PortableJwk;
 
 const conflict = (inner: string, message: string) => ({
   status: 409,
@@ -121,6 +126,80 @@ describe('409 for a key still being deleted or recovered', () => {
       await keyport.close();
     }
   });
+
+  it.each([
+    // Without asNewVersion the name is looked up first (a live key is refused before any import).
+    [false, /^GET \/keys\/k\/?$/],
+    [true, /^PUT \/keys\/k$/],
+  ])(
+    'an import right after a purge (409 without an inner code, no key or deleted key; asNewVersion %s) is retried until the vault takes it',
+    async (asNewVersion, first) => {
+      const vault = standIn();
+      let refused = 0;
+      vault.route = (url, method) => {
+        if (method !== 'PUT' || url.pathname !== '/keys/k') return undefined;
+        // What Key Vault answers while a purge that already answered 204 completes.
+        if (refused++ === 0) return { status: 409, body: { error: { code: 'Conflict', message: 'x' } } };
+        return { body: bundle('k') };
+      };
+      const keyport = retrying(vault.provider());
+      try {
+        const key = await importJwk(keyport, 'azurekeyvault', 'k', privateJwk, { asNewVersion });
+        expect(key.uri).toBe(`azurekeyvault://${HOST}/keys/k`);
+        expect(refused).toBe(2);
+        expect(vault.requests[0]).toMatch(first);
+        // The deleted key was looked up once, after the 409, to tell the purge from a held name.
+        expect(vault.requests.filter((r) => r.startsWith('GET /deletedkeys/k'))).toHaveLength(1);
+      } finally {
+        await keyport.close();
+      }
+    },
+  );
+
+  it('the import 409 while a purge completes says so, retryable', async () => {
+    const vault = standIn();
+    vault.route = (url, method) =>
+      method === 'PUT' && url.pathname === '/keys/k'
+        ? { status: 409, body: { error: { code: 'Conflict', message: 'x' } } }
+        : undefined;
+    const error = await vault
+      .provider()
+      .importJwk('k', privateJwk)
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'KeyStateConflict', retryable: true, requestId: 'req-1' });
+    expect((error as Error).message).toBe(
+      'Azure Key Vault answered 409 to an import of a name no key or deleted key holds: a purge of the name is still completing',
+    );
+  });
+
+  it.each([
+    ['a deleted key', '/deletedkeys/k', false],
+    ['a live key (asNewVersion)', '/keys/k', true],
+  ])(
+    'an import 409 while %s holds the name stays AlreadyExists, asked once',
+    async (_holder, held, asNewVersion) => {
+      const vault = standIn();
+      let imports = 0;
+      vault.route = (url, method) => {
+        const path = url.pathname.replace(/\/$/, '');
+        if (method === 'GET' && path === held) {
+          return { body: held === '/keys/k' ? bundle('k') : deletedBundle('k') };
+        }
+        if (method !== 'PUT' || path !== '/keys/k') return undefined;
+        imports++;
+        return { status: 409, body: { error: { code: 'Conflict', message: 'x' } } };
+      };
+      const keyport = retrying(vault.provider());
+      try {
+        await expect(
+          importJwk(keyport, 'azurekeyvault', 'k', privateJwk, { asNewVersion }),
+        ).rejects.toMatchObject({ code: 'AlreadyExists', retryable: false });
+        expect(imports).toBe(1);
+      } finally {
+        await keyport.close();
+      }
+    },
+  );
 
   it('a name held by a soft-deleted key (ObjectIsDeletedButRecoverable) stays AlreadyExists, not retried', () => {
     const error = mapAzureError({

@@ -170,9 +170,21 @@ export function certainlyWithoutEffect(error: KeyportError): boolean {
 }
 
 /**
+ * Whether the provider refused the attempt for the key's (or its name's) state: a refusal did
+ * nothing. A driver marks KeyStateConflict retryable only for a state that passes (Key Vault: a
+ * key still being deleted or recovered, a name whose purge is still completing), so a retry once
+ * it passed is as safe as the first attempt was. Only settleOnce reads it; a repeat that may find
+ * the work done (CallSpec.confirmRepeat) keeps its own, wider rule.
+ */
+function refusedForState(error: KeyportError): boolean {
+  return error.code === 'KeyStateConflict';
+}
+
+/**
  * What a failed attempt of an operation that must not run twice leaves the call with: the error
- * as it is when the attempt certainly did nothing (retried if retryable) or failed plainly (a
- * refusal, or a failure the driver already marked final: not retried anyway); otherwise — any
+ * as it is when the attempt certainly did nothing (retried if retryable), was refused for a state
+ * (a retryable one is retried once the state passes) or failed plainly (a refusal, or a failure
+ * the driver already marked final: not retried anyway); otherwise — any
  * failure a retry would have followed, or the call's own deadline cutting the attempt off
  * (`cutOff`) — the same code, not retryable, saying it may have taken effect and what to check.
  * The attempt's error is the cause; the message names no input (URIs, grantees, names).
@@ -183,7 +195,7 @@ export function settleOnce(
   error: KeyportError,
   cutOff: boolean,
 ): KeyportError {
-  if (rule.repeat === 'harmless' || certainlyWithoutEffect(error)) return error;
+  if (rule.repeat === 'harmless' || certainlyWithoutEffect(error) || refusedForState(error)) return error;
   if (!error.retryable && !(cutOff && error.code === 'Timeout')) return error;
   const failure = error.code === 'Timeout' ? 'timed out' : `failed (${error.code})`;
   return new KeyportError(

@@ -22,7 +22,7 @@ import {
 import { AES_ONLY_CAPABILITIES } from './support/capabilities.js';
 
 /** What one driver call does: answer, hang until its signal fires, or fail one way or another. */
-type Outcome = 'ok' | 'hang' | 'unavailable' | 'throttled' | 'refused';
+type Outcome = 'ok' | 'hang' | 'unavailable' | 'throttled' | 'refused' | 'passing-state' | 'state';
 
 /** Every lifecycle capability the scripted operations need, beside core's AES-only fake. */
 const caps: Capabilities = {
@@ -87,6 +87,14 @@ function scriptedDriver(scheme = 'acme') {
       case 'refused':
         // No connection was ever made: the request cannot have reached the provider.
         throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
+      case 'passing-state':
+        // The provider refused for a state it says passes (a name whose purge is completing).
+        throw new KeyportError('KeyStateConflict', 'acme: the name is still being purged', {
+          provider: scheme,
+          retryable: true,
+        });
+      case 'state':
+        throw new KeyportError('KeyStateConflict', 'acme: the key is disabled', { provider: scheme });
     }
   };
   const driver: KmsProvider = {
@@ -258,6 +266,59 @@ describe('failures that certainly had no effect are still retried', () => {
     const { kp } = client(driver);
     await expect(kp.createGrant(KEY, grantRequest)).resolves.toMatchObject({ id: 'grant-1' });
     expect(calls.createGrant).toBe(2);
+  });
+
+  it('a refusal for a state that passes (retryable KeyStateConflict) is retried until it succeeds', async () => {
+    const { driver, calls, scripts } = scriptedDriver();
+    scripts.rotateKey = ['passing-state', 'passing-state', 'ok'];
+    scripts.createGrant = ['passing-state', 'ok'];
+    scripts.importKeyMaterial = ['passing-state', 'ok'];
+    const { kp, audit } = client(driver);
+    await expect(kp.rotateKey(KEY)).resolves.toMatchObject({ primaryVersion: '3' });
+    await expect(kp.createGrant(KEY, grantRequest)).resolves.toMatchObject({ id: 'grant-1' });
+    await expect(kp.importKeyMaterial(KEY, importRequest)).resolves.toMatchObject({ uri: KEY });
+    expect(calls).toMatchObject({ rotateKey: 3, createGrant: 2, importKeyMaterial: 2 });
+    expect(audit.events).toMatchObject([
+      { op: 'rotateKey', outcome: 'success', attempts: 3 },
+      { op: 'createGrant', outcome: 'success', attempts: 2 },
+      { op: 'importKeyMaterial', outcome: 'success', attempts: 2 },
+    ]);
+  });
+
+  it("Key Vault's importJwk refused while a purge completes is retried: the refusal imported nothing", async () => {
+    const { driver } = scriptedDriver('azurekeyvault');
+    let calls = 0;
+    const kp = new Keyport({ providers: [driver], retry: POLICY, random: () => 0 });
+    const answer = await kp.instanceCall('azurekeyvault', 'importJwk', () => {
+      calls++;
+      if (calls === 1) {
+        const why = 'Azure Key Vault answered 409 to an import of a name no key or deleted key holds';
+        return Promise.reject(new KeyportError('KeyStateConflict', why, { retryable: true }));
+      }
+      return Promise.resolve('imported');
+    });
+    expect(answer).toBe('imported');
+    expect(calls).toBe(2);
+  });
+
+  it('a refusal for a state that passes, on every attempt, ends as it is: KeyStateConflict, retryable', async () => {
+    const { driver, calls, scripts } = scriptedDriver();
+    scripts.rotateKey = ['passing-state', 'passing-state', 'passing-state'];
+    const { kp } = client(driver);
+    const error = await kp.rotateKey(KEY).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'KeyStateConflict', retryable: true });
+    expect((error as Error).message).not.toMatch(/may have taken effect/);
+    expect(calls.rotateKey).toBe(3);
+  });
+
+  it('a refusal for a state that does not pass is not retried, and says nothing of an effect', async () => {
+    const { driver, calls, scripts } = scriptedDriver();
+    scripts.rotateKey = ['state', 'ok'];
+    const { kp } = client(driver);
+    const error = await kp.rotateKey(KEY).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'KeyStateConflict', retryable: false });
+    expect((error as Error).message).not.toMatch(/may have taken effect/);
+    expect(calls.rotateKey).toBe(1);
   });
 
   it('createKey where the provider keys creation by name keeps its retries', async () => {
