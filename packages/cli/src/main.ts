@@ -13,6 +13,7 @@ import { setMaxListeners } from 'node:events';
 import { CliError } from './cli-errors.js';
 import { EXIT } from './exit-codes.js';
 import { removeLiveTempsSync } from './files/temps.js';
+import { releaseHeldLocksSync } from './migrate/lock.js';
 import { run } from './program.js';
 
 const GRACE_MS = 900;
@@ -44,6 +45,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   let first: StopSignal | undefined;
   const hardExit = (signal: StopSignal, why: string): void => {
     removeLiveTempsSync();
+    releaseHeldLocksSync();
     process.stderr.write(`\nkeyport: ${why}\n`);
     for (const s of STOP_SIGNALS) process.removeAllListeners(s);
     process.kill(process.pid, signal);
@@ -70,6 +72,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') return;
     removeLiveTempsSync();
+    releaseHeldLocksSync();
     process.exit(EXIT.brokenPipe);
   });
   process.stderr.on('error', () => undefined);

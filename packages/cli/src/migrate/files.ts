@@ -53,7 +53,9 @@ export function migrateFiles(options: MigrateFilesOptions): Promise<MigrateSumma
 /**
  * `migrateFiles` with the keys made by `keysOf` only once the target is known to name something:
  * the CLI builds its providers there (opening a keystore, a PKCS#11 session), so a glob that
- * matches nothing is reported (exit 8) before any provider is built or called and before the lock.
+ * matches nothing is reported (exit 8) before any provider is built or called. The journal's
+ * lock is taken before the target is read: a run over a tree another run holds exits 7 at once,
+ * not after walking every file (so a glob that matches nothing under a held lock is exit 7 too).
  */
 export async function runMigration(
   given: Omit<MigrateFilesOptions, 'keys'>,
@@ -70,21 +72,24 @@ export async function runMigration(
   // Checked before the lock: a malformed map would otherwise fail every file, one by one.
   const reproducedContext = reproducedOf(given.reproducedContext);
   const signal = given.signal;
-  // What the run works on is read first (reading only; the journal, its lock and temps are
-  // excluded by name): a target that names nothing is a mistake to report before the keys are
-  // made, the lock taken or a provider called, not after a probe of every key.
-  const plan = await planFiles(given.target, cwd, journalPath, given.followSymlinks === true);
-  const options: MigrateFilesOptions = { ...given, keys: await keysOf() };
-
-  // Nothing is written before the lock is held and both keys answered.
+  // The lock first: its path depends on the journal's alone, never on what the walk finds, and
+  // a second run over a tree of a million files must not walk it to learn that it is held.
+  // Taking it writes only the lock beside the journal; released on every exit below.
   const lock = dryRun
     ? undefined
     : await acquireJournalLock(journalPath, {
-        ...(options.breakLock === true ? { breakLock: true } : {}),
-        ...(options.onNote !== undefined ? { onNote: options.onNote } : {}),
+        ...(given.breakLock === true ? { breakLock: true } : {}),
+        ...(given.onNote !== undefined ? { onNote: given.onNote } : {}),
       });
   let journal = RunJournal.none();
   try {
+    // What the run works on is read next (reading only; the journal, its lock and temps are
+    // excluded by name): a target that names nothing is a mistake to report before the keys
+    // are made or a provider called, not after a probe of every key. Ctrl-C stops the walk.
+    const plan = await planFiles(given.target, cwd, journalPath, given.followSymlinks === true, signal);
+    const options: MigrateFilesOptions = { ...given, keys: await keysOf() };
+
+    // Nothing is written (but the lock) before both keys answered.
     const counter = new CallCounter(options.from, options.to);
     const batcher = options.batch === false ? undefined : batchRecipientFor(options);
     await probeKeys(options.keys, options.from, options.to, signal);

@@ -30,7 +30,7 @@
  * - Every one of these names fits NAME_MAX, however long the journal's name (lock-names.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, readFileSync, type Stats } from 'node:fs';
+import { constants, lstatSync, readFileSync, type Stats, unlinkSync } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -58,6 +58,33 @@ export interface LockOptions {
   readonly breakLock?: boolean;
   /** Told when a stale or broken lock is taken over. */
   readonly onNote?: (text: string) => void;
+}
+
+/**
+ * The locks this process holds now (path → nonce), for the exits that skip `finally` blocks: a
+ * second Ctrl-C, or the watchdog ending a run still busy after the first (main.ts). The lock is
+ * taken before the target is walked and the providers are built, so such an exit can come
+ * while it is held; it left the lock behind for the next run to take over with a note.
+ */
+const heldLocks = new Map<string, string>();
+
+/**
+ * Removes every lock this process holds, synchronously (safe in a signal handler right before
+ * exit): only a small regular file that still carries our nonce, never one another run took.
+ */
+export function releaseHeldLocksSync(): void {
+  for (const [path, nonce] of heldLocks) {
+    try {
+      const st = lstatSync(path);
+      if (st.isFile() && st.size <= MAX_LOCK_BYTES) {
+        const holder = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockHolder> | null;
+        if (holder?.nonce === nonce) unlinkSync(path);
+      }
+    } catch {
+      // gone, or not ours to judge: the next run decides
+    }
+  }
+  heldLocks.clear();
 }
 
 /** A break marker left by a run killed while taking over is ignored after this long. */
@@ -345,10 +372,12 @@ export async function acquireJournalLock(journal: string, o: LockOptions = {}): 
   for (let attempt = 0; attempt < 5; attempt++) {
     if (await tryLink(path, content)) {
       // Ours now: no other run takes the lock while we hold it, so what is left is leftovers.
+      heldLocks.set(path, me.nonce);
       await removeLeftoverLockTemps(path, Date.now(), marker).catch(() => undefined);
       return {
         path,
         release: async () => {
+          heldLocks.delete(path);
           const now = await readLock(path).catch(() => undefined);
           if (now?.kind === 'held' && now.holder.nonce === me.nonce)
             await removeLock(path).catch(() => undefined);

@@ -62,20 +62,29 @@ export function isMigrationArtifact(journalPath: string): (path: string) => bool
     p.endsWith('.keyport.tmp');
 }
 
-/** A target string is walked (sources.ts); an explicit list is taken as given, deduplicated and sorted. */
+/**
+ * A target string is walked (sources.ts); an explicit list is taken as given, deduplicated and
+ * sorted. An aborted `signal` stops either (KeyportError 'Aborted').
+ */
 export async function planFiles(
   target: string | readonly string[],
   cwd: string,
   journalPath: string,
   followSymlinks: boolean,
+  signal?: AbortSignal,
 ): Promise<MigrationPlan> {
   const exclude = isMigrationArtifact(journalPath);
   if (typeof target === 'string') {
-    return expandTarget(target, cwd, { exclude, ...(followSymlinks ? { followSymlinks: true } : {}) });
+    return expandTarget(target, cwd, {
+      exclude,
+      ...(followSymlinks ? { followSymlinks: true } : {}),
+      ...(signal !== undefined ? { signal } : {}),
+    });
   }
   return {
     files: await oncePerFile(
       [...new Set(target.map((f) => resolve(cwd, f)))].filter((f) => !exclude(f)).sort(),
+      signal,
     ),
     skipped: [],
     named: true,

@@ -9,6 +9,7 @@
 import type { Dirent } from 'node:fs';
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { KeyportError } from '@keyport/core';
 import { CliError, fileError, quotePath } from '../cli-errors.js';
 import { usageError } from '../errors.js';
 import { FileTooLarge, readBounded, readFailure } from '../files/read-bounded.js';
@@ -33,6 +34,24 @@ export interface Sources {
 export interface SourceOptions {
   readonly exclude: (path: string) => boolean;
   readonly followSymlinks?: boolean;
+  /**
+   * Ctrl-C: the walk stops at its next directory or link. The journal's lock is held while the
+   * tree is walked (files.ts), and a walk of a million files that ignored the signal outlived
+   * the CLI's grace period: the process was killed with its lock still on disk.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** Thrown by a walk (or the de-duplication after it) once `signal` is aborted: nothing was migrated. */
+function stopIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true)
+    throw new KeyportError(
+      'Aborted',
+      'the migration was interrupted while reading its target; nothing was migrated',
+      {
+        retryable: false,
+      },
+    );
 }
 
 export function globToRegExp(pattern: string): RegExp {
@@ -87,6 +106,7 @@ class Walker {
   }
 
   async dir(dir: string): Promise<void> {
+    stopIfAborted(this.o.signal);
     const real = await realpath(dir).catch(() => dir);
     if (this.seenDirs.has(real)) return; // a symlink cycle
     this.seenDirs.add(real);
@@ -110,6 +130,7 @@ class Walker {
   }
 
   private async link(p: string): Promise<void> {
+    stopIfAborted(this.o.signal);
     if (this.o.followSymlinks !== true) {
       if (this.keep(p))
         this.skipped.push({ file: p, reason: 'symbolic link (not followed; pass --follow-symlinks)' });
@@ -201,7 +222,7 @@ export async function expandTarget(target: string, cwd: string, o: SourceOptions
     }
   }
   return {
-    files: await oncePerFile([...new Set(files)].filter((f) => !o.exclude(f)).sort()),
+    files: await oncePerFile([...new Set(files)].filter((f) => !o.exclude(f)).sort(), o.signal),
     skipped,
     named,
   };
@@ -231,11 +252,12 @@ function noMatch(pattern: string, base: string, unreadableDirs: number): CliErro
  * failed on it, or found the file done and counted it twice. The first name is kept. Hard links
  * are distinct names in their directories and stay distinct (each name is replaced on its own).
  */
-export async function oncePerFile(files: readonly string[]): Promise<string[]> {
+export async function oncePerFile(files: readonly string[], signal?: AbortSignal): Promise<string[]> {
   const realDirs = new Map<string, Promise<string>>();
   const seen = new Set<string>();
   const out: string[] = [];
   for (const f of files) {
+    stopIfAborted(signal);
     const dir = dirname(f);
     let real = realDirs.get(dir);
     if (real === undefined) {
