@@ -267,7 +267,8 @@ describe('Cloud KMS over REST with plain fetch', () => {
     const huge = await post(`/v1/${LOC}/keyRings/plain/cryptoKeys/k:encrypt`, {
       plaintext: 'A'.repeat(12 * 1024 * 1024),
     });
-    expect(huge.status).toBe(413);
+    expect(huge.status).toBe(400);
+    expect(await huge.json()).toMatchObject({ error: { code: 400, status: 'INVALID_ARGUMENT' } });
     // Still serving.
     expect((await rest(`/v1/${LOC}/keyRings/plain`)).status).toBe(200);
   });

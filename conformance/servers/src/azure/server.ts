@@ -113,14 +113,29 @@ function userCertificate(tls: { certFile: string; keyFile: string }): LoopbackCe
   };
 }
 
+/** A body over MAX_BODY: answered 400 BadParameter, then the connection is closed. */
+class BodyTooLarge extends KeyVaultError {
+  constructor() {
+    super(400, 'BadParameter', 'The request body is too large.');
+  }
+}
+
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    // A declared length over the limit is refused at once, not after waiting for bytes that a
+    // lying client may never send.
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) return reject(new BodyTooLarge());
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) reject(badParameter('The request body is too large.'));
-      else chunks.push(c);
+      if (size > MAX_BODY) {
+        // Stop reading: the rest of an oversized (chunked) body is never drained, however long
+        // the client keeps sending; the refusal closes the connection.
+        req.pause();
+        chunks.length = 0;
+        reject(new BodyTooLarge());
+      } else chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
@@ -274,6 +289,11 @@ export async function startAzureKeyVaultServer(
   const server: Server = createServer({ cert: cert.cert, key: cert.key }, (req, res) => {
     handle(req, res).catch((e: unknown) => {
       if (res.headersSent || res.destroyed) return;
+      if (e instanceof BodyTooLarge) {
+        send(res, e.status, e.toBody(), { connection: 'close' });
+        req.socket.end();
+        return;
+      }
       if (e instanceof KeyVaultError) return send(res, e.status, e.toBody());
       if (e instanceof URIError)
         return send(res, 400, badParameter('The request URI is malformed.').toBody());

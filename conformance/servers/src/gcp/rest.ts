@@ -461,10 +461,16 @@ export async function startRestServer(opts: {
       raw = await readBody(req);
     } catch (e) {
       if (e instanceof BodyTooLarge) {
+        // Google's API front end answers an oversized JSON body with 400 INVALID_ARGUMENT
+        // naming the limit ("Request payload size exceeds the limit: N bytes."); the HTTP
+        // status and `error.code` agree, as in every other error (this was 413 with code 400).
         sendJson(
           res,
-          413,
-          errorBody(status.INVALID_ARGUMENT, 'Request payload size exceeds the limit.'),
+          HTTP_STATUS[status.INVALID_ARGUMENT] ?? 400,
+          errorBody(
+            status.INVALID_ARGUMENT,
+            `Request payload size exceeds the limit: ${MAX_REST_BODY} bytes.`,
+          ),
           true,
         );
         req.socket.end();
