@@ -22,10 +22,35 @@ const BLOCK = 64 * 1024;
  * is read on the microtask queue alone: no timer fired while it ran, so neither the caller's
  * `AbortSignal.timeout` nor any other deadline could stop it, and the process spun at 100% CPU.
  * One `setImmediate` (5 to 10 us) per 4096 chunks costs nothing measurable, even for 16-byte
- * chunks (a 64 KiB-chunk stream waits once per 256 MiB), and a run of empty chunks lets timers
- * run about every millisecond.
+ * chunks, and a run of empty chunks lets timers run about every millisecond.
  */
 export const CHUNKS_PER_TURN = 4096;
+
+/**
+ * Input bytes taken between two turns, whatever the chunk count: 4096 chunks of 64 KiB are 256
+ * MiB of AES with no timer let through (an `AbortSignal.timeout(10)` over endless 64 KiB chunks
+ * fired ~110 ms late, over 1 MiB chunks ~2 s). 4 MiB is ~1.5 ms of AES-GCM on one core, and a
+ * turn ~4 us: ~1 ms per GiB, below the bench's noise (16 MiB let that timeout fire ~11 ms late).
+ */
+export const BYTES_PER_TURN = 4 * 1024 * 1024;
+
+/**
+ * Counts what a loop took from its source; `count` says when timers are due a turn (the caller
+ * then awaits `nextTurn()`). One per loop, so every loop that reads a source yields alike.
+ */
+export class TurnCounter {
+  private chunks = 0;
+  private bytes = 0;
+
+  /** Counts one chunk of `length` bytes; true when a turn is due (the counts then restart). */
+  count(length: number): boolean {
+    this.bytes += length;
+    if (++this.chunks < CHUNKS_PER_TURN && this.bytes < BYTES_PER_TURN) return false;
+    this.chunks = 0;
+    this.bytes = 0;
+    return true;
+  }
+}
 
 /** Resolves on the macrotask queue, once timers and I/O have had their turn. */
 export function nextTurn(): Promise<void> {
@@ -74,8 +99,9 @@ export class ChunkQueue {
   /** Set when an abort left a `next()` of the source unanswered (see `close`). */
   private abandoned = false;
   private readonly small = new SmallChunkGatherer();
-  /** Chunks taken since the last turn of the event loop (see `CHUNKS_PER_TURN`). */
-  private sinceTurn = 0;
+  private readonly turns = new TurnCounter();
+  /** Set when the chunk just taken made a turn of the event loop due (see `TurnCounter`). */
+  private turnDue = false;
 
   /** With `signal`, a wait for the source's next chunk ends (Aborted) as soon as it fires. */
   constructor(
@@ -97,8 +123,8 @@ export class ChunkQueue {
     if (this.done) return false;
     for (;;) {
       // Before `next`: an abort the turn let through is seen by `nextOrAbort` at once.
-      if (++this.sinceTurn === CHUNKS_PER_TURN) {
-        this.sinceTurn = 0;
+      if (this.turnDue) {
+        this.turnDue = false;
         await nextTurn();
       }
       let r: IteratorResult<Uint8Array>;
@@ -117,6 +143,7 @@ export class ChunkQueue {
       }
       const chunk = r.value;
       if (!(chunk instanceof Uint8Array)) throw invalidCiphertext('message chunks must be bytes');
+      this.turnDue = this.turns.count(chunk.length);
       if (chunk.length === 0) continue;
       this.small.append(this.chunks, chunk);
       this.total += chunk.length;

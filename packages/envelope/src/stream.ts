@@ -4,7 +4,7 @@
  */
 import { Duplex } from 'node:stream';
 import { KeyportError } from '@keyport/core';
-import { CHUNKS_PER_TURN, nextTurn, SmallChunkGatherer } from './chunk-queue.js';
+import { nextTurn, SmallChunkGatherer, TurnCounter } from './chunk-queue.js';
 import { openStream, type StreamOpenOptions } from './open.js';
 import { checkAborted, checkSource, nextOrAbort, readOptions, SEAL_OPTION_NAMES } from './options.js';
 import { streamConcurrency, streamWindow } from './parallel.js';
@@ -85,15 +85,8 @@ export async function* sealFrames(
     return;
   }
   const frames = frameCutter(f);
-  let sinceTurn = 0;
+  const turns = new TurnCounter();
   for await (const chunk of source) {
-    // Timers get a turn now and then (see CHUNKS_PER_TURN): an endless run of empty chunks
-    // never reaches a frame, and nothing else here leaves the microtask queue.
-    if (++sinceTurn === CHUNKS_PER_TURN) {
-      sinceTurn = 0;
-      await nextTurn();
-      checkAborted(signal);
-    }
     for (const parts of frames.push(chunk)) {
       // Per frame, not only per chunk: one large chunk holds many frames, and an abort while the
       // consumer held one of them went unheard until the whole chunk was sealed.
@@ -102,6 +95,13 @@ export async function* sealFrames(
         signer?.update(p);
         yield p;
       }
+    }
+    // Timers get a turn now and then (see TurnCounter): nothing here leaves the microtask queue,
+    // neither an endless run of empty chunks nor one of large ones. After `push`, which refused
+    // a chunk that is not bytes.
+    if (turns.count((chunk as Uint8Array).length)) {
+      await nextTurn();
+      checkAborted(signal);
     }
   }
   const last = frames.rest();
@@ -151,17 +151,17 @@ async function* sealFramesInFlight(
   }
   try {
     const frames = frameCutter(f);
-    let sinceTurn = 0;
+    const turns = new TurnCounter();
     for await (const chunk of source) {
-      // As in sealFrames: empty chunks start no frame, so no worker's answer ends the spin.
-      if (++sinceTurn === CHUNKS_PER_TURN) {
-        sinceTurn = 0;
-        await nextTurn();
-        checkAborted(signal);
-      }
       for (const parts of frames.push(chunk)) {
         start(parts, f, false);
         yield* emit(window - 1);
+      }
+      // As in sealFrames: empty chunks start no frame, so no worker's answer ends the spin, and
+      // frames sealed here (every worker busy) leave the microtask queue no more than there.
+      if (turns.count((chunk as Uint8Array).length)) {
+        await nextTurn();
+        checkAborted(signal);
       }
     }
     const last = frames.rest();
