@@ -7,7 +7,7 @@
 import { buildClient, CommitmentPolicy, KmsKeyringNode } from '@aws-crypto/client-node';
 import { KMS } from '@aws-sdk/client-kms';
 import { Keyport } from '@keyport/core';
-import { openEnvelope, sealEnvelope } from '@keyport/envelope';
+import { openEnvelope, rewrapEnvelope, sealEnvelope } from '@keyport/envelope';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AwsKmsProvider } from '../src/index.js';
 import {
@@ -77,5 +77,50 @@ describe.each(TARGET_NAMES)('ESDK interop on %s', (name) => {
     });
     expect(text(opened.plaintext)).toBe('sealed by the ESDK');
     expect(opened.providerIds).toEqual(['aws-kms']);
+  });
+
+  it('an ESDK message whose context has an empty key opens in keyport, and rewraps to another KMS key', async () => {
+    // ESDK-JS writes `{ "": value }` and AWS KMS binds its data key to it: keyport hands the
+    // message's context to Decrypt as it is (core refuses an empty key only from a caller).
+    const { keyport, key, keyring } = await setup();
+    const context = { '': 'empty-key value', purpose: 'interop' };
+    for (const suiteId of [0x0478, 0x0578] as const) {
+      const { result } = await esdk.encrypt(keyring, utf8('sealed by the ESDK'), {
+        encryptionContext: context,
+        suiteId,
+      });
+      const opened = await openEnvelope(result, {
+        trust: [key.uri],
+        keys: keyport,
+        requiredContext: { purpose: 'interop' },
+      });
+      expect(text(opened.plaintext)).toBe('sealed by the ESDK');
+      expect(opened.context).toMatchObject(context);
+
+      // A new KMS EDK over the same context (Encrypt carries the empty key), the old one removed.
+      const other = await provider?.createKey({ name: uniqueName('esdk-to'), spec: 'AES_256' }, call());
+      if (other === undefined) throw new Error('no key');
+      const moved = await rewrapEnvelope(result, {
+        trust: [key.uri],
+        add: [other.uri],
+        remove: [key.uri],
+        keys: keyport,
+      });
+      const reopened = await openEnvelope(moved, { trust: [other.uri], keys: keyport });
+      expect(text(reopened.plaintext)).toBe('sealed by the ESDK');
+      expect(reopened.context).toMatchObject(context);
+      // and the ESDK opens the rewrapped message under the new key
+      const otherRing = new KmsKeyringNode({
+        generatorKeyId: other.uri.slice('aws-kms://'.length),
+        clientProvider: (() =>
+          new KMS({
+            region: 'us-east-1',
+            endpoint: target(name).endpoint,
+            credentials: TEST_CREDENTIALS,
+          })) as unknown as ClientSupplier,
+      });
+      const back = await esdk.decrypt(otherRing, moved);
+      expect(text(back.plaintext)).toBe('sealed by the ESDK');
+    }
   });
 });

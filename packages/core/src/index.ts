@@ -293,6 +293,7 @@ export {
   SIGN_OPTIONS,
   signRequestFrom,
   toEncryptionContext,
+  toMessageContext,
   type UnknownFields,
 } from './validate.js';
 export { MIN_WRAPPING_KEY_BITS, wrappingKeyWeakness } from './wrapping-key.js';

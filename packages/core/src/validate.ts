@@ -220,10 +220,16 @@ export function checkSignal(value: unknown, option: string): AbortSignal {
   return value;
 }
 
-function checkContextString(value: unknown, option: string, what: 'key' | 'value'): string {
+function checkContextString(
+  value: unknown,
+  option: string,
+  what: 'key' | 'value',
+  mayBeEmpty = false,
+): string {
   if (typeof value !== 'string')
     throw invalidArgument(option, `context ${what}s must be strings, got ${describeType(value)}`);
-  if (what === 'key' && value.length === 0) throw invalidArgument(option, 'context keys must not be empty');
+  if (what === 'key' && !mayBeEmpty && value.length === 0)
+    throw invalidArgument(option, 'context keys must not be empty');
   if (value.length > MAX_CONTEXT_STRING) {
     throw invalidArgument(option, `context ${what}s are at most ${MAX_CONTEXT_STRING} characters`);
   }
@@ -240,10 +246,26 @@ function checkContextString(value: unknown, option: string, what: 'key' | 'value
  * `toString` are ordinary keys. Messages name a pair by position, never by its value.
  */
 export function toEncryptionContext(value: unknown, option = 'context'): EncryptionContext {
+  return checkedContext(value, option, false);
+}
+
+/**
+ * The encryption context of a message sealed elsewhere, to hand to a KMS call as it is (an ESDK
+ * message's KMS data keys are bound to it): checked as `toEncryptionContext` checks, except that
+ * a key may be empty. The ESDK format allows any UTF-8 text as a key and ESDK-JS, -Python and -Go
+ * write `{ "": value }`, which AWS KMS takes; keyport refuses an empty key in a context a caller
+ * gives it (what it seals), not in one it read from a message it opens or rewraps. The result
+ * is stamped: core's call check and the drivers' own checks take it as it is.
+ */
+export function toMessageContext(value: unknown, option = 'context'): EncryptionContext {
+  return checkedContext(value, option, true);
+}
+
+function checkedContext(value: unknown, option: string, emptyKeys: boolean): EncryptionContext {
   if (typeof value === 'object' && value !== null && CheckedContext.has(value))
     return value as EncryptionContext;
   try {
-    return readContext(value, option);
+    return readContext(value, option, emptyKeys);
   } catch (e) {
     throw trapFailure(e, option);
   }
@@ -276,7 +298,7 @@ class CheckedContext extends Stamp {
   }
 }
 
-function readContext(value: unknown, option: string): EncryptionContext {
+function readContext(value: unknown, option: string, emptyKeys: boolean): EncryptionContext {
   const out = nullRecord<string>();
   let pairs: Iterable<[unknown, unknown]>;
   if (value instanceof Map) {
@@ -289,7 +311,7 @@ function readContext(value: unknown, option: string): EncryptionContext {
   let index = 0;
   for (const [k, v] of pairs) {
     if (index >= MAX_CONTEXT_PAIRS) throw invalidArgument(option, `at most ${MAX_CONTEXT_PAIRS} pairs`);
-    const key = checkContextString(k, `${option} pair #${index}`, 'key');
+    const key = checkContextString(k, `${option} pair #${index}`, 'key', emptyKeys);
     out[key] = checkContextString(v, `${option} pair #${index}`, 'value');
     index++;
   }

@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { contextDigest, contextEntries, decodeContext, encodeContext, isKeyportError } from '../src/index.js';
+import {
+  contextDigest,
+  contextEntries,
+  decodeContext,
+  encodeContext,
+  isKeyportError,
+  toEncryptionContext,
+  toMessageContext,
+} from '../src/index.js';
 
 const ctx = fc.dictionary(fc.string({ minLength: 1, unit: 'grapheme' }), fc.string({ unit: 'grapheme' }), {
   maxKeys: 6,
@@ -115,5 +123,24 @@ describe('canonical context encoding', () => {
   it('digest is stable and keyed digests differ', () => {
     expect(contextDigest({ a: '1' })).toBe(contextDigest({ a: '1' }));
     expect(contextDigest({ a: '1' }, new Uint8Array(32))).not.toBe(contextDigest({ a: '1' }));
+  });
+});
+
+describe('toMessageContext: a context read from a message', () => {
+  it('takes an empty key (ESDKs write one), and every later check takes the result as it is', () => {
+    const c = toMessageContext({ '': 'v', a: 'b' });
+    expect(c).toEqual({ '': 'v', a: 'b' });
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(toEncryptionContext(c)).toBe(c);
+    // The encoding sorts the empty key first, as the ESDK does.
+    expect(contextEntries(c).map(([k]) => k.length)).toEqual([0, 1]);
+  });
+
+  it('keeps every other rule, and a caller context still refuses an empty key', () => {
+    expect(() => toEncryptionContext({ '': 'v' })).toThrow(/must not be empty/);
+    expect(() => toEncryptionContext({ ...toMessageContext({ '': 'v' }) })).toThrow(/must not be empty/);
+    for (const bad of [{ '': 1 }, { a: '\ud800' }, ['x'], null]) {
+      expect(() => toMessageContext(bad)).toThrow(expect.objectContaining({ code: 'InvalidArgument' }));
+    }
   });
 });

@@ -16,6 +16,7 @@ import {
   parseKeyRef,
   parseKeyUri,
   splitKeyUri,
+  toMessageContext,
   withKeyVersion,
 } from '@keyport/core';
 import { utf8Decode, utf8Encode } from '../bytes.js';
@@ -49,9 +50,15 @@ function needKeys(env: RecipientEnv, method: 'generateDataKey' | 'encrypt' | 'de
   return env.keys;
 }
 
-function callOptions(context: EncryptionContext, env: RecipientEnv) {
+/**
+ * A KMS call's options. `fromMessage`: the context was read from a message (open's unwrap, a
+ * rewrap's new EDK), whose KMS data keys are bound to it as it is, an empty key included (other
+ * ESDKs write one): handed to the call as core's `toMessageContext`, which lets the key through
+ * core's and the driver's checks. Only then: what keyport seals keeps core's rule.
+ */
+function callOptions(context: EncryptionContext, env: RecipientEnv, fromMessage = false) {
   return {
-    context,
+    context: fromMessage && Object.hasOwn(context, '') ? toMessageContext(context) : context,
     ...(env.signal !== undefined ? { signal: env.signal } : {}),
     ...(env.timeoutMs !== undefined ? { timeoutMs: env.timeoutMs } : {}),
   };
@@ -116,7 +123,8 @@ export function kmsRecipient(uri: string): Recipient {
     },
     async wrap(dataKey, context, env): Promise<EncryptedDataKey> {
       if (aws && arn === undefined) edkFor(new Uint8Array(0), undefined);
-      const r = await needKeys(env, 'encrypt').encrypt(uri, dataKey, callOptions(context, env));
+      const options = callOptions(context, env, env.contextFromMessage === true);
+      const r = await needKeys(env, 'encrypt').encrypt(uri, dataKey, options);
       return edkFor(r.ciphertext, r.keyVersion);
     },
     matches(edk): boolean {
@@ -138,7 +146,8 @@ export function kmsRecipient(uri: string): Recipient {
     async unwrap(edk, context, env): Promise<Uint8Array> {
       // aws-kms: call the trusted URI (it may carry ?endpoint=); others: the exact version.
       const target = aws ? uri : utf8Decode(edk.providerInfo);
-      const r = await needKeys(env, 'decrypt').decrypt(target, edk.ciphertext, callOptions(context, env));
+      const options = callOptions(context, env, true);
+      const r = await needKeys(env, 'decrypt').decrypt(target, edk.ciphertext, options);
       return checkDataKey(r.plaintext, target);
     },
   };
