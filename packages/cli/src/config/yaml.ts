@@ -93,9 +93,32 @@ export interface ParsedYaml {
   lineOf(path: readonly PropertyKey[]): number | undefined;
 }
 
+/**
+ * The most YAML tokens a config may hold. The parser builds a node of about 1 KB and spends
+ * several microseconds per token: 1 MB of `[a,a,a,…]` (a config file's size limit) took 3 s and
+ * 600 MB before any check could refuse it. A config of every provider with a few instances is a
+ * few hundred tokens; 50,000 is @keyport/policy's limit for a policy file too.
+ */
+export const MAX_CONFIG_TOKENS = 50_000;
+
+/**
+ * Whether `text` holds more than MAX_CONFIG_TOKENS tokens, counted with the lexer the parser then
+ * runs (whatever the shape: flow or block items, comments, blank lines). It stops at the limit.
+ */
+function tooManyTokens(yaml: YamlModule, text: string): boolean {
+  let tokens = 0;
+  for (const _ of new yaml.Lexer().lex(text)) if (++tokens > MAX_CONFIG_TOKENS) return true;
+  return false;
+}
+
 /** Parses one YAML document; throws the first error (its first line names line and column). */
 export function parseYaml(text: string): ParsedYaml {
   const yaml = yamlModule();
+  if (tooManyTokens(yaml, text)) {
+    throw new Error(
+      `it has more than ${MAX_CONFIG_TOKENS} YAML tokens (values, punctuation, spaces, line breaks and comments count): a config is a page of settings`,
+    );
+  }
   const lineCounter = new yaml.LineCounter();
   const doc = yaml.parseDocument(text, { uniqueKeys: false, lineCounter });
   // What `parse` does with warnings at its default log level.
