@@ -23,6 +23,7 @@
  */
 import { constants } from 'node:fs';
 import { type FileHandle, lstat, open } from 'node:fs/promises';
+import type { AuditEvent } from './audit.js';
 import { type AuditHead, anchorPathFor, notRegular, parseAnchor, readRegularFile } from './audit-anchor.js';
 import { type AuditLockOptions, acquireAuditLock } from './audit-lock.js';
 import {
@@ -83,6 +84,13 @@ export interface VerifyAuditOptions {
   readonly signed?: AuditHead;
   /** Waiting for the writers' lock. */
   readonly lock?: AuditLockOptions;
+  /**
+   * Called with each event record the chain accepts, in order, during the one pass that verifies
+   * it (a reader that wants the events — last use per key — needs no second read of a log that
+   * may have changed since, nor the whole log in memory). An event handed over is trusted only
+   * if the verdict is `ok`: a later line can still break the chain.
+   */
+  readonly onEvent?: (event: AuditEvent) => void;
 }
 
 /** Reads and verifies a log and its anchor. Throws only when the log itself cannot be read. */
@@ -124,7 +132,7 @@ export async function verifyAuditLog(
     await lock?.release();
   }
   try {
-    return await verifySnapshot(log, keys, anchor, o.signed);
+    return await verifySnapshot(log, keys, anchor, o.signed, o.onEvent);
   } finally {
     await log.handle.close();
   }
@@ -200,6 +208,7 @@ class ChainCheck {
     keys: AuditKeys,
     anchorText: string | undefined,
     private readonly signed: AuditHead | undefined,
+    private readonly onEvent?: ((event: AuditEvent) => void) | undefined,
   ) {
     this.keys = keys;
     let anchor: AuditHead | undefined;
@@ -314,8 +323,10 @@ class ChainCheck {
     this.prev = c.mac;
     this.accepted++;
     if (this.signed !== undefined && i === this.signed.count - 1) this.signedMac = c.mac;
-    if ('event' in record) this.events++;
-    else this.notices.push({ ...record.notice, line });
+    if ('event' in record) {
+      this.events++;
+      this.onEvent?.(record.event);
+    } else this.notices.push({ ...record.notice, line });
   }
 
   /** The verdict, once every line was pushed; `fragment`: an unterminated line followed them. */
@@ -511,8 +522,9 @@ async function verifySnapshot(
   keys: AuditKeys,
   anchorText: string | undefined,
   signed: AuditHead | undefined,
+  onEvent: ((event: AuditEvent) => void) | undefined,
 ): Promise<AuditVerification> {
-  const check = new ChainCheck(keys, anchorText, signed);
+  const check = new ChainCheck(keys, anchorText, signed, onEvent);
   const fragment = await eachLine(log, (bytes, fits) => {
     check.push(check.wantsText ? bytes.toString('utf8') : '', fits);
     return true;

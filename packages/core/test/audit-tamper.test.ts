@@ -7,6 +7,7 @@ import { generateKeyPairSync, sign as signWith, verify as verifyWith } from 'nod
 import { writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import {
+  type AuditEvent,
   type AuditHead,
   auditAnchorStatement,
   JsonlAuditSink,
@@ -204,5 +205,31 @@ describe('signed anchors', () => {
     expect(() => parseSignedAuditAnchor('{"__proto__":{}}')).toThrow(
       expect.objectContaining({ code: 'InvalidArgument' }),
     );
+  });
+});
+
+describe('verifyAuditLog onEvent: the events of the pass that verifies them', () => {
+  it('hands over every event record in order, once, as written', async () => {
+    const log = await writeLog(6);
+    const seen: AuditEvent[] = [];
+    const v = await verifyAuditLog(log.path, KEY, { onEvent: (e) => seen.push(e) });
+    expect(v.ok).toBe(true);
+    expect(seen).toEqual([0, 1, 2, 3, 4, 5].map(event));
+  });
+
+  it('stops at the record the chain refuses (the verdict says the rest is not to be trusted)', async () => {
+    const log = await writeLog(8);
+    const lines = [...log.lines];
+    lines[3] = (lines[3] as string).replace('"outcome":"success"', '"outcome":"failure"');
+    await writeFile(log.path, joinLines(lines));
+    const seen: AuditEvent[] = [];
+    const v = await verifyAuditLog(log.path, KEY, { onEvent: (e) => seen.push(e) });
+    expect(v.ok).toBe(false);
+    expect(v.problem).toMatchObject({ kind: 'edited', line: 4 });
+    expect(seen.map((e) => e.keyUri)).toEqual([
+      'local://k.kp#key0',
+      'local://k.kp#key1',
+      'local://k.kp#key2',
+    ]);
   });
 });

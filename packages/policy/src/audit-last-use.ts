@@ -1,18 +1,10 @@
 /**
  * Last use of each key from a keyport JSONL audit log. The log is verified first with core's
  * verifier (MACs, chain, anchor); a log that does not verify is refused, because a forged or
- * truncated log could make a used key look idle or an idle one look used. Only the records
- * the verification covered are read, so appends made meanwhile are not taken unverified.
+ * truncated log could make a used key look idle or an idle one look used. The events are taken
+ * in the verification's own pass, so only records it verified count.
  */
-import { readFile } from 'node:fs/promises';
-import {
-  checkBytes,
-  checkOptions,
-  checkString,
-  KeyportError,
-  verifyAuditLog,
-  verifyAuditText,
-} from '@keyport/core';
+import { checkBytes, checkOptions, checkString, KeyportError, verifyAuditLog } from '@keyport/core';
 
 /** Operations that use key material (describe, list and management calls do not count). */
 const USE_OPERATIONS: ReadonlySet<string> = new Set([
@@ -55,44 +47,27 @@ export function checkAuditLogSource(value: unknown, option: string): AuditLogSou
 
 export async function readAuditLastUse(source: AuditLogSource): Promise<AuditLastUse> {
   const log = checkAuditLogSource(source, 'log');
-  const verification = await verifyAuditLog(log.path, log.key);
+  // Gathered in the verification's own pass (under the writers' lock, one line in memory at a
+  // time): what is counted is exactly the chain that verified, and a log of any size is read
+  // once. (It was read again, whole, into one string: past V8's ~512 MiB string limit, a long
+  // service's log could not be read at all.) Kept only if the whole log verifies.
+  const lastUse = new Map<string, string>();
+  let since: string | null = null;
+  const verification = await verifyAuditLog(log.path, log.key, {
+    onEvent(event) {
+      since ??= event.ts;
+      if (event.outcome !== 'success' || event.keyUri === undefined || !USE_OPERATIONS.has(event.op)) return;
+      const uri = stripVersion(event.keyUri);
+      const seen = lastUse.get(uri);
+      if (seen === undefined || seen < event.ts) lastUse.set(uri, event.ts);
+    },
+  });
   if (!verification.ok) {
     const p = verification.problem;
     throw new KeyportError(
       'Integrity',
       `the audit log does not verify${p !== undefined ? ` (${p.kind} at line ${p.line})` : ''}; last use cannot be taken from it`,
     );
-  }
-  const text = await readFile(log.path, 'utf8');
-  const lines = text.split('\n').slice(0, verification.records);
-  // The log is read again here, after the verification and outside the writers' lock: a file
-  // swapped in between (by whoever can write it, the party the MACs are there to catch) would be
-  // read unverified. The lines read must be the chain that verified: every MAC holds up to the
-  // same head (the anchor, checked above, is not read again: a missing one is expected here).
-  const again = verifyAuditText(lines.map((l) => `${l}\n`).join(''), log.key, undefined);
-  if (
-    (!again.ok && again.problem?.kind !== 'anchor-missing') ||
-    again.head.count !== verification.head.count ||
-    again.head.head !== verification.head.head
-  ) {
-    throw new KeyportError(
-      'Integrity',
-      'the audit log changed between its verification and its reading; last use cannot be taken from it',
-    );
-  }
-  const lastUse = new Map<string, string>();
-  let since: string | null = null;
-  for (const line of lines) {
-    const record = JSON.parse(line) as {
-      event?: { ts: string; op: string; keyUri: string | null; outcome: string };
-    };
-    const event = record.event;
-    if (event === undefined) continue;
-    since ??= event.ts;
-    if (event.outcome !== 'success' || event.keyUri === null || !USE_OPERATIONS.has(event.op)) continue;
-    const uri = stripVersion(event.keyUri);
-    const seen = lastUse.get(uri);
-    if (seen === undefined || seen < event.ts) lastUse.set(uri, event.ts);
   }
   return { lastUse, since };
 }
