@@ -72,45 +72,35 @@ export class Journal {
     } catch (e) {
       throw fileError(e, path, 'cannot open the journal');
     }
-    let text: string;
+    const journal = new Journal(path, handle);
+    // Line by line: a journal of a million files is hundreds of MB (four steps a file), more than
+    // one string may hold; it was read whole, and a resumed run of that size failed.
+    let lines = 0;
     try {
-      text = await readJournal(handle, path);
+      await readJournal(handle, path, (line) => {
+        if (lines++ === 0) sameMigration(line, header, path);
+        else journal.take(line);
+      });
     } catch (e) {
       await handle.close().catch(() => undefined);
       throw e;
     }
-    const lines = text.split('\n').filter((l) => l !== '');
-    const journal = new Journal(path, handle);
-    if (lines.length === 0) {
-      await journal.append(JSON.stringify(header));
-      return journal;
-    }
-    const first = parseLine<Partial<JournalHeader>>(lines[0] as string) ?? {};
-    if (
-      first.journal !== header.journal ||
-      first.from !== header.from ||
-      first.to !== header.to ||
-      first.removeSource !== header.removeSource
-    ) {
-      await handle.close();
-      throw new KeyportError(
-        'InvalidArgument',
-        `the journal ${path} belongs to another migration (--from, --to or --remove-source differ); finish that one or pass another --journal`,
-      );
-    }
-    for (const line of lines.slice(1)) {
-      const entry = parseLine<Entry>(line);
-      if (entry === undefined || typeof entry.f !== 'string') continue; // damaged: progress only
-      const before = journal.states.get(entry.f);
-      if (entry.s === 'replaced') journal.replaced.add(entry.f);
-      // Keep the temp name of the file's last unfinished attempt.
-      const tmp = entry.tmp ?? (entry.s === 'replaced' || entry.s === 'pending' ? undefined : before?.tmp);
-      journal.states.set(
-        entry.f,
-        tmp === undefined ? { f: entry.f, s: entry.s } : { f: entry.f, s: entry.s, tmp },
-      );
-    }
+    if (lines === 0) await journal.append(JSON.stringify(header));
     return journal;
+  }
+
+  /** One entry line of an existing journal (a damaged one is skipped: the journal is progress only). */
+  private take(line: string): void {
+    const entry = line === '' ? undefined : parseLine<Entry>(line);
+    if (entry === undefined || typeof entry.f !== 'string') return;
+    const before = this.states.get(entry.f);
+    if (entry.s === 'replaced') this.replaced.add(entry.f);
+    // Keep the temp name of the file's last unfinished attempt.
+    const tmp = entry.tmp ?? (entry.s === 'replaced' || entry.s === 'pending' ? undefined : before?.tmp);
+    this.states.set(
+      entry.f,
+      tmp === undefined ? { f: entry.f, s: entry.s } : { f: entry.f, s: entry.s, tmp },
+    );
   }
 
   /** Temp files of attempts a killed run left unfinished (to be removed before this run starts). */
@@ -181,13 +171,47 @@ export class Journal {
 /** The start of every journal's first line, whatever its keys: what a header cut short still shows. */
 const HEADER_START = '{"journal":"keyport-migrate/1"';
 
+/** Refuses a journal whose header names another migration (before anything of it is changed). */
+function sameMigration(first: string, header: JournalHeader, path: string): void {
+  const h = parseLine<Partial<JournalHeader>>(first) ?? {};
+  if (
+    h.journal !== header.journal ||
+    h.from !== header.from ||
+    h.to !== header.to ||
+    h.removeSource !== header.removeSource
+  ) {
+    throw new KeyportError(
+      'InvalidArgument',
+      `the journal ${path} belongs to another migration (--from, --to or --remove-source differ); finish that one or pass another --journal`,
+    );
+  }
+}
+
+/** Bytes read from the journal at a time. */
+const READ_CHUNK_BYTES = 1024 * 1024;
 /**
- * The journal's complete lines, after checking it is one: a regular file, empty or starting
- * with a journal header. Anything else — a user's file named by a careless `--journal`, an
- * envelope, a FIFO — is refused untouched, before a byte of it is cut or appended to. Only
- * then is a last line cut short by a crash removed (its step is simply redone).
+ * A journal line is a path (at most 4 KiB), a temp name and a few fields: one longer than this is
+ * damage, skipped without being held; a first line longer than this is no journal's header.
  */
-async function readJournal(handle: FileHandle, path: string): Promise<string> {
+const MAX_LINE_BYTES = 256 * 1024;
+
+function notAJournal(path: string): KeyportError {
+  // The file's content is not quoted: it may be anything, a secret included.
+  return new KeyportError(
+    'InvalidArgument',
+    `${quotePath(path)} is not a keyport migration journal, and was left as it is; pass --journal with a new file name or an existing journal`,
+  );
+}
+
+/**
+ * The journal's complete lines, one at a time (`onLine`, which may throw to stop), after checking
+ * it is one: a regular file, empty or starting with a journal header. Anything else — a user's
+ * file named by a careless `--journal`, an envelope, a FIFO — is refused untouched, before a
+ * byte of it is cut or appended to, and without reading past its first line. Only once every
+ * line was read is a last line cut short by a crash removed (its step is simply redone). At
+ * most one chunk and one line are held, whatever the journal's size.
+ */
+async function readJournal(handle: FileHandle, path: string, onLine: (line: string) => void): Promise<void> {
   const st = await handle.stat().catch((e: unknown) => {
     throw fileError(e, path, 'cannot read the journal');
   });
@@ -198,35 +222,68 @@ async function readJournal(handle: FileHandle, path: string): Promise<string> {
       { path },
     );
   }
-  let bytes: Buffer;
-  try {
-    bytes = await handle.readFile();
-  } catch (e) {
-    throw fileError(e, path, 'cannot read the journal');
+  const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+  /** The start of the line being read (bytes of earlier chunks), unless it grew past the bound. */
+  let partial: Buffer[] = [];
+  let partialBytes = 0;
+  let oversized = false;
+  let lines = 0;
+  /** File offset of the next read, and just past the last newline read. */
+  let at = 0;
+  let complete = 0;
+  const line = (piece: Buffer): void => {
+    const bytes = partial.length === 0 ? piece : Buffer.concat([...partial, piece]);
+    const skipped = oversized || bytes.length > MAX_LINE_BYTES;
+    partial = [];
+    partialBytes = 0;
+    oversized = false;
+    if (lines++ === 0) {
+      if (
+        skipped ||
+        parseLine<Partial<JournalHeader>>(bytes.toString('utf8'))?.journal !== 'keyport-migrate/1'
+      )
+        throw notAJournal(path);
+    } else if (skipped) return;
+    onLine(bytes.toString('utf8'));
+  };
+  for (;;) {
+    let read: number;
+    try {
+      ({ bytesRead: read } = await handle.read(buffer, 0, READ_CHUNK_BYTES, at));
+    } catch (e) {
+      throw fileError(e, path, 'cannot read the journal');
+    }
+    if (read === 0) break;
+    const chunk = buffer.subarray(0, read);
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
+      line(chunk.subarray(start, nl));
+      start = nl + 1;
+      complete = at + start;
+    }
+    if (start < read && !oversized) {
+      partialBytes += read - start;
+      if (partialBytes > MAX_LINE_BYTES) {
+        // A first line this long is no header: refused without reading the rest of the file.
+        if (lines === 0) throw notAJournal(path);
+        oversized = true;
+        partial = [];
+      } else partial.push(Buffer.from(chunk.subarray(start))); // a copy: the buffer is reused
+    }
+    at += read;
   }
-  const firstEnd = bytes.indexOf(0x0a);
-  const first = bytes.subarray(0, firstEnd < 0 ? bytes.length : firstEnd).toString('utf8');
-  const isJournal =
-    firstEnd < 0
-      ? // No whole line: empty, or a header a crash cut short (the run that wrote it did nothing else).
-        HEADER_START.startsWith(first) || first.startsWith(HEADER_START)
-      : parseLine<Partial<JournalHeader>>(first)?.journal === 'keyport-migrate/1';
-  if (!isJournal) {
-    // The file's content is not quoted: it may be anything, a secret included.
-    throw new KeyportError(
-      'InvalidArgument',
-      `${quotePath(path)} is not a keyport migration journal, and was left as it is; pass --journal with a new file name or an existing journal`,
-    );
+  if (lines === 0) {
+    // No whole line: empty, or a header a crash cut short (the run that wrote it did nothing else).
+    const first = Buffer.concat(partial).toString('utf8');
+    if (!(HEADER_START.startsWith(first) || first.startsWith(HEADER_START))) throw notAJournal(path);
   }
-  const complete = bytes.lastIndexOf(0x0a) + 1;
-  if (complete < bytes.length) {
+  if (complete < at) {
     try {
       await handle.truncate(complete);
     } catch (e) {
       throw fileError(e, path, 'cannot write the journal');
     }
   }
-  return bytes.subarray(0, complete).toString('utf8');
 }
 
 function parseLine<T>(line: string): T | undefined {
