@@ -184,6 +184,8 @@ function createTransport(tls: VaultTlsOptions = {}) {
 }
 
 const K8S_JWT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+/** The largest service account token read (projected tokens are 1–2 KiB). */
+const MAX_JWT_BYTES = 64 * 1024;
 
 /**
  * The service account token at `path` (links followed: Kubernetes projects it through symlinks),
@@ -195,10 +197,20 @@ async function readJwt(path: string, signal: AbortSignal): Promise<string> {
   // O_NONBLOCK: opening a FIFO with no writer returns at once (Windows has no such flag, nor FIFOs).
   const file = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   try {
-    if (!(await file.stat()).isFile()) {
+    const st = await file.stat();
+    if (!st.isFile()) {
       throw new KeyportError(
         'InvalidArgument',
         'vaultTransit: the Kubernetes service account token path (auth.jwtPath) is not a regular file',
+        { provider: 'hcvault' },
+      );
+    }
+    // A token is a few KiB. A path naming some other file (a log, a key) would otherwise be read
+    // whole and sent to Vault as the login's JWT.
+    if (st.size > MAX_JWT_BYTES) {
+      throw new KeyportError(
+        'InvalidArgument',
+        `vaultTransit: the file at the Kubernetes service account token path (auth.jwtPath) is ${st.size} bytes, more than a token's ${MAX_JWT_BYTES}; nothing was sent`,
         { provider: 'hcvault' },
       );
     }

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -272,4 +272,27 @@ describe('a Kubernetes token path that is not a regular file', () => {
       }
     },
   );
+});
+
+describe('a Kubernetes token path naming a file far larger than a token', () => {
+  it('is refused before it is read or sent (a log or a key file named by mistake)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vt-jwt-'));
+    const big = join(dir, 'token');
+    await writeFile(big, Buffer.alloc(64 * 1024 + 1, 0x61));
+    const p = provider({ auth: { method: 'kubernetes', role: 'app', jwtPath: big } });
+    const uri = `hcvault://${p.session.address}/transit/keys/${keyName('bigjwt')}`;
+    try {
+      const error = await rejection(
+        p,
+        p.encrypt({ uri }, bytes('x'), {}, { signal: AbortSignal.timeout(10_000) }),
+      );
+      expect(error.code).toBe('InvalidArgument');
+      expect(error.message).toMatch(
+        /auth\.jwtPath\) is 65537 bytes, more than a token's 65536; nothing was sent/,
+      );
+    } finally {
+      await p.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
