@@ -37,6 +37,7 @@ import {
   splitRecordLine,
 } from './audit-record.js';
 import { KeyportError } from './errors.js';
+import { checkFunction } from './validate.js';
 
 export type AuditProblemKind =
   | 'malformed'
@@ -88,7 +89,8 @@ export interface VerifyAuditOptions {
    * Called with each event record the chain accepts, in order, during the one pass that verifies
    * it (a reader that wants the events — last use per key — needs no second read of a log that
    * may have changed since, nor the whole log in memory). An event handed over is trusted only
-   * if the verdict is `ok`: a later line can still break the chain.
+   * if the verdict is `ok`: a later line can still break the chain. A throw ends the verification
+   * with that error (the log is closed, nothing is written).
    */
   readonly onEvent?: (event: AuditEvent) => void;
 }
@@ -100,6 +102,7 @@ export async function verifyAuditLog(
   o: VerifyAuditOptions = {},
 ): Promise<AuditVerification> {
   const keys = deriveAuditKeys(hmacKey); // a bad key is InvalidArgument before any file is touched
+  if (o.onEvent !== undefined) checkFunction(o.onEvent, 'options.onEvent');
   await lstat(path).catch((e: NodeJS.ErrnoException) => {
     throw e.code === 'ENOENT' ? new KeyportError('NotFound', 'the audit log does not exist') : e;
   });

@@ -233,3 +233,25 @@ describe('verifyAuditLog onEvent: the events of the pass that verifies them', ()
     ]);
   });
 });
+
+describe('verifyAuditLog onEvent: checked, and a throw ends the verification', () => {
+  it('a non-function is InvalidArgument before the log is read; a throwing one rejects with its error', async () => {
+    const log = await writeLog(3);
+    for (const bad of ['x', 1, {}]) {
+      await expect(verifyAuditLog(log.path, KEY, { onEvent: bad as never })).rejects.toMatchObject({
+        code: 'InvalidArgument',
+        message: expect.stringMatching(/options\.onEvent: expected a function/),
+      });
+    }
+    const stop = new Error('enough');
+    await expect(
+      verifyAuditLog(log.path, KEY, {
+        onEvent: () => {
+          throw stop;
+        },
+      }),
+    ).rejects.toBe(stop);
+    // The log is left as it was, and verifies.
+    expect((await verifyAuditLog(log.path, KEY)).ok).toBe(true);
+  });
+});
