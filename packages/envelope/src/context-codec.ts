@@ -4,8 +4,8 @@
  * u16 key length, key, u16 value length, value. Used in the header AAD field and as the raw
  * AES keyring's AAD.
  */
-import { contextEntries, type EncryptionContext } from '@keyport/core';
-import { ByteReader, ByteWriter, invalidCiphertext, NeedMoreBytes, utf8Decode, utf8Encode } from './bytes.js';
+import { contextEntries, type EncryptionContext, toMessageContext } from '@keyport/core';
+import { ByteReader, ByteWriter, invalidCiphertext, NeedMoreBytes, utf8Decode } from './bytes.js';
 
 type Entries = Array<[Uint8Array, Uint8Array]>;
 
@@ -22,18 +22,15 @@ export function serializeContext(context: EncryptionContext | undefined): Uint8A
 }
 
 /**
- * The pairs of a context read from a message (unwrap on open), sorted as `contextEntries` sorts:
- * an empty key is allowed here. The format allows any UTF-8 text (structures.md), and ESDK-JS,
- * -Python and -Go seal and open `{ "": value }`; core's rule refuses an empty key from a caller,
- * which is keyport's choice for what it seals, not a reason to refuse what others sealed (a raw
- * AES or raw ECDH unwrap of such a message failed as InvalidArgument). An empty key sorts first.
+ * The pairs of a context read from a message (unwrap on open, a rewrap's new EDKs), sorted as
+ * `contextEntries` sorts: an empty key is allowed here. The format allows any UTF-8 text
+ * (structures.md), and ESDK-JS, -Python and -Go seal and open `{ "": value }`; core's rule refuses
+ * an empty key from a caller, which is keyport's choice for what it seals, not a reason to refuse
+ * what others sealed: core's `toMessageContext` checks such a context by the same rules but that
+ * one. An empty key sorts first.
  */
 function openedEntries(context: EncryptionContext | undefined): Entries {
-  const value: unknown =
-    typeof context === 'object' && context !== null && Object.hasOwn(context, '') ? context[''] : undefined;
-  if (typeof value !== 'string' || context === undefined) return contextEntries(context);
-  const { '': _empty, ...rest } = context;
-  return [[new Uint8Array(0), utf8Encode(value)], ...contextEntries(rest)];
+  return contextEntries(context === undefined ? undefined : toMessageContext(context));
 }
 
 /** `serializeContext` for a context read from a message: see `openedEntries`. */
