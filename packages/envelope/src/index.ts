@@ -18,6 +18,11 @@ export {
   type StreamOpenOptions,
 } from './open.js';
 export {
+  AWS_KMS_RSA_PROVIDER_ID,
+  type AwsKmsRsaRecipientOptions,
+  awsKmsRsaRecipient,
+} from './recipients/aws-kms-rsa.js';
+export {
   AWS_KMS_PROVIDER_ID,
   type AwsDiscoveryFilter,
   anyKeyOf,

@@ -25,7 +25,7 @@ import { checkUnknown } from '../known-options.js';
 import type { GeneratedDataKey, Recipient, RecipientEnv } from './recipient.js';
 
 export const AWS_KMS_PROVIDER_ID = 'aws-kms';
-const KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/[A-Za-z0-9-]+$/;
+export const KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/[A-Za-z0-9-]+$/;
 /** A multi-Region key's ARN: partition, account and `mrk-` key id (an alias is never one). */
 const MRK_ARN = /^arn:(aws[a-z-]*):kms:[a-z0-9-]+:([0-9]{12}):key\/(mrk-[A-Za-z0-9-]+)$/;
 
@@ -41,7 +41,10 @@ export function mrkMatch(trusted: string, stored: string): boolean {
   return a !== null && b !== null && a[1] === b[1] && a[2] === b[2] && a[3] === b[3];
 }
 
-function needKeys(env: RecipientEnv, method: 'generateDataKey' | 'encrypt' | 'decrypt'): KeyOperations {
+export function needKeys(
+  env: RecipientEnv,
+  method: 'generateDataKey' | 'encrypt' | 'decrypt' | 'getPublicKey',
+): KeyOperations {
   // `keys: {}` (or a client of another shape) is the caller's mistake: InvalidArgument, not a
   // TypeError from the call below.
   if (env.keys === undefined || typeof env.keys[method] !== 'function') {

@@ -1,7 +1,7 @@
 """The AWS Encryption SDK for Python (aws-encryption-sdk, from PyPI) as a child process.
 
 The same line protocol as esdk-child.cjs (ESDK-JS): one JSON request per line on stdin, one
-JSON answer per line on stdout, matched by id. Raw AES, raw RSA and AWS KMS keys (KMS at AWS_ENDPOINT_URL_KMS), through
+JSON answer per line on stdout, matched by id. Raw AES, raw RSA and AWS KMS keys (KMS at AWS_ENDPOINT_URL_KMS; keyrings: also the AWS KMS RSA keyring), through
 one of two APIs, chosen per request by "api": "masterkey" (default; the SDK's own raw master key
 providers, RawMasterKeyProvider, one per key, several making one provider) or "keyring" (the
 Material Providers Library's raw AES, raw RSA and multi keyrings; with "requiredContextKeys",
@@ -24,6 +24,7 @@ from aws_cryptographic_material_providers.mpl.config import MaterialProvidersCon
 from aws_cryptographic_material_providers.mpl.models import (
     AesWrappingAlg,
     CreateAwsKmsKeyringInput,
+    CreateAwsKmsRsaKeyringInput,
     CreateDefaultCryptographicMaterialsManagerInput,
     CreateMultiKeyringInput,
     CreateRawAesKeyringInput,
@@ -118,6 +119,18 @@ def one_keyring(k):
 
         client = boto3.client("kms", region_name=k["arn"].split(":")[3])
         return MPL.create_aws_kms_keyring(input=CreateAwsKmsKeyringInput(kms_key_id=k["arn"], kms_client=client))
+    if k["type"] == "kms-rsa":
+        import boto3  # as "kms": the endpoint comes from AWS_ENDPOINT_URL_KMS
+
+        client = boto3.client("kms", region_name=k["arn"].split(":")[3])
+        return MPL.create_aws_kms_rsa_keyring(
+            input=CreateAwsKmsRsaKeyringInput(
+                public_key=k["publicKey"].encode("ascii"),
+                kms_key_id=k["arn"],
+                encryption_algorithm=k.get("algorithm", "RSAES_OAEP_SHA_256"),
+                kms_client=client,
+            )
+        )
     if k["type"] == "ecdh":
         # The raw ECDH keyring: public keys as base64 SPKI DER, private keys as PKCS #8 PEM.
         if k["scheme"] == "static":
