@@ -43,8 +43,19 @@ function invalid(path: string, why: string, cause?: unknown): KeyportError {
   });
 }
 
+/**
+ * A manifest path as every entry point takes it. Without this check `undefined` or a number was a
+ * TypeError from node:fs rather than a KeyportError, and '' read as an empty manifest (a caller
+ * asking whether a pairing is recorded was told no) or failed to write as "the BYOK manifest  cannot
+ * be written".
+ */
+function checkPath(path: unknown): asserts path is string {
+  if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'expected a file path');
+}
+
 /** Reads a manifest; a missing file is an empty manifest. */
 export async function readManifest(path: string): Promise<ByokManifest> {
+  checkPath(path);
   const text = await readManifestText(path);
   if (text === undefined) return { format: MANIFEST_FORMAT, pairings: [] };
   let parsed: unknown;
@@ -195,7 +206,7 @@ async function refuseLink(path: string): Promise<void> {
  * before that change too. Returns the manifest read.
  */
 export async function checkManifest(path: string): Promise<ByokManifest> {
-  if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'expected a file path');
+  checkPath(path);
   const manifest = await readManifest(path);
   await checkManifestWritable(path);
   return manifest;
@@ -276,8 +287,16 @@ async function writeAtomically(path: string, text: string): Promise<void> {
   const suffix = `.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   const temp = join(dir, `.${cutUtf8(basename(path), NAME_MAX - 1 - suffix.length)}${suffix}`);
   try {
+    // The rename replaces the file, permissions included: the manifest's own carry over (one
+    // shared with a group, 0640, stayed readable by it only until the first update made it
+    // 0600); a new manifest is its owner's only.
+    const mode = await stat(path).then(
+      (s) => s.mode & 0o777,
+      () => 0o600,
+    );
     const handle = await open(temp, 'wx', 0o600);
     try {
+      await handle.chmod(mode);
       await handle.writeFile(text, 'utf8');
       await handle.sync();
     } finally {
@@ -359,6 +378,7 @@ export function recordPairing(
     );
   let signal: AbortSignal | undefined;
   try {
+    checkPath(path);
     signal = checkOptions(options, 'options', { signal: true }).signal as AbortSignal | undefined;
     if (signal !== undefined) checkSignal(signal, 'options.signal');
   } catch (e) {

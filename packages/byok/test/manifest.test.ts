@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
@@ -190,6 +190,48 @@ describe('BYOK manifest', () => {
       message: expect.stringContaining('options.signal'),
     });
     expect((await readManifest(path)).pairings).toHaveLength(0);
+  });
+
+  it("an update keeps the manifest's permissions (shared with a group); a new manifest is the owner's only", async () => {
+    const dir = await tempDir();
+    const fresh = join(dir, 'new.json');
+    await recordPairing(fresh, samplePairing(1));
+    expect((await stat(fresh)).mode & 0o777).toBe(0o600);
+    const shared = join(dir, 'shared.json');
+    await writeFile(shared, `${JSON.stringify({ format: MANIFEST_FORMAT, pairings: [] })}\n`);
+    for (const mode of [0o640, 0o664]) {
+      await chmod(shared, mode);
+      // Before: the update's temporary file (0600) replaced it, and the group lost it.
+      await recordPairing(shared, samplePairing(mode));
+      expect((await stat(shared)).mode & 0o777).toBe(mode);
+    }
+    expect((await readManifest(shared)).pairings).toHaveLength(2);
+  });
+
+  it('a manifest path that is not a non-empty string is InvalidArgument from readManifest and recordPairing, nothing written', async () => {
+    const dir = await tempDir();
+    const cwd = process.cwd();
+    // '' resolves against the working directory: run there, so a stray write would show.
+    process.chdir(dir);
+    try {
+      // Before: undefined, a number or an object were node:fs TypeErrors, '' read as an empty
+      // manifest and failed to record as "the BYOK manifest  cannot be written" (Unavailable).
+      for (const path of [undefined, 7, {}, '']) {
+        for (const call of [
+          () => readManifest(path as never),
+          () => recordPairing(path as never, samplePairing(1)),
+        ]) {
+          await expect(call()).rejects.toMatchObject({
+            name: 'KeyportError',
+            code: 'InvalidArgument',
+            message: expect.stringContaining('expected a file path'),
+          });
+        }
+      }
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   it('a file that is not JSON (a key file named by mistake) is refused without quoting its bytes', async () => {
