@@ -101,7 +101,20 @@ const BREAK_STALE_MS = 10_000;
  */
 function holderGone(holder: LockContent, here: string, writtenAtMs: number | undefined): boolean {
   if (holder.host !== here) return false;
-  if (holder.pid === process.pid) return Date.parse(holder.createdAt) < performance.timeOrigin;
+  if (holder.pid === process.pid) {
+    // Our pid, boot, pid namespace and start time: this very process wrote it (another writer of
+    // it, or a worker thread), whatever its createdAt says. Judged by the wall clock alone, a lock
+    // taken after the clock was stepped back past this process's start (NTP, a resumed VM) read
+    // as an earlier process's: a second provider of this process broke it while it was held, and
+    // both wrote at once (one write lost).
+    const me = selfIdentity();
+    if (me.boot !== undefined && me.started !== undefined && holder.boot === me.boot) {
+      if (holder.pidns === me.pidns && holder.timens === me.timens && holder.started === me.started) {
+        return false;
+      }
+    }
+    return Date.parse(holder.createdAt) < performance.timeOrigin;
+  }
   if (!processAlive(holder.pid)) return true;
   // The pid runs: is it still the holder? Judged only on what cannot be a live holder elsewhere.
   // Fields of a file anyone who can write the directory can write: only well-formed ones count.

@@ -21,9 +21,7 @@ import { authorize, requireOwner } from './grants.js';
 import { generateMaterial } from './key-material.js';
 import { addPrimaryVersion, advanceRotation, applyDeletion, deletionDue, rotationDue } from './key-state.js';
 import type { KeystoreFile } from './keystore-file.js';
-import { findKey, type KeystoreBody, MAX_VERSION, type StoredKey } from './model.js';
-
-const KEY_NAME = /^[A-Za-z0-9_.-]{1,256}$/;
+import { findKey, KEY_NAME, type KeystoreBody, MAX_VERSION, type StoredKey } from './model.js';
 
 export interface ResolvedRef {
   readonly name: string;
@@ -43,13 +41,17 @@ export class KeystoreAccess {
   readonly file: KeystoreFile;
   /** The principal this keystore was opened as. */
   readonly principal: string;
+  /** The keystore path as given: what key URIs carry. */
   readonly #uriPath: string;
+  /** The working directory when the provider was made: a URI's relative path resolves against it. */
+  readonly #base: string;
   readonly #clock: () => Date;
 
-  constructor(file: KeystoreFile, principal: string, uriPath: string, clock: () => Date) {
+  constructor(file: KeystoreFile, principal: string, uriPath: string, base: string, clock: () => Date) {
     this.file = file;
     this.principal = principal;
     this.#uriPath = uriPath;
+    this.#base = base;
     this.#clock = clock;
   }
 
@@ -99,7 +101,7 @@ export class KeystoreAccess {
     if (parsed.scheme !== 'local') {
       throw localError('InvalidArgument', `not a local key URI (scheme ${parsed.scheme})`, ref.uri);
     }
-    if (resolvePath(parsed.path) !== resolvePath(this.#uriPath)) {
+    if (resolvePath(this.#base, parsed.path) !== this.file.path) {
       throw localError('NotFound', 'the key URI names a different keystore file', ref.uri);
     }
     if (ref.version !== undefined) this.versionNumber(ref.version, ref.uri);

@@ -59,6 +59,17 @@ async function openKeystore(path: string): Promise<Awaited<ReturnType<typeof ope
   }
 }
 
+/** Whether the keystore path names a file: a regular file is true, a missing one false; anything else throws. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await (await openKeystore(path)).close();
+    return true;
+  } catch (error) {
+    if (error instanceof KeyportError && error.code === 'NotFound') return false;
+    throw error;
+  }
+}
+
 export interface KeystoreFileOptions {
   readonly path: string;
   readonly passphrase: Uint8Array;
@@ -107,15 +118,16 @@ export class KeystoreFile {
     now: Date,
     signal?: AbortSignal,
   ): Promise<boolean> {
+    // An existing file is opened as usual, so the write lock is only taken for a missing one:
+    // `create: true` on a keystore in a read-only directory or mount failed to open it at all
+    // (the lock file cannot be made there), and one whose lock a live writer held waited for
+    // it and then failed with Timeout. Checked again under the lock: another process may
+    // create it meanwhile.
+    if (await exists(this.path)) return false;
     const { target, lock } = await this.#lock(signal);
     let released = false;
     try {
-      try {
-        await (await openKeystore(this.path)).close();
-        return false;
-      } catch (error) {
-        if (!(error instanceof KeyportError && error.code === 'NotFound')) throw error;
-      }
+      if (await exists(this.path)) return false;
       this.#keys = await deriveKeys(this.#passphrase, params, newSalt(), signal);
       await this.#write(target, emptyBody(owner, now), signal, () => {
         lock.releaseSync();

@@ -113,6 +113,12 @@ function optional(v: unknown, check: (x: unknown) => boolean): boolean {
 }
 
 const isStr = (v: unknown): boolean => typeof v === 'string';
+
+/** What a key name may be: what core's `local://<path>#<name>` URI grammar can address. */
+export const KEY_NAME = /^[A-Za-z0-9_.-]{1,256}$/;
+const isKeyName = (v: unknown): boolean => typeof v === 'string' && KEY_NAME.test(v);
+/** The grant ids revokeGrant takes (1-1024 characters): a grant it cannot name cannot be revoked. */
+const isGrantId = (v: unknown): boolean => typeof v === 'string' && v.length > 0 && v.length <= 1024;
 const isPosInt = (v: unknown): boolean => Number.isInteger(v) && (v as number) > 0;
 /** The largest key version: the ciphertext format stores it as an unsigned 32-bit integer. */
 export const MAX_VERSION = 2 ** 32 - 1;
@@ -200,7 +206,7 @@ const isRotationDays = (v: unknown): boolean => isPosInt(v) && (v as number) <= 
 function checkGrant(g: unknown, where: string): void {
   if (
     !isRecord(g) ||
-    !isStr(g.id) ||
+    !isGrantId(g.id) ||
     !isStr(g.grantee) ||
     !Array.isArray(g.operations) ||
     !g.operations.every((op) => GRANT_OPERATIONS.includes(op as GrantOperation)) ||
@@ -218,7 +224,9 @@ function checkKey(k: unknown, index: number): void {
   const where = `key #${index}`;
   if (
     !isRecord(k) ||
-    !isStr(k.name) ||
+    // A name no key URI can address: the key could not be reached, and listKeys (which makes
+    // every key's URI) failed with InvalidArgument for the whole keystore.
+    !isKeyName(k.name) ||
     !KEY_SPECS.includes(k.spec as KeySpec) ||
     !KEY_USAGES.includes(k.usage as KeyUsage) ||
     // The usage must fit the (just checked) spec, as createKey makes sure: an HMAC key marked
@@ -234,6 +242,9 @@ function checkKey(k: unknown, index: number): void {
     !Array.isArray(k.grants) ||
     !optional(k.rotationPeriodDays, isRotationDays) ||
     !optional(k.nextRotationAt, isDate) ||
+    // A rotation date without a period: the schedule could never advance, so every use of the
+    // key added a version and wrote the file, until it outgrew MAX_KEYSTORE_BYTES.
+    (k.nextRotationAt !== undefined && k.rotationPeriodDays === undefined) ||
     !optional(k.deletionDate, isDate)
   ) {
     corrupt(where);

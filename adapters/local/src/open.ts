@@ -1,5 +1,6 @@
 /** Opening (and creating) a keystore: the entry point of this package. */
 
+import { dirname, isAbsolute, resolve } from 'node:path';
 import {
   checkBoolean,
   checkDeadlineMs,
@@ -104,6 +105,28 @@ interface Opening {
   readonly params: ScryptParams;
   readonly file: KeystoreFile;
   readonly clock: () => Date;
+  /** The working directory when the provider was made: relative paths and URIs resolve against it. */
+  readonly base: string;
+}
+
+/**
+ * The working directory now, against which a relative keystore path is resolved once, when the
+ * provider is made. The path used to stay relative: after a `process.chdir` every read and write
+ * went to a file of that name in the new directory — another project's keystore, written to
+ * when it shared the passphrase.
+ */
+function workingDirectory(path: string): string {
+  try {
+    return process.cwd();
+  } catch (error) {
+    if (isAbsolute(path)) return dirname(path);
+    throw localError(
+      'Unavailable',
+      'the working directory no longer exists: give the keystore path as an absolute path',
+      undefined,
+      error,
+    );
+  }
 }
 
 /** Checks every option and holds the passphrase in the (not yet read) keystore file. */
@@ -118,14 +141,19 @@ function prepare(given: OpenLocalKeystoreOptions): Opening {
     typeof options.passphrase === 'string'
       ? Buffer.from(options.passphrase, 'utf8')
       : Buffer.from(options.passphrase);
-  const file = new KeystoreFile({ path: options.path, passphrase, lockTimeoutMs: options.lockTimeoutMs });
+  const base = workingDirectory(options.path);
+  const file = new KeystoreFile({
+    path: resolve(base, options.path),
+    passphrase,
+    lockTimeoutMs: options.lockTimeoutMs,
+  });
   passphrase.fill(0);
-  return { options, params, file, clock: options.clock ?? (() => new Date()) };
+  return { options, params, file, clock: options.clock ?? (() => new Date()), base };
 }
 
 /** Reads (or creates) the keystore: checks the passphrase and the file, learns the owner. */
 async function openAccess(
-  { options, params, file, clock }: Opening,
+  { options, params, file, clock, base }: Opening,
   callSignal?: AbortSignal,
 ): Promise<KeystoreAccess> {
   const given = withDeadline(options.signal, options.timeoutMs);
@@ -136,13 +164,13 @@ async function openAccess(
   throwIfAborted(signal);
   // What killed writers left beside the file (temps, a dead holder's lock) goes first.
   // Beside the file itself when the path is a symbolic link: that is where writers work.
-  await sweepLeftovers(await writeTarget(options.path));
-  const access = new KeystoreAccess(file, options.principal ?? 'owner', options.path, clock);
+  await sweepLeftovers(await writeTarget(file.path));
+  const access = new KeystoreAccess(file, options.principal ?? 'owner', options.path, base, clock);
   if (options.create === true) {
     await file.createIfMissing(options.principal ?? 'owner', params, access.now(), signal);
   }
   const body = await file.read(signal); // checks the passphrase and the file
-  return new KeystoreAccess(file, options.principal ?? body.owner, options.path, clock);
+  return new KeystoreAccess(file, options.principal ?? body.owner, options.path, base, clock);
 }
 
 /** Opens (or creates) a keystore now: a wrong passphrase or a damaged file fails here. */
@@ -167,6 +195,7 @@ export function localKeystore(given: OpenLocalKeystoreOptions): LocalProvider {
     opening.file,
     opening.options.principal ?? 'owner',
     opening.options.path,
+    opening.base,
     opening.clock,
   );
   return new LocalProvider(uris, {

@@ -73,6 +73,28 @@ describe('inter-process lock', () => {
     await lock.release();
   });
 
+  it.runIf(process.platform === 'linux')(
+    "a lock this very process took is not broken when the wall clock has gone back past the process's start",
+    async () => {
+      // The lock as acquireLock writes it (our pid, boot, pid namespace, start time) after the
+      // clock was stepped back (NTP, a resumed VM): its createdAt lies before this process began.
+      // Before: a second writer of this process took it for an earlier process's lock, broke it
+      // while it was held and wrote at the same time.
+      const path = await tempKeystorePath();
+      const held = await acquireLock(path, { timeoutMs: 1_000 });
+      try {
+        const content = JSON.parse(await readFile(`${path}.lock`, 'utf8')) as Record<string, unknown>;
+        expect(content.started).toEqual(expect.any(String));
+        await writeFile(`${path}.lock`, JSON.stringify({ ...content, createdAt: beforeWeStarted() }));
+        await expectCode(acquireLock(path, { timeoutMs: 100 }), 'Timeout');
+        expect(JSON.parse(await readFile(`${path}.lock`, 'utf8'))).toMatchObject({ nonce: content.nonce });
+      } finally {
+        await held.release();
+      }
+      await expect(stat(`${path}.lock`)).rejects.toThrow();
+    },
+  );
+
   it('a restarted process with the pid of the killed writer is not locked out of its keystore', async () => {
     const { path } = await newKeystore();
     await writeFile(`${path}.lock`, lockContent(process.pid, hostname(), beforeWeStarted()));

@@ -87,6 +87,24 @@ describe('hostile keystore files', () => {
     'versions as an object': (b) => {
       (b.keys[0] as Record<string, unknown>).versions = { 0: {} };
     },
+    // Before: these opened. A name no URI can address made listKeys fail (InvalidArgument) for
+    // every key; a grant id revokeGrant refuses could never be revoked; a rotation date without
+    // a period never advanced, so every use of the key added a version and wrote the file.
+    'a key name no key URI can address': (b) => {
+      b.keys[0]!.name = 'has space';
+    },
+    'an empty key name': (b) => {
+      b.keys[0]!.name = '';
+    },
+    'an empty grant id': (b) => {
+      b.keys[0]!.grants = [
+        { id: '', grantee: 'x', operations: ['decrypt'], createdAt: new Date().toISOString() },
+      ];
+    },
+    'a rotation date without a rotation period': (b) => {
+      delete b.keys[0]!.rotationPeriodDays;
+      b.keys[0]!.nextRotationAt = '2020-01-01T00:00:00.000Z';
+    },
     'a grant with operations as a string': (b) => {
       b.keys[0]!.grants = [
         { id: 'g', grantee: 'x', operations: 'encrypt', createdAt: new Date().toISOString() },

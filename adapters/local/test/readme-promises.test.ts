@@ -4,6 +4,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { acquireLock } from '../src/file-lock.js';
 import { localKeystore } from '../src/index.js';
@@ -17,6 +18,7 @@ import {
   o,
   open,
   PASSPHRASE,
+  tempDir,
   tempKeystorePath,
   text,
 } from './helpers.js';
@@ -68,6 +70,71 @@ describe('README promises of @keyport/local', () => {
     expect(owner.principal).toBe('admin');
     expect(text((await owner.decrypt({ uri: key.uri }, sealed.ciphertext, {}, o)).plaintext)).toBe('kept');
     expect((await readFile(path)).equals(before)).toBe(true);
+  });
+
+  it('create on an existing keystore takes no write lock: it opens while a live writer holds the lock', async () => {
+    // Before: create took the write lock even for a file that existed, so a keystore in a
+    // read-only directory or mount (no lock file can be made there: Unavailable) or one whose
+    // lock a live writer held (Timeout) could not be opened with `create: true` at all.
+    const { kp, path } = await newKeystore();
+    const key = await kp.createKey({ name: 'k', spec: 'AES_256' }, o);
+    const sealed = await kp.encrypt({ uri: key.uri }, bytes('kept'), {}, o);
+    const held = await acquireLock(path, { timeoutMs: 1_000 });
+    try {
+      const again = await open({ path, create: true, lockTimeoutMs: 100 });
+      expect(text((await again.decrypt({ uri: key.uri }, sealed.ciphertext, {}, o)).plaintext)).toBe('kept');
+      const lazy = localKeystore({ path, passphrase: PASSPHRASE, create: true, lockTimeoutMs: 100 });
+      try {
+        expect((await lazy.describeKey({ uri: key.uri }, o)).state).toBe('enabled');
+      } finally {
+        await lazy.close();
+      }
+    } finally {
+      await held.release();
+    }
+    // A missing keystore is still created under its lock: it waits for it, and gives up.
+    const missing = `${path}.new`;
+    const heldNew = await acquireLock(missing, { timeoutMs: 1_000 });
+    try {
+      await expectCode(open({ path: missing, create: true, lockTimeoutMs: 100 }), 'Timeout');
+    } finally {
+      await heldNew.release();
+    }
+  });
+
+  it('a relative path is resolved when the provider is made: a later chdir moves neither reads nor writes', async () => {
+    // Before: the path stayed relative, so after a chdir every call went to a file of that name
+    // in the new directory: here another project's keystore under the same passphrase, which got
+    // the new key, while the provider's own key was NotFound.
+    const home = await tempDir();
+    const elsewhere = await tempDir();
+    const cwd = process.cwd();
+    try {
+      process.chdir(home);
+      const kp = await open({ path: 'app.keystore', create: true });
+      const lazy = localKeystore({ path: 'app.keystore', passphrase: PASSPHRASE });
+      const key = await kp.createKey({ name: 'orders', spec: 'AES_256' }, o);
+      process.chdir(elsewhere);
+      const other = await open({ path: 'app.keystore', create: true });
+      await other.createKey({ name: 'other', spec: 'AES_256' }, o);
+      const { ciphertext } = await kp.encrypt({ uri: key.uri }, bytes('m'), {}, o);
+      await kp.createKey({ name: 'added', spec: 'AES_256' }, o);
+      const names = async (p: typeof kp) => (await collect(p.listKeys(o))).map((k) => k.uri.split('#')[1]);
+      expect(await names(kp)).toEqual(['orders', 'added']);
+      expect(await names(other)).toEqual(['other']);
+      try {
+        // Made before the chdir, opened after it: the same file.
+        expect(text((await lazy.decrypt({ uri: key.uri }, ciphertext, {}, o)).plaintext)).toBe('m');
+      } finally {
+        await lazy.close();
+      }
+      // The URI the provider hands out, and the same file by its absolute path, name its key.
+      expect(key.uri).toBe('local://app.keystore#orders');
+      const absolute = `local://${join(home, 'app.keystore')}#orders`;
+      expect((await kp.describeKey({ uri: absolute }, o)).state).toBe('enabled');
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   it('a clock answering a Date outside 1970..9999 makes the call InvalidArgument, writing nothing', async () => {
