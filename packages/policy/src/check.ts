@@ -1,4 +1,4 @@
-import { checkDate, checkOptions } from '@keyport/core';
+import { checkDate, checkOptions, invalidArgument } from '@keyport/core';
 /**
  * `checkPolicy`: every rule against every key it matches. A rule reading a field the provider
  * could not report yields an `unknown` finding, never a pass; a source whose listing failed
@@ -58,7 +58,21 @@ const DAY_MS = 86_400_000;
  * space U+200B, a word joiner, a BOM), so an owner of only those is no owner.
  */
 const isBlank = (value: string): boolean => value.replace(/[\s\p{Cf}\u3164\u115F\u1160\uFFA0]/gu, '') === '';
-const daysBetween = (from: string, to: number): number => (to - Date.parse(from)) / DAY_MS;
+/** An ISO-8601 date as the inventory writes them (`toISOString`, extended years included). */
+const ISO_DATE = /^(?:[+-]\d{6}|\d{4})-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$/;
+/**
+ * The time of an inventory date, undefined when it is unknown or no ISO date. An inventory read
+ * back from JSON or built in code is not held to what the collector writes: a date that does not
+ * parse compared as NaN, false against every limit, and the rule passed the key ("deleted in NaN
+ * days" is no violation). Such a date is unknown, as a date the provider did not report.
+ */
+function timeOf(value: unknown): number | undefined {
+  if (typeof value !== 'string' || !ISO_DATE.test(value)) return undefined;
+  const t = Date.parse(value);
+  return Number.isNaN(t) ? undefined : t;
+}
+const daysSince = (from: number | undefined, to: number): number | undefined =>
+  from === undefined ? undefined : (to - from) / DAY_MS;
 const fmtDays = (d: number): string => `${Math.floor(d)} days`;
 
 type Outcome = { status: 'violation' | 'unknown'; message: string; grantId?: string };
@@ -91,7 +105,7 @@ export function ruleApplies(rule: Rule, key: InventoryKey): boolean {
 function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): Outcome[] {
   switch (rule.type) {
     case 'max-rotation-period': {
-      const age = isKnown(key.lastRotatedAt) ? daysBetween(key.lastRotatedAt, now) : undefined;
+      const age = daysSince(timeOf(key.lastRotatedAt), now);
       if (age !== undefined && age > rule.maxDays) {
         return [
           { status: 'violation', message: `key material is ${fmtDays(age)} old (limit ${rule.maxDays})` },
@@ -106,7 +120,7 @@ function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): O
         // The schedule bounds the material to come, not the material in use: a key made long ago
         // whose rotation was switched on lately still holds its first material. Only a key no
         // older than the limit shows that its material is within it.
-        const keyAge = isKnown(key.createdAt) ? daysBetween(key.createdAt, now) : undefined;
+        const keyAge = daysSince(timeOf(key.createdAt), now);
         if (age !== undefined || (keyAge !== undefined && keyAge <= rule.maxDays)) return [];
         return [
           {
@@ -183,9 +197,18 @@ function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): O
           });
           continue;
         }
-        const expires = Date.parse(g.expiresAt);
-        if (isKnown(g.createdAt)) {
-          const life = (expires - Date.parse(g.createdAt)) / DAY_MS;
+        const expires = timeOf(g.expiresAt);
+        if (expires === undefined) {
+          out.push({
+            status: 'unknown',
+            grantId: g.id,
+            message: `grant ${g.id}: its expiry is not a date, lifetime unknown`,
+          });
+          continue;
+        }
+        const created = timeOf(g.createdAt);
+        if (created !== undefined) {
+          const life = (expires - created) / DAY_MS;
           if (life > rule.maxDays) {
             out.push({
               status: 'violation',
@@ -222,10 +245,11 @@ function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): O
         }));
     }
     case 'min-pending-deletion-window': {
-      if (!isKnown(key.pendingDeletionAt) || key.pendingDeletionAt === null) {
+      const deletionAt = timeOf(key.pendingDeletionAt);
+      if (deletionAt === undefined) {
         return [{ status: 'unknown', message: 'pending deletion, but the deletion date is not reported' }];
       }
-      const left = (Date.parse(key.pendingDeletionAt) - now) / DAY_MS;
+      const left = (deletionAt - now) / DAY_MS;
       return left < rule.minDays
         ? [
             {
@@ -248,17 +272,19 @@ function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): O
         message: `the audit log shows ${aliases.length} ${scheme} key name(s) not in the inventory (aliases?) that may be this key`,
       };
       if (key.lastUsedAt !== null) {
-        const idle = daysBetween(key.lastUsedAt, now);
+        const idle = daysSince(timeOf(key.lastUsedAt), now);
+        if (idle === undefined)
+          return [{ status: 'unknown', message: 'the last use recorded is not a date' }];
         if (idle <= rule.maxDays) return [];
         return aliases.length > 0
           ? [maybeAlias]
           : [{ status: 'violation', message: `last used ${fmtDays(idle)} ago (limit ${rule.maxDays})` }];
       }
       // Never used in the log: that proves idleness only over what the log covers.
-      const since = inv.auditLogSince;
-      const covered = isKnown(since) && since !== null ? daysBetween(since, now) : 0;
-      if (isKnown(key.createdAt) && daysBetween(key.createdAt, now) <= rule.maxDays) return [];
-      if (covered >= rule.maxDays && isKnown(key.createdAt)) {
+      const covered = daysSince(timeOf(inv.auditLogSince), now) ?? 0;
+      const keyAge = daysSince(timeOf(key.createdAt), now);
+      if (keyAge !== undefined && keyAge <= rule.maxDays) return [];
+      if (covered >= rule.maxDays && keyAge !== undefined) {
         if (aliases.length > 0) return [maybeAlias];
         return [
           {
@@ -294,9 +320,11 @@ export function checkPolicy(inventory: Inventory, given: Policy, options: CheckO
   // A policy built in code is held to the file format too: unchecked, a misspelt or NaN limit
   // (`mindays`, `maxDays: NaN`) compares false everywhere, and the rule passes every key.
   const policy = validatePolicy(given);
-  const now = (
-    o.now === undefined ? new Date(inventory.generatedAt) : checkDate(o.now, 'options.now')
-  ).getTime();
+  // Measured against the inventory's own time unless told: one that is no date made every age
+  // NaN (and the result's `checkedAt` a RangeError), so it is refused, naming the field.
+  const now = o.now === undefined ? timeOf(inventory.generatedAt) : checkDate(o.now, 'options.now').getTime();
+  if (now === undefined)
+    throw invalidArgument('inventory.generatedAt', 'expected an ISO date (or give options.now)');
   const findings: Finding[] = [];
   let evaluated = 0;
   let passed = 0;

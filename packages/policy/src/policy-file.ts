@@ -205,7 +205,9 @@ export function parsePolicyText(text: string): Policy {
       '',
       first.code === NON_SCALAR_KEY
         ? `a map key${at} is an alias, a list or a map: keys are plain text`
-        : `not valid YAML or JSON${at}: ${first.code}`,
+        : first.code === MERGE_KEY
+          ? `a map key${at} is a YAML merge key (<<): write the fields out, a merge can repeat a field unseen`
+          : `not valid YAML or JSON${at}: ${first.code}`,
     );
   }
   let data: unknown;
@@ -228,9 +230,12 @@ export function parsePolicyText(text: string): Policy {
 }
 
 const NON_SCALAR_KEY = 'NON_SCALAR_KEY';
+const MERGE_KEY = 'MERGE_KEY';
+/** The tag of a YAML merge key (`!!merge <<`), and what a `%YAML 1.1` document makes of a plain `<<`. */
+const MERGE_TAG = 'tag:yaml.org,2002:merge';
 
 /**
- * The first duplicate key of the document, or key that is no plain scalar, in the order of the
+ * The first duplicate key of the document, or key that is no plain scalar or is a merge key, in the order of the
  * text (as the parser's own `uniqueKeys` error, `DUPLICATE_KEY`, would report a duplicate),
  * found with one Set per map: linear in the maps' sizes. Every map is visited: a nested map's
  * problem can come before an outer one's. An alias or collection key is refused, not compared:
@@ -256,6 +261,14 @@ function keyProblem(
         const key = pair.key;
         if (key !== null && !isScalar(key)) {
           found(NON_SCALAR_KEY, (key as { range?: [number, number, number] }).range?.[0]);
+          return undefined;
+        }
+        // A merge key (`!!merge <<: {...}`, or a plain `<<` under `%YAML 1.1`) copies another
+        // map's fields into this one, where a field written out silently wins over a merged one
+        // of the same name: `{ <<: { providers: [prod] }, providers: [dev] }` is two `providers`.
+        // The parser resolves it as a symbol (or keeps its tag), so it is refused by that.
+        if (key !== null && (typeof key.value === 'symbol' || key.tag === MERGE_TAG)) {
+          found(MERGE_KEY, key.range?.[0]);
           return undefined;
         }
         // Compared as the object key the value becomes (null is '', the rest String()), as
@@ -337,13 +350,35 @@ export async function readPolicyFile(path: string): Promise<Policy> {
     if (!s.isFile()) throw new PolicyError('', `${quote(path)} is not a regular file`);
     if (s.size > MAX_POLICY_BYTES)
       throw new PolicyError('', `the policy is larger than ${MAX_POLICY_BYTES} bytes`);
-    const buf = Buffer.alloc(Math.min(s.size, MAX_POLICY_BYTES) + 1);
-    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
-    if (bytesRead > MAX_POLICY_BYTES)
+    // Read to the end, not to the size the stat gave, then compared with it and with a stat
+    // taken after: a file written while it is read (an editor saving in place, a CI step still
+    // writing it) was read to its old size plus one byte, and a prefix that parses is a policy
+    // with its later rules silently gone. A file that changed is refused, never half-read.
+    let buf = Buffer.alloc(Math.min(s.size, MAX_POLICY_BYTES) + 1);
+    let length = 0;
+    for (;;) {
+      if (length === buf.length) {
+        if (length > MAX_POLICY_BYTES) break;
+        const bigger = Buffer.alloc(Math.min(length * 2, MAX_POLICY_BYTES + 1));
+        buf.copy(bigger);
+        buf = bigger;
+      }
+      const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > MAX_POLICY_BYTES)
       throw new PolicyError('', `the policy is larger than ${MAX_POLICY_BYTES} bytes`);
+    const after = await handle.stat();
+    if (length !== s.size || after.size !== s.size || after.mtimeMs !== s.mtimeMs) {
+      throw new PolicyError(
+        '',
+        `${quote(path)} changed while it was read (${s.size} bytes when opened, ${length} read): read it again once it is written`,
+      );
+    }
     let text: string;
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(0, bytesRead));
+      text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(0, length));
     } catch {
       throw new PolicyError('', `${quote(path)} is not UTF-8 text`);
     }

@@ -8,6 +8,7 @@ import {
   checkPolicy,
   collectInventory,
   type Inventory,
+  type InventoryGrant,
   type InventoryKey,
   parsePolicyText,
   UNKNOWN,
@@ -133,6 +134,102 @@ describe('unknown fields', () => {
     );
     expect(r.findings.map((f) => `${f.grantId} ${f.status}`)).toEqual(['edited unknown', 'open violation']);
     expect(r.findings[0]?.message).toMatch(/condition keyport does not model/);
+  });
+
+  it('a date that is no date (an inventory read back from JSON, or built in code) is unknown, never a pass', () => {
+    // Each rule below passed these keys: every comparison with NaN is false. ("Dec 2099 maybe"
+    // is even a date to V8's lenient Date.parse; the inventory's dates are ISO-8601.)
+    const dated: InventoryKey = {
+      ...blind,
+      protection: 'software',
+      createdAt: '2020-01-01T00:00:00.000Z',
+      lastRotatedAt: '2019-13-45',
+      rotation: { enabled: true, periodDays: 90, nextRotationAt: null },
+      grants: {
+        count: 1,
+        earliestExpiry: 'Dec 2099 maybe',
+        latestExpiry: 'Dec 2099 maybe',
+        items: [
+          {
+            id: 'g',
+            grantee: 'x',
+            operations: ['encrypt'],
+            createdAt: '2029-12-31T00:00:00.000Z',
+            expiresAt: 'Dec 2099 maybe',
+            constrained: true,
+          },
+        ],
+      },
+      lastUsedAt: 'yesterday',
+    };
+    const deleting: InventoryKey = {
+      ...blind,
+      uri: `${blind.uri}-deleting`,
+      state: 'pending_deletion',
+      pendingDeletionAt: 'tomorrow',
+    };
+    const inv: Inventory = {
+      generatedAt: '2030-01-01T00:00:00.000Z',
+      sources: [{ source: 'gcp-kms', keys: 2 }],
+      auditLogSince: '2020-01-01T00:00:00.000Z',
+      auditUnmatched: [],
+      keys: [dated, deleting],
+    };
+    const policy = parsePolicyText(`
+version: 1
+rules:
+  - { type: max-rotation-period, severity: high, maxDays: 365 }
+  - { type: max-grant-lifetime, severity: high, maxDays: 30 }
+  - { type: min-pending-deletion-window, severity: high, minDays: 7 }
+  - { type: max-unused-days, severity: low, maxDays: 90 }
+`);
+    const r = checkPolicy(inv, policy);
+    expect(r.findings.map((f) => `${f.ruleId} ${f.status}: ${f.message}`)).toEqual([
+      'max-rotation-period unknown: rotates every 90 days, but when its current material was made is not reported (the key is 3653 days old; limit 365)',
+      'max-grant-lifetime unknown: grant g: its expiry is not a date, lifetime unknown',
+      'min-pending-deletion-window unknown: pending deletion, but the deletion date is not reported',
+      'max-unused-days unknown: the last use recorded is not a date',
+    ]);
+    expect(r.summary.passed).toBe(0);
+    // The same keys with ISO dates are judged.
+    const iso = checkPolicy(
+      {
+        ...inv,
+        keys: [
+          {
+            ...dated,
+            lastRotatedAt: '2020-01-01T00:00:00.000Z',
+            grants: {
+              ...dated.grants,
+              items: [
+                {
+                  ...(dated.grants.items as InventoryGrant[])[0],
+                  expiresAt: '2099-12-01T00:00:00Z',
+                } as InventoryGrant,
+              ],
+            },
+            lastUsedAt: '2029-12-31T00:00:00+01:00',
+          },
+          { ...deleting, pendingDeletionAt: '+002030-01-02T00:00:00.000Z' },
+        ],
+      },
+      policy,
+    );
+    expect(iso.findings.map((f) => `${f.ruleId} ${f.status}`)).toEqual([
+      'max-rotation-period violation',
+      'max-grant-lifetime violation',
+      'min-pending-deletion-window violation',
+    ]);
+    // The inventory's own time is what ages are measured against: one that is no date is refused.
+    expect(() => checkPolicy({ ...inv, generatedAt: 'now' }, policy)).toThrow(
+      expect.objectContaining({
+        code: 'InvalidArgument',
+        message: expect.stringMatching(/^inventory\.generatedAt: /),
+      }),
+    );
+    expect(
+      checkPolicy({ ...inv, generatedAt: 'now' }, policy, { now: new Date(inv.generatedAt) }).findings,
+    ).toHaveLength(4);
   });
 
   it('a source that could not be listed gives one unknown finding per rule', () => {

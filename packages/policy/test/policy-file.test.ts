@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, open, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Lexer } from 'yaml';
 import {
   MAX_POLICY_BYTES,
@@ -236,6 +236,28 @@ rules:
     );
   });
 
+  it('a YAML merge key (<<) is refused: a field written beside it silently replaced the merged one', () => {
+    // `!!merge <<` merges in any YAML version, a plain `<<` under `%YAML 1.1`: both read as one
+    // `providers` (the written one winning) though the map holds two, and the rule checked dev
+    // keys only while the text also says prod.
+    const rule = (match: string, directive = ''): string =>
+      `${directive}version: 1\nrules:\n  - { type: owner-label, severity: low, match: ${match} }\n`;
+    for (const text of [
+      rule('{ !!merge <<: { providers: [prod] }, providers: [dev] }'),
+      rule('{ <<: { providers: [prod] }, providers: [dev] }', '%YAML 1.1\n---\n'),
+      rule('{ !!merge <<: { labels: { env: prod } } }'),
+      `%YAML 1.1\n---\nversion: 1\nrules:\n  - &base { id: a, type: max-rotation-period, severity: high, maxDays: 30 }\n  - <<: *base\n    id: b\n    maxDays: 3650\n`,
+    ]) {
+      expect(errorOf(() => parsePolicyText(text)).message).toMatch(
+        /^policy: a map key \(line \d+, column \d+\) is a YAML merge key \(<<\): write the fields out/,
+      );
+    }
+    // In YAML 1.2 a plain `<<` is text like any other: a label of that name.
+    expect({ ...parsePolicyText(rule('{ labels: { <<: x } }')).rules[0]?.match?.labels }).toEqual({
+      '<<': 'x',
+    });
+  });
+
   it('aliases cannot make the copy of a policy cost more than the text: refused past a million values', () => {
     // 99 aliases of a 12,000-item list (within the token limit): 1.2 million values to copy (100
     // of a 900 KB list were 45 million, 800 MB, before the schema looked at the list's length).
@@ -346,5 +368,62 @@ rules:
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('a file written while it is read', () => {
+    afterEach(() => {
+      vi.restoreAllMocks();
+    });
+
+    /**
+     * Runs `change` on the file right after readPolicyFile's first fstat of it, as a writer racing
+     * the read would: a real change of the file on disk, at the one moment that cannot be hit
+     * reliably by timing (between the size check and the read).
+     */
+    async function changedAfterStat(path: string, change: () => Promise<void>): Promise<void> {
+      const probe = await open(path);
+      const proto = Object.getPrototypeOf(probe) as { stat: (...a: unknown[]) => Promise<unknown> };
+      await probe.close();
+      const stat = proto.stat;
+      vi.spyOn(proto, 'stat').mockImplementationOnce(async function (this: unknown, ...a: unknown[]) {
+        const s = await stat.apply(this, a);
+        await change();
+        return s;
+      });
+    }
+
+    const first = 'version: 1\nrules:\n  - { id: owner, type: owner-label, severity: low }\n';
+    const second = '  - { id: crypto-period, type: max-rotation-period, severity: critical, maxDays: 30 }\n';
+
+    it('a file that grew after its size was taken is refused, not read as its first rules', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'keyport-policy-file-'));
+      try {
+        const f = join(dir, 'policy.yaml');
+        await writeFile(f, first);
+        await changedAfterStat(f, () => appendFile(f, second));
+        const e = await readPolicyFile(f).then(
+          (p) => p,
+          (x: unknown) => x,
+        );
+        expect(e).toBeInstanceOf(PolicyError);
+        expect((e as PolicyError).message).toMatch(/changed while it was read/);
+        // Once written, the whole file is read: both rules.
+        expect((await readPolicyFile(f)).rules.map((r) => r.id)).toEqual(['owner', 'crypto-period']);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('a file cut short after its size was taken is refused, not read as a prefix', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'keyport-policy-file-'));
+      try {
+        const f = join(dir, 'policy.yaml');
+        await writeFile(f, first + second);
+        await changedAfterStat(f, () => truncate(f, first.length));
+        await expect(readPolicyFile(f)).rejects.toThrow(/changed while it was read/);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
   });
 });
