@@ -47,7 +47,10 @@ const DERIVED_HINT = /missing 'context' for key derivation/;
 
 /** Writes to `<mount>/<op>/<name>`, learning once that a key is derived and retrying with `context`. */
 async function writeWithContext(t: Target, op: string, body: object, context: Context, signal: AbortSignal) {
-  const send = () => t.s.write<unknown>(signal, opPath(t.key, op), { ...body, ...contextFields(t, context) });
+  const send = () => {
+    const request = { ...body, ...contextFields(t, context) };
+    return t.s.write<unknown>(signal, opPath(t.key, op), request, answerBound([request]));
+  };
   try {
     return await send();
   } catch (error) {
@@ -58,9 +61,20 @@ async function writeWithContext(t: Target, op: string, body: object, context: Co
   }
 }
 
-/** Standard base64 as Vault writes it (padded); Node's decoder would skip anything else silently. */
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const PREFIXED_ANSWER = /^vault:v[1-9][0-9]*:(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/**
+ * Standard base64 as Vault writes it (padded); Node's decoder would skip anything else silently.
+ * Alphabet characters, at most two `=` at the end, a length that is a multiple of four: checked
+ * with one flat character class and the length, as a pattern repeating a group of four
+ * (`(?:[…]{4})*`) makes V8 backtrack per group and throws RangeError ("Maximum call stack size
+ * exceeded") on a few MiB, failing every message over about 3 MiB.
+ */
+const BASE64_TEXT = /^[A-Za-z0-9+/]*={0,2}$/;
+const isBase64 = (text: string): boolean => text.length % 4 === 0 && BASE64_TEXT.test(text);
+const PREFIX = /^vault:v[1-9][0-9]*:/;
+const isPrefixed = (text: string): boolean => {
+  const prefix = PREFIX.exec(text);
+  return prefix !== null && isBase64(text.slice(prefix[0].length));
+};
 
 /**
  * A field of a successful answer's `data`, checked for the form Vault gives it: `vault:vN:<base64>`
@@ -99,7 +113,7 @@ function fieldOf(
   if (value.length > maxLength) {
     throw fail(`with ${name} of ${value.length} chars, more than its input allows (${maxLength})`);
   }
-  const ok = form === 'prefixed' ? PREFIXED_ANSWER.test(value) : BASE64.test(value);
+  const ok = form === 'prefixed' ? isPrefixed(value) : isBase64(value);
   if (!ok) {
     const shape = form === 'prefixed' ? 'vault:v<N>:<base64>' : 'base64';
     throw fail(`with ${name} that is not ${shape} (${value.length} chars)`);
@@ -239,7 +253,8 @@ function signatureFits(type: string, signature: Uint8Array): boolean {
 
 /** A sign or hmac call on the (pinned) key; the answer's `vault:vN:` tag, as raw bytes. */
 async function tagged(t: Target, op: string, field: string, body: object, signal: AbortSignal) {
-  const answer = await t.s.write<unknown>(signal, opPath(t.key, op), { ...body, ...pinned(t.key) });
+  const request = { ...body, ...pinned(t.key) };
+  const answer = await t.s.write<unknown>(signal, opPath(t.key, op), request, answerBound([request]));
   const raw = rawFromPrefixed(answered(t, op, answer, field, 'prefixed'), field);
   pinnedVersionAnswered(t, raw.version, opFail(t, op));
   return raw;
@@ -314,6 +329,8 @@ interface BatchResult {
   readonly plaintext?: string;
   readonly valid?: boolean;
   readonly error?: string;
+  /** The item's `reference`, copied by transit (the Vault and OpenBao versions that take one). */
+  readonly reference?: unknown;
 }
 
 /** Room in a batch answer for each item's result beyond its input's size (fields, an error). */
@@ -322,12 +339,14 @@ const ITEM_SLACK = 4096;
 const ANSWER_SLACK = 64 * 1024;
 
 /**
- * The most bytes transit can answer a batch with: no result is much longer than its item's input
- * (a ciphertext is its plaintext and a little more, a plaintext less than its ciphertext, a
- * verification a boolean), so the answer is bounded by the items sent. A larger one is refused by
- * the transport before it is read, never buffered up to the 128 MiB every answer is held to.
+ * The most bytes transit can answer a crypto request with (a batch's items, or a single call's
+ * one body): no result is much longer than its item's input (a ciphertext is its plaintext and a
+ * little more, a plaintext less than its ciphertext, a signature, MAC, data key or verification a
+ * few hundred bytes at most), so the answer is bounded by what was sent. A larger one is refused
+ * by the transport before it is read, never buffered up to the 128 MiB every answer is held to:
+ * a server or proxy answering each of many concurrent small calls so would exhaust memory.
  */
-function batchAnswerBound(items: readonly object[]): number {
+function answerBound(items: readonly object[]): number {
   let bytes = ANSWER_SLACK;
   for (const item of items) {
     bytes += ITEM_SLACK;
@@ -336,7 +355,13 @@ function batchAnswerBound(items: readonly object[]): number {
   return bytes;
 }
 
-/** Transit answers 400 when items fail but still lists every item's result. */
+/**
+ * Transit answers 400 when items fail but still lists every item's result. Each item carries its
+ * index as transit's `reference`, which transit copies into that item's result: results answered
+ * in another order (a proxy or server that is not quite Vault) are caught by it, where a count
+ * alone would hand one item's ciphertext or plaintext to another. A server that copies no
+ * reference (an older one) is read in order, as before.
+ */
 async function sendBatch(
   t: Target,
   op: string,
@@ -345,10 +370,11 @@ async function sendBatch(
   body: object = {},
 ) {
   if (items.length === 0) return [];
+  const referenced = items.map((item, i) => ({ ...item, reference: String(i) }));
   let results: unknown;
   try {
-    const request = { ...body, batch_input: items };
-    const answer = await t.s.write<unknown>(signal, opPath(t.key, op), request, batchAnswerBound(items));
+    const request = { ...body, batch_input: referenced };
+    const answer = await t.s.write<unknown>(signal, opPath(t.key, op), request, answerBound(referenced));
     results = (answer as { data?: { batch_results?: unknown } } | null | undefined)?.data?.batch_results;
   } catch (error) {
     // A failure answered without results is the request's own; with results, the items'.
@@ -357,9 +383,21 @@ async function sendBatch(
   }
   // One result per item, in order, or nothing: results that do not line up with the items
   // would hand one item's outcome to another, whether Vault answered 200 or 400.
-  if (Array.isArray(results) && results.length === items.length) return results as BatchResult[];
-  const got = Array.isArray(results) ? `${results.length} results` : 'no results';
-  throw malformedAnswer(`a batch of ${items.length} items with ${got}`, t.key.uri);
+  if (!Array.isArray(results) || results.length !== items.length) {
+    const got = Array.isArray(results) ? `${results.length} results` : 'no results';
+    throw malformedAnswer(`a batch of ${items.length} items with ${got}`, t.key.uri);
+  }
+  const misplaced = results.findIndex((r: unknown, i) => {
+    const reference = typeof r === 'object' && r !== null ? (r as BatchResult).reference : undefined;
+    return reference !== undefined && reference !== String(i);
+  });
+  if (misplaced !== -1) {
+    throw malformedAnswer(
+      `a batch of ${items.length} items with results out of order (result #${misplaced} is not its item's)`,
+      t.key.uri,
+    );
+  }
+  return results as BatchResult[];
 }
 
 /**
@@ -480,7 +518,8 @@ export function decryptBatch(t: Target, items: readonly BatchItem[], signal: Abo
 export async function rewrap(t: Target, ciphertext: Uint8Array, context: Context, signal: AbortSignal) {
   const text = ciphertextText(ciphertext);
   if (associatedData(context) === undefined && !t.facts.derived.has(keyId(t.key))) {
-    const answer = await t.s.write<unknown>(signal, opPath(t.key, 'rewrap'), { ciphertext: text });
+    const request = { ciphertext: text };
+    const answer = await t.s.write<unknown>(signal, opPath(t.key, 'rewrap'), request, answerBound([request]));
     return { ...sealed(answered(t, 'rewrap', answer, 'ciphertext', 'prefixed')), serverSide: true };
   }
   const unpinned = { ...t, key: { ...t.key, version: undefined } };

@@ -307,6 +307,33 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
     },
   );
 
+  it.each([200, 400])(
+    "a batch answered (HTTP %i) with each item's result but out of order is Internal, never handed to the other items",
+    async (status) => {
+      // A proxy reordering the results: each result is its own item's (reference copied as
+      // transit copies it), and there are as many as items, so only the order is wrong.
+      route = (req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => {
+          body += c;
+        });
+        req.on('end', () => {
+          const items = (
+            JSON.parse(body) as { batch_input: Array<{ plaintext: string; reference?: unknown }> }
+          ).batch_input;
+          const results = items.map((item) => ({
+            ciphertext: `vault:v1:${item.plaintext}`,
+            ...(item.reference !== undefined ? { reference: item.reference } : {}),
+          }));
+          json(res, { data: { batch_results: results.reverse() } }, status);
+        });
+      };
+      await expect(
+        p.encryptBatch({ uri: `${base}/k` }, [{ data: bytes('aaa') }, { data: bytes('bbb') }]),
+      ).rejects.toMatchObject({ code: 'Internal', message: expect.stringMatching(/results out of order/) });
+    },
+  );
+
   it('a batch answer far larger than its items can be answered with is refused before it is read', async () => {
     const good = { ciphertext: 'vault:v1:AAAAAAAAAAAAAAAA' };
     // Results that line up, padded to 4 MiB: well within 128 MiB, far beyond two one-byte items.
@@ -320,6 +347,28 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
       message: expect.stringMatching(/larger than \d+ bytes, the most its request can be answered with/),
     });
   });
+
+  it.each([
+    ['decrypt', (uri: string) => p.decrypt({ uri }, bytes('vault:v1:AAAAAAAAAAAAAAAA'), {}, call())],
+    ['encrypt', (uri: string) => p.encrypt({ uri }, bytes('a'), {}, call())],
+    ['mac', (uri: string) => p.mac({ uri }, bytes('a'), call())],
+  ])(
+    'a %s answer far larger than its request can be answered with is refused before it is read',
+    async (_, run) => {
+      // Well-formed and within 128 MiB, but megabytes for a one-line request: every small call
+      // answered so (many at once) would otherwise each buffer up to 128 MiB.
+      const big = 'QUFB'.repeat(512 * 1024); // 2 MiB of base64
+      route = (req, res) =>
+        req.method === 'GET'
+          ? json(res, keyAnswer({ type: 'hmac', keys: undefined }))
+          : json(res, { data: { plaintext: big, ciphertext: `vault:v1:${big}`, hmac: `vault:v1:${big}` } });
+      await expect(run(`${base}/big-${_}`)).rejects.toMatchObject({
+        code: 'Internal',
+        retryable: false,
+        message: expect.stringMatching(/larger than \d+ bytes, the most its request can be answered with/),
+      });
+    },
+  );
 
   it("a batch result far longer than its own item's input fails that item with Internal before it is decoded", async () => {
     // The answer as a whole stays within what the batch can be answered with (the other item is
@@ -405,12 +454,13 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
     expect(error.message).toMatch(/without a token/);
   });
 
+  // A key read is held to the bound of every answer (a crypto call to its request's, tighter).
   it('an answer declaring more than 128 MiB is refused before it is read', async () => {
     route = (_, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(2 ** 31) });
       res.write('{"data":');
     };
-    const error = await rejection(p, p.encrypt({ uri: `${base}/k` }, bytes('x'), {}, call()));
+    const error = await rejection(p, p.describeKey({ uri: `${base}/k` }, call()));
     expect(error).toMatchObject({ code: 'Internal', message: expect.stringMatching(/larger than 128 MiB/) });
   });
 
@@ -429,7 +479,7 @@ describe('answers of unexpected shapes and sizes (a stand-in server)', () => {
       };
       more();
     };
-    const error = await rejection(p, p.encrypt({ uri: `${base}/k` }, bytes('x'), {}, call()));
+    const error = await rejection(p, p.describeKey({ uri: `${base}/k` }, call()));
     expect(error).toMatchObject({ code: 'Internal', message: expect.stringMatching(/larger than 128 MiB/) });
     expect(sent).toBeLessThan(1024);
   });
