@@ -131,12 +131,16 @@ export function fileError(error: unknown, path: string, doing: string): CliError
   });
 }
 
-/** The CLI error for a failed write to stdout or stderr, classified as fileError's (no path to name). */
-export function streamError(error: unknown, stream: 'stdout' | 'stderr'): CliError {
+/**
+ * The CLI error for a failed read of stdin or write to stdout or stderr, classified as
+ * fileError's (no path to name).
+ */
+export function streamError(error: unknown, stream: 'stdin' | 'stdout' | 'stderr'): CliError {
   if (error instanceof CliError) return error;
   const errno = isErrno(error) ? (error.code as string) : 'EIO';
   const code = ERRNO_KIND[errno] ?? 'FileIO';
-  return new CliError(code, `cannot write to ${stream}: ${ERRNO_WHAT[errno] ?? WHAT[code]} (${errno})`, {
+  const doing = stream === 'stdin' ? 'cannot read stdin' : `cannot write to ${stream}`;
+  return new CliError(code, `${doing}: ${ERRNO_WHAT[errno] ?? WHAT[code]} (${errno})`, {
     cause: error,
   });
 }

@@ -11,10 +11,11 @@
  */
 import { setMaxListeners } from 'node:events';
 import { CliError } from './cli-errors.js';
+import { errorReport } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { removeLiveTempsSync } from './files/temps.js';
 import { releaseHeldLocksSync } from './migrate/lock.js';
-import { run } from './program.js';
+import { failureReported, run, wantsJson } from './program.js';
 
 const GRACE_MS = 900;
 
@@ -37,16 +38,26 @@ const ERROR_OF: Readonly<Record<StopSignal, 'Interrupted' | 'Terminated' | 'Hung
   SIGHUP: 'HungUp',
 };
 
+/** The --json line of a hard exit: the error object, or a note once one was reported. */
+function hardExitLine(signal: StopSignal, why: string): string {
+  if (failureReported()) return JSON.stringify({ note: why });
+  return JSON.stringify({ error: errorReport(new CliError(ERROR_OF[signal], why), false) });
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
   const controller = new AbortController();
   // One signal for the whole run, followed by every operation in flight (migrate --jobs 256
   // keeps hundreds): many listeners are expected here, not a leak.
   setMaxListeners(0, controller.signal);
   let first: StopSignal | undefined;
+  const json = wantsJson(argv);
   const hardExit = (signal: StopSignal, why: string): void => {
     removeLiveTempsSync();
     releaseHeldLocksSync();
-    process.stderr.write(`\nkeyport: ${why}\n`);
+    // With --json stderr is NDJSON: the text line broke every parser, and a command stopped
+    // before it reported anything left no error object at all. One already reported (the run is
+    // past it, closing its providers) gets a note instead: still exactly one error object.
+    process.stderr.write(json ? `${hardExitLine(signal, why)}\n` : `\nkeyport: ${why}\n`);
     for (const s of STOP_SIGNALS) process.removeAllListeners(s);
     process.kill(process.pid, signal);
     process.exit(EXIT_OF[signal]);

@@ -138,6 +138,15 @@ function globalsOf(cmd: Command): GlobalOptions {
   };
 }
 
+/**
+ * Whether this process has begun to print a failure: the bin's hard exit (a second signal, or a
+ * command still busy after the first) then adds a note, never a second `--json` error object.
+ */
+let reported = false;
+export function failureReported(): boolean {
+  return reported;
+}
+
 /** Prints one failure (text, or one JSON object with --json) on stderr; returns its exit code. */
 async function reportFailure(
   io: CliIo,
@@ -149,6 +158,7 @@ async function reportFailure(
   const verbose = session?.options.verbose ?? (argv.includes('--verbose') || argv.includes('-v'));
   const out = session?.out ?? new Output(io, json, !argv.includes('--no-color'));
   const report = errorReport(error, verbose, session?.redactions() ?? secretValues(io.env));
+  reported = true;
   if (json) await writeText(io.stderr, `${JSON.stringify({ error: report })}\n`);
   else await writeText(io.stderr, `keyport: ${formatErrorReport(report, (s) => out.paint('red', s))}`);
   return report.exitCode;

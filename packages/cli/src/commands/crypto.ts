@@ -31,7 +31,7 @@ import {
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { collect, parsePairs, positiveInt, REPRODUCED_CONTEXT_HELP, reproducedContext } from '../args.js';
-import { findCliError } from '../cli-errors.js';
+import { CliError, findCliError, quotePath } from '../cli-errors.js';
 import { parseInstanceKey } from '../config/schema.js';
 import { usageError } from '../errors.js';
 import { abortable } from '../files/abortable.js';
@@ -55,6 +55,16 @@ interface OutputFlags {
   readonly progress: boolean;
 }
 
+/**
+ * A file path of the command line, absolute, keeping a trailing "/": resolve() drops it, so
+ * `a.txt/` was read as the file a.txt (where the system says ENOTDIR) and `-o backups/`, meant
+ * as a directory that did not exist, created a file named backups holding the output.
+ */
+function filePath(s: Session, p: string): string {
+  const full = s.path(p);
+  return p.endsWith('/') && !full.endsWith('/') ? `${full}/` : full;
+}
+
 /** Where the bytes go: undefined for stdout, else the file path (the input's with --in-place). */
 function outputPath(
   s: Session,
@@ -68,13 +78,24 @@ function outputPath(
   if (o.inPlace) {
     if (isStd(inPath)) throw usageError(`${command} --in-place needs an input file, not stdin`);
     if (o.output !== undefined) throw usageError(`${command}: give either -o or --in-place, not both`);
-    return s.path(inPath as string);
+    return filePath(s, inPath as string);
   }
-  return isStd(o.output) ? undefined : s.path(o.output as string);
+  if (isStd(o.output)) return undefined;
+  const out = filePath(s, o.output as string);
+  if (out.endsWith('/')) {
+    throw new CliError(
+      'IsADirectory',
+      `refusing to write ${quotePath(out)}: a name ending in "/" is a directory (name the file in it)`,
+      { path: out },
+    );
+  }
+  return out;
 }
 
 async function openInput(s: Session, path: string | undefined, inPlace: boolean): Promise<OpenedInput> {
-  return isStd(path) ? stdinInput(s.io.stdin) : openInputFile(s.path(path as string), { toReplace: inPlace });
+  return isStd(path)
+    ? stdinInput(s.io.stdin)
+    : openInputFile(filePath(s, path as string), { toReplace: inPlace });
 }
 
 /** Checks the output before any provider work, then runs `produce` and writes its bytes. */
@@ -94,7 +115,7 @@ async function withOutput(
   // below with the opened input's identity. A missing or unreadable input is reported when it
   // is opened, as for regular files.
   if (outPath !== undefined && !isStd(inPath)) {
-    const inputStat = await stat(s.path(inPath as string)).catch(() => undefined);
+    const inputStat = await stat(filePath(s, inPath as string)).catch(() => undefined);
     if (inputStat !== undefined && !inputStat.isFile() && !inputStat.isDirectory()) {
       await checkOutput(outPath, { force: o.force, inPlace: o.inPlace, input: inputStat });
     }
@@ -204,6 +225,20 @@ async function* tapEdks(
 function refuseBinaryOnTerminal(s: Session, path: string | undefined, what: string): void {
   if (path === undefined && s.io.stdoutIsTTY) {
     throw usageError(`refusing to write ${what} to a terminal: use -o <file> or a pipe`);
+  }
+}
+
+/**
+ * A message is binary: one read from a terminal (`keyport decrypt -k <uri> -o out`, the file
+ * name forgotten) can only be a mistake, and the command sat waiting for input no one can type,
+ * a progress bar at 0 B on stderr. Refused before any key is unlocked. (`encrypt` still reads a
+ * terminal: typed text, ended by Ctrl-D, is a plaintext like any other.)
+ */
+function refuseMessageFromTerminal(s: Session, inPath: string | undefined, command: string): void {
+  if (isStd(inPath) && (s.io.stdin as { isTTY?: unknown }).isTTY === true) {
+    throw usageError(
+      `${command}: refusing to read a message from a terminal: name the message file, or pipe or redirect it to stdin`,
+    );
   }
 }
 
@@ -476,6 +511,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
         const inPath = cmd.args[0];
         const outPath = outputPath(s, inPath, o, 'decrypt');
         refuseBinaryOnTerminal(s, outPath, 'plaintext');
+        refuseMessageFromTerminal(s, inPath, 'decrypt');
         const required = parsePairs(o.context, '--context');
         const reproduced = reproducedContext(o.reproducedContext);
         if (
@@ -557,6 +593,7 @@ export function registerCryptoCommands(program: Command, act: Act): void {
         const inPath = cmd.args[0] as string;
         const outPath = outputPath(s, inPath, o, 'rewrap');
         refuseBinaryOnTerminal(s, outPath, 'ciphertext');
+        refuseMessageFromTerminal(s, inPath, 'rewrap');
         const add = [...new Set(await s.uris(o.add))];
         const remove = [...new Set(await s.uris(o.remove))];
         const { trust, keys } = await trustAndKeys(s, await s.uris(o.key), o, 'rewrap');

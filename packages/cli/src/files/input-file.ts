@@ -5,7 +5,7 @@
 import { constants, fstatSync, type Stats } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { CliError, fileError, isErrno, quotePath } from '../cli-errors.js';
+import { CliError, fileError, isErrno, quotePath, streamError } from '../cli-errors.js';
 
 export interface OpenedInput {
   /** The bytes, read once. */
@@ -124,10 +124,36 @@ export function stdinInput(stdin: Readable): OpenedInput {
       st = undefined;
     }
   }
+  // Node gives a directory's descriptor as an empty stdin (`keyport encrypt -o x.enc < dir`
+  // sealed zero bytes and exited 0): refused as a directory input file is.
+  if (st?.isDirectory() === true) {
+    throw new CliError('IsADirectory', 'cannot read stdin: it is a directory');
+  }
   return {
-    data: stdin as AsyncIterable<Uint8Array>,
+    data: readErrorsOfStdin(stdin as AsyncIterable<Uint8Array>),
     stat: st,
     size: st?.isFile() === true ? st.size : undefined,
     close: async () => undefined,
+  };
+}
+
+/**
+ * `source` with its read errors (EIO from a terminal whose session hung up, EBADF from a
+ * descriptor opened write-only) as the file-system errors they are, naming stdin: an errno error
+ * without a path passed up as a provider's "Internal" (exit 1). Not a generator: `return()` goes
+ * straight to the stream's iterator, which destroys stdin even while a read waits (abortable.ts).
+ */
+function readErrorsOfStdin(source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+      const it = source[Symbol.asyncIterator]();
+      return {
+        next: () =>
+          it.next().catch((e: unknown) => {
+            throw isErrno(e) ? streamError(e, 'stdin') : e;
+          }),
+        return: (value?: unknown) => it.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
+      };
+    },
   };
 }
