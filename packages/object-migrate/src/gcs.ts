@@ -1,8 +1,9 @@
 /**
  * Google Cloud Storage through `@google-cloud/storage`, imported on first use, with
  * Application Default Credentials. `apiEndpoint` points it at an emulator (no auth is sent
- * to a custom endpoint). The version is the object's generation; the object is read at that
- * generation and written with `ifGenerationMatch` (0 for create-only). Objects past the part
+ * to a custom endpoint). The version is the object's generation and metageneration; the object
+ * is read at that generation and written with `ifGenerationMatch` and `ifMetagenerationMatch`
+ * (`ifGenerationMatch: 0` for create-only). Objects past the part
  * size go up as resumable uploads.
  */
 
@@ -17,6 +18,7 @@ import {
   checkPageSize,
   checkPartSize,
   checkPutOptions,
+  gcsVersion,
   ListingGuard,
   ObjectChangedError,
   type ObjectRead,
@@ -163,7 +165,7 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
           yield {
             key: f.name,
             size: Number(f.metadata.size ?? 0),
-            version: String(f.metadata.generation ?? ''),
+            version: gcsVersion(f.metadata.generation, f.metadata.metageneration),
           };
         }
         pageToken = guard.next(next?.pageToken ?? undefined);
@@ -196,7 +198,9 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
         stream.once('close', () => signal?.removeEventListener('abort', onAbort));
         return {
           key,
-          version: generation,
+          // The metageneration too: a write conditioned on the generation alone would replace
+          // metadata changed since this read (a change that keeps the generation).
+          version: gcsVersion(generation, md.metageneration),
           size: Number(md.size ?? 0),
           contentType: md.contentType,
           contentEncoding: md.contentEncoding,
@@ -220,12 +224,21 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
       const condition = put.condition;
       const size = body instanceof Uint8Array ? body.length : undefined;
       const resumable = size === undefined || size > partSize;
-      const ifGenerationMatch =
+      const version =
+        condition !== undefined && 'ifVersion' in condition
+          ? checkGeneration(condition.ifVersion)
+          : undefined;
+      const preconditionOpts =
         condition === undefined
           ? undefined
-          : 'ifVersion' in condition
-            ? checkGeneration(condition.ifVersion)
-            : 0;
+          : version === undefined
+            ? { ifGenerationMatch: 0 }
+            : {
+                ifGenerationMatch: version.generation,
+                ...(version.metageneration !== undefined
+                  ? { ifMetagenerationMatch: version.metageneration }
+                  : {}),
+              };
       const file = b.file(objectName(key));
       const w = file.createWriteStream({
         resumable,
@@ -239,7 +252,7 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
           ...(a?.cacheControl !== undefined ? { cacheControl: a.cacheControl } : {}),
           ...(a !== undefined ? { metadata: { ...a.metadata } } : {}),
         },
-        ...(ifGenerationMatch !== undefined ? { preconditionOpts: { ifGenerationMatch } } : {}),
+        ...(preconditionOpts !== undefined ? { preconditionOpts } : {}),
       });
       try {
         const chunks = body instanceof Uint8Array ? [Buffer.from(body)] : body;
@@ -251,7 +264,7 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
           before !== undefined && resumable ? pacedByChunks(chunks, partSize, before) : chunks,
         );
         await pipeline(source, w, ...(put.signal !== undefined ? [{ signal: put.signal }] : []));
-        return { version: String(file.metadata.generation ?? '') };
+        return { version: gcsVersion(file.metadata.generation, file.metadata.metageneration) };
       } catch (e) {
         mapError(e, key, 'put');
       }

@@ -6,7 +6,7 @@
  * lock left by a dead process on this host is taken over.
  */
 
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, realpath, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -294,6 +294,20 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * The lock files this thread holds, by real path. A lock naming this process's own pid may have
+ * been left by an earlier process with the same pid (a container's worker is pid 1, or another
+ * fixed pid, in every incarnation): such a lock was refused forever. It is this process's only
+ * when it is in here or names this process's start (another worker thread of it holds it).
+ */
+const locksHeld = new Set<string>();
+
+/** When this process started, in ms since the epoch: the same in each of its worker threads. */
+const processStart = (): number => Math.round(Date.now() - process.uptime() * 1000);
+
+/** How far two readings of one process's start may differ (the wall clock may be adjusted). */
+const PROCESS_START_SLACK_MS = 1000;
+
 /** A journal file in `dir`, written by temp + rename, guarded by `<file>.lock`. */
 export function fileJournal(dir: string, shardInput: Shard): JournalSink {
   checkString(dir, 'dir', { min: 1 });
@@ -301,23 +315,34 @@ export function fileJournal(dir: string, shardInput: Shard): JournalSink {
   const path = join(dir, journalName(shard));
   const lock = `${path}.lock`;
   let held = false;
+  /** The lock's real path while this journal holds (or is taking) it. */
+  let owned: string | undefined;
   // The lock appears with its content already in it (core's createFileExclusive): a worker
   // killed while taking it never leaves an empty lock. False when another holds it.
   const take = async (): Promise<boolean> => {
     held = await createFileExclusive(
       lock,
-      JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() }),
+      JSON.stringify({
+        pid: process.pid,
+        host: hostname(),
+        processStart: processStart(),
+        startedAt: new Date().toISOString(),
+      }),
       `${lock}.${process.pid}.${Date.now()}.tmp`,
     );
     return held;
   };
-  return {
-    where: path,
-    async acquire() {
-      await mkdir(dir, { recursive: true });
+  const acquire = async (): Promise<void> => {
+    await mkdir(dir, { recursive: true });
+    const real = join(await realpath(dir), `${journalName(shard)}.lock`);
+    // Another journal of this process holds it, or is taking it right now.
+    if (locksHeld.has(real)) throw new JournalTakenError(path);
+    locksHeld.add(real);
+    owned = real;
+    try {
       if (!(await take())) {
         const text = await readFile(lock, 'utf8').catch(() => undefined);
-        let owner: { pid?: unknown; host?: unknown } = {};
+        let owner: { pid?: unknown; host?: unknown; processStart?: unknown } = {};
         try {
           const parsed: unknown = text === undefined || text === '' ? {} : JSON.parse(text);
           if (typeof parsed === 'object' && parsed !== null) owner = parsed as typeof owner;
@@ -325,13 +350,33 @@ export function fileJournal(dir: string, shardInput: Shard): JournalSink {
           // not a lock this code wrote: refused below
         }
         // An empty lock was left by an earlier version killed while taking it: nobody holds it.
+        // One naming this pid but not this process's start (or no start: an earlier version's)
+        // was left by an earlier process with the same pid (see `locksHeld`).
         const stale =
-          text === '' || (owner.host === hostname() && typeof owner.pid === 'number' && !alive(owner.pid));
+          text === '' ||
+          (owner.host === hostname() &&
+            typeof owner.pid === 'number' &&
+            (owner.pid === process.pid
+              ? !(
+                  typeof owner.processStart === 'number' &&
+                  Math.abs(owner.processStart - processStart()) <= PROCESS_START_SLACK_MS
+                )
+              : !alive(owner.pid)));
         if (!stale) throw new JournalTakenError(path);
         await unlink(lock).catch(() => undefined);
         // Another worker may take it between the unlink and this attempt: then it is theirs.
         if (!(await take())) throw new JournalTakenError(path);
       }
+    } catch (e) {
+      locksHeld.delete(real);
+      owned = undefined;
+      throw e;
+    }
+  };
+  return {
+    where: path,
+    async acquire() {
+      await acquire();
       return parseState(await readJournalFile(path), shard);
     },
     async write(state) {
@@ -348,6 +393,8 @@ export function fileJournal(dir: string, shardInput: Shard): JournalSink {
     async release() {
       if (held) await unlink(lock).catch(() => undefined);
       held = false;
+      if (owned !== undefined) locksHeld.delete(owned);
+      owned = undefined;
     },
   };
 }

@@ -19,7 +19,10 @@ import {
 
 export type StoreProvider = 's3' | 'azblob' | 'gs';
 
-/** One listed object. `version` is the S3/Blob ETag or the GCS generation, as a string. */
+/**
+ * One listed object. `version` is the S3/Blob ETag, or the GCS generation and metageneration
+ * (`<generation>#<metageneration>`), as a string.
+ */
 export interface ObjectEntry {
   readonly key: string;
   readonly size: number;
@@ -481,19 +484,37 @@ export function checkEntityTag(version: string, provider: StoreProvider): string
 }
 
 /**
- * A Cloud Storage generation as `ifGenerationMatch` takes it, or `InvalidArgument`: a value that
- * is not a whole number (NaN), or past 2^53 (rounded to another generation), would not condition
- * the write on the generation read. `0` means "absent" and is not a version.
+ * A Cloud Storage object's version as this package writes it: `<generation>#<metageneration>`.
+ * A change of the metadata alone keeps the generation and counts up the metageneration, so a
+ * write conditioned on the generation alone replaced metadata set since the read with the
+ * metadata read. Without a metageneration (an answer that has none) it is the generation alone.
  */
-export function checkGeneration(version: string): number {
-  const n = /^[1-9][0-9]*$/.test(version) ? Number(version) : Number.NaN;
-  if (!Number.isSafeInteger(n))
+export function gcsVersion(generation: unknown, metageneration: unknown): string {
+  const g = String(generation ?? '');
+  const m = String(metageneration ?? '');
+  return g === '' || m === '' ? g : `${g}#${m}`;
+}
+
+/**
+ * A Cloud Storage version (`gcsVersion`, or a bare generation) as `ifGenerationMatch` and
+ * `ifMetagenerationMatch` take it, or `InvalidArgument`: a value that is not a whole number
+ * (NaN), or past 2^53 (rounded to another generation), would not condition the write on the
+ * generation read. `0` means "absent" and is not a version.
+ */
+export function checkGeneration(version: string): { generation: number; metageneration?: number } {
+  const m = /^([1-9][0-9]*)(?:#([1-9][0-9]*))?$/.exec(version);
+  const generation = m !== null ? Number(m[1]) : Number.NaN;
+  const metageneration = m?.[2] !== undefined ? Number(m[2]) : undefined;
+  if (
+    !Number.isSafeInteger(generation) ||
+    (metageneration !== undefined && !Number.isSafeInteger(metageneration))
+  )
     throw new KeyportError(
       'InvalidArgument',
       `gs: the version ${JSON.stringify(version).slice(0, 80)} is not a generation, so a write conditioned on it would not be conditional`,
       { provider: 'gs' },
     );
-  return n;
+  return metageneration !== undefined ? { generation, metageneration } : { generation };
 }
 
 /** A listing page size: an integer from 1 to what the service answers in one page. */

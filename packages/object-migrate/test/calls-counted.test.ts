@@ -5,7 +5,7 @@
  * tags alone, which the conditional write does not see (a documented limitation, pinned here).
  */
 import { createServer, request, type Server } from 'node:http';
-import { PutObjectTaggingCommand, S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, PutObjectTaggingCommand, S3Client } from '@aws-sdk/client-s3';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { sealEnvelope } from '@keyport/envelope';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -239,4 +239,40 @@ describe('a change of the tags alone (documented limitation)', () => {
       expect({ ...after.tags }).toEqual({ state: 'old' });
     }, 30_000);
   }
+
+  it('moto: metadata changed by a copy onto itself keeps the ETag, and is replaced by the metadata read', async () => {
+    // README, "S3 metadata changed alone": a one-part object's copy keeps its ETag (the MD5 of
+    // its bytes), so the write conditioned on it goes through.
+    const uri = `${await freshBucket('moto')}/t/`;
+    const e = endpointsFor('moto');
+    const { store } = parseObjectLocation(uri, e);
+    await store.put('t/x', await seal('x'), { attributes: { metadata: { state: 'old' }, tags: {} } });
+    const bucket = uri.replace(/^s3:\/\//, '').split('/')[0] as string;
+    const out = await migrateObject(store, 't/x', {
+      from: k.from,
+      to: k.to,
+      keys: k.keys,
+      beforeWrite: async () => {
+        const s3 = new S3Client({
+          endpoint: e.s3Endpoint as string,
+          region: 'us-east-1',
+          forcePathStyle: true,
+        });
+        await s3.send(
+          new CopyObjectCommand({
+            Bucket: bucket,
+            Key: 't/x',
+            CopySource: `${bucket}/t/x`,
+            MetadataDirective: 'REPLACE',
+            Metadata: { state: 'new' },
+          }),
+        );
+        s3.destroy();
+      },
+    });
+    expect(out).toMatchObject({ outcome: 'migrated', conflicts: 0 });
+    const after = await store.get('t/x');
+    after.cancel();
+    expect({ ...after.metadata }).toEqual({ state: 'old' });
+  }, 30_000);
 });

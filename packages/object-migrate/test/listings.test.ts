@@ -316,7 +316,20 @@ describe.each(EMULATORS)('versions that would make a conditional write unconditi
     await store.put('v', Buffer.from('theirs'));
     const bad =
       emulator === 'fake-gcs-server'
-        ? ['abc', '1.5', '0', '-1', ' 1', '1e3', '99999999999999999999']
+        ? [
+            'abc',
+            '1.5',
+            '0',
+            '-1',
+            ' 1',
+            '1e3',
+            '99999999999999999999',
+            '1#',
+            '#1',
+            '1#0',
+            '1#1#1',
+            '1#99999999999999999999',
+          ]
         : ['*', 'W/"x"', 'x', '"a", "b"', '"a", *', '"a"\r\nx-h: 1'];
     for (const version of bad) {
       for (const body of [Buffer.from('ours'), (async function* () {})()]) {

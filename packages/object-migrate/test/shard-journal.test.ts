@@ -199,6 +199,50 @@ describe('journals', () => {
     }
   });
 
+  it('a lock naming this very process, left by an earlier one with the same pid (a restarted container), is taken over', async () => {
+    // A container's worker is often pid 1 (or another fixed pid) in every incarnation: after a
+    // kill -9 and a restart in the same pod or container, its lock names a live process (this
+    // one) on this host, and was refused forever although nobody held it.
+    const dir = await mkdtemp(join(tmpdir(), 'objmig-j-'));
+    try {
+      const { writeFile } = await import('node:fs/promises');
+      const { hostname } = await import('node:os');
+      const lock = join(dir, 'shard-0-of-1.json.lock');
+      const started = Math.round(Date.now() - process.uptime() * 1000);
+      // Written by an earlier process with this pid: one started an hour before this one, and
+      // one of a version that did not record when its process started.
+      for (const earlier of [{ processStart: started - 3_600_000 }, {}]) {
+        await writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), ...earlier }));
+        const taker = fileJournal(dir, { index: 0, count: 1 });
+        expect(await taker.acquire()).toBeUndefined();
+        await taker.release();
+      }
+      // One naming this process's start is another worker thread's of this process: refused.
+      await writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), processStart: started }));
+      await expect(fileJournal(dir, { index: 0, count: 1 }).acquire()).rejects.toBeInstanceOf(
+        JournalTakenError,
+      );
+      await rm(lock);
+      const a = fileJournal(dir, { index: 0, count: 1 });
+      expect(await a.acquire()).toBeUndefined();
+      // Held by this process now: a second taker in it is refused, by this path or another
+      // spelling of the same directory.
+      await expect(fileJournal(dir, { index: 0, count: 1 }).acquire()).rejects.toBeInstanceOf(
+        JournalTakenError,
+      );
+      await expect(fileJournal(`${dir}/./`, { index: 0, count: 1 }).acquire()).rejects.toBeInstanceOf(
+        JournalTakenError,
+      );
+      await a.release();
+      const b = fileJournal(dir, { index: 0, count: 1 });
+      await b.acquire();
+      await b.release();
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('status merges shards: done, left, failed, rate, ETA, missing shards', () => {
     const s = mergeJournals([
       state(0, 3),
