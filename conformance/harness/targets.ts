@@ -53,8 +53,8 @@ export const alwaysVariables = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'A
 
 /** vitest project name (the package folder) → targets its tests call. Others need none. */
 export const projectTargets: Readonly<Record<string, readonly TargetName[]>> = {
-  // esdk-python: the Material Providers AWS KMS RSA keyring against local-kms (esdk-kms-rsa-interop).
-  'aws-kms': ['moto', 'local-kms', 'esdk-python'],
+  // esdk-python, esdk-go: the Material Providers AWS KMS RSA keyring against local-kms (esdk-kms-rsa-interop).
+  'aws-kms': ['moto', 'local-kms', 'esdk-python', 'esdk-go'],
   'vault-transit': ['openbao', 'openbao-dr'],
   pkcs11: ['softhsm'],
   'gcp-kms': ['drongo', 'gcp-kms'],

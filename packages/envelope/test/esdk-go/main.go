@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	mpl "github.com/aws/aws-cryptographic-material-providers-library/releases/go/mpl/awscryptographymaterialproviderssmithygenerated"
 	mpltypes "github.com/aws/aws-cryptographic-material-providers-library/releases/go/mpl/awscryptographymaterialproviderssmithygeneratedtypes"
@@ -38,6 +39,7 @@ type keyring struct {
 	PublicKey  string `json:"publicKey"`
 	Padding    string `json:"padding"`
 	Arn        string `json:"arn"`
+	Algorithm  string `json:"algorithm"`
 	// Raw ECDH: public keys base64 SPKI DER, private keys PKCS #8 PEM.
 	Scheme              string `json:"scheme"`
 	Curve               string `json:"curve"`
@@ -155,6 +157,25 @@ func oneKeyring(ctx context.Context, m *mpl.Client, k keyring) (mpltypes.IKeyrin
 		}
 		return m.CreateAwsKmsKeyring(ctx, mpltypes.CreateAwsKmsKeyringInput{
 			KmsKeyId: k.Arn, KmsClient: kms.NewFromConfig(cfg),
+		})
+	case "kms-rsa":
+		// The AWS KMS RSA keyring: wraps with the public key (PEM) here, unwraps through KMS
+		// Decrypt (endpoint and region as for "kms").
+		parts := strings.Split(k.Arn, ":")
+		if len(parts) < 6 {
+			return nil, fmt.Errorf("not a KMS key ARN: %q", k.Arn)
+		}
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(parts[3]))
+		if err != nil {
+			return nil, err
+		}
+		algorithm := kmstypes.EncryptionAlgorithmSpecRsaesOaepSha256
+		if k.Algorithm == "RSAES_OAEP_SHA_1" {
+			algorithm = kmstypes.EncryptionAlgorithmSpecRsaesOaepSha1
+		}
+		return m.CreateAwsKmsRsaKeyring(ctx, mpltypes.CreateAwsKmsRsaKeyringInput{
+			KmsKeyId: k.Arn, KmsClient: kms.NewFromConfig(cfg), PublicKey: []byte(k.PublicKey),
+			EncryptionAlgorithm: algorithm,
 		})
 	}
 	return nil, fmt.Errorf("the Go child has no %q keys", k.Type)

@@ -22,7 +22,7 @@ export type EsdkKeyring =
     }
   /** ESDK-JS: its KmsKeyringNode over the stand-in KMS (`secret`); Python, Go: AWS KMS at AWS_ENDPOINT_URL_KMS. */
   | { type: 'kms'; arn: string; secret?: string }
-  /** The Python child (keyrings): the AWS KMS RSA keyring; `publicKey` PEM (AWS KMS at AWS_ENDPOINT_URL_KMS). */
+  /** The Python (keyrings) and Go children: the AWS KMS RSA keyring; `publicKey` PEM (AWS KMS at AWS_ENDPOINT_URL_KMS). */
   | { type: 'kms-rsa'; arn: string; publicKey: string; algorithm?: 'RSAES_OAEP_SHA_256' | 'RSAES_OAEP_SHA_1' }
   /** The Python, Java and Go children (keyrings): the raw ECDH keyring; public keys base64 SPKI DER, private keys PEM. */
   | {
