@@ -8,8 +8,8 @@
  *
  * Transit has no key without material, so `createKey({ external: true })` creates nothing on the
  * server: the driver remembers the spec (state `pending_import`) until `importKeyMaterial`
- * creates the key with `keys/<name>/import`; an imported key takes more material as a new
- * version (`import_version`).
+ * creates the key with `keys/<name>/import`, or the server is seen holding the key (an import
+ * whose answer was lost); an imported key takes more material as a new version (`import_version`).
  */
 import {
   constants,
@@ -27,9 +27,9 @@ import {
   keyportError,
   type ProviderCallOptions,
 } from '@keyport/core';
-import { malformedAnswer, PROVIDER_NAME } from './errors.js';
-import { describe, type KeyTarget, readKey } from './keys.js';
-import { b64, TYPE_BY_SPEC } from './specs.js';
+import { malformedAnswer, mapVaultError, PROVIDER_NAME } from './errors.js';
+import { describe, type KeyTarget, readKey, tryReadKey } from './keys.js';
+import { b64, type TransitKeyData, TYPE_BY_SPEC } from './specs.js';
 import { keyId, keyPath } from './uri.js';
 
 type Call = ProviderCallOptions;
@@ -133,7 +133,57 @@ export async function importKeyMaterial(t: KeyTarget, req: ImportKeyMaterialRequ
   // A pending key is created from the material; later material arrives as versions (import_version).
   const created = spec && { type: TYPE_BY_SPEC[spec], exportable: false, allow_plaintext_backup: false };
   const body = { ciphertext, hash_function, ...(created && { ...created, allow_rotation: false }) };
-  await t.s.write(signal, keyPath(key, created ? '/import' : '/import_version'), body);
+  try {
+    await t.s.write(signal, keyPath(key, created ? '/import' : '/import_version'), body);
+  } catch (error) {
+    throw created ? await creatingImportFailed(t, error, signal) : error;
+  }
   t.pending.delete(keyId(key));
   return describe(t, key, signal);
+}
+
+/** Codes whose failure leaves unknown whether the server acted (no answer, or no readable one). */
+const AMBIGUOUS: ReadonlySet<string> = new Set(['Unavailable', 'Timeout', 'Internal', 'Aborted']);
+
+/**
+ * The error of a failed import into a pending key, once the server was asked whether the key
+ * exists now. Transit makes the key from the material, so a key that exists after the request
+ * left says more than the failure does:
+ *
+ * - refused as existing (transit's 500 "cannot be used with an existing key"): an earlier import
+ *   landed — typically this caller's own, whose answer was lost, now retried — or another client
+ *   made the key. `AlreadyExists` naming the key's state; this material was not imported.
+ * - no answer, or none readable (a dropped connection, a timeout, a 5xx): when the key exists the
+ *   import most likely landed; the error keeps its code (it is no refusal: a caller keeping a
+ *   record of the import, such as @keyport/byok's manifest, must keep it) and says so, final.
+ *
+ * The pending record stays either way: a retry is again sent as the creating import, which
+ * transit refuses once the key exists, so an import that landed unseen is never repeated as a
+ * new version. describeKey or a cryptographic call, which ask the server, end the record.
+ */
+async function creatingImportFailed(t: KeyTarget, error: unknown, signal: AbortSignal): Promise<unknown> {
+  const { key } = t;
+  const mapped = mapVaultError(error, key.uri);
+  const exists = mapped?.code === 'AlreadyExists';
+  if (!exists && mapped !== undefined && !AMBIGUOUS.has(mapped.code)) return error;
+  // A caller that gave up (or whose deadline passed) is not kept waiting for the read.
+  const there = signal.aborted ? undefined : await tryReadKey(t.s, key, signal).catch(() => undefined);
+  const cause = mapped ?? error;
+  const base = { provider: PROVIDER_NAME, keyUri: key.uri, retryable: false, cause };
+  if (exists) {
+    const now = there === undefined ? 'exists' : `exists (${keyState(there)})`;
+    const why = `the key ${now}, so this material was not imported: an earlier import into it landed (one whose answer was lost, when this is a retry) or another client created it; describeKey shows the key, and material imported into it from then on becomes a new version`;
+    return new KeyportError('AlreadyExists', why, base);
+  }
+  if (there === undefined) return error;
+  const failure = mapped?.message ?? 'the import failed without an answer keyport reads';
+  const why = `${failure}; the key now exists (${keyState(there)}): the import most likely landed (or another client created the key meanwhile), so it is not repeated; describeKey shows the key`;
+  return new KeyportError(mapped?.code ?? 'Internal', why, base);
+}
+
+/** What a key read says of the key, for an error message (no material, no server text). */
+function keyState(data: TransitKeyData): string {
+  const state = data.soft_deleted === true ? 'disabled' : 'enabled';
+  const material = data.imported_key === true ? 'imported material' : 'material transit generated';
+  return `${state}, ${material}, latest version ${data.latest_version}`;
 }

@@ -88,7 +88,10 @@ export interface Transit {
   /** The mount keys created by bare name, and listed, live in. */
   readonly defaultMount: string;
   readonly store: MetadataStore | undefined;
-  /** Keys announced with createKey({ external: true }) and not imported yet (this process only). */
+  /**
+   * Keys announced with createKey({ external: true }) and not seen on the server yet (this process
+   * only): describeKey and cryptographic calls ask the server before trusting it (see stillPending).
+   */
   readonly pending: Map<string, KeySpec>;
   /** Without a store: the extras given at creation, as this process saw them. */
   readonly extrasSeen: Map<string, KeyInfoExtras>;
@@ -199,8 +202,27 @@ function pendingInfo(key: ResolvedKey, spec: KeySpec, extra: KeyInfoExtras): Key
   };
 }
 
-export async function describeKey(t: Transit, key: ResolvedKey, signal: AbortSignal): Promise<KeyInfo> {
+/**
+ * The spec of a key announced here (`external: true`) that is still waiting for its material, or
+ * undefined. The record is this process's memory only, so the server is asked: an import whose
+ * answer was lost (the connection dropped after the server made the key), or another client's,
+ * may have created the key since. A key found on the server ends the record; from then on it is
+ * described and used as it is. No request is made for a key without a record (the instance that
+ * announced a key could read it: createKey needs the read).
+ */
+export async function stillPending(
+  t: Transit,
+  key: ResolvedKey,
+  signal: AbortSignal,
+): Promise<KeySpec | undefined> {
   const spec = t.pending.get(keyId(key));
+  if (spec === undefined || (await tryReadKey(t.s, key, signal)) === undefined) return spec;
+  t.pending.delete(keyId(key));
+  return undefined;
+}
+
+export async function describeKey(t: Transit, key: ResolvedKey, signal: AbortSignal): Promise<KeyInfo> {
+  const spec = await stillPending(t, key, signal);
   return spec === undefined ? describe(t, key, signal) : pendingInfo(key, spec, await extras(t, key, signal));
 }
 

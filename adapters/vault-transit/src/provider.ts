@@ -36,7 +36,7 @@ import { TransitMounts } from './mounts.js';
 import { checkOptions, type VaultTransitOptions } from './options.js';
 import { VaultSession } from './rpc.js';
 import type { TransitKeyData, TransitKeyType } from './specs.js';
-import { formatUri, keyId, keyPath, parseUri, type ResolvedKey, resolveKey } from './uri.js';
+import { formatUri, keyPath, parseUri, type ResolvedKey, resolveKey } from './uri.js';
 
 /** Options of the driver-only methods: core always passes a signal; direct callers may omit it. */
 export interface ExtraCallOptions {
@@ -103,10 +103,13 @@ export class VaultTransitProvider implements KmsProvider {
     return key;
   }
 
-  /** A key for a cryptographic call: a key still waiting for its material cannot be used. */
-  private target(ref: KeyRef | ResolvedKey): keys.KeyTarget {
+  /**
+   * A key for a cryptographic call: a key still waiting for its material cannot be used. The
+   * server is asked only for a key announced here (its import may have landed unseen).
+   */
+  private async target(ref: KeyRef | ResolvedKey, signal: AbortSignal): Promise<keys.KeyTarget> {
     const key = this.key(ref);
-    if (this.t.pending.has(keyId(key))) {
+    if ((await keys.stillPending(this.t, key, signal)) !== undefined) {
       const why = 'the key is waiting for imported material';
       throw new KeyportError('KeyStateConflict', why, { provider: PROVIDER_NAME, keyUri: key.uri });
     }
@@ -127,8 +130,9 @@ export class VaultTransitProvider implements KmsProvider {
       const key = this.key(ref);
       const checked = check(key.uri, ...given);
       // Every check answers the call's `{ signal }` last.
-      await this.t.mounts.check(key, (checked[checked.length - 1] as { signal: AbortSignal }).signal);
-      return fn(usable ? this.target(key) : { ...this.t, key }, ...checked);
+      const { signal } = checked[checked.length - 1] as { signal: AbortSignal };
+      await this.t.mounts.check(key, signal);
+      return fn(usable ? await this.target(key, signal) : { ...this.t, key }, ...checked);
     };
   }
 
@@ -280,16 +284,16 @@ export class VaultTransitProvider implements KmsProvider {
 
   /** Many encryptions in one `batch_input` request; one outcome per item, in order. */
   encryptBatch(ref: KeyRef, items: BatchItems<EncryptBatchItem>, o: ExtraCallOptions = {}) {
-    return this.mapped(ref, o, (key, signal) => {
+    return this.mapped(ref, o, async (key, signal) => {
       const checked = args.batchArg(items, 'plaintext', key.uri);
-      return crypto.encryptBatch(this.target(key), checked, signal);
+      return crypto.encryptBatch(await this.target(key, signal), checked, signal);
     });
   }
   /** Many decryptions in one request; a bad item (wrong context, foreign ciphertext) fails alone. */
   decryptBatch(ref: KeyRef, items: BatchItems<DecryptBatchItem>, o: ExtraCallOptions = {}) {
-    return this.mapped(ref, o, (key, signal) => {
+    return this.mapped(ref, o, async (key, signal) => {
       const checked = args.batchArg(items, 'ciphertext', key.uri);
-      return crypto.decryptBatch(this.target(key), checked, signal);
+      return crypto.decryptBatch(await this.target(key, signal), checked, signal);
     });
   }
 
