@@ -177,12 +177,22 @@ function parseMetadata(value: Buffer): KeyMetadata | undefined {
   }
 }
 
+/**
+ * What a keyport metadata object is, to find one and to make one. Private (CKA_PRIVATE true), as
+ * keyport writes it: PKCS#11 lets any application that can open a session on the token create
+ * public token objects without logging in (a R/W public session), so a public object shaped like
+ * keyport's metadata may come from someone without the PIN. Read as the key's metadata, a newer
+ * one recording a version they generated public (usable without the PIN) made keyport seal new
+ * data under it. Public ones are not keyport's: they are not searched for, read or listed.
+ */
+const METADATA_SHAPE = [
+  { type: P.CKA_CLASS, value: P.CKO_DATA },
+  { type: P.CKA_PRIVATE, value: true },
+  { type: P.CKA_APPLICATION, value: APPLICATION },
+];
+
 function metadataTemplate(name: string) {
-  return [
-    { type: P.CKA_CLASS, value: P.CKO_DATA },
-    { type: P.CKA_LABEL, value: name },
-    { type: P.CKA_APPLICATION, value: APPLICATION },
-  ];
+  return [...METADATA_SHAPE, { type: P.CKA_LABEL, value: name }];
 }
 
 /**
@@ -264,7 +274,6 @@ export function writeMetadata(
   const handle = p11.C_CreateObject(session, [
     ...metadataTemplate(name),
     { type: P.CKA_TOKEN, value: true },
-    { type: P.CKA_PRIVATE, value: true },
     { type: P.CKA_MODIFIABLE, value: true },
     { type: P.CKA_VALUE, value },
   ]);
@@ -302,10 +311,6 @@ export async function listKeyNames(
   signal?: AbortSignal | undefined,
 ): Promise<string[]> {
   const names = new Set<string>();
-  const template = [
-    { type: P.CKA_CLASS, value: P.CKO_DATA },
-    { type: P.CKA_APPLICATION, value: APPLICATION },
-  ];
   const visit = (handle: Handle): void => {
     const label = attributeOf(p11, session, handle, P.CKA_LABEL);
     if (label === undefined || label.length > MAX_KEY_NAME_BYTES) return;
@@ -321,7 +326,7 @@ export async function listKeyNames(
       );
     }
   };
-  await forEachObject(p11, session, template, visit, () => checkSignal(signal));
+  await forEachObject(p11, session, METADATA_SHAPE, visit, () => checkSignal(signal));
   return [...names].sort();
 }
 

@@ -22,6 +22,11 @@ export interface Provenance {
   readonly extractable?: boolean;
   readonly alwaysSensitive?: boolean;
   readonly neverExtractable?: boolean;
+  /**
+   * CKA_PRIVATE: usable only after C_Login. A public secret or private key object can be used
+   * (C_DecryptInit, C_SignInit…) by any application that opens a session on the token, PIN or not.
+   */
+  readonly private?: boolean;
   /** RSA keys only: CKA_MODULUS, which both halves of a pair carry. */
   readonly modulus?: Buffer;
   /** EC keys only: CKA_EC_PARAMS (the curve's OID), which both halves of a pair carry. */
@@ -102,7 +107,7 @@ export function readKeyObject(
     P.CKA_LOCAL,
     ...(slot === 'publicKey'
       ? []
-      : [P.CKA_SENSITIVE, P.CKA_EXTRACTABLE, P.CKA_ALWAYS_SENSITIVE, P.CKA_NEVER_EXTRACTABLE]),
+      : [P.CKA_SENSITIVE, P.CKA_EXTRACTABLE, P.CKA_ALWAYS_SENSITIVE, P.CKA_NEVER_EXTRACTABLE, P.CKA_PRIVATE]),
     ...size,
   ];
   let values: Buffer[];
@@ -130,7 +135,7 @@ export function readKeyObject(
   }
   const [id, local, ...rest] = values;
   const flag = (v: Buffer | undefined) => v !== undefined && readBool(v);
-  const sizes = rest.slice(slot === 'publicKey' ? 0 : 4);
+  const sizes = rest.slice(slot === 'publicKey' ? 0 : 5);
   const sizeOf = (): Partial<Provenance> => {
     if (slot === 'secret') {
       const [keyType, valueLen] = sizes;
@@ -152,6 +157,7 @@ export function readKeyObject(
           extractable: flag(rest[1]),
           alwaysSensitive: flag(rest[2]),
           neverExtractable: flag(rest[3]),
+          private: flag(rest[4]),
           ...sizeOf(),
         };
   return { id: id ?? Buffer.alloc(0), provenance };
@@ -181,6 +187,9 @@ export function provenanceProblem(
     if (p === null)
       return `${what} does not answer the attributes a key of the key's spec has (CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_LOCAL, and its length, modulus or curve)`;
     if (p.sensitive !== true) return `${what} is not CKA_SENSITIVE: its value can be read off the token`;
+    // keyport makes every secret and private key private; a public one is anyone's to use.
+    if (p.private !== true)
+      return `${what} is not CKA_PRIVATE: any application that opens a session on the token can use it without the PIN`;
     if (p.extractable === true && (rules.imported || !rules.exportable))
       return `${what} is CKA_EXTRACTABLE though the key was not created exportable: it can be wrapped out under a key someone else knows`;
     if (rules.imported) continue;

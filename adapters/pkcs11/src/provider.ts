@@ -5,6 +5,7 @@
  * session). Key lifecycle is in keys.ts, cryptography in crypto.ts, BYOK in import.ts; this file
  * routes calls, resolves key URIs and caches keys.
  */
+import { endianness } from 'node:os';
 import {
   type Capabilities,
   type CreateKeyRequest,
@@ -92,7 +93,7 @@ export function findSlot(
   p11: Pkcs11,
   token: Pkcs11ProviderOptions['token'],
   reload: () => void = () => undefined,
-): { slot: Handle; label: string; serial: string; info: TokenSessionCounts } {
+): FoundToken {
   for (let attempt = 1; ; attempt++) {
     let missing = false;
     try {
@@ -122,10 +123,14 @@ function noSlot(): never {
   });
 }
 
-function scanSlots(
-  p11: Pkcs11,
-  token: Pkcs11ProviderOptions['token'],
-): { slot: Handle; label: string; serial: string; info: TokenSessionCounts } | undefined {
+interface FoundToken {
+  readonly slot: Handle;
+  readonly label: string;
+  readonly serial: string;
+  readonly info: TokenSessionCounts;
+}
+
+function scanSlots(p11: Pkcs11, token: Pkcs11ProviderOptions['token']): FoundToken | undefined {
   if (token.label === undefined && token.serial === undefined) {
     throw new KeyportError('InvalidArgument', 'choose the token by label or serial', {
       provider: PROVIDER_NAME,
@@ -139,6 +144,69 @@ function scanSlots(
     return { slot, label, serial: info.serialNumber.trimEnd(), info };
   }
   return undefined;
+}
+
+/** A CK_UTF8CHAR field of the module's answer, without its blank padding; undefined when it gave none. */
+const padded = (value: unknown): string | undefined =>
+  typeof value === 'string' ? value.trimEnd() : undefined;
+
+/** A CK_VERSION as RFC 7512 writes it ("2.6"); undefined when the module gave none. */
+function versionText(value: unknown): string | undefined {
+  const v = value as { major?: unknown; minor?: unknown } | undefined;
+  return typeof v?.major === 'number' && typeof v.minor === 'number' ? `${v.major}.${v.minor}` : undefined;
+}
+
+/** The CK_SLOT_ID a pkcs11js slot handle holds (a native CK_ULONG), in decimal. */
+function slotIdText(slot: Handle): string | undefined {
+  const le = endianness() === 'LE';
+  if (slot.length === 8) return String(le ? slot.readBigUInt64LE() : slot.readBigUInt64BE());
+  if (slot.length === 4) return String(le ? slot.readUInt32LE() : slot.readUInt32BE());
+  return undefined;
+}
+
+/** Reads a module answer that only URIs naming the module or slot need: unknown when it fails. */
+function tryRead<T>(read: () => T): Partial<T> {
+  try {
+    return read();
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * What each RFC 7512 path attribute that says where a key is (every one but object=, type=, id=
+ * and x-version=) is for this provider: its token, that token's slot and the module. A URI is for
+ * the objects that match all its attributes, so one naming another serial, model or slot is
+ * another token's key, not this token's key of the same label. Read once, when the provider is
+ * built; undefined where the module does not say (a URI naming it then matches nothing).
+ */
+function identityOf(p11: Pkcs11, found: FoundToken): ReadonlyMap<string, string | undefined> {
+  const token = found.info as Partial<Record<'manufacturerID' | 'model', unknown>>;
+  const library = tryRead(() => p11.C_GetInfo());
+  const slot = tryRead(() => p11.C_GetSlotInfo(found.slot));
+  return new Map([
+    ['token', found.label],
+    ['serial', found.serial],
+    ['manufacturer', padded(token.manufacturerID)],
+    ['model', padded(token.model)],
+    ['slot-id', slotIdText(found.slot)],
+    ['slot-description', padded(slot.slotDescription)],
+    ['slot-manufacturer', padded(slot.manufacturerID)],
+    ['library-manufacturer', padded(library.manufacturerID)],
+    ['library-description', padded(library.libraryDescription)],
+    ['library-version', versionText(library.libraryVersion)],
+  ]);
+}
+
+/** A URI attribute's value as `identityOf` writes it (RFC 7512 values are compared as written). */
+function uriIdentityValue(name: string, value: string): string | undefined {
+  if (name === 'slot-id') return /^[0-9]{1,20}$/.test(value) ? String(BigInt(value)) : undefined;
+  if (name === 'library-version') {
+    const m = /^([0-9]{1,3})(?:\.([0-9]{1,3}))?$/.exec(value);
+    return m === null ? undefined : `${Number(m[1])}.${Number(m[2] ?? 0)}`;
+  }
+  // Module fields are blank-padded; a URI may carry the padding or not.
+  return value.trimEnd();
 }
 
 export class Pkcs11Provider implements KmsProvider, KeyAccess {
@@ -171,6 +239,8 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
   private readonly cache = new Map<string, { at: number; key: ResolvedKey }>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly lockTarget: TokenLockTarget;
+  /** Where this provider's keys are, by RFC 7512 attribute (see identityOf). */
+  private readonly identity: ReadonlyMap<string, string | undefined>;
   private closing: Promise<void> | undefined;
 
   constructor(given: Pkcs11ProviderOptions) {
@@ -179,9 +249,11 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     this.keyCacheMs = options.keyCacheMs ?? 1000;
     this.module = acquireModule(options.modulePath);
     try {
-      const { slot, label, serial, info } = findSlot(this.p11, options.token, () => {
+      const found = findSlot(this.p11, options.token, () => {
         reinitializeIfSole(this.module);
       });
+      const { slot, label, serial, info } = found;
+      this.identity = identityOf(this.p11, found);
       // Checked before anything else runs on the token: a maxSessions the token cannot give fails here.
       const maxSessions = poolSize(options.maxSessions, info);
       this.tokenLabel = label;
@@ -267,9 +339,22 @@ export class Pkcs11Provider implements KmsProvider, KeyAccess {
     const bad = (why: string) =>
       new KeyportError('InvalidArgument', why, { provider: this.name, keyUri: ref.uri });
     if (parsed.scheme !== 'pkcs11') throw bad('not a pkcs11: key URI');
-    const token = pkcs11Attribute(parsed, 'token');
-    if (token !== undefined && token !== this.tokenLabel)
-      throw bad('the URI names another token than this provider serves');
+    for (const [attribute, value] of parsed.attributes) {
+      if (!this.identity.has(attribute)) continue; // object=, type=
+      const ours = this.identity.get(attribute);
+      if (ours === undefined || uriIdentityValue(attribute, value) !== ours) {
+        const what = attribute.startsWith('slot-')
+          ? 'slot'
+          : attribute.startsWith('library-')
+            ? 'module'
+            : 'token';
+        throw bad(
+          attribute === 'token'
+            ? 'the URI names another token than this provider serves'
+            : `the URI's ${attribute}= names another ${what} than this provider serves`,
+        );
+      }
+    }
     const name = pkcs11Attribute(parsed, 'object');
     if (name === undefined || name === '') throw bad('keyport addresses PKCS#11 keys by object= (CKA_LABEL)');
     const fromId = parsed.id === undefined ? undefined : versionOfId(parsed.id);
