@@ -113,7 +113,20 @@ export const getKey = (rpc: Rpc, key: ResolvedKey, o: Call) =>
     .send(key.vault, o, (kc, so) =>
       kc.getKey(key.name, { ...so, ...(key.version ? { version: key.version } : {}) }),
     )
-    .then((found) => checkedKey(key.vault, key.name, found));
+    .then((found) => ofVersion(key, checkedKey(key.vault, key.name, found)));
+
+/**
+ * A key read for a pinned version, refused when its id names another version: getPublicKey of v1
+ * answered v2's public key (a verifier would then hold the wrong version's key as v1's), and a
+ * pinned version's spec was read from another. Version ids, like names, are case-insensitive.
+ */
+function ofVersion(key: ResolvedKey, found: KeyVaultKey): KeyVaultKey {
+  const answered = key.version === undefined ? undefined : parseKid(found.properties.id)?.version;
+  if (answered !== undefined && !sameName(answered, key.version as string)) {
+    throw unexpected('a key id (kid) naming another version than the one asked');
+  }
+  return found;
+}
 const getDeletedKey = (rpc: Rpc, key: ResolvedKey, o: Call) =>
   rpc
     .send(key.vault, o, (kc, so) => kc.getDeletedKey(key.name, so))

@@ -140,12 +140,71 @@ const callerSignal: PipelinePolicy = {
   },
 };
 
-/** keyport's policies, on every client it sends through. */
-const policiesFor = (vault: Vault): PipelinePolicy[] => [sameVaultOnly(vault), callerSignal];
+/**
+ * The most bytes one answer may carry, as decompressed: Key Vault's largest (a backup of a key's
+ * at most 500 versions) is a few MB. Without a bound the SDK read any body whole into memory,
+ * and the pipeline asks for gzip, so a few MB sent compressed became gigabytes.
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
+/** Every status's body as a stream (core-rest-pipeline reads `Infinity` as any status). */
+const EVERY_STATUS = new Set([Number.POSITIVE_INFINITY]);
+
+/** An answer's body as text, refused once it passes MAX_ANSWER_BYTES (the stream is then destroyed). */
+async function boundedText(body: AsyncIterable<string | Buffer>): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // Leaving the loop early (the bound, an abort) destroys the stream, and with it the socket.
+  for await (const chunk of body) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += bytes.length;
+    if (size > MAX_ANSWER_BYTES) {
+      throw unexpected(
+        `an answer of more than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB: it was not read further`,
+      );
+    }
+    chunks.push(bytes);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * A pipeline policy bounding every answer's size (see MAX_ANSWER_BYTES). It runs last before the
+ * transport (per attempt, after authentication): the transport hands it the body as a stream,
+ * which it reads up to the bound into the text the SDK's deserialization then parses as before.
+ * A request already streaming its answer is left alone (the SDK's key calls stream none); a
+ * transport that answers with text anyway (a caller's httpClient) is passed through.
+ */
+const boundedAnswers: PipelinePolicy = {
+  name: 'keyportBoundedAnswers',
+  async sendRequest(request, next) {
+    if (request.streamResponseStatusCodes !== undefined) return next(request);
+    request.streamResponseStatusCodes = EVERY_STATUS;
+    let response: Awaited<ReturnType<typeof next>>;
+    try {
+      response = await next(request);
+    } finally {
+      // Deserialization reads only the bodies of requests that did not ask to stream.
+      delete request.streamResponseStatusCodes;
+    }
+    const body = response.readableStreamBody;
+    if (body === undefined) return response;
+    delete response.readableStreamBody;
+    response.bodyAsText = await boundedText(body);
+    return response;
+  },
+};
+
+/** keyport's policies, on every client it sends through, and where in the pipeline each goes. */
+const policiesFor = (vault: Vault): { policy: PipelinePolicy; position: 'perCall' | 'perRetry' }[] => [
+  { policy: sameVaultOnly(vault), position: 'perCall' },
+  { policy: callerSignal, position: 'perCall' },
+  { policy: boundedAnswers, position: 'perRetry' },
+];
 
 /** What a KeyClient holds (a private field in the SDK's typings) that keyport adds its policies to. */
 interface ReachablePipeline {
-  addPolicy(policy: PipelinePolicy, options?: { phase?: 'Serialize' }): void;
+  addPolicy(policy: PipelinePolicy, options?: { phase?: 'Serialize'; afterPhase?: 'Sign' }): void;
   removePolicy(options: { name: string }): unknown;
 }
 
@@ -153,7 +212,8 @@ interface ReachablePipeline {
  * A caller-built KeyClient given keyport's policies, as the clients keyport builds have them. The
  * SDK takes policies only at construction (`additionalPolicies`), so they go into the pipeline the
  * client keeps (`client.pipeline`, private in the typings, the one the SDK itself adds its policies
- * to) in the Serialize phase, before authentication. A client whose pipeline cannot be reached (a
+ * to): the routing ones in the Serialize phase, before authentication, the answer bound after
+ * Sign, next to the transport. A client whose pipeline cannot be reached (a
  * look-alike object, an SDK that moved it) is refused: its requests could follow a link anywhere.
  * Replaced by name, so a client given to several providers carries them once.
  */
@@ -165,9 +225,10 @@ function holdCallerClient(vault: Vault, client: KeyClient): void {
       'keyClient must be a KeyClient from @azure/keyvault-keys whose pipeline keyport can hold to its vault: give vaultUrl and clientOptions instead',
     );
   }
-  for (const policy of policiesFor(vault)) {
+  for (const { policy, position } of policiesFor(vault)) {
     pipeline.removePolicy({ name: policy.name });
-    pipeline.addPolicy(policy, { phase: 'Serialize' });
+    // As the SDK places `additionalPolicies`: per call before authentication, per retry after it.
+    pipeline.addPolicy(policy, position === 'perCall' ? { phase: 'Serialize' } : { afterPhase: 'Sign' });
   }
 }
 
@@ -410,8 +471,7 @@ export class Rpc {
   /** The caller's SDK options, with keyport's policies (see `sameVaultOnly`, `callerSignal`). */
   private pipelineOptions(vault: Vault): KeyClientOptions {
     const given = this.config.clientOptions;
-    const ours = policiesFor(vault).map((policy) => ({ policy, position: 'perCall' as const }));
-    return { ...given, additionalPolicies: [...(given.additionalPolicies ?? []), ...ours] };
+    return { ...given, additionalPolicies: [...(given.additionalPolicies ?? []), ...policiesFor(vault)] };
   }
 
   /** Caches a client being built; a failed build (SDK missing) is dropped so the next call retries. */

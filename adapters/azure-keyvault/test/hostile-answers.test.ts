@@ -347,6 +347,19 @@ describe('key bundles of the wrong shape', () => {
     expect(({} as Record<string, unknown>).x).toBeUndefined();
   });
 
+  it("getPublicKey of a pinned version answered with another version's key is Internal, never that key", async () => {
+    // The stand-in answers v2's bundle whatever version is asked for.
+    route = (url) =>
+      keyPath(url)?.[1] === 'k' ? { body: bundle('k', {}, { kid: `${VAULT}/keys/k/v2` }) } : undefined;
+    const error = await failure(keyport.getPublicKey(`${uri}/v1`));
+    expect(error.code).toBe('Internal');
+    expect(error.message).toMatch(/another version/);
+    // The version asked for, in other case, is that version.
+    route = (url) =>
+      keyPath(url)?.[1] === 'k' ? { body: bundle('k', {}, { kid: `${VAULT}/keys/k/V1` }) } : undefined;
+    await expect(keyport.getPublicKey(`${uri}/v1`)).resolves.toBeInstanceOf(Uint8Array);
+  });
+
   it('a public key whose x is not its curve size is Internal, naming the public key', async () => {
     answering({ ...ecBundle('k'), key: { ...ecBundle('k').key, x: b64(1 << 16) } });
     const error = await failure(keyport.getPublicKey(uri));
