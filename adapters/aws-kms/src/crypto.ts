@@ -181,10 +181,19 @@ export const generateDataKey: DriverOp<'generateDataKey', Promise<AwsDataKeyResu
   o,
 ) => {
   const key = await rpc.resolve(ref);
-  const out = await rpc.send(key, 'GenerateDataKey', dataKeyInput(key, req), o.signal);
+  const input = dataKeyInput(key, req);
+  const out = await rpc.send(key, 'GenerateDataKey', input, o.signal);
   // The SDK decodes it into a view of Node's shared Buffer pool: see core's takeSecretBytes.
   const plaintext = takeSecretBytes(answered(out.Plaintext, 'a data key'));
   try {
+    // A shorter key is a weaker one. Core checks this for a Keyport; the driver may be called
+    // without one (as every request check here assumes), so it refuses the answer itself.
+    if (plaintext.length !== input.NumberOfBytes)
+      throw keyportError(
+        'Internal',
+        `AWS KMS answered GenerateDataKey with a ${plaintext.length}-byte data key (${input.NumberOfBytes} asked for)`,
+        { provider: PROVIDER_NAME, keyUri: key.uri, retryable: false },
+      );
     return {
       plaintext,
       wrapped: answered(out.CiphertextBlob, 'a wrapped data key'),

@@ -188,14 +188,21 @@ export function pageMarkers(): PageTokens {
  * The marker of the next page of a listing, or undefined after the last. A truncated page must
  * name a marker this listing has not followed: an endpoint answering an earlier one again would
  * have the listing loop (and, for tags, grow) forever; and one answering `Truncated` with no
- * marker would end it early, the rest of the keys, grants or tags silently missing.
+ * marker would end it early, the rest of the keys, grants or tags silently missing. So would a
+ * `Truncated` that is no boolean (`"true"`, `1`: the SDK passes the JSON value through as it is),
+ * read as "not truncated": it is refused instead.
  */
 export function nextMarker(
   page: { readonly Truncated?: boolean | undefined; readonly NextMarker?: string | undefined },
   markers: PageTokens,
 ): string | undefined {
-  if (page.Truncated !== true) return undefined;
-  if (page.NextMarker === undefined || page.NextMarker === '')
+  const truncated: unknown = page.Truncated;
+  if (truncated !== undefined && typeof truncated !== 'boolean')
+    throw keyportError('Internal', 'AWS KMS answered a page whose Truncated flag is not a boolean', {
+      provider: PROVIDER_NAME,
+    });
+  if (truncated !== true) return undefined;
+  if (typeof page.NextMarker !== 'string' || page.NextMarker === '')
     throw keyportError('Internal', 'AWS KMS answered a truncated page without the marker of the next one', {
       provider: PROVIDER_NAME,
     });

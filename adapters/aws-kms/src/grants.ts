@@ -8,6 +8,7 @@ import {
   checkGrantRequest,
   type Grant,
   type GrantRequest,
+  isValidDate,
   type KeyRef,
   needs,
   type ProviderCallOptions,
@@ -105,7 +106,8 @@ function toGrant(entry: GrantListEntry, keyUri: string): Grant {
     ...(Object.keys(constraints).length > 0 ? { constraints } : {}),
     ...(name !== undefined ? { name } : {}),
     ...(expiresAt !== undefined ? { expiresAt } : {}),
-    ...(entry.CreationDate !== undefined ? { createdAt: entry.CreationDate } : {}),
+    // an Invalid Date (an epoch out of range) is no creation date: left out, as describeKey's
+    ...(isValidDate(entry.CreationDate) ? { createdAt: entry.CreationDate } : {}),
   };
 }
 

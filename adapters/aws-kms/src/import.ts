@@ -7,6 +7,7 @@ import type { WrappingKeySpec } from '@aws-sdk/client-kms';
 import {
   type ImportParameters,
   type ImportParametersRequest,
+  isValidDate,
   type KeyInfo,
   type KeyRef,
   needs,
@@ -46,7 +47,8 @@ export async function getImportParameters(
     algorithm,
     wrappingPublicKey: answered(out.PublicKey, 'a wrapping public key'),
     importToken: answered(out.ImportToken, 'an import token'),
-    ...(out.ParametersValidTo !== undefined ? { expiresAt: out.ParametersValidTo } : {}),
+    // an Invalid Date (an epoch out of range) is no expiry: left out, as describeKey's dates
+    ...(isValidDate(out.ParametersValidTo) ? { expiresAt: out.ParametersValidTo } : {}),
   };
 }
 

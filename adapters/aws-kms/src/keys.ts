@@ -69,8 +69,10 @@ function toKeyInfo(meta: KeyMetadata, extras: KeyInfoExtras = {}): KeyInfo {
     state: state ?? (meta.Enabled === true ? 'enabled' : 'disabled'),
     labels: extras.labels ?? {},
     origin: meta.Origin === 'EXTERNAL' ? 'external' : 'provider',
-    ...(meta.CreationDate !== undefined ? { createdAt: meta.CreationDate } : {}),
-    ...(meta.DeletionDate !== undefined ? { deletionDate: meta.DeletionDate } : {}),
+    // A date no instant (the SDK reads an epoch of 1e20 seconds as Invalid Date) is left out, not
+    // handed on to fail `toISOString()` (the CLI's describe) or compare false with every date.
+    ...(isValidDate(meta.CreationDate) ? { createdAt: meta.CreationDate } : {}),
+    ...(isValidDate(meta.DeletionDate) ? { deletionDate: meta.DeletionDate } : {}),
     ...(meta.Description !== undefined && meta.Description !== '' ? { description: meta.Description } : {}),
     ...(extras.rotation !== undefined ? { rotation: extras.rotation } : {}),
     ...(extras.materialCreatedAt !== undefined ? { materialCreatedAt: extras.materialCreatedAt } : {}),

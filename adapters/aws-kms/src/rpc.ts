@@ -69,6 +69,84 @@ const TAKES_GRANT_TOKENS: ReadonlySet<string> = new Set<KmsOperation>([
 const CACHE_LIMIT = 4096;
 
 /**
+ * The most any answer may hold. AWS's largest are a page of 100 grants (each at most 8 context
+ * pairs of 384-character values, a name and principals of 256) or of 1000 keys or rotations, well
+ * under 2 MiB; the SDK reads a body whole (and then as one string) before parsing it. Without a
+ * bound, an endpoint answering without end (a broken proxy, a hostile server) had one call hold
+ * what it sent: a 400 MiB Encrypt answer was taken as a 300 MB ciphertext (520 MiB held), a 3 GiB
+ * one held the process for 47 s, far past the call's 20 s deadline.
+ */
+export const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+
+function answerTooLarge(size: string): Error {
+  return keyportError(
+    'Internal',
+    `AWS KMS answered with ${size}, more than the ${MAX_ANSWER_BYTES / 1024 / 1024} MiB any KMS answer can be`,
+    { provider: PROVIDER_NAME, retryable: false },
+  );
+}
+
+/** The body as bytes, read to its end unless it grows past MAX_ANSWER_BYTES (then it is cut off). */
+async function readBounded(body: AsyncIterable<unknown>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const bytes = typeof chunk === 'string' ? new TextEncoder().encode(chunk) : (chunk as Uint8Array);
+    size += bytes.length;
+    // leaving the loop destroys the stream, closing the connection under the rest
+    if (size > MAX_ANSWER_BYTES) throw answerTooLarge(`over ${size} bytes`);
+    chunks.push(bytes);
+  }
+  return chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks);
+}
+
+interface RawResponse {
+  readonly headers?: Readonly<Record<string, string | undefined>>;
+  body?: unknown;
+}
+type Handler = (args: unknown) => Promise<{ readonly response: unknown }>;
+
+/**
+ * Bounds the answer's body before the SDK reads it (added to every command, next to the
+ * transport): a declared length over the bound is refused before any of it is read; a declared
+ * length within it is all Node reads of a body, so only an undeclared length (chunked) is counted.
+ */
+const boundAnswer =
+  (next: Handler): Handler =>
+  async (args) => {
+    const out = await next(args);
+    const response = out.response as RawResponse | undefined;
+    const body = response?.body;
+    if (response === undefined || body === undefined || body === null) return out;
+    const declared = response.headers?.['content-length'];
+    const length = declared !== undefined && /^[0-9]{1,16}$/.test(declared) ? Number(declared) : undefined;
+    if (length !== undefined && length > MAX_ANSWER_BYTES) {
+      (body as { destroy?: () => void }).destroy?.();
+      throw answerTooLarge(`${length} bytes`);
+    }
+    if (body instanceof Uint8Array) {
+      if (body.length > MAX_ANSWER_BYTES) throw answerTooLarge(`${body.length} bytes`);
+    } else if (
+      length === undefined &&
+      typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function'
+    ) {
+      response.body = await readBounded(body as AsyncIterable<unknown>);
+    }
+    return out;
+  };
+const BOUND_ANSWER = { step: 'deserialize', name: 'keyportBoundAnswer', priority: 'low' } as const;
+
+interface Stacked {
+  readonly middlewareStack: { add(middleware: unknown, options: object): void };
+}
+
+/** A client this provider built, its answers bounded once for all its calls. */
+function bounded(client: KMSClient): KMSClient {
+  (client as unknown as Stacked).middlewareStack.add(boundAnswer, BOUND_ANSWER);
+  return client;
+}
+
+/**
  * The clients for regions/endpoints other than the default kept at once. URIs may come from
  * users (`?endpoint=`, `?region=`): past this many locations, the least recently used client is
  * dropped (and closed once no call is using it), so distinct values cannot pile up clients.
@@ -86,6 +164,11 @@ export interface Route {
   /** The region and endpoint the client was built with (to build it again once evicted). */
   readonly region: string | undefined;
   readonly endpoint: string | undefined;
+  /**
+   * Whether the client bounds its answers itself (one this provider built); a client the caller
+   * passed is left as it is, so each command sent through it carries the bound instead.
+   */
+  readonly bounded: boolean;
   calls: number;
   evicted: boolean;
 }
@@ -140,7 +223,7 @@ class ClientPool {
   private readonly endpoints: EndpointRule;
 
   constructor(readonly options: AwsKmsProviderOptions) {
-    if (options.client !== undefined) this.primaryRoute = route(options.client, undefined);
+    if (options.client !== undefined) this.primaryRoute = route(options.client, undefined, false);
     this.endpoints = new EndpointRule(options.endpoint, options.allowedEndpoints);
   }
 
@@ -155,8 +238,9 @@ class ClientPool {
   async primary(): Promise<Route> {
     const { KMSClient } = await kmsSdk.load(); // also for a given client: send() needs the commands
     this.primaryRoute ??= route(
-      new KMSClient(this.config(this.options.region, this.options.endpoint)),
+      bounded(new KMSClient(this.config(this.options.region, this.options.endpoint))),
       undefined,
+      true,
     );
     return this.primaryRoute;
   }
@@ -185,7 +269,8 @@ class ClientPool {
     if (found !== undefined) {
       this.derived.delete(location);
     } else {
-      found = route(new (kmsSdk.get().KMSClient)(this.config(region, endpoint)), location, region, endpoint);
+      const client = bounded(new (kmsSdk.get().KMSClient)(this.config(region, endpoint)));
+      found = route(client, location, true, region, endpoint);
       if (this.derived.size >= MAX_LOCATION_CLIENTS) {
         const [oldest, evicted] = this.derived.entries().next().value as [string, Route];
         this.derived.delete(oldest);
@@ -258,10 +343,11 @@ class ClientPool {
 function route(
   client: KMSClient,
   location: string | undefined,
+  isBounded: boolean,
   region?: string | undefined,
   endpoint?: string | undefined,
 ): Route {
-  return { client, location, region, endpoint, calls: 0, evicted: false };
+  return { client, location, region, endpoint, bounded: isBounded, calls: 0, evicted: false };
 }
 
 /** A caller that stopped waiting for a shared spec lookup (its own signal fired). */
@@ -335,7 +421,9 @@ export class KmsRpc {
     const request = tokens ? { ...input, GrantTokens: [...(this.grantTokens ?? [])] } : input;
     const route = this.pool.enter(to.route);
     try {
-      return (await route.client.send(new Command(request), { abortSignal: signal })) as OutputOf<Op>;
+      const command = new Command(request);
+      if (!route.bounded) (command as Stacked).middlewareStack.add(boundAnswer, BOUND_ANSWER);
+      return (await route.client.send(command, { abortSignal: signal })) as OutputOf<Op>;
     } finally {
       this.pool.leave(route);
     }

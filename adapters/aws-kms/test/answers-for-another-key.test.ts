@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AwsKmsProvider } from '../src/index.js';
-import { keyMetadata, stubTransport } from './support/stub-transport.js';
+import { DATA_KEY_32, keyMetadata, stubTransport } from './support/stub-transport.js';
 import { call, TEST_CREDENTIALS, utf8 } from './support/targets.js';
 
 const ID = '1234abcd-12ab-34cd-56ef-1234567890ab';
@@ -28,7 +28,7 @@ function answering(answerArn: string, meta = keyMetadata('SYMMETRIC_DEFAULT')) {
       case 'Decrypt':
         return { json: { Plaintext: 'c2VjcmV0', KeyId: answerArn } };
       case 'GenerateDataKey':
-        return { json: { CiphertextBlob: 'AAEC', Plaintext: 'A'.repeat(44), KeyId: answerArn } };
+        return { json: { CiphertextBlob: 'AAEC', Plaintext: DATA_KEY_32, KeyId: answerArn } };
       case 'GenerateDataKeyWithoutPlaintext':
         return { json: { CiphertextBlob: 'AAEC', KeyId: answerArn } };
       case 'ReEncrypt':

@@ -9,7 +9,7 @@ import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
 import { AwsKmsProvider } from '../src/index.js';
 import { MAX_LOCATION_CLIENTS } from '../src/rpc.js';
-import { keyMetadata, stubTransport } from './support/stub-transport.js';
+import { DATA_KEY_32, keyMetadata, stubTransport } from './support/stub-transport.js';
 import { call, TEST_CREDENTIALS, target, uniqueName } from './support/targets.js';
 
 /** Open sockets of this process, kept-alive idle ones included (Node unrefs those: not "active"). */
@@ -126,7 +126,7 @@ describe('clients per region/endpoint', () => {
   it('never destroys a requestHandler given in clientConfig when it drops a client (every client shares it)', async () => {
     const stub = stubTransport((op) =>
       op === 'GenerateDataKey'
-        ? { json: { CiphertextBlob: 'AAEC', Plaintext: 'AAEC', KeyId: keyMetadata('').KeyMetadata.Arn } }
+        ? { json: { CiphertextBlob: 'AAEC', Plaintext: DATA_KEY_32, KeyId: keyMetadata('').KeyMetadata.Arn } }
         : { json: {} },
     );
     const handler = (stub.clientConfig as { requestHandler: { destroy(): void } }).requestHandler;

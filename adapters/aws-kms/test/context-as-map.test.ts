@@ -5,7 +5,7 @@
 import { createKeyport, type Keyport } from '@keyport/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsKmsProvider, generateDataKeyWithoutPlaintext, reEncrypt } from '../src/index.js';
-import { keyMetadata, stubTransport } from './support/stub-transport.js';
+import { DATA_KEY_32, keyMetadata, stubTransport } from './support/stub-transport.js';
 import { call, providerFor, TEST_CREDENTIALS, target, uniqueName, utf8 } from './support/targets.js';
 
 const KEY = 'aws-kms://arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
@@ -16,7 +16,7 @@ function stubbed() {
     if (op === 'DescribeKey') return { json: keyMetadata('SYMMETRIC_DEFAULT') };
     if (op === 'Decrypt') return { json: { Plaintext: 'AAEC', KeyId: ARN } };
     if (op === 'ReEncrypt') return { json: { CiphertextBlob: 'AAEC', KeyId: ARN, SourceKeyId: ARN } };
-    return { json: { CiphertextBlob: 'AAEC', Plaintext: 'AAEC', KeyId: ARN } };
+    return { json: { CiphertextBlob: 'AAEC', Plaintext: DATA_KEY_32, KeyId: ARN } };
   });
   const provider = new AwsKmsProvider({
     region: 'us-east-1',

@@ -10,7 +10,7 @@
 import { createKeyport } from '@keyport/core';
 import { describe, expect, it, vi } from 'vitest';
 import { AwsKmsProvider } from '../src/index.js';
-import { keyMetadata, stubTransport } from './support/stub-transport.js';
+import { DATA_KEY_32, keyMetadata, stubTransport } from './support/stub-transport.js';
 import { call, providerFor, TEST_CREDENTIALS, target, uniqueName, utf8 } from './support/targets.js';
 
 const KEY = 'aws-kms://arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
@@ -153,7 +153,7 @@ describe('grant tokens', () => {
   const answer = (op: string) =>
     op === 'DescribeKey'
       ? { json: keyMetadata('SYMMETRIC_DEFAULT') }
-      : { json: { CiphertextBlob: 'AAEC', Plaintext: 'AAEC', KeyId: ARN } };
+      : { json: { CiphertextBlob: 'AAEC', Plaintext: DATA_KEY_32, KeyId: ARN } };
 
   it('sends no GrantTokens field when the list is empty', async () => {
     const { provider, requests } = stubbed(answer, []);

@@ -11,7 +11,7 @@ import { inspect } from 'node:util';
 import { createKeyport } from '@keyport/core';
 import { describe, expect, it, vi } from 'vitest';
 import { AwsKmsProvider } from '../src/index.js';
-import { keyMetadata, stubTransport } from './support/stub-transport.js';
+import { DATA_KEY_32, keyMetadata, stubTransport } from './support/stub-transport.js';
 import { call, TEST_CREDENTIALS, utf8 } from './support/targets.js';
 
 const KEY = 'aws-kms://arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
@@ -59,7 +59,7 @@ describe('stubbed transport: request translation', () => {
         if (op === 'DescribeKey') return { json: keyMetadata('SYMMETRIC_DEFAULT') };
         if (op === 'Encrypt') return { json: { CiphertextBlob: 'AAEC', KeyId: ARN } };
         if (op === 'GenerateDataKey')
-          return { json: { CiphertextBlob: 'AAEC', Plaintext: 'AAEC', KeyId: ARN } };
+          return { json: { CiphertextBlob: 'AAEC', Plaintext: DATA_KEY_32, KeyId: ARN } };
         return { json: {} };
       },
       ['token-a'],

@@ -100,6 +100,9 @@ export function signedRegion(signed: CapturedRequest['signed']): string | undefi
   return /Credential=[^/]+\/[0-9]+\/([^/]+)\//.exec(signed.headers.authorization ?? '')?.[1];
 }
 
+/** A GenerateDataKey plaintext of the default 32 bytes, base64 (AWS answers the length asked for). */
+export const DATA_KEY_32 = Buffer.alloc(32, 7).toString('base64');
+
 /** A minimal DescribeKey answer for a key of `spec`. */
 export function keyMetadata(
   spec: string,
