@@ -32,6 +32,9 @@ export const GCP_KMS_ERROR_TABLE: ErrorTable = {
   ALREADY_EXISTS: { code: 'AlreadyExists' },
   PERMISSION_DENIED: { code: 'AccessDenied' },
   RESOURCE_EXHAUSTED: { code: 'Throttled' },
+  // grpc-js's status for a message over the size limit (an answer over the client's, or a request
+  // over the server's): the same message again would be refused again.
+  'RESOURCE_EXHAUSTED for a message over the size limit': { code: 'Internal', retryable: false },
   FAILED_PRECONDITION: { code: 'KeyStateConflict' },
   ABORTED: { code: 'Unavailable' },
   OUT_OF_RANGE: { code: 'InvalidArgument' },
@@ -77,9 +80,11 @@ function tableKey(error: GoogleLikeError, op: GcpOperation): string | undefined 
   let key: string | undefined;
   if (typeof code === 'number') key = code >= 100 ? String(code) : GRPC_STATUS_NAMES[code];
   else if (networkErrorCode(error) !== undefined) return 'socket error';
+  const text = `${String(error.message ?? '')} ${String(error.details ?? '')}`.toLowerCase();
+  if (key === 'RESOURCE_EXHAUSTED' && text.includes('message larger than max'))
+    return 'RESOURCE_EXHAUSTED for a message over the size limit';
   if (errorMapping(GCP_KMS_ERROR_TABLE, key)?.code !== 'InvalidArgument') return key;
   // A checksum the service refused means the bytes were corrupted on the way.
-  const text = `${String(error.message ?? '')} ${String(error.details ?? '')}`.toLowerCase();
   if (text.includes('crc32c') || text.includes('checksum')) return 'INVALID_ARGUMENT naming a checksum';
   return op === 'decrypt' ? 'INVALID_ARGUMENT from Decrypt' : key;
 }

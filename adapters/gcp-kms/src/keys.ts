@@ -94,10 +94,59 @@ function userLabels(labels: CryptoKey['labels']): Record<string, string> {
 const DAY_SECONDS = 86_400;
 const LIVE_STATES: readonly string[] = ['enabled', 'disabled', 'pending_import'];
 
-/** A protobuf Timestamp (seconds as number, string or Long) → Date. */
-export function toDate(t: { seconds?: unknown; nanos?: number | null } | null | undefined): Date | undefined {
+/**
+ * A protobuf Timestamp (seconds as number, string or Long) → Date; undefined when there is none,
+ * or when it is no date (seconds past what a Date holds, text that is not a number): an Invalid
+ * Date would reach the caller as a Date whose getTime() is NaN and whose toISOString() throws.
+ */
+export function toDate(t: { seconds?: unknown; nanos?: unknown } | null | undefined): Date | undefined {
   if (t?.seconds === null || t?.seconds === undefined) return undefined;
-  return new Date(Number(String(t.seconds)) * 1000 + Math.floor((t.nanos ?? 0) / 1e6));
+  const nanos = t.nanos === null || t.nanos === undefined ? 0 : Number(t.nanos);
+  const at = new Date(Number(String(t.seconds)) * 1000 + Math.floor(nanos / 1e6));
+  return Number.isNaN(at.getTime()) ? undefined : at;
+}
+
+/**
+ * A rotation_period in days; undefined when there is none, or when it is not a positive number of
+ * seconds (Cloud KMS periods are at least a day): a NaN, negative or zero period is no period.
+ */
+function periodDaysOf(period: { seconds?: unknown } | null | undefined): number | undefined {
+  if (period?.seconds === null || period?.seconds === undefined) return undefined;
+  const seconds = Number(String(period.seconds));
+  return Number.isFinite(seconds) && seconds > 0 ? seconds / DAY_SECONDS : undefined;
+}
+
+/**
+ * An answer naming a resource outside the key asked for (a listed version of another key, a
+ * primary version of another key, a created key of another name): a malformed answer, Internal
+ * and not retryable. Described as this key's, it would steer enable/disable and rotation to
+ * another version id, and show another key's versions as this one's.
+ */
+function foreignAnswer(rt: Runtime, why: string, keyName: string): KeyportError {
+  return new KeyportError('Internal', why, {
+    keyUri: keyUriOf(keyName),
+    provider: rt.rpc.providerName,
+    retryable: false,
+  });
+}
+
+/** Whether `name` is a version of the key `keyName` (`<keyName>/cryptoKeyVersions/<id>`). */
+function isVersionOf(name: string | null | undefined, keyName: string): boolean {
+  const id = versionIdOf(name);
+  return id !== undefined && name === versionName(keyName, id);
+}
+
+/** The key as answered, refused when its embedded primary version is not one of its own versions. */
+function ownPrimary(rt: Runtime, key: CryptoKey, keyName: string): CryptoKey {
+  if (key.primary != null && !isVersionOf(key.primary.name, keyName)) {
+    const named = key.primary.name ? quote(key.primary.name, NAME_CHARS) : 'no version name';
+    throw foreignAnswer(
+      rt,
+      `Cloud KMS answered the key with a primary version ${named}, not one of its versions`,
+      keyName,
+    );
+  }
+  return key;
 }
 
 export const purposeOf = (key: CryptoKey): string => purposeName(key.purpose);
@@ -136,9 +185,8 @@ function toKeyInfo(key: CryptoKey, versions?: readonly CryptoKeyVersion[]): KeyI
     : key.importOnly
       ? 'pending_import'
       : 'disabled';
-  const periodSeconds = key.rotationPeriod?.seconds;
   const rotation = defined({
-    periodDays: periodSeconds == null ? undefined : Number(String(periodSeconds)) / DAY_SECONDS,
+    periodDays: periodDaysOf(key.rotationPeriod),
     nextRotationAt: toDate(key.nextRotationTime),
   });
   return {
@@ -212,8 +260,16 @@ export async function createKey(rt: Runtime, req: CreateKeyRequest, o: Opts): Pr
   );
   return oneAtATime(rt.creating, keyName, o.signal, waited, async () => {
     const created = await createCryptoKey(rt, request, keyName, keyUri, o);
+    // The answer must be the key asked for: another key's would be handed back (its URI in
+    // KeyInfo) and used by the caller as the new key.
+    if (created.name !== keyName) {
+      const named = created.name ? quote(created.name, NAME_CHARS) : 'no key name';
+      const why = `Cloud KMS answered CreateCryptoKey with ${named}, not the key asked for; the key may have been made: describe it before creating it again`;
+      throw foreignAnswer(rt, why, keyName);
+    }
+    ownPrimary(rt, created, keyName);
     if (purpose === 'ENCRYPT_DECRYPT') return toKeyInfo(created);
-    return toKeyInfo(created, await listVersions(rt, created.name ?? '', o, keyUri));
+    return toKeyInfo(created, await listVersions(rt, keyName, o, keyUri));
   });
 }
 
@@ -368,14 +424,21 @@ export async function getKey(rt: Runtime, t: KeyTarget, o: Opts): Promise<Crypto
       retryable: true,
     });
   }
-  return key;
+  return ownPrimary(rt, key, t.keyName);
 }
 
 async function listVersions(rt: Runtime, keyName: string, o: Opts, keyUri?: string) {
   const out: CryptoKeyVersion[] = [];
   const first = { parent: keyName, pageSize: 1000 };
-  for await (const v of rt.rpc.pages(o, first, (r, co, kms) => kms.listCryptoKeyVersions(r, co), keyUri))
+  for await (const v of rt.rpc.pages(o, first, (r, co, kms) => kms.listCryptoKeyVersions(r, co), keyUri)) {
+    // A version of another key (or one without a name) is not one this listing asked for: shown
+    // as this key's, or taken as its newest, it would steer sign/MAC/enable to that version id.
+    if (!isVersionOf(v.name, keyName)) {
+      const named = v.name ? quote(v.name, NAME_CHARS) : 'a version without a name';
+      throw foreignAnswer(rt, `Cloud KMS listed ${named} among the versions of the key`, keyName);
+    }
     out.push(v);
+  }
   return out;
 }
 
@@ -423,8 +486,8 @@ export async function* listKeys(rt: Runtime, o: ListOptions): AsyncIterable<KeyI
     // Only ENCRYPT_DECRYPT keys embed their leading version; others need their versions listed.
     const symmetric = purposeOf(key) === 'ENCRYPT_DECRYPT';
     // A key keyport has no spec for is listed as such (it used to end the whole listing).
-    yield unmodeledOf(key) ??
-      (symmetric ? toKeyInfo(key) : toKeyInfo(key, await listVersions(rt, key.name ?? '', o)));
+    ownPrimary(rt, key, name);
+    yield unmodeledOf(key) ?? (symmetric ? toKeyInfo(key) : toKeyInfo(key, await listVersions(rt, name, o)));
   }
 }
 

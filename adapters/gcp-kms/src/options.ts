@@ -143,6 +143,15 @@ function checkHeaders(value: unknown): Readonly<Record<string, string>> {
 }
 
 /**
+ * The largest gRPC answer the client takes (64 MiB). google-gax turns grpc-js's 4 MiB limit off
+ * (-1), so a hostile or broken endpoint could make the client buffer up to 4 GiB for one answer;
+ * Cloud KMS's largest answers (a page of 1,000 keys with 64 labels each) are a few MiB. grpc-js
+ * refuses a longer answer from its length prefix, before buffering it. `clientOptions` may set
+ * another `grpc.max_receive_message_length`.
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
+/**
  * Builds the client the options describe (no `client` given), loading `@google-cloud/kms` first.
  * The provider owns, and closes, the client built here.
  */
@@ -150,6 +159,7 @@ export async function buildClient(options: GcpKmsProviderOptions): Promise<KeyMa
   const rest = options.transport === 'rest';
   const { apiEndpoint, port, authClient, credentials, keyFilename, projectId, protocol, sslCreds } = options;
   const opts: KmsClientOptions = {
+    ...(!rest && { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES }),
     ...options.clientOptions,
     ...defined({ apiEndpoint, port, authClient, credentials, keyFilename, projectId }),
     ...(rest ? { fallback: true, ...defined({ protocol }) } : defined({ sslCreds })),

@@ -191,3 +191,76 @@ describe('a key listing', () => {
     }
   });
 });
+
+describe('versions and primaries of another key', () => {
+  it("a version listing naming another key's version (or none) is Internal: never described, signed with or taken as newest", async () => {
+    const mine = await suite.kp.createKey('gcp-kms', { name: name('ec'), spec: 'EC_P256' });
+    const theirs = await suite.kp.createKey('gcp-kms', { name: name('ec'), spec: 'EC_P256' });
+    await suite.kp.rotateKey(theirs.uri);
+    await suite.kp.rotateKey(theirs.uri); // the other key has versions 1 to 3, this one only 1
+    for (const planted of [
+      `${resourceOf(theirs.uri)}/cryptoKeyVersions/3`,
+      `${resourceOf(mine.uri)}/x/3`,
+      '',
+    ]) {
+      const w = await altered(grpcProvider, 'listCryptoKeyVersions', (r) => {
+        const versions = r as unknown as Answer[];
+        versions.push({ ...(versions[0] as Answer), name: planted });
+      });
+      await expect(w.kp.describeKey(mine.uri), planted).rejects.toMatchObject({
+        code: 'Internal',
+        retryable: false,
+        keyUri: mine.uri,
+      });
+      const signed = w.kp.sign(mine.uri, Uint8Array.of(1), { algorithm: 'ECDSA_SHA_256' });
+      await expect(signed, planted).rejects.toMatchObject({ code: 'Internal' });
+      await w.kp.close();
+    }
+    const honest = await suite.kp.describeKey(mine.uri);
+    expect(honest.versions?.map((v) => v.version)).toEqual(['1']);
+  });
+
+  it("a key answered with another key's version as its primary steers no enable/disable, describe or listing", async () => {
+    const mine = await suite.kp.createKey('gcp-kms', { name: name('aes'), spec: 'AES_256' });
+    await suite.kp.rotateKey(mine.uri); // versions 1 and 2; 2 is primary
+    const theirs = await suite.kp.createKey('gcp-kms', { name: name('aes'), spec: 'AES_256' });
+    const planted = (r: Answer) => {
+      (r.primary as Answer).name = `${resourceOf(theirs.uri)}/cryptoKeyVersions/1`;
+    };
+    const w = await altered(grpcProvider, 'getCryptoKey', planted);
+    // Version 1 of this key is the id the other key's version names: it must stay enabled.
+    await expect(w.kp.disableKey(mine.uri)).rejects.toMatchObject({ code: 'Internal', retryable: false });
+    await expect(w.kp.describeKey(mine.uri)).rejects.toMatchObject({ code: 'Internal' });
+    await w.kp.close();
+    const listing = await altered(grpcProvider, 'listCryptoKeys', (r) => {
+      for (const key of r as unknown as Answer[]) if (key.name === resourceOf(mine.uri)) planted(key);
+    });
+    await expect(
+      (async () => {
+        for await (const _ of listing.kp.listKeys('gcp-kms'));
+      })(),
+    ).rejects.toMatchObject({ code: 'Internal' });
+    await listing.kp.close();
+    const described = await suite.kp.describeKey(mine.uri);
+    expect(described.primaryVersion).toBe('2');
+    expect(described.versions?.map((v) => v.state)).toEqual(['enabled', 'enabled']);
+  });
+
+  it('a CreateCryptoKey answer for another key (or none) is Internal, not retryable: that key is never handed back', async () => {
+    const theirs = await suite.kp.createKey('gcp-kms', { name: name('made'), spec: 'AES_256' });
+    for (const answered of [resourceOf(theirs.uri), '']) {
+      const w = await altered(grpcProvider, 'createCryptoKey', (r) => {
+        r.name = answered;
+      });
+      const id = name('made');
+      const error = await w.kp.createKey('gcp-kms', { name: id, spec: 'AES_256' }).catch((e: unknown) => e);
+      expect(error, answered).toMatchObject({
+        code: 'Internal',
+        retryable: false,
+        keyUri: `gcp-kms://${RING}/cryptoKeys/${id}`,
+      });
+      expect((error as Error).message).toContain('describe it before creating it again');
+      await w.kp.close();
+    }
+  });
+});

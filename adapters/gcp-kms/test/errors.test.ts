@@ -69,7 +69,13 @@ describe('gRPC status → keyport code', () => {
         });
       else {
         const code = /^\d+$/.test(status) ? Number(status) : (GRPC[status] as number);
-        error = googleError(code, refinement === 'naming' ? 'bad crc32c' : 'service message');
+        const message =
+          refinement === 'naming'
+            ? 'bad crc32c'
+            : refinement === 'for'
+              ? 'Received message larger than max (5 vs 4)'
+              : 'service message';
+        error = googleError(code, message);
         if (refinement === 'from') op = 'decrypt';
       }
       const mapped = mapGcpError(error, op);
