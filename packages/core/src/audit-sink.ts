@@ -25,7 +25,7 @@ import {
   readRegularFile,
   writeFileAtomic,
 } from './audit-anchor.js';
-import { type AuditLockOptions, acquireAuditLock } from './audit-lock.js';
+import { type AuditLock, type AuditLockOptions, acquireAuditLock } from './audit-lock.js';
 import {
   type AuditKeys,
   type AuditNotice,
@@ -40,6 +40,7 @@ import {
   MAX_UNANCHORED_BYTES,
 } from './audit-record.js';
 import { KeyportError } from './errors.js';
+import { stillHeld } from './file-lock.js';
 import { checkInteger, checkOptions, checkString, MAX_TIMER_MS } from './validate.js';
 
 export interface JsonlAuditSinkOptions {
@@ -60,6 +61,12 @@ const LOCK_OPTIONS = { timeoutMs: true, staleMs: true } as const satisfies Recor
 
 /** Most events written under one lock hold; the rest wait for the next round. */
 const MAX_EVENTS_PER_APPEND = 1000;
+/**
+ * Most bytes of records one append writes (the rest wait for the next round): what a crash
+ * leaves after the anchored head is re-anchored on open up to MAX_UNANCHORED_BYTES, and taken
+ * for tampering beyond. One record more than this may still fit: it is at most MAX_LINE_BYTES.
+ */
+const MAX_APPEND_BYTES = MAX_UNANCHORED_BYTES - MAX_LINE_BYTES;
 
 interface Pending {
   readonly event: AuditEvent;
@@ -132,9 +139,9 @@ export class JsonlAuditSink implements AuditSink {
     }
     const sink = new JsonlAuditSink(path, handle, keys, lockOptions);
     try {
-      await sink.locked(async () => {
+      await sink.locked(async (lock) => {
         await removeLeftovers(path);
-        const notices = await sink.appendLocked([]);
+        const { notices } = await sink.appendLocked(lock, []);
         sink.recovered.push(...notices);
       });
     } catch (e) {
@@ -198,8 +205,15 @@ export class JsonlAuditSink implements AuditSink {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, MAX_EVENTS_PER_APPEND);
       try {
-        await this.locked(() => this.appendLocked(batch.map((p) => p.event)));
-        for (const p of batch) p.resolve();
+        const { events } = await this.locked((lock) =>
+          this.appendLocked(
+            lock,
+            batch.map((p) => p.event),
+          ),
+        );
+        for (const p of batch.slice(0, events)) p.resolve();
+        // What did not fit this append goes first in the next, in the order it was written.
+        this.pending.unshift(...batch.slice(events));
       } catch (e) {
         this.lost += batch.length;
         const error = cannotWrite(this.path, e);
@@ -208,10 +222,10 @@ export class JsonlAuditSink implements AuditSink {
     }
   }
 
-  private async locked<T>(run: () => Promise<T>): Promise<T> {
+  private async locked<T>(run: (lock: AuditLock) => Promise<T>): Promise<T> {
     const lock = await acquireAuditLock(this.lockPath, this.lockOptions);
     try {
-      return await run();
+      return await run(lock);
     } finally {
       await lock.release();
     }
@@ -219,9 +233,13 @@ export class JsonlAuditSink implements AuditSink {
 
   /**
    * Under the lock: reads the head, repairs a crash's leftovers, appends the notices and
-   * events, fsyncs, and replaces the anchor. Returns the notices it wrote.
+   * events (as many as fit MAX_APPEND_BYTES, at least one), fsyncs, and replaces the anchor.
+   * Returns the notices it wrote and how many of the events.
    */
-  private async appendLocked(events: readonly AuditEvent[]): Promise<AuditNotice[]> {
+  private async appendLocked(
+    lock: AuditLock,
+    events: readonly AuditEvent[],
+  ): Promise<{ notices: AuditNotice[]; events: number }> {
     const { anchor, notices, torn } = await this.currentHead();
     const lost = this.lost;
     if (lost > 0) notices.push({ type: 'audit.lost', ts: new Date().toISOString(), events: lost });
@@ -229,10 +247,12 @@ export class JsonlAuditSink implements AuditSink {
       ...notices.map((notice) => ({ notice })),
       ...events.map((event) => ({ event })),
     ];
-    if (bodies.length === 0) return notices;
+    if (bodies.length === 0) return { notices, events: 0 };
     let seq = anchor.count;
     let prev = anchor.head;
     let text = '';
+    let bytes = 0;
+    let taken = 0;
     for (const b of bodies) {
       // Events were checked by write(); notices are built here.
       const { line, mac } = formatRecord(
@@ -240,11 +260,26 @@ export class JsonlAuditSink implements AuditSink {
         { seq, prev, ...b } as AuditRecordBody,
         'event' in b,
       );
+      const lineBytes = Buffer.byteLength(line) + 1;
+      if (bytes > 0 && bytes + lineBytes > MAX_APPEND_BYTES) break;
       text += `${line}\n`;
+      bytes += lineBytes;
       prev = mac;
       seq++;
+      if ('event' in b) taken++;
     }
     const data = Buffer.from(text, 'utf8');
+    // The records go at the offset read under the lock. A lock broken meanwhile (removed, or
+    // judged abandoned by a writer on another host while this one was paused) may have let
+    // another writer append there: writing now would overwrite its records. Checked outside
+    // the try: its clean-up cuts the log back to the head read, which is no longer the head.
+    if (!(await stillHeld(lock))) {
+      throw new KeyportError(
+        'Unavailable',
+        `the audit log lock ${basename(this.lockPath)} was taken over while this append held it: nothing was written`,
+        { retryable: false },
+      );
+    }
     try {
       let written = 0;
       while (written < data.length) {
@@ -272,7 +307,7 @@ export class JsonlAuditSink implements AuditSink {
       throw e;
     }
     this.lost -= lost;
-    return notices;
+    return { notices, events: taken };
   }
 
   /**

@@ -5,10 +5,17 @@
  * host) or the lock is older than `staleMs`. Breaking renames the lock to a unique name first
  * and checks it took the lock it judged stale, so two waiters never both break, and a fresh
  * lock is never removed.
+ *
+ * The audit log's lock (`acquireLiveLock`) never breaks the lock of an owner on this host that
+ * is still running, however old: a writer paused mid-append (Ctrl-Z, a suspended laptop, a
+ * debugger, an fsync that takes minutes) resumes and writes at the offset it read before the
+ * pause, over the records of whoever broke its lock — acknowledged events lost, and the log
+ * refused as tampered from then on. Age still decides for owners on other hosts, and a pid
+ * taken over by a process that started after the lock was made (read from /proc on Linux).
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { type FileHandle, link, lstat, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, link, lstat, open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { KeyportError } from './errors.js';
 import { checkInteger, checkOptions, checkSignal, checkString, MAX_TIMER_MS } from './validate.js';
@@ -104,7 +111,46 @@ async function readOwner(path: string): Promise<Owner | undefined> {
   return undefined;
 }
 
-async function isStale(path: string, staleMs: number): Promise<{ stale: boolean; owner?: Owner }> {
+/**
+ * The start of process `pid` in ms since the epoch, from /proc (Linux; undefined elsewhere or
+ * when unreadable): its start in clock ticks since boot against this process's own, whose start
+ * is `performance.timeOrigin`. Ticks are USER_HZ, 100 on every Linux Node runs on.
+ */
+async function processStartMs(pid: number): Promise<number | undefined> {
+  const ticks = async (which: string): Promise<number | undefined> => {
+    const stat = await readFile(`/proc/${which}/stat`, 'utf8').catch(() => undefined);
+    // Fields after the command name, which is in parentheses and may hold spaces: state is
+    // field 3, starttime field 22.
+    const fields = stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const value = Number(fields?.[19]);
+    return Number.isSafeInteger(value) ? value : undefined;
+  };
+  const [theirs, ours] = await Promise.all([ticks(String(pid)), ticks('self')]);
+  if (theirs === undefined || ours === undefined) return undefined;
+  return performance.timeOrigin + (theirs - ours) * 10;
+}
+
+/** Slack for comparing a process's start with a lock's mtime (tick and clock granularity). */
+const START_SLACK_MS = 2_000;
+
+/**
+ * Whether the process a lock on this host names is the one that made it and still runs: its
+ * pid is alive and did not start after the lock was made (a pid reused since). This process's
+ * own pid counts only for locks made since it started (an earlier process with the same pid,
+ * as a restarted container's pid 1, left the older ones).
+ */
+async function ownerRunning(owner: Owner, madeAtMs: number): Promise<boolean> {
+  if (owner.pid === process.pid) return madeAtMs >= performance.timeOrigin;
+  if (!pidAlive(owner.pid)) return false;
+  const started = await processStartMs(owner.pid);
+  return started === undefined || started <= madeAtMs + START_SLACK_MS;
+}
+
+async function isStale(
+  path: string,
+  staleMs: number,
+  liveOwnersHold: boolean,
+): Promise<{ stale: boolean; owner?: Owner }> {
   let mtimeMs: number;
   try {
     // The entry's own time: a link's target's time says nothing about when the lock was made.
@@ -117,6 +163,9 @@ async function isStale(path: string, staleMs: number): Promise<{ stale: boolean;
   if (owner === undefined) {
     // The owner writes itself right after creating the lock: one that stays empty died in between.
     return { stale: age > Math.min(staleMs, OWNERLESS_STALE_MS) };
+  }
+  if (liveOwnersHold && owner.host === hostname()) {
+    return (await ownerRunning(owner, mtimeMs)) ? { stale: false } : { stale: true, owner };
   }
   if (age > staleMs) return { stale: true, owner };
   if (owner.host !== hostname()) return { stale: false };
@@ -153,7 +202,37 @@ const FILE_LOCK_OPTIONS = {
   what: true,
 } as const satisfies Record<keyof FileLockOptions, true>;
 
-export async function acquireFileLock(lockPath: string, options: FileLockOptions = {}): Promise<FileLock> {
+export function acquireFileLock(lockPath: string, options: FileLockOptions = {}): Promise<FileLock> {
+  return acquire(lockPath, options, false);
+}
+
+/**
+ * As `acquireFileLock`, except that the lock of an owner on this host that still runs is never
+ * taken as abandoned, whatever its age (see the module comment): for locks whose holder writes
+ * at offsets it read under the lock, where a holder that resumes after a break destroys data.
+ */
+export function acquireLiveLock(lockPath: string, options: FileLockOptions = {}): Promise<FileLock> {
+  return acquire(lockPath, options, true);
+}
+
+/** What each lock this module handed out stands for: its file and the nonce written there. */
+const held = new WeakMap<FileLock, { readonly path: string; readonly nonce: string }>();
+
+/**
+ * Whether `lock`'s file still names its holder: false once another process broke it (judged it
+ * stale, or someone removed it) — the holder must then not write what the lock guards.
+ */
+export async function stillHeld(lock: FileLock): Promise<boolean> {
+  const mine = held.get(lock);
+  if (mine === undefined) return false;
+  return (await readOwner(mine.path))?.nonce === mine.nonce;
+}
+
+async function acquire(
+  lockPath: string,
+  options: FileLockOptions,
+  liveOwnersHold: boolean,
+): Promise<FileLock> {
   // Checked like every public function's options: a NaN timeout compared false with the clock
   // and waited forever, a NaN staleness never judged a lock abandoned.
   checkString(lockPath, 'lockPath', { min: 1, max: 4096 });
@@ -181,7 +260,9 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
       } finally {
         await handle.close();
       }
-      return { release: () => releaseLock(lockPath, owner) };
+      const lock: FileLock = { release: () => releaseLock(lockPath, owner) };
+      held.set(lock, { path: lockPath, nonce: owner.nonce });
+      return lock;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw new KeyportError('Unavailable', `${what} cannot be created`, {
@@ -190,7 +271,7 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
         });
       }
     }
-    const { stale, owner: judged } = await isStale(lockPath, staleMs);
+    const { stale, owner: judged } = await isStale(lockPath, staleMs, liveOwnersHold);
     if (stale) {
       await breakLock(lockPath, judged);
       continue;
