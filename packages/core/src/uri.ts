@@ -113,8 +113,25 @@ function invalid(uri: string, part: string, why: string): never {
  */
 function redact(uri: string): string {
   return uri
-    .replace(/pin-value=[^&;]*/gi, 'pin-value=<redacted>')
+    .replace(/([:;?&])([^:;?&=#]*)=([^;?&#]*)/g, (pair, sep: string, name: string) =>
+      isPinValueName(name) ? `${sep}${name}=<redacted>` : pair,
+    )
     .replace(/(endpoint=)[^&#]*(?:@|%40)[^&#]*/gi, '$1<redacted>');
+}
+
+/**
+ * An attribute name that is `pin-value` once percent-decoded, in any case (`pin%2Dvalue`,
+ * `%70in-value`, `PIN-VALUE`): refused as unknown, not as a PIN, since names are not decoded
+ * when parsed, yet its value is a PIN all the same and must not reach the error.
+ */
+function isPinValueName(name: string): boolean {
+  let decoded = name;
+  try {
+    decoded = decodeURIComponent(name);
+  } catch {
+    // a malformed escape: compared as written
+  }
+  return decoded.toLowerCase().endsWith('pin-value');
 }
 
 const NAME = /^[A-Za-z0-9_.-]+$/;

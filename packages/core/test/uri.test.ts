@@ -166,12 +166,26 @@ describe('key URIs', () => {
     expect((error as Error).message).not.toContain('s3cret');
   });
 
-  it('never echoes a PIN', () => {
-    try {
-      parseKeyUri('pkcs11:token=a;object=x?pin-value=s3cret');
-    } catch (e) {
-      expect(JSON.stringify(e)).not.toContain('s3cret');
-      expect((e as Error).message).not.toContain('s3cret');
+  it('never echoes a PIN, however its attribute name is spelt or escaped', () => {
+    for (const uri of [
+      'pkcs11:token=a;object=x?pin-value=s3cret',
+      'pkcs11:token=a;object=x?PIN-VALUE=s3cret',
+      'pkcs11:token=a;object=x;pin-value=s3cret',
+      'pkcs11:token=a;object=x;pin%2Dvalue=s3cret',
+      'pkcs11:token=a;object=x?%70in-value=s3cret&module-path=/m.so',
+      'pkcs11:pin%2dvalue=s3cret;object=x',
+      'pkcs11+hsm:token=a;object=x?Pin%2DValue=s3cret',
+    ]) {
+      let thrown: unknown;
+      try {
+        parseKeyUri(uri);
+      } catch (e) {
+        thrown = e;
+      }
+      expect(isKeyportError(thrown, 'InvalidArgument'), uri).toBe(true);
+      expect(JSON.stringify(thrown), uri).not.toContain('s3cret');
+      expect((thrown as Error).message, uri).not.toContain('s3cret');
+      expect(String((thrown as { keyUri?: unknown }).keyUri), uri).toContain('<redacted>');
     }
   });
 
