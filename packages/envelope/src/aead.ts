@@ -66,6 +66,23 @@ export function updateInto(
   }
 }
 
+/** Private memory that `readOnce` copies a slice of shared ciphertext into. */
+const ONCE = Buffer.allocUnsafeSlow(GCM_SLICE);
+
+/**
+ * `slice` (at most `GCM_SLICE` bytes) as a decipher may read it: itself, or a private copy when it
+ * lies in shared memory; valid until the next call. OpenSSL's AES-NI GCM decryption (CPUs
+ * without VAES) reads each ciphertext block twice, once into GHASH and once for the counter
+ * XOR: another thread writing a SharedArrayBuffer between the two reads made a frame decrypt to
+ * bytes its tag never covered while the tag verified (measured with `OPENSSL_ia32cap` masking
+ * AVX: a few opens in a hundred, another thread flipping one bit of the message). A copy is
+ * read once, at memmove's speed; the same copy feeds the signature's hash.
+ */
+export function readOnce(slice: Uint8Array): Uint8Array {
+  if (!(slice.buffer instanceof SharedArrayBuffer)) return slice;
+  return ONCE.subarray(0, Buffer.from(slice.buffer, slice.byteOffset, slice.length).copy(ONCE, 0));
+}
+
 /** AES-GCM of `plaintext` written into `out` at `at` as ciphertext || tag. */
 export function sealInto(
   key: AeadKey,
@@ -98,7 +115,9 @@ export function openInto(
   const d = createDecipheriv(gcmCipher(key), key, iv, { authTagLength: 16 });
   d.setAAD(aad);
   d.setAuthTag(tag);
-  updateInto(d, ciphertext, out, at);
+  for (let i = 0; i < ciphertext.length; i += GCM_SLICE) {
+    out.set(d.update(readOnce(ciphertext.subarray(i, Math.min(ciphertext.length, i + GCM_SLICE)))), at + i);
+  }
   try {
     d.final();
     return true;
@@ -180,7 +199,7 @@ export function openPieces(
   for (const part of parts) {
     const content = Math.min(part.length, Math.max(0, length - at));
     for (let i = 0; i < content; i += GCM_SLICE)
-      out.push(d.update(part.subarray(i, Math.min(content, i + GCM_SLICE))));
+      out.push(d.update(readOnce(part.subarray(i, Math.min(content, i + GCM_SLICE)))));
     if (content < part.length) tag.push(part.subarray(content));
     at += part.length;
   }

@@ -44,6 +44,10 @@ function run(job) {
   const out = Buffer.from(job.out);
   const { key, messageId, count, frameLength, slotSize, slots, seal, inputShift } = job;
   const sealIv = Buffer.alloc(12);
+  // The caller's shared message is decrypted from a private copy of each slice: OpenSSL's AES-NI
+  // GCM reads a ciphertext block twice (GHASH, then the counter XOR), and a thread writing the
+  // message between the two made plaintext its tag never covered (see readOnce in aead.ts).
+  const once = Buffer.allocUnsafeSlow(SLICE);
   try {
     const cipherKey = KEY_OBJECTS ? createSecretKey(key) : key;
     // AES-128 and AES-192 for the v1 suites that use them (a key's length names its cipher).
@@ -87,7 +91,8 @@ function run(job) {
         d.setAAD(aad(messageId, final, seq, length));
         d.setAuthTag(from.subarray(body + length, body + length + 16));
         for (let p = 0; p < length; p += SLICE) {
-          out.set(d.update(from.subarray(body + p, body + Math.min(length, p + SLICE))), at + p);
+          const slice = from.subarray(body + p, body + Math.min(length, p + SLICE));
+          out.set(d.update(input === undefined ? slice : once.subarray(0, slice.copy(once, 0))), at + p);
         }
         try {
           d.final();

@@ -39,6 +39,8 @@ export interface ParsedHeader extends HeaderFields {
   readonly headerTag: Uint8Array;
   /** Bytes of the header body (what the header tag authenticates). */
   readonly bodyBytes: Uint8Array;
+  /** The exact header bytes, authentication included (what a signature covers). */
+  readonly bytes: Uint8Array;
   /** Total header length including the authentication section. */
   readonly length: number;
 }
@@ -197,6 +199,7 @@ function readHeader(r: ByteReader, limits: ResolvedLimits, bytes: Uint8Array): P
     headerIv,
     headerTag,
     bodyBytes: r.span(0, bodyEnd),
+    bytes: r.span(0, r.offset),
     length: r.offset,
   };
 }

@@ -77,6 +77,34 @@ export interface VerifiedHeader {
   readonly verificationKey: KeyObject | undefined;
 }
 
+/** Bytes copied for a first parse: most headers fit, and a large message is not copied whole. */
+const FIRST_HEADER_COPY = 64 * 1024;
+
+/** The first `n` bytes of `view` in private memory (memmove, whatever the source's alignment). */
+function ownBytes(view: Uint8Array, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  Buffer.from(view.buffer, view.byteOffset, n).copy(out);
+  return out;
+}
+
+/**
+ * Parses the header from a private copy of the message's first bytes, so that what is checked
+ * (the context `requiredContext` compares and open returns, the EDKs, the message id) and what
+ * the header tag is computed over after the unwrap are the same bytes. Parsed in place, a message
+ * whose memory changed meanwhile (a SharedArrayBuffer written by another thread, a receive
+ * buffer reused while a KMS call was awaited) was checked as one header and authenticated as
+ * another: a raw RSA message with `tenant: evil` opened as `tenant: t-42`.
+ */
+function parseOwnCopy(view: Uint8Array, limits: ResolvedLimits): ParsedHeader | undefined {
+  if (view.length > FIRST_HEADER_COPY) {
+    // Errors found within the first bytes are the ones the whole view gives (the parser reads
+    // in order), and the copy is shorter than any limit that could make it "too large".
+    const first = parseHeader(ownBytes(view, FIRST_HEADER_COPY), limits);
+    if (first !== undefined) return first;
+  }
+  return parseHeader(ownBytes(view, view.length), limits);
+}
+
 /**
  * Buffers and parses the header. The parser starts over on every attempt and the queue joins
  * the buffered chunks, so trying again after every chunk costs O(n²) for an n-byte
@@ -91,7 +119,7 @@ export async function readHeader(queue: ChunkQueue, limits: ResolvedLimits): Pro
   for (;;) {
     if (queue.length >= nextAttempt || queue.length > limits.maxHeaderBytes || (ended && queue.length > 0)) {
       // At most one byte past the limit is joined: a huge chunk after a small one is not copied.
-      const parsed = parseHeader(queue.view(Math.min(queue.length, limits.maxHeaderBytes + 1)), limits);
+      const parsed = parseOwnCopy(queue.view(Math.min(queue.length, limits.maxHeaderBytes + 1)), limits);
       if (parsed !== undefined) return parsed;
       nextAttempt = 2 * queue.length;
     }
@@ -220,7 +248,8 @@ export async function readVerifiedHeader(
     dataKey?.fill(0);
     throw e;
   }
-  const bytes = queue.view(header.length);
+  // The parsed copy, not the queue's bytes again: a signature is checked over what was parsed.
+  const bytes = header.bytes;
   return {
     header,
     context,

@@ -16,6 +16,7 @@ import {
   FRAME_STRING,
   GCM_SLICE,
   gcmCipher,
+  readOnce,
   SINGLE_BLOCK_STRING,
 } from './aead.js';
 import { invalidCiphertext, u32be, u64be } from './bytes.js';
@@ -134,7 +135,8 @@ async function decryptContent(
       // replayed header). Buffered bytes are taken without a promise round trip per slice.
       const least = Math.min(max, SMALL_CHUNK);
       if (queue.length < least) await queue.need(least);
-      const piece = queue.peekBuffered(max);
+      // Shared memory is decrypted from a private copy (see readOnce).
+      const piece = readOnce(queue.peekBuffered(max));
       const out = d.update(piece);
       if (into === undefined) pieces.push(out);
       else into.set(out, base + done);
