@@ -4,7 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type LoopbackCertificate, makeLoopbackCertificate } from '../shared/cert.js';
 import { readState, writeState } from '../shared/state-file.js';
@@ -303,6 +303,14 @@ export async function startAzureKeyVaultServer(
       send(res, 500, { error: { code: 'InternalServerError', message: 'The test server failed.' } });
     });
   });
+  // Every TCP connection, from accept on. closeAllConnections() only knows the connections whose
+  // TLS handshake finished; one that never sends a ClientHello (a port probe left open, a
+  // slowloris client) would hold server.close() for the TLS handshake timeout, 120 s.
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
@@ -329,6 +337,7 @@ export async function startAzureKeyVaultServer(
       stopped ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        for (const s of sockets) s.destroy();
       }).then(() => cert.remove());
       return stopped;
     },

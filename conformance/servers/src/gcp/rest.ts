@@ -223,6 +223,34 @@ function enumValue(type: protobuf.Enum, value: unknown, field: string): unknown 
 // (https://protobuf.dev/programming-guides/json/).
 const BASE64 = /^(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2}(?:==)?|[A-Za-z0-9+/_-]{3}=?)?$/;
 
+// The 32-bit integer types and their ranges.
+const INT32_RANGES: Readonly<Record<string, readonly [number, number]>> = {
+  int32: [-(2 ** 31), 2 ** 31 - 1],
+  sint32: [-(2 ** 31), 2 ** 31 - 1],
+  sfixed32: [-(2 ** 31), 2 ** 31 - 1],
+  uint32: [0, 2 ** 32 - 1],
+  fixed32: [0, 2 ** 32 - 1],
+};
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
+/**
+ * A 32-bit integer field's proto3 JSON value: a number, or a string holding one (as query
+ * parameters always do), integral and within the type's range. Anything else is refused as the
+ * service refuses it ("Invalid value at 'page_size' (TYPE_INT32), \"abc\""): the decoder would
+ * read "abc" as 0, cut 2.5 to 2 and wrap 4294967304 to 8, so `?pageSize=abc` silently listed a
+ * default page and `lengthBytes: 4294967304` returned 8 bytes. Other types pass unchanged.
+ */
+function int32Value(field: protobuf.Field, value: unknown, at: string): unknown {
+  const range = INT32_RANGES[field.type];
+  if (!range || (typeof value !== 'number' && typeof value !== 'string')) return value;
+  const n = typeof value === 'number' ? value : JSON_NUMBER.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n) || n < range[0] || n > range[1]) {
+    const shown = typeof value === 'string' ? JSON.stringify(value.slice(0, 64)) : String(value);
+    throw invalid(`Invalid value at '${at}' (TYPE_${field.type.toUpperCase()}), ${shown}`);
+  }
+  return n;
+}
+
 /**
  * A scalar field's value: a list where the field is not repeated is refused as the service
  * refuses it ("Proto field is not repeating, cannot start list."), and a bytes field's string must
@@ -238,6 +266,7 @@ function scalarValue(field: protobuf.Field, value: unknown, path: string): unkno
       throw invalid(
         `Invalid value at '${at}' (TYPE_BYTES), Base64 decoding failed for ${JSON.stringify(v.slice(0, 64))}`,
       );
+    int32Value(field, v, at);
   };
   if (Array.isArray(value)) for (const [i, v] of value.entries()) check(v, `${path}[${i}]`);
   else check(value, path);
@@ -339,7 +368,8 @@ function typedQuery(
   value: string,
   at: string,
 ): unknown {
-  if (/^(u?int32|s?fixed32|sint32|float|double)$/.test(field.type)) return Number(value);
+  if (Object.hasOwn(INT32_RANGES, field.type)) return int32Value(field, value, at);
+  if (field.type === 'float' || field.type === 'double') return Number(value);
   if (field.type === 'bool') return value === 'true' ? true : value === 'false' ? false : value;
   if (resolved && !('fields' in resolved)) return enumValue(resolved, value, at);
   return value;

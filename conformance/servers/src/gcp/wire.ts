@@ -23,11 +23,29 @@ export const timestamp = (d: Date): Timestamp => ({
   nanos: (d.getTime() % 1000) * 1e6,
 });
 
+// The ranges google/protobuf/timestamp.proto and duration.proto define: a Timestamp lies in
+// 0001-01-01T00:00:00Z..9999-12-31T23:59:59.999999999Z, a Duration within ±315,576,000,000 s, with
+// integer nanos below 1e9 of the same sign. Anything else is not a valid value of the type and
+// the service refuses it: kept, it would make a Date past JavaScript's range (an Invalid Date that
+// breaks every later --state write) or a time no client can read back over REST.
+const MIN_TIMESTAMP_SECONDS = -62_135_596_800;
+const MAX_TIMESTAMP_SECONDS = 253_402_300_799;
+const MAX_DURATION_SECONDS = 315_576_000_000;
+
 export function fromTimestamp(field: string, t: Timestamp): Date {
   const seconds = Number(t.seconds ?? 0);
   const nanos = t.nanos ?? 0;
-  if (!Number.isFinite(seconds) || nanos < 0 || nanos >= 1e9)
-    throw invalid(`${field} is not a valid timestamp.`);
+  if (
+    !Number.isInteger(seconds) ||
+    seconds < MIN_TIMESTAMP_SECONDS ||
+    seconds > MAX_TIMESTAMP_SECONDS ||
+    !Number.isInteger(nanos) ||
+    nanos < 0 ||
+    nanos >= 1e9
+  )
+    throw invalid(
+      `${field} is not a valid timestamp: it must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z.`,
+    );
   return new Date(seconds * 1000 + Math.floor(nanos / 1e6));
 }
 
@@ -35,7 +53,15 @@ export function fromTimestamp(field: string, t: Timestamp): Date {
 export function fromDuration(field: string, d: Timestamp): number {
   const seconds = Number(d.seconds ?? 0);
   const nanos = d.nanos ?? 0;
-  if (!Number.isFinite(seconds)) throw invalid(`${field} is not a valid duration.`);
+  if (
+    !Number.isInteger(seconds) ||
+    Math.abs(seconds) > MAX_DURATION_SECONDS ||
+    !Number.isInteger(nanos) ||
+    Math.abs(nanos) >= 1e9 ||
+    (seconds > 0 && nanos < 0) ||
+    (seconds < 0 && nanos > 0)
+  )
+    throw invalid(`${field} is not a valid duration.`);
   return seconds + nanos / 1e9;
 }
 
