@@ -145,27 +145,14 @@ func oneKeyring(ctx context.Context, m *mpl.Client, k keyring) (mpltypes.IKeyrin
 			CurveSpec: primtypes.ECDHCurveSpec(k.Curve), KeyAgreementScheme: scheme,
 		})
 	case "kms":
-		// AWS KMS through the Go SDK's default chain, which takes its endpoint from
-		// AWS_ENDPOINT_URL_KMS (an emulator) and the region from the key's ARN.
-		parts := strings.Split(k.Arn, ":")
-		if len(parts) < 6 {
-			return nil, fmt.Errorf("not a KMS key ARN: %q", k.Arn)
-		}
-		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(parts[3]))
+		client, err := kmsClientFor(ctx, k.Arn)
 		if err != nil {
 			return nil, err
 		}
-		return m.CreateAwsKmsKeyring(ctx, mpltypes.CreateAwsKmsKeyringInput{
-			KmsKeyId: k.Arn, KmsClient: kms.NewFromConfig(cfg),
-		})
+		return m.CreateAwsKmsKeyring(ctx, mpltypes.CreateAwsKmsKeyringInput{KmsKeyId: k.Arn, KmsClient: client})
 	case "kms-rsa":
-		// The AWS KMS RSA keyring: wraps with the public key (PEM) here, unwraps through KMS
-		// Decrypt (endpoint and region as for "kms").
-		parts := strings.Split(k.Arn, ":")
-		if len(parts) < 6 {
-			return nil, fmt.Errorf("not a KMS key ARN: %q", k.Arn)
-		}
-		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(parts[3]))
+		// The AWS KMS RSA keyring: wraps with the public key (PEM) here, unwraps through KMS Decrypt.
+		client, err := kmsClientFor(ctx, k.Arn)
 		if err != nil {
 			return nil, err
 		}
@@ -174,11 +161,24 @@ func oneKeyring(ctx context.Context, m *mpl.Client, k keyring) (mpltypes.IKeyrin
 			algorithm = kmstypes.EncryptionAlgorithmSpecRsaesOaepSha1
 		}
 		return m.CreateAwsKmsRsaKeyring(ctx, mpltypes.CreateAwsKmsRsaKeyringInput{
-			KmsKeyId: k.Arn, KmsClient: kms.NewFromConfig(cfg), PublicKey: []byte(k.PublicKey),
-			EncryptionAlgorithm: algorithm,
+			KmsKeyId: k.Arn, KmsClient: client, PublicKey: []byte(k.PublicKey), EncryptionAlgorithm: algorithm,
 		})
 	}
 	return nil, fmt.Errorf("the Go child has no %q keys", k.Type)
+}
+
+// kmsClientFor is AWS KMS through the Go SDK's default chain, which takes its endpoint from
+// AWS_ENDPOINT_URL_KMS (an emulator), in the region the key's ARN names.
+func kmsClientFor(ctx context.Context, arn string) (*kms.Client, error) {
+	parts := strings.Split(arn, ":")
+	if len(parts) < 6 {
+		return nil, fmt.Errorf("not a KMS key ARN: %q", arn)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(parts[3]))
+	if err != nil {
+		return nil, err
+	}
+	return kms.NewFromConfig(cfg), nil
 }
 
 func keyringOf(ctx context.Context, m *mpl.Client, keys []keyring) (mpltypes.IKeyring, error) {
