@@ -9,10 +9,14 @@
  * KEYPORT_SOFTHSM_PIN, KEYPORT_LOCALKMS_ENDPOINT. Run, from the repository root:
  * `pnpm emulators up softhsm local-kms && set -a && . .emulators/env && set +a`, then
  * `pnpm exec turbo run build --filter=@keyport/example-byok-hsm-and-cloud... && node examples/byok-hsm-and-cloud/dist/main.js`.
+ * The pairing manifest is written to KEYPORT_BYOK_DIR, or to a new temporary directory it prints
+ * (kept: it is the record of which HSM key the cloud key copies).
  */
+import { realpathSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { awsKms } from '@keyport/aws-kms';
 import { importHsmKey, readManifest } from '@keyport/byok';
 import { isKeyportError, Keyport } from '@keyport/core';
@@ -115,7 +119,20 @@ export async function byokHsmAndCloud(dir: string): Promise<void> {
   }
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isMain) {
+/**
+ * True when `argv1` (the script node was given) is this module, compared as real paths: a URL
+ * built from the path by hand breaks on `#`, `%` or `?` in a directory name, and a path through
+ * a symlink names the module by another path; either way the program would do nothing, silently.
+ */
+export function isEntryPoint(moduleUrl: string, argv1: string | undefined): boolean {
+  if (argv1 === undefined) return false;
+  try {
+    return realpathSync(argv1) === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false; // not a file (a REPL, `node -e`): not run as the program
+  }
+}
+
+if (isEntryPoint(import.meta.url, process.argv[1])) {
   await byokHsmAndCloud(process.env.KEYPORT_BYOK_DIR ?? (await mkdtemp(join(tmpdir(), 'keyport-byok-'))));
 }

@@ -7,6 +7,7 @@
  * `pnpm exec turbo run build --filter=@keyport/example-key-policy... && node examples/key-policy/dist/main.js [outDir]`
  * (default outDir: examples/key-policy/report).
  */
+import { realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,7 +104,21 @@ export async function keyPolicyExample(
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+/**
+ * True when `argv1` (the script node was given) is this module, compared as real paths: a URL
+ * built from the path by hand breaks on `#`, `%` or `?` in a directory name, and a path through
+ * a symlink names the module by another path; either way the program would do nothing, silently.
+ */
+export function isEntryPoint(moduleUrl: string, argv1: string | undefined): boolean {
+  if (argv1 === undefined) return false;
+  try {
+    return realpathSync(argv1) === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false; // not a file (a REPL, `node -e`): not run as the program
+  }
+}
+
+if (isEntryPoint(import.meta.url, process.argv[1])) {
   const out = process.argv[2] ?? join(exampleDir, 'report');
   const result = await keyPolicyExample(out);
   process.stdout.write(findingsTable(result));

@@ -1,8 +1,9 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { keyPolicyExample } from '../src/main.js';
+import { isEntryPoint, keyPolicyExample } from '../src/main.js';
 
 const name = (uri: string | undefined): string => uri?.slice(uri.indexOf('#') + 1) ?? '';
 
@@ -39,5 +40,25 @@ describe('key-policy example', () => {
         .replace(/ +/g, ' ');
     const committed = await readFile(new URL('../report/findings.txt', import.meta.url), 'utf8');
     expect(mask(committed)).toBe(mask(await readFile(join(out, 'findings.txt'), 'utf8')));
+  });
+});
+
+describe('isEntryPoint', () => {
+  it('knows it is the program when its path has a # or % in it, or goes through a symlink', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'kp-example-main-'));
+    try {
+      const dir = join(root, 'C# 100%?');
+      await mkdir(dir);
+      const file = join(dir, 'main.js');
+      await writeFile(file, '');
+      const url = pathToFileURL(file).href;
+      expect(isEntryPoint(url, file)).toBe(true);
+      await symlink(dir, join(root, 'link'));
+      expect(isEntryPoint(url, join(root, 'link', 'main.js'))).toBe(true);
+      expect(isEntryPoint(url, join(root, 'other.js'))).toBe(false);
+      expect(isEntryPoint(url, undefined)).toBe(false);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

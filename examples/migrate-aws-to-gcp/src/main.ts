@@ -11,12 +11,15 @@
  * Run, from the repository root: `pnpm emulators up local-kms`, export KEYPORT_LOCALKMS_ENDPOINT
  * from `.emulators/env`, then `pnpm exec turbo run build --filter=@keyport/example-migrate-aws-to-gcp...
  * && node examples/migrate-aws-to-gcp/dist/main.js` (the build takes the workspace packages it
- * imports with it).
+ * imports with it). The archive and journal go to KEYPORT_EXAMPLE_DIR, or to a new temporary
+ * directory (kept, to look at).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { credentials } from '@grpc/grpc-js';
 import { awsKms } from '@keyport/aws-kms';
 import { type MigrateSummary, migrateFiles } from '@keyport/cli';
@@ -156,8 +159,21 @@ export async function migrateAwsToGcp(o: MigrationDemoOptions): Promise<Migratio
   }
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isMain) {
+/**
+ * True when `argv1` (the script node was given) is this module, compared as real paths: a URL
+ * built from the path by hand breaks on `#`, `%` or `?` in a directory name, and a path through
+ * a symlink names the module by another path; either way the program would do nothing, silently.
+ */
+export function isEntryPoint(moduleUrl: string, argv1: string | undefined): boolean {
+  if (argv1 === undefined) return false;
+  try {
+    return realpathSync(argv1) === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false; // not a file (a REPL, `node -e`): not run as the program
+  }
+}
+
+if (isEntryPoint(import.meta.url, process.argv[1])) {
   const awsEndpoint = process.env.KEYPORT_LOCALKMS_ENDPOINT ?? process.env.KEYPORT_MOTO_ENDPOINT;
   if (awsEndpoint === undefined || awsEndpoint === '') {
     console.error(

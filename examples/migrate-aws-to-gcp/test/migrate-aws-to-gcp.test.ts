@@ -1,9 +1,10 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { requireTarget } from '@keyport/conformance/harness';
 import { describe, expect, it, vi } from 'vitest';
-import { migrateAwsToGcp } from '../src/main.js';
+import { isEntryPoint, migrateAwsToGcp } from '../src/main.js';
 
 describe('examples/migrate-aws-to-gcp', () => {
   it('moves an archive from AWS KMS (local-kms) to Cloud KMS (keyport test server), verified and idempotent', {
@@ -42,5 +43,25 @@ describe('examples/migrate-aws-to-gcp', () => {
     expect(text).toContain('3. dry run: 30 of 30 files would move to the GCP key');
     expect(text).toContain('5. 30 of 30 files open with the GCP key alone, plaintext digests unchanged');
     expect(text).toContain('6. run again: 0 migrated, 30 already done');
+  });
+});
+
+describe('isEntryPoint', () => {
+  it('knows it is the program when its path has a # or % in it, or goes through a symlink', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'kp-example-main-'));
+    try {
+      const dir = join(root, 'C# 100%?');
+      await mkdir(dir);
+      const file = join(dir, 'main.js');
+      await writeFile(file, '');
+      const url = pathToFileURL(file).href;
+      expect(isEntryPoint(url, file)).toBe(true);
+      await symlink(dir, join(root, 'link'));
+      expect(isEntryPoint(url, join(root, 'link', 'main.js'))).toBe(true);
+      expect(isEntryPoint(url, join(root, 'other.js'))).toBe(false);
+      expect(isEntryPoint(url, undefined)).toBe(false);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

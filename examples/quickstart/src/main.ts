@@ -3,13 +3,23 @@
  * with a context, decrypt, see a wrong context refused, rotate and still open the old
  * ciphertext, disable the key and see it refused, then print and verify the audit trail.
  *
- * Run it with `pnpm quickstart`. Set KEYPORT_QUICKSTART_DIR to keep the keystore somewhere.
+ * Run it with `pnpm quickstart`. It works in a temporary directory it removes at exit; set
+ * KEYPORT_QUICKSTART_DIR to keep the keystore, the audit log and its key in a directory of your
+ * own (created if missing; rerunning on it adds a key and appends to the same verified log).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { isKeyportError, JsonlAuditSink, Keyport, MemoryAuditSink, verifyAuditLog } from '@keyport/core';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  isKeyportError,
+  JsonlAuditSink,
+  Keyport,
+  loadOrCreateAuditKey,
+  MemoryAuditSink,
+  verifyAuditLog,
+} from '@keyport/core';
 import { openLocalKeystore } from '@keyport/local';
 
 const say = (line: string): void => console.log(line);
@@ -30,9 +40,13 @@ async function expectRefused(what: string, action: () => Promise<unknown>): Prom
 export async function quickstart(dir: string): Promise<void> {
   const keystorePath = join(dir, 'quickstart.kp');
   const auditPath = join(dir, 'audit.jsonl');
-  // A demo passphrase; real deployments read it from a secret store or a prompt.
+  // A demo passphrase: never ship a default like this; real deployments read it from a secret
+  // store or a prompt.
   const passphrase = process.env.KEYPORT_PASSPHRASE ?? 'correct horse battery staple';
-  const auditKey = randomBytes(32);
+  // The audit key lives in its own file (mode 0600), as the CLI keeps it (`<log>.key`): a key
+  // drawn afresh each run could not extend a log an earlier run wrote. In production keep it
+  // away from the log, where whoever can rewrite the log cannot read it.
+  const { key: auditKey } = await loadOrCreateAuditKey(`${auditPath}.key`);
 
   const trail = new MemoryAuditSink();
   const kp = new Keyport({
@@ -89,8 +103,38 @@ export async function quickstart(dir: string): Promise<void> {
   );
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isMain) {
-  const dir = process.env.KEYPORT_QUICKSTART_DIR ?? (await mkdtemp(join(tmpdir(), 'keyport-quickstart-')));
-  await quickstart(dir);
+/**
+ * The command: in KEYPORT_QUICKSTART_DIR when set (kept), else in a temporary directory that is
+ * removed however the run ends.
+ */
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const kept = env.KEYPORT_QUICKSTART_DIR;
+  if (kept !== undefined && kept !== '') {
+    await mkdir(kept, { recursive: true });
+    await quickstart(resolve(kept));
+    return;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'keyport-quickstart-'));
+  try {
+    await quickstart(dir);
+    say(`(${dir} is removed now; set KEYPORT_QUICKSTART_DIR to keep it)`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
+
+/**
+ * True when `argv1` (the script node was given) is this module. Compared as real paths: a URL
+ * built from the path by hand breaks on `#`, `%` or `?` in a directory name, and a path through
+ * a symlink names the module by another path; either way the program would do nothing, silently.
+ */
+export function isEntryPoint(moduleUrl: string, argv1: string | undefined): boolean {
+  if (argv1 === undefined) return false;
+  try {
+    return realpathSync(argv1) === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false; // not a file (a REPL, `node -e`): not run as the program
+  }
+}
+
+if (isEntryPoint(import.meta.url, process.argv[1])) await main();
