@@ -23,8 +23,15 @@ const release = () => spawnSync(process.execPath, [cli, 'down', '--lease', lease
 const env = { ...process.env };
 for (const line of readFileSync(join(root, '.emulators/env'), 'utf8').split('\n')) {
   const eq = line.indexOf('=');
-  if (eq > 0 && !line.startsWith('#')) env[line.slice(0, eq)] = line.slice(eq + 1);
+  if (eq > 0 && !line.startsWith('#')) env[line.slice(0, eq)] = unquoted(line.slice(eq + 1));
 }
 const run = spawnSync(command, args, { stdio: 'inherit', env, shell: false });
 release();
 process.exit(run.status ?? 1);
+
+/** A value as the shell reads it: the env file single-quotes values a shell would split (state.mjs). */
+function unquoted(value) {
+  return value.length >= 2 && value.startsWith("'") && value.endsWith("'")
+    ? value.slice(1, -1).replaceAll("'\\''", "'")
+    : value;
+}

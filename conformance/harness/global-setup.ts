@@ -82,8 +82,15 @@ function loadEnvFile(path: string): void {
   if (!existsSync(path)) throw new Error(`the emulator harness wrote no env file at ${path}`);
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     const eq = line.indexOf('=');
-    if (eq > 0) process.env[line.slice(0, eq)] = line.slice(eq + 1);
+    if (eq > 0) process.env[line.slice(0, eq)] = unquoted(line.slice(eq + 1));
   }
+}
+
+/** A value as the shell reads it: the env file single-quotes values a shell would split (state.mjs). */
+function unquoted(value: string): string {
+  return value.length >= 2 && value.startsWith("'") && value.endsWith("'")
+    ? value.slice(1, -1).replaceAll("'\\''", "'")
+    : value;
 }
 
 function printLogsOfTroubledTargets(project: TestProject, needed: readonly TargetName[]): void {

@@ -92,9 +92,19 @@ export function writeEnvFile(state) {
   const vars = { ...alwaysEnv };
   for (const record of Object.values(state.targets)) Object.assign(vars, record.env);
   const body = Object.entries(vars)
-    .map(([k, v]) => `${k}=${v}`)
+    .map(([k, v]) => `${k}=${shellQuoted(v)}`)
     .join('\n');
   writeAtomic(envFile, `${body}\n`);
+}
+
+/**
+ * A value as a POSIX shell reads it back (`set -a && . .emulators/env`, as the byok example says):
+ * as it is when plainly safe, else in single quotes. Azurite's connection string holds `;`, which
+ * a shell took as the end of the command, cutting the variable short. The harness's own loaders
+ * (global-setup.ts, scripts/with-emulators.mjs) undo the quoting.
+ */
+export function shellQuoted(value) {
+  return /^[A-Za-z0-9_./:@%+,=-]*$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
 }
 
 function writeAtomic(path, text) {
