@@ -23,7 +23,7 @@
  * key in the token, and a rerun for the same target takes the key of that name only when it
  * carries the recorded marker. A key someone else made under the name is refused, never imported.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject, randomBytes } from 'node:crypto';
 import {
   checkBytes,
   checkDate,
@@ -44,6 +44,7 @@ import {
   wrappingKeyWeakness,
 } from '@keyport/core';
 import { checkHsmKey, generateHsmKey, hsmObject, resolveHsmKey, wrapInHsm } from './hsm-key.js';
+import { localToHsmCiphertext } from './local-ciphertext.js';
 import {
   checkManifest,
   dropHsmKeyIntent,
@@ -56,6 +57,7 @@ import {
   recordPendingImport,
 } from './manifest.js';
 import { type ImportPlan, planImport } from './plan.js';
+import { transitToHsmCiphertext } from './transit-ciphertext.js';
 import type {
   ByokHsmKeyIntent,
   ByokManifest,
@@ -247,8 +249,9 @@ const isGeneratedFor = (info: KeyInfo, intent: ByokHsmKeyIntent): boolean =>
  * Codes that say the target refused the import: its material is not this import's. Any other
  * (Aborted, Timeout, Unavailable, Internal, a foreign error) leaves unknown whether it landed.
  * Trusting a refusal keeps a loser of two imports into one target from keeping an entry a rerun
- * would turn into a false pairing; its cost: a retried import whose first try landed unseen and
- * whose retry was refused leaves no entry (the pairing unrecorded, as before entries existed).
+ * would turn into a false pairing. An `AlreadyExists` whose target proves to hold this HSM key's
+ * material (`landedBefore`: an earlier import of it landed unseen) is no refusal: the pairing is
+ * recorded. Where no proof is possible (AWS KMS), such an import leaves no entry.
  */
 const REFUSED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'NotFound',
@@ -261,6 +264,66 @@ const REFUSED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'Throttled',
   'Integrity',
 ]);
+
+/**
+ * Whether the target's material is this HSM key's, where the two share a ciphertext layout
+ * (transit and the local keystore write AES-GCM the HSM reads once re-framed): a random probe
+ * the target encrypts (its primary version) that the HSM key decrypts is the same key; one it
+ * cannot (the tag fails) is another. `unproven` where it cannot be tried: AWS KMS (opaque
+ * ciphertexts), a target that does not encrypt (disabled), an HSM key that does not decrypt,
+ * no answer. Nothing is kept of the probe: it is random and protects nothing.
+ */
+async function provePairing(
+  o: ImportHsmKeyOptions,
+  hsm: ByokPairing['hsm'],
+  scheme: string,
+  call: { readonly signal?: AbortSignal; readonly timeoutMs?: number },
+): Promise<'same' | 'other' | 'unproven'> {
+  if (scheme !== 'hcvault' && scheme !== 'local') return 'unproven';
+  const probe = randomBytes(32);
+  let inHsm: Uint8Array;
+  try {
+    const sealed = await o.keyport.encrypt(o.target.uri, probe, call);
+    inHsm =
+      scheme === 'hcvault'
+        ? transitToHsmCiphertext(new TextDecoder().decode(sealed.ciphertext), Number(hsm.version))
+        : localToHsmCiphertext(sealed.ciphertext, Number(hsm.version));
+  } catch {
+    return 'unproven';
+  }
+  try {
+    const opened = await o.keyport.decrypt(hsm.uri, inHsm, call);
+    return Buffer.from(opened.plaintext).equals(probe) ? 'same' : 'other';
+  } catch (e) {
+    return e instanceof KeyportError && e.code === 'InvalidCiphertext' ? 'other' : 'unproven';
+  }
+}
+
+/**
+ * An import refused as `AlreadyExists` (transit: the key exists now, though it was
+ * pending_import when read under the lock) where the target proves to hold this HSM key's
+ * material: an earlier import of it landed (one whose answer was lost, still in flight when a
+ * rerun read the target) and this import is done. Returns the target as it is then; undefined
+ * when it is not proven (another client's material, or no proof possible): a refusal, as before.
+ */
+async function landedBefore(
+  o: ImportHsmKeyOptions,
+  pending: ByokPendingImport,
+  error: unknown,
+): Promise<KeyInfo | undefined> {
+  if (!(error instanceof KeyportError) || error.code !== 'AlreadyExists') return undefined;
+  // Not the caller's signal: the target may hold the material, and a pairing left unrecorded
+  // costs more than these two bounded calls.
+  const call = { timeoutMs: 10_000 };
+  let target: KeyInfo;
+  try {
+    target = await o.keyport.describeKey(o.target.uri, call);
+  } catch {
+    return undefined;
+  }
+  if (target.state === 'pending_import' || target.origin === 'provider') return undefined;
+  return (await provePairing(o, pending.hsm, pending.target.scheme, call)) === 'same' ? target : undefined;
+}
 
 /**
  * After a failed import: the pending entry goes when the import surely did not land (refused, or
@@ -326,9 +389,18 @@ function checkNotExpired(o: ImportHsmKeyOptions, params: ImportParameters): void
 }
 
 /**
+ * The largest wrapping key accepted. Every import target hands out RSA-2048 to RSA-4096 (AWS KMS
+ * 2048/3072/4096, Cloud KMS import jobs 3072/4096, Vault/OpenBao transit 4096, Azure's KEK
+ * 2048-4096, the local keystore 3072). A larger one (parameters are the caller's to give) is no
+ * target's, and SoftHSM2 refuses 16384 bits and more only inside C_WrapKey (CKR_GENERAL_ERROR),
+ * after the HSM key was generated.
+ */
+const MAX_WRAPPING_KEY_BITS = 4096;
+
+/**
  * The HSM wraps under any RSA key it is given, and parameters can come from the caller, so a key
- * core's rule calls weak (`wrappingKeyWeakness`) is refused here, before anything is generated or
- * wrapped.
+ * core's rule calls weak (`wrappingKeyWeakness`), or one larger than any target hands out, is
+ * refused here, before anything is generated or wrapped.
  */
 function checkWrappingKey(spki: Uint8Array, keyUri: string): void {
   let key: KeyObject;
@@ -339,6 +411,13 @@ function checkWrappingKey(spki: Uint8Array, keyUri: string): void {
   }
   const weakness = wrappingKeyWeakness(key);
   if (weakness !== undefined) throw fail('InvalidArgument', weakness, keyUri);
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (bits > MAX_WRAPPING_KEY_BITS)
+    throw fail(
+      'InvalidArgument',
+      `the wrapping public key is RSA-${bits}; import targets hand out RSA-2048 to RSA-${MAX_WRAPPING_KEY_BITS}, and a larger key is no target's`,
+      keyUri,
+    );
 }
 
 const OPTIONS = {
@@ -509,8 +588,12 @@ async function importLocked(
       callOptions(o),
     );
   } catch (e) {
-    await settleFailedImport(o, pending, e);
-    throw e;
+    const landed = await landedBefore(o, pending, e);
+    if (landed === undefined) {
+      await settleFailedImport(o, pending, e);
+      throw e;
+    }
+    imported = landed;
   }
 
   const pairing: ByokPairing = {
@@ -552,6 +635,22 @@ async function finishInterrupted(
   entry: ByokPendingImport,
   target: KeyInfo,
 ): Promise<ByokPairing> {
+  // Another client may have imported into the target after this import failed unseen (transit
+  // names a key anyone can create): the entry says the material may be there, not that it is.
+  // A target the manifest pairs with another HSM key is refused below, naming that key.
+  const pairedElsewhere = (await readManifest(o.manifestPath)).pairings.some(
+    (p) => p.target.uri === o.target.uri && p.hsm.uri !== entry.hsm.uri,
+  );
+  if (
+    !pairedElsewhere &&
+    (await provePairing(o, entry.hsm, entry.target.scheme, callOptions(o))) === 'other'
+  ) {
+    throw fail(
+      'KeyStateConflict',
+      `the target key holds material it did not generate, but not the HSM key ${quote(entry.hsm.uri, 512)} of the manifest's unfinished import into it: a test encryption with its primary version does not decrypt with that HSM key (another client imported into it); the pairing is not recorded`,
+      target.uri,
+    );
+  }
   const pairing: ByokPairing = {
     hsm: entry.hsm,
     target: {

@@ -3,7 +3,7 @@
  * that hands the key material to whoever can factor it (or unmask it, with exponent 1), given
  * parameters it would refuse anyway, and an `hsm` that cannot wrap.
  */
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { type KeyOperations, KeyportError } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
@@ -73,6 +73,62 @@ describe('importHsmKey refuses before the HSM generates or wraps', () => {
       expect((await t.keyport.describeKey(uri)).state).toBe('pending_import');
     }
     expect((await readManifest(manifestPath)).pairings).toEqual([]);
+  });
+
+  /** An RSA public key of `bits` bits, e = 65537: a random odd modulus (no primes are searched). */
+  const hugeSpki = (bits: number): Uint8Array => {
+    const n = randomBytes(bits / 8);
+    n[0] = (n[0] as number) | 0x80;
+    n[n.length - 1] = (n[n.length - 1] as number) | 1;
+    return new Uint8Array(
+      createPublicKey({
+        key: { kty: 'RSA', n: n.toString('base64url'), e: 'AQAB' },
+        format: 'jwk',
+      }).export({ format: 'der', type: 'spki' }),
+    );
+  };
+
+  it('a wrapping public key larger than any target hands out (RSA-8192 to RSA-65536) is refused before an HSM key is generated: nothing half-made, the same import then succeeds', async () => {
+    const uri = await pendingLocal();
+    const real = await t.keyport.getImportParameters(uri, { algorithm: 'RSAES_OAEP_SHA_1' });
+    const name = uniqueName('root');
+    const manifestPath = join(t.dir, 'huge.json');
+    // Before: 16384 bits and more passed the check, the HSM generated the key, and C_WrapKey then
+    // failed as Internal CKR_GENERAL_ERROR, leaving that key in the token and a generating entry.
+    for (const bits of [8192, 16384, 32768, 65536]) {
+      const { exporter, wraps } = countingWraps(t.hsm);
+      await expect(
+        importHsmKey({
+          keyport: t.keyport,
+          hsm: exporter,
+          hsmKey: { create: { name } },
+          target: { uri },
+          manifestPath,
+          importParameters: { ...real, wrappingPublicKey: hugeSpki(bits) },
+        }),
+        `RSA-${bits}`,
+      ).rejects.toMatchObject({
+        code: 'InvalidArgument',
+        provider: 'byok',
+        message: expect.stringContaining(`RSA-${bits}`),
+      });
+      expect(wraps(), `RSA-${bits}`).toBe(0);
+      expect((await t.keyport.describeKey(uri)).state).toBe('pending_import');
+      const made: string[] = [];
+      for await (const k of t.keyport.listKeys('pkcs11')) if (k.uri.includes(name)) made.push(k.uri);
+      expect(made, `RSA-${bits}`).toEqual([]);
+    }
+    expect(await readManifest(manifestPath)).toEqual({ format: 'keyport-byok-manifest/1', pairings: [] });
+    // The target's own parameters (RSA-3072) are taken, and the name is free.
+    const pairing = await importHsmKey({
+      keyport: t.keyport,
+      hsm: t.hsm,
+      hsmKey: { create: { name } },
+      target: { uri },
+      manifestPath,
+      importParameters: real,
+    });
+    expect(pairing.hsm.label).toBe(name);
   });
 
   it('given parameters that are refused do not leave a new HSM key behind: the same import then succeeds', async () => {
