@@ -341,6 +341,9 @@ export async function verifyMac(rt: Runtime, ref: KeyRef, message: Uint8Array, t
     macCrc32c: checksum(tag),
   };
   const res = await rt.rpc.call(o, (co, kms) => kms.macVerify(request, co), t.uri);
+  // As for MacSign: a verdict from another key or version (or from none named) says nothing
+  // about this one, and would be reported as this version's.
+  if (res.name !== name) throw integrityError('the MAC verification came from another key version');
   verified(res.verifiedDataCrc32c, 'data');
   verified(res.verifiedMacCrc32c, 'MAC');
   // verified_success_integrity mirrors `success` (service.proto: a response where the two differ

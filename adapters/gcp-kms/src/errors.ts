@@ -7,6 +7,7 @@
  */
 import type { ErrorTable } from '@keyport/core';
 import { errorFromTable, errorMapping, KeyportError, networkErrorCode, tlsErrorCode } from '@keyport/core';
+import { answerTooLarge } from './rest.js';
 
 /** google.rpc.Code names by number (0 = OK). */
 export const GRPC_STATUS_NAMES: readonly string[] = (
@@ -108,6 +109,10 @@ type Details = { keyUri?: string; provider?: string };
 export function mapGcpError(error: unknown, op: GcpOperation = 'other', details: Details = {}) {
   if (error instanceof KeyportError) return error;
   if (typeof error !== 'object' || error === null) return undefined;
+  // A REST answer over the size limit reaches here wrapped by gaxios and then by gax (as an
+  // UNAVAILABLE, which would be retried): keyport's own error is what it is.
+  const tooLarge = answerTooLarge(error);
+  if (tooLarge !== undefined) return tooLarge.withDetails(details);
   const e = error as GoogleLikeError;
   const key = tableKey(e, op);
   const answer = key !== undefined && /^\d+$/.test(key) ? `HTTP ${key}` : key;

@@ -6,8 +6,9 @@
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
 import { checkEnum, checkOptions, KeyportError, parseKeyUri, quote } from '@keyport/core';
 import type { CapabilityOptions } from './capabilities.js';
+import { boundRestAnswers } from './rest.js';
 import { defined } from './rpc.js';
-import { kmsSdk } from './sdk.js';
+import { authSdk, kmsSdk } from './sdk.js';
 
 export type KmsClientOptions = NonNullable<ConstructorParameters<typeof KeyManagementServiceClient>[0]>;
 
@@ -143,11 +144,12 @@ function checkHeaders(value: unknown): Readonly<Record<string, string>> {
 }
 
 /**
- * The largest gRPC answer the client takes (64 MiB). google-gax turns grpc-js's 4 MiB limit off
- * (-1), so a hostile or broken endpoint could make the client buffer up to 4 GiB for one answer;
- * Cloud KMS's largest answers (a page of 1,000 keys with 64 labels each) are a few MiB. grpc-js
- * refuses a longer answer from its length prefix, before buffering it. `clientOptions` may set
- * another `grpc.max_receive_message_length`.
+ * The largest answer the client takes (64 MiB). google-gax turns grpc-js's 4 MiB limit off (-1),
+ * and its REST fallback reads each answer whole with no limit, so a hostile or broken endpoint
+ * could make the client buffer gigabytes for one answer; Cloud KMS's largest answers (a page of
+ * 1,000 keys with 64 labels each) are a few MiB. grpc-js refuses a longer answer from its length
+ * prefix, before buffering it; over REST see rest.ts. `clientOptions` may set another
+ * `grpc.max_receive_message_length`.
  */
 export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
@@ -164,6 +166,17 @@ export async function buildClient(options: GcpKmsProviderOptions): Promise<KeyMa
     ...defined({ apiEndpoint, port, authClient, credentials, keyFilename, projectId }),
     ...(rest ? { fallback: true, ...defined({ protocol }) } : defined({ sslCreds })),
   };
+  // Over REST the answer-size limit goes on the GoogleAuth the client fetches through, which must
+  // be keyport's own: the one the client makes when it is given no auth, or one around a given
+  // `authClient` (as the gRPC client does with it), never the caller's object. A GoogleAuth given
+  // as `clientOptions.auth` is the caller's, used as it is.
+  const bound = rest && opts.auth === undefined;
+  if (bound && opts.authClient !== undefined) {
+    const { GoogleAuth } = await authSdk.load();
+    opts.auth = new GoogleAuth({ authClient: opts.authClient, ...defined({ projectId: opts.projectId }) });
+  }
   const { KeyManagementServiceClient: Client } = await kmsSdk.load();
-  return new Client(opts);
+  const client = new Client(opts);
+  if (bound) boundRestAnswers(client.auth, MAX_ANSWER_BYTES);
+  return client;
 }

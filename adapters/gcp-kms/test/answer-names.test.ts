@@ -95,6 +95,43 @@ describe('a signature or MAC answer that names no key version', () => {
   });
 });
 
+describe('a MacVerify answer from another key version', () => {
+  for (const [transport, make] of TRANSPORTS) {
+    it(`is refused over ${transport} (Integrity), as a MacSign answer from one is`, async () => {
+      const hmac = await suite.kp.createKey('gcp-kms', { name: name('hmac'), spec: 'HMAC_256' });
+      const theirs = await suite.kp.createKey('gcp-kms', { name: name('hmac'), spec: 'HMAC_256' });
+      await suite.kp.rotateKey(hmac.uri); // versions 1 and 2
+      const message = Uint8Array.of(1, 2, 3);
+      const { mac } = await suite.kp.mac(hmac.uri, message);
+      const answers = [
+        `${resourceOf(hmac.uri)}/cryptoKeyVersions/1`, // another version of the same key
+        `${resourceOf(theirs.uri)}/cryptoKeyVersions/1`, // a version of another key
+        '',
+      ];
+      for (const answered of answers) {
+        const w = await altered(make, 'macVerify', (r) => {
+          r.name = answered;
+        });
+        // Its verdict, true or false, is never reported as version 2's.
+        for (const tag of [mac, Uint8Array.of(9)]) {
+          await expect(w.kp.verifyMac(hmac.uri, message, tag), answered).rejects.toMatchObject({
+            code: 'Integrity',
+            retryable: true,
+            keyUri: hmac.uri,
+          });
+        }
+        await w.kp.close();
+      }
+      // Honest answers pass, a MAC that does not verify included.
+      const p = suite.providerOn(make);
+      const kp = keyportOf(p);
+      expect(await kp.verifyMac(hmac.uri, message, mac)).toBe(true);
+      expect(await kp.verifyMac(hmac.uri, message, Uint8Array.of(9))).toBe(false);
+      await kp.close();
+    });
+  }
+});
+
 describe('answers naming another key, version or import job', () => {
   it('a GetCryptoKey answer for another key is Integrity: never described as the requested key', async () => {
     const mine = await suite.kp.createKey('gcp-kms', { name: name('key'), spec: 'AES_256' });
