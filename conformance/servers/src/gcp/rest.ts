@@ -251,6 +251,39 @@ function int32Value(field: protobuf.Field, value: unknown, at: string): unknown 
   return n;
 }
 
+/** How a JSON value that is not a string shows in an error (short, as the service shows it). */
+const shownJson = (v: unknown) => (typeof v === 'object' ? JSON.stringify(v).slice(0, 64) : String(v));
+
+/**
+ * A string field's proto3 JSON value is a JSON string ("string: JSON value will be the string",
+ * https://protobuf.dev/programming-guides/json/), and so is every value of a map<string, string>
+ * such as CryptoKey.labels; the decoder turned `{"labels": {"team": 1}}` into the label "1" and
+ * `true` into "true". A number, boolean, list or object is refused as the service refuses it
+ * ("Invalid value at 'crypto_key.labels[team]' (TYPE_STRING), 1"); null (the default) passes,
+ * except as a map value (see mapValue).
+ */
+function stringValue(field: protobuf.Field, value: unknown, at: string): void {
+  if (field.type !== 'string' || value === null || value === undefined || typeof value === 'string') return;
+  throw invalid(`Invalid value at '${at}' (TYPE_STRING), ${shownJson(value)}`);
+}
+
+/**
+ * A map field's value: a JSON object whose values are checked as the map's value type is checked
+ * (keys are always strings in JSON). Anything else is refused when the message is decoded.
+ */
+function mapValue(field: protobuf.Field, value: unknown, path: string): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  if (Object.hasOwn(value, '__proto__')) throw invalid(LABELS_MESSAGE);
+  for (const [k, v] of Object.entries(value)) {
+    const at = `${path}[${k.slice(0, 64)}]`;
+    // null is no map value (Java's JsonFormat: "Map value cannot be null."); it was stored as "null".
+    if (v === null || Array.isArray(v) || (typeof v === 'object' && field.resolvedType === null))
+      throw invalid(`Invalid value at '${at}' (TYPE_${field.type.toUpperCase()}), ${shownJson(v)}`);
+    if (field.resolvedType === null) scalarValue(field, v, at);
+  }
+  return value;
+}
+
 /**
  * A scalar field's value: a list where the field is not repeated is refused as the service
  * refuses it ("Proto field is not repeating, cannot start list."), and a bytes field's string must
@@ -262,6 +295,7 @@ function scalarValue(field: protobuf.Field, value: unknown, path: string): unkno
   if (!field.repeated && Array.isArray(value))
     throw invalid('Invalid JSON payload received. Proto field is not repeating, cannot start list.');
   const check = (v: unknown, at: string) => {
+    stringValue(field, v, at);
     if (field.type === 'bytes' && typeof v === 'string' && !BASE64.test(v))
       throw invalid(
         `Invalid value at '${at}' (TYPE_BYTES), Base64 decoding failed for ${JSON.stringify(v.slice(0, 64))}`,
@@ -295,10 +329,8 @@ function normalize(type: protobuf.Type, json: unknown, depth = 0, at = ''): unkn
     const resolved = field.resolve().resolvedType;
     const sub = resolved && 'fields' in resolved ? (resolved as protobuf.Type) : undefined;
     const en = resolved && !('fields' in resolved) ? (resolved as protobuf.Enum) : undefined;
-    if (field.map && value !== null && typeof value === 'object' && Object.hasOwn(value, '__proto__'))
-      throw invalid(LABELS_MESSAGE);
     if (field.map) {
-      out[name] = value;
+      out[name] = mapValue(field, value, path);
     } else if (sub && Array.isArray(value) && field.repeated) {
       out[name] = value.map((v, i) => normalize(sub, v, depth + 1, `${path}[${i}].`));
     } else if (sub) {
@@ -411,6 +443,22 @@ function setPath(json: Record<string, unknown>, path: string[], value: string): 
     target = child(target, seg);
   }
   target[path[path.length - 1] ?? ''] = value;
+}
+
+/**
+ * Whether a query parameter names a field the path or the body already binds. Only the fields
+ * "not bound by the path template" (nor by the body field) are query parameters (google.api.http
+ * HttpRule), so such a parameter is ignored rather than replacing the bound value: `?parent=…` on
+ * `POST /v1/{parent=…}/keyRings` used to create the key ring under the query's parent, and
+ * `?cryptoKey.purpose=MAC` replaced the purpose the body gave.
+ */
+function boundElsewhere(route: Route, key: string): boolean {
+  const path = key.split('.').map(camel);
+  // A path variable is a scalar: the same field path. The body field is a message: it or under it.
+  const same = (bound: readonly string[]) =>
+    bound.length === path.length && bound.every((seg, i) => seg === path[i]);
+  if (route.vars.some(same)) return true;
+  return route.body !== undefined && route.body !== '*' && path[0] === camel(route.body);
 }
 
 class BodyTooLarge extends Error {}
@@ -561,7 +609,7 @@ export async function startRestServer(opts: {
       });
       if (route.body !== '*') {
         for (const [k, v] of url.searchParams) {
-          if (k.startsWith('$') || SYSTEM_PARAMETERS.has(k)) continue;
+          if (k.startsWith('$') || SYSTEM_PARAMETERS.has(k) || boundElsewhere(route, k)) continue;
           setQuery(route.requestType, json, k, v);
         }
       }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createConnection, createServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import {
   type Metadata,
   Server,
@@ -20,7 +20,8 @@ import { type Binding, IamPolicies } from './iam.js';
 import { KmsState } from './model.js';
 import { loadKms, saveKms } from './persist.js';
 import { kmsRoot, loadKmsDefinitions } from './proto.js';
-import { buildRoutes, startRestServer } from './rest.js';
+import { type Relay, startRelay } from './relay.js';
+import { buildRoutes, type RestServer, startRestServer } from './rest.js';
 import { cryptoHandlers } from './rpc-crypto.js';
 import { RpcError, unimplemented } from './rpc-error.js';
 import { iamHandlers } from './rpc-iam.js';
@@ -240,60 +241,47 @@ export async function startCloudKmsServer(options: CloudKmsServerOptions = {}): 
     const tolerant = tolerantDefinition(def);
     grpcServer.addService(tolerant, implement(tolerant, handlers));
   }
-  const innerPort = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync(
-      '127.0.0.1:0',
-      cert
-        ? ServerCredentials.createSsl(null, [{ cert_chain: cert.cert, private_key: cert.key }], false)
-        : ServerCredentials.createInsecure(),
-      (err, port) => (err ? reject(err) : resolve(port)),
-    ),
-  );
-
-  // Clients connect through this TCP relay so a fault can drop their connection for real.
-  const relay = createServer((client) => {
-    const upstream = createConnection({ host: '127.0.0.1', port: innerPort });
-    sockets.add(client);
-    sockets.add(upstream);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', close).on('close', close);
-    upstream.on('error', close).on('close', close);
-    // Without this every small gRPC frame waits for Nagle and a delayed ACK (~40 ms a call).
-    client.setNoDelay(true);
-    upstream.setNoDelay(true);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
+  // A start that fails half-way (a port in use) must not leave the inner server listening: it kept
+  // the process alive, so a test runner or the CLI never exited after the error.
+  let relay: Relay | undefined;
+  let rest: RestServer | undefined;
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    relay.once('error', reject);
-    relay.listen(options.port ?? 0, host, () => resolve());
-  });
-  const address = relay.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-
-  const rest =
-    options.rest === false
-      ? undefined
-      : await startRestServer({
-          routes: buildRoutes(kmsRoot(), [
-            ['google.cloud.kms.v1.KeyManagementService', services[0][1]],
-            ['google.iam.v1.IAMPolicy', iamHandlers],
-            ['google.longrunning.Operations', operationHandlers],
-            ['google.cloud.location.Locations', locationHandlers],
-          ]),
-          invoke,
-          dropped: DROPPED,
-          host,
-          port: options.restPort ?? 0,
-          ...(cert && { tls: { cert: cert.cert, key: cert.key } }),
-          sockets,
-        });
+  try {
+    const innerPort = await new Promise<number>((resolve, reject) =>
+      grpcServer.bindAsync(
+        '127.0.0.1:0',
+        cert
+          ? ServerCredentials.createSsl(null, [{ cert_chain: cert.cert, private_key: cert.key }], false)
+          : ServerCredentials.createInsecure(),
+        (err, port) => (err ? reject(err) : resolve(port)),
+      ),
+    );
+    // Clients connect through this TCP relay so a fault can drop their connection for real.
+    relay = await startRelay({ host, port: options.port ?? 0, target: innerPort, sockets });
+    if (options.rest !== false) {
+      rest = await startRestServer({
+        routes: buildRoutes(kmsRoot(), [
+          ['google.cloud.kms.v1.KeyManagementService', services[0][1]],
+          ['google.iam.v1.IAMPolicy', iamHandlers],
+          ['google.longrunning.Operations', operationHandlers],
+          ['google.cloud.location.Locations', locationHandlers],
+        ]),
+        invoke,
+        dropped: DROPPED,
+        host,
+        port: options.restPort ?? 0,
+        ...(cert && { tls: { cert: cert.cert, key: cert.key } }),
+        sockets,
+      });
+    }
+  } catch (err) {
+    await relay?.close();
+    grpcServer.forceShutdown();
+    await cert?.remove();
+    throw err;
+  }
+  const started = relay;
+  const port = started.port;
 
   return {
     address: `${host}:${port}`,
@@ -304,7 +292,7 @@ export async function startCloudKmsServer(options: CloudKmsServerOptions = {}): 
     faults: { set: (s) => faults.set(s), clear: () => faults.clear(), dropConnections },
     async stop() {
       dropConnections();
-      await new Promise<void>((resolve) => relay.close(() => resolve()));
+      await started.close();
       await rest?.close();
       grpcServer.forceShutdown();
       await cert?.remove();
