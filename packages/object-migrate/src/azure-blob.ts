@@ -342,11 +342,20 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
       };
       const beforeRequest = async (): Promise<void> => put.beforeRequest?.();
       try {
-        // Bytes that fit one block go in one Put Blob: atomic, so a concurrent writer can neither
-        // discard its staged blocks nor have them discarded (see InvalidBlockList above).
-        if (body instanceof Uint8Array && body.length <= blockSize) {
+        // A body that fits one block (a streamed one too: a migration streams every object) goes
+        // in one Put Blob, one request: atomic, so a concurrent writer can neither discard its
+        // staged blocks nor have them discarded (see InvalidBlockList above), no block is left
+        // uncommitted when it fails, and uncommitted blocks someone else left (an interrupted
+        // upload, whose block ids may be of another length, which Put Block then refuses with
+        // 400 InvalidBlobOrBlock) are discarded rather than failing the object on every run.
+        // Before, a streamed body was always staged and committed: two requests per object.
+        const parts = partsOf(body, blockSize)[Symbol.asyncIterator]();
+        const first = await parts.next();
+        const second = first.done === true ? first : await parts.next();
+        if (second.done === true) {
+          const one = first.value ?? Buffer.alloc(0);
           await beforeRequest();
-          const out = await target.upload(asBuffer(body), body.length, settings);
+          const out = await target.upload(one, one.length, settings);
           return { version: out.etag ?? '' };
         }
         // Blocks staged one by one, then committed under the condition: each is a request of
@@ -354,16 +363,17 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
         // ids are base64 of equal length, unique to this upload.
         const upload = randomUUID();
         const blocks: string[] = [];
-        for await (const part of partsOf(body, blockSize)) {
-          // An empty body comes as one empty part: a commit of no blocks writes it.
-          if (part.length === 0) continue;
+        const stage = async (part: Buffer): Promise<void> => {
           const id = Buffer.from(`${upload}-${String(blocks.length).padStart(6, '0')}`).toString('base64');
           await beforeRequest();
           await target.stageBlock(id, part, part.length, {
             ...(put.signal !== undefined ? { abortSignal: put.signal } : {}),
           });
           blocks.push(id);
-        }
+        };
+        await stage(first.value as Buffer);
+        await stage(second.value as Buffer);
+        for (let p = await parts.next(); p.done !== true; p = await parts.next()) await stage(p.value);
         await beforeRequest();
         const out = await target.commitBlockList(blocks, settings);
         return { version: out.etag ?? '' };
@@ -383,7 +393,3 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
     },
   };
 }
-
-/** A Buffer over the same memory: the SDK calls Buffer methods; envelope chunks may be plain Uint8Arrays. */
-const asBuffer = (c: Uint8Array): Buffer =>
-  Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);

@@ -42,6 +42,9 @@ const loadSdk = (): Promise<S3Module> => {
   return sdk;
 };
 
+/** How long the AbortMultipartUpload of a failed or aborted upload may take. */
+export const ABORT_UPLOAD_MS = 5_000;
+
 const status = (e: unknown): number | undefined =>
   (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 
@@ -370,9 +373,14 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
       } finally {
         if (uploadId !== undefined) {
           // Sent even when the wait for it fails (an aborted run): the parts would be left behind.
+          // Not on the caller's signal (it may have fired), but with a deadline of its own: the
+          // SDK has none, and a service that stopped answering held an aborted run here for
+          // ever. Unanswered, the parts are left to the bucket's lifecycle rule (README).
           await beforeRequest().catch(() => undefined);
           await s3
-            .send(new m.AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
+            .send(new m.AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), {
+              abortSignal: AbortSignal.timeout(ABORT_UPLOAD_MS),
+            })
             .catch(() => undefined);
         }
       }

@@ -204,7 +204,10 @@ export function checkPartSize(size: unknown, store: keyof typeof PART_BOUNDS): n
   return size;
 }
 
-/** Reads up to `size` bytes from an async iterator into parts: each part is exactly `size` except the last. */
+/**
+ * Reads up to `size` bytes from an async iterator into parts: each part is exactly `size` except
+ * the last, which is never empty unless the whole body is.
+ */
 export async function* partsOf(
   source: AsyncIterable<Uint8Array> | Uint8Array,
   size: number,
@@ -218,11 +221,13 @@ export async function* partsOf(
   }
   let pending: Buffer[] = [];
   let have = 0;
+  let yielded = false;
   for await (const chunk of source) {
     let c = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     while (have + c.length >= size) {
       const take = size - have;
       pending.push(c.subarray(0, take));
+      yielded = true;
       yield Buffer.concat(pending, size);
       pending = [];
       have = 0;
@@ -234,7 +239,10 @@ export async function* partsOf(
       have += c.length;
     }
   }
-  if (have > 0 || pending.length === 0) yield Buffer.concat(pending, have);
+  // No empty part after full ones: a body of exactly the part size was sent as a multipart
+  // upload of two parts, the second empty (four requests, not one PUT), and one of exactly n
+  // parts with an empty n+1th. Only an empty body is one empty part.
+  if (have > 0 || !yielded) yield Buffer.concat(pending, have);
 }
 
 /** Keeps only own string entries, prototype-free (provider responses are plain JSON-ish maps). */
