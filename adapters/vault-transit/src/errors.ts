@@ -35,7 +35,8 @@ export const VAULT_MESSAGE_KINDS: ReadonlyArray<readonly [kind: string, pattern:
     'denied',
     /must be subset of parent|permission denied|invalid role or secret id|invalid secret id|login failed/i,
   ],
-  ['unwrap failed', /decryption error|ciphertext is too short|failed to unwrap|key ?wrap/i],
+  // OpenBao's AES-KWP: "kwp: unwrap failed integrity check" (material changed, or wrapped for another key).
+  ['unwrap failed', /decryption error|ciphertext is too short|failed to unwrap|unwrap failed|key ?wrap/i],
 ];
 
 export const VAULT_ERROR_TABLE: ErrorTable = {

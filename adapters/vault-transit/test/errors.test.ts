@@ -36,6 +36,7 @@ describe('Vault error mapping table', () => {
     [413, 'http: request body too large', 'InvalidArgument'],
     [429, 'request path "transit/encrypt/k": rate limit quota exceeded', 'Throttled'],
     [500, '1 error occurred:\n\t* crypto/rsa: decryption error\n\n', 'InvalidCiphertext'],
+    [500, '1 error occurred:\n\t* kwp: unwrap failed integrity check\n\n', 'InvalidCiphertext'],
     [
       500,
       '1 error occurred:\n\t* the import path cannot be used with an existing key; use import-version',

@@ -60,38 +60,43 @@ describe('README errors: transit', () => {
     ).rejects.toMatchObject({ code: 'AlreadyExists' });
   });
 
-  it('material that does not unwrap is InvalidCiphertext at the import: no key on the server, no pending entry', async () => {
-    const uri = transitUri(uniqueName('garbled'));
-    await t.keyport.createKey('hcvault', { name: uri, spec: 'AES_256', external: true });
-    // The HSM's wrap with a byte of its RSA-OAEP part changed: transit's OAEP decryption fails.
-    // (A changed AES-KWP part fails as "kwp: unwrap failed integrity check", which
-    // @keyport/vault-transit's error table does not read as InvalidCiphertext yet: Unavailable.)
-    const garbling: HsmKeyExporter = {
-      scheme: t.hsm.scheme,
-      oaepHashes: t.hsm.oaepHashes,
-      wrapKeyForExport: async (ref, options, o) => {
-        const wrapped = await t.hsm.wrapKeyForExport(ref, options, o);
-        wrapped[10] = (wrapped[10] as number) ^ 1;
-        return wrapped;
-      },
-    };
-    const manifestPath = join(t.dir, `${uniqueName('m')}.json`);
-    await expect(
-      importHsmKey({
-        keyport: t.keyport,
-        hsm: garbling,
-        hsmKey: { create: { name: uniqueName('root') } },
-        target: { uri },
-        manifestPath,
-      }),
-    ).rejects.toMatchObject({ code: 'InvalidCiphertext' });
-    expect((await readManifest(manifestPath)).pending).toBeUndefined();
-    // Transit made no key of it: a fresh provider (nothing announced) does not find one.
-    const fresh = new Keyport({ providers: [transitProvider()] });
-    try {
-      await expect(fresh.describeKey(uri)).rejects.toMatchObject({ code: 'NotFound' });
-    } finally {
-      await fresh.close();
-    }
-  });
+  for (const [part, at] of [
+    ['its RSA-OAEP part', (_: Uint8Array) => 10],
+    ['its AES-KWP part', (w: Uint8Array) => w.length - 1],
+  ] as const) {
+    it(`material that does not unwrap (${part} changed) is InvalidCiphertext at the import: no key on the server, no pending entry`, async () => {
+      const uri = transitUri(uniqueName('garbled'));
+      await t.keyport.createKey('hcvault', { name: uri, spec: 'AES_256', external: true });
+      // The HSM's wrap with one byte changed: transit's OAEP decryption fails, or its AES-KWP
+      // unwrap ("kwp: unwrap failed integrity check").
+      const garbling: HsmKeyExporter = {
+        scheme: t.hsm.scheme,
+        oaepHashes: t.hsm.oaepHashes,
+        wrapKeyForExport: async (ref, options, o) => {
+          const wrapped = await t.hsm.wrapKeyForExport(ref, options, o);
+          const i = at(wrapped);
+          wrapped[i] = (wrapped[i] as number) ^ 1;
+          return wrapped;
+        },
+      };
+      const manifestPath = join(t.dir, `${uniqueName('m')}.json`);
+      await expect(
+        importHsmKey({
+          keyport: t.keyport,
+          hsm: garbling,
+          hsmKey: { create: { name: uniqueName('root') } },
+          target: { uri },
+          manifestPath,
+        }),
+      ).rejects.toMatchObject({ code: 'InvalidCiphertext' });
+      expect((await readManifest(manifestPath)).pending).toBeUndefined();
+      // Transit made no key of it: a fresh provider (nothing announced) does not find one.
+      const fresh = new Keyport({ providers: [transitProvider()] });
+      try {
+        await expect(fresh.describeKey(uri)).rejects.toMatchObject({ code: 'NotFound' });
+      } finally {
+        await fresh.close();
+      }
+    });
+  }
 });
