@@ -29,7 +29,7 @@ import {
   takeSecretBytes,
   writeFrame,
 } from '@keyport/core';
-import { PROVIDER_NAME, requestIdOf, statusOf } from './errors.js';
+import { PROVIDER_NAME, requestIdOf, statusOf, withholdAnswer } from './errors.js';
 import { getKey, keySpec, keySpecAgain, onKey } from './keys.js';
 import type { ResolvedKey, Rpc, SdkOptions } from './rpc.js';
 import { SIGNING, specOf } from './specs.js';
@@ -136,7 +136,15 @@ function aadOf(context: EncryptRequest['context']) {
 
 /** One key operation at the vault: a 404 is explained, and on decrypt a 400 means the bytes do not open. */
 function keyOp<T>(rpc: Rpc, key: ResolvedKey, o: Call, request: KeyRequest<T>, decrypting = false) {
-  return onKey(rpc, key, o, () => rpc.sendCrypto(key, o, request), decrypting).catch((e: unknown) => {
+  // A decrypt's or unwrap's answer carries key material, and the SDK quotes an answer it cannot
+  // parse in its error: that error, kept as `cause`, loses the answer's text before anything sees it.
+  const send: KeyRequest<T> = decrypting
+    ? (c, so) =>
+        request(c, so).catch((e: unknown) => {
+          throw withholdAnswer(e);
+        })
+    : request;
+  return onKey(rpc, key, o, () => rpc.sendCrypto(key, o, send), decrypting).catch((e: unknown) => {
     throw decrypting && statusOf(e) === 400 ? notAuthentic(e) : e;
   });
 }

@@ -66,7 +66,9 @@ interface RestErrorShape {
   code?: unknown;
   statusCode?: unknown;
   message?: unknown;
-  details?: { error?: { innerError?: { code?: unknown }; innererror?: { code?: unknown } } };
+  details?: {
+    error?: { code?: unknown; innerError?: { code?: unknown }; innererror?: { code?: unknown } };
+  };
   response?: { headers?: { get(name: string): string | undefined } };
 }
 
@@ -161,11 +163,80 @@ function rowOf(error: unknown): { row: string; message: string } | undefined {
     return { row: 'network', message: `the vault could not be reached (${network ?? 'no answer'})` };
   }
   const inner = status === 403 || status === 409 ? innerCodeOf(error, status) : undefined;
-  const answer = `${status}${word(e.code) ? ` ${e.code}` : ''}${inner ? `/${inner}` : ''}`;
+  // PARSE_ERROR is the SDK's own code (not a word, so not printed as the service's).
+  const malformed = e.code === PARSE_ERROR ? ' with a body that is not JSON' : '';
+  const answer = `${status}${word(e.code) ? ` ${e.code}` : ''}${inner ? `/${inner}` : ''}${malformed}`;
   const row = [`${status}/${inner}`, String(status), status >= 500 ? '5xx' : 'other'].find(
     (key) => errorMapping(AZURE_ERROR_TABLE, key) !== undefined,
   );
   return { row: row ?? 'other', message: `Azure Key Vault answered ${answer}` };
+}
+
+/** The SDK's code for an answer whose body did not parse. */
+const PARSE_ERROR = 'PARSE_ERROR';
+/** The answer headers a withheld error keeps: those mapAzureError reads (request id, retry waits). */
+const KEPT_HEADERS = ['x-ms-request-id', 'retry-after', 'retry-after-ms', 'x-ms-retry-after-ms'];
+
+/**
+ * An SDK error from a call whose answer carries key material (decrypt, unwrapKey), with what the
+ * answer said withheld. The SDK quotes a body it cannot parse whole in its error's message (and
+ * keeps the response on the error), so a cut-short or padded answer holding a plaintext put it,
+ * as `cause`, into every logged KeyportError. Kept: status, the SDK's and the service's codes, the
+ * request id and retry headers, so mapping and retries are unchanged.
+ */
+export class WithheldAnswerError extends Error {
+  override readonly name = 'RestError';
+  readonly statusCode: number | undefined;
+  readonly code: string | undefined;
+  readonly details: { error: { code?: string; innerError?: { code: string } } } | undefined;
+  declare readonly response: { headers: { get(name: string): string | undefined } };
+
+  constructor(error: RestErrorShape) {
+    const status = statusOf(error);
+    const code = error.code === PARSE_ERROR ? PARSE_ERROR : word(error.code);
+    // The documented text of a 403 on a disabled key, read before the message is dropped.
+    const inner =
+      status === undefined
+        ? undefined
+        : (innerCodeOf(error, status) ??
+          (typeof error.message === 'string' && /not allowed on a disabled key/i.test(error.message)
+            ? 'KeyDisabled'
+            : undefined));
+    super(
+      `Azure Key Vault answered ${status ?? 'without a status'}${code ? ` ${code}` : ''}${
+        code === PARSE_ERROR ? ' with a body that is not JSON' : ''
+      }: the answer's text is withheld, as it may carry key material`,
+    );
+    this.statusCode = status;
+    this.code = code;
+    const serviceCode = word(error.details?.error?.code);
+    this.details =
+      serviceCode !== undefined || inner !== undefined
+        ? {
+            error: {
+              ...(serviceCode !== undefined ? { code: serviceCode } : {}),
+              ...(inner !== undefined ? { innerError: { code: inner } } : {}),
+            },
+          }
+        : undefined;
+    const kept = new Map<string, string>();
+    for (const name of KEPT_HEADERS) {
+      const value = error.response?.headers?.get(name);
+      if (typeof value === 'string') kept.set(name, value);
+    }
+    // Not enumerable, as the SDK's own: printed errors show the request id at the top already.
+    Object.defineProperty(this, 'response', {
+      value: { headers: { get: (name: string) => kept.get(name.toLowerCase()) } },
+      enumerable: false,
+    });
+  }
+}
+
+/** An SDK error with the answer's text withheld (see WithheldAnswerError); anything else as it is. */
+export function withholdAnswer(error: unknown): unknown {
+  return shape(error).name === 'RestError' && !(error instanceof WithheldAnswerError)
+    ? new WithheldAnswerError(shape(error))
+    : error;
 }
 
 /**
