@@ -120,6 +120,35 @@ function unnamed(error: { message?: unknown }): Error {
 }
 
 /**
+ * Whether the SDK failed to read the answer's body (it attaches the raw `$response` to what its
+ * parser threw and appends a hint to the message); AWS's own exceptions carry `$fault` instead.
+ */
+function isUnreadableAnswer(error: object): boolean {
+  return Object.hasOwn(error, '$response') && !Object.hasOwn(error, '$fault');
+}
+
+/**
+ * The parser's error without its message: V8's JSON.parse quotes the body around the fault (ten
+ * characters each side, all of a body under 21), and the body of a Decrypt or GenerateDataKey
+ * answer is key material: `Unexpected token 'A', ..."laintext":AQgPFh0kKz"...` printed 60 bits of
+ * a data key in every log of the error. The position, name and stack frames are kept; the body
+ * (`$response`, `$responseBodyText`) was never kept (core reduces causes).
+ */
+function withoutBody(error: { name?: unknown; message?: unknown; stack?: unknown }): Error {
+  const name = typeof error.name === 'string' && isExceptionName(error.name) ? error.name : 'Error';
+  const at = typeof error.message === 'string' ? /\bat position (\d+)/.exec(error.message)?.[1] : undefined;
+  const copy = new Error(
+    `the answer's body could not be read${at !== undefined ? ` (at position ${at})` : ''}; the parser's message is withheld, as it quotes the body`,
+  );
+  copy.name = name;
+  const frames = String(error.stack ?? '')
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line));
+  copy.stack = [`${name}: ${copy.message}`, ...frames].join('\n');
+  return copy;
+}
+
+/**
  * Maps anything a KMS call can throw. KeyportErrors pass through; unknown non-SDK values return
  * undefined so core's default (Internal) applies.
  */
@@ -134,10 +163,11 @@ export function mapAwsError(error: unknown): KeyportError | undefined {
   const name = typeof e.name === 'string' ? e.name : '';
   const shown = name === '' || isExceptionName(name);
   const { requestId: id, httpStatusCode: status } = e.$metadata ?? {};
+  const unreadable = isUnreadableAnswer(error);
   const base = {
     provider: PROVIDER_NAME,
     requestId: typeof id === 'string' && id !== '' ? id : undefined,
-    cause: shown ? error : unnamed(error),
+    cause: unreadable ? withoutBody(error) : shown ? error : unnamed(error),
   };
   const tls = tlsErrorCode(error);
   if (tls !== undefined)
@@ -159,6 +189,8 @@ export function mapAwsError(error: unknown): KeyportError | undefined {
     return keyportError('Unavailable', `AWS KMS answered HTTP ${status}`, base);
   if (e.$retryable?.throttling === true)
     return keyportError('Throttled', 'AWS KMS throttled the request', base);
+  if (unreadable && typeof status === 'number')
+    return keyportError('Internal', `AWS KMS answered HTTP ${status} with a body that is not KMS JSON`, base);
   if (typeof status === 'number')
     return keyportError(
       'Internal',

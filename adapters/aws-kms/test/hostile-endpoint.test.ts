@@ -10,6 +10,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { createKeyport, isKeyportError } from '@keyport/core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -52,13 +53,13 @@ afterEach(() => {
   }
 });
 
-/** A stand-in KMS endpoint: DescribeKey answers a symmetric key, Encrypt as `encrypt` writes. */
-async function standIn(encrypt: (res: ServerResponse) => void) {
+/** A stand-in KMS endpoint: DescribeKey answers a symmetric key, `answered` (Encrypt) as `encrypt` writes. */
+async function standIn(encrypt: (res: ServerResponse) => void, answered = 'Encrypt') {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const op = String(req.headers['x-amz-target']).replace(/^TrentService\./, '');
     req.resume();
     req.on('end', () => {
-      if (op !== 'Encrypt') {
+      if (op !== answered) {
         res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
         res.end(JSON.stringify(META));
       } else encrypt(res);
@@ -272,5 +273,60 @@ describe('a data key of another length than asked', () => {
         : { json: META },
     );
     expect((await provider.generateDataKey({ uri: KEY }, { bytes: 32 }, call())).plaintext).toHaveLength(32);
+  });
+});
+
+describe('an answer to a call returning key material whose body is not JSON', () => {
+  // 32 known key bytes; every 8-character run of their base64 and hex is looked for
+  const RAW = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 7 + 1) & 255));
+  const B64 = RAW.toString('base64');
+  const HEX = RAW.toString('hex');
+  const runs = (s: string) => Array.from({ length: s.length - 7 }, (_, i) => s.slice(i, i + 8));
+  const BODIES = {
+    'an unquoted plaintext': `{"KeyId":"${ARN}","Plaintext":${B64}}`,
+    'a bare base64 body': B64,
+    'a body shorter than 21 characters (quoted whole)': B64.slice(0, 20),
+    'a body cut short': `{"KeyId":"${ARN}","Plaintext":"${B64}"`,
+    'raw key bytes': RAW.toString('latin1'),
+  };
+
+  it('keeps no part of the body in the error or its cause chain (status, request id and code kept)', async () => {
+    for (const [what, body] of Object.entries(BODIES))
+      for (const op of ['Decrypt', 'GenerateDataKey'] as const)
+        for (const status of [200, 400]) {
+          const { keyport } = await standIn((res) => {
+            res.writeHead(status, {
+              'content-type': 'application/x-amz-json-1.1',
+              'x-amzn-requestid': 'rid-7',
+            });
+            res.end(Buffer.from(body, 'latin1'));
+          }, op);
+          const error = await (op === 'Decrypt'
+            ? keyport.decrypt(KEY, new Uint8Array(8))
+            : keyport.generateDataKey(KEY, { bytes: 32 })
+          ).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          const label = `${what}, ${op}, HTTP ${status}`;
+          expect(isKeyportError(error), label).toBe(true);
+          if (!isKeyportError(error)) continue;
+          expect(error.code, label).toBe('Internal');
+          expect(error.requestId, label).toBe('rid-7');
+          const printed = [
+            inspect(error, { depth: 10, showHidden: true }),
+            JSON.stringify(error),
+            String(error.stack),
+            String((error.cause as Error | undefined)?.stack),
+          ].join('\n');
+          expect(printed, label).not.toMatch(/is not valid JSON/);
+          for (const run of [...runs(B64), ...runs(HEX)])
+            expect(printed, `${label}: ${run}`).not.toContain(run);
+          // raw bytes as V8 quotes them (escaped by core): 1, 8, 15, 22 ...
+          expect(printed, label).not.toContain(String.raw`\u0001\u0008\u000f`);
+          expect(error.message, label).toBe(
+            `AWS KMS answered HTTP ${status} with a body that is not KMS JSON`,
+          );
+        }
   });
 });
