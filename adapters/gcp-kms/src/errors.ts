@@ -102,6 +102,31 @@ function requestIdOf(error: GoogleLikeError): { requestId?: string } {
 
 type Details = { keyUri?: string; provider?: string };
 
+/** gax's error for a non-2xx REST answer whose body is not a JSON error object (it quotes the body). */
+const UNDECODABLE =
+  /^Error response from RPC \w+(?: with status \d{3})? could not be decoded: (the response body[^:]*)/;
+
+/**
+ * What was wrong with a REST answer the client could not decode, or undefined. Those errors
+ * carry the answer's text: V8's JSON SyntaxError quotes a snippet of the body, gax's error for an
+ * undecodable error answer quotes up to 1 KiB of it (and keeps all of it on a hidden property),
+ * and proto3-json-serializer's quotes a field's value (`field plaintext ... cannot contain value
+ * ...`). The body may be a Decrypt answer's plaintext, so none of them is kept on the error.
+ */
+function malformedAnswer(error: unknown): string | undefined {
+  let e: unknown = error;
+  for (let depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
+    if (e instanceof SyntaxError) return 'the response body is not JSON';
+    const message = String((e as { message?: unknown }).message ?? '');
+    const undecodable = UNDECODABLE.exec(message);
+    if (undecodable) return undecodable[1];
+    if (/^\w*(?:FromProto3JSON|Proto3JSON)\w*:/.test(message))
+      return "the response's fields do not have the API's types";
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /**
  * Maps a raw client error; undefined when it is not a Google API error. The service's own message
  * stays on `cause` (it names resources, never plaintext or AAD values); keyport's is fixed text.
@@ -116,6 +141,20 @@ export function mapGcpError(error: unknown, op: GcpOperation = 'other', details:
   const e = error as GoogleLikeError;
   const key = tableKey(e, op);
   const answer = key !== undefined && /^\d+$/.test(key) ? `HTTP ${key}` : key;
+  const malformed = malformedAnswer(error);
+  if (malformed !== undefined) {
+    // The status, the request id and what was wrong are kept; the client's error (the cause) is
+    // not, since its text quotes the answer.
+    const status = (error as { httpStatusCode?: unknown }).httpStatusCode;
+    const http = typeof status === 'number' ? ` HTTP ${status}` : '';
+    const why = `Cloud KMS sent an${http} answer that could not be decoded (${malformed}); its body is not kept`;
+    const options = { ...details, ...requestIdOf(e) };
+    const message = `Cloud KMS call failed: ${answer ?? 'malformed answer'}: ${why}`;
+    return (
+      errorFromTable(GCP_KMS_ERROR_TABLE, key, message, options) ??
+      new KeyportError('Internal', message, { ...options, retryable: false })
+    );
+  }
   const options = { ...details, ...requestIdOf(e), cause: error };
   return errorFromTable(GCP_KMS_ERROR_TABLE, key, `Cloud KMS call failed: ${answer}`, options);
 }
