@@ -13,7 +13,7 @@ import {
   type SigningAlgorithm,
   type SignRequest,
 } from '@keyport/core';
-import { malformedAnswer, PROVIDER_NAME, VAULT_ERROR_TABLE, vaultErrorKey } from './errors.js';
+import { malformedAnswer, PROVIDER_NAME, VAULT_ERROR_TABLE, vaultAnswer, vaultErrorKey } from './errors.js';
 import { type KeyTarget, readKey } from './keys.js';
 import { batchResultsOf } from './rpc.js';
 import {
@@ -55,7 +55,9 @@ async function writeWithContext(t: Target, op: string, body: object, context: Co
     return await send();
   } catch (error) {
     const id = keyId(t.key);
-    if (t.facts.derived.has(id) || !DERIVED_HINT.test(String((error as Error | null)?.message))) throw error;
+    // Read from the answer's body: the error's message no longer holds the server's text (rpc.ts).
+    const said = vaultAnswer(error)?.message || String((error as Error | null)?.message);
+    if (t.facts.derived.has(id) || !DERIVED_HINT.test(said)) throw error;
     t.facts.derived.add(id);
     return await send();
   }

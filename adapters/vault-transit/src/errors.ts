@@ -120,6 +120,29 @@ export function maskErrorTokens(error: unknown, secrets: readonly string[]): voi
   }
 }
 
+/**
+ * Replaces, in place, the server's text a failed request's error carries (node-vault makes its
+ * message of the answer's `errors[0]`) with the HTTP status alone, for requests whose body or
+ * answer carries a plaintext (encrypt, decrypt, data keys): a proxy echoing the request, or a
+ * server not quite Vault, would otherwise put the plaintext's base64 into `cause`, and so into
+ * logs. Masking the known value would miss an echo escaped, cut or re-encoded on the way. The
+ * body is left for the error table (`vaultAnswer` reads it; core drops it from the cause it keeps).
+ */
+export function withholdServerText(error: unknown): void {
+  if (!(error instanceof Error) || error instanceof KeyportError) return;
+  const status = vaultAnswer(error)?.status;
+  if (status === undefined) return;
+  try {
+    error.message = `Status ${status} (Vault's text withheld: the request or its answer carries a plaintext)`;
+    if (typeof error.stack === 'string') {
+      const frames = error.stack.split('\n').filter((line) => /^\s+at /.test(line));
+      error.stack = [`${error.name}: ${error.message}`, ...frames].join('\n');
+    }
+  } catch {
+    // A frozen error keeps its text; nothing keyport builds is frozen.
+  }
+}
+
 /** The table row an answer falls under: the first kind with a row for the status, else the status. */
 export function vaultErrorKey(status: number, message: string): string | undefined {
   // Only the head is matched: a hostile server's megabyte message must not cost regex time.

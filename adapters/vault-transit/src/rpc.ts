@@ -22,7 +22,7 @@ import {
   settleOrAbort,
 } from '@keyport/core';
 import type NodeVault from 'node-vault';
-import { maskErrorTokens } from './errors.js';
+import { maskErrorTokens, withholdServerText } from './errors.js';
 import type { VaultAuth, VaultTlsOptions, VaultTransitOptions } from './options.js';
 import { nodeVault } from './sdk.js';
 
@@ -312,6 +312,12 @@ export class TokenManager {
 
 const silent = (): void => {};
 
+/**
+ * `<mount>/<op>/<name>` of the transit calls whose request or answer carries a plaintext
+ * (encrypt, decrypt, datakey/plaintext and /wrapped), single or batch: their errors keep no server text.
+ */
+const PLAINTEXT_PATH = /(?:^|\/)(?:encrypt|decrypt|datakey\/[^/]+)\/[^/]+$/;
+
 export class VaultSession {
   /** The token manager, once the client exists (none when no `auth` is configured). */
   tokens: TokenManager | undefined;
@@ -397,6 +403,7 @@ export class VaultSession {
       if (signal.aborted) throw abortError(signal);
       // Logins and renewals (tokens.ensure) fail through here too, with the same masking.
       maskErrorTokens(error, this.secrets(as));
+      if (PLAINTEXT_PATH.test(path)) withholdServerText(error);
       throw error;
     }
   }

@@ -84,7 +84,8 @@ describe('a token echoed in an error answer (a proxy in front of Vault)', () => 
     });
     try {
       const p = standIn.provider;
-      const error = await rejection(p, p.encrypt({ uri: `${standIn.base}/k` }, bytes('x'), {}, call()));
+      // A call whose server text is kept (encrypt's is withheld altogether): masked, not dropped.
+      const error = await rejection(p, p.rotateKey({ uri: `${standIn.base}/k` }, call()));
       expect(error.code).toBe('AccessDenied');
       expect(shown(error)).not.toContain(secret);
       expect(String(error.cause)).toContain('<redacted>');
