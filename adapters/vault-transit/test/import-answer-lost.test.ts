@@ -6,45 +6,11 @@
  * with a bare "HTTP 500 exists" (what made @keyport/byok drop its record of the import).
  */
 import { createDecipheriv, randomBytes } from 'node:crypto';
-import { createServer, request, type Server } from 'node:http';
 import { Keyport } from '@keyport/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type VaultTransitProvider, wrapForImport } from '../src/index.js';
 import { bytes, keyName, openbao, provider, rejection, text } from './helpers.js';
-
-/** A pass-through proxy to OpenBao that, while `dropImports` is set, drops `/import` answers. */
-async function droppingProxy(target: string) {
-  const up = new URL(target);
-  const state = { dropImports: 0 };
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const forward = request(
-        { host: up.hostname, port: up.port, path: req.url, method: req.method, headers: req.headers },
-        (answer) => {
-          const out: Buffer[] = [];
-          answer.on('data', (c: Buffer) => out.push(c));
-          answer.on('end', () => {
-            // OpenBao has handled the request: only its answer is lost.
-            if (req.url?.endsWith('/import') && state.dropImports > 0) {
-              state.dropImports--;
-              req.socket.destroy();
-              return;
-            }
-            res.writeHead(answer.statusCode ?? 502, answer.headers);
-            res.end(Buffer.concat(out));
-          });
-        },
-      );
-      forward.on('error', () => req.socket.destroy());
-      forward.end(Buffer.concat(chunks));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return { server, state, url: `http://127.0.0.1:${port}` };
-}
+import { droppingProxy } from './support/dropping-proxy.js';
 
 /** Opens a transit aes256-gcm96 ciphertext with the raw key: vault:vN:base64(nonce12 || ct || tag16). */
 function openLocally(key: Uint8Array, ciphertext: Uint8Array): string {

@@ -5,47 +5,13 @@
  * records the pairing — in the same process (whose transit provider announced the key) and in a
  * new one. Proof that the pairing is right: transit's ciphertext opens inside the HSM.
  */
-import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { Keyport } from '@keyport/core';
 import { VaultTransitProvider } from '@keyport/vault-transit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { droppingProxy } from '../../../adapters/vault-transit/test/support/dropping-proxy.js';
 import { importHsmKey, readManifest, transitToHsmCiphertext } from '../src/index.js';
 import { openbao, text, uniqueName, useHsmKeyport, utf8 } from './support.js';
-
-/** A pass-through proxy to OpenBao that drops the answer of the next `dropImports` `/import`s. */
-async function droppingProxy(target: string) {
-  const up = new URL(target);
-  const state = { dropImports: 0 };
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const forward = request(
-        { host: up.hostname, port: up.port, path: req.url, method: req.method, headers: req.headers },
-        (answer) => {
-          const out: Buffer[] = [];
-          answer.on('data', (c: Buffer) => out.push(c));
-          answer.on('end', () => {
-            // OpenBao has handled the request: only its answer is lost.
-            if (req.url?.endsWith('/import') && state.dropImports > 0) {
-              state.dropImports--;
-              req.socket.destroy();
-              return;
-            }
-            res.writeHead(answer.statusCode ?? 502, answer.headers);
-            res.end(Buffer.concat(out));
-          });
-        },
-      );
-      forward.on('error', () => req.socket.destroy());
-      forward.end(Buffer.concat(chunks));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return { server, state, address: `127.0.0.1:${port}` };
-}
 
 let proxy: Awaited<ReturnType<typeof droppingProxy>>;
 beforeAll(async () => {
