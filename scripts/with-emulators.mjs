@@ -3,9 +3,9 @@
 // them: `node scripts/with-emulators.mjs <command> [args…]`. Benchmarks use it, so `pnpm bench`
 // works on a fresh machine the way `pnpm test` does (the vitest global setup does the same).
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readEnvFile } from '../conformance/bin/lib/state.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'conformance/bin/emulators.mjs');
@@ -20,18 +20,7 @@ const up = spawnSync(process.execPath, [cli, 'up', '--lease', lease], { stdio: '
 if (up.status !== 0) process.exit(up.status ?? 1);
 const release = () => spawnSync(process.execPath, [cli, 'down', '--lease', lease], { stdio: 'inherit' });
 
-const env = { ...process.env };
-for (const line of readFileSync(join(root, '.emulators/env'), 'utf8').split('\n')) {
-  const eq = line.indexOf('=');
-  if (eq > 0 && !line.startsWith('#')) env[line.slice(0, eq)] = unquoted(line.slice(eq + 1));
-}
+const env = { ...process.env, ...readEnvFile(join(root, '.emulators/env')) };
 const run = spawnSync(command, args, { stdio: 'inherit', env, shell: false });
 release();
 process.exit(run.status ?? 1);
-
-/** A value as the shell reads it: the env file single-quotes values a shell would split (state.mjs). */
-function unquoted(value) {
-  return value.length >= 2 && value.startsWith("'") && value.endsWith("'")
-    ? value.slice(1, -1).replaceAll("'\\''", "'")
-    : value;
-}

@@ -10,6 +10,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
+// @ts-expect-error the harness's bin is plain JavaScript without declarations
+import { readEnvFile } from '../bin/lib/state.mjs';
 import { projectTargets, type TargetName, targetsForProjects } from './targets.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -80,17 +82,7 @@ function runCli(args: string[]): Promise<void> {
 /** `KEY=VALUE` lines into process.env; values never contain newlines. */
 function loadEnvFile(path: string): void {
   if (!existsSync(path)) throw new Error(`the emulator harness wrote no env file at ${path}`);
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0) process.env[line.slice(0, eq)] = unquoted(line.slice(eq + 1));
-  }
-}
-
-/** A value as the shell reads it: the env file single-quotes values a shell would split (state.mjs). */
-function unquoted(value: string): string {
-  return value.length >= 2 && value.startsWith("'") && value.endsWith("'")
-    ? value.slice(1, -1).replaceAll("'\\''", "'")
-    : value;
+  Object.assign(process.env, readEnvFile(path) as Record<string, string>);
 }
 
 function printLogsOfTroubledTargets(project: TestProject, needed: readonly TargetName[]): void {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 // @ts-expect-error the harness's bin is plain JavaScript without declarations
-import { shellQuoted } from '../bin/lib/state.mjs';
+import { readEnvFile, shellQuoted } from '../bin/lib/state.mjs';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyport-env-file-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,6 +37,8 @@ it('every value comes back whole through a shell that sources the file', () => {
     env: { PATH: process.env.PATH },
   });
   expect(JSON.parse(out)).toEqual(values);
+  // The harness's own reader (vitest global setup, scripts/with-emulators.mjs) gets the same.
+  expect((readEnvFile as (path: string) => Record<string, string>)(file)).toEqual(values);
   // Plain values stay as they were written before (other readers split on the first '=').
   expect(quote(values.PLAIN)).toBe(values.PLAIN);
 });

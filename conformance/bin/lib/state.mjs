@@ -107,6 +107,26 @@ export function shellQuoted(value) {
   return /^[A-Za-z0-9_./:@%+,=-]*$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
 }
 
+/**
+ * The env file's variables as the shell reads them (`shellQuoted` undone): for the harness's own
+ * loaders, the vitest global setup and scripts/with-emulators.mjs. Lines are `KEY=VALUE`; values
+ * never contain newlines.
+ */
+export function readEnvFile(path) {
+  const vars = {};
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0 && !line.startsWith('#')) vars[line.slice(0, eq)] = unquoted(line.slice(eq + 1));
+  }
+  return vars;
+}
+
+function unquoted(value) {
+  return value.length >= 2 && value.startsWith("'") && value.endsWith("'")
+    ? value.slice(1, -1).replaceAll("'\\''", "'")
+    : value;
+}
+
 function writeAtomic(path, text) {
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600 });
