@@ -71,8 +71,16 @@ function timeOf(value: unknown): number | undefined {
   const t = Date.parse(value);
   return Number.isNaN(t) ? undefined : t;
 }
+/**
+ * How far after `now` a reported date may lie (clocks of provider, audit writer and checker
+ * disagree by seconds to minutes) before it is not believed. A date well in the future (a wrong
+ * clock, a wrong answer) made a key's material or last use look younger than any limit, forever:
+ * the age it gives is unknown instead, and so is the rule's outcome unless other facts decide.
+ */
+const FUTURE_SKEW_MS = DAY_MS;
+const inFuture = (t: number | undefined, now: number): boolean => t !== undefined && t - now > FUTURE_SKEW_MS;
 const daysSince = (from: number | undefined, to: number): number | undefined =>
-  from === undefined ? undefined : (to - from) / DAY_MS;
+  from === undefined || inFuture(from, to) ? undefined : Math.max(0, to - from) / DAY_MS;
 const fmtDays = (d: number): string => `${Math.floor(d)} days`;
 
 type Outcome = { status: 'violation' | 'unknown'; message: string; grantId?: string };
@@ -105,7 +113,16 @@ export function ruleApplies(rule: Rule, key: InventoryKey): boolean {
 function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): Outcome[] {
   switch (rule.type) {
     case 'max-rotation-period': {
-      const age = daysSince(timeOf(key.lastRotatedAt), now);
+      const rotatedAt = timeOf(key.lastRotatedAt);
+      if (inFuture(rotatedAt, now)) {
+        return [
+          {
+            status: 'unknown',
+            message: `its material is reported made at ${key.lastRotatedAt}, after the check's time: its age is unknown (a clock or provider error?)`,
+          },
+        ];
+      }
+      const age = daysSince(rotatedAt, now);
       if (age !== undefined && age > rule.maxDays) {
         return [
           { status: 'violation', message: `key material is ${fmtDays(age)} old (limit ${rule.maxDays})` },
@@ -272,9 +289,15 @@ function evaluate(rule: Rule, key: InventoryKey, inv: Inventory, now: number): O
         message: `the audit log shows ${aliases.length} ${scheme} key name(s) not in the inventory (aliases?) that may be this key`,
       };
       if (key.lastUsedAt !== null) {
-        const idle = daysSince(timeOf(key.lastUsedAt), now);
-        if (idle === undefined)
-          return [{ status: 'unknown', message: 'the last use recorded is not a date' }];
+        const usedAt = timeOf(key.lastUsedAt);
+        const idle = daysSince(usedAt, now);
+        if (idle === undefined) {
+          const why =
+            usedAt === undefined
+              ? 'the last use recorded is not a date'
+              : `the last use recorded (${key.lastUsedAt}) lies after the check's time`;
+          return [{ status: 'unknown', message: why }];
+        }
         if (idle <= rule.maxDays) return [];
         return aliases.length > 0
           ? [maybeAlias]

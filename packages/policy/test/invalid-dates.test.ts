@@ -131,3 +131,47 @@ rules:
     ]);
   });
 });
+
+describe('a date after the time of the check', () => {
+  const FUTURE = new Date('2099-01-01T00:00:00.000Z');
+  const SKEWED = new Date(Date.parse(NOW) + 3_600_000); // an hour ahead: ordinary clock skew
+  const OLD = new Date('2020-01-01T00:00:00.000Z');
+  const versions = (createdAt: Date) => [{ version: '1', state: 'enabled', createdAt }];
+
+  it('makes the age it gives unknown, never young enough to pass every limit', async () => {
+    const inv = await collectInventory(
+      provider([
+        key('rotated-in-2099', { createdAt: OLD, versions: versions(FUTURE) }),
+        key('created-in-2099', { createdAt: FUTURE, versions: versions(FUTURE) }),
+        key('skewed', { createdAt: OLD, versions: versions(SKEWED) }),
+      ]),
+      { sources: ['acme'], now: () => new Date(NOW) },
+    );
+    const rules = `
+version: 1
+rules:
+  - { id: rotation, type: max-rotation-period, severity: high, maxDays: 60 }
+  - { id: unused, type: max-unused-days, severity: high, maxDays: 30 }
+`;
+    // The audit log (as a reader of it would fill in) claims a use in 2099 for every key.
+    const withUse = {
+      ...inv,
+      auditLogSince: OLD.toISOString(),
+      keys: inv.keys.map((k) => ({
+        ...k,
+        lastUsedAt: k.uri.endsWith('skewed') ? SKEWED.toISOString() : FUTURE.toISOString(),
+      })),
+    };
+    const r = checkPolicy(withUse, parsePolicyText(rules));
+    expect(r.findings.map((f) => `${f.ruleId} ${f.keyUri} ${f.status}`).sort()).toEqual([
+      'rotation acme:created-in-2099 unknown',
+      'rotation acme:rotated-in-2099 unknown',
+      'unused acme:created-in-2099 unknown',
+      'unused acme:rotated-in-2099 unknown',
+    ]);
+    const rotated = r.findings.find((f) => f.ruleId === 'rotation' && f.keyUri === 'acme:rotated-in-2099');
+    expect(rotated?.message).toMatch(/after the check's time: its age is unknown/);
+    // within a day of the check's time it is believed (clocks disagree by minutes)
+    expect(r.summary).toMatchObject({ evaluated: 6, passed: 2 });
+  });
+});
