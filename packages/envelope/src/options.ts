@@ -150,13 +150,47 @@ export function outputOption(output: unknown, input: Uint8Array, inputName: stri
   if (output === undefined) return undefined;
   if (!(output instanceof Uint8Array)) throw bad('output must be a Uint8Array (a Buffer is one)');
   const shared =
-    output.buffer === input.buffer &&
     output.length > 0 &&
     input.length > 0 &&
     output.byteOffset < input.byteOffset + input.length &&
-    input.byteOffset < output.byteOffset + output.length;
+    input.byteOffset < output.byteOffset + output.length &&
+    (output.buffer === input.buffer ||
+      sameSharedMemory(output.buffer, input.buffer, output.byteOffset, input.byteOffset));
   if (shared) throw bad(`output must not overlap the ${inputName}`);
   return output;
+}
+
+/**
+ * Whether two SharedArrayBuffer objects are one memory: each `postMessage` of a
+ * SharedArrayBuffer makes a new object over the same memory, so `.buffer` identity misses an
+ * `output` received apart from the input, and a seal then wrote its header over plaintext it had
+ * not read yet (the message opened, to other bytes). Such objects share their whole memory from
+ * offset 0, so views whose offsets intersect overlap exactly when a byte written through one is
+ * read through the other: the byte at the intersection's start is written (it is `output`'s, to
+ * be written anyway), read back through `input`, and restored.
+ */
+function sameSharedMemory(
+  out: ArrayBufferLike,
+  input: ArrayBufferLike,
+  outAt: number,
+  inAt: number,
+): boolean {
+  if (!(out instanceof SharedArrayBuffer) || !(input instanceof SharedArrayBuffer)) return false;
+  const at = Math.max(outAt, inAt);
+  const o = new Uint8Array(out, at, 1);
+  const i = new Uint8Array(input, at, 1);
+  const saved = Atomics.load(o, 0);
+  let same = true;
+  // Two values: another thread writing `input` cannot match both by chance.
+  for (const probe of [saved ^ 0x5a, saved ^ 0xa5]) {
+    Atomics.store(o, 0, probe);
+    if (Atomics.load(i, 0) !== probe) {
+      same = false;
+      break;
+    }
+  }
+  Atomics.store(o, 0, saved);
+  return same;
 }
 
 /**

@@ -4,6 +4,7 @@
  * work; a failed open leaves no plaintext in `output`; streams refuse the option.
  */
 import { randomBytes } from 'node:crypto';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { openEnvelope, openStream, type Recipient, sealEnvelope, sealStream } from '../src/index.js';
 import { PARALLEL_MIN_BYTES } from '../src/parallel.js';
@@ -317,5 +318,72 @@ describe('streams', () => {
     );
     expect(e2?.code).toBe('InvalidArgument');
     expect(e2?.message).toMatch(/unknown option "output"/);
+  });
+});
+
+/** Two SharedArrayBuffer objects over `sab`'s memory, as a thread receives it posted twice. */
+function receivedTwice(sab: SharedArrayBuffer): [SharedArrayBuffer, SharedArrayBuffer] {
+  const { port1, port2 } = new MessageChannel();
+  port1.postMessage(sab);
+  port1.postMessage(sab);
+  const a = receiveMessageOnPort(port2)?.message as SharedArrayBuffer;
+  const b = receiveMessageOnPort(port2)?.message as SharedArrayBuffer;
+  port1.close();
+  return [a, b];
+}
+
+describe('output over a SharedArrayBuffer object of its own for the same memory', () => {
+  it('seal: output overlapping the plaintext is refused, not sealed over it', async () => {
+    const { recipient, calls } = counted();
+    const [a, b] = receivedTwice(new SharedArrayBuffer(64 * 1024));
+    expect(a).not.toBe(b);
+    const pt = randomBytes(10_000);
+    const input = new Uint8Array(a, 0, pt.length);
+    input.set(pt);
+    for (const output of [new Uint8Array(b), new Uint8Array(b, 9_999), new Uint8Array(b, 0, 1)]) {
+      const e = await errorOf(sealEnvelope(input, { recipients: [recipient], frameLength: 4096, output }));
+      expect(e?.code).toBe('InvalidArgument');
+      expect(e?.message).toMatch(/output must not overlap the plaintext/);
+      // The check leaves both views as they were.
+      expect(Buffer.from(input).equals(pt)).toBe(true);
+    }
+    expect(calls()).toBe(0);
+    // Past the plaintext is fine, and the message holds the plaintext given.
+    const msg = await sealEnvelope(input, { recipients: [aes], output: new Uint8Array(b, pt.length) });
+    expect(Buffer.from((await openEnvelope(Buffer.from(msg), { trust: [aes] })).plaintext).equals(pt)).toBe(
+      true,
+    );
+  });
+
+  it('open: output overlapping the message is refused, the message left intact', async () => {
+    const { recipient, calls } = counted();
+    const size = PARALLEL_MIN_BYTES + 77_777;
+    const pt = randomBytes(size);
+    const msg = await sealEnvelope(pt, { recipients: [aes], frameLength: 256 * 1024 });
+    const [a, b] = receivedTwice(new SharedArrayBuffer(2 * msg.length));
+    const inShared = new Uint8Array(a, 0, msg.length);
+    inShared.set(msg);
+    for (const concurrency of [1, 4]) {
+      const e = await errorOf(
+        openEnvelope(inShared, { trust: [recipient], output: new Uint8Array(b, 100), concurrency }),
+      );
+      expect(e?.code).toBe('InvalidArgument');
+      expect(e?.message).toMatch(/output must not overlap the message/);
+      expect(Buffer.from(inShared).equals(msg)).toBe(true);
+    }
+    expect(calls()).toBe(0);
+    const opened = await openEnvelope(inShared, { trust: [aes], output: new Uint8Array(b, msg.length) });
+    expect(Buffer.from(opened.plaintext).equals(pt)).toBe(true);
+  });
+
+  it('two SharedArrayBuffers of separate memory at the same offsets are not refused', async () => {
+    const pt = randomBytes(5_000);
+    const input = new Uint8Array(new SharedArrayBuffer(pt.length));
+    input.set(pt);
+    const output = new Uint8Array(new SharedArrayBuffer(64 * 1024)).fill(SENTINEL);
+    const msg = await sealEnvelope(input, { recipients: [aes], output });
+    expect(msg.buffer).toBe(output.buffer);
+    expect(Buffer.from(input).equals(pt)).toBe(true);
+    expect(Buffer.from((await openEnvelope(msg, { trust: [aes] })).plaintext).equals(pt)).toBe(true);
   });
 });
