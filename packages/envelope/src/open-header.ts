@@ -141,18 +141,35 @@ function containsPairs(context: Readonly<Record<string, string>>, required: unkn
   return true;
 }
 
-function openCacheKey(
-  header: ParsedHeader,
-  trusted: readonly Recipient[],
+/**
+ * The data-key cache's key for opening this header with these recipients: every variable field
+ * length-prefixed, so no two headers share a key (unprefixed, an EDK's provider info and
+ * ciphertext split one byte apart, or EDKs and context bytes shifted, gave one key, so a
+ * second message could be handed the first one's data key, and a valid message then failed its
+ * header tag as Integrity). Exported for tests.
+ */
+export function openCacheKey(
+  header: Pick<ParsedHeader, 'suite' | 'encryptedDataKeys' | 'contextBytes'>,
+  trusted: readonly Pick<Recipient, 'id'>[],
   authenticatedOnly: Uint8Array,
 ): string {
-  const h = createHash('sha512').update(`open\0${header.suite.id}\0`);
-  for (const r of trusted) h.update(`${r.id}\0`);
+  const h = createHash('sha512');
+  const field = (bytes: string | Uint8Array): void => {
+    const b = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
+    h.update(`${b.length}:`).update(b);
+  };
+  field(`open:${header.suite.id}`);
+  field(String(trusted.length));
+  for (const r of trusted) field(r.id);
+  field(String(header.encryptedDataKeys.length));
   for (const e of header.encryptedDataKeys) {
-    h.update(`${e.providerId}\0`).update(e.providerInfo).update(e.ciphertext);
+    field(e.providerId);
+    field(e.providerInfo);
+    field(e.ciphertext);
   }
   // The unstored pairs too: each EDK was unwrapped under the whole context.
-  h.update(header.contextBytes).update(`\0${authenticatedOnly.length}\0`).update(authenticatedOnly);
+  field(header.contextBytes);
+  field(authenticatedOnly);
   return h.digest('base64');
 }
 

@@ -12,6 +12,7 @@ import {
   sealStream,
 } from '../src/index.js';
 import { resolveLimits } from '../src/limits.js';
+import { openCacheKey } from '../src/open-header.js';
 import type { Recipient } from '../src/recipients/recipient.js';
 import { counting } from './helpers/counting.js';
 import { aes, collect } from './helpers/keys.js';
@@ -147,6 +148,48 @@ describe('data-key cache', () => {
     // A Map and an object with the same pairs may share an entry; every other context has its own.
     expect(cache.stats.fills).toBeGreaterThanOrEqual(contexts.length - 1);
     expect(cache.stats.hits).toBeGreaterThanOrEqual(contexts.length);
+  });
+
+  it('the open cache key tells apart headers whose fields a naive join would merge', () => {
+    const header = (edks: Array<[string, string, string]>, context: string) => ({
+      suite: { id: 0x0478 } as never,
+      encryptedDataKeys: edks.map(([providerId, info, ct]) => ({
+        providerId,
+        providerInfo: Buffer.from(info),
+        ciphertext: Buffer.from(ct),
+      })),
+      contextBytes: Buffer.from(context),
+    });
+    const none = new Uint8Array(0);
+    const keys = [
+      openCacheKey(header([['p', 'ab', 'c']], ''), [aes], none),
+      // provider info and ciphertext split one byte apart
+      openCacheKey(header([['p', 'a', 'bc']], ''), [aes], none),
+      // an EDK's last bytes shifted into the context
+      openCacheKey(header([['p', 'a', 'b']], 'c'), [aes], none),
+      // the provider id's end shifted into the provider info
+      openCacheKey(header([['p\0a', '', 'bc']], ''), [aes], none),
+      // two EDKs against one
+      openCacheKey(
+        header(
+          [
+            ['p', 'ab', 'c'],
+            ['p', '', ''],
+          ],
+          '',
+        ),
+        [aes],
+        none,
+      ),
+      // the context's end moved into the unstored pairs
+      openCacheKey(header([['p', 'ab', 'c']], ''), [aes], new Uint8Array([0x63])),
+      // a trusted id's end in the next id
+      openCacheKey(header([['p', 'ab', 'c']], ''), [{ id: 'x\0y' }, { id: '' }], none),
+      openCacheKey(header([['p', 'ab', 'c']], ''), [{ id: 'x' }, { id: 'y\0' }], none),
+    ];
+    expect(new Set(keys).size).toBe(keys.length);
+    // and the key is a function of its inputs
+    expect(openCacheKey(header([['p', 'ab', 'c']], ''), [aes], none)).toBe(keys[0]);
   });
 
   it('a Map context is checked for reserved keys as an object is', async () => {
