@@ -114,9 +114,11 @@ export function rawAesRecipient(options: RawAesRecipientOptions): Recipient {
       }
       // The spec's AAD first; then the order ESDK-JS's raw AES keyring uses by default, so its
       // messages open here even when the context keys sort differently under localeCompare.
-      const aads = [serializeOpenedContext(context), serializeContextEsdkJsLegacy(context)];
+      // That order is built only when the first fails (a 64 KiB context of 8,000 pairs takes
+      // tens of milliseconds to sort by localeCompare).
       let failure: unknown;
-      for (const aad of aads) {
+      for (const aadOf of [serializeOpenedContext, serializeContextEsdkJsLegacy]) {
+        const aad = aadOf(context);
         if (aad === undefined) continue;
         try {
           return decryptWith(edk, aad);
