@@ -106,6 +106,18 @@ describe('README-azure.md promises', () => {
         status: 400,
         body: { error: { code: 'BadParameter' } },
       });
+      // maxresults is an int32: only decimal digits are a number (Number() took these as 10, 5, 3, 2).
+      for (const bad of ['1e1', '0x5', '0b11', '2.0', '0o2', 'Infinity']) {
+        expect(await raw(server, 'GET', `/keys?${V}&maxresults=${bad}`, { token: ADMIN }), bad).toMatchObject(
+          {
+            status: 400,
+            body: { error: { code: 'BadParameter' } },
+          },
+        );
+      }
+      expect(
+        (await raw(server, 'GET', `/keys?${V}&maxresults=%2B2`, { token: ADMIN })).body.value,
+      ).toHaveLength(2);
     } finally {
       await server.stop();
     }

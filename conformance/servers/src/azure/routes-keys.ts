@@ -99,7 +99,11 @@ function page<T>(
   entries: readonly Entry<T>[],
 ): { value: T[]; nextLink: string | null } {
   const raw = query.get('maxresults');
-  const max = raw === null ? 25 : Number(raw);
+  // maxresults is an int32 query parameter (Azure/azure-rest-api-specs keyvault): decimal digits
+  // with an optional sign and surrounding blanks, as .NET's Int32 parsing takes them. Number()
+  // also read `1e1`, `0x5`, `0b11` and `5.0` as page sizes; they are refused like any value
+  // that is not an integer from 1 to 25.
+  const max = raw === null ? 25 : /^[ \t]*[+-]?\d{1,10}[ \t]*$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(max) || max < 1 || max > 25) {
     throw badParameter('maxresults must be an integer between 1 and 25.');
   }

@@ -187,7 +187,7 @@ const invalid = (message: string) => new RpcError(status.INVALID_ARGUMENT, messa
 class InvalidValue extends RpcError {
   constructor(
     readonly field: string,
-    type: protobuf.Enum,
+    type: protobuf.Enum | protobuf.Type,
     value: string,
   ) {
     super(
@@ -296,6 +296,12 @@ function scalarValue(field: protobuf.Field, value: unknown, path: string): unkno
     throw invalid('Invalid JSON payload received. Proto field is not repeating, cannot start list.');
   const check = (v: unknown, at: string) => {
     stringValue(field, v, at);
+    // "bool: true, false" (https://protobuf.dev/programming-guides/json/): 1 or "true" is refused,
+    // worded as the service words it, not as the decoder library does.
+    if (field.type === 'bool' && typeof v !== 'boolean')
+      throw invalid(
+        `Invalid value at '${at}' (TYPE_BOOL), ${typeof v === 'string' ? JSON.stringify(v.slice(0, 64)) : shownJson(v)}`,
+      );
     if (field.type === 'bytes' && typeof v === 'string' && !BASE64.test(v))
       throw invalid(
         `Invalid value at '${at}' (TYPE_BYTES), Base64 decoding failed for ${JSON.stringify(v.slice(0, 64))}`,
@@ -326,6 +332,10 @@ function normalize(type: protobuf.Type, json: unknown, depth = 0, at = ''): unkn
         `Invalid JSON payload received. Unknown name ${JSON.stringify(key.slice(0, 64))}: Cannot find field.`,
       );
     const path = `${at}${snake(field.name)}`;
+    // "null is an accepted value for all field types and treated as the default value of the
+    // corresponding field type" (https://protobuf.dev/programming-guides/json/): the field is left
+    // unset. The decoder refused `"importOnly": null` and `"versionTemplate": null`.
+    if (value === null) continue;
     const resolved = field.resolve().resolvedType;
     const sub = resolved && 'fields' in resolved ? (resolved as protobuf.Type) : undefined;
     const en = resolved && !('fields' in resolved) ? (resolved as protobuf.Enum) : undefined;
@@ -335,6 +345,20 @@ function normalize(type: protobuf.Type, json: unknown, depth = 0, at = ''): unkn
       out[name] = value.map((v, i) => normalize(sub, v, depth + 1, `${path}[${i}].`));
     } else if (sub) {
       out[name] = normalize(sub, value, depth + 1, `${path}.`);
+      // A message field holds a JSON object (its well-known types have their own JSON forms);
+      // `"versionTemplate": 5` was read as an empty template and the key created.
+      if (
+        !sub.fullName.startsWith('.google.protobuf.') &&
+        (typeof value !== 'object' || Array.isArray(value))
+      ) {
+        if (Array.isArray(value))
+          throw invalid('Invalid JSON payload received. Proto field is not repeating, cannot start list.');
+        throw new InvalidValue(
+          path,
+          sub,
+          typeof value === 'string' ? JSON.stringify(value.slice(0, 64)) : String(value),
+        );
+      }
     } else if (en && Array.isArray(value) && field.repeated) {
       out[name] = value.map((v, i) => enumValue(en, v, `${path}[${i}]`));
     } else if (en && !field.repeated) {
@@ -593,9 +617,12 @@ export async function startRestServer(opts: {
           if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
             throw invalid('Invalid JSON payload received. The body must be a JSON object.');
           json = parsed as Record<string, unknown>;
-        } else {
+        } else if (parsed !== '') {
           json = { [camel(route.body)]: parsed };
         }
+        // else: @google-cloud/kms (google-gax's REST transcoder) sends `""` as the body when the
+        // body field is an empty message (CreateKeyRing's `keyRing: {}`), and the service takes it
+        // as that empty message.
       }
       json = normalize(route.requestType, json) as Record<string, unknown>;
       route.vars.forEach((fieldPath, i) => {
