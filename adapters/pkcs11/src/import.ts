@@ -250,6 +250,9 @@ export function importKeyMaterial(
   );
 }
 
+/** The largest wrapping key `wrapKeyForExport` takes: what import targets hand out, as byok bounds it. */
+const MAX_WRAPPING_KEY_BITS = 4096;
+
 export interface WrapForExportOptions {
   /** The importing side's RSA public key, SPKI DER (AWS/GCP/Vault import parameters). */
   readonly wrappingPublicKeySpki: Uint8Array;
@@ -298,6 +301,17 @@ export function wrapKeyForExport(
   // Core's rule: whoever can compute the private half reads the exported key (RSA-768, e = 1).
   const weakness = wrappingKeyWeakness(wrappingPublic);
   if (weakness !== undefined) throw new KeyportError('InvalidArgument', weakness, { provider: p.name });
+  // byok's bound (import-hsm-key.ts): no import target hands out a larger key, and the modulus is
+  // the caller's to give — one of 32768 bits reached C_WrapKey and failed there as Internal
+  // (CKR_GENERAL_ERROR), smaller oversized ones were wrapped. Refused before the token is asked.
+  const bits = wrappingPublic.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (bits > MAX_WRAPPING_KEY_BITS) {
+    throw new KeyportError(
+      'InvalidArgument',
+      `the wrapping public key is RSA-${bits}; import targets hand out RSA-2048 to RSA-${MAX_WRAPPING_KEY_BITS}, and a larger key is no target's`,
+      { provider: p.name },
+    );
+  }
   const modulus = Buffer.from(jwk.n, 'base64url');
   const exponent = Buffer.from(jwk.e, 'base64url');
   const p11 = p.p11;
@@ -328,7 +342,7 @@ export function wrapKeyForExport(
             oaep,
             wrappingKey,
             objects.secret,
-            // The wrapped key is as long as the modulus (RSA over 8192 bits too).
+            // The wrapped key is as long as the modulus (at most 512 bytes, RSA-4096).
             Buffer.alloc(Math.max(1024, modulus.length)),
           ),
         );
