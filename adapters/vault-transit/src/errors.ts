@@ -120,19 +120,30 @@ export function maskErrorTokens(error: unknown, secrets: readonly string[]): voi
   }
 }
 
+/** Vault's and OpenBao's request ids are UUIDs. */
+const VAULT_REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
  * Replaces, in place, the server's text a failed request's error carries (node-vault makes its
  * message of the answer's `errors[0]`) with the HTTP status alone, for requests whose body or
  * answer carries a plaintext (encrypt, decrypt, data keys): a proxy echoing the request, or a
  * server not quite Vault, would otherwise put the plaintext's base64 into `cause`, and so into
  * logs. Masking the known value would miss an echo escaped, cut or re-encoded on the way. The
- * body is left for the error table (`vaultAnswer` reads it; core drops it from the cause it keeps).
+ * body is left for the error table (`vaultAnswer` reads it; core drops it from the cause it keeps),
+ * but for a `request_id` that is not Vault's (a UUID): the error's `requestId` is copied from it,
+ * and it is server text like any other.
  */
 export function withholdServerText(error: unknown): void {
   if (!(error instanceof Error) || error instanceof KeyportError) return;
   const status = vaultAnswer(error)?.status;
   if (status === undefined) return;
   try {
+    const body = (error as { response?: { body?: unknown } }).response?.body;
+    if (typeof body === 'object' && body !== null && Object.hasOwn(body, 'request_id')) {
+      const id = (body as { request_id?: unknown }).request_id;
+      if (typeof id !== 'string' || !VAULT_REQUEST_ID.test(id))
+        delete (body as { request_id?: unknown }).request_id;
+    }
     error.message = `Status ${status} (Vault's text withheld: the request or its answer carries a plaintext)`;
     if (typeof error.stack === 'string') {
       const frames = error.stack.split('\n').filter((line) => /^\s+at /.test(line));

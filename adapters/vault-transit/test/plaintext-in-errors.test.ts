@@ -111,9 +111,14 @@ describe('a plaintext echoed by the answer stays out of the error (a stand-in se
   });
 
   it('the status and the mapped code stay; Vault text of other calls stays in cause', async () => {
-    answer = () => [400, JSON.stringify({ errors: ['encryption key not found'], request_id: 'req-1' })];
+    const id = '2c8a0d7e-3f1b-4f7e-9a55-0c1d2e3f4a5b';
+    answer = () => [400, JSON.stringify({ errors: ['encryption key not found'], request_id: id })];
     const error = await rejection(p, p.encrypt({ uri: `${base}/k` }, secret, {}, call()));
-    expect(error).toMatchObject({ code: 'NotFound', requestId: 'req-1' });
+    expect(error).toMatchObject({ code: 'NotFound', requestId: id });
+    // A request id that is not Vault's (a UUID) is server text like any other on these calls.
+    answer = () => [400, JSON.stringify({ errors: ['encryption key not found'], request_id: 'req-1' })];
+    const odd = await rejection(p, p.encrypt({ uri: `${base}/k` }, secret, {}, call()));
+    expect(odd).toMatchObject({ code: 'NotFound', requestId: undefined });
     expect(String((error.cause as Error).message)).toMatch(/^Status 400 \(Vault's text withheld/);
     answer = () => [400, JSON.stringify({ errors: ['encryption key not found'] })];
     const other = await rejection(p, p.rotateKey({ uri: `${base}/k` }, call()));
