@@ -250,9 +250,6 @@ export function importKeyMaterial(
   );
 }
 
-/** The largest wrapping key `wrapKeyForExport` takes: what import targets hand out, as byok bounds it. */
-const MAX_WRAPPING_KEY_BITS = 4096;
-
 export interface WrapForExportOptions {
   /** The importing side's RSA public key, SPKI DER (AWS/GCP/Vault import parameters). */
   readonly wrappingPublicKeySpki: Uint8Array;
@@ -298,20 +295,10 @@ export function wrapKeyForExport(
   if (jwk.kty !== 'RSA' || jwk.n === undefined || jwk.e === undefined) {
     throw new KeyportError('InvalidArgument', 'the wrapping public key must be RSA', { provider: p.name });
   }
-  // Core's rule: whoever can compute the private half reads the exported key (RSA-768, e = 1).
+  // Core's rule: whoever can compute the private half reads the exported key (RSA-768, e = 1),
+  // and no target hands out a key over RSA-4096 (one of 32768 bits failed inside C_WrapKey).
   const weakness = wrappingKeyWeakness(wrappingPublic);
   if (weakness !== undefined) throw new KeyportError('InvalidArgument', weakness, { provider: p.name });
-  // byok's bound (import-hsm-key.ts): no import target hands out a larger key, and the modulus is
-  // the caller's to give — one of 32768 bits reached C_WrapKey and failed there as Internal
-  // (CKR_GENERAL_ERROR), smaller oversized ones were wrapped. Refused before the token is asked.
-  const bits = wrappingPublic.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (bits > MAX_WRAPPING_KEY_BITS) {
-    throw new KeyportError(
-      'InvalidArgument',
-      `the wrapping public key is RSA-${bits}; import targets hand out RSA-2048 to RSA-${MAX_WRAPPING_KEY_BITS}, and a larger key is no target's`,
-      { provider: p.name },
-    );
-  }
   const modulus = Buffer.from(jwk.n, 'base64url');
   const exponent = Buffer.from(jwk.e, 'base64url');
   const p11 = p.p11;

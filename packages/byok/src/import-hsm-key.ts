@@ -389,15 +389,6 @@ function checkNotExpired(o: ImportHsmKeyOptions, params: ImportParameters): void
 }
 
 /**
- * The largest wrapping key accepted. Every import target hands out RSA-2048 to RSA-4096 (AWS KMS
- * 2048/3072/4096, Cloud KMS import jobs 3072/4096, Vault/OpenBao transit 4096, Azure's KEK
- * 2048-4096, the local keystore 3072). A larger one (parameters are the caller's to give) is no
- * target's, and SoftHSM2 refuses 16384 bits and more only inside C_WrapKey (CKR_GENERAL_ERROR),
- * after the HSM key was generated.
- */
-const MAX_WRAPPING_KEY_BITS = 4096;
-
-/**
  * The HSM wraps under any RSA key it is given, and parameters can come from the caller, so a key
  * core's rule calls weak (`wrappingKeyWeakness`), or one larger than any target hands out, is
  * refused here, before anything is generated or wrapped.
@@ -411,13 +402,6 @@ function checkWrappingKey(spki: Uint8Array, keyUri: string): void {
   }
   const weakness = wrappingKeyWeakness(key);
   if (weakness !== undefined) throw fail('InvalidArgument', weakness, keyUri);
-  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (bits > MAX_WRAPPING_KEY_BITS)
-    throw fail(
-      'InvalidArgument',
-      `the wrapping public key is RSA-${bits}; import targets hand out RSA-2048 to RSA-${MAX_WRAPPING_KEY_BITS}, and a larger key is no target's`,
-      keyUri,
-    );
 }
 
 const OPTIONS = {

@@ -296,4 +296,4 @@ export {
   toMessageContext,
   type UnknownFields,
 } from './validate.js';
-export { MIN_WRAPPING_KEY_BITS, wrappingKeyWeakness } from './wrapping-key.js';
+export { MAX_WRAPPING_KEY_BITS, MIN_WRAPPING_KEY_BITS, wrappingKeyWeakness } from './wrapping-key.js';
