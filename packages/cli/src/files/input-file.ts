@@ -6,6 +6,7 @@ import { constants, fstatSync, type Stats } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { CliError, fileError, isErrno, quotePath, streamError } from '../cli-errors.js';
+import { describeChange } from './identity.js';
 
 export interface OpenedInput {
   /** The bytes, read once. */
@@ -28,7 +29,30 @@ async function readInto(h: FileHandle, buf: Buffer, path: string): Promise<numbe
   }
 }
 
-async function* readAll(h: FileHandle, path: string, ahead: boolean): AsyncGenerator<Uint8Array> {
+/**
+ * At the end of a regular file: it must still be as it was opened. A file written, truncated or
+ * appended to while it was read gave a message of bytes it never held together (the start of the
+ * old contents, the end of the new, or a cut-off prefix), sealed with exit 0; `tar` says "file
+ * changed as we read it". Size and modification time are compared (the descriptor's inode cannot
+ * change); the change time is not, so a chmod or a new hard link meanwhile is no change.
+ */
+async function checkUnchangedWhileRead(h: FileHandle, path: string, opened: Stats): Promise<void> {
+  let now: Stats;
+  try {
+    now = await h.stat();
+  } catch (e) {
+    throw fileError(e, path, 'cannot read');
+  }
+  if (now.size === opened.size && now.mtimeMs === opened.mtimeMs) return;
+  throw new CliError(
+    'FileChanged',
+    `${quotePath(path)} changed while keyport ran (${describeChange(opened, now)}, seen at the end of its read): nothing was written; run again once nothing writes to it`,
+    { path },
+  );
+}
+
+async function* readAll(h: FileHandle, path: string, opened: Stats | undefined): AsyncGenerator<Uint8Array> {
+  const ahead = opened !== undefined;
   // A read that fills its buffer hands the buffer on and the next read gets a new one (the
   // consumer may keep a chunk while later reads arrive); a short read (a pipe, a FIFO, the end
   // of the file) hands on a copy of what it got, and the buffer is read into again. So no copy
@@ -43,7 +67,10 @@ async function* readAll(h: FileHandle, path: string, ahead: boolean): AsyncGener
     for (;;) {
       const n = await (next ?? readInto(h, buf, path));
       next = undefined;
-      if (n === 0) return;
+      if (n === 0) {
+        if (opened !== undefined) await checkUnchangedWhileRead(h, path, opened);
+        return;
+      }
       let chunk: Buffer;
       if (n < buf.length) {
         // Its own memory (Buffer.from would put a small tail in Node's shared pool).
@@ -107,7 +134,7 @@ export async function openInputFile(path: string, o: InputOptions = {}): Promise
     });
   }
   return {
-    data: readAll(h, path, st.isFile()),
+    data: readAll(h, path, st.isFile() ? st : undefined),
     stat: st,
     size: st.isFile() ? st.size : undefined,
     close: () => h.close().catch(() => undefined),

@@ -86,10 +86,15 @@ export async function migrateFile(ctx: FileStepContext, path: string, attempt = 
     try {
       await keepOwnerAndMode(out, file, original);
       const source = readRange(h, original.size, head);
-      const written = await writeRewrapped(source, out, decision.addTo, ctx);
+      const written = await writeRewrapped(source, out, file, decision.addTo, ctx);
       ctx.journal.note(file, 'rewrapped');
       // The fsync and the verification overlap; the rename waits for both.
-      await allOrFirstError([out.sync(), verifyOpensWithTo(out, written, ctx)]);
+      await allOrFirstError([
+        out.sync().catch((e: unknown) => {
+          throw tempWriteError(e, file);
+        }),
+        verifyOpensWithTo(out, written, ctx),
+      ]);
     } finally {
       await out.close();
     }
@@ -217,10 +222,23 @@ function missingNamedFile(e: unknown, path: string, ctx: FileStepContext): CliEr
   return new CliError(error.code, `${error.message}${earlier}`, { path, cause: e });
 }
 
+/**
+ * A failed write or fsync of `file`'s temp copy, as the file-system error it is (a full disk is
+ * DiskFull, exit 13's code): a descriptor's errors carry no path, so they would otherwise be
+ * reported as a provider's Internal failure. Names the file being migrated; the temp beside it is
+ * removed.
+ */
+function tempWriteError(e: unknown, file: string): unknown {
+  return isErrno(e) && !(e instanceof KeyportError)
+    ? fileError(e, file, 'cannot write the migrated copy of')
+    : e;
+}
+
 /** Writes the rewrapped message to `out`, the run's temp file (not synced here). Returns the bytes written. */
 async function writeRewrapped(
   source: AsyncIterable<Uint8Array>,
   out: FileHandle,
+  file: string,
   addTo: boolean,
   ctx: FileStepContext,
 ): Promise<number> {
@@ -235,7 +253,7 @@ async function writeRewrapped(
   });
   // The header and the frames arrive as separate chunks: written in batches, so a small file
   // takes one write call instead of one per chunk.
-  return writeChunks(out, rewrapped);
+  return writeChunks(out, rewrapped, (e) => tempWriteError(e, file));
 }
 
 /**

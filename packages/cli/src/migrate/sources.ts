@@ -69,7 +69,7 @@ export function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-function kindOf(e: Dirent | import('node:fs').Stats): string {
+function kindOf(e: Pick<Dirent, 'isFIFO' | 'isSocket' | 'isCharacterDevice' | 'isBlockDevice'>): string {
   if (e.isFIFO()) return 'a FIFO';
   if (e.isSocket()) return 'a socket';
   if (e.isCharacterDevice() || e.isBlockDevice()) return 'a device';
@@ -82,6 +82,20 @@ const reasonOf = (e: unknown): string => {
   if (code === 'ENOENT') return 'does not exist';
   return `unreadable (${code ?? 'error'})`;
 };
+
+/**
+ * Why an entry whose name is not valid UTF-8 is skipped: keyport's paths are strings, which name
+ * only UTF-8 names. Renaming it (`convmv`) lets the next run migrate it.
+ */
+const notUtf8 = (what: string): string =>
+  `${what} name is not valid UTF-8, so keyport cannot open it: rename it to UTF-8 and run again`;
+
+/** `raw` as a string, if it is valid UTF-8 (it then names the same file); otherwise undefined. */
+function utf8Name(raw: Buffer): string | undefined {
+  const name = raw.toString('utf8');
+  // Invalid bytes decode to U+FFFD; a name may hold a real U+FFFD too, hence the byte comparison.
+  return !name.includes('\uFFFD') || Buffer.from(name).equals(raw) ? name : undefined;
+}
 
 class Walker {
   readonly files: string[] = [];
@@ -110,17 +124,28 @@ class Walker {
     const real = await realpath(dir).catch(() => dir);
     if (this.seenDirs.has(real)) return; // a symlink cycle
     this.seenDirs.add(real);
-    let entries: Dirent[];
+    let entries: Dirent<Buffer>[];
     try {
-      entries = await readdir(dir, { withFileTypes: true });
+      // Names as bytes: a name that is not UTF-8 (a Latin-1 archive) read as a string comes
+      // back with U+FFFD in it and names no file, so its step reported "does not exist" (and a
+      // directory "directory does not exist", its files never read) for a file that is there.
+      entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
     } catch (e) {
       this.skipped.push({ file: dir, reason: `directory ${reasonOf(e)}` });
       this.unreadableDirs++;
       return;
     }
     for (const e of entries) {
-      const p = join(dir, e.name);
+      const name = utf8Name(e.name);
+      const p = join(dir, name ?? e.name.toString('utf8'));
       if (this.o.exclude(p)) continue;
+      if (name === undefined) {
+        if (e.isDirectory()) {
+          this.skipped.push({ file: p, reason: `${notUtf8('a directory whose')} (its files were not read)` });
+          this.unreadableDirs++;
+        } else if (this.keep(p)) this.skipped.push({ file: p, reason: notUtf8('its') });
+        continue;
+      }
       if (e.isDirectory()) await this.dir(p);
       else if (e.isFile()) {
         if (this.keep(p)) this.files.push(p);
