@@ -27,6 +27,7 @@ import {
   type ObjectStore,
   optionalString,
   type PutOptions,
+  partSizeFor,
   partsOf,
   stringMap,
   typedBody,
@@ -291,6 +292,25 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
           stream?.destroy?.();
           throw e;
         });
+        // The access tier: Get Blob does not answer it, and a Put Blob or Put Block List without
+        // one moved a Cool or Cold blob to the account's default tier (Hot, usually). Of exactly
+        // the version read; Set Blob Tier leaves the ETag as it is, like Set Blob Tags.
+        const properties = await (async () => {
+          await beforeRequest?.();
+          return blob.getProperties({
+            conditions: { ifMatch: version },
+            ...(signal !== undefined ? { abortSignal: signal } : {}),
+          });
+        })().catch((e: unknown) => {
+          stream?.destroy?.();
+          throw e;
+        });
+        // A tier Azure infers from the account is left to the account: it is no choice of the
+        // blob's, and naming it would pin the blob there when the account's default changes.
+        const tier =
+          properties.accessTierInferred !== true && typeof properties.accessTier === 'string'
+            ? properties.accessTier
+            : undefined;
         return {
           key,
           version,
@@ -300,6 +320,7 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
           contentDisposition: out.contentDisposition,
           contentLanguage: out.contentLanguage,
           cacheControl: out.cacheControl,
+          storageClass: tier !== undefined && tier !== '' ? tier : undefined,
           metadata: stringMap(out.metadata),
           tags: stringMap(tagged.tags),
           body:
@@ -338,6 +359,7 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
         },
         ...(a !== undefined ? { metadata: { ...a.metadata } } : {}),
         ...(a !== undefined && Object.keys(a.tags).length > 0 ? { tags: { ...a.tags } } : {}),
+        ...(a?.storageClass !== undefined ? { tier: a.storageClass } : {}),
         ...(put.signal !== undefined ? { abortSignal: put.signal } : {}),
       };
       const beforeRequest = async (): Promise<void> => put.beforeRequest?.();
@@ -349,7 +371,9 @@ export function azureBlobStore(input: AzureBlobStoreOptions): ObjectStore {
         // upload, whose block ids may be of another length, which Put Block then refuses with
         // 400 InvalidBlobOrBlock) are discarded rather than failing the object on every run.
         // Before, a streamed body was always staged and committed: two requests per object.
-        const parts = partsOf(body, blockSize)[Symbol.asyncIterator]();
+        // Before anything is sent: an object past 50,000 blocks failed only at the commit.
+        const size = partSizeFor('azblob', blockSize, body instanceof Uint8Array ? body.length : put.maxSize);
+        const parts = partsOf(body, size)[Symbol.asyncIterator]();
         const first = await parts.next();
         const second = first.done === true ? first : await parts.next();
         if (second.done === true) {

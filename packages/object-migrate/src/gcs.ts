@@ -207,6 +207,8 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
           contentDisposition: md.contentDisposition,
           contentLanguage: md.contentLanguage,
           cacheControl: md.cacheControl,
+          storageClass:
+            typeof md.storageClass === 'string' && md.storageClass !== '' ? md.storageClass : undefined,
           metadata: stringMap(md.metadata),
           tags: Object.create(null),
           body: mapStream(stream, key),
@@ -250,6 +252,8 @@ export function gcsStore(input: GcsStoreOptions): ObjectStore {
           ...(a?.contentDisposition !== undefined ? { contentDisposition: a.contentDisposition } : {}),
           ...(a?.contentLanguage !== undefined ? { contentLanguage: a.contentLanguage } : {}),
           ...(a?.cacheControl !== undefined ? { cacheControl: a.cacheControl } : {}),
+          // Without it the object takes the bucket's default class, whatever class it was read from.
+          ...(a?.storageClass !== undefined ? { storageClass: a.storageClass } : {}),
           ...(a !== undefined ? { metadata: { ...a.metadata } } : {}),
         },
         ...(preconditionOpts !== undefined ? { preconditionOpts } : {}),

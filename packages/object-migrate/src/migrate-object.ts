@@ -169,6 +169,9 @@ function tee(
   })();
 }
 
+/** How much larger a rewrapped object may be than its source, at most: its header's growth. */
+const HEADER_GROWTH = 1024 * 1024;
+
 const MIGRATE_OBJECT_OPTIONS = {
   from: true,
   to: true,
@@ -314,6 +317,10 @@ export async function migrateObject(
         condition: { ifVersion: read.version },
         attributes: read,
         signal,
+        // The rewrap's size is the source's with its header changed: one EDK added at most
+        // (three 16-bit-length fields), well under HEADER_GROWTH. The store picks a part size
+        // that fits it, or refuses an object too large for one upload before anything is sent.
+        ...(Number.isSafeInteger(read.size) && read.size >= 0 ? { maxSize: read.size + HEADER_GROWTH } : {}),
       });
       let verified = false;
       if (before !== undefined) {

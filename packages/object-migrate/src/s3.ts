@@ -4,7 +4,7 @@
  * points it at an emulator (path-style addressing then). Conditional writes use `If-Match`
  * on PutObject and CompleteMultipartUpload and `If-None-Match: *` for create-only.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client, StorageClass } from '@aws-sdk/client-s3';
 import { checkOptions, checkString, KeyportError } from '@keyport/core';
 import {
   checkEntityTag,
@@ -19,6 +19,7 @@ import {
   type ObjectStore,
   optionalString,
   type PutOptions,
+  partSizeFor,
   partsOf,
   typedBody,
   UTF8_ORDER,
@@ -237,6 +238,8 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
           contentDisposition: out.ContentDisposition,
           contentLanguage: out.ContentLanguage,
           cacheControl: out.CacheControl,
+          // Absent for STANDARD: S3 sends `x-amz-storage-class` only for the other classes.
+          storageClass: out.StorageClass,
           metadata: metadataFromHeaders(Object.entries(headers), 'x-amz-meta-'),
           tags,
           body:
@@ -272,6 +275,8 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
         ...(a?.contentDisposition !== undefined ? { ContentDisposition: a.contentDisposition } : {}),
         ...(a?.contentLanguage !== undefined ? { ContentLanguage: a.contentLanguage } : {}),
         ...(a?.cacheControl !== undefined ? { CacheControl: a.cacheControl } : {}),
+        // Without it the object is written as STANDARD, whatever class it was read from.
+        ...(a?.storageClass !== undefined ? { StorageClass: a.storageClass as StorageClass } : {}),
         ...(a !== undefined ? { Metadata: { ...a.metadata } } : {}),
         ...(tagging !== undefined ? { Tagging: tagging } : {}),
       };
@@ -289,7 +294,9 @@ export function s3Store(input: S3StoreOptions): ObjectStore {
           throw new ObjectChangedError(key, { provider: 's3', cause: e });
         mapError(e, key, 'put');
       }
-      const parts = partsOf(body, partSize)[Symbol.asyncIterator]();
+      // Before anything is sent: an object past 10,000 parts failed only at the 10,001st.
+      const size = partSizeFor('s3', partSize, body instanceof Uint8Array ? body.length : put.maxSize);
+      const parts = partsOf(body, size)[Symbol.asyncIterator]();
       const first = await parts.next();
       const second = first.done === true ? first : await parts.next();
       if (second.done === true) {

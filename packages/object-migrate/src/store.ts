@@ -40,6 +40,13 @@ export interface ObjectAttributes {
   readonly metadata: Readonly<Record<string, string>>;
   /** S3 object tags and Blob index tags; Cloud Storage has none (always empty there). */
   readonly tags: Readonly<Record<string, string>>;
+  /**
+   * The S3 storage class, the Cloud Storage storage class, or the Azure access tier set on the
+   * blob itself. Undefined is the service's default (S3 `STANDARD`, the bucket's default class,
+   * a tier Azure infers from the account). A rewrite without it moved a Glacier IR, Coldline or
+   * Cool object to the default class: the bill changed without a word.
+   */
+  readonly storageClass?: string | undefined;
 }
 
 export interface ObjectRead extends ObjectAttributes {
@@ -60,12 +67,19 @@ export interface PutOptions {
   readonly signal?: AbortSignal | undefined;
   /** Awaited before each request the upload sends (see `BeforeRequest`). */
   readonly beforeRequest?: BeforeRequest | undefined;
+  /**
+   * At most this many bytes will be written, when known (a rewrap's size is the source's give or
+   * take its header). An upload of that many bytes past the service's part count (S3 10,000
+   * parts, Azure 50,000 blocks) is made in larger parts, and one no part size fits is refused
+   * before anything is sent.
+   */
+  readonly maxSize?: number | undefined;
 }
 
 /**
  * Awaited by a store before each request it sends the service, the first included: a rate limit
- * counts and paces the real requests by it. A read is two on S3 and Azure (the object, then its
- * tags), an upload one per part or block besides its start and end. An SDK's own retries of a
+ * counts and paces the real requests by it. A read is two on S3 (the object, then its tags) and
+ * three on Azure (then its access tier too), an upload one per part or block besides its start and end. An SDK's own retries of a
  * request are not seen.
  */
 export type BeforeRequest = () => Promise<void>;
@@ -205,6 +219,38 @@ export function checkPartSize(size: unknown, store: keyof typeof PART_BOUNDS): n
 }
 
 /**
+ * Most parts (blocks) one upload may have: S3 10,000 parts, Azure 50,000 committed blocks.
+ * Cloud Storage's resumable upload has no such count.
+ */
+export const MAX_PARTS = { s3: 10_000, azblob: 50_000 } as const;
+
+/**
+ * The part size an upload of at most `maxSize` bytes is cut in: `partSize`, or, where that many
+ * bytes would take more parts than the service allows, the smallest size that fits them (memory
+ * per upload grows with it: about two parts). With the default 8 MiB an S3 object past 78 GiB
+ * (Azure 390 GiB) failed only after uploading that much, at the 10,001st part or the commit.
+ * `InvalidArgument`, before anything is sent, when even the service's largest part does not fit.
+ */
+export function partSizeFor(
+  store: keyof typeof MAX_PARTS,
+  partSize: number,
+  maxSize: number | undefined,
+): number {
+  if (maxSize === undefined) return partSize;
+  const most = MAX_PARTS[store];
+  const needed = Math.ceil(maxSize / most);
+  if (needed <= partSize) return partSize;
+  const { max } = PART_BOUNDS[store];
+  if (needed > max)
+    throw new KeyportError(
+      'InvalidArgument',
+      `${store} put: an object of ${maxSize} bytes does not fit one upload (at most ${most} parts of ${max} bytes)`,
+      { provider: store },
+    );
+  return needed;
+}
+
+/**
  * Reads up to `size` bytes from an async iterator into parts: each part is exactly `size` except
  * the last, which is never empty unless the whole body is.
  */
@@ -275,6 +321,7 @@ const PUT_OPTIONS = {
   attributes: true,
   signal: true,
   beforeRequest: true,
+  maxSize: true,
 } as const satisfies Record<keyof PutOptions, true>;
 
 /**
@@ -306,15 +353,20 @@ export function checkPutOptions(value: unknown): PutOptions {
       if (typeof m !== 'object' || m === null)
         throw invalidArgument(`options.attributes.${field}`, `expected a string map, got ${describeType(m)}`);
     }
+    const storageClass = (a as Partial<ObjectAttributes>).storageClass;
+    if (storageClass !== undefined)
+      checkString(storageClass, 'options.attributes.storageClass', { min: 1, max: 64 });
   }
   if (o.beforeRequest !== undefined && typeof o.beforeRequest !== 'function')
     throw invalidArgument(
       'options.beforeRequest',
       `expected a function, got ${describeType(o.beforeRequest)}`,
     );
+  if (o.maxSize !== undefined) checkInteger(o.maxSize, 'options.maxSize', 0, Number.MAX_SAFE_INTEGER);
   return {
     ...(condition !== undefined ? { condition } : {}),
     ...(a !== undefined ? { attributes: a as ObjectAttributes } : {}),
+    ...(o.maxSize !== undefined ? { maxSize: o.maxSize as number } : {}),
     ...(o.signal !== undefined ? { signal: checkSignal(o.signal, 'options.signal') } : {}),
     ...(o.beforeRequest !== undefined ? { beforeRequest: o.beforeRequest as BeforeRequest } : {}),
   };

@@ -181,7 +181,7 @@ export const JOURNAL_WRITE_AFTER_ABORT_MS = 5_000;
  * A store whose requests wait for the token bucket and are counted per provider: each operation
  * takes a token before it starts (its first request), and each further request the store
  * reports through `beforeRequest` takes one more (a read is two: the object and its tags or its
- * metadata; an upload one per part besides its start and end). A store that reports none (a
+ * metadata, three on Azure with the access tier; an upload one per part besides its start and end). A store that reports none (a
  * caller's own) counts one call per operation.
  */
 function metered(store: ObjectStore, bucket: TokenBucket, stats: CallStats): ObjectStore {

@@ -271,6 +271,11 @@ describe.each(['s3', 'azblob'] as const)('a %s body cut short', (flavour) => {
         'x-ms-blob-type': 'BlockBlob',
         'x-ms-version': '2025-01-05',
       });
+      // Azure's Get Blob Properties (the access tier): answered whole, only the body is cut.
+      if (req.method === 'HEAD') {
+        res.end();
+        return;
+      }
       res.write(Buffer.alloc(1000, 7));
       setTimeout(() => res.socket?.destroy(), 50);
     };
