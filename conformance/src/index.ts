@@ -11,6 +11,7 @@ export {
   declaredValue,
   planConformance,
 } from './capability-plan.js';
+export { findSecret, reachableBytes } from './find-secret.js';
 export {
   type ClockFixture,
   type ConformanceFixtures,

@@ -1,7 +1,7 @@
 /**
  * No plaintext, key material or imported material in the error of a call that fails on a
  * corrupt or unreadable keystore: the error and everything reachable from it (hidden and
- * symbol-keyed properties, the `cause` chain, arrays, Maps, buffers; support/reachable.ts) is
+ * symbol-keyed properties, the `cause` chain, arrays, Maps, buffers; @keyport/conformance's findSecret) is
  * searched for each secret in any encoding. The body is edited and sealed again under the right
  * passphrase (what bit rot with a recomputed digest, or someone holding the passphrase, writes),
  * so the failures reach the JSON parse and the body's validation, where the material is in hand.
@@ -10,10 +10,11 @@ import { constants, createPublicKey, publicEncrypt, randomBytes } from 'node:cry
 import { mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { isKeyportError, type KeyportError } from '@keyport/core';
 import { describe, expect, it } from 'vitest';
+// Not a dependency: @keyport/conformance depends on this package (its local conformance run).
+import { findSecret } from '../../../conformance/src/find-secret.js';
 import type { LocalProvider } from '../src/index.js';
 import { deriveKeys, readHeader, seal, unseal } from '../src/sealed-file.js';
 import { newKeystore, o, open, PASSPHRASE } from './helpers.js';
-import { findSecret } from './support/reachable.js';
 
 interface Setup {
   path: string;
@@ -51,8 +52,8 @@ async function setup(): Promise<Setup> {
   const material = Buffer.from(body.keys[0]?.versions[0]?.material ?? '', 'base64');
   expect(material.length).toBe(32);
   // The search finds what it looks for (a hex copy of the material, a nested base64 one).
-  expect(findSecret([material.toString('hex')], material)).toBeDefined();
-  expect(findSecret(new Map([['k', { json: body }]]), material)).toBeDefined();
+  expect(findSecret([material.toString('hex')], material)).not.toEqual([]);
+  expect(findSecret(new Map([['k', { json: body }]]), material)).not.toEqual([]);
   return { path, uri: key.uri, pendingUri: pending.uri, plaintext, ciphertext, material, imported, wrapped };
 }
 
@@ -121,7 +122,7 @@ function expectNoSecret(error: KeyportError, s: Setup): void {
     ['key material', s.material],
     ['imported material', s.imported],
   ] as const) {
-    expect(findSecret(error, secret), `${what} in ${error.code}: ${error.message}`).toBeUndefined();
+    expect(findSecret(error, secret), `${what} in ${error.code}: ${error.message}`).toEqual([]);
   }
 }
 

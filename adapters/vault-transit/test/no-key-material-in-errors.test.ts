@@ -1,6 +1,6 @@
 /**
  * No plaintext, data key or imported key material in a failed call's error, searched over
- * everything the error reaches (support/reachable.ts: hidden and symbol-keyed properties, the
+ * everything the error reaches (@keyport/conformance's findSecret: hidden and symbol-keyed properties, the
  * `cause` chain, arrays, Maps, buffers) in any encoding. Over OpenBao for the failures it gives
  * (a missing key, a context mismatch, material that does not unwrap, an abort), and a stand-in
  * server for the answers it never gives: one echoing the request into its error text, its
@@ -10,6 +10,7 @@
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { findSecret } from '@keyport/conformance';
 import NodeVault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VaultTransitProvider, wrapForImport } from '../src/index.js';
@@ -24,7 +25,6 @@ import {
   send,
   standInVault,
 } from './helpers.js';
-import { findSecret } from './support/reachable.js';
 
 const secret = randomBytes(32);
 const b64 = secret.toString('base64');
@@ -40,9 +40,9 @@ describe('the search itself', () => {
       config: { data: JSON.stringify({ plaintext: b64 }) },
     });
     Object.defineProperty(axiosLike, Symbol('options'), { value: { json: { plaintext: b64 } } });
-    expect(findSecret(axiosLike, secret)).toBeDefined();
-    expect(findSecret({ m: new Map([[1, [secret.buffer]]]) }, secret)).toBeDefined();
-    expect(findSecret(new Error('clean'), secret)).toBeUndefined();
+    expect(findSecret(axiosLike, secret)).not.toEqual([]);
+    expect(findSecret({ m: new Map([[1, [secret.buffer]]]) }, secret)).not.toEqual([]);
+    expect(findSecret(new Error('clean'), secret)).toEqual([]);
   });
 });
 
@@ -59,21 +59,21 @@ describe('over OpenBao', () => {
   it('encrypt to a missing key (400): no plaintext', async () => {
     const error = await rejection(p, p.encrypt({ uri: `${uri}-missing` }, secret, {}, call()));
     expect(error.code).toBe('NotFound');
-    expect(findSecret(error, secret)).toBeUndefined();
+    expect(findSecret(error, secret)).toEqual([]);
   });
 
   it('encryptBatch with one item refused: no plaintext', async () => {
     const results = await p
       .encryptBatch({ uri: `${uri}-missing` }, [{ plaintext: secret }])
       .catch((e: unknown) => [e]);
-    expect(findSecret(results, secret)).toBeUndefined();
+    expect(findSecret(results, secret)).toEqual([]);
   });
 
   it('decrypt under another context (400): no plaintext', async () => {
     const sealed = await p.encrypt({ uri }, secret, { context: { a: '1' } }, call());
     const error = await rejection(p, p.decrypt({ uri }, sealed.ciphertext, { context: { a: '2' } }, call()));
     expect(error.code).toBe('InvalidCiphertext');
-    expect(findSecret(error, secret)).toBeUndefined();
+    expect(findSecret(error, secret)).toEqual([]);
   });
 
   it('an aborted encrypt: no plaintext', async () => {
@@ -82,7 +82,7 @@ describe('over OpenBao', () => {
     controller.abort();
     const error = await rejection(p, pending);
     expect(error.code).toBe('Aborted');
-    expect(findSecret(error, secret)).toBeUndefined();
+    expect(findSecret(error, secret)).toEqual([]);
   });
 
   it('importKeyMaterial of material wrapped for another key (500): no material', async () => {
@@ -105,7 +105,7 @@ describe('over OpenBao', () => {
       ),
     );
     expect(error.code).not.toBe('Internal');
-    expect(findSecret(error, secret)).toBeUndefined();
+    expect(findSecret(error, secret)).toEqual([]);
   });
 });
 
@@ -137,7 +137,7 @@ const calls: Record<string, (p: VaultTransitProvider, uri: string) => Promise<un
     p.encryptBatch({ uri }, [{ plaintext: secret }]).then((r) => {
       // Per-item failures are answers, not rejections: searched the same way.
       const found = findSecret(r, secret);
-      if (found !== undefined) throw new Error(`batch result holds the secret: ${found}`);
+      if (found.length > 0) throw new Error(`batch result holds the secret: ${found}`);
       throw new Error('batch settled');
     }),
   decrypt: (p, uri) => p.decrypt({ uri }, new TextEncoder().encode('vault:v1:AAAA'), {}, call()),
@@ -200,9 +200,9 @@ describe.each(['keyport transport', 'a node-vault client given'])('a hostile sta
         (calls[op] as (p: VaultTransitProvider, u: string) => Promise<unknown>)(p, `${base}/k`),
       );
       expect(error.message).not.toMatch(/batch result holds the secret/);
-      expect(findSecret(error, secret)).toBeUndefined();
+      expect(findSecret(error, secret)).toEqual([]);
       // What Keyport hands its caller is built from the same error.
-      expect(findSecret(error.cause, secret)).toBeUndefined();
+      expect(findSecret(error.cause, secret)).toEqual([]);
     });
   }
 });
