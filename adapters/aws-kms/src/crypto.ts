@@ -23,6 +23,7 @@ import {
   signingAlgorithmFor,
   takeSecretBytes,
 } from '@keyport/core';
+import { withoutEcho } from './echo.js';
 import { answered, PROVIDER_NAME } from './errors.js';
 import { answeredKey, type DriverOp, type InputOf, type KmsRpc, type ResolvedKey } from './rpc.js';
 import { encryptionAlgorithmFor } from './specs.js';
@@ -130,7 +131,8 @@ async function crypt<Op extends 'Encrypt' | 'Decrypt'>(
     return { out: await rpc.send(key, op, input, signal), key };
   } catch (e) {
     if ((e as { name?: unknown }).name === 'InvalidKeyUsageException') rpc.forget(key);
-    throw e;
+    // A refusal quoting the plaintext (local-kms does, for values it validates) must not carry it.
+    throw bytes === undefined ? e : withoutEcho(e, bytes, 'plaintext');
   }
 }
 

@@ -29,7 +29,7 @@ import {
   takeSecretBytes,
   writeFrame,
 } from '@keyport/core';
-import { PROVIDER_NAME, requestIdOf, statusOf, withholdAnswer } from './errors.js';
+import { PROVIDER_NAME, requestIdOf, statusOf, withholdAnswer, withholdEcho } from './errors.js';
 import { getKey, keySpec, keySpecAgain, onKey } from './keys.js';
 import type { ResolvedKey, Rpc, SdkOptions } from './rpc.js';
 import { SIGNING, specOf } from './specs.js';
@@ -134,16 +134,25 @@ function aadOf(context: EncryptRequest['context']) {
   return aad.length > 0 ? { additionalAuthenticatedData: aad } : {};
 }
 
-/** One key operation at the vault: a 404 is explained, and on decrypt a 400 means the bytes do not open. */
-function keyOp<T>(rpc: Rpc, key: ResolvedKey, o: Call, request: KeyRequest<T>, decrypting = false) {
+/**
+ * One key operation at the vault: a 404 is explained, and on decrypt a 400 means the bytes do not
+ * open. `secret`: the key material the request carries (an encrypt's plaintext, a wrapKey's key).
+ */
+function keyOp<T>(
+  rpc: Rpc,
+  key: ResolvedKey,
+  o: Call,
+  request: KeyRequest<T>,
+  decrypting = false,
+  secret?: Uint8Array,
+) {
   // A decrypt's or unwrap's answer carries key material, and the SDK quotes an answer it cannot
   // parse in its error: that error, kept as `cause`, loses the answer's text before anything sees it.
-  const send: KeyRequest<T> = decrypting
-    ? (c, so) =>
-        request(c, so).catch((e: unknown) => {
-          throw withholdAnswer(e);
-        })
-    : request;
+  // An encrypt's or wrapKey's error loses its text when it quotes the request's key material.
+  const send: KeyRequest<T> = (c, so) =>
+    request(c, so).catch((e: unknown) => {
+      throw decrypting ? withholdAnswer(e) : secret === undefined ? e : withholdEcho(e, [secret]);
+    });
   return onKey(rpc, key, o, () => rpc.sendCrypto(key, o, send), decrypting).catch((e: unknown) => {
     throw decrypting && statusOf(e) === 400 ? notAuthentic(e) : e;
   });
@@ -165,7 +174,7 @@ async function encryptAs(
   againstSpec('refused', () => assertSpecServes(spec, 'encrypt_decrypt', details));
   if (spec === 'AES_256') {
     const gcm = { algorithm: 'A256GCM' as const, plaintext, ...aadOf(req.context) };
-    const { result, version } = await keyOp(rpc, key, o, (c, so) => c.encrypt(gcm, so));
+    const { result, version } = await keyOp(rpc, key, o, (c, so) => c.encrypt(gcm, so), false, plaintext);
     const { iv, authenticationTag: tag } = result;
     if (iv?.length !== GCM_IV_BYTES || tag?.length !== GCM_TAG_BYTES) {
       throw new KeyportError(
@@ -183,8 +192,13 @@ async function encryptAs(
   }
   let keyVersion = '';
   const body = await sealBoundToContext(plaintext, req.context, async (contentKey) => {
-    const { result, version } = await keyOp(rpc, key, o, (c, so) =>
-      c.wrapKey('RSA-OAEP-256', contentKey, so),
+    const { result, version } = await keyOp(
+      rpc,
+      key,
+      o,
+      (c, so) => c.wrapKey('RSA-OAEP-256', contentKey, so),
+      false,
+      contentKey,
     );
     keyVersion = named(version);
     return againstSpec('misfit', () => sized(result.result, MODULUS_BYTES[spec] ?? 0, 'wrapKey'));

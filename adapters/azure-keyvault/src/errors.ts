@@ -14,6 +14,7 @@ import {
   networkErrorCode,
   tlsErrorCode,
 } from '@keyport/core';
+import { quotesAnySecret } from './echo.js';
 
 export const PROVIDER_NAME = 'azurekeyvault';
 
@@ -237,6 +238,14 @@ export function withholdAnswer(error: unknown): unknown {
   return shape(error).name === 'RestError' && !(error instanceof WithheldAnswerError)
     ? new WithheldAnswerError(shape(error))
     : error;
+}
+
+/**
+ * An SDK error from a call whose request carries key material (encrypt, wrapKey, importKey), with
+ * its text withheld when it quotes any of `secrets` (see echo.ts); anything else as it is.
+ */
+export function withholdEcho(error: unknown, secrets: readonly Uint8Array[]): unknown {
+  return quotesAnySecret(error, secrets) ? withholdAnswer(error) : error;
 }
 
 /**

@@ -28,7 +28,7 @@ import {
   unmodeledKeyError,
 } from '@keyport/core';
 import { capabilitiesFor } from './capabilities.js';
-import { PROVIDER_NAME } from './errors.js';
+import { PROVIDER_NAME, withholdEcho } from './errors.js';
 import {
   assertNameFree,
   assertOwnLabels,
@@ -187,6 +187,13 @@ function assertImportable(rpc: Rpc, jwk: Record<string, unknown>, usage: KeyUsag
   }
 }
 
+/** The private fields of a JWK about to be sent, as bytes. */
+function privateFieldsOf(jwk: Record<string, unknown>): Uint8Array[] {
+  return (['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'] as const)
+    .map((name) => jwk[name])
+    .filter((v): v is Uint8Array => v instanceof Uint8Array && v.length > 0);
+}
+
 /** Imports private key material given as a JWK (the key's first version, or a new one). */
 export async function importKey(
   rpc: Rpc,
@@ -208,11 +215,14 @@ export async function importKey(
     forgetSpec(rpc, key.vault, key.name);
     return rpc
       .send(key.vault, o, (kc, so) =>
-        kc.importKey(key.name, azureJwk as AzureJsonWebKey, {
-          ...(labels !== undefined ? { tags: { ...labels } } : {}),
-          ...(hardwareProtected !== undefined ? { hardwareProtected } : {}),
-          ...so,
-        }),
+        kc
+          .importKey(key.name, azureJwk as AzureJsonWebKey, {
+            ...(labels !== undefined ? { tags: { ...labels } } : {}),
+            ...(hardwareProtected !== undefined ? { hardwareProtected } : {}),
+            ...so,
+          })
+          // A refusal quoting the private fields sent must not carry them (see echo.ts).
+          .catch((e: unknown) => Promise.reject(withholdEcho(e, privateFieldsOf(azureJwk)))),
       )
       .catch((e: unknown) => purgeUnderWay(rpc, key, o, e, 'import', asNewVersion !== true));
   });

@@ -19,6 +19,7 @@ import type {
   SignResult,
 } from '@keyport/core';
 import { encodeContext, KeyportError, keyportError, quote, signingAlgorithmFor } from '@keyport/core';
+import { withoutEcho } from './echo.js';
 import { getKey, purposeOf, resolveVersion } from './keys.js';
 import {
   checked,
@@ -175,7 +176,15 @@ export async function encrypt(rt: Runtime, ref: KeyRef, plaintext: Uint8Array, r
   const name = t.version === undefined ? t.keyName : versionName(t.keyName, t.version);
   const request = { name, plaintext: own(plaintext), plaintextCrc32c: checksum(plaintext), ...aad };
   const res = await rt.rpc
-    .call(o, (co, kms) => kms.encrypt(request, co), t.uri)
+    // A refusal quoting the plaintext (a proxy or look-alike endpoint may) must not carry it.
+    .call(
+      o,
+      (co, kms) =>
+        kms
+          .encrypt(request, co)
+          .catch((e: unknown) => Promise.reject(withoutEcho(e, plaintext, 'plaintext'))),
+      t.uri,
+    )
     .catch(async (e: unknown) => {
       if (await isAsymmetric(rt, e, t, o, 'Encrypt')) return undefined;
       throw encryptDenied(e, t);

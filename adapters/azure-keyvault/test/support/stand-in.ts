@@ -30,7 +30,7 @@ export interface StandIn {
   provider(options?: Partial<AzureKeyVaultOptions>): AzureKeyVaultProvider;
 }
 
-function headersOf(values: Record<string, string>) {
+export function headersOf(values: Record<string, string>) {
   const map = new Map(Object.entries(values).map(([k, v]) => [k.toLowerCase(), v]));
   return {
     get: (name: string) => map.get(name.toLowerCase()),
