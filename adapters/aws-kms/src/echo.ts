@@ -7,55 +7,7 @@
  * retries read (exception name, HTTP status, request id, fault and retry flags) without the text.
  */
 
-/**
- * Runs that count as a quote: 8 raw characters (64 bits), 16 encoded ones (64 to 96 bits). Shorter
- * values cannot be told from other text ("x" is in every message): a raw secret shorter than its
- * run is not looked for, an encoded one only whole and from 8 characters on (6 bytes).
- */
-const RUN = { raw: 8, encoded: 16 } as const;
-const SHORTEST = { raw: RUN.raw, encoded: 8 } as const;
-
-/** The secret as an endpoint could quote it: raw text, and hex and base64 (standard and URL alphabets, each alignment). */
-function encodings(secret: Uint8Array): { raw: string[]; encoded: string[] } {
-  const bytes = Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength);
-  const encoded = [bytes.toString('hex'), bytes.toString('hex').toUpperCase()];
-  for (const pad of [0, 1, 2]) {
-    // Inside a longer base64 value the secret may start at any of three alignments: only the
-    // characters made of its bytes alone are compared.
-    const b64 = Buffer.concat([Buffer.alloc(pad), bytes]).toString('base64');
-    const tail = (pad + bytes.length) % 3;
-    const from = pad === 0 ? 0 : pad + 1;
-    const to = b64.length - (tail === 0 ? 0 : 5 - tail);
-    const own = b64.slice(from, Math.max(from, to));
-    encoded.push(own, own.replace(/\+/g, '-').replace(/\//g, '_'));
-  }
-  return { raw: [bytes.toString('latin1'), bytes.toString('utf8')], encoded };
-}
-
-/** Whether `text` holds the secret, or a run of it, in one of its encodings. */
-export function quotesSecret(text: string, secret: Uint8Array): boolean {
-  if (text === '' || secret.length === 0) return false;
-  const { raw, encoded } = encodings(secret);
-  for (const [values, size, shortest] of [
-    [raw, RUN.raw, SHORTEST.raw],
-    [encoded, RUN.encoded, SHORTEST.encoded],
-  ] as const) {
-    let runs: Set<string> | undefined;
-    for (const value of values) {
-      if (value.length < shortest) continue;
-      if (value.length <= size) {
-        if (text.includes(value)) return true;
-        continue;
-      }
-      if (runs === undefined) {
-        runs = new Set<string>();
-        for (let i = 0; i + size <= text.length; i++) runs.add(text.slice(i, i + size));
-      }
-      for (let i = 0; i + size <= value.length; i++) if (runs.has(value.slice(i, i + size))) return true;
-    }
-  }
-  return false;
-}
+import { errorQuotesSecret, quotesSecret } from '@keyport/core';
 
 type Record_ = Record<string, unknown>;
 const field = (value: unknown, key: string): unknown => {
@@ -65,25 +17,10 @@ const field = (value: unknown, key: string): unknown => {
     return undefined;
   }
 };
-const text = (value: unknown): string => (typeof value === 'string' ? value : '');
-
-/** The texts of an error that outlive it in a KeyportError's cause (core keeps these, a few causes deep). */
-function keptTexts(error: unknown): string[] {
-  const texts: string[] = [];
-  let e = error;
-  for (let depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
-    for (const key of ['name', 'message', 'stack', 'code', 'Code', 'errorCode', 'requestId'])
-      texts.push(text(field(e, key)));
-    texts.push(text(field(field(e, '$metadata'), 'requestId')));
-    e = field(e, 'cause');
-  }
-  return texts.filter((t) => t !== '');
-}
 
 /** `error`, or when it quotes `secret` (the request's `what`) a copy without its text. */
 export function withoutEcho(error: unknown, secret: Uint8Array, what: string): unknown {
-  const kept = keptTexts(error);
-  if (!kept.some((t) => quotesSecret(t, secret))) return error;
+  if (!errorQuotesSecret(error, [secret])) return error;
   const clean = (value: unknown) =>
     typeof value === 'string' && !quotesSecret(value, secret) ? value : undefined;
   const name = clean(field(error, 'name'));

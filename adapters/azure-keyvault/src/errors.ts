@@ -9,12 +9,12 @@ import {
   type ErrorTable,
   errorFromTable,
   errorMapping,
+  errorQuotesSecret,
   KeyportError,
   MAX_TIMER_MS,
   networkErrorCode,
   tlsErrorCode,
 } from '@keyport/core';
-import { quotesAnySecret } from './echo.js';
 
 export const PROVIDER_NAME = 'azurekeyvault';
 
@@ -242,10 +242,11 @@ export function withholdAnswer(error: unknown): unknown {
 
 /**
  * An SDK error from a call whose request carries key material (encrypt, wrapKey, importKey), with
- * its text withheld when it quotes any of `secrets` (see echo.ts); anything else as it is.
+ * its text withheld when it quotes any of `secrets` (core's errorQuotesSecret: Key Vault itself
+ * does not quote requests, a proxy or look-alike server may); anything else as it is.
  */
 export function withholdEcho(error: unknown, secrets: readonly Uint8Array[]): unknown {
-  return quotesAnySecret(error, secrets) ? withholdAnswer(error) : error;
+  return errorQuotesSecret(error, secrets) ? withholdAnswer(error) : error;
 }
 
 /**

@@ -277,7 +277,7 @@ const REQUEST_ID_HEADERS = [
 ];
 
 /** The provider's request id, wherever the common SDKs keep it (never the headers themselves). */
-function requestIdOf(error: unknown): string | undefined {
+export function requestIdOf(error: unknown): string | undefined {
   const direct = [
     read(error, 'requestId'),
     read(error, 'request_id'),
@@ -304,7 +304,7 @@ function requestIdOf(error: unknown): string | undefined {
   return undefined;
 }
 
-function codeOf(error: unknown): string | number | undefined {
+export function codeOf(error: unknown): string | number | undefined {
   for (const key of ['code', 'Code', 'errorCode']) {
     const v = read(error, key);
     if ((typeof v === 'string' && v.length > 0) || (typeof v === 'number' && Number.isFinite(v))) return v;

@@ -167,6 +167,7 @@ export {
 } from './provider.js';
 export type { DriverInstance, ProviderInstances } from './registry.js';
 export { takeSecretBytes } from './secret-bytes.js';
+export { errorQuotesSecret, quotesSecret } from './secret-echo.js';
 export { BYTE_KEYS_THROW, secretKey } from './secret-key.js';
 export {
   abortedWaitError,

@@ -1,10 +1,12 @@
 /**
- * Vault errors that quote the key material of the request they refuse. Key Vault itself does not,
- * but a proxy or a look-alike server may quote the request (the plaintext of an encrypt, the
- * content key of a wrapKey, the private fields of an imported JWK) in its error, and the SDK puts
- * that text in its RestError's message, which the KeyportError keeps as `cause`: every log of the
- * error would print it. errors.ts withholds such an error's text as it does a decrypt's.
+ * Errors that quote the key material of the request they refuse. An endpoint (local-kms quotes a
+ * refused plaintext whole; a proxy or a look-alike server may quote any request) puts it in its
+ * answer, the SDK in its error's message, and the KeyportError keeps that as `cause`: every log
+ * of the error would print it. Drivers ask here before mapping a failed call whose request
+ * carried key material, and withhold the text of an error that quotes it (what the error keeps
+ * then is the driver's: status, codes, request id).
  */
+import { codeOf, requestIdOf } from './errors.js';
 
 /**
  * Runs that count as a quote: 8 raw characters (64 bits), 16 encoded ones (64 to 96 bits). Shorter
@@ -56,7 +58,7 @@ export function quotesSecret(text: string, secret: Uint8Array): boolean {
   return false;
 }
 
-const field = (value: unknown, key: string): unknown => {
+const read = (value: unknown, key: string): unknown => {
   try {
     return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
   } catch {
@@ -64,16 +66,25 @@ const field = (value: unknown, key: string): unknown => {
   }
 };
 
-/** Whether the texts of an error that outlive it in a KeyportError's cause quote one of `secrets`. */
-export function quotesAnySecret(error: unknown, secrets: readonly Uint8Array[]): boolean {
-  const texts: string[] = [];
-  let e = error;
-  for (let depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
-    for (const key of ['name', 'message', 'stack', 'code', 'requestId']) {
-      const value = field(e, key);
+/**
+ * Whether the texts core keeps of `error` in a KeyportError's cause (name, message, stack, code,
+ * request id; causes and aggregated errors a few levels deep), or `extraTexts` (what else the
+ * driver keeps of it), quote any of `secrets`.
+ */
+export function errorQuotesSecret(
+  error: unknown,
+  secrets: readonly Uint8Array[],
+  extraTexts: readonly string[] = [],
+): boolean {
+  const texts = [...extraTexts];
+  const visit = (e: unknown, depth: number): void => {
+    if (typeof e !== 'object' || e === null || depth > 8) return;
+    for (const value of [read(e, 'name'), read(e, 'message'), read(e, 'stack'), codeOf(e), requestIdOf(e)])
       if (typeof value === 'string' && value !== '') texts.push(value);
-    }
-    e = field(e, 'cause');
-  }
+    visit(read(e, 'cause'), depth + 1);
+    const inner = read(e, 'errors');
+    if (Array.isArray(inner)) for (const x of inner.slice(0, 16)) visit(x, depth + 1);
+  };
+  visit(error, 0);
   return texts.some((t) => secrets.some((s) => quotesSecret(t, s)));
 }
