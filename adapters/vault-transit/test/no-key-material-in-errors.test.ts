@@ -34,18 +34,6 @@ const importerSpki = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicK
   format: 'der',
 });
 
-describe('the search itself', () => {
-  it('finds the secret where node-vault and axios keep request bodies', () => {
-    const axiosLike = Object.assign(new Error('socket hang up'), {
-      config: { data: JSON.stringify({ plaintext: b64 }) },
-    });
-    Object.defineProperty(axiosLike, Symbol('options'), { value: { json: { plaintext: b64 } } });
-    expect(findSecret(axiosLike, secret)).not.toEqual([]);
-    expect(findSecret({ m: new Map([[1, [secret.buffer]]]) }, secret)).not.toEqual([]);
-    expect(findSecret(new Error('clean'), secret)).toEqual([]);
-  });
-});
-
 describe('over OpenBao', () => {
   let p: VaultTransitProvider;
   let uri: string;
