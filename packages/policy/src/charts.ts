@@ -6,7 +6,7 @@
 import { escapeControl } from '@keyport/core';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { Inventory } from './inventory-types.js';
+import type { Inventory, InventoryKey } from './inventory-types.js';
 import type { Policy } from './policy-types.js';
 
 export interface Chart {
@@ -28,32 +28,77 @@ async function render(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-/** A chart label: control and bidirectional characters shown escaped, as in the tables. */
-const label = (key: { readonly uri: string; readonly provider: string }): string =>
-  escapeControl(`${shortName(key.uri)} (${key.provider})`);
+/** A shared name's longer label (its URI) is cut to this many code points, keeping the end that names the key. */
+const MAX_LABEL_CHARS = 60;
+/** The axis shows labels up to this many pixels (Vega's default, 180, cut off the provider). */
+const LABEL_LIMIT_PX = 420;
 
-const shortName = (uri: string): string => {
-  const cut = uri.replace(/^[a-z0-9-]+:\/\//, '');
-  const tail =
-    cut
-      .split(/[#/]/)
-      .filter((p) => p !== '')
-      .at(-1) ?? cut;
-  return tail.length > 40 ? `${tail.slice(0, 39)}…` : tail;
+/**
+ * Each key's chart label, one per key: `name (provider)`, control and bidirectional characters
+ * shown escaped, as in the tables. The charts group marks by label, so two keys sharing one (a
+ * `signing` key in two vaults or key rings, a tenant's key named like another's) were drawn as one
+ * row whose bar was the sum of their ages. A name shared by several keys is given more of its URI,
+ * and a label still shared gets a number, so each key keeps its own row.
+ */
+function keyLabels(keys: readonly InventoryKey[]): string[] {
+  const counts = (labels: readonly string[]): Map<string, number> => {
+    const n = new Map<string, number>();
+    for (const l of labels) n.set(l, (n.get(l) ?? 0) + 1);
+    return n;
+  };
+  const short = keys.map((k) => escapeControl(`${shortName(k.uri)} (${k.provider})`));
+  const shortCounts = counts(short);
+  const long = keys.map((k, i) =>
+    (shortCounts.get(short[i] as string) ?? 0) > 1
+      ? escapeControl(`${longName(k.uri)} (${k.provider})`)
+      : (short[i] as string),
+  );
+  const longCounts = counts(long);
+  const seen = new Map<string, number>();
+  return long.map((l) => {
+    if ((longCounts.get(l) ?? 0) < 2) return l;
+    const n = (seen.get(l) ?? 0) + 1;
+    seen.set(l, n);
+    return `${l} #${n}`;
+  });
+}
+
+const cut = (uri: string): string => uri.replace(/^[a-z0-9-]+:\/\//, '');
+
+/** At most `max` code points (a cut never splits a surrogate pair), keeping the start or the end. */
+const fit = (text: string, max: number, keep: 'start' | 'end'): string => {
+  const chars = [...text];
+  if (chars.length <= max) return text;
+  return keep === 'start' ? `${chars.slice(0, max - 1).join('')}…` : `…${chars.slice(1 - max).join('')}`;
 };
 
-async function keyAgeChart(inv: Inventory, policy: Policy): Promise<Chart> {
+const shortName = (uri: string): string => {
+  const c = cut(uri);
+  const tail =
+    c
+      .split(/[#/]/)
+      .filter((p) => p !== '')
+      .at(-1) ?? c;
+  return fit(tail, 40, 'start');
+};
+
+/** The URI without its scheme, cut from the front (the end names the key, the start its vault). */
+const longName = (uri: string): string => fit(cut(uri), MAX_LABEL_CHARS, 'end');
+
+async function keyAgeChart(inv: Inventory, policy: Policy, labels: readonly string[]): Promise<Chart> {
   const now = Date.parse(inv.generatedAt);
   const limits = policy.rules.flatMap((r) => (r.type === 'max-rotation-period' ? [r.maxDays] : []));
   const limit = limits.length > 0 ? Math.min(...limits) : undefined;
-  const known = inv.keys.filter((k) => k.lastRotatedAt !== 'unknown' || k.createdAt !== 'unknown');
-  const fromCreation = known.filter((k) => k.lastRotatedAt === 'unknown').length;
+  const known = inv.keys
+    .map((k, i) => ({ k, key: labels[i] as string }))
+    .filter(({ k }) => k.lastRotatedAt !== 'unknown' || k.createdAt !== 'unknown');
+  const fromCreation = known.filter(({ k }) => k.lastRotatedAt === 'unknown').length;
   const rows = known
-    .map((k) => {
+    .map(({ k, key }) => {
       const from = k.lastRotatedAt !== 'unknown' ? k.lastRotatedAt : (k.createdAt as string);
       const age = Math.max(0, Math.floor((now - Date.parse(from)) / DAY_MS));
       return {
-        key: label(k),
+        key,
         age,
         over: limit !== undefined && age > limit ? 'over the limit' : 'within the limit',
       };
@@ -69,7 +114,7 @@ async function keyAgeChart(inv: Inventory, policy: Policy): Promise<Chart> {
         data: { values: rows },
         mark: { type: 'bar' },
         encoding: {
-          y: { field: 'key', type: 'nominal', sort: '-x', title: null },
+          y: { field: 'key', type: 'nominal', sort: '-x', title: null, axis: { labelLimit: LABEL_LIMIT_PX } },
           x: { field: 'age', type: 'quantitative', title: 'key material age (days)' },
           color: {
             field: 'over',
@@ -137,11 +182,11 @@ async function protectionChart(inv: Inventory): Promise<Chart> {
   };
 }
 
-async function grantTimeline(inv: Inventory): Promise<Chart> {
+async function grantTimeline(inv: Inventory, labels: readonly string[]): Promise<Chart> {
   const points: { key: string; expires: string; provider: string }[] = [];
   let never = 0;
   let unlisted = 0;
-  for (const k of inv.keys) {
+  for (const [i, k] of inv.keys.entries()) {
     if (k.grants.items === 'unknown') {
       unlisted++;
       continue;
@@ -150,7 +195,7 @@ async function grantTimeline(inv: Inventory): Promise<Chart> {
       if (g.expiresAt === null) never++;
       else
         points.push({
-          key: label(k),
+          key: labels[i] as string,
           expires: g.expiresAt,
           provider: escapeControl(k.provider),
         });
@@ -168,7 +213,7 @@ async function grantTimeline(inv: Inventory): Promise<Chart> {
         mark: { type: 'point', filled: true, size: 60 },
         encoding: {
           x: { field: 'expires', type: 'temporal', title: 'grant expiry' },
-          y: { field: 'key', type: 'nominal', title: null },
+          y: { field: 'key', type: 'nominal', title: null, axis: { labelLimit: LABEL_LIMIT_PX } },
           color: { field: 'provider', type: 'nominal', legend: { title: null, orient: 'bottom' } },
         },
       },
@@ -187,5 +232,10 @@ async function grantTimeline(inv: Inventory): Promise<Chart> {
 }
 
 export async function reportCharts(inv: Inventory, policy: Policy): Promise<Chart[]> {
-  return [await keyAgeChart(inv, policy), await protectionChart(inv), await grantTimeline(inv)];
+  const labels = keyLabels(inv.keys);
+  return [
+    await keyAgeChart(inv, policy, labels),
+    await protectionChart(inv),
+    await grantTimeline(inv, labels),
+  ];
 }

@@ -98,7 +98,7 @@ export async function toHtml(
     .map((x) =>
       x.error !== undefined
         ? `<li>${e(x.source)}: listing failed (${e(x.error.code)}): ${e(x.error.message)}</li>`
-        : `<li>${e(x.source)}: ${x.keys} keys${e(unmodeledNote(x))}</li>`,
+        : `<li>${e(x.source)}: ${e(String(x.keys))} keys${e(unmodeledNote(x))}</li>`,
     )
     .join('');
   return `<!doctype html>

@@ -19,8 +19,10 @@ import {
   inventoryTable,
   type Policy,
   parsePolicyText,
+  reportCharts,
   toHtml,
   toSarif,
+  UNKNOWN,
 } from '../src/index.js';
 import { client, FakeClock, localProvider } from './support/targets.js';
 
@@ -196,7 +198,11 @@ describe('hostile provider data', () => {
     const attribute = 'x" onmouseover="alert(1)';
     const keys = inv.keys.map((k) => ({ ...k, algorithm: markup, purpose: markup, state: markup }));
     const findings = result.findings.map((f) => ({ ...f, severity: attribute, status: markup }));
-    const html = await toHtml({ ...inv, keys } as unknown as Inventory, POLICY, {
+    // A source's key count too (shown when the source lists keys keyport cannot describe).
+    const sources = [
+      { source: 'local', keys: markup, unmodeled: [{ uri: 'local:///ks#odd', reason: 'odd' }] },
+    ];
+    const html = await toHtml({ ...inv, keys, sources } as unknown as Inventory, POLICY, {
       ...result,
       findings,
       summary: { ...result.summary, keys: markup },
@@ -204,6 +210,91 @@ describe('hostile provider data', () => {
     expect(html).not.toContain('<img');
     expect(html).not.toContain('" onmouseover');
     expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+  });
+});
+
+describe('chart labels', () => {
+  /** What each drawn mark of a chart is said to be (its `key` field, from the marks' aria labels). */
+  const markKeys = (svg: string): string[] =>
+    [...svg.matchAll(/aria-label="[^"]*?key: ([^;"]*)/g)].map((m) => (m[1] as string).replace(/&amp;/g, '&'));
+  const axisLabels = (svg: string): string[] =>
+    [...svg.matchAll(/<text text-anchor="end"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1] as string);
+
+  it('two keys of one name (two vaults, or a name copied from another key) keep a row each, their provider shown', async () => {
+    // One `signing` key per vault: the age chart drew one row whose bar was the sum of both
+    // ages (1,159 days for keys of 945 and 214), and cut its label to "signing (azure-keyvau…".
+    const signing = inv.keys[0] as Inventory['keys'][number];
+    const grants = (expiresAt: string): Inventory['keys'][number]['grants'] => ({
+      count: 1,
+      earliestExpiry: expiresAt,
+      latestExpiry: expiresAt,
+      items: [
+        {
+          id: 'g',
+          grantee: 'app',
+          operations: ['decrypt'],
+          createdAt: UNKNOWN,
+          expiresAt,
+          constrained: false,
+        },
+      ],
+    });
+    const key = (uri: string, provider: string, rotatedAt: string, expiresAt: string) => ({
+      ...signing,
+      uri,
+      provider,
+      createdAt: rotatedAt,
+      lastRotatedAt: rotatedAt,
+      grants: grants(expiresAt),
+    });
+    const keys = [
+      key(
+        'azure-keyvault://a.vault.azure.net/keys/signing',
+        'azure-keyvault',
+        '2029-06-01T00:00:00.000Z',
+        '2030-03-01T00:00:00.000Z',
+      ),
+      key(
+        'azure-keyvault://b.vault.azure.net/keys/signing',
+        'azure-keyvault',
+        '2027-06-01T00:00:00.000Z',
+        '2030-04-01T00:00:00.000Z',
+      ),
+      // A listing that names two keys alike (a third-party driver's): still a row each.
+      key('acme://same', 'acme', '2029-01-01T00:00:00.000Z', '2030-05-01T00:00:00.000Z'),
+      key('acme://same', 'acme', '2028-01-01T00:00:00.000Z', '2030-06-01T00:00:00.000Z'),
+      // A long name is cut on a character, not inside a surrogate pair (shown as `\ud83d`).
+      key(
+        `acme://${'a'.repeat(38)}\u{1f511}${'b'.repeat(10)}`,
+        'acme',
+        '2029-01-01T00:00:00.000Z',
+        '2030-07-01T00:00:00.000Z',
+      ),
+    ];
+    const hostile = { ...inv, generatedAt: '2030-01-01T00:00:00.000Z', keys } as Inventory;
+    const [age, , timeline] = await reportCharts(hostile, POLICY);
+    for (const chart of [age, timeline]) {
+      const drawn = markKeys(chart?.svg ?? '');
+      expect(drawn).toHaveLength(keys.length);
+      expect(new Set(drawn).size).toBe(keys.length);
+      expect(drawn).toEqual(
+        expect.arrayContaining([
+          'a.vault.azure.net/keys/signing (azure-keyvault)',
+          'b.vault.azure.net/keys/signing (azure-keyvault)',
+          `${'a'.repeat(38)}\u{1f511}… (acme)`,
+        ]),
+      );
+      // The axis shows each label whole (Vega's default limit cut off the provider).
+      expect(axisLabels(chart?.svg ?? '')).toEqual(expect.arrayContaining(drawn));
+      expect(chart?.svg).not.toContain('\\ud83d');
+    }
+    // Each bar is its own key's age, not a sum.
+    expect(age?.svg).toContain(
+      'key material age (days): 945; key: b.vault.azure.net/keys/signing (azure-keyvault)',
+    );
+    expect(age?.svg).toContain(
+      'key material age (days): 214; key: a.vault.azure.net/keys/signing (azure-keyvault)',
+    );
   });
 });
 
