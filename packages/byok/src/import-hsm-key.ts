@@ -189,15 +189,39 @@ function notGeneratedHere(
   );
 }
 
-/** The key an AlreadyExists names, as the HSM provider describes it (undefined when it cannot). */
-async function existingHsmKey(o: ImportHsmKeyOptions, e: KeyportError): Promise<KeyInfo | undefined> {
+/**
+ * A run stopped inside the generation of the key this manifest records generating for the
+ * target (SIGKILL between the token's C_GenerateKey and the key's metadata) left objects under
+ * the name that are not a whole keyport key: never wrapped, never imported, and in the way of the
+ * rerun. Said as such, with how to clear it, not as a key someone else made.
+ */
+function halfMade(e: KeyportError, o: ImportHsmKeyOptions, name: string): KeyportError {
+  const label = quote(name, 512);
+  return new KeyportError(
+    'AlreadyExists',
+    `the manifest records generating the HSM key ${label} for ${quote(o.target.uri, 512)}, and objects labelled ${label} are in the HSM but are not a whole keyport key: a run was stopped half-way through generating it (the key without its metadata), so it was never wrapped nor imported; remove the objects labelled ${label} from the token (pkcs11-tool --login --list-objects shows them; pkcs11-tool --login --delete-object --type secrkey --label <name>, and --type data for a metadata object) and rerun the same import, which generates the key again`,
+    { provider: 'byok', keyUri: e.keyUri, cause: e },
+  );
+}
+
+/**
+ * The key an AlreadyExists names, as the HSM provider describes it; `partial` when the provider
+ * finds no whole keyport key under the name (NotFound: no metadata; KeyStateConflict: objects it
+ * cannot read as one key); undefined when it cannot tell.
+ */
+async function existingHsmKey(
+  o: ImportHsmKeyOptions,
+  e: KeyportError,
+): Promise<KeyInfo | 'partial' | undefined> {
   const uri = e.keyUri;
   if (uri === undefined) return undefined;
   try {
     if (keyUriScheme(uri) !== o.hsm.scheme) return undefined;
     return await o.keyport.describeKey(uri, callOptions(o));
-  } catch {
-    return undefined;
+  } catch (d) {
+    return d instanceof KeyportError && (d.code === 'NotFound' || d.code === 'KeyStateConflict')
+      ? 'partial'
+      : undefined;
   }
 }
 
@@ -232,10 +256,16 @@ async function generateForTarget(
       await takeBack();
       throw e;
     }
-    const existing = await existingHsmKey(o, e);
+    const found = await existingHsmKey(o, e);
+    const existing = found === 'partial' ? undefined : found;
     if (existing === undefined || !isGeneratedFor(existing, intent)) {
       await takeBack();
-      throw createdBefore(e, manifest, o, name, existing) ?? notGeneratedHere(e, o, name, existing);
+      // `added` false: the entry was there before this run, which holds the target's lock, so
+      // the half-made objects are what an earlier run of this import left.
+      throw (
+        createdBefore(e, manifest, o, name, existing) ??
+        (found === 'partial' && !added ? halfMade(e, o, name) : notGeneratedHere(e, o, name, existing))
+      );
     }
     info = existing;
   }
