@@ -16,7 +16,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, lstat, open, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import {
   acquireFileLock,
   checkOptions,
@@ -51,6 +51,10 @@ function invalid(path: string, why: string, cause?: unknown): KeyportError {
  */
 function checkPath(path: unknown): asserts path is string {
   if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'expected a file path');
+  // `m.json/` cannot name a file: read as missing (an empty manifest, whatever m.json holds), it
+  // told a rerun nothing was recorded, and failed only at the first write.
+  if (path.endsWith('/') || path.endsWith(sep))
+    throw invalidArgument('path', 'expected a file path, not one ending in a path separator');
 }
 
 /** Reads a manifest; a missing file is an empty manifest. */

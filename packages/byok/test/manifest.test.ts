@@ -234,6 +234,19 @@ describe('BYOK manifest', () => {
     }
   });
 
+  it('a manifest path ending in a separator is InvalidArgument, not an empty manifest', async () => {
+    const path = join(await tempDir(), 'm.json');
+    await recordPairing(path, samplePairing(1));
+    // Before: `m.json/` read as a missing file, an empty manifest beside m.json's pairing.
+    for (const call of [() => readManifest(`${path}/`), () => recordPairing(`${path}/`, samplePairing(2))]) {
+      await expect(call()).rejects.toMatchObject({
+        code: 'InvalidArgument',
+        message: expect.stringContaining('not one ending in a path separator'),
+      });
+    }
+    expect((await readManifest(path)).pairings).toHaveLength(1);
+  });
+
   it('a file that is not JSON (a key file named by mistake) is refused without quoting its bytes', async () => {
     const path = join(await tempDir(), 'm.json');
     const secret = 'a3f9c0d1e2b4a5968778695a4b3c2d1e0f';
