@@ -13,7 +13,7 @@
  * forged anchor — is tampering, and the sink refuses to write (`Integrity`).
  */
 import { constants } from 'node:fs';
-import { type FileHandle, open, readdir, unlink } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { AuditEvent, AuditSink } from './audit.js';
 import {
@@ -321,7 +321,15 @@ export class JsonlAuditSink implements AuditSink {
         retryable: false,
       });
     const anchorText = await readRegularFile(this.anchorPath, 4096);
-    const size = (await this.handle.stat()).size;
+    const stat = await this.handle.stat({ bigint: true });
+    // The sink writes through the handle it opened: a log removed, renamed or replaced (by a
+    // symlink, a FIFO, a directory, another file) since then would take acknowledged records
+    // into a file nobody reads, while the anchor beside the path names them. Refused instead.
+    const there = await lstat(this.path, { bigint: true }).catch(() => undefined);
+    if (there === undefined || there.ino !== stat.ino || there.dev !== stat.dev) {
+      throw tampered('was removed or replaced since this sink opened it');
+    }
+    const size = Number(stat.size);
     if (anchorText === undefined) {
       if (size !== 0) throw tampered('has no anchor file (removed, or written by an older keyport)');
       const fresh: AuditAnchor = { count: 0, size: 0, head: GENESIS_MAC };

@@ -2,9 +2,9 @@
  * An inter-process lock file (the audit log's `<log>.lock`, a PKCS#11 token's key-metadata
  * lock), created with O_EXCL and holding the owner's pid, host and a nonce. Node has no flock,
  * so a lock whose owner died is broken by the next waiter: when the owner's pid is gone (same
- * host) or the lock is older than `staleMs`. Breaking renames the lock to a unique name first
- * and checks it took the lock it judged stale, so two waiters never both break, and a fresh
- * lock is never removed.
+ * host and pid namespace) or the lock is older than `staleMs`. Breaking renames the lock to a
+ * unique name first and checks it took the lock it judged stale, so two waiters never both
+ * break, and a fresh lock is never removed.
  *
  * The audit log's lock (`acquireLiveLock`) never breaks the lock of an owner on this host that
  * is still running, however old: a writer paused mid-append (Ctrl-Z, a suspended laptop, a
@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { type FileHandle, link, lstat, open, readFile, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, link, lstat, open, readFile, readlink, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { KeyportError } from './errors.js';
 import { checkInteger, checkOptions, checkSignal, checkString, MAX_TIMER_MS } from './validate.js';
@@ -40,6 +40,11 @@ interface Owner {
   readonly pid: number;
   readonly host: string;
   readonly nonce: string;
+  /**
+   * The boot and pid namespace its pid belongs to (Linux; see `pidSpace`). Absent from locks
+   * made by older keyport versions and where /proc is not readable.
+   */
+  readonly pidSpace?: string;
 }
 
 /** An empty or unreadable lock older than this lost its owner between create and write. */
@@ -100,7 +105,12 @@ async function readOwner(path: string): Promise<Owner | undefined> {
     const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
     if (bytesRead > MAX_OWNER_BYTES) return undefined;
     const raw = JSON.parse(buf.subarray(0, bytesRead).toString('utf8')) as Partial<Owner>;
-    if (typeof raw.pid === 'number' && typeof raw.host === 'string' && typeof raw.nonce === 'string') {
+    if (
+      typeof raw.pid === 'number' &&
+      typeof raw.host === 'string' &&
+      typeof raw.nonce === 'string' &&
+      (raw.pidSpace === undefined || typeof raw.pidSpace === 'string')
+    ) {
       return raw as Owner;
     }
   } catch {
@@ -128,6 +138,36 @@ async function processStartMs(pid: number): Promise<number | undefined> {
   const [theirs, ours] = await Promise.all([ticks(String(pid)), ticks('self')]);
   if (theirs === undefined || ours === undefined) return undefined;
   return performance.timeOrigin + (theirs - ours) * 10;
+}
+
+let ourPidSpace: Promise<string | undefined> | undefined;
+
+/**
+ * Where this process's pid means something: the machine's boot and this process's pid
+ * namespace, as `<boot id>/pid:[<inode>]` (Linux; undefined elsewhere or when /proc is not
+ * readable). Containers on one machine may share a hostname (set alike, or the host's) and a
+ * volume, each with its own pid namespace: a pid from another one named nothing here, or an
+ * unrelated process, and its live writer's lock was broken as dead (its pid 1 even taken for
+ * this process's own). A lock from another pid space is judged as one from another host.
+ */
+function pidSpace(): Promise<string | undefined> {
+  ourPidSpace ??= (async () => {
+    const [boot, ns] = await Promise.all([
+      readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => undefined),
+      readlink('/proc/self/ns/pid').catch(() => undefined),
+    ]);
+    return boot === undefined || ns === undefined ? undefined : `${boot.trim()}/${ns}`;
+  })();
+  return ourPidSpace;
+}
+
+/**
+ * Whether the owner's pid is one of this machine's pid space: its host is ours and so is its
+ * pid space (a lock made by an older keyport names none, and is judged by its host, as then).
+ */
+async function sameSpace(owner: Owner): Promise<boolean> {
+  if (owner.host !== hostname()) return false;
+  return owner.pidSpace === undefined || owner.pidSpace === (await pidSpace());
 }
 
 /** Slack for comparing a process's start with a lock's mtime (tick and clock granularity). */
@@ -164,11 +204,12 @@ async function isStale(
     // The owner writes itself right after creating the lock: one that stays empty died in between.
     return { stale: age > Math.min(staleMs, OWNERLESS_STALE_MS) };
   }
-  if (liveOwnersHold && owner.host === hostname()) {
+  const local = await sameSpace(owner);
+  if (liveOwnersHold && local) {
     return (await ownerRunning(owner, mtimeMs)) ? { stale: false } : { stale: true, owner };
   }
   if (age > staleMs) return { stale: true, owner };
-  if (owner.host !== hostname()) return { stale: false };
+  if (!local) return { stale: false };
   // Our own pid on a lock older than this process: an earlier process that had the same pid left
   // it (a container restarted after its app was killed, pid 1 again), and `pidAlive` says yes to
   // it (it is us). One made since this process started is this process's own: held.
@@ -244,7 +285,13 @@ async function acquire(
   const what = o.what === undefined ? 'the lock' : checkString(o.what, 'options.what', { min: 1 });
   const signal = o.signal === undefined ? undefined : checkSignal(o.signal, 'options.signal');
   const deadline = Date.now() + timeoutMs;
-  const owner: Owner = { pid: process.pid, host: hostname(), nonce: randomBytes(12).toString('hex') };
+  const space = await pidSpace();
+  const owner: Owner = {
+    pid: process.pid,
+    host: hostname(),
+    nonce: randomBytes(12).toString('hex'),
+    ...(space !== undefined ? { pidSpace: space } : {}),
+  };
   let delay = 1;
   for (;;) {
     // Checked before each attempt: an aborted caller takes no lock it would never release.
