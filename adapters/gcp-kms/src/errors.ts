@@ -59,6 +59,11 @@ export const GCP_KMS_ERROR_TABLE: ErrorTable = {
   // The endpoint's certificate refused (REST, where the reason is on a cause; gRPC reports only
   // UNAVAILABLE with a message).
   'TLS certificate refused': { code: 'Unavailable', retryable: false },
+  // A successful answer the client could not decode (gRPC: a message protobuf cannot parse; REST:
+  // a 2xx body that is not JSON, empty, or with fields of the wrong types): the service (or what
+  // stands in for it) answered, wrongly; it is no transient failure, as for the AWS and Key Vault
+  // drivers. An error status with an undecodable body keeps its status's row.
+  'answer that could not be decoded': { code: 'Internal', retryable: false },
 };
 
 /** What the failed call was doing, so an ambiguous status can be named precisely. */
@@ -72,6 +77,8 @@ type GoogleLikeError = {
   metadata?: Metadata | undefined;
 };
 
+const UNDECODED = 'answer that could not be decoded';
+
 /** The table key of an error: its gRPC status name, HTTP status, 'TLS certificate refused' or 'socket error'. */
 function tableKey(error: GoogleLikeError, op: GcpOperation): string | undefined {
   // First: over REST the client wraps the refused certificate (on a cause) in an UNAVAILABLE.
@@ -84,6 +91,8 @@ function tableKey(error: GoogleLikeError, op: GcpOperation): string | undefined 
   const text = `${String(error.message ?? '')} ${String(error.details ?? '')}`.toLowerCase();
   if (key === 'RESOURCE_EXHAUSTED' && text.includes('message larger than max'))
     return 'RESOURCE_EXHAUSTED for a message over the size limit';
+  // grpc-js's own status for an answer it could not deserialize (no status the service sent).
+  if (key === 'INTERNAL' && text.includes('response message parsing error')) return UNDECODED;
   if (errorMapping(GCP_KMS_ERROR_TABLE, key)?.code !== 'InvalidArgument') return key;
   // A checksum the service refused means the bytes were corrupted on the way.
   if (text.includes('crc32c') || text.includes('checksum')) return 'INVALID_ARGUMENT naming a checksum';
@@ -122,6 +131,10 @@ function malformedAnswer(error: unknown): string | undefined {
     if (undecodable) return undecodable[1];
     if (/^\w*(?:FromProto3JSON|Proto3JSON)\w*:/.test(message))
       return "the response's fields do not have the API's types";
+    // gax's errors for a successful answer with an empty body, or one its decoder made nothing of.
+    if (/^Received null response from RPC \w+$/.test(message)) return 'the response body is empty';
+    if (/^Received null or malformed response from JSON serializer/.test(message))
+      return 'the response body is not a message';
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;
@@ -139,17 +152,19 @@ export function mapGcpError(error: unknown, op: GcpOperation = 'other', details:
   const tooLarge = answerTooLarge(error);
   if (tooLarge !== undefined) return tooLarge.withDetails(details);
   const e = error as GoogleLikeError;
-  const key = tableKey(e, op);
-  const answer = key !== undefined && /^\d+$/.test(key) ? `HTTP ${key}` : key;
   const malformed = malformedAnswer(error);
+  const status = (error as { httpStatusCode?: unknown }).httpStatusCode;
+  // gax sets the status on an error answer only: an undecodable body without one was a 2xx's.
+  const key =
+    malformed !== undefined && (typeof status !== 'number' || status < 300) ? UNDECODED : tableKey(e, op);
+  const answer = key !== undefined && /^\d+$/.test(key) ? `HTTP ${key}` : key;
   if (malformed !== undefined) {
     // The status, the request id and what was wrong are kept; the client's error (the cause) is
     // not, since its text quotes the answer.
-    const status = (error as { httpStatusCode?: unknown }).httpStatusCode;
     const http = typeof status === 'number' ? ` HTTP ${status}` : '';
     const why = `Cloud KMS sent an${http} answer that could not be decoded (${malformed}); its body is not kept`;
     const options = { ...details, ...requestIdOf(e) };
-    const message = `Cloud KMS call failed: ${answer ?? 'malformed answer'}: ${why}`;
+    const message = `Cloud KMS call failed: ${key === UNDECODED ? '' : `${answer}: `}${why}`;
     return (
       errorFromTable(GCP_KMS_ERROR_TABLE, key, message, options) ??
       new KeyportError('Internal', message, { ...options, retryable: false })

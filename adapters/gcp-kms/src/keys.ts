@@ -427,10 +427,24 @@ export async function getKey(rt: Runtime, t: KeyTarget, o: Opts): Promise<Crypto
   return ownPrimary(rt, key, t.keyName);
 }
 
+/**
+ * Versions one key may have before its listing is refused (kept in memory whole, for describeKey,
+ * listKeys and picking the newest version; as the Key Vault driver has it): a key rotated daily
+ * for 60 years has fewer. A server whose listing goes on with ever new page tokens would otherwise
+ * fill memory until the call's deadline.
+ */
+export const MAX_LISTED_VERSIONS = 25_000;
+
 async function listVersions(rt: Runtime, keyName: string, o: Opts, keyUri?: string) {
   const out: CryptoKeyVersion[] = [];
   const first = { parent: keyName, pageSize: 1000 };
   for await (const v of rt.rpc.pages(o, first, (r, co, kms) => kms.listCryptoKeyVersions(r, co), keyUri)) {
+    if (out.length >= MAX_LISTED_VERSIONS)
+      throw foreignAnswer(
+        rt,
+        `Cloud KMS listed more than ${MAX_LISTED_VERSIONS} versions of the key: the listing was ended`,
+        keyName,
+      );
     // A version of another key (or one without a name) is not one this listing asked for: shown
     // as this key's, or taken as its newest, it would steer sign/MAC/enable to that version id.
     if (!isVersionOf(v.name, keyName)) {

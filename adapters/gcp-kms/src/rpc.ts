@@ -70,18 +70,33 @@ export class Rpc {
           defined({ provider: this.providerName, keyUri }),
         ),
     );
+    let empty = 0;
     while (request) {
       const req: Req = request;
       const call: Call<Awaited<ReturnType<Page<T, Req>>>> = async (_, kms) => [
         await fn(req, this.options(o, { autoPaginate: false }), kms),
       ];
       const [items, next] = await this.call(o, call, keyUri);
+      // Pages with nothing on them and ever new tokens would go on until the deadline (forever for
+      // a driver called without one), yielding nothing a caller could stop on.
+      if (items.length === 0 && ++empty > MAX_EMPTY_PAGES)
+        throw new KeyportError(
+          'Internal',
+          `Cloud KMS answered more than ${MAX_EMPTY_PAGES} empty pages in one listing: it was ended`,
+          defined({ provider: this.providerName, keyUri }),
+        );
       yield* items;
       const token = tokens.next((next as { pageToken?: string | null } | null | undefined)?.pageToken);
       request = token !== undefined ? next : undefined;
     }
   }
 }
+
+/**
+ * Empty pages one listing may answer (Cloud KMS sends none with a next-page token without a
+ * filter, which keyport never sets; the Key Vault driver allows as many).
+ */
+export const MAX_EMPTY_PAGES = 100;
 
 type Call<T> = (options: KmsCallOptions, kms: Kms) => Promise<readonly [T, ...unknown[]]>;
 type Page<T, R> = (

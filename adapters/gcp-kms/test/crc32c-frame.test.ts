@@ -1,7 +1,7 @@
 /** CRC32C against published vectors, and the version prefix keyport puts on ciphertexts. */
 import { describe, expect, it } from 'vitest';
 import { frame, unframe } from '../src/crypto.js';
-import { crc32c, int64Value, own, toBytes } from '../src/rpc.js';
+import { checked, crc32c, int64Value, own, toBytes } from '../src/rpc.js';
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 
@@ -19,6 +19,28 @@ describe('crc32c', () => {
     expect(int64Value({ value: '3808858755' })).toBe(3808858755);
     expect(int64Value({ value: { toString: () => '7' } })).toBe(7);
     expect(int64Value(null)).toBeUndefined();
+  });
+
+  it('takes a response checksum only as the exact value: not its 2^32 aliases, text that is no number, or none', () => {
+    const data = ascii('123456789');
+    const crc = crc32c(data);
+    for (const ok of [{ value: crc }, { value: String(crc) }, { value: { toString: () => String(crc) } }])
+      expect(Array.from(checked(Uint8Array.from(data), ok, 'data'))).toEqual(Array.from(data));
+    for (const bad of [
+      { value: crc - 2 ** 32 }, // negative: the same 32 bits read as signed
+      { value: crc + 2 ** 32 },
+      { value: String(crc + 2 ** 32) },
+      { value: -1 },
+      { value: `${crc}x` },
+      { value: 'NaN' },
+      { value: null },
+      {},
+      null,
+      undefined,
+    ])
+      expect(() => checked(Uint8Array.from(data), bad, 'data'), JSON.stringify(bad)).toThrow(
+        expect.objectContaining({ code: 'Integrity', retryable: true }),
+      );
   });
 
   it('decodes base64 bytes fields and copies views before they are sent', () => {

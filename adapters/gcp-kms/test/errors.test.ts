@@ -67,6 +67,8 @@ describe('gRPC status → keyport code', () => {
         error = Object.assign(new TypeError('fetch failed'), {
           cause: Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }),
         });
+      else if (key === 'answer that could not be decoded')
+        error = googleError(GRPC.INTERNAL as number, 'Response message parsing error: index out of range');
       else {
         const code = /^\d+$/.test(status) ? Number(status) : (GRPC[status] as number);
         const message =

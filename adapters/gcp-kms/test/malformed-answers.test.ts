@@ -1,9 +1,10 @@
 /**
  * Malformed answers to a call that returns plaintext, from stand-in servers (the test server
  * sends none): the KeyportError, and everything `util.inspect` prints of it (its cause chain
- * included), must not carry the answer's bytes. Over REST the client's own errors quote the body
- * (V8's JSON SyntaxError a snippet, gax up to 1 KiB of an undecodable error answer,
- * proto3-json-serializer a field's value); over gRPC protobufjs names only offsets.
+ * included), must not carry the answer's bytes, and a 2xx answer that could not be decoded is
+ * Internal, not retried (as the AWS and Key Vault drivers have it). Over REST the client's own
+ * errors quote the body (V8's JSON SyntaxError a snippet, gax up to 1 KiB of an undecodable error
+ * answer, proto3-json-serializer a field's value); over gRPC protobufjs names only offsets.
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -86,6 +87,7 @@ describe('a malformed REST answer to Decrypt', () => {
     ],
     ['an HTML 502 page (gax quotes it)', 502, `<html>${B64}</html>`, 'the response body is not JSON'],
     ['an HTTP 500 that is a JSON string', 500, `"${B64}"`, 'the response body is not a JSON error object'],
+    ['empty', 200, '', 'the response body is empty'],
   ];
   for (const [what, answerStatus, answerBody, why] of answers) {
     it(`${what}: says the answer was malformed, keeps the status, not the body`, async () => {
@@ -96,7 +98,10 @@ describe('a malformed REST answer to Decrypt', () => {
       expect(error.message).toContain(`could not be decoded (${why}); its body is not kept`);
       if (answerStatus !== 200) expect(error.message).toContain(`HTTP ${answerStatus}`);
       expect(error).toMatchObject({ provider: 'gcp-kms', keyUri: URI });
-      expect(error.code).toBe('Unavailable'); // as before: a 200's UNAVAILABLE, a 5xx's INTERNAL
+      // A 5xx keeps its row (the service failed, and may not next time); a 200 that could not be
+      // decoded is a wrong answer, not a transient failure: Internal, not retried.
+      expect(error.code).toBe(answerStatus === 200 ? 'Internal' : 'Unavailable');
+      expect(error.retryable).toBe(answerStatus !== 200);
     });
   }
 
@@ -112,6 +117,7 @@ describe('a malformed REST answer to Decrypt', () => {
 describe('a malformed gRPC answer to Decrypt', () => {
   let server: Server;
   let answer: Buffer = Buffer.alloc(0);
+  let failWith: { code: number; details: string } | undefined;
   let keys: Keyport;
 
   beforeAll(async () => {
@@ -126,7 +132,8 @@ describe('a malformed gRPC answer to Decrypt', () => {
       responseDeserialize: raw,
     };
     server.addService({ Decrypt: { ...Decrypt, ...codec } } as unknown as ServiceDefinition, {
-      Decrypt: (_call: unknown, done: (e: null, b: Buffer) => void) => done(null, answer),
+      Decrypt: (_call: unknown, done: (e: object | null, b?: Buffer) => void) =>
+        failWith ? done(failWith) : done(null, answer),
     });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) =>
@@ -155,11 +162,23 @@ describe('a malformed gRPC answer to Decrypt', () => {
     ['with a group tag after it', Buffer.concat([plaintextField(), Buffer.of(0x0b), SECRET])],
   ];
   for (const [what, bytes] of answers) {
-    it(`${what}: an INTERNAL status (Unavailable), with nothing of the answer's bytes`, async () => {
+    it(`${what}: Internal, not retried, with nothing of the answer's bytes`, async () => {
       answer = bytes;
       const { error, shown } = await failure(keys);
       expectNoSecret(shown);
-      expect(error.code).toBe('Unavailable');
+      expect(error.code).toBe('Internal');
+      expect(error.retryable).toBe(false);
     });
   }
+
+  it("the service's own INTERNAL status is still Unavailable, retried", async () => {
+    failWith = { code: 13, details: 'Internal error encountered.' };
+    try {
+      const { error } = await failure(keys);
+      expect(error.code).toBe('Unavailable');
+      expect(error.retryable).toBe(true);
+    } finally {
+      failWith = undefined;
+    }
+  });
 });

@@ -8,12 +8,13 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { credentials, Metadata, Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
 import { findSecret } from '@keyport/conformance';
 import { Keyport, KeyportError } from '@keyport/core';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { GcpKmsProvider } from '../src/index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { GcpKmsProvider } from '../src/index.js';
 import { keyportOf, kmsSuite, type MakeProvider, TRANSPORTS, wrapClient } from './support/suite.js';
-import { grpcProvider, restProvider } from './support/targets.js';
+import { grpcProvider, restProvider, staticAuth } from './support/targets.js';
 
 const suite = kmsSuite('projects/keyport-leaks/locations/global/keyRings/leaks');
 const PLAINTEXT = new TextEncoder().encode('keyport-secret-plaintext-0123456789-must-not-leak');
@@ -226,4 +227,147 @@ it('the walk finds a secret where inspect does not show it', () => {
   ])
     expect(findSecret(found, secret), String(found)).not.toEqual([]);
   expect(findSecret(body('nothing here'), secret)).toEqual([]);
+});
+
+/** A protobuf length-delimited field. */
+const pbField = (tag: number, bytes: Uint8Array | string): Buffer => {
+  const body = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes);
+  const length: number[] = [];
+  for (let n = body.length; ; n >>>= 7) {
+    if (n < 0x80) {
+      length.push(n);
+      break;
+    }
+    length.push((n & 0x7f) | 0x80);
+  }
+  return Buffer.concat([Buffer.of((tag << 3) | 2), Buffer.from(length), body]);
+};
+
+/** The plaintext (field 2) of an EncryptRequest as sent on the wire (every field length-delimited). */
+function plaintextOf(request: Buffer): Buffer {
+  for (let at = 0; at < request.length; ) {
+    const tag = (request[at] as number) >> 3;
+    let length = 0;
+    let shift = 0;
+    at++;
+    for (;;) {
+      const b = request[at++] as number;
+      length |= (b & 0x7f) << shift;
+      shift += 7;
+      if (b < 0x80) break;
+    }
+    if (tag === 2) return request.subarray(at, at + length);
+    at += length;
+  }
+  return Buffer.alloc(0);
+}
+
+describe('an Encrypt refusal that quotes the request (a stand-in endpoint over gRPC)', () => {
+  let server: Server;
+  let port = 0;
+  /** How the stand-in refuses: the gRPC status, and where it puts the plaintext it was sent. */
+  let refuse: (plaintext: Buffer) => { code: number; details: string; metadata: Metadata };
+  const seen: Buffer[] = [];
+
+  beforeAll(async () => {
+    server = new Server();
+    const raw = (b: Buffer) => b;
+    const Encrypt = {
+      path: '/google.cloud.kms.v1.KeyManagementService/Encrypt',
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: raw,
+      requestDeserialize: raw,
+      responseSerialize: raw,
+      responseDeserialize: raw,
+    };
+    server.addService({ Encrypt } as unknown as ServiceDefinition, {
+      Encrypt: (call: { request: Buffer }, done: (e: object) => void) => {
+        const plaintext = Buffer.from(plaintextOf(call.request));
+        seen.push(plaintext);
+        done(refuse(plaintext));
+      },
+    });
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+  });
+  afterAll(() => server.forceShutdown());
+
+  const standIn = () =>
+    keyportOf(
+      new GcpKmsProvider({
+        apiEndpoint: '127.0.0.1',
+        port,
+        sslCreds: credentials.createInsecure(),
+        authClient: staticAuth(),
+        dataKeys: 'emulated',
+      }),
+    );
+  const URI = 'gcp-kms://projects/p/locations/global/keyRings/r/cryptoKeys/k';
+
+  /** Every place a gRPC error can carry text: status message, trailers (text and binary), status details. */
+  const everywhere =
+    (code: number, requestId: (b64: string) => string, inMessage = true) =>
+    (plaintext: Buffer): { code: number; details: string; metadata: Metadata } => {
+      const b64 = plaintext.toString('base64');
+      const metadata = new Metadata();
+      metadata.set('x-request-id', requestId(b64));
+      metadata.set('x-echo', `sent ${b64} / ${plaintext.toString('hex')}`);
+      metadata.set('x-echo-bin', Buffer.from(plaintext));
+      // google.rpc.Status { code, message, details: [ErrorInfo { reason, domain, metadata }, Any of raw bytes] }
+      const errorInfo = Buffer.concat([
+        pbField(1, `BAD_${b64}`),
+        pbField(2, 'cloudkms.googleapis.com'),
+        pbField(3, Buffer.concat([pbField(1, 'plaintext'), pbField(2, b64)])),
+      ]);
+      const status = Buffer.concat([
+        Buffer.of(0x08, code),
+        pbField(2, `refused plaintext ${b64}`),
+        pbField(
+          3,
+          Buffer.concat([pbField(1, 'type.googleapis.com/google.rpc.ErrorInfo'), pbField(2, errorInfo)]),
+        ),
+        pbField(3, Buffer.concat([pbField(1, 'type.googleapis.com/example.Echo'), pbField(2, plaintext)])),
+      ]);
+      metadata.set('grpc-status-details-bin', status);
+      const details = inMessage
+        ? `Invalid value at 'plaintext' (${b64}), hex ${plaintext.toString('hex')}`
+        : 'refused';
+      return { code, details, metadata };
+    };
+
+  const cases: [string, number, string, (b64: string) => string, boolean?][] = [
+    ['INVALID_ARGUMENT', 3, 'InvalidArgument', () => 'req-1'],
+    ['PERMISSION_DENIED', 7, 'AccessDenied', () => 'req-2'],
+    ['UNAVAILABLE, the request id quoting it too', 14, 'Unavailable', (b64) => `req-${b64}`],
+    [
+      'INVALID_ARGUMENT, only the trailers and status details quoting it',
+      3,
+      'InvalidArgument',
+      () => 'req-3',
+      false,
+    ],
+  ];
+  for (const [what, code, keyport, requestId, inMessage] of cases) {
+    for (const op of ['encrypt', 'generateDataKey'] as const) {
+      it(`${op}, ${what}: nothing the stand-in echoed is reachable from the error`, async () => {
+        refuse = everywhere(code, requestId, inMessage);
+        seen.length = 0;
+        const kp = standIn();
+        try {
+          const error = await failureOf(
+            op === 'encrypt' ? kp.encrypt(URI, PLAINTEXT) : kp.generateDataKey(URI, { bytes: 32 }),
+          );
+          expect(seen.length, 'the stand-in was asked').toBeGreaterThan(0);
+          expect(error.code).toBe(keyport);
+          expect(leaks(error, [PLAINTEXT, ...seen])).toEqual([]);
+        } finally {
+          await kp.close();
+        }
+      });
+    }
+  }
 });
