@@ -24,9 +24,10 @@ import {
   takeSecretBytes,
 } from '@keyport/core';
 import { withoutEcho } from './echo.js';
-import { answered, PROVIDER_NAME } from './errors.js';
+import { answeredBytes, PROVIDER_NAME } from './errors.js';
 import { answeredKey, type DriverOp, type InputOf, type KmsRpc, type ResolvedKey } from './rpc.js';
 import { encryptionAlgorithmFor } from './specs.js';
+import { isAlias, keyArnParts } from './uri.js';
 
 /** Results carry the key ARN AWS answered with: ESDK-compatible EDKs record it as provider info. */
 export type AwsEncryptResult = EncryptResult & { readonly keyArn: string };
@@ -145,7 +146,7 @@ export const encrypt: DriverOp<'encrypt', Promise<AwsEncryptResult>> = async (
 ) => {
   const { out, key } = await crypt(rpc, ref, 'Encrypt', { Plaintext: plaintext }, req.context, o.signal);
   return {
-    ciphertext: answered(out.CiphertextBlob, 'a ciphertext'),
+    ciphertext: answeredBytes(out.CiphertextBlob, 'a ciphertext'),
     keyVersion: undefined,
     keyArn: answeredKey(out.KeyId, key, 'a key id'),
   };
@@ -160,7 +161,7 @@ export const decrypt: DriverOp<'decrypt', Promise<AwsDecryptResult>> = async (
 ) => {
   const data = { CiphertextBlob: ciphertext };
   const { out, key } = await crypt(rpc, ref, 'Decrypt', data, req.context, o.signal);
-  const plaintext = takeSecretBytes(answered(out.Plaintext, 'a plaintext'));
+  const plaintext = takeSecretBytes(answeredBytes(out.Plaintext, 'a plaintext'));
   try {
     // the plaintext of another key's ciphertext is no answer to this call (the ESDK refuses it too)
     return { plaintext, keyVersion: undefined, keyArn: answeredKey(out.KeyId, key, 'a key id') };
@@ -186,7 +187,7 @@ export const generateDataKey: DriverOp<'generateDataKey', Promise<AwsDataKeyResu
   const input = dataKeyInput(key, req);
   const out = await rpc.send(key, 'GenerateDataKey', input, o.signal);
   // The SDK decodes it into a view of Node's shared Buffer pool: see core's takeSecretBytes.
-  const plaintext = takeSecretBytes(answered(out.Plaintext, 'a data key'));
+  const plaintext = takeSecretBytes(answeredBytes(out.Plaintext, 'a data key'));
   try {
     // A shorter key is a weaker one. Core checks this for a Keyport; the driver may be called
     // without one (as every request check here assumes), so it refuses the answer itself.
@@ -198,7 +199,7 @@ export const generateDataKey: DriverOp<'generateDataKey', Promise<AwsDataKeyResu
       );
     return {
       plaintext,
-      wrapped: answered(out.CiphertextBlob, 'a wrapped data key'),
+      wrapped: answeredBytes(out.CiphertextBlob, 'a wrapped data key'),
       keyVersion: undefined,
       keyArn: answeredKey(out.KeyId, key, 'a key id'),
     };
@@ -218,7 +219,7 @@ export async function generateDataKeyWithoutPlaintext(
   const key = await rpc.resolve(ref);
   const out = await rpc.send(key, 'GenerateDataKeyWithoutPlaintext', dataKeyInput(key, req), o.signal);
   return {
-    wrapped: answered(out.CiphertextBlob, 'a wrapped data key'),
+    wrapped: answeredBytes(out.CiphertextBlob, 'a wrapped data key'),
     keyArn: answeredKey(out.KeyId, key, 'a key id'),
   };
 }
@@ -251,10 +252,23 @@ export async function reEncrypt(
   };
   const out = await rpc.send(from, 'ReEncrypt', input, o.signal);
   return {
-    ciphertext: answered(out.CiphertextBlob, 'a ciphertext'),
+    ciphertext: answeredBytes(out.CiphertextBlob, 'a ciphertext'),
     keyArn: answeredKey(out.KeyId, to, 'a key id'),
     sourceKeyArn: answeredKey(out.SourceKeyId, from, 'a source key id'),
   };
+}
+
+/**
+ * Refuses (`Internal`) a Sign, Verify, GenerateMac, VerifyMac or GetPublicKey answer naming
+ * another key than the one asked: another key's public key would be taken as this key's (a
+ * verifier then trusts the wrong key), its signature, MAC or verdict as made by this key. These
+ * results carry no key ARN, so an answer without a KeyId is taken; so is a bare key id for an
+ * alias (moto answers GetPublicKey and the MAC calls so), which only AWS can resolve.
+ */
+function answeredFor(keyId: unknown, key: ResolvedKey): void {
+  if (keyId === undefined) return;
+  if (typeof keyId === 'string' && keyArnParts(keyId) === undefined && isAlias(key.keyId)) return;
+  answeredKey(keyId as string, key, 'a key id');
 }
 
 const messageType = (req: SignRequest): 'DIGEST' | 'RAW' => (req.messageType === 'digest' ? 'DIGEST' : 'RAW');
@@ -272,16 +286,23 @@ export const sign: DriverOp<'sign'> = async (rpc, ref, message, req, o) => {
     SigningAlgorithm: algorithm,
   };
   const out = await rpc.send(key, 'Sign', input, o.signal);
-  return { signature: answered(out.Signature, 'a signature'), algorithm, keyVersion: undefined };
+  answeredFor(out.KeyId, key);
+  return { signature: answeredBytes(out.Signature, 'a signature'), algorithm, keyVersion: undefined };
 };
 
 /** AWS answers an invalid signature or MAC with an exception (emulators with a false flag). */
 async function validity(
-  answer: Promise<{ SignatureValid?: boolean | undefined; MacValid?: boolean | undefined }>,
+  key: ResolvedKey,
+  answer: Promise<{
+    SignatureValid?: boolean | undefined;
+    MacValid?: boolean | undefined;
+    KeyId?: string | undefined;
+  }>,
   invalid: string,
 ) {
   try {
     const out = await answer;
+    answeredFor(out.KeyId, key);
     return out.SignatureValid === true || out.MacValid === true;
   } catch (e) {
     if ((e as { name?: unknown }).name === invalid) return false;
@@ -299,31 +320,29 @@ export const verify: DriverOp<'verify'> = async (rpc, ref, message, signature, r
     Signature: signature,
     SigningAlgorithm: req.algorithm,
   };
-  return validity(rpc.send(key, 'Verify', input, o.signal), 'KMSInvalidSignatureException');
+  return validity(key, rpc.send(key, 'Verify', input, o.signal), 'KMSInvalidSignatureException');
 };
 
 export const mac: DriverOp<'mac'> = async (rpc, ref, message, o) => {
   const key = await rpc.resolve(ref);
   checkSize(message, 'message', MAX_PLAINTEXT, key);
   const input = { KeyId: key.keyId, Message: message, MacAlgorithm: 'HMAC_SHA_256' } as const;
-  return {
-    mac: answered((await rpc.send(key, 'GenerateMac', input, o.signal)).Mac, 'a MAC'),
-    keyVersion: undefined,
-  };
+  const out = await rpc.send(key, 'GenerateMac', input, o.signal);
+  answeredFor(out.KeyId, key);
+  return { mac: answeredBytes(out.Mac, 'a MAC'), keyVersion: undefined };
 };
 
 export const verifyMac: DriverOp<'verifyMac'> = async (rpc, ref, message, tag, o) => {
   const key = await rpc.resolve(ref);
   checkSize(message, 'message', MAX_PLAINTEXT, key);
   const input = { KeyId: key.keyId, Message: message, Mac: tag, MacAlgorithm: 'HMAC_SHA_256' } as const;
-  return validity(rpc.send(key, 'VerifyMac', input, o.signal), 'KMSInvalidMacException');
+  return validity(key, rpc.send(key, 'VerifyMac', input, o.signal), 'KMSInvalidMacException');
 };
 
 /** The public half of an asymmetric key, SPKI DER (GetPublicKey); symmetric keys have none. */
 export const getPublicKey: DriverOp<'getPublicKey'> = async (rpc, ref, o) => {
   const key = await rpc.resolve(ref);
-  return answered(
-    (await rpc.send(key, 'GetPublicKey', { KeyId: key.keyId }, o.signal)).PublicKey,
-    'a public key',
-  );
+  const out = await rpc.send(key, 'GetPublicKey', { KeyId: key.keyId }, o.signal);
+  answeredFor(out.KeyId, key);
+  return answeredBytes(out.PublicKey, 'a public key');
 };

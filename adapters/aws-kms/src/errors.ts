@@ -207,6 +207,24 @@ export function answered<T>(value: T | undefined, what: string): T {
   return value;
 }
 
+/**
+ * A blob field AWS must have answered with, as bytes of at least `min` bytes. The SDK decodes a
+ * base64 string and passes any other JSON value through as it is: a `Plaintext` of `[1,2,3]` was
+ * read as a 3-byte plaintext, `{}` failed untyped deep in the driver, and a `CiphertextBlob` that
+ * is an array, object or number was handed over as a ciphertext. AWS answers no empty blob (a
+ * plaintext, ciphertext, signature or key is at least a byte), so `""` is refused as well.
+ */
+export function answeredBytes(value: unknown, what: string, min = 1): Uint8Array {
+  const bytes = answered(value === null ? undefined : value, what);
+  if (!(bytes instanceof Uint8Array) || bytes.length < min)
+    throw keyportError(
+      'Internal',
+      `AWS KMS answered with ${what} that is ${bytes instanceof Uint8Array ? `${bytes.length} bytes long` : 'not base64 bytes'}`,
+      { provider: PROVIDER_NAME, retryable: false },
+    );
+  return bytes;
+}
+
 /** One listing's page markers: a marker AWS KMS (or an endpoint posing as it) gives again ends it. */
 export function pageMarkers(): PageTokens {
   return new PageTokens(() =>

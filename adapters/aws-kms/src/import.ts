@@ -13,7 +13,7 @@ import {
   needs,
   type ProviderCallOptions,
 } from '@keyport/core';
-import { answered } from './errors.js';
+import { answeredBytes } from './errors.js';
 import { describePinned } from './keys.js';
 import { answeredKey, type DriverOp, type KmsRpc } from './rpc.js';
 import { keyUriFor } from './uri.js';
@@ -45,8 +45,8 @@ export async function getImportParameters(
         ? keyUriFor(out.KeyId, key.parsed)
         : key.uri,
     algorithm,
-    wrappingPublicKey: answered(out.PublicKey, 'a wrapping public key'),
-    importToken: answered(out.ImportToken, 'an import token'),
+    wrappingPublicKey: answeredBytes(out.PublicKey, 'a wrapping public key'),
+    importToken: answeredBytes(out.ImportToken, 'an import token'),
     // an Invalid Date (an epoch out of range) is no expiry: left out, as describeKey's dates
     ...(isValidDate(out.ParametersValidTo) ? { expiresAt: out.ParametersValidTo } : {}),
   };

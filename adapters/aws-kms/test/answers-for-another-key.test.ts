@@ -48,6 +48,16 @@ function answering(answerArn: string, meta = keyMetadata('SYMMETRIC_DEFAULT')) {
             ParametersValidTo: 1_900_000_000,
           },
         };
+      case 'Sign':
+        return { json: { Signature: 'AAEC', KeyId: answerArn, SigningAlgorithm: 'ECDSA_SHA_256' } };
+      case 'Verify':
+        return { json: { SignatureValid: true, KeyId: answerArn, SigningAlgorithm: 'ECDSA_SHA_256' } };
+      case 'GenerateMac':
+        return { json: { Mac: 'AAEC', KeyId: answerArn, MacAlgorithm: 'HMAC_SHA_256' } };
+      case 'VerifyMac':
+        return { json: { MacValid: true, KeyId: answerArn, MacAlgorithm: 'HMAC_SHA_256' } };
+      case 'GetPublicKey':
+        return { json: { PublicKey: 'AAEC', KeyId: answerArn } };
       default:
         return { json: {} };
     }
@@ -115,6 +125,54 @@ describe('an answer naming another key than the one asked for', () => {
       const region = answer.split(':')[3];
       const { provider } = answering(answer, keyMetadata('SYMMETRIC_DEFAULT', undefined, ID, region));
       expect(await outcomes(provider, uri), `${uri} answered with ${answer}`).toEqual(all(answer));
+    }
+  });
+
+  it("is refused by sign, verify, mac, verifyMac and getPublicKey (another key's public key is not this one's)", async () => {
+    const results = async (provider: AwsKmsProvider, uri: string) => {
+      const ref = { uri };
+      const settle = (p: Promise<unknown>) =>
+        p.then(
+          () => 'ok',
+          (e: unknown) => provider.mapError(e)?.code ?? String(e),
+        );
+      const alg = { algorithm: 'ECDSA_SHA_256' } as const;
+      return {
+        sign: await settle(provider.sign(ref, utf8('x'), alg, call())),
+        verify: await settle(provider.verify(ref, utf8('x'), utf8('s'), alg, call())),
+        mac: await settle(provider.mac(ref, utf8('x'), call())),
+        verifyMac: await settle(provider.verifyMac(ref, utf8('x'), utf8('m'), call())),
+        getPublicKey: await settle(provider.getPublicKey(ref, call())),
+      };
+    };
+    const every = (value: string) => ({
+      sign: value,
+      verify: value,
+      mac: value,
+      verifyMac: value,
+      getPublicKey: value,
+    });
+    for (const [uri, answer] of [
+      [`aws-kms://${ARN}`, OTHER],
+      [`aws-kms://${ARN}`, OTHER_ACCOUNT],
+      [`aws-kms://${ID}`, OTHER_ID],
+      ['aws-kms://arn:aws:kms:us-east-1:111122223333:alias/orders', OTHER_REGION],
+    ] as const) {
+      expect(await results(answering(answer).provider, uri), `${uri} answered with ${answer}`).toEqual(
+        every('Internal'),
+      );
+    }
+    // the key's own ARN or id, and a bare key id for an alias (moto answers GetPublicKey and the MAC calls so)
+    for (const [uri, answer] of [
+      [`aws-kms://${ARN}`, ARN],
+      [`aws-kms://${ARN}`, ID],
+      [`aws-kms://${ID}`, ARN],
+      ['aws-kms://alias/orders', ID],
+      ['aws-kms://arn:aws:kms:us-east-1:111122223333:alias/orders', ARN],
+    ] as const) {
+      expect(await results(answering(answer).provider, uri), `${uri} answered with ${answer}`).toEqual(
+        every('ok'),
+      );
     }
   });
 

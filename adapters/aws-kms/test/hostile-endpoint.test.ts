@@ -276,6 +276,78 @@ describe('a data key of another length than asked', () => {
   });
 });
 
+describe('a blob field that is not base64 bytes', () => {
+  // The SDK decodes a base64 string and passes any other JSON value through as it is.
+  const SHAPES: Record<string, unknown> = {
+    'an array': [1, 2, 3],
+    'an array of 32 numbers': Array.from({ length: 32 }, () => 7),
+    'an object': { 0: 1, length: 1 },
+    'a number': 12345,
+    'a boolean': true,
+    'an empty string': '',
+    'base64 with whitespace': 'AAAA AAAA\nAAAA',
+    'base64 with invalid characters': 'AA!A$$AA',
+  };
+  const DATA_KEY = Buffer.alloc(32, 7).toString('base64');
+
+  it('is refused (Internal) by encrypt, decrypt, the data-key calls, sign, mac and getPublicKey, never handed over', async () => {
+    const outcomes: Record<string, string> = {};
+    for (const [shape, value] of Object.entries(SHAPES)) {
+      for (const [op, field, run] of [
+        [
+          'Encrypt',
+          'CiphertextBlob',
+          (p: AwsKmsProvider) => p.encrypt({ uri: KEY }, new Uint8Array([1]), {}, call()),
+        ],
+        [
+          'Decrypt',
+          'Plaintext',
+          (p: AwsKmsProvider) => p.decrypt({ uri: KEY }, new Uint8Array([1]), {}, call()),
+        ],
+        ['GenerateDataKey', 'Plaintext', (p: AwsKmsProvider) => p.generateDataKey({ uri: KEY }, {}, call())],
+        [
+          'GenerateDataKey',
+          'CiphertextBlob',
+          (p: AwsKmsProvider) => p.generateDataKey({ uri: KEY }, {}, call()),
+        ],
+        [
+          'GenerateDataKeyWithoutPlaintext',
+          'CiphertextBlob',
+          (p: AwsKmsProvider) => p.generateDataKeyWithoutPlaintext({ uri: KEY }, {}),
+        ],
+        [
+          'ReEncrypt',
+          'CiphertextBlob',
+          (p: AwsKmsProvider) =>
+            p.reEncrypt({ uri: KEY }, new Uint8Array([1]), { destination: { uri: KEY } }),
+        ],
+        [
+          'Sign',
+          'Signature',
+          (p: AwsKmsProvider) =>
+            p.sign({ uri: KEY }, new Uint8Array([1]), { algorithm: 'ECDSA_SHA_256' }, call()),
+        ],
+        ['GenerateMac', 'Mac', (p: AwsKmsProvider) => p.mac({ uri: KEY }, new Uint8Array([1]), call())],
+        ['GetPublicKey', 'PublicKey', (p: AwsKmsProvider) => p.getPublicKey({ uri: KEY }, call())],
+      ] as const) {
+        const { provider } = stubbed((asked) => {
+          if (asked !== op) return { json: META };
+          const answer: Record<string, unknown> = {
+            CiphertextBlob: 'AAEC',
+            Plaintext: DATA_KEY,
+            KeyId: ARN,
+            SourceKeyId: ARN,
+            [field]: value,
+          };
+          return { json: answer };
+        });
+        outcomes[`${op}.${field} as ${shape}`] = await codeOf(run(provider));
+      }
+    }
+    expect(outcomes).toEqual(Object.fromEntries(Object.keys(outcomes).map((k) => [k, 'Internal'])));
+  });
+});
+
 describe('an answer to a call returning key material whose body is not JSON', () => {
   // 32 known key bytes; every 8-character run of their base64 and hex is looked for
   const RAW = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 7 + 1) & 255));

@@ -148,6 +148,23 @@ const FAILING: Record<string, Answer> = {
       __type: 'ValidationException',
       message: `bad value ...${String(body.Plaintext).slice(8, 32)}...`,
     }),
+  // The request id is the endpoint's to choose: one quoting the request must not become the error's.
+  'a request id quoting the request': (res, body) =>
+    json(
+      res,
+      400,
+      { __type: 'ThrottlingException', message: 'Rate exceeded' },
+      {
+        'x-amzn-requestid': String(body.Plaintext),
+      },
+    ),
+  'a 500 not JSON, its request id quoting a run of the request': (res, body) => {
+    res.writeHead(500, {
+      'content-type': 'text/html',
+      'x-amzn-requestid': String(body.Plaintext).slice(8, 32),
+    });
+    res.end('<html>upstream failed</html>');
+  },
 };
 
 /** What each failure still maps to once its text is withheld. */
@@ -157,6 +174,8 @@ const CODES: Record<string, string> = {
   'a dropped connection': 'Unavailable',
   'a 400 quoting the request': 'InvalidArgument',
   'a 400 quoting a run of the request': 'InvalidArgument',
+  'a request id quoting the request': 'Throttled',
+  'a 500 not JSON, its request id quoting a run of the request': 'Unavailable',
 };
 
 describe('a failed Encrypt at a stand-in endpoint', () => {
