@@ -13,6 +13,7 @@ import {
   KeyportError,
   MAX_TIMER_MS,
   networkErrorCode,
+  quotesSecret,
   tlsErrorCode,
 } from '@keyport/core';
 
@@ -192,7 +193,8 @@ export class WithheldAnswerError extends Error {
   readonly details: { error: { code?: string; innerError?: { code: string } } } | undefined;
   declare readonly response: { headers: { get(name: string): string | undefined } };
 
-  constructor(error: RestErrorShape) {
+  /** `secrets`: the request's key material; a kept header quoting any of it is dropped. */
+  constructor(error: RestErrorShape, secrets: readonly Uint8Array[] = []) {
     const status = statusOf(error);
     const code = error.code === PARSE_ERROR ? PARSE_ERROR : word(error.code);
     // The documented text of a 403 on a disabled key, read before the message is dropped.
@@ -223,7 +225,9 @@ export class WithheldAnswerError extends Error {
     const kept = new Map<string, string>();
     for (const name of KEPT_HEADERS) {
       const value = error.response?.headers?.get(name);
-      if (typeof value === 'string') kept.set(name, value);
+      // The endpoint chooses its headers: a request id quoting the plaintext it was sent would
+      // otherwise become the KeyportError's requestId, printed with every log of it.
+      if (typeof value === 'string' && !secrets.some((s) => quotesSecret(value, s))) kept.set(name, value);
     }
     // Not enumerable, as the SDK's own: printed errors show the request id at the top already.
     Object.defineProperty(this, 'response', {
@@ -234,9 +238,9 @@ export class WithheldAnswerError extends Error {
 }
 
 /** An SDK error with the answer's text withheld (see WithheldAnswerError); anything else as it is. */
-export function withholdAnswer(error: unknown): unknown {
+export function withholdAnswer(error: unknown, secrets: readonly Uint8Array[] = []): unknown {
   return shape(error).name === 'RestError' && !(error instanceof WithheldAnswerError)
-    ? new WithheldAnswerError(shape(error))
+    ? new WithheldAnswerError(shape(error), secrets)
     : error;
 }
 
@@ -246,7 +250,7 @@ export function withholdAnswer(error: unknown): unknown {
  * does not quote requests, a proxy or look-alike server may); anything else as it is.
  */
 export function withholdEcho(error: unknown, secrets: readonly Uint8Array[]): unknown {
-  return errorQuotesSecret(error, secrets) ? withholdAnswer(error) : error;
+  return errorQuotesSecret(error, secrets) ? withholdAnswer(error, secrets) : error;
 }
 
 /**

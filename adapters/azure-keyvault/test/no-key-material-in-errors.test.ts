@@ -28,7 +28,9 @@ const PLAINTEXT = utf8('keyport-secret-plaintext-0123456789-must-not-leak');
 let sentValues: Uint8Array[] = [];
 let fault: (() => void) | undefined;
 /** When set, answers the request carrying the secret in place of the vault (given its body): a server quoting what it refuses. */
-let quoting: ((body: Record<string, unknown>) => { status: number; text: string }) | undefined;
+let quoting:
+  | ((body: Record<string, unknown>) => { status: number; text: string; requestId?: string })
+  | undefined;
 /** Import requests (`PUT /keys/<name>`) sent. */
 let imports = 0;
 const watcher: Policy = {
@@ -48,8 +50,13 @@ const watcher: Policy = {
       fault?.();
       fault = undefined;
       if (quoting !== undefined) {
-        const { status, text } = quoting(JSON.parse(request.body as string) as Record<string, unknown>);
-        const headers = headersOf({ 'content-type': 'application/json', 'x-ms-request-id': 'req-echo' });
+        const { status, text, requestId } = quoting(
+          JSON.parse(request.body as string) as Record<string, unknown>,
+        );
+        const headers = headersOf({
+          'content-type': 'application/json',
+          'x-ms-request-id': requestId ?? 'req-echo',
+        });
         return { request, status, headers, bodyAsText: text } as Awaited<ReturnType<typeof next>>;
       }
     }
@@ -238,6 +245,71 @@ describe.each(Object.entries(QUOTING))('%s', (what, answer) => {
       );
       expect(imports).toBeGreaterThan(0);
       expect(leaks(error, secrets)).toEqual([]);
+    } finally {
+      quoting = undefined;
+      await keyport.close();
+    }
+  });
+});
+
+describe('an answer whose request id quotes the key material sent', () => {
+  let server: AzureKeyVaultServer;
+  beforeAll(async () => {
+    server = await startServer('hsm');
+  });
+  afterAll(async () => {
+    quoting = undefined;
+    await server.stop();
+  });
+  /** A 400 whose message quotes nothing, its x-ms-request-id the `field` sent (whole, or a run of it). */
+  const echoingId = (field: string, run: boolean) => (body: Record<string, unknown>) => ({
+    status: 400,
+    text: JSON.stringify({ error: { code: 'BadParameter', message: 'Invalid request' } }),
+    requestId: run ? String(body[field]).slice(8, 32) : String(body[field]),
+  });
+
+  it.each([
+    ['AES_256', false],
+    ['RSA_2048', false],
+    ['AES_256', true],
+    ['RSA_2048', true],
+  ] as const)(
+    'encrypt with an %s key (a run: %s): the request id is dropped, the mapping kept',
+    async (spec, run) => {
+      const admin = new Keyport({ providers: [providerFor(server)] });
+      const key = await admin.createKey('azurekeyvault', { name: uniqueName('echo-id'), spec });
+      await admin.close();
+      const keyport = keyportOn(server, DEFAULT_AZURE_TOKEN);
+      try {
+        await keyport.describeKey(key.uri);
+        sentValues = [];
+        quoting = echoingId('value', run);
+        const error = await failureOf(keyport.encrypt(key.uri, PLAINTEXT));
+        expect(sentValues.length).toBeGreaterThan(0);
+        const secrets = [PLAINTEXT, ...sentValues].flatMap((s) => [s, s.subarray(6, 24)]);
+        expect(leaks(error, secrets)).toEqual([]);
+        expect(error.code).toBe('InvalidArgument');
+        expect(error.requestId).toBeUndefined();
+      } finally {
+        quoting = undefined;
+        await keyport.close();
+      }
+    },
+  );
+
+  it('importJwk: the request id quoting a private field is dropped', async () => {
+    const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+    const secrets = (['d', 'p', 'q', 'dp', 'dq', 'qi'] as const)
+      .map((k) => Buffer.from(jwk[k] as string, 'base64url'))
+      .flatMap((s) => [s, s.subarray(6, 24)]);
+    const keyport = keyportOn(server, DEFAULT_AZURE_TOKEN);
+    try {
+      quoting = (body) => echoingId('d', false)((body.key ?? {}) as Record<string, unknown>);
+      const error = await failureOf(
+        importJwk(keyport, 'azurekeyvault', uniqueName('echo-id'), jwk as { kty: string }),
+      );
+      expect(leaks(error, secrets)).toEqual([]);
+      expect(error.requestId).toBeUndefined();
     } finally {
       quoting = undefined;
       await keyport.close();
