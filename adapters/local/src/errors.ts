@@ -46,3 +46,33 @@ export function labelled<T>(keyUri: string | undefined, fn: () => T): T {
     throw toKeyportError(error, { provider: PROVIDER_NAME, ...(keyUri !== undefined ? { keyUri } : {}) });
   }
 }
+
+/** What a file system error code means, in words (the codes a keystore write or read meets). */
+const FS_REASONS: Readonly<Record<string, string>> = {
+  ENOENT: 'the directory does not exist',
+  ENOTDIR: 'a part of the path is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is exceeded',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files',
+  EIO: 'an input/output error',
+  ELOOP: 'too many symbolic links',
+  EISDIR: 'it is a directory',
+  ENAMETOOLONG: 'a file name is too long',
+};
+
+/**
+ * The true reason a file system call failed, for a message: `no space left on the device
+ * (ENOSPC)`. The lock file's error used to ask "does the directory exist?" whatever the cause (a
+ * full disk, a read-only mount, a permission), sending users to look for a directory that was
+ * there. Only the code is used: never the error's own text.
+ */
+export function fsReason(error: unknown): string {
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  if (typeof code !== 'string' || !/^E[A-Z0-9]{1,20}$/.test(code)) return 'an unexpected error';
+  const words = Object.hasOwn(FS_REASONS, code) ? FS_REASONS[code] : undefined;
+  return words === undefined ? code : `${words} (${code})`;
+}

@@ -12,11 +12,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
-import { stat, unlink } from 'node:fs/promises';
+import { lstat, stat, unlink } from 'node:fs/promises';
 import { hostname, uptime } from 'node:os';
 import { basename } from 'node:path';
-import { createFileExclusive } from '@keyport/core';
+import { createFileExclusive, quote } from '@keyport/core';
 import {
+  type FileKind,
+  kindOf,
   NONBLOCKING_READ,
   processAlive,
   readRegularFile,
@@ -24,7 +26,7 @@ import {
   removeOrphanedTemps,
   tempName,
 } from './atomic-write.js';
-import { abortError, localError } from './errors.js';
+import { abortError, fsReason, localError } from './errors.js';
 
 export interface LockOptions {
   readonly signal?: AbortSignal | undefined;
@@ -188,10 +190,20 @@ async function createExclusive(path: string, content: string): Promise<boolean> 
   } catch (error) {
     throw localError(
       'Unavailable',
-      'cannot create the keystore lock file (does the directory exist?)',
+      `cannot create the keystore lock file ${quote(path)}: ${fsReason(error)}`,
       undefined,
       error,
     );
+  }
+}
+
+/** What kind of file `path` is (not following a symbolic link), or undefined when absent. */
+async function kindAt(path: string): Promise<FileKind | 'symbolic link' | undefined> {
+  try {
+    const st = await lstat(path);
+    return st.isSymbolicLink() ? 'symbolic link' : kindOf(st);
+  } catch {
+    return undefined;
   }
 }
 
@@ -229,7 +241,7 @@ async function breakIfStale(path: string): Promise<boolean> {
     const other = await readLock(breaker);
     const dead = other !== undefined && holderGone(other, here, await writtenAt(breaker));
     if (dead || ((await ageMs(breaker)) ?? 0) > BREAK_STALE_MS) {
-      if ((await readLock(breaker))?.nonce === other?.nonce) await unlink(breaker).catch(() => undefined);
+      if ((await readLock(breaker))?.nonce === other?.nonce) return (await removed(breaker)) && dead;
       return dead;
     }
     return false;
@@ -237,11 +249,27 @@ async function breakIfStale(path: string): Promise<boolean> {
   try {
     const again = await readLock(path);
     // Only delete the very lock we judged stale, not one created since.
-    if (again?.nonce === seen?.nonce) await unlink(path).catch(() => undefined);
+    if (again?.nonce === seen?.nonce) return await removed(path);
   } finally {
     await unlink(breaker).catch(() => undefined);
   }
   return true;
+}
+
+/**
+ * Deletes `path`: true once it is gone (deleted now, or already), false when it stays. A stale
+ * "lock" that cannot be deleted (a directory made where the lock goes, a file in a sticky
+ * directory owned by another user) was reported broken every time: the writer retried at once,
+ * without sleeping or looking at its deadline, and spun at full CPU forever (`lockTimeoutMs`
+ * ignored; only a caller's signal ended it).
+ */
+async function removed(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -265,21 +293,27 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 export async function acquireLock(keystorePath: string, options: LockOptions = {}): Promise<HeldLock> {
   const path = `${keystorePath}.lock`;
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const deadline = Date.now() + timeoutMs;
+  // A monotonic clock: measured by the wall clock, a step back (NTP, a resumed VM) while waiting
+  // for a held lock stretched lockTimeoutMs by the whole step (an hour back: an hour's wait),
+  // and a step forward cut it short.
+  const deadline = performance.now() + timeoutMs;
   const mine: LockContent = { ...lockIdentity(), createdAt: new Date().toISOString() };
   let delay = 5;
   for (;;) {
     if (options.signal?.aborted) throw abortError(options.signal, undefined, 'waiting for the keystore lock');
     if (await createExclusive(path, JSON.stringify(mine))) break;
     if (await breakIfStale(path)) continue;
-    if (Date.now() >= deadline) {
+    if (performance.now() >= deadline) {
+      const kind = await kindAt(path);
       throw localError(
         'Timeout',
-        `keystore lock not acquired within ${timeoutMs} ms (held by another writer)`,
+        kind === undefined || kind === 'regular file'
+          ? `keystore lock not acquired within ${timeoutMs} ms (held by another writer)`
+          : `keystore lock not acquired within ${timeoutMs} ms: ${quote(path)} is a ${kind}, not a lock file (remove it)`,
       );
     }
     await sleep(
-      Math.min(delay, Math.max(1, deadline - Date.now())) * (0.5 + Math.random() / 2),
+      Math.min(delay, Math.max(1, deadline - performance.now())) * (0.5 + Math.random() / 2),
       options.signal,
     );
     delay = Math.min(delay * 2, 100);

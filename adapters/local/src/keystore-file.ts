@@ -21,7 +21,7 @@ import {
   writeFileAtomic,
   writeTarget,
 } from './atomic-write.js';
-import { abortError, localError } from './errors.js';
+import { abortError, fsReason, localError } from './errors.js';
 import { acquireLock, type HeldLock } from './file-lock.js';
 import { emptyBody, type KeystoreBody, validateBody } from './model.js';
 import {
@@ -55,7 +55,7 @@ async function openKeystore(path: string): Promise<Awaited<ReturnType<typeof ope
         `options.path: the keystore path is a ${error.kind}; it must be a regular file or absent`,
       );
     }
-    throw localError('Unavailable', 'keystore file cannot be read', undefined, error);
+    throw localError('Unavailable', `keystore file cannot be read: ${fsReason(error)}`, undefined, error);
   }
 }
 
@@ -198,7 +198,7 @@ export class KeystoreFile {
       }
       // A path that is a directory opens but cannot be read (EISDIR): keep that a KeyportError.
       const bytes = await readSized(handle, Number(st.size)).catch((error: unknown) => {
-        throw localError('Unavailable', 'keystore file cannot be read', undefined, error);
+        throw localError('Unavailable', `keystore file cannot be read: ${fsReason(error)}`, undefined, error);
       });
       if (!this.#permissionsChecked) {
         this.#permissionsChecked = true;
@@ -314,7 +314,12 @@ export class KeystoreFile {
       });
     } catch (error) {
       if (error instanceof KeyportError) throw error;
-      throw localError('Unavailable', 'keystore file cannot be written', undefined, error);
+      throw localError(
+        'Unavailable',
+        `keystore file cannot be written: ${fsReason(error)}`,
+        undefined,
+        error,
+      );
     } finally {
       json.fill(0);
     }

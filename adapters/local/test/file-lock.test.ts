@@ -3,7 +3,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { tempName } from '../src/atomic-write.js';
 import { acquireLock } from '../src/file-lock.js';
 import { expectCode, newKeystore, o, open, tempKeystorePath } from './helpers.js';
@@ -125,6 +125,27 @@ describe('inter-process lock', () => {
     await writeFile(`${path}.lock`, lockContent(process.pid));
     await expectCode(kp.createKey({ name: 'k', spec: 'AES_256' }, o), 'Timeout');
     expect((await readFile(path)).equals(before)).toBe(true);
+  });
+
+  it('a wall clock stepped back while waiting does not stretch lockTimeoutMs', async () => {
+    const { kp, path } = await newKeystore({ lockTimeoutMs: 200 });
+    await writeFile(`${path}.lock`, lockContent(process.pid));
+    const realNow = Date.now.bind(Date);
+    // NTP stepping the clock back an hour, 50 ms into the wait (only Date.now: timers and
+    // performance.now are monotonic, as the kernel's are).
+    setTimeout(() => vi.spyOn(Date, 'now').mockImplementation(() => realNow() - 3_600_000), 50);
+    const started = performance.now();
+    try {
+      // Before: the deadline was wall-clock time, so the wait went on for the hour; only this
+      // call's own 5 s signal ended it.
+      await expectCode(
+        kp.createKey({ name: 'k', spec: 'AES_256' }, { signal: AbortSignal.timeout(5_000) }),
+        'Timeout',
+      );
+      expect(performance.now() - started).toBeLessThan(2_000);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it('a keystore write waiting for the lock stops when aborted', async () => {
