@@ -103,13 +103,24 @@ const BREAK_STALE_MS = 10_000;
  */
 function holderGone(holder: LockContent, here: string, writtenAtMs: number | undefined): boolean {
   if (holder.host !== here) return false;
+  // Written in another pid namespace of this boot (a container sharing the host name and the
+  // keystore's volume): its pid names no process here, or another one (pid 1 is in every
+  // container), so a live holder was taken for dead and its lock broken: two writers at once,
+  // one write lost. Judged as another host's lock: never broken automatically.
+  const me = selfIdentity();
+  if (
+    typeof holder.pidns === 'string' &&
+    me.pidns !== undefined &&
+    holder.pidns !== me.pidns &&
+    holder.boot === me.boot
+  )
+    return false;
   if (holder.pid === process.pid) {
     // Our pid, boot, pid namespace and start time: this very process wrote it (another writer of
     // it, or a worker thread), whatever its createdAt says. Judged by the wall clock alone, a lock
     // taken after the clock was stepped back past this process's start (NTP, a resumed VM) read
     // as an earlier process's: a second provider of this process broke it while it was held, and
     // both wrote at once (one write lost).
-    const me = selfIdentity();
     if (me.boot !== undefined && me.started !== undefined && holder.boot === me.boot) {
       if (holder.pidns === me.pidns && holder.timens === me.timens && holder.started === me.started) {
         return false;
@@ -122,7 +133,6 @@ function holderGone(holder: LockContent, here: string, writtenAtMs: number | und
   // Fields of a file anyone who can write the directory can write: only well-formed ones count.
   const { boot, pidns, timens, started } = holder;
   if (!Number.isSafeInteger(holder.pid) || holder.pid <= 0 || typeof boot !== 'string') return false;
-  const me = selfIdentity();
   if (me.boot === undefined) return false;
   if (boot !== me.boot) {
     // Written during an earlier boot of this machine, so its holder died at the reboot. The

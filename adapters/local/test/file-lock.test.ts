@@ -255,6 +255,22 @@ describe.runIf(process.platform === 'linux')('a lock whose pid was handed to ano
     }
   });
 
+  it('is kept when written in another pid namespace of this boot, whatever its pid is here', async () => {
+    // Before: a pid absent here (or ours: pid 1 is in every container) was taken for a dead
+    // holder, and the live holder's lock, in a container sharing the host name, was broken.
+    const { boot, timens } = proc();
+    const path = await tempKeystorePath();
+    const elsewhere = { boot, pidns: 'pid:[4026530001]', timens, started: '1' };
+    for (const [pid, createdAt] of [
+      [await deadPid(), new Date()],
+      [process.pid, beforeWeStarted()],
+    ] as const) {
+      const lock = JSON.parse(lockOf(pid, elsewhere)) as Record<string, unknown>;
+      await writeFile(`${path}.lock`, JSON.stringify({ ...lock, createdAt: createdAt.toISOString() }));
+      await expectCode(acquireLock(path, { timeoutMs: 300 }), 'Timeout');
+    }
+  });
+
   it('a lock this process writes carries its boot, pid namespace and start time', async () => {
     const path = await tempKeystorePath();
     const lock = await acquireLock(path);
