@@ -5,7 +5,7 @@
  * read chunk by chunk with `take`).
  */
 import { invalidCiphertext } from './bytes.js';
-import { nextOrAbort } from './options.js';
+import { nextOrAbort, untilAborted } from './options.js';
 
 /**
  * Chunks shorter than this are copied into a shared block instead of being kept as they are: a
@@ -224,16 +224,32 @@ export class ChunkQueue {
     return this.total === 0 && !(await this.pull());
   }
 
-  async close(): Promise<void> {
+  /**
+   * Asks the source to end. `failed`: the stream is failing with its own error, which the
+   * source's `return()` must not replace, as a `for await` loop keeps its body's error over its
+   * iterator's (a tampered message read from a source whose return() threw failed as that
+   * TypeError, not Integrity). With a signal, a return() that never settles is waited for only
+   * until the abort (it held the stream, and its error, forever).
+   */
+  async close(failed = false): Promise<void> {
     if (this.done) return;
     this.done = true;
+    let ended: Promise<unknown>;
+    try {
+      ended = Promise.resolve(this.it.return?.());
+    } catch (e) {
+      if (failed) return;
+      throw e;
+    }
     if (this.abandoned) {
       // An async generator answers return() only after its pending next(): a source that
       // stalled (the reason the caller aborted) would hang the close forever. Ask, don't wait.
-      Promise.resolve(this.it.return?.()).catch(() => undefined);
+      ended.catch(() => undefined);
       return;
     }
-    await this.it.return?.();
+    const waited = untilAborted(ended, this.signal);
+    if (failed) await waited.catch(() => undefined);
+    else await waited;
   }
 }
 

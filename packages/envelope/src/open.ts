@@ -382,12 +382,16 @@ async function* openChunks(
   const options = readOptions<StreamOpenOptions>(given, 'open options', STREAM_OPEN_OPTION_NAMES);
   checkSource(source);
   const queue = new ChunkQueue(source, options.signal);
+  let failed = false;
   try {
     const concurrency = streamConcurrency(options.concurrency);
     const v = await readVerifiedHeader(queue, options);
     yield* openBody(queue, v, options, undefined, concurrency);
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
-    await queue.close();
+    await queue.close(failed);
   }
 }
 

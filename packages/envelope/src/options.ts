@@ -212,5 +212,13 @@ export function nextOrAbort<T>(
   return settleOrAbort(next, signal, streamAborted);
 }
 
+/**
+ * `promise`, or Aborted as soon as `signal` fires while waiting (the promise is left to settle):
+ * for a source's `return()`, which a stalled or buggy source may never settle.
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  return signal === undefined ? promise : settleOrAbort(promise, signal, streamAborted);
+}
+
 const streamAborted = (): KeyportError =>
   new KeyportError('Aborted', 'the operation was aborted', { retryable: false });

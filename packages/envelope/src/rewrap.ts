@@ -230,6 +230,7 @@ export async function* rewrapStream(
   const options = readOptions<RewrapOptions>(given, 'rewrap options', REWRAP_OPTION_NAMES);
   checkSource(source);
   const queue = new ChunkQueue(source, options.signal);
+  let failed = false;
   try {
     const removers = listOption(options.remove ?? [], 'remove', toTrusted);
     const adders = listOption(options.add ?? [], 'add', toRecipient);
@@ -295,8 +296,11 @@ export async function* rewrapStream(
     } finally {
       dataKey.fill(0);
     }
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
-    await queue.close();
+    await queue.close(failed);
   }
 }
 

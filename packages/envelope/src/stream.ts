@@ -6,7 +6,14 @@ import { Duplex } from 'node:stream';
 import { KeyportError } from '@keyport/core';
 import { nextTurn, SmallChunkGatherer, TurnCounter } from './chunk-queue.js';
 import { openStream, type StreamOpenOptions } from './open.js';
-import { checkAborted, checkSource, nextOrAbort, readOptions, SEAL_OPTION_NAMES } from './options.js';
+import {
+  checkAborted,
+  checkSource,
+  nextOrAbort,
+  readOptions,
+  SEAL_OPTION_NAMES,
+  untilAborted,
+} from './options.js';
 import { streamConcurrency, streamWindow } from './parallel.js';
 import { footer, prepareSeal, type SealOptions, type SealSession } from './seal.js';
 import { streamFrameRunner } from './stream-workers.js';
@@ -207,11 +214,22 @@ async function* abortable(
     }
   } finally {
     if (!finished) {
-      const ended = Promise.resolve(it.return?.()).catch(() => undefined);
-      if (!abandoned) await ended;
+      // Its failure is not ours to report (nor may it replace the stream's own error), and a
+      // return() that never settles is waited for only until the abort.
+      let ended: Promise<unknown> = Promise.resolve();
+      try {
+        ended = Promise.resolve(it.return?.());
+      } catch {
+        // A return() that throws is ignored as one that rejects.
+      }
+      ended.catch(() => undefined);
+      if (!abandoned) await untilAborted(ended, signal).catch(() => undefined);
     }
   }
 }
+
+const lengthDiffers = (): KeyportError =>
+  new KeyportError('InvalidArgument', 'the plaintext length differs from plaintextLength');
 
 /** Fails when the plaintext is not exactly the declared length (the cache was charged for it). */
 async function* exactly(
@@ -224,12 +242,12 @@ async function* exactly(
     if (!(chunk instanceof Uint8Array))
       throw new KeyportError('InvalidArgument', 'plaintext chunks must be bytes');
     seen += chunk.length;
-    if (seen > length) break;
+    // Thrown in the loop, not after a `break`: a break ends the source as a normal exit, where the
+    // source's failing return() would replace this error.
+    if (seen > length) throw lengthDiffers();
     yield chunk;
   }
-  if (seen !== length) {
-    throw new KeyportError('InvalidArgument', 'the plaintext length differs from plaintextLength');
-  }
+  if (seen !== length) throw lengthDiffers();
 }
 
 /** Seals chunks as they come (an async iterable or a Node Readable). */
