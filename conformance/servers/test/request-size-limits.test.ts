@@ -398,4 +398,37 @@ describe('Cloud KMS: REST bodies (1 MiB), gRPC messages (4 MiB) and the 64 KiB f
       grpc.status.INVALID_ARGUMENT,
     );
   });
+
+  it('gRPC: MacSign and MacVerify data is at most 64 KiB, and 16 KiB for an HSM key (one byte more is INVALID_ARGUMENT)', async () => {
+    const parent = 'projects/p/locations/global/keyRings/limits';
+    const version = async (id: string, protectionLevel: 'SOFTWARE' | 'HSM') => {
+      const [made] = await client.createCryptoKey({
+        parent,
+        cryptoKeyId: id,
+        cryptoKey: { purpose: 'MAC', versionTemplate: { algorithm: 'HMAC_SHA256', protectionLevel } },
+      });
+      return made.primary?.name ?? `${made.name}/cryptoKeyVersions/1`;
+    };
+    for (const [id, level, limit, message] of [
+      ['mac-software', 'SOFTWARE', FIELD_LIMIT, 'data must be no larger than 64KiB.'],
+      ['mac-hsm', 'HSM', 16 * 1024, 'data must be no larger than 16KiB for HSM keys.'],
+    ] as const) {
+      const name = await version(id, level);
+      const at = Buffer.alloc(limit, 3);
+      const [signed] = await client.macSign({ name, data: at });
+      const [checked] = await client.macVerify({ name, data: at, mac: signed.mac ?? null });
+      expect(checked.success, id).toBe(true);
+      const over = Buffer.alloc(limit + 1, 3);
+      await expect(client.macSign({ name, data: over }), id).rejects.toMatchObject({
+        code: grpc.status.INVALID_ARGUMENT,
+        details: message,
+      });
+      await expect(client.macVerify({ name, data: over, mac: signed.mac ?? null }), id).rejects.toMatchObject(
+        {
+          code: grpc.status.INVALID_ARGUMENT,
+          details: message,
+        },
+      );
+    }
+  });
 });

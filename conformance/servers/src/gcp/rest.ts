@@ -58,6 +58,30 @@ const MIXIN_RULES: Record<string, HttpRule[]> = {
 /** Largest request body read; Cloud KMS's own data limits (64 KiB) are far below it. */
 export const MAX_REST_BODY = 1024 * 1024;
 
+/**
+ * Bounds on the REST port's connections, as on the gRPC relay's (relay.ts): the server runs inside
+ * the test runner, a connection costs it a descriptor, and Node's own timeouts let a connection
+ * that never sends a request stay open indefinitely (one was still open after 75 s), so a loop of
+ * connections or leaked clients exhausted the runner's descriptors.
+ */
+export interface RestLimits {
+  /**
+   * Most connections at once that have not sent a request. One more closes the oldest connection
+   * that has sent no request for a second or more. A connection that has made a request is never
+   * closed for this (an HTTP/1.1 client may reuse an idle one at any moment: closing it failed the
+   * request with ECONNRESET, as a client sending 250 requests at once saw), so parallel clients
+   * may hold more, for as long as Node's own timeouts let them.
+   */
+  maxConnections: number;
+  /** A connection that has not sent a request's headers after this long without traffic is closed. */
+  silentMs: number;
+}
+
+/** How long a new connection may stay silent before the connection limit may close it. */
+const SILENT_GRACE_MS = 1000;
+
+export const REST_LIMITS: Readonly<RestLimits> = Object.freeze({ maxConnections: 256, silentMs: 10_000 });
+
 interface HttpRule {
   method: string;
   template: string;
@@ -241,6 +265,7 @@ const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
  * default page and `lengthBytes: 4294967304` returned 8 bytes. Other types pass unchanged.
  */
 function int32Value(field: protobuf.Field, value: unknown, at: string): unknown {
+  if (Object.hasOwn(INT64_RANGES, field.type)) return int64Value(field, value, at);
   const range = INT32_RANGES[field.type];
   if (!range || (typeof value !== 'number' && typeof value !== 'string')) return value;
   const n = typeof value === 'number' ? value : JSON_NUMBER.test(value) ? Number(value) : Number.NaN;
@@ -249,6 +274,40 @@ function int32Value(field: protobuf.Field, value: unknown, at: string): unknown 
     throw invalid(`Invalid value at '${at}' (TYPE_${field.type.toUpperCase()}), ${shown}`);
   }
   return n;
+}
+
+// The 64-bit integer types and their ranges.
+const INT64_RANGES: Readonly<Record<string, readonly [bigint, bigint]>> = {
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  sint64: [-(2n ** 63n), 2n ** 63n - 1n],
+  sfixed64: [-(2n ** 63n), 2n ** 63n - 1n],
+  uint64: [0n, 2n ** 64n - 1n],
+  fixed64: [0n, 2n ** 64n - 1n],
+};
+
+/**
+ * A 64-bit integer field's proto3 JSON value (a number, or a string holding one: "Exponent
+ * notation is also accepted", https://protobuf.dev/programming-guides/json/), integral and within
+ * the type's range, handed on as its exact decimal digits. Anything else is refused as the service
+ * refuses it ("Invalid value at 'plaintext_crc32c.value' (TYPE_INT64), \"18446744073709551616\"").
+ * The decoder handed out-of-range digits and `true` on as some other number, so a request checksum
+ * of 2^64 or `true` was answered as a checksum mismatch instead of being refused.
+ */
+function int64Value(field: protobuf.Field, value: unknown, at: string): unknown {
+  const range = INT64_RANGES[field.type];
+  if (!range) return value;
+  let n: bigint | undefined;
+  if (typeof value === 'string' && /^-?\d{1,30}$/.test(value)) n = BigInt(value);
+  else if (typeof value === 'number' || (typeof value === 'string' && JSON_NUMBER.test(value))) {
+    const f = Number(value);
+    // A JSON number past 2^53 is already rounded by JSON.parse; its nearest double is judged.
+    if (Number.isInteger(f)) n = BigInt(f);
+  }
+  if (n === undefined || n < range[0] || n > range[1]) {
+    const shown = typeof value === 'string' ? JSON.stringify(value.slice(0, 64)) : shownJson(value);
+    throw invalid(`Invalid value at '${at}' (TYPE_${field.type.toUpperCase()}), ${shown}`);
+  }
+  return n.toString();
 }
 
 /** How a JSON value that is not a string shows in an error (short, as the service shows it). */
@@ -306,11 +365,115 @@ function scalarValue(field: protobuf.Field, value: unknown, path: string): unkno
       throw invalid(
         `Invalid value at '${at}' (TYPE_BYTES), Base64 decoding failed for ${JSON.stringify(v.slice(0, 64))}`,
       );
-    int32Value(field, v, at);
+    // An integer comes back in range and exact (a 64-bit one as its decimal digits).
+    return int32Value(field, v, at);
   };
-  if (Array.isArray(value)) for (const [i, v] of value.entries()) check(v, `${path}[${i}]`);
-  else check(value, path);
-  return value;
+  if (Array.isArray(value)) return value.map((v, i) => check(v, `${path}[${i}]`));
+  return check(value, path);
+}
+
+const WRAPPER_TYPES = new Set(
+  ['Double', 'Float', 'Int64', 'UInt64', 'Int32', 'UInt32', 'Bool', 'String', 'Bytes'].map(
+    (t) => `.google.protobuf.${t}Value`,
+  ),
+);
+const TIME_TYPES = new Set(['.google.protobuf.Timestamp', '.google.protobuf.Duration']);
+
+/**
+ * A Timestamp or Duration read from its JSON string, set on the decoded request under `keys`
+ * (JSON field names, list indexes). The decoder library is not trusted with these: it refused
+ * every negative Duration ("-5s", which the service takes and then judges by the field's own
+ * rules), read "s" as 0 s, took a Timestamp without a zone ("2030-01-01T00:00:00") and rolled
+ * "2030-02-30" over to March 2, lost the fraction of a Timestamp with an offset, and worded its
+ * refusals as the library ("googleProtobufDurationFromProto3JSON: incorrect value … passed as
+ * google.protobuf.Duration", even for a Timestamp).
+ */
+interface TimePatch {
+  keys: (string | number)[];
+  value: { seconds: number; nanos: number };
+}
+
+const TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+const DURATION = /^(-)?(\d{1,20})(?:\.(\d{1,9}))?s$/;
+
+const daysIn = (year: number, month: number) =>
+  month === 2
+    ? year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+      ? 29
+      : 28
+    : [4, 6, 9, 11].includes(month)
+      ? 30
+      : 31;
+
+/**
+ * A Timestamp ("RFC 3339, where generated output will always be Z-normalized … Offsets other than
+ * 'Z' are also accepted") or Duration ("seconds with up to 9 fractional digits, suffixed with
+ * 's'", https://protobuf.dev/programming-guides/json/) JSON value, refused in the service's words
+ * ("Invalid value at 'crypto_key.rotation_period' (type.googleapis.com/google.protobuf.Duration),
+ * Field 'rotationPeriod', Illegal duration format; duration must end with 's'"). The range is
+ * judged later, as over gRPC (wire.ts fromTimestamp/fromDuration).
+ */
+function timeValue(
+  type: protobuf.Type,
+  value: unknown,
+  at: string,
+  key: string,
+): { seconds: number; nanos: number } {
+  const isTimestamp = type.fullName === '.google.protobuf.Timestamp';
+  const refuse = (why: string) => new InvalidValue(at, type, `Field '${key.slice(0, 64)}', ${why}`);
+  if (typeof value !== 'string')
+    throw refuse(`Invalid data type for ${isTimestamp ? 'timestamp' : 'duration'}`);
+  if (!isTimestamp) {
+    if (!value.endsWith('s')) throw refuse("Illegal duration format; duration must end with 's'");
+    const m = DURATION.exec(value);
+    if (!m) throw refuse('Illegal duration format');
+    const sign = m[1] ? -1 : 1;
+    return {
+      seconds: sign * Number(m[2]) || 0,
+      nanos: sign * Number((m[3] ?? '').padEnd(9, '0')) || 0,
+    };
+  }
+  if (!/(?:Z|[+-]\d{2}:\d{2})$/.test(value))
+    throw refuse("Illegal timestamp format; timestamps must end with 'Z' or have a valid timezone offset.");
+  const m = TIMESTAMP.exec(value);
+  const [year, month, day, hour, minute, second] = (m?.slice(1, 7) ?? []).map(Number);
+  const [offH, offM] = [Number(m?.[9] ?? 0), Number(m?.[10] ?? 0)];
+  if (
+    !m ||
+    year === undefined ||
+    month === undefined ||
+    day === undefined ||
+    hour === undefined ||
+    minute === undefined ||
+    second === undefined ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > daysIn(year, month) ||
+    hour > 23 ||
+    minute > 59 ||
+    second > 59 ||
+    offH > 23 ||
+    offM > 59
+  )
+    throw refuse('Invalid time format: Failed to parse input');
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day); // also years 0001-0099, which Date.UTC maps to 19xx
+  date.setUTCHours(hour, minute, second, 0);
+  const offset = (m[8] === '-' ? -1 : 1) * (offH * 3600 + offM * 60);
+  return { seconds: date.getTime() / 1000 - offset, nanos: Number((m[7] ?? '').padEnd(9, '0')) };
+}
+
+/** Sets a TimePatch's value on the decoded request (made objects where the path is missing). */
+function setTime(request: Record<string, unknown>, patch: TimePatch): void {
+  let target: unknown = request;
+  const last = patch.keys[patch.keys.length - 1];
+  for (const k of patch.keys.slice(0, -1)) {
+    target = typeof k === 'number' ? (target as unknown[])[k] : child(target as Record<string, unknown>, k);
+  }
+  if (typeof last === 'string' && target !== null && typeof target === 'object')
+    (target as Record<string, unknown>)[last] = patch.value;
 }
 
 /**
@@ -319,7 +482,14 @@ function scalarValue(field: protobuf.Field, value: unknown, path: string): unkno
  * enum values the enum does not have ("Invalid value at '<field path>' (type.googleapis.com/…)").
  * `at` is the field path of `json` from the request root, in proto (snake_case) names.
  */
-function normalize(type: protobuf.Type, json: unknown, depth = 0, at = ''): unknown {
+function normalize(
+  type: protobuf.Type,
+  json: unknown,
+  patches: TimePatch[],
+  depth = 0,
+  at = '',
+  keys: readonly (string | number)[] = [],
+): unknown {
   if (depth > 32) throw invalid('Invalid JSON payload received. Nested too deeply.');
   if (json === null || typeof json !== 'object' || Array.isArray(json)) return json;
   if (type.fullName.startsWith('.google.protobuf.')) return json; // well-known types have their own JSON
@@ -342,9 +512,18 @@ function normalize(type: protobuf.Type, json: unknown, depth = 0, at = ''): unkn
     if (field.map) {
       out[name] = mapValue(field, value, path);
     } else if (sub && Array.isArray(value) && field.repeated) {
-      out[name] = value.map((v, i) => normalize(sub, v, depth + 1, `${path}[${i}].`));
+      out[name] = value.map((v, i) =>
+        normalize(sub, v, patches, depth + 1, `${path}[${i}].`, [...keys, name, i]),
+      );
+    } else if (sub && !field.repeated && TIME_TYPES.has(sub.fullName)) {
+      // Read here, not by the decoder, and set on the decoded request (see TimePatch).
+      patches.push({ keys: [...keys, name], value: timeValue(sub, value, path, key) });
+    } else if (sub && !field.repeated && WRAPPER_TYPES.has(sub.fullName)) {
+      // A wrapper's JSON is its value's JSON, checked as that scalar is (path `<field>.value`).
+      const inner = ownEntry(sub.fields, 'value');
+      out[name] = inner ? scalarValue(inner, value, `${path}.value`) : value;
     } else if (sub) {
-      out[name] = normalize(sub, value, depth + 1, `${path}.`);
+      out[name] = normalize(sub, value, patches, depth + 1, `${path}.`, [...keys, name]);
       // A message field holds a JSON object (its well-known types have their own JSON forms);
       // `"versionTemplate": 5` was read as an empty template and the key created.
       if (
@@ -424,7 +603,8 @@ function typedQuery(
   value: string,
   at: string,
 ): unknown {
-  if (Object.hasOwn(INT32_RANGES, field.type)) return int32Value(field, value, at);
+  if (Object.hasOwn(INT32_RANGES, field.type) || Object.hasOwn(INT64_RANGES, field.type))
+    return int32Value(field, value, at);
   if (field.type === 'float' || field.type === 'double') return Number(value);
   if (field.type === 'bool') return value === 'true' ? true : value === 'false' ? false : value;
   if (resolved && !('fields' in resolved)) return enumValue(resolved, value, at);
@@ -555,7 +735,27 @@ export async function startRestServer(opts: {
   port: number;
   tls?: { cert: Buffer; key: Buffer };
   sockets: Set<Socket>;
+  limits?: Readonly<RestLimits>;
 }): Promise<RestServer> {
+  const limits = opts.limits ?? REST_LIMITS;
+  // The accepted (TCP) sockets in recency order: moved to the end when a request starts or ends.
+  const conns = new Map<Socket, { spoke: boolean; since: number }>();
+  // A request's socket is the TLS socket over the accepted one under https; `_parent` links them
+  // (an undocumented field, hence the fallback: a request it misses counts as no activity).
+  const accepted = (s: Socket) => (s as Socket & { _parent?: Socket })._parent ?? s;
+  // Evicts the oldest connection silent for SILENT_GRACE_MS or more; false when there is none (a
+  // younger one may be a client whose request is still on its way).
+  const evictSilent = () => {
+    const now = Date.now();
+    for (const [s, c] of conns) {
+      if (c.spoke) continue;
+      if (now - c.since < SILENT_GRACE_MS) return false;
+      conns.delete(s);
+      s.destroy();
+      return true;
+    }
+    return false;
+  };
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     let raw: Buffer;
@@ -624,7 +824,8 @@ export async function startRestServer(opts: {
         // body field is an empty message (CreateKeyRing's `keyRing: {}`), and the service takes it
         // as that empty message.
       }
-      json = normalize(route.requestType, json) as Record<string, unknown>;
+      const patches: TimePatch[] = [];
+      json = normalize(route.requestType, json, patches) as Record<string, unknown>;
       route.vars.forEach((fieldPath, i) => {
         let value: string;
         try {
@@ -647,6 +848,7 @@ export async function startRestServer(opts: {
         const problem = route.requestType.verify(message);
         if (problem) throw new Error(problem);
         request = protoFieldMasks(route.requestType, route.requestType.toObject(message, OBJECT_OPTIONS));
+        for (const patch of patches) setTime(request as Record<string, unknown>, patch);
       } catch (e) {
         if (e instanceof RpcError) throw e;
         throw invalid(
@@ -673,6 +875,12 @@ export async function startRestServer(opts: {
   };
 
   const listener = (req: IncomingMessage, res: ServerResponse) => {
+    const socket = accepted(req.socket);
+    const c = conns.get(socket);
+    if (c && !c.spoke) {
+      c.spoke = true;
+      socket.setTimeout(0);
+    }
     handle(req, res).catch(() => {
       if (!res.headersSent && !res.destroyed)
         sendJson(
@@ -688,6 +896,16 @@ export async function startRestServer(opts: {
   server.headersTimeout = 30_000;
   server.requestTimeout = 60_000;
   server.on('connection', (s: Socket) => {
+    let silent = 0;
+    for (const c of conns.values()) if (!c.spoke) silent++;
+    while (silent >= limits.maxConnections && evictSilent()) silent--;
+    const c = { spoke: false, since: Date.now() };
+    conns.set(s, c);
+    s.on('close', () => conns.delete(s));
+    s.setTimeout(limits.silentMs);
+    s.on('timeout', () => {
+      if (!c.spoke) s.destroy();
+    });
     s.setNoDelay(true);
     opts.sockets.add(s);
     s.on('close', () => opts.sockets.delete(s));

@@ -23,6 +23,10 @@ import { checksum, type Int64Value, verifyChecksum } from './wire.js';
 // (FAILED_PRECONDITION unless ENABLED), the request checksums (INVALID_ARGUMENT), then runs.
 const MAX_DATA = 64 * 1024;
 const MAX_HSM_COMBINED = 8 * 1024;
+// "When you use a Cloud HSM key, the maximum file size for which you can create a MAC signature is
+// 16 KiB. For all other keys, the maximum file size is 64 KiB." (Creating and validating MAC
+// digital signatures, cloud.google.com/kms/docs/create-validate-mac-signatures)
+const MAX_HSM_MAC_DATA = 16 * 1024;
 
 interface Usable {
   key: CryptoKeyRecord;
@@ -65,6 +69,12 @@ function required(field: string, data: Buffer | undefined): Buffer {
 
 function checkSize(field: string, data: Buffer): void {
   if (data.length > MAX_DATA) throw invalid(`${field} must be no larger than 64KiB.`);
+}
+
+function checkMacSize(data: Buffer, version: VersionRecord): void {
+  checkSize('data', data);
+  if (version.protectionLevel === 'HSM' && data.length > MAX_HSM_MAC_DATA)
+    throw invalid('data must be no larger than 16KiB for HSM keys.');
 }
 
 interface EncryptRequest {
@@ -280,7 +290,7 @@ export const cryptoHandlers: Record<string, Handler> = {
     const req = request as { name?: string; data?: Buffer; dataCrc32c?: Int64Value | null };
     const { version, spec } = usableVersion(ctx, req.name, 'MAC', PERMISSION.sign);
     const data = req.data ?? Buffer.alloc(0);
-    checkSize('data', data);
+    checkMacSize(data, version);
     const verified = verifyChecksum('data_crc32c', 'data', data, req.dataCrc32c);
     const mac = hmac(spec, version.material!, data);
     return {
@@ -302,7 +312,7 @@ export const cryptoHandlers: Record<string, Handler> = {
     };
     const { version, spec } = usableVersion(ctx, req.name, 'MAC', PERMISSION.verify);
     const data = req.data ?? Buffer.alloc(0);
-    checkSize('data', data);
+    checkMacSize(data, version);
     const mac = required('mac', req.mac);
     const verifiedData = verifyChecksum('data_crc32c', 'data', data, req.dataCrc32c);
     const verifiedMac = verifyChecksum('mac_crc32c', 'mac', mac, req.macCrc32c);
