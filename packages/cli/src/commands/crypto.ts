@@ -35,7 +35,7 @@ import { CliError, findCliError, quotePath } from '../cli-errors.js';
 import { parseInstanceKey } from '../config/schema.js';
 import { usageError } from '../errors.js';
 import { abortable } from '../files/abortable.js';
-import { type OpenedInput, openInputFile, stdinInput } from '../files/input-file.js';
+import { NOTHING_WRITTEN, type OpenedInput, openInputFile, stdinInput } from '../files/input-file.js';
 import { checkOutput, writeOutputFile } from '../files/output-file.js';
 import { writeChunk, writeText } from '../io.js';
 import { peekPrefix } from '../migrate/header-peek.js';
@@ -170,8 +170,18 @@ async function withOutput(
  * on stderr. Signals and file-system errors (CliError) keep their own report.
  */
 function afterPartialOutput(error: unknown, command: string, bytes: number): unknown {
-  if (!(error instanceof KeyportError) || findCliError(error) !== undefined) return error;
   const what = command === 'decrypt' ? 'bytes of plaintext' : 'bytes';
+  // An input that changed while read says "nothing was written": true of an output file, not of
+  // stdout, where the reader already has part of a message (or plaintext) that must be dropped.
+  const changed = findCliError(error);
+  if (changed?.code === 'FileChanged' && changed.message.endsWith(NOTHING_WRITTEN)) {
+    return new CliError(
+      'FileChanged',
+      `${changed.message.slice(0, -NOTHING_WRITTEN.length)}${bytes} ${what} had already been written to stdout: discard that output; run again once nothing writes to it`,
+      { ...(changed.path !== undefined ? { path: changed.path } : {}), cause: error },
+    );
+  }
+  if (!(error instanceof KeyportError) || findCliError(error) !== undefined) return error;
   return new KeyportError(
     error.code,
     `${error.message} (${bytes} ${what} had already been written to stdout before this failure: discard that output)`,

@@ -1,14 +1,15 @@
 /**
  * Reading a YAML config. The same as the `yaml` package's `parse(text)` with its defaults
- * (aliases expanded at most 100 times, warnings emitted, the first error thrown with its line and
- * column), except for how duplicate map keys are found: the parser's own `uniqueKeys` compares
- * each key with every earlier one of its map (a 349 KB config of 30,000 keys took 5.9 s), so it is
- * turned off and a Set per map finds them instead, reported in the parser's own words.
+ * (aliases expanded at most 100 times, the first error thrown with its line and column), except
+ * that its warnings are errors too, and for how duplicate map keys are found: the parser's own
+ * `uniqueKeys` compares each key with every earlier one of its map (a 349 KB config of 30,000
+ * keys took 5.9 s), so it is turned off and a Set per map finds them instead, reported in the
+ * parser's own words.
  *
  * @keyport/policy does the same for policy files (policy-file.ts); the two could share one helper.
  */
 import { createRequire } from 'node:module';
-import type { Document } from 'yaml';
+import type { Document, YAMLParseError, YAMLWarning } from 'yaml';
 
 type YamlModule = typeof import('yaml');
 
@@ -111,6 +112,21 @@ function tooManyTokens(yaml: YamlModule, text: string): boolean {
   return false;
 }
 
+/**
+ * A parser warning as the error it is for a config, its message one line naming the place, never
+ * quoting the text (a tag's name may be all that stands before a secret).
+ */
+function configWarning(yaml: YamlModule, warning: YAMLWarning | undefined): YAMLParseError | undefined {
+  if (warning === undefined) return undefined;
+  const at = warning.linePos?.[0];
+  const where = at !== undefined ? ` at line ${at.line}, column ${at.col}` : '';
+  const what =
+    warning.code === 'TAG_RESOLVE_FAILED'
+      ? `a tag keyport does not know${where} (a config holds plain values: remove the tag)`
+      : `${warning.message.split('\n')[0]?.replace(/:$/, '')}`;
+  return new yaml.YAMLParseError(warning.pos, warning.code, what);
+}
+
 /** Parses one YAML document; throws the first error (its first line names line and column). */
 export function parseYaml(text: string): ParsedYaml {
   const yaml = yamlModule();
@@ -121,9 +137,11 @@ export function parseYaml(text: string): ParsedYaml {
   }
   const lineCounter = new yaml.LineCounter();
   const doc = yaml.parseDocument(text, { uniqueKeys: false, lineCounter });
-  // What `parse` does with warnings at its default log level.
-  for (const warning of doc.warnings) process.emitWarning(warning);
-  const error = doc.errors[0];
+  // A warning is refused as an error, never emitted (as `parse` does): a Node warning on stderr
+  // broke `--json`'s NDJSON and showed the line it is about, so `token: !vault s.xxx` put the
+  // token on stderr before the config was refused for holding a secret; and a tag keyport does
+  // not know (`address: !env VAULT_ADDR`) was taken as its text, the literal "VAULT_ADDR".
+  const error = doc.errors[0] ?? configWarning(yaml, doc.warnings[0]);
   const duplicate = firstDuplicateKey(yaml, doc);
   // The parser reports errors in the order of the text; a duplicate key before its first error
   // is what it would have reported first.

@@ -2,9 +2,10 @@
  * Opening a command's input: a file (a directory is refused; FIFOs and devices may be read) or
  * stdin. Read errors surface as file-system errors naming the path, whatever stream reads them.
  */
-import { constants, fstatSync, type Stats } from 'node:fs';
+import { constants, fstat, fstatSync, type Stats } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { CliError, fileError, isErrno, quotePath, streamError } from '../cli-errors.js';
 import { describeChange } from './identity.js';
 
@@ -43,11 +44,18 @@ async function checkUnchangedWhileRead(h: FileHandle, path: string, opened: Stat
   } catch (e) {
     throw fileError(e, path, 'cannot read');
   }
+  refuseIfChanged(quotePath(path), opened, now, path);
+}
+
+/** How a FileChanged message ends when no output was written (crypto.ts amends it when some was). */
+export const NOTHING_WRITTEN = 'nothing was written; run again once nothing writes to it';
+
+function refuseIfChanged(what: string, opened: Stats, now: Stats, path?: string): void {
   if (now.size === opened.size && now.mtimeMs === opened.mtimeMs) return;
   throw new CliError(
     'FileChanged',
-    `${quotePath(path)} changed while keyport ran (${describeChange(opened, now)}, seen at the end of its read): nothing was written; run again once nothing writes to it`,
-    { path },
+    `${what} changed while keyport ran (${describeChange(opened, now)}, seen at the end of its read): ${NOTHING_WRITTEN}`,
+    path !== undefined ? { path } : {},
   );
 }
 
@@ -157,7 +165,12 @@ export function stdinInput(stdin: Readable): OpenedInput {
     throw new CliError('IsADirectory', 'cannot read stdin: it is a directory');
   }
   return {
-    data: readErrorsOfStdin(stdin as AsyncIterable<Uint8Array>),
+    // A regular file on fd 0 (`encrypt < big.bin`) is checked at the end of its read as a named
+    // input file is: written to meanwhile, the bytes read are no state it ever had as a whole.
+    data: readErrorsOfStdin(
+      stdin as AsyncIterable<Uint8Array>,
+      typeof fd === 'number' && st?.isFile() === true ? { fd, opened: st } : undefined,
+    ),
     stat: st,
     size: st?.isFile() === true ? st.size : undefined,
     close: async () => undefined,
@@ -170,15 +183,34 @@ export function stdinInput(stdin: Readable): OpenedInput {
  * without a path passed up as a provider's "Internal" (exit 1). Not a generator: `return()` goes
  * straight to the stream's iterator, which destroys stdin even while a read waits (abortable.ts).
  */
-function readErrorsOfStdin(source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+const fstatOf = promisify(fstat);
+
+function readErrorsOfStdin(
+  source: AsyncIterable<Uint8Array>,
+  file: { readonly fd: number; readonly opened: Stats } | undefined,
+): AsyncIterable<Uint8Array> {
   return {
     [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
       const it = source[Symbol.asyncIterator]();
       return {
-        next: () =>
-          it.next().catch((e: unknown) => {
+        next: async () => {
+          let r: IteratorResult<Uint8Array>;
+          try {
+            r = await it.next();
+          } catch (e) {
             throw isErrno(e) ? streamError(e, 'stdin') : e;
-          }),
+          }
+          if (r.done === true && file !== undefined) {
+            let now: Stats;
+            try {
+              now = await fstatOf(file.fd);
+            } catch (e) {
+              throw isErrno(e) ? streamError(e, 'stdin') : e;
+            }
+            refuseIfChanged('stdin', file.opened, now);
+          }
+          return r;
+        },
         return: (value?: unknown) => it.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
       };
     },

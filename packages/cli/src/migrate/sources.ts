@@ -7,7 +7,7 @@
  * each real file once, directory cycles cut), FIFOs, sockets, devices, unreadable directories.
  */
 import type { Dirent } from 'node:fs';
-import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { KeyportError } from '@keyport/core';
 import { CliError, fileError, quotePath } from '../cli-errors.js';
@@ -90,6 +90,23 @@ const reasonOf = (e: unknown): string => {
 const notUtf8 = (what: string): string =>
   `${what} name is not valid UTF-8, so keyport cannot open it: rename it to UTF-8 and run again`;
 
+const notUtf8Target =
+  'symbolic link to a path that is not valid UTF-8, so keyport cannot open it: rename it to UTF-8 and run again';
+
+/**
+ * The real path of `path`, as a key that tells apart real paths differing only in bytes that
+ * are not UTF-8 (one byte a character): as strings, `r\xe9sum` and `r\xe8sum` were both
+ * `r\uFFFDsum`, so the second directory was taken for a cycle, or its files for the first's.
+ * `path` itself when it cannot be resolved.
+ */
+async function realKey(path: string): Promise<string> {
+  try {
+    return (await realpath(path, { encoding: 'buffer' })).toString('latin1');
+  } catch {
+    return Buffer.from(path).toString('latin1');
+  }
+}
+
 /** `raw` as a string, if it is valid UTF-8 (it then names the same file); otherwise undefined. */
 function utf8Name(raw: Buffer): string | undefined {
   const name = raw.toString('utf8');
@@ -121,7 +138,7 @@ class Walker {
 
   async dir(dir: string): Promise<void> {
     stopIfAborted(this.o.signal);
-    const real = await realpath(dir).catch(() => dir);
+    const real = await realKey(dir);
     if (this.seenDirs.has(real)) return; // a symlink cycle
     this.seenDirs.add(real);
     let entries: Dirent<Buffer>[];
@@ -161,19 +178,24 @@ class Walker {
         this.skipped.push({ file: p, reason: 'symbolic link (not followed; pass --follow-symlinks)' });
       return;
     }
-    let target: string;
+    let target: string | undefined;
     let st: import('node:fs').Stats;
     try {
-      target = await realpath(p);
-      st = await stat(target);
+      // As bytes: a target path that is not UTF-8, read as a string, named no file, and the
+      // link was reported as one that "does not exist" (a directory's files never read).
+      target = utf8Name(await realpath(p, { encoding: 'buffer' }));
+      st = await stat(p);
     } catch (e) {
       if (this.keep(p)) this.skipped.push({ file: p, reason: `symbolic link ${reasonOf(e)}` });
       return;
     }
+    // A directory is walked through the link's own name, which is UTF-8.
     if (st.isDirectory()) await this.dir(p);
     else if (!this.keep(p)) return;
-    else if (st.isFile()) this.files.push(target);
-    else this.skipped.push({ file: p, reason: `symbolic link to ${kindOf(st)}` });
+    else if (!st.isFile()) this.skipped.push({ file: p, reason: `symbolic link to ${kindOf(st)}` });
+    // A file is migrated at its real path (the link is kept), which a string cannot name.
+    else if (target === undefined) this.skipped.push({ file: p, reason: notUtf8Target });
+    else this.files.push(target);
   }
 }
 
@@ -231,18 +253,12 @@ export async function expandTarget(target: string, cwd: string, o: SourceOptions
       named = true;
       if (b === 0x01 || b === 0x02) files = [abs];
       else {
-        const text = (
-          await readBounded(abs, MAX_MANIFEST_BYTES).catch((e: unknown) => {
-            throw e instanceof FileTooLarge
-              ? usageError(`the manifest ${abs} is ${readFailure(e)}: split it`)
-              : fileError(e, abs, 'cannot read the manifest');
-          })
-        ).toString('utf8');
-        files = text
-          .split('\n')
-          .map((l) => l.trim())
-          .filter((l) => l !== '' && !l.startsWith('#'))
-          .map((l) => (isAbsolute(l) ? l : resolve(dirname(abs), l)));
+        const manifest = await readBounded(abs, MAX_MANIFEST_BYTES).catch((e: unknown) => {
+          throw e instanceof FileTooLarge
+            ? usageError(`the manifest ${abs} is ${readFailure(e)}: split it`)
+            : fileError(e, abs, 'cannot read the manifest');
+        });
+        ({ files, skipped } = await manifestLines(manifest, dirname(abs)));
       }
     }
   }
@@ -251,6 +267,57 @@ export async function expandTarget(target: string, cwd: string, o: SourceOptions
     skipped,
     named,
   };
+}
+
+/** ASCII whitespace, trimmed from a manifest line that is not UTF-8 (`trim()` on a valid one). */
+const ASCII_SPACE = new Set([0x20, 0x09, 0x0a, 0x0b, 0x0c, 0x0d]);
+
+/**
+ * A manifest's paths (relative ones resolved against `dir`). Its lines are read as bytes: a line
+ * naming a file whose name is not UTF-8, decoded, named no file, and the run failed it as a
+ * listed file that "does not exist" though it is there. Such a file, when it is there, is
+ * skipped saying why, as the walk does; one that is not there stays a missing listed file.
+ */
+async function manifestLines(
+  manifest: Buffer,
+  dir: string,
+): Promise<{ files: string[]; skipped: SkippedFile[] }> {
+  const files: string[] = [];
+  const skipped: SkippedFile[] = [];
+  const seen = new Set<string>();
+  let start = 0;
+  while (start <= manifest.length) {
+    let end = manifest.indexOf(0x0a, start);
+    if (end === -1) end = manifest.length;
+    const raw = manifest.subarray(start, end);
+    start = end + 1;
+    const text = utf8Name(raw);
+    if (text !== undefined) {
+      const l = text.trim();
+      if (l !== '' && !l.startsWith('#')) files.push(isAbsolute(l) ? l : resolve(dir, l));
+      continue;
+    }
+    let a = 0;
+    let b = raw.length;
+    while (a < b && ASCII_SPACE.has(raw[a] as number)) a++;
+    while (b > a && ASCII_SPACE.has(raw[b - 1] as number)) b--;
+    const line = raw.subarray(a, b);
+    if (line[0] === 0x23) continue; // a comment
+    const path = line[0] === 0x2f ? line : Buffer.concat([Buffer.from(`${resolve(dir)}${sep}`), line]);
+    const shown = path.toString('utf8');
+    const key = path.toString('latin1'); // one entry per file however often it is listed
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (
+      await lstat(path).then(
+        () => true,
+        () => false,
+      )
+    )
+      skipped.push({ file: shown, reason: notUtf8('its') });
+    else files.push(shown);
+  }
+  return { files, skipped };
 }
 
 /**
@@ -287,10 +354,10 @@ export async function oncePerFile(files: readonly string[], signal?: AbortSignal
     let real = realDirs.get(dir);
     if (real === undefined) {
       // A directory that cannot be resolved is left to the file's step to report.
-      real = realpath(dir).catch(() => dir);
+      real = realKey(dir);
       realDirs.set(dir, real);
     }
-    const key = join(await real, basename(f));
+    const key = `${await real}/${Buffer.from(basename(f)).toString('latin1')}`;
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(f);
