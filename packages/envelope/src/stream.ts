@@ -268,12 +268,30 @@ export async function* sealStream(
   yield* sealFrames(session, length === undefined ? input : exactly(input, length), concurrency, signal);
 }
 
+/**
+ * The caller's options with the Duplex's own signal joined to theirs: `Duplex.from` aborts it when
+ * the stream is destroyed, and without it a KMS call still pending then (a seal's data key, an
+ * open's unwrap) held the destroyed stream until it answered. Options that are not a plain object,
+ * or a `signal` that is no AbortSignal, are passed on as given, for the stream's own check.
+ */
+function withStreamSignal<T>(options: T, stream: { signal?: AbortSignal } | undefined): T {
+  const joined = stream?.signal;
+  if (joined === undefined || typeof options !== 'object' || options === null) return options;
+  const own = (options as { signal?: unknown }).signal;
+  if (own === undefined) return { ...options, signal: joined };
+  return own instanceof AbortSignal ? { ...options, signal: AbortSignal.any([own, joined]) } : options;
+}
+
 /** A Node Duplex: write plaintext, read the sealed message. */
 export function createSealStream(options: SealOptions): Duplex {
-  return Duplex.from((source: AsyncIterable<Uint8Array>) => sealStream(source, options));
+  return Duplex.from((source: AsyncIterable<Uint8Array>, stream?: { signal?: AbortSignal }) =>
+    sealStream(source, withStreamSignal(options, stream)),
+  );
 }
 
 /** A Node Duplex: write a sealed message, read verified plaintext. */
 export function createOpenStream(options: StreamOpenOptions): Duplex {
-  return Duplex.from((source: AsyncIterable<Uint8Array>) => openStream(source, options));
+  return Duplex.from((source: AsyncIterable<Uint8Array>, stream?: { signal?: AbortSignal }) =>
+    openStream(source, withStreamSignal(options, stream)),
+  );
 }
