@@ -327,7 +327,12 @@ export class JsonlAuditSink implements AuditSink {
     // into a file nobody reads, while the anchor beside the path names them. Refused instead.
     const there = await lstat(this.path, { bigint: true }).catch(() => undefined);
     if (there === undefined || there.ino !== stat.ino || there.dev !== stat.dev) {
-      throw tampered('was removed or replaced since this sink opened it');
+      // Not `tampered`: `audit verify` of a removed log only says it is missing.
+      throw new KeyportError(
+        'Integrity',
+        `the audit log ${name} was removed or replaced since this sink opened it; records written since are not in the log at that path: find out what moved it, then open a new sink`,
+        { retryable: false },
+      );
     }
     const size = Number(stat.size);
     if (anchorText === undefined) {

@@ -47,6 +47,10 @@ describe('an audit log taken away from an open sink', () => {
         code: 'Integrity',
         message: expect.stringContaining('removed or replaced'),
       });
+      // Not "run `keyport audit verify`": of a removed log it only says that it is missing.
+      await expect(sink.write(event(2))).rejects.toMatchObject({
+        message: expect.not.stringContaining('audit verify'),
+      });
       await sink.close();
     });
   }
