@@ -269,29 +269,42 @@ export async function* sealStream(
 }
 
 /**
- * The caller's options with the Duplex's own signal joined to theirs: `Duplex.from` aborts it when
- * the stream is destroyed, and without it a KMS call still pending then (a seal's data key, an
- * open's unwrap) held the destroyed stream until it answered. Options that are not a plain object,
- * or a `signal` that is no AbortSignal, are passed on as given, for the stream's own check.
+ * A Duplex over `run`, with a signal of its own joined to the caller's: it fires when the stream
+ * is destroyed (by the caller, or by `pipeline` on an error), so a KMS call still pending then (a
+ * seal's data key, an open's unwrap) is cancelled instead of holding the destroyed stream until it
+ * answers. Our own
+ * controller, not the one `Duplex.from` passes: Node 22 never aborts that one on destroy. Options
+ * that are not an object, or a `signal` that is no AbortSignal, are passed on as given, for the
+ * stream's own check.
  */
-function withStreamSignal<T>(options: T, stream: { signal?: AbortSignal } | undefined): T {
-  const joined = stream?.signal;
-  if (joined === undefined || typeof options !== 'object' || options === null) return options;
-  const own = (options as { signal?: unknown }).signal;
-  if (own === undefined) return { ...options, signal: joined };
-  return own instanceof AbortSignal ? { ...options, signal: AbortSignal.any([own, joined]) } : options;
+function duplexOf<O>(
+  options: O,
+  run: (source: AsyncIterable<Uint8Array>, options: O) => AsyncIterable<Uint8Array>,
+): Duplex {
+  const closed = new AbortController();
+  let joined = options;
+  if (typeof options === 'object' && options !== null) {
+    const own = (options as { signal?: unknown }).signal;
+    if (own === undefined) joined = { ...options, signal: closed.signal };
+    else if (own instanceof AbortSignal)
+      joined = { ...options, signal: AbortSignal.any([own, closed.signal]) };
+  }
+  const stream = Duplex.from((source: AsyncIterable<Uint8Array>) => run(source, joined));
+  // At destroy, before Node's own teardown: 'close' comes only once the pending call settled.
+  const teardown = stream._destroy.bind(stream);
+  stream._destroy = (error, callback) => {
+    closed.abort();
+    teardown(error, callback);
+  };
+  return stream;
 }
 
 /** A Node Duplex: write plaintext, read the sealed message. */
 export function createSealStream(options: SealOptions): Duplex {
-  return Duplex.from((source: AsyncIterable<Uint8Array>, stream?: { signal?: AbortSignal }) =>
-    sealStream(source, withStreamSignal(options, stream)),
-  );
+  return duplexOf(options, sealStream);
 }
 
 /** A Node Duplex: write a sealed message, read verified plaintext. */
 export function createOpenStream(options: StreamOpenOptions): Duplex {
-  return Duplex.from((source: AsyncIterable<Uint8Array>, stream?: { signal?: AbortSignal }) =>
-    openStream(source, withStreamSignal(options, stream)),
-  );
+  return duplexOf(options, openStream);
 }
