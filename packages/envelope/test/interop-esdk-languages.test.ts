@@ -33,6 +33,7 @@ import {
   esdkPythonKeyrings,
 } from './helpers/esdk.js';
 import { chunked, collect, rsaPair, rsaPrivatePem, rsaPublicPem } from './helpers/keys.js';
+import { storedPair } from './helpers/layout.js';
 
 /** `framedOnly`: the SDK writes no non-framed body (the Go SDK's frame length is 1 to 2^32). */
 const implementations: ReadonlyArray<{ name: string; esdk: EsdkChild; framedOnly?: boolean }> = [
@@ -373,15 +374,3 @@ describe.each(mplChildren)('the raw ECDH keyring of the $name ESDK, both ways', 
     }
   }
 });
-
-/** A context pair as a message header stores it: u16 length, key, u16 length, value. */
-function storedPair(key: string, value: string): Buffer {
-  const k = Buffer.from(key);
-  const v = Buffer.from(value);
-  const out = Buffer.alloc(4 + k.length + v.length);
-  out.writeUInt16BE(k.length, 0);
-  k.copy(out, 2);
-  out.writeUInt16BE(v.length, 2 + k.length);
-  v.copy(out, 4 + k.length);
-  return out;
-}

@@ -15,6 +15,7 @@ import {
   sealStream,
 } from '../src/index.js';
 import { aes, chunked, collect, rsa } from './helpers/keys.js';
+import { storedPair } from './helpers/layout.js';
 
 const full = { tenant: 't-1', user: 'u-secret-value', purpose: 'orders' };
 const reproducedContext = { user: 'u-secret-value' };
@@ -187,15 +188,3 @@ describe('reproducedContext and contextNotStored, checked', () => {
     expect((await opened(openEnvelope(shown, { trust: [rsa] }))).equals(pt)).toBe(true);
   });
 });
-
-/** A context pair as a message header stores it: u16 length, key, u16 length, value. */
-function storedPair(key: string, value: string): Buffer {
-  const k = Buffer.from(key);
-  const v = Buffer.from(value);
-  const out = Buffer.alloc(4 + k.length + v.length);
-  out.writeUInt16BE(k.length, 0);
-  k.copy(out, 2);
-  out.writeUInt16BE(v.length, 2 + k.length);
-  v.copy(out, 4 + k.length);
-  return out;
-}

@@ -100,3 +100,15 @@ export function plaintextBefore(layout: Layout, offset: number): number {
   }
   return n;
 }
+
+/** A context pair as a message header stores it: u16 length, key, u16 length, value. */
+export function storedPair(key: string, value: string): Buffer {
+  const k = Buffer.from(key);
+  const v = Buffer.from(value);
+  const out = Buffer.alloc(4 + k.length + v.length);
+  out.writeUInt16BE(k.length, 0);
+  k.copy(out, 2);
+  out.writeUInt16BE(v.length, 2 + k.length);
+  v.copy(out, 4 + k.length);
+  return out;
+}
